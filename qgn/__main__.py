@@ -1,0 +1,5 @@
+import sys
+
+from qgn.cli.main import main
+
+sys.exit(main())
