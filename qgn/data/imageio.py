@@ -1,0 +1,85 @@
+"""Reading image and label files into the arrays every dataset returns.
+
+``read_rgb`` turns any image Pillow can open (grayscale, palette, RGBA, CMYK, 16-bit, float) into
+(H, W, 3) uint8 RGB. ``read_label`` returns a single-channel label file's stored integer values.
+EXIF orientation is deliberately ignored: label files carry no orientation, so rotating the image
+would misalign it with its label.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def native_byte_order(values: np.ndarray) -> np.ndarray:
+    """``values`` with a native-endian dtype (Pillow's I;16B gives big-endian arrays)."""
+    if values.dtype.byteorder == ">":
+        return values.astype(values.dtype.newbyteorder("="))
+    return values
+
+
+def gray_to_uint8(values: np.ndarray) -> np.ndarray:
+    """Rescale a grayscale array (H, W) of any numeric dtype to (H, W) uint8.
+
+    uint16 keeps its high byte; int32 / float values already in 0..255 are kept, values in
+    0..65535 are divided by 257, larger ranges are scaled by their maximum; floats in 0..1 are
+    multiplied by 255.
+    """
+    values = native_byte_order(values)
+    if values.dtype == np.uint8:
+        return values
+    if values.dtype == np.uint16:
+        return (values >> 8).astype(np.uint8)
+    if values.dtype == bool:
+        return values.astype(np.uint8) * 255
+    is_float = np.issubdtype(values.dtype, np.floating)
+    values = values.astype(np.float64)
+    top = float(values.max()) if values.size else 0.0
+    if is_float and top <= 1.0:
+        values = values * 255.0
+    elif top > 65535.0:
+        values = values * (255.0 / top)
+    elif top > 255.0:
+        values = values / 257.0
+    return np.clip(np.round(values), 0, 255).astype(np.uint8)
+
+
+def read_rgb(path: Path | str) -> np.ndarray:
+    """Read an image file as (H, W, 3) uint8 RGB, whatever its mode (alpha is dropped)."""
+    with Image.open(path) as image:
+        image.load()
+        if image.mode == "RGB":
+            return np.asarray(image, dtype=np.uint8).copy()
+        if image.mode in SIXTEEN_BIT_MODES or image.mode in ("I", "F", "1"):
+            gray = gray_to_uint8(np.asarray(image))
+            return np.repeat(gray[:, :, None], 3, axis=2)
+        return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+
+
+def read_label(path: Path | str) -> np.ndarray:
+    """Read a single-channel label file's stored values: (H, W) uint8, uint16 or int32.
+
+    Palette ('P') PNGs give their palette indices. Multi-channel files raise ``ValueError``.
+    """
+    with Image.open(path) as image:
+        image.load()
+        if image.mode not in ("L", "P", "I", "1") + SIXTEEN_BIT_MODES:
+            raise ValueError(
+                f"label {path} is a {image.mode} image; expected single-channel class ids "
+                "(mode L, P, I;16 or I)"
+            )
+        values = np.asarray(image)
+    if values.dtype == bool:
+        return values.astype(np.uint8)
+    return native_byte_order(values).copy()
+
+
+def read_label_rgb(path: Path | str) -> np.ndarray:
+    """Read a colour-coded label file as (H, W, 3) uint8 RGB (alpha dropped)."""
+    with Image.open(path) as image:
+        image.load()
+        return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
