@@ -67,8 +67,14 @@ class ClassSet:
             "names": list(self.names),
             "palette": [list(c) for c in self.palette],
             "ignore_index": self.ignore_index,
+            "ignore_color": list(self.ignore_color),
         }
 
     @classmethod
     def from_json(cls, obj: dict) -> "ClassSet":
-        return cls(tuple(obj["names"]), tuple(tuple(c) for c in obj.get("palette", ())), obj.get("ignore_index"))
+        return cls(
+            tuple(obj["names"]),
+            tuple(tuple(c) for c in obj.get("palette", ())),
+            obj.get("ignore_index"),
+            tuple(obj.get("ignore_color", (0, 0, 0))),
+        )

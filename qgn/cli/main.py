@@ -14,6 +14,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("qgn.cli.convert", "label PNG(s) -> .qgt quadtree file(s)"),
     "export": ("qgn.cli.export", ".qgt file(s) -> label PNG / other formats"),
     "predict": ("qgn.cli.predict", "run a model on images: dense PNG + .qgt + cost"),
+    "train": ("qgn.cli.train", "train a QGN (presets, TOML config, resume)"),
+    "eval": ("qgn.cli.eval", "accuracy and cost of a model per propagation scheme (Table 1)"),
 }
 
 

@@ -1,0 +1,112 @@
+"""`qgn predict --model M IMAGE... [--scheme …] [--tau T] [--depth D] [--labels GT] [--out DIR] [--json]`
+
+Writes OUT/NAME.png (indexed-palette label map) and OUT/NAME.qgt (the predicted quadtree) per
+image. With --json, prints one JSON object per image (one per line): active sites per level,
+MACs, seconds, and acc/miou when ground truth is given.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def add_arguments(p) -> None:
+    p.add_argument("images", nargs="+", help="image files or folders of images")
+    p.add_argument("--model", help="model .safetensors (default: the bundled demo model)")
+    p.add_argument("--scheme", default="pc", choices=["all", "pc", "gtc", "uncertainty"])
+    p.add_argument("--tau", type=float, help="PC: propagate where P(composite) >= tau")
+    p.add_argument("--entropy", type=float, default=0.5, help="uncertainty: normalised entropy threshold")
+    p.add_argument("--depth", type=int, default=0, help="finest level computed (0 = pixels, 5 = root only)")
+    p.add_argument("--labels", help="ground truth: a label file (one image) or a folder matched by file stem")
+    p.add_argument("--out", help="output folder for NAME.png and NAME.qgt (default: nothing written)")
+    p.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda when available)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per image")
+
+
+def collect_images(paths: list[str]) -> list[Path]:
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"{path} does not exist")
+    if not found:
+        raise FileNotFoundError(f"no images found in {', '.join(paths)}")
+    return found
+
+
+def find_label(labels: str | None, image: Path, single: bool) -> Path | None:
+    if labels is None:
+        return None
+    root = Path(labels)
+    if root.is_file():
+        if not single:
+            raise ValueError("--labels is a single file but several images were given; pass a folder")
+        return root
+    for suffix in (".png", ".qgt"):
+        candidate = root / f"{image.stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"no ground truth for {image.name} in {root} (looked for {image.stem}.png / .qgt)")
+
+
+def read_ground_truth(path: Path, classes):
+    from qgn.quadtree.label_io import read_label
+
+    if path.suffix == ".qgt":
+        from qgn.quadtree.qgt import read_qgt
+
+        return read_qgt(path)[0].to_label()
+    return read_label(path)
+
+
+def run(args) -> int:
+    import torch
+
+    from qgn.data.imageio import read_rgb
+    from qgn.infer import ImageSession
+    from qgn.metrics import ConfusionMatrix
+    from qgn.model.checkpoint import load_model
+    from qgn.propagation import Scheme
+    from qgn.resources import default_model
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_model(default_model(args.model), device)
+    classes = model.config.classes
+    scheme = Scheme(args.scheme, tau=args.tau, entropy=args.entropy, depth=args.depth)
+    images = collect_images(args.images)
+    out = Path(args.out) if args.out else None
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+    for i, path in enumerate(images):
+        image = read_rgb(path)
+        label_path = find_label(args.labels, path, len(images) == 1)
+        label = read_ground_truth(label_path, classes) if label_path else None
+        pred = ImageSession(model, image, label, device).run(scheme)
+        record = {"image": str(path), **pred.cost().to_json()}
+        if label is not None:
+            record.update(ConfusionMatrix(classes.num_classes).add(label, pred.label()).to_json())
+        if out:
+            write_outputs(out, path.stem, pred, classes)
+        if args.json:
+            print(json.dumps(record), flush=True)
+        else:
+            extra = f"  acc {record['acc']:.4f}  mIoU {record['miou']:.4f}" if label is not None else ""
+            sites = " ".join(f"Q{k}:{v}" for k, v in record["active_sites"].items())
+            print(f"[{i + 1}/{len(images)}] {path.name}: {sites}  {record['macs'] / 1e9:.3f} GMAC"
+                  f"  {record['seconds'] * 1e3:.0f} ms{extra}", file=sys.stdout)
+    return 0
+
+
+def write_outputs(out: Path, stem: str, pred, classes) -> None:
+    from qgn.quadtree.label_io import write_label_png
+    from qgn.quadtree.qgt import write_qgt
+
+    write_label_png(out / f"{stem}.png", pred.label(), classes)
+    write_qgt(out / f"{stem}.qgt", pred.quadtree(), classes)

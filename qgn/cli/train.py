@@ -1,0 +1,70 @@
+"""`qgn train [--preset NAME] [--config FILE.toml] [--set KEY=VALUE ...] [--resume] [--out DIR]`"""
+from __future__ import annotations
+
+import sys
+import time
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--preset", help="named recipe: demo, camvid, cityscapes-r50")
+    p.add_argument("--config", help="TOML file with the settings (top level or a [train] table)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting")
+    p.add_argument("--out", help="output folder (log.csv, checkpoints, final model)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.* after an interruption")
+    p.add_argument("--device", help="cpu, cuda, … (default: cuda when available)")
+
+
+def parse_value(text: str):
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def resolve_config(args):
+    import tomllib
+    from pathlib import Path
+
+    from qgn.train.loop import PRESETS, TrainConfig
+
+    values: dict = {}
+    if args.preset:
+        if args.preset not in PRESETS:
+            raise ValueError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
+        values.update(PRESETS[args.preset])
+    if args.config:
+        doc = tomllib.loads(Path(args.config).read_text())
+        values.update(doc.get("train", doc))
+    for item in args.set:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set takes KEY=VALUE; got {item!r}")
+        values[key.strip()] = parse_value(text.strip())
+    if args.out:
+        values["out"] = args.out
+    return TrainConfig.from_dict(values)
+
+
+def run(args) -> int:
+    from qgn.train.loop import train
+
+    config = resolve_config(args)
+    start = time.perf_counter()
+
+    def progress(iteration: int, row: dict) -> None:
+        frac = iteration / config.iterations
+        bar = "#" * int(30 * frac)
+        eta = (time.perf_counter() - start) / max(frac, 1e-9) * (1 - frac)
+        print(f"\r[{bar:<30}] {iteration}/{config.iterations} loss {row['loss']:.4f} lr {row['lr']:.4f} "
+              f"{row['sec_per_iter']:.2f} s/it eta {eta / 60:.1f} min", end="", file=sys.stderr, flush=True)
+
+    try:
+        final = train(config, resume=args.resume, progress=progress, device=args.device)
+    except KeyboardInterrupt:
+        print(f"\nqgn train: interrupted; checkpoint saved in {config.out} (continue with --resume)", file=sys.stderr)
+        return 130
+    print(f"\nqgn train: done: {final}", file=sys.stderr)
+    print(final)
+    return 0

@@ -1,0 +1,256 @@
+"""Inference (paper §3.2): from decoder outputs to dense labels, level maps, quadtrees and costs.
+
+Dense decoding: each pixel takes the prediction of the *finest computed cell* covering it; where
+that cell's argmax is the composite class, the second-best class is used. Both cases are "the best
+real class" (argmax over classes 1..k), which is what ``Prediction.labels`` computes.
+
+``ImageSession`` keeps one image's encoder features and decoder levels, so a new propagation
+setting recomputes only what changed: a deeper depth limit continues from the finest level already
+computed with the same rule; a new rule or threshold reuses the root level.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from qgn.loss import pyramid_targets
+from qgn.model.decoder import LevelOutput
+from qgn.model.macs import count_macs
+from qgn.model.qgn import QGN
+from qgn.propagation import Scheme, normalised_entropy
+from qgn.quadtree import Quadtree
+from qgn.quadtree.tpyramid import padded_size
+
+
+@dataclass
+class Cost:
+    """What one prediction cost. Per-level dicts are keyed by level (5 … depth)."""
+
+    active_sites: dict[int, int]
+    decoder_macs: dict[int, int]
+    decoder_seconds: dict[int, float]
+    encoder_macs: int
+    encoder_seconds: float
+
+    @property
+    def total_decoder_macs(self) -> int:
+        return sum(self.decoder_macs.values())
+
+    @property
+    def total_macs(self) -> int:
+        return self.encoder_macs + self.total_decoder_macs
+
+    @property
+    def seconds(self) -> float:
+        return self.encoder_seconds + sum(self.decoder_seconds.values())
+
+    def to_json(self) -> dict:
+        return {
+            "active_sites": {str(k): v for k, v in self.active_sites.items()},
+            "macs": self.total_macs,
+            "decoder_macs": self.total_decoder_macs,
+            "encoder_macs": self.encoder_macs,
+            "seconds": self.seconds,
+        }
+
+
+@dataclass
+class Prediction:
+    """The decoder's levels for a batch of images, and everything derived from them.
+
+    outputs:      LevelOutput per computed level, root (5) first.
+    num_classes:  k.
+    padded_shape: (H, W) of the network input (multiples of 32).
+    sizes:        per image, its original (height, width) (the top-left part of the padded grid).
+    """
+
+    outputs: list[LevelOutput]
+    num_classes: int
+    padded_shape: tuple[int, int]
+    sizes: list[tuple[int, int]]
+    encoder_macs: int = 0
+    encoder_seconds: float = 0.0
+    _labels: torch.Tensor | None = field(default=None, repr=False)
+
+    @property
+    def levels(self) -> list[int]:
+        return [o.level for o in self.outputs]
+
+    @property
+    def finest_level(self) -> int:
+        return self.outputs[-1].level
+
+    def output(self, level: int) -> LevelOutput:
+        for o in self.outputs:
+            if o.level == level:
+                return o
+        raise KeyError(f"level {level} was not computed (computed: {self.levels})")
+
+    def _grid(self, level: int) -> tuple[int, int, int]:
+        h, w = self.padded_shape
+        return len(self.sizes), h >> level, w >> level
+
+    def labels(self) -> torch.Tensor:
+        """(B, H, W) int64 dense class ids 0..k-1 on the padded grid (see module docstring)."""
+        if self._labels is None:
+            grid = None
+            for out in self.outputs:
+                if grid is not None:
+                    grid = grid.repeat_interleave(2, 1).repeat_interleave(2, 2)
+                else:
+                    grid = torch.zeros(self._grid(out.level), dtype=torch.int64, device=out.logits.device)
+                c = out.coords
+                grid[c[:, 0], c[:, 1], c[:, 2]] = out.logits[:, 1:].argmax(dim=1)
+            scale = 1 << self.finest_level
+            self._labels = grid.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
+        return self._labels
+
+    def label(self, index: int = 0) -> np.ndarray:
+        """(height, width) int64 class ids of image ``index``, padding cropped away."""
+        h, w = self.sizes[index]
+        return self.labels()[index, :h, :w].cpu().numpy()
+
+    def quadtree(self, index: int = 0) -> Quadtree:
+        """The predicted label map of image ``index`` as quadtree leaves (ready for a .qgt)."""
+        return Quadtree.from_label(self.label(index), self.num_classes, None)
+
+    def _level_map(self, level: int, values: torch.Tensor, fill) -> torch.Tensor:
+        out = self.output(level)
+        grid = torch.full(self._grid(level), fill, dtype=values.dtype, device=values.device)
+        c = out.coords
+        grid[c[:, 0], c[:, 1], c[:, 2]] = values
+        return grid
+
+    def level_classes(self, level: int) -> torch.Tensor:
+        """(B, H_l, W_l) int64: argmax code of Q̂l (0 composite, c+1 class c), -1 where not computed."""
+        return self._level_map(level, self.output(level).logits.argmax(dim=1), -1)
+
+    def level_probabilities(self, level: int) -> torch.Tensor:
+        """(B, k+1, H_l, W_l) float32 softmax of Q̂l, NaN where not computed."""
+        probs = torch.softmax(self.output(level).logits.detach().float(), dim=1)
+        maps = [self._level_map(level, probs[:, i], math.nan) for i in range(probs.shape[1])]
+        return torch.stack(maps, dim=1)
+
+    def level_composite_probability(self, level: int) -> torch.Tensor:
+        """(B, H_l, W_l) float32 P(composite), NaN where not computed."""
+        p = torch.softmax(self.output(level).logits.detach().float(), dim=1)[:, 0]
+        return self._level_map(level, p, math.nan)
+
+    def level_entropy(self, level: int) -> torch.Tensor:
+        """(B, H_l, W_l) float32 normalised entropy in [0, 1], NaN where not computed."""
+        return self._level_map(level, normalised_entropy(self.output(level).logits.detach()), math.nan)
+
+    def cost(self) -> Cost:
+        return Cost(
+            {o.level: o.num_sites for o in self.outputs},
+            {o.level: o.macs for o in self.outputs},
+            {o.level: o.seconds for o in self.outputs},
+            self.encoder_macs,
+            self.encoder_seconds,
+        )
+
+
+def image_to_tensor(image: np.ndarray, multiple: int = 32) -> tuple[torch.Tensor, tuple[int, int]]:
+    """(H, W, 3) uint8 (or (H, W) gray) → ((1, 3, H', W') float32 in 0..255 padded with 0 to a
+    multiple of ``multiple``, (H, W))."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"an image must be (H, W, 3) RGB or (H, W) gray; got shape {image.shape}")
+    h, w = image.shape[:2]
+    ph, pw = -(-h // multiple) * multiple, -(-w // multiple) * multiple
+    t = torch.zeros((1, 3, ph, pw), dtype=torch.float32)
+    t[0, :, :h, :w] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float()
+    return t, (h, w)
+
+
+def gt_composite_masks(label: np.ndarray, model: QGN, padded: tuple[int, int], device) -> list[torch.Tensor]:
+    """Per level l, (1, H_l, W_l) bool ground-truth composite cells of ``label`` (for GTC)."""
+    classes = model.config.classes
+    ignore = classes.ignore_index
+    pad_value = ignore if ignore is not None else -1
+    lab = torch.full((1, *padded), pad_value, dtype=torch.int64)
+    h, w = label.shape
+    lab[0, :h, :w] = torch.from_numpy(np.asarray(label).astype(np.int64))
+    targets = pyramid_targets(lab, classes.num_classes, pad_value, model.config.num_levels)
+    return [(t == 0).to(device) for t in targets]
+
+
+_ENCODER_MACS: dict[tuple, int] = {}
+
+
+def encoder_macs(model: QGN, shape: tuple[int, ...]) -> int:
+    """MACs of the dense encoder for an input of ``shape`` (counted once per shape, on 'meta')."""
+    key = (model.config.encoder, model.config.encoder_width, tuple(shape))
+    if key not in _ENCODER_MACS:
+        meta = copy.deepcopy(model.encoder).to("meta")
+        _ENCODER_MACS[key] = count_macs(meta, torch.empty(shape, device="meta"))
+    return _ENCODER_MACS[key]
+
+
+class ImageSession:
+    """One image under one model: cached encoder features and decoder levels (see module doc).
+
+    image: (H, W, 3) uint8 (any size; padded to a multiple of 32 internally).
+    label: optional (H, W) ground truth (needed for the GTC scheme).
+    """
+
+    def __init__(self, model: QGN, image: np.ndarray, label: np.ndarray | None = None, device=None):
+        self.model = model
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        tensor, self.size = image_to_tensor(image)
+        self.images = model.normalise(tensor.to(self.device))
+        self.padded_shape = tuple(self.images.shape[2:])
+        self.label = None if label is None else np.asarray(label)
+        if self.label is not None and self.label.shape != self.size:
+            raise ValueError(f"ground truth is {self.label.shape[::-1]} but the image is {self.size[::-1]} (W×H)")
+        self._features: list[torch.Tensor] | None = None
+        self._encoder_seconds = 0.0
+        self._gt: list[torch.Tensor] | None = None
+        self._runs: dict[tuple, list[LevelOutput]] = {}
+
+    @torch.no_grad()
+    def features(self) -> list[torch.Tensor]:
+        if self._features is None:
+            start = time.perf_counter()
+            self._features = self.model.encode(self.images)
+            self._encoder_seconds = time.perf_counter() - start
+        return self._features
+
+    def gt_composite(self) -> list[torch.Tensor] | None:
+        if self.label is None:
+            return None
+        if self._gt is None:
+            self._gt = gt_composite_masks(self.label, self.model, self.padded_shape, self.device)
+        return self._gt
+
+    @torch.no_grad()
+    def run(self, scheme: Scheme) -> Prediction:
+        """Predict with ``scheme``, recomputing only levels that no earlier run already has."""
+        if scheme.needs_ground_truth and self.label is None:
+            raise ValueError("the GTC scheme needs ground truth for this image, and none was found")
+        feats = self.features()
+        key = scheme.key()
+        cached = self._runs.get(key)
+        if cached is None:
+            root = next(iter(self._runs.values()))[:1] if self._runs else None
+            cached = [copy.copy(root[0])] if root else None
+        if cached is None or cached[-1].level > scheme.depth:
+            cached = self.model(self.images, scheme, self.gt_composite(), features=feats, resume=cached)
+            self._runs[key] = cached
+        outputs = [o for o in cached if o.level >= scheme.depth]
+        return Prediction(
+            outputs, self.model.num_classes, self.padded_shape, [self.size],
+            encoder_macs(self.model, tuple(self.images.shape)), self._encoder_seconds,
+        )
+
+
+def predict(model: QGN, image: np.ndarray, scheme: Scheme | None = None, label: np.ndarray | None = None) -> Prediction:
+    """One-shot prediction of one image (H, W, 3) uint8 with ``scheme`` (default: PC)."""
+    return ImageSession(model, image, label).run(scheme or Scheme("pc"))

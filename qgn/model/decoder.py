@@ -1,0 +1,197 @@
+"""The QGN sparse decoder (paper §3.2, Fig. 2, Table 7): level 5 → level 0.
+
+    level 5  (stride 32, every site)  reduce: 1×1 conv of the encoder's stride-32 output → C5
+                                       head: 1×1 conv → Q̂5 (k+1 classes, 0 = composite)
+    level l  (l = 4 … 0)               select sites of level l+1 (the propagation scheme)
+                                       upsample them 2×2 (Eq. 11) → sites of level l
+                                       + skip: 1×1 conv of the encoder features at stride 2^l,
+                                         gathered at the new sites (level 0: of the input image)
+                                       Trans_l: residual units of submanifold 3×3 convs
+                                       head: 1×1 conv → Q̂l
+
+Channels at width 1.0 follow Table 7: C5 = 512; Trans4 512→256 (6 units), Trans3 256→128 (4),
+Trans2 128→64 (3), Trans1 64→64 (3), Trans0 64→64 (3); a width multiplier scales them all.
+
+Each level reports what it cost (active sites, multiply-accumulates, seconds). A run can resume
+from the outputs of an earlier run (``resume``), so moving a depth slider does not recompute the
+levels above.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from qgn.model.encoder import scale_channels
+from qgn.propagation import Scheme, select_sites
+from qgn.sparse.gather_linear import gather_linear
+from qgn.sparse.level import SparseLevel
+from qgn.sparse.sites import ActiveSites
+from qgn.sparse.nn import SparseBatchNorm, SparseLinear, SubMConv2d
+
+ROOT_LEVEL = 5
+TABLE7_CHANNELS = (512, 256, 128, 64, 64, 64)  # C5, then the outputs of Trans4 … Trans0
+TABLE7_UNITS = (6, 4, 3, 3, 3)  # Trans4 … Trans0
+
+
+@dataclass
+class LevelOutput:
+    """One decoder level's result.
+
+    level:    l (cells of 2^l pixels).
+    features: SparseLevel, the decoder activation after Trans_l, (N, C_l) at (N, 3) (b, y, x).
+    logits:   (N, k+1) float, Q̂l at the active sites (class 0 = composite).
+    selected: (N,) bool, the sites that went on to level l-1 (None until the next level ran).
+    macs:     multiply-accumulates spent at this level (skip + convs + head; not the encoder).
+    seconds:  wall time of this level.
+    """
+
+    level: int
+    features: SparseLevel
+    logits: torch.Tensor
+    selected: torch.Tensor | None
+    macs: int
+    seconds: float
+
+    @property
+    def coords(self) -> torch.Tensor:
+        return self.features.coords
+
+    @property
+    def num_sites(self) -> int:
+        return self.features.num_sites
+
+
+class ResidualUnit(nn.Module):
+    """A sparse BasicBlock: conv3×3-BN-ReLU-conv3×3-BN + shortcut (1×1 + BN when widths differ), ReLU."""
+
+    def __init__(self, in_ch: int, out_ch: int):
+        super().__init__()
+        self.conv1 = SubMConv2d(in_ch, out_ch, 3, bias=False)
+        self.bn1 = SparseBatchNorm(out_ch)
+        self.conv2 = SubMConv2d(out_ch, out_ch, 3, bias=False)
+        self.bn2 = SparseBatchNorm(out_ch)
+        self.shortcut = None
+        if in_ch != out_ch:
+            self.shortcut = nn.ModuleDict({"proj": SparseLinear(in_ch, out_ch, bias=False), "bn": SparseBatchNorm(out_ch)})
+        self.in_ch, self.out_ch = in_ch, out_ch
+
+    def forward(self, x: SparseLevel) -> SparseLevel:
+        out = self.bn1(self.conv1(x))
+        out = out.replace_feats(torch.relu(out.feats))
+        out = self.bn2(self.conv2(out))
+        identity = x.feats if self.shortcut is None else self.shortcut["bn"](self.shortcut["proj"](x)).feats
+        return out.replace_feats(torch.relu(out.feats + identity))
+
+    def macs(self, num_sites: int, num_pairs: int) -> int:
+        total = num_pairs * (self.in_ch * self.out_ch + self.out_ch * self.out_ch)
+        if self.shortcut is not None:
+            total += num_sites * self.in_ch * self.out_ch
+        return total
+
+
+class DecoderLevel(nn.Module):
+    """Skip connection + Trans_l (residual units) + prediction head of one level l < 5."""
+
+    def __init__(self, skip_ch: int, in_ch: int, out_ch: int, units: int, num_outputs: int):
+        super().__init__()
+        self.skip = SparseLinear(skip_ch, in_ch, bias=True)
+        chans = [in_ch] + [out_ch] * units
+        self.units = nn.ModuleList(ResidualUnit(a, b) for a, b in zip(chans[:-1], chans[1:]))
+        self.head = SparseLinear(out_ch, num_outputs, bias=True)
+        self.skip_ch, self.in_ch, self.out_ch, self.num_outputs = skip_ch, in_ch, out_ch, num_outputs
+
+    def forward(self, x: SparseLevel, skip_source: torch.Tensor) -> tuple[SparseLevel, torch.Tensor]:
+        """x: upsampled parent features (N, in_ch); skip_source: (B, skip_ch, H_l, W_l) dense."""
+        x = x.replace_feats(x.feats + gather_linear(skip_source, x.sites, self.skip.weight, self.skip.bias))
+        for unit in self.units:
+            x = unit(x)
+        return x, self.head(x).feats
+
+    def macs(self, x: SparseLevel) -> int:
+        n = x.num_sites
+        if n == 0:
+            return 0
+        pairs = x.num_neighbour_pairs(3)
+        total = n * self.skip_ch * self.in_ch + n * self.out_ch * self.num_outputs
+        return total + sum(unit.macs(n, pairs) for unit in self.units)
+
+
+class QGNDecoder(nn.Module):
+    """Sparse decoder from the encoder's five feature maps (strides 2..32) and the input image."""
+
+    def __init__(
+        self,
+        encoder_channels: tuple[int, ...],
+        num_classes: int,
+        width: float = 1.0,
+        units: tuple[int, ...] = TABLE7_UNITS,
+        image_channels: int = 3,
+    ):
+        super().__init__()
+        if len(encoder_channels) != 5 or len(units) != 5:
+            raise ValueError("the decoder needs 5 encoder feature maps (strides 2..32) and 5 unit counts")
+        chans = [scale_channels(c, width) for c in TABLE7_CHANNELS]
+        self.num_outputs = num_classes + 1
+        self.reduce = SparseLinear(encoder_channels[4], chans[0], bias=False)
+        self.reduce_bn = SparseBatchNorm(chans[0])
+        self.head5 = SparseLinear(chans[0], self.num_outputs, bias=True)
+        skip_channels = (image_channels,) + tuple(encoder_channels[:4])  # level 0 … 4
+        self.levels = nn.ModuleDict()
+        for i, level in enumerate(range(ROOT_LEVEL - 1, -1, -1)):
+            self.levels[str(level)] = DecoderLevel(skip_channels[level], chans[i], chans[i + 1], units[i], self.num_outputs)
+        self.channels = tuple(chans)
+
+    def root(self, top: torch.Tensor) -> LevelOutput:
+        """Level 5 on every site of the encoder's stride-32 output ``top`` (B, C, H/32, W/32)."""
+        start = time.perf_counter()
+        b, _, h, w = top.shape
+        sites = ActiveSites.full(b, (h, w), device=top.device)
+        x = SparseLevel(sites, gather_linear(top, sites, self.reduce.weight, None))
+        x = self.reduce_bn(x)
+        x = x.replace_feats(torch.relu(x.feats))
+        logits = self.head5(x).feats
+        n = x.num_sites
+        macs = n * top.shape[1] * self.channels[0] + n * self.channels[0] * self.num_outputs
+        return LevelOutput(ROOT_LEVEL, x, logits, None, macs, time.perf_counter() - start)
+
+    def step(self, parent: LevelOutput, skip_source: torch.Tensor, scheme: Scheme, gt_composite) -> LevelOutput:
+        """Select sites of ``parent`` (sets ``parent.selected``), upsample, run level parent.level-1."""
+        start = time.perf_counter()
+        parent.selected = select_sites(scheme, parent.level, parent.coords, parent.logits, gt_composite)
+        x = parent.features.upsample2x(parent.selected)
+        block = self.levels[str(parent.level - 1)]
+        macs = block.macs(x)
+        x, logits = block(x, skip_source)
+        return LevelOutput(parent.level - 1, x, logits, None, macs, time.perf_counter() - start)
+
+    def forward(
+        self,
+        features: list[torch.Tensor],
+        image: torch.Tensor,
+        scheme: Scheme,
+        gt_composite: list[torch.Tensor] | None = None,
+        resume: list[LevelOutput] | None = None,
+    ) -> list[LevelOutput]:
+        """Run the decoder.
+
+        features:     the encoder's five maps, (B, C_i, H/s, W/s) for s = 2, 4, 8, 16, 32.
+        image:        (B, 3, H, W), the normalised input (skip source of level 0).
+        scheme:       the propagation scheme; levels below ``scheme.depth`` are not computed.
+        gt_composite: per level l, (B, H_l, W_l) bool ground-truth composite cells (GTC only).
+        resume:       outputs of an earlier run whose levels are still valid, root first; the run
+                      continues below the last of them (their ``selected`` is recomputed).
+        Returns the outputs of the computed levels, root first.
+        """
+        outputs = list(resume) if resume else [self.root(features[4])]
+        sources = [image] + list(features[:4])  # skip source of level l
+        while outputs[-1].level > scheme.depth:
+            parent = outputs[-1]
+            gt = gt_composite[parent.level] if gt_composite is not None else None
+            child = self.step(parent, sources[parent.level - 1], scheme, gt)
+            if child.num_sites == 0:
+                break
+            outputs.append(child)
+        return outputs

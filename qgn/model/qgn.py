@@ -1,0 +1,113 @@
+"""The Quadtree Generating Network: encoder + sparse decoder, its config and named presets."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from qgn.classes import ClassSet
+from qgn.model.decoder import TABLE7_UNITS, LevelOutput, QGNDecoder
+from qgn.model.encoder import build_encoder
+from qgn.propagation import Scheme
+
+NUM_LEVELS = 6  # stride-32 encoder: levels 5 (cells of 32 px) … 0 (pixels)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# name -> architecture fields of QGNConfig
+PRESETS: dict[str, dict] = {
+    "tiny": dict(encoder="tiny", encoder_width=1.0, decoder_width=0.25, decoder_units=(1, 1, 1, 1, 1)),
+    "small": dict(encoder="resnet18", encoder_width=0.5, decoder_width=0.5, decoder_units=(2, 2, 2, 2, 2)),
+    "r18": dict(encoder="resnet18", encoder_width=1.0, decoder_width=1.0, decoder_units=TABLE7_UNITS),
+    "r50": dict(encoder="resnet50", encoder_width=1.0, decoder_width=1.0, decoder_units=TABLE7_UNITS),
+    "r101": dict(encoder="resnet101", encoder_width=1.0, decoder_width=1.0, decoder_units=TABLE7_UNITS),
+}
+
+
+@dataclass
+class QGNConfig:
+    """Everything needed to rebuild a QGN (stored as JSON beside the weights)."""
+
+    classes: ClassSet
+    encoder: str = "tiny"
+    encoder_width: float = 1.0
+    decoder_width: float = 0.25
+    decoder_units: tuple[int, ...] = (1, 1, 1, 1, 1)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    num_levels: int = NUM_LEVELS
+    extra: dict = field(default_factory=dict)  # training metadata, free-form
+
+    @classmethod
+    def from_preset(cls, preset: str, classes: ClassSet, **overrides) -> "QGNConfig":
+        if preset not in PRESETS:
+            raise ValueError(f"unknown model preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        return cls(classes=classes, **{**PRESETS[preset], **overrides})
+
+    @property
+    def num_classes(self) -> int:
+        return self.classes.num_classes
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["classes"] = self.classes.to_json()
+        d["decoder_units"] = list(self.decoder_units)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "QGNConfig":
+        d = dict(d)
+        d["classes"] = ClassSet.from_json(d["classes"])
+        for key in ("decoder_units", "mean", "std"):
+            if key in d:
+                d[key] = tuple(d[key])
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config fields {sorted(unknown)}")
+        if d.get("num_levels", NUM_LEVELS) != NUM_LEVELS:
+            raise ValueError(f"only {NUM_LEVELS}-level models (stride-32 encoders) are supported")
+        return cls(**d)
+
+
+class QGN(nn.Module):
+    """Encoder (dense, strides 2..32) + sparse decoder (levels 5..0).
+
+    forward(images (B, 3, H, W) normalised float, H and W multiples of 32, scheme, …)
+        -> list of LevelOutput, root first (see ``QGNDecoder.forward``).
+    """
+
+    def __init__(self, config: QGNConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = build_encoder(config.encoder, width=config.encoder_width)
+        self.decoder = QGNDecoder(
+            self.encoder.out_channels, config.num_classes, config.decoder_width, config.decoder_units
+        )
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) uint8 or float in 0..255 → normalised float32 (ImageNet statistics)."""
+        mean = torch.tensor(self.config.mean, device=images.device).view(1, 3, 1, 1) * 255.0
+        std = torch.tensor(self.config.std, device=images.device).view(1, 3, 1, 1) * 255.0
+        return (images.float() - mean) / std
+
+    def encode(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The encoder's five feature maps at strides 2, 4, 8, 16, 32."""
+        return self.encoder(images)
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        scheme: Scheme,
+        gt_composite: list[torch.Tensor] | None = None,
+        features: list[torch.Tensor] | None = None,
+        resume: list[LevelOutput] | None = None,
+    ) -> list[LevelOutput]:
+        if features is None:
+            features = self.encode(images)
+        return self.decoder(features, images, scheme, gt_composite, resume)

@@ -1,0 +1,225 @@
+"""The training loop (supplement A.2): SGD + polynomial decay, augmentation, logging, checkpoints.
+
+A run writes into ``out/``: ``log.csv`` (one row per logged iteration), ``last.safetensors`` +
+``last.json`` (the model), ``last.state.safetensors`` + ``last.state.json`` (optimizer momentum,
+loss weights, iteration — enough to resume), and ``final.safetensors`` at the end. Ctrl-C saves a
+checkpoint before exiting; ``resume=True`` continues from the last one.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from qgn.data.transforms import augment, collate
+from qgn.loss import QuadtreeLoss
+from qgn.model.checkpoint import atomic_write_bytes, load_model, save_model
+from qgn.model.qgn import QGN, QGNConfig
+from qgn.propagation import Scheme
+from qgn.train.step import train_step
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a run; loadable from TOML (``[train]`` table or top level) and the CLI."""
+
+    dataset: str = "synthetic"  # a name or path for qgn.data.registry.open_dataset
+    split: str = "train"
+    model: str = "tiny"  # a preset of qgn.model.qgn.PRESETS
+    init: str | None = None  # fine-tune from this checkpoint instead of a fresh model
+    iterations: int = 1000
+    batch_size: int = 4
+    lr: float = 0.02
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    power: float = 0.9
+    scheme: str = "all"  # training propagation: all | gtc
+    weighting: str = "fixed"  # fixed | adaptive
+    gamma: float = 1.0
+    scale_min: float = 0.5
+    scale_max: float = 2.0
+    flip: bool = True
+    crop: int = 0  # random square crop after scaling (0 = full image, as in the paper)
+    synthetic_n: int = 1000
+    synthetic_size: int = 256
+    log_every: int = 10
+    checkpoint_every: int = 200
+    seed: int = 0
+    out: str = "runs/train"
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown training settings {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**values)
+
+
+# Named recipes. "demo" trains the bundled model on synthetic scenes on a CPU.
+PRESETS: dict[str, dict] = {
+    "demo": dict(dataset="synthetic", model="tiny", iterations=3000, batch_size=8, lr=0.05, scheme="all",
+                 synthetic_n=4000, synthetic_size=256, scale_min=0.75, scale_max=1.25, crop=192,
+                 checkpoint_every=250, out="runs/demo"),
+    "camvid": dict(dataset="camvid", model="small", iterations=20000, batch_size=8, lr=0.02, scheme="all",
+                   weighting="adaptive", out="runs/camvid"),
+    "cityscapes-r50": dict(dataset="cityscapes", model="r50", iterations=100000, batch_size=8, lr=0.02,
+                           scheme="all", weighting="adaptive", out="runs/cityscapes-r50"),
+}
+
+
+def poly_lr(base: float, iteration: int, total: int, power: float) -> float:
+    """α = α0 (1 - i / i_max)^ρ."""
+    return base * (1.0 - min(iteration, total) / total) ** power
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on convolution/linear weights only, none on norms and biases (A.2)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def crop_sample(sample, size: int, rng: np.random.Generator):
+    """A random ``size``×``size`` crop (or the whole sample when smaller)."""
+    from qgn.data.base import Sample
+
+    h, w = sample.label.shape
+    if size <= 0 or (h <= size and w <= size):
+        return sample
+    y = int(rng.integers(0, max(h - size, 0) + 1))
+    x = int(rng.integers(0, max(w - size, 0) + 1))
+    return Sample(sample.image[y:y + size, x:x + size], sample.label[y:y + size, x:x + size], sample.name)
+
+
+class BatchStream:
+    """An endless stream of augmented, collated batches drawn without replacement per epoch."""
+
+    def __init__(self, dataset, config: TrainConfig, rng: np.random.Generator):
+        self.dataset, self.config, self.rng = dataset, config, rng
+        self.order: list[int] = []
+        self.collate = partial(collate, ignore_index=dataset.classes.ignore_index)
+
+    def next(self):
+        samples = []
+        for _ in range(self.config.batch_size):
+            if not self.order:
+                self.order = list(self.rng.permutation(len(self.dataset)))
+            sample = self.dataset[int(self.order.pop())]
+            sample = augment(sample, self.rng, (self.config.scale_min, self.config.scale_max),
+                             0.5 if self.config.flip else 0.0)
+            samples.append(crop_sample(sample, self.config.crop, self.rng))
+        return self.collate(samples)
+
+
+def open_training_data(config: TrainConfig):
+    from qgn.data.registry import open_dataset
+
+    if config.dataset == "synthetic":
+        return open_dataset("synthetic", config.split, n=config.synthetic_n, size=config.synthetic_size)
+    return open_dataset(config.dataset, config.split)
+
+
+def build_model(config: TrainConfig, classes) -> QGN:
+    if config.init:
+        model = load_model(config.init)
+        if model.config.classes.num_classes != classes.num_classes:
+            raise ValueError(f"{config.init} predicts {model.config.classes.num_classes} classes, "
+                             f"the data has {classes.num_classes}")
+        return model
+    return QGN(QGNConfig.from_preset(config.model, classes))
+
+
+def save_train_state(out: Path, model, optimizer, loss_fn, iteration: int, config: TrainConfig) -> None:
+    save_model(out / "last.safetensors", model, extra={"train": asdict(config), "iteration": iteration})
+    names = {id(p): n for n, p in model.named_parameters()}
+    tensors = {f"loss.{k}": v.detach().cpu().contiguous() for k, v in loss_fn.state_dict().items()}
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            buf = optimizer.state.get(p, {}).get("momentum_buffer")
+            if buf is not None:
+                tensors[f"momentum.{names[id(p)]}"] = buf.detach().cpu().contiguous()
+    tmp = out / ".last.state.tmp"
+    save_file(tensors, str(tmp))
+    tmp.replace(out / "last.state.safetensors")
+    atomic_write_bytes(out / "last.state.json", json.dumps({"iteration": iteration}).encode())
+
+
+def load_train_state(out: Path, model, optimizer, loss_fn) -> int:
+    """Restore momentum, loss weights and weights from ``out``; returns the iteration reached."""
+    state = json.loads((out / "last.state.json").read_text())
+    weights = load_model(out / "last.safetensors").state_dict()
+    model.load_state_dict(weights)
+    tensors = load_file(str(out / "last.state.safetensors"))
+    loss_fn.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("loss.")}, strict=False)
+    params = dict(model.named_parameters())
+    for key, value in tensors.items():
+        if key.startswith("momentum."):
+            optimizer.state[params[key[len("momentum."):]]]["momentum_buffer"] = value.clone()
+    return int(state["iteration"])
+
+
+def train(config: TrainConfig, resume: bool = False, progress=None, device: str | None = None) -> Path:
+    """Run ``config``; returns the path of the final model. ``progress(iteration, row)`` is called
+    at every logged iteration (the CLI prints a bar with it)."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    dataset = open_training_data(config)
+    model = build_model(config, dataset.classes).to(device)
+    loss_fn = QuadtreeLoss(model.config.num_levels, config.weighting, config.gamma).to(device)
+    optimizer = torch.optim.SGD(parameter_groups(model, config.weight_decay), lr=config.lr, momentum=config.momentum)
+    scheme = Scheme(config.scheme)
+    if scheme.name not in ("all", "gtc"):
+        raise ValueError(f"training propagates with 'all' or 'gtc' (PC is unreliable from scratch); got {scheme.name!r}")
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start_iter = load_train_state(out, model, optimizer, loss_fn) if resume and (out / "last.state.json").is_file() else 0
+    if resume:
+        rng = np.random.default_rng([config.seed, start_iter])
+    stream = BatchStream(dataset, config, rng)
+    log_path = out / "log.csv"
+    new_log = start_iter == 0 or not log_path.is_file()
+    with open(log_path, "w" if new_log else "a", newline="") as log_file:
+        log = csv.writer(log_file)
+        if new_log:
+            log.writerow(["iteration", "loss", *[f"L{l}" for l in range(5, -1, -1)], "lr", "sec_per_iter", "sites"])
+        iteration = start_iter
+        tick = time.perf_counter()
+        try:
+            while iteration < config.iterations:
+                lr = poly_lr(config.lr, iteration, config.iterations, config.power)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                batch = stream.next()
+                result = train_step(model, loss_fn, optimizer, batch.images.to(device), batch.labels.to(device), scheme)
+                iteration += 1
+                if iteration % config.log_every == 0 or iteration == config.iterations:
+                    secs = (time.perf_counter() - tick) / config.log_every
+                    tick = time.perf_counter()
+                    row = [iteration, f"{result.loss:.5f}",
+                           *[f"{result.level_losses.get(l, float('nan')):.5f}" for l in range(5, -1, -1)],
+                           f"{lr:.6f}", f"{secs:.3f}", sum(result.active_sites.values())]
+                    log.writerow(row)
+                    log_file.flush()
+                    if progress:
+                        progress(iteration, dict(loss=result.loss, lr=lr, sec_per_iter=secs))
+                if iteration % config.checkpoint_every == 0:
+                    save_train_state(out, model, optimizer, loss_fn, iteration, config)
+        except KeyboardInterrupt:
+            save_train_state(out, model, optimizer, loss_fn, iteration, config)
+            raise
+    save_train_state(out, model, optimizer, loss_fn, iteration, config)
+    final = save_model(out / "final.safetensors", model.eval(), extra={"train": asdict(config), "iteration": iteration})
+    return final
