@@ -1,0 +1,76 @@
+"""`qgn convert MASK.png OUT.qgt` or `qgn convert DIR OUTDIR`  [--ignore V] [--classes K|FILE] [--levels 6]
+
+Label PNG(s) → .qgt quadtree file(s) (lossless; ``qgn export`` gives the PNG back). In the folder
+form every PNG under DIR (recursive) becomes OUTDIR/<same relative path>.qgt. A classes file's
+names and colours are stored in each .qgt. Without --classes the number of classes is the largest
+label value (other than the ignore value) + 1, taken over all the files converted.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from qgn.cli.main import CLIError
+from qgn.cli.stats import check_levels, collect_files, parse_classes_arg
+
+
+def add_arguments(p) -> None:
+    p.add_argument("src", metavar="MASK|DIR", help="a label PNG, or a folder of them (recursive)")
+    p.add_argument("dst", metavar="OUT|OUTDIR", help="the .qgt file (or a folder for it), or the output folder")
+    p.add_argument("--ignore", type=int, metavar="V",
+                   help="label value of ignore pixels (default: the classes file's, else none)")
+    p.add_argument("--classes", metavar="K|FILE",
+                   help="number of classes, or a classes.txt (names and colours are stored in the .qgt)")
+    p.add_argument("--levels", type=int, default=6, help="quadtree levels L (default 6)")
+
+
+def max_class_value(label, ignore: int | None) -> int:
+    """Largest value of ``label`` other than ``ignore`` (-1 if there is none)."""
+    values = label if ignore is None else label[label != ignore]
+    return int(values.max()) if values.size else -1
+
+
+def run(args) -> int:
+    from qgn.quadtree import Quadtree
+    from qgn.quadtree.label_io import read_label
+    from qgn.quadtree.qgt import MAX_CLASSES, write_qgt
+
+    check_levels(args.levels)
+    k, classes = parse_classes_arg(args.classes)
+    ignore = args.ignore
+    if classes is not None:
+        if ignore is None:
+            ignore = classes.ignore_index
+        elif ignore != classes.ignore_index:  # the explicit flag wins over the file
+            classes = dataclasses.replace(classes, ignore_index=ignore)
+    src, dst = Path(args.src), Path(args.dst)
+    if src.is_dir():
+        files = collect_files([str(src)], (".png",), "label PNGs")
+        if dst.exists() and not dst.is_dir():
+            raise CLIError(f"{dst} exists and is not a folder (converting a folder needs an output folder)")
+        outputs = [dst / f.relative_to(src).with_suffix(".qgt") for f in files]
+    elif src.is_file():
+        files = [src]
+        outputs = [dst / f"{src.stem}.qgt" if dst.is_dir() else dst]
+    else:
+        raise FileNotFoundError(f"{src}: no such file or folder")
+
+    if k is None:  # one number of classes for the whole set, covering every value
+        k = 1 + max(max_class_value(read_label(f), ignore) for f in files)
+        k = max(k, 1)
+        if k > MAX_CLASSES:
+            raise CLIError(f"label values reach {k - 1}; a .qgt holds at most {MAX_CLASSES} classes")
+    total_in = total_out = 0
+    for path, out in zip(files, outputs):
+        label = read_label(path)
+        try:
+            qt = Quadtree.from_label(label, k, ignore, args.levels)
+        except ValueError as exc:
+            raise CLIError(f"{path}: {exc}") from None
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_qgt(out, qt, classes)
+        total_in += path.stat().st_size
+        total_out += out.stat().st_size
+    pct = 100.0 * total_out / max(total_in, 1)
+    print(f"converted {len(files)} file(s): {total_out} bytes of .qgt from {total_in} bytes of PNG ({pct:.1f} %)")
+    return 0

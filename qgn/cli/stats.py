@@ -1,0 +1,121 @@
+"""`qgn stats PATH... [--levels 6] [--ignore V] [--classes K|FILE] [--json]`
+
+Quadtree sparsity of label maps (the paper's Table 5): the per cent of pixels whose leaf is at each
+level Q{L-1}..Q0, and leaves per pixel ("ratio"), over all PATHs (label PNGs, or folders searched
+recursively in sorted order). Maps are padded to a multiple of the root cell (32 pixels for 6
+levels) with the ignore value, and the ignore value merges like a class of its own (lossless).
+Percentages are of all padded pixels. The statistics only depend on which pixels share a value,
+so without --classes every value simply counts as its own code.
+
+With --json stdout is exactly one JSON object {"Q5": pct, ..., "Q0": pct, "ratio": pct, "images": n};
+progress (on a terminal) goes to stderr.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from qgn.cli.main import CLIError
+
+
+def add_arguments(p) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="label PNG files or folders of them (recursive)")
+    p.add_argument("--levels", type=int, default=6, help="quadtree levels L (default 6: cells of 1..32 px)")
+    p.add_argument("--ignore", type=int, metavar="V", help="label value of ignore pixels (default: none)")
+    p.add_argument("--classes", metavar="K|FILE",
+                   help="number of classes, or a classes.txt; values must then be < K or the ignore value "
+                        "(default: any value)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+
+
+def collect_files(paths: list[str], suffixes: tuple[str, ...], what: str) -> list[Path]:
+    """Files named directly, plus files with ``suffixes`` under folders (recursive, sorted)."""
+    found: list[Path] = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+            if not inside:
+                raise CLIError(f"no {what} found under {path}")
+            found.extend(inside)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    return found
+
+
+def parse_classes_arg(text: str | None):
+    """``--classes K|FILE`` → (K or None, ClassSet or None)."""
+    if text is None:
+        return None, None
+    if text.strip().isdigit() and not Path(text).is_file():
+        k = int(text)
+        if not 1 <= k <= 65534:
+            raise CLIError(f"--classes {k}: the number of classes must be 1..65534")
+        return k, None
+    from qgn.quadtree.label_io import read_classes_file
+
+    classes = read_classes_file(text)
+    return classes.num_classes, classes
+
+
+def check_levels(levels: int) -> None:
+    if not 1 <= levels <= 16:
+        raise CLIError(f"--levels {levels}: choose 1..16")
+
+
+def codes_for_stats(label, k: int | None, ignore: int | None):
+    """``(label, num_classes, ignore)`` ready for ``Quadtree.from_label``: ``k`` as given, else a k
+    that covers every value. Values too large (or negative) for a code are renumbered, which the
+    statistics do not see: they only depend on which pixels hold equal values."""
+    import numpy as np
+
+    if k is not None:
+        return label, k, ignore
+    values = label if ignore is None else label[label != ignore]
+    if values.size == 0:
+        return label, 1, ignore
+    lo, hi = int(values.min()), int(values.max())
+    if lo >= 0 and hi < 65533:
+        return label, hi + 1, ignore
+    uniq, inverse = np.unique(label, return_inverse=True)
+    is_ignore = uniq == ignore if ignore is not None else np.zeros(len(uniq), bool)
+    n = int((~is_ignore).sum())
+    table = np.where(is_ignore, n, np.cumsum(~is_ignore) - 1)
+    return table[inverse.reshape(label.shape)], max(n, 1), n
+
+
+def quadtree_of(path: Path, label, k: int | None, ignore: int | None, levels: int):
+    """The quadtree of one label map; a CLIError naming the file for bad values."""
+    from qgn.quadtree import Quadtree
+
+    label, k, ignore = codes_for_stats(label, k, ignore)
+    try:
+        return Quadtree.from_label(label, k, ignore, levels)
+    except ValueError as exc:
+        raise CLIError(f"{path}: {exc}") from None
+
+
+def run(args) -> int:
+    from qgn.quadtree import LevelStats
+    from qgn.quadtree.label_io import read_label
+
+    check_levels(args.levels)
+    k, classes = parse_classes_arg(args.classes)
+    ignore = args.ignore if args.ignore is not None else (classes.ignore_index if classes else None)
+    files = collect_files(args.paths, (".png",), "label PNGs")
+    stats = LevelStats(args.levels)
+    progress = sys.stderr.isatty() and len(files) > 20
+    for i, path in enumerate(files, start=1):
+        stats.add(quadtree_of(path, read_label(path), k, ignore, args.levels))
+        if progress and (i % 10 == 0 or i == len(files)):
+            print(f"\rqgn stats: {i}/{len(files)} files", end="", file=sys.stderr, flush=True)
+    if progress:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(stats.to_json()))
+    else:
+        print(stats.format_table())
+    return 0

@@ -1,0 +1,162 @@
+"""Label map files: read/write single-channel PNG label maps and class list files.
+
+* ``read_label(path)`` → (H, W) integer array of the *stored values*: 8-bit grayscale (L),
+  indexed (P: the palette indices are the labels), 16-bit (I;16*) and 32-bit (I) PNGs, bilevel (1).
+  Colour (RGB/RGBA) "masks" are refused with an error that says how to convert them.
+* ``write_label_png(path, label, classes=None)`` writes an indexed-palette PNG when every value is
+  in 0..255 (colours from ``classes``, the ignore colour at the ignore index) and a 16-bit
+  grayscale PNG when values reach 256..65535. Reading it back with ``read_label`` gives exactly
+  ``label``. Written atomically (temporary file + rename).
+* ``read_classes_file(path)`` / ``write_classes_file(path, classes)``: the ``classes.txt`` format of
+  ``qgn.data.folder`` — one class name per line in id order, optionally followed by ``R G B``;
+  ``#`` comments and blank lines skipped; ``ignore: V`` (default 255) or ``ignore: none``.
+
+Every failure on a user's file is a ValueError (or FileNotFoundError) with a message naming it.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..classes import ClassSet, default_palette
+from .qgt import atomic_write_bytes
+
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+LABEL_MODES = ("L", "P", "I", "1") + SIXTEEN_BIT_MODES
+COLOUR_MODES = ("RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "LAB", "HSV", "LA", "La", "PA")
+
+
+def read_label(path: str | os.PathLike) -> np.ndarray:
+    """The stored values of a single-channel label image as (H, W) uint8/uint16/int32.
+
+    Raises FileNotFoundError if the file is missing, ValueError if it is empty, not an image,
+    a colour image, or in another unsupported mode.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a label image")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: the file is empty")
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+            if mode in COLOUR_MODES:
+                raise ValueError(
+                    f"{path} is a {mode} colour image, not a label map of class ids; convert colour-coded "
+                    "masks to an indexed-palette (mode P) or grayscale PNG whose pixel values are the class "
+                    "ids, e.g. by mapping each class colour of your palette to its id"
+                )
+            if mode not in LABEL_MODES:
+                raise ValueError(
+                    f"{path} is a {mode} image; a label map must be single-channel integer "
+                    "(PNG mode L, P, I;16 or I)"
+                )
+            image.load()
+            values = np.asarray(image)
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"{path} is not a readable image: {exc}") from None
+    except (OSError, SyntaxError) as exc:  # truncated / corrupt image data
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} could not be decoded (corrupt or truncated image?): {exc}") from None
+    if values.ndim != 2 or values.size == 0:
+        raise ValueError(f"{path}: expected a non-empty 2-D label map, got shape {values.shape}")
+    if values.dtype == bool:
+        return values.astype(np.uint8)
+    if values.dtype.byteorder == ">":
+        values = values.astype(values.dtype.newbyteorder("="))
+    return np.array(values, copy=True)
+
+
+def _check_label(label: np.ndarray) -> np.ndarray:
+    label = np.asarray(label)
+    if label.ndim != 2:
+        raise ValueError(f"a label map must be 2-D (H, W); got shape {label.shape}")
+    if label.size == 0:
+        raise ValueError("a label map must not be empty")
+    if not (np.issubdtype(label.dtype, np.integer) or label.dtype == np.bool_):
+        raise ValueError(f"a label map must hold integers; got dtype {label.dtype}")
+    return label
+
+
+def label_palette(classes: ClassSet | None, max_value: int) -> list[int]:
+    """768 ints: colours of ids 0..k-1, the ignore colour at the ignore index, black elsewhere."""
+    colours = [(0, 0, 0)] * 256
+    if classes is None:
+        for i, rgb in enumerate(default_palette(min(max_value + 1, 256))):
+            colours[i] = rgb
+    else:
+        for i, rgb in enumerate(classes.palette[:256]):
+            colours[i] = rgb
+        if classes.ignore_index is not None and 0 <= classes.ignore_index < 256:
+            colours[classes.ignore_index] = classes.ignore_color
+    return [c for rgb in colours for c in rgb]
+
+
+def encode_label_png(label: np.ndarray, classes: ClassSet | None = None) -> bytes:
+    """PNG bytes of a label map (see ``write_label_png``)."""
+    label = _check_label(label)
+    lo, hi = int(label.min()), int(label.max())
+    if lo < 0 or hi > 65535:
+        raise ValueError(
+            f"label values {lo}..{hi} cannot be stored in a PNG label map (values must be 0..65535)"
+        )
+    h, w = label.shape
+    if hi < 256:
+        image = Image.frombytes("P", (w, h), np.ascontiguousarray(label, np.uint8).tobytes())
+        image.putpalette(label_palette(classes, hi))
+    else:
+        image = Image.fromarray(np.ascontiguousarray(label, np.uint16))
+        if image.mode not in SIXTEEN_BIT_MODES:  # pragma: no cover - depends on Pillow version
+            image = Image.frombytes("I;16", (w, h), np.ascontiguousarray(label, "<u2").tobytes())
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_label_png(path: str | os.PathLike, label: np.ndarray, classes: ClassSet | None = None) -> None:
+    """Write a label map as PNG: indexed-palette (mode P, colours from ``classes``) when all values
+    are in 0..255, 16-bit grayscale when they reach 65535. ValueError for other values/shapes."""
+    atomic_write_bytes(path, encode_label_png(label, classes))
+
+
+# ---------------------------------------------------------------------------------------- classes
+def read_classes_file(path: str | os.PathLike) -> ClassSet:
+    """Parse a ``classes.txt`` (format of ``qgn.data.folder``) into a ClassSet."""
+    from ..data.folder import parse_classes_txt  # the one definition of the format
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such classes file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a UTF-8 text file of class names") from None
+    return parse_classes_txt(text, str(path))
+
+
+def format_classes_file(classes: ClassSet) -> str:
+    """The ``classes.txt`` text of a ClassSet (names with colours, then the ignore line)."""
+    lines = []
+    for i, (name, (r, g, b)) in enumerate(zip(classes.names, classes.palette)):
+        if not name or name != " ".join(name.split()) or name.startswith("#") or name.lower().startswith("ignore:"):
+            raise ValueError(f"class {i} name {name!r} cannot be written to a classes file")
+        lines.append(f"{name} {r} {g} {b}")
+    ignore = "none" if classes.ignore_index is None else str(classes.ignore_index)
+    if classes.ignore_index is not None and classes.ignore_index < 0:
+        raise ValueError(f"a classes file cannot hold a negative ignore value ({classes.ignore_index})")
+    lines.append(f"ignore: {ignore}")
+    return "\n".join(lines) + "\n"
+
+
+def write_classes_file(path: str | os.PathLike, classes: ClassSet) -> None:
+    """Write ``classes`` in the ``classes.txt`` format (read back by ``read_classes_file``).
+
+    The ignore colour is not part of the format (readers use the ClassSet default)."""
+    atomic_write_bytes(path, format_classes_file(classes).encode("utf-8"))
