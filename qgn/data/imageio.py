@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from qgn.quadtree.label_io import read_label  # noqa: F401  (the one label reader)
+
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
 
@@ -58,24 +60,6 @@ def read_rgb(path: Path | str) -> np.ndarray:
             gray = gray_to_uint8(np.asarray(image))
             return np.repeat(gray[:, :, None], 3, axis=2)
         return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-
-
-def read_label(path: Path | str) -> np.ndarray:
-    """Read a single-channel label file's stored values: (H, W) uint8, uint16 or int32.
-
-    Palette ('P') PNGs give their palette indices. Multi-channel files raise ``ValueError``.
-    """
-    with Image.open(path) as image:
-        image.load()
-        if image.mode not in ("L", "P", "I", "1") + SIXTEEN_BIT_MODES:
-            raise ValueError(
-                f"label {path} is a {image.mode} image; expected single-channel class ids "
-                "(mode L, P, I;16 or I)"
-            )
-        values = np.asarray(image)
-    if values.dtype == bool:
-        return values.astype(np.uint8)
-    return native_byte_order(values).copy()
 
 
 def read_label_rgb(path: Path | str) -> np.ndarray:

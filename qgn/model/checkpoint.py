@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
+
+from qgn.fileio import atomic_write_bytes
 
 from qgn.model.qgn import QGN, QGNConfig
 
@@ -24,21 +25,6 @@ def config_path(weights: str | os.PathLike) -> Path:
     return Path(weights).with_suffix(".json")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_model(path: str | os.PathLike, model: QGN, extra: dict | None = None) -> Path:
     """Save weights (+ BN buffers) to ``path`` (.safetensors) and the config to ``path``.json."""
     path = Path(path)
@@ -46,16 +32,7 @@ def save_model(path: str | os.PathLike, model: QGN, extra: dict | None = None) -
         raise ValueError(f"model files end in .safetensors; got {path.name}")
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"format": FORMAT})
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, save(state, metadata={"format": FORMAT}))
     config = model.config.to_json()
     if extra:
         config["extra"] = {**config.get("extra", {}), **extra}

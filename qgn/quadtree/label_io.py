@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..classes import ClassSet, default_palette
-from .qgt import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 LABEL_MODES = ("L", "P", "I", "1") + SIXTEEN_BIT_MODES

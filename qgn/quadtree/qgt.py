@@ -88,13 +88,13 @@ from __future__ import annotations
 import bz2
 import lzma
 import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from ..classes import ClassSet
+from ..fileio import atomic_write_bytes
 from .quadtree import Quadtree, QuadtreeError
 from .tpyramid import COMPOSITE, code_dtype, padded_size
 
@@ -836,26 +836,6 @@ def decode_qgt(data: bytes, *, max_pixels: int = MAX_PIXELS) -> tuple[Quadtree, 
     except (ValueError, IndexError, OverflowError) as exc:  # defensive: never leak these
         raise QgtFormatError(f"corrupt tree: {exc}") from None
     return qt, classes
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, flushed and
-    fsynced, then renamed over ``path`` (readers never see a partial file)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, (path.stat().st_mode & 0o7777) if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def write_qgt(path: str | os.PathLike, qt: Quadtree, classes: ClassSet | None = None) -> None:

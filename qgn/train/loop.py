@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from functools import partial
@@ -16,13 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from qgn.data.transforms import augment, collate
 from qgn.loss import QuadtreeLoss
-from qgn.model.checkpoint import atomic_write_bytes, load_model, save_model
+from qgn.fileio import atomic_write_bytes
+from qgn.model.checkpoint import load_model, save_model
 from qgn.model.qgn import QGN, QGNConfig
 from qgn.propagation import Scheme
+from qgn.train.distributed import gather_digests, init_distributed, shutdown, wrap_model
 from qgn.train.step import train_step
 
 
@@ -36,6 +39,7 @@ class TrainConfig:
     init: str | None = None  # fine-tune from this checkpoint instead of a fresh model
     iterations: int = 1000
     batch_size: int = 4
+    optimizer: str = "sgd"  # sgd (the paper's recipe) | adamw (converges faster for tiny CPU models)
     lr: float = 0.02
     momentum: float = 0.9
     weight_decay: float = 1e-4
@@ -51,6 +55,8 @@ class TrainConfig:
     synthetic_size: int = 256
     log_every: int = 10
     checkpoint_every: int = 200
+    class_weight_every: int = 0  # A.2: every N iterations double the weight of classes below median IoU
+    class_weight_images: int = 100  # … measured on this many held-out images (the val split)
     seed: int = 0
     out: str = "runs/train"
     extra: dict = field(default_factory=dict)
@@ -66,7 +72,8 @@ class TrainConfig:
 
 # Named recipes. "demo" trains the bundled model on synthetic scenes on a CPU.
 PRESETS: dict[str, dict] = {
-    "demo": dict(dataset="synthetic", model="tiny", iterations=3000, batch_size=8, lr=0.05, scheme="all",
+    "demo": dict(dataset="synthetic", model="tiny", iterations=1500, batch_size=8, optimizer="adamw", lr=0.004,
+                 scheme="all",
                  synthetic_n=4000, synthetic_size=256, scale_min=0.75, scale_max=1.25, crop=192,
                  checkpoint_every=250, out="runs/demo"),
     "camvid": dict(dataset="camvid", model="small", iterations=20000, batch_size=8, lr=0.02, scheme="all",
@@ -89,6 +96,15 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
             continue
         (no_decay if p.ndim <= 1 else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    groups = parameter_groups(model, config.weight_decay)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr)
+    raise ValueError(f"optimizer must be 'sgd' or 'adamw'; got {config.optimizer!r}")
 
 
 def crop_sample(sample, size: int, rng: np.random.Generator):
@@ -147,17 +163,15 @@ def save_train_state(out: Path, model, optimizer, loss_fn, iteration: int, confi
     tensors = {f"loss.{k}": v.detach().cpu().contiguous() for k, v in loss_fn.state_dict().items()}
     for group in optimizer.param_groups:
         for p in group["params"]:
-            buf = optimizer.state.get(p, {}).get("momentum_buffer")
-            if buf is not None:
-                tensors[f"momentum.{names[id(p)]}"] = buf.detach().cpu().contiguous()
-    tmp = out / ".last.state.tmp"
-    save_file(tensors, str(tmp))
-    tmp.replace(out / "last.state.safetensors")
+            for entry, value in optimizer.state.get(p, {}).items():  # momentum, Adam moments, step
+                if torch.is_tensor(value):
+                    tensors[f"opt.{entry}.{names[id(p)]}"] = value.detach().cpu().contiguous()
+    atomic_write_bytes(out / "last.state.safetensors", save(tensors))
     atomic_write_bytes(out / "last.state.json", json.dumps({"iteration": iteration}).encode())
 
 
 def load_train_state(out: Path, model, optimizer, loss_fn) -> int:
-    """Restore momentum, loss weights and weights from ``out``; returns the iteration reached."""
+    """Restore optimizer state, loss weights and weights from ``out``; returns the iteration reached."""
     state = json.loads((out / "last.state.json").read_text())
     weights = load_model(out / "last.safetensors").state_dict()
     model.load_state_dict(weights)
@@ -165,21 +179,53 @@ def load_train_state(out: Path, model, optimizer, loss_fn) -> int:
     loss_fn.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("loss.")}, strict=False)
     params = dict(model.named_parameters())
     for key, value in tensors.items():
-        if key.startswith("momentum."):
-            optimizer.state[params[key[len("momentum."):]]]["momentum_buffer"] = value.clone()
+        if key.startswith("opt."):
+            _, entry, name = key.split(".", 2)
+            optimizer.state[params[name]][entry] = value.clone()
     return int(state["iteration"])
+
+
+def class_weights_from_iou(iou: np.ndarray) -> np.ndarray:
+    """(k,) IoU → (k,) weights: 2 for classes below the median IoU, else 1 (absent classes: 1)."""
+    weights = np.ones(len(iou))
+    present = np.isfinite(iou)
+    if present.any():
+        weights[present & (iou < np.median(iou[present]))] = 2.0
+    return weights
+
+
+def held_out_iou(model: QGN, config: TrainConfig, device: str) -> np.ndarray:
+    """Per-class IoU of ``model`` (All scheme) on the first ``class_weight_images`` val images."""
+    from qgn.evaluate import evaluate
+
+    held = open_training_data(TrainConfig(**{**asdict(config), "split": "val",
+                                             "synthetic_n": config.class_weight_images}))
+    n = min(config.class_weight_images, len(held))
+    model.eval()
+    result = evaluate(model, (held[i] for i in range(n)), {"all": Scheme("all")}, device)["all"]
+    model.train()
+    return result.confusion.iou()
 
 
 def train(config: TrainConfig, resume: bool = False, progress=None, device: str | None = None) -> Path:
     """Run ``config``; returns the path of the final model. ``progress(iteration, row)`` is called
-    at every logged iteration (the CLI prints a bar with it)."""
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    at every logged iteration (the CLI prints a bar with it). Under torchrun (WORLD_SIZE > 1) the
+    same call trains with DistributedDataParallel; only rank 0 logs and writes files."""
+    ctx, device = init_distributed(device)
+    try:
+        return _train(config, resume, progress if ctx.is_main else None, device, ctx)
+    finally:
+        shutdown(ctx)
+
+
+def _train(config: TrainConfig, resume: bool, progress, device: str, ctx) -> Path:
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng([config.seed, ctx.rank])
     dataset = open_training_data(config)
     model = build_model(config, dataset.classes).to(device)
+    network = wrap_model(model, ctx, device)
     loss_fn = QuadtreeLoss(model.config.num_levels, config.weighting, config.gamma).to(device)
-    optimizer = torch.optim.SGD(parameter_groups(model, config.weight_decay), lr=config.lr, momentum=config.momentum)
+    optimizer = make_optimizer(model, config)
     scheme = Scheme(config.scheme)
     if scheme.name not in ("all", "gtc"):
         raise ValueError(f"training propagates with 'all' or 'gtc' (PC is unreliable from scratch); got {scheme.name!r}")
@@ -187,10 +233,11 @@ def train(config: TrainConfig, resume: bool = False, progress=None, device: str 
     out.mkdir(parents=True, exist_ok=True)
     start_iter = load_train_state(out, model, optimizer, loss_fn) if resume and (out / "last.state.json").is_file() else 0
     if resume:
-        rng = np.random.default_rng([config.seed, start_iter])
+        rng = np.random.default_rng([config.seed, ctx.rank, start_iter])
     stream = BatchStream(dataset, config, rng)
-    log_path = out / "log.csv"
+    log_path = out / "log.csv" if ctx.is_main else Path(os.devnull)
     new_log = start_iter == 0 or not log_path.is_file()
+    save = partial(save_train_state, out, model, optimizer, loss_fn) if ctx.is_main else (lambda *a: None)
     with open(log_path, "w" if new_log else "a", newline="") as log_file:
         log = csv.writer(log_file)
         if new_log:
@@ -202,8 +249,11 @@ def train(config: TrainConfig, resume: bool = False, progress=None, device: str 
                 lr = poly_lr(config.lr, iteration, config.iterations, config.power)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
+                if config.class_weight_every and iteration % config.class_weight_every == 0 and iteration:
+                    loss_fn.set_class_weights(torch.from_numpy(class_weights_from_iou(held_out_iou(model, config, device))))
                 batch = stream.next()
-                result = train_step(model, loss_fn, optimizer, batch.images.to(device), batch.labels.to(device), scheme)
+                result = train_step(model, loss_fn, optimizer, batch.images.to(device), batch.labels.to(device), scheme,
+                                    network=network)
                 iteration += 1
                 if iteration % config.log_every == 0 or iteration == config.iterations:
                     secs = (time.perf_counter() - tick) / config.log_every
@@ -216,10 +266,16 @@ def train(config: TrainConfig, resume: bool = False, progress=None, device: str 
                     if progress:
                         progress(iteration, dict(loss=result.loss, lr=lr, sec_per_iter=secs))
                 if iteration % config.checkpoint_every == 0:
-                    save_train_state(out, model, optimizer, loss_fn, iteration, config)
+                    save(iteration, config)
         except KeyboardInterrupt:
-            save_train_state(out, model, optimizer, loss_fn, iteration, config)
+            save(iteration, config)
             raise
-    save_train_state(out, model, optimizer, loss_fn, iteration, config)
-    final = save_model(out / "final.safetensors", model.eval(), extra={"train": asdict(config), "iteration": iteration})
+    save(iteration, config)
+    digests = gather_digests(model, ctx)
+    final = out / "final.safetensors"
+    if ctx.is_main:
+        save_model(final, model.eval(), extra={"train": asdict(config), "iteration": iteration})
+        if ctx.enabled:
+            atomic_write_bytes(out / "replicas.json", json.dumps({"world_size": ctx.world_size,
+                                                                 "digests": digests}).encode())
     return final
