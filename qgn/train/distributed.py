@@ -1,0 +1,87 @@
+"""Multi-process training on PyTorch's own engine: torchrun + DistributedDataParallel.
+
+``qgn train`` run as ``torchrun --nproc_per_node N -m qgn train …`` sees WORLD_SIZE > 1 and:
+initialises the default process group (NCCL on GPUs, gloo on CPU), pins each rank to its GPU
+(LOCAL_RANK), wraps the model in DDP, gives every rank its own stream of samples, and lets only
+rank 0 log and write checkpoints. Nothing here is home-made communication.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str | None) -> tuple[DistributedContext, str]:
+    """Read torchrun's environment; start the process group when WORLD_SIZE > 1.
+
+    Returns the context and the device this rank trains on.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistributedContext(), device or ("cuda" if torch.cuda.is_available() else "cpu")
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = (device or "cuda").startswith("cuda") and torch.cuda.is_available()
+    if use_cuda:
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    else:
+        device = "cpu"
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return DistributedContext(rank, world, local), device
+
+
+def wrap_model(model: torch.nn.Module, ctx: DistributedContext, device: str) -> torch.nn.Module:
+    """DDP-wrap for training. Unused parameters are allowed: a level with no active site on one
+    rank (GTC, or an image without boundaries) leaves its layers without gradient there."""
+    if not ctx.enabled:
+        return model
+    ids = [torch.device(device).index] if device.startswith("cuda") else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+
+
+def parameter_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of all parameters (name order): equal digests = equal replicas.
+
+    Buffers are left out on purpose: under DDP each rank's BatchNorm running statistics follow its
+    own batches after the last forward (DDP re-broadcasts rank 0's at the next one), and rank 0's
+    are the ones saved."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.named_parameters()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def gather_digests(model: torch.nn.Module, ctx: DistributedContext) -> list[str]:
+    """Every rank's parameter digest (on every rank)."""
+    digest = parameter_digest(model)
+    if not ctx.enabled:
+        return [digest]
+    out: list[str] = [""] * ctx.world_size
+    dist.all_gather_object(out, digest)
+    return out
+
+
+def shutdown(ctx: DistributedContext) -> None:
+    if ctx.enabled and dist.is_initialized():
+        dist.destroy_process_group()
