@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("qgn.cli.export", ".qgt file(s) -> label PNG / other formats"),
     "predict": ("qgn.cli.predict", "run a model on images: dense PNG + .qgt + cost"),
     "train": ("qgn.cli.train", "train a QGN (presets, TOML config, resume)"),
+    "samples": ("qgn.cli.samples", "write synthetic sample scenes (images, labels, classes.txt)"),
     "eval": ("qgn.cli.eval", "accuracy and cost of a model per propagation scheme (Table 1)"),
 }
 
