@@ -1,9 +1,10 @@
 """Quadtree and T-pyramid label representations (paper §3.1)."""
 from .quadtree import Quadtree, QuadtreeError
 from .stats import LevelStats
+from .qgt import QgtFormatError, read_qgt, write_qgt
 from .tpyramid import COMPOSITE, IGNORE_POLICIES, TPyramid, build_tpyramid, merge_2x2
 
 __all__ = [
-    "COMPOSITE", "IGNORE_POLICIES", "LevelStats", "Quadtree", "QuadtreeError", "TPyramid",
-    "build_tpyramid", "merge_2x2",
+    "COMPOSITE", "IGNORE_POLICIES", "LevelStats", "QgtFormatError", "Quadtree", "QuadtreeError", "TPyramid",
+    "build_tpyramid", "merge_2x2", "read_qgt", "write_qgt",
 ]

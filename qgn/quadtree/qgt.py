@@ -96,12 +96,12 @@ import numpy as np
 from ..classes import ClassSet
 from ..fileio import atomic_write_bytes
 from .quadtree import Quadtree, QuadtreeError
-from .tpyramid import COMPOSITE, code_dtype, padded_size
+from .tpyramid import COMPOSITE, MAX_CLASSES, code_dtype, padded_size
 
 MAGIC = b"\x89QGT"
 VERSION = 1
 MAX_LEVELS = 16
-MAX_CLASSES = 65534
+
 #: Default bound on the padded pixel count a reader accepts (decoding needs memory in proportion).
 MAX_PIXELS = 1 << 27
 _MAX_RATIO = 2048  # raw_len <= _MAX_RATIO * comp_len + _RATIO_SLACK

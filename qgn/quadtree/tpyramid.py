@@ -30,8 +30,13 @@ COMPOSITE = 0
 IGNORE_POLICIES = ("class", "wildcard")
 
 
+MAX_CLASSES = 65534  # codes 0 … k+1 must fit in uint16
+
+
 def code_dtype(num_classes: int) -> np.dtype:
     """The smallest unsigned dtype holding codes ``0 .. num_classes + 1``."""
+    if not 1 <= num_classes <= MAX_CLASSES:
+        raise ValueError(f"the number of classes must be in 1..{MAX_CLASSES}; got {num_classes}")
     return np.dtype(np.uint8) if num_classes + 1 <= 255 else np.dtype(np.uint16)
 
 
