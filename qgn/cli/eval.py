@@ -18,6 +18,8 @@ def add_arguments(p) -> None:
     p.add_argument("--depths", default="", help="also evaluate PC at these depth limits, e.g. 5,4,3")
     p.add_argument("--tau", type=float, help="PC threshold (default: argmax rule)")
     p.add_argument("--limit", type=int, help="evaluate only the first N images")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="resize images (bilinear) and labels (nearest) by this factor first, e.g. 0.5")
     p.add_argument("--device")
     p.add_argument("--json", action="store_true")
 
@@ -32,6 +34,18 @@ def open_eval_data(args):
     if not (root / "images").is_dir():
         raise FileNotFoundError(f"no data given and the bundled samples are missing ({root})")
     return open_dataset(f"folder:{root}", args.split)
+
+
+def rescale(sample, scale: float):
+    """The sample resized by ``scale`` (image bilinear, label nearest); unchanged at 1.0."""
+    if scale == 1.0:
+        return sample
+    from qgn.data.base import Sample
+    from qgn.data.transforms import resize_image, resize_label
+
+    h, w = sample.label.shape
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return Sample(resize_image(sample.image, size), resize_label(sample.label, size), sample.name)
 
 
 def run(args) -> int:
@@ -51,7 +65,7 @@ def run(args) -> int:
     for d in filter(None, args.depths.split(",")):
         schemes[f"pc@{int(d)}"] = Scheme("pc", tau=args.tau, depth=int(d))
     n = len(data) if args.limit is None else min(args.limit, len(data))
-    samples = (data[i] for i in range(n))
+    samples = (rescale(data[i], args.scale) for i in range(n))
 
     def progress(i: int) -> None:
         print(f"\rqgn eval: {i}/{n}", end="", file=sys.stderr, flush=True)

@@ -76,6 +76,8 @@ PRESETS: dict[str, dict] = {
                  scheme="all",
                  synthetic_n=4000, synthetic_size=256, scale_min=0.75, scale_max=1.25, crop=192,
                  checkpoint_every=250, out="runs/demo"),
+    "camvid-cpu": dict(dataset="camvid", model="tiny", iterations=800, batch_size=8, optimizer="adamw", lr=0.004,
+                       scheme="all", scale_min=0.4, scale_max=0.6, crop=0, checkpoint_every=100, out="runs/camvid-cpu"),
     "camvid": dict(dataset="camvid", model="small", iterations=20000, batch_size=8, lr=0.02, scheme="all",
                    weighting="adaptive", out="runs/camvid"),
     "cityscapes-r50": dict(dataset="cityscapes", model="r50", iterations=100000, batch_size=8, lr=0.02,

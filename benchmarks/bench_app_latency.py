@@ -1,0 +1,164 @@
+"""Benchmark: how fast QGN Studio's view follows the depth slider and the rule buttons.
+
+Setup: the main window (offscreen unless a display is set) with the bundled demo model (an
+untrained tiny model when it is missing — the report says which) on one sample image with ground
+truth (the first bundled sample, else a generated 256×320 scene). The image is first computed at
+every depth for the rules measured, so every move hits cached levels; background measurements
+finish before timing starts.
+
+One move = set the slider (or click a rule) → the worker's run over cached levels → the result's
+arrival on the UI thread → canvas, layer list and explore panel updated → a synchronous repaint of
+the canvas. Timed with perf_counter on the UI thread; the median, 90th percentile and maximum over
+--moves moves are reported, with the default overlays and with every overlay shown.
+
+    .venv/bin/python benchmarks/bench_app_latency.py [--moves 60] [--json] [--model M] [--image I]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if not os.environ.get("DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PIL import Image  # noqa: E402
+from PySide6 import QtCore, QtWidgets  # noqa: E402
+
+from qgn_studio.app import make_application  # noqa: E402
+from qgn_studio.document import Setting  # noqa: E402
+from qgn_studio.main_window import MainWindow  # noqa: E402
+from qgn_studio.testing import bundled_or_dev_model  # noqa: E402
+
+BUDGET_MS = 50.0
+
+
+def wait(condition, timeout_s: float = 600.0) -> None:
+    deadline = time.perf_counter() + timeout_s
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the app did not answer in time")
+        QtWidgets.QApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 5)
+        time.sleep(0.001)
+
+
+def sample_image(tmp: Path, given: str | None) -> tuple[Path, str]:
+    if given:
+        return Path(given), "given"
+    from qgn.resources import samples_dir
+
+    images = sorted((samples_dir() / "images").glob("*.png")) if (samples_dir() / "images").is_dir() else []
+    if images:
+        return images[0], "bundled sample"
+    from qgn.data.synthetic import make_scene
+
+    image, label = make_scene(7, 256, 320)
+    (tmp / "images").mkdir()
+    (tmp / "labels").mkdir()
+    Image.fromarray(image).save(tmp / "images" / "scene.png")
+    Image.fromarray(label).save(tmp / "labels" / "scene.png")
+    return tmp / "images" / "scene.png", "generated 256×320 scene"
+
+
+def shown(window: MainWindow, setting: Setting) -> bool:
+    result = window.canvas.result
+    return result is not None and result.setting == setting
+
+
+def move(window: MainWindow, change, setting: Setting) -> float:
+    """Milliseconds from the control change to the repainted canvas showing ``setting``."""
+    start = time.perf_counter()
+    change()
+    wait(lambda: shown(window, setting), 60)
+    window.canvas.graphics.viewport().repaint()
+    return 1000 * (time.perf_counter() - start)
+
+
+def run_moves(window: MainWindow, rules: list[str], moves: int) -> list[float]:
+    times = []
+    depths = [5, 4, 3, 2, 1, 0, 1, 2, 3, 4]
+    for i in range(moves):
+        depth = depths[i % len(depths)]
+        rule = rules[(i // len(depths)) % len(rules)]
+        current = window.explore.setting()
+        if current.rule != rule:
+            target = Setting(rule, current.tau, current.entropy, current.depth)
+            times.append(move(window, lambda rule=rule: window.explore.set_rule(rule), target))
+            current = target
+        target = current.with_depth(depth)
+        if target != current:
+            times.append(move(window, lambda depth=depth: window.explore.set_depth(depth), target))
+    return times
+
+
+def summary(times: list[float]) -> dict:
+    ordered = sorted(times)
+    return {
+        "moves": len(times),
+        "median_ms": round(statistics.median(ordered), 2),
+        "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))], 2),
+        "max_ms": round(ordered[-1], 2),
+        "within_50ms": round(sum(t <= BUDGET_MS for t in ordered) / len(ordered), 3),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--moves", type=int, default=60)
+    parser.add_argument("--model")
+    parser.add_argument("--image")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    make_application()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model, model_kind = (Path(args.model), "given") if args.model else bundled_or_dev_model(tmp)
+        image, image_kind = sample_image(tmp, args.image)
+        window = MainWindow(settings=None)
+        window.resize(1600, 1000)
+        window.explore.set_setting(Setting("pc", depth=0))
+        window.show()
+        window.start([image], str(model))
+        wait(lambda: shown(window, Setting("pc", depth=0)))
+        rules = ["pc", "all"]
+        for rule in rules:  # compute every level once: the moves below hit cached levels
+            window.explore.set_rule(rule)
+            wait(lambda rule=rule: shown(window, Setting(rule, depth=0)))
+        done = []
+        window.measurements_done.connect(lambda: done.append(1))
+        wait(lambda: bool(done) or not window.explore.measuring.text())
+        run_moves(window, rules, 10)  # warm-up
+        default_layers = summary(run_moves(window, rules, args.moves))
+        for key in window.canvas.layers:
+            window.set_layer_visible(key, True)
+        all_layers = summary(run_moves(window, rules, args.moves))
+        h, w = window.current.size
+        report = {
+            "model": f"{model.name} ({model_kind})",
+            "image": f"{image.name}, {w}×{h} ({image_kind})",
+            "device": window.model_info.device,
+            "platform": QtWidgets.QApplication.platformName(),
+            "default_overlays": default_layers,
+            "all_overlays": all_layers,
+            "budget_ms": BUDGET_MS,
+        }
+        window.close()
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(f"model {report['model']}; image {report['image']}; {report['device']}; Qt platform {report['platform']}")
+        for name in ("default_overlays", "all_overlays"):
+            s = report[name]
+            print(f"{name:17s} {s['moves']} moves: median {s['median_ms']} ms, p90 {s['p90_ms']} ms, "
+                  f"max {s['max_ms']} ms, {100 * s['within_50ms']:.0f} % within {BUDGET_MS:.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Regenerate the QGN Studio screenshots of the README (run from the repository root).
+#   docs/screenshots/make_screenshots.sh            # the bundled demo model
+#   MODEL=runs/demo/last.safetensors docs/screenshots/make_screenshots.sh
+# Needs a display: under Xvfb (apt-get install xvfb libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1)
+# it runs itself through xvfb-run; QT_QPA_PLATFORM=offscreen works too, without a display.
+set -euo pipefail
+if [[ -z "${DISPLAY:-}" && "${QT_QPA_PLATFORM:-}" != "offscreen" ]]; then
+  exec xvfb-run -a -s "-screen 0 1600x1000x24" "$0" "$@"
+fi
+OUT=docs/screenshots
+IMAGE=${IMAGE:-resources/samples/images/scene_01.png}
+MODEL_ARGS=()
+[[ -n "${MODEL:-}" ]] && MODEL_ARGS=(--model "$MODEL")
+STUDIO=(.venv/bin/python -m qgn_studio "$IMAGE" "${MODEL_ARGS[@]}" --size 1600x1000)
+"${STUDIO[@]}" --depth 0 --layers image,prediction,grid --screenshot "$OUT/qgn-studio.png"
+"${STUDIO[@]}" --depth 2 --layers image,prediction,q3,grid --screenshot "$OUT/qgn-studio-levels.png"
+"${STUDIO[@]}" --depth 0 --layers image,sites --screenshot "$OUT/qgn-studio-sites.png"
+"${STUDIO[@]}" --depth 0 --scheme pc_tau --tau 0.3 --layers image,uncertainty \
+  --screenshot "$OUT/qgn-studio-uncertainty.png"

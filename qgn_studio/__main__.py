@@ -1,0 +1,5 @@
+import sys
+
+from qgn_studio.app import main
+
+sys.exit(main())

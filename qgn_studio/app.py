@@ -1,0 +1,178 @@
+"""``qgn-studio [PATHS…] [--model M] [--depth D] [--scheme S] [--device D] [--screenshot OUT.png]``
+
+PATHS are images, folders of images, or a model (.safetensors). Without ``--model`` the bundled
+demo model is used. ``--screenshot`` renders the window once the prediction (and, when the image
+has ground truth, the accuracy-vs-compute plot) is ready, saves it and exits; it works headless
+with ``QT_QPA_PLATFORM=offscreen``.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from qgn_studio.document import RULES, Setting
+
+SCREENSHOT_TIMEOUT_S = 180
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="qgn-studio", description="QGN Studio: explore quadtree segmentation (Quadtree Generating Networks).")
+    parser.add_argument("paths", nargs="*", help="images, folders of images, or a model (.safetensors)")
+    parser.add_argument("--model", "-m", help="model file (.safetensors + .json); default: the bundled demo model")
+    parser.add_argument("--depth", "-d", type=int, choices=range(6), metavar="{5..0}",
+                        help="finest level computed: 5 = root cells of 32 px … 0 = pixels (default 0)")
+    parser.add_argument("--scheme", "-s", choices=list(RULES), help="propagation rule (default pc)")
+    parser.add_argument("--tau", type=float, help="τ of the pc_tau rule (0..1)")
+    parser.add_argument("--entropy", type=float, help="entropy threshold of the uncertainty rule (0..1)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where the network runs (default auto)")
+    parser.add_argument("--screenshot", metavar="OUT.png", help="render the window to OUT.png and exit")
+    parser.add_argument("--layers", help="comma-separated layers to show, e.g. prediction,grid,q3 "
+                        "(keys: image truth prediction q5…q0 uncertainty sites grid)")
+    parser.add_argument("--size", default="1600x1000", help="window size WxH for --screenshot (default 1600x1000)")
+    parser.add_argument("--timeout", type=float, default=SCREENSHOT_TIMEOUT_S,
+                        help=f"--screenshot gives up waiting after this many seconds (default {SCREENSHOT_TIMEOUT_S})")
+    args = parser.parse_args(argv)
+    for name in ("tau", "entropy"):
+        value = getattr(args, name)
+        if value is not None and not 0 <= value <= 1:
+            parser.error(f"--{name} must be in 0..1")
+    try:
+        args.size = tuple(int(v) for v in args.size.lower().split("x"))
+        assert len(args.size) == 2
+    except (ValueError, AssertionError):
+        parser.error("--size must look like 1600x1000")
+    return args
+
+
+def make_application():
+    """The QApplication (reused when one exists, e.g. under pytest-qt), styled and configured."""
+    import pyqtgraph as pg
+    from PySide6 import QtWidgets
+
+    from qgn_studio.compat import guard_singleton_refcounts
+    from qgn_studio.style import apply_style
+
+    guard_singleton_refcounts()
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setApplicationName("QGN Studio")
+    app.setOrganizationName("QGN")
+    apply_style(app)
+    return app
+
+
+def initial_setting(args: argparse.Namespace, current: Setting) -> Setting:
+    """``current`` with whatever the command line overrides."""
+    return Setting(
+        args.scheme or current.rule,
+        current.tau if args.tau is None else args.tau,
+        current.entropy if args.entropy is None else args.entropy,
+        current.depth if args.depth is None else args.depth,
+    )
+
+
+def apply_layers(window, spec: str) -> None:
+    wanted = {k.strip() for k in spec.split(",") if k.strip()}
+    unknown = wanted - set(window.canvas.layers)
+    if unknown:
+        raise SystemExit(f"qgn-studio: unknown layers {sorted(unknown)}; choose from {', '.join(window.canvas.layers)}")
+    for key in window.canvas.layers:
+        window.set_layer_visible(key, key in wanted)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from PySide6 import QtWidgets
+
+    owns_app = QtWidgets.QApplication.instance() is None
+    app = make_application()
+    from qgn_studio.main_window import MainWindow, make_settings
+
+    window = MainWindow(settings=None if args.screenshot else make_settings())
+    window.explore.set_setting(initial_setting(args, window.explore.setting()))
+    if args.layers:
+        apply_layers(window, args.layers)
+    if args.screenshot:
+        window.resize(*args.size)
+        screenshot = Screenshot(window, Path(args.screenshot), args.timeout)
+    window.show()
+    window.start(args.paths, args.model, args.device)
+    if owns_app:  # Ctrl+C in the terminal quits (not when embedded, e.g. under pytest)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if not args.screenshot:
+        return app.exec()
+    screenshot.loop.exec()  # a local loop: quitting it leaves the application alone (tests)
+    print(screenshot.message, file=sys.stderr if screenshot.code else sys.stdout)
+    return screenshot.code
+
+
+class Screenshot:
+    """Saves the window to ``path`` when the first result (and its plot) is on screen, then quits.
+
+    Exit codes: 0 saved with a prediction; 1 saved, but showing an error instead; 2 timed out.
+    """
+
+    def __init__(self, window, path: Path, timeout: float):
+        from PySide6 import QtCore
+
+        self.window, self.path = window, path
+        self.loop = QtCore.QEventLoop()
+        self.code, self.message = 2, ""
+        self.have_result = False
+        self.done = False
+        window.result_shown.connect(self._result)
+        window.measurements_done.connect(self._measured)
+        window.worker.model_failed.connect(lambda msg: self._finish(1, f"model failed: {msg}"))
+        window.worker.failed.connect(lambda _doc, msg: self._finish(1, msg))
+        window.worker.document_loaded.connect(self._loaded)
+        QtCore.QTimer.singleShot(int(timeout * 1000), lambda: self._finish(2, f"timed out after {timeout:.0f} s"))
+
+    def _loaded(self, doc) -> None:
+        if doc.error:
+            self._finish(1, doc.error)
+
+    def _result(self, result) -> None:
+        self.have_result = True
+        if result.metrics is None:  # no ground truth: no plot to wait for
+            self._finish(0, "")
+
+    def _measured(self) -> None:
+        if self.have_result:
+            self._finish(0, "")
+
+    def _finish(self, code: int, message: str) -> None:
+        from PySide6 import QtCore, QtWidgets
+
+        if self.done:
+            return
+        self.done = True
+        self.code = code
+
+        def grab() -> None:
+            QtWidgets.QApplication.processEvents()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            saved = self.window.grab().save(str(self.path))
+            self.message = f"saved {self.path}" if saved else f"could not write {self.path}"
+            if message:
+                self.message += f" ({message})"
+            if not saved:
+                self.code = 1
+            self.window.close()
+            self.loop.quit()
+
+        def when_settled(tries: int = 100) -> None:
+            # After an error, let the first image finish loading so that the picture shows it.
+            doc = self.window.current
+            if tries > 0 and (doc is None and self.window.docs or doc is not None and not doc.loaded):
+                QtCore.QTimer.singleShot(100, lambda: when_settled(tries - 1))
+            else:
+                QtCore.QTimer.singleShot(300, grab)
+
+        when_settled()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,411 @@
+"""One class per overlay layer of the canvas.
+
+A layer owns a root graphics item (its children are images and outlines in image-pixel
+coordinates); visibility and opacity apply to the root. ``set_content`` hands a layer the current
+document and result; it re-renders only when what it shows changed (the LevelViews of coarse levels
+are shared between results, so moving the depth slider repaints only the new levels) and only
+while visible (hidden layers render when shown).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from qgn_studio.canvas import colours
+from qgn_studio.document import LEVELS, ImageDocument, RenderResult
+
+
+def image_item(parent: QtWidgets.QGraphicsItem) -> pg.ImageItem:
+    item = pg.ImageItem()
+    item.setParentItem(parent)
+    return item
+
+
+def show_array(item: pg.ImageItem, array: np.ndarray | None, cell: int = 1) -> None:
+    """Show (h, w, 3|4) uint8 ``array`` with each array pixel covering ``cell`` image pixels."""
+    if array is None:
+        item.clear()
+        return
+    item.setImage(array, autoLevels=False, levels=(0, 255))
+    h, w = array.shape[:2]
+    item.setRect(QtCore.QRectF(0, 0, w * cell, h * cell))
+
+
+def path_item(parent: QtWidgets.QGraphicsItem, pen: QtGui.QPen | None,
+              brush: QtGui.QBrush | None) -> QtWidgets.QGraphicsPathItem:
+    item = QtWidgets.QGraphicsPathItem()
+    item.setParentItem(parent)
+    item.setPen(pen if pen is not None else QtGui.QPen(QtCore.Qt.PenStyle.NoPen))
+    item.setBrush(brush if brush is not None else QtGui.QBrush(QtCore.Qt.BrushStyle.NoBrush))
+    return item
+
+
+def cosmetic_pen(rgba: tuple, width: float = 1.0) -> QtGui.QPen:
+    pen = QtGui.QPen(QtGui.QColor(*rgba))
+    pen.setCosmetic(True)
+    pen.setWidthF(width)
+    return pen
+
+
+class DeviceHatchItem(QtWidgets.QGraphicsPathItem):
+    """A path filled with a pattern in screen space: the hatching keeps its spacing at any zoom."""
+
+    def paint(self, painter, option, widget=None):
+        path = self.path()
+        if path.isEmpty():
+            return
+        device_path = painter.worldTransform().map(path)
+        painter.save()
+        painter.resetTransform()
+        painter.fillPath(device_path, self.brush())
+        painter.restore()
+
+
+def hatch_brush(rgba: tuple, spacing: int = 8) -> QtGui.QBrush:
+    """Diagonal lines every ``spacing`` screen pixels."""
+    tile = QtGui.QPixmap(spacing, spacing)
+    tile.fill(QtCore.Qt.GlobalColor.transparent)
+    painter = QtGui.QPainter(tile)
+    painter.setPen(QtGui.QPen(QtGui.QColor(*rgba), 1))
+    for i in range(spacing):
+        painter.drawPoint(spacing - 1 - i, i)
+    painter.end()
+    return QtGui.QBrush(tile)
+
+
+class Layer:
+    """Base class: a named, toggleable, translucent overlay (see the module docstring)."""
+
+    key = ""
+    title = ""
+    z = 0.0
+    default_visible = True
+    default_opacity = 1.0
+    tooltip = ""
+
+    def __init__(self, parent: QtWidgets.QGraphicsItem):
+        self.root = pg.ItemGroup()
+        self.root.setParentItem(parent)
+        self.root.setZValue(self.z)
+        self.visible = self.default_visible
+        self.root.setVisible(self.visible)
+        self.root.setOpacity(self.default_opacity)
+        self.doc: ImageDocument | None = None
+        self.result: RenderResult | None = None
+        self.classes = None
+        self._shown: tuple | None = None
+
+    @property
+    def opacity(self) -> float:
+        return self.root.opacity()
+
+    def set_visible(self, visible: bool) -> None:
+        self.visible = bool(visible)
+        self.root.setVisible(self.visible)
+        self.refresh()
+
+    def set_opacity(self, opacity: float) -> None:
+        self.root.setOpacity(float(opacity))
+
+    def set_content(self, doc: ImageDocument | None, result: RenderResult | None, classes) -> None:
+        self.doc, self.result, self.classes = doc, result, classes
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Render if visible and the shown content is not the current one."""
+        if not self.visible:
+            return
+        source = self.source()
+        if self._shown is not None and len(source) == len(self._shown) and all(
+            a is b for a, b in zip(source, self._shown)
+        ):
+            return
+        self._shown = source
+        self.render()
+
+    def set_scale(self, screen_pixels_per_pixel: float) -> None:
+        """The view's zoom changed (layers with a level of detail override this)."""
+
+    def source(self) -> tuple:
+        """The objects this layer's picture depends on (compared by identity)."""
+        return (self.doc, self.result, self.classes)
+
+    def render(self) -> None:
+        raise NotImplementedError
+
+    def available(self) -> bool:
+        """Whether the layer has something to show for the current document."""
+        return self.result is not None
+
+
+class ImageLayer(Layer):
+    key, title, z = "image", "Image", 0.0
+    tooltip = "The image itself"
+
+    def __init__(self, parent):
+        super().__init__(parent)
+        self.item = image_item(self.root)
+
+    def source(self):
+        return (None if self.doc is None else self.doc.image,)
+
+    def render(self):
+        show_array(self.item, None if self.doc is None else self.doc.image)
+
+    def available(self):
+        return self.doc is not None and self.doc.image is not None
+
+
+class TruthLayer(Layer):
+    key, title, z = "truth", "Ground truth", 1.0
+    default_visible, default_opacity = False, 0.6
+    tooltip = "The ground-truth label map found beside the image (ignore pixels transparent)"
+
+    def __init__(self, parent):
+        super().__init__(parent)
+        self.item = image_item(self.root)
+
+    def source(self):
+        return (None if self.doc is None else self.doc.ground_truth, self.classes)
+
+    def render(self):
+        truth = None if self.doc is None else self.doc.ground_truth
+        shown = truth is not None and self.classes is not None
+        show_array(self.item, colours.colour_labels(truth, self.classes) if shown else None)
+
+    def available(self):
+        return self.doc is not None and self.doc.ground_truth is not None
+
+
+class PredictionLayer(Layer):
+    key, title, z = "prediction", "Prediction", 2.0
+    default_opacity = 0.55
+    tooltip = "The final prediction: each pixel takes the class of the finest computed cell over it"
+
+    def __init__(self, parent):
+        super().__init__(parent)
+        self.item = image_item(self.root)
+
+    def source(self):
+        return (None if self.result is None else self.result.label, self.classes)
+
+    def render(self):
+        label = None if self.result is None else self.result.label
+        show_array(self.item, None if label is None else colours.colour_labels(label, self.classes))
+
+
+class LevelLayer(Layer):
+    """Q̂l: the class of every computed cell of level l; composite cells shaded and hatched."""
+
+    default_visible, default_opacity = False, 0.8
+
+    def __init__(self, parent, level: int):
+        self.level = level
+        self.key = f"q{level}"
+        self.title = f"Q̂{level}  · {1 << level} px cells"
+        self.z = 3.0 + (5 - level) * 0.1
+        self.tooltip = (f"Level {level}: the decoder's prediction on cells of {1 << level}×{1 << level} px; "
+                        "hatched cells are composite (refined at the next level)")
+        super().__init__(parent)
+        self.item = image_item(self.root)
+        self.shade = path_item(self.root, None, QtGui.QBrush(QtGui.QColor(*colours.COMPOSITE_RGBA)))
+        self.hatch = DeviceHatchItem()
+        self.hatch.setParentItem(self.root)
+        self.hatch.setPen(QtGui.QPen(QtCore.Qt.PenStyle.NoPen))
+        self.hatch.setBrush(hatch_brush(colours.HATCH_RGBA))
+        self.edge = path_item(self.root, cosmetic_pen(colours.HATCH_RGBA), None)
+
+    def view(self):
+        return None if self.result is None else self.result.levels.get(self.level)
+
+    def source(self):
+        return (self.view(), self.classes)
+
+    def render(self):
+        view = self.view()
+        if view is None:
+            show_array(self.item, None)
+            for item in (self.shade, self.hatch, self.edge):
+                item.setPath(QtGui.QPainterPath())
+            return
+        show_array(self.item, colours.colour_codes(view.codes, self.classes), view.cell)
+        path = view.extras.get("composite", QtGui.QPainterPath())
+        self.shade.setPath(path)
+        self.hatch.setPath(path)
+        self.edge.setPath(view.extras.get("composite_edge", QtGui.QPainterPath()))
+
+    def available(self):
+        return self.view() is not None
+
+
+class PerLevelLayer(Layer):
+    """A layer drawn level by level, finer levels on top; only changed levels are redrawn."""
+
+    def __init__(self, parent):
+        super().__init__(parent)
+        self._level_shown: dict[int, tuple] = {}
+
+    def views(self) -> tuple:
+        return tuple(None if self.result is None else self.result.levels.get(lv) for lv in LEVELS)
+
+    def level_key(self, view) -> tuple:
+        """What level ``view``'s picture depends on besides the view itself."""
+        return (view,)
+
+    def source(self):
+        return self.views() + (self.level_key(None)[1:],)
+
+    def render(self):
+        for lv, view in zip(LEVELS, self.views()):
+            key = self.level_key(view)
+            shown = self._level_shown.get(lv)
+            if shown is not None and len(shown) == len(key) and all(a is b or a == b for a, b in zip(shown, key)):
+                continue
+            self._level_shown[lv] = key
+            self.render_level(lv, view)
+
+    def render_level(self, level: int, view) -> None:
+        raise NotImplementedError
+
+    def refresh(self):
+        if self.visible and self._shown is not None and self._shown[-1] != self.level_key(None)[1:]:
+            self._shown = None
+        super().refresh()
+
+
+class UncertaintyLayer(PerLevelLayer):
+    """P(composite) or normalised entropy of the finest computed cell over each pixel."""
+
+    key, title, z = "uncertainty", "Uncertainty", 5.0
+    default_visible, default_opacity = False, 0.75
+    tooltip = "Where the network doubts: P(composite) or the prediction's entropy (finest computed cell)"
+    MEASURES = {"entropy": "Entropy of the prediction", "composite": "P(composite)"}
+
+    def __init__(self, parent):
+        super().__init__(parent)
+        self.measure = "entropy"
+        # Finer levels on top: each pixel shows its finest computed cell.
+        self.items = {lv: image_item(self.root) for lv in LEVELS}
+        for lv, item in self.items.items():
+            item.setZValue(5 - lv)
+
+    def set_measure(self, measure: str) -> None:
+        if measure not in self.MEASURES:
+            raise ValueError(f"unknown uncertainty measure {measure!r}")
+        self.measure = measure
+        self.refresh()
+
+    def level_key(self, view) -> tuple:
+        return (view, self.measure)
+
+    def render_level(self, level: int, view) -> None:
+        if view is None:
+            show_array(self.items[level], None)
+            return
+        values = view.entropy if self.measure == "entropy" else view.composite
+        show_array(self.items[level], colours.colour_values(values), view.cell)
+
+
+class SitesLayer(PerLevelLayer):
+    """The active sites computed at each level: tinted by the finest level, outlined per level."""
+
+    key, title, z = "sites", "Active sites", 6.0
+    default_visible, default_opacity = False, 0.6
+    tooltip = "The cells the decoder computed at each level (colour = finest level computed there)"
+    MIN_OUTLINED_CELL = 6  # screen pixels: smaller cells are shown by their tint only
+
+    def __init__(self, parent):
+        super().__init__(parent)
+        self.colours = colours.level_colours()
+        self.items = {}
+        self.outlines = {}
+        for lv in LEVELS:
+            self.items[lv] = image_item(self.root)
+            self.items[lv].setZValue(5 - lv)
+            r, g, b = self.colours[lv]
+            pen = cosmetic_pen((min(255, r + 60), min(255, g + 60), min(255, b + 60), 255))
+            self.outlines[lv] = path_item(self.root, pen, None)
+            self.outlines[lv].setZValue(10 + 5 - lv)
+
+    def set_scale(self, screen_pixels_per_pixel: float) -> None:
+        for lv, item in self.outlines.items():
+            item.setVisible((1 << lv) * screen_pixels_per_pixel >= self.MIN_OUTLINED_CELL)
+
+    def render_level(self, level: int, view) -> None:
+        if view is None:
+            show_array(self.items[level], None)
+            self.outlines[level].setPath(QtGui.QPainterPath())
+            return
+        tint = np.zeros(view.codes.shape + (4,), np.uint8)
+        computed = view.codes >= 0
+        tint[computed, :3] = self.colours[level]
+        tint[computed, 3] = 255
+        show_array(self.items[level], tint, view.cell)
+        outline = view.extras.get("sites")
+        self.outlines[level].setPath(outline if outline is not None else QtGui.QPainterPath())
+
+
+class GridLayer(Layer):
+    """The predicted quadtree's leaves, outlined at their true size.
+
+    Levels whose cells are under MIN_OUTLINED_CELL screen pixels at the current zoom show as a
+    light tint over their leaves instead of outlines (thousands of 1-px squares read as a tint
+    anyway, and would cost a second per repaint); zooming in brings their outlines back.
+    """
+
+    key, title, z = "grid", "Quadtree grid", 7.0
+    default_opacity = 0.7
+    tooltip = "Leaves of the predicted quadtree at their true size (32 px root cells down to pixels)"
+    MIN_OUTLINED_CELL = 4
+    TINT_RGBA = (255, 255, 255, 110)
+
+    def __init__(self, parent):
+        super().__init__(parent)
+        # A 1-px dark copy one screen pixel down-right keeps the light lines readable on bright
+        # areas (a wider pen would take the raster engine's slow path: ~30× the paint time).
+        self.under, self.over, self.tints = {}, {}, {}
+        for key in list(LEVELS) + ["border"]:
+            self.under[key] = path_item(self.root, cosmetic_pen((0, 0, 0, 170), 1.0), None)
+            self.over[key] = path_item(self.root, cosmetic_pen((255, 255, 255, 220), 1.0), None)
+        for lv in LEVELS:
+            self.tints[lv] = image_item(self.root)
+        self.scale = 1.0
+
+    def set_scale(self, screen_pixels_per_pixel: float) -> None:
+        self.scale = max(screen_pixels_per_pixel, 1e-6)
+        for item in self.under.values():
+            item.setPos(1.0 / self.scale, 1.0 / self.scale)
+        for lv in LEVELS:
+            outlined = (1 << lv) * self.scale >= self.MIN_OUTLINED_CELL
+            self.under[lv].setVisible(outlined)
+            self.over[lv].setVisible(outlined)
+            self.tints[lv].setVisible(not outlined)
+
+    def source(self):
+        return (None if self.result is None else self.result.extras.get("grid"),)
+
+    def render(self):
+        paths = self.source()[0] or {}
+        masks = {} if self.result is None else self.result.extras.get("grid_masks", {})
+        empty = QtGui.QPainterPath()
+        for key in self.over:
+            self.under[key].setPath(paths.get(key, empty))
+            self.over[key].setPath(paths.get(key, empty))
+        for lv, item in self.tints.items():
+            mask = masks.get(lv)
+            if mask is None:
+                show_array(item, None)
+                continue
+            tint = np.zeros(mask.shape + (4,), np.uint8)
+            tint[mask] = self.TINT_RGBA
+            show_array(item, tint, 1 << lv)
+        self.set_scale(self.scale)
+
+
+def make_layers(parent: QtWidgets.QGraphicsItem) -> dict[str, Layer]:
+    """Every layer, bottom to top, keyed by ``Layer.key``."""
+    layers = [ImageLayer(parent), TruthLayer(parent), PredictionLayer(parent)]
+    layers += [LevelLayer(parent, lv) for lv in LEVELS]
+    layers += [UncertaintyLayer(parent), SitesLayer(parent), GridLayer(parent)]
+    return {layer.key: layer for layer in layers}

@@ -1,0 +1,98 @@
+"""Finding images and their ground truth on disk (no Qt, no torch).
+
+Ground truth for ``DIR/NAME.EXT`` is the first of these that exists:
+
+1. ``DIR/NAME.qgt``, then ``DIR/labels/NAME.qgt``
+2. ``DIR/labels/NAME.png`` (also ``masks/``, ``gt/``, ``annotations/``), and the same folders beside
+   ``DIR`` when ``DIR`` is called ``images`` (``root/images/NAME.jpg`` ↔ ``root/labels/NAME.png``)
+3. ``DIR/NAME_label.png`` (also ``_labels``, ``_gt``, ``_mask``, ``_labelIds``, ``.label``)
+4. ``DIR/NAME.png`` when the image itself is not a PNG (``photo.jpg`` ↔ ``photo.png``)
+
+Label files use any single-channel format Pillow reads (PNG, TIFF, BMP …). Opening a folder lists
+its images (or those of its ``images/`` subfolder) and skips files that look like label maps.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
+LABEL_EXTENSIONS = (".png", ".tif", ".tiff", ".bmp", ".pgm", ".webp")
+LABEL_FOLDERS = ("labels", "masks", "gt", "annotations")
+LABEL_SUFFIXES = ("_label", "_labels", "_gt", "_mask", "_labelIds", ".label")
+MODEL_EXTENSION = ".safetensors"
+
+
+def natural_key(path: Path) -> list:
+    """Sort key that orders ``img2`` before ``img10``."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def looks_like_label(path: Path) -> bool:
+    """True for file names that follow one of the ground-truth naming rules above."""
+    stem = path.stem.lower()
+    return any(stem.endswith(s.lower()) for s in LABEL_SUFFIXES) or path.parent.name.lower() in LABEL_FOLDERS
+
+
+def images_in_folder(folder: Path) -> list[Path]:
+    """The images of ``folder`` (or of ``folder/images`` when ``folder`` has none), sorted."""
+    found = [p for p in folder.iterdir() if p.is_file() and is_image_file(p) and not looks_like_label(p)]
+    if not found and (folder / "images").is_dir():
+        return images_in_folder(folder / "images")
+    return sorted(found, key=natural_key)
+
+
+def expand_paths(paths: list[str | os.PathLike]) -> tuple[list[Path], list[Path], list[str]]:
+    """Sort user-given paths into (images, models, problems).
+
+    Folders contribute their images; a ``.safetensors`` file is a model; any other file is taken as
+    an image (reading it later tells whether it is one). Missing paths become problem messages.
+    """
+    images: list[Path] = []
+    models: list[Path] = []
+    problems: list[str] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found = images_in_folder(path)
+            if not found:
+                problems.append(f"{path}: no images in this folder")
+            images += found
+        elif path.suffix.lower() == MODEL_EXTENSION:
+            models.append(path)
+        elif path.is_file():
+            images.append(path)
+        else:
+            problems.append(f"{path}: no such file or folder")
+    unique = list(dict.fromkeys(p.resolve() for p in images))
+    return unique, models, problems
+
+
+def ground_truth_candidates(image: Path) -> list[Path]:
+    """Where the ground truth of ``image`` may be, in the order of the module docstring."""
+    folder, stem = image.parent, image.stem
+    out = [folder / f"{stem}.qgt", folder / "labels" / f"{stem}.qgt"]
+    roots = [folder] + ([folder.parent] if folder.name.lower() == "images" else [])
+    for root in roots:
+        for name in LABEL_FOLDERS:
+            out += [root / name / f"{stem}{ext}" for ext in LABEL_EXTENSIONS]
+        if root is not folder:
+            out.append(root / "labels" / f"{stem}.qgt")
+    for suffix in LABEL_SUFFIXES:
+        out += [folder / f"{stem}{suffix}{ext}" for ext in LABEL_EXTENSIONS]
+    if image.suffix.lower() != ".png":
+        out.append(folder / f"{stem}.png")
+    return [p for p in out if p != image]
+
+
+def find_ground_truth(image: Path) -> Path | None:
+    """The ground-truth file of ``image`` (see the module docstring), or None."""
+    for candidate in ground_truth_candidates(Path(image)):
+        if candidate.is_file():
+            return candidate
+    return None

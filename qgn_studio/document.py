@@ -1,0 +1,361 @@
+"""What the app knows about one image (no widgets, no torch at import time).
+
+``ImageDocument``  an image file, its ground truth (if found), the result on screen and the
+                   accuracy-vs-compute points measured so far.
+``Setting``        the user's propagation choice (rule, τ, entropy threshold, depth).
+``RenderResult``   everything the canvas and panels show for one prediction, as numpy arrays
+                   produced on the worker thread from a ``qgn.infer.Prediction``.
+``pixel_info``     what lies under the mouse: a lookup in a ``RenderResult``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qgn_studio.discovery import find_ground_truth
+
+ROOT_LEVEL = 5
+LEVELS = tuple(range(ROOT_LEVEL, -1, -1))  # 5 … 0, coarse to fine
+
+# rule id → (label shown in the UI, qgn scheme name)
+RULES = {
+    "all": ("All", "all"),
+    "pc": ("PC", "pc"),
+    "pc_tau": ("PC, threshold τ", "pc"),
+    "uncertainty": ("Uncertainty", "uncertainty"),
+    "gtc": ("GTC (ground truth)", "gtc"),
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A propagation setting as the explore panel shows it.
+
+    rule:    a key of ``RULES``.
+    tau:     the P(composite) threshold of "pc_tau" (0..1).
+    entropy: the normalised-entropy threshold of "uncertainty" (0..1).
+    depth:   the finest level computed, 5 (root only) … 0 (pixels).
+    """
+
+    rule: str = "pc"
+    tau: float = 0.5
+    entropy: float = 0.5
+    depth: int = 0
+
+    def __post_init__(self):
+        if self.rule not in RULES:
+            raise ValueError(f"unknown rule {self.rule!r}; choose one of {', '.join(RULES)}")
+        if not 0 <= self.depth <= ROOT_LEVEL:
+            raise ValueError(f"depth must be in 0..{ROOT_LEVEL}; got {self.depth}")
+
+    def scheme_arguments(self) -> dict:
+        """Keyword arguments of ``qgn.propagation.Scheme`` for this setting."""
+        args = {"name": RULES[self.rule][1], "depth": self.depth}
+        if self.rule == "pc_tau":
+            args["tau"] = round(self.tau, 4)
+        if self.rule == "uncertainty":
+            args["entropy"] = round(self.entropy, 4)
+        return args
+
+    def family(self) -> tuple:
+        """The setting without its depth: points of one accuracy-vs-compute curve share it."""
+        args = self.scheme_arguments()
+        args.pop("depth")
+        return tuple(sorted(args.items()))
+
+    def describe(self) -> str:
+        text = RULES[self.rule][0]
+        if self.rule == "pc_tau":
+            text = f"PC τ={self.tau:.2f}"
+        elif self.rule == "uncertainty":
+            text = f"Uncertainty H>{self.entropy:.2f}"
+        return f"{text}, depth Q{self.depth}"
+
+    def with_depth(self, depth: int) -> "Setting":
+        return Setting(self.rule, self.tau, self.entropy, depth)
+
+
+@dataclass
+class LevelView:
+    """One computed decoder level Q̂l, cropped to the cells that cover the image.
+
+    codes:         (h, w) int16 argmax code: 0 composite, c+1 class c, -1 not computed.
+    probabilities: (k+1, h, w) float32 softmax, NaN where not computed.
+    entropy:       (h, w) float32 normalised entropy in [0, 1], NaN where not computed.
+    num_sites:     active sites computed at this level.
+    extras:        display objects the worker attaches (Qt paths); the canvas reads them.
+    """
+
+    level: int
+    codes: np.ndarray
+    probabilities: np.ndarray
+    entropy: np.ndarray
+    num_sites: int
+    extras: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def cell(self) -> int:
+        return 1 << self.level
+
+    @property
+    def composite(self) -> np.ndarray:
+        """(h, w) float32 P(composite), NaN where not computed."""
+        return self.probabilities[0]
+
+
+@dataclass
+class RenderResult:
+    """One prediction of one image, ready to display (built on the worker thread).
+
+    label:            (H, W) int64 predicted class ids, original size (padding cropped).
+    levels:           level → LevelView for each computed level, coarse first.
+    leaves:           (level, x, y) arrays of the predicted quadtree's leaves.
+    cost:             the ``qgn.infer.Cost`` of this setting.
+    metrics:          {"miou", "accuracy"} against the ground truth, or None without one.
+    activation_bytes: decoder activation memory from qgn, or None when qgn cannot tell.
+    """
+
+    path: Path
+    setting: Setting
+    label: np.ndarray
+    levels: dict[int, LevelView]
+    leaves: tuple[np.ndarray, np.ndarray, np.ndarray]
+    cost: object
+    metrics: dict | None
+    activation_bytes: int | None
+    device: str
+    extras: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.label.shape
+
+    @property
+    def finest_level(self) -> int:
+        return min(self.levels)
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One point of the accuracy-vs-compute plot."""
+
+    path: Path
+    setting: Setting
+    decoder_macs: int
+    total_macs: int
+    miou: float
+    accuracy: float
+
+
+@dataclass(frozen=True)
+class PixelInfo:
+    """What the finest computed cell under a pixel says (see ``pixel_info``)."""
+
+    x: int
+    y: int
+    level: int
+    cell_x: int
+    cell_y: int
+    code: int
+    label: int
+    confidence: float
+    composite: float
+    entropy: float
+    truth: int | None
+
+
+def pixel_info(result: RenderResult, x: float, y: float, truth: np.ndarray | None = None) -> PixelInfo | None:
+    """The finest computed cell covering pixel (x, y): the cell whose prediction the pixel shows.
+
+    ``label`` is the class the pixel is decoded to, ``confidence`` that class's probability in the
+    cell, ``code`` the cell's own argmax (0 = composite). None outside the image.
+    """
+    h, w = result.size
+    if not (0 <= x < w and 0 <= y < h):
+        return None
+    x, y = int(x), int(y)
+    for level in sorted(result.levels):
+        view = result.levels[level]
+        cx, cy = x >> level, y >> level
+        code = int(view.codes[cy, cx])
+        if code < 0:
+            continue
+        label = int(result.label[y, x])
+        probs = view.probabilities[:, cy, cx]
+        gt = None if truth is None else int(truth[y, x])
+        return PixelInfo(x, y, level, cx, cy, code, label, float(probs[label + 1]), float(probs[0]),
+                         float(view.entropy[cy, cx]), gt)
+    return None
+
+
+class ImageDocument:
+    """An image file and what belongs to it. ``load()`` runs on the worker thread.
+
+    image:        (H, W, 3) uint8, None until loaded.
+    ground_truth: (H, W) integer label map, or None.
+    gt_path:      where the ground truth came from.
+    notes:        messages for the user (e.g. why a ground-truth file was ignored).
+    error:        why the image could not be read (then ``image`` stays None).
+    result:       the RenderResult on screen for this image.
+    curve:        (setting family, depth) → CurvePoint, measured so far.
+    reference:    depth → total decoder MACs of the All scheme (for "MACs relative to All").
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.image: np.ndarray | None = None
+        self.ground_truth: np.ndarray | None = None
+        self.gt_path: Path | None = None
+        self.notes: list[str] = []
+        self.error: str | None = None
+        self.result: RenderResult | None = None
+        self.curve: dict[tuple, CurvePoint] = {}
+        self.reference: dict[int, int] = {}
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def loaded(self) -> bool:
+        return self.image is not None or self.error is not None
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """(height, width) once loaded."""
+        return None if self.image is None else self.image.shape[:2]
+
+    def load(self) -> None:
+        """Read the image and look for its ground truth; failures become ``error`` / ``notes``."""
+        if self.loaded:
+            return
+        try:
+            self.image = read_image(self.path)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file becomes a message
+            self.error = f"cannot read {self.path.name}: {describe_error(exc)}"
+            return
+        gt_path = find_ground_truth(self.path)
+        if gt_path is None:
+            return
+        try:
+            label = read_ground_truth(gt_path)
+        except Exception as exc:  # noqa: BLE001
+            self.notes.append(f"ground truth {gt_path.name} ignored: {describe_error(exc)}")
+            return
+        if label.shape != self.image.shape[:2]:
+            (lh, lw), (ih, iw) = label.shape, self.image.shape[:2]
+            self.notes.append(f"ground truth {gt_path.name} ignored: it is {lw}×{lh}, the image {iw}×{ih}")
+            return
+        self.ground_truth, self.gt_path = label, gt_path
+
+    def forget_results(self) -> None:
+        """Drop results and measurements (after a model or device change)."""
+        self.result = None
+        self.curve.clear()
+        self.reference.clear()
+
+
+def describe_error(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def read_image(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of any image Pillow reads (8/16-bit, gray, RGBA …)."""
+    from qgn.data.imageio import read_rgb
+
+    image = read_rgb(path)
+    if image.size == 0:
+        raise ValueError("the image is empty")
+    return image
+
+
+def read_ground_truth(path: Path) -> np.ndarray:
+    """(H, W) integer label map from a .qgt file or a single-channel label image."""
+    if path.suffix.lower() == ".qgt":
+        from qgn.quadtree.qgt import read_qgt
+
+        quadtree, _classes = read_qgt(path)
+        return quadtree.to_label()
+    try:
+        from qgn.quadtree.label_io import read_label
+    except ImportError:  # older qgn
+        from qgn.data.imageio import read_label
+    return read_label(path)
+
+
+def human_count(value: float, unit: str = "") -> str:
+    """1234567 → '1.23 M' (k, M, G, T)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.0f} {unit}".rstrip()
+
+
+def human_bytes(value: int | None) -> str:
+    if value is None:
+        return "–"
+    for factor, prefix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if value >= factor:
+            return f"{value / factor:.3g} {prefix}"
+    return f"{value} B"
+
+
+TAU_SWEEP = (0.1, 0.3, 0.5, 0.7, 0.9)
+# Background measurements stop above the level whose grid has more cells than this: a dense
+# pixel level of a large image takes minutes on a CPU (and cannot be interrupted half-way).
+REFERENCE_SITE_LIMIT = 400_000
+
+
+def reference_depth(size: tuple[int, int]) -> int:
+    """The finest depth the All reference is measured to for an image of ``size`` (H, W)."""
+    ph, pw = -(-size[0] // 32) * 32, -(-size[1] // 32) * 32
+    depth = 0
+    while (ph >> depth) * (pw >> depth) > REFERENCE_SITE_LIMIT and depth < ROOT_LEVEL:
+        depth += 1
+    return depth
+
+
+def measurement_plan(doc: ImageDocument, setting: Setting) -> list[tuple[str, Setting]]:
+    """Background measurements for the explore panel, most wanted first, skipping known ones.
+
+    With ground truth: the current rule at every depth, All at the current depth, the τ sweep
+    (rule "pc_tau"), PC at every depth, then All at every depth ("curve" tasks). Without: only
+    the All reference at the current depth ("reference"). Nothing below ``reference_depth``:
+    on a large image a background run there would take minutes (and any rule can come close
+    to All).
+    """
+    tasks: list[tuple[str, Setting]] = []
+    seen: set = set()
+    finest_all = reference_depth(doc.size)
+
+    def want(kind: str, s: Setting) -> None:
+        key = (kind, s.family(), s.depth)
+        known = doc.curve if kind == "curve" else None
+        if key in seen or s.depth < finest_all:  # any rule can come close to All there
+            return
+        if (kind == "curve" and (s.family(), s.depth) in known) or (kind == "reference" and s.depth in doc.reference):
+            return
+        seen.add(key)
+        tasks.append((kind, s))
+
+    if doc.ground_truth is None:
+        want("reference", Setting("all", depth=setting.depth))
+        return tasks
+    for depth in LEVELS:
+        want("curve", setting.with_depth(depth))
+    want("curve", Setting("all", depth=setting.depth))
+    if setting.rule == "pc_tau":
+        for tau in TAU_SWEEP:
+            for depth in LEVELS:
+                want("curve", Setting("pc_tau", tau=tau, depth=depth))
+    for depth in LEVELS:
+        want("curve", Setting("pc", depth=depth))
+    for depth in LEVELS:
+        want("curve", Setting("all", depth=depth))
+    return tasks

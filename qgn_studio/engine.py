@@ -1,0 +1,209 @@
+"""The model side of the app: one model, per-image sessions, and RenderResults (no Qt).
+
+Every method runs on the worker thread (``qgn_studio.workers``); the UI thread never calls
+into this module. Runs go level by level (depth 5, 4, … — each continues from the session's
+cache), so a run can stop between two levels when the user moves on (``Cancelled``).
+"""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from qgn_studio.document import ROOT_LEVEL, CurvePoint, ImageDocument, LevelView, RenderResult, Setting
+
+StopCheck = Callable[[], bool]
+Progress = Callable[[str], None]
+
+
+class Cancelled(Exception):
+    """The run was stopped between two levels because newer work arrived."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the window shows about the loaded model."""
+
+    path: Path
+    name: str
+    classes: object  # qgn.classes.ClassSet
+    description: str
+    device: str
+    cuda_available: bool = False
+
+
+def configure_threads() -> int:
+    """Set the calling thread's PyTorch intra-op threads; returns the number.
+
+    ``QGN_STUDIO_THREADS`` decides; by default half the cores, at least one: two workers compute
+    at once, and oversubscribed OpenMP pools spin-wait (a 24-site level then takes a second
+    instead of a millisecond on a busy 2-core machine).
+    """
+    import torch
+
+    count = int(os.environ.get("QGN_STUDIO_THREADS", "0") or 0) or max(1, (os.cpu_count() or 2) // 2)
+    torch.set_num_threads(count)
+    return count
+
+
+def auto_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+class _Entry:
+    """One image's ImageSession and the LevelViews already extracted from it."""
+
+    def __init__(self, session):
+        self.session = session
+        self.levels: dict[tuple, LevelView] = {}
+
+
+class Engine:
+    """Owns the model and an LRU of ImageSessions (the encoder output and levels per image)."""
+
+    def __init__(self, max_sessions: int = 6):
+        self.model = None
+        self.info: ModelInfo | None = None
+        self.device = "cpu"
+        self.max_sessions = max_sessions
+        self._entries: OrderedDict[Path, _Entry] = OrderedDict()
+
+    # ------------------------------------------------------------------ model
+    def load_model(self, path: Path | None, device: str | None) -> ModelInfo:
+        """Load ``path`` (the bundled demo model when None) on ``device`` ("auto" or None: CUDA if any)."""
+        from qgn.model.checkpoint import load_model
+        from qgn.resources import default_model
+
+        path = default_model(path)
+        device = auto_device() if device in (None, "auto") else device
+        if device == "cuda" and not cuda_available():
+            raise RuntimeError("CUDA is not available on this machine; choose Model → Device → CPU")
+        self.model = load_model(path, device)
+        self.device = device
+        self._entries.clear()
+        self.info = self._describe(path)
+        return self.info
+
+    def adopt(self, other: "Engine") -> None:
+        """Use ``other``'s model (shared, read-only) with sessions of our own."""
+        self.model, self.info, self.device = other.model, other.info, other.device
+        self._entries.clear()
+
+    def set_device(self, device: str) -> ModelInfo:
+        """Move the model to ``device``; the sessions (on the old device) are dropped."""
+        if self.model is None:
+            raise RuntimeError("no model is loaded")
+        device = auto_device() if device in (None, "auto") else device
+        if device == "cuda" and not cuda_available():
+            raise RuntimeError("CUDA is not available on this machine")
+        self.model.to(device)
+        self.device = device
+        self._entries.clear()
+        self.info = replace(self.info, device=device)
+        return self.info
+
+    def _describe(self, path: Path) -> ModelInfo:
+        c = self.model.config
+        text = (f"encoder {c.encoder} ×{c.encoder_width:g}, decoder width ×{c.decoder_width:g}, "
+                f"units {list(c.decoder_units)}")
+        return ModelInfo(path.resolve(), path.stem, c.classes, text, self.device, cuda_available())
+
+    @property
+    def classes(self):
+        return None if self.model is None else self.model.config.classes
+
+    # ------------------------------------------------------------------ sessions
+    def _entry(self, doc: ImageDocument) -> _Entry:
+        from qgn.infer import ImageSession
+
+        if self.model is None:
+            raise RuntimeError("no model is loaded")
+        entry = self._entries.get(doc.path)
+        if entry is None:
+            entry = _Entry(ImageSession(self.model, doc.image, doc.ground_truth, self.device))
+            self._entries[doc.path] = entry
+            while len(self._entries) > self.max_sessions:
+                self._entries.popitem(last=False)
+        self._entries.move_to_end(doc.path)
+        return entry
+
+    def forget(self, path: Path) -> None:
+        self._entries.pop(path, None)
+
+    def _run(self, entry: _Entry, setting: Setting, stop: StopCheck, progress: Progress | None):
+        """Prediction for ``setting``, computed one level at a time (cached levels are free)."""
+        from qgn.propagation import Scheme
+
+        if setting.rule == "gtc" and entry.session.label is None:
+            raise ValueError("the GTC scheme needs ground truth, and none was found for this image")
+        scheme = Scheme(**setting.scheme_arguments())
+        prediction = None
+        for depth in range(ROOT_LEVEL, setting.depth - 1, -1):
+            if stop():
+                raise Cancelled
+            if progress is not None:
+                progress(f"computing Q̂{depth}")
+            prediction = entry.session.run(replace(scheme, depth=depth))
+        return prediction, scheme
+
+    # ------------------------------------------------------------------ results
+    def predict(self, doc: ImageDocument, setting: Setting, stop: StopCheck = lambda: False,
+                progress: Progress | None = None) -> RenderResult:
+        entry = self._entry(doc)
+        prediction, scheme = self._run(entry, setting, stop, progress)
+        levels = {lv: self._level_view(entry, scheme, prediction, lv) for lv in prediction.levels}
+        label = prediction.label(0)
+        tree = prediction.quadtree(0)
+        activation = getattr(prediction, "activation_bytes", None)
+        return RenderResult(
+            doc.path, setting, label, levels, (tree.level, tree.x, tree.y), prediction.cost(),
+            self._metrics(doc, label), activation() if callable(activation) else None, self.device,
+        )
+
+    def _level_view(self, entry: _Entry, scheme, prediction, level: int) -> LevelView:
+        key = (scheme.key(), level)
+        view = entry.levels.get(key)
+        if view is None:
+            h, w = entry.session.size
+            ch, cw = -(-h // (1 << level)), -(-w // (1 << level))
+            codes = prediction.level_classes(level)[0, :ch, :cw].cpu().numpy().astype(np.int16)
+            probs = prediction.level_probabilities(level)[0, :, :ch, :cw].cpu().numpy()
+            entropy = prediction.level_entropy(level)[0, :ch, :cw].cpu().numpy()
+            view = LevelView(level, codes, probs, entropy, prediction.output(level).num_sites)
+            entry.levels[key] = view
+        return view
+
+    def _metrics(self, doc: ImageDocument, label: np.ndarray) -> dict | None:
+        if doc.ground_truth is None:
+            return None
+        from qgn.metrics import ConfusionMatrix
+
+        matrix = ConfusionMatrix(self.model.num_classes).add(doc.ground_truth, label)
+        return {"miou": matrix.miou(), "accuracy": matrix.accuracy()}
+
+    def curve_point(self, doc: ImageDocument, setting: Setting, stop: StopCheck = lambda: False) -> CurvePoint:
+        """Accuracy and compute of ``setting`` on ``doc`` (needs its ground truth)."""
+        entry = self._entry(doc)
+        prediction, _ = self._run(entry, setting, stop, None)
+        metrics = self._metrics(doc, prediction.label(0))
+        cost = prediction.cost()
+        return CurvePoint(doc.path, setting, cost.total_decoder_macs, cost.total_macs,
+                          metrics["miou"], metrics["accuracy"])
+
+    def reference_macs(self, doc: ImageDocument, depth: int, stop: StopCheck = lambda: False) -> int:
+        """Decoder MACs of the All scheme down to ``depth`` (what PC is compared with)."""
+        entry = self._entry(doc)
+        prediction, _ = self._run(entry, Setting("all", depth=depth), stop, None)
+        return prediction.cost().total_decoder_macs

@@ -1,0 +1,593 @@
+"""The main window: canvas in the middle, images and layers on the left, exploration on the right.
+
+It wires the panels to the worker: a changed setting or image becomes a prediction request, a
+result goes to the canvas and the panels, and background measurements fill the accuracy-vs-compute
+plot. Settings (last folder, geometry, layers, exploration choices, device) live in QSettings.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from qgn_studio import icons
+from qgn_studio.canvas import Canvas
+from qgn_studio.dialogs import ShortcutsDialog, show_about
+from qgn_studio.discovery import IMAGE_EXTENSIONS, expand_paths
+from qgn_studio.document import (
+    LEVELS, RULES, ImageDocument, RenderResult, Setting, measurement_plan, pixel_info,
+)
+from qgn_studio.panels import ExplorePanel, ImageListPanel, LayerPanel
+from qgn_studio.workers import InferenceWorker, ThumbnailLoader
+
+APP_NAME = "QGN Studio"
+RECENT_RESULTS = 8  # images whose last result stays in memory
+LAYER_KEYS = {"prediction": "L", "truth": "T", "grid": "G", "uncertainty": "U", "sites": "S", "image": "I"}
+
+
+def make_settings() -> QtCore.QSettings:
+    """The app's settings; ``QGN_STUDIO_SETTINGS=path.ini`` redirects them (tests, portable use)."""
+    path = os.environ.get("QGN_STUDIO_SETTINGS")
+    if path:
+        return QtCore.QSettings(path, QtCore.QSettings.Format.IniFormat)
+    return QtCore.QSettings("QGN", APP_NAME)
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """QGN Studio's window. ``settings=None`` neither restores nor saves anything (screenshots)."""
+
+    result_shown = QtCore.Signal(object)  # RenderResult, after the canvas and panels show it
+    measurements_done = QtCore.Signal()
+
+    def __init__(self, settings: QtCore.QSettings | None = None, parent=None):
+        super().__init__(parent)
+        self.settings = settings
+        self.docs: list[ImageDocument] = []
+        self.current: ImageDocument | None = None
+        self.model_info = None
+        self.device_choice = "auto"
+        self.shortcut_rows: list[tuple[str, str, str]] = []
+        self._hover: tuple[float, float] | None = None
+        self._recent: list[ImageDocument] = []
+        self._busy = False
+
+        self.setWindowTitle(APP_NAME)
+        self.setAcceptDrops(True)
+        self.setDockOptions(QtWidgets.QMainWindow.DockOption.AnimatedDocks)
+        self.canvas = Canvas()
+        self.setCentralWidget(self.canvas)
+        self.images = ImageListPanel()
+        self.layer_panel = LayerPanel(self.canvas.layers)
+        self.explore = ExplorePanel()
+        self._docks()
+        self.hover_label = QtWidgets.QLabel("")
+        self.device_label = QtWidgets.QLabel("no model")
+        self.statusBar().addWidget(self.hover_label, 1)
+        self.statusBar().addPermanentWidget(self.device_label)
+
+        self.worker = InferenceWorker(self)
+        self.thumbnails = ThumbnailLoader(parent=self)
+        self._connect()
+        self._menus()
+        self.resize(1500, 950)
+        self._restore()
+
+    # ------------------------------------------------------------------ construction
+    def _docks(self) -> None:
+        def dock(title: str, widget: QtWidgets.QWidget, area, name: str) -> QtWidgets.QDockWidget:
+            d = QtWidgets.QDockWidget(title, self)
+            d.setObjectName(name)
+            d.setWidget(widget)
+            d.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
+                          | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable
+                          | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+            self.addDockWidget(area, d)
+            return d
+
+        left = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
+        self.images_dock = dock("Images", self.images, left, "images")
+        self.layers_dock = dock("Layers", self.layer_panel, left, "layers")
+        self.explore_dock = dock("Explore", self.explore, QtCore.Qt.DockWidgetArea.RightDockWidgetArea, "explore")
+        self.resizeDocks([self.images_dock, self.explore_dock], [270, 400], QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks([self.images_dock, self.layers_dock], [300, 560], QtCore.Qt.Orientation.Vertical)
+
+    def _connect(self) -> None:
+        w = self.worker
+        w.model_loaded.connect(self._model_loaded)
+        w.model_failed.connect(self._model_failed)
+        w.document_loaded.connect(self._document_loaded)
+        w.result_ready.connect(self._result_ready)
+        w.failed.connect(self._failed)
+        w.cancelled.connect(self._cancelled)
+        w.busy_changed.connect(self._busy_changed)
+        w.measurer.curve_point.connect(self._curve_point)
+        w.measurer.reference_ready.connect(self._reference_ready)
+        w.measurer.measuring_changed.connect(self._measuring_changed)
+        w.measurer.failed.connect(self._failed)
+        self.thumbnails.thumbnail_ready.connect(self.images.set_thumbnail)
+        self.images.current_changed.connect(self.select_image)
+        self.explore.setting_changed.connect(self._setting_changed)
+        self.layer_panel.visibility_changed.connect(self.set_layer_visible)
+        self.layer_panel.opacity_changed.connect(self.set_layer_opacity)
+        self.layer_panel.measure_changed.connect(self._measure_changed)
+        self.canvas.hovered.connect(self._hovered)
+        self.canvas.cancel_requested.connect(self.cancel)
+
+    def _action(self, menu: QtWidgets.QMenu, text: str, slot, keys=(), tip: str = "",
+                checkable: bool = False, section: str | None = None) -> QtGui.QAction:
+        """A menu action with shortcuts; it is listed in the shortcut help."""
+        action = QtGui.QAction(text, self)
+        keys = [keys] if isinstance(keys, (str, QtGui.QKeySequence.StandardKey)) else list(keys)
+        sequences = [QtGui.QKeySequence(k) for k in keys]
+        action.setShortcuts(sequences)
+        action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+        action.setCheckable(checkable)
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        self.addAction(action)
+        if sequences:
+            names = " / ".join(s.toString(QtGui.QKeySequence.SequenceFormat.NativeText) for s in sequences)
+            title = section or menu.title().replace("&", "")
+            self.shortcut_rows.append((title, names, text.replace("&", "").rstrip("…")))
+        return action
+
+    def _menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        self._action(file, "&Open images…", self.open_images_dialog, QtGui.QKeySequence.StandardKey.Open)
+        self._action(file, "Open &folder…", self.open_folder_dialog, "Ctrl+Shift+O")
+        self._action(file, "Open &model…", self.open_model_dialog, "Ctrl+M")
+        file.addSeparator()
+        self._action(file, "Save &screenshot…", self.save_screenshot_dialog, "Ctrl+Shift+S")
+        file.addSeparator()
+        self._action(file, "&Quit", self.close, QtGui.QKeySequence.StandardKey.Quit)
+
+        image = bar.addMenu("&Image")
+        self._action(image, "&Next image", lambda: self.step_image(1), ["PgDown", "N"])
+        self._action(image, "&Previous image", lambda: self.step_image(-1), ["PgUp", "P"])
+
+        view = bar.addMenu("&View")
+        self._action(view, "&Fit to window", self.canvas.fit, ["F", "Home"])
+        self._action(view, "&Actual size (1:1)", self.canvas.actual_size, "Ctrl+1")
+        self._action(view, "Zoom &in", lambda: self.canvas.zoom(1.25), ["+", "="])
+        self._action(view, "Zoom &out", lambda: self.canvas.zoom(0.8), ["-"])
+        self.zoom_box_action = self._action(view, "&Zoom-box mode", self.canvas.set_zoom_box, "Z", checkable=True,
+                                            tip="Left-drag draws a zoom box; hold Space to pan")
+        view.addSeparator()
+        for dock in (self.images_dock, self.layers_dock, self.explore_dock):
+            view.addAction(dock.toggleViewAction())
+
+        layers = bar.addMenu("&Layers")
+        self.layer_actions: dict[str, QtGui.QAction] = {}
+        for key, layer in self.canvas.layers.items():
+            keys = LAYER_KEYS.get(key) or (f"Alt+{key[1]}" if key.startswith("q") else ())
+            action = self._action(layers, f"Show {layer.title.split('  ')[0]}", self._toggle_layer(key), keys,
+                                  checkable=True, tip=layer.tooltip)
+            action.setChecked(layer.visible)
+            self.layer_actions[key] = action
+
+        explore = bar.addMenu("E&xplore")
+        for level in LEVELS:
+            self._action(explore, f"Depth Q{level}", self._depth_setter(level), str(level))
+        self._action(explore, "Coarser (depth +1)", lambda: self._depth_step(1), "[")
+        self._action(explore, "Finer (depth −1)", lambda: self._depth_step(-1), "]")
+        explore.addSeparator()
+        rule_keys = {"all": "Alt+A", "pc": "Alt+C", "pc_tau": "Alt+T", "uncertainty": "Alt+U", "gtc": "Alt+G"}
+        for rule, (text, _) in RULES.items():
+            self._action(explore, f"Rule: {text}", self._rule_setter(rule), rule_keys[rule])
+        self._action(explore, "τ −0.05", lambda: self._tau_step(-0.05), ",")
+        self._action(explore, "τ +0.05", lambda: self._tau_step(0.05), ".")
+
+        model = bar.addMenu("&Model")
+        self._action(model, "&Cancel computation", self.cancel, "Esc")
+        device_menu = model.addMenu("&Device")
+        self.device_actions: dict[str, QtGui.QAction] = {}
+        group = QtGui.QActionGroup(self)
+        for choice, text in (("auto", "Automatic (CUDA when available)"), ("cpu", "CPU"), ("cuda", "CUDA")):
+            action = self._action(device_menu, text, self._device_setter(choice), checkable=True, section="Model")
+            group.addAction(action)
+            self.device_actions[choice] = action
+        self.device_actions["auto"].setChecked(True)
+        self.device_actions["cuda"].setEnabled(False)  # until the worker has looked
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, ["F1", "?"])
+        self._action(help_menu, "&About QGN Studio", self.show_about)
+
+        tools = self.addToolBar("Main")
+        tools.setObjectName("main toolbar")
+        tools.setMovable(False)
+        style = self.style()
+        for text, icon, slot in (
+            ("Open images", QtWidgets.QStyle.StandardPixmap.SP_DialogOpenButton, self.open_images_dialog),
+            ("Open folder", QtWidgets.QStyle.StandardPixmap.SP_DirOpenIcon, self.open_folder_dialog),
+            ("Previous image", QtWidgets.QStyle.StandardPixmap.SP_ArrowBack, lambda: self.step_image(-1)),
+            ("Next image", QtWidgets.QStyle.StandardPixmap.SP_ArrowForward, lambda: self.step_image(1)),
+        ):
+            tools.addAction(style.standardIcon(icon), text, slot)
+        tools.addSeparator()
+        tools.addAction(icons.fit_icon(), "Fit to window (F)", self.canvas.fit)
+        tools.addAction(icons.actual_size_icon(), "Actual size (Ctrl+1)", self.canvas.actual_size)
+        self.zoom_box_action.setIcon(icons.zoom_box_icon())
+        tools.addAction(self.zoom_box_action)
+
+    # closures for the loops above
+    def _toggle_layer(self, key):
+        return lambda checked: self.set_layer_visible(key, checked)
+
+    def _depth_setter(self, level):
+        return lambda: self.explore.set_depth(level)
+
+    def _rule_setter(self, rule):
+        def choose() -> None:
+            if self.explore.rule_buttons[rule].isEnabled():
+                self.explore.set_rule(rule)
+
+        return choose
+
+    def _device_setter(self, choice):
+        return lambda: self.set_device(choice)
+
+    # ------------------------------------------------------------------ start / stop
+    def start(self, paths=(), model: str | None = None, device: str | None = None) -> None:
+        """Start the workers, load the model (the bundled demo model when None), open ``paths``."""
+        self.worker.start()
+        self.thumbnails.start()
+        if device:
+            self.device_choice = device
+            self.device_actions[device].setChecked(True)
+        if model is None and self.settings is not None:
+            remembered = self.settings.value("model/path", "")
+            model = remembered if remembered and Path(remembered).is_file() else None
+        self.worker.load_model(Path(model) if model else None, self.device_choice)
+        if paths:
+            self.open_paths(list(paths))
+
+    def closeEvent(self, event) -> None:
+        self._save()
+        self.worker.stop()
+        self.thumbnails.stop()
+        super().closeEvent(event)
+
+    # ------------------------------------------------------------------ opening
+    def open_paths(self, paths: list, append: bool = False) -> None:
+        images, models, problems = expand_paths(paths)
+        for model in models[:1]:
+            self.load_model(model)
+        if problems:
+            self.canvas.show_message("<br>".join(problems), "warning", "open")
+        if not images:
+            return
+        known = {d.path for d in self.docs} if append else set()
+        new = [ImageDocument(p) for p in images if p not in known]
+        first = len(self.docs) if append else 0
+        self.docs = (self.docs if append else []) + new
+        self.images.set_documents(self.docs)
+        for doc in self.docs:
+            if doc.loaded:
+                self.images.update_document(doc)
+        self.thumbnails.request([d.path for d in new])
+        self._remember_folder(images[0])
+        self.images.set_current(min(first, len(self.docs) - 1))
+
+    def open_images_dialog(self) -> None:
+        pattern = " ".join(f"*{e}" for e in IMAGE_EXTENSIONS)
+        files, _ = QtWidgets.QFileDialog.getOpenFileNames(
+            self, "Open images", self._last_folder(), f"Images ({pattern});;All files (*)")
+        if files:
+            self.open_paths(files)
+
+    def open_folder_dialog(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a folder of images", self._last_folder())
+        if folder:
+            self.open_paths([folder])
+
+    def open_model_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Open a QGN model", self._last_folder(), "QGN models (*.safetensors)")
+        if path:
+            self.load_model(Path(path))
+
+    def load_model(self, path: Path) -> None:
+        self.worker.load_model(path, self.device_choice)
+        if self.settings is not None:
+            self.settings.setValue("model/path", str(path))
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.open_paths(paths, append=True)
+            event.acceptProposedAction()
+
+    # ------------------------------------------------------------------ images
+    def select_image(self, row: int) -> None:
+        if not 0 <= row < len(self.docs):
+            return
+        doc = self.docs[row]
+        if self.images.current() != row:
+            self.images.set_current(row)
+            return
+        self.current = doc
+        self._keep_recent_results(doc)
+        self.canvas.clear_message("image")
+        self.canvas.clear_message("run")
+        if doc.loaded:
+            self._show_document(doc)
+        self._request()
+
+    def _keep_recent_results(self, doc: ImageDocument) -> None:
+        """Results hold per-level arrays (megabytes each): keep those of the last few images."""
+        if doc in self._recent:
+            self._recent.remove(doc)
+        self._recent.append(doc)
+        while len(self._recent) > RECENT_RESULTS:
+            self._recent.pop(0).result = None
+
+    def step_image(self, delta: int) -> None:
+        if self.docs:
+            row = self.images.current() + delta
+            self.images.set_current(max(0, min(len(self.docs) - 1, row)))
+
+    def _show_document(self, doc: ImageDocument) -> None:
+        self.canvas.show_document(doc if doc.image is not None else None)
+        self.canvas.set_placeholder("This file could not be read as an image" if doc.error else
+                                    "Open images with Ctrl+O, a folder with Ctrl+Shift+O, or drop them here")
+        if doc.error:
+            self.canvas.show_message(doc.error, "error", "image")
+        elif doc.notes:
+            self.canvas.show_message("<br>".join(doc.notes), "warning", "image")
+        self.explore.set_truth_available(doc.ground_truth is not None)
+        self.explore.show_result(doc.result, self._reference(doc))
+        self.explore.show_curve(list(doc.curve.values()), self.explore.setting())
+        self.layer_panel.refresh(doc.result)
+        self._update_title()
+
+    def _request(self) -> None:
+        doc = self.current
+        if doc is None or doc.error:
+            return
+        if self.model_info is None and doc.loaded:
+            return
+        self.worker.predict(doc, self.explore.setting())
+
+    # ------------------------------------------------------------------ worker signals
+    def _document_loaded(self, doc: ImageDocument) -> None:
+        self.images.update_document(doc)
+        if doc is self.current:
+            self._show_document(doc)
+            if doc.error:
+                self.statusBar().showMessage(doc.error, 10000)
+
+    def _result_ready(self, result: RenderResult) -> None:
+        doc = self._doc_for(result.path)
+        if doc is None:
+            return
+        doc.result = result
+        if doc is not self.current:
+            return
+        self.canvas.show_result(result)
+        self.explore.show_result(result, self._reference(doc))
+        self.explore.show_curve(list(doc.curve.values()), self.explore.setting())
+        self.layer_panel.refresh(result)
+        if self._hover is not None:
+            self._hovered(*self._hover)
+        self._plan_measurements(doc)
+        self.result_shown.emit(result)
+
+    def _plan_measurements(self, doc: ImageDocument) -> None:
+        tasks = measurement_plan(doc, self.explore.setting())
+        self.worker.measure(doc, tasks)
+        if not tasks:
+            self.measurements_done.emit()
+
+    def _failed(self, doc, message: str) -> None:
+        if doc is None or doc is self.current:
+            self.canvas.show_message(message, "error", "run")
+        self.statusBar().showMessage(message, 10000)
+
+    def _cancelled(self) -> None:
+        self.statusBar().showMessage("Cancelled — the previous result stays on screen", 5000)
+
+    def _busy_changed(self, busy: bool, text: str) -> None:
+        self._busy = busy
+        self.canvas.set_busy(busy, text)
+
+    def _curve_point(self, point) -> None:
+        doc = self._doc_for(point.path)
+        if doc is None:
+            return
+        doc.curve[(point.setting.family(), point.setting.depth)] = point
+        if doc is self.current:
+            self.explore.show_curve(list(doc.curve.values()), self.explore.setting())
+
+    def _reference_ready(self, path, depth: int, macs) -> None:
+        doc = self._doc_for(path)
+        if doc is None:
+            return
+        doc.reference[depth] = int(macs)
+        if doc is self.current and doc.result is not None and doc.result.setting.depth == depth:
+            self.explore.show_result(doc.result, self._reference(doc))
+
+    def _measuring_changed(self, busy: bool, text: str) -> None:
+        self.explore.set_measuring(busy, text)
+        if not busy:
+            self.measurements_done.emit()
+
+    def _model_loaded(self, info) -> None:
+        self.model_info = info
+        self.canvas.set_classes(info.classes)
+        self.layer_panel.legend.set_classes(info.classes)
+        self.device_label.setText(f"{info.name} · {info.device}")
+        self.device_label.setToolTip(str(info.path))
+        self.device_actions["cuda"].setEnabled(info.cuda_available)
+        for doc in self.docs:
+            doc.forget_results()
+        self.canvas.show_result(None)
+        self.statusBar().showMessage(f"Model {info.name} on {info.device}", 5000)
+        self.canvas.clear_message("model")
+        self._update_title()
+        self._request()
+
+    def _model_failed(self, message: str) -> None:
+        if self.worker.has_model:  # a device switch failed: the model stays where it was
+            self.canvas.show_message(f"Model: {message}", "error", "model")
+            self.device_choice = self.model_info.device
+            self.device_actions[self.model_info.device].setChecked(True)
+            return
+        self.canvas.show_message(f"Model: {message}. Open one with File → Open model… (Ctrl+M); "
+                                 "images can still be viewed.", "error", "model")
+        self.device_label.setText("no model")
+
+    def _doc_for(self, path) -> ImageDocument | None:
+        return next((d for d in self.docs if d.path == path), None)
+
+    def _reference(self, doc: ImageDocument) -> int | None:
+        depth = doc.result.setting.depth if doc.result is not None else None
+        return doc.reference.get(depth)
+
+    # ------------------------------------------------------------------ exploration
+    def _setting_changed(self, setting: Setting) -> None:
+        self._request()
+
+    def _depth_step(self, delta: int) -> None:
+        self.explore.set_depth(max(0, min(5, self.explore.setting().depth + delta)))
+
+    def _tau_step(self, delta: float) -> None:
+        tau = min(1.0, max(0.0, self.explore.tau.value() + delta))
+        self.explore.tau.slider.setValue(round(tau * 100))
+
+    def cancel(self) -> None:
+        if self._busy:
+            self.worker.cancel()
+
+    def set_device(self, choice: str) -> None:
+        self.device_choice = choice
+        if self.model_info is not None:
+            self.worker.set_device(choice)
+
+    # ------------------------------------------------------------------ layers
+    def set_layer_visible(self, key: str, visible: bool) -> None:
+        self.canvas.layers[key].set_visible(visible)
+        self.layer_panel.set_visible(key, visible)
+        self.layer_actions[key].setChecked(visible)
+
+    def set_layer_opacity(self, key: str, opacity: float) -> None:
+        self.canvas.layers[key].set_opacity(opacity)
+
+    def _measure_changed(self, measure: str) -> None:
+        self.canvas.layers["uncertainty"].set_measure(measure)
+
+    # ------------------------------------------------------------------ hover
+    def _hovered(self, x: float, y: float) -> None:
+        if math.isnan(x):
+            self._hover = None
+            self.hover_label.setText("")
+            return
+        self._hover = (x, y)
+        doc = self.canvas.doc
+        parts = [f"x {int(x)}  y {int(y)}"]
+        if doc is not None and doc.image is not None:
+            r, g, b = doc.image[int(y), int(x)]
+            parts.append(f"RGB {r} {g} {b}")
+        result = self.canvas.result
+        info = None if result is None else pixel_info(result, x, y, None if doc is None else doc.ground_truth)
+        classes = self.model_info.classes if self.model_info is not None else None
+        if info is not None and classes is not None:
+            parts.append(f"Q̂{info.level} cell ({info.cell_x}, {info.cell_y})")
+            parts.append(f"<b>{classes.names[info.label]}</b> {100 * info.confidence:.0f} %")
+            state = "composite" if info.code == 0 else "leaf"
+            parts.append(f"{state} · P(composite) {100 * info.composite:.0f} % · entropy {info.entropy:.2f}")
+            if info.truth is not None:
+                name = classes.names[info.truth] if 0 <= info.truth < classes.num_classes else "ignore"
+                parts.append(f"truth: {name}")
+        self.hover_label.setText("  │  ".join(parts))
+
+    # ------------------------------------------------------------------ dialogs
+    def show_shortcuts(self) -> None:
+        ShortcutsDialog(self.shortcut_rows, self).exec()
+
+    def show_about(self) -> None:
+        show_about(self, self.model_info, None if self.model_info is None else self.model_info.device)
+
+    def save_screenshot_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save a screenshot", self._last_folder(), "PNG (*.png)")
+        if path:
+            self.grab().save(path)
+
+    def _update_title(self) -> None:
+        parts = [APP_NAME]
+        if self.current is not None:
+            parts.append(self.current.name)
+        if self.model_info is not None:
+            parts.append(f"{self.model_info.name} ({self.model_info.device})")
+        self.setWindowTitle(" — ".join(parts))
+
+    # ------------------------------------------------------------------ settings
+    def _last_folder(self) -> str:
+        if self.settings is None:
+            return str(Path.cwd())
+        return str(self.settings.value("files/last_folder", str(Path.home())))
+
+    def _remember_folder(self, path: Path) -> None:
+        if self.settings is not None:
+            self.settings.setValue("files/last_folder", str(path.parent))
+
+    def _restore(self) -> None:
+        s = self.settings
+        if s is None:
+            return
+        geometry = s.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = s.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        for key, layer in self.canvas.layers.items():
+            visible = s.value(f"layers/{key}/visible")
+            if visible is not None:
+                self.set_layer_visible(key, str(visible).lower() == "true")
+            opacity = s.value(f"layers/{key}/opacity")
+            if opacity is not None:
+                layer.set_opacity(float(opacity))
+        self.layer_panel.set_measure(str(s.value("layers/uncertainty/measure", "entropy")))
+        try:
+            setting = Setting(str(s.value("explore/rule", "pc")), float(s.value("explore/tau", 0.5)),
+                              float(s.value("explore/entropy", 0.5)), int(s.value("explore/depth", 0)))
+        except (TypeError, ValueError):
+            setting = Setting()
+        if setting.rule == "gtc":
+            setting = Setting("pc", setting.tau, setting.entropy, setting.depth)
+        self.explore.set_setting(setting)
+        self.device_choice = str(s.value("model/device", "auto"))
+        if self.device_choice in self.device_actions:
+            self.device_actions[self.device_choice].setChecked(True)
+        self.zoom_box_action.setChecked(str(s.value("view/zoom_box", "false")).lower() == "true")
+        self.canvas.set_zoom_box(self.zoom_box_action.isChecked())
+
+    def _save(self) -> None:
+        s = self.settings
+        if s is None:
+            return
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        for key, layer in self.canvas.layers.items():
+            s.setValue(f"layers/{key}/visible", layer.visible)
+            s.setValue(f"layers/{key}/opacity", round(layer.opacity, 3))
+        s.setValue("layers/uncertainty/measure", self.canvas.layers["uncertainty"].measure)
+        setting = self.explore.setting()
+        s.setValue("explore/rule", setting.rule)
+        s.setValue("explore/tau", setting.tau)
+        s.setValue("explore/entropy", setting.entropy)
+        s.setValue("explore/depth", setting.depth)
+        s.setValue("model/device", self.device_choice)
+        s.setValue("view/zoom_box", self.zoom_box_action.isChecked())
+        s.sync()

@@ -1,0 +1,407 @@
+"""Live exploration: depth and propagation controls, what the setting costs, accuracy vs compute.
+
+Every figure shown comes from qgn (``Cost``, ``ConfusionMatrix``) through the RenderResult and
+CurvePoints; this panel only formats them.
+"""
+from __future__ import annotations
+
+import math
+
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from qgn_studio.document import LEVELS, RULES, CurvePoint, RenderResult, Setting, human_bytes, human_count
+
+CURRENT_COLOUR = "#4fc3f7"
+FAMILY_STYLES = {  # rule → (colour, symbol, dashed)
+    "all": ("#b0b0b0", "s", True),
+    "pc": ("#ffb74d", "o", False),
+    "pc_tau": ("#ba68c8", "t", False),
+    "uncertainty": ("#81c784", "d", False),
+    "gtc": ("#e57373", "p", False),
+}
+
+
+def percent(value: float | None) -> str:
+    return "–" if value is None or math.isnan(value) else f"{100 * value:.1f} %"
+
+
+class LabeledSlider(QtWidgets.QWidget):
+    """A 0..1 slider in steps of 0.01 with its value shown beside it."""
+
+    value_changed = QtCore.Signal(float)
+
+    def __init__(self, value: float, parent=None):
+        super().__init__(parent)
+        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 100)
+        self.slider.setValue(round(value * 100))
+        self.slider.setPageStep(10)
+        self.label = QtWidgets.QLabel(f"{value:.2f}")
+        self.label.setMinimumWidth(34)
+        self.slider.valueChanged.connect(self._moved)
+        layout = QtWidgets.QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.slider, 1)
+        layout.addWidget(self.label)
+
+    def value(self) -> float:
+        return self.slider.value() / 100
+
+    def set_value(self, value: float) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setValue(round(value * 100))
+        self.slider.blockSignals(False)
+        self.label.setText(f"{value:.2f}")
+
+    def _moved(self, raw: int) -> None:
+        self.label.setText(f"{raw / 100:.2f}")
+        self.value_changed.emit(raw / 100)
+
+
+class DepthSlider(QtWidgets.QWidget):
+    """Q5 (left, coarse) … Q0 (right, pixels)."""
+
+    depth_changed = QtCore.Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 5)
+        self.slider.setInvertedAppearance(True)
+        self.slider.setInvertedControls(True)
+        self.slider.setTickPosition(QtWidgets.QSlider.TickPosition.TicksBelow)
+        self.slider.setPageStep(1)
+        self.slider.valueChanged.connect(self.depth_changed)
+        ticks = QtWidgets.QHBoxLayout()
+        ticks.setContentsMargins(0, 0, 0, 0)
+        for i, level in enumerate(LEVELS):
+            label = QtWidgets.QLabel(f"Q{level}")
+            label.setStyleSheet("color: #9a9a9a; font-size: 11px;")
+            ticks.addWidget(label)
+            if i < len(LEVELS) - 1:
+                ticks.addStretch(1)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.slider)
+        layout.addLayout(ticks)
+
+    def value(self) -> int:
+        return self.slider.value()
+
+    def set_value(self, depth: int, signal: bool = True) -> None:
+        self.slider.blockSignals(not signal)
+        self.slider.setValue(depth)
+        self.slider.blockSignals(False)
+
+
+class CostTable(QtWidgets.QTableWidget):
+    """Per level: active sites, decoder MACs, milliseconds."""
+
+    HEADERS = ("Level", "Active sites", "MACs", "ms")
+
+    def __init__(self, parent=None):
+        super().__init__(len(LEVELS), len(self.HEADERS), parent)
+        self.setHorizontalHeaderLabels(self.HEADERS)
+        self.verticalHeader().hide()
+        self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
+        for row, level in enumerate(LEVELS):
+            self._set(row, 0, f"Q̂{level}", QtCore.Qt.AlignmentFlag.AlignLeft)
+        self.verticalHeader().setDefaultSectionSize(20)
+        self.setFixedHeight(22 + 20 * len(LEVELS) + 4)
+
+    def _set(self, row: int, col: int, text: str, align=QtCore.Qt.AlignmentFlag.AlignRight) -> None:
+        item = self.item(row, col)
+        if item is None:
+            item = QtWidgets.QTableWidgetItem()
+            item.setTextAlignment(align | QtCore.Qt.AlignmentFlag.AlignVCenter)
+            self.setItem(row, col, item)
+        item.setText(text)
+
+    def show_cost(self, cost) -> None:
+        for row, level in enumerate(LEVELS):
+            if cost is None or level not in cost.active_sites:
+                values = ("–", "–", "–")
+            else:
+                values = (f"{cost.active_sites[level]:,}", human_count(cost.decoder_macs[level]),
+                          f"{1000 * cost.decoder_seconds[level]:.1f}")
+            for col, text in enumerate(values, start=1):
+                self._set(row, col, text)
+
+
+class CurvePlot(pg.PlotWidget):
+    """Accuracy (mIoU or pixel accuracy) against decoder MACs, one curve per setting family."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent, background="#1e1f22")
+        self.setLogMode(x=True, y=False)
+        self.setLabel("bottom", "decoder MACs")
+        self.getAxis("bottom").enableAutoSIPrefix(False)
+        self.setLabel("left", "mIoU", units="%")
+        self.showGrid(x=True, y=True, alpha=0.2)
+        self.setMinimumHeight(200)
+        self.getPlotItem().setMenuEnabled(False)
+        self.legend = self.addLegend(offset=(8, 8), labelTextSize="8pt", brush=(30, 31, 34, 180))
+        self.metric = "miou"
+        self.current = pg.ScatterPlotItem(size=18, symbol="star", brush=pg.mkBrush(CURRENT_COLOUR),
+                                          pen=pg.mkPen("w", width=1))
+        self.current.setZValue(10)
+        self.addItem(self.current)
+        self._items: list = []
+        self._signature: tuple | None = None
+
+    def set_metric(self, metric: str) -> None:
+        self.metric = metric
+        self.setLabel("left", "mIoU" if metric == "miou" else "pixel accuracy", units="%")
+
+    def show_points(self, points: list[CurvePoint], current: Setting, result: RenderResult | None) -> None:
+        """Redraw the curves when the points or the current family changed; always move the star."""
+        signature = (len(points), current.family(), self.metric, id(points[-1]) if points else None)
+        if signature != self._signature:
+            self._signature = signature
+            self._draw_curves(points, current)
+        self._show_current(result)
+
+    def _draw_curves(self, points: list[CurvePoint], current: Setting) -> None:
+        self.enableAutoRange(x=True, y=True)
+        for item in self._items:
+            self.removeItem(item)
+        self._items = []
+        self.legend.clear()
+        families: dict[tuple, list[CurvePoint]] = {}
+        for p in points:
+            families.setdefault(p.setting.family(), []).append(p)
+        current_family = current.family()
+        tau_labelled = False
+        for family, members in sorted(families.items(), key=lambda kv: kv[0] == current_family):
+            members.sort(key=lambda p: -p.setting.depth)
+            rule = members[0].setting.rule
+            is_current = family == current_family
+            colour, symbol, dashed = FAMILY_STYLES[rule]
+            name = members[0].setting.describe().rsplit(",", 1)[0]
+            if is_current:
+                colour, name = CURRENT_COLOUR, f"{name} (current)"
+            elif rule == "pc_tau":
+                if tau_labelled:
+                    name = None
+                else:
+                    name, tau_labelled = "τ sweep", True
+            pen = pg.mkPen(colour, width=2.5 if is_current else 1.2,
+                           style=QtCore.Qt.PenStyle.DashLine if dashed else QtCore.Qt.PenStyle.SolidLine)
+            xs = [max(p.decoder_macs, 1) for p in members]
+            ys = [100 * self._value(p) for p in members]
+            item = self.plot(xs, ys, pen=pen, symbol=symbol, symbolSize=7 if is_current else 5,
+                             symbolBrush=colour, symbolPen=None, name=name)
+            self._items.append(item)
+            if is_current:
+                for p, x, y in zip(members, xs, ys):
+                    text = pg.TextItem(f"Q{p.setting.depth}", color="#cfd8dc", anchor=(0.5, 1.3))
+                    text.setPos(math.log10(x), y)
+                    self.addItem(text)
+                    self._items.append(text)
+        self.getViewBox().updateAutoRange()
+        self.disableAutoRange()  # moving the star must not rescale (nor cost a relayout)
+
+    def _value(self, p) -> float:
+        return p.miou if self.metric == "miou" else p.accuracy
+
+    def _show_current(self, result: RenderResult | None) -> None:
+        if result is None or result.metrics is None:
+            self.current.setData([], [])
+            return
+        value = result.metrics["miou" if self.metric == "miou" else "accuracy"]
+        self.current.setData([math.log10(max(result.cost.total_decoder_macs, 1))], [100 * value])
+
+
+class ExplorePanel(QtWidgets.QWidget):
+    """The controls and readouts of the explore dock; emits ``setting_changed(Setting)``."""
+
+    setting_changed = QtCore.Signal(object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.depth = DepthSlider()
+        self.depth.depth_changed.connect(self._changed)
+        self.depth_text = QtWidgets.QLabel()
+        self.rules = QtWidgets.QButtonGroup(self)
+        rule_box = QtWidgets.QGridLayout()
+        rule_box.setContentsMargins(0, 0, 0, 0)
+        tips = {
+            "all": "Every site goes on: the dense decoder (most compute)",
+            "pc": "Refine the cells predicted composite (argmax is class 0)",
+            "pc_tau": "Refine the cells with P(composite) ≥ τ",
+            "uncertainty": "PC, plus the cells whose prediction entropy exceeds the threshold",
+            "gtc": "Refine the cells composite in the ground truth (an upper bound; needs ground truth)",
+        }
+        self.rule_buttons: dict[str, QtWidgets.QRadioButton] = {}
+        for i, (rule, (text, _)) in enumerate(RULES.items()):
+            button = QtWidgets.QRadioButton(text)
+            button.setToolTip(tips[rule])
+            self.rules.addButton(button, i)
+            self.rule_buttons[rule] = button
+            rule_box.addWidget(button, i // 2, i % 2)
+        self.rule_buttons["pc"].setChecked(True)
+        self.rules.idToggled.connect(self._rule_toggled)
+        self.tau = LabeledSlider(0.5)
+        self.tau.setToolTip("τ: a cell is refined when P(composite) ≥ τ (0 → All, 1 → nothing)")
+        self.tau.value_changed.connect(lambda _v: self._threshold_moved("pc_tau"))
+        self.entropy = LabeledSlider(0.5)
+        self.entropy.setToolTip("Uncertainty rule: also refine cells whose normalised entropy exceeds this")
+        self.entropy.value_changed.connect(lambda _v: self._threshold_moved("uncertainty"))
+
+        controls = QtWidgets.QFormLayout()
+        controls.setLabelAlignment(QtCore.Qt.AlignmentFlag.AlignRight)
+        depth_row = QtWidgets.QVBoxLayout()
+        depth_row.setSpacing(0)
+        depth_row.addWidget(self.depth)
+        depth_row.addWidget(self.depth_text)
+        controls.addRow("Depth", depth_row)
+        controls.addRow("Propagation", rule_box)
+        controls.addRow("τ", self.tau)
+        controls.addRow("Entropy >", self.entropy)
+
+        self.table = CostTable()
+        self.summary = QtWidgets.QLabel("No result yet")
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.metrics = QtWidgets.QLabel("No ground truth for this image")
+        self.metrics.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.metric_choice = QtWidgets.QComboBox()
+        self.metric_choice.addItem("mIoU", "miou")
+        self.metric_choice.addItem("pixel accuracy", "accuracy")
+        self.plot = CurvePlot()
+        self.metric_choice.currentIndexChanged.connect(self._metric_changed)
+        self.measuring = QtWidgets.QLabel("")
+        self.measuring.setStyleSheet("color: #9a9a9a;")
+
+        cost_box = QtWidgets.QGroupBox("What this setting costs")
+        cost_layout = QtWidgets.QVBoxLayout(cost_box)
+        cost_layout.addWidget(self.table)
+        cost_layout.addWidget(self.summary)
+        accuracy_box = QtWidgets.QGroupBox("Accuracy against compute")
+        accuracy_layout = QtWidgets.QVBoxLayout(accuracy_box)
+        top = QtWidgets.QHBoxLayout()
+        top.addWidget(self.metrics, 1)
+        top.addWidget(self.metric_choice)
+        accuracy_layout.addLayout(top)
+        accuracy_layout.addWidget(self.plot, 1)
+        accuracy_layout.addWidget(self.measuring)
+        self.accuracy_box = accuracy_box
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(controls)
+        layout.addWidget(cost_box)
+        layout.addWidget(accuracy_box, 1)
+        self._result: RenderResult | None = None
+        self._points: list[CurvePoint] = []
+        self.set_setting(Setting())
+        self.set_truth_available(False)
+
+    # ------------------------------------------------------------------ setting
+    def setting(self) -> Setting:
+        rule = next(r for r, b in self.rule_buttons.items() if b.isChecked())
+        return Setting(rule, self.tau.value(), self.entropy.value(), self.depth.value())
+
+    def set_setting(self, setting: Setting) -> None:
+        """Show ``setting`` without emitting ``setting_changed``."""
+        self.blockSignals(True)
+        self.depth.set_value(setting.depth, signal=False)
+        self.rule_buttons[setting.rule].setChecked(True)
+        self.tau.set_value(setting.tau)
+        self.entropy.set_value(setting.entropy)
+        self.blockSignals(False)
+        self._update_controls()
+
+    def set_depth(self, depth: int) -> None:
+        self.depth.set_value(depth)
+
+    def set_rule(self, rule: str) -> None:
+        self.rule_buttons[rule].setChecked(True)
+
+    def _rule_toggled(self, _id: int, on: bool) -> None:
+        if on:
+            self._changed()
+
+    def _threshold_moved(self, rule: str) -> None:
+        if not self.rule_buttons[rule].isChecked():
+            self.rule_buttons[rule].setChecked(True)  # moving τ selects "PC, threshold τ"
+        else:
+            self._changed()
+
+    def _changed(self, *_args) -> None:
+        self._update_controls()
+        self.setting_changed.emit(self.setting())
+
+    def _update_controls(self) -> None:
+        depth = self.depth.value()
+        cell = 1 << depth
+        self.depth_text.setText(f"Q{depth}: cells of {cell}×{cell} px" if depth else "Q0: down to single pixels")
+        self.depth_text.setStyleSheet("color: #9a9a9a; font-size: 11px;")
+
+    def set_truth_available(self, available: bool) -> None:
+        button = self.rule_buttons["gtc"]
+        button.setEnabled(available)
+        tip = button.toolTip().split(" (no ground")[0]
+        button.setToolTip(tip if available else tip + " (no ground truth for this image)")
+        if not available and button.isChecked():
+            self.rule_buttons["pc"].setChecked(True)
+
+    # ------------------------------------------------------------------ readouts
+    def show_result(self, result: RenderResult | None, reference_macs: int | None) -> None:
+        self._result = result
+        cost = None if result is None else result.cost
+        self.table.show_cost(cost)
+        if result is None:
+            self.summary.setText("No result yet")
+            self.metrics.setText("<span style='color:#9a9a9a'>Accuracy shows once an image with ground truth "
+                                 "has a result</span>")
+            self.plot._show_current(None)
+            self.plot.setVisible(False)
+            self.metric_choice.setVisible(False)
+            return
+        self.summary.setText(self._summary(result, reference_macs))
+        if result.metrics is None:
+            self.metrics.setText("<span style='color:#9a9a9a'>No ground truth for this image</span>")
+        else:
+            m = result.metrics
+            self.metrics.setText(f"mIoU <b>{percent(m['miou'])}</b> &nbsp; accuracy <b>{percent(m['accuracy'])}</b>")
+        self.plot._show_current(result)
+        has_truth = result.metrics is not None
+        self.plot.setVisible(has_truth)
+        self.metric_choice.setVisible(has_truth)
+
+    @staticmethod
+    def _summary(result: RenderResult, reference_macs: int | None) -> str:
+        cost = result.cost
+        decoder = cost.total_decoder_macs
+        if reference_macs:
+            relative = f"<b>{100 * decoder / reference_macs:.1f} %</b> of All at this depth"
+        else:
+            relative = "<span style='color:#9a9a9a'>% of All: measuring…</span>"
+        decoder_ms = 1000 * sum(cost.decoder_seconds.values())
+        lines = [
+            f"Decoder <b>{human_count(decoder)}</b> MACs = {relative}",
+            f"With the encoder: {human_count(cost.total_macs)} MACs",
+            f"Time <b>{1000 * cost.seconds:.0f} ms</b> (encoder {1000 * cost.encoder_seconds:.0f} ms, "
+            f"decoder {decoder_ms:.1f} ms) on {result.device}",
+        ]
+        if result.activation_bytes is not None:
+            lines.append(f"Decoder activations <b>{human_bytes(result.activation_bytes)}</b>")
+        return "<br>".join(lines)
+
+    def show_curve(self, points: list[CurvePoint], current: Setting) -> None:
+        self._points = list(points)
+        self.plot.show_points(self._points, current, self._result)
+
+    def set_measuring(self, busy: bool, text: str) -> None:
+        self.measuring.setText(f"⏳ {text}" if busy else "")
+
+    def _metric_changed(self, _index: int) -> None:
+        self.plot.set_metric(self.metric_choice.currentData())
+        self.plot.show_points(self._points, self.setting(), self._result)

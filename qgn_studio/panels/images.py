@@ -1,0 +1,80 @@
+"""The image list: thumbnails and names, ground-truth and error badges."""
+from __future__ import annotations
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from qgn_studio.document import ImageDocument
+
+THUMB = 56
+
+
+def placeholder_icon(colour: str = "#3a3b3f") -> QtGui.QIcon:
+    pixmap = QtGui.QPixmap(THUMB, THUMB)
+    pixmap.fill(QtGui.QColor(colour))
+    return QtGui.QIcon(pixmap)
+
+
+class ImageListPanel(QtWidgets.QWidget):
+    """Lists the open images; emits ``current_changed(row)`` when the user picks one."""
+
+    current_changed = QtCore.Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.list = QtWidgets.QListWidget()
+        self.list.setIconSize(QtCore.QSize(THUMB, THUMB))
+        self.list.setUniformItemSizes(True)
+        self.list.setSpacing(1)
+        self.list.currentRowChanged.connect(self.current_changed)
+        self.summary = QtWidgets.QLabel("No images")
+        self.summary.setStyleSheet("color: #9a9a9a;")
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.summary)
+        self._rows: dict[object, int] = {}
+
+    def set_documents(self, docs: list[ImageDocument]) -> None:
+        self.list.blockSignals(True)
+        self.list.clear()
+        self._rows = {}
+        icon = placeholder_icon()
+        for row, doc in enumerate(docs):
+            item = QtWidgets.QListWidgetItem(icon, doc.name)
+            item.setToolTip(str(doc.path))
+            self.list.addItem(item)
+            self._rows[doc.path] = row
+        self.list.blockSignals(False)
+        self.summary.setText(f"{len(docs)} image{'s' if len(docs) != 1 else ''}" if docs else "No images")
+
+    def set_thumbnail(self, path, image: QtGui.QImage) -> None:
+        row = self._rows.get(path)
+        if row is not None:
+            self.list.item(row).setIcon(QtGui.QIcon(QtGui.QPixmap.fromImage(image)))
+
+    def update_document(self, doc: ImageDocument) -> None:
+        """Refresh the badges of ``doc``'s row: ground truth found, unreadable."""
+        row = self._rows.get(doc.path)
+        if row is None:
+            return
+        item = self.list.item(row)
+        lines = [doc.name]
+        tip = [str(doc.path)]
+        if doc.error:
+            lines.append("⚠ unreadable")
+            tip.append(doc.error)
+            item.setIcon(placeholder_icon("#8c2f39"))
+        elif doc.size is not None:
+            h, w = doc.size
+            lines.append(f"{w}×{h}" + ("  · ground truth" if doc.ground_truth is not None else ""))
+            if doc.gt_path is not None:
+                tip.append(f"ground truth: {doc.gt_path}")
+        tip += doc.notes
+        item.setText("\n".join(lines))
+        item.setToolTip("\n".join(tip))
+
+    def set_current(self, row: int) -> None:
+        self.list.setCurrentRow(row)
+
+    def current(self) -> int:
+        return self.list.currentRow()

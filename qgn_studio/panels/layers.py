@@ -1,0 +1,218 @@
+"""The layer list (visibility, opacity, options) and the legend of classes and colours."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from qgn_studio.canvas import colours
+from qgn_studio.canvas.layers import Layer, LevelLayer, UncertaintyLayer
+from qgn_studio.document import LEVELS, RenderResult, human_count
+
+SWATCH = 14
+
+
+def swatch(rgb, hatch: bool = False) -> QtGui.QPixmap:
+    pixmap = QtGui.QPixmap(SWATCH, SWATCH)
+    pixmap.fill(QtGui.QColor(*rgb))
+    painter = QtGui.QPainter(pixmap)
+    if hatch:
+        brush = QtGui.QBrush(QtGui.QColor(*colours.HATCH_RGBA), QtCore.Qt.BrushStyle.BDiagPattern)
+        painter.fillRect(pixmap.rect(), brush)
+    painter.setPen(QtGui.QColor(0, 0, 0, 120))
+    painter.drawRect(0, 0, SWATCH - 1, SWATCH - 1)
+    painter.end()
+    return pixmap
+
+
+def gradient_bar(name: str, width: int = 160, height: int = 10) -> QtGui.QPixmap:
+    lut = colours.colormap_lut(name)
+    row = lut[np.linspace(0, 255, width).astype(int)][None].repeat(height, axis=0)
+    row = np.ascontiguousarray(row)
+    image = QtGui.QImage(row.data, width, height, 4 * width, QtGui.QImage.Format.Format_RGBA8888)
+    return QtGui.QPixmap.fromImage(image.copy())
+
+
+class Legend(QtWidgets.QWidget):
+    """Class colours, the composite hatching, the level colours and the uncertainty scale."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.grid = QtWidgets.QGridLayout(self)
+        self.grid.setContentsMargins(4, 4, 4, 4)
+        self.grid.setHorizontalSpacing(6)
+        self.grid.setVerticalSpacing(2)
+        self.set_classes(None)
+
+    def _clear(self) -> None:
+        while self.grid.count():
+            widget = self.grid.takeAt(0).widget()
+            if widget is not None:
+                widget.deleteLater()
+
+    def _row(self, row: int, col: int, pixmap: QtGui.QPixmap, text: str, tip: str = "") -> None:
+        icon = QtWidgets.QLabel()
+        icon.setPixmap(pixmap)
+        label = QtWidgets.QLabel(text)
+        label.setToolTip(tip)
+        self.grid.addWidget(icon, row, 2 * col)
+        self.grid.addWidget(label, row, 2 * col + 1)
+
+    def set_classes(self, classes) -> None:
+        self._clear()
+        row = 0
+        if classes is None:
+            self.grid.addWidget(QtWidgets.QLabel("No model loaded"), 0, 0, 1, 4)
+            return
+        for i, (name, rgb) in enumerate(zip(classes.names, classes.palette)):
+            self._row(i // 2, i % 2, swatch(rgb), name, f"class {i}: {name}, RGB {rgb}")
+        row = (classes.num_classes + 1) // 2
+        self._row(row, 0, swatch((40, 40, 40), hatch=True), "composite",
+                  "Q̂l cells predicted composite: refined at the next level")
+        row += 1
+        level_rgb = colours.level_colours()
+        chips = [
+            f"<span style='background: rgb{level_rgb[lv]}; color: {'black' if lv < 3 else 'white'};'>"
+            f"&nbsp;Q{lv}&nbsp;</span>"
+            for lv in LEVELS
+        ]
+        strip = QtWidgets.QLabel("Active sites: " + " ".join(chips))
+        strip.setToolTip("Colour of the finest level computed at each place (Active sites layer)")
+        self.grid.addWidget(strip, row, 0, 1, 4)
+        row += 1
+        scale = QtWidgets.QWidget()
+        line = QtWidgets.QHBoxLayout(scale)
+        line.setContentsMargins(0, 0, 0, 0)
+        bar = QtWidgets.QLabel()
+        bar.setPixmap(gradient_bar(colours.UNCERTAINTY_COLORMAP))
+        line.addWidget(QtWidgets.QLabel("Uncertainty  0"))
+        line.addWidget(bar)
+        line.addWidget(QtWidgets.QLabel("1"))
+        line.addStretch(1)
+        scale.setToolTip("Uncertainty layer: 0 (certain) … 1 (doubtful)")
+        self.grid.addWidget(scale, row, 0, 1, 4)
+
+
+class LayerPanel(QtWidgets.QWidget):
+    """napari-style layer list: a checkbox per layer, the selected layer's opacity and options."""
+
+    visibility_changed = QtCore.Signal(str, bool)
+    opacity_changed = QtCore.Signal(str, float)
+    measure_changed = QtCore.Signal(str)
+
+    def __init__(self, layers: dict[str, Layer], parent=None):
+        super().__init__(parent)
+        self.layers = layers
+        self.tree = QtWidgets.QTreeWidget()
+        self.tree.setColumnCount(2)
+        self.tree.setHeaderHidden(True)
+        self.tree.setRootIsDecorated(True)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.tree.header().setStretchLastSection(True)
+        self.items: dict[str, QtWidgets.QTreeWidgetItem] = {}
+        self._build()
+        self.tree.itemChanged.connect(self._item_changed)
+        self.tree.currentItemChanged.connect(self._selection_changed)
+        self.opacity = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.valueChanged.connect(self._opacity_moved)
+        self.opacity_label = QtWidgets.QLabel("Opacity")
+        self.measure = QtWidgets.QComboBox()
+        for key, text in UncertaintyLayer.MEASURES.items():
+            self.measure.addItem(text, key)
+        self.measure.currentIndexChanged.connect(self._measure_chosen)
+        self.measure_row = QtWidgets.QWidget()
+        row = QtWidgets.QHBoxLayout(self.measure_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QtWidgets.QLabel("Shows"))
+        row.addWidget(self.measure, 1)
+        self.legend = Legend()
+        form = QtWidgets.QHBoxLayout()
+        form.addWidget(self.opacity_label)
+        form.addWidget(self.opacity, 1)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.tree, 1)
+        layout.addLayout(form)
+        layout.addWidget(self.measure_row)
+        legend_box = QtWidgets.QGroupBox("Legend")
+        QtWidgets.QVBoxLayout(legend_box).addWidget(self.legend)
+        layout.addWidget(legend_box)
+        self.tree.setCurrentItem(self.items["prediction"])
+
+    def _build(self) -> None:
+        group = None
+        for key, layer in self.layers.items():
+            if isinstance(layer, LevelLayer) and group is None:
+                group = QtWidgets.QTreeWidgetItem(self.tree, ["Decoder levels Q̂5 … Q̂0", ""])
+                flags = QtCore.Qt.ItemFlag.ItemIsAutoTristate | QtCore.Qt.ItemFlag.ItemIsUserCheckable
+                group.setFlags(group.flags() | flags)
+                group.setToolTip(0, "Each level of the quadtree the decoder predicts, as its own layer")
+                self.group = group
+            parent = group if isinstance(layer, LevelLayer) else self.tree
+            item = QtWidgets.QTreeWidgetItem(parent, [layer.title, ""])
+            item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(0, QtCore.Qt.CheckState.Checked if layer.visible else QtCore.Qt.CheckState.Unchecked)
+            item.setToolTip(0, layer.tooltip)
+            item.setData(0, QtCore.Qt.ItemDataRole.UserRole, key)
+            self.items[key] = item
+        self.tree.expandAll()
+        self.tree.resizeColumnToContents(0)
+
+    def _item_changed(self, item: QtWidgets.QTreeWidgetItem, column: int) -> None:
+        key = item.data(0, QtCore.Qt.ItemDataRole.UserRole)
+        if key is None or column != 0:
+            return
+        visible = item.checkState(0) == QtCore.Qt.CheckState.Checked
+        if self.layers[key].visible != visible:
+            self.visibility_changed.emit(key, visible)
+
+    def _selection_changed(self, item, _previous) -> None:
+        key = None if item is None else item.data(0, QtCore.Qt.ItemDataRole.UserRole)
+        self.opacity.setEnabled(key is not None)
+        if key is not None:
+            self.opacity.blockSignals(True)
+            self.opacity.setValue(round(self.layers[key].opacity * 100))
+            self.opacity.blockSignals(False)
+            self.opacity_label.setText(f"Opacity of {self.layers[key].title.split('  ')[0]}")
+        self.measure_row.setVisible(key == "uncertainty")
+
+    def _measure_chosen(self, _index: int) -> None:
+        self.measure_changed.emit(self.measure.currentData())
+
+    def _opacity_moved(self, value: int) -> None:
+        item = self.tree.currentItem()
+        key = None if item is None else item.data(0, QtCore.Qt.ItemDataRole.UserRole)
+        if key is not None:
+            self.opacity_changed.emit(key, value / 100)
+
+    def current_key(self) -> str | None:
+        item = self.tree.currentItem()
+        return None if item is None else item.data(0, QtCore.Qt.ItemDataRole.UserRole)
+
+    def select(self, key: str) -> None:
+        self.tree.setCurrentItem(self.items[key])
+
+    def set_visible(self, key: str, visible: bool) -> None:
+        """Mirror a visibility change made elsewhere (shortcut, settings)."""
+        state = QtCore.Qt.CheckState.Checked if visible else QtCore.Qt.CheckState.Unchecked
+        self.items[key].setCheckState(0, state)
+
+    def set_measure(self, measure: str) -> None:
+        index = self.measure.findData(measure)
+        if index >= 0:
+            self.measure.setCurrentIndex(index)
+
+    def refresh(self, result: RenderResult | None) -> None:
+        """Grey out layers with nothing to show; the level rows show their active sites."""
+        for key, item in self.items.items():
+            layer = self.layers[key]
+            available = layer.available()
+            item.setForeground(0, QtGui.QBrush(QtGui.QColor("#e6e6e6" if available else "#777777")))
+            if isinstance(layer, LevelLayer):
+                view = None if result is None else result.levels.get(layer.level)
+                item.setText(1, "–" if view is None else f"{human_count(view.num_sites)} sites")
+                tip = "not computed at this depth" if view is None else "active sites computed at this level"
+                item.setToolTip(1, tip)
+                item.setForeground(1, QtGui.QBrush(QtGui.QColor("#9a9a9a")))
+        self.tree.resizeColumnToContents(0)

@@ -1,0 +1,84 @@
+"""The app's dark look: a Fusion palette, and check/radio indicators that read on dark grey.
+
+Fusion draws unchecked boxes with a border derived from the window colour, which all but vanishes
+on a dark palette; ``IndicatorStyle`` paints them itself (no image files, no style sheet).
+"""
+from __future__ import annotations
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+COLOURS = {
+    "window": "#2b2d31", "text": "#e6e6e6", "base": "#1e1f22", "alternate": "#26282c",
+    "button": "#33363b", "highlight": "#3d7dca", "disabled": "#6f6f6f",
+}
+
+
+def dark_palette() -> QtGui.QPalette:
+    p = QtGui.QPalette()
+    role, colour = QtGui.QPalette.ColorRole, QtGui.QColor
+    for r, c in (
+        (role.Window, COLOURS["window"]), (role.WindowText, COLOURS["text"]), (role.Base, COLOURS["base"]),
+        (role.AlternateBase, COLOURS["alternate"]), (role.ToolTipBase, COLOURS["window"]),
+        (role.ToolTipText, COLOURS["text"]), (role.Text, COLOURS["text"]), (role.Button, COLOURS["button"]),
+        (role.ButtonText, COLOURS["text"]), (role.BrightText, "#ff6b6b"), (role.Highlight, COLOURS["highlight"]),
+        (role.HighlightedText, "#ffffff"), (role.Link, "#6aa9ff"), (role.PlaceholderText, "#8a8a8a"),
+        (role.Light, "#5a5d63"), (role.Midlight, "#44474c"), (role.Mid, "#3a3c41"),
+        (role.Dark, "#16171a"), (role.Shadow, "#0d0d0f"),
+    ):
+        p.setColor(r, colour(c))
+    for r in (role.WindowText, role.Text, role.ButtonText):
+        p.setColor(QtGui.QPalette.ColorGroup.Disabled, r, colour(COLOURS["disabled"]))
+    return p
+
+
+class IndicatorStyle(QtWidgets.QProxyStyle):
+    """Fusion with clearly outlined check boxes (also in item views) and radio buttons."""
+
+    CHECKS = (
+        QtWidgets.QStyle.PrimitiveElement.PE_IndicatorCheckBox,
+        QtWidgets.QStyle.PrimitiveElement.PE_IndicatorItemViewItemCheck,
+    )
+
+    def drawPrimitive(self, element, option, painter, widget=None):
+        radio = element == QtWidgets.QStyle.PrimitiveElement.PE_IndicatorRadioButton
+        if not radio and element not in self.CHECKS:
+            super().drawPrimitive(element, option, painter, widget)
+            return
+        state = option.state
+        flag = QtWidgets.QStyle.StateFlag
+        enabled = bool(state & flag.State_Enabled)
+        on = bool(state & flag.State_On)
+        partial = bool(state & flag.State_NoChange)
+        side = min(option.rect.width(), option.rect.height(), 16) - 2
+        rect = QtCore.QRectF(0, 0, side, side)
+        rect.moveCenter(QtCore.QRectF(option.rect).center())
+        painter.save()
+        painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
+        painter.setPen(QtGui.QPen(QtGui.QColor("#9aa0a6" if enabled else "#55585d"), 1.4))
+        filled = (on or partial) and enabled
+        painter.setBrush(QtGui.QColor(COLOURS["highlight"] if filled else COLOURS["base"]))
+        if radio:
+            painter.drawEllipse(rect)
+            if on:
+                painter.setPen(QtCore.Qt.PenStyle.NoPen)
+                painter.setBrush(QtGui.QColor("white" if enabled else "#888888"))
+                painter.drawEllipse(rect.center(), side * 0.2, side * 0.2)
+        else:
+            painter.drawRoundedRect(rect, 2, 2)
+            pen = QtGui.QPen(QtGui.QColor("white" if enabled else "#888888"), 1.8)
+            pen.setCapStyle(QtCore.Qt.PenCapStyle.RoundCap)
+            painter.setPen(pen)
+            x, y, s = rect.x(), rect.y(), side
+            if on:
+                tick = [(0.25, 0.52), (0.43, 0.7), (0.76, 0.3)]
+                painter.drawPolyline([QtCore.QPointF(x + a * s, y + b * s) for a, b in tick])
+            elif partial:
+                painter.drawLine(QtCore.QPointF(x + 0.28 * s, y + 0.5 * s), QtCore.QPointF(x + 0.72 * s, y + 0.5 * s))
+        painter.restore()
+
+
+def apply_style(app: QtWidgets.QApplication) -> None:
+    app.setStyle(IndicatorStyle("Fusion"))
+    app.setPalette(dark_palette())
+    app.setStyleSheet("QToolTip { color: #e6e6e6; background: #2b2d31; border: 1px solid #555; }"
+                      " QGroupBox { font-weight: bold; }")

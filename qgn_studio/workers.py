@@ -1,0 +1,335 @@
+"""Work off the UI thread: model loading, inference, accuracy-vs-compute measurements, thumbnails.
+
+``InferenceWorker`` (a QThread) owns the ``Engine`` (model + per-image caches) and runs a model job
+(load, switch device) first, then the latest prediction request: an older request not yet started
+is dropped, and a running one stops between two levels when a newer one arrives or on
+``cancel()``.
+
+``MeasureWorker`` (a second QThread, owned by the InferenceWorker) fills the accuracy-vs-compute
+plot and the All reference in the background, with its own sessions over the same (read-only)
+model, so a long background level never delays a prediction. It pauses while a prediction runs
+and stops between levels when its task list is replaced; its sessions keep what was computed.
+
+Results come back as queued signals, so slots run on the UI thread, which never calls the network.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui
+
+from qgn_studio.canvas.paths import (
+    cell_outlines_path, cells_region_path, leaf_grid_paths, leaf_masks, mask_boundary_path,
+)
+from qgn_studio.document import ImageDocument, RenderResult, Setting, describe_error
+from qgn_studio.engine import Cancelled, Engine, configure_threads
+
+
+@dataclass
+class _Predict:
+    doc: ImageDocument
+    setting: Setting
+    generation: int
+
+
+@dataclass
+class _Measure:
+    """A background measurement: "curve" (accuracy + MACs) or "reference" (All MACs only)."""
+
+    kind: str
+    doc: ImageDocument
+    setting: Setting
+    generation: int
+
+
+def attach_paths(result: RenderResult) -> None:
+    """Build the vector outlines the canvas draws (once per LevelView; they are shared)."""
+    for view in result.levels.values():
+        if "composite" not in view.extras:
+            view.extras["sites"] = cell_outlines_path(view.codes >= 0, view.cell)
+            view.extras["composite_edge"] = mask_boundary_path(view.codes == 0, view.cell)
+            view.extras["composite"] = cells_region_path(view.codes == 0, view.cell)
+    h, w = result.size
+    result.extras["grid"] = leaf_grid_paths(*result.leaves, w, h)
+    result.extras["grid_masks"] = leaf_masks(*result.leaves, w, h)
+
+
+class MeasureWorker(QtCore.QThread):
+    """Background measurements (see the module docstring)."""
+
+    curve_point = QtCore.Signal(object)  # CurvePoint
+    reference_ready = QtCore.Signal(object, int, object)  # (path, depth, decoder MACs)
+    measuring_changed = QtCore.Signal(bool, str)
+    failed = QtCore.Signal(object, str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.engine = Engine(max_sessions=2)
+        self._cond = threading.Condition()
+        self._tasks: deque[_Measure] = deque()
+        self._generation = 0
+        self._stopping = False
+        self._paused = False  # a prediction is running
+        self._running = threading.Lock()  # held while a task runs
+
+    def submit(self, doc: ImageDocument, tasks: list[tuple[str, Setting]]) -> None:
+        with self._cond:
+            self._generation += 1
+            self._tasks = deque(_Measure(kind, doc, s, self._generation) for kind, s in tasks)
+            self._cond.notify_all()
+
+    def set_paused(self, paused: bool) -> None:
+        with self._cond:
+            self._paused = paused
+            self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def held(self):
+        """Stop the running task (between levels) and keep the thread idle inside the block."""
+        with self._cond:
+            self._generation += 1
+            self._tasks.clear()
+        with self._running:
+            yield
+
+    def adopt(self, engine: Engine) -> None:
+        """Measure with ``engine``'s model from now on (call inside ``held()``)."""
+        self.engine.adopt(engine)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._generation += 1
+            self._cond.notify_all()
+        self.wait()
+
+    def run(self) -> None:
+        configure_threads()
+        while True:
+            with self._cond:
+                while not self._stopping and (self._paused or not self._tasks):
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                job = self._tasks.popleft()
+            with self._running:
+                self._execute(job)
+
+    def _execute(self, job: _Measure) -> None:
+        doc = job.doc
+        if self.engine.model is None or doc.image is None:
+            return
+
+        def stop() -> bool:
+            return self._stopping or self._paused or self._generation != job.generation
+
+        self.measuring_changed.emit(True, f"measuring {job.setting.describe()}")
+        try:
+            if job.kind == "curve":
+                point = self.engine.curve_point(doc, job.setting, stop)
+                self.curve_point.emit(point)
+                if job.setting.rule == "all":
+                    self.reference_ready.emit(doc.path, job.setting.depth, point.decoder_macs)
+            else:
+                macs = self.engine.reference_macs(doc, job.setting.depth, stop)
+                self.reference_ready.emit(doc.path, job.setting.depth, macs)
+        except Cancelled:
+            with self._cond:  # resume it later unless the task list was replaced
+                if self._generation == job.generation and not self._stopping:
+                    self._tasks.appendleft(job)
+        except Exception as exc:  # noqa: BLE001 - a failed measurement only loses its point
+            self.failed.emit(None, f"measuring {job.setting.describe()}: {describe_error(exc)}")
+        finally:
+            with self._cond:
+                more = bool(self._tasks)
+            if not more:
+                self.measuring_changed.emit(False, "")
+
+
+class InferenceWorker(QtCore.QThread):
+    model_loaded = QtCore.Signal(object)  # ModelInfo
+    model_failed = QtCore.Signal(str)
+    document_loaded = QtCore.Signal(object)  # ImageDocument (image read, or error set)
+    result_ready = QtCore.Signal(object)  # RenderResult
+    failed = QtCore.Signal(object, str)  # (ImageDocument or None, message)
+    cancelled = QtCore.Signal()
+    busy_changed = QtCore.Signal(bool, str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.engine = Engine()
+        self.measurer = MeasureWorker(self)
+        self._cond = threading.Condition()
+        self._model_job: tuple | None = None
+        self._predict: _Predict | None = None
+        self._generation = 0
+        self._stopping = False
+
+    # ------------------------------------------------------------------ requests (UI thread)
+    def start(self) -> None:  # noqa: D102 - also starts the measurement thread
+        super().start()
+        self.measurer.start()
+
+    def load_model(self, path: Path | None, device: str | None = None) -> None:
+        self._submit_model(("load", path, device))
+
+    def set_device(self, device: str) -> None:
+        self._submit_model(("device", device))
+
+    def _submit_model(self, job: tuple) -> None:
+        with self._cond:
+            self._model_job = job
+            self._generation += 1
+            self._cond.notify()
+
+    def predict(self, doc: ImageDocument, setting: Setting) -> None:
+        """Compute ``setting`` for ``doc`` (loading it first if needed); replaces older requests."""
+        with self._cond:
+            self._generation += 1
+            self._predict = _Predict(doc, setting, self._generation)
+            self._cond.notify()
+
+    def measure(self, doc: ImageDocument, tasks: list[tuple[str, Setting]]) -> None:
+        """Replace the background measurements with ``tasks`` ((kind, setting) pairs) for ``doc``."""
+        self.measurer.submit(doc, tasks)
+
+    def cancel(self) -> None:
+        """Stop the running prediction (between two levels) and drop the queued one."""
+        with self._cond:
+            self._generation += 1
+            self._predict = None
+        self.cancelled.emit()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._generation += 1
+            self._cond.notify()
+        self.wait()
+        self.measurer.stop()
+
+    @property
+    def has_model(self) -> bool:
+        return self.engine.model is not None
+
+    # ------------------------------------------------------------------ loop (worker thread)
+    def run(self) -> None:
+        configure_threads()
+        while True:
+            with self._cond:
+                while not (self._stopping or self._model_job or self._predict):
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                if self._model_job is not None:
+                    job, self._model_job = self._model_job, None
+                else:
+                    job, self._predict = self._predict, None
+            if isinstance(job, tuple):
+                self._run_model_job(job)
+            else:
+                self.measurer.set_paused(True)
+                try:
+                    self._run_predict(job)
+                finally:
+                    self.measurer.set_paused(False)
+
+    def _run_model_job(self, job: tuple) -> None:
+        self.busy_changed.emit(True, "Loading the model" if job[0] == "load" else f"Moving the model to {job[1]}")
+        try:
+            with self.measurer.held():
+                info = self.engine.load_model(*job[1:]) if job[0] == "load" else self.engine.set_device(job[1])
+                self.measurer.adopt(self.engine)
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            self.model_failed.emit(describe_error(exc))
+        else:
+            self.model_loaded.emit(info)
+        finally:
+            self._idle()
+
+    def _run_predict(self, job: _Predict) -> None:
+        doc = job.doc
+        self.busy_changed.emit(True, f"Reading {doc.name}" if not doc.loaded else "Computing")
+        try:
+            if not doc.loaded:
+                doc.load()
+                self.document_loaded.emit(doc)
+            if doc.error is not None or self.engine.model is None:
+                return
+
+            def stop() -> bool:
+                return self._stopping or self._generation != job.generation
+
+            def progress(text: str) -> None:
+                self.busy_changed.emit(True, text.capitalize())
+
+            result = self.engine.predict(doc, job.setting, stop, progress)
+            attach_paths(result)
+            self.result_ready.emit(result)
+        except Cancelled:
+            pass
+        except Exception as exc:  # noqa: BLE001 - shown in the window
+            self.failed.emit(doc, f"{doc.name}: {describe_error(exc)}")
+        finally:
+            self._idle()
+
+    def _idle(self) -> None:
+        with self._cond:
+            waiting = self._model_job is not None or self._predict is not None
+        if not waiting:
+            self.busy_changed.emit(False, "")
+
+
+class ThumbnailLoader(QtCore.QThread):
+    """Reads small previews of image files off the UI thread."""
+
+    thumbnail_ready = QtCore.Signal(object, QtGui.QImage)  # (path, image)
+
+    def __init__(self, size: int = 64, parent=None):
+        super().__init__(parent)
+        self.size = size
+        self._cond = threading.Condition()
+        self._queue: deque[Path] = deque()
+        self._stopping = False
+
+    def request(self, paths: list[Path]) -> None:
+        with self._cond:
+            self._queue.extend(paths)
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._queue.clear()
+            self._cond.notify()
+        self.wait()
+
+    def run(self) -> None:
+        while True:
+            with self._cond:
+                while not (self._stopping or self._queue):
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                path = self._queue.popleft()
+            image = self.read(path)
+            if image is not None:
+                self.thumbnail_ready.emit(path, image)
+
+    def read(self, path: Path) -> QtGui.QImage | None:
+        from PIL import Image
+
+        from qgn_studio.document import read_image
+
+        try:
+            rgb = Image.fromarray(read_image(path))
+        except Exception:  # noqa: BLE001 - the list shows the file without a preview
+            return None
+        rgb.thumbnail((self.size, self.size))
+        data = rgb.tobytes()
+        image = QtGui.QImage(data, rgb.width, rgb.height, 3 * rgb.width, QtGui.QImage.Format.Format_RGB888)
+        return image.copy()

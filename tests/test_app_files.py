@@ -1,0 +1,115 @@
+"""QGN Studio without Qt: finding images and ground truth, reading any image, measurement plans."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn_studio.discovery import expand_paths, find_ground_truth, images_in_folder
+from qgn_studio.document import ImageDocument, Setting, measurement_plan, reference_depth
+
+
+def save(path, array, mode=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array, mode=mode).save(path) if mode else Image.fromarray(array).save(path)
+    return path
+
+
+@pytest.fixture
+def rgb():
+    return np.random.default_rng(0).integers(0, 255, (40, 60, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def label():
+    return np.random.default_rng(1).integers(0, 8, (40, 60), dtype=np.uint8)
+
+
+def test_ground_truth_in_labels_folder_beside_images(tmp_path, rgb, label):
+    image = save(tmp_path / "images" / "a.jpg", rgb)
+    gt = save(tmp_path / "labels" / "a.png", label)
+    assert find_ground_truth(image) == gt
+
+
+def test_ground_truth_with_suffix_or_same_stem(tmp_path, rgb, label):
+    image = save(tmp_path / "b.png", rgb)
+    gt = save(tmp_path / "b_label.png", label)
+    assert find_ground_truth(image) == gt
+    photo = save(tmp_path / "c.jpg", rgb)
+    same_stem = save(tmp_path / "c.png", label)
+    assert find_ground_truth(photo) == same_stem
+    assert find_ground_truth(save(tmp_path / "d.png", rgb)) is None
+
+
+def test_ground_truth_from_qgt(tmp_path, rgb, label):
+    qgt = pytest.importorskip("qgn.quadtree.qgt")
+    from qgn.quadtree import Quadtree
+
+    image = save(tmp_path / "e.png", rgb)
+    qgt.write_qgt(tmp_path / "e.qgt", Quadtree.from_label(label, 8))
+    doc = ImageDocument(image)
+    doc.load()
+    assert doc.gt_path == tmp_path / "e.qgt"
+    np.testing.assert_array_equal(doc.ground_truth, label)
+
+
+def test_folder_listing_skips_label_files(tmp_path, rgb, label):
+    for name in ("img10.png", "img2.png"):
+        save(tmp_path / name, rgb)
+    save(tmp_path / "img2_label.png", label)
+    save(tmp_path / "labels" / "img10.png", label)
+    assert [p.name for p in images_in_folder(tmp_path)] == ["img2.png", "img10.png"]
+    images, models, problems = expand_paths([tmp_path, tmp_path / "missing.png", tmp_path / "m.safetensors"])
+    assert [p.name for p in images] == ["img2.png", "img10.png"]
+    assert [m.name for m in models] == ["m.safetensors"]
+    assert problems and "missing.png" in problems[0]
+
+
+@pytest.mark.parametrize("kind", ["gray8", "gray16", "rgba", "odd"])
+def test_any_image_loads_as_rgb(tmp_path, kind):
+    rng = np.random.default_rng(2)
+    arrays = {
+        "gray8": (rng.integers(0, 255, (33, 47), dtype=np.uint8), "L"),
+        "gray16": (rng.integers(0, 65535, (33, 47), dtype=np.uint16), None),
+        "rgba": (rng.integers(0, 255, (33, 47, 4), dtype=np.uint8), "RGBA"),
+        "odd": (rng.integers(0, 255, (1, 3, 3), dtype=np.uint8), "RGB"),
+    }
+    array, mode = arrays[kind]
+    doc = ImageDocument(save(tmp_path / f"{kind}.png", array, mode))
+    doc.load()
+    assert doc.error is None
+    assert doc.image.dtype == np.uint8 and doc.image.shape == array.shape[:2] + (3,)
+
+
+def test_unreadable_files_become_messages(tmp_path, rgb):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG not really")
+    doc = ImageDocument(bad)
+    doc.load()
+    assert doc.image is None and "cannot read broken.png" in doc.error
+    image = save(tmp_path / "f.png", rgb)
+    save(tmp_path / "f_label.png", np.zeros((10, 10), np.uint8))  # wrong size
+    doc = ImageDocument(image)
+    doc.load()
+    assert doc.ground_truth is None and "ignored" in doc.notes[0]
+
+
+def test_setting_maps_to_scheme_arguments():
+    assert Setting("pc_tau", tau=0.25, depth=2).scheme_arguments() == {"name": "pc", "tau": 0.25, "depth": 2}
+    assert Setting("uncertainty", entropy=0.3).scheme_arguments() == {"name": "uncertainty", "entropy": 0.3, "depth": 0}
+    assert Setting("pc", depth=1).family() == Setting("pc", depth=4).family()
+    with pytest.raises(ValueError):
+        Setting("bogus")
+
+
+def test_measurement_plan(tmp_path, rgb, label):
+    doc = ImageDocument(save(tmp_path / "g.png", rgb))
+    doc.load()
+    assert measurement_plan(doc, Setting("pc", depth=2)) == [("reference", Setting("all", depth=2))]
+    doc.ground_truth = label
+    plan = measurement_plan(doc, Setting("pc_tau", tau=0.4, depth=2))
+    kinds = {kind for kind, _ in plan}
+    assert kinds == {"curve"}
+    assert plan[0][1] == Setting("pc_tau", tau=0.4, depth=5)
+    assert len(plan) == len({(s.family(), s.depth) for _, s in plan})
+    assert reference_depth((2048, 2048)) > 0 and reference_depth((256, 256)) == 0
