@@ -260,8 +260,8 @@ class PerLevelLayer(Layer):
         for lv, view in zip(LEVELS, self.views()):
             key = self.level_key(view)
             shown = self._level_shown.get(lv)
-            if shown is not None and len(shown) == len(key) and all(a is b or a == b for a, b in zip(shown, key)):
-                continue
+            if shown is not None and shown[0] is key[0] and shown[1:] == key[1:]:
+                continue  # the same view object (views hold arrays: compared by identity) and settings
             self._level_shown[lv] = key
             self.render_level(lv, view)
 
