@@ -145,6 +145,13 @@ class Prediction:
         """(B, H_l, W_l) float32 normalised entropy in [0, 1], NaN where not computed."""
         return self._level_map(level, normalised_entropy(self.output(level).logits.detach()), math.nan)
 
+    def activation_bytes(self) -> int:
+        """Decoder activations this prediction holds: per computed level, the features after the
+        level's block and its logits, active sites × (channels + k + 1) × element size. It
+        follows the active sites exactly; a training pass keeps a constant multiple of it per
+        level (see ``qgn.bench.memory``)."""
+        return sum(o.features.feats.nbytes + o.logits.nbytes for o in self.outputs)
+
     def cost(self) -> Cost:
         return Cost(
             {o.level: o.num_sites for o in self.outputs},

@@ -150,6 +150,8 @@ def test_prediction_crops_padding_and_exports_a_quadtree():
     assert pred.level_classes(5).shape == (1, 2, 3)
     cost = pred.cost()
     assert cost.active_sites[5] == 6 and cost.total_macs > cost.encoder_macs > 0
+    want = sum(o.num_sites * (o.features.num_channels + 5) * 4 for o in pred.outputs)
+    assert pred.activation_bytes() == want
 
 
 def test_macs_follow_active_sites():
