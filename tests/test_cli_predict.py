@@ -65,7 +65,7 @@ def test_predict_errors_are_clear(workspace, capsys):
     assert main(["predict", "--model", str(model), image, "--scheme", "gtc"]) == 2
     assert "ground truth" in capsys.readouterr().err
     assert main(["predict", "--model", str(model), str(root / "nope.png")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "no such file or folder" in capsys.readouterr().err
 
 
 def test_eval_prints_json_per_mode(workspace, capsys):

@@ -11,7 +11,8 @@ import dataclasses
 from pathlib import Path
 
 from qgn.cli.main import CLIError
-from qgn.cli.stats import check_levels, collect_files, parse_classes_arg
+from qgn.cli.files import collect_files
+from qgn.cli.stats import check_levels, parse_classes_arg
 
 
 def add_arguments(p) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgn.cli.main import CLIError
-from qgn.cli.stats import collect_files
+from qgn.cli.files import collect_files
 
 
 def export_png(qt, classes, out: Path) -> None:

@@ -27,18 +27,9 @@ def add_arguments(p) -> None:
 
 
 def collect_images(paths: list[str]) -> list[Path]:
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise FileNotFoundError(f"{path} does not exist")
-    if not found:
-        raise FileNotFoundError(f"no images found in {', '.join(paths)}")
-    return found
+    from qgn.cli.files import collect_files
+
+    return collect_files(paths, tuple(sorted(IMAGE_SUFFIXES)), "images")
 
 
 def find_label(labels: str | None, image: Path, single: bool) -> Path | None:

@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from qgn.cli.files import collect_files
 from qgn.cli.main import CLIError
 
 
@@ -27,23 +28,6 @@ def add_arguments(p) -> None:
                    help="number of classes, or a classes.txt; values must then be < K or the ignore value "
                         "(default: any value)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-
-
-def collect_files(paths: list[str], suffixes: tuple[str, ...], what: str) -> list[Path]:
-    """Files named directly, plus files with ``suffixes`` under folders (recursive, sorted)."""
-    found: list[Path] = []
-    for text in paths:
-        path = Path(text)
-        if path.is_dir():
-            inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
-            if not inside:
-                raise CLIError(f"no {what} found under {path}")
-            found.extend(inside)
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise FileNotFoundError(f"{path}: no such file or folder")
-    return found
 
 
 def parse_classes_arg(text: str | None):
