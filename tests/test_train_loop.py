@@ -1,0 +1,48 @@
+"""The training loop: checkpoints, resume after an interruption, Ctrl-C, class re-weighting."""
+import json
+
+import numpy as np
+import pytest
+
+from qgn.model.checkpoint import load_model
+from qgn.train.loop import TrainConfig, class_weights_from_iou, poly_lr, train
+
+pytestmark = pytest.mark.slow
+
+
+def _config(out, **kw):
+    base = dict(synthetic_n=6, synthetic_size=64, batch_size=2, crop=0, iterations=4, log_every=1,
+                checkpoint_every=2, out=str(out), optimizer="adamw", lr=0.003)
+    return TrainConfig.from_dict({**base, **kw})
+
+
+def test_interrupt_saves_and_resume_continues(tmp_path):
+    out = tmp_path / "run"
+
+    def interrupt_at_3(iteration, row):
+        if iteration == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(out), progress=interrupt_at_3)
+    assert json.loads((out / "last.state.json").read_text())["iteration"] == 3  # Ctrl-C saved iteration 3
+    final = train(_config(out), resume=True)
+    rows = (out / "log.csv").read_text().strip().splitlines()
+    assert [int(r.split(",")[0]) for r in rows[1:]] == [1, 2, 3, 4]  # nothing lost, nothing repeated
+    assert load_model(final).config.extra["iteration"] == 4
+
+
+def test_unknown_settings_are_rejected():
+    with pytest.raises(ValueError, match="unknown training settings"):
+        TrainConfig.from_dict({"iterationz": 3})
+
+
+def test_class_weights_double_below_median_iou():
+    iou = np.array([0.9, 0.2, np.nan, 0.5, 0.1])
+    assert class_weights_from_iou(iou).tolist() == [1.0, 2.0, 1.0, 1.0, 2.0]
+
+
+def test_poly_lr():
+    assert poly_lr(0.02, 0, 100, 0.9) == 0.02
+    assert poly_lr(0.02, 50, 100, 0.9) == pytest.approx(0.02 * 0.5 ** 0.9)
+    assert poly_lr(0.02, 100, 100, 0.9) == 0.0
