@@ -20,7 +20,8 @@ SCREENSHOT_TIMEOUT_S = 180
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="qgn-studio", description="QGN Studio: explore quadtree segmentation (Quadtree Generating Networks).")
-    parser.add_argument("paths", nargs="*", help="images, folders of images, or a model (.safetensors)")
+    parser.add_argument("paths", nargs="*",
+                        help="images, folders of images, or a model (.safetensors); default: the bundled samples")
     parser.add_argument("--model", "-m", help="model file (.safetensors + .json); default: the bundled demo model")
     parser.add_argument("--depth", "-d", type=int, choices=range(6), metavar="{5..0}",
                         help="finest level computed: 5 = root cells of 32 px … 0 = pixels (default 0)")
@@ -35,6 +36,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=SCREENSHOT_TIMEOUT_S,
                         help=f"--screenshot gives up waiting after this many seconds (default {SCREENSHOT_TIMEOUT_S})")
     args = parser.parse_args(argv)
+    if not args.paths:
+        args.paths = default_paths()
+    if args.screenshot and not args.paths:
+        parser.error("--screenshot needs an image to render (none given, and no bundled samples found)")
     for name in ("tau", "entropy"):
         value = getattr(args, name)
         if value is not None and not 0 <= value <= 1:
@@ -45,6 +50,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     except (ValueError, AssertionError):
         parser.error("--size must look like 1600x1000")
     return args
+
+
+def default_paths() -> list[str]:
+    """What opens when no path is given: the bundled sample images, if they are there."""
+    from qgn.resources import samples_dir
+
+    images = samples_dir() / "images"
+    return [str(images)] if images.is_dir() else []
 
 
 def make_application():

@@ -113,3 +113,17 @@ def test_measurement_plan(tmp_path, rgb, label):
     assert plan[0][1] == Setting("pc_tau", tau=0.4, depth=5)
     assert len(plan) == len({(s.family(), s.depth) for _, s in plan})
     assert reference_depth((2048, 2048)) > 0 and reference_depth((256, 256)) == 0
+
+
+def test_no_paths_opens_the_bundled_samples_and_a_screenshot_needs_an_image(monkeypatch, tmp_path):
+    import pytest
+
+    from qgn_studio.app import parse_args
+
+    (tmp_path / "samples" / "images").mkdir(parents=True)
+    monkeypatch.setenv("QGN_RESOURCES", str(tmp_path))
+    assert parse_args([]).paths == [str(tmp_path / "samples" / "images")]
+    assert parse_args(["a.png"]).paths == ["a.png"]
+    monkeypatch.setenv("QGN_RESOURCES", str(tmp_path / "missing"))
+    with pytest.raises(SystemExit):
+        parse_args(["--screenshot", str(tmp_path / "x.png")])
