@@ -47,7 +47,7 @@ def find_label(labels: str | None, image: Path, single: bool) -> Path | None:
     raise FileNotFoundError(f"no ground truth for {image.name} in {root} (looked for {image.stem}.png / .qgt)")
 
 
-def read_ground_truth(path: Path, classes):
+def read_ground_truth(path: Path):
     from qgn.quadtree.label_io import read_label
 
     if path.suffix == ".qgt":
@@ -78,7 +78,7 @@ def run(args) -> int:
     for i, path in enumerate(images):
         image = read_rgb(path)
         label_path = find_label(args.labels, path, len(images) == 1)
-        label = read_ground_truth(label_path, classes) if label_path else None
+        label = read_ground_truth(label_path) if label_path else None
         pred = ImageSession(model, image, label, device).run(scheme)
         record = {"image": str(path), **pred.cost().to_json()}
         if label is not None:
