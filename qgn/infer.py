@@ -133,8 +133,10 @@ class Prediction:
     def level_probabilities(self, level: int) -> torch.Tensor:
         """(B, k+1, H_l, W_l) float32 softmax of Q̂l, NaN where not computed."""
         probs = torch.softmax(self.output(level).logits.detach().float(), dim=1)
-        maps = [self._level_map(level, probs[:, i], math.nan) for i in range(probs.shape[1])]
-        return torch.stack(maps, dim=1)
+        grid = torch.full((*self._grid(level), probs.shape[1]), math.nan, device=probs.device)
+        c = self.output(level).coords
+        grid[c[:, 0], c[:, 1], c[:, 2]] = probs
+        return grid.permute(0, 3, 1, 2)
 
     def level_composite_probability(self, level: int) -> torch.Tensor:
         """(B, H_l, W_l) float32 P(composite), NaN where not computed."""
