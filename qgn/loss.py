@@ -71,33 +71,50 @@ class QuadtreeLoss(nn.Module):
     """Eq. 6: L = Σ_l β_l L_l, with fixed (Eq. 7, β_0 = 1, β_{l+1} = γ β_l) or adaptive (Eq. 8,
     β_l ← δ β_l + (1-δ) L_l, β initialised to 1) level weights. β is a buffer, so it is saved and
     restored with checkpoints.
+
+    ``composite_weight`` is the cross-entropy weight of the composite class 0 (1 in the paper).
+    Above 1 the network says "composite" more readily, so predicted-composite (PC) propagation
+    misses fewer boundaries and comes closer to All, at the price of more active sites.
     """
 
-    def __init__(self, num_levels: int, weighting: str = "fixed", gamma: float = 1.0, delta: float = 0.99):
+    def __init__(self, num_levels: int, weighting: str = "fixed", gamma: float = 1.0, delta: float = 0.99,
+                 composite_weight: float = 1.0):
         super().__init__()
         if weighting not in ("fixed", "adaptive"):
             raise ValueError(f"weighting must be 'fixed' or 'adaptive'; got {weighting!r}")
+        if composite_weight <= 0:
+            raise ValueError(f"composite_weight must be positive; got {composite_weight}")
         self.weighting, self.gamma, self.delta = weighting, gamma, delta
+        self.composite_weight = float(composite_weight)
         beta = torch.ones(num_levels) if weighting == "adaptive" else gamma ** torch.arange(num_levels).float()
         self.register_buffer("beta", beta)
         self.register_buffer("class_weights", torch.empty(0))
 
     def set_class_weights(self, weights: torch.Tensor | None) -> None:
-        """(k,) weights of the real classes (composite keeps weight 1), or None for uniform."""
+        """(k,) weights of the real classes (composite keeps ``composite_weight``), or None for uniform."""
         if weights is None:
             self.class_weights = torch.empty(0, device=self.beta.device)
         else:
             w = torch.as_tensor(weights, dtype=torch.float32, device=self.beta.device)
-            self.class_weights = torch.cat([torch.ones(1, device=w.device), w])
+            self.class_weights = torch.cat([torch.full((1,), self.composite_weight, device=w.device), w])
+
+    def _weights(self, num_outputs: int) -> torch.Tensor | None:
+        """(k+1,) cross-entropy weights, or None when every weight is 1."""
+        if self.class_weights.numel():
+            return self.class_weights
+        if self.composite_weight == 1.0:
+            return None
+        w = torch.ones(num_outputs, device=self.beta.device)
+        w[0] = self.composite_weight
+        return w
 
     def forward(self, outputs, targets: list[torch.Tensor]) -> tuple[torch.Tensor, dict[int, float]]:
         """outputs: iterable of objects with ``level``, ``coords`` (N,3), ``logits`` (N,k+1);
         targets: per-level target tensors from ``pyramid_targets``. Returns (total, {level: L_l})."""
-        weights = self.class_weights if self.class_weights.numel() else None
         total = None
         per_level: dict[int, float] = {}
         for out in outputs:
-            loss = level_loss(out.logits, out.coords, targets[out.level], weights)
+            loss = level_loss(out.logits, out.coords, targets[out.level], self._weights(out.logits.shape[1]))
             per_level[out.level] = float(loss.detach())
             term = self.beta[out.level] * loss
             total = term if total is None else total + term

@@ -63,3 +63,23 @@ def test_adaptive_weights_follow_eq8():
     assert total.item() == pytest.approx(per_level[0] + per_level[1])  # beta starts at 1
     assert loss.beta[1].item() == pytest.approx(0.9 + 0.1 * per_level[1])
     assert loss.beta[0].item() == pytest.approx(0.9 + 0.1 * per_level[0])
+
+
+def test_composite_weight_scales_the_composite_terms_only():
+    torch.manual_seed(1)
+    coords = torch.tensor([[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1]])
+    target = torch.tensor([[[0, 1], [0, 2]]])  # two composite sites, two real-class sites
+    logits = torch.randn(4, 3)
+    ce = F.cross_entropy(logits, target[0].flatten(), reduction="none")
+    w = torch.tensor([3.0, 1.0, 3.0, 1.0])
+    want = (w * ce).sum() / w.sum()  # PyTorch's weighted mean
+    loss = QuadtreeLoss(1, composite_weight=3.0)
+    total, _ = loss([_Out(0, coords, logits)], [target])
+    assert torch.allclose(total, want)
+    # with class re-weighting on top, the composite keeps its weight
+    loss.set_class_weights(torch.tensor([2.0, 1.0]))
+    total, _ = loss([_Out(0, coords, logits)], [target])
+    w = torch.tensor([3.0, 2.0, 3.0, 1.0])
+    assert torch.allclose(total, (w * ce).sum() / w.sum())
+    with pytest.raises(ValueError, match="positive"):
+        QuadtreeLoss(1, composite_weight=0)
