@@ -1,18 +1,26 @@
-"""`qgn export IN.qgt --png OUT.png` or `qgn export DIR --png OUTDIR`
+"""`qgn export`: quadtree labels → the formats other tools read.
 
-.qgt quadtree file(s) → other formats. ``--png`` writes the label map with the exact original values
-and size (indexed-palette PNG, colours from the file's classes; 16-bit grayscale for values > 255).
-In the folder form every .qgt under DIR (recursive) becomes OUTDIR/<same relative path>.<ext>.
+Three forms:
 
-Each format is one function ``export_<name>(qt, classes, out_path)`` registered in ``EXPORTERS``;
-adding a format adds a ``--<name> OUT`` option.
+* ``qgn export IN.qgt --png OUT.png`` / ``qgn export DIR --png OUTDIR``: the label map as PNG with
+  the exact original values and size (indexed-palette PNG, colours from the file's classes; 16-bit
+  grayscale for values > 255). In the folder form every .qgt under DIR (recursive) becomes
+  OUTDIR/<same relative path>.png.
+* ``qgn export IN.qgt|DIR --format NAME[,NAME…] --out OUT``: any format of
+  ``qgn.annotation.formats.FORMATS`` (qgt, png, ids, cvat, levels, json). One format writes into OUT
+  (the folder form mirrors DIR's subfolders under OUT); several write into OUT/<format>/. Files
+  without stored classes get generic names ("class 0" …) and the default palette.
+* ``qgn export --project DIR --out OUT [--formats qgt,png,…] [--only-done]``: every saved
+  annotation of a QGN Studio project into OUT/<format>/<image key>.*, one progress line per image.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from qgn.cli.main import CLIError
 from qgn.cli.files import collect_files
+from qgn.cli.main import CLIError
+
+DEFAULT_PROJECT_FORMATS = "qgt,png"
 
 
 def export_png(qt, classes, out: Path) -> None:
@@ -22,24 +30,51 @@ def export_png(qt, classes, out: Path) -> None:
     write_label_png(out, qt.to_label(), classes)
 
 
-# name -> (file suffix, function, help)
+# name -> (file suffix, function, help): the single-output options of the first form.
 EXPORTERS = {
     "png": (".png", export_png, "label map PNG (exact original values and size)"),
 }
 
 
 def add_arguments(p) -> None:
-    p.add_argument("src", metavar="IN|DIR", help="a .qgt file, or a folder of them (recursive)")
+    from qgn.annotation.formats import FORMATS
+
+    names = ", ".join(f"{n} ({f.description})" for n, f in FORMATS.items())
+    p.add_argument("src", metavar="IN|DIR", nargs="?", help="a .qgt file, or a folder of them (recursive)")
     for name, (suffix, _, help_text) in EXPORTERS.items():
         p.add_argument(f"--{name}", metavar="OUT", help=f"{help_text}: a file, or a folder for the folder form")
+    p.add_argument("--format", metavar="NAME[,NAME]", help=f"export IN|DIR in these formats into --out: {names}")
+    p.add_argument("--project", metavar="DIR", help="export every saved annotation of this QGN Studio project")
+    p.add_argument("--formats", metavar="NAME[,NAME]", default=None,
+                   help=f"formats of the --project export (default {DEFAULT_PROJECT_FORMATS})")
+    p.add_argument("--only-done", action="store_true", help="with --project: only images marked done")
+    p.add_argument("--out", metavar="DIR", help="output folder of --format and --project")
+
+
+def _format_names(text: str, option: str) -> list[str]:
+    from qgn.annotation.formats import FORMATS
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown or not names:
+        raise CLIError(f"{option}: unknown format(s) {', '.join(unknown) or repr(text)}; choose from {', '.join(FORMATS)}")
+    return names
 
 
 def run(args) -> int:
-    from qgn.quadtree.qgt import read_qgt
-
+    if args.project:
+        return _run_project(args)
+    if args.formats or args.only_done:
+        raise CLIError("--formats and --only-done go with --project DIR; for files use --format NAME")
     wanted = [(name, Path(getattr(args, name))) for name in EXPORTERS if getattr(args, name)]
-    if not wanted:
-        raise CLIError("choose an output: " + ", ".join(f"--{name} OUT" for name in EXPORTERS))
+    if not wanted and not args.format:
+        raise CLIError("choose an output: " + ", ".join(f"--{name} OUT" for name in EXPORTERS)
+                       + ", --format NAME --out DIR, or --project DIR --out DIR")
+    if args.src is None:
+        raise CLIError("name a .qgt file or a folder of them to export (or use --project DIR)")
+    names = _format_names(args.format, "--format") if args.format else []
+    if names and not args.out:
+        raise CLIError("--format needs --out DIR (the output folder)")
     src = Path(args.src)
     if src.is_dir():
         files = collect_files([str(src)], (".qgt",), ".qgt files")
@@ -47,14 +82,60 @@ def run(args) -> int:
             if out.exists() and not out.is_dir():
                 raise CLIError(f"{out} exists and is not a folder (exporting a folder needs an output folder)")
         jobs = [(f, [(n, out / f.relative_to(src).with_suffix(EXPORTERS[n][0])) for n, out in wanted]) for f in files]
+        relative_dirs = [f.parent.relative_to(src) for f in files]
     elif src.is_file():
         jobs = [(src, [(n, out / f"{src.stem}{EXPORTERS[n][0]}" if out.is_dir() else out) for n, out in wanted])]
+        relative_dirs = [Path()]
     else:
         raise FileNotFoundError(f"{src}: no such file or folder")
-    for path, targets in jobs:
-        qt, classes = read_qgt(path)
-        for name, out in targets:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            EXPORTERS[name][1](qt, classes, out)
-    print(f"exported {len(jobs)} file(s) to " + ", ".join(f"{n} ({out})" for n, out in wanted))
+    if names and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise CLIError(f"--out {args.out} exists and is not a folder")
+    for (path, targets), rel in zip(jobs, relative_dirs):
+        _export_file(path, targets, names, Path(args.out) / rel if names else None)
+    outputs = [f"{n} ({out})" for n, out in wanted] + ([f"{', '.join(names)} ({args.out})"] if names else [])
+    print(f"exported {len(jobs)} file(s) to " + ", ".join(outputs))
+    return 0
+
+
+def _export_file(path: Path, targets, names: list[str], out_dir: Path | None) -> None:
+    """One .qgt file: the --png targets, then ``names`` formats into ``out_dir``."""
+    from qgn.annotation.formats import FORMATS
+    from qgn.classes import ClassSet
+    from qgn.quadtree.qgt import read_qgt
+
+    qt, classes = read_qgt(path)
+    for name, out in targets:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        EXPORTERS[name][1](qt, classes, out)
+    if names:
+        classes = classes or ClassSet.generic(qt.num_classes, qt.ignore_value)
+        label = qt.to_label()
+        for name in names:
+            folder = out_dir if len(names) == 1 else out_dir / name
+            FORMATS[name].write(label, classes, folder, path.stem, levels=qt.num_levels)
+
+
+def _run_project(args) -> int:
+    from qgn.project import Project, ProjectError, export_project
+
+    if args.src or args.format or any(getattr(args, n) for n in EXPORTERS):
+        raise CLIError("--project exports a whole project: use it with --out and --formats, without IN|DIR, "
+                       "--format or --png")
+    if not args.out:
+        raise CLIError("--project needs --out DIR (the output folder)")
+    names = _format_names(args.formats or DEFAULT_PROJECT_FORMATS, "--formats")
+    try:
+        project = Project.open(args.project)
+    except (FileNotFoundError, ProjectError) as exc:
+        raise CLIError(f"--project {args.project}: {exc}") from None
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} exists and is not a folder")
+
+    def progress(i: int, n: int, text: str) -> None:
+        print(f"[{i}/{n}] {text}", flush=True)
+
+    export_project(project, out, names, progress, only_done=args.only_done)
+    exported = sum(1 for im in project.annotated() if im.done or not args.only_done)
+    print(f"exported {exported} annotation(s) of {len(project.images)} image(s) as {', '.join(names)} to {out}")
     return 0

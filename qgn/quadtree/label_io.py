@@ -99,8 +99,9 @@ def label_palette(classes: ClassSet | None, max_value: int) -> list[int]:
     return [c for rgb in colours for c in rgb]
 
 
-def encode_label_png(label: np.ndarray, classes: ClassSet | None = None) -> bytes:
-    """PNG bytes of a label map (see ``write_label_png``)."""
+def encode_label_png(label: np.ndarray, classes: ClassSet | None = None, *, indexed: bool = True) -> bytes:
+    """PNG bytes of a label map (see ``write_label_png``); ``indexed=False`` writes 8-bit
+    grayscale (mode L, no palette) instead of an indexed-palette PNG when all values are <= 255."""
     label = _check_label(label)
     lo, hi = int(label.min()), int(label.max())
     if lo < 0 or hi > 65535:
@@ -109,8 +110,9 @@ def encode_label_png(label: np.ndarray, classes: ClassSet | None = None) -> byte
         )
     h, w = label.shape
     if hi < 256:
-        image = Image.frombytes("P", (w, h), np.ascontiguousarray(label, np.uint8).tobytes())
-        image.putpalette(label_palette(classes, hi))
+        image = Image.frombytes("P" if indexed else "L", (w, h), np.ascontiguousarray(label, np.uint8).tobytes())
+        if indexed:
+            image.putpalette(label_palette(classes, hi))
     else:
         image = Image.fromarray(np.ascontiguousarray(label, np.uint16))
         if image.mode not in SIXTEEN_BIT_MODES:  # pragma: no cover - depends on Pillow version
@@ -120,10 +122,13 @@ def encode_label_png(label: np.ndarray, classes: ClassSet | None = None) -> byte
     return buf.getvalue()
 
 
-def write_label_png(path: str | os.PathLike, label: np.ndarray, classes: ClassSet | None = None) -> None:
-    """Write a label map as PNG: indexed-palette (mode P, colours from ``classes``) when all values
-    are in 0..255, 16-bit grayscale when they reach 65535. ValueError for other values/shapes."""
-    atomic_write_bytes(path, encode_label_png(label, classes))
+def write_label_png(
+    path: str | os.PathLike, label: np.ndarray, classes: ClassSet | None = None, *, indexed: bool = True
+) -> None:
+    """Write a label map as PNG: indexed-palette (mode P, colours from ``classes``; 8-bit grayscale
+    with ``indexed=False``) when all values are in 0..255, 16-bit grayscale when they reach 65535.
+    ValueError for other values/shapes."""
+    atomic_write_bytes(path, encode_label_png(label, classes, indexed=indexed))
 
 
 # ---------------------------------------------------------------------------------------- classes

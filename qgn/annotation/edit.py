@@ -1,0 +1,283 @@
+"""Label edits: what the annotation tools change in a label map, and how to undo it (Qt-free).
+
+A label map is an ``np.ndarray (H, W)`` of an unsigned integer dtype (uint8 or uint16) holding class
+ids ``0..k-1`` and, optionally, the class set's ignore value. A *cell at level l* is the
+``2**l × 2**l`` block of pixels aligned to (0, 0) — rows ``[cy·2^l, (cy+1)·2^l)``, columns
+``[cx·2^l, (cx+1)·2^l)`` — clipped at the image border; a point ``(x, y)`` in image coordinates lies
+in pixel ``(floor(x), floor(y))``.
+
+Every tool returns a ``LabelEdit`` without touching the map: the flat indices of the pixels that
+change, their values before and after. Applying and reverting an edit are O(changed pixels), so an
+undo stack of edits costs memory in proportion to what the user changed, not to the image size.
+Painting at a coarse level merges cells, painting at a fine level splits them: the quadtree is
+always derived from the label map (``Quadtree.from_label``), never edited directly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class LabelEdit:
+    """A change of some pixels of one label map.
+
+    index:  (M,) int64 flat pixel indices into the (H, W) map (row-major), sorted and unique.
+    before: (M,) label dtype, the values at ``index`` before the edit.
+    after:  (M,) label dtype, the values at ``index`` after the edit.
+    """
+
+    index: np.ndarray
+    before: np.ndarray
+    after: np.ndarray
+
+    def __post_init__(self):
+        if not (self.index.ndim == self.before.ndim == self.after.ndim == 1):
+            raise ValueError("LabelEdit: index, before and after must be 1-D")
+        if not (len(self.index) == len(self.before) == len(self.after)):
+            raise ValueError(
+                f"LabelEdit: index, before and after differ in length "
+                f"({len(self.index)}, {len(self.before)}, {len(self.after)})"
+            )
+
+    @classmethod
+    def empty(cls, dtype=np.uint16) -> "LabelEdit":
+        """An edit that changes nothing."""
+        return cls(np.zeros(0, np.int64), np.zeros(0, dtype), np.zeros(0, dtype))
+
+    def apply(self, label: np.ndarray) -> None:
+        """Write ``after`` into ``label`` (H, W) in place."""
+        np.put(label, self.index, self.after)
+
+    def revert(self, label: np.ndarray) -> None:
+        """Write ``before`` into ``label`` (H, W) in place (undo of ``apply``)."""
+        np.put(label, self.index, self.before)
+
+    def then(self, later: "LabelEdit") -> "LabelEdit":
+        """One edit equal to applying ``self`` and then ``later`` (e.g. a whole drag stroke as one
+        undo step). ``later`` must have been computed on the map after ``self``. Pixels that end
+        with their original value are dropped, so the result never outgrows the pixels changed."""
+        index = np.concatenate([self.index, later.index])
+        dtype = np.result_type(self.after.dtype, later.after.dtype)
+        before_all = np.concatenate([self.before, later.before]).astype(dtype, copy=False)
+        after_all = np.concatenate([self.after, later.after]).astype(dtype, copy=False)
+        union, first = np.unique(index, return_index=True)  # first occurrence: self's before wins
+        _, last_rev = np.unique(index[::-1], return_index=True)  # last occurrence: later's after wins
+        before = before_all[first]
+        after = after_all[::-1][last_rev]
+        keep = before != after
+        return LabelEdit(union[keep], before[keep], after[keep])
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the edit's arrays."""
+        return self.index.nbytes + self.before.nbytes + self.after.nbytes
+
+    @property
+    def is_empty(self) -> bool:
+        return len(self.index) == 0
+
+    @property
+    def pixel_count(self) -> int:
+        return len(self.index)
+
+
+def _check_map(label: np.ndarray) -> None:
+    if not isinstance(label, np.ndarray) or label.ndim != 2 or label.size == 0:
+        raise ValueError(f"a label map must be a non-empty 2-D array (H, W); got {getattr(label, 'shape', label)!r}")
+    if not np.issubdtype(label.dtype, np.unsignedinteger):
+        raise ValueError(f"a label map for editing must be uint8 or uint16; got dtype {label.dtype}")
+
+
+def _check_value(label: np.ndarray, value: int | None) -> int:
+    if value is None:
+        raise ValueError("no label value to paint: erasing paints the ignore value, and this class set has none")
+    value = int(value)
+    top = np.iinfo(label.dtype).max
+    if not 0 <= value <= top:
+        raise ValueError(f"label value {value} does not fit the {label.dtype} label map (0..{top})")
+    return value
+
+
+def _check_level(level: int) -> int:
+    level = int(level)
+    if not 0 <= level <= 30:
+        raise ValueError(f"cell level must be in 0..30; got {level}")
+    return level
+
+
+def _edit_of(label: np.ndarray, index: np.ndarray, value: int) -> LabelEdit:
+    """The edit setting the pixels ``index`` (unique, any order) of ``label`` to ``value``."""
+    flat = label.reshape(-1) if label.flags.c_contiguous else label.ravel()
+    before = flat[index]
+    changed = before != value
+    index, before = index[changed], before[changed]
+    order = np.argsort(index, kind="stable")
+    index, before = index[order], before[order]
+    return LabelEdit(index, before, np.full(len(index), value, label.dtype))
+
+
+def paint_cells(label: np.ndarray, level: int, points: np.ndarray, value: int) -> LabelEdit:
+    """Set every level-``level`` cell that contains one of ``points`` to ``value``.
+
+    label:  (H, W) uint8/uint16 label map (not modified).
+    points: (P, 2) float or int ``x, y`` image coordinates; points outside the image are ignored.
+    Returns the edit of the pixels that actually change (empty if none).
+    """
+    _check_map(label)
+    level = _check_level(level)
+    value = _check_value(label, value)
+    h, w = label.shape
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    px = np.floor(pts[:, 0]).astype(np.int64)
+    py = np.floor(pts[:, 1]).astype(np.int64)
+    inside = (px >= 0) & (px < w) & (py >= 0) & (py < h)
+    if not inside.any():
+        return LabelEdit.empty(label.dtype)
+    grid_w = ((w - 1) >> level) + 1
+    cells = np.unique((py[inside] >> level) * grid_w + (px[inside] >> level))
+    cy, cx = cells // grid_w, cells % grid_w
+    size = 1 << level
+    dy, dx = np.divmod(np.arange(size * size, dtype=np.int64), size)
+    ys = (cy[:, None] << level) + dy[None, :]
+    xs = (cx[:, None] << level) + dx[None, :]
+    keep = (ys < h) & (xs < w)
+    index = ys[keep] * w + xs[keep]
+    return _edit_of(label, index, value)
+
+
+def cells_along(level: int, start: tuple[float, float], end: tuple[float, float]) -> np.ndarray:
+    """One point in every level-``level`` cell that the segment ``start → end`` passes through.
+
+    start, end: ``(x, y)`` image coordinates. Returns (P, 2) int64 ``x, y``: the top-left pixel of
+    each cell, in order along the segment, no cell twice in a row. A segment that only touches a
+    cell's corner does not pass through it. Cells outside the image are included (``paint_cells``
+    ignores them).
+    """
+    level = _check_level(level)
+    size = float(1 << level)
+    x0, y0 = float(start[0]), float(start[1])
+    x1, y1 = float(end[0]), float(end[1])
+    if not all(np.isfinite([x0, y0, x1, y1])):
+        raise ValueError(f"cells_along: coordinates must be finite; got {start} → {end}")
+    ts = [np.array([0.0, 1.0])]
+    for a, b in ((x0, x1), (y0, y1)):
+        if a != b:
+            lo, hi = sorted((a, b))
+            lines = np.arange(np.floor(lo / size) + 1, np.ceil(hi / size)) * size  # grid lines strictly inside
+            ts.append((lines - a) / (b - a))
+    t = np.unique(np.clip(np.concatenate(ts), 0.0, 1.0))
+    mid = (t[:-1] + t[1:]) / 2 if len(t) > 1 else t
+    cx = np.floor((x0 + mid * (x1 - x0)) / size).astype(np.int64)
+    cy = np.floor((y0 + mid * (y1 - y0)) / size).astype(np.int64)
+    # An endpoint exactly on a grid line lies in the cell to its right/below; the open segment
+    # midpoints miss that cell when the segment leaves it at once, so add both endpoints' cells.
+    ex = np.floor(np.array([x0, x1]) / size).astype(np.int64)
+    ey = np.floor(np.array([y0, y1]) / size).astype(np.int64)
+    cx = np.concatenate([ex[:1], cx, ex[1:]])
+    cy = np.concatenate([ey[:1], cy, ey[1:]])
+    new = np.ones(len(cx), bool)
+    new[1:] = (cx[1:] != cx[:-1]) | (cy[1:] != cy[:-1])
+    step = int(size)
+    return np.stack([cx[new] * step, cy[new] * step], axis=1)
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Horizontal runs of True in a (H, W) bool mask: (R,) int64 row, start, end (exclusive),
+    ordered by row then start."""
+    h, w = mask.shape
+    padded = np.zeros((h, w + 2), np.int8)
+    padded[:, 1:-1] = mask
+    d = np.diff(padded, axis=1)
+    rows, starts = np.nonzero(d == 1)
+    _, ends = np.nonzero(d == -1)
+    return rows.astype(np.int64), starts.astype(np.int64), ends.astype(np.int64)
+
+
+def _run_edges(rows: np.ndarray, starts: np.ndarray, ends: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (u, v) of runs in adjacent rows that overlap in at least one column (4-connected)."""
+    stride = w + 1
+    start_key = rows * stride + starts
+    end_key = rows * stride + ends
+    above = rows - 1
+    # Runs of the row above overlapping [s, e): their end > s and their start < e (a contiguous range).
+    lo = np.searchsorted(end_key, above * stride + starts, side="right")
+    hi = np.searchsorted(start_key, above * stride + ends, side="left")
+    count = np.clip(hi - lo, 0, None)
+    v = np.repeat(np.arange(len(rows)), count)
+    offsets = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    u = np.repeat(lo, count) + offsets
+    return u, v
+
+
+def _components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """(n,) int64 component representative of each node of the graph with edges (u, v)."""
+    parent = np.arange(n)
+    while True:
+        ru, rv = parent[u], parent[v]
+        diff = ru != rv
+        if not diff.any():
+            return parent
+        np.minimum.at(parent, np.maximum(ru, rv)[diff], np.minimum(ru, rv)[diff])  # link roots, smaller wins
+        while True:  # pointer jumping until every node points at its root
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+
+
+def fill_region(label: np.ndarray, x: int, y: int, value: int) -> LabelEdit:
+    """Set the 4-connected region of pixels equal to ``label[y, x]`` (containing (x, y)) to ``value``.
+
+    label: (H, W) uint8/uint16 (not modified). Raises ValueError if (x, y) is outside the image.
+    """
+    _check_map(label)
+    value = _check_value(label, value)
+    x, y = _check_pixel(label, x, y)
+    if int(label[y, x]) == value:
+        return LabelEdit.empty(label.dtype)
+    h, w = label.shape
+    rows, starts, ends = _runs(label == label[y, x])
+    u, v = _run_edges(rows, starts, ends, w)
+    comp = _components(len(rows), u, v)
+    seed = np.nonzero((rows == y) & (starts <= x) & (ends > x))[0][0]
+    mine = comp == comp[seed]
+    rows, starts, ends = rows[mine], starts[mine], ends[mine]
+    lengths = ends - starts
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    index = np.repeat(rows * w + starts, lengths) + offsets
+    return LabelEdit(index, label.reshape(-1)[index] if label.flags.c_contiguous else label.ravel()[index],
+                     np.full(len(index), value, label.dtype))
+
+
+def _check_pixel(label: np.ndarray, x, y) -> tuple[int, int]:
+    h, w = label.shape
+    xi, yi = int(np.floor(x)), int(np.floor(y))
+    if not (0 <= xi < w and 0 <= yi < h):
+        raise ValueError(f"pixel ({x}, {y}) is outside the {w}×{h} label map")
+    return xi, yi
+
+
+def pick(label: np.ndarray, x: int, y: int) -> int:
+    """The label value at pixel (x, y) (image coordinates). ValueError outside the image."""
+    _check_map(label)
+    x, y = _check_pixel(label, x, y)
+    return int(label[y, x])
+
+
+def changed_cells(label: np.ndarray, reference: np.ndarray, level: int) -> np.ndarray:
+    """bool (ceil(H/2^l), ceil(W/2^l)): the level-``level`` cells where ``label`` and
+    ``reference`` (both (H, W)) differ in at least one pixel."""
+    level = _check_level(level)
+    label, reference = np.asarray(label), np.asarray(reference)
+    if label.shape != reference.shape or label.ndim != 2:
+        raise ValueError(f"changed_cells: label {label.shape} and reference {reference.shape} must be the same 2-D size")
+    diff = label != reference
+    h, w = diff.shape
+    size = 1 << level
+    gh, gw = -(-h // size), -(-w // size)
+    padded = np.zeros((gh * size, gw * size), bool)
+    padded[:h, :w] = diff
+    return padded.reshape(gh, size, gw, size).any(axis=(1, 3))
