@@ -1,4 +1,4 @@
-"""``qgn-studio [PATHS…] [--model M] [--depth D] [--scheme S] [--device D] [--screenshot OUT.png]``
+"""``qgn-studio [PATHS…] [--model M] [--depth D] [--scheme S] [--device D] [--annotate] [--screenshot OUT.png]``
 
 PATHS are images, folders of images, or a model (.safetensors). Without ``--model`` the bundled
 demo model is used. ``--screenshot`` renders the window once the prediction (and, when the image
@@ -32,6 +32,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--screenshot", metavar="OUT.png", help="render the window to OUT.png and exit")
     parser.add_argument("--layers", help="comma-separated layers to show, e.g. prediction,grid,q3 "
                         "(keys: image truth prediction q5…q0 uncertainty sites grid)")
+    parser.add_argument("--annotate", action="store_true",
+                        help="start in annotation mode (the first image's annotation starts from its prediction)")
     parser.add_argument("--size", default="1600x1000", help="window size WxH for --screenshot (default 1600x1000)")
     parser.add_argument("--timeout", type=float, default=SCREENSHOT_TIMEOUT_S,
                         help=f"--screenshot gives up waiting after this many seconds (default {SCREENSHOT_TIMEOUT_S})")
@@ -73,8 +75,22 @@ def make_application():
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("QGN Studio")
     app.setOrganizationName("QGN")
+    app.setDesktopFileName("qgn-studio")  # packaging/qgn-studio.desktop: the desktop's icon and name
+    app.setWindowIcon(app_icon())
     apply_style(app)
     return app
+
+
+def app_icon():
+    """The QIcon of the app from resources/icons (every PNG size; empty when the icons are missing)."""
+    from PySide6 import QtGui
+
+    from qgn.resources import app_icon_paths
+
+    icon = QtGui.QIcon()
+    for path in app_icon_paths():
+        icon.addFile(str(path))
+    return icon
 
 
 def initial_setting(args: argparse.Namespace, current: Setting) -> Setting:
@@ -113,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         screenshot = Screenshot(window, Path(args.screenshot), args.timeout)
     window.show()
     window.start(args.paths, args.model, args.device)
+    if args.annotate:
+        window.annotator.set_mode(True)
     if owns_app:  # Ctrl+C in the terminal quits (not when embedded, e.g. under pytest)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
     if not args.screenshot:
@@ -179,7 +197,8 @@ class Screenshot:
         def when_settled(tries: int = 100) -> None:
             # After an error, let the first image finish loading so that the picture shows it.
             doc = self.window.current
-            if tries > 0 and (doc is None and self.window.docs or doc is not None and not doc.loaded):
+            preparing = bool(self.window.annotator.preparing)  # --annotate: the annotation is on its way
+            if tries > 0 and (doc is None and self.window.docs or doc is not None and not doc.loaded or preparing):
                 QtCore.QTimer.singleShot(100, lambda: when_settled(tries - 1))
             else:
                 QtCore.QTimer.singleShot(300, grab)

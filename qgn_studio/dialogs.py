@@ -15,6 +15,9 @@ GESTURES = (
     ("View", "Right-drag", "Zoom in and out"),
     ("View", "Middle-drag", "Pan"),
     ("Images", "↑ / ↓ in the image list", "Previous / next image"),
+    ("Annotate", "Left-click / drag (annotation mode)", "Use the tool: paint, fill, erase or pick at the pointer"),
+    ("Annotate", "Alt + click (annotation mode)", "Pick the class under the pointer"),
+    ("Annotate", "Space + drag, middle-drag, wheel", "Pan and zoom while annotating"),
 )
 
 

@@ -202,6 +202,9 @@ class ImageDocument:
     result:       the RenderResult on screen for this image.
     curve:        (setting family, depth) → CurvePoint, measured so far.
     reference:    depth → total decoder MACs of the All scheme (for "MACs relative to All").
+    annotation:   the ``AnnotationSession`` being edited (``qgn_studio.annotation_doc``), or None;
+                  it stays for the app's lifetime (with its undo log) once started.
+    done:         the user marked the image's annotation finished.
     """
 
     def __init__(self, path: str | Path):
@@ -214,6 +217,8 @@ class ImageDocument:
         self.result: RenderResult | None = None
         self.curve: dict[tuple, CurvePoint] = {}
         self.reference: dict[int, int] = {}
+        self.annotation = None
+        self.done = False
 
     @property
     def name(self) -> str:

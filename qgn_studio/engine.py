@@ -96,6 +96,15 @@ class Engine:
         self.info = self._describe(path)
         return self.info
 
+    def use_model(self, model, path: Path) -> ModelInfo:
+        """Switch to ``model`` (e.g. a fine-tuned one, already saved at ``path``) on our device."""
+        model.to(self.device)
+        model.eval()
+        self.model = model
+        self._entries.clear()
+        self.info = self._describe(Path(path))
+        return self.info
+
     def adopt(self, other: "Engine") -> None:
         """Use ``other``'s model (shared, read-only) with sessions of our own."""
         self.model, self.info, self.device = other.model, other.info, other.device

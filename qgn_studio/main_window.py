@@ -3,6 +3,8 @@
 It wires the panels to the worker: a changed setting or image becomes a prediction request, a
 result goes to the canvas and the panels, and background measurements fill the accuracy-vs-compute
 plot. Settings (last folder, geometry, layers, exploration choices, device) live in QSettings.
+Annotation (``annotator``), projects and autosave (``projects``), fine-tuning (``finetuner``) and
+file work off the UI thread (``jobs``) live in their own modules; this window only wires them.
 """
 from __future__ import annotations
 
@@ -13,18 +15,24 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from qgn_studio import icons
+from qgn_studio.annotator import Annotator
 from qgn_studio.canvas import Canvas
 from qgn_studio.dialogs import ShortcutsDialog, show_about
 from qgn_studio.discovery import IMAGE_EXTENSIONS, expand_paths
 from qgn_studio.document import (
     LEVELS, RULES, ImageDocument, RenderResult, Setting, measurement_plan, pixel_info,
 )
+from qgn_studio.export_dialog import ExportDialog
+from qgn_studio.finetuner import Finetuner
+from qgn_studio.jobs import JobRunner
 from qgn_studio.panels import ExplorePanel, ImageListPanel, LayerPanel
+from qgn_studio.project_controller import ProjectController, scratch_root
 from qgn_studio.workers import InferenceWorker, ThumbnailLoader
 
 APP_NAME = "QGN Studio"
 RECENT_RESULTS = 8  # images whose last result stays in memory
-LAYER_KEYS = {"prediction": "L", "truth": "T", "grid": "G", "uncertainty": "U", "sites": "S", "image": "I"}
+LAYER_KEYS = {"prediction": "L", "truth": "T", "grid": "G", "uncertainty": "U", "sites": "S", "image": "I",
+              "changed": "C"}
 
 
 def make_settings() -> QtCore.QSettings:
@@ -61,6 +69,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.images = ImageListPanel()
         self.layer_panel = LayerPanel(self.canvas.layers)
         self.explore = ExplorePanel()
+        self.annotator = Annotator(self)
+        self.jobs = JobRunner(self)
+        self.projects = ProjectController(self, scratch_root(settings is not None))
+        self.finetuner = Finetuner(self)
         self._docks()
         self.hover_label = QtWidgets.QLabel("")
         self.device_label = QtWidgets.QLabel("no model")
@@ -89,7 +101,13 @@ class MainWindow(QtWidgets.QMainWindow):
         left = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
         self.images_dock = dock("Images", self.images, left, "images")
         self.layers_dock = dock("Layers", self.layer_panel, left, "layers")
-        self.explore_dock = dock("Explore", self.explore, QtCore.Qt.DockWidgetArea.RightDockWidgetArea, "explore")
+        right = QtCore.Qt.DockWidgetArea.RightDockWidgetArea
+        self.explore_dock = dock("Explore", self.explore, right, "explore")
+        self.annotate_dock = dock("Annotate", self.annotator.panel, right, "annotate")
+        self.finetune_dock = dock("Fine-tune", self.finetuner.panel, right, "finetune")
+        self.tabifyDockWidget(self.explore_dock, self.annotate_dock)
+        self.tabifyDockWidget(self.annotate_dock, self.finetune_dock)
+        self.explore_dock.raise_()
         self.resizeDocks([self.images_dock, self.explore_dock], [270, 400], QtCore.Qt.Orientation.Horizontal)
         self.resizeDocks([self.images_dock, self.layers_dock], [300, 560], QtCore.Qt.Orientation.Vertical)
 
@@ -114,6 +132,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.layer_panel.measure_changed.connect(self._measure_changed)
         self.canvas.hovered.connect(self._hovered)
         self.canvas.cancel_requested.connect(self.cancel)
+        self.annotator.mode_changed.connect(self._annotation_mode_changed)
+        self.annotator.session_created.connect(self._session_created)
+        self.annotator.edited.connect(lambda session: self._annotation_edited(session))
+        self.annotator.done_changed.connect(lambda doc, _done: self.images.update_document(doc))
+        self.projects.project_changed.connect(lambda _project: self._update_title())
+        self.finetuner.kept.connect(self._model_kept)
+        self.annotator.classes_changed.connect(self._classes_edited)
 
     def _action(self, menu: QtWidgets.QMenu, text: str, slot, keys=(), tip: str = "",
                 checkable: bool = False, section: str | None = None) -> QtGui.QAction:
@@ -143,6 +168,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(file, "Open &folder…", self.open_folder_dialog, "Ctrl+Shift+O")
         self._action(file, "Open &model…", self.open_model_dialog, "Ctrl+M")
         file.addSeparator()
+        self._action(file, "&New project…", lambda: self.projects.new_project(), "Ctrl+Shift+N",
+                     tip="Create a project folder with the open images, the classes and the model")
+        self._action(file, "Open p&roject…", lambda: self.projects.open_project(), "Ctrl+Alt+O")
+        self._action(file, "&Save annotations", self.projects.save, "Ctrl+S",
+                     tip="Save every annotation with unsaved edits into the project (creating one first if needed)")
+        self._action(file, "&Export annotations…", self.show_export, "Ctrl+E",
+                     tip="Write the project's annotations as .qgt, PNG, id PNG, CVAT masks, level PNGs or JSON")
+        file.addSeparator()
         self._action(file, "Save &screenshot…", self.save_screenshot_dialog, "Ctrl+Shift+S")
         file.addSeparator()
         self._action(file, "&Quit", self.close, QtGui.QKeySequence.StandardKey.Quit)
@@ -159,7 +192,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.zoom_box_action = self._action(view, "&Zoom-box mode", self.canvas.set_zoom_box, "Z", checkable=True,
                                             tip="Left-drag draws a zoom box; hold Space to pan")
         view.addSeparator()
-        for dock in (self.images_dock, self.layers_dock, self.explore_dock):
+        for dock in (self.images_dock, self.layers_dock, self.explore_dock, self.annotate_dock, self.finetune_dock):
             view.addAction(dock.toggleViewAction())
 
         layers = bar.addMenu("&Layers")
@@ -183,8 +216,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(explore, "τ −0.05", lambda: self._tau_step(-0.05), ",")
         self._action(explore, "τ +0.05", lambda: self._tau_step(0.05), ".")
 
+        self.annotator.build_actions(self._action, bar.addMenu("A&nnotate"))
+
         model = bar.addMenu("&Model")
         self._action(model, "&Cancel computation", self.cancel, "Esc")
+        self._action(model, "&Fine-tune on corrections…", self.show_finetune,
+                     tip="Train the model a few hundred steps on the corrected images, compare, keep or revert")
         device_menu = model.addMenu("&Device")
         self.device_actions: dict[str, QtGui.QAction] = {}
         group = QtGui.QActionGroup(self)
@@ -247,15 +284,25 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.load_model(Path(model) if model else None, self.device_choice)
         if paths:
             self.open_paths(list(paths))
+        self.projects.startup_recovery()  # autosaves of a session that did not end normally
 
     def closeEvent(self, event) -> None:
+        if not self.projects.close_check():
+            event.ignore()
+            return
+        self.annotator.set_mode(False)  # the viewing layers are what the settings remember
         self._save()
+        self.projects.closed()
+        self.finetuner.shutdown()
+        self.jobs.stop()
         self.worker.stop()
         self.thumbnails.stop()
         super().closeEvent(event)
 
     # ------------------------------------------------------------------ opening
     def open_paths(self, paths: list, append: bool = False) -> None:
+        if not append and self.projects.open_if_project(paths):
+            return
         images, models, problems = expand_paths(paths)
         for model in models[:1]:
             self.load_model(model)
@@ -263,10 +310,19 @@ class MainWindow(QtWidgets.QMainWindow):
             self.canvas.show_message("<br>".join(problems), "warning", "open")
         if not images:
             return
-        known = {d.path for d in self.docs} if append else set()
-        new = [ImageDocument(p) for p in images if p not in known]
-        first = len(self.docs) if append else 0
-        self.docs = (self.docs if append else []) + new
+        existing = {d.path: d for d in self.docs}
+        if append:
+            new = [ImageDocument(p) for p in images if p not in existing]
+            first = len(self.docs)
+            self.docs = self.docs + new
+        else:  # an image opened again keeps its document (result, annotation, undo log)
+            keep = set(images)
+            dropped = [d for d in self.docs if d.path not in keep]
+            if not self.projects.confirm_discard("closing the images open now", dropped):
+                return
+            self.annotator.forget(dropped)
+            self.docs = [existing.get(p) or ImageDocument(p) for p in images]
+            new, first = self.docs, 0
         self.images.set_documents(self.docs)
         for doc in self.docs:
             if doc.loaded:
@@ -322,6 +378,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.clear_message("run")
         if doc.loaded:
             self._show_document(doc)
+        self.projects.document_shown(doc)
         self._request()
 
     def _keep_recent_results(self, doc: ImageDocument) -> None:
@@ -349,6 +406,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explore.show_result(doc.result, self._reference(doc))
         self.explore.show_curve(list(doc.curve.values()), self.explore.setting())
         self.layer_panel.refresh(doc.result)
+        self.annotator.show_document(doc)
         self._update_title()
 
     def _request(self) -> None:
@@ -372,6 +430,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if doc is None:
             return
         doc.result = result
+        self.annotator.result_ready(doc)
         if doc is not self.current:
             return
         self.canvas.show_result(result)
@@ -424,8 +483,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _model_loaded(self, info) -> None:
         self.model_info = info
-        self.canvas.set_classes(info.classes)
-        self.layer_panel.legend.set_classes(info.classes)
+        classes = self.annotator.model_classes(info.classes)
+        self.canvas.set_classes(classes)
+        self.layer_panel.legend.set_classes(classes)
         self.device_label.setText(f"{info.name} · {info.device}")
         self.device_label.setToolTip(str(info.path))
         self.device_actions["cuda"].setEnabled(info.cuda_available)
@@ -474,11 +534,56 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.model_info is not None:
             self.worker.set_device(choice)
 
+    # ------------------------------------------------------------------ annotation
+    def _annotation_mode_changed(self, on: bool) -> None:
+        if on:
+            self.annotate_dock.show()
+            self.annotate_dock.raise_()
+        self.layer_panel.refresh(self.canvas.result)
+
+    def show_finetune(self) -> None:
+        self.finetuner.refresh()
+        self.finetune_dock.show()
+        self.finetune_dock.raise_()
+
+    def show_export(self) -> ExportDialog | None:
+        """The export dialog (a project is created first when none is open)."""
+        if self.projects.project is None and not self.projects.save():
+            return None
+        dialog = ExportDialog(self.projects, self)
+        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def _classes_edited(self, classes) -> None:
+        """Renamed or recoloured classes: predictions and legend follow when they share the set."""
+        if self.model_info is None or self.annotator.model_classes(self.model_info.classes) is classes:
+            self.canvas.set_classes(classes)
+            self.layer_panel.legend.set_classes(classes)
+        self.canvas.refresh_layers()
+
+    def _model_kept(self, path: Path) -> None:
+        self.projects.set_model(path)
+        if self.settings is not None:
+            self.settings.setValue("model/path", str(path))
+
+    def _session_created(self, doc) -> None:
+        self.images.update_document(doc)
+        if doc is self.current:
+            self.layer_panel.refresh(self.canvas.result)
+
+    def _annotation_edited(self, session) -> None:
+        doc = self._doc_for(session.path)
+        if doc is not None:
+            self.images.update_document(doc)
+        self._update_title()
+
     # ------------------------------------------------------------------ layers
     def set_layer_visible(self, key: str, visible: bool) -> None:
         self.canvas.layers[key].set_visible(visible)
         self.layer_panel.set_visible(key, visible)
         self.layer_actions[key].setChecked(visible)
+        self.annotator.layer_visibility(key, visible)
 
     def set_layer_opacity(self, key: str, opacity: float) -> None:
         self.canvas.layers[key].set_opacity(opacity)
@@ -523,10 +628,16 @@ class MainWindow(QtWidgets.QMainWindow):
         if path:
             self.grab().save(path)
 
+    def update_title(self) -> None:
+        self._update_title()
+
     def _update_title(self) -> None:
         parts = [APP_NAME]
         if self.current is not None:
-            parts.append(self.current.name)
+            session = self.current.annotation
+            parts.append(self.current.name + (" ●" if session is not None and session.dirty else ""))
+        if self.projects.project is not None:
+            parts.append(f"project {self.projects.project.root.name}")
         if self.model_info is not None:
             parts.append(f"{self.model_info.name} ({self.model_info.device})")
         self.setWindowTitle(" — ".join(parts))

@@ -180,6 +180,10 @@ class InferenceWorker(QtCore.QThread):
     def set_device(self, device: str) -> None:
         self._submit_model(("device", device))
 
+    def use_model(self, model, path: Path) -> None:
+        """Predict with ``model`` (in memory, saved at ``path``) from now on: a fine-tuned model."""
+        self._submit_model(("use", model, path))
+
     def _submit_model(self, job: tuple) -> None:
         with self._cond:
             self._model_job = job
@@ -239,10 +243,16 @@ class InferenceWorker(QtCore.QThread):
                     self.measurer.set_paused(False)
 
     def _run_model_job(self, job: tuple) -> None:
-        self.busy_changed.emit(True, "Loading the model" if job[0] == "load" else f"Moving the model to {job[1]}")
+        texts = {"load": "Loading the model", "use": "Switching to the new model"}
+        self.busy_changed.emit(True, texts.get(job[0], f"Moving the model to {job[-1]}"))
         try:
             with self.measurer.held():
-                info = self.engine.load_model(*job[1:]) if job[0] == "load" else self.engine.set_device(job[1])
+                if job[0] == "load":
+                    info = self.engine.load_model(*job[1:])
+                elif job[0] == "use":
+                    info = self.engine.use_model(*job[1:])
+                else:
+                    info = self.engine.set_device(job[1])
                 self.measurer.adopt(self.engine)
         except Exception as exc:  # noqa: BLE001 - shown to the user
             self.model_failed.emit(describe_error(exc))

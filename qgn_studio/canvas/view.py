@@ -11,6 +11,7 @@ import math
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from qgn_studio.canvas.annotation_layers import make_annotation_layers
 from qgn_studio.canvas.layers import Layer, make_layers
 from qgn_studio.document import ImageDocument, RenderResult
 
@@ -171,6 +172,7 @@ class Canvas(QtWidgets.QWidget):
         self.clip = ImageClip()
         self.view.addItem(self.clip)
         self.layers: dict[str, Layer] = make_layers(self.clip)
+        self.layers.update({layer.key: layer for layer in make_annotation_layers(self.clip)})
         self.banner = Banner()
         self.busy = BusyPill(self.graphics)
         self.busy.cancel_requested.connect(self.cancel_requested)
@@ -192,6 +194,8 @@ class Canvas(QtWidgets.QWidget):
         self.result: RenderResult | None = None
         self.classes = None
         self.zoom_box = False
+        self.space_held = False
+        self.paint_cursor = False  # annotation mode: a crosshair over the image
         self._size: tuple[int, int] | None = None
 
     # ------------------------------------------------------------------ content
@@ -221,6 +225,13 @@ class Canvas(QtWidgets.QWidget):
         for layer in self.layers.values():
             layer.set_content(self.doc, self.result, self.classes)
 
+    def refresh_layers(self, force: tuple[str, ...] = ()) -> None:
+        """Let the layers pick up a changed document (e.g. a new annotation); ``force``d layers
+        re-render even if what they show is the same object."""
+        for key in force:
+            self.layers[key]._shown = None
+        self._update_layers()
+
     # ------------------------------------------------------------------ view
     def fit(self) -> None:
         if self._size is not None:
@@ -245,12 +256,23 @@ class Canvas(QtWidgets.QWidget):
         self._apply_mouse_mode(space=False)
 
     def _space(self, held: bool) -> None:
+        self.space_held = held
         self._apply_mouse_mode(space=held)
+
+    def set_paint_cursor(self, on: bool) -> None:
+        """Annotation mode: a crosshair (the brush cursor outlines the cell)."""
+        self.paint_cursor = on
+        self._apply_mouse_mode(space=self.space_held)
 
     def _apply_mouse_mode(self, space: bool) -> None:
         pan = space or not self.zoom_box
         self.view.setMouseMode(pg.ViewBox.PanMode if pan else pg.ViewBox.RectMode)
-        cursor = QtCore.Qt.CursorShape.OpenHandCursor if space else QtCore.Qt.CursorShape.ArrowCursor
+        if space:
+            cursor = QtCore.Qt.CursorShape.OpenHandCursor
+        elif self.paint_cursor:
+            cursor = QtCore.Qt.CursorShape.CrossCursor
+        else:
+            cursor = QtCore.Qt.CursorShape.ArrowCursor
         self.graphics.viewport().setCursor(cursor)
 
     def screen_scale(self) -> float:

@@ -14,6 +14,18 @@ def placeholder_icon(colour: str = "#3a3b3f") -> QtGui.QIcon:
     return QtGui.QIcon(pixmap)
 
 
+BADGE_TIPS = {"✓": "✓ annotation done", "●": "● annotation has unsaved edits", "✎": "✎ annotated (saved)"}
+
+
+def annotation_badges(doc: ImageDocument) -> str:
+    """✓ done, ● unsaved annotation changes, ✎ annotated (saved)."""
+    session = getattr(doc, "annotation", None)
+    marks = "✓" if getattr(doc, "done", False) else ""
+    if session is not None:
+        marks += "●" if session.dirty else ("" if marks else "✎")
+    return marks
+
+
 class ImageListPanel(QtWidgets.QWidget):
     """Lists the open images; emits ``current_changed(row)`` when the user picks one."""
 
@@ -69,6 +81,10 @@ class ImageListPanel(QtWidgets.QWidget):
             lines.append(f"{w}×{h}" + ("  · ground truth" if doc.ground_truth is not None else ""))
             if doc.gt_path is not None:
                 tip.append(f"ground truth: {doc.gt_path}")
+        badges = annotation_badges(doc)
+        if badges:
+            lines[0] = f"{lines[0]}  {badges}"
+            tip += [BADGE_TIPS[b] for b in badges]
         tip += doc.notes
         item.setText("\n".join(lines))
         item.setToolTip("\n".join(tip))

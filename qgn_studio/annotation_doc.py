@@ -1,0 +1,238 @@
+"""One image's annotation as the app edits it: the label map, its live quadtree, its undo log.
+
+``AnnotationSession`` wraps a ``qgn.annotation.annotation.Annotation`` (the label map is the truth)
+with what the app needs around it:
+
+``reference``  (H, W) label the annotation is compared with in the "changed vs prediction" view:
+               the prediction on screen when the annotation started (or the first one after).
+``pyramid``    a ``LivePyramid``: the T-pyramid codes and quadtree leaves of the label map, kept
+               current under edits one 32-px root block at a time, so painting never rebuilds the
+               quadtree of the whole image (the canvas draws the annotation's cells from it).
+``undo``       a QUndoStack of ``LabelEdit`` commands (``qgn_studio.tools.commands``): memory is
+               the changed pixels, never whole maps; unlimited while the app runs.
+``version``    bumped by every apply/revert; ``saved_version`` / ``autosaved_version`` tell what
+               is on disk.
+
+Every method runs on the UI thread and costs O(changed pixels + touched root blocks).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6 import QtCore, QtGui
+
+from qgn.annotation import LabelEdit
+from qgn.quadtree.tpyramid import COMPOSITE, TPyramid, build_tpyramid
+
+NUM_LEVELS = 6  # cells of 1 … 32 px, as the network's levels
+ROOT = 1 << (NUM_LEVELS - 1)
+
+
+@dataclass(frozen=True)
+class PixelRect:
+    """A half-open pixel rectangle: rows [y0, y1), columns [x0, x1)."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    @property
+    def empty(self) -> bool:
+        return self.y1 <= self.y0 or self.x1 <= self.x0
+
+    def union(self, other: "PixelRect | None") -> "PixelRect":
+        if other is None or other.empty:
+            return self
+        if self.empty:
+            return other
+        return PixelRect(min(self.y0, other.y0), max(self.y1, other.y1), min(self.x0, other.x0), max(self.x1, other.x1))
+
+    EXACT_LIMIT = 65_536  # above, sorted indices give the rows and the columns span the width
+
+    @classmethod
+    def of_indices(cls, index: np.ndarray, width: int) -> "PixelRect":
+        """A box around sorted flat pixel indices (M,) of a map ``width`` pixels wide: the exact
+        bounding box for up to ``EXACT_LIMIT`` indices; beyond, the exact rows at full width."""
+        if len(index) == 0:
+            return cls(0, 0, 0, 0)
+        y0, y1 = int(index[0]) // width, int(index[-1]) // width + 1
+        if len(index) > cls.EXACT_LIMIT:
+            return cls(y0, y1, 0, width)
+        xs = np.asarray(index, np.int64) % width
+        return cls(y0, y1, int(xs.min()), int(xs.max()) + 1)
+
+    @classmethod
+    def full(cls, shape: tuple[int, int]) -> "PixelRect":
+        return cls(0, shape[0], 0, shape[1])
+
+
+class LivePyramid:
+    """The T-pyramid of a label map, updated block by block.
+
+    codes:  ``codes[l]`` (H' >> l, W' >> l) code arrays exactly as ``build_tpyramid(label, k,
+            ignore, 6).levels`` (H', W' padded to multiples of 32).
+    leaves: ``leaves[l]`` (H' >> l, W' >> l) bool: the cell is a leaf of the quadtree (uniform,
+            and the root level or its parent composite).
+    ``update(rect)`` recomputes the root blocks that cover ``rect`` with ``build_tpyramid`` on
+    that block alone (a root block's codes depend on its own pixels only).
+    """
+
+    def __init__(self, label: np.ndarray, num_classes: int, ignore_value: int | None):
+        self.label = label
+        self.num_classes = num_classes
+        self.ignore_value = ignore_value
+        tp = build_tpyramid(label, num_classes, ignore_value, NUM_LEVELS)
+        self.codes = [np.array(level) for level in tp.levels]
+        self.leaves = [np.zeros(c.shape, bool) for c in self.codes]
+        self._update_leaves(0, self.codes[-1].shape[0], 0, self.codes[-1].shape[1])
+
+    def update(self, rect: PixelRect) -> PixelRect:
+        """Recompute the root blocks covering ``rect``; returns the (padded) pixel rect redone."""
+        if rect.empty:
+            return rect
+        h, w = self.label.shape
+        by0, bx0 = rect.y0 // ROOT, rect.x0 // ROOT
+        by1, bx1 = -(-rect.y1 // ROOT), -(-rect.x1 // ROOT)
+        block = self.label[by0 * ROOT:min(by1 * ROOT, h), bx0 * ROOT:min(bx1 * ROOT, w)]
+        tp = build_tpyramid(block, self.num_classes, self.ignore_value, NUM_LEVELS)
+        for lv, codes in enumerate(tp.levels):
+            s = ROOT >> lv
+            self.codes[lv][by0 * s:by0 * s + codes.shape[0], bx0 * s:bx0 * s + codes.shape[1]] = codes
+        self._update_leaves(by0, by1, bx0, bx1)
+        return PixelRect(by0 * ROOT, by1 * ROOT, bx0 * ROOT, bx1 * ROOT)
+
+    def _update_leaves(self, by0: int, by1: int, bx0: int, bx1: int) -> None:
+        """Leaf masks of root blocks rows [by0, by1), columns [bx0, bx1)."""
+        parent_composite = None  # a composite cell's parent is composite too
+        for lv in range(NUM_LEVELS - 1, -1, -1):
+            s = ROOT >> lv
+            composite = self.codes[lv][by0 * s:by1 * s, bx0 * s:bx1 * s] == COMPOSITE
+            leaf = ~composite
+            if parent_composite is not None:
+                leaf &= np.repeat(np.repeat(parent_composite, 2, axis=0), 2, axis=1)
+            self.leaves[lv][by0 * s:by1 * s, bx0 * s:bx1 * s] = leaf
+            parent_composite = composite
+
+    def tpyramid(self) -> TPyramid:
+        h, w = self.label.shape
+        return TPyramid(tuple(c.copy() for c in self.codes), self.num_classes, self.ignore_value, h, w, "class")
+
+    def leaf_count(self) -> int:
+        return int(sum(int(m.sum()) for m in self.leaves))
+
+
+class AnnotationSession(QtCore.QObject):
+    """See the module docstring. ``changed(PixelRect)`` after every apply/revert (UI thread)."""
+
+    changed = QtCore.Signal(object)  # PixelRect of the pixels that changed
+    reset = QtCore.Signal()  # the whole map was replaced (load, restore)
+
+    def __init__(self, path: Path, annotation, reference: np.ndarray | None = None, origin: str = "prediction",
+                 pyramid: LivePyramid | None = None, parent=None):
+        super().__init__(parent)
+        self.path = Path(path)
+        self.annotation = annotation
+        self.origin = origin  # where it started: prediction, truth, import, empty, saved, recovered
+        self.reference: np.ndarray | None = None
+        self.set_reference(reference)
+        classes = annotation.classes
+        if pyramid is None or pyramid.label is not annotation.label:
+            pyramid = LivePyramid(annotation.label, classes.num_classes, classes.ignore_index)
+        self.pyramid = pyramid  # (built on a worker thread when given)
+        self.undo = QtGui.QUndoStack(self)
+        self.version = 0
+        self.saved_version = 0
+        self.autosaved_version = 0
+
+    # ------------------------------------------------------------------ state
+    @property
+    def label(self) -> np.ndarray:
+        """(H, W) uint8/uint16: the annotation's label map (edited in place)."""
+        return self.annotation.label
+
+    @property
+    def classes(self):
+        return self.annotation.classes
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.label.shape
+
+    @property
+    def dirty(self) -> bool:
+        """Edits not yet saved into the project's annotation file."""
+        return self.version != self.saved_version
+
+    @property
+    def needs_autosave(self) -> bool:
+        return self.dirty and self.version != self.autosaved_version
+
+    def set_reference(self, reference: np.ndarray | None) -> None:
+        """The map "changed vs prediction" compares with ((H, W) ints, stored as the label dtype)."""
+        if reference is None:
+            self.reference = None
+            return
+        reference = np.asarray(reference)
+        if reference.shape != self.label.shape:
+            raise ValueError(f"reference {reference.shape} and annotation {self.label.shape} differ in size")
+        self.reference = reference.astype(self.label.dtype)
+
+    def changed_mask(self, rect: PixelRect) -> np.ndarray:
+        """(h, w) bool over ``rect``: pixels that differ from the reference (all False without one)."""
+        window = self.label[rect.y0:rect.y1, rect.x0:rect.x1]
+        if self.reference is None:
+            return np.zeros(window.shape, bool)
+        return window != self.reference[rect.y0:rect.y1, rect.x0:rect.x1]
+
+    # ------------------------------------------------------------------ edits (the undo commands call these)
+    def apply(self, edit) -> PixelRect:
+        """Apply a ``LabelEdit`` in place; returns the pixel rect it touched."""
+        self.annotation.apply(edit)
+        return self._touched(edit)
+
+    def revert(self, edit) -> PixelRect:
+        self.annotation.revert(edit)
+        return self._touched(edit)
+
+    def _touched(self, edit) -> PixelRect:
+        self.version += 1
+        rect = PixelRect.of_indices(edit.index, self.label.shape[1])
+        if not rect.empty:
+            self.pyramid.update(rect)
+            self.changed.emit(rect)
+        return rect
+
+    def replace_label(self, label: np.ndarray) -> None:
+        """Replace the whole map (load from disk, crash restore); clears the undo log."""
+        if label.shape != self.label.shape:
+            raise ValueError(f"label {label.shape} and annotation {self.label.shape} differ in size")
+        self.undo.clear()
+        self.annotation.apply(edit_between(self.label, label))  # validated; drops the derived caches
+        classes = self.classes
+        self.pyramid = LivePyramid(self.label, classes.num_classes, classes.ignore_index)
+        self.version += 1
+        self.reset.emit()
+
+    def mark_unsaved(self) -> None:
+        """The map differs from the project's annotation file (e.g. a recovered autosave)."""
+        self.version += 1
+
+    def mark_saved(self, version: int) -> None:
+        self.saved_version = version
+        self.autosaved_version = max(self.autosaved_version, version)
+
+    def mark_autosaved(self, version: int) -> None:
+        self.autosaved_version = version
+
+
+def edit_between(current: np.ndarray, target: np.ndarray):
+    """The ``LabelEdit`` that turns ``current`` into ``target`` (both (H, W), same dtype): the
+    pixels that differ only, so replacing a whole map is still one cheap undo step."""
+    if current.shape != target.shape:
+        raise ValueError(f"cannot replace a {current.shape} annotation with a {target.shape} map")
+    target = target.astype(current.dtype, copy=False)
+    index = np.flatnonzero(current != target).astype(np.int64, copy=False)
+    return LabelEdit(index, current.reshape(-1)[index], target.reshape(-1)[index])

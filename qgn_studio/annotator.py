@@ -1,0 +1,550 @@
+"""Annotation mode: the glue between the canvas, the tools, the annotate panel and the undo log.
+
+An image's annotation (``doc.annotation``, an ``AnnotationSession``) starts from the prediction on
+screen, the ground truth found beside the image, an imported mask, or empty (every pixel ignore);
+a project's saved annotation or a recovered autosave takes precedence (``adopt``). Starting over
+on an annotated image is itself an undoable edit (the pixels that differ).
+
+Annotation mode (A) is a toggle so that the viewing keys keep their meaning outside it. While it is
+on, the keys it needs — ``[`` ``]`` (cell level), 1–9 0 (classes), B F E I (tools) — are taken
+from the viewing actions that use them (depth, fit, image layer) and given back when it is off;
+while annotating, the prediction and its quadtree grid are hidden and the annotation with its
+quadtree cells shown (the other way round afterwards: the view is part 1's again), and a
+left-drag over the image paints (Space + drag or the middle button pans).
+
+Undo/redo (Ctrl+Z, Ctrl+Shift+Z / Ctrl+Y) act on the current image's stack (a ``QUndoGroup``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import shiboken6
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from qgn_studio.annotation_doc import AnnotationSession, LivePyramid, edit_between
+from qgn_studio.canvas.annotation_input import BrushCursor, PaintSurface
+from qgn_studio.document import describe_error
+from qgn_studio.panels.annotate import START_SOURCES, AnnotatePanel
+from qgn_studio.tools import TOOLS, EditCommand, ToolController
+from qgn_studio.tools.controller import class_for_key
+
+HIDDEN_WHILE_ANNOTATING = ("prediction", "grid")
+SHOWN_WHILE_ANNOTATING = ("annotation", "annotation_cells")
+SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "import": "an imported mask",
+               "empty": "an empty map", "saved": "the saved annotation", "recovered": "a recovered autosave"}
+
+
+def compatible(a, b) -> bool:
+    """Two class sets label maps can be shared between: same number of classes and ignore value."""
+    return a is not None and b is not None and a.num_classes == b.num_classes and a.ignore_index == b.ignore_index
+
+
+class Annotator(QtCore.QObject):
+    """See the module docstring. ``window`` provides ``canvas``, ``current`` (ImageDocument),
+    ``docs``, ``set_layer_visible(key, on)`` and ``statusBar()``."""
+
+    mode_changed = QtCore.Signal(bool)
+    edited = QtCore.Signal(object)  # AnnotationSession: after every push, undo or redo
+    session_created = QtCore.Signal(object)  # ImageDocument
+    classes_changed = QtCore.Signal(object)  # ClassSet after a rename or recolour
+    done_changed = QtCore.Signal(object, bool)  # (ImageDocument, done)
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.canvas = window.canvas
+        self.tools = ToolController(self)
+        self.tools.session_needed = self._session_for_gesture
+        self.undo_group = QtGui.QUndoGroup(self)
+        self.panel = AnnotatePanel()
+        self.panel.history.setGroup(self.undo_group)
+        self.surface = PaintSurface(self.canvas.clip, self.tools, lambda: self.canvas.space_held)
+        self.cursor = BrushCursor(self.canvas.clip)
+        self.classes = None
+        self.project_classes = False  # True while a project's class set is in use
+        self.enabled = False
+        self.loading: set[Path] = set()  # images whose saved annotation is being read
+        self.preparing: set[Path] = set()  # images whose new annotation is being built
+        self.mode_actions: list[QtGui.QAction] = []
+        self._displaced: dict[QtGui.QAction, list[QtGui.QKeySequence]] = {}
+        self._hidden_layers: list[str] = []
+        self._mode_layers = {key: True for key in SHOWN_WHILE_ANNOTATING}
+        self._hover: tuple[float, float] | None = None
+        # Injectable choices (tests replace them): a mask file to import, a colour for a class.
+        self.choose_mask_file = self._choose_mask_file
+        self.choose_colour = self._choose_colour
+        self._summary_timer = QtCore.QTimer(self)
+        self._summary_timer.setSingleShot(True)
+        self._summary_timer.setInterval(150)
+        self._summary_timer.timeout.connect(self._update_summary)
+        self._connect()
+        self.panel.set_tool(self.tools.tool)
+        self.panel.set_level(self.tools.level)
+
+    def _connect(self) -> None:
+        t, p = self.tools, self.panel
+        t.tool_changed.connect(self._tool_changed)
+        t.level_changed.connect(self._level_changed)
+        t.class_changed.connect(self._class_changed)
+        t.message.connect(lambda text: self.window.statusBar().showMessage(text, 6000))
+        p.mode_toggled.connect(self.set_mode)
+        p.tool_chosen.connect(t.set_tool)
+        p.level_chosen.connect(t.set_level)
+        p.class_chosen.connect(t.set_class)
+        p.class_renamed.connect(self.rename_class)
+        p.class_recolour_requested.connect(self.recolour_class)
+        p.start_requested.connect(self.start_from)
+        p.done_toggled.connect(self.set_done)
+        p.changed_view_toggled.connect(lambda on: self.window.set_layer_visible("changed", on))
+        self.canvas.hovered.connect(self._hovered)
+
+    # ------------------------------------------------------------------ actions
+    def build_actions(self, add, menu: QtWidgets.QMenu) -> None:
+        """Create the Annotate menu with ``add(menu, text, slot, keys, tip=…, checkable=…,
+        section=…)`` (the window's action factory, which lists shortcuts in F1)."""
+        section = "Annotate"
+        self.mode_action = add(menu, "&Annotation mode", self.set_mode, "A", checkable=True,
+                               tip="Paint, fill, erase and pick classes on the image", section=section)
+        self.undo_action = add(menu, "&Undo", self.undo_group.undo, ["Ctrl+Z"], section=section)
+        self.redo_action = add(menu, "&Redo", self.undo_group.redo, ["Ctrl+Shift+Z", "Ctrl+Y"], section=section)
+        self.undo_action.setEnabled(False)
+        self.redo_action.setEnabled(False)
+        self.undo_group.canUndoChanged.connect(self.undo_action.setEnabled)
+        self.undo_group.canRedoChanged.connect(self.redo_action.setEnabled)
+        menu.addSeparator()
+        section = "Annotate (in annotation mode)"
+        for tool, (text, key, tip) in TOOLS.items():
+            self.mode_actions.append(add(menu, f"{text} tool", self._tool_setter(tool), key, tip=tip, section=section))
+        self.mode_actions.append(add(menu, "Coarser cells (level +1)", lambda: self.tools.step_level(1), "[",
+                                     section=section))
+        self.mode_actions.append(add(menu, "Finer cells (level −1)", lambda: self.tools.step_level(-1), "]",
+                                     section=section))
+        classes = menu.addMenu("&Class")
+        for digit in list(range(1, 10)) + [0]:
+            class_id = class_for_key(digit)
+            self.mode_actions.append(add(classes, f"Class {class_id + 1}", self._class_setter(class_id), str(digit),
+                                         section=section))
+        menu.addSeparator()
+        for source, (text, tip) in START_SOURCES.items():
+            add(menu, f"Start over from {text.lower().rstrip('…')}{'…' if source == 'import' else ''}",
+                self._start_setter(source), tip=tip, section=section)
+        for action in self.mode_actions:
+            action.setEnabled(False)
+
+    def _tool_setter(self, tool):
+        return lambda: self.tools.set_tool(tool)
+
+    def _class_setter(self, class_id):
+        return lambda: self.tools.set_class(class_id)
+
+    def _start_setter(self, source):
+        return lambda: self.start_from(source)
+
+    def _mode_keys(self) -> set[str]:
+        return {s.toString() for a in self.mode_actions for s in a.shortcuts()}
+
+    # ------------------------------------------------------------------ mode
+    def set_mode(self, on: bool) -> None:
+        on = bool(on)
+        if on == self.enabled:
+            return
+        self.enabled = on
+        self.tools.finish_stroke()
+        self._swap_shortcuts(on)
+        for action in self.mode_actions:
+            action.setEnabled(on)
+        if hasattr(self, "mode_action"):
+            self.mode_action.setChecked(on)
+        self.panel.set_mode(on)
+        self.surface.set_active(on)
+        self.canvas.set_paint_cursor(on)
+        if on:
+            self._hidden_layers = [k for k in HIDDEN_WHILE_ANNOTATING if self.canvas.layers[k].visible]
+            for key in self._hidden_layers:
+                self.window.set_layer_visible(key, False)
+            for key in SHOWN_WHILE_ANNOTATING:
+                self.window.set_layer_visible(key, self._mode_layers[key])
+            self.ensure_session(self.window.current)
+        else:
+            self.cursor.hide()
+            for key in SHOWN_WHILE_ANNOTATING:  # remembered for the next time, hidden meanwhile
+                self._mode_layers[key] = self.canvas.layers[key].visible
+                self.window.set_layer_visible(key, False)
+            for key in self._hidden_layers:
+                self.window.set_layer_visible(key, True)
+            self._hidden_layers = []
+        self._update_status()
+        self.mode_changed.emit(on)
+
+    def _swap_shortcuts(self, on: bool) -> None:
+        """Take the mode's keys from the viewing actions (on) or give them back (off)."""
+        if on:
+            keys = self._mode_keys()
+            mine = set(self.mode_actions)
+            for action in self.window.actions():
+                if action in mine:
+                    continue
+                sequences = action.shortcuts()
+                kept = [s for s in sequences if s.toString() not in keys]
+                if len(kept) != len(sequences):
+                    self._displaced[action] = sequences
+                    action.setShortcuts(kept)
+        else:
+            for action, sequences in self._displaced.items():
+                action.setShortcuts(sequences)
+            self._displaced = {}
+
+    # ------------------------------------------------------------------ documents and sessions
+    def set_classes(self, classes) -> None:
+        """The class set annotations use (the model's, or the project's)."""
+        self.classes = classes
+        for doc in self.window.docs:
+            if doc.annotation is not None and compatible(doc.annotation.classes, classes):
+                doc.annotation.annotation.classes = classes
+        self.tools.set_num_classes(0 if classes is None else classes.num_classes)
+        self.panel.set_classes(classes)
+        self.panel.set_class(self.tools.class_id)
+        self._class_changed(self.tools.class_id)
+
+    def model_classes(self, classes):
+        """A model with ``classes`` was loaded; returns the class set to draw with. Annotations keep
+        the class set they have (the user's names and colours, or a project's) when it is compatible
+        (same classes and ignore value); otherwise they take the model's."""
+        if self.classes is None or not compatible(self.classes, classes):
+            if self.classes is None or not self.project_classes:
+                self.set_classes(classes)
+        return self.classes if compatible(self.classes, classes) else classes
+
+    def show_document(self, doc) -> None:
+        """The current image changed (or was loaded)."""
+        self.tools.finish_stroke()
+        session = None if doc is None else doc.annotation
+        self.tools.set_session(session)
+        self.undo_group.setActiveStack(None if session is None else session.undo)
+        if doc is not None and doc.size is not None:
+            self.surface.set_size(doc.size[1], doc.size[0])
+        if self.enabled:
+            self.ensure_session(doc)
+        self._update_status()
+        self._summary_timer.start()
+
+    def result_ready(self, doc) -> None:
+        """A prediction arrived for ``doc``: the reference of its annotation, or its start."""
+        session = doc.annotation
+        if session is not None and session.reference is None and doc.result is not None:
+            if doc.result.label.shape == session.shape:
+                session.set_reference(doc.result.label)
+                self.canvas.refresh_layers(force=("changed",))
+                self._summary_timer.start()
+        if self.enabled and doc is self.window.current:
+            self.ensure_session(doc)
+        self._update_panel_sources(doc)
+
+    def ensure_session(self, doc) -> AnnotationSession | None:
+        """``doc``'s annotation, started from the prediction when it has none yet (None while the
+        image, its saved annotation or its prediction is still on its way)."""
+        if doc is None or doc.image is None:
+            return None
+        if doc.annotation is not None:
+            return doc.annotation
+        if doc.path in self.loading or doc.path in self.preparing or doc.result is None or self.classes is None:
+            self._update_status()
+            return None
+        self._start_session(doc, "prediction")
+        return None  # it arrives in a moment (built off the UI thread)
+
+    def _session_for_gesture(self) -> AnnotationSession | None:
+        doc = self.window.current
+        session = self.ensure_session(doc)
+        if session is None and doc is not None and doc.image is not None:
+            waiting = ("its saved annotation" if doc.path in self.loading else
+                       "the annotation being prepared" if doc.path in self.preparing else "the prediction")
+            self.window.statusBar().showMessage(
+                f"Waiting for {waiting} to start annotating; or start from Empty in the Annotate panel", 6000)
+        return session
+
+    def _label_from(self, doc, source: str, path: Path | None = None):
+        from qgn.annotation import Annotation
+
+        classes = self.classes
+        if source == "prediction":
+            if doc.result is None:
+                raise ValueError("there is no prediction for this image yet")
+            return Annotation.from_prediction(doc.result.label, classes)
+        if source == "truth":
+            if doc.ground_truth is None:
+                raise ValueError("no ground truth was found beside this image")
+            return Annotation(doc.ground_truth, classes, "import")
+        if source == "empty":
+            h, w = doc.size
+            return Annotation.empty(h, w, classes)
+        if source == "import":
+            return Annotation.from_file(path, classes, shape=doc.size)
+        raise ValueError(f"unknown annotation source {source!r}")
+
+    def _start_session(self, doc, source: str, path: Path | None = None) -> None:
+        """Build ``doc``'s annotation from ``source`` on the job thread (checking a map of a few
+        megapixels and deriving its quadtree takes longer than a UI step), then install it."""
+        if doc.path in self.preparing or doc.annotation is not None:
+            return
+        self.preparing.add(doc.path)
+
+        def build():
+            annotation = self._label_from(doc, source, path)
+            classes = annotation.classes
+            return annotation, LivePyramid(annotation.label, classes.num_classes, classes.ignore_index)
+
+        def built(result) -> None:
+            self.preparing.discard(doc.path)
+            if doc.annotation is None and doc in self.window.docs:
+                self._install(doc, *result, source=source)
+
+        def failed(message: str) -> None:
+            self.preparing.discard(doc.path)
+            self._warn(f"Cannot start from {SOURCE_TEXT.get(source, source)}: {message}")
+            self._update_status()
+
+        self.window.jobs.submit(build, built, failed, "Preparing the annotation")
+        self._update_status()
+
+    def adopt(self, doc, label: np.ndarray, source: str = "saved", dirty: bool = False) -> AnnotationSession | None:
+        """Install a label map read from disk (a project's saved annotation or a recovered
+        autosave) as ``doc``'s annotation. ``dirty``: it is not saved yet (a recovered autosave)."""
+        from qgn.annotation import Annotation
+
+        self.loading.discard(doc.path)
+        if doc.annotation is not None:
+            return doc.annotation
+        try:
+            annotation = Annotation(label, self.classes, "import")
+            if doc.size is not None and annotation.shape != doc.size:
+                raise ValueError(f"it is {annotation.shape[1]}×{annotation.shape[0]}, the image "
+                                 f"{doc.size[1]}×{doc.size[0]}")
+        except Exception as exc:  # noqa: BLE001
+            self._warn(f"{doc.name}: the {SOURCE_TEXT.get(source, source)} cannot be used: {describe_error(exc)}")
+            return None
+        session = self._install(doc, annotation, source=source)
+        if dirty:
+            session.mark_unsaved()  # not in the project's annotation file yet
+        self._update_status()
+        return session
+
+    def _install(self, doc, annotation, pyramid=None, source: str = "prediction") -> AnnotationSession:
+        reference = doc.result.label if doc.result is not None and doc.result.label.shape == annotation.shape else None
+        session = AnnotationSession(doc.path, annotation, reference, origin=source, pyramid=pyramid, parent=self)
+        doc.annotation = session
+        self.undo_group.addStack(session.undo)
+        session.undo.indexChanged.connect(lambda _index, s=session: self._after_edit(s))
+        if doc is self.window.current:
+            self.tools.set_session(session)
+            self.undo_group.setActiveStack(session.undo)
+            self.canvas.refresh_layers()
+        self.session_created.emit(doc)
+        self._update_status()
+        self._summary_timer.start()
+        return session
+
+    def start_from(self, source: str) -> None:
+        """Start (or start over, as one undoable edit) from ``source`` (see START_SOURCES). The new
+        map is read, checked and diffed on the job thread; the edit lands when it is ready."""
+        doc = self.window.current
+        if doc is None or doc.image is None:
+            return
+        path = None
+        if source == "import":
+            path = self.choose_mask_file()
+            if not path:
+                return
+            path = Path(path)
+        self.tools.finish_stroke()
+        if doc.annotation is None:
+            self._start_session(doc, source, path)
+            return
+        session = doc.annotation
+        snapshot, version = session.label.copy(), session.version
+
+        def build():  # on the job thread: read / check the new map and diff it
+            target = self._label_from(doc, source, path).label
+            return edit_between(snapshot, target), target
+
+        def built(result) -> None:
+            edit, target = result
+            if doc.annotation is not session:
+                return
+            if session.version != version:  # edited meanwhile: diff against the map as it is now
+                edit = edit_between(session.label, target)
+            if edit.is_empty:
+                self.window.statusBar().showMessage("Nothing to change: the annotation is already that", 4000)
+                return
+            text = START_SOURCES[source][0].rstrip("…").lower()
+            session.undo.push(EditCommand(session, edit, f"Start over from {text}"))
+
+        def failed(message: str) -> None:
+            self._warn(f"Cannot start over from {SOURCE_TEXT.get(source, source)}: {message}")
+
+        self.window.jobs.submit(build, built, failed, "Preparing the new start")
+
+    def _after_edit(self, session: AnnotationSession) -> None:
+        if not shiboken6.isValid(session) or not shiboken6.isValid(session.undo):
+            return  # the window is closing: its undo stacks are being destroyed
+        self._update_status()
+        self._summary_timer.start()
+        self.edited.emit(session)
+
+    # ------------------------------------------------------------------ classes
+    def rename_class(self, class_id: int, name: str) -> None:
+        name = name.strip()
+        if not name or self.classes is None or name == self.classes.names[class_id]:
+            self.panel.set_classes(self.classes)
+            return
+        names = list(self.classes.names)
+        names[class_id] = name
+        self._replace_classes(dataclasses.replace(self.classes, names=tuple(names)))
+
+    def recolour_class(self, class_id: int, rgb=None) -> None:
+        if self.classes is None:
+            return
+        if rgb is None:
+            rgb = self.choose_colour(self.classes.palette[class_id], self.classes.names[class_id])
+            if rgb is None:
+                return
+        palette = list(self.classes.palette)
+        palette[class_id] = tuple(int(c) for c in rgb)
+        self._replace_classes(dataclasses.replace(self.classes, palette=tuple(palette)))
+
+    def _replace_classes(self, classes) -> None:
+        self.classes = classes
+        for doc in self.window.docs:
+            if doc.annotation is not None:
+                doc.annotation.annotation.classes = classes
+        self.panel.set_classes(classes)
+        self.panel.set_class(self.tools.class_id)
+        self._class_changed(self.tools.class_id)
+        self.classes_changed.emit(classes)
+
+    # ------------------------------------------------------------------ done / status
+    def set_done(self, done: bool) -> None:
+        doc = self.window.current
+        if doc is None:
+            return
+        doc.done = bool(done)
+        self.done_changed.emit(doc, doc.done)
+
+    def refresh_status(self) -> None:
+        self._update_status()
+
+    def forget(self, docs) -> None:
+        """``docs`` were closed: drop their annotations and undo logs."""
+        for doc in docs:
+            session = doc.annotation
+            if session is not None:
+                self.undo_group.removeStack(session.undo)
+                doc.annotation = None
+                session.deleteLater()
+
+    def _update_status(self) -> None:
+        doc = self.window.current
+        self.panel.set_done(bool(doc is not None and getattr(doc, "done", False)),
+                            enabled=doc is not None and doc.image is not None)
+        self._update_panel_sources(doc)
+        if doc is None or doc.image is None:
+            self.panel.set_status("No image")
+            return
+        session = doc.annotation
+        if session is None:
+            if doc.path in self.loading:
+                text = "Reading the saved annotation…"
+            elif doc.path in self.preparing:
+                text = "Preparing the annotation…"
+            elif self.enabled:
+                text = "Waiting for the prediction to start from (or start from Empty below)"
+            else:
+                text = "No annotation yet: press A to annotate, starting from the prediction"
+            self.panel.set_status(text)
+            return
+        steps = session.undo.index()
+        state = "unsaved changes" if session.dirty else "saved"
+        origin = SOURCE_TEXT.get(session.origin, session.origin)
+        self.panel.set_status(f"<b>{doc.name}</b> · from {origin} · {steps} edit{'s' if steps != 1 else ''} "
+                              f"· {state}")
+
+    def _update_panel_sources(self, doc) -> None:
+        have = doc is not None and doc.image is not None and self.classes is not None
+        self.panel.set_start_available({
+            "prediction": have and doc.result is not None,
+            "truth": have and doc.ground_truth is not None,
+            "import": have,
+            "empty": have and self.classes.ignore_index is not None,
+        })
+
+    def _update_summary(self) -> None:
+        """Changed vs prediction: pixels, and cells at the current level."""
+        doc = self.window.current
+        session = None if doc is None else doc.annotation
+        if session is None:
+            self.panel.set_changed_summary("<span style='color:#9a9a9a'>No annotation</span>")
+            return
+        if session.reference is None:
+            self.panel.set_changed_summary("<span style='color:#9a9a9a'>No prediction to compare with yet</span>")
+            return
+        from qgn.annotation import changed_cells
+
+        level = self.tools.level
+        pixels = int(np.count_nonzero(session.label != session.reference))
+        cells = int(changed_cells(session.label, session.reference, level).sum())
+        share = 100 * pixels / session.label.size
+        self.panel.set_changed_summary(
+            f"Changed vs prediction: <b>{pixels:,} px</b> ({share:.1f} %) in <b>{cells:,}</b> cells of "
+            f"{1 << level}×{1 << level} px")
+
+    def _warn(self, text: str) -> None:
+        self.canvas.show_message(text, "warning", "annotate")
+        self.window.statusBar().showMessage(text, 8000)
+
+    # ------------------------------------------------------------------ tool state → panel, cursor
+    def _tool_changed(self, tool: str) -> None:
+        self.panel.set_tool(tool)
+        self._refresh_cursor()
+
+    def _level_changed(self, level: int) -> None:
+        self.panel.set_level(level)
+        self._refresh_cursor()
+        self._summary_timer.start()
+
+    def _class_changed(self, class_id: int) -> None:
+        self.panel.set_class(class_id)
+        if self.classes is not None and class_id < self.classes.num_classes:
+            self.cursor.set_colour(self.classes.palette[class_id])
+
+    def layer_visibility(self, key: str, visible: bool) -> None:
+        if key == "changed":
+            self.panel.set_show_changed(visible)
+
+    def _hovered(self, x: float, y: float) -> None:
+        self._hover = None if math.isnan(x) else (x, y)
+        self._refresh_cursor()
+
+    def _refresh_cursor(self) -> None:
+        doc = self.window.current
+        if (not self.enabled or self._hover is None or doc is None or doc.size is None
+                or self.tools.tool not in ("paint", "erase")):
+            self.cursor.hide()
+            return
+        if self.tools.tool == "erase":
+            self.cursor.set_colour((255, 255, 255))
+        elif self.classes is not None:
+            self.cursor.set_colour(self.classes.palette[self.tools.class_id])
+        self.cursor.show_cell(*self._hover, self.tools.level, doc.size)
+
+    # ------------------------------------------------------------------ dialogs (replaceable)
+    def _choose_mask_file(self) -> str | None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self.window, "Import a mask", "", "Masks (*.png *.qgt *.tif *.tiff *.bmp);;All files (*)")
+        return path or None
+
+    def _choose_colour(self, rgb, name: str):
+        colour = QtWidgets.QColorDialog.getColor(QtGui.QColor(*rgb), self.window, f"Colour of “{name}”")
+        return (colour.red(), colour.green(), colour.blue()) if colour.isValid() else None

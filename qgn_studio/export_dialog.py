@@ -1,0 +1,147 @@
+"""Batch export of a project's annotations: pick formats and a folder, watch the progress.
+
+The formats are those of ``qgn.annotation.formats.FORMATS`` (one checkbox each); the export runs
+``qgn.project.export_project`` on the job thread after any unsaved edits were saved (the same
+queue, so the export sees them). Files land in ``<folder>/<format>/``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+DEFAULT_FORMATS = ("qgt", "png")
+
+
+class _Progress(QtCore.QObject):
+    """Carries ``export_project``'s progress calls from the job thread to the dialog."""
+
+    step = QtCore.Signal(int, int, str)
+
+
+class ExportDialog(QtWidgets.QDialog):
+    """See the module docstring. ``projects``: the ProjectController (its project must be open)."""
+
+    exported = QtCore.Signal(list)  # the paths written
+
+    def __init__(self, projects, parent=None):
+        super().__init__(parent)
+        from qgn.annotation.formats import FORMATS
+
+        self.projects = projects
+        project = projects.project
+        self.setWindowTitle("Export annotations")
+        self.setMinimumWidth(640)
+        annotated = {im.key for im in project.annotated()}
+        for doc in projects.sessions():
+            try:
+                annotated.add(project.image_for(doc.path).key)
+            except KeyError:
+                annotated.add(str(doc.path))
+        intro = QtWidgets.QLabel(
+            f"Exports the annotations of the project <b>{project.root.name}</b>: {len(project.images)} images, "
+            f"{len(annotated)} annotated. Unsaved edits are saved first; files go to "
+            "<i>folder/format/</i>, named after the images.")
+        intro.setWordWrap(True)
+        self.checks: dict[str, QtWidgets.QCheckBox] = {}
+        formats_box = QtWidgets.QGroupBox("Formats")
+        formats_layout = QtWidgets.QGridLayout(formats_box)
+        formats_layout.setColumnStretch(1, 1)
+        for row, (name, fmt) in enumerate(FORMATS.items()):
+            check = QtWidgets.QCheckBox(name)
+            check.setChecked(name in DEFAULT_FORMATS)
+            check.toggled.connect(self._update_buttons)
+            check.setToolTip(fmt.description)
+            text = QtWidgets.QLabel(fmt.description[:1].upper() + fmt.description[1:])
+            text.setWordWrap(True)
+            text.setStyleSheet("color: #b0b0b0;")
+            formats_layout.addWidget(check, row, 0, QtCore.Qt.AlignmentFlag.AlignTop)
+            formats_layout.addWidget(text, row, 1)
+            self.checks[name] = check
+        self.folder = QtWidgets.QLineEdit(str(project.root / "export"))
+        self.folder.textChanged.connect(self._update_buttons)
+        browse = QtWidgets.QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        folder_row = QtWidgets.QHBoxLayout()
+        folder_row.addWidget(QtWidgets.QLabel("Into"))
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(browse)
+        self.only_done = QtWidgets.QCheckBox("Only images marked done")
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setValue(0)
+        self.log = QtWidgets.QLabel("")
+        self.log.setWordWrap(True)
+        self.log.setStyleSheet("color: #9a9a9a;")
+        self.buttons = QtWidgets.QDialogButtonBox()
+        self.export_button = self.buttons.addButton("Export", QtWidgets.QDialogButtonBox.ButtonRole.AcceptRole)
+        self.close_button = self.buttons.addButton(QtWidgets.QDialogButtonBox.StandardButton.Close)
+        self.export_button.clicked.connect(self.start)
+        self.close_button.clicked.connect(self.reject)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(formats_box)
+        layout.addLayout(folder_row)
+        layout.addWidget(self.only_done)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.log)
+        layout.addWidget(self.buttons)
+        self._progress = _Progress(self)
+        self._progress.step.connect(self._step)
+        self.running = False
+        self.written: list[Path] = []
+        self._update_buttons()
+
+    def formats(self) -> list[str]:
+        return [name for name, check in self.checks.items() if check.isChecked()]
+
+    def set_formats(self, names) -> None:
+        for name, check in self.checks.items():
+            check.setChecked(name in names)
+
+    def _update_buttons(self) -> None:
+        self.export_button.setEnabled(not self.running and bool(self.formats()) and bool(self.folder.text().strip()))
+
+    def _browse(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Export into", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
+
+    def start(self) -> None:
+        """Save unsaved edits, then export on the job thread."""
+        from qgn.project import export_project
+
+        formats, out = self.formats(), Path(self.folder.text().strip()).expanduser()
+        if not formats or self.running:
+            return
+        if not self.projects.save():
+            return
+        self.running = True
+        self._update_buttons()
+        self.progress.setRange(0, 0)
+        self.log.setText("Saving, then exporting…")
+        project, only_done, emit = self.projects.project, self.only_done.isChecked(), self._progress.step.emit
+        self.projects.jobs.submit(lambda: export_project(project, out, formats, emit, only_done),
+                                  self._done, self._failed, "Exporting")
+
+    def _step(self, i: int, n: int, text: str) -> None:
+        self.progress.setRange(0, n)
+        self.progress.setValue(i)
+        self.log.setText(text)
+
+    def _done(self, paths: list) -> None:
+        self.running = False
+        self.written = list(paths)
+        folders = sorted({Path(p).parent for p in paths})
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.log.setText(f"Wrote {len(paths)} files into {self.folder.text()}"
+                         + (f" ({len(folders)} folders)" if folders else " — no saved annotations to export"))
+        self._update_buttons()
+        self.exported.emit(self.written)
+
+    def _failed(self, message: str) -> None:
+        self.running = False
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.log.setText(f"<span style='color:#ff8a80'>Export failed: {message}</span>")
+        self._update_buttons()

@@ -1,0 +1,284 @@
+"""Fine-tune on corrections: gather the corrected images, train in a background thread, compare,
+then keep (save under a new name and predict with it) or revert.
+
+Corrected images are those whose annotation differs from the prediction it is compared with or
+is marked done, and — with a project open — every image with a saved annotation. The
+``FinetuneJob`` thread copies the model in use (the inference thread keeps using the original),
+runs ``qgn.train.finetune.finetune`` with progress and cancel, then ``compare_models`` on the same
+images, all off the UI thread. Keep asks for a file name (``ask_save_path``, replaceable in tests;
+the default is new, ``<model>-ft<N>.safetensors``, and an existing file is only replaced after
+the file dialog's own confirmation; the original never), saves on the job thread and switches
+the inference worker to the new model. Revert drops it.
+"""
+from __future__ import annotations
+
+import copy
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+from qgn_studio.document import describe_error, read_image
+from qgn_studio.engine import configure_threads
+from qgn_studio.panels.finetune import FinetunePanel
+
+
+@dataclass
+class Correction:
+    """One corrected image: its pixels and labels, or how to read them (on the job thread).
+
+    image: (H, W, 3) uint8 or None (read from ``path``); label: (H, W) label map copy, or None
+    (``load_label()`` reads it)."""
+
+    name: str
+    path: Path
+    image: np.ndarray | None
+    label: np.ndarray | None
+    load_label: Callable[[], np.ndarray | None] | None = None
+
+    def materialise(self) -> tuple[np.ndarray, np.ndarray] | None:
+        image = self.image if self.image is not None else read_image(self.path)
+        label = self.label if self.label is not None else (self.load_label() if self.load_label else None)
+        return None if label is None else (image, label)
+
+
+class FinetuneJob(QtCore.QThread):
+    """Fine-tune, then compare; see the module docstring."""
+
+    progress = QtCore.Signal(int, float)  # iteration, loss
+    trained = QtCore.Signal(object)  # FinetuneResult
+    compared = QtCore.Signal(object, object)  # (FinetuneResult, Comparison)
+    failed = QtCore.Signal(str)
+
+    def __init__(self, model, corrections: list[Correction], config, scheme: str = "pc", parent=None):
+        super().__init__(parent)
+        self.model = model
+        self.corrections = corrections
+        self.config = config
+        self.scheme = scheme
+        self._stop = threading.Event()
+        self.names: list[str] = []
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        from qgn.train.finetune import compare_models, finetune
+
+        configure_threads()
+        try:
+            images, labels, names = [], [], []
+            for correction in self.corrections:
+                pair = correction.materialise()
+                if pair is not None:
+                    images.append(pair[0])
+                    labels.append(pair[1])
+                    names.append(correction.name)
+            self.names = names
+            before = copy.deepcopy(self.model).eval()  # the inference thread keeps the original
+            result = finetune(before, images, labels, self.config, progress=self.progress.emit,
+                              should_stop=self._stop.is_set, names=names)
+            self.trained.emit(result)
+            if result.cancelled or result.iterations_done == 0:
+                return
+            comparison = compare_models(before, result.model, images, labels, self.scheme, names)
+            self.compared.emit(result, comparison)
+        except Exception as exc:  # noqa: BLE001 - shown in the panel
+            self.failed.emit(describe_error(exc))
+
+
+def default_model_path(original: Path, folder: Path) -> Path:
+    """``folder/<stem>-ft<N>.safetensors`` for the smallest N whose weights and config are both new
+    (a stem that already ends in ``-ft<K>`` is not extended again)."""
+    stem = re.sub(r"-ft\d+$", "", Path(original).stem)
+    n = 1
+    while True:
+        path = Path(folder) / f"{stem}-ft{n}.safetensors"
+        if not path.exists() and not path.with_suffix(".json").exists():
+            return path
+        n += 1
+
+
+class Finetuner(QtCore.QObject):
+    """The fine-tune dock's controller. ``window`` provides ``docs``, ``worker`` (InferenceWorker),
+    ``model_info``, ``jobs`` (JobRunner), ``projects`` (ProjectController) and ``statusBar()``."""
+
+    finished = QtCore.Signal(str)  # "compared", "cancelled", "failed"
+    kept = QtCore.Signal(object)  # Path of the saved model
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.panel = FinetunePanel()
+        self.job: FinetuneJob | None = None
+        self.result = None
+        self.comparison = None
+        self.ask_save_path = self._ask_save_path  # (default Path) → (Path, overwrite confirmed) or None
+        self.scheme = "pc"
+        self.panel.start_requested.connect(self.start)
+        self.panel.cancel_requested.connect(self.cancel)
+        self.panel.keep_requested.connect(self.keep)
+        self.panel.revert_requested.connect(self.revert)
+        self.panel.refresh_requested.connect(self.refresh)
+
+    # ------------------------------------------------------------------ corrections
+    def corrections(self) -> list[Correction]:
+        found: dict[Path, Correction] = {}
+        for doc in self.window.docs:
+            session = doc.annotation
+            if session is None or doc.image is None:
+                continue
+            corrected = doc.done or session.reference is None or bool((session.label != session.reference).any())
+            if corrected:
+                found[doc.path] = Correction(doc.name, doc.path, doc.image, session.label.copy())
+        for image, loader in self.window.projects.saved_annotations():
+            if image.path not in found:
+                found[image.path] = Correction(image.path.name, image.path, None, None, loader)
+        return list(found.values())
+
+    def refresh(self) -> None:
+        self.panel.set_corrections([c.name for c in self.corrections()])
+
+    # ------------------------------------------------------------------ run
+    def start(self, iterations: int, lr: float) -> None:
+        from qgn.train.finetune import FinetuneConfig
+
+        if self.running:
+            return
+        model = self.window.worker.engine.model
+        if model is None:
+            self.panel.set_status("No model is loaded")
+            return
+        corrections = self.corrections()
+        self.panel.set_corrections([c.name for c in corrections])
+        if not corrections:
+            self.panel.set_status("Nothing to fine-tune on: annotate (correct) some images first")
+            return
+        self.revert(quiet=True)
+        config = FinetuneConfig(iterations=int(iterations), lr=float(lr), batch_size=min(4, len(corrections)))
+        job = FinetuneJob(model, corrections, config, self.scheme, self)
+        job.progress.connect(self.panel.add_loss)
+        job.trained.connect(self._trained)
+        job.compared.connect(self._compared)
+        job.failed.connect(self._failed)
+        job.finished.connect(self._job_ended)
+        self.job = job
+        self.panel.set_running(True, config.iterations)
+        self.panel.set_status(f"Fine-tuning on {len(corrections)} image{'s' if len(corrections) != 1 else ''}…")
+        job.start()
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.job.isRunning()
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.panel.set_status("Cancelling after the current step…")
+
+    def _trained(self, result) -> None:
+        if result.cancelled:
+            self.panel.set_status(f"Cancelled after {result.iterations_done} iterations; the model in use is unchanged")
+        else:
+            last = f" · final loss {result.losses[-1]:.4f}" if result.losses else ""
+            self.panel.set_status(f"Trained {result.iterations_done} iterations{last}; comparing before and after…")
+
+    def _compared(self, result, comparison) -> None:
+        self.result, self.comparison = result, comparison
+        self.panel.show_comparison(comparison)
+        before, after = comparison.before["miou"], comparison.after["miou"]
+        self.panel.set_status(f"Done: mIoU {100 * before:.1f} → {100 * after:.1f} % on the corrected images. "
+                              "Keep the new model (saved under a new name) or revert.")
+
+    def _failed(self, message: str) -> None:
+        self.panel.set_status(f"Fine-tuning failed: {message}")
+        self.window.statusBar().showMessage(f"Fine-tuning failed: {message}", 10000)
+
+    def _job_ended(self) -> None:
+        job, self.job = self.job, None
+        self.panel.set_running(False)
+        self.panel.show_comparison(self.comparison)
+        if job is not None:
+            job.deleteLater()
+        state = "compared" if self.comparison is not None else ("cancelled" if job and job.cancelled else "failed")
+        self.refresh()
+        self.finished.emit(state)
+
+    # ------------------------------------------------------------------ keep / revert
+    def keep(self) -> None:
+        """Save the fine-tuned model under a new name, then predict with it."""
+        from qgn.train.finetune import FinetuneConfig, finetune_metadata, save_new_model
+
+        if self.result is None:
+            return
+        info = self.window.model_info
+        original = None if info is None else Path(info.path)
+        default = default_model_path(original or Path("model.safetensors"), self._model_folder(original))
+        choice = self.ask_save_path(default)
+        if not choice:
+            return
+        path, overwrite = choice
+        path = Path(path)
+        if path.suffix != ".safetensors":
+            path = path.with_suffix(".safetensors")
+        model = self.result.model
+        extra = finetune_metadata(FinetuneConfig(iterations=self.result.iterations_done), self.result, original,
+                                  [r["name"] for r in self.comparison.per_image])
+
+        def save() -> Path:
+            return save_new_model(model, path, overwrite=overwrite, extra=extra, original=original)
+
+        def saved(saved_path: Path) -> None:
+            self.result, self.comparison = None, None
+            self.panel.show_comparison(None)
+            self.panel.set_status(f"Saved {saved_path.name}; predicting with it now")
+            self.window.worker.use_model(model, saved_path)
+            self.kept.emit(saved_path)
+
+        self.window.jobs.submit(save, saved, lambda message: self.panel.set_status(f"Not saved: {message}"),
+                                "Saving the fine-tuned model")
+
+    def revert(self, quiet: bool = False) -> None:
+        had = self.result is not None
+        self.result, self.comparison = None, None
+        self.panel.show_comparison(None)
+        if had and not quiet:
+            self.panel.set_status("Reverted: the model in use is unchanged")
+
+    def _model_folder(self, original: Path | None) -> Path:
+        """Where a new model goes by default: the project's models/ folder, else beside the original
+        unless that is the bundled resources (then the current folder)."""
+        project = self.window.projects.project
+        if project is not None:
+            return Path(project.root) / "models"
+        if original is not None:
+            from qgn.resources import resources_dir
+
+            try:
+                original.resolve().relative_to(resources_dir().resolve())
+            except ValueError:
+                return original.parent
+        return Path.cwd()
+
+    def _ask_save_path(self, default: Path):
+        default.parent.mkdir(parents=True, exist_ok=True)
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self.window, "Save the fine-tuned model", str(default), "QGN models (*.safetensors)")
+        if not path:
+            return None
+        # The dialog itself asked before replacing an existing file.
+        return Path(path), Path(path).exists()
+
+    def shutdown(self) -> None:
+        """Stop a run in progress (closing the window)."""
+        if self.job is not None:
+            self.job.cancel()
+            self.job.wait()

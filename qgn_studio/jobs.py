@@ -1,0 +1,96 @@
+"""A serial background thread for file work: saving and autosaving annotations, loading them,
+exporting a project, saving a model.
+
+Jobs run one at a time in the order submitted (so two writes of one file never race), off the UI
+thread; each job's result or error comes back through a queued signal and its callback runs on
+the UI thread. ``wait_idle()`` blocks until the queue is empty (closing the window, tests).
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6 import QtCore
+
+from qgn_studio.document import describe_error
+
+
+@dataclass
+class Job:
+    run: Callable[[], object]
+    done: Callable[[object], None] | None = None
+    failed: Callable[[str], None] | None = None
+    label: str = ""
+
+
+class JobRunner(QtCore.QThread):
+    """See the module docstring."""
+
+    _finished_job = QtCore.Signal(object, object, str)  # (job, result, error message or "")
+    busy_changed = QtCore.Signal(bool, str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._cond = threading.Condition()
+        self._queue: deque[Job] = deque()
+        self._running = False
+        self._stopping = False
+        self._finished_job.connect(self._deliver, QtCore.Qt.ConnectionType.QueuedConnection)
+
+    def submit(self, run: Callable[[], object], done: Callable[[object], None] | None = None,
+               failed: Callable[[str], None] | None = None, label: str = "") -> None:
+        """Run ``run()`` on the job thread; then ``done(result)`` or ``failed(message)`` on the UI thread."""
+        if not self.isRunning() and not self._stopping:
+            self.start()
+        with self._cond:
+            self._queue.append(Job(run, done, failed, label))
+            self._cond.notify_all()
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue) + (1 if self._running else 0)
+
+    def wait_idle(self, timeout_s: float = 60.0) -> bool:
+        """Block until every submitted job ran; their callbacks are then posted to the UI thread
+        (``QCoreApplication.processEvents()`` runs them). False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._queue and not self._running, timeout_s)
+
+    def stop(self) -> None:
+        """Finish the queued jobs, then end the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self.isRunning():
+            self.wait()
+
+    def run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                job = self._queue.popleft()
+                self._running = True
+            self.busy_changed.emit(True, job.label)
+            try:
+                result, error = job.run(), ""
+            except Exception as exc:  # noqa: BLE001 - reported through the job's callback
+                result, error = None, describe_error(exc)
+            self._finished_job.emit(job, result, error)  # posted before the job counts as done:
+            with self._cond:  # after wait_idle(), processing events delivers every callback
+                self._running = False
+                idle = not self._queue
+                self._cond.notify_all()
+            if idle:
+                self.busy_changed.emit(False, "")
+
+    def _deliver(self, job: Job, result, error: str) -> None:
+        if error:
+            if job.failed is not None:
+                job.failed(error)
+        elif job.done is not None:
+            job.done(result)

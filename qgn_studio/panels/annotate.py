@@ -1,0 +1,274 @@
+"""The annotate dock: mode switch, tools, cell level, classes (editable names and colours), where the
+annotation starts from, the undo history, what changed vs the prediction, and "done".
+
+The panel holds no state of its own beyond its widgets: it shows what the ``Annotator`` tells it
+and emits what the user asks for.
+"""
+from __future__ import annotations
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from qgn_studio.tools.controller import MAX_LEVEL, TOOLS
+
+SWATCH = 16
+CHECKED_STYLE = ("QToolButton { padding: 3px 6px; }"
+                 " QToolButton:checked, QPushButton:checked { background: #3d7dca; color: white;"
+                 " border: 1px solid #6aa9ff; border-radius: 3px; }")
+START_SOURCES = {  # source → (button text, tooltip)
+    "prediction": ("Prediction", "Start over from the prediction on screen"),
+    "truth": ("Ground truth", "Start over from the ground truth found beside the image"),
+    "import": ("Import mask…", "Start over from a mask file: indexed PNG, Cityscapes labelIds, CamVid ids, .qgt"),
+    "empty": ("Empty", "Start over from nothing: every pixel ignore"),
+}
+
+
+def colour_swatch(rgb, size: int = SWATCH) -> QtGui.QIcon:
+    pixmap = QtGui.QPixmap(size, size)
+    pixmap.fill(QtGui.QColor(*rgb))
+    painter = QtGui.QPainter(pixmap)
+    painter.setPen(QtGui.QColor(0, 0, 0, 140))
+    painter.drawRect(0, 0, size - 1, size - 1)
+    painter.end()
+    return QtGui.QIcon(pixmap)
+
+
+def class_key(class_id: int) -> str:
+    """The key that selects ``class_id``: 1–9 for classes 0–8, 0 for class 9."""
+    return str(class_id + 1) if class_id < 9 else ("0" if class_id == 9 else "")
+
+
+class ClassTable(QtWidgets.QTableWidget):
+    """Key · colour · name per class; names edit in place, a double-click on the colour picks one."""
+
+    renamed = QtCore.Signal(int, str)
+    recolour_requested = QtCore.Signal(int)
+    chosen = QtCore.Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(0, 3, parent)
+        self.setHorizontalHeaderLabels(["Key", "", "Class"])
+        self.verticalHeader().hide()
+        self.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.DoubleClicked
+                             | QtWidgets.QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.setIconSize(QtCore.QSize(SWATCH, SWATCH))
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Fixed)
+        header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.setColumnWidth(1, SWATCH + 12)
+        self.verticalHeader().setDefaultSectionSize(22)
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
+        self.itemChanged.connect(self._item_changed)
+        self.cellDoubleClicked.connect(self._double_clicked)
+        self.itemSelectionChanged.connect(self._selected)
+        self._filling = False
+
+    def set_classes(self, classes) -> None:
+        self._filling = True
+        self.setRowCount(0 if classes is None else classes.num_classes)
+        if classes is not None:
+            for i, (name, rgb) in enumerate(zip(classes.names, classes.palette)):
+                key = QtWidgets.QTableWidgetItem(class_key(i))
+                key.setFlags(QtCore.Qt.ItemFlag.ItemIsEnabled | QtCore.Qt.ItemFlag.ItemIsSelectable)
+                key.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+                key.setForeground(QtGui.QBrush(QtGui.QColor("#9a9a9a")))
+                swatch = QtWidgets.QTableWidgetItem(colour_swatch(rgb), "")
+                swatch.setFlags(QtCore.Qt.ItemFlag.ItemIsEnabled | QtCore.Qt.ItemFlag.ItemIsSelectable)
+                swatch.setToolTip(f"RGB {tuple(rgb)} — double-click to change")
+                label = QtWidgets.QTableWidgetItem(name)
+                label.setToolTip(f"class {i}: double-click to rename")
+                self.setItem(i, 0, key)
+                self.setItem(i, 1, swatch)
+                self.setItem(i, 2, label)
+        self._filling = False
+        rows = 0 if classes is None else classes.num_classes
+        self.setFixedHeight(min(10, max(rows, 3)) * 22 + self.horizontalHeader().height() + 4)
+
+    def select(self, class_id: int) -> None:
+        if 0 <= class_id < self.rowCount() and self.currentRow() != class_id:
+            self.blockSignals(True)
+            self.selectRow(class_id)
+            self.blockSignals(False)
+
+    def _item_changed(self, item: QtWidgets.QTableWidgetItem) -> None:
+        if not self._filling and item.column() == 2:
+            self.renamed.emit(item.row(), item.text())
+
+    def _double_clicked(self, row: int, column: int) -> None:
+        if column == 1:
+            self.recolour_requested.emit(row)
+
+    def _selected(self) -> None:
+        rows = {index.row() for index in self.selectedIndexes()}
+        if len(rows) == 1:
+            self.chosen.emit(rows.pop())
+
+
+class AnnotatePanel(QtWidgets.QWidget):
+    """See the module docstring."""
+
+    mode_toggled = QtCore.Signal(bool)
+    tool_chosen = QtCore.Signal(str)
+    level_chosen = QtCore.Signal(int)
+    class_chosen = QtCore.Signal(int)
+    class_renamed = QtCore.Signal(int, str)
+    class_recolour_requested = QtCore.Signal(int)
+    start_requested = QtCore.Signal(str)
+    done_toggled = QtCore.Signal(bool)
+    changed_view_toggled = QtCore.Signal(bool)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.mode = QtWidgets.QPushButton("Annotate  (A)")
+        self.mode.setCheckable(True)
+        self.mode.setToolTip("Switch annotation mode on or off (A). In annotation mode, left-drag paints "
+                             "(hold Space or use the middle button to pan), and [ ] 1–9 0 F I act on the tools.")
+        self.mode.toggled.connect(self.mode_toggled)
+        self.status = QtWidgets.QLabel("No annotation for this image yet")
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet("color: #9a9a9a;")
+
+        self.tool_buttons: dict[str, QtWidgets.QToolButton] = {}
+        tools_row = QtWidgets.QHBoxLayout()
+        tools_row.setSpacing(4)
+        group = QtWidgets.QButtonGroup(self)
+        group.setExclusive(True)
+        for tool, (text, key, tip) in TOOLS.items():
+            button = QtWidgets.QToolButton()
+            button.setText(f"{text}  {key}")
+            button.setCheckable(True)
+            button.setToolTip(f"{tip} ({key})")
+            button.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
+            button.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed)
+            button.clicked.connect(lambda _checked, t=tool: self.tool_chosen.emit(t))
+            group.addButton(button)
+            tools_row.addWidget(button)
+            self.tool_buttons[tool] = button
+
+        self.level_buttons: dict[int, QtWidgets.QToolButton] = {}
+        level_row = QtWidgets.QHBoxLayout()
+        level_row.setSpacing(2)
+        levels = QtWidgets.QButtonGroup(self)
+        for level in range(MAX_LEVEL, -1, -1):
+            button = QtWidgets.QToolButton()
+            button.setText(str(1 << level))
+            button.setCheckable(True)
+            button.setToolTip(f"Level {level}: paint cells of {1 << level}×{1 << level} px "
+                              "(coarser merges cells, finer splits them)")
+            button.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed)
+            button.clicked.connect(lambda _checked, lv=level: self.level_chosen.emit(lv))
+            levels.addButton(button)
+            level_row.addWidget(button)
+            self.level_buttons[level] = button
+        self.level_text = QtWidgets.QLabel()
+        self.level_text.setStyleSheet("color: #9a9a9a; font-size: 11px;")
+
+        self.classes = ClassTable()
+        self.classes.chosen.connect(self.class_chosen)
+        self.classes.renamed.connect(self.class_renamed)
+        self.classes.recolour_requested.connect(self.class_recolour_requested)
+
+        self.start_buttons: dict[str, QtWidgets.QPushButton] = {}
+        start_row = QtWidgets.QGridLayout()
+        start_row.setSpacing(4)
+        for i, (source, (text, tip)) in enumerate(START_SOURCES.items()):
+            button = QtWidgets.QPushButton(text)
+            button.setToolTip(tip)
+            button.clicked.connect(lambda _checked, s=source: self.start_requested.emit(s))
+            start_row.addWidget(button, i // 2, i % 2)
+            self.start_buttons[source] = button
+
+        self.done = QtWidgets.QCheckBox("Done: this image is fully annotated")
+        self.done.setToolTip("Marks the image as finished in the project (shown with ✓ in the image list)")
+        self.done.toggled.connect(self.done_toggled)
+        self.show_changed = QtWidgets.QCheckBox("Show changes vs prediction  (C)")
+        self.show_changed.setToolTip("Highlight the pixels the annotation corrected")
+        self.show_changed.toggled.connect(self.changed_view_toggled)
+        self.changed_text = QtWidgets.QLabel("–")
+        self.changed_text.setWordWrap(True)
+        self.changed_text.setTextFormat(QtCore.Qt.TextFormat.RichText)
+
+        self.history = QtWidgets.QUndoView()
+        self.history.setEmptyLabel("Start")
+        self.history.setMinimumHeight(90)
+        self.history.setToolTip("Every edit of this image; click a row to go back to it (Ctrl+Z / Ctrl+Shift+Z)")
+
+        tools_box = QtWidgets.QGroupBox("Tool")
+        tools_layout = QtWidgets.QVBoxLayout(tools_box)
+        tools_layout.addLayout(tools_row)
+        caption = QtWidgets.QLabel("Cell size (px)   [ coarser · finer ]")
+        caption.setStyleSheet("color: #9a9a9a; font-size: 11px;")
+        tools_layout.addWidget(caption)
+        tools_layout.addLayout(level_row)
+        tools_layout.addWidget(self.level_text)
+        classes_box = QtWidgets.QGroupBox("Classes")
+        classes_layout = QtWidgets.QVBoxLayout(classes_box)
+        classes_layout.addWidget(self.classes)
+        hint = QtWidgets.QLabel("Keys 1–9, 0 choose · double-click a name or colour to edit")
+        hint.setStyleSheet("color: #9a9a9a; font-size: 11px;")
+        classes_layout.addWidget(hint)
+        start_box = QtWidgets.QGroupBox("Start from")
+        start_box.setLayout(start_row)
+        review_box = QtWidgets.QGroupBox("Review")
+        review_layout = QtWidgets.QVBoxLayout(review_box)
+        review_layout.addWidget(self.show_changed)
+        review_layout.addWidget(self.changed_text)
+        review_layout.addWidget(self.done)
+        history_box = QtWidgets.QGroupBox("History")
+        QtWidgets.QVBoxLayout(history_box).addWidget(self.history)
+
+        self.setStyleSheet(CHECKED_STYLE)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.mode)
+        layout.addWidget(self.status)
+        layout.addWidget(tools_box)
+        layout.addWidget(classes_box)
+        layout.addWidget(start_box)
+        layout.addWidget(review_box)
+        layout.addWidget(history_box, 1)
+        self.set_mode(False)
+
+    # ------------------------------------------------------------------ showing state
+    def set_mode(self, on: bool) -> None:
+        self.mode.blockSignals(True)
+        self.mode.setChecked(on)
+        self.mode.blockSignals(False)
+        self.mode.setText("Annotating — A to stop" if on else "Annotate  (A)")
+
+    def set_tool(self, tool: str) -> None:
+        self.tool_buttons[tool].setChecked(True)
+
+    def set_level(self, level: int) -> None:
+        self.level_buttons[level].setChecked(True)
+        cell = 1 << level
+        self.level_text.setText(f"Level {level}: cells of {cell}×{cell} px" if level else "Level 0: single pixels")
+
+    def set_classes(self, classes) -> None:
+        self.classes.set_classes(classes)
+
+    def set_class(self, class_id: int) -> None:
+        self.classes.select(class_id)
+
+    def set_done(self, done: bool, enabled: bool = True) -> None:
+        self.done.blockSignals(True)
+        self.done.setChecked(done)
+        self.done.blockSignals(False)
+        self.done.setEnabled(enabled)
+
+    def set_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def set_changed_summary(self, text: str) -> None:
+        self.changed_text.setText(text)
+
+    def set_show_changed(self, on: bool) -> None:
+        self.show_changed.blockSignals(True)
+        self.show_changed.setChecked(on)
+        self.show_changed.blockSignals(False)
+
+    def set_start_available(self, available: dict[str, bool]) -> None:
+        for source, button in self.start_buttons.items():
+            button.setEnabled(available.get(source, True))

@@ -1,0 +1,228 @@
+"""The fine-tune dock: settings, start / cancel, progress, the live loss curve, the before/after
+comparison on the corrected images, and keep / revert.
+
+Widgets only: the ``Finetuner`` (``qgn_studio.finetuner``) runs the work and tells the panel what
+to show. The loss curve is redrawn at most ``PLOT_INTERVAL_MS`` apart however fast steps arrive.
+"""
+from __future__ import annotations
+
+import math
+
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+PLOT_INTERVAL_MS = 100
+ROWS = (("acc", "Pixel accuracy"), ("miou", "mIoU"), ("agreement", "Cells right"))
+ROW_TIPS = {
+    "acc": "Share of labelled pixels of the corrected images the model predicts as corrected",
+    "miou": "Mean intersection over union against the corrected labels",
+    "agreement": "Share of the corrections' quadtree leaves predicted right on every pixel",
+}
+
+
+def percent(value: float | None) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f} %"
+
+
+class LossPlot(pg.PlotWidget):
+    """The training loss per iteration, redrawn on a timer."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent, background="#1e1f22")
+        self.setLabel("bottom", "iteration")
+        self.setLabel("left", "loss")
+        self.showGrid(x=True, y=True, alpha=0.2)
+        self.getPlotItem().setMenuEnabled(False)
+        self.setMinimumHeight(150)
+        self.curve = self.plot([], [], pen=pg.mkPen("#ffb74d", width=1.5))
+        self.xs: list[int] = []
+        self.ys: list[float] = []
+        self._timer = QtCore.QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(PLOT_INTERVAL_MS)
+        self._timer.timeout.connect(self.redraw)
+
+    def clear_points(self) -> None:
+        self.xs, self.ys = [], []
+        self.redraw()
+
+    def add_point(self, iteration: int, loss: float) -> None:
+        self.xs.append(iteration)
+        self.ys.append(loss)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def redraw(self) -> None:
+        self.curve.setData(self.xs, self.ys)
+
+
+class FinetunePanel(QtWidgets.QWidget):
+    """See the module docstring."""
+
+    start_requested = QtCore.Signal(int, float)  # iterations, learning rate
+    cancel_requested = QtCore.Signal()
+    keep_requested = QtCore.Signal()
+    revert_requested = QtCore.Signal()
+    refresh_requested = QtCore.Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.corrections = QtWidgets.QLabel("No corrected images yet")
+        self.corrections.setWordWrap(True)
+        refresh = QtWidgets.QToolButton(text="↻")
+        refresh.setToolTip("Count the corrected images again")
+        refresh.clicked.connect(self.refresh_requested)
+        self.iterations = QtWidgets.QSpinBox()
+        self.iterations.setRange(1, 100_000)
+        self.iterations.setValue(300)
+        self.iterations.setSingleStep(50)
+        self.iterations.setToolTip("SGD iterations (batches of corrected images, with scaling and flips)")
+        self.lr = QtWidgets.QDoubleSpinBox()
+        self.lr.setDecimals(4)
+        self.lr.setRange(0.0001, 1.0)
+        self.lr.setSingleStep(0.001)
+        self.lr.setValue(0.001)  # 0.005 (the library default) overshoots on a handful of images
+        self.lr.setToolTip("Initial learning rate (poly decay to 0)")
+        self.start = QtWidgets.QPushButton("Fine-tune on corrections")
+        self.start.setToolTip("Train a copy of the model on the corrected images (GTC propagation, the level loss); "
+                              "the model in use stays until you keep the result")
+        self.start.clicked.connect(lambda: self.start_requested.emit(self.iterations.value(), self.lr.value()))
+        self.cancel = QtWidgets.QPushButton("Cancel")
+        self.cancel.setEnabled(False)
+        self.cancel.clicked.connect(self.cancel_requested)
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setFormat("%v / %m")
+        self.progress.setValue(0)
+        self.status = QtWidgets.QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet("color: #9a9a9a;")
+        self.plot = LossPlot()
+
+        self.table = QtWidgets.QTableWidget(len(ROWS), 3)
+        self.table.setHorizontalHeaderLabels(["Before", "After", "Change"])
+        self.table.setVerticalHeaderLabels([text for _key, text in ROWS])
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setFixedHeight(24 + 22 * len(ROWS) + 4)
+        for row, (key, _text) in enumerate(ROWS):
+            self.table.verticalHeaderItem(row).setToolTip(ROW_TIPS[key])
+        self.per_image = QtWidgets.QTableWidget(0, 3)
+        self.per_image.setHorizontalHeaderLabels(["Image", "mIoU before → after", "Changed cells"])
+        self.per_image.verticalHeader().hide()
+        self.per_image.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.per_image.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
+        header = self.per_image.horizontalHeader()
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        self.per_image.verticalHeader().setDefaultSectionSize(20)
+        self.per_image.setMinimumHeight(80)
+        self.changed = QtWidgets.QLabel("")
+        self.changed.setWordWrap(True)
+        self.changed.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.keep = QtWidgets.QPushButton("Keep and save as…")
+        self.keep.setToolTip("Save the fine-tuned model under a new name and predict with it from now on")
+        self.keep.clicked.connect(self.keep_requested)
+        self.revert = QtWidgets.QPushButton("Revert")
+        self.revert.setToolTip("Discard the fine-tuned model; the model in use stays")
+        self.revert.clicked.connect(self.revert_requested)
+
+        settings = QtWidgets.QFormLayout()
+        top = QtWidgets.QHBoxLayout()
+        top.addWidget(self.corrections, 1)
+        top.addWidget(refresh)
+        settings.addRow(top)
+        settings.addRow("Iterations", self.iterations)
+        settings.addRow("Learning rate", self.lr)
+        run_row = QtWidgets.QHBoxLayout()
+        run_row.addWidget(self.start, 1)
+        run_row.addWidget(self.cancel)
+        train_box = QtWidgets.QGroupBox("Fine-tune")
+        train_layout = QtWidgets.QVBoxLayout(train_box)
+        train_layout.addLayout(settings)
+        train_layout.addLayout(run_row)
+        train_layout.addWidget(self.progress)
+        train_layout.addWidget(self.plot, 1)
+        train_layout.addWidget(self.status)
+        compare_box = QtWidgets.QGroupBox("Before / after on the corrected images")
+        compare_layout = QtWidgets.QVBoxLayout(compare_box)
+        compare_layout.addWidget(self.table)
+        compare_layout.addWidget(self.changed)
+        compare_layout.addWidget(self.per_image, 1)
+        decide = QtWidgets.QHBoxLayout()
+        decide.addWidget(self.keep, 1)
+        decide.addWidget(self.revert)
+        compare_layout.addLayout(decide)
+        self.compare_box = compare_box
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(train_box, 3)
+        layout.addWidget(compare_box, 2)
+        self.show_comparison(None)
+
+    # ------------------------------------------------------------------ state
+    def set_corrections(self, names: list[str]) -> None:
+        if not names:
+            self.corrections.setText("No corrected images yet: annotate some, or mark them done")
+        else:
+            shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+            self.corrections.setText(f"<b>{len(names)}</b> corrected image{'s' if len(names) != 1 else ''}: {shown}")
+        self.corrections.setToolTip("\n".join(names))
+        self.start.setEnabled(bool(names) and not self.cancel.isEnabled())
+
+    def set_running(self, running: bool, iterations: int = 0) -> None:
+        self.start.setEnabled(not running)
+        self.cancel.setEnabled(running)
+        self.iterations.setEnabled(not running)
+        self.lr.setEnabled(not running)
+        if running:
+            self.plot.clear_points()
+            self.progress.setRange(0, iterations)
+            self.progress.setValue(0)
+            self.show_comparison(None)
+
+    def add_loss(self, iteration: int, loss: float) -> None:
+        self.progress.setValue(iteration)
+        self.plot.add_point(iteration, loss)
+        self.status.setText(f"iteration {iteration} · loss {loss:.4f}")
+
+    def set_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def show_comparison(self, comparison) -> None:
+        """Fill the before/after tables (None clears them and disables keep / revert)."""
+        self.keep.setEnabled(comparison is not None)
+        self.revert.setEnabled(comparison is not None)
+        for row, (key, _text) in enumerate(ROWS):
+            if comparison is None:
+                values = ("–", "–", "–")
+            else:
+                before, after = comparison.before[key], comparison.after[key]
+                delta = after - before
+                values = (percent(before), percent(after),
+                          "–" if math.isnan(delta) else f"{100 * delta:+.1f} pt")
+            for col, text in enumerate(values):
+                item = QtWidgets.QTableWidgetItem(text)
+                item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, col, item)
+        self.per_image.setRowCount(0 if comparison is None else len(comparison.per_image))
+        if comparison is None:
+            self.changed.setText("<span style='color:#9a9a9a'>Fine-tune to compare the model before and "
+                                 "after on the corrected images</span>")
+            return
+        for row, record in enumerate(comparison.per_image):
+            texts = (record["name"], f"{percent(record['before']['miou'])} → {percent(record['after']['miou'])}",
+                     f"{record['changed_cells']:,}")
+            for col, text in enumerate(texts):
+                item = QtWidgets.QTableWidgetItem(text)
+                if col:
+                    item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+                self.per_image.setItem(row, col, item)
+        share = 100 * comparison.changed_pixels / comparison.pixels if comparison.pixels else 0.0
+        self.changed.setText(
+            f"The prediction ({comparison.scheme.upper()}) changed in <b>{comparison.changed_cells:,}</b> quadtree "
+            f"cells ({comparison.changed_pixels:,} px, {share:.1f} %)")

@@ -1,0 +1,495 @@
+"""Persistence — nothing lost: projects, saving, autosave, crash recovery, closing with unsaved edits.
+
+With a project open (``qgn.project.Project``: images, annotations as .qgt, classes, model, done
+flags), Ctrl+S saves every annotation with unsaved edits into it, "done" flags and class edits go
+into project.json at once, and an image's saved annotation is read (off the UI thread) the first
+time the image is shown.
+
+Autosave: ``AUTOSAVE_DELAY_MS`` after the last edit, every annotation with edits not yet autosaved
+is copied and written on the job thread (``JobRunner``) into the project's ``.autosave/`` — or,
+without a project, into a per-user *scratch project*: ``$QGN_STUDIO_SCRATCH``, else
+``<AppDataLocation>/unsaved`` (e.g. ``~/.local/share/QGN/QGN Studio/unsaved``). So a crash never
+loses more than the last two seconds, project or not. A window made without settings (screenshots)
+has no scratch project and never writes there.
+
+Recovery: opening a project — or starting without one, for the scratch project — whose autosaves
+are newer than the saved annotations asks (``ask_recover``: "restore" / "discard" / "later");
+restored maps become unsaved annotations of their images (their images are opened if needed).
+The settings remember the open project until the window closes normally, so a start after a
+crash reopens that project when it has autosaves to offer.
+
+Without a project, the first Ctrl+S asks for a folder (``ask_folder``) and creates a project there
+with the open images, the class set, the model and the done flags, then saves into it. Closing
+with unsaved edits asks (``ask_unsaved``: "save" / "discard" / "cancel"). Every ``ask_*`` is an
+attribute, so tests replace the dialogs with a choice.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+from qgn_studio.document import describe_error
+
+AUTOSAVE_DELAY_MS = 2000
+PROJECT_FILE = "project.json"
+
+
+def scratch_root(with_settings: bool) -> Path | None:
+    """Where autosaves go without a project (see the module docstring); None: nowhere."""
+    env = os.environ.get("QGN_STUDIO_SCRATCH")
+    if env:
+        return Path(env)
+    if not with_settings:
+        return None
+    base = QtCore.QStandardPaths.writableLocation(QtCore.QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base) / "unsaved" if base else None
+
+
+def is_project_folder(path) -> bool:
+    return Path(path).is_dir() and (Path(path) / PROJECT_FILE).is_file()
+
+
+class ProjectController(QtCore.QObject):
+    """See the module docstring. ``window`` provides ``docs``, ``current``, ``annotator``, ``jobs``,
+    ``model_info``, ``open_paths(paths, append)``, ``images`` (the list panel), ``canvas`` and
+    ``statusBar()``."""
+
+    project_changed = QtCore.Signal(object)  # Project or None
+    saved = QtCore.Signal(int)  # annotations saved by one save
+    autosaved = QtCore.Signal(int)  # annotations written by one autosave
+
+    def __init__(self, window, scratch: Path | None):
+        super().__init__(window)
+        self.window = window
+        self.project = None
+        self.scratch_path = scratch
+        self._scratch = None
+        self.ask_recover = self._ask_recover
+        self.ask_folder = self._ask_folder
+        self.ask_unsaved = self._ask_unsaved
+        self.timer = QtCore.QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(AUTOSAVE_DELAY_MS)
+        self.timer.timeout.connect(self.autosave_now)
+        annotator = window.annotator
+        annotator.edited.connect(lambda _session: self.timer.start())
+        annotator.done_changed.connect(self._done_changed)
+        annotator.classes_changed.connect(self._classes_changed)
+
+    # ------------------------------------------------------------------ where things go
+    @property
+    def jobs(self):
+        return self.window.jobs
+
+    def _target(self):
+        """The project autosaves go into: the open project, else the scratch project (or None)."""
+        return self.project if self.project is not None else self.scratch()
+
+    def scratch(self):
+        """The scratch project (created on first use); None when there is none or it is unusable."""
+        if self._scratch is not None or self.scratch_path is None:
+            return self._scratch
+        from qgn.project import Project
+
+        classes = self.window.annotator.classes
+        try:
+            if is_project_folder(self.scratch_path):
+                self._scratch = Project.open(self.scratch_path)
+            elif classes is not None:
+                self._scratch = Project.create(self.scratch_path, [], classes)
+        except Exception as exc:  # noqa: BLE001 - autosave still goes nowhere; say so
+            self.window.statusBar().showMessage(f"No autosave without a project: {describe_error(exc)}", 10000)
+            self.scratch_path = None
+        return self._scratch
+
+    @staticmethod
+    def _image_of(project, path: Path):
+        try:
+            return project.image_for(path)
+        except KeyError:
+            return project.add_images([path], save=True)[0]
+
+    def sessions(self) -> list:
+        return [d for d in self.window.docs if d.annotation is not None]
+
+    def unsaved(self) -> list:
+        return [d for d in self.sessions() if d.annotation.dirty]
+
+    # ------------------------------------------------------------------ autosave
+    def autosave_now(self) -> None:
+        """Write every annotation with edits not yet autosaved (copies; written on the job thread)."""
+        self.timer.stop()
+        pending = [d for d in self.sessions() if d.annotation.needs_autosave]
+        target = self._target() if pending else None
+        if target is None:
+            return
+        classes = self.window.annotator.classes
+        if target is self._scratch and classes is not None and target.classes != classes:
+            target.classes = classes
+        for doc in pending:
+            session = doc.annotation
+            label, version, path = session.label.copy(), session.version, doc.path
+
+            def write(target=target, path=path, label=label):
+                target.autosave(self._image_of(target, path), label)
+
+            self.jobs.submit(write, lambda _r, s=session, v=version: s.mark_autosaved(v),
+                             lambda message: self._warn(f"Autosave failed: {message}"), "Autosaving")
+        self.jobs.submit(lambda: len(pending), self.autosaved.emit)
+
+    # ------------------------------------------------------------------ save
+    def save(self) -> bool:
+        """Ctrl+S: save every annotation with unsaved edits (creating a project first if none is
+        open); False when the user cancelled the folder choice."""
+        if self.project is None and not self.new_project():
+            return False
+        self.timer.stop()
+        dirty = self.unsaved()
+        project = self.project
+        for doc in dirty:
+            session = doc.annotation
+            label, version, path = session.label.copy(), session.version, doc.path
+            session.mark_autosaved(version)  # the save supersedes (and removes) the autosave
+
+            def write(path=path, label=label):
+                project.save_annotation(self._image_of(project, path), label)
+
+            def done(_result, session=session, version=version, doc=doc):
+                session.mark_saved(version)
+                self.window.images.update_document(doc)
+                self.window.annotator.refresh_status()
+                self.window.update_title()
+
+            def failed(message, session=session):
+                session.mark_autosaved(-1)  # not saved: autosave it again
+                self.timer.start()
+                self._warn(f"Saving failed: {message}")
+
+            self.jobs.submit(write, done, failed, "Saving")
+        self.jobs.submit(lambda: len(dirty), self._saved)
+        return True
+
+    def _saved(self, count: int) -> None:
+        where = self.project.root if self.project is not None else "?"
+        self.window.statusBar().showMessage(f"Saved {count} annotation{'s' if count != 1 else ''} in {where}", 5000)
+        self.saved.emit(count)
+
+    def save_and_wait(self, timeout_s: float = 60.0) -> bool:
+        """Save, and block until it is written (closing the window)."""
+        if not self.save():
+            return False
+        self.jobs.wait_idle(timeout_s)
+        QtCore.QCoreApplication.processEvents()
+        return not self.unsaved()
+
+    # ------------------------------------------------------------------ projects
+    def new_project(self, folder: Path | None = None) -> bool:
+        """Create a project with the open images, classes, model and done flags in ``folder``
+        (asked when None); unsaved edits stay unsaved (Ctrl+S writes them)."""
+        from qgn.project import Project
+
+        annotator = self.window.annotator
+        if annotator.classes is None:
+            self._warn("A project needs a class set: load a model first")
+            return False
+        folder = folder or self.ask_folder("Create a project in a new or empty folder", True)
+        if not folder:
+            return False
+        info = self.window.model_info
+        try:
+            project = Project.create(Path(folder), [d.path for d in self.window.docs], annotator.classes,
+                                     None if info is None else str(info.path))
+            for doc in self.window.docs:
+                if doc.done:
+                    project.image_for(doc.path).done = True
+            project.save()
+        except Exception as exc:  # noqa: BLE001
+            self._warn(f"Cannot create a project in {folder}: {describe_error(exc)}")
+            return False
+        self._drop_scratch_autosaves()
+        self._set_project(project)
+        return True
+
+    def open_project(self, folder: Path | None = None) -> bool:
+        """Open the project in ``folder`` (asked when None): its images, classes, done flags and
+        model; then offer to restore its autosaves."""
+        from qgn.project import Project
+
+        folder = folder or self.ask_folder("Open a project folder", False)
+        if not folder:
+            return False
+        try:
+            project = Project.open(Path(folder))
+        except Exception as exc:  # noqa: BLE001
+            self._warn(f"Cannot open the project: {describe_error(exc)}")
+            return False
+        if not self.confirm_discard("opening the project"):
+            return False
+        annotator = self.window.annotator
+        annotator.set_mode(False)
+        annotator.set_classes(project.classes)
+        self._set_project(project)
+        restore = self._ask_recovery(project)  # before the images show: no saved map is read for them
+        self.window.open_paths([im.path for im in project.images])
+        done = {Path(im.path): im.done for im in project.images}
+        for doc in self.window.docs:
+            doc.done = done.get(doc.path, False)
+            self.window.images.update_document(doc)
+        if project.model and Path(project.model).is_file() and (
+                self.window.model_info is None or Path(self.window.model_info.path) != Path(project.model).resolve()):
+            self.window.load_model(Path(project.model))
+        if restore:
+            self._restore(project, restore)
+        self.document_shown(self.window.current)
+        return True
+
+    def _set_project(self, project) -> None:
+        self.project = project
+        self.window.annotator.project_classes = True
+        settings = self.window.settings
+        if settings is not None:  # cleared by a normal close: still set at start means a crash
+            settings.setValue("project/open", str(project.root))
+            settings.sync()
+        self.project_changed.emit(project)
+
+    def startup_recovery(self) -> None:
+        """At start: offer the autosaves of the scratch project, and reopen the project that was
+        open when the app last stopped without closing (its autosaves are then offered)."""
+        settings = self.window.settings
+        last = None if settings is None else settings.value("project/open", "")
+        if last and self.project is None and is_project_folder(last):
+            from qgn.project import Project
+
+            try:
+                crashed = bool(Project.open(Path(last)).recoverable())
+            except Exception:  # noqa: BLE001 - an unreadable project is reported when opened by hand
+                crashed = False
+            if crashed:
+                self.open_project(Path(last))
+                return
+        if self.project is None:
+            self.offer_recovery()
+
+    def closed(self) -> None:
+        """The window closed normally: no project needs reopening at the next start."""
+        if self.window.settings is not None:
+            self.window.settings.remove("project/open")
+            self.window.settings.sync()
+
+    def open_if_project(self, paths: list) -> bool:
+        """Open ``paths[0]`` as a project when it is a project folder (command line, drop)."""
+        if len(paths) == 1 and is_project_folder(paths[0]):
+            return self.open_project(Path(paths[0]))
+        return False
+
+    def confirm_discard(self, what: str, docs=None) -> bool:
+        """Before closing images (``docs``; all when None) with unsaved edits: ask to save them,
+        discard them (their autosaves go too) or cancel. True when it may go ahead."""
+        docs = self.window.docs if docs is None else docs
+        dirty = [d for d in docs if d.annotation is not None and d.annotation.dirty]
+        if not dirty:
+            return True
+        choice = self.ask_unsaved(len(dirty), what)
+        if choice == "save":
+            return self.save_and_wait()
+        if choice == "discard":
+            self.discard_autosaves(dirty)
+            for doc in dirty:
+                doc.annotation.mark_saved(doc.annotation.version)  # accepted as lost: ask no more
+            return True
+        return False
+
+    # ------------------------------------------------------------------ loading saved annotations
+    def document_shown(self, doc) -> None:
+        """Read ``doc``'s saved annotation from the project (off the UI thread) the first time."""
+        project = self.project
+        if project is None or doc is None or doc.annotation is not None:
+            return
+        annotator = self.window.annotator
+        if doc.path in annotator.loading:
+            return
+        try:
+            image = project.image_for(doc.path)
+        except KeyError:
+            return
+        if not project.annotation_path(image).is_file():
+            return
+        annotator.loading.add(doc.path)
+
+        def failed(message: str) -> None:
+            annotator.loading.discard(doc.path)
+            self._warn(f"{doc.name}: the saved annotation cannot be read: {message}")
+
+        self.jobs.submit(lambda: project.load_annotation(image),
+                         lambda label: self._adopt(doc, label, "saved", False), failed, "Reading an annotation")
+
+    def _adopt(self, doc, label, source: str, dirty: bool) -> None:
+        annotator = self.window.annotator
+        annotator.loading.discard(doc.path)
+        session = doc.annotation
+        if label is not None and session is not None and dirty and not session.dirty:
+            session.replace_label(label)  # a recovered autosave over the saved map just read
+            session.origin = source
+            session.mark_unsaved()
+            annotator.refresh_status()
+        elif label is not None:
+            annotator.adopt(doc, label, source, dirty)
+            self.window.images.update_document(doc)
+            if dirty:
+                self.timer.start()
+
+    def saved_annotations(self) -> list:
+        """(ProjectImage, loader) of every saved annotation of the open project."""
+        project = self.project
+        if project is None:
+            return []
+        return [(im, lambda im=im: project.load_annotation(im)) for im in project.annotated()]
+
+    # ------------------------------------------------------------------ recovery
+    def offer_recovery(self, project=None) -> None:
+        """Ask about autosaves newer than the saved annotations (of ``project``, or the scratch
+        one) and restore them when the user says so."""
+        project = project or self.scratch()
+        images = self._ask_recovery(project)
+        if images:
+            self._restore(project, images)
+
+    def _ask_recovery(self, project) -> list:
+        """The project's images whose autosave the user wants back (the autosaves of "discard"
+        are deleted; "later" keeps them for next time)."""
+        if project is None:
+            return []
+        try:
+            images = project.recoverable()
+        except OSError:
+            return []
+        if not images:
+            return []
+        if self.window.annotator.classes is None:
+            self.window.annotator.set_classes(project.classes)  # the model is still loading
+        choice = self.ask_recover([im.path.name for im in images])
+        if choice == "discard":
+            for im in images:
+                project.discard_autosave(im)
+        if choice != "restore":
+            return []
+        for im in images:
+            self.window.annotator.loading.add(Path(im.path))  # not the saved annotation: this
+        return images
+
+    def _restore(self, project, images) -> None:
+        known = {d.path for d in self.window.docs}
+        missing = [im.path for im in images if im.path not in known and im.path.is_file()]
+        if missing:
+            self.window.open_paths(missing, append=True)
+        by_path = {d.path: d for d in self.window.docs}
+        for im in images:
+            doc = by_path.get(Path(im.path)) or by_path.get(Path(im.path).resolve())
+            if doc is None:
+                self.window.annotator.loading.discard(Path(im.path))
+                self._warn(f"{im.path}: the image of an autosave is missing; its autosave stays in {project.root}")
+                continue
+            self.window.annotator.loading.add(doc.path)
+            self.jobs.submit(lambda im=im: project.recover(im),
+                             lambda label, doc=doc: self._adopt(doc, label, "recovered", True),
+                             lambda message, doc=doc: self._recover_failed(doc, message), "Restoring an autosave")
+
+    def _recover_failed(self, doc, message: str) -> None:
+        self.window.annotator.loading.discard(doc.path)
+        self._warn(f"{doc.name}: the autosave cannot be read: {message}")
+
+    def discard_autosaves(self, docs) -> None:
+        """Forget the autosaves of ``docs`` (the user discarded their edits)."""
+        for target in (self.project, self._scratch):
+            if target is None:
+                continue
+            for doc in docs:
+                try:
+                    image = target.image_for(doc.path)
+                except KeyError:
+                    continue
+                self.jobs.submit(lambda target=target, image=image: target.discard_autosave(image))
+
+    def _drop_scratch_autosaves(self) -> None:
+        scratch = self._scratch
+        if scratch is None:
+            return
+        for doc in self.window.docs:
+            try:
+                image = scratch.image_for(doc.path)
+            except KeyError:
+                continue
+            self.jobs.submit(lambda image=image: scratch.discard_autosave(image))
+
+    # ------------------------------------------------------------------ done flags, classes
+    def _done_changed(self, doc, done: bool) -> None:
+        project = self.project
+        if project is None:
+            return
+        self.jobs.submit(lambda: project.set_done(self._image_of(project, doc.path), done),
+                         failed=lambda message: self._warn(f"Cannot record 'done': {message}"))
+
+    def _classes_changed(self, classes) -> None:
+        project = self.project
+        if project is None:
+            return
+
+        def write() -> None:
+            project.classes = classes
+            project.save()
+
+        self.jobs.submit(write, failed=lambda message: self._warn(f"Cannot save the classes: {message}"))
+
+    def set_model(self, path: Path) -> None:
+        """The model in use changed (e.g. a kept fine-tune): the project remembers it."""
+        project = self.project
+        if project is None:
+            return
+
+        def write() -> None:
+            project.model = str(path)
+            project.save()
+
+        self.jobs.submit(write, failed=lambda message: self._warn(f"Cannot record the model: {message}"))
+
+    # ------------------------------------------------------------------ closing
+    def close_check(self) -> bool:
+        """True when the window may close (edits saved, discarded, or none)."""
+        self.autosave_now()
+        ok = self.confirm_discard("closing")
+        self.jobs.wait_idle()
+        return ok
+
+    # ------------------------------------------------------------------ dialogs (replaceable)
+    def _warn(self, text: str) -> None:
+        self.window.canvas.show_message(text, "warning", "project")
+        self.window.statusBar().showMessage(text, 10000)
+
+    def _ask_recover(self, names: list[str]) -> str:
+        box = QtWidgets.QMessageBox(self.window)
+        box.setIcon(QtWidgets.QMessageBox.Icon.Question)
+        box.setWindowTitle("Restore unsaved annotations?")
+        shown = "\n".join(names[:10]) + (f"\n… and {len(names) - 10} more" if len(names) > 10 else "")
+        box.setText(f"{len(names)} annotation{'s' if len(names) != 1 else ''} had edits that were autosaved but "
+                    f"not saved (the app did not close normally):\n\n{shown}")
+        restore = box.addButton("Restore", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard", QtWidgets.QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Later", QtWidgets.QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(restore)
+        box.exec()
+        clicked = box.clickedButton()
+        return "restore" if clicked is restore else "discard" if clicked is discard else "later"
+
+    def _ask_folder(self, title: str, new: bool) -> Path | None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self.window, title, self.window._last_folder())
+        return Path(folder) if folder else None
+
+    def _ask_unsaved(self, count: int, what: str) -> str:
+        buttons = QtWidgets.QMessageBox.StandardButton
+        answer = QtWidgets.QMessageBox.question(
+            self.window, "Unsaved annotations",
+            f"{count} annotation{'s have' if count != 1 else ' has'} unsaved edits. Save before {what}?",
+            buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save)
+        return {buttons.Save: "save", buttons.Discard: "discard"}.get(answer, "cancel")

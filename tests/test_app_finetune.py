@@ -1,0 +1,143 @@
+"""Fine-tuning on corrections through the app (offscreen): the dock's button runs a few SGD steps in
+a background thread with a live loss curve, compares before and after, and keeps (a new file, the
+inference worker switches to it) or reverts; a long run can be cancelled.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import hashlib  # noqa: E402
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+pytest.importorskip("pytestqt")
+
+from qgn_studio.app import make_application  # noqa: E402
+from qgn_studio.finetuner import default_model_path  # noqa: E402
+from qgn_studio.main_window import MainWindow, make_settings  # noqa: E402
+from qgn_studio.testing import make_dev_model, write_samples  # noqa: E402
+
+WAIT_MS = 60_000
+SIZE = (64, 96)
+
+
+@pytest.fixture
+def model_path(tmp_path):
+    """A copy of the bundled demo model (an untrained tiny one when it is missing), in tmp_path."""
+    from qgn.resources import demo_model_path
+
+    folder = tmp_path / "models"
+    demo = demo_model_path()
+    if not demo.is_file():
+        return make_dev_model(folder / "demo.safetensors", composite_bias=0.6)
+    folder.mkdir()
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(demo.with_suffix(suffix), folder / f"demo{suffix}")
+    return folder / "demo.safetensors"
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("QGN_STUDIO_SETTINGS", str(tmp_path / "settings.ini"))
+    monkeypatch.setenv("QGN_STUDIO_SCRATCH", str(tmp_path / "scratch"))
+    make_application()
+    win = MainWindow(settings=make_settings())
+    win.projects.ask_unsaved = lambda count, what: "discard"
+    win.projects.ask_recover = lambda names: "later"
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def corrected_window(qtbot, win, tmp_path, model_path):
+    """One image whose annotation corrects the prediction towards the ground truth."""
+    images = write_samples(tmp_path / "data", 1, SIZE)
+    win.start(images, str(model_path))
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    win.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    win.annotator.start_from("truth")
+    qtbot.waitUntil(lambda: np.array_equal(win.current.annotation.label, win.current.ground_truth), timeout=WAIT_MS)
+    win.show_finetune()
+    return win.finetuner.panel
+
+
+def test_finetune_runs_compares_and_keeps_under_a_new_name(qtbot, window, tmp_path, model_path):
+    panel = corrected_window(qtbot, window, tmp_path, model_path)
+    assert "1</b> corrected image" in panel.corrections.text()
+    original = digest(model_path)
+    panel.iterations.setValue(6)
+    with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS) as ended:
+        panel.start.click()
+        assert window.finetuner.running and panel.cancel.isEnabled()
+    assert ended.args == ["compared"]
+    panel.plot.redraw()
+    xs, ys = panel.plot.curve.getData()
+    assert list(xs) == [1, 2, 3, 4, 5, 6] and np.isfinite(ys).all()
+    comparison = window.finetuner.comparison
+    assert comparison.per_image and 0 <= comparison.before["miou"] <= 1 and 0 <= comparison.after["miou"] <= 1
+    assert panel.table.item(1, 0).text().endswith("%") and panel.per_image.rowCount() == 1
+    assert panel.keep.isEnabled() and panel.revert.isEnabled()
+
+    blocker = default_model_path(model_path, model_path.parent)  # dev-ft1 exists: the default moves on
+    blocker.write_bytes(b"someone else's file")
+    offered = []
+
+    def ask(default: Path):
+        offered.append(default)
+        return default, False
+
+    window.finetuner.ask_save_path = ask
+    with qtbot.waitSignal(window.worker.model_loaded, timeout=WAIT_MS) as loaded:
+        panel.keep.click()
+    assert offered == [model_path.parent / "demo-ft2.safetensors"]
+    assert loaded.args[0].path == offered[0].resolve() and window.worker.engine.model is not None
+    assert offered[0].is_file() and offered[0].with_suffix(".json").is_file()
+    assert blocker.read_bytes() == b"someone else's file" and digest(model_path) == original
+    assert not panel.keep.isEnabled()
+
+
+def test_keep_never_overwrites_silently_and_revert_keeps_the_model(qtbot, window, tmp_path, model_path):
+    panel = corrected_window(qtbot, window, tmp_path, model_path)
+    panel.iterations.setValue(2)
+    with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS):
+        panel.start.click()
+    taken = tmp_path / "taken.safetensors"
+    taken.write_bytes(b"keep me")
+    window.finetuner.ask_save_path = lambda default: (taken, False)  # not confirmed: must refuse
+    panel.keep.click()
+    qtbot.waitUntil(lambda: "Not saved" in panel.status.text(), timeout=WAIT_MS)
+    assert taken.read_bytes() == b"keep me"
+    window.finetuner.ask_save_path = lambda default: (model_path, True)  # the original: refused whatever
+    panel.keep.click()
+    qtbot.waitUntil(lambda: "original model" in panel.status.text(), timeout=WAIT_MS)
+    model_before = window.worker.engine.model
+    panel.revert.click()
+    assert window.finetuner.result is None and not panel.keep.isEnabled()
+    assert window.worker.engine.model is model_before and "Reverted" in panel.status.text()
+
+
+def test_finetune_can_be_cancelled(qtbot, window, tmp_path, model_path):
+    panel = corrected_window(qtbot, window, tmp_path, model_path)
+    panel.iterations.setValue(100_000)
+    steps = []
+    with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS) as ended:
+        panel.start.click()
+        job = window.finetuner.job
+        job.progress.connect(lambda i, _loss: steps.append(i))
+        qtbot.waitUntil(lambda: len(steps) >= 2, timeout=WAIT_MS)
+        panel.cancel.click()
+    assert ended.args == ["cancelled"]
+    assert "Cancelled after" in panel.status.text()
+    assert window.finetuner.result is None and not panel.keep.isEnabled() and panel.start.isEnabled()
+    assert panel.progress.value() < 100_000

@@ -1,0 +1,231 @@
+"""Persistence in QGN Studio (offscreen): autosave after edits and restore after a crash (with and
+without a project), save and reopen a project, closing with unsaved edits asks, and the export
+dialog's files re-import to the same label maps.
+
+A "crash" is a window whose annotations are dropped without saving or discarding (the files on
+disk stay exactly as a killed process leaves them); a second window then finds them.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+pytest.importorskip("pytestqt")
+from PySide6 import QtWidgets  # noqa: E402
+
+from qgn_studio.app import make_application  # noqa: E402
+from qgn_studio.main_window import MainWindow, make_settings  # noqa: E402
+from qgn_studio.testing import make_dev_model, write_samples  # noqa: E402
+
+WAIT_MS = 30_000
+SIZE = (64, 96)
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    return make_dev_model(tmp_path_factory.mktemp("model") / "dev.safetensors", composite_bias=0.6)
+
+
+@pytest.fixture
+def samples(tmp_path):
+    return write_samples(tmp_path / "data", 2, SIZE)
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("QGN_STUDIO_SETTINGS", str(tmp_path / "settings.ini"))
+    monkeypatch.setenv("QGN_STUDIO_SCRATCH", str(tmp_path / "scratch"))
+    make_application()
+    return tmp_path
+
+
+class Windows:
+    """Makes windows whose dialogs answer from ``answers`` and closes them all at the end."""
+
+    def __init__(self, qtbot):
+        self.qtbot = qtbot
+        self.made: list[MainWindow] = []
+
+    def __call__(self, recover="later", unsaved="discard", folder=None) -> MainWindow:
+        win = MainWindow(settings=make_settings())
+        win.projects.ask_recover = lambda names: recover
+        win.projects.ask_unsaved = lambda count, what: unsaved
+        win.projects.ask_folder = lambda title, new: folder
+        win.projects.timer.setInterval(50)
+        self.qtbot.addWidget(win)
+        win.show()
+        self.made.append(win)
+        return win
+
+    def crash(self, win: MainWindow) -> None:
+        """Let ``win`` go as a killed process would: nothing saved, nothing discarded."""
+        win.jobs.wait_idle()
+        win.annotator.forget(win.docs)
+        win.projects.closed = lambda: None  # a killed process never gets to say it closed normally
+        win.close()
+
+
+@pytest.fixture
+def windows(qtbot, env):
+    maker = Windows(qtbot)
+    yield maker
+    for win in maker.made:
+        win.projects.ask_unsaved = lambda count, what: "discard"
+        win.close()
+
+
+def start_annotating(qtbot, win, paths, model_path):
+    win.start(paths, str(model_path))
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    win.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    return win.current.annotation
+
+
+def paint(win, level, class_id, points):
+    tools = win.annotator.tools
+    tools.set_level(level)
+    tools.set_class(class_id)
+    tools.press(*points[0])
+    for p in points[1:]:
+        tools.move(*p)
+    tools.release()
+
+
+def test_autosave_then_restore_after_a_crash_without_project(qtbot, windows, samples, model_path, env):
+    first = windows()
+    session = start_annotating(qtbot, first, [samples[0]], model_path)
+    paint(first, 3, 6, [(4, 4), (60, 4)])
+    assert session.dirty and first.projects.timer.isActive()  # the debounce started
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    edited = session.label.copy()
+    autosaves = list((env / "scratch" / ".autosave").glob("*.qgt"))
+    assert len(autosaves) == 1
+    windows.crash(first)
+
+    second = windows(recover="restore")
+    second.start([], str(model_path))  # nothing opened: the restore brings the image back
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    restored = second.docs[0].annotation
+    np.testing.assert_array_equal(restored.label, edited)
+    assert restored.dirty and restored.origin == "recovered"
+
+    windows.crash(second)
+    third = windows(recover="discard")
+    third.start([samples[0]], str(model_path))
+    qtbot.wait(200)
+    assert not list((env / "scratch" / ".autosave").glob("*.qgt"))
+    assert third.docs[0].annotation is None
+
+
+def test_project_save_reopen_and_restore_autosave(qtbot, windows, samples, model_path, env):
+    folder = env / "project"
+    first = windows(folder=folder)
+    session = start_annotating(qtbot, first, samples, model_path)
+    paint(first, 2, 5, [(10, 10), (50, 30)])
+    first.annotator.set_done(True)
+    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
+        assert first.projects.save()  # no project yet: created in `folder` (asked), then saved
+    saved = session.label.copy()
+    assert not session.dirty and (folder / "project.json").is_file()
+    assert len(list((folder / "annotations").glob("*.qgt"))) == 1
+    paint(first, 0, 1, [(1, 1), (30, 1)])  # edited after saving: only the autosave has it
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    newer = session.label.copy()
+    windows.crash(first)
+
+    second = windows(recover="restore")
+    second.start([folder], str(model_path))
+    assert second.projects.project is not None and len(second.docs) == 2
+    assert second.docs[0].done and not second.docs[1].done
+    qtbot.waitUntil(lambda: second.docs[0].annotation is not None, timeout=WAIT_MS)
+    np.testing.assert_array_equal(second.docs[0].annotation.label, newer)
+    assert second.docs[0].annotation.dirty
+    with qtbot.waitSignal(second.projects.saved, timeout=WAIT_MS):
+        second.projects.save()
+    windows.crash(second)
+
+    third = windows(recover="restore")
+    third.start([folder], str(model_path))
+    assert not third.projects.project.recoverable()
+    qtbot.waitUntil(lambda: third.docs[0].annotation is not None, timeout=WAIT_MS)  # the saved one, read
+    np.testing.assert_array_equal(third.docs[0].annotation.label, newer)
+    assert not third.docs[0].annotation.dirty
+    assert not np.array_equal(saved, newer)
+
+
+def test_start_after_a_crash_reopens_the_project_and_offers_its_autosave(qtbot, windows, samples, model_path, env):
+    folder = env / "crashed"
+    first = windows(folder=folder)
+    session = start_annotating(qtbot, first, [samples[1]], model_path)
+    assert first.projects.new_project()
+    paint(first, 5, 4, [(40, 40)])
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    edited = session.label.copy()
+    windows.crash(first)
+
+    second = windows(recover="restore")
+    second.start([samples[0]], str(model_path))  # whatever it is asked to open, the crash comes first
+    assert second.projects.project is not None and second.projects.project.root == folder.resolve()
+    qtbot.waitUntil(lambda: second.docs[0].annotation is not None, timeout=WAIT_MS)
+    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+    second.projects.ask_unsaved = lambda count, what: "save"
+    second.close()  # a normal close: the next start opens what it is asked to
+    third = windows()
+    third.start([samples[0]], str(model_path))
+    assert third.projects.project is None and third.docs[0].path == samples[0].resolve()
+
+
+def test_closing_with_unsaved_edits_asks(qtbot, windows, samples, model_path, env):
+    win = windows(unsaved="cancel", folder=env / "p")
+    start_annotating(qtbot, win, [samples[0]], model_path)
+    paint(win, 4, 2, [(5, 5)])
+    asked = []
+    win.projects.ask_unsaved = lambda count, what: asked.append((count, what)) or "cancel"
+    win.close()
+    assert asked == [(1, "closing")] and win.isVisible()
+    win.projects.ask_unsaved = lambda count, what: "save"
+    win.close()
+    assert not win.isVisible()
+    assert len(list((env / "p" / "annotations").glob("*.qgt"))) == 1
+
+
+def test_export_dialog_then_reimport_is_identical(qtbot, windows, samples, model_path, env):
+    from qgn.annotation.formats import FORMATS, import_annotation
+
+    win = windows(folder=env / "proj")
+    start_annotating(qtbot, win, samples, model_path)
+    paint(win, 1, 7, [(3, 3), (90, 60)])
+    win.annotator.tools.set_tool("erase")
+    paint(win, 3, 0, [(40, 40)])
+    labels = {0: win.docs[0].annotation.label.copy()}
+    win.images.set_current(1)
+    qtbot.waitUntil(lambda: win.docs[1].annotation is not None, timeout=WAIT_MS)
+    labels[1] = win.docs[1].annotation.label.copy()  # unedited: the prediction
+    win.docs[1].annotation.mark_unsaved()
+    dialog = win.show_export()  # creates the project (folder asked), then the dialog
+    assert dialog is not None and win.projects.project is not None
+    dialog.set_formats(list(FORMATS))
+    out = env / "out"
+    dialog.folder.setText(str(out))
+    with qtbot.waitSignal(dialog.exported, timeout=WAIT_MS) as done:
+        dialog.export_button.click()
+    assert done.args[0] and dialog.progress.value() == dialog.progress.maximum()
+    project = win.projects.project
+    for index, label in labels.items():
+        key = project.image_for(win.docs[index].path).key
+        for name, fmt in FORMATS.items():
+            if fmt.read is None:
+                assert list((out / name).glob(f"{key}*.png")), f"{name}: nothing written"
+                continue
+            path = (out / name / "SegmentationClass" / f"{key}.png") if name == "cvat" else out / name / f"{key}{fmt.suffix}"
+            assert path.is_file(), path
+            np.testing.assert_array_equal(import_annotation(path, project.classes, name), label, err_msg=name)
+    QtWidgets.QApplication.processEvents()
