@@ -18,3 +18,5 @@ STUDIO=(.venv/bin/python -m qgn_studio "$IMAGE" "${MODEL_ARGS[@]}" --size 1600x1
 "${STUDIO[@]}" --depth 0 --layers image,sites --screenshot "$OUT/qgn-studio-sites.png"
 "${STUDIO[@]}" --depth 0 --scheme pc_tau --tau 0.3 --layers image,uncertainty \
   --screenshot "$OUT/qgn-studio-uncertainty.png"
+# The tour's depth strip (Q5 / Q3 / Q1 cut from app windows): docs/screenshots/qgn-studio-depth.png
+.venv/bin/python docs/screenshots/make_depth_strip.py "$IMAGE" ${MODEL:+--model "$MODEL"}

@@ -1,0 +1,25 @@
+"""Which files the wheel carries. Everything else (metadata, dependencies, entry points, the
+version) is in pyproject.toml; this file exists only because pyproject.toml cannot combine package
+discovery with one package mapped from another folder.
+
+- the code: every package under ``qgn/`` and ``qgn_studio/``;
+- the root-level ``resources/`` folder (demo model, samples, icons, palettes) as the data-only
+  package ``qgn_resources``, every file in it, found by ``qgn.resources.resources_dir()``.
+"""
+
+from setuptools import find_namespace_packages, find_packages, setup
+
+RESOURCES = "resources"
+RESOURCES_PACKAGE = "qgn_resources"
+
+resource_packages = [RESOURCES_PACKAGE] + [
+    f"{RESOURCES_PACKAGE}.{name}" for name in find_namespace_packages(where=RESOURCES)
+    if "__pycache__" not in name
+]
+
+setup(
+    packages=find_packages(include=["qgn", "qgn.*", "qgn_studio", "qgn_studio.*"]) + resource_packages,
+    package_dir={RESOURCES_PACKAGE: RESOURCES},
+    package_data={package: ["*"] for package in resource_packages},
+    exclude_package_data={package: ["*.pyc", ".*"] for package in resource_packages},
+)
