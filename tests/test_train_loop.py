@@ -46,3 +46,14 @@ def test_poly_lr():
     assert poly_lr(0.02, 0, 100, 0.9) == 0.02
     assert poly_lr(0.02, 50, 100, 0.9) == pytest.approx(0.02 * 0.5 ** 0.9)
     assert poly_lr(0.02, 100, 100, 0.9) == 0.0
+
+
+def test_training_schemes_alternate_all_and_gtc():
+    from qgn.train.loop import training_schemes
+
+    assert [s.name for s in training_schemes("all")] == ["all"]
+    assert [s.name for s in training_schemes("all+gtc")] == ["all", "gtc"]
+    with pytest.raises(ValueError, match="all\\+gtc"):
+        training_schemes("pc")
+    with pytest.raises(ValueError, match="all\\+gtc"):
+        training_schemes("all+")

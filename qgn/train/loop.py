@@ -44,9 +44,10 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     power: float = 0.9
-    scheme: str = "all"  # training propagation: all | gtc
+    scheme: str = "all"  # training propagation: all | gtc | all+gtc (alternate per iteration)
     weighting: str = "fixed"  # fixed | adaptive
     gamma: float = 1.0
+    composite_weight: float = 1.0  # cross-entropy weight of the composite class (>1: PC closer to All)
     scale_min: float = 0.5
     scale_max: float = 2.0
     flip: bool = True
@@ -85,6 +86,17 @@ PRESETS: dict[str, dict] = {
 }
 
 
+def training_schemes(name: str) -> list[Scheme]:
+    """The propagation of each training iteration, in turn: ``all``, ``gtc``, or ``all+gtc``, which
+    alternates them so that the network learns both dense context (for eval All) and the sparse
+    context it sees when only composite cells go on (for eval GTC/PC)."""
+    names = name.split("+")
+    if not names or any(n not in ("all", "gtc") for n in names):
+        raise ValueError(f"training propagates with 'all', 'gtc' or 'all+gtc' (PC is unreliable from scratch); "
+                         f"got {name!r}")
+    return [Scheme(n) for n in names]
+
+
 def poly_lr(base: float, iteration: int, total: int, power: float) -> float:
     """α = α0 (1 - i / i_max)^ρ."""
     return base * (1.0 - min(iteration, total) / total) ** power
@@ -100,13 +112,19 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def build_optimizer(model: torch.nn.Module, name: str, lr: float, momentum: float = 0.9,
+                    weight_decay: float = 1e-4) -> torch.optim.Optimizer:
+    """SGD with momentum or AdamW over ``parameter_groups`` (shared by training and fine-tuning)."""
+    groups = parameter_groups(model, weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    raise ValueError(f"optimizer must be 'sgd' or 'adamw'; got {name!r}")
+
+
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    groups = parameter_groups(model, config.weight_decay)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=config.lr)
-    raise ValueError(f"optimizer must be 'sgd' or 'adamw'; got {config.optimizer!r}")
+    return build_optimizer(model, config.optimizer, config.lr, config.momentum, config.weight_decay)
 
 
 def crop_sample(sample, size: int, rng: np.random.Generator):
@@ -226,11 +244,10 @@ def _train(config: TrainConfig, resume: bool, progress, device: str, ctx) -> Pat
     dataset = open_training_data(config)
     model = build_model(config, dataset.classes).to(device)
     network = wrap_model(model, ctx, device)
-    loss_fn = QuadtreeLoss(model.config.num_levels, config.weighting, config.gamma).to(device)
+    loss_fn = QuadtreeLoss(model.config.num_levels, config.weighting, config.gamma,
+                           composite_weight=config.composite_weight).to(device)
     optimizer = make_optimizer(model, config)
-    scheme = Scheme(config.scheme)
-    if scheme.name not in ("all", "gtc"):
-        raise ValueError(f"training propagates with 'all' or 'gtc' (PC is unreliable from scratch); got {scheme.name!r}")
+    schemes = training_schemes(config.scheme)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     start_iter = load_train_state(out, model, optimizer, loss_fn) if resume and (out / "last.state.json").is_file() else 0
@@ -254,7 +271,8 @@ def _train(config: TrainConfig, resume: bool, progress, device: str, ctx) -> Pat
                 if config.class_weight_every and iteration % config.class_weight_every == 0 and iteration:
                     loss_fn.set_class_weights(torch.from_numpy(class_weights_from_iou(held_out_iou(model, config, device))))
                 batch = stream.next()
-                result = train_step(model, loss_fn, optimizer, batch.images.to(device), batch.labels.to(device), scheme,
+                result = train_step(model, loss_fn, optimizer, batch.images.to(device), batch.labels.to(device),
+                                    schemes[iteration % len(schemes)],
                                     network=network)
                 iteration += 1
                 if iteration % config.log_every == 0 or iteration == config.iterations:

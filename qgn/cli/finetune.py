@@ -1,0 +1,202 @@
+"""`qgn finetune [--model M] --images DIR --labels DIR [--ignore V] [--iters N] --out M2.safetensors`
+
+Fine-tunes a model on corrected labels (``qgn.train.finetune``) and saves it under a new name.
+Images and labels pair by file stem (labels: ``STEM.png`` of class ids, or ``STEM.qgt``); images
+without a label are skipped (and counted). Progress goes to stderr; stdout gets the before/after
+table on the fine-tuned images (pixel accuracy, mIoU, cell agreement, changed cells), or with
+``--json`` one JSON object. ``--out`` must be new unless ``--force``, and is never the input model.
+Ctrl-C stops the run and saves nothing: the original model is untouched and no --out is written.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+PROGRESS_INTERVAL_S = 0.25  # at most four progress lines a second
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--model", help="model .safetensors to start from (default: the bundled demo model)")
+    p.add_argument("--images", required=True, help="folder of images (or one image file)")
+    p.add_argument("--labels", required=True, help="folder of corrected labels STEM.png / STEM.qgt (or one file)")
+    p.add_argument("--out", required=True, help="the fine-tuned model, NEW.safetensors (+ NEW.json)")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists (never the --model itself)")
+    p.add_argument("--ignore", type=int, help="label value that marks unlabelled pixels (mapped to the model's ignore)")
+    from qgn.train.finetune import FinetuneConfig
+
+    d = FinetuneConfig()
+    p.add_argument("--iters", type=int, default=d.iterations, help=f"iterations (default {d.iterations})")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"(default {d.batch_size})")
+    p.add_argument("--lr", type=float, default=d.lr, help=f"initial learning rate, poly decay (default {d.lr})")
+    p.add_argument("--optimizer", default=d.optimizer, choices=["adamw", "sgd"], help=f"(default {d.optimizer})")
+    p.add_argument("--scheme", default=d.scheme, choices=["gtc", "all"], help=f"training propagation (default {d.scheme})")
+    p.add_argument("--eval-scheme", default="pc", choices=["pc", "all", "gtc"],
+                   help="propagation for the before/after comparison (default pc)")
+    p.add_argument("--train-norm", action="store_true", help="update BatchNorm statistics too (default: frozen)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cpu, cuda, … (default: cuda when available)")
+    p.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
+
+
+def find_pairs(images_arg: str, labels_arg: str) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """(image, label) pairs by stem, and the images that have no label."""
+    from qgn.cli.predict import collect_images
+
+    images = collect_images([images_arg])
+    labels = Path(labels_arg)
+    if labels.is_file():
+        if len(images) != 1:
+            raise ValueError(f"--labels is one file but --images has {len(images)} images; pass a folder")
+        return [(images[0], labels)], []
+    if not labels.is_dir():
+        raise FileNotFoundError(f"{labels}: no such file or folder")
+    pairs, unlabelled = [], []
+    for image in images:
+        found = [labels / f"{image.stem}{s}" for s in (".png", ".qgt") if (labels / f"{image.stem}{s}").is_file()]
+        if found:
+            pairs.append((image, found[0]))
+        else:
+            unlabelled.append(image)
+    if not pairs:
+        raise FileNotFoundError(f"no image in {images_arg} has a label in {labels} (looked for STEM.png / STEM.qgt)")
+    return pairs, unlabelled
+
+
+def read_correction(path: Path, ignore_value: int | None, model_ignore: int):
+    """(H, W) int64 label of ``path`` with ``ignore_value`` (and a .qgt's own ignore value) → the model's ignore."""
+    import numpy as np
+
+    from qgn.quadtree.label_io import read_label
+
+    if path.suffix == ".qgt":
+        from qgn.quadtree.qgt import read_qgt
+
+        qt = read_qgt(path)[0]
+        label = qt.to_label().astype(np.int64)
+        if qt.ignore_value is not None:
+            label[label == qt.ignore_value] = model_ignore
+    else:
+        label = read_label(path).astype(np.int64)
+    if ignore_value is not None:
+        label[label == ignore_value] = model_ignore
+    return label
+
+
+def load_pairs(pairs, model, ignore_value):
+    from qgn.data.imageio import read_rgb
+    from qgn.train.finetune import check_corrections
+
+    images = [read_rgb(image) for image, _ in pairs]
+    labels = [read_correction(label, ignore_value, model.config.classes.ignore_index) for _, label in pairs]
+    try:
+        check_corrections(model, images, labels, [str(label) for _, label in pairs])
+    except ValueError as exc:
+        hint = "" if ignore_value is not None else "; if a value marks unlabelled pixels, pass --ignore VALUE"
+        raise ValueError(f"{exc}{hint}") from None
+    return images, labels
+
+
+def check_out(out: Path, model_path: Path, force: bool) -> None:
+    from qgn.cli.main import CLIError
+    from qgn.model.checkpoint import config_path
+    from qgn.train.finetune import same_file
+
+    if out.suffix != ".safetensors":
+        raise CLIError(f"--out must end in .safetensors; got {out.name}")
+    if same_file(out, model_path):
+        raise CLIError(f"--out {out} is the model being fine-tuned; choose a new name (--force does not apply)")
+    if not force:
+        for existing in (out, config_path(out)):
+            if existing.exists():
+                raise CLIError(f"{existing} exists; choose a new --out or pass --force to overwrite it")
+
+
+def percent(x: float) -> str:
+    return "   n/a" if x is None or not math.isfinite(x) else f"{100 * x:6.2f}"
+
+
+def format_comparison(comparison) -> str:
+    """The before/after table: one row per image, then the total."""
+    lines = [f"{'image':<28} {'acc %':>15} {'mIoU %':>15} {'cells agree %':>15} {'changed cells':>14}",
+             f"{'':<28} {'before  after':>15} {'before  after':>15} {'before  after':>15}"]
+
+    def row(name, before, after, changed):
+        cols = [f"{percent(before[k])} {percent(after[k])}" for k in ("acc", "miou", "agreement")]
+        return f"{name[:28]:<28} {cols[0]:>15} {cols[1]:>15} {cols[2]:>15} {changed:>14}"
+
+    for r in comparison.per_image:
+        lines.append(row(Path(r["name"]).stem, r["before"], r["after"], r["changed_cells"]))
+    lines.append(row(f"all ({comparison.scheme})", comparison.before, comparison.after, comparison.changed_cells))
+    lines.append(f"changed pixels: {comparison.changed_pixels} of {comparison.pixels}")
+    return "\n".join(lines)
+
+
+def finite_or_none(value):
+    """JSON-safe copy: NaN/inf → None, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_or_none(v) for v in value]
+    return value
+
+
+def run(args) -> int:
+    import torch
+
+    from qgn.model.checkpoint import load_model
+    from qgn.resources import default_model
+    from qgn.train.finetune import FinetuneConfig, compare_models, finetune, finetune_metadata, save_new_model
+
+    model_path = default_model(args.model)
+    out = Path(args.out)
+    check_out(out, model_path, args.force)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_model(model_path, device)
+    pairs, unlabelled = find_pairs(args.images, args.labels)
+    if unlabelled:
+        print(f"qgn finetune: {len(unlabelled)} image(s) without a label skipped, e.g. {unlabelled[0].name}",
+              file=sys.stderr)
+    images, labels = load_pairs(pairs, model, args.ignore)
+    names = [str(label) for _, label in pairs]
+    config = FinetuneConfig(iterations=args.iters, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+                            scheme=args.scheme, seed=args.seed, freeze_norm=not args.train_norm)
+    config.validate()
+    start = last_print = time.perf_counter()
+    done = [0]
+
+    def progress(iteration: int, loss: float) -> None:
+        nonlocal last_print
+        done[0] = iteration
+        now = time.perf_counter()
+        if now - last_print >= PROGRESS_INTERVAL_S or iteration == config.iterations:
+            last_print = now
+            print(f"\rqgn finetune: {iteration}/{config.iterations} loss {loss:.4f} "
+                  f"{iteration / (now - start):.2f} it/s", end="", file=sys.stderr, flush=True)
+
+    print(f"qgn finetune: {len(pairs)} image(s), {config.iterations} iterations from {model_path}", file=sys.stderr)
+    try:
+        result = finetune(model, images, labels, config, progress=progress, names=names)
+    except KeyboardInterrupt:
+        print(f"\nqgn finetune: interrupted after {done[0]} iterations; nothing saved ({model_path} is unchanged)",
+              file=sys.stderr)
+        return 130
+    seconds = time.perf_counter() - start
+    print(file=sys.stderr)
+    comparison = compare_models(model, result.model, images, labels, args.eval_scheme, names)
+    saved = save_new_model(result.model, out, overwrite=args.force, original=model_path,
+                           extra=finetune_metadata(config, result, model_path, names))
+    if args.json:
+        print(json.dumps(finite_or_none({
+            "model": str(saved), "from": str(model_path), "iterations_done": result.iterations_done,
+            "final_loss": result.losses[-1], "first_loss": result.losses[0], "seconds": seconds,
+            "comparison": comparison.to_json()})))
+    else:
+        print(format_comparison(comparison))
+        print(f"saved {saved} (+ {saved.with_suffix('.json').name}); {result.iterations_done} iterations in "
+              f"{seconds:.1f} s, loss {result.losses[0]:.4f} → {result.losses[-1]:.4f}")
+    return 0
