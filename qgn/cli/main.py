@@ -17,6 +17,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("qgn.cli.train", "train a QGN (presets, TOML config, resume)"),
     "samples": ("qgn.cli.samples", "write synthetic sample scenes (images, labels, classes.txt)"),
     "eval": ("qgn.cli.eval", "accuracy and cost of a model per propagation scheme (Table 1)"),
+    "finetune": ("qgn.cli.finetune", "fine-tune a model on corrected labels; saves under a new name"),
+    "bench": ("qgn.cli.bench", "memory, compute and speed against the dilated baseline; anytime curve"),
 }
 
 

@@ -1,0 +1,168 @@
+"""The anytime curve: accuracy (mIoU) against decoder MACs for every depth limit and several
+propagation settings of a trained model — the curve the app's depth/τ sliders walk along.
+
+Settings: All, PC (argmax), PC with thresholds τ (P(composite) ≥ τ; small τ refines more), the
+uncertainty rule (PC plus sites whose normalised entropy exceeds a threshold), each at depths
+5 … 0, and GTC at depth 0 as the ground-truth upper bound (not a practical setting). Every image is
+encoded once (``ImageSession``); each rule runs to depth 0 once and shallower depths reuse its
+levels, so a point's MACs and labels are exactly those of that setting alone.
+
+``within_one_point`` picks the cheapest practical setting (PC / τ / uncertainty, any depth) whose
+mIoU is at most 1 point below All at depth 0, and its share of All's decoder MACs.
+"""
+from __future__ import annotations
+
+import csv
+import statistics
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qgn.data.base import Sample
+from qgn.data.transforms import resize_image, resize_label
+from qgn.infer import ImageSession
+from qgn.metrics import ConfusionMatrix
+from qgn.model.qgn import QGN
+from qgn.propagation import Scheme
+
+DEPTHS = (5, 4, 3, 2, 1, 0)
+DEFAULT_TAUS = (0.05, 0.1, 0.2, 0.3, 0.5)
+DEFAULT_ENTROPIES = (0.3, 0.5)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A propagation rule without its depth: a curve of the plot."""
+
+    label: str
+    scheme: Scheme  # depth 0
+    practical: bool = True  # False for GTC (needs ground truth)
+
+    def at(self, depth: int) -> Scheme:
+        s = self.scheme
+        return Scheme(s.name, tau=s.tau, entropy=s.entropy, depth=depth)
+
+
+def default_rules(taus: Iterable[float] = DEFAULT_TAUS, entropies: Iterable[float] = DEFAULT_ENTROPIES) -> list[Rule]:
+    rules = [Rule("All", Scheme("all")), Rule("PC", Scheme("pc"))]
+    rules += [Rule(f"PC τ={t:g}", Scheme("pc", tau=t)) for t in taus]
+    rules += [Rule(f"uncertainty H>{e:g}", Scheme("uncertainty", entropy=e)) for e in entropies]
+    rules.append(Rule("GTC", Scheme("gtc"), practical=False))
+    return rules
+
+
+@dataclass
+class Point:
+    """One (rule, depth) setting accumulated over the images."""
+
+    rule: str
+    depth: int
+    practical: bool
+    confusion: ConfusionMatrix
+    decoder_macs: list[int] = field(default_factory=list)
+    encoder_macs: list[int] = field(default_factory=list)
+    sites: list[int] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def miou(self) -> float:
+        return self.confusion.miou()
+
+    @property
+    def mean_decoder_macs(self) -> float:
+        return statistics.fmean(self.decoder_macs)
+
+
+@dataclass
+class AnytimeCurve:
+    points: list[Point]
+    images: int
+    scale: float
+
+    def point(self, rule: str, depth: int) -> Point:
+        return next(p for p in self.points if p.rule == rule and p.depth == depth)
+
+    @property
+    def reference(self) -> Point:
+        """All at depth 0: full accuracy, full decoder cost."""
+        return self.point("All", 0)
+
+    def share(self, p: Point) -> float:
+        return p.mean_decoder_macs / self.reference.mean_decoder_macs
+
+    def within_one_point(self) -> Point | None:
+        """The cheapest practical non-All setting within 1 mIoU point of All (None if none is)."""
+        floor = self.reference.miou - 0.01
+        ok = [p for p in self.points if p.practical and p.rule != "All" and p.miou >= floor]
+        return min(ok, key=lambda p: p.mean_decoder_macs) if ok else None
+
+
+def rescale(sample: Sample, scale: float) -> Sample:
+    """The sample resized by ``scale`` (image bilinear, label nearest); unchanged at 1.0."""
+    if scale == 1.0:
+        return sample
+    h, w = sample.label.shape
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return Sample(resize_image(sample.image, size), resize_label(sample.label, size), sample.name)
+
+
+def anytime_curve(model: QGN, samples: Iterable[Sample], rules: list[Rule], scale: float = 1.0,
+                  progress: Callable[[int], None] | None = None) -> AnytimeCurve:
+    """Evaluate every rule at every depth on ``samples`` (labels: class ids, ignore excluded)."""
+    k = model.config.classes.num_classes
+    points = {(r.label, d): Point(r.label, d, r.practical, ConfusionMatrix(k)) for r in rules for d in DEPTHS}
+    count = 0
+    for count, sample in enumerate(samples, 1):
+        sample = rescale(sample, scale)
+        label = np.asarray(sample.label)
+        session = ImageSession(model, sample.image, label)
+        for rule in rules:
+            for depth in sorted(DEPTHS):  # depth 0 first: the shallower settings reuse its levels
+                pred = session.run(rule.at(depth))
+                cost = pred.cost()
+                p = points[(rule.label, depth)]
+                p.confusion.add(label, pred.label())
+                p.decoder_macs.append(cost.total_decoder_macs)
+                p.encoder_macs.append(cost.encoder_macs)
+                p.sites.append(sum(cost.active_sites.values()))
+                p.seconds.append(sum(cost.decoder_seconds.values()))
+        if progress:
+            progress(count)
+    if count == 0:
+        raise ValueError("the anytime curve needs at least one image")
+    return AnytimeCurve(list(points.values()), count, scale)
+
+
+CSV_COLUMNS = ("rule", "depth", "practical", "miou", "acc", "decoder_macs", "total_macs", "share_of_all",
+               "active_sites", "decoder_seconds")
+
+
+def curve_rows(curve: AnytimeCurve) -> list[dict]:
+    """One dict per point, CSV_COLUMNS keys (mIoU and accuracy in 0..1, means per image)."""
+    return [{
+        "rule": p.rule, "depth": p.depth, "practical": p.practical, "miou": p.miou,
+        "acc": p.confusion.accuracy(), "decoder_macs": p.mean_decoder_macs,
+        "total_macs": p.mean_decoder_macs + statistics.fmean(p.encoder_macs), "share_of_all": curve.share(p),
+        "active_sites": statistics.fmean(p.sites), "decoder_seconds": statistics.fmean(p.seconds),
+    } for p in curve.points]
+
+
+def write_csv(curve: AnytimeCurve, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for row in curve_rows(curve):
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return path
+
+
+def read_csv(path: Path) -> list[dict]:
+    """The rows ``write_csv`` wrote, with numbers parsed back (inverse of ``write_csv`` up to 6 digits)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    ints, floats = {"depth"}, set(CSV_COLUMNS) - {"rule", "depth", "practical"}
+    return [{k: int(v) if k in ints else float(v) if k in floats else (v == "True") if k == "practical" else v
+             for k, v in row.items()} for row in rows]

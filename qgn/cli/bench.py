@@ -1,0 +1,239 @@
+"""`qgn bench [--only memory,compute,speed,anytime] [--json] [--device cpu|cuda] [--images N] [--quick] …`
+
+Measures our implementation against the paper's dilated baseline, in one run (benchmarks/RESULTS.md
+shows a full run and discusses it):
+
+  memory   Table 6: activation memory of Dil / All / GTC / PC decoders and R50 / R101 networks at
+           2048×1024 (CamVid val masks resized as the Cityscapes stand-in) and 480×384, the paper's
+           numbers beside ours, the ratios, and our bytes over the ideal (qgn.bench.memory_table)
+  compute  MACs per scheme and level, Table 2's TFLOPs column (qgn.bench.compute)
+  speed    decoder wall time: torch backend vs spconv vs dense masked decoder (qgn.bench.speed)
+  anytime  mIoU against decoder MACs for every depth and several τ of a trained CamVid model,
+           written as CSV + PNG (qgn.bench.anytime); needs --model and CamVid
+
+--json prints one object per measured row (name, bytes, macs, seconds, device, …) instead of tables.
+"""
+from __future__ import annotations
+
+import datetime
+import sys
+import time
+from pathlib import Path
+
+SECTIONS = ("memory", "compute", "speed", "anytime")
+DEFAULT_MODEL = "runs/camvid-cpu-all/final.safetensors"
+FULL = dict(sizes="2048x1024,480x384", images=0, speed_size="480x384", repeats=3, anytime_images=0,
+            architectures="R50,R101")
+QUICK = dict(sizes="256x128", images=1, speed_size="160x128", repeats=1, anytime_images=3,
+             architectures="R50")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    p.add_argument("--json", action="store_true", help="print one JSON object per measured row")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (CUDA memory from torch.cuda.max_memory_allocated)")
+    p.add_argument("--quick", action="store_true", help="small sizes and few images: seconds, for a smoke test")
+    p.add_argument("--sizes", help=f"memory/compute sizes WxH,… (default {FULL['sizes']})")
+    p.add_argument("--images", type=int, help="val images averaged for GTC and PC (default: all 101 of CamVid)")
+    p.add_argument("--architectures", help=f"backbones: R50, R101, R18, tiny (default {FULL['architectures']})")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help="trained model for PC sites and the anytime curve (default: %(default)s; "
+                        "made by `qgn train --preset camvid-cpu`)")
+    p.add_argument("--data", default="camvid", help="dataset of the stand-in masks and the anytime curve")
+    p.add_argument("--speed-size", help=f"size of the speed section (default {FULL['speed_size']})")
+    p.add_argument("--repeats", type=int, help=f"timed runs per speed candidate (default {FULL['repeats']})")
+    p.add_argument("--anytime-images", type=int, help="val images of the anytime curve (default: all)")
+    p.add_argument("--scale", type=float, help="anytime: resize images by this factor (default: the model's "
+                                               "training scale from its JSON, else 1)")
+    p.add_argument("--out", default="benchmarks/results", help="folder for the anytime CSV and PNG")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--real", action="store_true",
+                   help="CPU memory: run the float arithmetic too instead of shape-only execution (slow, GBs)")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"a size is WIDTHxHEIGHT, e.g. 2048x1024; got {text!r}") from None
+    if w <= 0 or h <= 0 or w % 32 or h % 32:
+        raise ValueError(f"sizes must be positive multiples of 32; got {text!r}")
+    return w, h
+
+
+def _option(args, name: str):
+    value = getattr(args, name)
+    if value is None:
+        value = (QUICK if args.quick else FULL)[name]
+    return value
+
+
+def _training_scale(model) -> float:
+    train = model.config.extra.get("train", {}) if isinstance(model.config.extra, dict) else {}
+    lo, hi = train.get("scale_min"), train.get("scale_max")
+    return (lo + hi) / 2 if lo is not None and hi is not None else 1.0
+
+
+def run(args) -> int:
+    import torch
+
+    from qgn.bench.rows import BenchRow
+
+    sections = [s for s in args.only.split(",") if s]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        raise ValueError(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: CUDA is not available here")
+    log = (lambda m: print(f"qgn bench: {m}", file=sys.stderr, flush=True))
+    started = time.perf_counter()
+    model = _load_model(args, log)
+    context = _context(args, device, sections)
+    rows: list[BenchRow] = []
+    texts: list[str] = []
+    if set(sections) & {"memory", "compute", "speed"}:
+        rows_, texts_ = _network_sections(args, device, sections, model, log)
+        rows += rows_
+        texts += texts_
+    if "anytime" in sections:
+        rows_, text = _anytime_section(args, model, log)
+        rows += rows_
+        texts.append(text)
+    if args.json:
+        for row in rows:
+            print(row.to_json_line())
+    else:
+        print("\n".join(context))
+        for text in texts:
+            print()
+            print(text)
+        print(f"\n(total {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+def _context(args, device, sections) -> list[str]:
+    import torch
+
+    cuda = torch.cuda.get_device_name(device) if device.type == "cuda" else "none used"
+    return [
+        f"qgn bench, {datetime.date.today().isoformat()}: sections {', '.join(sections)}; device {device} "
+        f"(GPU: {cuda}); torch {torch.__version__}, {torch.get_num_threads()} threads",
+        "command: qgn bench " + " ".join(sys.argv[2:] if len(sys.argv) > 2 else []),
+    ]
+
+
+def _load_model(args, log):
+    from qgn.model.checkpoint import load_model
+
+    path = Path(args.model)
+    if not path.is_file():
+        log(f"no trained model at {path}: PC rows and the anytime curve are skipped "
+            f"(train one with `qgn train --preset camvid-cpu --set iterations=400 --out runs/camvid-cpu-all`, "
+            f"or pass --model)")
+        return None
+    return load_model(path)
+
+
+def _network_sections(args, device, sections, model, log):
+    from qgn.bench.compute import compute_rows, format_compute_table
+    from qgn.bench.memory_table import NetworkSettings, format_memory_table, memory_rows
+    from qgn.bench.speed import format_speed_table, speed_rows
+    from qgn.bench.workload import load_workload
+
+    settings = NetworkSettings(device, tuple(a for a in _option(args, "architectures").split(",") if a),
+                               shape_only=device.type == "cpu" and not args.real)
+    images = _option(args, "images") or None
+    rows, texts = [], []
+    sizes = [_size(s) for s in _option(args, "sizes").split(",") if s]
+    workloads = {}
+
+    def workload(size):
+        if size not in workloads:
+            log(f"loading {images or 'all'} stand-in image(s) at {size[0]}x{size[1]}"
+                + (" and the model's PC sites" if model is not None else ""))
+            workloads[size] = load_workload(size, images, args.data, model)
+        return workloads[size]
+
+    if "memory" in sections:
+        rows_ = memory_rows([workload(s) for s in sizes], settings, log)
+        rows += rows_
+        texts.append(format_memory_table(rows_))
+    if "compute" in sections:
+        log("compute: MACs per scheme")
+        rows_ = compute_rows([workload(s) for s in sizes], settings)
+        rows += rows_
+        texts.append(format_compute_table(rows_))
+    if "speed" in sections:
+        rows_ = speed_rows(workload(_size(_option(args, "speed_size"))), settings, _option(args, "repeats"), log=log)
+        rows += rows_
+        texts.append(format_speed_table(rows_))
+    return rows, texts
+
+
+def _anytime_section(args, model, log):
+    from qgn.bench.anytime import anytime_curve, curve_rows, default_rules, write_csv
+    from qgn.bench.anytime_plot import plot_curve
+    from qgn.bench.rows import BenchRow
+    from qgn.data.registry import open_dataset
+
+    if model is None:
+        return [], "anytime: skipped (no trained model; see --model)"
+    data = open_dataset(args.data, "val")
+    if data.classes.num_classes != model.config.classes.num_classes:
+        raise ValueError(f"{args.data} has {data.classes.num_classes} classes, the model {model.config.classes.num_classes}")
+    count = _option(args, "anytime_images") or len(data)
+    count = min(count, len(data))
+    scale = args.scale if args.scale is not None else _training_scale(model)
+
+    def progress(i: int) -> None:
+        if i % 10 == 0 or i == count:
+            log(f"anytime: {i}/{count} images")
+
+    curve = anytime_curve(model, (data[i] for i in range(count)), default_rules(), scale, progress)
+    out = Path(args.out)
+    stem = f"anytime-{args.data}"
+    csv_path = write_csv(curve, out / f"{stem}.csv")
+    model_name = f"{Path(args.model).parent.name}/{Path(args.model).name}"
+    title = (f"{model_name} on {args.data} val ({count} images, scale {scale:g}): "
+             f"mIoU against decoder MACs, depth limits 5 … 0")
+    png_path = plot_curve(curve, out / f"{stem}.png", title)
+    rows = []
+    for r in curve_rows(curve):
+        rows.append(BenchRow(f"anytime/{r['rule']} depth {r['depth']}", "anytime", "cpu", None, round(r["decoder_macs"]),
+                             r["decoder_seconds"], {k: r[k] for k in ("rule", "depth", "practical", "miou", "acc",
+                                                                       "share_of_all", "active_sites", "total_macs")}))
+    best = curve.within_one_point()
+    ref = curve.reference
+    summary = {"reference_miou": ref.miou, "images": count, "scale": scale,
+               "csv": str(csv_path), "png": str(png_path)}
+    if best is not None:
+        summary |= {"rule": best.rule, "depth": best.depth, "miou": best.miou, "share_of_all": curve.share(best)}
+    rows.append(BenchRow("anytime/within 1 mIoU point of All", "anytime", "cpu", None,
+                         round(best.mean_decoder_macs) if best else None, None, summary))
+    return rows, _format_anytime(curve, csv_path, png_path, count, scale)
+
+
+def _format_anytime(curve, csv_path, png_path, count, scale) -> str:
+    from qgn.bench.anytime import curve_rows
+
+    ref = curve.reference
+    lines = [f"anytime curve: {count} images at scale {scale:g}; CSV {csv_path}, plot {png_path}",
+             f"{'rule':<20}" + "".join(f"{'depth ' + str(d):>17}" for d in (5, 4, 3, 2, 1, 0)),
+             f"{'':<20}" + "".join(f"{'mIoU  %MACs':>17}" for _ in range(6))]
+    rows = curve_rows(curve)
+    for rule in dict.fromkeys(r["rule"] for r in rows):
+        by_depth = {r["depth"]: r for r in rows if r["rule"] == rule}
+        lines.append(f"{rule:<20}" + "".join(
+            f"{100 * by_depth[d]['miou']:>10.2f}{100 * by_depth[d]['share_of_all']:>7.1f}" for d in (5, 4, 3, 2, 1, 0)))
+    best = curve.within_one_point()
+    lines.append(f"All at depth 0: {100 * ref.miou:.2f} mIoU, {ref.mean_decoder_macs / 1e6:.1f} decoder MMACs per image")
+    if best is None:
+        lines.append("no PC / uncertainty setting comes within 1 mIoU point of All")
+    else:
+        lines.append(f"cheapest PC / uncertainty setting within 1 mIoU point of All: {best.rule} at depth {best.depth}, "
+                     f"{100 * best.miou:.2f} mIoU at {100 * curve.share(best):.1f} % of All's decoder MACs "
+                     f"(aim: <= 50 %)")
+    return "\n".join(lines)

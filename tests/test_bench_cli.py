@@ -1,0 +1,54 @@
+"""`qgn bench` end to end on tiny networks: JSON rows, the anytime files, and errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from qgn.cli.main import main
+from qgn.model.checkpoint import save_model
+from qgn.model.qgn import QGN, QGNConfig
+from qgn.data.synthetic import SYNTHETIC_CLASSES
+
+
+def test_json_rows_of_every_section(tmp_path, capsys) -> None:
+    torch.manual_seed(0)
+    model_path = tmp_path / "m.safetensors"
+    save_model(model_path, QGN(QGNConfig.from_preset("tiny", SYNTHETIC_CLASSES)))
+    code = main(["bench", "--json", "--sizes", "64x64", "--images", "1", "--architectures", "tiny",
+                 "--data", "synthetic", "--model", str(model_path), "--speed-size", "64x64", "--repeats", "1",
+                 "--anytime-images", "2", "--out", str(tmp_path / "out"), "--threads", "1"])
+    assert code == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len({r["name"] for r in rows}) == len(rows)
+    assert {r["section"] for r in rows} == {"memory", "compute", "speed", "anytime"}
+    for r in rows:
+        assert list(r)[:5] == ["name", "bytes", "macs", "seconds", "device"]
+    memory = {r["column"]: r for r in rows if r["section"] == "memory"}
+    assert memory["GTC"]["bytes"] < memory["All"]["bytes"] and "PC" in memory
+    assert all(r["seconds"] > 0 for r in rows if r["section"] == "speed")
+    assert (tmp_path / "out" / "anytime-synthetic.csv").is_file()
+    summary = next(r for r in rows if r["name"] == "anytime/within 1 mIoU point of All")
+    assert summary["images"] == 2
+
+
+def test_without_a_model_pc_and_anytime_are_skipped(tmp_path, capsys) -> None:
+    code = main(["bench", "--only", "memory,anytime", "--sizes", "64x64", "--images", "1", "--architectures",
+                 "tiny", "--data", "synthetic", "--model", str(tmp_path / "none.safetensors")])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "no trained model" in captured.err and "anytime: skipped" in captured.out
+    assert "decoder PC" not in captured.out and "decoder GTC" in captured.out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--only", "memory,speedy"], "unknown sections"),
+    (["--sizes", "100x64"], "multiples of 32"),
+    (["--sizes", "64"], "WIDTHxHEIGHT"),
+    (["--architectures", "R999", "--only", "memory"], "unknown architectures"),
+])
+def test_bad_arguments_are_reported(argv, message, capsys, tmp_path) -> None:
+    code = main(["bench", "--model", str(tmp_path / "none"), "--data", "synthetic", "--images", "1", *argv])
+    assert code == 2
+    assert message in capsys.readouterr().err

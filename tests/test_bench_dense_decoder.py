@@ -1,0 +1,59 @@
+"""The dense masked decoder computes the sparse decoder's logits at the active sites."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from qgn.bench.dense_decoder import dense_masked_decode, masks_of_outputs
+from qgn.bench.site_masks import gtc_site_masks
+from qgn.data.synthetic import make_scene
+from qgn.model.decoder import QGNDecoder
+from qgn.propagation import Scheme
+
+CHANNELS = (16, 16, 32, 64, 128)
+H, W = 64, 96
+
+
+def _decoder_and_inputs():
+    torch.manual_seed(0)
+    decoder = QGNDecoder(CHANNELS, num_classes=4, width=0.25, units=(1, 2, 1, 1, 1))
+    for m in decoder.modules():  # non-trivial running statistics
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    decoder.eval()
+    feats = [torch.randn(1, c, H // s, W // s) for c, s in zip(CHANNELS, (2, 4, 8, 16, 32))]
+    return decoder, feats, torch.randn(1, 3, H, W)
+
+
+@pytest.mark.parametrize("scheme_name", ["all", "gtc", "pc"])
+def test_dense_masked_logits_equal_sparse_logits_at_active_sites(scheme_name: str) -> None:
+    decoder, feats, image = _decoder_and_inputs()
+    gt = gtc_site_masks(make_scene(5, H, W)[1], 8, 255) if scheme_name == "gtc" else None
+    with torch.no_grad():
+        sparse = decoder(feats, image, Scheme(scheme_name), gt)
+    dense = dense_masked_decode(decoder, feats, image, masks_of_outputs(sparse))
+    assert sorted(dense) == sorted(o.level for o in sparse)
+    for out in sparse:
+        c = out.coords
+        at_sites = dense[out.level][c[:, 0], :, c[:, 1], c[:, 2]]
+        torch.testing.assert_close(at_sites, out.logits, rtol=1e-4, atol=1e-4)
+
+
+def test_masks_of_outputs_marks_exactly_the_computed_sites() -> None:
+    decoder, feats, image = _decoder_and_inputs()
+    with torch.no_grad():
+        out = decoder(feats, image, Scheme("all"))
+    masks = masks_of_outputs(out)
+    assert all(bool(m.all()) for m in masks.values())
+    assert {l: tuple(m.shape) for l, m in masks.items()} == {l: (1, H >> l, W >> l) for l in range(6)}
+
+
+def test_dense_masked_decoder_rejects_training_mode_and_gaps() -> None:
+    decoder, feats, image = _decoder_and_inputs()
+    full = {l: torch.ones(1, H >> l, W >> l, dtype=torch.bool) for l in range(6)}
+    with pytest.raises(ValueError, match="levels 5, 4"):
+        dense_masked_decode(decoder, feats, image, {5: full[5], 3: full[3]})
+    decoder.train()
+    with pytest.raises(ValueError, match="eval"):
+        dense_masked_decode(decoder, feats, image, full)
