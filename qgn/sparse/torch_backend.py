@@ -63,7 +63,9 @@ class _RulebookConv(torch.autograd.Function):
         ctx: FunctionCtx, feats: torch.Tensor, weight: torch.Tensor, rulebook: NeighbourRulebook
     ) -> torch.Tensor:
         taps = weight_to_taps(weight)
-        ctx.save_for_backward(feats, taps)
+        # save the weight (alive anyway as a parameter), not its tap-major copy: backward rebuilds
+        # the taps, so training holds no second copy of every 3x3 weight
+        ctx.save_for_backward(feats, weight)
         ctx.rulebook = rulebook  # type: ignore[attr-defined]
         with torch.autocast(feats.device.type, enabled=False):  # inputs already share one dtype
             return rulebook_conv_forward(feats, taps, rulebook)
@@ -71,7 +73,8 @@ class _RulebookConv(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
-        feats, taps = ctx.saved_tensors  # type: ignore[attr-defined]
+        feats, weight = ctx.saved_tensors  # type: ignore[attr-defined]
+        taps = weight_to_taps(weight)
         rulebook: NeighbourRulebook = ctx.rulebook  # type: ignore[attr-defined]
         need_feats, need_weight = ctx.needs_input_grad[0], ctx.needs_input_grad[1]  # type: ignore[attr-defined]
         grad_out = grad_out.contiguous()
