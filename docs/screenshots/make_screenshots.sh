@@ -20,3 +20,5 @@ STUDIO=(.venv/bin/python -m qgn_studio "$IMAGE" "${MODEL_ARGS[@]}" --size 1600x1
   --screenshot "$OUT/qgn-studio-uncertainty.png"
 # The tour's depth strip (Q5 / Q3 / Q1 cut from app windows): docs/screenshots/qgn-studio-depth.png
 .venv/bin/python docs/screenshots/make_depth_strip.py "$IMAGE" ${MODEL:+--model "$MODEL"}
+# Tour steps 4-6 (annotate, changed vs prediction, fine-tune dock, export dialog)
+.venv/bin/python docs/screenshots/make_part2_screenshots.py "$OUT"
