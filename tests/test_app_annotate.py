@@ -321,6 +321,8 @@ def test_painting_with_nothing_to_start_from_does_nothing(qtbot, window, tmp_pat
     qtbot.waitUntil(lambda: window.current is not None and window.current.image is not None, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: "Model" in window.canvas.banner.label.text(), timeout=WAIT_MS)
     window.annotator.set_mode(True)
+    # the image is read on a worker: wait until the window has shown it (the drawing surface is sized)
+    qtbot.waitUntil(lambda: window.annotator.surface.boundingRect().width() == SIZE[1], timeout=WAIT_MS)
     drag(window, [(5.5, 5.5), (20.5, 5.5)])
     assert window.current.annotation is None  # nothing to start from yet: not painted, no crash
     assert "Waiting" in window.statusBar().currentMessage()
