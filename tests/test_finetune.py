@@ -82,6 +82,21 @@ def test_progress_every_step_and_should_stop_cancels_at_that_step(scenes):
     assert stopped_at_once.cancelled and stopped_at_once.iterations_done == 0 and stopped_at_once.losses == []
 
 
+def test_all_plus_gtc_alternates_the_training_propagation(scenes, monkeypatch):
+    import qgn.train.finetune as ft
+
+    seen = []
+    real_step = ft.train_step
+
+    def spy(model, loss_fn, optimizer, images, labels, scheme, **kwargs):
+        seen.append(scheme.name)
+        return real_step(model, loss_fn, optimizer, images, labels, scheme, **kwargs)
+
+    monkeypatch.setattr(ft, "train_step", spy)
+    result = finetune(tiny_model(), *scenes, FinetuneConfig(iterations=4, scheme="all+gtc", **FAST))
+    assert seen == ["all", "gtc", "all", "gtc"] and len(result.losses) == 4
+
+
 def test_same_seed_same_model(scenes):
     a = finetune(tiny_model(), *scenes, FinetuneConfig(iterations=2, batch_size=2))
     b = finetune(tiny_model(), *scenes, FinetuneConfig(iterations=2, batch_size=2))
@@ -101,7 +116,7 @@ def test_bad_input_is_refused_with_the_image_named(scenes):
         finetune(model, images, labels[:1])
     with pytest.raises(ValueError, match="no corrected images"):
         finetune(model, [], [])
-    with pytest.raises(ValueError, match="'gtc' or 'all'"):
+    with pytest.raises(ValueError, match="'all\\+gtc'"):
         finetune(model, images, labels, FinetuneConfig(scheme="pc"))
     with pytest.raises(ValueError, match="iterations"):
         finetune(model, images, labels, FinetuneConfig(iterations=0))

@@ -32,7 +32,8 @@ def add_arguments(p) -> None:
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"(default {d.batch_size})")
     p.add_argument("--lr", type=float, default=d.lr, help=f"initial learning rate, poly decay (default {d.lr})")
     p.add_argument("--optimizer", default=d.optimizer, choices=["adamw", "sgd"], help=f"(default {d.optimizer})")
-    p.add_argument("--scheme", default=d.scheme, choices=["gtc", "all"], help=f"training propagation (default {d.scheme})")
+    p.add_argument("--scheme", default=d.scheme, choices=["gtc", "all", "all+gtc"],
+                   help=f"training propagation (default {d.scheme}; all+gtc alternates and keeps eval-All good too)")
     p.add_argument("--eval-scheme", default="pc", choices=["pc", "all", "gtc"],
                    help="propagation for the before/after comparison (default pc)")
     p.add_argument("--train-norm", action="store_true", help="update BatchNorm statistics too (default: frozen)")
