@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from qgn.cli.threads import add_threads_argument, apply_threads
+
 SECTIONS = ("memory", "compute", "speed", "anytime")
 DEFAULT_MODEL = "runs/camvid-cpu-all/final.safetensors"
 FULL = dict(sizes="2048x1024,480x384", images=0, speed_size="480x384", repeats=3, anytime_images=0,
@@ -46,7 +48,7 @@ def add_arguments(p) -> None:
     p.add_argument("--scale", type=float, help="anytime: resize images by this factor (default: the model's "
                                                "training scale from its JSON, else 1)")
     p.add_argument("--out", default="benchmarks/results", help="folder for the anytime CSV and PNG")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    add_threads_argument(p)
     p.add_argument("--real", action="store_true",
                    help="CPU memory: run the float arithmetic too instead of shape-only execution (slow, GBs)")
 
@@ -83,8 +85,7 @@ def run(args) -> int:
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         raise ValueError(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: CUDA is not available here")

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import sys
 
+from qgn.cli.threads import add_threads_argument, apply_threads
 
 def add_arguments(p) -> None:
+    add_threads_argument(p)
     p.add_argument("data", nargs="?", help="dataset name or folder (default: the bundled samples)")
     p.add_argument("--model", help="model .safetensors (default: the bundled demo model)")
     p.add_argument("--split", default="val")
@@ -49,6 +51,7 @@ def rescale(sample, scale: float):
 
 
 def run(args) -> int:
+    apply_threads(args)
     import torch
 
     from qgn.evaluate import evaluate, format_table

@@ -15,10 +15,13 @@ import sys
 import time
 from pathlib import Path
 
+from qgn.cli.threads import add_threads_argument, apply_threads
+
 PROGRESS_INTERVAL_S = 0.25  # at most four progress lines a second
 
 
 def add_arguments(p) -> None:
+    add_threads_argument(p)
     p.add_argument("--model", help="model .safetensors to start from (default: the bundled demo model)")
     p.add_argument("--images", required=True, help="folder of images (or one image file)")
     p.add_argument("--labels", required=True, help="folder of corrected labels STEM.png / STEM.qgt (or one file)")
@@ -147,6 +150,7 @@ def finite_or_none(value):
 
 
 def run(args) -> int:
+    apply_threads(args)
     import torch
 
     from qgn.model.checkpoint import load_model

@@ -10,10 +10,13 @@ import json
 import sys
 from pathlib import Path
 
+from qgn.cli.threads import add_threads_argument, apply_threads
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 def add_arguments(p) -> None:
+    add_threads_argument(p)
     p.add_argument("images", nargs="+", help="image files or folders of images")
     p.add_argument("--model", help="model .safetensors (default: the bundled demo model)")
     p.add_argument("--scheme", default="pc", choices=["all", "pc", "gtc", "uncertainty"])
@@ -58,6 +61,7 @@ def read_ground_truth(path: Path):
 
 
 def run(args) -> int:
+    apply_threads(args)
     import torch
 
     from qgn.data.imageio import read_rgb

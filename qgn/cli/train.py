@@ -4,8 +4,10 @@ from __future__ import annotations
 import sys
 import time
 
+from qgn.cli.threads import add_threads_argument, apply_threads
 
 def add_arguments(p) -> None:
+    add_threads_argument(p)
     p.add_argument("--preset", help="named recipe: demo, camvid, cityscapes-r50")
     p.add_argument("--config", help="TOML file with the settings (top level or a [train] table)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting")
@@ -48,6 +50,7 @@ def resolve_config(args):
 
 
 def run(args) -> int:
+    apply_threads(args)
     from qgn.train.loop import train
 
     config = resolve_config(args)
