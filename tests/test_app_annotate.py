@@ -15,11 +15,9 @@ from PIL import Image  # noqa: E402
 pytest.importorskip("pytestqt")
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
-from qgn_studio.app import make_application  # noqa: E402
 from qgn_studio.canvas.annotation_layers import annotation_rgba  # noqa: E402
 from qgn_studio.document import Setting  # noqa: E402
-from qgn_studio.main_window import MainWindow, make_settings  # noqa: E402
-from qgn_studio.testing import make_dev_model, write_samples  # noqa: E402
+from qgn_studio.testing import answering_window, isolate_app, make_dev_model, write_samples  # noqa: E402
 from qgn_studio.tools.commands import undo_bytes  # noqa: E402
 
 WAIT_MS = 30_000
@@ -38,12 +36,8 @@ def samples(tmp_path):
 
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("QGN_STUDIO_SETTINGS", str(tmp_path / "settings.ini"))
-    monkeypatch.setenv("QGN_STUDIO_SCRATCH", str(tmp_path / "scratch"))
-    make_application()
-    win = MainWindow(settings=make_settings())
-    win.projects.ask_unsaved = lambda count, what: "discard"
-    win.projects.ask_recover = lambda names: "later"
+    isolate_app(tmp_path, monkeypatch)
+    win = answering_window()
     qtbot.addWidget(win)
     win.resize(1200, 800)
     win.show()

@@ -17,10 +17,8 @@ import pytest  # noqa: E402
 
 pytest.importorskip("pytestqt")
 
-from qgn_studio.app import make_application  # noqa: E402
 from qgn_studio.finetuner import default_model_path  # noqa: E402
-from qgn_studio.main_window import MainWindow, make_settings  # noqa: E402
-from qgn_studio.testing import make_dev_model, write_samples  # noqa: E402
+from qgn_studio.testing import answering_window, isolate_app, make_dev_model, write_samples  # noqa: E402
 
 WAIT_MS = 60_000
 SIZE = (64, 96)
@@ -43,12 +41,8 @@ def model_path(tmp_path):
 
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("QGN_STUDIO_SETTINGS", str(tmp_path / "settings.ini"))
-    monkeypatch.setenv("QGN_STUDIO_SCRATCH", str(tmp_path / "scratch"))
-    make_application()
-    win = MainWindow(settings=make_settings())
-    win.projects.ask_unsaved = lambda count, what: "discard"
-    win.projects.ask_recover = lambda names: "later"
+    isolate_app(tmp_path, monkeypatch)
+    win = answering_window()
     qtbot.addWidget(win)
     win.show()
     yield win

@@ -17,9 +17,8 @@ import pytest  # noqa: E402
 pytest.importorskip("pytestqt")
 from PySide6 import QtWidgets  # noqa: E402
 
-from qgn_studio.app import make_application  # noqa: E402
-from qgn_studio.main_window import MainWindow, make_settings  # noqa: E402
-from qgn_studio.testing import make_dev_model, write_samples  # noqa: E402
+from qgn_studio.main_window import MainWindow  # noqa: E402
+from qgn_studio.testing import answering_window, isolate_app, make_dev_model, write_samples  # noqa: E402
 
 WAIT_MS = 30_000
 SIZE = (64, 96)
@@ -37,9 +36,7 @@ def samples(tmp_path):
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("QGN_STUDIO_SETTINGS", str(tmp_path / "settings.ini"))
-    monkeypatch.setenv("QGN_STUDIO_SCRATCH", str(tmp_path / "scratch"))
-    make_application()
+    isolate_app(tmp_path, monkeypatch)
     return tmp_path
 
 
@@ -51,9 +48,7 @@ class Windows:
         self.made: list[MainWindow] = []
 
     def __call__(self, recover="later", unsaved="discard", folder=None) -> MainWindow:
-        win = MainWindow(settings=make_settings())
-        win.projects.ask_recover = lambda names: recover
-        win.projects.ask_unsaved = lambda count, what: unsaved
+        win = answering_window(recover, unsaved)
         win.projects.ask_folder = lambda title, new: folder
         win.projects.timer.setInterval(50)
         self.qtbot.addWidget(win)
