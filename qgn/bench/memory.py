@@ -113,11 +113,19 @@ def measure_pass(
 
 def _measure(run, module, device, shape_only, inputs) -> tuple[PassMemory, int]:
     """(PassMemory, bytes alive after backward besides the gradients of parameters and ``inputs``)."""
-    training = module.training
-    try:
+    with _restored(module, inputs):
         if device.type == "cuda":
             return _measure_cuda(run, module, device, inputs)
         return _measure_cpu(run, module, shape_only, inputs)
+
+
+@contextlib.contextmanager
+def _restored(module, inputs=()):
+    """Give ``module`` back its train/eval mode and drop the gradients a measured pass left on its
+    parameters and on ``inputs``."""
+    training = module.training
+    try:
+        yield
     finally:
         module.train(training)
         for t in [*module.parameters(), *inputs]:
@@ -248,15 +256,10 @@ def measure_encoder_pass(
     The features' gradients enter through ``(f * 1.0).sum()``, whose backward makes one new
     feature-sized gradient per used feature inside the autograd engine, as a decoder's would.
     """
-    training = encoder.training
-    try:
+    with _restored(encoder):
         if device.type == "cuda":
             return _encoder_cuda(encoder, image, used, device)
         return _encoder_cpu(encoder, image, used, shape_only)
-    finally:
-        encoder.train(training)
-        for p in encoder.parameters():
-            p.grad = None
 
 
 def _feature_loss(feats: list[torch.Tensor], used: Sequence[int]) -> torch.Tensor:
