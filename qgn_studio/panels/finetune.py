@@ -84,7 +84,7 @@ class FinetunePanel(QtWidgets.QWidget):
         self.lr.setValue(0.001)  # 0.005 (the library default) overshoots on a handful of images
         self.lr.setToolTip("Initial learning rate (poly decay to 0)")
         self.start = QtWidgets.QPushButton("Fine-tune on corrections")
-        self.start.setToolTip("Train a copy of the model on the corrected images (GTC propagation, the level loss); "
+        self.start.setToolTip("Train a copy of the model on the corrected images (All and GTC propagation in turn, the level loss); "
                               "the model in use stays until you keep the result")
         self.start.clicked.connect(lambda: self.start_requested.emit(self.iterations.value(), self.lr.value()))
         self.cancel = QtWidgets.QPushButton("Cancel")
