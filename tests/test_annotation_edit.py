@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qgn.annotation import Annotation, LabelEdit, cells_along, changed_cells, fill_region, paint_cells, pick
+from qgn.annotation.edit import StrokeRecorder
 from qgn.classes import ClassSet
 from qgn.quadtree import Quadtree
 
@@ -244,6 +245,7 @@ def test_then_equals_sequence_and_reverts(seed, n):
     original = random_label(rng, 23, 29)
     label = original.copy()
     combined = LabelEdit.empty(label.dtype)
+    recorder = StrokeRecorder(label)
     for _ in range(n):
         if rng.random() < 0.3:
             edit = fill_region(label, int(rng.integers(0, 29)), int(rng.integers(0, 23)), int(rng.integers(0, 5)))
@@ -252,7 +254,11 @@ def test_then_equals_sequence_and_reverts(seed, n):
             pts = cells_along(level, tuple(rng.uniform(0, 29, 2)), tuple(rng.uniform(0, 23, 2)))
             edit = paint_cells(label, level, pts, int(rng.choice([0, 1, 2, 255])))
         edit.apply(label)
+        recorder.record(edit)
         combined = combined.then(edit)
+    stroke = recorder.edit()  # what a drag does: record each step, one edit at the end
+    for a, b in ((stroke.index, combined.index), (stroke.before, combined.before), (stroke.after, combined.after)):
+        assert np.array_equal(a, b)
     replay = original.copy()
     combined.apply(replay)
     assert np.array_equal(replay, label)

@@ -118,6 +118,36 @@ def _edit_of(label: np.ndarray, index: np.ndarray, value: int) -> LabelEdit:
     return LabelEdit(index, before, np.full(len(index), value, label.dtype))
 
 
+class StrokeRecorder:
+    """Collects the edits of one gesture (a drag) on one label map into one ``LabelEdit``.
+
+    ``record`` costs O(pixels of that edit), whatever the stroke's length so far, and ``edit`` one
+    pass over the map, so neither a long drag nor its release stalls. Each recorded edit must already
+    be applied to ``label`` (the map the recorder watches) when ``edit`` is called.
+
+    Holds a (H*W,) bool "touched" mask and the (H*W,) first value seen at each touched pixel.
+    """
+
+    def __init__(self, label: np.ndarray):
+        self._label = label
+        self._touched = np.zeros(label.size, bool)
+        self._before = np.empty(label.size, label.dtype)
+
+    def record(self, edit: LabelEdit) -> None:
+        """Remember the values ``edit`` overwrote where the stroke had not been yet."""
+        fresh = ~self._touched[edit.index]
+        self._before[edit.index[fresh]] = edit.before[fresh]
+        self._touched[edit.index] = True
+
+    def edit(self) -> LabelEdit:
+        """The whole stroke as one edit: pixels whose value differs from before the stroke."""
+        index = np.flatnonzero(self._touched)
+        before = self._before[index]
+        after = self._label.reshape(-1)[index]
+        keep = before != after
+        return LabelEdit(index[keep], before[keep], after[keep])
+
+
 def paint_cells(label: np.ndarray, level: int, points: np.ndarray, value: int) -> LabelEdit:
     """Set every level-``level`` cell that contains one of ``points`` to ``value``.
 

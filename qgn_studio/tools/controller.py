@@ -49,7 +49,7 @@ class ToolController(QtCore.QObject):
         self.num_classes = 0
         self.session = None
         self.session_needed = lambda: None
-        self._stroke = None  # (value, last point, accumulated LabelEdit)
+        self._stroke = None  # [value, last point, StrokeRecorder of the steps so far]
 
     # ------------------------------------------------------------------ state
     def set_tool(self, tool: str) -> None:
@@ -116,9 +116,9 @@ class ToolController(QtCore.QObject):
         value = self._value(session)
         if value is None:
             return True
-        from qgn.annotation.edit import LabelEdit
+        from qgn.annotation.edit import StrokeRecorder
 
-        self._stroke = [value, (x, y), LabelEdit.empty(session.label.dtype)]
+        self._stroke = [value, (x, y), StrokeRecorder(session.label)]
         self._paint_to(x, y)
         return True
 
@@ -142,7 +142,8 @@ class ToolController(QtCore.QObject):
         stroke, self._stroke = self._stroke, None
         if stroke is None or self.session is None:
             return
-        value, _last, edit = stroke
+        value, _last, recorder = stroke
+        edit = recorder.edit()
         if edit.is_empty:
             return
         what = "Erase" if self.tool == "erase" else "Paint"
@@ -164,13 +165,13 @@ class ToolController(QtCore.QObject):
     def _paint_to(self, x: float, y: float) -> None:
         from qgn.annotation.edit import cells_along, paint_cells
 
-        value, last, edit = self._stroke
+        value, last, recorder = self._stroke
         points = cells_along(self.level, last, (x, y))
         step = paint_cells(self.session.label, self.level, points, value)
         if not step.is_empty:
             self.session.apply(step)
-            edit = edit.then(step)
-        self._stroke = [value, (x, y), edit]
+            recorder.record(step)
+        self._stroke = [value, (x, y), recorder]
 
     def _fill(self, session, x: float, y: float) -> None:
         from qgn.annotation.edit import fill_region
