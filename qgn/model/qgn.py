@@ -18,6 +18,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # name -> architecture fields of QGNConfig
 PRESETS: dict[str, dict] = {
     "tiny": dict(encoder="tiny", encoder_width=1.0, decoder_width=0.25, decoder_units=(1, 1, 1, 1, 1)),
+    # a ResNet-18 encoder at half width with the tiny decoder: the encoder is dense and cheap at
+    # half resolution, the All decoder is what a CPU pays for (qgn train --preset camvid-street)
+    "street": dict(encoder="resnet18", encoder_width=0.5, decoder_width=0.25, decoder_units=(1, 1, 1, 1, 1)),
     "small": dict(encoder="resnet18", encoder_width=0.5, decoder_width=0.5, decoder_units=(2, 2, 2, 2, 2)),
     "r18": dict(encoder="resnet18", encoder_width=1.0, decoder_width=1.0, decoder_units=TABLE7_UNITS),
     "r50": dict(encoder="resnet50", encoder_width=1.0, decoder_width=1.0, decoder_units=TABLE7_UNITS),
@@ -37,6 +40,7 @@ class QGNConfig:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     num_levels: int = NUM_LEVELS
+    input_scale: float = 1.0  # images are resized by this before the network (working resolution)
     extra: dict = field(default_factory=dict)  # training metadata, free-form
 
     @classmethod

@@ -58,6 +58,8 @@ class TrainConfig:
     checkpoint_every: int = 200
     class_weight_every: int = 0  # A.2: every N iterations double the weight of classes below median IoU
     class_weight_images: int = 100  # … measured on this many held-out images (the val split)
+    class_balance: str = "none"  # none | median-frequency | sqrt-median-frequency (from the training labels)
+    input_scale: float = 1.0  # the model's working scale, stored in its JSON: inference resizes by it
     seed: int = 0
     out: str = "runs/train"
     extra: dict = field(default_factory=dict)
@@ -81,6 +83,13 @@ PRESETS: dict[str, dict] = {
                  checkpoint_every=250, out="runs/demo"),
     "camvid-cpu": dict(dataset="camvid", model="tiny", iterations=800, batch_size=8, optimizer="adamw", lr=0.004,
                        scheme="all", scale_min=0.4, scale_max=0.6, crop=0, checkpoint_every=100, out="runs/camvid-cpu"),
+    # The bundled street model (resources/models/camvid.*): trained on CamVid train at half resolution,
+    # where a CPU can afford dense (All) iterations; the model records input_scale 0.5, so predict,
+    # eval, finetune and the app resize a photo by 0.5 and map the quadtree back to its pixels.
+    "camvid-street": dict(dataset="camvid", model="street", iterations=3400, batch_size=8, optimizer="adamw",
+                          lr=0.004, scheme="all+gtc", scale_min=0.375, scale_max=0.75, crop=224,
+                          class_balance="sqrt-median-frequency", input_scale=0.5, checkpoint_every=200,
+                          out="runs/camvid-street"),
     "camvid": dict(dataset="camvid", model="small", iterations=20000, batch_size=8, lr=0.02, scheme="all",
                    weighting="adaptive", out="runs/camvid"),
     "cityscapes-r50": dict(dataset="cityscapes", model="r50", iterations=100000, batch_size=8, lr=0.02,
@@ -176,7 +185,38 @@ def build_model(config: TrainConfig, classes) -> QGN:
             raise ValueError(f"{config.init} predicts {model.config.classes.num_classes} classes, "
                              f"the data has {classes.num_classes}")
         return model
-    return QGN(QGNConfig.from_preset(config.model, classes))
+    return QGN(QGNConfig.from_preset(config.model, classes, input_scale=config.input_scale))
+
+
+def label_frequencies(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(k,) pixel counts of each class over ``dataset``'s labels, and (k,) pixel counts of the
+    images in which that class appears (ignore pixels excluded from both)."""
+    k = dataset.classes.num_classes
+    pixels, image_pixels = np.zeros(k), np.zeros(k)
+    for i in range(len(dataset)):
+        label = dataset[i].label
+        counts = np.bincount(label[(label >= 0) & (label < k)].ravel(), minlength=k)[:k]
+        pixels += counts
+        image_pixels[counts > 0] += counts.sum()
+    return pixels, image_pixels
+
+
+def class_balance_weights(dataset, method: str) -> np.ndarray | None:
+    """(k,) cross-entropy weights from the training labels: ``median-frequency`` is SegNet's
+    median frequency balancing, w_c = median(f) / f_c with f_c = pixels of c / pixels of the images
+    holding c; ``sqrt-median-frequency`` its square root (gentler on the common classes).
+    Classes that never occur get weight 1. ``none`` returns None."""
+    if method == "none":
+        return None
+    if method not in ("median-frequency", "sqrt-median-frequency"):
+        raise ValueError(f"class_balance must be none, median-frequency or sqrt-median-frequency; got {method!r}")
+    pixels, image_pixels = label_frequencies(dataset)
+    present = pixels > 0
+    weights = np.ones(len(pixels))
+    if present.any():
+        freq = pixels[present] / image_pixels[present]
+        weights[present] = np.median(freq) / freq
+    return np.sqrt(weights) if method.startswith("sqrt") else weights
 
 
 def save_train_state(out: Path, model, optimizer, loss_fn, iteration: int, config: TrainConfig) -> None:
@@ -249,6 +289,9 @@ def _train(config: TrainConfig, resume: bool, progress, device: str, ctx) -> Pat
     loss_fn = QuadtreeLoss(model.config.num_levels, config.weighting, config.gamma,
                            composite_weight=config.composite_weight).to(device)
     optimizer = make_optimizer(model, config)
+    balance = class_balance_weights(dataset, config.class_balance)
+    if balance is not None:
+        loss_fn.set_class_weights(torch.from_numpy(balance))
     schemes = training_schemes(config.scheme)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
