@@ -86,7 +86,7 @@ PRESETS: dict[str, dict] = {
     # The bundled street model (resources/models/camvid.*): trained on CamVid train at half resolution,
     # where a CPU can afford dense (All) iterations; the model records input_scale 0.5, so predict,
     # eval, finetune and the app resize a photo by 0.5 and map the quadtree back to its pixels.
-    "camvid-street": dict(dataset="camvid", model="street", iterations=3400, batch_size=8, optimizer="adamw",
+    "camvid-street": dict(dataset="camvid", model="street", iterations=3000, batch_size=8, optimizer="adamw",
                           lr=0.004, scheme="all+gtc", scale_min=0.375, scale_max=0.75, crop=224,
                           class_balance="sqrt-median-frequency", input_scale=0.5, checkpoint_every=200,
                           out="runs/camvid-street"),
