@@ -25,10 +25,17 @@ class SchemeResult:
     decoder_macs: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
 
-    def to_json(self) -> dict:
+    def to_json(self, class_names=None) -> dict:
+        """Accuracy, mIoU and mean costs; with ``class_names``, the per-class IoU too (None where a
+        class is absent from both the ground truth and the prediction)."""
+        extra = {}
+        if class_names is not None:
+            iou = self.confusion.iou()
+            extra["class_iou"] = {n: (None if not np.isfinite(v) else float(v)) for n, v in zip(class_names, iou)}
         return {
             "acc": self.confusion.accuracy(),
             "miou": self.confusion.miou(),
+            **extra,
             "active_sites": float(np.mean(self.sites)) if self.sites else 0.0,
             "macs": float(np.mean(self.macs)) if self.macs else 0.0,
             "decoder_macs": float(np.mean(self.decoder_macs)) if self.decoder_macs else 0.0,
@@ -61,6 +68,30 @@ def evaluate(
         if progress:
             progress(i + 1)
     return results
+
+
+def evaluation_record(results: dict[str, SchemeResult], class_names, data: str, split: str, images: int,
+                      scale: float = 1.0) -> dict:
+    """What a model's JSON keeps of an evaluation (``extra.evaluation``; ``qgn models`` shows it)."""
+    import datetime
+
+    return {
+        "data": data, "split": split, "images": images, "scale": scale,
+        "date": datetime.date.today().isoformat(),
+        "modes": {name: r.to_json(class_names) for name, r in results.items()},
+    }
+
+
+def format_class_table(results: dict[str, SchemeResult], class_names) -> str:
+    """Per-class IoU (per cent), one row per class, eval modes as columns."""
+    names = list(results)
+    ious = {n: r.confusion.iou() for n, r in results.items()}
+    width = max(12, max(len(c) for c in class_names) + 2)
+    lines = [f"{'IoU %':<{width}}" + "".join(f"{n.upper():>10}" for n in names)]
+    for i, cls in enumerate(class_names):
+        cells = "".join(f"{100 * ious[n][i]:>10.2f}" if np.isfinite(ious[n][i]) else f"{'–':>10}" for n in names)
+        lines.append(f"{cls:<{width}}{cells}")
+    return "\n".join(lines)
 
 
 def format_table(results: dict[str, SchemeResult]) -> str:

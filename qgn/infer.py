@@ -1,5 +1,11 @@
 """Inference (paper §3.2): from decoder outputs to dense labels, level maps, quadtrees and costs.
 
+Working resolution: a model whose config has ``input_scale`` != 1 (``QGNConfig.working_size``)
+sees the image resized (bilinear, antialiased) to its working size; the levels, costs and quadtree
+of the decoder live at that size, and ``Prediction.label`` maps the dense labels back to the
+original pixels (nearest neighbour: every original pixel takes the class of the working pixel
+whose area holds its centre). Ground truth for GTC is resized the same way (nearest).
+
 Dense decoding: each pixel takes the prediction of the *finest computed cell* covering it; where
 that cell's argmax is the composite class, the second-best class is used. Both cases are "the best
 real class" (argmax over classes 1..k), which is what ``Prediction.labels`` computes.
@@ -36,6 +42,12 @@ class Cost:
     decoder_seconds: dict[int, float]
     encoder_macs: int
     encoder_seconds: float
+    image_size: tuple[int, int] | None = None  # (H, W) of the image as given
+    working_size: tuple[int, int] | None = None  # (h, w) the network saw (see the module doc)
+
+    @property
+    def resized(self) -> bool:
+        return self.image_size is not None and self.working_size is not None and self.image_size != self.working_size
 
     @property
     def total_decoder_macs(self) -> int:
@@ -56,6 +68,8 @@ class Cost:
             "decoder_macs": self.total_decoder_macs,
             "encoder_macs": self.encoder_macs,
             "seconds": self.seconds,
+            **({"image_size": list(self.image_size)} if self.image_size else {}),
+            **({"working_size": list(self.working_size)} if self.working_size else {}),
         }
 
 
@@ -66,7 +80,10 @@ class Prediction:
     outputs:      LevelOutput per computed level, root (5) first.
     num_classes:  k.
     padded_shape: (H, W) of the network input (multiples of 32).
-    sizes:        per image, its original (height, width) (the top-left part of the padded grid).
+    sizes:        per image, the (height, width) the network saw (the top-left part of the padded
+                  grid): the working size.
+    output_sizes: per image, the (height, width) of the image as given, when the network saw it
+                  resized (``label`` maps back to it); None when ``sizes`` are the image sizes.
     """
 
     outputs: list[LevelOutput]
@@ -75,6 +92,7 @@ class Prediction:
     sizes: list[tuple[int, int]]
     encoder_macs: int = 0
     encoder_seconds: float = 0.0
+    output_sizes: list[tuple[int, int]] | None = None
     _labels: torch.Tensor | None = field(default=None, repr=False)
 
     @property
@@ -110,14 +128,39 @@ class Prediction:
             self._labels = grid.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
         return self._labels
 
-    def label(self, index: int = 0) -> np.ndarray:
-        """(height, width) int64 class ids of image ``index``, padding cropped away."""
+    def working_label(self, index: int = 0) -> np.ndarray:
+        """(h, w) int64 class ids of image ``index`` at the working size, padding cropped away."""
         h, w = self.sizes[index]
         return self.labels()[index, :h, :w].cpu().numpy()
 
+    def image_size(self, index: int = 0) -> tuple[int, int]:
+        """(H, W) of image ``index`` as given."""
+        return tuple(self.output_sizes[index]) if self.output_sizes else tuple(self.sizes[index])
+
+    def working_scale(self, index: int = 0) -> tuple[float, float]:
+        """(fy, fx): image pixels per working pixel, vertically and horizontally (1, 1 when the
+        network saw the image as given)."""
+        (H, W), (h, w) = self.image_size(index), self.sizes[index]
+        return H / h, W / w
+
+    def label(self, index: int = 0) -> np.ndarray:
+        """(H, W) int64 class ids of image ``index`` at the size it was given (see module doc)."""
+        label = self.working_label(index)
+        size = self.image_size(index)
+        if label.shape != size:
+            from qgn.data.transforms import resize_label
+
+            label = resize_label(label, size)
+        return label
+
     def quadtree(self, index: int = 0) -> Quadtree:
-        """The predicted label map of image ``index`` as quadtree leaves (ready for a .qgt)."""
+        """The predicted label map of image ``index`` (at the size it was given) as quadtree
+        leaves, ready for a .qgt."""
         return Quadtree.from_label(self.label(index), self.num_classes, None)
+
+    def working_quadtree(self, index: int = 0) -> Quadtree:
+        """The quadtree the decoder predicted, at the working size (cells of 32 … 1 working px)."""
+        return Quadtree.from_label(self.working_label(index), self.num_classes, None)
 
     def _level_map(self, level: int, values: torch.Tensor, fill) -> torch.Tensor:
         out = self.output(level)
@@ -161,17 +204,25 @@ class Prediction:
             {o.level: o.seconds for o in self.outputs},
             self.encoder_macs,
             self.encoder_seconds,
+            self.image_size(0) if len(self.sizes) == 1 else None,
+            tuple(self.sizes[0]) if len(self.sizes) == 1 else None,
         )
 
 
-def image_to_tensor(image: np.ndarray, multiple: int = 32) -> tuple[torch.Tensor, tuple[int, int]]:
-    """(H, W, 3) uint8 (or (H, W) gray) → ((1, 3, H', W') float32 in 0..255 padded with 0 to a
-    multiple of ``multiple``, (H, W))."""
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB of an (H, W, 3) RGB or (H, W) gray array; ValueError for anything else."""
     image = np.asarray(image)
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"an image must be (H, W, 3) RGB or (H, W) gray; got shape {image.shape}")
+    return image
+
+
+def image_to_tensor(image: np.ndarray, multiple: int = 32) -> tuple[torch.Tensor, tuple[int, int]]:
+    """(H, W, 3) uint8 (or (H, W) gray) → ((1, 3, H', W') float32 in 0..255 padded with 0 to a
+    multiple of ``multiple``, (H, W))."""
+    image = as_rgb(image)
     h, w = image.shape[:2]
     ph, pw = -(-h // multiple) * multiple, -(-w // multiple) * multiple
     t = torch.zeros((1, 3, ph, pw), dtype=torch.float32)
@@ -206,14 +257,23 @@ def encoder_macs(model: QGN, shape: tuple[int, ...]) -> int:
 class ImageSession:
     """One image under one model: cached encoder features and decoder levels (see module doc).
 
-    image: (H, W, 3) uint8 (any size; padded to a multiple of 32 internally).
+    image: (H, W, 3) uint8 (any size; resized to the model's working size, ``work_size``, and
+           padded to a multiple of 32 internally).
     label: optional (H, W) ground truth (needed for the GTC scheme).
+    size:  (H, W) of the image as given; ``work_size`` (h, w) what the network sees.
     """
 
     def __init__(self, model: QGN, image: np.ndarray, label: np.ndarray | None = None, device=None):
         self.model = model
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
-        tensor, self.size = image_to_tensor(image)
+        image = as_rgb(image)
+        self.size = tuple(image.shape[:2])
+        self.work_size = model.config.working_size(*self.size)
+        if self.work_size != self.size:
+            from qgn.data.transforms import resize_image
+
+            image = resize_image(image, self.work_size)
+        tensor, _ = image_to_tensor(image)
         self.images = model.normalise(tensor.to(self.device))
         self.padded_shape = tuple(self.images.shape[2:])
         self.label = None if label is None else np.asarray(label)
@@ -236,7 +296,12 @@ class ImageSession:
         if self.label is None:
             return None
         if self._gt is None:
-            self._gt = gt_composite_masks(self.label, self.model, self.padded_shape, self.device)
+            label = self.label
+            if self.work_size != self.size:
+                from qgn.data.transforms import resize_label
+
+                label = resize_label(label, self.work_size)
+            self._gt = gt_composite_masks(label, self.model, self.padded_shape, self.device)
         return self._gt
 
     @torch.no_grad()
@@ -251,12 +316,14 @@ class ImageSession:
             root = next(iter(self._runs.values()))[:1] if self._runs else None
             cached = [copy.copy(root[0])] if root else None
         if cached is None or cached[-1].level > scheme.depth:
-            cached = self.model(self.images, scheme, self.gt_composite(), features=feats, resume=cached)
+            gt = self.gt_composite() if scheme.needs_ground_truth else None
+            cached = self.model(self.images, scheme, gt, features=feats, resume=cached)
             self._runs[key] = cached
         outputs = [o for o in cached if o.level >= scheme.depth]
         return Prediction(
-            outputs, self.model.num_classes, self.padded_shape, [self.size],
+            outputs, self.model.num_classes, self.padded_shape, [self.work_size],
             encoder_macs(self.model, tuple(self.images.shape)), self._encoder_seconds,
+            output_sizes=[self.size] if self.work_size != self.size else None,
         )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 RESOURCES_PACKAGE = "qgn_resources"
@@ -69,10 +70,87 @@ def palettes_dir() -> Path:
     return resources_dir() / "palettes"
 
 
+def models_dir() -> Path:
+    """The bundled models: ``NAME.safetensors`` + ``NAME.json`` each."""
+    return resources_dir() / "models"
+
+
+DEFAULT_MODEL_NAME = "demo"
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A model shipped in ``resources/models``, described from its JSON (no weights loaded).
+
+    trained_on: "camvid/train", "synthetic/train", … (from the training settings stored at
+                training time), or "" when unknown.
+    evaluation: what ``qgn eval --record`` measured and stored in the JSON:
+                {"data", "split", "image_size", "modes": {mode: {"acc", "miou", …}}}, or {}.
+    """
+
+    name: str
+    path: Path
+    classes: object  # qgn.classes.ClassSet
+    size_bytes: int
+    trained_on: str
+    iterations: int | None
+    evaluation: dict
+
+    @property
+    def miou(self) -> float | None:
+        """The recorded mIoU of the All scheme (fraction), if any."""
+        mode = self.evaluation.get("modes", {}).get("all") or next(iter(self.evaluation.get("modes", {}).values()), None)
+        return None if mode is None else mode.get("miou")
+
+
+def bundled_models() -> list[BundledModel]:
+    """Every bundled model whose JSON reads, sorted by name (the demo model first)."""
+    from qgn.model.checkpoint import load_config
+
+    found = []
+    for weights in sorted(models_dir().glob("*.safetensors")) if models_dir().is_dir() else []:
+        try:
+            config = load_config(weights)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        extra = config.extra or {}
+        train = extra.get("train", {}) if isinstance(extra.get("train"), dict) else {}
+        trained_on = f"{train.get('dataset', '')}/{train.get('split', '')}" if train.get("dataset") else ""
+        found.append(BundledModel(weights.stem, weights, config.classes, weights.stat().st_size, trained_on,
+                                  extra.get("iteration"), extra.get("evaluation", {}) or {}))
+    return sorted(found, key=lambda m: (m.name != DEFAULT_MODEL_NAME, m.name))
+
+
+def bundled_model_path(name: str) -> Path | None:
+    """``resources/models/NAME.safetensors`` when it exists, else None."""
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        return None
+    candidate = models_dir() / f"{name}.safetensors"
+    return candidate if candidate.is_file() else None
+
+
 def default_model(path: str | os.PathLike | None) -> Path:
-    """``path`` if given, else the bundled demo model; a clear error when neither exists."""
-    chosen = Path(path) if path else demo_model_path()
-    if not chosen.is_file():
-        hint = "" if path else " (the bundled demo model is missing: train it with `qgn train --preset demo`)"
-        raise FileNotFoundError(f"model {chosen} not found{hint}")
-    return chosen
+    """The model file that ``--model`` names: a bundled model's name (``demo``, ``camvid``), a
+    ``.safetensors`` file, or a training run's folder (its ``final.safetensors``, else
+    ``last.safetensors``); None means the bundled demo model. FileNotFoundError with the bundled
+    names otherwise."""
+    if path is None or str(path) == "":
+        chosen = bundled_model_path(DEFAULT_MODEL_NAME)
+        if chosen is None:
+            raise FileNotFoundError(f"the bundled demo model is missing from {models_dir()} "
+                                    "(train it with `qgn train --preset demo`)")
+        return chosen
+    given = Path(path)
+    if given.is_file():
+        return given
+    if given.is_dir():
+        for name in ("final.safetensors", "last.safetensors"):
+            if (given / name).is_file():
+                return given / name
+        raise FileNotFoundError(f"model folder {given} holds no final.safetensors or last.safetensors")
+    bundled = bundled_model_path(str(path))
+    if bundled is not None:
+        return bundled
+    names = ", ".join(m.name for m in bundled_models()) or "none"
+    raise FileNotFoundError(f"model {path} not found: give a .safetensors file, a training run's folder, "
+                            f"or a bundled model's name ({names}; `qgn models` lists them)")

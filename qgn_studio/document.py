@@ -111,8 +111,12 @@ class RenderResult:
     """One prediction of one image, ready to display (built on the worker thread).
 
     label:            (H, W) int64 predicted class ids, original size (padding cropped).
-    levels:           level → LevelView for each computed level, coarse first.
-    leaves:           (level, x, y) arrays of the predicted quadtree's leaves.
+    levels:           level → LevelView for each computed level, coarse first, at the working
+                      size (the model's own resolution; see ``qgn.infer``).
+    leaves:           (level, x, y) arrays of the predicted quadtree's leaves, at the working size.
+    working_size:     (h, w) the network saw; None or equal to ``size`` when it saw the image as is.
+    truth_note:       why there are no metrics although ground truth exists (it does not fit the
+                      model's classes), or None.
     cost:             the ``qgn.infer.Cost`` of this setting.
     metrics:          {"miou", "accuracy"} against the ground truth, or None without one.
     activation_bytes: decoder activation memory from qgn, or None when qgn cannot tell.
@@ -127,11 +131,24 @@ class RenderResult:
     metrics: dict | None
     activation_bytes: int | None
     device: str
+    working_size: tuple[int, int] | None = None
+    truth_note: str | None = None
     extras: dict = field(default_factory=dict, repr=False)
 
     @property
     def size(self) -> tuple[int, int]:
         return self.label.shape
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        """(h, w) of the grid the levels and leaves live on (the working size)."""
+        return tuple(self.working_size) if self.working_size else tuple(self.size)
+
+    @property
+    def grid_scale(self) -> tuple[float, float]:
+        """(fy, fx): image pixels per working pixel (1, 1 when the model saw the image as is)."""
+        (H, W), (h, w) = self.size, self.grid_size
+        return H / h, W / w
 
     @property
     def finest_level(self) -> int:
@@ -177,9 +194,14 @@ def pixel_info(result: RenderResult, x: float, y: float, truth: np.ndarray | Non
     if not (0 <= x < w and 0 <= y < h):
         return None
     x, y = int(x), int(y)
+    fy, fx = result.grid_scale
+    gh, gw = result.grid_size
+    gx, gy = min(int(x / fx), gw - 1), min(int(y / fy), gh - 1)
     for level in sorted(result.levels):
         view = result.levels[level]
-        cx, cy = x >> level, y >> level
+        cx, cy = gx >> level, gy >> level
+        if not (0 <= cy < view.codes.shape[0] and 0 <= cx < view.codes.shape[1]):
+            return None
         code = int(view.codes[cy, cx])
         if code < 0:
             continue
@@ -202,6 +224,8 @@ class ImageDocument:
     result:       the RenderResult on screen for this image.
     curve:        (setting family, depth) → CurvePoint, measured so far.
     reference:    depth → total decoder MACs of the All scheme (for "MACs relative to All").
+    truth_problem: why the ground truth cannot be used with the current model (its values are
+                  not the model's classes), or None; set by the worker with each prediction.
     annotation:   the ``AnnotationSession`` being edited (``qgn_studio.annotation_doc``), or None;
                   it stays for the app's lifetime (with its undo log) once started.
     done:         the user marked the image's annotation finished.
@@ -217,6 +241,8 @@ class ImageDocument:
         self.result: RenderResult | None = None
         self.curve: dict[tuple, CurvePoint] = {}
         self.reference: dict[int, int] = {}
+        self.truth_problem: str | None = None
+        self._truth_checked: tuple | None = None
         self.annotation = None
         self.done = False
 
@@ -255,6 +281,23 @@ class ImageDocument:
             self.notes.append(f"ground truth {gt_path.name} ignored: it is {lw}×{lh}, the image {iw}×{ih}")
             return
         self.ground_truth, self.gt_path = label, gt_path
+
+    def usable_truth(self, classes, model_name: str | None = None) -> np.ndarray | None:
+        """The ground truth when its values are classes of ``classes`` (a qgn ClassSet), else None
+        with ``truth_problem`` saying which file holds which values, and which bundled model fits."""
+        if self.ground_truth is None:
+            self.truth_problem = None
+            return None
+        key = (id(classes), model_name)
+        if self._truth_checked != key:
+            from qgn.ground_truth import fitting_bundled_models, foreign_values, mismatch_message
+
+            values = foreign_values(self.ground_truth, classes)
+            source = self.gt_path.name if self.gt_path is not None else "the ground truth"
+            self.truth_problem = None if not values.size else mismatch_message(
+                values, classes, source, model_name, fitting_bundled_models(self.ground_truth, model_name))
+            self._truth_checked = key
+        return None if self.truth_problem else self.ground_truth
 
     def forget_results(self) -> None:
         """Drop results and measurements (after a model or device change)."""
@@ -337,7 +380,7 @@ def measurement_plan(doc: ImageDocument, setting: Setting) -> list[tuple[str, Se
     """
     tasks: list[tuple[str, Setting]] = []
     seen: set = set()
-    finest_all = reference_depth(doc.size)
+    finest_all = reference_depth(doc.size if doc.result is None else doc.result.grid_size)
 
     def want(kind: str, s: Setting) -> None:
         key = (kind, s.family(), s.depth)
@@ -349,7 +392,7 @@ def measurement_plan(doc: ImageDocument, setting: Setting) -> list[tuple[str, Se
         seen.add(key)
         tasks.append((kind, s))
 
-    if doc.ground_truth is None:
+    if doc.ground_truth is None or doc.truth_problem:
         want("reference", Setting("all", depth=setting.depth))
         return tasks
     for depth in LEVELS:

@@ -141,7 +141,7 @@ class Engine:
             raise RuntimeError("no model is loaded")
         entry = self._entries.get(doc.path)
         if entry is None:
-            entry = _Entry(ImageSession(self.model, doc.image, doc.ground_truth, self.device))
+            entry = _Entry(ImageSession(self.model, doc.image, self._truth(doc), self.device))
             self._entries[doc.path] = entry
             while len(self._entries) > self.max_sessions:
                 self._entries.popitem(last=False)
@@ -174,18 +174,19 @@ class Engine:
         prediction, scheme = self._run(entry, setting, stop, progress)
         levels = {lv: self._level_view(entry, scheme, prediction, lv) for lv in prediction.levels}
         label = prediction.label(0)
-        tree = prediction.quadtree(0)
+        tree = prediction.working_quadtree(0)
         activation = getattr(prediction, "activation_bytes", None)
         return RenderResult(
             doc.path, setting, label, levels, (tree.level, tree.x, tree.y), prediction.cost(),
             self._metrics(doc, label), activation() if callable(activation) else None, self.device,
+            working_size=tuple(prediction.sizes[0]), truth_note=doc.truth_problem,
         )
 
     def _level_view(self, entry: _Entry, scheme, prediction, level: int) -> LevelView:
         key = (scheme.key(), level)
         view = entry.levels.get(key)
         if view is None:
-            h, w = entry.session.size
+            h, w = entry.session.work_size
             ch, cw = -(-h // (1 << level)), -(-w // (1 << level))
             codes = prediction.level_classes(level)[0, :ch, :cw].cpu().numpy().astype(np.int16)
             probs = prediction.level_probabilities(level)[0, :, :ch, :cw].cpu().numpy()
@@ -194,12 +195,19 @@ class Engine:
             entry.levels[key] = view
         return view
 
+    def _truth(self, doc: ImageDocument) -> np.ndarray | None:
+        """The document's ground truth when it fits the model's classes (else None, and the
+        document says why in ``truth_problem``)."""
+        name = None if self.info is None else self.info.name
+        return doc.usable_truth(self.model.config.classes, name)
+
     def _metrics(self, doc: ImageDocument, label: np.ndarray) -> dict | None:
-        if doc.ground_truth is None:
+        truth = self._truth(doc)
+        if truth is None:
             return None
         from qgn.metrics import ConfusionMatrix
 
-        matrix = ConfusionMatrix(self.model.num_classes).add(doc.ground_truth, label)
+        matrix = ConfusionMatrix(self.model.num_classes).add(truth, label)
         return {"miou": matrix.miou(), "accuracy": matrix.accuracy()}
 
     def curve_point(self, doc: ImageDocument, setting: Setting, stop: StopCheck = lambda: False) -> CurvePoint:
@@ -207,6 +215,8 @@ class Engine:
         entry = self._entry(doc)
         prediction, _ = self._run(entry, setting, stop, None)
         metrics = self._metrics(doc, prediction.label(0))
+        if metrics is None:
+            raise ValueError(doc.truth_problem or "no ground truth for this image")
         cost = prediction.cost()
         return CurvePoint(doc.path, setting, cost.total_decoder_macs, cost.total_macs,
                           metrics["miou"], metrics["accuracy"])

@@ -65,6 +65,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setAcceptDrops(True)
         self.setDockOptions(QtWidgets.QMainWindow.DockOption.AnimatedDocks)
         self.canvas = Canvas()
+        self.canvas.banner.link_activated.connect(self._banner_link)
         self.setCentralWidget(self.canvas)
         self.images = ImageListPanel()
         self.layer_panel = LayerPanel(self.canvas.layers)
@@ -222,6 +223,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(model, "&Cancel computation", self.cancel, "Esc")
         self._action(model, "&Fine-tune on corrections…", self.show_finetune,
                      tip="Train the model a few hundred steps on the corrected images, compare, keep or revert")
+        self.bundled_menu = model.addMenu("&Bundled models")
+        self.bundled_menu.aboutToShow.connect(self._fill_bundled_menu)
+        self._fill_bundled_menu()
         device_menu = model.addMenu("&Device")
         self.device_actions: dict[str, QtGui.QAction] = {}
         group = QtGui.QActionGroup(self)
@@ -269,6 +273,35 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _device_setter(self, choice):
         return lambda: self.set_device(choice)
+
+    def _fill_bundled_menu(self) -> None:
+        """Model → Bundled models: each shipped model with its classes and measured mIoU."""
+        from qgn.resources import bundled_models
+
+        self.bundled_menu.clear()
+        current = None if self.model_info is None else Path(self.model_info.path).resolve()
+        for bundled in bundled_models():
+            miou = bundled.miou
+            score = f", mIoU {100 * miou:.1f} %" if miou is not None else ""
+            trained = f", {bundled.trained_on}" if bundled.trained_on else ""
+            text = f"{bundled.name} — {bundled.classes.num_classes} classes{trained}{score}"
+            action = self.bundled_menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(current == bundled.path.resolve())
+            action.setToolTip(", ".join(bundled.classes.names))
+            action.triggered.connect(lambda _=False, p=bundled.path: self.load_model(p))
+        if not self.bundled_menu.actions():
+            self.bundled_menu.addAction("(none found)").setEnabled(False)
+
+    def _banner_link(self, href: str) -> None:
+        """A link in the message banner: ``model:NAME`` switches to that bundled model."""
+        from qgn.resources import bundled_model_path
+
+        if href.startswith("model:"):
+            path = bundled_model_path(href.split(":", 1)[1])
+            if path is not None:
+                self.canvas.clear_message("truth")
+                self.load_model(path)
 
     # ------------------------------------------------------------------ start / stop
     def start(self, paths=(), model: str | None = None, device: str | None = None) -> None:
@@ -402,7 +435,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.canvas.show_message(doc.error, "error", "image")
         elif doc.notes:
             self.canvas.show_message("<br>".join(doc.notes), "warning", "image")
-        self.explore.set_truth_available(doc.ground_truth is not None)
+        self.explore.set_truth_available(doc.ground_truth is not None and not doc.truth_problem)
+        if doc.result is not None:
+            self._show_truth_note(doc.result)
+        else:
+            self.canvas.clear_message("truth")
         self.explore.show_result(doc.result, self._reference(doc))
         self.explore.show_curve(list(doc.curve.values()), self.explore.setting())
         self.layer_panel.refresh(doc.result)
@@ -433,6 +470,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.annotator.result_ready(doc)
         if doc is not self.current:
             return
+        self._show_truth_note(result)
+        self.explore.set_truth_available(doc.ground_truth is not None and not doc.truth_problem)
         self.canvas.show_result(result)
         self.explore.show_result(result, self._reference(doc))
         self.explore.show_curve(list(doc.curve.values()), self.explore.setting())
@@ -441,6 +480,27 @@ class MainWindow(QtWidgets.QMainWindow):
             self._hovered(*self._hover)
         self._plan_measurements(doc)
         self.result_shown.emit(result)
+
+    def _show_truth_note(self, result: RenderResult) -> None:
+        """Ground truth whose values are not the model's classes: say so, and offer the bundled
+        model that fits it as one click."""
+        note = result.truth_note
+        if not note:
+            self.canvas.clear_message("truth")
+            return
+        import html
+        import re
+
+        text = html.escape(note)
+        fit = re.search(r"the bundled model '([^']+)' fits it", note)
+        if fit:
+            text = text.split("; the bundled model")[0]
+            text += (f". The prediction is shown; accuracy is not. "
+                     f"<a href=\"model:{fit.group(1)}\" style=\"color:white\"><b>Use the bundled model "
+                     f"'{fit.group(1)}'</b></a>, whose classes fit it.")
+        else:
+            text += ". The prediction is shown; accuracy is not (open a model with these classes: Ctrl+M)."
+        self.canvas.show_message(text, "warning", "truth")
 
     def _plan_measurements(self, doc: ImageDocument) -> None:
         tasks = measurement_plan(doc, self.explore.setting())

@@ -53,7 +53,7 @@ def attach_paths(result: RenderResult) -> None:
             view.extras["sites"] = cell_outlines_path(view.codes >= 0, view.cell)
             view.extras["composite_edge"] = mask_boundary_path(view.codes == 0, view.cell)
             view.extras["composite"] = cells_region_path(view.codes == 0, view.cell)
-    h, w = result.size
+    h, w = result.grid_size
     result.extras["grid"] = leaf_grid_paths(*result.leaves, w, h)
     result.extras["grid_masks"] = leaf_masks(*result.leaves, w, h)
 

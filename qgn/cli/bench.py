@@ -23,7 +23,7 @@ from pathlib import Path
 from qgn.cli.threads import add_threads_argument, apply_threads
 
 SECTIONS = ("memory", "compute", "speed", "anytime")
-DEFAULT_MODEL = "runs/camvid-cpu-all/final.safetensors"
+DEFAULT_MODEL = "camvid"  # the bundled street model (resources/models/camvid.*)
 FULL = dict(sizes="2048x1024,480x384", images=0, speed_size="480x384", repeats=3, anytime_images=0,
             architectures="R50,R101")
 QUICK = dict(sizes="256x128", images=1, speed_size="160x128", repeats=1, anytime_images=3,
@@ -39,8 +39,8 @@ def add_arguments(p) -> None:
     p.add_argument("--images", type=int, help="val images averaged for GTC and PC (default: all 101 of CamVid)")
     p.add_argument("--architectures", help=f"backbones: R50, R101, R18, tiny (default {FULL['architectures']})")
     p.add_argument("--model", default=DEFAULT_MODEL,
-                   help="trained model for PC sites and the anytime curve (default: %(default)s; "
-                        "made by `qgn train --preset camvid-cpu`)")
+                   help="trained model for PC sites and the anytime curve: a bundled name, a file or a run "
+                        "folder (default: %(default)s, the bundled street model)")
     p.add_argument("--data", default="camvid", help="dataset of the stand-in masks and the anytime curve")
     p.add_argument("--speed-size", help=f"size of the speed section (default {FULL['speed_size']})")
     p.add_argument("--repeats", type=int, help=f"timed runs per speed candidate (default {FULL['repeats']})")
@@ -71,6 +71,10 @@ def _option(args, name: str):
 
 
 def _training_scale(model) -> float:
+    """1 for a model that records its working scale (it resizes by itself); for older models the
+    middle of their training scale range."""
+    if model.config.input_scale != 1.0 or model.config.input_size is not None:
+        return 1.0
     train = model.config.extra.get("train", {}) if isinstance(model.config.extra, dict) else {}
     lo, hi = train.get("scale_min"), train.get("scale_max")
     return (lo + hi) / 2 if lo is not None and hi is not None else 1.0
@@ -129,12 +133,15 @@ def _context(args, device, sections) -> list[str]:
 def _load_model(args, log):
     from qgn.model.checkpoint import load_model
 
-    path = Path(args.model)
-    if not path.is_file():
-        log(f"no trained model at {path}: PC rows and the anytime curve are skipped "
-            f"(train one with `qgn train --preset camvid-cpu --set iterations=400 --out runs/camvid-cpu-all`, "
-            f"or pass --model)")
+    from qgn.resources import default_model
+
+    try:
+        path = default_model(args.model)
+    except FileNotFoundError as exc:
+        log(f"{exc}: PC rows and the anytime curve are skipped "
+            f"(train one with `qgn train --preset camvid-street`, or pass --model)")
         return None
+    args.model_path = path
     return load_model(path)
 
 
@@ -197,7 +204,8 @@ def _anytime_section(args, model, log):
     out = Path(args.out)
     stem = f"anytime-{args.data}"
     csv_path = write_csv(curve, out / f"{stem}.csv")
-    model_name = f"{Path(args.model).parent.name}/{Path(args.model).name}"
+    path = Path(getattr(args, "model_path", args.model))
+    model_name = args.model if path.parent.name == "models" else f"{path.parent.name}/{path.name}"
     title = (f"{model_name} on {args.data} val ({count} images, scale {scale:g}): "
              f"mIoU against decoder MACs, depth limits 5 … 0")
     png_path = plot_curve(curve, out / f"{stem}.png", title)

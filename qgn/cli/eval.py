@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
+from qgn.cli.files import MODEL_HELP
 from qgn.cli.threads import add_threads_argument, apply_threads
 
 def add_arguments(p) -> None:
     add_threads_argument(p)
     p.add_argument("data", nargs="?", help="dataset name or folder (default: the bundled samples)")
-    p.add_argument("--model", help="model .safetensors (default: the bundled demo model)")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--split", default="val")
     p.add_argument("--modes", default="all,gtc,pc", help="comma-separated eval schemes")
     p.add_argument("--depths", default="", help="also evaluate PC at these depth limits, e.g. 5,4,3")
     p.add_argument("--tau", type=float, help="PC threshold (default: argmax rule)")
     p.add_argument("--limit", type=int, help="evaluate only the first N images")
     p.add_argument("--scale", type=float, default=1.0,
-                   help="resize images (bilinear) and labels (nearest) by this factor first, e.g. 0.5")
+                   help="resize images (bilinear) and labels (nearest) by this factor first, e.g. 0.5 "
+                        "(default 1: the images as stored; a model with a working scale resizes by itself "
+                        "and is scored on the original pixels)")
+    p.add_argument("--record", metavar="OUT.safetensors",
+                   help="write a copy of the model to OUT with this evaluation stored in its JSON "
+                        "(what `qgn models` shows); the model given is never changed")
     p.add_argument("--device")
     p.add_argument("--json", action="store_true")
 
@@ -50,24 +57,64 @@ def rescale(sample, scale: float):
     return Sample(resize_image(sample.image, size), resize_label(sample.label, size), sample.name)
 
 
+def check_classes(data, model, model_name: str) -> None:
+    """The data's class count must be the model's; otherwise say which bundled model fits."""
+    from qgn.resources import bundled_models
+
+    have, want = model.config.classes, data.classes
+    if have.num_classes == want.num_classes:
+        return
+    fits = [m.name for m in bundled_models() if m.classes.num_classes == want.num_classes]
+    hint = f"; the bundled model {fits[0]!r} has {want.num_classes} (--model {fits[0]})" if fits else ""
+    raise ValueError(f"the data has {want.num_classes} classes ({', '.join(want.names[:6])}…), model "
+                     f"{model_name} has {have.num_classes} ({', '.join(have.names[:6])}…){hint}")
+
+
+def check_pairs(data, n: int, classes) -> None:
+    """Read every label (and each image's header) before the first inference, so an unusable pair
+    stops the run at once, naming the files."""
+    from PIL import Image
+
+    from qgn.ground_truth import check_ground_truth
+
+    pairs = getattr(data, "pairs", None)
+    if pairs is None:
+        return
+    for image_path, label_path in pairs[:n]:
+        label = data.map_label(data.read_raw_label(label_path), label_path)
+        with Image.open(image_path) as image:
+            width, height = image.size
+        if label.shape != (height, width):
+            raise ValueError(f"label {label_path} is {label.shape[1]}×{label.shape[0]} but its image "
+                             f"{image_path} is {width}×{height}")
+        ignore = data.classes.ignore_index
+        if ignore is not None and classes.ignore_index is not None and ignore != classes.ignore_index:
+            label = label.copy()
+            label[label == ignore] = classes.ignore_index
+        check_ground_truth(label, classes, str(label_path))
+
+
 def run(args) -> int:
     apply_threads(args)
     import torch
 
-    from qgn.evaluate import evaluate, format_table
+    from qgn.evaluate import evaluate, evaluation_record, format_class_table, format_table
     from qgn.model.checkpoint import load_model
     from qgn.propagation import Scheme
     from qgn.resources import default_model
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_model(default_model(args.model), device)
+    model_path = default_model(args.model)
+    if args.record and Path(args.record).resolve() in (model_path.resolve(), model_path.with_suffix(".json").resolve()):
+        raise ValueError(f"--record {args.record} would overwrite the model evaluated; name a new file")
+    model = load_model(model_path, device)
     data = open_eval_data(args)
-    if data.classes.num_classes != model.config.classes.num_classes:
-        raise ValueError(f"the data has {data.classes.num_classes} classes, the model {model.config.classes.num_classes}")
+    check_classes(data, model, args.model or "demo")
     schemes = {m: Scheme(m, tau=args.tau if m == "pc" else None) for m in args.modes.split(",") if m}
     for d in filter(None, args.depths.split(",")):
         schemes[f"pc@{int(d)}"] = Scheme("pc", tau=args.tau, depth=int(d))
     n = len(data) if args.limit is None else min(args.limit, len(data))
+    check_pairs(data, n, model.config.classes)
     samples = (rescale(data[i], args.scale) for i in range(n))
 
     def progress(i: int) -> None:
@@ -75,8 +122,19 @@ def run(args) -> int:
 
     results = evaluate(model, samples, schemes, device, progress)
     print(file=sys.stderr)
+    names = model.config.classes.names
     if args.json:
-        print(json.dumps({name: r.to_json() for name, r in results.items()}))
+        print(json.dumps({name: r.to_json(names) for name, r in results.items()}))
     else:
         print(format_table(results))
+        print()
+        print(format_class_table(results, names))
+    if args.record:
+        from qgn.model.checkpoint import save_model
+
+        extra = dict(model.config.extra or {})
+        extra["evaluation"] = evaluation_record(results, names, args.data or "samples", args.split, n, args.scale)
+        model.config.extra = extra
+        save_model(Path(args.record), model.cpu(), extra=None)
+        print(f"qgn eval: wrote {args.record} (+ .json) with this evaluation recorded", file=sys.stderr)
     return 0

@@ -21,3 +21,7 @@ def collect_files(paths: list[str], suffixes: tuple[str, ...], what: str) -> lis
         else:
             raise FileNotFoundError(f"{path}: no such file or folder")
     return found
+
+
+MODEL_HELP = ("a bundled model's name (demo, camvid: `qgn models`), a .safetensors file, or a training "
+              "run's folder (default: demo)")

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from qgn.cli.files import MODEL_HELP
 from qgn.cli.threads import add_threads_argument, apply_threads
 
 PROGRESS_INTERVAL_S = 0.25  # at most four progress lines a second
@@ -22,7 +23,7 @@ PROGRESS_INTERVAL_S = 0.25  # at most four progress lines a second
 
 def add_arguments(p) -> None:
     add_threads_argument(p)
-    p.add_argument("--model", help="model .safetensors to start from (default: the bundled demo model)")
+    p.add_argument("--model", help="model to start from: " + MODEL_HELP)
     p.add_argument("--images", required=True, help="folder of images (or one image file)")
     p.add_argument("--labels", required=True, help="folder of corrected labels STEM.png / STEM.qgt (or one file)")
     p.add_argument("--out", required=True, help="the fine-tuned model, NEW.safetensors (+ NEW.json)")

@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "samples": ("qgn.cli.samples", "write synthetic sample scenes (images, labels, classes.txt)"),
     "eval": ("qgn.cli.eval", "accuracy and cost of a model per propagation scheme (Table 1)"),
     "finetune": ("qgn.cli.finetune", "fine-tune a model on corrected labels; saves under a new name"),
+    "models": ("qgn.cli.models", "the bundled models: name, classes, size, training data, measured mIoU"),
     "bench": ("qgn.cli.bench", "memory, compute and speed against the dilated baseline; anytime curve"),
 }
 

@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from qgn.cli.files import MODEL_HELP
 from qgn.cli.threads import add_threads_argument, apply_threads
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -18,7 +19,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 def add_arguments(p) -> None:
     add_threads_argument(p)
     p.add_argument("images", nargs="+", help="image files or folders of images")
-    p.add_argument("--model", help="model .safetensors (default: the bundled demo model)")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--scheme", default="pc", choices=["all", "pc", "gtc", "uncertainty"])
     p.add_argument("--tau", type=float, help="PC: propagate where P(composite) >= tau")
     p.add_argument("--entropy", type=float, default=0.5, help="uncertainty: normalised entropy threshold")
@@ -60,6 +61,26 @@ def read_ground_truth(path: Path):
     return read_label(path)
 
 
+def check_labels(labels: str | None, images: list[Path], model, model_name: str | None) -> None:
+    """Every image's ground truth is found, readable, of the image's size and made of the model's
+    classes — checked before the first inference, naming the file and the values."""
+    if labels is None:
+        return
+    from PIL import Image
+
+    from qgn.ground_truth import check_ground_truth
+
+    for path in images:
+        label_path = find_label(labels, path, len(images) == 1)
+        label = read_ground_truth(label_path)
+        with Image.open(path) as image:
+            width, height = image.size
+        if label.shape != (height, width):
+            raise ValueError(f"ground truth {label_path} is {label.shape[1]}×{label.shape[0]} but {path} is "
+                             f"{width}×{height}")
+        check_ground_truth(label, model.config.classes, str(label_path), model_name or "demo")
+
+
 def run(args) -> int:
     apply_threads(args)
     import torch
@@ -76,6 +97,7 @@ def run(args) -> int:
     classes = model.config.classes
     scheme = Scheme(args.scheme, tau=args.tau, entropy=args.entropy, depth=args.depth)
     images = collect_images(args.images)
+    check_labels(args.labels, images, model, args.model)
     out = Path(args.out) if args.out else None
     if out:
         out.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,8 @@ class QGNConfig:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     num_levels: int = NUM_LEVELS
-    input_scale: float = 1.0  # images are resized by this before the network (working resolution)
+    input_scale: float = 1.0  # working resolution: see ``working_size``
+    input_size: tuple[int, int] | None = None  # (H, W) of the training images input_scale refers to
     extra: dict = field(default_factory=dict)  # training metadata, free-form
 
     @classmethod
@@ -53,10 +54,34 @@ class QGNConfig:
     def num_classes(self) -> int:
         return self.classes.num_classes
 
+    def working_scale(self, height: int, width: int) -> float:
+        """The factor an image of ``height``×``width`` is resized by before the network.
+
+        ``input_scale`` alone: that factor for every image. With ``input_size`` (H0, W0) too, the
+        factor that gives the image as many pixels as an ``input_size`` image at ``input_scale``:
+        ``input_scale * sqrt(H0 W0 / (H W))``. A CamVid model (``input_scale`` 0.5, ``input_size``
+        360×480) then runs a 480×360 frame at 240×180 and a 4032×3024 phone photo at 240×180 too,
+        where its objects have the size it was trained on.
+        """
+        scale = float(self.input_scale)
+        if self.input_size is not None:
+            h0, w0 = self.input_size
+            scale *= ((h0 * w0) / max(1, height * width)) ** 0.5
+        return scale
+
+    def working_size(self, height: int, width: int) -> tuple[int, int]:
+        """(h, w) the network sees for an image of ``height``×``width`` (unchanged at scale 1)."""
+        scale = self.working_scale(height, width)
+        if abs(scale - 1.0) < 1e-9:
+            return height, width
+        return max(1, round(height * scale)), max(1, round(width * scale))
+
     def to_json(self) -> dict:
         d = asdict(self)
         d["classes"] = self.classes.to_json()
         d["decoder_units"] = list(self.decoder_units)
+        if self.input_size is not None:
+            d["input_size"] = list(self.input_size)
         return d
 
     @classmethod
@@ -66,6 +91,8 @@ class QGNConfig:
         for key in ("decoder_units", "mean", "std"):
             if key in d:
                 d[key] = tuple(d[key])
+        if d.get("input_size") is not None:
+            d["input_size"] = tuple(int(v) for v in d["input_size"])
         known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:

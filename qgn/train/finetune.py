@@ -153,6 +153,22 @@ def check_corrections(model: QGN, images: Sequence[np.ndarray], labels: Sequence
     return names
 
 
+def at_working_size(model: QGN, images: Sequence[np.ndarray], labels: Sequence[np.ndarray]):
+    """Images (bilinear) and labels (nearest) resized to the model's working size
+    (``QGNConfig.working_size``), so a model fine-tunes at the resolution it predicts at; as
+    given for a model that works at the image size."""
+    from qgn.data.transforms import resize_image, resize_label
+
+    out_images, out_labels = [], []
+    for image, label in zip(images, labels):
+        size = model.config.working_size(*np.asarray(label).shape)
+        if size != np.asarray(label).shape:
+            image, label = resize_image(np.asarray(image), size), resize_label(np.asarray(label), size)
+        out_images.append(image)
+        out_labels.append(label)
+    return out_images, out_labels
+
+
 class FrozenNormNetwork(torch.nn.Module):
     """Calls ``model`` with every BatchNorm in eval mode (running statistics used, not updated)."""
 
@@ -191,6 +207,7 @@ def finetune(
     names = check_corrections(model, images, labels, names)
     tuned = copy.deepcopy(model)
     device = next(tuned.parameters()).device
+    images, labels = at_working_size(tuned, images, labels)
     data = CorrectionSet(images, labels, tuned.config.classes, names)
     stream = BatchStream(data, config, np.random.default_rng(config.seed))  # reads batch_size, scales, flip, crop
     loss_fn = QuadtreeLoss(tuned.config.num_levels).to(device)

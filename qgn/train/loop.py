@@ -60,6 +60,7 @@ class TrainConfig:
     class_weight_images: int = 100  # … measured on this many held-out images (the val split)
     class_balance: str = "none"  # none | median-frequency | sqrt-median-frequency (from the training labels)
     input_scale: float = 1.0  # the model's working scale, stored in its JSON: inference resizes by it
+    evaluate_split: str = ""  # at the end, evaluate All/GTC/PC on this split and store it in the model's JSON
     seed: int = 0
     out: str = "runs/train"
     extra: dict = field(default_factory=dict)
@@ -89,6 +90,7 @@ PRESETS: dict[str, dict] = {
     "camvid-street": dict(dataset="camvid", model="street", iterations=3000, batch_size=8, optimizer="adamw",
                           lr=0.004, scheme="all+gtc", scale_min=0.375, scale_max=0.75, crop=224,
                           class_balance="sqrt-median-frequency", input_scale=0.5, checkpoint_every=200,
+                          evaluate_split="val",
                           out="runs/camvid-street"),
     "camvid": dict(dataset="camvid", model="small", iterations=20000, batch_size=8, lr=0.02, scheme="all",
                    weighting="adaptive", out="runs/camvid"),
@@ -188,6 +190,14 @@ def build_model(config: TrainConfig, classes) -> QGN:
     return QGN(QGNConfig.from_preset(config.model, classes, input_scale=config.input_scale))
 
 
+def record_input_size(model: QGN, dataset) -> None:
+    """A model trained at ``input_scale`` != 1 remembers the size of the images that scale refers
+    to (the first training image's), so it can run any photo at the object size it learnt
+    (``QGNConfig.working_scale``)."""
+    if model.config.input_scale != 1.0 and model.config.input_size is None and len(dataset):
+        model.config.input_size = tuple(int(v) for v in dataset[0].label.shape)
+
+
 def label_frequencies(dataset) -> tuple[np.ndarray, np.ndarray]:
     """(k,) pixel counts of each class over ``dataset``'s labels, and (k,) pixel counts of the
     images in which that class appears (ignore pixels excluded from both)."""
@@ -269,6 +279,17 @@ def held_out_iou(model: QGN, config: TrainConfig, device: str) -> np.ndarray:
     return result.confusion.iou()
 
 
+def final_evaluation(model: QGN, config: TrainConfig, device: str) -> dict:
+    """All / GTC / PC on ``config.evaluate_split`` at the images' own resolution (the model resizes
+    to its working scale by itself), as stored in the model's JSON."""
+    from qgn.evaluate import evaluate, evaluation_record
+
+    held = open_training_data(TrainConfig(**{**asdict(config), "split": config.evaluate_split}))
+    schemes = {name: Scheme(name) for name in ("all", "gtc", "pc")}
+    results = evaluate(model, iter(held), schemes, device)
+    return evaluation_record(results, model.config.classes.names, config.dataset, config.evaluate_split, len(held))
+
+
 def train(config: TrainConfig, resume: bool = False, progress=None, device: str | None = None) -> Path:
     """Run ``config``; returns the path of the final model. ``progress(iteration, row)`` is called
     at every logged iteration (the CLI prints a bar with it). Under torchrun (WORLD_SIZE > 1) the
@@ -285,6 +306,7 @@ def _train(config: TrainConfig, resume: bool, progress, device: str, ctx) -> Pat
     rng = np.random.default_rng([config.seed, ctx.rank])
     dataset = open_training_data(config)
     model = build_model(config, dataset.classes).to(device)
+    record_input_size(model, dataset)
     network = wrap_model(model, ctx, device)
     loss_fn = QuadtreeLoss(model.config.num_levels, config.weighting, config.gamma,
                            composite_weight=config.composite_weight).to(device)
@@ -339,7 +361,10 @@ def _train(config: TrainConfig, resume: bool, progress, device: str, ctx) -> Pat
     digests = gather_digests(model, ctx)
     final = out / "final.safetensors"
     if ctx.is_main:
-        save_model(final, model.eval(), extra={"train": asdict(config), "iteration": iteration})
+        extra = {"train": asdict(config), "iteration": iteration}
+        if config.evaluate_split:
+            extra["evaluation"] = final_evaluation(model.eval(), config, device)
+        save_model(final, model.eval(), extra=extra)
         if ctx.enabled:
             atomic_write_bytes(out / "replicas.json", json.dumps({"world_size": ctx.world_size,
                                                                  "digests": digests}).encode())

@@ -80,6 +80,7 @@ class Layer:
     key = ""
     title = ""
     z = 0.0
+    on_grid = False  # draws the decoder's grid (working pixels), scaled onto the image
     default_visible = True
     default_opacity = 1.0
     tooltip = ""
@@ -110,6 +111,9 @@ class Layer:
 
     def set_content(self, doc: ImageDocument | None, result: RenderResult | None, classes) -> None:
         self.doc, self.result, self.classes = doc, result, classes
+        if self.on_grid:
+            fy, fx = (1.0, 1.0) if result is None else result.grid_scale
+            self.root.setTransform(QtGui.QTransform.fromScale(fx, fy))
         self.refresh()
 
     def refresh(self) -> None:
@@ -198,6 +202,8 @@ class PredictionLayer(Layer):
 class LevelLayer(Layer):
     """Q̂l: the class of every computed cell of level l; composite cells shaded and hatched."""
 
+    on_grid = True
+
     default_visible, default_opacity = False, 0.8
 
     def __init__(self, parent, level: int):
@@ -241,6 +247,8 @@ class LevelLayer(Layer):
 
 class PerLevelLayer(Layer):
     """A layer drawn level by level, finer levels on top; only changed levels are redrawn."""
+
+    on_grid = True
 
     def __init__(self, parent):
         super().__init__(parent)
@@ -353,6 +361,8 @@ class GridLayer(Layer):
     light tint over their leaves instead of outlines (thousands of 1-px squares read as a tint
     anyway, and would cost a second per repaint); zooming in brings their outlines back.
     """
+
+    on_grid = True
 
     key, title, z = "grid", "Quadtree grid", 7.0
     default_opacity = 0.7

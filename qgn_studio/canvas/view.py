@@ -28,8 +28,13 @@ class ImageClip(QtWidgets.QGraphicsRectItem):
 
 
 class Banner(QtWidgets.QFrame):
-    """Dismissible messages above the view, one per topic ("model", "image", "open", "run")."""
+    """Dismissible messages above the view, one per topic ("model", "image", "open", "run").
 
+    A message may hold links (``<a href="model:camvid">…</a>``): clicking one emits
+    ``link_activated(href)`` for the window to act on.
+    """
+
+    link_activated = QtCore.Signal(str)
     COLOURS = {"error": "#8c2f39", "warning": "#7a5b12", "info": "#2b4f7a"}
 
     def __init__(self, parent=None):
@@ -37,7 +42,9 @@ class Banner(QtWidgets.QFrame):
         self.setObjectName("banner")
         self.label = QtWidgets.QLabel()
         self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse
+                                           | QtCore.Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.label.linkActivated.connect(self.link_activated)
         close = QtWidgets.QToolButton(text="✕")
         close.setAutoRaise(True)
         close.setToolTip("Dismiss")
@@ -67,6 +74,7 @@ class Banner(QtWidgets.QFrame):
         kinds = [kind for _text, kind in self.messages.values()]
         worst = next(k for k in ("error", "warning", "info") if k in kinds or k == "info")
         self.setStyleSheet(f"#banner {{ background: {self.COLOURS[worst]}; }} QLabel {{ color: white; }}")
+        self.label.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.label.setText("<br>".join(text for text, _kind in self.messages.values()))
         self.show()
 

@@ -270,6 +270,7 @@ class ExplorePanel(QtWidgets.QWidget):
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.metrics = QtWidgets.QLabel("No ground truth for this image")
+        self.metrics.setWordWrap(True)
         self.metrics.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.metric_choice = QtWidgets.QComboBox()
         self.metric_choice.addItem("mIoU", "miou")
@@ -367,7 +368,10 @@ class ExplorePanel(QtWidgets.QWidget):
             return
         self.summary.setText(self._summary(result, reference_macs))
         if result.metrics is None:
-            self.metrics.setText("<span style='color:#9a9a9a'>No ground truth for this image</span>")
+            note = getattr(result, "truth_note", None)
+            self.metrics.setText("<span style='color:#9a9a9a'>" + (
+                "No accuracy: the ground truth's values are not this model's classes (see the banner)"
+                if note else "No ground truth for this image") + "</span>")
         else:
             m = result.metrics
             self.metrics.setText(f"mIoU <b>{percent(m['miou'])}</b> &nbsp; accuracy <b>{percent(m['accuracy'])}</b>")
@@ -393,6 +397,10 @@ class ExplorePanel(QtWidgets.QWidget):
         ]
         if result.activation_bytes is not None:
             lines.append(f"Decoder activations <b>{human_bytes(result.activation_bytes)}</b>")
+        if result.grid_size != tuple(result.size):
+            (h, w), (H, W) = result.grid_size, result.size
+            lines.append(f"Model resolution <b>{w}×{h}</b> (image {W}×{H}, ×{w / W:.2f}): "
+                         f"cells are {W / w:.2g}× larger on the image")
         return "<br>".join(lines)
 
     def show_curve(self, points: list[CurvePoint], current: Setting) -> None:

@@ -1,0 +1,96 @@
+"""A model's working resolution (QGNConfig.input_scale / input_size): inference resizes the image,
+and the prediction maps back to the image's own pixels."""
+import numpy as np
+import pytest
+import torch
+
+from qgn.classes import ClassSet
+from qgn.data.transforms import resize_image, resize_label
+from qgn.infer import ImageSession
+from qgn.model.checkpoint import load_model, save_model
+from qgn.model.qgn import QGN, QGNConfig
+from qgn.propagation import Scheme
+
+
+def _model(scale=1.0, size=None, seed=0):
+    torch.manual_seed(seed)
+    config = QGNConfig.from_preset("tiny", ClassSet.generic(4, 255), input_scale=scale, input_size=size)
+    return QGN(config).eval()
+
+
+def _scene(h, w, seed=1):
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    label = np.zeros((h, w), np.int64)
+    label[h // 3:, : w // 2] = 1
+    label[: h // 2, w // 2:] = 2
+    label[h - 7:, w - 9:] = 3
+    return image, label
+
+
+def test_working_size_rules():
+    assert _model().config.working_size(360, 480) == (360, 480)
+    assert _model(0.5).config.working_size(360, 480) == (180, 240)
+    assert _model(0.5).config.working_size(101, 77) == (50, 38)  # round half to even, at least 1
+    by_pixels = _model(0.5, (360, 480)).config
+    assert by_pixels.working_size(360, 480) == (180, 240)
+    assert by_pixels.working_size(3024, 4032) == (180, 240)  # a phone photo runs at the trained object size
+    assert by_pixels.working_size(180, 240) == (180, 240)
+
+
+@pytest.mark.parametrize("shape", [(96, 128), (75, 101)])
+def test_prediction_equals_running_the_resized_image(shape):
+    """Reference: the same weights at scale 1 on the image resized by hand, labels resized back."""
+    image, label = _scene(*shape)
+    scaled, plain = _model(0.5), _model(1.0)
+    plain.load_state_dict(scaled.state_dict())
+    session = ImageSession(scaled, image, label)
+    work = session.work_size
+    assert work == scaled.config.working_size(*shape)
+    reference = ImageSession(plain, resize_image(image, work), resize_label(label, work))
+    for scheme in (Scheme("all"), Scheme("pc"), Scheme("gtc")):
+        pred, ref = session.run(scheme), reference.run(scheme)
+        assert pred.label().shape == shape
+        np.testing.assert_array_equal(pred.working_label(), ref.label())
+        np.testing.assert_array_equal(pred.label(), resize_label(ref.label(), shape))
+        assert pred.cost().active_sites == ref.cost().active_sites
+        assert pred.cost().image_size == shape and pred.cost().working_size == work
+        fy, fx = pred.working_scale()
+        assert fy == pytest.approx(shape[0] / work[0]) and fx == pytest.approx(shape[1] / work[1])
+        tree = pred.quadtree()
+        assert (tree.height, tree.width) == shape
+        np.testing.assert_array_equal(tree.to_label(), pred.label())
+        np.testing.assert_array_equal(pred.working_quadtree().to_label(), ref.label())
+
+
+def test_half_scale_maps_each_working_pixel_to_a_2x2_block():
+    image, _ = _scene(64, 96)
+    pred = ImageSession(_model(0.5), image).run(Scheme("all"))
+    small = pred.working_label()
+    np.testing.assert_array_equal(pred.label(), small.repeat(2, 0).repeat(2, 1))
+
+
+def test_scale_one_changes_nothing():
+    image, _ = _scene(64, 96)
+    pred = ImageSession(_model(), image).run(Scheme("pc"))
+    assert pred.output_sizes is None and pred.working_scale() == (1.0, 1.0)
+    np.testing.assert_array_equal(pred.label(), pred.working_label())
+
+
+def test_working_scale_survives_save_and_load(tmp_path):
+    model = _model(0.5, (360, 480))
+    path = save_model(tmp_path / "m.safetensors", model)
+    loaded = load_model(path)
+    assert loaded.config.input_scale == 0.5 and loaded.config.input_size == (360, 480)
+    assert loaded.config.working_size(720, 960) == (180, 240)
+
+
+def test_models_without_the_fields_run_as_given(tmp_path):
+    import json
+
+    path = save_model(tmp_path / "m.safetensors", _model())
+    doc = json.loads(path.with_suffix(".json").read_text())
+    doc["config"].pop("input_scale")
+    doc["config"].pop("input_size")
+    path.with_suffix(".json").write_text(json.dumps(doc))
+    assert load_model(path).config.working_size(33, 65) == (33, 65)
