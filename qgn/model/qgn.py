@@ -32,6 +32,8 @@ class QGNConfig:
     classes: ClassSet
     encoder: str = "tiny"
     encoder_width: float = 1.0
+    encoder_stem: str = "deep"  # "classic": the 7x7 stem of torchvision's ImageNet ResNets
+    encoder_shortcut: str = "conv"  # "avgpool": the shortcuts of timm's resnet*d
     decoder_width: float = 0.25
     decoder_units: tuple[int, ...] = (1, 1, 1, 1, 1)
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -81,7 +83,8 @@ class QGN(nn.Module):
     def __init__(self, config: QGNConfig):
         super().__init__()
         self.config = config
-        self.encoder = build_encoder(config.encoder, width=config.encoder_width)
+        self.encoder = build_encoder(config.encoder, width=config.encoder_width,
+                                     stem=config.encoder_stem, shortcut=config.encoder_shortcut)
         self.decoder = QGNDecoder(
             self.encoder.out_channels, config.num_classes, config.decoder_width, config.decoder_units
         )
