@@ -248,7 +248,7 @@ def check_encoder_fits(encoder: ResNetEncoder, weights: ImageNetWeights) -> None
     if abs(encoder.width - 1.0) > 1e-9:
         raise ValueError(f"{path}: ImageNet weights need a width-1.0 encoder (resnet18/34/50/101 with "
                          f"encoder_width 1.0); this encoder has width {encoder.width:g} -- use model "
-                         f"r18, r50 or r101")
+                         f"r18, r34, r50 or r101")
     if encoder.stem_kind != layout.stem or encoder.shortcut_kind != layout.shortcut:
         raise ValueError(f"{path} is a {layout.describes}: it needs encoder_stem={layout.stem!r} and "
                          f"encoder_shortcut={layout.shortcut!r}; the encoder has {encoder.stem_kind!r} "

@@ -20,6 +20,7 @@ PRESETS: dict[str, dict] = {
     "tiny": dict(encoder="tiny", encoder_width=1.0, decoder_width=0.25, decoder_units=(1, 1, 1, 1, 1)),
     "small": dict(encoder="resnet18", encoder_width=0.5, decoder_width=0.5, decoder_units=(2, 2, 2, 2, 2)),
     "r18": dict(encoder="resnet18", encoder_width=1.0, decoder_width=1.0, decoder_units=TABLE7_UNITS),
+    "r34": dict(encoder="resnet34", encoder_width=1.0, decoder_width=1.0, decoder_units=TABLE7_UNITS),
     "r50": dict(encoder="resnet50", encoder_width=1.0, decoder_width=1.0, decoder_units=TABLE7_UNITS),
     "r101": dict(encoder="resnet101", encoder_width=1.0, decoder_width=1.0, decoder_units=TABLE7_UNITS),
 }

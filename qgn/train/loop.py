@@ -191,11 +191,14 @@ def build_pretrained_model(config: TrainConfig, classes) -> QGN:
     from qgn.model.pretrained import copy_into_encoder, inspect_weights
 
     weights = inspect_weights(config.encoder_weights)
+    from qgn.model.encoder import ENCODERS
+
     preset = QGNConfig.from_preset(config.model, classes)
-    if preset.encoder != weights.encoder or preset.encoder_width != 1.0:
+    width = ENCODERS[preset.encoder].width * preset.encoder_width
+    if preset.encoder != weights.encoder or width != 1.0:
         raise ValueError(f"encoder_weights {weights.path} holds {weights.encoder} weights, but model "
-                         f"{config.model!r} has a {preset.encoder} encoder at width {preset.encoder_width:g}; "
-                         f"ImageNet weights need their own encoder at width 1.0: choose model r18, r50 or r101 "
+                         f"{config.model!r} has a {preset.encoder} encoder at width {width:g}; "
+                         f"ImageNet weights need their own encoder at width 1.0: choose model r18, r34, r50 or r101 "
                          f"to match, or other weights")
     model = QGN(QGNConfig.from_preset(config.model, classes, **weights.encoder_options()))
     copy_into_encoder(model.encoder, weights)
