@@ -381,6 +381,7 @@ def test_train_builds_the_matching_encoder_and_the_checkpoint_rebuilds_it(tmp_pa
     classes = ClassSet.generic(4, 255)
     model = build_model(TrainConfig(model="r18", encoder_weights=str(path)), classes)
     assert (model.config.encoder_stem, model.config.encoder_shortcut) == ("classic", "conv")
+    assert model.config.extra["encoder_weights"] == {"file": str(path), "layout": "torchvision"}
     sd = torch.load(path, weights_only=True)
     assert torch.equal(model.encoder.stem[0][0].weight, sd["conv1.weight"])
     assert torch.equal(model.encoder.layer4[1].bn2.running_var, sd["layer4.1.bn2.running_var"])

@@ -202,6 +202,7 @@ def build_pretrained_model(config: TrainConfig, classes) -> QGN:
                          f"to match, or other weights")
     model = QGN(QGNConfig.from_preset(config.model, classes, **weights.encoder_options()))
     copy_into_encoder(model.encoder, weights)
+    model.config.extra["encoder_weights"] = {"file": str(weights.path), "layout": weights.layout.name}
     return model
 
 
