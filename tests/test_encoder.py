@@ -235,3 +235,40 @@ def test_tiny_forward_backward_reaches_every_parameter() -> None:
     for name, p in enc.named_parameters():
         assert p.grad is not None, name
         assert torch.isfinite(p.grad).all(), name
+
+
+# ---------------------------------------------------------------- layouts of other libraries' ImageNet weights
+
+
+@pytest.mark.parametrize("name", list(ARCHS))
+def test_classic_stem_has_the_original_resnets_parameter_count(name: str) -> None:
+    bottleneck, depths = ARCHS[name]
+    enc = build_meta(name, stem="classic")
+    assert num_params(enc) == ORIGINAL_STEM + resnet_body(bottleneck, depths)
+    assert tuple(enc.stem[0][0].weight.shape) == (64, 3, 7, 7)
+    feats = enc(torch.empty(1, 3, 64, 96, device="meta"))
+    assert [tuple(f.shape[2:]) for f in feats] == [(64 // s, 96 // s) for s in (2, 4, 8, 16, 32)]
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_avgpool_shortcuts_keep_parameters_and_shapes(name: str) -> None:
+    plain, pooled = build_meta(name), build_meta(name, shortcut="avgpool")
+    assert num_params(pooled) == num_params(plain)
+    assert isinstance(pooled.layer2[0].downsample[0], torch.nn.AvgPool2d)
+    assert pooled.layer2[0].downsample[1].stride == (1, 1)
+    feats = pooled(torch.empty(1, 3, 64, 64, device="meta"))
+    assert [f.shape[1] for f in feats] == list(plain.out_channels)
+
+
+def test_avgpool_shortcut_averages_2x2_cells() -> None:
+    enc = build_encoder("resnet18", shortcut="avgpool")
+    pool = enc.layer2[0].downsample[0]
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    assert torch.equal(pool(x), torch.tensor([[[[2.5, 4.5], [10.5, 12.5]]]]))
+
+
+def test_unknown_stem_or_shortcut_is_refused() -> None:
+    with pytest.raises(ValueError, match="stem must be one of deep, classic"):
+        build_meta("resnet18", stem="7x7")
+    with pytest.raises(ValueError, match="shortcut must be one of conv, avgpool"):
+        build_meta("resnet18", shortcut="pool")

@@ -132,6 +132,10 @@ def run(args) -> int:
     if args.record:
         from qgn.model.checkpoint import save_model
 
+        from qgn.train.loop import record_input_size
+
+        if args.scale == 1.0:  # a scaled model from before input_size existed learns its reference size
+            record_input_size(model, data)
         extra = dict(model.config.extra or {})
         extra["evaluation"] = evaluation_record(results, names, args.data or "samples", args.split, n, args.scale)
         model.config.extra = extra

@@ -15,6 +15,12 @@ torchvision's ``replace_stride_with_dilation``, the first block of a dilated sta
 previous stage's dilation (1 for stage 3, 2 for stage 4) and the remaining blocks the new one.
 Dilation changes no parameter shape, so a dilated encoder has exactly the undilated parameter count.
 
+Two layout options exist so that ImageNet weights of other libraries load unchanged
+(``qgn.model.pretrained``): ``stem="classic"`` replaces the deep stem by the original single 7x7 /
+stride-2 conv (torchvision's ``conv1``/``bn1``), and ``shortcut="avgpool"`` makes every projection
+shortcut a 2x2 / stride-2 average pool followed by a stride-1 1x1 conv (timm's ``resnet*d``).
+Both keep the five feature strides and channels; defaults are the deep stem and 1x1-conv shortcuts.
+
 Encoders are named in ``ENCODERS`` (name -> ``EncoderSpec``) and made by ``build_encoder``.
 """
 from __future__ import annotations
@@ -47,14 +53,16 @@ def conv1x1(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
 
 
 class BasicBlock(nn.Module):
-    """Two 3x3 convs (+BN) with an identity or 1x1-projection shortcut (ResNet-18/34).
+    """Two 3x3 convs (+BN) with an identity or projection shortcut (ResNet-18/34).
 
     ``forward(x: (B, in_ch, H, W)) -> (B, planes, H/stride, W/stride)``, float32.
     """
 
     expansion: int = 1
 
-    def __init__(self, in_ch: int, planes: int, stride: int = 1, dilation: int = 1) -> None:
+    def __init__(
+        self, in_ch: int, planes: int, stride: int = 1, dilation: int = 1, shortcut: str = "conv"
+    ) -> None:
         super().__init__()
         out_ch = planes * self.expansion
         self.conv1 = conv3x3(in_ch, planes, stride, dilation)
@@ -62,7 +70,7 @@ class BasicBlock(nn.Module):
         self.conv2 = conv3x3(planes, out_ch, 1, dilation)
         self.bn2 = nn.BatchNorm2d(out_ch)
         self.relu = nn.ReLU(inplace=True)
-        self.downsample = make_shortcut(in_ch, out_ch, stride)
+        self.downsample = make_shortcut(in_ch, out_ch, stride, shortcut)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -79,7 +87,9 @@ class Bottleneck(nn.Module):
 
     expansion: int = 4
 
-    def __init__(self, in_ch: int, planes: int, stride: int = 1, dilation: int = 1) -> None:
+    def __init__(
+        self, in_ch: int, planes: int, stride: int = 1, dilation: int = 1, shortcut: str = "conv"
+    ) -> None:
         super().__init__()
         out_ch = planes * self.expansion
         self.conv1 = conv1x1(in_ch, planes)
@@ -89,7 +99,7 @@ class Bottleneck(nn.Module):
         self.conv3 = conv1x1(planes, out_ch)
         self.bn3 = nn.BatchNorm2d(out_ch)
         self.relu = nn.ReLU(inplace=True)
-        self.downsample = make_shortcut(in_ch, out_ch, stride)
+        self.downsample = make_shortcut(in_ch, out_ch, stride, shortcut)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -102,10 +112,31 @@ class Bottleneck(nn.Module):
 Block = type[BasicBlock] | type[Bottleneck]
 
 
-def make_shortcut(in_ch: int, out_ch: int, stride: int) -> nn.Sequential | None:
-    """1x1 conv + BN projection when the shape changes, else None (identity shortcut)."""
+STEMS: tuple[str, ...] = ("deep", "classic")
+"""Stem layouts: three 3x3 convs 32-32-64 (default) or the original 7x7 conv."""
+
+SHORTCUTS: tuple[str, ...] = ("conv", "avgpool")
+"""Projection shortcuts: strided 1x1 conv (default) or average pool + stride-1 1x1 conv."""
+
+
+def make_shortcut(in_ch: int, out_ch: int, stride: int, kind: str = "conv") -> nn.Sequential | None:
+    """Projection when the shape changes, else None (identity shortcut).
+
+    ``kind="conv"``:    ``[conv1x1(stride), BN]``.
+    ``kind="avgpool"``: ``[AvgPool2d(2, stride, ceil_mode, count_include_pad=False) or Identity when
+    stride is 1, conv1x1, BN]`` -- the layout of timm's ``downsample_avg``, so parameters sit at
+    indices 1 and 2 as in timm's state dicts. (In a dilated stage, stride 1, the pool is the
+    identity; timm pools 2x2 with "same" padding there.)
+    """
+    if kind not in SHORTCUTS:
+        raise ValueError(f"shortcut must be one of {', '.join(SHORTCUTS)}; got {kind!r}")
     if stride == 1 and in_ch == out_ch:
         return None
+    if kind == "avgpool":
+        pool: nn.Module = nn.Identity()
+        if stride != 1:
+            pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False)
+        return nn.Sequential(pool, conv1x1(in_ch, out_ch), nn.BatchNorm2d(out_ch))
     return nn.Sequential(conv1x1(in_ch, out_ch, stride), nn.BatchNorm2d(out_ch))
 
 
@@ -124,11 +155,23 @@ def make_stem(width: float) -> nn.Sequential:
     return nn.Sequential(conv_bn_relu(3, mid, 2), conv_bn_relu(mid, mid, 1), conv_bn_relu(mid, out, 1))
 
 
+def make_classic_stem(width: float) -> nn.Sequential:
+    """The original ResNet stem: one 7x7 / stride-2 conv 3 -> w (padding 3), BN, ReLU; w = 64 * width.
+
+    ``(B, 3, H, W) -> (B, w, H/2, W/2)``; the conv is ``stem[0][0]``, its BN ``stem[0][1]``.
+    """
+    out = scale_channels(BASE_WIDTH, width)
+    conv = nn.Conv2d(3, out, 7, stride=2, padding=3, bias=False)
+    return nn.Sequential(nn.Sequential(conv, nn.BatchNorm2d(out), nn.ReLU(inplace=True)))
+
+
 def make_stage(
-    block: Block, in_ch: int, planes: int, depth: int, stride: int, first_dilation: int, dilation: int
+    block: Block, in_ch: int, planes: int, depth: int, stride: int, first_dilation: int, dilation: int,
+    shortcut: str = "conv",
 ) -> nn.Sequential:
-    """``depth`` blocks; the first carries ``stride`` and ``first_dilation``, the rest ``dilation``."""
-    blocks: list[nn.Module] = [block(in_ch, planes, stride, first_dilation)]
+    """``depth`` blocks; the first carries ``stride``, ``first_dilation`` and the projection
+    shortcut of kind ``shortcut``, the rest ``dilation``."""
+    blocks: list[nn.Module] = [block(in_ch, planes, stride, first_dilation, shortcut)]
     out_ch = planes * block.expansion
     for _ in range(depth - 1):
         blocks.append(block(out_ch, planes, 1, dilation))
@@ -170,19 +213,28 @@ class ResNetEncoder(Encoder):
     depths:  number of blocks in stages 1..4, e.g. (3, 4, 6, 3).
     width:   channel multiplier; every channel count is ``scale_channels(c, width)``.
     dilated: stages 3 and 4 use dilation 2 and 4 instead of stride 2 (output stride 8).
+    stem:    ``"deep"`` (3x3 convs) or ``"classic"`` (one 7x7 conv), see ``STEMS``.
+    shortcut: ``"conv"`` or ``"avgpool"`` projection shortcuts, see ``SHORTCUTS``.
 
     ``forward(x: (B, 3, H, W) float32) -> [f2, f4, f8, f16, f32]`` with
     ``f_s: (B, out_channels[i], H / strides[i], W / strides[i]) float32``.
     """
 
     def __init__(
-        self, block: Block, depths: tuple[int, int, int, int], width: float = 1.0, dilated: bool = False
+        self, block: Block, depths: tuple[int, int, int, int], width: float = 1.0, dilated: bool = False,
+        stem: str = "deep", shortcut: str = "conv",
     ) -> None:
         super().__init__()
         if len(depths) != 4 or any(int(d) < 1 for d in depths):
             raise ValueError(f"depths must be four positive block counts, got {depths}")
         if not width > 0:
             raise ValueError(f"width must be > 0, got {width}")
+        if stem not in STEMS:
+            raise ValueError(f"stem must be one of {', '.join(STEMS)}; got {stem!r}")
+        if shortcut not in SHORTCUTS:
+            raise ValueError(f"shortcut must be one of {', '.join(SHORTCUTS)}; got {shortcut!r}")
+        self.stem_kind: str = stem
+        self.shortcut_kind: str = shortcut
         self.depths: tuple[int, ...] = tuple(int(d) for d in depths)
         self.width: float = float(width)
         self.dilated: bool = bool(dilated)
@@ -195,11 +247,11 @@ class ResNetEncoder(Encoder):
         else:
             layout = [(1, 1, 1), (2, 1, 1), (2, 1, 1), (2, 1, 1)]
 
-        self.stem = make_stem(width)
+        self.stem = make_stem(width) if stem == "deep" else make_classic_stem(width)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         in_chs = [stem_ch] + stage_ch[:3]
         stages = [
-            make_stage(block, in_chs[i], planes[i], self.depths[i], *layout[i]) for i in range(4)
+            make_stage(block, in_chs[i], planes[i], self.depths[i], *layout[i], shortcut) for i in range(4)
         ]
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.out_channels = (stem_ch, *stage_ch)
@@ -254,16 +306,21 @@ def build_encoder(
     width: float = 1.0,
     dilated: bool = False,
     depths: tuple[int, int, int, int] | None = None,
+    stem: str = "deep",
+    shortcut: str = "conv",
 ) -> Encoder:
     """Make the registered encoder ``name``.
 
     width:   multiplies the spec's own width (``tiny`` at width 2.0 has channels 32..256).
     dilated: output stride 8 instead of 32 (see the module docstring).
     depths:  optional stage depths replacing the spec's.
+    stem, shortcut: layout options of ``ResNetEncoder`` (for ImageNet weights of other libraries).
     Raises ValueError for an unknown name.
     """
     if name not in ENCODERS:
         raise ValueError(f"unknown encoder {name!r}; known encoders: {', '.join(list_encoders())}")
     spec = ENCODERS[name]
     stage_depths = spec.depths if depths is None else depths
-    return ResNetEncoder(spec.block, stage_depths, width=spec.width * width, dilated=dilated)
+    return ResNetEncoder(
+        spec.block, stage_depths, width=spec.width * width, dilated=dilated, stem=stem, shortcut=shortcut
+    )

@@ -23,6 +23,7 @@ PRESETS: dict[str, dict] = {
     "street": dict(encoder="resnet18", encoder_width=0.5, decoder_width=0.25, decoder_units=(1, 1, 1, 1, 1)),
     "small": dict(encoder="resnet18", encoder_width=0.5, decoder_width=0.5, decoder_units=(2, 2, 2, 2, 2)),
     "r18": dict(encoder="resnet18", encoder_width=1.0, decoder_width=1.0, decoder_units=TABLE7_UNITS),
+    "r34": dict(encoder="resnet34", encoder_width=1.0, decoder_width=1.0, decoder_units=TABLE7_UNITS),
     "r50": dict(encoder="resnet50", encoder_width=1.0, decoder_width=1.0, decoder_units=TABLE7_UNITS),
     "r101": dict(encoder="resnet101", encoder_width=1.0, decoder_width=1.0, decoder_units=TABLE7_UNITS),
 }
@@ -35,6 +36,8 @@ class QGNConfig:
     classes: ClassSet
     encoder: str = "tiny"
     encoder_width: float = 1.0
+    encoder_stem: str = "deep"  # "classic": the 7x7 stem of torchvision's ImageNet ResNets
+    encoder_shortcut: str = "conv"  # "avgpool": the shortcuts of timm's resnet*d
     decoder_width: float = 0.25
     decoder_units: tuple[int, ...] = (1, 1, 1, 1, 1)
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -112,7 +115,8 @@ class QGN(nn.Module):
     def __init__(self, config: QGNConfig):
         super().__init__()
         self.config = config
-        self.encoder = build_encoder(config.encoder, width=config.encoder_width)
+        self.encoder = build_encoder(config.encoder, width=config.encoder_width,
+                                     stem=config.encoder_stem, shortcut=config.encoder_shortcut)
         self.decoder = QGNDecoder(
             self.encoder.out_channels, config.num_classes, config.decoder_width, config.decoder_units
         )

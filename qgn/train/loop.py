@@ -37,6 +37,7 @@ class TrainConfig:
     split: str = "train"
     model: str = "tiny"  # a preset of qgn.model.qgn.PRESETS
     init: str | None = None  # fine-tune from this checkpoint instead of a fresh model
+    encoder_weights: str | None = None  # ImageNet ResNet weights for a fresh model's encoder (qgn.model.pretrained)
     iterations: int = 1000
     batch_size: int = 4
     optimizer: str = "sgd"  # sgd (the paper's recipe) | adamw (converges faster for tiny CPU models)
@@ -181,12 +182,17 @@ def open_training_data(config: TrainConfig):
 
 
 def build_model(config: TrainConfig, classes) -> QGN:
+    if config.init and config.encoder_weights:
+        raise ValueError("encoder_weights starts a fresh model from ImageNet weights and init continues a QGN "
+                         "checkpoint: set only one of them")
     if config.init:
         model = load_model(config.init)
         if model.config.classes.num_classes != classes.num_classes:
             raise ValueError(f"{config.init} predicts {model.config.classes.num_classes} classes, "
                              f"the data has {classes.num_classes}")
         return model
+    if config.encoder_weights:
+        return build_pretrained_model(config, classes)
     return QGN(QGNConfig.from_preset(config.model, classes, input_scale=config.input_scale))
 
 
@@ -227,6 +233,28 @@ def class_balance_weights(dataset, method: str) -> np.ndarray | None:
         freq = pixels[present] / image_pixels[present]
         weights[present] = np.median(freq) / freq
     return np.sqrt(weights) if method.startswith("sqrt") else weights
+
+
+def build_pretrained_model(config: TrainConfig, classes) -> QGN:
+    """A fresh ``config.model`` QGN whose encoder starts from the ImageNet weights of
+    ``config.encoder_weights``; the file's layout sets the encoder's stem and shortcuts."""
+    from qgn.model.pretrained import copy_into_encoder, inspect_weights
+
+    weights = inspect_weights(config.encoder_weights)
+    from qgn.model.encoder import ENCODERS
+
+    preset = QGNConfig.from_preset(config.model, classes)
+    width = ENCODERS[preset.encoder].width * preset.encoder_width
+    if preset.encoder != weights.encoder or width != 1.0:
+        raise ValueError(f"encoder_weights {weights.path} holds {weights.encoder} weights, but model "
+                         f"{config.model!r} has a {preset.encoder} encoder at width {width:g}; "
+                         f"ImageNet weights need their own encoder at width 1.0: choose model r18, r34, r50 or r101 "
+                         f"to match, or other weights")
+    model = QGN(QGNConfig.from_preset(config.model, classes, input_scale=config.input_scale,
+                                      **weights.encoder_options()))
+    copy_into_encoder(model.encoder, weights)
+    model.config.extra["encoder_weights"] = {"file": str(weights.path), "layout": weights.layout.name}
+    return model
 
 
 def save_train_state(out: Path, model, optimizer, loss_fn, iteration: int, config: TrainConfig) -> None:
