@@ -24,3 +24,24 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+class OutsideRootError(ValueError):
+    """A file name that would place a file outside the folder it was meant for."""
+
+
+def path_inside(root: str | os.PathLike, *parts: str) -> Path:
+    """``root / parts…``, refused (OutsideRootError) unless it resolves strictly inside ``root``.
+
+    Every writer that builds a file name from data it did not choose itself (an image key from
+    project.json, a stem from a file name) goes through this, so no name — ``../x``, an absolute
+    path, a symbolic link pointing away — can make it write or delete a file elsewhere."""
+    root = Path(root)
+    path = root.joinpath(*parts)
+    base = root.resolve()
+    target = path.resolve()
+    if target == base or base not in target.parents:
+        raise OutsideRootError(
+            f"refusing to write {path}: the name {'/'.join(map(str, parts))!r} leads outside {root}"
+        )
+    return path

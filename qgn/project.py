@@ -32,7 +32,7 @@ import numpy as np
 
 from .annotation.formats import FORMATS, check_format_names, export_annotation
 from .classes import ClassSet
-from .fileio import atomic_write_bytes
+from .fileio import atomic_write_bytes, path_inside
 
 PROJECT_FILE = "project.json"
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
@@ -113,10 +113,13 @@ class Project:
         try:
             classes = ClassSet.from_json(doc["classes"])
             resolved = root.resolve()
-            images = [ProjectImage(cls._absolute(resolved, e["path"]), str(e["key"]), bool(e.get("done", False)))
+            check_keys([e["key"] for e in doc["images"]], path)
+            images = [ProjectImage(cls._absolute(resolved, e["path"]), e["key"], _done_flag(e, path))
                       for e in doc["images"]]
             model = doc.get("model")
             levels = int(doc.get("levels", 6))
+        except ProjectError:
+            raise
         except (KeyError, TypeError, ValueError) as exc:
             raise ProjectError(f"{path} is corrupt (missing or bad field: {exc})") from None
         if model is not None and not Path(model).is_absolute() and (resolved / model).exists():
@@ -198,10 +201,10 @@ class Project:
 
     # ------------------------------------------------------------------ annotations
     def annotation_path(self, image: ProjectImage) -> Path:
-        return self.root / ANNOTATION_DIR / f"{self._own(image).key}.qgt"
+        return path_inside(self.root, ANNOTATION_DIR, f"{self._own(image).key}.qgt")
 
     def autosave_path(self, image: ProjectImage) -> Path:
-        return self.root / AUTOSAVE_DIR / f"{self._own(image).key}.qgt"
+        return path_inside(self.root, AUTOSAVE_DIR, f"{self._own(image).key}.qgt")
 
     def load_annotation(self, image: ProjectImage) -> np.ndarray | None:
         """The saved label map (H, W) of ``image`` (``label_dtype(classes)``), or None."""
@@ -280,3 +283,34 @@ def export_project(
         if progress is not None:
             progress(i, len(images), text)
     return paths
+
+
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")  # what ``_key_for`` produces
+
+
+def _done_flag(entry: dict, source: Path) -> bool:
+    """An image entry's "done" (default false); only JSON true/false — "no" is not done."""
+    done = entry.get("done", False)
+    if not isinstance(done, bool):
+        raise ProjectError(f"{source}: \"done\" of image {entry.get('key')!r} is {done!r}; use true or false")
+    return done
+
+
+def check_keys(keys: list, source: Path) -> None:
+    """Refuse (ProjectError) image keys that ``_key_for`` could not have made: keys name files in
+    annotations/, .autosave/ and every export, so a hostile or hand-edited project.json must not
+    smuggle in ``../x``, an absolute path, an empty name, a newline or a case-insensitive twin."""
+    seen: dict[str, str] = {}
+    for key in keys:
+        if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key) or key in (".", ".."):
+            raise ProjectError(
+                f"{source}: image key {key!r} is not a safe file name (letters, digits, '.', '_', '-'; "
+                "not starting with '.'); fix or remove that entry of \"images\""
+            )
+        twin = seen.get(key.lower())
+        if twin is not None:
+            raise ProjectError(
+                f"{source}: image keys {twin!r} and {key!r} name the same files (keys must be unique, "
+                "ignoring case); rename one of them"
+            )
+        seen[key.lower()] = key

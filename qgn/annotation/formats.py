@@ -59,7 +59,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..classes import ClassSet
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, path_inside
 from ..quadtree import COMPOSITE, Quadtree, build_tpyramid, read_qgt, write_qgt
 from ..quadtree.label_io import read_label, write_label_png
 from .annotation import check_label, label_dtype
@@ -462,7 +462,7 @@ def import_annotation(path: str | os.PathLike, classes: ClassSet, format: str = 
 def _out(folder: Path, name: str) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / name
+    return path_inside(folder, name)  # a stem such as "../x" never writes outside ``folder``
 
 
 def _png_bytes(image: Image.Image) -> bytes:
