@@ -109,3 +109,135 @@ def test_path_inside(tmp_path):
     (tmp_path / "link").symlink_to(tmp_path.parent)
     with pytest.raises(OutsideRootError):
         path_inside(tmp_path, "link", "a.png")
+
+
+# ------------------------------------------------------------------ 2. outputs never replace inputs
+def write_mask(path: Path, value: int = 1, size=(8, 6)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full(size[::-1], value, np.uint8), "L").save(path)
+    return path
+
+
+def test_convert_refuses_to_replace_its_input(tmp_path, capsys):
+    mask = write_mask(tmp_path / "same.png")
+    before = mask.read_bytes()
+    code, _, err = run_cli(capsys, "convert", mask, mask)
+    assert code == 2 and "overwrite the input" in err and mask.read_bytes() == before
+
+
+def test_convert_folder_refuses_case_twins(tmp_path, capsys):
+    write_mask(tmp_path / "in" / "x.png", 1)
+    write_mask(tmp_path / "in" / "x.PNG", 2)
+    code, _, err = run_cli(capsys, "convert", tmp_path / "in", tmp_path / "out")
+    assert code == 2 and "would both be written" in err and not (tmp_path / "out").exists()
+
+
+def test_export_refuses_to_replace_its_input(tmp_path, capsys):
+    mask = write_mask(tmp_path / "x.png")
+    assert run_cli(capsys, "convert", mask, tmp_path / "x.qgt")[0] == 0
+    qgt = tmp_path / "x.qgt"
+    before = qgt.read_bytes()
+    code, _, err = run_cli(capsys, "export", qgt, "--png", qgt)
+    assert code == 2 and "overwrite the input" in err and qgt.read_bytes() == before
+    code, _, err = run_cli(capsys, "export", qgt, "--format", "qgt", "--out", tmp_path)
+    assert code == 2 and "overwrite the input" in err and qgt.read_bytes() == before
+
+
+def test_convert_never_writes_a_qgt_the_reader_refuses(tmp_path, capsys):
+    mask = write_mask(tmp_path / "tiny.png", size=(1, 1))
+    code, _, err = run_cli(capsys, "convert", mask, tmp_path / "t.qgt", "--levels", "15")
+    assert code == 2 and "larger than a .qgt reader accepts" in err and not (tmp_path / "t.qgt").exists()
+
+
+def test_convert_reports_label_images_not_png(tmp_path, capsys):
+    mask = tmp_path / "x.tiff"
+    Image.fromarray(np.ones((4, 4), np.uint8), "L").save(mask)
+    code, out, _ = run_cli(capsys, "convert", mask, tmp_path / "x.qgt")
+    assert code == 0 and "bytes of label images" in out
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    import torch
+
+    from qgn.data.synthetic import SYNTHETIC_CLASSES
+    from qgn.model.checkpoint import save_model
+    from qgn.model.qgn import QGN, QGNConfig
+
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("model")
+    return save_model(root / "m.safetensors", QGN(QGNConfig.from_preset("tiny", SYNTHETIC_CLASSES)))
+
+
+def write_photo(path: Path, size=(40, 32), seed=0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_predict_never_overwrites_input_photos(tmp_path, capsys, tiny_model):
+    photos = [write_photo(tmp_path / "in" / "a.png"), write_photo(tmp_path / "in" / "b.png", seed=1)]
+    before = {p: p.read_bytes() for p in photos}
+    code, _, err = run_cli(capsys, "predict", "--model", tiny_model, tmp_path / "in", "--out", tmp_path / "in")
+    assert code == 2 and "overwrite the input" in err
+    assert {p: p.read_bytes() for p in photos} == before and len(all_files(tmp_path / "in")) == 2
+
+
+def test_predict_refuses_two_inputs_with_one_stem(tmp_path, capsys, tiny_model):
+    write_photo(tmp_path / "in" / "a.png")
+    write_photo(tmp_path / "in" / "sub" / "a.png")
+    code, _, err = run_cli(capsys, "predict", "--model", tiny_model, tmp_path / "in", "--out", tmp_path / "out")
+    assert code == 2 and "would both be written" in err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"this is text, not a PNG", None])
+def test_predict_batch_reports_a_bad_image_and_goes_on(tmp_path, capsys, tiny_model, content):
+    write_photo(tmp_path / "in" / "a.png")
+    bad = tmp_path / "in" / "b.png"
+    if content is None:  # truncated
+        data = write_photo(bad, seed=3).read_bytes()
+        bad.write_bytes(data[: len(data) // 2])
+    else:
+        bad.write_bytes(content)
+    write_photo(tmp_path / "in" / "c.png", seed=2)
+    code, out, err = run_cli(capsys, "predict", "--model", tiny_model, tmp_path / "in", "--out", tmp_path / "out")
+    assert code == 2 and "Traceback" not in err
+    assert "b.png" in err and "1 of 3 image(s) failed" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "a.qgt", "c.png", "c.qgt"]
+
+
+def test_predict_checks_every_ground_truth_before_the_first_inference(tmp_path, capsys, tiny_model):
+    write_photo(tmp_path / "in" / "a.png")
+    write_photo(tmp_path / "in" / "b.png")
+    write_mask(tmp_path / "gt" / "a.png", 0, (40, 32))
+    code, _, err = run_cli(capsys, "predict", "--model", tiny_model, tmp_path / "in", "--labels", tmp_path / "gt",
+                           "--out", tmp_path / "out")
+    assert code == 2 and "no ground truth for b.png" in err and not (tmp_path / "out").exists()
+
+
+def test_predict_names_the_ground_truth_with_bad_values(tmp_path, capsys, tiny_model):
+    photo = write_photo(tmp_path / "a.png")
+    gt = write_mask(tmp_path / "gt" / "a.png", 200, (40, 32))
+    code, _, err = run_cli(capsys, "predict", "--model", tiny_model, photo, "--labels", gt)
+    assert code == 2 and str(gt) in err
+
+
+@pytest.mark.parametrize("option, words", [
+    (["--device", "bogus"], "--device bogus"),
+    (["--depth", "6"], "--depth 6"),
+    (["--depth", "-1"], "--depth -1"),
+])
+def test_predict_bad_options_are_one_line(tmp_path, capsys, tiny_model, option, words):
+    photo = write_photo(tmp_path / "a.png")
+    code, _, err = run_cli(capsys, "predict", "--model", tiny_model, photo, *option)
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1
+
+
+def test_cuda_on_a_cpu_build_is_one_line(tmp_path, capsys, tiny_model, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, _, err = run_cli(capsys, "predict", "--model", tiny_model, write_photo(tmp_path / "a.png"),
+                           "--device", "cuda")
+    assert code == 2 and "--device cuda" in err and "--device cpu" in err

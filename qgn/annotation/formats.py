@@ -60,6 +60,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..classes import ClassSet
 from ..fileio import atomic_write_bytes, path_inside
+from ..imagefile import ImageTooLargeError, open_image
 from ..quadtree import COMPOSITE, Quadtree, build_tpyramid, read_qgt, write_qgt
 from ..quadtree.label_io import read_label, write_label_png
 from .annotation import check_label, label_dtype
@@ -258,7 +259,7 @@ def read_cvat_file(path: Path, classes: ClassSet) -> np.ndarray:
 def _read_rgb(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 of a colour (RGB/RGBA/P) mask."""
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             if image.mode not in ("RGB", "RGBA", "P", "PA"):
                 raise ValueError(f"{path} is a {image.mode} image; a CVAT mask is RGB (or palette)")
             return np.asarray(image.convert("RGB"))
@@ -430,9 +431,11 @@ def detect_format(path: str | os.PathLike) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             mode = image.mode
-    except (UnidentifiedImageError, OSError):
+    except ImageTooLargeError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError):
         raise ValueError(f"{path}: not a .qgt, .json or image file; cannot tell its format") from None
     if mode in ("P", "1") or mode.startswith("I"):
         return "png"

@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from qgn.cli.main import CLIError
-from qgn.cli.files import collect_files
+from qgn.cli.files import check_outputs, collect_files
 from qgn.cli.stats import check_levels, parse_classes_arg
 
 
@@ -34,7 +34,7 @@ def max_class_value(label, ignore: int | None) -> int:
 def run(args) -> int:
     from qgn.quadtree import Quadtree
     from qgn.quadtree.label_io import read_label
-    from qgn.quadtree.qgt import MAX_CLASSES, write_qgt
+    from qgn.quadtree.qgt import MAX_CLASSES, check_readable_size, write_qgt
 
     check_levels(args.levels)
     k, classes = parse_classes_arg(args.classes)
@@ -55,6 +55,7 @@ def run(args) -> int:
         outputs = [dst / f"{src.stem}.qgt" if dst.is_dir() else dst]
     else:
         raise FileNotFoundError(f"{src}: no such file or folder")
+    check_outputs(files, list(zip(outputs, files)))  # never replace a mask, never two masks into one file
 
     if k is None:  # one number of classes for the whole set, covering every value
         k = 1 + max(max_class_value(read_label(f), ignore) for f in files)
@@ -65,6 +66,7 @@ def run(args) -> int:
     for path, out in zip(files, outputs):
         label = read_label(path)
         try:
+            check_readable_size(*label.shape, args.levels)  # before building a pyramid that big
             qt = Quadtree.from_label(label, k, ignore, args.levels)
         except ValueError as exc:
             raise CLIError(f"{path}: {exc}") from None
@@ -73,5 +75,5 @@ def run(args) -> int:
         total_in += path.stat().st_size
         total_out += out.stat().st_size
     pct = 100.0 * total_out / max(total_in, 1)
-    print(f"converted {len(files)} file(s): {total_out} bytes of .qgt from {total_in} bytes of PNG ({pct:.1f} %)")
+    print(f"converted {len(files)} file(s): {total_out} bytes of .qgt from {total_in} bytes of label images ({pct:.1f} %)")
     return 0

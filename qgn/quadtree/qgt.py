@@ -731,6 +731,17 @@ def _decode_classes(raw: bytes, num_classes: int) -> ClassSet:
 
 
 # ---------------------------------------------------------------------------------------- public
+def check_readable_size(height: int, width: int, levels: int) -> None:
+    """ValueError unless a reader with the default ``max_pixels`` accepts this size: writers apply
+    the reader's limit, so they never write a file that ``read_qgt`` then refuses."""
+    ph, pw = padded_size(height, width, levels)
+    if ph * pw > MAX_PIXELS:
+        raise ValueError(
+            f"a {width}x{height} map ({pw}x{ph} padded for {levels} levels) is larger than a .qgt reader "
+            f"accepts ({MAX_PIXELS} padded pixels); use fewer levels or split the map"
+        )
+
+
 def encode_qgt(qt: Quadtree, classes: ClassSet | None = None) -> bytes:
     """The .qgt bytes of a quadtree (and optional class names/colours).
 
@@ -745,6 +756,7 @@ def encode_qgt(qt: Quadtree, classes: ClassSet | None = None) -> bytes:
         raise ValueError(f".qgt supports 1..{MAX_CLASSES} classes; the quadtree has {qt.num_classes}")
     if qt.height < 1 or qt.width < 1:
         raise ValueError(f"the quadtree has an empty size {qt.height}x{qt.width}")
+    check_readable_size(qt.height, qt.width, qt.num_levels)
     if classes is not None:
         if classes.num_classes != qt.num_classes:
             raise ValueError(
