@@ -241,3 +241,172 @@ def test_cuda_on_a_cpu_build_is_one_line(tmp_path, capsys, tiny_model, monkeypat
     code, _, err = run_cli(capsys, "predict", "--model", tiny_model, write_photo(tmp_path / "a.png"),
                            "--device", "cuda")
     assert code == 2 and "--device cuda" in err and "--device cpu" in err
+
+
+# ------------------------------------------------------------------ 4. one pixel limit, EXIF
+def png_claiming(path: Path, width: int, height: int) -> Path:
+    """A tiny PNG whose header claims ``width × height`` grey pixels (a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = zlib.compress(b"\x00" * (width + 1) * 4)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("reader", ["read_rgb", "read_label", "read_label_rgb"])
+def test_every_image_reader_refuses_a_bomb_before_decoding(tmp_path, reader):
+    import qgn.data.imageio as imageio
+    from qgn.imagefile import ImageTooLargeError
+
+    bomb = png_claiming(tmp_path / "bomb.png", 12000, 12000)
+    assert bomb.stat().st_size < 2000
+    with pytest.raises(ImageTooLargeError, match="QGN_MAX_PIXELS=144000000"):
+        getattr(imageio, reader)(bomb)
+
+
+def test_pixel_limit_override(tmp_path, monkeypatch):
+    from qgn.data.imageio import read_rgb
+    from qgn.imagefile import ImageTooLargeError, max_pixels
+
+    photo = write_photo(tmp_path / "a.png", (40, 32))
+    monkeypatch.setenv("QGN_MAX_PIXELS", "1000")
+    with pytest.raises(ImageTooLargeError, match="40×32"):
+        read_rgb(photo)
+    monkeypatch.setenv("QGN_MAX_PIXELS", "1280")
+    assert read_rgb(photo).shape == (32, 40, 3)
+    monkeypatch.setenv("QGN_MAX_PIXELS", "lots")
+    with pytest.raises(ValueError, match="QGN_MAX_PIXELS"):
+        max_pixels()
+
+
+def test_predict_refuses_a_bomb_in_one_line(tmp_path, capsys, tiny_model):
+    bomb = png_claiming(tmp_path / "bomb.png", 14000, 14000)
+    code, _, err = run_cli(capsys, "predict", "--model", tiny_model, bomb)
+    assert code == 2 and "megapixels" in err and "Traceback" not in err
+
+
+def test_photos_are_read_upright(tmp_path):
+    from qgn.data.imageio import read_rgb
+
+    pixels = np.zeros((2, 3, 3), np.uint8)
+    pixels[0, 0] = (255, 0, 0)  # stored: red at the top left of a 3 wide × 2 high photo
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to view"
+    image.save(tmp_path / "portrait.jpg", exif=exif, quality=100, subsampling=0)
+    upright = read_rgb(tmp_path / "portrait.jpg")
+    assert upright.shape == (3, 2, 3)  # shown 2 wide × 3 high
+    assert upright[0, 1, 0] > 200 and upright[0, 1, 1] < 60  # the red pixel is now at the top right
+
+
+# ------------------------------------------------------------------ 7/9. malformed and broken models
+def copy_model(tiny_model: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "m.safetensors"
+    target.write_bytes(tiny_model.read_bytes())
+    target.with_suffix(".json").write_bytes(tiny_model.with_suffix(".json").read_bytes())
+    return target
+
+
+def edit_config(doc: dict, case: str):
+    if case == "no config":
+        del doc["config"]
+    elif case == "classes not an object":
+        doc["config"]["classes"] = 5
+    elif case == "classes list":
+        doc["config"]["classes"] = ["a", "b"]
+    elif case == "mean of 2":
+        doc["config"]["mean"] = [0.5, 0.5]
+    elif case == "std 0":
+        doc["config"]["std"] = [0.2, 0.0, 0.2]
+    elif case == "units not a list":
+        doc["config"]["decoder_units"] = 3
+    elif case == "a list":
+        return [doc]
+    return doc
+
+
+@pytest.mark.parametrize("case", ["no config", "classes not an object", "classes list", "mean of 2", "std 0",
+                                  "units not a list", "a list", "deeply nested"])
+def test_malformed_model_json_is_one_line(tmp_path, capsys, tiny_model, case):
+    model = copy_model(tiny_model, tmp_path / "model")
+    if case == "deeply nested":
+        text = "[" * 100000 + "]" * 100000
+    else:
+        text = json.dumps(edit_config(json.loads(model.with_suffix(".json").read_text()), case))
+    model.with_suffix(".json").write_text(text)
+    code, _, err = run_cli(capsys, "predict", "--model", model, write_photo(tmp_path / "a.png"))
+    assert code == 2 and "m.json" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_nan_weights_are_refused(tmp_path, capsys, tiny_model):
+    from safetensors.torch import load_file, save_file
+
+    model = copy_model(tiny_model, tmp_path / "model")
+    state = load_file(str(model))
+    name = next(k for k, v in state.items() if v.is_floating_point() and v.numel() > 1)
+    state[name][0] = float("nan")
+    save_file(state, str(model), metadata={"format": "qgn-model"})
+    code, _, err = run_cli(capsys, "predict", "--model", model, write_photo(tmp_path / "a.png"))
+    assert code == 2 and "NaN" in err and name in err
+
+
+def test_failed_json_write_leaves_no_orphan_weights(tmp_path, monkeypatch, tiny_model):
+    import qgn.model.checkpoint as checkpoint
+    from qgn.model.checkpoint import load_model, save_model
+
+    model = load_model(tiny_model)
+    real = checkpoint.atomic_write_bytes
+
+    def disk_full_on_json(path, data):
+        if str(path).endswith(".json"):
+            raise OSError(28, "No space left on device", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(checkpoint, "atomic_write_bytes", disk_full_on_json)
+    with pytest.raises(OSError):
+        save_model(tmp_path / "new.safetensors", model)
+    assert not (tmp_path / "new.safetensors").exists() and not (tmp_path / "new.json").exists()
+
+
+def test_file_system_errors_are_one_line(tmp_path, capsys):
+    mask = write_mask(tmp_path / "x.png")
+    (tmp_path / "file").write_text("not a folder")
+    code, _, err = run_cli(capsys, "convert", mask, tmp_path / "file" / "sub" / "x.qgt")
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+# ------------------------------------------------------------------ 8. finetune checks before training
+def finetune_inputs(tmp_path: Path) -> tuple[Path, Path]:
+    write_photo(tmp_path / "imgs" / "a.png", (32, 32))
+    write_mask(tmp_path / "labels" / "a.png", 1, (32, 32))
+    return tmp_path / "imgs", tmp_path / "labels"
+
+
+def test_finetune_checks_out_before_training(tmp_path, capsys, tiny_model):
+    images, labels = finetune_inputs(tmp_path)
+    (tmp_path / "file").write_text("x")
+    code, _, err = run_cli(capsys, "finetune", "--model", tiny_model, "--images", images, "--labels", labels,
+                           "--iters", "1", "--out", tmp_path / "file" / "new.safetensors")
+    assert code == 2 and "is a file, not a folder" in err and "finetune: 1/" not in err
+
+
+def test_finetune_hint_only_for_label_values(tmp_path, capsys, tiny_model):
+    images, labels = finetune_inputs(tmp_path)
+    write_mask(labels / "a.png", 1, (16, 16))  # the wrong size, values fine
+    code, _, err = run_cli(capsys, "finetune", "--model", tiny_model, "--images", images, "--labels", labels,
+                           "--iters", "1", "--out", tmp_path / "new.safetensors")
+    assert code == 2 and "--ignore" not in err
+
+
+def test_finetune_bad_image_is_one_line_before_training(tmp_path, capsys, tiny_model):
+    images, labels = finetune_inputs(tmp_path)
+    (images / "a.png").write_bytes(b"not an image")
+    code, _, err = run_cli(capsys, "finetune", "--model", tiny_model, "--images", images, "--labels", labels,
+                           "--iters", "1", "--out", tmp_path / "new.safetensors")
+    assert code == 2 and "a.png" in err and len(err.strip().splitlines()) == 1, err

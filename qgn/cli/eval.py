@@ -59,7 +59,9 @@ def run(args) -> int:
     from qgn.propagation import Scheme
     from qgn.resources import default_model
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    from qgn.cli.device import resolve_device
+
+    device = resolve_device(args.device)
     model = load_model(default_model(args.model), device)
     data = open_eval_data(args)
     if data.classes.num_classes != model.config.classes.num_classes:
