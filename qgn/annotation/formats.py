@@ -282,16 +282,20 @@ def level_image(tp, classes: ClassSet, level: int) -> np.ndarray:
     table[k + 1] = classes.ignore_color
     codes = tp.levels[level]
     size = 1 << level
-    full = np.repeat(np.repeat(codes, size, axis=0), size, axis=1)[: tp.height, : tp.width]
+    h, w = tp.height, tp.width
+    rows = np.arange(h, dtype=np.int64) >> level  # pixel row -> cell row (no H×W index arrays)
+    cols = np.arange(w, dtype=np.int64) >> level
+    full = codes[rows[:, None], cols[None, :]]  # (H, W) codes, the code grid's dtype
     rgb = table[full]
-    yy, xx = np.mgrid[: tp.height, : tp.width]
     composite = full == COMPOSITE
-    hatch = ((xx + yy) // 3) % 2 == 0
-    rgb[composite & hatch] = HATCH_DARK
+    del full
+    hatch = np.add.outer((np.arange(h) % 6).astype(np.uint8), (np.arange(w) % 6).astype(np.uint8)) % 6 < 3
+    rgb[composite & hatch] = HATCH_DARK  # ((x + y) // 3) % 2 == 0  <=>  (x + y) % 6 < 3
     rgb[composite & ~hatch] = HATCH_LIGHT
+    del hatch
     if size >= 4:
-        edge = ((xx % size == 0) | (yy % size == 0)) & ~composite
-        rgb[edge] = (rgb[edge] * 0.55).astype(np.uint8)
+        edge = np.logical_or.outer(np.arange(h) % size == 0, np.arange(w) % size == 0) & ~composite
+        rgb[edge] = (rgb[edge].astype(np.uint16) * 55 // 100).astype(np.uint8)  # = int(v * 0.55), exactly
     return rgb
 
 
@@ -482,7 +486,8 @@ def _codes_to_label(codes: np.ndarray, classes: ClassSet, source) -> np.ndarray:
         table[k + 1] = classes.ignore_index
     elif (codes == k + 1).any():
         raise ValueError(f"{source} has ignore pixels but the class set has no ignore value")
-    return table[codes].astype(label_dtype(classes))
+    table[0] = 0  # composite never occurs on level 0; the lookup is done in the label's own dtype
+    return table.astype(label_dtype(classes))[codes]
 
 
 def _as_label(values: np.ndarray, classes: ClassSet, source) -> np.ndarray:

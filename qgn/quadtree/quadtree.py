@@ -174,7 +174,8 @@ class Quadtree:
         return tuple(grids)
 
     def to_label(self) -> np.ndarray:
-        """The label map (height, width) int64, ignore pixels = ``ignore_value``."""
+        """The label map (height, width), ignore pixels = ``ignore_value``; the smallest integer
+        dtype that holds the values (``TPyramid.to_label``)."""
         return self.to_tpyramid().to_label()
 
     def value_at(self, level: int, x: int, y: int) -> int:
