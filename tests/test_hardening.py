@@ -455,3 +455,36 @@ def test_qgt_decoder_memory_is_small_per_coded_cell():
     # main needed ~53 bytes per cell (6 GB for a 16 KB file of 11585²); the leaves alone are 10.
     assert peak < 32 * width * height, f"{peak / (width * height):.1f} bytes per coded cell"
 
+
+
+# ------------------------------------------------------------------ 5. exports in the smallest dtype
+@pytest.mark.parametrize("k, ignore, dtype", [(3, 255, np.uint8), (3, None, np.int8), (300, 65535, np.uint16),
+                                              (2, 70000, np.uint32), (3, -5, np.int8)])
+def test_label_from_quadtree_in_smallest_dtype(k, ignore, dtype):
+    from qgn.quadtree import Quadtree
+
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, k, (37, 45))
+    if ignore is not None:
+        label[rng.random(label.shape) < 0.1] = ignore
+    back = Quadtree.from_label(label, k, ignore, 4).to_label()
+    assert back.dtype == dtype and np.array_equal(back, label)
+
+
+@pytest.mark.parametrize("fmt, bytes_per_pixel", [("png", 8), ("levels", 24), ("ids", 12)])
+def test_export_memory_per_pixel(tmp_path, fmt, bytes_per_pixel):
+    import tracemalloc
+
+    from qgn.annotation.formats import FORMATS
+    from qgn.quadtree import Quadtree
+
+    rng = np.random.default_rng(0)
+    label = np.kron(rng.integers(0, 3, (64, 64)), np.ones((8, 8), np.uint8))  # 512 × 512
+    qt = Quadtree.from_label(label, 3, 255, 6)
+    tracemalloc.start()
+    try:
+        FORMATS[fmt].write(qt.to_label(), CLASSES, tmp_path, "x", levels=6)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < bytes_per_pixel * label.size, f"{peak / label.size:.1f} bytes per pixel"  # main: 25 / 48 / 25
