@@ -282,7 +282,16 @@ def export_project(
             text = f"{image.key}: {len(written)} file(s)"
         if progress is not None:
             progress(i, len(images), text)
-    return paths
+    return list(dict.fromkeys(paths))  # files shared by all images (CVAT's labelmap.txt) once
+
+
+def written_summary(paths: list[Path], out_dir: str | os.PathLike) -> tuple[int, int]:
+    """(files, folders) an export wrote under ``out_dir``: distinct files, and every folder that
+    holds them below ``out_dir`` (ImageSets/ too, though it holds only a folder)."""
+    out = Path(out_dir)
+    files = {Path(p) for p in paths}
+    folders = {parent for p in files for parent in p.parents if out in parent.parents}
+    return len(files), len(folders)
 
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")  # what ``_key_for`` produces

@@ -303,6 +303,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_paths(self, paths: list, append: bool = False) -> None:
         if not append and self.projects.open_if_project(paths):
             return
+        if self.projects.project is not None:
+            append = True  # a project's images stay listed; new ones join them
         images, models, problems = expand_paths(paths)
         for model in models[:1]:
             self.load_model(model)
@@ -601,6 +603,10 @@ class MainWindow(QtWidgets.QMainWindow):
         doc = self.canvas.doc
         parts = [f"x {int(x)}  y {int(y)}"]
         if doc is not None and doc.image is not None:
+            h, w = doc.image.shape[:2]
+            if not (0 <= x < w and 0 <= y < h):  # the mouse stayed where a larger image was (N/P)
+                self.hover_label.setText("")
+                return
             r, g, b = doc.image[int(y), int(x)]
             parts.append(f"RGB {r} {g} {b}")
         result = self.canvas.result

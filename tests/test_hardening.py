@@ -488,3 +488,18 @@ def test_export_memory_per_pixel(tmp_path, fmt, bytes_per_pixel):
     finally:
         tracemalloc.stop()
     assert peak < bytes_per_pixel * label.size, f"{peak / label.size:.1f} bytes per pixel"  # main: 25 / 48 / 25
+
+
+# ------------------------------------------------------------------ 12. what an export wrote
+def test_export_counts_files_and_folders_as_on_disk(tmp_path):
+    from qgn.project import written_summary
+
+    project = make_project(tmp_path, ("a.png", "b.png", "c.png"))
+    for image in project.images[1:]:
+        project.save_annotation(image, LABEL)
+    out = tmp_path / "out"
+    paths = export_project(project, out, ["png", "cvat", "levels"])
+    on_disk = [p for p in out.rglob("*") if p.is_file()]
+    folders = [p for p in out.rglob("*") if p.is_dir()]
+    assert sorted(paths) == sorted(on_disk)
+    assert written_summary(paths, out) == (len(on_disk), len(folders))
