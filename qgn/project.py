@@ -32,7 +32,7 @@ import numpy as np
 
 from .annotation.formats import FORMATS, check_format_names, export_annotation
 from .classes import ClassSet
-from .fileio import atomic_write_bytes, path_inside
+from .fileio import OutsideRootError, atomic_write_bytes, path_inside
 
 PROJECT_FILE = "project.json"
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
@@ -264,25 +264,59 @@ class Project:
 
 def export_project(
     project: Project, out_dir: str | os.PathLike, formats, progress: Callable[[int, int, str], None] | None = None,
-    only_done: bool = False,
+    only_done: bool = False, errors: list[str] | None = None,
 ) -> list[Path]:
     """Export every saved annotation (of done images only, with ``only_done``) in ``formats`` into
     ``out_dir/<format>/``, files named after the image keys. ``progress(i, n, text)`` after each
-    image (i = 1 … n). Returns the paths written."""
+    image (i = 1 … n). Returns the paths written, each once.
+
+    An image whose annotation cannot be read or written is reported (its progress text starts with
+    "failed") and the export goes on; with ``errors``, one line per failure is appended to it,
+    without, the first failure is raised after the others were exported. An annotation whose size
+    differs from its image is exported with a warning in its progress text. A name that would lead
+    outside ``out_dir`` (OutsideRootError) stops the export at once."""
     names = check_format_names(formats)
     images = [im for im in project.images if im.done or not only_done]
     paths: list[Path] = []
+    failures: list[Exception] = []
     for i, image in enumerate(images, start=1):
-        label = project.load_annotation(image)
-        if label is None:
-            text = f"{image.key}: skipped (no saved annotation)"
-        else:
-            written = export_annotation(label, project.classes, out_dir, image.key, names, project.levels)
-            paths += written
-            text = f"{image.key}: {len(written)} file(s)"
+        try:
+            label = project.load_annotation(image)
+            if label is None:
+                text = f"{image.key}: skipped (no saved annotation)"
+            else:
+                written = export_annotation(label, project.classes, out_dir, image.key, names, project.levels)
+                paths += written
+                text = f"{image.key}: {len(written)} file(s)" + _size_warning(image, label)
+        except OutsideRootError:
+            raise
+        except (ValueError, OSError) as exc:
+            failures.append(exc)
+            text = f"{image.key}: failed: {exc}"
+            if errors is not None:
+                errors.append(text)
         if progress is not None:
             progress(i, len(images), text)
+    if failures and errors is None:
+        raise failures[0]
     return list(dict.fromkeys(paths))  # files shared by all images (CVAT's labelmap.txt) once
+
+
+def _size_warning(image: ProjectImage, label: np.ndarray) -> str:
+    """" (warning: …)" when the image file's size differs from its annotation's, else ""."""
+    from .imagefile import ORIENTATION_TAG, open_image
+
+    try:
+        with open_image(image.path) as picture:  # the header only
+            w, h = picture.size
+            if picture.getexif().get(ORIENTATION_TAG, 1) in (5, 6, 7, 8):  # shown turned by 90°
+                w, h = h, w
+    except (ValueError, OSError):
+        return ""  # the image moved or is unreadable: the annotation is still what was saved
+    if (h, w) != label.shape:
+        return (f" (warning: the annotation is {label.shape[1]}×{label.shape[0]} but {image.path.name} is {w}×{h}; "
+                "it will not line up)")
+    return ""
 
 
 def written_summary(paths: list[Path], out_dir: str | os.PathLike) -> tuple[int, int]:

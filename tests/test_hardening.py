@@ -503,3 +503,21 @@ def test_export_counts_files_and_folders_as_on_disk(tmp_path):
     folders = [p for p in out.rglob("*") if p.is_dir()]
     assert sorted(paths) == sorted(on_disk)
     assert written_summary(paths, out) == (len(on_disk), len(folders))
+
+
+# ------------------------------------------------------------------ 8. a project export goes on after a bad file
+def test_export_project_reports_a_bad_annotation_and_goes_on(tmp_path, capsys):
+    project = make_project(tmp_path, ("a.png", "b.png", "c.png"))
+    project.save_annotation(project.images[2], LABEL)
+    project.annotation_path(project.images[1]).write_bytes(b"\x89QGT broken")  # b: a damaged annotation
+    code, out, err = run_cli(capsys, "export", "--project", project.root, "--out", tmp_path / "out",
+                             "--formats", "png")
+    assert code == 2 and "b: failed" in out and "1 annotation(s) failed" in err and "Traceback" not in err
+    assert sorted(p.name for p in (tmp_path / "out" / "png").iterdir()) == ["a.png", "c.png"]
+
+
+def test_export_project_warns_when_an_annotation_does_not_fit_its_image(tmp_path, capsys):
+    project = make_project(tmp_path, ("a.png",))  # the image is 4 × 2, LABEL too
+    project.save_annotation(project.images[0], np.zeros((3, 5), np.uint8))
+    code, out, _ = run_cli(capsys, "export", "--project", project.root, "--out", tmp_path / "out")
+    assert code == 0 and "warning: the annotation is 5×3 but a.png is 4×2" in out

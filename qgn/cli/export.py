@@ -15,6 +15,7 @@ Three forms:
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from qgn.cli.files import check_outputs, collect_files
@@ -157,7 +158,12 @@ def _run_project(args) -> int:
     def progress(i: int, n: int, text: str) -> None:
         print(f"[{i}/{n}] {text}", flush=True)
 
-    export_project(project, out, names, progress, only_done=args.only_done)
-    exported = sum(1 for im in project.annotated() if im.done or not args.only_done)
+    errors: list[str] = []
+    export_project(project, out, names, progress, only_done=args.only_done, errors=errors)
+    exported = sum(1 for im in project.annotated() if im.done or not args.only_done) - len(errors)
     print(f"exported {exported} annotation(s) of {len(project.images)} image(s) as {', '.join(names)} to {out}")
+    if errors:
+        print(f"qgn export: error: {len(errors)} annotation(s) failed: " + "; ".join(errors[:3])
+              + (" …" if len(errors) > 3 else ""), file=sys.stderr)
+        return 2
     return 0
