@@ -45,3 +45,26 @@ def path_inside(root: str | os.PathLike, *parts: str) -> Path:
             f"refusing to write {path}: the name {'/'.join(map(str, parts))!r} leads outside {root}"
         )
     return path
+
+
+STALE_TEMP_SECONDS = 60.0
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = STALE_TEMP_SECONDS) -> int:
+    """Delete the ``.<name>.<random>.tmp`` files that writers killed mid-write (SIGKILL, power loss)
+    left in ``folder`` (not below it), once older than ``older_than_s``; the number removed.
+    Commands call it on the folders they write into; a missing folder is fine."""
+    import time
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    removed, now = 0, time.time()
+    for tmp in folder.glob(".*.tmp"):
+        try:
+            if tmp.is_file() and now - tmp.stat().st_mtime > older_than_s:
+                tmp.unlink()
+                removed += 1
+        except OSError:
+            pass
+    return removed

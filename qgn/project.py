@@ -32,7 +32,7 @@ import numpy as np
 
 from .annotation.formats import FORMATS, check_format_names, export_annotation
 from .classes import ClassSet
-from .fileio import OutsideRootError, atomic_write_bytes, path_inside
+from .fileio import OutsideRootError, atomic_write_bytes, path_inside, remove_stale_temporaries
 
 PROJECT_FILE = "project.json"
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
@@ -277,6 +277,9 @@ def export_project(
     outside ``out_dir`` (OutsideRootError) stops the export at once."""
     names = check_format_names(formats)
     images = [im for im in project.images if im.done or not only_done]
+    for name in names:  # temporaries a killed earlier export left
+        for folder in (Path(out_dir) / name, *(Path(out_dir) / name).glob("*/"), *(Path(out_dir) / name).glob("*/*/")):
+            remove_stale_temporaries(folder)
     paths: list[Path] = []
     failures: list[Exception] = []
     for i, image in enumerate(images, start=1):

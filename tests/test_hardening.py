@@ -521,3 +521,28 @@ def test_export_project_warns_when_an_annotation_does_not_fit_its_image(tmp_path
     project.save_annotation(project.images[0], np.zeros((3, 5), np.uint8))
     code, out, _ = run_cli(capsys, "export", "--project", project.root, "--out", tmp_path / "out")
     assert code == 0 and "warning: the annotation is 5×3 but a.png is 4×2" in out
+
+
+# ------------------------------------------------------------------ 9. temporaries of killed writers
+def test_commands_remove_stale_temporaries_where_they_write(tmp_path, capsys):
+    import os
+    import time
+
+    mask = write_mask(tmp_path / "in" / "x.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    stale, fresh = out / ".x.qgt.abc123.tmp", out / ".y.qgt.def456.tmp"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"being written")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    assert run_cli(capsys, "convert", tmp_path / "in", out)[0] == 0
+    assert not stale.exists() and fresh.exists()
+
+    project = make_project(tmp_path)
+    (tmp_path / "pout" / "png").mkdir(parents=True)
+    stale = tmp_path / "pout" / "png" / ".a.png.xyz.tmp"
+    stale.write_bytes(b"half")
+    os.utime(stale, (old, old))
+    export_project(project, tmp_path / "pout", ["png"])
+    assert not stale.exists()

@@ -13,6 +13,7 @@ from pathlib import Path
 from qgn.cli.main import CLIError
 from qgn.cli.files import check_outputs, collect_files
 from qgn.cli.stats import check_levels, parse_classes_arg
+from qgn.fileio import remove_stale_temporaries
 
 
 def add_arguments(p) -> None:
@@ -63,6 +64,7 @@ def run(args) -> int:
         if k > MAX_CLASSES:
             raise CLIError(f"label values reach {k - 1}; a .qgt holds at most {MAX_CLASSES} classes")
     total_in = total_out = 0
+    cleaned: set[Path] = set()
     for path, out in zip(files, outputs):
         label = read_label(path)
         try:
@@ -71,6 +73,9 @@ def run(args) -> int:
         except ValueError as exc:
             raise CLIError(f"{path}: {exc}") from None
         out.parent.mkdir(parents=True, exist_ok=True)
+        if out.parent not in cleaned:
+            cleaned.add(out.parent)
+            remove_stale_temporaries(out.parent)  # left by a killed earlier run
         write_qgt(out, qt, classes)
         total_in += path.stat().st_size
         total_out += out.stat().st_size

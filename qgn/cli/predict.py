@@ -75,6 +75,7 @@ def run(args) -> int:
 
     from qgn.cli.device import resolve_device
     from qgn.cli.files import check_outputs
+    from qgn.fileio import remove_stale_temporaries
 
     device = resolve_device(args.device)
     model = load_model(default_model(args.model), device)
@@ -92,6 +93,7 @@ def run(args) -> int:
         check_outputs(images + [p for p in label_paths if p],
                       [(out / f"{path.stem}{suffix}", path) for path in images for suffix in (".png", ".qgt")])
         out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(out)
     failed: list[str] = []
     for i, (path, label_path) in enumerate(zip(images, label_paths)):
         try:
