@@ -137,6 +137,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.annotator.edited.connect(lambda session: self._annotation_edited(session))
         self.annotator.done_changed.connect(lambda doc, _done: self.images.update_document(doc))
         self.projects.project_changed.connect(lambda _project: self._update_title())
+        self.projects.autosaved.connect(self._show_autosaved)
         self.finetuner.kept.connect(self._model_kept)
         self.annotator.classes_changed.connect(self._classes_edited)
 
@@ -592,6 +593,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _measure_changed(self, measure: str) -> None:
         self.canvas.layers["uncertainty"].set_measure(measure)
+
+    def _show_autosaved(self, count: int) -> None:
+        """A quiet sign in the status bar that unsaved edits are safe on disk."""
+        if count:
+            stamp = QtCore.QTime.currentTime().toString("HH:mm:ss")
+            self.statusBar().showMessage(f"Autosaved {count} annotation{'s' if count != 1 else ''} at {stamp}", 5000)
 
     # ------------------------------------------------------------------ hover
     def _hovered(self, x: float, y: float) -> None:

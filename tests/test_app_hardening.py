@@ -91,3 +91,36 @@ def test_opening_images_keeps_the_projects_images(qtbot, window, model_path, tmp
     extra = write_samples(tmp_path / "more", 1, (64, 96))
     window.open_paths([extra[0]])  # File ▸ Open while the project is open
     assert [d.path for d in window.docs] == [p.resolve() for p in samples] + [extra[0].resolve()]
+
+
+def test_finetune_panel_progress_and_a_worse_result_is_flagged(qtbot):
+    from types import SimpleNamespace
+
+    from qgn_studio.panels.finetune import FinetunePanel
+
+    panel = FinetunePanel()
+    qtbot.addWidget(panel)
+    assert panel.progress.maximum() == panel.iterations.value() == 300  # not "0 / 100"
+    panel.iterations.setValue(120)
+    assert panel.progress.maximum() == 120
+    assert "No corrected" not in panel.corrections.text()  # nothing was counted yet
+    metrics = {"acc": 0.9, "miou": 0.6, "agreement": 0.874}
+    worse = SimpleNamespace(before=metrics, after={**metrics, "agreement": 0.855}, per_image=[], scheme="pc",
+                            changed_cells=3, changed_pixels=12, pixels=100)
+    panel.show_comparison(worse)
+    assert "Worse after fine-tuning: cells right" in panel.changed.text()
+    assert panel.table.item(2, 2).text().endswith("▼")
+
+
+def test_autosave_shows_in_the_status_bar(qtbot, window):
+    window.projects.autosaved.emit(2)
+    assert "Autosaved 2 annotations" in window.statusBar().currentMessage()
+
+
+def test_shortcut_list_shows_whole_actions(qtbot, window):
+    from qgn_studio.dialogs import ShortcutsDialog
+
+    dialog = ShortcutsDialog(window.shortcut_rows, window)
+    qtbot.addWidget(dialog)
+    needed = sum(dialog.table.columnWidth(c) for c in range(3))
+    assert dialog.width() >= min(needed, 1200 - 60)

@@ -400,7 +400,7 @@ class ExplorePanel(QtWidgets.QWidget):
         self.plot.show_points(self._points, current, self._result)
 
     def set_measuring(self, busy: bool, text: str) -> None:
-        self.measuring.setText(f"⏳ {text}" if busy else "")
+        self.measuring.setText(text if busy else "")  # no ⏳: many fonts lack the glyph
 
     def _metric_changed(self, _index: int) -> None:
         self.plot.set_metric(self.metric_choice.currentData())
