@@ -168,6 +168,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(file, "&Open images…", self.open_images_dialog, QtGui.QKeySequence.StandardKey.Open)
         self._action(file, "Open &folder…", self.open_folder_dialog, "Ctrl+Shift+O")
         self._action(file, "Open &model…", self.open_model_dialog, "Ctrl+M")
+        self.recent_menu = file.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file.addSeparator()
         self._action(file, "&New project…", lambda: self.projects.new_project(), "Ctrl+Shift+N",
                      tip="Create a project folder with the open images, the classes and the model")
@@ -306,6 +308,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         if self.projects.project is not None:
             append = True  # a project's images stay listed; new ones join them
+        for path in paths[:3]:
+            self.remember_recent(path)
         images, models, problems = expand_paths(paths)
         for model in models[:1]:
             self.load_model(model)
@@ -662,8 +666,34 @@ class MainWindow(QtWidgets.QMainWindow):
         return str(self.settings.value("files/last_folder", str(Path.home())))
 
     def _remember_folder(self, path: Path) -> None:
-        if self.settings is not None:
+        from qgn.resources import samples_dir
+
+        from qgn_studio.recent import is_inside
+
+        if self.settings is not None and not is_inside(path, samples_dir()):  # dialogs start where the user was
             self.settings.setValue("files/last_folder", str(path.parent))
+
+    def remember_recent(self, path) -> None:
+        """Put a project folder, image or folder of images first in File ▸ Open recent."""
+        from qgn.resources import samples_dir
+
+        from qgn_studio.recent import RecentPaths, is_inside
+
+        if not is_inside(path, samples_dir()):
+            RecentPaths(self.settings).add(path)
+
+    def _fill_recent_menu(self) -> None:
+        from qgn_studio.project_controller import is_project_folder
+        from qgn_studio.recent import RecentPaths
+
+        self.recent_menu.clear()
+        paths = RecentPaths(self.settings).paths()
+        if not paths:
+            self.recent_menu.addAction("(nothing yet)").setEnabled(False)
+        for path in paths:
+            kind = "Project" if is_project_folder(path) else "Folder" if path.is_dir() else "Image"
+            action = self.recent_menu.addAction(f"{kind}: {path.name}  —  {path.parent}")
+            action.triggered.connect(lambda _checked=False, p=path: self.open_paths([p]))
 
     def _restore(self) -> None:
         s = self.settings

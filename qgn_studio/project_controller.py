@@ -252,6 +252,7 @@ class ProjectController(QtCore.QObject):
         if settings is not None:  # cleared by a normal close: still set at start means a crash
             settings.setValue("project/open", str(project.root))
             settings.sync()
+        self.window.remember_recent(project.root)  # File ▸ Open recent reopens it after a normal quit
         self.project_changed.emit(project)
 
     def startup_recovery(self) -> None:

@@ -124,3 +124,19 @@ def test_shortcut_list_shows_whole_actions(qtbot, window):
     qtbot.addWidget(dialog)
     needed = sum(dialog.table.columnWidth(c) for c in range(3))
     assert dialog.width() >= min(needed, 1200 - 60)
+
+
+def test_recent_paths_and_last_folder(qtbot, window, model_path, tmp_path):
+    from qgn.resources import samples_dir
+
+    samples = write_samples(tmp_path / "data", 2, (64, 96))
+    window.start([samples[0].parent], str(model_path))
+    wait_result(qtbot, window, samples[0])
+    window.projects.ask_folder = lambda title, new: tmp_path / "proj"
+    assert window.projects.new_project()
+    window._fill_recent_menu()
+    texts = [a.text() for a in window.recent_menu.actions()]
+    assert texts[0].startswith("Project: proj") and any(t.startswith("Folder: images") for t in texts)
+    assert window._last_folder() == str(samples[0].parent)
+    window._remember_folder(samples_dir() / "images" / "x.png")  # the bundled samples are not "where I was"
+    assert window._last_folder() == str(samples[0].parent)
