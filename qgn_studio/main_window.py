@@ -303,10 +303,10 @@ class MainWindow(QtWidgets.QMainWindow):
         super().closeEvent(event)
 
     # ------------------------------------------------------------------ opening
-    def open_paths(self, paths: list, append: bool = False) -> None:
+    def open_paths(self, paths: list, append: bool = False, replace_project_images: bool = False) -> None:
         if not append and self.projects.open_if_project(paths):
             return
-        if self.projects.project is not None:
+        if self.projects.project is not None and not replace_project_images:
             append = True  # a project's images stay listed; new ones join them
         for path in paths[:3]:
             self.remember_recent(path)
