@@ -45,7 +45,7 @@ def check_pixels(width: int, height: int, source) -> None:
     if width * height > limit:
         raise ImageTooLargeError(
             f"{source} is {width}×{height} = {width * height / 1e6:.1f} megapixels, more than the limit of "
-            f"{limit / 1e6:.1f}; if the image is genuine and memory allows, set {MAX_PIXELS_ENV}={width * height}"
+            f"{limit / 1e6:.1f} ({MAX_PIXELS_ENV}); if the image is genuine and memory allows, set {MAX_PIXELS_ENV}={width * height}"
         )
 
 

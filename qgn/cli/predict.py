@@ -118,6 +118,8 @@ def run(args) -> int:
             sites = " ".join(f"Q{k}:{v}" for k, v in record["active_sites"].items())
             print(f"[{i + 1}/{len(images)}] {path.name}: {sites}  {record['macs'] / 1e9:.3f} GMAC"
                   f"  {record['seconds'] * 1e3:.0f} ms{extra}", file=sys.stdout)
+    if failed and len(images) == 1:
+        return 2
     if failed:
         print(f"qgn predict: {len(failed)} of {len(images)} image(s) failed (see above): {', '.join(failed[:5])}"
               + (" …" if len(failed) > 5 else ""), file=sys.stderr)
