@@ -24,3 +24,47 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+class OutsideRootError(ValueError):
+    """A file name that would place a file outside the folder it was meant for."""
+
+
+def path_inside(root: str | os.PathLike, *parts: str) -> Path:
+    """``root / parts…``, refused (OutsideRootError) unless it resolves strictly inside ``root``.
+
+    Every writer that builds a file name from data it did not choose itself (an image key from
+    project.json, a stem from a file name) goes through this, so no name — ``../x``, an absolute
+    path, a symbolic link pointing away — can make it write or delete a file elsewhere."""
+    root = Path(root)
+    path = root.joinpath(*parts)
+    base = root.resolve()
+    target = path.resolve()
+    if target == base or base not in target.parents:
+        raise OutsideRootError(
+            f"refusing to write {path}: the name {'/'.join(map(str, parts))!r} leads outside {root}"
+        )
+    return path
+
+
+STALE_TEMP_SECONDS = 60.0
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = STALE_TEMP_SECONDS) -> int:
+    """Delete the ``.<name>.<random>.tmp`` files that writers killed mid-write (SIGKILL, power loss)
+    left in ``folder`` (not below it), once older than ``older_than_s``; the number removed.
+    Commands call it on the folders they write into; a missing folder is fine."""
+    import time
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    removed, now = 0, time.time()
+    for tmp in folder.glob(".*.tmp"):
+        try:
+            if tmp.is_file() and now - tmp.stat().st_mtime > older_than_s:
+                tmp.unlink()
+                removed += 1
+        except OSError:
+            pass
+    return removed

@@ -32,7 +32,7 @@ import numpy as np
 
 from .annotation.formats import FORMATS, check_format_names, export_annotation
 from .classes import ClassSet
-from .fileio import atomic_write_bytes
+from .fileio import OutsideRootError, atomic_write_bytes, path_inside, remove_stale_temporaries
 
 PROJECT_FILE = "project.json"
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
@@ -113,10 +113,13 @@ class Project:
         try:
             classes = ClassSet.from_json(doc["classes"])
             resolved = root.resolve()
-            images = [ProjectImage(cls._absolute(resolved, e["path"]), str(e["key"]), bool(e.get("done", False)))
+            check_keys([e["key"] for e in doc["images"]], path)
+            images = [ProjectImage(cls._absolute(resolved, e["path"]), e["key"], _done_flag(e, path))
                       for e in doc["images"]]
             model = doc.get("model")
             levels = int(doc.get("levels", 6))
+        except ProjectError:
+            raise
         except (KeyError, TypeError, ValueError) as exc:
             raise ProjectError(f"{path} is corrupt (missing or bad field: {exc})") from None
         if model is not None and not Path(model).is_absolute() and (resolved / model).exists():
@@ -198,10 +201,10 @@ class Project:
 
     # ------------------------------------------------------------------ annotations
     def annotation_path(self, image: ProjectImage) -> Path:
-        return self.root / ANNOTATION_DIR / f"{self._own(image).key}.qgt"
+        return path_inside(self.root, ANNOTATION_DIR, f"{self._own(image).key}.qgt")
 
     def autosave_path(self, image: ProjectImage) -> Path:
-        return self.root / AUTOSAVE_DIR / f"{self._own(image).key}.qgt"
+        return path_inside(self.root, AUTOSAVE_DIR, f"{self._own(image).key}.qgt")
 
     def load_annotation(self, image: ProjectImage) -> np.ndarray | None:
         """The saved label map (H, W) of ``image`` (``label_dtype(classes)``), or None."""
@@ -261,22 +264,99 @@ class Project:
 
 def export_project(
     project: Project, out_dir: str | os.PathLike, formats, progress: Callable[[int, int, str], None] | None = None,
-    only_done: bool = False,
+    only_done: bool = False, errors: list[str] | None = None,
 ) -> list[Path]:
     """Export every saved annotation (of done images only, with ``only_done``) in ``formats`` into
     ``out_dir/<format>/``, files named after the image keys. ``progress(i, n, text)`` after each
-    image (i = 1 … n). Returns the paths written."""
+    image (i = 1 … n). Returns the paths written, each once.
+
+    An image whose annotation cannot be read or written is reported (its progress text starts with
+    "failed") and the export goes on; with ``errors``, one line per failure is appended to it,
+    without, the first failure is raised after the others were exported. An annotation whose size
+    differs from its image is exported with a warning in its progress text. A name that would lead
+    outside ``out_dir`` (OutsideRootError) stops the export at once."""
     names = check_format_names(formats)
     images = [im for im in project.images if im.done or not only_done]
+    for name in names:  # temporaries a killed earlier export left
+        for folder in (Path(out_dir) / name, *(Path(out_dir) / name).glob("*/"), *(Path(out_dir) / name).glob("*/*/")):
+            remove_stale_temporaries(folder)
     paths: list[Path] = []
+    failures: list[Exception] = []
     for i, image in enumerate(images, start=1):
-        label = project.load_annotation(image)
-        if label is None:
-            text = f"{image.key}: skipped (no saved annotation)"
-        else:
-            written = export_annotation(label, project.classes, out_dir, image.key, names, project.levels)
-            paths += written
-            text = f"{image.key}: {len(written)} file(s)"
+        try:
+            label = project.load_annotation(image)
+            if label is None:
+                text = f"{image.key}: skipped (no saved annotation)"
+            else:
+                written = export_annotation(label, project.classes, out_dir, image.key, names, project.levels)
+                paths += written
+                text = f"{image.key}: {len(written)} file(s)" + _size_warning(image, label)
+        except OutsideRootError:
+            raise
+        except (ValueError, OSError) as exc:
+            failures.append(exc)
+            text = f"{image.key}: failed: {exc}"
+            if errors is not None:
+                errors.append(text)
         if progress is not None:
             progress(i, len(images), text)
-    return paths
+    if failures and errors is None:
+        raise failures[0]
+    return list(dict.fromkeys(paths))  # files shared by all images (CVAT's labelmap.txt) once
+
+
+def _size_warning(image: ProjectImage, label: np.ndarray) -> str:
+    """" (warning: …)" when the image file's size differs from its annotation's, else ""."""
+    from .imagefile import ORIENTATION_TAG, open_image
+
+    try:
+        with open_image(image.path) as picture:  # the header only
+            w, h = picture.size
+            if picture.getexif().get(ORIENTATION_TAG, 1) in (5, 6, 7, 8):  # shown turned by 90°
+                w, h = h, w
+    except (ValueError, OSError):
+        return ""  # the image moved or is unreadable: the annotation is still what was saved
+    if (h, w) != label.shape:
+        return (f" (warning: the annotation is {label.shape[1]}×{label.shape[0]} but {image.path.name} is {w}×{h}; "
+                "it will not line up)")
+    return ""
+
+
+def written_summary(paths: list[Path], out_dir: str | os.PathLike) -> tuple[int, int]:
+    """(files, folders) an export wrote under ``out_dir``: distinct files, and every folder that
+    holds them below ``out_dir`` (ImageSets/ too, though it holds only a folder)."""
+    out = Path(out_dir)
+    files = {Path(p) for p in paths}
+    folders = {parent for p in files for parent in p.parents if out in parent.parents}
+    return len(files), len(folders)
+
+
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")  # what ``_key_for`` produces
+
+
+def _done_flag(entry: dict, source: Path) -> bool:
+    """An image entry's "done" (default false); only JSON true/false — "no" is not done."""
+    done = entry.get("done", False)
+    if not isinstance(done, bool):
+        raise ProjectError(f"{source}: \"done\" of image {entry.get('key')!r} is {done!r}; use true or false")
+    return done
+
+
+def check_keys(keys: list, source: Path) -> None:
+    """Refuse (ProjectError) image keys that ``_key_for`` could not have made: keys name files in
+    annotations/, .autosave/ and every export, so a hostile or hand-edited project.json must not
+    smuggle in ``../x``, an absolute path, an empty name, a newline or a case-insensitive twin."""
+    seen: dict[str, str] = {}
+    for key in keys:
+        if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key) or key in (".", ".."):
+            raise ProjectError(
+                f"{source}: image key {key!r} is not a safe file name (letters, digits, '.', '_', '-'; "
+                "not starting with '.'); fix or remove that entry of \"images\""
+            )
+        twin = seen.get(key.lower())
+        if twin is not None:
+            raise ProjectError(
+                f"{source}: image keys {twin!r} and {key!r} name the same files (keys must be unique, "
+                "ignoring case); rename one of them"
+            )
+        seen[key.lower()] = key

@@ -167,6 +167,13 @@ class AnnotationSession(QtCore.QObject):
         return self.version != self.saved_version
 
     @property
+    def is_annotation(self) -> bool:
+        """Whether the map is a person's annotation: edited, saved, or started from a file or the
+        ground truth. A map only started from the prediction (or empty) and never touched, as
+        browsing in annotation mode leaves behind, is not."""
+        return self.version > 0 or self.saved_version > 0 or self.origin not in ("prediction", "empty")
+
+    @property
     def needs_autosave(self) -> bool:
         return self.dirty and self.version != self.autosaved_version
 

@@ -22,7 +22,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="qgn-studio", description="QGN Studio: explore quadtree segmentation (Quadtree Generating Networks).")
     parser.add_argument("paths", nargs="*",
                         help="images, folders of images, or a model (.safetensors); default: the bundled samples")
-    parser.add_argument("--model", "-m", help="model file (.safetensors + .json); default: the bundled demo model")
+    parser.add_argument("--model", "-m", help="a bundled model's name (demo, camvid) or a model file "
+                        "(.safetensors + .json); default: the bundled demo model")
     parser.add_argument("--depth", "-d", type=int, choices=range(6), metavar="{5..0}",
                         help="finest level computed: 5 = root cells of 32 px … 0 = pixels (default 0)")
     parser.add_argument("--scheme", "-s", choices=list(RULES), help="propagation rule (default pc)")

@@ -43,6 +43,10 @@ class ShortcutsDialog(QtWidgets.QDialog):
             for col, value in enumerate((section, keys, text)):
                 self.table.setItem(row, col, QtWidgets.QTableWidgetItem(value))
         self.table.resizeColumnsToContents()
+        # wide enough for the longest action (it was cut off at 560 px), within reason
+        width = sum(self.table.columnWidth(c) for c in range(3)) + 60
+        self.resize(max(560, min(width, 1200)), 620)
+        self.table.setWordWrap(True)
         self.filter.textChanged.connect(self._filter)
         buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)

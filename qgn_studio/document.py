@@ -207,7 +207,7 @@ def pixel_info(result: RenderResult, x: float, y: float, truth: np.ndarray | Non
             continue
         label = int(result.label[y, x])
         probs = view.probabilities[:, cy, cx]
-        gt = None if truth is None else int(truth[y, x])
+        gt = int(truth[y, x]) if truth is not None and y < truth.shape[0] and x < truth.shape[1] else None
         return PixelInfo(x, y, level, cx, cy, code, label, float(probs[label + 1]), float(probs[0]),
                          float(view.entropy[cy, cx]), gt)
     return None

@@ -33,7 +33,7 @@ class ExportDialog(QtWidgets.QDialog):
         self.setWindowTitle("Export annotations")
         self.setMinimumWidth(640)
         annotated = {im.key for im in project.annotated()}
-        for doc in projects.sessions():
+        for doc in projects.unsaved():  # saved first; untouched maps from browsing are not annotations
             try:
                 annotated.add(project.image_for(doc.path).key)
             except KeyError:
@@ -130,12 +130,14 @@ class ExportDialog(QtWidgets.QDialog):
 
     def _done(self, paths: list) -> None:
         self.running = False
+        from qgn.project import written_summary
+
         self.written = list(paths)
-        folders = sorted({Path(p).parent for p in paths})
+        files, folders = written_summary(self.written, Path(self.folder.text().strip()).expanduser())
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
-        self.log.setText(f"Wrote {len(paths)} files into {self.folder.text()}"
-                         + (f" ({len(folders)} folders)" if folders else " — no saved annotations to export"))
+        self.log.setText(f"Wrote {files} files into {self.folder.text()}"
+                         + (f" ({folders} folders)" if files else " — no saved annotations to export"))
         self._update_buttons()
         self.exported.emit(self.written)
 

@@ -136,7 +136,8 @@ class Finetuner(QtCore.QObject):
             session = doc.annotation
             if session is None or doc.image is None:
                 continue
-            corrected = doc.done or session.reference is None or bool((session.label != session.reference).any())
+            differs = session.reference is None or bool((session.label != session.reference).any())
+            corrected = doc.done or (session.is_annotation and differs)  # not an untouched prediction
             if corrected:
                 found[doc.path] = Correction(doc.name, doc.path, doc.image, session.label.copy())
         for image, loader in self.window.projects.saved_annotations():

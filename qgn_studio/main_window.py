@@ -138,6 +138,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.annotator.edited.connect(lambda session: self._annotation_edited(session))
         self.annotator.done_changed.connect(lambda doc, _done: self.images.update_document(doc))
         self.projects.project_changed.connect(lambda _project: self._update_title())
+        self.projects.autosaved.connect(self._show_autosaved)
         self.finetuner.kept.connect(self._model_kept)
         self.annotator.classes_changed.connect(self._classes_edited)
 
@@ -168,6 +169,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(file, "&Open images…", self.open_images_dialog, QtGui.QKeySequence.StandardKey.Open)
         self._action(file, "Open &folder…", self.open_folder_dialog, "Ctrl+Shift+O")
         self._action(file, "Open &model…", self.open_model_dialog, "Ctrl+M")
+        self.recent_menu = file.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file.addSeparator()
         self._action(file, "&New project…", lambda: self.projects.new_project(), "Ctrl+Shift+N",
                      tip="Create a project folder with the open images, the classes and the model")
@@ -333,9 +336,13 @@ class MainWindow(QtWidgets.QMainWindow):
         super().closeEvent(event)
 
     # ------------------------------------------------------------------ opening
-    def open_paths(self, paths: list, append: bool = False) -> None:
+    def open_paths(self, paths: list, append: bool = False, replace_project_images: bool = False) -> None:
         if not append and self.projects.open_if_project(paths):
             return
+        if self.projects.project is not None and not replace_project_images:
+            append = True  # a project's images stay listed; new ones join them
+        for path in paths[:3]:
+            self.remember_recent(path)
         images, models, problems = expand_paths(paths)
         for model in models[:1]:
             self.load_model(model)
@@ -651,6 +658,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def _measure_changed(self, measure: str) -> None:
         self.canvas.layers["uncertainty"].set_measure(measure)
 
+    def _show_autosaved(self, count: int) -> None:
+        """A quiet sign in the status bar that unsaved edits are safe on disk."""
+        if count:
+            stamp = QtCore.QTime.currentTime().toString("HH:mm:ss")
+            self.statusBar().showMessage(f"Autosaved {count} annotation{'s' if count != 1 else ''} at {stamp}", 5000)
+
     # ------------------------------------------------------------------ hover
     def _hovered(self, x: float, y: float) -> None:
         if math.isnan(x):
@@ -661,6 +674,10 @@ class MainWindow(QtWidgets.QMainWindow):
         doc = self.canvas.doc
         parts = [f"x {int(x)}  y {int(y)}"]
         if doc is not None and doc.image is not None:
+            h, w = doc.image.shape[:2]
+            if not (0 <= x < w and 0 <= y < h):  # the mouse stayed where a larger image was (N/P)
+                self.hover_label.setText("")
+                return
             r, g, b = doc.image[int(y), int(x)]
             parts.append(f"RGB {r} {g} {b}")
         result = self.canvas.result
@@ -709,8 +726,34 @@ class MainWindow(QtWidgets.QMainWindow):
         return str(self.settings.value("files/last_folder", str(Path.home())))
 
     def _remember_folder(self, path: Path) -> None:
-        if self.settings is not None:
+        from qgn.resources import samples_dir
+
+        from qgn_studio.recent import is_inside
+
+        if self.settings is not None and not is_inside(path, samples_dir()):  # dialogs start where the user was
             self.settings.setValue("files/last_folder", str(path.parent))
+
+    def remember_recent(self, path) -> None:
+        """Put a project folder, image or folder of images first in File ▸ Open recent."""
+        from qgn.resources import samples_dir
+
+        from qgn_studio.recent import RecentPaths, is_inside
+
+        if not is_inside(path, samples_dir()):
+            RecentPaths(self.settings).add(path)
+
+    def _fill_recent_menu(self) -> None:
+        from qgn_studio.project_controller import is_project_folder
+        from qgn_studio.recent import RecentPaths
+
+        self.recent_menu.clear()
+        paths = RecentPaths(self.settings).paths()
+        if not paths:
+            self.recent_menu.addAction("(nothing yet)").setEnabled(False)
+        for path in paths:
+            kind = "Project" if is_project_folder(path) else "Folder" if path.is_dir() else "Image"
+            action = self.recent_menu.addAction(f"{kind}: {path.name}  —  {path.parent}")
+            action.triggered.connect(lambda _checked=False, p=path: self.open_paths([p]))
 
     def _restore(self) -> None:
         s = self.settings

@@ -232,7 +232,7 @@ class ProjectController(QtCore.QObject):
         annotator.set_classes(project.classes)
         self._set_project(project)
         restore = self._ask_recovery(project)  # before the images show: no saved map is read for them
-        self.window.open_paths([im.path for im in project.images])
+        self.window.open_paths([im.path for im in project.images], replace_project_images=True)
         done = {Path(im.path): im.done for im in project.images}
         for doc in self.window.docs:
             doc.done = done.get(doc.path, False)
@@ -252,6 +252,7 @@ class ProjectController(QtCore.QObject):
         if settings is not None:  # cleared by a normal close: still set at start means a crash
             settings.setValue("project/open", str(project.root))
             settings.sync()
+        self.window.remember_recent(project.root)  # File ▸ Open recent reopens it after a normal quit
         self.project_changed.emit(project)
 
     def startup_recovery(self) -> None:

@@ -261,7 +261,8 @@ def test_export_project_with_progress(tmp_path):
     images = make_images(tmp_path / "imgs", ["a.png", "sub/a.png", "c.png"])
     project = Project.create(tmp_path / "p", images, CLASSES)
     first, second, third = project.images
-    labels = {first.key: np.array([[0, 1], [2, 255]]), second.key: np.array([[2, 2], [2, 2]])}
+    fit = np.ones((2, 3), np.int64)  # the images are 6 × 4: annotations of another size are warned about
+    labels = {first.key: np.kron(np.array([[0, 1], [2, 255]]), fit), second.key: np.kron(np.array([[2, 2], [2, 2]]), fit)}
     project.save_annotation(first, labels[first.key])
     project.save_annotation(second, labels[second.key])
     project.set_done(second, True)

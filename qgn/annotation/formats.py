@@ -59,7 +59,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..classes import ClassSet
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, path_inside
+from ..imagefile import ImageTooLargeError, open_image
 from ..quadtree import COMPOSITE, Quadtree, build_tpyramid, read_qgt, write_qgt
 from ..quadtree.label_io import read_label, write_label_png
 from .annotation import check_label, label_dtype
@@ -258,7 +259,7 @@ def read_cvat_file(path: Path, classes: ClassSet) -> np.ndarray:
 def _read_rgb(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 of a colour (RGB/RGBA/P) mask."""
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             if image.mode not in ("RGB", "RGBA", "P", "PA"):
                 raise ValueError(f"{path} is a {image.mode} image; a CVAT mask is RGB (or palette)")
             return np.asarray(image.convert("RGB"))
@@ -281,16 +282,20 @@ def level_image(tp, classes: ClassSet, level: int) -> np.ndarray:
     table[k + 1] = classes.ignore_color
     codes = tp.levels[level]
     size = 1 << level
-    full = np.repeat(np.repeat(codes, size, axis=0), size, axis=1)[: tp.height, : tp.width]
+    h, w = tp.height, tp.width
+    rows = np.arange(h, dtype=np.int64) >> level  # pixel row -> cell row (no H×W index arrays)
+    cols = np.arange(w, dtype=np.int64) >> level
+    full = codes[rows[:, None], cols[None, :]]  # (H, W) codes, the code grid's dtype
     rgb = table[full]
-    yy, xx = np.mgrid[: tp.height, : tp.width]
     composite = full == COMPOSITE
-    hatch = ((xx + yy) // 3) % 2 == 0
-    rgb[composite & hatch] = HATCH_DARK
+    del full
+    hatch = np.add.outer((np.arange(h) % 6).astype(np.uint8), (np.arange(w) % 6).astype(np.uint8)) % 6 < 3
+    rgb[composite & hatch] = HATCH_DARK  # ((x + y) // 3) % 2 == 0  <=>  (x + y) % 6 < 3
     rgb[composite & ~hatch] = HATCH_LIGHT
+    del hatch
     if size >= 4:
-        edge = ((xx % size == 0) | (yy % size == 0)) & ~composite
-        rgb[edge] = (rgb[edge] * 0.55).astype(np.uint8)
+        edge = np.logical_or.outer(np.arange(h) % size == 0, np.arange(w) % size == 0) & ~composite
+        rgb[edge] = (rgb[edge].astype(np.uint16) * 55 // 100).astype(np.uint8)  # = int(v * 0.55), exactly
     return rgb
 
 
@@ -430,9 +435,11 @@ def detect_format(path: str | os.PathLike) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             mode = image.mode
-    except (UnidentifiedImageError, OSError):
+    except ImageTooLargeError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError):
         raise ValueError(f"{path}: not a .qgt, .json or image file; cannot tell its format") from None
     if mode in ("P", "1") or mode.startswith("I"):
         return "png"
@@ -462,7 +469,7 @@ def import_annotation(path: str | os.PathLike, classes: ClassSet, format: str = 
 def _out(folder: Path, name: str) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / name
+    return path_inside(folder, name)  # a stem such as "../x" never writes outside ``folder``
 
 
 def _png_bytes(image: Image.Image) -> bytes:
@@ -479,7 +486,8 @@ def _codes_to_label(codes: np.ndarray, classes: ClassSet, source) -> np.ndarray:
         table[k + 1] = classes.ignore_index
     elif (codes == k + 1).any():
         raise ValueError(f"{source} has ignore pixels but the class set has no ignore value")
-    return table[codes].astype(label_dtype(classes))
+    table[0] = 0  # composite never occurs on level 0; the lookup is done in the label's own dtype
+    return table.astype(label_dtype(classes))[codes]
 
 
 def _as_label(values: np.ndarray, classes: ClassSet, source) -> np.ndarray:

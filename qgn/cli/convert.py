@@ -11,8 +11,9 @@ import dataclasses
 from pathlib import Path
 
 from qgn.cli.main import CLIError
-from qgn.cli.files import collect_files
+from qgn.cli.files import check_outputs, collect_files
 from qgn.cli.stats import check_levels, parse_classes_arg
+from qgn.fileio import remove_stale_temporaries
 
 
 def add_arguments(p) -> None:
@@ -34,7 +35,7 @@ def max_class_value(label, ignore: int | None) -> int:
 def run(args) -> int:
     from qgn.quadtree import Quadtree
     from qgn.quadtree.label_io import read_label
-    from qgn.quadtree.qgt import MAX_CLASSES, write_qgt
+    from qgn.quadtree.qgt import MAX_CLASSES, check_readable_size, write_qgt
 
     check_levels(args.levels)
     k, classes = parse_classes_arg(args.classes)
@@ -55,6 +56,7 @@ def run(args) -> int:
         outputs = [dst / f"{src.stem}.qgt" if dst.is_dir() else dst]
     else:
         raise FileNotFoundError(f"{src}: no such file or folder")
+    check_outputs(files, list(zip(outputs, files)))  # never replace a mask, never two masks into one file
 
     if k is None:  # one number of classes for the whole set, covering every value
         k = 1 + max(max_class_value(read_label(f), ignore) for f in files)
@@ -62,16 +64,21 @@ def run(args) -> int:
         if k > MAX_CLASSES:
             raise CLIError(f"label values reach {k - 1}; a .qgt holds at most {MAX_CLASSES} classes")
     total_in = total_out = 0
+    cleaned: set[Path] = set()
     for path, out in zip(files, outputs):
         label = read_label(path)
         try:
+            check_readable_size(*label.shape, args.levels)  # before building a pyramid that big
             qt = Quadtree.from_label(label, k, ignore, args.levels)
         except ValueError as exc:
             raise CLIError(f"{path}: {exc}") from None
         out.parent.mkdir(parents=True, exist_ok=True)
+        if out.parent not in cleaned:
+            cleaned.add(out.parent)
+            remove_stale_temporaries(out.parent)  # left by a killed earlier run
         write_qgt(out, qt, classes)
         total_in += path.stat().st_size
         total_out += out.stat().st_size
     pct = 100.0 * total_out / max(total_in, 1)
-    print(f"converted {len(files)} file(s): {total_out} bytes of .qgt from {total_in} bytes of PNG ({pct:.1f} %)")
+    print(f"converted {len(files)} file(s): {total_out} bytes of .qgt from {total_in} bytes of label images ({pct:.1f} %)")
     return 0

@@ -73,17 +73,15 @@ def check_classes(data, model, model_name: str) -> None:
 def check_pairs(data, n: int, classes) -> None:
     """Read every label (and each image's header) before the first inference, so an unusable pair
     stops the run at once, naming the files."""
-    from PIL import Image
-
     from qgn.ground_truth import check_ground_truth
+    from qgn.imagefile import upright_size
 
     pairs = getattr(data, "pairs", None)
     if pairs is None:
         return
     for image_path, label_path in pairs[:n]:
         label = data.map_label(data.read_raw_label(label_path), label_path)
-        with Image.open(image_path) as image:
-            width, height = image.size
+        width, height = upright_size(image_path)
         if label.shape != (height, width):
             raise ValueError(f"label {label_path} is {label.shape[1]}×{label.shape[0]} but its image "
                              f"{image_path} is {width}×{height}")
@@ -103,7 +101,9 @@ def run(args) -> int:
     from qgn.propagation import Scheme
     from qgn.resources import default_model
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    from qgn.cli.device import resolve_device
+
+    device = resolve_device(args.device)
     model_path = default_model(args.model)
     if args.record and Path(args.record).resolve() in (model_path.resolve(), model_path.with_suffix(".json").resolve()):
         raise ValueError(f"--record {args.record} would overwrite the model evaluated; name a new file")

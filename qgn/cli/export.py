@@ -15,9 +15,10 @@ Three forms:
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from qgn.cli.files import collect_files
+from qgn.cli.files import check_outputs, collect_files
 from qgn.cli.main import CLIError
 
 DEFAULT_PROJECT_FORMATS = "qgt,png"
@@ -90,11 +91,33 @@ def run(args) -> int:
         raise FileNotFoundError(f"{src}: no such file or folder")
     if names and Path(args.out).exists() and not Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} exists and is not a folder")
+    planned = [(out, path) for path, targets in jobs for _, out in targets]
+    if names:
+        planned += [(out, path) for (path, _), rel in zip(jobs, relative_dirs)
+                    for out in format_outputs(names, Path(args.out) / rel, path.stem)]
+    check_outputs([path for path, _ in jobs], planned)  # refused before anything is written
     for (path, targets), rel in zip(jobs, relative_dirs):
         _export_file(path, targets, names, Path(args.out) / rel if names else None)
     outputs = [f"{n} ({out})" for n, out in wanted] + ([f"{', '.join(names)} ({args.out})"] if names else [])
     print(f"exported {len(jobs)} file(s) to " + ", ".join(outputs))
     return 0
+
+
+def format_outputs(names: list[str], out_dir: Path, stem: str, levels: int = 16) -> list[Path]:
+    """The files ``_export_file`` writes for one .qgt in ``names`` formats (per-image files only:
+    a CVAT folder's shared labelmap.txt and default.txt are meant to be shared)."""
+    from qgn.annotation.formats import FORMATS
+
+    paths = []
+    for name in names:
+        folder = out_dir if len(names) == 1 else out_dir / name
+        if name == "levels":
+            paths += [folder / f"{stem}_L{level}.png" for level in range(levels)]
+        elif name == "cvat":
+            paths.append(folder / "SegmentationClass" / f"{stem}.png")
+        else:
+            paths.append(folder / f"{stem}{FORMATS[name].suffix}")
+    return paths
 
 
 def _export_file(path: Path, targets, names: list[str], out_dir: Path | None) -> None:
@@ -135,7 +158,12 @@ def _run_project(args) -> int:
     def progress(i: int, n: int, text: str) -> None:
         print(f"[{i}/{n}] {text}", flush=True)
 
-    export_project(project, out, names, progress, only_done=args.only_done)
-    exported = sum(1 for im in project.annotated() if im.done or not args.only_done)
+    errors: list[str] = []
+    export_project(project, out, names, progress, only_done=args.only_done, errors=errors)
+    exported = sum(1 for im in project.annotated() if im.done or not args.only_done) - len(errors)
     print(f"exported {exported} annotation(s) of {len(project.images)} image(s) as {', '.join(names)} to {out}")
+    if errors:
+        print(f"qgn export: error: {len(errors)} annotation(s) failed: " + "; ".join(errors[:3])
+              + (" …" if len(errors) > 3 else ""), file=sys.stderr)
+        return 2
     return 0

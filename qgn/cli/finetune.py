@@ -98,8 +98,9 @@ def load_pairs(pairs, model, ignore_value):
     labels = [read_correction(label, ignore_value, model.config.classes.ignore_index) for _, label in pairs]
     try:
         check_corrections(model, images, labels, [str(label) for _, label in pairs])
-    except ValueError as exc:
-        hint = "" if ignore_value is not None else "; if a value marks unlabelled pixels, pass --ignore VALUE"
+    except ValueError as exc:  # the --ignore hint only where label values are the problem
+        about_values = "label values" in str(exc)
+        hint = "; if a value marks unlabelled pixels, pass --ignore VALUE" if about_values and ignore_value is None else ""
         raise ValueError(f"{exc}{hint}") from None
     return images, labels
 
@@ -117,6 +118,23 @@ def check_out(out: Path, model_path: Path, force: bool) -> None:
         for existing in (out, config_path(out)):
             if existing.exists():
                 raise CLIError(f"{existing} exists; choose a new --out or pass --force to overwrite it")
+    check_writable_folder(out)
+
+
+def check_writable_folder(out: Path) -> None:
+    """CLIError before training when --out cannot be written: its nearest existing folder is a
+    file or not writable (found out after a long run otherwise)."""
+    import os
+
+    from qgn.cli.main import CLIError
+
+    folder = out.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise CLIError(f"--out {out}: {folder} is a file, not a folder; choose another --out")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CLIError(f"--out {out}: the folder {folder} is not writable; choose another --out")
 
 
 def percent(x: float) -> str:
@@ -161,7 +179,9 @@ def run(args) -> int:
     model_path = default_model(args.model)
     out = Path(args.out)
     check_out(out, model_path, args.force)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    from qgn.cli.device import resolve_device
+
+    device = resolve_device(args.device)
     model = load_model(model_path, device)
     pairs, unlabelled = find_pairs(args.images, args.labels)
     if unlabelled:

@@ -51,9 +51,40 @@ def main(argv: list[str] | None = None) -> int:
     except (CLIError, FileNotFoundError, ValueError) as exc:
         print(f"qgn {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - the expected failures of files, memory and images
+        message = expected_failure_message(exc)
+        if message is None:
+            raise
+        print(f"qgn {args.command}: error: {message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"qgn {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def expected_failure_message(exc: BaseException) -> str | None:
+    """One line for a failure a user can cause and fix (a file system fault, an unreadable image,
+    memory), or None for a programming error, which keeps its traceback."""
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(exc, PermissionError):
+        return f"{exc.filename or exc}: permission denied; choose a file or folder you may read/write"
+    if isinstance(exc, (IsADirectoryError, NotADirectoryError)):
+        return f"{exc.filename or exc}: {exc.strerror} (a file where a folder should be, or the reverse); fix the path"
+    if isinstance(exc, UnidentifiedImageError):
+        return f"{exc}; is it an image file (PNG, JPEG, …)?"
+    if isinstance(exc, Image.DecompressionBombError):
+        return f"{exc}; set QGN_MAX_PIXELS to a larger pixel count if the image is genuine"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        reason = exc.strerror or str(exc)
+        hint = "free some disk space" if exc.errno == 28 else "check the file, the disk and the path"
+        return f"{where}{reason} ({hint})"
+    if isinstance(exc, MemoryError):
+        return "out of memory; try a smaller image or set QGN_MAX_PIXELS lower to refuse huge ones"
+    if isinstance(exc, RecursionError):
+        return "an input file is nested too deeply to read (a corrupt or hostile JSON file?)"
+    return None
 
 
 if __name__ == "__main__":

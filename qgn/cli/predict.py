@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
+from qgn.cli.main import CLIError
 from qgn.cli.files import MODEL_HELP
 from qgn.cli.threads import add_threads_argument, apply_threads
 
@@ -66,15 +68,16 @@ def check_labels(labels: str | None, images: list[Path], model, model_name: str 
     classes — checked before the first inference, naming the file and the values."""
     if labels is None:
         return
-    from PIL import Image
-
     from qgn.ground_truth import check_ground_truth
+    from qgn.imagefile import upright_size
 
     for path in images:
         label_path = find_label(labels, path, len(images) == 1)
         label = read_ground_truth(label_path)
-        with Image.open(path) as image:
-            width, height = image.size
+        try:
+            width, height = upright_size(path)
+        except ValueError:
+            continue  # an unreadable image is reported by the run, which goes on with the rest
         if label.shape != (height, width):
             raise ValueError(f"ground truth {label_path} is {label.shape[1]}×{label.shape[0]} but {path} is "
                              f"{width}×{height}")
@@ -92,23 +95,43 @@ def run(args) -> int:
     from qgn.propagation import Scheme
     from qgn.resources import default_model
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    from qgn.cli.device import resolve_device
+    from qgn.cli.files import check_outputs
+    from qgn.fileio import remove_stale_temporaries
+
+    device = resolve_device(args.device)
     model = load_model(default_model(args.model), device)
     classes = model.config.classes
+    check_depth(args.depth, model.config.num_levels)
     scheme = Scheme(args.scheme, tau=args.tau, entropy=args.entropy, depth=args.depth)
+    if scheme.needs_ground_truth and args.labels is None:
+        raise CLIError("--scheme gtc follows the ground truth: pass --labels FILE|DIR, or use --scheme pc")
     images = collect_images(args.images)
+    label_paths = [find_label(args.labels, path, len(images) == 1) for path in images]  # all, before inference
     check_labels(args.labels, images, model, args.model)
     out = Path(args.out) if args.out else None
     if out:
+        if out.exists() and not out.is_dir():
+            raise CLIError(f"--out {out} exists and is not a folder; name a folder for the outputs")
+        check_outputs(images + [p for p in label_paths if p],
+                      [(out / f"{path.stem}{suffix}", path) for path in images for suffix in (".png", ".qgt")])
         out.mkdir(parents=True, exist_ok=True)
-    for i, path in enumerate(images):
-        image = read_rgb(path)
-        label_path = find_label(args.labels, path, len(images) == 1)
-        label = read_ground_truth(label_path) if label_path else None
-        pred = ImageSession(model, image, label, device).run(scheme)
-        record = {"image": str(path), **pred.cost().to_json()}
-        if label is not None:
-            record.update(ConfusionMatrix(classes.num_classes).add(label, pred.label()).to_json())
+        remove_stale_temporaries(out)
+    failed: list[str] = []
+    for i, (path, label_path) in enumerate(zip(images, label_paths)):
+        try:
+            image = read_rgb(path)
+            label = read_ground_truth(label_path) if label_path else None
+            with naming(label_path if label is not None else None):  # these fail on ground truth only
+                pred = ImageSession(model, image, label, device).run(scheme)
+                record = {"image": str(path), **pred.cost().to_json()}
+                if label is not None:
+                    record.update(ConfusionMatrix(classes.num_classes).add(label, pred.label()).to_json())
+        except (ValueError, OSError) as exc:  # one bad file: report it, go on with the rest
+            failed.append(str(path))
+            text = str(exc) if str(path) in str(exc) or "ground truth" in str(exc) else f"{path}: {exc}"
+            print(f"qgn predict: error: {text}", file=sys.stderr, flush=True)
+            continue
         if out:
             write_outputs(out, path.stem, pred, classes)
         if args.json:
@@ -118,7 +141,31 @@ def run(args) -> int:
             sites = " ".join(f"Q{k}:{v}" for k, v in record["active_sites"].items())
             print(f"[{i + 1}/{len(images)}] {path.name}: {sites}  {record['macs'] / 1e9:.3f} GMAC"
                   f"  {record['seconds'] * 1e3:.0f} ms{extra}", file=sys.stdout)
+    if failed and len(images) == 1:
+        return 2
+    if failed:
+        print(f"qgn predict: {len(failed)} of {len(images)} image(s) failed (see above): {', '.join(failed[:5])}"
+              + (" …" if len(failed) > 5 else ""), file=sys.stderr)
+        return 2
     return 0
+
+
+@contextmanager
+def naming(label_path: Path | None):
+    """Prefix a ValueError raised inside with the ground-truth file it is about."""
+    try:
+        yield
+    except ValueError as exc:
+        if label_path is None:
+            raise
+        raise ValueError(f"ground truth {label_path}: {exc}") from None
+
+
+def check_depth(depth: int, levels: int) -> None:
+    """--depth must name a level of the model: 0 (pixels) … levels-1 (root only)."""
+    if not 0 <= depth < levels:
+        raise CLIError(f"--depth {depth}: the model has levels 0 (pixels) … {levels - 1} (root only); "
+                       f"choose --depth between 0 and {levels - 1}")
 
 
 def write_outputs(out: Path, stem: str, pred, classes) -> None:

@@ -64,7 +64,10 @@ def run(args) -> int:
               f"{row['sec_per_iter']:.2f} s/it eta {eta / 60:.1f} min", end="", file=sys.stderr, flush=True)
 
     try:
-        final = train(config, resume=args.resume, progress=progress, device=args.device)
+        from qgn.cli.device import resolve_device
+
+        final = train(config, resume=args.resume, progress=progress,
+                      device=None if args.device is None else resolve_device(args.device))
     except KeyboardInterrupt:
         print(f"\nqgn train: interrupted; checkpoint saved in {config.out} (continue with --resume)", file=sys.stderr)
         return 130

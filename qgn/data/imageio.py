@@ -2,8 +2,9 @@
 
 ``read_rgb`` turns any image Pillow can open (grayscale, palette, RGBA, CMYK, 16-bit, float) into
 (H, W, 3) uint8 RGB. ``read_label`` returns a single-channel label file's stored integer values.
-EXIF orientation is deliberately ignored: label files carry no orientation, so rotating the image
-would misalign it with its label.
+Photos are read upright: their EXIF orientation is applied (``qgn.imagefile.oriented``), as cameras,
+viewers and annotation tools show them; label files carry no orientation and are read as stored.
+Every reader refuses images above the pixel limit (``qgn.imagefile``, ``QGN_MAX_PIXELS``).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from qgn.imagefile import open_image, oriented
 from qgn.quadtree.label_io import read_label  # noqa: F401  (the one label reader)
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
@@ -51,9 +53,12 @@ def gray_to_uint8(values: np.ndarray) -> np.ndarray:
 
 
 def read_rgb(path: Path | str) -> np.ndarray:
-    """Read an image file as (H, W, 3) uint8 RGB, whatever its mode (alpha is dropped)."""
-    with Image.open(path) as image:
-        image.load()
+    """Read an image file as (H, W, 3) uint8 RGB, whatever its mode (alpha is dropped), turned
+    upright by its EXIF orientation. ValueError naming the file if it is not a readable image or
+    is larger than the pixel limit; FileNotFoundError if it is missing."""
+    with open_image(path) as stored:
+        stored.load()
+        image = oriented(stored)
         if image.mode == "RGB":
             return np.asarray(image, dtype=np.uint8).copy()
         if image.mode in SIXTEEN_BIT_MODES or image.mode in ("I", "F", "1"):
@@ -64,6 +69,6 @@ def read_rgb(path: Path | str) -> np.ndarray:
 
 def read_label_rgb(path: Path | str) -> np.ndarray:
     """Read a colour-coded label file as (H, W, 3) uint8 RGB (alpha dropped)."""
-    with Image.open(path) as image:
+    with open_image(path) as image:
         image.load()
         return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()

@@ -6,6 +6,7 @@ atomic (temporary file, fsync, rename), so an interrupted save leaves the previo
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -32,12 +33,18 @@ def save_model(path: str | os.PathLike, model: QGN, extra: dict | None = None) -
         raise ValueError(f"model files end in .safetensors; got {path.name}")
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write_bytes(path, save(state, metadata={"format": FORMAT}))
     config = model.config.to_json()
     if extra:
         config["extra"] = {**config.get("extra", {}), **extra}
     doc = {"format": FORMAT, "version": FORMAT_VERSION, "config": config}
-    atomic_write_bytes(config_path(path), json.dumps(doc, indent=1).encode())
+    had_weights = path.exists()
+    atomic_write_bytes(path, save(state, metadata={"format": FORMAT}))
+    try:
+        atomic_write_bytes(config_path(path), json.dumps(doc, indent=1).encode())
+    except BaseException:
+        if not had_weights:  # no orphan weights without their JSON to block the next save
+            path.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -46,14 +53,48 @@ def load_config(path: str | os.PathLike) -> QGNConfig:
     if not cpath.is_file():
         raise FileNotFoundError(f"model config {cpath} not found (a model is NAME.safetensors + NAME.json)")
     try:
-        doc = json.loads(cpath.read_text())
-    except json.JSONDecodeError as exc:
+        doc = json.loads(cpath.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{cpath} is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ValueError(f"{cpath} is nested too deeply to be a model config; restore it from the model's source") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{cpath} is not a QGN model config (a JSON object with 'format' and 'config' expected)")
     if doc.get("format") != FORMAT:
         raise ValueError(f"{cpath} is not a QGN model config (format {doc.get('format')!r})")
-    if doc.get("version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{cpath} has model format version {doc['version']}; this qgn reads up to {FORMAT_VERSION}")
-    return QGNConfig.from_json(doc["config"])
+    version = doc.get("version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(f"{cpath} has model format version {version!r}; this qgn reads up to {FORMAT_VERSION}")
+    return config_from_doc(doc, cpath)
+
+
+def config_from_doc(doc: dict, cpath: Path) -> QGNConfig:
+    """The QGNConfig of a model JSON document, checked: ValueError naming ``cpath`` and the field
+    for a missing or malformed one (no KeyError/TypeError from deep inside), and for a
+    normalisation that cannot work (``mean``/``std`` not 3 finite numbers, a ``std`` of 0)."""
+    if not isinstance(doc.get("config"), dict):
+        raise ValueError(f"{cpath} has no \"config\" object; it is not a complete QGN model config")
+    try:
+        config = QGNConfig.from_json(doc["config"])
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise ValueError(f"{cpath}: bad model config ({type(exc).__name__}: {exc}); restore the file that came "
+                         "with the weights") from None
+    for name in ("mean", "std"):
+        values = getattr(config, name)
+        ok = len(values) == 3 and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+        if not ok or (name == "std" and min(values) <= 0):
+            raise ValueError(f"{cpath}: \"{name}\" must be 3 finite numbers{' > 0' if name == 'std' else ''} "
+                             f"(one per RGB channel); got {list(values)!r}")
+    return config
+
+
+def check_finite(state: dict, path: Path) -> None:
+    """ValueError naming the first tensor of ``state`` holding NaN or infinity: such a model
+    predicts nonsense with no other sign of trouble."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{path}: weights {name!r} hold NaN or infinite values; this model is broken "
+                             "(retrain, or use the model it was fine-tuned from)")
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> QGN:
@@ -66,6 +107,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> Q
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise ValueError(f"{path} is not a readable safetensors file: {exc}") from exc
+    check_finite(state, path)
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatch

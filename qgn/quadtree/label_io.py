@@ -36,15 +36,11 @@ def read_label(path: str | os.PathLike) -> np.ndarray:
     Raises FileNotFoundError if the file is missing, ValueError if it is empty, not an image,
     a colour image, or in another unsupported mode.
     """
+    from ..imagefile import open_image  # the pixel limit and the errors of every image reader
+
     path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path} is a folder, not a label image")
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path}: the file is empty")
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             mode = image.mode
             if mode in COLOUR_MODES:
                 raise ValueError(

@@ -370,7 +370,12 @@ class _Candidates:
             first, second = self.gpos == 0, self.gpos == 1
             self.top1[self.grow[first]] = self.gval[first]
             self.top2[self.grow[second]] = self.gval[second]
-        self.nc = nc
+        # Kept for the whole phase (the decoder needs every chunk's lists once the ranks are known):
+        # small dtypes, exact — dense keys are at most 45 * 64 + 63, codes and counts fit int32.
+        small = np.int16 if self.dense else np.int32
+        if self.dense:
+            self.key = self.key.astype(np.int16)
+        self.top1, self.top2, self.nc = self.top1.astype(small), self.top2.astype(small), nc.astype(small)
 
     def ranks(self, values: np.ndarray, posF: np.ndarray) -> np.ndarray:
         """Encoder: the rank of each cell's true code."""
@@ -484,7 +489,7 @@ def _traverse(height: int, width: int, levels: int, num_classes: int, coder) -> 
         gh, gw = ph >> lvl, pw >> lvl
         ih, iw = -(-height // (1 << lvl)), -(-width // (1 << lvl))  # cells that touch the image
         if parent is None:
-            cy, cx = np.nonzero(np.ones((ih, iw), bool))
+            cy = cx = None  # root cells: generated per phase below, never all at once
         else:
             cy, cx = np.nonzero(parent == COMPOSITE)
             if len(cy) == 0:
@@ -515,9 +520,9 @@ def _traverse(height: int, width: int, levels: int, num_classes: int, coder) -> 
         m = len(weights)
         weights = np.array(weights, np.float64)
         for phase, (dy, dx) in enumerate(_PHASES):
-            if parent is None:
-                sel = ((cy & 1) == dy) & ((cx & 1) == dx)
-                yy, xx = cy[sel], cx[sel]
+            if parent is None:  # this phase's root cells in row-major order
+                rows, cols = np.arange(dy, ih, 2, dtype=np.int64), np.arange(dx, iw, 2, dtype=np.int64)
+                yy, xx = np.repeat(rows, len(cols)), np.tile(cols, len(rows))
             else:
                 yy, xx = 2 * cy + dy, 2 * cx + dx
                 inside = (yy < ih) & (xx < iw)
@@ -526,6 +531,7 @@ def _traverse(height: int, width: int, levels: int, num_classes: int, coder) -> 
             n = len(yy)
             if n == 0:
                 continue
+            coder.reserve(n)  # the decoder refuses cells its streams cannot hold, before any work
             yy = yy.astype(np.int64)
             xx = xx.astype(np.int64)
             base = (yy + 1) * stride + (xx + 1)
@@ -572,9 +578,12 @@ class _Encoder:
         self.levels = pyramid_levels
         self.ranks: list[np.ndarray] = []
 
+    def reserve(self, n: int) -> None:
+        pass
+
     def phase(self, lvl, yy, xx, chunks, ctx, posF, F):
         values = self.levels[lvl][yy, xx].astype(np.int64)
-        ranks = np.concatenate([c.ranks(values[sl], posF) for sl, c in chunks])
+        ranks = np.concatenate([c.ranks(values[sl], posF).astype(np.int32) for sl, c in chunks])  # < 2**21
         self.ranks.append(ranks[np.argsort(ctx, kind="stable")])
         return values
 
@@ -583,6 +592,12 @@ class _Decoder:
     def __init__(self, a_bits: np.ndarray, b_bits: np.ndarray, c_vals: np.ndarray):
         self.a, self.b, self.c = a_bits, b_bits, c_vals
         self.ia = self.ib = self.ic = 0
+
+    def reserve(self, n: int) -> None:
+        """Every coded cell has one bit in stream A: a phase of ``n`` cells past its end is corrupt,
+        so the decoder's work is bounded by the payload, not by the size the header claims."""
+        if self.ia + n > len(self.a):
+            raise QgtFormatError("corrupt tree: the rank stream ends before the tree does")
 
     def phase(self, lvl, yy, xx, chunks, ctx, posF, F):
         n = len(yy)
@@ -598,11 +613,11 @@ class _Decoder:
         ib = ia[b]
         if self.ic + len(ib) > len(self.c):
             raise QgtFormatError("corrupt tree: the rank stream ends before the tree does")
-        sorted_ranks = np.zeros(n, np.int64)
+        sorted_ranks = np.zeros(n, np.int32)  # ranks < 2**21 + 2
         sorted_ranks[ia] = 1
         sorted_ranks[ib] = 2 + self.c[self.ic : self.ic + len(ib)]
         self.ic += len(ib)
-        ranks = np.empty(n, np.int64)
+        ranks = np.empty(n, np.int32)
         ranks[np.argsort(ctx, kind="stable")] = sorted_ranks
         return np.concatenate([c.values(ranks[sl], F) for sl, c in chunks])
 
@@ -626,6 +641,11 @@ def _check_bits(packed: bytes, used: int, what: str) -> None:
         raise QgtFormatError(f"corrupt tree: the {what} stream has {len(packed)} bytes for {used} cells")
     if used % 8 and packed[-1] & ((1 << (8 - used % 8)) - 1):
         raise QgtFormatError(f"corrupt tree: the {what} stream has non-zero padding bits")
+
+
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    """np.concatenate without the copy of a single part (a one-level tree's leaves)."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _decode_tree(raw: bytes, height: int, width: int, levels: int, num_classes: int,
@@ -654,8 +674,10 @@ def _decode_tree(raw: bytes, height: int, width: int, levels: int, num_classes: 
     # Leaves: uniform cells that are roots or children of composite cells; children beyond the
     # stored grids lie wholly in the padding and are VOID leaves.
     void = num_classes + 1
+    vdt = code_dtype(num_classes)
     lv, xs, ys, vs = [], [], [], []
-    y, x = np.nonzero(np.ones_like(grids[top], bool))
+    gh, gw = grids[top].shape
+    y, x = np.divmod(np.arange(gh * gw, dtype=np.int32), np.int32(gw))  # the roots, row-major, int32
     for l in range(top, -1, -1):
         if len(y) == 0:
             break
@@ -663,24 +685,30 @@ def _decode_tree(raw: bytes, height: int, width: int, levels: int, num_classes: 
         if g is None:
             raise QgtFormatError("corrupt tree: composite cells without children")
         gh, gw = g.shape
-        inside = (y < gh) & (x < gw)
-        v = np.full(len(y), void, np.int64)
-        v[inside] = g[y[inside], x[inside]]
+        if l == top:  # the roots: the whole grid, row-major
+            v = g.reshape(-1).astype(vdt)
+        else:
+            inside = (y < gh) & (x < gw)
+            v = np.full(len(y), void, vdt)
+            v[inside] = g[y[inside], x[inside]]
+            del inside
         leaf = v != COMPOSITE
-        lv.append(np.full(int(leaf.sum()), l, np.uint8))
-        ys.append(y[leaf].astype(np.int32))
-        xs.append(x[leaf].astype(np.int32))
-        vs.append(v[leaf])
+        n_leaves = int(np.count_nonzero(leaf))
+        lv.append(np.full(n_leaves, l, np.uint8))
+        if n_leaves == len(v):  # all leaves (always on level 0): no copies
+            ys.append(y), xs.append(x), vs.append(v)
+        else:
+            ys.append(y[leaf]), xs.append(x[leaf]), vs.append(v[leaf])
         cy, cx = y[~leaf], x[~leaf]  # composite: their four children are cells of the next level
         if l == 0 and len(cy):
             raise QgtFormatError("corrupt tree: a pixel-level cell is composite")
-        y = (2 * cy[:, None] + np.array([0, 0, 1, 1])).ravel()
-        x = (2 * cx[:, None] + np.array([0, 1, 0, 1])).ravel()
+        y = (2 * cy[:, None] + np.array([0, 0, 1, 1], np.int32)).ravel()
+        x = (2 * cx[:, None] + np.array([0, 1, 0, 1], np.int32)).ravel()
+        del v, leaf
     qt = Quadtree(
-        np.concatenate(lv), np.concatenate(xs), np.concatenate(ys),
-        np.concatenate(vs).astype(code_dtype(num_classes)),
-        levels, num_classes, ignore, height, width,
+        _join(lv), _join(xs), _join(ys), _join(vs), levels, num_classes, ignore, height, width,
     )
+    del lv, xs, ys, vs, grids, dec, a_bits, b_bits, c_vals  # only the leaves stay while validating
     try:
         qt.validate()
     except QuadtreeError as exc:
@@ -731,6 +759,17 @@ def _decode_classes(raw: bytes, num_classes: int) -> ClassSet:
 
 
 # ---------------------------------------------------------------------------------------- public
+def check_readable_size(height: int, width: int, levels: int) -> None:
+    """ValueError unless a reader with the default ``max_pixels`` accepts this size: writers apply
+    the reader's limit, so they never write a file that ``read_qgt`` then refuses."""
+    ph, pw = padded_size(height, width, levels)
+    if ph * pw > MAX_PIXELS:
+        raise ValueError(
+            f"a {width}x{height} map ({pw}x{ph} padded for {levels} levels) is larger than a .qgt reader "
+            f"accepts ({MAX_PIXELS} padded pixels); use fewer levels or split the map"
+        )
+
+
 def encode_qgt(qt: Quadtree, classes: ClassSet | None = None) -> bytes:
     """The .qgt bytes of a quadtree (and optional class names/colours).
 
@@ -745,6 +784,7 @@ def encode_qgt(qt: Quadtree, classes: ClassSet | None = None) -> bytes:
         raise ValueError(f".qgt supports 1..{MAX_CLASSES} classes; the quadtree has {qt.num_classes}")
     if qt.height < 1 or qt.width < 1:
         raise ValueError(f"the quadtree has an empty size {qt.height}x{qt.width}")
+    check_readable_size(qt.height, qt.width, qt.num_levels)
     if classes is not None:
         if classes.num_classes != qt.num_classes:
             raise ValueError(

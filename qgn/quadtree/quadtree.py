@@ -121,6 +121,26 @@ class Quadtree:
     def _pyramid(self) -> TPyramid:
         return TPyramid(self._paint(), self.num_classes, self.ignore_value, self.height, self.width)
 
+    def _leaves_of_level(self, lvl: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(y, x, value) of the level-``lvl`` leaves: views (no copy) when the leaves come level by
+        level from the root down, as every reader and ``from_tpyramid`` give them."""
+        bounds = self.__dict__.get("_level_bounds")
+        if bounds is None:
+            descending = bool(len(self.level) < 2 or (np.diff(self.level.astype(np.int8)) <= 0).all())
+            if descending:
+                order = -self.level.astype(np.int8)
+                starts = np.searchsorted(order, -np.arange(self.num_levels), "left")
+                ends = np.searchsorted(order, -np.arange(self.num_levels), "right")
+                bounds = list(zip(starts.tolist(), ends.tolist()))
+            else:
+                bounds = False
+            self.__dict__["_level_bounds"] = bounds
+        if bounds:
+            a, b = bounds[lvl]
+            return self.y[a:b], self.x[a:b], self.value[a:b]
+        sel = self.level == lvl
+        return self.y[sel], self.x[sel], self.value[sel]
+
     def _paint(self) -> tuple[np.ndarray, ...]:
         """Paint leaves top-down into per-level code grids, checking tiling and canonical form."""
         ph, pw = self.padded_shape
@@ -131,8 +151,7 @@ class Quadtree:
         for lvl in range(top, -1, -1):
             if lvl < top:
                 grid = _upsample(grids[lvl + 1])
-            sel = self.level == lvl
-            y, x, v = self.y[sel], self.x[sel], self.value[sel]
+            y, x, v = self._leaves_of_level(lvl)
             if len(y):
                 gh, gw = grid.shape
                 if y.min() < 0 or x.min() < 0 or y.max() >= gh or x.max() >= gw:
@@ -155,7 +174,8 @@ class Quadtree:
         return tuple(grids)
 
     def to_label(self) -> np.ndarray:
-        """The label map (height, width) int64, ignore pixels = ``ignore_value``."""
+        """The label map (height, width), ignore pixels = ``ignore_value``; the smallest integer
+        dtype that holds the values (``TPyramid.to_label``)."""
         return self.to_tpyramid().to_label()
 
     def value_at(self, level: int, x: int, y: int) -> int:

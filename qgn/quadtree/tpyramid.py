@@ -40,6 +40,13 @@ def code_dtype(num_classes: int) -> np.dtype:
     return np.dtype(np.uint8) if num_classes + 1 <= 255 else np.dtype(np.uint16)
 
 
+def label_value_dtype(num_classes: int, void_value: int) -> np.dtype:
+    """The smallest integer dtype holding class ids ``0 .. num_classes-1`` and ``void_value``."""
+    lo, hi = min(0, int(void_value)), max(num_classes - 1, int(void_value))
+    candidates = (np.int8, np.int16, np.int32, np.int64) if lo < 0 else (np.uint8, np.uint16, np.uint32, np.uint64)
+    return np.dtype(next(t for t in candidates if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max))
+
+
 def padded_size(height: int, width: int, levels: int) -> tuple[int, int]:
     """``(height, width)`` rounded up to a multiple of the root cell size ``2**(levels-1)``."""
     cell = 1 << (levels - 1)
@@ -198,14 +205,19 @@ class TPyramid:
         return t
 
     def to_label(self) -> np.ndarray:
-        """The original label map back: (height, width) int64, ignore pixels = ``ignore_value``.
+        """The original label map back: (height, width), ignore pixels = ``ignore_value``, in the
+        smallest integer dtype holding the class ids and the ignore value (``label_value_dtype``;
+        uint8 for up to 255 classes with ignore 255), one table lookup with no wider temporary.
 
         Lossless for both policies (level 0 is the label map itself). A map without an ignore
         value uses -1 for VOID, which can then only come from padding (which is cropped away).
         """
-        codes = self.levels[0][: self.height, : self.width].astype(np.int64)
         void_out = self.ignore_value if self.ignore_value is not None else -1
-        return np.where(codes == self.void, void_out, codes - 1)
+        dtype = label_value_dtype(self.num_classes, void_out)
+        table = np.arange(-1, self.void, dtype=np.int64)  # code c+1 -> class c, for codes 0 .. void
+        table[0] = 0  # composite: never on level 0
+        table[self.void] = void_out
+        return table.astype(dtype)[self.levels[0][: self.height, : self.width]]
 
 
 def build_tpyramid(

@@ -48,7 +48,7 @@ class Banner(QtWidgets.QFrame):
         close = QtWidgets.QToolButton(text="✕")
         close.setAutoRaise(True)
         close.setToolTip("Dismiss")
-        close.clicked.connect(self.clear)
+        close.clicked.connect(lambda _checked=False: self.clear())  # clicked(bool) is not a topic
         layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(10, 6, 6, 6)
         layout.addWidget(self.label, 1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from qgn_studio.document import LEVELS, RULES, CurvePoint, RenderResult, Setting, human_bytes, human_count
 
@@ -142,6 +142,8 @@ class CurvePlot(pg.PlotWidget):
         self.setLogMode(x=True, y=False)
         self.setLabel("bottom", "decoder MACs")
         self.getAxis("bottom").enableAutoSIPrefix(False)
+        # only the decades get numbers (2·10^n … 9·10^n ran together), and no label overlaps another
+        self.getAxis("bottom").setStyle(maxTextLevel=0, hideOverlappingLabels=True)
         self.setLabel("left", "mIoU", units="%")
         self.showGrid(x=True, y=True, alpha=0.2)
         self.setMinimumHeight(200)
@@ -200,12 +202,24 @@ class CurvePlot(pg.PlotWidget):
             self._items.append(item)
             if is_current:
                 for p, x, y in zip(members, xs, ys):
-                    text = pg.TextItem(f"Q{p.setting.depth}", color="#cfd8dc", anchor=(0.5, 1.3))
+                    text = pg.TextItem(f"Q{p.setting.depth}", color="#9fb0b8", anchor=(-0.15, 1.0))  # up right
+                    font = QtGui.QFont()
+                    font.setPointSize(7)
+                    text.setFont(font)
                     text.setPos(math.log10(x), y)
                     self.addItem(text)
                     self._items.append(text)
         self.getViewBox().updateAutoRange()
         self.disableAutoRange()  # moving the star must not rescale (nor cost a relayout)
+        self._leave_room_for_the_legend()
+
+    def _leave_room_for_the_legend(self) -> None:
+        """Headroom above the highest point, so the legend (top left) covers no curve."""
+        (_x0, _x1), (y0, y1) = self.getViewBox().viewRange()
+        rows = len(self.legend.items)
+        if rows:
+            span = max(y1 - y0, 1e-6)
+            self.setYRange(y0, y1 + span * min(0.12 * rows + 0.1, 0.8), padding=0)
 
     def _value(self, p) -> float:
         return p.miou if self.metric == "miou" else p.accuracy
@@ -408,7 +422,7 @@ class ExplorePanel(QtWidgets.QWidget):
         self.plot.show_points(self._points, current, self._result)
 
     def set_measuring(self, busy: bool, text: str) -> None:
-        self.measuring.setText(f"⏳ {text}" if busy else "")
+        self.measuring.setText(text if busy else "")  # no ⏳: many fonts lack the glyph
 
     def _metric_changed(self, _index: int) -> None:
         self.plot.set_metric(self.metric_choice.currentData())

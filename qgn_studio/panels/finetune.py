@@ -67,7 +67,7 @@ class FinetunePanel(QtWidgets.QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.corrections = QtWidgets.QLabel("No corrected images yet")
+        self.corrections = QtWidgets.QLabel("↻ counts the corrected images")  # not a count before one was made
         self.corrections.setWordWrap(True)
         refresh = QtWidgets.QToolButton(text="↻")
         refresh.setToolTip("Count the corrected images again")
@@ -92,7 +92,10 @@ class FinetunePanel(QtWidgets.QWidget):
         self.cancel.clicked.connect(self.cancel_requested)
         self.progress = QtWidgets.QProgressBar()
         self.progress.setFormat("%v / %m")
+        self.progress.setRange(0, self.iterations.value())  # "0 / 300", as the setting says
         self.progress.setValue(0)
+        self.iterations.valueChanged.connect(
+            lambda n: self.progress.setRange(0, n) if not self.cancel.isEnabled() else None)
         self.status = QtWidgets.QLabel("")
         self.status.setWordWrap(True)
         self.status.setStyleSheet("color: #9a9a9a;")
@@ -204,7 +207,7 @@ class FinetunePanel(QtWidgets.QWidget):
                 before, after = comparison.before[key], comparison.after[key]
                 delta = after - before
                 values = (percent(before), percent(after),
-                          "–" if math.isnan(delta) else f"{100 * delta:+.1f} pt")
+                          "–" if math.isnan(delta) else f"{100 * delta:+.1f} pt" + (" ▼" if delta < 0 else ""))
             for col, text in enumerate(values):
                 item = QtWidgets.QTableWidgetItem(text)
                 item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
@@ -223,6 +226,9 @@ class FinetunePanel(QtWidgets.QWidget):
                     item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
                 self.per_image.setItem(row, col, item)
         share = 100 * comparison.changed_pixels / comparison.pixels if comparison.pixels else 0.0
+        worse = [text for key, text in ROWS if comparison.after[key] < comparison.before[key]]
+        warning = (f"<br><span style='color:#e06c75'><b>Worse after fine-tuning: {', '.join(worse).lower()}.</b> "
+                   "Revert keeps the model in use.</span>") if worse else ""
         self.changed.setText(
             f"The prediction ({comparison.scheme.upper()}) changed in <b>{comparison.changed_cells:,}</b> quadtree "
-            f"cells ({comparison.changed_pixels:,} px, {share:.1f} %)")
+            f"cells ({comparison.changed_pixels:,} px, {share:.1f} %){warning}")

@@ -22,8 +22,12 @@ def annotation_badges(doc: ImageDocument) -> str:
     session = getattr(doc, "annotation", None)
     marks = "✓" if getattr(doc, "done", False) else ""
     if session is not None:
-        marks += "●" if session.dirty else ("" if marks else "✎")
+        marks += "●" if session.dirty else ("" if marks or not _is_annotation(session) else "✎")
     return marks
+
+
+def _is_annotation(session) -> bool:
+    return getattr(session, "is_annotation", True)  # untouched maps from the prediction are not
 
 
 class ImageListPanel(QtWidgets.QWidget):

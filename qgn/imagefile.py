@@ -1,0 +1,105 @@
+"""Opening image files, the one way every reader does it: one pixel limit, EXIF orientation, and a
+ValueError that names the file for anything that is not a readable image.
+
+The pixel limit (``max_pixels()``) guards every image and label reader against decompression bombs:
+a 140 KB PNG can claim 12000×12000 pixels, and decoding it needs gigabytes. The default,
+``DEFAULT_MAX_PIXELS`` = 2**26 (8192×8192, 64 megapixels), is set higher or lower with the
+environment variable ``QGN_MAX_PIXELS`` (a pixel count, e.g. ``QGN_MAX_PIXELS=200000000``).
+The size is checked from the file header, before any pixel is decoded.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+DEFAULT_MAX_PIXELS = 1 << 26
+MAX_PIXELS_ENV = "QGN_MAX_PIXELS"
+ORIENTATION_TAG = 0x0112  # EXIF "Orientation"
+
+
+class ImageTooLargeError(ValueError):
+    """An image with more pixels than ``max_pixels()``."""
+
+
+def max_pixels() -> int:
+    """The pixel limit: ``QGN_MAX_PIXELS`` when set (a positive integer), else DEFAULT_MAX_PIXELS."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(float(text))
+    except ValueError:
+        raise ValueError(f"{MAX_PIXELS_ENV}={text!r} is not a pixel count; use e.g. {MAX_PIXELS_ENV}=100000000") from None
+    if value < 1:
+        raise ValueError(f"{MAX_PIXELS_ENV}={text!r} must be a positive pixel count")
+    return value
+
+
+def check_pixels(width: int, height: int, source) -> None:
+    """ImageTooLargeError when ``width × height`` exceeds ``max_pixels()``."""
+    limit = max_pixels()
+    if width * height > limit:
+        raise ImageTooLargeError(
+            f"{source} is {width}×{height} = {width * height / 1e6:.1f} megapixels, more than the limit of "
+            f"{limit / 1e6:.1f} ({MAX_PIXELS_ENV}); if the image is genuine and memory allows, set {MAX_PIXELS_ENV}={width * height}"
+        )
+
+
+@contextmanager
+def open_image(path: str | os.PathLike) -> Iterator[Image.Image]:
+    """``PIL.Image.open(path)`` with the pixel limit checked from the header (nothing decoded yet).
+
+    FileNotFoundError for a missing file; ValueError naming the file for an empty, unreadable,
+    corrupt or too large one. Decoding errors inside the block (truncated data) become ValueError too."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not an image file")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: the file is empty")
+    try:
+        previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # our limit, checked below
+        try:
+            image = Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
+    except UnidentifiedImageError:
+        raise ValueError(f"{path} is not a readable image (Pillow reads PNG, JPEG, TIFF, BMP, WebP, …; is it one?)") from None
+    except (OSError, SyntaxError) as exc:
+        raise ValueError(f"{path} could not be read as an image: {exc}") from None
+    with image:
+        check_pixels(image.width, image.height, path)
+        try:
+            yield image
+        except (OSError, SyntaxError) as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise ValueError(f"{path} could not be decoded (corrupt or truncated image?): {exc}") from None
+
+
+def oriented(image: Image.Image) -> Image.Image:
+    """``image`` turned upright by its EXIF orientation tag (a no-op without one), as cameras and
+    image viewers show it. Photos are read upright everywhere; label files carry no orientation."""
+    try:
+        orientation = image.getexif().get(ORIENTATION_TAG, 1)
+    except (OSError, SyntaxError, ValueError):  # a damaged EXIF block: show the pixels as stored
+        return image
+    if orientation in (None, 1):
+        return image  # no copy of a large image that needs no turning
+    return ImageOps.exif_transpose(image)
+
+
+def upright_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of the image as read upright (EXIF orientations 5–8 swap the stored sides),
+    from the header alone."""
+    with open_image(path) as image:
+        try:
+            orientation = image.getexif().get(ORIENTATION_TAG, 1)
+        except (OSError, SyntaxError, ValueError):
+            orientation = 1
+        return (image.height, image.width) if orientation in (5, 6, 7, 8) else (image.width, image.height)
