@@ -156,6 +156,15 @@ def merge_classes(classes: ClassSet, source: int, target: int) -> ClassEdit:
     return delete_class(classes, source, to=target)
 
 
+def relabel(before: ClassSet, after: ClassSet) -> ClassEdit:
+    """Same ids, other names or colours (e.g. several renames at once): ``before`` → ``after``
+    without moving a pixel. ValueError unless both have as many classes and one ignore value."""
+    if before.num_classes != after.num_classes or before.ignore_index != after.ignore_index:
+        raise ValueError(f"relabel keeps the ids: {before.num_classes} classes (ignore {before.ignore_index}) cannot "
+                         f"become {after.num_classes} (ignore {after.ignore_index})")
+    return ClassEdit(before, after, _identity(before), "Rename classes")
+
+
 # ------------------------------------------------------------------------------------ label maps
 def remap_label(label: np.ndarray, edit: ClassEdit, tag: str | None = None) -> np.ndarray:
     """``label`` (H, W) integer of ``edit.before`` as a new map of ``edit.after``

@@ -77,6 +77,7 @@ class ProjectController(QtCore.QObject):
         annotator.edited.connect(lambda _session: self.timer.start())
         annotator.done_changed.connect(self._done_changed)
         annotator.classes_changed.connect(self._classes_changed)
+        annotator.class_edited.connect(self._class_edited)
 
     # ------------------------------------------------------------------ where things go
     @property
@@ -127,7 +128,8 @@ class ProjectController(QtCore.QObject):
             return
         classes = self.window.annotator.classes
         if target is self._scratch and classes is not None and target.classes != classes:
-            target.classes = classes
+            self.jobs.submit(lambda: self._adopt_classes(target, classes),
+                             failed=lambda message: self._warn(f"Cannot change the scratch project's classes: {message}"))
         for doc in pending:
             session = doc.annotation
             label, version, path = session.label.copy(), session.version, doc.path
@@ -320,7 +322,9 @@ class ProjectController(QtCore.QObject):
 
         def failed(message: str) -> None:
             annotator.loading.discard(doc.path)
-            self._warn(f"{doc.name}: the saved annotation cannot be read: {message}")
+            annotator.unreadable[doc.path] = message  # not started over, so never saved over
+            self._warn(f"{doc.name}: the saved annotation cannot be read: {message}. It is kept as it is; "
+                       "editing starts only when you choose a start in the Annotate panel")
 
         self.jobs.submit(lambda: project.load_annotation(image),
                          lambda label: self._adopt(doc, label, "saved", False), failed, "Reading an annotation")
@@ -398,7 +402,9 @@ class ProjectController(QtCore.QObject):
 
     def _recover_failed(self, doc, message: str) -> None:
         self.window.annotator.loading.discard(doc.path)
-        self._warn(f"{doc.name}: the autosave cannot be read: {message}")
+        if doc.annotation is None:
+            self.window.annotator.unreadable[doc.path] = message  # a stroke must not overwrite the autosave
+        self._warn(f"{doc.name}: the autosave cannot be read: {message}. It is kept as it is")
 
     def discard_autosaves(self, docs) -> None:
         """Forget the autosaves of ``docs`` (the user discarded their edits)."""
@@ -437,10 +443,55 @@ class ProjectController(QtCore.QObject):
             return
 
         def write() -> None:
+            if project.classes == classes:  # a class edit already rewrote the project (see _class_edited)
+                return
             project.classes = classes
             project.save()
 
         self.jobs.submit(write, failed=lambda message: self._warn(f"Cannot save the classes: {message}"))
+
+    @staticmethod
+    def _adopt_classes(project, classes) -> None:
+        """Give ``project`` the class set ``classes`` (job thread): names and colours of the same
+        ids rewrite its files in one atomic step (``relabel``); another label space (another
+        model's) just replaces the classes, as its files cannot follow."""
+        from qgn.classes_edit import apply_to_project, relabel
+
+        if project.classes == classes:
+            return
+        try:
+            edit = relabel(project.classes, classes)
+        except ValueError:
+            project.classes = classes
+            project.save()
+            return
+        apply_to_project(project, edit)
+
+    def _class_edited(self, payload) -> None:
+        """A class edit (add, rename, recolour, merge, delete): the open project and the scratch
+        project apply it to every saved annotation and autosave in one atomic step
+        (``qgn.classes_edit.apply_to_project``); the project's inverse becomes the undo."""
+        from qgn.classes_edit import apply_to_project, inverse_of
+
+        edit, undoable = payload
+        annotator = self.window.annotator
+        targets = [t for t in (self.project, self._scratch) if t is not None and t.classes == edit.before]
+        if undoable and not targets:
+            try:
+                annotator.class_undo.append(inverse_of(edit))
+            except ValueError:
+                pass
+        for target in targets:
+            keep = undoable and target is targets[0]
+
+            def done(inverse, keep=keep) -> None:
+                if keep:
+                    annotator.class_undo.append(inverse)
+
+            self.jobs.submit(lambda target=target: apply_to_project(target, edit), done,
+                             lambda message: self._warn(f"Cannot change the classes of the saved annotations "
+                                                        f"(they keep the old classes): {message}"),
+                             "Changing the classes of the saved annotations")
 
     def set_model(self, path: Path) -> None:
         """The model in use changed (e.g. a kept fine-tune): the project remembers it."""
