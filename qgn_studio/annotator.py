@@ -71,6 +71,7 @@ class Annotator(QtCore.QObject):
         self.unreadable: dict[Path, str] = {}  # images whose saved annotation/autosave could not be read
         self.class_undo: list = []  # inverse ClassEdits, latest last (filled when the project applied them)
         self.class_actions: list[QtGui.QAction] = []
+        self.file_key = lambda doc: None  # the project key of a document's annotation files (set by the projects)
         self.preparing: set[Path] = set()  # images whose new annotation is being built
         self.mode_actions: list[QtGui.QAction] = []
         self._displaced: dict[QtGui.QAction, list[QtGui.QKeySequence]] = {}
@@ -511,7 +512,10 @@ class Annotator(QtCore.QObject):
                 session.annotation.classes = edit.after
                 continue
             old = session.annotation
-            annotation = Annotation(remap_label(old.label, edit), edit.after, old.source, old.levels)
+            key = self.file_key(doc)
+            tags = [f"autosave/{key}", f"annotations/{key}"] if session.dirty else [f"annotations/{key}", f"autosave/{key}"]
+            tag = next((t for t in tags if key is not None and t in edit.restore), None)  # an undo's pixels
+            annotation = Annotation(remap_label(old.label, edit, tag), edit.after, old.source, old.levels)
             annotation.reference = remap_label(old.reference, edit)
             dirty = session.dirty
             session.undo.clear()
@@ -522,8 +526,8 @@ class Annotator(QtCore.QObject):
             if dirty:
                 session.mark_unsaved()
             session.reset.emit()
+        self.class_edited.emit((edit, undoable))  # first: the project queues its rewrite before the class write
         self._replace_classes(edit.after)
-        self.class_edited.emit((edit, undoable))
         self.window.statusBar().showMessage(edit.description, 6000)
 
     def _replace_classes(self, classes) -> None:

@@ -78,6 +78,7 @@ class ProjectController(QtCore.QObject):
         annotator.done_changed.connect(self._done_changed)
         annotator.classes_changed.connect(self._classes_changed)
         annotator.class_edited.connect(self._class_edited)
+        annotator.file_key = self._file_key
 
     # ------------------------------------------------------------------ where things go
     @property
@@ -449,6 +450,14 @@ class ProjectController(QtCore.QObject):
             project.save()
 
         self.jobs.submit(write, failed=lambda message: self._warn(f"Cannot save the classes: {message}"))
+
+    def _file_key(self, doc) -> str | None:
+        """The key of ``doc``'s annotation files in the open (else the scratch) project, or None."""
+        project = self.project if self.project is not None else self._scratch
+        try:
+            return None if project is None else project.image_for(doc.path).key
+        except KeyError:
+            return None
 
     @staticmethod
     def _adopt_classes(project, classes) -> None:
