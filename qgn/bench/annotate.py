@@ -68,18 +68,62 @@ class Sequence:
         self.start_accuracy.append(effort.accuracy_start)
 
 
+def model_scale(model) -> float:
+    """The image scale the benchmark feeds ``model``: its training ``input_scale`` (recorded in
+    ``extra["train"]``) when the model config has no ``input_scale`` of its own — with one,
+    inference resizes by itself — else 1."""
+    if hasattr(model.config, "input_scale"):
+        return 1.0
+    train = model.config.extra.get("train", {}) if isinstance(model.config.extra, dict) else {}
+    return float(train.get("input_scale") or 1.0)
+
+
+def resize_pair(image: np.ndarray | None, label: np.ndarray | None, scale: float, size=None):
+    """``image`` (H, W, 3) uint8 bilinear and ``label`` (H, W) int nearest, resized by ``scale``
+    (or to ``size`` (w, h)); None stays None."""
+    from PIL import Image
+
+    ref = image if image is not None else label
+    h, w = ref.shape[:2]
+    size = size or (max(1, round(w * scale)), max(1, round(h * scale)))
+    out_image = None if image is None else np.array(Image.fromarray(image).resize(size, Image.BILINEAR))
+    out_label = None if label is None else np.array(
+        Image.fromarray(np.asarray(label).astype(np.int32)).resize(size, Image.NEAREST)).astype(np.int64)
+    return out_image, out_label
+
+
+class _Predicted:
+    """A prediction at the model's scale and its label at the image's full size."""
+
+    def __init__(self, prediction, label):
+        self.prediction, self._label = prediction, label
+
+    def label(self) -> np.ndarray:
+        return self._label
+
+
 def _predict(model, image, scheme):
     from qgn.infer import predict
 
-    return predict(model, image, Scheme(scheme))
+    scale = model_scale(model)
+    if scale == 1.0:
+        prediction = predict(model, image, Scheme(scheme))
+        return _Predicted(prediction, prediction.label())
+    small, _ = resize_pair(image, None, scale)
+    prediction = predict(model, small, Scheme(scheme))
+    _, label = resize_pair(None, prediction.label(), 1.0, (image.shape[1], image.shape[0]))
+    return _Predicted(prediction, label)
 
 
 def _finetune(model, images, labels, config: AnnotateConfig):
     from qgn.train.finetune import FinetuneConfig, finetune
 
+    scale = model_scale(model)
+    pairs = [resize_pair(im, lab, scale) if scale != 1.0 else (im, lab.astype(np.int64))
+             for im, lab in zip(images, labels)]
     cfg = FinetuneConfig(iterations=config.iterations, batch_size=config.batch_size, seed=config.seed)
     start = time.perf_counter()
-    tuned = finetune(model, images, [lab.astype(np.int64) for lab in labels], cfg).model
+    tuned = finetune(model, [p[0] for p in pairs], [p[1] for p in pairs], cfg).model
     return tuned, time.perf_counter() - start
 
 
@@ -101,7 +145,7 @@ def run_model(model, samples, classes, config, log) -> Sequence:
     scores = {m: [] for m in MEASURES}
     for i, s in enumerate(samples):
         prediction = _predict(model, s.image, config.scheme)
-        unc = image_uncertainty(prediction)
+        unc = image_uncertainty(prediction.prediction)
         for m in MEASURES:
             scores[m].append(unc.score(m))
         effort, _ = simulate_annotator(s.label, prediction.label(), classes, config.target)
@@ -126,7 +170,7 @@ def run_loop(model, samples, classes, config, log, measure: str | None = None) -
         if measure is not None:
             for j in remaining:
                 predictions[j] = _predict(current, samples[j].image, config.scheme)
-            scores = [image_uncertainty(predictions[j]).score(measure) for j in remaining]
+            scores = [image_uncertainty(predictions[j].prediction).score(measure) for j in remaining]
             block = [remaining[k] for k in order_by_uncertainty(scores)[: config.every]]
         for j in block:
             s = samples[j]
@@ -146,11 +190,24 @@ def run_loop(model, samples, classes, config, log, measure: str | None = None) -
     return seq
 
 
+def heldout_scores(model, samples, classes, scheme: str = "pc") -> dict:
+    """{"miou", "acc"} (0 … 1) of ``model`` on ``samples`` (full-size predictions)."""
+    from qgn.metrics import ConfusionMatrix
+
+    confusion = ConfusionMatrix(classes.num_classes)
+    for s in samples:
+        label = np.asarray(s.label).astype(np.int64)
+        confusion.add(np.where(label == classes.ignore_index, -1, label) if classes.ignore_index is not None else label,
+                      _predict(model, s.image, scheme).label())
+    return {"miou": float(confusion.miou()), "acc": float(confusion.accuracy())}
+
+
 def annotate_bench(model, samples, classes, config: AnnotateConfig | None = None,
-                   log: Callable[[str], None] = lambda m: None) -> tuple[list[Sequence], dict]:
+                   log: Callable[[str], None] = lambda m: None, heldout=()) -> tuple[list[Sequence], dict]:
     """Every scenario of ``config.scenarios`` on ``samples`` (objects with ``image`` (H, W, 3)
     uint8, ``label`` (H, W) int, ``name``) in ``classes``; and the anchors {"gt_leaves",
-    "polygon_vertices"}: per-image lists."""
+    "polygon_vertices"}: per-image lists. With ``heldout`` samples, each loop records the
+    model's scores on them before and after its fine-tunes (``heldout_before``/``heldout_after``)."""
     config = config or AnnotateConfig()
     if classes.ignore_index is None:
         raise ValueError("the annotation benchmark needs a class set with an ignore value (the empty map)")
@@ -158,6 +215,7 @@ def annotate_bench(model, samples, classes, config: AnnotateConfig | None = None
                "polygon_vertices": [polygon_vertices(s.label, classes) for s in samples]}
     out: list[Sequence] = []
     measure = config.measure
+    before = heldout_scores(model, heldout, classes, config.scheme) if heldout else None
     for name in config.scenarios:
         if name == "scratch":
             out.append(run_scratch(samples, classes, config, log))
@@ -175,6 +233,11 @@ def annotate_bench(model, samples, classes, config: AnnotateConfig | None = None
             out.append(seq)
         else:
             raise ValueError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
+        if heldout and out[-1].name.startswith("loop"):
+            out[-1].extra["heldout_before"] = before
+            out[-1].extra["heldout_after"] = heldout_scores(out[-1].extra["final_model"], heldout, classes,
+                                                            config.scheme)
+            log(f"{out[-1].name}: held-out mIoU {before['miou']:.3f} -> {out[-1].extra['heldout_after']['miou']:.3f}")
     return out, anchors
 
 
@@ -191,7 +254,7 @@ def bench_rows(sequences: list[Sequence], anchors: dict, model_name: str) -> lis
             "gt_leaves_per_image": float(np.mean(anchors["gt_leaves"])) if n else None,
             "polygon_vertices_per_image": float(np.mean(anchors["polygon_vertices"])) if n else None,
         }
-        for key in ("spearman", "measure", "uncertainty"):
+        for key in ("spearman", "measure", "uncertainty", "heldout_before", "heldout_after"):
             if key in seq.extra:
                 extra[key] = seq.extra[key]
         if "spearman" in extra:  # JSON has no NaN
@@ -218,4 +281,8 @@ def format_table(rows: list[BenchRow]) -> str:
             lines.append(f"Spearman correlation of uncertainty with the model's actions: {rho}")
         if "measure" in r.extra:
             lines.append(f"loop_uncertainty ordered by {r.extra['measure']}")
+        if "heldout_after" in r.extra:
+            b, a = r.extra["heldout_before"], r.extra["heldout_after"]
+            lines.append(f"{r.name}: held-out mIoU {100 * b['miou']:.1f} -> {100 * a['miou']:.1f} %, "
+                         f"pixel accuracy {100 * b['acc']:.1f} -> {100 * a['acc']:.1f} %")
     return "\n".join(lines)

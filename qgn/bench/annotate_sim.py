@@ -108,10 +108,50 @@ class Effort:
     strokes_per_level: list
 
 
+def _pieces(pixels: np.ndarray, c: int, w: int) -> list[tuple[int, int, np.ndarray]]:
+    """The 4-connected pieces of a set of wrong pixels of true class ``c`` (flat indices, sorted)
+    as (size, c, pixels), computed on their bounding box."""
+    ys, xs = np.divmod(pixels, w)
+    y0, x0 = ys.min(), xs.min()
+    box = np.zeros((ys.max() - y0 + 1, xs.max() - x0 + 1), np.int64)
+    box[ys - y0, xs - x0] = 1
+    rows, starts, ends, _, comp = region_components(box)
+    out = []
+    bw = box.shape[1]
+    for root in np.unique(comp):
+        mine = comp == root
+        local = _run_pixels(rows[mine], starts[mine], ends[mine], bw)
+        ly, lx = np.divmod(local, bw)
+        out.append((len(local), c, np.sort((ly + y0) * w + lx + x0)))
+    return out
+
+
+def _fill_may_be_clean(label: np.ndarray, gt: np.ndarray, region: np.ndarray, w: int) -> bool:
+    """A cheap necessary condition for a clean fill at ``region[0]``: no 4-neighbour of the
+    region that holds the seed's current value is right with it (the fill would take it along)."""
+    h = label.shape[0]
+    flat_label, flat_gt = label.reshape(-1), gt.reshape(-1)
+    value = flat_label[region[0]]
+    ys, xs = np.divmod(region, w)
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        ny, nx = ys + dy, xs + dx
+        ok = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        n = ny[ok] * w + nx[ok]
+        if ((flat_label[n] == value) & (flat_gt[n] == value)).any():
+            return False
+    return True
+
+
 def simulate_annotator(gt: np.ndarray, start: np.ndarray, classes: ClassSet, target: float = TARGET_ACCURACY,
                        levels: int = TOP_LEVEL + 1, max_actions: int = 100000) -> tuple[Effort, np.ndarray]:
     """Correct ``start`` towards ``gt`` (both (H, W) integer maps of ``classes``) as the module
-    docstring says. Returns the effort and the corrected map (``start``'s dtype as uint8/uint16)."""
+    docstring says. Returns the effort and the corrected map (uint8/uint16).
+
+    Actions never make a right pixel wrong, so wrong regions only shrink or split: a priority
+    queue of regions by size, re-split lazily when popped, visits them in the same order as
+    recomputing every region after every action would."""
+    import heapq
+
     from qgn.annotation.annotation import label_dtype
 
     gt = np.asarray(gt).astype(np.int64)
@@ -124,28 +164,46 @@ def simulate_annotator(gt: np.ndarray, start: np.ndarray, classes: ClassSet, tar
     gt_flat = gt.reshape(-1)
     clicks = strokes = 0
     per_level = [0] * levels
-    wrong = labelled & (label != gt)
-    accuracy_start = 1 - wrong.sum() / total if total else 1.0
-    while total and wrong.sum() > (1 - target) * total and clicks + strokes < max_actions:
-        rows, starts, ends, vals, comp = region_components(np.where(wrong, gt + 1, 0))
-        sizes = np.bincount(comp, weights=ends - starts)
-        biggest = int(np.argmax(sizes))
-        mine = comp == biggest
-        c = int(vals[biggest]) - 1
-        region = _run_pixels(rows[mine], starts[mine], ends[mine], w)
+    wrong = (labelled & (label != gt)).reshape(-1)
+    wrong_count = int(wrong.sum())
+    accuracy_start = 1 - wrong_count / total if total else 1.0
+    rows, starts, ends, vals, comp = region_components(np.where(wrong.reshape(h, w), gt + 1, 0))
+    heap = []
+    for root in np.unique(comp):
+        mine = comp == root
+        pixels = np.sort(_run_pixels(rows[mine], starts[mine], ends[mine], w))
+        heap.append((-len(pixels), int(pixels[0]), int(vals[mine][0]) - 1, pixels, True))
+    heapq.heapify(heap)
+    while total and wrong_count > (1 - target) * total and clicks + strokes < max_actions and heap:
+        _, _, c, pixels, connected = heapq.heappop(heap)
+        region = pixels[wrong[pixels]]
+        if len(region) == 0:
+            continue
+        if len(region) < len(pixels) or not connected:  # shrunk since queued: it may have split
+            for size, cc, piece in _pieces(region, c, w):
+                heapq.heappush(heap, (-size, int(piece[0]), cc, piece, True))
+            continue
         y, x = divmod(int(region[0]), w)
-        edit = fill_region(label, x, y, c)
-        truth = gt_flat[edit.index]
-        if len(edit.index) and not (truth == int(label[y, x])).any() and (truth == c).any():
+        edit = None
+        if _fill_may_be_clean(label, gt, region, w):
+            edit = fill_region(label, x, y, c)
+            truth = gt_flat[edit.index]
+            if not len(edit.index) or (truth == int(label[y, x])).any() or not (truth == c).any():
+                edit = None
+        if edit is not None:
             clicks += 1
         else:
-            edit = _stroke(label, region, c, fits, w)
+            edit, level = _stroke(label, region, c, fits, w)
             strokes += 1
-            per_level[edit[1]] += 1
-            edit = edit[0]
+            per_level[level] += 1
         edit.apply(label)
-        wrong.reshape(-1)[edit.index] = labelled.reshape(-1)[edit.index] & (edit.after != gt_flat[edit.index])
-    accuracy_end = 1 - wrong.sum() / total if total else 1.0
+        fixed = wrong[edit.index] & (edit.after == gt_flat[edit.index])
+        wrong[edit.index[fixed]] = False
+        wrong_count -= int(fixed.sum())
+        left = region[wrong[region]]
+        if len(left):
+            heapq.heappush(heap, (-len(left), int(left[0]), c, left, False))
+    accuracy_end = 1 - wrong_count / total if total else 1.0
     return Effort(clicks + strokes, clicks, strokes, float(accuracy_start), float(accuracy_end), per_level), label
 
 

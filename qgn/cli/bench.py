@@ -53,6 +53,7 @@ def add_arguments(p) -> None:
     p.add_argument("--out", default="benchmarks/results", help="folder for the anytime CSV and PNG")
     p.add_argument("--split", help="annotate: the data split (default val)")
     p.add_argument("--annotate-iters", type=int, help="annotate: fine-tune iterations of each loop step (default 40)")
+    p.add_argument("--heldout", type=int, help="annotate: score the loops' models before/after on this many other images")
     add_threads_argument(p)
     p.add_argument("--real", action="store_true",
                    help="CPU memory: run the float arithmetic too instead of shape-only execution (slow, GBs)")

@@ -56,6 +56,8 @@ def annotate_section(args, log):
         log(f"annotate: {path.name} transferred to the classes of {args.data}: {report.summary()}")
     count = min(args.images or (QUICK_IMAGES if args.quick else FULL_IMAGES), len(data))
     samples = [data[i] for i in range(count)]
+    heldout_count = min(getattr(args, "heldout", None) or 0, len(data) - count)
+    heldout = [data[i] for i in range(count, count + heldout_count)]
     config = AnnotateConfig()
     if args.quick:
         samples = [_Resized(s, 0.5) for s in samples]
@@ -64,6 +66,6 @@ def annotate_section(args, log):
         config.iterations = args.annotate_iters
     log(f"annotate: {count} image(s) of {args.data} {args.split or 'val'}, model {path}, "
         f"fine-tune {config.iterations} iterations every {config.every} images")
-    sequences, anchors = annotate_bench(model, samples, classes, config, log)
+    sequences, anchors = annotate_bench(model, samples, classes, config, log, heldout)
     rows = bench_rows(sequences, anchors, str(path))
     return rows, f"annotation effort ({count} images, model {path}):\n" + format_table(rows)
