@@ -526,6 +526,8 @@ class Annotator(QtCore.QObject):
             if dirty:
                 session.mark_unsaved()
             session.reset.emit()
+        if edit.after.num_classes != edit.before.num_classes or edit.after.ignore_index != edit.before.ignore_index:
+            self.project_classes = True  # the user's own class set now: a model's classes no longer replace it
         self.class_edited.emit((edit, undoable))  # first: the project queues its rewrite before the class write
         self._replace_classes(edit.after)
         self.window.statusBar().showMessage(edit.description, 6000)
