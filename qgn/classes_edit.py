@@ -354,3 +354,26 @@ def _remove_folders(folders) -> None:
 
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def relabel_by_name(label: np.ndarray, source: ClassSet, target: ClassSet) -> np.ndarray:
+    """A map of ``source`` classes (e.g. a model's prediction) as a map of ``target`` classes:
+    each class goes to the ``target`` class of the same name (``qgn.model.transfer.match_classes``:
+    case-insensitive, usual spellings), a class ``target`` lacks to its ignore value (ValueError
+    when ``target`` has none), ignore to ignore. Returns ``label_dtype(target)``."""
+    from .annotation.annotation import label_dtype
+    from .model.transfer import match_classes
+
+    matches = match_classes(target, source)  # for each source class: its target id or None
+    if any(m is None for m in matches) and target.ignore_index is None:
+        missing = [source.names[i] for i, m in enumerate(matches) if m is None]
+        raise ValueError(f"classes {missing[:5]} have no counterpart and the class set has no ignore value")
+    top = max(source.num_classes, (source.ignore_index or 0) + 1)
+    table = np.full(top, target.ignore_index if target.ignore_index is not None else 0, np.int64)
+    for i, m in enumerate(matches):
+        if m is not None:
+            table[i] = m
+    label = np.asarray(label).astype(np.int64)
+    if label.min() < 0 or label.max() >= top:
+        raise ValueError(f"label values outside 0..{top - 1} are not values of the source class set")
+    return table[label].astype(label_dtype(target))

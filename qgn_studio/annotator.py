@@ -300,7 +300,14 @@ class Annotator(QtCore.QObject):
         if source == "prediction":
             if doc.result is None:
                 raise ValueError("there is no prediction for this image yet")
-            return Annotation.from_prediction(doc.result.label, classes)
+            label = doc.result.label
+            model_classes = getattr(self.window.model_info, "classes", None)
+            if model_classes is not None and tuple(model_classes.names) != tuple(classes.names) \
+                    and not compatible(model_classes, classes):
+                from qgn.classes_edit import relabel_by_name
+
+                label = relabel_by_name(label, model_classes, classes)  # the model's classes by name
+            return Annotation.from_prediction(label, classes)
         if source == "truth":
             if doc.ground_truth is None:
                 raise ValueError("no ground truth was found beside this image")

@@ -190,7 +190,9 @@ class ProjectController(QtCore.QObject):
     # ------------------------------------------------------------------ projects
     def new_project(self, folder: Path | None = None) -> bool:
         """Create a project with the open images, classes, model and done flags in ``folder``
-        (asked when None); unsaved edits stay unsaved (Ctrl+S writes them)."""
+        (asked when None); unsaved edits stay unsaved (Ctrl+S writes them). Without open
+        annotations the classes are asked (``ask_classes``: the model's, a palette, a
+        classes.txt or typed); with some, they keep the annotations' classes."""
         from qgn.project import Project
 
         annotator = self.window.annotator
@@ -200,9 +202,14 @@ class ProjectController(QtCore.QObject):
         folder = folder or self.ask_folder("Create a project in a new or empty folder", True)
         if not folder:
             return False
+        classes = annotator.classes
+        if not self.sessions():
+            classes = self.ask_classes(classes)
+            if classes is None:
+                return False
         info = self.window.model_info
         try:
-            project = Project.create(Path(folder), [d.path for d in self.window.docs], annotator.classes,
+            project = Project.create(Path(folder), [d.path for d in self.window.docs], classes,
                                      None if info is None else str(info.path))
             for doc in self.window.docs:
                 if doc.done:
@@ -212,6 +219,8 @@ class ProjectController(QtCore.QObject):
             self._warn(f"Cannot create a project in {folder}: {describe_error(exc)}")
             return False
         self._drop_scratch_autosaves()
+        if classes is not annotator.classes:
+            annotator.set_classes(classes)
         self._set_project(project)
         return True
 
@@ -523,6 +532,15 @@ class ProjectController(QtCore.QObject):
         return ok
 
     # ------------------------------------------------------------------ dialogs (replaceable)
+    def ask_classes(self, current):
+        """The class set of a new project (None: cancelled); replaceable in tests."""
+        from qgn_studio.class_dialog import ClassSetDialog
+
+        dialog = ClassSetDialog(current, self.window)
+        if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
+            return None
+        return dialog.classes()
+
     def _warn(self, text: str) -> None:
         self.window.canvas.show_message(text, "warning", "project")
         self.window.statusBar().showMessage(text, 10000)

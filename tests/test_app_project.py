@@ -295,3 +295,30 @@ def test_merge_in_a_project_remaps_open_and_saved_maps_and_undoes(qtbot, windows
     assert win.annotator.classes.names == names
     np.testing.assert_array_equal(Project.open(folder).load_annotation(image), before)
     np.testing.assert_array_equal(win.docs[0].annotation.label, before)  # the open map got the pixels back too
+
+
+def test_new_project_with_classes_from_a_palette(qtbot, windows, samples, model_path, env):
+    from qgn_studio.class_dialog import ClassSetDialog, palette_files
+
+    palette = next(p for p in palette_files() if p.stem == "camvid")
+    dialog = ClassSetDialog(None)
+    dialog.source.setCurrentIndex([t for t, _ in dialog.sources].index("Palette: camvid"))
+    assert dialog.classes().names[-1] == "bicyclist" and dialog.classes().ignore_index == 11
+    dialog.set_text("road\nbarrier 10 20 30\nignore: 255\n")  # typed
+    assert dialog.classes().names == ("road", "barrier") and dialog.classes().palette[1] == (10, 20, 30)
+    dialog.set_text("ignore: what")
+    assert not dialog.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok).isEnabled()
+    dialog.close()
+
+    win = windows(folder=env / "camvid-project")
+    win.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    chosen = []
+    win.projects.ask_classes = lambda current: chosen.append(current) or ClassSetDialog.parse(palette)
+    assert win.projects.new_project()
+    assert chosen and win.projects.project.classes.names[:2] == ("sky", "building")
+    assert win.annotator.classes.names[0] == "sky" and win.annotator.class_actions[1].text() == "building"
+    win.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    label = win.current.annotation.label  # the model's prediction mapped by name (sky, road, …; others ignore)
+    assert set(np.unique(label).tolist()) <= {0, 1, 2, 3, 5, 6, 7, 11}

@@ -210,3 +210,14 @@ def test_sigkill_in_the_middle_of_a_remap(tmp_path, where):
     assert len(list((tmp_path / "p").iterdir())) == 3  # project.json + the live generation's two folders
     doc = json.loads((tmp_path / "p" / PROJECT_FILE).read_text())
     assert doc.get("generation", 0) == reopened.generation
+
+
+def test_relabel_by_name_maps_a_prediction_onto_another_class_set():
+    from qgn.classes_edit import relabel_by_name
+
+    model = ClassSet(("sky", "grass", "road", "sidewalk"), (), 255)
+    project = ClassSet(("Road", "pavement", "car", "sky"), (), 11)
+    label = np.array([[0, 1, 2, 3]])
+    assert relabel_by_name(label, model, project).tolist() == [[3, 11, 0, 1]]  # grass: no counterpart → ignore
+    with pytest.raises(ValueError, match="grass"):
+        relabel_by_name(label, model, ClassSet(("road", "sky", "sidewalk")))
