@@ -112,3 +112,18 @@ def spearman(a, b) -> float:
     if ra.std() == 0 or rb.std() == 0:
         return float("nan")
     return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def entropy_from_levels(levels: dict, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) float32 pixel entropy from per-level entropy maps ``{level: (h_l, w_l) float, NaN
+    where not computed}`` (the finest computed cell covering a pixel wins), cropped to ``shape``."""
+    h, w = shape
+    out = np.full((h, w), np.nan, np.float32)
+    for level in sorted(levels, reverse=True):  # coarse first, finer overwrite
+        grid = np.asarray(levels[level], np.float32)
+        size = 1 << level
+        up = np.repeat(np.repeat(grid, size, axis=0), size, axis=1)[:h, :w]
+        ph, pw = up.shape
+        window = out[:ph, :pw]
+        np.copyto(window, up, where=~np.isnan(up))
+    return out
