@@ -9,6 +9,12 @@ Layout under ``root``::
     annotations/<key>.qgt        the saved annotation of each annotated image
     .autosave/<key>.qgt          the latest autosave of an image with unsaved edits
 
+A class edit (``qgn.classes_edit.apply_to_project``) writes every annotation and autosave anew
+into the folders of the next *generation* (``annotations.g<N>/``, ``.autosave.g<N>/``) and then
+swaps project.json, which names the generation (``"generation": N``, absent for 0), in one atomic
+write: a crash leaves the old classes with the old folders or the new with the new. ``open``
+removes the folders of other generations (left by a crash before or after the swap).
+
 Image paths are stored relative to ``root`` (POSIX separators) when the image lies inside it, and
 absolute otherwise; ``ProjectImage.path`` is always absolute. Keys are unique, file-name-safe
 names derived from the image stems (``a``, ``a-2``, … when stems repeat) and never change.
@@ -23,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +39,7 @@ import numpy as np
 
 from .annotation.formats import FORMATS, check_format_names, export_annotation
 from .classes import ClassSet
+from .classes_edit import read_annotation_file
 from .fileio import OutsideRootError, atomic_write_bytes, path_inside, remove_stale_temporaries
 
 PROJECT_FILE = "project.json"
@@ -69,12 +77,24 @@ class Project:
     paths when the file exists, else kept as given, e.g. a bundled model's name) or None;
     images: the ProjectImage list in order; levels: quadtree levels of the .qgt annotations."""
 
-    def __init__(self, root: Path, classes: ClassSet, model: str | None, images: list[ProjectImage], levels: int = 6):
+    def __init__(self, root: Path, classes: ClassSet, model: str | None, images: list[ProjectImage], levels: int = 6,
+                 generation: int = 0):
         self.root = Path(root).resolve()
         self.classes = classes
         self.model = model
         self.images = images
         self.levels = levels
+        self.generation = generation
+
+    @property
+    def annotation_dir(self) -> str:
+        """The folder (under root) of the current generation's saved annotations."""
+        return generation_dirs(self.generation)[0]
+
+    @property
+    def autosave_dir(self) -> str:
+        """The folder (under root) of the current generation's autosaves."""
+        return generation_dirs(self.generation)[1]
 
     # ------------------------------------------------------------------ create / open / save
     @classmethod
@@ -118,14 +138,16 @@ class Project:
                       for e in doc["images"]]
             model = doc.get("model")
             levels = int(doc.get("levels", 6))
+            generation = int(doc.get("generation", 0))
         except ProjectError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
             raise ProjectError(f"{path} is corrupt (missing or bad field: {exc})") from None
         if model is not None and not Path(model).is_absolute() and (resolved / model).exists():
             model = str(resolved / model)
-        project = cls(root, classes, model, images, levels)
+        project = cls(root, classes, model, images, levels, generation)
         project._remove_stale_temporaries()
+        project._remove_other_generations()
         return project
 
     def save(self) -> None:
@@ -136,6 +158,8 @@ class Project:
             "levels": self.levels,
             "images": [{"path": self._stored(im.path), "key": im.key, "done": im.done} for im in self.images],
         }
+        if self.generation:
+            doc["generation"] = self.generation
         atomic_write_bytes(self.root / PROJECT_FILE, (json.dumps(doc, indent=1) + "\n").encode("utf-8"))
 
     @staticmethod
@@ -201,27 +225,28 @@ class Project:
 
     # ------------------------------------------------------------------ annotations
     def annotation_path(self, image: ProjectImage) -> Path:
-        return path_inside(self.root, ANNOTATION_DIR, f"{self._own(image).key}.qgt")
+        return path_inside(self.root, self.annotation_dir, f"{self._own(image).key}.qgt")
 
     def autosave_path(self, image: ProjectImage) -> Path:
-        return path_inside(self.root, AUTOSAVE_DIR, f"{self._own(image).key}.qgt")
+        return path_inside(self.root, self.autosave_dir, f"{self._own(image).key}.qgt")
 
     def load_annotation(self, image: ProjectImage) -> np.ndarray | None:
-        """The saved label map (H, W) of ``image`` (``label_dtype(classes)``), or None."""
+        """The saved label map (H, W) of ``image`` (``label_dtype(classes)``), or None. Classes
+        are matched by name (``qgn.classes_edit.read_annotation_file``)."""
         path = self.annotation_path(image)
-        return FORMATS["qgt"].read(path, self.classes) if path.is_file() else None
+        return read_annotation_file(path, self.classes) if path.is_file() else None
 
     def _write(self, folder: str, image: ProjectImage, label: np.ndarray) -> Path:
         return FORMATS["qgt"].write(label, self.classes, self.root / folder, self._own(image).key, levels=self.levels)[0]
 
     def save_annotation(self, image: ProjectImage, label: np.ndarray) -> None:
         """Save ``label`` (H, W) atomically as the image's annotation; drop its autosave."""
-        self._write(ANNOTATION_DIR, image, label)
+        self._write(self.annotation_dir, image, label)
         self.discard_autosave(image)
 
     def autosave(self, image: ProjectImage, label: np.ndarray) -> None:
         """Store unsaved edits atomically in .autosave/ (the saved annotation is untouched)."""
-        self._write(AUTOSAVE_DIR, image, label)
+        self._write(self.autosave_dir, image, label)
 
     def recoverable(self) -> list[ProjectImage]:
         """Images whose autosave is newer than their saved annotation (or that have none saved)."""
@@ -240,7 +265,7 @@ class Project:
         path = self.autosave_path(image)
         if not path.is_file():
             raise FileNotFoundError(f"no autosave of {image.key!r} in {path.parent}")
-        return FORMATS["qgt"].read(path, self.classes)
+        return read_annotation_file(path, self.classes)
 
     def discard_autosave(self, image: ProjectImage) -> None:
         self.autosave_path(image).unlink(missing_ok=True)
@@ -252,7 +277,7 @@ class Project:
     def _remove_stale_temporaries(self) -> None:
         """Delete temporary files of writers killed mid-write (older than STALE_TEMP_SECONDS)."""
         now = time.time()
-        for folder in (self.root / ANNOTATION_DIR, self.root / AUTOSAVE_DIR, self.root):
+        for folder in (self.root / self.annotation_dir, self.root / self.autosave_dir, self.root):
             if folder.is_dir():
                 for tmp in folder.glob(".*.tmp"):
                     try:
@@ -260,6 +285,25 @@ class Project:
                             tmp.unlink()
                     except OSError:
                         pass
+
+    def _remove_other_generations(self) -> None:
+        """Delete annotation/autosave folders of generations other than the current one (left by a
+        class edit that crashed before or after its swap of project.json)."""
+        current = set(generation_dirs(self.generation))
+        for folder in self.root.iterdir():
+            if folder.name not in current and GENERATION_DIR.fullmatch(folder.name) and folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+GENERATION_DIR = re.compile(rf"(?:{re.escape(ANNOTATION_DIR)}|{re.escape(AUTOSAVE_DIR)})(?:\.g[0-9]+)?")
+
+
+def generation_dirs(generation: int) -> tuple[str, str]:
+    """(annotations folder, autosave folder) names of a generation: ``annotations``/``.autosave``
+    for 0, ``annotations.g<N>``/``.autosave.g<N>`` after N class edits."""
+    if generation == 0:
+        return ANNOTATION_DIR, AUTOSAVE_DIR
+    return f"{ANNOTATION_DIR}.g{generation}", f"{AUTOSAVE_DIR}.g{generation}"
 
 
 def export_project(

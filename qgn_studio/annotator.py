@@ -50,6 +50,7 @@ class Annotator(QtCore.QObject):
     edited = QtCore.Signal(object)  # AnnotationSession: after every push, undo or redo
     session_created = QtCore.Signal(object)  # ImageDocument
     classes_changed = QtCore.Signal(object)  # ClassSet after a rename or recolour
+    class_edited = QtCore.Signal(object)  # qgn.classes_edit.ClassEdit: the project applies it to its files
     done_changed = QtCore.Signal(object, bool)  # (ImageDocument, done)
 
     def __init__(self, window):
@@ -67,6 +68,10 @@ class Annotator(QtCore.QObject):
         self.project_classes = False  # True while a project's class set is in use
         self.enabled = False
         self.loading: set[Path] = set()  # images whose saved annotation is being read
+        self.unreadable: dict[Path, str] = {}  # images whose saved annotation/autosave could not be read
+        self.class_undo: list = []  # inverse ClassEdits, latest last (filled when the project applied them)
+        self.class_actions: list[QtGui.QAction] = []
+        self.file_key = lambda doc: None  # the project key of a document's annotation files (set by the projects)
         self.preparing: set[Path] = set()  # images whose new annotation is being built
         self.mode_actions: list[QtGui.QAction] = []
         self._displaced: dict[QtGui.QAction, list[QtGui.QKeySequence]] = {}
@@ -96,6 +101,9 @@ class Annotator(QtCore.QObject):
         p.class_chosen.connect(t.set_class)
         p.class_renamed.connect(self.rename_class)
         p.class_recolour_requested.connect(self.recolour_class)
+        p.class_add_requested.connect(self.add_class)
+        p.class_remove_requested.connect(self.remove_class)
+        p.class_undo_requested.connect(self.undo_class_edit)
         p.start_requested.connect(self.start_from)
         p.done_toggled.connect(self.set_done)
         p.changed_view_toggled.connect(lambda on: self.window.set_layer_visible("changed", on))
@@ -125,14 +133,27 @@ class Annotator(QtCore.QObject):
         classes = menu.addMenu("&Class")
         for digit in list(range(1, 10)) + [0]:
             class_id = class_for_key(digit)
-            self.mode_actions.append(add(classes, f"Class {class_id + 1}", self._class_setter(class_id), str(digit),
-                                         section=section))
+            action = add(classes, f"Class {class_id + 1}", self._class_setter(class_id), str(digit), section=section)
+            self.mode_actions.append(action)
+            self.class_actions.append(action)
+        self._name_class_actions()
         menu.addSeparator()
         for source, (text, tip) in START_SOURCES.items():
             add(menu, f"Start over from {text.lower().rstrip('…')}{'…' if source == 'import' else ''}",
                 self._start_setter(source), tip=tip, section=section)
         for action in self.mode_actions:
             action.setEnabled(False)
+
+    def _name_class_actions(self) -> None:
+        """The Class menu says each class's name (and hides keys without a class)."""
+        for digit, action in zip(list(range(1, 10)) + [0], self.class_actions):
+            class_id = class_for_key(digit)
+            if self.classes is not None and class_id < self.classes.num_classes:
+                action.setText(self.classes.names[class_id].replace("&", "&&"))
+                action.setVisible(True)
+            else:
+                action.setText(f"Class {class_id + 1}")
+                action.setVisible(self.classes is None)
 
     def _tool_setter(self, tool):
         return lambda: self.tools.set_tool(tool)
@@ -208,6 +229,7 @@ class Annotator(QtCore.QObject):
         self.panel.set_classes(classes)
         self.panel.set_class(self.tools.class_id)
         self._class_changed(self.tools.class_id)
+        self._name_class_actions()
 
     def model_classes(self, classes):
         """A model with ``classes`` was loaded; returns the class set to draw with. Annotations keep
@@ -253,6 +275,11 @@ class Annotator(QtCore.QObject):
         if doc.path in self.loading or doc.path in self.preparing or doc.result is None or self.classes is None:
             self._update_status()
             return None
+        if doc.path in self.unreadable:  # never start over silently (a save would overwrite the file)
+            self.window.statusBar().showMessage(
+                f"{doc.name}: its saved annotation cannot be read ({self.unreadable[doc.path]}); it is kept as it is. "
+                "Fix the classes, or start over explicitly in the Annotate panel", 10000)
+            return None
         self._start_session(doc, "prediction")
         return None  # it arrives in a moment (built off the UI thread)
 
@@ -273,7 +300,14 @@ class Annotator(QtCore.QObject):
         if source == "prediction":
             if doc.result is None:
                 raise ValueError("there is no prediction for this image yet")
-            return Annotation.from_prediction(doc.result.label, classes)
+            label = doc.result.label
+            model_classes = getattr(self.window.model_info, "classes", None)
+            if model_classes is not None and tuple(model_classes.names) != tuple(classes.names) \
+                    and not compatible(model_classes, classes):
+                from qgn.classes_edit import relabel_by_name
+
+                label = relabel_by_name(label, model_classes, classes)  # the model's classes by name
+            return Annotation.from_prediction(label, classes)
         if source == "truth":
             if doc.ground_truth is None:
                 raise ValueError("no ground truth was found beside this image")
@@ -290,6 +324,7 @@ class Annotator(QtCore.QObject):
         megapixels and deriving its quadtree takes longer than a UI step), then install it."""
         if doc.path in self.preparing or doc.annotation is not None:
             return
+        self.unreadable.pop(doc.path, None)  # the user chose to start over
         self.preparing.add(doc.path)
 
         def build():
@@ -396,33 +431,124 @@ class Annotator(QtCore.QObject):
 
     # ------------------------------------------------------------------ classes
     def rename_class(self, class_id: int, name: str) -> None:
+        from qgn.classes_edit import rename_class
+
         name = name.strip()
         if not name or self.classes is None or name == self.classes.names[class_id]:
             self.panel.set_classes(self.classes)
             return
-        names = list(self.classes.names)
-        names[class_id] = name
-        self._replace_classes(dataclasses.replace(self.classes, names=tuple(names)))
+        self._edit_classes(lambda c: rename_class(c, class_id, name))
 
     def recolour_class(self, class_id: int, rgb=None) -> None:
+        from qgn.classes_edit import recolour_class
+
         if self.classes is None:
             return
         if rgb is None:
             rgb = self.choose_colour(self.classes.palette[class_id], self.classes.names[class_id])
             if rgb is None:
                 return
-        palette = list(self.classes.palette)
-        palette[class_id] = tuple(int(c) for c in rgb)
-        self._replace_classes(dataclasses.replace(self.classes, palette=tuple(palette)))
+        self._edit_classes(lambda c: recolour_class(c, class_id, rgb))
+
+    def add_class(self, name: str | None = None) -> None:
+        """A new class (its name asked when not given)."""
+        from qgn.classes_edit import add_class
+
+        if self.classes is None:
+            return
+        if name is None:
+            name, ok = QtWidgets.QInputDialog.getText(self.window, "Add a class", "Name of the new class:")
+            if not ok:
+                return
+        self._edit_classes(lambda c: add_class(c, name))
+
+    def remove_class(self, class_id: int, to: int | None = -1) -> None:
+        """Delete class ``class_id``: its pixels go to class ``to`` (a merge) or, with None, to
+        ignore; ``to=-1`` asks which."""
+        from qgn.classes_edit import delete_class
+
+        if self.classes is None or not 0 <= class_id < self.classes.num_classes:
+            return
+        if to == -1:
+            names = self.classes.names
+            choices = ["ignore (delete the class)"] + [f"{n}  (merge into it)" for i, n in enumerate(names)
+                                                       if i != class_id]
+            choice, ok = QtWidgets.QInputDialog.getItem(
+                self.window, "Delete or merge a class",
+                f"The pixels of {names[class_id]!r} in every saved annotation become:", choices, 0, False)
+            if not ok:
+                return
+            index = choices.index(choice)
+            to = None if index == 0 else [i for i in range(len(names)) if i != class_id][index - 1]
+        self._edit_classes(lambda c: delete_class(c, class_id, to))
+
+    def undo_class_edit(self) -> None:
+        """Undo the latest class change (its inverse, with the pixels a merge or delete moved)."""
+        if not self.class_undo:
+            self.window.statusBar().showMessage("No class change to undo", 4000)
+            return
+        inverse = self.class_undo.pop()
+        if inverse.before != self.classes:
+            self.window.statusBar().showMessage("The classes changed since; that class change cannot be undone", 6000)
+            return
+        self._edit_classes(lambda c: inverse, undoable=False)
+
+    def _edit_classes(self, make_edit, undoable: bool = True) -> None:
+        try:
+            edit = make_edit(self.classes)
+        except ValueError as exc:
+            self._warn(f"Cannot change the classes: {exc}")
+            self.panel.set_classes(self.classes)
+            return
+        self.apply_class_edit(edit, undoable)
+
+    def apply_class_edit(self, edit, undoable: bool = True) -> None:
+        """Apply a ``qgn.classes_edit.ClassEdit`` to the open annotations and announce it: the
+        project controller applies it to every saved annotation and autosave (one atomic step)
+        and records its inverse in ``class_undo``. An edit that moves pixels (merge, delete, a
+        moved ignore value) remaps the open maps and clears their undo logs (their steps name
+        the old classes)."""
+        from qgn.annotation import Annotation
+        from qgn.classes_edit import remap_label
+
+        for doc in self.window.docs:
+            session = doc.annotation
+            if session is None:
+                continue
+            if not edit.moves_pixels:
+                session.annotation.classes = edit.after
+                continue
+            old = session.annotation
+            key = self.file_key(doc)
+            tags = [f"autosave/{key}", f"annotations/{key}"] if session.dirty else [f"annotations/{key}", f"autosave/{key}"]
+            tag = next((t for t in tags if key is not None and t in edit.restore), None)  # an undo's pixels
+            annotation = Annotation(remap_label(old.label, edit, tag), edit.after, old.source, old.levels)
+            annotation.reference = remap_label(old.reference, edit)
+            dirty = session.dirty
+            session.undo.clear()
+            session.annotation = annotation
+            if session.reference is not None:
+                session.reference = remap_label(session.reference, edit)
+            session.pyramid = LivePyramid(annotation.label, edit.after.num_classes, edit.after.ignore_index)
+            if dirty:
+                session.mark_unsaved()
+            session.reset.emit()
+        if edit.after.num_classes != edit.before.num_classes or edit.after.ignore_index != edit.before.ignore_index:
+            self.project_classes = True  # the user's own class set now: a model's classes no longer replace it
+        self.class_edited.emit((edit, undoable))  # first: the project queues its rewrite before the class write
+        self._replace_classes(edit.after)
+        self.window.statusBar().showMessage(edit.description, 6000)
 
     def _replace_classes(self, classes) -> None:
         self.classes = classes
         for doc in self.window.docs:
             if doc.annotation is not None:
                 doc.annotation.annotation.classes = classes
+        self.tools.set_num_classes(classes.num_classes)
         self.panel.set_classes(classes)
-        self.panel.set_class(self.tools.class_id)
+        self.panel.set_class(min(self.tools.class_id, classes.num_classes - 1))
         self._class_changed(self.tools.class_id)
+        self._name_class_actions()
         self.classes_changed.emit(classes)
 
     # ------------------------------------------------------------------ done / status

@@ -9,6 +9,12 @@ images, all off the UI thread. Keep asks for a file name (``ask_save_path``, rep
 the default is new, ``<model>-ft<N>.safetensors``, and an existing file is only replaced after
 the file dialog's own confirmation; the original never), saves on the job thread and switches
 the inference worker to the new model. Revert drops it.
+
+When the annotations' class set (the project's) has other classes than the model — another
+number of classes or ignore value, e.g. after adding or deleting a class — the job first
+transfers the model to it (``qgn.model.transfer``: classes both name keep their rows, new ones
+start fresh) and the panel says what was kept, new and dropped. The same ids under other names
+(a rename) only take the new names.
 """
 from __future__ import annotations
 
@@ -53,10 +59,13 @@ class FinetuneJob(QtCore.QThread):
     trained = QtCore.Signal(object)  # FinetuneResult
     compared = QtCore.Signal(object, object)  # (FinetuneResult, Comparison)
     failed = QtCore.Signal(str)
+    transferred = QtCore.Signal(str)  # what a transfer to the annotations' classes kept, added and dropped
 
-    def __init__(self, model, corrections: list[Correction], config, scheme: str = "pc", parent=None):
+    def __init__(self, model, corrections: list[Correction], config, scheme: str = "pc", parent=None,
+                 classes=None):
         super().__init__(parent)
         self.model = model
+        self.classes = classes
         self.corrections = corrections
         self.config = config
         self.scheme = scheme
@@ -83,7 +92,7 @@ class FinetuneJob(QtCore.QThread):
                     labels.append(pair[1])
                     names.append(correction.name)
             self.names = names
-            before = copy.deepcopy(self.model).eval()  # the inference thread keeps the original
+            before = self._for_classes(copy.deepcopy(self.model).eval())  # the inference thread keeps the original
             result = finetune(before, images, labels, self.config, progress=self.progress.emit,
                               should_stop=self._stop.is_set, names=names)
             self.trained.emit(result)
@@ -93,6 +102,24 @@ class FinetuneJob(QtCore.QThread):
             self.compared.emit(result, comparison)
         except Exception as exc:  # noqa: BLE001 - shown in the panel
             self.failed.emit(describe_error(exc))
+
+
+    def _for_classes(self, model):
+        """``model`` (a private copy) for the annotations' class set: renamed in place when the ids
+        agree, else transferred (see the module docstring)."""
+        import dataclasses
+
+        from qgn.model.transfer import transfer_model
+
+        classes, own = self.classes, model.config.classes
+        if classes is None or classes == own:
+            return model
+        if classes.num_classes == own.num_classes and classes.ignore_index == own.ignore_index:
+            model.config = dataclasses.replace(model.config, classes=classes)
+            return model
+        model, report = transfer_model(model, classes)
+        self.transferred.emit(report.summary())
+        return model
 
 
 def default_model_path(original: Path, folder: Path) -> Path:
@@ -165,7 +192,11 @@ class Finetuner(QtCore.QObject):
             return
         self.revert(quiet=True)
         config = FinetuneConfig(iterations=int(iterations), lr=float(lr), batch_size=min(4, len(corrections)))
-        job = FinetuneJob(model, corrections, config, self.scheme, self)
+        job = FinetuneJob(model, corrections, config, self.scheme, self, classes=self.window.annotator.classes)
+        self.transfer_note = ""
+        job.transferred.connect(lambda text: setattr(self, "transfer_note", text) or self.panel.set_status(
+            f"The annotations' classes differ from the model's, so the model was transferred to them first: {text}. "
+            f"Fine-tuning on {len(corrections)} image{'s' if len(corrections) != 1 else ''}…"))
         job.progress.connect(self.panel.add_loss)
         job.trained.connect(self._trained)
         job.compared.connect(self._compared)
@@ -196,7 +227,10 @@ class Finetuner(QtCore.QObject):
         self.result, self.comparison = result, comparison
         self.panel.show_comparison(comparison)
         before, after = comparison.before["miou"], comparison.after["miou"]
-        self.panel.set_status(f"Done: mIoU {100 * before:.1f} → {100 * after:.1f} % on the corrected images. "
+        note = getattr(self, "transfer_note", "")
+        if note:
+            note = f"(Transferred to the annotations' classes first: {note}.) "
+        self.panel.set_status(f"{note}Done: mIoU {100 * before:.1f} → {100 * after:.1f} % on the corrected images. "
                               "Keep the new model (saved under a new name) or revert.")
 
     def _failed(self, message: str) -> None:

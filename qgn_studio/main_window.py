@@ -221,6 +221,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(explore, "τ +0.05", lambda: self._tau_step(0.05), ".")
 
         self.annotator.build_actions(self._action, bar.addMenu("A&nnotate"))
+        from qgn_studio.uncertainty_order import UncertaintyOrder
+
+        self.uncertainty_order = UncertaintyOrder(self)
+        self.uncertainty_order.build_actions(self._action, image)
 
         model = bar.addMenu("&Model")
         self._action(model, "&Cancel computation", self.cancel, "Esc")

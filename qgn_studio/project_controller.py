@@ -77,6 +77,8 @@ class ProjectController(QtCore.QObject):
         annotator.edited.connect(lambda _session: self.timer.start())
         annotator.done_changed.connect(self._done_changed)
         annotator.classes_changed.connect(self._classes_changed)
+        annotator.class_edited.connect(self._class_edited)
+        annotator.file_key = self._file_key
 
     # ------------------------------------------------------------------ where things go
     @property
@@ -127,7 +129,8 @@ class ProjectController(QtCore.QObject):
             return
         classes = self.window.annotator.classes
         if target is self._scratch and classes is not None and target.classes != classes:
-            target.classes = classes
+            self.jobs.submit(lambda: self._adopt_classes(target, classes),
+                             failed=lambda message: self._warn(f"Cannot change the scratch project's classes: {message}"))
         for doc in pending:
             session = doc.annotation
             label, version, path = session.label.copy(), session.version, doc.path
@@ -187,7 +190,9 @@ class ProjectController(QtCore.QObject):
     # ------------------------------------------------------------------ projects
     def new_project(self, folder: Path | None = None) -> bool:
         """Create a project with the open images, classes, model and done flags in ``folder``
-        (asked when None); unsaved edits stay unsaved (Ctrl+S writes them)."""
+        (asked when None); unsaved edits stay unsaved (Ctrl+S writes them). Without open
+        annotations the classes are asked (``ask_classes``: the model's, a palette, a
+        classes.txt or typed); with some, they keep the annotations' classes."""
         from qgn.project import Project
 
         annotator = self.window.annotator
@@ -197,9 +202,14 @@ class ProjectController(QtCore.QObject):
         folder = folder or self.ask_folder("Create a project in a new or empty folder", True)
         if not folder:
             return False
+        classes = annotator.classes
+        if not self.sessions():
+            classes = self.ask_classes(classes)
+            if classes is None:
+                return False
         info = self.window.model_info
         try:
-            project = Project.create(Path(folder), [d.path for d in self.window.docs], annotator.classes,
+            project = Project.create(Path(folder), [d.path for d in self.window.docs], classes,
                                      None if info is None else str(info.path))
             for doc in self.window.docs:
                 if doc.done:
@@ -209,6 +219,8 @@ class ProjectController(QtCore.QObject):
             self._warn(f"Cannot create a project in {folder}: {describe_error(exc)}")
             return False
         self._drop_scratch_autosaves()
+        if classes is not annotator.classes:
+            annotator.set_classes(classes)
         self._set_project(project)
         return True
 
@@ -321,7 +333,9 @@ class ProjectController(QtCore.QObject):
 
         def failed(message: str) -> None:
             annotator.loading.discard(doc.path)
-            self._warn(f"{doc.name}: the saved annotation cannot be read: {message}")
+            annotator.unreadable[doc.path] = message  # not started over, so never saved over
+            self._warn(f"{doc.name}: the saved annotation cannot be read: {message}. It is kept as it is; "
+                       "editing starts only when you choose a start in the Annotate panel")
 
         self.jobs.submit(lambda: project.load_annotation(image),
                          lambda label: self._adopt(doc, label, "saved", False), failed, "Reading an annotation")
@@ -399,7 +413,9 @@ class ProjectController(QtCore.QObject):
 
     def _recover_failed(self, doc, message: str) -> None:
         self.window.annotator.loading.discard(doc.path)
-        self._warn(f"{doc.name}: the autosave cannot be read: {message}")
+        if doc.annotation is None:
+            self.window.annotator.unreadable[doc.path] = message  # a stroke must not overwrite the autosave
+        self._warn(f"{doc.name}: the autosave cannot be read: {message}. It is kept as it is")
 
     def discard_autosaves(self, docs) -> None:
         """Forget the autosaves of ``docs`` (the user discarded their edits)."""
@@ -438,10 +454,63 @@ class ProjectController(QtCore.QObject):
             return
 
         def write() -> None:
+            if project.classes == classes:  # a class edit already rewrote the project (see _class_edited)
+                return
             project.classes = classes
             project.save()
 
         self.jobs.submit(write, failed=lambda message: self._warn(f"Cannot save the classes: {message}"))
+
+    def _file_key(self, doc) -> str | None:
+        """The key of ``doc``'s annotation files in the open (else the scratch) project, or None."""
+        project = self.project if self.project is not None else self._scratch
+        try:
+            return None if project is None else project.image_for(doc.path).key
+        except KeyError:
+            return None
+
+    @staticmethod
+    def _adopt_classes(project, classes) -> None:
+        """Give ``project`` the class set ``classes`` (job thread): names and colours of the same
+        ids rewrite its files in one atomic step (``relabel``); another label space (another
+        model's) just replaces the classes, as its files cannot follow."""
+        from qgn.classes_edit import apply_to_project, relabel
+
+        if project.classes == classes:
+            return
+        try:
+            edit = relabel(project.classes, classes)
+        except ValueError:
+            project.classes = classes
+            project.save()
+            return
+        apply_to_project(project, edit)
+
+    def _class_edited(self, payload) -> None:
+        """A class edit (add, rename, recolour, merge, delete): the open project and the scratch
+        project apply it to every saved annotation and autosave in one atomic step
+        (``qgn.classes_edit.apply_to_project``); the project's inverse becomes the undo."""
+        from qgn.classes_edit import apply_to_project, inverse_of
+
+        edit, undoable = payload
+        annotator = self.window.annotator
+        targets = [t for t in (self.project, self._scratch) if t is not None and t.classes == edit.before]
+        if undoable and not targets:
+            try:
+                annotator.class_undo.append(inverse_of(edit))
+            except ValueError:
+                pass
+        for target in targets:
+            keep = undoable and target is targets[0]
+
+            def done(inverse, keep=keep) -> None:
+                if keep:
+                    annotator.class_undo.append(inverse)
+
+            self.jobs.submit(lambda target=target: apply_to_project(target, edit), done,
+                             lambda message: self._warn(f"Cannot change the classes of the saved annotations "
+                                                        f"(they keep the old classes): {message}"),
+                             "Changing the classes of the saved annotations")
 
     def set_model(self, path: Path) -> None:
         """The model in use changed (e.g. a kept fine-tune): the project remembers it."""
@@ -464,6 +533,15 @@ class ProjectController(QtCore.QObject):
         return ok
 
     # ------------------------------------------------------------------ dialogs (replaceable)
+    def ask_classes(self, current):
+        """The class set of a new project (None: cancelled); replaceable in tests."""
+        from qgn_studio.class_dialog import ClassSetDialog
+
+        dialog = ClassSetDialog(current, self.window)
+        if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
+            return None
+        return dialog.classes()
+
     def _warn(self, text: str) -> None:
         self.window.canvas.show_message(text, "warning", "project")
         self.window.statusBar().showMessage(text, 10000)

@@ -83,4 +83,5 @@ def answering_window(recover: str = "later", unsaved: str = "discard"):
     win = MainWindow(settings=make_settings())
     win.projects.ask_recover = lambda names: recover
     win.projects.ask_unsaved = lambda count, what: unsaved
+    win.projects.ask_classes = lambda current: current  # a new project keeps the current classes
     return win

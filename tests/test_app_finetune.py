@@ -135,3 +135,18 @@ def test_finetune_can_be_cancelled(qtbot, window, tmp_path, model_path):
     assert "Cancelled after" in panel.status.text()
     assert window.finetuner.result is None and not panel.keep.isEnabled() and panel.start.isEnabled()
     assert panel.progress.value() < 100_000
+
+
+def test_finetune_transfers_the_model_to_added_classes_and_says_so(qtbot, window, tmp_path, model_path):
+    panel = corrected_window(qtbot, window, tmp_path, model_path)
+    original = digest(model_path)
+    window.annotator.add_class("water")
+    assert window.annotator.classes.names[-1] == "water"
+    panel.iterations.setValue(2)
+    with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS) as ended:
+        panel.start.click()
+    assert ended.args == ["compared"]
+    status = panel.status.text()
+    assert "Transferred to the annotations' classes first" in status and "new 1 (water)" in status
+    assert window.finetuner.result.model.config.classes.names[-1] == "water"
+    assert digest(model_path) == original

@@ -224,3 +224,101 @@ def test_export_dialog_then_reimport_is_identical(qtbot, windows, samples, model
             assert path.is_file(), path
             np.testing.assert_array_equal(import_annotation(path, project.classes, name), label, err_msg=name)
     QtWidgets.QApplication.processEvents()
+
+
+# --------------------------------------------------------------------------- class edits (issue #14)
+def test_rename_then_reopen_keeps_the_saved_annotation(qtbot, windows, samples, model_path, env):
+    folder = env / "renamed"
+    first = windows(folder=folder)
+    session = start_annotating(qtbot, first, samples, model_path)
+    paint(first, 2, 6, [(10, 10), (50, 30)])
+    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
+        assert first.projects.save()
+    saved = session.label.copy()
+    old_name = first.annotator.classes.names[6]
+    first.annotator.rename_class(6, "barrier")
+    first.jobs.wait_idle()
+    assert first.annotator.class_actions[6].text() == "barrier"  # the Class menu says names
+    assert old_name not in [a.text() for a in first.annotator.class_actions]
+    assert (folder / "annotations.g1").is_dir() and not (folder / "annotations").exists()
+    windows.crash(first)
+
+    second = windows()
+    second.start([folder], str(model_path))
+    assert second.projects.project.classes.names[6] == "barrier"
+    qtbot.waitUntil(lambda: second.docs[0].annotation is not None, timeout=WAIT_MS)
+    np.testing.assert_array_equal(second.docs[0].annotation.label, saved)  # no restart from the prediction
+    assert not second.docs[0].annotation.dirty and not second.annotator.unreadable
+
+
+def test_scratch_restore_after_a_rename(qtbot, windows, samples, model_path, env):
+    first = windows()
+    session = start_annotating(qtbot, first, [samples[0]], model_path)
+    paint(first, 3, 6, [(4, 4), (60, 4)])
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    edited = session.label.copy()
+    first.annotator.rename_class(6, "barrier")
+    first.jobs.wait_idle()
+    windows.crash(first)
+
+    second = windows(recover="restore")
+    second.start([], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+    assert second.docs[0].annotation.classes.names[6] == "barrier"
+
+
+def test_merge_in_a_project_remaps_open_and_saved_maps_and_undoes(qtbot, windows, samples, model_path, env):
+    from qgn.project import Project
+
+    folder = env / "merged"
+    win = windows(folder=folder)
+    session = start_annotating(qtbot, win, samples, model_path)
+    paint(win, 2, 5, [(10, 10), (50, 30)])
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        assert win.projects.save()
+    before = session.label.copy().astype(np.int64)
+    names = win.annotator.classes.names
+    assert (before == 5).any()
+    win.annotator.remove_class(5, to=0)  # merge class 5 into class 0
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: len(win.annotator.class_undo) == 1, timeout=WAIT_MS)  # the project's inverse
+    want = np.where(before == 5, 0, np.where(before > 5, before - 1, before))
+    np.testing.assert_array_equal(win.docs[0].annotation.label, want)
+    project = Project.open(folder)
+    assert project.classes.names == names[:5] + names[6:]
+    image = project.image_for(samples[0])
+    np.testing.assert_array_equal(project.load_annotation(image), want)
+    win.annotator.undo_class_edit()
+    win.jobs.wait_idle()
+    assert win.annotator.classes.names == names
+    np.testing.assert_array_equal(Project.open(folder).load_annotation(image), before)
+    np.testing.assert_array_equal(win.docs[0].annotation.label, before)  # the open map got the pixels back too
+
+
+def test_new_project_with_classes_from_a_palette(qtbot, windows, samples, model_path, env):
+    from qgn_studio.class_dialog import ClassSetDialog, palette_files
+
+    palette = next(p for p in palette_files() if p.stem == "camvid")
+    dialog = ClassSetDialog(None)
+    dialog.source.setCurrentIndex([t for t, _ in dialog.sources].index("Palette: camvid"))
+    assert dialog.classes().names[-1] == "bicyclist" and dialog.classes().ignore_index == 11
+    dialog.set_text("road\nbarrier 10 20 30\nignore: 255\n")  # typed
+    assert dialog.classes().names == ("road", "barrier") and dialog.classes().palette[1] == (10, 20, 30)
+    dialog.set_text("ignore: what")
+    assert not dialog.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok).isEnabled()
+    dialog.close()
+
+    win = windows(folder=env / "camvid-project")
+    win.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    chosen = []
+    win.projects.ask_classes = lambda current: chosen.append(current) or ClassSetDialog.parse(palette)
+    assert win.projects.new_project()
+    assert chosen and win.projects.project.classes.names[:2] == ("sky", "building")
+    assert win.annotator.classes.names[0] == "sky" and win.annotator.class_actions[1].text() == "building"
+    win.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    label = win.current.annotation.label  # the model's prediction mapped by name (sky, road, …; others ignore)
+    assert set(np.unique(label).tolist()) <= {0, 1, 2, 3, 5, 6, 7, 11}

@@ -10,6 +10,8 @@ shows a full run and discusses it):
   speed    decoder wall time: torch backend vs spconv vs dense masked decoder (qgn.bench.speed)
   anytime  mIoU against decoder MACs for every depth and several τ of a trained CamVid model,
            written as CSV + PNG (qgn.bench.anytime); needs --model and CamVid
+  annotate (only with --only annotate) actions per image of a simulated annotator: scratch, model,
+           loop, loop_uncertainty (qgn.cli.bench_annotate; --model default the bundled street model)
 
 --json prints one object per measured row (name, bytes, macs, seconds, device, …) instead of tables.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 from qgn.cli.threads import add_threads_argument, apply_threads
 
 SECTIONS = ("memory", "compute", "speed", "anytime")
+OPT_IN_SECTIONS = ("annotate",)  # run only when named in --only
 DEFAULT_MODEL = "camvid"  # the bundled street model (resources/models/camvid.*)
 FULL = dict(sizes="2048x1024,480x384", images=0, speed_size="480x384", repeats=3, anytime_images=0,
             architectures="R50,R101")
@@ -48,6 +51,9 @@ def add_arguments(p) -> None:
     p.add_argument("--scale", type=float, help="anytime: resize images by this factor (default: the model's "
                                                "training scale from its JSON, else 1)")
     p.add_argument("--out", default="benchmarks/results", help="folder for the anytime CSV and PNG")
+    p.add_argument("--split", help="annotate: the data split (default val)")
+    p.add_argument("--annotate-iters", type=int, help="annotate: fine-tune iterations of each loop step (default 40)")
+    p.add_argument("--heldout", type=int, help="annotate: score the loops' models before/after on this many other images")
     add_threads_argument(p)
     p.add_argument("--real", action="store_true",
                    help="CPU memory: run the float arithmetic too instead of shape-only execution (slow, GBs)")
@@ -86,10 +92,12 @@ def run(args) -> int:
     from qgn.bench.rows import BenchRow
 
     sections = [s for s in args.only.split(",") if s]
-    unknown = set(sections) - set(SECTIONS)
+    unknown = set(sections) - set(SECTIONS) - set(OPT_IN_SECTIONS)
     if unknown:
-        raise ValueError(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+        raise ValueError(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS + OPT_IN_SECTIONS)}")
     apply_threads(args)
+    if sections == ["annotate"]:
+        return _annotate_only(args)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: CUDA is not available here")
@@ -115,6 +123,21 @@ def run(args) -> int:
         for text in texts:
             print()
             print(text)
+        print(f"\n(total {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+def _annotate_only(args) -> int:
+    from qgn.cli.bench_annotate import annotate_section
+
+    args._model_default = DEFAULT_MODEL
+    started = time.perf_counter()
+    rows, text = annotate_section(args, lambda m: print(f"qgn bench: {m}", file=sys.stderr, flush=True))
+    if args.json:
+        for row in rows:
+            print(row.to_json_line())
+    else:
+        print(text)
         print(f"\n(total {time.perf_counter() - started:.0f} s)")
     return 0
 

@@ -1,4 +1,4 @@
-"""`qgn finetune [--model M] --images DIR --labels DIR [--ignore V] [--iters N] --out M2.safetensors`
+"""`qgn finetune [--model M] --images DIR --labels DIR [--classes FILE] [--ignore V] [--iters N] --out M2.safetensors`
 
 Fine-tunes a model on corrected labels (``qgn.train.finetune``) and saves it under a new name.
 Images and labels pair by file stem (labels: ``STEM.png`` of class ids, or ``STEM.qgt``); images
@@ -6,6 +6,12 @@ without a label are skipped (and counted). Progress goes to stderr; stdout gets 
 table on the fine-tuned images (pixel accuracy, mIoU, cell agreement, changed cells), or with
 ``--json`` one JSON object. ``--out`` must be new unless ``--force``, and is never the input model.
 Ctrl-C stops the run and saves nothing: the original model is untouched and no --out is written.
+
+The labels' class set comes from ``--classes`` (a ``classes.txt`` / palette file, or a project
+folder or its project.json), else from a ``classes.txt`` beside the labels (in the labels folder
+or its parent), else it is the model's. When it differs from the model's, the model is first
+transferred to it (``qgn.model.transfer``: rows of classes both sets name are kept, new classes
+start fresh, the others are dropped) and stderr says what was kept, new and dropped.
 """
 from __future__ import annotations
 
@@ -28,6 +34,9 @@ def add_arguments(p) -> None:
     p.add_argument("--labels", required=True, help="folder of corrected labels STEM.png / STEM.qgt (or one file)")
     p.add_argument("--out", required=True, help="the fine-tuned model, NEW.safetensors (+ NEW.json)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists (never the --model itself)")
+    p.add_argument("--classes", help="the labels' classes: classes.txt / palette file, or a project folder "
+                                      "(default: classes.txt beside the labels, else the model's classes); "
+                                      "a model with other classes is transferred to them first")
     p.add_argument("--ignore", type=int, help="label value that marks unlabelled pixels (mapped to the model's ignore)")
     from qgn.train.finetune import FinetuneConfig
 
@@ -70,13 +79,18 @@ def find_pairs(images_arg: str, labels_arg: str) -> tuple[list[tuple[Path, Path]
     return pairs, unlabelled
 
 
-def read_correction(path: Path, ignore_value: int | None, model_ignore: int):
-    """(H, W) int64 label of ``path`` with ``ignore_value`` (and a .qgt's own ignore value) → the model's ignore."""
+def read_correction(path: Path, ignore_value: int | None, model_ignore: int, classes=None):
+    """(H, W) int64 label of ``path`` with ``ignore_value`` (and a .qgt's own ignore value) → the model's ignore.
+    With ``classes`` (the model's ClassSet), a .qgt's classes are matched to them by name."""
     import numpy as np
 
     from qgn.quadtree.label_io import read_label
 
-    if path.suffix == ".qgt":
+    if path.suffix == ".qgt" and classes is not None:
+        from qgn.classes_edit import read_annotation_file
+
+        label = read_annotation_file(path, classes).astype(np.int64)
+    elif path.suffix == ".qgt":
         from qgn.quadtree.qgt import read_qgt
 
         qt = read_qgt(path)[0]
@@ -95,7 +109,8 @@ def load_pairs(pairs, model, ignore_value):
     from qgn.train.finetune import check_corrections
 
     images = [read_rgb(image) for image, _ in pairs]
-    labels = [read_correction(label, ignore_value, model.config.classes.ignore_index) for _, label in pairs]
+    classes = model.config.classes
+    labels = [read_correction(label, ignore_value, classes.ignore_index, classes) for _, label in pairs]
     try:
         check_corrections(model, images, labels, [str(label) for _, label in pairs])
     except ValueError as exc:  # the --ignore hint only where label values are the problem
@@ -103,6 +118,39 @@ def load_pairs(pairs, model, ignore_value):
         hint = "; if a value marks unlabelled pixels, pass --ignore VALUE" if about_values and ignore_value is None else ""
         raise ValueError(f"{exc}{hint}") from None
     return images, labels
+
+
+def resolve_classes(classes_arg: str | None, labels_arg: str):
+    """The labels' ClassSet (see the module docstring), or None to use the model's."""
+    from qgn.quadtree.label_io import read_classes_file
+
+    if classes_arg:
+        path = Path(classes_arg)
+        if path.is_dir() or path.name == "project.json":
+            from qgn.project import Project
+
+            return Project.open(path if path.is_dir() else path.parent).classes
+        return read_classes_file(path)
+    labels = Path(labels_arg)
+    folder = labels if labels.is_dir() else labels.parent
+    for candidate in (folder / "classes.txt", folder.parent / "classes.txt"):
+        if candidate.is_file():
+            return read_classes_file(candidate)
+    return None
+
+
+def transfer_if_needed(model, classes, log):
+    """``model``, or its transfer to ``classes`` when they differ (``log`` says what was kept)."""
+    from qgn.model.transfer import needs_transfer, transfer_model
+
+    if classes is None or not needs_transfer(model, classes):
+        return model
+    if classes.ignore_index is None:
+        raise ValueError("the labels' class set has no ignore value, which fine-tuning needs; add an 'ignore: V' "
+                         "line to the classes file")
+    model, report = transfer_model(model, classes)
+    log(f"the model's classes differ from the labels'; transferred: {report.summary()}")
+    return model
 
 
 def check_out(out: Path, model_path: Path, force: bool) -> None:
@@ -183,6 +231,8 @@ def run(args) -> int:
 
     device = resolve_device(args.device)
     model = load_model(model_path, device)
+    model = transfer_if_needed(model, resolve_classes(args.classes, args.labels),
+                               lambda m: print(f"qgn finetune: {m}", file=sys.stderr))
     pairs, unlabelled = find_pairs(args.images, args.labels)
     if unlabelled:
         print(f"qgn finetune: {len(unlabelled)} image(s) without a label skipped, e.g. {unlabelled[0].name}",

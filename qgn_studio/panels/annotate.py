@@ -115,6 +115,9 @@ class AnnotatePanel(QtWidgets.QWidget):
     class_chosen = QtCore.Signal(int)
     class_renamed = QtCore.Signal(int, str)
     class_recolour_requested = QtCore.Signal(int)
+    class_add_requested = QtCore.Signal()
+    class_remove_requested = QtCore.Signal(int)  # delete or merge (the annotator asks which)
+    class_undo_requested = QtCore.Signal()
     start_requested = QtCore.Signal(str)
     done_toggled = QtCore.Signal(bool)
     changed_view_toggled = QtCore.Signal(bool)
@@ -209,6 +212,23 @@ class AnnotatePanel(QtWidgets.QWidget):
         hint = QtWidgets.QLabel("Keys 1–9, 0 choose · double-click a name or colour to edit")
         hint.setStyleSheet("color: #9a9a9a; font-size: 11px;")
         classes_layout.addWidget(hint)
+        class_row = QtWidgets.QHBoxLayout()
+        class_row.setSpacing(4)
+        self.class_buttons = {}
+        for key, text, tip, slot in (
+            ("add", "Add…", "Add a class (after the others)", lambda: self.class_add_requested.emit()),
+            ("remove", "Merge / delete…", "Merge the selected class into another, or delete it (its pixels "
+             "become ignore) — in every saved annotation and autosave at once",
+             lambda: self.class_remove_requested.emit(self.classes.currentRow())),
+            ("undo", "Undo change", "Undo the latest class change, pixels included",
+             lambda: self.class_undo_requested.emit()),
+        ):
+            button = QtWidgets.QPushButton(text)
+            button.setToolTip(tip)
+            button.clicked.connect(slot)
+            class_row.addWidget(button)
+            self.class_buttons[key] = button
+        classes_layout.addLayout(class_row)
         start_box = QtWidgets.QGroupBox("Start from")
         start_box.setLayout(start_row)
         review_box = QtWidgets.QGroupBox("Review")

@@ -49,6 +49,7 @@ class ImageListPanel(QtWidgets.QWidget):
         layout.addWidget(self.list, 1)
         layout.addWidget(self.summary)
         self._rows: dict[object, int] = {}
+        self._scores: tuple[dict, str] = ({}, "")
 
     def set_documents(self, docs: list[ImageDocument]) -> None:
         self.list.blockSignals(True)
@@ -90,8 +91,22 @@ class ImageListPanel(QtWidgets.QWidget):
             lines[0] = f"{lines[0]}  {badges}"
             tip += [BADGE_TIPS[b] for b in badges]
         tip += doc.notes
+        scores, what = self._scores
+        if doc.path in scores:
+            lines.append(f"{what} {scores[doc.path]:.3f}")
         item.setText("\n".join(lines))
         item.setToolTip("\n".join(tip))
+
+    def set_scores(self, scores: dict, what: str) -> None:
+        """Show each row's score (e.g. uncertainty 0 … 1) on its second line and in the summary."""
+        self._scores = (dict(scores), what)
+        for path, row in self._rows.items():
+            if path in scores:
+                item = self.list.item(row)
+                lines = item.text().split("\n")
+                note = f"{what} {scores[path]:.3f}"
+                item.setText("\n".join([lines[0], note] + [ln for ln in lines[1:] if not ln.startswith(what)]))
+        self.summary.setText(f"{len(self._rows)} images · ordered by {what}, highest first")
 
     def set_current(self, row: int) -> None:
         self.list.setCurrentRow(row)

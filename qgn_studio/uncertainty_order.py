@@ -1,0 +1,160 @@
+"""Which image next: order the image list by what the model is unsure about, step to the next most
+uncertain image, and inside an image to the next uncertain region.
+
+``Order images by uncertainty`` predicts every open image with a copy of the model in use in a
+background thread (``RankJob``) and scores it with ``qgn.uncertainty`` (``MEASURE``: the mean
+normalised entropy, which predicted the simulated annotator's correction effort better than the
+share of composite cells in ``qgn bench --only annotate``, benchmarks/RESULTS.md); the list is then
+sorted, most uncertain first, each row saying its score. ``Next most uncertain image`` goes to the
+most uncertain image not visited since the ordering. ``Next uncertain region`` centres the view on
+the next 16×16-pixel cell of the current image in descending mean entropy of its prediction.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+
+import numpy as np
+from PySide6 import QtCore
+
+from qgn_studio.document import describe_error, read_image
+from qgn_studio.engine import configure_threads
+
+MEASURE = "mean_entropy"
+REGION_LEVEL = 4  # cells of 16 px
+
+
+class RankJob(QtCore.QThread):
+    """Predict and score images off the UI thread: ``scored(path, score)`` per image, then
+    ``ranked(dict path → score)``; ``failed(message)``."""
+
+    scored = QtCore.Signal(object, float)
+    ranked = QtCore.Signal(object)
+    failed = QtCore.Signal(str)
+
+    def __init__(self, model, paths, measure: str = MEASURE, parent=None):
+        super().__init__(parent)
+        self.model = copy.deepcopy(model).eval()
+        self.paths = list(paths)
+        self.measure = measure
+        self._stop = threading.Event()
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        from qgn.infer import predict
+        from qgn.propagation import Scheme
+        from qgn.uncertainty import image_uncertainty
+
+        configure_threads()
+        scores = {}
+        try:
+            for path in self.paths:
+                if self._stop.is_set():
+                    return
+                try:
+                    image = read_image(path)
+                except Exception:  # noqa: BLE001 - an unreadable image is left out of the order
+                    continue
+                score = image_uncertainty(predict(self.model, image, Scheme("pc"))).score(self.measure)
+                scores[path] = score
+                self.scored.emit(path, score)
+            self.ranked.emit(scores)
+        except Exception as exc:  # noqa: BLE001
+            self.failed.emit(describe_error(exc))
+
+
+class UncertaintyOrder(QtCore.QObject):
+    """The three actions (see the module docstring) of a window with ``docs``, ``images``
+    (ImageListPanel), ``current``, ``worker.engine.model``, ``canvas`` and ``statusBar()``."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.job: RankJob | None = None
+        self.scores: dict = {}
+        self.visited: set = set()
+        self._regions: tuple[object, np.ndarray, int] | None = None  # (result, cells, next index)
+
+    def build_actions(self, add, menu) -> None:
+        section = "Which image next"
+        menu.addSeparator()
+        add(menu, "Order images by &uncertainty", self.order, "Ctrl+Shift+U", section=section,
+            tip="Predict every open image and list the ones the model is least sure about first")
+        add(menu, "Next most uncertain image", self.next_image, "Shift+N", section=section)
+        add(menu, "Next uncertain region", self.next_region, "Shift+R", section=section,
+            tip="Centre the view on the next part of this image the model is unsure about")
+
+    def _say(self, text: str, ms: int = 6000) -> None:
+        self.window.statusBar().showMessage(text, ms)
+
+    # ------------------------------------------------------------------ ordering
+    def order(self) -> None:
+        model = self.window.worker.engine.model
+        if model is None or not self.window.docs:
+            self._say("Open images and load a model first")
+            return
+        if self.job is not None and self.job.isRunning():
+            return
+        paths = [d.path for d in self.window.docs if not d.error]
+        self.job = RankJob(model, paths, MEASURE, self)
+        self.job.scored.connect(lambda path, _s: self._say(f"Scoring uncertainty: {path.name}", 2000))
+        self.job.ranked.connect(self._ranked)
+        self.job.failed.connect(lambda message: self._say(f"Cannot order by uncertainty: {message}", 10000))
+        self._say(f"Scoring the uncertainty of {len(paths)} images…")
+        self.job.start()
+
+    def _ranked(self, scores: dict) -> None:
+        from qgn.uncertainty import order_by_uncertainty
+
+        self.scores = dict(scores)
+        self.visited = set()
+        docs = self.window.docs
+        values = [self.scores.get(d.path, -1.0) for d in docs]
+        ordered = [docs[i] for i in order_by_uncertainty(values)]
+        current = self.window.current
+        self.window.docs = ordered
+        self.window.images.set_documents(ordered)
+        for doc in ordered:
+            if doc.loaded:
+                self.window.images.update_document(doc)
+        self.window.images.set_scores(self.scores, "uncertainty")
+        if current in ordered:
+            self.window.images.set_current(ordered.index(current))
+        self._say(f"Images ordered by uncertainty ({MEASURE.replace('_', ' ')}), most uncertain first", 8000)
+
+    def next_image(self) -> None:
+        if not self.scores:
+            self._say("Order the images by uncertainty first (Ctrl+Shift+U)")
+            return
+        if self.window.current is not None:
+            self.visited.add(self.window.current.path)
+        left = [d for d in self.window.docs if d.path in self.scores and d.path not in self.visited]
+        if not left:
+            self._say("Every scored image was visited; ordering again starts over")
+            return
+        target = max(left, key=lambda d: self.scores[d.path])
+        self.visited.add(target.path)
+        self.window.images.set_current(self.window.docs.index(target))
+
+    # ------------------------------------------------------------------ regions
+    def next_region(self) -> None:
+        from qgn.uncertainty import entropy_from_levels, uncertain_cells
+
+        doc = self.window.current
+        result = None if doc is None else doc.result
+        if result is None:
+            self._say("No prediction for this image yet")
+            return
+        if self._regions is None or self._regions[0] is not result:
+            entropy = entropy_from_levels({lv: view.entropy for lv, view in result.levels.items()}, result.size)
+            self._regions = (result, uncertain_cells(entropy, REGION_LEVEL), 0)
+        _, cells, index = self._regions
+        if index >= len(cells):
+            index = 0
+        x, y = (int(v) for v in cells[index])
+        self._regions = (result, cells, index + 1)
+        size = 1 << REGION_LEVEL
+        self.window.canvas.view.setRange(QtCore.QRectF(x - 3 * size, y - 3 * size, 7 * size, 7 * size), padding=0)
+        self._say(f"Uncertain region {index + 1} of {len(cells)} at ({x}, {y})")
