@@ -266,17 +266,35 @@ def export_project(
     """Export every saved annotation (of done images only, with ``only_done``) in ``formats`` into
     ``out_dir/<format>/``, files named after the image keys. ``progress(i, n, text)`` after each
     image (i = 1 … n). Returns the paths written."""
+    from .formats import ExportItem
+
     names = check_format_names(formats)
     images = [im for im in project.images if im.done or not only_done]
+    writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels) for n in names]
+    image_names = export_names(project.images)
     paths: list[Path] = []
     for i, image in enumerate(images, start=1):
         label = project.load_annotation(image)
         if label is None:
             text = f"{image.key}: skipped (no saved annotation)"
         else:
-            written = export_annotation(label, project.classes, out_dir, image.key, names, project.levels)
+            written: list[Path] = []
+            for name, writer in zip(names, writers):
+                stem = image_names[image.key] if FORMATS[name].image_names else image.key
+                written += writer.add(ExportItem(stem, label, image.path))
             paths += written
             text = f"{image.key}: {len(written)} file(s)"
         if progress is not None:
             progress(i, len(images), text)
+    for writer in writers:
+        paths += writer.finish()
     return paths
+
+
+def export_names(images: list[ProjectImage]) -> dict[str, str]:
+    """{key: file stem} for exports that name files after the images (CVAT matches masks to frames
+    by the image's name): the image's own stem, or its key where two images share a stem."""
+    stems = [im.path.stem for im in images]
+    taken = [s.lower() for s in stems]
+    return {im.key: (stem if taken.count(stem.lower()) == 1 and stem.strip() == stem and "/" not in stem else im.key)
+            for im, stem in zip(images, stems)}
