@@ -15,6 +15,7 @@ png         ``png``: indexed-palette PNG, palette index = class id, ignore value
 ids         ``ids``: grayscale id PNG (Cityscapes ``labelIds`` for the Cityscapes classes)
 cvat, voc   ``cvat``: CVAT "Segmentation mask 1.1" / Pascal-VOC folder
 cityscapes  ``cityscapes``: the ``gtFine``/``leftImg8bit`` tree (+ ``label_colors.txt``)
+camvid      ``camvid``: the CamVid layout of Datumaro (``label_colors.txt``, colour masks)
 coco        ``coco``: one ``instances.json``, an RLE mask per class region per image
 labelme     ``labelme``: one labelme JSON per image, exact rectilinear polygons
 labelstudio ``labelstudio``: a Label Studio tasks JSON with ``brushlabels`` RLE
@@ -44,7 +45,7 @@ from .base import DEFAULT_LEVELS, ExportItem, Format
 # module name -> the attributes holding its Format(s), in menu order
 _MODULES = (
     ("qgt", ("FORMAT",)), ("png", ("FORMAT",)), ("ids", ("FORMAT",)), ("cvat", ("FORMAT", "VOC_FORMAT")),
-    ("cityscapes", ("FORMAT",)), ("coco", ("FORMAT",)), ("labelme", ("FORMAT",)), ("labelstudio", ("FORMAT",)),
+    ("cityscapes", ("FORMAT",)), ("camvid", ("FORMAT",)), ("coco", ("FORMAT",)), ("labelme", ("FORMAT",)), ("labelstudio", ("FORMAT",)),
     ("levels", ("FORMAT",)), ("leaves_json", ("FORMAT",)),
 )
 
