@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("qgn.cli.eval", "accuracy and cost of a model per propagation scheme (Table 1)"),
     "finetune": ("qgn.cli.finetune", "fine-tune a model on corrected labels; saves under a new name"),
     "bench": ("qgn.cli.bench", "memory, compute and speed against the dilated baseline; anytime curve"),
+    "import": ("qgn.cli.importer", "a dataset (CVAT/VOC, Cityscapes, COCO, labelme, Label Studio, ...) -> a project"),
 }
 
 
