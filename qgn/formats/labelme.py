@@ -3,15 +3,14 @@
 The document is what labelme's ``LabelFile.save`` writes (labelme/label_file.py: ``version``,
 ``flags``, ``shapes``, ``imagePath``, ``imageData``, ``imageHeight``, ``imageWidth``; each shape
 ``label``, ``points``, ``group_id``, ``description``, ``shape_type`` "polygon", ``flags``, ``mask``).
-Polygons are exact outlines through pixel corners (``qgn.formats.polygons``), written in order of
-decreasing area, because labelme's ``shapes_to_label`` (labelme/utils/shape.py) paints shapes in file
-order, each over the ones before. Void regions are written as ``__ignore__`` shapes (labelme2voc's
-name for ignored pixels) so that a region's hole stays void; pixels in no shape are void too.
-
-Corner coordinates are marked by ``"qgn": {"vertices": "pixel-corners"}``: reading such a file
-fills the pixels whose centre lies inside each polygon, which restores the map exactly. Other
-labelme files are read as labelme reads them (``PIL.ImageDraw.polygon`` with outline, pixel centres
-at integer coordinates: ``shape_to_mask``), shape types polygon and rectangle; others are refused.
+Polygons are exact: labelme's ``shape_to_mask`` (labelme/utils/shape.py) rasterises a polygon with
+``PIL.ImageDraw.polygon(xy, outline=1, fill=1)``, pixel centres at integer coordinates, and each
+region's polygon runs through the centres of its border pixels (``qgn.formats.polygons``), so that
+rasterisation gives back exactly the region. They are written in order of decreasing area, because
+``shapes_to_label`` paints shapes in file order, each over the ones before. Void regions are written
+as ``__ignore__`` shapes (labelme2voc's name for ignored pixels) so that a region's hole stays void;
+pixels in no shape are void too. Reading uses the same rasteriser (polygon and rectangle shapes;
+others are refused).
 """
 from __future__ import annotations
 
@@ -19,17 +18,15 @@ import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes
 from ..label_map import check_label
 from .base import DEFAULT_LEVELS, DatasetWriter, ExportItem, Format, as_label, out_file
-from .polygons import fill_rectilinear, is_rectilinear, region_polygons
+from .polygons import pil_polygon_mask, pixel_centre_polygon, region_polygons
 
 IGNORE_LABEL = "__ignore__"
 LABELME_VERSION = "5.5.0"
-MARKER = {"vertices": "pixel-corners"}
 
 
 def labelme_document(label: np.ndarray, classes: ClassSet, image_path: str) -> dict:
@@ -39,11 +36,12 @@ def labelme_document(label: np.ndarray, classes: ClassSet, image_path: str) -> d
     shapes = []
     for value, loop, _ in region_polygons(label, values):
         name = classes.names[value] if value < classes.num_classes else IGNORE_LABEL
-        shapes.append({"label": name, "points": [[float(x), float(y)] for x, y in loop], "group_id": None,
+        points = [[float(x), float(y)] for x, y in pixel_centre_polygon(loop)]
+        shapes.append({"label": name, "points": points, "group_id": None,
                        "description": "", "shape_type": "polygon", "flags": {}, "mask": None})
     height, width = label.shape
     return {"version": LABELME_VERSION, "flags": {}, "shapes": shapes, "imagePath": image_path,
-            "imageData": None, "imageHeight": height, "imageWidth": width, "qgn": MARKER}
+            "imageData": None, "imageHeight": height, "imageWidth": width}
 
 
 def write_labelme_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = DEFAULT_LEVELS,
@@ -74,7 +72,7 @@ def is_labelme_file(path: Path) -> bool:
     return isinstance(doc, dict) and "shapes" in doc and "imageHeight" in doc
 
 
-def shape_mask(shape: dict, height: int, width: int, corners: bool, source) -> np.ndarray:
+def shape_mask(shape: dict, height: int, width: int, source) -> np.ndarray:
     """bool (H, W) of one labelme shape."""
     points = shape.get("points") or []
     kind = shape.get("shape_type") or "polygon"
@@ -88,13 +86,7 @@ def shape_mask(shape: dict, height: int, width: int, corners: bool, source) -> n
         kind = "polygon"
     if kind != "polygon" or len(xy) < 3:
         raise ValueError(f"{source}: shape type {kind!r} with {len(xy)} points is not an area (polygon or rectangle)")
-    if corners:
-        if not is_rectilinear(xy):
-            raise ValueError(f"{source}: a pixel-corner polygon must be rectilinear with integer vertices")
-        return fill_rectilinear(xy, height, width)
-    canvas = Image.new("L", (width, height), 0)
-    ImageDraw.Draw(canvas).polygon(xy, outline=1, fill=1)
-    return np.asarray(canvas, bool)
+    return pil_polygon_mask(xy, height, width)
 
 
 def read_labelme_document(doc: dict, classes: ClassSet, source, mapping=None) -> np.ndarray:
@@ -104,14 +96,13 @@ def read_labelme_document(doc: dict, classes: ClassSet, source, mapping=None) ->
         height, width = int(doc["imageHeight"]), int(doc["imageWidth"])
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"{source}: labelme file without imageHeight/imageWidth") from None
-    corners = doc.get("qgn") == MARKER
     shapes = doc["shapes"]
     ids = match_class_names([s.get("label", "") for s in shapes], classes, mapping)
     label = np.full((height, width), VOID, np.int64)
     for shape, value in zip(shapes, ids):
         if value == UNMATCHED:
             raise ValueError(unmatched_message(shape.get("label", ""), classes, source))
-        label[shape_mask(shape, height, width, corners, source)] = value
+        label[shape_mask(shape, height, width, source)] = value
     if (label == VOID).any():
         if classes.ignore_index is None:
             raise ValueError(f"{source}: some pixels are in no shape (void), but the class set has no ignore value")

@@ -1,11 +1,12 @@
 """Exact polygons of label maps: trace the pixel-edge outlines of every region, and paint them back.
 
-Coordinates are pixel corners: pixel (row r, column c) is the square [c, c+1] × [r, r+1], so a region
-that is a union of pixels (of quadtree cells) has a rectilinear outline through integer points.
+Outlines are traced through pixel corners (pixel (row r, column c) is the square [c, c+1] × [r, r+1]),
+so a region that is a union of pixels (of quadtree cells) has a rectilinear outline through integer
+points; ``pixel_centre_polygon`` turns one into the polygon labelme's rasteriser fills exactly.
 
 ``region_polygons(label, values)`` gives, for each value, the outer outline of each of its regions
 (4-connected), with the area it encloses. Holes are not written: painting every outline filled, in
-order of decreasing enclosed area (``paint_polygons``), restores the map exactly, because an outline
+order of decreasing enclosed area, restores the map exactly, because an outline
 that encloses a pixel of another region's hole encloses that whole region, so it is larger and
 painted earlier. This is the order in which labelme's ``shapes_to_label`` paints shapes (file order,
 later shapes over earlier ones).
@@ -99,28 +100,28 @@ def region_polygons(label: np.ndarray, values) -> list[tuple[int, list[tuple[int
     return found
 
 
-def fill_rectilinear(points, height: int, width: int) -> np.ndarray:
-    """bool (H, W): pixels whose centre lies inside the closed polygon ``points`` (even-odd rule over
-    its vertical edges; the caller checks that the polygon is rectilinear)."""
-    xs = np.clip(np.array([p[0] for p in points], np.int64), 0, width)
-    ys = np.clip(np.array([p[1] for p in points], np.int64), 0, height)
-    x0, x1, y0, y1 = int(xs.min()), int(xs.max()), int(ys.min()), int(ys.max())
-    parity = np.zeros((y1 - y0, x1 - x0 + 1), np.int8)
-    vertical = xs == np.roll(xs, -1)
-    for x, ya, yb in zip(xs[vertical], ys[vertical], np.roll(ys, -1)[vertical]):
-        lo, hi = (ya, yb) if ya < yb else (yb, ya)
-        parity[lo - y0:hi - y0, x - x0] ^= 1
-    mask = np.zeros((height, width), bool)
-    mask[y0:y1, x0:x1] = (np.cumsum(parity, axis=1, dtype=np.int32)[:, : x1 - x0] & 1).astype(bool)
-    return mask
-
-
-def is_rectilinear(points) -> bool:
-    n = len(points)
-    if n < 4:
-        return False
+def pixel_centre_polygon(loop) -> list[tuple[int, int]]:
+    """An outer outline (pixel corners, clockwise on screen) moved half a pixel inwards and into
+    pixel-centre coordinates (pixel (r, c) at (c, r)): the polygon whose rasterisation by
+    ``PIL.ImageDraw.polygon(..., outline=1, fill=1)`` — labelme's ``shape_to_mask`` — is exactly the
+    region's pixels (its edges run through the centres of the region's border pixels, and one-pixel
+    wide parts become lines, which the outline draws)."""
+    n = len(loop)
+    out = []
     for i in range(n):
-        (x0, y0), (x1, y1) = points[i], points[(i + 1) % n]
-        if not (float(x0).is_integer() and float(y0).is_integer()) or (x0 != x1 and y0 != y1):
-            return False
-    return True
+        (x0, y0), (x1, y1), (x2, y2) = loop[i - 1], loop[i], loop[(i + 1) % n]
+        d1 = ((x1 > x0) - (x1 < x0), (y1 > y0) - (y1 < y0))
+        d2 = ((x2 > x1) - (x2 < x1), (y2 > y1) - (y2 < y1))
+        # inward normals (right of the direction of travel, y down): (-dy, dx); two halves make one
+        out.append((x1 + (-d1[1] - d2[1] - 1) // 2, y1 + (d1[0] + d2[0] - 1) // 2))
+    return out
+
+
+def pil_polygon_mask(points, height: int, width: int) -> np.ndarray:
+    """bool (H, W) as labelme's ``shape_to_mask`` draws a polygon (labelme/utils/shape.py:
+    ``PIL.ImageDraw.Draw(mask).polygon(xy=xy, outline=1, fill=1)``)."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(canvas).polygon([(float(x), float(y)) for x, y in points], outline=1, fill=1)
+    return np.asarray(canvas, bool)
