@@ -219,10 +219,29 @@ def _index_reader(mask: Path, names: list[str], cityscapes_void: bool = False):
         raw = read_label(mask).astype(np.int64)
         if raw.max() >= len(names):
             raise ValueError(f"{mask}: value {int(raw.max())} is beyond the {len(names)} labels of its label map")
+        if cityscapes_void and mask.name.endswith("_gtFine_labelIds.png"):
+            check_cityscapes_colours(mask, raw)
         label = np.asarray(values, np.int64)[raw]
         return finish_label(label, names, values, classes, mask)
 
     return read
+
+
+def check_cityscapes_colours(mask: Path, raw: np.ndarray) -> None:
+    """Cityscapes ids are proven by the ``_color.png`` beside the mask: every pixel must have the
+    official colour of its id. ValueError otherwise (the ids were numbered by another label map)."""
+    from .cityscapes import LABEL_COLOURS
+
+    color = mask.with_name(mask.name.replace("_gtFine_labelIds.png", "_gtFine_color.png"))
+    if not color.is_file():
+        return
+    rgb = read_rgb(color)
+    table = np.zeros((256, 3), np.uint8)
+    table[: len(LABEL_COLOURS)] = LABEL_COLOURS
+    if rgb.shape[:2] != raw.shape or (rgb != table[np.clip(raw, 0, 255)]).any():
+        raise ValueError(f"{mask}: its ids do not have Cityscapes' colours in {color.name}, so they were numbered "
+                         "by another label map (Datumaro writes label_colors.txt for that); put that "
+                         "label_colors.txt in the dataset folder")
 
 
 # ------------------------------------------------------------------------------------------ camvid
