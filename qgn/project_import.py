@@ -64,12 +64,18 @@ def import_into_project(
     src: str | os.PathLike, project_dir: str | os.PathLike, format: str = "auto", images=None,
     classes: ClassSet | None = None, mapping: dict[str, str] | None = None,
     progress: Callable[[int, int, str], None] | None = None, dataset: SourceDataset | None = None,
+    project: Project | None = None,
 ) -> ImportReport:
-    """See the module docstring. ``progress(i, n, text)`` after each item."""
+    """See the module docstring. ``progress(i, n, text)`` after each item. ``project``: the open
+    Project of ``project_dir`` (the app's), used instead of a second copy that would go stale."""
     dataset = dataset or scan_dataset(src, format, images)
     if not dataset.items:
         raise ValueError(f"{src}: {dataset.description}; nothing to import")
-    project, created = open_or_create(Path(project_dir), dataset, classes, mapping)
+    if project is not None:
+        check_mapping(mapping, project.classes)
+        created = False
+    else:
+        project, created = open_or_create(Path(project_dir), dataset, classes, mapping)
     report = ImportReport(dataset.description, project, created)
     n = len(dataset.items)
     for i, item in enumerate(dataset.items, start=1):
