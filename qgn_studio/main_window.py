@@ -176,7 +176,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(file, "&Import dataset…", self.show_import, tip="A CVAT/VOC, Cityscapes, CamVid, COCO, "
                      "labelme or Label Studio dataset (or label PNGs) into a project, with a preview")
         self._action(file, "&Export annotations…", self.show_export, "Ctrl+E",
-                     tip="Write the project's annotations as .qgt, PNG, id PNG, CVAT masks, level PNGs or JSON")
+                     tip="Write the project's annotations as .qgt, PNG, id PNG, CVAT/VOC, Cityscapes, CamVid, COCO, "
+                     "labelme, Label Studio, level PNGs or JSON")
         file.addSeparator()
         self._action(file, "Save &screenshot…", self.save_screenshot_dialog, "Ctrl+Shift+S")
         file.addSeparator()

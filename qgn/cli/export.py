@@ -7,7 +7,8 @@ Three forms:
   grayscale for values > 255). In the folder form every .qgt under DIR (recursive) becomes
   OUTDIR/<same relative path>.png.
 * ``qgn export IN.qgt|DIR --format NAME[,NAME…] --out OUT``: any format of
-  ``qgn.annotation.formats.FORMATS`` (qgt, png, ids, cvat, levels, json). One format writes into OUT
+  ``qgn.formats.FORMATS`` (qgt, png, ids, cvat, voc, cityscapes, camvid, coco, labelme, labelstudio,
+  levels, json). One format writes into OUT
   (the folder form mirrors DIR's subfolders under OUT); several write into OUT/<format>/. Files
   without stored classes get generic names ("class 0" …) and the default palette.
 * ``qgn export --project DIR --out OUT [--formats qgt,png,…] [--only-done]``: every saved
@@ -99,7 +100,7 @@ def run(args) -> int:
 
 def _export_file(path: Path, targets, names: list[str], out_dir: Path | None) -> None:
     """One .qgt file: the --png targets, then ``names`` formats into ``out_dir``."""
-    from qgn.annotation.formats import FORMATS
+    from qgn.annotation.formats import FORMATS, ExportItem
     from qgn.classes import ClassSet
     from qgn.quadtree.qgt import read_qgt
 
@@ -112,7 +113,7 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None) ->
         label = qt.to_label()
         for name in names:
             folder = out_dir if len(names) == 1 else out_dir / name
-            FORMATS[name].write(label, classes, folder, path.stem, levels=qt.num_levels)
+            FORMATS[name].export_items([ExportItem(path.stem, label)], classes, folder, levels=qt.num_levels)
 
 
 def _run_project(args) -> int:

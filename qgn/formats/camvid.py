@@ -55,5 +55,5 @@ class CamvidWriter(DatasetWriter):
         return [path]
 
 
-FORMAT = Format("camvid", "CamVid layout as Datumaro writes it (label_colors.txt, default.txt, colour masks)",
+FORMAT = Format("camvid", "CamVid as Datumaro writes it (label_colors.txt, colour masks)",
                 ".png", None, None, CamvidWriter, image_names=True)

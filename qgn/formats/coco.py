@@ -124,5 +124,5 @@ class CocoWriter(DatasetWriter):
         return [path]
 
 
-FORMAT = Format("coco", "COCO instances JSON (annotations/instances_default.json), an RLE mask per class region",
+FORMAT = Format("coco", "COCO instances JSON, one RLE mask per class region",
                 ".json", None, None, CocoWriter, image_names=True)

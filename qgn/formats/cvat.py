@@ -186,7 +186,6 @@ def read_cvat_file(path: Path, classes: ClassSet) -> np.ndarray:
     return decode_with_labelmap(path, find_labelmap(path), classes)
 
 
-FORMAT = Format("cvat", "CVAT 'Segmentation mask 1.1' / Pascal-VOC folder (labelmap.txt, SegmentationClass/, "
-                "SegmentationObject/)", ".png", write_cvat_files, read_cvat_file, image_names=True)
-VOC_FORMAT = Format("voc", "the same folder as cvat (Pascal-VOC segmentation, as Datumaro's voc_segmentation)",
+FORMAT = Format("cvat", "CVAT Segmentation mask 1.1 (labelmap.txt, class + object masks)", ".png", write_cvat_files, read_cvat_file, image_names=True)
+VOC_FORMAT = Format("voc", "Pascal-VOC segmentation: the same folder as cvat",
                     ".png", write_cvat_files, read_cvat_file, image_names=True)

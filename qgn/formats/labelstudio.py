@@ -154,5 +154,5 @@ def task_label(task: dict, classes: ClassSet, source, mapping=None) -> np.ndarra
     return label
 
 
-FORMAT = Format("labelstudio", "Label Studio tasks JSON (tasks.json) with brushlabels RLE per class region", ".json",
+FORMAT = Format("labelstudio", "Label Studio tasks JSON, brushlabels RLE per class region", ".json",
                 None, None, LabelStudioWriter, image_names=True)
