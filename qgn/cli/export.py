@@ -89,6 +89,10 @@ def run(args) -> int:
         relative_dirs = [Path()]
     else:
         raise FileNotFoundError(f"{src}: no such file or folder")
+    whole = [n for n in names if whole_dataset_only(n)]
+    if whole and len(jobs) > 1:
+        raise CLIError(f"{', '.join(whole)} write one file for a whole dataset: export a folder of .qgt files with "
+                       "--project DIR (or one .qgt file at a time)")
     if names and Path(args.out).exists() and not Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} exists and is not a folder")
     for (path, targets), rel in zip(jobs, relative_dirs):
@@ -96,6 +100,13 @@ def run(args) -> int:
     outputs = [f"{n} ({out})" for n, out in wanted] + ([f"{', '.join(names)} ({args.out})"] if names else [])
     print(f"exported {len(jobs)} file(s) to " + ", ".join(outputs))
     return 0
+
+
+def whole_dataset_only(name: str) -> bool:
+    """Whether format ``name`` only writes whole datasets (one COCO / Label Studio JSON, …)."""
+    from qgn.annotation.formats import FORMATS
+
+    return FORMATS[name].write is None
 
 
 def _export_file(path: Path, targets, names: list[str], out_dir: Path | None) -> None:
