@@ -91,8 +91,8 @@ def run(args) -> int:
         raise FileNotFoundError(f"{src}: no such file or folder")
     whole = [n for n in names if whole_dataset_only(n)]
     if whole and len(jobs) > 1:
-        raise CLIError(f"{', '.join(whole)} write one file for a whole dataset: export a folder of .qgt files with "
-                       "--project DIR (or one .qgt file at a time)")
+        raise CLIError(f"{', '.join(whole)} write one file for a whole dataset: export a project with "
+                       "--project DIR, or one .qgt file at a time")
     if names and Path(args.out).exists() and not Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} exists and is not a folder")
     for (path, targets), rel in zip(jobs, relative_dirs):
