@@ -224,3 +224,20 @@ def test_datumaro_cityscapes_ids_are_never_read_shifted(tmp_path):
     item = scan_dataset(tmp_path / "cs").items[0]
     with pytest.raises(ValueError, match="do not have Cityscapes' colours.*label_colors.txt"):
         item.read(CLASSES)
+
+
+def test_datumaro_reads_cityscapes_class_exports_except_its_road_bug(tmp_path):
+    """With the Cityscapes classes the tree holds the official ids and train ids. Datumaro reads the
+    labelTrainIds, but skips label 0 (cityscapes.py ``_load_items``: ``if label_id:``), which in its
+    train table is 'road': every other pixel is read right, road pixels come back unannotated."""
+    from qgn.data.cityscapes import CITYSCAPES_CLASSES
+    from qgn.formats import ExportItem, export_dataset
+
+    rng = np.random.default_rng(0)
+    label = np.kron(rng.integers(0, 19, (6, 8)), np.ones((4, 4), np.int64))
+    label[:4, :4] = 255
+    image = tmp_path / "frankfurt_000000_000001.png"
+    Image.new("RGB", (32, 24)).save(image)
+    export_dataset([ExportItem(image.stem, label, image)], CITYSCAPES_CLASSES, tmp_path / "out", ["cityscapes"])
+    (read,) = datumaro_labels(tmp_path / "out" / "cityscapes", "cityscapes", CITYSCAPES_CLASSES).values()
+    np.testing.assert_array_equal(read, np.where(label == 0, 255, label))
