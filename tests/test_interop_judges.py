@@ -241,3 +241,21 @@ def test_datumaro_reads_cityscapes_class_exports_except_its_road_bug(tmp_path):
     export_dataset([ExportItem(image.stem, label, image)], CITYSCAPES_CLASSES, tmp_path / "out", ["cityscapes"])
     (read,) = datumaro_labels(tmp_path / "out" / "cityscapes", "cityscapes", CITYSCAPES_CLASSES).values()
     np.testing.assert_array_equal(read, np.where(label == 0, 255, label))
+
+
+def test_rle_encoders_equal_the_reference_encoders():
+    """COCO RLE strings equal pycocotools.mask.encode's; Label Studio brush RLE bytes equal the
+    reference encoder's (label-studio-brush-rle-rs ``encode_rle(values, 8, [3, 4, 8, 16])``)."""
+    from qgn.formats.coco import counts_to_string, rle_counts
+    from qgn.formats.labelstudio import encode_ls_rle
+
+    mask_api = pytest.importorskip("pycocotools.mask")
+    ls = pytest.importorskip("label_studio_brush_rle_rs")
+    rng = np.random.default_rng(11)
+    masks = [rng.random(tuple(rng.integers(1, 60, 2))) < rng.random() for _ in range(60)]
+    masks += [np.zeros((5, 7), bool), np.ones((5, 7), bool), np.pad(np.ones((300, 300), bool), 100)]
+    for mask in masks:
+        reference = mask_api.encode(np.asfortranarray(mask.astype(np.uint8)))["counts"].decode()
+        assert counts_to_string(rle_counts(mask)) == reference
+        values = np.repeat(mask.ravel().astype(np.uint8) * 255, 4)
+        assert encode_ls_rle(mask) == list(ls.encode_rle(values, 8, [3, 4, 8, 16]))
