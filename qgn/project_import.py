@@ -40,7 +40,8 @@ def open_or_create(project_dir: Path, dataset: SourceDataset, classes: ClassSet 
     if (project_dir / PROJECT_FILE).is_file():
         project = Project.open(project_dir)
         if classes is not None and classes.names != project.classes.names:
-            raise ValueError(f"{project_dir} is a project with other classes ({', '.join(project.classes.names[:6])}…); "
+            shown = ", ".join(project.classes.names[:6])
+            raise ValueError(f"{project_dir} is a project with other classes ({shown}…); "
                              "omit --classes to import into its classes")
         check_mapping(mapping, project.classes)
         return project, False
@@ -97,7 +98,8 @@ def _import_item(project: Project, item, mapping) -> str:
     with Image.open(item.image) as image:
         width, height = image.size
     if label.shape != (height, width):
-        raise ValueError(f"the mask is {label.shape[1]}×{label.shape[0]} but the image {item.image} is {width}×{height}")
+        raise ValueError(f"the mask is {label.shape[1]}×{label.shape[0]} but the image {item.image} is "
+                         f"{width}×{height}")
     existing = {im.key for im in project.images}
     (image,) = project.add_images([item.image])
     if image.key in existing and project.annotation_path(image).is_file():

@@ -5,7 +5,6 @@ nested folders and unused labels, Cityscapes ids, labelme polygons, COCO polygon
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -218,7 +217,8 @@ def test_cli_import_errors_and_skips(tmp_path, capsys):
     code, out, err = run_cli(capsys, "import", labels, "--project", tmp_path / "p")
     assert code == 2 and "bare class ids" in err and "--classes" in err and len(err.splitlines()) == 1
     write_classes_file(tmp_path / "classes.txt", CLASSES)
-    code, out, err = run_cli(capsys, "import", labels, "--project", tmp_path / "p", "--classes", tmp_path / "classes.txt")
+    code, out, err = run_cli(capsys, "import", labels, "--project", tmp_path / "p",
+                             "--classes", tmp_path / "classes.txt")
     assert code == 1 and "found ids: a folder of 2 label PNGs" in out
     assert "b: skipped (no image found" in out and "imported 1 of 2" in out
     project = Project.open(tmp_path / "p")

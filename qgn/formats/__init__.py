@@ -45,7 +45,8 @@ from .base import DEFAULT_LEVELS, ExportItem, Format
 # module name -> the attributes holding its Format(s), in menu order
 _MODULES = (
     ("qgt", ("FORMAT",)), ("png", ("FORMAT",)), ("ids", ("FORMAT",)), ("cvat", ("FORMAT", "VOC_FORMAT")),
-    ("cityscapes", ("FORMAT",)), ("camvid", ("FORMAT",)), ("coco", ("FORMAT",)), ("labelme", ("FORMAT",)), ("labelstudio", ("FORMAT",)),
+    ("cityscapes", ("FORMAT",)), ("camvid", ("FORMAT",)), ("coco", ("FORMAT",)), ("labelme", ("FORMAT",)),
+    ("labelstudio", ("FORMAT",)),
     ("levels", ("FORMAT",)), ("leaves_json", ("FORMAT",)),
 )
 

@@ -126,4 +126,5 @@ def _write_item(item: ExportItem, classes: ClassSet, out_dir: Path, ids, trains,
     return written
 
 
-FORMAT = Format("cityscapes", "Cityscapes tree (gtFine ids and colours, leftImg8bit; label_colors.txt)", ".png", None, None, CityscapesWriter, image_names=True)
+FORMAT = Format("cityscapes", "Cityscapes tree (gtFine ids and colours, leftImg8bit; label_colors.txt)", ".png",
+                None, None, CityscapesWriter, image_names=True)

@@ -60,8 +60,8 @@ def cvat_labelmap(classes: ClassSet) -> list[tuple[str, tuple[int, int, int], in
         entries.insert(0, (BACKGROUND, BACKGROUND_COLOR, classes.ignore_index))
     for name, _, _ in entries:
         if not name or any(c in name for c in ":\n\r") or name.startswith("#") or name != name.strip():
-            raise ValueError(f"CVAT export: class name {name!r} cannot be written to labelmap.txt (no ':', line breaks, "
-                             "leading '#' or surrounding spaces)")
+            raise ValueError(f"CVAT export: class name {name!r} cannot be written to labelmap.txt (no ':', "
+                             "line breaks, leading '#' or surrounding spaces)")
     seen: dict[tuple[int, int, int], str] = {}
     for name, rgb, _ in entries:
         if rgb in seen:
@@ -186,6 +186,7 @@ def read_cvat_file(path: Path, classes: ClassSet) -> np.ndarray:
     return decode_with_labelmap(path, find_labelmap(path), classes)
 
 
-FORMAT = Format("cvat", "CVAT Segmentation mask 1.1 (labelmap.txt, class + object masks)", ".png", write_cvat_files, read_cvat_file, image_names=True)
+FORMAT = Format("cvat", "CVAT Segmentation mask 1.1 (labelmap.txt, class + object masks)", ".png",
+                write_cvat_files, read_cvat_file, image_names=True)
 VOC_FORMAT = Format("voc", "Pascal-VOC segmentation: the same folder as cvat",
                     ".png", write_cvat_files, read_cvat_file, image_names=True)

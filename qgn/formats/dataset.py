@@ -35,8 +35,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
-from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, unmatched_message, VOID_NAMES
-from ..classes import normalize_class_name
+from ..classes import UNMATCHED, VOID, VOID_NAMES, ClassSet, match_class_names, normalize_class_name, unmatched_message
 from .base import as_label, colours_to_values, read_rgb
 
 IMPORT_FORMATS = ("cvat", "voc", "cityscapes", "camvid", "coco", "labelme", "labelstudio", "ids", "png")
@@ -366,7 +365,8 @@ def _coco_reader(image: dict, annotations: list[dict], categories: dict[int, str
 def _void_rest(label: np.ndarray, classes: ClassSet, source) -> np.ndarray:
     if (label == VOID).any():
         if classes.ignore_index is None:
-            raise ValueError(f"{source}: some pixels are in no annotation (void), but the class set has no ignore value")
+            raise ValueError(f"{source}: some pixels are in no annotation (void), but the class set has no "
+                             "ignore value")
         label[label == VOID] = classes.ignore_index
     return as_label(label, classes, source)
 
@@ -453,7 +453,9 @@ def scan_label_folder(src: Path, images: Path | None, name: str) -> SourceDatase
     if not masks:
         raise ValueError(f"{src}: no label PNGs")
     classes_file = next((p for p in (folder / "classes.txt", folder.parent / "classes.txt") if p.is_file()), None)
-    file_classes = parse_classes_txt(classes_file.read_text(encoding="utf-8"), str(classes_file)) if classes_file else None
+    file_classes = None
+    if classes_file is not None:
+        file_classes = parse_classes_txt(classes_file.read_text(encoding="utf-8"), str(classes_file))
     reader = read_ids_file if name == "ids" else read_png_file
     items = []
     for mask in masks:

@@ -134,7 +134,8 @@ class LabelStudioWriter(DatasetWriter):
 def task_label(task: dict, classes: ClassSet, source, mapping=None) -> np.ndarray | None:
     """(H, W) int64 label of a task's first annotation (void where no brush), or None without results."""
     annotations = task.get("annotations") or task.get("completions") or []
-    results = [r for a in annotations[:1] for r in a.get("result", []) if str(r.get("type", "")).lower() == "brushlabels"]
+    results = [r for a in annotations[:1] for r in a.get("result", [])
+               if str(r.get("type", "")).lower() == "brushlabels"]
     if not results:
         return None
     if classes.ignore_index is None:
