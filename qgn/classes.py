@@ -78,3 +78,105 @@ class ClassSet:
             obj.get("ignore_index"),
             tuple(obj.get("ignore_color", (0, 0, 0))),
         )
+
+
+# ---------------------------------------------------------------------------------- classes.txt
+DEFAULT_IGNORE_INDEX = 255
+
+
+def parse_colour_suffix(line: str) -> tuple[str, tuple[int, int, int] | None]:
+    """Split ``"traffic light 250 170 30"`` into ``("traffic light", (250, 170, 30))``."""
+    tokens = line.split()
+    if len(tokens) >= 4 and all(t.isdigit() for t in tokens[-3:]):
+        return " ".join(tokens[:-3]), (int(tokens[-3]), int(tokens[-2]), int(tokens[-1]))
+    return line, None
+
+
+def parse_classes_txt(text: str, source: str = "classes.txt") -> ClassSet:
+    """Parse the ``classes.txt`` format (see ``qgn.data.folder``'s docstring) into a ``ClassSet``.
+
+    Classes without a colour get the default palette's colour for their id.
+    """
+    names: list[str] = []
+    colours: list[tuple[int, int, int] | None] = []
+    ignore_index: int | None = DEFAULT_IGNORE_INDEX
+    for number, raw_line in enumerate(text.splitlines(), start=1):
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.lower().startswith("ignore:"):
+            value = line.split(":", 1)[1].strip()
+            if value.lower() == "none":
+                ignore_index = None
+            elif value.isdigit():
+                ignore_index = int(value)
+            else:
+                raise ValueError(f"{source} line {number}: expected 'ignore: <integer>' or 'ignore: none'")
+            continue
+        name, colour = parse_colour_suffix(line)
+        names.append(name)
+        colours.append(colour)
+    if not names:
+        raise ValueError(f"{source}: no class names (expected one name per line)")
+    fallback = default_palette(len(names))
+    palette = tuple(colour if colour is not None else fallback[i] for i, colour in enumerate(colours))
+    try:
+        return ClassSet(names=tuple(names), palette=palette, ignore_index=ignore_index)
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from error
+
+
+# ---------------------------------------------------------------------------------- name matching
+VOID = -1  # ``match_class_names``: the source name means "no class" (the ignore value)
+UNMATCHED = -2  # ``match_class_names``: the source name matches no class (an error if a pixel uses it)
+# Names other tools give the unannotated area: VOC/CVAT/Datumaro "background", labelme "_background_"
+# and "__ignore__", Cityscapes "unlabeled", CamVid "Void".
+VOID_NAMES = ("background", "ignore", "void", "unlabeled", "unlabelled", "_background_", "__ignore__")
+
+
+def normalize_class_name(name: str) -> str:
+    """The spelling-free key of a class name: lower case without spaces, ``_``, ``-``, ``/`` or ``.``
+    (``traffic sign``, ``TrafficSign`` and ``traffic_sign`` are all ``trafficsign``)."""
+    return "".join(c for c in str(name).lower() if c.isalnum())
+
+
+def parse_name_map(pairs) -> dict[str, str]:
+    """``["old=new", ...]`` (``--map``) as {old: new}; ValueError for an item without ``=``."""
+    mapping: dict[str, str] = {}
+    for pair in pairs or ():
+        old, sep, new = str(pair).partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise ValueError(f"--map {pair!r}: expected OLD=NEW (a name in the file = a class name, or 'void')")
+        mapping[old.strip()] = new.strip()
+    return mapping
+
+
+def match_class_names(names, classes: ClassSet, mapping: dict[str, str] | None = None) -> list[int]:
+    """For each source name, the class id of ``classes`` it means: first through ``mapping``
+    ({source name: class name or 'void'}), then exactly, then by ``normalize_class_name``. ``VOID``
+    for the usual names of the unannotated area (``VOID_NAMES``) that are no class here, ``UNMATCHED``
+    for a name that means nothing (``unmatched_message`` says so)."""
+    mapping = {normalize_class_name(k): v for k, v in (mapping or {}).items()}
+    by_key: dict[str, int] = {}
+    for i, name in enumerate(classes.names):
+        by_key.setdefault(normalize_class_name(name), i)
+    void_keys = {normalize_class_name(n) for n in VOID_NAMES}
+    out = []
+    for name in names:
+        target = mapping.get(normalize_class_name(name), name)
+        if target in classes.names:
+            out.append(classes.names.index(target))
+        elif normalize_class_name(target) in by_key:
+            out.append(by_key[normalize_class_name(target)])
+        elif normalize_class_name(target) in void_keys:
+            out.append(VOID)
+        else:
+            out.append(UNMATCHED)
+    return out
+
+
+def unmatched_message(name: str, classes: ClassSet, source) -> str:
+    """The error for a source label that matches no class: the candidates and the way out."""
+    shown = ", ".join(repr(n) for n in classes.names[:24]) + (" …" if classes.num_classes > 24 else "")
+    return (f"{source}: label {name!r} is none of the classes ({shown}); map it with "
+            f"--map '{name}=<class name>' (or '{name}=void')")

@@ -319,11 +319,15 @@ def export_project(
     without, the first failure is raised after the others were exported. An annotation whose size
     differs from its image is exported with a warning in its progress text. A name that would lead
     outside ``out_dir`` (OutsideRootError) stops the export at once."""
+    from .formats import ExportItem
+
     names = check_format_names(formats)
     images = [im for im in project.images if im.done or not only_done]
     for name in names:  # temporaries a killed earlier export left
         for folder in (Path(out_dir) / name, *(Path(out_dir) / name).glob("*/"), *(Path(out_dir) / name).glob("*/*/")):
             remove_stale_temporaries(folder)
+    writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels) for n in names]
+    image_names = export_names(project.images)
     paths: list[Path] = []
     failures: list[Exception] = []
     for i, image in enumerate(images, start=1):
@@ -332,7 +336,10 @@ def export_project(
             if label is None:
                 text = f"{image.key}: skipped (no saved annotation)"
             else:
-                written = export_annotation(label, project.classes, out_dir, image.key, names, project.levels)
+                written: list[Path] = []
+                for name, writer in zip(names, writers):
+                    stem = image_names[image.key] if FORMATS[name].image_names else image.key
+                    written += writer.add(ExportItem(stem, label, image.path))
                 paths += written
                 text = f"{image.key}: {len(written)} file(s)" + _size_warning(image, label)
         except OutsideRootError:
@@ -344,6 +351,8 @@ def export_project(
                 errors.append(text)
         if progress is not None:
             progress(i, len(images), text)
+    for writer in writers:
+        paths += writer.finish()
     if failures and errors is None:
         raise failures[0]
     return list(dict.fromkeys(paths))  # files shared by all images (CVAT's labelmap.txt) once
@@ -404,3 +413,12 @@ def check_keys(keys: list, source: Path) -> None:
                 "ignoring case); rename one of them"
             )
         seen[key.lower()] = key
+
+
+def export_names(images: list[ProjectImage]) -> dict[str, str]:
+    """{key: file stem} for exports that name files after the images (CVAT matches masks to frames
+    by the image's name): the image's own stem, or its key where two images share a stem."""
+    stems = [im.path.stem for im in images]
+    taken = [s.lower() for s in stems]
+    return {im.key: (stem if taken.count(stem.lower()) == 1 and stem.strip() == stem and "/" not in stem else im.key)
+            for im, stem in zip(images, stems)}

@@ -177,8 +177,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(file, "Open p&roject…", lambda: self.projects.open_project(), "Ctrl+Alt+O")
         self._action(file, "&Save annotations", self.projects.save, "Ctrl+S",
                      tip="Save every annotation with unsaved edits into the project (creating one first if needed)")
+        self._action(file, "&Import dataset…", self.show_import, tip="A CVAT/VOC, Cityscapes, CamVid, COCO, "
+                     "labelme or Label Studio dataset (or label PNGs) into a project, with a preview")
         self._action(file, "&Export annotations…", self.show_export, "Ctrl+E",
-                     tip="Write the project's annotations as .qgt, PNG, id PNG, CVAT masks, level PNGs or JSON")
+                     tip="Write the project's annotations as .qgt, PNG, id PNG, CVAT/VOC, Cityscapes, CamVid, COCO, "
+                     "labelme, Label Studio, level PNGs or JSON")
         file.addSeparator()
         self._action(file, "Save &screenshot…", self.save_screenshot_dialog, "Ctrl+Shift+S")
         file.addSeparator()
@@ -622,6 +625,16 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.projects.project is None and not self.projects.save():
             return None
         dialog = ExportDialog(self.projects, self)
+        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def show_import(self):
+        """The import dataset dialog; after an import the window opens the project."""
+        from qgn_studio.import_dialog import ImportDialog
+
+        dialog = ImportDialog(self.jobs, self.projects.project, self)
+        dialog.imported.connect(lambda report: self.projects.open_project(report.project.root))
         dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         return dialog

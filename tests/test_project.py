@@ -268,7 +268,7 @@ def test_export_project_with_progress(tmp_path):
     project.set_done(second, True)
     calls = []
     paths = export_project(project, tmp_path / "out", ["png", "qgt", "cvat"], lambda i, n, t: calls.append((i, n, t)))
-    assert calls == [(1, 3, "a: 5 file(s)"), (2, 3, "a-2: 5 file(s)"), (3, 3, "c: skipped (no saved annotation)")]
+    assert calls == [(1, 3, "a: 6 file(s)"), (2, 3, "a-2: 6 file(s)"), (3, 3, "c: skipped (no saved annotation)")]
     assert (tmp_path / "out" / "png" / "a-2.png") in paths
     for key, label in labels.items():
         for fmt, path in [("png", f"png/{key}.png"), ("qgt", f"qgt/{key}.qgt"), ("cvat", f"cvat/SegmentationClass/{key}.png")]:
@@ -336,7 +336,7 @@ def test_cli_export_errors(capsys, tmp_path):
     assert code == 2 and "qgn export: error: --project" in err and "not a QGN project" in err
     Project.create(tmp_path / "p", [], CLASSES)
     code, _, err = run_cli(capsys, "export", "--project", tmp_path / "p", "--out", tmp_path / "o", "--formats", "png,tiff")
-    assert code == 2 and "unknown format(s) tiff" in err and "choose from qgt, png, ids, cvat, levels, json" in err
+    assert code == 2 and "unknown format(s) tiff" in err and "choose from qgt, png, ids, cvat, voc, cityscapes, camvid, coco, labelme, labelstudio, levels, json" in err
     code, _, err = run_cli(capsys, "export", "--project", tmp_path / "p")
     assert code == 2 and "--out" in err
     code, _, err = run_cli(capsys, "export", tmp_path / "x.qgt", "--format", "gif", "--out", tmp_path / "o")

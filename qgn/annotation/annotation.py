@@ -10,60 +10,11 @@ import os
 import numpy as np
 
 from ..classes import ClassSet
+from ..label_map import check_label, label_dtype, present_values  # noqa: F401 (re-exported)
 from ..quadtree import Quadtree, TPyramid, build_tpyramid
 from .edit import LabelEdit, changed_cells
 
 SOURCES = ("prediction", "import", "empty")
-
-
-def label_dtype(classes: ClassSet) -> np.dtype:
-    """uint8 when every class id and the ignore value fit in 0..255, else uint16.
-
-    Raises ValueError for class sets whose values an unsigned 16-bit map cannot hold (a negative
-    ignore value, or more than 65535 values)."""
-    top = classes.num_classes - 1
-    if classes.ignore_index is not None:
-        if not 0 <= classes.ignore_index <= 65535:
-            raise ValueError(
-                f"an annotation stores labels as unsigned integers; the ignore value {classes.ignore_index} "
-                "must be in 0..65535 (choose a non-negative ignore value for this class set)"
-            )
-        top = max(top, classes.ignore_index)
-    if top > 65535:
-        raise ValueError(f"{classes.num_classes} classes do not fit a 16-bit label map")
-    return np.dtype(np.uint8) if top <= 255 else np.dtype(np.uint16)
-
-
-def present_values(label: np.ndarray) -> np.ndarray:
-    """(V,) int64: the distinct values of an integer array, ascending (a histogram when the value
-    range is small, which is many times faster than sorting)."""
-    lo, hi = int(label.min()), int(label.max())
-    if hi - lo <= 1 << 20:
-        counts = np.bincount((label.ravel() if lo == 0 else label.ravel().astype(np.int64) - lo), minlength=1)
-        return np.flatnonzero(counts).astype(np.int64) + lo
-    return np.unique(label).astype(np.int64)
-
-
-def check_label(label: np.ndarray, classes: ClassSet, what: str = "label map") -> np.ndarray:
-    """``label`` (H, W) integer as a new array of ``label_dtype(classes)``; ValueError naming the
-    offending values when some are neither a class id nor the ignore value."""
-    label = np.asarray(label)
-    if label.ndim != 2 or label.size == 0:
-        raise ValueError(f"{what}: expected a non-empty 2-D (H, W) array; got shape {label.shape}")
-    if not np.issubdtype(label.dtype, np.integer):
-        raise ValueError(f"{what}: expected integer class ids; got dtype {label.dtype}")
-    values = present_values(label)
-    valid = (values >= 0) & (values < classes.num_classes)
-    if classes.ignore_index is not None:
-        valid |= values == classes.ignore_index
-    if not valid.all():
-        bad = values[~valid][:8].tolist()
-        ignore = f" or the ignore value {classes.ignore_index}" if classes.ignore_index is not None else " (no ignore value)"
-        raise ValueError(
-            f"{what}: values {bad} are not class ids 0..{classes.num_classes - 1}{ignore}; "
-            "is it labelled with another class set?"
-        )
-    return label.astype(label_dtype(classes), copy=True)
 
 
 class Annotation:

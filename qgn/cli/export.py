@@ -7,7 +7,8 @@ Three forms:
   grayscale for values > 255). In the folder form every .qgt under DIR (recursive) becomes
   OUTDIR/<same relative path>.png.
 * ``qgn export IN.qgt|DIR --format NAME[,NAME…] --out OUT``: any format of
-  ``qgn.annotation.formats.FORMATS`` (qgt, png, ids, cvat, levels, json). One format writes into OUT
+  ``qgn.formats.FORMATS`` (qgt, png, ids, cvat, voc, cityscapes, camvid, coco, labelme, labelstudio,
+  levels, json). One format writes into OUT
   (the folder form mirrors DIR's subfolders under OUT); several write into OUT/<format>/. Files
   without stored classes get generic names ("class 0" …) and the default palette.
 * ``qgn export --project DIR --out OUT [--formats qgt,png,…] [--only-done]``: every saved
@@ -89,6 +90,10 @@ def run(args) -> int:
         relative_dirs = [Path()]
     else:
         raise FileNotFoundError(f"{src}: no such file or folder")
+    whole = [n for n in names if whole_dataset_only(n)]
+    if whole and len(jobs) > 1:
+        raise CLIError(f"{', '.join(whole)} write one file for a whole dataset: export a project with "
+                       "--project DIR, or one .qgt file at a time")
     if names and Path(args.out).exists() and not Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} exists and is not a folder")
     planned = [(out, path) for path, targets in jobs for _, out in targets]
@@ -120,9 +125,16 @@ def format_outputs(names: list[str], out_dir: Path, stem: str, levels: int = 16)
     return paths
 
 
+def whole_dataset_only(name: str) -> bool:
+    """Whether format ``name`` only writes whole datasets (one COCO / Label Studio JSON, …)."""
+    from qgn.annotation.formats import FORMATS
+
+    return FORMATS[name].write is None
+
+
 def _export_file(path: Path, targets, names: list[str], out_dir: Path | None) -> None:
     """One .qgt file: the --png targets, then ``names`` formats into ``out_dir``."""
-    from qgn.annotation.formats import FORMATS
+    from qgn.annotation.formats import FORMATS, ExportItem
     from qgn.classes import ClassSet
     from qgn.quadtree.qgt import read_qgt
 
@@ -135,7 +147,7 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None) ->
         label = qt.to_label()
         for name in names:
             folder = out_dir if len(names) == 1 else out_dir / name
-            FORMATS[name].write(label, classes, folder, path.stem, levels=qt.num_levels)
+            FORMATS[name].export_items([ExportItem(path.stem, label)], classes, folder, levels=qt.num_levels)
 
 
 def _run_project(args) -> int:

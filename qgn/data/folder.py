@@ -27,56 +27,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from qgn.classes import ClassSet, default_palette
+from qgn.classes import DEFAULT_IGNORE_INDEX, ClassSet, parse_classes_txt, parse_colour_suffix  # noqa: F401 (re-exported)
 from qgn.data.base import DatasetLayoutError, PairedFileDataset, missing_labels_error
 from qgn.data.imageio import read_label, read_label_rgb
 
-DEFAULT_IGNORE_INDEX = 255
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 LABEL_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".webp")
 COLOUR_MODES = ("RGB", "RGBA")
-
-
-def parse_colour_suffix(line: str) -> tuple[str, tuple[int, int, int] | None]:
-    """Split ``"traffic light 250 170 30"`` into ``("traffic light", (250, 170, 30))``."""
-    tokens = line.split()
-    if len(tokens) >= 4 and all(t.isdigit() for t in tokens[-3:]):
-        return " ".join(tokens[:-3]), (int(tokens[-3]), int(tokens[-2]), int(tokens[-1]))
-    return line, None
-
-
-def parse_classes_txt(text: str, source: str = "classes.txt") -> ClassSet:
-    """Parse the ``classes.txt`` format (see the module docstring) into a ``ClassSet``.
-
-    Classes without a colour get the default palette's colour for their id.
-    """
-    names: list[str] = []
-    colours: list[tuple[int, int, int] | None] = []
-    ignore_index: int | None = DEFAULT_IGNORE_INDEX
-    for number, raw_line in enumerate(text.splitlines(), start=1):
-        line = raw_line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.lower().startswith("ignore:"):
-            value = line.split(":", 1)[1].strip()
-            if value.lower() == "none":
-                ignore_index = None
-            elif value.isdigit():
-                ignore_index = int(value)
-            else:
-                raise ValueError(f"{source} line {number}: expected 'ignore: <integer>' or 'ignore: none'")
-            continue
-        name, colour = parse_colour_suffix(line)
-        names.append(name)
-        colours.append(colour)
-    if not names:
-        raise ValueError(f"{source}: no class names (expected one name per line)")
-    fallback = default_palette(len(names))
-    palette = tuple(colour if colour is not None else fallback[i] for i, colour in enumerate(colours))
-    try:
-        return ClassSet(names=tuple(names), palette=palette, ignore_index=ignore_index)
-    except ValueError as error:
-        raise ValueError(f"{source}: {error}") from error
 
 
 def files_by_stem(directory: Path, extensions: tuple[str, ...]) -> dict[str, Path]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..classes import ClassSet, default_palette
+from ..classes import ClassSet, default_palette, parse_classes_txt
 from ..fileio import atomic_write_bytes
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
@@ -130,8 +130,6 @@ def write_label_png(
 # ---------------------------------------------------------------------------------------- classes
 def read_classes_file(path: str | os.PathLike) -> ClassSet:
     """Parse a ``classes.txt`` (format of ``qgn.data.folder``) into a ClassSet."""
-    from ..data.folder import parse_classes_txt  # the one definition of the format
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such classes file")

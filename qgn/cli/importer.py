@@ -1,0 +1,63 @@
+"""`qgn import SRC --project DIR [--format auto|cvat|voc|cityscapes|camvid|coco|labelme|labelstudio|ids|png]
+[--images DIR] [--classes FILE] [--map OLD=NEW ...]`
+
+A dataset in another tool's layout → a QGN Studio project (created when DIR holds none, else added
+to): each mask's image is added and the mask saved as its annotation. ``--format auto`` detects the
+layout and says what it found. Labels are matched to the classes by name (usual spellings:
+``traffic sign`` = ``trafficsign``); ``--map old=new`` maps a name that matches nothing (``new`` a
+class name or ``void``). Items that cannot be imported are reported and skipped; the exit status is
+1 when any was.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgn.cli.main import CLIError
+
+
+def add_arguments(p) -> None:
+    from qgn.formats.dataset import IMPORT_FORMATS
+
+    p.add_argument("src", metavar="SRC", help="the dataset folder (or its JSON file)")
+    p.add_argument("--project", metavar="DIR", required=True, help="the project to create or add to")
+    p.add_argument("--format", default="auto", choices=("auto", *IMPORT_FORMATS),
+                   help="the dataset's layout (default: detect it)")
+    p.add_argument("--images", metavar="DIR", help="where the images are, when not where the format keeps them")
+    p.add_argument("--classes", metavar="FILE", help="a classes.txt: the classes of a new project (required for "
+                                                      "ids/png folders without one beside them)")
+    p.add_argument("--map", metavar="OLD=NEW", action="append", default=[],
+                   help="map a label name of the files to a class name (or 'void'); repeatable")
+
+
+def run(args) -> int:
+    from qgn.classes import parse_name_map
+    from qgn.formats.dataset import scan_dataset
+    from qgn.project import ProjectError
+    from qgn.project_import import import_into_project
+    from qgn.quadtree.label_io import read_classes_file
+
+    try:
+        mapping = parse_name_map(args.map)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    classes = None
+    if args.classes:
+        try:
+            classes = read_classes_file(args.classes)
+        except (FileNotFoundError, ValueError) as exc:
+            raise CLIError(f"--classes: {exc}") from None
+    dataset = scan_dataset(Path(args.src), args.format, args.images)
+    print(("found " if args.format == "auto" else "reading ") + dataset.description, flush=True)
+
+    def progress(i: int, n: int, text: str) -> None:
+        print(f"[{i}/{n}] {text}", flush=True)
+
+    try:
+        report = import_into_project(args.src, args.project, images=args.images, classes=classes, mapping=mapping,
+                                     progress=progress, dataset=dataset)
+    except ProjectError as exc:
+        raise CLIError(f"--project {args.project}: {exc}") from None
+    verb = "created" if report.created else "added to"
+    print(f"imported {len(report.imported)} of {len(report.imported) + len(report.skipped)} item(s); {verb} the "
+          f"project {report.project.root} ({len(report.project.images)} images)")
+    return 1 if report.skipped else 0

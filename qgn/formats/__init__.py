@@ -1,0 +1,148 @@
+"""Annotation file formats: export label maps to the formats other tools read, and import them back.
+
+One module per format, each defining ``FORMAT`` (a ``qgn.formats.base.Format``); ``FORMATS`` maps
+the names to them, in the order menus list them. A new format is one module plus one line in
+``_MODULES``. Per-image formats round-trip exactly: ``read(write(label)) == label`` (values; the
+dtype is ``label_dtype(classes)``). ``write(label, classes, out_dir, stem, levels=6)`` writes into
+``out_dir`` (created if needed) atomically and returns the paths it wrote; dataset formats (one
+COCO ``instances.json`` for all images) ``export(items, classes, out_dir)`` instead.
+
+=========== ===========================================================================
+name        module and files
+=========== ===========================================================================
+qgt         ``qgt``: ``<stem>.qgt``, the quadtree with the class names and colours
+png         ``png``: indexed-palette PNG, palette index = class id, ignore value kept
+ids         ``ids``: grayscale id PNG (Cityscapes ``labelIds`` for the Cityscapes classes)
+cvat, voc   ``cvat``: CVAT "Segmentation mask 1.1" / Pascal-VOC folder
+cityscapes  ``cityscapes``: the ``gtFine``/``leftImg8bit`` tree (+ ``label_colors.txt``)
+camvid      ``camvid``: the CamVid layout of Datumaro (``label_colors.txt``, colour masks)
+coco        ``coco``: one ``instances.json``, an RLE mask per class region per image
+labelme     ``labelme``: one labelme JSON per image, exact rectilinear polygons
+labelstudio ``labelstudio``: a Label Studio tasks JSON with ``brushlabels`` RLE
+levels      ``levels``: one picture per quadtree level (export only)
+json        ``leaves_json``: the quadtree leaf list
+=========== ===========================================================================
+
+Import of a single mask file (``import_annotation(path, classes, format="auto")``) auto-detects:
+``.qgt`` → qgt, ``.json`` → json; a PNG by its mode: P → png (palette indices are the ids), L → ids
+(Cityscapes ``labelIds`` for the Cityscapes class set unless the name ends in
+``labelTrainIds.png``), I;16/I → png, RGB/RGBA → cvat (needs the export's ``labelmap.txt`` in a
+folder above the mask). Whole datasets: ``qgn.formats.dataset``.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..classes import ClassSet
+from ..label_map import check_label
+from .base import DEFAULT_LEVELS, ExportItem, Format
+
+# module name -> the attributes holding its Format(s), in menu order
+_MODULES = (
+    ("qgt", ("FORMAT",)), ("png", ("FORMAT",)), ("ids", ("FORMAT",)), ("cvat", ("FORMAT", "VOC_FORMAT")),
+    ("cityscapes", ("FORMAT",)), ("camvid", ("FORMAT",)), ("coco", ("FORMAT",)), ("labelme", ("FORMAT",)),
+    ("labelstudio", ("FORMAT",)),
+    ("levels", ("FORMAT",)), ("leaves_json", ("FORMAT",)),
+)
+
+
+def _collect() -> dict[str, Format]:
+    found: dict[str, Format] = {}
+    for module, attributes in _MODULES:
+        mod = importlib.import_module(f"{__name__}.{module}")
+        for attribute in attributes:
+            fmt = getattr(mod, attribute)
+            found[fmt.name] = fmt
+    return found
+
+
+FORMATS: dict[str, Format] = _collect()
+
+
+def check_format_names(names) -> list[str]:
+    """``names`` as a list, ValueError naming the known formats if one is unknown."""
+    names = [names] if isinstance(names, str) else list(names)
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown or not names:
+        raise ValueError(f"unknown export format(s) {unknown or names}; choose from {', '.join(FORMATS)}")
+    return names
+
+
+def export_annotation(
+    label: np.ndarray, classes: ClassSet, out_dir: str | os.PathLike, stem: str, formats, levels: int = DEFAULT_LEVELS,
+    image: str | os.PathLike | None = None,
+) -> list[Path]:
+    """Write ``label`` (H, W) in each of ``formats`` into ``out_dir/<format name>/``; the paths written."""
+    names = check_format_names(formats)
+    label = check_label(label, classes)
+    item = ExportItem(stem, label, Path(image) if image else None)
+    paths: list[Path] = []
+    for name in names:
+        paths += FORMATS[name].export_items([item], classes, Path(out_dir) / name, levels=levels)
+    return paths
+
+
+def export_dataset(items, classes: ClassSet, out_dir: str | os.PathLike, formats,
+                   levels: int = DEFAULT_LEVELS) -> list[Path]:
+    """Write every ``ExportItem`` in each of ``formats`` into ``out_dir/<format name>/``."""
+    names = check_format_names(formats)
+    items = [ExportItem(i.name, check_label(i.label, classes, i.name), i.image) for i in items]
+    paths: list[Path] = []
+    for name in names:
+        paths += FORMATS[name].export_items(items, classes, Path(out_dir) / name, levels=levels)
+    return paths
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """The format name of a mask file (see the module docstring). ValueError when unknown."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".qgt":
+        return "qgt"
+    if suffix == ".json":
+        from .labelme import is_labelme_file
+
+        return "labelme" if path.is_file() and is_labelme_file(path) else "json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    from ..imagefile import ImageTooLargeError, open_image
+
+    try:
+        with open_image(path) as image:
+            mode = image.mode
+    except ImageTooLargeError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise ValueError(f"{path}: not a .qgt, .json or image file; cannot tell its format") from None
+    if mode in ("P", "1") or mode.startswith("I"):
+        return "png"
+    if mode == "L":
+        return "ids"
+    if mode in ("RGB", "RGBA", "PA"):
+        return "cvat"
+    raise ValueError(f"{path} is a {mode} image; a mask must be indexed (P), grayscale (L, I;16) or an RGB CVAT mask")
+
+
+def import_annotation(path: str | os.PathLike, classes: ClassSet, format: str = "auto") -> np.ndarray:
+    """Read a mask file as a label map (H, W) of ``label_dtype(classes)``.
+
+    ``format``: "auto" (``detect_format``) or a name in ``FORMATS`` with a reader. ValueError when the
+    file does not hold ids of ``classes`` (naming the values) or is malformed; FileNotFoundError."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    name = detect_format(path) if format == "auto" else format
+    if name not in FORMATS or FORMATS[name].read is None:
+        readable = [n for n, f in FORMATS.items() if f.read is not None]
+        raise ValueError(f"cannot import format {name!r} from one file; importable: auto, {', '.join(readable)} "
+                         "(whole datasets: qgn import)")
+    return FORMATS[name].read(path, classes)
+
+
+__all__ = ["DEFAULT_LEVELS", "ExportItem", "FORMATS", "Format", "check_format_names", "detect_format",
+           "export_annotation", "export_dataset", "import_annotation"]

@@ -1,0 +1,172 @@
+"""What every format module shares: the ``Format`` record, the ``ExportItem`` of a dataset export,
+and the small helpers that turn files into label maps of a class set.
+
+A format module defines one ``FORMAT = Format(...)``; ``qgn.formats`` collects them in ``FORMATS``.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..classes import ClassSet
+from ..label_map import check_label, label_dtype
+
+DEFAULT_LEVELS = 6
+
+
+@dataclass(frozen=True)
+class ExportItem:
+    """One image of a dataset export.
+
+    name:  the file stem the export uses (the image's own stem where the caller could keep it).
+    label: (H, W) integer label map of the export's class set (ids 0..k-1 and the ignore value).
+    image: the image file, or None (formats that copy or reference images then skip it)."""
+
+    name: str
+    label: np.ndarray
+    image: Path | None = None
+
+
+class DatasetWriter:
+    """Writes one dataset export, an image at a time: ``add(item)`` → paths written now, then
+    ``finish()`` → paths written at the end (e.g. one JSON for all images). This default writes
+    each item with a per-image ``write`` function."""
+
+    def __init__(self, write, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS):
+        self._write, self.classes, self.out_dir, self.levels = write, classes, Path(out_dir), levels
+
+    def add(self, item: ExportItem) -> list[Path]:
+        return self._write(item.label, self.classes, self.out_dir, item.name, levels=self.levels)
+
+    def finish(self) -> list[Path]:
+        return []
+
+
+@dataclass(frozen=True)
+class Format:
+    """One file format.
+
+    write(label, classes, out_dir, stem, levels=6) -> list[Path]: one image's files (None for
+        formats that only exist as a whole dataset, e.g. one COCO ``instances.json``).
+    read(path, classes) -> (H, W) label: one mask file (None for export-only formats).
+    writer(classes, out_dir, levels) -> DatasetWriter: a whole dataset (None: ``write`` per image).
+    image_names: a dataset export names its files after the images (other tools match masks to
+        images by name), not after the project's keys.
+    """
+
+    name: str
+    description: str
+    suffix: str
+    write: Callable[..., list[Path]] | None
+    read: Callable[[Path, ClassSet], np.ndarray] | None
+    writer: Callable[..., DatasetWriter] | None = None
+    image_names: bool = False
+
+    def open_writer(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS) -> DatasetWriter:
+        if self.writer is not None:
+            return self.writer(classes, Path(out_dir), levels)
+        return DatasetWriter(self.write, classes, Path(out_dir), levels)
+
+    def export_items(self, items: Sequence[ExportItem], classes: ClassSet, out_dir: Path,
+                     levels: int = DEFAULT_LEVELS) -> list[Path]:
+        """Write ``items`` into ``out_dir`` (``open_writer``, ``add`` each, ``finish``)."""
+        writer = self.open_writer(classes, out_dir, levels)
+        paths: list[Path] = []
+        for item in items:
+            paths += writer.add(item)
+        return paths + writer.finish()
+
+
+def out_file(folder: Path, name: str) -> Path:
+    """``folder / name``, creating ``folder`` if needed; a name such as ``../x`` never leads
+    outside ``folder`` (``qgn.fileio.path_inside``)."""
+    from ..fileio import path_inside
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return path_inside(folder, name)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def read_rgb(path: Path, what: str = "a colour mask") -> np.ndarray:
+    """(H, W, 3) uint8 of a colour (RGB/RGBA/P/PA) image; ValueError for other modes or bad files."""
+    from ..imagefile import open_image
+
+    try:
+        with open_image(path) as image:
+            if image.mode not in ("RGB", "RGBA", "P", "PA"):
+                raise ValueError(f"{path} is a {image.mode} image; {what} is RGB (or palette)")
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} is not a readable image: {exc}") from None
+
+
+def rgb_keys(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) int64 key ``r<<16 | g<<8 | b`` of an (H, W, 3) colour image."""
+    return (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
+
+
+def colours_to_values(rgb: np.ndarray, colours: Sequence[tuple[int, int, int]], values: Sequence[int],
+                      path, table_file) -> np.ndarray:
+    """(H, W) int64: each pixel's colour looked up in ``colours`` → ``values``. ValueError naming up
+    to five colours that ``table_file`` does not list."""
+    keys = np.asarray([(r << 16) | (g << 8) | b for r, g, b in colours], np.int64)
+    if len(np.unique(keys)) != len(keys):
+        raise ValueError(f"{table_file}: two labels share a colour; the mask cannot be read unambiguously")
+    pixel_keys = rgb_keys(rgb)
+    order = np.argsort(keys)
+    sorted_keys = keys[order]
+    pos = np.clip(np.searchsorted(sorted_keys, pixel_keys), 0, len(keys) - 1)
+    unknown = sorted_keys[pos] != pixel_keys
+    if unknown.any():
+        bad = np.unique(pixel_keys[unknown])[:5]
+        shown = [((k >> 16) & 255, (k >> 8) & 255, k & 255) for k in bad.tolist()]
+        raise ValueError(f"{path}: colours {shown} are not in {table_file}")
+    return np.asarray(values, np.int64)[order][pos]
+
+
+def codes_to_label(codes: np.ndarray, classes: ClassSet, source) -> np.ndarray:
+    """Level-0 T-pyramid codes (H, W) (c+1 class c, k+1 void) → label map of ``classes``."""
+    k = classes.num_classes
+    table = np.arange(-1, k + 1, dtype=np.int64)  # code → value; code 0 (composite) cannot occur
+    if classes.ignore_index is not None:
+        table[k + 1] = classes.ignore_index
+    elif (codes == k + 1).any():
+        raise ValueError(f"{source} has ignore pixels but the class set has no ignore value")
+    table[0] = 0  # composite never occurs on level 0; the lookup is done in the label's own dtype
+    return table.astype(label_dtype(classes))[codes]
+
+
+def as_label(values: np.ndarray, classes: ClassSet, source) -> np.ndarray:
+    return check_label(values, classes, str(source))
+
+
+def check_same_classes(source, num_classes: int, names, classes: ClassSet) -> None:
+    if num_classes != classes.num_classes:
+        raise ValueError(f"{source} has {num_classes} classes but the class set has {classes.num_classes}")
+    if names is not None and tuple(names) != classes.names:
+        diff = next(i for i, (a, b) in enumerate(zip(names, classes.names)) if a != b)
+        raise ValueError(
+            f"{source} was labelled with other classes: class {diff} is {names[diff]!r} there but "
+            f"{classes.names[diff]!r} here"
+        )
+
+
+def void_to(label: np.ndarray, classes: ClassSet, value: int) -> np.ndarray:
+    """(H, W) int64 copy of ``label`` with its ignore pixels set to ``value``."""
+    out = label.astype(np.int64)
+    if classes.ignore_index is not None:
+        out[label == classes.ignore_index] = value
+    return out

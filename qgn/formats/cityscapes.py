@@ -1,0 +1,130 @@
+"""``cityscapes``: the Cityscapes tree, as Cityscapes ships it and Datumaro reads and writes it.
+
+Layout (Datumaro datumaro/plugins/data_formats/cityscapes.py ``CityscapesPath``)::
+
+    gtFine/<split>/<city>/<stem>_gtFine_labelIds.png       8-bit label ids
+    gtFine/<split>/<city>/<stem>_gtFine_instanceIds.png    the same ids (no instances: each region is
+                                                           "stuff", value = label id, as Datumaro writes)
+    gtFine/<split>/<city>/<stem>_gtFine_color.png          RGB, the class colours
+    gtFine/<split>/<city>/<stem>_gtFine_labelTrainIds.png  train ids 0..18, 255 void (Cityscapes classes only)
+    leftImg8bit/<split>/<city>/<stem>_leftImg8bit<ext>     the image, copied byte for byte
+    label_colors.txt                                       custom classes only: "r g b name" per label
+
+``<split>`` is ``default``; ``<city>`` is the stem's prefix for Cityscapes names
+(``frankfurt_000000_000294`` → ``frankfurt``), else ``default``.
+
+Two cases, so that no reader can take one for the other:
+
+* every class name is a Cityscapes label (``traffic sign`` / ``trafficsign`` …): the official label
+  ids (cityscapesScripts labels.py; Datumaro ``CITYSCAPES_LABEL_MAP`` lists them in id order), void
+  → 0 "unlabeled"; plus ``labelTrainIds`` when the classes are Cityscapes' 19 train classes.
+* otherwise: ``label_colors.txt`` with ``0 0 0 background`` first, label ids = class id + 1 and void
+  = 0, which is how Datumaro numbers the lines (``qgn.formats.label_colors``); no ``labelTrainIds``
+  (Datumaro would read those through the Cityscapes train table instead).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..classes import ClassSet, normalize_class_name
+from ..fileio import atomic_write_bytes
+from ..quadtree.label_io import encode_label_png
+from .base import DEFAULT_LEVELS, DatasetWriter, ExportItem, Format, out_file, png_bytes, void_to
+from .label_colors import label_colors_entries, write_label_colors
+
+SPLIT = "default"
+# Cityscapes label ids 0..33 (cityscapesScripts labels.py; Datumaro cityscapes.py CITYSCAPES_LABEL_MAP).
+LABEL_NAMES = (
+    "unlabeled", "ego vehicle", "rectification border", "out of roi", "static", "dynamic", "ground", "road",
+    "sidewalk", "parking", "rail track", "building", "wall", "fence", "guard rail", "bridge", "tunnel", "pole",
+    "polegroup", "traffic light", "traffic sign", "vegetation", "terrain", "sky", "person", "rider", "car",
+    "truck", "bus", "caravan", "trailer", "train", "motorcycle", "bicycle",
+)
+# Their colours (the same sources), for checking a labelIds mask against its _color.png.
+LABEL_COLOURS = (
+    (0, 0, 0), (0, 0, 0), (0, 0, 0), (0, 0, 0), (0, 0, 0), (111, 74, 0), (81, 0, 81), (128, 64, 128),
+    (244, 35, 232), (250, 170, 160), (230, 150, 140), (70, 70, 70), (102, 102, 156), (190, 153, 153),
+    (180, 165, 180), (150, 100, 100), (150, 120, 90), (153, 153, 153), (153, 153, 153), (250, 170, 30),
+    (220, 220, 0), (107, 142, 35), (152, 251, 152), (70, 130, 180), (220, 20, 60), (255, 0, 0), (0, 0, 142),
+    (0, 0, 70), (0, 60, 100), (0, 0, 90), (0, 0, 110), (0, 80, 100), (0, 0, 230), (119, 11, 32),
+)
+_CITY_STEM = re.compile(r"^([a-z]+(?:_[a-z]+)*)_\d{6}_\d{6}$")
+
+
+def official_label_ids(classes: ClassSet) -> list[int] | None:
+    """Each class's Cityscapes label id when every class name is a Cityscapes label, else None."""
+    keys = [normalize_class_name(n) for n in LABEL_NAMES]
+    ids = [keys.index(normalize_class_name(n)) if normalize_class_name(n) in keys else None for n in classes.names]
+    return None if None in ids or len(set(ids)) != len(ids) else ids
+
+
+def train_ids(classes: ClassSet) -> list[int] | None:
+    """Each class's Cityscapes train id when the classes are train classes, else None."""
+    from ..data.cityscapes import CITYSCAPES_TRAIN_CLASSES
+
+    table = {normalize_class_name(name): train for _, train, name, _ in CITYSCAPES_TRAIN_CLASSES}
+    ids = [table.get(normalize_class_name(n)) for n in classes.names]
+    return None if None in ids else ids
+
+
+def city_of(stem: str) -> str:
+    found = _CITY_STEM.match(stem)
+    return found.group(1) if found else "default"
+
+
+class CityscapesWriter(DatasetWriter):
+    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS):
+        super().__init__(None, classes, out_dir, levels)
+        official = official_label_ids(classes)
+        self.trains = train_ids(classes) if official is not None else None
+        self.label_colors: list[Path] = []
+        if official is None:
+            entries = label_colors_entries(classes, "Cityscapes export")
+            self.label_colors.append(write_label_colors(out_file(out_dir, "label_colors.txt"), entries))
+            self.ids = list(range(1, classes.num_classes + 1))
+        else:
+            self.ids = official
+        self.colours = np.zeros((max(self.ids) + 1, 3), np.uint8)
+        for i, rgb in zip(self.ids, classes.palette):
+            self.colours[i] = rgb
+
+    def add(self, item: ExportItem) -> list[Path]:
+        written = self.label_colors + _write_item(item, self.classes, self.out_dir, self.ids, self.trains, self.colours)
+        self.label_colors = []
+        return written
+
+
+def _write_item(item: ExportItem, classes: ClassSet, out_dir: Path, ids, trains, colours) -> list[Path]:
+    city = city_of(item.name)
+    gt = out_dir / "gtFine" / SPLIT / city
+    lut = np.zeros(classes.num_classes + 1, np.int64)  # class id → label id; the last entry: void → 0
+    lut[: classes.num_classes] = ids
+    label_ids = lut[void_to(item.label, classes, classes.num_classes)]
+    written = []
+    for suffix, data in (("labelIds", label_ids), ("instanceIds", label_ids)):
+        path = out_file(gt, f"{item.name}_gtFine_{suffix}.png")
+        atomic_write_bytes(path, encode_label_png(data, indexed=False))
+        written.append(path)
+    color = out_file(gt, f"{item.name}_gtFine_color.png")
+    atomic_write_bytes(color, png_bytes(Image.fromarray(colours[label_ids], "RGB")))
+    written.append(color)
+    if trains is not None:
+        table = np.full(classes.num_classes + 1, 255, np.int64)
+        table[: classes.num_classes] = trains
+        path = out_file(gt, f"{item.name}_gtFine_labelTrainIds.png")
+        atomic_write_bytes(path, encode_label_png(table[void_to(item.label, classes, classes.num_classes)],
+                                                  indexed=False))
+        written.append(path)
+    if item.image is not None:
+        image = out_file(out_dir / "leftImg8bit" / SPLIT / city, f"{item.name}_leftImg8bit{item.image.suffix.lower()}")
+        atomic_write_bytes(image, Path(item.image).read_bytes())
+        written.append(image)
+    return written
+
+
+FORMAT = Format("cityscapes", "Cityscapes tree (gtFine ids and colours, leftImg8bit; label_colors.txt)", ".png",
+                None, None, CityscapesWriter, image_names=True)

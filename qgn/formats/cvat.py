@@ -1,0 +1,192 @@
+"""``cvat`` (alias ``voc``): the Pascal-VOC segmentation folder of CVAT's "Segmentation mask 1.1".
+
+Written as CVAT writes it (cvat/apps/dataset_manager/formats/mask.py ``_export``: Datumaro's
+``voc_segmentation`` export with ``label_map=make_colormap(...)``)::
+
+    labelmap.txt                       "# label:color_rgb:parts:actions", then "name:r,g,b::" per label;
+                                       "background:0,0,0::" first (formats/utils.py ``make_colormap``
+                                       inserts it at index 0 with colour #000000 when no label has
+                                       that name), then the classes in id order
+    SegmentationClass/<stem>.png       RGB, each pixel its class colour; void (the ignore value) stays
+                                       unannotated: the background colour
+    SegmentationObject/<stem>.png      palette PNG, one instance per class region: index 0 where the class
+                                       mask is background, 1.. in class-id order; the VOC colormap
+    ImageSets/Segmentation/default.txt one stem per line ("list of image names without extension")
+
+``<stem>`` is the image's own stem (CVAT matches masks to frames by name). Reading
+(``read_cvat_file``) looks for ``labelmap.txt`` in every folder above the mask (a CVAT export may
+nest masks in sub-folders, ``SegmentationClass/frames/a.png``), maps each label to a class by name
+(``qgn.classes.match_class_names``; ``background`` is void), and refuses a pixel whose colour is not
+in the label map or whose label is no class. Labels no pixel uses are fine.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, unmatched_message
+from ..fileio import atomic_write_bytes
+from ..label_map import check_label
+from .base import DEFAULT_LEVELS, Format, as_label, colours_to_values, out_file, png_bytes, read_rgb
+
+BACKGROUND = "background"
+BACKGROUND_COLOR = (0, 0, 0)
+LABELMAP_HEADER = "# label:color_rgb:parts:actions\n"  # Datumaro voc/format.py write_label_map
+
+
+def voc_colormap(n: int = 256) -> np.ndarray:
+    """(n, 3) uint8: the Pascal VOC colormap (bit-interleaved index → colour), as CVAT's
+    formats/utils.py ``get_color_from_index`` and Datumaro's ``generate_colormap`` compute it."""
+    index = np.arange(n)
+    cmap = np.zeros((n, 3), np.int64)
+    for shift in range(7, -1, -1):
+        for channel in range(3):
+            cmap[:, channel] |= ((index >> channel) & 1) << shift
+        index = index >> 3
+    return cmap.astype(np.uint8)
+
+
+def cvat_labelmap(classes: ClassSet) -> list[tuple[str, tuple[int, int, int], int | None]]:
+    """(name, colour, label value) of every labelmap.txt line: ``background`` (the ignore value,
+    black) first unless a class has that name, then the classes in id order. ValueError when a name
+    cannot be written or two lines share a colour."""
+    entries = [(name, tuple(rgb), i) for i, (name, rgb) in enumerate(zip(classes.names, classes.palette))]
+    if BACKGROUND in classes.names:
+        i = classes.names.index(BACKGROUND)
+        entries.insert(0, entries.pop(i))
+    else:
+        entries.insert(0, (BACKGROUND, BACKGROUND_COLOR, classes.ignore_index))
+    for name, _, _ in entries:
+        if not name or any(c in name for c in ":\n\r") or name.startswith("#") or name != name.strip():
+            raise ValueError(f"CVAT export: class name {name!r} cannot be written to labelmap.txt (no ':', "
+                             "line breaks, leading '#' or surrounding spaces)")
+    seen: dict[tuple[int, int, int], str] = {}
+    for name, rgb, _ in entries:
+        if rgb in seen:
+            raise ValueError(
+                f"CVAT masks tell classes apart by colour, but {seen[rgb]!r} and {name!r} share the colour {rgb}; "
+                "give every class a distinct colour other than black (black is CVAT's background)"
+            )
+        seen[rgb] = name
+    return entries
+
+
+def format_labelmap(entries) -> str:
+    return LABELMAP_HEADER + "".join(f"{name}:{r},{g},{b}::\n" for name, (r, g, b), _ in entries)
+
+
+def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = DEFAULT_LEVELS) -> list[Path]:
+    label = check_label(label, classes)
+    entries = cvat_labelmap(classes)
+    labelmap = out_file(out_dir, "labelmap.txt")
+    text = format_labelmap(entries)
+    if labelmap.exists() and labelmap.read_text(encoding="utf-8") != text:
+        raise ValueError(f"{labelmap} belongs to an export with other classes; export into an empty folder")
+    if BACKGROUND in classes.names and classes.ignore_index is not None and (label == classes.ignore_index).any():
+        raise ValueError("CVAT export: a class is named 'background', so void pixels have no colour of their own; "
+                         "rename the class or annotate the void pixels")
+    top = max(int(label.max()), classes.num_classes) + 1
+    lut = np.zeros((top, 3), np.uint8)
+    for _, rgb, value in entries:
+        if value is not None and value < top:
+            lut[value] = rgb
+    mask = out_file(out_dir / "SegmentationClass", f"{stem}.png")
+    atomic_write_bytes(mask, png_bytes(Image.fromarray(lut[label], "RGB")))
+    objects = out_file(out_dir / "SegmentationObject", f"{stem}.png")
+    atomic_write_bytes(objects, png_bytes(instance_image(label, classes)))
+    image_set = out_file(out_dir / "ImageSets" / "Segmentation", "default.txt")
+    stems = image_set.read_text(encoding="utf-8").splitlines() if image_set.exists() else []
+    if stem not in stems:
+        atomic_write_bytes(image_set, "".join(s + "\n" for s in [*stems, stem]).encode("utf-8"))
+    if not labelmap.exists():
+        atomic_write_bytes(labelmap, text.encode("utf-8"))
+    return [mask, objects, labelmap, image_set]
+
+
+def instance_image(label: np.ndarray, classes: ClassSet) -> Image.Image:
+    """The SegmentationObject palette image: 0 on void (background), 1.. one instance per class present."""
+    present = [c for c in range(classes.num_classes) if (label == c).any()]
+    if len(present) > 254:
+        raise ValueError("CVAT export: more than 254 classes in one image do not fit a VOC instance mask")
+    table = np.zeros(max(int(label.max()), classes.num_classes) + 1, np.uint8)
+    for instance, c in enumerate(present, start=1):
+        table[c] = instance
+    image = Image.fromarray(table[label], "P")
+    image.putpalette(voc_colormap().ravel().tolist())
+    return image
+
+
+def read_labelmap(path: Path) -> list[tuple[str, tuple[int, int, int]]]:
+    """(name, colour) of each line of a CVAT/VOC ``labelmap.txt`` (Datumaro voc/format.py
+    ``parse_label_map``: ``name:r,g,b:parts:actions``, '#' comments)."""
+    entries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split(":")
+        try:
+            rgb = tuple(int(c) for c in parts[1].split(","))
+            if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
+                raise ValueError
+        except (IndexError, ValueError):
+            raise ValueError(f"{path} line {number}: expected 'name:r,g,b::', got {line!r}") from None
+        entries.append((parts[0].strip(), rgb))
+    if not entries:
+        raise ValueError(f"{path}: no labels")
+    return entries
+
+
+def find_labelmap(mask: Path) -> Path:
+    """The labelmap.txt of a CVAT mask: beside the mask or one folder up, or, for a mask under a
+    ``SegmentationClass`` folder (sub-folders allowed), in any folder up to that folder's parent."""
+    parents = list(Path(mask).absolute().parents)
+    candidates = parents[:2]
+    root = next((i for i, p in enumerate(parents) if p.name in ("SegmentationClass", "SegmentationObject")), None)
+    if root is not None:
+        candidates = parents[: root + 2]
+    for folder in candidates:
+        if (folder / "labelmap.txt").is_file():
+            return folder / "labelmap.txt"
+    raise ValueError(
+        f"{mask} is a colour mask; reading it needs the labelmap.txt of its CVAT/Pascal-VOC export "
+        f"(looked in {', '.join(str(c) for c in candidates)}): copy it beside SegmentationClass/"
+    )
+
+
+def labelmap_values(labelmap: Path, classes: ClassSet, mapping=None) -> tuple[list, list[int]]:
+    """(colours, values) of a label map: each label's class id, ignore value for void names, and
+    ``UNMATCHED`` for names that match no class."""
+    entries = read_labelmap(labelmap)
+    ids = match_class_names([n for n, _ in entries], classes, mapping)
+    values = []
+    for (name, _), value in zip(entries, ids):
+        if value == VOID:
+            value = classes.ignore_index if classes.ignore_index is not None else VOID
+        values.append(value)
+    return [rgb for _, rgb in entries], values
+
+
+def decode_with_labelmap(path: Path, labelmap: Path, classes: ClassSet, mapping=None) -> np.ndarray:
+    """(H, W) label of a colour mask read through ``labelmap``; ValueError for colours it lacks or
+    for pixels whose label is no class."""
+    colours, values = labelmap_values(labelmap, classes, mapping)
+    label = colours_to_values(read_rgb(path, "a CVAT mask"), colours, values, path, labelmap)
+    names = [n for n, _ in read_labelmap(labelmap)]
+    for i, value in enumerate(values):
+        if value in (UNMATCHED, VOID) and (label == value).any():
+            if value == VOID:
+                raise ValueError(f"{path} has {names[i]!r} (void) pixels but the class set has no ignore value")
+            raise ValueError(unmatched_message(names[i], classes, labelmap))
+    return as_label(label, classes, path)
+
+
+def read_cvat_file(path: Path, classes: ClassSet) -> np.ndarray:
+    return decode_with_labelmap(path, find_labelmap(path), classes)
+
+
+FORMAT = Format("cvat", "CVAT Segmentation mask 1.1 (labelmap.txt, class + object masks)", ".png",
+                write_cvat_files, read_cvat_file, image_names=True)
+VOC_FORMAT = Format("voc", "Pascal-VOC segmentation: the same folder as cvat",
+                    ".png", write_cvat_files, read_cvat_file, image_names=True)

@@ -1,0 +1,127 @@
+"""Exact polygons of label maps: trace the pixel-edge outlines of every region, and paint them back.
+
+Outlines are traced through pixel corners (pixel (row r, column c) is the square [c, c+1] × [r, r+1]),
+so a region that is a union of pixels (of quadtree cells) has a rectilinear outline through integer
+points; ``pixel_centre_polygon`` turns one into the polygon labelme's rasteriser fills exactly.
+
+``region_polygons(label, values)`` gives, for each value, the outer outline of each of its regions
+(4-connected), with the area it encloses. Holes are not written: painting every outline filled, in
+order of decreasing enclosed area, restores the map exactly, because an outline
+that encloses a pixel of another region's hole encloses that whole region, so it is larger and
+painted earlier. This is the order in which labelme's ``shapes_to_label`` paints shapes (file order,
+later shapes over earlier ones).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# direction of an edge → (dx, dy); edges run clockwise on screen (y down) around a region
+_DIRS = {(1, 0): 0, (0, 1): 1, (-1, 0): 2, (0, -1): 3}
+
+
+def boundary_edges(mask: np.ndarray) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Directed boundary edges ((x0, y0), (x1, y1)) of a bool (H, W) mask, clockwise on screen."""
+    padded = np.pad(np.asarray(mask, bool), 1)
+    inside = padded[1:-1, 1:-1]
+    edges = []
+    for (dr, dc), (a, b) in (
+        ((-1, 0), ((0, 0), (1, 0))),   # top: (c, r) → (c+1, r)
+        ((0, 1), ((1, 0), (1, 1))),    # right: (c+1, r) → (c+1, r+1)
+        ((1, 0), ((1, 1), (0, 1))),    # bottom: (c+1, r+1) → (c, r+1)
+        ((0, -1), ((0, 1), (0, 0))),   # left: (c, r+1) → (c, r)
+    ):
+        h, w = inside.shape
+        neighbour = padded[1 + dr: 1 + dr + h, 1 + dc: 1 + dc + w]
+        rows, cols = np.nonzero(inside & ~neighbour)
+        edges += [((c + a[0], r + a[1]), (c + b[0], r + b[1])) for r, c in zip(rows.tolist(), cols.tolist())]
+    return edges
+
+
+def trace_loops(mask: np.ndarray) -> list[list[tuple[int, int]]]:
+    """Closed outlines of a bool mask (vertices without repeats or collinear points). At a vertex
+    where two regions touch diagonally the walk turns towards the region it follows, so each loop
+    outlines one 4-connected region (outer outlines clockwise on screen, holes counter-clockwise)."""
+    outgoing: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for start, end in boundary_edges(mask):
+        outgoing.setdefault(start, []).append(end)
+    loops = []
+    while outgoing:
+        start = next(iter(outgoing))
+        loop = [start]
+        prev, here = None, start
+        while True:
+            ends = outgoing[here]
+            if len(ends) == 1 or prev is None:
+                end = ends.pop(0) if prev is None else ends.pop()
+            else:  # a pinch: take the right turn (cross product > 0 with y down), staying with this region
+                dx0, dy0 = here[0] - prev[0], here[1] - prev[1]
+                best = max(range(len(ends)), key=lambda i: dx0 * (ends[i][1] - here[1]) - dy0 * (ends[i][0] - here[0]))
+                end = ends.pop(best)
+            if not ends:
+                del outgoing[here]
+            prev, here = here, end
+            if here == start:
+                break
+            loop.append(here)
+        loops.append(_simplify(loop))
+    return loops
+
+
+def _simplify(loop):
+    """Drop vertices that lie on a straight line between their neighbours."""
+    n = len(loop)
+    keep = []
+    for i in range(n):
+        (x0, y0), (x1, y1), (x2, y2) = loop[i - 1], loop[i], loop[(i + 1) % n]
+        if (x1 - x0) * (y2 - y1) - (y1 - y0) * (x2 - x1) != 0:
+            keep.append(loop[i])
+    return keep
+
+
+def signed_area(loop) -> float:
+    """Shoelace area; positive for outer outlines (clockwise on screen with y down)."""
+    xs = np.array([p[0] for p in loop], np.int64)
+    ys = np.array([p[1] for p in loop], np.int64)
+    return float((xs * np.roll(ys, -1) - np.roll(xs, -1) * ys).sum()) / 2.0
+
+
+def region_polygons(label: np.ndarray, values) -> list[tuple[int, list[tuple[int, int]], float]]:
+    """(value, outer outline, enclosed area) of every region of each of ``values``, largest first."""
+    found = []
+    for value in values:
+        mask = label == value
+        if not mask.any():
+            continue
+        for loop in trace_loops(mask):
+            area = signed_area(loop)
+            if area > 0:
+                found.append((int(value), loop, area))
+    found.sort(key=lambda t: -t[2])
+    return found
+
+
+def pixel_centre_polygon(loop) -> list[tuple[int, int]]:
+    """An outer outline (pixel corners, clockwise on screen) moved half a pixel inwards and into
+    pixel-centre coordinates (pixel (r, c) at (c, r)): the polygon whose rasterisation by
+    ``PIL.ImageDraw.polygon(..., outline=1, fill=1)`` — labelme's ``shape_to_mask`` — is exactly the
+    region's pixels (its edges run through the centres of the region's border pixels, and one-pixel
+    wide parts become lines, which the outline draws)."""
+    n = len(loop)
+    out = []
+    for i in range(n):
+        (x0, y0), (x1, y1), (x2, y2) = loop[i - 1], loop[i], loop[(i + 1) % n]
+        d1 = ((x1 > x0) - (x1 < x0), (y1 > y0) - (y1 < y0))
+        d2 = ((x2 > x1) - (x2 < x1), (y2 > y1) - (y2 < y1))
+        # inward normals (right of the direction of travel, y down): (-dy, dx); two halves make one
+        out.append((x1 + (-d1[1] - d2[1] - 1) // 2, y1 + (d1[0] + d2[0] - 1) // 2))
+    return out
+
+
+def pil_polygon_mask(points, height: int, width: int) -> np.ndarray:
+    """bool (H, W) as labelme's ``shape_to_mask`` draws a polygon (labelme/utils/shape.py:
+    ``PIL.ImageDraw.Draw(mask).polygon(xy=xy, outline=1, fill=1)``)."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(canvas).polygon([(float(x), float(y)) for x, y in points], outline=1, fill=1)
+    return np.asarray(canvas, bool)

@@ -1,0 +1,25 @@
+"""``qgt``: ``<stem>.qgt``, the quadtree (``qgn.quadtree.qgt``) with the class names and colours;
+lossless and compact."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..classes import ClassSet
+from ..quadtree import Quadtree, read_qgt, write_qgt
+from .base import DEFAULT_LEVELS, Format, check_same_classes, codes_to_label, out_file
+
+
+def write_qgt_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = DEFAULT_LEVELS) -> list[Path]:
+    qt = Quadtree.from_label(label, classes.num_classes, classes.ignore_index, levels)
+    path = out_file(out_dir, f"{stem}.qgt")
+    write_qgt(path, qt, classes)
+    return [path]
+
+
+def read_qgt_file(path: Path, classes: ClassSet) -> np.ndarray:
+    qt, file_classes = read_qgt(path)
+    check_same_classes(path, qt.num_classes, file_classes.names if file_classes else None, classes)
+    return codes_to_label(qt.to_tpyramid().levels[0][: qt.height, : qt.width], classes, path)
+
+
+FORMAT = Format("qgt", "quadtree labels (.qgt), lossless and compact", ".qgt", write_qgt_file, read_qgt_file)

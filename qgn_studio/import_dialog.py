@@ -1,0 +1,200 @@
+"""File → Import dataset…: a dataset in another tool's layout (CVAT/VOC, Cityscapes, CamVid, COCO,
+labelme, Label Studio, id/palette PNGs) into a project, with a preview of what was detected.
+
+Choosing a source scans it on the job thread (``qgn.formats.dataset.scan_dataset``) and shows what
+was found: the format, the masks, how many images were found, and how the file's labels match the
+project's classes (or the classes a new project will get). Import runs
+``qgn.project_import.import_into_project`` on the job thread, one progress step per item; bad items
+are listed, not fatal. Afterwards the window opens the project.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+PREVIEW_ITEMS = 6
+
+
+class _Progress(QtCore.QObject):
+    step = QtCore.Signal(int, int, str)
+
+
+class ImportDialog(QtWidgets.QDialog):
+    """See the module docstring. ``jobs``: the window's JobRunner; ``project``: the open project or None."""
+
+    imported = QtCore.Signal(object)  # the ImportReport
+
+    def __init__(self, jobs, project=None, parent=None):
+        super().__init__(parent)
+        from qgn.formats.dataset import IMPORT_FORMATS
+
+        self.jobs, self.project = jobs, project
+        self.dataset = None
+        self.running = False
+        self.setWindowTitle("Import dataset")
+        self.setMinimumWidth(680)
+        self.source = QtWidgets.QLineEdit()
+        self.format = QtWidgets.QComboBox()
+        self.format.addItems(["auto", *IMPORT_FORMATS])
+        self.images = QtWidgets.QLineEdit()
+        self.images.setPlaceholderText("where the format keeps them")
+        self.classes = QtWidgets.QLineEdit()
+        self.classes.setPlaceholderText("the project's, else the classes the files name")
+        self.target = QtWidgets.QLineEdit(str(project.root) if project is not None else "")
+        form = QtWidgets.QFormLayout()
+        form.addRow("Dataset", self._with_browse(self.source, "folder", "file"))
+        form.addRow("Format", self.format)
+        form.addRow("Images", self._with_browse(self.images, "folder"))
+        form.addRow("Classes file", self._with_browse(self.classes, "file"))
+        form.addRow("Into project", self._with_browse(self.target, "folder"))
+        self.preview = QtWidgets.QLabel("Choose a dataset folder (or its JSON file).")
+        self.preview.setWordWrap(True)
+        self.preview.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.preview.setMinimumHeight(160)
+        self.preview.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
+        self.progress = QtWidgets.QProgressBar()
+        self.log = QtWidgets.QLabel("")
+        self.log.setWordWrap(True)
+        self.buttons = QtWidgets.QDialogButtonBox()
+        self.import_button = self.buttons.addButton("Import", QtWidgets.QDialogButtonBox.ButtonRole.AcceptRole)
+        close = self.buttons.addButton(QtWidgets.QDialogButtonBox.StandardButton.Close)
+        self.import_button.clicked.connect(self.start)
+        close.clicked.connect(self.reject)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(form)
+        box = QtWidgets.QGroupBox("Detected")
+        QtWidgets.QVBoxLayout(box).addWidget(self.preview)
+        layout.addWidget(box)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.log)
+        layout.addWidget(self.buttons)
+        self._progress = _Progress(self)
+        self._progress.step.connect(self._step)
+        for edit in (self.source, self.images):
+            edit.editingFinished.connect(self.scan)
+        self.format.currentTextChanged.connect(lambda _text: self.scan())
+        for edit in (self.target, self.classes):
+            edit.textChanged.connect(self._update_buttons)
+        self._update_buttons()
+
+    def _with_browse(self, edit: QtWidgets.QLineEdit, *kinds: str) -> QtWidgets.QHBoxLayout:
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(edit, 1)
+        for kind in kinds:
+            button = QtWidgets.QPushButton("Folder…" if kind == "folder" else "File…")
+            button.clicked.connect(lambda _=False, e=edit, k=kind: self._browse(e, k))
+            row.addWidget(button)
+        return row
+
+    def _browse(self, edit: QtWidgets.QLineEdit, kind: str) -> None:
+        if kind == "folder":
+            chosen = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose a folder", edit.text())
+        else:
+            chosen = QtWidgets.QFileDialog.getOpenFileName(self, "Choose a file", edit.text())[0]
+        if chosen:
+            edit.setText(chosen)
+            if edit in (self.source, self.images):
+                self.scan()
+
+    # ------------------------------------------------------------------ scan / preview
+    def set_source(self, path, format: str = "auto", images=None) -> None:
+        """Fill in the source (and images) and scan it (tests and drag-and-drop)."""
+        self.source.setText(str(path))
+        self.images.setText(str(images or ""))
+        self.format.blockSignals(True)
+        self.format.setCurrentText(format)
+        self.format.blockSignals(False)
+        self.scan()
+
+    def scan(self) -> None:
+        from qgn.formats.dataset import scan_dataset
+
+        src = self.source.text().strip()
+        if not src:
+            return
+        self.dataset = None
+        self.preview.setText("Looking…")
+        self._update_buttons()
+        fmt, images = self.format.currentText(), self.images.text().strip() or None
+        self.jobs.submit(lambda: scan_dataset(Path(src).expanduser(), fmt, images), self._scanned,
+                         self._scan_failed, "Scanning dataset")
+
+    def _scanned(self, dataset) -> None:
+        from qgn.classes import UNMATCHED, VOID, match_class_names
+
+        self.dataset = dataset
+        found = sum(1 for item in dataset.items if item.image is not None)
+        lines = [f"<b>{dataset.description}</b>",
+                 f"{len(dataset.items)} masks; images found for {found}"
+                 + ("" if found == len(dataset.items) else " (name the image folder above for the rest)")]
+        target = self.project.classes if self.project is not None else None
+        if dataset.file_classes is not None:
+            names = dataset.file_classes.names
+            if target is None:
+                lines.append(f"A new project gets the classes the files name: {', '.join(names[:16])}"
+                             + (" …" if len(names) > 16 else ""))
+            else:
+                ids = match_class_names(names, target)
+                shown = [f"{n} → {target.names[v]}" if v >= 0 else (f"{n} → void" if v == VOID else
+                         f"<span style='color:#ff8a80'>{n} → no class</span>") for n, v in zip(names, ids)]
+                lines.append("Labels: " + ", ".join(shown[:20]) + (" …" if len(shown) > 20 else ""))
+                if UNMATCHED in ids:
+                    lines.append("Masks using a label with no class are skipped (qgn import --map maps them).")
+        examples = ", ".join(f"{i.name}{'' if i.image else ' (no image)'}" for i in dataset.items[:PREVIEW_ITEMS])
+        lines.append(f"First: {examples}{' …' if len(dataset.items) > PREVIEW_ITEMS else ''}")
+        self.preview.setText("<br>".join(lines))
+        self._update_buttons()
+
+    def _scan_failed(self, message: str) -> None:
+        self.dataset = None
+        self.preview.setText(f"<span style='color:#ff8a80'>{message}</span>")
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        self.import_button.setEnabled(not self.running and self.dataset is not None
+                                      and bool(self.target.text().strip()))
+
+    # ------------------------------------------------------------------ import
+    def start(self) -> None:
+        from qgn.project_import import import_into_project
+        from qgn.quadtree.label_io import read_classes_file
+
+        if self.dataset is None or self.running:
+            return
+        target = Path(self.target.text().strip()).expanduser()
+        classes_file = self.classes.text().strip()
+        dataset, emit = self.dataset, self._progress.step.emit
+        open_project = self.project if self.project is not None and target.resolve() == self.project.root else None
+        self.running = True
+        self._update_buttons()
+        self.progress.setRange(0, 0)
+
+        def run():
+            classes = read_classes_file(classes_file) if classes_file else None
+            return import_into_project(dataset.root, target, classes=classes, progress=emit, dataset=dataset,
+                                       project=open_project)
+
+        self.jobs.submit(run, self._done, self._failed, "Importing dataset")
+
+    def _step(self, i: int, n: int, text: str) -> None:
+        self.progress.setRange(0, n)
+        self.progress.setValue(i)
+        self.log.setText(text)
+
+    def _done(self, report) -> None:
+        self.running = False
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        skipped = "".join(f"<br>skipped {name}: {why}" for name, why in report.skipped[:8])
+        self.log.setText(f"Imported {len(report.imported)} of {len(report.imported) + len(report.skipped)} into "
+                         f"{report.project.root}{skipped}")
+        self._update_buttons()
+        self.imported.emit(report)
+
+    def _failed(self, message: str) -> None:
+        self.running = False
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.log.setText(f"<span style='color:#ff8a80'>Import failed: {message}</span>")
+        self._update_buttons()
