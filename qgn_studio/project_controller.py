@@ -484,7 +484,12 @@ class ProjectController(QtCore.QObject):
         return "restore" if clicked is restore else "discard" if clicked is discard else "later"
 
     def _ask_folder(self, title: str, new: bool) -> Path | None:
-        folder = QtWidgets.QFileDialog.getExistingDirectory(self.window, title, self.window._last_folder())
+        if new:  # a name typed here may be a folder that does not exist yet: Project.create makes it
+            folder, _ = QtWidgets.QFileDialog.getSaveFileName(
+                self.window, f"{title} (type a new folder name, or pick an empty folder)", self.window._last_folder(),
+                "", options=QtWidgets.QFileDialog.Option.DontConfirmOverwrite)
+        else:
+            folder = QtWidgets.QFileDialog.getExistingDirectory(self.window, title, self.window._last_folder())
         return Path(folder) if folder else None
 
     def _ask_unsaved(self, count: int, what: str) -> str:
