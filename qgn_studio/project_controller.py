@@ -251,6 +251,7 @@ class ProjectController(QtCore.QObject):
         settings = self.window.settings
         if settings is not None:  # cleared by a normal close: still set at start means a crash
             settings.setValue("project/open", str(project.root))
+            settings.setValue("project/last", str(project.root))  # kept by a normal quit: reopened at start
             settings.sync()
         self.window.remember_recent(project.root)  # File ▸ Open recent reopens it after a normal quit
         self.project_changed.emit(project)
