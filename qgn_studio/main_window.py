@@ -325,9 +325,23 @@ class MainWindow(QtWidgets.QMainWindow):
             remembered = self.settings.value("model/path", "")
             model = remembered if remembered and Path(remembered).is_file() else None
         self.worker.load_model(Path(model) if model else None, self.device_choice)
+        paths = self._last_project_instead_of_samples(list(paths))
         if paths:
             self.open_paths(list(paths))
         self.projects.startup_recovery()  # autosaves of a session that did not end normally
+
+    def _last_project_instead_of_samples(self, paths: list) -> list:
+        """When nothing but the bundled samples was asked for (the app's default), reopen the project
+        of the last session instead, if it is still there."""
+        from qgn.resources import samples_dir
+
+        from qgn_studio.project_controller import is_project_folder
+        from qgn_studio.recent import is_inside
+
+        if self.settings is None or not paths or not all(is_inside(p, samples_dir()) for p in paths):
+            return paths
+        last = self.settings.value("project/last", "")
+        return [last] if last and is_project_folder(last) else paths
 
     def closeEvent(self, event) -> None:
         if not self.projects.close_check():

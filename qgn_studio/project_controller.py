@@ -263,6 +263,7 @@ class ProjectController(QtCore.QObject):
         settings = self.window.settings
         if settings is not None:  # cleared by a normal close: still set at start means a crash
             settings.setValue("project/open", str(project.root))
+            settings.setValue("project/last", str(project.root))  # kept by a normal quit: reopened at start
             settings.sync()
         self.window.remember_recent(project.root)  # File ▸ Open recent reopens it after a normal quit
         self.project_changed.emit(project)
@@ -562,7 +563,12 @@ class ProjectController(QtCore.QObject):
         return "restore" if clicked is restore else "discard" if clicked is discard else "later"
 
     def _ask_folder(self, title: str, new: bool) -> Path | None:
-        folder = QtWidgets.QFileDialog.getExistingDirectory(self.window, title, self.window._last_folder())
+        if new:  # a name typed here may be a folder that does not exist yet: Project.create makes it
+            folder, _ = QtWidgets.QFileDialog.getSaveFileName(
+                self.window, f"{title} (type a new folder name, or pick an empty folder)", self.window._last_folder(),
+                "", options=QtWidgets.QFileDialog.Option.DontConfirmOverwrite)
+        else:
+            folder = QtWidgets.QFileDialog.getExistingDirectory(self.window, title, self.window._last_folder())
         return Path(folder) if folder else None
 
     def _ask_unsaved(self, count: int, what: str) -> str:

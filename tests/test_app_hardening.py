@@ -140,3 +140,20 @@ def test_recent_paths_and_last_folder(qtbot, window, model_path, tmp_path):
     assert window._last_folder() == str(samples[0].parent)
     window._remember_folder(samples_dir() / "images" / "x.png")  # the bundled samples are not "where I was"
     assert window._last_folder() == str(samples[0].parent)
+
+
+def test_the_last_project_reopens_after_a_normal_quit(qtbot, window, model_path, tmp_path):
+    from qgn.resources import samples_dir
+
+    from qgn_studio.main_window import MainWindow, make_settings
+
+    samples = write_samples(tmp_path / "data", 1, (64, 96))
+    window.start(samples, str(model_path))
+    wait_result(qtbot, window, samples[0])
+    window.projects.ask_folder = lambda title, new: tmp_path / "proj"
+    assert window.projects.new_project()
+    window.close()  # a normal quit
+    again = MainWindow(settings=make_settings())
+    qtbot.addWidget(again)
+    assert again._last_project_instead_of_samples([str(samples_dir() / "images")]) == [str((tmp_path / "proj").resolve())]
+    assert again._last_project_instead_of_samples([str(samples[0])]) == [str(samples[0])]  # asked for: opened

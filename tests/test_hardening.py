@@ -546,3 +546,18 @@ def test_commands_remove_stale_temporaries_where_they_write(tmp_path, capsys):
     os.utime(stale, (old, old))
     export_project(project, tmp_path / "pout", ["png"])
     assert not stale.exists()
+
+
+def test_disk_full_names_the_file_in_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+    import os
+
+    mask = write_mask(tmp_path / "x.png")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    code, _, err = run_cli(capsys, "convert", mask, tmp_path / "x.qgt")
+    assert code == 2 and "x.qgt" in err and "free some disk space" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.qgt").exists() and not list(tmp_path.glob(".*.tmp"))
