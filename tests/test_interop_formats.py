@@ -238,3 +238,12 @@ def test_export_project_names_fall_back_to_keys_for_shared_stems(tmp_path):
     export_project(project, tmp_path / "out", ["cvat", "labelme"])
     assert sorted(p.name for p in (tmp_path / "out" / "cvat" / "SegmentationClass").iterdir()) == ["a-2.png", "a.png"]
     assert sorted(p.name for p in (tmp_path / "out" / "labelme").iterdir()) == ["a-2.json", "a.json"]
+
+
+def test_camvid_list_naming_files_outside_its_folder_is_refused(tmp_path):
+    root = tmp_path / "camvid"
+    export_annotation(blocky(np.random.default_rng(6)), CLASSES, tmp_path, "a", ["camvid"])
+    assert scan_dataset(root).items[0].read(CLASSES).shape == (24, 32)
+    (root / "default.txt").write_text("/default/a.png /../../secret.png\n")
+    with pytest.raises(ValueError, match="lies outside"):
+        scan_dataset(root)

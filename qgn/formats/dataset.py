@@ -275,8 +275,11 @@ def scan_camvid(root: Path, images: Path | None) -> SourceDataset:
         for image_rel, mask_rel in _camvid_lines(listing):
             if mask_rel is None:
                 continue
-            mask = root / mask_rel.lstrip("/")
-            image = root / image_rel.lstrip("/")
+            mask, image = root / mask_rel.lstrip("/"), root / image_rel.lstrip("/")
+            inside = root.resolve()
+            if not (mask.resolve().is_relative_to(inside) and image.resolve().is_relative_to(inside)):
+                raise ValueError(f"{listing}: {image_rel} {mask_rel} lies outside {root} (as Datumaro, "
+                                 "a CamVid list may only name files inside its folder)")
             image = image if image.is_file() else find_image(Path(image_rel).stem, images)
             items.append(SourceItem(Path(mask_rel).stem, image, _camvid_reader(mask, order, colours_file), str(mask)))
     description = (f"camvid: CamVid (Datumaro) dataset, {len(items)} masks in {', '.join(p.name for p in lists)}, "
