@@ -24,7 +24,7 @@ json        ``leaves_json``: the quadtree leaf list
 =========== ===========================================================================
 
 Import of a single mask file (``import_annotation(path, classes, format="auto")``) auto-detects:
-``.qgt`` → qgt, ``.json`` → json; a PNG by its mode: P → png (palette indices are the ids), L → ids
+``.qgt`` → qgt, ``.json`` → labelme when it holds ``shapes``, else json; a PNG by its mode: P → png (palette indices are the ids), L → ids
 (Cityscapes ``labelIds`` for the Cityscapes class set unless the name ends in
 ``labelTrainIds.png``), I;16/I → png, RGB/RGBA → cvat (needs the export's ``labelmap.txt`` in a
 folder above the mask). Whole datasets: ``qgn.formats.dataset``.
