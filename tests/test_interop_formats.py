@@ -247,3 +247,18 @@ def test_camvid_list_naming_files_outside_its_folder_is_refused(tmp_path):
     (root / "default.txt").write_text("/default/a.png /../../secret.png\n")
     with pytest.raises(ValueError, match="lies outside"):
         scan_dataset(root)
+
+
+def test_labelstudio_import_finds_uploaded_images_and_reads_converter_results(tmp_path):
+    """Label Studio names uploads '<8 hex>-<name>'; its converter's results hold rle at the top level."""
+    from qgn.formats.labelstudio import encode_ls_rle
+
+    label = blocky(np.random.default_rng(8))
+    Image.new("RGB", (32, 24)).save(tmp_path / "frame.jpg")
+    results = [{"type": "brushlabels", "original_width": 32, "original_height": 24, "rle": encode_ls_rle(label == c),
+                "brushlabels": [CLASSES.names[c]]} for c in range(3) if (label == c).any()]
+    tasks = [{"id": 7, "data": {"image": "/data/upload/3/1a2b3c4d-frame.jpg"}, "annotations": [{"result": results}]}]
+    (tmp_path / "export.json").write_text(json.dumps(tasks))
+    (item,) = scan_dataset(tmp_path / "export.json").items
+    assert item.image == tmp_path / "frame.jpg"
+    np.testing.assert_array_equal(item.read(CLASSES), label)

@@ -28,6 +28,7 @@ Images are found by each format's own convention, else in ``images`` by name (th
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -432,6 +433,9 @@ def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
         ref = str((task.get("data") or {}).get("image", ""))
         file_name = ref.split("?d=")[-1].split("/")[-1] or f"task-{task.get('id', index)}"
         image = find_image(file_name, images, path.parent)
+        uploaded = re.match(r"^[0-9a-f]{8}-(.+)$", file_name)  # Label Studio prefixes uploads with 8 hex digits
+        if image is None and uploaded:
+            image = find_image(uploaded.group(1), images, path.parent)
 
         def read(classes, mapping=None, _task=task, _name=file_name):
             label = task_label(_task, classes, f"{path} task {_task.get('id')}", mapping)
