@@ -238,3 +238,27 @@ def test_export_project_names_fall_back_to_keys_for_shared_stems(tmp_path):
     export_project(project, tmp_path / "out", ["cvat", "labelme"])
     assert sorted(p.name for p in (tmp_path / "out" / "cvat" / "SegmentationClass").iterdir()) == ["a-2.png", "a.png"]
     assert sorted(p.name for p in (tmp_path / "out" / "labelme").iterdir()) == ["a-2.json", "a.json"]
+
+
+def test_camvid_list_naming_files_outside_its_folder_is_refused(tmp_path):
+    root = tmp_path / "camvid"
+    export_annotation(blocky(np.random.default_rng(6)), CLASSES, tmp_path, "a", ["camvid"])
+    assert scan_dataset(root).items[0].read(CLASSES).shape == (24, 32)
+    (root / "default.txt").write_text("/default/a.png /../../secret.png\n")
+    with pytest.raises(ValueError, match="lies outside"):
+        scan_dataset(root)
+
+
+def test_labelstudio_import_finds_uploaded_images_and_reads_converter_results(tmp_path):
+    """Label Studio names uploads '<8 hex>-<name>'; its converter's results hold rle at the top level."""
+    from qgn.formats.labelstudio import encode_ls_rle
+
+    label = blocky(np.random.default_rng(8))
+    Image.new("RGB", (32, 24)).save(tmp_path / "frame.jpg")
+    results = [{"type": "brushlabels", "original_width": 32, "original_height": 24, "rle": encode_ls_rle(label == c),
+                "brushlabels": [CLASSES.names[c]]} for c in range(3) if (label == c).any()]
+    tasks = [{"id": 7, "data": {"image": "/data/upload/3/1a2b3c4d-frame.jpg"}, "annotations": [{"result": results}]}]
+    (tmp_path / "export.json").write_text(json.dumps(tasks))
+    (item,) = scan_dataset(tmp_path / "export.json").items
+    assert item.image == tmp_path / "frame.jpg"
+    np.testing.assert_array_equal(item.read(CLASSES), label)

@@ -220,7 +220,14 @@ def test_datumaro_cityscapes_ids_are_never_read_shifted(tmp_path):
     assert scanned.format == "cityscapes" and "label_colors.txt" in scanned.description
     for item in scanned.items:
         np.testing.assert_array_equal(item.read(CLASSES), expected[item.name])
+    # The app's per-image import of one of those masks reads it through label_colors.txt too.
+    from qgn.annotation import Annotation
+
+    mask = next((tmp_path / "cs" / "gtFine").rglob("frame_0_gtFine_labelIds.png"))
+    np.testing.assert_array_equal(Annotation.from_file(mask, CLASSES).label, expected["frame_0"])
     (tmp_path / "cs" / "label_colors.txt").unlink()
+    with pytest.raises(ValueError, match="do not have Cityscapes' colours"):
+        Annotation.from_file(mask, CLASSES)
     item = scan_dataset(tmp_path / "cs").items[0]
     with pytest.raises(ValueError, match="do not have Cityscapes' colours.*label_colors.txt"):
         item.read(CLASSES)

@@ -24,10 +24,11 @@ json        ``leaves_json``: the quadtree leaf list
 =========== ===========================================================================
 
 Import of a single mask file (``import_annotation(path, classes, format="auto")``) auto-detects:
-``.qgt`` → qgt, ``.json`` → json; a PNG by its mode: P → png (palette indices are the ids), L → ids
-(Cityscapes ``labelIds`` for the Cityscapes class set unless the name ends in
-``labelTrainIds.png``), I;16/I → png, RGB/RGBA → cvat (needs the export's ``labelmap.txt`` in a
-folder above the mask). Whole datasets: ``qgn.formats.dataset``.
+``.qgt`` → qgt, ``.json`` → labelme when it holds ``shapes``, else json; a PNG by its mode: P → png
+(palette indices are the ids), L → ids (Cityscapes ``labelIds`` for the Cityscapes class set unless
+the name ends in ``labelTrainIds.png``; a ``*_gtFine_labelIds.png`` through its tree's
+``label_colors.txt`` or Cityscapes' ids, never as bare ids), I;16/I → png, RGB/RGBA → cvat (needs the
+export's ``labelmap.txt`` in a folder above the mask). Whole datasets: ``qgn.formats.dataset``.
 """
 from __future__ import annotations
 

@@ -28,6 +28,7 @@ Images are found by each format's own convention, else in ``images`` by name (th
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -279,8 +280,11 @@ def scan_camvid(root: Path, images: Path | None) -> SourceDataset:
         for image_rel, mask_rel in _camvid_lines(listing):
             if mask_rel is None:
                 continue
-            mask = root / mask_rel.lstrip("/")
-            image = root / image_rel.lstrip("/")
+            mask, image = root / mask_rel.lstrip("/"), root / image_rel.lstrip("/")
+            inside = root.resolve()
+            if not (mask.resolve().is_relative_to(inside) and image.resolve().is_relative_to(inside)):
+                raise ValueError(f"{listing}: {image_rel} {mask_rel} lies outside {root} (as Datumaro, "
+                                 "a CamVid list may only name files inside its folder)")
             image = image if image.is_file() else find_image(Path(image_rel).stem, images)
             items.append(SourceItem(Path(mask_rel).stem, image, _camvid_reader(mask, order, colours_file), str(mask)))
     description = (f"camvid: CamVid (Datumaro) dataset, {len(items)} masks in {', '.join(p.name for p in lists)}, "
@@ -433,6 +437,9 @@ def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
         ref = str((task.get("data") or {}).get("image", ""))
         file_name = ref.split("?d=")[-1].split("/")[-1] or f"task-{task.get('id', index)}"
         image = find_image(file_name, images, path.parent)
+        uploaded = re.match(r"^[0-9a-f]{8}-(.+)$", file_name)  # Label Studio prefixes uploads with 8 hex digits
+        if image is None and uploaded:
+            image = find_image(uploaded.group(1), images, path.parent)
 
         def read(classes, mapping=None, _task=task, _name=file_name):
             label = task_label(_task, classes, f"{path} task {_task.get('id')}", mapping)

@@ -39,6 +39,8 @@ def write_ids_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: i
 
 
 def read_ids_file(path: Path, classes: ClassSet) -> np.ndarray:
+    if Path(path).name.endswith("_gtFine_labelIds.png"):
+        return read_gtfine_label_ids(Path(path), classes)
     values = read_label(path)
     if is_cityscapes(classes) and not path.name.endswith("labelTrainIds.png"):
         from ..data.cityscapes import label_id_to_train_id
@@ -47,6 +49,24 @@ def read_ids_file(path: Path, classes: ClassSet) -> np.ndarray:
             raise ValueError(f"{path}: values {values.min()}..{values.max()} are not Cityscapes labelIds (0..33)")
         values = label_id_to_train_id()[values]
     return as_label(values, classes, path)
+
+
+def read_gtfine_label_ids(path: Path, classes: ClassSet) -> np.ndarray:
+    """A Cityscapes-tree ``*_gtFine_labelIds.png``: numbered by the tree's ``label_colors.txt`` when it
+    has one (Datumaro's exports: ``background`` = 0), else Cityscapes' label ids (checked against the
+    ``_color.png`` beside it; labels without a train id are void unless a class has their name).
+    Never read as bare class ids, which would shift every class of a Datumaro export by one."""
+    from .dataset import _index_reader
+    from .label_colors import label_order, read_label_colors
+
+    parents = list(path.absolute().parents)
+    root = next((p.parent for p in parents if p.name == "gtFine"), path.parent)
+    if (root / "label_colors.txt").is_file():
+        names = [n for n, _ in label_order(read_label_colors(root / "label_colors.txt"))]
+        return _index_reader(path, names)(classes)
+    from .cityscapes import LABEL_NAMES
+
+    return _index_reader(path, list(LABEL_NAMES), cityscapes_void=True)(classes)
 
 
 FORMAT = Format("ids", "grayscale id PNG (Cityscapes labelIds for the Cityscapes classes)", ".png", write_ids_file,

@@ -55,7 +55,8 @@ def write_json_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: 
 def label_from_leaves_json(doc: dict, classes: ClassSet, source: str = "leaf list") -> np.ndarray:
     """The label map (H, W) of a ``qgn-leaves`` document; ValueError for anything malformed."""
     if not isinstance(doc, dict) or doc.get("format") != JSON_FORMAT:
-        raise ValueError(f"{source} is not a {JSON_FORMAT!r} JSON document")
+        raise ValueError(f"{source} is not a {JSON_FORMAT!r} JSON document (a COCO or Label Studio file holds a "
+                         "whole dataset: use qgn import)")
     if doc.get("version") != JSON_VERSION:
         raise ValueError(
             f"{source}: {JSON_FORMAT} version {doc.get('version')!r} is not supported (this reader knows {JSON_VERSION})"
