@@ -261,14 +261,17 @@ class ImageSession:
            padded to a multiple of 32 internally).
     label: optional (H, W) ground truth (needed for the GTC scheme).
     size:  (H, W) of the image as given; ``work_size`` (h, w) what the network sees.
+    at_image_size: run the network on the image as given, whatever the model's working scale
+           (the benchmarks replay a model's sites on stand-in images of a fixed size).
     """
 
-    def __init__(self, model: QGN, image: np.ndarray, label: np.ndarray | None = None, device=None):
+    def __init__(self, model: QGN, image: np.ndarray, label: np.ndarray | None = None, device=None,
+                 at_image_size: bool = False):
         self.model = model
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         image = as_rgb(image)
         self.size = tuple(image.shape[:2])
-        self.work_size = model.config.working_size(*self.size)
+        self.work_size = self.size if at_image_size else model.config.working_size(*self.size)
         if self.work_size != self.size:
             from qgn.data.transforms import resize_image
 

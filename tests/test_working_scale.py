@@ -94,3 +94,24 @@ def test_models_without_the_fields_run_as_given(tmp_path):
     doc["config"].pop("input_size")
     path.with_suffix(".json").write_text(json.dumps(doc))
     assert load_model(path).config.working_size(33, 65) == (33, 65)
+
+
+def test_finetune_trains_at_the_working_size():
+    from qgn.train.finetune import FinetuneConfig, at_working_size, finetune
+
+    image, label = _scene(64, 96)
+    model = _model(0.5)
+    images, labels = at_working_size(model, [image], [label])
+    assert images[0].shape == (32, 48, 3) and labels[0].shape == (32, 48)
+    np.testing.assert_array_equal(labels[0], resize_label(label, (32, 48)))
+    assert at_working_size(_model(), [image], [label])[1][0] is label  # scale 1: as given
+    result = finetune(model, [image], [label], FinetuneConfig(iterations=2, batch_size=1, crop=0))
+    assert result.iterations_done == 2 and result.model.config.input_scale == 0.5
+
+
+def test_site_masks_for_benchmarks_fit_the_image_given():
+    from qgn.bench.site_masks import predicted_site_masks
+
+    image, _ = _scene(64, 96)
+    masks = predicted_site_masks(_model(0.5, (32, 48)), image, Scheme("all"))
+    assert masks[5].shape == (1, 2, 3) and masks[1].shape == (1, 32, 48)

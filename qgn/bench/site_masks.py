@@ -25,8 +25,9 @@ def gtc_site_masks(label: np.ndarray, num_classes: int, ignore_index: int | None
 
 def predicted_site_masks(model: QGN, image: np.ndarray, scheme: Scheme) -> dict[int, torch.Tensor]:
     """Level → (1, H_l, W_l) bool on CPU: the sites of level l that ``model`` with ``scheme`` sent
-    on to level l-1 for ``image`` (H, W, 3) uint8 (H, W multiples of 32)."""
-    prediction = ImageSession(model, image).run(scheme)
+    on to level l-1 for ``image`` (H, W, 3) uint8 (H, W multiples of 32). The model runs on the
+    image at its given size (not at the model's working scale), so the masks fit that size's grid."""
+    prediction = ImageSession(model, image, at_image_size=True).run(scheme)
     masks = {}
     for out in prediction.outputs:
         if out.selected is None:
