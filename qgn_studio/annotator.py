@@ -93,6 +93,7 @@ class Annotator(QtCore.QObject):
         t, p = self.tools, self.panel
         t.tool_changed.connect(self._tool_changed)
         t.level_changed.connect(self._level_changed)
+        t.radius_changed.connect(self._radius_changed)
         t.class_changed.connect(self._class_changed)
         t.message.connect(lambda text: self.window.statusBar().showMessage(text, 6000))
         p.mode_toggled.connect(self.set_mode)
@@ -130,6 +131,10 @@ class Annotator(QtCore.QObject):
                                      section=section))
         self.mode_actions.append(add(menu, "Finer cells (level −1)", lambda: self.tools.step_level(-1), "]",
                                      section=section))
+        self.mode_actions.append(add(menu, "Larger brush (radius +1 cell)", lambda: self.tools.step_radius(1),
+                                     ["Shift+]", "}"], section=section, tip="Also Shift+wheel over the image"))
+        self.mode_actions.append(add(menu, "Smaller brush (radius −1 cell)", lambda: self.tools.step_radius(-1),
+                                     ["Shift+[", "{"], section=section))
         classes = menu.addMenu("&Class")
         for digit in list(range(1, 10)) + [0]:
             class_id = class_for_key(digit)
@@ -640,6 +645,13 @@ class Annotator(QtCore.QObject):
         self._refresh_cursor()
         self._summary_timer.start()
 
+    def _radius_changed(self, radius: int) -> None:
+        cells = 2 * radius + 1
+        self.window.statusBar().showMessage(
+            f"Brush radius {radius} cell{'s' if radius != 1 else ''} (about {cells}×{cells} cells of "
+            f"{1 << self.tools.level} px)", 4000)
+        self._refresh_cursor()
+
     def _class_changed(self, class_id: int) -> None:
         self.panel.set_class(class_id)
         if self.classes is not None and class_id < self.classes.num_classes:
@@ -663,7 +675,7 @@ class Annotator(QtCore.QObject):
             self.cursor.set_colour((255, 255, 255))
         elif self.classes is not None:
             self.cursor.set_colour(self.classes.palette[self.tools.class_id])
-        self.cursor.show_cell(*self._hover, self.tools.level, doc.size)
+        self.cursor.show_cell(*self._hover, self.tools.level, doc.size, self.tools.radius)
 
     # ------------------------------------------------------------------ dialogs (replaceable)
     def _choose_mask_file(self) -> str | None:

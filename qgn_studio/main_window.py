@@ -351,6 +351,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._save()
         self.projects.closed()
         self.finetuner.shutdown()
+        self.uncertainty_order.shutdown()
         self.jobs.stop()
         self.worker.stop()
         self.thumbnails.stop()

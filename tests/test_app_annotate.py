@@ -320,3 +320,27 @@ def test_painting_with_nothing_to_start_from_does_nothing(qtbot, window, tmp_pat
     drag(window, [(5.5, 5.5), (20.5, 5.5)])
     assert window.current.annotation is None  # nothing to start from yet: not painted, no crash
     assert "Waiting" in window.statusBar().currentMessage()
+
+
+def test_a_brush_of_several_cells(qtbot, window, model_path, samples):
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    tools = window.annotator.tools
+    larger = next(a for a in window.annotator.mode_actions if a.text().startswith("Larger brush"))
+    larger.trigger()
+    larger.trigger()
+    assert tools.radius == 2
+    smaller = next(a for a in window.annotator.mode_actions if a.text().startswith("Smaller brush"))
+    smaller.trigger()
+    assert tools.radius == 1
+    tools.set_level(2)
+    tools.set_class(4)
+    expected = session.label.copy()
+    drag(window, [(30.5, 30.5), (50.5, 30.5)])
+    cells = {(cy + dy, cx + dx) for cy, cx in segment_cells(2, (30.5, 30.5), (50.5, 30.5))
+             for dy in (-1, 0, 1) for dx in (-1, 0, 1)}  # radius 1: the 3×3 cells around each cell
+    cells = {(cy, cx) for cy, cx in cells if 0 <= cy < 16 and 0 <= cx < 24}
+    expected = paint_reference(expected, 2, cells, 4)
+    np.testing.assert_array_equal(session.label, expected)
+    rect = window.annotator.cursor.inner.rect()
+    if window.annotator.cursor.isVisible():
+        assert rect.width() == 3 * 4

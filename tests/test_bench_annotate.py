@@ -142,3 +142,19 @@ def test_cli_quick_on_camvid_transfers_the_demo_model(capsys):
     captured = capsys.readouterr()
     assert rc == 0 and "transferred to the classes of camvid" in captured.err
     assert "loop_uncertainty" in captured.out and "polygon vertices" in captured.out
+
+
+def test_plot_and_table_of_the_rows(tmp_path):
+    pytest.importorskip("matplotlib")
+    from qgn.bench.annotate_plot import markdown_table, plot_sequences, read_rows
+
+    rows = [{"section": "annotate", "name": name, "actions": [10, 8, 6, 4, 2, 1], "actions_per_image": 31 / 6,
+             "finetune_seconds": [3.0] if name.startswith("loop") else [], "start_accuracy": [0.5] * 6,
+             "polygon_vertices_per_image": 12.0, "images": 6} for name in ("scratch", "model", "loop")]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    runs = {"m": read_rows(path)}
+    png = plot_sequences(runs, tmp_path / "out.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    table = markdown_table(runs).splitlines()
+    assert len(table) == 2 + 3 and "| m | loop | 5.2 | 6.0 | 4.2 | 3 | 50.0 % |" in table  # last 5: (8+6+4+2+1)/5

@@ -35,6 +35,14 @@ class PaintSurface(QtWidgets.QGraphicsObject):
     def boundingRect(self) -> QtCore.QRectF:
         return self._rect
 
+    def wheelEvent(self, event) -> None:
+        """Shift+wheel over the image in annotation mode sizes the brush; any other wheel zooms."""
+        if self.active and event.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier:
+            self.tools.step_radius(1 if event.delta() > 0 else -1)
+            event.accept()
+        else:
+            event.ignore()
+
     def paint(self, painter, option, widget=None) -> None:
         pass
 
@@ -82,12 +90,15 @@ class BrushCursor(QtWidgets.QGraphicsItemGroup):
         pen.setColor(QtGui.QColor(*rgb))
         self.inner.setPen(pen)
 
-    def show_cell(self, x: float, y: float, level: int, size: tuple[int, int]) -> None:
-        """Outline the level-``level`` cell containing pixel (x, y), clipped to ``size`` (H, W)."""
+    def show_cell(self, x: float, y: float, level: int, size: tuple[int, int], radius: int = 0) -> None:
+        """Outline the level-``level`` cell containing pixel (x, y) — with a brush ``radius`` > 0,
+        the square around the brush's cells — clipped to ``size`` (H, W)."""
         cell = 1 << level
         h, w = size
-        x0, y0 = int(x) // cell * cell, int(y) // cell * cell
-        rect = QtCore.QRectF(x0, y0, min(cell, w - x0), min(cell, h - y0))
+        x0, y0 = (int(x) // cell - radius) * cell, (int(y) // cell - radius) * cell
+        x1, y1 = x0 + (2 * radius + 1) * cell, y0 + (2 * radius + 1) * cell
+        x0, y0 = max(x0, 0), max(y0, 0)
+        rect = QtCore.QRectF(x0, y0, max(0, min(x1, w) - x0), max(0, min(y1, h) - y0))
         self.outer.setRect(rect)
         self.inner.setRect(rect)
         self.show()

@@ -37,6 +37,7 @@ class ToolController(QtCore.QObject):
 
     tool_changed = QtCore.Signal(str)
     level_changed = QtCore.Signal(int)
+    radius_changed = QtCore.Signal(int)  # brush radius in cells of the current level
     class_changed = QtCore.Signal(int)
     stroke_finished = QtCore.Signal(object)  # the AnnotationSession edited
     message = QtCore.Signal(str)
@@ -45,6 +46,7 @@ class ToolController(QtCore.QObject):
         super().__init__(parent)
         self.tool = "paint"
         self.level = 2
+        self.radius = 0
         self.class_id = 0
         self.num_classes = 0
         self.session = None
@@ -69,6 +71,19 @@ class ToolController(QtCore.QObject):
 
     def step_level(self, delta: int) -> None:
         self.set_level(self.level + delta)
+
+    def set_radius(self, radius: int) -> None:
+        """Brush radius in cells (0: one cell); see ``qgn.annotation.brush``."""
+        from qgn.annotation.brush import MAX_RADIUS
+
+        radius = max(0, min(MAX_RADIUS, int(radius)))
+        if radius != self.radius:
+            self.finish_stroke()
+            self.radius = radius
+            self.radius_changed.emit(radius)
+
+    def step_radius(self, delta: int) -> None:
+        self.set_radius(self.radius + delta)
 
     def set_num_classes(self, count: int) -> None:
         self.num_classes = count
@@ -163,10 +178,11 @@ class ToolController(QtCore.QObject):
         return self.class_id
 
     def _paint_to(self, x: float, y: float) -> None:
+        from qgn.annotation.brush import brush_points
         from qgn.annotation.edit import cells_along, paint_cells
 
         value, last, recorder = self._stroke
-        points = cells_along(self.level, last, (x, y))
+        points = brush_points(self.level, cells_along(self.level, last, (x, y)), self.radius)
         step = paint_cells(self.session.label, self.level, points, value)
         if not step.is_empty:
             self.session.apply(step)
