@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -70,3 +73,26 @@ def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = ST
         except OSError:
             pass
     return removed
+
+
+@contextmanager
+def locked(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive advisory lock on the (existing) ``folder`` for a read-modify-write of a
+    file in it that several writers share (a CVAT export's ``default.txt``, replaced atomically, so
+    the file itself cannot carry the lock); no lock file is left behind. Without ``fcntl``
+    (Windows) it only serialises the writers of one process."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        with _PROCESS_LOCK:
+            yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+_PROCESS_LOCK = threading.Lock()

@@ -161,7 +161,7 @@ def _load_model(args, log):
     try:
         path = default_model(args.model)
     except FileNotFoundError as exc:
-        log(f"{exc}: PC rows and the anytime curve are skipped "
+        log(f"no trained model ({exc}): PC rows and the anytime curve are skipped "
             f"(train one with `qgn train --preset camvid-street`, or pass --model)")
         return None
     args.model_path = path

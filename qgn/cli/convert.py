@@ -32,9 +32,26 @@ def max_class_value(label, ignore: int | None) -> int:
     return int(values.max()) if values.size else -1
 
 
+def read_mask(path: Path, classes):
+    """The label map of ``path``: its stored values, except for a Cityscapes-tree
+    ``*_gtFine_labelIds.png``, whose values are Cityscapes label ids or indices into the tree's
+    ``label_colors.txt`` (Datumaro's exports) — never class ids. Those are read through their own
+    label map into ``classes`` (``--classes``), and refused without it, so no class is shifted."""
+    from qgn.quadtree.label_io import read_label
+
+    if not path.name.endswith("_gtFine_labelIds.png"):
+        return read_label(path)
+    if classes is None:
+        raise CLIError(f"{path} is a Cityscapes-tree labelIds mask: its values are Cityscapes label ids or the "
+                       "indices of its label_colors.txt, not class ids; pass --classes FILE (e.g. "
+                       "resources/palettes/cityscapes.txt) or use `qgn import` for the whole tree")
+    from qgn.formats.ids import read_gtfine_label_ids
+
+    return read_gtfine_label_ids(path, classes)
+
+
 def run(args) -> int:
     from qgn.quadtree import Quadtree
-    from qgn.quadtree.label_io import read_label
     from qgn.quadtree.qgt import MAX_CLASSES, check_readable_size, write_qgt
 
     check_levels(args.levels)
@@ -59,14 +76,14 @@ def run(args) -> int:
     check_outputs(files, list(zip(outputs, files)))  # never replace a mask, never two masks into one file
 
     if k is None:  # one number of classes for the whole set, covering every value
-        k = 1 + max(max_class_value(read_label(f), ignore) for f in files)
+        k = 1 + max(max_class_value(read_mask(f, classes), ignore) for f in files)
         k = max(k, 1)
         if k > MAX_CLASSES:
             raise CLIError(f"label values reach {k - 1}; a .qgt holds at most {MAX_CLASSES} classes")
     total_in = total_out = 0
     cleaned: set[Path] = set()
     for path, out in zip(files, outputs):
-        label = read_label(path)
+        label = read_mask(path, classes)
         try:
             check_readable_size(*label.shape, args.levels)  # before building a pyramid that big
             qt = Quadtree.from_label(label, k, ignore, args.levels)

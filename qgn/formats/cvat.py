@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, unmatched_message
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, locked
 from ..label_map import check_label
 from .base import DEFAULT_LEVELS, Format, as_label, colours_to_values, out_file, png_bytes, read_rgb
 
@@ -97,9 +97,10 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
     objects = out_file(out_dir / "SegmentationObject", f"{stem}.png")
     atomic_write_bytes(objects, png_bytes(instance_image(label, classes)))
     image_set = out_file(out_dir / "ImageSets" / "Segmentation", "default.txt")
-    stems = image_set.read_text(encoding="utf-8").splitlines() if image_set.exists() else []
-    if stem not in stems:
-        atomic_write_bytes(image_set, "".join(s + "\n" for s in [*stems, stem]).encode("utf-8"))
+    with locked(image_set.parent):  # two exports into one folder keep both lists
+        stems = image_set.read_text(encoding="utf-8").splitlines() if image_set.exists() else []
+        if stem not in stems:
+            atomic_write_bytes(image_set, "".join(s + "\n" for s in [*stems, stem]).encode("utf-8"))
     if not labelmap.exists():
         atomic_write_bytes(labelmap, text.encode("utf-8"))
     return [mask, objects, labelmap, image_set]

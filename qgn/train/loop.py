@@ -186,7 +186,9 @@ def build_model(config: TrainConfig, classes) -> QGN:
         raise ValueError("encoder_weights starts a fresh model from ImageNet weights and init continues a QGN "
                          "checkpoint: set only one of them")
     if config.init:
-        model = load_model(config.init)
+        from qgn.resources import default_model
+
+        model = load_model(default_model(config.init))  # a bundled name, a file or a run folder
         if model.config.classes.num_classes != classes.num_classes:
             raise ValueError(f"{config.init} predicts {model.config.classes.num_classes} classes, "
                              f"the data has {classes.num_classes}")
