@@ -83,7 +83,10 @@ def test_ground_truth_that_does_not_fit_never_blocks_the_prediction(qtbot, windo
     # the street model works at half scale: its grid is 64×48, drawn over the 128×96 photo
     assert result.size == (96, 128) and result.grid_size == (48, 64) and result.grid_scale == (2.0, 2.0)
     assert window.canvas.layers["q5"].root.transform().m11() == 2.0
-    assert window.canvas.layers["grid"].root.transform().m22() == 2.0
+    grid = window.canvas.layers["grid"]
+    assert grid.root.transform().m22() == 2.0 and grid.grid_factor() == 2.0
+    grid.set_scale(1.0)  # one screen pixel per image pixel: the dark under-copy is one screen pixel off
+    assert grid.under[5].pos().x() == pytest.approx(0.5)  # in grid (working) pixels, scaled ×2 on screen
     assert window.canvas.layers["prediction"].root.transform().m11() == 1.0  # the dense labels are full size
     info = pixel_info(result, 127.5, 95.5)
     assert info is not None and info.cell_x == 63 >> info.level and info.cell_y == 47 >> info.level

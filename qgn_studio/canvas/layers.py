@@ -131,6 +131,13 @@ class Layer:
     def set_scale(self, screen_pixels_per_pixel: float) -> None:
         """The view's zoom changed (layers with a level of detail override this)."""
 
+    def grid_factor(self) -> float:
+        """Image pixels per working pixel of the decoder's grid (1 unless the model works at its
+        own scale); a level-of-detail rule in working pixels multiplies the zoom by it."""
+        if not self.on_grid or self.result is None:
+            return 1.0
+        return self.result.grid_scale[1]
+
     def source(self) -> tuple:
         """The objects this layer's picture depends on (compared by identity)."""
         return (self.doc, self.result, self.classes)
@@ -337,8 +344,9 @@ class SitesLayer(PerLevelLayer):
             self.outlines[lv].setZValue(10 + 5 - lv)
 
     def set_scale(self, screen_pixels_per_pixel: float) -> None:
+        scale = screen_pixels_per_pixel * self.grid_factor()
         for lv, item in self.outlines.items():
-            item.setVisible((1 << lv) * screen_pixels_per_pixel >= self.MIN_OUTLINED_CELL)
+            item.setVisible((1 << lv) * scale >= self.MIN_OUTLINED_CELL)
 
     def render_level(self, level: int, view) -> None:
         if view is None:
@@ -384,10 +392,11 @@ class GridLayer(Layer):
 
     def set_scale(self, screen_pixels_per_pixel: float) -> None:
         self.scale = max(screen_pixels_per_pixel, 1e-6)
+        scale = self.scale * self.grid_factor()  # screen pixels per pixel of the grid drawn
         for item in self.under.values():
-            item.setPos(1.0 / self.scale, 1.0 / self.scale)
+            item.setPos(1.0 / scale, 1.0 / scale)
         for lv in LEVELS:
-            outlined = (1 << lv) * self.scale >= self.MIN_OUTLINED_CELL
+            outlined = (1 << lv) * scale >= self.MIN_OUTLINED_CELL
             self.under[lv].setVisible(outlined)
             self.over[lv].setVisible(outlined)
             self.tints[lv].setVisible(not outlined)
