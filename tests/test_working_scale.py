@@ -115,3 +115,20 @@ def test_site_masks_for_benchmarks_fit_the_image_given():
     image, _ = _scene(64, 96)
     masks = predicted_site_masks(_model(0.5, (32, 48)), image, Scheme("all"))
     assert masks[5].shape == (1, 2, 3) and masks[1].shape == (1, 32, 48)
+
+
+def test_large_images_run_at_most_at_the_working_pixel_limit(monkeypatch):
+    from qgn.model.qgn import DEFAULT_MAX_WORKING_PIXELS
+
+    config = _model().config
+    assert config.working_size(2048, 2048) == (2048, 2048)  # the default limit, 4.2 M pixels, itself
+    h, w = config.working_size(4000, 6000)
+    assert h * w <= DEFAULT_MAX_WORKING_PIXELS and abs(w / h - 1.5) < 0.01
+    monkeypatch.setenv("QGN_MAX_WORKING_PIXELS", "4096")
+    assert config.working_size(128, 128) == (64, 64)
+    image, _ = _scene(128, 192)
+    pred = ImageSession(_model(), image).run(Scheme("pc"))
+    assert pred.label().shape == (128, 192) and pred.sizes[0][0] * pred.sizes[0][1] <= 4096
+    monkeypatch.setenv("QGN_MAX_WORKING_PIXELS", "lots")
+    with pytest.raises(ValueError, match="QGN_MAX_WORKING_PIXELS"):
+        config.working_size(10, 10)

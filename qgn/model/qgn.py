@@ -14,6 +14,27 @@ from qgn.propagation import Scheme
 NUM_LEVELS = 6  # stride-32 encoder: levels 5 (cells of 32 px) … 0 (pixels)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_MAX_WORKING_PIXELS = 1 << 22  # 4.2 megapixels (2048×2048); QGN_MAX_WORKING_PIXELS overrides
+MAX_WORKING_PIXELS_ENV = "QGN_MAX_WORKING_PIXELS"
+
+
+def max_working_pixels() -> int:
+    """The most pixels a network input may have: ``QGN_MAX_WORKING_PIXELS`` when set, else
+    ``DEFAULT_MAX_WORKING_PIXELS``. Larger photos run resized to this many pixels (a 24-megapixel
+    photo would otherwise take gigabytes and tens of seconds, at a scale no bundled model learnt)."""
+    import os
+
+    text = os.environ.get(MAX_WORKING_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_WORKING_PIXELS
+    try:
+        value = int(float(text))
+    except ValueError:
+        raise ValueError(f"{MAX_WORKING_PIXELS_ENV}={text!r} is not a pixel count; use e.g. "
+                         f"{MAX_WORKING_PIXELS_ENV}=16777216") from None
+    if value < 1024:
+        raise ValueError(f"{MAX_WORKING_PIXELS_ENV}={text!r}: use at least 1024 pixels")
+    return value
 
 # name -> architecture fields of QGNConfig
 PRESETS: dict[str, dict] = {
@@ -65,11 +86,17 @@ class QGNConfig:
         ``input_scale * sqrt(H0 W0 / (H W))``. A CamVid model (``input_scale`` 0.5, ``input_size``
         360×480) then runs a 480×360 frame at 240×180 and a 4032×3024 phone photo at 240×180 too,
         where its objects have the size it was trained on.
+
+        Whatever the model, the working size has at most ``max_working_pixels()`` pixels (4.2 M by
+        default): a larger image runs resized to that many.
         """
         scale = float(self.input_scale)
         if self.input_size is not None:
             h0, w0 = self.input_size
             scale *= ((h0 * w0) / max(1, height * width)) ** 0.5
+        limit = max_working_pixels()
+        if height * width * scale * scale > limit:
+            scale = (limit / (height * width)) ** 0.5
         return scale
 
     def working_size(self, height: int, width: int) -> tuple[int, int]:
