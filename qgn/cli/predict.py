@@ -63,16 +63,16 @@ def read_ground_truth(path: Path):
     return read_label(path)
 
 
-def check_labels(labels: str | None, images: list[Path], model, model_name: str | None) -> None:
-    """Every image's ground truth is found, readable, of the image's size and made of the model's
-    classes — checked before the first inference, naming the file and the values."""
-    if labels is None:
-        return
+def check_labels(pairs, model, model_name: str | None) -> None:
+    """For each (image, ground-truth path or None) pair, the ground truth is readable, of the image's
+    size and made of the model's classes — checked before the first inference, naming the file and
+    the values."""
     from qgn.ground_truth import check_ground_truth
     from qgn.imagefile import upright_size
 
-    for path in images:
-        label_path = find_label(labels, path, len(images) == 1)
+    for path, label_path in pairs:
+        if label_path is None:
+            continue
         label = read_ground_truth(label_path)
         try:
             width, height = upright_size(path)
@@ -108,7 +108,7 @@ def run(args) -> int:
         raise CLIError("--scheme gtc follows the ground truth: pass --labels FILE|DIR, or use --scheme pc")
     images = collect_images(args.images)
     label_paths = [find_label(args.labels, path, len(images) == 1) for path in images]  # all, before inference
-    check_labels(args.labels, images, model, args.model)
+    check_labels(zip(images, label_paths), model, args.model)
     out = Path(args.out) if args.out else None
     if out:
         if out.exists() and not out.is_dir():

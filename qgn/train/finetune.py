@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from qgn.ground_truth import foreign_values
 from qgn.data.base import Sample, SegmentationDataset
 from qgn.infer import predict
 from qgn.loss import QuadtreeLoss
@@ -145,8 +146,7 @@ def check_corrections(model: QGN, images: Sequence[np.ndarray], labels: Sequence
                              f"{image.shape[1::-1]} (width×height)")
         if not np.issubdtype(label.dtype, np.integer):
             raise ValueError(f"{name}: a label map must hold integers; got {label.dtype}")
-        values = np.unique(label)
-        bad = values[((values < 0) | (values >= classes.num_classes)) & (values != classes.ignore_index)]
+        bad = foreign_values(label, classes)
         if bad.size:
             raise ValueError(f"{name}: label values {bad[:8].tolist()} are not classes of the model "
                              f"(0..{classes.num_classes - 1}, ignore {classes.ignore_index})")
