@@ -249,7 +249,7 @@ def read_tasks_file(path: Path) -> LabelStudioTasks:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path} is not a JSON file: {exc}") from None
-    if isinstance(doc, dict) and ("data" in doc or "annotations" in doc):
+    if isinstance(doc, dict) and isinstance(doc.get("data"), dict):
         doc = [doc]  # one task
     if not isinstance(doc, list):
         what = "a COCO file" if isinstance(doc, dict) and "images" in doc else f"a JSON {type(doc).__name__}"
