@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -85,16 +86,19 @@ def _stop(process: subprocess.Popen) -> None:
 def ls_venv() -> Path:
     venv = Path(os.environ.get("QGN_LABEL_STUDIO_VENV", Path.home() / ".cache" / "qgn" / f"label-studio-{LS_VERSION}"))
     exe = venv / "bin" / "label-studio"
-    if not exe.is_file():
+    done = venv / ".qgn-installed"  # written last: a venv without it was left half-installed
+    if not done.is_file():
+        shutil.rmtree(venv, ignore_errors=True)
         start = time.monotonic()
+        python = Path(sys.base_prefix) / "bin" / "python3"
         try:
-            subprocess.run([sys.executable if not (Path(sys.base_prefix) / "bin" / "python3").is_file()
-                            else str(Path(sys.base_prefix) / "bin" / "python3"), "-m", "venv", str(venv)],
+            subprocess.run([str(python if python.is_file() else sys.executable), "-m", "venv", str(venv)],
                            check=True, capture_output=True, timeout=300)
             subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"label-studio=={LS_VERSION}"],
                            check=True, capture_output=True, timeout=1200)
         except (subprocess.SubprocessError, OSError) as exc:
             _unavailable(f"could not install label-studio=={LS_VERSION} into {venv}: {exc}")
+        done.write_text(f"label-studio=={LS_VERSION}\n")
         print(f"installed label-studio {LS_VERSION} into {venv} in {time.monotonic() - start:.0f} s", file=sys.stderr)
     out = subprocess.run([str(exe), "version"], capture_output=True, text=True, timeout=120)
     if LS_VERSION not in out.stdout:
