@@ -101,7 +101,8 @@ def main() -> None:
             stem = by_id[int(name.split("-")[1])]
             klass = name.split("-tag-", 1)[1].rsplit("-", 1)[0]
             mask = np.asarray(Image.open(io.BytesIO(brush.read(name)))) > 0
-            bad_png += int((mask != (labels[stem] == classes.names.index(klass))).sum())
+            ids = [i for i, n in enumerate(classes.names) if n.replace("/", "-").replace("\\", "-") == klass]
+            bad_png += int((mask != (labels[stem] == ids[0])).sum())  # Label Studio writes '/' as '-' in names
         results = {}
         for kind in ("JSON", "JSON_MIN"):
             path = scratch / f"{kind}.json"

@@ -81,25 +81,32 @@ REGION_KINDS = ("brushlabels", "polygonlabels", "rectanglelabels")
 
 # ------------------------------------------------------------------------------------------ brush RLE
 def encode_ls_rle(mask: np.ndarray) -> list[int]:
-    """Label Studio brush RLE bytes of a bool (H, W) mask (255 inside, RGBA repeated)."""
+    """Label Studio brush RLE bytes of a bool (H, W) mask (255 inside, RGBA repeated).
+
+    Every run is written as a repeat record (flag 1) in the smallest size class that holds it
+    (runs longer than 2**16 values as several), as label-studio-converter's ``encode_rle`` does."""
     flat = np.asarray(mask, bool).ravel()
     num = flat.size * 4
-    bits = [f"{num:032b}", f"{8 - 1:05b}", "".join(f"{s - 1:04b}" for s in RLE_SIZES)]
     change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
     starts = np.concatenate(([0], change))
-    lengths = np.diff(np.concatenate((starts, [flat.size]))) * 4
-    for start, length in zip(starts.tolist(), lengths.tolist()):
-        value = f"{255 if flat[start] else 0:08b}"
-        while length > 2**16:  # the longest run the 16-bit class holds
-            bits.append("111" + f"{2**16 - 1:016b}" + value)
-            length -= 2**16
-        for klass, size in enumerate(RLE_SIZES):
-            if length <= 2**size:
-                bits.append("1" + f"{klass:02b}" + f"{length - 1:0{size}b}" + value)
-                break
-    text = "".join(bits)
-    text += "0" * (8 - len(text) % 8)  # as the converter pads: always, up to a whole byte
-    return [int(text[i:i + 8], 2) for i in range(0, len(text), 8)]
+    lengths = np.diff(np.concatenate((starts, [flat.size]))).astype(np.int64) * 4
+    values = np.where(flat[starts], 255, 0).astype(np.int64)
+    pieces = -(-lengths // 2**16)  # runs longer than the 16-bit class holds are split
+    values = np.repeat(values, pieces)
+    first = np.cumsum(pieces) - pieces
+    lengths = np.repeat(lengths, pieces)
+    offset = np.arange(len(lengths)) - np.repeat(first, pieces)
+    lengths = np.where(offset < np.repeat(pieces, pieces) - 1, 2**16, lengths - (np.repeat(pieces, pieces) - 1) * 2**16)
+    sizes = np.asarray(RLE_SIZES)
+    klass = np.searchsorted(2**sizes, lengths)  # the first class whose 2**size holds the run
+    width = 1 + 2 + sizes[klass] + 8
+    code = (1 << (width - 1)) | (klass << (sizes[klass] + 8)) | ((lengths - 1) << 8) | values
+    shifts = width[:, None] - 1 - np.arange(27)[None, :]
+    bits = ((code[:, None] >> np.maximum(shifts, 0)) & 1)[shifts >= 0].astype(np.uint8)
+    header = f"{num:032b}{8 - 1:05b}" + "".join(f"{s - 1:04b}" for s in RLE_SIZES)
+    bits = np.concatenate((np.frombuffer(header.encode(), np.uint8) - ord("0"), bits,
+                           np.zeros(8 - (len(header) + len(bits)) % 8, np.uint8)))  # padded as the converter: always
+    return np.packbits(bits).tolist()
 
 
 def decode_ls_rle(rle, source="Label Studio RLE") -> np.ndarray:
