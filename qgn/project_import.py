@@ -71,7 +71,8 @@ def import_into_project(
     Project of ``project_dir`` (the app's), used instead of a second copy that would go stale."""
     dataset = dataset or scan_dataset(src, format, images)
     if not dataset.items:
-        raise ValueError(f"{src}: {dataset.description}; nothing to import")
+        raise ValueError(f"{src}: {dataset.description}; nothing to import"
+                         + "".join(f"; {w}" for w in dataset.warnings))
     if project is not None:
         check_mapping(mapping, project.classes)
         created = False

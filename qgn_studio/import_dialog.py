@@ -141,6 +141,9 @@ class ImportDialog(QtWidgets.QDialog):
                 lines.append("Labels: " + ", ".join(shown[:20]) + (" …" if len(shown) > 20 else ""))
                 if UNMATCHED in ids:
                     lines.append("Masks using a label with no class are skipped (qgn import --map maps them).")
+        from html import escape
+
+        lines += [f"<i>Note: {escape(w)}</i>" for w in getattr(dataset, "warnings", [])]
         examples = ", ".join(f"{i.name}{'' if i.image else ' (no image)'}" for i in dataset.items[:PREVIEW_ITEMS])
         lines.append(f"First: {examples}{' …' if len(dataset.items) > PREVIEW_ITEMS else ''}")
         self.preview.setText("<br>".join(lines))

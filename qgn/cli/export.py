@@ -51,6 +51,9 @@ def add_arguments(p) -> None:
                    help=f"formats of the --project export (default {DEFAULT_PROJECT_FORMATS})")
     p.add_argument("--only-done", action="store_true", help="with --project: only images marked done")
     p.add_argument("--out", metavar="DIR", help="output folder of --format and --project")
+    p.add_argument("--images", metavar="DIR", help="with --format: where the .qgt files' images are, found by file "
+                                                   "stem (default: beside each .qgt); formats that reference or "
+                                                   "copy images (labelstudio, camvid, coco …) need them")
 
 
 def _format_names(text: str, option: str) -> list[str]:
@@ -90,10 +93,12 @@ def run(args) -> int:
         relative_dirs = [Path()]
     else:
         raise FileNotFoundError(f"{src}: no such file or folder")
-    whole = [n for n in names if whole_dataset_only(n)]
-    if whole and len(jobs) > 1:
-        raise CLIError(f"{', '.join(whole)} write one file for a whole dataset: export a project with "
-                       "--project DIR, or one .qgt file at a time")
+    if args.images and not Path(args.images).is_dir():
+        raise CLIError(f"--images {args.images}: no such folder")
+    if any(whole_dataset_only(n) for n in names) and src.is_dir():
+        if wanted:
+            raise CLIError("a whole-dataset --format and --png cannot be combined; run them one at a time")
+        return _export_folder_dataset(src, [f for f, _ in jobs], names, Path(args.out), args.images)
     if names and Path(args.out).exists() and not Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} exists and is not a folder")
     planned = [(out, path) for path, targets in jobs for _, out in targets]
@@ -102,7 +107,7 @@ def run(args) -> int:
                     for out in format_outputs(names, Path(args.out) / rel, path.stem)]
     check_outputs([path for path, _ in jobs], planned)  # refused before anything is written
     for (path, targets), rel in zip(jobs, relative_dirs):
-        _export_file(path, targets, names, Path(args.out) / rel if names else None)
+        _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images)
     outputs = [f"{n} ({out})" for n, out in wanted] + ([f"{', '.join(names)} ({args.out})"] if names else [])
     print(f"exported {len(jobs)} file(s) to " + ", ".join(outputs))
     return 0
@@ -132,7 +137,48 @@ def whole_dataset_only(name: str) -> bool:
     return FORMATS[name].write is None
 
 
-def _export_file(path: Path, targets, names: list[str], out_dir: Path | None) -> None:
+def qgt_image(path: Path, images: str | None) -> Path | None:
+    """The image a .qgt labels: same stem in ``images``, else beside the .qgt; None if none."""
+    from qgn.formats.dataset import find_image
+
+    return find_image(path.stem, Path(images) if images else None, path.parent)
+
+
+def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: Path, images: str | None) -> int:
+    """Every .qgt under ``src`` into one dataset per format (one tasks.json, one COCO file …); a
+    file that cannot be exported is reported and the rest go on."""
+    from qgn.annotation.formats import FORMATS, ExportItem
+    from qgn.classes import ClassSet
+    from qgn.quadtree.qgt import read_qgt
+
+    writers, classes, first, failed = None, None, None, []
+    stems = [f.stem.lower() for f in files]
+    for i, path in enumerate(files, start=1):
+        stem = path.stem if stems.count(path.stem.lower()) == 1 else path.relative_to(src).with_suffix("").as_posix().replace("/", "__")
+        try:
+            qt, file_classes = read_qgt(path)
+            file_classes = file_classes or ClassSet.generic(qt.num_classes, qt.ignore_value)
+            if writers is None:
+                classes, first = file_classes, path
+                writers = [FORMATS[n].open_writer(classes, out if len(names) == 1 else out / n, qt.num_levels)
+                           for n in names]
+            elif file_classes.names != classes.names or file_classes.ignore_index != classes.ignore_index:
+                raise ValueError(f"its classes differ from {first.name}'s ({', '.join(classes.names[:4])} …); "
+                                 "one dataset has one class set")
+            item = ExportItem(stem, qt.to_label(), qgt_image(path, images))
+            for writer in writers:
+                writer.add(item)
+            print(f"[{i}/{len(files)}] {path}", flush=True)
+        except (ValueError, OSError) as exc:
+            failed.append(f"{path}: {exc}")
+            print(f"qgn export: error: {path}: {exc}", file=sys.stderr, flush=True)
+    for writer in writers or []:
+        writer.finish()
+    print(f"exported {len(files) - len(failed)} of {len(files)} file(s) as {', '.join(names)} to {out}")
+    return 2 if failed else 0
+
+
+def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, images: str | None = None) -> None:
     """One .qgt file: the --png targets, then ``names`` formats into ``out_dir``."""
     from qgn.annotation.formats import FORMATS, ExportItem
     from qgn.classes import ClassSet
@@ -147,7 +193,8 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None) ->
         label = qt.to_label()
         for name in names:
             folder = out_dir if len(names) == 1 else out_dir / name
-            FORMATS[name].export_items([ExportItem(path.stem, label)], classes, folder, levels=qt.num_levels)
+            FORMATS[name].export_items([ExportItem(path.stem, label, qgt_image(path, images))], classes, folder,
+                                       levels=qt.num_levels)
 
 
 def _run_project(args) -> int:

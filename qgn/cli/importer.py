@@ -10,6 +10,7 @@ class name or ``void``). Items that cannot be imported are reported and skipped;
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from qgn.cli.main import CLIError
@@ -48,6 +49,8 @@ def run(args) -> int:
             raise CLIError(f"--classes: {exc}") from None
     dataset = scan_dataset(Path(args.src), args.format, args.images)
     print(("found " if args.format == "auto" else "reading ") + dataset.description, flush=True)
+    for warning in dataset.warnings:
+        print(f"qgn import: warning: {warning}", file=sys.stderr, flush=True)
 
     def progress(i: int, n: int, text: str) -> None:
         print(f"[{i}/{n}] {text}", flush=True)

@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("qgn.cli.finetune", "fine-tune a model on corrected labels; saves under a new name"),
     "models": ("qgn.cli.models", "the bundled models: name, classes, size, training data, measured mIoU"),
     "bench": ("qgn.cli.bench", "memory, compute and speed against the dilated baseline; anytime curve"),
+    "serve": ("qgn.cli.serve", "QGN as a Label Studio ML backend: pre-annotations, uncertainty scores, fine-tuning"),
     "import": ("qgn.cli.importer", "a dataset (CVAT/VOC, Cityscapes, COCO, labelme, Label Studio, ...) -> a project"),
 }
 

@@ -18,7 +18,7 @@ cityscapes  ``cityscapes``: the ``gtFine``/``leftImg8bit`` tree (+ ``label_color
 camvid      ``camvid``: the CamVid layout of Datumaro (``label_colors.txt``, colour masks)
 coco        ``coco``: one ``instances.json``, an RLE mask per class region per image
 labelme     ``labelme``: one labelme JSON per image, exact rectilinear polygons
-labelstudio ``labelstudio``: a Label Studio tasks JSON with ``brushlabels`` RLE
+labelstudio ``labelstudio``: Label Studio tasks JSON (``brushlabels`` RLE), labelling config, images
 levels      ``levels``: one picture per quadtree level (export only)
 json        ``leaves_json``: the quadtree leaf list
 =========== ===========================================================================

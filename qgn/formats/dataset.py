@@ -18,7 +18,7 @@ cityscapes  ``gtFine/``: ``*_gtFine_labelIds.png`` (else ``_labelTrainIds``), th
 camvid      a ``<subset>.txt`` list of ``image mask`` lines beside ``label_colors.txt`` (Datumaro)
 coco        ``annotations/instances_*.json`` or a COCO JSON file; RLE or polygon segmentations
 labelme     a folder of labelme JSON files (``shapes``); images by ``imagePath``
-labelstudio a Label Studio tasks JSON (a list of tasks with brushlabels)
+labelstudio Label Studio's JSON or JSON-MIN export (a JSON list); brush, polygon, rectangle labels
 png, ids    a folder of label PNGs (palette / grayscale ids); classes from ``--classes`` or a
             ``classes.txt`` beside them; images in ``--images`` or a sibling ``images/`` folder
 =========== ===================================================================================
@@ -60,6 +60,7 @@ class SourceDataset:
     description: str
     file_classes: ClassSet | None
     items: list[SourceItem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what was found and left out, one line each
 
 
 def _void_set(names: list[str]) -> set[str]:
@@ -418,39 +419,96 @@ def scan_labelme(src: Path, images: Path | None) -> SourceDataset:
 
 # ------------------------------------------------------------------------------------------ labelstudio
 def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
-    from .labelstudio import task_label
+    """Label Studio's JSON or JSON-MIN export (``qgn.formats.labelstudio``): one item per task with
+    an annotation to import; tasks without one, and tasks where annotations were set aside, are
+    named in ``warnings``."""
+    from .labelstudio import choose_annotation, read_tasks_file, region_results, task_label_names, task_status
 
     path = src if src.is_file() else next(iter(sorted(src.glob("*.json"))), None)
     if path is None:
         raise ValueError(f"{src}: no Label Studio tasks JSON")
-    tasks = _load_json(path)
-    if not isinstance(tasks, list):
-        raise ValueError(f"{path} is not a Label Studio tasks export (a JSON list of tasks)")
+    export = read_tasks_file(path)
     names: list[str] = []
     items = []
-    for index, task in enumerate(tasks):
-        for ann in (task.get("annotations") or [])[:1]:
-            for r in ann.get("result", []):
-                for n in r.get("value", r).get("brushlabels") or []:
-                    if n not in names:
-                        names.append(n)
-        ref = str((task.get("data") or {}).get("image", ""))
-        file_name = ref.split("?d=")[-1].split("/")[-1] or f"task-{task.get('id', index)}"
-        image = find_image(file_name, images, path.parent)
-        uploaded = re.match(r"^[0-9a-f]{8}-(.+)$", file_name)  # Label Studio prefixes uploads with 8 hex digits
-        if image is None and uploaded:
-            image = find_image(uploaded.group(1), images, path.parent)
+    by_status: dict[str, list[str]] = {}
+    set_aside, without_regions, other_results = [], [], 0
+    for index, task in enumerate(export.tasks):
+        task_id = task.get("id", index)
+        status = task_status(task)
+        if status != "annotated":
+            by_status.setdefault(status, []).append(str(task_id))
+            continue
+        annotation, others = choose_annotation(task)
+        regions, other = region_results(annotation)
+        other_results += other
+        if others:
+            set_aside.append(f"{task_id} (took annotation {annotation.get('id')}, set aside {others})")
+        if not regions:
+            without_regions.append(str(task_id))
+            continue
+        names += [n for n in task_label_names(task) if n not in names]
+        file_name, image = labelstudio_image(task, path, images)
+        items.append(SourceItem(Path(file_name).stem, image, _labelstudio_reader(task, path, file_name),
+                                f"{path} task {task_id}"))
+    warnings = labelstudio_warnings(by_status, set_aside, without_regions, other_results)
+    description = (f"labelstudio: Label Studio {export.kind.upper()} export {path.name}, {len(export.tasks)} tasks, "
+                   f"{len(items)} with an annotation to import, labels {names[:12]}")
+    file_classes = classes_from_names([(n, None) for n in names]) if names else None
+    return SourceDataset("labelstudio", path.parent, description, file_classes, items, warnings)
 
-        def read(classes, mapping=None, _task=task, _name=file_name):
-            label = task_label(_task, classes, f"{path} task {_task.get('id')}", mapping)
-            if label is None:
-                raise ValueError(f"{path} task {_task.get('id')} ({_name}) has no brushlabels result")
-            return as_label(label, classes, path)
 
-        items.append(SourceItem(Path(file_name).stem, image, read, f"{path} task {task.get('id', index)}"))
-    description = f"labelstudio: Label Studio tasks {path.name}, {len(tasks)} tasks, brush labels {names[:12]}"
-    return SourceDataset("labelstudio", path.parent, description, classes_from_names([(n, None) for n in names]),
-                         items)
+def labelstudio_image(task: dict, path: Path, images: Path | None) -> tuple[str, Path | None]:
+    """(file name, image file or None) of a task: its Local Files path under the export's folder,
+    else by name in ``images`` or beside the export (uploads lose their '<8 hex>-' prefix)."""
+    from urllib.parse import unquote
+
+    from .labelstudio import LOCAL_FILES_PREFIX, image_reference
+
+    ref = image_reference(task)
+    index = task.get("id", "?")
+    relative = unquote(ref.split("?d=", 1)[1]) if ref.startswith(LOCAL_FILES_PREFIX) else None
+    file_name = unquote(ref.split("?")[0].rstrip("/").split("/")[-1]) if relative is None else Path(relative).name
+    file_name = file_name or f"task-{index}"
+    if relative:
+        candidate = path.parent / relative
+        if candidate.resolve().is_relative_to(path.parent.resolve()) and candidate.is_file():
+            return file_name, candidate
+    image = find_image(file_name, images, path.parent, path.parent / "images")
+    uploaded = re.match(r"^[0-9a-f]{8}-(.+)$", file_name)  # Label Studio prefixes uploads with 8 hex digits
+    if image is None and uploaded:
+        image = find_image(uploaded.group(1), images, path.parent, path.parent / "images")
+    return file_name, image
+
+
+def _labelstudio_reader(task: dict, path: Path, file_name: str):
+    def read(classes, mapping=None):
+        from .labelstudio import task_label
+
+        label = task_label(task, classes, f"{path} task {task.get('id')} ({file_name})", mapping)
+        return as_label(label, classes, path)
+
+    return read
+
+
+def labelstudio_warnings(by_status: dict, set_aside: list, without_regions: list, other_results: int) -> list[str]:
+    """One line per kind of task or result an import of a Label Studio export leaves out."""
+    said = {"unannotated": "have no annotation", "predictions only": "have predictions but no annotation",
+            "skipped": "have only skipped (cancelled) annotations"}
+    warnings = [f"{len(ids)} task(s) {said[status]}, not imported: {_ids(ids)}" for status, ids in by_status.items()]
+    if set_aside:
+        warnings.append(f"{len(set_aside)} task(s) have several annotations; the latest was imported: "
+                        + "; ".join(set_aside))
+    if without_regions:
+        warnings.append(f"{len(without_regions)} task(s) have an annotation without brush, polygon or rectangle "
+                        f"results, not imported: {_ids(without_regions)}")
+    if other_results:
+        warnings.append(f"{other_results} result(s) of other kinds (choices, keypoints, text …) carry no pixels "
+                        "and were left out")
+    return warnings
+
+
+def _ids(ids: list[str], shown: int = 20) -> str:
+    return "tasks " + ", ".join(ids[:shown]) + (f" … ({len(ids) - shown} more)" if len(ids) > shown else "")
 
 
 # ------------------------------------------------------------------------------------------ ids / png

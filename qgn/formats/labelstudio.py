@@ -1,23 +1,65 @@
-"""``labelstudio``: a Label Studio tasks JSON (``tasks.json``) with one ``brushlabels`` result per
-class region per image, as Label Studio exports brush annotations.
+"""``labelstudio``: Label Studio's tasks JSON — an export Label Studio opens as is, and an import of
+its JSON / JSON-MIN exports that loses nothing silently.
 
-Each task: ``{"id", "data": {"image": <file name>}, "annotations": [{"id", "result": [...]}]}``; each
-result: ``{"id", "type": "brushlabels", "from_name": "tag", "to_name": "image", "origin": "manual",
-"image_rotation": 0, "original_width": W, "original_height": H, "value": {"format": "rle", "rle":
-[...], "brushlabels": [name]}}`` (label-studio-converter brush.py ``image2annotation``).
+Export (``LabelStudioWriter``) writes into the output folder::
 
-The RLE is Label Studio's (label-studio-converter brush.py ``encode_rle`` / ``decode_rle``, from
+    tasks.json         one task per image (below)
+    label_config.xml   the project's labelling config: <Image name="image" value="$image"/> and
+                       <BrushLabels name="tag" toName="image"> with one <Label value=NAME
+                       background="#rrggbb"/> per class — the names the tasks use (``label_config``)
+    images/<name>      each image, copied byte for byte
+
+Each task: ``{"id", "data": {"image": "/data/local-files/?d=images/<name>"}, "annotations":
+[{"result": [...], "ground_truth": false, "was_cancelled": false}]}``. The image reference is Label
+Studio's Local Files address (label_studio/io_storages/localfiles/views.py ``localfiles_data``:
+``?d=`` is a path under ``LOCAL_FILES_DOCUMENT_ROOT``, served to users of a project that has a
+Local Files storage whose path holds the file). Start Label Studio with
+``LOCAL_FILES_SERVING_ENABLED=true LOCAL_FILES_DOCUMENT_ROOT=<the export folder>`` and add a Local
+Files storage with the path ``<the export folder>/images`` — no task needs rewriting. Another
+``image_prefix`` (an http:// folder the images are served from) replaces ``/data/local-files/?d=images/``.
+``"ground_truth": false`` keeps Label Studio counting the annotations (it leaves ground truth out
+of the dashboard's count of annotated tasks).
+
+Each result is one class region: ``{"id", "type": "brushlabels", "from_name": "tag", "to_name":
+"image", "origin": "manual", "image_rotation": 0, "original_width": W, "original_height": H,
+"value": {"format": "rle", "rle": [...], "brushlabels": [name]}}`` (label-studio-converter brush.py
+``image2annotation``). The RLE is Label Studio's (brush.py ``encode_rle`` / ``decode_rle``, from
 thi.ng rle-pack): the mask as an RGBA image flattened row-major, each pixel's value repeated in the
 4 channels (``mask2rle``: ``np.repeat(array, 4)``), 255 inside; bits: 32-bit value count, 5-bit
 word size - 1 (7), four 4-bit run-size classes - 1 (3, 4, 8, 16); then per run a flag bit (1 =
 repeat), a 2-bit size class, the length - 1 in that many bits, and the 8-bit value. Readers take the
-alpha channel (``[:, :, 3]``) > 0. Void pixels are in no result. Reading accepts the result
-fields under ``value`` (export JSON) or at the top level (the converter's own format).
+alpha channel (``[:, :, 3]``) > 0. Void pixels are in no result.
+
+Import (``read_tasks_file``, ``choose_annotation``, ``annotation_label``):
+
+- the file is Label Studio's JSON export (a list of tasks with ``annotations``, also the older
+  ``completions``), or its JSON-MIN export (one flat record per annotation: the task's data keys,
+  ``id``, ``annotation_id``, and per control tag a list of region values — read by
+  ``tasks_from_json_min``); anything else is refused naming what it is;
+- skipped (``was_cancelled``) annotations are passed over. Of several annotations the **latest**
+  (``created_at``, then ``updated_at``, then id) is taken — label-studio-converter's order
+  (converter.py ``annotation_result_from_task`` sorts by ``created_at``, newest first) — and every
+  task where others were set aside is named in a warning;
+- a task with no annotation (nothing, or predictions only) or only skipped ones is reported as
+  such and not imported; it is no error;
+- results of type ``brushlabels``, ``polygonlabels`` and ``rectanglelabels`` (by their value's
+  label key, so JSON-MIN's type-less regions read too) are painted in file order, later on top;
+  pixels in no region are void. Polygons and rectangles are in percent of the image (0 … 100 over
+  its whole extent): label-studio-converter maps them to pixels as ``x / 100 * original_width``,
+  ``y / 100 * original_height`` (converter.py ``convert_to_coco``); a pixel is inside when its
+  centre ``(col + 0.5, row + 0.5)`` lies inside the shape (even-odd rule, ``polygon_mask``). A
+  rectangle's ``rotation`` (degrees, clockwise on screen, about its top-left corner) turns it into a
+  four-cornered polygon. Other results (choices, keypoints, text) carry no pixels and are counted in
+  a warning.
 """
 from __future__ import annotations
 
+import html
 import json
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -26,29 +68,45 @@ from ..fileio import atomic_write_bytes
 from .base import DEFAULT_LEVELS, DatasetWriter, ExportItem, Format, out_file
 
 TASKS_FILE = "tasks.json"
+CONFIG_FILE = "label_config.xml"
+IMAGES_DIR = "images"
+IMAGE_KEY = "image"  # data key of the tasks, value="$image" in the config
+FROM_NAME = "tag"  # the BrushLabels control's name
+TO_NAME = "image"  # the Image object's name
+LOCAL_FILES_PREFIX = "/data/local-files/?d="
+DEFAULT_IMAGE_PREFIX = f"{LOCAL_FILES_PREFIX}{IMAGES_DIR}/"
 RLE_SIZES = (3, 4, 8, 16)
+REGION_KINDS = ("brushlabels", "polygonlabels", "rectanglelabels")
 
 
+# ------------------------------------------------------------------------------------------ brush RLE
 def encode_ls_rle(mask: np.ndarray) -> list[int]:
-    """Label Studio brush RLE bytes of a bool (H, W) mask (255 inside, RGBA repeated)."""
+    """Label Studio brush RLE bytes of a bool (H, W) mask (255 inside, RGBA repeated).
+
+    Every run is written as a repeat record (flag 1) in the smallest size class that holds it
+    (runs longer than 2**16 values as several), as label-studio-converter's ``encode_rle`` does."""
     flat = np.asarray(mask, bool).ravel()
     num = flat.size * 4
-    bits = [f"{num:032b}", f"{8 - 1:05b}", "".join(f"{s - 1:04b}" for s in RLE_SIZES)]
     change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
     starts = np.concatenate(([0], change))
-    lengths = np.diff(np.concatenate((starts, [flat.size]))) * 4
-    for start, length in zip(starts.tolist(), lengths.tolist()):
-        value = f"{255 if flat[start] else 0:08b}"
-        while length > 2**16:  # the longest run the 16-bit class holds
-            bits.append("111" + f"{2**16 - 1:016b}" + value)
-            length -= 2**16
-        for klass, size in enumerate(RLE_SIZES):
-            if length <= 2**size:
-                bits.append("1" + f"{klass:02b}" + f"{length - 1:0{size}b}" + value)
-                break
-    text = "".join(bits)
-    text += "0" * (8 - len(text) % 8)  # as the converter pads: always, up to a whole byte
-    return [int(text[i:i + 8], 2) for i in range(0, len(text), 8)]
+    lengths = np.diff(np.concatenate((starts, [flat.size]))).astype(np.int64) * 4
+    values = np.where(flat[starts], 255, 0).astype(np.int64)
+    pieces = -(-lengths // 2**16)  # runs longer than the 16-bit class holds are split
+    values = np.repeat(values, pieces)
+    first = np.cumsum(pieces) - pieces
+    lengths = np.repeat(lengths, pieces)
+    offset = np.arange(len(lengths)) - np.repeat(first, pieces)
+    lengths = np.where(offset < np.repeat(pieces, pieces) - 1, 2**16, lengths - (np.repeat(pieces, pieces) - 1) * 2**16)
+    sizes = np.asarray(RLE_SIZES)
+    klass = np.searchsorted(2**sizes, lengths)  # the first class whose 2**size holds the run
+    width = 1 + 2 + sizes[klass] + 8
+    code = (1 << (width - 1)) | (klass << (sizes[klass] + 8)) | ((lengths - 1) << 8) | values
+    shifts = width[:, None] - 1 - np.arange(27)[None, :]
+    bits = ((code[:, None] >> np.maximum(shifts, 0)) & 1)[shifts >= 0].astype(np.uint8)
+    header = f"{num:032b}{8 - 1:05b}" + "".join(f"{s - 1:04b}" for s in RLE_SIZES)
+    bits = np.concatenate((np.frombuffer(header.encode(), np.uint8) - ord("0"), bits,
+                           np.zeros(8 - (len(header) + len(bits)) % 8, np.uint8)))  # padded as the converter: always
+    return np.packbits(bits).tolist()
 
 
 def decode_ls_rle(rle, source="Label Studio RLE") -> np.ndarray:
@@ -87,73 +145,294 @@ def decode_ls_rle(rle, source="Label Studio RLE") -> np.ndarray:
     return out
 
 
-def ls_mask(result: dict, source) -> np.ndarray:
-    """bool (H, W) of one brushlabels result."""
-    value = result.get("value", result)
-    try:
-        height, width = int(result["original_height"]), int(result["original_width"])
-        rle = value["rle"]
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{source}: a brushlabels result needs rle, original_width and original_height") from None
-    flat = decode_ls_rle(rle, source)
-    if flat.size != height * width * 4:
-        raise ValueError(f"{source}: the RLE holds {flat.size} values, not {height}×{width}×4")
-    return flat.reshape(height, width, 4)[:, :, 3] > 0
+# ------------------------------------------------------------------------------------------ export
+def label_config(classes: ClassSet) -> str:
+    """The labelling config (XML) of an export: an Image and a BrushLabels with every class, named
+    as the tasks name them (``IMAGE_KEY``, ``FROM_NAME``, ``TO_NAME``)."""
+    labels = "\n".join(
+        f'    <Label value="{html.escape(name, quote=True)}" background="#{r:02x}{g:02x}{b:02x}"/>'
+        for name, (r, g, b) in zip(classes.names, classes.palette))
+    return (f'<View>\n  <Image name="{TO_NAME}" value="${IMAGE_KEY}" zoom="true" zoomControl="true"/>\n'
+            f'  <BrushLabels name="{FROM_NAME}" toName="{TO_NAME}">\n{labels}\n  </BrushLabels>\n</View>\n')
+
+
+def brush_results(label: np.ndarray, classes: ClassSet, prefix: str, from_name: str = FROM_NAME,
+                  to_name: str = TO_NAME, names=None, origin: str = "manual") -> list[dict]:
+    """One ``brushlabels`` result per class present in ``label`` (H, W); ``names[c]`` is the label
+    text of class c (default: the class names)."""
+    height, width = label.shape
+    names = names or classes.names
+    results = []
+    for c in range(classes.num_classes):
+        mask = label == c
+        if mask.any():
+            results.append({
+                "id": f"{prefix}_{c}", "type": "brushlabels", "from_name": from_name, "to_name": to_name,
+                "origin": origin, "image_rotation": 0, "original_width": width, "original_height": height,
+                "value": {"format": "rle", "rle": encode_ls_rle(mask), "brushlabels": [names[c]]},
+            })
+    return results
 
 
 class LabelStudioWriter(DatasetWriter):
-    """Collects one task per image; ``finish`` writes tasks.json."""
+    """Collects one task per image, copying each image into ``images/``; ``finish`` writes
+    tasks.json and label_config.xml (see the module docstring)."""
 
-    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS):
+    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS,
+                 image_prefix: str = DEFAULT_IMAGE_PREFIX):
         super().__init__(None, classes, out_dir, levels)
         self.tasks: list[dict] = []
+        self.image_prefix = image_prefix
 
     def add(self, item: ExportItem) -> list[Path]:
+        if item.image is None or not Path(item.image).is_file():
+            raise ValueError(f"{item.name}: no image to reference (Label Studio shows each task's image); "
+                             "name the image folder (qgn export --images DIR)")
         task_id = len(self.tasks) + 1
-        height, width = item.label.shape
-        results = []
-        for c in range(self.classes.num_classes):
-            mask = item.label == c
-            if mask.any():
-                results.append({
-                    "id": f"r{task_id}_{c}", "type": "brushlabels", "from_name": "tag", "to_name": "image",
-                    "origin": "manual", "image_rotation": 0, "original_width": width, "original_height": height,
-                    "value": {"format": "rle", "rle": encode_ls_rle(mask), "brushlabels": [self.classes.names[c]]},
-                })
-        image = item.image.name if item.image is not None else f"{item.name}.png"
-        self.tasks.append({"id": task_id, "data": {"image": image},
-                           "annotations": [{"id": task_id, "result": results}]})
-        return []
+        image_name = f"{item.name}{Path(item.image).suffix.lower()}"
+        copy = out_file(self.out_dir / IMAGES_DIR, image_name)
+        atomic_write_bytes(copy, Path(item.image).read_bytes())
+        results = brush_results(item.label, self.classes, f"r{task_id}")
+        self.tasks.append({"id": task_id, "data": {IMAGE_KEY: self.image_prefix + quote(image_name)},
+                           "annotations": [{"result": results, "ground_truth": False, "was_cancelled": False}]})
+        return [copy]
 
     def finish(self) -> list[Path]:
         path = out_file(self.out_dir, TASKS_FILE)
         atomic_write_bytes(path, json.dumps(self.tasks, separators=(",", ":")).encode("utf-8"))
-        return [path]
+        config = out_file(self.out_dir, CONFIG_FILE)
+        atomic_write_bytes(config, label_config(self.classes).encode("utf-8"))
+        return [path, config]
 
 
-def task_label(task: dict, classes: ClassSet, source, mapping=None) -> np.ndarray | None:
-    """(H, W) int64 label of a task's first annotation (void where no brush), or None without results."""
+# ------------------------------------------------------------------------------------------ import
+@dataclass
+class LabelStudioTasks:
+    """A Label Studio export read into tasks of the JSON layout.
+
+    kind:  "json" or "json-min".
+    tasks: dicts with ``id``, ``data`` and ``annotations`` (JSON-MIN records grouped by task)."""
+
+    kind: str
+    tasks: list[dict] = field(default_factory=list)
+
+
+def is_json_min(doc: list) -> bool:
+    """Whether a JSON list is Label Studio's JSON-MIN export (flat records, no ``data``/``annotations``)."""
+    records = [t for t in doc if isinstance(t, dict)]
+    return bool(records) and not any(k in t for t in records for k in ("data", "annotations", "completions",
+                                                                         "predictions"))
+
+
+def tasks_from_json_min(records: list, source) -> list[dict]:
+    """JSON-MIN records → tasks: a record's list-of-region values become results (``from_name`` =
+    the key), ``annotation_id``/``created_at``/``updated_at`` its annotation's, other keys its data."""
+    meta = {"id", "annotation_id", "annotator", "created_at", "updated_at", "lead_time", "agreement"}
+    tasks: dict = {}
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise ValueError(f"{source}: JSON-MIN record {index} is not an object")
+        task_id = record.get("id", f"record {index}")
+        task = tasks.setdefault(task_id, {"id": task_id, "data": {}, "annotations": []})
+        results = []
+        for key, value in record.items():
+            if key in meta:
+                continue
+            regions = value if isinstance(value, list) else [value]
+            if regions and all(isinstance(r, dict) and region_kind(r) for r in regions):
+                results += [{"from_name": key, "type": region_kind(r), **{k: r[k] for k in
+                             ("original_width", "original_height") if k in r}, "value": r} for r in regions]
+            else:
+                task["data"][key] = value
+        if record.get("annotation_id") is not None or results:
+            task["annotations"].append({"id": record.get("annotation_id"), "created_at": record.get("created_at"),
+                                        "updated_at": record.get("updated_at"), "result": results})
+    return list(tasks.values())
+
+
+def read_tasks_file(path: Path) -> LabelStudioTasks:
+    """Label Studio's JSON or JSON-MIN export in ``path``; ValueError saying what else it is."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a JSON file: {exc}") from None
+    if isinstance(doc, dict) and isinstance(doc.get("data"), dict):
+        doc = [doc]  # one task
+    if not isinstance(doc, list):
+        what = "a COCO file" if isinstance(doc, dict) and "images" in doc else f"a JSON {type(doc).__name__}"
+        raise ValueError(f"{path} is {what}, not a Label Studio export (a JSON list of tasks: export the project "
+                         "as JSON or JSON-MIN)")
+    if is_json_min(doc):
+        return LabelStudioTasks("json-min", tasks_from_json_min(doc, path))
+    bad = next((i for i, t in enumerate(doc) if not isinstance(t, dict)), None)
+    if bad is not None:
+        raise ValueError(f"{path}: task {bad} is not an object; not a Label Studio JSON export")
+    return LabelStudioTasks("json", doc)
+
+
+def region_kind(value: dict) -> str | None:
+    """"brushlabels", "polygonlabels" or "rectanglelabels" by the label key a region holds, else None."""
+    return next((k for k in REGION_KINDS if k in value), None)
+
+
+def live_annotations(task: dict) -> list[dict]:
+    """A task's annotations that were not skipped, latest first (``created_at``, ``updated_at``, id)."""
     annotations = task.get("annotations") or task.get("completions") or []
-    results = [r for a in annotations[:1] for r in a.get("result", [])
-               if str(r.get("type", "")).lower() == "brushlabels"]
-    if not results:
-        return None
+    kept = [a for a in annotations if isinstance(a, dict) and not (a.get("was_cancelled") or a.get("skipped"))]
+
+    def key(a):
+        return (str(a.get("created_at") or ""), str(a.get("updated_at") or ""), _as_number(a.get("id")))
+
+    return sorted(kept, key=key, reverse=True)
+
+
+def _as_number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return -1.0
+
+
+def task_status(task: dict) -> str:
+    """"annotated", "skipped" (every annotation skipped), "predictions only" or "unannotated"."""
+    if live_annotations(task):
+        return "annotated"
+    if task.get("annotations") or task.get("completions"):
+        return "skipped"
+    return "predictions only" if task.get("predictions") else "unannotated"
+
+
+def choose_annotation(task: dict) -> tuple[dict | None, int]:
+    """The annotation imported from ``task`` (the latest not skipped) and how many others were set aside."""
+    live = live_annotations(task)
+    return (live[0] if live else None), max(len(live) - 1, 0)
+
+
+def region_results(annotation: dict) -> tuple[list[dict], int]:
+    """(the results that carry pixels, in file order; how many others there were)."""
+    results = [r for r in annotation.get("result") or [] if isinstance(r, dict)]
+    regions = [r for r in results if region_kind(r.get("value", r) if isinstance(r.get("value", r), dict) else {})]
+    return regions, len(results) - len(regions)
+
+
+def result_size(result: dict, source) -> tuple[int, int]:
+    """(H, W) a result was drawn on (``original_height``/``original_width``)."""
+    value = result.get("value", result)
+    try:
+        height = int(result.get("original_height", value.get("original_height")))
+        width = int(result.get("original_width", value.get("original_width")))
+    except (TypeError, ValueError):
+        raise ValueError(f"{source}: a result needs original_width and original_height") from None
+    if height <= 0 or width <= 0:
+        raise ValueError(f"{source}: a result is {width}×{height} pixels")
+    return height, width
+
+
+def polygon_mask(points, height: int, width: int) -> np.ndarray:
+    """bool (H, W): the pixels whose centres lie inside the polygon ``points`` (N×2 pixel
+    coordinates x, y over the image's extent; even-odd rule)."""
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    mask = np.zeros((height, width), bool)
+    if len(pts) < 3 or not np.isfinite(pts).all():
+        return mask
+    x0, y0 = pts[:, 0], pts[:, 1]
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    first = max(0, math.ceil(y0.min() - 0.5))
+    last = min(height, math.ceil(y0.max() - 0.5))
+    for row in range(first, last):
+        yc = row + 0.5
+        cross = (y0 <= yc) != (y1 <= yc)  # edges crossing the centre line, half-open at the top
+        xs = np.sort(x0[cross] + (yc - y0[cross]) * (x1[cross] - x0[cross]) / (y1[cross] - y0[cross]))
+        for a, b in zip(xs[0::2], xs[1::2]):
+            lo, hi = max(0, math.ceil(a - 0.5)), min(width, math.ceil(b - 0.5))
+            if hi > lo:
+                mask[row, lo:hi] = True
+    return mask
+
+
+def rectangle_points(value: dict, height: int, width: int) -> np.ndarray:
+    """(4, 2) pixel corners of a rectangle value (percent x, y, width, height, rotation)."""
+    x, y = float(value["x"]) * width / 100, float(value["y"]) * height / 100
+    w, h = float(value["width"]) * width / 100, float(value["height"]) * height / 100
+    angle = math.radians(float(value.get("rotation") or 0.0))
+    cos, sin = math.cos(angle), math.sin(angle)
+    corners = [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)]
+    return np.array([(x + dx * cos - dy * sin, y + dx * sin + dy * cos) for dx, dy in corners])
+
+
+def region_mask(result: dict, height: int, width: int, source) -> np.ndarray:
+    """bool (H, W) of one brush, polygon or rectangle result."""
+    value = result.get("value", result)
+    kind = region_kind(value)
+    try:
+        if kind == "brushlabels":
+            flat = decode_ls_rle(value["rle"], source)
+            if flat.size != height * width * 4:
+                raise ValueError(f"{source}: the RLE holds {flat.size} values, not {height}×{width}×4")
+            return flat.reshape(height, width, 4)[:, :, 3] > 0
+        if kind == "polygonlabels":
+            points = np.asarray(value["points"], np.float64).reshape(-1, 2) * (width / 100, height / 100)
+            return polygon_mask(points, height, width)
+        return polygon_mask(rectangle_points(value, height, width), height, width)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{source}: a {kind} result lacks {exc}") from None
+
+
+def region_name(result: dict) -> str:
+    value = result.get("value", result)
+    labels = value.get(region_kind(value)) or [""]
+    return str(labels[0])
+
+
+def annotation_label(annotation: dict, classes: ClassSet, source, mapping=None) -> np.ndarray:
+    """(H, W) int64 label of one annotation: its regions painted in order, void elsewhere."""
+    regions, _ = region_results(annotation)
+    if not regions:
+        raise ValueError(f"{source}: the annotation has no brush, polygon or rectangle result")
     if classes.ignore_index is None:
-        raise ValueError(f"{source}: pixels without a brush are void, but the class set has no ignore value")
-    names = [(r.get("value", r).get("brushlabels") or [""])[0] for r in results]
-    ids = match_class_names(names, classes, mapping)
-    label = None
-    for result, name, value in zip(results, names, ids):
+        raise ValueError(f"{source}: pixels in no region are void, but the class set has no ignore value")
+    names = [region_name(r) for r in regions]
+    sizes = {result_size(r, source) for r in regions}
+    if len(sizes) > 1:
+        raise ValueError(f"{source}: the results of one annotation were drawn on images of different sizes {sorted(sizes)}")
+    (height, width), = sizes
+    label = np.full((height, width), classes.ignore_index, np.int64)
+    for result, name, value in zip(regions, names, match_class_names(names, classes, mapping)):
         if value == UNMATCHED:
             raise ValueError(unmatched_message(name, classes, source))
-        mask = ls_mask(result, source)
-        if label is None:
-            label = np.full(mask.shape, classes.ignore_index, np.int64)
-        elif mask.shape != label.shape:
-            raise ValueError(f"{source}: brush results of one task differ in size")
-        label[mask] = classes.ignore_index if value == VOID else value
+        label[region_mask(result, height, width, source)] = classes.ignore_index if value == VOID else value
     return label
 
 
-FORMAT = Format("labelstudio", "Label Studio tasks JSON, brushlabels RLE per class region", ".json",
-                None, None, LabelStudioWriter, image_names=True)
+def task_label(task: dict, classes: ClassSet, source, mapping=None) -> np.ndarray | None:
+    """(H, W) int64 label of a task's chosen annotation (``choose_annotation``), None without one."""
+    annotation, _ = choose_annotation(task)
+    if annotation is None or not region_results(annotation)[0]:
+        return None
+    return annotation_label(annotation, classes, source, mapping)
+
+
+def task_label_names(task: dict) -> list[str]:
+    """The label names the chosen annotation of ``task`` uses, in order of appearance."""
+    annotation, _ = choose_annotation(task)
+    names: list[str] = []
+    for result in region_results(annotation)[0] if annotation else []:
+        value = result.get("value", result)
+        for name in value.get(region_kind(value)) or []:
+            if name not in names:
+                names.append(str(name))
+    return names
+
+
+def image_reference(task: dict, key: str | None = None) -> str:
+    """The task's image reference (``data[key]``, else ``data["image"]``, else its first string)."""
+    data = task.get("data") or {}
+    if key and isinstance(data.get(key), str):
+        return data[key]
+    if isinstance(data.get(IMAGE_KEY), str):
+        return data[IMAGE_KEY]
+    return next((v for v in data.values() if isinstance(v, str)), "")
+
+
+FORMAT = Format("labelstudio", "Label Studio tasks JSON + labelling config, images referenced as Local Files",
+                ".json", None, None, LabelStudioWriter, image_names=True)

@@ -1,0 +1,75 @@
+"""`qgn serve [--model M] [--host 127.0.0.1] [--port 9090] [--document-root DIR] [--train-out DIR]`
+
+QGN as a Label Studio ML backend (``qgn.serve``): add ``http://HOST:PORT`` as the project's model
+(Settings → Model → Connect model; Label Studio needs ``ML_BLOCK_LOCAL_IP=false`` to reach a backend on
+loopback). Pre-annotations are brush masks with the project's own names; ``score`` is the model's
+confidence, so uncertainty sampling serves the hardest images first. Binds to loopback unless
+``--host`` says otherwise. Ctrl-C stops it.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from qgn.cli.files import MODEL_HELP
+from qgn.cli.main import CLIError
+from qgn.cli.threads import add_threads_argument, apply_threads
+
+
+def add_arguments(p) -> None:
+    add_threads_argument(p)
+    p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=9090, help="port (default 9090; 0 = any free port)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, … (default cpu)")
+    p.add_argument("--document-root", metavar="DIR", default=os.environ.get("LOCAL_FILES_DOCUMENT_ROOT") or None,
+                   help="read /data/local-files/?d=… images from this folder, as Label Studio's "
+                        "LOCAL_FILES_DOCUMENT_ROOT (default: that variable; else fetch them from Label Studio)")
+    p.add_argument("--label-studio-url", metavar="URL", help="Label Studio's address, for images given as /data/… "
+                                                              "(default: the hostname /setup sends)")
+    p.add_argument("--token", default=os.environ.get("LABEL_STUDIO_API_KEY") or None,
+                   help="Label Studio API token for fetching images (default: LABEL_STUDIO_API_KEY, else the "
+                        "token /setup sends)")
+    p.add_argument("--train-out", metavar="DIR", help="turn on fine-tuning from annotations (/webhook): new model "
+                                                       "versions are saved here, never over --model")
+    p.add_argument("--train-every", type=int, default=10, metavar="N", help="fine-tune after N new annotations")
+    p.add_argument("--train-iters", type=int, default=100, metavar="N", help="iterations of each fine-tune")
+
+
+def run(args) -> int:
+    apply_threads(args)
+    from qgn.resources import default_model
+    from qgn.serve.backend import QGNBackend
+    from qgn.serve.server import make_server
+
+    if not 0 <= args.port <= 65535:
+        raise CLIError(f"--port {args.port}: choose a port between 0 and 65535")
+    if args.document_root and not os.path.isdir(args.document_root):
+        raise CLIError(f"--document-root {args.document_root}: no such folder")
+    if args.label_studio_url and not args.label_studio_url.startswith(("http://", "https://")):
+        raise CLIError(f"--label-studio-url {args.label_studio_url}: give it as http://HOST:PORT")
+    if args.train_every < 1 or args.train_iters < 1:
+        raise CLIError("--train-every and --train-iters must be at least 1")
+    model = default_model(args.model)
+    backend = QGNBackend(model, args.device, args.document_root, args.token, args.train_out, args.train_every,
+                         args.train_iters)
+    if args.label_studio_url:
+        backend.hostname = args.label_studio_url.rstrip("/")
+    try:
+        server = make_server(backend, args.host, args.port)
+    except OSError as exc:
+        raise CLIError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; choose another --port") from None
+    host, port = server.server_address[:2]
+    print(f"qgn serve: {backend.current.version} ({model}) as a Label Studio ML backend on http://{host}:{port}"
+          + (f", images from {backend.document_root}" if backend.document_root else "")
+          + (f", fine-tuning into {args.train_out}" if args.train_out else ""), flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"qgn serve: warning: listening on {args.host}: anyone who can reach it may use the model",
+              file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("qgn serve: stopped", file=sys.stderr)
+    finally:
+        server.server_close()
+    return 0

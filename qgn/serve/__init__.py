@@ -1,0 +1,18 @@
+"""QGN as a Label Studio ML backend (``qgn serve``).
+
+The protocol, as Label Studio 1.23 speaks it (label_studio/ml/api_connector.py ``MLApi``, and
+label-studio-ml-backend label_studio_ml/api.py, the reference server):
+
+- ``GET /health`` → ``{"status": "UP", "model_class": ...}`` (Label Studio waits 1 s for it);
+- ``POST /setup`` with ``{"project": "<id>.<created timestamp>", "schema": <labelling config XML>,
+  "hostname": <Label Studio URL>, "access_token": <token>, "extra_params": ...}`` →
+  ``{"model_version": ...}`` (3 s);
+- ``POST /predict`` with ``{"tasks": [task, ...], "project": ..., "label_config": <XML>, "params":
+  {...}}`` → ``{"results": [{"result": [...], "score": s, "model_version": v}, ...]}``, one per task
+  in order (Label Studio stores ``result``, ``score`` and ``model_version`` of each as a prediction);
+- ``POST /webhook`` with ``{"action": "ANNOTATION_CREATED" | "START_TRAINING" | ..., "project":
+  {...}, "task": ..., "annotation": ...}`` (the webhook Label Studio creates for an ML backend).
+
+Modules: ``label_config`` (what the config asks for), ``backend`` (the model, images, predictions,
+fine-tuning), ``server`` (HTTP).
+"""

@@ -1,0 +1,304 @@
+"""The ML backend's work, without HTTP: the model (and the versions fine-tuning makes), a task's
+image, its pre-annotation and score, and the annotations Label Studio sends back.
+
+- A pre-annotation is ``qgn predict``'s label map (the PC scheme at depth 0, ``qgn.infer``) as one
+  ``brushlabels`` result per class, with the ``from_name``/``to_name`` and label values of the
+  config it was sent: each model class goes to the config label its name matches
+  (``qgn.classes.match_class_names``); classes no label matches are left out.
+- ``score`` is the model's confidence, 1 − the image's mean normalised entropy
+  (``qgn.uncertainty``): Label Studio's uncertainty sampling serves the task with the *lowest*
+  prediction score next (label_studio/projects/functions/next_task.py ``_try_uncertainty_sampling``
+  orders by ``predictions__score``), so the most uncertain image comes first.
+- ``model_version`` is ``qgn-<model name>``, ``…-ls<n>`` for the n-th fine-tuned version.
+- Images: ``/data/local-files/?d=PATH`` is read from ``document_root`` (as Label Studio's own
+  ``LOCAL_FILES_DOCUMENT_ROOT``; the path must stay inside it) when one is set; other Label Studio
+  addresses (``/data/upload/…``) and http(s) URLs are fetched, with the token ``/setup`` sent (or
+  ``token``) only to Label Studio's own host (``Bearer`` for a JWT, else ``Token``, as the SDK's
+  ``get_local_path``). A local path is read only inside ``document_root``.
+- Fine-tuning (``/webhook``) is on only with ``train_out``: ANNOTATION_CREATED/UPDATED keep the
+  task's image and annotation (the latest per task, at most ``MAX_CORRECTIONS``); every
+  ``train_every`` new ones, or on START_TRAINING, a background thread fine-tunes the current model
+  (``qgn.train.finetune``) into ``train_out/<name>-ls<n>.safetensors`` — a new file, never the
+  original — and serves it from then on.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urljoin, urlparse
+
+import numpy as np
+
+from .label_config import BrushTarget, ConfigError, brush_target
+
+MAX_IMAGE_BYTES = 256 * 1024 * 1024
+FETCH_TIMEOUT_S = 30.0
+MAX_CORRECTIONS = 200
+CACHE_SIZE = 64
+
+
+class RequestError(ValueError):
+    """A request the backend cannot serve: ``status`` (4xx) and a reason for the client."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class ServedModel:
+    """One model version: its name (``model_version``), weights file and loaded network."""
+
+    version: str
+    path: Path
+    model: object
+
+
+def model_version_name(path: Path, bundled: str | None = None) -> str:
+    return f"qgn-{bundled or Path(path).stem}"
+
+
+class QGNBackend:
+    def __init__(self, model_path, device: str = "cpu", document_root=None, token: str | None = None,
+                 train_out=None, train_every: int = 10, finetune_iterations: int = 100, version: str | None = None):
+        from qgn.model.checkpoint import load_model
+
+        self.device = device
+        path = Path(model_path)
+        self.original = path
+        self.current = ServedModel(version or model_version_name(path), path, load_model(path, device))
+        self.document_root = Path(document_root).resolve() if document_root else None
+        self.token = token
+        self.hostname: str | None = None
+        self.train_out = Path(train_out) if train_out else None
+        self.train_every, self.finetune_iterations = max(1, train_every), finetune_iterations
+        self.infer_lock = threading.Lock()  # one inference at a time; /health never takes it
+        self.state_lock = threading.Lock()
+        self.corrections: OrderedDict = OrderedDict()
+        self.new_since_training = 0
+        self.training: threading.Thread | None = None
+        self.training_status = "idle"
+        self.cache: OrderedDict = OrderedDict()
+
+    # ------------------------------------------------------------------------------- protocol
+    def health(self) -> dict:
+        return {"status": "UP", "model_class": "QGN", "model_version": self.current.version,
+                "training": self.training_status}
+
+    def setup(self, body: dict) -> dict:
+        schema = body.get("schema")
+        if schema:
+            self.check_target(brush_target(schema))
+        hostname, token = body.get("hostname"), body.get("access_token")
+        with self.state_lock:
+            if isinstance(hostname, str) and hostname.startswith(("http://", "https://")):
+                self.hostname = hostname.rstrip("/")
+            if isinstance(token, str) and token and not self.token:
+                self.token = token
+        return {"model_version": self.current.version}
+
+    def predict(self, body: dict) -> dict:
+        tasks = body.get("tasks")
+        if not isinstance(tasks, list) or not tasks:
+            raise RequestError("'tasks' must be a non-empty list of tasks")
+        target = brush_target(body.get("label_config") or body.get("schema") or "")
+        names = self.check_target(target)
+        results, failures, status = [], [], 422
+        for index, task in enumerate(tasks):
+            try:
+                results.append(self.predict_task(task, target, names))
+            except (RequestError, ConfigError, ValueError, OSError) as exc:
+                failures.append(f"task {task.get('id', index) if isinstance(task, dict) else index}: {exc}")
+                status = getattr(exc, "status", 422)
+        if not results:
+            raise RequestError("; ".join(failures[:5]), status if len(failures) == 1 else 422)
+        # Label Studio asks again one task at a time when fewer results come back than tasks were
+        # sent; the good ones then come from the cache and the bad one gets its own 4xx.
+        return {"results": results, "model_version": self.current.version,
+                **({"errors": failures} if failures else {})}
+
+    def webhook(self, body: dict) -> dict:
+        action = body.get("action")
+        if action not in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "START_TRAINING"):
+            return {"status": "ignored", "reason": f"no fine-tuning on {action!r}"}
+        if self.train_out is None:
+            return {"status": "ignored", "reason": "fine-tuning is off: start qgn serve with --train-out DIR"}
+        project = body.get("project") if isinstance(body.get("project"), dict) else {}
+        if action != "START_TRAINING":
+            self.keep_correction(body, project)
+        with self.state_lock:
+            due = action == "START_TRAINING" or self.new_since_training >= self.train_every
+            count = len(self.corrections)
+        if due and count:
+            started = self.start_training()
+            return {"status": "training" if started else "busy", "corrections": count}
+        return {"status": "kept", "corrections": count, "train_every": self.train_every}
+
+    # ------------------------------------------------------------------------------- predictions
+    def check_target(self, target: BrushTarget) -> list[str | None]:
+        """names[c]: the config label of model class c (None: the config has none for it)."""
+        from qgn.classes import UNMATCHED, VOID, match_class_names
+
+        classes = self.current.model.config.classes
+        names: list[str | None] = [None] * classes.num_classes
+        for label, value in zip(target.labels, match_class_names(target.labels, classes)):
+            if value not in (UNMATCHED, VOID) and names[value] is None:
+                names[value] = label
+        if not any(names):
+            raise ConfigError(f"none of the config's labels ({', '.join(target.labels[:8])}) is a class of the "
+                              f"model ({', '.join(classes.names[:8])})")
+        return names
+
+    def predict_task(self, task, target: BrushTarget, names) -> dict:
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            raise RequestError("a task must be an object with 'data'")
+        ref = task["data"].get(target.data_key)
+        if not isinstance(ref, str) or not ref:
+            raise RequestError(f"the task has no data.{target.data_key} (the config's Image value)")
+        served = self.current
+        key = (served.version, target, ref)
+        with self.state_lock:
+            if key in self.cache:
+                self.cache.move_to_end(key)
+                return self.cache[key]
+        label, score = self.infer(self.load_image(ref), served)
+        from qgn.formats.labelstudio import brush_results
+
+        classes = served.model.config.classes
+        results = [r for r in brush_results(label, classes, f"qgn{task.get('id', '')}", target.from_name,
+                                            target.to_name, [n or "" for n in names], origin="prediction")
+                   if r["value"]["brushlabels"][0]]
+        answer = {"result": results, "score": score, "model_version": served.version}
+        with self.state_lock:
+            self.cache[key] = answer
+            while len(self.cache) > CACHE_SIZE:
+                self.cache.popitem(last=False)
+        return answer
+
+    def infer(self, image: np.ndarray, served: ServedModel) -> tuple[np.ndarray, float]:
+        """(label map (H, W), score = 1 − mean normalised entropy) of ``qgn predict``'s PC run."""
+        from qgn.infer import ImageSession
+        from qgn.propagation import Scheme
+        from qgn.uncertainty import image_uncertainty
+
+        with self.infer_lock:
+            prediction = ImageSession(served.model, image, None, self.device).run(Scheme("pc"))
+            label = prediction.label()
+            uncertainty = image_uncertainty(prediction).mean_entropy
+        return np.asarray(label), round(1.0 - float(uncertainty), 6)
+
+    # ------------------------------------------------------------------------------- images
+    def load_image(self, ref: str) -> np.ndarray:
+        """(H, W, 3) uint8 of a task's image reference (see the module docstring)."""
+        from qgn.data.imageio import read_rgb
+
+        parsed = urlparse(ref)
+        if parsed.path.startswith("/data/local-files") and self.document_root is not None:
+            relative = (parse_qs(parsed.query).get("d") or [""])[-1]
+            return read_rgb(self.inside_root(relative.lstrip("/"), ref))
+        if parsed.scheme in ("http", "https") or ref.startswith("/"):
+            if not parsed.scheme and not parsed.netloc and self.document_root is not None and Path(ref).is_file():
+                return read_rgb(self.inside_root(ref, ref))
+            return self.fetch(ref)
+        if self.document_root is not None:
+            return read_rgb(self.inside_root(ref, ref))
+        raise RequestError(f"cannot open the image {ref!r}: not a URL, and qgn serve has no --document-root to read "
+                           "local files from")
+
+    def inside_root(self, relative: str, ref: str) -> Path:
+        path = (self.document_root / relative).resolve()
+        if self.document_root not in path.parents:
+            raise RequestError(f"the image {ref!r} lies outside the document root {self.document_root}", 403)
+        if not path.is_file():
+            raise RequestError(f"the image {ref!r} is not a file under {self.document_root}", 404)
+        return path
+
+    def fetch(self, ref: str) -> np.ndarray:
+        from qgn.data.imageio import read_rgb
+
+        with self.state_lock:
+            hostname, token = self.hostname, self.token
+        url = ref if urlparse(ref).scheme else (urljoin(hostname + "/", ref.lstrip("/")) if hostname else None)
+        if url is None:
+            raise RequestError(f"the image {ref!r} is a Label Studio address, but no Label Studio URL is known: "
+                               "connect through /setup or start qgn serve with --label-studio-url", 422)
+        headers = {"User-Agent": "qgn-serve"}
+        if token and hostname and urlparse(url).netloc == urlparse(hostname).netloc:
+            headers["Authorization"] = ("Bearer " if token.count(".") == 2 else "Token ") + token
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=FETCH_TIMEOUT_S) as r:
+                data = r.read(MAX_IMAGE_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            raise RequestError(f"fetching the image {url} got HTTP {exc.code} {exc.reason}", 424) from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise RequestError(f"fetching the image {url} failed: {getattr(exc, 'reason', exc)}", 424) from None
+        if len(data) > MAX_IMAGE_BYTES:
+            raise RequestError(f"the image {url} is larger than {MAX_IMAGE_BYTES >> 20} MiB", 413)
+        with tempfile.TemporaryDirectory(prefix="qgn-serve-") as folder:
+            path = Path(folder) / (Path(urlparse(url).path).name or "image")
+            path.write_bytes(data)
+            return read_rgb(path)
+
+    # ------------------------------------------------------------------------------- fine-tuning
+    def keep_correction(self, body: dict, project: dict) -> None:
+        from qgn.formats.labelstudio import annotation_label
+
+        task, annotation = body.get("task"), body.get("annotation")
+        if not isinstance(task, dict) or not isinstance(annotation, dict):
+            raise RequestError("an annotation webhook needs 'task' and 'annotation' objects")
+        if annotation.get("was_cancelled"):
+            return
+        target = brush_target(project.get("label_config") or "")
+        classes = self.current.model.config.classes
+        label = annotation_label(annotation, classes, f"task {task.get('id')}")
+        image = self.load_image(str((task.get("data") or {}).get(target.data_key, "")))
+        if image.shape[:2] != label.shape:
+            raise RequestError(f"task {task.get('id')}: the annotation is {label.shape[::-1]} but the image "
+                               f"{image.shape[1::-1]}")
+        with self.state_lock:
+            key = (project.get("id"), task.get("id"))
+            self.corrections.pop(key, None)
+            self.corrections[key] = (image, label)
+            while len(self.corrections) > MAX_CORRECTIONS:
+                self.corrections.popitem(last=False)
+            self.new_since_training += 1
+
+    def start_training(self) -> bool:
+        with self.state_lock:
+            if self.training is not None and self.training.is_alive():
+                return False
+            pairs = list(self.corrections.values())
+            self.new_since_training = 0
+            self.training = threading.Thread(target=self._train, args=(pairs, self.current), daemon=True,
+                                             name="qgn-serve-finetune")
+            self.training_status = f"fine-tuning on {len(pairs)} annotation(s)"
+        self.training.start()
+        return True
+
+    def _train(self, pairs, served: ServedModel) -> None:
+        from qgn.train.finetune import FinetuneConfig, finetune, finetune_metadata, save_new_model
+
+        try:
+            config = FinetuneConfig(iterations=self.finetune_iterations)
+            images, labels = [p[0] for p in pairs], [p[1] for p in pairs]
+            result = finetune(served.model, images, labels, config)
+            self.train_out.mkdir(parents=True, exist_ok=True)
+            stem = self.original.stem
+            n = 1
+            while (self.train_out / f"{stem}-ls{n}.safetensors").exists():
+                n += 1
+            path = save_new_model(result.model, self.train_out / f"{stem}-ls{n}.safetensors", original=self.original,
+                                  extra=finetune_metadata(config, result, served.path, [f"task {i}" for i in range(len(pairs))]))
+            with self.state_lock:
+                self.current = ServedModel(f"{model_version_name(self.original)}-ls{n}", path, result.model)
+                self.training_status = f"idle (last: {path.name}, {time.strftime('%H:%M:%S')})"
+        except Exception as exc:  # a failed fine-tune leaves the served model as it was
+            with self.state_lock:
+                self.training_status = f"failed: {type(exc).__name__}: {exc}"

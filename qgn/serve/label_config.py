@@ -1,0 +1,52 @@
+"""What a Label Studio labelling config asks an ML backend for: the BrushLabels control, the Image
+it labels, the task data key of that image, and the label values (``brush_target``)."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+
+class ConfigError(ValueError):
+    """The labelling config cannot be served (a 400 for the client)."""
+
+
+@dataclass(frozen=True)
+class BrushTarget:
+    """from_name: the BrushLabels control's name; to_name: the Image it labels; data_key: the task
+    data key of the image (``$image`` → ``image``); labels: the label values, in config order."""
+
+    from_name: str
+    to_name: str
+    data_key: str
+    labels: tuple[str, ...]
+
+
+def brush_target(config: str) -> BrushTarget:
+    """The first BrushLabels of ``config`` (XML) and its Image; ConfigError saying what is missing."""
+    if not isinstance(config, str) or not config.strip():
+        raise ConfigError("no labelling config was sent")
+    if "<!DOCTYPE" in config or "<!ENTITY" in config:
+        raise ConfigError("labelling configs with DOCTYPE or ENTITY declarations are not read")
+    try:
+        root = ET.fromstring(config)
+    except ET.ParseError as exc:
+        raise ConfigError(f"the labelling config is not valid XML: {exc}") from None
+    brushes = [e for e in root.iter() if e.tag == "BrushLabels"]
+    if not brushes:
+        kinds = sorted({e.tag for e in root.iter() if e.tag.endswith("Labels")})
+        raise ConfigError("the labelling config has no <BrushLabels> control; QGN predicts brush masks"
+                          + (f" (it has {', '.join(kinds)})" if kinds else ""))
+    brush = brushes[0]
+    from_name, to_name = brush.get("name"), brush.get("toName")
+    if not from_name or not to_name:
+        raise ConfigError("the <BrushLabels> control needs name and toName")
+    image = next((e for e in root.iter() if e.tag == "Image" and e.get("name") == to_name), None)
+    if image is None:
+        raise ConfigError(f"the <BrushLabels> labels toName={to_name!r}, but no <Image name={to_name!r}> exists")
+    value = image.get("value") or ""
+    if not value.startswith("$") or len(value) < 2:
+        raise ConfigError(f"<Image name={to_name!r}> needs value=\"$key\" naming the task's image field")
+    labels = tuple(label.get("value") for label in brush if label.tag == "Label" and label.get("value"))
+    if not labels:
+        raise ConfigError("the <BrushLabels> control lists no <Label value=...>")
+    return BrushTarget(from_name, to_name.split(",")[0], value[1:], labels)

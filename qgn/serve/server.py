@@ -1,0 +1,107 @@
+"""The HTTP side of ``qgn serve``: a threaded stdlib server speaking Label Studio's ML-backend
+protocol (see ``qgn.serve``) over ``qgn.serve.backend.QGNBackend``.
+
+Every request has its own thread, so a slow prediction never holds up ``/health`` (inference takes
+the backend's lock; health does not). Bad requests get a 4xx with ``{"error": reason}``; an
+unexpected failure a 500 with its one-line reason (the traceback goes to the server's log only).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .backend import QGNBackend, RequestError
+from .label_config import ConfigError
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+POST_ROUTES = {"/setup": "setup", "/predict": "predict", "/webhook": "webhook"}
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "qgn-serve"
+    protocol_version = "HTTP/1.1"
+    backend: QGNBackend  # set by make_server
+    quiet = False
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        path = self.path.split("?")[0].rstrip("/") or "/"
+        if path in ("/", "/health"):
+            self.answer(200, self.backend.health())
+        elif path == "/metrics":
+            self.answer(200, {})
+        else:
+            self.answer(404, {"error": f"no such endpoint GET {path}; try /health"})
+
+    def do_POST(self):  # noqa: N802
+        path = self.path.split("?")[0].rstrip("/")
+        method = POST_ROUTES.get(path)
+        if method is None:
+            self.drain()
+            return self.answer(404, {"error": f"no such endpoint POST {path}; this backend serves "
+                                              f"{', '.join(POST_ROUTES)}"})
+        try:
+            body = self.read_json()
+            self.answer(200 if method != "webhook" else 201, getattr(self.backend, method)(body))
+        except RequestError as exc:
+            self.answer(exc.status, {"error": str(exc)})
+        except ConfigError as exc:
+            self.answer(400, {"error": str(exc)})
+        except (ValueError, OSError) as exc:
+            self.answer(422, {"error": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - never a traceback to the client
+            traceback.print_exc(file=sys.stderr)
+            self.answer(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
+
+    def read_json(self) -> dict:
+        length = self.headers.get("Content-Length")
+        if length is None:
+            self.close_connection = True
+            raise RequestError("the request needs a Content-Length and a JSON body", 411)
+        try:
+            size = int(length)
+        except ValueError:
+            self.close_connection = True
+            raise RequestError(f"Content-Length {length!r} is not a number") from None
+        if size < 0 or size > MAX_BODY_BYTES:
+            self.close_connection = True
+            raise RequestError(f"the body is {size} bytes; at most {MAX_BODY_BYTES} are read", 413)
+        raw = self.rfile.read(size)
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise RequestError(f"the body is not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise RequestError(f"the body must be a JSON object, not a {type(body).__name__}")
+        return body
+
+    def drain(self) -> None:
+        try:
+            size = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            size = 0
+        if 0 < size <= MAX_BODY_BYTES:
+            self.rfile.read(size)
+        elif size:
+            self.close_connection = True
+
+    def answer(self, status: int, payload: dict) -> None:
+        data = json.dumps(payload).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format, *args):  # noqa: A002 - http.server's signature
+        if not self.quiet:
+            sys.stderr.write(f"qgn serve: {self.address_string()} {format % args}\n")
+
+
+def make_server(backend: QGNBackend, host: str = "127.0.0.1", port: int = 9090, quiet: bool = False) -> ThreadingHTTPServer:
+    """A server bound to ``host:port`` (port 0: any free one; ``server.server_address`` says which)."""
+    handler = type("QGNHandler", (Handler,), {"backend": backend, "quiet": quiet})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
