@@ -646,17 +646,20 @@ def check_folders(root: Path, parsed: ProjectFile) -> None:
             explained = set(generation_dirs(journal["to_generation"]))
         elif state == "committed":
             explained = set(generation_dirs(journal["from_generation"]))
-    for name in sorted(generation_folders(root)):
+    strays = []
+    for name in sorted(generation_folders(root), key=lambda n: (n.startswith("."), n)):
         if name in current or name in explained:
             continue
         count = sum(1 for _ in (root / name).glob("*.qgt"))
         if count:
-            where = generation_dirs(parsed.generation)[0 if not name.startswith(".") else 1]
-            raise ProjectError(
-                f"{root / PROJECT_FILE} names the folder {where!r} (generation {parsed.generation}), but "
-                f"{root / name} holds {count} annotation file(s) of another generation: project.json looks like an "
-                f"older copy (a backup or a sync conflict). Nothing was changed or deleted. Put back the "
-                f"project.json that names {name!r}, or move {name!r} out of the project if you do not need it")
+            strays.append(f"{root / name} ({count} file(s))")
+    if strays:
+        names = generation_dirs(parsed.generation)
+        raise ProjectError(
+            f"{root / PROJECT_FILE} names the folders {names[0]!r} and {names[1]!r} (generation {parsed.generation}), "
+            f"but annotations of another generation are in {', '.join(strays)}: project.json looks like an older "
+            "copy (a backup or a sync conflict). Nothing was changed or deleted. Put back the project.json that "
+            "names those folders, or move them out of the project if you do not need them")
 
 
 def finish_class_edit(root: Path, old_generation: int, new_generation: int) -> None:

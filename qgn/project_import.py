@@ -137,5 +137,8 @@ def _add_item(project: Project, item, label, width: int, height: int) -> str:
     (image,) = project.add_images([item.image])
     if image.key in existing and project.annotation_path(image).is_file():
         raise ValueError(f"{item.image} already has an annotation in the project; not overwritten")
+    if image.key in existing and project.autosave_path(image).is_file():
+        raise ValueError(f"{item.image} has unsaved edits in the app (an autosave); save or discard them there, then "
+                         "import again; not imported")
     project.save_annotation(image, label, keep_autosave=True)  # an autosave is the user's unsaved work
     return f"{width}×{height}, {len(np.unique(label))} values"
