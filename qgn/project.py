@@ -249,6 +249,7 @@ class Project:
         self._digest: str | None = None  # of project.json as last read or written; None: not yet written
         self._saved_classes = classes
         self._lock = threading.RLock()
+        self.merges = 0  # how often this object adopted another writer's changes (readers watch it)
         self._depth = 0
         self._cleaned = False
 
@@ -324,12 +325,19 @@ class Project:
         with self.writing(merge=False):
             self._commit()
 
-    def refresh(self) -> bool:
-        """Re-read project.json (no lock, nothing written): adopt images, done flags and model
-        another writer changed; True when anything changed. ProjectChangedError when the classes,
-        generation or levels changed (reload with ``Project.open``), ProjectError when unreadable."""
-        parsed = read_project_file(self.root / PROJECT_FILE)
-        return self._merge(parsed)
+    def refresh(self, blocking: bool = True) -> bool:
+        """Re-read project.json (nothing written): adopt images, done flags and model another
+        writer changed; True when anything changed. ProjectChangedError when the classes,
+        generation or levels changed (reload with ``Project.open``), ProjectError when unreadable.
+        Without ``blocking``, False at once while a write of this object is in progress."""
+        if not self._lock.acquire(blocking=blocking):
+            return False
+        try:
+            parsed = read_project_file(self.root / PROJECT_FILE)
+            check_folders(self.root, parsed)
+            return self._merge(parsed)
+        finally:
+            self._lock.release()
 
     def changed_on_disk(self) -> bool:
         """Whether project.json differs from what this object last read or wrote (cheap: a
@@ -349,6 +357,7 @@ class Project:
                 f"{self.root / PROJECT_FILE} was changed by another window or command since it was opened "
                 f"(its {what}); nothing was written: reload the project and do it again")
         self._adopt(parsed)
+        self.merges += 1
         return True
 
     @contextmanager
