@@ -119,12 +119,14 @@ def describe_failure(exc: BaseException) -> str:
 
 
 def _read_item(item, classes: ClassSet, mapping) -> tuple:
+    from .formats.guards import check_against_image
     from .imagefile import open_image
 
     if item.image is None:
         raise FileNotFoundError(f"no image found for {item.source or item.name}; name the image folder with --images")
     with open_image(item.image) as image:  # the header only, under the pixel limit
         width, height = image.size
+    check_against_image(item.claimed, (width, height), item.source or item.name, item.image)  # before allocating
     label = item.read(classes, mapping)
     if label.shape != (height, width):
         raise ValueError(f"the mask is {label.shape[1]}×{label.shape[0]} but the image {item.image} is "

@@ -51,8 +51,9 @@ def encode_ls_rle(mask: np.ndarray) -> list[int]:
     return [int(text[i:i + 8], 2) for i in range(0, len(text), 8)]
 
 
-def decode_ls_rle(rle, source="Label Studio RLE") -> np.ndarray:
-    """The flat uint8 values of a Label Studio brush RLE (``decode_rle``)."""
+def decode_ls_rle(rle, source="Label Studio RLE", expected: int | None = None) -> np.ndarray:
+    """The flat uint8 values of a Label Studio brush RLE (``decode_rle``); with ``expected``, the
+    value count it claims must be that (checked before the values are allocated)."""
     try:
         data = np.asarray(rle, np.uint8)
         if data.ndim != 1 or any(int(v) != int(d) for v, d in zip(rle[:16], data[:16])):
@@ -71,6 +72,8 @@ def decode_ls_rle(rle, source="Label Studio RLE") -> np.ndarray:
         return value
 
     num = read(32)
+    if expected is not None and num != expected:
+        raise ValueError(f"{source}: the RLE claims {num} values, not the {expected} of its size")
     word = read(5) + 1
     sizes = [read(4) + 1 for _ in range(4)]
     out = np.zeros(num, np.uint8)
@@ -89,13 +92,18 @@ def decode_ls_rle(rle, source="Label Studio RLE") -> np.ndarray:
 
 def ls_mask(result: dict, source) -> np.ndarray:
     """bool (H, W) of one brushlabels result."""
+    from .guards import claimed_size
+
     value = result.get("value", result)
     try:
-        height, width = int(result["original_height"]), int(result["original_width"])
+        height, width = result["original_height"], result["original_width"]
         rle = value["rle"]
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"{source}: a brushlabels result needs rle, original_width and original_height") from None
-    flat = decode_ls_rle(rle, source)
+    width, height = claimed_size(width, height, source, "brush result")  # before anything is allocated
+    if not isinstance(rle, list):
+        raise ValueError(f"{source}: 'rle' must be a list of bytes (0..255)")
+    flat = decode_ls_rle(rle, source, expected=height * width * 4)
     if flat.size != height * width * 4:
         raise ValueError(f"{source}: the RLE holds {flat.size} values, not {height}×{width}×4")
     return flat.reshape(height, width, 4)[:, :, 3] > 0
