@@ -16,6 +16,7 @@ def _isolate_user_state(tmp_path_factory, monkeypatch):
     user = tmp_path_factory.mktemp("user")
     monkeypatch.setenv("QGN_STUDIO_SETTINGS", str(user / "settings.ini"))
     monkeypatch.setenv("QGN_STUDIO_SCRATCH", str(user / "scratch"))
+    monkeypatch.setenv("QGN_LOG_DIR", str(user / "logs"))  # tracebacks of unexpected CLI failures
     yield user
 
 
