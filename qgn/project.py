@@ -725,9 +725,8 @@ def export_project(
 
     names = check_format_names(formats)
     images = [im for im in project.images if im.done or not only_done]
-    for name in names:  # temporaries a killed earlier export left
-        for folder in (Path(out_dir) / name, *(Path(out_dir) / name).glob("*/"), *(Path(out_dir) / name).glob("*/*/")):
-            remove_stale_temporaries(folder)
+    for name in names:  # temporaries a killed earlier export left (Cityscapes writes 3 folders deep)
+        remove_stale_temporaries(Path(out_dir) / name, depth=4)
     writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels) for n in names]
     image_names = export_names(project.images)
     paths: list[Path] = []
@@ -746,9 +745,9 @@ def export_project(
                 text = f"{image.key}: {len(written)} file(s)" + _size_warning(image, label)
         except OutsideRootError:
             raise
-        except (ValueError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one bad annotation, whatever went wrong, never stops the rest
             failures.append(exc)
-            text = f"{image.key}: failed: {exc}"
+            text = f"{image.key}: failed: {_one_line(exc)}"
             if errors is not None:
                 errors.append(text)
         if progress is not None:
@@ -758,6 +757,13 @@ def export_project(
     if failures and errors is None:
         raise failures[0]
     return list(dict.fromkeys(paths))  # files shared by all images (CVAT's labelmap.txt) once
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    text = (str(exc).splitlines() or [""])[0]
+    return text if isinstance(exc, (ValueError, OSError)) and text else f"{type(exc).__name__}: {text}"
 
 
 def _size_warning(image: ProjectImage, label: np.ndarray) -> str:

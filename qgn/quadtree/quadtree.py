@@ -148,9 +148,11 @@ class Quadtree:
         dtype = code_dtype(self.num_classes)
         grids: list[np.ndarray] = [np.empty(0)] * self.num_levels
         grid = np.zeros((ph >> top, pw >> top), dtype)
+        open_cells = grid.size  # composite (not yet covered) cells of the current level: no full-size temporaries
         for lvl in range(top, -1, -1):
             if lvl < top:
                 grid = _upsample(grids[lvl + 1])
+                open_cells *= 4
             y, x, v = self._leaves_of_level(lvl)
             if len(y):
                 gh, gw = grid.shape
@@ -160,17 +162,19 @@ class Quadtree:
                     raise QuadtreeError(f"level-{lvl} leaves overlap cells already covered by coarser leaves")
                 if (v == COMPOSITE).any() or (v > self.void).any():
                     raise QuadtreeError(f"a level-{lvl} leaf has a code outside 1..{self.void}")
-                before = np.count_nonzero(grid == COMPOSITE)
-                grid[y, x] = v
-                if before - np.count_nonzero(grid == COMPOSITE) != len(y):
+                if len(np.unique(y.astype(np.int64) * gw + x)) != len(y):
                     raise QuadtreeError(f"two level-{lvl} leaves share a cell")
+                grid[y, x] = v
+                open_cells -= len(y)
             grids[lvl] = grid
-        if (grids[0] == COMPOSITE).any():
+        if open_cells:
             raise QuadtreeError("the leaves leave part of the label map uncovered")
         for lvl in range(top):
-            merged = merge_2x2(grids[lvl])
-            if not np.array_equal(merged, grids[lvl + 1]):
-                raise QuadtreeError(f"four sibling leaves at level {lvl} share one value (not canonical)")
+            band = max(2, (1 << 22) // max(grids[lvl].shape[1], 1)) & ~1  # rows per check: bounded temporaries
+            for r in range(0, grids[lvl].shape[0], band):
+                merged = merge_2x2(grids[lvl][r:r + band])
+                if not np.array_equal(merged, grids[lvl + 1][r // 2:(r + band) // 2]):
+                    raise QuadtreeError(f"four sibling leaves at level {lvl} share one value (not canonical)")
         return tuple(grids)
 
     def to_label(self) -> np.ndarray:
