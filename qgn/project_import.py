@@ -122,6 +122,8 @@ def _read_item(item, classes: ClassSet, mapping) -> tuple:
     from .formats.guards import check_against_image
     from .imagefile import open_image
 
+    if item.error is not None:
+        raise item.error
     if item.image is None:
         raise FileNotFoundError(f"no image found for {item.source or item.name}; name the image folder with --images")
     with open_image(item.image) as image:  # the header only, under the pixel limit

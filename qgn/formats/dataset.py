@@ -67,6 +67,7 @@ class SourceItem:
     read: Callable[..., np.ndarray]
     source: str = ""
     claimed: tuple[int, int] | None = None
+    error: Exception | None = None  # why the item cannot be read at all (reported before anything else)
 
 
 def broken_item(name: str, source, error: Exception, image: Path | None = None) -> SourceItem:
@@ -76,7 +77,7 @@ def broken_item(name: str, source, error: Exception, image: Path | None = None) 
     def read(classes, mapping=None):
         raise error
 
-    return SourceItem(name, image, read, str(source))
+    return SourceItem(name, image, read, str(source), error=error)
 
 
 @dataclass

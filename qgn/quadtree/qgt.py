@@ -864,20 +864,20 @@ def decode_qgt(data: bytes, *, max_pixels: int | None = None) -> tuple[Quadtree,
         raise QgtFormatError(f"corrupt: {levels} levels (the format allows 1..{MAX_LEVELS})")
     if not 1 <= num_classes <= MAX_CLASSES:
         raise QgtFormatError(f"corrupt: {num_classes} classes (the format allows 1..{MAX_CLASSES})")
-    ph, pw = padded_size(height, width, levels)
-    limit = padded_limit() if max_pixels is None else max_pixels
-    if ph * pw > limit:
-        raise QgtFormatError(
-            f"the file claims a {width}x{height} label map ({ph}x{pw} padded for {levels} levels), "
-            f"more than max_pixels={limit}; pass a larger max_pixels if it is genuine"
-        )
-    if max_pixels is None:
+    if max_pixels is None:  # the one pixel limit of every reader first: its message names QGN_MAX_PIXELS
         from ..imagefile import check_pixels
 
         try:
             check_pixels(width, height, "the file's label map")
         except ValueError as exc:
             raise QgtFormatError(str(exc)) from None
+    ph, pw = padded_size(height, width, levels)
+    limit = padded_limit() if max_pixels is None else max_pixels
+    if ph * pw > limit:
+        raise QgtFormatError(
+            f"the file claims a {width}x{height} label map ({ph}x{pw} padded for {levels} levels), "
+            f"more than max_pixels={limit} padded pixels (twice QGN_MAX_PIXELS, at least 2**27); use fewer levels"
+        )
     ignore = _unzigzag(r.varint("ignore value")) if flags & _FLAG_IGNORE else None
     class_block = _read_block_header(r, "class block") if flags & _FLAG_CLASSES else None
     tree_block = _read_block_header(r, "tree block")
