@@ -233,7 +233,11 @@ import resource, sys
 from qgn.cli.main import main
 code = main(sys.argv[1:])
 sys.stderr.flush()
-print("PEAK_KB", code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)
+try:  # this process's own high-water mark (ru_maxrss would include the parent's, inherited at exec)
+    peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print("PEAK_KB", code, peak, flush=True)
 """
 
 

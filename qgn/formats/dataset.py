@@ -551,7 +551,15 @@ def scan_labelme(src: Path, images: Path | None) -> SourceDataset:
 
         items.append(SourceItem(path.stem, image, read, str(path), (width, height)))
     description = f"labelme: {len(files)} labelme JSON files, labels {', '.join(repr(n) for n in names[:12])}"
-    return SourceDataset("labelme", root, description, classes_from_names([(n, None) for n in names]), items)
+    return SourceDataset("labelme", root, description, file_classes_of(names, items), items)
+
+
+def file_classes_of(names: list[str], items: list[SourceItem]) -> ClassSet:
+    """The classes the files name; when no file could be read at all, the first file's error
+    (a clearer reason than "no class")."""
+    if not names and items and all(item.error is not None for item in items):
+        raise items[0].error
+    return classes_from_names([(n, None) for n in names])
 
 
 # ------------------------------------------------------------------------------------------ labelstudio
@@ -587,8 +595,7 @@ def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
 
         items.append(SourceItem(Path(file_name).stem, image, read, f"{path} task {task.get('id', index)}"))
     description = f"labelstudio: Label Studio tasks {path.name}, {len(tasks)} tasks, brush labels {names[:12]}"
-    return SourceDataset("labelstudio", path.parent, description, classes_from_names([(n, None) for n in names]),
-                         items)
+    return SourceDataset("labelstudio", path.parent, description, file_classes_of(names, items), items)
 
 
 def _labelstudio_names(task, names: list[str], where: str) -> None:
