@@ -19,6 +19,7 @@ from qgn.fileio import atomic_write_bytes
 from qgn.model.qgn import QGN, QGNConfig
 
 FORMAT = "qgn-model"
+MAX_CONFIG_BYTES = 16 << 20  # a model's JSON (config + training metadata) is a few KB
 FORMAT_VERSION = 1
 
 
@@ -52,6 +53,9 @@ def load_config(path: str | os.PathLike) -> QGNConfig:
     cpath = config_path(path)
     if not cpath.is_file():
         raise FileNotFoundError(f"model config {cpath} not found (a model is NAME.safetensors + NAME.json)")
+    if cpath.stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"{cpath} is {cpath.stat().st_size / 1e6:.0f} MB; a model config is a few KB "
+                         f"(at most {MAX_CONFIG_BYTES >> 20} MB): restore the file that came with the weights")
     try:
         doc = json.loads(cpath.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
