@@ -152,7 +152,8 @@ class ProjectController(QtCore.QObject):
             session = doc.annotation
             label, version, path = session.label.copy(), session.version, doc.path
 
-            def write(target=target, path=path, label=label):
+            def write(target=target, path=path, label=label, classes=classes):
+                check_same_classes(target, classes)
                 target.autosave(self._image_of(target, path), label)
 
             self.jobs.submit(write, lambda _r, s=session, v=version: s.mark_autosaved(v),
@@ -173,7 +174,8 @@ class ProjectController(QtCore.QObject):
             label, version, path = session.label.copy(), session.version, doc.path
             session.mark_autosaved(version)  # the save supersedes (and removes) the autosave
 
-            def write(path=path, label=label):
+            def write(path=path, label=label, classes=self.window.annotator.classes):
+                check_same_classes(project, classes)
                 project.save_annotation(self._image_of(project, path), label)
 
             def done(_result, session=session, version=version, doc=doc):
@@ -724,6 +726,14 @@ class ProjectController(QtCore.QObject):
             f"{count} annotation{'s have' if count != 1 else ' has'} unsaved edits. Save before {what}?",
             buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save)
         return {buttons.Save: "save", buttons.Discard: "discard"}.get(answer, "cancel")
+
+
+def check_same_classes(project, classes) -> None:
+    """A map of ``classes`` is written into ``project`` only when the project has those classes
+    (its files name their classes: a map of another class set would be read as wrong classes)."""
+    if classes is not None and project.classes != classes:
+        raise ValueError(f"{project.root} has other classes ({', '.join(project.classes.names[:5])}…) than the "
+                         "open annotations; nothing was written (save them into a project with these classes)")
 
 
 def relabel_exactly(label, source, target):
