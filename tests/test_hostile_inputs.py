@@ -406,3 +406,28 @@ def test_stale_temporaries_are_cleaned_where_commands_write(tmp_path, capsys):
     assert cli(capsys, "export", tmp_path / "m.qgt", "--png", tmp_path / "png" / "m.png")[0] == 0
     assert cli(capsys, "export", tmp_path / "m.qgt", "--format", "cityscapes", "--out", tmp_path / "cs")[0] == 0
     assert not png_tmp.exists() and not deep_tmp.exists()
+
+
+# --------------------------------------------------------------------------- export memory per output pixel
+def test_qgt_to_png_export_needs_about_two_bytes_per_pixel(tmp_path, capsys):
+    import tracemalloc
+
+    from qgn.classes import ClassSet
+    from qgn.quadtree import Quadtree
+    from qgn.quadtree.qgt import write_qgt
+
+    side = 2048
+    label = np.zeros((side, side), np.uint8)
+    label[300:900, 100:1900] = 1
+    label[1000:1999, 7:1500] = 2
+    write_qgt(tmp_path / "m.qgt", Quadtree.from_label(label, 3, 255, 6), ClassSet(NAMES, (), 255))
+    del label
+    tracemalloc.start()
+    try:
+        code = main(["export", str(tmp_path / "m.qgt"), "--png", str(tmp_path / "m.png")])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 0
+    per_pixel = peak / side**2
+    assert per_pixel < 2.5, f"{per_pixel:.2f} bytes per output pixel"  # 7d1642e: 3.7
