@@ -431,4 +431,4 @@ def test_qgt_to_png_export_needs_about_two_bytes_per_pixel(tmp_path, capsys):
     assert code == 0
     per_pixel = peak / side**2
     print(f"{per_pixel:.2f} bytes per output pixel")
-    assert per_pixel < 2.5, f"{per_pixel:.2f} bytes per output pixel"  # 7d1642e: 3.7
+    assert per_pixel < 3.0, f"{per_pixel:.2f} bytes per output pixel"  # now 2.45; 7d1642e: 3.7
