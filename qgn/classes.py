@@ -48,6 +48,7 @@ class ClassSet:
             if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
                 raise ValueError(f"ClassSet: palette colour {rgb} is not an RGB triple in 0..255")
         object.__setattr__(self, "palette", palette)
+        check_unique_names(names, "ClassSet")
         if self.ignore_index is not None and 0 <= self.ignore_index < len(names):
             raise ValueError(
                 f"ClassSet: ignore_index {self.ignore_index} collides with class id (0..{len(names) - 1})"
@@ -80,6 +81,28 @@ class ClassSet:
         )
 
 
+def name_key(name: str) -> str:
+    """When two class names are the same name: equal after trimming spaces and ignoring case."""
+    return str(name).strip().casefold()
+
+
+def check_unique_names(names, source, lines=None) -> None:
+    """ValueError naming ``source`` (and the line, with ``lines``: the line number of each name)
+    when two class names are the same name (``name_key``): a file that reads classes by name
+    would silently move the pixels of one onto the other."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        key = name_key(name)
+        if key in seen:
+            j = seen[key]
+            if lines is not None:
+                where = f"{source} line {lines[i]}: class {name!r} repeats {names[j]!r} of line {lines[j]}"
+            else:
+                where = f"{source}: classes {j} and {i} are both named {name!r}"
+            raise ValueError(f"{where}; class names must differ (rename or remove one)")
+        seen[key] = i
+
+
 # ---------------------------------------------------------------------------------- classes.txt
 DEFAULT_IGNORE_INDEX = 255
 
@@ -98,6 +121,7 @@ def parse_classes_txt(text: str, source: str = "classes.txt") -> ClassSet:
     Classes without a colour get the default palette's colour for their id.
     """
     names: list[str] = []
+    lines: list[int] = []
     colours: list[tuple[int, int, int] | None] = []
     ignore_index: int | None = DEFAULT_IGNORE_INDEX
     for number, raw_line in enumerate(text.splitlines(), start=1):
@@ -115,9 +139,11 @@ def parse_classes_txt(text: str, source: str = "classes.txt") -> ClassSet:
             continue
         name, colour = parse_colour_suffix(line)
         names.append(name)
+        lines.append(number)
         colours.append(colour)
     if not names:
         raise ValueError(f"{source}: no class names (expected one name per line)")
+    check_unique_names(names, source, lines)
     fallback = default_palette(len(names))
     palette = tuple(colour if colour is not None else fallback[i] for i, colour in enumerate(colours))
     try:

@@ -17,6 +17,7 @@ reads right; a name the project no longer has is an error naming it, never a sil
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -309,43 +310,55 @@ def _stage_file(project, edit: ClassEdit, source: Path, folder: Path, key: str, 
 
 def apply_to_project(project, edit: ClassEdit) -> ClassEdit:
     """Apply a class edit to a ``qgn.project.Project``: its classes, every saved annotation and
-    every autosave, in one atomic step; returns the inverse edit (apply it to undo).
+    every autosave, all or nothing; returns the inverse edit (apply it to undo).
 
-    All files are written remapped into the next generation's folders, then project.json is
-    swapped (the commit), then the old folders are deleted. A crash (even SIGKILL) before the
-    swap leaves the project as it was, after it the edit done; ``Project.open`` clears what is
-    left over either way. ValueError (nothing changed) when ``edit.before`` is not the project's
-    class set or a file cannot be read under it."""
-    from .project import generation_dirs
+    Holding the project's write lock throughout (``Project.writing``; a class edit made in
+    another window or command since is refused with ProjectChangedError), it writes a journal
+    (``.class-edit.json``), writes every file remapped into a new generation's folders, swaps
+    project.json (the commit), then removes the old folders and the journal. A crash (even
+    SIGKILL) before the swap leaves the project as it was, after it the edit done; the next
+    writer removes the leftovers the journal proves to be the edit's. ValueError (nothing
+    changed) when ``edit.before`` is not the project's class set or a file cannot be read or
+    written under it."""
+    from .classes import check_unique_names
+    from .fileio import atomic_write_bytes
+    from .project import JOURNAL_FILE, finish_class_edit, generation_dirs, generation_folders
 
-    if project.classes != edit.before:
-        raise ValueError("this class edit was made for another class set than the project's; make it again")
-    root = Path(project.root)
-    old_dirs = (project.annotation_dir, project.autosave_dir)
-    new_gen = project.generation + 1
-    staged = [root / name for name in generation_dirs(new_gen)]
-    for folder in staged:
-        if folder.exists():  # a crashed earlier attempt: never committed, so never read
-            import shutil
-
-            shutil.rmtree(folder)
-        folder.mkdir()
-    restore: dict = {}
-    try:
-        for image in project.images:
-            for kind, source, folder in (("annotations", project.annotation_path(image), staged[0]),
-                                         ("autosave", project.autosave_path(image), staged[1])):
-                if source.is_file():
-                    _stage_file(project, edit, source, folder, image.key, f"{kind}/{image.key}", restore)
-        for folder in staged:
-            _fsync_dir(folder)
-        project.classes, project.generation = edit.after, new_gen
-        project.save()  # the commit: one atomic write of project.json naming the new generation
-    except BaseException:
-        project.classes, project.generation = edit.before, new_gen - 1
-        _remove_folders(staged)
-        raise
-    _remove_folders([root / name for name in old_dirs])
+    check_unique_names(edit.after.names, "the edited class set")
+    with project.writing():
+        if project.classes != edit.before:
+            raise ValueError("this class edit was made for another class set than the project's; make it again")
+        root = Path(project.root)
+        old_gen = project.generation
+        new_gen = max([old_gen, *generation_folders(root).values()]) + 1  # never a folder that exists
+        staged = [root / name for name in generation_dirs(new_gen)]
+        journal = {"from_generation": old_gen, "to_generation": new_gen, "from_revision": project.revision,
+                   "to_revision": project.revision + 1, "description": edit.description}
+        atomic_write_bytes(root / JOURNAL_FILE, json.dumps(journal).encode("utf-8"))
+        _fsync_dir(root)
+        restore: dict = {}
+        try:
+            for folder in staged:
+                folder.mkdir()
+            for image in project.images:
+                for kind, source, folder in (("annotations", project.annotation_path(image), staged[0]),
+                                             ("autosave", project.autosave_path(image), staged[1])):
+                    if source.is_file():
+                        try:
+                            _stage_file(project, edit, source, folder, image.key, f"{kind}/{image.key}", restore)
+                        except (ValueError, OSError) as exc:
+                            raise ValueError(f"{source} cannot be rewritten with the new classes ({exc}); the class "
+                                             "edit was not made, every file keeps the old classes") from None
+            for folder in staged:
+                _fsync_dir(folder)
+            project.classes, project.generation = edit.after, new_gen
+            project._commit(class_edit=True)  # the commit: one atomic write of project.json naming the new generation
+        except BaseException:
+            project.classes, project.generation = edit.before, old_gen
+            _remove_folders(staged)
+            (root / JOURNAL_FILE).unlink(missing_ok=True)
+            raise
+        finish_class_edit(root, old_gen, new_gen)
     return replace(inverse_of(edit), restore=restore)
 
 
@@ -353,7 +366,8 @@ def _remove_folders(folders) -> None:
     import shutil
 
     for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
+        if not Path(folder).is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def relabel_by_name(label: np.ndarray, source: ClassSet, target: ClassSet) -> np.ndarray:

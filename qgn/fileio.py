@@ -55,16 +55,22 @@ def path_inside(root: str | os.PathLike, *parts: str) -> Path:
 STALE_TEMP_SECONDS = 60.0
 
 
-def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = STALE_TEMP_SECONDS) -> int:
+def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = STALE_TEMP_SECONDS,
+                             depth: int = 0) -> int:
     """Delete the ``.<name>.<random>.tmp`` files that writers killed mid-write (SIGKILL, power loss)
-    left in ``folder`` (not below it), once older than ``older_than_s``; the number removed.
-    Commands call it on the folders they write into; a missing folder is fine."""
+    left in ``folder`` (and its sub-folders down to ``depth`` levels; links not followed), once
+    older than ``older_than_s``; the number removed. Commands call it on the folders they write
+    into; a missing folder is fine."""
     import time
 
     folder = Path(folder)
-    if not folder.is_dir():
+    if not folder.is_dir() or folder.is_symlink():
         return 0
     removed, now = 0, time.time()
+    if depth > 0:
+        for sub in folder.iterdir():
+            if sub.is_dir() and not sub.is_symlink():
+                removed += remove_stale_temporaries(sub, older_than_s, depth - 1)
     for tmp in folder.glob(".*.tmp"):
         try:
             if tmp.is_file() and now - tmp.stat().st_mtime > older_than_s:

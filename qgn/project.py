@@ -1,19 +1,46 @@
 """A QGN Studio project: a folder that remembers images, their annotations, the classes, the model
-and which images are done — and loses nothing when the app or the machine dies.
+and which images are done — and loses nothing when the app or the machine dies, or when a second
+window or command writes to it at the same time.
 
 Layout under ``root``::
 
-    project.json                 {"format": "qgn-project", "version": 1, "classes": {...},
-                                  "model": str | null, "levels": 6,
+    project.json                 {"format": "qgn-project", "version": 1, "revision": R, "classes": {...},
+                                  "model": str | null, "levels": 6, "generation": N (absent for 0),
                                   "images": [{"path": str, "key": str, "done": bool}, ...]}
-    annotations/<key>.qgt        the saved annotation of each annotated image
-    .autosave/<key>.qgt          the latest autosave of an image with unsaved edits
+    annotations/<key>.qgt        the saved annotation of each annotated image (generation 0)
+    .autosave/<key>.qgt          the latest autosave of an image with unsaved edits (generation 0)
+    annotations.g<N>/, .autosave.g<N>/   the same after N class edits; ``annotations`` is then a
+                                 symbolic link to ``annotations.g<N>``, a stable path for scripts
+    .class-edit.json             only while (or after a crash in) a class edit: its journal
 
-A class edit (``qgn.classes_edit.apply_to_project``) writes every annotation and autosave anew
-into the folders of the next *generation* (``annotations.g<N>/``, ``.autosave.g<N>/``) and then
-swaps project.json, which names the generation (``"generation": N``, absent for 0), in one atomic
-write: a crash leaves the old classes with the old folders or the new with the new. ``open``
-removes the folders of other generations (left by a crash before or after the swap).
+**Opening never deletes or writes.** ``open`` reads project.json and checks it against the folders
+on disk: a generation folder that holds annotations but that project.json does not name (and no
+class-edit journal explains) means project.json is an older copy (a backup, a sync conflict):
+``ProjectError`` names both, and nothing is touched.
+
+**One writer at a time, and no blind overwrite.** Every write takes an exclusive lock on the
+project folder (``flock``; released by the system when a writer dies), then compares project.json
+with the copy this object last read or wrote (its bytes' digest, and ``revision``, a counter every
+write increments):
+
+* unchanged: the write goes ahead;
+* another writer added images, marked some done or changed the model: the change is merged (this
+  object adopts the file's images and model, then applies its own change) — ``set_done``,
+  ``add_images``, ``set_model``, ``save_annotation``, ``autosave``;
+* the classes, the generation or the levels changed (a class edit elsewhere), or the file cannot
+  be read: ``ProjectChangedError``, nothing written; the caller reloads (``Project.open``).
+  ``save`` (write this object's whole state) refuses any change made elsewhere.
+
+Class edits (``qgn.classes_edit.apply_to_project``) hold the lock for their whole run, write every
+annotation and autosave anew into the next generation's folders, then swap project.json (the
+commit), then remove the old folders; the journal ``.class-edit.json`` records the generations and
+revisions, so that the next writer can *prove* which folders a crash left over (the staging folders
+of an uncommitted edit, or the old folders of a committed one) and removes only those. The class
+set of a project with annotations changes only this way: ``save`` refuses new classes on top of
+files written with the old ones.
+
+Autosaves are user data: only ``save_annotation`` (the user's save) and ``discard_autosave`` (the
+user's discard) remove one; a class edit moves them (remapped) into the new generation.
 
 Image paths are stored relative to ``root`` (POSIX separators) when the image lies inside it, and
 absolute otherwise; ``ProjectImage.path`` is always absolute. Keys are unique, file-name-safe
@@ -21,19 +48,23 @@ names derived from the image stems (``a``, ``a-2``, … when stems repeat) and n
 
 Every write goes through ``qgn.fileio.atomic_write_bytes`` (temporary file in the same folder,
 fsync, rename): a reader sees the old file or the new one, never a partial one. Temporary files
-are named ``.<name>.<random>.tmp`` and are never read as annotations; ``open`` removes those left
-by a killed writer once they are older than ``STALE_TEMP_SECONDS``.
+are named ``.<name>.<random>.tmp`` and are never read as annotations; the first write of a Project
+object (holding the lock, so no live writer of the project is mid-write) removes those older than
+``STALE_TEMP_SECONDS``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -43,13 +74,26 @@ from .classes_edit import read_annotation_file
 from .fileio import OutsideRootError, atomic_write_bytes, path_inside, remove_stale_temporaries
 
 PROJECT_FILE = "project.json"
+JOURNAL_FILE = ".class-edit.json"
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
 ANNOTATION_DIR, AUTOSAVE_DIR = "annotations", ".autosave"
 STALE_TEMP_SECONDS = 60.0
+#: How long a writer waits for another writer of the project (a class edit of many files) to finish.
+LOCK_TIMEOUT_S = float(os.environ.get("QGN_PROJECT_LOCK_TIMEOUT", "60"))
+MAX_PROJECT_FILE_BYTES = 256 << 20
 
 
 class ProjectError(ValueError):
     """A folder that is not a (readable) project, or a request the project cannot honour."""
+
+
+class ProjectChangedError(ProjectError):
+    """Another window or command changed the project since this copy read it (its classes, or the
+    whole file); nothing was written. Reload the project (``Project.open``) and try again."""
+
+
+class ProjectBusyError(ProjectError):
+    """Another writer held the project's lock for longer than ``LOCK_TIMEOUT_S``."""
 
 
 @dataclass
@@ -70,21 +114,144 @@ def _key_for(path: Path, taken: set[str]) -> str:
     return key
 
 
+@dataclass(frozen=True)
+class ProjectFile:
+    """A parsed, checked project.json. images: (stored path, key, done) triples; digest: SHA-256
+    of the file's bytes (what a compare-and-swap compares)."""
+
+    classes: ClassSet
+    model: str | None
+    levels: int
+    generation: int
+    revision: int
+    images: tuple
+    digest: str
+
+
+def _int_field(doc: dict, name: str, default: int, low: int, high: int, path: Path) -> int:
+    value = doc.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ProjectError(f"{path}: \"{name}\" is {value!r}; expected a whole number in {low}..{high}")
+    return value
+
+
+def read_project_file(path: Path) -> ProjectFile:
+    """Parse and check ``path`` (a project.json). FileNotFoundError without it; ProjectError
+    (one line naming the file and the field) when it is corrupt, of another format or version."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path.parent} is not a QGN project (no {PROJECT_FILE}); create one first")
+    if path.stat().st_size > MAX_PROJECT_FILE_BYTES:
+        raise ProjectError(f"{path} is {path.stat().st_size} bytes, more than a project file can be")
+    data = path.read_bytes()
+    try:
+        doc = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ProjectError(f"{path} is corrupt (not JSON: {exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != PROJECT_FORMAT:
+        raise ProjectError(f"{path} is not a QGN project file (format {PROJECT_FORMAT!r} expected)")
+    if doc.get("version") != PROJECT_VERSION:
+        raise ProjectError(f"{path} has version {doc.get('version')!r}; this QGN reads version {PROJECT_VERSION}")
+    try:
+        classes = classes_from_project_json(doc["classes"], path)
+        entries = doc["images"]
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ProjectError(f"{path}: \"images\" must be a list of {{\"path\", \"key\", \"done\"}} entries")
+        check_keys([e.get("key") for e in entries], path)
+        images = tuple((_stored_path(e, path), e["key"], _done_flag(e, path)) for e in entries)
+        model = doc.get("model")
+        if model is not None and not isinstance(model, str):
+            raise ProjectError(f"{path}: \"model\" is {model!r}; expected a file name or null")
+    except ProjectError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProjectError(f"{path} is corrupt (missing or bad field: {exc})") from None
+    levels = _int_field(doc, "levels", 6, 1, 16, path)
+    generation = _int_field(doc, "generation", 0, 0, 1 << 30, path)
+    revision = _int_field(doc, "revision", 0, 0, 1 << 62, path)
+    return ProjectFile(classes, model, levels, generation, revision, images, hashlib.sha256(data).hexdigest())
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def classes_from_project_json(obj, path: Path) -> ClassSet:
+    """The ClassSet of project.json's "classes" (ProjectError naming the file when malformed)."""
+    from .classes import check_unique_names
+
+    if not isinstance(obj, dict) or not isinstance(obj.get("names"), list):
+        raise ProjectError(f"{path}: \"classes\" must be an object with a list of \"names\"")
+    try:
+        classes = ClassSet.from_json(obj)
+        check_unique_names(classes.names, f"{path} \"classes\"")
+    except (TypeError, ValueError) as exc:
+        raise ProjectError(f"{path}: bad \"classes\": {exc}") from None
+    return classes
+
+
+def _stored_path(entry: dict, source: Path) -> str:
+    stored = entry["path"]
+    if not isinstance(stored, str) or not stored or "\0" in stored:
+        raise ProjectError(f"{source}: image {entry.get('key')!r} has path {stored!r}; expected a file name")
+    return stored
+
+
+@contextmanager
+def _folder_lock(root: Path, timeout_s: float) -> Iterator[None]:
+    """An exclusive advisory lock on the folder ``root`` (``flock`` on the folder itself: no lock
+    file, released by the system when the process dies). ProjectBusyError after ``timeout_s``."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: one writer per process only
+        with _PROCESS_LOCK:
+            yield
+        return
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ProjectBusyError(
+                        f"{root}: another window or command has been writing to this project for more than "
+                        f"{timeout_s:.0f} s (a class edit of many files?); try again when it is done") from None
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)
+
+
+_PROCESS_LOCK = threading.RLock()
+
+
 class Project:
     """A project folder (see the module docstring). Use ``create`` or ``open``.
 
     root: the folder (absolute); classes: the ClassSet; model: a model file (stored like image
     paths when the file exists, else kept as given, e.g. a bundled model's name) or None;
-    images: the ProjectImage list in order; levels: quadtree levels of the .qgt annotations."""
+    images: the ProjectImage list in order; levels: quadtree levels of the .qgt annotations;
+    generation: how many class edits the folders went through; revision: project.json's counter
+    as this object last read or wrote it."""
 
     def __init__(self, root: Path, classes: ClassSet, model: str | None, images: list[ProjectImage], levels: int = 6,
-                 generation: int = 0):
+                 generation: int = 0, revision: int = 0):
         self.root = Path(root).resolve()
         self.classes = classes
         self.model = model
         self.images = images
         self.levels = levels
         self.generation = generation
+        self.revision = revision
+        self._digest: str | None = None  # of project.json as last read or written; None: not yet written
+        self._saved_classes = classes
+        self._lock = threading.RLock()
+        self.merges = 0  # how often this object adopted another writer's changes (readers watch it)
+        self._depth = 0
+        self._cleaned = False
 
     @property
     def annotation_dir(self) -> str:
@@ -103,64 +270,173 @@ class Project:
     ) -> "Project":
         """A new project in ``root`` (created if missing). Refuses a folder that already holds a
         project (open it instead) or other files."""
+        from .classes import check_unique_names
+
         root = Path(root)
         if (root / PROJECT_FILE).exists():
             raise ProjectError(f"{root} already holds a project; open it instead of creating one")
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise ProjectError(f"{root} is not an empty folder; choose an empty or new folder for the project")
+        check_unique_names(classes.names, "the project's classes")
         root.mkdir(parents=True, exist_ok=True)
         project = cls(root, classes, model, [], levels)
         project.add_images(images, save=False)
-        project.save()
+        with project.writing(merge=False):
+            if (root / PROJECT_FILE).exists():  # another process created it meanwhile
+                raise ProjectError(f"{root} already holds a project; open it instead of creating one")
+            project._commit()
         return project
 
     @classmethod
     def open(cls, root: str | os.PathLike) -> "Project":
-        """The project in ``root``. FileNotFoundError without project.json, ProjectError when it
-        is corrupt, of another format, or of a newer version."""
+        """The project in ``root``, read without writing or deleting anything. FileNotFoundError
+        without project.json, ProjectError when it is corrupt, of another format, of a newer
+        version, or disagrees with the annotation folders on disk."""
         root = Path(root)
-        path = root / PROJECT_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"{root} is not a QGN project (no {PROJECT_FILE}); create one first")
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ProjectError(f"{path} is corrupt (not JSON: {exc})") from None
-        if not isinstance(doc, dict) or doc.get("format") != PROJECT_FORMAT:
-            raise ProjectError(f"{path} is not a QGN project file (format {PROJECT_FORMAT!r} expected)")
-        if doc.get("version") != PROJECT_VERSION:
-            raise ProjectError(f"{path} has version {doc.get('version')!r}; this QGN reads version {PROJECT_VERSION}")
-        try:
-            classes = ClassSet.from_json(doc["classes"])
-            resolved = root.resolve()
-            check_keys([e["key"] for e in doc["images"]], path)
-            images = [ProjectImage(cls._absolute(resolved, e["path"]), e["key"], _done_flag(e, path))
-                      for e in doc["images"]]
-            model = doc.get("model")
-            levels = int(doc.get("levels", 6))
-            generation = int(doc.get("generation", 0))
-        except ProjectError:
-            raise
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ProjectError(f"{path} is corrupt (missing or bad field: {exc})") from None
-        if model is not None and not Path(model).is_absolute() and (resolved / model).exists():
-            model = str(resolved / model)
-        project = cls(root, classes, model, images, levels, generation)
-        project._remove_stale_temporaries()
-        project._remove_other_generations()
+        parsed = read_project_file(root / PROJECT_FILE)
+        resolved = root.resolve()
+        check_folders(resolved, parsed)
+        project = cls(root, parsed.classes, None, [], parsed.levels, parsed.generation, parsed.revision)
+        project._adopt(parsed)
         return project
 
+    def _adopt(self, parsed: ProjectFile) -> None:
+        """Take project.json's images, model and revision (keeping the ProjectImage objects of
+        keys already known, so that callers holding one see its new state)."""
+        known = {im.key: im for im in self.images}
+        images = []
+        for stored, key, done in parsed.images:
+            image = known.get(key) or ProjectImage(Path(), key)
+            image.path, image.done = self._absolute(self.root, stored), done
+            images.append(image)
+        self.images = images
+        model = parsed.model
+        if model is not None and not Path(model).is_absolute() and (self.root / model).exists():
+            model = str(self.root / model)
+        self.model = model
+        self.classes = self._saved_classes = parsed.classes
+        self.levels, self.generation, self.revision = parsed.levels, parsed.generation, parsed.revision
+        self._digest = parsed.digest
+
     def save(self) -> None:
-        """Write project.json atomically."""
+        """Write this object's state as project.json (atomically) — refused
+        (ProjectChangedError) when another writer changed the file since this object read or
+        wrote it, and (ProjectError) when it would give annotated files another class set."""
+        with self.writing(merge=False):
+            self._commit()
+
+    def refresh(self, blocking: bool = True) -> bool:
+        """Re-read project.json (nothing written): adopt images, done flags and model another
+        writer changed; True when anything changed. ProjectChangedError when the classes,
+        generation or levels changed (reload with ``Project.open``), ProjectError when unreadable.
+        Without ``blocking``, False at once while a write of this object is in progress."""
+        if not self._lock.acquire(blocking=blocking):
+            return False
+        try:
+            parsed = read_project_file(self.root / PROJECT_FILE)
+            check_folders(self.root, parsed)
+            return self._merge(parsed)
+        finally:
+            self._lock.release()
+
+    def changed_on_disk(self) -> bool:
+        """Whether project.json differs from what this object last read or wrote (cheap: a
+        digest of its bytes; True when it is missing or unreadable)."""
+        try:
+            data = (self.root / PROJECT_FILE).read_bytes()
+        except OSError:
+            return True
+        return hashlib.sha256(data).hexdigest() != self._digest
+
+    def _merge(self, parsed: ProjectFile) -> bool:
+        if parsed.digest == self._digest:
+            return False
+        if (parsed.classes, parsed.generation, parsed.levels) != (self._saved_classes, self.generation, self.levels):
+            what = "classes" if parsed.classes != self._saved_classes else "annotation folders (a class edit)"
+            raise ProjectChangedError(
+                f"{self.root / PROJECT_FILE} was changed by another window or command since it was opened "
+                f"(its {what}); nothing was written: reload the project and do it again")
+        self._adopt(parsed)
+        self.merges += 1
+        return True
+
+    @contextmanager
+    def writing(self, merge: bool = True) -> Iterator["Project"]:
+        """Hold the project's write lock (reentrant within this object) with project.json in sync:
+        changes of other writers merged (``merge``) or refused (ProjectChangedError). Leftovers of
+        crashed writers are removed once per object, under the lock (see the module docstring)."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self
+                finally:
+                    self._depth -= 1
+                return
+            with _folder_lock(self.root, LOCK_TIMEOUT_S):
+                self._depth = 1
+                try:
+                    self._sync(merge)
+                    if not self._cleaned:
+                        self._clean_up()
+                        self._cleaned = True
+                    yield self
+                finally:
+                    self._depth = 0
+
+    def _sync(self, merge: bool) -> None:
+        path = self.root / PROJECT_FILE
+        if self._digest is None:  # never written: a new project
+            if path.exists():
+                parsed = read_project_file(path)
+                self._merge_or_refuse(parsed, merge)
+            return
+        try:
+            parsed = read_project_file(path)
+        except FileNotFoundError:
+            raise ProjectChangedError(f"{path} was removed by another window or command; nothing was written") from None
+        except ProjectError as exc:
+            raise ProjectChangedError(f"{exc}; nothing was written (another program changed it)") from None
+        self._merge_or_refuse(parsed, merge)
+
+    def _merge_or_refuse(self, parsed: ProjectFile, merge: bool) -> None:
+        if parsed.digest == self._digest:
+            return
+        if not merge:
+            raise ProjectChangedError(
+                f"{self.root / PROJECT_FILE} was changed by another window or command since it was opened; "
+                "nothing was written: reload the project and do it again")
+        self._merge(parsed)
+
+    def _commit(self, class_edit: bool = False) -> None:
+        """Write project.json (the caller holds ``writing``); the revision goes up by one."""
+        assert self._depth, "project.json is written only under the project's write lock"
+        if self.classes != self._saved_classes and not class_edit and self._digest is not None:
+            if self._has_files():
+                old = self._saved_classes
+                self.classes = old
+                raise ProjectError(
+                    f"{self.root}: its annotations were written with the classes {list(old.names)[:8]}; giving the "
+                    "project another class set would misread them. Change classes with a class edit "
+                    "(qgn.classes_edit: rename, add, merge, delete), which rewrites the files too")
         doc = {
-            "format": PROJECT_FORMAT, "version": PROJECT_VERSION, "classes": self.classes.to_json(),
+            "format": PROJECT_FORMAT, "version": PROJECT_VERSION, "revision": self.revision + 1,
+            "classes": self.classes.to_json(),
             "model": self._stored(self.model) if self.model and Path(self.model).exists() else self.model,
             "levels": self.levels,
             "images": [{"path": self._stored(im.path), "key": im.key, "done": im.done} for im in self.images],
         }
         if self.generation:
             doc["generation"] = self.generation
-        atomic_write_bytes(self.root / PROJECT_FILE, (json.dumps(doc, indent=1) + "\n").encode("utf-8"))
+        data = (json.dumps(doc, indent=1) + "\n").encode("utf-8")
+        atomic_write_bytes(self.root / PROJECT_FILE, data)
+        self.revision += 1
+        self._digest = hashlib.sha256(data).hexdigest()
+        self._saved_classes = self.classes
+
+    def _has_files(self) -> bool:
+        return any(any((self.root / folder).glob("*.qgt")) for folder in (self.annotation_dir, self.autosave_dir)
+                   if (self.root / folder).is_dir())
 
     @staticmethod
     def _absolute(root: Path, stored: str) -> Path:
@@ -180,12 +456,23 @@ class Project:
     # ------------------------------------------------------------------ images
     def add_images(self, paths: Iterable, save: bool = True) -> list[ProjectImage]:
         """Add images (paths already in the project are not added twice); the ProjectImage of
-        each path, in order. FileNotFoundError (nothing added) if a path is not a file."""
-        out = []
+        each path, in order. FileNotFoundError (nothing added) if a path is not a file. With
+        ``save``, merged into project.json under the write lock."""
         paths = [Path(os.path.normpath(Path(p).absolute())) for p in paths]
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
             raise FileNotFoundError(f"not image files: {', '.join(missing[:5])}")
+        if not save:
+            return self._add(paths)
+        with self.writing():
+            before = len(self.images)
+            out = self._add(paths)
+            if len(self.images) != before:
+                self._commit()
+            return out
+
+    def _add(self, paths: list[Path]) -> list[ProjectImage]:
+        out = []
         taken = {im.key.lower() for im in self.images}
         for path in paths:
             existing = self._find(path)
@@ -194,8 +481,6 @@ class Project:
                 taken.add(existing.key.lower())
                 self.images.append(existing)
             out.append(existing)
-        if save:
-            self.save()
         return out
 
     def _find(self, path: Path) -> ProjectImage | None:
@@ -213,9 +498,16 @@ class Project:
         return found
 
     def set_done(self, image: ProjectImage, done: bool) -> None:
-        """Mark an image done (or not) and save project.json."""
-        self._own(image).done = bool(done)
-        self.save()
+        """Mark an image done (or not), merged into project.json under the write lock."""
+        with self.writing():
+            self._own(image).done = bool(done)
+            self._commit()
+
+    def set_model(self, model: str | None) -> None:
+        """Remember ``model`` (a file or a bundled name), merged into project.json."""
+        with self.writing():
+            self.model = None if model is None else str(model)
+            self._commit()
 
     def _own(self, image: ProjectImage) -> ProjectImage:
         for im in self.images:
@@ -239,14 +531,20 @@ class Project:
     def _write(self, folder: str, image: ProjectImage, label: np.ndarray) -> Path:
         return FORMATS["qgt"].write(label, self.classes, self.root / folder, self._own(image).key, levels=self.levels)[0]
 
-    def save_annotation(self, image: ProjectImage, label: np.ndarray) -> None:
-        """Save ``label`` (H, W) atomically as the image's annotation; drop its autosave."""
-        self._write(self.annotation_dir, image, label)
-        self.discard_autosave(image)
+    def save_annotation(self, image: ProjectImage, label: np.ndarray, keep_autosave: bool = False) -> None:
+        """Save ``label`` (H, W) of this object's classes atomically as the image's annotation and
+        drop its autosave (the user saved it), unless ``keep_autosave`` (an import: the autosave
+        holds edits the user has not saved or discarded). ProjectChangedError when another writer
+        changed the classes meanwhile (the label would be read with the wrong ones)."""
+        with self.writing():
+            self._write(self.annotation_dir, image, label)
+            if not keep_autosave:
+                self.autosave_path(image).unlink(missing_ok=True)
 
     def autosave(self, image: ProjectImage, label: np.ndarray) -> None:
-        """Store unsaved edits atomically in .autosave/ (the saved annotation is untouched)."""
-        self._write(self.autosave_dir, image, label)
+        """Store unsaved edits atomically in the autosave folder (the saved annotation is untouched)."""
+        with self.writing():
+            self._write(self.autosave_dir, image, label)
 
     def recoverable(self) -> list[ProjectImage]:
         """Images whose autosave is newer than their saved annotation (or that have none saved)."""
@@ -268,34 +566,38 @@ class Project:
         return read_annotation_file(path, self.classes)
 
     def discard_autosave(self, image: ProjectImage) -> None:
-        self.autosave_path(image).unlink(missing_ok=True)
+        """The user discarded ``image``'s unsaved edits: remove its autosave."""
+        with self.writing():
+            self.autosave_path(image).unlink(missing_ok=True)
 
     def annotated(self) -> list[ProjectImage]:
         """Images with a saved annotation."""
         return [im for im in self.images if self.annotation_path(im).is_file()]
 
-    def _remove_stale_temporaries(self) -> None:
-        """Delete temporary files of writers killed mid-write (older than STALE_TEMP_SECONDS)."""
+    # ------------------------------------------------------------------ leftovers of crashed writers
+    def _clean_up(self) -> None:
+        """Under the write lock: finish or roll back a class edit that crashed (its journal proves
+        which folders are its leftovers), then remove temporaries of writers killed mid-write."""
+        journal = read_journal(self.root)
+        if journal is not None:
+            state = journal_state(journal, self.generation, self.revision)
+            if state == "uncommitted":
+                _remove_folders([self.root / n for n in generation_dirs(journal["to_generation"])])
+                (self.root / JOURNAL_FILE).unlink(missing_ok=True)
+            elif state == "committed":
+                finish_class_edit(self.root, journal["from_generation"], journal["to_generation"])
         now = time.time()
         for folder in (self.root / self.annotation_dir, self.root / self.autosave_dir, self.root):
-            if folder.is_dir():
+            if folder.is_dir() and not folder.is_symlink():
                 for tmp in folder.glob(".*.tmp"):
                     try:
-                        if now - tmp.stat().st_mtime > STALE_TEMP_SECONDS:
+                        if tmp.is_file() and now - tmp.stat().st_mtime > STALE_TEMP_SECONDS:
                             tmp.unlink()
                     except OSError:
                         pass
 
-    def _remove_other_generations(self) -> None:
-        """Delete annotation/autosave folders of generations other than the current one (left by a
-        class edit that crashed before or after its swap of project.json)."""
-        current = set(generation_dirs(self.generation))
-        for folder in self.root.iterdir():
-            if folder.name not in current and GENERATION_DIR.fullmatch(folder.name) and folder.is_dir():
-                shutil.rmtree(folder, ignore_errors=True)
 
-
-GENERATION_DIR = re.compile(rf"(?:{re.escape(ANNOTATION_DIR)}|{re.escape(AUTOSAVE_DIR)})(?:\.g[0-9]+)?")
+GENERATION_DIR = re.compile(rf"(?:{re.escape(ANNOTATION_DIR)}|{re.escape(AUTOSAVE_DIR)})(?:\.g([0-9]+))?")
 
 
 def generation_dirs(generation: int) -> tuple[str, str]:
@@ -304,6 +606,106 @@ def generation_dirs(generation: int) -> tuple[str, str]:
     if generation == 0:
         return ANNOTATION_DIR, AUTOSAVE_DIR
     return f"{ANNOTATION_DIR}.g{generation}", f"{AUTOSAVE_DIR}.g{generation}"
+
+
+def generation_folders(root: Path) -> dict[str, int]:
+    """{folder name: generation} of the real (not linked) annotation/autosave folders in ``root``."""
+    found = {}
+    for entry in Path(root).iterdir():
+        match = GENERATION_DIR.fullmatch(entry.name)
+        if match and entry.is_dir() and not entry.is_symlink():
+            found[entry.name] = int(match.group(1) or 0)
+    return found
+
+
+def read_journal(root: Path) -> dict | None:
+    """The class-edit journal of ``root`` (None without one or when it is unreadable)."""
+    path = Path(root) / JOURNAL_FILE
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    keys = ("from_generation", "to_generation", "from_revision", "to_revision")
+    if not isinstance(doc, dict) or not all(isinstance(doc.get(k), int) and not isinstance(doc.get(k), bool)
+                                            for k in keys):
+        return None
+    return doc
+
+
+def journal_state(journal: dict, generation: int, revision: int) -> str | None:
+    """"uncommitted" when project.json is still the one the edit started from, "committed" when
+    it is the one the edit wrote, None when it is neither (the journal proves nothing)."""
+    if (generation, revision) == (journal["from_generation"], journal["from_revision"]):
+        return "uncommitted"
+    if (generation, revision) == (journal["to_generation"], journal["to_revision"]):
+        return "committed"
+    return None
+
+
+def check_folders(root: Path, parsed: ProjectFile) -> None:
+    """ProjectError (deleting nothing) when a generation folder that project.json does not name
+    holds annotations and no class-edit journal explains it: project.json is then probably an
+    older copy (restored from a backup, a sync conflict) of the project on disk."""
+    current = set(generation_dirs(parsed.generation))
+    journal = read_journal(root)
+    explained: set[str] = set()
+    if journal is not None:
+        state = journal_state(journal, parsed.generation, parsed.revision)
+        if state == "uncommitted":
+            explained = set(generation_dirs(journal["to_generation"]))
+        elif state == "committed":
+            explained = set(generation_dirs(journal["from_generation"]))
+    strays = []
+    for name in sorted(generation_folders(root), key=lambda n: (n.startswith("."), n)):
+        if name in current or name in explained:
+            continue
+        count = sum(1 for _ in (root / name).glob("*.qgt"))
+        if count:
+            strays.append(f"{root / name} ({count} file(s))")
+    if strays:
+        names = generation_dirs(parsed.generation)
+        raise ProjectError(
+            f"{root / PROJECT_FILE} names the folders {names[0]!r} and {names[1]!r} (generation {parsed.generation}), "
+            f"but annotations of another generation are in {', '.join(strays)}: project.json looks like an older "
+            "copy (a backup or a sync conflict). Nothing was changed or deleted. Put back the project.json that "
+            "names those folders, or move them out of the project if you do not need them")
+
+
+def finish_class_edit(root: Path, old_generation: int, new_generation: int) -> None:
+    """After a class edit's commit: remove the old generation's folders, point the stable
+    ``annotations`` link at the new one, and drop the journal."""
+    root = Path(root)
+    _remove_folders([root / n for n in generation_dirs(old_generation)])
+    link_annotations(root, new_generation)
+    (root / JOURNAL_FILE).unlink(missing_ok=True)
+
+
+def link_annotations(root: Path, generation: int) -> None:
+    """Make ``root/annotations`` a symbolic link to the generation's folder (a stable path for
+    scripts); silently nothing where links are not possible or a real folder is in the way."""
+    if generation == 0:
+        return
+    link = Path(root) / ANNOTATION_DIR
+    if link.exists() and not link.is_symlink():
+        return  # a real folder (not ours to remove here)
+    tmp = Path(root) / f".{ANNOTATION_DIR}.{os.getpid()}.link.tmp"
+    try:
+        tmp.unlink(missing_ok=True)
+        os.symlink(generation_dirs(generation)[0], tmp, target_is_directory=True)
+        os.replace(tmp, link)
+    except (OSError, NotImplementedError):
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _remove_folders(folders) -> None:
+    for folder in folders:
+        folder = Path(folder)
+        if folder.is_symlink():
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def export_project(
@@ -323,9 +725,8 @@ def export_project(
 
     names = check_format_names(formats)
     images = [im for im in project.images if im.done or not only_done]
-    for name in names:  # temporaries a killed earlier export left
-        for folder in (Path(out_dir) / name, *(Path(out_dir) / name).glob("*/"), *(Path(out_dir) / name).glob("*/*/")):
-            remove_stale_temporaries(folder)
+    for name in names:  # temporaries a killed earlier export left (Cityscapes writes 3 folders deep)
+        remove_stale_temporaries(Path(out_dir) / name, depth=4)
     writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels) for n in names]
     image_names = export_names(project.images)
     paths: list[Path] = []
@@ -344,9 +745,9 @@ def export_project(
                 text = f"{image.key}: {len(written)} file(s)" + _size_warning(image, label)
         except OutsideRootError:
             raise
-        except (ValueError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one bad annotation, whatever went wrong, never stops the rest
             failures.append(exc)
-            text = f"{image.key}: failed: {exc}"
+            text = f"{image.key}: failed: {_one_line(exc)}"
             if errors is not None:
                 errors.append(text)
         if progress is not None:
@@ -356,6 +757,13 @@ def export_project(
     if failures and errors is None:
         raise failures[0]
     return list(dict.fromkeys(paths))  # files shared by all images (CVAT's labelmap.txt) once
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    text = (str(exc).splitlines() or [""])[0]
+    return text if isinstance(exc, (ValueError, OSError)) and text else f"{type(exc).__name__}: {text}"
 
 
 def _size_warning(image: ProjectImage, label: np.ndarray) -> str:

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from PIL import Image
+import numpy as np
 
 from .classes import UNMATCHED, ClassSet, match_class_names, unmatched_message
 from .formats.dataset import SourceDataset, scan_dataset
-from .project import PROJECT_FILE, Project
+from .fileio import OutsideRootError
+from .project import PROJECT_FILE, Project, ProjectBusyError, ProjectChangedError, ProjectError
 
 
 @dataclass
@@ -27,16 +28,17 @@ class ImportReport:
     (name, reason) of each item skipped."""
 
     description: str
-    project: Project
+    project: Project | None
     created: bool
     imported: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def open_or_create(project_dir: Path, dataset: SourceDataset, classes: ClassSet | None,
-                   mapping: dict[str, str] | None = None) -> tuple[Project, bool]:
-    """The project in ``project_dir`` (``classes`` must then be None or equal its classes), or a new
-    one with ``classes`` or the dataset's own classes."""
+                   mapping: dict[str, str] | None = None) -> tuple[Project | None, bool, ClassSet]:
+    """(the project in ``project_dir`` or None when there is none yet, whether it is to be
+    created, its classes): an existing project's (``classes`` must then be None or equal them), or
+    ``classes`` or the dataset's own classes for a new one — created only when an item imports."""
     if (project_dir / PROJECT_FILE).is_file():
         project = Project.open(project_dir)
         if classes is not None and classes.names != project.classes.names:
@@ -44,13 +46,16 @@ def open_or_create(project_dir: Path, dataset: SourceDataset, classes: ClassSet 
             raise ValueError(f"{project_dir} is a project with other classes ({shown}…); "
                              "omit --classes to import into its classes")
         check_mapping(mapping, project.classes)
-        return project, False
+        return project, False, project.classes
+    if project_dir.exists() and (not project_dir.is_dir() or any(project_dir.iterdir())):
+        raise ProjectError(f"{project_dir} is not an empty folder and holds no project; choose an empty or new "
+                           "folder for the project")
     classes = classes or dataset.file_classes
     if classes is None:
         raise ValueError(f"{dataset.root}: the {dataset.format} files hold bare class ids; name the classes with "
                          "--classes FILE (a classes.txt)")
     check_mapping(mapping, classes)
-    return Project.create(project_dir, [], classes), True
+    return None, True, classes
 
 
 def check_mapping(mapping: dict[str, str] | None, classes: ClassSet) -> None:
@@ -68,42 +73,77 @@ def import_into_project(
     project: Project | None = None,
 ) -> ImportReport:
     """See the module docstring. ``progress(i, n, text)`` after each item. ``project``: the open
-    Project of ``project_dir`` (the app's), used instead of a second copy that would go stale."""
+    Project of ``project_dir`` (the app's), used instead of a second copy that would go stale.
+
+    A new project is created when the first item imports (an import of which every item fails
+    leaves no project behind). Any failure of one item — whatever its exception — is reported and
+    the rest go on; only a change of the project by another writer (``ProjectChangedError``), a
+    busy project or a name leading outside a folder stops the import."""
     dataset = dataset or scan_dataset(src, format, images)
     if not dataset.items:
         raise ValueError(f"{src}: {dataset.description}; nothing to import"
                          + "".join(f"; {w}" for w in dataset.warnings))
     if project is not None:
         check_mapping(mapping, project.classes)
-        created = False
+        created, target_classes = False, project.classes
     else:
-        project, created = open_or_create(Path(project_dir), dataset, classes, mapping)
+        project, created, target_classes = open_or_create(Path(project_dir), dataset, classes, mapping)
     report = ImportReport(dataset.description, project, created)
     n = len(dataset.items)
     for i, item in enumerate(dataset.items, start=1):
         try:
-            text = f"{item.name}: {_import_item(project, item, mapping)}"
+            label, width, height = _read_item(item, target_classes, mapping)
+            if report.project is None:
+                report.project = Project.create(Path(project_dir), [], target_classes)
+            text = f"{item.name}: {_add_item(report.project, item, label, width, height)}"
             report.imported.append(item.name)
-        except (ValueError, OSError) as exc:
-            report.skipped.append((item.name, str(exc)))
-            text = f"{item.name}: skipped ({exc})"
+        except (ProjectChangedError, ProjectBusyError, OutsideRootError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad item, whatever went wrong, never stops the batch
+            reason = describe_failure(exc)
+            report.skipped.append((item.name, reason))
+            text = f"{item.name}: skipped ({reason})"
         if progress is not None:
             progress(i, n, text)
     return report
 
 
-def _import_item(project: Project, item, mapping) -> str:
+def describe_failure(exc: BaseException) -> str:
+    """One line for a failed item: the message of the errors we raise, else the exception's
+    type and text (an unexpected one is still one item's failure)."""
+    if isinstance(exc, MemoryError):
+        return "out of memory reading it (a file claiming a huge size?)"
+    if isinstance(exc, (ValueError, OSError)) and str(exc):
+        return str(exc).splitlines()[0]
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _read_item(item, classes: ClassSet, mapping) -> tuple:
+    from .formats.guards import check_against_image
+    from .imagefile import open_image
+
+    if item.error is not None:
+        raise item.error
     if item.image is None:
         raise FileNotFoundError(f"no image found for {item.source or item.name}; name the image folder with --images")
-    label = item.read(project.classes, mapping)
-    with Image.open(item.image) as image:
+    with open_image(item.image) as image:  # the header only, under the pixel limit
         width, height = image.size
+    check_against_image(item.claimed, (width, height), item.source or item.name, item.image)  # before allocating
+    label = item.read(classes, mapping)
     if label.shape != (height, width):
         raise ValueError(f"the mask is {label.shape[1]}×{label.shape[0]} but the image {item.image} is "
                          f"{width}×{height}")
+    return label, width, height
+
+
+def _add_item(project: Project, item, label, width: int, height: int) -> str:
     existing = {im.key for im in project.images}
     (image,) = project.add_images([item.image])
     if image.key in existing and project.annotation_path(image).is_file():
         raise ValueError(f"{item.image} already has an annotation in the project; not overwritten")
-    project.save_annotation(image, label)
-    return f"{width}×{height}, {len(set(label.ravel().tolist()))} values"
+    if image.key in existing and project.autosave_path(image).is_file():
+        raise ValueError(f"{item.image} has unsaved edits in the app (an autosave); save or discard them there, then "
+                         "import again; not imported")
+    project.save_annotation(image, label, keep_autosave=True)  # an autosave is the user's unsaved work
+    return f"{width}×{height}, {len(np.unique(label))} values"

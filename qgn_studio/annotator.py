@@ -516,6 +516,8 @@ class Annotator(QtCore.QObject):
         from qgn.annotation import Annotation
         from qgn.classes_edit import remap_label
 
+        self.class_edit_backup = (edit, {id(d.annotation): d.annotation.annotation for d in self.window.docs
+                                         if d.annotation is not None})  # for revert_class_edit
         for doc in self.window.docs:
             session = doc.annotation
             if session is None:
@@ -543,6 +545,42 @@ class Annotator(QtCore.QObject):
         self.class_edited.emit((edit, undoable))  # first: the project queues its rewrite before the class write
         self._replace_classes(edit.after)
         self.window.statusBar().showMessage(edit.description, 6000)
+
+    def revert_class_edit(self, edit) -> None:
+        """The project could not apply ``edit`` (its files keep the old classes): the open maps
+        go back to ``edit.before`` — pixels painted since the edit keep their paint (mapped back),
+        the others get their value from before the edit — and so does the class set."""
+        from qgn.annotation import Annotation
+        from qgn.classes_edit import inverse_of, remap_label
+
+        backed, backup = getattr(self, "class_edit_backup", (None, {}))
+        if backed is not edit or self.classes != edit.after:
+            return
+        inverse = inverse_of(edit)
+        for doc in self.window.docs:
+            session = doc.annotation
+            before = backup.get(id(session)) if session is not None else None
+            if before is None or not edit.moves_pixels:
+                if session is not None:
+                    session.annotation.classes = edit.before
+                continue
+            now = session.annotation
+            back = remap_label(now.label, inverse)
+            untouched = now.label == remap_label(before.label, edit)
+            back[untouched] = before.label[untouched]
+            annotation = Annotation(back, edit.before, now.source, now.levels)
+            annotation.reference = before.reference
+            dirty = session.dirty
+            session.undo.clear()
+            session.annotation = annotation
+            if session.reference is not None:
+                session.reference = remap_label(session.reference, inverse)
+            session.pyramid = LivePyramid(annotation.label, edit.before.num_classes, edit.before.ignore_index)
+            if dirty:
+                session.mark_unsaved()
+            session.reset.emit()
+        self.class_edit_backup = (None, {})
+        self._replace_classes(edit.before)
 
     def _replace_classes(self, classes) -> None:
         self.classes = classes

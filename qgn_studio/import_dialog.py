@@ -190,10 +190,12 @@ class ImportDialog(QtWidgets.QDialog):
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         skipped = "".join(f"<br>skipped {name}: {why}" for name, why in report.skipped[:8])
-        self.log.setText(f"Imported {len(report.imported)} of {len(report.imported) + len(report.skipped)} into "
-                         f"{report.project.root}{skipped}")
+        where = f"into {report.project.root}" if report.project is not None else "(no project was created)"
+        self.log.setText(f"Imported {len(report.imported)} of {len(report.imported) + len(report.skipped)} "
+                         f"{where}{skipped}")
         self._update_buttons()
-        self.imported.emit(report)
+        if report.project is not None:
+            self.imported.emit(report)
 
     def _failed(self, message: str) -> None:
         self.running = False

@@ -22,6 +22,14 @@ Without a project, the first Ctrl+S asks for a folder (``ask_folder``) and creat
 with the open images, the class set, the model and the done flags, then saves into it. Closing
 with unsaved edits asks (``ask_unsaved``: "save" / "discard" / "cancel"). Every ``ask_*`` is an
 attribute, so tests replace the dialogs with a choice.
+
+Another writer (a second window, ``qgn import``, a script): every write of ``qgn.project`` locks the
+project and merges or refuses what changed meanwhile, so nothing here overwrites it. The controller
+notices the change (``check_project_on_disk``: every ``WATCH_MS``, and after a refused write) and
+reloads: new images and done flags join the list; a class change elsewhere reloads the classes and
+the saved annotations, and unsaved edits follow by class name — or, when they use a class the
+project no longer has, are kept as .qgt files (with their own classes) in ``<project>/conflicts/``.
+A class edit the project could not apply (a file it cannot rewrite) is undone in the open maps too.
 """
 from __future__ import annotations
 
@@ -33,7 +41,10 @@ from PySide6 import QtCore, QtWidgets
 from qgn_studio.document import describe_error
 
 AUTOSAVE_DELAY_MS = 2000
+WATCH_MS = 1500
 PROJECT_FILE = "project.json"
+CONFLICTS_DIR = "conflicts"
+CHANGED_ELSEWHERE = "another window or command"  # in the messages of qgn.project.ProjectChangedError
 
 
 def scratch_root(with_settings: bool) -> Path | None:
@@ -73,6 +84,12 @@ class ProjectController(QtCore.QObject):
         self.timer.setSingleShot(True)
         self.timer.setInterval(AUTOSAVE_DELAY_MS)
         self.timer.timeout.connect(self.autosave_now)
+        self.watch = QtCore.QTimer(self)
+        self.watch.setInterval(WATCH_MS)
+        self.watch.timeout.connect(self.check_project_on_disk)
+        self._classes_written_by_edit = None  # the class set a pending class edit writes itself
+        self._disk_problem = None  # the last "cannot be read" message shown (shown once)
+        self._merges_shown = 0
         annotator = window.annotator
         annotator.edited.connect(lambda _session: self.timer.start())
         annotator.done_changed.connect(self._done_changed)
@@ -135,11 +152,12 @@ class ProjectController(QtCore.QObject):
             session = doc.annotation
             label, version, path = session.label.copy(), session.version, doc.path
 
-            def write(target=target, path=path, label=label):
+            def write(target=target, path=path, label=label, classes=classes):
+                check_same_classes(target, classes)
                 target.autosave(self._image_of(target, path), label)
 
             self.jobs.submit(write, lambda _r, s=session, v=version: s.mark_autosaved(v),
-                             lambda message: self._warn(f"Autosave failed: {message}"), "Autosaving")
+                             lambda message: self._write_failed(f"Autosave failed: {message}"), "Autosaving")
         self.jobs.submit(lambda: len(pending), self.autosaved.emit)
 
     # ------------------------------------------------------------------ save
@@ -156,7 +174,8 @@ class ProjectController(QtCore.QObject):
             label, version, path = session.label.copy(), session.version, doc.path
             session.mark_autosaved(version)  # the save supersedes (and removes) the autosave
 
-            def write(path=path, label=label):
+            def write(path=path, label=label, classes=self.window.annotator.classes):
+                check_same_classes(project, classes)
                 project.save_annotation(self._image_of(project, path), label)
 
             def done(_result, session=session, version=version, doc=doc):
@@ -168,7 +187,7 @@ class ProjectController(QtCore.QObject):
             def failed(message, session=session):
                 session.mark_autosaved(-1)  # not saved: autosave it again
                 self.timer.start()
-                self._warn(f"Saving failed: {message}")
+                self._write_failed(f"Saving failed: {message}")
 
             self.jobs.submit(write, done, failed, "Saving")
         self.jobs.submit(lambda: len(dirty), self._saved)
@@ -259,6 +278,9 @@ class ProjectController(QtCore.QObject):
 
     def _set_project(self, project) -> None:
         self.project = project
+        self._disk_problem = None
+        self._merges_shown = project.merges
+        self.watch.start()
         self.window.annotator.project_classes = True
         settings = self.window.settings
         if settings is not None:  # cleared by a normal close: still set at start means a crash
@@ -288,6 +310,7 @@ class ProjectController(QtCore.QObject):
 
     def closed(self) -> None:
         """The window closed normally: no project needs reopening at the next start."""
+        self.watch.stop()
         if self.window.settings is not None:
             self.window.settings.remove("project/open")
             self.window.settings.sync()
@@ -447,20 +470,24 @@ class ProjectController(QtCore.QObject):
         if project is None:
             return
         self.jobs.submit(lambda: project.set_done(self._image_of(project, doc.path), done),
-                         failed=lambda message: self._warn(f"Cannot record 'done': {message}"))
+                         failed=lambda message: self._write_failed(f"Cannot record 'done': {message}"))
 
     def _classes_changed(self, classes) -> None:
         project = self.project
         if project is None:
             return
 
+        if self._classes_written_by_edit == classes:  # the class edit writes them (or fails and is undone)
+            self._classes_written_by_edit = None
+            return
+
         def write() -> None:
             if project.classes == classes:  # a class edit already rewrote the project (see _class_edited)
                 return
             project.classes = classes
-            project.save()
+            project.save()  # refused (nothing written) when the project has files of the old classes
 
-        self.jobs.submit(write, failed=lambda message: self._warn(f"Cannot save the classes: {message}"))
+        self.jobs.submit(write, failed=lambda message: self._write_failed(f"Cannot save the classes: {message}"))
 
     def _file_key(self, doc) -> str | None:
         """The key of ``doc``'s annotation files in the open (else the scratch) project, or None."""
@@ -501,6 +528,8 @@ class ProjectController(QtCore.QObject):
                 annotator.class_undo.append(inverse_of(edit))
             except ValueError:
                 pass
+        if self.project is not None and self.project in targets:
+            self._classes_written_by_edit = edit.after
         for target in targets:
             keep = undoable and target is targets[0]
 
@@ -508,9 +537,15 @@ class ProjectController(QtCore.QObject):
                 if keep:
                     annotator.class_undo.append(inverse)
 
-            self.jobs.submit(lambda target=target: apply_to_project(target, edit), done,
-                             lambda message: self._warn(f"Cannot change the classes of the saved annotations "
-                                                        f"(they keep the old classes): {message}"),
+            def failed(message, target=target) -> None:
+                if target is self.project:  # its files keep the old classes: so do the open maps
+                    annotator.revert_class_edit(edit)
+                    self._write_failed(f"Cannot change the classes: {message}. Nothing changed: the saved "
+                                       "annotations and the open images keep the old classes")
+                else:
+                    self._warn(f"Cannot change the classes of the autosaves without a project: {message}")
+
+            self.jobs.submit(lambda target=target: apply_to_project(target, edit), done, failed,
                              "Changing the classes of the saved annotations")
 
     def set_model(self, path: Path) -> None:
@@ -519,11 +554,124 @@ class ProjectController(QtCore.QObject):
         if project is None:
             return
 
-        def write() -> None:
-            project.model = str(path)
-            project.save()
+        self.jobs.submit(lambda: project.set_model(str(path)),
+                         failed=lambda message: self._write_failed(f"Cannot record the model: {message}"))
 
-        self.jobs.submit(write, failed=lambda message: self._warn(f"Cannot record the model: {message}"))
+    # ------------------------------------------------------------------ another writer
+    def _write_failed(self, text: str) -> None:
+        """A write into the project failed: say so; when another writer changed the project,
+        reload it at once."""
+        self._warn(text)
+        if CHANGED_ELSEWHERE in text:
+            QtCore.QTimer.singleShot(0, self.check_project_on_disk)
+
+    def check_project_on_disk(self) -> None:
+        """Notice a change of project.json by another writer and reload what changed (see the
+        module docstring). Cheap when nothing changed (a digest of one small file)."""
+        from qgn.project import ProjectChangedError
+
+        project = self.project
+        if project is None:
+            return
+        if not project.changed_on_disk():
+            if project.merges != self._merges_shown:  # a write of ours merged another writer's changes
+                self._merges_shown = project.merges
+                self._show_merged(project)
+            return
+        try:
+            changed = project.refresh(blocking=False)  # a write of ours in progress: look again later
+        except ProjectChangedError:
+            self.reload_changed_classes()
+            return
+        except Exception as exc:  # noqa: BLE001 - unreadable, removed, or disagreeing with the folders
+            message = describe_error(exc)
+            if message != self._disk_problem:
+                self._disk_problem = message
+                self._warn(f"The project was changed on disk and cannot be read: {message}. Nothing is written into "
+                           "it until it is fixed; your edits stay open")
+            return
+        self._disk_problem = None
+        self._merges_shown = project.merges
+        if changed:
+            self._show_merged(project)
+
+    def _show_merged(self, project) -> None:
+        """Images and done flags another writer added or changed: show them."""
+        done = {Path(im.path): im.done for im in project.images}
+        for doc in self.window.docs:
+            if doc.path in done and doc.done != done[doc.path]:
+                doc.done = done[doc.path]
+                self.window.images.update_document(doc)
+        known = {d.path for d in self.window.docs}
+        new = [Path(im.path) for im in project.images if Path(im.path) not in known and Path(im.path).is_file()]
+        if new:
+            current = self.window.current
+            self.window.open_paths(new, append=True)
+            if current is not None and current in self.window.docs:
+                self.window.images.set_current(self.window.docs.index(current))
+        self.window.statusBar().showMessage(
+            f"The project was changed by another window or command: reloaded"
+            + (f" ({len(new)} new image{'s' if len(new) != 1 else ''})" if new else ""), 8000)
+
+    def reload_changed_classes(self) -> None:
+        """Another writer changed the project's classes: read the project again; saved maps are
+        read anew, unsaved ones follow by class name, or are kept in ``conflicts/`` when they use
+        a class the project no longer has."""
+        from qgn.project import Project
+
+        old = self.project
+        try:
+            fresh = Project.open(old.root)
+        except Exception as exc:  # noqa: BLE001
+            message = describe_error(exc)
+            if message != self._disk_problem:
+                self._disk_problem = message
+                self._warn(f"The project was changed on disk and cannot be read: {message}. Nothing is written into "
+                           "it until it is fixed; your edits stay open")
+            return
+        annotator = self.window.annotator
+        follow, parked = [], []
+        for doc in self.window.docs:
+            session = doc.annotation
+            if session is None or not session.dirty:
+                continue
+            label = relabel_exactly(session.label, session.annotation.classes, fresh.classes)
+            if label is None:
+                parked.append(self._park(fresh.root, doc, session))
+            else:
+                follow.append((doc, label))
+        annotator.forget([d for d in self.window.docs if d.annotation is not None])
+        annotator.loading.clear()
+        annotator.unreadable.clear()
+        annotator.set_classes(fresh.classes)
+        annotator.class_undo.clear()  # the inverses were made for the old classes
+        self._set_project(fresh)
+        for doc in self.window.docs:
+            try:
+                doc.done = fresh.image_for(doc.path).done
+            except KeyError:
+                pass
+            self.window.images.update_document(doc)
+        for doc, label in follow:
+            annotator.adopt(doc, label, "recovered", True)
+        self._show_merged(fresh)
+        self.document_shown(self.window.current)
+        text = "Another window or command changed the project's classes: reloaded"
+        if follow:
+            text += f"; the unsaved edits of {len(follow)} image(s) follow by class name"
+        if parked:
+            text += (f". The unsaved edits of {len(parked)} image(s) use classes the project no longer has: they are "
+                     f"kept (with their own classes) in {fresh.root / CONFLICTS_DIR}")
+        self._warn(text)
+
+    def _park(self, root: Path, doc, session) -> Path:
+        """Keep ``session``'s unsaved map as a .qgt with its own classes in ``root/conflicts``."""
+        import time
+
+        from qgn.annotation.formats import FORMATS
+
+        stem = f"{Path(doc.path).stem}.{time.strftime('%Y%m%d-%H%M%S')}"
+        return FORMATS["qgt"].write(session.label, session.annotation.classes, root / CONFLICTS_DIR, stem)[0]
 
     # ------------------------------------------------------------------ closing
     def close_check(self) -> bool:
@@ -578,3 +726,32 @@ class ProjectController(QtCore.QObject):
             f"{count} annotation{'s have' if count != 1 else ' has'} unsaved edits. Save before {what}?",
             buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save)
         return {buttons.Save: "save", buttons.Discard: "discard"}.get(answer, "cancel")
+
+
+def check_same_classes(project, classes) -> None:
+    """A map of ``classes`` is written into ``project`` only when the project has those classes
+    (its files name their classes: a map of another class set would be read as wrong classes)."""
+    if classes is not None and project.classes != classes:
+        raise ValueError(f"{project.root} has other classes ({', '.join(project.classes.names[:5])}…) than the "
+                         "open annotations; nothing was written (save them into a project with these classes)")
+
+
+def relabel_exactly(label, source, target):
+    """``label`` (H, W) of class set ``source`` as a map of ``target``, each class going to the
+    class of the same name and ignore to ignore; None when a pixel's class has no namesake (or
+    ignore pixels meet a target without an ignore value)."""
+    import numpy as np
+
+    from qgn.label_map import label_dtype
+
+    where = {name: i for i, name in enumerate(target.names)}
+    top = max(source.num_classes, (source.ignore_index or 0) + 1)
+    table = np.full(top, -1, np.int64)
+    for i, name in enumerate(source.names):
+        table[i] = where.get(name, -1)
+    if source.ignore_index is not None:
+        table[source.ignore_index] = -1 if target.ignore_index is None else target.ignore_index
+    values = np.unique(label)
+    if values.max(initial=0) >= top or (table[values] < 0).any():
+        return None
+    return table[label].astype(label_dtype(target))

@@ -21,7 +21,7 @@ from qgn.classes_edit import (
     add_class, apply_to_project, delete_class, merge_classes, read_annotation_file, recolour_class, remap_label,
     rename_class,
 )
-from qgn.project import PROJECT_FILE, Project
+from qgn.project import PROJECT_FILE, Project, generation_dirs
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ClassSet(("sky", "road", "fence", "car"), ((70, 130, 180), (128, 64, 128), (190, 153, 153), (0, 0, 142)), 4)
@@ -117,7 +117,9 @@ def test_rename_then_reopen_keeps_every_annotation(tmp_path):
     for key in before:
         assert np.array_equal(after[key], before[key]), key
     assert [im.key for im in reopened.recoverable()] == recoverable  # autosave still newer than its save
-    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == [".autosave.g1", "annotations.g1", PROJECT_FILE]
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == [".autosave.g1", "annotations", "annotations.g1",
+                                                                  PROJECT_FILE]
+    assert os.readlink(tmp_path / "p" / "annotations") == "annotations.g1"  # a stable path for scripts
 
 
 @pytest.mark.parametrize("make_edit", [
@@ -180,9 +182,10 @@ if where == "staging":
         return real(*args, **kwargs)
     ce._stage_file = stage
 else:
-    def remove(folders):
+    import qgn.project
+    def finish(*args):
         os.kill(os.getpid(), signal.SIGKILL)
-    ce._remove_folders = remove
+    qgn.project.finish_class_edit = finish
 ce.apply_to_project(project, ce.delete_class(project.classes, 1))
 '''
 
@@ -207,7 +210,16 @@ def test_sigkill_in_the_middle_of_a_remap(tmp_path, where):
         mapping = {0: 0, 1: 4, 2: 1, 3: 2, 4: 4}
     for key, label in before.items():
         assert np.array_equal(after[key], expected(label, mapping)), key
-    assert len(list((tmp_path / "p").iterdir())) == 3  # project.json + the live generation's two folders
+    names = sorted(p.name for p in (tmp_path / "p").iterdir())
+    assert len(names) == len(leftovers), "opening never deletes"
+    reopened.set_done(reopened.images[0], True)  # the next writer removes what the journal proves a leftover
+    live = [PROJECT_FILE, *generation_dirs(reopened.generation)]
+    if reopened.generation:
+        live.append("annotations")  # the stable link
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == sorted(live)
+    after = read_all(Project.open(tmp_path / "p"))
+    for key, label in before.items():
+        assert np.array_equal(after[key], expected(label, mapping)), key
     doc = json.loads((tmp_path / "p" / PROJECT_FILE).read_text())
     assert doc.get("generation", 0) == reopened.generation
 

@@ -219,14 +219,14 @@ def test_cli_import_errors_and_skips(tmp_path, capsys):
     write_classes_file(tmp_path / "classes.txt", CLASSES)
     code, out, err = run_cli(capsys, "import", labels, "--project", tmp_path / "p",
                              "--classes", tmp_path / "classes.txt")
-    assert code == 1 and "found ids: a folder of 2 label PNGs" in out
+    assert code == 2 and "found ids: a folder of 2 label PNGs" in out
     assert "b: skipped (no image found" in out and "imported 1 of 2" in out
     project = Project.open(tmp_path / "p")
     np.testing.assert_array_equal(project.load_annotation(project.images[0]), [[0, 1], [2, 255]])
     # Importing again never overwrites the annotation the project has.
     Image.fromarray(np.array([[2, 2], [2, 2]], np.uint8), "L").save(labels / "a.png")
     code, out, err = run_cli(capsys, "import", labels, "--project", tmp_path / "p")
-    assert code == 1 and "already has an annotation in the project; not overwritten" in out
+    assert code == 2 and "already has an annotation in the project; not overwritten" in out
     np.testing.assert_array_equal(project.load_annotation(project.images[0]), [[0, 1], [2, 255]])
     code, out, err = run_cli(capsys, "import", labels, "--project", tmp_path / "p", "--map", "x=nothing")
     assert code == 2 and "--map x=nothing: label 'nothing' is none of the classes" in err

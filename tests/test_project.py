@@ -165,6 +165,8 @@ def test_temporary_files_are_never_annotations(tmp_path):
     reopened = Project.open(tmp_path / "p")
     assert reopened.load_annotation(reopened.images[0]) is None
     assert reopened.annotated() == [] and reopened.recoverable() == []
+    assert fresh.exists() and stale.exists(), "opening never deletes"
+    reopened.set_done(reopened.images[0], True)  # a writer, holding the lock, cleans up
     assert fresh.exists() and not stale.exists(), "only temporaries of long-dead writers are removed"
     del project
 

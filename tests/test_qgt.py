@@ -237,12 +237,12 @@ def test_gigantic_size_headers_are_refused_before_allocating():
     ]
     for h, w, levels, k in cases:
         start = time.perf_counter()
-        with pytest.raises(QgtFormatError, match="max_pixels"):
+        with pytest.raises(QgtFormatError, match="max_pixels|MAX_PIXELS"):
             decode_qgt(with_crc(header(h, w, levels, k) + block))
         assert time.perf_counter() - start < 1.0
     # within max_pixels but far more root cells than the tree stream can describe
     with pytest.raises(QgtFormatError, match="root cells"):
-        decode_qgt(with_crc(header(10000, 10000, 1, 3) + block))
+        decode_qgt(with_crc(header(8000, 8000, 1, 3) + block))
     # a raw size the compressed bytes cannot justify
     bomb = bytes([1]) + bytes([0xFF, 0xFF, 0xFF, 0x7F]) + bytes([3]) + b"abc"
     with pytest.raises(QgtFormatError, match="ratio"):

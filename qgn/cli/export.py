@@ -25,11 +25,11 @@ from qgn.cli.main import CLIError
 DEFAULT_PROJECT_FORMATS = "qgt,png"
 
 
-def export_png(qt, classes, out: Path) -> None:
-    """The label map as PNG: exact values (ignore pixels keep the ignore value) and size."""
+def export_png(label, classes, out: Path) -> None:
+    """The label map (H, W) as PNG: exact values (ignore pixels keep the ignore value) and size."""
     from qgn.quadtree.label_io import write_label_png
 
-    write_label_png(out, qt.to_label(), classes)
+    write_label_png(out, label, classes)
 
 
 # name -> (file suffix, function, help): the single-output options of the first form.
@@ -182,19 +182,49 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, im
     """One .qgt file: the --png targets, then ``names`` formats into ``out_dir``."""
     from qgn.annotation.formats import FORMATS, ExportItem
     from qgn.classes import ClassSet
+    from qgn.fileio import remove_stale_temporaries
     from qgn.quadtree.qgt import read_qgt
 
     qt, classes = read_qgt(path)
+    levels, generic = qt.num_levels, ClassSet.generic(qt.num_classes, qt.ignore_value)
+    label = take_label(qt)  # the quadtree is spent: its pyramid's level 0 became the label map
+    del qt
     for name, out in targets:
         out.parent.mkdir(parents=True, exist_ok=True)
-        EXPORTERS[name][1](qt, classes, out)
+        remove_stale_temporaries(out.parent)  # of an export killed mid-write
+        EXPORTERS[name][1](label, classes, out)
     if names:
-        classes = classes or ClassSet.generic(qt.num_classes, qt.ignore_value)
-        label = qt.to_label()
+        classes = classes or generic
         for name in names:
             folder = out_dir if len(names) == 1 else out_dir / name
+            remove_stale_temporaries(folder, depth=4)  # Cityscapes writes gtFine/<split>/<city>/
             FORMATS[name].export_items([ExportItem(path.stem, label, qgt_image(path, images))], classes, folder,
-                                       levels=qt.num_levels)
+                                       levels=levels)
+
+
+def take_label(qt):
+    """``qt.to_label()`` made in place in the level-0 code grid of ``qt``'s pyramid, the coarser
+    levels let go: a label map for export at 1 byte per (padded) pixel, not 2.3. ``qt`` must not
+    be used afterwards."""
+    import numpy as np
+
+    pyramid = qt.to_tpyramid()
+    codes = pyramid.levels[0]
+    void_out = qt.ignore_value if qt.ignore_value is not None else -1
+    from qgn.quadtree.tpyramid import label_value_dtype
+
+    dtype = label_value_dtype(qt.num_classes, void_out)
+    if dtype != codes.dtype or not codes.flags.writeable:
+        return qt.to_label()
+    table = np.arange(-1, pyramid.void, dtype=np.int64)
+    table[0] = 0
+    table[pyramid.void] = void_out
+    lut = table.astype(dtype)
+    band = max(1, (1 << 20) // max(codes.shape[1], 1))
+    for r in range(0, codes.shape[0], band):  # in bands: the lookup's temporaries stay small
+        codes[r:r + band] = lut[codes[r:r + band]]
+    qt.__dict__.pop("_pyramid", None)
+    return codes[: qt.height, : qt.width]
 
 
 def _run_project(args) -> int:

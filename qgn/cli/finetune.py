@@ -227,6 +227,12 @@ def run(args) -> int:
     model_path = default_model(args.model)
     out = Path(args.out)
     check_out(out, model_path, args.force)
+    config = FinetuneConfig(iterations=args.iters, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+                            scheme=args.scheme, seed=args.seed, freeze_norm=not args.train_norm)
+    config.validate()  # bounded options, before any model or image is read
+    from qgn.fileio import remove_stale_temporaries
+
+    remove_stale_temporaries(out.parent)  # of a save killed mid-write
     from qgn.cli.device import resolve_device
 
     device = resolve_device(args.device)
@@ -239,9 +245,6 @@ def run(args) -> int:
               file=sys.stderr)
     images, labels = load_pairs(pairs, model, args.ignore)
     names = [str(label) for _, label in pairs]
-    config = FinetuneConfig(iterations=args.iters, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                            scheme=args.scheme, seed=args.seed, freeze_norm=not args.train_norm)
-    config.validate()
     start = last_print = time.perf_counter()
     done = [0]
 

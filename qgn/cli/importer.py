@@ -5,8 +5,8 @@ A dataset in another tool's layout → a QGN Studio project (created when DIR ho
 to): each mask's image is added and the mask saved as its annotation. ``--format auto`` detects the
 layout and says what it found. Labels are matched to the classes by name (usual spellings:
 ``traffic sign`` = ``trafficsign``); ``--map old=new`` maps a name that matches nothing (``new`` a
-class name or ``void``). Items that cannot be imported are reported and skipped; the exit status is
-1 when any was.
+class name or ``void``). Items that cannot be imported are reported and skipped, and the rest go on; the exit status is 2 when any
+was (with a last line saying how many), and an import of which no item could be imported creates no project.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def run(args) -> int:
             raise CLIError(f"--classes: {exc}") from None
     dataset = scan_dataset(Path(args.src), args.format, args.images)
     print(("found " if args.format == "auto" else "reading ") + dataset.description, flush=True)
-    for warning in dataset.warnings:
+    for warning in dataset.warnings if dataset.items else ():  # with nothing to import, the error says them
         print(f"qgn import: warning: {warning}", file=sys.stderr, flush=True)
 
     def progress(i: int, n: int, text: str) -> None:
@@ -60,7 +60,16 @@ def run(args) -> int:
                                      progress=progress, dataset=dataset)
     except ProjectError as exc:
         raise CLIError(f"--project {args.project}: {exc}") from None
+    total = len(report.imported) + len(report.skipped)
+    if report.project is None:
+        raise CLIError(f"none of the {total} item(s) of {args.src} could be imported (see above); no project was "
+                       f"created in {args.project}")
     verb = "created" if report.created else "added to"
-    print(f"imported {len(report.imported)} of {len(report.imported) + len(report.skipped)} item(s); {verb} the "
+    print(f"imported {len(report.imported)} of {total} item(s); {verb} the "
           f"project {report.project.root} ({len(report.project.images)} images)")
-    return 1 if report.skipped else 0
+    if report.skipped:
+        print(f"qgn import: error: {len(report.skipped)} of {total} item(s) skipped: "
+              + "; ".join(f"{name}: {why}" for name, why in report.skipped[:3])
+              + (" …" if len(report.skipped) > 3 else ""), file=sys.stderr)
+        return 2
+    return 0

@@ -53,15 +53,53 @@ def main(argv: list[str] | None = None) -> int:
     except (CLIError, FileNotFoundError, ValueError) as exc:
         print(f"qgn {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - the expected failures of files, memory and images
+    except Exception as exc:  # noqa: BLE001 - every failure is one line; a surprise also leaves a log
         message = expected_failure_message(exc)
         if message is None:
-            raise
+            message = unexpected_failure_message(exc, args.command, argv)
         print(f"qgn {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"qgn {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+LOG_DIR_ENV = "QGN_LOG_DIR"
+
+
+def log_folder():
+    """Where tracebacks of unexpected failures go: ``$QGN_LOG_DIR``, else ``$XDG_CACHE_HOME/qgn/logs``
+    (``~/.cache/qgn/logs``)."""
+    import os
+    from pathlib import Path
+
+    if os.environ.get(LOG_DIR_ENV):
+        return Path(os.environ[LOG_DIR_ENV])
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "qgn" / "logs"
+
+
+def unexpected_failure_message(exc: BaseException, command: str, argv: list[str]) -> str:
+    """One line for a failure nobody anticipated (a bug, or an input no check foresaw); its
+    traceback goes to a log file that the line names."""
+    import datetime
+    import os
+    import traceback
+
+    first = (str(exc).splitlines() or [""])[0][:300]
+    what = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    text = (f"qgn {' '.join(argv)}\n{datetime.datetime.now().isoformat()}\n\n"
+            + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    try:
+        folder = log_folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"qgn-{command}-{stamp}-{os.getpid()}.log"
+        path.write_text(text, encoding="utf-8")
+        where = f"the traceback is in {path}"
+    except OSError as log_error:
+        where = f"no log could be written ({log_error.strerror}); run with {LOG_DIR_ENV}=<folder> to keep one"
+    return f"unexpected {what}; {where} (please report it with the input that caused it)"
 
 
 def expected_failure_message(exc: BaseException) -> str | None:
@@ -77,6 +115,9 @@ def expected_failure_message(exc: BaseException) -> str | None:
         return f"{exc}; is it an image file (PNG, JPEG, …)?"
     if isinstance(exc, Image.DecompressionBombError):
         return f"{exc}; set QGN_MAX_PIXELS to a larger pixel count if the image is genuine"
+    if isinstance(exc, OverflowError):
+        return (f"an input holds a value too large or too deeply nested to read ({type(exc).__name__}: "
+                f"{(str(exc).splitlines() or [''])[0][:200]})")
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         reason = exc.strerror or str(exc)

@@ -96,7 +96,9 @@ class FolderDataset(PairedFileDataset):
 
     def read_raw_label(self, label_path: Path) -> np.ndarray:
         """Stored ids (H, W), or ids decoded from colours (H, W) int64 for RGB label files."""
-        with Image.open(label_path) as image:
+        from qgn.imagefile import open_image
+
+        with open_image(label_path) as image:  # the one pixel limit, checked from the header
             colour_coded = image.mode in COLOUR_MODES
         if colour_coded:
             return colours_to_ids(read_label_rgb(label_path), self.classes, label_path)

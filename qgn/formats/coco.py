@@ -73,14 +73,33 @@ def string_to_counts(text: str) -> list[int]:
     return counts
 
 
-def decode_rle(segmentation: dict, source) -> np.ndarray:
-    """bool (H, W) of a COCO RLE (compressed string or uncompressed list of counts)."""
+def decode_rle(segmentation: dict, source, expected: tuple[int, int] | None = None) -> np.ndarray:
+    """bool (H, W) of a COCO RLE (compressed string or uncompressed list of counts). Its claimed
+    size is checked against ``expected`` (H, W) and the pixel limit, and its counts against that
+    size, before the mask is allocated."""
+    from .guards import claimed_size, whole
+
     try:
-        height, width = (int(v) for v in segmentation["size"])
+        size = segmentation["size"]
+        if not isinstance(size, list) or len(size) != 2:
+            raise ValueError(f"'size' is {size!r}; expected [height, width]")
+        height, width = (whole(v, "'size'") for v in size)
         counts = segmentation["counts"]
-        counts = string_to_counts(counts) if isinstance(counts, str) else [int(c) for c in counts]
+        if isinstance(counts, str):
+            if len(counts) > 2 * (height * width + 2) + 64:
+                raise ValueError("the counts string is longer than any mask of that size needs")
+            counts = string_to_counts(counts)
+        elif isinstance(counts, list):
+            if len(counts) > height * width + 1:
+                raise ValueError("more runs than pixels")
+            counts = [whole(c, "a count") for c in counts]
+        else:
+            raise ValueError(f"'counts' is {type(counts).__name__}; expected a string or a list")
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{source}: malformed RLE segmentation ({exc})") from None
+    if expected is not None and (height, width) != tuple(expected):
+        raise ValueError(f"{source}: the RLE is {width}×{height} but its image is {expected[1]}×{expected[0]}")
+    claimed_size(width, height, source, "RLE")
     if sum(counts) != height * width or min(counts, default=0) < 0:
         raise ValueError(f"{source}: RLE counts cover {sum(counts)} pixels, not {height}×{width}")
     values = np.zeros(len(counts), bool)

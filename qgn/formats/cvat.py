@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, unmatched_message
+from ..classes import UNMATCHED, VOID, ClassSet, check_unique_names, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes, locked
 from ..label_map import check_label
 from .base import DEFAULT_LEVELS, Format, as_label, colours_to_values, out_file, png_bytes, read_rgb
@@ -123,6 +123,7 @@ def read_labelmap(path: Path) -> list[tuple[str, tuple[int, int, int]]]:
     """(name, colour) of each line of a CVAT/VOC ``labelmap.txt`` (Datumaro voc/format.py
     ``parse_label_map``: ``name:r,g,b:parts:actions``, '#' comments)."""
     entries = []
+    lines: list[int] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
@@ -134,8 +135,10 @@ def read_labelmap(path: Path) -> list[tuple[str, tuple[int, int, int]]]:
         except (IndexError, ValueError):
             raise ValueError(f"{path} line {number}: expected 'name:r,g,b::', got {line!r}") from None
         entries.append((parts[0].strip(), rgb))
+        lines.append(number)
     if not entries:
         raise ValueError(f"{path}: no labels")
+    check_unique_names([n for n, _ in entries], str(path), lines)
     return entries
 
 

@@ -24,6 +24,12 @@ png, ids    a folder of label PNGs (palette / grayscale ids); classes from ``--c
 =========== ===================================================================================
 
 Images are found by each format's own convention, else in ``images`` by name (the stem).
+
+Hostile files (``qgn.formats.guards``): every path a file names and every file found (links too)
+must lie inside the dataset folder or ``images``; every size a file claims is checked against the
+pixel limit and the image's header before anything is allocated; a malformed field is one line
+naming the file and the field. A problem of one item (one image entry, one labelme file, one task)
+makes that item fail when read — the import reports it and goes on — not the whole scan.
 """
 from __future__ import annotations
 
@@ -36,8 +42,15 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
-from ..classes import UNMATCHED, VOID, VOID_NAMES, ClassSet, match_class_names, normalize_class_name, unmatched_message
+from ..classes import (
+    UNMATCHED, VOID, VOID_NAMES, ClassSet, check_unique_names, match_class_names, normalize_class_name,
+    unmatched_message,
+)
 from .base import as_label, colours_to_values, read_rgb
+from .guards import (
+    OutsideDatasetError, check_polygon_work, claimed_size, contained, finite, is_contained, load_json, need,
+    polygon_work, whole,
+)
 
 IMPORT_FORMATS = ("cvat", "voc", "cityscapes", "camvid", "coco", "labelme", "labelstudio", "ids", "png")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
@@ -45,12 +58,26 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", "
 
 @dataclass
 class SourceItem:
-    """One mask of a dataset. ``read(classes, mapping=None)`` → (H, W) label of ``classes``."""
+    """One mask of a dataset. ``read(classes, mapping=None)`` → (H, W) label of ``classes``.
+    ``claimed``: the (width, height) the file claims for it, when it claims one (checked against
+    the image's header before ``read`` allocates anything)."""
 
     name: str
     image: Path | None
     read: Callable[..., np.ndarray]
     source: str = ""
+    claimed: tuple[int, int] | None = None
+    error: Exception | None = None  # why the item cannot be read at all (reported before anything else)
+
+
+def broken_item(name: str, source, error: Exception, image: Path | None = None) -> SourceItem:
+    """An item whose file could not be understood: reading it raises ``error`` (the import
+    reports it and goes on with the others)."""
+
+    def read(classes, mapping=None):
+        raise error
+
+    return SourceItem(name, image, read, str(source), error=error)
 
 
 @dataclass
@@ -102,22 +129,41 @@ def finish_label(label: np.ndarray, names, values, classes: ClassSet, source) ->
 
 
 def find_image(name: str, *folders: Path | None) -> Path | None:
-    """The image called ``name`` (a relative path without extension, or a file name) in ``folders``."""
+    """The image called ``name`` (a relative path without extension, or a file name) in ``folders``;
+    only files that resolve inside their folder (``guards.contained``: no ``../``, absolute names
+    or links pointing away)."""
     for folder in folders:
         if folder is None or not Path(folder).is_dir():
             continue
-        direct = Path(folder) / name
+        folder = Path(folder)
+        try:
+            direct = contained(folder, name)
+        except OutsideDatasetError:
+            continue
         if direct.suffix.lower() in IMAGE_EXTENSIONS and direct.is_file():
             return direct
         for ext in IMAGE_EXTENSIONS:
-            for candidate in (Path(folder) / f"{name}{ext}", Path(folder) / f"{name}{ext.upper()}"):
-                if candidate.is_file():
+            for candidate in (folder / f"{name}{ext}", folder / f"{name}{ext.upper()}"):
+                if candidate.is_file() and is_contained(folder, candidate):
                     return candidate
         stem = Path(name).stem if Path(name).suffix.lower() in IMAGE_EXTENSIONS else Path(name).name
-        for candidate in sorted(Path(folder).glob(f"{stem}.*")):
-            if candidate.suffix.lower() in IMAGE_EXTENSIONS:
+        for candidate in sorted(folder.glob(f"{glob_escape(stem)}.*")):
+            if candidate.suffix.lower() in IMAGE_EXTENSIONS and is_contained(folder, candidate):
                 return candidate
     return None
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with glob's special characters taken literally."""
+    import glob
+
+    return glob.escape(text)
+
+
+def inside_dataset(root: Path, path: Path, source=None):
+    """A reader wrapper check: ``path`` (found under ``root``) must resolve inside it."""
+    contained(root, path, source or path, "file")
+    return path
 
 
 def _mode(path: Path) -> str:
@@ -149,17 +195,18 @@ def scan_cvat(root: Path, images: Path | None, name: str = "cvat") -> SourceData
     for mask in masks:
         rel = mask.relative_to(masks_dir).with_suffix("").as_posix()
         image = find_image(rel, images, root / "JPEGImages") or find_image(Path(rel).name, images)
-        items.append(SourceItem(Path(rel).name, image, _cvat_reader(mask, labelmap), str(mask)))
+        items.append(SourceItem(Path(rel).name, image, _cvat_reader(mask, labelmap, root), str(mask)))
     nested = " (in sub-folders)" if any("/" in m.relative_to(masks_dir).as_posix() for m in masks) else ""
     description = (f"{name}: CVAT/Pascal-VOC segmentation export, {len(masks)} masks{nested}, "
                    f"{len(entries)} labels in labelmap.txt")
     return SourceDataset(name, root, description, classes_from_names(entries), items)
 
 
-def _cvat_reader(mask: Path, labelmap: Path):
+def _cvat_reader(mask: Path, labelmap: Path, root: Path):
     def read(classes: ClassSet, mapping=None) -> np.ndarray:
         from .cvat import decode_with_labelmap
 
+        inside_dataset(root, mask)
         return decode_with_labelmap(mask, labelmap, classes, mapping)
 
     return read
@@ -206,17 +253,19 @@ def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
         stem = Path(rel).name
         image = find_image(f"{rel}_leftImg8bit", root / "leftImg8bit") or find_image(stem, images) \
             or find_image(f"{stem}_leftImg8bit", images)
-        items.append(SourceItem(stem, image, _index_reader(mask, names, official), str(mask)))
+        items.append(SourceItem(stem, image, _index_reader(mask, names, official, root), str(mask)))
     description = f"cityscapes: Cityscapes tree, {len(masks)} masks ({suffix[1:]}), {how}"
     return SourceDataset("cityscapes", root, description, file_classes, items)
 
 
-def _index_reader(mask: Path, names: list[str], cityscapes_void: bool = False):
-    """A reader of an index mask whose value v means ``names[v]``."""
+def _index_reader(mask: Path, names: list[str], cityscapes_void: bool = False, root: Path | None = None):
+    """A reader of an index mask whose value v means ``names[v]`` (inside ``root``, when given)."""
 
     def read(classes: ClassSet, mapping=None) -> np.ndarray:
         from ..quadtree.label_io import read_label
 
+        if root is not None:
+            inside_dataset(root, mask)
         values = values_for(names, classes, mapping, mask)
         if cityscapes_void:  # Cityscapes labels that are no class here are void (labels without a train id)
             values = [classes.ignore_index if v == UNMATCHED and classes.ignore_index is not None else v
@@ -240,6 +289,7 @@ def check_cityscapes_colours(mask: Path, raw: np.ndarray) -> None:
     color = mask.with_name(mask.name.replace("_gtFine_labelIds.png", "_gtFine_color.png"))
     if not color.is_file():
         return
+    inside_dataset(mask.parent, color)
     rgb = read_rgb(color)
     table = np.zeros((256, 3), np.uint8)
     table[: len(LABEL_COLOURS)] = LABEL_COLOURS
@@ -286,18 +336,20 @@ def scan_camvid(root: Path, images: Path | None) -> SourceDataset:
             if not (mask.resolve().is_relative_to(inside) and image.resolve().is_relative_to(inside)):
                 raise ValueError(f"{listing}: {image_rel} {mask_rel} lies outside {root} (as Datumaro, "
                                  "a CamVid list may only name files inside its folder)")
-            image = image if image.is_file() else find_image(Path(image_rel).stem, images)
-            items.append(SourceItem(Path(mask_rel).stem, image, _camvid_reader(mask, order, colours_file), str(mask)))
+            image = image if image.is_file() and is_contained(root, image) else find_image(Path(image_rel).stem, images)
+            items.append(SourceItem(Path(mask_rel).stem, image, _camvid_reader(mask, order, colours_file, root),
+                                    str(mask)))
     description = (f"camvid: CamVid (Datumaro) dataset, {len(items)} masks in {', '.join(p.name for p in lists)}, "
                    f"{len(order)} labels in label_colors.txt")
     return SourceDataset("camvid", root, description, classes_from_names(order), items)
 
 
-def _camvid_reader(mask: Path, order, colours_file: Path):
+def _camvid_reader(mask: Path, order, colours_file: Path, root: Path):
     def read(classes: ClassSet, mapping=None) -> np.ndarray:
         names = [n for n, _ in order]
         if not mask.is_file():
             raise FileNotFoundError(f"{mask}: no such mask (listed in the CamVid list file)")
+        inside_dataset(root, mask)
         if _mode(mask) in ("L", "P", "I", "I;16"):
             return _index_reader(mask, names)(classes, mapping)
         values = values_for(names, classes, mapping, mask)
@@ -321,100 +373,194 @@ def _coco_file(src: Path) -> Path:
 
 def scan_coco(src: Path, images: Path | None) -> SourceDataset:
     path = _coco_file(src)
-    doc = _load_json(path)
+    doc = load_json(path)
     if not isinstance(doc, dict) or not {"images", "annotations", "categories"} <= set(doc):
         raise ValueError(f"{path} is not a COCO instances file (needs images, annotations and categories)")
-    categories = {int(c["id"]): str(c["name"]) for c in doc["categories"]}
-    by_image: dict[int, list[dict]] = {}
-    for ann in doc["annotations"]:
-        by_image.setdefault(int(ann["image_id"]), []).append(ann)
+    for key in ("images", "annotations", "categories"):
+        need(doc, key, list, str(path))
+    categories = coco_categories(doc["categories"], path)
     root = path.parent.parent if path.parent.name == "annotations" else path.parent
+    by_image: dict[int, list[dict]] = {}
+    bad_annotations: dict[int, str] = {}
+    for n, ann in enumerate(doc["annotations"]):
+        where = f"{path}: annotations[{n}]"
+        try:
+            image_id = whole(need(ann, "image_id", (int, float), where), f"{where} image_id")
+        except ValueError as exc:
+            raise ValueError(f"{exc}; the file is malformed") from None
+        by_image.setdefault(image_id, []).append(ann)
     items = []
-    for image in doc["images"]:
-        file_name = str(image["file_name"])
-        found = find_image(file_name, images, root / "images", root) or find_image(Path(file_name).name, images)
-        items.append(SourceItem(Path(file_name).stem, found,
-                                _coco_reader(image, by_image.get(int(image["id"]), []), categories, path), str(path)))
+    seen_ids: dict[int, int] = {}
+    for n, image in enumerate(doc["images"]):
+        where = f"{path}: images[{n}]"
+        try:
+            image_id = whole(need(image, "id", (int, float), where), f"{where} id")
+            if image_id in seen_ids:
+                raise ValueError(f"{where} has the id {image_id} of images[{seen_ids[image_id]}]: two images "
+                                 "sharing an id would share their annotations; give each image its own id")
+            seen_ids[image_id] = n
+            file_name = need(image, "file_name", str, where)
+            if not file_name.strip():
+                raise ValueError(f"{where}: 'file_name' is empty")
+            width, height = claimed_size(need(image, "width", (int, float), where),
+                                         need(image, "height", (int, float), where), where, "image")
+            for folder in (images, root / "images", root):
+                if folder is not None and folder.is_dir():
+                    contained(folder, file_name, where, "file_name")  # refused when it leads outside
+            found = find_image(file_name, images, root / "images", root) or find_image(Path(file_name).name, images)
+            items.append(SourceItem(Path(file_name).stem, found,
+                                    _coco_reader(image_id, file_name, width, height, by_image.get(image_id, []),
+                                                 categories, path),
+                                    f"{path} image {file_name}", (width, height)))
+        except ValueError as exc:
+            name = Path(str(image.get("file_name", f"image-{n}"))).stem if isinstance(image, dict) else f"image-{n}"
+            items.append(broken_item(name or f"image-{n}", where, exc))
+    unknown = sorted(set(by_image) - set(seen_ids))
+    if unknown:
+        raise ValueError(f"{path}: annotations name image ids {unknown[:5]} that no entry of 'images' has")
     entries = [(name, None) for _, name in sorted(categories.items())]
     description = (f"coco: COCO instances file {path.name}, {len(doc['images'])} images, "
                    f"{len(doc['annotations'])} annotations, {len(categories)} categories")
     return SourceDataset("coco", root, description, classes_from_names(entries), items)
 
 
-def _coco_reader(image: dict, annotations: list[dict], categories: dict[int, str], path: Path):
+def coco_categories(entries: list, path: Path) -> dict[int, str]:
+    """{id: name} of a COCO file's categories; ValueError naming the entries when two share an
+    id or a name (one would silently read as the other)."""
+    categories: dict[int, str] = {}
+    index: dict[int, int] = {}
+    names: list[str] = []
+    for n, category in enumerate(entries):
+        where = f"{path}: categories[{n}]"
+        category_id = whole(need(category, "id", (int, float), where), f"{where} id")
+        name = need(category, "name", str, where)
+        if not name.strip():
+            raise ValueError(f"{where}: 'name' is empty")
+        if category_id in categories:
+            raise ValueError(f"{where} has the id {category_id} of categories[{index[category_id]}] "
+                             f"({categories[category_id]!r}); every category needs its own id")
+        categories[category_id], index[category_id] = name, n
+        names.append(name)
+    try:
+        check_unique_names(names, f"{path} categories")
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("classes ", "categories ")) from None
+    return categories
+
+
+def _coco_reader(image_id: int, file_name: str, width: int, height: int, annotations: list[dict],
+                 categories: dict[int, str], path: Path):
     def read(classes: ClassSet, mapping=None) -> np.ndarray:
+        from ..label_map import label_dtype
         from .coco import decode_rle
 
-        height, width = int(image["height"]), int(image["width"])
-        names = [categories.get(int(a["category_id"]), str(a["category_id"])) for a in annotations]
+        source = f"{path} image {file_name}"
+        names, values = [], []
+        for n, ann in enumerate(annotations):
+            where = f"{source} annotation {ann.get('id', n) if isinstance(ann, dict) else n}"
+            category = whole(need(ann, "category_id", (int, float), where), f"{where} category_id")
+            if category not in categories:
+                raise ValueError(f"{where}: category_id {category} is none of the file's categories")
+            names.append(categories[category])
         values = values_for(names, classes, mapping, path)
-        label = np.full((height, width), VOID, np.int64)
+        label = np.zeros((height, width), label_dtype(classes))
+        covered = np.zeros((height, width), bool)
+        work = 0
         for ann, name, value in zip(annotations, names, values):
+            where = f"{source} annotation {ann.get('id')}"
             seg = ann.get("segmentation")
             if isinstance(seg, dict):
-                mask = decode_rle(seg, path)
+                mask = decode_rle(seg, where, expected=(height, width))
             elif isinstance(seg, list):
                 canvas = Image.new("L", (width, height), 0)
-                for polygon in seg:
-                    ImageDraw.Draw(canvas).polygon([float(v) for v in polygon], outline=1, fill=1)
+                for k, polygon in enumerate(seg):
+                    if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2:
+                        raise ValueError(f"{where}: segmentation[{k}] is not a list of x, y pairs (at least 3)")
+                    xy = [finite(v, f"{where} segmentation[{k}]") for v in polygon]
+                    work += polygon_work(xy[1::2], height)
+                    check_polygon_work(work, width, height, source)
+                    ImageDraw.Draw(canvas).polygon(xy, outline=1, fill=1)
                 mask = np.asarray(canvas, bool)
             else:
-                raise ValueError(f"{path}: annotation {ann.get('id')} has no segmentation")
-            if mask.shape != (height, width):
-                raise ValueError(f"{path}: annotation {ann.get('id')} is {mask.shape[1]}×{mask.shape[0]}, "
-                                 f"its image {width}×{height}")
+                raise ValueError(f"{where} has no segmentation (an RLE object or a list of polygons)")
             if value == UNMATCHED:
                 raise ValueError(unmatched_message(name, classes, path))
+            if value == VOID:
+                if classes.ignore_index is None:
+                    raise ValueError(f"{source} has {name!r} (void) pixels but the class set has no ignore value")
+                covered[mask] = False
+                continue
             label[mask] = value
-        return _void_rest(label, classes, f"{path} image {image.get('file_name')}")
+            covered |= mask
+        return _void_rest(label, covered, classes, source)
 
     return read
 
 
-def _void_rest(label: np.ndarray, classes: ClassSet, source) -> np.ndarray:
-    if (label == VOID).any():
+def _void_rest(label: np.ndarray, covered: np.ndarray, classes: ClassSet, source) -> np.ndarray:
+    """``label`` (of ``label_dtype(classes)``) with the pixels no annotation covers set to ignore."""
+    if not covered.all():
         if classes.ignore_index is None:
             raise ValueError(f"{source}: some pixels are in no annotation (void), but the class set has no "
                              "ignore value")
-        label[label == VOID] = classes.ignore_index
+        label[~covered] = classes.ignore_index
     return as_label(label, classes, source)
 
 
 def _load_json(path: Path):
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not a JSON file: {exc}") from None
+    return load_json(path)
 
 
 # ------------------------------------------------------------------------------------------ labelme
 def scan_labelme(src: Path, images: Path | None) -> SourceDataset:
-    from .labelme import is_labelme_file, read_labelme_file
+    from .labelme import is_labelme_file, read_labelme_document
 
+    root = src if src.is_dir() else src.parent
     files = [src] if src.is_file() else [p for p in sorted(src.rglob("*.json")) if is_labelme_file(p)]
     if not files:
         raise ValueError(f"{src}: no labelme JSON files (with 'shapes')")
     names: list[str] = []
     items = []
     for path in files:
-        doc = _load_json(path)
-        for shape in doc.get("shapes", []):
-            if shape.get("label") not in names:
-                names.append(shape.get("label"))
-        image_path = doc.get("imagePath")
-        image = None
-        if image_path:
-            candidate = (path.parent / image_path)
-            image = candidate if candidate.is_file() else find_image(Path(image_path).name, images)
-        image = image or find_image(path.stem, images, path.parent)
+        try:
+            contained(root, path, path, "labelme file")
+            doc = load_json(path)
+            shapes = need(doc, "shapes", list, str(path))
+            width, height = claimed_size(need(doc, "imageWidth", (int, float), str(path)),
+                                         need(doc, "imageHeight", (int, float), str(path)), path, "image")
+            for n, shape in enumerate(shapes):
+                label = need(shape, "label", str, f"{path}: shapes[{n}]")
+                if not label.strip():
+                    raise ValueError(f"{path}: shapes[{n}] has an empty label")
+                if label not in names:
+                    names.append(label)
+            image_path = doc.get("imagePath")
+            image = None
+            if image_path is not None:
+                if not isinstance(image_path, str):
+                    raise ValueError(f"{path}: 'imagePath' is {image_path!r}; expected a file name")
+                if image_path:
+                    candidate = contained(root, path.parent / image_path, f"{path}: imagePath", "image")
+                    image = candidate if candidate.is_file() else find_image(Path(image_path).name, images)
+            image = image or find_image(path.stem, images, path.parent)
+        except ValueError as exc:
+            items.append(broken_item(path.stem, path, exc))
+            continue
 
-        def read(classes, mapping=None, _path=path):
-            return read_labelme_file(_path, classes, mapping)
+        def read(classes, mapping=None, _path=path, _doc=doc):
+            return read_labelme_document(_doc, classes, _path, mapping)
 
-        items.append(SourceItem(path.stem, image, read, str(path)))
+        items.append(SourceItem(path.stem, image, read, str(path), (width, height)))
     description = f"labelme: {len(files)} labelme JSON files, labels {', '.join(repr(n) for n in names[:12])}"
-    return SourceDataset("labelme", src if src.is_dir() else src.parent, description,
-                         classes_from_names([(n, None) for n in names]), items)
+    return SourceDataset("labelme", root, description, file_classes_of(names, items), items)
+
+
+def file_classes_of(names: list[str], items: list[SourceItem]) -> ClassSet:
+    """The classes the files name; when no file could be read at all, the first file's error
+    (a clearer reason than "no class")."""
+    if not names and items and all(item.error is not None for item in items):
+        raise items[0].error
+    return classes_from_names([(n, None) for n in names])
 
 
 # ------------------------------------------------------------------------------------------ labelstudio
@@ -422,7 +568,9 @@ def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
     """Label Studio's JSON or JSON-MIN export (``qgn.formats.labelstudio``): one item per task with
     an annotation to import; tasks without one, and tasks where annotations were set aside, are
     named in ``warnings``."""
-    from .labelstudio import choose_annotation, read_tasks_file, region_results, task_label_names, task_status
+    from .labelstudio import (
+        check_task, choose_annotation, read_tasks_file, region_results, task_label_names, task_status,
+    )
 
     path = src if src.is_file() else next(iter(sorted(src.glob("*.json"))), None)
     if path is None:
@@ -433,6 +581,11 @@ def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
     by_status: dict[str, list[str]] = {}
     set_aside, without_regions, other_results = [], [], 0
     for index, task in enumerate(export.tasks):
+        try:
+            check_task(task, f"{path}: task {index}")
+        except ValueError as exc:  # reported with the import's other bad items; the rest go on
+            items.append(broken_item(f"task-{index}", f"{path} task {index}", exc))
+            continue
         task_id = task.get("id", index)
         status = task_status(task)
         if status != "annotated":
@@ -453,7 +606,8 @@ def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
     warnings = labelstudio_warnings(by_status, set_aside, without_regions, other_results)
     description = (f"labelstudio: Label Studio {export.kind.upper()} export {path.name}, {len(export.tasks)} tasks, "
                    f"{len(items)} with an annotation to import, labels {names[:12]}")
-    file_classes = classes_from_names([(n, None) for n in names]) if names else None
+    broken = bool(items) and all(item.error is not None for item in items)
+    file_classes = file_classes_of(names, items) if names or broken else None
     return SourceDataset("labelstudio", path.parent, description, file_classes, items, warnings)
 
 
@@ -471,7 +625,7 @@ def labelstudio_image(task: dict, path: Path, images: Path | None) -> tuple[str,
     file_name = file_name or f"task-{index}"
     if relative:
         candidate = path.parent / relative
-        if candidate.resolve().is_relative_to(path.parent.resolve()) and candidate.is_file():
+        if candidate.is_file() and is_contained(path.parent, candidate):
             return file_name, candidate
     image = find_image(file_name, images, path.parent, path.parent / "images")
     uploaded = re.match(r"^[0-9a-f]{8}-(.+)$", file_name)  # Label Studio prefixes uploads with 8 hex digits
@@ -531,6 +685,7 @@ def scan_label_folder(src: Path, images: Path | None, name: str) -> SourceDatase
         image = find_image(mask.stem, images, folder.parent / "images")
 
         def read(classes, mapping=None, _mask=mask):
+            inside_dataset(folder, _mask)
             return reader(_mask, classes)
 
         items.append(SourceItem(mask.stem, image, read, str(mask)))

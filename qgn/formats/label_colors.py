@@ -20,7 +20,10 @@ BACKGROUND = "background"
 def read_label_colors(path: Path) -> list[tuple[str, tuple[int, int, int] | None]]:
     """(name, colour or None) of each line (Datumaro ``parse_label_map``: ``r g b name`` or
     ``name``; the name is the fourth token, so names hold no spaces)."""
+    from ..classes import check_unique_names
+
     entries: list[tuple[str, tuple[int, int, int] | None]] = []
+    lines: list[int] = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
         tokens = line.split()
         if not tokens or tokens[0].startswith("#"):
@@ -34,11 +37,11 @@ def read_label_colors(path: Path) -> list[tuple[str, tuple[int, int, int] | None
                 entry = (tokens[0], None)
         except (IndexError, ValueError):
             raise ValueError(f"{path} line {number}: expected 'r g b name', got {line!r}") from None
-        if entry[0] in [n for n, _ in entries]:
-            raise ValueError(f"{path} line {number}: label {entry[0]!r} is defined twice")
         entries.append(entry)
+        lines.append(number)
     if not entries:
         raise ValueError(f"{path}: no labels")
+    check_unique_names([n for n, _ in entries], str(path), lines)
     return entries
 
 

@@ -72,50 +72,94 @@ def is_labelme_file(path: Path) -> bool:
     return isinstance(doc, dict) and "shapes" in doc and "imageHeight" in doc
 
 
-def shape_mask(shape: dict, height: int, width: int, source) -> np.ndarray:
-    """bool (H, W) of one labelme shape."""
-    points = shape.get("points") or []
-    kind = shape.get("shape_type") or "polygon"
-    try:
-        xy = [(float(x), float(y)) for x, y in points]
-    except (TypeError, ValueError):
-        raise ValueError(f"{source}: shape {shape.get('label')!r} has malformed points") from None
+def shape_points(shape: dict, source) -> list[tuple[float, float]]:
+    """The polygon of one labelme shape (rectangles as their 4 corners), checked: finite
+    coordinates, an area (at least 3 points)."""
+    from .guards import finite
+
+    label = shape.get("label") if isinstance(shape, dict) else None
+    points = shape.get("points") if isinstance(shape, dict) else None
+    kind = (shape.get("shape_type") or "polygon") if isinstance(shape, dict) else None
+    if not isinstance(points, list) or not all(isinstance(p, list) and len(p) == 2 for p in points):
+        raise ValueError(f"{source}: shape {label!r} has malformed points (expected [[x, y], ...])")
+    xy = [(finite(x, f"{source}: shape {label!r} x"), finite(y, f"{source}: shape {label!r} y")) for x, y in points]
     if kind == "rectangle" and len(xy) == 2:
         (x0, y0), (x1, y1) = xy
         xy = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
         kind = "polygon"
     if kind != "polygon" or len(xy) < 3:
         raise ValueError(f"{source}: shape type {kind!r} with {len(xy)} points is not an area (polygon or rectangle)")
-    return pil_polygon_mask(xy, height, width)
+    return xy
+
+
+def shape_mask(shape: dict, height: int, width: int, source) -> np.ndarray:
+    """bool (H, W) of one labelme shape."""
+    return pil_polygon_mask(shape_points(shape, source), height, width)
 
 
 def read_labelme_document(doc: dict, classes: ClassSet, source, mapping=None) -> np.ndarray:
+    """The label map of a labelme document: shapes painted in file order (later over earlier),
+    pixels in no shape void. Sizes and coordinates are checked (``qgn.formats.guards``) before
+    anything of the claimed size is allocated; each shape is drawn within its bounding box."""
+    from ..label_map import label_dtype
+    from .guards import check_polygon_work, claimed_size, need, polygon_work
+
     if not isinstance(doc, dict) or "shapes" not in doc:
         raise ValueError(f"{source} is not a labelme JSON file (no 'shapes')")
-    try:
-        height, width = int(doc["imageHeight"]), int(doc["imageWidth"])
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{source}: labelme file without imageHeight/imageWidth") from None
-    shapes = doc["shapes"]
-    ids = match_class_names([s.get("label", "") for s in shapes], classes, mapping)
-    label = np.full((height, width), VOID, np.int64)
-    for shape, value in zip(shapes, ids):
+    shapes = need(doc, "shapes", list, str(source))
+    if "imageHeight" not in doc or "imageWidth" not in doc:
+        raise ValueError(f"{source}: labelme file without imageHeight/imageWidth")
+    width, height = claimed_size(doc["imageWidth"], doc["imageHeight"], source, "image")
+    names = []
+    for n, shape in enumerate(shapes):
+        name = need(shape, "label", str, f"{source}: shapes[{n}]")
+        names.append(name)
+    polygons = [shape_points(shape, source) for shape in shapes]
+    work = sum(polygon_work([y for _, y in xy], height) for xy in polygons)
+    check_polygon_work(work, width, height, source)
+    ids = match_class_names(names, classes, mapping)
+    label = np.zeros((height, width), label_dtype(classes))
+    covered = np.zeros((height, width), bool)
+    for name, xy, value in zip(names, polygons, ids):
         if value == UNMATCHED:
-            raise ValueError(unmatched_message(shape.get("label", ""), classes, source))
-        label[shape_mask(shape, height, width, source)] = value
-    if (label == VOID).any():
+            raise ValueError(unmatched_message(name, classes, source))
+        if value == VOID and classes.ignore_index is None:
+            raise ValueError(f"{source} has {name!r} (void) pixels but the class set has no ignore value")
+        box = polygon_box(xy, height, width)
+        if box is None:
+            continue
+        x0, y0, x1, y1 = box
+        mask = pil_polygon_mask([(x - x0, y - y0) for x, y in xy], y1 - y0, x1 - x0)
+        if value == VOID:
+            covered[y0:y1, x0:x1][mask] = False
+        else:
+            label[y0:y1, x0:x1][mask] = value
+            covered[y0:y1, x0:x1] |= mask
+    if not covered.all():
         if classes.ignore_index is None:
             raise ValueError(f"{source}: some pixels are in no shape (void), but the class set has no ignore value")
-        label[label == VOID] = classes.ignore_index
+        label[~covered] = classes.ignore_index
     return as_label(label, classes, source)
 
 
+def polygon_box(xy, height: int, width: int) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1): integer pixel bounds of a polygon's drawing, clipped to the image (with
+    a pixel of margin for the outline); None when it misses the image."""
+    import math
+
+    xs = [x for x, _ in xy]
+    ys = [y for _, y in xy]
+    x0, y0 = max(math.floor(min(xs)) - 1, 0), max(math.floor(min(ys)) - 1, 0)
+    x1, y1 = min(math.ceil(max(xs)) + 2, width), min(math.ceil(max(ys)) + 2, height)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1, y1
+
+
 def read_labelme_file(path: Path, classes: ClassSet, mapping=None) -> np.ndarray:
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not a JSON file: {exc}") from None
-    return read_labelme_document(doc, classes, path, mapping)
+    from .guards import load_json
+
+    return read_labelme_document(load_json(path), classes, path, mapping)
 
 
 FORMAT = Format("labelme", "labelme JSON per image, exact polygons per class region", ".json",

@@ -109,8 +109,9 @@ def encode_ls_rle(mask: np.ndarray) -> list[int]:
     return np.packbits(bits).tolist()
 
 
-def decode_ls_rle(rle, source="Label Studio RLE") -> np.ndarray:
-    """The flat uint8 values of a Label Studio brush RLE (``decode_rle``)."""
+def decode_ls_rle(rle, source="Label Studio RLE", expected: int | None = None) -> np.ndarray:
+    """The flat uint8 values of a Label Studio brush RLE (``decode_rle``); with ``expected``, the
+    value count it claims must be that (checked before the values are allocated)."""
     try:
         data = np.asarray(rle, np.uint8)
         if data.ndim != 1 or any(int(v) != int(d) for v, d in zip(rle[:16], data[:16])):
@@ -129,6 +130,8 @@ def decode_ls_rle(rle, source="Label Studio RLE") -> np.ndarray:
         return value
 
     num = read(32)
+    if expected is not None and num != expected:
+        raise ValueError(f"{source}: the RLE claims {num} values, not the {expected} of its size")
     word = read(5) + 1
     sizes = [read(4) + 1 for _ in range(4)]
     out = np.zeros(num, np.uint8)
@@ -252,10 +255,9 @@ def tasks_from_json_min(records: list, source) -> list[dict]:
 
 def read_tasks_file(path: Path) -> LabelStudioTasks:
     """Label Studio's JSON or JSON-MIN export in ``path``; ValueError saying what else it is."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not a JSON file: {exc}") from None
+    from .guards import load_json
+
+    doc = load_json(path)  # size limit, no NaN/Infinity, one line naming the file
     if isinstance(doc, dict) and isinstance(doc.get("data"), dict):
         doc = [doc]  # one task
     if not isinstance(doc, list):
@@ -293,6 +295,36 @@ def _as_number(value) -> float:
         return -1.0
 
 
+def check_task(task, where: str) -> None:
+    """ValueError (one line naming the task and the field) for a task of the wrong shape: ``data``
+    an object, annotations a list of objects whose ``result`` is a list of objects, and every
+    region's label list a list of non-empty names."""
+    from .guards import need
+
+    if not isinstance(task, dict):
+        raise ValueError(f"{where} is {type(task).__name__}; expected a JSON object")
+    if task.get("data") is not None:
+        need(task, "data", dict, where)
+    for key in ("annotations", "completions", "predictions"):
+        entries = task.get(key)
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            raise ValueError(f"{where}: {key!r} is not a list")
+        for k, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise ValueError(f"{where}: {key} {k} is {entry!r}; expected an object")
+            results = need(entry, "result", list, f"{where} {key} {k}") if "result" in entry else []
+            for j, result in enumerate(results):
+                value = result.get("value", result) if isinstance(result, dict) else None
+                if not isinstance(value, dict):
+                    raise ValueError(f"{where}: {key} {k} result {j} is not an object with a 'value' object")
+                kind = region_kind(value)
+                labels = value.get(kind) if kind else []
+                if not isinstance(labels, list) or not all(isinstance(n, str) and n.strip() for n in labels):
+                    raise ValueError(f"{where}: {key} {k} result {j}: {kind!r} must be a list of label names")
+
+
 def task_status(task: dict) -> str:
     """"annotated", "skipped" (every annotation skipped), "predictions only" or "unannotated"."""
     if live_annotations(task):
@@ -317,14 +349,14 @@ def region_results(annotation: dict) -> tuple[list[dict], int]:
 
 def result_size(result: dict, source) -> tuple[int, int]:
     """(H, W) a result was drawn on (``original_height``/``original_width``)."""
+    from .guards import claimed_size
+
     value = result.get("value", result)
-    try:
-        height = int(result.get("original_height", value.get("original_height")))
-        width = int(result.get("original_width", value.get("original_width")))
-    except (TypeError, ValueError):
-        raise ValueError(f"{source}: a result needs original_width and original_height") from None
-    if height <= 0 or width <= 0:
-        raise ValueError(f"{source}: a result is {width}×{height} pixels")
+    height = result.get("original_height", value.get("original_height"))
+    width = result.get("original_width", value.get("original_width"))
+    if height is None or width is None:
+        raise ValueError(f"{source}: a result needs original_width and original_height")
+    width, height = claimed_size(width, height, source, "result")  # before anything is allocated
     return height, width
 
 
@@ -362,18 +394,31 @@ def rectangle_points(value: dict, height: int, width: int) -> np.ndarray:
 
 def region_mask(result: dict, height: int, width: int, source) -> np.ndarray:
     """bool (H, W) of one brush, polygon or rectangle result."""
+    from .guards import check_polygon_work, finite, polygon_work
+
     value = result.get("value", result)
     kind = region_kind(value)
     try:
         if kind == "brushlabels":
-            flat = decode_ls_rle(value["rle"], source)
+            if not isinstance(value["rle"], list):
+                raise ValueError(f"{source}: 'rle' must be a list of bytes (0..255)")
+            flat = decode_ls_rle(value["rle"], source, expected=height * width * 4)
             if flat.size != height * width * 4:
                 raise ValueError(f"{source}: the RLE holds {flat.size} values, not {height}×{width}×4")
             return flat.reshape(height, width, 4)[:, :, 3] > 0
         if kind == "polygonlabels":
-            points = np.asarray(value["points"], np.float64).reshape(-1, 2) * (width / 100, height / 100)
-            return polygon_mask(points, height, width)
-        return polygon_mask(rectangle_points(value, height, width), height, width)
+            raw = value["points"]
+            if not isinstance(raw, list) or not all(isinstance(p, list) and len(p) == 2 for p in raw):
+                raise ValueError(f"{source}: 'points' must be a list of [x, y] pairs")
+            points = np.array([[finite(c, f"{source}: a polygon coordinate") for c in p] for p in raw],
+                              np.float64).reshape(-1, 2) * (width / 100, height / 100)
+        else:
+            for key in ("x", "y", "width", "height", "rotation"):
+                if key != "rotation" or value.get(key) is not None:
+                    finite(value[key], f"{source}: the rectangle's {key!r}")
+            points = rectangle_points(value, height, width)
+        check_polygon_work(polygon_work(points[:, 1], height), width, height, source)
+        return polygon_mask(points, height, width)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{source}: a {kind} result lacks {exc}") from None
 

@@ -19,6 +19,7 @@ from qgn.fileio import atomic_write_bytes
 from qgn.model.qgn import QGN, QGNConfig
 
 FORMAT = "qgn-model"
+MAX_CONFIG_BYTES = 16 << 20  # a model's JSON (config + training metadata) is a few KB
 FORMAT_VERSION = 1
 
 
@@ -52,6 +53,9 @@ def load_config(path: str | os.PathLike) -> QGNConfig:
     cpath = config_path(path)
     if not cpath.is_file():
         raise FileNotFoundError(f"model config {cpath} not found (a model is NAME.safetensors + NAME.json)")
+    if cpath.stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"{cpath} is {cpath.stat().st_size / 1e6:.0f} MB; a model config is a few KB "
+                         f"(at most {MAX_CONFIG_BYTES >> 20} MB): restore the file that came with the weights")
     try:
         doc = json.loads(cpath.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -79,6 +83,7 @@ def config_from_doc(doc: dict, cpath: Path) -> QGNConfig:
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ValueError(f"{cpath}: bad model config ({type(exc).__name__}: {exc}); restore the file that came "
                          "with the weights") from None
+    check_config_bounds(config, cpath)
     for name in ("mean", "std"):
         values = getattr(config, name)
         ok = len(values) == 3 and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
@@ -86,6 +91,49 @@ def config_from_doc(doc: dict, cpath: Path) -> QGNConfig:
             raise ValueError(f"{cpath}: \"{name}\" must be 3 finite numbers{' > 0' if name == 'std' else ''} "
                              f"(one per RGB channel); got {list(values)!r}")
     return config
+
+
+def check_config_bounds(config: QGNConfig, cpath: Path) -> None:
+    """ValueError naming ``cpath`` and the field when a size the config claims is beyond any model
+    this code builds (a hostile ``encoder_width: 64`` would allocate gigabytes before the weights'
+    shapes could disagree)."""
+    from qgn.train.bounds import check_setting
+
+    for name, bound in (("encoder_width", ("float", 1 / 64, 8.0)), ("decoder_width", ("float", 1 / 64, 8.0)),
+                        ("input_scale", ("float", 1 / 32, 8.0))):
+        check_setting(name, getattr(config, name), bound, f"{cpath}: model config")
+    units = config.decoder_units
+    if not isinstance(units, tuple) or not 1 <= len(units) <= 8:
+        raise ValueError(f"{cpath}: model config decoder_units is {list(units)!r}; expected 1..8 whole numbers")
+    for unit in units:
+        check_setting("decoder_units", unit, ("int", 0, 16), f"{cpath}: model config")
+    if config.input_size is not None:
+        for side in config.input_size:
+            check_setting("input_size", side, ("int", 1, 1 << 16), f"{cpath}: model config")
+    if config.classes.num_classes > 4096:
+        raise ValueError(f"{cpath}: model config has {config.classes.num_classes} classes; at most 4096 are supported")
+
+
+def check_weights_match(path: Path, config: QGNConfig) -> None:
+    """Compare the tensors a model of ``config`` has with those the safetensors header of ``path``
+    lists (names and shapes), before either is allocated: ValueError when they differ."""
+    from safetensors import safe_open
+
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in QGN(config).state_dict().items()}
+    try:
+        with safe_open(str(path), "pt") as f:
+            stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable safetensors file: {exc}") from None
+    missing = sorted(set(shapes) - set(stored))
+    unexpected = sorted(set(stored) - set(shapes))
+    if missing or unexpected:
+        raise ValueError(f"{path} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    for name, shape in shapes.items():
+        if stored[name] != shape:
+            raise ValueError(f"{path} does not match its config: {name} is {list(stored[name])} in the file, "
+                             f"{list(shape)} in the model the config describes")
 
 
 def check_finite(state: dict, path: Path) -> None:
@@ -102,7 +150,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> Q
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model weights {path} not found")
-    model = QGN(load_config(path))
+    config = load_config(path)
+    check_weights_match(path, config)  # shapes from the headers, before anything is allocated
+    model = QGN(config)
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:

@@ -676,6 +676,7 @@ def _decode_tree(raw: bytes, height: int, width: int, levels: int, num_classes: 
     void = num_classes + 1
     vdt = code_dtype(num_classes)
     lv, xs, ys, vs = [], [], [], []
+    g = None
     gh, gw = grids[top].shape
     y, x = np.divmod(np.arange(gh * gw, dtype=np.int32), np.int32(gw))  # the roots, row-major, int32
     for l in range(top, -1, -1):
@@ -708,7 +709,7 @@ def _decode_tree(raw: bytes, height: int, width: int, levels: int, num_classes: 
     qt = Quadtree(
         _join(lv), _join(xs), _join(ys), _join(vs), levels, num_classes, ignore, height, width,
     )
-    del lv, xs, ys, vs, grids, dec, a_bits, b_bits, c_vals  # only the leaves stay while validating
+    del lv, xs, ys, vs, grids, dec, a_bits, b_bits, c_vals, g  # only the leaves stay while validating
     try:
         qt.validate()
     except QuadtreeError as exc:
@@ -763,11 +764,14 @@ def check_readable_size(height: int, width: int, levels: int) -> None:
     """ValueError unless a reader with the default ``max_pixels`` accepts this size: writers apply
     the reader's limit, so they never write a file that ``read_qgt`` then refuses."""
     ph, pw = padded_size(height, width, levels)
-    if ph * pw > MAX_PIXELS:
+    if ph * pw > padded_limit():
         raise ValueError(
             f"a {width}x{height} map ({pw}x{ph} padded for {levels} levels) is larger than a .qgt reader "
-            f"accepts ({MAX_PIXELS} padded pixels); use fewer levels or split the map"
+            f"accepts ({padded_limit()} padded pixels); use fewer levels or split the map"
         )
+    from ..imagefile import check_pixels
+
+    check_pixels(width, height, f"a {width}x{height} map")
 
 
 def encode_qgt(qt: Quadtree, classes: ClassSet | None = None) -> bytes:
@@ -813,8 +817,18 @@ def encode_qgt(qt: Quadtree, classes: ClassSet | None = None) -> bytes:
     return bytes(out)
 
 
-def decode_qgt(data: bytes, *, max_pixels: int = MAX_PIXELS) -> tuple[Quadtree, ClassSet | None]:
-    """Parse .qgt bytes. ``max_pixels`` bounds the padded size accepted (memory is proportional).
+def padded_limit() -> int:
+    """The padded cell count a reader accepts by default: ``MAX_PIXELS``, or twice the pixel limit
+    when ``QGN_MAX_PIXELS`` raises that above it."""
+    from ..imagefile import max_pixels as image_pixel_limit
+
+    return max(MAX_PIXELS, 2 * image_pixel_limit())
+
+
+def decode_qgt(data: bytes, *, max_pixels: int | None = None) -> tuple[Quadtree, ClassSet | None]:
+    """Parse .qgt bytes. ``max_pixels`` bounds the padded size accepted (memory is proportional);
+    by default (None) ``padded_limit()``, and the map itself must be within the pixel limit every
+    image reader applies (``qgn.imagefile.max_pixels``, ``QGN_MAX_PIXELS``).
 
     Raises QgtFormatError for anything that is not a valid .qgt file of a supported version.
     """
@@ -850,11 +864,19 @@ def decode_qgt(data: bytes, *, max_pixels: int = MAX_PIXELS) -> tuple[Quadtree, 
         raise QgtFormatError(f"corrupt: {levels} levels (the format allows 1..{MAX_LEVELS})")
     if not 1 <= num_classes <= MAX_CLASSES:
         raise QgtFormatError(f"corrupt: {num_classes} classes (the format allows 1..{MAX_CLASSES})")
+    if max_pixels is None:  # the one pixel limit of every reader first: its message names QGN_MAX_PIXELS
+        from ..imagefile import check_pixels
+
+        try:
+            check_pixels(width, height, "the file's label map")
+        except ValueError as exc:
+            raise QgtFormatError(str(exc)) from None
     ph, pw = padded_size(height, width, levels)
-    if ph * pw > max_pixels:
+    limit = padded_limit() if max_pixels is None else max_pixels
+    if ph * pw > limit:
         raise QgtFormatError(
             f"the file claims a {width}x{height} label map ({ph}x{pw} padded for {levels} levels), "
-            f"more than max_pixels={max_pixels}; pass a larger max_pixels if it is genuine"
+            f"more than max_pixels={limit} padded pixels (twice QGN_MAX_PIXELS, at least 2**27); use fewer levels"
         )
     ignore = _unzigzag(r.varint("ignore value")) if flags & _FLAG_IGNORE else None
     class_block = _read_block_header(r, "class block") if flags & _FLAG_CLASSES else None
@@ -883,7 +905,7 @@ def write_qgt(path: str | os.PathLike, qt: Quadtree, classes: ClassSet | None = 
     atomic_write_bytes(path, encode_qgt(qt, classes))
 
 
-def read_qgt(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> tuple[Quadtree, ClassSet | None]:
+def read_qgt(path: str | os.PathLike, *, max_pixels: int | None = None) -> tuple[Quadtree, ClassSet | None]:
     """Read a .qgt file: ``(Quadtree, ClassSet or None)``. QgtFormatError if it is not valid."""
     path = Path(path)
     data = path.read_bytes()

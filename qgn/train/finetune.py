@@ -79,7 +79,13 @@ class FinetuneConfig:
     freeze_norm: bool = True  # keep BatchNorm running statistics (eval-mode norms while training)
 
     def validate(self) -> None:
-        """Raise ValueError naming the first setting that cannot work."""
+        """Raise ValueError naming the first setting that cannot work (types and ranges:
+        ``qgn.train.bounds.FINETUNE_BOUNDS``)."""
+        from dataclasses import asdict
+
+        from qgn.train.bounds import FINETUNE_BOUNDS, check_settings
+
+        check_settings(asdict(self), FINETUNE_BOUNDS, "fine-tune setting")
         if self.iterations < 1:
             raise ValueError(f"iterations must be at least 1; got {self.iterations}")
         if self.batch_size < 1:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -21,7 +22,7 @@ from safetensors.torch import load_file, save
 
 from qgn.data.transforms import augment, collate
 from qgn.loss import QuadtreeLoss
-from qgn.fileio import atomic_write_bytes
+from qgn.fileio import atomic_write_bytes, remove_stale_temporaries
 from qgn.model.checkpoint import load_model, save_model
 from qgn.model.qgn import QGN, QGNConfig
 from qgn.propagation import Scheme
@@ -68,11 +69,21 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
+        """A config from settings (TOML, ``--set``), each checked for type and range
+        (``qgn.train.bounds``): ValueError naming the first bad one."""
+        from qgn.train.bounds import TRAIN_BOUNDS, check_settings
+
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown training settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**values)
+        values = check_settings(values, TRAIN_BOUNDS, "training setting")
+        if "extra" in values and not isinstance(values["extra"], dict):
+            raise ValueError(f"training setting extra is {values['extra']!r}; expected a table")
+        config = cls(**values)
+        if config.scale_min > config.scale_max:
+            raise ValueError(f"training settings scale_min {config.scale_min} > scale_max {config.scale_max}")
+        return config
 
 
 # Named recipes. "demo" trains the bundled model on synthetic scenes on a CPU.
@@ -320,6 +331,36 @@ def final_evaluation(model: QGN, config: TrainConfig, device: str) -> dict:
     return evaluation_record(results, model.config.classes.names, config.dataset, config.evaluate_split, len(held))
 
 
+class TrainingDiverged(ValueError):
+    """The loss (or the weights) became NaN or infinite: the run stops, nothing is saved over
+    the last good checkpoint."""
+
+
+def count_labelled(labels: torch.Tensor, classes) -> int:
+    """Pixels of a batch's labels that hold a class (not ignore, not padding)."""
+    return int(((labels >= 0) & (labels < classes.num_classes)).sum())
+
+
+def weights_finite(model: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point())
+
+
+def diverged_message(loss: float, iteration: int, lr: float, out: Path, last_saved: int | None) -> str:
+    kept = (f"the last good checkpoint (iteration {last_saved}) is kept in {out}/last.safetensors; lower lr and "
+            "continue with --resume" if last_saved else f"nothing was saved in {out}; lower lr and start again")
+    return f"training diverged: the loss became {loss} at iteration {iteration} (lr {lr:g}); {kept}"
+
+
+def check_trainable(labelled: int, model: torch.nn.Module, iteration: int, lr: float, out: Path,
+                    last_saved: int | None) -> None:
+    """Before a checkpoint is written: the data had labelled pixels, and the weights are finite."""
+    if not labelled:
+        raise ValueError("the training labels hold no labelled pixel (every pixel is ignore or out of range): "
+                         "nothing can be learnt; check the dataset's labels and classes")
+    if not weights_finite(model):
+        raise TrainingDiverged(diverged_message(float("nan"), iteration, lr, out, last_saved))
+
+
 def train(config: TrainConfig, resume: bool = False, progress=None, device: str | None = None) -> Path:
     """Run ``config``; returns the path of the final model. ``progress(iteration, row)`` is called
     at every logged iteration (the CLI prints a bar with it). Under torchrun (WORLD_SIZE > 1) the
@@ -347,6 +388,7 @@ def _train(config: TrainConfig, resume: bool, progress, device: str, ctx) -> Pat
     schemes = training_schemes(config.scheme)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)  # of a run killed mid-write
     start_iter = load_train_state(out, model, optimizer, loss_fn) if resume and (out / "last.state.json").is_file() else 0
     if resume:
         rng = np.random.default_rng([config.seed, ctx.rank, start_iter])
@@ -359,6 +401,8 @@ def _train(config: TrainConfig, resume: bool, progress, device: str, ctx) -> Pat
         if new_log:
             log.writerow(["iteration", "loss", *[f"L{l}" for l in range(5, -1, -1)], "lr", "sec_per_iter", "sites"])
         iteration = start_iter
+        last_saved = start_iter if start_iter else None
+        labelled = 0
         tick = time.perf_counter()
         try:
             while iteration < config.iterations:
@@ -368,10 +412,13 @@ def _train(config: TrainConfig, resume: bool, progress, device: str, ctx) -> Pat
                 if config.class_weight_every and iteration % config.class_weight_every == 0 and iteration:
                     loss_fn.set_class_weights(torch.from_numpy(class_weights_from_iou(held_out_iou(model, config, device))))
                 batch = stream.next()
+                labelled += count_labelled(batch.labels, dataset.classes)
                 result = train_step(model, loss_fn, optimizer, batch.images.to(device), batch.labels.to(device),
                                     schemes[iteration % len(schemes)],
                                     network=network)
                 iteration += 1
+                if not math.isfinite(result.loss):
+                    raise TrainingDiverged(diverged_message(result.loss, iteration, lr, out, last_saved))
                 if iteration % config.log_every == 0 or iteration == config.iterations:
                     secs = (time.perf_counter() - tick) / config.log_every
                     tick = time.perf_counter()
@@ -383,10 +430,14 @@ def _train(config: TrainConfig, resume: bool, progress, device: str, ctx) -> Pat
                     if progress:
                         progress(iteration, dict(loss=result.loss, lr=lr, sec_per_iter=secs))
                 if iteration % config.checkpoint_every == 0:
+                    check_trainable(labelled, model, iteration, lr, out, last_saved)
                     save(iteration, config)
+                    last_saved = iteration
         except KeyboardInterrupt:
-            save(iteration, config)
+            if labelled and weights_finite(model):  # never a worse-than-finite checkpoint
+                save(iteration, config)
             raise
+    check_trainable(labelled, model, iteration, lr, out, last_saved)
     save(iteration, config)
     digests = gather_digests(model, ctx)
     final = out / "final.safetensors"

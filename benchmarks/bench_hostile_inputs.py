@@ -1,0 +1,210 @@
+"""Hostile-input campaign (issue #20): every import format's documents mutated value by value,
+label-map files with hostile lines, paths and links leading outside the dataset, sizes a file
+claims, and malformed settings — each run through the ``qgn`` command line.
+
+A case is *handled cleanly* when: the exit status is 0 or 2; stderr holds at most one line, of the
+form ``qgn CMD: error: …``; no traceback and no exception nobody anticipated shows (in the error or
+in an item's reason); the input folder is byte-identical afterwards; and nothing was written or
+deleted outside the project / output folder the command was given. Claimed-size cases run in a
+fresh interpreter each, their peak resident memory (``ru_maxrss``) compared with an honest import
+of the same small dataset measured in the same run.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_hostile_inputs.py [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from conftest import tree_snapshot  # noqa: E402
+from hostile_cases import (  # noqa: E402
+    HOSTILE_VALUES, TEXT_SOURCE, VALID_TEXT, claimed_size_cases, coco_doc, honest_baseline_case, image, json_paths,
+    labelme_doc, labelstudio_doc, mutate, run_measured, write_json_dataset, write_text_dataset,
+)
+
+UNEXPECTED = re.compile(r"\b[A-Z][A-Za-z]*(Error|Exception)\b: |Traceback|unexpected ")
+DOCS = {"coco": coco_doc, "labelme": labelme_doc, "labelstudio": labelstudio_doc}
+SOURCES = {"coco": lambda r: r, "labelme": lambda r: r, "labelstudio": lambda r: r / "tasks.json"}
+TEXT_LINES = ["background:0,0,0::", "sky:1,2,3::", "sky:128,128,128::", "1 2 3 sky", "0 0 0 background", "sky",
+              "ignore: 999", "ignore: x", "999 0 0 road", "-1 0 0 road", "x:y:z", ":::", "a b c d e", "\x00",
+              "road:1,2", "car 9 9 9", "Sky 4 5 6", "\u00e9t\u00e9 1 2 3", "9" * 40, "ignore: none"]
+
+
+def run_cli(args: list[str]) -> tuple[int, str, str]:
+    from qgn.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse
+            code = int(exc.code or 0)
+        except BaseException as exc:  # noqa: BLE001 - counted as not clean
+            code = -1
+            err.write(f"Traceback (escaped main): {type(exc).__name__}: {exc}\n")
+    return code, out.getvalue(), err.getvalue()
+
+
+def clean(code: int, out: str, err: str, command: str) -> str | None:
+    """None when handled cleanly (see the module docstring), else why not."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    if code not in (0, 2):
+        return f"exit {code}"
+    if len(lines) > 1 or any(not line.startswith(f"qgn {command}: error: ") for line in lines):
+        return f"stderr: {err.strip()[:200]}"
+    if UNEXPECTED.search(err) or UNEXPECTED.search(out):
+        return f"unanticipated: {(err + out)[:200]}"
+    if code == 2 and not lines:
+        return "exit 2 without a message"
+    return None
+
+
+def case(family: str, results, base: Path, dataset: Path, args: list[str], allowed: list[Path]) -> None:
+    """Run one case; record whether it was handled cleanly and whether anything outside
+    ``allowed`` (and the dataset, which must stay identical) changed under ``base``."""
+    before = tree_snapshot(base)
+    code, out, err = run_cli(args)
+    problem = clean(code, out, err, args[0])
+    after = tree_snapshot(base)
+    changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    allowed_prefixes = tuple(str(p.relative_to(base)) for p in allowed if base in p.parents)
+    stray = sorted(k for k in changed if not k.startswith(allowed_prefixes))
+    if stray:
+        problem = (problem or "") + f" wrote/deleted outside: {stray[:3]}"
+    results[family].append((args, problem))
+
+
+def campaign(quick: bool) -> dict:
+    results: dict[str, list] = defaultdict(list)
+    tmp = Path(tempfile.mkdtemp(prefix="qgn-hostile-"))
+    os.environ["QGN_LOG_DIR"] = str(tmp / "logs")
+    n = 0
+
+    def fresh() -> Path:
+        nonlocal n
+        n += 1
+        base = tmp / f"c{n}"
+        base.mkdir()
+        return base
+
+    values = HOSTILE_VALUES[:: 3 if quick else 1]
+    for fmt, make in DOCS.items():  # 1. schema mutations of each JSON format, value by value
+        doc = make()
+        for path in json_paths(doc):
+            for value in [("delete",)] + values:
+                if value == ("delete",) and not isinstance(path[-1], str):
+                    continue
+                base = fresh()
+                mutated = mutate(doc, path, None, True) if value == ("delete",) else mutate(doc, path, value)
+                root = write_json_dataset(base / "ds", fmt, mutated)
+                case(f"schema: {fmt}", results, base, root, ["import", SOURCES[fmt](root), "--project", base / "p"],
+                     [base / "p"])
+    for fmt in VALID_TEXT:  # 2. label-map files with hostile lines
+        for line in TEXT_LINES:
+            base = fresh()
+            root = write_text_dataset(base / "ds", fmt, VALID_TEXT[fmt] + line + "\n")
+            case(f"label maps: {fmt}", results, base, root,
+                 ["import", TEXT_SOURCE[fmt](root), "--project", base / "p", "--format", fmt], [base / "p"])
+    for how in ("../../outside/secret.png", "ABSOLUTE", "LINK"):  # 3. paths and links outside
+        for fmt in ("labelme", "coco"):
+            base = fresh()
+            image(base / "outside" / "secret.png")
+            doc = DOCS[fmt]()
+            name = str(base / "outside" / "secret.png") if how == "ABSOLUTE" else how
+            if how == "LINK":
+                name = "a.png"
+            if fmt == "labelme":
+                doc["imagePath"] = name
+            else:
+                doc["images"][0]["file_name"] = name
+            root = write_json_dataset(base / "ds", fmt, doc)
+            if how == "LINK":
+                for found in list(root.rglob("a.png")):
+                    found.unlink()
+                    found.symlink_to(base / "outside" / "secret.png")
+            case("outside the dataset", results, base, root, ["import", SOURCES[fmt](root), "--project", base / "p"],
+                 [base / "p"])
+            if (base / "p" / "project.json").is_file():
+                from qgn.project import Project
+
+                if any("secret" in str(im.path) or (Path(im.path).is_symlink()) for im in Project.open(base / "p").images):
+                    results["outside the dataset"][-1] = (results["outside the dataset"][-1][0], "imported a file "
+                                                          "from outside")
+    for fmt in ("cvat", "cityscapes", "ids", "camvid"):
+        base = fresh()
+        root = write_text_dataset(base / "ds", fmt, VALID_TEXT[fmt])
+        mask = root / {"cvat": "SegmentationClass/a.png", "cityscapes": "gtFine/default/x/a_gtFine_labelIds.png",
+                       "ids": "labels/a.png", "camvid": "defaultannot/a.png"}[fmt]
+        shutil.copy(mask, base / "private.png")
+        mask.unlink()
+        mask.symlink_to(base / "private.png")
+        case("outside the dataset", results, base, root,
+             ["import", TEXT_SOURCE[fmt](root), "--project", base / "p", "--format", fmt], [base / "p"])
+    settings = ["log_every=0", "checkpoint_every=0", "iterations=abc", "lr=1e9", "lr=nan", "lr=inf",
+                "batch_size=100000", "input_scale=0", "crop=-1", "flip=3", "scale_min=0", "seed=-1"]
+    for setting in settings:  # 4. settings
+        base = fresh()
+        case("settings", results, base, base, ["train", "--preset", "demo", "--set", setting, "--out", base / "run"],
+             [base / "run"])
+    for option in (["--batch-size", "100000"], ["--iters", "0"], ["--lr", "nan"], ["--lr", "-1"]):
+        base = fresh()
+        case("settings", results, base, base, ["finetune", "--model", "demo", "--images", base, "--labels", base,
+                                               "--out", base / "n.safetensors", *option], [])
+    return results, tmp
+
+
+def claimed_sizes(tmp: Path) -> tuple[list, int]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    base = tmp / "sizes"
+    base.mkdir()
+    _, baseline, _, _ = run_measured(honest_baseline_case(base), env)
+    rows = []
+    for name, args in claimed_size_cases(base).items():
+        code, peak, err, seconds = run_measured(args, env)
+        problem = clean(code, "", err, args[0]) or (None if code == 2 else f"exit {code}")
+        rows.append((name, peak, seconds, problem, err.strip()[:140]))
+    return rows, baseline
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="every third hostile value only")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results, tmp = campaign(args.quick)
+    rows, baseline = claimed_sizes(tmp)
+    summary = {family: {"tried": len(r), "clean": sum(1 for _, p in r if p is None),
+                        "not clean": [(" ".join(map(str, a[:2])), p) for a, p in r if p is not None][:5]}
+               for family, r in results.items()}
+    summary["claimed sizes"] = {"tried": len(rows), "clean": sum(1 for r in rows if r[3] is None),
+                                "baseline_peak_mb": round(baseline / 1e3), "cases": [
+                                    {"case": r[0], "peak_mb": round(r[1] / 1e3), "seconds": round(r[2], 1),
+                                     "problem": r[3], "message": r[4]} for r in rows]}
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        print(f"{'family':32s} {'tried':>6s} {'clean':>6s}")
+        for family, s in summary.items():
+            print(f"{family:32s} {s['tried']:6d} {s['clean']:6d}")
+            for item in s.get("not clean", []):
+                print("    NOT CLEAN:", item)
+        print(f"\nclaimed sizes (peak RSS; an honest import of the same dataset: {baseline / 1e3:.0f} MB):")
+        for name, peak, seconds, problem, message in rows:
+            print(f"  {name:40s} {peak / 1e3:6.0f} MB {seconds:5.1f} s  {problem or 'clean'}: {message[:90]}")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

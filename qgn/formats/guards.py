@@ -1,0 +1,184 @@
+"""What every importer checks before it trusts a file, one function per concern, shared by all
+formats (CVAT/VOC, Cityscapes, CamVid, COCO, labelme, Label Studio, id/palette PNG folders):
+
+* ``contained(root, name)``: a path a file names (labelme ``imagePath``, COCO ``file_name``, a
+  CamVid list line) or a file found under the dataset (a mask, an image, possibly a symbolic
+  link) resolves inside the dataset folder or the ``--images`` folder — never elsewhere. An
+  absolute name, ``../`` that climbs out, or a link pointing away is an ``OutsideDatasetError``.
+* ``claimed_size(width, height)``: a size a file *claims* (JSON ``height``/``width``, an RLE's
+  ``size``, a .qgt header, a model config) is whole, positive and within the one pixel limit
+  ``qgn.imagefile.max_pixels()`` (``QGN_MAX_PIXELS``) — checked before anything is allocated;
+  importers also compare it with the image's header (``check_against_image``).
+* ``load_json(path)``: a JSON document within ``MAX_JSON_BYTES``, without ``NaN``/``Infinity``
+  (not JSON), nested at most as deep as Python can parse; ``ValueError`` naming the file otherwise.
+* ``need(obj, key, kind, where)`` / ``whole(value, where)`` / ``finite(value, where)``: schema
+  checks that turn a missing key or a wrong type into one line naming the file and the field.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+from ..imagefile import check_pixels
+
+#: The largest JSON file an importer reads (a COCO file of a big dataset is a few hundred MB).
+MAX_JSON_BYTES = int(float(os.environ.get("QGN_MAX_JSON_BYTES", str(1 << 30))))
+#: Polygon rasterisation work a file may ask for, per pixel of its image (plus a constant): the
+#: number of (edge, pixel row) crossings. An honest outline of pixel regions needs at most ~4.
+POLYGON_WORK_PER_PIXEL = 8
+POLYGON_WORK_SLACK = 1 << 22
+MAX_COORDINATE = 1e7
+
+
+class OutsideDatasetError(ValueError):
+    """A file name, or a link, that leads outside the dataset folder it was found in."""
+
+
+def contained(root: str | os.PathLike, name: str | os.PathLike, source="", what: str = "file") -> Path:
+    """``root / name`` when it resolves (symbolic links followed) strictly inside ``root``
+    (resolved too); OutsideDatasetError naming ``source`` otherwise. ``name`` may be a path
+    relative to ``root`` or a path already under it (a file a directory walk found)."""
+    root = Path(root)
+    name_text = str(name)
+    if "\0" in name_text:
+        raise OutsideDatasetError(f"{source}: the {what} name {name_text!r} holds a NUL character")
+    path = Path(name)
+    if not path.is_absolute():
+        path = root / path
+    elif not _under(path, root):  # an absolute name in a file: refused, even when it exists
+        raise OutsideDatasetError(
+            f"{source}: the {what} {name_text!r} is an absolute path; a dataset names its files relative to its "
+            f"folder {root} (use --images DIR for images elsewhere)")
+    base = root.resolve()
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError):  # a link loop
+        raise OutsideDatasetError(f"{source}: the {what} {name_text!r} is a link that cannot be resolved") from None
+    if target == base or base not in target.parents:
+        how = "is a link that points" if path.is_symlink() or target != Path(os.path.abspath(path)) else "leads"
+        raise OutsideDatasetError(
+            f"{source}: the {what} {name_text!r} {how} outside the dataset folder {root}; importers read only files "
+            "inside it (copy the file in, or name its folder with --images)")
+    return path
+
+
+def _under(path: Path, root: Path) -> bool:
+    path, root = Path(os.path.abspath(path)), Path(os.path.abspath(root))
+    return path != root and root in path.parents
+
+
+def is_contained(root, path) -> bool:
+    """Whether ``path`` (an existing file found under ``root``) resolves inside ``root``."""
+    try:
+        contained(root, path)
+        return True
+    except OutsideDatasetError:
+        return False
+
+
+def whole(value, where: str, low: int = 0, high: int = 1 << 62) -> int:
+    """``value`` as an int when it is a JSON integer (not a bool, not 2.5, not "7") in low..high."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer() and math.isfinite(value):
+            value = int(value)
+        else:
+            raise ValueError(f"{where} is {value!r}; expected a whole number")
+    if not low <= value <= high:
+        raise ValueError(f"{where} is {value}; expected a whole number in {low}..{high}")
+    return value
+
+
+def finite(value, where: str, bound: float = MAX_COORDINATE) -> float:
+    """``value`` as a float when it is a finite JSON number of magnitude at most ``bound``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where} is {value!r}; expected a number")
+    value = float(value)
+    if not math.isfinite(value) or abs(value) > bound:
+        raise ValueError(f"{where} is {value!r}; expected a finite number of magnitude at most {bound:g}")
+    return value
+
+
+def need(obj, key: str, kind, where: str):
+    """``obj[key]`` when ``obj`` is an object holding ``key`` of type ``kind`` (a type or tuple)."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"{where} is {type(obj).__name__}; expected a JSON object")
+    if key not in obj:
+        raise ValueError(f"{where} has no {key!r}")
+    value = obj[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        names = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+        raise ValueError(f"{where}: {key!r} is {_shown(value)}; expected {names}")
+    return value
+
+
+_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "a whole number", float: "a number",
+               bool: "true or false", type(None): "null"}
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def claimed_size(width, height, source, what: str = "size") -> tuple[int, int]:
+    """(width, height) a file claims, checked: whole, positive, and within the pixel limit
+    (``QGN_MAX_PIXELS``) before anything of that size is allocated."""
+    width = whole(width, f"{source}: the {what}'s width", 1)
+    height = whole(height, f"{source}: the {what}'s height", 1)
+    check_pixels(width, height, source)
+    return width, height
+
+
+def check_against_image(claimed: tuple[int, int] | None, image_size: tuple[int, int], source, image) -> None:
+    """ValueError when the (width, height) a file claims is not its image's (read from the header)."""
+    if claimed is not None and tuple(claimed) != tuple(image_size):
+        raise ValueError(f"{source} claims {claimed[0]}×{claimed[1]} pixels but its image {image} is "
+                         f"{image_size[0]}×{image_size[1]}")
+
+
+def polygon_work(ys, height: int) -> int:
+    """(edge, pixel row) crossings of a polygon with vertex rows ``ys`` rasterised on ``height``
+    rows: what drawing it costs."""
+    import numpy as np
+
+    ys = np.asarray(ys, np.float64)
+    if ys.size < 2:
+        return 0
+    prev = np.roll(ys, 1)
+    lo = np.clip(np.minimum(prev, ys), 0, height)
+    hi = np.clip(np.maximum(prev, ys), 0, height)
+    return int(np.sum(np.where(hi > lo, np.floor(hi - lo) + 1, 0)))
+
+
+def check_polygon_work(work: int, width: int, height: int, source) -> None:
+    """ValueError when the polygons of one image ask for more rasterisation work than an honest
+    outline of its pixels could (``POLYGON_WORK_PER_PIXEL`` crossings per pixel, plus slack)."""
+    limit = POLYGON_WORK_PER_PIXEL * width * height + POLYGON_WORK_SLACK
+    if work > limit:
+        raise ValueError(f"{source}: its polygons cross the {height} pixel rows {work} times, more than any outline "
+                         f"of a {width}×{height} image needs ({limit}); refusing a file built to take hours to draw")
+
+
+def load_json(path: str | os.PathLike):
+    """The JSON document in ``path``: ValueError naming the file when it is larger than
+    ``MAX_JSON_BYTES``, not UTF-8 JSON, uses NaN/Infinity, or is nested too deeply."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise ValueError(f"{path} is {size / 1e6:.0f} MB, more than the {MAX_JSON_BYTES / 1e6:.0f} MB a JSON import "
+                         "reads (QGN_MAX_JSON_BYTES)")
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not a UTF-8 JSON file: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{path} is nested too deeply to be a dataset file") from None
+    except ValueError as exc:
+        raise ValueError(f"{path} is not a JSON file: {exc}") from None
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
