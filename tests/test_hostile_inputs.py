@@ -109,7 +109,7 @@ def test_claimed_sizes_are_refused_before_anything_is_allocated(tmp_path):
     worst = 0
     for name, args in claimed_size_cases(tmp_path).items():
         code, peak, err, seconds = run_measured(args, env)
-        lines = [line for line in err.splitlines() if line.strip() and not line.startswith(f"qgn {command}: warning: ")]
+        lines = [line for line in err.splitlines() if line.strip()]
         assert code == 2 and len(lines) == 1 and lines[0].startswith(f"qgn {args[0]}: error: "), (name, err)
         assert not UNEXPECTED.search(err), (name, err)
         assert peak - baseline < 100_000, f"{name}: {peak / 1e3:.0f} MB peak, honest baseline {baseline / 1e3:.0f} MB"
