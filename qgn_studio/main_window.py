@@ -43,6 +43,40 @@ def make_settings() -> QtCore.QSettings:
     return QtCore.QSettings("QGN", APP_NAME)
 
 
+class VerticalScroll(QtWidgets.QScrollArea):
+    """A vertical scroll area as wide as its widget needs: a dock never asks for more height than
+    the screen has (a laptop at 1280×720, or 1920×1080 at 150–200 % scaling); it scrolls instead."""
+
+    MIN_HEIGHT = 120
+
+    def __init__(self, widget: QtWidgets.QWidget, parent=None):
+        super().__init__(parent)
+        self.setWidget(widget)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def minimumSizeHint(self) -> QtCore.QSize:
+        inner = self.widget().minimumSizeHint()
+        bar = self.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_ScrollBarExtent)
+        return QtCore.QSize(inner.width() + bar + 2, min(inner.height(), self.MIN_HEIGHT))
+
+    def sizeHint(self) -> QtCore.QSize:
+        inner = self.widget().sizeHint()
+        bar = self.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_ScrollBarExtent)
+        return QtCore.QSize(inner.width() + bar + 2, inner.height())
+
+
+def fitted_size(screen: QtGui.QScreen | None, wanted: QtCore.QSize) -> QtCore.QSize:
+    """``wanted`` shrunk to the screen's available area (logical pixels, so scaling counts), with
+    room for a window manager's frame and title bar."""
+    if screen is None:
+        return wanted
+    room = screen.availableGeometry().size()
+    return QtCore.QSize(min(wanted.width(), max(room.width() - 16, 320)),
+                        min(wanted.height(), max(room.height() - 48, 240)))
+
+
 class MainWindow(QtWidgets.QMainWindow):
     """QGN Studio's window. ``settings=None`` neither restores nor saves anything (screenshots)."""
 
@@ -84,15 +118,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.thumbnails = ThumbnailLoader(parent=self)
         self._connect()
         self._menus()
-        self.resize(1500, 950)
+        self.resize(fitted_size(self.screen(), QtCore.QSize(1500, 950)))
         self._restore()
 
     # ------------------------------------------------------------------ construction
     def _docks(self) -> None:
-        def dock(title: str, widget: QtWidgets.QWidget, area, name: str) -> QtWidgets.QDockWidget:
+        def dock(title: str, widget: QtWidgets.QWidget, area, name: str, scroll: bool = True) -> QtWidgets.QDockWidget:
             d = QtWidgets.QDockWidget(title, self)
             d.setObjectName(name)
-            d.setWidget(widget)
+            d.setWidget(VerticalScroll(widget) if scroll else widget)
             d.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
                           | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable
                           | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable)
@@ -100,11 +134,11 @@ class MainWindow(QtWidgets.QMainWindow):
             return d
 
         left = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
-        self.images_dock = dock("Images", self.images, left, "images")
+        self.images_dock = dock("Images", self.images, left, "images", scroll=False)  # a list: scrolls itself
         self.layers_dock = dock("Layers", self.layer_panel, left, "layers")
         right = QtCore.Qt.DockWidgetArea.RightDockWidgetArea
         self.explore_dock = dock("Explore", self.explore, right, "explore")
-        self.annotate_dock = dock("Annotate", self.annotator.panel, right, "annotate")
+        self.annotate_dock = dock("Annotate", self.annotator.panel, right, "annotate", scroll=False)  # scrolls inside
         self.finetune_dock = dock("Fine-tune", self.finetuner.panel, right, "finetune")
         self.tabifyDockWidget(self.explore_dock, self.annotate_dock)
         self.tabifyDockWidget(self.annotate_dock, self.finetune_dock)
@@ -793,7 +827,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         geometry = s.value("window/geometry")
         if geometry is not None:
-            self.restoreGeometry(geometry)
+            self.restoreGeometry(geometry)  # then shrunk to the screen it is on now (a laptop after a monitor)
+            self.resize(self.size().boundedTo(fitted_size(self.screen(), self.size())))
         state = s.value("window/state")
         if state is not None:
             self.restoreState(state)
