@@ -29,9 +29,10 @@ from qgn_studio.canvas.annotation_input import BrushCursor, PaintSurface
 from qgn_studio.document import describe_error
 from qgn_studio.panels.annotate import START_SOURCES, AnnotatePanel
 from qgn_studio.tools import TOOLS, EditCommand, ToolController
-from qgn_studio.tools.controller import class_for_key
 
 HIDDEN_WHILE_ANNOTATING = ("prediction", "grid")
+CLASS_KEYS = tuple("1234567890")
+BRUSH_KEYS = {1: ["Shift+]", "Ctrl+]"], -1: ["Shift+[", "Ctrl+["]}  # larger / smaller brush
 SHOWN_WHILE_ANNOTATING = ("annotation", "annotation_cells")
 SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "import": "an imported mask",
                "empty": "an empty map", "saved": "the saved annotation", "recovered": "a recovered autosave"}
@@ -70,7 +71,9 @@ class Annotator(QtCore.QObject):
         self.loading: set[Path] = set()  # images whose saved annotation is being read
         self.unreadable: dict[Path, str] = {}  # images whose saved annotation/autosave could not be read
         self.class_undo: list = []  # inverse ClassEdits, latest last (filled when the project applied them)
+        self.class_redo: list = []  # the edits an undo of a class change took back, latest last
         self.class_actions: list[QtGui.QAction] = []
+        self.class_keys: dict[int, str] = {}  # class id → its key (1–9, 0); stable across class edits
         self.file_key = lambda doc: None  # the project key of a document's annotation files (set by the projects)
         self.preparing: set[Path] = set()  # images whose new annotation is being built
         self.mode_actions: list[QtGui.QAction] = []
@@ -81,6 +84,7 @@ class Annotator(QtCore.QObject):
         # Injectable choices (tests replace them): a mask file to import, a colour for a class.
         self.choose_mask_file = self._choose_mask_file
         self.choose_colour = self._choose_colour
+        self.choose_merge_target = self._choose_merge_target
         self._summary_timer = QtCore.QTimer(self)
         self._summary_timer.setSingleShot(True)
         self._summary_timer.setInterval(150)
@@ -105,8 +109,10 @@ class Annotator(QtCore.QObject):
         p.class_add_requested.connect(self.add_class)
         p.class_remove_requested.connect(self.remove_class)
         p.class_undo_requested.connect(self.undo_class_edit)
+        p.class_redo_requested.connect(self.redo_class_edit)
         p.start_requested.connect(self.start_from)
         p.done_toggled.connect(self.set_done)
+        p.done_next_requested.connect(self.done_and_next)
         p.changed_view_toggled.connect(lambda on: self.window.set_layer_visible("changed", on))
         self.canvas.hovered.connect(self._hovered)
 
@@ -123,6 +129,10 @@ class Annotator(QtCore.QObject):
         self.redo_action.setEnabled(False)
         self.undo_group.canUndoChanged.connect(self.undo_action.setEnabled)
         self.undo_group.canRedoChanged.connect(self.redo_action.setEnabled)
+        self.done_action = add(menu, "Mark &done", lambda: self.set_done(not self._current_done()), "Ctrl+D",
+                               tip="This image is fully annotated (again: not done)", section=section)
+        self.done_next_action = add(menu, "Done and &next", self.done_and_next, "Ctrl+Return",
+                                    tip="Mark this image done and go to the next image not done yet", section=section)
         menu.addSeparator()
         section = "Annotate (in annotation mode)"
         for tool, (text, key, tip) in TOOLS.items():
@@ -131,16 +141,19 @@ class Annotator(QtCore.QObject):
                                      section=section))
         self.mode_actions.append(add(menu, "Finer cells (level −1)", lambda: self.tools.step_level(-1), "]",
                                      section=section))
+        # One sequence per key: X11 matches Shift+] and } to the same key press, and an action
+        # listing both is "ambiguous" there and never fires. Ctrl+] / Ctrl+[ work on every layout.
         self.mode_actions.append(add(menu, "Larger brush (radius +1 cell)", lambda: self.tools.step_radius(1),
-                                     ["Shift+]", "}"], section=section, tip="Also Shift+wheel over the image"))
+                                     BRUSH_KEYS[1], section=section, tip="Also Shift+wheel over the image"))
         self.mode_actions.append(add(menu, "Smaller brush (radius −1 cell)", lambda: self.tools.step_radius(-1),
-                                     ["Shift+[", "{"], section=section))
+                                     BRUSH_KEYS[-1], section=section, tip="Also Shift+wheel over the image"))
         classes = menu.addMenu("&Class")
-        for digit in list(range(1, 10)) + [0]:
-            class_id = class_for_key(digit)
-            action = add(classes, f"Class {class_id + 1}", self._class_setter(class_id), str(digit), section=section)
+        for key in CLASS_KEYS:
+            action = add(classes, f"Class on key {key}", self._key_setter(key), key, section=section)
             self.mode_actions.append(action)
             self.class_actions.append(action)
+        self.mode_actions.append(add(classes, "Find a class…", self.panel.focus_class_search, "/", section=section,
+                                     tip="Type part of a class name, Enter chooses it (any class, keyed or not)"))
         self._name_class_actions()
         menu.addSeparator()
         for source, (text, tip) in START_SOURCES.items():
@@ -150,21 +163,86 @@ class Annotator(QtCore.QObject):
             action.setEnabled(False)
 
     def _name_class_actions(self) -> None:
-        """The Class menu says each class's name (and hides keys without a class)."""
-        for digit, action in zip(list(range(1, 10)) + [0], self.class_actions):
-            class_id = class_for_key(digit)
-            if self.classes is not None and class_id < self.classes.num_classes:
+        """The Class menu says each key's class (and hides keys without a class)."""
+        by_key = {key: class_id for class_id, key in self.class_keys.items()}
+        for key, action in zip(CLASS_KEYS, self.class_actions):
+            class_id = by_key.get(key)
+            if self.classes is not None and class_id is not None and class_id < self.classes.num_classes:
                 action.setText(self.classes.names[class_id].replace("&", "&&"))
                 action.setVisible(True)
             else:
-                action.setText(f"Class {class_id + 1}")
+                action.setText(f"Class on key {key}")
                 action.setVisible(self.classes is None)
+        self.panel.set_class_keys(self.class_keys)
 
     def _tool_setter(self, tool):
         return lambda: self.tools.set_tool(tool)
 
-    def _class_setter(self, class_id):
-        return lambda: self.tools.set_class(class_id)
+    def _key_setter(self, key):
+        def choose() -> None:
+            class_id = next((c for c, k in self.class_keys.items() if k == key), None)
+            if class_id is None:
+                self.window.statusBar().showMessage(f"No class on key {key} (find one with /)", 4000)
+            else:
+                self.tools.set_class(class_id)
+
+        return choose
+
+    # ------------------------------------------------------------------ class keys
+    def _keys_for(self, classes) -> dict[int, str]:
+        """Class id → key for a newly installed class set: the keys the user had for these
+        class names (remembered in the settings), else 1–9, 0 for the first ten."""
+        if classes is None:
+            return {}
+        remembered = self._remembered_keys().get("|".join(classes.names))
+        if remembered:
+            where = {name: i for i, name in enumerate(classes.names)}
+            keys = {where[name]: key for name, key in remembered.items() if name in where and key in CLASS_KEYS}
+            if len(set(keys.values())) == len(keys):
+                return keys
+        return {i: key for i, key in enumerate(CLASS_KEYS) if i < classes.num_classes}
+
+    def _carry_keys(self, edit) -> None:
+        """After a class edit each surviving class keeps its key ("9 = car" stays car after a
+        merge or a delete); the key of a removed class is free; an added class takes the first
+        free key."""
+        from qgn.classes_edit import _survives
+
+        keys = {}
+        for old, key in self.class_keys.items():
+            if old < edit.before.num_classes and _survives(edit, old):
+                new = edit.value_map[old]
+                if 0 <= new < edit.after.num_classes and new not in keys:
+                    keys[new] = key
+        images = {edit.value_map[v] for v in range(edit.before.num_classes)}
+        free = [k for k in CLASS_KEYS if k not in keys.values()]
+        for class_id in range(edit.after.num_classes):
+            if class_id not in images and class_id not in keys and free:  # an added class
+                keys[class_id] = free.pop(0)
+        self.class_keys = keys
+        self._remember_keys(edit.after)
+
+    def _remembered_keys(self) -> dict:
+        import json
+
+        settings = getattr(self.window, "settings", None)
+        try:
+            return json.loads(str(settings.value("annotate/class_keys", "{}"))) if settings is not None else {}
+        except ValueError:
+            return {}
+
+    def _remember_keys(self, classes) -> None:
+        import json
+
+        settings = getattr(self.window, "settings", None)
+        if settings is None:
+            return
+        memory = self._remembered_keys()
+        memory.pop("|".join(classes.names), None)
+        memory["|".join(classes.names)] = {classes.names[i]: k for i, k in self.class_keys.items()}
+        while len(memory) > 20:
+            memory.pop(next(iter(memory)))
+        settings.setValue("annotate/class_keys", json.dumps(memory))
 
     def _start_setter(self, source):
         return lambda: self.start_from(source)
@@ -231,6 +309,7 @@ class Annotator(QtCore.QObject):
             if doc.annotation is not None and compatible(doc.annotation.classes, classes):
                 doc.annotation.annotation.classes = classes
         self.tools.set_num_classes(0 if classes is None else classes.num_classes)
+        self.class_keys = self._keys_for(classes)
         self.panel.set_classes(classes)
         self.panel.set_class(self.tools.class_id)
         self._class_changed(self.tools.class_id)
@@ -475,30 +554,76 @@ class Annotator(QtCore.QObject):
         if self.classes is None or not 0 <= class_id < self.classes.num_classes:
             return
         if to == -1:
-            names = self.classes.names
-            choices = ["ignore (delete the class)"] + [f"{n}  (merge into it)" for i, n in enumerate(names)
-                                                       if i != class_id]
-            choice, ok = QtWidgets.QInputDialog.getItem(
-                self.window, "Delete or merge a class",
-                f"The pixels of {names[class_id]!r} in every saved annotation become:", choices, 0, False)
-            if not ok:
-                return
-            index = choices.index(choice)
-            to = None if index == 0 else [i for i in range(len(names)) if i != class_id][index - 1]
+            self._count_then_ask(class_id)
+            return
         self._edit_classes(lambda c: delete_class(c, class_id, to))
+
+    def _count_then_ask(self, class_id: int) -> None:
+        """Count the class's pixels in the open and the saved annotations (job thread), then ask
+        where they go, saying how many pixels and images change."""
+        from qgn.classes_edit import delete_class
+
+        classes = self.classes
+        counts = {doc.path: int(np.count_nonzero(doc.annotation.label == class_id))
+                  for doc in self.window.docs if doc.annotation is not None}
+        projects = getattr(self.window, "projects", None)
+        saved = [] if projects is None else [(Path(im.path), load) for im, load in projects.saved_annotations()
+                                            if Path(im.path) not in counts]
+
+        def count() -> dict:
+            for path, load in saved:
+                try:
+                    counts[path] = int(np.count_nonzero(load() == class_id))
+                except Exception:  # noqa: BLE001 - an unreadable file is reported where it is opened
+                    continue
+            return counts
+
+        def counted(result: dict) -> None:
+            if self.classes is not classes:
+                return
+            pixels, images = sum(result.values()), sum(1 for v in result.values() if v)
+            to = self.choose_merge_target(class_id, pixels, images)
+            if to != -1:
+                self._edit_classes(lambda c: delete_class(c, class_id, to))
+
+        self.window.jobs.submit(count, counted, lambda message: self._warn(f"Cannot count the class: {message}"),
+                                "Counting the class's pixels")
+
+    def _choose_merge_target(self, class_id: int, pixels: int, images: int) -> int | None:
+        """Where the pixels of ``class_id`` go: None (ignore), a class id (merge), -1 (cancel)."""
+        names = self.classes.names
+        others = [i for i in range(len(names)) if i != class_id]
+        choices = ["ignore (delete the class)"] + [f"{names[i]}  (merge into it)" for i in others]
+        where = f"{pixels:,} px in {images} image{'s' if images != 1 else ''}"
+        choice, ok = QtWidgets.QInputDialog.getItem(
+            self.window, "Delete or merge a class",
+            f"{names[class_id]!r} covers {where} (open and saved annotations).\n"
+            f"Those pixels become:", choices, 0, False)
+        if not ok:
+            return -1
+        index = choices.index(choice)
+        return None if index == 0 else others[index - 1]
 
     def undo_class_edit(self) -> None:
         """Undo the latest class change (its inverse, with the pixels a merge or delete moved)."""
-        if not self.class_undo:
-            self.window.statusBar().showMessage("No class change to undo", 4000)
-            return
-        inverse = self.class_undo.pop()
-        if inverse.before != self.classes:
-            self.window.statusBar().showMessage("The classes changed since; that class change cannot be undone", 6000)
-            return
-        self._edit_classes(lambda c: inverse, undoable=False)
+        self._step_class_edit(self.class_undo, "undo")
 
-    def _edit_classes(self, make_edit, undoable: bool = True) -> None:
+    def redo_class_edit(self) -> None:
+        """Redo the latest undone class change."""
+        self._step_class_edit(self.class_redo, "redo")
+
+    def _step_class_edit(self, stack: list, kind: str) -> None:
+        if not stack:
+            self.window.statusBar().showMessage(f"No class change to {kind}", 4000)
+            return
+        edit = stack.pop()
+        if edit.before != self.classes:
+            self.window.statusBar().showMessage(f"The classes changed since; that class change cannot be {kind}ne",
+                                                6000)
+            return
+        self._edit_classes(lambda c: edit, kind)
+
+    def _edit_classes(self, make_edit, undoable: bool | str = True) -> None:
         try:
             edit = make_edit(self.classes)
         except ValueError as exc:
@@ -507,13 +632,14 @@ class Annotator(QtCore.QObject):
             return
         self.apply_class_edit(edit, undoable)
 
-    def apply_class_edit(self, edit, undoable: bool = True) -> None:
+    def apply_class_edit(self, edit, undoable: bool | str = True) -> None:
         """Apply a ``qgn.classes_edit.ClassEdit`` to the open annotations and announce it: the
         project controller applies it to every saved annotation and autosave (one atomic step)
         and records its inverse in ``class_undo``. An edit that moves pixels (merge, delete, a
-        moved ignore value) remaps the open maps and clears their undo logs (their steps name
-        the old classes)."""
+        moved ignore value) remaps the open maps and every step of their undo logs, so Ctrl+Z
+        still walks the image's history in the new classes."""
         from qgn.annotation import Annotation
+        from qgn.annotation.annotation import label_dtype
         from qgn.classes_edit import remap_label
 
         for doc in self.window.docs:
@@ -529,18 +655,28 @@ class Annotator(QtCore.QObject):
             tag = next((t for t in tags if key is not None and t in edit.restore), None)  # an undo's pixels
             annotation = Annotation(remap_label(old.label, edit, tag), edit.after, old.source, old.levels)
             annotation.reference = remap_label(old.reference, edit)
-            dirty = session.dirty
-            session.undo.clear()
+            table, dtype = edit.lut(), label_dtype(edit.after)
+            commands = [session.undo.command(i) for i in range(session.undo.count())]
+            if all(hasattr(c, "remap") for c in commands):  # the history follows the classes
+                for command in commands:
+                    command.remap(table, dtype)
+            else:  # a step that cannot say its pixels in the new classes: the history ends here
+                dirty = session.dirty
+                session.undo.clear()
+                if dirty:
+                    session.mark_unsaved()
             session.annotation = annotation
             if session.reference is not None:
                 session.reference = remap_label(session.reference, edit)
             session.pyramid = LivePyramid(annotation.label, edit.after.num_classes, edit.after.ignore_index)
-            if dirty:
-                session.mark_unsaved()
             session.reset.emit()
         if edit.after.num_classes != edit.before.num_classes or edit.after.ignore_index != edit.before.ignore_index:
             self.project_classes = True  # the user's own class set now: a model's classes no longer replace it
-        self.class_edited.emit((edit, undoable))  # first: the project queues its rewrite before the class write
+        kind = "do" if undoable is True else "undo" if undoable is False else undoable
+        if kind == "do":
+            self.class_redo.clear()
+        self.class_edited.emit((edit, kind))  # first: the project queues its rewrite before the class write
+        self._carry_keys(edit)
         self._replace_classes(edit.after)
         self.window.statusBar().showMessage(edit.description, 6000)
 
@@ -563,6 +699,26 @@ class Annotator(QtCore.QObject):
             return
         doc.done = bool(done)
         self.done_changed.emit(doc, doc.done)
+
+    def _current_done(self) -> bool:
+        doc = self.window.current
+        return bool(doc is not None and getattr(doc, "done", False))
+
+    def done_and_next(self) -> None:
+        """Mark the current image done and show the next image that is not done (after it, then
+        from the top); the status bar says when every image is done."""
+        doc = self.window.current
+        if doc is None or doc.image is None:
+            return
+        self.set_done(True)
+        docs = self.window.docs
+        start = docs.index(doc) if doc in docs else -1
+        order = docs[start + 1:] + docs[:max(start, 0)]
+        target = next((d for d in order if not getattr(d, "done", False) and not d.error), None)
+        if target is None:
+            self.window.statusBar().showMessage(f"All {len(docs)} images are done", 6000)
+            return
+        self.window.images.set_current(docs.index(target))
 
     def refresh_status(self) -> None:
         self._update_status()

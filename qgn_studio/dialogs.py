@@ -16,7 +16,9 @@ GESTURES = (
     ("View", "Middle-drag", "Pan"),
     ("Images", "↑ / ↓ in the image list", "Previous / next image"),
     ("Annotate", "Left-click / drag (annotation mode)", "Use the tool: paint, fill, erase or pick at the pointer"),
-    ("Annotate", "Alt + click (annotation mode)", "Pick the class under the pointer"),
+    ("Annotate", "Ctrl + click (annotation mode)", "Pick the class under the pointer, keep the tool "
+     "(Alt + click too, where the window manager does not take Alt + drag)"),
+    ("Annotate", "Shift + wheel (annotation mode)", "Brush radius larger / smaller"),
     ("Annotate", "Space + drag, middle-drag, wheel", "Pan and zoom while annotating"),
 )
 

@@ -493,20 +493,22 @@ class ProjectController(QtCore.QObject):
         (``qgn.classes_edit.apply_to_project``); the project's inverse becomes the undo."""
         from qgn.classes_edit import apply_to_project, inverse_of
 
-        edit, undoable = payload
+        edit, kind = payload  # kind: "do", "undo" (its inverse goes to the redo list) or "redo"
+        kind = {True: "do", False: "undo"}.get(kind, kind)
         annotator = self.window.annotator
+        history = annotator.class_redo if kind == "undo" else annotator.class_undo
         targets = [t for t in (self.project, self._scratch) if t is not None and t.classes == edit.before]
-        if undoable and not targets:
+        if not targets:
             try:
-                annotator.class_undo.append(inverse_of(edit))
+                history.append(inverse_of(edit))
             except ValueError:
                 pass
         for target in targets:
-            keep = undoable and target is targets[0]
+            keep = target is targets[0]
 
             def done(inverse, keep=keep) -> None:
                 if keep:
-                    annotator.class_undo.append(inverse)
+                    history.append(inverse)
 
             self.jobs.submit(lambda target=target: apply_to_project(target, edit), done,
                              lambda message: self._warn(f"Cannot change the classes of the saved annotations "
