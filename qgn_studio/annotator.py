@@ -72,6 +72,8 @@ class Annotator(QtCore.QObject):
         self.unreadable: dict[Path, str] = {}  # images whose saved annotation/autosave could not be read
         self.class_undo: list = []  # inverse ClassEdits, latest last (filled when the project applied them)
         self.class_redo: list = []  # the edits an undo of a class change took back, latest last
+        self._class_snapshots: dict = {}  # (before, after) of a class edit → what it took from the open maps
+        self._forward_of: dict = {}  # id(inverse in class_undo) → (inverse, the change it undoes)
         self.class_actions: list[QtGui.QAction] = []
         self.class_keys: dict[int, str] = {}  # class id → its key (1–9, 0); stable across class edits
         self.file_key = lambda doc: None  # the project key of a document's annotation files (set by the projects)
@@ -612,6 +614,16 @@ class Annotator(QtCore.QObject):
         """Redo the latest undone class change."""
         self._step_class_edit(self.class_redo, "redo")
 
+    def record_class_inverse(self, edit, inverse, kind: str) -> None:
+        """The project applied ``edit`` (``kind`` "do", "undo", "redo") and made its ``inverse``:
+        a change or a redo can be undone by the inverse; an undo is redone by the change it
+        undid (a merge again, not the deletion the inverse of an inverse would be)."""
+        if kind == "undo":
+            self.class_redo.append(self._forward_of.pop(id(edit), (None, inverse))[1])
+        else:
+            self.class_undo.append(inverse)
+            self._forward_of[id(inverse)] = (inverse, edit)  # (the inverse kept alive: its id stays its own)
+
     def _step_class_edit(self, stack: list, kind: str) -> None:
         if not stack:
             self.window.statusBar().showMessage(f"No class change to {kind}", 4000)
@@ -635,50 +647,77 @@ class Annotator(QtCore.QObject):
     def apply_class_edit(self, edit, undoable: bool | str = True) -> None:
         """Apply a ``qgn.classes_edit.ClassEdit`` to the open annotations and announce it: the
         project controller applies it to every saved annotation and autosave (one atomic step)
-        and records its inverse in ``class_undo``. An edit that moves pixels (merge, delete, a
-        moved ignore value) remaps the open maps and every step of their undo logs, so Ctrl+Z
-        still walks the image's history in the new classes."""
-        from qgn.annotation import Annotation
-        from qgn.annotation.annotation import label_dtype
-        from qgn.classes_edit import remap_label
-
-        for doc in self.window.docs:
-            session = doc.annotation
-            if session is None:
-                continue
-            if not edit.moves_pixels:
-                session.annotation.classes = edit.after
-                continue
-            old = session.annotation
-            key = self.file_key(doc)
-            tags = [f"autosave/{key}", f"annotations/{key}"] if session.dirty else [f"annotations/{key}", f"autosave/{key}"]
-            tag = next((t for t in tags if key is not None and t in edit.restore), None)  # an undo's pixels
-            annotation = Annotation(remap_label(old.label, edit, tag), edit.after, old.source, old.levels)
-            annotation.reference = remap_label(old.reference, edit)
-            table, dtype = edit.lut(), label_dtype(edit.after)
-            commands = [session.undo.command(i) for i in range(session.undo.count())]
-            if all(hasattr(c, "remap") for c in commands):  # the history follows the classes
-                for command in commands:
-                    command.remap(table, dtype)
-            else:  # a step that cannot say its pixels in the new classes: the history ends here
-                dirty = session.dirty
-                session.undo.clear()
-                if dirty:
-                    session.mark_unsaved()
-            session.annotation = annotation
-            if session.reference is not None:
-                session.reference = remap_label(session.reference, edit)
-            session.pyramid = LivePyramid(annotation.label, edit.after.num_classes, edit.after.ignore_index)
-            session.reset.emit()
+        and records its inverse in ``class_undo``. ``undoable``: True (a new change), False or
+        "undo" (an undo: its inverse goes to ``class_redo``), "redo". An edit that moves pixels
+        (merge, delete, a moved ignore value) remaps the open maps and every step of their undo
+        logs, so Ctrl+Z still walks the image's history in the new classes; undoing it gives the
+        open maps and their logs back exactly (the pixels of a merged class included)."""
+        kind = "do" if undoable is True else "undo" if undoable is False else undoable
+        if edit.moves_pixels:
+            snapshot = self._class_snapshots.pop((edit.after, edit.before), {}) if kind != "do" else {}
+            taken = {}
+            for doc in self.window.docs:
+                if doc.annotation is not None:
+                    taken[doc.path] = self._remap_session(doc, edit, snapshot.get(doc.path))
+            self._class_snapshots[(edit.before, edit.after)] = taken
+            while len(self._class_snapshots) > 64:
+                self._class_snapshots.pop(next(iter(self._class_snapshots)))
+        else:
+            for doc in self.window.docs:
+                if doc.annotation is not None:
+                    doc.annotation.annotation.classes = edit.after
         if edit.after.num_classes != edit.before.num_classes or edit.after.ignore_index != edit.before.ignore_index:
             self.project_classes = True  # the user's own class set now: a model's classes no longer replace it
-        kind = "do" if undoable is True else "undo" if undoable is False else undoable
         if kind == "do":
             self.class_redo.clear()
         self.class_edited.emit((edit, kind))  # first: the project queues its rewrite before the class write
         self._carry_keys(edit)
         self._replace_classes(edit.after)
         self.window.statusBar().showMessage(edit.description, 6000)
+
+    def _remap_session(self, doc, edit, snapshot=None):
+        """``doc``'s open map and undo log in the classes of ``edit``; ``snapshot`` (what the
+        forward edit took, when this undoes it) puts back what the value map alone cannot.
+        Returns what this edit takes: (restore patch, {command serial: its LabelEdit before})."""
+        from qgn.annotation import Annotation
+        from qgn.annotation.annotation import label_dtype
+        from qgn.classes_edit import inverse_patch, remap_label
+
+        session = doc.annotation
+        old = session.annotation
+        key = self.file_key(doc)
+        tags = [f"autosave/{key}", f"annotations/{key}"] if session.dirty else [f"annotations/{key}", f"autosave/{key}"]
+        tag = next((t for t in tags if key is not None and t in edit.restore), None)  # an undo's pixels
+        label = remap_label(old.label, edit, tag)
+        patch, before_edits = snapshot if snapshot is not None else (None, {})
+        if patch is not None:  # the pixels of a merged or deleted class, where nobody painted since
+            index, wrote, value = patch
+            index, wrote, value = index[index < label.size], wrote[index < label.size], value[index < label.size]
+            same = old.label.reshape(-1)[index] == wrote
+            label.reshape(-1)[index[same]] = value[same].astype(label.dtype)
+        taken = (inverse_patch(old.label, edit), {})
+        annotation = Annotation(label, edit.after, old.source, old.levels)
+        annotation.reference = remap_label(old.reference, edit)
+        table, dtype = edit.lut(), label_dtype(edit.after)
+        commands = [session.undo.command(i) for i in range(session.undo.count())]
+        if all(hasattr(c, "remap") for c in commands):  # the history follows the classes
+            for command in commands:
+                taken[1][command.serial] = command.edit
+                if command.serial in before_edits:
+                    command.edit = before_edits[command.serial]
+                else:
+                    command.remap(table, dtype)
+        else:  # a step that cannot say its pixels in the new classes: the history ends here
+            dirty = session.dirty
+            session.undo.clear()
+            if dirty:
+                session.mark_unsaved()
+        session.annotation = annotation
+        if session.reference is not None:
+            session.reference = remap_label(session.reference, edit)
+        session.pyramid = LivePyramid(annotation.label, edit.after.num_classes, edit.after.ignore_index)
+        session.reset.emit()
+        return taken
 
     def _replace_classes(self, classes) -> None:
         self.classes = classes

@@ -496,11 +496,10 @@ class ProjectController(QtCore.QObject):
         edit, kind = payload  # kind: "do", "undo" (its inverse goes to the redo list) or "redo"
         kind = {True: "do", False: "undo"}.get(kind, kind)
         annotator = self.window.annotator
-        history = annotator.class_redo if kind == "undo" else annotator.class_undo
         targets = [t for t in (self.project, self._scratch) if t is not None and t.classes == edit.before]
         if not targets:
             try:
-                history.append(inverse_of(edit))
+                annotator.record_class_inverse(edit, inverse_of(edit), kind)
             except ValueError:
                 pass
         for target in targets:
@@ -508,7 +507,7 @@ class ProjectController(QtCore.QObject):
 
             def done(inverse, keep=keep) -> None:
                 if keep:
-                    history.append(inverse)
+                    annotator.record_class_inverse(edit, inverse, kind)
 
             self.jobs.submit(lambda target=target: apply_to_project(target, edit), done,
                              lambda message: self._warn(f"Cannot change the classes of the saved annotations "
