@@ -709,6 +709,10 @@ class MainWindow(QtWidgets.QMainWindow):
         doc = self._doc_for(session.path)
         if doc is not None:
             self.images.update_document(doc)
+            if not session.dirty and session.autosaved_version > session.saved_version:
+                # undone back to the saved map: its autosave holds edits the user took back
+                self.projects.discard_autosaves([doc])
+                session.mark_autosaved(session.saved_version)
         self._update_title()
 
     # ------------------------------------------------------------------ layers
