@@ -8,6 +8,7 @@ Layout under ``root``::
                                   "images": [{"path": str, "key": str, "done": bool}, ...]}
     annotations/<key>.qgt        the saved annotation of each annotated image
     .autosave/<key>.qgt          the latest autosave of an image with unsaved edits
+    removed/<key>.<what>.<time>.qgt  annotations of images taken out of the project (kept)
 
 A class edit (``qgn.classes_edit.apply_to_project``) writes every annotation and autosave anew
 into the folders of the next *generation* (``annotations.g<N>/``, ``.autosave.g<N>/``) and then
@@ -45,6 +46,7 @@ from .fileio import OutsideRootError, atomic_write_bytes, path_inside, remove_st
 PROJECT_FILE = "project.json"
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
 ANNOTATION_DIR, AUTOSAVE_DIR = "annotations", ".autosave"
+REMOVED_DIR = "removed"  # annotations of images taken out of the project (never deleted)
 STALE_TEMP_SECONDS = 60.0
 
 
@@ -197,6 +199,23 @@ class Project:
         if save:
             self.save()
         return out
+
+    def remove_image(self, image: ProjectImage) -> list[Path]:
+        """Take ``image`` out of the project and save project.json. Nothing is deleted: its saved
+        annotation and autosave move to ``removed/`` (so an image added later under the same key
+        never inherits them); returns where they went."""
+        own = self._own(image)
+        moved = []
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for kind, source in (("annotation", self.annotation_path(own)), ("autosave", self.autosave_path(own))):
+            if source.is_file():
+                target = self.root / REMOVED_DIR / f"{own.key}.{kind}.{stamp}.qgt"
+                target.parent.mkdir(exist_ok=True)
+                os.replace(source, target)
+                moved.append(target)
+        self.images = [im for im in self.images if im.key != own.key]
+        self.save()
+        return moved
 
     def _find(self, path: Path) -> ProjectImage | None:
         target = Path(os.path.normpath(Path(path).absolute()))

@@ -51,6 +51,7 @@ class Annotator(QtCore.QObject):
     edited = QtCore.Signal(object)  # AnnotationSession: after every push, undo or redo
     session_created = QtCore.Signal(object)  # ImageDocument
     classes_changed = QtCore.Signal(object)  # ClassSet after a rename or recolour
+    class_set_changed = QtCore.Signal(object)  # ClassSet (or None) whenever the annotations' classes change
     class_edited = QtCore.Signal(object)  # qgn.classes_edit.ClassEdit: the project applies it to its files
     done_changed = QtCore.Signal(object, bool)  # (ImageDocument, done)
 
@@ -312,6 +313,7 @@ class Annotator(QtCore.QObject):
                 doc.annotation.annotation.classes = classes
         self.tools.set_num_classes(0 if classes is None else classes.num_classes)
         self.class_keys = self._keys_for(classes)
+        self.class_set_changed.emit(classes)
         self.panel.set_classes(classes)
         self.panel.set_class(self.tools.class_id)
         self._class_changed(self.tools.class_id)
@@ -339,12 +341,38 @@ class Annotator(QtCore.QObject):
         self._update_status()
         self._summary_timer.start()
 
+    def _model_key(self):
+        info = getattr(self.window, "model_info", None)
+        return None if info is None else str(info.path)
+
+    def prediction_in_classes(self, doc, shape) -> np.ndarray | None:
+        """``doc``'s prediction as a map of the annotations' classes (the model's classes by name
+        when the two sets differ, e.g. a project's), or None when there is none of ``shape``."""
+        if doc.result is None or doc.result.label.shape != tuple(shape):
+            return None
+        label = doc.result.label
+        model_classes = getattr(self.window.model_info, "classes", None)
+        if (model_classes is not None and self.classes is not None
+                and tuple(model_classes.names) != tuple(self.classes.names) and not compatible(model_classes, self.classes)):
+            from qgn.classes_edit import relabel_by_name
+
+            try:
+                label = relabel_by_name(label, model_classes, self.classes)
+            except ValueError:
+                return None
+        return label
+
     def result_ready(self, doc) -> None:
-        """A prediction arrived for ``doc``: the reference of its annotation, or its start."""
+        """A prediction arrived for ``doc``: the reference of its annotation (in the annotation's
+        classes; again after the model changed), or its start."""
         session = doc.annotation
-        if session is not None and session.reference is None and doc.result is not None:
-            if doc.result.label.shape == session.shape:
-                session.set_reference(doc.result.label)
+        model = self._model_key()
+        if session is not None and doc.result is not None and (
+                session.reference is None or getattr(session, "reference_model", model) != model):
+            reference = self.prediction_in_classes(doc, session.shape)
+            if reference is not None:
+                session.set_reference(reference)
+                session.reference_model = model
                 self.canvas.refresh_layers(force=("changed",))
                 self._summary_timer.start()
         if self.enabled and doc is self.window.current:
@@ -454,8 +482,9 @@ class Annotator(QtCore.QObject):
         return session
 
     def _install(self, doc, annotation, pyramid=None, source: str = "prediction") -> AnnotationSession:
-        reference = doc.result.label if doc.result is not None and doc.result.label.shape == annotation.shape else None
+        reference = self.prediction_in_classes(doc, annotation.shape)
         session = AnnotationSession(doc.path, annotation, reference, origin=source, pyramid=pyramid, parent=self)
+        session.reference_model = self._model_key() if reference is not None else None
         doc.annotation = session
         self.undo_group.addStack(session.undo)
         session.undo.indexChanged.connect(lambda _index, s=session: self._after_edit(s))
@@ -729,6 +758,7 @@ class Annotator(QtCore.QObject):
         self.panel.set_class(min(self.tools.class_id, classes.num_classes - 1))
         self._class_changed(self.tools.class_id)
         self._name_class_actions()
+        self.class_set_changed.emit(classes)
         self.classes_changed.emit(classes)
 
     # ------------------------------------------------------------------ done / status

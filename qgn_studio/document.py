@@ -245,6 +245,25 @@ class ImageDocument:
         self._truth_checked: tuple | None = None
         self.annotation = None
         self.done = False
+        self.file_stamp: tuple | None = None  # (size, mtime_ns) of the file when it was read
+
+    @staticmethod
+    def _stamp(path: Path) -> tuple | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        return st.st_size, st.st_mtime_ns
+
+    def file_changed(self) -> bool:
+        """Whether the file on disk is no longer the one that was read (or found missing)."""
+        return self.loaded and self._stamp(self.path) != self.file_stamp
+
+    def forget_load(self) -> None:
+        """Forget what reading the file gave (an error, notes, results), so it is read again."""
+        self.image = self.ground_truth = self.gt_path = self.error = self.result = None
+        self.notes, self.curve, self.reference = [], {}, {}
+        self.truth_problem = self._truth_checked = None
 
     @property
     def name(self) -> str:
@@ -263,6 +282,7 @@ class ImageDocument:
         """Read the image and look for its ground truth; failures become ``error`` / ``notes``."""
         if self.loaded:
             return
+        self.file_stamp = self._stamp(self.path)
         try:
             self.image = read_image(self.path)
         except Exception as exc:  # noqa: BLE001 - any unreadable file becomes a message

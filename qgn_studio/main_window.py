@@ -31,6 +31,7 @@ from qgn_studio.workers import InferenceWorker, ThumbnailLoader
 
 APP_NAME = "QGN Studio"
 RECENT_RESULTS = 8  # images whose last result stays in memory
+PLACEHOLDER = "Open images with Ctrl+O, a folder with Ctrl+Shift+O, or drop them here"
 LAYER_KEYS = {"prediction": "L", "truth": "T", "grid": "G", "uncertainty": "U", "sites": "S", "image": "I",
               "changed": "C"}
 
@@ -77,6 +78,55 @@ def fitted_size(screen: QtGui.QScreen | None, wanted: QtCore.QSize) -> QtCore.QS
                         min(wanted.height(), max(room.height() - 48, 240)))
 
 
+def same_model(stored: str | None, path) -> bool:
+    """Whether a project's ``model`` entry (a file, or a bundled model's name) is ``path``."""
+    from qgn.resources import bundled_model_path
+
+    if not stored:
+        return False
+    candidate = Path(stored) if Path(stored).is_file() else bundled_model_path(stored)
+    return candidate is not None and candidate.resolve() == Path(path).resolve()
+
+
+class TaskProgress(QtWidgets.QWidget):
+    """A long task's n/N in the status bar, with a Cancel button (hidden when idle)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.label = QtWidgets.QLabel()
+        self.bar = QtWidgets.QProgressBar()
+        self.bar.setMaximumWidth(160)
+        self.bar.setMaximumHeight(14)
+        self.bar.setTextVisible(False)
+        self.cancel_button = QtWidgets.QToolButton()
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip("Stop it (Esc)")
+        self.cancel_button.clicked.connect(self._cancel)
+        layout = QtWidgets.QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.label)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.cancel_button)
+        self._on_cancel = None
+        self.hide()
+
+    def show_progress(self, text: str, done: int, total: int, on_cancel=None) -> None:
+        self.label.setText(text)
+        self.bar.setRange(0, max(total, 1))
+        self.bar.setValue(done)
+        self._on_cancel = on_cancel
+        self.cancel_button.setVisible(on_cancel is not None)
+        self.show()
+
+    def hide_progress(self) -> None:
+        self._on_cancel = None
+        self.hide()
+
+    def _cancel(self) -> None:
+        if self._on_cancel is not None:
+            self._on_cancel()
+
+
 class MainWindow(QtWidgets.QMainWindow):
     """QGN Studio's window. ``settings=None`` neither restores nor saves anything (screenshots)."""
 
@@ -111,7 +161,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._docks()
         self.hover_label = QtWidgets.QLabel("")
         self.device_label = QtWidgets.QLabel("no model")
+        self.progress = TaskProgress()
         self.statusBar().addWidget(self.hover_label, 1)
+        self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.device_label)
 
         self.worker = InferenceWorker(self)
@@ -161,6 +213,7 @@ class MainWindow(QtWidgets.QMainWindow):
         w.measurer.failed.connect(self._failed)
         self.thumbnails.thumbnail_ready.connect(self.images.set_thumbnail)
         self.images.current_changed.connect(self.select_image)
+        self.images.filter_changed.connect(self._filter_changed)
         self.explore.setting_changed.connect(self._setting_changed)
         self.layer_panel.visibility_changed.connect(self.set_layer_visible)
         self.layer_panel.opacity_changed.connect(self.set_layer_opacity)
@@ -170,11 +223,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.annotator.mode_changed.connect(self._annotation_mode_changed)
         self.annotator.session_created.connect(self._session_created)
         self.annotator.edited.connect(lambda session: self._annotation_edited(session))
-        self.annotator.done_changed.connect(lambda doc, _done: self.images.update_document(doc))
+        self.annotator.done_changed.connect(lambda doc, _done: (self.images.update_document(doc),
+                                                                 self._apply_filter()))
         self.projects.project_changed.connect(lambda _project: self._update_title())
         self.projects.autosaved.connect(self._show_autosaved)
         self.finetuner.kept.connect(self._model_kept)
         self.annotator.classes_changed.connect(self._classes_edited)
+        self.annotator.class_set_changed.connect(self.images.set_classes)
 
     def _action(self, menu: QtWidgets.QMenu, text: str, slot, keys=(), tip: str = "",
                 checkable: bool = False, section: str | None = None) -> QtGui.QAction:
@@ -209,6 +264,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(file, "&New project…", lambda: self.projects.new_project(), "Ctrl+Shift+N",
                      tip="Create a project folder with the open images, the classes and the model")
         self._action(file, "Open p&roject…", lambda: self.projects.open_project(), "Ctrl+Alt+O")
+        self._action(file, "&Close project", lambda: self.projects.close_project(), "Ctrl+Shift+W",
+                     tip="Close the project and its images (unsaved edits are asked about); nothing is deleted")
+        self._action(file, "Project s&tatistics…", self.show_statistics,
+                     tip="Images done and annotated, pixels and images per class")
         self._action(file, "&Save annotations", self.projects.save, "Ctrl+S",
                      tip="Save every annotation with unsaved edits into the project (creating one first if needed)")
         self._action(file, "&Import dataset…", self.show_import, tip="A CVAT/VOC, Cityscapes, CamVid, COCO, "
@@ -224,6 +283,8 @@ class MainWindow(QtWidgets.QMainWindow):
         image = bar.addMenu("&Image")
         self._action(image, "&Next image", lambda: self.step_image(1), ["PgDown", "N"])
         self._action(image, "&Previous image", lambda: self.step_image(-1), ["PgUp", "P"])
+        self._action(image, "&Remove from the list…", self.remove_current_images, "Ctrl+Del",
+                     tip="Take the selected images out of the list and the project (their annotations are kept)")
 
         view = bar.addMenu("&View")
         self._action(view, "&Fit to window", self.canvas.fit, ["F", "Home"])
@@ -395,11 +456,16 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_paths(self, paths: list, append: bool = False, replace_project_images: bool = False) -> None:
         if not append and self.projects.open_if_project(paths):
             return
-        if self.projects.project is not None and not replace_project_images:
-            append = True  # a project's images stay listed; new ones join them
+        images, models, problems = expand_paths(paths)
+        if images and self.projects.project is not None and not replace_project_images:
+            choice = self.projects.images_to_open(images)  # never join a project without a word
+            if choice == "cancel" or (choice == "close" and not self.projects.close_project()):
+                return
+            if choice == "add":
+                append = True  # a project's images stay listed; new ones join them and project.json
+                self.projects.add_images([p for p in images if self._doc_for(p) is None])
         for path in paths[:3]:
             self.remember_recent(path)
-        images, models, problems = expand_paths(paths)
         for model in models[:1]:
             self.load_model(model)
         if problems:
@@ -423,9 +489,43 @@ class MainWindow(QtWidgets.QMainWindow):
         for doc in self.docs:
             if doc.loaded:
                 self.images.update_document(doc)
-        self.thumbnails.request([d.path for d in new])
+        self.thumbnails.request([d.path for d in new if not self.images.has_thumbnail(d.path)])
         self._remember_folder(images[0])
-        self.images.set_current(min(first, len(self.docs) - 1))
+        if not append:
+            self.uncertainty_order.scores = {}
+            self.uncertainty_order.restore()  # the order scored last time for these images
+        self.images.set_current(min(first, len(self.docs) - 1) if not self.uncertainty_order.scores else 0)
+
+    def close_documents(self, docs: list) -> None:
+        """Take ``docs`` out of the list (their annotations and undo logs go; nothing on disk
+        changes here): the row after the current one, or the last, becomes current."""
+        gone = set(id(d) for d in docs)
+        if not gone:
+            return
+        row = self.images.current()
+        self.annotator.forget(docs)
+        self._recent = [d for d in self._recent if id(d) not in gone]
+        self.docs = [d for d in self.docs if id(d) not in gone]
+        self.images.set_documents(self.docs)
+        for doc in self.docs:
+            if doc.loaded:
+                self.images.update_document(doc)
+        if self.current is not None and id(self.current) in gone:
+            self.current = None
+        if self.docs:
+            self.images.set_current(max(0, min(row, len(self.docs) - 1)))
+        else:
+            self.canvas.show_document(None)
+            self.canvas.show_result(None)
+            self.canvas.set_placeholder(PLACEHOLDER)
+            self.explore.show_result(None, None)
+            self.annotator.show_document(None)
+            self._update_title()
+
+    def remove_current_images(self) -> None:
+        """Image ▸ Remove: the selected images leave the list (and the project, asked first)."""
+        docs = [self.docs[r] for r in self.images.selected_rows() if 0 <= r < len(self.docs)]
+        self.projects.remove_images(docs)
 
     def open_images_dialog(self) -> None:
         pattern = " ".join(f"*{e}" for e in IMAGE_EXTENSIONS)
@@ -449,6 +549,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.load_model(path, self.device_choice)
         if self.settings is not None:
             self.settings.setValue("model/path", str(path))
+        project = self.projects.project
+        if project is not None and not same_model(project.model, path):
+            self.projects.set_model(Path(path))  # the project remembers the model chosen for it
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
@@ -468,6 +571,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.images.current() != row:
             self.images.set_current(row)
             return
+        if doc.error and doc.file_changed():  # replaced on disk under the same name: read it again
+            doc.forget_load()
+            self.images.forget_thumbnail(doc.path)
+            self.thumbnails.request([doc.path])
         self.current = doc
         self._keep_recent_results(doc)
         self.canvas.clear_message("image")
@@ -486,14 +593,52 @@ class MainWindow(QtWidgets.QMainWindow):
             self._recent.pop(0).result = None
 
     def step_image(self, delta: int) -> None:
+        """The next (previous) image shown by the list's filter."""
         if self.docs:
-            row = self.images.current() + delta
-            self.images.set_current(max(0, min(len(self.docs) - 1, row)))
+            rows = self.images.visible_rows()
+            if not rows:
+                return
+            current = self.images.current()
+            if delta > 0:
+                row = next((r for r in rows if r > current), rows[-1])
+            else:
+                row = next((r for r in reversed(rows) if r < current), rows[0])
+            self.images.set_current(row)
+
+    # ------------------------------------------------------------------ the list's filter
+    def _filter_changed(self, key: str, _text: str) -> None:
+        if key.startswith("class:") or key == "annotated":
+            self._list_stats = None
+            self.projects.statistics(self._stats_for_filter, lambda message: self.statusBar().showMessage(
+                f"Cannot read the saved annotations: {message}", 8000))
+        self._apply_filter()
+
+    def _stats_for_filter(self, stats) -> None:
+        self._list_stats = stats
+        self._apply_filter()
+
+    def _apply_filter(self) -> None:
+        from qgn_studio.image_filter import shown
+
+        key, text = self.images.filter_key()
+        rows = shown(self.docs, key, text, getattr(self, "_list_stats", None), self.uncertainty_order.scores)
+        if self.current in self.docs:
+            rows[self.docs.index(self.current)] = True  # the image on screen stays listed
+        self.images.show_rows(rows)
+
+    def show_statistics(self):
+        """The project's statistics: images done, annotated, pixels and images per class."""
+        from qgn_studio.statistics_dialog import StatisticsDialog
+
+        dialog = StatisticsDialog(self)
+        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.projects.statistics(dialog.show_statistics, dialog.show_problem)
+        return dialog
 
     def _show_document(self, doc: ImageDocument) -> None:
         self.canvas.show_document(doc if doc.image is not None else None)
-        self.canvas.set_placeholder("This file could not be read as an image" if doc.error else
-                                    "Open images with Ctrl+O, a folder with Ctrl+Shift+O, or drop them here")
+        self.canvas.set_placeholder("This file could not be read as an image" if doc.error else PLACEHOLDER)
         if doc.error:
             self.canvas.show_message(doc.error, "error", "image")
         elif doc.notes:
@@ -606,6 +751,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _model_loaded(self, info) -> None:
         self.model_info = info
+        self.projects.model_loaded(info)
         classes = self.annotator.model_classes(info.classes)
         self.canvas.set_classes(classes)
         self.layer_panel.legend.set_classes(classes)
@@ -649,6 +795,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explore.tau.slider.setValue(round(tau * 100))
 
     def cancel(self) -> None:
+        """Esc: stop the computation in progress (a prediction, or ordering by uncertainty)."""
+        if self.uncertainty_order.cancel():
+            return
         if self._busy:
             self.worker.cancel()
 
