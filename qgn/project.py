@@ -327,11 +327,13 @@ def generation_dirs(generation: int) -> tuple[str, str]:
 
 def export_project(
     project: Project, out_dir: str | os.PathLike, formats, progress: Callable[[int, int, str], None] | None = None,
-    only_done: bool = False, errors: list[str] | None = None,
+    only_done: bool = False, errors: list[str] | None = None, images: str | None = None,
 ) -> list[Path]:
     """Export every saved annotation (of done images only, with ``only_done``) in ``formats`` into
     ``out_dir/<format>/``, files named after the image keys. ``progress(i, n, text)`` after each
-    image (i = 1 … n). Returns the paths written, each once.
+    image (i = 1 … n). Returns the paths written, each once. ``images``: "copy" or "link" puts
+    the image files into the exports that reference them (labelme, COCO; Cityscapes always has
+    its leftImg8bit), None leaves them where they are (labelme's ``imagePath`` then leads there).
 
     An image whose annotation cannot be read or written is reported (its progress text starts with
     "failed") and the export goes on; with ``errors``, one line per failure is appended to it,
@@ -341,11 +343,13 @@ def export_project(
     from .formats import ExportItem
 
     names = check_format_names(formats)
+    image_mode = images
     images = [im for im in project.images if im.done or not only_done]
     for name in names:  # temporaries a killed earlier export left
         for folder in (Path(out_dir) / name, *(Path(out_dir) / name).glob("*/"), *(Path(out_dir) / name).glob("*/*/")):
             remove_stale_temporaries(folder)
-    writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels) for n in names]
+    writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels, image_mode)
+               for n in names]
     image_names = export_names(project.images)
     paths: list[Path] = []
     failures: list[Exception] = []

@@ -199,15 +199,32 @@ def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
                 names[train] = name
             how = "Cityscapes train ids (255 void)"
     official = not colours_file.is_file()
+    own_names = _cityscapes_names(root)  # image_names.tsv of a QGN export: the images' own names
     items = []
     for mask in masks:
         rel = mask.relative_to(gt).as_posix()[: -len(suffix)]
         stem = Path(rel).name
-        image = find_image(f"{rel}_leftImg8bit", root / "leftImg8bit") or find_image(stem, images) \
-            or find_image(f"{stem}_leftImg8bit", images)
-        items.append(SourceItem(stem, image, _index_reader(mask, names, official), str(mask)))
+        own = own_names.get(stem)
+        image = (own and find_image(Path(own).stem, images)) or find_image(f"{rel}_leftImg8bit", root / "leftImg8bit") \
+            or find_image(stem, images) or find_image(f"{stem}_leftImg8bit", images)
+        items.append(SourceItem(Path(own).stem if own else stem, image, _index_reader(mask, names, official), str(mask)))
     description = f"cityscapes: Cityscapes tree, {len(masks)} masks ({suffix[1:]}), {how}"
     return SourceDataset("cityscapes", root, description, file_classes, items)
+
+
+def _cityscapes_names(root: Path) -> dict[str, str]:
+    """``image_names.tsv`` of a QGN Cityscapes export: Cityscapes name → the image's own file name."""
+    import csv
+
+    path = root / "image_names.tsv"
+    if not path.is_file():
+        return {}
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle, delimiter="\t"))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return {}
+    return {row[0]: row[1] for row in rows[1:] if len(row) >= 2 and row[0] and row[1]}
 
 
 def _index_reader(mask: Path, names: list[str], cityscapes_void: bool = False):
