@@ -357,7 +357,7 @@ class MainWindow(QtWidgets.QMainWindow):
         ):
             tools.addAction(style.standardIcon(icon), text, slot)
         tools.addSeparator()
-        tools.addAction(icons.fit_icon(), "Fit to window (F)", self.canvas.fit)
+        self.fit_tool = tools.addAction(icons.fit_icon(), "Fit to window (F, Home)", self.canvas.fit)
         tools.addAction(icons.actual_size_icon(), "Actual size (Ctrl+1)", self.canvas.actual_size)
         self.zoom_box_action.setIcon(icons.zoom_box_icon())
         tools.addAction(self.zoom_box_action)
@@ -581,6 +581,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.clear_message("run")
         if doc.loaded:
             self._show_document(doc)
+        elif self.canvas.doc is None:  # not the "Open images…" hint while images are listed
+            self.canvas.set_placeholder(f"Reading {doc.name}…")
         self.projects.document_shown(doc)
         self._request()
 
@@ -808,6 +810,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ annotation
     def _annotation_mode_changed(self, on: bool) -> None:
+        # in annotation mode F is the Fill tool: the toolbar says which key fits then
+        self.fit_tool.setToolTip("Fit to window (Home)" if on else "Fit to window (F, Home)")
         if on:
             self.annotate_dock.show()
             self.annotate_dock.raise_()
@@ -899,6 +903,18 @@ class MainWindow(QtWidgets.QMainWindow):
                 return
             r, g, b = doc.image[int(y), int(x)]
             parts.append(f"RGB {r} {g} {b}")
+        session = None if doc is None else doc.annotation
+        if self.annotator.enabled and session is not None and doc.image is not None:
+            # annotating: the class under the pointer is the annotation's, not the prediction's
+            names = session.classes.names
+            value = int(session.label[int(y), int(x)])
+            name = names[value] if value < len(names) else "ignore"
+            parts.append(f"annotation: <b>{name}</b>")
+            if session.reference is not None:
+                ref = int(session.reference[int(y), int(x)])
+                parts.append(f"prediction: {names[ref] if ref < len(names) else 'ignore'}")
+            self.hover_label.setText("  │  ".join(parts))
+            return
         result = self.canvas.result
         info = None if result is None else pixel_info(result, x, y, None if doc is None else doc.ground_truth)
         classes = self.model_info.classes if self.model_info is not None else None

@@ -11,6 +11,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from qgn_studio.tools.controller import MAX_LEVEL, TOOLS
 
 SWATCH = 16
+ROW = 22  # class table row height (px)
 CHECKED_STYLE = ("QToolButton { padding: 3px 6px; }"
                  " QToolButton:checked, QPushButton:checked { background: #3d7dca; color: white;"
                  " border: 1px solid #6aa9ff; border-radius: 3px; }")
@@ -58,7 +59,9 @@ class ClassTable(QtWidgets.QTableWidget):
         header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Fixed)
         header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.Stretch)
         self.setColumnWidth(1, SWATCH + 12)
-        self.verticalHeader().setDefaultSectionSize(22)
+        self.verticalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Fixed)
+        self.verticalHeader().setDefaultSectionSize(ROW)
+        self.verticalHeader().setMinimumSectionSize(ROW)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
         self.itemChanged.connect(self._item_changed)
         self.cellDoubleClicked.connect(self._double_clicked)
@@ -92,7 +95,8 @@ class ClassTable(QtWidgets.QTableWidget):
                 self.setItem(i, 2, label)
         self._filling = False
         rows = 0 if classes is None else classes.num_classes
-        self.setFixedHeight(min(10, max(rows, 3)) * 22 + self.horizontalHeader().height() + 4)
+        header = self.horizontalHeader().sizeHint().height()
+        self.setFixedHeight(min(10, max(rows, 3)) * ROW + header + 2 * self.frameWidth() + 2)
 
     def filter(self, text: str) -> int | None:
         """Show the classes whose name contains ``text`` (any case); the first such class id."""
