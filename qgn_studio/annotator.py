@@ -26,12 +26,12 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from qgn_studio.annotation_doc import AnnotationSession, LivePyramid, edit_between
 from qgn_studio.canvas.annotation_input import BrushCursor, PaintSurface
+from qgn_studio.class_keys import CLASS_KEYS, carry_keys, keys_for, remember, remembered
 from qgn_studio.document import describe_error
 from qgn_studio.panels.annotate import START_SOURCES, AnnotatePanel
 from qgn_studio.tools import TOOLS, EditCommand, ToolController
 
 HIDDEN_WHILE_ANNOTATING = ("prediction", "grid")
-CLASS_KEYS = tuple("1234567890")
 BRUSH_KEYS = {1: ["Shift+]", "Ctrl+]"], -1: ["Shift+[", "Ctrl+["]}  # larger / smaller brush
 SHOWN_WHILE_ANNOTATING = ("annotation", "annotation_cells")
 SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "import": "an imported mask",
@@ -191,61 +191,13 @@ class Annotator(QtCore.QObject):
 
         return choose
 
-    # ------------------------------------------------------------------ class keys
+    # ------------------------------------------------------------------ class keys (qgn_studio.class_keys)
     def _keys_for(self, classes) -> dict[int, str]:
-        """Class id → key for a newly installed class set: the keys the user had for these
-        class names (remembered in the settings), else 1–9, 0 for the first ten."""
-        if classes is None:
-            return {}
-        remembered = self._remembered_keys().get("|".join(classes.names))
-        if remembered:
-            where = {name: i for i, name in enumerate(classes.names)}
-            keys = {where[name]: key for name, key in remembered.items() if name in where and key in CLASS_KEYS}
-            if len(set(keys.values())) == len(keys):
-                return keys
-        return {i: key for i, key in enumerate(CLASS_KEYS) if i < classes.num_classes}
+        return keys_for(classes, remembered(getattr(self.window, "settings", None)))
 
     def _carry_keys(self, edit) -> None:
-        """After a class edit each surviving class keeps its key ("9 = car" stays car after a
-        merge or a delete); the key of a removed class is free; an added class takes the first
-        free key."""
-        from qgn.classes_edit import _survives
-
-        keys = {}
-        for old, key in self.class_keys.items():
-            if old < edit.before.num_classes and _survives(edit, old):
-                new = edit.value_map[old]
-                if 0 <= new < edit.after.num_classes and new not in keys:
-                    keys[new] = key
-        images = {edit.value_map[v] for v in range(edit.before.num_classes)}
-        free = [k for k in CLASS_KEYS if k not in keys.values()]
-        for class_id in range(edit.after.num_classes):
-            if class_id not in images and class_id not in keys and free:  # an added class
-                keys[class_id] = free.pop(0)
-        self.class_keys = keys
-        self._remember_keys(edit.after)
-
-    def _remembered_keys(self) -> dict:
-        import json
-
-        settings = getattr(self.window, "settings", None)
-        try:
-            return json.loads(str(settings.value("annotate/class_keys", "{}"))) if settings is not None else {}
-        except ValueError:
-            return {}
-
-    def _remember_keys(self, classes) -> None:
-        import json
-
-        settings = getattr(self.window, "settings", None)
-        if settings is None:
-            return
-        memory = self._remembered_keys()
-        memory.pop("|".join(classes.names), None)
-        memory["|".join(classes.names)] = {classes.names[i]: k for i, k in self.class_keys.items()}
-        while len(memory) > 20:
-            memory.pop(next(iter(memory)))
-        settings.setValue("annotate/class_keys", json.dumps(memory))
+        self.class_keys = carry_keys(self.class_keys, edit)
+        remember(getattr(self.window, "settings", None), edit.after, self.class_keys)
 
     def _start_setter(self, source):
         return lambda: self.start_from(source)

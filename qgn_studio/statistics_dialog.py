@@ -5,7 +5,7 @@ controller); this window only shows them, as a table with a bar per class.
 """
 from __future__ import annotations
 
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from qgn_studio.panels.annotate import colour_swatch
 
@@ -27,8 +27,10 @@ class StatisticsDialog(QtWidgets.QDialog):
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
-        for col in (1, 2, 3):
+        for col in (1, 3):
             header.setSectionResizeMode(col, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.Fixed)
+        self.table.setColumnWidth(2, 120)
         buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QtWidgets.QVBoxLayout(self)
@@ -60,17 +62,17 @@ class StatisticsDialog(QtWidgets.QDialog):
             share = pixels[i] / labelled if labelled else 0.0
             cells = [QtWidgets.QTableWidgetItem(colour_swatch(rgb), name),
                      QtWidgets.QTableWidgetItem(f"{int(pixels[i]):,}"),
-                     QtWidgets.QTableWidgetItem(f"{100 * share:.1f} %"),
+                     QtWidgets.QTableWidgetItem(""),  # the bar below says it
                      QtWidgets.QTableWidgetItem(f"{int(images[i])}")]
             for col, item in enumerate(cells):
                 if col:
                     item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, col, item)
-            bar = QtGui.QLinearGradient(0, 0, 1, 0)
-            bar.setCoordinateMode(QtGui.QGradient.CoordinateMode.ObjectBoundingMode)
-            colour = QtGui.QColor(*rgb)
-            colour.setAlpha(90)
-            bar.setColorAt(0, colour)
-            bar.setColorAt(max(min(share, 1.0), 0.001), colour)
-            bar.setColorAt(min(max(share, 0.001) + 0.0001, 1.0), QtGui.QColor(0, 0, 0, 0))
-            self.table.item(i, 2).setBackground(QtGui.QBrush(bar))
+            bar = QtWidgets.QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setValue(round(1000 * share))
+            bar.setFormat(f"{100 * share:.1f} %")
+            bar.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+            bar.setStyleSheet(f"QProgressBar {{ border: none; background: transparent; color: #e6e6e6; }}"
+                              f"QProgressBar::chunk {{ background: rgba({rgb[0]}, {rgb[1]}, {rgb[2]}, 140); }}")
+            self.table.setCellWidget(i, 2, bar)

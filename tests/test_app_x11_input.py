@@ -43,7 +43,8 @@ APP = textwrap.dedent(r"""
         tools = win.annotator.tools
         data = {"ready": session is not None, "radius": tools.radius, "tool": tools.tool,
                 "class": tools.class_id, "edits": 0 if session is None else session.undo.count(),
-                "mode": win.annotator.enabled, "targets": []}
+                "mode": win.annotator.enabled, "targets": [],
+                "names": list(win.annotator.classes.names) if win.annotator.classes is not None else []}
         if session is not None:
             label = session.label
             for value in sorted({int(v) for v in label.flat if v < session.classes.num_classes})[:4]:
@@ -175,8 +176,14 @@ def test_brush_keys_pick_and_class_keys_with_real_x11_events(x_display, tmp_path
         app.xdotool("keydown", "ctrl", "click", "1", "keyup", "ctrl")
         state = app.wait(lambda s: s["class"] == v2, 10, "Ctrl + click picks")
         assert state["tool"] == "paint" and state["edits"] == 0
-        # Class keys choose classes by their key.
+        # Class keys choose classes by their key; / finds a class by name, Enter chooses it.
         app.key("3")
         app.wait(lambda s: s["class"] == 2, 10, "3 → the third class")
+        app.key("slash")
+        app.xdotool("type", "--delay", "30", "fence")
+        app.key("Return")
+        app.wait(lambda s: s["class"] == s["names"].index("fence"), 10, "/ fence Enter → fence")
+        app.key("1")  # the keys act on the image again after the search
+        app.wait(lambda s: s["class"] == 0, 10, "1 after the search")
     finally:
         app.close()

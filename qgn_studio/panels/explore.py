@@ -146,7 +146,7 @@ class CurvePlot(pg.PlotWidget):
         self.getAxis("bottom").setStyle(maxTextLevel=0, hideOverlappingLabels=True)
         self.setLabel("left", "mIoU", units="%")
         self.showGrid(x=True, y=True, alpha=0.2)
-        self.setMinimumHeight(200)
+        self.setMinimumHeight(170)
         self.getPlotItem().setMenuEnabled(False)
         self.legend = self.addLegend(offset=(8, 8), labelTextSize="8pt", brush=(30, 31, 34, 180))
         self.metric = "miou"

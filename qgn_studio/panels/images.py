@@ -6,6 +6,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from qgn_studio.document import ImageDocument
 
 THUMB = 56
+ROW_HEIGHT = 50  # every row as tall as a landscape thumbnail's, whatever the image (a 20×20 one too)
 
 
 def placeholder_icon(colour: str = "#3a3b3f") -> QtGui.QIcon:
@@ -51,7 +52,7 @@ class ImageListPanel(QtWidgets.QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.list = QtWidgets.QListWidget()
-        self.list.setIconSize(QtCore.QSize(THUMB, THUMB))
+        self.list.setIconSize(QtCore.QSize(THUMB, ROW_HEIGHT - 4))
         self.list.setUniformItemSizes(True)
         self.list.setSpacing(1)
         self.list.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -91,7 +92,7 @@ class ImageListPanel(QtWidgets.QWidget):
         for row, doc in enumerate(docs):
             item = QtWidgets.QListWidgetItem(self._thumbnails.get(doc.path, placeholder), doc.name)
             item.setToolTip(str(doc.path))
-            item.setSizeHint(QtCore.QSize(0, THUMB + 4))  # a tiny image's row is as tall as the others
+            item.setSizeHint(QtCore.QSize(0, ROW_HEIGHT))  # a tiny image's row is as tall as the others
             self.list.addItem(item)
             self._rows[doc.path] = row
         self.list.blockSignals(False)
