@@ -565,10 +565,18 @@ class ProjectController(QtCore.QObject):
         project = self.project
         if project is None:
             return "close"
-        new = [p for p in images if project._find(Path(p)) is None]
+        new = [p for p in images if not self._in_project(project, p)]
         if not new:
             return "add"
         return self.ask_add_images(len(new), project.root.name)
+
+    @staticmethod
+    def _in_project(project, path) -> bool:
+        try:
+            project.image_for(path)
+        except KeyError:
+            return False
+        return True
 
     def add_images(self, paths: list) -> None:
         """Add ``paths`` to the open project (project.json written on the job thread)."""
