@@ -12,6 +12,7 @@ Layout under ``root``::
     annotations.g<N>/, .autosave.g<N>/   the same after N class edits; ``annotations`` is then a
                                  symbolic link to ``annotations.g<N>``, a stable path for scripts
     .class-edit.json             only while (or after a crash in) a class edit: its journal
+    removed/<key>.<what>.<time>.qgt  annotations of images taken out of the project (kept)
 
 **Opening never deletes or writes.** ``open`` reads project.json and checks it against the folders
 on disk: a generation folder that holds annotations but that project.json does not name (and no
@@ -77,6 +78,7 @@ PROJECT_FILE = "project.json"
 JOURNAL_FILE = ".class-edit.json"
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
 ANNOTATION_DIR, AUTOSAVE_DIR = "annotations", ".autosave"
+REMOVED_DIR = "removed"  # annotations of images taken out of the project (never deleted)
 STALE_TEMP_SECONDS = 60.0
 #: How long a writer waits for another writer of the project (a class edit of many files) to finish.
 LOCK_TIMEOUT_S = float(os.environ.get("QGN_PROJECT_LOCK_TIMEOUT", "60"))
@@ -483,6 +485,24 @@ class Project:
             out.append(existing)
         return out
 
+    def remove_image(self, image: ProjectImage) -> list[Path]:
+        """Take ``image`` out of the project, merged into project.json under the write lock.
+        Nothing is deleted: its saved annotation and autosave move to ``removed/`` (so an image
+        added later under the same key never inherits them); returns where they went."""
+        with self.writing():
+            own = self._own(image)
+            moved = []
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            for kind, source in (("annotation", self.annotation_path(own)), ("autosave", self.autosave_path(own))):
+                if source.is_file():
+                    target = self.root / REMOVED_DIR / f"{own.key}.{kind}.{stamp}.qgt"
+                    target.parent.mkdir(exist_ok=True)
+                    os.replace(source, target)
+                    moved.append(target)
+            self.images = [im for im in self.images if im.key != own.key]
+            self._commit()
+        return moved
+
     def _find(self, path: Path) -> ProjectImage | None:
         target = Path(os.path.normpath(Path(path).absolute()))
         for im in self.images:
@@ -710,11 +730,13 @@ def _remove_folders(folders) -> None:
 
 def export_project(
     project: Project, out_dir: str | os.PathLike, formats, progress: Callable[[int, int, str], None] | None = None,
-    only_done: bool = False, errors: list[str] | None = None,
+    only_done: bool = False, errors: list[str] | None = None, images: str | None = None,
 ) -> list[Path]:
     """Export every saved annotation (of done images only, with ``only_done``) in ``formats`` into
     ``out_dir/<format>/``, files named after the image keys. ``progress(i, n, text)`` after each
-    image (i = 1 … n). Returns the paths written, each once.
+    image (i = 1 … n). Returns the paths written, each once. ``images``: "copy" or "link" puts
+    the image files into the exports that reference them (labelme, COCO; Cityscapes always has
+    its leftImg8bit), None leaves them where they are (labelme's ``imagePath`` then leads there).
 
     An image whose annotation cannot be read or written is reported (its progress text starts with
     "failed") and the export goes on; with ``errors``, one line per failure is appended to it,
@@ -724,10 +746,12 @@ def export_project(
     from .formats import ExportItem
 
     names = check_format_names(formats)
+    image_mode = images
     images = [im for im in project.images if im.done or not only_done]
     for name in names:  # temporaries a killed earlier export left (Cityscapes writes 3 folders deep)
         remove_stale_temporaries(Path(out_dir) / name, depth=4)
-    writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels) for n in names]
+    writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels, image_mode)
+               for n in names]
     image_names = export_names(project.images)
     paths: list[Path] = []
     failures: list[Exception] = []

@@ -12,6 +12,10 @@ with what the app needs around it:
                the changed pixels, never whole maps; unlimited while the app runs.
 ``version``    bumped by every apply/revert; ``saved_version`` / ``autosaved_version`` tell what
                is on disk.
+``state()``    which map this is, as the undo log sees it: (epoch, serial of the last command
+               applied). Undoing back to the saved step is the saved map again, so ``dirty`` is
+               False there; a change outside the log (a replaced map, a recovered autosave) starts
+               a new epoch.
 
 Every method runs on the UI thread and costs O(changed pixels + touched root blocks).
 """
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import shiboken6
 from PySide6 import QtCore, QtGui
 
 from qgn.annotation import LabelEdit
@@ -146,6 +151,10 @@ class AnnotationSession(QtCore.QObject):
         self.version = 0
         self.saved_version = 0
         self.autosaved_version = 0
+        self._epoch = 0
+        self._states = {0: self.state()}  # version → state(), recorded after every undo-log step
+        self.saved_state = self.state()
+        self.undo.indexChanged.connect(lambda _index: self._record_state())
 
     # ------------------------------------------------------------------ state
     @property
@@ -163,8 +172,23 @@ class AnnotationSession(QtCore.QObject):
 
     @property
     def dirty(self) -> bool:
-        """Edits not yet saved into the project's annotation file."""
-        return self.version != self.saved_version
+        """Edits not yet saved into the project's annotation file (undoing back to the saved
+        step is not an edit)."""
+        return self.state() != self.saved_state
+
+    def state(self) -> tuple[int, int]:
+        """(epoch, serial of the last applied undo command, 0 at the start of the log)."""
+        index = self.undo.index()
+        command = self.undo.command(index - 1) if index > 0 else None
+        return self._epoch, int(getattr(command, "serial", id(command))) if command is not None else 0
+
+    def _record_state(self) -> None:
+        if not shiboken6.isValid(self.undo):
+            return  # the window is closing: its undo stacks are being destroyed
+        self._states[self.version] = self.state()
+        if len(self._states) > 256:  # only recent versions can still be in flight to the disk
+            for version in sorted(self._states)[:-128]:
+                del self._states[version]
 
     @property
     def is_annotation(self) -> bool:
@@ -221,15 +245,24 @@ class AnnotationSession(QtCore.QObject):
         classes = self.classes
         self.pyramid = LivePyramid(self.label, classes.num_classes, classes.ignore_index)
         self.version += 1
+        self._epoch += 1
+        self._record_state()
         self.reset.emit()
 
     def mark_unsaved(self) -> None:
         """The map differs from the project's annotation file (e.g. a recovered autosave)."""
         self.version += 1
+        self._epoch += 1
+        self._record_state()
 
     def mark_saved(self, version: int) -> None:
+        """The map of ``version`` is in the project's annotation file."""
         self.saved_version = version
         self.autosaved_version = max(self.autosaved_version, version)
+        if version == self.version:
+            self.saved_state = self.state()
+        else:  # edited meanwhile: the step that was written, if the log still knows it
+            self.saved_state = self._states.get(version, (-1, -1))
 
     def mark_autosaved(self, version: int) -> None:
         self.autosaved_version = version

@@ -26,12 +26,13 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from qgn_studio.annotation_doc import AnnotationSession, LivePyramid, edit_between
 from qgn_studio.canvas.annotation_input import BrushCursor, PaintSurface
+from qgn_studio.class_keys import CLASS_KEYS, carry_keys, keys_for, remember, remembered
 from qgn_studio.document import describe_error
 from qgn_studio.panels.annotate import START_SOURCES, AnnotatePanel
 from qgn_studio.tools import TOOLS, EditCommand, ToolController
-from qgn_studio.tools.controller import class_for_key
 
 HIDDEN_WHILE_ANNOTATING = ("prediction", "grid")
+BRUSH_KEYS = {1: ["Shift+]", "Ctrl+]"], -1: ["Shift+[", "Ctrl+["]}  # larger / smaller brush
 SHOWN_WHILE_ANNOTATING = ("annotation", "annotation_cells")
 SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "import": "an imported mask",
                "empty": "an empty map", "saved": "the saved annotation", "recovered": "a recovered autosave"}
@@ -50,6 +51,7 @@ class Annotator(QtCore.QObject):
     edited = QtCore.Signal(object)  # AnnotationSession: after every push, undo or redo
     session_created = QtCore.Signal(object)  # ImageDocument
     classes_changed = QtCore.Signal(object)  # ClassSet after a rename or recolour
+    class_set_changed = QtCore.Signal(object)  # ClassSet (or None) whenever the annotations' classes change
     class_edited = QtCore.Signal(object)  # qgn.classes_edit.ClassEdit: the project applies it to its files
     done_changed = QtCore.Signal(object, bool)  # (ImageDocument, done)
 
@@ -70,7 +72,11 @@ class Annotator(QtCore.QObject):
         self.loading: set[Path] = set()  # images whose saved annotation is being read
         self.unreadable: dict[Path, str] = {}  # images whose saved annotation/autosave could not be read
         self.class_undo: list = []  # inverse ClassEdits, latest last (filled when the project applied them)
+        self.class_redo: list = []  # the edits an undo of a class change took back, latest last
+        self._class_snapshots: dict = {}  # (before, after) of a class edit → what it took from the open maps
+        self._forward_of: dict = {}  # id(inverse in class_undo) → (inverse, the change it undoes)
         self.class_actions: list[QtGui.QAction] = []
+        self.class_keys: dict[int, str] = {}  # class id → its key (1–9, 0); stable across class edits
         self.file_key = lambda doc: None  # the project key of a document's annotation files (set by the projects)
         self.preparing: set[Path] = set()  # images whose new annotation is being built
         self.mode_actions: list[QtGui.QAction] = []
@@ -81,6 +87,7 @@ class Annotator(QtCore.QObject):
         # Injectable choices (tests replace them): a mask file to import, a colour for a class.
         self.choose_mask_file = self._choose_mask_file
         self.choose_colour = self._choose_colour
+        self.choose_merge_target = self._choose_merge_target
         self._summary_timer = QtCore.QTimer(self)
         self._summary_timer.setSingleShot(True)
         self._summary_timer.setInterval(150)
@@ -105,8 +112,10 @@ class Annotator(QtCore.QObject):
         p.class_add_requested.connect(self.add_class)
         p.class_remove_requested.connect(self.remove_class)
         p.class_undo_requested.connect(self.undo_class_edit)
+        p.class_redo_requested.connect(self.redo_class_edit)
         p.start_requested.connect(self.start_from)
         p.done_toggled.connect(self.set_done)
+        p.done_next_requested.connect(self.done_and_next)
         p.changed_view_toggled.connect(lambda on: self.window.set_layer_visible("changed", on))
         self.canvas.hovered.connect(self._hovered)
 
@@ -123,6 +132,10 @@ class Annotator(QtCore.QObject):
         self.redo_action.setEnabled(False)
         self.undo_group.canUndoChanged.connect(self.undo_action.setEnabled)
         self.undo_group.canRedoChanged.connect(self.redo_action.setEnabled)
+        self.done_action = add(menu, "Mark &done", lambda: self.set_done(not self._current_done()), "Ctrl+D",
+                               tip="This image is fully annotated (again: not done)", section=section)
+        self.done_next_action = add(menu, "Done and &next", self.done_and_next, "Ctrl+Return",
+                                    tip="Mark this image done and go to the next image not done yet", section=section)
         menu.addSeparator()
         section = "Annotate (in annotation mode)"
         for tool, (text, key, tip) in TOOLS.items():
@@ -131,16 +144,19 @@ class Annotator(QtCore.QObject):
                                      section=section))
         self.mode_actions.append(add(menu, "Finer cells (level −1)", lambda: self.tools.step_level(-1), "]",
                                      section=section))
+        # One sequence per key: X11 matches Shift+] and } to the same key press, and an action
+        # listing both is "ambiguous" there and never fires. Ctrl+] / Ctrl+[ work on every layout.
         self.mode_actions.append(add(menu, "Larger brush (radius +1 cell)", lambda: self.tools.step_radius(1),
-                                     ["Shift+]", "}"], section=section, tip="Also Shift+wheel over the image"))
+                                     BRUSH_KEYS[1], section=section, tip="Also Shift+wheel over the image"))
         self.mode_actions.append(add(menu, "Smaller brush (radius −1 cell)", lambda: self.tools.step_radius(-1),
-                                     ["Shift+[", "{"], section=section))
+                                     BRUSH_KEYS[-1], section=section, tip="Also Shift+wheel over the image"))
         classes = menu.addMenu("&Class")
-        for digit in list(range(1, 10)) + [0]:
-            class_id = class_for_key(digit)
-            action = add(classes, f"Class {class_id + 1}", self._class_setter(class_id), str(digit), section=section)
+        for key in CLASS_KEYS:
+            action = add(classes, f"Class on key {key}", self._key_setter(key), key, section=section)
             self.mode_actions.append(action)
             self.class_actions.append(action)
+        self.mode_actions.append(add(classes, "Find a class…", self.panel.focus_class_search, "/", section=section,
+                                     tip="Type part of a class name, Enter chooses it (any class, keyed or not)"))
         self._name_class_actions()
         menu.addSeparator()
         for source, (text, tip) in START_SOURCES.items():
@@ -150,21 +166,38 @@ class Annotator(QtCore.QObject):
             action.setEnabled(False)
 
     def _name_class_actions(self) -> None:
-        """The Class menu says each class's name (and hides keys without a class)."""
-        for digit, action in zip(list(range(1, 10)) + [0], self.class_actions):
-            class_id = class_for_key(digit)
-            if self.classes is not None and class_id < self.classes.num_classes:
+        """The Class menu says each key's class (and hides keys without a class)."""
+        by_key = {key: class_id for class_id, key in self.class_keys.items()}
+        for key, action in zip(CLASS_KEYS, self.class_actions):
+            class_id = by_key.get(key)
+            if self.classes is not None and class_id is not None and class_id < self.classes.num_classes:
                 action.setText(self.classes.names[class_id].replace("&", "&&"))
                 action.setVisible(True)
             else:
-                action.setText(f"Class {class_id + 1}")
+                action.setText(f"Class on key {key}")
                 action.setVisible(self.classes is None)
+        self.panel.set_class_keys(self.class_keys)
 
     def _tool_setter(self, tool):
         return lambda: self.tools.set_tool(tool)
 
-    def _class_setter(self, class_id):
-        return lambda: self.tools.set_class(class_id)
+    def _key_setter(self, key):
+        def choose() -> None:
+            class_id = next((c for c, k in self.class_keys.items() if k == key), None)
+            if class_id is None:
+                self.window.statusBar().showMessage(f"No class on key {key} (find one with /)", 4000)
+            else:
+                self.tools.set_class(class_id)
+
+        return choose
+
+    # ------------------------------------------------------------------ class keys (qgn_studio.class_keys)
+    def _keys_for(self, classes) -> dict[int, str]:
+        return keys_for(classes, remembered(getattr(self.window, "settings", None)))
+
+    def _carry_keys(self, edit) -> None:
+        self.class_keys = carry_keys(self.class_keys, edit)
+        remember(getattr(self.window, "settings", None), edit.after, self.class_keys)
 
     def _start_setter(self, source):
         return lambda: self.start_from(source)
@@ -231,6 +264,8 @@ class Annotator(QtCore.QObject):
             if doc.annotation is not None and compatible(doc.annotation.classes, classes):
                 doc.annotation.annotation.classes = classes
         self.tools.set_num_classes(0 if classes is None else classes.num_classes)
+        self.class_keys = self._keys_for(classes)
+        self.class_set_changed.emit(classes)
         self.panel.set_classes(classes)
         self.panel.set_class(self.tools.class_id)
         self._class_changed(self.tools.class_id)
@@ -258,12 +293,38 @@ class Annotator(QtCore.QObject):
         self._update_status()
         self._summary_timer.start()
 
+    def _model_key(self):
+        info = getattr(self.window, "model_info", None)
+        return None if info is None else str(info.path)
+
+    def prediction_in_classes(self, doc, shape) -> np.ndarray | None:
+        """``doc``'s prediction as a map of the annotations' classes (the model's classes by name
+        when the two sets differ, e.g. a project's), or None when there is none of ``shape``."""
+        if doc.result is None or doc.result.label.shape != tuple(shape):
+            return None
+        label = doc.result.label
+        model_classes = getattr(self.window.model_info, "classes", None)
+        if (model_classes is not None and self.classes is not None
+                and tuple(model_classes.names) != tuple(self.classes.names) and not compatible(model_classes, self.classes)):
+            from qgn.classes_edit import relabel_by_name
+
+            try:
+                label = relabel_by_name(label, model_classes, self.classes)
+            except ValueError:
+                return None
+        return label
+
     def result_ready(self, doc) -> None:
-        """A prediction arrived for ``doc``: the reference of its annotation, or its start."""
+        """A prediction arrived for ``doc``: the reference of its annotation (in the annotation's
+        classes; again after the model changed), or its start."""
         session = doc.annotation
-        if session is not None and session.reference is None and doc.result is not None:
-            if doc.result.label.shape == session.shape:
-                session.set_reference(doc.result.label)
+        model = self._model_key()
+        if session is not None and doc.result is not None and (
+                session.reference is None or getattr(session, "reference_model", model) != model):
+            reference = self.prediction_in_classes(doc, session.shape)
+            if reference is not None:
+                session.set_reference(reference)
+                session.reference_model = model
                 self.canvas.refresh_layers(force=("changed",))
                 self._summary_timer.start()
         if self.enabled and doc is self.window.current:
@@ -373,8 +434,9 @@ class Annotator(QtCore.QObject):
         return session
 
     def _install(self, doc, annotation, pyramid=None, source: str = "prediction") -> AnnotationSession:
-        reference = doc.result.label if doc.result is not None and doc.result.label.shape == annotation.shape else None
+        reference = self.prediction_in_classes(doc, annotation.shape)
         session = AnnotationSession(doc.path, annotation, reference, origin=source, pyramid=pyramid, parent=self)
+        session.reference_model = self._model_key() if reference is not None else None
         doc.annotation = session
         self.undo_group.addStack(session.undo)
         session.undo.indexChanged.connect(lambda _index, s=session: self._after_edit(s))
@@ -475,30 +537,86 @@ class Annotator(QtCore.QObject):
         if self.classes is None or not 0 <= class_id < self.classes.num_classes:
             return
         if to == -1:
-            names = self.classes.names
-            choices = ["ignore (delete the class)"] + [f"{n}  (merge into it)" for i, n in enumerate(names)
-                                                       if i != class_id]
-            choice, ok = QtWidgets.QInputDialog.getItem(
-                self.window, "Delete or merge a class",
-                f"The pixels of {names[class_id]!r} in every saved annotation become:", choices, 0, False)
-            if not ok:
-                return
-            index = choices.index(choice)
-            to = None if index == 0 else [i for i in range(len(names)) if i != class_id][index - 1]
+            self._count_then_ask(class_id)
+            return
         self._edit_classes(lambda c: delete_class(c, class_id, to))
+
+    def _count_then_ask(self, class_id: int) -> None:
+        """Count the class's pixels in the open and the saved annotations (job thread), then ask
+        where they go, saying how many pixels and images change."""
+        from qgn.classes_edit import delete_class
+
+        classes = self.classes
+        counts = {doc.path: int(np.count_nonzero(doc.annotation.label == class_id))
+                  for doc in self.window.docs if doc.annotation is not None}
+        projects = getattr(self.window, "projects", None)
+        saved = [] if projects is None else [(Path(im.path), load) for im, load in projects.saved_annotations()
+                                            if Path(im.path) not in counts]
+
+        def count() -> dict:
+            for path, load in saved:
+                try:
+                    counts[path] = int(np.count_nonzero(load() == class_id))
+                except Exception:  # noqa: BLE001 - an unreadable file is reported where it is opened
+                    continue
+            return counts
+
+        def counted(result: dict) -> None:
+            if self.classes is not classes:
+                return
+            pixels, images = sum(result.values()), sum(1 for v in result.values() if v)
+            to = self.choose_merge_target(class_id, pixels, images)
+            if to != -1:
+                self._edit_classes(lambda c: delete_class(c, class_id, to))
+
+        self.window.jobs.submit(count, counted, lambda message: self._warn(f"Cannot count the class: {message}"),
+                                "Counting the class's pixels")
+
+    def _choose_merge_target(self, class_id: int, pixels: int, images: int) -> int | None:
+        """Where the pixels of ``class_id`` go: None (ignore), a class id (merge), -1 (cancel)."""
+        names = self.classes.names
+        others = [i for i in range(len(names)) if i != class_id]
+        choices = ["ignore (delete the class)"] + [f"{names[i]}  (merge into it)" for i in others]
+        where = f"{pixels:,} px in {images} image{'s' if images != 1 else ''}"
+        choice, ok = QtWidgets.QInputDialog.getItem(
+            self.window, "Delete or merge a class",
+            f"{names[class_id]!r} covers {where} (open and saved annotations).\n"
+            f"Those pixels become:", choices, 0, False)
+        if not ok:
+            return -1
+        index = choices.index(choice)
+        return None if index == 0 else others[index - 1]
 
     def undo_class_edit(self) -> None:
         """Undo the latest class change (its inverse, with the pixels a merge or delete moved)."""
-        if not self.class_undo:
-            self.window.statusBar().showMessage("No class change to undo", 4000)
-            return
-        inverse = self.class_undo.pop()
-        if inverse.before != self.classes:
-            self.window.statusBar().showMessage("The classes changed since; that class change cannot be undone", 6000)
-            return
-        self._edit_classes(lambda c: inverse, undoable=False)
+        self._step_class_edit(self.class_undo, "undo")
 
-    def _edit_classes(self, make_edit, undoable: bool = True) -> None:
+    def redo_class_edit(self) -> None:
+        """Redo the latest undone class change."""
+        self._step_class_edit(self.class_redo, "redo")
+
+    def record_class_inverse(self, edit, inverse, kind: str) -> None:
+        """The project applied ``edit`` (``kind`` "do", "undo", "redo") and made its ``inverse``:
+        a change or a redo can be undone by the inverse; an undo is redone by the change it
+        undid (a merge again, not the deletion the inverse of an inverse would be)."""
+        if kind == "undo":
+            self.class_redo.append(self._forward_of.pop(id(edit), (None, inverse))[1])
+        else:
+            self.class_undo.append(inverse)
+            self._forward_of[id(inverse)] = (inverse, edit)  # (the inverse kept alive: its id stays its own)
+
+    def _step_class_edit(self, stack: list, kind: str) -> None:
+        if not stack:
+            self.window.statusBar().showMessage(f"No class change to {kind}", 4000)
+            return
+        edit = stack.pop()
+        if edit.before != self.classes:
+            self.window.statusBar().showMessage(f"The classes changed since; that class change cannot be {kind}ne",
+                                                6000)
+            return
+        self._edit_classes(lambda c: edit, kind)
+
+    def _edit_classes(self, make_edit, undoable: bool | str = True) -> None:
         try:
             edit = make_edit(self.classes)
         except ValueError as exc:
@@ -507,80 +625,99 @@ class Annotator(QtCore.QObject):
             return
         self.apply_class_edit(edit, undoable)
 
-    def apply_class_edit(self, edit, undoable: bool = True) -> None:
+    def apply_class_edit(self, edit, undoable: bool | str = True) -> None:
         """Apply a ``qgn.classes_edit.ClassEdit`` to the open annotations and announce it: the
         project controller applies it to every saved annotation and autosave (one atomic step)
-        and records its inverse in ``class_undo``. An edit that moves pixels (merge, delete, a
-        moved ignore value) remaps the open maps and clears their undo logs (their steps name
-        the old classes)."""
-        from qgn.annotation import Annotation
-        from qgn.classes_edit import remap_label
-
-        self.class_edit_backup = (edit, {id(d.annotation): d.annotation.annotation for d in self.window.docs
-                                         if d.annotation is not None})  # for revert_class_edit
-        for doc in self.window.docs:
-            session = doc.annotation
-            if session is None:
-                continue
-            if not edit.moves_pixels:
-                session.annotation.classes = edit.after
-                continue
-            old = session.annotation
-            key = self.file_key(doc)
-            tags = [f"autosave/{key}", f"annotations/{key}"] if session.dirty else [f"annotations/{key}", f"autosave/{key}"]
-            tag = next((t for t in tags if key is not None and t in edit.restore), None)  # an undo's pixels
-            annotation = Annotation(remap_label(old.label, edit, tag), edit.after, old.source, old.levels)
-            annotation.reference = remap_label(old.reference, edit)
-            dirty = session.dirty
-            session.undo.clear()
-            session.annotation = annotation
-            if session.reference is not None:
-                session.reference = remap_label(session.reference, edit)
-            session.pyramid = LivePyramid(annotation.label, edit.after.num_classes, edit.after.ignore_index)
-            if dirty:
-                session.mark_unsaved()
-            session.reset.emit()
+        and records its inverse in ``class_undo``. ``undoable``: True (a new change), False or
+        "undo" (an undo: its inverse goes to ``class_redo``), "redo". An edit that moves pixels
+        (merge, delete, a moved ignore value) remaps the open maps and every step of their undo
+        logs, so Ctrl+Z still walks the image's history in the new classes; undoing it gives the
+        open maps and their logs back exactly (the pixels of a merged class included)."""
+        kind = "do" if undoable is True else "undo" if undoable is False else undoable
+        self.class_edit_backup = edit  # until the project has applied it (see revert_class_edit)
+        if edit.moves_pixels:
+            snapshot = self._class_snapshots.pop((edit.after, edit.before), {}) if kind != "do" else {}
+            taken = {}
+            for doc in self.window.docs:
+                if doc.annotation is not None:
+                    taken[doc.path] = self._remap_session(doc, edit, snapshot.get(doc.path))
+            self._class_snapshots[(edit.before, edit.after)] = taken
+            while len(self._class_snapshots) > 64:
+                self._class_snapshots.pop(next(iter(self._class_snapshots)))
+        else:
+            for doc in self.window.docs:
+                if doc.annotation is not None:
+                    doc.annotation.annotation.classes = edit.after
         if edit.after.num_classes != edit.before.num_classes or edit.after.ignore_index != edit.before.ignore_index:
             self.project_classes = True  # the user's own class set now: a model's classes no longer replace it
-        self.class_edited.emit((edit, undoable))  # first: the project queues its rewrite before the class write
+        if kind == "do":
+            self.class_redo.clear()
+        self.class_edited.emit((edit, kind))  # first: the project queues its rewrite before the class write
+        self._carry_keys(edit)
         self._replace_classes(edit.after)
         self.window.statusBar().showMessage(edit.description, 6000)
 
     def revert_class_edit(self, edit) -> None:
-        """The project could not apply ``edit`` (its files keep the old classes): the open maps
-        go back to ``edit.before`` — pixels painted since the edit keep their paint (mapped back),
-        the others get their value from before the edit — and so does the class set."""
-        from qgn.annotation import Annotation
-        from qgn.classes_edit import inverse_of, remap_label
+        """The project could not apply ``edit`` (its files keep the old classes): the open maps,
+        their undo logs and the class set go back to ``edit.before``. Pixels painted since the
+        edit keep their paint (mapped back); the others, the pixels of a merged or deleted class
+        included, get their value from before the edit (what the edit took from the open maps)."""
+        from qgn.classes_edit import inverse_of
 
-        backed, backup = getattr(self, "class_edit_backup", (None, {}))
-        if backed is not edit or self.classes != edit.after:
+        if getattr(self, "class_edit_backup", None) is not edit or self.classes != edit.after:
             return
         inverse = inverse_of(edit)
-        for doc in self.window.docs:
-            session = doc.annotation
-            before = backup.get(id(session)) if session is not None else None
-            if before is None or not edit.moves_pixels:
-                if session is not None:
-                    session.annotation.classes = edit.before
-                continue
-            now = session.annotation
-            back = remap_label(now.label, inverse)
-            untouched = now.label == remap_label(before.label, edit)
-            back[untouched] = before.label[untouched]
-            annotation = Annotation(back, edit.before, now.source, now.levels)
-            annotation.reference = before.reference
+        if edit.moves_pixels:
+            snapshot = self._class_snapshots.pop((edit.before, edit.after), {})
+            for doc in self.window.docs:
+                if doc.annotation is not None:
+                    self._remap_session(doc, inverse, snapshot.get(doc.path))
+        self.class_edit_backup = None
+        self._replace_classes(edit.before)
+
+    def _remap_session(self, doc, edit, snapshot=None):
+        """``doc``'s open map and undo log in the classes of ``edit``; ``snapshot`` (what the
+        forward edit took, when this undoes it) puts back what the value map alone cannot.
+        Returns what this edit takes: (restore patch, {command serial: its LabelEdit before})."""
+        from qgn.annotation import Annotation
+        from qgn.annotation.annotation import label_dtype
+        from qgn.classes_edit import inverse_patch, remap_label
+
+        session = doc.annotation
+        old = session.annotation
+        key = self.file_key(doc)
+        tags = [f"autosave/{key}", f"annotations/{key}"] if session.dirty else [f"annotations/{key}", f"autosave/{key}"]
+        tag = next((t for t in tags if key is not None and t in edit.restore), None)  # an undo's pixels
+        label = remap_label(old.label, edit, tag)
+        patch, before_edits = snapshot if snapshot is not None else (None, {})
+        if patch is not None:  # the pixels of a merged or deleted class, where nobody painted since
+            index, wrote, value = patch
+            index, wrote, value = index[index < label.size], wrote[index < label.size], value[index < label.size]
+            same = old.label.reshape(-1)[index] == wrote
+            label.reshape(-1)[index[same]] = value[same].astype(label.dtype)
+        taken = (inverse_patch(old.label, edit), {})
+        annotation = Annotation(label, edit.after, old.source, old.levels)
+        annotation.reference = remap_label(old.reference, edit)
+        table, dtype = edit.lut(), label_dtype(edit.after)
+        commands = [session.undo.command(i) for i in range(session.undo.count())]
+        if all(hasattr(c, "remap") for c in commands):  # the history follows the classes
+            for command in commands:
+                taken[1][command.serial] = command.edit
+                if command.serial in before_edits:
+                    command.edit = before_edits[command.serial]
+                else:
+                    command.remap(table, dtype)
+        else:  # a step that cannot say its pixels in the new classes: the history ends here
             dirty = session.dirty
             session.undo.clear()
-            session.annotation = annotation
-            if session.reference is not None:
-                session.reference = remap_label(session.reference, inverse)
-            session.pyramid = LivePyramid(annotation.label, edit.before.num_classes, edit.before.ignore_index)
             if dirty:
                 session.mark_unsaved()
-            session.reset.emit()
-        self.class_edit_backup = (None, {})
-        self._replace_classes(edit.before)
+        session.annotation = annotation
+        if session.reference is not None:
+            session.reference = remap_label(session.reference, edit)
+        session.pyramid = LivePyramid(annotation.label, edit.after.num_classes, edit.after.ignore_index)
+        session.reset.emit()
+        return taken
 
     def _replace_classes(self, classes) -> None:
         self.classes = classes
@@ -592,6 +729,7 @@ class Annotator(QtCore.QObject):
         self.panel.set_class(min(self.tools.class_id, classes.num_classes - 1))
         self._class_changed(self.tools.class_id)
         self._name_class_actions()
+        self.class_set_changed.emit(classes)
         self.classes_changed.emit(classes)
 
     # ------------------------------------------------------------------ done / status
@@ -601,6 +739,26 @@ class Annotator(QtCore.QObject):
             return
         doc.done = bool(done)
         self.done_changed.emit(doc, doc.done)
+
+    def _current_done(self) -> bool:
+        doc = self.window.current
+        return bool(doc is not None and getattr(doc, "done", False))
+
+    def done_and_next(self) -> None:
+        """Mark the current image done and show the next image that is not done (after it, then
+        from the top); the status bar says when every image is done."""
+        doc = self.window.current
+        if doc is None or doc.image is None:
+            return
+        self.set_done(True)
+        docs = self.window.docs
+        start = docs.index(doc) if doc in docs else -1
+        order = docs[start + 1:] + docs[:max(start, 0)]
+        target = next((d for d in order if not getattr(d, "done", False) and not d.error), None)
+        if target is None:
+            self.window.statusBar().showMessage(f"All {len(docs)} images are done", 6000)
+            return
+        self.window.images.set_current(docs.index(target))
 
     def refresh_status(self) -> None:
         self._update_status()

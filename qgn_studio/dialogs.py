@@ -16,7 +16,9 @@ GESTURES = (
     ("View", "Middle-drag", "Pan"),
     ("Images", "↑ / ↓ in the image list", "Previous / next image"),
     ("Annotate", "Left-click / drag (annotation mode)", "Use the tool: paint, fill, erase or pick at the pointer"),
-    ("Annotate", "Alt + click (annotation mode)", "Pick the class under the pointer"),
+    ("Annotate", "Ctrl + click (annotation mode)", "Pick the class under the pointer, keep the tool "
+     "(Alt + click too, where the window manager does not take Alt + drag)"),
+    ("Annotate", "Shift + wheel (annotation mode)", "Brush radius larger / smaller"),
     ("Annotate", "Space + drag, middle-drag, wheel", "Pan and zoom while annotating"),
 )
 
@@ -63,12 +65,14 @@ class ShortcutsDialog(QtWidgets.QDialog):
 
 def about_html(info, device: str | None) -> str:
     """The About text: the app, the model, its classes (with colours) and the device."""
-    versions = [f"Python {platform.python_version()}", f"Qt {QtCore.qVersion()}"]
+    import qgn
+
+    versions = [f"QGN Studio {qgn.__version__}", f"Python {platform.python_version()}", f"Qt {QtCore.qVersion()}"]
     torch = sys.modules.get("torch")
     if torch is not None:
         versions.append(f"PyTorch {torch.__version__}")
     parts = [
-        "<h3>QGN Studio</h3>",
+        f"<h3>QGN Studio {html.escape(qgn.__version__)}</h3>",
         "<p>Quadtree Generating Networks: semantic segmentation that predicts a quadtree, "
         "computing each level only where the level above says it must.</p>",
     ]

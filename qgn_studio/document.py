@@ -245,6 +245,25 @@ class ImageDocument:
         self._truth_checked: tuple | None = None
         self.annotation = None
         self.done = False
+        self.file_stamp: tuple | None = None  # (size, mtime_ns) of the file when it was read
+
+    @staticmethod
+    def _stamp(path: Path) -> tuple | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        return st.st_size, st.st_mtime_ns
+
+    def file_changed(self) -> bool:
+        """Whether the file on disk is no longer the one that was read (or found missing)."""
+        return self.loaded and self._stamp(self.path) != self.file_stamp
+
+    def forget_load(self) -> None:
+        """Forget what reading the file gave (an error, notes, results), so it is read again."""
+        self.image = self.ground_truth = self.gt_path = self.error = self.result = None
+        self.notes, self.curve, self.reference = [], {}, {}
+        self.truth_problem = self._truth_checked = None
 
     @property
     def name(self) -> str:
@@ -263,11 +282,16 @@ class ImageDocument:
         """Read the image and look for its ground truth; failures become ``error`` / ``notes``."""
         if self.loaded:
             return
+        self.file_stamp = self._stamp(self.path)
         try:
             self.image = read_image(self.path)
         except Exception as exc:  # noqa: BLE001 - any unreadable file becomes a message
             self.error = f"cannot read {self.path.name}: {describe_error(exc)}"
             return
+        transparent = transparent_share(self.path)
+        if transparent:
+            self.notes.append(f"{self.path.name} has transparent pixels ({100 * transparent:.1f} %): the app shows "
+                              "and predicts their colour as stored (the alpha channel is ignored)")
         gt_path = find_ground_truth(self.path)
         if gt_path is None:
             return
@@ -321,6 +345,21 @@ def read_image(path: Path) -> np.ndarray:
     return image
 
 
+def transparent_share(path: Path) -> float:
+    """The share of pixels an alpha channel (or a palette's transparency) makes less than opaque;
+    0.0 for images without one (or unreadable)."""
+    from qgn.imagefile import open_image
+
+    try:
+        with open_image(path) as image:
+            if image.mode not in ("RGBA", "LA", "PA") and not (image.mode == "P" and "transparency" in image.info):
+                return 0.0
+            alpha = np.asarray(image.convert("RGBA").getchannel("A"))
+    except Exception:  # noqa: BLE001 - reading the image itself reports problems
+        return 0.0
+    return float(np.count_nonzero(alpha < 255)) / max(alpha.size, 1)
+
+
 def read_ground_truth(path: Path) -> np.ndarray:
     """(H, W) integer label map from a .qgt file or a single-channel label image."""
     if path.suffix.lower() == ".qgt":
@@ -333,6 +372,17 @@ def read_ground_truth(path: Path) -> np.ndarray:
     except ImportError:  # older qgn
         from qgn.data.imageio import read_label
     return read_label(path)
+
+
+def cell_size_text(level: int, result=None) -> str:
+    """A level-``level`` cell's size on the image: ``1 << level`` px at the model's resolution,
+    times the image / model scale when the model runs at a working scale (a half-scale model's
+    Q2 cells are 8×8 image pixels)."""
+    cell = float(1 << level)
+    if result is not None and getattr(result, "grid_size", None) and tuple(result.grid_size) != tuple(result.size):
+        cell *= result.size[1] / result.grid_size[1]
+    text = f"{cell:.0f}" if abs(cell - round(cell)) < 0.05 else f"{cell:.1f}"
+    return f"{text}×{text} px"
 
 
 def human_count(value: float, unit: str = "") -> str:

@@ -67,6 +67,16 @@ class ExportDialog(QtWidgets.QDialog):
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(browse)
         self.only_done = QtWidgets.QCheckBox("Only images marked done")
+        self.images = QtWidgets.QComboBox()
+        for text, mode in (("Reference the images where they are", None), ("Copy the images into the export", "copy"),
+                           ("Link the images into the export", "link")):
+            self.images.addItem(text, mode)
+        self.images.setToolTip("labelme: the image beside each JSON (copied: also embedded as imageData); COCO: "
+                               "images/default/. Without: labelme's imagePath leads to the image where it is. "
+                               "Cityscapes always has its leftImg8bit PNGs")
+        images_row = QtWidgets.QHBoxLayout()
+        images_row.addWidget(QtWidgets.QLabel("Images"))
+        images_row.addWidget(self.images, 1)
         self.progress = QtWidgets.QProgressBar()
         self.progress.setValue(0)
         self.log = QtWidgets.QLabel("")
@@ -81,6 +91,7 @@ class ExportDialog(QtWidgets.QDialog):
         layout.addWidget(intro)
         layout.addWidget(formats_box)
         layout.addLayout(folder_row)
+        layout.addLayout(images_row)
         layout.addWidget(self.only_done)
         layout.addWidget(self.progress)
         layout.addWidget(self.log)
@@ -120,7 +131,8 @@ class ExportDialog(QtWidgets.QDialog):
         self.progress.setRange(0, 0)
         self.log.setText("Saving, then exporting…")
         project, only_done, emit = self.projects.project, self.only_done.isChecked(), self._progress.step.emit
-        self.projects.jobs.submit(lambda: export_project(project, out, formats, emit, only_done),
+        images = self.images.currentData()
+        self.projects.jobs.submit(lambda: export_project(project, out, formats, emit, only_done, images=images),
                                   self._done, self._failed, "Exporting")
 
     def _step(self, i: int, n: int, text: str) -> None:

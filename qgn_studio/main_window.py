@@ -31,6 +31,7 @@ from qgn_studio.workers import InferenceWorker, ThumbnailLoader
 
 APP_NAME = "QGN Studio"
 RECENT_RESULTS = 8  # images whose last result stays in memory
+PLACEHOLDER = "Open images with Ctrl+O, a folder with Ctrl+Shift+O, or drop them here"
 LAYER_KEYS = {"prediction": "L", "truth": "T", "grid": "G", "uncertainty": "U", "sites": "S", "image": "I",
               "changed": "C"}
 
@@ -41,6 +42,89 @@ def make_settings() -> QtCore.QSettings:
     if path:
         return QtCore.QSettings(path, QtCore.QSettings.Format.IniFormat)
     return QtCore.QSettings("QGN", APP_NAME)
+
+
+class VerticalScroll(QtWidgets.QScrollArea):
+    """A vertical scroll area as wide as its widget needs: a dock never asks for more height than
+    the screen has (a laptop at 1280×720, or 1920×1080 at 150–200 % scaling); it scrolls instead."""
+
+    MIN_HEIGHT = 120
+
+    def __init__(self, widget: QtWidgets.QWidget, parent=None):
+        super().__init__(parent)
+        self.setWidget(widget)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def minimumSizeHint(self) -> QtCore.QSize:
+        inner = self.widget().minimumSizeHint()
+        bar = self.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_ScrollBarExtent)
+        return QtCore.QSize(inner.width() + bar + 2, min(inner.height(), self.MIN_HEIGHT))
+
+    def sizeHint(self) -> QtCore.QSize:
+        inner = self.widget().sizeHint()
+        bar = self.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_ScrollBarExtent)
+        return QtCore.QSize(inner.width() + bar + 2, inner.height())
+
+
+def fitted_size(screen: QtGui.QScreen | None, wanted: QtCore.QSize) -> QtCore.QSize:
+    """``wanted`` shrunk to the screen's available area (logical pixels, so scaling counts), with
+    room for a window manager's frame and title bar."""
+    if screen is None:
+        return wanted
+    room = screen.availableGeometry().size()
+    return QtCore.QSize(min(wanted.width(), max(room.width() - 16, 320)),
+                        min(wanted.height(), max(room.height() - 48, 240)))
+
+
+def same_model(stored: str | None, path) -> bool:
+    """Whether a project's ``model`` entry (a file, or a bundled model's name) is ``path``."""
+    from qgn.resources import bundled_model_path
+
+    if not stored:
+        return False
+    candidate = Path(stored) if Path(stored).is_file() else bundled_model_path(stored)
+    return candidate is not None and candidate.resolve() == Path(path).resolve()
+
+
+class TaskProgress(QtWidgets.QWidget):
+    """A long task's n/N in the status bar, with a Cancel button (hidden when idle)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.label = QtWidgets.QLabel()
+        self.bar = QtWidgets.QProgressBar()
+        self.bar.setMaximumWidth(160)
+        self.bar.setMaximumHeight(14)
+        self.bar.setTextVisible(False)
+        self.cancel_button = QtWidgets.QToolButton()
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip("Stop it (Esc)")
+        self.cancel_button.clicked.connect(self._cancel)
+        layout = QtWidgets.QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.label)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.cancel_button)
+        self._on_cancel = None
+        self.hide()
+
+    def show_progress(self, text: str, done: int, total: int, on_cancel=None) -> None:
+        self.label.setText(text)
+        self.bar.setRange(0, max(total, 1))
+        self.bar.setValue(done)
+        self._on_cancel = on_cancel
+        self.cancel_button.setVisible(on_cancel is not None)
+        self.show()
+
+    def hide_progress(self) -> None:
+        self._on_cancel = None
+        self.hide()
+
+    def _cancel(self) -> None:
+        if self._on_cancel is not None:
+            self._on_cancel()
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -77,22 +161,24 @@ class MainWindow(QtWidgets.QMainWindow):
         self._docks()
         self.hover_label = QtWidgets.QLabel("")
         self.device_label = QtWidgets.QLabel("no model")
+        self.progress = TaskProgress()
         self.statusBar().addWidget(self.hover_label, 1)
+        self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.device_label)
 
         self.worker = InferenceWorker(self)
         self.thumbnails = ThumbnailLoader(parent=self)
         self._connect()
         self._menus()
-        self.resize(1500, 950)
+        self.resize(fitted_size(self.screen(), QtCore.QSize(1500, 950)))
         self._restore()
 
     # ------------------------------------------------------------------ construction
     def _docks(self) -> None:
-        def dock(title: str, widget: QtWidgets.QWidget, area, name: str) -> QtWidgets.QDockWidget:
+        def dock(title: str, widget: QtWidgets.QWidget, area, name: str, scroll: bool = True) -> QtWidgets.QDockWidget:
             d = QtWidgets.QDockWidget(title, self)
             d.setObjectName(name)
-            d.setWidget(widget)
+            d.setWidget(VerticalScroll(widget) if scroll else widget)
             d.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
                           | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable
                           | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable)
@@ -100,11 +186,11 @@ class MainWindow(QtWidgets.QMainWindow):
             return d
 
         left = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
-        self.images_dock = dock("Images", self.images, left, "images")
+        self.images_dock = dock("Images", self.images, left, "images", scroll=False)  # a list: scrolls itself
         self.layers_dock = dock("Layers", self.layer_panel, left, "layers")
         right = QtCore.Qt.DockWidgetArea.RightDockWidgetArea
         self.explore_dock = dock("Explore", self.explore, right, "explore")
-        self.annotate_dock = dock("Annotate", self.annotator.panel, right, "annotate")
+        self.annotate_dock = dock("Annotate", self.annotator.panel, right, "annotate", scroll=False)  # scrolls inside
         self.finetune_dock = dock("Fine-tune", self.finetuner.panel, right, "finetune")
         self.tabifyDockWidget(self.explore_dock, self.annotate_dock)
         self.tabifyDockWidget(self.annotate_dock, self.finetune_dock)
@@ -127,6 +213,7 @@ class MainWindow(QtWidgets.QMainWindow):
         w.measurer.failed.connect(self._failed)
         self.thumbnails.thumbnail_ready.connect(self.images.set_thumbnail)
         self.images.current_changed.connect(self.select_image)
+        self.images.filter_changed.connect(self._filter_changed)
         self.explore.setting_changed.connect(self._setting_changed)
         self.layer_panel.visibility_changed.connect(self.set_layer_visible)
         self.layer_panel.opacity_changed.connect(self.set_layer_opacity)
@@ -136,11 +223,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.annotator.mode_changed.connect(self._annotation_mode_changed)
         self.annotator.session_created.connect(self._session_created)
         self.annotator.edited.connect(lambda session: self._annotation_edited(session))
-        self.annotator.done_changed.connect(lambda doc, _done: self.images.update_document(doc))
+        self.annotator.done_changed.connect(lambda doc, _done: (self.images.update_document(doc),
+                                                                 self._apply_filter()))
         self.projects.project_changed.connect(lambda _project: self._update_title())
         self.projects.autosaved.connect(self._show_autosaved)
         self.finetuner.kept.connect(self._model_kept)
         self.annotator.classes_changed.connect(self._classes_edited)
+        self.annotator.class_set_changed.connect(self.images.set_classes)
 
     def _action(self, menu: QtWidgets.QMenu, text: str, slot, keys=(), tip: str = "",
                 checkable: bool = False, section: str | None = None) -> QtGui.QAction:
@@ -175,6 +264,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(file, "&New project…", lambda: self.projects.new_project(), "Ctrl+Shift+N",
                      tip="Create a project folder with the open images, the classes and the model")
         self._action(file, "Open p&roject…", lambda: self.projects.open_project(), "Ctrl+Alt+O")
+        self._action(file, "&Close project", lambda: self.projects.close_project(), "Ctrl+Shift+W",
+                     tip="Close the project and its images (unsaved edits are asked about); nothing is deleted")
+        self._action(file, "Project s&tatistics…", self.show_statistics,
+                     tip="Images done and annotated, pixels and images per class")
         self._action(file, "&Save annotations", self.projects.save, "Ctrl+S",
                      tip="Save every annotation with unsaved edits into the project (creating one first if needed)")
         self._action(file, "&Import dataset…", self.show_import, tip="A CVAT/VOC, Cityscapes, CamVid, COCO, "
@@ -190,6 +283,8 @@ class MainWindow(QtWidgets.QMainWindow):
         image = bar.addMenu("&Image")
         self._action(image, "&Next image", lambda: self.step_image(1), ["PgDown", "N"])
         self._action(image, "&Previous image", lambda: self.step_image(-1), ["PgUp", "P"])
+        self._action(image, "&Remove from the list…", self.remove_current_images, "Ctrl+Del",
+                     tip="Take the selected images out of the list and the project (their annotations are kept)")
 
         view = bar.addMenu("&View")
         self._action(view, "&Fit to window", self.canvas.fit, ["F", "Home"])
@@ -262,7 +357,7 @@ class MainWindow(QtWidgets.QMainWindow):
         ):
             tools.addAction(style.standardIcon(icon), text, slot)
         tools.addSeparator()
-        tools.addAction(icons.fit_icon(), "Fit to window (F)", self.canvas.fit)
+        self.fit_tool = tools.addAction(icons.fit_icon(), "Fit to window (F, Home)", self.canvas.fit)
         tools.addAction(icons.actual_size_icon(), "Actual size (Ctrl+1)", self.canvas.actual_size)
         self.zoom_box_action.setIcon(icons.zoom_box_icon())
         tools.addAction(self.zoom_box_action)
@@ -361,11 +456,16 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_paths(self, paths: list, append: bool = False, replace_project_images: bool = False) -> None:
         if not append and self.projects.open_if_project(paths):
             return
-        if self.projects.project is not None and not replace_project_images:
-            append = True  # a project's images stay listed; new ones join them
+        images, models, problems = expand_paths(paths)
+        if images and self.projects.project is not None and not replace_project_images:
+            choice = self.projects.images_to_open(images)  # never join a project without a word
+            if choice == "cancel" or (choice == "close" and not self.projects.close_project()):
+                return
+            if choice == "add":
+                append = True  # a project's images stay listed; new ones join them and project.json
+                self.projects.add_images([p for p in images if self._doc_for(p) is None])
         for path in paths[:3]:
             self.remember_recent(path)
-        images, models, problems = expand_paths(paths)
         for model in models[:1]:
             self.load_model(model)
         if problems:
@@ -389,9 +489,43 @@ class MainWindow(QtWidgets.QMainWindow):
         for doc in self.docs:
             if doc.loaded:
                 self.images.update_document(doc)
-        self.thumbnails.request([d.path for d in new])
+        self.thumbnails.request([d.path for d in new if not self.images.has_thumbnail(d.path)])
         self._remember_folder(images[0])
-        self.images.set_current(min(first, len(self.docs) - 1))
+        if not append:
+            self.uncertainty_order.scores = {}
+            self.uncertainty_order.restore()  # the order scored last time for these images
+        self.images.set_current(min(first, len(self.docs) - 1) if not self.uncertainty_order.scores else 0)
+
+    def close_documents(self, docs: list) -> None:
+        """Take ``docs`` out of the list (their annotations and undo logs go; nothing on disk
+        changes here): the row after the current one, or the last, becomes current."""
+        gone = set(id(d) for d in docs)
+        if not gone:
+            return
+        row = self.images.current()
+        self.annotator.forget(docs)
+        self._recent = [d for d in self._recent if id(d) not in gone]
+        self.docs = [d for d in self.docs if id(d) not in gone]
+        self.images.set_documents(self.docs)
+        for doc in self.docs:
+            if doc.loaded:
+                self.images.update_document(doc)
+        if self.current is not None and id(self.current) in gone:
+            self.current = None
+        if self.docs:
+            self.images.set_current(max(0, min(row, len(self.docs) - 1)))
+        else:
+            self.canvas.show_document(None)
+            self.canvas.show_result(None)
+            self.canvas.set_placeholder(PLACEHOLDER)
+            self.explore.show_result(None, None)
+            self.annotator.show_document(None)
+            self._update_title()
+
+    def remove_current_images(self) -> None:
+        """Image ▸ Remove: the selected images leave the list (and the project, asked first)."""
+        docs = [self.docs[r] for r in self.images.selected_rows() if 0 <= r < len(self.docs)]
+        self.projects.remove_images(docs)
 
     def open_images_dialog(self) -> None:
         pattern = " ".join(f"*{e}" for e in IMAGE_EXTENSIONS)
@@ -415,6 +549,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.load_model(path, self.device_choice)
         if self.settings is not None:
             self.settings.setValue("model/path", str(path))
+        project = self.projects.project
+        if project is not None and not same_model(project.model, path):
+            self.projects.set_model(Path(path))  # the project remembers the model chosen for it
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
@@ -434,12 +571,18 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.images.current() != row:
             self.images.set_current(row)
             return
+        if doc.error and doc.file_changed():  # replaced on disk under the same name: read it again
+            doc.forget_load()
+            self.images.forget_thumbnail(doc.path)
+            self.thumbnails.request([doc.path])
         self.current = doc
         self._keep_recent_results(doc)
         self.canvas.clear_message("image")
         self.canvas.clear_message("run")
         if doc.loaded:
             self._show_document(doc)
+        elif self.canvas.doc is None:  # not the "Open images…" hint while images are listed
+            self.canvas.set_placeholder(f"Reading {doc.name}…")
         self.projects.document_shown(doc)
         self._request()
 
@@ -452,14 +595,52 @@ class MainWindow(QtWidgets.QMainWindow):
             self._recent.pop(0).result = None
 
     def step_image(self, delta: int) -> None:
+        """The next (previous) image shown by the list's filter."""
         if self.docs:
-            row = self.images.current() + delta
-            self.images.set_current(max(0, min(len(self.docs) - 1, row)))
+            rows = self.images.visible_rows()
+            if not rows:
+                return
+            current = self.images.current()
+            if delta > 0:
+                row = next((r for r in rows if r > current), rows[-1])
+            else:
+                row = next((r for r in reversed(rows) if r < current), rows[0])
+            self.images.set_current(row)
+
+    # ------------------------------------------------------------------ the list's filter
+    def _filter_changed(self, key: str, _text: str) -> None:
+        if key.startswith("class:") or key == "annotated":
+            self._list_stats = None
+            self.projects.statistics(self._stats_for_filter, lambda message: self.statusBar().showMessage(
+                f"Cannot read the saved annotations: {message}", 8000))
+        self._apply_filter()
+
+    def _stats_for_filter(self, stats) -> None:
+        self._list_stats = stats
+        self._apply_filter()
+
+    def _apply_filter(self) -> None:
+        from qgn_studio.image_filter import shown
+
+        key, text = self.images.filter_key()
+        rows = shown(self.docs, key, text, getattr(self, "_list_stats", None), self.uncertainty_order.scores)
+        if self.current in self.docs:
+            rows[self.docs.index(self.current)] = True  # the image on screen stays listed
+        self.images.show_rows(rows)
+
+    def show_statistics(self):
+        """The project's statistics: images done, annotated, pixels and images per class."""
+        from qgn_studio.statistics_dialog import StatisticsDialog
+
+        dialog = StatisticsDialog(self)
+        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.projects.statistics(dialog.show_statistics, dialog.show_problem)
+        return dialog
 
     def _show_document(self, doc: ImageDocument) -> None:
         self.canvas.show_document(doc if doc.image is not None else None)
-        self.canvas.set_placeholder("This file could not be read as an image" if doc.error else
-                                    "Open images with Ctrl+O, a folder with Ctrl+Shift+O, or drop them here")
+        self.canvas.set_placeholder("This file could not be read as an image" if doc.error else PLACEHOLDER)
         if doc.error:
             self.canvas.show_message(doc.error, "error", "image")
         elif doc.notes:
@@ -572,6 +753,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _model_loaded(self, info) -> None:
         self.model_info = info
+        self.projects.model_loaded(info)
         classes = self.annotator.model_classes(info.classes)
         self.canvas.set_classes(classes)
         self.layer_panel.legend.set_classes(classes)
@@ -615,6 +797,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explore.tau.slider.setValue(round(tau * 100))
 
     def cancel(self) -> None:
+        """Esc: stop the computation in progress (a prediction, or ordering by uncertainty)."""
+        if self.uncertainty_order.cancel():
+            return
         if self._busy:
             self.worker.cancel()
 
@@ -625,6 +810,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ annotation
     def _annotation_mode_changed(self, on: bool) -> None:
+        # in annotation mode F is the Fill tool: the toolbar says which key fits then
+        self.fit_tool.setToolTip("Fit to window (Home)" if on else "Fit to window (F, Home)")
         if on:
             self.annotate_dock.show()
             self.annotate_dock.raise_()
@@ -675,6 +862,10 @@ class MainWindow(QtWidgets.QMainWindow):
         doc = self._doc_for(session.path)
         if doc is not None:
             self.images.update_document(doc)
+            if not session.dirty and session.autosaved_version > session.saved_version:
+                # undone back to the saved map: its autosave holds edits the user took back
+                self.projects.discard_autosaves([doc])
+                session.mark_autosaved(session.saved_version)
         self._update_title()
 
     # ------------------------------------------------------------------ layers
@@ -712,6 +903,18 @@ class MainWindow(QtWidgets.QMainWindow):
                 return
             r, g, b = doc.image[int(y), int(x)]
             parts.append(f"RGB {r} {g} {b}")
+        session = None if doc is None else doc.annotation
+        if self.annotator.enabled and session is not None and doc.image is not None:
+            # annotating: the class under the pointer is the annotation's, not the prediction's
+            names = session.classes.names
+            value = int(session.label[int(y), int(x)])
+            name = names[value] if value < len(names) else "ignore"
+            parts.append(f"annotation: <b>{name}</b>")
+            if session.reference is not None:
+                ref = int(session.reference[int(y), int(x)])
+                parts.append(f"prediction: {names[ref] if ref < len(names) else 'ignore'}")
+            self.hover_label.setText("  │  ".join(parts))
+            return
         result = self.canvas.result
         info = None if result is None else pixel_info(result, x, y, None if doc is None else doc.ground_truth)
         classes = self.model_info.classes if self.model_info is not None else None
@@ -793,7 +996,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         geometry = s.value("window/geometry")
         if geometry is not None:
-            self.restoreGeometry(geometry)
+            self.restoreGeometry(geometry)  # then shrunk to the screen it is on now (a laptop after a monitor)
+            self.resize(self.size().boundedTo(fitted_size(self.screen(), self.size())))
         state = s.value("window/state")
         if state is not None:
             self.restoreState(state)

@@ -80,6 +80,9 @@ class ProjectController(QtCore.QObject):
         self.ask_recover = self._ask_recover
         self.ask_folder = self._ask_folder
         self.ask_unsaved = self._ask_unsaved
+        self.ask_add_images = self._ask_add_images
+        self.ask_remove = self._ask_remove
+        self._statistics = None
         self.timer = QtCore.QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.setInterval(AUTOSAVE_DELAY_MS)
@@ -268,13 +271,41 @@ class ProjectController(QtCore.QObject):
         for doc in self.window.docs:
             doc.done = done.get(doc.path, False)
             self.window.images.update_document(doc)
-        if project.model and Path(project.model).is_file() and (
-                self.window.model_info is None or Path(self.window.model_info.path) != Path(project.model).resolve()):
-            self.window.load_model(Path(project.model))
+        self._load_project_model(project)
         if restore:
             self._restore(project, restore)
         self.document_shown(self.window.current)
         return True
+
+    def _load_project_model(self, project) -> None:
+        """The project's model (a file, or a bundled model's name), not the last one used; a
+        project without one (e.g. after an import) takes the model in use, and says so."""
+        from qgn.resources import bundled_model_path
+
+        window = self.window
+        model = None
+        if project.model:
+            model = Path(project.model) if Path(project.model).is_file() else bundled_model_path(project.model)
+            if model is None:
+                self._warn(f"The project's model {project.model} is missing; the model in use stays "
+                           "(open one with Ctrl+M: the project then remembers it)")
+        if model is not None:
+            if window.model_info is None or Path(window.model_info.path).resolve() != model.resolve():
+                window.load_model(model)
+            return
+        self._adopt_model = True  # the next model that loads (or the one loaded) becomes the project's
+        if window.model_info is not None:
+            self.model_loaded(window.model_info)
+
+    def model_loaded(self, info) -> None:
+        """A model loaded: a project that has none (or whose model file is gone) remembers it."""
+        project = self.project
+        if project is None or not getattr(self, "_adopt_model", False):
+            return
+        self._adopt_model = False
+        self.set_model(Path(info.path))
+        self.window.statusBar().showMessage(f"The project {project.root.name} had no model: it now uses "
+                                            f"{info.name} ({info.path})", 10000)
 
     def _set_project(self, project) -> None:
         self.project = project
@@ -520,22 +551,23 @@ class ProjectController(QtCore.QObject):
         (``qgn.classes_edit.apply_to_project``); the project's inverse becomes the undo."""
         from qgn.classes_edit import apply_to_project, inverse_of
 
-        edit, undoable = payload
+        edit, kind = payload  # kind: "do", "undo" (its inverse goes to the redo list) or "redo"
+        kind = {True: "do", False: "undo"}.get(kind, kind)
         annotator = self.window.annotator
         targets = [t for t in (self.project, self._scratch) if t is not None and t.classes == edit.before]
-        if undoable and not targets:
+        if not targets:
             try:
-                annotator.class_undo.append(inverse_of(edit))
+                annotator.record_class_inverse(edit, inverse_of(edit), kind)
             except ValueError:
                 pass
         if self.project is not None and self.project in targets:
             self._classes_written_by_edit = edit.after
         for target in targets:
-            keep = undoable and target is targets[0]
+            keep = target is targets[0]
 
             def done(inverse, keep=keep) -> None:
                 if keep:
-                    annotator.class_undo.append(inverse)
+                    annotator.record_class_inverse(edit, inverse, kind)
 
             def failed(message, target=target) -> None:
                 if target is self.project:  # its files keep the old classes: so do the open maps
@@ -673,6 +705,112 @@ class ProjectController(QtCore.QObject):
         stem = f"{Path(doc.path).stem}.{time.strftime('%Y%m%d-%H%M%S')}"
         return FORMATS["qgt"].write(session.label, session.annotation.classes, root / CONFLICTS_DIR, stem)[0]
 
+    # ------------------------------------------------------------------ the project's images
+    def images_to_open(self, images: list) -> str:
+        """Images are being opened while a project is open: "add" them to the project (saved in
+        project.json at once), "close" the project first, or "cancel". Images the project
+        already has need no question."""
+        project = self.project
+        if project is None:
+            return "close"
+        new = [p for p in images if not self._in_project(project, p)]
+        if not new:
+            return "add"
+        return self.ask_add_images(len(new), project.root.name)
+
+    @staticmethod
+    def _in_project(project, path) -> bool:
+        try:
+            project.image_for(path)
+        except KeyError:
+            return False
+        return True
+
+    def add_images(self, paths: list) -> None:
+        """Add ``paths`` to the open project (project.json written on the job thread)."""
+        project = self.project
+        if project is None or not paths:
+            return
+        self.jobs.submit(lambda: project.add_images(paths, save=True),
+                         lambda _images: self.window.statusBar().showMessage(
+                             f"Added {len(paths)} image{'s' if len(paths) != 1 else ''} to {project.root.name}", 5000),
+                         lambda message: self._warn(f"Cannot add the images to the project: {message}"),
+                         "Adding images to the project")
+
+    def close_project(self) -> bool:
+        """File ▸ Close project: unsaved edits are asked about, then the project's images close
+        and the app is as at start without one (nothing on disk changes)."""
+        if self.project is None:
+            return True
+        if not self.confirm_discard("closing the project"):
+            return False
+        self.autosave_now()
+        self.jobs.wait_idle()
+        window = self.window
+        window.annotator.set_mode(False)
+        window.close_documents(list(window.docs))
+        self.project = None
+        self._statistics = None
+        window.annotator.project_classes = False
+        if window.settings is not None:
+            window.settings.remove("project/open")
+            window.settings.remove("project/last")
+        self.project_changed.emit(None)
+        return True
+
+    def remove_images(self, docs: list) -> bool:
+        """Take ``docs`` out of the list and out of the project (asked first; their saved
+        annotations move to the project's ``removed/`` folder, nothing is deleted)."""
+        if not docs:
+            return False
+        names = [d.name for d in docs]
+        if not self.ask_remove(names, None if self.project is None else self.project.root.name):
+            return False
+        if not self.confirm_discard("removing the image" + ("s" if len(docs) != 1 else ""), docs):
+            return False
+        self.discard_autosaves([d for d in docs if d.annotation is not None and d.annotation.dirty])
+        project = self.project
+        if project is not None:
+            images = []
+            for doc in docs:
+                try:
+                    images.append(project.image_for(doc.path))
+                except KeyError:
+                    pass
+
+            def remove() -> list:
+                return [path for image in images for path in project.remove_image(image)]
+
+            def removed(moved: list) -> None:
+                kept = f"; their annotations are kept in {project.root / 'removed'}" if moved else ""
+                self.window.statusBar().showMessage(f"Removed {len(images)} image{'s' if len(images) != 1 else ''} "
+                                                    f"from {project.root.name}{kept}", 8000)
+
+            self.jobs.submit(remove, removed, lambda message: self._warn(f"Cannot remove the images: {message}"),
+                             "Removing images from the project")
+        self.window.close_documents(docs)
+        self._statistics = None
+        return True
+
+    def statistics(self, done, failed=None) -> None:
+        """Per-image class pixel counts of the annotations (the open maps as they are, the saved
+        files of the others; job thread), then ``done(ProjectStatistics)``."""
+        from qgn.project_stats import count_classes
+
+        window = self.window
+        classes = window.annotator.classes
+        if classes is None:
+            (failed or self._warn)("No class set yet: load a model or open a project")
+            return
+        maps = {doc.path: doc.annotation.label.copy() for doc in window.docs if doc.annotation is not None
+                and doc.annotation.is_annotation}
+        saved = [(path, load) for path, load in ((Path(im.path), load) for im, load in self.saved_annotations())
+                 if path not in maps]
+        listed = [(d.path, bool(d.done)) for d in window.docs]
+        self.jobs.submit(lambda: count_classes(classes, listed, maps, saved), done,
+                         failed or (lambda message: self._warn(f"Cannot count the annotations: {message}")),
+                         "Counting the annotations' classes")
+
     # ------------------------------------------------------------------ closing
     def close_check(self) -> bool:
         """True when the window may close (edits saved, discarded, or none)."""
@@ -718,6 +856,30 @@ class ProjectController(QtCore.QObject):
         else:
             folder = QtWidgets.QFileDialog.getExistingDirectory(self.window, title, self.window._last_folder())
         return Path(folder) if folder else None
+
+    def _ask_add_images(self, count: int, name: str) -> str:
+        box = QtWidgets.QMessageBox(self.window)
+        box.setIcon(QtWidgets.QMessageBox.Icon.Question)
+        box.setWindowTitle("Add to the project?")
+        box.setText(f"{count} image{'s are' if count != 1 else ' is'} not in the project {name!r}.\n\n"
+                    "Add them to the project (it remembers them), or close the project and open them on their own?")
+        add = box.addButton("Add to the project", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
+        close = box.addButton("Close the project", QtWidgets.QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QtWidgets.QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(add)
+        box.exec()
+        clicked = box.clickedButton()
+        return "add" if clicked is add else "close" if clicked is close else "cancel"
+
+    def _ask_remove(self, names: list[str], project: str | None) -> bool:
+        shown = "\n".join(names[:10]) + (f"\n… and {len(names) - 10} more" if len(names) > 10 else "")
+        where = (f" and from the project {project!r} (its saved annotation moves to the project's removed/ folder; "
+                 "nothing is deleted)") if project else ""
+        buttons = QtWidgets.QMessageBox.StandardButton
+        answer = QtWidgets.QMessageBox.question(
+            self.window, "Remove images", f"Remove from the list{where}:\n\n{shown}",
+            buttons.Yes | buttons.Cancel, buttons.Cancel)
+        return answer == buttons.Yes
 
     def _ask_unsaved(self, count: int, what: str) -> str:
         buttons = QtWidgets.QMessageBox.StandardButton

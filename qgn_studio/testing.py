@@ -84,4 +84,7 @@ def answering_window(recover: str = "later", unsaved: str = "discard"):
     win.projects.ask_recover = lambda names: recover
     win.projects.ask_unsaved = lambda count, what: unsaved
     win.projects.ask_classes = lambda current: current  # a new project keeps the current classes
+    win.projects.ask_add_images = lambda count, name: "add"  # images opened in a project join it
+    win.projects.ask_remove = lambda names, project: True
+    win.annotator.choose_merge_target = lambda class_id, pixels, images: None  # delete to ignore
     return win

@@ -4,8 +4,10 @@ uncertain image, and inside an image to the next uncertain region.
 ``Order images by uncertainty`` predicts every open image with a copy of the model in use in a
 background thread (``RankJob``) and scores it with ``qgn.uncertainty`` (``MEASURE``: the mean
 normalised entropy, which predicted the simulated annotator's correction effort better than the
-share of composite cells in ``qgn bench --only annotate``, benchmarks/RESULTS.md); the list is then
-sorted, most uncertain first, each row saying its score. ``Next most uncertain image`` goes to the
+share of composite cells in ``qgn bench --only annotate``, benchmarks/RESULTS.md); the status bar
+shows n/N with a Cancel button (Esc cancels too); the list is then sorted, most uncertain first,
+each row saying its score. The scores are remembered in the settings for the project (or the
+set of images) and the order comes back when it is opened again. ``Next most uncertain image`` goes to the
 most uncertain image not visited since the ordering. ``Next uncertain region`` centres the view on
 the next 16×16-pixel cell of the current image in descending mean entropy of its prediction.
 """
@@ -105,17 +107,85 @@ class UncertaintyOrder(QtCore.QObject):
             return
         paths = [d.path for d in self.window.docs if not d.error]
         self.job = RankJob(model, paths, MEASURE, self)
-        self.job.scored.connect(lambda path, _s: self._say(f"Scoring uncertainty: {path.name}", 2000))
+        total, progress = len(paths), self.window.progress
+        count = [0]
+
+        def scored(path, _score) -> None:
+            count[0] += 1
+            progress.show_progress(f"Scoring uncertainty {count[0]}/{total}: {path.name}", count[0], total,
+                                   self.cancel)
+
+        self.job.scored.connect(scored)
         self.job.ranked.connect(self._ranked)
         self.job.failed.connect(lambda message: self._say(f"Cannot order by uncertainty: {message}", 10000))
-        self._say(f"Scoring the uncertainty of {len(paths)} images…")
+        self.job.finished.connect(progress.hide_progress)
+        progress.show_progress(f"Scoring uncertainty 0/{total}", 0, total, self.cancel)
         self.job.start()
 
+    def cancel(self) -> bool:
+        """Stop a scoring run (the list keeps its order); True when one was running."""
+        if self.job is None or not self.job.isRunning():
+            return False
+        self.job.cancel()
+        self.window.progress.hide_progress()
+        self._say("Ordering by uncertainty cancelled; the list keeps its order", 5000)
+        return True
+
+    # ------------------------------------------------------------------ remembered orders
+    def _memory_key(self) -> str:
+        import hashlib
+
+        project = self.window.projects.project
+        if project is not None:
+            what = str(project.root)
+        else:
+            what = "\n".join(sorted(str(d.path) for d in self.window.docs))
+        return "uncertainty/" + hashlib.sha1(what.encode("utf-8")).hexdigest()[:16]
+
+    def _remember(self) -> None:
+        import json
+
+        settings = self.window.settings
+        if settings is None or not self.scores:
+            return
+        info = self.window.model_info
+        settings.setValue(self._memory_key(), json.dumps({
+            "model": None if info is None else str(info.path),
+            "scores": {str(path): score for path, score in self.scores.items()}}))
+
+    def restore(self) -> bool:
+        """Order the list as the last scoring did, when the settings remember one for these
+        images (the project, or this set of images); True when they did."""
+        import json
+        from pathlib import Path
+
+        settings = self.window.settings
+        if settings is None or not self.window.docs:
+            return False
+        try:
+            memory = json.loads(str(settings.value(self._memory_key(), "")) or "{}")
+        except ValueError:
+            return False
+        known = {Path(p): float(v) for p, v in memory.get("scores", {}).items()}
+        scores = {d.path: known[d.path] for d in self.window.docs if d.path in known}
+        if not scores:
+            return False
+        self._apply(scores, remember=False)
+        model = Path(memory["model"]).name if memory.get("model") else "a model"
+        self._say(f"Images in the uncertainty order scored last time (with {model}); Ctrl+Shift+U scores again", 8000)
+        return True
+
     def _ranked(self, scores: dict) -> None:
+        self._apply(scores)
+        self._say(f"Images ordered by uncertainty ({MEASURE.replace('_', ' ')}), most uncertain first", 8000)
+
+    def _apply(self, scores: dict, remember: bool = True) -> None:
         from qgn.uncertainty import order_by_uncertainty
 
         self.scores = dict(scores)
         self.visited = set()
+        if remember:
+            self._remember()
         docs = self.window.docs
         values = [self.scores.get(d.path, -1.0) for d in docs]
         ordered = [docs[i] for i in order_by_uncertainty(values)]
@@ -128,7 +198,6 @@ class UncertaintyOrder(QtCore.QObject):
         self.window.images.set_scores(self.scores, "uncertainty")
         if current in ordered:
             self.window.images.set_current(ordered.index(current))
-        self._say(f"Images ordered by uncertainty ({MEASURE.replace('_', ' ')}), most uncertain first", 8000)
 
     def next_image(self) -> None:
         if not self.scores:

@@ -106,13 +106,13 @@ def test_cityscapes_export_of_custom_classes_writes_label_colors(tmp_path):
     root = tmp_path / "cityscapes"
     assert (root / "label_colors.txt").read_text().splitlines() == [
         "0 0 0 background", "128 64 128 lane_mark", "220 220 0 curb", "70 130 180 puddle"]
-    ids = read_label(root / "gtFine" / "default" / "default" / "x_gtFine_labelIds.png")
+    ids = read_label(root / "gtFine" / "default" / "qgn" / "qgn_000000_000000_gtFine_labelIds.png")  # image_names.tsv: x
     np.testing.assert_array_equal(ids, np.where(label == 255, 0, label + 1))
     assert not list(root.rglob("*labelTrainIds*"))
     np.testing.assert_array_equal(scan_dataset(root).items[0].read(custom), label)
     # Names that are all Cityscapes labels get Cityscapes' ids instead (road 7, traffic sign 20, sky 23).
     export_annotation(label, CLASSES, tmp_path / "cs", "x", ["cityscapes"])
-    ids = read_label(tmp_path / "cs" / "cityscapes" / "gtFine" / "default" / "default" / "x_gtFine_labelIds.png")
+    ids = read_label(tmp_path / "cs" / "cityscapes" / "gtFine" / "default" / "qgn" / "qgn_000000_000000_gtFine_labelIds.png")
     np.testing.assert_array_equal(ids, np.array([7, 20, 23] + [0] * 253)[label])
 
 

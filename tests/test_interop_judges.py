@@ -76,6 +76,13 @@ def datumaro_labels(path: Path, format: str, classes: ClassSet) -> dict[str, np.
 def test_datumaro_reads_our_exports_pixel_identical(camvid_export, folder, format):
     out, labels = camvid_export
     read = datumaro_labels(out / folder, format, CAMVID_CLASSES)
+    if folder == "cityscapes":  # Cityscapes names (<city>_<seq>_<frame>); image_names.tsv gives the images' own
+        import csv
+
+        with open(out / folder / "image_names.tsv", newline="") as handle:
+            own = {row["cityscapes_name"]: Path(row["image"]).stem for row in csv.DictReader(handle, delimiter="\t")}
+        assert all(name.count("_") == 2 for name in read), sorted(read)
+        read = {own[name]: label for name, label in read.items()}
     assert sorted(read) == sorted(labels)
     for stem, label in labels.items():
         np.testing.assert_array_equal(read[stem], label, err_msg=f"{format} {stem}")
@@ -139,7 +146,9 @@ def test_labelme_rasteriser_reads_our_polygons(camvid_export):
     out, labels = camvid_export
     for stem, source in labels.items():
         doc = json.loads((out / "labelme" / f"{stem}.json").read_text())
-        assert doc["imagePath"] == f"{stem}.jpg" and doc["imageData"] is None
+        # labelme opens dirname(json) / imagePath when imageData is null: that is the image
+        image = (out / "labelme" / doc["imagePath"]).resolve()
+        assert image == (CAMVID_VAL / "images" / f"{stem}.jpg").resolve() and doc["imageData"] is None
         label = np.full(source.shape, VOID, np.int64)
         for shape in doc["shapes"]:
             assert shape["shape_type"] == "polygon"

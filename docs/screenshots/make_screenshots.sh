@@ -22,3 +22,5 @@ STUDIO=(.venv/bin/python -m qgn_studio "$IMAGE" "${MODEL_ARGS[@]}" --size 1600x1
 .venv/bin/python docs/screenshots/make_depth_strip.py "$IMAGE" ${MODEL:+--model "$MODEL"}
 # Tour steps 4-6 (annotate, changed vs prediction, fine-tune dock, export dialog)
 .venv/bin/python docs/screenshots/make_part2_screenshots.py "$OUT"
+# Issue #22: the window on a 1280×720 screen, and the project statistics
+.venv/bin/python docs/screenshots/make_workday_screenshots.py "$OUT"

@@ -50,6 +50,10 @@ def add_arguments(p) -> None:
     p.add_argument("--formats", metavar="NAME[,NAME]", default=None,
                    help=f"formats of the --project export (default {DEFAULT_PROJECT_FORMATS})")
     p.add_argument("--only-done", action="store_true", help="with --project: only images marked done")
+    p.add_argument("--include-images", choices=("none", "copy", "link"), default="none",
+                   help="with --project: put the image files into the exports that reference them (labelme beside "
+                        "each JSON with imageData, COCO in images/default/); default none: labelme's imagePath "
+                        "leads to the image where it is")
     p.add_argument("--out", metavar="DIR", help="output folder of --format and --project")
     p.add_argument("--images", metavar="DIR", help="with --format: where the .qgt files' images are, found by file "
                                                    "stem (default: beside each .qgt); formats that reference or "
@@ -69,8 +73,8 @@ def _format_names(text: str, option: str) -> list[str]:
 def run(args) -> int:
     if args.project:
         return _run_project(args)
-    if args.formats or args.only_done:
-        raise CLIError("--formats and --only-done go with --project DIR; for files use --format NAME")
+    if args.formats or args.only_done or args.include_images != "none":
+        raise CLIError("--formats, --only-done and --include-images go with --project DIR; for files use --format NAME")
     wanted = [(name, Path(getattr(args, name))) for name in EXPORTERS if getattr(args, name)]
     if not wanted and not args.format:
         raise CLIError("choose an output: " + ", ".join(f"--{name} OUT" for name in EXPORTERS)
@@ -248,7 +252,8 @@ def _run_project(args) -> int:
         print(f"[{i}/{n}] {text}", flush=True)
 
     errors: list[str] = []
-    export_project(project, out, names, progress, only_done=args.only_done, errors=errors)
+    export_project(project, out, names, progress, only_done=args.only_done, errors=errors,
+                   images=None if args.include_images == "none" else args.include_images)
     exported = sum(1 for im in project.annotated() if im.done or not args.only_done) - len(errors)
     print(f"exported {exported} annotation(s) of {len(project.images)} image(s) as {', '.join(names)} to {out}")
     if errors:

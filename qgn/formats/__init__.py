@@ -89,13 +89,14 @@ def export_annotation(
 
 
 def export_dataset(items, classes: ClassSet, out_dir: str | os.PathLike, formats,
-                   levels: int = DEFAULT_LEVELS) -> list[Path]:
-    """Write every ``ExportItem`` in each of ``formats`` into ``out_dir/<format name>/``."""
+                   levels: int = DEFAULT_LEVELS, images: str | None = None) -> list[Path]:
+    """Write every ``ExportItem`` in each of ``formats`` into ``out_dir/<format name>/``;
+    ``images`` ("copy", "link" or None) as in ``qgn.project.export_project``."""
     names = check_format_names(formats)
     items = [ExportItem(i.name, check_label(i.label, classes, i.name), i.image) for i in items]
     paths: list[Path] = []
     for name in names:
-        paths += FORMATS[name].export_items(items, classes, Path(out_dir) / name, levels=levels)
+        paths += FORMATS[name].export_items(items, classes, Path(out_dir) / name, levels=levels, images=images)
     return paths
 
 

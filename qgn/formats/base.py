@@ -32,13 +32,20 @@ class ExportItem:
     image: Path | None = None
 
 
+IMAGE_MODES = (None, "copy", "link")  # how an export includes the image files (None: it names them)
+
+
 class DatasetWriter:
     """Writes one dataset export, an image at a time: ``add(item)`` → paths written now, then
     ``finish()`` → paths written at the end (e.g. one JSON for all images). This default writes
-    each item with a per-image ``write`` function."""
+    each item with a per-image ``write`` function. ``takes_images``: the writer honours ``images``
+    ("copy" / "link": the image files go into the export where its readers look for them)."""
+
+    takes_images = False
 
     def __init__(self, write, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS):
         self._write, self.classes, self.out_dir, self.levels = write, classes, Path(out_dir), levels
+        self.images: str | None = None
 
     def add(self, item: ExportItem) -> list[Path]:
         return self._write(item.label, self.classes, self.out_dir, item.name, levels=self.levels)
@@ -67,15 +74,24 @@ class Format:
     writer: Callable[..., DatasetWriter] | None = None
     image_names: bool = False
 
-    def open_writer(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS) -> DatasetWriter:
+    def open_writer(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS,
+                    images: str | None = None) -> DatasetWriter:
+        """A writer into ``out_dir``; ``images`` ("copy", "link" or None, see ``IMAGE_MODES``)
+        for the formats whose writer takes images (labelme, COCO)."""
+        if images not in IMAGE_MODES:
+            raise ValueError(f"images={images!r}: choose copy, link or none")
         if self.writer is not None:
-            return self.writer(classes, Path(out_dir), levels)
-        return DatasetWriter(self.write, classes, Path(out_dir), levels)
+            writer = self.writer(classes, Path(out_dir), levels)
+        else:
+            writer = DatasetWriter(self.write, classes, Path(out_dir), levels)
+        if writer.takes_images:
+            writer.images = images
+        return writer
 
     def export_items(self, items: Sequence[ExportItem], classes: ClassSet, out_dir: Path,
-                     levels: int = DEFAULT_LEVELS) -> list[Path]:
+                     levels: int = DEFAULT_LEVELS, images: str | None = None) -> list[Path]:
         """Write ``items`` into ``out_dir`` (``open_writer``, ``add`` each, ``finish``)."""
-        writer = self.open_writer(classes, out_dir, levels)
+        writer = self.open_writer(classes, out_dir, levels, images)
         paths: list[Path] = []
         for item in items:
             paths += writer.add(item)
@@ -90,6 +106,30 @@ def out_file(folder: Path, name: str) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     return path_inside(folder, name)
+
+
+def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:
+    """Put the image file ``source`` into ``folder`` as ``name``: a copy (atomic) or a symbolic
+    link (relative when it can be; a copy where the system refuses links)."""
+    import os
+
+    from ..fileio import atomic_write_bytes
+
+    target = out_file(folder, name)
+    if mode == "link":
+        try:
+            if target.is_symlink() or target.exists():
+                target.unlink()
+            try:
+                relative = os.path.relpath(Path(source).resolve(), target.parent.resolve())
+            except ValueError:  # another drive (Windows)
+                relative = str(Path(source).resolve())
+            os.symlink(relative, target)
+            return target
+        except OSError:
+            pass  # no links here: copy instead
+    atomic_write_bytes(target, Path(source).read_bytes())
+    return target
 
 
 def png_bytes(image: Image.Image) -> bytes:

@@ -10,8 +10,14 @@ Layout (Datumaro datumaro/plugins/data_formats/cityscapes.py ``CityscapesPath``)
     leftImg8bit/<split>/<city>/<stem>_leftImg8bit<ext>     the image, copied byte for byte
     label_colors.txt                                       custom classes only: "r g b name" per label
 
-``<split>`` is ``default``; ``<city>`` is the stem's prefix for Cityscapes names
-(``frankfurt_000000_000294`` → ``frankfurt``), else ``default``.
+``<split>`` is ``default``. File names follow cityscapesScripts (helpers/csHelpers.py
+``getCsFileInfo``: ``<city>_<sequenceNb>_<frameNb>_<type>[_<type2>].<ext>``, the city also naming
+the folder): a Cityscapes stem (``frankfurt_000000_000294``) is kept; any other becomes
+``<city>_000000_<frame>``, the city being the image's folder name in lower-case letters and digits
+(``qgn`` without one) and the frame counting from 0, and ``image_names.tsv`` lists
+``cityscapes_name<TAB>image`` for those (not a .csv, which Datumaro would probe as AVA).
+``leftImg8bit`` images are PNG, as the scripts and
+``qgn.data.cityscapes`` look for them (a PNG is copied byte for byte, another format re-encoded).
 
 Two cases, so that no reader can take one for the other:
 
@@ -92,36 +98,83 @@ class CityscapesWriter(DatasetWriter):
         for i, rgb in zip(self.ids, classes.palette):
             self.colours[i] = rgb
 
+        self.renamed: list[tuple[str, str]] = []  # (cityscapes name, the image's own name)
+        self._used: set[str] = set()
+        self._frames: dict[str, int] = {}
+
     def add(self, item: ExportItem) -> list[Path]:
-        written = self.label_colors + _write_item(item, self.classes, self.out_dir, self.ids, self.trains, self.colours)
+        city, core = self._name(item)
+        written = self.label_colors + _write_item(item, self.classes, self.out_dir, self.ids, self.trains,
+                                                  self.colours, city, core)
         self.label_colors = []
         return written
 
+    def _name(self, item: ExportItem) -> tuple[str, str]:
+        """(city, ``<city>_<seq>_<frame>``) of ``item`` (see the module docstring)."""
+        if _CITY_STEM.match(item.name) and item.name not in self._used:
+            self._used.add(item.name)
+            return city_of(item.name), item.name
+        folder = Path(item.image).parent.name if item.image is not None else ""
+        city = re.sub(r"[^a-z0-9]", "", folder.lower()) or "qgn"
+        frame = self._frames.get(city, 0)
+        while f"{city}_000000_{frame:06d}" in self._used:
+            frame += 1
+        self._frames[city] = frame + 1
+        core = f"{city}_000000_{frame:06d}"
+        self._used.add(core)
+        self.renamed.append((core, Path(item.image).name if item.image is not None else item.name))
+        return city, core
 
-def _write_item(item: ExportItem, classes: ClassSet, out_dir: Path, ids, trains, colours) -> list[Path]:
-    city = city_of(item.name)
+    def finish(self) -> list[Path]:
+        if not self.renamed:
+            return []
+        import csv
+        import io
+
+        text = io.StringIO()
+        rows = csv.writer(text, delimiter="\t", lineterminator="\n")
+        rows.writerow(["cityscapes_name", "image"])
+        rows.writerows(self.renamed)
+        path = out_file(self.out_dir, "image_names.tsv")
+        atomic_write_bytes(path, text.getvalue().encode("utf-8"))
+        return [path]
+
+
+def _png_image(source: Path) -> bytes:
+    """The image file as PNG bytes: a PNG as it is, another format re-encoded (RGB)."""
+    from ..imagefile import open_image
+
+    data = Path(source).read_bytes()
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return data
+    with open_image(source) as image:
+        return png_bytes(image.convert("RGB"))
+
+
+def _write_item(item: ExportItem, classes: ClassSet, out_dir: Path, ids, trains, colours, city: str,
+                core: str) -> list[Path]:
     gt = out_dir / "gtFine" / SPLIT / city
     lut = np.zeros(classes.num_classes + 1, np.int64)  # class id → label id; the last entry: void → 0
     lut[: classes.num_classes] = ids
     label_ids = lut[void_to(item.label, classes, classes.num_classes)]
     written = []
     for suffix, data in (("labelIds", label_ids), ("instanceIds", label_ids)):
-        path = out_file(gt, f"{item.name}_gtFine_{suffix}.png")
+        path = out_file(gt, f"{core}_gtFine_{suffix}.png")
         atomic_write_bytes(path, encode_label_png(data, indexed=False))
         written.append(path)
-    color = out_file(gt, f"{item.name}_gtFine_color.png")
+    color = out_file(gt, f"{core}_gtFine_color.png")
     atomic_write_bytes(color, png_bytes(Image.fromarray(colours[label_ids], "RGB")))
     written.append(color)
     if trains is not None:
         table = np.full(classes.num_classes + 1, 255, np.int64)
         table[: classes.num_classes] = trains
-        path = out_file(gt, f"{item.name}_gtFine_labelTrainIds.png")
+        path = out_file(gt, f"{core}_gtFine_labelTrainIds.png")
         atomic_write_bytes(path, encode_label_png(table[void_to(item.label, classes, classes.num_classes)],
                                                   indexed=False))
         written.append(path)
     if item.image is not None:
-        image = out_file(out_dir / "leftImg8bit" / SPLIT / city, f"{item.name}_leftImg8bit{item.image.suffix.lower()}")
-        atomic_write_bytes(image, Path(item.image).read_bytes())
+        image = out_file(out_dir / "leftImg8bit" / SPLIT / city, f"{core}_leftImg8bit.png")
+        atomic_write_bytes(image, _png_image(Path(item.image)))
         written.append(image)
     return written
 

@@ -7,7 +7,9 @@ with the run of zeros, packed by cocoapi common/maskApi.c ``rleToString`` ("Simi
 using 6 bits/char and ascii chars 48-111"; each count after the second is stored as the difference
 to the count two before). ``iscrowd`` is 0 (as COCO-Stuff's class regions), ``category_id`` = class
 id + 1, ``area`` the pixel count, ``bbox`` [x, y, w, h]. Void pixels are in no annotation.
-``images`` name the image files (``file_name``; ``<name>.png`` when the project has no image file).
+``images`` name the image files (``file_name``; ``<name>.png`` when the project has no image file);
+with ``images="copy"`` (or ``"link"``) the files go to ``images/default/<file_name>``, where
+Datumaro's and CVAT's COCO readers look for the images of the ``default`` subset.
 """
 from __future__ import annotations
 
@@ -108,19 +110,33 @@ def decode_rle(segmentation: dict, source, expected: tuple[int, int] | None = No
     return flat.reshape((width, height)).T
 
 
+IMAGES_DIR = Path("images") / "default"
+
+
 class CocoWriter(DatasetWriter):
     """Collects each image's RLE annotations; ``finish`` writes the one JSON file."""
 
+    takes_images = True
+
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS):
         super().__init__(None, classes, out_dir, levels)
-        self.images: list[dict] = []
+        self.entries: list[dict] = []
         self.annotations: list[dict] = []
+        self._names: set[str] = set()
 
     def add(self, item: ExportItem) -> list[Path]:
-        image_id = len(self.images) + 1
+        from .base import place_image
+
+        image_id = len(self.entries) + 1
         height, width = item.label.shape
         file_name = item.image.name if item.image is not None else f"{item.name}.png"
-        self.images.append({"id": image_id, "file_name": file_name, "width": width, "height": height})
+        if file_name.lower() in self._names:  # two images of one name from two folders
+            file_name = f"{item.name}{Path(file_name).suffix}"
+        self._names.add(file_name.lower())
+        written = []
+        if self.images in ("copy", "link") and item.image is not None and Path(item.image).is_file():
+            written.append(place_image(Path(item.image), self.out_dir / IMAGES_DIR, file_name, self.images))
+        self.entries.append({"id": image_id, "file_name": file_name, "width": width, "height": height})
         for c in range(self.classes.num_classes):
             mask = item.label == c
             if not mask.any():
@@ -132,12 +148,12 @@ class CocoWriter(DatasetWriter):
                 "area": int(mask.sum()), "iscrowd": 0,
                 "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)],
             })
-        return []
+        return written
 
     def finish(self) -> list[Path]:
         categories = [{"id": i + 1, "name": name, "supercategory": ""} for i, name in enumerate(self.classes.names)]
         doc = {"info": {"description": "exported by QGN Studio"}, "licenses": [], "categories": categories,
-               "images": self.images, "annotations": self.annotations}
+               "images": self.entries, "annotations": self.annotations}
         path = out_file(self.out_dir / ANNOTATION_FILE.parent, ANNOTATION_FILE.name)
         atomic_write_bytes(path, json.dumps(doc, separators=(",", ":")).encode("utf-8"))
         return [path]

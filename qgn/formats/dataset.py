@@ -20,7 +20,9 @@ coco        ``annotations/instances_*.json`` or a COCO JSON file; RLE or polygon
 labelme     a folder of labelme JSON files (``shapes``); images by ``imagePath``
 labelstudio Label Studio's JSON or JSON-MIN export (a JSON list); brush, polygon, rectangle labels
 png, ids    a folder of label PNGs (palette / grayscale ids); classes from ``--classes`` or a
-            ``classes.txt`` beside them; images in ``--images`` or a sibling ``images/`` folder
+            ``classes.txt`` beside them; images in ``--images`` or a sibling ``images/`` folder.
+            The ``folder`` dataset ``qgn train`` reads (``images/``, ``labels/``, ``classes.txt``)
+            imports as it is: labels from ``labels/``; a photo is never read as a label map
 =========== ===================================================================================
 
 Images are found by each format's own convention, else in ``images`` by name (the stem).
@@ -247,15 +249,32 @@ def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
                 names[train] = name
             how = "Cityscapes train ids (255 void)"
     official = not colours_file.is_file()
+    own_names = _cityscapes_names(root)  # image_names.tsv of a QGN export: the images' own names
     items = []
     for mask in masks:
         rel = mask.relative_to(gt).as_posix()[: -len(suffix)]
         stem = Path(rel).name
-        image = find_image(f"{rel}_leftImg8bit", root / "leftImg8bit") or find_image(stem, images) \
-            or find_image(f"{stem}_leftImg8bit", images)
-        items.append(SourceItem(stem, image, _index_reader(mask, names, official, root), str(mask)))
+        own = own_names.get(stem)
+        image = (own and find_image(Path(own).stem, images)) or find_image(f"{rel}_leftImg8bit", root / "leftImg8bit") \
+            or find_image(stem, images) or find_image(f"{stem}_leftImg8bit", images)
+        items.append(SourceItem(Path(own).stem if own else stem, image, _index_reader(mask, names, official, root), str(mask)))
     description = f"cityscapes: Cityscapes tree, {len(masks)} masks ({suffix[1:]}), {how}"
     return SourceDataset("cityscapes", root, description, file_classes, items)
+
+
+def _cityscapes_names(root: Path) -> dict[str, str]:
+    """``image_names.tsv`` of a QGN Cityscapes export: Cityscapes name → the image's own file name."""
+    import csv
+
+    path = root / "image_names.tsv"
+    if not path.is_file():
+        return {}
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle, delimiter="\t"))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return {}
+    return {row[0]: row[1] for row in rows[1:] if len(row) >= 2 and row[0] and row[1]}
 
 
 def _index_reader(mask: Path, names: list[str], cityscapes_void: bool = False, root: Path | None = None):
@@ -540,8 +559,14 @@ def scan_labelme(src: Path, images: Path | None) -> SourceDataset:
                 if not isinstance(image_path, str):
                     raise ValueError(f"{path}: 'imagePath' is {image_path!r}; expected a file name")
                 if image_path:
-                    candidate = contained(root, path.parent / image_path, f"{path}: imagePath", "image")
-                    image = candidate if candidate.is_file() else find_image(Path(image_path).name, images)
+                    try:
+                        candidate = contained(root, path.parent / image_path, f"{path}: imagePath", "image")
+                    except OutsideDatasetError:
+                        if images is None:
+                            raise
+                        candidate = None  # not followed out of the dataset: looked up by name in --images
+                    image = candidate if candidate is not None and candidate.is_file() else \
+                        find_image(Path(image_path).name, images)
             image = image or find_image(path.stem, images, path.parent)
         except ValueError as exc:
             items.append(broken_item(path.stem, path, exc))
@@ -666,15 +691,35 @@ def _ids(ids: list[str], shown: int = 20) -> str:
 
 
 # ------------------------------------------------------------------------------------------ ids / png
+def label_folders(src: Path, images: Path | None) -> tuple[Path, list[Path]]:
+    """(the folder holding the label PNGs, the folders to find images in) of an ids/png dataset:
+    the ``folder`` layout that ``qgn train`` reads (``images/``, ``labels/``, ``classes.txt``)
+    has its labels in ``labels/`` and its photos in ``images/``; else the PNGs are the labels and
+    the images are in ``--images`` or an ``images/`` folder beside."""
+    folder = src if src.is_dir() else src.parent
+    if src.is_dir() and (folder / "labels").is_dir():
+        return folder / "labels", [d for d in (images, folder / "images") if d is not None]
+    return folder, [d for d in (images, folder.parent / "images", folder / "images") if d is not None]
+
+
+def _inside(path: Path, folders: list[Path]) -> bool:
+    resolved = path.resolve()
+    return any(folder.is_dir() and resolved.is_relative_to(folder.resolve()) for folder in folders)
+
+
 def scan_label_folder(src: Path, images: Path | None, name: str) -> SourceDataset:
     from ..classes import parse_classes_txt
     from .ids import read_ids_file
     from .png import read_png_file
 
     folder = src if src.is_dir() else src.parent
-    masks = [src] if src.is_file() else sorted(p for p in folder.rglob("*.png"))
+    label_dir, image_dirs = label_folders(src, images)
+    if src.is_file():
+        masks = [src]
+    else:  # never a photo of the image folders
+        masks = sorted(p for p in label_dir.rglob("*.png") if not _inside(p, image_dirs))
     if not masks:
-        raise ValueError(f"{src}: no label PNGs")
+        raise ValueError(f"{src}: no label PNGs" + (f" in {label_dir}" if label_dir != folder else ""))
     classes_file = next((p for p in (folder / "classes.txt", folder.parent / "classes.txt") if p.is_file()), None)
     file_classes = None
     if classes_file is not None:
@@ -682,10 +727,14 @@ def scan_label_folder(src: Path, images: Path | None, name: str) -> SourceDatase
     reader = read_ids_file if name == "ids" else read_png_file
     items = []
     for mask in masks:
-        image = find_image(mask.stem, images, folder.parent / "images")
+        image = find_image(mask.stem, *image_dirs)
 
         def read(classes, mapping=None, _mask=mask):
             inside_dataset(folder, _mask)
+            mode = _mode(_mask)
+            if mode in ("RGB", "RGBA", "LA", "PA"):  # a photo (or a colour mask), never a map of ids
+                raise ValueError(f"{_mask} is an {mode} image, not a label map of class ids (a photo? label maps "
+                                 "are grayscale or palette PNGs)")
             return reader(_mask, classes)
 
         items.append(SourceItem(mask.stem, image, read, str(mask)))
@@ -729,7 +778,8 @@ def detect_dataset(src: Path) -> str:
             return "coco"
         if isinstance(doc, dict) and "shapes" in doc:
             return "labelme"
-    pngs = sorted(src.rglob("*.png"))
+    label_dir, image_dirs = label_folders(src, None)
+    pngs = sorted(p for p in label_dir.rglob("*.png") if not _inside(p, image_dirs))
     if pngs:
         return "png" if _mode(pngs[0]) == "P" else "ids"
     raise ValueError(f"{src}: found no dataset (looked for SegmentationClass/, gtFine/, label_colors.txt with a list, "

@@ -45,23 +45,60 @@ def labelme_document(label: np.ndarray, classes: ClassSet, image_path: str) -> d
 
 
 def write_labelme_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = DEFAULT_LEVELS,
-                       image_name: str | None = None) -> list[Path]:
+                       image_name: str | None = None, image_data: str | None = None) -> list[Path]:
+    """``<stem>.json``; ``image_name``: its ``imagePath`` (relative to the JSON's folder, as labelme
+    resolves it); ``image_data``: base64 of the image file, or None."""
     label = check_label(label, classes)
     path = out_file(out_dir, f"{stem}.json")
     doc = labelme_document(label, classes, image_name or f"{stem}.png")
+    doc["imageData"] = image_data
     atomic_write_bytes(path, json.dumps(doc, indent=1).encode("utf-8"))
     return [path]
 
 
+def relative_image_path(image: Path, folder: Path) -> str:
+    """``image`` as labelme resolves ``imagePath``: relative to the JSON's ``folder`` (POSIX
+    separators), or absolute where no relative path exists (another drive)."""
+    import os
+
+    try:
+        return Path(os.path.relpath(Path(image).resolve(), Path(folder).resolve())).as_posix()
+    except ValueError:
+        return Path(image).resolve().as_posix()
+
+
 class LabelmeWriter(DatasetWriter):
-    """One JSON per image, ``imagePath`` naming the image file."""
+    """One JSON per image whose ``imagePath`` resolves from the JSON's folder (labelme opens
+    ``dirname(json) / imagePath`` when ``imageData`` is null). ``images="copy"``: the image file
+    is copied beside the JSON and embedded as ``imageData`` (base64 of the file, as labelme saves
+    it), so each JSON opens on its own; ``"link"``: a symbolic link beside the JSON."""
+
+    takes_images = True
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS):
         super().__init__(None, classes, out_dir, levels)
 
     def add(self, item: ExportItem) -> list[Path]:
-        image_name = item.image.name if item.image is not None else None
-        return write_labelme_file(item.label, self.classes, self.out_dir, item.name, self.levels, image_name)
+        import base64
+
+        from .base import place_image
+
+        written: list[Path] = []
+        image_name = image_data = None
+        if item.image is not None and Path(item.image).is_file():
+            if self.images in ("copy", "link"):
+                name = f"{item.name}{Path(item.image).suffix.lower()}"
+                written.append(place_image(Path(item.image), self.out_dir, name, self.images))
+                image_name = name
+                if self.images == "copy":
+                    image_data = base64.b64encode(Path(item.image).read_bytes()).decode("ascii")
+            else:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+                image_name = relative_image_path(Path(item.image), self.out_dir)
+        elif item.image is not None:
+            image_name = Path(item.image).name
+        return write_labelme_file(item.label, self.classes, self.out_dir, item.name, self.levels, image_name,
+                                  image_data) + written
 
 
 def is_labelme_file(path: Path) -> bool:

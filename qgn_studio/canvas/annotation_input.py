@@ -51,8 +51,10 @@ class PaintSurface(QtWidgets.QGraphicsObject):
             event.ignore()
             return
         pos = event.pos()
-        alt = bool(event.modifiers() & QtCore.Qt.KeyboardModifier.AltModifier)
-        if self.tools.press(pos.x(), pos.y(), alt=alt):
+        # Ctrl + click picks: window managers (openbox, XFCE, …) take Alt + drag to move windows.
+        pick = bool(event.modifiers() & (QtCore.Qt.KeyboardModifier.ControlModifier
+                                         | QtCore.Qt.KeyboardModifier.AltModifier))
+        if self.tools.press(pos.x(), pos.y(), alt=pick):
             event.accept()
         else:
             event.ignore()

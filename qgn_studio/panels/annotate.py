@@ -11,6 +11,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from qgn_studio.tools.controller import MAX_LEVEL, TOOLS
 
 SWATCH = 16
+ROW = 22  # class table row height (px)
 CHECKED_STYLE = ("QToolButton { padding: 3px 6px; }"
                  " QToolButton:checked, QPushButton:checked { background: #3d7dca; color: white;"
                  " border: 1px solid #6aa9ff; border-radius: 3px; }")
@@ -33,7 +34,7 @@ def colour_swatch(rgb, size: int = SWATCH) -> QtGui.QIcon:
 
 
 def class_key(class_id: int) -> str:
-    """The key that selects ``class_id``: 1–9 for classes 0–8, 0 for class 9."""
+    """The key that selects ``class_id`` before any class edit: 1–9 for classes 0–8, 0 for class 9."""
     return str(class_id + 1) if class_id < 9 else ("0" if class_id == 9 else "")
 
 
@@ -58,19 +59,29 @@ class ClassTable(QtWidgets.QTableWidget):
         header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Fixed)
         header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.Stretch)
         self.setColumnWidth(1, SWATCH + 12)
-        self.verticalHeader().setDefaultSectionSize(22)
+        self.verticalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Fixed)
+        self.verticalHeader().setDefaultSectionSize(ROW)
+        self.verticalHeader().setMinimumSectionSize(ROW)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
         self.itemChanged.connect(self._item_changed)
         self.cellDoubleClicked.connect(self._double_clicked)
         self.itemSelectionChanged.connect(self._selected)
         self._filling = False
+        self.keys: dict[int, str] | None = None  # class id → key; None: 1–9, 0 by position
+
+    def set_keys(self, keys: dict[int, str]) -> None:
+        self.keys = dict(keys)
+        for row in range(self.rowCount()):
+            item = self.item(row, 0)
+            if item is not None:
+                item.setText(self.keys.get(row, ""))
 
     def set_classes(self, classes) -> None:
         self._filling = True
         self.setRowCount(0 if classes is None else classes.num_classes)
         if classes is not None:
             for i, (name, rgb) in enumerate(zip(classes.names, classes.palette)):
-                key = QtWidgets.QTableWidgetItem(class_key(i))
+                key = QtWidgets.QTableWidgetItem(class_key(i) if self.keys is None else self.keys.get(i, ""))
                 key.setFlags(QtCore.Qt.ItemFlag.ItemIsEnabled | QtCore.Qt.ItemFlag.ItemIsSelectable)
                 key.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
                 key.setForeground(QtGui.QBrush(QtGui.QColor("#9a9a9a")))
@@ -84,7 +95,20 @@ class ClassTable(QtWidgets.QTableWidget):
                 self.setItem(i, 2, label)
         self._filling = False
         rows = 0 if classes is None else classes.num_classes
-        self.setFixedHeight(min(10, max(rows, 3)) * 22 + self.horizontalHeader().height() + 4)
+        header = self.horizontalHeader().sizeHint().height()
+        self.setFixedHeight(min(10, max(rows, 3)) * ROW + header + 2 * self.frameWidth() + 2)
+
+    def filter(self, text: str) -> int | None:
+        """Show the classes whose name contains ``text`` (any case); the first such class id."""
+        text = text.strip().lower()
+        first = None
+        for row in range(self.rowCount()):
+            item = self.item(row, 2)
+            match = item is not None and text in item.text().lower()
+            self.setRowHidden(row, not match)
+            if match and first is None:
+                first = row
+        return first
 
     def select(self, class_id: int) -> None:
         if 0 <= class_id < self.rowCount() and self.currentRow() != class_id:
@@ -118,8 +142,10 @@ class AnnotatePanel(QtWidgets.QWidget):
     class_add_requested = QtCore.Signal()
     class_remove_requested = QtCore.Signal(int)  # delete or merge (the annotator asks which)
     class_undo_requested = QtCore.Signal()
+    class_redo_requested = QtCore.Signal()
     start_requested = QtCore.Signal(str)
     done_toggled = QtCore.Signal(bool)
+    done_next_requested = QtCore.Signal()
     changed_view_toggled = QtCore.Signal(bool)
 
     def __init__(self, parent=None):
@@ -169,6 +195,14 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.level_text.setStyleSheet("color: #9a9a9a; font-size: 11px;")
 
         self.classes = ClassTable()
+        self.class_search = QtWidgets.QLineEdit()
+        self.class_search.setPlaceholderText("Find a class…  (/)")
+        self.class_search.setClearButtonEnabled(True)
+        self.class_search.setToolTip("Type part of a name to list only those classes; Enter chooses the first "
+                                     "(Esc goes back to the image)")
+        self.class_search.textChanged.connect(self.classes.filter)
+        self.class_search.returnPressed.connect(self._search_chosen)
+        self.class_search.installEventFilter(self)
         self.classes.chosen.connect(self.class_chosen)
         self.classes.renamed.connect(self.class_renamed)
         self.classes.recolour_requested.connect(self.class_recolour_requested)
@@ -183,9 +217,12 @@ class AnnotatePanel(QtWidgets.QWidget):
             start_row.addWidget(button, i // 2, i % 2)
             self.start_buttons[source] = button
 
-        self.done = QtWidgets.QCheckBox("Done: this image is fully annotated")
-        self.done.setToolTip("Marks the image as finished in the project (shown with ✓ in the image list)")
+        self.done = QtWidgets.QCheckBox("Done  (Ctrl+D)")
+        self.done.setToolTip("This image is fully annotated: marked finished in the project (✓ in the image list)")
         self.done.toggled.connect(self.done_toggled)
+        self.done_next = QtWidgets.QPushButton("Done ▸ next  (Ctrl+Return)")
+        self.done_next.setToolTip("Mark this image done and go to the next image not done yet")
+        self.done_next.clicked.connect(self.done_next_requested)
         self.show_changed = QtWidgets.QCheckBox("Show changes vs prediction  (C)")
         self.show_changed.setToolTip("Highlight the pixels the annotation corrected")
         self.show_changed.toggled.connect(self.changed_view_toggled)
@@ -208,8 +245,10 @@ class AnnotatePanel(QtWidgets.QWidget):
         tools_layout.addWidget(self.level_text)
         classes_box = QtWidgets.QGroupBox("Classes")
         classes_layout = QtWidgets.QVBoxLayout(classes_box)
+        classes_layout.addWidget(self.class_search)
         classes_layout.addWidget(self.classes)
-        hint = QtWidgets.QLabel("Keys 1–9, 0 choose · double-click a name or colour to edit")
+        hint = QtWidgets.QLabel("Keys 1–9, 0 choose · / finds · double-click a name or colour to edit")
+        hint.setWordWrap(True)
         hint.setStyleSheet("color: #9a9a9a; font-size: 11px;")
         classes_layout.addWidget(hint)
         class_row = QtWidgets.QHBoxLayout()
@@ -220,8 +259,9 @@ class AnnotatePanel(QtWidgets.QWidget):
             ("remove", "Merge / delete…", "Merge the selected class into another, or delete it (its pixels "
              "become ignore) — in every saved annotation and autosave at once",
              lambda: self.class_remove_requested.emit(self.classes.currentRow())),
-            ("undo", "Undo change", "Undo the latest class change, pixels included",
+            ("undo", "Undo", "Undo the latest class change, pixels included",
              lambda: self.class_undo_requested.emit()),
+            ("redo", "Redo", "Redo the class change undone last", lambda: self.class_redo_requested.emit()),
         ):
             button = QtWidgets.QPushButton(text)
             button.setToolTip(tip)
@@ -235,20 +275,42 @@ class AnnotatePanel(QtWidgets.QWidget):
         review_layout = QtWidgets.QVBoxLayout(review_box)
         review_layout.addWidget(self.show_changed)
         review_layout.addWidget(self.changed_text)
-        review_layout.addWidget(self.done)
+        done_row = QtWidgets.QHBoxLayout()
+        done_row.addWidget(self.done)
+        done_row.addWidget(self.done_next, 1)
+        review_layout.addLayout(done_row)
         history_box = QtWidgets.QGroupBox("History")
         QtWidgets.QVBoxLayout(history_box).addWidget(self.history)
 
         self.setStyleSheet(CHECKED_STYLE)
+        # The controls scroll and the History stays in view below them: the dock fits a 720-px screen.
+        controls = QtWidgets.QWidget()
+        controls_layout = QtWidgets.QVBoxLayout(controls)
+        controls_layout.setContentsMargins(0, 0, 0, 0)
+        controls_layout.addWidget(tools_box)
+        controls_layout.addWidget(classes_box)
+        controls_layout.addWidget(start_box)
+        controls_layout.addWidget(review_box)
+        controls_layout.addStretch(1)
+        self.controls = QtWidgets.QScrollArea()
+        self.controls.setWidget(controls)
+        self.controls.setWidgetResizable(True)
+        self.controls.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.controls.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        bar = self.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_ScrollBarExtent)
+        self.controls.setMinimumWidth(controls.minimumSizeHint().width() + bar + 2)
+        self.controls.setMinimumHeight(140)
+        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(self.controls)
+        splitter.addWidget(history_box)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.mode)
         layout.addWidget(self.status)
-        layout.addWidget(tools_box)
-        layout.addWidget(classes_box)
-        layout.addWidget(start_box)
-        layout.addWidget(review_box)
-        layout.addWidget(history_box, 1)
+        layout.addWidget(splitter, 1)
         self.set_mode(False)
 
     # ------------------------------------------------------------------ showing state
@@ -272,11 +334,38 @@ class AnnotatePanel(QtWidgets.QWidget):
     def set_class(self, class_id: int) -> None:
         self.classes.select(class_id)
 
+    def set_class_keys(self, keys: dict[int, str]) -> None:
+        self.classes.set_keys(keys)
+
+    def focus_class_search(self) -> None:
+        self.class_search.setFocus()
+        self.class_search.selectAll()
+
+    def _search_chosen(self) -> None:
+        first = self.classes.filter(self.class_search.text())
+        if first is not None:
+            self.class_chosen.emit(first)
+        self._leave_search()
+
+    def _leave_search(self) -> None:
+        self.class_search.clear()
+        window = self.window()
+        if window is not None and hasattr(window, "canvas"):
+            window.canvas.setFocus()  # the keys act on the image again
+
+    def eventFilter(self, watched, event) -> bool:
+        if (watched is self.class_search and event.type() == QtCore.QEvent.Type.KeyPress
+                and event.key() == QtCore.Qt.Key.Key_Escape):
+            self._leave_search()
+            return True
+        return super().eventFilter(watched, event)
+
     def set_done(self, done: bool, enabled: bool = True) -> None:
         self.done.blockSignals(True)
         self.done.setChecked(done)
         self.done.blockSignals(False)
         self.done.setEnabled(enabled)
+        self.done_next.setEnabled(enabled)
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)

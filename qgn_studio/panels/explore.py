@@ -146,7 +146,7 @@ class CurvePlot(pg.PlotWidget):
         self.getAxis("bottom").setStyle(maxTextLevel=0, hideOverlappingLabels=True)
         self.setLabel("left", "mIoU", units="%")
         self.showGrid(x=True, y=True, alpha=0.2)
-        self.setMinimumHeight(200)
+        self.setMinimumHeight(170)
         self.getPlotItem().setMenuEnabled(False)
         self.legend = self.addLegend(offset=(8, 8), labelTextSize="8pt", brush=(30, 31, 34, 180))
         self.metric = "miou"
@@ -217,9 +217,12 @@ class CurvePlot(pg.PlotWidget):
         """Headroom above the highest point, so the legend (top left) covers no curve."""
         (_x0, _x1), (y0, y1) = self.getViewBox().viewRange()
         rows = len(self.legend.items)
+        top = y1
         if rows:
             span = max(y1 - y0, 1e-6)
-            self.setYRange(y0, y1 + span * min(0.12 * rows + 0.1, 0.8), padding=0)
+            top = y1 + span * min(0.12 * rows + 0.1, 0.8)
+        top = min(top, 100.0)  # an accuracy never exceeds 100 %: neither does the axis
+        self.setYRange(max(min(y0, top - 1.0), 0.0), top, padding=0)
 
     def _value(self, p) -> float:
         return p.miou if self.metric == "miou" else p.accuracy
@@ -354,9 +357,15 @@ class ExplorePanel(QtWidgets.QWidget):
         self.setting_changed.emit(self.setting())
 
     def _update_controls(self) -> None:
+        from qgn_studio.document import cell_size_text
+
         depth = self.depth.value()
-        cell = 1 << depth
-        self.depth_text.setText(f"Q{depth}: cells of {cell}×{cell} px" if depth else "Q0: down to single pixels")
+        result = getattr(self, "_result", None)
+        scaled = result is not None and tuple(result.grid_size) != tuple(result.size)
+        if depth or scaled:
+            self.depth_text.setText(f"Q{depth}: cells of {cell_size_text(depth, result)} on the image")
+        else:
+            self.depth_text.setText("Q0: down to single pixels")
         self.depth_text.setStyleSheet("color: #9a9a9a; font-size: 11px;")
 
     def set_truth_available(self, available: bool) -> None:
@@ -370,6 +379,7 @@ class ExplorePanel(QtWidgets.QWidget):
     # ------------------------------------------------------------------ readouts
     def show_result(self, result: RenderResult | None, reference_macs: int | None) -> None:
         self._result = result
+        self._update_controls()  # cell sizes on the image follow the model's working scale
         cost = None if result is None else result.cost
         self.table.show_cost(cost)
         if result is None:

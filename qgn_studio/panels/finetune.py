@@ -34,7 +34,8 @@ class LossPlot(pg.PlotWidget):
         self.showGrid(x=True, y=True, alpha=0.2)
         self.getPlotItem().setMenuEnabled(False)
         self.setMinimumHeight(150)
-        self.curve = self.plot([], [], pen=pg.mkPen("#ffb74d", width=1.5))
+        self.raw = self.plot([], [], pen=pg.mkPen((255, 183, 77, 70), width=1))  # every iteration, faint
+        self.curve = self.plot([], [], pen=pg.mkPen("#ffb74d", width=2))  # its moving average
         self.xs: list[int] = []
         self.ys: list[float] = []
         self._timer = QtCore.QTimer(self)
@@ -53,7 +54,20 @@ class LossPlot(pg.PlotWidget):
             self._timer.start()
 
     def redraw(self) -> None:
-        self.curve.setData(self.xs, self.ys)
+        self.raw.setData(self.xs, self.ys)
+        self.curve.setData(self.xs, smoothed(self.ys))
+
+
+def smoothed(values: list[float], span: int = 20) -> list[float]:
+    """An exponential moving average (bias-corrected, as TensorBoard's smoothing): one batch's
+    loss jumps with the images in it; the trend is what tells whether training works."""
+    out, average, weight = [], 0.0, 0.0
+    beta = 1.0 - 2.0 / (span + 1)
+    for value in values:
+        average = beta * average + (1 - beta) * value
+        weight = beta * weight + (1 - beta)
+        out.append(average / weight)
+    return out
 
 
 class FinetunePanel(QtWidgets.QWidget):
@@ -69,6 +83,9 @@ class FinetunePanel(QtWidgets.QWidget):
         super().__init__(parent)
         self.corrections = QtWidgets.QLabel("↻ counts the corrected images")  # not a count before one was made
         self.corrections.setWordWrap(True)
+        # two lines whatever the text: a count that wraps differently must not move the fields below
+        self.corrections.setFixedHeight(2 * self.corrections.fontMetrics().lineSpacing() + 4)
+        self.corrections.setAlignment(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop)
         refresh = QtWidgets.QToolButton(text="↻")
         refresh.setToolTip("Count the corrected images again")
         refresh.clicked.connect(self.refresh_requested)
@@ -172,7 +189,7 @@ class FinetunePanel(QtWidgets.QWidget):
         if not names:
             self.corrections.setText("No corrected images yet: annotate some, or mark them done")
         else:
-            shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+            shown = ", ".join(names[:2]) + (f" and {len(names) - 2} more" if len(names) > 2 else "")
             self.corrections.setText(f"<b>{len(names)}</b> corrected image{'s' if len(names) != 1 else ''}: {shown}")
         self.corrections.setToolTip("\n".join(names))
         self.start.setEnabled(bool(names) and not self.cancel.isEnabled())

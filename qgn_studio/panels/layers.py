@@ -50,22 +50,29 @@ class Legend(QtWidgets.QWidget):
                 widget.deleteLater()
 
     def _row(self, row: int, col: int, pixmap: QtGui.QPixmap, text: str, tip: str = "") -> None:
+        """A swatch right beside its name (one cell, so the columns' width never parts them)."""
+        entry = QtWidgets.QWidget()
+        line = QtWidgets.QHBoxLayout(entry)
+        line.setContentsMargins(0, 0, 0, 0)
+        line.setSpacing(5)
         icon = QtWidgets.QLabel()
         icon.setPixmap(pixmap)
         label = QtWidgets.QLabel(text)
-        label.setToolTip(tip)
-        self.grid.addWidget(icon, row, 2 * col)
-        self.grid.addWidget(label, row, 2 * col + 1)
+        line.addWidget(icon)
+        line.addWidget(label, 1)
+        entry.setToolTip(tip)
+        self.grid.addWidget(entry, row, col)
 
     def set_classes(self, classes) -> None:
         self._clear()
         row = 0
         if classes is None:
-            self.grid.addWidget(QtWidgets.QLabel("No model loaded"), 0, 0, 1, 4)
+            self.grid.addWidget(QtWidgets.QLabel("No model loaded"), 0, 0, 1, 2)
             return
+        rows = (classes.num_classes + 1) // 2  # down the first column, then the second (reading order)
         for i, (name, rgb) in enumerate(zip(classes.names, classes.palette)):
-            self._row(i // 2, i % 2, swatch(rgb), name, f"class {i}: {name}, RGB {rgb}")
-        row = (classes.num_classes + 1) // 2
+            self._row(i % rows, i // rows, swatch(rgb), name, f"class {i}: {name}, RGB {rgb}")
+        row = rows
         self._row(row, 0, swatch((40, 40, 40), hatch=True), "composite",
                   "Q̂l cells predicted composite: refined at the next level")
         row += 1
@@ -77,7 +84,7 @@ class Legend(QtWidgets.QWidget):
         ]
         strip = QtWidgets.QLabel("Active sites: " + " ".join(chips))
         strip.setToolTip("Colour of the finest level computed at each place (Active sites layer)")
-        self.grid.addWidget(strip, row, 0, 1, 4)
+        self.grid.addWidget(strip, row, 0, 1, 2)
         row += 1
         scale = QtWidgets.QWidget()
         line = QtWidgets.QHBoxLayout(scale)
@@ -89,7 +96,7 @@ class Legend(QtWidgets.QWidget):
         line.addWidget(QtWidgets.QLabel("1"))
         line.addStretch(1)
         scale.setToolTip("Uncertainty layer: 0 (certain) … 1 (doubtful)")
-        self.grid.addWidget(scale, row, 0, 1, 4)
+        self.grid.addWidget(scale, row, 0, 1, 2)
 
 
 class LayerPanel(QtWidgets.QWidget):
@@ -210,6 +217,9 @@ class LayerPanel(QtWidgets.QWidget):
             available = layer.available()
             item.setForeground(0, QtGui.QBrush(QtGui.QColor("#e6e6e6" if available else "#777777")))
             if isinstance(layer, LevelLayer):
+                from qgn_studio.document import cell_size_text
+
+                item.setText(0, f"Q̂{layer.level}  · {cell_size_text(layer.level, result).split('×')[0]} px cells")
                 view = None if result is None else result.levels.get(layer.level)
                 item.setText(1, "–" if view is None else f"{human_count(view.num_sites)} sites")
                 tip = "not computed at this depth" if view is None else "active sites computed at this level"

@@ -1,7 +1,12 @@
 """Undo commands over ``LabelEdit``s: an undo step stores the changed pixels, never a whole map."""
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
 from PySide6 import QtGui
+
+_SERIALS = itertools.count(1)
 
 
 class EditCommand(QtGui.QUndoCommand):
@@ -15,7 +20,16 @@ class EditCommand(QtGui.QUndoCommand):
         super().__init__(text)
         self.session = session
         self.edit = edit
+        self.serial = next(_SERIALS)  # which map the log is at after this step (AnnotationSession.state)
         self._skip_first_redo = applied
+
+    def remap(self, table: np.ndarray, dtype) -> None:
+        """The classes changed (a ``qgn.classes_edit.ClassEdit``'s ``lut()``): the step writes and
+        restores the same pixels in the new class values, so the history survives a class edit."""
+        from qgn.annotation import LabelEdit
+
+        edit = self.edit
+        self.edit = LabelEdit(edit.index, table[edit.before].astype(dtype), table[edit.after].astype(dtype))
 
     @property
     def nbytes(self) -> int:

@@ -8,7 +8,9 @@ Tools (a cell at level l is a 2^l × 2^l block aligned to the image origin):
            rectangle is redrawn) and becomes ONE undo step on release.
 ``erase``  the same, setting cells to the class set's ignore value.
 ``fill``   the 4-connected region of pixels equal to the one clicked takes the class.
-``pick``   the class under the pointer becomes the current class (also Alt + click in any tool).
+``pick``   the class under the pointer becomes the current class, then the previous tool is back
+           (one action, as the pick key ``I`` promises); Ctrl + click picks in any tool (Alt +
+           click too, where the window manager leaves Alt + drag to the app).
 
 No Qt widgets here: the canvas calls ``press/move/release`` with image coordinates.
 """
@@ -22,7 +24,8 @@ TOOLS = {  # tool → (label, key, what it does)
     "paint": ("Paint", "B", "Paint the cells under the pointer at the current level"),
     "fill": ("Fill", "F", "Fill the connected region of equal label under the pointer"),
     "erase": ("Erase", "E", "Set the cells under the pointer to ignore"),
-    "pick": ("Pick", "I", "Take the class under the pointer (also Alt + click)"),
+    "pick": ("Pick", "I", "Take the class under the pointer, then go back to the tool before "
+                          "(also Ctrl + click in any tool)"),
 }
 MAX_LEVEL = 5
 
@@ -45,6 +48,7 @@ class ToolController(QtCore.QObject):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.tool = "paint"
+        self.previous_tool = "paint"  # the tool a one-shot pick returns to
         self.level = 2
         self.radius = 0
         self.class_id = 0
@@ -59,6 +63,8 @@ class ToolController(QtCore.QObject):
             raise ValueError(f"unknown tool {tool!r}; choose one of {', '.join(TOOLS)}")
         self.finish_stroke()
         if tool != self.tool:
+            if self.tool != "pick":
+                self.previous_tool = self.tool
             self.tool = tool
             self.tool_changed.emit(tool)
 
@@ -104,8 +110,9 @@ class ToolController(QtCore.QObject):
 
     # ------------------------------------------------------------------ gestures (image coordinates)
     def press(self, x: float, y: float, alt: bool = False) -> bool:
-        """A button went down at (x, y); returns True when the gesture was taken. An edit the
-        annotation refuses (e.g. a class its class set does not have) becomes a message."""
+        """A button went down at (x, y); returns True when the gesture was taken. ``alt``: the
+        pick modifier (Ctrl or Alt) was held. An edit the annotation refuses (e.g. a class its
+        class set does not have) becomes a message."""
         try:
             return self._press(x, y, alt)
         except ValueError as exc:
@@ -123,6 +130,8 @@ class ToolController(QtCore.QObject):
         if alt or self.tool == "pick":
             if 0 <= x < w and 0 <= y < h:
                 self._pick(session, x, y)
+                if self.tool == "pick":  # one action: back to the tool before
+                    self.set_tool(self.previous_tool)
             return True
         if self.tool == "fill":
             if 0 <= x < w and 0 <= y < h:

@@ -1,0 +1,132 @@
+"""Exports a user can hand over: labelme JSONs whose image resolves (imagePath relative to the JSON,
+as labelme opens it; with "copy" the image beside it and embedded as imageData), COCO with its
+images in images/default/ (where Datumaro's COCO reader looks), Cityscapes with city folders,
+cityscapesScripts file names and PNG leftImg8bit images that QGN's own Cityscapes reader trains on.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn.data.synthetic import SYNTHETIC_CLASSES as CLASSES
+from qgn.formats.dataset import scan_dataset
+from qgn.project import Project, export_project
+from qgn.quadtree.label_io import read_label
+
+FORMATS = ["labelme", "coco", "cityscapes"]
+
+
+@pytest.fixture
+def project(tmp_path):
+    """Three JPEG images in a folder of their own (one named like a Cityscapes frame), annotated."""
+    from qgn.data.synthetic import make_scene
+
+    folder = tmp_path / "Street Photos"
+    folder.mkdir()
+    paths, labels = [], {}
+    for i, name in enumerate(["frame 01.jpg", "b.jpg", "bonn_000001_000002.jpg"]):
+        image, label = make_scene(200 + i, 48, 64)
+        Image.fromarray(image).save(folder / name, quality=95)
+        paths.append(folder / name)
+        labels[folder / name] = label.astype(np.uint8)
+    project = Project.create(tmp_path / "project", paths, CLASSES)
+    for image in project.images:
+        project.save_annotation(image, labels[image.path])
+    return project, labels
+
+
+def labelme_image(json_path: Path) -> tuple[Path, dict]:
+    """What labelme's LabelFile.load opens: ``dirname(json) / imagePath`` (when imageData is null)."""
+    doc = json.loads(json_path.read_text())
+    return Path(os.path.normpath(json_path.parent / doc["imagePath"])), doc
+
+
+def cityscapes_parts(name: str) -> list[str]:
+    """cityscapesScripts helpers/csHelpers.py getCsFileInfo: split at "_", the last part at "."."""
+    parts = name.split("_")
+    return parts[:-1] + parts[-1].split(".")
+
+
+def test_labelme_image_path_resolves_without_copying(project, tmp_path):
+    project, _labels = project
+    export_project(project, tmp_path / "out", ["labelme"])
+    for image in project.images:
+        found, doc = labelme_image(tmp_path / "out" / "labelme" / f"{image.path.stem}.json")
+        assert found.resolve() == image.path.resolve() and found.is_file()
+        assert doc["imageData"] is None
+
+
+def test_include_images_copy_and_link(project, tmp_path):
+    project, _labels = project
+    export_project(project, tmp_path / "copy", FORMATS, images="copy")
+    coco = json.loads((tmp_path / "copy" / "coco" / "annotations" / "instances_default.json").read_text())
+    for entry in coco["images"]:
+        copied = tmp_path / "copy" / "coco" / "images" / "default" / entry["file_name"]
+        assert copied.is_file() and Image.open(copied).size == (entry["width"], entry["height"])
+    for image in project.images:
+        json_path = tmp_path / "copy" / "labelme" / f"{image.path.stem}.json"
+        found, doc = labelme_image(json_path)
+        assert found.parent == json_path.parent and found.read_bytes() == image.path.read_bytes()
+        assert base64.b64decode(doc["imageData"]) == image.path.read_bytes()  # opens on its own, as labelme saves
+    export_project(project, tmp_path / "link", ["labelme", "coco"], images="link")
+    for image in project.images:
+        found, _doc = labelme_image(tmp_path / "link" / "labelme" / f"{image.path.stem}.json")
+        assert found.resolve() == image.path.resolve()
+    with pytest.raises(ValueError, match="copy, link or none"):
+        export_project(project, tmp_path / "bad", ["coco"], images="move")
+
+
+def test_datumaro_finds_the_coco_images(project, tmp_path):
+    pytest.importorskip("datumaro")
+    from datumaro.components.dataset import Dataset
+
+    project, _labels = project
+    export_project(project, tmp_path / "out", ["coco"], images="copy")
+    dataset = Dataset.import_from(str(tmp_path / "out" / "coco"), "coco_instances")
+    items = list(dataset)
+    assert len(items) == 3
+    for item in items:
+        assert item.media is not None and item.media.has_data, item.id
+
+
+def test_cityscapes_city_folders_script_names_and_png_images(project, tmp_path):
+    project, labels = project
+    export_project(project, tmp_path / "out", ["cityscapes"])
+    root = tmp_path / "out" / "cityscapes"
+    masks = sorted((root / "gtFine").rglob("*_gtFine_labelIds.png"))
+    images = sorted((root / "leftImg8bit").rglob("*"))
+    images = [p for p in images if p.is_file()]
+    assert len(masks) == 3 and len(images) == 3
+    for path in masks + images:
+        parts = cityscapes_parts(path.name)
+        assert len(parts) in (5, 6), path.name  # getCsFileInfo accepts 5 or 6 parts, nothing else
+        assert path.parent.name == parts[0] != "default", "the city folder is the name's city"
+        assert re.fullmatch(r"\d{6}", parts[1]) and re.fullmatch(r"\d{6}", parts[2])
+    assert all(p.suffix == ".png" and Image.open(p).format == "PNG" for p in images)
+    assert {p.parent.name for p in masks} == {"streetphotos", "bonn"}
+    assert (root / "leftImg8bit" / "default" / "bonn" / "bonn_000001_000002_leftImg8bit.png").is_file()
+    rows = [line.split("\t") for line in (root / "image_names.tsv").read_text().splitlines()]
+    assert rows[0] == ["cityscapes_name", "image"] and sorted(r[1] for r in rows[1:]) == ["b.jpg", "frame 01.jpg"]
+    own = dict(rows[1:])
+    # the PNG is the JPEG's pixels, and QGN's Cityscapes reader (what `qgn train` uses) pairs them
+    from qgn.data.cityscapes import CityscapesDataset
+
+    dataset = CityscapesDataset(root, split="default")
+    assert len(dataset) == 3
+    for mask in masks:
+        core = mask.name[: -len("_gtFine_labelIds.png")]
+        source = project.images[0].path.parent / own.get(core, f"{core}.jpg")
+        png = root / "leftImg8bit" / "default" / mask.parent.name / f"{core}_leftImg8bit.png"
+        np.testing.assert_array_equal(np.asarray(Image.open(png)), np.asarray(Image.open(source).convert("RGB")))
+        ids = read_label(mask)
+        assert ids.shape == labels[source].shape
+    # and `qgn import` reads the export back under the images' own names
+    found = scan_dataset(root, images=project.images[0].path.parent)
+    assert sorted(item.name for item in found.items) == sorted(p.path.stem for p in project.images)
