@@ -47,5 +47,5 @@ def test_a_photo_is_never_a_label_map(folder_dataset, tmp_path, capsys):
     code = main(["import", str(photo.parent), "--format", "ids", "--project", str(tmp_path / "p"),
                  "--classes", str(root / "classes.txt")])
     out = capsys.readouterr().out
-    assert code == 1 and "imported 1 of 2" in out
+    assert code == 2 and "imported 1 of 2" in out
     assert "photo" in out and "not a label map" in out
