@@ -7,9 +7,9 @@ class; the cells on the stroke's rim form a *boundary band* where the class's ed
 and that band is decided by evidence:
 
 ``image``  (default) a marker-controlled watershed on the image (OpenCV ``cv2.watershed``): the
-           inside cells and the pointer's own path are sure class, the pixels just outside the
-           stroke (one cell's width) sure not; the band's pixels go to whichever side their
-           colour edges connect them to.
+           inside cells, the pointer's own path and the pixels just outside the stroke (one cell's
+           width) that already hold the class are sure class, the other pixels just outside sure
+           not; the band's pixels go to whichever side their colour edges connect them to.
 ``model``  a (H, W) bool map — typically the model's fine-level prediction equal to the class —
            decides the band directly.
 
@@ -86,18 +86,25 @@ def stroke_masks(working: WorkingImage, level: int, cell_points: np.ndarray, pat
     return (y0, y1, x0, x1), stroke, core, ~stroke
 
 
-def snap_band(working: WorkingImage, box, stroke: np.ndarray, core: np.ndarray, outside: np.ndarray) -> np.ndarray:
+def snap_band(working: WorkingImage, box, stroke: np.ndarray, core: np.ndarray, outside: np.ndarray,
+              outside_same: np.ndarray | None = None) -> np.ndarray:
     """(bool, box-sized) the stroke's pixels the watershed gives to the class: the core, and the
-    band pixels whose colour edges connect them to the core rather than to the outside."""
+    band pixels whose colour edges connect them to the core rather than to the outside.
+
+    outside_same: (bool, box-sized) outside pixels that already hold the class: they seed the
+    class, not its background (a stroke beside a region of its class extends that region)."""
     import cv2
 
     y0, y1, x0, x1 = box
-    if not core.any():  # nothing sure inside (a one-cell stroke without a path): the cells as painted
-        return stroke
     markers = np.zeros(stroke.shape, np.int32)
     markers[core] = 1
-    markers[outside] = 2
-    if not outside.any():
+    background = outside if outside_same is None else outside & ~outside_same
+    if outside_same is not None:
+        markers[outside & outside_same] = 1
+    markers[background] = 2
+    if not (markers == 1).any():  # nothing sure inside (a one-cell stroke without a path): the cells as painted
+        return stroke
+    if not background.any():
         return stroke
     roi = np.ascontiguousarray(working.image[y0:y1, x0:x1, ::-1])  # OpenCV wants BGR
     cv2.watershed(roi, markers)
@@ -124,7 +131,9 @@ def snapped_stroke(label: np.ndarray, working: WorkingImage, level: int, cell_po
         return LabelEdit.empty(label.dtype)
     box, stroke, core, outside = found
     if evidence is None:
-        chosen = snap_band(working, box, stroke, core, outside)
+        y0, y1, x0, x1 = box
+        same = working.working_label(label)[y0:y1, x0:x1] == value
+        chosen = snap_band(working, box, stroke, core, outside, same)
         return _edit_of(label, working.full_index(chosen, box), value)
     evidence = np.asarray(evidence, bool)
     if evidence.shape != label.shape:

@@ -228,13 +228,15 @@ class CellTools:
     """The app's cell tools as the annotator uses them: a fill click (the best seed touching the
     region) and a brush stroke at the coarsest level with a fitting cell."""
 
-    def __init__(self, canvas: Canvas, levels: int = TOP_LEVEL + 1):
+    def __init__(self, canvas: Canvas, levels: int = TOP_LEVEL + 1, along: bool = True):
         self.canvas = canvas
+        self.along = along
         self.fits = _fit_maps(canvas.gt, canvas.classes.ignore_index, levels)
 
     def propose(self, region: np.ndarray, c: int, right_c: np.ndarray):
         yield from self.fills(region, c, right_c)
-        edit, level = _stroke(self.canvas.label, region, c, self.fits, self.canvas.w)
+        cv = self.canvas
+        edit, level = _stroke(cv.label, region, c, self.fits, cv.w, cv.wrong & right_c if self.along else None)
         yield Proposal("cell", level, "stroke", edit)
 
     def fills(self, region: np.ndarray, c: int, right_c: np.ndarray):
@@ -258,7 +260,7 @@ class CellTools:
 
 def simulate_annotator(gt: np.ndarray, start: np.ndarray, classes: ClassSet, target: float = TARGET_ACCURACY,
                        levels: int = TOP_LEVEL + 1, max_actions: int = 100000, tools=None, tolerance: int = 0,
-                       beta: float | None = None) -> tuple[Effort, np.ndarray]:
+                       beta: float | None = None, trace: list | None = None) -> tuple[Effort, np.ndarray]:
     """Correct ``start`` towards ``gt`` (both (H, W) integer maps of ``classes``) as the module
     docstring says. Returns the effort and the corrected map (uint8/uint16).
 
@@ -324,6 +326,8 @@ def simulate_annotator(gt: np.ndarray, start: np.ndarray, classes: ClassSet, tar
         edit = proposal.edit
         new_wrong = cv.apply(edit)
         collateral += broken
+        if trace is not None:
+            trace.append((proposal.tool, proposal.level, best[0] + broken, broken, len(region), c))
         for key, m in zip(milestones, MILESTONES):
             if milestones[key] is None and cv.accuracy >= m:
                 milestones[key] = actions
@@ -358,10 +362,18 @@ def _pieces(pixels: np.ndarray, c: int, w: int) -> list[tuple[int, int, np.ndarr
     return out
 
 
-def _stroke(label: np.ndarray, region: np.ndarray, c: int, fits: list[np.ndarray], w: int):
+def _stroke(label: np.ndarray, region: np.ndarray, c: int, fits: list[np.ndarray], w: int,
+            wrong_c: np.ndarray | None = None):
     """The paint edit of one stroke over ``region`` (flat pixel indices of true class ``c``) at the
-    coarsest fitting level, and that level."""
+    coarsest fitting level, and that level.
+
+    The stroke paints an 8-connected group of fitting cells (all labelled pixels c) that touches
+    the region: with ``wrong_c`` ((H·W,) bool, the wrong pixels of true class c) the drag may go on
+    through fitting cells holding other wrong pixels of c (a stroke along a boundary fixes the
+    slivers it passes); the group with the most such cells is painted."""
     ry, rx = np.divmod(region, w)
+    if wrong_c is not None:
+        wy, wx = np.divmod(np.flatnonzero(wrong_c), w)
     for level in range(len(fits) - 1, -1, -1):
         fit = fits[level]
         touched = np.zeros(fit.shape, bool)
@@ -369,13 +381,25 @@ def _stroke(label: np.ndarray, region: np.ndarray, c: int, fits: list[np.ndarray
         ok = touched & (fit == c)
         if not ok.any():
             continue
+        if wrong_c is not None:
+            more = np.zeros(fit.shape, bool)
+            more[wy >> level, wx >> level] = True
+            ok |= more & (fit == c)
         rows, starts, ends, _, comp = region_components(ok.astype(np.int64), diagonal=True)
         cells = np.bincount(comp, weights=ends - starts)
-        group = comp == int(np.argmax(cells))
+        hit = touched[rows, starts] | _run_touches(touched, rows, starts, ends)
+        roots = np.unique(comp[hit])
+        group = comp == int(roots[np.argmax(cells[roots])])
         cy, cx = np.divmod(_run_pixels(rows[group], starts[group], ends[group], fit.shape[1]), fit.shape[1])
         points = np.stack([cx << level, cy << level], axis=1)
         return paint_cells(label, level, points, c), level
     raise AssertionError("level 0 always fits")
+
+
+def _run_touches(mask: np.ndarray, rows, starts, ends) -> np.ndarray:
+    """(R,) bool: the run holds a True cell of ``mask`` (H, W) bool."""
+    cum = np.concatenate([np.zeros((mask.shape[0], 1), np.int64), np.cumsum(mask, axis=1)], axis=1)
+    return cum[rows, ends] - cum[rows, starts] > 0
 
 
 # ------------------------------------------------------------------------------------ anchors

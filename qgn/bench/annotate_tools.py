@@ -29,6 +29,8 @@ from qgn.annotation.wand import magic_wand
 from qgn.bench.annotate_sim import Canvas, Proposal
 
 SNAP_LEVELS = (5, 4, 3, 2)
+ALONG_LEVELS = (3, 2, 1)
+DRAG_RADIUS = 2  # cells a drag's brush reaches either side of the pointer's path
 WAND_TOLERANCES = (8, 16, 32)
 
 
@@ -49,8 +51,10 @@ class ImageTools:
 
     over: the image's ``Oversegmentation`` (computed once per image, as the app does on opening)."""
 
-    def __init__(self, over: Oversegmentation, superpixels: bool = True, snap: bool = True, wand: bool = True):
+    def __init__(self, over: Oversegmentation, superpixels: bool = True, snap: bool = True, wand: bool = True,
+                 evidence: np.ndarray | None = None):
         self.over = over
+        self.evidence = None if evidence is None else np.asarray(evidence).astype(np.int64)
         self.use = dict(superpixel=superpixels, snap=snap, wand=wand)
         w = over.working
         self.full = [seg[np.ix_(w.rows, w.cols)].reshape(-1) if w.resized else seg.reshape(-1)
@@ -83,6 +87,7 @@ class _Proposer:
             yield from self._superpixels(region, c, right_c)
         if self.tools.use["snap"]:
             yield from self._snaps(region, c)
+            yield from self._snaps_along(region, c, right_c)
         if self.tools.use["wand"]:
             yield from self._wands(region, c)
 
@@ -128,12 +133,42 @@ class _Proposer:
                 continue
             grid = np.zeros(labelled.shape, bool)
             grid[cy[keep], cx[keep]] = True
-            stroke = _group_holding(grid, grid, (ry >> level, rx >> level))
+            group = _group_holding(grid, grid, (ry >> level, rx >> level))
+            stroke, path = _drag(group, cv.gt == c, level)
             sy, sx = np.nonzero(stroke)
             cell_points = np.stack([sx << level, sy << level], axis=1)
-            path = _path_points(ry, rx, level, per.shape[2])
             yield Proposal("snap", level, "stroke",
                            snapped_stroke(cv.label, self.tools.over.working, level, cell_points, c, path=path))
+            if self.tools.evidence is not None:
+                yield Proposal("snap_model", level, "stroke",
+                               snapped_stroke(cv.label, self.tools.over.working, level, cell_points, c, path=path,
+                                              evidence=self.tools.evidence == c))
+
+    def _snaps_along(self, region, c, right_c):
+        """A snapped stroke along a boundary: the 8-connected cells holding wrong pixels of c
+        (from R's cells on), whatever else they hold; the pointer passes through a wrong pixel of
+        c in each, and the band (all of a narrow stroke) is decided by the evidence."""
+        cv = self.cv
+        wrong = np.flatnonzero(cv.wrong & right_c)
+        wy, wx = np.divmod(wrong, cv.w)
+        ry, rx = np.divmod(region, cv.w)
+        for level in ALONG_LEVELS:
+            gw = ((cv.w - 1) >> level) + 1
+            gh = ((cv.h - 1) >> level) + 1
+            grid = np.zeros((gh, gw), bool)
+            grid[wy >> level, wx >> level] = True
+            start = np.zeros((gh, gw), bool)
+            start[ry >> level, rx >> level] = True
+            group = _group_holding(grid, start, (wy >> level, wx >> level))
+            stroke, path = _drag(group, (cv.wrong & right_c).reshape(cv.h, cv.w), level)
+            sy, sx = np.nonzero(stroke)
+            cell_points = np.stack([sx << level, sy << level], axis=1)
+            yield Proposal("snap", level, "stroke",
+                           snapped_stroke(cv.label, self.tools.over.working, level, cell_points, c, path=path))
+            if self.tools.evidence is not None:
+                yield Proposal("snap_model", level, "stroke",
+                               snapped_stroke(cv.label, self.tools.over.working, level, cell_points, c, path=path,
+                                              evidence=self.tools.evidence == c))
 
     # ------------------------------------------------------------------ magic wand
     def _wands(self, region, c):
@@ -176,13 +211,65 @@ def _group_holding(grid: np.ndarray, start: np.ndarray, region_cells) -> np.ndar
     return comp == best
 
 
-def _path_points(ry, rx, level, grid_w):
-    """(P, 2) x, y: in every cell holding region pixels, the region pixel nearest its centre."""
-    cell = (ry >> level) * grid_w + (rx >> level)
-    half = (1 << level) / 2
-    d = (ry - ((ry >> level) << level) - half) ** 2 + (rx - ((rx >> level) << level) - half) ** 2
-    order = np.lexsort((d, cell))
-    first = np.ones(len(order), bool)
-    first[1:] = cell[order][1:] != cell[order][:-1]
-    pick = order[first]
-    return np.stack([rx[pick] + 0.5, ry[pick] + 0.5], axis=1)
+def _drag(group: np.ndarray, target: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """One drag over a group of cells: (stroke cells (bool, group's grid), path (P, 2) x, y).
+
+    The pointer follows the longest path of the group's skeleton (one curve, as one drag does);
+    the brush covers the group's cells within ``DRAG_RADIUS`` cells of it. In every path cell the
+    pointer is at the ``target`` pixel ((H, W) bool: where the class is) nearest the cell's centre
+    (cells without one add no point)."""
+    from scipy import ndimage
+    from skimage.morphology import skeletonize
+
+    cells = _longest_path(skeletonize(group) & group)
+    on_path = np.zeros(group.shape, bool)
+    on_path[cells[:, 0], cells[:, 1]] = True
+    reach = ndimage.binary_dilation(on_path, np.ones((2 * DRAG_RADIUS + 1,) * 2, bool))
+    stroke = group & reach
+    size = 1 << level
+    points = []
+    h, w = target.shape
+    for cy, cx in cells:
+        block = target[cy * size:(cy + 1) * size, cx * size:(cx + 1) * size]
+        ys, xs = np.nonzero(block)
+        if len(ys):
+            k = int(np.argmin((ys - size / 2) ** 2 + (xs - size / 2) ** 2))
+            points.append((cx * size + xs[k] + 0.5, cy * size + ys[k] + 0.5))
+    return stroke, np.array(points, np.float64).reshape(-1, 2)
+
+
+def _longest_path(skeleton: np.ndarray) -> np.ndarray:
+    """(P, 2) cy, cx: a longest shortest path of the 8-connected skeleton cells (two
+    breadth-first sweeps), over its largest component; one cell for a single-cell skeleton."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import breadth_first_order, connected_components
+
+    ys, xs = np.nonzero(skeleton)
+    if len(ys) <= 2:
+        return np.stack([ys, xs], axis=1)
+    index = -np.ones(skeleton.shape, np.int64)
+    index[ys, xs] = np.arange(len(ys))
+    u, v = [], []
+    h, w = skeleton.shape
+    for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1)):
+        ny, nx = ys + dy, xs + dx
+        ok = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        j = np.full(len(ys), -1)
+        j[ok] = index[ny[ok], nx[ok]]
+        keep = j >= 0
+        u.append(np.arange(len(ys))[keep])
+        v.append(j[keep])
+    u, v = np.concatenate(u), np.concatenate(v)
+    graph = coo_matrix((np.ones(len(u)), (u, v)), shape=(len(ys), len(ys))).tocsr()
+    _, comp = connected_components(graph, directed=False)
+    biggest = np.bincount(comp).argmax()
+    seed = int(np.flatnonzero(comp == biggest)[0])
+    order, _ = breadth_first_order(graph, seed, directed=False)
+    far = int(order[-1])
+    order, pred = breadth_first_order(graph, far, directed=False)
+    node, path = int(order[-1]), []
+    while node >= 0:
+        path.append(node)
+        node = int(pred[node])
+    path = np.array(path)
+    return np.stack([ys[path], xs[path]], axis=1)
