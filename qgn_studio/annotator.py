@@ -30,6 +30,7 @@ from qgn_studio.document import describe_error
 from qgn_studio.panels.annotate import START_SOURCES, AnnotatePanel
 from qgn_studio.tools import TOOLS, EditCommand, ToolController
 from qgn_studio.tools.controller import class_for_key
+from qgn_studio.tools.image_tools import IMAGE_TOOLS, ImageTools
 
 HIDDEN_WHILE_ANNOTATING = ("prediction", "grid")
 SHOWN_WHILE_ANNOTATING = ("annotation", "annotation_cells")
@@ -59,8 +60,12 @@ class Annotator(QtCore.QObject):
         self.canvas = window.canvas
         self.tools = ToolController(self)
         self.tools.session_needed = self._session_for_gesture
+        self.image_tools = ImageTools(self)  # superpixels, snap brush, wand (issue #21)
+        self.tools.handlers.update(self.image_tools.handlers)
+        self.tools.image_for = self._image_of
         self.undo_group = QtGui.QUndoGroup(self)
         self.panel = AnnotatePanel()
+        self.panel.add_tools(IMAGE_TOOLS)
         self.panel.history.setGroup(self.undo_group)
         self.surface = PaintSurface(self.canvas.clip, self.tools, lambda: self.canvas.space_held)
         self.cursor = BrushCursor(self.canvas.clip)
@@ -96,6 +101,8 @@ class Annotator(QtCore.QObject):
         t.radius_changed.connect(self._radius_changed)
         t.class_changed.connect(self._class_changed)
         t.message.connect(lambda text: self.window.statusBar().showMessage(text, 6000))
+        self.image_tools.message.connect(lambda text: self.window.statusBar().showMessage(text, 6000))
+        self.image_tools.setting_changed.connect(self._image_tool_setting)
         p.mode_toggled.connect(self.set_mode)
         p.tool_chosen.connect(t.set_tool)
         p.level_chosen.connect(t.set_level)
@@ -125,7 +132,7 @@ class Annotator(QtCore.QObject):
         self.undo_group.canRedoChanged.connect(self.redo_action.setEnabled)
         menu.addSeparator()
         section = "Annotate (in annotation mode)"
-        for tool, (text, key, tip) in TOOLS.items():
+        for tool, (text, key, tip) in {**TOOLS, **IMAGE_TOOLS}.items():
             self.mode_actions.append(add(menu, f"{text} tool", self._tool_setter(tool), key, tip=tip, section=section))
         self.mode_actions.append(add(menu, "Coarser cells (level +1)", lambda: self.tools.step_level(1), "[",
                                      section=section))
@@ -194,6 +201,7 @@ class Annotator(QtCore.QObject):
             for key in SHOWN_WHILE_ANNOTATING:
                 self.window.set_layer_visible(key, self._mode_layers[key])
             self.ensure_session(self.window.current)
+            self._prepare_image_tools(self.window.current)
         else:
             self.cursor.hide()
             for key in SHOWN_WHILE_ANNOTATING:  # remembered for the next time, hidden meanwhile
@@ -255,8 +263,24 @@ class Annotator(QtCore.QObject):
             self.surface.set_size(doc.size[1], doc.size[0])
         if self.enabled:
             self.ensure_session(doc)
+            self._prepare_image_tools(doc)
         self._update_status()
         self._summary_timer.start()
+
+    def _prepare_image_tools(self, doc) -> None:
+        """Over-segment the image in the background, so the superpixel tool is ready when wanted."""
+        if doc is not None and doc.image is not None:
+            self.image_tools.prepare(doc.path, doc.image)
+
+    def _image_of(self, session):
+        for doc in self.window.docs:
+            if doc.annotation is session or doc.path == session.path:
+                return doc.image
+        return None
+
+    def _image_tool_setting(self, text: str) -> None:
+        self.window.statusBar().showMessage(text, 4000)
+        self.panel.set_tool_note(self.image_tools.describe(self.tools.tool))
 
     def result_ready(self, doc) -> None:
         """A prediction arrived for ``doc``: the reference of its annotation, or its start."""
@@ -575,6 +599,7 @@ class Annotator(QtCore.QObject):
                 self.undo_group.removeStack(session.undo)
                 doc.annotation = None
                 session.deleteLater()
+        self.image_tools.forget([doc.path for doc in docs])
 
     def _update_status(self) -> None:
         doc = self.window.current
@@ -638,6 +663,7 @@ class Annotator(QtCore.QObject):
     # ------------------------------------------------------------------ tool state → panel, cursor
     def _tool_changed(self, tool: str) -> None:
         self.panel.set_tool(tool)
+        self.panel.set_tool_note(self.image_tools.describe(tool))
         self._refresh_cursor()
 
     def _level_changed(self, level: int) -> None:
@@ -668,7 +694,7 @@ class Annotator(QtCore.QObject):
     def _refresh_cursor(self) -> None:
         doc = self.window.current
         if (not self.enabled or self._hover is None or doc is None or doc.size is None
-                or self.tools.tool not in ("paint", "erase")):
+                or self.tools.tool not in ("paint", "erase", "snap")):
             self.cursor.hide()
             return
         if self.tools.tool == "erase":

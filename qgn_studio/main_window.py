@@ -352,6 +352,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.projects.closed()
         self.finetuner.shutdown()
         self.uncertainty_order.shutdown()
+        self.annotator.image_tools.shutdown()
         self.jobs.stop()
         self.worker.stop()
         self.thumbnails.stop()
