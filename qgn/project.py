@@ -8,6 +8,7 @@ Layout under ``root``::
                                   "images": [{"path": str, "key": str, "done": bool}, ...]}
     annotations/<key>.qgt        the saved annotation of each annotated image
     .autosave/<key>.qgt          the latest autosave of an image with unsaved edits
+    head.safetensors (+ .json)   the per-project head (``qgn.project_head``), refitted after saves
 
 A class edit (``qgn.classes_edit.apply_to_project``) writes every annotation and autosave anew
 into the folders of the next *generation* (``annotations.g<N>/``, ``.autosave.g<N>/``) and then
@@ -45,6 +46,7 @@ from .fileio import OutsideRootError, atomic_write_bytes, path_inside, remove_st
 PROJECT_FILE = "project.json"
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
 ANNOTATION_DIR, AUTOSAVE_DIR = "annotations", ".autosave"
+HEAD_FILE = "head.safetensors"  # the per-project head, in its own file (never the model's)
 STALE_TEMP_SECONDS = 60.0
 
 
@@ -90,6 +92,11 @@ class Project:
     def annotation_dir(self) -> str:
         """The folder (under root) of the current generation's saved annotations."""
         return generation_dirs(self.generation)[0]
+
+    @property
+    def head_path(self) -> Path:
+        """The per-project head's file (``qgn.project_head.ProjectHead``; its .json beside it)."""
+        return self.root / HEAD_FILE
 
     @property
     def autosave_dir(self) -> str:

@@ -77,6 +77,7 @@ class ProjectHead:
     images: int = 0
     samples: int = 0
     fit_seconds: float = 0.0
+    model: str = ""  # the model file whose features it reads (its name)
 
     @property
     def num_classes(self) -> int:
@@ -127,7 +128,7 @@ class ProjectHead:
         atomic_write_bytes(path, save(tensors))
         meta = {"format": HEAD_FORMAT, "version": HEAD_VERSION, "names": list(self.names),
                 "ignore_index": self.ignore_index, "images": self.images, "samples": self.samples,
-                "fit_seconds": self.fit_seconds, "feature_stride": FEATURE_STRIDE}
+                "fit_seconds": self.fit_seconds, "feature_stride": FEATURE_STRIDE, "model": self.model}
         atomic_write_bytes(path.with_suffix(".json"), (json.dumps(meta, indent=1) + "\n").encode("utf-8"))
         return path
 
@@ -145,7 +146,8 @@ class ProjectHead:
             bias = t["bias"].clone()
             bias[bias <= -1e30] = -float("inf")
             return cls(t["weight"], bias, t["mean"], t["std"], list(meta["names"]), meta["ignore_index"],
-                       int(meta.get("images", 0)), int(meta.get("samples", 0)), float(meta.get("fit_seconds", 0.0)))
+                       int(meta.get("images", 0)), int(meta.get("samples", 0)), float(meta.get("fit_seconds", 0.0)),
+                       str(meta.get("model", "")))
         except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path}: not a readable project head ({exc})") from None
 

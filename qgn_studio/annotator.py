@@ -35,7 +35,8 @@ from qgn_studio.tools.image_tools import IMAGE_TOOLS, ImageTools
 HIDDEN_WHILE_ANNOTATING = ("prediction", "grid")
 SHOWN_WHILE_ANNOTATING = ("annotation", "annotation_cells")
 SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "import": "an imported mask",
-               "empty": "an empty map", "saved": "the saved annotation", "recovered": "a recovered autosave"}
+               "empty": "an empty map", "saved": "the saved annotation", "recovered": "a recovered autosave",
+               "head": "the project head"}
 
 
 def compatible(a, b) -> bool:
@@ -78,6 +79,10 @@ class Annotator(QtCore.QObject):
         self.class_actions: list[QtGui.QAction] = []
         self.file_key = lambda doc: None  # the project key of a document's annotation files (set by the projects)
         self.preparing: set[Path] = set()  # images whose new annotation is being built
+        # starts offered by others: source → (available(doc) -> bool, label(doc) -> (H, W) ints, run on a
+        # job thread); the project head registers "head" (qgn_studio.head_controller)
+        self.extra_sources: dict = {}
+        self.default_source = lambda doc: "prediction"  # the start of a new annotation
         self.mode_actions: list[QtGui.QAction] = []
         self._displaced: dict[QtGui.QAction, list[QtGui.QKeySequence]] = {}
         self._hidden_layers: list[str] = []
@@ -309,7 +314,7 @@ class Annotator(QtCore.QObject):
                 f"{doc.name}: its saved annotation cannot be read ({self.unreadable[doc.path]}); it is kept as it is. "
                 "Fix the classes, or start over explicitly in the Annotate panel", 10000)
             return None
-        self._start_session(doc, "prediction")
+        self._start_session(doc, self.default_source(doc))
         return None  # it arrives in a moment (built off the UI thread)
 
     def _session_for_gesture(self) -> AnnotationSession | None:
@@ -346,6 +351,8 @@ class Annotator(QtCore.QObject):
             return Annotation.empty(h, w, classes)
         if source == "import":
             return Annotation.from_file(path, classes, shape=doc.size)
+        if source in self.extra_sources:
+            return Annotation.from_prediction(self.extra_sources[source][1](doc), classes)
         raise ValueError(f"unknown annotation source {source!r}")
 
     def _start_session(self, doc, source: str, path: Path | None = None) -> None:
@@ -634,6 +641,7 @@ class Annotator(QtCore.QObject):
             "truth": have and doc.ground_truth is not None,
             "import": have,
             "empty": have and self.classes.ignore_index is not None,
+            **{source: have and available(doc) for source, (available, _label) in self.extra_sources.items()},
         })
 
     def _update_summary(self) -> None:

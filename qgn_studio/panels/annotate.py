@@ -19,6 +19,8 @@ START_SOURCES = {  # source → (button text, tooltip)
     "truth": ("Ground truth", "Start over from the ground truth found beside the image"),
     "import": ("Import mask…", "Start over from a mask file: indexed PNG, Cityscapes labelIds, CamVid ids, .qgt"),
     "empty": ("Empty", "Start over from nothing: every pixel ignore"),
+    "head": ("Head", "Start over from the project head: a classifier fitted on your saved annotations in the "
+                     "background after every save (it learns your classes from the first image)"),
 }
 
 

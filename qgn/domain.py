@@ -1,0 +1,153 @@
+"""Is an image inside the model's domain? A confidence signal that does not trust the softmax.
+
+A model's softmax says nothing about images unlike its training set: the street model calls a cat
+"building" at 90 % with an entropy of 0.14. What does change on such an image is the encoder's
+activations. ``image_descriptor`` pools every encoder stage (the mean and the standard deviation of
+each channel over the image, at the model's working size) into one vector; ``DomainReference``
+holds their mean and a shrunk covariance over the model's training images, and ``score`` is the
+Mahalanobis distance of an image's descriptor from them, in units of the training images' own
+distances: ``score`` <= 1 for 95 % of the training images (``threshold`` is their 95th
+percentile). An image scoring above ``WARN_AT`` is called out of domain.
+
+The reference is stored beside the model (``<model>.domain.json``) with the model file's SHA-256:
+a retrained model no longer matches its old reference and gets no verdict rather than a wrong one.
+``benchmarks/bench_domain.py`` builds the references of the bundled models and measures how well
+the score separates CamVid from other photos.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DOMAIN_FORMAT, DOMAIN_VERSION = "qgn-domain", 1
+WARN_AT = 1.5  # scores above this (1.5 × the training images' 95th percentile) are out of domain
+SHRINK = 0.2  # covariance shrinkage towards its diagonal (few images, many channels)
+
+
+@torch.no_grad()
+def image_descriptor(model, image: np.ndarray) -> np.ndarray:
+    """(D,) float64: per encoder stage, each channel's mean and standard deviation over ``image``
+    ((H, W, 3) uint8) at the model's working size (padding excluded)."""
+    from qgn.infer import ImageSession
+
+    session = ImageSession(model, image)
+    h, w = session.work_size
+    parts = []
+    for f in session.features():
+        stride = session.padded_shape[0] // f.shape[2]
+        fh, fw = max(1, -(-h // stride)), max(1, -(-w // stride))
+        x = f[0, :, :fh, :fw].reshape(f.shape[1], -1).double()
+        parts += [x.mean(dim=1), x.std(dim=1, unbiased=False)]
+    return torch.cat(parts).numpy()
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class DomainReference:
+    """mean (D,), precision (D, D) of the training descriptors; threshold: the 95th percentile of
+    their distances; model_sha256: the model file it belongs to; images: how many it saw."""
+
+    mean: np.ndarray
+    precision: np.ndarray
+    threshold: float
+    model_sha256: str = ""
+    images: int = 0
+    source: str = ""
+
+    @classmethod
+    def fit(cls, descriptors: np.ndarray, model_sha256: str = "", source: str = "") -> "DomainReference":
+        d = np.asarray(descriptors, np.float64)
+        if d.ndim != 2 or len(d) < 3:
+            raise ValueError("a domain reference needs at least 3 image descriptors")
+        mean = d.mean(axis=0)
+        cov = np.cov(d, rowvar=False)
+        cov = (1 - SHRINK) * cov + SHRINK * np.diag(np.diag(cov)) + 1e-9 * np.eye(len(mean))
+        precision = np.linalg.pinv(cov)
+        ref = cls(mean, precision, 1.0, model_sha256, len(d), source)
+        ref.threshold = float(np.percentile(ref.distance(d), 95))
+        return ref
+
+    def distance(self, descriptors: np.ndarray) -> np.ndarray:
+        """Mahalanobis distances of (N, D) descriptors (or one (D,))."""
+        x = np.atleast_2d(np.asarray(descriptors, np.float64)) - self.mean
+        return np.sqrt(np.maximum(np.einsum("nd,de,ne->n", x, self.precision, x), 0.0))
+
+    def score(self, descriptor: np.ndarray) -> float:
+        """The distance in units of ``threshold`` (<= 1 for 95 % of the training images)."""
+        return float(self.distance(descriptor)[0] / self.threshold)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path) -> Path:
+        from qgn.fileio import atomic_write_bytes
+
+        doc = {"format": DOMAIN_FORMAT, "version": DOMAIN_VERSION, "model_sha256": self.model_sha256,
+               "images": self.images, "source": self.source, "threshold": self.threshold,
+               "mean": self.mean.tolist(), "precision": self.precision.tolist()}
+        atomic_write_bytes(Path(path), json.dumps(doc).encode("utf-8"))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "DomainReference":
+        try:
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+            if doc.get("format") != DOMAIN_FORMAT or doc.get("version") != DOMAIN_VERSION:
+                raise ValueError(f"not a version-{DOMAIN_VERSION} domain reference")
+            return cls(np.array(doc["mean"], np.float64), np.array(doc["precision"], np.float64),
+                       float(doc["threshold"]), str(doc.get("model_sha256", "")), int(doc.get("images", 0)),
+                       str(doc.get("source", "")))
+        except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: not a readable domain reference ({exc})") from None
+
+
+def reference_path(model_path: str | Path) -> Path:
+    """Where a model's domain reference lives: ``<model>.domain.json`` beside it."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + ".domain.json")
+
+
+def reference_for(model_path: str | Path) -> DomainReference | None:
+    """The model's domain reference when one exists for this very file (same SHA-256), else None."""
+    path = reference_path(model_path)
+    if not path.is_file():
+        return None
+    try:
+        ref = DomainReference.load(path)
+    except ValueError:
+        return None
+    if ref.model_sha256 and ref.model_sha256 != file_sha256(model_path):
+        return None
+    return ref
+
+
+@dataclass
+class DomainVerdict:
+    """score (1 = the training images' 95th percentile), inside: score <= WARN_AT."""
+
+    score: float
+
+    @property
+    def inside(self) -> bool:
+        return self.score <= WARN_AT
+
+    def describe(self, model_name: str) -> str:
+        if self.inside:
+            return f"{model_name}: this image looks like its training images (domain score {self.score:.2f})"
+        return (f"{model_name} is outside its domain here (domain score {self.score:.1f}; its training images score "
+                f"<= 1): its prediction may be confidently wrong — start from Empty or from the project Head")
+
+
+def judge(model, image: np.ndarray, reference: DomainReference) -> DomainVerdict:
+    """The verdict on ``image`` for ``model`` with its ``reference``."""
+    return DomainVerdict(reference.score(image_descriptor(model, image)))
