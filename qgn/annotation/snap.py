@@ -107,8 +107,33 @@ def snap_band(working: WorkingImage, box, stroke: np.ndarray, core: np.ndarray, 
     if not background.any():
         return stroke
     roi = np.ascontiguousarray(working.image[y0:y1, x0:x1, ::-1])  # OpenCV wants BGR
-    cv2.watershed(roi, markers)
-    return stroke & (markers != 2)  # ridge pixels (-1) between the two go with the class
+    # one replicated pixel around: cv2.watershed marks the image's own border as ridge (-1)
+    padded_roi = cv2.copyMakeBorder(roi, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+    padded = np.pad(markers, 1)
+    cv2.watershed(padded_roi, padded)
+    regions = _settle_ridges(padded, padded_roi)[1:-1, 1:-1]
+    return stroke & (regions == 1)
+
+
+def _settle_ridges(markers: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """Give each ridge pixel (-1) of a watershed the region (1 or 2) of the 4-neighbour whose
+    colour is closest to its own."""
+    ys, xs = np.nonzero(markers == -1)
+    if len(ys) == 0:
+        return markers
+    h, w = markers.shape
+    colour = image.astype(np.int32)
+    best = np.full(len(ys), np.iinfo(np.int32).max)
+    region = np.full(len(ys), 2, np.int32)
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        ny, nx = np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)
+        m = markers[ny, nx]
+        d = np.abs(colour[ny, nx] - colour[ys, xs]).sum(axis=1)
+        better = (m > 0) & (d < best)
+        best[better], region[better] = d[better], m[better]
+    out = markers.copy()
+    out[ys, xs] = region
+    return out
 
 
 def snapped_stroke(label: np.ndarray, working: WorkingImage, level: int, cell_points: np.ndarray, value: int,
