@@ -170,6 +170,14 @@ def _choose(efforts: dict, costs: dict):
     return name, dataclasses.replace(e, actions=e.actions + costs.get(name, 0), start=name)
 
 
+def _fewer(a, b):
+    """The run with fewer actions (either may be None): from an empty start a person may use the
+    model's evidence in the snapped brush or not."""
+    if a is None or b is None:
+        return a or b
+    return a if a.actions <= b.actions else b
+
+
 def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[Sequence]:
     """The per-image scenarios of ``config.scenarios`` (all but the loops) in one pass over the
     images (the head learns along it). See the module docstring."""
@@ -216,11 +224,13 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
             "scratch": ({"scratch": runs["scratch"]}, {}),
             "model": ({"model": runs.get("model_start"), "empty": runs["scratch"]}, {"empty": 1}),
             "assist_scratch": ({"empty": runs.get("assist_empty")}, {}),
-            "assist_model": ({"model": runs.get("assist_model_start"), "empty": runs.get("assist_model_empty")},
+            "assist_model": ({"model": runs.get("assist_model_start"), "empty": _fewer(runs.get("assist_model_empty"),
+                                                                                      runs.get("assist_empty"))},
                              {"empty": 1}),
             "assist_head": ({"head": runs.get("assist_head_start"), "empty": runs.get("assist_empty")},
                             {"head": 1, "empty": 1}),
-            "best": ({"model": runs.get("assist_model_start"), "empty": runs.get("assist_model_empty"),
+            "best": ({"model": runs.get("assist_model_start"),
+                      "empty": _fewer(runs.get("assist_model_empty"), runs.get("assist_empty")),
                       "head": runs.get("assist_head_start")}, {"head": 1, "empty": 1}),
         }
         for name in wanted:
