@@ -159,6 +159,7 @@ class SuperpixelHandler(_Handler):
         self.session, self.context, self.value = session, context, value
         self.recorder = StrokeRecorder(session.label)
         self.last = (x, y)
+        self.painted: set[int] = set()  # segments this gesture already set (a drag crosses them again)
         self._paint(np.array([[x, y]], np.float64))
         return True
 
@@ -167,13 +168,18 @@ class SuperpixelHandler(_Handler):
         self.last = (x, y)
 
     def _paint(self, points: np.ndarray) -> None:
-        from qgn.annotation.superpixels import paint_segments
-
         h, w = self.session.shape
         points = points[(points[:, 0] >= 0) & (points[:, 0] < w) & (points[:, 1] >= 0) & (points[:, 1] < h)]
         if len(points) == 0:
             return
-        step = paint_segments(self.session.label, self.context.over, self.tools.granularity, points, self.value)
+        from qgn.annotation.edit import _edit_of
+
+        over, g = self.context.over, self.tools.granularity
+        ids = [i for i in over.segments_along(g, points).tolist() if i not in self.painted]
+        if not ids:
+            return
+        self.painted.update(ids)
+        step = _edit_of(self.session.label, over.full_index(g, ids), self.value)  # = paint_segments of the new ones
         if not step.is_empty:
             self.session.apply(step)
             self.recorder.record(step)
