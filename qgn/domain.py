@@ -4,8 +4,8 @@ A model's softmax says nothing about images unlike its training set: the street 
 "building" at 90 % with an entropy of 0.14. What does change on such an image is the encoder's
 activations. ``image_descriptor`` pools every encoder stage (the mean and the standard deviation of
 each channel over the image, at the model's working size) into one vector; ``DomainReference``
-holds their mean and a shrunk covariance over the model's training images, and ``score`` is the
-Mahalanobis distance of an image's descriptor from them, in units of the training images' own
+holds their distribution over the model's training images (probabilistic PCA: 32 principal
+directions and one residual variance), and ``score`` is the Mahalanobis distance of an image's descriptor from them, in units of the training images' own
 distances: ``score`` <= 1 for 95 % of the training images (``threshold`` is their 95th
 percentile). An image scoring above ``WARN_AT`` is called out of domain.
 
@@ -26,7 +26,7 @@ import torch
 
 DOMAIN_FORMAT, DOMAIN_VERSION = "qgn-domain", 1
 WARN_AT = 1.5  # scores above this (1.5 × the training images' 95th percentile) are out of domain
-SHRINK = 0.2  # covariance shrinkage towards its diagonal (few images, many channels)
+COMPONENTS = 32  # principal directions of the training descriptors kept (the rest: one residual variance)
 
 
 @torch.no_grad()
@@ -56,33 +56,46 @@ def file_sha256(path: str | Path) -> str:
 
 @dataclass
 class DomainReference:
-    """mean (D,), precision (D, D) of the training descriptors; threshold: the 95th percentile of
-    their distances; model_sha256: the model file it belongs to; images: how many it saw."""
+    """The training descriptors' distribution as probabilistic PCA: per-dimension ``mean`` and
+    ``std`` (D,), the top ``components`` (k, D) of the standardised descriptors with their
+    ``variances`` (k,), and the ``residual`` variance of the other directions. ``threshold``: the
+    95th percentile of the training images' own distances; model_sha256: the model file it belongs
+    to; images: how many it saw. (A full covariance of ~1,000 channels from a few hundred images
+    would be noise, and megabytes.)"""
 
     mean: np.ndarray
-    precision: np.ndarray
-    threshold: float
+    std: np.ndarray
+    components: np.ndarray
+    variances: np.ndarray
+    residual: float
+    threshold: float = 1.0
     model_sha256: str = ""
     images: int = 0
     source: str = ""
 
     @classmethod
-    def fit(cls, descriptors: np.ndarray, model_sha256: str = "", source: str = "") -> "DomainReference":
+    def fit(cls, descriptors: np.ndarray, model_sha256: str = "", source: str = "",
+            rank: int = COMPONENTS) -> "DomainReference":
         d = np.asarray(descriptors, np.float64)
         if d.ndim != 2 or len(d) < 3:
             raise ValueError("a domain reference needs at least 3 image descriptors")
-        mean = d.mean(axis=0)
-        cov = np.cov(d, rowvar=False)
-        cov = (1 - SHRINK) * cov + SHRINK * np.diag(np.diag(cov)) + 1e-9 * np.eye(len(mean))
-        precision = np.linalg.pinv(cov)
-        ref = cls(mean, precision, 1.0, model_sha256, len(d), source)
+        mean, std = d.mean(axis=0), d.std(axis=0) + 1e-6
+        z = (d - mean) / std
+        _, sv, vt = np.linalg.svd(z, full_matrices=False)
+        eig = sv ** 2 / len(d)
+        k = max(1, min(rank, len(d) - 2, len(eig) - 1))
+        residual = float(max(eig[k:].sum() / max(1, z.shape[1] - k), 1e-6))
+        ref = cls(mean, std, vt[:k], np.maximum(eig[:k], residual), residual, 1.0, model_sha256, len(d), source)
         ref.threshold = float(np.percentile(ref.distance(d), 95))
         return ref
 
     def distance(self, descriptors: np.ndarray) -> np.ndarray:
-        """Mahalanobis distances of (N, D) descriptors (or one (D,))."""
-        x = np.atleast_2d(np.asarray(descriptors, np.float64)) - self.mean
-        return np.sqrt(np.maximum(np.einsum("nd,de,ne->n", x, self.precision, x), 0.0))
+        """Mahalanobis distances of (N, D) descriptors (or one (D,)) under the PPCA model."""
+        z = (np.atleast_2d(np.asarray(descriptors, np.float64)) - self.mean) / self.std
+        proj = z @ self.components.T
+        inside = (proj ** 2 / self.variances).sum(axis=1)
+        rest = np.maximum((z ** 2).sum(axis=1) - (proj ** 2).sum(axis=1), 0.0) / self.residual
+        return np.sqrt(inside + rest)
 
     def score(self, descriptor: np.ndarray) -> float:
         """The distance in units of ``threshold`` (<= 1 for 95 % of the training images)."""
@@ -92,9 +105,11 @@ class DomainReference:
     def save(self, path: str | Path) -> Path:
         from qgn.fileio import atomic_write_bytes
 
+        r = lambda a: [float(f"{v:.6g}") for v in np.asarray(a).reshape(-1)]  # noqa: E731
         doc = {"format": DOMAIN_FORMAT, "version": DOMAIN_VERSION, "model_sha256": self.model_sha256,
                "images": self.images, "source": self.source, "threshold": self.threshold,
-               "mean": self.mean.tolist(), "precision": self.precision.tolist()}
+               "residual": self.residual, "mean": r(self.mean), "std": r(self.std), "variances": r(self.variances),
+               "components": [r(c) for c in self.components]}
         atomic_write_bytes(Path(path), json.dumps(doc).encode("utf-8"))
         return Path(path)
 
@@ -104,7 +119,8 @@ class DomainReference:
             doc = json.loads(Path(path).read_text(encoding="utf-8"))
             if doc.get("format") != DOMAIN_FORMAT or doc.get("version") != DOMAIN_VERSION:
                 raise ValueError(f"not a version-{DOMAIN_VERSION} domain reference")
-            return cls(np.array(doc["mean"], np.float64), np.array(doc["precision"], np.float64),
+            a = lambda key: np.array(doc[key], np.float64)  # noqa: E731
+            return cls(a("mean"), a("std"), a("components"), a("variances"), float(doc["residual"]),
                        float(doc["threshold"]), str(doc.get("model_sha256", "")), int(doc.get("images", 0)),
                        str(doc.get("source", "")))
         except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
