@@ -67,7 +67,7 @@ class FinetuneConfig:
     batch_size: int = 2
     lr: float = 0.001
     optimizer: str = "adamw"  # adamw | sgd (SGD + momentum diverged at lr >= 0.002 from the CamVid model)
-    scheme: str = "all+gtc"  # all+gtc (alternate) | gtc | all — see the module docstring
+    scheme: str = "pc+gtc"  # pc+gtc (the sites PC visits + the corrections' composites) | all+gtc | gtc | all
     scale_min: float = 0.75
     scale_max: float = 1.25
     flip: bool = True
@@ -326,7 +326,7 @@ def comparison_split(count: int) -> tuple[list[int], list[int]]:
     itself (say so)."""
     if count < 2:
         return list(range(count)), []
-    held = sorted(range(count - 1, -1, -4))[: max(1, count // 4)]
+    held = sorted(list(range(count - 1, -1, -4))[: max(1, count // 4)])
     return [i for i in range(count) if i not in held], held
 
 
