@@ -160,8 +160,8 @@ class DomainVerdict:
     def describe(self, model_name: str) -> str:
         if self.inside:
             return f"{model_name}: this image looks like its training images (domain score {self.score:.2f})"
-        return (f"{model_name} is outside its domain here (domain score {self.score:.1f}; its training images score "
-                f"<= 1): its prediction may be confidently wrong — start from Empty or from the project Head")
+        return (f"{model_name}: this image is unlike its training images (domain score {self.score:.1f}; theirs ≤ 1).<br>"
+                f"Its prediction may be confidently wrong: start from Empty or from the project Head.")
 
 
 def judge(model, image: np.ndarray, reference: DomainReference) -> DomainVerdict:

@@ -84,7 +84,7 @@ def test_domain_reference_separates_and_round_trips(tmp_path):
     assert again is not None and np.allclose(again.distance(far), ref.distance(far), rtol=1e-4)
     model_file.write_bytes(b"retrained")  # another model: its old reference gives no verdict
     assert reference_for(model_file) is None
-    assert DomainVerdict(3.0).inside is False and "outside its domain" in DomainVerdict(3.0).describe("m")
+    assert DomainVerdict(3.0).inside is False and "unlike its training images" in DomainVerdict(3.0).describe("m")
     # descriptors of a real model: per stage each channel's mean and standard deviation
     model = demo_or_tiny()
     d = image_descriptor(model, make_scene(3, 64, 96)[0])
