@@ -49,6 +49,7 @@ def test_head_fits_after_a_save_and_starts_the_next_image(qtbot, windows, sample
     qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
     second = win.current.annotation
     assert second.origin == "head"
+    assert not second.is_annotation  # untouched, a head start is no person's annotation (nothing to save)
     truth = win.current.ground_truth
     expected = head.predict(win.head._load_model(), win.current.image)
     np.testing.assert_array_equal(second.label, expected.astype(second.label.dtype))
