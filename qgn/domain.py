@@ -41,7 +41,7 @@ def image_descriptor(model, image: np.ndarray) -> np.ndarray:
     for f in session.features():
         stride = session.padded_shape[0] // f.shape[2]
         fh, fw = max(1, -(-h // stride)), max(1, -(-w // stride))
-        x = f[0, :, :fh, :fw].reshape(f.shape[1], -1).double()
+        x = f[0, :, :fh, :fw].reshape(f.shape[1], -1).double().cpu()
         parts += [x.mean(dim=1), x.std(dim=1, unbiased=False)]
     return torch.cat(parts).numpy()
 

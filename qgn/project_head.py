@@ -50,7 +50,7 @@ def pixel_features(model, image: np.ndarray) -> torch.Tensor:
     x = torch.cat(maps, dim=1)[0, :, :gh, :gw]
     ys = torch.linspace(0, 1, gh).view(1, gh, 1).expand(1, gh, gw)
     xs = torch.linspace(0, 1, gw).view(1, 1, gw).expand(1, gh, gw)
-    return torch.cat([x.float(), ys, xs], dim=0).contiguous()
+    return torch.cat([x.float().cpu(), ys, xs], dim=0).contiguous()
 
 
 def grid_labels(label: np.ndarray, grid: tuple[int, int]) -> np.ndarray:

@@ -76,11 +76,17 @@ class HeadController(QtCore.QObject):
         return head.predict(self._load_model(), doc.image)
 
     def _load_model(self):
+        """The model whose features the head reads: the inference engine's own (read-only forward
+        passes; a second copy would cost memory, and building one holds Python's GIL long enough to
+        stall the UI), else a copy loaded here."""
         from qgn.model.checkpoint import load_model
 
         path = self._model_path()
         if path is None:
             raise ValueError("no model loaded: the head reads the model's features")
+        engine = getattr(getattr(self.window, "worker", None), "engine", None)
+        if getattr(engine, "model", None) is not None:
+            return engine.model
         if self._model is None or self._model[0] != path:
             model = load_model(path).eval()
             self._model = (path, model)
@@ -182,6 +188,7 @@ class HeadController(QtCore.QObject):
         if doc is None or doc.image is None or model_path is None or doc.path in self.verdicts:
             return
         image, path = doc.image, doc.path
+        self.verdicts[path] = None  # asked once per image and model
 
         def run():
             from qgn.domain import judge, reference_for
@@ -194,9 +201,9 @@ class HeadController(QtCore.QObject):
         self.runner.submit(run, lambda verdict: self.judged.emit(path, verdict), None, "Checking the model's domain")
 
     def _judged(self, path, verdict) -> None:
+        self.verdicts[path] = verdict
         if verdict is None:
             return
-        self.verdicts[path] = verdict
         self.show_verdict(self.window.current)
 
     def show_verdict(self, doc) -> None:
