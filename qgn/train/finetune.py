@@ -12,19 +12,24 @@ statistics the model learned on its whole training set.
 model agree with the corrections (see ``Comparison``); ``save_new_model`` writes the result next to
 the original without ever overwriting a file unless asked to, and never the original itself.
 
-Propagation during fine-tuning (``FinetuneConfig.scheme``) defaults to ``all+gtc``: iterations
-alternate All and GTC, so the decoder learns the corrections both in dense context and where the
-corrections have composite cells (the sparse context PC meets). GTC alone gives a model for PC only
-(README, Table 1 pattern). On CamVid (``runs/camvid-cpu-all``, val image 0016E5_07959 at half
-resolution as the correction, 250 iterations), measured on all 101 val images:
+The recipe (issue #21). By default only the decoder learns: the encoder is frozen and its features
+of every corrected image (at the ends of the scale range and 1, flipped and not) are computed once
+(``FeatureCache``), so a step costs the sparse decoder alone. Training propagates with ``pc+gtc``:
+the sites PC visits — the children of the cells the model itself predicts composite — plus the
+corrections' ground-truth composite cells (``pc_and_gtc``).
 
-=========  ===============  ===============  =====================================
-scheme     eval All mIoU    eval PC mIoU     PC mIoU on the corrected image
-=========  ===============  ===============  =====================================
-(before)   41.2             39.7             43.5
-gtc        33.6             54.1             65.2
-all+gtc    54.5             52.5             64.1
-=========  ===============  ===============  =====================================
+Why: the former recipe (the whole network, All and GTC in turn) taught the decoder in two contexts
+PC never uses — every site (All) and the true boundaries (GTC) — while PC at inference also visits
+the cells the model wrongly calls composite, with their sparse neighbourhood. After a fine-tune on
+a few images the decoder's answers there turned into small wrong blobs on new frames: for the demo
+model transferred to CamVid (4 corrected frames, 100 iterations, 5 frames it did not train on),
+wrong blobs per frame went from 80 to 578, 61 % of the wrong pixels sat at those "off-GTC" sites
+(which hold 34 % of the pixels), and the annotator's actions barely fell (542 → 480) although pixel
+accuracy doubled; the dense All steps were also 80 % of the time. ``pc+gtc`` trains exactly there:
+234 blobs, the off-GTC share of the errors at the sites' own share (34 %), the same actions (482)
+in 13–24 % of the time (two runs on a loaded machine) (``benchmarks/RESULTS.md``, ``benchmarks/bench_finetune_pc.py``).
+``encoder="train"`` and ``scheme="all+gtc"`` give the former recipe (a model far from the images'
+domain gains more pixel accuracy from training its encoder, at several times the cost).
 """
 from __future__ import annotations
 
