@@ -8,8 +8,8 @@ frames; out of domain: the photos scikit-image ships (skimage.data: astronaut, c
 coins, moon, brick, grass, gravel, clock, a motorcycle pair, retina, histology, Hubble; gray ones as
 RGB), each also as two random crops resized to 480×360 (so size is no cue), and the project's
 synthetic scenes (qgn.data.synthetic, 60 at 480×360).
-demo (the synthetic-scene model): reference from 300 synthetic train scenes; in-domain test: 60
-other synthetic scenes; out of domain: CamVid val and the photos above.
+demo (the synthetic-scene model): reference from 300 synthetic scenes (256×256, 360×480 and
+384×512 in turn); in-domain test: 60 other synthetic scenes; out of domain: CamVid val and the photos above.
 
 Reported per model: AUROC of the score (in-domain vs out), the share of out-of-domain images
 flagged and of in-domain images wrongly flagged at ``qgn.domain.WARN_AT``; beside it the same for
@@ -59,10 +59,14 @@ def photos(seed: int = 0) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def synthetic(n: int, seed: int, size=(360, 480)) -> list[tuple[str, np.ndarray]]:
+SYNTHETIC_SIZES = ((256, 256), (360, 480), (384, 512))
+
+
+def synthetic(n: int, seed: int, sizes=SYNTHETIC_SIZES) -> list[tuple[str, np.ndarray]]:
+    """``n`` synthetic scenes, their sizes taking turns among ``sizes`` (the demo model sees any)."""
     from qgn.data.synthetic import make_scene
 
-    return [(f"synthetic-{seed + i}", make_scene(seed + i, *size)[0]) for i in range(n)]
+    return [(f"synthetic-{seed + i}", make_scene(seed + i, *sizes[i % len(sizes)])[0]) for i in range(n)]
 
 
 def camvid(split: str, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
@@ -136,7 +140,7 @@ def main() -> int:
     photo_set = photos()
     results = [
         measure("camvid", camvid("train"), camvid("val"),
-                {"photos": photo_set, "synthetic scenes": synthetic(60, 5000)}, args.write, log),
+                {"photos": photo_set, "synthetic scenes": synthetic(60, 5000, ((360, 480),))}, args.write, log),
         measure("demo", synthetic(300, 0), synthetic(60, 9000),
                 {"CamVid val": camvid("val"), "photos": photo_set}, args.write, log),
     ]
