@@ -13,6 +13,7 @@ Layout under ``root``::
                                  symbolic link to ``annotations.g<N>``, a stable path for scripts
     .class-edit.json             only while (or after a crash in) a class edit: its journal
     removed/<key>.<what>.<time>.qgt  annotations of images taken out of the project (kept)
+    head.safetensors (+ .json)   the per-project head (``qgn.project_head``), refitted after saves
 
 **Opening never deletes or writes.** ``open`` reads project.json and checks it against the folders
 on disk: a generation folder that holds annotations but that project.json does not name (and no
@@ -79,6 +80,7 @@ JOURNAL_FILE = ".class-edit.json"
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
 ANNOTATION_DIR, AUTOSAVE_DIR = "annotations", ".autosave"
 REMOVED_DIR = "removed"  # annotations of images taken out of the project (never deleted)
+HEAD_FILE = "head.safetensors"  # the per-project head, in its own file (never the model's)
 STALE_TEMP_SECONDS = 60.0
 #: How long a writer waits for another writer of the project (a class edit of many files) to finish.
 LOCK_TIMEOUT_S = float(os.environ.get("QGN_PROJECT_LOCK_TIMEOUT", "60"))
@@ -259,6 +261,11 @@ class Project:
     def annotation_dir(self) -> str:
         """The folder (under root) of the current generation's saved annotations."""
         return generation_dirs(self.generation)[0]
+
+    @property
+    def head_path(self) -> Path:
+        """The per-project head's file (``qgn.project_head.ProjectHead``; its .json beside it)."""
+        return self.root / HEAD_FILE
 
     @property
     def autosave_dir(self) -> str:

@@ -193,9 +193,9 @@ class AnnotationSession(QtCore.QObject):
     @property
     def is_annotation(self) -> bool:
         """Whether the map is a person's annotation: edited, saved, or started from a file or the
-        ground truth. A map only started from the prediction (or empty) and never touched, as
+        ground truth. A map only started from the prediction, the project head (or empty) and never touched, as
         browsing in annotation mode leaves behind, is not."""
-        return self.version > 0 or self.saved_version > 0 or self.origin not in ("prediction", "empty")
+        return self.version > 0 or self.saved_version > 0 or self.origin not in ("prediction", "empty", "head")
 
     @property
     def needs_autosave(self) -> bool:

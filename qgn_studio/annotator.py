@@ -30,12 +30,14 @@ from qgn_studio.class_keys import CLASS_KEYS, carry_keys, keys_for, remember, re
 from qgn_studio.document import describe_error
 from qgn_studio.panels.annotate import START_SOURCES, AnnotatePanel
 from qgn_studio.tools import TOOLS, EditCommand, ToolController
+from qgn_studio.tools.image_tools import IMAGE_TOOLS, ImageTools
 
 HIDDEN_WHILE_ANNOTATING = ("prediction", "grid")
 BRUSH_KEYS = {1: ["Shift+]", "Ctrl+]"], -1: ["Shift+[", "Ctrl+["]}  # larger / smaller brush
 SHOWN_WHILE_ANNOTATING = ("annotation", "annotation_cells")
 SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "import": "an imported mask",
-               "empty": "an empty map", "saved": "the saved annotation", "recovered": "a recovered autosave"}
+               "empty": "an empty map", "saved": "the saved annotation", "recovered": "a recovered autosave",
+               "head": "the project head"}
 
 
 def compatible(a, b) -> bool:
@@ -61,8 +63,12 @@ class Annotator(QtCore.QObject):
         self.canvas = window.canvas
         self.tools = ToolController(self)
         self.tools.session_needed = self._session_for_gesture
+        self.image_tools = ImageTools(self)  # superpixels, snap brush, wand (issue #21)
+        self.tools.handlers.update(self.image_tools.handlers)
+        self.tools.image_for = self._image_of
         self.undo_group = QtGui.QUndoGroup(self)
         self.panel = AnnotatePanel()
+        self.panel.add_tools(IMAGE_TOOLS)
         self.panel.history.setGroup(self.undo_group)
         self.surface = PaintSurface(self.canvas.clip, self.tools, lambda: self.canvas.space_held)
         self.cursor = BrushCursor(self.canvas.clip)
@@ -79,6 +85,10 @@ class Annotator(QtCore.QObject):
         self.class_keys: dict[int, str] = {}  # class id → its key (1–9, 0); stable across class edits
         self.file_key = lambda doc: None  # the project key of a document's annotation files (set by the projects)
         self.preparing: set[Path] = set()  # images whose new annotation is being built
+        # starts offered by others: source → (available(doc) -> bool, label(doc) -> (H, W) ints, run on a
+        # job thread); the project head registers "head" (qgn_studio.head_controller)
+        self.extra_sources: dict = {}
+        self.default_source = lambda doc: "prediction"  # the start of a new annotation
         self.mode_actions: list[QtGui.QAction] = []
         self._displaced: dict[QtGui.QAction, list[QtGui.QKeySequence]] = {}
         self._hidden_layers: list[str] = []
@@ -103,6 +113,8 @@ class Annotator(QtCore.QObject):
         t.radius_changed.connect(self._radius_changed)
         t.class_changed.connect(self._class_changed)
         t.message.connect(lambda text: self.window.statusBar().showMessage(text, 6000))
+        self.image_tools.message.connect(lambda text: self.window.statusBar().showMessage(text, 6000))
+        self.image_tools.setting_changed.connect(self._image_tool_setting)
         p.mode_toggled.connect(self.set_mode)
         p.tool_chosen.connect(t.set_tool)
         p.level_chosen.connect(t.set_level)
@@ -138,7 +150,7 @@ class Annotator(QtCore.QObject):
                                     tip="Mark this image done and go to the next image not done yet", section=section)
         menu.addSeparator()
         section = "Annotate (in annotation mode)"
-        for tool, (text, key, tip) in TOOLS.items():
+        for tool, (text, key, tip) in {**TOOLS, **IMAGE_TOOLS}.items():
             self.mode_actions.append(add(menu, f"{text} tool", self._tool_setter(tool), key, tip=tip, section=section))
         self.mode_actions.append(add(menu, "Coarser cells (level +1)", lambda: self.tools.step_level(1), "[",
                                      section=section))
@@ -227,6 +239,7 @@ class Annotator(QtCore.QObject):
             for key in SHOWN_WHILE_ANNOTATING:
                 self.window.set_layer_visible(key, self._mode_layers[key])
             self.ensure_session(self.window.current)
+            self._prepare_image_tools(self.window.current)
         else:
             self.cursor.hide()
             for key in SHOWN_WHILE_ANNOTATING:  # remembered for the next time, hidden meanwhile
@@ -290,6 +303,7 @@ class Annotator(QtCore.QObject):
             self.surface.set_size(doc.size[1], doc.size[0])
         if self.enabled:
             self.ensure_session(doc)
+            self._prepare_image_tools(doc)
         self._update_status()
         self._summary_timer.start()
 
@@ -313,6 +327,21 @@ class Annotator(QtCore.QObject):
             except ValueError:
                 return None
         return label
+
+    def _prepare_image_tools(self, doc) -> None:
+        """Over-segment the image in the background, so the superpixel tool is ready when wanted."""
+        if doc is not None and doc.image is not None:
+            self.image_tools.prepare(doc.path, doc.image)
+
+    def _image_of(self, session):
+        for doc in self.window.docs:
+            if doc.annotation is session or doc.path == session.path:
+                return doc.image
+        return None
+
+    def _image_tool_setting(self, text: str) -> None:
+        self.window.statusBar().showMessage(text, 4000)
+        self.panel.set_tool_note(self.image_tools.describe(self.tools.tool))
 
     def result_ready(self, doc) -> None:
         """A prediction arrived for ``doc``: the reference of its annotation (in the annotation's
@@ -346,7 +375,7 @@ class Annotator(QtCore.QObject):
                 f"{doc.name}: its saved annotation cannot be read ({self.unreadable[doc.path]}); it is kept as it is. "
                 "Fix the classes, or start over explicitly in the Annotate panel", 10000)
             return None
-        self._start_session(doc, "prediction")
+        self._start_session(doc, self.default_source(doc))
         return None  # it arrives in a moment (built off the UI thread)
 
     def _session_for_gesture(self) -> AnnotationSession | None:
@@ -383,6 +412,8 @@ class Annotator(QtCore.QObject):
             return Annotation.empty(h, w, classes)
         if source == "import":
             return Annotation.from_file(path, classes, shape=doc.size)
+        if source in self.extra_sources:
+            return Annotation.from_prediction(self.extra_sources[source][1](doc), classes)
         raise ValueError(f"unknown annotation source {source!r}")
 
     def _start_session(self, doc, source: str, path: Path | None = None) -> None:
@@ -771,6 +802,7 @@ class Annotator(QtCore.QObject):
                 self.undo_group.removeStack(session.undo)
                 doc.annotation = None
                 session.deleteLater()
+        self.image_tools.forget([doc.path for doc in docs])
 
     def _update_status(self) -> None:
         doc = self.window.current
@@ -805,6 +837,7 @@ class Annotator(QtCore.QObject):
             "truth": have and doc.ground_truth is not None,
             "import": have,
             "empty": have and self.classes.ignore_index is not None,
+            **{source: have and available(doc) for source, (available, _label) in self.extra_sources.items()},
         })
 
     def _update_summary(self) -> None:
@@ -834,6 +867,7 @@ class Annotator(QtCore.QObject):
     # ------------------------------------------------------------------ tool state → panel, cursor
     def _tool_changed(self, tool: str) -> None:
         self.panel.set_tool(tool)
+        self.panel.set_tool_note(self.image_tools.describe(tool))
         self._refresh_cursor()
 
     def _level_changed(self, level: int) -> None:
@@ -864,7 +898,7 @@ class Annotator(QtCore.QObject):
     def _refresh_cursor(self) -> None:
         doc = self.window.current
         if (not self.enabled or self._hover is None or doc is None or doc.size is None
-                or self.tools.tool not in ("paint", "erase")):
+                or self.tools.tool not in ("paint", "erase", "snap")):
             self.cursor.hide()
             return
         if self.tools.tool == "erase":

@@ -176,7 +176,12 @@ class Engine:
         entry = self._entry(doc)
         prediction, scheme = self._run(entry, setting, stop, progress)
         levels = {lv: self._level_view(entry, scheme, prediction, lv) for lv in prediction.levels}
-        label = prediction.label(0)
+        if prediction.output_sizes:  # a working scale: probabilities upsampled bilinearly, not 2×2 staircases (#21)
+            from qgn.annotation.start import smooth_start
+
+            label = smooth_start(prediction)
+        else:
+            label = prediction.label(0)
         tree = prediction.working_quadtree(0)
         activation = getattr(prediction, "activation_bytes", None)
         return RenderResult(

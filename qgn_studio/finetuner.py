@@ -80,7 +80,7 @@ class FinetuneJob(QtCore.QThread):
         return self._stop.is_set()
 
     def run(self) -> None:
-        from qgn.train.finetune import compare_models, finetune
+        from qgn.train.finetune import compare_models, comparison_split, finetune
 
         configure_threads()
         try:
@@ -93,12 +93,17 @@ class FinetuneJob(QtCore.QThread):
                     names.append(correction.name)
             self.names = names
             before = self._for_classes(copy.deepcopy(self.model).eval())  # the inference thread keeps the original
-            result = finetune(before, images, labels, self.config, progress=self.progress.emit,
-                              should_stop=self._stop.is_set, names=names)
+            train, held = comparison_split(len(images))  # before/after on images it does not train on
+            pick = lambda seq, idx: [seq[i] for i in idx]  # noqa: E731
+            result = finetune(before, pick(images, train), pick(labels, train), self.config,
+                              progress=self.progress.emit, should_stop=self._stop.is_set, names=pick(names, train))
             self.trained.emit(result)
             if result.cancelled or result.iterations_done == 0:
                 return
-            comparison = compare_models(before, result.model, images, labels, self.scheme, names)
+            shown = held or train
+            comparison = compare_models(before, result.model, pick(images, shown), pick(labels, shown), self.scheme,
+                                        pick(names, shown))
+            comparison.held_out = bool(held)
             self.compared.emit(result, comparison)
         except Exception as exc:  # noqa: BLE001 - shown in the panel
             self.failed.emit(describe_error(exc))
@@ -230,7 +235,10 @@ class Finetuner(QtCore.QObject):
         note = getattr(self, "transfer_note", "")
         if note:
             note = f"(Transferred to the annotations' classes first: {note}.) "
-        self.panel.set_status(f"{note}Done: mIoU {100 * before:.1f} → {100 * after:.1f} % on the corrected images. "
+        where = (f"on {len(comparison.per_image)} corrected image{'s' if len(comparison.per_image) != 1 else ''} it "
+                 "did not train on" if comparison.held_out else
+                 "on the one corrected image it trained on (optimistic: correct a second image for a fair test)")
+        self.panel.set_status(f"{note}Done: mIoU {100 * before:.1f} → {100 * after:.1f} % {where}. "
                               "Keep the new model (saved under a new name) or revert.")
 
     def _failed(self, message: str) -> None:

@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from qgn_studio import icons
 from qgn_studio.annotator import Annotator
+from qgn_studio.head_controller import HeadController
 from qgn_studio.canvas import Canvas
 from qgn_studio.dialogs import ShortcutsDialog, show_about
 from qgn_studio.discovery import IMAGE_EXTENSIONS, expand_paths
@@ -158,6 +159,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.jobs = JobRunner(self)
         self.projects = ProjectController(self, scratch_root(settings is not None))
         self.finetuner = Finetuner(self)
+        self.head = HeadController(self)  # the per-project head and the domain warning (#21)
         self._docks()
         self.hover_label = QtWidgets.QLabel("")
         self.device_label = QtWidgets.QLabel("no model")
@@ -447,6 +449,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.projects.closed()
         self.finetuner.shutdown()
         self.uncertainty_order.shutdown()
+        self.annotator.image_tools.shutdown()
+        self.head.shutdown()
         self.jobs.stop()
         self.worker.stop()
         self.thumbnails.stop()
@@ -654,6 +658,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explore.show_curve(list(doc.curve.values()), self.explore.setting())
         self.layer_panel.refresh(doc.result)
         self.annotator.show_document(doc)
+        self.head.show_verdict(doc)
         self._update_title()
 
     def _request(self) -> None:
@@ -678,6 +683,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         doc.result = result
         self.annotator.result_ready(doc)
+        self.head.judge(doc)
         if doc is not self.current:
             return
         self._show_truth_note(result)
@@ -765,6 +771,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.show_result(None)
         self.statusBar().showMessage(f"Model {info.name} on {info.device}", 5000)
         self.canvas.clear_message("model")
+        self.head.model_changed()
         self._update_title()
         self._request()
 

@@ -120,19 +120,44 @@ def test_cli_quick_json_rows_on_synthetic_scenes(capsys):
                "--images", "2", "--quick", "--json", "--threads", "1"])
     assert rc == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["name"] for r in rows] == ["scratch", "model", "loop", "loop_uncertainty"]
+    assert [r["name"] for r in rows] == ["scratch", "model", "assist_scratch", "assist_model", "assist_head", "best"]
+    by = {r["name"]: r for r in rows}
     for r in rows:
         assert r["section"] == "annotate" and r["images"] == 2 and len(r["actions"]) == 2
         assert r["actions_per_image"] == pytest.approx(np.mean(r["actions"]))
         assert r["gt_leaves_per_image"] > 0 and r["polygon_vertices_per_image"] > 0
-    assert len(rows[2]["finetune_seconds"]) == 0  # 2 images, fine-tuned every 2: nothing left to annotate after
+        assert len(r["milestones"]) == 2 and set(r["milestones_per_image"]) == {"95", "98", "99"}
+        assert r["tolerance"] == 0 and r["beta"] == pytest.approx(0.05)
     assert set(rows[1]["spearman"]) == {"mean_entropy", "composite_share"}
+    # the cheaper start, one action for starting empty: never worse than scratch + 1 on any image
+    for name in ("model",):
+        assert all(a <= s + 1 for a, s in zip(by[name]["actions"], by["scratch"]["actions"]))
+    for name in ("assist_model", "assist_head", "best"):
+        assert all(a <= s + 1 for a, s in zip(by[name]["actions"], by["assist_scratch"]["actions"]))
+    assert all(b <= m for b, m in zip(by["best"]["actions"], by["assist_model"]["actions"]))
+    assert by["assist_head"]["starts"][0] == "empty" and len(by["assist_head"]["head_fit_seconds"]) == 1
+
+
+@pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
+def test_cli_loops_use_the_apps_finetune(capsys):
+    rc = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
+               "--images", "2", "--quick", "--json", "--threads", "1", "--scenarios", "model,loop,loop_uncertainty"])
+    assert rc == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["name"] for r in rows] == ["model", "loop", "loop_uncertainty"]
+    assert len(rows[1]["finetune_seconds"]) == 0  # 2 images, fine-tuned every 2: nothing left to annotate after
 
 
 def test_cli_annotate_errors_are_one_line(capsys, tmp_path):
     rc = main(["bench", "--only", "annotate", "--model", str(tmp_path / "none.safetensors"), "--quick"])
     err = capsys.readouterr().err
     assert rc == 2 and "no such model file" in err and len(err.strip().splitlines()) == 1
+    rc = main(["bench", "--only", "annotate", "--quick", "--tolerance", "-1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--tolerance" in err and len(err.strip().splitlines()) == 1
+    rc = main(["bench", "--only", "annotate", "--quick", "--scenarios", "scratch,nope"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "nope" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.skipif(not CAMVID.is_dir() or not demo_model_path().is_file(), reason="CamVid (../shared) missing")
@@ -141,7 +166,7 @@ def test_cli_quick_on_camvid_transfers_the_demo_model(capsys):
                "--threads", "1"])
     captured = capsys.readouterr()
     assert rc == 0 and "transferred to the classes of camvid" in captured.err
-    assert "loop_uncertainty" in captured.out and "polygon vertices" in captured.out
+    assert "assist_head" in captured.out and "polygon vertices" in captured.out
 
 
 def test_plot_and_table_of_the_rows(tmp_path):

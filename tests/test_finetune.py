@@ -54,7 +54,7 @@ def test_finetune_changes_a_copy_and_never_the_input_model(scenes):
 
 def test_training_norms_updates_running_statistics(scenes):
     model = tiny_model()
-    result = finetune(model, *scenes, FinetuneConfig(iterations=1, freeze_norm=False, **FAST))
+    result = finetune(model, *scenes, FinetuneConfig(iterations=1, freeze_norm=False, encoder="train", **FAST))
     assert not torch.equal(model.encoder.state_dict()["stem.0.1.running_mean"],
                            result.model.encoder.state_dict()["stem.0.1.running_mean"])
 

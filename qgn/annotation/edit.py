@@ -113,8 +113,9 @@ def _edit_of(label: np.ndarray, index: np.ndarray, value: int) -> LabelEdit:
     before = flat[index]
     changed = before != value
     index, before = index[changed], before[changed]
-    order = np.argsort(index, kind="stable")
-    index, before = index[order], before[order]
+    if len(index) > 1 and not (index[1:] > index[:-1]).all():  # the image-aware tools give them sorted
+        order = np.argsort(index, kind="stable")
+        index, before = index[order], before[order]
     return LabelEdit(index, before, np.full(len(index), value, label.dtype))
 
 

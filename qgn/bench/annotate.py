@@ -1,17 +1,27 @@
-"""Annotation effort (issue #14): actions a simulated annotator needs per image, four ways.
+"""Annotation effort (issues #14, #21): actions a simulated annotator needs per image.
 
-- ``scratch``: from an empty map (every pixel ignore);
-- ``model``: from the model's prediction (PC);
-- ``loop``: like ``model``, but after every ``every`` images the model is fine-tuned on all images
-  corrected so far (``qgn.train.finetune``, starting from the latest model);
-- ``loop_uncertainty``: ``loop`` taking, before each block of ``every`` images, the remaining
-  images most uncertain under the latest model first (``qgn.uncertainty``).
+Scenarios (names of the JSON rows):
+
+- ``scratch``: the cell tools (fill click, cell brush) from an empty map (every pixel ignore);
+- ``model``: the cell tools from the model's prediction (bilinear probabilities,
+  ``qgn.annotation.start.smooth_start``), or from empty at the cost of one action when that is
+  cheaper (a person who sees a bad prediction clears it);
+- ``assist_scratch``: the image-aware tools too (superpixels, snapped brush, magic wand;
+  ``qgn.bench.annotate_tools``) from an empty map;
+- ``assist_model``: the image-aware tools with the model: its prediction as the start (or empty
+  for one action), and as the snapped brush's evidence;
+- ``assist_head``: the image-aware tools with the per-project head (``qgn.project_head``): image i
+  starts from the head fitted on the corrected images 0 … i-1 (or empty), one action to choose;
+- ``best``: the workflow the app recommends: per image the cheapest of the model start, an empty
+  start and the head start (each start but the model's costs one action), image-aware tools;
+- ``loop``: (opt-in) the cell tools from the model, fine-tuned every ``every`` images on all
+  images corrected so far with ``qgn.train.finetune.finetune`` — the function the app's
+  Fine-tune button calls; ``loop_uncertainty``: the same, the most uncertain images first.
 
 The annotator and the anchors (quadtree leaves, polygon vertices) are ``qgn.bench.annotate_sim``.
-A model whose classes differ from the data's is transferred first (``qgn.model.transfer``).
-Besides the actions, the ``model`` run records both uncertainty measures of every image and their
-Spearman correlation with its actions; ``loop_uncertainty`` orders by the better-correlated one
-unless ``measure`` is given.
+A model whose classes differ from the data's is transferred first (``qgn.model.transfer``); the
+head needs no transfer (it learns the data's classes). Besides the actions, the ``model`` run
+records both uncertainty measures of every image and their Spearman correlation with its actions.
 """
 from __future__ import annotations
 
@@ -26,7 +36,9 @@ from qgn.bench.rows import BenchRow
 from qgn.propagation import Scheme
 from qgn.uncertainty import MEASURES, image_uncertainty, order_by_uncertainty, spearman
 
-SCENARIOS = ("scratch", "model", "loop", "loop_uncertainty")
+SCENARIOS = ("scratch", "model", "assist_scratch", "assist_model", "assist_head", "best", "loop", "loop_uncertainty")
+DEFAULT_SCENARIOS = SCENARIOS[:6]
+PER_IMAGE = SCENARIOS[:6]
 
 
 @dataclass
@@ -42,7 +54,9 @@ class AnnotateConfig:
     scheme: str = "pc"
     measure: str | None = None
     seed: int = 0
-    scenarios: tuple[str, ...] = SCENARIOS
+    scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
+    tolerance: int = 0
+    beta: float | None = None  # collateral per fixed pixel (None: qgn.bench.annotate_sim.BETA)
 
 
 @dataclass
@@ -59,6 +73,12 @@ class Sequence:
     finetune_seconds: list = field(default_factory=list)
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
+    milestones: list = field(default_factory=list)
+    starts: list = field(default_factory=list)
+    tools: dict = field(default_factory=dict)
+    strokes_per_level: list = field(default_factory=list)
+    tool_seconds: float = 0.0
+    collateral: int = 0
 
     def add(self, name, effort) -> None:
         self.names.append(name)
@@ -66,6 +86,16 @@ class Sequence:
         self.clicks.append(effort.clicks)
         self.strokes.append(effort.strokes)
         self.start_accuracy.append(effort.accuracy_start)
+        self.milestones.append(effort.milestones)
+        self.starts.append(effort.start)
+        for tool, n in effort.tools.items():
+            self.tools[tool] = self.tools.get(tool, 0) + n
+        if not self.strokes_per_level:
+            self.strokes_per_level = [0] * len(effort.strokes_per_level)
+        self.strokes_per_level = [a + b for a, b in zip(self.strokes_per_level, effort.strokes_per_level)]
+        self.tool_seconds += effort.tool_seconds
+        self.seconds += effort.seconds
+        self.collateral += effort.collateral
 
 
 def model_scale(model) -> float:
@@ -93,7 +123,7 @@ def resize_pair(image: np.ndarray | None, label: np.ndarray | None, scale: float
 
 
 class _Predicted:
-    """A prediction at the model's scale and its label at the image's full size."""
+    """A prediction at the model's scale and its start map at the image's full size."""
 
     def __init__(self, prediction, label):
         self.prediction, self._label = prediction, label
@@ -103,19 +133,23 @@ class _Predicted:
 
 
 def _predict(model, image, scheme):
+    """The model's prediction of ``image`` and the start map the app shows (bilinear probabilities)."""
+    from qgn.annotation.start import smooth_start
     from qgn.infer import predict
 
     scale = model_scale(model)
     if scale == 1.0:
         prediction = predict(model, image, Scheme(scheme))
-        return _Predicted(prediction, prediction.label())
+        return _Predicted(prediction, smooth_start(prediction))
     small, _ = resize_pair(image, None, scale)
     prediction = predict(model, small, Scheme(scheme))
-    _, label = resize_pair(None, prediction.label(), 1.0, (image.shape[1], image.shape[0]))
+    _, label = resize_pair(None, smooth_start(prediction), 1.0, (image.shape[1], image.shape[0]))
     return _Predicted(prediction, label)
 
 
 def _finetune(model, images, labels, config: AnnotateConfig):
+    """The app's Fine-tune button's code (``qgn.train.finetune.finetune``, its default recipe but
+    ``config.iterations``) on the corrected images."""
     from qgn.train.finetune import FinetuneConfig, finetune
 
     scale = model_scale(model)
@@ -127,34 +161,95 @@ def _finetune(model, images, labels, config: AnnotateConfig):
     return tuned, time.perf_counter() - start
 
 
-def run_scratch(samples, classes, config, log) -> Sequence:
-    seq = Sequence("scratch")
-    start = time.perf_counter()
+def _choose(efforts: dict, costs: dict):
+    """The cheapest start: (name, effort with its start's cost added and ``start`` set)."""
+    import dataclasses
+
+    name = min(efforts, key=lambda k: (efforts[k].actions + costs.get(k, 0), list(efforts).index(k)))
+    e = efforts[name]
+    return name, dataclasses.replace(e, actions=e.actions + costs.get(name, 0), start=name)
+
+
+def _fewer(a, b):
+    """The run with fewer actions (either may be None): from an empty start a person may use the
+    model's evidence in the snapped brush or not."""
+    if a is None or b is None:
+        return a or b
+    return a if a.actions <= b.actions else b
+
+
+def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[Sequence]:
+    """The per-image scenarios of ``config.scenarios`` (all but the loops) in one pass over the
+    images (the head learns along it). See the module docstring."""
+    from qgn.annotation.superpixels import oversegment
+    from qgn.bench.annotate_tools import ImageTools
+    from qgn.project_head import HeadTrainer, pixel_features
+
+    wanted = [n for n in PER_IMAGE if n in config.scenarios]
+    seqs = {n: Sequence(n) for n in wanted}
+    assist = any(n.startswith("assist") or n == "best" for n in wanted)
+    headed = "assist_head" in wanted or "best" in wanted
+    trainer = HeadTrainer(classes) if headed else None
+    scores = {m: [] for m in MEASURES}
+    head_seconds, head_models = [], []
+    sim = dict(target=config.target, tolerance=config.tolerance, beta=config.beta)
+
+    def run(start, tools=None):
+        return simulate_annotator(s.label, start, classes, tools=tools, **sim)
+
     for i, s in enumerate(samples):
         empty = np.full(s.label.shape, classes.ignore_index)
-        effort, _ = simulate_annotator(s.label, empty, classes, config.target)
-        seq.add(s.name, effort)
-        log(f"scratch {i + 1}/{len(samples)}: {effort.actions} actions")
-    seq.seconds = time.perf_counter() - start
-    return seq
-
-
-def run_model(model, samples, classes, config, log) -> Sequence:
-    seq = Sequence("model")
-    start = time.perf_counter()
-    scores = {m: [] for m in MEASURES}
-    for i, s in enumerate(samples):
-        prediction = _predict(model, s.image, config.scheme)
-        unc = image_uncertainty(prediction.prediction)
-        for m in MEASURES:
-            scores[m].append(unc.score(m))
-        effort, _ = simulate_annotator(s.label, prediction.label(), classes, config.target)
-        seq.add(s.name, effort)
-        log(f"model {i + 1}/{len(samples)}: {effort.actions} actions")
-    seq.seconds = time.perf_counter() - start
-    seq.extra = {"uncertainty": scores,
-                 "spearman": {m: spearman(scores[m], seq.actions) for m in MEASURES}}
-    return seq
+        prediction = _predict(model, s.image, config.scheme) if model is not None else None
+        if prediction is not None:
+            unc = image_uncertainty(prediction.prediction)
+            for m in MEASURES:
+                scores[m].append(unc.score(m))
+        runs, labels = {}, {}
+        runs["scratch"], _ = run(empty)
+        if "model" in wanted:
+            runs["model_start"], _ = run(prediction.label())
+        over = oversegment(s.image) if assist else None
+        if assist:
+            runs["assist_empty"], labels["assist_empty"] = run(empty, [ImageTools(over)])
+        if "assist_model" in wanted or "best" in wanted:
+            model_map = prediction.label()
+            runs["assist_model_start"], _ = run(model_map, [ImageTools(over, evidence=model_map)])
+            runs["assist_model_empty"], _ = run(empty, [ImageTools(over, evidence=model_map)])
+        head = trainer.fit() if headed else None
+        if head is not None:
+            head_seconds.append(head.fit_seconds)
+            head_map = head.predict(model, s.image)
+            runs["assist_head_start"], labels["assist_head_start"] = run(head_map, [ImageTools(over, evidence=head_map)])
+        choices = {
+            "scratch": ({"scratch": runs["scratch"]}, {}),
+            "model": ({"model": runs.get("model_start"), "empty": runs["scratch"]}, {"empty": 1}),
+            "assist_scratch": ({"empty": runs.get("assist_empty")}, {}),
+            "assist_model": ({"model": runs.get("assist_model_start"), "empty": _fewer(runs.get("assist_model_empty"),
+                                                                                      runs.get("assist_empty"))},
+                             {"empty": 1}),
+            "assist_head": ({"head": runs.get("assist_head_start"), "empty": runs.get("assist_empty")},
+                            {"head": 1, "empty": 1}),
+            "best": ({"model": runs.get("assist_model_start"),
+                      "empty": _fewer(runs.get("assist_model_empty"), runs.get("assist_empty")),
+                      "head": runs.get("assist_head_start")}, {"head": 1, "empty": 1}),
+        }
+        for name in wanted:
+            efforts, costs = choices[name]
+            efforts = {k: v for k, v in efforts.items() if v is not None}
+            _, effort = _choose(efforts, costs)
+            seqs[name].add(s.name, effort)
+        if trainer is not None:  # the head learns the image as the head workflow corrected it
+            from_head = head is not None and runs["assist_head_start"].actions <= runs["assist_empty"].actions
+            trainer.add(s.name, model, s.image, labels["assist_head_start" if from_head else "assist_empty"])
+        log(f"image {i + 1}/{len(samples)}: " + ", ".join(f"{n} {seqs[n].actions[-1]}" for n in wanted))
+    out = [seqs[n] for n in wanted]
+    if "model" in seqs and scores[MEASURES[0]]:
+        seqs["model"].extra = {"uncertainty": scores,
+                               "spearman": {m: spearman(scores[m], seqs["model"].actions) for m in MEASURES}}
+    for name in ("assist_head", "best"):
+        if name in seqs:
+            seqs[name].extra["head_fit_seconds"] = head_seconds
+    return out
 
 
 def run_loop(model, samples, classes, config, log, measure: str | None = None) -> Sequence:
@@ -175,7 +270,11 @@ def run_loop(model, samples, classes, config, log, measure: str | None = None) -
         for j in block:
             s = samples[j]
             prediction = predictions.get(j) or _predict(current, s.image, config.scheme)
-            effort, label = simulate_annotator(s.label, prediction.label(), classes, config.target)
+            sim = dict(target=config.target, tolerance=config.tolerance, beta=config.beta)
+            from_model = simulate_annotator(s.label, prediction.label(), classes, **sim)
+            from_empty = simulate_annotator(s.label, np.full(s.label.shape, classes.ignore_index), classes, **sim)
+            name, effort = _choose({"model": from_model[0], "empty": from_empty[0]}, {"empty": 1})
+            label = (from_model if name == "model" else from_empty)[1]
             seq.add(s.name, effort)
             images.append(s.image)
             corrected.append(label)
@@ -216,23 +315,22 @@ def annotate_bench(model, samples, classes, config: AnnotateConfig | None = None
     out: list[Sequence] = []
     measure = config.measure
     before = heldout_scores(model, heldout, classes, config.scheme) if heldout else None
-    for name in config.scenarios:
-        if name == "scratch":
-            out.append(run_scratch(samples, classes, config, log))
-        elif name == "model":
-            out.append(run_model(model, samples, classes, config, log))
-        elif name == "loop":
+    unknown = [n for n in config.scenarios if n not in SCENARIOS]
+    if unknown:
+        raise ValueError(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
+    if any(n in PER_IMAGE for n in config.scenarios):
+        out += run_per_image(model, samples, classes, config, log)
+    for name in [n for n in config.scenarios if n.startswith("loop")]:
+        if name == "loop":
             out.append(run_loop(model, samples, classes, config, log))
-        elif name == "loop_uncertainty":
+        else:
             if measure is None:
                 found = next((s for s in out if s.name == "model"), None)
-                rho = found.extra["spearman"] if found else {}
+                rho = found.extra.get("spearman", {}) if found else {}
                 measure = max(MEASURES, key=lambda m: -1 if not np.isfinite(rho.get(m, np.nan)) else rho[m])
             seq = run_loop(model, samples, classes, config, log, measure)
             seq.extra["measure"] = measure
             out.append(seq)
-        else:
-            raise ValueError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
         if heldout and out[-1].name.startswith("loop"):
             out[-1].extra["heldout_before"] = before
             out[-1].extra["heldout_after"] = heldout_scores(out[-1].extra["final_model"], heldout, classes,
@@ -241,20 +339,33 @@ def annotate_bench(model, samples, classes, config: AnnotateConfig | None = None
     return out, anchors
 
 
-def bench_rows(sequences: list[Sequence], anchors: dict, model_name: str) -> list[BenchRow]:
-    """One ``BenchRow`` per scenario (section "annotate", name = the scenario)."""
+def bench_rows(sequences: list[Sequence], anchors: dict, model_name: str, scratch: list | None = None) -> list[BenchRow]:
+    """One ``BenchRow`` per scenario (section "annotate", name = the scenario): actions per image
+    and, per image, actions, milestones (actions to 95 / 98 / 99 %), the start taken; totals of
+    tools and strokes per level; ``ratio_to_scratch`` (mean actions over the ``scratch`` row's)."""
     rows = []
     n = len(anchors["gt_leaves"])
+    base = next((s for s in sequences if s.name == "scratch"), None)
+    base_mean = float(np.mean(base.actions)) if base is not None and base.actions else None
     for seq in sequences:
+        mean = float(np.mean(seq.actions)) if seq.actions else None
+        total_actions = int(np.sum(seq.actions)) if seq.actions else 0
         extra = {
-            "actions_per_image": float(np.mean(seq.actions)) if seq.actions else None,
+            "actions_per_image": mean,
             "images": len(seq.actions), "model": model_name,
+            "ratio_to_scratch": mean / base_mean if mean is not None and base_mean else None,
             "actions": seq.actions, "clicks": seq.clicks, "strokes": seq.strokes, "order": seq.names,
             "start_accuracy": seq.start_accuracy, "finetune_seconds": seq.finetune_seconds,
+            "milestones": seq.milestones, "starts": seq.starts,
+            "milestones_per_image": {k: _mean_milestone(seq.milestones, k) for k in ("95", "98", "99")},
+            "tools": seq.tools, "strokes_per_level": seq.strokes_per_level,
+            "tool_seconds_per_action": seq.tool_seconds / total_actions if total_actions else None,
+            "simulation_seconds": seq.seconds, "collateral_pixels": seq.collateral,
             "gt_leaves_per_image": float(np.mean(anchors["gt_leaves"])) if n else None,
             "polygon_vertices_per_image": float(np.mean(anchors["polygon_vertices"])) if n else None,
         }
-        for key in ("spearman", "measure", "uncertainty", "heldout_before", "heldout_after"):
+        for key in ("spearman", "measure", "uncertainty", "heldout_before", "heldout_after", "head_fit_seconds",
+                    "tolerance", "beta"):
             if key in seq.extra:
                 extra[key] = seq.extra[key]
         if "spearman" in extra:  # JSON has no NaN
@@ -263,19 +374,41 @@ def bench_rows(sequences: list[Sequence], anchors: dict, model_name: str) -> lis
     return rows
 
 
+def _mean_milestone(milestones: list, key: str) -> float | None:
+    values = [m.get(key) for m in milestones]
+    return float(np.mean(values)) if values and all(v is not None for v in values) else None
+
+
 def format_table(rows: list[BenchRow]) -> str:
-    """The effort table: actions per image (mean, first and last block of 5), beside the anchors."""
-    lines = [f"{'scenario':<18}{'actions/image':>14}{'first 5':>9}{'last 5':>9}{'fine-tunes (s)':>16}",]
+    """The effort table: actions per image (mean, ratio to scratch, first and last 5, to 95 / 98 %),
+    the starts taken, beside the anchors."""
+    lines = [f"{'scenario':<16}{'actions/image':>14}{'x scratch':>10}{'first 5':>9}{'last 5':>9}{'to 95%':>8}"
+             f"{'to 98%':>8}  starts / fine-tunes"]
     for r in rows:
         a = r.extra["actions"]
+        m = r.extra["milestones_per_image"]
         ft = r.extra["finetune_seconds"]
-        lines.append(f"{r.name:<18}{r.extra['actions_per_image']:>14.1f}{np.mean(a[:5]):>9.1f}{np.mean(a[-5:]):>9.1f}"
-                     f"{(f'{np.mean(ft):.0f} x{len(ft)}' if ft else '-'):>16}")
+        starts = r.extra["starts"]
+        taken = ", ".join(f"{k} {starts.count(k)}" for k in dict.fromkeys(starts) if k)
+        ratio = r.extra["ratio_to_scratch"]
+        lines.append(f"{r.name:<16}{r.extra['actions_per_image']:>14.1f}{(ratio or float('nan')):>10.2f}"
+                     f"{np.mean(a[:5]):>9.1f}{np.mean(a[-5:]):>9.1f}"
+                     f"{(m['95'] if m['95'] is not None else float('nan')):>8.1f}"
+                     f"{(m['98'] if m['98'] is not None else float('nan')):>8.1f}  {taken}"
+                     + (f"; fine-tunes {', '.join(f'{s:.0f}' for s in ft)} s" if ft else ""))
     if rows:
         x = rows[0].extra
         lines.append(f"anchors per image: {x['gt_leaves_per_image']:.0f} quadtree leaves of the ground truth, "
                      f"{x['polygon_vertices_per_image']:.0f} polygon vertices at 1 px tolerance")
     for r in rows:
+        tools = r.extra["tools"]
+        total = sum(tools.values()) or 1
+        lines.append(f"{r.name}: tools " + ", ".join(f"{k} {100 * v / total:.0f} %" for k, v in tools.items())
+                     + f"; strokes per level 0..5 {r.extra['strokes_per_level']}; "
+                     f"{1000 * (r.extra['tool_seconds_per_action'] or 0):.1f} ms of tool compute per action")
+        if "head_fit_seconds" in r.extra and r.extra["head_fit_seconds"]:
+            hs = r.extra["head_fit_seconds"]
+            lines.append(f"{r.name}: head fits median {np.median(hs):.2f} s, max {np.max(hs):.2f} s")
         if "spearman" in r.extra:
             rho = ", ".join(f"{m} {v:+.2f}" if v is not None else f"{m} n/a" for m, v in r.extra["spearman"].items())
             lines.append(f"Spearman correlation of uncertainty with the model's actions: {rho}")

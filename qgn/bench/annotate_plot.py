@@ -13,6 +13,8 @@ import numpy as np
 from qgn.bench.anytime_plot import _pyplot
 
 STYLES = {"scratch": dict(color="0.5", ls="--"), "model": dict(color="#1f77b4"),
+          "assist_scratch": dict(color="#ff7f0e", ls="--"), "assist_model": dict(color="#ff7f0e"),
+          "assist_head": dict(color="#9467bd"), "best": dict(color="#d62728", lw=2.2),
           "loop": dict(color="#2ca02c", marker="o", ms=3), "loop_uncertainty": dict(color="#d62728", marker="s", ms=3)}
 
 

@@ -25,11 +25,12 @@ Ignore pixels need neither leaves nor polygons.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from qgn.annotation.edit import _components, _run_edges, fill_region, paint_cells
+from qgn.annotation.edit import LabelEdit, _components, _run_edges, paint_cells
 from qgn.classes import ClassSet
 from qgn.quadtree import Quadtree
 
@@ -96,9 +97,37 @@ def _fit_maps(gt: np.ndarray, ignore: int | None, levels: int) -> list[np.ndarra
     return maps
 
 
+def tolerance_bits(gt: np.ndarray, ignore: int | None, tolerance: int) -> np.ndarray:
+    """(H, W) uint64: bit c set when class c is the truth of some labelled pixel within
+    ``tolerance`` pixels (the (2t+1)² square around it). A label c is right within the tolerance
+    where bit c is set; 0 marks pixels with no labelled pixel nearby."""
+    gt = np.asarray(gt).astype(np.int64)
+    labelled = gt != ignore if ignore is not None else np.ones(gt.shape, bool)
+    if labelled.any() and gt[labelled].max() >= 64:
+        raise ValueError("a boundary tolerance needs at most 64 classes")
+    bits = np.where(labelled, np.left_shift(np.uint64(1), np.clip(gt, 0, 63).astype(np.uint64)), np.uint64(0))
+    h, w = gt.shape
+    out = bits.copy()
+    t = int(tolerance)
+    padded = np.zeros((h + 2 * t, w + 2 * t), np.uint64)
+    padded[t:t + h, t:t + w] = bits
+    for dy in range(-t, t + 1):
+        for dx in range(-t, t + 1):
+            out |= padded[t + dy:t + dy + h, t + dx:t + dx + w]
+    return out
+
+
 @dataclass
 class Effort:
-    """actions = clicks + strokes; accuracy_start / accuracy_end over labelled pixels (0 … 1)."""
+    """One image's correction.
+
+    actions = clicks + strokes (+ 1 when ``start`` says the annotator chose to start empty);
+    accuracy_start / accuracy_end over labelled pixels (0 … 1, within the run's tolerance);
+    strokes_per_level: cell-brush and snapped strokes per quadtree level; tools: actions per tool
+    (fill, cell, superpixel, snap, wand); milestones: {"95": actions, "98": …, "99": …} the
+    actions spent when the accuracy first reached 95 / 98 / 99 % (None if never);
+    tool_seconds: compute of the chosen actions' edits (what the app's tools would spend),
+    seconds: the whole simulation; start: "model" | "empty" | "head" | … the start map used."""
 
     actions: int
     clicks: int
@@ -106,6 +135,213 @@ class Effort:
     accuracy_start: float
     accuracy_end: float
     strokes_per_level: list
+    tools: dict = field(default_factory=dict)
+    milestones: dict = field(default_factory=dict)
+    tool_seconds: float = 0.0
+    seconds: float = 0.0
+    collateral: int = 0
+    start: str = ""
+
+
+@dataclass
+class Proposal:
+    """One action a tool offers: tool name, quadtree level of a cell/snapped stroke (else None),
+    kind "click" or "stroke", and its LabelEdit."""
+
+    tool: str
+    level: int | None
+    kind: str
+    edit: LabelEdit
+
+
+MILESTONES = (0.95, 0.98, 0.99)
+BETA = 0.05  # an action may break up to BETA × the pixels it fixes (people paint coarse, then fix)
+
+
+class Canvas:
+    """The annotator's view of one image: the label map being corrected and the truth.
+
+    label (H, W) uint8/uint16 (edited in place); gt (H, W) int64; tolerance: pixels off the truth
+    by at most this many pixels count as right (``tolerance_bits``); ignore pixels of ``gt`` are
+    unlabelled: never wrong, never broken, and free to overwrite."""
+
+    def __init__(self, gt: np.ndarray, start: np.ndarray, classes: ClassSet, tolerance: int = 0, beta: float = 0.0):
+        from qgn.annotation.annotation import label_dtype
+
+        self.beta = float(beta)
+        self.gt = np.asarray(gt).astype(np.int64)
+        self.h, self.w = self.gt.shape
+        self.label = np.asarray(start).astype(label_dtype(classes)).copy()
+        self.classes = classes
+        ignore = classes.ignore_index
+        self.labelled = (self.gt != ignore if ignore is not None else np.ones(self.gt.shape, bool)).reshape(-1)
+        self.gt_flat = self.gt.reshape(-1)
+        self.bits = tolerance_bits(self.gt, ignore, tolerance).reshape(-1) if tolerance > 0 else None
+        self.tolerance = int(tolerance)
+        self.total = int(self.labelled.sum())
+        self.wrong = self.labelled & ~self.right_with(np.arange(self.gt.size), self.label.reshape(-1))
+        self.wrong_count = int(self.wrong.sum())
+
+    @property
+    def flat(self) -> np.ndarray:
+        return self.label.reshape(-1)
+
+    def right_with(self, index: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """bool: pixels ``index`` would be right holding ``values`` (labelled pixels only)."""
+        values = np.asarray(values).astype(np.int64)
+        if self.bits is None:
+            ok = self.gt_flat[index] == values
+        else:
+            ok = (self.bits[index] >> np.clip(values, 0, 63).astype(np.uint64)) & np.uint64(1) == 1
+            ok &= values < 64
+        return ok & self.labelled[index]
+
+    def right_as(self, c: int) -> np.ndarray:
+        """(H·W,) bool: pixels that would be right holding class ``c``."""
+        if self.bits is None:
+            return (self.gt_flat == c) & self.labelled
+        return ((self.bits >> np.uint64(c)) & np.uint64(1)) == 1
+
+    def score(self, edit) -> tuple[int, int]:
+        """(fixed, broken): wrong pixels ``edit`` makes right, right pixels it makes wrong."""
+        idx = edit.index
+        after = self.right_with(idx, edit.after)
+        before = ~self.wrong[idx] & self.labelled[idx]
+        return int((~before & after & self.labelled[idx]).sum()), int((before & ~after).sum())
+
+    def apply(self, edit) -> np.ndarray:
+        """Apply ``edit``; returns the flat indices of pixels it made wrong."""
+        edit.apply(self.label)
+        idx = edit.index
+        now_wrong = self.labelled[idx] & ~self.right_with(idx, edit.after)
+        was_wrong = self.wrong[idx]
+        self.wrong[idx] = now_wrong
+        self.wrong_count += int(now_wrong.sum()) - int(was_wrong.sum())
+        return idx[now_wrong & ~was_wrong]
+
+    @property
+    def accuracy(self) -> float:
+        return 1 - self.wrong_count / self.total if self.total else 1.0
+
+
+class CellTools:
+    """The app's cell tools as the annotator uses them: a fill click (the best seed touching the
+    region) and a brush stroke at the coarsest level with a fitting cell."""
+
+    def __init__(self, canvas: Canvas, levels: int = TOP_LEVEL + 1, along: bool = True):
+        self.canvas = canvas
+        self.along = along
+        self.fits = _fit_maps(canvas.gt, canvas.classes.ignore_index, levels)
+
+    def propose(self, region: np.ndarray, c: int, right_c: np.ndarray):
+        yield from self.fills(region, c, right_c)
+        cv = self.canvas
+        edit, level = _stroke(cv.label, region, c, self.fits, cv.w, cv.wrong & right_c if self.along else None)
+        yield Proposal("cell", level, "stroke", edit)
+
+    def fills(self, region: np.ndarray, c: int, right_c: np.ndarray):
+        """The best fill click on any current-label region touching ``region`` (one proposal)."""
+        from skimage.measure import label as components
+
+        cv = self.canvas
+        comp = components(cv.label.astype(np.int32), background=-1, connectivity=1).reshape(-1)
+        ids = np.unique(comp[region])
+        n = int(comp.max()) + 1
+        fixed = np.bincount(comp, weights=cv.wrong & right_c, minlength=n)[ids]
+        broken = np.bincount(comp, weights=~cv.wrong & cv.labelled & ~right_c, minlength=n)[ids]
+        ok = (fixed > 0) & (broken <= cv.beta * fixed)
+        if not ok.any():
+            return
+        best = ids[ok][np.argmax((fixed - broken)[ok])]
+        index = np.flatnonzero(comp == best)
+        before = cv.flat[index]
+        yield Proposal("fill", None, "click", LabelEdit(index, before, np.full(len(index), c, cv.label.dtype)))
+
+
+def simulate_annotator(gt: np.ndarray, start: np.ndarray, classes: ClassSet, target: float = TARGET_ACCURACY,
+                       levels: int = TOP_LEVEL + 1, max_actions: int = 100000, tools=None, tolerance: int = 0,
+                       beta: float | None = None, trace: list | None = None) -> tuple[Effort, np.ndarray]:
+    """Correct ``start`` towards ``gt`` (both (H, W) integer maps of ``classes``) as the module
+    docstring says. Returns the effort and the corrected map (uint8/uint16).
+
+    tools: callables ``make(canvas) -> object with propose(region, c, right_c)`` yielding
+    (tool, level, LabelEdit) proposals; default the cell tools alone. Image-aware tools are in
+    ``qgn.bench.annotate_tools``. tolerance: pixels within this many pixels of a pixel of their
+    class count as right. beta: collateral allowed per fixed pixel (default ``BETA``)."""
+    import heapq
+    import itertools
+
+    started = time.perf_counter()
+    cv = Canvas(gt, start, classes, tolerance, BETA if beta is None else beta)
+    proposers = [CellTools(cv, levels)] + [make(cv) for make in (tools or ())]
+    h, w = cv.h, cv.w
+    actions = clicks = strokes = collateral = 0
+    per_level = [0] * levels
+    per_tool: dict[str, int] = {}
+    milestones = {f"{round(100 * m)}": (0 if cv.accuracy >= m else None) for m in MILESTONES}
+    tool_seconds = 0.0
+    accuracy_start = cv.accuracy
+    truth = np.where(cv.wrong.reshape(h, w), cv.gt + 1, 0)
+    rows, starts, ends, vals, comp = region_components(truth)
+    heap = []
+    tick = itertools.count()  # ties never compare the pixel arrays
+    for root in np.unique(comp):
+        mine = comp == root
+        pixels = np.sort(_run_pixels(rows[mine], starts[mine], ends[mine], w))
+        heap.append((-len(pixels), int(pixels[0]), int(vals[mine][0]) - 1, next(tick), pixels, True))
+    heapq.heapify(heap)
+    while cv.total and cv.wrong_count > (1 - target) * cv.total and actions < max_actions and heap:
+        _, _, c, _, pixels, connected = heapq.heappop(heap)
+        region = pixels[cv.wrong[pixels]]
+        if len(region) == 0:
+            continue
+        if len(region) < len(pixels) or not connected:  # shrunk since queued: it may have split
+            for size, cc, piece in _pieces(region, c, w):
+                heapq.heappush(heap, (-size, int(piece[0]), cc, next(tick), piece, True))
+            continue
+        right_c = cv.right_as(c)
+        best = None
+        for proposer in proposers:
+            t0 = time.perf_counter()
+            for proposal in proposer.propose(region, c, right_c):
+                seconds = time.perf_counter() - t0
+                fixed, broken = cv.score(proposal.edit)
+                t0 = time.perf_counter()
+                if fixed == 0 or broken > cv.beta * fixed:
+                    continue
+                if best is None or fixed - broken > best[0]:
+                    best = (fixed - broken, proposal, seconds, broken)
+        if best is None:
+            raise AssertionError("a level-0 cell stroke always fixes a pixel")
+        _, proposal, seconds, broken = best
+        tool_seconds += seconds
+        actions += 1
+        per_tool[proposal.tool] = per_tool.get(proposal.tool, 0) + 1
+        if proposal.kind == "click":
+            clicks += 1
+        else:
+            strokes += 1
+        if proposal.level is not None:
+            per_level[proposal.level] += 1
+        edit = proposal.edit
+        new_wrong = cv.apply(edit)
+        collateral += broken
+        if trace is not None:
+            trace.append((proposal.tool, proposal.level, best[0] + broken, broken, len(region), c))
+        for key, m in zip(milestones, MILESTONES):
+            if milestones[key] is None and cv.accuracy >= m:
+                milestones[key] = actions
+        left = region[cv.wrong[region]]
+        if len(left):
+            heapq.heappush(heap, (-len(left), int(left[0]), c, next(tick), left, False))
+        if len(new_wrong):
+            truths = cv.gt_flat[new_wrong]
+            for cc in np.unique(truths):
+                for size, c2, piece in _pieces(np.sort(new_wrong[truths == cc]), int(cc), w):
+                    heapq.heappush(heap, (-size, int(piece[0]), c2, next(tick), piece, True))
+    effort = Effort(actions, clicks, strokes, float(accuracy_start), float(cv.accuracy), per_level, per_tool,
+                    milestones, tool_seconds, time.perf_counter() - started, collateral)
+    return effort, cv.label
 
 
 def _pieces(pixels: np.ndarray, c: int, w: int) -> list[tuple[int, int, np.ndarray]]:
@@ -126,91 +362,18 @@ def _pieces(pixels: np.ndarray, c: int, w: int) -> list[tuple[int, int, np.ndarr
     return out
 
 
-def _fill_may_be_clean(label: np.ndarray, gt: np.ndarray, region: np.ndarray, w: int) -> bool:
-    """A cheap necessary condition for a clean fill at ``region[0]``: no 4-neighbour of the
-    region that holds the seed's current value is right with it (the fill would take it along)."""
-    h = label.shape[0]
-    flat_label, flat_gt = label.reshape(-1), gt.reshape(-1)
-    value = flat_label[region[0]]
-    ys, xs = np.divmod(region, w)
-    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
-        ny, nx = ys + dy, xs + dx
-        ok = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-        n = ny[ok] * w + nx[ok]
-        if ((flat_label[n] == value) & (flat_gt[n] == value)).any():
-            return False
-    return True
-
-
-def simulate_annotator(gt: np.ndarray, start: np.ndarray, classes: ClassSet, target: float = TARGET_ACCURACY,
-                       levels: int = TOP_LEVEL + 1, max_actions: int = 100000) -> tuple[Effort, np.ndarray]:
-    """Correct ``start`` towards ``gt`` (both (H, W) integer maps of ``classes``) as the module
-    docstring says. Returns the effort and the corrected map (uint8/uint16).
-
-    Actions never make a right pixel wrong, so wrong regions only shrink or split: a priority
-    queue of regions by size, re-split lazily when popped, visits them in the same order as
-    recomputing every region after every action would."""
-    import heapq
-
-    from qgn.annotation.annotation import label_dtype
-
-    gt = np.asarray(gt).astype(np.int64)
-    label = np.asarray(start).astype(label_dtype(classes)).copy()
-    h, w = gt.shape
-    ignore = classes.ignore_index
-    labelled = gt != ignore if ignore is not None else np.ones_like(gt, bool)
-    total = int(labelled.sum())
-    fits = _fit_maps(gt, ignore, levels)
-    gt_flat = gt.reshape(-1)
-    clicks = strokes = 0
-    per_level = [0] * levels
-    wrong = (labelled & (label != gt)).reshape(-1)
-    wrong_count = int(wrong.sum())
-    accuracy_start = 1 - wrong_count / total if total else 1.0
-    rows, starts, ends, vals, comp = region_components(np.where(wrong.reshape(h, w), gt + 1, 0))
-    heap = []
-    for root in np.unique(comp):
-        mine = comp == root
-        pixels = np.sort(_run_pixels(rows[mine], starts[mine], ends[mine], w))
-        heap.append((-len(pixels), int(pixels[0]), int(vals[mine][0]) - 1, pixels, True))
-    heapq.heapify(heap)
-    while total and wrong_count > (1 - target) * total and clicks + strokes < max_actions and heap:
-        _, _, c, pixels, connected = heapq.heappop(heap)
-        region = pixels[wrong[pixels]]
-        if len(region) == 0:
-            continue
-        if len(region) < len(pixels) or not connected:  # shrunk since queued: it may have split
-            for size, cc, piece in _pieces(region, c, w):
-                heapq.heappush(heap, (-size, int(piece[0]), cc, piece, True))
-            continue
-        y, x = divmod(int(region[0]), w)
-        edit = None
-        if _fill_may_be_clean(label, gt, region, w):
-            edit = fill_region(label, x, y, c)
-            truth = gt_flat[edit.index]
-            if not len(edit.index) or (truth == int(label[y, x])).any() or not (truth == c).any():
-                edit = None
-        if edit is not None:
-            clicks += 1
-        else:
-            edit, level = _stroke(label, region, c, fits, w)
-            strokes += 1
-            per_level[level] += 1
-        edit.apply(label)
-        fixed = wrong[edit.index] & (edit.after == gt_flat[edit.index])
-        wrong[edit.index[fixed]] = False
-        wrong_count -= int(fixed.sum())
-        left = region[wrong[region]]
-        if len(left):
-            heapq.heappush(heap, (-len(left), int(left[0]), c, left, False))
-    accuracy_end = 1 - wrong_count / total if total else 1.0
-    return Effort(clicks + strokes, clicks, strokes, float(accuracy_start), float(accuracy_end), per_level), label
-
-
-def _stroke(label: np.ndarray, region: np.ndarray, c: int, fits: list[np.ndarray], w: int):
+def _stroke(label: np.ndarray, region: np.ndarray, c: int, fits: list[np.ndarray], w: int,
+            wrong_c: np.ndarray | None = None):
     """The paint edit of one stroke over ``region`` (flat pixel indices of true class ``c``) at the
-    coarsest fitting level, and that level."""
+    coarsest fitting level, and that level.
+
+    The stroke paints an 8-connected group of fitting cells (all labelled pixels c) that touches
+    the region: with ``wrong_c`` ((H·W,) bool, the wrong pixels of true class c) the drag may go on
+    through fitting cells holding other wrong pixels of c (a stroke along a boundary fixes the
+    slivers it passes); the group with the most such cells is painted."""
     ry, rx = np.divmod(region, w)
+    if wrong_c is not None:
+        wy, wx = np.divmod(np.flatnonzero(wrong_c), w)
     for level in range(len(fits) - 1, -1, -1):
         fit = fits[level]
         touched = np.zeros(fit.shape, bool)
@@ -218,13 +381,25 @@ def _stroke(label: np.ndarray, region: np.ndarray, c: int, fits: list[np.ndarray
         ok = touched & (fit == c)
         if not ok.any():
             continue
+        if wrong_c is not None:
+            more = np.zeros(fit.shape, bool)
+            more[wy >> level, wx >> level] = True
+            ok |= more & (fit == c)
         rows, starts, ends, _, comp = region_components(ok.astype(np.int64), diagonal=True)
         cells = np.bincount(comp, weights=ends - starts)
-        group = comp == int(np.argmax(cells))
+        hit = touched[rows, starts] | _run_touches(touched, rows, starts, ends)
+        roots = np.unique(comp[hit])
+        group = comp == int(roots[np.argmax(cells[roots])])
         cy, cx = np.divmod(_run_pixels(rows[group], starts[group], ends[group], fit.shape[1]), fit.shape[1])
         points = np.stack([cx << level, cy << level], axis=1)
         return paint_cells(label, level, points, c), level
     raise AssertionError("level 0 always fits")
+
+
+def _run_touches(mask: np.ndarray, rows, starts, ends) -> np.ndarray:
+    """(R,) bool: the run holds a True cell of ``mask`` (H, W) bool."""
+    cum = np.concatenate([np.zeros((mask.shape[0], 1), np.int64), np.cumsum(mask, axis=1)], axis=1)
+    return cum[rows, ends] - cum[rows, starts] > 0
 
 
 # ------------------------------------------------------------------------------------ anchors

@@ -11,7 +11,8 @@ shows a full run and discusses it):
   anytime  mIoU against decoder MACs for every depth and several τ of a trained CamVid model,
            written as CSV + PNG (qgn.bench.anytime); needs --model and CamVid
   annotate (only with --only annotate) actions per image of a simulated annotator: scratch, model,
-           loop, loop_uncertainty (qgn.cli.bench_annotate; --model default the bundled street model)
+           assist_scratch, assist_model, assist_head, best (--scenarios adds loop, loop_uncertainty;
+           --tolerance PX; qgn.cli.bench_annotate; --model default the bundled street model)
 
 --json prints one object per measured row (name, bytes, macs, seconds, device, …) instead of tables.
 """
@@ -54,6 +55,12 @@ def add_arguments(p) -> None:
     p.add_argument("--split", help="annotate: the data split (default val)")
     p.add_argument("--annotate-iters", type=int, help="annotate: fine-tune iterations of each loop step (default 40)")
     p.add_argument("--heldout", type=int, help="annotate: score the loops' models before/after on this many other images")
+    p.add_argument("--tolerance", type=int, default=0,
+                   help="annotate: boundary tolerance in pixels (a label is right when it is the truth of a pixel "
+                        "at most this far away; default 0, exact)")
+    p.add_argument("--scenarios", help="annotate: comma-separated scenarios (default scratch, model, assist_scratch, "
+                                       "assist_model, assist_head, best; add loop, loop_uncertainty)")
+    p.add_argument("--beta", type=float, help="annotate: collateral an action may cause per pixel it fixes (default 0.05)")
     add_threads_argument(p)
     p.add_argument("--real", action="store_true",
                    help="CPU memory: run the float arithmetic too instead of shape-only execution (slow, GBs)")

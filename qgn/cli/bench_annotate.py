@@ -1,11 +1,15 @@
-"""`qgn bench --only annotate [--model M] [--data DIR] [--split S] [--images N] [--quick] [--json]`
+"""`qgn bench --only annotate [--model M] [--data DIR] [--split S] [--images N] [--tolerance PX] [--json]`
 
 The annotation-effort section of ``qgn bench`` (``qgn.bench.annotate``): actions per image of a
-simulated annotator from scratch, from the model's prediction, and with the model fine-tuned every
-5 images (in the given and in the uncertainty order). ``--model`` defaults to the bundled street
-model (``resources/models/camvid.safetensors``), ``--data`` to CamVid (found in ../shared/data or
-``QGN_DATA``); a model with other classes than the data's is transferred to them first. ``--quick``:
-3 images at half size, 2 fine-tune iterations every 2 images.
+simulated annotator — ``scratch`` and ``model`` with the cell tools; ``assist_scratch``,
+``assist_model`` and ``assist_head`` with the image-aware tools (from empty, with the model, with
+the per-project head); ``best``, the workflow the app recommends (per image the cheapest start of
+model / empty / head, image-aware tools). ``--scenarios`` adds the fine-tune loops
+(``loop``, ``loop_uncertainty``). ``--model`` defaults to the bundled street model (``camvid``)
+and takes a bundled name (``demo``), a file or a run folder; ``--data`` defaults to CamVid (found
+in ../shared/data or ``QGN_DATA``); a model with other classes than the data's is transferred to
+them first. ``--tolerance 1``: a pixel counts as right when its label is the truth of a pixel at
+most 1 px away. ``--quick``: 3 images at half size, 2 fine-tune iterations every 2 images.
 """
 from __future__ import annotations
 
@@ -36,24 +40,44 @@ class _Resized:
         self.name = sample.name
 
 
+def _model_path(args) -> Path:
+    from qgn.resources import default_model
+
+    default = getattr(args, "_model_default", None)
+    if args.model in (None, default) and street_model_path().is_file():
+        return street_model_path()
+    try:
+        return default_model(args.model)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"--model {args.model}: no such model file ({exc})") from None
+
+
 def annotate_section(args, log):
     """(rows, text) of the annotate section."""
-    from qgn.bench.annotate import AnnotateConfig, annotate_bench, bench_rows, format_table
+    from qgn.bench.annotate import SCENARIOS, AnnotateConfig, annotate_bench, bench_rows, format_table
+    from qgn.bench.annotate_sim import BETA
     from qgn.data.registry import open_dataset
     from qgn.model.checkpoint import load_model
     from qgn.model.transfer import needs_transfer, transfer_model
 
-    default = getattr(args, "_model_default", None)
-    path = street_model_path() if args.model in (None, default) else Path(args.model)
-    if not path.is_file():
-        raise FileNotFoundError(f"--model {path}: no such model file (the bundled street model is "
-                                f"resources/{STREET_MODEL}; pass --model M)")
+    path = _model_path(args)
+    tolerance = getattr(args, "tolerance", None) or 0
+    if tolerance < 0 or tolerance > 8:
+        raise ValueError(f"--tolerance must be 0 … 8 pixels; got {tolerance}")
+    scenarios = None
+    if getattr(args, "scenarios", None):
+        scenarios = tuple(s for s in args.scenarios.split(",") if s)
+        bad = [s for s in scenarios if s not in SCENARIOS]
+        if bad:
+            raise ValueError(f"--scenarios: unknown {bad[0]!r}; choose from {', '.join(SCENARIOS)}")
     model = load_model(path)
     data = open_dataset(args.data, args.split or "val")
     classes = data.classes
     if needs_transfer(model, classes):
         model, report = transfer_model(model, classes)
         log(f"annotate: {path.name} transferred to the classes of {args.data}: {report.summary()}")
+    if args.images is not None and args.images < 1:
+        raise ValueError(f"--images must be at least 1; got {args.images}")
     count = min(args.images or (QUICK_IMAGES if args.quick else FULL_IMAGES), len(data))
     samples = [data[i] for i in range(count)]
     heldout_count = min(getattr(args, "heldout", None) or 0, len(data) - count)
@@ -64,8 +88,17 @@ def annotate_section(args, log):
         config = AnnotateConfig(every=2, iterations=2, batch_size=1)
     if getattr(args, "annotate_iters", None):
         config.iterations = args.annotate_iters
+    if scenarios:
+        config.scenarios = scenarios
+    config.tolerance = int(tolerance)
+    if getattr(args, "beta", None) is not None:
+        config.beta = float(args.beta)
     log(f"annotate: {count} image(s) of {args.data} {args.split or 'val'}, model {path}, "
-        f"fine-tune {config.iterations} iterations every {config.every} images")
+        f"scenarios {', '.join(config.scenarios)}, tolerance {config.tolerance} px")
     sequences, anchors = annotate_bench(model, samples, classes, config, log, heldout)
+    for seq in sequences:
+        seq.extra["tolerance"] = config.tolerance
+        seq.extra["beta"] = config.beta if config.beta is not None else BETA
     rows = bench_rows(sequences, anchors, str(path))
-    return rows, f"annotation effort ({count} images, model {path}):\n" + format_table(rows)
+    return rows, (f"annotation effort ({count} images of {args.data} {args.split or 'val'}, model {path}, "
+                  f"tolerance {config.tolerance} px):\n" + format_table(rows))

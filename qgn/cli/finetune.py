@@ -45,8 +45,12 @@ def add_arguments(p) -> None:
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"(default {d.batch_size})")
     p.add_argument("--lr", type=float, default=d.lr, help=f"initial learning rate, poly decay (default {d.lr})")
     p.add_argument("--optimizer", default=d.optimizer, choices=["adamw", "sgd"], help=f"(default {d.optimizer})")
-    p.add_argument("--scheme", default=d.scheme, choices=["gtc", "all", "all+gtc"],
-                   help=f"training propagation (default {d.scheme}; all+gtc alternates and keeps eval-All good too)")
+    p.add_argument("--scheme", default=d.scheme, choices=["pc+gtc", "gtc", "all", "all+gtc"],
+                   help=f"training propagation (default {d.scheme}: the sites PC visits plus the labels' composite "
+                        f"cells; all+gtc alternates the dense decoder and GTC, ~5x slower, and keeps eval-All good too)")
+    p.add_argument("--encoder", default=d.encoder, choices=["frozen", "train"],
+                   help=f"frozen (default): only the decoder learns, on encoder features computed once; train: "
+                        f"the whole network (slower; for a model far from the images' domain)")
     p.add_argument("--eval-scheme", default="pc", choices=["pc", "all", "gtc"],
                    help="propagation for the before/after comparison (default pc)")
     p.add_argument("--train-norm", action="store_true", help="update BatchNorm statistics too (default: frozen)")
@@ -228,7 +232,8 @@ def run(args) -> int:
     out = Path(args.out)
     check_out(out, model_path, args.force)
     config = FinetuneConfig(iterations=args.iters, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                            scheme=args.scheme, seed=args.seed, freeze_norm=not args.train_norm)
+                            scheme=args.scheme, seed=args.seed, freeze_norm=not args.train_norm,
+                            encoder=args.encoder)
     config.validate()  # bounded options, before any model or image is read
     from qgn.fileio import remove_stale_temporaries
 

@@ -12,19 +12,24 @@ statistics the model learned on its whole training set.
 model agree with the corrections (see ``Comparison``); ``save_new_model`` writes the result next to
 the original without ever overwriting a file unless asked to, and never the original itself.
 
-Propagation during fine-tuning (``FinetuneConfig.scheme``) defaults to ``all+gtc``: iterations
-alternate All and GTC, so the decoder learns the corrections both in dense context and where the
-corrections have composite cells (the sparse context PC meets). GTC alone gives a model for PC only
-(README, Table 1 pattern). On CamVid (``runs/camvid-cpu-all``, val image 0016E5_07959 at half
-resolution as the correction, 250 iterations), measured on all 101 val images:
+The recipe (issue #21). By default only the decoder learns: the encoder is frozen and its features
+of every corrected image (at the ends of the scale range and 1, flipped and not) are computed once
+(``FeatureCache``), so a step costs the sparse decoder alone. Training propagates with ``pc+gtc``:
+the sites PC visits — the children of the cells the model itself predicts composite — plus the
+corrections' ground-truth composite cells (``pc_and_gtc``).
 
-=========  ===============  ===============  =====================================
-scheme     eval All mIoU    eval PC mIoU     PC mIoU on the corrected image
-=========  ===============  ===============  =====================================
-(before)   41.2             39.7             43.5
-gtc        33.6             54.1             65.2
-all+gtc    54.5             52.5             64.1
-=========  ===============  ===============  =====================================
+Why: the former recipe (the whole network, All and GTC in turn) taught the decoder in two contexts
+PC never uses — every site (All) and the true boundaries (GTC) — while PC at inference also visits
+the cells the model wrongly calls composite, with their sparse neighbourhood. After a fine-tune on
+a few images the decoder's answers there turned into small wrong blobs on new frames: for the demo
+model transferred to CamVid (4 corrected frames, 100 iterations, 5 frames it did not train on),
+wrong blobs per frame went from 80 to 578, 61 % of the wrong pixels sat at those "off-GTC" sites
+(which hold 34 % of the pixels), and the annotator's actions barely fell (542 → 480) although pixel
+accuracy doubled; the dense All steps were also 80 % of the time. ``pc+gtc`` trains exactly there:
+234 blobs, the off-GTC share of the errors at the sites' own share (34 %), the same actions (482)
+in 13–24 % of the time (two runs on a loaded machine) (``benchmarks/RESULTS.md``, ``benchmarks/bench_finetune_pc.py``).
+``encoder="train"`` and ``scheme="all+gtc"`` give the former recipe (a model far from the images'
+domain gains more pixel accuracy from training its encoder, at several times the cost).
 """
 from __future__ import annotations
 
@@ -50,7 +55,7 @@ from qgn.quadtree import Quadtree
 from qgn.train.loop import BatchStream, build_optimizer, poly_lr, training_schemes
 from qgn.train.step import train_step
 
-TRAINING_SCHEMES = ("gtc", "all", "all+gtc")
+TRAINING_SCHEMES = ("gtc", "all", "all+gtc", "pc+gtc")
 
 
 @dataclass
@@ -67,7 +72,7 @@ class FinetuneConfig:
     batch_size: int = 2
     lr: float = 0.001
     optimizer: str = "adamw"  # adamw | sgd (SGD + momentum diverged at lr >= 0.002 from the CamVid model)
-    scheme: str = "all+gtc"  # all+gtc (alternate) | gtc | all — see the module docstring
+    scheme: str = "pc+gtc"  # pc+gtc (the sites PC visits + the corrections' composites) | all+gtc | gtc | all
     scale_min: float = 0.75
     scale_max: float = 1.25
     flip: bool = True
@@ -77,6 +82,7 @@ class FinetuneConfig:
     weight_decay: float = 1e-4
     power: float = 0.9  # poly LR exponent
     freeze_norm: bool = True  # keep BatchNorm running statistics (eval-mode norms while training)
+    encoder: str = "frozen"  # frozen: decoder only, on cached encoder features (module docstring) | train
 
     def validate(self) -> None:
         """Raise ValueError naming the first setting that cannot work (types and ranges:
@@ -95,11 +101,13 @@ class FinetuneConfig:
         if self.optimizer not in ("sgd", "adamw"):
             raise ValueError(f"optimizer must be 'sgd' or 'adamw'; got {self.optimizer!r}")
         if self.scheme not in TRAINING_SCHEMES:
-            raise ValueError(f"fine-tuning propagates with 'gtc', 'all' or 'all+gtc'; got {self.scheme!r}")
+            raise ValueError(f"fine-tuning propagates with 'pc+gtc', 'gtc', 'all' or 'all+gtc'; got {self.scheme!r}")
         if not 0 < self.scale_min <= self.scale_max:
             raise ValueError(f"need 0 < scale_min <= scale_max; got {self.scale_min}, {self.scale_max}")
         if self.crop < 0:
             raise ValueError(f"crop must be 0 (whole images) or a size in pixels; got {self.crop}")
+        if self.encoder not in ("frozen", "train"):
+            raise ValueError(f"encoder must be 'frozen' or 'train'; got {self.encoder!r}")
 
 
 @dataclass
@@ -215,11 +223,18 @@ def finetune(
     device = next(tuned.parameters()).device
     images, labels = at_working_size(tuned, images, labels)
     data = CorrectionSet(images, labels, tuned.config.classes, names)
-    stream = BatchStream(data, config, np.random.default_rng(config.seed))  # reads batch_size, scales, flip, crop
+    rng = np.random.default_rng(config.seed)
+    frozen = config.encoder == "frozen"
+    if frozen:
+        cache = FeatureCache(tuned, data, config, device)
+        for p in tuned.encoder.parameters():
+            p.requires_grad_(False)
+    else:
+        stream = BatchStream(data, config, rng)  # reads batch_size, scales, flip, crop
     loss_fn = QuadtreeLoss(tuned.config.num_levels).to(device)
     optimizer = build_optimizer(tuned, config.optimizer, config.lr, config.momentum, config.weight_decay)
     network = FrozenNormNetwork(tuned) if config.freeze_norm else None
-    schemes = training_schemes(config.scheme)
+    schemes = [None] if config.scheme == "pc+gtc" else training_schemes(config.scheme)
     losses: list[float] = []
     cancelled = False
     for iteration in range(config.iterations):
@@ -228,18 +243,104 @@ def finetune(
             break
         for group in optimizer.param_groups:
             group["lr"] = poly_lr(config.lr, iteration, config.iterations, config.power)
-        batch = stream.next()
-        result = train_step(tuned, loss_fn, optimizer, batch.images.to(device), batch.labels.to(device),
-                            schemes[iteration % len(schemes)], network=network)
+        scheme = schemes[iteration % len(schemes)]
+        if frozen:
+            batch_images, batch_labels, features = cache.batch(rng, config.batch_size)
+            scheme = scheme or pc_and_gtc(tuned, batch_labels)
+            result = train_step(tuned, loss_fn, optimizer, batch_images, batch_labels, scheme, network=network,
+                                features=features)
+        else:
+            batch = stream.next()
+            scheme = scheme or pc_and_gtc(tuned, batch.labels.to(device))
+            result = train_step(tuned, loss_fn, optimizer, batch.images.to(device), batch.labels.to(device),
+                                scheme, network=network)
         if not math.isfinite(result.loss):
             raise ValueError(f"the loss became {result.loss} at iteration {iteration + 1}; try a lower learning rate")
         losses.append(result.loss)
         if progress is not None:
             progress(iteration + 1, result.loss)
+    for p in tuned.parameters():
+        p.requires_grad_(True)
     return FinetuneResult(tuned.eval(), losses, len(losses), cancelled)
 
 
+def pc_and_gtc(model: QGN, labels: torch.Tensor) -> Scheme:
+    """The sites PC visits (the model's own predicted composites) plus the ground-truth composite
+    cells of ``labels`` (B, H, W): the decoder learns in the sparse context it meets at inference,
+    including where it wrongly refines a uniform cell."""
+    from qgn.train.step import batch_targets
+
+    targets = batch_targets(model, labels)
+    return Scheme("pc", site_masks={level: targets[level] == 0 for level in range(1, len(targets))})
+
+
+class FeatureCache:
+    """The frozen encoder's features of every corrected image, computed once.
+
+    Per image, per scale of ``cached_scales(config)`` and per flip (when ``config.flip``): the
+    padded normalised image (1, 3, H, W), its padded labels (1, H, W) int64 and the encoder's five
+    feature maps. ``batch`` draws ``batch_size`` entries of one size (stacked), so a step costs
+    the decoder alone. Entries beyond ``CACHE_BYTES`` in all keep scale 1 only."""
+
+    def __init__(self, model: QGN, data: CorrectionSet, config: FinetuneConfig, device):
+        from qgn.data.transforms import collate, resize_image, resize_label
+
+        ignore = data.classes.ignore_index
+        self.entries: list[tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]] = []
+        scales = cached_scales(config)
+        flips = (False, True) if config.flip else (False,)
+        model.encoder.eval()
+        used = 0
+        with torch.no_grad():
+            for sample in data.samples:
+                for scale in scales:
+                    if scale != 1.0 and used > CACHE_BYTES:
+                        continue
+                    h, w = sample.label.shape
+                    size = (max(32, round(h * scale)), max(32, round(w * scale)))
+                    image, label = resize_image(sample.image, size), resize_label(sample.label, size)
+                    for flip in flips:
+                        im, lab = (image[:, ::-1], label[:, ::-1]) if flip else (image, label)
+                        batch = collate([Sample(np.ascontiguousarray(im), np.ascontiguousarray(lab), sample.name)],
+                                        ignore)
+                        x = batch.images.to(device)
+                        feats = [f.detach() for f in model.encode(x)]
+                        used += sum(f.numel() * f.element_size() for f in feats)
+                        self.entries.append((x, batch.labels.to(device), feats))
+        self.bytes = used
+
+    def batch(self, rng: np.random.Generator, batch_size: int):
+        """(images, labels, features) of up to ``batch_size`` random entries of one padded size."""
+        first = self.entries[int(rng.integers(len(self.entries)))]
+        same = [e for e in self.entries if e[0].shape == first[0].shape and e is not first]
+        picks = [first] + [same[i] for i in rng.permutation(len(same))[: batch_size - 1]]
+        images = torch.cat([e[0] for e in picks])
+        labels = torch.cat([e[1] for e in picks])
+        features = [torch.cat([e[2][k] for e in picks]) for k in range(len(first[2]))]
+        return images, labels, features
+
+
+CACHE_BYTES = 1 << 30  # features cached at more than one scale up to this size
+
+
+def cached_scales(config: FinetuneConfig) -> tuple[float, ...]:
+    """The scales a frozen-encoder fine-tune caches: the ends of the scale range and 1."""
+    return tuple(sorted({float(config.scale_min), 1.0, float(config.scale_max)}))
+
+
 # ------------------------------------------------------------------------------------ comparison
+def comparison_split(count: int) -> tuple[list[int], list[int]]:
+    """(train, held out) indices of ``count`` corrected images: with two or more, every fourth
+    from the last (at least one) is held out, so before/after is compared on images the fine-tune
+    did not see — on the images it trained on, the untouched regions match "before" by
+    construction and memorised corrections flatter "after". One image: trained and compared on
+    itself (say so)."""
+    if count < 2:
+        return list(range(count)), []
+    held = sorted(list(range(count - 1, -1, -4))[: max(1, count // 4)])
+    return [i for i in range(count) if i not in held], held
+
+
 def cell_agreement(label: np.ndarray, prediction: np.ndarray, num_classes: int, ignore_index: int | None,
                    levels: int = 6) -> tuple[int, int]:
     """(agreeing, total) leaves of the correction's quadtree.
@@ -299,6 +400,7 @@ class Comparison:
     changed_pixels: int = 0
     scheme: str = "pc"
     pixels: int = 0
+    held_out: bool = False  # compared on images the fine-tune did not train on
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -34,18 +34,23 @@ def train_step(
     scheme: Scheme,
     policy: str = "class",
     network: torch.nn.Module | None = None,
+    features: list[torch.Tensor] | None = None,
 ) -> StepResult:
     """Forward (with ``scheme``: All or GTC for training), loss against the T-pyramid, backward, step.
 
     images: (B, 3, H, W) float32 normalised like ``qgn.data.transforms.collate`` does; labels: (B, H, W) int64 padded with the
     ignore value; H, W multiples of 32. ``network``: what to call for the forward pass when it is
-    not ``model`` itself (its DistributedDataParallel wrapper).
+    not ``model`` itself (its DistributedDataParallel wrapper). ``features``: the encoder's five
+    maps of ``images`` when they are already known (cached by a frozen-encoder fine-tune).
     """
     model.train()
     loss_fn.train()
     targets = batch_targets(model, labels, policy)
     gt_composite = [t == 0 for t in targets] if scheme.needs_ground_truth else None
-    outputs = (network or model)(images, scheme, gt_composite)
+    if features is None:
+        outputs = (network or model)(images, scheme, gt_composite)
+    else:  # the encoder's features given (a fine-tune with a frozen encoder): the decoder alone runs
+        outputs = (network or model)(images, scheme, gt_composite, features=features)
     loss, per_level = loss_fn(outputs, targets)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

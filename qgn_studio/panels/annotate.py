@@ -20,6 +20,8 @@ START_SOURCES = {  # source → (button text, tooltip)
     "truth": ("Ground truth", "Start over from the ground truth found beside the image"),
     "import": ("Import mask…", "Start over from a mask file: indexed PNG, Cityscapes labelIds, CamVid ids, .qgt"),
     "empty": ("Empty", "Start over from nothing: every pixel ignore"),
+    "head": ("Head", "Start over from the project head: a classifier fitted on your saved annotations in the "
+                     "background after every save (it learns your classes from the first image)"),
 }
 
 
@@ -237,7 +239,12 @@ class AnnotatePanel(QtWidgets.QWidget):
 
         tools_box = QtWidgets.QGroupBox("Tool")
         tools_layout = QtWidgets.QVBoxLayout(tools_box)
+        self.tools_layout = tools_layout
         tools_layout.addLayout(tools_row)
+        self.tool_note = QtWidgets.QLabel()
+        self.tool_note.setStyleSheet("color: #9a9a9a; font-size: 11px;")
+        self.tool_note.setVisible(False)
+        tools_layout.addWidget(self.tool_note)
         caption = QtWidgets.QLabel("Cell size (px)   [ coarser · finer ]")
         caption.setStyleSheet("color: #9a9a9a; font-size: 11px;")
         tools_layout.addWidget(caption)
@@ -322,6 +329,28 @@ class AnnotatePanel(QtWidgets.QWidget):
 
     def set_tool(self, tool: str) -> None:
         self.tool_buttons[tool].setChecked(True)
+
+    def add_tools(self, tools: dict) -> None:
+        """A second row of tool buttons (tool → (label, key, tip)): the image-aware tools."""
+        row = QtWidgets.QHBoxLayout()
+        row.setSpacing(4)
+        group = self.tool_buttons[next(iter(self.tool_buttons))].group()
+        for tool, (text, key, tip) in tools.items():
+            button = QtWidgets.QToolButton()
+            button.setText(f"{text}  {key}")
+            button.setCheckable(True)
+            button.setToolTip(f"{tip} ({key})")
+            button.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed)
+            button.clicked.connect(lambda _checked, t=tool: self.tool_chosen.emit(t))
+            group.addButton(button)
+            row.addWidget(button)
+            self.tool_buttons[tool] = button
+        self.tools_layout.insertLayout(1, row)
+
+    def set_tool_note(self, text: str) -> None:
+        """A line under the tools about the current tool's own setting (empty: hidden)."""
+        self.tool_note.setText(text)
+        self.tool_note.setVisible(bool(text))
 
     def set_level(self, level: int) -> None:
         self.level_buttons[level].setChecked(True)

@@ -101,7 +101,8 @@ class FinetunePanel(QtWidgets.QWidget):
         self.lr.setValue(0.001)  # 0.005 (the library default) overshoots on a handful of images
         self.lr.setToolTip("Initial learning rate (poly decay to 0)")
         self.start = QtWidgets.QPushButton("Fine-tune on corrections")
-        self.start.setToolTip("Train a copy of the model on the corrected images (All and GTC propagation in turn, the level loss); "
+        self.start.setToolTip("Train a copy of the model's decoder on the corrected images (frozen encoder, its features "
+                              "computed once; the sites PC visits plus the corrections' composite cells); "
                               "the model in use stays until you keep the result")
         self.start.clicked.connect(lambda: self.start_requested.emit(self.iterations.value(), self.lr.value()))
         self.cancel = QtWidgets.QPushButton("Cancel")
@@ -167,7 +168,7 @@ class FinetunePanel(QtWidgets.QWidget):
         train_layout.addWidget(self.progress)
         train_layout.addWidget(self.plot, 1)
         train_layout.addWidget(self.status)
-        compare_box = QtWidgets.QGroupBox("Before / after on the corrected images")
+        compare_box = QtWidgets.QGroupBox("Before / after on corrected images it did not train on")
         compare_layout = QtWidgets.QVBoxLayout(compare_box)
         compare_layout.addWidget(self.table)
         compare_layout.addWidget(self.changed)
@@ -200,15 +201,26 @@ class FinetunePanel(QtWidgets.QWidget):
         self.iterations.setEnabled(not running)
         self.lr.setEnabled(not running)
         if running:
+            import time
+
+            self._started = time.monotonic()  # the ETA (add_loss) counts from here
             self.plot.clear_points()
             self.progress.setRange(0, iterations)
             self.progress.setValue(0)
             self.show_comparison(None)
 
     def add_loss(self, iteration: int, loss: float) -> None:
+        import time
+
         self.progress.setValue(iteration)
         self.plot.add_point(iteration, loss)
-        self.status.setText(f"iteration {iteration} · loss {loss:.4f}")
+        eta = ""
+        started = getattr(self, "_started", None)
+        if started is not None and iteration > 0:
+            per = (time.monotonic() - started) / iteration
+            left = max(0.0, per * (self.progress.maximum() - iteration))
+            eta = f" · {per:.2f} s/iteration · about {int(left // 60)}:{int(left % 60):02d} left"
+        self.status.setText(f"iteration {iteration} · loss {loss:.4f}{eta}")
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)
@@ -232,7 +244,7 @@ class FinetunePanel(QtWidgets.QWidget):
         self.per_image.setRowCount(0 if comparison is None else len(comparison.per_image))
         if comparison is None:
             self.changed.setText("<span style='color:#9a9a9a'>Fine-tune to compare the model before and "
-                                 "after on the corrected images</span>")
+                                 "after on corrected images it did not train on</span>")
             return
         for row, record in enumerate(comparison.per_image):
             texts = (record["name"], f"{percent(record['before']['miou'])} → {percent(record['after']['miou'])}",

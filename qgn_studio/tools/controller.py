@@ -12,6 +12,10 @@ Tools (a cell at level l is a 2^l × 2^l block aligned to the image origin):
            (one action, as the pick key ``I`` promises); Ctrl + click picks in any tool (Alt +
            click too, where the window manager leaves Alt + drag to the app).
 
+The image-aware tools (superpixel, snap brush, wand) register a handler in ``handlers``
+(``qgn_studio.tools.image_tools``); the controller passes their gestures on and pushes the one
+edit each gesture ends with.
+
 No Qt widgets here: the canvas calls ``press/move/release`` with image coordinates.
 """
 from __future__ import annotations
@@ -56,10 +60,13 @@ class ToolController(QtCore.QObject):
         self.session = None
         self.session_needed = lambda: None
         self._stroke = None  # [value, last point, StrokeRecorder of the steps so far]
+        self.handlers: dict = {}  # tool → gesture handler of an image-aware tool (image_tools)
+        self.image_for = lambda session: None  # (H, W, 3) image of a session (set by the annotator)
+        self._handler = None  # the handler of the gesture in progress
 
     # ------------------------------------------------------------------ state
     def set_tool(self, tool: str) -> None:
-        if tool not in TOOLS:
+        if tool not in TOOLS and tool not in self.handlers:
             raise ValueError(f"unknown tool {tool!r}; choose one of {', '.join(TOOLS)}")
         self.finish_stroke()
         if tool != self.tool:
@@ -76,6 +83,10 @@ class ToolController(QtCore.QObject):
             self.level_changed.emit(level)
 
     def step_level(self, delta: int) -> None:
+        """``[`` / ``]``: the cell level, or the current image-aware tool's own setting."""
+        handler = self.handlers.get(self.tool)
+        if handler is not None and handler.tools.step(self.tool, delta):
+            return
         self.set_level(self.level + delta)
 
     def set_radius(self, radius: int) -> None:
@@ -137,6 +148,12 @@ class ToolController(QtCore.QObject):
             if 0 <= x < w and 0 <= y < h:
                 self._fill(session, x, y)
             return True
+        handler = self.handlers.get(self.tool)
+        if handler is not None:
+            value = self._value(session)
+            if value is not None and handler.press(session, self.image_for(session), x, y, value, self):
+                self._handler = handler
+            return True
         value = self._value(session)
         if value is None:
             return True
@@ -147,6 +164,13 @@ class ToolController(QtCore.QObject):
         return True
 
     def move(self, x: float, y: float) -> None:
+        if self._handler is not None:
+            try:
+                self._handler.move(x, y)
+            except ValueError as exc:
+                self.finish_stroke()
+                self.message.emit(f"Not changed: {exc}")
+            return
         if self._stroke is not None:
             try:
                 self._paint_to(x, y)
@@ -159,10 +183,21 @@ class ToolController(QtCore.QObject):
 
     @property
     def stroking(self) -> bool:
-        return self._stroke is not None
+        return self._stroke is not None or self._handler is not None
 
     def finish_stroke(self) -> None:
         """Push the stroke in progress as one undo step (nothing when it changed nothing)."""
+        handler, self._handler = self._handler, None
+        if handler is not None and self.session is not None:
+            try:
+                result = handler.finish()
+            except ValueError as exc:
+                self.message.emit(f"Not changed: {exc}")
+                result = None
+            if result is not None:
+                edit, text, applied = result
+                self.session.undo.push(EditCommand(self.session, edit, text, applied=applied))
+                self.stroke_finished.emit(self.session)
         stroke, self._stroke = self._stroke, None
         if stroke is None or self.session is None:
             return

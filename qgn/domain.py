@@ -1,0 +1,169 @@
+"""Is an image inside the model's domain? A confidence signal that does not trust the softmax.
+
+A model's softmax says nothing about images unlike its training set: the street model calls a cat
+"building" at 90 % with an entropy of 0.14. What does change on such an image is the encoder's
+activations. ``image_descriptor`` pools every encoder stage (the mean and the standard deviation of
+each channel over the image, at the model's working size) into one vector; ``DomainReference``
+holds their distribution over the model's training images (probabilistic PCA: 32 principal
+directions and one residual variance), and ``score`` is the Mahalanobis distance of an image's descriptor from them, in units of the training images' own
+distances: ``score`` <= 1 for 95 % of the training images (``threshold`` is their 95th
+percentile). An image scoring above ``WARN_AT`` is called out of domain.
+
+The reference is stored beside the model (``<model>.domain.json``) with the model file's SHA-256:
+a retrained model no longer matches its old reference and gets no verdict rather than a wrong one.
+``benchmarks/bench_domain.py`` builds the references of the bundled models and measures how well
+the score separates CamVid from other photos.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DOMAIN_FORMAT, DOMAIN_VERSION = "qgn-domain", 1
+WARN_AT = 1.5  # scores above this (1.5 × the training images' 95th percentile) are out of domain
+COMPONENTS = 32  # principal directions of the training descriptors kept (the rest: one residual variance)
+
+
+@torch.no_grad()
+def image_descriptor(model, image: np.ndarray) -> np.ndarray:
+    """(D,) float64: per encoder stage, each channel's mean and standard deviation over ``image``
+    ((H, W, 3) uint8) at the model's working size (padding excluded)."""
+    from qgn.infer import ImageSession
+
+    session = ImageSession(model, image)
+    h, w = session.work_size
+    parts = []
+    for f in session.features():
+        stride = session.padded_shape[0] // f.shape[2]
+        fh, fw = max(1, -(-h // stride)), max(1, -(-w // stride))
+        x = f[0, :, :fh, :fw].reshape(f.shape[1], -1).double().cpu()
+        parts += [x.mean(dim=1), x.std(dim=1, unbiased=False)]
+    return torch.cat(parts).numpy()
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class DomainReference:
+    """The training descriptors' distribution as probabilistic PCA: per-dimension ``mean`` and
+    ``std`` (D,), the top ``components`` (k, D) of the standardised descriptors with their
+    ``variances`` (k,), and the ``residual`` variance of the other directions. ``threshold``: the
+    95th percentile of the training images' own distances; model_sha256: the model file it belongs
+    to; images: how many it saw. (A full covariance of ~1,000 channels from a few hundred images
+    would be noise, and megabytes.)"""
+
+    mean: np.ndarray
+    std: np.ndarray
+    components: np.ndarray
+    variances: np.ndarray
+    residual: float
+    threshold: float = 1.0
+    model_sha256: str = ""
+    images: int = 0
+    source: str = ""
+
+    @classmethod
+    def fit(cls, descriptors: np.ndarray, model_sha256: str = "", source: str = "",
+            rank: int = COMPONENTS) -> "DomainReference":
+        d = np.asarray(descriptors, np.float64)
+        if d.ndim != 2 or len(d) < 3:
+            raise ValueError("a domain reference needs at least 3 image descriptors")
+        mean, std = d.mean(axis=0), d.std(axis=0) + 1e-6
+        z = (d - mean) / std
+        _, sv, vt = np.linalg.svd(z, full_matrices=False)
+        eig = sv ** 2 / len(d)
+        k = max(1, min(rank, len(d) - 2, len(eig) - 1))
+        residual = float(max(eig[k:].sum() / max(1, z.shape[1] - k), 1e-6))
+        ref = cls(mean, std, vt[:k], np.maximum(eig[:k], residual), residual, 1.0, model_sha256, len(d), source)
+        ref.threshold = float(np.percentile(ref.distance(d), 95))
+        return ref
+
+    def distance(self, descriptors: np.ndarray) -> np.ndarray:
+        """Mahalanobis distances of (N, D) descriptors (or one (D,)) under the PPCA model."""
+        z = (np.atleast_2d(np.asarray(descriptors, np.float64)) - self.mean) / self.std
+        proj = z @ self.components.T
+        inside = (proj ** 2 / self.variances).sum(axis=1)
+        rest = np.maximum((z ** 2).sum(axis=1) - (proj ** 2).sum(axis=1), 0.0) / self.residual
+        return np.sqrt(inside + rest)
+
+    def score(self, descriptor: np.ndarray) -> float:
+        """The distance in units of ``threshold`` (<= 1 for 95 % of the training images)."""
+        return float(self.distance(descriptor)[0] / self.threshold)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path) -> Path:
+        from qgn.fileio import atomic_write_bytes
+
+        r = lambda a: [float(f"{v:.6g}") for v in np.asarray(a).reshape(-1)]  # noqa: E731
+        doc = {"format": DOMAIN_FORMAT, "version": DOMAIN_VERSION, "model_sha256": self.model_sha256,
+               "images": self.images, "source": self.source, "threshold": self.threshold,
+               "residual": self.residual, "mean": r(self.mean), "std": r(self.std), "variances": r(self.variances),
+               "components": [r(c) for c in self.components]}
+        atomic_write_bytes(Path(path), json.dumps(doc).encode("utf-8"))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "DomainReference":
+        try:
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+            if doc.get("format") != DOMAIN_FORMAT or doc.get("version") != DOMAIN_VERSION:
+                raise ValueError(f"not a version-{DOMAIN_VERSION} domain reference")
+            a = lambda key: np.array(doc[key], np.float64)  # noqa: E731
+            return cls(a("mean"), a("std"), a("components"), a("variances"), float(doc["residual"]),
+                       float(doc["threshold"]), str(doc.get("model_sha256", "")), int(doc.get("images", 0)),
+                       str(doc.get("source", "")))
+        except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: not a readable domain reference ({exc})") from None
+
+
+def reference_path(model_path: str | Path) -> Path:
+    """Where a model's domain reference lives: ``<model>.domain.json`` beside it."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + ".domain.json")
+
+
+def reference_for(model_path: str | Path) -> DomainReference | None:
+    """The model's domain reference when one exists for this very file (same SHA-256), else None."""
+    path = reference_path(model_path)
+    if not path.is_file():
+        return None
+    try:
+        ref = DomainReference.load(path)
+    except ValueError:
+        return None
+    if ref.model_sha256 and ref.model_sha256 != file_sha256(model_path):
+        return None
+    return ref
+
+
+@dataclass
+class DomainVerdict:
+    """score (1 = the training images' 95th percentile), inside: score <= WARN_AT."""
+
+    score: float
+
+    @property
+    def inside(self) -> bool:
+        return self.score <= WARN_AT
+
+    def describe(self, model_name: str) -> str:
+        if self.inside:
+            return f"{model_name}: this image looks like its training images (domain score {self.score:.2f})"
+        return (f"{model_name}: this image is unlike its training images (domain score {self.score:.1f}; theirs ≤ 1).<br>"
+                f"Its prediction may be confidently wrong: start from Empty or from the project Head.")
+
+
+def judge(model, image: np.ndarray, reference: DomainReference) -> DomainVerdict:
+    """The verdict on ``image`` for ``model`` with its ``reference``."""
+    return DomainVerdict(reference.score(image_descriptor(model, image)))

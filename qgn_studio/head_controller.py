@@ -1,0 +1,226 @@
+"""The per-project head in the app, and the model's out-of-domain warning (issue #21).
+
+``HeadController`` keeps a ``qgn.project_head.HeadTrainer`` for the open project. After every save
+(``ProjectController.saved``) it reads, on a thread of its own, the saved annotations it has not
+learnt yet (or that changed), takes their frozen encoder features with its own CPU copy of the
+model, refits the head — seconds — and writes it to the project's ``head.safetensors`` (never the
+model file). The Annotate panel's "Head" start then labels an image with it, and a new image
+starts from the head by default once there is one (``default_source``).
+
+When a prediction arrives, the same thread scores the image against the model's domain reference
+(``qgn.domain``; ``<model>.domain.json`` beside the model) and, when the image is out of the
+model's domain, the canvas says so and suggests the empty or head start.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6 import QtCore
+
+
+class HeadController(QtCore.QObject):
+    """See the module docstring. ``window`` provides ``projects``, ``annotator``, ``model_info``,
+    ``canvas``, ``docs``, ``current`` and ``statusBar()``."""
+
+    fitted = QtCore.Signal(object)  # ProjectHead
+    judged = QtCore.Signal(object, object)  # (Path, DomainVerdict)
+
+    def __init__(self, window):
+        super().__init__(window)
+        from qgn_studio.jobs import JobRunner
+
+        self.window = window
+        self.runner = JobRunner(self)
+        self.head = None  # the fitted ProjectHead (UI thread's copy)
+        self.fitting = False
+        self._trainer = None  # runner thread only
+        self._learnt: dict[str, int] = {}  # runner thread only: image key → annotation mtime_ns learnt
+        self._model = None  # (path, QGN) on the runner thread
+        self._reference = None  # (model path, DomainReference | None)
+        self.verdicts: dict[Path, object] = {}
+        self._generation = 0  # bumped when the project, model or classes change: late results are dropped
+        window.projects.saved.connect(lambda _count: self.refit())
+        window.projects.project_changed.connect(self._project_changed)
+        window.annotator.classes_changed.connect(lambda _classes: self._reset(load=False))
+        self.fitted.connect(self._fitted)
+        self.judged.connect(self._judged)
+        annotator = window.annotator
+        annotator.extra_sources["head"] = (self.available, self.predict)
+        annotator.default_source = self.default_source
+
+    # ------------------------------------------------------------------ state
+    def _model_path(self) -> Path | None:
+        info = self.window.model_info
+        return None if info is None else Path(info.path)
+
+    def available(self, doc=None) -> bool:
+        """Whether a head for the current classes and model is ready."""
+        classes = self.window.annotator.classes
+        return (self.head is not None and classes is not None and self.head.fits(classes)
+                and self.head.model == self._model_name())
+
+    def _model_name(self) -> str:
+        path = self._model_path()
+        return "" if path is None else path.name
+
+    def default_source(self, doc) -> str:
+        """The start of a new annotation: the head once there is one, else the prediction."""
+        return "head" if self.available(doc) else "prediction"
+
+    def predict(self, doc):
+        """(H, W) class ids of ``doc``'s image by the head (called on a job thread)."""
+        head = self.head
+        if head is None or doc.image is None:
+            raise ValueError("no project head yet: it is fitted after the first saved annotation")
+        return head.predict(self._load_model(), doc.image)
+
+    def _load_model(self):
+        """The model whose features the head reads: the inference engine's own (read-only forward
+        passes; a second copy would cost memory, and building one holds Python's GIL long enough to
+        stall the UI), else a copy loaded here."""
+        from qgn.model.checkpoint import load_model
+
+        path = self._model_path()
+        if path is None:
+            raise ValueError("no model loaded: the head reads the model's features")
+        engine = getattr(getattr(self.window, "worker", None), "engine", None)
+        if getattr(engine, "model", None) is not None:
+            return engine.model
+        if self._model is None or self._model[0] != path:
+            model = load_model(path).eval()
+            self._model = (path, model)
+        return self._model[1]
+
+    # ------------------------------------------------------------------ fitting
+    def _project_changed(self, project) -> None:
+        self._reset(load=True)
+
+    def _reset(self, load: bool) -> None:
+        self._generation += 1
+        generation = self._generation
+        self.head = None
+        self.runner.submit(self._forget)
+        project = self.window.projects.project
+        if load and project is not None and project.head_path.is_file():
+            from qgn.project_head import ProjectHead
+
+            path = project.head_path
+            self.runner.submit(lambda: ProjectHead.load(path),
+                               lambda head: self._loaded(head, generation),
+                               lambda text: self._say(f"The project head could not be read ({text}); it is refitted "
+                                                      "at the next save"))
+        elif not load and project is not None:
+            self.refit()  # the classes changed: learn them again from the saved annotations
+
+    def _forget(self) -> None:
+        self._trainer, self._learnt = None, {}
+
+    def _loaded(self, head, generation: int) -> None:
+        if generation != self._generation:
+            return
+        classes = self.window.annotator.classes
+        if head.model != self._model_name() or classes is None or not head.fits(classes):
+            self.refit()  # another model's features or another class set: learn again
+            return
+        self.head = head
+        self.window.annotator.refresh_status()
+
+    def refit(self) -> None:
+        """Learn the saved annotations not learnt yet and refit the head, in the background."""
+        project, model_path = self.window.projects.project, self._model_path()
+        classes = self.window.annotator.classes
+        if project is None or model_path is None or classes is None or classes.ignore_index is None:
+            return
+        generation = self._generation
+        self.fitting = True
+        self._say("Fitting the project head in the background…", 3000)
+        self.runner.submit(lambda: self._fit(project, classes),
+                           lambda head: self.fitted.emit((head, generation)),
+                           lambda text: self._failed(text), "Fitting the project head")
+
+    def _fit(self, project, classes):
+        """On the runner thread: features of new/changed annotations, the fit, the head file."""
+        from qgn.project_head import HeadTrainer
+        from qgn_studio.document import read_image
+
+        start = time.perf_counter()
+        if self._trainer is None or self._trainer.classes != classes:
+            self._trainer, self._learnt = HeadTrainer(classes), {}
+        model = self._load_model()
+        for image in project.annotated():
+            path = project.annotation_path(image)
+            stamp = path.stat().st_mtime_ns
+            if self._learnt.get(image.key) == stamp:
+                continue
+            label = project.load_annotation(image)
+            picture = read_image(image.path)
+            if label is None or label.shape != picture.shape[:2]:
+                continue
+            self._trainer.add(image.key, model, picture, label)
+            self._learnt[image.key] = stamp
+        head = self._trainer.fit()
+        if head is None:
+            return None
+        head.model = self._model_name()
+        head.fit_seconds = time.perf_counter() - start  # features of the new images included
+        head.save(project.head_path)
+        return head
+
+    def _fitted(self, payload) -> None:
+        head, generation = payload
+        self.fitting = False
+        if generation != self._generation or head is None:
+            return
+        self.head = head
+        self._say(f"Project head fitted on {head.images} annotated image{'s' if head.images != 1 else ''} in "
+                  f"{head.fit_seconds:.1f} s: new images start from it (Annotate → Start from → Head)", 6000)
+        self.window.annotator.refresh_status()
+
+    def _failed(self, text: str) -> None:
+        self.fitting = False
+        self._say(f"The project head could not be fitted: {text}", 8000)
+
+    # ------------------------------------------------------------------ out-of-domain warning
+    def judge(self, doc) -> None:
+        """Score ``doc``'s image against the model's domain reference in the background."""
+        model_path = self._model_path()
+        if doc is None or doc.image is None or model_path is None or doc.path in self.verdicts:
+            return
+        image, path = doc.image, doc.path
+        self.verdicts[path] = None  # asked once per image and model
+
+        def run():
+            from qgn.domain import judge, reference_for
+
+            if self._reference is None or self._reference[0] != model_path:
+                self._reference = (model_path, reference_for(model_path))
+            reference = self._reference[1]
+            return None if reference is None else judge(self._load_model(), image, reference)
+
+        self.runner.submit(run, lambda verdict: self.judged.emit(path, verdict), None, "Checking the model's domain")
+
+    def _judged(self, path, verdict) -> None:
+        self.verdicts[path] = verdict
+        if verdict is None:
+            return
+        self.show_verdict(self.window.current)
+
+    def show_verdict(self, doc) -> None:
+        """The canvas's domain warning for ``doc`` (cleared when it is in domain or unknown)."""
+        verdict = None if doc is None else self.verdicts.get(doc.path)
+        info = self.window.model_info
+        if verdict is None or verdict.inside or info is None:
+            self.window.canvas.clear_message("domain")
+            return
+        self.window.canvas.show_message(verdict.describe(info.name), "warning", "domain")
+
+    def model_changed(self) -> None:
+        self.verdicts.clear()
+        self._reset(load=True)
+
+    def _say(self, text: str, ms: int = 5000) -> None:
+        self.window.statusBar().showMessage(text, ms)
+
+    def shutdown(self) -> None:
+        self.runner.stop()

@@ -1,0 +1,70 @@
+"""The fine-tune of issue #21: a frozen encoder on cached features, the pc+gtc training scheme (the
+sites PC visits plus the corrections' composite cells), before/after on held-out images."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import qgn.train.finetune as ft
+from qgn.data.synthetic import SYNTHETIC_CLASSES, make_scene
+from qgn.model.qgn import QGN, QGNConfig
+from qgn.train.finetune import FinetuneConfig, comparison_split, finetune, pc_and_gtc
+
+FAST = dict(batch_size=2, scale_min=1.0, scale_max=1.0)
+
+
+def tiny_model(seed: int = 0) -> QGN:
+    torch.manual_seed(seed)
+    return QGN(QGNConfig.from_preset("tiny", SYNTHETIC_CLASSES)).eval()
+
+
+def scenes(n=2, size=64):
+    pairs = [make_scene(50 + i, size, size) for i in range(n)]
+    return [p[0] for p in pairs], [p[1].astype(np.int64) for p in pairs]
+
+
+def test_frozen_encoder_learns_the_decoder_only_and_trains_where_pc_goes(monkeypatch):
+    seen = []
+    real_step = ft.train_step
+
+    def spy(model, loss_fn, optimizer, images, labels, scheme, **kwargs):
+        seen.append((scheme, kwargs.get("features") is not None, labels.clone()))
+        return real_step(model, loss_fn, optimizer, images, labels, scheme, **kwargs)
+
+    monkeypatch.setattr(ft, "train_step", spy)
+    model = tiny_model()
+    result = finetune(model, *scenes(), FinetuneConfig(iterations=3, **FAST))
+    enc0, enc1 = model.encoder.state_dict(), result.model.encoder.state_dict()
+    assert all(torch.equal(enc0[k], enc1[k]) for k in enc0)  # the encoder never moves
+    dec0, dec1 = model.decoder.state_dict(), result.model.decoder.state_dict()
+    assert any(not torch.equal(dec0[k], dec1[k]) for k in dec0 if "running" not in k)
+    assert all(p.requires_grad for p in result.model.parameters())  # a later fine-tune may train it all
+    for scheme, cached, labels in seen:
+        assert cached and scheme.name == "pc" and scheme.site_masks  # PC's sites plus the masks
+        expected = pc_and_gtc(model, labels).site_masks
+        assert set(scheme.site_masks) == set(range(1, 6))
+        assert all(torch.equal(scheme.site_masks[lv], expected[lv]) for lv in expected)  # = the GT composites
+
+
+def test_frozen_features_equal_the_encoders_and_the_loss_falls():
+    images, labels = scenes(1, 64)
+    model = tiny_model()
+    data = ft.CorrectionSet(images, labels, SYNTHETIC_CLASSES, ["a"])
+    cache = ft.FeatureCache(model, data, FinetuneConfig(flip=True, **FAST), torch.device("cpu"))
+    assert len(cache.entries) == 2  # one scale, two flips
+    x, _, feats = cache.entries[1]
+    with torch.no_grad():
+        again = model.encode(x)
+    assert all(torch.allclose(a, b) for a, b in zip(feats, again))
+    assert torch.allclose(x[0, :, :, 0], cache.entries[0][0][0, :, :, 63])  # the flipped copy
+    config = FinetuneConfig(iterations=30, batch_size=1, lr=0.003, flip=False, scale_min=1.0, scale_max=1.0)
+    result = finetune(tiny_model(), images, labels, config)
+    assert np.mean(result.losses[-5:]) < 0.7 * np.mean(result.losses[:5])
+
+
+def test_comparison_split_holds_out_images_it_does_not_train_on():
+    assert comparison_split(1) == ([0], [])
+    assert comparison_split(2) == ([0], [1])
+    assert comparison_split(4) == ([0, 1, 2], [3])
+    train, held = comparison_split(9)
+    assert held == [4, 8] and sorted(train + held) == list(range(9)) and not set(train) & set(held)

@@ -1,0 +1,105 @@
+"""The per-project head (qgn.project_head) and the out-of-domain score (qgn.domain), issue #21."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from qgn.classes import ClassSet
+from qgn.data.synthetic import SYNTHETIC_CLASSES, make_scene
+from qgn.model.qgn import QGN, QGNConfig
+from qgn.resources import demo_model_path
+
+
+def demo_or_tiny():
+    if demo_model_path().is_file():
+        from qgn.model.checkpoint import load_model
+
+        return load_model(demo_model_path())
+    torch.manual_seed(0)
+    return QGN(QGNConfig.from_preset("tiny", SYNTHETIC_CLASSES)).eval()
+
+
+def test_head_learns_a_new_class_set_from_one_image_and_round_trips(tmp_path):
+    from qgn.project_head import HeadTrainer, ProjectHead, grid_labels, pixel_features
+
+    model = demo_or_tiny()
+    # the project's own classes: "sky-ish" (the scene's class 0) against everything else
+    classes = ClassSet(("top", "rest"), (), 255)
+    image, label = make_scene(21, 96, 128)
+    mine = np.where(label == 0, 0, 1).astype(np.int64)
+    mine[:4] = 255  # unlabelled rows are not learnt
+    features = pixel_features(model, image)
+    assert features.shape[1:] == (48, 64) and features.dtype == torch.float32
+    assert grid_labels(mine, (48, 64))[0, 0] == 255
+    trainer = HeadTrainer(classes)
+    assert trainer.add("a", model, image, mine, features) > 0
+    head = trainer.fit()
+    assert head.images == 1 and head.num_classes == 2 and head.fits(classes)
+    other, truth = make_scene(22, 96, 128)
+    predicted = head.predict(model, other)
+    assert predicted.shape == truth.shape
+    assert (predicted == np.where(truth == 0, 0, 1)).mean() > 0.8  # a new image, one image learnt
+    path = head.save(tmp_path / "head.safetensors")
+    meta = json.loads((tmp_path / "head.json").read_text())
+    assert meta["format"] == "qgn-project-head" and meta["names"] == ["top", "rest"]
+    again = ProjectHead.load(path)
+    assert np.array_equal(again.predict(model, other), predicted)
+    assert not again.fits(ClassSet(("rest", "top"), (), 255))  # a class edit makes it stale
+    (tmp_path / "bad.safetensors").write_bytes(b"nope")
+    with pytest.raises(ValueError, match="not a readable project head"):
+        ProjectHead.load(tmp_path / "bad.safetensors")
+
+
+def test_head_never_predicts_a_class_it_never_saw_and_fits_stay_bounded():
+    from qgn.project_head import HeadTrainer
+
+    model = demo_or_tiny()
+    classes = ClassSet(("a", "b", "c"), (), 255)
+    trainer = HeadTrainer(classes, samples_per_image=300, max_samples=600)
+    for seed in range(4):
+        image, label = make_scene(30 + seed, 64, 96)
+        trainer.add(str(seed), model, image, np.where(label == 0, 0, 1))  # class "c" is never labelled
+    head = trainer.fit()
+    assert head.samples <= 4 * 300 and head.samples >= 600 - 10  # at most max_samples, evenly (>= MIN_SHARE each)
+    assert (head.predict(model, make_scene(40, 64, 96)[0]) != 2).all()
+
+
+def test_domain_reference_separates_and_round_trips(tmp_path):
+    from qgn.domain import WARN_AT, DomainReference, DomainVerdict, file_sha256, image_descriptor, reference_for
+
+    rng = np.random.default_rng(0)
+    inside = rng.normal(0, 1, (200, 40)) @ rng.normal(0, 1, (40, 40))
+    ref = DomainReference.fit(inside)
+    assert np.percentile(ref.distance(inside), 95) == pytest.approx(ref.threshold)
+    far = inside[:20] + 8 * inside.std(axis=0)
+    assert min(ref.score(x) for x in far) > WARN_AT
+    model_file = tmp_path / "m.safetensors"
+    model_file.write_bytes(b"weights")
+    ref.model_sha256 = file_sha256(model_file)
+    ref.save(tmp_path / "m.domain.json")
+    again = reference_for(model_file)
+    assert again is not None and np.allclose(again.distance(far), ref.distance(far), rtol=1e-4)
+    model_file.write_bytes(b"retrained")  # another model: its old reference gives no verdict
+    assert reference_for(model_file) is None
+    assert DomainVerdict(3.0).inside is False and "unlike its training images" in DomainVerdict(3.0).describe("m")
+    # descriptors of a real model: per stage each channel's mean and standard deviation
+    model = demo_or_tiny()
+    d = image_descriptor(model, make_scene(3, 64, 96)[0])
+    assert d.shape == (2 * sum(model.encoder.out_channels),) and np.isfinite(d).all()
+
+
+@pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
+def test_bundled_demo_model_flags_noise_and_not_its_own_scenes():
+    from qgn.domain import judge, reference_for
+    from qgn.model.checkpoint import load_model
+
+    reference = reference_for(demo_model_path())
+    if reference is None:
+        pytest.skip("no domain reference beside the demo model (benchmarks/bench_domain.py --write)")
+    model = load_model(demo_model_path())
+    scenes = [judge(model, make_scene(7000 + i, 256, 256)[0], reference) for i in range(3)]
+    noise = judge(model, np.random.default_rng(1).integers(0, 256, (256, 256, 3), dtype=np.uint8), reference)
+    assert all(v.inside for v in scenes) and not noise.inside
