@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from qgn.sparse.rulebook import neighbour_rulebook
+from qgn.sparse.rulebook import count_neighbour_pairs
 from qgn.sparse.sites import ActiveSites
 
 
@@ -76,9 +76,7 @@ class SparseLevel:
 
         A conv from Cin to Cout channels costs `num_neighbour_pairs(k) * Cin * Cout` MACs.
         """
-        if kernel_size == 1:
-            return self.num_sites  # every site is its only neighbour; no rulebook needed
-        return neighbour_rulebook(self.sites, kernel_size).num_pairs
+        return count_neighbour_pairs(self.sites, kernel_size)
 
     # ------------------------------------------------------------------------------ operations
 

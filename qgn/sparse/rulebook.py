@@ -4,41 +4,57 @@ For a k x k kernel (k odd, radius r = k // 2) and kernel offset (i, j), output s
 reads input site (b, y + i - r, x + j - r) if that site is active (cross-correlation, as in
 `torch.nn.functional.conv2d` with padding r). Outputs are exactly the input sites (submanifold).
 
-The rulebook is backend-independent and is also what the MAC count is based on.
+Built from the active sites alone: their flat indices b*H*W + y*W + x are sorted (canonical
+order), so the neighbours of every site in one kernel row (dy) are found with one
+`torch.searchsorted` for the row's leftmost cell and k steps to the right - O(k N log N) time,
+O(k*k N) int32 memory, no (B, H, W) grid at any point. The rulebook is backend-independent and is
+also what the MAC count is based on.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from qgn.sparse.sites import ActiveSites
 
+INT32_LIMIT = 2**31 - 1
+
 
 @dataclass(frozen=True)
 class NeighbourRulebook:
-    """Neighbour pairs of a k x k submanifold convolution, one list per kernel offset.
+    """Neighbours of every site for a k x k submanifold convolution.
 
     Attributes:
         kernel_size: k (odd).
-        in_index: k*k tensors, offset (i, j) at position i*k + j; each (P_ij,) int64 input site ids.
-        out_index: k*k tensors, same layout; (P_ij,) int64 output site ids, paired with `in_index`.
-            The centre offset pairs every site with itself: in = out = arange(N).
+        table: (N, k*k) int32; column i*k + j holds the id of the site at offset (i - r, j - r)
+            from the row's site, or N ("the zero row") where that cell is inactive or outside the
+            grid. The centre column is arange(N). Offsets are symmetric: if table[n, t] = m < N then
+            table[m, k*k-1-t] = n, which makes the backward pass another gather (torch_backend.py).
+        num_pairs: number of (input, output) pairs over all offsets, the centre included.
     """
 
     kernel_size: int
-    in_index: tuple[torch.Tensor, ...]
-    out_index: tuple[torch.Tensor, ...]
+    table: torch.Tensor
+    num_pairs: int
+    _per_tap: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def num_sites(self) -> int:
+        return int(self.table.shape[0])
 
     @property
     def centre_offset(self) -> int:
         return (self.kernel_size * self.kernel_size) // 2
 
-    @property
-    def num_pairs(self) -> int:
-        """Total number of (input, output) pairs over all offsets, the centre included."""
-        return sum(int(index.shape[0]) for index in self.in_index)
+    def tap_pairs(self, tap: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(in_index, out_index), each (P_tap,) int64: the pairs of one kernel offset. Cached."""
+        if tap not in self._per_tap:
+            column = self.table[:, tap]
+            out_index = torch.nonzero(column < self.num_sites).flatten()
+            self._per_tap[tap] = (column[out_index].long(), out_index)
+        return self._per_tap[tap]
 
 
 def check_kernel_size(kernel_size: int) -> None:
@@ -48,31 +64,54 @@ def check_kernel_size(kernel_size: int) -> None:
 
 
 def build_neighbour_rulebook(sites: ActiveSites, kernel_size: int) -> NeighbourRulebook:
-    """Compute the rulebook from a padded grid of site ids (-1 = inactive or outside the image).
-
-    Cost: one (B, H+2r, W+2r) int64 grid plus k*k gathers of N entries.
-    """
+    """The rulebook of `sites` from their sorted flat indices (see the module docstring)."""
     check_kernel_size(kernel_size)
     radius = kernel_size // 2
+    n = sites.num_sites
     height, width = sites.spatial_shape
-    padded = torch.nn.functional.pad(sites.index_grid(), (radius, radius, radius, radius), value=-1)
-    padded_flat = padded.reshape(-1)
-    padded_height, padded_width = height + 2 * radius, width + 2 * radius
-    coords = sites.coords
-    # Flat position in `padded` of the top-left kernel tap of every site.
-    top_left = (coords[:, 0] * padded_height + coords[:, 1]) * padded_width + coords[:, 2]
-    site_ids = torch.arange(sites.num_sites, device=sites.device)
-    in_index: list[torch.Tensor] = []
-    out_index: list[torch.Tensor] = []
+    index_dtype = torch.int32 if sites.batch_size * height * width + width * radius < INT32_LIMIT else torch.int64
+    flat = sites.flat_index().to(index_dtype)
+    y = sites.coords[:, 1].to(index_dtype)
+    x = sites.coords[:, 2].to(index_dtype)
+    table = torch.full((n, kernel_size * kernel_size), n, dtype=torch.int32, device=sites.device)
+    if n == 0:
+        return NeighbourRulebook(kernel_size, table, 0)
+    sentinel = torch.tensor(n, dtype=torch.int32, device=sites.device)
+    last = n - 1
     for i in range(kernel_size):
+        dy = i - radius
+        row_ok = (y + dy >= 0) & (y + dy < height)
+        target = flat + (dy * width - radius)  # the leftmost cell of this kernel row
+        position = torch.searchsorted(flat, target, out_int32=True)  # first site at or after it
         for j in range(kernel_size):
-            neighbour = padded_flat[top_left + (i * padded_width + j)]
-            active = neighbour >= 0
-            in_index.append(neighbour[active])
-            out_index.append(site_ids[active])
-    return NeighbourRulebook(kernel_size, tuple(in_index), tuple(out_index))
+            dx = j - radius
+            candidate = position.clamp(max=last)
+            hit = flat[candidate] == target
+            valid = hit & row_ok & (x + dx >= 0) & (x + dx < width)
+            table[:, i * kernel_size + j] = torch.where(valid, candidate, sentinel)
+            position = position + hit.to(position.dtype)  # sites are unique: a hit moves one on
+            target = target + 1
+    num_pairs = int((table < n).sum())
+    return NeighbourRulebook(kernel_size, table, num_pairs)
 
 
 def neighbour_rulebook(sites: ActiveSites, kernel_size: int) -> NeighbourRulebook:
     """The rulebook of `sites`, built once per kernel size and cached on the sites."""
     return sites.cached(("neighbour_rulebook", kernel_size), lambda: build_neighbour_rulebook(sites, kernel_size))
+
+
+def count_neighbour_pairs(sites: ActiveSites, kernel_size: int) -> int:
+    """Number of (input, output) pairs of a k x k submanifold conv on `sites` (the MAC count's
+    factor), without building a rulebook when the sites fill their grid or one is cached."""
+    if kernel_size == 1:
+        return sites.num_sites
+    cached = sites.peek(("neighbour_rulebook", kernel_size))
+    if cached is not None:
+        return cached.num_pairs
+    height, width = sites.spatial_shape
+    if sites.is_full():
+        radius = kernel_size // 2
+        rows = sum(max(0, height - abs(d)) for d in range(-radius, radius + 1))
+        cols = sum(max(0, width - abs(d)) for d in range(-radius, radius + 1))
+        return sites.batch_size * rows * cols
+    return neighbour_rulebook(sites, kernel_size).num_pairs

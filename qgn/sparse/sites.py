@@ -1,8 +1,9 @@
 """The geometry of one decoder level: a set of active sites on a (B, H, W) grid.
 
-`ActiveSites` is immutable. It owns a small cache (site-id grid, neighbour rulebooks of every
+`ActiveSites` is immutable. It owns a small cache (flat indices, neighbour rulebooks of every
 backend) so that all convolutions on one level compute their neighbour pairs once, like spconv's
-`indice_key`. Feature tensors live in `SparseLevel` (level.py), which shares one `ActiveSites`
+`indice_key`. Everything cached is O(N) in the number of sites: nothing of the grid's size
+(B x H x W) is ever kept, so memory follows the active sites at any resolution. Feature tensors live in `SparseLevel` (level.py), which shares one `ActiveSites`
 between all the feature maps of a level.
 
 Canonical order: sites are sorted by (batch, y, x), i.e. by the flat index b*H*W + y*W + x, and
@@ -54,10 +55,13 @@ class ActiveSites:
 
     @classmethod
     def full(cls, batch_size: int, spatial_shape: tuple[int, int], device: torch.device | str = "cpu") -> ActiveSites:
-        """Every site of the (batch_size, H, W) grid is active."""
-        height, width = spatial_shape
-        mask = torch.ones((batch_size, height, width), dtype=torch.bool, device=device)
-        return cls.from_mask(mask)
+        """Every site of the (batch_size, H, W) grid is active (canonical order = row-major)."""
+        height, width = (int(s) for s in spatial_shape)
+        flat = torch.arange(batch_size * height * width, device=device)
+        coords = torch.stack((flat // (height * width), (flat // width) % height, flat % width), dim=1)
+        sites = cls(coords, (height, width), batch_size)
+        sites._cache["flat_index"] = flat
+        return sites
 
     @classmethod
     def from_coords(
@@ -100,15 +104,21 @@ class ActiveSites:
         height, width = self.spatial_shape
         return (self.coords[:, 0] * height + self.coords[:, 1]) * width + self.coords[:, 2]
 
-    def index_grid(self) -> torch.Tensor:
-        """(B, H, W) int64: the site id (row of `coords`) at every grid cell, -1 where inactive."""
-        return self.cached("index_grid", self._build_index_grid)
-
-    def _build_index_grid(self) -> torch.Tensor:
+    @property
+    def grid_cells(self) -> int:
+        """B * H * W, the number of cells of the grid the sites live on."""
         height, width = self.spatial_shape
-        grid = torch.full((self.batch_size * height * width,), -1, dtype=torch.int64, device=self.device)
-        grid[self.flat_index()] = torch.arange(self.num_sites, device=self.device)
-        return grid.view(self.batch_size, height, width)
+        return self.batch_size * height * width
+
+    @property
+    def density(self) -> float:
+        """Active sites / grid cells, in [0, 1]."""
+        return self.num_sites / self.grid_cells
+
+    def is_full(self) -> bool:
+        """True if every cell of the grid is active (sites are unique and in bounds, so N = B*H*W
+        says it; then site i is the cell of flat index i)."""
+        return self.num_sites == self.grid_cells
 
     def is_canonical(self) -> bool:
         """True if the sites are unique, in bounds and sorted by (b, y, x). Forces a sync."""
@@ -129,6 +139,10 @@ class ActiveSites:
             self._cache[key] = build()
         return self._cache[key]  # type: ignore[return-value]
 
+    def peek(self, key: Hashable) -> object | None:
+        """The value cached under `key`, or None; builds nothing."""
+        return self._cache.get(key)
+
     # ------------------------------------------------------------------------------ upsampling
 
     def upsample2x(self, parent_mask: torch.Tensor | None = None) -> tuple[ActiveSites, torch.Tensor]:
@@ -143,6 +157,8 @@ class ActiveSites:
             (children, parent_index): `children` has 4*K sites in canonical order on the
             (B, 2H, 2W) grid; `parent_index` (4*K,) int64 is the parent site id of every child.
         """
+        if self.is_full() and (parent_mask is None or (parent_mask.shape == (self.num_sites,) and bool(parent_mask.all()))):
+            return self._upsample_full()
         if parent_mask is None:
             parent_ids = torch.arange(self.num_sites, device=self.device)
         else:
@@ -161,6 +177,13 @@ class ActiveSites:
         order = torch.argsort(flat)  # flat indices are unique, so the order is unambiguous
         upsampled = ActiveSites(children[order], (2 * height, 2 * width), self.batch_size)
         return upsampled, child_parent[order]
+
+    def _upsample_full(self) -> tuple[ActiveSites, torch.Tensor]:
+        """`upsample2x` of a full grid: the full grid of twice the size, parents by arithmetic."""
+        height, width = self.spatial_shape
+        children = ActiveSites.full(self.batch_size, (2 * height, 2 * width), self.device)
+        b, y, x = children.coords.unbind(1)
+        return children, (b * height + y // 2) * width + x // 2
 
     def __repr__(self) -> str:
         return (
