@@ -195,7 +195,7 @@ class Prediction:
         level's block and its logits, active sites × (channels + k + 1) × element size. It
         follows the active sites exactly; a training pass keeps a constant multiple of it per
         level (see ``qgn.bench.memory``)."""
-        return sum(o.features.feats.nbytes + o.logits.nbytes for o in self.outputs)
+        return sum(o.feature_bytes + o.logits.nbytes for o in self.outputs)
 
     def cost(self) -> Cost:
         return Cost(

@@ -151,3 +151,19 @@ def test_upsampling_a_full_grid_gives_the_full_grid_and_its_parents() -> None:
     assert torch.equal(children.coords, ActiveSites.from_mask(torch.ones(2, 6, 8, dtype=torch.bool)).coords)
     b, y, x = children.coords.unbind(1)
     assert torch.equal(sites.coords[parents], torch.stack((b, y // 2, x // 2), 1))
+
+
+@pytest.mark.parametrize("k", [3, 5])
+@pytest.mark.parametrize("seed", range(4))
+def test_children_rulebook_from_the_parents_equals_the_searched_one(k: int, seed: int) -> None:
+    """Sites made by upsample2x (two levels deep, batch of 2) get their rulebook from the parent
+    level's; it equals the brute-force table of the same sites."""
+    g = torch.Generator().manual_seed(seed)
+    level = ActiveSites.from_mask(torch.rand(2, 4, 5, generator=g) < 0.6)
+    for _ in range(2):
+        level, _ = level.upsample2x(torch.rand(level.num_sites, generator=g) < 0.5)
+    assert level.peek("parent_link") is not None
+    derived = neighbour_rulebook(level, k)
+    plain = ActiveSites(level.coords, level.spatial_shape, level.batch_size)
+    assert torch.equal(derived.table, brute_force_table(plain, k))
+    assert derived.num_pairs == build_neighbour_rulebook(plain, k).num_pairs

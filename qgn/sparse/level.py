@@ -104,6 +104,13 @@ class SparseLevel:
             Level on the (B, 2H, 2W) grid with 4*K sites in canonical order; each child carries
             its parent's features.
         """
+        if self.sites.splits_whole_grid(parent_mask):  # nearest-neighbour upsampling, channels-last
+            children = ActiveSites.full(self.batch_size, (2 * self.spatial_shape[0], 2 * self.spatial_shape[1]),
+                                        self.sites.device)
+            (height, width), channels = self.spatial_shape, self.num_channels
+            grid = self.feats.view(self.batch_size, height, width, channels).permute(0, 3, 1, 2)
+            up = torch.nn.functional.interpolate(grid, scale_factor=2, mode="nearest")
+            return SparseLevel(children, up.permute(0, 2, 3, 1).reshape(-1, channels))
         children, parent_index = self.sites.upsample2x(parent_mask)
         return SparseLevel(children, self.feats.index_select(0, parent_index))
 

@@ -64,40 +64,92 @@ def check_kernel_size(kernel_size: int) -> None:
 
 
 def build_neighbour_rulebook(sites: ActiveSites, kernel_size: int) -> NeighbourRulebook:
-    """The rulebook of `sites` from their sorted flat indices (see the module docstring)."""
+    """The rulebook of `sites` from their sorted flat indices (see the module docstring).
+
+    Per site and kernel row dy, one binary search finds the first site at or after the row's
+    leftmost cell (y + dy, x - r); the k cells of that row can only be the k sites from there on
+    (indices are unique and sorted), so k*k comparisons find them all. A few whole-tensor ops,
+    whatever N.
+    """
     check_kernel_size(kernel_size)
-    radius = kernel_size // 2
-    n = sites.num_sites
+    radius, n = kernel_size // 2, sites.num_sites
     height, width = sites.spatial_shape
-    index_dtype = torch.int32 if sites.batch_size * height * width + width * radius < INT32_LIMIT else torch.int64
-    flat = sites.flat_index().to(index_dtype)
-    y = sites.coords[:, 1].to(index_dtype)
-    x = sites.coords[:, 2].to(index_dtype)
-    table = torch.full((n, kernel_size * kernel_size), n, dtype=torch.int32, device=sites.device)
     if n == 0:
-        return NeighbourRulebook(kernel_size, table, 0)
-    sentinel = torch.tensor(n, dtype=torch.int32, device=sites.device)
-    last = n - 1
-    for i in range(kernel_size):
-        dy = i - radius
-        row_ok = (y + dy >= 0) & (y + dy < height)
-        target = flat + (dy * width - radius)  # the leftmost cell of this kernel row
-        position = torch.searchsorted(flat, target, out_int32=True)  # first site at or after it
-        for j in range(kernel_size):
-            dx = j - radius
-            candidate = position.clamp(max=last)
-            hit = flat[candidate] == target
-            valid = hit & row_ok & (x + dx >= 0) & (x + dx < width)
-            table[:, i * kernel_size + j] = torch.where(valid, candidate, sentinel)
-            position = position + hit.to(position.dtype)  # sites are unique: a hit moves one on
-            target = target + 1
-    num_pairs = int((table < n).sum())
-    return NeighbourRulebook(kernel_size, table, num_pairs)
+        return NeighbourRulebook(kernel_size, torch.empty((0, kernel_size * kernel_size), dtype=torch.int32,
+                                                          device=sites.device), 0)
+    wide = sites.batch_size * height * width + (width + 1) * radius >= INT32_LIMIT
+    index_dtype = torch.int64 if wide else torch.int32
+    device = sites.device
+    flat = sites.flat_index().to(index_dtype)
+    offsets = torch.arange(-radius, radius + 1, dtype=index_dtype, device=device)  # (k,)
+    # (N, k): the leftmost cell of each kernel row, and the first site at or after it
+    leftmost = flat[:, None] + (offsets * width - radius)
+    first = torch.searchsorted(flat, leftmost.reshape(-1), out_int32=not wide).view(n, kernel_size)
+    # (N, k rows, k candidates): the sites at first, first+1, … and the column each one falls in
+    candidates = first[:, :, None] + torch.arange(kernel_size, dtype=index_dtype, device=device)
+    in_range = candidates < n
+    column = flat[candidates.clamp_(max=n - 1)] - leftmost[:, :, None]
+    hit = in_range & (column >= 0) & (column < kernel_size)
+    # each hit lands in its column (unique within a row); misses land in a spare column k
+    table = torch.full((n, kernel_size, kernel_size + 1), n, dtype=torch.int32, device=device)
+    table.scatter_(2, torch.where(hit, column, kernel_size).long(), torch.where(hit, candidates, n).to(torch.int32))
+    table = table[:, :, :kernel_size]
+    y, x = sites.coords[:, 1], sites.coords[:, 2]
+    row_ok = ((y[:, None] + offsets) >= 0) & ((y[:, None] + offsets) < height)  # (N, k)
+    col_ok = ((x[:, None] + offsets) >= 0) & ((x[:, None] + offsets) < width)
+    valid = (table < n) & row_ok[:, :, None] & col_ok[:, None, :]
+    table = torch.where(valid, table, torch.tensor(n, dtype=torch.int32, device=device))
+    return NeighbourRulebook(kernel_size, table.view(n, kernel_size * kernel_size), int(valid.sum()))
+
+
+def child_rulebook(sites: ActiveSites, kernel_size: int) -> NeighbourRulebook | None:
+    """The rulebook of sites made by `ActiveSites.upsample2x`, from the parent level's 3x3 one.
+
+    A child (2py + a, 2px + b) of parent p finds its neighbour at (dy, dx) among the children of
+    the parent at (floor((a + dy) / 2), floor((b + dx) / 2)) from p - within p's 3x3 neighbourhood
+    for k <= 5 - so the parent's table, the ranks of the split parents and the children's sort
+    order give every neighbour by a few gathers: O(N), no search. None for sites without a parent
+    link or a kernel wider than 5.
+    """
+    link = sites.peek("parent_link")
+    if link is None or kernel_size > 5:
+        return None
+    parent, parent_ids, order = link
+    device, n, num_parents = sites.device, sites.num_sites, parent.num_sites
+    radius, kk = kernel_size // 2, kernel_size * kernel_size
+    parent_table = neighbour_rulebook(parent, 3).table  # (Np, 9), Np where missing
+    rank = torch.full((num_parents + 1,), -1, dtype=torch.int64, device=device)
+    rank[parent_ids] = torch.arange(parent_ids.numel(), device=device)  # unsplit parents stay -1
+    before_sort = torch.empty(n, dtype=torch.int64, device=device)
+    before_sort[order] = torch.arange(n, device=device)  # child made at position i is site before_sort[i]
+    # per child position o = 2a + b and kernel offset: the parent's tap, and the child position there
+    parent_tap, child_position = [], []
+    for a, b in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        for i in range(kernel_size):
+            for j in range(kernel_size):
+                ty, tx = a + i - radius, b + j - radius
+                parent_tap.append(((ty >> 1) + 1) * 3 + (tx >> 1) + 1)
+                child_position.append((ty & 1) * 2 + (tx & 1))
+    parent_tap_t = torch.tensor(parent_tap, device=device)
+    child_position_t = torch.tensor(child_position, device=device).view(1, 4 * kk)
+    neighbour_parent = parent_table[parent_ids][:, parent_tap_t].long()  # (K, 4*kk)
+    neighbour_rank = rank[neighbour_parent]
+    made_at = (4 * neighbour_rank + child_position_t).clamp_(min=0)
+    found = neighbour_rank >= 0
+    rows = torch.where(found, before_sort[made_at], n).view(n, kk)  # rows in the order children were made
+    table = rows[order].to(torch.int32)
+    return NeighbourRulebook(kernel_size, table, int(found.sum()))
 
 
 def neighbour_rulebook(sites: ActiveSites, kernel_size: int) -> NeighbourRulebook:
-    """The rulebook of `sites`, built once per kernel size and cached on the sites."""
-    return sites.cached(("neighbour_rulebook", kernel_size), lambda: build_neighbour_rulebook(sites, kernel_size))
+    """The rulebook of `sites`, built once per kernel size and cached on the sites: from the parent
+    level's when `sites` came from `upsample2x` (`child_rulebook`), else by searching
+    (`build_neighbour_rulebook`)."""
+    def build() -> NeighbourRulebook:
+        derived = child_rulebook(sites, kernel_size)
+        return derived if derived is not None else build_neighbour_rulebook(sites, kernel_size)
+
+    return sites.cached(("neighbour_rulebook", kernel_size), build)
 
 
 def count_neighbour_pairs(sites: ActiveSites, kernel_size: int) -> int:

@@ -38,7 +38,9 @@ class ActiveSites:
         height, width = (int(s) for s in spatial_shape)
         if height <= 0 or width <= 0 or batch_size <= 0:
             raise ValueError(f"bad grid: batch_size={batch_size}, spatial_shape={spatial_shape}")
-        self.coords: torch.Tensor = coords
+        self._coords: torch.Tensor | None = coords
+        self._num_sites = int(coords.shape[0])
+        self._device = coords.device
         self.spatial_shape: tuple[int, int] = (height, width)
         self.batch_size: int = int(batch_size)
         self._cache: dict[Hashable, object] = {}
@@ -57,10 +59,13 @@ class ActiveSites:
     def full(cls, batch_size: int, spatial_shape: tuple[int, int], device: torch.device | str = "cpu") -> ActiveSites:
         """Every site of the (batch_size, H, W) grid is active (canonical order = row-major)."""
         height, width = (int(s) for s in spatial_shape)
-        flat = torch.arange(batch_size * height * width, device=device)
-        coords = torch.stack((flat // (height * width), (flat // width) % height, flat % width), dim=1)
-        sites = cls(coords, (height, width), batch_size)
-        sites._cache["flat_index"] = flat
+        if height <= 0 or width <= 0 or batch_size <= 0:
+            raise ValueError(f"bad grid: batch_size={batch_size}, spatial_shape={spatial_shape}")
+        sites = cls.__new__(cls)
+        sites._coords = None  # made on first use (`coords`): the All path rarely needs them
+        sites._num_sites = batch_size * height * width
+        sites._device = torch.device(device)
+        sites.spatial_shape, sites.batch_size, sites._cache = (height, width), int(batch_size), {}
         return sites
 
     @classmethod
@@ -89,18 +94,29 @@ class ActiveSites:
     # --------------------------------------------------------------------------------- queries
 
     @property
+    def coords(self) -> torch.Tensor:
+        """(N, 3) int64 (b, y, x) rows in canonical order."""
+        if self._coords is None:  # a full grid: every (b, y, x) in row-major order
+            (height, width), batch_size = self.spatial_shape, self.batch_size
+            axes = [torch.arange(n, device=self._device) for n in (batch_size, height, width)]
+            self._coords = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
+        return self._coords
+
+    @property
     def num_sites(self) -> int:
-        return int(self.coords.shape[0])
+        return self._num_sites
 
     @property
     def device(self) -> torch.device:
-        return self.coords.device
+        return self._device
 
     def flat_index(self) -> torch.Tensor:
         """(N,) int64 position of every site in a flattened (B, H, W) grid: b*H*W + y*W + x."""
         return self.cached("flat_index", self._build_flat_index)
 
     def _build_flat_index(self) -> torch.Tensor:
+        if self._coords is None:
+            return torch.arange(self.num_sites, device=self.device)
         height, width = self.spatial_shape
         return (self.coords[:, 0] * height + self.coords[:, 1]) * width + self.coords[:, 2]
 
@@ -157,7 +173,7 @@ class ActiveSites:
             (children, parent_index): `children` has 4*K sites in canonical order on the
             (B, 2H, 2W) grid; `parent_index` (4*K,) int64 is the parent site id of every child.
         """
-        if self.is_full() and (parent_mask is None or (parent_mask.shape == (self.num_sites,) and bool(parent_mask.all()))):
+        if self.splits_whole_grid(parent_mask):
             return self._upsample_full()
         if parent_mask is None:
             parent_ids = torch.arange(self.num_sites, device=self.device)
@@ -176,14 +192,23 @@ class ActiveSites:
         flat = (children[:, 0] * (2 * height) + children[:, 1]) * child_width + children[:, 2]
         order = torch.argsort(flat)  # flat indices are unique, so the order is unambiguous
         upsampled = ActiveSites(children[order], (2 * height, 2 * width), self.batch_size)
+        # lets the children's rulebook follow from this level's (rulebook.py), without a search
+        upsampled._cache["parent_link"] = (self, parent_ids, order)
         return upsampled, child_parent[order]
+
+    def splits_whole_grid(self, parent_mask: torch.Tensor | None) -> bool:
+        """True if `upsample2x(parent_mask)` splits every cell of a full grid (its children are
+        then the full grid of twice the size)."""
+        if not self.is_full():
+            return False
+        return parent_mask is None or (parent_mask.shape == (self.num_sites,) and bool(parent_mask.all()))
 
     def _upsample_full(self) -> tuple[ActiveSites, torch.Tensor]:
         """`upsample2x` of a full grid: the full grid of twice the size, parents by arithmetic."""
         height, width = self.spatial_shape
         children = ActiveSites.full(self.batch_size, (2 * height, 2 * width), self.device)
-        b, y, x = children.coords.unbind(1)
-        return children, (b * height + y // 2) * width + x // 2
+        parents = torch.arange(self.num_sites, device=self.device).view(self.batch_size, height, 1, width, 1)
+        return children, parents.expand(-1, -1, 2, -1, 2).reshape(-1)
 
     def __repr__(self) -> str:
         return (

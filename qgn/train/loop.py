@@ -173,7 +173,7 @@ class BatchStream:
             if not self.order:
                 self.order = list(self.rng.permutation(len(self.dataset)))
             sample = self.dataset[int(self.order.pop())]
-            if self.config.scale_wide > 0 and self.rng.random() < self.config.scale_wide_share:
+            if getattr(self.config, "scale_wide", 0) > 0 and self.rng.random() < self.config.scale_wide_share:
                 samples.append(self._wide_sample(sample))
                 continue
             sample = augment(sample, self.rng, (self.config.scale_min, self.config.scale_max),
