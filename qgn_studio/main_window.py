@@ -444,12 +444,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self._request()
 
     def _keep_recent_results(self, doc: ImageDocument) -> None:
-        """Results hold per-level arrays (megabytes each): keep those of the last few images."""
+        """Results hold per-level arrays (megabytes each), decoded images and ground truth about
+        as much: keep those of the last few images (an older one is read again when revisited)."""
         if doc in self._recent:
             self._recent.remove(doc)
         self._recent.append(doc)
         while len(self._recent) > RECENT_RESULTS:
-            self._recent.pop(0).result = None
+            old = self._recent.pop(0)
+            old.result = None
+            old.unload()
 
     def step_image(self, delta: int) -> None:
         if self.docs:

@@ -38,9 +38,16 @@ REFERENCE_CELLS = 256 * 512 * 32 * 32  # H*W*C^2 of every shape
 QUICK = dict(channels=(16, 64), densities=(0.03, 0.3), repeats=3)
 
 
-def grid_for(channels: int) -> tuple[int, int]:
-    """(H, W), W = 2H, with H*W*C^2 close to REFERENCE_CELLS and at least 32 x 64."""
-    height = max(32, int(round(math.sqrt(REFERENCE_CELLS / channels ** 2 / 2) / 8)) * 8)
+MIN_SITES = 1024  # a sparse level's own size: its grid grows (up to 16x) until it holds this many
+
+
+def grid_for(channels: int, density: float = 1.0) -> tuple[int, int]:
+    """(H, W), W = 2H, with H*W*C^2 close to REFERENCE_CELLS (at least 32 x 64), enlarged up to
+    16x so that ``density`` of it holds MIN_SITES sites (a 1 % level of a few hundred sites would
+    time Python's call overhead, not the convolution)."""
+    cells = max(REFERENCE_CELLS / channels ** 2, 2048)
+    cells = min(max(cells, MIN_SITES / max(density, 1e-9)), 16 * cells)
+    height = max(32, int(round(math.sqrt(cells / 2) / 8)) * 8)
     return height, 2 * height
 
 
@@ -114,7 +121,7 @@ def _dense_step(dense: torch.Tensor, weight: torch.Tensor, grad_out: torch.Tenso
 def shape_rows(channels: int, density: float, repeats: int, spconv: bool = False, backward: bool = False,
                device: torch.device = torch.device("cpu")) -> list[BenchRow]:
     """Rows of every candidate at one (channels, density); see the module docstring."""
-    height, width = grid_for(channels)
+    height, width = grid_for(channels, density)
     sites = ActiveSites.from_mask(boundary_band_mask(height, width, density).to(device))
     g = torch.Generator().manual_seed(1)
     feats = torch.randn(sites.num_sites, channels, generator=g).to(device).requires_grad_(backward)
@@ -142,7 +149,7 @@ def shape_rows(channels: int, density: float, repeats: int, spconv: bool = False
         from qgn.sparse.torch_backend import choose_algorithm
 
         auto_choice = choose_algorithm(sites, channels, channels)
-    times = interleaved_median_ms(steps, warmup=1, repeats=repeats, device=device)
+    times = interleaved_median_ms(steps, warmup=1, repeats=repeats, device=device, clock="cpu")
     sparse_macs = pairs * channels * channels
     dense_macs = height * width * 9 * channels * channels
     dense_rate = dense_macs / times["dense"] / 1e6
@@ -185,7 +192,7 @@ def format_sparse_conv_table(rows: list[BenchRow]) -> str:
         return ""
     candidates = list(dict.fromkeys(r.extra["candidate"] for r in rows))
     first = rows[0].extra
-    lines = [f"one 3x3 submanifold conv C -> C against dense channels-last conv2d, GMAC/s (median of "
+    lines = [f"one 3x3 submanifold conv C -> C against dense channels-last conv2d, GMAC/s (median CPU time of "
              f"{first['repeats']}, {first['threads']} thread(s), {rows[0].device}); sparse MACs = pairs x C x C, "
              f"dense = H x W x 9 x C x C; '% dense' = auto's GMAC/s over dense's; 'time' = auto's time over dense's",
              f"{'mode':<8}{'C':>5}{'grid':>10}{'density':>9}{'sites':>9}{'rulebook':>10}"

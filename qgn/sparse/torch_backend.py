@@ -5,8 +5,8 @@ active sites alone) or none at all, and give the result of a masked dense `conv2
 
 * ``gather``  (few channels): gather every site's k*k neighbour rows into an (n, k*k*Cin) block
   (a missing neighbour reads an appended zero row), one GEMM with the (k*k*Cin, Cout) weight.
-  Done in blocks of ``GATHER_BLOCK_BYTES`` so the temporary stays in cache and memory stays
-  bounded at any N. Backward is the same kernel again: the neighbour relation is symmetric, so
+  Done in blocks of ``GATHER_BLOCK_BYTES`` through one reused buffer, so the temporary stays in
+  cache and memory stays bounded at any N. Backward is the same kernel again: the neighbour relation is symmetric, so
   d feats is a gather of d out through the mirrored table times the transposed taps, and
   d weight is the gathered block's transpose times d out. Nothing but feats and weight is kept.
 * ``taps``    (many channels): per kernel offset, gather the pairs' input rows, one GEMM, and
@@ -39,7 +39,7 @@ ALGORITHMS = ("gather", "taps", "dense")
 ALGORITHM_ENV_VAR = "QGN_SPARSE_ALGORITHM"
 DENSE_CROSSOVER = 0.5  # density (sites / grid cells) from which one dense conv2d is faster
 TAPS_MIN_CHANNELS = 128  # min(Cin, Cout) from which per-offset GEMMs beat one gathered GEMM
-GATHER_BLOCK_BYTES = 4 << 20  # size of one gathered (rows, k*k*C) block
+GATHER_BLOCK_BYTES = 1 << 20  # one gathered (rows, k*k*C) block: measured best of 64 KiB … 4 MiB
 
 
 def choose_algorithm(sites: ActiveSites, in_channels: int, out_channels: int) -> str:
@@ -109,33 +109,40 @@ def dense_subm_conv(feats: torch.Tensor, weight: torch.Tensor, sites: ActiveSite
 # ------------------------------------------------------------------------------------ gather
 
 
-def _block_rows(row_bytes: int) -> int:
-    return max(256, GATHER_BLOCK_BYTES // max(1, row_bytes))
+def _gathered_blocks(feats: torch.Tensor, table: torch.Tensor):
+    """Yield (start, rows, block): the k*k neighbour rows of sites start … start+rows-1 gathered into
+    one (rows, k*k*Cin) matrix (a missing neighbour reads an appended zero row). One buffer of
+    ``GATHER_BLOCK_BYTES`` is reused for every block, so a conv allocates no more whatever N."""
+    n, in_channels = feats.shape
+    kk = table.shape[1]
+    padded = torch.cat((feats, feats.new_zeros((1, in_channels))))
+    step = max(64, GATHER_BLOCK_BYTES // max(1, kk * in_channels * feats.element_size()))
+    block = feats.new_empty((min(step, n) * kk, in_channels))
+    index = torch.empty(min(step, n) * kk, dtype=torch.int64, device=feats.device)
+    for start in range(0, n, step):
+        rows = min(step, n - start)
+        index_rows = index[: rows * kk]
+        index_rows.copy_(table[start:start + rows].reshape(-1))  # int32 table, int64 index: per block
+        torch.index_select(padded, 0, index_rows, out=block[: rows * kk])
+        yield start, rows, block[: rows * kk].view(rows, kk * in_channels)
 
 
 def gather_conv_forward(feats: torch.Tensor, taps: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """(N, Cin) feats, (k*k, Cin, Cout) taps, (N, k*k) int32 table (N = zero row) -> (N, Cout)."""
-    n, in_channels = feats.shape
-    kk, _, out_channels = taps.shape
-    padded = torch.cat((feats, feats.new_zeros((1, in_channels))))
+    kk, in_channels, out_channels = taps.shape
     weight = taps.reshape(kk * in_channels, out_channels)
-    out = feats.new_empty((n, out_channels))
-    step = _block_rows(kk * in_channels * feats.element_size())
-    for start in range(0, n, step):
-        block = F.embedding(table[start:start + step], padded).view(-1, kk * in_channels)
-        torch.mm(block, weight, out=out[start:start + step])
+    out = feats.new_empty((feats.shape[0], out_channels))
+    for start, rows, block in _gathered_blocks(feats, table):
+        torch.mm(block, weight, out=out[start:start + rows])
     return out
 
 
 def gather_conv_weight_grad(feats: torch.Tensor, grad_out: torch.Tensor, table: torch.Tensor, kk: int) -> torch.Tensor:
     """d weight as (k*k, Cin, Cout): sum over sites of gathered neighbour rows ⊗ d out."""
-    n, in_channels = feats.shape
-    padded = torch.cat((feats, feats.new_zeros((1, in_channels))))
+    in_channels = feats.shape[1]
     grad = feats.new_zeros((kk * in_channels, grad_out.shape[1]))
-    step = _block_rows(kk * in_channels * feats.element_size())
-    for start in range(0, n, step):
-        block = F.embedding(table[start:start + step], padded).view(-1, kk * in_channels)
-        grad.addmm_(block.t(), grad_out[start:start + step])
+    for start, rows, block in _gathered_blocks(feats, table):
+        grad.addmm_(block.t(), grad_out[start:start + rows])
     return grad.view(kk, in_channels, -1)
 
 
