@@ -166,7 +166,7 @@ class QGNConfig:
         if height * width <= limit:
             return height, width
         scale = (limit / (height * width)) ** 0.5
-        return max(1, round(height * scale)), max(1, round(width * scale))
+        return max(1, int(height * scale)), max(1, int(width * scale))  # rounded down: within the limit
 
     def to_json(self) -> dict:
         d = asdict(self)
