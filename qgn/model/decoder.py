@@ -216,10 +216,15 @@ class QGNDecoder(nn.Module):
         start = time.perf_counter()
         parent.selected = select_sites(scheme, parent.level, lambda: parent.coords, parent.logits, gt_composite)
         x = parent.features.upsample2x(parent.selected)
+        if parent.level < ROOT_LEVEL and x.num_sites and not torch.is_grad_enabled():
+            parent.release_features()  # read by nothing but this upsampling: its memory is free for the child
         block = self.levels[str(parent.level - 1)]
         macs = block.macs(x)
         x, logits = block(x, skip_source)
-        return LevelOutput(parent.level - 1, x, logits, None, macs, time.perf_counter() - start)
+        feature_bytes = x.feats.nbytes
+        if parent.level - 1 == 0 and not torch.is_grad_enabled():
+            x = x.replace_feats(x.feats.new_empty((x.num_sites, 0)))  # nothing lies below level 0 to resume
+        return LevelOutput(parent.level - 1, x, logits, None, macs, time.perf_counter() - start, feature_bytes)
 
     def forward(
         self,
