@@ -125,7 +125,7 @@ def test_gather_works_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     weight = torch.randn(5, 3, 3, 8, generator=g, dtype=torch.float64, requires_grad=True)
     whole = subm_conv2d(SparseLevel(sites, feats), weight, backend="torch").feats
     grads = torch.autograd.grad(whole.sum(), (feats, weight))
-    monkeypatch.setattr(torch_backend, "GATHER_BLOCK_BYTES", 1)  # 64 rows per block
+    monkeypatch.setattr(torch_backend, "GATHER_BLOCK_BYTES", 1)  # 64 rows per block (N < 64 * MAX_BLOCKS)
     blocked = subm_conv2d(SparseLevel(sites, feats), weight, backend="torch").feats
     torch.testing.assert_close(blocked, whole)
     for a, b in zip(torch.autograd.grad(blocked.sum(), (feats, weight)), grads):

@@ -5,8 +5,8 @@ active sites alone) or none at all, and give the result of a masked dense `conv2
 
 * ``gather``  (few channels): gather every site's k*k neighbour rows into an (n, k*k*Cin) block
   (a missing neighbour reads an appended zero row), one GEMM with the (k*k*Cin, Cout) weight.
-  Done in blocks of ``GATHER_BLOCK_BYTES`` through one reused buffer, so the temporary stays in
-  cache and memory stays bounded at any N. Backward is the same kernel again: the neighbour relation is symmetric, so
+  Done in blocks of ``GATHER_BLOCK_BYTES`` (at most ``MAX_BLOCKS`` of them) through one reused
+  buffer, so the temporary stays in cache and its memory is a small share of the features'. Backward is the same kernel again: the neighbour relation is symmetric, so
   d feats is a gather of d out through the mirrored table times the transposed taps, and
   d weight is the gathered block's transpose times d out. Nothing but feats and weight is kept.
 * ``taps``    (many channels): per kernel offset, gather the pairs' input rows, one GEMM, and
@@ -40,6 +40,7 @@ ALGORITHM_ENV_VAR = "QGN_SPARSE_ALGORITHM"
 DENSE_CROSSOVER = 0.5  # density (sites / grid cells) from which one dense conv2d is faster
 TAPS_MIN_CHANNELS = 128  # min(Cin, Cout) from which per-offset GEMMs beat one gathered GEMM
 GATHER_BLOCK_BYTES = 1 << 20  # one gathered (rows, k*k*C) block: measured best of 64 KiB … 4 MiB
+MAX_BLOCKS = 64  # … unless that makes more blocks than this (then a block is 1/64 of the sites)
 
 
 def choose_algorithm(sites: ActiveSites, in_channels: int, out_channels: int) -> str:
@@ -116,7 +117,10 @@ def _gathered_blocks(feats: torch.Tensor, table: torch.Tensor):
     n, in_channels = feats.shape
     kk = table.shape[1]
     padded = torch.cat((feats, feats.new_zeros((1, in_channels))))
-    step = max(64, GATHER_BLOCK_BYTES // max(1, kk * in_channels * feats.element_size()))
+    row_bytes = kk * in_channels * feats.element_size()
+    # GATHER_BLOCK_BYTES per block, but at most MAX_BLOCKS blocks: a few ops per block stay cheap
+    # next to its GEMM at any N (and under a dispatch mode such as the memory benchmark's)
+    step = max(64, GATHER_BLOCK_BYTES // max(1, row_bytes), -(-n // MAX_BLOCKS))
     block = feats.new_empty((min(step, n) * kk, in_channels))
     index = torch.empty(min(step, n) * kk, dtype=torch.int64, device=feats.device)
     for start in range(0, n, step):
