@@ -239,7 +239,7 @@ def format_scaling_table(rows: list[BenchRow]) -> str:
     first = next(r.extra for r in rows if "factor" in r.extra)
     lines = [f"scaling: decoder cost against image side, working scale off ({first['images']} image(s), "
              f"median CPU time of {first['repeats']} round-robin run(s), {first['threads']} thread(s))",
-             f"{'model':<8}{'scheme':<7}{'factor':>7}{'size':>11}{'sites':>11}{'GMACs':>8}{'CPU ms':>9}{'peak MiB':>10}"
+             f"{'model':<12}{'scheme':<7}{'factor':>7}{'size':>11}{'sites':>11}{'GMACs':>8}{'CPU ms':>9}{'peak MiB':>10}"
              f"{'PC/GTC':>8}  PC precision by level (share of sent-on cells GT calls composite)"]
     for r in rows:
         e = r.extra
@@ -248,15 +248,15 @@ def format_scaling_table(rows: list[BenchRow]) -> str:
         size = f"{e['size'][0]}x{e['size'][1]}"
         precision = " ".join(f"L{k}:{v:.2f}" for k, v in e.get("precision", {}).items())
         over = f"{e['over_gtc']:.2f}" if "over_gtc" in e else ""
-        lines.append(f"{e['model']:<8}{e['scheme']:<7}{e['factor']:>7g}{size:>11}{e['sites']:>11,}"
+        lines.append(f"{e['model']:<12}{e['scheme']:<7}{e['factor']:>7g}{size:>11}{e['sites']:>11,}"
                      f"{e['decoder_macs'] / 1e9:>8.2f}{1e3 * e['decoder_seconds']:>9.1f}{e['peak_bytes'] / 2**20:>10.1f}"
                      f"{over:>8}  {precision}")
     lines += ["", "exponents (log-log slope against the factor; 1 = boundary, 2 = area):",
-              f"{'model':<8}{'scheme':<7}{'sites':>8}{'CPU time':>10}{'memory':>8}{'MACs':>8}"]
+              f"{'model':<12}{'scheme':<7}{'sites':>8}{'CPU time':>10}{'memory':>8}{'MACs':>8}"]
     fmt = lambda v: "" if v is None else f"{v:.2f}"  # noqa: E731
     for r in rows:
         e = r.extra
         if "exponent_sites" in e:
-            lines.append(f"{e['model']:<8}{e['scheme']:<7}{fmt(e['exponent_sites']):>8}{fmt(e['exponent_decoder_seconds']):>10}"
+            lines.append(f"{e['model']:<12}{e['scheme']:<7}{fmt(e['exponent_sites']):>8}{fmt(e['exponent_decoder_seconds']):>10}"
                          f"{fmt(e['exponent_peak_bytes']):>8}{fmt(e['exponent_decoder_macs']):>8}")
     return "\n".join(lines)

@@ -37,7 +37,8 @@ from qgn.sparse.sites import ActiveSites
 
 ALGORITHMS = ("gather", "taps", "dense")
 ALGORITHM_ENV_VAR = "QGN_SPARSE_ALGORITHM"
-DENSE_CROSSOVER = 0.5  # density (sites / grid cells) from which one dense conv2d is faster
+DENSE_CROSSOVER = 0.8  # density (sites / grid cells) from which one dense conv2d is faster: measured
+# (benchmarks/results/sparse-conv-cpu.txt) near 75 % from 128 channels, above 75 % below 128
 TAPS_MIN_CHANNELS = 128  # min(Cin, Cout) from which per-offset GEMMs beat one gathered GEMM
 GATHER_BLOCK_BYTES = 1 << 20  # one gathered (rows, k*k*C) block: measured best of 64 KiB … 4 MiB
 MAX_BLOCKS = 64  # … unless that makes more blocks than this (then a block is 1/64 of the sites)
