@@ -195,7 +195,7 @@ class Prediction:
         level's block and its logits, active sites × (channels + k + 1) × element size. It
         follows the active sites exactly; a training pass keeps a constant multiple of it per
         level (see ``qgn.bench.memory``)."""
-        return sum(o.features.feats.nbytes + o.logits.nbytes for o in self.outputs)
+        return sum(o.feature_bytes + o.logits.nbytes for o in self.outputs)
 
     def cost(self) -> Cost:
         return Cost(
@@ -263,15 +263,18 @@ class ImageSession:
     size:  (H, W) of the image as given; ``work_size`` (h, w) what the network sees.
     at_image_size: run the network on the image as given, whatever the model's working scale
            (the benchmarks replay a model's sites on stand-in images of a fixed size).
+    resolution: "working" (the model's working size), "native" (the photo at full resolution, up
+           to ``max_native_pixels()``) or "auto" (native where the model learnt the photo's
+           scale; ``QGNConfig.resolution_for``).
     """
 
     def __init__(self, model: QGN, image: np.ndarray, label: np.ndarray | None = None, device=None,
-                 at_image_size: bool = False):
+                 at_image_size: bool = False, resolution: str = "working"):
         self.model = model
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         image = as_rgb(image)
         self.size = tuple(image.shape[:2])
-        self.work_size = self.size if at_image_size else model.config.working_size(*self.size)
+        self.work_size = self.size if at_image_size else model.config.network_size(*self.size, resolution)
         if self.work_size != self.size:
             from qgn.data.transforms import resize_image
 
@@ -330,6 +333,7 @@ class ImageSession:
         )
 
 
-def predict(model: QGN, image: np.ndarray, scheme: Scheme | None = None, label: np.ndarray | None = None) -> Prediction:
+def predict(model: QGN, image: np.ndarray, scheme: Scheme | None = None, label: np.ndarray | None = None,
+            resolution: str = "working") -> Prediction:
     """One-shot prediction of one image (H, W, 3) uint8 with ``scheme`` (default: PC)."""
-    return ImageSession(model, image, label).run(scheme or Scheme("pc"))
+    return ImageSession(model, image, label, resolution=resolution).run(scheme or Scheme("pc"))

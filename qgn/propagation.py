@@ -97,31 +97,36 @@ def select_sites(
 ) -> torch.Tensor:
     """Which of a level's active sites go on to level ``level - 1``.
 
-    coords:       (N, 3) int64 (batch, y, x) of the active sites at ``level``.
+    coords:       (N, 3) int64 (batch, y, x) of the active sites at ``level``, or a callable
+                  returning them (read only by rules that look sites up: GTC, site masks).
     logits:       (N, k+1) the level's prediction at those sites (class 0 = composite).
     gt_composite: (B, H_l, W_l) bool, the ground-truth composite cells (GTC only).
     Returns (N,) bool on the coords' device. Empty when ``level <= scheme.depth``.
     """
-    n = coords.shape[0]
+    n, device = logits.shape[0], logits.device
+    if callable(coords):
+        coords_of = coords
+    else:
+        coords_of = lambda: coords  # noqa: E731
     if level <= scheme.depth or n == 0:
-        return torch.zeros(n, dtype=torch.bool, device=coords.device)
+        return torch.zeros(n, dtype=torch.bool, device=device)
     with torch.no_grad():
         if scheme.name == "all":
-            chosen = torch.ones(n, dtype=torch.bool, device=coords.device)
+            chosen = torch.ones(n, dtype=torch.bool, device=device)
         elif scheme.name == "gtc":
             if gt_composite is None:
                 raise ValueError("the GTC scheme needs ground truth (a label map) for every image")
-            chosen = _mask_at_sites(gt_composite, coords)
+            chosen = _mask_at_sites(gt_composite, coords_of())
         elif scheme.name == "pc":
             chosen = predicted_composite(logits, scheme.tau)
         elif scheme.name == "uncertainty":
             chosen = predicted_composite(logits, scheme.tau) | (normalised_entropy(logits) > scheme.entropy)
         else:  # "mask"
-            chosen = torch.zeros(n, dtype=torch.bool, device=coords.device)
+            chosen = torch.zeros(n, dtype=torch.bool, device=device)
         if scheme.priority_classes:
             best_real = logits[:, 1:].argmax(dim=1)
-            prio = torch.tensor(scheme.priority_classes, device=coords.device)
+            prio = torch.tensor(scheme.priority_classes, device=device)
             chosen |= torch.isin(best_real, prio)
         if scheme.site_masks and level in scheme.site_masks:
-            chosen |= _mask_at_sites(scheme.site_masks[level], coords)
+            chosen |= _mask_at_sites(scheme.site_masks[level], coords_of())
     return chosen

@@ -104,20 +104,31 @@ class BundledModel:
 
 
 def bundled_models() -> list[BundledModel]:
-    """Every bundled model whose JSON reads, sorted by name (the demo model first)."""
-    from qgn.model.checkpoint import load_config
+    """Every bundled model whose JSON reads, sorted by name (the demo model first).
+
+    Reads the JSON files alone (their classes and training record), never torch: the app lists
+    the models in its menu before anything heavy is imported. Loading a model checks it fully
+    (``qgn.model.checkpoint.load_config``)."""
+    import json
+
+    from qgn.classes import ClassSet
 
     found = []
     for weights in sorted(models_dir().glob("*.safetensors")) if models_dir().is_dir() else []:
         try:
-            config = load_config(weights)
-        except (OSError, ValueError, KeyError, TypeError):
+            doc = json.loads(weights.with_suffix(".json").read_text(encoding="utf-8"))
+            config = doc["config"]
+            classes = ClassSet.from_json(config["classes"])
+            extra = config.get("extra") or {}
+            if not isinstance(extra, dict):
+                raise TypeError("extra is not an object")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             continue
-        extra = config.extra or {}
         train = extra.get("train", {}) if isinstance(extra.get("train"), dict) else {}
         trained_on = f"{train.get('dataset', '')}/{train.get('split', '')}" if train.get("dataset") else ""
-        found.append(BundledModel(weights.stem, weights, config.classes, weights.stat().st_size, trained_on,
-                                  extra.get("iteration"), extra.get("evaluation", {}) or {}))
+        evaluation = extra.get("evaluation", {})
+        found.append(BundledModel(weights.stem, weights, classes, weights.stat().st_size, trained_on,
+                                  extra.get("iteration"), evaluation if isinstance(evaluation, dict) else {}))
     return sorted(found, key=lambda m: (m.name != DEFAULT_MODEL_NAME, m.name))
 
 

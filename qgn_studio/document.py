@@ -323,6 +323,19 @@ class ImageDocument:
             self._truth_checked = key
         return None if self.truth_problem else self.ground_truth
 
+    def unload(self) -> bool:
+        """Drop the decoded image and ground truth (``load`` reads them again when the image is
+        shown again), unless an annotation is being edited on it; returns whether it did. What
+        was measured (curve, reference) stays: it is small and still true."""
+        if self.annotation is not None or self.image is None:
+            return False
+        self.image = None
+        self.ground_truth = None
+        self.gt_path = None
+        self.notes = []
+        self._truth_checked = None
+        return True
+
     def forget_results(self) -> None:
         """Drop results and measurements (after a model or device change)."""
         self.result = None

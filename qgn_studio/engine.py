@@ -78,6 +78,7 @@ class Engine:
         self.info: ModelInfo | None = None
         self.device = "cpu"
         self.max_sessions = max_sessions
+        self.resolution = "auto"  # "working" | "native" | "auto": qgn.model.qgn.QGNConfig.resolution_for
         self._entries: OrderedDict[Path, _Entry] = OrderedDict()
 
     # ------------------------------------------------------------------ model
@@ -109,9 +110,21 @@ class Engine:
         return self.info
 
     def adopt(self, other: "Engine") -> None:
-        """Use ``other``'s model (shared, read-only) with sessions of our own."""
+        """Use ``other``'s model (shared, read-only) and resolution with sessions of our own."""
         self.model, self.info, self.device = other.model, other.info, other.device
+        self.resolution = other.resolution
         self._entries.clear()
+
+    def set_resolution(self, resolution: str) -> ModelInfo | None:
+        """Run photos at the working size, at full resolution, or "auto" (full resolution where
+        the model learnt the photo's scale); the sessions made at the old one are dropped."""
+        from qgn.model.qgn import RESOLUTIONS
+
+        if resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution must be one of {', '.join(RESOLUTIONS)}; got {resolution!r}")
+        self.resolution = resolution
+        self._entries.clear()
+        return self.info
 
     def set_device(self, device: str) -> ModelInfo:
         """Move the model to ``device``; the sessions (on the old device) are dropped."""
@@ -144,7 +157,8 @@ class Engine:
             raise RuntimeError("no model is loaded")
         entry = self._entries.get(doc.path)
         if entry is None:
-            entry = _Entry(ImageSession(self.model, doc.image, self._truth(doc), self.device))
+            entry = _Entry(ImageSession(self.model, doc.image, self._truth(doc), self.device,
+                                        resolution=self.resolution))
             self._entries[doc.path] = entry
             while len(self._entries) > self.max_sessions:
                 self._entries.popitem(last=False)

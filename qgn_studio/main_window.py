@@ -33,6 +33,13 @@ from qgn_studio.workers import InferenceWorker, ThumbnailLoader
 APP_NAME = "QGN Studio"
 RECENT_RESULTS = 8  # images whose last result stays in memory
 PLACEHOLDER = "Open images with Ctrl+O, a folder with Ctrl+Shift+O, or drop them here"
+RESOLUTION_CHOICES = (  # Model → Resolution (qgn.model.qgn.QGNConfig.resolution_for)
+    ("auto", "Automatic (full resolution where the model learnt it)",
+     "Photos larger than the model's working size run at full resolution when the model was trained at "
+     "their scale (its predicted composite cells then follow the boundaries), else at the working size"),
+    ("working", "Working size", "Every photo runs at the model's working size; labels are mapped back to its pixels"),
+    ("native", "Full resolution", "Every photo runs at its own size (up to 33.6 megapixels)"),
+)
 LAYER_KEYS = {"prediction": "L", "truth": "T", "grid": "G", "uncertainty": "U", "sites": "S", "image": "I",
               "changed": "C"}
 
@@ -342,6 +349,15 @@ class MainWindow(QtWidgets.QMainWindow):
             self.device_actions[choice] = action
         self.device_actions["auto"].setChecked(True)
         self.device_actions["cuda"].setEnabled(False)  # until the worker has looked
+        resolution_menu = model.addMenu("&Resolution")
+        self.resolution_actions: dict[str, QtGui.QAction] = {}
+        group = QtGui.QActionGroup(self)
+        for choice, text, tip in RESOLUTION_CHOICES:
+            action = self._action(resolution_menu, text, self._resolution_setter(choice), checkable=True,
+                                  section="Model", tip=tip)
+            group.addAction(action)
+            self.resolution_actions[choice] = action
+        self.resolution_actions["auto"].setChecked(True)
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, ["F1", "?"])
@@ -380,6 +396,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _device_setter(self, choice):
         return lambda: self.set_device(choice)
+
+    def _resolution_setter(self, choice):
+        return lambda: self.worker.set_resolution(choice) if self.model_info is not None else None
 
     def _fill_bundled_menu(self) -> None:
         """Model → Bundled models: each shipped model with its classes and measured mIoU."""
@@ -591,12 +610,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self._request()
 
     def _keep_recent_results(self, doc: ImageDocument) -> None:
-        """Results hold per-level arrays (megabytes each): keep those of the last few images."""
+        """Results hold per-level arrays (megabytes each), decoded images and ground truth about
+        as much: keep those of the last few images (an older one is read again when revisited)."""
         if doc in self._recent:
             self._recent.remove(doc)
         self._recent.append(doc)
         while len(self._recent) > RECENT_RESULTS:
-            self._recent.pop(0).result = None
+            old = self._recent.pop(0)
+            old.result = None
+            old.unload()
 
     def step_image(self, delta: int) -> None:
         """The next (previous) image shown by the list's filter."""

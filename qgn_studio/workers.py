@@ -180,6 +180,10 @@ class InferenceWorker(QtCore.QThread):
     def set_device(self, device: str) -> None:
         self._submit_model(("device", device))
 
+    def set_resolution(self, resolution: str) -> None:
+        """Run photos at "working" size, "native" (full) resolution or "auto" from now on."""
+        self._submit_model(("resolution", resolution))
+
     def use_model(self, model, path: Path) -> None:
         """Predict with ``model`` (in memory, saved at ``path``) from now on: a fine-tuned model."""
         self._submit_model(("use", model, path))
@@ -243,7 +247,8 @@ class InferenceWorker(QtCore.QThread):
                     self.measurer.set_paused(False)
 
     def _run_model_job(self, job: tuple) -> None:
-        texts = {"load": "Loading the model", "use": "Switching to the new model"}
+        texts = {"load": "Loading the model", "use": "Switching to the new model",
+                 "resolution": "Switching the resolution"}
         self.busy_changed.emit(True, texts.get(job[0], f"Moving the model to {job[-1]}"))
         try:
             with self.measurer.held():
@@ -251,6 +256,8 @@ class InferenceWorker(QtCore.QThread):
                     info = self.engine.load_model(*job[1:])
                 elif job[0] == "use":
                     info = self.engine.use_model(*job[1:])
+                elif job[0] == "resolution":
+                    info = self.engine.set_resolution(job[1])
                 else:
                     info = self.engine.set_device(job[1])
                 self.measurer.adopt(self.engine)

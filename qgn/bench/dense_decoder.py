@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from qgn.model.decoder import ROOT_LEVEL, DecoderLevel, LevelOutput, QGNDecoder, ResidualUnit
+from qgn.model.decoder import ROOT_LEVEL, DecoderLevel, LevelOutput, QGNDecoder, ResidualUnit, dense_linear
 from qgn.sparse.nn import SparseBatchNorm, SparseLinear, SubMConv2d
 
 
@@ -80,4 +80,27 @@ def dense_masked_decode(
         mask = level_masks[level][:, None].to(x.dtype)
         x = F.interpolate(x, scale_factor=2, mode="nearest") * mask
         x, logits[level] = _level(x, sources[level], decoder.levels[str(level)], mask)
+    return logits
+
+
+@torch.no_grad()
+def dense_decode(decoder: QGNDecoder, features: list[torch.Tensor], image: torch.Tensor, depth: int = 0) -> dict[int, torch.Tensor]:
+    """The best dense choice: ``decoder`` computing every cell of every level 5 … ``depth`` with
+    channels-last ``conv2d`` (oneDNN's fastest CPU layout) and no masks — the plain dense decoder
+    that the sparse All path must not be slower than. Same weights, BatchNorm running statistics.
+
+    Returns level → (B, k+1, H_l, W_l) logits (equal to the sparse All decoder's at every cell).
+    """
+    if decoder.training:
+        raise ValueError("dense_decode uses BatchNorm running statistics: call decoder.eval() first")
+    x = torch.relu_(_bn(dense_linear(features[4], decoder.reduce), decoder.reduce_bn))
+    logits = {ROOT_LEVEL: dense_linear(x, decoder.head5)}
+    sources = [image] + list(features[:4])
+    for level in range(ROOT_LEVEL - 1, depth - 1, -1):
+        block = decoder.levels[str(level)]
+        x = F.interpolate(x, scale_factor=2, mode="nearest").contiguous(memory_format=torch.channels_last)
+        x = dense_linear(sources[level], block.skip).add_(x)
+        for unit in block.units:
+            x = unit.dense_forward(x)
+        logits[level] = dense_linear(x, block.head)
     return logits

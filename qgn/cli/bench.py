@@ -13,6 +13,12 @@ shows a full run and discusses it):
   annotate (only with --only annotate) actions per image of a simulated annotator: scratch, model,
            assist_scratch, assist_model, assist_head, best (--scenarios adds loop, loop_uncertainty;
            --tolerance PX; qgn.cli.bench_annotate; --model default the bundled street model)
+  scaling  (only when named) sites, decoder MACs, CPU time and peak memory of All / GTC / PC and the
+           dense decoder at 1x, 2x, 4x, 8x of each photo, working scale off, and their exponents
+           (qgn.bench.scaling): `--model M[,M2]`, `--data`, `--split`, `--images N`, `--factors`
+  sparse_conv (only when named) one 3x3 submanifold conv at 16 … 512 channels and 1 … 75 % density,
+           GMAC/s of each backend against dense channels-last conv2d in the same run
+           (qgn.bench.sparse_conv): `--channels`, `--densities`, `--repeats`
 
 --json prints one object per measured row (name, bytes, macs, seconds, device, …) instead of tables.
 """
@@ -26,7 +32,9 @@ from pathlib import Path
 from qgn.cli.threads import add_threads_argument, apply_threads
 
 SECTIONS = ("memory", "compute", "speed", "anytime")
-OPT_IN_SECTIONS = ("annotate",)  # run only when named in --only
+OPT_IN_SECTIONS = ("annotate", "scaling", "sparse_conv")  # run only when named in --only
+STANDALONE_SECTIONS = ("scaling", "sparse_conv")  # need neither the stand-in workloads nor the anytime model
+SCALING_IMAGES = 10
 DEFAULT_MODEL = "camvid"  # the bundled street model (resources/models/camvid.*)
 FULL = dict(sizes="2048x1024,480x384", images=0, speed_size="480x384", repeats=3, anytime_images=0,
             architectures="R50,R101")
@@ -52,7 +60,10 @@ def add_arguments(p) -> None:
     p.add_argument("--scale", type=float, help="anytime: resize images by this factor (default: the model's "
                                                "training scale from its JSON, else 1)")
     p.add_argument("--out", default="benchmarks/results", help="folder for the anytime CSV and PNG")
-    p.add_argument("--split", help="annotate: the data split (default val)")
+    p.add_argument("--split", help="annotate, scaling: the data split (default val)")
+    p.add_argument("--factors", default="1,2,4,8", help="scaling: image-side factors (default %(default)s)")
+    p.add_argument("--channels", help="sparse_conv: channel counts (default 16,32,64,128,256,512)")
+    p.add_argument("--densities", help="sparse_conv: shares of active sites (default 0.01,0.03,0.1,0.3,0.5,0.75)")
     p.add_argument("--annotate-iters", type=int, help="annotate: fine-tune iterations of each loop step (default 40)")
     p.add_argument("--heldout", type=int, help="annotate: score the loops' models before/after on this many other images")
     p.add_argument("--tolerance", type=int, default=0,
@@ -105,6 +116,8 @@ def run(args) -> int:
     apply_threads(args)
     if sections == ["annotate"]:
         return _annotate_only(args)
+    if set(sections) <= set(STANDALONE_SECTIONS):
+        return _standalone(args, sections)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: CUDA is not available here")
@@ -147,6 +160,85 @@ def _annotate_only(args) -> int:
         print(text)
         print(f"\n(total {time.perf_counter() - started:.0f} s)")
     return 0
+
+
+def _standalone(args, sections) -> int:
+    import torch
+
+    log = (lambda m: print(f"qgn bench: {m}", file=sys.stderr, flush=True))
+    started = time.perf_counter()
+    rows, texts = [], []
+    if "sparse_conv" in sections:
+        from qgn.bench import sparse_conv
+
+        defaults = sparse_conv.QUICK if args.quick else {}
+        channels = _numbers(args.channels, int, "--channels") or defaults.get("channels", sparse_conv.CHANNELS)
+        densities = _numbers(args.densities, float, "--densities") or defaults.get("densities", sparse_conv.DENSITIES)
+        repeats = args.repeats or defaults.get("repeats", 5)
+        spconv = _spconv_importable(log)
+        rows_ = sparse_conv.sparse_conv_rows(channels, densities, repeats, spconv, device=torch.device(args.device),
+                                             log=log)
+        rows += rows_
+        texts.append(sparse_conv.format_sparse_conv_table(rows_))
+    if "scaling" in sections:
+        rows_ = _scaling(args, log)
+        rows += rows_
+        from qgn.bench.scaling import format_scaling_table
+
+        texts.append(format_scaling_table(rows_))
+    if args.json:
+        for row in rows:
+            print(row.to_json_line())
+    else:
+        print("\n".join(_context(args, torch.device(args.device), sections)))
+        for text in texts:
+            print()
+            print(text)
+        print(f"\n(total {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+def _numbers(text: str | None, kind, option: str) -> tuple | None:
+    if not text:
+        return None
+    try:
+        values = tuple(kind(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{option} takes comma-separated numbers, e.g. 1,2,4,8; got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise ValueError(f"{option} takes positive numbers; got {text!r}")
+    return values
+
+
+def _spconv_importable(log) -> bool:
+    from qgn.sparse import get_backend
+
+    try:
+        get_backend("spconv")
+    except Exception as error:  # noqa: BLE001 - benchmark what is there
+        log(f"spconv unavailable ({type(error).__name__}: {error}); sparse_conv runs without it")
+        return False
+    return True
+
+
+def _scaling(args, log):
+    from qgn.bench.scaling import scaling_rows
+    from qgn.data.registry import open_dataset
+    from qgn.model.checkpoint import load_model
+    from qgn.resources import default_model
+
+    factors = _numbers(args.factors, float, "--factors")
+    split = args.split or "val"
+    data = open_dataset(args.data, split)
+    count = min(args.images or (2 if args.quick else SCALING_IMAGES), len(data))
+    repeats = args.repeats or (1 if args.quick else 3)
+    rows = []
+    for name in [m for m in args.model.split(",") if m]:
+        model = load_model(default_model(name)).eval()
+        samples = (data[i] for i in range(count))
+        rows += scaling_rows(model, Path(name).stem if ("/" in name or "\\" in name) else name, samples,
+                             data.classes, factors, repeats, log)
+    return rows
 
 
 def _context(args, device, sections) -> list[str]:

@@ -1,4 +1,5 @@
-"""`qgn predict --model M IMAGE... [--scheme …] [--tau T] [--depth D] [--labels GT] [--out DIR] [--json]`
+"""`qgn predict --model M IMAGE... [--scheme …] [--tau T] [--depth D] [--labels GT] [--out DIR] [--json]
+[--resolution auto|working|native]`
 
 Writes OUT/NAME.png (indexed-palette label map) and OUT/NAME.qgt (the predicted quadtree) per
 image. With --json, prints one JSON object per image (one per line): active sites per level,
@@ -30,6 +31,11 @@ def add_arguments(p) -> None:
     p.add_argument("--out", help="output folder for NAME.png and NAME.qgt (default: nothing written)")
     p.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda when available)")
     p.add_argument("--json", action="store_true", help="print one JSON object per image")
+    p.add_argument("--resolution", default="auto", choices=["auto", "working", "native"],
+                   help="native: run a photo larger than the model's working size at full resolution (PC "
+                        "cost follows the boundaries); working: at the working size, labels mapped back; "
+                        "auto (default): native where the model learnt the photo's scale (its JSON's "
+                        "training scales), else working")
 
 
 def collect_images(paths: list[str]) -> list[Path]:
@@ -123,7 +129,7 @@ def run(args) -> int:
             image = read_rgb(path)
             label = read_ground_truth(label_path) if label_path else None
             with naming(label_path if label is not None else None):  # these fail on ground truth only
-                pred = ImageSession(model, image, label, device).run(scheme)
+                pred = ImageSession(model, image, label, device, resolution=args.resolution).run(scheme)
                 record = {"image": str(path), **pred.cost().to_json()}
                 if label is not None:
                     record.update(ConfusionMatrix(classes.num_classes).add(label, pred.label()).to_json())

@@ -54,6 +54,19 @@ class LevelOutput:
     selected: torch.Tensor | None
     macs: int
     seconds: float
+    feature_bytes: int = -1  # bytes of features.feats when computed (kept after `release_features`)
+
+    def __post_init__(self):
+        if self.feature_bytes < 0:
+            self.feature_bytes = self.features.feats.nbytes
+
+    def release_features(self) -> None:
+        """Drop the feature rows (kept: sites, logits, selection, costs). Inference does this for
+        levels between the root and the finest, which nothing reads again: their memory goes back
+        at once instead of staying allocated for the whole prediction."""
+        feats = self.features.feats
+        if feats.shape[1]:
+            self.features = self.features.replace_feats(feats.new_empty((feats.shape[0], 0)))
 
     @property
     def coords(self) -> torch.Tensor:
@@ -62,6 +75,24 @@ class LevelOutput:
     @property
     def num_sites(self) -> int:
         return self.features.num_sites
+
+
+def dense_linear(x: torch.Tensor, layer: SparseLinear) -> torch.Tensor:
+    """A per-site linear layer on every cell of (B, C, H, W): one matmul over the channels-last
+    rows; the result is channels-last (B, C', H, W)."""
+    b, c, h, w = x.shape
+    out = torch.nn.functional.linear(x.permute(0, 2, 3, 1).reshape(-1, c), layer.weight, layer.bias)
+    return out.view(b, h, w, -1).permute(0, 3, 1, 2)
+
+
+def _dense_conv3x3(x: torch.Tensor, layer: SubMConv2d) -> torch.Tensor:
+    # (Cout, k, k, Cin) permuted to (Cout, Cin, k, k) is channels-last: oneDNN's fastest CPU layout
+    return torch.nn.functional.conv2d(x, layer.weight.permute(0, 3, 1, 2), layer.bias, padding=layer.kernel_size // 2)
+
+
+def _dense_bn(x: torch.Tensor, layer: SparseBatchNorm) -> torch.Tensor:
+    return torch.nn.functional.batch_norm(x, layer.running_mean, layer.running_var, layer.weight, layer.bias,
+                                          False, 0.0, layer.eps)
 
 
 class ResidualUnit(nn.Module):
@@ -80,10 +111,17 @@ class ResidualUnit(nn.Module):
 
     def forward(self, x: SparseLevel) -> SparseLevel:
         out = self.bn1(self.conv1(x))
-        out = out.replace_feats(torch.relu(out.feats))
+        out = out.replace_feats(torch.relu_(out.feats))  # BN's output is fresh and not saved: in place
         out = self.bn2(self.conv2(out))
         identity = x.feats if self.shortcut is None else self.shortcut["bn"](self.shortcut["proj"](x)).feats
-        return out.replace_feats(torch.relu(out.feats + identity))
+        return out.replace_feats(out.feats.add_(identity).relu_())
+
+    def dense_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The unit on every cell of a channels-last (B, C, H, W) grid (inference, BN running stats)."""
+        out = torch.relu_(_dense_bn(_dense_conv3x3(x, self.conv1), self.bn1))
+        out = _dense_bn(_dense_conv3x3(out, self.conv2), self.bn2)
+        identity = x if self.shortcut is None else _dense_bn(dense_linear(x, self.shortcut["proj"]), self.shortcut["bn"])
+        return out.add_(identity).relu_()
 
     def macs(self, num_sites: int, num_pairs: int) -> int:
         total = num_pairs * (self.in_ch * self.out_ch + self.out_ch * self.out_ch)
@@ -104,11 +142,27 @@ class DecoderLevel(nn.Module):
         self.skip_ch, self.in_ch, self.out_ch, self.num_outputs = skip_ch, in_ch, out_ch, num_outputs
 
     def forward(self, x: SparseLevel, skip_source: torch.Tensor) -> tuple[SparseLevel, torch.Tensor]:
-        """x: upsampled parent features (N, in_ch); skip_source: (B, skip_ch, H_l, W_l) dense."""
-        x = x.replace_feats(x.feats + gather_linear(skip_source, x.sites, self.skip.weight, self.skip.bias))
+        """x: upsampled parent features (N, in_ch); skip_source: (B, skip_ch, H_l, W_l) dense.
+
+        A level whose sites fill the grid (All, and often the coarse levels of PC) runs as a dense
+        channels-last block at inference: the same arithmetic as the sparse path, in one layout."""
+        if x.sites.is_full() and not self.training and not torch.is_grad_enabled():
+            return self.dense_forward(x, skip_source)
+        x = x.replace_feats(gather_linear(skip_source, x.sites, self.skip.weight, self.skip.bias).add_(x.feats))
         for unit in self.units:
             x = unit(x)
         return x, self.head(x).feats
+
+    def dense_forward(self, x: SparseLevel, skip_source: torch.Tensor) -> tuple[SparseLevel, torch.Tensor]:
+        """`forward` on a full grid as dense channels-last ops; rows of the results are the sites."""
+        (height, width), batch = x.spatial_shape, x.batch_size
+        grid = x.feats.view(batch, height, width, -1).permute(0, 3, 1, 2)
+        grid = dense_linear(skip_source, self.skip).add_(grid)
+        for unit in self.units:
+            grid = unit.dense_forward(grid)
+        logits = dense_linear(grid, self.head)
+        rows = lambda t: t.permute(0, 2, 3, 1).reshape(batch * height * width, -1)  # noqa: E731
+        return x.replace_feats(rows(grid)), rows(logits)
 
     def macs(self, x: SparseLevel) -> int:
         n = x.num_sites
@@ -160,12 +214,17 @@ class QGNDecoder(nn.Module):
     def step(self, parent: LevelOutput, skip_source: torch.Tensor, scheme: Scheme, gt_composite) -> LevelOutput:
         """Select sites of ``parent`` (sets ``parent.selected``), upsample, run level parent.level-1."""
         start = time.perf_counter()
-        parent.selected = select_sites(scheme, parent.level, parent.coords, parent.logits, gt_composite)
+        parent.selected = select_sites(scheme, parent.level, lambda: parent.coords, parent.logits, gt_composite)
         x = parent.features.upsample2x(parent.selected)
+        if parent.level < ROOT_LEVEL and x.num_sites and not torch.is_grad_enabled():
+            parent.release_features()  # read by nothing but this upsampling: its memory is free for the child
         block = self.levels[str(parent.level - 1)]
         macs = block.macs(x)
         x, logits = block(x, skip_source)
-        return LevelOutput(parent.level - 1, x, logits, None, macs, time.perf_counter() - start)
+        feature_bytes = x.feats.nbytes
+        if parent.level - 1 == 0 and not torch.is_grad_enabled():
+            x = x.replace_feats(x.feats.new_empty((x.num_sites, 0)))  # nothing lies below level 0 to resume
+        return LevelOutput(parent.level - 1, x, logits, None, macs, time.perf_counter() - start, feature_bytes)
 
     def forward(
         self,
@@ -193,5 +252,7 @@ class QGNDecoder(nn.Module):
             child = self.step(parent, sources[parent.level - 1], scheme, gt)
             if child.num_sites == 0:
                 break
+            if len(outputs) > 1 and not torch.is_grad_enabled():
+                parent.release_features()  # neither the root nor the finest level: never read again
             outputs.append(child)
         return outputs

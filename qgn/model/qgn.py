@@ -36,6 +36,29 @@ def max_working_pixels() -> int:
         raise ValueError(f"{MAX_WORKING_PIXELS_ENV}={text!r}: use at least 1024 pixels")
     return value
 
+RESOLUTIONS = ("auto", "working", "native")
+DEFAULT_MAX_NATIVE_PIXELS = 1 << 25  # 33.6 megapixels; QGN_MAX_NATIVE_PIXELS overrides
+MAX_NATIVE_PIXELS_ENV = "QGN_MAX_NATIVE_PIXELS"
+
+
+def max_native_pixels() -> int:
+    """The most pixels a photo may have to run at full resolution (``QGN_MAX_NATIVE_PIXELS``, else
+    ``DEFAULT_MAX_NATIVE_PIXELS``); a larger one runs resized to that many."""
+    import os
+
+    text = os.environ.get(MAX_NATIVE_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_NATIVE_PIXELS
+    try:
+        value = int(float(text))
+    except ValueError:
+        raise ValueError(f"{MAX_NATIVE_PIXELS_ENV}={text!r} is not a pixel count; use e.g. "
+                         f"{MAX_NATIVE_PIXELS_ENV}=50000000") from None
+    if value < 1024:
+        raise ValueError(f"{MAX_NATIVE_PIXELS_ENV}={text!r}: use at least 1024 pixels")
+    return value
+
+
 # name -> architecture fields of QGNConfig
 PRESETS: dict[str, dict] = {
     "tiny": dict(encoder="tiny", encoder_width=1.0, decoder_width=0.25, decoder_units=(1, 1, 1, 1, 1)),
@@ -105,6 +128,45 @@ class QGNConfig:
         if abs(scale - 1.0) < 1e-9:
             return height, width
         return max(1, round(height * scale)), max(1, round(width * scale))
+
+    def learnt_scale(self) -> float | None:
+        """How many times its training images' side the largest objects a model learnt were: the
+        top of its training scale range (``scale_wide`` when it trained on wide scales, else
+        ``scale_max``) from its JSON; None when the JSON does not say."""
+        train = self.extra.get("train", {}) if isinstance(self.extra, dict) else {}
+        values = [v for v in (train.get("scale_wide"), train.get("scale_max")) if isinstance(v, (int, float)) and v > 0]
+        return max(values) if values else None
+
+    def resolution_for(self, height: int, width: int, resolution: str = "auto") -> str:
+        """"working" or "native" for an image of ``height``×``width``.
+
+        ``auto`` picks native (full resolution) where the model learnt objects of the photo's
+        scale - it trained on wide scales (``scale_wide`` in its JSON) reaching the photo's size
+        relative to its training images (``input_size``) - since only there its predicted
+        composite cells follow the boundaries and its cost grows with the photo's side; else the
+        working size. ``working`` and ``native`` force one.
+        """
+        if resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution must be one of {', '.join(RESOLUTIONS)}; got {resolution!r}")
+        if resolution != "auto":
+            return resolution
+        train = self.extra.get("train", {}) if isinstance(self.extra, dict) else {}
+        if not train.get("scale_wide") or self.input_size is None:
+            return "working"
+        h0, w0 = self.input_size
+        side = ((height * width) / max(1, h0 * w0)) ** 0.5
+        return "native" if side <= float(train["scale_wide"]) * 1.0001 else "working"
+
+    def network_size(self, height: int, width: int, resolution: str = "auto") -> tuple[int, int]:
+        """(h, w) the network sees: ``working_size``, or the image as given (at most
+        ``max_native_pixels()``) where ``resolution_for`` says native."""
+        if self.resolution_for(height, width, resolution) == "working":
+            return self.working_size(height, width)
+        limit = max_native_pixels()
+        if height * width <= limit:
+            return height, width
+        scale = (limit / (height * width)) ** 0.5
+        return max(1, int(height * scale)), max(1, int(width * scale))  # rounded down: within the limit
 
     def to_json(self) -> dict:
         d = asdict(self)

@@ -20,7 +20,7 @@ from qgn.sparse.backend import (
 from qgn.sparse.functional import sparse_linear, subm_conv2d
 from qgn.sparse.level import SparseLevel, gather_at_sites
 from qgn.sparse.nn import SparseBatchNorm, SparseLinear, SparseReLU, SubMConv2d
-from qgn.sparse.rulebook import NeighbourRulebook, build_neighbour_rulebook, neighbour_rulebook
+from qgn.sparse.rulebook import NeighbourRulebook, build_neighbour_rulebook, count_neighbour_pairs, neighbour_rulebook
 from qgn.sparse.sites import ActiveSites
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "available_backends",
     "backend_names",
     "build_neighbour_rulebook",
+    "count_neighbour_pairs",
     "gather_at_sites",
     "get_backend",
     "neighbour_rulebook",

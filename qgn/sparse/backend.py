@@ -7,7 +7,8 @@ spconv's native layout. The equivalent `torch.nn.functional.conv2d` weight is
 Choosing a backend (`get_backend(None)`), first match wins:
   1. `set_default_backend(name)` called in this process,
   2. the environment variable QGN_SPARSE_BACKEND = "torch" | "spconv" | "auto",
-  3. auto: without CUDA "torch" (as fast as spconv's CPU path, and no 5-7 s spconv import);
+  3. auto: without CUDA "torch" (faster than spconv's CPU path since its gather-GEMM and dense
+     algorithms, torch_backend.py; and no 5-7 s spconv import);
      with CUDA "spconv" if it imports and passes a self-check (selfcheck.py), else "torch" with
      one `SparseBackendWarning` saying why. The choice is made once per process.
 A backend named explicitly (argument, default or environment) is used without a self-check.
@@ -161,8 +162,8 @@ def _instance(name: str) -> SubmConvBackend:
 
 def _auto_selected_name() -> str:
     """On a CUDA machine 'spconv' if it imports and passes the self-check, else 'torch' (warns
-    once). Without CUDA 'torch': measured as fast as spconv's CPU path (Native) and it spares the
-    5-7 s spconv import. Cached."""
+    once). Without CUDA 'torch': measured faster than spconv's CPU path (Native) at the decoder's
+    shapes (`qgn bench --only sparse_conv`) and it spares the 5-7 s spconv import. Cached."""
     global _auto_name
     if _auto_name is None and not _cuda_available():
         _auto_name = "torch"

@@ -49,5 +49,9 @@ def gather_linear(dense: torch.Tensor, sites: ActiveSites, weight: torch.Tensor,
     b, _, h, w = dense.shape
     if (b, (h, w)) != (sites.batch_size, sites.spatial_shape):
         raise ValueError(f"dense grid {b}×{h}×{w} does not match the sites' grid {sites.batch_size}×{sites.spatial_shape}")
+    needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (dense, weight, bias))
+    if sites.is_full() and not needs_grad:  # every pixel, row-major: a channels-last matmul
+        rows = dense.permute(0, 2, 3, 1).reshape(-1, dense.shape[1])
+        return torch.addmm(bias, rows, weight.t()) if bias is not None else rows @ weight.t()
     coords = sites.coords
     return _GatherLinear.apply(dense, coords[:, 0], coords[:, 1] * w + coords[:, 2], weight, bias)

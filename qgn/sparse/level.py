@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from qgn.sparse.rulebook import neighbour_rulebook
+from qgn.sparse.rulebook import count_neighbour_pairs
 from qgn.sparse.sites import ActiveSites
 
 
@@ -76,9 +76,7 @@ class SparseLevel:
 
         A conv from Cin to Cout channels costs `num_neighbour_pairs(k) * Cin * Cout` MACs.
         """
-        if kernel_size == 1:
-            return self.num_sites  # every site is its only neighbour; no rulebook needed
-        return neighbour_rulebook(self.sites, kernel_size).num_pairs
+        return count_neighbour_pairs(self.sites, kernel_size)
 
     # ------------------------------------------------------------------------------ operations
 
@@ -106,6 +104,13 @@ class SparseLevel:
             Level on the (B, 2H, 2W) grid with 4*K sites in canonical order; each child carries
             its parent's features.
         """
+        if self.sites.splits_whole_grid(parent_mask):  # nearest-neighbour upsampling, channels-last
+            children = ActiveSites.full(self.batch_size, (2 * self.spatial_shape[0], 2 * self.spatial_shape[1]),
+                                        self.sites.device)
+            (height, width), channels = self.spatial_shape, self.num_channels
+            grid = self.feats.view(self.batch_size, height, width, channels).permute(0, 3, 1, 2)
+            up = torch.nn.functional.interpolate(grid, scale_factor=2, mode="nearest")
+            return SparseLevel(children, up.permute(0, 2, 3, 1).reshape(-1, channels))
         children, parent_index = self.sites.upsample2x(parent_mask)
         return SparseLevel(children, self.feats.index_select(0, parent_index))
 

@@ -1,8 +1,9 @@
 """The geometry of one decoder level: a set of active sites on a (B, H, W) grid.
 
-`ActiveSites` is immutable. It owns a small cache (site-id grid, neighbour rulebooks of every
+`ActiveSites` is immutable. It owns a small cache (flat indices, neighbour rulebooks of every
 backend) so that all convolutions on one level compute their neighbour pairs once, like spconv's
-`indice_key`. Feature tensors live in `SparseLevel` (level.py), which shares one `ActiveSites`
+`indice_key`. Everything cached is O(N) in the number of sites: nothing of the grid's size
+(B x H x W) is ever kept, so memory follows the active sites at any resolution. Feature tensors live in `SparseLevel` (level.py), which shares one `ActiveSites`
 between all the feature maps of a level.
 
 Canonical order: sites are sorted by (batch, y, x), i.e. by the flat index b*H*W + y*W + x, and
@@ -37,7 +38,9 @@ class ActiveSites:
         height, width = (int(s) for s in spatial_shape)
         if height <= 0 or width <= 0 or batch_size <= 0:
             raise ValueError(f"bad grid: batch_size={batch_size}, spatial_shape={spatial_shape}")
-        self.coords: torch.Tensor = coords
+        self._coords: torch.Tensor | None = coords
+        self._num_sites = int(coords.shape[0])
+        self._device = coords.device
         self.spatial_shape: tuple[int, int] = (height, width)
         self.batch_size: int = int(batch_size)
         self._cache: dict[Hashable, object] = {}
@@ -54,10 +57,16 @@ class ActiveSites:
 
     @classmethod
     def full(cls, batch_size: int, spatial_shape: tuple[int, int], device: torch.device | str = "cpu") -> ActiveSites:
-        """Every site of the (batch_size, H, W) grid is active."""
-        height, width = spatial_shape
-        mask = torch.ones((batch_size, height, width), dtype=torch.bool, device=device)
-        return cls.from_mask(mask)
+        """Every site of the (batch_size, H, W) grid is active (canonical order = row-major)."""
+        height, width = (int(s) for s in spatial_shape)
+        if height <= 0 or width <= 0 or batch_size <= 0:
+            raise ValueError(f"bad grid: batch_size={batch_size}, spatial_shape={spatial_shape}")
+        sites = cls.__new__(cls)
+        sites._coords = None  # made on first use (`coords`): the All path rarely needs them
+        sites._num_sites = batch_size * height * width
+        sites._device = torch.device(device)
+        sites.spatial_shape, sites.batch_size, sites._cache = (height, width), int(batch_size), {}
+        return sites
 
     @classmethod
     def from_coords(
@@ -85,30 +94,47 @@ class ActiveSites:
     # --------------------------------------------------------------------------------- queries
 
     @property
+    def coords(self) -> torch.Tensor:
+        """(N, 3) int64 (b, y, x) rows in canonical order."""
+        if self._coords is None:  # a full grid: every (b, y, x) in row-major order
+            (height, width), batch_size = self.spatial_shape, self.batch_size
+            axes = [torch.arange(n, device=self._device) for n in (batch_size, height, width)]
+            self._coords = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
+        return self._coords
+
+    @property
     def num_sites(self) -> int:
-        return int(self.coords.shape[0])
+        return self._num_sites
 
     @property
     def device(self) -> torch.device:
-        return self.coords.device
+        return self._device
 
     def flat_index(self) -> torch.Tensor:
         """(N,) int64 position of every site in a flattened (B, H, W) grid: b*H*W + y*W + x."""
         return self.cached("flat_index", self._build_flat_index)
 
     def _build_flat_index(self) -> torch.Tensor:
+        if self._coords is None:
+            return torch.arange(self.num_sites, device=self.device)
         height, width = self.spatial_shape
         return (self.coords[:, 0] * height + self.coords[:, 1]) * width + self.coords[:, 2]
 
-    def index_grid(self) -> torch.Tensor:
-        """(B, H, W) int64: the site id (row of `coords`) at every grid cell, -1 where inactive."""
-        return self.cached("index_grid", self._build_index_grid)
-
-    def _build_index_grid(self) -> torch.Tensor:
+    @property
+    def grid_cells(self) -> int:
+        """B * H * W, the number of cells of the grid the sites live on."""
         height, width = self.spatial_shape
-        grid = torch.full((self.batch_size * height * width,), -1, dtype=torch.int64, device=self.device)
-        grid[self.flat_index()] = torch.arange(self.num_sites, device=self.device)
-        return grid.view(self.batch_size, height, width)
+        return self.batch_size * height * width
+
+    @property
+    def density(self) -> float:
+        """Active sites / grid cells, in [0, 1]."""
+        return self.num_sites / self.grid_cells
+
+    def is_full(self) -> bool:
+        """True if every cell of the grid is active (sites are unique and in bounds, so N = B*H*W
+        says it; then site i is the cell of flat index i)."""
+        return self.num_sites == self.grid_cells
 
     def is_canonical(self) -> bool:
         """True if the sites are unique, in bounds and sorted by (b, y, x). Forces a sync."""
@@ -129,6 +155,10 @@ class ActiveSites:
             self._cache[key] = build()
         return self._cache[key]  # type: ignore[return-value]
 
+    def peek(self, key: Hashable) -> object | None:
+        """The value cached under `key`, or None; builds nothing."""
+        return self._cache.get(key)
+
     # ------------------------------------------------------------------------------ upsampling
 
     def upsample2x(self, parent_mask: torch.Tensor | None = None) -> tuple[ActiveSites, torch.Tensor]:
@@ -143,6 +173,8 @@ class ActiveSites:
             (children, parent_index): `children` has 4*K sites in canonical order on the
             (B, 2H, 2W) grid; `parent_index` (4*K,) int64 is the parent site id of every child.
         """
+        if self.splits_whole_grid(parent_mask):
+            return self._upsample_full()
         if parent_mask is None:
             parent_ids = torch.arange(self.num_sites, device=self.device)
         else:
@@ -160,7 +192,23 @@ class ActiveSites:
         flat = (children[:, 0] * (2 * height) + children[:, 1]) * child_width + children[:, 2]
         order = torch.argsort(flat)  # flat indices are unique, so the order is unambiguous
         upsampled = ActiveSites(children[order], (2 * height, 2 * width), self.batch_size)
+        # lets the children's rulebook follow from this level's (rulebook.py), without a search
+        upsampled._cache["parent_link"] = (self, parent_ids, order)
         return upsampled, child_parent[order]
+
+    def splits_whole_grid(self, parent_mask: torch.Tensor | None) -> bool:
+        """True if `upsample2x(parent_mask)` splits every cell of a full grid (its children are
+        then the full grid of twice the size)."""
+        if not self.is_full():
+            return False
+        return parent_mask is None or (parent_mask.shape == (self.num_sites,) and bool(parent_mask.all()))
+
+    def _upsample_full(self) -> tuple[ActiveSites, torch.Tensor]:
+        """`upsample2x` of a full grid: the full grid of twice the size, parents by arithmetic."""
+        height, width = self.spatial_shape
+        children = ActiveSites.full(self.batch_size, (2 * height, 2 * width), self.device)
+        parents = torch.arange(self.num_sites, device=self.device).view(self.batch_size, height, 1, width, 1)
+        return children, parents.expand(-1, -1, 2, -1, 2).reshape(-1)
 
     def __repr__(self) -> str:
         return (

@@ -52,6 +52,12 @@ class TrainConfig:
     composite_weight: float = 1.0  # cross-entropy weight of the composite class (>1: PC closer to All)
     scale_min: float = 0.5
     scale_max: float = 2.0
+    # Wide scales: with probability ``scale_wide_share`` a sample is instead scaled by a factor drawn
+    # log-uniformly from [scale_max, scale_wide] (0 = off) and cropped before it is resized, so a
+    # crop at 8x costs what one at 1x does. A model that must run at native resolution learns there
+    # that a small cell inside a large object is uniform (see benchmarks/RESULTS.md, "Scaling").
+    scale_wide: float = 0.0
+    scale_wide_share: float = 0.5
     flip: bool = True
     crop: int = 0  # random square crop after scaling (0 = full image, as in the paper)
     synthetic_n: int = 1000
@@ -178,10 +184,32 @@ class BatchStream:
             if not self.order:
                 self.order = list(self.rng.permutation(len(self.dataset)))
             sample = self.dataset[int(self.order.pop())]
+            if getattr(self.config, "scale_wide", 0) > 0 and self.rng.random() < self.config.scale_wide_share:
+                samples.append(self._wide_sample(sample))
+                continue
             sample = augment(sample, self.rng, (self.config.scale_min, self.config.scale_max),
                              0.5 if self.config.flip else 0.0)
             samples.append(crop_sample(sample, self.config.crop, self.rng))
         return self.collate(samples)
+
+    def _wide_sample(self, sample):
+        """``sample`` scaled by a log-uniform factor in [scale_max, scale_wide]: the window that
+        becomes a ``crop``-pixel square is cut first, then resized (image bilinear, label nearest)."""
+        from qgn.data.base import Sample
+        from qgn.data.transforms import random_horizontal_flip, resize_image, resize_label
+
+        lo, hi = sorted((self.config.scale_max, self.config.scale_wide))
+        scale = float(np.exp(self.rng.uniform(np.log(lo), np.log(hi))))
+        h, w = sample.label.shape
+        crop = self.config.crop if self.config.crop > 0 else round(max(h, w) * scale)
+        win_h, win_w = min(h, max(1, round(crop / scale))), min(w, max(1, round(crop / scale)))
+        y = int(self.rng.integers(0, h - win_h + 1))
+        x = int(self.rng.integers(0, w - win_w + 1))
+        size = (max(1, round(win_h * scale)), max(1, round(win_w * scale)))
+        image = resize_image(sample.image[y:y + win_h, x:x + win_w], size)
+        label = resize_label(sample.label[y:y + win_h, x:x + win_w], size)
+        image, label = random_horizontal_flip(image, label, self.rng, 0.5 if self.config.flip else 0.0)
+        return crop_sample(Sample(image, label, sample.name), self.config.crop, self.rng)
 
 
 def open_training_data(config: TrainConfig):

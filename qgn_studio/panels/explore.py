@@ -154,34 +154,61 @@ class CurvePlot(pg.PlotWidget):
                                           pen=pg.mkPen("w", width=1))
         self.current.setZValue(10)
         self.addItem(self.current)
-        self._items: list = []
-        self._signature: tuple | None = None
+        self._families: dict[tuple, pg.PlotDataItem] = {}  # one item per setting family, kept
+        self._legend_labels: dict[tuple, object] = {}
+        self._depth_labels: list[pg.TextItem] = []  # "Q3" beside the current family's points, reused
+        self._data_signature: tuple | None = None
+        self._style_signature: tuple | None = None
 
     def set_metric(self, metric: str) -> None:
         self.metric = metric
         self.setLabel("left", "mIoU" if metric == "miou" else "pixel accuracy", units="%")
 
     def show_points(self, points: list[CurvePoint], current: Setting, result: RenderResult | None) -> None:
-        """Redraw the curves when the points or the current family changed; always move the star."""
-        signature = (len(points), current.family(), self.metric, id(points[-1]) if points else None)
-        if signature != self._signature:
-            self._signature = signature
-            self._draw_curves(points, current)
+        """Update the curves when the points changed, restyle them when the current family
+        changed (items are kept and restyled, not rebuilt: a rule change stays well under a
+        frame); always move the star."""
+        data_signature = (len(points), self.metric, id(points[-1]) if points else None)
+        style_signature = (data_signature, current.family())
+        if data_signature != self._data_signature:
+            self._data_signature = data_signature
+            self._update_data(points)
+        if style_signature != self._style_signature:
+            self._style_signature = style_signature
+            self._restyle(points, current)
         self._show_current(result)
 
-    def _draw_curves(self, points: list[CurvePoint], current: Setting) -> None:
-        self.enableAutoRange(x=True, y=True)
-        for item in self._items:
-            self.removeItem(item)
-        self._items = []
-        self.legend.clear()
+    @staticmethod
+    def _by_family(points: list[CurvePoint]) -> dict[tuple, list[CurvePoint]]:
         families: dict[tuple, list[CurvePoint]] = {}
         for p in points:
             families.setdefault(p.setting.family(), []).append(p)
-        current_family = current.family()
-        tau_labelled = False
-        for family, members in sorted(families.items(), key=lambda kv: kv[0] == current_family):
+        for members in families.values():
             members.sort(key=lambda p: -p.setting.depth)
+        return families
+
+    def _update_data(self, points: list[CurvePoint]) -> None:
+        families = self._by_family(points)
+        for family in [f for f in self._families if f not in families]:
+            self.removeItem(self._families.pop(family))
+        for family, members in families.items():
+            xs = [max(p.decoder_macs, 1) for p in members]
+            ys = [100 * self._value(p) for p in members]
+            item = self._families.get(family)
+            if item is None:
+                item = self._families[family] = self.plot(xs, ys)
+            else:
+                item.setData(xs, ys)
+        self.enableAutoRange(x=True, y=True)
+        self.getViewBox().updateAutoRange()
+        self.disableAutoRange()  # moving the star must not rescale (nor cost a relayout)
+
+    def _restyle(self, points: list[CurvePoint], current: Setting) -> None:
+        families = self._by_family(points)
+        current_family = current.family()
+        names: dict[tuple, str] = {}
+        tau_labelled = False
+        for family, members in families.items():
             rule = members[0].setting.rule
             is_current = family == current_family
             colour, symbol, dashed = FAMILY_STYLES[rule]
@@ -189,29 +216,52 @@ class CurvePlot(pg.PlotWidget):
             if is_current:
                 colour, name = CURRENT_COLOUR, f"{name} (current)"
             elif rule == "pc_tau":
-                if tau_labelled:
-                    name = None
-                else:
-                    name, tau_labelled = "τ sweep", True
-            pen = pg.mkPen(colour, width=2.5 if is_current else 1.2,
-                           style=QtCore.Qt.PenStyle.DashLine if dashed else QtCore.Qt.PenStyle.SolidLine)
-            xs = [max(p.decoder_macs, 1) for p in members]
-            ys = [100 * self._value(p) for p in members]
-            item = self.plot(xs, ys, pen=pen, symbol=symbol, symbolSize=7 if is_current else 5,
-                             symbolBrush=colour, symbolPen=None, name=name)
-            self._items.append(item)
-            if is_current:
-                for p, x, y in zip(members, xs, ys):
-                    text = pg.TextItem(f"Q{p.setting.depth}", color="#9fb0b8", anchor=(-0.15, 1.0))  # up right
-                    font = QtGui.QFont()
-                    font.setPointSize(7)
-                    text.setFont(font)
-                    text.setPos(math.log10(x), y)
-                    self.addItem(text)
-                    self._items.append(text)
-        self.getViewBox().updateAutoRange()
-        self.disableAutoRange()  # moving the star must not rescale (nor cost a relayout)
+                name, tau_labelled = (None, True) if tau_labelled else ("τ sweep", True)
+            if name:
+                names[family] = name
+            item = self._families[family]
+            # set every style option, then let the item redraw once (its setters redraw each)
+            item.opts.update(pen=pg.mkPen(colour, width=2.5 if is_current else 1.2,
+                                          style=QtCore.Qt.PenStyle.DashLine if dashed else QtCore.Qt.PenStyle.SolidLine),
+                             symbol=symbol, symbolSize=7 if is_current else 5, symbolBrush=colour, symbolPen=None)
+            item.updateItems(styleUpdate=True)
+            item.setZValue(5 if is_current else 0)
+        self._update_legend(names)
+        self._label_depths(families.get(current_family, []))
         self._leave_room_for_the_legend()
+
+    def _update_legend(self, names: dict[tuple, str]) -> None:
+        """Legend entries in a fixed order; when only names change (a rule change), relabel them."""
+        if list(names) != list(self._legend_labels):
+            self.legend.clear()
+            self._legend_labels = {}
+            for family, name in names.items():
+                self.legend.addItem(self._families[family], name)
+                self._legend_labels[family] = (self.legend.items[-1][1], name)
+            return
+        for family, name in names.items():
+            label, shown = self._legend_labels[family]
+            if shown != name:
+                label.setText(name)
+                self._legend_labels[family] = (label, name)
+        self.legend.update()
+
+    def _label_depths(self, members: list[CurvePoint]) -> None:
+        while len(self._depth_labels) < len(members):
+            text = pg.TextItem("", color="#9fb0b8", anchor=(-0.15, 1.0))  # up right of its point
+            font = QtGui.QFont()
+            font.setPointSize(7)
+            text.setFont(font)
+            self.addItem(text)
+            self._depth_labels.append(text)
+        for i, text in enumerate(self._depth_labels):
+            if i < len(members):
+                p = members[i]
+                text.setText(f"Q{p.setting.depth}")
+                text.setPos(math.log10(max(p.decoder_macs, 1)), 100 * self._value(p))
+                text.show()
+            else:
+                text.hide()
 
     def _leave_room_for_the_legend(self) -> None:
         """Headroom above the highest point, so the legend (top left) covers no curve."""
