@@ -137,9 +137,9 @@ def test_recent_paths_and_last_folder(qtbot, window, model_path, tmp_path):
     window._fill_recent_menu()
     texts = [a.text() for a in window.recent_menu.actions()]
     assert texts[0].startswith("Project: proj") and any(t.startswith("Folder: images") for t in texts)
-    assert window._last_folder() == str(samples[0].parent)
-    window._remember_folder(samples_dir() / "images" / "x.png")  # the bundled samples are not "where I was"
-    assert window._last_folder() == str(samples[0].parent)
+    assert window.workspace.last_folder() == str(samples[0].parent)
+    window.workspace.remember_folder(samples_dir() / "images" / "x.png")  # the bundled samples are not "where I was"
+    assert window.workspace.last_folder() == str(samples[0].parent)
 
 
 def test_the_last_project_reopens_after_a_normal_quit(qtbot, window, model_path, tmp_path):
