@@ -288,7 +288,7 @@ class Annotator(QtCore.QObject):
         self.workspace.set_classes(classes)
         for doc in self.workspace.docs:
             if doc.annotation is not None and compatible(doc.annotation.classes, classes):
-                doc.annotation.annotation.classes = classes
+                doc.annotation.classes = classes
         self.tools.set_num_classes(0 if classes is None else classes.num_classes)
         self.class_keys = self._keys_for(classes)
         self.panel.set_classes(classes)
@@ -467,7 +467,7 @@ class Annotator(QtCore.QObject):
             if doc.size is not None and annotation.shape != doc.size:
                 raise ValueError(f"it is {annotation.shape[1]}×{annotation.shape[0]}, the image "
                                  f"{doc.size[1]}×{doc.size[0]}")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._warn(f"{doc.name}: the {SOURCE_TEXT.get(source, source)} cannot be used: {describe_error(exc)}")
             return None
         session = self._install(doc, annotation, source=source)
@@ -598,7 +598,7 @@ class Annotator(QtCore.QObject):
             for path, load in saved:
                 try:
                     counts[path] = int(np.count_nonzero(load() == class_id))
-                except Exception:  # noqa: BLE001 - an unreadable file is reported where it is opened
+                except Exception:  # an unreadable file is reported where it is opened
                     continue
             return counts
 
@@ -673,7 +673,7 @@ class Annotator(QtCore.QObject):
         else:
             for doc in self.workspace.docs:
                 if doc.annotation is not None:
-                    doc.annotation.annotation.classes = edit.after
+                    doc.annotation.classes = edit.after
         if edit.after.num_classes != edit.before.num_classes or edit.after.ignore_index != edit.before.ignore_index:
             self.project_classes = True  # the user's own class set now: a model's classes no longer replace it
         if kind == "do":
@@ -749,7 +749,7 @@ class Annotator(QtCore.QObject):
         self.workspace.set_classes(classes)
         for doc in self.workspace.docs:
             if doc.annotation is not None:
-                doc.annotation.annotation.classes = classes
+                doc.annotation.classes = classes
         self.tools.set_num_classes(classes.num_classes)
         self.panel.set_classes(classes)
         self.panel.set_class(min(self.tools.class_id, classes.num_classes - 1))

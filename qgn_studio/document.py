@@ -285,7 +285,7 @@ class ImageDocument:
         self.file_stamp = self._stamp(self.path)
         try:
             self.image = read_image(self.path)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file becomes a message
+        except Exception as exc:  # any unreadable file becomes a message
             self.error = f"cannot read {self.path.name}: {describe_error(exc)}"
             return
         transparent = transparent_share(self.path)
@@ -297,7 +297,7 @@ class ImageDocument:
             return
         try:
             label = read_ground_truth(gt_path)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.notes.append(f"ground truth {gt_path.name} ignored: {describe_error(exc)}")
             return
         if label.shape != self.image.shape[:2]:
@@ -368,7 +368,7 @@ def transparent_share(path: Path) -> float:
             if image.mode not in ("RGBA", "LA", "PA") and not (image.mode == "P" and "transparency" in image.info):
                 return 0.0
             alpha = np.asarray(image.convert("RGBA").getchannel("A"))
-    except Exception:  # noqa: BLE001 - reading the image itself reports problems
+    except Exception:  # reading the image itself reports problems
         return 0.0
     return float(np.count_nonzero(alpha < 255)) / max(alpha.size, 1)
 

@@ -94,7 +94,10 @@ class FinetuneJob(QtCore.QThread):
             self.names = names
             before = self._for_classes(copy.deepcopy(self.model).eval())  # the inference thread keeps the original
             train, held = comparison_split(len(images))  # before/after on images it does not train on
-            pick = lambda seq, idx: [seq[i] for i in idx]  # noqa: E731
+
+            def pick(seq, idx):
+                return [seq[i] for i in idx]
+
             result = finetune(before, pick(images, train), pick(labels, train), self.config,
                               progress=self.progress.emit, should_stop=self._stop.is_set, names=pick(names, train))
             self.trained.emit(result)
@@ -105,7 +108,7 @@ class FinetuneJob(QtCore.QThread):
                                         pick(names, shown))
             comparison.held_out = bool(held)
             self.compared.emit(result, comparison)
-        except Exception as exc:  # noqa: BLE001 - shown in the panel
+        except Exception as exc:  # shown in the panel
             self.failed.emit(describe_error(exc))
 
 

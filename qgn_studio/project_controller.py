@@ -125,7 +125,7 @@ class ProjectController(QtCore.QObject):
                 self._scratch = Project.open(self.scratch_path)
             elif classes is not None:
                 self._scratch = Project.create(self.scratch_path, [], classes)
-        except Exception as exc:  # noqa: BLE001 - autosave still goes nowhere; say so
+        except Exception as exc:  # autosave still goes nowhere; say so
             self.workspace.show_status(f"No autosave without a project: {describe_error(exc)}", 10000)
             self.scratch_path = None
         return self._scratch
@@ -240,7 +240,7 @@ class ProjectController(QtCore.QObject):
                 if doc.done:
                     project.image_for(doc.path).done = True
             project.save()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._warn(f"Cannot create a project in {folder}: {describe_error(exc)}")
             return False
         self._drop_scratch_autosaves()
@@ -259,7 +259,7 @@ class ProjectController(QtCore.QObject):
             return False
         try:
             project = Project.open(Path(folder))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._warn(f"Cannot open the project: {describe_error(exc)}")
             return False
         if not self.confirm_discard("opening the project"):
@@ -333,7 +333,7 @@ class ProjectController(QtCore.QObject):
 
             try:
                 crashed = bool(Project.open(Path(last)).recoverable())
-            except Exception:  # noqa: BLE001 - an unreadable project is reported when opened by hand
+            except Exception:  # an unreadable project is reported when opened by hand
                 crashed = False
             if crashed:
                 self.open_project(Path(last))
@@ -617,7 +617,7 @@ class ProjectController(QtCore.QObject):
         except ProjectChangedError:
             self.reload_changed_classes()
             return
-        except Exception as exc:  # noqa: BLE001 - unreadable, removed, or disagreeing with the folders
+        except Exception as exc:  # unreadable, removed, or disagreeing with the folders
             message = describe_error(exc)
             if message != self._disk_problem:
                 self._disk_problem = message
@@ -656,7 +656,7 @@ class ProjectController(QtCore.QObject):
         old = self.project
         try:
             fresh = Project.open(old.root)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             message = describe_error(exc)
             if message != self._disk_problem:
                 self._disk_problem = message
@@ -669,7 +669,7 @@ class ProjectController(QtCore.QObject):
             session = doc.annotation
             if session is None or not session.dirty:
                 continue
-            label = relabel_exactly(session.label, session.annotation.classes, fresh.classes)
+            label = relabel_exactly(session.label, session.classes, fresh.classes)
             if label is None:
                 parked.append(self._park(fresh.root, doc, session))
             else:
@@ -705,7 +705,7 @@ class ProjectController(QtCore.QObject):
         from qgn.annotation.formats import FORMATS
 
         stem = f"{Path(doc.path).stem}.{time.strftime('%Y%m%d-%H%M%S')}"
-        return FORMATS["qgt"].write(session.label, session.annotation.classes, root / CONFLICTS_DIR, stem)[0]
+        return FORMATS["qgt"].write(session.label, session.classes, root / CONFLICTS_DIR, stem)[0]
 
     # ------------------------------------------------------------------ the project's images
     def images_to_open(self, images: list) -> str:

@@ -57,13 +57,13 @@ class RankJob(QtCore.QThread):
                     return
                 try:
                     image = read_image(path)
-                except Exception:  # noqa: BLE001 - an unreadable image is left out of the order
+                except Exception:  # an unreadable image is left out of the order
                     continue
                 score = image_uncertainty(predict(self.model, image, Scheme("pc"))).score(self.measure)
                 scores[path] = score
                 self.scored.emit(path, score)
             self.ranked.emit(scores)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.failed.emit(describe_error(exc))
 
 

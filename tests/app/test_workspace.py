@@ -69,8 +69,14 @@ def test_file_dialogs_start_where_the_user_last_opened_something(workspace, tmp_
     assert Workspace(None).last_folder()  # without settings: the current folder, nothing remembered
 
 
-def test_workspace_imports_no_widgets():
-    code = ("import sys, qgn_studio.workspace, qgn_studio.shell; "
-            "print(sorted(m for m in sys.modules if 'QtWidgets' in m or m.startswith('pyqtgraph')))")
+# the state layer of qgn_studio/__init__.py, and the controllers that need no panel of their own
+WIDGET_FREE = ("workspace", "document", "annotation_doc", "discovery", "engine", "jobs", "recent", "class_keys",
+               "image_filter", "shell", "project_controller", "head_controller", "uncertainty_order")
+
+
+@pytest.mark.parametrize("module", WIDGET_FREE)
+def test_the_state_layer_imports_no_widgets(module):
+    code = (f"import sys, qgn_studio.{module}; "
+            "print(sorted(m for m in sys.modules if m.endswith('QtWidgets') or m.split('.')[0] == 'pyqtgraph'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
