@@ -21,7 +21,7 @@ from qgn_studio.canvas import Canvas
 from qgn_studio.dialogs import ShortcutsDialog, show_about
 from qgn_studio.discovery import IMAGE_EXTENSIONS, expand_paths
 from qgn_studio.document import (
-    LEVELS, RULES, ImageDocument, RenderResult, Setting, measurement_plan, pixel_info,
+    LEVELS, RULES, ImageDocument, RenderResult, Setting, hover_text, measurement_plan, truth_note_html,
 )
 from qgn_studio.export_dialog import ExportDialog
 from qgn_studio.finetuner import Finetuner
@@ -758,23 +758,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def _show_truth_note(self, result: RenderResult) -> None:
         """Ground truth whose values are not the model's classes: say so, and offer the bundled
         model that fits it as one click."""
-        note = result.truth_note
-        if not note:
-            self.canvas.clear_message("truth")
-            return
-        import html
-        import re
-
-        text = html.escape(note)
-        fit = re.search(r"the bundled model '([^']+)' fits it", note)
-        if fit:
-            text = text.split("; the bundled model")[0]
-            text += (f". The prediction is shown; accuracy is not. "
-                     f"<a href=\"model:{fit.group(1)}\" style=\"color:white\"><b>Use the bundled model "
-                     f"'{fit.group(1)}'</b></a>, whose classes fit it.")
+        if result.truth_note:
+            self.canvas.show_message(truth_note_html(result.truth_note), "warning", "truth")
         else:
-            text += ". The prediction is shown; accuracy is not (open a model with these classes: Ctrl+M)."
-        self.canvas.show_message(text, "warning", "truth")
+            self.canvas.clear_message("truth")
 
     def _plan_measurements(self, doc: ImageDocument) -> None:
         tasks = measurement_plan(doc, self.explore.setting())
@@ -951,39 +938,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.hover_label.setText("")
             return
         self._hover = (x, y)
-        doc = self.canvas.doc
-        parts = [f"x {int(x)}  y {int(y)}"]
-        if doc is not None and doc.image is not None:
-            h, w = doc.image.shape[:2]
-            if not (0 <= x < w and 0 <= y < h):  # the mouse stayed where a larger image was (N/P)
-                self.hover_label.setText("")
-                return
-            r, g, b = doc.image[int(y), int(x)]
-            parts.append(f"RGB {r} {g} {b}")
-        session = None if doc is None else doc.annotation
-        if self.annotator.enabled and session is not None and doc.image is not None:
-            # annotating: the class under the pointer is the annotation's, not the prediction's
-            names = session.classes.names
-            value = int(session.label[int(y), int(x)])
-            name = names[value] if value < len(names) else "ignore"
-            parts.append(f"annotation: <b>{name}</b>")
-            if session.reference is not None:
-                ref = int(session.reference[int(y), int(x)])
-                parts.append(f"prediction: {names[ref] if ref < len(names) else 'ignore'}")
-            self.hover_label.setText("  │  ".join(parts))
-            return
-        result = self.canvas.result
-        info = None if result is None else pixel_info(result, x, y, None if doc is None else doc.ground_truth)
         classes = self.model_info.classes if self.model_info is not None else None
-        if info is not None and classes is not None:
-            parts.append(f"Q̂{info.level} cell ({info.cell_x}, {info.cell_y})")
-            parts.append(f"<b>{classes.names[info.label]}</b> {100 * info.confidence:.0f} %")
-            state = "composite" if info.code == 0 else "leaf"
-            parts.append(f"{state} · P(composite) {100 * info.composite:.0f} % · entropy {info.entropy:.2f}")
-            if info.truth is not None:
-                name = classes.names[info.truth] if 0 <= info.truth < classes.num_classes else "ignore"
-                parts.append(f"truth: {name}")
-        self.hover_label.setText("  │  ".join(parts))
+        self.hover_label.setText(hover_text(self.canvas.doc, self.canvas.result, classes, self.annotator.enabled, x, y))
 
     # ------------------------------------------------------------------ dialogs
     def show_shortcuts(self) -> None:
