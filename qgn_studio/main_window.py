@@ -541,19 +541,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self.canvas.show_message("<br>".join(problems), "warning", "open")
         if not images:
             return
-        existing = {d.path: d for d in self.docs}
-        if append:
-            new = [ImageDocument(p) for p in images if p not in existing]
-            first = len(self.docs)
-            self.workspace.set_documents(self.docs + new)
-        else:  # an image opened again keeps its document (result, annotation, undo log)
+        if not append:  # an image opened again keeps its document (result, annotation, undo log)
             keep = set(images)
             dropped = [d for d in self.docs if d.path not in keep]
             if not self.projects.confirm_discard("closing the images open now", dropped):
                 return
             self.annotator.forget(dropped)
-            self.workspace.set_documents([existing.get(p) or ImageDocument(p) for p in images])
-            new, first = self.docs, 0
+        new, first = self.workspace.open_documents(images, append)
         self.thumbnails.request([d.path for d in new if not self.images.has_thumbnail(d.path)])
         self.workspace.remember_folder(images[0])
         if not append:
@@ -570,7 +564,7 @@ class MainWindow(QtWidgets.QMainWindow):
         row = self.images.current()
         self.annotator.forget(docs)
         self._recent = [d for d in self._recent if id(d) not in gone]
-        self.workspace.set_documents([d for d in self.docs if id(d) not in gone])
+        self.workspace.close_documents(docs)
         if self.docs:
             self.images.set_current(max(0, min(row, len(self.docs) - 1)))
         else:

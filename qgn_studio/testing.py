@@ -155,24 +155,22 @@ class FakeShell:
 
     def open_paths(self, paths, append: bool = False, replace_project_images: bool = False) -> None:
         from qgn_studio.discovery import expand_paths
-        from qgn_studio.document import ImageDocument
 
         ws = self.workspace
         images, _models, _problems = expand_paths(list(paths))
-        existing = {d.path: d for d in ws.docs}
-        fresh = [existing.get(p) or ImageDocument(p) for p in images]
-        docs = ws.docs + [d for d in fresh if d.path not in existing] if append else fresh
-        for doc in docs:
+        if not append and self.annotator is not None:
+            keep = set(images)
+            self.annotator.forget([d for d in ws.docs if d.path not in keep])
+        new, first = ws.open_documents(images, append)
+        for doc in new:
             doc.load()
-        ws.set_documents(docs)
-        if ws.current is None and docs:
-            ws.set_current(docs[0])
+        if ws.current is None and ws.docs:
+            ws.set_current(ws.docs[first])
 
     def close_documents(self, docs) -> None:
         if self.annotator is not None:
             self.annotator.forget(docs)
-        gone = {id(d) for d in docs}
-        self.workspace.set_documents([d for d in self.workspace.docs if id(d) not in gone])
+        self.workspace.close_documents(docs)
 
     def load_model(self, path) -> None:
         self.models.append(Path(path))

@@ -35,6 +35,20 @@ def test_documents_and_current_are_announced(workspace, tmp_path):
     assert workspace.current is None and workspace.docs == [a]
 
 
+def test_opening_again_keeps_each_document_and_appending_adds_only_new_ones(workspace, tmp_path):
+    a, b, c = (tmp_path / n for n in ("a.png", "b.png", "c.png"))
+    new, first = workspace.open_documents([a, b])
+    assert [d.path for d in new] == [a, b] and first == 0
+    doc_b = workspace.docs[1]
+    doc_b.done = True  # what a document carries (annotation, undo log, result) stays with it
+    new, first = workspace.open_documents([b, c])
+    assert workspace.docs[0] is doc_b and [d.path for d in workspace.docs] == [b, c] and first == 0
+    new, first = workspace.open_documents([c, a], append=True)
+    assert [d.path for d in new] == [a] and first == 2 and [d.path for d in workspace.docs] == [b, c, a]
+    workspace.close_documents([doc_b])
+    assert [d.path for d in workspace.docs] == [c, a]
+
+
 def test_requests_become_signals_for_the_window(workspace, tmp_path):
     doc = ImageDocument(tmp_path / "a.png")
     selected, status, banner = heard(workspace.select_requested), heard(workspace.status), heard(workspace.message)
