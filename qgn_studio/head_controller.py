@@ -43,6 +43,7 @@ class HeadController(QtCore.QObject):
         self._generation = 0  # bumped when the project, model or classes change: late results are dropped
         projects.saved.connect(lambda _count: self.refit())
         workspace.project_changed.connect(self._project_changed)
+        workspace.model_changed.connect(lambda _info: self.model_changed())
         annotator.classes_changed.connect(lambda _classes: self._reset(load=False))
         self.fitted.connect(self._fitted)
         self.judged.connect(self._judged)

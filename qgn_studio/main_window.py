@@ -797,8 +797,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.measurements_done.emit()
 
     def _model_loaded(self, info) -> None:
-        self.workspace.set_model(info)
-        self.projects.model_loaded(info)
+        self.workspace.set_model(info)  # the project and the head follow it
         classes = self.annotator.model_classes(info.classes)
         self.canvas.set_classes(classes)
         self.layer_panel.legend.set_classes(classes)
@@ -810,7 +809,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.show_result(None)
         self.statusBar().showMessage(f"Model {info.name} on {info.device}", 5000)
         self.canvas.clear_message("model")
-        self.head.model_changed()
         self._update_title()
         self._request()
 

@@ -102,6 +102,7 @@ class ProjectController(QtCore.QObject):
         annotator.class_edited.connect(self._class_edited)
         annotator.file_key = self._file_key
         annotator.saved_annotations = self.saved_annotations
+        workspace.model_changed.connect(self.model_loaded)
 
     # ------------------------------------------------------------------ where things go
     @property

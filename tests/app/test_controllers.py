@@ -170,6 +170,17 @@ def test_a_class_edit_reaches_the_workspace_and_the_project_and_undoes(make_part
     qtbot.waitUntil(lambda: Project.open(project.root).classes.names[0] == "sky", timeout=10_000)
 
 
+def test_a_project_without_a_model_adopts_the_model_that_loads(make_parts, project, qtbot, tmp_path):
+    parts = make_parts()
+    parts.projects.open_project(project.root)
+    assert not parts.shell.models  # it names none: the model in use stays
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"")
+    parts.workspace.set_model(SimpleNamespace(name="m", path=model, classes=SYNTHETIC_CLASSES, device="cpu"))
+    parts.settle(qtbot)
+    assert Project.open(project.root).model == str(model)
+
+
 def test_a_kept_fine_tune_is_handed_to_the_engine_and_the_project(make_parts, project, qtbot, tmp_path):
     from qgn.model.qgn import QGN, QGNConfig
     from qgn.train.finetune import FinetuneResult
