@@ -72,7 +72,7 @@ def make_parts(qtbot, tmp_path):
 
 
 @pytest.fixture
-def project(tmp_path) -> Project:
+def scenes_project(tmp_path) -> Project:
     """A project of three synthetic scenes (96×128) with the synthetic classes; the second is done."""
     images = write_samples(tmp_path / "data", 3)
     project = Project.create(tmp_path / "project", images, SYNTHETIC_CLASSES)
@@ -98,26 +98,26 @@ def painted(session, value: int, rows: slice, cols: slice) -> np.ndarray:
     return target
 
 
-def test_opening_a_project_folder_fills_the_workspace(make_parts, project):
+def test_opening_a_project_folder_fills_the_workspace(make_parts, scenes_project):
     parts = make_parts()
     ws = parts.workspace
     projects_heard, lists_heard = heard(ws.project_changed), heard(ws.documents_changed)
-    assert parts.projects.open_project(project.root)
-    assert [d.path for d in ws.docs] == [Path(im.path) for im in project.images]
-    assert ws.project.root == project.root and projects_heard[-1] == (ws.project,) and lists_heard
+    assert parts.projects.open_project(scenes_project.root)
+    assert [d.path for d in ws.docs] == [Path(im.path) for im in scenes_project.images]
+    assert ws.project.root == scenes_project.root and projects_heard[-1] == (ws.project,) and lists_heard
     assert ws.classes == SYNTHETIC_CLASSES and ws.current is ws.docs[0]
     assert [d.done for d in ws.docs] == [False, True, False]
     assert parts.ask.asked == []  # no autosaves: nothing to ask
 
 
-def test_switching_images_reads_each_saved_annotation_once_shown(make_parts, project, qtbot):
-    second = project.images[1]
+def test_switching_images_reads_each_saved_annotation_once_shown(make_parts, scenes_project, qtbot):
+    second = scenes_project.images[1]
     saved = np.full((96, 128), 2, np.uint8)
     saved[:8] = 0
-    project.save_annotation(second, saved)
+    scenes_project.save_annotation(second, saved)
     parts = make_parts()
     ws = parts.workspace
-    parts.projects.open_project(project.root)
+    parts.projects.open_project(scenes_project.root)
     first, doc = ws.docs[0], ws.docs[1]
     ws.set_current(doc)
     parts.projects.document_shown(doc)
@@ -126,10 +126,10 @@ def test_switching_images_reads_each_saved_annotation_once_shown(make_parts, pro
     assert not doc.annotation.dirty and first.annotation is None  # the first image has no saved map
 
 
-def test_autosave_survives_a_crash_and_is_restored_then_saved(make_parts, project, qtbot):
+def test_autosave_survives_a_crash_and_is_restored_then_saved(make_parts, scenes_project, qtbot):
     parts = make_parts()
     ws = parts.workspace
-    parts.projects.open_project(project.root)
+    parts.projects.open_project(scenes_project.root)
     doc = ws.docs[0]
     session = parts.annotator.adopt(doc, np.zeros((96, 128), np.uint8), "saved")
     target = painted(session, 3, slice(10, 30), slice(20, 60))
@@ -137,11 +137,11 @@ def test_autosave_survives_a_crash_and_is_restored_then_saved(make_parts, projec
     parts.projects.autosave_now()
     parts.settle(qtbot)
     assert not session.needs_autosave
-    assert [im.path.name for im in Project.open(project.root).recoverable()] == [doc.name]
+    assert [im.path.name for im in Project.open(scenes_project.root).recoverable()] == [doc.name]
 
     # the app "crashed" (nothing saved); a new one opens the project and restores the autosave
     again = make_parts(Answers(recover="restore"), "again")
-    again.projects.open_project(project.root)
+    again.projects.open_project(scenes_project.root)
     assert again.ask.asked == ["recover"]
     restored = again.workspace.docs[0]
     qtbot.waitUntil(lambda: restored.annotation is not None, timeout=10_000)
@@ -150,38 +150,38 @@ def test_autosave_survives_a_crash_and_is_restored_then_saved(make_parts, projec
 
     assert again.projects.save()
     again.settle(qtbot)
-    fresh = Project.open(project.root)
+    fresh = Project.open(scenes_project.root)
     np.testing.assert_array_equal(fresh.load_annotation(fresh.image_for(restored.path)), target)
     assert not fresh.recoverable() and not restored.annotation.dirty
 
 
-def test_a_class_edit_reaches_the_workspace_and_the_project_and_undoes(make_parts, project, qtbot):
+def test_a_class_edit_reaches_the_workspace_and_the_project_and_undoes(make_parts, scenes_project, qtbot):
     parts = make_parts()
     ws = parts.workspace
-    parts.projects.open_project(project.root)
+    parts.projects.open_project(scenes_project.root)
     classes_heard = heard(ws.classes_changed)
     parts.annotator.rename_class(0, "heaven")
     assert ws.classes.names[0] == "heaven" and classes_heard[-1] == (ws.classes,)
     parts.settle(qtbot)
-    qtbot.waitUntil(lambda: Project.open(project.root).classes.names[0] == "heaven", timeout=10_000)
+    qtbot.waitUntil(lambda: Project.open(scenes_project.root).classes.names[0] == "heaven", timeout=10_000)
     parts.annotator.undo_class_edit()
     parts.settle(qtbot)
     assert ws.classes.names[0] == "sky"
-    qtbot.waitUntil(lambda: Project.open(project.root).classes.names[0] == "sky", timeout=10_000)
+    qtbot.waitUntil(lambda: Project.open(scenes_project.root).classes.names[0] == "sky", timeout=10_000)
 
 
-def test_a_project_without_a_model_adopts_the_model_that_loads(make_parts, project, qtbot, tmp_path):
+def test_a_project_without_a_model_adopts_the_model_that_loads(make_parts, scenes_project, qtbot, tmp_path):
     parts = make_parts()
-    parts.projects.open_project(project.root)
+    parts.projects.open_project(scenes_project.root)
     assert not parts.shell.models  # it names none: the model in use stays
     model = tmp_path / "m.safetensors"
     model.write_bytes(b"")
     parts.workspace.set_model(SimpleNamespace(name="m", path=model, classes=SYNTHETIC_CLASSES, device="cpu"))
     parts.settle(qtbot)
-    assert Project.open(project.root).model == str(model)
+    assert Project.open(scenes_project.root).model == str(model)
 
 
-def test_a_kept_fine_tune_is_handed_to_the_engine_and_the_project(make_parts, project, qtbot, tmp_path):
+def test_a_kept_fine_tune_is_handed_to_the_engine_and_the_project(make_parts, scenes_project, qtbot, tmp_path):
     from qgn.model.qgn import QGN, QGNConfig
     from qgn.train.finetune import FinetuneResult
     from qgn_studio.finetuner import Finetuner
@@ -195,7 +195,7 @@ def test_a_kept_fine_tune_is_handed_to_the_engine_and_the_project(make_parts, pr
 
     out = tmp_path / "models" / "tuned.safetensors"
     parts = make_parts()
-    parts.projects.open_project(project.root)
+    parts.projects.open_project(scenes_project.root)
     engine = Engine()
     finetuner = Finetuner(parts.workspace, engine, parts.projects, parts.jobs, Answers(model_path=(out, False)))
     kept = heard(finetuner.kept)
@@ -207,5 +207,5 @@ def test_a_kept_fine_tune_is_handed_to_the_engine_and_the_project(make_parts, pr
     assert engine.used == [(model, out)] and out.is_file() and kept == [(out,)]
     assert finetuner.result is None  # handed over: nothing left to keep or revert
     parts.settle(qtbot)
-    assert Project.open(project.root).model == str(out)  # the project remembers its model
+    assert Project.open(scenes_project.root).model == str(out)  # the project remembers its model
     assert parts.workspace.settings.value("model/path") == str(out)  # and the next start uses it
