@@ -588,7 +588,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_paths(files)
 
     def open_folder_dialog(self) -> None:
-        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a folder of images", self.workspace.last_folder())
+        folder = QtWidgets.QFileDialog.getExistingDirectory(
+            self, "Open a folder of images", self.workspace.last_folder())
         if folder:
             self.open_paths([folder])
 
