@@ -12,7 +12,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from qgn_studio.canvas.colours import COMPOSITE_RGBA, HATCH_RGBA, colour_codes, colour_labels, colour_values, level_colours
+from qgn_studio.canvas.colours import (
+    COMPOSITE_RGBA, HATCH_RGBA, colour_codes, colour_labels, colour_values, level_colours,
+)
 from qgn_studio.document import LEVELS, ImageDocument, RenderResult
 
 
