@@ -21,7 +21,7 @@ own layer and the layers listed before it, never from a later one.
 
 * ``canvas``          the pyqtgraph view and one class per overlay layer
 * ``panels``          images, layers + legend, explore (sliders, readout, accuracy-vs-compute plot),
-                      annotate, fine-tune
+                      annotate, fine-tune; the status bar's task progress
 * ``tools``           paint / fill / erase / pick and the image-aware tools as undoable edits, and
                       the controller that turns gestures into them
 * ``workers``         the threads: inference, background measurements, thumbnails (they build the

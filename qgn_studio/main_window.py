@@ -28,6 +28,7 @@ from qgn_studio.finetuner import Finetuner
 from qgn_studio.head_controller import HeadController
 from qgn_studio.jobs import JobRunner
 from qgn_studio.panels import ExplorePanel, ImageListPanel, LayerPanel
+from qgn_studio.panels.progress import TaskProgress
 from qgn_studio.project_controller import ProjectController, scratch_root
 from qgn_studio.uncertainty_order import UncertaintyOrder
 from qgn_studio.workers import InferenceWorker, ThumbnailLoader
@@ -87,55 +88,6 @@ def fitted_size(screen: QtGui.QScreen | None, wanted: QtCore.QSize) -> QtCore.QS
     room = screen.availableGeometry().size()
     return QtCore.QSize(min(wanted.width(), max(room.width() - 16, 320)),
                         min(wanted.height(), max(room.height() - 48, 240)))
-
-
-def same_model(stored: str | None, path) -> bool:
-    """Whether a project's ``model`` entry (a file, or a bundled model's name) is ``path``."""
-    from qgn.resources import bundled_model_path
-
-    if not stored:
-        return False
-    candidate = Path(stored) if Path(stored).is_file() else bundled_model_path(stored)
-    return candidate is not None and candidate.resolve() == Path(path).resolve()
-
-
-class TaskProgress(QtWidgets.QWidget):
-    """A long task's n/N in the status bar, with a Cancel button (hidden when idle)."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.label = QtWidgets.QLabel()
-        self.bar = QtWidgets.QProgressBar()
-        self.bar.setMaximumWidth(160)
-        self.bar.setMaximumHeight(14)
-        self.bar.setTextVisible(False)
-        self.cancel_button = QtWidgets.QToolButton()
-        self.cancel_button.setText("Cancel")
-        self.cancel_button.setToolTip("Stop it (Esc)")
-        self.cancel_button.clicked.connect(self._cancel)
-        layout = QtWidgets.QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.label)
-        layout.addWidget(self.bar)
-        layout.addWidget(self.cancel_button)
-        self._on_cancel = None
-        self.hide()
-
-    def show_progress(self, text: str, done: int, total: int, on_cancel=None) -> None:
-        self.label.setText(text)
-        self.bar.setRange(0, max(total, 1))
-        self.bar.setValue(done)
-        self._on_cancel = on_cancel
-        self.cancel_button.setVisible(on_cancel is not None)
-        self.show()
-
-    def hide_progress(self) -> None:
-        self._on_cancel = None
-        self.hide()
-
-    def _cancel(self) -> None:
-        if self._on_cancel is not None:
-            self._on_cancel()
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -487,23 +439,10 @@ class MainWindow(QtWidgets.QMainWindow):
             remembered = self.settings.value("model/path", "")
             model = remembered if remembered and Path(remembered).is_file() else None
         self.worker.load_model(Path(model) if model else None, self.device_choice)
-        paths = self._last_project_instead_of_samples(list(paths))
+        paths = self.projects.paths_at_start(list(paths))
         if paths:
             self.open_paths(list(paths))
         self.projects.startup_recovery()  # autosaves of a session that did not end normally
-
-    def _last_project_instead_of_samples(self, paths: list) -> list:
-        """When nothing but the bundled samples was asked for (the app's default), reopen the project
-        of the last session instead, if it is still there."""
-        from qgn.resources import samples_dir
-
-        from qgn_studio.project_controller import is_project_folder
-        from qgn_studio.recent import is_inside
-
-        if self.settings is None or not paths or not all(is_inside(p, samples_dir()) for p in paths):
-            return paths
-        last = self.settings.value("project/last", "")
-        return [last] if last and is_project_folder(last) else paths
 
     def closeEvent(self, event) -> None:
         if not self.projects.close_check():
@@ -603,9 +542,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.load_model(path, self.device_choice)
         if self.settings is not None:
             self.settings.setValue("model/path", str(path))
-        project = self.projects.project
-        if project is not None and not same_model(project.model, path):
-            self.projects.set_model(Path(path))  # the project remembers the model chosen for it
+        self.projects.model_chosen(Path(path))
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():

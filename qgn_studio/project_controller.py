@@ -349,6 +349,19 @@ class ProjectController(QtCore.QObject):
             self.workspace.settings.remove("project/open")
             self.workspace.settings.sync()
 
+    def paths_at_start(self, paths: list) -> list:
+        """What to open at start for ``paths``: when nothing but the bundled samples was asked for
+        (the app's default), the project of the last session instead, if it is still there."""
+        from qgn.resources import samples_dir
+
+        from qgn_studio.recent import is_inside
+
+        settings = self.workspace.settings
+        if settings is None or not paths or not all(is_inside(p, samples_dir()) for p in paths):
+            return paths
+        last = settings.value("project/last", "")
+        return [last] if last and is_project_folder(last) else paths
+
     def open_if_project(self, paths: list) -> bool:
         """Open ``paths[0]`` as a project when it is a project folder (command line, drop)."""
         if len(paths) == 1 and is_project_folder(paths[0]):
@@ -582,6 +595,12 @@ class ProjectController(QtCore.QObject):
 
             self.jobs.submit(lambda target=target: apply_to_project(target, edit), done, failed,
                              "Changing the classes of the saved annotations")
+
+    def model_chosen(self, path: Path) -> None:
+        """The user chose the model at ``path``: the open project remembers it (when it names another)."""
+        project = self.project
+        if project is not None and not same_model(project.model, path):
+            self.set_model(path)
 
     def set_model(self, path: Path) -> None:
         """The model in use changed (e.g. a kept fine-tune): the project remembers it."""
@@ -823,6 +842,16 @@ class ProjectController(QtCore.QObject):
 
     def _warn(self, text: str) -> None:
         self.workspace.warn(text, "project", 10000)
+
+
+def same_model(stored: str | None, path) -> bool:
+    """Whether a project's ``model`` entry (a file, or a bundled model's name) is ``path``."""
+    from qgn.resources import bundled_model_path
+
+    if not stored:
+        return False
+    candidate = Path(stored) if Path(stored).is_file() else bundled_model_path(stored)
+    return candidate is not None and candidate.resolve() == Path(path).resolve()
 
 
 def check_same_classes(project, classes) -> None:

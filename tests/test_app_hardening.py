@@ -155,5 +155,5 @@ def test_the_last_project_reopens_after_a_normal_quit(qtbot, window, model_path,
     window.close()  # a normal quit
     again = MainWindow(settings=make_settings())
     qtbot.addWidget(again)
-    assert again._last_project_instead_of_samples([str(samples_dir() / "images")]) == [str((tmp_path / "proj").resolve())]
-    assert again._last_project_instead_of_samples([str(samples[0])]) == [str(samples[0])]  # asked for: opened
+    assert again.projects.paths_at_start([str(samples_dir() / "images")]) == [str((tmp_path / "proj").resolve())]
+    assert again.projects.paths_at_start([str(samples[0])]) == [str(samples[0])]  # asked for: opened

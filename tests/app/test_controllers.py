@@ -181,6 +181,17 @@ def test_a_project_without_a_model_adopts_the_model_that_loads(make_parts, scene
     assert Project.open(scenes_project.root).model == str(model)
 
 
+def test_a_start_on_the_samples_reopens_the_last_project(make_parts, scenes_project):
+    from qgn.resources import samples_dir
+
+    parts = make_parts()
+    asked = [str(samples_dir() / "images")]
+    assert parts.projects.paths_at_start(asked) == asked  # no last project yet
+    parts.projects.open_project(scenes_project.root)
+    assert parts.projects.paths_at_start(asked) == [str(scenes_project.root)]
+    assert parts.projects.paths_at_start(["photo.png"]) == ["photo.png"]  # what the user asked for opens
+
+
 def test_a_kept_fine_tune_is_handed_to_the_engine_and_the_project(make_parts, scenes_project, qtbot, tmp_path):
     from qgn.model.qgn import QGN, QGNConfig
     from qgn.train.finetune import FinetuneResult
