@@ -54,7 +54,9 @@ class Annotator(QtCore.QObject):
     mode_changed = QtCore.Signal(bool)
     edited = QtCore.Signal(object)  # AnnotationSession: after every push, undo or redo
     session_created = QtCore.Signal(object)  # ImageDocument
-    classes_changed = QtCore.Signal(object)  # ClassSet after a rename or recolour
+    # ClassSet after any class edit (rename, recolour, add, delete/merge, their undo/redo), the open maps
+    # already in it; Workspace.classes_changed also tells of a class set replaced (a model, a project)
+    class_set_edited = QtCore.Signal(object)
     class_edited = QtCore.Signal(object)  # qgn.classes_edit.ClassEdit: the project applies it to its files
     done_changed = QtCore.Signal(object, bool)  # (ImageDocument, done)
 
@@ -755,7 +757,7 @@ class Annotator(QtCore.QObject):
         self.panel.set_class(min(self.tools.class_id, classes.num_classes - 1))
         self._class_changed(self.tools.class_id)
         self._name_class_actions()
-        self.classes_changed.emit(classes)
+        self.class_set_edited.emit(classes)
 
     # ------------------------------------------------------------------ done / status
     def set_done(self, done: bool) -> None:

@@ -44,7 +44,7 @@ class HeadController(QtCore.QObject):
         projects.saved.connect(lambda _count: self.refit())
         workspace.project_changed.connect(self._project_changed)
         workspace.model_changed.connect(lambda _info: self.model_changed())
-        annotator.classes_changed.connect(lambda _classes: self._reset(load=False))
+        annotator.class_set_edited.connect(lambda _classes: self._reset(load=False))
         self.fitted.connect(self._fitted)
         self.judged.connect(self._judged)
         annotator.extra_sources["head"] = (self.available, self.predict)

@@ -209,7 +209,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.annotator.done_changed.connect(lambda doc, _done: (self.images.update_document(doc),
                                                                  self._apply_filter()))
         self.projects.autosaved.connect(self._show_autosaved)
-        self.annotator.classes_changed.connect(self._classes_edited)
+        self.annotator.class_set_edited.connect(self._classes_edited)
         self.uncertainty_order.scores_changed.connect(lambda scores: self.images.set_scores(scores, "uncertainty"))
 
     def _connect_workspace(self) -> None:

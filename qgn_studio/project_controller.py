@@ -98,7 +98,7 @@ class ProjectController(QtCore.QObject):
         self._merges_shown = 0
         annotator.edited.connect(lambda _session: self.timer.start())
         annotator.done_changed.connect(self._done_changed)
-        annotator.classes_changed.connect(self._classes_changed)
+        annotator.class_set_edited.connect(self._class_set_edited)
         annotator.class_edited.connect(self._class_edited)
         annotator.file_key = self._file_key
         annotator.saved_annotations = self.saved_annotations
@@ -519,7 +519,7 @@ class ProjectController(QtCore.QObject):
         self.jobs.submit(lambda: project.set_done(self._image_of(project, doc.path), done),
                          failed=lambda message: self._write_failed(f"Cannot record 'done': {message}"))
 
-    def _classes_changed(self, classes) -> None:
+    def _class_set_edited(self, classes) -> None:
         project = self.project
         if project is None:
             return
