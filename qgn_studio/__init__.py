@@ -1,14 +1,48 @@
 """QGN Studio: a desktop app (PySide6 + pyqtgraph) over the ``qgn`` library.
 
-Run ``qgn-studio [PATHS…] [--model M]`` or ``python -m qgn_studio``. Modules:
+Run ``qgn-studio [PATHS…] [--model M]`` or ``python -m qgn_studio``. The app holds no model logic:
+what a widget shows, ``qgn`` computes. Its modules come in four layers; a module imports from its
+own layer and the layers listed before it, never from a later one.
 
-* ``app``          entry point: arguments, QApplication, ``--screenshot``
-* ``main_window``  docks, menus, shortcuts, settings; wires panels to the workers
-* ``document``     an image, its ground truth and results; settings and lookups (no widgets)
-* ``discovery``    finding images and their ground truth on disk (no Qt)
-* ``engine``       the model side: sessions, RenderResults, measurements (no Qt; worker threads)
-* ``workers``      the threads: inference, background measurements, thumbnails
-* ``canvas``       the pyqtgraph view and one class per overlay layer
-* ``panels``       images, layers + legend, explore (sliders, readout, accuracy-vs-compute plot)
-* ``dialogs``, ``icons``, ``style``, ``compat`` (a PySide6 6.12.0 work-around), ``testing``
+1. State and work, no widgets (``QtCore``/``QtGui`` at most, so a test needs no window):
+
+* ``workspace``       the app's state — open documents, the current one, model info, class set,
+                      project, settings — and what the user should be told, all announced as signals
+* ``document``        one image: pixels, ground truth, results, the accuracy-vs-compute curve
+* ``annotation_doc``  one image's annotation as edited: label map, live quadtree, undo log
+* ``discovery``       finding images and their ground truth on disk (no Qt)
+* ``engine``          the model side: sessions, RenderResults, measurements (no Qt; worker threads)
+* ``jobs``            one serial thread for file work (save, autosave, load, export); callbacks on the UI thread
+* ``recent``          File ▸ Open recent;  ``class_keys``  which key picks which class;
+  ``image_filter``    which rows the image list shows
+* ``shell``           the three things a controller asks of the window: open or close images, load a model
+
+2. Widgets:
+
+* ``canvas``          the pyqtgraph view and one class per overlay layer
+* ``panels``          images, layers + legend, explore (sliders, readout, accuracy-vs-compute plot),
+                      annotate, fine-tune; the status bar's task progress
+* ``tools``           paint / fill / erase / pick and the image-aware tools as undoable edits, and
+                      the controller that turns gestures into them
+* ``workers``         the threads: inference, background measurements, thumbnails (they build the
+                      canvas's outlines off the UI thread, so this imports ``canvas.paths``)
+* ``ask``             the controllers' questions as modal dialogs (``testing.Answers`` in tests)
+* ``dialogs`` (shortcuts, About), ``class_dialog``, ``export_dialog``, ``import_dialog``,
+  ``statistics_dialog``; ``icons``, ``style``, ``compat`` (a PySide6 6.12.0 work-around)
+
+3. Controllers — each takes the workspace and the services it needs (jobs, the engine, ``ask``,
+   ``shell``), never the window (``tests/app`` runs them without one):
+
+* ``project_controller``  projects, saving, autosave, crash recovery, another writer
+* ``annotator``           annotation mode: tools, classes and class edits, starts, undo (builds its panel)
+* ``finetuner``           fine-tune on corrections, compare, keep or revert (builds its panel)
+* ``head_controller``     the per-project head and the model's out-of-domain warning
+* ``uncertainty_order``   which image (and region) next, by the model's uncertainty
+
+4. The window and the entry point:
+
+* ``main_window``     docks, menus, shortcuts, settings: builds the controllers over the workspace and
+                      shows what the workspace announces
+* ``app``             entry point: arguments, QApplication, ``--screenshot``; ``__main__``: ``python -m qgn_studio``
+* ``testing``         helpers for tests and benchmarks: a tiny model, sample files, ``Answers``, ``FakeShell``
 """

@@ -1,6 +1,7 @@
 """One image's annotation as the app edits it: the label map, its live quadtree, its undo log.
 
-``AnnotationSession`` wraps a ``qgn.annotation.annotation.Annotation`` (the label map is the truth)
+``AnnotationSession`` (an image's ``doc.annotation``) wraps a ``qgn.annotation.Annotation`` (its
+``annotation``: the label map is the truth; read ``label`` and ``classes`` on the session itself)
 with what the app needs around it:
 
 ``reference``  (H, W) label the annotation is compared with in the "changed vs prediction" view:
@@ -164,7 +165,13 @@ class AnnotationSession(QtCore.QObject):
 
     @property
     def classes(self):
+        """The class set of the label map (``qgn.label_map.ClassSet``)."""
         return self.annotation.classes
+
+    @classes.setter
+    def classes(self, classes) -> None:
+        """Rename or recolour (a set of the same classes and ignore value): the map's values stay."""
+        self.annotation.classes = classes
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -16,7 +16,6 @@ Undo/redo (Ctrl+Z, Ctrl+Shift+Z / Ctrl+Y) act on the current image's stack (a ``
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 
@@ -46,21 +45,28 @@ def compatible(a, b) -> bool:
 
 
 class Annotator(QtCore.QObject):
-    """See the module docstring. ``window`` provides ``canvas``, ``current`` (ImageDocument),
-    ``docs``, ``set_layer_visible(key, on)`` and ``statusBar()``."""
+    """See the module docstring. ``workspace``: the open documents, the current one, the model
+    and the class set (``classes`` is the workspace's); ``canvas``: the view painted on; ``jobs``:
+    the JobRunner that builds maps off the UI thread; ``ask``: the dialogs (``qgn_studio.ask``);
+    ``show_layer(key, on)``: shows or hides a canvas layer (the window's, which keeps its menu and
+    panel in step; by default the canvas's alone)."""
 
     mode_changed = QtCore.Signal(bool)
     edited = QtCore.Signal(object)  # AnnotationSession: after every push, undo or redo
     session_created = QtCore.Signal(object)  # ImageDocument
-    classes_changed = QtCore.Signal(object)  # ClassSet after a rename or recolour
-    class_set_changed = QtCore.Signal(object)  # ClassSet (or None) whenever the annotations' classes change
+    # ClassSet after any class edit (rename, recolour, add, delete/merge, their undo/redo), the open maps
+    # already in it; Workspace.classes_changed also tells of a class set replaced (a model, a project)
+    class_set_edited = QtCore.Signal(object)
     class_edited = QtCore.Signal(object)  # qgn.classes_edit.ClassEdit: the project applies it to its files
     done_changed = QtCore.Signal(object, bool)  # (ImageDocument, done)
 
-    def __init__(self, window):
-        super().__init__(window)
-        self.window = window
-        self.canvas = window.canvas
+    def __init__(self, workspace, canvas, jobs, ask, show_layer=None, parent=None):
+        super().__init__(parent)
+        self.workspace = workspace
+        self.canvas = canvas
+        self.jobs = jobs
+        self.show_layer = show_layer or (lambda key, on: canvas.layers[key].set_visible(on))
+        self.all_actions = list  # () -> every action of the window (their keys are lent in annotation mode)
         self.tools = ToolController(self)
         self.tools.session_needed = self._session_for_gesture
         self.image_tools = ImageTools(self)  # superpixels, snap brush, wand (issue #21)
@@ -72,7 +78,6 @@ class Annotator(QtCore.QObject):
         self.panel.history.setGroup(self.undo_group)
         self.surface = PaintSurface(self.canvas.clip, self.tools, lambda: self.canvas.space_held)
         self.cursor = BrushCursor(self.canvas.clip)
-        self.classes = None
         self.project_classes = False  # True while a project's class set is in use
         self.enabled = False
         self.loading: set[Path] = set()  # images whose saved annotation is being read
@@ -84,6 +89,7 @@ class Annotator(QtCore.QObject):
         self.class_actions: list[QtGui.QAction] = []
         self.class_keys: dict[int, str] = {}  # class id → its key (1–9, 0); stable across class edits
         self.file_key = lambda doc: None  # the project key of a document's annotation files (set by the projects)
+        self.saved_annotations = list  # () -> [(ProjectImage, loader)] of the project (set by the projects)
         self.preparing: set[Path] = set()  # images whose new annotation is being built
         # starts offered by others: source → (available(doc) -> bool, label(doc) -> (H, W) ints, run on a
         # job thread); the project head registers "head" (qgn_studio.head_controller)
@@ -95,9 +101,11 @@ class Annotator(QtCore.QObject):
         self._mode_layers = {key: True for key in SHOWN_WHILE_ANNOTATING}
         self._hover: tuple[float, float] | None = None
         # Injectable choices (tests replace them): a mask file to import, a colour for a class.
-        self.choose_mask_file = self._choose_mask_file
-        self.choose_colour = self._choose_colour
-        self.choose_merge_target = self._choose_merge_target
+        self.choose_mask_file = ask.mask_file
+        self.choose_colour = ask.colour
+        self.choose_class_name = ask.class_name
+        self.choose_merge_target = lambda class_id, pixels, images: ask.merge_target(
+            self.classes.names, class_id, pixels, images)
         self._summary_timer = QtCore.QTimer(self)
         self._summary_timer.setSingleShot(True)
         self._summary_timer.setInterval(150)
@@ -112,8 +120,8 @@ class Annotator(QtCore.QObject):
         t.level_changed.connect(self._level_changed)
         t.radius_changed.connect(self._radius_changed)
         t.class_changed.connect(self._class_changed)
-        t.message.connect(lambda text: self.window.statusBar().showMessage(text, 6000))
-        self.image_tools.message.connect(lambda text: self.window.statusBar().showMessage(text, 6000))
+        t.message.connect(lambda text: self.workspace.show_status(text, 6000))
+        self.image_tools.message.connect(lambda text: self.workspace.show_status(text, 6000))
         self.image_tools.setting_changed.connect(self._image_tool_setting)
         p.mode_toggled.connect(self.set_mode)
         p.tool_chosen.connect(t.set_tool)
@@ -128,13 +136,15 @@ class Annotator(QtCore.QObject):
         p.start_requested.connect(self.start_from)
         p.done_toggled.connect(self.set_done)
         p.done_next_requested.connect(self.done_and_next)
-        p.changed_view_toggled.connect(lambda on: self.window.set_layer_visible("changed", on))
+        p.changed_view_toggled.connect(lambda on: self.show_layer("changed", on))
         self.canvas.hovered.connect(self._hovered)
 
     # ------------------------------------------------------------------ actions
-    def build_actions(self, add, menu: QtWidgets.QMenu) -> None:
+    def build_actions(self, add, menu: QtWidgets.QMenu, all_actions=list) -> None:
         """Create the Annotate menu with ``add(menu, text, slot, keys, tip=…, checkable=…,
-        section=…)`` (the window's action factory, which lists shortcuts in F1)."""
+        section=…)`` (the window's action factory, which lists shortcuts in F1); ``all_actions()``:
+        every action of the window, whose keys annotation mode borrows."""
+        self.all_actions = all_actions
         section = "Annotate"
         self.mode_action = add(menu, "&Annotation mode", self.set_mode, "A", checkable=True,
                                tip="Paint, fill, erase and pick classes on the image", section=section)
@@ -197,7 +207,7 @@ class Annotator(QtCore.QObject):
         def choose() -> None:
             class_id = next((c for c, k in self.class_keys.items() if k == key), None)
             if class_id is None:
-                self.window.statusBar().showMessage(f"No class on key {key} (find one with /)", 4000)
+                self.workspace.show_status(f"No class on key {key} (find one with /)", 4000)
             else:
                 self.tools.set_class(class_id)
 
@@ -205,11 +215,11 @@ class Annotator(QtCore.QObject):
 
     # ------------------------------------------------------------------ class keys (qgn_studio.class_keys)
     def _keys_for(self, classes) -> dict[int, str]:
-        return keys_for(classes, remembered(getattr(self.window, "settings", None)))
+        return keys_for(classes, remembered(self.workspace.settings))
 
     def _carry_keys(self, edit) -> None:
         self.class_keys = carry_keys(self.class_keys, edit)
-        remember(getattr(self.window, "settings", None), edit.after, self.class_keys)
+        remember(self.workspace.settings, edit.after, self.class_keys)
 
     def _start_setter(self, source):
         return lambda: self.start_from(source)
@@ -235,18 +245,18 @@ class Annotator(QtCore.QObject):
         if on:
             self._hidden_layers = [k for k in HIDDEN_WHILE_ANNOTATING if self.canvas.layers[k].visible]
             for key in self._hidden_layers:
-                self.window.set_layer_visible(key, False)
+                self.show_layer(key, False)
             for key in SHOWN_WHILE_ANNOTATING:
-                self.window.set_layer_visible(key, self._mode_layers[key])
-            self.ensure_session(self.window.current)
-            self._prepare_image_tools(self.window.current)
+                self.show_layer(key, self._mode_layers[key])
+            self.ensure_session(self.workspace.current)
+            self._prepare_image_tools(self.workspace.current)
         else:
             self.cursor.hide()
             for key in SHOWN_WHILE_ANNOTATING:  # remembered for the next time, hidden meanwhile
                 self._mode_layers[key] = self.canvas.layers[key].visible
-                self.window.set_layer_visible(key, False)
+                self.show_layer(key, False)
             for key in self._hidden_layers:
-                self.window.set_layer_visible(key, True)
+                self.show_layer(key, True)
             self._hidden_layers = []
         self._update_status()
         self.mode_changed.emit(on)
@@ -256,7 +266,7 @@ class Annotator(QtCore.QObject):
         if on:
             keys = self._mode_keys()
             mine = set(self.mode_actions)
-            for action in self.window.actions():
+            for action in self.all_actions():
                 if action in mine:
                     continue
                 sequences = action.shortcuts()
@@ -270,15 +280,19 @@ class Annotator(QtCore.QObject):
             self._displaced = {}
 
     # ------------------------------------------------------------------ documents and sessions
+    @property
+    def classes(self):
+        """The class set annotations use: the workspace's."""
+        return self.workspace.classes
+
     def set_classes(self, classes) -> None:
         """The class set annotations use (the model's, or the project's)."""
-        self.classes = classes
-        for doc in self.window.docs:
+        self.workspace.set_classes(classes)
+        for doc in self.workspace.docs:
             if doc.annotation is not None and compatible(doc.annotation.classes, classes):
-                doc.annotation.annotation.classes = classes
+                doc.annotation.classes = classes
         self.tools.set_num_classes(0 if classes is None else classes.num_classes)
         self.class_keys = self._keys_for(classes)
-        self.class_set_changed.emit(classes)
         self.panel.set_classes(classes)
         self.panel.set_class(self.tools.class_id)
         self._class_changed(self.tools.class_id)
@@ -308,7 +322,7 @@ class Annotator(QtCore.QObject):
         self._summary_timer.start()
 
     def _model_key(self):
-        info = getattr(self.window, "model_info", None)
+        info = self.workspace.model_info
         return None if info is None else str(info.path)
 
     def prediction_in_classes(self, doc, shape) -> np.ndarray | None:
@@ -317,7 +331,7 @@ class Annotator(QtCore.QObject):
         if doc.result is None or doc.result.label.shape != tuple(shape):
             return None
         label = doc.result.label
-        model_classes = getattr(self.window.model_info, "classes", None)
+        model_classes = getattr(self.workspace.model_info, "classes", None)
         if (model_classes is not None and self.classes is not None
                 and tuple(model_classes.names) != tuple(self.classes.names) and not compatible(model_classes, self.classes)):
             from qgn.classes_edit import relabel_by_name
@@ -334,13 +348,13 @@ class Annotator(QtCore.QObject):
             self.image_tools.prepare(doc.path, doc.image)
 
     def _image_of(self, session):
-        for doc in self.window.docs:
+        for doc in self.workspace.docs:
             if doc.annotation is session or doc.path == session.path:
                 return doc.image
         return None
 
     def _image_tool_setting(self, text: str) -> None:
-        self.window.statusBar().showMessage(text, 4000)
+        self.workspace.show_status(text, 4000)
         self.panel.set_tool_note(self.image_tools.describe(self.tools.tool))
 
     def result_ready(self, doc) -> None:
@@ -356,7 +370,7 @@ class Annotator(QtCore.QObject):
                 session.reference_model = model
                 self.canvas.refresh_layers(force=("changed",))
                 self._summary_timer.start()
-        if self.enabled and doc is self.window.current:
+        if self.enabled and doc is self.workspace.current:
             self.ensure_session(doc)
         self._update_panel_sources(doc)
 
@@ -371,7 +385,7 @@ class Annotator(QtCore.QObject):
             self._update_status()
             return None
         if doc.path in self.unreadable:  # never start over silently (a save would overwrite the file)
-            self.window.statusBar().showMessage(
+            self.workspace.show_status(
                 f"{doc.name}: its saved annotation cannot be read ({self.unreadable[doc.path]}); it is kept as it is. "
                 "Fix the classes, or start over explicitly in the Annotate panel", 10000)
             return None
@@ -379,12 +393,12 @@ class Annotator(QtCore.QObject):
         return None  # it arrives in a moment (built off the UI thread)
 
     def _session_for_gesture(self) -> AnnotationSession | None:
-        doc = self.window.current
+        doc = self.workspace.current
         session = self.ensure_session(doc)
         if session is None and doc is not None and doc.image is not None:
             waiting = ("its saved annotation" if doc.path in self.loading else
                        "the annotation being prepared" if doc.path in self.preparing else "the prediction")
-            self.window.statusBar().showMessage(
+            self.workspace.show_status(
                 f"Waiting for {waiting} to start annotating; or start from Empty in the Annotate panel", 6000)
         return session
 
@@ -396,7 +410,7 @@ class Annotator(QtCore.QObject):
             if doc.result is None:
                 raise ValueError("there is no prediction for this image yet")
             label = doc.result.label
-            model_classes = getattr(self.window.model_info, "classes", None)
+            model_classes = getattr(self.workspace.model_info, "classes", None)
             if model_classes is not None and tuple(model_classes.names) != tuple(classes.names) \
                     and not compatible(model_classes, classes):
                 from qgn.classes_edit import relabel_by_name
@@ -431,7 +445,7 @@ class Annotator(QtCore.QObject):
 
         def built(result) -> None:
             self.preparing.discard(doc.path)
-            if doc.annotation is None and doc in self.window.docs:
+            if doc.annotation is None and doc in self.workspace.docs:
                 self._install(doc, *result, source=source)
 
         def failed(message: str) -> None:
@@ -439,7 +453,7 @@ class Annotator(QtCore.QObject):
             self._warn(f"Cannot start from {SOURCE_TEXT.get(source, source)}: {message}")
             self._update_status()
 
-        self.window.jobs.submit(build, built, failed, "Preparing the annotation")
+        self.jobs.submit(build, built, failed, "Preparing the annotation")
         self._update_status()
 
     def adopt(self, doc, label: np.ndarray, source: str = "saved", dirty: bool = False) -> AnnotationSession | None:
@@ -455,7 +469,7 @@ class Annotator(QtCore.QObject):
             if doc.size is not None and annotation.shape != doc.size:
                 raise ValueError(f"it is {annotation.shape[1]}×{annotation.shape[0]}, the image "
                                  f"{doc.size[1]}×{doc.size[0]}")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._warn(f"{doc.name}: the {SOURCE_TEXT.get(source, source)} cannot be used: {describe_error(exc)}")
             return None
         session = self._install(doc, annotation, source=source)
@@ -471,7 +485,7 @@ class Annotator(QtCore.QObject):
         doc.annotation = session
         self.undo_group.addStack(session.undo)
         session.undo.indexChanged.connect(lambda _index, s=session: self._after_edit(s))
-        if doc is self.window.current:
+        if doc is self.workspace.current:
             self.tools.set_session(session)
             self.undo_group.setActiveStack(session.undo)
             self.canvas.refresh_layers()
@@ -483,7 +497,7 @@ class Annotator(QtCore.QObject):
     def start_from(self, source: str) -> None:
         """Start (or start over, as one undoable edit) from ``source`` (see START_SOURCES). The new
         map is read, checked and diffed on the job thread; the edit lands when it is ready."""
-        doc = self.window.current
+        doc = self.workspace.current
         if doc is None or doc.image is None:
             return
         path = None
@@ -510,7 +524,7 @@ class Annotator(QtCore.QObject):
             if session.version != version:  # edited meanwhile: diff against the map as it is now
                 edit = edit_between(session.label, target)
             if edit.is_empty:
-                self.window.statusBar().showMessage("Nothing to change: the annotation is already that", 4000)
+                self.workspace.show_status("Nothing to change: the annotation is already that", 4000)
                 return
             text = START_SOURCES[source][0].rstrip("…").lower()
             session.undo.push(EditCommand(session, edit, f"Start over from {text}"))
@@ -518,7 +532,7 @@ class Annotator(QtCore.QObject):
         def failed(message: str) -> None:
             self._warn(f"Cannot start over from {SOURCE_TEXT.get(source, source)}: {message}")
 
-        self.window.jobs.submit(build, built, failed, "Preparing the new start")
+        self.jobs.submit(build, built, failed, "Preparing the new start")
 
     def _after_edit(self, session: AnnotationSession) -> None:
         if not shiboken6.isValid(session) or not shiboken6.isValid(session.undo):
@@ -555,8 +569,8 @@ class Annotator(QtCore.QObject):
         if self.classes is None:
             return
         if name is None:
-            name, ok = QtWidgets.QInputDialog.getText(self.window, "Add a class", "Name of the new class:")
-            if not ok:
+            name = self.choose_class_name()
+            if name is None:
                 return
         self._edit_classes(lambda c: add_class(c, name))
 
@@ -579,16 +593,14 @@ class Annotator(QtCore.QObject):
 
         classes = self.classes
         counts = {doc.path: int(np.count_nonzero(doc.annotation.label == class_id))
-                  for doc in self.window.docs if doc.annotation is not None}
-        projects = getattr(self.window, "projects", None)
-        saved = [] if projects is None else [(Path(im.path), load) for im, load in projects.saved_annotations()
-                                            if Path(im.path) not in counts]
+                  for doc in self.workspace.docs if doc.annotation is not None}
+        saved = [(Path(im.path), load) for im, load in self.saved_annotations() if Path(im.path) not in counts]
 
         def count() -> dict:
             for path, load in saved:
                 try:
                     counts[path] = int(np.count_nonzero(load() == class_id))
-                except Exception:  # noqa: BLE001 - an unreadable file is reported where it is opened
+                except Exception:  # an unreadable file is reported where it is opened
                     continue
             return counts
 
@@ -600,23 +612,8 @@ class Annotator(QtCore.QObject):
             if to != -1:
                 self._edit_classes(lambda c: delete_class(c, class_id, to))
 
-        self.window.jobs.submit(count, counted, lambda message: self._warn(f"Cannot count the class: {message}"),
+        self.jobs.submit(count, counted, lambda message: self._warn(f"Cannot count the class: {message}"),
                                 "Counting the class's pixels")
-
-    def _choose_merge_target(self, class_id: int, pixels: int, images: int) -> int | None:
-        """Where the pixels of ``class_id`` go: None (ignore), a class id (merge), -1 (cancel)."""
-        names = self.classes.names
-        others = [i for i in range(len(names)) if i != class_id]
-        choices = ["ignore (delete the class)"] + [f"{names[i]}  (merge into it)" for i in others]
-        where = f"{pixels:,} px in {images} image{'s' if images != 1 else ''}"
-        choice, ok = QtWidgets.QInputDialog.getItem(
-            self.window, "Delete or merge a class",
-            f"{names[class_id]!r} covers {where} (open and saved annotations).\n"
-            f"Those pixels become:", choices, 0, False)
-        if not ok:
-            return -1
-        index = choices.index(choice)
-        return None if index == 0 else others[index - 1]
 
     def undo_class_edit(self) -> None:
         """Undo the latest class change (its inverse, with the pixels a merge or delete moved)."""
@@ -638,11 +635,11 @@ class Annotator(QtCore.QObject):
 
     def _step_class_edit(self, stack: list, kind: str) -> None:
         if not stack:
-            self.window.statusBar().showMessage(f"No class change to {kind}", 4000)
+            self.workspace.show_status(f"No class change to {kind}", 4000)
             return
         edit = stack.pop()
         if edit.before != self.classes:
-            self.window.statusBar().showMessage(f"The classes changed since; that class change cannot be {kind}ne",
+            self.workspace.show_status(f"The classes changed since; that class change cannot be {kind}ne",
                                                 6000)
             return
         self._edit_classes(lambda c: edit, kind)
@@ -669,16 +666,16 @@ class Annotator(QtCore.QObject):
         if edit.moves_pixels:
             snapshot = self._class_snapshots.pop((edit.after, edit.before), {}) if kind != "do" else {}
             taken = {}
-            for doc in self.window.docs:
+            for doc in self.workspace.docs:
                 if doc.annotation is not None:
                     taken[doc.path] = self._remap_session(doc, edit, snapshot.get(doc.path))
             self._class_snapshots[(edit.before, edit.after)] = taken
             while len(self._class_snapshots) > 64:
                 self._class_snapshots.pop(next(iter(self._class_snapshots)))
         else:
-            for doc in self.window.docs:
+            for doc in self.workspace.docs:
                 if doc.annotation is not None:
-                    doc.annotation.annotation.classes = edit.after
+                    doc.annotation.classes = edit.after
         if edit.after.num_classes != edit.before.num_classes or edit.after.ignore_index != edit.before.ignore_index:
             self.project_classes = True  # the user's own class set now: a model's classes no longer replace it
         if kind == "do":
@@ -686,7 +683,7 @@ class Annotator(QtCore.QObject):
         self.class_edited.emit((edit, kind))  # first: the project queues its rewrite before the class write
         self._carry_keys(edit)
         self._replace_classes(edit.after)
-        self.window.statusBar().showMessage(edit.description, 6000)
+        self.workspace.show_status(edit.description, 6000)
 
     def revert_class_edit(self, edit) -> None:
         """The project could not apply ``edit`` (its files keep the old classes): the open maps,
@@ -700,7 +697,7 @@ class Annotator(QtCore.QObject):
         inverse = inverse_of(edit)
         if edit.moves_pixels:
             snapshot = self._class_snapshots.pop((edit.before, edit.after), {})
-            for doc in self.window.docs:
+            for doc in self.workspace.docs:
                 if doc.annotation is not None:
                     self._remap_session(doc, inverse, snapshot.get(doc.path))
         self.class_edit_backup = None
@@ -751,45 +748,44 @@ class Annotator(QtCore.QObject):
         return taken
 
     def _replace_classes(self, classes) -> None:
-        self.classes = classes
-        for doc in self.window.docs:
+        self.workspace.set_classes(classes)
+        for doc in self.workspace.docs:
             if doc.annotation is not None:
-                doc.annotation.annotation.classes = classes
+                doc.annotation.classes = classes
         self.tools.set_num_classes(classes.num_classes)
         self.panel.set_classes(classes)
         self.panel.set_class(min(self.tools.class_id, classes.num_classes - 1))
         self._class_changed(self.tools.class_id)
         self._name_class_actions()
-        self.class_set_changed.emit(classes)
-        self.classes_changed.emit(classes)
+        self.class_set_edited.emit(classes)
 
     # ------------------------------------------------------------------ done / status
     def set_done(self, done: bool) -> None:
-        doc = self.window.current
+        doc = self.workspace.current
         if doc is None:
             return
         doc.done = bool(done)
         self.done_changed.emit(doc, doc.done)
 
     def _current_done(self) -> bool:
-        doc = self.window.current
+        doc = self.workspace.current
         return bool(doc is not None and getattr(doc, "done", False))
 
     def done_and_next(self) -> None:
         """Mark the current image done and show the next image that is not done (after it, then
         from the top); the status bar says when every image is done."""
-        doc = self.window.current
+        doc = self.workspace.current
         if doc is None or doc.image is None:
             return
         self.set_done(True)
-        docs = self.window.docs
+        docs = self.workspace.docs
         start = docs.index(doc) if doc in docs else -1
         order = docs[start + 1:] + docs[:max(start, 0)]
         target = next((d for d in order if not getattr(d, "done", False) and not d.error), None)
         if target is None:
-            self.window.statusBar().showMessage(f"All {len(docs)} images are done", 6000)
+            self.workspace.show_status(f"All {len(docs)} images are done", 6000)
             return
-        self.window.images.set_current(docs.index(target))
+        self.workspace.select(target)
 
     def refresh_status(self) -> None:
         self._update_status()
@@ -805,7 +801,7 @@ class Annotator(QtCore.QObject):
         self.image_tools.forget([doc.path for doc in docs])
 
     def _update_status(self) -> None:
-        doc = self.window.current
+        doc = self.workspace.current
         self.panel.set_done(bool(doc is not None and getattr(doc, "done", False)),
                             enabled=doc is not None and doc.image is not None)
         self._update_panel_sources(doc)
@@ -842,7 +838,7 @@ class Annotator(QtCore.QObject):
 
     def _update_summary(self) -> None:
         """Changed vs prediction: pixels, and cells at the current level."""
-        doc = self.window.current
+        doc = self.workspace.current
         session = None if doc is None else doc.annotation
         if session is None:
             self.panel.set_changed_summary("<span style='color:#9a9a9a'>No annotation</span>")
@@ -861,8 +857,7 @@ class Annotator(QtCore.QObject):
             f"{1 << level}×{1 << level} px")
 
     def _warn(self, text: str) -> None:
-        self.canvas.show_message(text, "warning", "annotate")
-        self.window.statusBar().showMessage(text, 8000)
+        self.workspace.warn(text, "annotate")
 
     # ------------------------------------------------------------------ tool state → panel, cursor
     def _tool_changed(self, tool: str) -> None:
@@ -877,7 +872,7 @@ class Annotator(QtCore.QObject):
 
     def _radius_changed(self, radius: int) -> None:
         cells = 2 * radius + 1
-        self.window.statusBar().showMessage(
+        self.workspace.show_status(
             f"Brush radius {radius} cell{'s' if radius != 1 else ''} (about {cells}×{cells} cells of "
             f"{1 << self.tools.level} px)", 4000)
         self._refresh_cursor()
@@ -896,7 +891,7 @@ class Annotator(QtCore.QObject):
         self._refresh_cursor()
 
     def _refresh_cursor(self) -> None:
-        doc = self.window.current
+        doc = self.workspace.current
         if (not self.enabled or self._hover is None or doc is None or doc.size is None
                 or self.tools.tool not in ("paint", "erase", "snap")):
             self.cursor.hide()
@@ -906,13 +901,3 @@ class Annotator(QtCore.QObject):
         elif self.classes is not None:
             self.cursor.set_colour(self.classes.palette[self.tools.class_id])
         self.cursor.show_cell(*self._hover, self.tools.level, doc.size, self.tools.radius)
-
-    # ------------------------------------------------------------------ dialogs (replaceable)
-    def _choose_mask_file(self) -> str | None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self.window, "Import a mask", "", "Masks (*.png *.qgt *.tif *.tiff *.bmp);;All files (*)")
-        return path or None
-
-    def _choose_colour(self, rgb, name: str):
-        colour = QtWidgets.QColorDialog.getColor(QtGui.QColor(*rgb), self.window, f"Colour of “{name}”")
-        return (colour.red(), colour.green(), colour.blue()) if colour.isValid() else None

@@ -213,6 +213,55 @@ def pixel_info(result: RenderResult, x: float, y: float, truth: np.ndarray | Non
     return None
 
 
+def hover_text(doc, result: RenderResult | None, classes, annotating: bool, x: float, y: float) -> str:
+    """The status bar's readout of image pixel (x, y) (html; "" outside the image): its RGB, then
+    while ``annotating`` the annotation's class there (and the prediction it started from), else
+    the prediction's cell, class, confidence, composite probability, entropy and ground truth
+    (``classes``: the model's; nothing of the prediction without them)."""
+    parts = [f"x {int(x)}  y {int(y)}"]
+    if doc is not None and doc.image is not None:
+        h, w = doc.image.shape[:2]
+        if not (0 <= x < w and 0 <= y < h):  # the mouse stayed where a larger image was (N/P)
+            return ""
+        r, g, b = doc.image[int(y), int(x)]
+        parts.append(f"RGB {r} {g} {b}")
+    session = None if doc is None else doc.annotation
+    if annotating and session is not None and doc.image is not None:
+        # annotating: the class under the pointer is the annotation's, not the prediction's
+        names = session.classes.names
+        value = int(session.label[int(y), int(x)])
+        parts.append(f"annotation: <b>{names[value] if value < len(names) else 'ignore'}</b>")
+        if session.reference is not None:
+            ref = int(session.reference[int(y), int(x)])
+            parts.append(f"prediction: {names[ref] if ref < len(names) else 'ignore'}")
+        return "  │  ".join(parts)
+    info = None if result is None else pixel_info(result, x, y, None if doc is None else doc.ground_truth)
+    if info is not None and classes is not None:
+        parts.append(f"Q̂{info.level} cell ({info.cell_x}, {info.cell_y})")
+        parts.append(f"<b>{classes.names[info.label]}</b> {100 * info.confidence:.0f} %")
+        state = "composite" if info.code == 0 else "leaf"
+        parts.append(f"{state} · P(composite) {100 * info.composite:.0f} % · entropy {info.entropy:.2f}")
+        if info.truth is not None:
+            name = classes.names[info.truth] if 0 <= info.truth < classes.num_classes else "ignore"
+            parts.append(f"truth: {name}")
+    return "  │  ".join(parts)
+
+
+def truth_note_html(note: str) -> str:
+    """A result's ``truth_note`` (ground truth whose values are not the model's classes) as the
+    canvas's warning: the bundled model that fits it, when the note names one, as a ``model:NAME`` link."""
+    import html
+    import re
+
+    text = html.escape(note)
+    fit = re.search(r"the bundled model '([^']+)' fits it", note)
+    if not fit:
+        return text + ". The prediction is shown; accuracy is not (open a model with these classes: Ctrl+M)."
+    return (text.split("; the bundled model")[0] + ". The prediction is shown; accuracy is not. "
+            f"<a href=\"model:{fit.group(1)}\" style=\"color:white\"><b>Use the bundled model "
+            f"'{fit.group(1)}'</b></a>, whose classes fit it.")
+
+
 class ImageDocument:
     """An image file and what belongs to it. ``load()`` runs on the worker thread.
 
@@ -285,7 +334,7 @@ class ImageDocument:
         self.file_stamp = self._stamp(self.path)
         try:
             self.image = read_image(self.path)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file becomes a message
+        except Exception as exc:  # any unreadable file becomes a message
             self.error = f"cannot read {self.path.name}: {describe_error(exc)}"
             return
         transparent = transparent_share(self.path)
@@ -297,7 +346,7 @@ class ImageDocument:
             return
         try:
             label = read_ground_truth(gt_path)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.notes.append(f"ground truth {gt_path.name} ignored: {describe_error(exc)}")
             return
         if label.shape != self.image.shape[:2]:
@@ -368,7 +417,7 @@ def transparent_share(path: Path) -> float:
             if image.mode not in ("RGBA", "LA", "PA") and not (image.mode == "P" and "transparency" in image.info):
                 return 0.0
             alpha = np.asarray(image.convert("RGBA").getchannel("A"))
-    except Exception:  # noqa: BLE001 - reading the image itself reports problems
+    except Exception:  # reading the image itself reports problems
         return 0.0
     return float(np.count_nonzero(alpha < 255)) / max(alpha.size, 1)
 

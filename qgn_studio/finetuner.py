@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore
 
 from qgn_studio.document import describe_error, read_image
 from qgn_studio.engine import configure_threads
@@ -94,7 +94,10 @@ class FinetuneJob(QtCore.QThread):
             self.names = names
             before = self._for_classes(copy.deepcopy(self.model).eval())  # the inference thread keeps the original
             train, held = comparison_split(len(images))  # before/after on images it does not train on
-            pick = lambda seq, idx: [seq[i] for i in idx]  # noqa: E731
+
+            def pick(seq, idx):
+                return [seq[i] for i in idx]
+
             result = finetune(before, pick(images, train), pick(labels, train), self.config,
                               progress=self.progress.emit, should_stop=self._stop.is_set, names=pick(names, train))
             self.trained.emit(result)
@@ -105,7 +108,7 @@ class FinetuneJob(QtCore.QThread):
                                         pick(names, shown))
             comparison.held_out = bool(held)
             self.compared.emit(result, comparison)
-        except Exception as exc:  # noqa: BLE001 - shown in the panel
+        except Exception as exc:  # shown in the panel
             self.failed.emit(describe_error(exc))
 
 
@@ -140,20 +143,23 @@ def default_model_path(original: Path, folder: Path) -> Path:
 
 
 class Finetuner(QtCore.QObject):
-    """The fine-tune dock's controller. ``window`` provides ``docs``, ``worker`` (InferenceWorker),
-    ``model_info``, ``jobs`` (JobRunner), ``projects`` (ProjectController) and ``statusBar()``."""
+    """The fine-tune dock's controller. ``workspace``: the open documents, the model's info and
+    the class set; ``engine``: the InferenceWorker whose model is fine-tuned and which is handed
+    the kept one (``engine.model``, ``use_model(model, path)``); ``projects``: the saved
+    annotations and the project that remembers the kept model; ``jobs``: the JobRunner that
+    saves; ``ask``: the dialogs (``qgn_studio.ask``)."""
 
     finished = QtCore.Signal(str)  # "compared", "cancelled", "failed"
     kept = QtCore.Signal(object)  # Path of the saved model
 
-    def __init__(self, window):
-        super().__init__(window)
-        self.window = window
+    def __init__(self, workspace, engine, projects, jobs, ask, parent=None):
+        super().__init__(parent)
+        self.workspace, self.engine, self.projects, self.jobs = workspace, engine, projects, jobs
         self.panel = FinetunePanel()
         self.job: FinetuneJob | None = None
         self.result = None
         self.comparison = None
-        self.ask_save_path = self._ask_save_path  # (default Path) → (Path, overwrite confirmed) or None
+        self.ask_save_path = ask.model_path  # (default Path) → (Path, overwrite confirmed) or None
         self.scheme = "pc"
         self.panel.start_requested.connect(self.start)
         self.panel.cancel_requested.connect(self.cancel)
@@ -164,7 +170,7 @@ class Finetuner(QtCore.QObject):
     # ------------------------------------------------------------------ corrections
     def corrections(self) -> list[Correction]:
         found: dict[Path, Correction] = {}
-        for doc in self.window.docs:
+        for doc in self.workspace.docs:
             session = doc.annotation
             if session is None or doc.image is None:
                 continue
@@ -172,7 +178,7 @@ class Finetuner(QtCore.QObject):
             corrected = doc.done or (session.is_annotation and differs)  # not an untouched prediction
             if corrected:
                 found[doc.path] = Correction(doc.name, doc.path, doc.image, session.label.copy())
-        for image, loader in self.window.projects.saved_annotations():
+        for image, loader in self.projects.saved_annotations():
             if image.path not in found:
                 found[image.path] = Correction(image.path.name, image.path, None, None, loader)
         return list(found.values())
@@ -186,7 +192,7 @@ class Finetuner(QtCore.QObject):
 
         if self.running:
             return
-        model = self.window.worker.engine.model
+        model = self.engine.engine.model
         if model is None:
             self.panel.set_status("No model is loaded")
             return
@@ -197,7 +203,7 @@ class Finetuner(QtCore.QObject):
             return
         self.revert(quiet=True)
         config = FinetuneConfig(iterations=int(iterations), lr=float(lr), batch_size=min(4, len(corrections)))
-        job = FinetuneJob(model, corrections, config, self.scheme, self, classes=self.window.annotator.classes)
+        job = FinetuneJob(model, corrections, config, self.scheme, self, classes=self.workspace.classes)
         self.transfer_note = ""
         job.transferred.connect(lambda text: setattr(self, "transfer_note", text) or self.panel.set_status(
             f"The annotations' classes differ from the model's, so the model was transferred to them first: {text}. "
@@ -243,7 +249,7 @@ class Finetuner(QtCore.QObject):
 
     def _failed(self, message: str) -> None:
         self.panel.set_status(f"Fine-tuning failed: {message}")
-        self.window.statusBar().showMessage(f"Fine-tuning failed: {message}", 10000)
+        self.workspace.show_status(f"Fine-tuning failed: {message}", 10000)
 
     def _job_ended(self) -> None:
         job, self.job = self.job, None
@@ -262,7 +268,7 @@ class Finetuner(QtCore.QObject):
 
         if self.result is None:
             return
-        info = self.window.model_info
+        info = self.workspace.model_info
         original = None if info is None else Path(info.path)
         default = default_model_path(original or Path("model.safetensors"), self._model_folder(original))
         choice = self.ask_save_path(default)
@@ -283,10 +289,13 @@ class Finetuner(QtCore.QObject):
             self.result, self.comparison = None, None
             self.panel.show_comparison(None)
             self.panel.set_status(f"Saved {saved_path.name}; predicting with it now")
-            self.window.worker.use_model(model, saved_path)
+            self.engine.use_model(model, saved_path)
+            self.projects.set_model(saved_path)  # the project (if any) and the next start use it
+            if self.workspace.settings is not None:
+                self.workspace.settings.setValue("model/path", str(saved_path))
             self.kept.emit(saved_path)
 
-        self.window.jobs.submit(save, saved, lambda message: self.panel.set_status(f"Not saved: {message}"),
+        self.jobs.submit(save, saved, lambda message: self.panel.set_status(f"Not saved: {message}"),
                                 "Saving the fine-tuned model")
 
     def revert(self, quiet: bool = False) -> None:
@@ -299,7 +308,7 @@ class Finetuner(QtCore.QObject):
     def _model_folder(self, original: Path | None) -> Path:
         """Where a new model goes by default: the project's models/ folder, else beside the original
         unless that is the bundled resources (then the current folder)."""
-        project = self.window.projects.project
+        project = self.projects.project
         if project is not None:
             return Path(project.root) / "models"
         if original is not None:
@@ -310,15 +319,6 @@ class Finetuner(QtCore.QObject):
             except ValueError:
                 return original.parent
         return Path.cwd()
-
-    def _ask_save_path(self, default: Path):
-        default.parent.mkdir(parents=True, exist_ok=True)
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self.window, "Save the fine-tuned model", str(default), "QGN models (*.safetensors)")
-        if not path:
-            return None
-        # The dialog itself asked before replacing an existing file.
-        return Path(path), Path(path).exists()
 
     def shutdown(self) -> None:
         """Stop a run in progress (closing the window)."""

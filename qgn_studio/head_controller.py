@@ -20,17 +20,18 @@ from PySide6 import QtCore
 
 
 class HeadController(QtCore.QObject):
-    """See the module docstring. ``window`` provides ``projects``, ``annotator``, ``model_info``,
-    ``canvas``, ``docs``, ``current`` and ``statusBar()``."""
+    """See the module docstring. ``workspace``: the model's info, the class set, the project and the
+    current document; ``annotator``: where the head offers its start; ``projects``: its saves
+    (a refit follows each); ``engine``: the InferenceWorker whose model's features the head reads."""
 
     fitted = QtCore.Signal(object)  # ProjectHead
     judged = QtCore.Signal(object, object)  # (Path, DomainVerdict)
 
-    def __init__(self, window):
-        super().__init__(window)
+    def __init__(self, workspace, annotator, projects, engine, parent=None):
+        super().__init__(parent)
         from qgn_studio.jobs import JobRunner
 
-        self.window = window
+        self.workspace, self.annotator, self.projects, self.engine = workspace, annotator, projects, engine
         self.runner = JobRunner(self)
         self.head = None  # the fitted ProjectHead (UI thread's copy)
         self.fitting = False
@@ -40,23 +41,23 @@ class HeadController(QtCore.QObject):
         self._reference = None  # (model path, DomainReference | None)
         self.verdicts: dict[Path, object] = {}
         self._generation = 0  # bumped when the project, model or classes change: late results are dropped
-        window.projects.saved.connect(lambda _count: self.refit())
-        window.projects.project_changed.connect(self._project_changed)
-        window.annotator.classes_changed.connect(lambda _classes: self._reset(load=False))
+        projects.saved.connect(lambda _count: self.refit())
+        workspace.project_changed.connect(self._project_changed)
+        workspace.model_changed.connect(lambda _info: self.model_changed())
+        annotator.class_set_edited.connect(lambda _classes: self._reset(load=False))
         self.fitted.connect(self._fitted)
         self.judged.connect(self._judged)
-        annotator = window.annotator
         annotator.extra_sources["head"] = (self.available, self.predict)
         annotator.default_source = self.default_source
 
     # ------------------------------------------------------------------ state
     def _model_path(self) -> Path | None:
-        info = self.window.model_info
+        info = self.workspace.model_info
         return None if info is None else Path(info.path)
 
     def available(self, doc=None) -> bool:
         """Whether a head for the current classes and model is ready."""
-        classes = self.window.annotator.classes
+        classes = self.workspace.classes
         return (self.head is not None and classes is not None and self.head.fits(classes)
                 and self.head.model == self._model_name())
 
@@ -84,7 +85,7 @@ class HeadController(QtCore.QObject):
         path = self._model_path()
         if path is None:
             raise ValueError("no model loaded: the head reads the model's features")
-        engine = getattr(getattr(self.window, "worker", None), "engine", None)
+        engine = getattr(self.engine, "engine", None)
         if getattr(engine, "model", None) is not None:
             return engine.model
         if self._model is None or self._model[0] != path:
@@ -101,7 +102,7 @@ class HeadController(QtCore.QObject):
         generation = self._generation
         self.head = None
         self.runner.submit(self._forget)
-        project = self.window.projects.project
+        project = self.projects.project
         if load and project is not None and project.head_path.is_file():
             from qgn.project_head import ProjectHead
 
@@ -119,17 +120,17 @@ class HeadController(QtCore.QObject):
     def _loaded(self, head, generation: int) -> None:
         if generation != self._generation:
             return
-        classes = self.window.annotator.classes
+        classes = self.workspace.classes
         if head.model != self._model_name() or classes is None or not head.fits(classes):
             self.refit()  # another model's features or another class set: learn again
             return
         self.head = head
-        self.window.annotator.refresh_status()
+        self.annotator.refresh_status()
 
     def refit(self) -> None:
         """Learn the saved annotations not learnt yet and refit the head, in the background."""
-        project, model_path = self.window.projects.project, self._model_path()
-        classes = self.window.annotator.classes
+        project, model_path = self.projects.project, self._model_path()
+        classes = self.workspace.classes
         if project is None or model_path is None or classes is None or classes.ignore_index is None:
             return
         generation = self._generation
@@ -175,7 +176,7 @@ class HeadController(QtCore.QObject):
         self.head = head
         self._say(f"Project head fitted on {head.images} annotated image{'s' if head.images != 1 else ''} in "
                   f"{head.fit_seconds:.1f} s: new images start from it (Annotate → Start from → Head)", 6000)
-        self.window.annotator.refresh_status()
+        self.annotator.refresh_status()
 
     def _failed(self, text: str) -> None:
         self.fitting = False
@@ -204,23 +205,23 @@ class HeadController(QtCore.QObject):
         self.verdicts[path] = verdict
         if verdict is None:
             return
-        self.show_verdict(self.window.current)
+        self.show_verdict(self.workspace.current)
 
     def show_verdict(self, doc) -> None:
         """The canvas's domain warning for ``doc`` (cleared when it is in domain or unknown)."""
         verdict = None if doc is None else self.verdicts.get(doc.path)
-        info = self.window.model_info
+        info = self.workspace.model_info
         if verdict is None or verdict.inside or info is None:
-            self.window.canvas.clear_message("domain")
+            self.workspace.clear_message("domain")
             return
-        self.window.canvas.show_message(verdict.describe(info.name), "warning", "domain")
+        self.workspace.show_message(verdict.describe(info.name), "warning", "domain")
 
     def model_changed(self) -> None:
         self.verdicts.clear()
         self._reset(load=True)
 
     def _say(self, text: str, ms: int = 5000) -> None:
-        self.window.statusBar().showMessage(text, ms)
+        self.workspace.show_status(text, ms)
 
     def shutdown(self) -> None:
         self.runner.stop()

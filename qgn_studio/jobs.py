@@ -78,7 +78,7 @@ class JobRunner(QtCore.QThread):
             self.busy_changed.emit(True, job.label)
             try:
                 result, error = job.run(), ""
-            except Exception as exc:  # noqa: BLE001 - reported through the job's callback
+            except Exception as exc:  # reported through the job's callback
                 result, error = None, describe_error(exc)
             self._finished_job.emit(job, result, error)  # posted before the job counts as done:
             with self._cond:  # after wait_idle(), processing events delivers every callback

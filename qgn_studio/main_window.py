@@ -16,19 +16,23 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from qgn_studio import icons
 from qgn_studio.annotator import Annotator
-from qgn_studio.head_controller import HeadController
+from qgn_studio.ask import AskUser
 from qgn_studio.canvas import Canvas
 from qgn_studio.dialogs import ShortcutsDialog, show_about
 from qgn_studio.discovery import IMAGE_EXTENSIONS, expand_paths
 from qgn_studio.document import (
-    LEVELS, RULES, ImageDocument, RenderResult, Setting, measurement_plan, pixel_info,
+    LEVELS, RULES, ImageDocument, RenderResult, Setting, hover_text, measurement_plan, truth_note_html,
 )
 from qgn_studio.export_dialog import ExportDialog
 from qgn_studio.finetuner import Finetuner
+from qgn_studio.head_controller import HeadController
 from qgn_studio.jobs import JobRunner
 from qgn_studio.panels import ExplorePanel, ImageListPanel, LayerPanel
+from qgn_studio.panels.progress import TaskProgress
 from qgn_studio.project_controller import ProjectController, scratch_root
+from qgn_studio.uncertainty_order import UncertaintyOrder
 from qgn_studio.workers import InferenceWorker, ThumbnailLoader
+from qgn_studio.workspace import Workspace
 
 APP_NAME = "QGN Studio"
 RECENT_RESULTS = 8  # images whose last result stays in memory
@@ -86,57 +90,12 @@ def fitted_size(screen: QtGui.QScreen | None, wanted: QtCore.QSize) -> QtCore.QS
                         min(wanted.height(), max(room.height() - 48, 240)))
 
 
-def same_model(stored: str | None, path) -> bool:
-    """Whether a project's ``model`` entry (a file, or a bundled model's name) is ``path``."""
-    from qgn.resources import bundled_model_path
-
-    if not stored:
-        return False
-    candidate = Path(stored) if Path(stored).is_file() else bundled_model_path(stored)
-    return candidate is not None and candidate.resolve() == Path(path).resolve()
-
-
-class TaskProgress(QtWidgets.QWidget):
-    """A long task's n/N in the status bar, with a Cancel button (hidden when idle)."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.label = QtWidgets.QLabel()
-        self.bar = QtWidgets.QProgressBar()
-        self.bar.setMaximumWidth(160)
-        self.bar.setMaximumHeight(14)
-        self.bar.setTextVisible(False)
-        self.cancel_button = QtWidgets.QToolButton()
-        self.cancel_button.setText("Cancel")
-        self.cancel_button.setToolTip("Stop it (Esc)")
-        self.cancel_button.clicked.connect(self._cancel)
-        layout = QtWidgets.QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.label)
-        layout.addWidget(self.bar)
-        layout.addWidget(self.cancel_button)
-        self._on_cancel = None
-        self.hide()
-
-    def show_progress(self, text: str, done: int, total: int, on_cancel=None) -> None:
-        self.label.setText(text)
-        self.bar.setRange(0, max(total, 1))
-        self.bar.setValue(done)
-        self._on_cancel = on_cancel
-        self.cancel_button.setVisible(on_cancel is not None)
-        self.show()
-
-    def hide_progress(self) -> None:
-        self._on_cancel = None
-        self.hide()
-
-    def _cancel(self) -> None:
-        if self._on_cancel is not None:
-            self._on_cancel()
-
-
 class MainWindow(QtWidgets.QMainWindow):
-    """QGN Studio's window. ``settings=None`` neither restores nor saves anything (screenshots)."""
+    """QGN Studio's window. ``settings=None`` neither restores nor saves anything (screenshots).
+
+    The app's state is ``workspace`` (``qgn_studio.workspace``); the window builds the widgets and
+    the controllers over it, shows what it announces, and is the controllers' ``Shell``
+    (open / close images, load a model) and, through ``ask``, their dialogs' parent."""
 
     result_shown = QtCore.Signal(object)  # RenderResult, after the canvas and panels show it
     measurements_done = QtCore.Signal()
@@ -144,9 +103,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, settings: QtCore.QSettings | None = None, parent=None):
         super().__init__(parent)
         self.settings = settings
-        self.docs: list[ImageDocument] = []
-        self.current: ImageDocument | None = None
-        self.model_info = None
+        self.workspace = Workspace(settings, self)
+        self.ask = AskUser(self, self.workspace.last_folder)
         self.device_choice = "auto"
         self.shortcut_rows: list[tuple[str, str, str]] = []
         self._hover: tuple[float, float] | None = None
@@ -162,11 +120,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.images = ImageListPanel()
         self.layer_panel = LayerPanel(self.canvas.layers)
         self.explore = ExplorePanel()
-        self.annotator = Annotator(self)
+        self.worker = InferenceWorker(self)
+        self.thumbnails = ThumbnailLoader(parent=self)
         self.jobs = JobRunner(self)
-        self.projects = ProjectController(self, scratch_root(settings is not None))
-        self.finetuner = Finetuner(self)
-        self.head = HeadController(self)  # the per-project head and the domain warning (#21)
+        ws = self.workspace
+        self.annotator = Annotator(ws, self.canvas, self.jobs, self.ask, self.set_layer_visible, self)
+        self.projects = ProjectController(ws, self.annotator, self.jobs, self.ask, self,
+                                          scratch_root(settings is not None), self)
+        self.finetuner = Finetuner(ws, self.worker, self.projects, self.jobs, self.ask, self)
+        self.head = HeadController(ws, self.annotator, self.projects, self.worker, self)  # project head (#21)
+        self.uncertainty_order = UncertaintyOrder(ws, self.worker, self.projects, self)
         self._docks()
         self.hover_label = QtWidgets.QLabel("")
         self.device_label = QtWidgets.QLabel("no model")
@@ -174,13 +137,23 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().addWidget(self.hover_label, 1)
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.device_label)
-
-        self.worker = InferenceWorker(self)
-        self.thumbnails = ThumbnailLoader(parent=self)
         self._connect()
         self._menus()
         self.resize(fitted_size(self.screen(), QtCore.QSize(1500, 950)))
         self._restore()
+
+    # the workspace's state, read where the window and many tests look for it
+    @property
+    def docs(self) -> list[ImageDocument]:
+        return self.workspace.docs
+
+    @property
+    def current(self) -> ImageDocument | None:
+        return self.workspace.current
+
+    @property
+    def model_info(self):
+        return self.workspace.model_info
 
     # ------------------------------------------------------------------ construction
     def _docks(self) -> None:
@@ -208,6 +181,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resizeDocks([self.images_dock, self.layers_dock], [300, 560], QtCore.Qt.Orientation.Vertical)
 
     def _connect(self) -> None:
+        self._connect_workspace()
         w = self.worker
         w.model_loaded.connect(self._model_loaded)
         w.model_failed.connect(self._model_failed)
@@ -234,11 +208,38 @@ class MainWindow(QtWidgets.QMainWindow):
         self.annotator.edited.connect(lambda session: self._annotation_edited(session))
         self.annotator.done_changed.connect(lambda doc, _done: (self.images.update_document(doc),
                                                                  self._apply_filter()))
-        self.projects.project_changed.connect(lambda _project: self._update_title())
         self.projects.autosaved.connect(self._show_autosaved)
-        self.finetuner.kept.connect(self._model_kept)
-        self.annotator.classes_changed.connect(self._classes_edited)
-        self.annotator.class_set_changed.connect(self.images.set_classes)
+        self.annotator.class_set_edited.connect(self._classes_edited)
+        self.uncertainty_order.scores_changed.connect(lambda scores: self.images.set_scores(scores, "uncertainty"))
+
+    def _connect_workspace(self) -> None:
+        """What the workspace announces, shown by the widgets."""
+        ws = self.workspace
+        ws.documents_changed.connect(self._documents_changed)
+        ws.document_changed.connect(self._document_changed)
+        ws.select_requested.connect(self._select_document)
+        ws.classes_changed.connect(self.images.set_classes)
+        ws.project_changed.connect(lambda _project: self._update_title())
+        ws.status.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
+        ws.message.connect(self.canvas.show_message)
+        ws.message_cleared.connect(self.canvas.clear_message)
+        ws.progress.connect(self.progress.show_progress)
+        ws.progress_done.connect(self.progress.hide_progress)
+        ws.region_requested.connect(lambda rect: self.canvas.view.setRange(rect, padding=0))
+
+    def _documents_changed(self, docs: list) -> None:
+        self.images.set_documents(docs)
+        for doc in docs:
+            if doc.loaded:
+                self.images.update_document(doc)
+
+    def _document_changed(self, doc) -> None:
+        self.images.update_document(doc)
+        self._update_title()
+
+    def _select_document(self, doc) -> None:
+        if doc in self.docs:
+            self.images.set_current(self.docs.index(doc))
 
     def _action(self, menu: QtWidgets.QMenu, text: str, slot, keys=(), tip: str = "",
                 checkable: bool = False, section: str | None = None) -> QtGui.QAction:
@@ -327,10 +328,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(explore, "τ −0.05", lambda: self._tau_step(-0.05), ",")
         self._action(explore, "τ +0.05", lambda: self._tau_step(0.05), ".")
 
-        self.annotator.build_actions(self._action, bar.addMenu("A&nnotate"))
-        from qgn_studio.uncertainty_order import UncertaintyOrder
-
-        self.uncertainty_order = UncertaintyOrder(self)
+        self.annotator.build_actions(self._action, bar.addMenu("A&nnotate"), self.actions)
         self.uncertainty_order.build_actions(self._action, image)
 
         model = bar.addMenu("&Model")
@@ -441,23 +439,10 @@ class MainWindow(QtWidgets.QMainWindow):
             remembered = self.settings.value("model/path", "")
             model = remembered if remembered and Path(remembered).is_file() else None
         self.worker.load_model(Path(model) if model else None, self.device_choice)
-        paths = self._last_project_instead_of_samples(list(paths))
+        paths = self.projects.paths_at_start(list(paths))
         if paths:
             self.open_paths(list(paths))
         self.projects.startup_recovery()  # autosaves of a session that did not end normally
-
-    def _last_project_instead_of_samples(self, paths: list) -> list:
-        """When nothing but the bundled samples was asked for (the app's default), reopen the project
-        of the last session instead, if it is still there."""
-        from qgn.resources import samples_dir
-
-        from qgn_studio.project_controller import is_project_folder
-        from qgn_studio.recent import is_inside
-
-        if self.settings is None or not paths or not all(is_inside(p, samples_dir()) for p in paths):
-            return paths
-        last = self.settings.value("project/last", "")
-        return [last] if last and is_project_folder(last) else paths
 
     def closeEvent(self, event) -> None:
         if not self.projects.close_check():
@@ -486,34 +471,24 @@ class MainWindow(QtWidgets.QMainWindow):
                 return
             if choice == "add":
                 append = True  # a project's images stay listed; new ones join them and project.json
-                self.projects.add_images([p for p in images if self._doc_for(p) is None])
+                self.projects.add_images([p for p in images if self.workspace.doc_for(p) is None])
         for path in paths[:3]:
-            self.remember_recent(path)
+            self.workspace.remember_recent(path)
         for model in models[:1]:
             self.load_model(model)
         if problems:
             self.canvas.show_message("<br>".join(problems), "warning", "open")
         if not images:
             return
-        existing = {d.path: d for d in self.docs}
-        if append:
-            new = [ImageDocument(p) for p in images if p not in existing]
-            first = len(self.docs)
-            self.docs = self.docs + new
-        else:  # an image opened again keeps its document (result, annotation, undo log)
+        if not append:  # an image opened again keeps its document (result, annotation, undo log)
             keep = set(images)
             dropped = [d for d in self.docs if d.path not in keep]
             if not self.projects.confirm_discard("closing the images open now", dropped):
                 return
             self.annotator.forget(dropped)
-            self.docs = [existing.get(p) or ImageDocument(p) for p in images]
-            new, first = self.docs, 0
-        self.images.set_documents(self.docs)
-        for doc in self.docs:
-            if doc.loaded:
-                self.images.update_document(doc)
+        new, first = self.workspace.open_documents(images, append)
         self.thumbnails.request([d.path for d in new if not self.images.has_thumbnail(d.path)])
-        self._remember_folder(images[0])
+        self.workspace.remember_folder(images[0])
         if not append:
             self.uncertainty_order.scores = {}
             self.uncertainty_order.restore()  # the order scored last time for these images
@@ -528,13 +503,7 @@ class MainWindow(QtWidgets.QMainWindow):
         row = self.images.current()
         self.annotator.forget(docs)
         self._recent = [d for d in self._recent if id(d) not in gone]
-        self.docs = [d for d in self.docs if id(d) not in gone]
-        self.images.set_documents(self.docs)
-        for doc in self.docs:
-            if doc.loaded:
-                self.images.update_document(doc)
-        if self.current is not None and id(self.current) in gone:
-            self.current = None
+        self.workspace.close_documents(docs)
         if self.docs:
             self.images.set_current(max(0, min(row, len(self.docs) - 1)))
         else:
@@ -553,18 +522,19 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_images_dialog(self) -> None:
         pattern = " ".join(f"*{e}" for e in IMAGE_EXTENSIONS)
         files, _ = QtWidgets.QFileDialog.getOpenFileNames(
-            self, "Open images", self._last_folder(), f"Images ({pattern});;All files (*)")
+            self, "Open images", self.workspace.last_folder(), f"Images ({pattern});;All files (*)")
         if files:
             self.open_paths(files)
 
     def open_folder_dialog(self) -> None:
-        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a folder of images", self._last_folder())
+        folder = QtWidgets.QFileDialog.getExistingDirectory(
+            self, "Open a folder of images", self.workspace.last_folder())
         if folder:
             self.open_paths([folder])
 
     def open_model_dialog(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Open a QGN model", self._last_folder(), "QGN models (*.safetensors)")
+            self, "Open a QGN model", self.workspace.last_folder(), "QGN models (*.safetensors)")
         if path:
             self.load_model(Path(path))
 
@@ -572,9 +542,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.load_model(path, self.device_choice)
         if self.settings is not None:
             self.settings.setValue("model/path", str(path))
-        project = self.projects.project
-        if project is not None and not same_model(project.model, path):
-            self.projects.set_model(Path(path))  # the project remembers the model chosen for it
+        self.projects.model_chosen(Path(path))
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
@@ -598,7 +566,7 @@ class MainWindow(QtWidgets.QMainWindow):
             doc.forget_load()
             self.images.forget_thumbnail(doc.path)
             self.thumbnails.request([doc.path])
-        self.current = doc
+        self.workspace.set_current(doc)
         self._keep_recent_results(doc)
         self.canvas.clear_message("image")
         self.canvas.clear_message("run")
@@ -700,7 +668,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.statusBar().showMessage(doc.error, 10000)
 
     def _result_ready(self, result: RenderResult) -> None:
-        doc = self._doc_for(result.path)
+        doc = self.workspace.doc_for(result.path)
         if doc is None:
             return
         doc.result = result
@@ -722,23 +690,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def _show_truth_note(self, result: RenderResult) -> None:
         """Ground truth whose values are not the model's classes: say so, and offer the bundled
         model that fits it as one click."""
-        note = result.truth_note
-        if not note:
-            self.canvas.clear_message("truth")
-            return
-        import html
-        import re
-
-        text = html.escape(note)
-        fit = re.search(r"the bundled model '([^']+)' fits it", note)
-        if fit:
-            text = text.split("; the bundled model")[0]
-            text += (f". The prediction is shown; accuracy is not. "
-                     f"<a href=\"model:{fit.group(1)}\" style=\"color:white\"><b>Use the bundled model "
-                     f"'{fit.group(1)}'</b></a>, whose classes fit it.")
+        if result.truth_note:
+            self.canvas.show_message(truth_note_html(result.truth_note), "warning", "truth")
         else:
-            text += ". The prediction is shown; accuracy is not (open a model with these classes: Ctrl+M)."
-        self.canvas.show_message(text, "warning", "truth")
+            self.canvas.clear_message("truth")
 
     def _plan_measurements(self, doc: ImageDocument) -> None:
         tasks = measurement_plan(doc, self.explore.setting())
@@ -759,7 +714,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.set_busy(busy, text)
 
     def _curve_point(self, point) -> None:
-        doc = self._doc_for(point.path)
+        doc = self.workspace.doc_for(point.path)
         if doc is None:
             return
         doc.curve[(point.setting.family(), point.setting.depth)] = point
@@ -767,7 +722,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.explore.show_curve(list(doc.curve.values()), self.explore.setting())
 
     def _reference_ready(self, path, depth: int, macs) -> None:
-        doc = self._doc_for(path)
+        doc = self.workspace.doc_for(path)
         if doc is None:
             return
         doc.reference[depth] = int(macs)
@@ -780,8 +735,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.measurements_done.emit()
 
     def _model_loaded(self, info) -> None:
-        self.model_info = info
-        self.projects.model_loaded(info)
+        self.workspace.set_model(info)  # the project and the head follow it
         classes = self.annotator.model_classes(info.classes)
         self.canvas.set_classes(classes)
         self.layer_panel.legend.set_classes(classes)
@@ -793,7 +747,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.show_result(None)
         self.statusBar().showMessage(f"Model {info.name} on {info.device}", 5000)
         self.canvas.clear_message("model")
-        self.head.model_changed()
         self._update_title()
         self._request()
 
@@ -806,9 +759,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.show_message(f"Model: {message}. Open one with File → Open model… (Ctrl+M); "
                                  "images can still be viewed.", "error", "model")
         self.device_label.setText("no model")
-
-    def _doc_for(self, path) -> ImageDocument | None:
-        return next((d for d in self.docs if d.path == path), None)
 
     def _reference(self, doc: ImageDocument) -> int | None:
         depth = doc.result.setting.depth if doc.result is not None else None
@@ -877,18 +827,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self.layer_panel.legend.set_classes(classes)
         self.canvas.refresh_layers()
 
-    def _model_kept(self, path: Path) -> None:
-        self.projects.set_model(path)
-        if self.settings is not None:
-            self.settings.setValue("model/path", str(path))
-
     def _session_created(self, doc) -> None:
         self.images.update_document(doc)
         if doc is self.current:
             self.layer_panel.refresh(self.canvas.result)
 
     def _annotation_edited(self, session) -> None:
-        doc = self._doc_for(session.path)
+        doc = self.workspace.doc_for(session.path)
         if doc is not None:
             self.images.update_document(doc)
             if not session.dirty and session.autosaved_version > session.saved_version:
@@ -923,39 +868,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.hover_label.setText("")
             return
         self._hover = (x, y)
-        doc = self.canvas.doc
-        parts = [f"x {int(x)}  y {int(y)}"]
-        if doc is not None and doc.image is not None:
-            h, w = doc.image.shape[:2]
-            if not (0 <= x < w and 0 <= y < h):  # the mouse stayed where a larger image was (N/P)
-                self.hover_label.setText("")
-                return
-            r, g, b = doc.image[int(y), int(x)]
-            parts.append(f"RGB {r} {g} {b}")
-        session = None if doc is None else doc.annotation
-        if self.annotator.enabled and session is not None and doc.image is not None:
-            # annotating: the class under the pointer is the annotation's, not the prediction's
-            names = session.classes.names
-            value = int(session.label[int(y), int(x)])
-            name = names[value] if value < len(names) else "ignore"
-            parts.append(f"annotation: <b>{name}</b>")
-            if session.reference is not None:
-                ref = int(session.reference[int(y), int(x)])
-                parts.append(f"prediction: {names[ref] if ref < len(names) else 'ignore'}")
-            self.hover_label.setText("  │  ".join(parts))
-            return
-        result = self.canvas.result
-        info = None if result is None else pixel_info(result, x, y, None if doc is None else doc.ground_truth)
         classes = self.model_info.classes if self.model_info is not None else None
-        if info is not None and classes is not None:
-            parts.append(f"Q̂{info.level} cell ({info.cell_x}, {info.cell_y})")
-            parts.append(f"<b>{classes.names[info.label]}</b> {100 * info.confidence:.0f} %")
-            state = "composite" if info.code == 0 else "leaf"
-            parts.append(f"{state} · P(composite) {100 * info.composite:.0f} % · entropy {info.entropy:.2f}")
-            if info.truth is not None:
-                name = classes.names[info.truth] if 0 <= info.truth < classes.num_classes else "ignore"
-                parts.append(f"truth: {name}")
-        self.hover_label.setText("  │  ".join(parts))
+        self.hover_label.setText(hover_text(self.canvas.doc, self.canvas.result, classes, self.annotator.enabled, x, y))
 
     # ------------------------------------------------------------------ dialogs
     def show_shortcuts(self) -> None:
@@ -965,12 +879,9 @@ class MainWindow(QtWidgets.QMainWindow):
         show_about(self, self.model_info, None if self.model_info is None else self.model_info.device)
 
     def save_screenshot_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save a screenshot", self._last_folder(), "PNG (*.png)")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save a screenshot", self.workspace.last_folder(), "PNG (*.png)")
         if path:
             self.grab().save(path)
-
-    def update_title(self) -> None:
-        self._update_title()
 
     def _update_title(self) -> None:
         parts = [APP_NAME]
@@ -984,28 +895,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle(" — ".join(parts))
 
     # ------------------------------------------------------------------ settings
-    def _last_folder(self) -> str:
-        if self.settings is None:
-            return str(Path.cwd())
-        return str(self.settings.value("files/last_folder", str(Path.home())))
-
-    def _remember_folder(self, path: Path) -> None:
-        from qgn.resources import samples_dir
-
-        from qgn_studio.recent import is_inside
-
-        if self.settings is not None and not is_inside(path, samples_dir()):  # dialogs start where the user was
-            self.settings.setValue("files/last_folder", str(path.parent))
-
-    def remember_recent(self, path) -> None:
-        """Put a project folder, image or folder of images first in File ▸ Open recent."""
-        from qgn.resources import samples_dir
-
-        from qgn_studio.recent import RecentPaths, is_inside
-
-        if not is_inside(path, samples_dir()):
-            RecentPaths(self.settings).add(path)
-
     def _fill_recent_menu(self) -> None:
         from qgn_studio.project_controller import is_project_folder
         from qgn_studio.recent import RecentPaths

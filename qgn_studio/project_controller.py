@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore
 
 from qgn_studio.document import describe_error
 
@@ -63,25 +63,28 @@ def is_project_folder(path) -> bool:
 
 
 class ProjectController(QtCore.QObject):
-    """See the module docstring. ``window`` provides ``docs``, ``current``, ``annotator``, ``jobs``,
-    ``model_info``, ``open_paths(paths, append)``, ``images`` (the list panel), ``canvas`` and
-    ``statusBar()``."""
+    """See the module docstring. ``workspace``: the open documents, model, classes and project
+    (``project`` is the workspace's); ``annotator``: the annotations and their class edits;
+    ``jobs``: the JobRunner that writes; ``ask``: the dialogs (``qgn_studio.ask``); ``shell``: what
+    only the window can do (``qgn_studio.shell.Shell``: open or close images, load a model)."""
 
-    project_changed = QtCore.Signal(object)  # Project or None
     saved = QtCore.Signal(int)  # annotations saved by one save
     autosaved = QtCore.Signal(int)  # annotations written by one autosave
 
-    def __init__(self, window, scratch: Path | None):
-        super().__init__(window)
-        self.window = window
-        self.project = None
+    def __init__(self, workspace, annotator, jobs, ask, shell, scratch: Path | None, parent=None):
+        super().__init__(parent)
+        self.workspace = workspace
+        self.annotator = annotator
+        self.jobs = jobs
+        self.shell = shell
         self.scratch_path = scratch
         self._scratch = None
-        self.ask_recover = self._ask_recover
-        self.ask_folder = self._ask_folder
-        self.ask_unsaved = self._ask_unsaved
-        self.ask_add_images = self._ask_add_images
-        self.ask_remove = self._ask_remove
+        self.ask_recover = ask.recover  # each replaceable (tests answer with a lambda)
+        self.ask_folder = ask.folder
+        self.ask_unsaved = ask.unsaved
+        self.ask_add_images = ask.add_images
+        self.ask_remove = ask.remove
+        self.ask_classes = ask.classes
         self._statistics = None
         self.timer = QtCore.QTimer(self)
         self.timer.setSingleShot(True)
@@ -93,17 +96,19 @@ class ProjectController(QtCore.QObject):
         self._classes_written_by_edit = None  # the class set a pending class edit writes itself
         self._disk_problem = None  # the last "cannot be read" message shown (shown once)
         self._merges_shown = 0
-        annotator = window.annotator
         annotator.edited.connect(lambda _session: self.timer.start())
         annotator.done_changed.connect(self._done_changed)
-        annotator.classes_changed.connect(self._classes_changed)
+        annotator.class_set_edited.connect(self._class_set_edited)
         annotator.class_edited.connect(self._class_edited)
         annotator.file_key = self._file_key
+        annotator.saved_annotations = self.saved_annotations
+        workspace.model_changed.connect(self.model_loaded)
 
     # ------------------------------------------------------------------ where things go
     @property
-    def jobs(self):
-        return self.window.jobs
+    def project(self):
+        """The open project (the workspace's), or None."""
+        return self.workspace.project
 
     def _target(self):
         """The project autosaves go into: the open project, else the scratch project (or None)."""
@@ -115,14 +120,14 @@ class ProjectController(QtCore.QObject):
             return self._scratch
         from qgn.project import Project
 
-        classes = self.window.annotator.classes
+        classes = self.workspace.classes
         try:
             if is_project_folder(self.scratch_path):
                 self._scratch = Project.open(self.scratch_path)
             elif classes is not None:
                 self._scratch = Project.create(self.scratch_path, [], classes)
-        except Exception as exc:  # noqa: BLE001 - autosave still goes nowhere; say so
-            self.window.statusBar().showMessage(f"No autosave without a project: {describe_error(exc)}", 10000)
+        except Exception as exc:  # autosave still goes nowhere; say so
+            self.workspace.show_status(f"No autosave without a project: {describe_error(exc)}", 10000)
             self.scratch_path = None
         return self._scratch
 
@@ -134,7 +139,7 @@ class ProjectController(QtCore.QObject):
             return project.add_images([path], save=True)[0]
 
     def sessions(self) -> list:
-        return [d for d in self.window.docs if d.annotation is not None]
+        return [d for d in self.workspace.docs if d.annotation is not None]
 
     def unsaved(self) -> list:
         return [d for d in self.sessions() if d.annotation.dirty]
@@ -147,7 +152,7 @@ class ProjectController(QtCore.QObject):
         target = self._target() if pending else None
         if target is None:
             return
-        classes = self.window.annotator.classes
+        classes = self.workspace.classes
         if target is self._scratch and classes is not None and target.classes != classes:
             self.jobs.submit(lambda: self._adopt_classes(target, classes),
                              failed=lambda message: self._warn(f"Cannot change the scratch project's classes: {message}"))
@@ -177,15 +182,14 @@ class ProjectController(QtCore.QObject):
             label, version, path = session.label.copy(), session.version, doc.path
             session.mark_autosaved(version)  # the save supersedes (and removes) the autosave
 
-            def write(path=path, label=label, classes=self.window.annotator.classes):
+            def write(path=path, label=label, classes=self.workspace.classes):
                 check_same_classes(project, classes)
                 project.save_annotation(self._image_of(project, path), label)
 
             def done(_result, session=session, version=version, doc=doc):
                 session.mark_saved(version)
-                self.window.images.update_document(doc)
-                self.window.annotator.refresh_status()
-                self.window.update_title()
+                self.annotator.refresh_status()
+                self.workspace.document_updated(doc)  # its row and the title say "saved"
 
             def failed(message, session=session):
                 session.mark_autosaved(-1)  # not saved: autosave it again
@@ -198,7 +202,7 @@ class ProjectController(QtCore.QObject):
 
     def _saved(self, count: int) -> None:
         where = self.project.root if self.project is not None else "?"
-        self.window.statusBar().showMessage(f"Saved {count} annotation{'s' if count != 1 else ''} in {where}", 5000)
+        self.workspace.show_status(f"Saved {count} annotation{'s' if count != 1 else ''} in {where}", 5000)
         self.saved.emit(count)
 
     def save_and_wait(self, timeout_s: float = 60.0) -> bool:
@@ -217,7 +221,7 @@ class ProjectController(QtCore.QObject):
         classes.txt or typed); with some, they keep the annotations' classes."""
         from qgn.project import Project
 
-        annotator = self.window.annotator
+        annotator = self.annotator
         if annotator.classes is None:
             self._warn("A project needs a class set: load a model first")
             return False
@@ -229,15 +233,15 @@ class ProjectController(QtCore.QObject):
             classes = self.ask_classes(classes)
             if classes is None:
                 return False
-        info = self.window.model_info
+        info = self.workspace.model_info
         try:
-            project = Project.create(Path(folder), [d.path for d in self.window.docs], classes,
+            project = Project.create(Path(folder), [d.path for d in self.workspace.docs], classes,
                                      None if info is None else str(info.path))
-            for doc in self.window.docs:
+            for doc in self.workspace.docs:
                 if doc.done:
                     project.image_for(doc.path).done = True
             project.save()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._warn(f"Cannot create a project in {folder}: {describe_error(exc)}")
             return False
         self._drop_scratch_autosaves()
@@ -256,25 +260,25 @@ class ProjectController(QtCore.QObject):
             return False
         try:
             project = Project.open(Path(folder))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._warn(f"Cannot open the project: {describe_error(exc)}")
             return False
         if not self.confirm_discard("opening the project"):
             return False
-        annotator = self.window.annotator
+        annotator = self.annotator
         annotator.set_mode(False)
         annotator.set_classes(project.classes)
         self._set_project(project)
         restore = self._ask_recovery(project)  # before the images show: no saved map is read for them
-        self.window.open_paths([im.path for im in project.images], replace_project_images=True)
+        self.shell.open_paths([im.path for im in project.images], replace_project_images=True)
         done = {Path(im.path): im.done for im in project.images}
-        for doc in self.window.docs:
+        for doc in self.workspace.docs:
             doc.done = done.get(doc.path, False)
-            self.window.images.update_document(doc)
+            self.workspace.document_updated(doc)
         self._load_project_model(project)
         if restore:
             self._restore(project, restore)
-        self.document_shown(self.window.current)
+        self.document_shown(self.workspace.current)
         return True
 
     def _load_project_model(self, project) -> None:
@@ -282,7 +286,7 @@ class ProjectController(QtCore.QObject):
         project without one (e.g. after an import) takes the model in use, and says so."""
         from qgn.resources import bundled_model_path
 
-        window = self.window
+        workspace = self.workspace
         model = None
         if project.model:
             model = Path(project.model) if Path(project.model).is_file() else bundled_model_path(project.model)
@@ -290,12 +294,12 @@ class ProjectController(QtCore.QObject):
                 self._warn(f"The project's model {project.model} is missing; the model in use stays "
                            "(open one with Ctrl+M: the project then remembers it)")
         if model is not None:
-            if window.model_info is None or Path(window.model_info.path).resolve() != model.resolve():
-                window.load_model(model)
+            if workspace.model_info is None or Path(workspace.model_info.path).resolve() != model.resolve():
+                self.shell.load_model(model)
             return
         self._adopt_model = True  # the next model that loads (or the one loaded) becomes the project's
-        if window.model_info is not None:
-            self.model_loaded(window.model_info)
+        if workspace.model_info is not None:
+            self.model_loaded(workspace.model_info)
 
     def model_loaded(self, info) -> None:
         """A model loaded: a project that has none (or whose model file is gone) remembers it."""
@@ -304,34 +308,33 @@ class ProjectController(QtCore.QObject):
             return
         self._adopt_model = False
         self.set_model(Path(info.path))
-        self.window.statusBar().showMessage(f"The project {project.root.name} had no model: it now uses "
+        self.workspace.show_status(f"The project {project.root.name} had no model: it now uses "
                                             f"{info.name} ({info.path})", 10000)
 
     def _set_project(self, project) -> None:
-        self.project = project
         self._disk_problem = None
         self._merges_shown = project.merges
         self.watch.start()
-        self.window.annotator.project_classes = True
-        settings = self.window.settings
+        self.annotator.project_classes = True
+        settings = self.workspace.settings
         if settings is not None:  # cleared by a normal close: still set at start means a crash
             settings.setValue("project/open", str(project.root))
             settings.setValue("project/last", str(project.root))  # kept by a normal quit: reopened at start
             settings.sync()
-        self.window.remember_recent(project.root)  # File ▸ Open recent reopens it after a normal quit
-        self.project_changed.emit(project)
+        self.workspace.remember_recent(project.root)  # File ▸ Open recent reopens it after a normal quit
+        self.workspace.set_project(project)
 
     def startup_recovery(self) -> None:
         """At start: offer the autosaves of the scratch project, and reopen the project that was
         open when the app last stopped without closing (its autosaves are then offered)."""
-        settings = self.window.settings
+        settings = self.workspace.settings
         last = None if settings is None else settings.value("project/open", "")
         if last and self.project is None and is_project_folder(last):
             from qgn.project import Project
 
             try:
                 crashed = bool(Project.open(Path(last)).recoverable())
-            except Exception:  # noqa: BLE001 - an unreadable project is reported when opened by hand
+            except Exception:  # an unreadable project is reported when opened by hand
                 crashed = False
             if crashed:
                 self.open_project(Path(last))
@@ -342,9 +345,22 @@ class ProjectController(QtCore.QObject):
     def closed(self) -> None:
         """The window closed normally: no project needs reopening at the next start."""
         self.watch.stop()
-        if self.window.settings is not None:
-            self.window.settings.remove("project/open")
-            self.window.settings.sync()
+        if self.workspace.settings is not None:
+            self.workspace.settings.remove("project/open")
+            self.workspace.settings.sync()
+
+    def paths_at_start(self, paths: list) -> list:
+        """What to open at start for ``paths``: when nothing but the bundled samples was asked for
+        (the app's default), the project of the last session instead, if it is still there."""
+        from qgn.resources import samples_dir
+
+        from qgn_studio.recent import is_inside
+
+        settings = self.workspace.settings
+        if settings is None or not paths or not all(is_inside(p, samples_dir()) for p in paths):
+            return paths
+        last = settings.value("project/last", "")
+        return [last] if last and is_project_folder(last) else paths
 
     def open_if_project(self, paths: list) -> bool:
         """Open ``paths[0]`` as a project when it is a project folder (command line, drop)."""
@@ -355,7 +371,7 @@ class ProjectController(QtCore.QObject):
     def confirm_discard(self, what: str, docs=None) -> bool:
         """Before closing images (``docs``; all when None) with unsaved edits: ask to save them,
         discard them (their autosaves go too) or cancel. True when it may go ahead."""
-        docs = self.window.docs if docs is None else docs
+        docs = self.workspace.docs if docs is None else docs
         dirty = [d for d in docs if d.annotation is not None and d.annotation.dirty]
         if not dirty:
             return True
@@ -375,7 +391,7 @@ class ProjectController(QtCore.QObject):
         project = self.project
         if project is None or doc is None or doc.annotation is not None:
             return
-        annotator = self.window.annotator
+        annotator = self.annotator
         if doc.path in annotator.loading:
             return
         try:
@@ -396,7 +412,7 @@ class ProjectController(QtCore.QObject):
                          lambda label: self._adopt(doc, label, "saved", False), failed, "Reading an annotation")
 
     def _adopt(self, doc, label, source: str, dirty: bool) -> None:
-        annotator = self.window.annotator
+        annotator = self.annotator
         annotator.loading.discard(doc.path)
         session = doc.annotation
         if label is not None and session is not None and dirty and not session.dirty:
@@ -406,7 +422,7 @@ class ProjectController(QtCore.QObject):
             annotator.refresh_status()
         elif label is not None:
             annotator.adopt(doc, label, source, dirty)
-            self.window.images.update_document(doc)
+            self.workspace.document_updated(doc)
             if dirty:
                 self.timer.start()
 
@@ -437,8 +453,8 @@ class ProjectController(QtCore.QObject):
             return []
         if not images:
             return []
-        if self.window.annotator.classes is None:
-            self.window.annotator.set_classes(project.classes)  # the model is still loading
+        if self.workspace.classes is None:
+            self.annotator.set_classes(project.classes)  # the model is still loading
         choice = self.ask_recover([im.path.name for im in images])
         if choice == "discard":
             for im in images:
@@ -446,30 +462,30 @@ class ProjectController(QtCore.QObject):
         if choice != "restore":
             return []
         for im in images:
-            self.window.annotator.loading.add(Path(im.path))  # not the saved annotation: this
+            self.annotator.loading.add(Path(im.path))  # not the saved annotation: this
         return images
 
     def _restore(self, project, images) -> None:
-        known = {d.path for d in self.window.docs}
+        known = {d.path for d in self.workspace.docs}
         missing = [im.path for im in images if im.path not in known and im.path.is_file()]
         if missing:
-            self.window.open_paths(missing, append=True)
-        by_path = {d.path: d for d in self.window.docs}
+            self.shell.open_paths(missing, append=True)
+        by_path = {d.path: d for d in self.workspace.docs}
         for im in images:
             doc = by_path.get(Path(im.path)) or by_path.get(Path(im.path).resolve())
             if doc is None:
-                self.window.annotator.loading.discard(Path(im.path))
+                self.annotator.loading.discard(Path(im.path))
                 self._warn(f"{im.path}: the image of an autosave is missing; its autosave stays in {project.root}")
                 continue
-            self.window.annotator.loading.add(doc.path)
+            self.annotator.loading.add(doc.path)
             self.jobs.submit(lambda im=im: project.recover(im),
                              lambda label, doc=doc: self._adopt(doc, label, "recovered", True),
                              lambda message, doc=doc: self._recover_failed(doc, message), "Restoring an autosave")
 
     def _recover_failed(self, doc, message: str) -> None:
-        self.window.annotator.loading.discard(doc.path)
+        self.annotator.loading.discard(doc.path)
         if doc.annotation is None:
-            self.window.annotator.unreadable[doc.path] = message  # a stroke must not overwrite the autosave
+            self.annotator.unreadable[doc.path] = message  # a stroke must not overwrite the autosave
         self._warn(f"{doc.name}: the autosave cannot be read: {message}. It is kept as it is")
 
     def discard_autosaves(self, docs) -> None:
@@ -488,7 +504,7 @@ class ProjectController(QtCore.QObject):
         scratch = self._scratch
         if scratch is None:
             return
-        for doc in self.window.docs:
+        for doc in self.workspace.docs:
             try:
                 image = scratch.image_for(doc.path)
             except KeyError:
@@ -503,7 +519,7 @@ class ProjectController(QtCore.QObject):
         self.jobs.submit(lambda: project.set_done(self._image_of(project, doc.path), done),
                          failed=lambda message: self._write_failed(f"Cannot record 'done': {message}"))
 
-    def _classes_changed(self, classes) -> None:
+    def _class_set_edited(self, classes) -> None:
         project = self.project
         if project is None:
             return
@@ -553,7 +569,7 @@ class ProjectController(QtCore.QObject):
 
         edit, kind = payload  # kind: "do", "undo" (its inverse goes to the redo list) or "redo"
         kind = {True: "do", False: "undo"}.get(kind, kind)
-        annotator = self.window.annotator
+        annotator = self.annotator
         targets = [t for t in (self.project, self._scratch) if t is not None and t.classes == edit.before]
         if not targets:
             try:
@@ -579,6 +595,12 @@ class ProjectController(QtCore.QObject):
 
             self.jobs.submit(lambda target=target: apply_to_project(target, edit), done, failed,
                              "Changing the classes of the saved annotations")
+
+    def model_chosen(self, path: Path) -> None:
+        """The user chose the model at ``path``: the open project remembers it (when it names another)."""
+        project = self.project
+        if project is not None and not same_model(project.model, path):
+            self.set_model(path)
 
     def set_model(self, path: Path) -> None:
         """The model in use changed (e.g. a kept fine-tune): the project remembers it."""
@@ -615,7 +637,7 @@ class ProjectController(QtCore.QObject):
         except ProjectChangedError:
             self.reload_changed_classes()
             return
-        except Exception as exc:  # noqa: BLE001 - unreadable, removed, or disagreeing with the folders
+        except Exception as exc:  # unreadable, removed, or disagreeing with the folders
             message = describe_error(exc)
             if message != self._disk_problem:
                 self._disk_problem = message
@@ -630,19 +652,19 @@ class ProjectController(QtCore.QObject):
     def _show_merged(self, project) -> None:
         """Images and done flags another writer added or changed: show them."""
         done = {Path(im.path): im.done for im in project.images}
-        for doc in self.window.docs:
+        for doc in self.workspace.docs:
             if doc.path in done and doc.done != done[doc.path]:
                 doc.done = done[doc.path]
-                self.window.images.update_document(doc)
-        known = {d.path for d in self.window.docs}
+                self.workspace.document_updated(doc)
+        known = {d.path for d in self.workspace.docs}
         new = [Path(im.path) for im in project.images if Path(im.path) not in known and Path(im.path).is_file()]
         if new:
-            current = self.window.current
-            self.window.open_paths(new, append=True)
-            if current is not None and current in self.window.docs:
-                self.window.images.set_current(self.window.docs.index(current))
-        self.window.statusBar().showMessage(
-            f"The project was changed by another window or command: reloaded"
+            current = self.workspace.current
+            self.shell.open_paths(new, append=True)
+            if current is not None and current in self.workspace.docs:
+                self.workspace.select(current)
+        self.workspace.show_status(
+            "The project was changed by another window or command: reloaded"
             + (f" ({len(new)} new image{'s' if len(new) != 1 else ''})" if new else ""), 8000)
 
     def reload_changed_classes(self) -> None:
@@ -654,40 +676,40 @@ class ProjectController(QtCore.QObject):
         old = self.project
         try:
             fresh = Project.open(old.root)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             message = describe_error(exc)
             if message != self._disk_problem:
                 self._disk_problem = message
                 self._warn(f"The project was changed on disk and cannot be read: {message}. Nothing is written into "
                            "it until it is fixed; your edits stay open")
             return
-        annotator = self.window.annotator
+        annotator = self.annotator
         follow, parked = [], []
-        for doc in self.window.docs:
+        for doc in self.workspace.docs:
             session = doc.annotation
             if session is None or not session.dirty:
                 continue
-            label = relabel_exactly(session.label, session.annotation.classes, fresh.classes)
+            label = relabel_exactly(session.label, session.classes, fresh.classes)
             if label is None:
                 parked.append(self._park(fresh.root, doc, session))
             else:
                 follow.append((doc, label))
-        annotator.forget([d for d in self.window.docs if d.annotation is not None])
+        annotator.forget([d for d in self.workspace.docs if d.annotation is not None])
         annotator.loading.clear()
         annotator.unreadable.clear()
         annotator.set_classes(fresh.classes)
         annotator.class_undo.clear()  # the inverses were made for the old classes
         self._set_project(fresh)
-        for doc in self.window.docs:
+        for doc in self.workspace.docs:
             try:
                 doc.done = fresh.image_for(doc.path).done
             except KeyError:
                 pass
-            self.window.images.update_document(doc)
+            self.workspace.document_updated(doc)
         for doc, label in follow:
             annotator.adopt(doc, label, "recovered", True)
         self._show_merged(fresh)
-        self.document_shown(self.window.current)
+        self.document_shown(self.workspace.current)
         text = "Another window or command changed the project's classes: reloaded"
         if follow:
             text += f"; the unsaved edits of {len(follow)} image(s) follow by class name"
@@ -703,7 +725,7 @@ class ProjectController(QtCore.QObject):
         from qgn.annotation.formats import FORMATS
 
         stem = f"{Path(doc.path).stem}.{time.strftime('%Y%m%d-%H%M%S')}"
-        return FORMATS["qgt"].write(session.label, session.annotation.classes, root / CONFLICTS_DIR, stem)[0]
+        return FORMATS["qgt"].write(session.label, session.classes, root / CONFLICTS_DIR, stem)[0]
 
     # ------------------------------------------------------------------ the project's images
     def images_to_open(self, images: list) -> str:
@@ -732,7 +754,7 @@ class ProjectController(QtCore.QObject):
         if project is None or not paths:
             return
         self.jobs.submit(lambda: project.add_images(paths, save=True),
-                         lambda _images: self.window.statusBar().showMessage(
+                         lambda _images: self.workspace.show_status(
                              f"Added {len(paths)} image{'s' if len(paths) != 1 else ''} to {project.root.name}", 5000),
                          lambda message: self._warn(f"Cannot add the images to the project: {message}"),
                          "Adding images to the project")
@@ -746,16 +768,15 @@ class ProjectController(QtCore.QObject):
             return False
         self.autosave_now()
         self.jobs.wait_idle()
-        window = self.window
-        window.annotator.set_mode(False)
-        window.close_documents(list(window.docs))
-        self.project = None
+        self.annotator.set_mode(False)
+        self.shell.close_documents(list(self.workspace.docs))
         self._statistics = None
-        window.annotator.project_classes = False
-        if window.settings is not None:
-            window.settings.remove("project/open")
-            window.settings.remove("project/last")
-        self.project_changed.emit(None)
+        self.annotator.project_classes = False
+        settings = self.workspace.settings
+        if settings is not None:
+            settings.remove("project/open")
+            settings.remove("project/last")
+        self.workspace.set_project(None)
         return True
 
     def remove_images(self, docs: list) -> bool:
@@ -783,12 +804,12 @@ class ProjectController(QtCore.QObject):
 
             def removed(moved: list) -> None:
                 kept = f"; their annotations are kept in {project.root / 'removed'}" if moved else ""
-                self.window.statusBar().showMessage(f"Removed {len(images)} image{'s' if len(images) != 1 else ''} "
+                self.workspace.show_status(f"Removed {len(images)} image{'s' if len(images) != 1 else ''} "
                                                     f"from {project.root.name}{kept}", 8000)
 
             self.jobs.submit(remove, removed, lambda message: self._warn(f"Cannot remove the images: {message}"),
                              "Removing images from the project")
-        self.window.close_documents(docs)
+        self.shell.close_documents(docs)
         self._statistics = None
         return True
 
@@ -797,16 +818,16 @@ class ProjectController(QtCore.QObject):
         files of the others; job thread), then ``done(ProjectStatistics)``."""
         from qgn.project_stats import count_classes
 
-        window = self.window
-        classes = window.annotator.classes
+        workspace = self.workspace
+        classes = workspace.classes
         if classes is None:
             (failed or self._warn)("No class set yet: load a model or open a project")
             return
-        maps = {doc.path: doc.annotation.label.copy() for doc in window.docs if doc.annotation is not None
+        maps = {doc.path: doc.annotation.label.copy() for doc in workspace.docs if doc.annotation is not None
                 and doc.annotation.is_annotation}
         saved = [(path, load) for path, load in ((Path(im.path), load) for im, load in self.saved_annotations())
                  if path not in maps]
-        listed = [(d.path, bool(d.done)) for d in window.docs]
+        listed = [(d.path, bool(d.done)) for d in workspace.docs]
         self.jobs.submit(lambda: count_classes(classes, listed, maps, saved), done,
                          failed or (lambda message: self._warn(f"Cannot count the annotations: {message}")),
                          "Counting the annotations' classes")
@@ -819,75 +840,18 @@ class ProjectController(QtCore.QObject):
         self.jobs.wait_idle()
         return ok
 
-    # ------------------------------------------------------------------ dialogs (replaceable)
-    def ask_classes(self, current):
-        """The class set of a new project (None: cancelled); replaceable in tests."""
-        from qgn_studio.class_dialog import ClassSetDialog
-
-        dialog = ClassSetDialog(current, self.window)
-        if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
-            return None
-        return dialog.classes()
-
     def _warn(self, text: str) -> None:
-        self.window.canvas.show_message(text, "warning", "project")
-        self.window.statusBar().showMessage(text, 10000)
+        self.workspace.warn(text, "project", 10000)
 
-    def _ask_recover(self, names: list[str]) -> str:
-        box = QtWidgets.QMessageBox(self.window)
-        box.setIcon(QtWidgets.QMessageBox.Icon.Question)
-        box.setWindowTitle("Restore unsaved annotations?")
-        shown = "\n".join(names[:10]) + (f"\n… and {len(names) - 10} more" if len(names) > 10 else "")
-        box.setText(f"{len(names)} annotation{'s' if len(names) != 1 else ''} had edits that were autosaved but "
-                    f"not saved (the app did not close normally):\n\n{shown}")
-        restore = box.addButton("Restore", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
-        discard = box.addButton("Discard", QtWidgets.QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton("Later", QtWidgets.QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(restore)
-        box.exec()
-        clicked = box.clickedButton()
-        return "restore" if clicked is restore else "discard" if clicked is discard else "later"
 
-    def _ask_folder(self, title: str, new: bool) -> Path | None:
-        if new:  # a name typed here may be a folder that does not exist yet: Project.create makes it
-            folder, _ = QtWidgets.QFileDialog.getSaveFileName(
-                self.window, f"{title} (type a new folder name, or pick an empty folder)", self.window._last_folder(),
-                "", options=QtWidgets.QFileDialog.Option.DontConfirmOverwrite)
-        else:
-            folder = QtWidgets.QFileDialog.getExistingDirectory(self.window, title, self.window._last_folder())
-        return Path(folder) if folder else None
+def same_model(stored: str | None, path) -> bool:
+    """Whether a project's ``model`` entry (a file, or a bundled model's name) is ``path``."""
+    from qgn.resources import bundled_model_path
 
-    def _ask_add_images(self, count: int, name: str) -> str:
-        box = QtWidgets.QMessageBox(self.window)
-        box.setIcon(QtWidgets.QMessageBox.Icon.Question)
-        box.setWindowTitle("Add to the project?")
-        box.setText(f"{count} image{'s are' if count != 1 else ' is'} not in the project {name!r}.\n\n"
-                    "Add them to the project (it remembers them), or close the project and open them on their own?")
-        add = box.addButton("Add to the project", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
-        close = box.addButton("Close the project", QtWidgets.QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(QtWidgets.QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(add)
-        box.exec()
-        clicked = box.clickedButton()
-        return "add" if clicked is add else "close" if clicked is close else "cancel"
-
-    def _ask_remove(self, names: list[str], project: str | None) -> bool:
-        shown = "\n".join(names[:10]) + (f"\n… and {len(names) - 10} more" if len(names) > 10 else "")
-        where = (f" and from the project {project!r} (its saved annotation moves to the project's removed/ folder; "
-                 "nothing is deleted)") if project else ""
-        buttons = QtWidgets.QMessageBox.StandardButton
-        answer = QtWidgets.QMessageBox.question(
-            self.window, "Remove images", f"Remove from the list{where}:\n\n{shown}",
-            buttons.Yes | buttons.Cancel, buttons.Cancel)
-        return answer == buttons.Yes
-
-    def _ask_unsaved(self, count: int, what: str) -> str:
-        buttons = QtWidgets.QMessageBox.StandardButton
-        answer = QtWidgets.QMessageBox.question(
-            self.window, "Unsaved annotations",
-            f"{count} annotation{'s have' if count != 1 else ' has'} unsaved edits. Save before {what}?",
-            buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save)
-        return {buttons.Save: "save", buttons.Discard: "discard"}.get(answer, "cancel")
+    if not stored:
+        return False
+    candidate = Path(stored) if Path(stored).is_file() else bundled_model_path(stored)
+    return candidate is not None and candidate.resolve() == Path(path).resolve()
 
 
 def check_same_classes(project, classes) -> None:

@@ -88,3 +88,89 @@ def answering_window(recover: str = "later", unsaved: str = "discard"):
     win.projects.ask_remove = lambda names, project: True
     win.annotator.choose_merge_target = lambda class_id, pixels, images: None  # delete to ignore
     return win
+
+
+class Answers:
+    """An ``AskUser`` (``qgn_studio.ask``) that answers every question at once, as given; what it
+    was asked is listed in ``asked`` (method names, in order)."""
+
+    def __init__(self, recover: str = "later", unsaved: str = "discard", folder=None, add_images: str = "add",
+                 remove: bool = True, classes="keep", class_name=None, mask_file=None, colour=None,
+                 merge_target=None, model_path=None):
+        self.answers = dict(recover=recover, unsaved=unsaved, folder=folder, add_images=add_images, remove=remove,
+                            class_name=class_name, mask_file=mask_file, colour=colour, merge_target=merge_target,
+                            model_path=model_path)
+        self.keep_classes = classes == "keep"
+        self.new_classes = None if self.keep_classes else classes
+        self.asked: list[str] = []
+
+    def _answer(self, name: str):
+        self.asked.append(name)
+        return self.answers[name]
+
+    def recover(self, names):
+        return self._answer("recover")
+
+    def folder(self, title, new):
+        return self._answer("folder")
+
+    def add_images(self, count, name):
+        return self._answer("add_images")
+
+    def remove(self, names, project):
+        return self._answer("remove")
+
+    def unsaved(self, count, what):
+        return self._answer("unsaved")
+
+    def classes(self, current):
+        self.asked.append("classes")
+        return current if self.keep_classes else self.new_classes
+
+    def class_name(self):
+        return self._answer("class_name")
+
+    def mask_file(self):
+        return self._answer("mask_file")
+
+    def colour(self, rgb, name):
+        return self._answer("colour")
+
+    def merge_target(self, names, class_id, pixels, images):
+        return self._answer("merge_target")
+
+    def model_path(self, default):
+        return self._answer("model_path")
+
+
+class FakeShell:
+    """A ``Shell`` (``qgn_studio.shell``) without a window, over ``workspace``: opening makes the
+    documents (read at once) and makes the first one current, closing drops them, a requested
+    selection becomes current; models asked for are listed in ``models``."""
+
+    def __init__(self, workspace, annotator=None):
+        self.workspace, self.annotator = workspace, annotator
+        self.models: list = []
+        workspace.select_requested.connect(workspace.set_current)
+
+    def open_paths(self, paths, append: bool = False, replace_project_images: bool = False) -> None:
+        from qgn_studio.discovery import expand_paths
+
+        ws = self.workspace
+        images, _models, _problems = expand_paths(list(paths))
+        if not append and self.annotator is not None:
+            keep = set(images)
+            self.annotator.forget([d for d in ws.docs if d.path not in keep])
+        new, first = ws.open_documents(images, append)
+        for doc in new:
+            doc.load()
+        if ws.current is None and ws.docs:
+            ws.set_current(ws.docs[first])
+
+    def close_documents(self, docs) -> None:
+        if self.annotator is not None:
+            self.annotator.forget(docs)
+        self.workspace.close_documents(docs)
+
+    def load_model(self, path) -> None:
+        self.models.append(Path(path))

@@ -57,23 +57,26 @@ class RankJob(QtCore.QThread):
                     return
                 try:
                     image = read_image(path)
-                except Exception:  # noqa: BLE001 - an unreadable image is left out of the order
+                except Exception:  # an unreadable image is left out of the order
                     continue
                 score = image_uncertainty(predict(self.model, image, Scheme("pc"))).score(self.measure)
                 scores[path] = score
                 self.scored.emit(path, score)
             self.ranked.emit(scores)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.failed.emit(describe_error(exc))
 
 
 class UncertaintyOrder(QtCore.QObject):
-    """The three actions (see the module docstring) of a window with ``docs``, ``images``
-    (ImageListPanel), ``current``, ``worker.engine.model``, ``canvas`` and ``statusBar()``."""
+    """The three actions (see the module docstring) over the ``workspace``'s documents; the model
+    scored with is ``engine.engine.model`` (the InferenceWorker's); ``projects``: the open project
+    whose order is remembered. ``scores_changed(dict path → score)``: the list shows them."""
 
-    def __init__(self, window):
-        super().__init__(window)
-        self.window = window
+    scores_changed = QtCore.Signal(object)
+
+    def __init__(self, workspace, engine, projects, parent=None):
+        super().__init__(parent)
+        self.workspace, self.engine, self.projects = workspace, engine, projects
         self.job: RankJob | None = None
         self.scores: dict = {}
         self.visited: set = set()
@@ -95,31 +98,31 @@ class UncertaintyOrder(QtCore.QObject):
             tip="Centre the view on the next part of this image the model is unsure about")
 
     def _say(self, text: str, ms: int = 6000) -> None:
-        self.window.statusBar().showMessage(text, ms)
+        self.workspace.show_status(text, ms)
 
     # ------------------------------------------------------------------ ordering
     def order(self) -> None:
-        model = self.window.worker.engine.model
-        if model is None or not self.window.docs:
+        model = self.engine.engine.model
+        if model is None or not self.workspace.docs:
             self._say("Open images and load a model first")
             return
         if self.job is not None and self.job.isRunning():
             return
-        paths = [d.path for d in self.window.docs if not d.error]
+        paths = [d.path for d in self.workspace.docs if not d.error]
         self.job = RankJob(model, paths, MEASURE, self)
-        total, progress = len(paths), self.window.progress
+        total, workspace = len(paths), self.workspace
         count = [0]
 
         def scored(path, _score) -> None:
             count[0] += 1
-            progress.show_progress(f"Scoring uncertainty {count[0]}/{total}: {path.name}", count[0], total,
-                                   self.cancel)
+            workspace.show_progress(f"Scoring uncertainty {count[0]}/{total}: {path.name}", count[0], total,
+                                    self.cancel)
 
         self.job.scored.connect(scored)
         self.job.ranked.connect(self._ranked)
         self.job.failed.connect(lambda message: self._say(f"Cannot order by uncertainty: {message}", 10000))
-        self.job.finished.connect(progress.hide_progress)
-        progress.show_progress(f"Scoring uncertainty 0/{total}", 0, total, self.cancel)
+        self.job.finished.connect(workspace.hide_progress)
+        workspace.show_progress(f"Scoring uncertainty 0/{total}", 0, total, self.cancel)
         self.job.start()
 
     def cancel(self) -> bool:
@@ -127,7 +130,7 @@ class UncertaintyOrder(QtCore.QObject):
         if self.job is None or not self.job.isRunning():
             return False
         self.job.cancel()
-        self.window.progress.hide_progress()
+        self.workspace.hide_progress()
         self._say("Ordering by uncertainty cancelled; the list keeps its order", 5000)
         return True
 
@@ -135,20 +138,20 @@ class UncertaintyOrder(QtCore.QObject):
     def _memory_key(self) -> str:
         import hashlib
 
-        project = self.window.projects.project
+        project = self.projects.project
         if project is not None:
             what = str(project.root)
         else:
-            what = "\n".join(sorted(str(d.path) for d in self.window.docs))
+            what = "\n".join(sorted(str(d.path) for d in self.workspace.docs))
         return "uncertainty/" + hashlib.sha1(what.encode("utf-8")).hexdigest()[:16]
 
     def _remember(self) -> None:
         import json
 
-        settings = self.window.settings
+        settings = self.workspace.settings
         if settings is None or not self.scores:
             return
-        info = self.window.model_info
+        info = self.workspace.model_info
         settings.setValue(self._memory_key(), json.dumps({
             "model": None if info is None else str(info.path),
             "scores": {str(path): score for path, score in self.scores.items()}}))
@@ -159,15 +162,15 @@ class UncertaintyOrder(QtCore.QObject):
         import json
         from pathlib import Path
 
-        settings = self.window.settings
-        if settings is None or not self.window.docs:
+        settings = self.workspace.settings
+        if settings is None or not self.workspace.docs:
             return False
         try:
             memory = json.loads(str(settings.value(self._memory_key(), "")) or "{}")
         except ValueError:
             return False
         known = {Path(p): float(v) for p, v in memory.get("scores", {}).items()}
-        scores = {d.path: known[d.path] for d in self.window.docs if d.path in known}
+        scores = {d.path: known[d.path] for d in self.workspace.docs if d.path in known}
         if not scores:
             return False
         self._apply(scores, remember=False)
@@ -186,38 +189,34 @@ class UncertaintyOrder(QtCore.QObject):
         self.visited = set()
         if remember:
             self._remember()
-        docs = self.window.docs
+        docs = self.workspace.docs
         values = [self.scores.get(d.path, -1.0) for d in docs]
         ordered = [docs[i] for i in order_by_uncertainty(values)]
-        current = self.window.current
-        self.window.docs = ordered
-        self.window.images.set_documents(ordered)
-        for doc in ordered:
-            if doc.loaded:
-                self.window.images.update_document(doc)
-        self.window.images.set_scores(self.scores, "uncertainty")
+        current = self.workspace.current
+        self.workspace.set_documents(ordered)
+        self.scores_changed.emit(self.scores)
         if current in ordered:
-            self.window.images.set_current(ordered.index(current))
+            self.workspace.select(current)
 
     def next_image(self) -> None:
         if not self.scores:
             self._say("Order the images by uncertainty first (Ctrl+Shift+U)")
             return
-        if self.window.current is not None:
-            self.visited.add(self.window.current.path)
-        left = [d for d in self.window.docs if d.path in self.scores and d.path not in self.visited]
+        if self.workspace.current is not None:
+            self.visited.add(self.workspace.current.path)
+        left = [d for d in self.workspace.docs if d.path in self.scores and d.path not in self.visited]
         if not left:
             self._say("Every scored image was visited; ordering again starts over")
             return
         target = max(left, key=lambda d: self.scores[d.path])
         self.visited.add(target.path)
-        self.window.images.set_current(self.window.docs.index(target))
+        self.workspace.select(target)
 
     # ------------------------------------------------------------------ regions
     def next_region(self) -> None:
         from qgn.uncertainty import entropy_from_levels, uncertain_cells
 
-        doc = self.window.current
+        doc = self.workspace.current
         result = None if doc is None else doc.result
         if result is None:
             self._say("No prediction for this image yet")
@@ -231,5 +230,5 @@ class UncertaintyOrder(QtCore.QObject):
         x, y = (int(v) for v in cells[index])
         self._regions = (result, cells, index + 1)
         size = 1 << REGION_LEVEL
-        self.window.canvas.view.setRange(QtCore.QRectF(x - 3 * size, y - 3 * size, 7 * size, 7 * size), padding=0)
+        self.workspace.show_region(QtCore.QRectF(x - 3 * size, y - 3 * size, 7 * size, 7 * size))
         self._say(f"Uncertain region {index + 1} of {len(cells)} at ({x}, {y})")

@@ -141,7 +141,7 @@ class MeasureWorker(QtCore.QThread):
             with self._cond:  # resume it later unless the task list was replaced
                 if self._generation == job.generation and not self._stopping:
                     self._tasks.appendleft(job)
-        except Exception as exc:  # noqa: BLE001 - a failed measurement only loses its point
+        except Exception as exc:  # a failed measurement only loses its point
             self.failed.emit(None, f"measuring {job.setting.describe()}: {describe_error(exc)}")
         finally:
             with self._cond:
@@ -170,7 +170,7 @@ class InferenceWorker(QtCore.QThread):
         self._stopping = False
 
     # ------------------------------------------------------------------ requests (UI thread)
-    def start(self) -> None:  # noqa: D102 - also starts the measurement thread
+    def start(self) -> None:  # also starts the measurement thread
         super().start()
         self.measurer.start()
 
@@ -261,7 +261,7 @@ class InferenceWorker(QtCore.QThread):
                 else:
                     info = self.engine.set_device(job[1])
                 self.measurer.adopt(self.engine)
-        except Exception as exc:  # noqa: BLE001 - shown to the user
+        except Exception as exc:  # shown to the user
             self.model_failed.emit(describe_error(exc))
         else:
             self.model_loaded.emit(info)
@@ -289,7 +289,7 @@ class InferenceWorker(QtCore.QThread):
             self.result_ready.emit(result)
         except Cancelled:
             pass
-        except Exception as exc:  # noqa: BLE001 - shown in the window
+        except Exception as exc:  # shown in the window
             self.failed.emit(doc, f"{doc.name}: {describe_error(exc)}")
         finally:
             self._idle()
@@ -344,7 +344,7 @@ class ThumbnailLoader(QtCore.QThread):
 
         try:
             rgb = Image.fromarray(read_image(path))
-        except Exception:  # noqa: BLE001 - the list shows the file without a preview
+        except Exception:  # the list shows the file without a preview
             return None
         rgb.thumbnail((self.size, self.size))
         data = rgb.tobytes()

@@ -137,9 +137,9 @@ def test_recent_paths_and_last_folder(qtbot, window, model_path, tmp_path):
     window._fill_recent_menu()
     texts = [a.text() for a in window.recent_menu.actions()]
     assert texts[0].startswith("Project: proj") and any(t.startswith("Folder: images") for t in texts)
-    assert window._last_folder() == str(samples[0].parent)
-    window._remember_folder(samples_dir() / "images" / "x.png")  # the bundled samples are not "where I was"
-    assert window._last_folder() == str(samples[0].parent)
+    assert window.workspace.last_folder() == str(samples[0].parent)
+    window.workspace.remember_folder(samples_dir() / "images" / "x.png")  # the bundled samples are not "where I was"
+    assert window.workspace.last_folder() == str(samples[0].parent)
 
 
 def test_the_last_project_reopens_after_a_normal_quit(qtbot, window, model_path, tmp_path):
@@ -155,5 +155,5 @@ def test_the_last_project_reopens_after_a_normal_quit(qtbot, window, model_path,
     window.close()  # a normal quit
     again = MainWindow(settings=make_settings())
     qtbot.addWidget(again)
-    assert again._last_project_instead_of_samples([str(samples_dir() / "images")]) == [str((tmp_path / "proj").resolve())]
-    assert again._last_project_instead_of_samples([str(samples[0])]) == [str(samples[0])]  # asked for: opened
+    assert again.projects.paths_at_start([str(samples_dir() / "images")]) == [str((tmp_path / "proj").resolve())]
+    assert again.projects.paths_at_start([str(samples[0])]) == [str(samples[0])]  # asked for: opened

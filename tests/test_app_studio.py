@@ -234,14 +234,14 @@ def test_settings_are_remembered(qtbot, settings_file, model_path, samples):
     first.set_layer_visible("uncertainty", True)
     first.set_layer_opacity("prediction", 0.3)
     first.explore.set_setting(Setting("pc_tau", tau=0.3, depth=2))
-    first._remember_folder(samples[0])
+    first.workspace.remember_folder(samples[0])
     first.close()
     second = MainWindow(settings=make_settings())
     qtbot.addWidget(second)
     assert not second.canvas.layers["grid"].visible and second.canvas.layers["uncertainty"].visible
     assert abs(second.canvas.layers["prediction"].opacity - 0.3) < 1e-6
     assert second.explore.setting() == Setting("pc_tau", tau=0.3, depth=2)
-    assert second._last_folder() == str(samples[0].parent)
+    assert second.workspace.last_folder() == str(samples[0].parent)
     second.close()
 
 

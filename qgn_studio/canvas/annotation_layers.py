@@ -12,7 +12,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from qgn_studio.annotation_doc import NUM_LEVELS, ROOT, PixelRect
-from qgn_studio.canvas import colours
+from qgn_studio.canvas.colours import label_lut
 from qgn_studio.canvas.layers import Layer, cosmetic_pen
 from qgn_studio.canvas.raster import RasterItem
 
@@ -35,7 +35,7 @@ def annotation_rgba(label: np.ndarray, classes) -> np.ndarray:
         k = classes.num_classes
         label = np.where((label >= 0) & (label < k), label, k).astype(np.uint16)
         lut = np.full(k + 1, rgba_word(IGNORE_RGBA), np.uint32)
-    colours_rgba = colours.label_lut(classes)[:classes.num_classes]
+    colours_rgba = label_lut(classes)[:classes.num_classes]
     count = min(len(colours_rgba), len(lut))
     lut[:count] = colours_rgba[:count].view(np.uint32).ravel()
     return np.take(lut, label).view(np.uint8).reshape(label.shape + (4,))

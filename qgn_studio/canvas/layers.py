@@ -12,7 +12,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from qgn_studio.canvas import colours
+from qgn_studio.canvas.colours import (
+    COMPOSITE_RGBA, HATCH_RGBA, colour_codes, colour_labels, colour_values, level_colours,
+)
 from qgn_studio.document import LEVELS, ImageDocument, RenderResult
 
 
@@ -183,7 +185,7 @@ class TruthLayer(Layer):
     def render(self):
         truth = None if self.doc is None else self.doc.ground_truth
         shown = truth is not None and self.classes is not None
-        show_array(self.item, colours.colour_labels(truth, self.classes) if shown else None)
+        show_array(self.item, colour_labels(truth, self.classes) if shown else None)
 
     def available(self):
         return self.doc is not None and self.doc.ground_truth is not None
@@ -203,7 +205,7 @@ class PredictionLayer(Layer):
 
     def render(self):
         label = None if self.result is None else self.result.label
-        show_array(self.item, None if label is None else colours.colour_labels(label, self.classes))
+        show_array(self.item, None if label is None else colour_labels(label, self.classes))
 
 
 class LevelLayer(Layer):
@@ -222,12 +224,12 @@ class LevelLayer(Layer):
                         "hatched cells are composite (refined at the next level)")
         super().__init__(parent)
         self.item = image_item(self.root)
-        self.shade = path_item(self.root, None, QtGui.QBrush(QtGui.QColor(*colours.COMPOSITE_RGBA)))
+        self.shade = path_item(self.root, None, QtGui.QBrush(QtGui.QColor(*COMPOSITE_RGBA)))
         self.hatch = DeviceHatchItem()
         self.hatch.setParentItem(self.root)
         self.hatch.setPen(QtGui.QPen(QtCore.Qt.PenStyle.NoPen))
-        self.hatch.setBrush(hatch_brush(colours.HATCH_RGBA))
-        self.edge = path_item(self.root, cosmetic_pen(colours.HATCH_RGBA), None)
+        self.hatch.setBrush(hatch_brush(HATCH_RGBA))
+        self.edge = path_item(self.root, cosmetic_pen(HATCH_RGBA), None)
 
     def view(self):
         return None if self.result is None else self.result.levels.get(self.level)
@@ -242,7 +244,7 @@ class LevelLayer(Layer):
             for item in (self.shade, self.hatch, self.edge):
                 item.setPath(QtGui.QPainterPath())
             return
-        show_array(self.item, colours.colour_codes(view.codes, self.classes), view.cell)
+        show_array(self.item, colour_codes(view.codes, self.classes), view.cell)
         path = view.extras.get("composite", QtGui.QPainterPath())
         self.shade.setPath(path)
         self.hatch.setPath(path)
@@ -319,7 +321,7 @@ class UncertaintyLayer(PerLevelLayer):
             show_array(self.items[level], None)
             return
         values = view.entropy if self.measure == "entropy" else view.composite
-        show_array(self.items[level], colours.colour_values(values), view.cell)
+        show_array(self.items[level], colour_values(values), view.cell)
 
 
 class SitesLayer(PerLevelLayer):
@@ -332,7 +334,7 @@ class SitesLayer(PerLevelLayer):
 
     def __init__(self, parent):
         super().__init__(parent)
-        self.colours = colours.level_colours()
+        self.colours = level_colours()
         self.items = {}
         self.outlines = {}
         for lv in LEVELS:

@@ -1,0 +1,136 @@
+"""Questions the controllers ask the user, as modal dialogs: one small service the window provides.
+
+Controllers never open a dialog themselves: they call an ``AskUser`` (bound to the window as the
+dialogs' parent), through their replaceable ``ask_*`` / ``choose_*`` attributes. A test passes
+``qgn_studio.testing.Answers`` instead, which answers at once, so no modal dialog ever blocks it.
+Every method returns the user's choice, or the value that means "cancelled" (named per method).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6 import QtGui, QtWidgets
+
+
+def _listed(names: list[str], most: int = 10) -> str:
+    return "\n".join(names[:most]) + (f"\n… and {len(names) - most} more" if len(names) > most else "")
+
+
+class AskUser:
+    """Modal dialogs over ``parent``; ``start_folder()`` is where file choosers open."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None, start_folder=lambda: ""):
+        self.parent = parent
+        self.start_folder = start_folder
+
+    # ------------------------------------------------------------------ projects
+    def recover(self, names: list[str]) -> str:
+        """Autosaves newer than the saved annotations: "restore", "discard" or "later"."""
+        box = QtWidgets.QMessageBox(self.parent)
+        box.setIcon(QtWidgets.QMessageBox.Icon.Question)
+        box.setWindowTitle("Restore unsaved annotations?")
+        box.setText(f"{len(names)} annotation{'s' if len(names) != 1 else ''} had edits that were autosaved but "
+                    f"not saved (the app did not close normally):\n\n{_listed(names)}")
+        restore = box.addButton("Restore", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard", QtWidgets.QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Later", QtWidgets.QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(restore)
+        box.exec()
+        clicked = box.clickedButton()
+        return "restore" if clicked is restore else "discard" if clicked is discard else "later"
+
+    def folder(self, title: str, new: bool) -> Path | None:
+        """A project folder (``new``: one that may not exist yet); None: cancelled."""
+        if new:  # a name typed here may be a folder that does not exist yet: Project.create makes it
+            folder, _ = QtWidgets.QFileDialog.getSaveFileName(
+                self.parent, f"{title} (type a new folder name, or pick an empty folder)", self.start_folder(),
+                "", options=QtWidgets.QFileDialog.Option.DontConfirmOverwrite)
+        else:
+            folder = QtWidgets.QFileDialog.getExistingDirectory(self.parent, title, self.start_folder())
+        return Path(folder) if folder else None
+
+    def add_images(self, count: int, name: str) -> str:
+        """Images not in the open project are being opened: "add", "close" (the project) or "cancel"."""
+        box = QtWidgets.QMessageBox(self.parent)
+        box.setIcon(QtWidgets.QMessageBox.Icon.Question)
+        box.setWindowTitle("Add to the project?")
+        box.setText(f"{count} image{'s are' if count != 1 else ' is'} not in the project {name!r}.\n\n"
+                    "Add them to the project (it remembers them), or close the project and open them on their own?")
+        add = box.addButton("Add to the project", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
+        close = box.addButton("Close the project", QtWidgets.QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QtWidgets.QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(add)
+        box.exec()
+        clicked = box.clickedButton()
+        return "add" if clicked is add else "close" if clicked is close else "cancel"
+
+    def remove(self, names: list[str], project: str | None) -> bool:
+        """Take these images out of the list (and ``project``)?"""
+        where = (f" and from the project {project!r} (its saved annotation moves to the project's removed/ folder; "
+                 "nothing is deleted)") if project else ""
+        buttons = QtWidgets.QMessageBox.StandardButton
+        answer = QtWidgets.QMessageBox.question(
+            self.parent, "Remove images", f"Remove from the list{where}:\n\n{_listed(names)}",
+            buttons.Yes | buttons.Cancel, buttons.Cancel)
+        return answer == buttons.Yes
+
+    def unsaved(self, count: int, what: str) -> str:
+        """Unsaved edits before ``what``: "save", "discard" or "cancel"."""
+        buttons = QtWidgets.QMessageBox.StandardButton
+        answer = QtWidgets.QMessageBox.question(
+            self.parent, "Unsaved annotations",
+            f"{count} annotation{'s have' if count != 1 else ' has'} unsaved edits. Save before {what}?",
+            buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save)
+        return {buttons.Save: "save", buttons.Discard: "discard"}.get(answer, "cancel")
+
+    def classes(self, current):
+        """The class set of a new project, starting from ``current``; None: cancelled."""
+        from qgn_studio.class_dialog import ClassSetDialog
+
+        dialog = ClassSetDialog(current, self.parent)
+        if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
+            return None
+        return dialog.classes()
+
+    # ------------------------------------------------------------------ annotation
+    def class_name(self) -> str | None:
+        """The name of a new class; None: cancelled."""
+        name, ok = QtWidgets.QInputDialog.getText(self.parent, "Add a class", "Name of the new class:")
+        return name if ok else None
+
+    def mask_file(self) -> str | None:
+        """A mask to start an annotation from; None: cancelled."""
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self.parent, "Import a mask", "", "Masks (*.png *.qgt *.tif *.tiff *.bmp);;All files (*)")
+        return path or None
+
+    def colour(self, rgb, name: str):
+        """A new colour (r, g, b) for class ``name``; None: cancelled."""
+        colour = QtWidgets.QColorDialog.getColor(QtGui.QColor(*rgb), self.parent, f"Colour of “{name}”")
+        return (colour.red(), colour.green(), colour.blue()) if colour.isValid() else None
+
+    def merge_target(self, names: list[str], class_id: int, pixels: int, images: int) -> int | None:
+        """Where the pixels of the deleted class ``class_id`` go: None (ignore), a class id (merge),
+        -1 (cancel)."""
+        others = [i for i in range(len(names)) if i != class_id]
+        choices = ["ignore (delete the class)"] + [f"{names[i]}  (merge into it)" for i in others]
+        where = f"{pixels:,} px in {images} image{'s' if images != 1 else ''}"
+        choice, ok = QtWidgets.QInputDialog.getItem(
+            self.parent, "Delete or merge a class",
+            f"{names[class_id]!r} covers {where} (open and saved annotations).\n"
+            f"Those pixels become:", choices, 0, False)
+        if not ok:
+            return -1
+        index = choices.index(choice)
+        return None if index == 0 else others[index - 1]
+
+    # ------------------------------------------------------------------ models
+    def model_path(self, default: Path):
+        """Where to save a fine-tuned model: (Path, overwrite confirmed), or None (cancelled)."""
+        default.parent.mkdir(parents=True, exist_ok=True)
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self.parent, "Save the fine-tuned model", str(default), "QGN models (*.safetensors)")
+        if not path:
+            return None
+        # The dialog itself asked before replacing an existing file.
+        return Path(path), Path(path).exists()

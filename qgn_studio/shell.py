@@ -1,0 +1,22 @@
+"""What a controller asks of the window that holds it, beyond the ``Workspace``: one small interface.
+
+Opening and closing images touches the list, the thumbnails and the canvas, and loading a model
+goes to the inference worker; the window does these (``MainWindow`` implements ``Shell``). A test
+of a controller without a window passes ``qgn_studio.testing.FakeShell`` instead.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+
+class Shell(Protocol):
+    def open_paths(self, paths: list, append: bool = False, replace_project_images: bool = False) -> None:
+        """Open images, folders or a project (``append``: keep the open images too;
+        ``replace_project_images``: the open project's own images, asking nothing)."""
+
+    def close_documents(self, docs: list) -> None:
+        """Take ``docs`` out of the workspace (nothing on disk changes)."""
+
+    def load_model(self, path: Path) -> None:
+        """Load the model at ``path`` (off the UI thread); ``Workspace.model_changed`` follows."""

@@ -1,0 +1,154 @@
+"""The app's state without widgets: what is open, what is shown, which model and classes, which project.
+
+A ``Workspace`` holds
+
+* ``docs``        the open images (``ImageDocument``, in list order) and ``current``, the one on screen;
+* ``model_info``  what the loaded model is (``engine.ModelInfo``: name, path, classes, device), or None;
+* ``classes``     the class set the annotations use (``qgn.label_map.ClassSet``: the model's or the project's);
+* ``project``     the open ``qgn.project.Project``, or None;
+* ``settings``    the app's ``QSettings`` (None: nothing is remembered, as for ``--screenshot``),
+
+and announces every change with a signal. Controllers (``annotator``, ``project_controller``,
+``finetuner``, ``head_controller``, ``uncertainty_order``) read and change it; the window and its
+panels subscribe to it. What a controller wants *shown* — a status-bar line, a banner over the
+canvas, a task's progress, an image made current, a region looked at — it asks for here too, as a
+signal the window turns into widgets; so a controller needs no window, and a test needs none either
+(``tests/app/``). Nothing here imports a widget.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6 import QtCore
+
+
+class Workspace(QtCore.QObject):
+    """See the module docstring. Mutate through the ``set_*`` methods, so subscribers hear of it."""
+
+    documents_changed = QtCore.Signal(list)  # [ImageDocument]: the list (order, members) changed
+    current_changed = QtCore.Signal(object)  # ImageDocument or None: the document on screen
+    document_changed = QtCore.Signal(object)  # ImageDocument whose listed state changed (done, saved, loaded)
+    model_changed = QtCore.Signal(object)  # ModelInfo: a model loaded (or moved to another device)
+    classes_changed = QtCore.Signal(object)  # ClassSet or None: the annotations' class set was set or edited
+    project_changed = QtCore.Signal(object)  # Project or None
+    select_requested = QtCore.Signal(object)  # ImageDocument a controller wants made current (the list does it)
+    status = QtCore.Signal(str, int)  # (message, timeout in ms) for the status bar
+    message = QtCore.Signal(str, str, str)  # (html text, kind "warning"/"error", key) for the canvas banner
+    message_cleared = QtCore.Signal(str)  # key of a banner message that no longer holds
+    progress = QtCore.Signal(str, int, int, object)  # (text, done, total, cancel callback or None)
+    progress_done = QtCore.Signal()
+    region_requested = QtCore.Signal(QtCore.QRectF)  # image pixels the view should show
+
+    def __init__(self, settings: QtCore.QSettings | None = None, parent: QtCore.QObject | None = None):
+        super().__init__(parent)
+        self.settings = settings
+        self.docs: list = []
+        self.current = None
+        self.model_info = None
+        self.classes = None
+        self.project = None
+
+    # ------------------------------------------------------------------ state
+    def set_documents(self, docs: list) -> None:
+        """The open images are ``docs`` (in list order); ``current`` becomes None if it left."""
+        self.docs = list(docs)
+        if self.current is not None and all(d is not self.current for d in self.docs):
+            self.current = None
+        self.documents_changed.emit(self.docs)
+
+    def set_current(self, doc) -> None:
+        self.current = doc
+        self.current_changed.emit(doc)
+
+    def set_model(self, info) -> None:
+        self.model_info = info
+        self.model_changed.emit(info)
+
+    def set_classes(self, classes) -> None:
+        self.classes = classes
+        self.classes_changed.emit(classes)
+
+    def set_project(self, project) -> None:
+        self.project = project
+        self.project_changed.emit(project)
+
+    def open_documents(self, paths: list, append: bool = False) -> tuple[list, int]:
+        """Documents for the image ``paths``, after the open ones (``append``) or instead of them; an
+        image open already keeps its document (result, annotation, undo log). Returns the documents
+        made new (all of them when not appending) and the row of the first one."""
+        from qgn_studio.document import ImageDocument
+
+        existing = {d.path: d for d in self.docs}
+        if append:
+            new, first = [ImageDocument(p) for p in paths if p not in existing], len(self.docs)
+            self.set_documents(self.docs + new)
+            return new, first
+        self.set_documents([existing.get(p) or ImageDocument(p) for p in paths])
+        return self.docs, 0
+
+    def close_documents(self, docs: list) -> None:
+        """Take ``docs`` out of the list (nothing on disk changes)."""
+        gone = {id(d) for d in docs}
+        self.set_documents([d for d in self.docs if id(d) not in gone])
+
+    def doc_for(self, path):
+        """The open document of ``path``, or None."""
+        return next((d for d in self.docs if d.path == path), None)
+
+    def document_updated(self, doc) -> None:
+        """``doc``'s done flag, annotation or save state changed: its list row and the title follow."""
+        self.document_changed.emit(doc)
+
+    def select(self, doc) -> None:
+        """Ask for ``doc`` to become the current image (the image list makes it so, which sets ``current``)."""
+        self.select_requested.emit(doc)
+
+    # ------------------------------------------------------------------ what the user is told
+    def show_status(self, text: str, timeout_ms: int = 5000) -> None:
+        self.status.emit(text, timeout_ms)
+
+    def show_message(self, text: str, kind: str = "warning", key: str = "") -> None:
+        """A banner over the image, replaced by the next message of the same ``key``."""
+        self.message.emit(text, kind, key)
+
+    def clear_message(self, key: str) -> None:
+        self.message_cleared.emit(key)
+
+    def warn(self, text: str, key: str, timeout_ms: int = 8000) -> None:
+        """A warning both over the image (``key``) and in the status bar."""
+        self.show_message(text, "warning", key)
+        self.show_status(text, timeout_ms)
+
+    def show_progress(self, text: str, done: int, total: int, on_cancel=None) -> None:
+        self.progress.emit(text, done, total, on_cancel)
+
+    def hide_progress(self) -> None:
+        self.progress_done.emit()
+
+    def show_region(self, rect: QtCore.QRectF) -> None:
+        self.region_requested.emit(rect)
+
+    # ------------------------------------------------------------------ where file dialogs start
+    def last_folder(self) -> str:
+        """The folder file dialogs start in: where the user last opened something."""
+        if self.settings is None:
+            return str(Path.cwd())
+        return str(self.settings.value("files/last_folder", str(Path.home())))
+
+    def remember_folder(self, path: Path) -> None:
+        """``path`` was opened: dialogs start beside it next time (not for the bundled samples)."""
+        from qgn.resources import samples_dir
+
+        from qgn_studio.recent import is_inside
+
+        if self.settings is not None and not is_inside(path, samples_dir()):
+            self.settings.setValue("files/last_folder", str(Path(path).parent))
+
+    def remember_recent(self, path) -> None:
+        """Put a project folder, image or folder of images first in File ▸ Open recent (not the samples)."""
+        from qgn.resources import samples_dir
+
+        from qgn_studio.recent import RecentPaths, is_inside
+
+        if not is_inside(path, samples_dir()):
+            RecentPaths(self.settings).add(path)

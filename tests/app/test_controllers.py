@@ -1,0 +1,222 @@
+"""The controllers against a Workspace, without a MainWindow and without loading a model.
+
+Each test builds the parts the window would (``Parts``: workspace, canvas, job thread, annotator,
+project controller) with a fake shell and fake dialogs (``qgn_studio.testing``), and checks what
+the user relies on: opening a project folder, switching images, autosave and restore after a
+crash, a class edit reaching the project's files, and a kept fine-tune handed to the engine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from qgn.data.synthetic import SYNTHETIC_CLASSES
+from qgn.project import Project
+from qgn_studio.testing import Answers, FakeShell, write_samples
+
+
+class Parts:
+    """What MainWindow builds, minus the window."""
+
+    def __init__(self, tmp_path: Path, ask: Answers):
+        from qgn_studio.annotator import Annotator
+        from qgn_studio.canvas import Canvas
+        from qgn_studio.jobs import JobRunner
+        from qgn_studio.project_controller import ProjectController
+        from qgn_studio.workspace import Workspace
+
+        settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+        self.workspace = Workspace(settings)
+        self.canvas = Canvas()
+        self.jobs = JobRunner()
+        self.ask = ask
+        self.annotator = Annotator(self.workspace, self.canvas, self.jobs, ask)
+        self.shell = FakeShell(self.workspace, self.annotator)
+        self.projects = ProjectController(self.workspace, self.annotator, self.jobs, ask, self.shell,
+                                          tmp_path / "scratch")
+
+    def settle(self, qtbot) -> None:
+        """Every job ran and its callback was delivered."""
+        assert self.jobs.wait_idle(30)
+        qtbot.wait(1)
+        QtCore.QCoreApplication.processEvents()
+
+    def close(self) -> None:
+        self.projects.watch.stop()
+        self.projects.timer.stop()
+        self.jobs.stop()
+        self.annotator.image_tools.shutdown()
+        self.canvas.deleteLater()
+
+
+@pytest.fixture
+def make_parts(qtbot, tmp_path):
+    from qgn_studio.app import make_application
+
+    make_application()
+    made = []
+
+    def make(ask: Answers | None = None, name: str = "app") -> Parts:
+        parts = Parts(tmp_path / name, ask or Answers())
+        made.append(parts)
+        return parts
+
+    yield make
+    for parts in made:
+        parts.close()
+
+
+@pytest.fixture
+def scenes_project(tmp_path) -> Project:
+    """A project of three synthetic scenes (96×128) with the synthetic classes; the second is done."""
+    images = write_samples(tmp_path / "data", 3)
+    project = Project.create(tmp_path / "project", images, SYNTHETIC_CLASSES)
+    project.image_for(images[1]).done = True
+    project.save()
+    return project
+
+
+def heard(signal) -> list:
+    calls = []
+    signal.connect(lambda *args: calls.append(args))
+    return calls
+
+
+def painted(session, value: int, rows: slice, cols: slice) -> np.ndarray:
+    """Paint ``value`` into ``session`` as one undoable edit (as the brush does); the new map."""
+    from qgn_studio.annotation_doc import edit_between
+    from qgn_studio.tools import EditCommand
+
+    target = session.label.copy()
+    target[rows, cols] = value
+    session.undo.push(EditCommand(session, edit_between(session.label, target), "Paint"))
+    return target
+
+
+def test_opening_a_project_folder_fills_the_workspace(make_parts, scenes_project):
+    parts = make_parts()
+    ws = parts.workspace
+    projects_heard, lists_heard = heard(ws.project_changed), heard(ws.documents_changed)
+    assert parts.projects.open_project(scenes_project.root)
+    assert [d.path for d in ws.docs] == [Path(im.path) for im in scenes_project.images]
+    assert ws.project.root == scenes_project.root and projects_heard[-1] == (ws.project,) and lists_heard
+    assert ws.classes == SYNTHETIC_CLASSES and ws.current is ws.docs[0]
+    assert [d.done for d in ws.docs] == [False, True, False]
+    assert parts.ask.asked == []  # no autosaves: nothing to ask
+
+
+def test_switching_images_reads_each_saved_annotation_once_shown(make_parts, scenes_project, qtbot):
+    second = scenes_project.images[1]
+    saved = np.full((96, 128), 2, np.uint8)
+    saved[:8] = 0
+    scenes_project.save_annotation(second, saved)
+    parts = make_parts()
+    ws = parts.workspace
+    parts.projects.open_project(scenes_project.root)
+    first, doc = ws.docs[0], ws.docs[1]
+    ws.set_current(doc)
+    parts.projects.document_shown(doc)
+    qtbot.waitUntil(lambda: doc.annotation is not None, timeout=10_000)
+    np.testing.assert_array_equal(doc.annotation.label, saved)
+    assert not doc.annotation.dirty and first.annotation is None  # the first image has no saved map
+
+
+def test_autosave_survives_a_crash_and_is_restored_then_saved(make_parts, scenes_project, qtbot):
+    parts = make_parts()
+    ws = parts.workspace
+    parts.projects.open_project(scenes_project.root)
+    doc = ws.docs[0]
+    session = parts.annotator.adopt(doc, np.zeros((96, 128), np.uint8), "saved")
+    target = painted(session, 3, slice(10, 30), slice(20, 60))
+    assert session.dirty and session.needs_autosave
+    parts.projects.autosave_now()
+    parts.settle(qtbot)
+    assert not session.needs_autosave
+    assert [im.path.name for im in Project.open(scenes_project.root).recoverable()] == [doc.name]
+
+    # the app "crashed" (nothing saved); a new one opens the project and restores the autosave
+    again = make_parts(Answers(recover="restore"), "again")
+    again.projects.open_project(scenes_project.root)
+    assert again.ask.asked == ["recover"]
+    restored = again.workspace.docs[0]
+    qtbot.waitUntil(lambda: restored.annotation is not None, timeout=10_000)
+    np.testing.assert_array_equal(restored.annotation.label, target)
+    assert restored.annotation.dirty  # restored edits are unsaved until Ctrl+S
+
+    assert again.projects.save()
+    again.settle(qtbot)
+    fresh = Project.open(scenes_project.root)
+    np.testing.assert_array_equal(fresh.load_annotation(fresh.image_for(restored.path)), target)
+    assert not fresh.recoverable() and not restored.annotation.dirty
+
+
+def test_a_class_edit_reaches_the_workspace_and_the_project_and_undoes(make_parts, scenes_project, qtbot):
+    parts = make_parts()
+    ws = parts.workspace
+    parts.projects.open_project(scenes_project.root)
+    classes_heard = heard(ws.classes_changed)
+    parts.annotator.rename_class(0, "heaven")
+    assert ws.classes.names[0] == "heaven" and classes_heard[-1] == (ws.classes,)
+    parts.settle(qtbot)
+    qtbot.waitUntil(lambda: Project.open(scenes_project.root).classes.names[0] == "heaven", timeout=10_000)
+    parts.annotator.undo_class_edit()
+    parts.settle(qtbot)
+    assert ws.classes.names[0] == "sky"
+    qtbot.waitUntil(lambda: Project.open(scenes_project.root).classes.names[0] == "sky", timeout=10_000)
+
+
+def test_a_project_without_a_model_adopts_the_model_that_loads(make_parts, scenes_project, qtbot, tmp_path):
+    parts = make_parts()
+    parts.projects.open_project(scenes_project.root)
+    assert not parts.shell.models  # it names none: the model in use stays
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"")
+    parts.workspace.set_model(SimpleNamespace(name="m", path=model, classes=SYNTHETIC_CLASSES, device="cpu"))
+    parts.settle(qtbot)
+    assert Project.open(scenes_project.root).model == str(model)
+
+
+def test_a_start_on_the_samples_reopens_the_last_project(make_parts, scenes_project):
+    from qgn.resources import samples_dir
+
+    parts = make_parts()
+    asked = [str(samples_dir() / "images")]
+    assert parts.projects.paths_at_start(asked) == asked  # no last project yet
+    parts.projects.open_project(scenes_project.root)
+    assert parts.projects.paths_at_start(asked) == [str(scenes_project.root)]
+    assert parts.projects.paths_at_start(["photo.png"]) == ["photo.png"]  # what the user asked for opens
+
+
+def test_a_kept_fine_tune_is_handed_to_the_engine_and_the_project(make_parts, scenes_project, qtbot, tmp_path):
+    from qgn.model.qgn import QGN, QGNConfig
+    from qgn.train.finetune import FinetuneResult
+    from qgn_studio.finetuner import Finetuner
+
+    class Engine:  # the InferenceWorker's side the finetuner uses
+        def __init__(self):
+            self.engine, self.used = SimpleNamespace(model=None), []
+
+        def use_model(self, model, path):
+            self.used.append((model, Path(path)))
+
+    out = tmp_path / "models" / "tuned.safetensors"
+    parts = make_parts()
+    parts.projects.open_project(scenes_project.root)
+    engine = Engine()
+    finetuner = Finetuner(parts.workspace, engine, parts.projects, parts.jobs, Answers(model_path=(out, False)))
+    kept = heard(finetuner.kept)
+    model = QGN(QGNConfig.from_preset("tiny", SYNTHETIC_CLASSES)).eval()
+    finetuner.result = FinetuneResult(model, [0.5], 1, False)
+    finetuner.comparison = SimpleNamespace(per_image=[{"name": "scene_00.png"}])
+    finetuner.keep()
+    qtbot.waitUntil(lambda: bool(engine.used), timeout=20_000)
+    assert engine.used == [(model, out)] and out.is_file() and kept == [(out,)]
+    assert finetuner.result is None  # handed over: nothing left to keep or revert
+    parts.settle(qtbot)
+    assert Project.open(scenes_project.root).model == str(out)  # the project remembers its model
+    assert parts.workspace.settings.value("model/path") == str(out)  # and the next start uses it
