@@ -26,7 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "formats"))
 
 from conftest import tree_snapshot  # noqa: E402
 from hostile_cases import (  # noqa: E402

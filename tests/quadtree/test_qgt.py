@@ -19,7 +19,7 @@ from qgn.quadtree.qgt import (
     MAGIC, QgtFormatError, _put_varint, _zigzag, decode_qgt, encode_qgt, read_qgt, write_qgt,
 )
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CAMVID = DATA / "camvid"
 
 

@@ -1,4 +1,4 @@
-"""Keys and clicks that work on real window managers (offscreen part; tests/test_app_x11_input.py
+"""Keys and clicks that work on real window managers (offscreen part; tests/app/test_app_x11_input.py
 sends real X11 events): no two shortcuts that an X11 keyboard makes one key press, brush keys,
 Ctrl + click pick, a pick with the Pick tool is one action, class keys that stay with their class
 after a merge or delete, and a class search that reaches every class.

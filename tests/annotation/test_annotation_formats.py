@@ -22,7 +22,7 @@ from qgn.data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_TRAIN_CLASSES
 from qgn.quadtree import Quadtree, build_tpyramid
 from qgn.quadtree.label_io import read_label
 
-CAMVID_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "camvid" / "val" / "labels"
+CAMVID_VAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "camvid" / "val" / "labels"
 IMPORTABLE = [name for name, f in FORMATS.items() if f.read is not None]
 HYP = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                      HealthCheck.function_scoped_fixture])
@@ -57,13 +57,13 @@ def test_round_trip_every_camvid_val_mask(tmp_path, monkeypatch):
     if not CAMVID_VAL.is_dir():
         pytest.skip(f"{CAMVID_VAL} not present")
     # 101 masks × 7 files: skip the fsync of atomic writes (a quarter of the time here); the
-    # files' content is what this test checks, durability is tests/test_project.py's crash test.
+    # files' content is what this test checks, durability is tests/project/test_project.py's crash test.
     monkeypatch.setattr("qgn.fileio.os.fsync", lambda fd: None)
     masks = sorted(CAMVID_VAL.glob("*.png"))
     assert len(masks) == 101
     for mask in masks:
         label = read_label(mask)
-        # labelme (polygon tracing) has its own CamVid tests (tests/test_interop_judges.py); voc is cvat.
+        # labelme (polygon tracing) has its own CamVid tests (tests/formats/test_interop_judges.py); voc is cvat.
         names = [n for n in IMPORTABLE if n not in ("labelme", "voc")]
         round_trip(label, CAMVID_CLASSES, tmp_path, mask.stem, names, read_as=("auto",))
         # The original CamVid id mask itself imports as the same map.

@@ -20,7 +20,7 @@ from qgn.classes_edit import apply_to_project, delete_class, rename_class
 from qgn.cli.main import main
 from qgn.project import PROJECT_FILE, Project, ProjectChangedError, ProjectError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CLASSES = ClassSet(("sky", "road", "pole", "car"), ((70, 130, 180), (128, 64, 128), (153, 153, 153), (0, 0, 142)), 255)
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
 

@@ -15,7 +15,7 @@ from qgn.resources import demo_model_path
 from qgn.uncertainty import order_by_uncertainty, spearman, uncertain_cells
 
 C = ClassSet(("a", "b", "c"), (), 255)
-CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
+CAMVID = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "camvid"
 
 
 # --------------------------------------------------------------------------- anchors

@@ -1,4 +1,4 @@
-"""Generators of hostile import inputs, shared by tests/test_hostile_inputs.py and
+"""Generators of hostile import inputs, shared by tests/formats/test_hostile_inputs.py and
 benchmarks/bench_hostile_inputs.py: for each import format a small *valid* dataset (so that a
 mutation, not a missing file, is what the reader meets) and mutations of its documents."""
 from __future__ import annotations

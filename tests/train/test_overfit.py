@@ -16,7 +16,7 @@ from qgn.model.qgn import QGN, QGNConfig
 from qgn.propagation import Scheme
 from qgn.train.step import train_step
 
-CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid" / "val"
+CAMVID = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "camvid" / "val"
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
 

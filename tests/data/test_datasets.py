@@ -17,7 +17,7 @@ from qgn.data.imageio import read_rgb
 from qgn.data.sunrgbd import SUNRGBDDataset
 from qgn.data.synthetic import SyntheticDataset
 
-CAMVID_ROOT = Path(__file__).parents[1] / "../shared/data/camvid"
+CAMVID_ROOT = Path(__file__).parents[2] / "../shared/data/camvid"
 
 
 def write_image(path: Path, array: np.ndarray) -> Path:

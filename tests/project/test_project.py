@@ -22,7 +22,7 @@ from qgn.project import (
     ANNOTATION_DIR, AUTOSAVE_DIR, PROJECT_FILE, Project, ProjectError, STALE_TEMP_SECONDS, export_project,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CLASSES = ClassSet(("sky", "road", "car"), ((70, 130, 180), (128, 64, 128), (0, 0, 142)), 255)
 
 # Shared by this test and the writer child process: version i of a large annotation.

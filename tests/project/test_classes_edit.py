@@ -23,7 +23,7 @@ from qgn.classes_edit import (
 )
 from qgn.project import PROJECT_FILE, Project, generation_dirs
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CLASSES = ClassSet(("sky", "road", "fence", "car"), ((70, 130, 180), (128, 64, 128), (190, 153, 153), (0, 0, 142)), 4)
 IGNORE = 4
 

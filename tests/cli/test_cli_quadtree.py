@@ -14,7 +14,7 @@ from qgn.quadtree.label_io import read_label, write_classes_file, write_label_pn
 from qgn.quadtree.qgt import read_qgt
 from qgn.classes import ClassSet
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CAMVID = DATA / "camvid"
 
 

@@ -20,7 +20,7 @@ def test_two_process_gloo_training_keeps_replicas_identical(tmp_path):
            "--set", "batch_size=2", "--set", "crop=0", "--set", "log_every=1", "--set", "checkpoint_every=100"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "QGN_SPARSE_BACKEND": "torch"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300,
-                          cwd=Path(__file__).resolve().parents[1])
+                          cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 0, proc.stderr[-3000:]
     replicas = json.loads((out / "replicas.json").read_text())
     assert replicas["world_size"] == 2

@@ -42,7 +42,7 @@ pytestmark = pytest.mark.labelstudio
 
 LS_VERSION = "1.23.2"
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _unavailable(reason: str):
@@ -83,8 +83,10 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def ls_venv() -> Path:
-    venv = Path(os.environ.get("QGN_LABEL_STUDIO_VENV", Path.home() / ".cache" / "qgn" / f"label-studio-{LS_VERSION}"))
+def ls_venv(real_environ) -> Path:
+    """The venv of Label Studio, installed once where the user's real home keeps caches."""
+    home = Path(real_environ.get("HOME") or Path.home())
+    venv = Path(os.environ.get("QGN_LABEL_STUDIO_VENV", home / ".cache" / "qgn" / f"label-studio-{LS_VERSION}"))
     exe = venv / "bin" / "label-studio"
     done = venv / ".qgn-installed"  # written last: a venv without it was left half-installed
     if not done.is_file():

@@ -25,7 +25,7 @@ from hostile_cases import (
 from qgn.cli.main import main
 from qgn.project import Project
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 UNEXPECTED = re.compile(r"\b[A-Z][A-Za-z]*(Error|Exception)\b: |Traceback|unexpected ")
 BASE_DOCS = {"coco": coco_doc, "labelme": labelme_doc, "labelstudio": labelstudio_doc}
 SOURCES = {"coco": lambda r: r, "labelme": lambda r: r, "labelstudio": lambda r: r / "tasks.json"}

@@ -13,7 +13,7 @@ from qgn.classes import ClassSet  # noqa: E402
 from qgn.formats import ExportItem, export_dataset  # noqa: E402
 from qgn.quadtree.label_io import read_classes_file, read_label  # noqa: E402
 
-SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
 WAIT_MS = 30_000
 
 

@@ -21,7 +21,7 @@ from qgn.data.camvid import CAMVID_CLASSES
 from qgn.project import Project, export_project
 from qgn.quadtree.label_io import read_label
 
-CAMVID_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "camvid" / "val"
+CAMVID_VAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "camvid" / "val"
 FRAMES = 4
 VOID = CAMVID_CLASSES.ignore_index
 
