@@ -8,7 +8,8 @@ dialog), and no test writes into the user's folders. ``REAL_ENVIRON`` keeps the 
 suite started with.
 
 Shared fixtures: ``model_path`` (an untrained tiny model), ``samples`` (synthetic scenes with
-ground truth), ``window`` (a shown MainWindow whose questions answer themselves), ``run_cli``,
+ground truth), ``window`` (a shown MainWindow whose questions answer themselves), ``windows`` (several, for
+restarts and two app instances), ``run_cli``,
 ``resources`` (an empty redirected resources folder), ``snapshot``. A test module tunes them with
 module constants: ``SAMPLE_COUNT`` and ``SAMPLE_SIZE`` (H, W) for ``samples``, ``WINDOW_SIZE`` (W, H) for
 ``window``. Plain helpers the tests import live beside this file (``synthetic_labels``,
@@ -23,6 +24,7 @@ from pathlib import Path
 import pytest
 
 REAL_ENVIRON = dict(os.environ)  # before any isolation: what the app would see outside the suite
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no display needed (scripts/test sets it too)
 
 # Where each redirected variable points, below a test's own user folder.
 USER_FOLDERS = {
@@ -62,8 +64,9 @@ def _qt_standard_paths_in_test_mode():
 
 
 @pytest.fixture(autouse=True)
-def _isolate_user_state(tmp_path_factory, monkeypatch):
-    """Every test: see ``isolate_user_state``; yields the test's user folder."""
+def user_state(tmp_path_factory, monkeypatch):
+    """Every test (autouse): see ``isolate_user_state``; yields the test's user folder (``scratch/``
+    is the app's scratch project, ``settings.ini`` its settings, ``home/`` the home folder)."""
     yield isolate_user_state(tmp_path_factory.mktemp("user"), monkeypatch)
 
 
@@ -165,3 +168,44 @@ def window(request, qtbot):
     yield win
     win.projects.ask_unsaved = lambda count, what: "discard"  # a test may have changed the answer
     win.close()
+
+
+class Windows:
+    """``windows(recover=, unsaved=, folder=)`` makes a shown MainWindow whose recover / unsaved /
+    project-folder questions answer as told (autosave after 50 ms); all are closed at the end."""
+
+    def __init__(self, qtbot):
+        self.qtbot = qtbot
+        self.made: list = []
+
+    def __call__(self, recover="later", unsaved="discard", folder=None):
+        from qgn_studio.testing import answering_window
+
+        win = answering_window(recover, unsaved)
+        win.projects.ask_folder = lambda title, new: folder
+        win.projects.timer.setInterval(50)
+        self.qtbot.addWidget(win)
+        win.show()
+        self.made.append(win)
+        return win
+
+    def crash(self, win) -> None:
+        """Let ``win`` go as a killed process would: nothing saved, nothing discarded."""
+        win.jobs.wait_idle()
+        win.annotator.forget(win.docs)
+        win.projects.closed = lambda: None  # a killed process never gets to say it closed normally
+        win.close()
+
+
+@pytest.fixture
+def windows(qtbot):
+    """Several windows of one test (two app instances on one project, a restart after a crash):
+    see ``Windows``."""
+    from qgn_studio.app import make_application
+
+    make_application()
+    maker = Windows(qtbot)
+    yield maker
+    for win in maker.made:
+        win.projects.ask_unsaved = lambda count, what: "discard"
+        win.close()

@@ -17,14 +17,6 @@ CLASSES = ClassSet(("sky", "road", "car"), ((70, 130, 180), (128, 64, 128), (0, 
 LABEL = np.array([[0, 1, 2, 1], [255, 255, 1, 0]])
 
 
-def run_cli(capsys, *argv):
-    from qgn.cli.main import main
-
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def make_project(tmp_path: Path, names=("a.png", "b.png")) -> Project:
     images = []
     for name in names:
@@ -75,11 +67,11 @@ def test_done_must_be_a_boolean(tmp_path):
         Project.open(project.root)
 
 
-def test_traversal_key_cannot_write_outside_out(tmp_path, capsys):
+def test_traversal_key_cannot_write_outside_out(tmp_path, capsys, run_cli):
     project = make_project(tmp_path)
     edit_keys(project, "../../../../elsewhere/planted")
     before = all_files(tmp_path)
-    code, _, err = run_cli(capsys, "export", "--project", project.root, "--out", tmp_path / "out")
+    code, _, err = run_cli("export", "--project", project.root, "--out", tmp_path / "out")
     assert code == 2 and "key" in err and "Traceback" not in err
     assert all_files(tmp_path) == before
 
@@ -118,41 +110,41 @@ def write_mask(path: Path, value: int = 1, size=(8, 6)) -> Path:
     return path
 
 
-def test_convert_refuses_to_replace_its_input(tmp_path, capsys):
+def test_convert_refuses_to_replace_its_input(tmp_path, capsys, run_cli):
     mask = write_mask(tmp_path / "same.png")
     before = mask.read_bytes()
-    code, _, err = run_cli(capsys, "convert", mask, mask)
+    code, _, err = run_cli("convert", mask, mask)
     assert code == 2 and "overwrite the input" in err and mask.read_bytes() == before
 
 
-def test_convert_folder_refuses_case_twins(tmp_path, capsys):
+def test_convert_folder_refuses_case_twins(tmp_path, capsys, run_cli):
     write_mask(tmp_path / "in" / "x.png", 1)
     write_mask(tmp_path / "in" / "x.PNG", 2)
-    code, _, err = run_cli(capsys, "convert", tmp_path / "in", tmp_path / "out")
+    code, _, err = run_cli("convert", tmp_path / "in", tmp_path / "out")
     assert code == 2 and "would both be written" in err and not (tmp_path / "out").exists()
 
 
-def test_export_refuses_to_replace_its_input(tmp_path, capsys):
+def test_export_refuses_to_replace_its_input(tmp_path, capsys, run_cli):
     mask = write_mask(tmp_path / "x.png")
-    assert run_cli(capsys, "convert", mask, tmp_path / "x.qgt")[0] == 0
+    assert run_cli("convert", mask, tmp_path / "x.qgt")[0] == 0
     qgt = tmp_path / "x.qgt"
     before = qgt.read_bytes()
-    code, _, err = run_cli(capsys, "export", qgt, "--png", qgt)
+    code, _, err = run_cli("export", qgt, "--png", qgt)
     assert code == 2 and "overwrite the input" in err and qgt.read_bytes() == before
-    code, _, err = run_cli(capsys, "export", qgt, "--format", "qgt", "--out", tmp_path)
+    code, _, err = run_cli("export", qgt, "--format", "qgt", "--out", tmp_path)
     assert code == 2 and "overwrite the input" in err and qgt.read_bytes() == before
 
 
-def test_convert_never_writes_a_qgt_the_reader_refuses(tmp_path, capsys):
+def test_convert_never_writes_a_qgt_the_reader_refuses(tmp_path, capsys, run_cli):
     mask = write_mask(tmp_path / "tiny.png", size=(1, 1))
-    code, _, err = run_cli(capsys, "convert", mask, tmp_path / "t.qgt", "--levels", "15")
+    code, _, err = run_cli("convert", mask, tmp_path / "t.qgt", "--levels", "15")
     assert code == 2 and "larger than a .qgt reader accepts" in err and not (tmp_path / "t.qgt").exists()
 
 
-def test_convert_reports_label_images_not_png(tmp_path, capsys):
+def test_convert_reports_label_images_not_png(tmp_path, capsys, run_cli):
     mask = tmp_path / "x.tiff"
     Image.fromarray(np.ones((4, 4), np.uint8), "L").save(mask)
-    code, out, _ = run_cli(capsys, "convert", mask, tmp_path / "x.qgt")
+    code, out, _ = run_cli("convert", mask, tmp_path / "x.qgt")
     assert code == 0 and "bytes of label images" in out
 
 
@@ -176,23 +168,23 @@ def write_photo(path: Path, size=(40, 32), seed=0) -> Path:
     return path
 
 
-def test_predict_never_overwrites_input_photos(tmp_path, capsys, tiny_model):
+def test_predict_never_overwrites_input_photos(tmp_path, capsys, tiny_model, run_cli):
     photos = [write_photo(tmp_path / "in" / "a.png"), write_photo(tmp_path / "in" / "b.png", seed=1)]
     before = {p: p.read_bytes() for p in photos}
-    code, _, err = run_cli(capsys, "predict", "--model", tiny_model, tmp_path / "in", "--out", tmp_path / "in")
+    code, _, err = run_cli("predict", "--model", tiny_model, tmp_path / "in", "--out", tmp_path / "in")
     assert code == 2 and "overwrite the input" in err
     assert {p: p.read_bytes() for p in photos} == before and len(all_files(tmp_path / "in")) == 2
 
 
-def test_predict_refuses_two_inputs_with_one_stem(tmp_path, capsys, tiny_model):
+def test_predict_refuses_two_inputs_with_one_stem(tmp_path, capsys, tiny_model, run_cli):
     write_photo(tmp_path / "in" / "a.png")
     write_photo(tmp_path / "in" / "sub" / "a.png")
-    code, _, err = run_cli(capsys, "predict", "--model", tiny_model, tmp_path / "in", "--out", tmp_path / "out")
+    code, _, err = run_cli("predict", "--model", tiny_model, tmp_path / "in", "--out", tmp_path / "out")
     assert code == 2 and "would both be written" in err and not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("content", [b"", b"this is text, not a PNG", None])
-def test_predict_batch_reports_a_bad_image_and_goes_on(tmp_path, capsys, tiny_model, content):
+def test_predict_batch_reports_a_bad_image_and_goes_on(tmp_path, capsys, tiny_model, content, run_cli):
     write_photo(tmp_path / "in" / "a.png")
     bad = tmp_path / "in" / "b.png"
     if content is None:  # truncated
@@ -201,25 +193,25 @@ def test_predict_batch_reports_a_bad_image_and_goes_on(tmp_path, capsys, tiny_mo
     else:
         bad.write_bytes(content)
     write_photo(tmp_path / "in" / "c.png", seed=2)
-    code, out, err = run_cli(capsys, "predict", "--model", tiny_model, tmp_path / "in", "--out", tmp_path / "out")
+    code, out, err = run_cli("predict", "--model", tiny_model, tmp_path / "in", "--out", tmp_path / "out")
     assert code == 2 and "Traceback" not in err
     assert "b.png" in err and "1 of 3 image(s) failed" in err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "a.qgt", "c.png", "c.qgt"]
 
 
-def test_predict_checks_every_ground_truth_before_the_first_inference(tmp_path, capsys, tiny_model):
+def test_predict_checks_every_ground_truth_before_the_first_inference(tmp_path, capsys, tiny_model, run_cli):
     write_photo(tmp_path / "in" / "a.png")
     write_photo(tmp_path / "in" / "b.png")
     write_mask(tmp_path / "gt" / "a.png", 0, (40, 32))
-    code, _, err = run_cli(capsys, "predict", "--model", tiny_model, tmp_path / "in", "--labels", tmp_path / "gt",
+    code, _, err = run_cli("predict", "--model", tiny_model, tmp_path / "in", "--labels", tmp_path / "gt",
                            "--out", tmp_path / "out")
     assert code == 2 and "no ground truth for b.png" in err and not (tmp_path / "out").exists()
 
 
-def test_predict_names_the_ground_truth_with_bad_values(tmp_path, capsys, tiny_model):
+def test_predict_names_the_ground_truth_with_bad_values(tmp_path, capsys, tiny_model, run_cli):
     photo = write_photo(tmp_path / "a.png")
     gt = write_mask(tmp_path / "gt" / "a.png", 200, (40, 32))
-    code, _, err = run_cli(capsys, "predict", "--model", tiny_model, photo, "--labels", gt)
+    code, _, err = run_cli("predict", "--model", tiny_model, photo, "--labels", gt)
     assert code == 2 and str(gt) in err
 
 
@@ -228,17 +220,17 @@ def test_predict_names_the_ground_truth_with_bad_values(tmp_path, capsys, tiny_m
     (["--depth", "6"], "--depth 6"),
     (["--depth", "-1"], "--depth -1"),
 ])
-def test_predict_bad_options_are_one_line(tmp_path, capsys, tiny_model, option, words):
+def test_predict_bad_options_are_one_line(tmp_path, capsys, tiny_model, option, words, run_cli):
     photo = write_photo(tmp_path / "a.png")
-    code, _, err = run_cli(capsys, "predict", "--model", tiny_model, photo, *option)
+    code, _, err = run_cli("predict", "--model", tiny_model, photo, *option)
     assert code == 2 and words in err and len(err.strip().splitlines()) == 1
 
 
-def test_cuda_on_a_cpu_build_is_one_line(tmp_path, capsys, tiny_model, monkeypatch):
+def test_cuda_on_a_cpu_build_is_one_line(tmp_path, capsys, tiny_model, monkeypatch, run_cli):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    code, _, err = run_cli(capsys, "predict", "--model", tiny_model, write_photo(tmp_path / "a.png"),
+    code, _, err = run_cli("predict", "--model", tiny_model, write_photo(tmp_path / "a.png"),
                            "--device", "cuda")
     assert code == 2 and "--device cuda" in err and "--device cpu" in err
 
@@ -284,9 +276,9 @@ def test_pixel_limit_override(tmp_path, monkeypatch):
         max_pixels()
 
 
-def test_predict_refuses_a_bomb_in_one_line(tmp_path, capsys, tiny_model):
+def test_predict_refuses_a_bomb_in_one_line(tmp_path, capsys, tiny_model, run_cli):
     bomb = png_claiming(tmp_path / "bomb.png", 14000, 14000)
-    code, _, err = run_cli(capsys, "predict", "--model", tiny_model, bomb)
+    code, _, err = run_cli("predict", "--model", tiny_model, bomb)
     assert code == 2 and "megapixels" in err and "Traceback" not in err
 
 
@@ -333,18 +325,18 @@ def edit_config(doc: dict, case: str):
 
 @pytest.mark.parametrize("case", ["no config", "classes not an object", "classes list", "mean of 2", "std 0",
                                   "units not a list", "a list", "deeply nested"])
-def test_malformed_model_json_is_one_line(tmp_path, capsys, tiny_model, case):
+def test_malformed_model_json_is_one_line(tmp_path, capsys, tiny_model, case, run_cli):
     model = copy_model(tiny_model, tmp_path / "model")
     if case == "deeply nested":
         text = "[" * 100000 + "]" * 100000
     else:
         text = json.dumps(edit_config(json.loads(model.with_suffix(".json").read_text()), case))
     model.with_suffix(".json").write_text(text)
-    code, _, err = run_cli(capsys, "predict", "--model", model, write_photo(tmp_path / "a.png"))
+    code, _, err = run_cli("predict", "--model", model, write_photo(tmp_path / "a.png"))
     assert code == 2 and "m.json" in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_nan_weights_are_refused(tmp_path, capsys, tiny_model):
+def test_nan_weights_are_refused(tmp_path, capsys, tiny_model, run_cli):
     from safetensors.torch import load_file, save_file
 
     model = copy_model(tiny_model, tmp_path / "model")
@@ -352,7 +344,7 @@ def test_nan_weights_are_refused(tmp_path, capsys, tiny_model):
     name = next(k for k, v in state.items() if v.is_floating_point() and v.numel() > 1)
     state[name][0] = float("nan")
     save_file(state, str(model), metadata={"format": "qgn-model"})
-    code, _, err = run_cli(capsys, "predict", "--model", model, write_photo(tmp_path / "a.png"))
+    code, _, err = run_cli("predict", "--model", model, write_photo(tmp_path / "a.png"))
     assert code == 2 and "NaN" in err and name in err
 
 
@@ -374,10 +366,10 @@ def test_failed_json_write_leaves_no_orphan_weights(tmp_path, monkeypatch, tiny_
     assert not (tmp_path / "new.safetensors").exists() and not (tmp_path / "new.json").exists()
 
 
-def test_file_system_errors_are_one_line(tmp_path, capsys):
+def test_file_system_errors_are_one_line(tmp_path, capsys, run_cli):
     mask = write_mask(tmp_path / "x.png")
     (tmp_path / "file").write_text("not a folder")
-    code, _, err = run_cli(capsys, "convert", mask, tmp_path / "file" / "sub" / "x.qgt")
+    code, _, err = run_cli("convert", mask, tmp_path / "file" / "sub" / "x.qgt")
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
 
 
@@ -388,26 +380,26 @@ def finetune_inputs(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "imgs", tmp_path / "labels"
 
 
-def test_finetune_checks_out_before_training(tmp_path, capsys, tiny_model):
+def test_finetune_checks_out_before_training(tmp_path, capsys, tiny_model, run_cli):
     images, labels = finetune_inputs(tmp_path)
     (tmp_path / "file").write_text("x")
-    code, _, err = run_cli(capsys, "finetune", "--model", tiny_model, "--images", images, "--labels", labels,
+    code, _, err = run_cli("finetune", "--model", tiny_model, "--images", images, "--labels", labels,
                            "--iters", "1", "--out", tmp_path / "file" / "new.safetensors")
     assert code == 2 and "is a file, not a folder" in err and "finetune: 1/" not in err
 
 
-def test_finetune_hint_only_for_label_values(tmp_path, capsys, tiny_model):
+def test_finetune_hint_only_for_label_values(tmp_path, capsys, tiny_model, run_cli):
     images, labels = finetune_inputs(tmp_path)
     write_mask(labels / "a.png", 1, (16, 16))  # the wrong size, values fine
-    code, _, err = run_cli(capsys, "finetune", "--model", tiny_model, "--images", images, "--labels", labels,
+    code, _, err = run_cli("finetune", "--model", tiny_model, "--images", images, "--labels", labels,
                            "--iters", "1", "--out", tmp_path / "new.safetensors")
     assert code == 2 and "--ignore" not in err
 
 
-def test_finetune_bad_image_is_one_line_before_training(tmp_path, capsys, tiny_model):
+def test_finetune_bad_image_is_one_line_before_training(tmp_path, capsys, tiny_model, run_cli):
     images, labels = finetune_inputs(tmp_path)
     (images / "a.png").write_bytes(b"not an image")
-    code, _, err = run_cli(capsys, "finetune", "--model", tiny_model, "--images", images, "--labels", labels,
+    code, _, err = run_cli("finetune", "--model", tiny_model, "--images", images, "--labels", labels,
                            "--iters", "1", "--out", tmp_path / "new.safetensors")
     assert code == 2 and "a.png" in err and len(err.strip().splitlines()) == 1, err
 
@@ -454,7 +446,6 @@ def test_qgt_decoder_memory_is_small_per_coded_cell():
         tracemalloc.stop()
     # main needed ~53 bytes per cell (6 GB for a 16 KB file of 11585²); the leaves alone are 10.
     assert peak < 32 * width * height, f"{peak / (width * height):.1f} bytes per coded cell"
-
 
 
 # ------------------------------------------------------------------ 5. exports in the smallest dtype
@@ -506,25 +497,25 @@ def test_export_counts_files_and_folders_as_on_disk(tmp_path):
 
 
 # ------------------------------------------------------------------ 8. a project export goes on after a bad file
-def test_export_project_reports_a_bad_annotation_and_goes_on(tmp_path, capsys):
+def test_export_project_reports_a_bad_annotation_and_goes_on(tmp_path, capsys, run_cli):
     project = make_project(tmp_path, ("a.png", "b.png", "c.png"))
     project.save_annotation(project.images[2], LABEL)
     project.annotation_path(project.images[1]).write_bytes(b"\x89QGT broken")  # b: a damaged annotation
-    code, out, err = run_cli(capsys, "export", "--project", project.root, "--out", tmp_path / "out",
+    code, out, err = run_cli("export", "--project", project.root, "--out", tmp_path / "out",
                              "--formats", "png")
     assert code == 2 and "b: failed" in out and "1 annotation(s) failed" in err and "Traceback" not in err
     assert sorted(p.name for p in (tmp_path / "out" / "png").iterdir()) == ["a.png", "c.png"]
 
 
-def test_export_project_warns_when_an_annotation_does_not_fit_its_image(tmp_path, capsys):
+def test_export_project_warns_when_an_annotation_does_not_fit_its_image(tmp_path, capsys, run_cli):
     project = make_project(tmp_path, ("a.png",))  # the image is 4 × 2, LABEL too
     project.save_annotation(project.images[0], np.zeros((3, 5), np.uint8))
-    code, out, _ = run_cli(capsys, "export", "--project", project.root, "--out", tmp_path / "out")
+    code, out, _ = run_cli("export", "--project", project.root, "--out", tmp_path / "out")
     assert code == 0 and "warning: the annotation is 5×3 but a.png is 4×2" in out
 
 
 # ------------------------------------------------------------------ 9. temporaries of killed writers
-def test_commands_remove_stale_temporaries_where_they_write(tmp_path, capsys):
+def test_commands_remove_stale_temporaries_where_they_write(tmp_path, capsys, run_cli):
     import os
     import time
 
@@ -536,7 +527,7 @@ def test_commands_remove_stale_temporaries_where_they_write(tmp_path, capsys):
     fresh.write_bytes(b"being written")
     old = time.time() - 3600
     os.utime(stale, (old, old))
-    assert run_cli(capsys, "convert", tmp_path / "in", out)[0] == 0
+    assert run_cli("convert", tmp_path / "in", out)[0] == 0
     assert not stale.exists() and fresh.exists()
 
     project = make_project(tmp_path)
@@ -548,7 +539,7 @@ def test_commands_remove_stale_temporaries_where_they_write(tmp_path, capsys):
     assert not stale.exists()
 
 
-def test_disk_full_names_the_file_in_one_line(tmp_path, capsys, monkeypatch):
+def test_disk_full_names_the_file_in_one_line(tmp_path, capsys, monkeypatch, run_cli):
     import errno
     import os
 
@@ -558,6 +549,6 @@ def test_disk_full_names_the_file_in_one_line(tmp_path, capsys, monkeypatch):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "fsync", full)
-    code, _, err = run_cli(capsys, "convert", mask, tmp_path / "x.qgt")
+    code, _, err = run_cli("convert", mask, tmp_path / "x.qgt")
     assert code == 2 and "x.qgt" in err and "free some disk space" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.qgt").exists() and not list(tmp_path.glob(".*.tmp"))

@@ -4,15 +4,12 @@ flood fills, hand-built images)."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-pytest.importorskip("skimage")
-pytest.importorskip("cv2")
 
-from qgn.annotation.snap import snapped_stroke, stroke_masks  # noqa: E402
-from qgn.annotation.superpixels import majority_vote, oversegment, paint_segments  # noqa: E402
-from qgn.annotation.wand import magic_wand  # noqa: E402
-from qgn.annotation.working import WorkingImage  # noqa: E402
+from qgn.annotation.snap import snapped_stroke, stroke_masks
+from qgn.annotation.superpixels import majority_vote, oversegment, paint_segments
+from qgn.annotation.wand import magic_wand
+from qgn.annotation.working import WorkingImage
 
 
 def two_tone(h=96, w=128, edge=50, noise=4, seed=0):

@@ -4,81 +4,19 @@ updates, the changed-vs-prediction view, starting points, class edits and the mo
 """
 from __future__ import annotations
 
-import os
+import numpy as np
+from PIL import Image
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from PySide6 import QtCore, QtWidgets
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+from qgn_studio.canvas.annotation_layers import annotation_rgba
+from qgn_studio.testing import write_samples
+from qgn_studio.tools.commands import undo_bytes
+from studio_steps import WAIT_MS, annotating, drag
 
-pytest.importorskip("pytestqt")
-from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
-
-from qgn_studio.canvas.annotation_layers import annotation_rgba  # noqa: E402
-from qgn_studio.document import Setting  # noqa: E402
-from qgn_studio.testing import answering_window, isolate_app, make_dev_model, write_samples  # noqa: E402
-from qgn_studio.tools.commands import undo_bytes  # noqa: E402
-
-WAIT_MS = 30_000
 SIZE = (64, 96)  # H, W: two rows of three 32-px root cells
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    return make_dev_model(tmp_path_factory.mktemp("model") / "dev.safetensors", composite_bias=0.6)
-
-
-@pytest.fixture
-def samples(tmp_path):
-    return write_samples(tmp_path / "data", 2, SIZE)
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    isolate_app(tmp_path, monkeypatch)
-    win = answering_window()
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    yield win
-    win.close()
-
-
-def annotating(qtbot, win, model_path, paths):
-    """Open ``paths``, wait for the prediction, switch annotation mode on; the session."""
-    win.explore.set_setting(Setting("pc", depth=0))
-    win.start(paths, str(model_path))
-    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
-    win.annotator.set_mode(True)
-    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
-    win.canvas.fit()
-    QtWidgets.QApplication.processEvents()
-    return win.current.annotation
-
-
-def widget_point(win, x: float, y: float) -> QtCore.QPoint:
-    """The viewport pixel showing image point (x, y)."""
-    scene = win.canvas.view.mapViewToScene(QtCore.QPointF(x, y))
-    return win.canvas.graphics.mapFromScene(scene)
-
-
-def send_mouse(win, kind, x, y, buttons=QtCore.Qt.MouseButton.LeftButton,
-               modifiers=QtCore.Qt.KeyboardModifier.NoModifier):
-    viewport = win.canvas.graphics.viewport()
-    pos = QtCore.QPointF(widget_point(win, x, y))
-    button = QtCore.Qt.MouseButton.NoButton if kind == QtCore.QEvent.Type.MouseMove else QtCore.Qt.MouseButton.LeftButton
-    held = QtCore.Qt.MouseButton.NoButton if kind == QtCore.QEvent.Type.MouseButtonRelease else buttons
-    event = QtGui.QMouseEvent(kind, pos, viewport.mapToGlobal(pos), button, held, modifiers)
-    QtWidgets.QApplication.sendEvent(viewport, event)
-
-
-def drag(win, points, modifiers=QtCore.Qt.KeyboardModifier.NoModifier):
-    """A left-button gesture through image points (press at the first, release at the last)."""
-    send_mouse(win, QtCore.QEvent.Type.MouseButtonPress, *points[0], modifiers=modifiers)
-    for x, y in points[1:]:
-        send_mouse(win, QtCore.QEvent.Type.MouseMove, x, y, modifiers=modifiers)
-    send_mouse(win, QtCore.QEvent.Type.MouseButtonRelease, *points[-1], modifiers=modifiers)
+SAMPLE_COUNT, SAMPLE_SIZE = 2, SIZE  # the samples fixture
+WINDOW_SIZE = (1200, 800)
 
 
 def segment_cells(level, start, end, samples=2000):

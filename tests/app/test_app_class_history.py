@@ -5,18 +5,16 @@ the undo log: undoing back to the saved step is saved again.
 """
 from __future__ import annotations
 
-import os
+import numpy as np
+import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from PySide6 import QtWidgets
+from studio_steps import WAIT_MS, annotating, drag
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+from qgn.classes_edit import delete_class, remap_label
 
-pytest.importorskip("pytestqt")
-from PySide6 import QtWidgets  # noqa: E402
-from test_app_annotate import WAIT_MS, annotating, drag, model_path, samples, window  # noqa: E402,F401
-
-from qgn.classes_edit import delete_class, remap_label  # noqa: E402
+SAMPLE_COUNT = 2  # the samples fixture
+WINDOW_SIZE = (1200, 800)
 
 STROKES = [(1, (5.5, 5.5), (40.5, 5.5)), (2, (5.5, 30.5), (60.5, 30.5)), (3, (70.5, 10.5), (70.5, 60.5)),
            (1, (20.5, 50.5), (90.5, 50.5))]

@@ -2,29 +2,13 @@
 it done and goes to the next image that is not done yet."""
 from __future__ import annotations
 
-import os
+from PySide6 import QtCore
+from PySide6.QtTest import QTest
+from studio_steps import WAIT_MS
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from qgn_studio.testing import write_samples
 
-import pytest  # noqa: E402
-
-pytest.importorskip("pytestqt")
-from PySide6 import QtCore  # noqa: E402
-from PySide6.QtTest import QTest  # noqa: E402
-from test_app_annotate import WAIT_MS, model_path  # noqa: E402,F401
-
-from qgn_studio.testing import answering_window, isolate_app, write_samples  # noqa: E402
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    isolate_app(tmp_path, monkeypatch)
-    win = answering_window()
-    qtbot.addWidget(win)
-    win.resize(1100, 700)
-    win.show()
-    yield win
-    win.close()
+WINDOW_SIZE = (1100, 700)
 
 
 def test_done_and_done_and_next_keys(qtbot, window, model_path, tmp_path):  # noqa: F811

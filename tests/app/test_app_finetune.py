@@ -4,28 +4,23 @@ inference worker switches to it) or reverts; a long run can be cancelled.
 """
 from __future__ import annotations
 
-import os
+import hashlib
+import shutil
+from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import numpy as np
+import pytest
 
-import hashlib  # noqa: E402
-import shutil  # noqa: E402
-from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-pytest.importorskip("pytestqt")
-
-from qgn_studio.finetuner import default_model_path  # noqa: E402
-from qgn_studio.testing import answering_window, isolate_app, make_dev_model, write_samples  # noqa: E402
+from qgn_studio.finetuner import default_model_path
+from qgn_studio.testing import make_dev_model, write_samples
 
 WAIT_MS = 60_000
 SIZE = (64, 96)
 
 
 @pytest.fixture
-def model_path(tmp_path):
+def demo_copy(tmp_path):
     """A copy of the bundled demo model (an untrained tiny one when it is missing), in tmp_path."""
     from qgn.resources import demo_model_path
 
@@ -39,24 +34,14 @@ def model_path(tmp_path):
     return folder / "demo.safetensors"
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    isolate_app(tmp_path, monkeypatch)
-    win = answering_window()
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
-
-
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def corrected_window(qtbot, win, tmp_path, model_path):
+def corrected_window(qtbot, win, tmp_path, demo_copy):
     """One image whose annotation corrects the prediction towards the ground truth."""
     images = write_samples(tmp_path / "data", 1, SIZE)
-    win.start(images, str(model_path))
+    win.start(images, str(demo_copy))
     qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
     win.annotator.set_mode(True)
     qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
@@ -66,10 +51,10 @@ def corrected_window(qtbot, win, tmp_path, model_path):
     return win.finetuner.panel
 
 
-def test_finetune_runs_compares_and_keeps_under_a_new_name(qtbot, window, tmp_path, model_path):
-    panel = corrected_window(qtbot, window, tmp_path, model_path)
+def test_finetune_runs_compares_and_keeps_under_a_new_name(qtbot, window, tmp_path, demo_copy):
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
     assert "1</b> corrected image" in panel.corrections.text()
-    original = digest(model_path)
+    original = digest(demo_copy)
     panel.iterations.setValue(6)
     with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS) as ended:
         panel.start.click()
@@ -83,7 +68,7 @@ def test_finetune_runs_compares_and_keeps_under_a_new_name(qtbot, window, tmp_pa
     assert panel.table.item(1, 0).text().endswith("%") and panel.per_image.rowCount() == 1
     assert panel.keep.isEnabled() and panel.revert.isEnabled()
 
-    blocker = default_model_path(model_path, model_path.parent)  # dev-ft1 exists: the default moves on
+    blocker = default_model_path(demo_copy, demo_copy.parent)  # dev-ft1 exists: the default moves on
     blocker.write_bytes(b"someone else's file")
     offered = []
 
@@ -94,15 +79,15 @@ def test_finetune_runs_compares_and_keeps_under_a_new_name(qtbot, window, tmp_pa
     window.finetuner.ask_save_path = ask
     with qtbot.waitSignal(window.worker.model_loaded, timeout=WAIT_MS) as loaded:
         panel.keep.click()
-    assert offered == [model_path.parent / "demo-ft2.safetensors"]
+    assert offered == [demo_copy.parent / "demo-ft2.safetensors"]
     assert loaded.args[0].path == offered[0].resolve() and window.worker.engine.model is not None
     assert offered[0].is_file() and offered[0].with_suffix(".json").is_file()
-    assert blocker.read_bytes() == b"someone else's file" and digest(model_path) == original
+    assert blocker.read_bytes() == b"someone else's file" and digest(demo_copy) == original
     assert not panel.keep.isEnabled()
 
 
-def test_keep_never_overwrites_silently_and_revert_keeps_the_model(qtbot, window, tmp_path, model_path):
-    panel = corrected_window(qtbot, window, tmp_path, model_path)
+def test_keep_never_overwrites_silently_and_revert_keeps_the_model(qtbot, window, tmp_path, demo_copy):
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
     panel.iterations.setValue(2)
     with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS):
         panel.start.click()
@@ -112,7 +97,7 @@ def test_keep_never_overwrites_silently_and_revert_keeps_the_model(qtbot, window
     panel.keep.click()
     qtbot.waitUntil(lambda: "Not saved" in panel.status.text(), timeout=WAIT_MS)
     assert taken.read_bytes() == b"keep me"
-    window.finetuner.ask_save_path = lambda default: (model_path, True)  # the original: refused whatever
+    window.finetuner.ask_save_path = lambda default: (demo_copy, True)  # the original: refused whatever
     panel.keep.click()
     qtbot.waitUntil(lambda: "original model" in panel.status.text(), timeout=WAIT_MS)
     model_before = window.worker.engine.model
@@ -121,8 +106,8 @@ def test_keep_never_overwrites_silently_and_revert_keeps_the_model(qtbot, window
     assert window.worker.engine.model is model_before and "Reverted" in panel.status.text()
 
 
-def test_finetune_can_be_cancelled(qtbot, window, tmp_path, model_path):
-    panel = corrected_window(qtbot, window, tmp_path, model_path)
+def test_finetune_can_be_cancelled(qtbot, window, tmp_path, demo_copy):
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
     panel.iterations.setValue(100_000)
     steps = []
     with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS) as ended:
@@ -137,9 +122,9 @@ def test_finetune_can_be_cancelled(qtbot, window, tmp_path, model_path):
     assert panel.progress.value() < 100_000
 
 
-def test_finetune_transfers_the_model_to_added_classes_and_says_so(qtbot, window, tmp_path, model_path):
-    panel = corrected_window(qtbot, window, tmp_path, model_path)
-    original = digest(model_path)
+def test_finetune_transfers_the_model_to_added_classes_and_says_so(qtbot, window, tmp_path, demo_copy):
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
+    original = digest(demo_copy)
     window.annotator.add_class("water")
     assert window.annotator.classes.names[-1] == "water"
     panel.iterations.setValue(2)
@@ -149,4 +134,4 @@ def test_finetune_transfers_the_model_to_added_classes_and_says_so(qtbot, window
     status = panel.status.text()
     assert "Transferred to the annotations' classes first" in status and "new 1 (water)" in status
     assert window.finetuner.result.model.config.classes.names[-1] == "water"
-    assert digest(model_path) == original
+    assert digest(demo_copy) == original

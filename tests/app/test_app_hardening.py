@@ -2,38 +2,15 @@
 banner's ✕, what browsing in annotation mode counts as annotated, opening images into a project."""
 from __future__ import annotations
 
-import os
+import numpy as np
+from PIL import Image
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from PySide6 import QtCore, QtWidgets
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+from qgn_studio.panels.images import annotation_badges
+from qgn_studio.testing import write_samples
 
-pytest.importorskip("pytestqt")
-from PySide6 import QtCore, QtWidgets  # noqa: E402
-
-from qgn_studio.panels.images import annotation_badges  # noqa: E402
-from qgn_studio.testing import answering_window, isolate_app, make_dev_model, write_samples  # noqa: E402
-
-WAIT_MS = 30_000
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    return make_dev_model(tmp_path_factory.mktemp("model") / "dev.safetensors", composite_bias=0.6)
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    isolate_app(tmp_path, monkeypatch)
-    win = answering_window()
-    win.projects.timer.setInterval(50)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.projects.ask_unsaved = lambda count, what: "discard"
-    win.close()
+from studio_steps import WAIT_MS
 
 
 def wait_result(qtbot, win, path):

@@ -5,25 +5,21 @@ image's row is as tall as the others.
 """
 from __future__ import annotations
 
-import os
+import re
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import numpy as np
+import pytest
+from PIL import Image
 
-import re  # noqa: E402
+from studio_steps import WAIT_MS
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
-
-pytest.importorskip("pytestqt")
-from test_app_annotate import WAIT_MS, model_path  # noqa: E402,F401
-
-from qgn_studio.testing import answering_window, isolate_app, write_samples  # noqa: E402
+from qgn_studio.app import make_application
+from qgn_studio.testing import answering_window, write_samples
 
 
 @pytest.fixture
-def make_window(qtbot, tmp_path, monkeypatch):
-    isolate_app(tmp_path, monkeypatch)
+def make_window(qtbot):
+    make_application()
     made = []
 
     def make():

@@ -3,41 +3,17 @@ granularity keys, the snapped brush, the magic wand — each ONE undo step, the 
 computed off the UI thread, and the result equal to the library's own functions (issue #21)."""
 from __future__ import annotations
 
-import os
+import numpy as np
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from PySide6 import QtWidgets
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+from qgn_studio.document import Setting
+from qgn_studio.testing import write_samples
 
-pytest.importorskip("pytestqt")
-pytest.importorskip("skimage")
-pytest.importorskip("cv2")
-from PySide6 import QtCore, QtWidgets  # noqa: E402
+from studio_steps import WAIT_MS, drag
 
-from qgn_studio.document import Setting  # noqa: E402
-from qgn_studio.testing import answering_window, isolate_app, make_dev_model, write_samples  # noqa: E402
-
-from test_app_annotate import drag, send_mouse  # noqa: E402
-
-WAIT_MS = 30_000
+WINDOW_SIZE = (1200, 800)
 SIZE = (96, 128)
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    return make_dev_model(tmp_path_factory.mktemp("model") / "dev.safetensors", composite_bias=0.6)
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    isolate_app(tmp_path, monkeypatch)
-    win = answering_window()
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    yield win
-    win.close()
 
 
 def annotating(qtbot, win, model_path, paths, tool):

@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("PySide6")
 
-from qgn.classes import ClassSet  # noqa: E402
-from qgn.formats import ExportItem, export_dataset  # noqa: E402
-from qgn.quadtree.label_io import read_classes_file, read_label  # noqa: E402
+from qgn.classes import ClassSet
+from qgn.formats import ExportItem, export_dataset
+from qgn.quadtree.label_io import read_classes_file, read_label
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
 WAIT_MS = 30_000

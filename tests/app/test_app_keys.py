@@ -5,16 +5,14 @@ after a merge or delete, and a class search that reaches every class.
 """
 from __future__ import annotations
 
-import os
+import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from PySide6 import QtCore, QtGui
+from PySide6.QtTest import QTest
+from studio_steps import WAIT_MS, annotating, drag
 
-import pytest  # noqa: E402
-
-pytest.importorskip("pytestqt")
-from PySide6 import QtCore, QtGui  # noqa: E402
-from PySide6.QtTest import QTest  # noqa: E402
-from test_app_annotate import SIZE, WAIT_MS, annotating, drag, model_path, samples, window  # noqa: E402,F401
+SAMPLE_COUNT = 2  # the samples fixture
+WINDOW_SIZE = (1200, 800)
 
 # US layout: the unshifted key of each shifted symbol (what X11 reports with Shift held).
 SHIFTED = dict(zip('~!@#$%^&*()_+{}|:"<>?', "`1234567890-=[]\\;',./"))

@@ -7,91 +7,17 @@ disk stay exactly as a killed process leaves them); a second window then finds t
 """
 from __future__ import annotations
 
-import os
+import numpy as np
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from PySide6 import QtWidgets
+from studio_steps import WAIT_MS, paint, start_annotating
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
 
-pytest.importorskip("pytestqt")
-from PySide6 import QtWidgets  # noqa: E402
-
-from qgn_studio.main_window import MainWindow  # noqa: E402
-from qgn_studio.testing import answering_window, isolate_app, make_dev_model, write_samples  # noqa: E402
-
-WAIT_MS = 30_000
 SIZE = (64, 96)
+SAMPLE_COUNT, SAMPLE_SIZE = 2, SIZE  # the samples fixture
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    return make_dev_model(tmp_path_factory.mktemp("model") / "dev.safetensors", composite_bias=0.6)
-
-
-@pytest.fixture
-def samples(tmp_path):
-    return write_samples(tmp_path / "data", 2, SIZE)
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    isolate_app(tmp_path, monkeypatch)
-    return tmp_path
-
-
-class Windows:
-    """Makes windows whose dialogs answer from ``answers`` and closes them all at the end."""
-
-    def __init__(self, qtbot):
-        self.qtbot = qtbot
-        self.made: list[MainWindow] = []
-
-    def __call__(self, recover="later", unsaved="discard", folder=None) -> MainWindow:
-        win = answering_window(recover, unsaved)
-        win.projects.ask_folder = lambda title, new: folder
-        win.projects.timer.setInterval(50)
-        self.qtbot.addWidget(win)
-        win.show()
-        self.made.append(win)
-        return win
-
-    def crash(self, win: MainWindow) -> None:
-        """Let ``win`` go as a killed process would: nothing saved, nothing discarded."""
-        win.jobs.wait_idle()
-        win.annotator.forget(win.docs)
-        win.projects.closed = lambda: None  # a killed process never gets to say it closed normally
-        win.close()
-
-
-@pytest.fixture
-def windows(qtbot, env):
-    maker = Windows(qtbot)
-    yield maker
-    for win in maker.made:
-        win.projects.ask_unsaved = lambda count, what: "discard"
-        win.close()
-
-
-def start_annotating(qtbot, win, paths, model_path):
-    win.start(paths, str(model_path))
-    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
-    win.annotator.set_mode(True)
-    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
-    return win.current.annotation
-
-
-def paint(win, level, class_id, points):
-    tools = win.annotator.tools
-    tools.set_level(level)
-    tools.set_class(class_id)
-    tools.press(*points[0])
-    for p in points[1:]:
-        tools.move(*p)
-    tools.release()
-
-
-def test_autosave_then_restore_after_a_crash_without_project(qtbot, windows, samples, model_path, env):
+def test_autosave_then_restore_after_a_crash_without_project(qtbot, windows, samples, model_path, user_state):
     first = windows()
     session = start_annotating(qtbot, first, [samples[0]], model_path)
     paint(first, 3, 6, [(4, 4), (60, 4)])
@@ -99,7 +25,7 @@ def test_autosave_then_restore_after_a_crash_without_project(qtbot, windows, sam
     with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
         pass
     edited = session.label.copy()
-    autosaves = list((env / "scratch" / ".autosave").glob("*.qgt"))
+    autosaves = list((user_state / "scratch" / ".autosave").glob("*.qgt"))
     assert len(autosaves) == 1
     windows.crash(first)
 
@@ -114,12 +40,12 @@ def test_autosave_then_restore_after_a_crash_without_project(qtbot, windows, sam
     third = windows(recover="discard")
     third.start([samples[0]], str(model_path))
     qtbot.wait(200)
-    assert not list((env / "scratch" / ".autosave").glob("*.qgt"))
+    assert not list((user_state / "scratch" / ".autosave").glob("*.qgt"))
     assert third.docs[0].annotation is None
 
 
-def test_project_save_reopen_and_restore_autosave(qtbot, windows, samples, model_path, env):
-    folder = env / "project"
+def test_project_save_reopen_and_restore_autosave(qtbot, windows, samples, model_path, tmp_path):
+    folder = tmp_path / "project"
     first = windows(folder=folder)
     session = start_annotating(qtbot, first, samples, model_path)
     paint(first, 2, 5, [(10, 10), (50, 30)])
@@ -155,8 +81,8 @@ def test_project_save_reopen_and_restore_autosave(qtbot, windows, samples, model
     assert not np.array_equal(saved, newer)
 
 
-def test_start_after_a_crash_reopens_the_project_and_offers_its_autosave(qtbot, windows, samples, model_path, env):
-    folder = env / "crashed"
+def test_start_after_a_crash_reopens_the_project_and_offers_its_autosave(qtbot, windows, samples, model_path, tmp_path):
+    folder = tmp_path / "crashed"
     first = windows(folder=folder)
     session = start_annotating(qtbot, first, [samples[1]], model_path)
     assert first.projects.new_project()
@@ -178,8 +104,8 @@ def test_start_after_a_crash_reopens_the_project_and_offers_its_autosave(qtbot, 
     assert third.projects.project is None and third.docs[0].path == samples[0].resolve()
 
 
-def test_closing_with_unsaved_edits_asks(qtbot, windows, samples, model_path, env):
-    win = windows(unsaved="cancel", folder=env / "p")
+def test_closing_with_unsaved_edits_asks(qtbot, windows, samples, model_path, tmp_path):
+    win = windows(unsaved="cancel", folder=tmp_path / "p")
     start_annotating(qtbot, win, [samples[0]], model_path)
     paint(win, 4, 2, [(5, 5)])
     asked = []
@@ -189,13 +115,13 @@ def test_closing_with_unsaved_edits_asks(qtbot, windows, samples, model_path, en
     win.projects.ask_unsaved = lambda count, what: "save"
     win.close()
     assert not win.isVisible()
-    assert len(list((env / "p" / "annotations").glob("*.qgt"))) == 1
+    assert len(list((tmp_path / "p" / "annotations").glob("*.qgt"))) == 1
 
 
-def test_export_dialog_then_reimport_is_identical(qtbot, windows, samples, model_path, env):
+def test_export_dialog_then_reimport_is_identical(qtbot, windows, samples, model_path, tmp_path):
     from qgn.annotation.formats import FORMATS, import_annotation
 
-    win = windows(folder=env / "proj")
+    win = windows(folder=tmp_path / "proj")
     start_annotating(qtbot, win, samples, model_path)
     paint(win, 1, 7, [(3, 3), (90, 60)])
     win.annotator.tools.set_tool("erase")
@@ -208,7 +134,7 @@ def test_export_dialog_then_reimport_is_identical(qtbot, windows, samples, model
     dialog = win.show_export()  # creates the project (folder asked), then the dialog
     assert dialog is not None and win.projects.project is not None
     dialog.set_formats(list(FORMATS))
-    out = env / "out"
+    out = tmp_path / "out"
     dialog.folder.setText(str(out))
     with qtbot.waitSignal(dialog.exported, timeout=WAIT_MS) as done:
         dialog.export_button.click()
@@ -230,8 +156,8 @@ def test_export_dialog_then_reimport_is_identical(qtbot, windows, samples, model
 
 
 # --------------------------------------------------------------------------- class edits (issue #14)
-def test_rename_then_reopen_keeps_the_saved_annotation(qtbot, windows, samples, model_path, env):
-    folder = env / "renamed"
+def test_rename_then_reopen_keeps_the_saved_annotation(qtbot, windows, samples, model_path, tmp_path):
+    folder = tmp_path / "renamed"
     first = windows(folder=folder)
     session = start_annotating(qtbot, first, samples, model_path)
     paint(first, 2, 6, [(10, 10), (50, 30)])
@@ -254,7 +180,7 @@ def test_rename_then_reopen_keeps_the_saved_annotation(qtbot, windows, samples, 
     assert not second.docs[0].annotation.dirty and not second.annotator.unreadable
 
 
-def test_scratch_restore_after_a_rename(qtbot, windows, samples, model_path, env):
+def test_scratch_restore_after_a_rename(qtbot, windows, samples, model_path, tmp_path):
     first = windows()
     session = start_annotating(qtbot, first, [samples[0]], model_path)
     paint(first, 3, 6, [(4, 4), (60, 4)])
@@ -272,10 +198,10 @@ def test_scratch_restore_after_a_rename(qtbot, windows, samples, model_path, env
     assert second.docs[0].annotation.classes.names[6] == "barrier"
 
 
-def test_merge_in_a_project_remaps_open_and_saved_maps_and_undoes(qtbot, windows, samples, model_path, env):
+def test_merge_in_a_project_remaps_open_and_saved_maps_and_undoes(qtbot, windows, samples, model_path, tmp_path):
     from qgn.project import Project
 
-    folder = env / "merged"
+    folder = tmp_path / "merged"
     win = windows(folder=folder)
     session = start_annotating(qtbot, win, samples, model_path)
     paint(win, 2, 5, [(10, 10), (50, 30)])
@@ -300,7 +226,7 @@ def test_merge_in_a_project_remaps_open_and_saved_maps_and_undoes(qtbot, windows
     np.testing.assert_array_equal(win.docs[0].annotation.label, before)  # the open map got the pixels back too
 
 
-def test_new_project_with_classes_from_a_palette(qtbot, windows, samples, model_path, env):
+def test_new_project_with_classes_from_a_palette(qtbot, windows, samples, model_path, tmp_path):
     from qgn_studio.class_dialog import ClassSetDialog, palette_files
 
     palette = next(p for p in palette_files() if p.stem == "camvid")
@@ -313,7 +239,7 @@ def test_new_project_with_classes_from_a_palette(qtbot, windows, samples, model_
     assert not dialog.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok).isEnabled()
     dialog.close()
 
-    win = windows(folder=env / "camvid-project")
+    win = windows(folder=tmp_path / "camvid-project")
     win.start(samples, str(model_path))
     qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
     chosen = []

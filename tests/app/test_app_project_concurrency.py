@@ -3,22 +3,16 @@ project changed on disk and reloads it — never overwrites it — and a class e
 apply changes nothing, in the files and in the open maps."""
 from __future__ import annotations
 
-import os
+import numpy as np
+from PIL import Image
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+from studio_steps import WAIT_MS, paint, start_annotating
 
-pytest.importorskip("pytestqt")
+from qgn.cli.main import main
+from qgn.project import Project
 
-from test_app_project import (  # noqa: E402,F401 - the fixtures of the app's project tests
-    WAIT_MS, env, model_path, paint, samples, start_annotating, windows,
-)
-
-from qgn.cli.main import main  # noqa: E402
-from qgn.project import PROJECT_FILE, Project  # noqa: E402
+SAMPLE_COUNT = 2  # the samples fixture
 
 
 def saved_project(qtbot, win, samples, model_path, folder):
@@ -30,8 +24,8 @@ def saved_project(qtbot, win, samples, model_path, folder):
     return session
 
 
-def test_two_windows_a_class_rename_in_one_is_never_overwritten_by_the_other(qtbot, windows, samples, model_path, env):
-    folder = env / "shared"
+def test_two_windows_a_class_rename_in_one_is_never_overwritten_by_the_other(qtbot, windows, samples, model_path, tmp_path):
+    folder = tmp_path / "shared"
     first = windows(folder=folder)
     saved_project(qtbot, first, samples, model_path, folder)
     saved = Project.open(folder).load_annotation(Project.open(folder).images[0])
@@ -57,11 +51,11 @@ def test_two_windows_a_class_rename_in_one_is_never_overwritten_by_the_other(qtb
     assert Project.open(folder).classes.names[6] == "barrier"
 
 
-def test_the_app_keeps_images_a_command_imported_meanwhile(qtbot, windows, samples, model_path, env, capsys):
-    folder = env / "imported"
+def test_the_app_keeps_images_a_command_imported_meanwhile(qtbot, windows, samples, model_path, tmp_path, capsys):
+    folder = tmp_path / "imported"
     win = windows(folder=folder)
     saved_project(qtbot, win, samples, model_path, folder)
-    dataset = env / "ds"
+    dataset = tmp_path / "ds"
     (dataset / "labels").mkdir(parents=True)
     (dataset / "images").mkdir()
     for i in range(3):
@@ -76,8 +70,8 @@ def test_the_app_keeps_images_a_command_imported_meanwhile(qtbot, windows, sampl
     assert project.image_for(win.current.path).done
 
 
-def test_a_class_edit_the_project_cannot_apply_changes_nothing(qtbot, windows, samples, model_path, env, snapshot):
-    folder = env / "broken"
+def test_a_class_edit_the_project_cannot_apply_changes_nothing(qtbot, windows, samples, model_path, tmp_path, snapshot):
+    folder = tmp_path / "broken"
     win = windows(folder=folder)
     session = saved_project(qtbot, win, samples, model_path, folder)
     win.images.set_current(1)

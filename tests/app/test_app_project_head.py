@@ -3,20 +3,14 @@ to the project's own head file (the model file untouched), offered as a start an
 for the next image; the domain warning on an image unlike the model's training images."""
 from __future__ import annotations
 
-import os
+import hashlib
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import numpy as np
 
-import hashlib  # noqa: E402
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+from studio_steps import WAIT_MS, start_annotating
 
-pytest.importorskip("pytestqt")
-
-from qgn_studio.testing import write_samples  # noqa: E402
-
-from test_app_project import WAIT_MS, model_path, samples, env, windows, start_annotating  # noqa: E402,F401
+SAMPLE_COUNT = 2  # the samples fixture
 
 SIZE = (64, 96)
 
@@ -25,10 +19,10 @@ def sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_head_fits_after_a_save_and_starts_the_next_image(qtbot, windows, samples, model_path, env):  # noqa: F811
+def test_head_fits_after_a_save_and_starts_the_next_image(qtbot, windows, samples, model_path, tmp_path):
     from qgn.project_head import ProjectHead
 
-    folder = env / "project"
+    folder = tmp_path / "project"
     model_hash = sha(model_path)
     win = windows(folder=folder)
     session = start_annotating(qtbot, win, samples, model_path)

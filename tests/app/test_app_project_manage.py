@@ -7,20 +7,19 @@ the project's own model on reopen (a model-less project adopts the model in use,
 from __future__ import annotations
 
 import json
-import os
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import numpy as np
+import pytest
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+from studio_steps import WAIT_MS, start_annotating
 
-pytest.importorskip("pytestqt")
-from test_app_project import SIZE, WAIT_MS, env, model_path, samples, start_annotating, windows  # noqa: E402,F401
+from qgn.classes import ClassSet
+from qgn.classes_edit import read_annotation_file
+from qgn.project import Project
+from qgn_studio.testing import make_dev_model, write_samples
 
-from qgn.classes import ClassSet  # noqa: E402
-from qgn.classes_edit import read_annotation_file  # noqa: E402
-from qgn.project import Project  # noqa: E402
-from qgn_studio.testing import make_dev_model, write_samples  # noqa: E402
+SIZE = (64, 96)
+SAMPLE_COUNT = 2  # the samples fixture
 
 
 def project_images(root):
@@ -28,7 +27,7 @@ def project_images(root):
 
 
 def paint(win, class_id, y=5.5):
-    from test_app_annotate import drag
+    from studio_steps import drag
 
     win.annotator.tools.set_level(1)
     win.annotator.tools.set_class(class_id)
@@ -43,15 +42,15 @@ def saved(qtbot, win):
 
 
 @pytest.mark.parametrize("answer", ["add", "close", "cancel"])
-def test_opening_images_inside_a_project_asks(qtbot, windows, samples, model_path, env, answer):  # noqa: F811
-    root = env / "project"
+def test_opening_images_inside_a_project_asks(qtbot, windows, samples, model_path, tmp_path, answer):
+    root = tmp_path / "project"
     win = windows(folder=root)
     start_annotating(qtbot, win, samples, model_path)
     assert win.projects.new_project(root)
-    others = write_samples(env / "more", 3, SIZE, layout="none")
+    others = write_samples(tmp_path / "more", 3, SIZE, layout="none")
     asked = []
     win.projects.ask_add_images = lambda count, name: (asked.append((count, name)), answer)[1]
-    win.open_paths([str(env / "more")])
+    win.open_paths([str(tmp_path / "more")])
     win.jobs.wait_idle()
     qtbot.wait(50)
     assert asked == [(3, "project")]
@@ -66,8 +65,8 @@ def test_opening_images_inside_a_project_asks(qtbot, windows, samples, model_pat
         assert listed == samples and len(project_images(root)) == 2
 
 
-def test_close_project_and_remove_image(qtbot, windows, samples, model_path, env):  # noqa: F811
-    root = env / "project"
+def test_close_project_and_remove_image(qtbot, windows, samples, model_path, tmp_path):
+    root = tmp_path / "project"
     win = windows(folder=root)
     start_annotating(qtbot, win, samples, model_path)
     paint(win, 3)
@@ -88,9 +87,9 @@ def test_close_project_and_remove_image(qtbot, windows, samples, model_path, env
     assert [im.path for im in reopened.images] == [samples[1]]
 
 
-def test_list_filter_and_statistics(qtbot, windows, model_path, env):  # noqa: F811
-    paths = write_samples(env / "data", 4, SIZE)
-    root = env / "project"
+def test_list_filter_and_statistics(qtbot, windows, model_path, tmp_path):
+    paths = write_samples(tmp_path / "data", 4, SIZE)
+    root = tmp_path / "project"
     win = windows(folder=root)
     start_annotating(qtbot, win, paths, model_path)
     assert win.projects.new_project(root)
@@ -142,9 +141,9 @@ def test_list_filter_and_statistics(qtbot, windows, model_path, env):  # noqa: F
     dialog.close()
 
 
-def test_reopen_uses_the_projects_model(qtbot, windows, samples, model_path, env):  # noqa: F811
-    other = make_dev_model(env / "other.safetensors", seed=3)
-    root = env / "project"
+def test_reopen_uses_the_projects_model(qtbot, windows, samples, model_path, tmp_path):
+    other = make_dev_model(tmp_path / "other.safetensors", seed=3)
+    root = tmp_path / "project"
     win = windows(folder=root)
     start_annotating(qtbot, win, samples, model_path)
     assert win.projects.new_project(root)
@@ -171,8 +170,8 @@ def Path_of(stored):
     return Path(stored).resolve()
 
 
-def test_a_project_without_a_model_adopts_the_one_in_use(qtbot, windows, samples, model_path, env):  # noqa: F811
-    root = env / "imported"
+def test_a_project_without_a_model_adopts_the_one_in_use(qtbot, windows, samples, model_path, tmp_path):
+    root = tmp_path / "imported"
     Project.create(root, samples, make_classes(), None)  # as `qgn import` leaves it: "model": null
     win = windows(folder=root)
     win.start([str(root)], str(model_path))
@@ -189,11 +188,11 @@ def make_classes():
 
 
 def test_changed_vs_prediction_is_zero_without_edits_when_classes_differ(qtbot, windows, samples, model_path,
-                                                                         env):  # noqa: F811
+                                                                         tmp_path):
     from qgn.data.synthetic import SYNTHETIC_CLASSES as model_classes
 
     fewer = ClassSet(model_classes.names[:6], model_classes.palette[:6], 255, model_classes.ignore_color)
-    root = env / "project"
+    root = tmp_path / "project"
     win = windows(folder=root)
     win.projects.ask_classes = lambda current: fewer
     win.start(samples, str(model_path))

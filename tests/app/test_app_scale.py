@@ -9,11 +9,9 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-pytest.importorskip("PySide6")
 
-from qgn_studio.document import CurvePoint, ImageDocument, Setting  # noqa: E402
+from qgn_studio.document import CurvePoint, ImageDocument, Setting
 
 
 def test_the_window_is_built_and_shown_without_importing_torch() -> None:

@@ -6,20 +6,18 @@ images are listed, About with QGN Studio's version, and a word about an image's 
 """
 from __future__ import annotations
 
-import os
+import numpy as np
+import pytest
+from PIL import Image
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from PySide6 import QtCore, QtWidgets
+from studio_steps import WAIT_MS, annotating
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+import qgn
+from qgn.data.synthetic import SYNTHETIC_CLASSES
 
-pytest.importorskip("pytestqt")
-from PySide6 import QtCore, QtWidgets  # noqa: E402
-from test_app_annotate import WAIT_MS, annotating, model_path, samples, window  # noqa: E402,F401
-
-import qgn  # noqa: E402
-from qgn.data.synthetic import SYNTHETIC_CLASSES  # noqa: E402
+SAMPLE_COUNT = 2  # the samples fixture
+WINDOW_SIZE = (1200, 800)
 
 
 def test_legend_swatch_beside_its_name_and_column_major(qtbot):
@@ -97,7 +95,7 @@ def test_hover_in_annotation_mode_names_the_annotation(qtbot, window, model_path
     other = (prediction + 1) % SYNTHETIC_CLASSES.num_classes
     tools.set_level(3)
     tools.set_class(other)
-    from test_app_annotate import drag
+    from studio_steps import drag
 
     drag(window, [(10.5, 10.5)])
     assert int(session.label[10, 10]) == other

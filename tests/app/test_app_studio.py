@@ -5,51 +5,20 @@ bundled demo model); its composite bias makes PC refine part of each image.
 """
 from __future__ import annotations
 
-import os
 import time
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import numpy as np
+import pytest
+from PIL import Image
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+from PySide6 import QtCore, QtWidgets
 
-pytest.importorskip("pytestqt")
-from PySide6 import QtCore, QtWidgets  # noqa: E402
+from qgn_studio.app import main, make_application
+from qgn_studio.document import Setting
+from qgn_studio.main_window import MainWindow, make_settings
+from qgn_studio.testing import write_samples
 
-from qgn_studio.app import main, make_application  # noqa: E402
-from qgn_studio.document import Setting  # noqa: E402
-from qgn_studio.main_window import MainWindow, make_settings  # noqa: E402
-from qgn_studio.testing import make_dev_model, write_samples  # noqa: E402
-
-WAIT_MS = 30_000
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    return make_dev_model(tmp_path_factory.mktemp("model") / "dev.safetensors", composite_bias=0.6)
-
-
-@pytest.fixture
-def samples(tmp_path):
-    return write_samples(tmp_path / "data", 3, (64, 96))
-
-
-@pytest.fixture
-def settings_file(tmp_path, monkeypatch):
-    path = tmp_path / "settings.ini"
-    monkeypatch.setenv("QGN_STUDIO_SETTINGS", str(path))
-    return path
-
-
-@pytest.fixture
-def window(qtbot, settings_file):
-    make_application()
-    win = MainWindow(settings=make_settings())
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
+from studio_steps import WAIT_MS
 
 
 def wait_for_result(qtbot, win, check=lambda r: True, timeout=WAIT_MS):
@@ -226,7 +195,7 @@ def test_accuracy_against_compute_fills_in(qtbot, window, model_path, samples):
     assert len(window.explore.plot._families) >= 2  # one curve per setting family
 
 
-def test_settings_are_remembered(qtbot, settings_file, model_path, samples):
+def test_settings_are_remembered(qtbot, model_path, samples):
     make_application()
     first = MainWindow(settings=make_settings())
     qtbot.addWidget(first)

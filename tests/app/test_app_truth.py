@@ -3,37 +3,31 @@ banner, the accuracy panel says why it is empty, and a bundled model that fits i
 a model with a working scale draws its levels over the whole image."""
 from __future__ import annotations
 
-import os
+import numpy as np
+import pytest
+import torch
+from PIL import Image
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+from qgn.classes import ClassSet
+from qgn.model.checkpoint import save_model
+from qgn.model.qgn import QGN, QGNConfig
+from qgn_studio.document import pixel_info
+from qgn_studio.testing import make_dev_model
+from studio_steps import WAIT_MS
 
-pytest.importorskip("pytestqt")
-
-from qgn.classes import ClassSet  # noqa: E402
-from qgn.model.checkpoint import save_model  # noqa: E402
-from qgn.model.qgn import QGN, QGNConfig  # noqa: E402
-from qgn_studio.document import pixel_info  # noqa: E402
-from qgn_studio.testing import answering_window, isolate_app, make_dev_model  # noqa: E402
-
-WAIT_MS = 30_000
 STREET = ClassSet(names=tuple(f"c{i}" for i in range(11)), palette=tuple((20 * i, 0, 0) for i in range(11)),
                   ignore_index=11)
 
 
-@pytest.fixture
-def resources(tmp_path, monkeypatch):
-    root = tmp_path / "resources"
-    make_dev_model(root / "models" / "demo.safetensors")  # 8 synthetic classes
+@pytest.fixture(autouse=True)
+def street_models(resources):
+    """The app's bundled models, as this module needs them: demo (8 synthetic classes) and street."""
+    make_dev_model(resources / "models" / "demo.safetensors")
     torch.manual_seed(0)
     street = QGN(QGNConfig.from_preset("tiny", STREET, input_scale=0.5)).eval()
-    save_model(root / "models" / "street.safetensors", street)
-    monkeypatch.setenv("QGN_RESOURCES", str(root))
-    return root
+    save_model(resources / "models" / "street.safetensors", street)
+    return resources
 
 
 @pytest.fixture
@@ -50,16 +44,6 @@ def photo(tmp_path):
     label[:8, :8] = 11
     Image.fromarray(label).save(tmp_path / "data" / "labels" / "frame.png")
     return path
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch, resources):
-    isolate_app(tmp_path, monkeypatch)
-    win = answering_window()
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
 
 
 def test_ground_truth_that_does_not_fit_never_blocks_the_prediction(qtbot, window, photo):

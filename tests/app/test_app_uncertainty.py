@@ -3,17 +3,12 @@ uncertain first, each row showing its score), the next most uncertain image, the
 region; and the Qt-free helpers they use."""
 from __future__ import annotations
 
-import os
+import numpy as np
+import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-pytest.importorskip("pytestqt")
-
-from qgn.uncertainty import entropy_from_levels  # noqa: E402
-from qgn_studio.testing import answering_window, isolate_app, make_dev_model, write_samples  # noqa: E402
+from qgn.uncertainty import entropy_from_levels
+from qgn_studio.testing import write_samples
 
 WAIT_MS = 60_000
 
@@ -27,24 +22,13 @@ def test_entropy_from_levels_takes_the_finest_computed_cell():
     np.testing.assert_allclose(got, [[0.9, 0.2, 0.4], [0.2, 0.2, 0.4]])
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    isolate_app(tmp_path, monkeypatch)
-    win = answering_window()
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
-
-
-def test_order_by_uncertainty_then_next_image_and_region(qtbot, window, tmp_path):
+def test_order_by_uncertainty_then_next_image_and_region(qtbot, window, tmp_path, model_path):
     from qgn.infer import predict
     from qgn.model.checkpoint import load_model
     from qgn.propagation import Scheme
     from qgn.uncertainty import image_uncertainty
     from qgn_studio.document import read_image
 
-    model_path = make_dev_model(tmp_path / "m" / "dev.safetensors", composite_bias=0.6)
     paths = write_samples(tmp_path / "data", 4, (64, 96))
     window.start(paths, str(model_path))
     qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)

@@ -15,7 +15,6 @@ import textwrap
 
 import pytest
 
-pytest.importorskip("PySide6")
 
 PROBE = textwrap.dedent(r"""
     import json, sys, time

@@ -1,6 +1,7 @@
 """`qgn stats`, `qgn convert` and `qgn export` through ``qgn.cli.main.main``."""
 from __future__ import annotations
 
+from functools import partial
 import json
 from pathlib import Path
 
@@ -8,24 +9,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qgn.cli.main import main
 from qgn.quadtree import LevelStats, Quadtree
 from qgn.quadtree.label_io import read_label, write_classes_file, write_label_png
 from qgn.quadtree.qgt import read_qgt
 from qgn.classes import ClassSet
+from synthetic_labels import blocky_label
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CAMVID = DATA / "camvid"
 
 
-def blocky(seed: int, h: int, w: int, k: int, ignore: int | None = None) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, k, (-(-h // 8), -(-w // 8)))
-    mask = np.repeat(np.repeat(small, 8, 0), 8, 1)[:h, :w]
-    mask = np.where(rng.random((h, w)) < 0.02, rng.integers(0, k, (h, w)), mask)
-    if ignore is not None:
-        mask = np.where(rng.random((h, w)) < 0.05, ignore, mask)
-    return mask.astype(np.uint8)
+blocky = partial(blocky_label, noise=0.02, dtype=np.uint8)  # 8-px blocks, 2 % noise, 5 % ignore
 
 
 @pytest.fixture
@@ -40,19 +34,13 @@ def masks(tmp_path):
     return root, arrays
 
 
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 # --------------------------------------------------------------------------- stats
 @pytest.mark.data
-def test_stats_camvid_val_matches_reference(capsys):
+def test_stats_camvid_val_matches_reference(capsys, run_cli):
     folder = CAMVID / "val" / "labels"
     if not folder.is_dir():
         pytest.skip(f"{folder} not present")
-    code, out, err = run_cli(capsys, "stats", folder, "--ignore", "11", "--json")
+    code, out, err = run_cli("stats", folder, "--ignore", "11", "--json")
     assert code == 0
     js = json.loads(out)  # stdout is exactly one JSON object
     assert out.count("\n") == 1
@@ -63,77 +51,77 @@ def test_stats_camvid_val_matches_reference(capsys):
     assert list(js) == ["Q5", "Q4", "Q3", "Q2", "Q1", "Q0", "ratio", "images"]
 
 
-def test_stats_json_and_table(capsys, masks):
+def test_stats_json_and_table(capsys, masks, run_cli):
     root, arrays = masks
     ref = LevelStats(6)
     for name in sorted(arrays, key=lambda n: str(root / n)):
         ref.add(Quadtree.from_label(arrays[name], 5, 11, 6))
-    code, out, err = run_cli(capsys, "stats", root, "--ignore", "11", "--json")
+    code, out, err = run_cli("stats", root, "--ignore", "11", "--json")
     assert code == 0 and json.loads(out) == pytest.approx(ref.to_json())
     # k does not matter as long as every value is its own code
-    code, out2, _ = run_cli(capsys, "stats", root, "--ignore", "11", "--classes", "9", "--json")
+    code, out2, _ = run_cli("stats", root, "--ignore", "11", "--classes", "9", "--json")
     assert json.loads(out2) == json.loads(out)
     # files and folders mixed; the readable table
-    code, out, _ = run_cli(capsys, "stats", root / "a.png", root / "sub", "--ignore", "11")
+    code, out, _ = run_cli("stats", root / "a.png", root / "sub", "--ignore", "11")
     assert code == 0 and "Q5" in out and "ratio" in out and out.splitlines()[1].split()[-1] == "2"
     # --levels changes the padding and the columns
-    code, out, _ = run_cli(capsys, "stats", root, "--levels", "3", "--json")
+    code, out, _ = run_cli("stats", root, "--levels", "3", "--json")
     assert code == 0 and list(json.loads(out))[:3] == ["Q2", "Q1", "Q0"]
 
 
-def test_stats_large_values_are_renumbered(capsys, tmp_path):
+def test_stats_large_values_are_renumbered(capsys, tmp_path, run_cli):
     a = (blocky(3, 40, 40, 4).astype(np.uint16) * 20000)  # values 0, 20000, 40000, 60000
     write_label_png(tmp_path / "big.png", a)
-    code, out, _ = run_cli(capsys, "stats", tmp_path / "big.png", "--json")
+    code, out, _ = run_cli("stats", tmp_path / "big.png", "--json")
     ref = LevelStats(6).add(Quadtree.from_label(a // 20000, 4, None, 6)).to_json()
     assert code == 0 and json.loads(out) == pytest.approx(ref)
 
 
-def test_stats_errors(capsys, masks, tmp_path):
+def test_stats_errors(capsys, masks, tmp_path, run_cli):
     root, _ = masks
-    code, out, err = run_cli(capsys, "stats", root, "--ignore", "11", "--classes", "3")
+    code, out, err = run_cli("stats", root, "--ignore", "11", "--classes", "3")
     assert code == 2 and out == "" and "a.png" in err and "outside the classes 0..2" in err
-    code, _, err = run_cli(capsys, "stats", tmp_path / "nope")
+    code, _, err = run_cli("stats", tmp_path / "nope")
     assert code == 2 and "no such file" in err
     Image.new("RGB", (8, 8)).save(tmp_path / "rgb.png")
-    code, _, err = run_cli(capsys, "stats", tmp_path / "rgb.png")
+    code, _, err = run_cli("stats", tmp_path / "rgb.png")
     assert code == 2 and err.startswith("qgn stats: error:") and "colour" in err
     (tmp_path / "empty").mkdir()
-    code, _, err = run_cli(capsys, "stats", tmp_path / "empty")
+    code, _, err = run_cli("stats", tmp_path / "empty")
     assert code == 2 and "no label PNGs" in err
-    code, _, err = run_cli(capsys, "stats", root, "--levels", "0")
+    code, _, err = run_cli("stats", root, "--levels", "0")
     assert code == 2 and "--levels" in err
 
 
 # --------------------------------------------------------------------------- convert / export
-def test_convert_export_single_file(capsys, masks, tmp_path):
+def test_convert_export_single_file(capsys, masks, tmp_path, run_cli):
     root, arrays = masks
-    code, out, _ = run_cli(capsys, "convert", root / "a.png", tmp_path / "a.qgt", "--ignore", "11")
+    code, out, _ = run_cli("convert", root / "a.png", tmp_path / "a.qgt", "--ignore", "11")
     assert code == 0 and "converted 1 file" in out
     qt, classes = read_qgt(tmp_path / "a.qgt")
     assert classes is None and qt.ignore_value == 11 and qt.num_classes == 5
-    code, out, _ = run_cli(capsys, "export", tmp_path / "a.qgt", "--png", tmp_path / "a_back.png")
+    code, out, _ = run_cli("export", tmp_path / "a.qgt", "--png", tmp_path / "a_back.png")
     assert code == 0
     back = read_label(tmp_path / "a_back.png")
     assert back.shape == arrays["a.png"].shape and np.array_equal(back, arrays["a.png"])
     # an existing folder as the destination takes the stem
     (tmp_path / "outdir").mkdir()
-    assert run_cli(capsys, "convert", root / "b.png", tmp_path / "outdir", "--ignore", "11")[0] == 0
+    assert run_cli("convert", root / "b.png", tmp_path / "outdir", "--ignore", "11")[0] == 0
     assert (tmp_path / "outdir" / "b.qgt").is_file()
 
 
-def test_convert_export_folders_with_classes(capsys, masks, tmp_path):
+def test_convert_export_folders_with_classes(capsys, masks, tmp_path, run_cli):
     root, arrays = masks
     classes = ClassSet(tuple("abcde"), ((1, 1, 1), (2, 2, 2), (3, 3, 3), (4, 4, 4), (5, 5, 5)), 11)
     write_classes_file(tmp_path / "classes.txt", classes)
-    code, out, _ = run_cli(capsys, "convert", root, tmp_path / "q", "--classes", tmp_path / "classes.txt")
+    code, out, _ = run_cli("convert", root, tmp_path / "q", "--classes", tmp_path / "classes.txt")
     assert code == 0 and "converted 3 file(s)" in out
     assert sorted(p.relative_to(tmp_path / "q").as_posix() for p in (tmp_path / "q").rglob("*.qgt")) == [
         "a.qgt", "b.qgt", "sub/c.qgt"]
     qt, back_classes = read_qgt(tmp_path / "q" / "sub" / "c.qgt")
     assert back_classes.names == classes.names and back_classes.palette == classes.palette
     assert qt.ignore_value == 11
-    code, out, _ = run_cli(capsys, "export", tmp_path / "q", "--png", tmp_path / "png")
+    code, out, _ = run_cli("export", tmp_path / "q", "--png", tmp_path / "png")
     assert code == 0 and "exported 3 file(s)" in out
     for name, array in arrays.items():
         back = read_label(tmp_path / "png" / name)
@@ -142,32 +130,32 @@ def test_convert_export_folders_with_classes(capsys, masks, tmp_path):
         assert img.mode == "P" and img.getpalette()[:6] == [1, 1, 1, 2, 2, 2]
 
 
-def test_convert_folder_uses_one_class_count(capsys, tmp_path):
+def test_convert_folder_uses_one_class_count(capsys, tmp_path, run_cli):
     (tmp_path / "in").mkdir()
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "in" / "a.png")
     Image.fromarray(np.full((8, 8), 6, np.uint8)).save(tmp_path / "in" / "b.png")
-    assert run_cli(capsys, "convert", tmp_path / "in", tmp_path / "out")[0] == 0
+    assert run_cli("convert", tmp_path / "in", tmp_path / "out")[0] == 0
     assert read_qgt(tmp_path / "out" / "a.qgt")[0].num_classes == 7
 
 
-def test_convert_export_errors(capsys, masks, tmp_path):
+def test_convert_export_errors(capsys, masks, tmp_path, run_cli):
     root, _ = masks
-    code, _, err = run_cli(capsys, "convert", root, tmp_path / "q", "--classes", "3", "--ignore", "11")
+    code, _, err = run_cli("convert", root, tmp_path / "q", "--classes", "3", "--ignore", "11")
     assert code == 2 and "qgn convert: error:" in err and "a.png" in err
     (tmp_path / "file").write_text("x")
-    code, _, err = run_cli(capsys, "convert", root, tmp_path / "file")
+    code, _, err = run_cli("convert", root, tmp_path / "file")
     assert code == 2 and "not a folder" in err
-    code, _, err = run_cli(capsys, "convert", tmp_path / "missing.png", tmp_path / "x.qgt")
+    code, _, err = run_cli("convert", tmp_path / "missing.png", tmp_path / "x.qgt")
     assert code == 2 and "no such file" in err
     Image.new("RGBA", (8, 8)).save(tmp_path / "rgba.png")
-    code, _, err = run_cli(capsys, "convert", tmp_path / "rgba.png", tmp_path / "x.qgt")
+    code, _, err = run_cli("convert", tmp_path / "rgba.png", tmp_path / "x.qgt")
     assert code == 2 and "colour" in err
     (tmp_path / "bad.qgt").write_bytes(b"\x89QGT\x01\x00garbage")
-    code, _, err = run_cli(capsys, "export", tmp_path / "bad.qgt", "--png", tmp_path / "o.png")
+    code, _, err = run_cli("export", tmp_path / "bad.qgt", "--png", tmp_path / "o.png")
     assert code == 2 and "qgn export: error:" in err and "bad.qgt" in err
     (tmp_path / "new.qgt").write_bytes(b"\x89QGT\x07\x00")
-    code, _, err = run_cli(capsys, "export", tmp_path / "new.qgt", "--png", tmp_path / "o.png")
+    code, _, err = run_cli("export", tmp_path / "new.qgt", "--png", tmp_path / "o.png")
     assert code == 2 and "version 7" in err
-    code, _, err = run_cli(capsys, "export", tmp_path / "bad.qgt")
+    code, _, err = run_cli("export", tmp_path / "bad.qgt")
     assert code == 2 and "--png" in err
     assert not (tmp_path / "o.png").exists()

@@ -6,7 +6,6 @@ import multiprocessing
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from qgn.classes import ClassSet

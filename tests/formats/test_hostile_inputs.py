@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from hostile_cases import (
-    HOSTILE_VALUES, NAMES, SIZE, TEXT_SOURCE, VALID_TEXT, claimed_size_cases, coco_doc, honest_baseline_case, image,
+    HOSTILE_VALUES, NAMES, TEXT_SOURCE, VALID_TEXT, claimed_size_cases, coco_doc, honest_baseline_case, image,
     json_paths, labelme_doc, labelstudio_doc, mutate, run_measured, write_json_dataset, write_text_dataset,
 )
 from qgn.cli.main import main

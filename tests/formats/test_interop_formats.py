@@ -4,6 +4,7 @@ nested folders and unused labels, Cityscapes ids, labelme polygons, COCO polygon
 ``qgn export --project`` with the new formats, and their errors."""
 from __future__ import annotations
 
+from functools import partial
 import json
 
 import numpy as np
@@ -18,14 +19,12 @@ from qgn.formats.label_colors import label_order
 from qgn.formats.labelme import labelme_document, read_labelme_document
 from qgn.project import Project, export_project
 from qgn.quadtree.label_io import read_label, write_classes_file
+from synthetic_labels import blocky_label
 
 CLASSES = ClassSet(("road", "traffic sign", "sky"), ((128, 64, 128), (220, 220, 0), (70, 130, 180)), 255)
 
 
-def blocky(rng, shape=(24, 32), k=3, void=255, cell=4):
-    small = rng.integers(0, k + 1, (shape[0] // cell, shape[1] // cell))
-    label = np.kron(small, np.ones((cell, cell), np.int64))
-    return np.where(label == k, void, label)
+blocky = partial(blocky_label, h=24, w=32, classes=3, ignore=255, cell=4, void_cells=True)
 
 
 # --------------------------------------------------------------------------- names
@@ -156,14 +155,6 @@ def test_coco_polygons_and_rle_import(tmp_path):
 
 
 # --------------------------------------------------------------------------- qgn import / export
-def run_cli(capsys, *argv):
-    from qgn.cli.main import main
-
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def make_project(tmp_path, names, labels):
     images = []
     for name, label in zip(names, labels):
@@ -177,11 +168,11 @@ def make_project(tmp_path, names, labels):
     return project
 
 
-def test_cli_export_and_import_round_trip_named_after_images(tmp_path, capsys):
+def test_cli_export_and_import_round_trip_named_after_images(tmp_path, capsys, run_cli):
     rng = np.random.default_rng(4)
     labels = [blocky(rng), blocky(rng)]
     make_project(tmp_path, ["frame 01 (left).png", "b.png"], labels)
-    code, out, err = run_cli(capsys, "export", "--project", tmp_path / "p", "--out", tmp_path / "out",
+    code, out, err = run_cli("export", "--project", tmp_path / "p", "--out", tmp_path / "out",
                              "--formats", "cvat,coco,labelme,labelstudio,cityscapes,camvid")
     assert code == 0, err
     assert (tmp_path / "out" / "cvat" / "SegmentationClass" / "frame 01 (left).png").is_file()
@@ -189,7 +180,7 @@ def test_cli_export_and_import_round_trip_named_after_images(tmp_path, capsys):
         "frame 01 (left)\nb\n"
     for fmt in ("cvat", "coco", "labelme", "labelstudio", "cityscapes", "camvid"):
         target = tmp_path / f"q_{fmt}"
-        code, out, err = run_cli(capsys, "import", tmp_path / "out" / fmt, "--project", target,
+        code, out, err = run_cli("import", tmp_path / "out" / fmt, "--project", target,
                                  "--images", tmp_path / "imgs")
         assert code == 0, (fmt, err, out)
         assert out.startswith(f"found {fmt}: ") and "imported 2 of 2" in out
@@ -205,8 +196,8 @@ def names_of(label, classes):
     return table[np.where(label == classes.ignore_index, classes.num_classes, label)]
 
 
-def test_cli_import_errors_and_skips(tmp_path, capsys):
-    code, out, err = run_cli(capsys, "import", tmp_path / "missing", "--project", tmp_path / "p")
+def test_cli_import_errors_and_skips(tmp_path, capsys, run_cli):
+    code, out, err = run_cli("import", tmp_path / "missing", "--project", tmp_path / "p")
     assert code == 2 and err.startswith("qgn import: error:") and "no such file or folder" in err
     labels = tmp_path / "ds" / "labels"
     labels.mkdir(parents=True)
@@ -214,10 +205,10 @@ def test_cli_import_errors_and_skips(tmp_path, capsys):
     Image.fromarray(np.array([[0, 1], [2, 255]], np.uint8), "L").save(labels / "b.png")
     (tmp_path / "ds" / "images").mkdir()
     Image.new("RGB", (2, 2)).save(tmp_path / "ds" / "images" / "a.jpg")
-    code, out, err = run_cli(capsys, "import", labels, "--project", tmp_path / "p")
+    code, out, err = run_cli("import", labels, "--project", tmp_path / "p")
     assert code == 2 and "bare class ids" in err and "--classes" in err and len(err.splitlines()) == 1
     write_classes_file(tmp_path / "classes.txt", CLASSES)
-    code, out, err = run_cli(capsys, "import", labels, "--project", tmp_path / "p",
+    code, out, err = run_cli("import", labels, "--project", tmp_path / "p",
                              "--classes", tmp_path / "classes.txt")
     assert code == 2 and "found ids: a folder of 2 label PNGs" in out
     assert "b: skipped (no image found" in out and "imported 1 of 2" in out
@@ -225,10 +216,10 @@ def test_cli_import_errors_and_skips(tmp_path, capsys):
     np.testing.assert_array_equal(project.load_annotation(project.images[0]), [[0, 1], [2, 255]])
     # Importing again never overwrites the annotation the project has.
     Image.fromarray(np.array([[2, 2], [2, 2]], np.uint8), "L").save(labels / "a.png")
-    code, out, err = run_cli(capsys, "import", labels, "--project", tmp_path / "p")
+    code, out, err = run_cli("import", labels, "--project", tmp_path / "p")
     assert code == 2 and "already has an annotation in the project; not overwritten" in out
     np.testing.assert_array_equal(project.load_annotation(project.images[0]), [[0, 1], [2, 255]])
-    code, out, err = run_cli(capsys, "import", labels, "--project", tmp_path / "p", "--map", "x=nothing")
+    code, out, err = run_cli("import", labels, "--project", tmp_path / "p", "--map", "x=nothing")
     assert code == 2 and "--map x=nothing: label 'nothing' is none of the classes" in err
 
 

@@ -4,6 +4,7 @@ rasterises polygons and rectangles by pixel centres, passes over skipped annotat
 of several and names every task it leaves out, and reads JSON-MIN."""
 from __future__ import annotations
 
+from functools import partial
 import json
 import subprocess
 import sys
@@ -17,15 +18,13 @@ from qgn.classes import ClassSet
 from qgn.formats import ExportItem, export_dataset
 from qgn.formats.dataset import scan_dataset
 from qgn.formats.labelstudio import encode_ls_rle, polygon_mask, rectangle_points
+from synthetic_labels import blocky_label
 
 CLASSES = ClassSet(("road", "traffic sign", "sky"), ((128, 64, 128), (220, 220, 0), (70, 130, 180)), 255)
 H, W = 24, 32
 
 
-def blocky(seed):
-    small = np.random.default_rng(seed).integers(0, 4, (H // 4, W // 4))
-    label = np.kron(small, np.ones((4, 4), np.int64))
-    return np.where(label == 3, 255, label)
+blocky = partial(blocky_label, h=H, w=W, classes=3, ignore=255, cell=4, void_cells=True)
 
 
 def centres_inside(points, h, w):

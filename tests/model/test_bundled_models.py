@@ -25,16 +25,16 @@ def write_model(path, classes, extra=None, seed=0):
     return save_model(path, QGN(QGNConfig.from_preset("tiny", classes)).eval(), extra=extra)
 
 
-@pytest.fixture
-def resources(tmp_path, monkeypatch):
-    root = tmp_path / "resources"
+@pytest.fixture(autouse=True)
+def model_zoo(resources):
+    """The (redirected) bundled models of this module: demo, street and a broken one."""
+    root = resources
     write_model(root / "models" / "demo.safetensors", SMALL, {"train": {"dataset": "synthetic", "split": "train"}})
     evaluation = {"data": "camvid", "split": "val", "modes": {"all": {"miou": 0.61}, "pc": {"miou": 0.605}}}
     write_model(root / "models" / "street.safetensors", STREET,
                 {"train": {"dataset": "camvid", "split": "train"}, "iteration": 3000, "evaluation": evaluation})
     (root / "models" / "broken.json").write_text("{")
     (root / "models" / "broken.safetensors").write_bytes(b"")
-    monkeypatch.setenv("QGN_RESOURCES", str(root))
     return root
 
 

@@ -1,5 +1,4 @@
 """Propagation schemes choose the sites the paper (and our extensions) say they choose."""
-import math
 
 import numpy as np
 import pytest

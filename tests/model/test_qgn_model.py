@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from qgn.classes import ClassSet
-from qgn.infer import ImageSession, Prediction
+from qgn.infer import ImageSession
 from qgn.model.checkpoint import load_model, save_model
 from qgn.model.qgn import QGN, QGNConfig
 from qgn.propagation import Scheme

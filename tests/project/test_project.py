@@ -282,19 +282,11 @@ def test_export_project_with_progress(tmp_path):
 
 
 # --------------------------------------------------------------------------- qgn export (CLI)
-def run_cli(capsys, *argv):
-    from qgn.cli.main import main
-
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_cli_export_project(capsys, tmp_path):
+def test_cli_export_project(capsys, tmp_path, run_cli):
     project = Project.create(tmp_path / "p", make_images(tmp_path, ["a.png", "b.png"]), CLASSES)
     label = np.array([[0, 1, 2], [255, 255, 1]])
     project.save_annotation(project.images[0], label)
-    code, out, err = run_cli(capsys, "export", "--project", tmp_path / "p", "--out", tmp_path / "out",
+    code, out, err = run_cli("export", "--project", tmp_path / "p", "--out", tmp_path / "out",
                              "--formats", "qgt,png,ids,cvat,levels,json")
     assert code == 0, err
     lines = out.splitlines()
@@ -303,21 +295,21 @@ def test_cli_export_project(capsys, tmp_path):
     for path in ["qgt/a.qgt", "png/a.png", "ids/a.png", "cvat/SegmentationClass/a.png", "json/a.json"]:
         assert np.array_equal(import_annotation(tmp_path / "out" / path, CLASSES), label), path
     assert sorted(p.name for p in (tmp_path / "out" / "levels").iterdir()) == [f"a_L{l}.png" for l in range(6)]
-    code, out, _ = run_cli(capsys, "export", "--project", tmp_path / "p", "--out", tmp_path / "d", "--only-done")
+    code, out, _ = run_cli("export", "--project", tmp_path / "p", "--out", tmp_path / "d", "--only-done")
     assert code == 0 and "exported 0 annotation(s)" in out and not (tmp_path / "d" / "png").exists()
 
 
-def test_cli_export_files_in_any_format(capsys, tmp_path):
+def test_cli_export_files_in_any_format(capsys, tmp_path, run_cli):
     from qgn.quadtree import Quadtree, write_qgt
 
     labels = {"a": np.array([[0, 1], [2, 255]]), "sub/b": np.array([[2, 2, 0]])}
     for stem, label in labels.items():
         (tmp_path / "q" / stem).parent.mkdir(parents=True, exist_ok=True)
         write_qgt(tmp_path / "q" / f"{stem}.qgt", Quadtree.from_label(label, 3, 255, 2), CLASSES)
-    code, out, err = run_cli(capsys, "export", tmp_path / "q" / "a.qgt", "--format", "json", "--out", tmp_path / "one")
+    code, out, err = run_cli("export", tmp_path / "q" / "a.qgt", "--format", "json", "--out", tmp_path / "one")
     assert code == 0, err
     assert np.array_equal(import_annotation(tmp_path / "one" / "a.json", CLASSES), labels["a"])
-    code, out, err = run_cli(capsys, "export", tmp_path / "q", "--format", "cvat,ids", "--out", tmp_path / "many",
+    code, out, err = run_cli("export", tmp_path / "q", "--format", "cvat,ids", "--out", tmp_path / "many",
                              "--png", tmp_path / "pngs")
     assert code == 0 and "exported 2 file(s)" in out, err
     for stem, label in labels.items():
@@ -329,24 +321,24 @@ def test_cli_export_files_in_any_format(capsys, tmp_path):
         assert np.array_equal(import_annotation(tmp_path / "pngs" / f"{stem}.png", CLASSES), label)
     # A .qgt without stored classes (as `qgn convert` writes by default) exports with generic names.
     write_qgt(tmp_path / "bare.qgt", Quadtree.from_label(labels["a"], 3, 255, 2))
-    assert run_cli(capsys, "export", tmp_path / "bare.qgt", "--format", "levels", "--out", tmp_path / "lv")[0] == 0
+    assert run_cli("export", tmp_path / "bare.qgt", "--format", "levels", "--out", tmp_path / "lv")[0] == 0
     assert sorted(p.name for p in (tmp_path / "lv").iterdir()) == ["bare_L0.png", "bare_L1.png"]
 
 
-def test_cli_export_errors(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "export", "--project", tmp_path / "nowhere", "--out", tmp_path / "o")
+def test_cli_export_errors(capsys, tmp_path, run_cli):
+    code, _, err = run_cli("export", "--project", tmp_path / "nowhere", "--out", tmp_path / "o")
     assert code == 2 and "qgn export: error: --project" in err and "not a QGN project" in err
     Project.create(tmp_path / "p", [], CLASSES)
-    code, _, err = run_cli(capsys, "export", "--project", tmp_path / "p", "--out", tmp_path / "o", "--formats", "png,tiff")
+    code, _, err = run_cli("export", "--project", tmp_path / "p", "--out", tmp_path / "o", "--formats", "png,tiff")
     assert code == 2 and "unknown format(s) tiff" in err and "choose from qgt, png, ids, cvat, voc, cityscapes, camvid, coco, labelme, labelstudio, levels, json" in err
-    code, _, err = run_cli(capsys, "export", "--project", tmp_path / "p")
+    code, _, err = run_cli("export", "--project", tmp_path / "p")
     assert code == 2 and "--out" in err
-    code, _, err = run_cli(capsys, "export", tmp_path / "x.qgt", "--format", "gif", "--out", tmp_path / "o")
+    code, _, err = run_cli("export", tmp_path / "x.qgt", "--format", "gif", "--out", tmp_path / "o")
     assert code == 2 and "unknown format(s) gif" in err
-    code, _, err = run_cli(capsys, "export", tmp_path / "x.qgt", "--format", "png")
+    code, _, err = run_cli("export", tmp_path / "x.qgt", "--format", "png")
     assert code == 2 and "--format needs --out" in err
-    code, _, err = run_cli(capsys, "export", tmp_path / "x.qgt", "--format", "png", "--out", tmp_path / "o")
+    code, _, err = run_cli("export", tmp_path / "x.qgt", "--format", "png", "--out", tmp_path / "o")
     assert code == 2 and "no such file" in err
-    code, _, err = run_cli(capsys, "export", "--format", "png", "--out", tmp_path / "o")
+    code, _, err = run_cli("export", "--format", "png", "--out", tmp_path / "o")
     assert code == 2 and "name a .qgt file" in err
     assert not (tmp_path / "o").exists()

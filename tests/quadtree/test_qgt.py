@@ -2,6 +2,7 @@
 and robustness: truncated, corrupt, newer-version and oversized files, plus a fuzz test."""
 from __future__ import annotations
 
+from functools import partial
 import io
 import time
 import zlib
@@ -18,20 +19,13 @@ from qgn.quadtree import Quadtree
 from qgn.quadtree.qgt import (
     MAGIC, QgtFormatError, _put_varint, _zigzag, decode_qgt, encode_qgt, read_qgt, write_qgt,
 )
+from synthetic_labels import blocky_label
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CAMVID = DATA / "camvid"
 
 
-def blocky(seed: int, h: int, w: int, k: int, ignore: int | None = None, p_ignore: float = 0.05) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    block = int(rng.choice([1, 2, 4, 8, 16]))
-    small = rng.integers(0, k, (-(-h // block), -(-w // block)))
-    mask = np.repeat(np.repeat(small, block, 0), block, 1)[:h, :w]
-    mask = np.where(rng.random((h, w)) < 0.03, rng.integers(0, k, (h, w)), mask)
-    if ignore is not None:
-        mask = np.where(rng.random((h, w)) < p_ignore, ignore, mask)
-    return mask.astype(np.int64)
+blocky = partial(blocky_label, cell=(1, 2, 4, 8, 16), noise=0.03)  # a random block size, 3 % noise
 
 
 def roundtrip(label, k, ignore, levels, classes=None):

@@ -245,18 +245,18 @@ def digest(path):
 
 
 @pytest.fixture(scope="module")
-def samples(tmp_path_factory):
+def finetune_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("finetune")
     write_samples(root / "s", 2, 64, 48, 4321)
     return root
 
 
 @pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
-def test_cli_finetunes_the_demo_model_and_saves_under_a_new_name(samples, capsys):
+def test_cli_finetunes_the_demo_model_and_saves_under_a_new_name(finetune_data, capsys):
     demo = demo_model_path()
     demo_digest = digest(demo)
-    out = samples / "tuned.safetensors"
-    args = ["finetune", "--images", str(samples / "s" / "images"), "--labels", str(samples / "s" / "labels"),
+    out = finetune_data / "tuned.safetensors"
+    args = ["finetune", "--images", str(finetune_data / "s" / "images"), "--labels", str(finetune_data / "s" / "labels"),
             "--iters", "3", "--batch-size", "2", "--out", str(out)]
     assert main([*args, "--json"]) == 0
     captured = capsys.readouterr()
@@ -275,16 +275,16 @@ def test_cli_finetunes_the_demo_model_and_saves_under_a_new_name(samples, capsys
     assert "scene_01" in table and "changed cells" in table and "saved" in table
 
 
-def test_cli_refuses_to_write_over_the_model_even_with_force(samples, capsys, tmp_path):
+def test_cli_refuses_to_write_over_the_model_even_with_force(finetune_data, capsys, tmp_path):
     model = save_model(tmp_path / "m.safetensors", tiny_model())
     model_digest = digest(model)
-    rc = main(["finetune", "--model", str(model), "--images", str(samples / "s" / "images"),
-               "--labels", str(samples / "s" / "labels"), "--out", str(model), "--force"])
+    rc = main(["finetune", "--model", str(model), "--images", str(finetune_data / "s" / "images"),
+               "--labels", str(finetune_data / "s" / "labels"), "--out", str(model), "--force"])
     assert rc == 2 and "is the model being fine-tuned" in capsys.readouterr().err
     assert digest(model) == model_digest
 
 
-def test_cli_label_errors_ignore_value_and_qgt_labels(samples, capsys, tmp_path):
+def test_cli_label_errors_ignore_value_and_qgt_labels(finetune_data, capsys, tmp_path):
     model = save_model(tmp_path / "m.safetensors", tiny_model())
     images = tmp_path / "images"
     labels = tmp_path / "labels"
@@ -315,7 +315,7 @@ def test_cli_label_errors_ignore_value_and_qgt_labels(samples, capsys, tmp_path)
     assert "must end in .safetensors" in capsys.readouterr().err
 
 
-def test_cli_ctrl_c_saves_nothing(samples, capsys, tmp_path, monkeypatch):
+def test_cli_ctrl_c_saves_nothing(finetune_data, capsys, tmp_path, monkeypatch):
     model = save_model(tmp_path / "m.safetensors", tiny_model())
     real_step = ft.train_step
     steps = []
@@ -328,8 +328,8 @@ def test_cli_ctrl_c_saves_nothing(samples, capsys, tmp_path, monkeypatch):
 
     monkeypatch.setattr(ft, "train_step", interrupt_at_second_step)
     out = tmp_path / "tuned.safetensors"
-    rc = main(["finetune", "--model", str(model), "--images", str(samples / "s" / "images"),
-               "--labels", str(samples / "s" / "labels"), "--iters", "5", "--batch-size", "1", "--out", str(out)])
+    rc = main(["finetune", "--model", str(model), "--images", str(finetune_data / "s" / "images"),
+               "--labels", str(finetune_data / "s" / "labels"), "--iters", "5", "--batch-size", "1", "--out", str(out)])
     assert rc == 130
     assert "interrupted after 1 iterations; nothing saved" in capsys.readouterr().err
     assert not out.exists() and not out.with_suffix(".json").exists()
