@@ -5,7 +5,7 @@ bundled demo model); its composite bias makes PC refine part of each image.
 """
 from __future__ import annotations
 
-import time
+import threading
 
 import numpy as np
 import pytest
@@ -101,30 +101,35 @@ def test_level_layers_show_composite_cells(qtbot, window, model_path, samples):
     assert window.canvas.layers["uncertainty"].measure == "composite"
 
 
-def test_ui_thread_is_never_blocked_by_inference(qtbot, window, model_path, tmp_path):
-    big = write_samples(tmp_path / "big", 1, (512, 640), layout="none")
-    window.explore.set_setting(Setting("all", depth=0))
-    gaps, last = [], [time.perf_counter()]
+def test_ui_thread_is_never_blocked_by_inference(qtbot, window, model_path, samples, monkeypatch):
+    """Inference runs on a worker thread: while a prediction is held in flight, the window's event
+    loop still delivers a queued call and shows that it is busy. (How fast it answers is measured
+    in benchmarks/bench_app_latency.py, against a baseline of the same run.)"""
+    from qgn_studio.engine import Engine
 
-    def tick():
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
+    gui = threading.get_ident()
+    started, release, threads = threading.Event(), threading.Event(), []
+    original = Engine.predict
 
-    timer = QtCore.QTimer()
-    timer.timeout.connect(tick)
-    timer.start(10)
-    busy_seen = []
-    window.worker.busy_changed.connect(lambda busy, _t: busy_seen.append(busy))
-    start = time.perf_counter()
-    window.start(big, str(model_path))
+    def held_predict(self, *args, **kwargs):
+        threads.append(threading.get_ident())
+        started.set()
+        release.wait(WAIT_MS / 1000)  # on the GUI thread this wait would freeze the window: the test fails
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "predict", held_predict)
+    busy = []
+    window.worker.busy_changed.connect(lambda on, _text: busy.append(on))
+    window.start([samples[0]], str(model_path))
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+    answered = []
+    QtCore.QTimer.singleShot(0, lambda: answered.append(threading.get_ident()))
+    qtbot.waitUntil(lambda: bool(answered), timeout=WAIT_MS)  # delivered while the prediction is in flight
+    assert not release.is_set() and window.current.result is None
+    assert answered == [gui] and True in busy
+    release.set()
     wait_for_result(qtbot, window)
-    elapsed = time.perf_counter() - start
-    timer.stop()
-    assert True in busy_seen
-    worst = max(gaps[3:])  # skip start-up
-    assert worst < 0.25, f"the UI thread stalled for {worst * 1000:.0f} ms during {elapsed:.1f} s of inference"
-    assert elapsed > 4 * worst, "the run was too short to tell"
+    assert threads and gui not in threads
 
 
 def test_cancel_keeps_previous_result(qtbot, window, model_path, tmp_path):

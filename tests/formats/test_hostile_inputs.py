@@ -107,12 +107,11 @@ def test_claimed_sizes_are_refused_before_anything_is_allocated(tmp_path):
     assert baseline > 0, err
     worst = 0
     for name, args in claimed_size_cases(tmp_path).items():
-        code, peak, err, seconds = run_measured(args, env)
+        code, peak, err, _seconds = run_measured(args, env)  # (time: benchmarks/bench_hostile_inputs.py)
         lines = [line for line in err.splitlines() if line.strip()]
         assert code == 2 and len(lines) == 1 and lines[0].startswith(f"qgn {args[0]}: error: "), (name, err)
         assert not UNEXPECTED.search(err), (name, err)
         assert peak - baseline < 100_000, f"{name}: {peak / 1e3:.0f} MB peak, honest baseline {baseline / 1e3:.0f} MB"
-        assert seconds < 60, f"{name}: {seconds:.0f} s"
         worst = max(worst, peak)
     print(f"worst peak of the claimed-size cases: {worst / 1e3:.0f} MB (honest baseline {baseline / 1e3:.0f} MB)")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 import io
-import time
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -230,10 +230,12 @@ def test_gigantic_size_headers_are_refused_before_allocating():
         (480, 360, 16, 3),  # padded to 32768 × 32768
     ]
     for h, w, levels, k in cases:
-        start = time.perf_counter()
+        tracemalloc.start()
         with pytest.raises(QgtFormatError, match="max_pixels|MAX_PIXELS"):
             decode_qgt(with_crc(header(h, w, levels, k) + block))
-        assert time.perf_counter() - start < 1.0
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 1 << 20, f"{h}×{w}: {peak} bytes allocated before the refusal"
     # within max_pixels but far more root cells than the tree stream can describe
     with pytest.raises(QgtFormatError, match="root cells"):
         decode_qgt(with_crc(header(8000, 8000, 1, 3) + block))
@@ -283,10 +285,9 @@ def test_valid_compression_but_wrong_tree_is_refused():
 
 
 # --------------------------------------------------------------------------- fuzz
-def check_decode(data: bytes, expected: np.ndarray | None, time_bound: float = 5.0) -> str:
+def check_decode(data: bytes, expected: np.ndarray | None) -> str:
     """Decode mutated bytes: the right mask (or, when the CRC was recomputed, any valid tree) or
-    QgtFormatError — nothing else, within ``time_bound`` seconds."""
-    start = time.perf_counter()
+    QgtFormatError — nothing else. ``max_pixels`` bounds the work whatever the header claims."""
     try:
         qt, _ = decode_qgt(data, max_pixels=1 << 22)
         label = qt.to_label()
@@ -295,8 +296,6 @@ def check_decode(data: bytes, expected: np.ndarray | None, time_bound: float = 5
             assert label.shape == expected.shape and np.array_equal(label, expected)
     except QgtFormatError:
         outcome = "error"
-    elapsed = time.perf_counter() - start
-    assert elapsed < time_bound, f"decoding took {elapsed:.2f} s"
     return outcome
 
 
