@@ -12,7 +12,7 @@ ground truth), ``window`` (a shown MainWindow whose questions answer themselves)
 restarts and two app instances), ``run_cli``,
 ``resources`` (an empty redirected resources folder), ``snapshot``. A test module tunes them with
 module constants: ``SAMPLE_COUNT`` and ``SAMPLE_SIZE`` (H, W) for ``samples``, ``WINDOW_SIZE`` (W, H) for
-``window``. Plain helpers the tests import live beside this file (``synthetic_labels``,
+``window``. Plain helpers the tests import live beside this file (``sample_files``,
 ``hostile_cases``; ``pythonpath = ["tests"]`` in pyproject.toml).
 """
 

@@ -267,3 +267,23 @@ def test_annotation_from_file(tmp_path):
     assert ann.source == "import" and np.array_equal(ann.label, label)
     with pytest.raises(ValueError, match="the mask is 3×2 but the image is 4×2"):
         Annotation.from_file(tmp_path / "png" / "f.png", CAMVID_CLASSES, shape=(2, 4))
+
+
+# -------------------------------------------------------------------------------------------- memory
+@pytest.mark.parametrize("fmt, bytes_per_pixel", [("png", 8), ("levels", 24), ("ids", 12)])
+def test_export_memory_per_pixel(tmp_path, fmt, bytes_per_pixel):
+    import tracemalloc
+
+    from qgn.annotation.formats import FORMATS
+    from qgn.quadtree import Quadtree
+
+    rng = np.random.default_rng(0)
+    label = np.kron(rng.integers(0, 3, (64, 64)), np.ones((8, 8), np.uint8))  # 512 × 512
+    qt = Quadtree.from_label(label, 3, 255, 6)
+    tracemalloc.start()
+    try:
+        FORMATS[fmt].write(qt.to_label(), ClassSet.generic(3, 255), tmp_path, "x", levels=6)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < bytes_per_pixel * label.size, f"{peak / label.size:.1f} bytes per pixel"  # main: 25 / 48 / 25

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 from qgn.annotation.snap import snapped_stroke, stroke_masks
 from qgn.annotation.superpixels import majority_vote, oversegment, paint_segments
 from qgn.annotation.wand import magic_wand

@@ -65,3 +65,9 @@ def drag(win, points, modifiers=QtCore.Qt.KeyboardModifier.NoModifier):
     for x, y in points[1:]:
         send_mouse(win, QtCore.QEvent.Type.MouseMove, x, y, modifiers=modifiers)
     send_mouse(win, QtCore.QEvent.Type.MouseButtonRelease, *points[-1], modifiers=modifiers)
+
+
+def wait_for_image(qtbot, win, path):
+    """Wait until ``path`` is the current image and its prediction is on the canvas."""
+    qtbot.waitUntil(lambda: win.current is not None and win.current.path == path.resolve()
+                    and win.current.result is not None and win.canvas.result is win.current.result, timeout=WAIT_MS)

@@ -10,9 +10,10 @@ from PIL import Image
 from PySide6 import QtCore, QtWidgets
 
 from qgn_studio.canvas.annotation_layers import annotation_rgba
+from qgn_studio.panels.images import annotation_badges
 from qgn_studio.testing import write_samples
 from qgn_studio.tools.commands import undo_bytes
-from studio_steps import WAIT_MS, annotating, drag
+from studio_steps import WAIT_MS, annotating, drag, wait_for_image
 
 SIZE = (64, 96)  # H, W: two rows of three 32-px root cells
 SAMPLE_COUNT, SAMPLE_SIZE = 2, SIZE  # the samples fixture
@@ -282,3 +283,20 @@ def test_a_brush_of_several_cells(qtbot, window, model_path, samples):
     rect = window.annotator.cursor.inner.rect()
     if window.annotator.cursor.isVisible():
         assert rect.width() == 3 * 4
+
+
+# ------------------------------------------------------------------------ browsing is not annotating
+def test_browsing_in_annotation_mode_annotates_nothing(qtbot, window, model_path, tmp_path):
+    samples = write_samples(tmp_path / "data", 3, (64, 96))
+    window.start([samples[0].parent], str(model_path))
+    wait_for_image(qtbot, window, samples[0])
+    window.annotator.set_mode(True)
+    for i, path in enumerate(samples):
+        if i:
+            window.step_image(1)
+            wait_for_image(qtbot, window, path)
+        qtbot.waitUntil(lambda: window.current.annotation is not None, timeout=WAIT_MS)
+    window.jobs.wait_idle()
+    assert all(doc.annotation is None or not doc.annotation.is_annotation for doc in window.docs)
+    assert all("✎" not in annotation_badges(doc) for doc in window.docs)
+    assert window.finetuner.corrections() == []

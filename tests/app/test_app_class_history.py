@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from PySide6 import QtWidgets
-from studio_steps import WAIT_MS, annotating, drag
 
 from qgn.classes_edit import delete_class, remap_label
+
+from studio_steps import WAIT_MS, annotating, drag
 
 SAMPLE_COUNT = 2  # the samples fixture
 WINDOW_SIZE = (1200, 800)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from PySide6 import QtCore
 from PySide6.QtTest import QTest
-from studio_steps import WAIT_MS
 
 from qgn_studio.testing import write_samples
+
+from studio_steps import WAIT_MS
 
 WINDOW_SIZE = (1100, 700)
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-
 from qgn_studio.finetuner import default_model_path
 from qgn_studio.testing import make_dev_model, write_samples
 
@@ -135,3 +134,23 @@ def test_finetune_transfers_the_model_to_added_classes_and_says_so(qtbot, window
     assert "Transferred to the annotations' classes first" in status and "new 1 (water)" in status
     assert window.finetuner.result.model.config.classes.names[-1] == "water"
     assert digest(demo_copy) == original
+
+
+# ----------------------------------------------------------------------------------------- the panel
+def test_finetune_panel_progress_and_a_worse_result_is_flagged(qtbot):
+    from types import SimpleNamespace
+
+    from qgn_studio.panels.finetune import FinetunePanel
+
+    panel = FinetunePanel()
+    qtbot.addWidget(panel)
+    assert panel.progress.maximum() == panel.iterations.value() == 300  # not "0 / 100"
+    panel.iterations.setValue(120)
+    assert panel.progress.maximum() == 120
+    assert "No corrected" not in panel.corrections.text()  # nothing was counted yet
+    metrics = {"acc": 0.9, "miou": 0.6, "agreement": 0.874}
+    worse = SimpleNamespace(before=metrics, after={**metrics, "agreement": 0.855}, per_image=[], scheme="pc",
+                            changed_cells=3, changed_pixels=12, pixels=100)
+    panel.show_comparison(worse)
+    assert "Worse after fine-tuning: cells right" in panel.changed.text()
+    assert panel.table.item(2, 2).text().endswith("▼")

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio_steps import WAIT_MS
-
 from qgn_studio.app import make_application
 from qgn_studio.testing import answering_window, write_samples
+
+from studio_steps import WAIT_MS
 
 
 @pytest.fixture

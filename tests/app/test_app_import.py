@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-
 from qgn.classes import ClassSet
 from qgn.formats import ExportItem, export_dataset
 from qgn.quadtree.label_io import read_classes_file, read_label

@@ -121,3 +121,13 @@ def test_class_search_reaches_every_class(qtbot, window, model_path, samples):  
     QTest.keyClick(search, QtCore.Qt.Key.Key_Return)
     assert annotator.tools.class_id == 21
     assert not any(table.isRowHidden(r) for r in range(table.rowCount())), "Enter clears the search"
+
+
+# --------------------------------------------------------------------------------- the shortcut list
+def test_shortcut_list_shows_whole_actions(qtbot, window):
+    from qgn_studio.dialogs import ShortcutsDialog
+
+    dialog = ShortcutsDialog(window.shortcut_rows, window)
+    qtbot.addWidget(dialog)
+    needed = sum(dialog.table.columnWidth(c) for c in range(3))
+    assert dialog.width() >= min(needed, 1200 - 60)

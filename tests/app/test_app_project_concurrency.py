@@ -6,11 +6,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-
-from studio_steps import WAIT_MS, paint, start_annotating
-
 from qgn.cli.main import main
 from qgn.project import Project
+
+from studio_steps import WAIT_MS, paint, start_annotating
 
 SAMPLE_COUNT = 2  # the samples fixture
 

@@ -7,7 +7,6 @@ import hashlib
 
 import numpy as np
 
-
 from studio_steps import WAIT_MS, start_annotating
 
 SAMPLE_COUNT = 2  # the samples fixture

@@ -11,12 +11,12 @@ import json
 import numpy as np
 import pytest
 
-from studio_steps import WAIT_MS, start_annotating
-
 from qgn.classes import ClassSet
 from qgn.classes_edit import read_annotation_file
 from qgn.project import Project
 from qgn_studio.testing import make_dev_model, write_samples
+
+from studio_steps import WAIT_MS, start_annotating, wait_for_image
 
 SIZE = (64, 96)
 SAMPLE_COUNT = 2  # the samples fixture
@@ -206,3 +206,53 @@ def test_changed_vs_prediction_is_zero_without_edits_when_classes_differ(qtbot, 
     qtbot.waitUntil(lambda: "Changed vs prediction" in win.annotator.panel.changed_text.text(), timeout=WAIT_MS)
     assert "<b>0 px</b>" in win.annotator.panel.changed_text.text()
     np.testing.assert_array_equal(session.label, session.reference)
+
+
+# ------------------------------------------------------------------- opening, autosave, recent files
+def test_opening_images_keeps_the_projects_images(qtbot, window, model_path, tmp_path):
+    samples = write_samples(tmp_path / "data", 2, (64, 96))
+    window.start(samples, str(model_path))
+    wait_for_image(qtbot, window, samples[0])
+    window.projects.ask_folder = lambda title, new: tmp_path / "proj"
+    assert window.projects.new_project()
+    extra = write_samples(tmp_path / "more", 1, (64, 96))
+    window.open_paths([extra[0]])  # File ▸ Open while the project is open
+    assert [d.path for d in window.docs] == [p.resolve() for p in samples] + [extra[0].resolve()]
+
+
+def test_autosave_shows_in_the_status_bar(qtbot, window):
+    window.projects.autosaved.emit(2)
+    assert "Autosaved 2 annotations" in window.statusBar().currentMessage()
+
+
+def test_recent_paths_and_last_folder(qtbot, window, model_path, tmp_path):
+    from qgn.resources import samples_dir
+
+    samples = write_samples(tmp_path / "data", 2, (64, 96))
+    window.start([samples[0].parent], str(model_path))
+    wait_for_image(qtbot, window, samples[0])
+    window.projects.ask_folder = lambda title, new: tmp_path / "proj"
+    assert window.projects.new_project()
+    window._fill_recent_menu()
+    texts = [a.text() for a in window.recent_menu.actions()]
+    assert texts[0].startswith("Project: proj") and any(t.startswith("Folder: images") for t in texts)
+    assert window._last_folder() == str(samples[0].parent)
+    window._remember_folder(samples_dir() / "images" / "x.png")  # the bundled samples are not "where I was"
+    assert window._last_folder() == str(samples[0].parent)
+
+
+def test_the_last_project_reopens_after_a_normal_quit(qtbot, window, model_path, tmp_path):
+    from qgn.resources import samples_dir
+
+    from qgn_studio.main_window import MainWindow, make_settings
+
+    samples = write_samples(tmp_path / "data", 1, (64, 96))
+    window.start(samples, str(model_path))
+    wait_for_image(qtbot, window, samples[0])
+    window.projects.ask_folder = lambda title, new: tmp_path / "proj"
+    assert window.projects.new_project()
+    window.close()  # a normal quit
+    again = MainWindow(settings=make_settings())
+    qtbot.addWidget(again)
+    assert again._last_project_instead_of_samples([str(samples_dir() / "images")]) == [str((tmp_path / "proj").resolve())]
+    assert again._last_project_instead_of_samples([str(samples[0])]) == [str(samples[0])]  # asked for: opened

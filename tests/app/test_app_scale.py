@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 from qgn_studio.document import CurvePoint, ImageDocument, Setting
 
 

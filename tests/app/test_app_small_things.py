@@ -11,10 +11,11 @@ import pytest
 from PIL import Image
 
 from PySide6 import QtCore, QtWidgets
-from studio_steps import WAIT_MS, annotating
 
 import qgn
 from qgn.data.synthetic import SYNTHETIC_CLASSES
+
+from studio_steps import WAIT_MS, annotating
 
 SAMPLE_COUNT = 2  # the samples fixture
 WINDOW_SIZE = (1200, 800)

@@ -18,7 +18,7 @@ from qgn_studio.document import Setting
 from qgn_studio.main_window import MainWindow, make_settings
 from qgn_studio.testing import write_samples
 
-from studio_steps import WAIT_MS
+from studio_steps import WAIT_MS, wait_for_image
 
 
 def wait_for_result(qtbot, win, check=lambda r: True, timeout=WAIT_MS):
@@ -278,3 +278,29 @@ def test_device_switch_recomputes(qtbot, window, model_path, samples):
     second = wait_for_result(qtbot, window, lambda r: r is not first)
     assert second.device == "cpu" and window.model_info.device == "cpu"
     assert "cpu" in window.device_label.text()
+
+
+# --------------------------------------------------------------------------------------- rough edges
+def test_hover_survives_switching_to_a_smaller_image(qtbot, window, model_path, tmp_path):
+    rng = np.random.default_rng(0)
+    big, small = tmp_path / "a_big.png", tmp_path / "b_small.png"
+    Image.fromarray(rng.integers(0, 255, (200, 160, 3), dtype=np.uint8)).save(big)
+    Image.fromarray(rng.integers(0, 255, (64, 48, 3), dtype=np.uint8)).save(small)
+    window.start([big, small], str(model_path))
+    wait_for_image(qtbot, window, big)
+    window._hovered(150.5, 190.5)  # near the bottom of the big image
+    assert "x 150  y 190" in window.hover_label.text()
+    window.step_image(1)  # N, the mouse not moved: the stored hover lies outside the small image
+    wait_for_image(qtbot, window, small)  # _result_ready re-runs the hover handler: no IndexError
+    assert window.hover_label.text() == ""
+    qtbot.waitUntil(lambda: "measuring" not in window.explore.summary.text(), timeout=WAIT_MS)
+
+
+def test_banner_close_button_closes_it(qtbot, window):
+    banner = window.canvas.banner
+    banner.show_message("one", "error", "image")
+    banner.show_message("two", "warning", "open")
+    assert banner.isVisible()
+    close = next(b for b in banner.findChildren(QtWidgets.QToolButton) if b.text() == "✕")
+    qtbot.mouseClick(close, QtCore.Qt.MouseButton.LeftButton)
+    assert not banner.isVisible() and banner.messages == {}

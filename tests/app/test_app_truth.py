@@ -8,7 +8,6 @@ import pytest
 import torch
 from PIL import Image
 
-
 from qgn.classes import ClassSet
 from qgn.model.checkpoint import save_model
 from qgn.model.qgn import QGN, QGNConfig

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-
 from qgn.uncertainty import entropy_from_levels
 from qgn_studio.testing import write_samples
 

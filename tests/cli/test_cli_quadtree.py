@@ -13,7 +13,7 @@ from qgn.quadtree import LevelStats, Quadtree
 from qgn.quadtree.label_io import read_label, write_classes_file, write_label_png
 from qgn.quadtree.qgt import read_qgt
 from qgn.classes import ClassSet
-from synthetic_labels import blocky_label
+from sample_files import blocky_label, write_mask
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CAMVID = DATA / "camvid"
@@ -159,3 +159,64 @@ def test_convert_export_errors(capsys, masks, tmp_path, run_cli):
     code, _, err = run_cli("export", tmp_path / "bad.qgt")
     assert code == 2 and "--png" in err
     assert not (tmp_path / "o.png").exists()
+
+
+# -------------------------------------------------- outputs never replace inputs; errors in one line
+def test_convert_refuses_to_replace_its_input(tmp_path, capsys, run_cli):
+    mask = write_mask(tmp_path / "same.png")
+    before = mask.read_bytes()
+    code, _, err = run_cli("convert", mask, mask)
+    assert code == 2 and "overwrite the input" in err and mask.read_bytes() == before
+
+
+def test_convert_folder_refuses_case_twins(tmp_path, capsys, run_cli):
+    write_mask(tmp_path / "in" / "x.png", 1)
+    write_mask(tmp_path / "in" / "x.PNG", 2)
+    code, _, err = run_cli("convert", tmp_path / "in", tmp_path / "out")
+    assert code == 2 and "would both be written" in err and not (tmp_path / "out").exists()
+
+
+def test_export_refuses_to_replace_its_input(tmp_path, capsys, run_cli):
+    mask = write_mask(tmp_path / "x.png")
+    assert run_cli("convert", mask, tmp_path / "x.qgt")[0] == 0
+    qgt = tmp_path / "x.qgt"
+    before = qgt.read_bytes()
+    code, _, err = run_cli("export", qgt, "--png", qgt)
+    assert code == 2 and "overwrite the input" in err and qgt.read_bytes() == before
+    code, _, err = run_cli("export", qgt, "--format", "qgt", "--out", tmp_path)
+    assert code == 2 and "overwrite the input" in err and qgt.read_bytes() == before
+
+
+def test_convert_never_writes_a_qgt_the_reader_refuses(tmp_path, capsys, run_cli):
+    mask = write_mask(tmp_path / "tiny.png", size=(1, 1))
+    code, _, err = run_cli("convert", mask, tmp_path / "t.qgt", "--levels", "15")
+    assert code == 2 and "larger than a .qgt reader accepts" in err and not (tmp_path / "t.qgt").exists()
+
+
+def test_convert_reports_label_images_not_png(tmp_path, capsys, run_cli):
+    mask = tmp_path / "x.tiff"
+    Image.fromarray(np.ones((4, 4), np.uint8), "L").save(mask)
+    code, out, _ = run_cli("convert", mask, tmp_path / "x.qgt")
+    assert code == 0 and "bytes of label images" in out
+
+
+def test_file_system_errors_are_one_line(tmp_path, capsys, run_cli):
+    mask = write_mask(tmp_path / "x.png")
+    (tmp_path / "file").write_text("not a folder")
+    code, _, err = run_cli("convert", mask, tmp_path / "file" / "sub" / "x.qgt")
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_disk_full_names_the_file_in_one_line(tmp_path, capsys, monkeypatch, run_cli):
+    import errno
+    import os
+
+    mask = write_mask(tmp_path / "x.png")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    code, _, err = run_cli("convert", mask, tmp_path / "x.qgt")
+    assert code == 2 and "x.qgt" in err and "free some disk space" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.qgt").exists() and not list(tmp_path.glob(".*.tmp"))

@@ -17,12 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from qgn.cli.main import main
+from qgn.project import Project
+
 from hostile_cases import (
     HOSTILE_VALUES, NAMES, TEXT_SOURCE, VALID_TEXT, claimed_size_cases, coco_doc, honest_baseline_case, image,
     json_paths, labelme_doc, labelstudio_doc, mutate, run_measured, write_json_dataset, write_text_dataset,
 )
-from qgn.cli.main import main
-from qgn.project import Project
 
 REPO = Path(__file__).resolve().parents[2]
 UNEXPECTED = re.compile(r"\b[A-Z][A-Za-z]*(Error|Exception)\b: |Traceback|unexpected ")

@@ -19,7 +19,7 @@ from qgn.formats.label_colors import label_order
 from qgn.formats.labelme import labelme_document, read_labelme_document
 from qgn.project import Project, export_project
 from qgn.quadtree.label_io import read_label, write_classes_file
-from synthetic_labels import blocky_label
+from sample_files import blocky_label
 
 CLASSES = ClassSet(("road", "traffic sign", "sky"), ((128, 64, 128), (220, 220, 0), (70, 130, 180)), 255)
 

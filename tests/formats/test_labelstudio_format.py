@@ -18,7 +18,7 @@ from qgn.classes import ClassSet
 from qgn.formats import ExportItem, export_dataset
 from qgn.formats.dataset import scan_dataset
 from qgn.formats.labelstudio import encode_ls_rle, polygon_mask, rectangle_points
-from synthetic_labels import blocky_label
+from sample_files import blocky_label
 
 CLASSES = ClassSet(("road", "traffic sign", "sky"), ((128, 64, 128), (220, 220, 0), (70, 130, 180)), 255)
 H, W = 24, 32

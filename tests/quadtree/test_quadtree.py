@@ -320,3 +320,17 @@ def test_validate_catches_bad_codes_and_positions():
     bad.value[0] = bad.void + 1
     with pytest.raises(QuadtreeError, match="code"):
         bad.validate()
+
+
+# -------------------------------------------------------------------------------- the smallest dtype
+@pytest.mark.parametrize("k, ignore, dtype", [(3, 255, np.uint8), (3, None, np.int8), (300, 65535, np.uint16),
+                                              (2, 70000, np.uint32), (3, -5, np.int8)])
+def test_label_from_quadtree_in_smallest_dtype(k, ignore, dtype):
+    from qgn.quadtree import Quadtree
+
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, k, (37, 45))
+    if ignore is not None:
+        label[rng.random(label.shape) < 0.1] = ignore
+    back = Quadtree.from_label(label, k, ignore, 4).to_label()
+    assert back.dtype == dtype and np.array_equal(back, label)

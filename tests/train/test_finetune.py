@@ -1,5 +1,6 @@
 """Fine-tuning on corrections: the library (finetune, compare_models, save_new_model) and `qgn finetune`."""
 import hashlib
+from pathlib import Path
 import json
 
 import numpy as np
@@ -21,6 +22,7 @@ from qgn.quadtree import Quadtree
 from qgn.resources import demo_model_path
 from qgn.train.finetune import (Comparison, FinetuneConfig, cell_agreement, changed_cells, compare_models,
                                 finetune, save_new_model)
+from sample_files import write_mask, write_photo
 
 FAST = dict(batch_size=2, scale_min=1.0, scale_max=1.0)
 
@@ -333,3 +335,34 @@ def test_cli_ctrl_c_saves_nothing(finetune_data, capsys, tmp_path, monkeypatch):
     assert rc == 130
     assert "interrupted after 1 iterations; nothing saved" in capsys.readouterr().err
     assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+# --------------------------------------------------------- the CLI checks everything before training
+def finetune_inputs(tmp_path: Path) -> tuple[Path, Path]:
+    write_photo(tmp_path / "imgs" / "a.png", (32, 32))
+    write_mask(tmp_path / "labels" / "a.png", 1, (32, 32))
+    return tmp_path / "imgs", tmp_path / "labels"
+
+
+def test_finetune_checks_out_before_training(tmp_path, capsys, model_path, run_cli):
+    images, labels = finetune_inputs(tmp_path)
+    (tmp_path / "file").write_text("x")
+    code, _, err = run_cli("finetune", "--model", model_path, "--images", images, "--labels", labels,
+                           "--iters", "1", "--out", tmp_path / "file" / "new.safetensors")
+    assert code == 2 and "is a file, not a folder" in err and "finetune: 1/" not in err
+
+
+def test_finetune_hint_only_for_label_values(tmp_path, capsys, model_path, run_cli):
+    images, labels = finetune_inputs(tmp_path)
+    write_mask(labels / "a.png", 1, (16, 16))  # the wrong size, values fine
+    code, _, err = run_cli("finetune", "--model", model_path, "--images", images, "--labels", labels,
+                           "--iters", "1", "--out", tmp_path / "new.safetensors")
+    assert code == 2 and "--ignore" not in err
+
+
+def test_finetune_bad_image_is_one_line_before_training(tmp_path, capsys, model_path, run_cli):
+    images, labels = finetune_inputs(tmp_path)
+    (images / "a.png").write_bytes(b"not an image")
+    code, _, err = run_cli("finetune", "--model", model_path, "--images", images, "--labels", labels,
+                           "--iters", "1", "--out", tmp_path / "new.safetensors")
+    assert code == 2 and "a.png" in err and len(err.strip().splitlines()) == 1, err
