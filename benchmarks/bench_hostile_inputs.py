@@ -51,7 +51,7 @@ def run_cli(args: list[str]) -> tuple[int, str, str]:
             code = main([str(a) for a in args])
         except SystemExit as exc:  # argparse
             code = int(exc.code or 0)
-        except BaseException as exc:  # noqa: BLE001 - counted as not clean
+        except BaseException as exc:
             code = -1
             err.write(f"Traceback (escaped main): {type(exc).__name__}: {exc}\n")
     return code, out.getvalue(), err.getvalue()

@@ -197,7 +197,6 @@ def test_fill_region_spiral_and_errors():
     """A spiral corridor (a long chain of runs) is filled end to end, and only it."""
     n = 41
     label = np.ones((n, n), np.uint8)
-    y, x, dy, dx = 0, 0, 0, 1
     lo_y, hi_y, lo_x, hi_x = 0, n - 1, 0, n - 1
     while lo_y <= hi_y and lo_x <= hi_x:  # carve a spiral corridor of 0s with walls of 1s between
         label[lo_y, lo_x:hi_x + 1] = 0

@@ -34,7 +34,7 @@ def paint_strokes(window, session):
 
 
 @pytest.mark.parametrize("change", ["merge", "delete", "add", "rename"])
-def test_class_edits_keep_the_undo_history(qtbot, window, model_path, samples, change):  # noqa: F811
+def test_class_edits_keep_the_undo_history(qtbot, window, model_path, samples, change):
     session = annotating(qtbot, window, model_path, [samples[0]])
     annotator = window.annotator
     maps = paint_strokes(window, session)
@@ -61,7 +61,7 @@ def test_class_edits_keep_the_undo_history(qtbot, window, model_path, samples, c
     np.testing.assert_array_equal(session.label, expected[-1])
 
 
-def test_class_changes_have_redo(qtbot, window, model_path, samples):  # noqa: F811
+def test_class_changes_have_redo(qtbot, window, model_path, samples):
     session = annotating(qtbot, window, model_path, [samples[0]])
     annotator = window.annotator
     maps = paint_strokes(window, session)
@@ -86,7 +86,7 @@ def test_class_changes_have_redo(qtbot, window, model_path, samples):  # noqa: F
     assert window.current.annotation.undo.count() == len(STROKES)
 
 
-def test_merge_dialog_counts_pixels_and_images_first(qtbot, window, model_path, samples, tmp_path, monkeypatch):  # noqa: F811
+def test_merge_dialog_counts_pixels_and_images_first(qtbot, window, model_path, samples, tmp_path, monkeypatch):
     annotating(qtbot, window, model_path, samples)
     annotator = window.annotator
     window.annotator.tools.set_level(1)
@@ -121,7 +121,7 @@ def test_merge_dialog_counts_pixels_and_images_first(qtbot, window, model_path, 
     assert expected_pixels > 0 and annotator.classes == before
 
 
-def test_undoing_back_to_the_saved_step_is_saved(qtbot, window, model_path, samples, tmp_path):  # noqa: F811
+def test_undoing_back_to_the_saved_step_is_saved(qtbot, window, model_path, samples, tmp_path):
     session = annotating(qtbot, window, model_path, [samples[0]])
     tools = window.annotator.tools
     tools.set_level(2)

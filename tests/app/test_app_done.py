@@ -12,7 +12,7 @@ from studio_steps import WAIT_MS
 WINDOW_SIZE = (1100, 700)
 
 
-def test_done_and_done_and_next_keys(qtbot, window, model_path, tmp_path):  # noqa: F811
+def test_done_and_done_and_next_keys(qtbot, window, model_path, tmp_path):
     paths = write_samples(tmp_path / "data", 4, (64, 64))
     window.start(paths, str(model_path))
     qtbot.waitUntil(lambda: window.current is not None and window.current.image is not None, timeout=WAIT_MS)

@@ -46,7 +46,7 @@ def all_thumbnails(win) -> bool:
     return all(icon_is_a_thumbnail(win.images.list.item(r)) for r in range(win.images.list.count()))
 
 
-def test_thumbnails_survive_ordering_and_adding(qtbot, make_window, model_path, tmp_path):  # noqa: F811
+def test_thumbnails_survive_ordering_and_adding(qtbot, make_window, model_path, tmp_path):
     win = make_window()
     paths = write_samples(tmp_path / "data", 4, (64, 96), layout="none")
     win.start(paths, str(model_path))
@@ -64,7 +64,7 @@ def test_thumbnails_survive_ordering_and_adding(qtbot, make_window, model_path, 
     qtbot.waitUntil(lambda: all_thumbnails(win), timeout=WAIT_MS)
 
 
-def test_ordering_can_be_cancelled_and_is_remembered(qtbot, make_window, model_path, tmp_path):  # noqa: F811
+def test_ordering_can_be_cancelled_and_is_remembered(qtbot, make_window, model_path, tmp_path):
     paths = write_samples(tmp_path / "data", 5, (64, 96), layout="none")
     win = make_window()
     win.start(paths, str(model_path))
@@ -87,7 +87,7 @@ def test_ordering_can_be_cancelled_and_is_remembered(qtbot, make_window, model_p
     assert "uncertainty" in again.images.list.item(0).text()
 
 
-def test_a_replaced_file_is_read_again(qtbot, make_window, model_path, tmp_path):  # noqa: F811
+def test_a_replaced_file_is_read_again(qtbot, make_window, model_path, tmp_path):
     folder = tmp_path / "data"
     good = write_samples(folder, 1, (64, 96), layout="none")[0]
     broken = folder / "later.png"
@@ -105,7 +105,7 @@ def test_a_replaced_file_is_read_again(qtbot, make_window, model_path, tmp_path)
     qtbot.waitUntil(lambda: "unreadable" not in win.images.list.item(1).text(), timeout=WAIT_MS)
 
 
-def test_a_tiny_image_keeps_the_row_height(qtbot, make_window, model_path, tmp_path):  # noqa: F811
+def test_a_tiny_image_keeps_the_row_height(qtbot, make_window, model_path, tmp_path):
     folder = tmp_path / "data"
     paths = write_samples(folder, 2, (64, 96), layout="none")
     tiny = folder / "tiny.png"

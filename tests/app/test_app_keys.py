@@ -35,7 +35,7 @@ def active_shortcuts(win):
 
 
 @pytest.mark.parametrize("mode", [False, True])
-def test_no_two_shortcuts_are_one_x11_key_press(qtbot, window, model_path, samples, mode):  # noqa: F811
+def test_no_two_shortcuts_are_one_x11_key_press(qtbot, window, model_path, samples, mode):
     """An action listing Shift+] and } (or two actions sharing a press) is "ambiguous" on X11:
     neither fires. Every enabled shortcut must be its own key press, in and out of annotation mode."""
     annotating(qtbot, window, model_path, [samples[0]])
@@ -48,7 +48,7 @@ def test_no_two_shortcuts_are_one_x11_key_press(qtbot, window, model_path, sampl
                 f"{press}: {other[0].text()!r} ({other[1].toString()}) and {action.text()!r} ({sequence.toString()})")
 
 
-def test_brush_keys_and_wheel(qtbot, window, model_path, samples):  # noqa: F811
+def test_brush_keys_and_wheel(qtbot, window, model_path, samples):
     annotating(qtbot, window, model_path, [samples[0]])
     tools = window.annotator.tools
     Key, Mod = QtCore.Qt.Key, QtCore.Qt.KeyboardModifier
@@ -63,7 +63,7 @@ def test_brush_keys_and_wheel(qtbot, window, model_path, samples):  # noqa: F811
     assert tools.radius == 0 and tools.level == 1
 
 
-def test_ctrl_click_picks_and_the_pick_tool_is_one_action(qtbot, window, model_path, samples):  # noqa: F811
+def test_ctrl_click_picks_and_the_pick_tool_is_one_action(qtbot, window, model_path, samples):
     session = annotating(qtbot, window, model_path, [samples[0]])
     tools = window.annotator.tools
     label = session.label
@@ -83,7 +83,7 @@ def test_ctrl_click_picks_and_the_pick_tool_is_one_action(qtbot, window, model_p
     assert session.undo.count() == 0 and (session.label == before).all(), "a Ctrl + click paints nothing"
 
 
-def test_class_keys_stay_with_their_class_after_merge_and_delete(qtbot, window, model_path, samples):  # noqa: F811
+def test_class_keys_stay_with_their_class_after_merge_and_delete(qtbot, window, model_path, samples):
     annotating(qtbot, window, model_path, [samples[0]])
     annotator = window.annotator
     names = list(annotator.classes.names)  # 8 synthetic classes on keys 1–8
@@ -104,7 +104,7 @@ def test_class_keys_stay_with_their_class_after_merge_and_delete(qtbot, window, 
     assert annotator.class_keys[6] == key_of[names[0]], "an added class takes the first free key"
 
 
-def test_class_search_reaches_every_class(qtbot, window, model_path, samples):  # noqa: F811
+def test_class_search_reaches_every_class(qtbot, window, model_path, samples):
     annotating(qtbot, window, model_path, [samples[0]])
     annotator = window.annotator
     for i in range(14):  # 22 classes: most without a key

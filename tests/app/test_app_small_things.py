@@ -89,7 +89,7 @@ def test_cell_sizes_follow_the_working_scale():
     assert cell_size_text(0, None) == "1×1 px"
 
 
-def test_hover_in_annotation_mode_names_the_annotation(qtbot, window, model_path, samples):  # noqa: F811
+def test_hover_in_annotation_mode_names_the_annotation(qtbot, window, model_path, samples):
     session = annotating(qtbot, window, model_path, [samples[0]])
     tools = window.annotator.tools
     prediction = int(session.label[10, 10])
@@ -106,7 +106,7 @@ def test_hover_in_annotation_mode_names_the_annotation(qtbot, window, model_path
     assert window.fit_tool.toolTip() == "Fit to window (Home)", "F is the Fill tool in annotation mode"
 
 
-def test_plot_axis_never_above_100(qtbot, window, model_path, samples):  # noqa: F811
+def test_plot_axis_never_above_100(qtbot, window, model_path, samples):
     window.start([samples[0]], str(model_path))
     qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: len(window.current.curve) >= 2, timeout=WAIT_MS)
@@ -115,7 +115,7 @@ def test_plot_axis_never_above_100(qtbot, window, model_path, samples):  # noqa:
     assert y1 <= 100.0 + 1e-6
 
 
-def test_no_open_images_hint_while_images_are_listed(qtbot, window, model_path, samples):  # noqa: F811
+def test_no_open_images_hint_while_images_are_listed(qtbot, window, model_path, samples):
     window.start(samples, str(model_path))
     qtbot.waitUntil(lambda: bool(window.docs), timeout=WAIT_MS)
     if window.canvas.placeholder.isVisible():

@@ -139,7 +139,7 @@ def test_commands_remove_stale_temporaries_where_they_write(tmp_path, capsys, ru
     import os
     import time
 
-    mask = write_mask(tmp_path / "in" / "x.png")
+    write_mask(tmp_path / "in" / "x.png")
     out = tmp_path / "out"
     out.mkdir()
     stale, fresh = out / ".x.qgt.abc123.tmp", out / ".y.qgt.def456.tmp"
