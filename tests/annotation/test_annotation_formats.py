@@ -274,7 +274,7 @@ def test_annotation_from_file(tmp_path):
 def test_export_memory_per_pixel(tmp_path, fmt, bytes_per_pixel):
     import tracemalloc
 
-    from qgn.annotation.formats import FORMATS
+    from qgn.formats import FORMATS
     from qgn.quadtree import Quadtree
 
     rng = np.random.default_rng(0)
