@@ -8,12 +8,12 @@ dialog), and no test writes into the user's folders. ``REAL_ENVIRON`` keeps the 
 suite started with.
 
 Shared fixtures: ``model_path`` (an untrained tiny model), ``samples`` (synthetic scenes with
-ground truth), ``window`` (a shown MainWindow whose questions answer themselves), ``windows`` (several, for
-restarts and two app instances), ``run_cli``,
-``resources`` (an empty redirected resources folder), ``snapshot``. A test module tunes them with
-module constants: ``SAMPLE_COUNT`` and ``SAMPLE_SIZE`` (H, W) for ``samples``, ``WINDOW_SIZE`` (W, H) for
-``window``. Plain helpers the tests import live beside this file (``sample_files``,
-``hostile_cases``; ``pythonpath = ["tests"]`` in pyproject.toml).
+ground truth), ``window`` (a shown MainWindow whose questions answer themselves), ``windows``
+(several: restarts, two app instances), ``run_cli``, ``resources`` (an empty redirected resources
+folder), ``snapshot``, ``user_state``, ``real_environ``. A test module tunes them with module
+constants: ``SAMPLE_COUNT`` and ``SAMPLE_SIZE`` (H, W) for ``samples``, ``WINDOW_SIZE`` (W, H) for
+``window``. Helper modules the tests import live beside this file (``sample_files``; tests/app has
+``studio_steps``, tests/formats ``hostile_cases``); ``pythonpath = ["tests"]`` in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -41,15 +41,6 @@ APP_VARIABLES = {
 }
 
 
-def isolate_user_state(user: Path, monkeypatch) -> Path:
-    """Point every per-user location the app and the CLI derive (from HOME, XDG_* or their own
-    variables) into ``user``; returns ``user``."""
-    for name, rel in {**USER_FOLDERS, **APP_VARIABLES}.items():
-        monkeypatch.setenv(name, str(user / rel))
-    (user / "home").mkdir(parents=True, exist_ok=True)
-    return user
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _qt_standard_paths_in_test_mode():
     """Qt's standard locations (AppDataLocation, …) go to ``~/.qttest`` of the redirected home."""
@@ -64,10 +55,15 @@ def _qt_standard_paths_in_test_mode():
 
 
 @pytest.fixture(autouse=True)
-def user_state(tmp_path_factory, monkeypatch):
-    """Every test (autouse): see ``isolate_user_state``; yields the test's user folder (``scratch/``
-    is the app's scratch project, ``settings.ini`` its settings, ``home/`` the home folder)."""
-    yield isolate_user_state(tmp_path_factory.mktemp("user"), monkeypatch)
+def user_state(tmp_path_factory, monkeypatch) -> Path:
+    """Every test (autouse): every per-user location the app and the CLI derive — from HOME,
+    XDG_* or their own variables — is inside the test's user folder, returned (``home/``,
+    ``scratch/`` the app's scratch project, ``settings.ini``, ``logs/``)."""
+    user = tmp_path_factory.mktemp("user")
+    for name, rel in {**USER_FOLDERS, **APP_VARIABLES}.items():
+        monkeypatch.setenv(name, str(user / rel))
+    (user / "home").mkdir()
+    return user
 
 
 @pytest.fixture(scope="session")
@@ -154,7 +150,6 @@ def run_cli(capsys):
 def window(request, qtbot):
     """A shown MainWindow with its own (isolated) settings whose recover / unsaved-edits / class
     questions answer themselves; ``WINDOW_SIZE`` (W, H) of the test module resizes it."""
-    pytest.importorskip("pytestqt")
     from qgn_studio.app import make_application
     from qgn_studio.testing import answering_window
 
