@@ -25,14 +25,15 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "formats"))
-
-from conftest import tree_snapshot  # noqa: E402
-from hostile_cases import (  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' helper modules
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "formats"))
+from hostile_cases import (
     HOSTILE_VALUES, TEXT_SOURCE, VALID_TEXT, claimed_size_cases, coco_doc, honest_baseline_case, image, json_paths,
     labelme_doc, labelstudio_doc, mutate, run_measured, write_json_dataset, write_text_dataset,
 )
+from sample_files import tree_snapshot
+
+REPO = Path(__file__).resolve().parents[1]
 
 UNEXPECTED = re.compile(r"\b[A-Z][A-Za-z]*(Error|Exception)\b: |Traceback|unexpected ")
 DOCS = {"coco": coco_doc, "labelme": labelme_doc, "labelstudio": labelstudio_doc}

@@ -104,30 +104,11 @@ def samples(request, tmp_path) -> list[Path]:
     return write_samples(tmp_path / "data", count, size)
 
 
-def tree_snapshot(root) -> dict:
-    """{relative path: (kind, size, mtime_ns, sha256)} of everything under ``root`` (links not
-    followed): two equal snapshots mean nothing was written, replaced or deleted there."""
-    import hashlib
-
-    root = Path(root)
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            rel = path.relative_to(root).as_posix()
-            stat = path.lstat()
-            if path.is_symlink():
-                out[rel] = ("link", os.readlink(path))
-            elif path.is_dir():
-                out[rel] = ("dir",)
-            else:
-                out[rel] = ("file", stat.st_size, stat.st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
-    return out
-
-
 @pytest.fixture
 def snapshot():
-    """``snapshot(root)``: see ``tree_snapshot``."""
+    """``snapshot(root)``: see ``sample_files.tree_snapshot``."""
+    from sample_files import tree_snapshot
+
     return tree_snapshot
 
 

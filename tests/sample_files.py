@@ -1,5 +1,5 @@
-"""Small inputs the tests make: random label maps of blocks, photos, masks, and files whose header
-claims far more pixels than they hold."""
+"""Small inputs the tests make — random label maps of blocks, photos, masks, files whose header
+claims far more pixels than they hold — and a snapshot of a folder tree to show what was written."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -59,3 +59,25 @@ def png_claiming(path: Path, width: int, height: int) -> Path:
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
                      + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
     return path
+
+
+def tree_snapshot(root) -> dict:
+    """{relative path: (kind, size, mtime_ns, sha256)} of everything under ``root`` (links not
+    followed): two equal snapshots mean nothing was written, replaced or deleted there."""
+    import hashlib
+    import os
+
+    root = Path(root)
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            rel = path.relative_to(root).as_posix()
+            stat = path.lstat()
+            if path.is_symlink():
+                out[rel] = ("link", os.readlink(path))
+            elif path.is_dir():
+                out[rel] = ("dir",)
+            else:
+                out[rel] = ("file", stat.st_size, stat.st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
+    return out
