@@ -81,3 +81,10 @@ def tree_snapshot(root) -> dict:
             else:
                 out[rel] = ("file", stat.st_size, stat.st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
     return out
+
+
+def digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes: equal digests before and after mean the file is untouched."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

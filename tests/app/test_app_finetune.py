@@ -4,7 +4,6 @@ inference worker switches to it) or reverts; a long run can be cancelled.
 """
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
@@ -13,6 +12,8 @@ import pytest
 
 from qgn_studio.finetuner import default_model_path
 from qgn_studio.testing import make_dev_model, write_samples
+
+from sample_files import digest
 
 WAIT_MS = 60_000
 SIZE = (64, 96)
@@ -31,10 +32,6 @@ def demo_copy(tmp_path):
     for suffix in (".safetensors", ".json"):
         shutil.copy(demo.with_suffix(suffix), folder / f"demo{suffix}")
     return folder / "demo.safetensors"
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def corrected_window(qtbot, win, tmp_path, demo_copy):

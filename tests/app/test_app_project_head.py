@@ -3,26 +3,22 @@ to the project's own head file (the model file untouched), offered as a start an
 for the next image; the domain warning on an image unlike the model's training images."""
 from __future__ import annotations
 
-import hashlib
 
 import numpy as np
 
 from studio_steps import WAIT_MS, start_annotating
+from sample_files import digest
 
 SAMPLE_COUNT = 2  # the samples fixture
 
 SIZE = (64, 96)
 
 
-def sha(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def test_head_fits_after_a_save_and_starts_the_next_image(qtbot, windows, samples, model_path, tmp_path):
     from qgn.project_head import ProjectHead
 
     folder = tmp_path / "project"
-    model_hash = sha(model_path)
+    model_hash = digest(model_path)
     win = windows(folder=folder)
     session = start_annotating(qtbot, win, samples, model_path)
     assert session.origin == "prediction"  # no head yet: the model's prediction
@@ -33,7 +29,7 @@ def test_head_fits_after_a_save_and_starts_the_next_image(qtbot, windows, sample
         assert win.projects.save()
     head_file = folder / "head.safetensors"
     assert head_file.is_file() and (folder / "head.json").is_file()
-    assert sha(model_path) == model_hash  # the model file is never replaced
+    assert digest(model_path) == model_hash  # the model file is never replaced
     head = ProjectHead.load(head_file)
     assert head.images == 1 and head.fits(win.annotator.classes) and win.head.available()
     assert win.annotator.panel.start_buttons["head"].isEnabled() or win.current.annotation is not None

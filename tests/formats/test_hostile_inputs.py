@@ -31,12 +31,6 @@ BASE_DOCS = {"coco": coco_doc, "labelme": labelme_doc, "labelstudio": labelstudi
 SOURCES = {"coco": lambda r: r, "labelme": lambda r: r, "labelstudio": lambda r: r / "tasks.json"}
 
 
-def cli(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def check_clean(code: int, out: str, err: str, command: str = "import") -> None:
     """Exit 0 or 2; at most one error line, of the form 'qgn CMD: error: …'; no traceback and no
     exception nobody anticipated (in the error or in any item's reason)."""
@@ -63,7 +57,7 @@ VALUES = st.one_of(st.sampled_from(HOSTILE_VALUES), st.integers(-(2**70), 2**70)
 @pytest.mark.parametrize("fmt", ["coco", "labelme", "labelstudio"])
 @FUZZ
 @given(data=st.data())
-def test_json_import_formats_fuzzed(fmt, data, tmp_path_factory, capsys, snapshot):
+def test_json_import_formats_fuzzed(fmt, data, tmp_path_factory, capsys, snapshot, run_cli):
     doc = BASE_DOCS[fmt]()
     path = data.draw(st.sampled_from(json_paths(doc)), label="path")
     delete = data.draw(st.booleans(), label="delete") and isinstance(path[-1], str)
@@ -74,7 +68,7 @@ def test_json_import_formats_fuzzed(fmt, data, tmp_path_factory, capsys, snapsho
     outside.mkdir()
     (outside / "secret.png").write_bytes((root / "images" / "a.png").read_bytes())
     before, around = snapshot(root), snapshot(outside)
-    code, out, err = cli(capsys, "import", SOURCES[fmt](root), "--project", base / "p")
+    code, out, err = run_cli("import", SOURCES[fmt](root), "--project", base / "p")
     check_clean(code, out, err)
     assert snapshot(root) == before and snapshot(outside) == around  # inputs and other folders untouched
     assert files_of(base) <= files_of(base) & ({"ds", "outside", "p"} | {f for f in files_of(base)
@@ -92,11 +86,11 @@ def test_json_import_formats_fuzzed(fmt, data, tmp_path_factory, capsys, snapsho
                      "sky", "road", "ignore: 999", "ignore: x", "999 0 0 road", "-1 0 0 road", "x:y:z", ":::",
                      "a b c d e", "# comment", "", "\u00e9t\u00e9 1 2 3", "road:1,2", "car 9 9 9"]),
     st.text(max_size=12)), max_size=6))
-def test_text_import_formats_fuzzed(fmt, lines, tmp_path_factory, capsys, snapshot):
+def test_text_import_formats_fuzzed(fmt, lines, tmp_path_factory, capsys, snapshot, run_cli):
     base = tmp_path_factory.mktemp(fmt)
     root = write_text_dataset(base / "ds", fmt, VALID_TEXT[fmt] + "\n".join(lines) + "\n")
     before = snapshot(root)
-    code, out, err = cli(capsys, "import", TEXT_SOURCE[fmt](root), "--project", base / "p", "--format", fmt)
+    code, out, err = run_cli("import", TEXT_SOURCE[fmt](root), "--project", base / "p", "--format", fmt)
     check_clean(code, out, err)
     assert snapshot(root) == before
 
@@ -117,33 +111,33 @@ def test_claimed_sizes_are_refused_before_anything_is_allocated(tmp_path):
     print(f"worst peak of the claimed-size cases: {worst / 1e3:.0f} MB (honest baseline {baseline / 1e3:.0f} MB)")
 
 
-def test_a_claimed_size_within_the_limit_is_checked_against_the_image(tmp_path, capsys):
+def test_a_claimed_size_within_the_limit_is_checked_against_the_image(tmp_path, capsys, run_cli):
     doc = coco_doc()
     doc["images"][0]["width"] = 40
     root = write_json_dataset(tmp_path / "ds", "coco", doc)
-    code, out, err = cli(capsys, "import", root, "--project", tmp_path / "p")
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p")
     assert code == 2 and "a: skipped" in out and "claims 40×8 pixels but its image" in out
     assert "imported 1 of 2" in out  # the batch went on
 
 
-def test_qgt_readers_apply_the_one_pixel_limit(tmp_path, monkeypatch, capsys):
+def test_qgt_readers_apply_the_one_pixel_limit(tmp_path, monkeypatch, capsys, run_cli):
     from hostile_cases import qgt_claiming
 
     path = tmp_path / "big.qgt"
     path.write_bytes(qgt_claiming(11585, 11585))
-    code, out, err = cli(capsys, "export", path, "--png", tmp_path / "out.png")
+    code, out, err = run_cli("export", path, "--png", tmp_path / "out.png")
     assert code == 2 and "QGN_MAX_PIXELS" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out.png").exists()
     monkeypatch.setenv("QGN_MAX_PIXELS", str(300 * 200))
     path.write_bytes(qgt_claiming(300, 200))
-    assert cli(capsys, "export", path, "--png", tmp_path / "ok.png")[0] == 0
+    assert run_cli("export", path, "--png", tmp_path / "ok.png")[0] == 0
     path.write_bytes(qgt_claiming(301, 200))
-    assert cli(capsys, "export", path, "--png", tmp_path / "no.png")[0] == 2
+    assert run_cli("export", path, "--png", tmp_path / "no.png")[0] == 2
 
 
 # --------------------------------------------------------------------------- paths outside the dataset
 @pytest.mark.parametrize("image_path", ["../../outside/secret.png", "ABSOLUTE"])
-def test_labelme_image_path_outside_the_dataset_is_refused(tmp_path, capsys, image_path):
+def test_labelme_image_path_outside_the_dataset_is_refused(tmp_path, capsys, image_path, run_cli):
     outside = tmp_path / "outside"
     image(outside / "secret.png")
     doc = labelme_doc()
@@ -151,24 +145,24 @@ def test_labelme_image_path_outside_the_dataset_is_refused(tmp_path, capsys, ima
     root = tmp_path / "ds" / "sub"
     root.mkdir(parents=True)
     (root / "a.json").write_text(json.dumps(doc))
-    code, out, err = cli(capsys, "import", root, "--project", tmp_path / "p")
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p")
     assert code == 2 and "outside the dataset folder" in out + err or "absolute path" in out + err
     assert not (tmp_path / "p").exists()  # nothing imported: no project either
 
 
-def test_coco_absolute_file_name_is_refused(tmp_path, capsys):
+def test_coco_absolute_file_name_is_refused(tmp_path, capsys, run_cli):
     outside = tmp_path / "outside"
     image(outside / "secret.png")
     doc = coco_doc()
     doc["images"][0]["file_name"] = str(outside / "secret.png")
     root = write_json_dataset(tmp_path / "ds", "coco", doc)
-    code, out, err = cli(capsys, "import", root, "--project", tmp_path / "p")
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p")
     assert code == 2 and "absolute path" in out and "imported 1 of 2" in out
     assert all("secret" not in str(im.path) for im in Project.open(tmp_path / "p").images)
 
 
 @pytest.mark.parametrize("fmt", ["cvat", "cityscapes", "ids"])
-def test_mask_links_pointing_outside_are_refused(tmp_path, capsys, fmt):
+def test_mask_links_pointing_outside_are_refused(tmp_path, capsys, fmt, run_cli):
     root = write_text_dataset(tmp_path / "ds", fmt, VALID_TEXT[fmt])
     mask = next(p for p in root.rglob("*.png") if "JPEGImages" not in str(p) and "leftImg8bit" not in str(p)
                 and "images" not in p.parts)
@@ -176,22 +170,22 @@ def test_mask_links_pointing_outside_are_refused(tmp_path, capsys, fmt):
     shutil.copy(mask, private)
     mask.unlink()
     mask.symlink_to(private)
-    code, out, err = cli(capsys, "import", TEXT_SOURCE[fmt](root), "--project", tmp_path / "p", "--format", fmt)
+    code, out, err = run_cli("import", TEXT_SOURCE[fmt](root), "--project", tmp_path / "p", "--format", fmt)
     assert code == 2 and "outside the dataset folder" in out + err, out + err
     assert not (tmp_path / "p").exists()
 
 
-def test_image_links_pointing_outside_are_not_imported(tmp_path, capsys):
+def test_image_links_pointing_outside_are_not_imported(tmp_path, capsys, run_cli):
     root = write_text_dataset(tmp_path / "ds", "cvat", VALID_TEXT["cvat"])
     image(tmp_path / "private.png")
     (root / "JPEGImages" / "a.png").unlink()
     (root / "JPEGImages" / "a.png").symlink_to(tmp_path / "private.png")
-    code, out, err = cli(capsys, "import", root, "--project", tmp_path / "p")
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p")
     assert code == 2 and "no image found" in out
 
 
 # --------------------------------------------------------------------------- schema: one line, no guesses
-def test_malformed_labelme_shapes_are_refused_not_guessed(tmp_path, capsys):
+def test_malformed_labelme_shapes_are_refused_not_guessed(tmp_path, capsys, run_cli):
     for name, shape in {"null_label": {"label": None, "points": [[0, 0], [5, 0], [5, 5]]},
                         "nan": {"label": "sky", "points": [[0, 0], [float("nan"), 0], [5, 5]]},
                         "inf": {"label": "sky", "points": [[0, 0], [1e999, 0], [5, 5]]}}.items():
@@ -199,27 +193,27 @@ def test_malformed_labelme_shapes_are_refused_not_guessed(tmp_path, capsys):
         doc["shapes"].append(shape)
         root = tmp_path / name
         write_json_dataset(root, "labelme", doc)
-        code, out, err = cli(capsys, "import", root, "--project", tmp_path / f"p-{name}")
+        code, out, err = run_cli("import", root, "--project", tmp_path / f"p-{name}")
         assert code == 2 and len(err.strip().splitlines()) == 1 and not UNEXPECTED.search(out + err), out + err
         assert not (tmp_path / f"p-{name}").exists()
 
 
 @pytest.mark.parametrize("setting", ["log_every=0", "checkpoint_every=0", "iterations=abc", "lr=1e9", "lr=nan",
                                      "lr=inf", "batch_size=100000", "input_scale=0", "crop=-1", "flip=3"])
-def test_training_settings_are_bounded(tmp_path, capsys, setting):
-    code, out, err = cli(capsys, "train", "--preset", "demo", "--set", setting, "--out", tmp_path / "run",
+def test_training_settings_are_bounded(tmp_path, capsys, setting, run_cli):
+    code, out, err = run_cli("train", "--preset", "demo", "--set", setting, "--out", tmp_path / "run",
                          "--threads", "1")
     assert code == 2 and len(err.strip().splitlines()) == 1 and setting.split("=")[0] in err, err
     assert not (tmp_path / "run").exists()
 
 
-def test_finetune_options_are_bounded_before_anything_is_read(tmp_path, capsys):
-    code, out, err = cli(capsys, "finetune", "--model", "demo", "--images", tmp_path / "nowhere", "--labels",
+def test_finetune_options_are_bounded_before_anything_is_read(tmp_path, capsys, run_cli):
+    code, out, err = run_cli("finetune", "--model", "demo", "--images", tmp_path / "nowhere", "--labels",
                          tmp_path / "nowhere", "--out", tmp_path / "new.safetensors", "--batch-size", "100000")
     assert code == 2 and "batch_size" in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_model_config_sizes_are_bounded_before_allocating(tmp_path, capsys):
+def test_model_config_sizes_are_bounded_before_allocating(tmp_path, capsys, run_cli):
     from qgn.resources import default_model
 
     source = default_model("demo")
@@ -230,14 +224,14 @@ def test_model_config_sizes_are_bounded_before_allocating(tmp_path, capsys):
         doc["config"][field] = value
         weights.with_suffix(".json").write_text(json.dumps(doc))
         image(tmp_path / "photo.png", (64, 64))
-        code, out, err = cli(capsys, "predict", "--model", weights, tmp_path / "photo.png", "--out", tmp_path / "o",
+        code, out, err = run_cli("predict", "--model", weights, tmp_path / "photo.png", "--out", tmp_path / "o",
                              "--threads", "1")
         assert code == 2 and field in err and len(err.strip().splitlines()) == 1, err
 
 
 # --------------------------------------------------------------------------- batches go on; the catch-all
 @pytest.mark.parametrize("failure", [MemoryError, KeyError, TypeError, Image.DecompressionBombError, OverflowError])
-def test_an_import_batch_reports_any_failure_and_goes_on(tmp_path, capsys, monkeypatch, failure):
+def test_an_import_batch_reports_any_failure_and_goes_on(tmp_path, capsys, monkeypatch, failure, run_cli):
     import qgn.formats.labelme as labelme
 
     root = tmp_path / "ds"
@@ -252,13 +246,13 @@ def test_an_import_batch_reports_any_failure_and_goes_on(tmp_path, capsys, monke
         return real(doc, classes, source, mapping)
 
     monkeypatch.setattr(labelme, "read_labelme_document", flaky)
-    code, out, err = cli(capsys, "import", root, "--project", tmp_path / "p")
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p")
     assert code == 2 and "a: skipped" in out and "imported 1 of 2" in out, out + err
     assert len(err.strip().splitlines()) == 1
     assert [im.key for im in Project.open(tmp_path / "p").images] == ["b"]
 
 
-def test_an_unanticipated_exception_is_one_line_and_a_log(tmp_path, capsys, monkeypatch):
+def test_an_unanticipated_exception_is_one_line_and_a_log(tmp_path, capsys, monkeypatch, run_cli):
     import qgn.cli.stats as stats
 
     def broken(args):
@@ -266,18 +260,18 @@ def test_an_unanticipated_exception_is_one_line_and_a_log(tmp_path, capsys, monk
 
     monkeypatch.setattr(stats, "run", broken)
     monkeypatch.setenv("QGN_LOG_DIR", str(tmp_path / "logs"))
-    code, out, err = cli(capsys, "stats", tmp_path)
+    code, out, err = run_cli("stats", tmp_path)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "TypeError: something nobody foresaw" in err
     logs = list((tmp_path / "logs").glob("qgn-stats-*.log"))
     assert len(logs) == 1 and str(logs[0]) in err
     assert "Traceback" in logs[0].read_text() and "something nobody foresaw" in logs[0].read_text()
 
 
-def test_an_import_where_every_item_fails_creates_no_project(tmp_path, capsys):
+def test_an_import_where_every_item_fails_creates_no_project(tmp_path, capsys, run_cli):
     doc = labelme_doc()
     doc["shapes"][0]["label"] = "zebra"
     root = write_json_dataset(tmp_path / "ds", "labelme", doc)
-    code, out, err = cli(capsys, "import", root, "--project", tmp_path / "p", "--classes",
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p", "--classes",
                          write_classes(tmp_path))
     assert code == 2 and "no project was created" in err and not (tmp_path / "p").exists()
 
@@ -289,7 +283,7 @@ def write_classes(folder: Path) -> Path:
 
 
 # --------------------------------------------------------------------------- duplicate class names and ids
-def test_duplicate_class_names_are_refused_with_file_and_line(tmp_path, capsys):
+def test_duplicate_class_names_are_refused_with_file_and_line(tmp_path, capsys, run_cli):
     from qgn.classes import ClassSet, parse_classes_txt
 
     with pytest.raises(ValueError, match=r"classes.txt line 4: class 'Sky' repeats 'sky' of line 1"):
@@ -297,13 +291,13 @@ def test_duplicate_class_names_are_refused_with_file_and_line(tmp_path, capsys):
     with pytest.raises(ValueError, match="names must differ"):
         ClassSet(("sky", "road", "sky"))
     root = write_text_dataset(tmp_path / "cvat", "cvat", VALID_TEXT["cvat"] + "sky:1,2,3::\n")
-    code, out, err = cli(capsys, "import", root, "--project", tmp_path / "p")
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p")
     assert code == 2 and "labelmap.txt line 5" in err and "repeats 'sky' of line 3" in err, err
     assert not (tmp_path / "p").exists()
 
 
 @pytest.mark.parametrize("case", ["same name", "renamed twin", "same id", "image ids"])
-def test_coco_duplicates_are_refused(tmp_path, capsys, case):
+def test_coco_duplicates_are_refused(tmp_path, capsys, case, run_cli):
     doc = coco_doc()
     if case == "same name":
         doc["categories"].append({"id": 9, "name": "sky"})
@@ -315,7 +309,7 @@ def test_coco_duplicates_are_refused(tmp_path, capsys, case):
         doc["images"][1]["id"] = 1  # the second image would get the first one's annotations
         doc["annotations"][1]["image_id"] = 1
     root = write_json_dataset(tmp_path / "ds", "coco", doc)
-    code, out, err = cli(capsys, "import", root, "--project", tmp_path / "p")
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p")
     assert code == 2 and "instances_default.json" in out + err and not UNEXPECTED.search(out + err), out + err
     words = {"same name": "categories", "renamed twin": "categories", "same id": "id 1",
              "image ids": "has the id 1 of images[0]"}[case]
@@ -337,7 +331,7 @@ def test_a_project_json_with_duplicate_class_names_is_refused(tmp_path):
 
 
 # --------------------------------------------------------------------------- training never loses a good checkpoint
-def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
+def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys, run_cli):
     import qgn.train.loop as loop
 
     real = loop.train_step
@@ -355,7 +349,7 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     args = ["train", "--preset", "demo", "--set", "iterations=6", "--set", "checkpoint_every=2", "--set",
             "synthetic_n=4", "--set", "synthetic_size=64", "--set", "batch_size=1", "--set", "crop=0",
             "--set", "log_every=1", "--out", out, "--threads", "1", "--device", "cpu"]
-    code, _, err = cli(capsys, *args)
+    code, _, err = run_cli(*args)
     assert code == 2 and "diverged" in err and "iteration 2" in err and "--resume" in err, err
     assert len([line for line in err.splitlines() if "error" in line]) == 1
     assert json.loads((out / "last.state.json").read_text())["iteration"] == 2
@@ -365,7 +359,7 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     load_model(out / "last.safetensors")  # finite: it loads (NaN weights are refused)
 
 
-def test_training_on_labels_without_a_labelled_pixel_saves_nothing(tmp_path, capsys):
+def test_training_on_labels_without_a_labelled_pixel_saves_nothing(tmp_path, capsys, run_cli):
     from qgn.quadtree.label_io import write_classes_file  # noqa: F401 - the folder layout
 
     data = tmp_path / "data"
@@ -375,7 +369,7 @@ def test_training_on_labels_without_a_labelled_pixel_saves_nothing(tmp_path, cap
         image(data / "images" / f"{i}.png", (64, 64))
         Image.fromarray(np.full((64, 64), 255, np.uint8), "L").save(data / "labels" / f"{i}.png")
     (data / "classes.txt").write_text("sky\nroad\n")
-    code, _, err = cli(capsys, "train", "--set", f"dataset='{data}'", "--set", "iterations=2", "--set",
+    code, _, err = run_cli("train", "--set", f"dataset='{data}'", "--set", "iterations=2", "--set",
                        "batch_size=1", "--set", "crop=0", "--out", tmp_path / "run", "--threads", "1",
                        "--device", "cpu")
     assert code == 2 and "no labelled pixel" in err, err
@@ -383,7 +377,7 @@ def test_training_on_labels_without_a_labelled_pixel_saves_nothing(tmp_path, cap
 
 
 # --------------------------------------------------------------------------- stale temporaries
-def test_stale_temporaries_are_cleaned_where_commands_write(tmp_path, capsys):
+def test_stale_temporaries_are_cleaned_where_commands_write(tmp_path, capsys, run_cli):
     import time
 
     from qgn.annotation.formats import FORMATS
@@ -402,8 +396,8 @@ def test_stale_temporaries_are_cleaned_where_commands_write(tmp_path, capsys):
 
     png_tmp = stale(tmp_path / "png")
     deep_tmp = stale(tmp_path / "cs" / "gtFine" / "default" / "default")
-    assert cli(capsys, "export", tmp_path / "m.qgt", "--png", tmp_path / "png" / "m.png")[0] == 0
-    assert cli(capsys, "export", tmp_path / "m.qgt", "--format", "cityscapes", "--out", tmp_path / "cs")[0] == 0
+    assert run_cli("export", tmp_path / "m.qgt", "--png", tmp_path / "png" / "m.png")[0] == 0
+    assert run_cli("export", tmp_path / "m.qgt", "--format", "cityscapes", "--out", tmp_path / "cs")[0] == 0
     assert not png_tmp.exists() and not deep_tmp.exists()
 
 

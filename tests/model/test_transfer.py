@@ -3,7 +3,6 @@
 --classes` and a classes.txt beside the labels; the original model is never written."""
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
@@ -17,6 +16,8 @@ from qgn.model.checkpoint import load_model, save_model
 from qgn.model.qgn import QGN, QGNConfig
 from qgn.model.transfer import head_layers, match_classes, match_key, transfer_model
 from qgn.quadtree.label_io import format_classes_file, write_label_png
+
+from sample_files import digest
 
 
 def tiny_model(classes=SYNTHETIC_CLASSES, seed=0) -> QGN:
@@ -59,10 +60,6 @@ def test_transfer_keeps_shared_rows_and_the_rest_of_the_network():
     from qgn.propagation import Scheme
 
     assert predict(new, image, Scheme("all")).label().max() < 4
-
-
-def digest(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_cli_finetune_transfers_to_the_classes_of_the_labels(tmp_path, capsys):

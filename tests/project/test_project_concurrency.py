@@ -17,7 +17,6 @@ from PIL import Image
 
 from qgn.classes import ClassSet
 from qgn.classes_edit import apply_to_project, delete_class, rename_class
-from qgn.cli.main import main
 from qgn.project import PROJECT_FILE, Project, ProjectChangedError, ProjectError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,14 +53,8 @@ def read_all(root: Path) -> dict:
     return out
 
 
-def cli(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 # --------------------------------------------------------------------------- finding 1: opening never deletes
-def test_opening_and_exporting_never_write_or_delete(tmp_path, capsys, snapshot):
+def test_opening_and_exporting_never_write_or_delete(tmp_path, capsys, snapshot, run_cli):
     root = tmp_path / "p"
     project = make_project(root)
     apply_to_project(project, rename_class(project.classes, 2, "post"))
@@ -70,14 +63,14 @@ def test_opening_and_exporting_never_write_or_delete(tmp_path, capsys, snapshot)
     os.utime(tmp, (time.time() - 3600, time.time() - 3600))
     before = snapshot(root)
     Project.open(root)
-    code, out, err = cli(capsys, "export", "--project", root, "--out", tmp_path / "out", "--formats", "png")
+    code, out, err = run_cli("export", "--project", root, "--out", tmp_path / "out", "--formats", "png")
     assert code == 0, err
     assert "exported 8 annotation(s) of 8 image(s)" in out
     assert snapshot(root) == before
 
 
 @pytest.mark.parametrize("generation", ["backup", -1, 5, "7", True], ids=["backup", "minus1", "5", "str7", "true"])
-def test_a_stale_project_json_is_an_error_that_deletes_nothing(tmp_path, capsys, snapshot, generation):
+def test_a_stale_project_json_is_an_error_that_deletes_nothing(tmp_path, capsys, snapshot, generation, run_cli):
     root = tmp_path / "p"
     project = make_project(root)
     backup = (root / PROJECT_FILE).read_bytes()  # e.g. Time Machine, git, a sync conflict copy
@@ -96,7 +89,7 @@ def test_a_stale_project_json_is_an_error_that_deletes_nothing(tmp_path, capsys,
     assert str(root / PROJECT_FILE) in str(caught.value)
     if generation in ("backup", 5):
         assert "annotations.g1" in str(caught.value) and "Nothing was changed or deleted" in str(caught.value)
-    code, out, err = cli(capsys, "export", "--project", root, "--out", tmp_path / "out", "--formats", "png")
+    code, out, err = run_cli("export", "--project", root, "--out", tmp_path / "out", "--formats", "png")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "project.json" in err
     assert snapshot(root) == before  # 8 annotations and 2 autosaves all still there
     (root / PROJECT_FILE).write_bytes(good)  # putting the right project.json back gives everything back
@@ -213,7 +206,7 @@ def test_two_processes_adding_images_at_once_lose_nothing(tmp_path):
     assert len({im.key for im in project.images}) == len(project.images)
 
 
-def test_a_command_importing_while_the_project_is_open_is_merged(tmp_path, capsys):
+def test_a_command_importing_while_the_project_is_open_is_merged(tmp_path, capsys, run_cli):
     root = tmp_path / "p"
     make_project(root, n=2, autosaves=0)
     window = Project.open(root)  # e.g. the app, open since before
@@ -224,7 +217,7 @@ def test_a_command_importing_while_the_project_is_open_is_merged(tmp_path, capsy
         Image.fromarray(np.full((4, 6), i, np.uint8), "L").save(dataset / "labels" / f"new_{i}.png")
         Image.new("RGB", (6, 4)).save(dataset / "images" / f"new_{i}.png")
     (dataset / "classes.txt").write_text("sky\nroad\npole\ncar\n")
-    code, out, err = cli(capsys, "import", dataset / "labels", "--project", root, "--format", "ids")
+    code, out, err = run_cli("import", dataset / "labels", "--project", root, "--format", "ids")
     assert code == 0, err
     window.set_done(window.images[0], True)  # the window's next write
     project = Project.open(root)
@@ -267,7 +260,7 @@ def test_a_class_edit_that_cannot_rewrite_one_file_changes_nothing(tmp_path, sna
 
 
 # --------------------------------------------------------------------------- finding 5: autosaves are user data
-def test_import_never_deletes_or_hides_an_autosave(tmp_path, capsys):
+def test_import_never_deletes_or_hides_an_autosave(tmp_path, capsys, run_cli):
     root = tmp_path / "p"
     images = tmp_path / "ds" / "images"
     images.mkdir(parents=True)
@@ -280,7 +273,7 @@ def test_import_never_deletes_or_hides_an_autosave(tmp_path, capsys):
     for name in ("a", "b"):
         Image.fromarray(np.full((4, 6), 3, np.uint8), "L").save(labels / f"{name}.png")
     (tmp_path / "ds" / "classes.txt").write_text("sky\nroad\npole\ncar\n")
-    code, out, err = cli(capsys, "import", labels, "--project", root, "--format", "ids")
+    code, out, err = run_cli("import", labels, "--project", root, "--format", "ids")
     assert code == 2 and "a: skipped" in out and "unsaved edits" in out and "imported 1 of 2" in out
     reopened = Project.open(root)
     (a,) = [im for im in reopened.images if im.key == "a"]

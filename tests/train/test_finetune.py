@@ -1,5 +1,4 @@
 """Fine-tuning on corrections: the library (finetune, compare_models, save_new_model) and `qgn finetune`."""
-import hashlib
 from pathlib import Path
 import json
 
@@ -22,7 +21,7 @@ from qgn.quadtree import Quadtree
 from qgn.resources import demo_model_path
 from qgn.train.finetune import (Comparison, FinetuneConfig, cell_agreement, changed_cells, compare_models,
                                 finetune, save_new_model)
-from sample_files import write_mask, write_photo
+from sample_files import digest, write_mask, write_photo
 
 FAST = dict(batch_size=2, scale_min=1.0, scale_max=1.0)
 
@@ -242,10 +241,6 @@ def test_save_new_model_never_overwrites_silently(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ the CLI
-def digest(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @pytest.fixture(scope="module")
 def finetune_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("finetune")
