@@ -78,6 +78,7 @@ def test_a_class_edit_the_project_cannot_apply_changes_nothing(qtbot, windows, s
     paint(win, 2, 6, [(5, 5), (40, 20)])
     with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
         assert win.projects.save()
+    qtbot.waitUntil(lambda: not win.head.fitting, timeout=WAIT_MS)  # the save's head refit is written
     project = Project.open(folder)
     broken = project.annotation_path(project.images[1])
     broken.write_bytes(broken.read_bytes()[:-7])  # one file the edit cannot rewrite
