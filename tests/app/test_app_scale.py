@@ -83,7 +83,10 @@ def test_a_rule_change_restyles_the_curves_without_rebuilding_them(qtbot) -> Non
                          0.5 + 0.05 * d, 0.8) for rule in ("all", "pc") for d in range(6)]
     plot.show_points(points, Setting("pc"), None)
     items = dict(plot._families)
-    names = lambda: sorted(label.text for _sample, label in plot.legend.items)  # noqa: E731
+
+    def names():
+        return sorted(label.text for _sample, label in plot.legend.items)
+
     assert names() == ["All", "PC (current)"]
     plot.show_points(points, Setting("all"), None)
     assert plot._families == items  # the same plot items, restyled

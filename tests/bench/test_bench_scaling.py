@@ -53,8 +53,10 @@ def test_smooth_upscaling_keeps_the_classes_and_draws_one_line() -> None:
     up = smooth_upscale_label(label, (64, 64))
     assert set(np.unique(up)) == {0, 1}
     nearest = np.kron(label, np.ones((8, 8), np.uint8))
-    # where each row's class-1 run starts: the staircase jumps 8 pixels every 8 rows, a line ~1 per row
-    starts = lambda a: np.argmax(a[16:48] == 1, axis=1)  # noqa: E731
+
+    def starts(a):  # where each row's class-1 run starts: a staircase jumps 8 pixels every 8 rows, a line ~1
+        return np.argmax(a[16:48] == 1, axis=1)
+
     assert np.abs(np.diff(starts(nearest))).max() == 8
     assert np.abs(np.diff(starts(up))).max() <= 2
     assert (up == nearest).mean() > 0.95

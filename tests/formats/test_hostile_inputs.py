@@ -360,8 +360,6 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
 
 
 def test_training_on_labels_without_a_labelled_pixel_saves_nothing(tmp_path, capsys, run_cli):
-    from qgn.quadtree.label_io import write_classes_file  # noqa: F401 - the folder layout
-
     data = tmp_path / "data"
     for sub in ("images", "labels"):
         (data / sub).mkdir(parents=True)
