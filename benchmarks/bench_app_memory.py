@@ -27,14 +27,14 @@ from pathlib import Path
 if not os.environ.get("DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PIL import Image  # noqa: E402
-from PySide6 import QtCore, QtWidgets  # noqa: E402
+from PIL import Image
+from PySide6 import QtCore, QtWidgets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qgn_studio.app import make_application  # noqa: E402
-from qgn_studio.main_window import MainWindow  # noqa: E402
-from qgn_studio.testing import bundled_or_dev_model  # noqa: E402
+from qgn_studio.app import make_application
+from qgn_studio.main_window import MainWindow
+from qgn_studio.testing import bundled_or_dev_model
 
 
 def rss_bytes() -> int:

@@ -16,9 +16,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qgn.bench.memory_table import NetworkSettings, format_memory_table, memory_rows  # noqa: E402
-from qgn.bench.workload import load_workload  # noqa: E402
-from qgn.model.checkpoint import load_model  # noqa: E402
+from qgn.bench.memory_table import NetworkSettings, format_memory_table, memory_rows
+from qgn.bench.workload import load_workload
+from qgn.model.checkpoint import load_model
 
 
 def main() -> int:

@@ -136,7 +136,10 @@ def main() -> int:
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    log = lambda m: print(f"bench_domain: {m}", file=sys.stderr, flush=True)  # noqa: E731
+
+    def log(message):
+        print(f"bench_domain: {message}", file=sys.stderr, flush=True)
+
     photo_set = photos()
     results = [
         measure("camvid", camvid("train"), camvid("val"),

@@ -23,7 +23,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 CANDIDATES = {
@@ -42,7 +41,7 @@ def make_photo(path: Path, size: tuple[int, int], data: str, frame: int) -> str:
 
         sample = open_dataset(data, "val")[frame]
         source = f"{data} val frame {frame} ({sample.name})"
-    except Exception:  # noqa: BLE001 - no CamVid here: a synthetic scene
+    except Exception:
         from qgn.data.synthetic import make_scene
 
         image, _ = make_scene(frame, 360, 480)

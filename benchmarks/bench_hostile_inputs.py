@@ -25,14 +25,15 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from conftest import tree_snapshot  # noqa: E402
-from hostile_cases import (  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' helper modules
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "formats"))
+from hostile_cases import (
     HOSTILE_VALUES, TEXT_SOURCE, VALID_TEXT, claimed_size_cases, coco_doc, honest_baseline_case, image, json_paths,
     labelme_doc, labelstudio_doc, mutate, run_measured, write_json_dataset, write_text_dataset,
 )
+from sample_files import tree_snapshot
+
+REPO = Path(__file__).resolve().parents[1]
 
 UNEXPECTED = re.compile(r"\b[A-Z][A-Za-z]*(Error|Exception)\b: |Traceback|unexpected ")
 DOCS = {"coco": coco_doc, "labelme": labelme_doc, "labelstudio": labelstudio_doc}
@@ -51,7 +52,7 @@ def run_cli(args: list[str]) -> tuple[int, str, str]:
             code = main([str(a) for a in args])
         except SystemExit as exc:  # argparse
             code = int(exc.code or 0)
-        except BaseException as exc:  # noqa: BLE001 - counted as not clean
+        except BaseException as exc:
             code = -1
             err.write(f"Traceback (escaped main): {type(exc).__name__}: {exc}\n")
     return code, out.getvalue(), err.getvalue()

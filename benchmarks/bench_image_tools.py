@@ -22,7 +22,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["QGN_STUDIO_SCRATCH"] = tempfile.mkdtemp()  # keep autosaves out of the user's scratch project
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def gestures(size: tuple[int, int], repeats: int = 7) -> dict:

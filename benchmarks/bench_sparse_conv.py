@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qgn.bench.sparse_conv import print_table, run_benchmark  # noqa: E402
+from qgn.bench.sparse_conv import print_table, run_benchmark
 
 
 def main() -> None:

@@ -67,15 +67,6 @@ def write_samples(folder: Path, count: int = 3, size: tuple[int, int] = (96, 128
     return paths
 
 
-def isolate_app(tmp_path: Path, monkeypatch) -> None:
-    """Keep a test's settings and scratch autosaves inside ``tmp_path``, and make the QApplication."""
-    from qgn_studio.app import make_application
-
-    monkeypatch.setenv("QGN_STUDIO_SETTINGS", str(tmp_path / "settings.ini"))
-    monkeypatch.setenv("QGN_STUDIO_SCRATCH", str(tmp_path / "scratch"))
-    make_application()
-
-
 def answering_window(recover: str = "later", unsaved: str = "discard"):
     """A MainWindow whose recover / unsaved-edits questions answer themselves (no modal dialogs)."""
     from qgn_studio.main_window import MainWindow, make_settings

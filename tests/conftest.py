@@ -1,49 +1,187 @@
 """Fixtures shared by the whole suite.
 
-Every test runs with the app's settings file and its per-user scratch/autosave folder inside a
-fresh temporary folder (autouse), so a crashed autosave or a setting in the real user folders
-can never reach a test (a recover dialog would otherwise block it), and no test writes there.
+Isolation (autouse, every test): the user's home, the XDG folders, the app's settings file, its
+per-user scratch/autosave folder and the CLI's log folder all point into a fresh temporary folder,
+and Qt's standard paths are in test mode. So nothing a user has on disk — a crashed autosave, a
+setting, a recent project — can reach a test (a recovery question would block it on a modal
+dialog), and no test writes into the user's folders. ``REAL_ENVIRON`` keeps the environment the
+suite started with.
+
+Shared fixtures: ``model_path`` (an untrained tiny model), ``samples`` (synthetic scenes with
+ground truth), ``window`` (a shown MainWindow whose questions answer themselves), ``windows``
+(several: restarts, two app instances), ``run_cli``, ``resources`` (an empty redirected resources
+folder), ``snapshot``, ``user_state``, ``real_environ``. A test module tunes them with module
+constants: ``SAMPLE_COUNT`` and ``SAMPLE_SIZE`` (H, W) for ``samples``, ``WINDOW_SIZE`` (W, H) for
+``window``. Helper modules the tests import live beside this file (``sample_files``; tests/app has
+``studio_steps``, tests/formats ``hostile_cases``); ``pythonpath = ["tests"]`` in pyproject.toml.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+
+REAL_ENVIRON = dict(os.environ)  # before any isolation: what the app would see outside the suite
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no display needed (scripts/test sets it too)
+
+# Where each redirected variable points, below a test's own user folder.
+USER_FOLDERS = {
+    "HOME": "home",
+    "XDG_CONFIG_HOME": "home/.config",
+    "XDG_DATA_HOME": "home/.local/share",
+    "XDG_CACHE_HOME": "home/.cache",
+    "XDG_STATE_HOME": "home/.local/state",
+}
+APP_VARIABLES = {
+    "QGN_STUDIO_SETTINGS": "settings.ini",
+    "QGN_STUDIO_SCRATCH": "scratch",
+    "QGN_LOG_DIR": "logs",  # tracebacks of unexpected CLI failures
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _qt_standard_paths_in_test_mode():
+    """Qt's standard locations (AppDataLocation, …) go to ``~/.qttest`` of the redirected home."""
+    try:
+        from PySide6 import QtCore
+    except ImportError:
+        yield
+        return
+    QtCore.QStandardPaths.setTestModeEnabled(True)
+    yield
+    QtCore.QStandardPaths.setTestModeEnabled(False)
 
 
 @pytest.fixture(autouse=True)
-def _isolate_user_state(tmp_path_factory, monkeypatch):
-    """Point the app's settings and scratch folders at a per-test temporary folder."""
+def user_state(tmp_path_factory, monkeypatch) -> Path:
+    """Every test (autouse): every per-user location the app and the CLI derive — from HOME,
+    XDG_* or their own variables — is inside the test's user folder, returned (``home/``,
+    ``scratch/`` the app's scratch project, ``settings.ini``, ``logs/``)."""
     user = tmp_path_factory.mktemp("user")
-    monkeypatch.setenv("QGN_STUDIO_SETTINGS", str(user / "settings.ini"))
-    monkeypatch.setenv("QGN_STUDIO_SCRATCH", str(user / "scratch"))
-    monkeypatch.setenv("QGN_LOG_DIR", str(user / "logs"))  # tracebacks of unexpected CLI failures
-    yield user
+    for name, rel in {**USER_FOLDERS, **APP_VARIABLES}.items():
+        monkeypatch.setenv(name, str(user / rel))
+    (user / "home").mkdir()
+    return user
 
 
-def tree_snapshot(root) -> dict:
-    """{relative path: (kind, size, mtime_ns, sha256)} of everything under ``root`` (links not
-    followed): two equal snapshots mean nothing was written, replaced or deleted there."""
-    import hashlib
-    import os
-    from pathlib import Path
+@pytest.fixture(scope="session")
+def real_environ() -> dict:
+    """The environment the suite started with (before isolation)."""
+    return dict(REAL_ENVIRON)
 
-    root = Path(root)
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            rel = path.relative_to(root).as_posix()
-            stat = path.lstat()
-            if path.is_symlink():
-                out[rel] = ("link", os.readlink(path))
-            elif path.is_dir():
-                out[rel] = ("dir",)
-            else:
-                out[rel] = ("file", stat.st_size, stat.st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
-    return out
+
+# ------------------------------------------------------------------------------------------ models
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory) -> Path:
+    """An untrained tiny QGN over the synthetic classes, biased towards "composite" so that PC
+    refines part of each image (read only: tests that change a model copy it)."""
+    from qgn_studio.testing import make_dev_model
+
+    return make_dev_model(tmp_path_factory.mktemp("model") / "dev.safetensors", composite_bias=0.6)
+
+
+@pytest.fixture
+def resources(tmp_path, monkeypatch) -> Path:
+    """An empty resources folder (``models/`` inside) that ``qgn.resources`` reads instead of the
+    bundled one; the test writes the models it needs."""
+    root = tmp_path / "resources"
+    (root / "models").mkdir(parents=True)
+    monkeypatch.setenv("QGN_RESOURCES", str(root))
+    return root
+
+
+# ------------------------------------------------------------------------------------------ files
+@pytest.fixture
+def samples(request, tmp_path) -> list[Path]:
+    """Synthetic scenes in ``tmp_path/data/images`` with ground truth in ``data/labels``:
+    ``SAMPLE_COUNT`` (default 3) images of ``SAMPLE_SIZE`` (default (64, 96)) from the test module."""
+    from qgn_studio.testing import write_samples
+
+    count = getattr(request.module, "SAMPLE_COUNT", 3)
+    size = getattr(request.module, "SAMPLE_SIZE", (64, 96))
+    return write_samples(tmp_path / "data", count, size)
 
 
 @pytest.fixture
 def snapshot():
-    """``snapshot(root)``: see ``tree_snapshot``."""
+    """``snapshot(root)``: see ``sample_files.tree_snapshot``."""
+    from sample_files import tree_snapshot
+
     return tree_snapshot
+
+
+# ------------------------------------------------------------------------------------------ the CLI
+@pytest.fixture
+def run_cli(capsys):
+    """``run_cli(*argv)`` runs ``qgn`` in this process: (exit code, stdout, stderr)."""
+    from qgn.cli.main import main
+
+    def run(*argv):
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+# ------------------------------------------------------------------------------------------ the app
+@pytest.fixture
+def window(request, qtbot):
+    """A shown MainWindow with its own (isolated) settings whose recover / unsaved-edits / class
+    questions answer themselves; ``WINDOW_SIZE`` (W, H) of the test module resizes it."""
+    from qgn_studio.app import make_application
+    from qgn_studio.testing import answering_window
+
+    make_application()
+    win = answering_window()
+    qtbot.addWidget(win)
+    size = getattr(request.module, "WINDOW_SIZE", None)
+    if size is not None:
+        win.resize(*size)
+    win.show()
+    yield win
+    win.projects.ask_unsaved = lambda count, what: "discard"  # a test may have changed the answer
+    win.close()
+
+
+class Windows:
+    """``windows(recover=, unsaved=, folder=)`` makes a shown MainWindow whose recover / unsaved /
+    project-folder questions answer as told (autosave after 50 ms); all are closed at the end."""
+
+    def __init__(self, qtbot):
+        self.qtbot = qtbot
+        self.made: list = []
+
+    def __call__(self, recover="later", unsaved="discard", folder=None):
+        from qgn_studio.testing import answering_window
+
+        win = answering_window(recover, unsaved)
+        win.projects.ask_folder = lambda title, new: folder
+        win.projects.timer.setInterval(50)
+        self.qtbot.addWidget(win)
+        win.show()
+        self.made.append(win)
+        return win
+
+    def crash(self, win) -> None:
+        """Let ``win`` go as a killed process would: nothing saved, nothing discarded."""
+        win.jobs.wait_idle()
+        win.annotator.forget(win.docs)
+        win.projects.closed = lambda: None  # a killed process never gets to say it closed normally
+        win.close()
+
+
+@pytest.fixture
+def windows(qtbot):
+    """Several windows of one test (two app instances on one project, a restart after a crash):
+    see ``Windows``."""
+    from qgn_studio.app import make_application
+
+    make_application()
+    maker = Windows(qtbot)
+    yield maker
+    for win in maker.made:
+        win.projects.ask_unsaved = lambda count, what: "discard"
+        win.close()

@@ -15,7 +15,7 @@ little resident memory and seconds of time. Valid only for programs whose contro
 arithmetic do not depend on float values: the decoder with the All, GTC and mask schemes, dense
 encoders and the dilated baseline qualify; predicted-composite selection (argmax of logits) does
 not — measure PC by passing its site masks (Scheme "mask"). Tested against real execution in
-tests/test_bench_memory.py.
+tests/bench/test_bench_memory.py.
 """
 from __future__ import annotations
 

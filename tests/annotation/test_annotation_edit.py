@@ -1,0 +1,332 @@
+"""Label edits and annotations (issue #7): every tool against a brute-force loop over pixels, edits
+applied/reverted/merged, the derived quadtree against ``Quadtree.from_label``, and bad input."""
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qgn.annotation import Annotation, LabelEdit, cells_along, changed_cells, fill_region, paint_cells, pick
+from qgn.annotation.edit import StrokeRecorder
+from qgn.classes import ClassSet
+from qgn.quadtree import Quadtree
+
+HYP = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CLASSES = ClassSet.generic(5, ignore_index=255)
+
+
+# --------------------------------------------------------------------------- brute-force references
+def ref_paint(label: np.ndarray, level: int, points, value: int) -> np.ndarray:
+    """Loop over pixels: a pixel changes when its level cell holds a point."""
+    out = label.copy()
+    h, w = label.shape
+    size = 2**level
+    cells = set()
+    for x, y in points:
+        px, py = int(np.floor(x)), int(np.floor(y))
+        if 0 <= px < w and 0 <= py < h:
+            cells.add((px // size, py // size))
+    for yy in range(h):
+        for xx in range(w):
+            if (xx // size, yy // size) in cells:
+                out[yy, xx] = value
+    return out
+
+
+def ref_fill(label: np.ndarray, x: int, y: int, value: int) -> np.ndarray:
+    """Breadth-first search over 4-neighbours."""
+    out = label.copy()
+    h, w = label.shape
+    target = label[y, x]
+    seen = np.zeros(label.shape, bool)
+    queue = deque([(y, x)])
+    seen[y, x] = True
+    while queue:
+        cy, cx = queue.popleft()
+        out[cy, cx] = value
+        for ny, nx in ((cy - 1, cx), (cy + 1, cx), (cy, cx - 1), (cy, cx + 1)):
+            if 0 <= ny < h and 0 <= nx < w and not seen[ny, nx] and label[ny, nx] == target:
+                seen[ny, nx] = True
+                queue.append((ny, nx))
+    return out
+
+
+def ref_cells_along(level: int, start, end, samples: int = 20000) -> set[tuple[int, int]]:
+    """Cells hit by dense samples along the open segment (a subset of the exact answer that misses
+    only cells crossed over a length below 1/samples)."""
+    size = 2**level
+    t = (np.arange(samples) + 0.5) / samples
+    x = start[0] + t * (end[0] - start[0])
+    y = start[1] + t * (end[1] - start[1])
+    return set(zip((np.floor(x / size)).astype(int).tolist(), (np.floor(y / size)).astype(int).tolist()))
+
+
+def random_label(rng, h, w, k=5, ignore=255, blobs=True):
+    """Blocky random maps (large uniform regions, like real masks) with some ignore pixels."""
+    if blobs:
+        small = rng.integers(0, k, (max(1, h // 4), max(1, w // 4)))
+        label = np.kron(small, np.ones((4, 4), np.int64))[:h, :w]
+        label = np.pad(label, ((0, h - label.shape[0]), (0, w - label.shape[1])), mode="edge")
+    else:
+        label = rng.integers(0, k, (h, w))
+    label[rng.random((h, w)) < 0.03] = ignore
+    return label.astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- paint_cells
+@given(
+    h=st.integers(1, 37), w=st.integers(1, 37), level=st.integers(0, 4), value=st.sampled_from([0, 3, 255]),
+    seed=st.integers(0, 2**31), npts=st.integers(0, 6),
+)
+@HYP
+def test_paint_cells_matches_pixel_loop(h, w, level, value, seed, npts):
+    rng = np.random.default_rng(seed)
+    label = random_label(rng, h, w)
+    points = np.stack([rng.uniform(-5, w + 5, npts), rng.uniform(-5, h + 5, npts)], axis=1)
+    edit = paint_cells(label, level, points, value)
+    expected = ref_paint(label, level, points, value)
+    original = label.copy()
+    assert np.array_equal(label, original), "paint_cells must not modify its input"
+    assert edit.pixel_count == int((expected != original).sum()), "only changed pixels are recorded"
+    assert np.all(np.diff(edit.index) > 0), "index sorted and unique"
+    edit.apply(label)
+    assert np.array_equal(label, expected)
+    edit.revert(label)
+    assert np.array_equal(label, original)
+
+
+def test_paint_cells_int_points_clipped_cells_and_outside():
+    label = np.zeros((5, 7), np.uint8)
+    edit = paint_cells(label, 2, np.array([[6, 4], [100, 100], [-1, 0]]), 2)  # cell (1, 1) is clipped to 3×1
+    edit.apply(label)
+    expected = np.zeros((5, 7), np.uint8)
+    expected[4:, 4:] = 2
+    assert np.array_equal(label, expected)
+    assert paint_cells(label, 0, np.zeros((0, 2)), 1).is_empty
+    assert paint_cells(label, 3, np.array([[6.5, 4.5]]), 2).pixel_count == 35 - 3
+
+
+def test_paint_cells_uint16_and_bad_values():
+    label = np.full((8, 8), 300, np.uint16)
+    edit = paint_cells(label, 1, np.array([[0.5, 0.5]]), 1000)
+    assert edit.after.dtype == np.uint16 and set(edit.after.tolist()) == {1000} and edit.pixel_count == 4
+    with pytest.raises(ValueError, match="does not fit"):
+        paint_cells(np.zeros((4, 4), np.uint8), 0, np.array([[1, 1]]), 256)
+    with pytest.raises(ValueError, match="uint8 or uint16"):
+        paint_cells(np.zeros((4, 4), np.int64), 0, np.array([[1, 1]]), 1)
+    with pytest.raises(ValueError, match="erasing paints the ignore value"):
+        paint_cells(np.zeros((4, 4), np.uint8), 0, np.array([[1, 1]]), ClassSet.generic(3).ignore_index)
+    with pytest.raises(ValueError, match="level"):
+        paint_cells(np.zeros((4, 4), np.uint8), -1, np.array([[1, 1]]), 1)
+
+
+def test_paint_cells_large_image_stroke_is_small():
+    """A drag over a 2048×1024 map at level 0 records only the touched pixels."""
+    label = np.zeros((1024, 2048), np.uint8)
+    points = cells_along(0, (3.5, 7.5), (2000.2, 1000.9))
+    edit = paint_cells(label, 0, points, 4)
+    assert edit.pixel_count == len(points)
+    assert edit.nbytes == edit.pixel_count * (8 + 1 + 1)
+
+
+# --------------------------------------------------------------------------- cells_along
+@given(
+    level=st.integers(0, 4),
+    coords=st.lists(st.floats(-20, 80, allow_nan=False), min_size=4, max_size=4),
+)
+@HYP
+def test_cells_along_covers_the_segment(level, coords):
+    start, end = (coords[0], coords[1]), (coords[2], coords[3])
+    got = cells_along(level, start, end)
+    size = 2**level
+    assert got.dtype == np.int64 and got.shape[1] == 2
+    assert np.all(got % size == 0), "points are cells' top-left pixels"
+    cells = [(int(x) // size, int(y) // size) for x, y in got]
+    assert all(a != b for a, b in zip(cells, cells[1:])), "no cell twice in a row"
+    # 4-connected chain (a straight segment crosses one grid line at a time, or a corner exactly).
+    assert all(abs(a[0] - b[0]) <= 1 and abs(a[1] - b[1]) <= 1 for a, b in zip(cells, cells[1:]))
+    assert ref_cells_along(level, start, end) <= set(cells)
+    first = (int(np.floor(start[0] / size)), int(np.floor(start[1] / size)))
+    last = (int(np.floor(end[0] / size)), int(np.floor(end[1] / size)))
+    assert cells[0] == first and cells[-1] == last
+
+
+def test_cells_along_exact_cases():
+    assert cells_along(1, (0.5, 0.5), (0.5, 0.5)).tolist() == [[0, 0]]
+    assert cells_along(1, (0.5, 0.5), (7.5, 0.5)).tolist() == [[0, 0], [2, 0], [4, 0], [6, 0]]
+    # A 45° diagonal through grid corners touches only the diagonal cells.
+    assert cells_along(0, (0.0, 0.0), (3.0, 3.0)).tolist() == [[0, 0], [1, 1], [2, 2], [3, 3]]
+    with pytest.raises(ValueError, match="finite"):
+        cells_along(0, (float("nan"), 0), (1, 1))
+
+
+def test_drag_stroke_leaves_no_gaps():
+    """Painting cells_along a fast drag equals painting every pixel the line passes."""
+    label = np.zeros((64, 64), np.uint8)
+    pts = cells_along(2, (1.5, 2.5), (60.5, 40.5))
+    painted = label.copy()
+    paint_cells(label, 2, pts, 1).apply(painted)
+    t = (np.arange(4000) + 0.5) / 4000
+    dense = np.stack([1.5 + t * 59, 2.5 + t * 38], axis=1)
+    assert np.array_equal(painted, ref_paint(label, 2, dense, 1))
+
+
+# --------------------------------------------------------------------------- fill_region
+@given(h=st.integers(1, 30), w=st.integers(1, 30), seed=st.integers(0, 2**31), k=st.integers(1, 4),
+       blobs=st.booleans(), value=st.integers(0, 4))
+@HYP
+def test_fill_region_matches_bfs(h, w, seed, k, blobs, value):
+    rng = np.random.default_rng(seed)
+    label = random_label(rng, h, w, k=k, blobs=blobs)
+    x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+    edit = fill_region(label, x, y, value)
+    expected = ref_fill(label, x, y, value)
+    original = label.copy()
+    assert edit.pixel_count == int((expected != original).sum())
+    assert np.all(np.diff(edit.index) > 0)
+    edit.apply(label)
+    assert np.array_equal(label, expected)
+    edit.revert(label)
+    assert np.array_equal(label, original)
+
+
+def test_fill_region_spiral_and_errors():
+    """A spiral corridor (a long chain of runs) is filled end to end, and only it."""
+    n = 41
+    label = np.ones((n, n), np.uint8)
+    lo_y, hi_y, lo_x, hi_x = 0, n - 1, 0, n - 1
+    while lo_y <= hi_y and lo_x <= hi_x:  # carve a spiral corridor of 0s with walls of 1s between
+        label[lo_y, lo_x:hi_x + 1] = 0
+        label[lo_y:hi_y + 1, hi_x] = 0
+        label[hi_y, lo_x:hi_x + 1] = 0
+        label[lo_y + 2:hi_y + 1, lo_x] = 0
+        if lo_x + 2 <= hi_x - 2 and lo_y + 2 <= hi_y - 2:
+            label[lo_y + 1, lo_x + 1:hi_x - 1] = 1
+        lo_y, hi_y, lo_x, hi_x = lo_y + 2, hi_y - 2, lo_x + 2, hi_x - 2
+    edit = fill_region(label, 0, 0, 3)
+    filled = label.copy()
+    edit.apply(filled)
+    assert np.array_equal(filled, ref_fill(label, 0, 0, 3))
+    assert fill_region(label, 0, 0, int(label[0, 0])).is_empty
+    with pytest.raises(ValueError, match="outside"):
+        fill_region(label, n, 0, 1)
+
+
+# --------------------------------------------------------------------------- pick, changed_cells
+def test_pick_and_changed_cells():
+    label = np.arange(30, dtype=np.uint8).reshape(5, 6)
+    assert pick(label, 4, 2) == 16 and pick(label, 4.7, 2.2) == 16
+    with pytest.raises(ValueError, match="outside"):
+        pick(label, -1, 0)
+    ref = label.copy()
+    edited = label.copy()
+    edited[4, 5] = 0
+    edited[0, 0] = 9
+    for level in range(4):
+        got = changed_cells(edited, ref, level)
+        size = 2**level
+        expected = np.zeros((-(-5 // size), -(-6 // size)), bool)
+        for yy, xx in zip(*np.nonzero(edited != ref)):
+            expected[yy // size, xx // size] = True
+        assert np.array_equal(got, expected)
+    with pytest.raises(ValueError, match="same 2-D size"):
+        changed_cells(label, label[:4], 0)
+
+
+# --------------------------------------------------------------------------- LabelEdit.then
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 6))
+@HYP
+def test_then_equals_sequence_and_reverts(seed, n):
+    rng = np.random.default_rng(seed)
+    original = random_label(rng, 23, 29)
+    label = original.copy()
+    combined = LabelEdit.empty(label.dtype)
+    recorder = StrokeRecorder(label)
+    for _ in range(n):
+        if rng.random() < 0.3:
+            edit = fill_region(label, int(rng.integers(0, 29)), int(rng.integers(0, 23)), int(rng.integers(0, 5)))
+        else:
+            level = int(rng.integers(0, 4))
+            pts = cells_along(level, tuple(rng.uniform(0, 29, 2)), tuple(rng.uniform(0, 23, 2)))
+            edit = paint_cells(label, level, pts, int(rng.choice([0, 1, 2, 255])))
+        edit.apply(label)
+        recorder.record(edit)
+        combined = combined.then(edit)
+    stroke = recorder.edit()  # what a drag does: record each step, one edit at the end
+    for a, b in ((stroke.index, combined.index), (stroke.before, combined.before), (stroke.after, combined.after)):
+        assert np.array_equal(a, b)
+    replay = original.copy()
+    combined.apply(replay)
+    assert np.array_equal(replay, label)
+    assert combined.pixel_count == int((label != original).sum()), "memory ∝ pixels changed overall"
+    assert np.all(np.diff(combined.index) > 0)
+    combined.revert(replay)
+    assert np.array_equal(replay, original)
+
+
+def test_then_drops_pixels_painted_back():
+    label = np.zeros((4, 4), np.uint8)
+    a = paint_cells(label, 1, np.array([[0, 0]]), 2)
+    a.apply(label)
+    b = paint_cells(label, 0, np.array([[0, 0]]), 0)
+    ab = a.then(b)
+    assert ab.pixel_count == 3 and 0 not in ab.index.tolist()
+    with pytest.raises(ValueError, match="length"):
+        LabelEdit(np.zeros(2, np.int64), np.zeros(1, np.uint8), np.zeros(2, np.uint8))
+
+
+# --------------------------------------------------------------------------- Annotation
+def test_annotation_derived_quadtree_follows_edits():
+    rng = np.random.default_rng(7)
+    pred = random_label(rng, 45, 70)
+    ann = Annotation.from_prediction(pred, CLASSES)
+    assert ann.label.dtype == np.uint8 and ann.source == "prediction"
+    assert ann.quadtree() == Quadtree.from_label(pred, 5, 255, 6)
+    brute = pred.copy()
+    history = []
+    for i in range(8):
+        level = i % 5
+        pts = cells_along(level, tuple(rng.uniform(0, 70, 2)), tuple(rng.uniform(0, 45, 2)))
+        value = [0, 1, 2, 3, 4, 255][i % 6]
+        edit = paint_cells(ann.label, level, pts, value)
+        ann.apply(edit)
+        brute = ref_paint(brute, level, pts, value)
+        history.append(brute.copy())
+        assert np.array_equal(ann.label, brute)
+        assert ann.quadtree() == Quadtree.from_label(brute, 5, 255, 6)
+        assert np.array_equal(ann.tpyramid().to_label(), brute)
+    assert ann.changed_cells(0).sum() == int((brute != pred).sum())
+    edit = fill_region(ann.label, 0, 0, 4)
+    ann.apply(edit)
+    ann.revert(edit)
+    assert ann.quadtree() == Quadtree.from_label(history[-1], 5, 255, 6)
+
+
+def test_annotation_refuses_bad_edits_and_maps():
+    ann = Annotation.empty(6, 9, CLASSES)
+    assert ann.source == "empty" and np.all(ann.label == 255) and ann.shape == (6, 9)
+    bad = paint_cells(ann.label, 0, np.array([[1, 1]]), 7)  # 7 is no class of 5 and not the ignore value
+    with pytest.raises(ValueError, match=r"\[7\]"):
+        ann.apply(bad)
+    assert np.all(ann.label == 255), "a refused edit leaves the map untouched"
+    with pytest.raises(ValueError, match="outside"):
+        ann.apply(LabelEdit(np.array([54]), np.array([255], np.uint8), np.array([1], np.uint8)))
+    with pytest.raises(ValueError, match="another class set"):
+        Annotation.from_prediction(np.full((3, 3), 9), CLASSES)
+    with pytest.raises(ValueError, match="no ignore value"):
+        Annotation.empty(3, 3, ClassSet.generic(3))
+    with pytest.raises(ValueError, match="0..65535"):
+        Annotation.from_prediction(np.zeros((3, 3), np.int64), ClassSet.generic(3, ignore_index=-1))
+
+
+def test_annotation_sixteen_bit_classes():
+    classes = ClassSet.generic(300, ignore_index=65535)
+    pred = np.arange(300 * 4).reshape(40, 30) % 300
+    ann = Annotation.from_prediction(pred, classes, levels=4)
+    assert ann.label.dtype == np.uint16
+    ann.apply(paint_cells(ann.label, 2, np.array([[5, 5]]), 299))
+    ann.apply(paint_cells(ann.label, 0, np.array([[0, 0]]), 65535))
+    assert ann.quadtree() == Quadtree.from_label(ann.label, 300, 65535, 4)

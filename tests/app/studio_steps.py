@@ -1,0 +1,73 @@
+"""What a user does in QGN Studio, as steps the app's tests share: open images and wait for the
+prediction, switch annotation mode on, paint with the tools, drag the mouse over the canvas.
+
+The windows themselves come from the ``window`` / ``windows`` fixtures in ``tests/conftest.py``.
+"""
+from __future__ import annotations
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+WAIT_MS = 30_000  # a generous bound for a prediction on a loaded machine; a passing test never waits it out
+
+
+def start_annotating(qtbot, win, paths, model_path):
+    """Open ``paths`` with ``model_path``, wait for the prediction, switch annotation mode on; the
+    current image's annotation session."""
+    win.start(paths, str(model_path))
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    win.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    return win.current.annotation
+
+
+def annotating(qtbot, win, model_path, paths):
+    """``start_annotating`` under PC from the root (depth 0), with the whole image in view."""
+    from qgn_studio.document import Setting
+
+    win.explore.set_setting(Setting("pc", depth=0))
+    session = start_annotating(qtbot, win, paths, model_path)
+    win.canvas.fit()
+    QtWidgets.QApplication.processEvents()
+    return session
+
+
+def paint(win, level, class_id, points):
+    """One stroke of the paint tool at cell ``level`` with ``class_id`` through image ``points``."""
+    tools = win.annotator.tools
+    tools.set_level(level)
+    tools.set_class(class_id)
+    tools.press(*points[0])
+    for p in points[1:]:
+        tools.move(*p)
+    tools.release()
+
+
+def widget_point(win, x: float, y: float) -> QtCore.QPoint:
+    """The viewport pixel showing image point (x, y)."""
+    scene = win.canvas.view.mapViewToScene(QtCore.QPointF(x, y))
+    return win.canvas.graphics.mapFromScene(scene)
+
+
+def send_mouse(win, kind, x, y, buttons=QtCore.Qt.MouseButton.LeftButton,
+               modifiers=QtCore.Qt.KeyboardModifier.NoModifier):
+    """One mouse event of ``kind`` at image point (x, y), sent to the canvas's viewport."""
+    viewport = win.canvas.graphics.viewport()
+    pos = QtCore.QPointF(widget_point(win, x, y))
+    button = QtCore.Qt.MouseButton.NoButton if kind == QtCore.QEvent.Type.MouseMove else QtCore.Qt.MouseButton.LeftButton
+    held = QtCore.Qt.MouseButton.NoButton if kind == QtCore.QEvent.Type.MouseButtonRelease else buttons
+    event = QtGui.QMouseEvent(kind, pos, viewport.mapToGlobal(pos), button, held, modifiers)
+    QtWidgets.QApplication.sendEvent(viewport, event)
+
+
+def drag(win, points, modifiers=QtCore.Qt.KeyboardModifier.NoModifier):
+    """A left-button gesture through image points (press at the first, release at the last)."""
+    send_mouse(win, QtCore.QEvent.Type.MouseButtonPress, *points[0], modifiers=modifiers)
+    for x, y in points[1:]:
+        send_mouse(win, QtCore.QEvent.Type.MouseMove, x, y, modifiers=modifiers)
+    send_mouse(win, QtCore.QEvent.Type.MouseButtonRelease, *points[-1], modifiers=modifiers)
+
+
+def wait_for_image(qtbot, win, path):
+    """Wait until ``path`` is the current image and its prediction is on the canvas."""
+    qtbot.waitUntil(lambda: win.current is not None and win.current.path == path.resolve()
+                    and win.current.result is not None and win.canvas.result is win.current.result, timeout=WAIT_MS)

@@ -1,0 +1,302 @@
+"""Annotation in QGN Studio under pytest-qt (offscreen): mouse strokes at several cell levels, fill,
+erase, pick, undo/redo, the derived quadtree against a brute-force reference, incremental canvas
+updates, the changed-vs-prediction view, starting points, class edits and the mode's shortcuts.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from PySide6 import QtCore, QtWidgets
+
+from qgn_studio.canvas.annotation_layers import annotation_rgba
+from qgn_studio.panels.images import annotation_badges
+from qgn_studio.testing import write_samples
+from qgn_studio.tools.commands import undo_bytes
+from studio_steps import WAIT_MS, annotating, drag, wait_for_image
+
+SIZE = (64, 96)  # H, W: two rows of three 32-px root cells
+SAMPLE_COUNT, SAMPLE_SIZE = 2, SIZE  # the samples fixture
+WINDOW_SIZE = (1200, 800)
+
+
+def segment_cells(level, start, end, samples=2000):
+    """Brute force: the level cells a straight segment passes through, by dense sampling."""
+    t = np.linspace(0.0, 1.0, samples)
+    xs = start[0] + t * (end[0] - start[0])
+    ys = start[1] + t * (end[1] - start[1])
+    return {(int(y) >> level, int(x) >> level) for x, y in zip(xs, ys)}
+
+
+def paint_reference(label, level, cells, value):
+    out = label.copy()
+    size = 1 << level
+    for cy, cx in cells:
+        out[cy * size:(cy + 1) * size, cx * size:(cx + 1) * size] = value
+    return out
+
+
+def flood_region(label, x, y):
+    """Brute force: the 4-connected region of pixels equal to label[y, x], by breadth-first search."""
+    h, w = label.shape
+    value, seen, todo = label[y, x], np.zeros(label.shape, bool), [(y, x)]
+    seen[y, x] = True
+    while todo:
+        cy, cx = todo.pop()
+        for ny, nx in ((cy - 1, cx), (cy + 1, cx), (cy, cx - 1), (cy, cx + 1)):
+            if 0 <= ny < h and 0 <= nx < w and not seen[ny, nx] and label[ny, nx] == value:
+                seen[ny, nx] = True
+                todo.append((ny, nx))
+    return seen
+
+
+def brute_force_leaves(label, num_classes, ignore, levels=6):
+    """Per level, the bool grid of quadtree leaves: a cell is a leaf when its pixels (padding to a
+    multiple of 32 counts as ignore) are all equal and it is a root cell or its parent is not."""
+    h, w = label.shape
+    root = 1 << (levels - 1)
+    ph, pw = -(-h // root) * root, -(-w // root) * root
+    padded = np.full((ph, pw), -1, np.int64)
+    padded[:h, :w] = np.where(label == ignore, -1, label)
+    uniform = []
+    for lv in range(levels):
+        s = 1 << lv
+        grid = np.zeros((ph // s, pw // s), bool)
+        for cy in range(ph // s):
+            for cx in range(pw // s):
+                block = padded[cy * s:(cy + 1) * s, cx * s:(cx + 1) * s]
+                grid[cy, cx] = (block == block.flat[0]).all()
+        uniform.append(grid)
+    leaves = []
+    for lv in range(levels):
+        if lv == levels - 1:
+            leaves.append(uniform[lv].copy())
+        else:
+            parent_mixed = ~np.repeat(np.repeat(uniform[lv + 1], 2, axis=0), 2, axis=1)
+            leaves.append(uniform[lv] & parent_mixed)
+    return leaves
+
+
+def test_strokes_at_several_levels_fill_erase_pick_undo_redo(qtbot, window, model_path, samples):
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    tools = window.annotator.tools
+    start = session.label.copy()
+    assert start.shape == SIZE and np.array_equal(start, window.current.result.label)
+    expected = start.copy()
+    undo = session.undo
+
+    strokes = [  # (level, class, start, end): horizontal and vertical drags, one coarse cell, single pixels
+        (5, 3, (5.5, 5.5), (5.5, 5.5)),
+        (3, 1, (2.5, 40.5), (90.5, 40.5)),
+        (0, 6, (70.5, 3.5), (70.5, 60.5)),
+        (2, 7, (30.5, 10.5), (60.5, 10.5)),
+    ]
+    for i, (level, class_id, a, b) in enumerate(strokes):
+        tools.set_level(level)
+        tools.set_class(class_id)
+        middle = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
+        drag(window, [a, middle, b])
+        expected = paint_reference(expected, level, segment_cells(level, a, b), class_id)
+        np.testing.assert_array_equal(session.label, expected, err_msg=f"stroke {i} at level {level}")
+        assert undo.count() == i + 1, "a drag must be one undo step"
+
+    tools.set_tool("erase")
+    tools.set_level(1)
+    drag(window, [(40.5, 50.5), (50.5, 50.5)])
+    expected = paint_reference(expected, 1, segment_cells(1, (40.5, 50.5), (50.5, 50.5)), 255)
+    np.testing.assert_array_equal(session.label, expected)
+
+    tools.set_tool("fill")
+    tools.set_class(4)
+    drag(window, [(10.5, 40.5)])
+    expected[flood_region(expected, 10, 40)] = 4
+    np.testing.assert_array_equal(session.label, expected)
+    assert undo.count() == 6
+
+    tools.set_tool("paint")
+    drag(window, [(5.5, 5.5)], modifiers=QtCore.Qt.KeyboardModifier.AltModifier)  # Alt-click picks
+    assert tools.class_id == int(expected[5, 5]) == 3
+    tools.set_tool("pick")
+    drag(window, [(70.5, 30.5)])
+    assert tools.class_id == 6 and undo.count() == 6  # picking edits nothing
+
+    # The derived quadtree (kept current block by block) against brute force and the library.
+    reference = brute_force_leaves(session.label, 8, 255)
+    for lv in range(6):
+        np.testing.assert_array_equal(session.pyramid.leaves[lv], reference[lv], err_msg=f"level {lv}")
+    tree = session.annotation.quadtree()
+    assert len(tree) == session.pyramid.leaf_count()
+
+    # Undo stores changed pixels only; undo/redo walk the whole history.
+    changed_total = sum(undo.command(i).edit.pixel_count for i in range(undo.count()))
+    assert undo_bytes(undo) <= changed_total * (8 + 2 * session.label.itemsize)
+    final = session.label.copy()
+    window.annotator.undo_action.trigger()
+    assert undo.index() == 5
+    while undo.canUndo():
+        undo.undo()
+    np.testing.assert_array_equal(session.label, start)
+    np.testing.assert_array_equal(session.pyramid.leaves[0], brute_force_leaves(start, 8, 255)[0])
+    window.annotator.redo_action.trigger()
+    while undo.canRedo():
+        undo.redo()
+    np.testing.assert_array_equal(session.label, final)
+
+
+def test_canvas_repaints_only_the_stroke_rectangle(qtbot, window, model_path, samples):
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    layers = window.canvas.layers
+    window.set_layer_visible("changed", True)
+    full_renders = []
+    for key in ("annotation", "changed"):
+        item = layers[key].item
+        original = item.set_array
+        item.set_array = lambda *a, _o=original, _k=key, **k: (full_renders.append(_k), _o(*a, **k))[1]
+    writes = []
+    item = layers["annotation"].item
+    original_write = item.write
+    item.write = lambda y0, x0, patch: (writes.append((y0, x0, patch.shape[:2])), original_write(y0, x0, patch))[1]
+    tools = window.annotator.tools
+    tools.set_level(1)
+    tools.set_class(5)
+    drag(window, [(10.5, 10.5), (20.5, 10.5), (30.5, 12.5)])
+    assert full_renders == [], "a stroke must not re-render whole layers"
+    assert writes and all(h * w <= 32 * 32 for _y, _x, (h, w) in writes)
+    np.testing.assert_array_equal(layers["annotation"].item.rgba, annotation_rgba(session.label, session.classes))
+    changed = layers["changed"].item.rgba[..., 3] > 0
+    np.testing.assert_array_equal(changed, session.label != session.reference)
+    pixels = int((session.label != session.reference).sum())
+    assert pixels > 0
+    qtbot.waitUntil(lambda: f"<b>{pixels:,} px</b>" in window.annotator.panel.changed_text.text(), timeout=WAIT_MS)
+
+
+def test_starting_points_and_start_over_is_undoable(qtbot, window, model_path, samples, tmp_path):
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    doc = window.current
+    prediction = session.label.copy()
+    annotator = window.annotator
+
+    def start_over(source, expected):
+        annotator.start_from(source)  # prepared on the job thread, then one undoable edit
+        qtbot.waitUntil(lambda: np.array_equal(session.label, expected), timeout=WAIT_MS)
+
+    start_over("truth", doc.ground_truth)
+    start_over("empty", np.full(SIZE, 255))
+    mask = np.random.default_rng(5).integers(0, 8, SIZE).astype(np.uint8)
+    path = tmp_path / "mask.png"
+    Image.fromarray(mask).save(path)
+    annotator.choose_mask_file = lambda: str(path)
+    start_over("import", mask)
+    wrong = tmp_path / "small.png"
+    Image.fromarray(mask[:10, :10]).save(wrong)
+    annotator.choose_mask_file = lambda: str(wrong)
+    annotator.start_from("import")  # refused with a message, nothing changes
+    qtbot.waitUntil(lambda: "image is" in window.canvas.banner.label.text(), timeout=WAIT_MS)
+    np.testing.assert_array_equal(session.label, mask)
+    assert session.undo.count() == 3
+    for _ in range(3):
+        session.undo.undo()
+    np.testing.assert_array_equal(session.label, prediction)
+
+
+def test_class_names_and_colours_are_editable(qtbot, window, model_path, samples):
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    annotator = window.annotator
+    table = annotator.panel.classes
+    table.item(2, 2).setText("asphalt")  # as if typed in place
+    assert annotator.classes.names[2] == "asphalt" and session.classes.names[2] == "asphalt"
+    annotator.choose_colour = lambda rgb, name: (1, 2, 3)
+    table.recolour_requested.emit(2)
+    assert annotator.classes.palette[2] == (1, 2, 3)
+    layer = window.canvas.layers["annotation"]
+    np.testing.assert_array_equal(layer.item.rgba, annotation_rgba(session.label, annotator.classes))
+    if (session.label == 2).any():
+        assert tuple(layer.item.rgba[session.label == 2][0, :3]) == (1, 2, 3)
+
+
+def test_annotation_mode_takes_its_keys_and_gives_them_back(qtbot, window, model_path, samples):
+    annotating(qtbot, window, model_path, [samples[0]])
+    annotator = window.annotator
+
+    def press(key: str) -> None:
+        window.activateWindow()
+        window.canvas.graphics.setFocus()
+        QtWidgets.QApplication.processEvents()
+        qtbot.keyClick(window.canvas.graphics, key)
+
+    press("3")
+    assert annotator.tools.class_id == 2
+    press("[")
+    press("[")
+    assert annotator.tools.level == 4
+    press("]")
+    assert annotator.tools.level == 3
+    press("f")
+    assert annotator.tools.tool == "fill"
+    press("b")
+    assert annotator.tools.tool == "paint"
+    depth = window.explore.setting().depth
+    assert depth == 0, "viewing keys must not act in annotation mode"
+    press("a")
+    assert not annotator.enabled
+    press("3")
+    assert window.explore.setting().depth == 3 and annotator.tools.class_id == 2
+    press("[")
+    assert window.explore.setting().depth == 4 and annotator.tools.level == 3
+    rows = " ".join(k for _s, k, _t in window.shortcut_rows)
+    for key in ("Ctrl+Z", "Ctrl+Shift+Z", "Ctrl+Y", "Ctrl+S", "B", "E", "A"):
+        assert key in rows
+
+
+def test_painting_with_nothing_to_start_from_does_nothing(qtbot, window, tmp_path, model_path):
+    images = write_samples(tmp_path / "plain", 1, SIZE, layout="none")
+    window.start(images, str(tmp_path / "missing.safetensors"))  # no model: no prediction
+    qtbot.waitUntil(lambda: window.current is not None and window.current.image is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "Model" in window.canvas.banner.label.text(), timeout=WAIT_MS)
+    window.annotator.set_mode(True)
+    # the image is read on a worker: wait until the window has shown it (the drawing surface is sized)
+    qtbot.waitUntil(lambda: window.annotator.surface.boundingRect().width() == SIZE[1], timeout=WAIT_MS)
+    drag(window, [(5.5, 5.5), (20.5, 5.5)])
+    assert window.current.annotation is None  # nothing to start from yet: not painted, no crash
+    assert "Waiting" in window.statusBar().currentMessage()
+
+
+def test_a_brush_of_several_cells(qtbot, window, model_path, samples):
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    tools = window.annotator.tools
+    larger = next(a for a in window.annotator.mode_actions if a.text().startswith("Larger brush"))
+    larger.trigger()
+    larger.trigger()
+    assert tools.radius == 2
+    smaller = next(a for a in window.annotator.mode_actions if a.text().startswith("Smaller brush"))
+    smaller.trigger()
+    assert tools.radius == 1
+    tools.set_level(2)
+    tools.set_class(4)
+    expected = session.label.copy()
+    drag(window, [(30.5, 30.5), (50.5, 30.5)])
+    cells = {(cy + dy, cx + dx) for cy, cx in segment_cells(2, (30.5, 30.5), (50.5, 30.5))
+             for dy in (-1, 0, 1) for dx in (-1, 0, 1)}  # radius 1: the 3×3 cells around each cell
+    cells = {(cy, cx) for cy, cx in cells if 0 <= cy < 16 and 0 <= cx < 24}
+    expected = paint_reference(expected, 2, cells, 4)
+    np.testing.assert_array_equal(session.label, expected)
+    rect = window.annotator.cursor.inner.rect()
+    if window.annotator.cursor.isVisible():
+        assert rect.width() == 3 * 4
+
+
+# ------------------------------------------------------------------------ browsing is not annotating
+def test_browsing_in_annotation_mode_annotates_nothing(qtbot, window, model_path, tmp_path):
+    samples = write_samples(tmp_path / "data", 3, (64, 96))
+    window.start([samples[0].parent], str(model_path))
+    wait_for_image(qtbot, window, samples[0])
+    window.annotator.set_mode(True)
+    for i, path in enumerate(samples):
+        if i:
+            window.step_image(1)
+            wait_for_image(qtbot, window, path)
+        qtbot.waitUntil(lambda: window.current.annotation is not None, timeout=WAIT_MS)
+    window.jobs.wait_idle()
+    assert all(doc.annotation is None or not doc.annotation.is_annotation for doc in window.docs)
+    assert all("✎" not in annotation_badges(doc) for doc in window.docs)
+    assert window.finetuner.corrections() == []

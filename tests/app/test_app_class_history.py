@@ -1,0 +1,146 @@
+"""Class edits keep the image's history: after a merge, delete, add or rename, Ctrl+Z still walks
+back every stroke (in the new classes); class changes have undo AND redo; the merge dialog says
+how many pixels in how many images change before anything does. And the "unsaved" mark follows
+the undo log: undoing back to the saved step is saved again.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from PySide6 import QtWidgets
+
+from qgn.classes_edit import delete_class, remap_label
+
+from studio_steps import WAIT_MS, annotating, drag
+
+SAMPLE_COUNT = 2  # the samples fixture
+WINDOW_SIZE = (1200, 800)
+
+STROKES = [(1, (5.5, 5.5), (40.5, 5.5)), (2, (5.5, 30.5), (60.5, 30.5)), (3, (70.5, 10.5), (70.5, 60.5)),
+           (1, (20.5, 50.5), (90.5, 50.5))]
+
+
+def paint_strokes(window, session):
+    tools = window.annotator.tools
+    tools.set_level(1)
+    maps = [session.label.copy()]
+    for class_id, a, b in STROKES:
+        tools.set_class(class_id)
+        drag(window, [a, b])
+        maps.append(session.label.copy())
+    assert session.undo.count() == len(STROKES)
+    return maps
+
+
+@pytest.mark.parametrize("change", ["merge", "delete", "add", "rename"])
+def test_class_edits_keep_the_undo_history(qtbot, window, model_path, samples, change):
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    annotator = window.annotator
+    maps = paint_strokes(window, session)
+    before = annotator.classes
+    if change == "merge":
+        annotator.remove_class(1, 2)
+    elif change == "delete":
+        annotator.remove_class(3, None)
+    elif change == "add":
+        annotator.add_class("brand new")
+    else:
+        annotator.rename_class(2, "renamed")
+    qtbot.waitUntil(lambda: annotator.classes != before, timeout=WAIT_MS)
+    session = window.current.annotation
+    assert session.undo.count() == len(STROKES), f"{change} wiped the history"
+    edit = {"merge": lambda: delete_class(before, 1, 2), "delete": lambda: delete_class(before, 3, None)}.get(change)
+    expected = [remap_label(m, edit()) if edit else m for m in maps]
+    np.testing.assert_array_equal(session.label, expected[-1])
+    for step in range(len(STROKES) - 1, -1, -1):
+        window.annotator.undo_action.trigger()
+        np.testing.assert_array_equal(session.label, expected[step], err_msg=f"undo to step {step} after {change}")
+    while session.undo.canRedo():
+        session.undo.redo()
+    np.testing.assert_array_equal(session.label, expected[-1])
+
+
+def test_class_changes_have_redo(qtbot, window, model_path, samples):
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    annotator = window.annotator
+    maps = paint_strokes(window, session)
+    original, painted = annotator.classes, session.label.copy()
+    annotator.remove_class(1, 2)
+    qtbot.waitUntil(lambda: annotator.classes.num_classes == original.num_classes - 1, timeout=WAIT_MS)
+    merged_classes, merged = annotator.classes, window.current.annotation.label.copy()
+    qtbot.waitUntil(lambda: len(annotator.class_undo) == 1, timeout=WAIT_MS)
+    annotator.undo_class_edit()
+    qtbot.waitUntil(lambda: annotator.classes == original, timeout=WAIT_MS)
+    np.testing.assert_array_equal(window.current.annotation.label, painted)  # the merged pixels come back
+    undo = window.current.annotation.undo
+    while undo.canUndo():  # and the strokes of the merged class undo to what they were
+        undo.undo()
+    np.testing.assert_array_equal(window.current.annotation.label, maps[0])
+    while undo.canRedo():
+        undo.redo()
+    qtbot.waitUntil(lambda: len(annotator.class_redo) == 1, timeout=WAIT_MS)
+    annotator.panel.class_buttons["redo"].click()
+    qtbot.waitUntil(lambda: annotator.classes == merged_classes, timeout=WAIT_MS)
+    np.testing.assert_array_equal(window.current.annotation.label, merged)
+    assert window.current.annotation.undo.count() == len(STROKES)
+
+
+def test_merge_dialog_counts_pixels_and_images_first(qtbot, window, model_path, samples, tmp_path, monkeypatch):
+    annotating(qtbot, window, model_path, samples)
+    annotator = window.annotator
+    window.annotator.tools.set_level(1)
+    first = window.current
+    annotator.tools.set_class(5)
+    drag(window, [(5.5, 5.5), (40.5, 5.5)])
+    assert window.projects.new_project(tmp_path / "project")
+    window.projects.save()
+    window.jobs.wait_idle()
+    qtbot.waitUntil(lambda: not first.annotation.dirty, timeout=WAIT_MS)
+    window.step_image(1)
+    qtbot.waitUntil(lambda: window.current is not first and window.current.annotation is not None, timeout=WAIT_MS)
+    second = window.current
+    expected_pixels = sum(int((d.annotation.label == 5).sum()) for d in (first, second))
+    expected_images = sum(1 for d in (first, second) if (d.annotation.label == 5).any())
+    asked = []
+
+    def choose(class_id, pixels, images):
+        asked.append((class_id, pixels, images, annotator.classes.num_classes))
+        return -1  # cancel: nothing changes
+
+    annotator.choose_merge_target = choose
+
+    def modal(*_args, **_kwargs):
+        raise AssertionError("a modal dialog without the counts")
+
+    monkeypatch.setattr(QtWidgets.QInputDialog, "getItem", modal)
+    before = annotator.classes
+    annotator.remove_class(5)
+    qtbot.waitUntil(lambda: bool(asked), timeout=WAIT_MS)
+    assert asked == [(5, expected_pixels, expected_images, before.num_classes)]
+    assert expected_pixels > 0 and annotator.classes == before
+
+
+def test_undoing_back_to_the_saved_step_is_saved(qtbot, window, model_path, samples, tmp_path):
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    tools = window.annotator.tools
+    tools.set_level(2)
+    tools.set_class(4)
+    drag(window, [(5.5, 5.5), (30.5, 5.5)])
+    assert session.dirty and "unsaved" in window.annotator.panel.status.text()
+    window.annotator.undo_action.trigger()
+    assert not session.dirty, "back at the start there is nothing to save"
+    assert "unsaved" not in window.annotator.panel.status.text() and "●" not in window.windowTitle()
+    drag(window, [(5.5, 40.5), (30.5, 40.5)])
+    assert window.projects.new_project(tmp_path / "p")
+    window.projects.save()
+    window.jobs.wait_idle()
+    qtbot.waitUntil(lambda: not session.dirty, timeout=WAIT_MS)
+    drag(window, [(50.5, 40.5), (80.5, 40.5)])
+    assert session.dirty
+    window.annotator.undo_action.trigger()
+    assert not session.dirty, "undoing back to the saved step is the saved map"
+    window.annotator.undo_action.trigger()
+    assert session.dirty
+    window.annotator.redo_action.trigger()
+    assert not session.dirty

@@ -1,0 +1,33 @@
+"""Finishing an image from the keyboard: Ctrl+D marks it done (again: not done), Ctrl+Return marks
+it done and goes to the next image that is not done yet."""
+from __future__ import annotations
+
+from PySide6 import QtCore
+from PySide6.QtTest import QTest
+
+from qgn_studio.testing import write_samples
+
+from studio_steps import WAIT_MS
+
+WINDOW_SIZE = (1100, 700)
+
+
+def test_done_and_done_and_next_keys(qtbot, window, model_path, tmp_path):
+    paths = write_samples(tmp_path / "data", 4, (64, 64))
+    window.start(paths, str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.image is not None, timeout=WAIT_MS)
+    Key, Mod = QtCore.Qt.Key, QtCore.Qt.KeyboardModifier
+    QTest.keyClick(window, Key.Key_D, Mod.ControlModifier)
+    assert window.docs[0].done and "✓" in window.images.list.item(0).text()
+    QTest.keyClick(window, Key.Key_D, Mod.ControlModifier)
+    assert not window.docs[0].done
+    window.docs[2].done = True  # already finished: Done and next skips it
+    QTest.keyClick(window, Key.Key_Return, Mod.ControlModifier)
+    assert window.docs[0].done and window.current is window.docs[1]
+    qtbot.waitUntil(lambda: window.current.image is not None, timeout=WAIT_MS)
+    QTest.keyClick(window, Key.Key_Return, Mod.ControlModifier)
+    assert window.docs[1].done and window.current is window.docs[3]
+    qtbot.waitUntil(lambda: window.current.image is not None, timeout=WAIT_MS)
+    QTest.keyClick(window, Key.Key_Return, Mod.ControlModifier)
+    assert all(d.done for d in window.docs) and window.current is window.docs[3]
+    assert "done" in window.statusBar().currentMessage()

@@ -1,0 +1,153 @@
+"""Fine-tuning on corrections through the app (offscreen): the dock's button runs a few SGD steps in
+a background thread with a live loss curve, compares before and after, and keeps (a new file, the
+inference worker switches to it) or reverts; a long run can be cancelled.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qgn_studio.finetuner import default_model_path
+from qgn_studio.testing import make_dev_model, write_samples
+
+from sample_files import digest
+
+WAIT_MS = 60_000
+SIZE = (64, 96)
+
+
+@pytest.fixture
+def demo_copy(tmp_path):
+    """A copy of the bundled demo model (an untrained tiny one when it is missing), in tmp_path."""
+    from qgn.resources import demo_model_path
+
+    folder = tmp_path / "models"
+    demo = demo_model_path()
+    if not demo.is_file():
+        return make_dev_model(folder / "demo.safetensors", composite_bias=0.6)
+    folder.mkdir()
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(demo.with_suffix(suffix), folder / f"demo{suffix}")
+    return folder / "demo.safetensors"
+
+
+def corrected_window(qtbot, win, tmp_path, demo_copy):
+    """One image whose annotation corrects the prediction towards the ground truth."""
+    images = write_samples(tmp_path / "data", 1, SIZE)
+    win.start(images, str(demo_copy))
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    win.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    win.annotator.start_from("truth")
+    qtbot.waitUntil(lambda: np.array_equal(win.current.annotation.label, win.current.ground_truth), timeout=WAIT_MS)
+    win.show_finetune()
+    return win.finetuner.panel
+
+
+def test_finetune_runs_compares_and_keeps_under_a_new_name(qtbot, window, tmp_path, demo_copy):
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
+    assert "1</b> corrected image" in panel.corrections.text()
+    original = digest(demo_copy)
+    panel.iterations.setValue(6)
+    with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS) as ended:
+        panel.start.click()
+        assert window.finetuner.running and panel.cancel.isEnabled()
+    assert ended.args == ["compared"]
+    panel.plot.redraw()
+    xs, ys = panel.plot.curve.getData()
+    assert list(xs) == [1, 2, 3, 4, 5, 6] and np.isfinite(ys).all()
+    comparison = window.finetuner.comparison
+    assert comparison.per_image and 0 <= comparison.before["miou"] <= 1 and 0 <= comparison.after["miou"] <= 1
+    assert panel.table.item(1, 0).text().endswith("%") and panel.per_image.rowCount() == 1
+    assert panel.keep.isEnabled() and panel.revert.isEnabled()
+
+    blocker = default_model_path(demo_copy, demo_copy.parent)  # dev-ft1 exists: the default moves on
+    blocker.write_bytes(b"someone else's file")
+    offered = []
+
+    def ask(default: Path):
+        offered.append(default)
+        return default, False
+
+    window.finetuner.ask_save_path = ask
+    with qtbot.waitSignal(window.worker.model_loaded, timeout=WAIT_MS) as loaded:
+        panel.keep.click()
+    assert offered == [demo_copy.parent / "demo-ft2.safetensors"]
+    assert loaded.args[0].path == offered[0].resolve() and window.worker.engine.model is not None
+    assert offered[0].is_file() and offered[0].with_suffix(".json").is_file()
+    assert blocker.read_bytes() == b"someone else's file" and digest(demo_copy) == original
+    assert not panel.keep.isEnabled()
+
+
+def test_keep_never_overwrites_silently_and_revert_keeps_the_model(qtbot, window, tmp_path, demo_copy):
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
+    panel.iterations.setValue(2)
+    with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS):
+        panel.start.click()
+    taken = tmp_path / "taken.safetensors"
+    taken.write_bytes(b"keep me")
+    window.finetuner.ask_save_path = lambda default: (taken, False)  # not confirmed: must refuse
+    panel.keep.click()
+    qtbot.waitUntil(lambda: "Not saved" in panel.status.text(), timeout=WAIT_MS)
+    assert taken.read_bytes() == b"keep me"
+    window.finetuner.ask_save_path = lambda default: (demo_copy, True)  # the original: refused whatever
+    panel.keep.click()
+    qtbot.waitUntil(lambda: "original model" in panel.status.text(), timeout=WAIT_MS)
+    model_before = window.worker.engine.model
+    panel.revert.click()
+    assert window.finetuner.result is None and not panel.keep.isEnabled()
+    assert window.worker.engine.model is model_before and "Reverted" in panel.status.text()
+
+
+def test_finetune_can_be_cancelled(qtbot, window, tmp_path, demo_copy):
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
+    panel.iterations.setValue(100_000)
+    steps = []
+    with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS) as ended:
+        panel.start.click()
+        job = window.finetuner.job
+        job.progress.connect(lambda i, _loss: steps.append(i))
+        qtbot.waitUntil(lambda: len(steps) >= 2, timeout=WAIT_MS)
+        panel.cancel.click()
+    assert ended.args == ["cancelled"]
+    assert "Cancelled after" in panel.status.text()
+    assert window.finetuner.result is None and not panel.keep.isEnabled() and panel.start.isEnabled()
+    assert panel.progress.value() < 100_000
+
+
+def test_finetune_transfers_the_model_to_added_classes_and_says_so(qtbot, window, tmp_path, demo_copy):
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
+    original = digest(demo_copy)
+    window.annotator.add_class("water")
+    assert window.annotator.classes.names[-1] == "water"
+    panel.iterations.setValue(2)
+    with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS) as ended:
+        panel.start.click()
+    assert ended.args == ["compared"]
+    status = panel.status.text()
+    assert "Transferred to the annotations' classes first" in status and "new 1 (water)" in status
+    assert window.finetuner.result.model.config.classes.names[-1] == "water"
+    assert digest(demo_copy) == original
+
+
+# ----------------------------------------------------------------------------------------- the panel
+def test_finetune_panel_progress_and_a_worse_result_is_flagged(qtbot):
+    from types import SimpleNamespace
+
+    from qgn_studio.panels.finetune import FinetunePanel
+
+    panel = FinetunePanel()
+    qtbot.addWidget(panel)
+    assert panel.progress.maximum() == panel.iterations.value() == 300  # not "0 / 100"
+    panel.iterations.setValue(120)
+    assert panel.progress.maximum() == 120
+    assert "No corrected" not in panel.corrections.text()  # nothing was counted yet
+    metrics = {"acc": 0.9, "miou": 0.6, "agreement": 0.874}
+    worse = SimpleNamespace(before=metrics, after={**metrics, "agreement": 0.855}, per_image=[], scheme="pc",
+                            changed_cells=3, changed_pixels=12, pixels=100)
+    panel.show_comparison(worse)
+    assert "Worse after fine-tuning: cells right" in panel.changed.text()
+    assert panel.table.item(2, 2).text().endswith("▼")

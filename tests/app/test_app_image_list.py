@@ -1,0 +1,118 @@
+"""The image list over a working day: thumbnails stay after ordering by uncertainty and after adding
+images; ordering shows n/N, can be cancelled, and its order comes back on the next start; a file
+replaced on disk under the same name is read again (not its stale "unreadable" result); a tiny
+image's row is as tall as the others.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn_studio.app import make_application
+from qgn_studio.testing import answering_window, write_samples
+
+from studio_steps import WAIT_MS
+
+
+@pytest.fixture
+def make_window(qtbot):
+    make_application()
+    made = []
+
+    def make():
+        win = answering_window()
+        qtbot.addWidget(win)
+        win.resize(1100, 700)
+        win.show()
+        made.append(win)
+        return win
+
+    yield make
+    for win in made:
+        win.close()
+
+
+def icon_is_a_thumbnail(item) -> bool:
+    """A thumbnail has more than one colour; the placeholder is a flat square."""
+    image = item.icon().pixmap(56, 56).toImage()
+    colours = {image.pixel(x, y) for x in range(0, image.width(), 4) for y in range(0, image.height(), 4)}
+    return len(colours) > 1
+
+
+def all_thumbnails(win) -> bool:
+    return all(icon_is_a_thumbnail(win.images.list.item(r)) for r in range(win.images.list.count()))
+
+
+def test_thumbnails_survive_ordering_and_adding(qtbot, make_window, model_path, tmp_path):
+    win = make_window()
+    paths = write_samples(tmp_path / "data", 4, (64, 96), layout="none")
+    win.start(paths, str(model_path))
+    qtbot.waitUntil(lambda: win.model_info is not None and all_thumbnails(win), timeout=WAIT_MS)
+    seen = []
+    order = win.uncertainty_order
+    order.order()
+    order.job.scored.connect(lambda *_: seen.append(win.progress.label.text()))
+    qtbot.waitUntil(lambda: bool(order.scores), timeout=WAIT_MS)
+    assert seen and all(re.search(r"\b\d+/4\b", text) for text in seen), seen
+    assert all_thumbnails(win), "ordering must not drop the thumbnails"
+    more = write_samples(tmp_path / "more", 2, (64, 96), layout="none")
+    win.open_paths([str(p) for p in more], append=True)
+    qtbot.waitUntil(lambda: win.images.list.count() == 6, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: all_thumbnails(win), timeout=WAIT_MS)
+
+
+def test_ordering_can_be_cancelled_and_is_remembered(qtbot, make_window, model_path, tmp_path):
+    paths = write_samples(tmp_path / "data", 5, (64, 96), layout="none")
+    win = make_window()
+    win.start(paths, str(model_path))
+    qtbot.waitUntil(lambda: win.model_info is not None, timeout=WAIT_MS)
+    order = win.uncertainty_order
+    order.order()
+    assert win.progress.isVisible() and win.progress.cancel_button.isVisible()
+    win.cancel()  # Esc
+    order.job.wait()
+    assert not order.scores and [d.path for d in win.docs] == paths and not win.progress.isVisible()
+    order.order()
+    qtbot.waitUntil(lambda: bool(order.scores), timeout=WAIT_MS)
+    ranked = [d.path for d in win.docs]
+    assert sorted(ranked) == sorted(paths)
+    win.close()
+    again = make_window()
+    again.start(paths, str(model_path))
+    qtbot.waitUntil(lambda: len(again.docs) == 5, timeout=WAIT_MS)
+    assert [d.path for d in again.docs] == ranked, "the order scored last time comes back"
+    assert "uncertainty" in again.images.list.item(0).text()
+
+
+def test_a_replaced_file_is_read_again(qtbot, make_window, model_path, tmp_path):
+    folder = tmp_path / "data"
+    good = write_samples(folder, 1, (64, 96), layout="none")[0]
+    broken = folder / "later.png"
+    broken.write_bytes(b"not a png at all")
+    win = make_window()
+    win.start([good, broken], str(model_path))
+    qtbot.waitUntil(lambda: len(win.docs) == 2, timeout=WAIT_MS)
+    win.images.set_current(1)
+    qtbot.waitUntil(lambda: win.docs[1].error is not None, timeout=WAIT_MS)
+    Image.fromarray(np.full((40, 50, 3), 90, np.uint8)).save(broken)  # the user fixes the file
+    win.images.set_current(0)
+    win.images.set_current(1)
+    qtbot.waitUntil(lambda: win.docs[1].image is not None, timeout=WAIT_MS)
+    assert win.docs[1].error is None and win.docs[1].size == (40, 50)
+    qtbot.waitUntil(lambda: "unreadable" not in win.images.list.item(1).text(), timeout=WAIT_MS)
+
+
+def test_a_tiny_image_keeps_the_row_height(qtbot, make_window, model_path, tmp_path):
+    folder = tmp_path / "data"
+    paths = write_samples(folder, 2, (64, 96), layout="none")
+    tiny = folder / "tiny.png"
+    Image.fromarray(np.full((20, 20, 3), 200, np.uint8)).save(tiny)
+    win = make_window()
+    win.start(paths + [tiny], str(model_path))
+    qtbot.waitUntil(lambda: all_thumbnails(win) or win.images.list.count() == 3, timeout=WAIT_MS)
+    qtbot.wait(300)
+    heights = [win.images.list.visualItemRect(win.images.list.item(r)).height() for r in range(3)]
+    assert min(heights) == max(heights) >= 40, heights

@@ -1,0 +1,96 @@
+"""The image-aware tools in QGN Studio under pytest-qt (offscreen): superpixel click and drag with
+granularity keys, the snapped brush, the magic wand — each ONE undo step, the over-segmentation
+computed off the UI thread, and the result equal to the library's own functions (issue #21)."""
+from __future__ import annotations
+
+import numpy as np
+
+from PySide6 import QtWidgets
+
+from qgn_studio.document import Setting
+from qgn_studio.testing import write_samples
+
+from studio_steps import WAIT_MS, drag
+
+WINDOW_SIZE = (1200, 800)
+SIZE = (96, 128)
+
+
+def annotating(qtbot, win, model_path, paths, tool):
+    win.explore.set_setting(Setting("pc", depth=0))
+    win.start(paths, str(model_path))
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    win.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    win.annotator.start_from("empty")
+    win.jobs.wait_idle()
+    tools = win.annotator.image_tools
+    qtbot.waitUntil(lambda: win.current.path in tools.contexts and tools.contexts[win.current.path].over is not None,
+                    timeout=WAIT_MS)
+    win.annotator.tools.set_tool(tool)
+    win.canvas.fit()
+    QtWidgets.QApplication.processEvents()
+    session = win.current.annotation
+    session.undo.clear()
+    return session
+
+
+def test_superpixel_click_and_drag_are_one_undo_step_each(qtbot, window, tmp_path, model_path):
+    from qgn.annotation.superpixels import paint_segments
+
+    paths = write_samples(tmp_path / "data", 1, SIZE)
+    session = annotating(qtbot, window, model_path, paths, "superpixel")
+    tools = window.annotator.image_tools
+    over = tools.contexts[window.current.path].over
+    assert over.shape == SIZE  # computed on the image, off the UI thread
+    before = session.label.copy()
+    expected = paint_segments(before, over, tools.granularity, np.array([[20.5, 30.5]]), 0)
+    drag(window, [(20.5, 30.5)])
+    assert session.undo.count() == 1
+    assert np.array_equal(np.flatnonzero(session.label != before), expected.index)
+    drag(window, [(60.5, 30.5), (100.5, 70.5)])  # a drag: every segment it crosses, one step
+    assert session.undo.count() == 2
+    window.annotator.undo_group.undo()
+    window.annotator.undo_group.undo()
+    assert np.array_equal(session.label, before)
+    # [ / ] step the granularity while the superpixel tool is on (not the cell level)
+    level, granularity = window.annotator.tools.level, tools.granularity
+    window.annotator.tools.step_level(1)
+    assert tools.granularity == max(0, granularity - 1) and window.annotator.tools.level == level
+
+
+def test_snap_brush_applies_the_snapped_stroke_as_one_step(qtbot, window, tmp_path, model_path):
+    from qgn.annotation.brush import brush_points
+    from qgn.annotation.edit import cells_along
+    from qgn.annotation.snap import snapped_stroke
+
+    paths = write_samples(tmp_path / "data", 1, SIZE)
+    session = annotating(qtbot, window, model_path, paths, "snap")
+    window.annotator.tools.set_level(3)
+    before = session.label.copy()
+    drag(window, [(10.5, 40.5), (100.5, 40.5)])
+    assert session.undo.count() == 1
+    context = window.annotator.image_tools.contexts[window.current.path]
+    cells = np.concatenate([brush_points(3, cells_along(3, (10.5, 40.5), (10.5, 40.5)), 0),
+                            brush_points(3, cells_along(3, (10.5, 40.5), (100.5, 40.5)), 0)])
+    path = np.concatenate([[[10.5, 40.5]], cells_along(0, (10.5, 40.5), (100.5, 40.5)) + 0.5])
+    expected = snapped_stroke(before, context.working, 3, cells, 0, path=path)
+    assert np.array_equal(np.flatnonzero(session.label != before), expected.index)
+    window.annotator.undo_group.undo()
+    assert np.array_equal(session.label, before)
+
+
+def test_wand_click_and_tolerance_keys(qtbot, window, tmp_path, model_path):
+    from qgn.annotation.wand import magic_wand
+
+    paths = write_samples(tmp_path / "data", 1, SIZE)
+    session = annotating(qtbot, window, model_path, paths, "wand")
+    tools = window.annotator.image_tools
+    window.annotator.tools.step_level(1)  # [ : larger tolerance
+    tolerance = tools.tolerances[tools.tolerance]
+    before = session.label.copy()
+    drag(window, [(50.5, 50.5)])
+    context = tools.contexts[window.current.path]
+    expected = magic_wand(before, context.working, 50.5, 50.5, 0, tolerance)
+    assert session.undo.count() == (0 if expected.is_empty else 1)
+    assert np.array_equal(np.flatnonzero(session.label != before), expected.index)

@@ -1,0 +1,72 @@
+"""File → Import dataset… (issue #15): the dialog previews what it detected, imports on the job
+thread, and the result is the same project ``qgn import`` makes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qgn.classes import ClassSet
+from qgn.formats import ExportItem, export_dataset
+from qgn.quadtree.label_io import read_classes_file, read_label
+
+SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
+WAIT_MS = 30_000
+
+
+@pytest.fixture
+def jobs(qtbot):
+    from qgn_studio.jobs import JobRunner
+
+    runner = JobRunner()
+    yield runner
+    runner.stop()
+
+
+def test_import_dialog_previews_then_imports(qtbot, tmp_path, jobs):
+    from qgn_studio.import_dialog import ImportDialog
+
+    classes = read_classes_file(SAMPLES / "classes.txt")
+    images = sorted((SAMPLES / "images").glob("*"))[:2]
+    labels = {im.stem: read_label(SAMPLES / "labels" / f"{im.stem}.png") for im in images}
+    export_dataset([ExportItem(im.stem, labels[im.stem], im) for im in images], classes, tmp_path / "out", ["cvat"])
+    dialog = ImportDialog(jobs)
+    qtbot.addWidget(dialog)
+    assert not dialog.import_button.isEnabled()
+    dialog.set_source(tmp_path / "out" / "cvat", images=SAMPLES / "images")
+    qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
+    text = dialog.preview.text()
+    assert "cvat: CVAT/Pascal-VOC segmentation export, 2 masks" in text and "images found for 2" in text
+    assert "A new project gets the classes the files name: " + classes.names[0] in text
+    dialog.target.setText(str(tmp_path / "p"))
+    assert dialog.import_button.isEnabled()
+    with qtbot.waitSignal(dialog.imported, timeout=WAIT_MS) as done:
+        dialog.import_button.click()
+    report = done.args[0]
+    assert report.created and sorted(report.imported) == sorted(labels) and not report.skipped
+    for image in report.project.images:
+        np.testing.assert_array_equal(report.project.load_annotation(image), labels[image.path.stem])
+    assert "Imported 2 of 2" in dialog.log.text()
+
+
+def test_import_dialog_says_what_is_wrong(qtbot, tmp_path, jobs):
+    from qgn_studio.import_dialog import ImportDialog
+
+    (tmp_path / "empty").mkdir()
+    dialog = ImportDialog(jobs, None)
+    qtbot.addWidget(dialog)
+    dialog.set_source(tmp_path / "empty")
+    qtbot.waitUntil(lambda: "found no dataset" in dialog.preview.text(), timeout=WAIT_MS)
+    assert dialog.dataset is None and not dialog.import_button.isEnabled()
+    # Labels that match none of the open project's classes are shown in red before importing.
+    project = type("P", (), {"classes": ClassSet(("road",), (), 255), "root": tmp_path / "p"})()
+    classes = read_classes_file(SAMPLES / "classes.txt")
+    image = sorted((SAMPLES / "images").glob("*"))[0]
+    export_dataset([ExportItem(image.stem, read_label(SAMPLES / "labels" / f"{image.stem}.png"), image)], classes,
+                   tmp_path / "out", ["coco"])
+    dialog = ImportDialog(jobs, project)
+    qtbot.addWidget(dialog)
+    dialog.set_source(tmp_path / "out" / "coco")
+    qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
+    assert "→ no class" in dialog.preview.text() and "--map" in dialog.preview.text()

@@ -1,0 +1,253 @@
+"""Persistence in QGN Studio (offscreen): autosave after edits and restore after a crash (with and
+without a project), save and reopen a project, closing with unsaved edits asks, and the export
+dialog's files re-import to the same label maps.
+
+A "crash" is a window whose annotations are dropped without saving or discarding (the files on
+disk stay exactly as a killed process leaves them); a second window then finds them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from PySide6 import QtWidgets
+from studio_steps import WAIT_MS, paint, start_annotating
+
+
+SIZE = (64, 96)
+SAMPLE_COUNT, SAMPLE_SIZE = 2, SIZE  # the samples fixture
+
+
+def test_autosave_then_restore_after_a_crash_without_project(qtbot, windows, samples, model_path, user_state):
+    first = windows()
+    session = start_annotating(qtbot, first, [samples[0]], model_path)
+    paint(first, 3, 6, [(4, 4), (60, 4)])
+    assert session.dirty and first.projects.timer.isActive()  # the debounce started
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    edited = session.label.copy()
+    autosaves = list((user_state / "scratch" / ".autosave").glob("*.qgt"))
+    assert len(autosaves) == 1
+    windows.crash(first)
+
+    second = windows(recover="restore")
+    second.start([], str(model_path))  # nothing opened: the restore brings the image back
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    restored = second.docs[0].annotation
+    np.testing.assert_array_equal(restored.label, edited)
+    assert restored.dirty and restored.origin == "recovered"
+
+    windows.crash(second)
+    third = windows(recover="discard")
+    third.start([samples[0]], str(model_path))
+    qtbot.wait(200)
+    assert not list((user_state / "scratch" / ".autosave").glob("*.qgt"))
+    assert third.docs[0].annotation is None
+
+
+def test_project_save_reopen_and_restore_autosave(qtbot, windows, samples, model_path, tmp_path):
+    folder = tmp_path / "project"
+    first = windows(folder=folder)
+    session = start_annotating(qtbot, first, samples, model_path)
+    paint(first, 2, 5, [(10, 10), (50, 30)])
+    first.annotator.set_done(True)
+    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
+        assert first.projects.save()  # no project yet: created in `folder` (asked), then saved
+    saved = session.label.copy()
+    assert not session.dirty and (folder / "project.json").is_file()
+    assert len(list((folder / "annotations").glob("*.qgt"))) == 1
+    paint(first, 0, 1, [(1, 1), (30, 1)])  # edited after saving: only the autosave has it
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    newer = session.label.copy()
+    windows.crash(first)
+
+    second = windows(recover="restore")
+    second.start([folder], str(model_path))
+    assert second.projects.project is not None and len(second.docs) == 2
+    assert second.docs[0].done and not second.docs[1].done
+    qtbot.waitUntil(lambda: second.docs[0].annotation is not None, timeout=WAIT_MS)
+    np.testing.assert_array_equal(second.docs[0].annotation.label, newer)
+    assert second.docs[0].annotation.dirty
+    with qtbot.waitSignal(second.projects.saved, timeout=WAIT_MS):
+        second.projects.save()
+    windows.crash(second)
+
+    third = windows(recover="restore")
+    third.start([folder], str(model_path))
+    assert not third.projects.project.recoverable()
+    qtbot.waitUntil(lambda: third.docs[0].annotation is not None, timeout=WAIT_MS)  # the saved one, read
+    np.testing.assert_array_equal(third.docs[0].annotation.label, newer)
+    assert not third.docs[0].annotation.dirty
+    assert not np.array_equal(saved, newer)
+
+
+def test_start_after_a_crash_reopens_the_project_and_offers_its_autosave(qtbot, windows, samples, model_path, tmp_path):
+    folder = tmp_path / "crashed"
+    first = windows(folder=folder)
+    session = start_annotating(qtbot, first, [samples[1]], model_path)
+    assert first.projects.new_project()
+    paint(first, 5, 4, [(40, 40)])
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    edited = session.label.copy()
+    windows.crash(first)
+
+    second = windows(recover="restore")
+    second.start([samples[0]], str(model_path))  # whatever it is asked to open, the crash comes first
+    assert second.projects.project is not None and second.projects.project.root == folder.resolve()
+    qtbot.waitUntil(lambda: second.docs[0].annotation is not None, timeout=WAIT_MS)
+    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+    second.projects.ask_unsaved = lambda count, what: "save"
+    second.close()  # a normal close: the next start opens what it is asked to
+    third = windows()
+    third.start([samples[0]], str(model_path))
+    assert third.projects.project is None and third.docs[0].path == samples[0].resolve()
+
+
+def test_closing_with_unsaved_edits_asks(qtbot, windows, samples, model_path, tmp_path):
+    win = windows(unsaved="cancel", folder=tmp_path / "p")
+    start_annotating(qtbot, win, [samples[0]], model_path)
+    paint(win, 4, 2, [(5, 5)])
+    asked = []
+    win.projects.ask_unsaved = lambda count, what: asked.append((count, what)) or "cancel"
+    win.close()
+    assert asked == [(1, "closing")] and win.isVisible()
+    win.projects.ask_unsaved = lambda count, what: "save"
+    win.close()
+    assert not win.isVisible()
+    assert len(list((tmp_path / "p" / "annotations").glob("*.qgt"))) == 1
+
+
+def test_export_dialog_then_reimport_is_identical(qtbot, windows, samples, model_path, tmp_path):
+    from qgn.annotation.formats import FORMATS, import_annotation
+
+    win = windows(folder=tmp_path / "proj")
+    start_annotating(qtbot, win, samples, model_path)
+    paint(win, 1, 7, [(3, 3), (90, 60)])
+    win.annotator.tools.set_tool("erase")
+    paint(win, 3, 0, [(40, 40)])
+    labels = {0: win.docs[0].annotation.label.copy()}
+    win.images.set_current(1)
+    qtbot.waitUntil(lambda: win.docs[1].annotation is not None, timeout=WAIT_MS)
+    labels[1] = win.docs[1].annotation.label.copy()  # unedited: the prediction
+    win.docs[1].annotation.mark_unsaved()
+    dialog = win.show_export()  # creates the project (folder asked), then the dialog
+    assert dialog is not None and win.projects.project is not None
+    dialog.set_formats(list(FORMATS))
+    out = tmp_path / "out"
+    dialog.folder.setText(str(out))
+    with qtbot.waitSignal(dialog.exported, timeout=WAIT_MS) as done:
+        dialog.export_button.click()
+    assert done.args[0] and dialog.progress.value() == dialog.progress.maximum()
+    project = win.projects.project
+    for index, label in labels.items():
+        key = project.image_for(win.docs[index].path).key
+        stem = win.docs[index].path.stem
+        for name, fmt in FORMATS.items():
+            if fmt.read is None:  # dataset formats (one JSON for all images, a tree): read by their own tests
+                assert list((out / name).rglob(f"*{fmt.suffix}")), f"{name}: nothing written"
+                continue
+            file_stem = stem if fmt.image_names else key
+            path = (out / name / "SegmentationClass" / f"{file_stem}.png") if name in ("cvat", "voc") \
+                else out / name / f"{file_stem}{fmt.suffix}"
+            assert path.is_file(), path
+            np.testing.assert_array_equal(import_annotation(path, project.classes, name), label, err_msg=name)
+    QtWidgets.QApplication.processEvents()
+
+
+# --------------------------------------------------------------------------- class edits (issue #14)
+def test_rename_then_reopen_keeps_the_saved_annotation(qtbot, windows, samples, model_path, tmp_path):
+    folder = tmp_path / "renamed"
+    first = windows(folder=folder)
+    session = start_annotating(qtbot, first, samples, model_path)
+    paint(first, 2, 6, [(10, 10), (50, 30)])
+    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
+        assert first.projects.save()
+    saved = session.label.copy()
+    old_name = first.annotator.classes.names[6]
+    first.annotator.rename_class(6, "barrier")
+    first.jobs.wait_idle()
+    assert first.annotator.class_actions[6].text() == "barrier"  # the Class menu says names
+    assert old_name not in [a.text() for a in first.annotator.class_actions]
+    assert (folder / "annotations.g1").is_dir() and (folder / "annotations").is_symlink()  # a stable path
+    windows.crash(first)
+
+    second = windows()
+    second.start([folder], str(model_path))
+    assert second.projects.project.classes.names[6] == "barrier"
+    qtbot.waitUntil(lambda: second.docs[0].annotation is not None, timeout=WAIT_MS)
+    np.testing.assert_array_equal(second.docs[0].annotation.label, saved)  # no restart from the prediction
+    assert not second.docs[0].annotation.dirty and not second.annotator.unreadable
+
+
+def test_scratch_restore_after_a_rename(qtbot, windows, samples, model_path, tmp_path):
+    first = windows()
+    session = start_annotating(qtbot, first, [samples[0]], model_path)
+    paint(first, 3, 6, [(4, 4), (60, 4)])
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    edited = session.label.copy()
+    first.annotator.rename_class(6, "barrier")
+    first.jobs.wait_idle()
+    windows.crash(first)
+
+    second = windows(recover="restore")
+    second.start([], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+    assert second.docs[0].annotation.classes.names[6] == "barrier"
+
+
+def test_merge_in_a_project_remaps_open_and_saved_maps_and_undoes(qtbot, windows, samples, model_path, tmp_path):
+    from qgn.project import Project
+
+    folder = tmp_path / "merged"
+    win = windows(folder=folder)
+    session = start_annotating(qtbot, win, samples, model_path)
+    paint(win, 2, 5, [(10, 10), (50, 30)])
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        assert win.projects.save()
+    before = session.label.copy().astype(np.int64)
+    names = win.annotator.classes.names
+    assert (before == 5).any()
+    win.annotator.remove_class(5, to=0)  # merge class 5 into class 0
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: len(win.annotator.class_undo) == 1, timeout=WAIT_MS)  # the project's inverse
+    want = np.where(before == 5, 0, np.where(before > 5, before - 1, before))
+    np.testing.assert_array_equal(win.docs[0].annotation.label, want)
+    project = Project.open(folder)
+    assert project.classes.names == names[:5] + names[6:]
+    image = project.image_for(samples[0])
+    np.testing.assert_array_equal(project.load_annotation(image), want)
+    win.annotator.undo_class_edit()
+    win.jobs.wait_idle()
+    assert win.annotator.classes.names == names
+    np.testing.assert_array_equal(Project.open(folder).load_annotation(image), before)
+    np.testing.assert_array_equal(win.docs[0].annotation.label, before)  # the open map got the pixels back too
+
+
+def test_new_project_with_classes_from_a_palette(qtbot, windows, samples, model_path, tmp_path):
+    from qgn_studio.class_dialog import ClassSetDialog, palette_files
+
+    palette = next(p for p in palette_files() if p.stem == "camvid")
+    dialog = ClassSetDialog(None)
+    dialog.source.setCurrentIndex([t for t, _ in dialog.sources].index("Palette: camvid"))
+    assert dialog.classes().names[-1] == "bicyclist" and dialog.classes().ignore_index == 11
+    dialog.set_text("road\nbarrier 10 20 30\nignore: 255\n")  # typed
+    assert dialog.classes().names == ("road", "barrier") and dialog.classes().palette[1] == (10, 20, 30)
+    dialog.set_text("ignore: what")
+    assert not dialog.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok).isEnabled()
+    dialog.close()
+
+    win = windows(folder=tmp_path / "camvid-project")
+    win.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    chosen = []
+    win.projects.ask_classes = lambda current: chosen.append(current) or ClassSetDialog.parse(palette)
+    assert win.projects.new_project()
+    assert chosen and win.projects.project.classes.names[:2] == ("sky", "building")
+    assert win.annotator.classes.names[0] == "sky" and win.annotator.class_actions[1].text() == "building"
+    win.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    label = win.current.annotation.label  # the model's prediction mapped by name (sky, road, …; others ignore)
+    assert set(np.unique(label).tolist()) <= {0, 1, 2, 3, 5, 6, 7, 11}

@@ -1,0 +1,45 @@
+"""The per-project head in QGN Studio (issue #21): fitted in the background after a save, written
+to the project's own head file (the model file untouched), offered as a start and taken by default
+for the next image; the domain warning on an image unlike the model's training images."""
+from __future__ import annotations
+
+
+import numpy as np
+
+from studio_steps import WAIT_MS, start_annotating
+from sample_files import digest
+
+SAMPLE_COUNT = 2  # the samples fixture
+
+SIZE = (64, 96)
+
+
+def test_head_fits_after_a_save_and_starts_the_next_image(qtbot, windows, samples, model_path, tmp_path):
+    from qgn.project_head import ProjectHead
+
+    folder = tmp_path / "project"
+    model_hash = digest(model_path)
+    win = windows(folder=folder)
+    session = start_annotating(qtbot, win, samples, model_path)
+    assert session.origin == "prediction"  # no head yet: the model's prediction
+    win.annotator.start_from("truth")  # the "corrected" annotation of the first image
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: session.dirty, timeout=WAIT_MS)
+    with qtbot.waitSignal(win.head.fitted, timeout=WAIT_MS):
+        assert win.projects.save()
+    head_file = folder / "head.safetensors"
+    assert head_file.is_file() and (folder / "head.json").is_file()
+    assert digest(model_path) == model_hash  # the model file is never replaced
+    head = ProjectHead.load(head_file)
+    assert head.images == 1 and head.fits(win.annotator.classes) and win.head.available()
+    assert win.annotator.panel.start_buttons["head"].isEnabled() or win.current.annotation is not None
+
+    win.step_image(1)  # the next image starts from the head (the recommended start)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    second = win.current.annotation
+    assert second.origin == "head"
+    assert not second.is_annotation  # untouched, a head start is no person's annotation (nothing to save)
+    truth = win.current.ground_truth
+    expected = head.predict(win.head._load_model(), win.current.image)
+    np.testing.assert_array_equal(second.label, expected.astype(second.label.dtype))
+    assert (second.label == truth).mean() > 0.5  # it learnt the scene's classes from one image

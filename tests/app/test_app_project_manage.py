@@ -1,0 +1,258 @@
+"""Managing a project's dataset in the app: images opened inside a project join it only when the
+user says so (and then project.json has them), Close project, Remove image (its annotation kept
+in removed/), the image list's filter, the project's statistics against a brute-force count, and
+the project's own model on reopen (a model-less project adopts the model in use, and says so);
+"changed vs prediction" reads 0 with no edits when the project's classes differ from the model's.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from qgn.classes import ClassSet
+from qgn.classes_edit import read_annotation_file
+from qgn.project import Project
+from qgn_studio.testing import make_dev_model, write_samples
+
+from studio_steps import WAIT_MS, start_annotating, wait_for_image
+
+SIZE = (64, 96)
+SAMPLE_COUNT = 2  # the samples fixture
+
+
+def project_images(root):
+    return [e["path"] for e in json.loads((root / "project.json").read_text())["images"]]
+
+
+def paint(win, class_id, y=5.5):
+    from studio_steps import drag
+
+    win.annotator.tools.set_level(1)
+    win.annotator.tools.set_class(class_id)
+    win.canvas.fit()
+    drag(win, [(5.5, y), (40.5, y)])
+
+
+def saved(qtbot, win):
+    win.projects.save()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: not win.projects.unsaved(), timeout=WAIT_MS)
+
+
+@pytest.mark.parametrize("answer", ["add", "close", "cancel"])
+def test_opening_images_inside_a_project_asks(qtbot, windows, samples, model_path, tmp_path, answer):
+    root = tmp_path / "project"
+    win = windows(folder=root)
+    start_annotating(qtbot, win, samples, model_path)
+    assert win.projects.new_project(root)
+    others = write_samples(tmp_path / "more", 3, SIZE, layout="none")
+    asked = []
+    win.projects.ask_add_images = lambda count, name: (asked.append((count, name)), answer)[1]
+    win.open_paths([str(tmp_path / "more")])
+    win.jobs.wait_idle()
+    qtbot.wait(50)
+    assert asked == [(3, "project")]
+    listed = [d.path for d in win.docs]
+    if answer == "add":
+        assert listed == samples + others
+        assert len(project_images(root)) == 5, "added images are in project.json at once"
+    elif answer == "close":
+        assert win.projects.project is None and listed == others
+        assert len(project_images(root)) == 2
+    else:
+        assert listed == samples and len(project_images(root)) == 2
+
+
+def test_close_project_and_remove_image(qtbot, windows, samples, model_path, tmp_path):
+    root = tmp_path / "project"
+    win = windows(folder=root)
+    start_annotating(qtbot, win, samples, model_path)
+    paint(win, 3)
+    assert win.projects.new_project(root)
+    saved(qtbot, win)
+    key = win.projects.project.image_for(samples[0]).key
+    win.projects.ask_remove = lambda names, project: names == [samples[0].name] and project == "project"
+    win.images.set_current(0)
+    win.remove_current_images()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: len(project_images(root)) == 1, timeout=WAIT_MS)
+    assert [d.path for d in win.docs] == [samples[1]]
+    kept = list((root / "removed").glob(f"{key}.annotation.*.qgt"))
+    assert len(kept) == 1 and not (root / "annotations" / f"{key}.qgt").exists(), "moved, not deleted"
+    assert win.projects.close_project()
+    assert win.projects.project is None and win.docs == [] and "project" not in win.windowTitle()
+    reopened = Project.open(root)
+    assert [im.path for im in reopened.images] == [samples[1]]
+
+
+def test_list_filter_and_statistics(qtbot, windows, model_path, tmp_path):
+    paths = write_samples(tmp_path / "data", 4, SIZE)
+    root = tmp_path / "project"
+    win = windows(folder=root)
+    start_annotating(qtbot, win, paths, model_path)
+    assert win.projects.new_project(root)
+    for i in (0, 2):
+        win.images.set_current(i)
+        qtbot.waitUntil(lambda: win.current is win.docs[i] and win.current.annotation is not None, timeout=WAIT_MS)
+        paint(win, 6, y=5.5 + 4 * i)
+    saved(qtbot, win)
+    win.images.set_current(1)
+    win.annotator.set_done(True)
+    win.jobs.wait_idle()
+    # a fresh window: the saved annotations are on disk, not open
+    win2 = windows(folder=root)
+    win2.start([str(root)], str(model_path))
+    qtbot.waitUntil(lambda: len(win2.docs) == 4 and win2.docs[1].done, timeout=WAIT_MS)
+    project = win2.projects.project
+    truth = {}
+    for im in project.images:
+        path = project.annotation_path(im)
+        if path.is_file():
+            truth[im.path] = read_annotation_file(path, project.classes)
+    win2.images.set_current(3)
+    win2.images.set_filter("not_done")
+    assert win2.images.visible_rows() == [0, 2, 3]
+    win2.step_image(-1)
+    assert win2.images.current() == 2
+    win2.step_image(-1)
+    assert win2.images.current() == 0, "P skips the hidden image"
+    win2.images.set_filter("class:6")
+    expected = [i for i, d in enumerate(win2.docs) if d.path in truth and (truth[d.path] == 6).any()]
+    qtbot.waitUntil(lambda: [r for r in win2.images.visible_rows() if r != win2.images.current()]
+                    == [r for r in expected if r != win2.images.current()], timeout=WAIT_MS)
+    assert expected == [0, 2]
+    win2.images.set_filter("all", "scene_03")
+    assert win2.images.visible_rows() == [3] or win2.images.visible_rows() == sorted({3, win2.images.current()})
+
+    dialog = win2.show_statistics()
+    qtbot.waitUntil(lambda: dialog.stats is not None, timeout=WAIT_MS)
+    stats = dialog.stats
+    k = project.classes.num_classes
+    brute = np.zeros(k + 1, np.int64)
+    for label in truth.values():
+        for v in np.unique(label):
+            brute[v if v < k else k] += int((label == v).sum())
+    np.testing.assert_array_equal(stats.pixels_per_class(), brute)
+    assert stats.annotated == 2 and stats.done == 1 and len(stats.images) == 4
+    assert stats.images_per_class()[6] == 2
+    assert f"{int(brute[6]):,}" == dialog.table.item(6, 1).text()
+    dialog.close()
+
+
+def test_reopen_uses_the_projects_model(qtbot, windows, samples, model_path, tmp_path):
+    other = make_dev_model(tmp_path / "other.safetensors", seed=3)
+    root = tmp_path / "project"
+    win = windows(folder=root)
+    start_annotating(qtbot, win, samples, model_path)
+    assert win.projects.new_project(root)
+    assert Project.open(root).model == str(model_path)
+    win.load_model(other)  # the last model used anywhere: the settings remember it
+    qtbot.waitUntil(lambda: win.model_info is not None and win.model_info.path.resolve() == other.resolve(),
+                    timeout=WAIT_MS)
+    assert Path_of(Project.open(root).model) == other.resolve(), "choosing a model in a project records it"
+    # the project goes back to its first model on disk; a new window opens it with "other" remembered
+    project = Project.open(root)
+    project.model = str(model_path)
+    project.save()
+    win2 = windows(folder=root)
+    win2.start([str(root)])
+    qtbot.waitUntil(lambda: win2.model_info is not None and win2.model_info.path.resolve() == model_path.resolve(),
+                    timeout=WAIT_MS)
+    qtbot.wait(300)
+    assert win2.model_info.path.resolve() == model_path.resolve()
+
+
+def Path_of(stored):
+    from pathlib import Path
+
+    return Path(stored).resolve()
+
+
+def test_a_project_without_a_model_adopts_the_one_in_use(qtbot, windows, samples, model_path, tmp_path):
+    root = tmp_path / "imported"
+    Project.create(root, samples, make_classes(), None)  # as `qgn import` leaves it: "model": null
+    win = windows(folder=root)
+    win.start([str(root)], str(model_path))
+    qtbot.waitUntil(lambda: win.model_info is not None and win.projects.project is not None, timeout=WAIT_MS)
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: Project.open(root).model is not None, timeout=WAIT_MS)
+    assert Path_of(Project.open(root).model) == model_path.resolve()
+
+
+def make_classes():
+    from qgn.data.synthetic import SYNTHETIC_CLASSES
+
+    return SYNTHETIC_CLASSES
+
+
+def test_changed_vs_prediction_is_zero_without_edits_when_classes_differ(qtbot, windows, samples, model_path,
+                                                                         tmp_path):
+    from qgn.data.synthetic import SYNTHETIC_CLASSES as model_classes
+
+    fewer = ClassSet(model_classes.names[:6], model_classes.palette[:6], 255, model_classes.ignore_color)
+    root = tmp_path / "project"
+    win = windows(folder=root)
+    win.projects.ask_classes = lambda current: fewer
+    win.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    assert win.projects.new_project(root)
+    assert win.annotator.classes == fewer
+    win.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    session = win.current.annotation
+    assert session.undo.count() == 0
+    qtbot.waitUntil(lambda: "Changed vs prediction" in win.annotator.panel.changed_text.text(), timeout=WAIT_MS)
+    assert "<b>0 px</b>" in win.annotator.panel.changed_text.text()
+    np.testing.assert_array_equal(session.label, session.reference)
+
+
+# ------------------------------------------------------------------- opening, autosave, recent files
+def test_opening_images_keeps_the_projects_images(qtbot, window, model_path, tmp_path):
+    samples = write_samples(tmp_path / "data", 2, (64, 96))
+    window.start(samples, str(model_path))
+    wait_for_image(qtbot, window, samples[0])
+    window.projects.ask_folder = lambda title, new: tmp_path / "proj"
+    assert window.projects.new_project()
+    extra = write_samples(tmp_path / "more", 1, (64, 96))
+    window.open_paths([extra[0]])  # File ▸ Open while the project is open
+    assert [d.path for d in window.docs] == [p.resolve() for p in samples] + [extra[0].resolve()]
+
+
+def test_autosave_shows_in_the_status_bar(qtbot, window):
+    window.projects.autosaved.emit(2)
+    assert "Autosaved 2 annotations" in window.statusBar().currentMessage()
+
+
+def test_recent_paths_and_last_folder(qtbot, window, model_path, tmp_path):
+    from qgn.resources import samples_dir
+
+    samples = write_samples(tmp_path / "data", 2, (64, 96))
+    window.start([samples[0].parent], str(model_path))
+    wait_for_image(qtbot, window, samples[0])
+    window.projects.ask_folder = lambda title, new: tmp_path / "proj"
+    assert window.projects.new_project()
+    window._fill_recent_menu()
+    texts = [a.text() for a in window.recent_menu.actions()]
+    assert texts[0].startswith("Project: proj") and any(t.startswith("Folder: images") for t in texts)
+    assert window.workspace.last_folder() == str(samples[0].parent)
+    window.workspace.remember_folder(samples_dir() / "images" / "x.png")  # the bundled samples are not "where I was"
+    assert window.workspace.last_folder() == str(samples[0].parent)
+
+
+def test_the_last_project_reopens_after_a_normal_quit(qtbot, window, model_path, tmp_path):
+    from qgn.resources import samples_dir
+
+    from qgn_studio.main_window import MainWindow, make_settings
+
+    samples = write_samples(tmp_path / "data", 1, (64, 96))
+    window.start(samples, str(model_path))
+    wait_for_image(qtbot, window, samples[0])
+    window.projects.ask_folder = lambda title, new: tmp_path / "proj"
+    assert window.projects.new_project()
+    window.close()  # a normal quit
+    again = MainWindow(settings=make_settings())
+    qtbot.addWidget(again)
+    assert again.projects.paths_at_start([str(samples_dir() / "images")]) == [str((tmp_path / "proj").resolve())]
+    assert again.projects.paths_at_start([str(samples[0])]) == [str(samples[0])]  # asked for: opened

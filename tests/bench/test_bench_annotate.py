@@ -1,0 +1,185 @@
+"""Annotation effort (issue #14): the simulated annotator, its anchors (quadtree leaves, polygon
+vertices), image uncertainty and `qgn bench --only annotate --quick --json`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qgn.bench.annotate_sim import gt_leaves, polygon_vertices, region_components, simulate_annotator
+from qgn.classes import ClassSet
+from qgn.cli.main import main
+from qgn.resources import demo_model_path
+from qgn.uncertainty import order_by_uncertainty, spearman, uncertain_cells
+
+C = ClassSet(("a", "b", "c"), (), 255)
+CAMVID = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "camvid"
+
+
+# --------------------------------------------------------------------------- anchors
+def test_polygon_vertices_of_simple_shapes():
+    rect = np.zeros((40, 50), np.int64)
+    rect[10:20, 5:30] = 1
+    assert polygon_vertices(rect, C) == 4 + 4 + 4  # the rectangle; the background's outline and its hole
+    yy, xx = np.mgrid[:40, :40]
+    assert polygon_vertices(np.where(xx > yy, 1, 0), C) == 6  # two staircase triangles: 3 vertices each at 1 px
+    one = np.full((8, 8), 255)
+    one[0, 0] = 2
+    assert polygon_vertices(one, C) == 3  # a pixel: a polygon still needs 3 vertices
+    assert polygon_vertices(np.full((8, 8), 255), C) == 0  # ignore needs no polygon
+
+
+def test_gt_leaves_count_class_leaves_only():
+    assert gt_leaves(np.zeros((64, 64), np.int64), C) == 4  # four uniform 32-px root cells
+    half = np.zeros((64, 64), np.int64)
+    half[:, 32:] = 255
+    assert gt_leaves(half, C) == 2
+    corner = np.zeros((64, 64), np.int64)
+    corner[0, 0] = 1
+    assert gt_leaves(corner, C) == 3 + 3 * 5 + 1  # 3 roots + 3 siblings on each of levels 4..0 + the pixel
+
+
+def test_region_components_match_a_flood_fill():
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 3, (12, 15))
+    rows, starts, ends, vals, comp = region_components(values)
+    label = np.full(values.shape, -1)
+    for r, s, e, c in zip(rows, starts, ends, comp):
+        label[r, s:e] = c
+    for y, x in zip(*np.nonzero(values)):  # 4-neighbours of equal value share the component
+        for dy, dx in ((0, 1), (1, 0)):
+            if y + dy < 12 and x + dx < 15 and values[y + dy, x + dx] == values[y, x]:
+                assert label[y, x] == label[y + dy, x + dx]
+    assert (label[values == 0] == -1).all()
+    # count regions independently with a breadth-first flood fill
+    seen, regions = np.zeros(values.shape, bool), 0
+    for y, x in zip(*np.nonzero(values)):
+        if seen[y, x]:
+            continue
+        regions += 1
+        stack = [(y, x)]
+        seen[y, x] = True
+        while stack:
+            cy, cx = stack.pop()
+            for ny, nx in ((cy + 1, cx), (cy - 1, cx), (cy, cx + 1), (cy, cx - 1)):
+                if 0 <= ny < 12 and 0 <= nx < 15 and not seen[ny, nx] and values[ny, nx] == values[y, x]:
+                    seen[ny, nx] = True
+                    stack.append((ny, nx))
+    assert len(np.unique(comp)) == regions
+
+
+# --------------------------------------------------------------------------- the annotator
+def test_annotator_counts_clicks_and_strokes():
+    gt = np.zeros((64, 64), np.int64)
+    gt[:, 32:] = 1
+    effort, _ = simulate_annotator(gt, gt, C)
+    assert effort.actions == 0 and effort.accuracy_start == 1.0
+    wrong = gt.copy()
+    wrong[40:50, 40:50] = 2  # a blob of the wrong class inside the right half: one fill click
+    effort, fixed = simulate_annotator(gt, wrong, C)
+    assert (effort.clicks, effort.strokes) == (1, 0) and np.array_equal(fixed, gt)
+    empty = np.full(gt.shape, 255)
+    effort, fixed = simulate_annotator(gt, empty, C)  # fill everything with one class, one stroke of 32-px cells
+    assert (effort.clicks, effort.strokes) == (1, 1) and effort.strokes_per_level[5] == 1
+    assert np.array_equal(fixed, gt)
+
+
+def test_annotator_reaches_the_target_accuracy():
+    rng = np.random.default_rng(0)
+    gt = np.kron(rng.integers(0, 3, (6, 8)), np.ones((7, 9), np.int64))
+    gt[rng.random(gt.shape) < 0.03] = 255
+    start = np.where(rng.random(gt.shape) < 0.2, rng.integers(0, 3, gt.shape), gt)
+    start[start == 255] = 0
+    effort, fixed = simulate_annotator(gt, start, C, target=0.99)
+    labelled = gt != 255
+    assert (fixed[labelled] == gt[labelled]).mean() >= 0.99
+    assert effort.accuracy_end == pytest.approx((fixed[labelled] == gt[labelled]).mean())
+    assert effort.actions == effort.clicks + effort.strokes > 0
+
+
+# --------------------------------------------------------------------------- uncertainty helpers
+def test_spearman_and_orders():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 45]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # ties get average ranks: ranks (1, 2.5, 2.5, 4) and (1, 3, 2, 4), Pearson 4.5 / sqrt(4.5 * 5)
+    assert spearman([1, 2, 2, 3], [1, 3, 2, 4]) == pytest.approx(4.5 / np.sqrt(22.5))
+    assert np.isnan(spearman([1, 1, 1], [1, 2, 3]))
+    assert order_by_uncertainty([0.2, 0.9, 0.5, 0.9]) == [1, 3, 2, 0]
+    entropy = np.zeros((8, 8), np.float32)
+    entropy[4:, 0:4] = 1.0
+    entropy[0:4, 4:] = 0.5
+    assert uncertain_cells(entropy, 2, 2).tolist() == [[0, 4], [4, 0]]
+
+
+# --------------------------------------------------------------------------- the CLI
+@pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
+def test_cli_quick_json_rows_on_synthetic_scenes(capsys):
+    rc = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
+               "--images", "2", "--quick", "--json", "--threads", "1"])
+    assert rc == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["name"] for r in rows] == ["scratch", "model", "assist_scratch", "assist_model", "assist_head", "best"]
+    by = {r["name"]: r for r in rows}
+    for r in rows:
+        assert r["section"] == "annotate" and r["images"] == 2 and len(r["actions"]) == 2
+        assert r["actions_per_image"] == pytest.approx(np.mean(r["actions"]))
+        assert r["gt_leaves_per_image"] > 0 and r["polygon_vertices_per_image"] > 0
+        assert len(r["milestones"]) == 2 and set(r["milestones_per_image"]) == {"95", "98", "99"}
+        assert r["tolerance"] == 0 and r["beta"] == pytest.approx(0.05)
+    assert set(rows[1]["spearman"]) == {"mean_entropy", "composite_share"}
+    # the cheaper start, one action for starting empty: never worse than scratch + 1 on any image
+    for name in ("model",):
+        assert all(a <= s + 1 for a, s in zip(by[name]["actions"], by["scratch"]["actions"]))
+    for name in ("assist_model", "assist_head", "best"):
+        assert all(a <= s + 1 for a, s in zip(by[name]["actions"], by["assist_scratch"]["actions"]))
+    assert all(b <= m for b, m in zip(by["best"]["actions"], by["assist_model"]["actions"]))
+    assert by["assist_head"]["starts"][0] == "empty" and len(by["assist_head"]["head_fit_seconds"]) == 1
+
+
+@pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
+def test_cli_loops_use_the_apps_finetune(capsys):
+    rc = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
+               "--images", "2", "--quick", "--json", "--threads", "1", "--scenarios", "model,loop,loop_uncertainty"])
+    assert rc == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["name"] for r in rows] == ["model", "loop", "loop_uncertainty"]
+    assert len(rows[1]["finetune_seconds"]) == 0  # 2 images, fine-tuned every 2: nothing left to annotate after
+
+
+def test_cli_annotate_errors_are_one_line(capsys, tmp_path):
+    rc = main(["bench", "--only", "annotate", "--model", str(tmp_path / "none.safetensors"), "--quick"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no such model file" in err and len(err.strip().splitlines()) == 1
+    rc = main(["bench", "--only", "annotate", "--quick", "--tolerance", "-1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--tolerance" in err and len(err.strip().splitlines()) == 1
+    rc = main(["bench", "--only", "annotate", "--quick", "--scenarios", "scratch,nope"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "nope" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not CAMVID.is_dir() or not demo_model_path().is_file(), reason="CamVid (../shared) missing")
+def test_cli_quick_on_camvid_transfers_the_demo_model(capsys):
+    rc = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--images", "2", "--quick",
+               "--threads", "1"])
+    captured = capsys.readouterr()
+    assert rc == 0 and "transferred to the classes of camvid" in captured.err
+    assert "assist_head" in captured.out and "polygon vertices" in captured.out
+
+
+def test_plot_and_table_of_the_rows(tmp_path):
+    pytest.importorskip("matplotlib")
+    from qgn.bench.annotate_plot import markdown_table, plot_sequences, read_rows
+
+    rows = [{"section": "annotate", "name": name, "actions": [10, 8, 6, 4, 2, 1], "actions_per_image": 31 / 6,
+             "finetune_seconds": [3.0] if name.startswith("loop") else [], "start_accuracy": [0.5] * 6,
+             "polygon_vertices_per_image": 12.0, "images": 6} for name in ("scratch", "model", "loop")]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    runs = {"m": read_rows(path)}
+    png = plot_sequences(runs, tmp_path / "out.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    table = markdown_table(runs).splitlines()
+    assert len(table) == 2 + 3 and "| m | loop | 5.2 | 6.0 | 4.2 | 3 | 50.0 % |" in table  # last 5: (8+6+4+2+1)/5

@@ -1,0 +1,154 @@
+"""`qgn predict` and `qgn eval` end to end on a small random model and generated scenes."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from qgn.cli.main import main
+from qgn.cli.samples import write_samples
+from qgn.data.synthetic import SYNTHETIC_CLASSES
+from qgn.model.checkpoint import save_model
+from qgn.model.qgn import QGN, QGNConfig
+from qgn.quadtree import read_qgt
+from qgn.quadtree.label_io import read_label
+from sample_files import png_claiming, write_mask, write_photo
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict")
+    torch.manual_seed(0)
+    model_path = save_model(root / "m.safetensors", QGN(QGNConfig.from_preset("tiny", SYNTHETIC_CLASSES)))
+    write_samples(root / "samples", 2, 80, 72, 123)
+    return root, model_path
+
+
+def test_predict_writes_png_and_qgt_and_reports_cost(workspace, capsys):
+    root, model = workspace
+    images, labels, out = root / "samples" / "images", root / "samples" / "labels", root / "out"
+    rc = main(["predict", "--model", str(model), str(images), "--labels", str(labels),
+               "--out", str(out), "--scheme", "pc", "--json"])
+    assert rc == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert len(records) == 2
+    for rec in records:
+        assert set(rec["active_sites"]) <= {"5", "4", "3", "2", "1", "0"} and rec["active_sites"]["5"] == 9
+        assert rec["macs"] > 0 and rec["seconds"] > 0 and 0 <= rec["acc"] <= 1 and 0 <= rec["miou"] <= 1
+    for name in ("scene_01", "scene_02"):
+        dense = read_label(out / f"{name}.png")
+        assert dense.shape == (72, 80)  # padding to 96×96 never shows
+        qt, classes = read_qgt(out / f"{name}.qgt")
+        assert np.array_equal(qt.to_label(), dense)
+        assert classes.names == SYNTHETIC_CLASSES.names
+        assert Image.open(out / f"{name}.png").mode == "P"
+
+
+def test_predict_depth_and_all_scheme_change_the_cost(workspace, capsys):
+    root, model = workspace
+    image = str(root / "samples" / "images" / "scene_01.png")
+    costs = {}
+    for args in (["--scheme", "all"], ["--scheme", "all", "--depth", "3"]):
+        assert main(["predict", "--model", str(model), image, "--json", *args]) == 0
+        costs[" ".join(args)] = json.loads(capsys.readouterr().out)
+    full, shallow = costs["--scheme all"], costs["--scheme all --depth 3"]
+    assert set(full["active_sites"]) == {"5", "4", "3", "2", "1", "0"}
+    assert set(shallow["active_sites"]) == {"5", "4", "3"}
+    assert shallow["decoder_macs"] < full["decoder_macs"]
+
+
+def test_predict_errors_are_clear(workspace, capsys):
+    root, model = workspace
+    image = str(root / "samples" / "images" / "scene_01.png")
+    assert main(["predict", "--model", str(root / "missing.safetensors"), image]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["predict", "--model", str(model), image, "--scheme", "gtc"]) == 2
+    assert "ground truth" in capsys.readouterr().err
+    assert main(["predict", "--model", str(model), str(root / "nope.png")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_eval_prints_json_per_mode(workspace, capsys):
+    root, model = workspace
+    assert main(["eval", "--model", str(model), str(root / "samples"), "--json", "--depths", "4"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"all", "gtc", "pc", "pc@4"}
+    for mode in result.values():
+        assert 0 <= mode["acc"] <= 1 and 0 <= mode["miou"] <= 1 and mode["macs"] > 0
+    assert result["pc@4"]["decoder_macs"] <= result["all"]["decoder_macs"]
+
+
+# -------------------------------------------------- outputs never replace inputs; errors in one line
+def test_predict_never_overwrites_input_photos(tmp_path, capsys, model_path, run_cli):
+    photos = [write_photo(tmp_path / "in" / "a.png"), write_photo(tmp_path / "in" / "b.png", seed=1)]
+    before = {p: p.read_bytes() for p in photos}
+    code, _, err = run_cli("predict", "--model", model_path, tmp_path / "in", "--out", tmp_path / "in")
+    assert code == 2 and "overwrite the input" in err
+    assert {p: p.read_bytes() for p in photos} == before
+    assert sorted(p.name for p in (tmp_path / "in").rglob("*")) == ["a.png", "b.png"]
+
+
+def test_predict_refuses_two_inputs_with_one_stem(tmp_path, capsys, model_path, run_cli):
+    write_photo(tmp_path / "in" / "a.png")
+    write_photo(tmp_path / "in" / "sub" / "a.png")
+    code, _, err = run_cli("predict", "--model", model_path, tmp_path / "in", "--out", tmp_path / "out")
+    assert code == 2 and "would both be written" in err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"this is text, not a PNG", None])
+def test_predict_batch_reports_a_bad_image_and_goes_on(tmp_path, capsys, model_path, content, run_cli):
+    write_photo(tmp_path / "in" / "a.png")
+    bad = tmp_path / "in" / "b.png"
+    if content is None:  # truncated
+        data = write_photo(bad, seed=3).read_bytes()
+        bad.write_bytes(data[: len(data) // 2])
+    else:
+        bad.write_bytes(content)
+    write_photo(tmp_path / "in" / "c.png", seed=2)
+    code, out, err = run_cli("predict", "--model", model_path, tmp_path / "in", "--out", tmp_path / "out")
+    assert code == 2 and "Traceback" not in err
+    assert "b.png" in err and "1 of 3 image(s) failed" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "a.qgt", "c.png", "c.qgt"]
+
+
+def test_predict_checks_every_ground_truth_before_the_first_inference(tmp_path, capsys, model_path, run_cli):
+    write_photo(tmp_path / "in" / "a.png")
+    write_photo(tmp_path / "in" / "b.png")
+    write_mask(tmp_path / "gt" / "a.png", 0, (40, 32))
+    code, _, err = run_cli("predict", "--model", model_path, tmp_path / "in", "--labels", tmp_path / "gt",
+                           "--out", tmp_path / "out")
+    assert code == 2 and "no ground truth for b.png" in err and not (tmp_path / "out").exists()
+
+
+def test_predict_names_the_ground_truth_with_bad_values(tmp_path, capsys, model_path, run_cli):
+    photo = write_photo(tmp_path / "a.png")
+    gt = write_mask(tmp_path / "gt" / "a.png", 200, (40, 32))
+    code, _, err = run_cli("predict", "--model", model_path, photo, "--labels", gt)
+    assert code == 2 and str(gt) in err
+
+
+@pytest.mark.parametrize("option, words", [
+    (["--device", "bogus"], "--device bogus"),
+    (["--depth", "6"], "--depth 6"),
+    (["--depth", "-1"], "--depth -1"),
+])
+def test_predict_bad_options_are_one_line(tmp_path, capsys, model_path, option, words, run_cli):
+    photo = write_photo(tmp_path / "a.png")
+    code, _, err = run_cli("predict", "--model", model_path, photo, *option)
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1
+
+
+def test_cuda_on_a_cpu_build_is_one_line(tmp_path, capsys, model_path, monkeypatch, run_cli):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, _, err = run_cli("predict", "--model", model_path, write_photo(tmp_path / "a.png"),
+                           "--device", "cuda")
+    assert code == 2 and "--device cuda" in err and "--device cpu" in err
+
+
+def test_predict_refuses_a_bomb_in_one_line(tmp_path, capsys, model_path, run_cli):
+    bomb = png_claiming(tmp_path / "bomb.png", 14000, 14000)
+    code, _, err = run_cli("predict", "--model", model_path, bomb)
+    assert code == 2 and "megapixels" in err and "Traceback" not in err

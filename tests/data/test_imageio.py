@@ -1,0 +1,49 @@
+"""Reading photos and label images: one pixel limit (``QGN_MAX_PIXELS``) checked before anything is
+decoded, for every reader, and photos turned upright by their EXIF orientation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sample_files import png_claiming, write_photo
+
+
+@pytest.mark.parametrize("reader", ["read_rgb", "read_label", "read_label_rgb"])
+def test_every_image_reader_refuses_a_bomb_before_decoding(tmp_path, reader):
+    import qgn.data.imageio as imageio
+    from qgn.imagefile import ImageTooLargeError
+
+    bomb = png_claiming(tmp_path / "bomb.png", 12000, 12000)
+    assert bomb.stat().st_size < 2000
+    with pytest.raises(ImageTooLargeError, match="QGN_MAX_PIXELS=144000000"):
+        getattr(imageio, reader)(bomb)
+
+
+def test_pixel_limit_override(tmp_path, monkeypatch):
+    from qgn.data.imageio import read_rgb
+    from qgn.imagefile import ImageTooLargeError, max_pixels
+
+    photo = write_photo(tmp_path / "a.png", (40, 32))
+    monkeypatch.setenv("QGN_MAX_PIXELS", "1000")
+    with pytest.raises(ImageTooLargeError, match="40×32"):
+        read_rgb(photo)
+    monkeypatch.setenv("QGN_MAX_PIXELS", "1280")
+    assert read_rgb(photo).shape == (32, 40, 3)
+    monkeypatch.setenv("QGN_MAX_PIXELS", "lots")
+    with pytest.raises(ValueError, match="QGN_MAX_PIXELS"):
+        max_pixels()
+
+
+def test_photos_are_read_upright(tmp_path):
+    from qgn.data.imageio import read_rgb
+
+    pixels = np.zeros((2, 3, 3), np.uint8)
+    pixels[0, 0] = (255, 0, 0)  # stored: red at the top left of a 3 wide × 2 high photo
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to view"
+    image.save(tmp_path / "portrait.jpg", exif=exif, quality=100, subsampling=0)
+    upright = read_rgb(tmp_path / "portrait.jpg")
+    assert upright.shape == (3, 2, 3)  # shown 2 wide × 3 high
+    assert upright[0, 1, 0] > 200 and upright[0, 1, 1] < 60  # the red pixel is now at the top right

@@ -1,0 +1,55 @@
+"""Two CVAT exports into one folder at once keep every image in ImageSets/Segmentation/default.txt
+(#16 item 9), and `qgn convert` never reads a Cityscapes-tree labelIds mask as class ids (#15)."""
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from qgn.classes import ClassSet
+from qgn.cli.main import main
+
+CLASSES = ClassSet.generic(3, 255)
+
+
+def _export(out_dir: str, first: int, count: int) -> None:
+    from qgn.formats.cvat import FORMAT
+
+    label = np.zeros((8, 8), np.uint8)
+    label[:, 4:] = 2
+    for i in range(first, first + count):
+        FORMAT.write(label, CLASSES, Path(out_dir), f"frame_{i:03d}")
+
+
+def test_concurrent_cvat_exports_lose_no_image_set_entry(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    workers = [ctx.Process(target=_export, args=(str(tmp_path), 100 * w, 40)) for w in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    stems = (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split()
+    assert sorted(stems) == sorted(f"frame_{100 * w + i:03d}" for w in range(3) for i in range(40))
+    assert not [p for p in (tmp_path / "ImageSets" / "Segmentation").iterdir() if p.name != "default.txt"]
+
+
+def test_convert_refuses_or_maps_a_cityscapes_tree_mask(tmp_path, capsys):
+    tree = tmp_path / "gtFine" / "val" / "city"
+    tree.mkdir(parents=True)
+    (tmp_path / "label_colors.txt").write_text("0 0 0 background\n255 0 0 a\n0 255 0 b\n0 0 255 c\n")
+    ids = np.array([[0, 1], [2, 3]], np.uint8).repeat(4, 0).repeat(4, 1)  # Datumaro's numbering: a = 1
+    mask = tree / "x_gtFine_labelIds.png"
+    Image.fromarray(ids).save(mask)
+    assert main(["convert", str(mask), str(tmp_path / "bare.qgt")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "label_colors.txt" in err and "--classes" in err
+    classes_txt = tmp_path / "classes.txt"
+    classes_txt.write_text("a\nb\nc\nignore: 255\n")
+    assert main(["convert", str(mask), str(tmp_path / "mapped.qgt"), "--classes", str(classes_txt)]) == 0
+    from qgn.quadtree.qgt import read_qgt
+
+    label = read_qgt(tmp_path / "mapped.qgt")[0].to_label()
+    np.testing.assert_array_equal(label, np.array([[255, 0], [1, 2]]).repeat(4, 0).repeat(4, 1))

@@ -1,0 +1,181 @@
+"""Label Studio export and import without a server (#23): the export's labelling config matches its
+tasks, images are copied and referenced as Local Files, annotations are not ground truth; the import
+rasterises polygons and rectangles by pixel centres, passes over skipped annotations, takes the latest
+of several and names every task it leaves out, and reads JSON-MIN."""
+from __future__ import annotations
+
+from functools import partial
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn.classes import ClassSet
+from qgn.formats import ExportItem, export_dataset
+from qgn.formats.dataset import scan_dataset
+from qgn.formats.labelstudio import encode_ls_rle, polygon_mask, rectangle_points
+from sample_files import blocky_label
+
+CLASSES = ClassSet(("road", "traffic sign", "sky"), ((128, 64, 128), (220, 220, 0), (70, 130, 180)), 255)
+H, W = 24, 32
+
+
+blocky = partial(blocky_label, h=H, w=W, classes=3, ignore=255, cell=4, void_cells=True)
+
+
+def centres_inside(points, h, w):
+    """Independent reference: ray casting from every pixel centre."""
+    out = np.zeros((h, w), bool)
+    for row in range(h):
+        for col in range(w):
+            x, y, inside = col + 0.5, row + 0.5, False
+            for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1]):
+                if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
+                    inside = not inside
+            out[row, col] = inside
+    return out
+
+
+def brush(mask, name, from_name="tag"):
+    return {"from_name": from_name, "to_name": "image", "type": "brushlabels", "original_width": W,
+            "original_height": H, "value": {"format": "rle", "rle": encode_ls_rle(mask), "brushlabels": [name]}}
+
+
+def polygon(points, name):
+    return {"from_name": "poly", "to_name": "image", "type": "polygonlabels", "original_width": W, "original_height": H,
+            "value": {"points": [[x / W * 100, y / H * 100] for x, y in points], "polygonlabels": [name]}}
+
+
+@pytest.fixture
+def exported(tmp_path):
+    images = []
+    for i in range(2):
+        Image.new("RGB", (W, H), (i * 40, 0, 0)).save(tmp_path / f"frame {i}.jpg")
+        images.append(ExportItem(f"frame {i}", blocky(i), tmp_path / f"frame {i}.jpg"))
+    export_dataset(images, CLASSES, tmp_path / "out", ["labelstudio"])
+    return tmp_path / "out" / "labelstudio", images
+
+
+def test_export_writes_a_config_its_tasks_match_and_references_copied_images(exported):
+    root, items = exported
+    config = ET.fromstring((root / "label_config.xml").read_text())
+    brush_tag = config.find("BrushLabels")
+    image_tag = config.find("Image")
+    assert [label.get("value") for label in brush_tag] == list(CLASSES.names)
+    assert [label.get("background") for label in brush_tag] == ["#804080", "#dcdc00", "#4682b4"]
+    tasks = json.loads((root / "tasks.json").read_text())
+    for task, item in zip(tasks, items):
+        assert task["data"] == {image_tag.get("value")[1:]: f"/data/local-files/?d=images/frame%20{item.name[-1]}.jpg"}
+        (annotation,) = task["annotations"]
+        assert annotation["ground_truth"] is False and annotation["was_cancelled"] is False
+        assert {(r["from_name"], r["to_name"]) for r in annotation["result"]} == {(brush_tag.get("name"),
+                                                                                  image_tag.get("name"))}
+        assert (root / "images" / f"{item.name}.jpg").read_bytes() == item.image.read_bytes()
+    dataset = scan_dataset(root / "tasks.json")
+    assert not dataset.warnings
+    for source, item in zip(dataset.items, items):
+        assert source.image == root / "images" / f"{item.name}.jpg"
+        np.testing.assert_array_equal(source.read(CLASSES), item.label)
+
+
+def test_export_without_an_image_is_refused_by_name(tmp_path):
+    with pytest.raises(ValueError, match="a: no image to reference"):
+        export_dataset([ExportItem("a", blocky(0))], CLASSES, tmp_path, ["labelstudio"])
+
+
+def test_polygons_and_rectangles_fill_the_pixels_whose_centres_they_hold():
+    points = [(3.0, 2.0), (28.5, 5.25), (20.0, 22.0), (1.7, 15.0)]
+    np.testing.assert_array_equal(polygon_mask(points, H, W), centres_inside(points, H, W))
+    star = [(16, 1), (20, 22), (2, 8), (30, 8), (12, 22)]  # self-intersecting: even-odd leaves the middle out
+    np.testing.assert_array_equal(polygon_mask(star, H, W), centres_inside(star, H, W))
+    box = {"x": 25.0, "y": 12.5, "width": 50.0, "height": 25.0}
+    expected = np.zeros((H, W), bool)
+    expected[3:9, 8:24] = True
+    np.testing.assert_array_equal(polygon_mask(rectangle_points(box, H, W), H, W), expected)
+    turned = polygon_mask(rectangle_points({**box, "rotation": 90}, H, W), H, W)  # about its top-left corner
+    expected = np.zeros((H, W), bool)
+    expected[3:19, 2:8] = True
+    np.testing.assert_array_equal(turned, expected)
+
+
+def test_import_passes_over_skips_takes_the_latest_and_names_what_it_leaves_out(tmp_path):
+    Image.new("RGB", (W, H)).save(tmp_path / "a.png")
+    for name in "bcdef":
+        Image.new("RGB", (W, H)).save(tmp_path / f"{name}.png")
+    sky = np.zeros((H, W), bool)
+    sky[:8] = True
+    tri = [(0.0, 24.0), (16.0, 8.0), (32.0, 24.0)]
+    box = {"from_name": "box", "to_name": "image", "type": "rectanglelabels", "original_width": W, "original_height": H,
+           "value": {"x": 50, "y": 50, "width": 25, "height": 25, "rectanglelabels": ["traffic sign"]}}
+    tasks = [
+        {"id": 1, "data": {"image": "a.png"}, "annotations": [
+            {"id": 10, "was_cancelled": True, "result": []},
+            {"id": 11, "result": [brush(sky, "sky"), polygon(tri, "road"), box, {"type": "choices", "value": {}}]}]},
+        {"id": 2, "data": {"image": "b.png"}, "annotations": [
+            {"id": 20, "created_at": "2026-01-01T10:00:00Z", "result": [brush(sky, "road")]},
+            {"id": 21, "created_at": "2026-01-02T10:00:00Z", "result": [brush(sky, "sky")]}]},
+        {"id": 3, "data": {"image": "c.png"}, "annotations": [], "predictions": [{"result": [brush(sky, "sky")]}]},
+        {"id": 4, "data": {"image": "d.png"}},
+        {"id": 5, "data": {"image": "e.png"}, "annotations": [{"id": 50, "was_cancelled": True, "result": []}]},
+        {"id": 6, "data": {"image": "f.png"}, "annotations": [{"id": 60, "result": [{"type": "choices", "value": {}}]}]},
+    ]
+    (tmp_path / "export.json").write_text(json.dumps(tasks))
+    dataset = scan_dataset(tmp_path / "export.json")
+    assert [item.name for item in dataset.items] == ["a", "b"]
+    expected = np.full((H, W), 255)
+    expected[sky] = 2
+    expected[centres_inside(tri, H, W)] = 0
+    expected[12:18, 16:24] = 1
+    np.testing.assert_array_equal(dataset.items[0].read(CLASSES), expected)
+    np.testing.assert_array_equal(dataset.items[1].read(CLASSES), np.where(sky, 2, 255))
+    text = "\n".join(dataset.warnings)
+    assert "1 task(s) have predictions but no annotation, not imported: tasks 3" in text
+    assert "1 task(s) have no annotation, not imported: tasks 4" in text
+    assert "1 task(s) have only skipped (cancelled) annotations, not imported: tasks 5" in text
+    assert "the latest was imported: 2 (took annotation 21, set aside 1)" in text
+    assert "without brush, polygon or rectangle results, not imported: tasks 6" in text
+    assert "2 result(s) of other kinds" in text
+
+
+def test_json_min_is_read_and_other_json_refused_by_what_it_is(tmp_path):
+    Image.new("RGB", (W, H)).save(tmp_path / "a.png")
+    label = blocky(3)
+    regions = [{k: v for k, v in brush(label == c, CLASSES.names[c])["value"].items()} | {"original_width": W,
+                "original_height": H} for c in range(3)]
+    records = [{"image": "/data/local-files/?d=images/a.png", "id": 7, "tag": regions, "annotator": 1,
+                "annotation_id": 3, "created_at": "x", "updated_at": "x", "lead_time": 1.0}]
+    (tmp_path / "min.json").write_text(json.dumps(records))
+    dataset = scan_dataset(tmp_path / "min.json")
+    assert "JSON-MIN" in dataset.description
+    (item,) = dataset.items
+    assert item.image == tmp_path / "a.png"
+    np.testing.assert_array_equal(item.read(CLASSES), label)
+    (tmp_path / "coco.json").write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
+    with pytest.raises(ValueError, match="is a COCO file, not a Label Studio export"):
+        scan_dataset(tmp_path / "coco.json", "labelstudio")
+
+
+def test_qgn_export_of_a_folder_of_qgt_writes_one_task_file(tmp_path):
+    from qgn.quadtree.qgt import write_qgt
+    from qgn.quadtree.quadtree import Quadtree
+
+    (tmp_path / "labels" / "sub").mkdir(parents=True)
+    (tmp_path / "images").mkdir()
+    for i, rel in enumerate(["x", "sub/y", "sub/z"]):
+        write_qgt(tmp_path / "labels" / f"{rel}.qgt", Quadtree.from_label(blocky(i), 3, 255), CLASSES)
+        if rel != "sub/z":
+            Image.new("RGB", (W, H)).save(tmp_path / "images" / f"{rel.split('/')[-1]}.png")
+    run = subprocess.run([sys.executable, "-m", "qgn", "export", str(tmp_path / "labels"), "--format", "labelstudio",
+                          "--out", str(tmp_path / "out"), "--images", str(tmp_path / "images")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "z.qgt: z: no image to reference" in run.stderr
+    tasks = json.loads((tmp_path / "out" / "tasks.json").read_text())
+    assert [t["data"]["image"] for t in tasks] == ["/data/local-files/?d=images/y.png",
+                                                   "/data/local-files/?d=images/x.png"]
+    assert (tmp_path / "out" / "label_config.xml").is_file()
+    items = scan_dataset(tmp_path / "out" / "tasks.json").items
+    np.testing.assert_array_equal(items[1].read(CLASSES), blocky(0))

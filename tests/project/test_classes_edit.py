@@ -1,0 +1,235 @@
+"""Class set edits (issue #14): add / rename / recolour / merge / delete update every saved annotation
+and autosave of a project in one atomic step, are undoable, survive a SIGKILL in the middle, and an
+annotation file maps its classes by name, not by index."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn.annotation.formats import FORMATS
+from qgn.classes import ClassSet
+from qgn.classes_edit import (
+    add_class, apply_to_project, delete_class, merge_classes, read_annotation_file, recolour_class, remap_label,
+    rename_class,
+)
+from qgn.project import PROJECT_FILE, Project, generation_dirs
+
+REPO = Path(__file__).resolve().parents[2]
+CLASSES = ClassSet(("sky", "road", "fence", "car"), ((70, 130, 180), (128, 64, 128), (190, 153, 153), (0, 0, 142)), 4)
+IGNORE = 4
+
+
+def labels_for(i: int) -> np.ndarray:
+    """A 40×48 map with every class and some ignore pixels (image i)."""
+    rng = np.random.default_rng(i)
+    label = np.kron(rng.integers(0, 4, (5, 6)), np.ones((8, 8), np.int64))
+    label[rng.random(label.shape) < 0.05] = IGNORE
+    return label
+
+
+def make_project(root: Path, n: int = 4) -> Project:
+    images = []
+    for i in range(n):
+        path = root.parent / "images" / f"scene_{i:02d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (48, 40)).save(path)
+        images.append(path)
+    project = Project.create(root, images, CLASSES)
+    for i, image in enumerate(project.images):
+        project.save_annotation(image, labels_for(i))
+    project.autosave(project.images[-1], labels_for(101))  # unsaved edits of the last image
+    return project
+
+
+def expected(label: np.ndarray, mapping: dict) -> np.ndarray:
+    """Independent reference: value by value with np.where."""
+    out = np.full(label.shape, -1, np.int64)
+    for old, new in mapping.items():
+        out = np.where(label == old, new, out)
+    assert (out >= 0).all()
+    return out
+
+
+# --------------------------------------------------------------------------- reading by name
+def test_annotation_file_maps_classes_by_name(tmp_path):
+    label = labels_for(0)
+    FORMATS["qgt"].write(label, CLASSES, tmp_path, "a")
+    reordered = ClassSet(("car", "sky", "fence", "road", "tree"), (), 255)
+    got = read_annotation_file(tmp_path / "a.qgt", reordered)
+    assert np.array_equal(got, expected(label, {0: 1, 1: 3, 2: 2, 3: 0, IGNORE: 255}))
+    renamed = ClassSet(("sky", "road", "barrier", "car"), (), 4)
+    with pytest.raises(ValueError, match="'fence'"):
+        read_annotation_file(tmp_path / "a.qgt", renamed)
+
+
+# --------------------------------------------------------------------------- edits on label maps
+def test_edits_value_maps():
+    label = labels_for(1)
+    add = add_class(CLASSES, "tree")
+    assert add.after.names[-1] == "tree" and add.after.ignore_index == 255  # 4 would collide with class 4
+    assert np.array_equal(remap_label(label, add), expected(label, {0: 0, 1: 1, 2: 2, 3: 3, 4: 255}))
+    delete = delete_class(CLASSES, 1)
+    assert delete.after.names == ("sky", "fence", "car")
+    assert np.array_equal(remap_label(label, delete), expected(label, {0: 0, 1: 4, 2: 1, 3: 2, 4: 4}))
+    merge = merge_classes(CLASSES, 2, 3)
+    assert merge.after.names == ("sky", "road", "car")
+    assert np.array_equal(remap_label(label, merge), expected(label, {0: 0, 1: 1, 2: 2, 3: 2, 4: 4}))
+    rename = rename_class(CLASSES, 2, "barrier")
+    assert rename.after.names[2] == "barrier" and np.array_equal(remap_label(label, rename), label)
+    recolour = recolour_class(CLASSES, 0, (1, 2, 3))
+    assert recolour.after.palette[0] == (1, 2, 3) and not recolour.moves_pixels
+    with pytest.raises(ValueError, match="already a class"):
+        rename_class(CLASSES, 0, "Road")
+    with pytest.raises(ValueError, match="into itself"):
+        merge_classes(CLASSES, 1, 1)
+    with pytest.raises(ValueError, match="no ignore value"):
+        delete_class(ClassSet(("a", "b")), 0)
+
+
+# --------------------------------------------------------------------------- projects
+def read_all(project: Project) -> dict:
+    out = {}
+    for im in project.images:
+        out[im.key] = project.load_annotation(im)
+        if project.autosave_path(im).is_file():
+            out[im.key + "/auto"] = project.recover(im)
+    return out
+
+
+def test_rename_then_reopen_keeps_every_annotation(tmp_path):
+    project = make_project(tmp_path / "p")
+    before = read_all(project)
+    recoverable = [im.key for im in project.recoverable()]
+    apply_to_project(project, rename_class(project.classes, 2, "barrier"))
+    reopened = Project.open(tmp_path / "p")
+    assert reopened.classes.names == ("sky", "road", "barrier", "car")
+    after = read_all(reopened)
+    assert after.keys() == before.keys()
+    for key in before:
+        assert np.array_equal(after[key], before[key]), key
+    assert [im.key for im in reopened.recoverable()] == recoverable  # autosave still newer than its save
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == [".autosave.g1", "annotations", "annotations.g1",
+                                                                  PROJECT_FILE]
+    assert os.readlink(tmp_path / "p" / "annotations") == "annotations.g1"  # a stable path for scripts
+
+
+@pytest.mark.parametrize("make_edit", [
+    lambda c: delete_class(c, 2), lambda c: merge_classes(c, 2, 0), lambda c: add_class(c, "tree"),
+    lambda c: rename_class(c, 3, "vehicle"),
+], ids=["delete", "merge", "add", "rename"])
+def test_edit_and_undo_on_a_project(tmp_path, make_edit):
+    project = make_project(tmp_path / "p")
+    before = read_all(project)
+    edit = make_edit(project.classes)
+    inverse = apply_to_project(project, edit)
+    after = read_all(Project.open(tmp_path / "p"))
+    for key, label in before.items():
+        assert np.array_equal(after[key], expected(label, edit.value_map)), key
+    redo = apply_to_project(project, inverse)
+    assert project.classes == CLASSES
+    undone = read_all(Project.open(tmp_path / "p"))
+    for key, label in before.items():
+        assert np.array_equal(undone[key], label), key
+    assert redo.after == edit.after
+
+
+def test_undo_of_a_merge_keeps_later_edits(tmp_path):
+    project = make_project(tmp_path / "p", 1)
+    image = project.images[0]
+    original = project.load_annotation(image)
+    inverse = apply_to_project(project, merge_classes(project.classes, 2, 0))  # fence → sky
+    merged = project.load_annotation(image).copy()
+    fence = np.flatnonzero(original.reshape(-1) == 2)
+    painted = fence[:5]
+    merged.reshape(-1)[painted] = 1  # the user paints five former-fence pixels as road
+    project.save_annotation(image, merged)
+    apply_to_project(project, inverse)
+    restored = project.load_annotation(image)
+    want = original.copy()
+    want.reshape(-1)[painted] = 1
+    assert np.array_equal(restored, want)
+
+
+def test_edit_for_another_class_set_is_refused(tmp_path):
+    project = make_project(tmp_path / "p", 1)
+    with pytest.raises(ValueError, match="another class set"):
+        apply_to_project(project, rename_class(ClassSet(("x", "y"), (), 255), 0, "z"))
+    assert Project.open(tmp_path / "p").classes == CLASSES
+
+
+# --------------------------------------------------------------------------- crash safety
+CHILD = '''
+import os, signal, sys
+import qgn.classes_edit as ce
+from qgn.project import Project
+project = Project.open(sys.argv[1])
+where, count = sys.argv[2], [0]
+if where == "staging":
+    real = ce._stage_file
+    def stage(*args, **kwargs):
+        count[0] += 1
+        if count[0] == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+    ce._stage_file = stage
+else:
+    import qgn.project
+    def finish(*args):
+        os.kill(os.getpid(), signal.SIGKILL)
+    qgn.project.finish_class_edit = finish
+ce.apply_to_project(project, ce.delete_class(project.classes, 1))
+'''
+
+
+@pytest.mark.parametrize("where", ["staging", "after-commit"])
+def test_sigkill_in_the_middle_of_a_remap(tmp_path, where):
+    project = make_project(tmp_path / "p")
+    before = read_all(project)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(CHILD), str(tmp_path / "p"), where], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    leftovers = sorted(p.name for p in (tmp_path / "p").iterdir())
+    assert len(leftovers) > 3  # the killed edit did leave two generations of folders behind
+    reopened = Project.open(tmp_path / "p")
+    after = read_all(reopened)
+    if where == "staging":
+        assert reopened.classes == CLASSES and reopened.generation == 0
+        mapping = {v: v for v in range(5)}
+    else:
+        assert reopened.classes.names == ("sky", "fence", "car") and reopened.generation == 1
+        mapping = {0: 0, 1: 4, 2: 1, 3: 2, 4: 4}
+    for key, label in before.items():
+        assert np.array_equal(after[key], expected(label, mapping)), key
+    names = sorted(p.name for p in (tmp_path / "p").iterdir())
+    assert len(names) == len(leftovers), "opening never deletes"
+    reopened.set_done(reopened.images[0], True)  # the next writer removes what the journal proves a leftover
+    live = [PROJECT_FILE, *generation_dirs(reopened.generation)]
+    if reopened.generation:
+        live.append("annotations")  # the stable link
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == sorted(live)
+    after = read_all(Project.open(tmp_path / "p"))
+    for key, label in before.items():
+        assert np.array_equal(after[key], expected(label, mapping)), key
+    doc = json.loads((tmp_path / "p" / PROJECT_FILE).read_text())
+    assert doc.get("generation", 0) == reopened.generation
+
+
+def test_relabel_by_name_maps_a_prediction_onto_another_class_set():
+    from qgn.classes_edit import relabel_by_name
+
+    model = ClassSet(("sky", "grass", "road", "sidewalk"), (), 255)
+    project = ClassSet(("Road", "pavement", "car", "sky"), (), 11)
+    label = np.array([[0, 1, 2, 3]])
+    assert relabel_by_name(label, model, project).tolist() == [[3, 11, 0, 1]]  # grass: no counterpart → ignore
+    with pytest.raises(ValueError, match="grass"):
+        relabel_by_name(label, model, ClassSet(("road", "sky", "sidewalk")))

@@ -1,0 +1,344 @@
+"""Projects (issue #7): what project.json remembers, unique keys, relative/absolute paths, saving
+and autosave/recovery, export, clear errors — and a writer SIGKILLed mid-save leaves the previous
+annotation intact and readable."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn.annotation.formats import import_annotation
+from qgn.classes import ClassSet
+from qgn.project import (
+    ANNOTATION_DIR, AUTOSAVE_DIR, PROJECT_FILE, Project, ProjectError, STALE_TEMP_SECONDS, export_project,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+CLASSES = ClassSet(("sky", "road", "car"), ((70, 130, 180), (128, 64, 128), (0, 0, 142)), 255)
+
+# Shared by this test and the writer child process: version i of a large annotation.
+VERSION_SRC = '''
+def version(i):
+    import numpy as np
+    rng = np.random.default_rng(i)
+    label = np.kron(rng.integers(0, 3, (256, 256)), np.ones((4, 4), np.int64))
+    label[rng.random(label.shape) < 0.02] = 255
+    label[0, 0] = i % 3  # versions differ in a known pixel too
+    return label
+'''
+_ns: dict = {}
+exec(VERSION_SRC, _ns)
+version = _ns["version"]
+
+
+def make_images(folder: Path, names) -> list[Path]:
+    paths = []
+    for name in names:
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (6, 4)).save(path)
+        paths.append(path)
+    return paths
+
+
+# --------------------------------------------------------------------------- project.json
+def test_create_open_remembers_everything(tmp_path):
+    root = tmp_path / "proj"
+    project = Project.create(root, [], CLASSES, model="models/camvid.safetensors")
+    inside = make_images(root / "images", ["a/street.png", "b/street.png", "b/street.jpg"])
+    outside = make_images(tmp_path / "elsewhere", ["street.png", "x y#1.png"])
+    project.add_images(inside + outside)
+    keys = [im.key for im in project.images]
+    assert keys == ["street", "street-2", "street-3", "street-4", "x_y_1"]
+    project.set_done(project.images[1], True)
+
+    doc = json.loads((root / PROJECT_FILE).read_text())
+    assert doc["format"] == "qgn-project" and doc["version"] == 1
+    stored = [e["path"] for e in doc["images"]]
+    assert stored[:3] == ["images/a/street.png", "images/b/street.png", "images/b/street.jpg"]
+    assert stored[3:] == [str(p) for p in outside]
+    assert ClassSet.from_json(doc["classes"]) == CLASSES
+
+    again = Project.open(root)
+    assert [(im.path, im.key, im.done) for im in again.images] == [
+        (p.resolve(), k, i == 1) for i, (p, k) in enumerate(zip(inside + outside, keys))
+    ]
+    assert again.classes == CLASSES and again.model == "models/camvid.safetensors" and again.levels == 6
+    assert again.image_for(inside[1]).key == "street-2"
+    with pytest.raises(KeyError, match="not an image of the project"):
+        again.image_for(tmp_path / "nope.png")
+    # Adding an image twice returns the existing entry; keys stay unique after reopening.
+    added = again.add_images([inside[0], *make_images(tmp_path / "elsewhere", ["c/street.png"])])
+    assert [im.key for im in added] == ["street", "street-5"]
+    assert [im.key for im in Project.open(root).images][-1] == "street-5"
+    with pytest.raises(FileNotFoundError, match="not image files"):
+        again.add_images([tmp_path / "ghost.png"])
+    assert len(Project.open(root).images) == 6
+
+
+def test_project_moves_with_its_folder(tmp_path):
+    root = tmp_path / "p1"
+    project = Project.create(root, [], CLASSES)
+    project.add_images(make_images(root, ["img/one.png"]))
+    project.save_annotation(project.images[0], np.zeros((4, 6), np.int64))
+    moved = tmp_path / "p2"
+    root.rename(moved)
+    reopened = Project.open(moved)
+    assert reopened.images[0].path == moved.resolve() / "img" / "one.png"
+    assert reopened.load_annotation(reopened.images[0]).tolist() == [[0] * 6] * 4
+
+
+def test_create_and_open_errors(tmp_path):
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    with pytest.raises(ProjectError, match="not an empty folder"):
+        Project.create(busy, [], CLASSES)
+    Project.create(tmp_path / "p", [], CLASSES)
+    with pytest.raises(ProjectError, match="already holds a project"):
+        Project.create(tmp_path / "p", [], CLASSES)
+    with pytest.raises(FileNotFoundError, match="not a QGN project"):
+        Project.open(tmp_path / "missing")
+    path = tmp_path / "p" / PROJECT_FILE
+    doc = json.loads(path.read_text())
+    for text, message in [
+        ("{not json", "corrupt"),
+        (json.dumps({**doc, "format": "other"}), "not a QGN project file"),
+        (json.dumps({**doc, "version": 2}), "version 2"),
+        (json.dumps({k: v for k, v in doc.items() if k != "images"}), "missing or bad field"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(ProjectError, match=message):
+            Project.open(tmp_path / "p")
+
+
+# --------------------------------------------------------------------------- annotations
+def test_save_load_autosave_recover(tmp_path):
+    images = make_images(tmp_path / "imgs", ["a.png", "b.png"])
+    project = Project.create(tmp_path / "p", images, CLASSES)
+    a, b = project.images
+    assert project.load_annotation(a) is None and project.recoverable() == []
+    saved = np.array([[0, 1, 2], [255, 1, 0]])
+    project.save_annotation(a, saved)
+    assert np.array_equal(project.load_annotation(a), saved) and project.annotated() == [a]
+
+    edited = saved.copy()
+    edited[1, 0] = 2
+    project.autosave(a, edited)
+    project.autosave(b, np.full((2, 3), 255))
+    del project  # the app "crashes": nothing else is saved
+    reopened = Project.open(tmp_path / "p")
+    a, b = reopened.images
+    assert [im.key for im in reopened.recoverable()] == ["a", "b"]
+    assert np.array_equal(reopened.recover(a), edited)
+    assert np.array_equal(reopened.load_annotation(a), saved), "autosave never touches the saved annotation"
+    reopened.save_annotation(a, reopened.recover(a))
+    reopened.discard_autosave(b)
+    assert reopened.recoverable() == []
+    assert np.array_equal(reopened.load_annotation(a), edited)
+    with pytest.raises(FileNotFoundError, match="no autosave"):
+        reopened.recover(b)
+    with pytest.raises(ValueError, match=r"values \[7\]"):
+        reopened.save_annotation(a, np.full((2, 3), 7))
+    assert np.array_equal(reopened.load_annotation(a), edited)
+
+
+def test_temporary_files_are_never_annotations(tmp_path):
+    project = Project.create(tmp_path / "p", make_images(tmp_path, ["a.png"]), CLASSES)
+    (tmp_path / "p" / ANNOTATION_DIR).mkdir()
+    fresh = tmp_path / "p" / ANNOTATION_DIR / ".a.qgt.fresh.tmp"
+    stale = tmp_path / "p" / AUTOSAVE_DIR / ".a.qgt.stale.tmp"
+    stale.parent.mkdir()
+    fresh.write_bytes(b"half a file")
+    stale.write_bytes(b"half a file")
+    old = time.time() - STALE_TEMP_SECONDS - 10
+    os.utime(stale, (old, old))
+    reopened = Project.open(tmp_path / "p")
+    assert reopened.load_annotation(reopened.images[0]) is None
+    assert reopened.annotated() == [] and reopened.recoverable() == []
+    assert fresh.exists() and stale.exists(), "opening never deletes"
+    reopened.set_done(reopened.images[0], True)  # a writer, holding the lock, cleans up
+    assert fresh.exists() and not stale.exists(), "only temporaries of long-dead writers are removed"
+    del project
+
+
+# --------------------------------------------------------------------------- crash: SIGKILL mid-write
+WRITER = VERSION_SRC + textwrap.dedent('''
+    import os, sys, time
+    from qgn.project import Project
+
+    root, slow_after = sys.argv[1], int(sys.argv[2])
+    project = Project.open(root)
+    image = project.images[0]
+    i = 1
+    while True:
+        if i == slow_after:  # from now on every write stalls after its temporary file is written
+            real_fsync = os.fsync
+            def slow_fsync(fd):
+                print("mid-write", flush=True)
+                time.sleep(60)
+                real_fsync(fd)
+            os.fsync = slow_fsync
+        project.save_annotation(image, version(i))
+        print(f"saved {i}", flush=True)
+        i += 1
+''')
+
+
+def start_writer(tmp_path: Path, root: Path, slow_after: int) -> subprocess.Popen:
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, str(script), str(root), str(slow_after)], stdout=subprocess.PIPE,
+                            text=True, env=env, cwd=str(REPO))
+
+
+def read_until(proc: subprocess.Popen, marker: str, timeout: float = 60.0) -> list[str]:
+    lines, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line.strip())
+        if line.strip() == marker:
+            return lines
+    proc.kill()
+    raise AssertionError(f"writer never printed {marker!r}; got {lines}")
+
+
+def check_intact(root: Path, candidates: list[int]) -> int:
+    """The saved annotation decodes and equals one whole version; returns which."""
+    project = Project.open(root)
+    label = project.load_annotation(project.images[0])
+    matches = [i for i in candidates if np.array_equal(label, version(i))]
+    assert len(matches) == 1, f"the annotation is none of versions {candidates}"
+    assert project.annotated() == [project.images[0]]
+    assert sorted(p.name for p in (root / ANNOTATION_DIR).glob("*.qgt")) == [f"{project.images[0].key}.qgt"]
+    return matches[0]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_write_keeps_previous_annotation(tmp_path):
+    root = tmp_path / "p"
+    Project.create(root, make_images(tmp_path, ["big.png"]), CLASSES)
+    proc = start_writer(tmp_path, root, slow_after=3)
+    read_until(proc, "saved 2")
+    read_until(proc, "mid-write")  # version 3's temporary file is written, not yet renamed
+    temporaries = list((root / ANNOTATION_DIR).glob(".*.tmp"))
+    assert len(temporaries) == 1 and temporaries[0].stat().st_size > 0
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert check_intact(root, [1, 2, 3]) == 2
+    assert (root / ANNOTATION_DIR / temporaries[0].name).exists(), "the dead writer's temporary file is left..."
+    # ...and never read: a version-3 decode of it would equal version(3), the annotation is version 2.
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_never_corrupts(tmp_path):
+    root = tmp_path / "p"
+    Project.create(root, make_images(tmp_path, ["big.png"]), CLASSES)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        proc = start_writer(tmp_path, root, slow_after=0)
+        lines = read_until(proc, "saved 1")
+        time.sleep(float(rng.uniform(0.0, 0.4)))
+        os.kill(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=30)
+        done = [int(w) for w in " ".join(lines + [out]).split() if w.isdigit()]
+        # The file is the last version reported saved, or the one being written when killed.
+        assert check_intact(root, list(range(1, max(done) + 2))) in (max(done), max(done) + 1)
+
+
+# --------------------------------------------------------------------------- export
+def test_export_project_with_progress(tmp_path):
+    images = make_images(tmp_path / "imgs", ["a.png", "sub/a.png", "c.png"])
+    project = Project.create(tmp_path / "p", images, CLASSES)
+    first, second, third = project.images
+    fit = np.ones((2, 3), np.int64)  # the images are 6 × 4: annotations of another size are warned about
+    labels = {first.key: np.kron(np.array([[0, 1], [2, 255]]), fit), second.key: np.kron(np.array([[2, 2], [2, 2]]), fit)}
+    project.save_annotation(first, labels[first.key])
+    project.save_annotation(second, labels[second.key])
+    project.set_done(second, True)
+    calls = []
+    paths = export_project(project, tmp_path / "out", ["png", "qgt", "cvat"], lambda i, n, t: calls.append((i, n, t)))
+    assert calls == [(1, 3, "a: 6 file(s)"), (2, 3, "a-2: 6 file(s)"), (3, 3, "c: skipped (no saved annotation)")]
+    assert (tmp_path / "out" / "png" / "a-2.png") in paths
+    for key, label in labels.items():
+        for fmt, path in [("png", f"png/{key}.png"), ("qgt", f"qgt/{key}.qgt"), ("cvat", f"cvat/SegmentationClass/{key}.png")]:
+            assert np.array_equal(import_annotation(tmp_path / "out" / path, CLASSES), label)
+    only = export_project(project, tmp_path / "done", ["json"], only_done=True)
+    assert only == [tmp_path / "done" / "json" / "a-2.json"]
+    with pytest.raises(ValueError, match="unknown export format"):
+        export_project(project, tmp_path / "x", ["bmp"])
+
+
+# --------------------------------------------------------------------------- qgn export (CLI)
+def test_cli_export_project(capsys, tmp_path, run_cli):
+    project = Project.create(tmp_path / "p", make_images(tmp_path, ["a.png", "b.png"]), CLASSES)
+    label = np.array([[0, 1, 2], [255, 255, 1]])
+    project.save_annotation(project.images[0], label)
+    code, out, err = run_cli("export", "--project", tmp_path / "p", "--out", tmp_path / "out",
+                             "--formats", "qgt,png,ids,cvat,levels,json")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("[1/2] a: ") and lines[1] == "[2/2] b: skipped (no saved annotation)"
+    assert "exported 1 annotation(s) of 2 image(s)" in lines[2]
+    for path in ["qgt/a.qgt", "png/a.png", "ids/a.png", "cvat/SegmentationClass/a.png", "json/a.json"]:
+        assert np.array_equal(import_annotation(tmp_path / "out" / path, CLASSES), label), path
+    assert sorted(p.name for p in (tmp_path / "out" / "levels").iterdir()) == [f"a_L{l}.png" for l in range(6)]
+    code, out, _ = run_cli("export", "--project", tmp_path / "p", "--out", tmp_path / "d", "--only-done")
+    assert code == 0 and "exported 0 annotation(s)" in out and not (tmp_path / "d" / "png").exists()
+
+
+def test_cli_export_files_in_any_format(capsys, tmp_path, run_cli):
+    from qgn.quadtree import Quadtree, write_qgt
+
+    labels = {"a": np.array([[0, 1], [2, 255]]), "sub/b": np.array([[2, 2, 0]])}
+    for stem, label in labels.items():
+        (tmp_path / "q" / stem).parent.mkdir(parents=True, exist_ok=True)
+        write_qgt(tmp_path / "q" / f"{stem}.qgt", Quadtree.from_label(label, 3, 255, 2), CLASSES)
+    code, out, err = run_cli("export", tmp_path / "q" / "a.qgt", "--format", "json", "--out", tmp_path / "one")
+    assert code == 0, err
+    assert np.array_equal(import_annotation(tmp_path / "one" / "a.json", CLASSES), labels["a"])
+    code, out, err = run_cli("export", tmp_path / "q", "--format", "cvat,ids", "--out", tmp_path / "many",
+                             "--png", tmp_path / "pngs")
+    assert code == 0 and "exported 2 file(s)" in out, err
+    for stem, label in labels.items():
+        sub = Path(stem).parent
+        assert np.array_equal(import_annotation(tmp_path / "many" / sub / "ids" / f"{Path(stem).name}.png", CLASSES), label)
+        assert np.array_equal(
+            import_annotation(tmp_path / "many" / sub / "cvat" / "SegmentationClass" / f"{Path(stem).name}.png", CLASSES),
+            label)
+        assert np.array_equal(import_annotation(tmp_path / "pngs" / f"{stem}.png", CLASSES), label)
+    # A .qgt without stored classes (as `qgn convert` writes by default) exports with generic names.
+    write_qgt(tmp_path / "bare.qgt", Quadtree.from_label(labels["a"], 3, 255, 2))
+    assert run_cli("export", tmp_path / "bare.qgt", "--format", "levels", "--out", tmp_path / "lv")[0] == 0
+    assert sorted(p.name for p in (tmp_path / "lv").iterdir()) == ["bare_L0.png", "bare_L1.png"]
+
+
+def test_cli_export_errors(capsys, tmp_path, run_cli):
+    code, _, err = run_cli("export", "--project", tmp_path / "nowhere", "--out", tmp_path / "o")
+    assert code == 2 and "qgn export: error: --project" in err and "not a QGN project" in err
+    Project.create(tmp_path / "p", [], CLASSES)
+    code, _, err = run_cli("export", "--project", tmp_path / "p", "--out", tmp_path / "o", "--formats", "png,tiff")
+    assert code == 2 and "unknown format(s) tiff" in err and "choose from qgt, png, ids, cvat, voc, cityscapes, camvid, coco, labelme, labelstudio, levels, json" in err
+    code, _, err = run_cli("export", "--project", tmp_path / "p")
+    assert code == 2 and "--out" in err
+    code, _, err = run_cli("export", tmp_path / "x.qgt", "--format", "gif", "--out", tmp_path / "o")
+    assert code == 2 and "unknown format(s) gif" in err
+    code, _, err = run_cli("export", tmp_path / "x.qgt", "--format", "png")
+    assert code == 2 and "--format needs --out" in err
+    code, _, err = run_cli("export", tmp_path / "x.qgt", "--format", "png", "--out", tmp_path / "o")
+    assert code == 2 and "no such file" in err
+    code, _, err = run_cli("export", "--format", "png", "--out", tmp_path / "o")
+    assert code == 2 and "name a .qgt file" in err
+    assert not (tmp_path / "o").exists()

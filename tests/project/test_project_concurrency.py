@@ -1,0 +1,282 @@
+"""No lost work (issue #20): opening never deletes or writes; a project.json that disagrees with the
+folders is an error that deletes nothing; a second writer (another process, window or command) is
+merged or refused, never overwrites; a class edit is all or nothing; imports keep autosaves."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn.classes import ClassSet
+from qgn.classes_edit import apply_to_project, delete_class, rename_class
+from qgn.project import PROJECT_FILE, Project, ProjectChangedError, ProjectError
+
+REPO = Path(__file__).resolve().parents[2]
+CLASSES = ClassSet(("sky", "road", "pole", "car"), ((70, 130, 180), (128, 64, 128), (153, 153, 153), (0, 0, 142)), 255)
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+def label_for(i: int) -> np.ndarray:
+    rng = np.random.default_rng(i)
+    label = np.kron(rng.integers(0, 4, (5, 6)), np.ones((8, 8), np.int64))
+    label[rng.random(label.shape) < 0.05] = 255
+    return label
+
+
+def make_project(root: Path, n: int = 8, autosaves: int = 2) -> Project:
+    images = []
+    for i in range(n):
+        path = root.parent / "images" / f"frame_{i:02d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (48, 40), (i, i, i)).save(path)
+        images.append(path)
+    project = Project.create(root, images, CLASSES)
+    for i, image in enumerate(project.images):
+        project.save_annotation(image, label_for(i))
+    for image in project.images[:autosaves]:
+        project.autosave(image, label_for(100))
+    return project
+
+
+def read_all(root: Path) -> dict:
+    project = Project.open(root)
+    out = {im.key: project.load_annotation(im) for im in project.images}
+    out.update({im.key + "/auto": project.recover(im) for im in project.images if project.autosave_path(im).is_file()})
+    return out
+
+
+# --------------------------------------------------------------------------- finding 1: opening never deletes
+def test_opening_and_exporting_never_write_or_delete(tmp_path, capsys, snapshot, run_cli):
+    root = tmp_path / "p"
+    project = make_project(root)
+    apply_to_project(project, rename_class(project.classes, 2, "post"))
+    tmp = root / project.annotation_dir / ".frame_00.qgt.x1y2.tmp"  # a temporary of some writer
+    tmp.write_bytes(b"partial")
+    os.utime(tmp, (time.time() - 3600, time.time() - 3600))
+    before = snapshot(root)
+    Project.open(root)
+    code, out, err = run_cli("export", "--project", root, "--out", tmp_path / "out", "--formats", "png")
+    assert code == 0, err
+    assert "exported 8 annotation(s) of 8 image(s)" in out
+    assert snapshot(root) == before
+
+
+@pytest.mark.parametrize("generation", ["backup", -1, 5, "7", True], ids=["backup", "minus1", "5", "str7", "true"])
+def test_a_stale_project_json_is_an_error_that_deletes_nothing(tmp_path, capsys, snapshot, generation, run_cli):
+    root = tmp_path / "p"
+    project = make_project(root)
+    backup = (root / PROJECT_FILE).read_bytes()  # e.g. Time Machine, git, a sync conflict copy
+    apply_to_project(project, rename_class(project.classes, 2, "post"))
+    expected_files = read_all(root)
+    good = (root / PROJECT_FILE).read_bytes()
+    if generation == "backup":
+        (root / PROJECT_FILE).write_bytes(backup)
+    else:
+        doc = json.loads((root / PROJECT_FILE).read_text())
+        doc["generation"] = generation
+        (root / PROJECT_FILE).write_text(json.dumps(doc))
+    before = snapshot(root)
+    with pytest.raises(ProjectError) as caught:
+        Project.open(root)
+    assert str(root / PROJECT_FILE) in str(caught.value)
+    if generation in ("backup", 5):
+        assert "annotations.g1" in str(caught.value) and "Nothing was changed or deleted" in str(caught.value)
+    code, out, err = run_cli("export", "--project", root, "--out", tmp_path / "out", "--formats", "png")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "project.json" in err
+    assert snapshot(root) == before  # 8 annotations and 2 autosaves all still there
+    (root / PROJECT_FILE).write_bytes(good)  # putting the right project.json back gives everything back
+    after = read_all(root)
+    assert after.keys() == expected_files.keys()
+    for key in after:
+        np.testing.assert_array_equal(after[key], expected_files[key])
+
+
+def test_class_edits_succeed_while_another_process_keeps_opening_the_project(tmp_path):
+    root = tmp_path / "p"
+    project = make_project(root)
+    before = read_all(root)
+    reader = subprocess.Popen([sys.executable, "-c", textwrap.dedent('''
+        import sys, time
+        from qgn.project import Project, ProjectError
+        end = time.monotonic() + float(sys.argv[2])
+        opened = 0
+        while time.monotonic() < end:
+            try:
+                p = Project.open(sys.argv[1])
+                p.load_annotation(p.images[0])
+                opened += 1
+            except (ProjectError, ValueError, OSError):
+                pass  # mid-edit: the old or the new state, never a deletion
+        print(opened)
+    '''), str(root), "6"], env=ENV, stdout=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    names = ["post", "pole"]
+    for i in range(8):
+        apply_to_project(project, rename_class(project.classes, 2, names[i % 2]))
+    assert int(reader.communicate(timeout=60)[0]) > 0
+    after = read_all(root)
+    assert Project.open(root).classes == CLASSES and project.generation == 8
+    for key in before:
+        np.testing.assert_array_equal(after[key], before[key])
+
+
+# --------------------------------------------------------------------------- finding 2: a second writer
+SECOND_WINDOW = textwrap.dedent('''
+    import sys
+    import numpy as np
+    from qgn.project import Project, ProjectChangedError
+    project = Project.open(sys.argv[1])  # open since before the other window's edit
+    print("opened", flush=True)
+    sys.stdin.readline()
+    image = project.images[0]
+    try:
+        project.save_annotation(image, np.zeros((40, 48), np.int64))
+        print("saved", flush=True)
+    except ProjectChangedError as exc:
+        print("refused:", exc, flush=True)
+    try:
+        project.set_done(image, True)
+        print("done written", flush=True)
+    except ProjectChangedError as exc:
+        print("refused:", exc, flush=True)
+''')
+
+
+def test_a_second_window_never_overwrites_a_class_edit(tmp_path):
+    root = tmp_path / "p"
+    make_project(root)
+    before = read_all(root)
+    window_b = subprocess.Popen([sys.executable, "-c", SECOND_WINDOW, str(root)], env=ENV, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+    assert window_b.stdout.readline().strip() == "opened"
+    window_a = Project.open(root)
+    apply_to_project(window_a, rename_class(window_a.classes, 2, "post"))
+    out, _ = window_b.communicate("go\n", timeout=60)
+    assert window_b.returncode == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("refused:") for line in lines), out
+    assert "changed by another window or command" in lines[0] and "reload" in lines[0]
+    reopened = Project.open(root)
+    assert reopened.classes.names == ("sky", "road", "post", "car") and reopened.generation == 1
+    after = read_all(root)
+    assert after.keys() == before.keys()
+    for key in before:
+        np.testing.assert_array_equal(after[key], before[key])
+    assert not any(im.done for im in reopened.images)
+
+
+ADDER = textwrap.dedent('''
+    import sys
+    from pathlib import Path
+    from qgn.project import Project
+    project = Project.open(sys.argv[1])
+    folder = Path(sys.argv[2])
+    for i in range(int(sys.argv[3])):
+        (image,) = project.add_images([folder / f"{i:03d}.png"])
+        project.set_done(image, True)
+''')
+
+
+def test_two_processes_adding_images_at_once_lose_nothing(tmp_path):
+    root = tmp_path / "p"
+    make_project(root, n=1, autosaves=0)
+    n = 15
+    folders = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i in range(n):
+            Image.new("RGB", (4, 4)).save(folder / f"{i:03d}.png")
+        folders.append(folder)
+    procs = [subprocess.Popen([sys.executable, "-c", ADDER, str(root), str(folder), str(n)], env=ENV)
+             for folder in folders]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0
+    project = Project.open(root)
+    assert len(project.images) == 1 + 2 * n
+    assert sum(im.done for im in project.images) == 2 * n
+    assert len({im.key for im in project.images}) == len(project.images)
+
+
+def test_a_command_importing_while_the_project_is_open_is_merged(tmp_path, capsys, run_cli):
+    root = tmp_path / "p"
+    make_project(root, n=2, autosaves=0)
+    window = Project.open(root)  # e.g. the app, open since before
+    dataset = tmp_path / "ds"
+    (dataset / "labels").mkdir(parents=True)
+    (dataset / "images").mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((4, 6), i, np.uint8), "L").save(dataset / "labels" / f"new_{i}.png")
+        Image.new("RGB", (6, 4)).save(dataset / "images" / f"new_{i}.png")
+    (dataset / "classes.txt").write_text("sky\nroad\npole\ncar\n")
+    code, out, err = run_cli("import", dataset / "labels", "--project", root, "--format", "ids")
+    assert code == 0, err
+    window.set_done(window.images[0], True)  # the window's next write
+    project = Project.open(root)
+    assert len(project.images) == 5 and project.images[0].done
+    assert len(project.annotated()) == 5  # the 3 imported images are still in project.json
+    assert len(window.images) == 5  # the window's copy adopted them
+
+
+def test_save_refuses_to_overwrite_a_change_made_elsewhere(tmp_path):
+    root = tmp_path / "p"
+    make_project(root, n=2, autosaves=0)
+    a, b = Project.open(root), Project.open(root)
+    a.set_done(a.images[1], True)
+    b.model = "demo"
+    with pytest.raises(ProjectChangedError, match="reload"):
+        b.save()
+    assert Project.open(root).images[1].done
+
+
+# --------------------------------------------------------------------------- finding 3: a failed class edit
+def test_a_class_edit_that_cannot_rewrite_one_file_changes_nothing(tmp_path, snapshot):
+    root = tmp_path / "p"
+    project = make_project(root)
+    broken = project.annotation_path(project.images[3])
+    broken.write_bytes(broken.read_bytes()[:-9])  # one truncated .qgt among 8
+    before = snapshot(root)
+    edit = delete_class(project.classes, 2)
+    with pytest.raises(ValueError, match=broken.name):
+        apply_to_project(project, edit)
+    assert snapshot(root) == before and project.classes == CLASSES
+    project.classes = edit.after  # what the app did next: write the new classes anyway
+    with pytest.raises(ProjectError, match="class edit"):
+        project.save()
+    assert snapshot(root) == before
+    reopened = Project.open(root)
+    readable = [im for im in reopened.images if im.key != project.images[3].key]
+    for i, im in enumerate(reopened.images):
+        if im in readable:
+            np.testing.assert_array_equal(reopened.load_annotation(im), label_for(i))
+
+
+# --------------------------------------------------------------------------- finding 5: autosaves are user data
+def test_import_never_deletes_or_hides_an_autosave(tmp_path, capsys, run_cli):
+    root = tmp_path / "p"
+    images = tmp_path / "ds" / "images"
+    images.mkdir(parents=True)
+    Image.new("RGB", (6, 4)).save(images / "a.png")
+    Image.new("RGB", (6, 4)).save(images / "b.png")
+    project = Project.create(root, [images / "a.png"], CLASSES)
+    project.autosave(project.images[0], np.ones((4, 6), np.int64))  # unsaved edits of a.png
+    labels = tmp_path / "ds" / "labels"
+    labels.mkdir()
+    for name in ("a", "b"):
+        Image.fromarray(np.full((4, 6), 3, np.uint8), "L").save(labels / f"{name}.png")
+    (tmp_path / "ds" / "classes.txt").write_text("sky\nroad\npole\ncar\n")
+    code, out, err = run_cli("import", labels, "--project", root, "--format", "ids")
+    assert code == 2 and "a: skipped" in out and "unsaved edits" in out and "imported 1 of 2" in out
+    reopened = Project.open(root)
+    (a,) = [im for im in reopened.images if im.key == "a"]
+    assert [im.key for im in reopened.recoverable()] == ["a"]
+    np.testing.assert_array_equal(reopened.recover(a), np.ones((4, 6)))
+    assert reopened.load_annotation(a) is None

@@ -1,0 +1,159 @@
+"""What a project folder may hold and what its exports write: keys that try to leave the folder or
+collide ignoring case, fields of the wrong type, exports that stay inside ``--out``, count what they
+wrote, go on after a bad annotation and clear the temporaries of killed writers."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn.classes import ClassSet
+from qgn.fileio import OutsideRootError, path_inside
+from qgn.project import PROJECT_FILE, Project, ProjectError, export_project
+from sample_files import write_mask
+
+CLASSES = ClassSet(("sky", "road", "car"), ((70, 130, 180), (128, 64, 128), (0, 0, 142)), 255)
+LABEL = np.array([[0, 1, 2, 1], [255, 255, 1, 0]])
+
+
+def make_project(tmp_path: Path, names=("a.png", "b.png")) -> Project:
+    images = []
+    for name in names:
+        path = tmp_path / "imgs" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (4, 2)).save(path)
+        images.append(path)
+    project = Project.create(tmp_path / "p", images, CLASSES)
+    project.save_annotation(project.images[0], LABEL)
+    return project
+
+
+def edit_keys(project: Project, *keys) -> None:
+    path = project.root / PROJECT_FILE
+    doc = json.loads(path.read_text())
+    for entry, key in zip(doc["images"], keys):
+        entry["key"] = key
+    path.write_text(json.dumps(doc))
+
+
+def all_files(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("key", ["../../../../elsewhere/planted", "/tmp/absolute", "", ".", "..", "a\nb",
+                                 "sub/a", ".hidden", "a b", 7])
+def test_hostile_key_refuses_the_project(tmp_path, key):
+    project = make_project(tmp_path)
+    edit_keys(project, "a", key)
+    with pytest.raises(ProjectError, match="key"):
+        Project.open(project.root)
+
+
+def test_keys_unique_ignoring_case(tmp_path):
+    project = make_project(tmp_path)
+    edit_keys(project, "Street", "street")
+    with pytest.raises(ProjectError, match="same files"):
+        Project.open(project.root)
+
+
+def test_done_must_be_a_boolean(tmp_path):
+    project = make_project(tmp_path)
+    doc = json.loads((project.root / PROJECT_FILE).read_text())
+    doc["images"][0]["done"] = "no"
+    (project.root / PROJECT_FILE).write_text(json.dumps(doc))
+    with pytest.raises(ProjectError, match="true or false"):
+        Project.open(project.root)
+
+
+def test_traversal_key_cannot_write_outside_out(tmp_path, capsys, run_cli):
+    project = make_project(tmp_path)
+    edit_keys(project, "../../../../elsewhere/planted")
+    before = all_files(tmp_path)
+    code, _, err = run_cli("export", "--project", project.root, "--out", tmp_path / "out")
+    assert code == 2 and "key" in err and "Traceback" not in err
+    assert all_files(tmp_path) == before
+
+
+def test_in_memory_keys_cannot_escape_either(tmp_path):
+    """Even a key set in code (not read from a file) never makes a writer leave its folder."""
+    project = make_project(tmp_path)
+    victim = tmp_path / "victim.qgt"
+    victim.write_bytes(b"keep me")
+    project.images[1].key = str(victim.with_suffix(""))  # an absolute path
+    with pytest.raises(OutsideRootError):
+        project.save_annotation(project.images[1], LABEL)
+    with pytest.raises(OutsideRootError):
+        project.discard_autosave(project.images[1])
+    project.images[1].key = "../../victim"
+    with pytest.raises(OutsideRootError):
+        export_project(project, tmp_path / "out" / "x", ["png"])
+    assert victim.read_bytes() == b"keep me"
+
+
+def test_path_inside(tmp_path):
+    assert path_inside(tmp_path, "a.png") == tmp_path / "a.png"
+    assert path_inside(tmp_path, "sub", "a.png") == tmp_path / "sub" / "a.png"
+    for bad in ("../a.png", "/etc/passwd", ".", "sub/../../a"):
+        with pytest.raises(OutsideRootError):
+            path_inside(tmp_path, bad)
+    (tmp_path / "link").symlink_to(tmp_path.parent)
+    with pytest.raises(OutsideRootError):
+        path_inside(tmp_path, "link", "a.png")
+
+
+def test_export_counts_files_and_folders_as_on_disk(tmp_path):
+    from qgn.project import written_summary
+
+    project = make_project(tmp_path, ("a.png", "b.png", "c.png"))
+    for image in project.images[1:]:
+        project.save_annotation(image, LABEL)
+    out = tmp_path / "out"
+    paths = export_project(project, out, ["png", "cvat", "levels"])
+    on_disk = [p for p in out.rglob("*") if p.is_file()]
+    folders = [p for p in out.rglob("*") if p.is_dir()]
+    assert sorted(paths) == sorted(on_disk)
+    assert written_summary(paths, out) == (len(on_disk), len(folders))
+
+
+def test_export_project_reports_a_bad_annotation_and_goes_on(tmp_path, capsys, run_cli):
+    project = make_project(tmp_path, ("a.png", "b.png", "c.png"))
+    project.save_annotation(project.images[2], LABEL)
+    project.annotation_path(project.images[1]).write_bytes(b"\x89QGT broken")  # b: a damaged annotation
+    code, out, err = run_cli("export", "--project", project.root, "--out", tmp_path / "out",
+                             "--formats", "png")
+    assert code == 2 and "b: failed" in out and "1 annotation(s) failed" in err and "Traceback" not in err
+    assert sorted(p.name for p in (tmp_path / "out" / "png").iterdir()) == ["a.png", "c.png"]
+
+
+def test_export_project_warns_when_an_annotation_does_not_fit_its_image(tmp_path, capsys, run_cli):
+    project = make_project(tmp_path, ("a.png",))  # the image is 4 × 2, LABEL too
+    project.save_annotation(project.images[0], np.zeros((3, 5), np.uint8))
+    code, out, _ = run_cli("export", "--project", project.root, "--out", tmp_path / "out")
+    assert code == 0 and "warning: the annotation is 5×3 but a.png is 4×2" in out
+
+
+def test_commands_remove_stale_temporaries_where_they_write(tmp_path, capsys, run_cli):
+    import os
+    import time
+
+    write_mask(tmp_path / "in" / "x.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    stale, fresh = out / ".x.qgt.abc123.tmp", out / ".y.qgt.def456.tmp"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"being written")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    assert run_cli("convert", tmp_path / "in", out)[0] == 0
+    assert not stale.exists() and fresh.exists()
+
+    project = make_project(tmp_path)
+    (tmp_path / "pout" / "png").mkdir(parents=True)
+    stale = tmp_path / "pout" / "png" / ".a.png.xyz.tmp"
+    stale.write_bytes(b"half")
+    os.utime(stale, (old, old))
+    export_project(project, tmp_path / "pout", ["png"])
+    assert not stale.exists()

@@ -1,0 +1,90 @@
+"""Small inputs the tests make — random label maps of blocks, photos, masks, files whose header
+claims far more pixels than they hold — and a snapshot of a folder tree to show what was written."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def blocky_label(rng, h: int, w: int, classes: int, ignore: int | None = None, *, cell=8, noise: float = 0.0,
+                 p_ignore: float = 0.05, void_cells: bool = False, dtype=np.int64) -> np.ndarray:
+    """(h, w) ``dtype`` map of ``cell``-pixel blocks of class ids 0..classes-1.
+
+    rng: a seed or a ``numpy.random.Generator`` (drawn from in place).
+    cell: the block size, or a sequence of sizes to draw one from.
+    noise: the fraction of pixels replaced by a random class (single-pixel detail).
+    ignore: the ignore value; ``p_ignore`` of the pixels take it, or with ``void_cells`` whole
+        blocks do (drawn as one more class).
+    """
+    rng = np.random.default_rng(rng)
+    if not isinstance(cell, int):
+        cell = int(rng.choice(cell))
+    small = rng.integers(0, classes + 1 if void_cells else classes, (-(-h // cell), -(-w // cell)))
+    label = np.repeat(np.repeat(small, cell, 0), cell, 1)[:h, :w]
+    if void_cells:
+        label = np.where(label == classes, ignore, label)
+    if noise:
+        label = np.where(rng.random((h, w)) < noise, rng.integers(0, classes, (h, w)), label)
+    if ignore is not None and not void_cells:
+        label = np.where(rng.random((h, w)) < p_ignore, ignore, label)
+    return label.astype(dtype)
+
+
+def write_photo(path: Path, size=(40, 32), seed=0) -> Path:
+    """A random RGB PNG of ``size`` (W, H) at ``path`` (folders made)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def write_mask(path: Path, value: int = 1, size=(8, 6)) -> Path:
+    """A greyscale PNG of ``size`` (W, H) filled with ``value`` at ``path`` (folders made)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full(size[::-1], value, np.uint8), "L").save(path)
+    return path
+
+
+def png_claiming(path: Path, width: int, height: int) -> Path:
+    """A tiny PNG whose header claims ``width × height`` grey pixels (a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = zlib.compress(b"\x00" * (width + 1) * 4)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+    return path
+
+
+def tree_snapshot(root) -> dict:
+    """{relative path: (kind, size, mtime_ns, sha256)} of everything under ``root`` (links not
+    followed): two equal snapshots mean nothing was written, replaced or deleted there."""
+    import hashlib
+    import os
+
+    root = Path(root)
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            rel = path.relative_to(root).as_posix()
+            stat = path.lstat()
+            if path.is_symlink():
+                out[rel] = ("link", os.readlink(path))
+            elif path.is_dir():
+                out[rel] = ("dir",)
+            else:
+                out[rel] = ("file", stat.st_size, stat.st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
+    return out
+
+
+def digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes: equal digests before and after mean the file is untouched."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

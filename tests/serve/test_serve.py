@@ -1,0 +1,156 @@
+"""`qgn serve` without Label Studio (#23): the protocol's answers, the project's own names, the
+score, 4xx with reasons for bad requests, /health while a slow image predicts, and fine-tuning from
+webhooks into a new model version that never replaces the original."""
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+from qgn.data.imageio import read_rgb
+from qgn.formats.labelstudio import decode_ls_rle, encode_ls_rle, label_config
+from qgn.infer import predict
+from qgn.resources import bundled_model_path, samples_dir
+from qgn.serve.backend import QGNBackend
+from qgn.serve.server import make_server
+
+CONFIG = ('<View><Image name="photo" value="$img"/><BrushLabels name="paint" toName="photo">'
+          '<Label value="Sky"/><Label value="road"/><Label value="grass"/><Label value="building"/>'
+          '<Label value="tree"/><Label value="pole"/><Label value="sign"/><Label value="fence"/></BrushLabels></View>')
+
+
+@pytest.fixture
+def server(tmp_path):
+    backend = QGNBackend(bundled_model_path("demo"), "cpu", samples_dir(), train_out=tmp_path / "models",
+                         train_every=2, finetune_iterations=2)
+    httpd = make_server(backend, "127.0.0.1", 0, quiet=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", backend
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def call(url, path, body=None, raw=None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(url + path, data, {"Content-Type": "application/json"},
+                                     method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def task(name, id=1):
+    return {"id": id, "data": {"img": f"/data/local-files/?d=images/{name}"}}
+
+
+def test_predict_speaks_the_projects_names_and_equals_qgn_predict(server):
+    url, backend = server
+    assert call(url, "/health") == (200, {"status": "UP", "model_class": "QGN", "model_version": "qgn-demo",
+                                          "training": "idle"})
+    assert call(url, "/setup", {"project": "3.1700000000", "schema": CONFIG, "hostname": "http://localhost:8080",
+                                "access_token": "t"}) == (200, {"model_version": "qgn-demo"})
+    status, answer = call(url, "/predict", {"tasks": [task("scene_01.png", 4), task("scene_02.png", 5)],
+                                            "label_config": CONFIG, "project": "3.1700000000"})
+    assert status == 200 and len(answer["results"]) == 2
+    classes = backend.current.model.config.classes
+    for name, result in zip(["scene_01.png", "scene_02.png"], answer["results"]):
+        expected = predict(backend.current.model, read_rgb(samples_dir() / "images" / name)).label()
+        got = np.full(expected.shape, -1)
+        for region in result["result"]:
+            assert (region["from_name"], region["to_name"], region["type"]) == ("paint", "photo", "brushlabels")
+            mask = decode_ls_rle(region["value"]["rle"]).reshape(*expected.shape, 4)[:, :, 3] > 0
+            (label,) = region["value"]["brushlabels"]
+            got[mask] = {"Sky": classes.names.index("sky")}.get(label, classes.names.index(label) if label in
+                                                                   classes.names else -2)
+        np.testing.assert_array_equal(got, expected)
+        assert 0 < result["score"] <= 1 and result["model_version"] == "qgn-demo"
+
+
+def test_bad_requests_get_a_4xx_with_a_reason(server):
+    url, _ = server
+    cases = [
+        ("/predict", None, b"{not json", 400, "not JSON"),
+        ("/predict", [1], None, 400, "must be a JSON object"),
+        ("/predict", {"tasks": []}, None, 400, "non-empty list"),
+        ("/predict", {"tasks": [task("scene_01.png")], "label_config": "<View><Image name='i' value='$img'/>"
+                      "<PolygonLabels name='p' toName='i'><Label value='road'/></PolygonLabels></View>"}, None, 400,
+         "no <BrushLabels>"),
+        ("/predict", {"tasks": [task("scene_01.png")], "label_config": CONFIG.replace("$img", "img")}, None, 400,
+         'value="$key"'),
+        ("/predict", {"tasks": [task("../../etc/passwd")], "label_config": CONFIG}, None, 403, "outside the document root"),
+        ("/predict", {"tasks": [task("missing.png")], "label_config": CONFIG}, None, 404, "not a file"),
+        ("/predict", {"tasks": [{"id": 1, "data": {"img": "/data/upload/1/x.png"}}], "label_config": CONFIG}, None,
+         422, "no Label Studio URL is known"),
+        ("/predict", {"tasks": [task("scene_01.png")], "label_config": CONFIG.replace("Sky", "cat").replace(
+            '"road"', '"dog"').replace("grass", "x").replace("building", "y").replace("tree", "z").replace(
+            "pole", "w").replace('"sign"', '"v"').replace("fence", "u")}, None, 400, "none of the config's labels"),
+        ("/nope", {}, None, 404, "no such endpoint"),
+    ]
+    for path, body, raw, code, reason in cases:
+        status, answer = call(url, path, body, raw)
+        assert status == code and reason in answer["error"], (path, body, status, answer)
+        assert "Traceback" not in answer["error"]
+    request = urllib.request.Request(url + "/predict", b"x" * 10, {"Content-Length": str(1 << 40)}, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=30)
+    assert info.value.code == 413
+
+
+def test_a_slow_image_does_not_block_health(server, monkeypatch):
+    """Label Studio gives /health 1 s: it must answer while a prediction is still running."""
+    url, backend = server
+    original = backend.infer
+    started, release = threading.Event(), threading.Event()
+
+    def slow(image, served):
+        started.set()
+        release.wait(60)  # the prediction stays in flight until /health has answered
+        return original(image, served)
+
+    monkeypatch.setattr(backend, "infer", slow)
+    worker = threading.Thread(target=call, args=(url, "/predict", {"tasks": [task("scene_03.png")],
+                                                                   "label_config": CONFIG}))
+    worker.start()
+    assert started.wait(60)
+    try:
+        assert call(url, "/health")[0] == 200
+        assert worker.is_alive()  # answered beside the running prediction, not after it
+    finally:
+        release.set()
+        worker.join()
+
+
+def test_webhook_fine_tunes_into_a_new_version_and_never_over_the_original(server, tmp_path):
+    url, backend = server
+    original = backend.original.read_bytes()
+    project = {"id": 3, "label_config": label_config(backend.current.model.config.classes)}
+    label = np.full((256, 384), backend.current.model.config.classes.names.index("road"))
+    annotation = {"id": 9, "result": [{"from_name": "tag", "to_name": "image", "type": "brushlabels",
+                                       "original_width": 384, "original_height": 256,
+                                       "value": {"rle": encode_ls_rle(label >= 0), "brushlabels": ["road"]}}]}
+    hook = {"action": "ANNOTATION_CREATED", "project": project, "annotation": annotation,
+            "task": {"id": 1, "data": {"image": "/data/local-files/?d=images/scene_01.png"}}}
+    assert call(url, "/webhook", {"action": "PROJECT_UPDATED"})[1]["status"] == "ignored"
+    assert call(url, "/webhook", hook)[1] == {"status": "kept", "corrections": 1, "train_every": 2}
+    hook["task"] = {"id": 2, "data": {"image": "/data/local-files/?d=images/scene_02.png"}}
+    assert call(url, "/webhook", hook)[1]["status"] == "training"
+    backend.training.join(300)
+    assert backend.current.version == "qgn-demo-ls1", backend.training_status
+    assert (tmp_path / "models" / "demo-ls1.safetensors").is_file()
+    assert backend.original.read_bytes() == original
+    assert call(url, "/health")[1]["model_version"] == "qgn-demo-ls1"
+    status, answer = call(url, "/predict", {"tasks": [task("scene_01.png")], "label_config": CONFIG})
+    assert status == 200 and answer["results"][0]["model_version"] == "qgn-demo-ls1"
+
+
+def test_webhook_without_train_out_is_ignored_with_the_reason(tmp_path):
+    backend = QGNBackend(bundled_model_path("demo"), "cpu", samples_dir())
+    answer = backend.webhook({"action": "START_TRAINING", "project": {}})
+    assert answer == {"status": "ignored", "reason": "fine-tuning is off: start qgn serve with --train-out DIR"}
