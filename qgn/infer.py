@@ -30,7 +30,6 @@ from qgn.model.macs import count_macs
 from qgn.model.qgn import QGN
 from qgn.propagation import Scheme, normalised_entropy
 from qgn.quadtree import Quadtree
-from qgn.quadtree.tpyramid import padded_size
 
 
 @dataclass

@@ -70,7 +70,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .annotation.formats import FORMATS, check_format_names, export_annotation
+from .annotation.formats import FORMATS, check_format_names
 from .classes import ClassSet
 from .classes_edit import read_annotation_file
 from .fileio import OutsideRootError, atomic_write_bytes, path_inside, remove_stale_temporaries
@@ -776,7 +776,7 @@ def export_project(
                 text = f"{image.key}: {len(written)} file(s)" + _size_warning(image, label)
         except OutsideRootError:
             raise
-        except Exception as exc:  # noqa: BLE001 - one bad annotation, whatever went wrong, never stops the rest
+        except Exception as exc:  # one bad annotation, whatever went wrong, never stops the rest
             failures.append(exc)
             text = f"{image.key}: failed: {_one_line(exc)}"
             if errors is not None:

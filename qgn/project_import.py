@@ -99,7 +99,7 @@ def import_into_project(
             report.imported.append(item.name)
         except (ProjectChangedError, ProjectBusyError, OutsideRootError):
             raise
-        except Exception as exc:  # noqa: BLE001 - one bad item, whatever went wrong, never stops the batch
+        except Exception as exc:  # one bad item, whatever went wrong, never stops the batch
             reason = describe_failure(exc)
             report.skipped.append((item.name, reason))
             text = f"{item.name}: skipped ({reason})"

@@ -267,3 +267,16 @@ def test_annotation_from_file(tmp_path):
     assert ann.source == "import" and np.array_equal(ann.label, label)
     with pytest.raises(ValueError, match="the mask is 3×2 but the image is 4×2"):
         Annotation.from_file(tmp_path / "png" / "f.png", CAMVID_CLASSES, shape=(2, 4))
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_format_functions_have_resolvable_annotations(name):
+    """The annotations of each format's reader and writer name things that exist: tools that read
+    them (``typing.get_type_hints``, docs, type checkers) reach ``read_qgt_file``, whose return type
+    once named ``np`` without importing it."""
+    import typing
+
+    fmt = FORMATS[name]
+    for function in (fmt.read, fmt.write):
+        if function is not None:
+            typing.get_type_hints(function)

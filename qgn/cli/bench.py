@@ -121,7 +121,7 @@ def run(args) -> int:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: CUDA is not available here")
-    log = (lambda m: print(f"qgn bench: {m}", file=sys.stderr, flush=True))
+    log = _log
     started = time.perf_counter()
     model = _load_model(args, log)
     context = _context(args, device, sections)
@@ -162,10 +162,14 @@ def _annotate_only(args) -> int:
     return 0
 
 
+def _log(message: str) -> None:
+    print(f"qgn bench: {message}", file=sys.stderr, flush=True)
+
+
 def _standalone(args, sections) -> int:
     import torch
 
-    log = (lambda m: print(f"qgn bench: {m}", file=sys.stderr, flush=True))
+    log = _log
     started = time.perf_counter()
     rows, texts = [], []
     if "sparse_conv" in sections:
@@ -215,7 +219,7 @@ def _spconv_importable(log) -> bool:
 
     try:
         get_backend("spconv")
-    except Exception as error:  # noqa: BLE001 - benchmark what is there
+    except Exception as error:  # benchmark what is there
         log(f"spconv unavailable ({type(error).__name__}: {error}); sparse_conv runs without it")
         return False
     return True

@@ -94,7 +94,6 @@ def check_pairs(data, n: int, classes) -> None:
 
 def run(args) -> int:
     apply_threads(args)
-    import torch
 
     from qgn.evaluate import evaluate, evaluation_record, format_class_table, format_table
     from qgn.model.checkpoint import load_model

@@ -49,8 +49,8 @@ def add_arguments(p) -> None:
                    help=f"training propagation (default {d.scheme}: the sites PC visits plus the labels' composite "
                         f"cells; all+gtc alternates the dense decoder and GTC, ~5x slower, and keeps eval-All good too)")
     p.add_argument("--encoder", default=d.encoder, choices=["frozen", "train"],
-                   help=f"frozen (default): only the decoder learns, on encoder features computed once; train: "
-                        f"the whole network (slower; for a model far from the images' domain)")
+                   help="frozen (default): only the decoder learns, on encoder features computed once; train: "
+                        "the whole network (slower; for a model far from the images' domain)")
     p.add_argument("--eval-scheme", default="pc", choices=["pc", "all", "gtc"],
                    help="propagation for the before/after comparison (default pc)")
     p.add_argument("--train-norm", action="store_true", help="update BatchNorm statistics too (default: frozen)")
@@ -222,7 +222,6 @@ def finite_or_none(value):
 
 def run(args) -> int:
     apply_threads(args)
-    import torch
 
     from qgn.model.checkpoint import load_model
     from qgn.resources import default_model

@@ -92,7 +92,6 @@ def check_labels(pairs, model, model_name: str | None) -> None:
 
 def run(args) -> int:
     apply_threads(args)
-    import torch
 
     from qgn.data.imageio import read_rgb
     from qgn.infer import ImageSession

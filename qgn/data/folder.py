@@ -25,7 +25,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from qgn.classes import DEFAULT_IGNORE_INDEX, ClassSet, parse_classes_txt, parse_colour_suffix  # noqa: F401 (re-exported)
 from qgn.data.base import DatasetLayoutError, PairedFileDataset, missing_labels_error

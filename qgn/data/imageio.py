@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from qgn.imagefile import open_image, oriented
 from qgn.quadtree.label_io import read_label  # noqa: F401  (the one label reader)

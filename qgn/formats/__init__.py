@@ -37,7 +37,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from ..classes import ClassSet
 from ..label_map import check_label

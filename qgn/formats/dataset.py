@@ -35,7 +35,6 @@ makes that item fail when read — the import reports it and goes on — not the
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -400,7 +399,6 @@ def scan_coco(src: Path, images: Path | None) -> SourceDataset:
     categories = coco_categories(doc["categories"], path)
     root = path.parent.parent if path.parent.name == "annotations" else path.parent
     by_image: dict[int, list[dict]] = {}
-    bad_annotations: dict[int, str] = {}
     for n, ann in enumerate(doc["annotations"]):
         where = f"{path}: annotations[{n}]"
         try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..classes import ClassSet
 from ..quadtree import Quadtree, read_qgt, write_qgt
 from .base import DEFAULT_LEVELS, Format, check_same_classes, codes_to_label, out_file

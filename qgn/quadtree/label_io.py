@@ -15,7 +15,6 @@ Every failure on a user's file is a ValueError (or FileNotFoundError) with a mes
 """
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 

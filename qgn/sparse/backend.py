@@ -129,7 +129,7 @@ def available_backends() -> list[str]:
     for name in _FACTORIES:
         try:
             _instance(name)
-        except Exception:  # noqa: BLE001 - any import/initialisation failure means "not available"
+        except Exception:  # any import/initialisation failure means "not available"
             continue
         names.append(name)
     return names
@@ -194,6 +194,6 @@ def _reason_spconv_unusable() -> str | None:
 
     try:
         _instance("spconv")
-    except Exception as error:  # noqa: BLE001 - report whatever went wrong
+    except Exception as error:  # report whatever went wrong
         return f"spconv cannot be imported ({type(error).__name__}: {error})"
     return selfcheck.run_self_check("spconv")

@@ -42,7 +42,7 @@ def check_backend_on_device(name: str, device: torch.device) -> str | None:
             mismatch = _compare_with_reference(get_backend(name), get_backend("torch"), device)
         if mismatch is not None:
             return f"its self-check on {device} failed: {mismatch}"
-    except Exception as error:  # noqa: BLE001 - any failure means the backend is unusable
+    except Exception as error:  # any failure means the backend is unusable
         return f"its self-check on {device} raised {type(error).__name__}: {error}"
     return None
 
