@@ -296,7 +296,7 @@ def _stage_file(project, edit: ClassEdit, source: Path, folder: Path, key: str, 
     """Write ``source`` (a .qgt of ``edit.before``) remapped into ``folder/<key>.qgt`` with the
     source's modification time (autosave-vs-saved comparisons keep their answer); record the
     inverse's restore patch under ``tag``."""
-    from .annotation.formats import FORMATS
+    from .formats import FORMATS
 
     old = read_annotation_file(source, edit.before)
     new = remap_label(old, edit, tag)

@@ -70,7 +70,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .annotation.formats import FORMATS, check_format_names
+from .formats import FORMATS, ExportItem, check_format_names
 from .classes import ClassSet
 from .classes_edit import read_annotation_file
 from .fileio import OutsideRootError, atomic_write_bytes, path_inside, remove_stale_temporaries
@@ -750,7 +750,6 @@ def export_project(
     without, the first failure is raised after the others were exported. An annotation whose size
     differs from its image is exported with a warning in its progress text. A name that would lead
     outside ``out_dir`` (OutsideRootError) stops the export at once."""
-    from .formats import ExportItem
 
     names = check_format_names(formats)
     image_mode = images

@@ -1,7 +1,7 @@
 """Import a dataset in another tool's layout into a QGN Studio project (``qgn import``, the app's
 File → Import dataset…).
 
-``import_into_project(src, project_dir, ...)`` scans ``src`` (``qgn.formats.dataset.scan_dataset``),
+``import_into_project(src, project_dir, ...)`` scans ``src`` (``qgn.formats.scan_dataset``),
 creates the project when ``project_dir`` holds none (its classes: ``classes``, else the classes the
 files name) or opens it, then adds each item's image and saves its label map as the image's
 annotation. A bad item (no image found, a label that matches no class, a size mismatch, an image
@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from .classes import UNMATCHED, ClassSet, match_class_names, unmatched_message
-from .formats.dataset import SourceDataset, scan_dataset
+from .formats import SourceDataset, scan_dataset
 from .fileio import OutsideRootError
 from .project import PROJECT_FILE, Project, ProjectBusyError, ProjectChangedError, ProjectError
 

@@ -700,7 +700,7 @@ class ProjectController(QtCore.QObject):
         """Keep ``session``'s unsaved map as a .qgt with its own classes in ``root/conflicts``."""
         import time
 
-        from qgn.annotation.formats import FORMATS
+        from qgn.formats import FORMATS
 
         stem = f"{Path(doc.path).stem}.{time.strftime('%Y%m%d-%H%M%S')}"
         return FORMATS["qgt"].write(session.label, session.annotation.classes, root / CONFLICTS_DIR, stem)[0]

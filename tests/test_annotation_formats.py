@@ -13,9 +13,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from qgn.annotation import Annotation
-from qgn.annotation.formats import (
-    FORMATS, HATCH_DARK, HATCH_LIGHT, detect_format, export_annotation, import_annotation, level_image,
-)
+from qgn.formats import FORMATS, detect_format, export_annotation, import_annotation
+from qgn.formats.levels import HATCH_DARK, HATCH_LIGHT, level_image
 from qgn.classes import ClassSet
 from qgn.data.camvid import CAMVID_CLASSES
 from qgn.data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_TRAIN_CLASSES

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qgn.annotation.formats import FORMATS
+from qgn.formats import FORMATS
 from qgn.classes import ClassSet
 from qgn.classes_edit import (
     add_class, apply_to_project, delete_class, merge_classes, read_annotation_file, recolour_class, remap_label,

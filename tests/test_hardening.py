@@ -475,7 +475,7 @@ def test_label_from_quadtree_in_smallest_dtype(k, ignore, dtype):
 def test_export_memory_per_pixel(tmp_path, fmt, bytes_per_pixel):
     import tracemalloc
 
-    from qgn.annotation.formats import FORMATS
+    from qgn.formats import FORMATS
     from qgn.quadtree import Quadtree
 
     rng = np.random.default_rng(0)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from qgn.classes import ClassSet
 from qgn.formats import ExportItem, export_dataset
-from qgn.formats.dataset import scan_dataset
+from qgn.formats import scan_dataset
 from qgn.formats.labelstudio import encode_ls_rle, polygon_mask, rectangle_points
 
 CLASSES = ClassSet(("road", "traffic sign", "sky"), ((128, 64, 128), (220, 220, 0), (70, 130, 180)), 255)

@@ -63,9 +63,9 @@ class Annotation:
         cls, path: str | os.PathLike, classes: ClassSet, format: str = "auto",
         shape: tuple[int, int] | None = None, levels: int = 6,
     ) -> "Annotation":
-        """Start from a mask file (``qgn.annotation.formats.import_annotation``). ``shape`` (H, W),
+        """Start from a mask file (``qgn.formats.import_annotation``). ``shape`` (H, W),
         when given, must match the mask's size (ValueError otherwise)."""
-        from .formats import import_annotation
+        from ..formats import import_annotation
 
         label = import_annotation(path, classes, format)
         if shape is not None and tuple(label.shape) != tuple(shape):

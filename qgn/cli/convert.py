@@ -45,7 +45,7 @@ def read_mask(path: Path, classes):
         raise CLIError(f"{path} is a Cityscapes-tree labelIds mask: its values are Cityscapes label ids or the "
                        "indices of its label_colors.txt, not class ids; pass --classes FILE (e.g. "
                        "resources/palettes/cityscapes.txt) or use `qgn import` for the whole tree")
-    from qgn.formats.ids import read_gtfine_label_ids
+    from qgn.formats.cityscapes import read_gtfine_label_ids
 
     return read_gtfine_label_ids(path, classes)
 

@@ -1,12 +1,15 @@
 """What every format module shares: the ``Format`` record, the ``ExportItem`` of a dataset export,
-and the small helpers that turn files into label maps of a class set.
+the ``MaskProbe`` that mask-file detection looks at, and the small helpers that turn files into
+label maps of a class set.
 
 A format module defines one ``FORMAT = Format(...)``; ``qgn.formats`` collects them in ``FORMATS``.
+Whole-dataset import shares ``qgn.formats.source``.
 """
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -14,6 +17,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..classes import ClassSet
+from ..imagefile import ImageTooLargeError, open_image
 from ..label_map import check_label, label_dtype
 
 DEFAULT_LEVELS = 6
@@ -64,6 +68,12 @@ class Format:
     writer(classes, out_dir, levels) -> DatasetWriter: a whole dataset (None: ``write`` per image).
     image_names: a dataset export names its files after the images (other tools match masks to
         images by name), not after the project's keys.
+    is_mask(probe: MaskProbe) -> bool: whether a mask file is in this format (auto-detection of
+        ``qgn.formats.import_annotation``; None: never detected, only named).
+    scan(src, images) -> ``qgn.formats.source.SourceDataset``: a whole dataset in this format
+        (``qgn.formats.scan_dataset``; None: not importable as a dataset).
+    is_dataset(probe: ``qgn.formats.source.DatasetProbe``) -> bool: whether a dataset is in this
+        format (auto-detection of ``qgn.formats.scan_dataset``; None: never detected, only named).
     """
 
     name: str
@@ -73,6 +83,9 @@ class Format:
     read: Callable[[Path, ClassSet], np.ndarray] | None
     writer: Callable[..., DatasetWriter] | None = None
     image_names: bool = False
+    is_mask: Callable[["MaskProbe"], bool] | None = None
+    scan: Callable[..., object] | None = None
+    is_dataset: Callable[..., bool] | None = None
 
     def open_writer(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS,
                     images: str | None = None) -> DatasetWriter:
@@ -96,6 +109,28 @@ class Format:
         for item in items:
             paths += writer.add(item)
         return paths + writer.finish()
+
+
+class MaskProbe:
+    """What auto-detection of a mask file (``qgn.formats.detect_format``) looks at: its ``suffix``
+    (lower case) and, read once when a format asks, its image ``mode``. Reading ``mode`` raises
+    FileNotFoundError (no file) or ValueError (not an image); ImageTooLargeError passes through."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.suffix = self.path.suffix.lower()
+
+    @cached_property
+    def mode(self) -> str:
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: no such file")
+        try:
+            with open_image(self.path) as image:
+                return image.mode
+        except ImageTooLargeError:
+            raise
+        except (UnidentifiedImageError, OSError, ValueError):
+            raise ValueError(f"{self.path}: not a .qgt, .json or image file; cannot tell its format") from None
 
 
 def out_file(folder: Path, name: str) -> Path:
@@ -140,8 +175,6 @@ def png_bytes(image: Image.Image) -> bytes:
 
 def read_rgb(path: Path, what: str = "a colour mask") -> np.ndarray:
     """(H, W, 3) uint8 of a colour (RGB/RGBA/P/PA) image; ValueError for other modes or bad files."""
-    from ..imagefile import open_image
-
     try:
         with open_image(path) as image:
             if image.mode not in ("RGB", "RGBA", "P", "PA"):

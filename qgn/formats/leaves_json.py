@@ -26,7 +26,7 @@ import numpy as np
 from ..classes import ClassSet
 from ..fileio import atomic_write_bytes
 from ..quadtree import Quadtree
-from .base import DEFAULT_LEVELS, Format, check_same_classes, codes_to_label, out_file
+from .base import DEFAULT_LEVELS, Format, MaskProbe, check_same_classes, codes_to_label, out_file
 
 JSON_FORMAT, JSON_VERSION = "qgn-leaves", 1
 
@@ -110,4 +110,10 @@ def read_json_file(path: Path, classes: ClassSet) -> np.ndarray:
     return label_from_leaves_json(doc, classes, str(path))
 
 
-FORMAT = Format("json", "quadtree leaf list (JSON, format 'qgn-leaves')", ".json", write_json_file, read_json_file)
+def is_json_mask(probe: MaskProbe) -> bool:
+    """Any other ``.json`` (labelme's are tried first)."""
+    return probe.suffix == ".json"
+
+
+FORMAT = Format("json", "quadtree leaf list (JSON, format 'qgn-leaves')", ".json", write_json_file, read_json_file,
+                is_mask=is_json_mask)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..classes import ClassSet
 from ..quadtree import Quadtree, read_qgt, write_qgt
-from .base import DEFAULT_LEVELS, Format, check_same_classes, codes_to_label, out_file
+from .base import DEFAULT_LEVELS, Format, MaskProbe, check_same_classes, codes_to_label, out_file
 
 
 def write_qgt_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = DEFAULT_LEVELS) -> list[Path]:
@@ -24,4 +24,9 @@ def read_qgt_file(path: Path, classes: ClassSet) -> np.ndarray:
     return codes_to_label(qt.to_tpyramid().levels[0][: qt.height, : qt.width], classes, path)
 
 
-FORMAT = Format("qgt", "quadtree labels (.qgt), lossless and compact", ".qgt", write_qgt_file, read_qgt_file)
+def is_qgt_mask(probe: MaskProbe) -> bool:
+    return probe.suffix == ".qgt"
+
+
+FORMAT = Format("qgt", "quadtree labels (.qgt), lossless and compact", ".qgt", write_qgt_file, read_qgt_file,
+                is_mask=is_qgt_mask)
