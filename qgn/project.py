@@ -33,7 +33,7 @@ write increments):
   be read: ``ProjectChangedError``, nothing written; the caller reloads (``Project.open``).
   ``save`` (write this object's whole state) refuses any change made elsewhere.
 
-Class edits (``qgn.classes_edit.apply_to_project``) hold the lock for their whole run, write every
+Class edits (``qgn.project_class_edit.apply_class_edit``) hold the lock for their whole run, write every
 annotation and autosave anew into the next generation's folders, then swap project.json (the
 commit), then remove the old folders; the journal ``.class-edit.json`` records the generations and
 revisions, so that the next writer can *prove* which folders a crash left over (the staging folders
@@ -70,10 +70,10 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .formats import FORMATS, ExportItem, check_format_names
 from .classes import ClassSet
-from .classes_edit import read_annotation_file
 from .fileio import OutsideRootError, atomic_write_bytes, path_inside, remove_stale_temporaries
+from .formats import FORMATS, ExportItem, check_format_names
+from .quadtree.label_io import read_label_file
 
 PROJECT_FILE = "project.json"
 JOURNAL_FILE = ".class-edit.json"
@@ -551,9 +551,9 @@ class Project:
 
     def load_annotation(self, image: ProjectImage) -> np.ndarray | None:
         """The saved label map (H, W) of ``image`` (``label_dtype(classes)``), or None. Classes
-        are matched by name (``qgn.classes_edit.read_annotation_file``)."""
+        are matched by name (``qgn.quadtree.label_io.read_label_file``)."""
         path = self.annotation_path(image)
-        return read_annotation_file(path, self.classes) if path.is_file() else None
+        return read_label_file(path, self.classes) if path.is_file() else None
 
     def _write(self, folder: str, image: ProjectImage, label: np.ndarray) -> Path:
         return FORMATS["qgt"].write(label, self.classes, self.root / folder, self._own(image).key, levels=self.levels)[0]
@@ -590,7 +590,7 @@ class Project:
         path = self.autosave_path(image)
         if not path.is_file():
             raise FileNotFoundError(f"no autosave of {image.key!r} in {path.parent}")
-        return read_annotation_file(path, self.classes)
+        return read_label_file(path, self.classes)
 
     def discard_autosave(self, image: ProjectImage) -> None:
         """The user discarded ``image``'s unsaved edits: remove its autosave."""

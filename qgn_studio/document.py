@@ -375,16 +375,9 @@ def transparent_share(path: Path) -> float:
 
 def read_ground_truth(path: Path) -> np.ndarray:
     """(H, W) integer label map from a .qgt file or a single-channel label image."""
-    if path.suffix.lower() == ".qgt":
-        from qgn.quadtree.qgt import read_qgt
+    from qgn.quadtree.label_io import read_label_file
 
-        quadtree, _classes = read_qgt(path)
-        return quadtree.to_label()
-    try:
-        from qgn.quadtree.label_io import read_label
-    except ImportError:  # older qgn
-        from qgn.data.imageio import read_label
-    return read_label(path)
+    return read_label_file(path)
 
 
 def cell_size_text(level: int, result=None) -> str:

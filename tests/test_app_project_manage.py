@@ -18,7 +18,7 @@ pytest.importorskip("pytestqt")
 from test_app_project import SIZE, WAIT_MS, env, model_path, samples, start_annotating, windows  # noqa: E402,F401
 
 from qgn.classes import ClassSet  # noqa: E402
-from qgn.classes_edit import read_annotation_file  # noqa: E402
+from qgn.quadtree.label_io import read_label_file  # noqa: E402
 from qgn.project import Project  # noqa: E402
 from qgn_studio.testing import make_dev_model, write_samples  # noqa: E402
 
@@ -111,7 +111,7 @@ def test_list_filter_and_statistics(qtbot, windows, model_path, env):  # noqa: F
     for im in project.images:
         path = project.annotation_path(im)
         if path.is_file():
-            truth[im.path] = read_annotation_file(path, project.classes)
+            truth[im.path] = read_label_file(path, project.classes)
     win2.images.set_current(3)
     win2.images.set_filter("not_done")
     assert win2.images.visible_rows() == [0, 2, 3]

@@ -8,7 +8,8 @@ import numpy as np
 
 from ..classes import ClassSet
 from ..quadtree import Quadtree, read_qgt, write_qgt
-from .base import DEFAULT_LEVELS, Format, MaskProbe, check_same_classes, codes_to_label, out_file
+from ..quadtree.label_io import quadtree_label
+from .base import DEFAULT_LEVELS, Format, MaskProbe, check_same_classes, out_file
 
 
 def write_qgt_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = DEFAULT_LEVELS) -> list[Path]:
@@ -19,9 +20,11 @@ def write_qgt_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: i
 
 
 def read_qgt_file(path: Path, classes: ClassSet) -> np.ndarray:
+    """The .qgt's label map in ``classes`` (``qgn.quadtree.label_io.quadtree_label``, as ``read_label_file``), which must be the file's own classes in
+    its order: an import names a class set change (ValueError naming the first class that differs)."""
     qt, file_classes = read_qgt(path)
     check_same_classes(path, qt.num_classes, file_classes.names if file_classes else None, classes)
-    return codes_to_label(qt.to_tpyramid().levels[0][: qt.height, : qt.width], classes, path)
+    return quadtree_label(qt, file_classes, classes, path)
 
 
 def is_qgt_mask(probe: MaskProbe) -> bool:
