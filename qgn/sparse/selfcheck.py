@@ -17,7 +17,8 @@ import sys
 
 import torch
 
-from qgn.sparse.backend import SubmConvBackend, get_backend
+from qgn.sparse.backend import get_backend
+from qgn.sparse.backend_base import SubmConvBackend
 from qgn.sparse.sites import ActiveSites
 
 CHILD_TIMEOUT_S = 300.0

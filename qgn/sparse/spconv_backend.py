@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from qgn.sparse.backend import SubmConvBackend
+from qgn.sparse.backend_base import SubmConvBackend
 from qgn.sparse.sites import ActiveSites
 
 
