@@ -73,6 +73,7 @@ import numpy as np
 from .classes import ClassSet
 from .fileio import OutsideRootError, atomic_write_bytes, path_inside, remove_stale_temporaries
 from .formats import FORMATS, ExportItem, check_format_names
+from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
 
 PROJECT_FILE = "project.json"
@@ -241,7 +242,7 @@ class Project:
     generation: how many class edits the folders went through; revision: project.json's counter
     as this object last read or wrote it."""
 
-    def __init__(self, root: Path, classes: ClassSet, model: str | None, images: list[ProjectImage], levels: int = 6,
+    def __init__(self, root: Path, classes: ClassSet, model: str | None, images: list[ProjectImage], levels: int = NUM_LEVELS,
                  generation: int = 0, revision: int = 0):
         self.root = Path(root).resolve()
         self.classes = classes
@@ -275,7 +276,7 @@ class Project:
     # ------------------------------------------------------------------ create / open / save
     @classmethod
     def create(
-        cls, root: str | os.PathLike, images: Iterable, classes: ClassSet, model: str | None = None, levels: int = 6
+        cls, root: str | os.PathLike, images: Iterable, classes: ClassSet, model: str | None = None, levels: int = NUM_LEVELS
     ) -> "Project":
         """A new project in ``root`` (created if missing). Refuses a folder that already holds a
         project (open it instead) or other files."""

@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+from qgn.quadtree import NUM_LEVELS
 from qgn_studio.document import RULES, Setting
 
 SCREENSHOT_TIMEOUT_S = 180
@@ -24,7 +25,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="images, folders of images, or a model (.safetensors); default: the bundled samples")
     parser.add_argument("--model", "-m", help="a bundled model's name (demo, camvid) or a model file "
                         "(.safetensors + .json); default: the bundled demo model")
-    parser.add_argument("--depth", "-d", type=int, choices=range(6), metavar="{5..0}",
+    parser.add_argument("--depth", "-d", type=int, choices=range(NUM_LEVELS), metavar=f"{{{NUM_LEVELS - 1}..0}}",
                         help="finest level computed: 5 = root cells of 32 px … 0 = pixels (default 0)")
     parser.add_argument("--scheme", "-s", choices=list(RULES), help="propagation rule (default pc)")
     parser.add_argument("--tau", type=float, help="τ of the pc_tau rule (0..1)")

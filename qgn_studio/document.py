@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from qgn.quadtree import ROOT_LEVEL
 from qgn_studio.discovery import find_ground_truth
 
-ROOT_LEVEL = 5
 LEVELS = tuple(range(ROOT_LEVEL, -1, -1))  # 5 … 0, coarse to fine
 
 # rule id → (label shown in the UI, qgn scheme name)

@@ -3,7 +3,7 @@
 One module per format, each defining ``FORMAT`` (a ``qgn.formats.base.Format``); ``FORMATS`` maps
 the names to them, in the order menus list them. A new format is one module plus one line in
 ``_MODULES``. Per-image formats round-trip exactly: ``read(write(label)) == label`` (values; the
-dtype is ``label_dtype(classes)``). ``write(label, classes, out_dir, stem, levels=6)`` writes into
+dtype is ``label_dtype(classes)``). ``write(label, classes, out_dir, stem, levels=NUM_LEVELS)`` writes into
 ``out_dir`` (created if needed) atomically and returns the paths it wrote; dataset formats (one
 COCO ``instances.json`` for all images) ``export(items, classes, out_dir)`` instead.
 
@@ -64,7 +64,7 @@ import numpy as np
 
 from ..classes import ClassSet
 from ..label_map import check_label
-from .base import DEFAULT_LEVELS, ExportItem, Format, MaskProbe
+from .base import NUM_LEVELS, ExportItem, Format, MaskProbe
 from .source import DatasetProbe, SourceDataset, SourceItem
 
 # module name -> the attributes holding its Format(s), in menu order
@@ -105,7 +105,7 @@ def check_format_names(names) -> list[str]:
 
 
 def export_annotation(
-    label: np.ndarray, classes: ClassSet, out_dir: str | os.PathLike, stem: str, formats, levels: int = DEFAULT_LEVELS,
+    label: np.ndarray, classes: ClassSet, out_dir: str | os.PathLike, stem: str, formats, levels: int = NUM_LEVELS,
     image: str | os.PathLike | None = None,
 ) -> list[Path]:
     """Write ``label`` (H, W) in each of ``formats`` into ``out_dir/<format name>/``; the paths written."""
@@ -119,7 +119,7 @@ def export_annotation(
 
 
 def export_dataset(items, classes: ClassSet, out_dir: str | os.PathLike, formats,
-                   levels: int = DEFAULT_LEVELS, images: str | None = None) -> list[Path]:
+                   levels: int = NUM_LEVELS, images: str | None = None) -> list[Path]:
     """Write every ``ExportItem`` in each of ``formats`` into ``out_dir/<format name>/``;
     ``images`` ("copy", "link" or None) as in ``qgn.project.export_project``."""
     names = check_format_names(formats)
@@ -190,6 +190,6 @@ def scan_dataset(src: str | os.PathLike, format: str = "auto", images: str | os.
     return FORMATS[name].scan(src, images)
 
 
-__all__ = ["DATASET_DETECTION", "DEFAULT_LEVELS", "ExportItem", "FORMATS", "Format", "IMPORT_FORMATS", "MASK_DETECTION",
+__all__ = ["DATASET_DETECTION", "NUM_LEVELS", "ExportItem", "FORMATS", "Format", "IMPORT_FORMATS", "MASK_DETECTION",
            "SourceDataset", "SourceItem", "check_format_names", "detect_dataset", "detect_format", "export_annotation",
            "export_dataset", "import_annotation", "scan_dataset"]

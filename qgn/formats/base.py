@@ -19,8 +19,8 @@ from PIL import Image, UnidentifiedImageError
 from ..classes import ClassSet
 from ..imagefile import ImageTooLargeError, open_image
 from ..label_map import check_label, label_dtype
+from ..quadtree import NUM_LEVELS
 
-DEFAULT_LEVELS = 6
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class DatasetWriter:
 
     takes_images = False
 
-    def __init__(self, write, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS):
+    def __init__(self, write, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         self._write, self.classes, self.out_dir, self.levels = write, classes, Path(out_dir), levels
         self.images: str | None = None
 
@@ -62,7 +62,7 @@ class DatasetWriter:
 class Format:
     """One file format.
 
-    write(label, classes, out_dir, stem, levels=6) -> list[Path]: one image's files (None for
+    write(label, classes, out_dir, stem, levels=NUM_LEVELS) -> list[Path]: one image's files (None for
         formats that only exist as a whole dataset, e.g. one COCO ``instances.json``).
     read(path, classes) -> (H, W) label: one mask file (None for export-only formats).
     writer(classes, out_dir, levels) -> DatasetWriter: a whole dataset (None: ``write`` per image).
@@ -87,7 +87,7 @@ class Format:
     scan: Callable[..., object] | None = None
     is_dataset: Callable[..., bool] | None = None
 
-    def open_writer(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS,
+    def open_writer(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS,
                     images: str | None = None) -> DatasetWriter:
         """A writer into ``out_dir``; ``images`` ("copy", "link" or None, see ``IMAGE_MODES``)
         for the formats whose writer takes images (labelme, COCO)."""
@@ -102,7 +102,7 @@ class Format:
         return writer
 
     def export_items(self, items: Sequence[ExportItem], classes: ClassSet, out_dir: Path,
-                     levels: int = DEFAULT_LEVELS, images: str | None = None) -> list[Path]:
+                     levels: int = NUM_LEVELS, images: str | None = None) -> list[Path]:
         """Write ``items`` into ``out_dir`` (``open_writer``, ``add`` each, ``finish``)."""
         writer = self.open_writer(classes, out_dir, levels, images)
         paths: list[Path] = []

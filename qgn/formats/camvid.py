@@ -19,7 +19,7 @@ from PIL import Image
 from ..classes import ClassSet
 from ..fileio import atomic_write_bytes
 from .base import (
-    DEFAULT_LEVELS, DatasetWriter, ExportItem, Format, colours_to_values, out_file, png_bytes, read_rgb, void_to,
+    NUM_LEVELS, DatasetWriter, ExportItem, Format, colours_to_values, out_file, png_bytes, read_rgb, void_to,
 )
 from .guards import is_contained
 from .label_colors import label_colors_entries, label_order, read_label_colors, write_label_colors
@@ -32,7 +32,7 @@ SUBSET = "default"
 
 
 class CamvidWriter(DatasetWriter):
-    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS):
+    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)
         entries = label_colors_entries(classes, "CamVid export")
         self.header = [write_label_colors(out_file(out_dir, "label_colors.txt"), entries)]

@@ -39,7 +39,7 @@ from PIL import Image
 from ..classes import ClassSet, normalize_class_name
 from ..fileio import atomic_write_bytes
 from ..quadtree.label_io import encode_label_png
-from .base import DEFAULT_LEVELS, DatasetWriter, ExportItem, Format, out_file, png_bytes, read_rgb, void_to
+from .base import NUM_LEVELS, DatasetWriter, ExportItem, Format, out_file, png_bytes, read_rgb, void_to
 from .label_colors import label_colors_entries, label_order, read_label_colors, write_label_colors
 from .source import SourceDataset, SourceItem, classes_from_names, find_image, index_reader, inside_dataset
 
@@ -84,7 +84,7 @@ def city_of(stem: str) -> str:
 
 
 class CityscapesWriter(DatasetWriter):
-    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS):
+    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)
         official = official_label_ids(classes)
         self.trains = train_ids(classes) if official is not None else None

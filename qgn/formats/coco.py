@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 from ..classes import UNMATCHED, VOID, ClassSet, check_unique_names, unmatched_message
 from ..fileio import atomic_write_bytes
 from ..label_map import label_dtype
-from .base import DEFAULT_LEVELS, DatasetWriter, ExportItem, Format, as_label, out_file, place_image
+from .base import NUM_LEVELS, DatasetWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import check_polygon_work, claimed_size, contained, finite, load_json, need, polygon_work, whole
 from .source import SourceDataset, SourceItem, broken_item, classes_from_names, find_image, values_for
 
@@ -120,7 +120,7 @@ class CocoWriter(DatasetWriter):
 
     takes_images = True
 
-    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS):
+    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)
         self.entries: list[dict] = []
         self.annotations: list[dict] = []

@@ -29,7 +29,7 @@ from PIL import Image
 from ..classes import UNMATCHED, VOID, ClassSet, check_unique_names, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes, locked
 from ..label_map import check_label
-from .base import DEFAULT_LEVELS, Format, as_label, colours_to_values, out_file, png_bytes, read_rgb
+from .base import NUM_LEVELS, Format, as_label, colours_to_values, out_file, png_bytes, read_rgb
 from .source import SourceDataset, SourceItem, classes_from_names, find_image, inside_dataset
 
 BACKGROUND = "background"
@@ -78,7 +78,7 @@ def format_labelmap(entries) -> str:
     return LABELMAP_HEADER + "".join(f"{name}:{r},{g},{b}::\n" for name, (r, g, b), _ in entries)
 
 
-def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = DEFAULT_LEVELS) -> list[Path]:
+def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS) -> list[Path]:
     label = check_label(label, classes)
     entries = cvat_labelmap(classes)
     labelmap = out_file(out_dir, "labelmap.txt")

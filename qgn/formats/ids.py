@@ -10,7 +10,7 @@ import numpy as np
 from ..classes import ClassSet
 from ..label_map import check_label
 from ..quadtree.label_io import read_label, write_label_png
-from .base import DEFAULT_LEVELS, Format, MaskProbe, as_label, out_file
+from .base import NUM_LEVELS, Format, MaskProbe, as_label, out_file
 from .cityscapes import read_gtfine_label_ids
 from .source import DatasetProbe, SourceDataset, scan_label_folder
 
@@ -32,7 +32,7 @@ def _train_to_label_id() -> np.ndarray:
     return table
 
 
-def write_ids_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = DEFAULT_LEVELS) -> list[Path]:
+def write_ids_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS) -> list[Path]:
     path = out_file(out_dir, f"{stem}.png")
     if is_cityscapes(classes):
         label = _train_to_label_id()[check_label(label, classes)]

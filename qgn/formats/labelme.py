@@ -22,7 +22,7 @@ import numpy as np
 from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes
 from ..label_map import check_label, label_dtype
-from .base import DEFAULT_LEVELS, DatasetWriter, ExportItem, Format, as_label, out_file, place_image
+from .base import NUM_LEVELS, DatasetWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import (
     OutsideDatasetError, check_polygon_work, claimed_size, contained, finite, load_json, need, polygon_work,
 )
@@ -48,7 +48,7 @@ def labelme_document(label: np.ndarray, classes: ClassSet, image_path: str) -> d
             "imageData": None, "imageHeight": height, "imageWidth": width}
 
 
-def write_labelme_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = DEFAULT_LEVELS,
+def write_labelme_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS,
                        image_name: str | None = None, image_data: str | None = None) -> list[Path]:
     """``<stem>.json``; ``image_name``: its ``imagePath`` (relative to the JSON's folder, as labelme
     resolves it); ``image_data``: base64 of the image file, or None."""
@@ -79,7 +79,7 @@ class LabelmeWriter(DatasetWriter):
 
     takes_images = True
 
-    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS):
+    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)
 
     def add(self, item: ExportItem) -> list[Path]:

@@ -66,7 +66,7 @@ import numpy as np
 
 from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes
-from .base import DEFAULT_LEVELS, DatasetWriter, ExportItem, Format, as_label, out_file
+from .base import NUM_LEVELS, DatasetWriter, ExportItem, Format, as_label, out_file
 from .guards import check_polygon_work, claimed_size, finite, is_contained, load_json, need, polygon_work
 from .source import SourceDataset, SourceItem, broken_item, file_classes_of, find_image
 
@@ -184,7 +184,7 @@ class LabelStudioWriter(DatasetWriter):
     """Collects one task per image, copying each image into ``images/``; ``finish`` writes
     tasks.json and label_config.xml (see the module docstring)."""
 
-    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS,
+    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS,
                  image_prefix: str = DEFAULT_IMAGE_PREFIX):
         super().__init__(None, classes, out_dir, levels)
         self.tasks: list[dict] = []

@@ -26,12 +26,12 @@ import numpy as np
 from ..classes import ClassSet
 from ..fileio import atomic_write_bytes
 from ..quadtree import Quadtree
-from .base import DEFAULT_LEVELS, Format, MaskProbe, check_same_classes, codes_to_label, out_file
+from .base import NUM_LEVELS, Format, MaskProbe, check_same_classes, codes_to_label, out_file
 
 JSON_FORMAT, JSON_VERSION = "qgn-leaves", 1
 
 
-def leaves_json(label, classes: ClassSet, levels: int = DEFAULT_LEVELS) -> dict:
+def leaves_json(label, classes: ClassSet, levels: int = NUM_LEVELS) -> dict:
     """The ``qgn-leaves`` document of a label map (see the module docstring)."""
     qt = Quadtree.from_label(label, classes.num_classes, classes.ignore_index, levels)
     values: list = qt.labels().tolist()
@@ -45,7 +45,7 @@ def leaves_json(label, classes: ClassSet, levels: int = DEFAULT_LEVELS) -> dict:
     }
 
 
-def write_json_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = DEFAULT_LEVELS) -> list[Path]:
+def write_json_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS) -> list[Path]:
     path = out_file(out_dir, f"{stem}.json")
     text = json.dumps(leaves_json(label, classes, levels), separators=(",", ":"))
     atomic_write_bytes(path, text.encode("utf-8"))

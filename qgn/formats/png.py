@@ -8,11 +8,11 @@ import numpy as np
 
 from ..classes import ClassSet
 from ..quadtree.label_io import read_label, write_label_png
-from .base import DEFAULT_LEVELS, Format, MaskProbe, as_label, out_file
+from .base import NUM_LEVELS, Format, MaskProbe, as_label, out_file
 from .source import DatasetProbe, SourceDataset, scan_label_folder
 
 
-def write_png_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = DEFAULT_LEVELS) -> list[Path]:
+def write_png_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS) -> list[Path]:
     path = out_file(out_dir, f"{stem}.png")
     write_label_png(path, label, classes)
     return [path]

@@ -9,10 +9,10 @@ import numpy as np
 from ..classes import ClassSet
 from ..quadtree import Quadtree, read_qgt, write_qgt
 from ..quadtree.label_io import quadtree_label
-from .base import DEFAULT_LEVELS, Format, MaskProbe, check_same_classes, out_file
+from .base import NUM_LEVELS, Format, MaskProbe, check_same_classes, out_file
 
 
-def write_qgt_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = DEFAULT_LEVELS) -> list[Path]:
+def write_qgt_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS) -> list[Path]:
     qt = Quadtree.from_label(label, classes.num_classes, classes.ignore_index, levels)
     path = out_file(out_dir, f"{stem}.qgt")
     write_qgt(path, qt, classes)

@@ -26,12 +26,12 @@ from torch import nn
 
 from qgn.model.encoder import scale_channels
 from qgn.propagation import Scheme, select_sites
+from qgn.quadtree import ROOT_LEVEL
 from qgn.sparse.gather_linear import gather_linear
 from qgn.sparse.level import SparseLevel
 from qgn.sparse.sites import ActiveSites
 from qgn.sparse.nn import SparseBatchNorm, SparseLinear, SubMConv2d
 
-ROOT_LEVEL = 5
 TABLE7_CHANNELS = (512, 256, 128, 64, 64, 64)  # C5, then the outputs of Trans4 … Trans0
 TABLE7_UNITS = (6, 4, 3, 3, 3)  # Trans4 … Trans0
 
