@@ -31,7 +31,7 @@ from PIL import Image  # noqa: E402
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
 from qgn_studio.app import make_application  # noqa: E402
-from qgn_studio.document import Setting  # noqa: E402
+from qgn_studio.document import SchemeChoice  # noqa: E402
 from qgn_studio.main_window import MainWindow  # noqa: E402
 from qgn_studio.testing import bundled_or_dev_model  # noqa: E402
 
@@ -65,12 +65,12 @@ def sample_image(tmp: Path, given: str | None) -> tuple[Path, str]:
     return tmp / "images" / "scene.png", "generated 256×320 scene"
 
 
-def shown(window: MainWindow, setting: Setting) -> bool:
+def shown(window: MainWindow, setting: SchemeChoice) -> bool:
     result = window.canvas.result
     return result is not None and result.setting == setting
 
 
-def move(window: MainWindow, change, setting: Setting) -> float:
+def move(window: MainWindow, change, setting: SchemeChoice) -> float:
     """Milliseconds from the control change to the repainted canvas showing ``setting``."""
     start = time.perf_counter()
     change()
@@ -86,9 +86,9 @@ def run_moves(window: MainWindow, rules: list[str], moves: int) -> list[float]:
         depth = depths[i % len(depths)]
         rule = rules[(i // len(depths)) % len(rules)]
         current = window.explore.setting()
-        if current.rule != rule:
-            target = Setting(rule, current.tau, current.entropy, current.depth)
-            times.append(move(window, lambda rule=rule: window.explore.set_rule(rule), target))
+        if current.scheme != rule:
+            target = SchemeChoice(rule, current.tau, current.entropy, current.depth)
+            times.append(move(window, lambda rule=rule: window.explore.set_scheme(rule), target))
             current = target
         target = current.with_depth(depth)
         if target != current:
@@ -122,14 +122,14 @@ def main() -> int:
         image, image_kind = sample_image(tmp, args.image)
         window = MainWindow(settings=None)
         window.resize(1600, 1000)
-        window.explore.set_setting(Setting("pc", depth=0))
+        window.explore.set_setting(SchemeChoice("pc", depth=0))
         window.show()
         window.start([image], str(model))
-        wait(lambda: shown(window, Setting("pc", depth=0)))
+        wait(lambda: shown(window, SchemeChoice("pc", depth=0)))
         rules = ["pc", "all"]
         for rule in rules:  # compute every level once: the moves below hit cached levels
-            window.explore.set_rule(rule)
-            wait(lambda rule=rule: shown(window, Setting(rule, depth=0)))
+            window.explore.set_scheme(rule)
+            wait(lambda rule=rule: shown(window, SchemeChoice(rule, depth=0)))
         done = []
         window.measurements_done.connect(lambda: done.append(1))
         wait(lambda: bool(done) or not window.explore.measuring.text())

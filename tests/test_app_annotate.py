@@ -16,7 +16,7 @@ pytest.importorskip("pytestqt")
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
 from qgn_studio.canvas.annotation_layers import annotation_rgba  # noqa: E402
-from qgn_studio.document import Setting  # noqa: E402
+from qgn_studio.document import SchemeChoice  # noqa: E402
 from qgn_studio.testing import answering_window, isolate_app, make_dev_model, write_samples  # noqa: E402
 from qgn_studio.tools.commands import undo_bytes  # noqa: E402
 
@@ -47,7 +47,7 @@ def window(qtbot, tmp_path, monkeypatch):
 
 def annotating(qtbot, win, model_path, paths):
     """Open ``paths``, wait for the prediction, switch annotation mode on; the session."""
-    win.explore.set_setting(Setting("pc", depth=0))
+    win.explore.set_setting(SchemeChoice("pc", depth=0))
     win.start(paths, str(model_path))
     qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
     win.annotator.set_mode(True)

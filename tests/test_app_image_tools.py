@@ -15,7 +15,7 @@ pytest.importorskip("skimage")
 pytest.importorskip("cv2")
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
-from qgn_studio.document import Setting  # noqa: E402
+from qgn_studio.document import SchemeChoice  # noqa: E402
 from qgn_studio.testing import answering_window, isolate_app, make_dev_model, write_samples  # noqa: E402
 
 from test_app_annotate import drag, send_mouse  # noqa: E402
@@ -41,7 +41,7 @@ def window(qtbot, tmp_path, monkeypatch):
 
 
 def annotating(qtbot, win, model_path, paths, tool):
-    win.explore.set_setting(Setting("pc", depth=0))
+    win.explore.set_setting(SchemeChoice("pc", depth=0))
     win.start(paths, str(model_path))
     qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
     win.annotator.set_mode(True)
