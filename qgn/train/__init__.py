@@ -7,7 +7,7 @@ loop         the training loop (supplement A.2): SGD + polynomial decay, augment
 distributed  multi-process training on PyTorch's own engine: torchrun + DistributedDataParallel
 finetune     fine-tuning on a user's corrected labels, the before/after comparison, saving under a new
              name (``qgn finetune``, the app's fine-tune panel)
-bounds       the type and range of every training and fine-tuning setting a user can type, checked
-             before anything runs
 ============ ==========================================================================================
+
+The type and range of every setting a user can type are checked first (``qgn.bounds``).
 """

@@ -87,10 +87,10 @@ class FinetuneConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first setting that cannot work (types and ranges:
-        ``qgn.train.bounds.FINETUNE_BOUNDS``)."""
+        ``qgn.bounds.FINETUNE_BOUNDS``)."""
         from dataclasses import asdict
 
-        from qgn.train.bounds import FINETUNE_BOUNDS, check_settings
+        from qgn.bounds import FINETUNE_BOUNDS, check_settings
 
         check_settings(asdict(self), FINETUNE_BOUNDS, "fine-tune setting")
         if self.iterations < 1:

@@ -77,8 +77,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
         """A config from settings (TOML, ``--set``), each checked for type and range
-        (``qgn.train.bounds``): ValueError naming the first bad one."""
-        from qgn.train.bounds import TRAIN_BOUNDS, check_settings
+        (``qgn.bounds``): ValueError naming the first bad one."""
+        from qgn.bounds import TRAIN_BOUNDS, check_settings
 
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
