@@ -107,7 +107,8 @@ def select_sites(
     if callable(coords):
         coords_of = coords
     else:
-        coords_of = lambda: coords  # noqa: E731
+        def coords_of():
+            return coords
     if level <= scheme.depth or n == 0:
         return torch.zeros(n, dtype=torch.bool, device=device)
     with torch.no_grad():

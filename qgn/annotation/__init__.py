@@ -11,10 +11,7 @@ snap         the snapped coarse brush: paint at a coarse level, the image decide
 wand         the magic wand: the connected pixels whose colour is near the clicked one
 ============ ==========================================================================================
 """
-from .annotation import Annotation, check_label, label_dtype
+from .annotation import Annotation
 from .edit import LabelEdit, cells_along, changed_cells, fill_region, paint_cells, pick
 
-__all__ = [
-    "Annotation", "LabelEdit", "cells_along", "changed_cells", "check_label", "fill_region", "label_dtype", "paint_cells",
-    "pick",
-]
+__all__ = ["Annotation", "LabelEdit", "cells_along", "changed_cells", "fill_region", "paint_cells", "pick"]

@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from ..classes import ClassSet
-from ..label_map import check_label, label_dtype, present_values  # noqa: F401 (re-exported)
+from ..label_map import check_label, label_dtype
 from ..quadtree import NUM_LEVELS, Quadtree, TPyramid, build_tpyramid
 from .edit import LabelEdit, changed_cells
 

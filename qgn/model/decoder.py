@@ -161,7 +161,8 @@ class DecoderLevel(nn.Module):
         for unit in self.units:
             grid = unit.dense_forward(grid)
         logits = dense_linear(grid, self.head)
-        rows = lambda t: t.permute(0, 2, 3, 1).reshape(batch * height * width, -1)  # noqa: E731
+        def rows(t):
+            return t.permute(0, 2, 3, 1).reshape(batch * height * width, -1)
         return x.replace_feats(rows(grid)), rows(logits)
 
     def macs(self, x: SparseLevel) -> int:
