@@ -279,3 +279,14 @@ def test_format_functions_have_resolvable_annotations(name):
     for function in (fmt.read, fmt.write):
         if function is not None:
             typing.get_type_hints(function)
+
+
+def test_detection_and_import_go_through_the_registry():
+    """Auto-detection tries exactly the formats whose module offers a detector, in a stated order,
+    and whole-dataset import offers exactly the formats that can scan one."""
+    from qgn.formats import DATASET_DETECTION, IMPORT_FORMATS, MASK_DETECTION
+
+    assert sorted(MASK_DETECTION) == sorted(n for n, f in FORMATS.items() if f.is_mask is not None)
+    assert sorted(DATASET_DETECTION) == sorted(n for n, f in FORMATS.items() if f.is_dataset is not None)
+    assert sorted(IMPORT_FORMATS) == sorted(n for n, f in FORMATS.items() if f.scan is not None)
+    assert all(FORMATS[n].read is not None for n in MASK_DETECTION)

@@ -64,7 +64,8 @@ import numpy as np
 
 from ..classes import ClassSet
 from ..label_map import check_label
-from .base import NUM_LEVELS, ExportItem, Format, MaskProbe
+from ..quadtree import NUM_LEVELS
+from .base import ExportItem, Format, MaskProbe
 from .source import DatasetProbe, SourceDataset, SourceItem
 
 # module name -> the attributes holding its Format(s), in menu order
@@ -190,6 +191,6 @@ def scan_dataset(src: str | os.PathLike, format: str = "auto", images: str | os.
     return FORMATS[name].scan(src, images)
 
 
-__all__ = ["DATASET_DETECTION", "NUM_LEVELS", "ExportItem", "FORMATS", "Format", "IMPORT_FORMATS", "MASK_DETECTION",
+__all__ = ["DATASET_DETECTION", "ExportItem", "FORMATS", "Format", "IMPORT_FORMATS", "MASK_DETECTION",
            "SourceDataset", "SourceItem", "check_format_names", "detect_dataset", "detect_format", "export_annotation",
            "export_dataset", "import_annotation", "scan_dataset"]

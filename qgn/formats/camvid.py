@@ -18,9 +18,8 @@ from PIL import Image
 
 from ..classes import ClassSet
 from ..fileio import atomic_write_bytes
-from .base import (
-    NUM_LEVELS, DatasetWriter, ExportItem, Format, colours_to_values, out_file, png_bytes, read_rgb, void_to,
-)
+from ..quadtree import NUM_LEVELS
+from .base import DatasetWriter, ExportItem, Format, colours_to_values, out_file, png_bytes, read_rgb, void_to
 from .guards import is_contained
 from .label_colors import label_colors_entries, label_order, read_label_colors, write_label_colors
 from .source import (

@@ -38,8 +38,9 @@ from PIL import Image
 
 from ..classes import ClassSet, normalize_class_name
 from ..fileio import atomic_write_bytes
+from ..quadtree import NUM_LEVELS
 from ..quadtree.label_io import encode_label_png
-from .base import NUM_LEVELS, DatasetWriter, ExportItem, Format, out_file, png_bytes, read_rgb, void_to
+from .base import DatasetWriter, ExportItem, Format, out_file, png_bytes, read_rgb, void_to
 from .label_colors import label_colors_entries, label_order, read_label_colors, write_label_colors
 from .source import SourceDataset, SourceItem, classes_from_names, find_image, index_reader, inside_dataset
 

@@ -22,7 +22,8 @@ from PIL import Image, ImageDraw
 from ..classes import UNMATCHED, VOID, ClassSet, check_unique_names, unmatched_message
 from ..fileio import atomic_write_bytes
 from ..label_map import label_dtype
-from .base import NUM_LEVELS, DatasetWriter, ExportItem, Format, as_label, out_file, place_image
+from ..quadtree import NUM_LEVELS
+from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import check_polygon_work, claimed_size, contained, finite, load_json, need, polygon_work, whole
 from .source import SourceDataset, SourceItem, broken_item, classes_from_names, find_image, values_for
 

@@ -29,7 +29,8 @@ from PIL import Image
 from ..classes import UNMATCHED, VOID, ClassSet, check_unique_names, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes, locked
 from ..label_map import check_label
-from .base import NUM_LEVELS, Format, as_label, colours_to_values, out_file, png_bytes, read_rgb
+from ..quadtree import NUM_LEVELS
+from .base import Format, as_label, colours_to_values, out_file, png_bytes, read_rgb
 from .source import SourceDataset, SourceItem, classes_from_names, find_image, inside_dataset
 
 BACKGROUND = "background"

@@ -9,8 +9,9 @@ import numpy as np
 
 from ..classes import ClassSet
 from ..label_map import check_label
+from ..quadtree import NUM_LEVELS
 from ..quadtree.label_io import read_label, write_label_png
-from .base import NUM_LEVELS, Format, MaskProbe, as_label, out_file
+from .base import Format, MaskProbe, as_label, out_file
 from .cityscapes import read_gtfine_label_ids
 from .source import DatasetProbe, SourceDataset, scan_label_folder
 

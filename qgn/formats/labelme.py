@@ -22,7 +22,8 @@ import numpy as np
 from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes
 from ..label_map import check_label, label_dtype
-from .base import NUM_LEVELS, DatasetWriter, ExportItem, Format, as_label, out_file, place_image
+from ..quadtree import NUM_LEVELS
+from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import (
     OutsideDatasetError, check_polygon_work, claimed_size, contained, finite, load_json, need, polygon_work,
 )

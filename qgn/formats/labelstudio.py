@@ -66,7 +66,8 @@ import numpy as np
 
 from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes
-from .base import NUM_LEVELS, DatasetWriter, ExportItem, Format, as_label, out_file
+from ..quadtree import NUM_LEVELS
+from .base import DatasetWriter, ExportItem, Format, as_label, out_file
 from .guards import check_polygon_work, claimed_size, finite, is_contained, load_json, need, polygon_work
 from .source import SourceDataset, SourceItem, broken_item, file_classes_of, find_image
 

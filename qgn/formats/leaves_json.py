@@ -25,8 +25,8 @@ import numpy as np
 
 from ..classes import ClassSet
 from ..fileio import atomic_write_bytes
-from ..quadtree import Quadtree
-from .base import NUM_LEVELS, Format, MaskProbe, check_same_classes, codes_to_label, out_file
+from ..quadtree import NUM_LEVELS, Quadtree
+from .base import Format, MaskProbe, check_same_classes, codes_to_label, out_file
 
 JSON_FORMAT, JSON_VERSION = "qgn-leaves", 1
 

@@ -11,8 +11,8 @@ from PIL import Image
 from ..classes import ClassSet
 from ..fileio import atomic_write_bytes
 from ..label_map import check_label
-from ..quadtree import COMPOSITE, build_tpyramid
-from .base import NUM_LEVELS, Format, out_file, png_bytes
+from ..quadtree import COMPOSITE, NUM_LEVELS, build_tpyramid
+from .base import Format, out_file, png_bytes
 
 HATCH_DARK, HATCH_LIGHT = (150, 150, 150), (205, 205, 205)
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from ..classes import ClassSet
+from ..quadtree import NUM_LEVELS
 from ..quadtree.label_io import read_label, write_label_png
-from .base import NUM_LEVELS, Format, MaskProbe, as_label, out_file
+from .base import Format, MaskProbe, as_label, out_file
 from .source import DatasetProbe, SourceDataset, scan_label_folder
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from ..classes import ClassSet
-from ..quadtree import Quadtree, read_qgt, write_qgt
+from ..quadtree import NUM_LEVELS, Quadtree, read_qgt, write_qgt
 from ..quadtree.label_io import quadtree_label
-from .base import NUM_LEVELS, Format, MaskProbe, check_same_classes, out_file
+from .base import Format, MaskProbe, check_same_classes, out_file
 
 
 def write_qgt_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS) -> list[Path]:
