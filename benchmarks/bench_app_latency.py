@@ -35,7 +35,7 @@ from PIL import Image
 from PySide6 import QtCore, QtWidgets
 
 from qgn_studio.app import make_application
-from qgn_studio.document import Setting
+from qgn_studio.document import SchemeChoice
 from qgn_studio.main_window import MainWindow
 from qgn_studio.testing import bundled_or_dev_model
 
@@ -69,12 +69,12 @@ def sample_image(tmp: Path, given: str | None) -> tuple[Path, str]:
     return tmp / "images" / "scene.png", "generated 256×320 scene"
 
 
-def shown(window: MainWindow, setting: Setting) -> bool:
+def shown(window: MainWindow, setting: SchemeChoice) -> bool:
     result = window.canvas.result
     return result is not None and result.setting == setting
 
 
-def move(window: MainWindow, change, setting: Setting) -> float:
+def move(window: MainWindow, change, setting: SchemeChoice) -> float:
     """Milliseconds from the control change to the repainted canvas showing ``setting``."""
     start = time.perf_counter()
     change()
@@ -90,9 +90,9 @@ def run_moves(window: MainWindow, rules: list[str], moves: int) -> list[float]:
         depth = depths[i % len(depths)]
         rule = rules[(i // len(depths)) % len(rules)]
         current = window.explore.setting()
-        if current.rule != rule:
-            target = Setting(rule, current.tau, current.entropy, current.depth)
-            times.append(move(window, lambda rule=rule: window.explore.set_rule(rule), target))
+        if current.scheme != rule:
+            target = SchemeChoice(rule, current.tau, current.entropy, current.depth)
+            times.append(move(window, lambda rule=rule: window.explore.set_scheme(rule), target))
             current = target
         target = current.with_depth(depth)
         if target != current:
@@ -150,16 +150,16 @@ def main() -> int:
         image, image_kind = sample_image(tmp, args.image)
         window = MainWindow(settings=None)
         window.resize(1600, 1000)
-        window.explore.set_setting(Setting("pc", depth=0))
+        window.explore.set_setting(SchemeChoice("pc", depth=0))
         window.show()
         ticks, start = TickGaps(), time.perf_counter()
         window.start([image], str(model))  # the model loads and the image is computed on the worker
-        wait(lambda: shown(window, Setting("pc", depth=0)))
+        wait(lambda: shown(window, SchemeChoice("pc", depth=0)))
         busy_s, during = time.perf_counter() - start, ticks.stop()
         rules = ["pc", "all"]
         for rule in rules:  # compute every level once: the moves below hit cached levels
-            window.explore.set_rule(rule)
-            wait(lambda rule=rule: shown(window, Setting(rule, depth=0)))
+            window.explore.set_scheme(rule)
+            wait(lambda rule=rule: shown(window, SchemeChoice(rule, depth=0)))
         done = []
         window.measurements_done.connect(lambda: done.append(1))
         wait(lambda: bool(done) or not window.explore.measuring.text())

@@ -32,7 +32,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from qgn.resources import samples_dir
-    from qgn_studio.document import ImageDocument, Setting
+    from qgn_studio.document import ImageDocument, SchemeChoice
     from qgn_studio.engine import Engine
     from qgn_studio.workers import attach_paths
 
@@ -42,7 +42,7 @@ def main() -> None:
     engine.load_model(args.model, "cpu")
     warm = ImageDocument(sample)
     warm.load()
-    attach_paths(engine.predict(warm, Setting("pc")))
+    attach_paths(engine.predict(warm, SchemeChoice("pc")))
     with tempfile.TemporaryDirectory() as tmp:
         photo = Path(tmp) / "photo.png"
         Image.open(sample).convert("RGB").resize((w, h), Image.BILINEAR).save(photo)
@@ -53,7 +53,7 @@ def main() -> None:
         start = time.perf_counter()
         doc = ImageDocument(photo)
         doc.load()
-        result = engine.predict(doc, Setting("pc"))
+        result = engine.predict(doc, SchemeChoice("pc"))
         attach_paths(result)
         seconds = time.perf_counter() - start
     print(f"{w}×{h}, model {args.model}: PNG decode {decode:.2f} s; open + PC prediction {seconds:.2f} s "

@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--venv", default=str(Path.home() / ".cache" / "qgn" / "label-studio-1.23.2"))
     args = parser.parse_args()
     from qgn.formats import ExportItem, export_dataset
-    from qgn.formats.dataset import scan_dataset
+    from qgn.formats import scan_dataset
     from qgn.quadtree.label_io import read_classes_file, read_label
 
     classes = read_classes_file(args.classes)

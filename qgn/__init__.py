@@ -1,5 +1,22 @@
 """QGN: Quadtree Generating Networks — quadtree semantic segmentation (the library; never imports Qt).
 
 ``__version__`` is the single source of the package version (``pyproject.toml`` reads it).
+
+Layers, lowest first. A module imports its own layer and the layers below, never one above (imports
+inside functions too), and there are no import cycles; ``tests/test_import_contracts.py`` checks it
+with the same list:
+
+- foundation: classes, label_map (label maps of a class set), fileio (atomic writes), imagefile,
+  bounds (limits of user-typed settings), metrics, resources (bundled files), ground_truth
+- labels: quadtree (T-pyramid, Quadtree, ``.qgt``, label_io: reading a label file for a class set)
+- data, sparse, propagation: data (datasets), sparse (submanifold convolutions), propagation
+  (which sites go on: the schemes)
+- model: model (encoder, decoder, QGN, checkpoints), loss
+- inference: infer (``ImageSession``, ``Prediction``), evaluate, uncertainty, domain, project_head
+- training: train
+- files and projects: formats (one module per file format, import and export), annotation,
+  classes_edit, project, project_import, project_class_edit, project_stats
+- tools: bench, serve
+- command line: cli, __main__
 """
 __version__ = "0.2.0"

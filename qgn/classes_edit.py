@@ -7,24 +7,23 @@ touch a pixel, merging moves one class's pixels onto another, deleting moves the
 or to ignore, and adding a class may move the ignore value (CamVid's ignore 11 would collide with a
 12th class; it becomes 255).
 
-Every edit is undoable: ``apply_to_project`` (``qgn.project``) returns the *inverse* edit. Merge and
-delete lose which pixels held the removed class, so their inverse carries ``restore`` patches: per
-annotation file, the pixels the edit moved, set back where they still hold what the edit wrote.
+Every edit is undoable: ``inverse_of`` gives the edit that undoes it. Merge and delete lose which
+pixels held the removed class, so the inverse a project returns (``qgn.project_class_edit``) carries
+``restore`` patches: per annotation file, the pixels the edit moved, set back where they still hold
+what the edit wrote.
 
-Reading by identity: a ``.qgt`` stores its class names, and ``read_annotation_file`` maps its
-classes onto the project's by *name*, so an annotation written before a rename or a reorder still
-reads right; a name the project no longer has is an error naming it, never a silent guess.
+Reading by identity: a ``.qgt`` stores its class names, and ``qgn.quadtree.label_io.read_label_file``
+maps its classes onto a class set by *name*, so an annotation written before a rename or a reorder
+still reads right.
 """
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
 from .classes import RGB, ClassSet, default_palette
+from .label_map import label_dtype
 
 #: The ignore value a class set moves to when a new class takes its old value.
 MOVED_IGNORE = 255
@@ -171,8 +170,6 @@ def remap_label(label: np.ndarray, edit: ClassEdit, tag: str | None = None) -> n
     """``label`` (H, W) integer of ``edit.before`` as a new map of ``edit.after``
     (``label_dtype(after)``), then the edit's restore patch for file ``tag``, if any.
     ValueError when the map holds a value ``before`` does not know."""
-    from .annotation.annotation import label_dtype
-
     label = np.asarray(label)
     table = edit.lut()
     values = np.unique(label)
@@ -223,7 +220,7 @@ def _survives(edit: ClassEdit, old_value: int) -> bool:
 
 def inverse_of(edit: ClassEdit) -> ClassEdit:
     """The edit that undoes ``edit`` on class names, colours and surviving classes (pixels of a
-    removed class need the restore patches ``apply_to_project`` adds)."""
+    removed class need the restore patches ``qgn.project_class_edit.apply_class_edit`` adds)."""
     before, after = edit.before, edit.after
     value_map = {}
     for old, new in edit.value_map.items():
@@ -237,146 +234,12 @@ def inverse_of(edit: ClassEdit) -> ClassEdit:
     return ClassEdit(after, before, value_map, f"Undo {edit.description}")
 
 
-# ------------------------------------------------------------------------------------ reading by name
-def code_table_by_name(file_classes: ClassSet | None, file_k: int, classes: ClassSet, source) -> np.ndarray:
-    """(file_k + 2,) int64: a .qgt's level-0 T-pyramid code (0 composite, c+1 class c, file_k+1
-    VOID) → value of ``classes``, matching class *names* (exact). Without stored names the ids
-    must agree in number. ValueError naming the classes ``classes`` lacks."""
-    table = np.full(file_k + 2, -1, np.int64)
-    if file_classes is None:
-        if file_k != classes.num_classes:
-            raise ValueError(f"{source} has {file_k} unnamed classes but the class set has {classes.num_classes}")
-        table[1 : file_k + 1] = np.arange(file_k)
-    else:
-        where = {name: i for i, name in enumerate(classes.names)}
-        missing = [n for n in file_classes.names if n not in where]
-        if missing:
-            raise ValueError(
-                f"{source} was labelled with classes this project does not have: {', '.join(map(repr, missing[:5]))} "
-                f"(the project has {', '.join(map(repr, classes.names[:12]))}); add or rename a class to match"
-            )
-        table[1 : file_k + 1] = [where[n] for n in file_classes.names]
-    table[file_k + 1] = classes.ignore_index if classes.ignore_index is not None else -2
-    return table
-
-
-def read_annotation_file(path: str | os.PathLike, classes: ClassSet) -> np.ndarray:
-    """A ``.qgt`` annotation as a label map (H, W) of ``classes`` (``label_dtype(classes)``),
-    classes matched by name (see the module docstring). ValueError (QgtFormatError) when the file
-    is unreadable or names a class ``classes`` lacks, or has ignore pixels and ``classes`` no ignore value."""
-    from .annotation.annotation import label_dtype
-    from .quadtree.qgt import read_qgt
-
-    path = Path(path)
-    qt, file_classes = read_qgt(path)
-    table = code_table_by_name(file_classes, qt.num_classes, classes, path)
-    codes = qt.to_tpyramid().levels[0][: qt.height, : qt.width].astype(np.int64)
-    label = table[codes]
-    if (label == -2).any():
-        raise ValueError(f"{path} has ignore pixels but the class set has no ignore value")
-    return label.astype(label_dtype(classes))
-
-
-# ------------------------------------------------------------------------------------ projects
-def _fsync_dir(folder: Path) -> None:
-    """Make a folder's entries (files renamed into it) durable, where the system allows it."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _stage_file(project, edit: ClassEdit, source: Path, folder: Path, key: str, tag: str, restore: dict) -> None:
-    """Write ``source`` (a .qgt of ``edit.before``) remapped into ``folder/<key>.qgt`` with the
-    source's modification time (autosave-vs-saved comparisons keep their answer); record the
-    inverse's restore patch under ``tag``."""
-    from .annotation.formats import FORMATS
-
-    old = read_annotation_file(source, edit.before)
-    new = remap_label(old, edit, tag)
-    patch = inverse_patch(old, edit)
-    if patch is not None:
-        restore[tag] = patch
-    written = FORMATS["qgt"].write(new, edit.after, folder, key, levels=project.levels)[0]
-    stat = source.stat()
-    os.utime(written, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-
-
-def apply_to_project(project, edit: ClassEdit) -> ClassEdit:
-    """Apply a class edit to a ``qgn.project.Project``: its classes, every saved annotation and
-    every autosave, all or nothing; returns the inverse edit (apply it to undo).
-
-    Holding the project's write lock throughout (``Project.writing``; a class edit made in
-    another window or command since is refused with ProjectChangedError), it writes a journal
-    (``.class-edit.json``), writes every file remapped into a new generation's folders, swaps
-    project.json (the commit), then removes the old folders and the journal. A crash (even
-    SIGKILL) before the swap leaves the project as it was, after it the edit done; the next
-    writer removes the leftovers the journal proves to be the edit's. ValueError (nothing
-    changed) when ``edit.before`` is not the project's class set or a file cannot be read or
-    written under it."""
-    from .classes import check_unique_names
-    from .fileio import atomic_write_bytes
-    from .project import JOURNAL_FILE, finish_class_edit, generation_dirs, generation_folders
-
-    check_unique_names(edit.after.names, "the edited class set")
-    with project.writing():
-        if project.classes != edit.before:
-            raise ValueError("this class edit was made for another class set than the project's; make it again")
-        root = Path(project.root)
-        old_gen = project.generation
-        new_gen = max([old_gen, *generation_folders(root).values()]) + 1  # never a folder that exists
-        staged = [root / name for name in generation_dirs(new_gen)]
-        journal = {"from_generation": old_gen, "to_generation": new_gen, "from_revision": project.revision,
-                   "to_revision": project.revision + 1, "description": edit.description}
-        atomic_write_bytes(root / JOURNAL_FILE, json.dumps(journal).encode("utf-8"))
-        _fsync_dir(root)
-        restore: dict = {}
-        try:
-            for folder in staged:
-                folder.mkdir()
-            for image in project.images:
-                for kind, source, folder in (("annotations", project.annotation_path(image), staged[0]),
-                                             ("autosave", project.autosave_path(image), staged[1])):
-                    if source.is_file():
-                        try:
-                            _stage_file(project, edit, source, folder, image.key, f"{kind}/{image.key}", restore)
-                        except (ValueError, OSError) as exc:
-                            raise ValueError(f"{source} cannot be rewritten with the new classes ({exc}); the class "
-                                             "edit was not made, every file keeps the old classes") from None
-            for folder in staged:
-                _fsync_dir(folder)
-            project.classes, project.generation = edit.after, new_gen
-            project._commit(class_edit=True)  # the commit: one atomic write of project.json naming the new generation
-        except BaseException:
-            project.classes, project.generation = edit.before, old_gen
-            _remove_folders(staged)
-            (root / JOURNAL_FILE).unlink(missing_ok=True)
-            raise
-        finish_class_edit(root, old_gen, new_gen)
-    return replace(inverse_of(edit), restore=restore)
-
-
-def _remove_folders(folders) -> None:
-    import shutil
-
-    for folder in folders:
-        if not Path(folder).is_symlink():
-            shutil.rmtree(folder, ignore_errors=True)
-
-
 def relabel_by_name(label: np.ndarray, source: ClassSet, target: ClassSet) -> np.ndarray:
     """A map of ``source`` classes (e.g. a model's prediction) as a map of ``target`` classes:
     each class goes to the ``target`` class of the same name (``qgn.model.transfer.match_classes``:
     case-insensitive, usual spellings), a class ``target`` lacks to its ignore value (ValueError
     when ``target`` has none), ignore to ignore. Returns ``label_dtype(target)``."""
-    from .annotation.annotation import label_dtype
-    from .model.transfer import match_classes
+    from .model.transfer import match_classes  # loads torch: only when relabelling
 
     matches = match_classes(target, source)  # for each source class: its target id or None
     if any(m is None for m in matches) and target.ignore_index is None:

@@ -105,7 +105,8 @@ class DomainReference:
     def save(self, path: str | Path) -> Path:
         from qgn.fileio import atomic_write_bytes
 
-        r = lambda a: [float(f"{v:.6g}") for v in np.asarray(a).reshape(-1)]  # noqa: E731
+        def r(a):
+            return [float(f"{v:.6g}") for v in np.asarray(a).reshape(-1)]
         doc = {"format": DOMAIN_FORMAT, "version": DOMAIN_VERSION, "model_sha256": self.model_sha256,
                "images": self.images, "source": self.source, "threshold": self.threshold,
                "residual": self.residual, "mean": r(self.mean), "std": r(self.std), "variances": r(self.variances),
@@ -119,7 +120,8 @@ class DomainReference:
             doc = json.loads(Path(path).read_text(encoding="utf-8"))
             if doc.get("format") != DOMAIN_FORMAT or doc.get("version") != DOMAIN_VERSION:
                 raise ValueError(f"not a version-{DOMAIN_VERSION} domain reference")
-            a = lambda key: np.array(doc[key], np.float64)  # noqa: E731
+            def a(key):
+                return np.array(doc[key], np.float64)
             return cls(a("mean"), a("std"), a("components"), a("variances"), float(doc["residual"]),
                        float(doc["threshold"]), str(doc.get("model_sha256", "")), int(doc.get("images", 0)),
                        str(doc.get("source", "")))

@@ -11,8 +11,8 @@ that cell's argmax is the composite class, the second-best class is used. Both c
 real class" (argmax over classes 1..k), which is what ``Prediction.labels`` computes.
 
 ``ImageSession`` keeps one image's encoder features and decoder levels, so a new propagation
-setting recomputes only what changed: a deeper depth limit continues from the finest level already
-computed with the same rule; a new rule or threshold reuses the root level.
+scheme recomputes only what changed: a deeper depth limit continues from the finest level already
+computed with the same scheme; another scheme or threshold reuses the root level.
 """
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ from qgn.model.macs import count_macs
 from qgn.model.qgn import QGN
 from qgn.propagation import Scheme, normalised_entropy
 from qgn.quadtree import Quadtree
-from qgn.quadtree.tpyramid import padded_size
 
 
 @dataclass

@@ -33,7 +33,7 @@ write increments):
   be read: ``ProjectChangedError``, nothing written; the caller reloads (``Project.open``).
   ``save`` (write this object's whole state) refuses any change made elsewhere.
 
-Class edits (``qgn.classes_edit.apply_to_project``) hold the lock for their whole run, write every
+Class edits (``qgn.project_class_edit.apply_class_edit``) hold the lock for their whole run, write every
 annotation and autosave anew into the next generation's folders, then swap project.json (the
 commit), then remove the old folders; the journal ``.class-edit.json`` records the generations and
 revisions, so that the next writer can *prove* which folders a crash left over (the staging folders
@@ -70,10 +70,11 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .annotation.formats import FORMATS, check_format_names, export_annotation
 from .classes import ClassSet
-from .classes_edit import read_annotation_file
 from .fileio import OutsideRootError, atomic_write_bytes, path_inside, remove_stale_temporaries
+from .formats import FORMATS, ExportItem, check_format_names
+from .quadtree import NUM_LEVELS
+from .quadtree.label_io import read_label_file
 
 PROJECT_FILE = "project.json"
 JOURNAL_FILE = ".class-edit.json"
@@ -241,7 +242,7 @@ class Project:
     generation: how many class edits the folders went through; revision: project.json's counter
     as this object last read or wrote it."""
 
-    def __init__(self, root: Path, classes: ClassSet, model: str | None, images: list[ProjectImage], levels: int = 6,
+    def __init__(self, root: Path, classes: ClassSet, model: str | None, images: list[ProjectImage], levels: int = NUM_LEVELS,
                  generation: int = 0, revision: int = 0):
         self.root = Path(root).resolve()
         self.classes = classes
@@ -275,7 +276,7 @@ class Project:
     # ------------------------------------------------------------------ create / open / save
     @classmethod
     def create(
-        cls, root: str | os.PathLike, images: Iterable, classes: ClassSet, model: str | None = None, levels: int = 6
+        cls, root: str | os.PathLike, images: Iterable, classes: ClassSet, model: str | None = None, levels: int = NUM_LEVELS
     ) -> "Project":
         """A new project in ``root`` (created if missing). Refuses a folder that already holds a
         project (open it instead) or other files."""
@@ -551,9 +552,9 @@ class Project:
 
     def load_annotation(self, image: ProjectImage) -> np.ndarray | None:
         """The saved label map (H, W) of ``image`` (``label_dtype(classes)``), or None. Classes
-        are matched by name (``qgn.classes_edit.read_annotation_file``)."""
+        are matched by name (``qgn.quadtree.label_io.read_label_file``)."""
         path = self.annotation_path(image)
-        return read_annotation_file(path, self.classes) if path.is_file() else None
+        return read_label_file(path, self.classes) if path.is_file() else None
 
     def _write(self, folder: str, image: ProjectImage, label: np.ndarray) -> Path:
         return FORMATS["qgt"].write(label, self.classes, self.root / folder, self._own(image).key, levels=self.levels)[0]
@@ -590,7 +591,7 @@ class Project:
         path = self.autosave_path(image)
         if not path.is_file():
             raise FileNotFoundError(f"no autosave of {image.key!r} in {path.parent}")
-        return read_annotation_file(path, self.classes)
+        return read_label_file(path, self.classes)
 
     def discard_autosave(self, image: ProjectImage) -> None:
         """The user discarded ``image``'s unsaved edits: remove its autosave."""
@@ -750,7 +751,6 @@ def export_project(
     without, the first failure is raised after the others were exported. An annotation whose size
     differs from its image is exported with a warning in its progress text. A name that would lead
     outside ``out_dir`` (OutsideRootError) stops the export at once."""
-    from .formats import ExportItem
 
     names = check_format_names(formats)
     image_mode = images
@@ -776,7 +776,7 @@ def export_project(
                 text = f"{image.key}: {len(written)} file(s)" + _size_warning(image, label)
         except OutsideRootError:
             raise
-        except Exception as exc:  # noqa: BLE001 - one bad annotation, whatever went wrong, never stops the rest
+        except Exception as exc:  # one bad annotation, whatever went wrong, never stops the rest
             failures.append(exc)
             text = f"{image.key}: failed: {_one_line(exc)}"
             if errors is not None:

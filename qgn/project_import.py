@@ -1,7 +1,7 @@
 """Import a dataset in another tool's layout into a QGN Studio project (``qgn import``, the app's
 File → Import dataset…).
 
-``import_into_project(src, project_dir, ...)`` scans ``src`` (``qgn.formats.dataset.scan_dataset``),
+``import_into_project(src, project_dir, ...)`` scans ``src`` (``qgn.formats.scan_dataset``),
 creates the project when ``project_dir`` holds none (its classes: ``classes``, else the classes the
 files name) or opens it, then adds each item's image and saves its label map as the image's
 annotation. A bad item (no image found, a label that matches no class, a size mismatch, an image
@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from .classes import UNMATCHED, ClassSet, match_class_names, unmatched_message
-from .formats.dataset import SourceDataset, scan_dataset
+from .formats import SourceDataset, scan_dataset
 from .fileio import OutsideRootError
 from .project import PROJECT_FILE, Project, ProjectBusyError, ProjectChangedError, ProjectError
 
@@ -99,7 +99,7 @@ def import_into_project(
             report.imported.append(item.name)
         except (ProjectChangedError, ProjectBusyError, OutsideRootError):
             raise
-        except Exception as exc:  # noqa: BLE001 - one bad item, whatever went wrong, never stops the batch
+        except Exception as exc:  # one bad item, whatever went wrong, never stops the batch
             reason = describe_failure(exc)
             report.skipped.append((item.name, reason))
             text = f"{item.name}: skipped ({reason})"

@@ -74,7 +74,7 @@ def count_classes(classes: ClassSet, images: Iterable[tuple[Path, bool]], maps: 
     for path, load in saved:
         try:
             label = load()
-        except Exception as exc:  # noqa: BLE001 - one unreadable file is reported, the others counted
+        except Exception as exc:  # one unreadable file is reported, the others counted
             stats.problems[Path(path)] = str(exc)
             continue
         if label is not None:

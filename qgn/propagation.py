@@ -4,7 +4,7 @@ One place decides this for training, the CLI and the app. A scheme looks at one 
 prediction (and, for GTC, the ground-truth T-pyramid) and returns a boolean mask over that
 level's active sites; the decoder upsamples the selected sites 2×2 (Eq. 11) to the next level.
 
-Rules (``Scheme.name``):
+Schemes (``Scheme.name``):
 
 * ``all``          every site goes on: the dense decoder, the most compute.
 * ``gtc``          sites whose ground-truth T-pyramid cell is composite (training; an upper bound
@@ -15,9 +15,9 @@ Rules (``Scheme.name``):
                    ``entropy`` (1.0 gives PC, 0.0 gives All): refine where the network doubts.
 * ``mask``         only the user's ``site_masks``.
 
-Modifiers for every rule: ``depth`` (the finest level computed; 0 = down to pixels, 5 = stop after
+Modifiers for every scheme: ``depth`` (the finest level computed; 0 = down to pixels, 5 = stop after
 the root level), ``priority_classes`` (sites whose best real class is one of these always go on),
-``site_masks`` (level → (B, H_l, W_l) bool; selected sites are added to the rule's choice).
+``site_masks`` (level → (B, H_l, W_l) bool; selected sites are added to the scheme's choice).
 """
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def select_sites(
     """Which of a level's active sites go on to level ``level - 1``.
 
     coords:       (N, 3) int64 (batch, y, x) of the active sites at ``level``, or a callable
-                  returning them (read only by rules that look sites up: GTC, site masks).
+                  returning them (read only by schemes that look sites up: GTC, site masks).
     logits:       (N, k+1) the level's prediction at those sites (class 0 = composite).
     gt_composite: (B, H_l, W_l) bool, the ground-truth composite cells (GTC only).
     Returns (N,) bool on the coords' device. Empty when ``level <= scheme.depth``.
@@ -107,7 +107,8 @@ def select_sites(
     if callable(coords):
         coords_of = coords
     else:
-        coords_of = lambda: coords  # noqa: E731
+        def coords_of():
+            return coords
     if level <= scheme.depth or n == 0:
         return torch.zeros(n, dtype=torch.bool, device=device)
     with torch.no_grad():

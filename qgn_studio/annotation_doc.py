@@ -30,9 +30,8 @@ import shiboken6
 from PySide6 import QtCore, QtGui
 
 from qgn.annotation import LabelEdit
-from qgn.quadtree.tpyramid import COMPOSITE, TPyramid, build_tpyramid
+from qgn.quadtree.tpyramid import COMPOSITE, NUM_LEVELS, TPyramid, build_tpyramid
 
-NUM_LEVELS = 6  # cells of 1 … 32 px, as the network's levels
 ROOT = 1 << (NUM_LEVELS - 1)
 
 

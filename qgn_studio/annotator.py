@@ -708,7 +708,7 @@ class Annotator(QtCore.QObject):
         forward edit took, when this undoes it) puts back what the value map alone cannot.
         Returns what this edit takes: (restore patch, {command serial: its LabelEdit before})."""
         from qgn.annotation import Annotation
-        from qgn.annotation.annotation import label_dtype
+        from qgn.label_map import label_dtype
         from qgn.classes_edit import inverse_patch, remap_label
 
         session = doc.annotation

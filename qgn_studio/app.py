@@ -12,7 +12,8 @@ import signal
 import sys
 from pathlib import Path
 
-from qgn_studio.document import RULES, Setting
+from qgn.quadtree import NUM_LEVELS
+from qgn_studio.document import SCHEME_CHOICES, SchemeChoice
 
 SCREENSHOT_TIMEOUT_S = 180
 
@@ -24,9 +25,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="images, folders of images, or a model (.safetensors); default: the bundled samples")
     parser.add_argument("--model", "-m", help="a bundled model's name (demo, camvid) or a model file "
                         "(.safetensors + .json); default: the bundled demo model")
-    parser.add_argument("--depth", "-d", type=int, choices=range(6), metavar="{5..0}",
+    parser.add_argument("--depth", "-d", type=int, choices=range(NUM_LEVELS), metavar=f"{{{NUM_LEVELS - 1}..0}}",
                         help="finest level computed: 5 = root cells of 32 px … 0 = pixels (default 0)")
-    parser.add_argument("--scheme", "-s", choices=list(RULES), help="propagation rule (default pc)")
+    parser.add_argument("--scheme", "-s", choices=list(SCHEME_CHOICES), help="propagation rule (default pc)")
     parser.add_argument("--tau", type=float, help="τ of the pc_tau rule (0..1)")
     parser.add_argument("--entropy", type=float, help="entropy threshold of the uncertainty rule (0..1)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where the network runs (default auto)")
@@ -94,10 +95,10 @@ def app_icon():
     return icon
 
 
-def initial_setting(args: argparse.Namespace, current: Setting) -> Setting:
+def initial_setting(args: argparse.Namespace, current: SchemeChoice) -> SchemeChoice:
     """``current`` with whatever the command line overrides."""
-    return Setting(
-        args.scheme or current.rule,
+    return SchemeChoice(
+        args.scheme or current.scheme,
         current.tau if args.tau is None else args.tau,
         current.entropy if args.entropy is None else args.entropy,
         current.depth if args.depth is None else args.depth,

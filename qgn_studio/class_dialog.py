@@ -21,7 +21,7 @@ def palette_files() -> list[Path]:
 
 def parse_class_text(text: str):
     """The ClassSet of ``classes.txt`` text (ValueError naming the line when it is not one)."""
-    from qgn.data.folder import parse_classes_txt
+    from qgn.classes import parse_classes_txt
 
     return parse_classes_txt(text, "the class list")
 

@@ -2,7 +2,7 @@
 
 ``ImageDocument``  an image file, its ground truth (if found), the result on screen and the
                    accuracy-vs-compute points measured so far.
-``Setting``        the user's propagation choice (rule, τ, entropy threshold, depth).
+``SchemeChoice``   the user's propagation choice (scheme, τ, entropy threshold, depth).
 ``RenderResult``   everything the canvas and panels show for one prediction, as numpy arrays
                    produced on the worker thread from a ``qgn.infer.Prediction``.
 ``pixel_info``     what lies under the mouse: a lookup in a ``RenderResult``.
@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from qgn.quadtree import ROOT_LEVEL
 from qgn_studio.discovery import find_ground_truth
 
-ROOT_LEVEL = 5
 LEVELS = tuple(range(ROOT_LEVEL, -1, -1))  # 5 … 0, coarse to fine
 
-# rule id → (label shown in the UI, qgn scheme name)
-RULES = {
+# scheme choice → (label shown in the UI, qgn.propagation scheme name)
+SCHEME_CHOICES = {
     "all": ("All", "all"),
     "pc": ("PC", "pc"),
     "pc_tau": ("PC, threshold τ", "pc"),
@@ -31,32 +31,32 @@ RULES = {
 
 
 @dataclass(frozen=True)
-class Setting:
-    """A propagation setting as the explore panel shows it.
+class SchemeChoice:
+    """A propagation scheme as the explore panel offers it (with its τ, entropy threshold and depth).
 
-    rule:    a key of ``RULES``.
+    scheme:  a key of ``SCHEME_CHOICES``.
     tau:     the P(composite) threshold of "pc_tau" (0..1).
     entropy: the normalised-entropy threshold of "uncertainty" (0..1).
     depth:   the finest level computed, 5 (root only) … 0 (pixels).
     """
 
-    rule: str = "pc"
+    scheme: str = "pc"
     tau: float = 0.5
     entropy: float = 0.5
     depth: int = 0
 
     def __post_init__(self):
-        if self.rule not in RULES:
-            raise ValueError(f"unknown rule {self.rule!r}; choose one of {', '.join(RULES)}")
+        if self.scheme not in SCHEME_CHOICES:
+            raise ValueError(f"unknown scheme {self.scheme!r}; choose one of {', '.join(SCHEME_CHOICES)}")
         if not 0 <= self.depth <= ROOT_LEVEL:
             raise ValueError(f"depth must be in 0..{ROOT_LEVEL}; got {self.depth}")
 
     def scheme_arguments(self) -> dict:
         """Keyword arguments of ``qgn.propagation.Scheme`` for this setting."""
-        args = {"name": RULES[self.rule][1], "depth": self.depth}
-        if self.rule == "pc_tau":
+        args = {"name": SCHEME_CHOICES[self.scheme][1], "depth": self.depth}
+        if self.scheme == "pc_tau":
             args["tau"] = round(self.tau, 4)
-        if self.rule == "uncertainty":
+        if self.scheme == "uncertainty":
             args["entropy"] = round(self.entropy, 4)
         return args
 
@@ -67,15 +67,15 @@ class Setting:
         return tuple(sorted(args.items()))
 
     def describe(self) -> str:
-        text = RULES[self.rule][0]
-        if self.rule == "pc_tau":
+        text = SCHEME_CHOICES[self.scheme][0]
+        if self.scheme == "pc_tau":
             text = f"PC τ={self.tau:.2f}"
-        elif self.rule == "uncertainty":
+        elif self.scheme == "uncertainty":
             text = f"Uncertainty H>{self.entropy:.2f}"
         return f"{text}, depth Q{self.depth}"
 
-    def with_depth(self, depth: int) -> "Setting":
-        return Setting(self.rule, self.tau, self.entropy, depth)
+    def with_depth(self, depth: int) -> "SchemeChoice":
+        return SchemeChoice(self.scheme, self.tau, self.entropy, depth)
 
 
 @dataclass
@@ -123,7 +123,7 @@ class RenderResult:
     """
 
     path: Path
-    setting: Setting
+    setting: SchemeChoice
     label: np.ndarray
     levels: dict[int, LevelView]
     leaves: tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -160,7 +160,7 @@ class CurvePoint:
     """One point of the accuracy-vs-compute plot."""
 
     path: Path
-    setting: Setting
+    setting: SchemeChoice
     decoder_macs: int
     total_macs: int
     miou: float
@@ -424,16 +424,9 @@ def transparent_share(path: Path) -> float:
 
 def read_ground_truth(path: Path) -> np.ndarray:
     """(H, W) integer label map from a .qgt file or a single-channel label image."""
-    if path.suffix.lower() == ".qgt":
-        from qgn.quadtree.qgt import read_qgt
+    from qgn.quadtree.label_io import read_label_file
 
-        quadtree, _classes = read_qgt(path)
-        return quadtree.to_label()
-    try:
-        from qgn.quadtree.label_io import read_label
-    except ImportError:  # older qgn
-        from qgn.data.imageio import read_label
-    return read_label(path)
+    return read_label_file(path)
 
 
 def cell_size_text(level: int, result=None) -> str:
@@ -481,7 +474,7 @@ def reference_depth(size: tuple[int, int]) -> int:
     return depth
 
 
-def measurement_plan(doc: ImageDocument, setting: Setting) -> list[tuple[str, Setting]]:
+def measurement_plan(doc: ImageDocument, setting: SchemeChoice) -> list[tuple[str, SchemeChoice]]:
     """Background measurements for the explore panel, most wanted first, skipping known ones.
 
     With ground truth: the current rule at every depth, All at the current depth, the τ sweep
@@ -490,11 +483,11 @@ def measurement_plan(doc: ImageDocument, setting: Setting) -> list[tuple[str, Se
     on a large image a background run there would take minutes (and any rule can come close
     to All).
     """
-    tasks: list[tuple[str, Setting]] = []
+    tasks: list[tuple[str, SchemeChoice]] = []
     seen: set = set()
     finest_all = reference_depth(doc.size if doc.result is None else doc.result.grid_size)
 
-    def want(kind: str, s: Setting) -> None:
+    def want(kind: str, s: SchemeChoice) -> None:
         key = (kind, s.family(), s.depth)
         known = doc.curve if kind == "curve" else None
         if key in seen or s.depth < finest_all:  # any rule can come close to All there
@@ -505,17 +498,17 @@ def measurement_plan(doc: ImageDocument, setting: Setting) -> list[tuple[str, Se
         tasks.append((kind, s))
 
     if doc.ground_truth is None or doc.truth_problem:
-        want("reference", Setting("all", depth=setting.depth))
+        want("reference", SchemeChoice("all", depth=setting.depth))
         return tasks
     for depth in LEVELS:
         want("curve", setting.with_depth(depth))
-    want("curve", Setting("all", depth=setting.depth))
-    if setting.rule == "pc_tau":
+    want("curve", SchemeChoice("all", depth=setting.depth))
+    if setting.scheme == "pc_tau":
         for tau in TAU_SWEEP:
             for depth in LEVELS:
-                want("curve", Setting("pc_tau", tau=tau, depth=depth))
+                want("curve", SchemeChoice("pc_tau", tau=tau, depth=depth))
     for depth in LEVELS:
-        want("curve", Setting("pc", depth=depth))
+        want("curve", SchemeChoice("pc", depth=depth))
     for depth in LEVELS:
-        want("curve", Setting("all", depth=depth))
+        want("curve", SchemeChoice("all", depth=depth))
     return tasks

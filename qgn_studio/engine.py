@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qgn_studio.document import ROOT_LEVEL, CurvePoint, ImageDocument, LevelView, RenderResult, Setting
+from qgn_studio.document import ROOT_LEVEL, CurvePoint, ImageDocument, LevelView, RenderResult, SchemeChoice
 
 StopCheck = Callable[[], bool]
 Progress = Callable[[str], None]
@@ -168,11 +168,11 @@ class Engine:
     def forget(self, path: Path) -> None:
         self._entries.pop(path, None)
 
-    def _run(self, entry: _Entry, setting: Setting, stop: StopCheck, progress: Progress | None):
+    def _run(self, entry: _Entry, setting: SchemeChoice, stop: StopCheck, progress: Progress | None):
         """Prediction for ``setting``, computed one level at a time (cached levels are free)."""
         from qgn.propagation import Scheme
 
-        if setting.rule == "gtc" and entry.session.label is None:
+        if setting.scheme == "gtc" and entry.session.label is None:
             raise ValueError("the GTC scheme needs ground truth, and none was found for this image")
         scheme = Scheme(**setting.scheme_arguments())
         prediction = None
@@ -185,7 +185,7 @@ class Engine:
         return prediction, scheme
 
     # ------------------------------------------------------------------ results
-    def predict(self, doc: ImageDocument, setting: Setting, stop: StopCheck = lambda: False,
+    def predict(self, doc: ImageDocument, setting: SchemeChoice, stop: StopCheck = lambda: False,
                 progress: Progress | None = None) -> RenderResult:
         entry = self._entry(doc)
         prediction, scheme = self._run(entry, setting, stop, progress)
@@ -232,7 +232,7 @@ class Engine:
         matrix = ConfusionMatrix(self.model.num_classes).add(truth, label)
         return {"miou": matrix.miou(), "accuracy": matrix.accuracy()}
 
-    def curve_point(self, doc: ImageDocument, setting: Setting, stop: StopCheck = lambda: False) -> CurvePoint:
+    def curve_point(self, doc: ImageDocument, setting: SchemeChoice, stop: StopCheck = lambda: False) -> CurvePoint:
         """Accuracy and compute of ``setting`` on ``doc`` (needs its ground truth)."""
         entry = self._entry(doc)
         prediction, _ = self._run(entry, setting, stop, None)
@@ -246,5 +246,5 @@ class Engine:
     def reference_macs(self, doc: ImageDocument, depth: int, stop: StopCheck = lambda: False) -> int:
         """Decoder MACs of the All scheme down to ``depth`` (what PC is compared with)."""
         entry = self._entry(doc)
-        prediction, _ = self._run(entry, Setting("all", depth=depth), stop, None)
+        prediction, _ = self._run(entry, SchemeChoice("all", depth=depth), stop, None)
         return prediction.cost().total_decoder_macs

@@ -1,6 +1,6 @@
 """Batch export of a project's annotations: pick formats and a folder, watch the progress.
 
-The formats are those of ``qgn.annotation.formats.FORMATS`` (one checkbox each); the export runs
+The formats are those of ``qgn.formats.FORMATS`` (one checkbox each); the export runs
 ``qgn.project.export_project`` on the job thread after any unsaved edits were saved (the same
 queue, so the export sees them). Files land in ``<folder>/<format>/``.
 """
@@ -26,7 +26,7 @@ class ExportDialog(QtWidgets.QDialog):
 
     def __init__(self, projects, parent=None):
         super().__init__(parent)
-        from qgn.annotation.formats import FORMATS
+        from qgn.formats import FORMATS
 
         self.projects = projects
         project = projects.project

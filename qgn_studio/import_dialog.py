@@ -1,7 +1,7 @@
 """File → Import dataset…: a dataset in another tool's layout (CVAT/VOC, Cityscapes, CamVid, COCO,
 labelme, Label Studio, id/palette PNGs) into a project, with a preview of what was detected.
 
-Choosing a source scans it on the job thread (``qgn.formats.dataset.scan_dataset``) and shows what
+Choosing a source scans it on the job thread (``qgn.formats.scan_dataset``) and shows what
 was found: the format, the masks, how many images were found, and how the file's labels match the
 project's classes (or the classes a new project will get). Import runs
 ``qgn.project_import.import_into_project`` on the job thread, one progress step per item; bad items
@@ -27,7 +27,7 @@ class ImportDialog(QtWidgets.QDialog):
 
     def __init__(self, jobs, project=None, parent=None):
         super().__init__(parent)
-        from qgn.formats.dataset import IMPORT_FORMATS
+        from qgn.formats import IMPORT_FORMATS
 
         self.jobs, self.project = jobs, project
         self.dataset = None
@@ -108,7 +108,7 @@ class ImportDialog(QtWidgets.QDialog):
         self.scan()
 
     def scan(self) -> None:
-        from qgn.formats.dataset import scan_dataset
+        from qgn.formats import scan_dataset
 
         src = self.source.text().strip()
         if not src:

@@ -21,7 +21,7 @@ from qgn_studio.canvas import Canvas
 from qgn_studio.dialogs import ShortcutsDialog, show_about
 from qgn_studio.discovery import IMAGE_EXTENSIONS, expand_paths
 from qgn_studio.document import (
-    LEVELS, RULES, ImageDocument, RenderResult, Setting, hover_text, measurement_plan, truth_note_html,
+    LEVELS, SCHEME_CHOICES, ImageDocument, RenderResult, SchemeChoice, hover_text, measurement_plan, truth_note_html,
 )
 from qgn_studio.export_dialog import ExportDialog
 from qgn_studio.finetuner import Finetuner
@@ -322,9 +322,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(explore, "Coarser (depth +1)", lambda: self._depth_step(1), "[")
         self._action(explore, "Finer (depth −1)", lambda: self._depth_step(-1), "]")
         explore.addSeparator()
-        rule_keys = {"all": "Alt+A", "pc": "Alt+C", "pc_tau": "Alt+T", "uncertainty": "Alt+U", "gtc": "Alt+G"}
-        for rule, (text, _) in RULES.items():
-            self._action(explore, f"Rule: {text}", self._rule_setter(rule), rule_keys[rule])
+        scheme_keys = {"all": "Alt+A", "pc": "Alt+C", "pc_tau": "Alt+T", "uncertainty": "Alt+U", "gtc": "Alt+G"}
+        for rule, (text, _) in SCHEME_CHOICES.items():
+            self._action(explore, f"Rule: {text}", self._scheme_setter(rule), scheme_keys[rule])
         self._action(explore, "τ −0.05", lambda: self._tau_step(-0.05), ",")
         self._action(explore, "τ +0.05", lambda: self._tau_step(0.05), ".")
 
@@ -385,10 +385,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def _depth_setter(self, level):
         return lambda: self.explore.set_depth(level)
 
-    def _rule_setter(self, rule):
+    def _scheme_setter(self, rule):
         def choose() -> None:
-            if self.explore.rule_buttons[rule].isEnabled():
-                self.explore.set_rule(rule)
+            if self.explore.scheme_buttons[rule].isEnabled():
+                self.explore.set_scheme(rule)
 
         return choose
 
@@ -765,7 +765,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return doc.reference.get(depth)
 
     # ------------------------------------------------------------------ exploration
-    def _setting_changed(self, setting: Setting) -> None:
+    def _setting_changed(self, setting: SchemeChoice) -> None:
         self._request()
 
     def _depth_step(self, delta: int) -> None:
@@ -928,12 +928,12 @@ class MainWindow(QtWidgets.QMainWindow):
                 layer.set_opacity(float(opacity))
         self.layer_panel.set_measure(str(s.value("layers/uncertainty/measure", "entropy")))
         try:
-            setting = Setting(str(s.value("explore/rule", "pc")), float(s.value("explore/tau", 0.5)),
+            setting = SchemeChoice(str(s.value("explore/rule", "pc")), float(s.value("explore/tau", 0.5)),
                               float(s.value("explore/entropy", 0.5)), int(s.value("explore/depth", 0)))
         except (TypeError, ValueError):
-            setting = Setting()
-        if setting.rule == "gtc":
-            setting = Setting("pc", setting.tau, setting.entropy, setting.depth)
+            setting = SchemeChoice()
+        if setting.scheme == "gtc":
+            setting = SchemeChoice("pc", setting.tau, setting.entropy, setting.depth)
         self.explore.set_setting(setting)
         self.device_choice = str(s.value("model/device", "auto"))
         if self.device_choice in self.device_actions:
@@ -952,7 +952,7 @@ class MainWindow(QtWidgets.QMainWindow):
             s.setValue(f"layers/{key}/opacity", round(layer.opacity, 3))
         s.setValue("layers/uncertainty/measure", self.canvas.layers["uncertainty"].measure)
         setting = self.explore.setting()
-        s.setValue("explore/rule", setting.rule)
+        s.setValue("explore/rule", setting.scheme)
         s.setValue("explore/tau", setting.tau)
         s.setValue("explore/entropy", setting.entropy)
         s.setValue("explore/depth", setting.depth)

@@ -549,7 +549,8 @@ class ProjectController(QtCore.QObject):
         """Give ``project`` the class set ``classes`` (job thread): names and colours of the same
         ids rewrite its files in one atomic step (``relabel``); another label space (another
         model's) just replaces the classes, as its files cannot follow."""
-        from qgn.classes_edit import apply_to_project, relabel
+        from qgn.classes_edit import relabel
+        from qgn.project_class_edit import apply_class_edit
 
         if project.classes == classes:
             return
@@ -559,13 +560,14 @@ class ProjectController(QtCore.QObject):
             project.classes = classes
             project.save()
             return
-        apply_to_project(project, edit)
+        apply_class_edit(project, edit)
 
     def _class_edited(self, payload) -> None:
         """A class edit (add, rename, recolour, merge, delete): the open project and the scratch
         project apply it to every saved annotation and autosave in one atomic step
-        (``qgn.classes_edit.apply_to_project``); the project's inverse becomes the undo."""
-        from qgn.classes_edit import apply_to_project, inverse_of
+        (``qgn.project_class_edit.apply_class_edit``); the project's inverse becomes the undo."""
+        from qgn.classes_edit import inverse_of
+        from qgn.project_class_edit import apply_class_edit
 
         edit, kind = payload  # kind: "do", "undo" (its inverse goes to the redo list) or "redo"
         kind = {True: "do", False: "undo"}.get(kind, kind)
@@ -593,7 +595,7 @@ class ProjectController(QtCore.QObject):
                 else:
                     self._warn(f"Cannot change the classes of the autosaves without a project: {message}")
 
-            self.jobs.submit(lambda target=target: apply_to_project(target, edit), done, failed,
+            self.jobs.submit(lambda target=target: apply_class_edit(target, edit), done, failed,
                              "Changing the classes of the saved annotations")
 
     def model_chosen(self, path: Path) -> None:
@@ -722,7 +724,7 @@ class ProjectController(QtCore.QObject):
         """Keep ``session``'s unsaved map as a .qgt with its own classes in ``root/conflicts``."""
         import time
 
-        from qgn.annotation.formats import FORMATS
+        from qgn.formats import FORMATS
 
         stem = f"{Path(doc.path).stem}.{time.strftime('%Y%m%d-%H%M%S')}"
         return FORMATS["qgt"].write(session.label, session.classes, root / CONFLICTS_DIR, stem)[0]

@@ -25,14 +25,14 @@ from PySide6 import QtCore, QtGui
 from qgn_studio.canvas.paths import (
     cell_outlines_path, cells_region_path, leaf_grid_paths, leaf_masks, mask_boundary_path,
 )
-from qgn_studio.document import ImageDocument, RenderResult, Setting, describe_error
+from qgn_studio.document import ImageDocument, RenderResult, SchemeChoice, describe_error
 from qgn_studio.engine import Cancelled, Engine, configure_threads
 
 
 @dataclass
 class _Predict:
     doc: ImageDocument
-    setting: Setting
+    setting: SchemeChoice
     generation: int
 
 
@@ -42,7 +42,7 @@ class _Measure:
 
     kind: str
     doc: ImageDocument
-    setting: Setting
+    setting: SchemeChoice
     generation: int
 
 
@@ -76,7 +76,7 @@ class MeasureWorker(QtCore.QThread):
         self._paused = False  # a prediction is running
         self._running = threading.Lock()  # held while a task runs
 
-    def submit(self, doc: ImageDocument, tasks: list[tuple[str, Setting]]) -> None:
+    def submit(self, doc: ImageDocument, tasks: list[tuple[str, SchemeChoice]]) -> None:
         with self._cond:
             self._generation += 1
             self._tasks = deque(_Measure(kind, doc, s, self._generation) for kind, s in tasks)
@@ -132,7 +132,7 @@ class MeasureWorker(QtCore.QThread):
             if job.kind == "curve":
                 point = self.engine.curve_point(doc, job.setting, stop)
                 self.curve_point.emit(point)
-                if job.setting.rule == "all":
+                if job.setting.scheme == "all":
                     self.reference_ready.emit(doc.path, job.setting.depth, point.decoder_macs)
             else:
                 macs = self.engine.reference_macs(doc, job.setting.depth, stop)
@@ -194,14 +194,14 @@ class InferenceWorker(QtCore.QThread):
             self._generation += 1
             self._cond.notify()
 
-    def predict(self, doc: ImageDocument, setting: Setting) -> None:
+    def predict(self, doc: ImageDocument, setting: SchemeChoice) -> None:
         """Compute ``setting`` for ``doc`` (loading it first if needed); replaces older requests."""
         with self._cond:
             self._generation += 1
             self._predict = _Predict(doc, setting, self._generation)
             self._cond.notify()
 
-    def measure(self, doc: ImageDocument, tasks: list[tuple[str, Setting]]) -> None:
+    def measure(self, doc: ImageDocument, tasks: list[tuple[str, SchemeChoice]]) -> None:
         """Replace the background measurements with ``tasks`` ((kind, setting) pairs) for ``doc``."""
         self.measurer.submit(doc, tasks)
 

@@ -1,7 +1,10 @@
 """Screenshots of issue #14 (bundled synthetic samples and demo model only): the image list ordered by
 uncertainty, the class editor after a rename and an added class, and the new-project class dialog.
 Run from the repository root: PYTHONPATH=. QT_QPA_PLATFORM=offscreen python docs/screenshots/make_classes_screenshots.py"""
-import os, sys, tempfile, time
+import os
+import sys
+import tempfile
+import time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 tmp = tempfile.mkdtemp()
 os.environ["QGN_STUDIO_SCRATCH"] = os.path.join(tmp, "scratch")

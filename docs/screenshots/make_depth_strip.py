@@ -32,7 +32,7 @@ def canvas_picture(window: Image.Image) -> Image.Image:
     pixels = np.asarray(window.convert("RGB")).astype(int)
     is_background = (np.abs(pixels - BACKGROUND).sum(axis=-1) == 0)
     h, w = is_background.shape
-    cy, cx = h // 2, w // 2
+    _cy, cx = h // 2, w // 2
     # the canvas spans the background-coloured run through the top of its centre column/row
     column = is_background[:, cx]
     top = next(y for y in range(h) if column[y])

@@ -2,13 +2,16 @@
 
 Run from the repository root: OMP_NUM_THREADS=2 QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots/make_part2_screenshots.py docs/screenshots
 """
-import os, shutil, sys, tempfile
+import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")
 tmp = Path(tempfile.mkdtemp())
 os.environ["QGN_STUDIO_SCRATCH"] = str(tmp / "scratch")
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore
 from qgn_studio.app import make_application
 app = make_application()
 from qgn.resources import samples_dir

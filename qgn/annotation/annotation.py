@@ -10,8 +10,8 @@ import os
 import numpy as np
 
 from ..classes import ClassSet
-from ..label_map import check_label, label_dtype, present_values  # noqa: F401 (re-exported)
-from ..quadtree import Quadtree, TPyramid, build_tpyramid
+from ..label_map import check_label, label_dtype
+from ..quadtree import NUM_LEVELS, Quadtree, TPyramid, build_tpyramid
 from .edit import LabelEdit, changed_cells
 
 SOURCES = ("prediction", "import", "empty")
@@ -28,7 +28,7 @@ class Annotation:
     revision:  counts applied and reverted edits (a cheap "did it change since I saved?" check).
     """
 
-    def __init__(self, label: np.ndarray, classes: ClassSet, source: str = "prediction", levels: int = 6):
+    def __init__(self, label: np.ndarray, classes: ClassSet, source: str = "prediction", levels: int = NUM_LEVELS):
         if source not in SOURCES:
             raise ValueError(f"annotation source must be one of {SOURCES}; got {source!r}")
         if levels < 1:
@@ -44,12 +44,12 @@ class Annotation:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_prediction(cls, label: np.ndarray, classes: ClassSet, levels: int = 6) -> "Annotation":
+    def from_prediction(cls, label: np.ndarray, classes: ClassSet, levels: int = NUM_LEVELS) -> "Annotation":
         """Start from a model's prediction (H, W) int (copied)."""
         return cls(label, classes, "prediction", levels)
 
     @classmethod
-    def empty(cls, height: int, width: int, classes: ClassSet, levels: int = 6) -> "Annotation":
+    def empty(cls, height: int, width: int, classes: ClassSet, levels: int = NUM_LEVELS) -> "Annotation":
         """Start from nothing: every pixel is the ignore value. ValueError without an ignore value."""
         if classes.ignore_index is None:
             raise ValueError("an empty annotation is all 'ignore', but this class set has no ignore value")
@@ -61,11 +61,11 @@ class Annotation:
     @classmethod
     def from_file(
         cls, path: str | os.PathLike, classes: ClassSet, format: str = "auto",
-        shape: tuple[int, int] | None = None, levels: int = 6,
+        shape: tuple[int, int] | None = None, levels: int = NUM_LEVELS,
     ) -> "Annotation":
-        """Start from a mask file (``qgn.annotation.formats.import_annotation``). ``shape`` (H, W),
+        """Start from a mask file (``qgn.formats.import_annotation``). ``shape`` (H, W),
         when given, must match the mask's size (ValueError otherwise)."""
-        from .formats import import_annotation
+        from ..formats import import_annotation
 
         label = import_annotation(path, classes, format)
         if shape is not None and tuple(label.shape) != tuple(shape):

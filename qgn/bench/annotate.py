@@ -183,7 +183,7 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
     images (the head learns along it). See the module docstring."""
     from qgn.annotation.superpixels import oversegment
     from qgn.bench.annotate_tools import ImageTools
-    from qgn.project_head import HeadTrainer, pixel_features
+    from qgn.project_head import HeadTrainer
 
     wanted = [n for n in PER_IMAGE if n in config.scenarios]
     seqs = {n: Sequence(n) for n in wanted}
@@ -191,7 +191,7 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
     headed = "assist_head" in wanted or "best" in wanted
     trainer = HeadTrainer(classes) if headed else None
     scores = {m: [] for m in MEASURES}
-    head_seconds, head_models = [], []
+    head_seconds = []
     sim = dict(target=config.target, tolerance=config.tolerance, beta=config.beta)
 
     def run(start, tools=None):

@@ -166,7 +166,7 @@ class Canvas:
     unlabelled: never wrong, never broken, and free to overwrite."""
 
     def __init__(self, gt: np.ndarray, start: np.ndarray, classes: ClassSet, tolerance: int = 0, beta: float = 0.0):
-        from qgn.annotation.annotation import label_dtype
+        from qgn.label_map import label_dtype
 
         self.beta = float(beta)
         self.gt = np.asarray(gt).astype(np.int64)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from qgn.annotation.snap import snapped_stroke
-from qgn.annotation.superpixels import Oversegmentation, paint_segments
+from qgn.annotation.superpixels import Oversegmentation
 from qgn.annotation.wand import magic_wand
 from qgn.bench.annotate_sim import Canvas, Proposal
 
@@ -116,7 +116,7 @@ class _Proposer:
             group = comp[touching][np.argmax(net[comp[touching]])]
             ids = np.flatnonzero(ok & (comp == group))
             edit = _paint_ids(cv.label, self.tools.over, g, ids, c)
-            yield Proposal(f"superpixel", None, "click" if len(ids) == 1 else "stroke", edit)
+            yield Proposal("superpixel", None, "click" if len(ids) == 1 else "stroke", edit)
 
     # ------------------------------------------------------------------ snapped brush
     def _snaps(self, region, c):
@@ -124,7 +124,6 @@ class _Proposer:
         ry, rx = np.divmod(region, cv.w)
         for level in SNAP_LEVELS:
             per, labelled = self.counts[level]
-            size = 1 << level
             cells = np.unique((ry >> level) * per.shape[2] + (rx >> level))
             cy, cx = np.divmod(cells, per.shape[2])
             share = per[c, cy, cx] / np.maximum(labelled[cy, cx], 1)

@@ -1,13 +1,13 @@
 """The anytime curve: accuracy (mIoU) against decoder MACs for every depth limit and several
-propagation settings of a trained model — the curve the app's depth/τ sliders walk along.
+propagation schemes of a trained model — the curve the app's depth/τ sliders walk along.
 
-Settings: All, PC (argmax), PC with thresholds τ (P(composite) ≥ τ; small τ refines more), the
-uncertainty rule (PC plus sites whose normalised entropy exceeds a threshold), each at depths
-5 … 0, and GTC at depth 0 as the ground-truth upper bound (not a practical setting). Every image is
-encoded once (``ImageSession``); each rule runs to depth 0 once and shallower depths reuse its
-levels, so a point's MACs and labels are exactly those of that setting alone.
+Schemes: All, PC (argmax), PC with thresholds τ (P(composite) ≥ τ; small τ refines more), the
+uncertainty scheme (PC plus sites whose normalised entropy exceeds a threshold), each at depths
+5 … 0, and GTC at depth 0 as the ground-truth upper bound (not a practical scheme). Every image is
+encoded once (``ImageSession``); each scheme runs to depth 0 once and shallower depths reuse its
+levels, so a point's MACs and labels are exactly those of that scheme and depth alone.
 
-``within_one_point`` picks the cheapest practical setting (PC / τ / uncertainty, any depth) whose
+``within_one_point`` picks the cheapest practical scheme (PC / τ / uncertainty, any depth) whose
 mIoU is at most 1 point below All at depth 0, and its share of All's decoder MACs.
 """
 from __future__ import annotations
@@ -33,8 +33,8 @@ DEFAULT_ENTROPIES = (0.3, 0.5)
 
 
 @dataclass(frozen=True)
-class Rule:
-    """A propagation rule without its depth: a curve of the plot."""
+class SchemeCurve:
+    """A propagation scheme without its depth: a curve of the plot."""
 
     label: str
     scheme: Scheme  # depth 0
@@ -45,19 +45,19 @@ class Rule:
         return Scheme(s.name, tau=s.tau, entropy=s.entropy, depth=depth)
 
 
-def default_rules(taus: Iterable[float] = DEFAULT_TAUS, entropies: Iterable[float] = DEFAULT_ENTROPIES) -> list[Rule]:
-    rules = [Rule("All", Scheme("all")), Rule("PC", Scheme("pc"))]
-    rules += [Rule(f"PC τ={t:g}", Scheme("pc", tau=t)) for t in taus]
-    rules += [Rule(f"uncertainty H>{e:g}", Scheme("uncertainty", entropy=e)) for e in entropies]
-    rules.append(Rule("GTC", Scheme("gtc"), practical=False))
-    return rules
+def default_schemes(taus: Iterable[float] = DEFAULT_TAUS, entropies: Iterable[float] = DEFAULT_ENTROPIES) -> list[SchemeCurve]:
+    schemes = [SchemeCurve("All", Scheme("all")), SchemeCurve("PC", Scheme("pc"))]
+    schemes += [SchemeCurve(f"PC τ={t:g}", Scheme("pc", tau=t)) for t in taus]
+    schemes += [SchemeCurve(f"uncertainty H>{e:g}", Scheme("uncertainty", entropy=e)) for e in entropies]
+    schemes.append(SchemeCurve("GTC", Scheme("gtc"), practical=False))
+    return schemes
 
 
 @dataclass
 class Point:
-    """One (rule, depth) setting accumulated over the images."""
+    """One (scheme, depth) point accumulated over the images; ``scheme`` is its curve's label."""
 
-    rule: str
+    scheme: str
     depth: int
     practical: bool
     confusion: ConfusionMatrix
@@ -81,8 +81,8 @@ class AnytimeCurve:
     images: int
     scale: float
 
-    def point(self, rule: str, depth: int) -> Point:
-        return next(p for p in self.points if p.rule == rule and p.depth == depth)
+    def point(self, scheme: str, depth: int) -> Point:
+        return next(p for p in self.points if p.scheme == scheme and p.depth == depth)
 
     @property
     def reference(self) -> Point:
@@ -93,9 +93,9 @@ class AnytimeCurve:
         return p.mean_decoder_macs / self.reference.mean_decoder_macs
 
     def within_one_point(self) -> Point | None:
-        """The cheapest practical non-All setting within 1 mIoU point of All (None if none is)."""
+        """The cheapest practical non-All scheme within 1 mIoU point of All (None if none is)."""
         floor = self.reference.miou - 0.01
-        ok = [p for p in self.points if p.practical and p.rule != "All" and p.miou >= floor]
+        ok = [p for p in self.points if p.practical and p.scheme != "All" and p.miou >= floor]
         return min(ok, key=lambda p: p.mean_decoder_macs) if ok else None
 
 
@@ -108,21 +108,21 @@ def rescale(sample: Sample, scale: float) -> Sample:
     return Sample(resize_image(sample.image, size), resize_label(sample.label, size), sample.name)
 
 
-def anytime_curve(model: QGN, samples: Iterable[Sample], rules: list[Rule], scale: float = 1.0,
+def anytime_curve(model: QGN, samples: Iterable[Sample], schemes: list[SchemeCurve], scale: float = 1.0,
                   progress: Callable[[int], None] | None = None) -> AnytimeCurve:
-    """Evaluate every rule at every depth on ``samples`` (labels: class ids, ignore excluded)."""
+    """Evaluate every scheme at every depth on ``samples`` (labels: class ids, ignore excluded)."""
     k = model.config.classes.num_classes
-    points = {(r.label, d): Point(r.label, d, r.practical, ConfusionMatrix(k)) for r in rules for d in DEPTHS}
+    points = {(r.label, d): Point(r.label, d, r.practical, ConfusionMatrix(k)) for r in schemes for d in DEPTHS}
     count = 0
     for count, sample in enumerate(samples, 1):
         sample = rescale(sample, scale)
         label = np.asarray(sample.label)
         session = ImageSession(model, sample.image, label)
-        for rule in rules:
-            for depth in sorted(DEPTHS):  # depth 0 first: the shallower settings reuse its levels
-                pred = session.run(rule.at(depth))
+        for curve in schemes:
+            for depth in sorted(DEPTHS):  # depth 0 first: the shallower depths reuse its levels
+                pred = session.run(curve.at(depth))
                 cost = pred.cost()
-                p = points[(rule.label, depth)]
+                p = points[(curve.label, depth)]
                 p.confusion.add(label, pred.label())
                 p.decoder_macs.append(cost.total_decoder_macs)
                 p.encoder_macs.append(cost.encoder_macs)
@@ -135,14 +135,14 @@ def anytime_curve(model: QGN, samples: Iterable[Sample], rules: list[Rule], scal
     return AnytimeCurve(list(points.values()), count, scale)
 
 
-CSV_COLUMNS = ("rule", "depth", "practical", "miou", "acc", "decoder_macs", "total_macs", "share_of_all",
+CSV_COLUMNS = ("scheme", "depth", "practical", "miou", "acc", "decoder_macs", "total_macs", "share_of_all",
                "active_sites", "decoder_seconds")
 
 
 def curve_rows(curve: AnytimeCurve) -> list[dict]:
     """One dict per point, CSV_COLUMNS keys (mIoU and accuracy in 0..1, means per image)."""
     return [{
-        "rule": p.rule, "depth": p.depth, "practical": p.practical, "miou": p.miou,
+        "scheme": p.scheme, "depth": p.depth, "practical": p.practical, "miou": p.miou,
         "acc": p.confusion.accuracy(), "decoder_macs": p.mean_decoder_macs,
         "total_macs": p.mean_decoder_macs + statistics.fmean(p.encoder_macs), "share_of_all": curve.share(p),
         "active_sites": statistics.fmean(p.sites), "decoder_seconds": statistics.fmean(p.seconds),
@@ -163,6 +163,6 @@ def read_csv(path: Path) -> list[dict]:
     """The rows ``write_csv`` wrote, with numbers parsed back (inverse of ``write_csv`` up to 6 digits)."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    ints, floats = {"depth"}, set(CSV_COLUMNS) - {"rule", "depth", "practical"}
+    ints, floats = {"depth"}, set(CSV_COLUMNS) - {"scheme", "depth", "practical"}
     return [{k: int(v) if k in ints else float(v) if k in floats else (v == "True") if k == "practical" else v
              for k, v in row.items()} for row in rows]

@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from qgn.model.decoder import ROOT_LEVEL, DecoderLevel, LevelOutput, QGNDecoder, ResidualUnit, dense_linear
+from qgn.model.decoder import DecoderLevel, LevelOutput, QGNDecoder, ResidualUnit, dense_linear
+from qgn.quadtree import ROOT_LEVEL
 from qgn.sparse.nn import SparseBatchNorm, SparseLinear, SubMConv2d
 
 

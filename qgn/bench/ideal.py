@@ -19,7 +19,8 @@ measured ``forward_bytes`` of our decoder divided by it is our implementation's 
 """
 from __future__ import annotations
 
-from qgn.model.decoder import ROOT_LEVEL, DecoderLevel, QGNDecoder
+from qgn.model.decoder import DecoderLevel, QGNDecoder
+from qgn.quadtree import ROOT_LEVEL
 
 
 def level_kept_channels(block: DecoderLevel) -> int:

@@ -124,7 +124,8 @@ def _dil_part(model: DilatedBaseline, size: Size, s: NetworkSettings) -> Part:
 
 
 def _average(rows: list[PassMemory]) -> PassMemory:
-    mean = lambda values: round(statistics.fmean(values))  # noqa: E731
+    def mean(values):
+        return round(statistics.fmean(values))
     index = None if any(r.index_bytes is None for r in rows) else mean([r.index_bytes for r in rows])
     return PassMemory(
         mean([r.forward_bytes for r in rows]), mean([r.saved_bytes for r in rows]),
@@ -233,7 +234,8 @@ def _find(rows: list[BenchRow], size: str, column: str) -> BenchRow | None:
 def memory_ratios(rows: list[BenchRow]) -> list[dict]:
     """The ratios that must hold in spirit: per size, (label, ours, paper, target) with
     ``meets`` = ours ≤ target (target None: reported only)."""
-    paper_ratio = lambda a, b: table6_bytes("Cityscapes", a) / table6_bytes("Cityscapes", b)  # noqa: E731
+    def paper_ratio(a, b):
+        return table6_bytes("Cityscapes", a) / table6_bytes("Cityscapes", b)
     checks = [("R50-GTC", "R50-Dil", 1 / 2), ("R101-GTC", "R101-Dil", 1 / 2), ("GTC", "All", 1 / 20),
               ("PC", "All", None), ("R50-PC", "R50-Dil", None), ("R50-GTC", "R50-All", None)]
     out = []
@@ -252,7 +254,8 @@ def memory_ratios(rows: list[BenchRow]) -> list[dict]:
 
 def format_memory_table(rows: list[BenchRow]) -> str:
     """Rows as a text table in GiB (the paper's GB), with the paper's Table 6 beside ours."""
-    gib = lambda b: "" if b is None else f"{b / GIB:.3f}"  # noqa: E731
+    def gib(b):
+        return "" if b is None else f"{b / GIB:.3f}"
     lines = []
     memory = [r for r in rows if r.section == "memory"]
     if not memory:

@@ -253,7 +253,8 @@ def format_scaling_table(rows: list[BenchRow]) -> str:
                      f"{over:>8}  {precision}")
     lines += ["", "exponents (log-log slope against the factor; 1 = boundary, 2 = area):",
               f"{'model':<12}{'scheme':<7}{'sites':>8}{'CPU time':>10}{'memory':>8}{'MACs':>8}"]
-    fmt = lambda v: "" if v is None else f"{v:.2f}"  # noqa: E731
+    def fmt(v):
+        return "" if v is None else f"{v:.2f}"
     for r in rows:
         e = r.extra
         if "exponent_sites" in e:

@@ -116,7 +116,7 @@ class ShapeOnlyMode(TorchDispatchMode):
         meta_args, meta_kwargs = _to_meta_tree((args, kwargs))
         try:
             meta_out = func(*meta_args, **meta_kwargs)
-        except Exception:  # noqa: BLE001 - data-dependent shapes (nonzero, unique, .item()): run it
+        except Exception:  # data-dependent shapes (nonzero, unique, .item()): run it
             return _REAL
         flat_out = leaves(meta_out)
         if not any(isinstance(t, torch.Tensor) and t.is_floating_point() for t in flat_out):

@@ -12,7 +12,8 @@ import torch
 
 from qgn.infer import ImageSession
 from qgn.loss import pyramid_targets
-from qgn.model.qgn import NUM_LEVELS, QGN
+from qgn.model.qgn import QGN
+from qgn.quadtree import NUM_LEVELS
 from qgn.propagation import Scheme
 
 

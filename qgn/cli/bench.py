@@ -121,7 +121,7 @@ def run(args) -> int:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: CUDA is not available here")
-    log = (lambda m: print(f"qgn bench: {m}", file=sys.stderr, flush=True))
+    log = _log
     started = time.perf_counter()
     model = _load_model(args, log)
     context = _context(args, device, sections)
@@ -162,10 +162,14 @@ def _annotate_only(args) -> int:
     return 0
 
 
+def _log(message: str) -> None:
+    print(f"qgn bench: {message}", file=sys.stderr, flush=True)
+
+
 def _standalone(args, sections) -> int:
     import torch
 
-    log = (lambda m: print(f"qgn bench: {m}", file=sys.stderr, flush=True))
+    log = _log
     started = time.perf_counter()
     rows, texts = [], []
     if "sparse_conv" in sections:
@@ -215,7 +219,7 @@ def _spconv_importable(log) -> bool:
 
     try:
         get_backend("spconv")
-    except Exception as error:  # noqa: BLE001 - benchmark what is there
+    except Exception as error:  # benchmark what is there
         log(f"spconv unavailable ({type(error).__name__}: {error}); sparse_conv runs without it")
         return False
     return True
@@ -304,7 +308,7 @@ def _network_sections(args, device, sections, model, log):
 
 
 def _anytime_section(args, model, log):
-    from qgn.bench.anytime import anytime_curve, curve_rows, default_rules, write_csv
+    from qgn.bench.anytime import anytime_curve, curve_rows, default_schemes, write_csv
     from qgn.bench.anytime_plot import plot_curve
     from qgn.bench.rows import BenchRow
     from qgn.data.registry import open_dataset
@@ -322,7 +326,7 @@ def _anytime_section(args, model, log):
         if i % 10 == 0 or i == count:
             log(f"anytime: {i}/{count} images")
 
-    curve = anytime_curve(model, (data[i] for i in range(count)), default_rules(), scale, progress)
+    curve = anytime_curve(model, (data[i] for i in range(count)), default_schemes(), scale, progress)
     out = Path(args.out)
     stem = f"anytime-{args.data}"
     csv_path = write_csv(curve, out / f"{stem}.csv")
@@ -333,15 +337,15 @@ def _anytime_section(args, model, log):
     png_path = plot_curve(curve, out / f"{stem}.png", title)
     rows = []
     for r in curve_rows(curve):
-        rows.append(BenchRow(f"anytime/{r['rule']} depth {r['depth']}", "anytime", "cpu", None, round(r["decoder_macs"]),
-                             r["decoder_seconds"], {k: r[k] for k in ("rule", "depth", "practical", "miou", "acc",
+        rows.append(BenchRow(f"anytime/{r['scheme']} depth {r['depth']}", "anytime", "cpu", None, round(r["decoder_macs"]),
+                             r["decoder_seconds"], {k: r[k] for k in ("scheme", "depth", "practical", "miou", "acc",
                                                                        "share_of_all", "active_sites", "total_macs")}))
     best = curve.within_one_point()
     ref = curve.reference
     summary = {"reference_miou": ref.miou, "images": count, "scale": scale,
                "csv": str(csv_path), "png": str(png_path)}
     if best is not None:
-        summary |= {"rule": best.rule, "depth": best.depth, "miou": best.miou, "share_of_all": curve.share(best)}
+        summary |= {"scheme": best.scheme, "depth": best.depth, "miou": best.miou, "share_of_all": curve.share(best)}
     rows.append(BenchRow("anytime/within 1 mIoU point of All", "anytime", "cpu", None,
                          round(best.mean_decoder_macs) if best else None, None, summary))
     return rows, _format_anytime(curve, csv_path, png_path, count, scale)
@@ -352,19 +356,19 @@ def _format_anytime(curve, csv_path, png_path, count, scale) -> str:
 
     ref = curve.reference
     lines = [f"anytime curve: {count} images at scale {scale:g}; CSV {csv_path}, plot {png_path}",
-             f"{'rule':<20}" + "".join(f"{'depth ' + str(d):>17}" for d in (5, 4, 3, 2, 1, 0)),
+             f"{'scheme':<20}" + "".join(f"{'depth ' + str(d):>17}" for d in (5, 4, 3, 2, 1, 0)),
              f"{'':<20}" + "".join(f"{'mIoU  %MACs':>17}" for _ in range(6))]
     rows = curve_rows(curve)
-    for rule in dict.fromkeys(r["rule"] for r in rows):
-        by_depth = {r["depth"]: r for r in rows if r["rule"] == rule}
-        lines.append(f"{rule:<20}" + "".join(
+    for scheme in dict.fromkeys(r["scheme"] for r in rows):
+        by_depth = {r["depth"]: r for r in rows if r["scheme"] == scheme}
+        lines.append(f"{scheme:<20}" + "".join(
             f"{100 * by_depth[d]['miou']:>10.2f}{100 * by_depth[d]['share_of_all']:>7.1f}" for d in (5, 4, 3, 2, 1, 0)))
     best = curve.within_one_point()
     lines.append(f"All at depth 0: {100 * ref.miou:.2f} mIoU, {ref.mean_decoder_macs / 1e6:.1f} decoder MMACs per image")
     if best is None:
-        lines.append("no PC / uncertainty setting comes within 1 mIoU point of All")
+        lines.append("no PC / uncertainty scheme comes within 1 mIoU point of All")
     else:
-        lines.append(f"cheapest PC / uncertainty setting within 1 mIoU point of All: {best.rule} at depth {best.depth}, "
+        lines.append(f"cheapest PC / uncertainty scheme within 1 mIoU point of All: {best.scheme} at depth {best.depth}, "
                      f"{100 * best.miou:.2f} mIoU at {100 * curve.share(best):.1f} % of All's decoder MACs "
                      f"(aim: <= 50 %)")
     return "\n".join(lines)

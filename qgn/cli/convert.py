@@ -14,6 +14,7 @@ from qgn.cli.main import CLIError
 from qgn.cli.files import check_outputs, collect_files
 from qgn.cli.stats import check_levels, parse_classes_arg
 from qgn.fileio import remove_stale_temporaries
+from qgn.quadtree import NUM_LEVELS
 
 
 def add_arguments(p) -> None:
@@ -23,7 +24,7 @@ def add_arguments(p) -> None:
                    help="label value of ignore pixels (default: the classes file's, else none)")
     p.add_argument("--classes", metavar="K|FILE",
                    help="number of classes, or a classes.txt (names and colours are stored in the .qgt)")
-    p.add_argument("--levels", type=int, default=6, help="quadtree levels L (default 6)")
+    p.add_argument("--levels", type=int, default=NUM_LEVELS, help=f"quadtree levels L (default {NUM_LEVELS})")
 
 
 def max_class_value(label, ignore: int | None) -> int:
@@ -45,7 +46,7 @@ def read_mask(path: Path, classes):
         raise CLIError(f"{path} is a Cityscapes-tree labelIds mask: its values are Cityscapes label ids or the "
                        "indices of its label_colors.txt, not class ids; pass --classes FILE (e.g. "
                        "resources/palettes/cityscapes.txt) or use `qgn import` for the whole tree")
-    from qgn.formats.ids import read_gtfine_label_ids
+    from qgn.formats.cityscapes import read_gtfine_label_ids
 
     return read_gtfine_label_ids(path, classes)
 

@@ -20,7 +20,7 @@ def add_arguments(p) -> None:
     p.add_argument("--split", default="val")
     p.add_argument("--modes", default="all,gtc,pc", help="comma-separated eval schemes")
     p.add_argument("--depths", default="", help="also evaluate PC at these depth limits, e.g. 5,4,3")
-    p.add_argument("--tau", type=float, help="PC threshold (default: argmax rule)")
+    p.add_argument("--tau", type=float, help="PC threshold (default: argmax)")
     p.add_argument("--limit", type=int, help="evaluate only the first N images")
     p.add_argument("--scale", type=float, default=1.0,
                    help="resize images (bilinear) and labels (nearest) by this factor first, e.g. 0.5 "
@@ -94,7 +94,6 @@ def check_pairs(data, n: int, classes) -> None:
 
 def run(args) -> int:
     apply_threads(args)
-    import torch
 
     from qgn.evaluate import evaluate, evaluation_record, format_class_table, format_table
     from qgn.model.checkpoint import load_model

@@ -39,7 +39,7 @@ EXPORTERS = {
 
 
 def add_arguments(p) -> None:
-    from qgn.annotation.formats import FORMATS
+    from qgn.formats import FORMATS
 
     names = ", ".join(f"{n} ({f.description})" for n, f in FORMATS.items())
     p.add_argument("src", metavar="IN|DIR", nargs="?", help="a .qgt file, or a folder of them (recursive)")
@@ -61,7 +61,7 @@ def add_arguments(p) -> None:
 
 
 def _format_names(text: str, option: str) -> list[str]:
-    from qgn.annotation.formats import FORMATS
+    from qgn.formats import FORMATS
 
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in FORMATS]
@@ -120,7 +120,7 @@ def run(args) -> int:
 def format_outputs(names: list[str], out_dir: Path, stem: str, levels: int = 16) -> list[Path]:
     """The files ``_export_file`` writes for one .qgt in ``names`` formats (per-image files only:
     a CVAT folder's shared labelmap.txt and default.txt are meant to be shared)."""
-    from qgn.annotation.formats import FORMATS
+    from qgn.formats import FORMATS
 
     paths = []
     for name in names:
@@ -136,14 +136,14 @@ def format_outputs(names: list[str], out_dir: Path, stem: str, levels: int = 16)
 
 def whole_dataset_only(name: str) -> bool:
     """Whether format ``name`` only writes whole datasets (one COCO / Label Studio JSON, …)."""
-    from qgn.annotation.formats import FORMATS
+    from qgn.formats import FORMATS
 
     return FORMATS[name].write is None
 
 
 def qgt_image(path: Path, images: str | None) -> Path | None:
     """The image a .qgt labels: same stem in ``images``, else beside the .qgt; None if none."""
-    from qgn.formats.dataset import find_image
+    from qgn.formats.source import find_image
 
     return find_image(path.stem, Path(images) if images else None, path.parent)
 
@@ -151,7 +151,7 @@ def qgt_image(path: Path, images: str | None) -> Path | None:
 def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: Path, images: str | None) -> int:
     """Every .qgt under ``src`` into one dataset per format (one tasks.json, one COCO file …); a
     file that cannot be exported is reported and the rest go on."""
-    from qgn.annotation.formats import FORMATS, ExportItem
+    from qgn.formats import FORMATS, ExportItem
     from qgn.classes import ClassSet
     from qgn.quadtree.qgt import read_qgt
 
@@ -184,7 +184,7 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
 
 def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, images: str | None = None) -> None:
     """One .qgt file: the --png targets, then ``names`` formats into ``out_dir``."""
-    from qgn.annotation.formats import FORMATS, ExportItem
+    from qgn.formats import FORMATS, ExportItem
     from qgn.classes import ClassSet
     from qgn.fileio import remove_stale_temporaries
     from qgn.quadtree.qgt import read_qgt

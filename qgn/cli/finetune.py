@@ -49,8 +49,8 @@ def add_arguments(p) -> None:
                    help=f"training propagation (default {d.scheme}: the sites PC visits plus the labels' composite "
                         f"cells; all+gtc alternates the dense decoder and GTC, ~5x slower, and keeps eval-All good too)")
     p.add_argument("--encoder", default=d.encoder, choices=["frozen", "train"],
-                   help=f"frozen (default): only the decoder learns, on encoder features computed once; train: "
-                        f"the whole network (slower; for a model far from the images' domain)")
+                   help="frozen (default): only the decoder learns, on encoder features computed once; train: "
+                        "the whole network (slower; for a model far from the images' domain)")
     p.add_argument("--eval-scheme", default="pc", choices=["pc", "all", "gtc"],
                    help="propagation for the before/after comparison (default pc)")
     p.add_argument("--train-norm", action="store_true", help="update BatchNorm statistics too (default: frozen)")
@@ -83,26 +83,14 @@ def find_pairs(images_arg: str, labels_arg: str) -> tuple[list[tuple[Path, Path]
     return pairs, unlabelled
 
 
-def read_correction(path: Path, ignore_value: int | None, model_ignore: int, classes=None):
-    """(H, W) int64 label of ``path`` with ``ignore_value`` (and a .qgt's own ignore value) → the model's ignore.
-    With ``classes`` (the model's ClassSet), a .qgt's classes are matched to them by name."""
+def read_correction(path: Path, ignore_value: int | None, model_ignore: int, classes):
+    """(H, W) int64 label of ``path`` (``read_label_file``: a .qgt's classes matched by name to
+    ``classes``, the model's ClassSet) with ``ignore_value`` → the model's ignore."""
     import numpy as np
 
-    from qgn.quadtree.label_io import read_label
+    from qgn.quadtree.label_io import read_label_file
 
-    if path.suffix == ".qgt" and classes is not None:
-        from qgn.classes_edit import read_annotation_file
-
-        label = read_annotation_file(path, classes).astype(np.int64)
-    elif path.suffix == ".qgt":
-        from qgn.quadtree.qgt import read_qgt
-
-        qt = read_qgt(path)[0]
-        label = qt.to_label().astype(np.int64)
-        if qt.ignore_value is not None:
-            label[label == qt.ignore_value] = model_ignore
-    else:
-        label = read_label(path).astype(np.int64)
+    label = read_label_file(path, classes).astype(np.int64)
     if ignore_value is not None:
         label[label == ignore_value] = model_ignore
     return label
@@ -222,7 +210,6 @@ def finite_or_none(value):
 
 def run(args) -> int:
     apply_threads(args)
-    import torch
 
     from qgn.model.checkpoint import load_model
     from qgn.resources import default_model

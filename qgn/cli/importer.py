@@ -17,7 +17,7 @@ from qgn.cli.main import CLIError
 
 
 def add_arguments(p) -> None:
-    from qgn.formats.dataset import IMPORT_FORMATS
+    from qgn.formats import IMPORT_FORMATS
 
     p.add_argument("src", metavar="SRC", help="the dataset folder (or its JSON file)")
     p.add_argument("--project", metavar="DIR", required=True, help="the project to create or add to")
@@ -32,7 +32,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from qgn.classes import parse_name_map
-    from qgn.formats.dataset import scan_dataset
+    from qgn.formats import scan_dataset
     from qgn.project import ProjectError
     from qgn.project_import import import_into_project
     from qgn.quadtree.label_io import read_classes_file

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CLIError, FileNotFoundError, ValueError) as exc:
         print(f"qgn {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - every failure is one line; a surprise also leaves a log
+    except Exception as exc:  # every failure is one line; a surprise also leaves a log
         message = expected_failure_message(exc)
         if message is None:
             message = unexpected_failure_message(exc, args.command, argv)

@@ -60,13 +60,9 @@ def find_label(labels: str | None, image: Path, single: bool) -> Path | None:
 
 
 def read_ground_truth(path: Path):
-    from qgn.quadtree.label_io import read_label
+    from qgn.quadtree.label_io import read_label_file
 
-    if path.suffix == ".qgt":
-        from qgn.quadtree.qgt import read_qgt
-
-        return read_qgt(path)[0].to_label()
-    return read_label(path)
+    return read_label_file(path)
 
 
 def check_labels(pairs, model, model_name: str | None) -> None:
@@ -92,7 +88,6 @@ def check_labels(pairs, model, model_name: str | None) -> None:
 
 def run(args) -> int:
     apply_threads(args)
-    import torch
 
     from qgn.data.imageio import read_rgb
     from qgn.infer import ImageSession

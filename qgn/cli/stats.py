@@ -18,11 +18,13 @@ from pathlib import Path
 
 from qgn.cli.files import collect_files
 from qgn.cli.main import CLIError
+from qgn.quadtree import NUM_LEVELS, ROOT_LEVEL
 
 
 def add_arguments(p) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="label PNG files or folders of them (recursive)")
-    p.add_argument("--levels", type=int, default=6, help="quadtree levels L (default 6: cells of 1..32 px)")
+    p.add_argument("--levels", type=int, default=NUM_LEVELS,
+                   help=f"quadtree levels L (default {NUM_LEVELS}: cells of 1..{1 << ROOT_LEVEL} px)")
     p.add_argument("--ignore", type=int, metavar="V", help="label value of ignore pixels (default: none)")
     p.add_argument("--classes", metavar="K|FILE",
                    help="number of classes, or a classes.txt; values must then be < K or the ignore value "

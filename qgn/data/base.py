@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from qgn.classes import ClassSet
-from qgn.data.imageio import read_label, read_rgb
+from qgn.data.imageio import read_rgb
+from qgn.quadtree.label_io import read_label
 
 
 class DatasetLayoutError(FileNotFoundError):

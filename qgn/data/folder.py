@@ -25,11 +25,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from qgn.classes import DEFAULT_IGNORE_INDEX, ClassSet, parse_classes_txt, parse_colour_suffix  # noqa: F401 (re-exported)
+from qgn.classes import ClassSet, parse_classes_txt
 from qgn.data.base import DatasetLayoutError, PairedFileDataset, missing_labels_error
-from qgn.data.imageio import read_label, read_label_rgb
+from qgn.data.imageio import read_label_rgb
+from qgn.quadtree.label_io import read_label
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 LABEL_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".webp")

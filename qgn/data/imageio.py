@@ -1,7 +1,7 @@
 """Reading image and label files into the arrays every dataset returns.
 
 ``read_rgb`` turns any image Pillow can open (grayscale, palette, RGBA, CMYK, 16-bit, float) into
-(H, W, 3) uint8 RGB. ``read_label`` returns a single-channel label file's stored integer values.
+(H, W, 3) uint8 RGB; label files are read by ``qgn.quadtree.label_io`` (``read_label``, ``read_label_file``).
 Photos are read upright: their EXIF orientation is applied (``qgn.imagefile.oriented``), as cameras,
 viewers and annotation tools show them; label files carry no orientation and are read as stored.
 Every reader refuses images above the pixel limit (``qgn.imagefile``, ``QGN_MAX_PIXELS``).
@@ -11,10 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from qgn.imagefile import open_image, oriented
-from qgn.quadtree.label_io import read_label  # noqa: F401  (the one label reader)
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 

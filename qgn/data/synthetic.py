@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qgn.data import synthetic_objects as objects
+import qgn.data.synthetic_objects as objects
 from qgn.data.base import Sample, SegmentationDataset
 from qgn.data.synthetic_classes import SYNTHETIC_CLASSES
 

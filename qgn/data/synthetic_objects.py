@@ -16,8 +16,8 @@ from typing import TypeVar
 
 import numpy as np
 
-from qgn.data import synthetic_shapes as shapes
-from qgn.data import synthetic_textures as tex
+import qgn.data.synthetic_shapes as shapes
+import qgn.data.synthetic_textures as tex
 from qgn.data.synthetic_classes import BUILDING, FENCE, GRASS, POLE, ROAD, SIGN, SKY, TREE
 from qgn.data.synthetic_shapes import Region
 from qgn.data.synthetic_textures import rgb

@@ -3,7 +3,7 @@
 One module per format, each defining ``FORMAT`` (a ``qgn.formats.base.Format``); ``FORMATS`` maps
 the names to them, in the order menus list them. A new format is one module plus one line in
 ``_MODULES``. Per-image formats round-trip exactly: ``read(write(label)) == label`` (values; the
-dtype is ``label_dtype(classes)``). ``write(label, classes, out_dir, stem, levels=6)`` writes into
+dtype is ``label_dtype(classes)``). ``write(label, classes, out_dir, stem, levels=NUM_LEVELS)`` writes into
 ``out_dir`` (created if needed) atomically and returns the paths it wrote; dataset formats (one
 COCO ``instances.json`` for all images) ``export(items, classes, out_dir)`` instead.
 
@@ -23,12 +23,36 @@ levels      ``levels``: one picture per quadtree level (export only)
 json        ``leaves_json``: the quadtree leaf list
 =========== ===========================================================================
 
+A format module offers what it can do through its ``Format``: ``write``/``writer`` (export),
+``read`` (one mask file), ``scan`` (a whole dataset, ``qgn.formats.source``) and the detectors
+``is_mask`` / ``is_dataset`` that auto-detection asks in the order of ``MASK_DETECTION`` /
+``DATASET_DETECTION`` (most specific first; the first that accepts is the format).
+
 Import of a single mask file (``import_annotation(path, classes, format="auto")``) auto-detects:
 ``.qgt`` → qgt, ``.json`` → labelme when it holds ``shapes``, else json; a PNG by its mode: P → png
 (palette indices are the ids), L → ids (Cityscapes ``labelIds`` for the Cityscapes class set unless
 the name ends in ``labelTrainIds.png``; a ``*_gtFine_labelIds.png`` through its tree's
 ``label_colors.txt`` or Cityscapes' ids, never as bare ids), I;16/I → png, RGB/RGBA → cvat (needs the
-export's ``labelmap.txt`` in a folder above the mask). Whole datasets: ``qgn.formats.dataset``.
+export's ``labelmap.txt`` in a folder above the mask).
+
+Import of a whole dataset (``scan_dataset(src, format="auto", images=None)`` → ``SourceDataset``;
+``IMPORT_FORMATS``) finds each format by:
+
+=========== ===================================================================================
+cvat, voc   ``labelmap.txt`` and ``SegmentationClass/`` (masks in sub-folders too); images in
+            ``JPEGImages/`` or ``--images``
+cityscapes  ``gtFine/``: ``*_gtFine_labelIds.png`` (else ``_labelTrainIds``), through the
+            ``label_colors.txt`` when there is one (Datumaro's numbering), else Cityscapes' ids;
+            images ``leftImg8bit/<same path>_leftImg8bit.*``
+camvid      a ``<subset>.txt`` list of ``image mask`` lines beside ``label_colors.txt`` (Datumaro)
+coco        ``annotations/instances_*.json`` or a COCO JSON file; RLE or polygon segmentations
+labelme     a folder of labelme JSON files (``shapes``); images by ``imagePath``
+labelstudio Label Studio's JSON or JSON-MIN export (a JSON list); brush, polygon, rectangle labels
+png, ids    a folder of label PNGs (palette / grayscale ids); classes from ``--classes`` or a
+            ``classes.txt`` beside them; images in ``--images`` or a sibling ``images/`` folder.
+            The ``folder`` dataset ``qgn train`` reads (``images/``, ``labels/``, ``classes.txt``)
+            imports as it is: labels from ``labels/``; a photo is never read as a label map
+=========== ===================================================================================
 """
 from __future__ import annotations
 
@@ -37,11 +61,12 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from ..classes import ClassSet
 from ..label_map import check_label
-from .base import DEFAULT_LEVELS, ExportItem, Format
+from ..quadtree import NUM_LEVELS
+from .base import ExportItem, Format, MaskProbe
+from .source import DatasetProbe, SourceDataset, SourceItem
 
 # module name -> the attributes holding its Format(s), in menu order
 _MODULES = (
@@ -63,6 +88,12 @@ def _collect() -> dict[str, Format]:
 
 
 FORMATS: dict[str, Format] = _collect()
+#: The formats a whole dataset can be imported from (``scan_dataset``), in the order ``qgn import`` lists them.
+IMPORT_FORMATS = ("cvat", "voc", "cityscapes", "camvid", "coco", "labelme", "labelstudio", "ids", "png")
+#: Auto-detection tries these formats' ``is_mask`` (a mask file) and ``is_dataset`` (a dataset) in
+#: this order, the most specific first: the first that accepts the file or folder is its format.
+MASK_DETECTION = ("qgt", "labelme", "json", "png", "ids", "cvat")
+DATASET_DETECTION = ("cvat", "cityscapes", "camvid", "coco", "labelstudio", "labelme", "png", "ids")
 
 
 def check_format_names(names) -> list[str]:
@@ -75,7 +106,7 @@ def check_format_names(names) -> list[str]:
 
 
 def export_annotation(
-    label: np.ndarray, classes: ClassSet, out_dir: str | os.PathLike, stem: str, formats, levels: int = DEFAULT_LEVELS,
+    label: np.ndarray, classes: ClassSet, out_dir: str | os.PathLike, stem: str, formats, levels: int = NUM_LEVELS,
     image: str | os.PathLike | None = None,
 ) -> list[Path]:
     """Write ``label`` (H, W) in each of ``formats`` into ``out_dir/<format name>/``; the paths written."""
@@ -89,7 +120,7 @@ def export_annotation(
 
 
 def export_dataset(items, classes: ClassSet, out_dir: str | os.PathLike, formats,
-                   levels: int = DEFAULT_LEVELS, images: str | None = None) -> list[Path]:
+                   levels: int = NUM_LEVELS, images: str | None = None) -> list[Path]:
     """Write every ``ExportItem`` in each of ``formats`` into ``out_dir/<format name>/``;
     ``images`` ("copy", "link" or None) as in ``qgn.project.export_project``."""
     names = check_format_names(formats)
@@ -101,33 +132,14 @@ def export_dataset(items, classes: ClassSet, out_dir: str | os.PathLike, formats
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """The format name of a mask file (see the module docstring). ValueError when unknown."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".qgt":
-        return "qgt"
-    if suffix == ".json":
-        from .labelme import is_labelme_file
-
-        return "labelme" if path.is_file() and is_labelme_file(path) else "json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    from ..imagefile import ImageTooLargeError, open_image
-
-    try:
-        with open_image(path) as image:
-            mode = image.mode
-    except ImageTooLargeError:
-        raise
-    except (UnidentifiedImageError, OSError, ValueError):
-        raise ValueError(f"{path}: not a .qgt, .json or image file; cannot tell its format") from None
-    if mode in ("P", "1") or mode.startswith("I"):
-        return "png"
-    if mode == "L":
-        return "ids"
-    if mode in ("RGB", "RGBA", "PA"):
-        return "cvat"
-    raise ValueError(f"{path} is a {mode} image; a mask must be indexed (P), grayscale (L, I;16) or an RGB CVAT mask")
+    """The format name of a mask file: the first of ``MASK_DETECTION`` whose ``is_mask`` accepts it
+    (see the module docstring). ValueError when none does; FileNotFoundError."""
+    probe = MaskProbe(Path(path))
+    for name in MASK_DETECTION:
+        if FORMATS[name].is_mask(probe):
+            return name
+    raise ValueError(f"{path} is a {probe.mode} image; a mask must be indexed (P), grayscale (L, I;16) or an RGB "
+                     "CVAT mask")
 
 
 def import_annotation(path: str | os.PathLike, classes: ClassSet, format: str = "auto") -> np.ndarray:
@@ -146,5 +158,39 @@ def import_annotation(path: str | os.PathLike, classes: ClassSet, format: str = 
     return FORMATS[name].read(path, classes)
 
 
-__all__ = ["DEFAULT_LEVELS", "ExportItem", "FORMATS", "Format", "check_format_names", "detect_format",
-           "export_annotation", "export_dataset", "import_annotation"]
+def detect_dataset(src: str | os.PathLike) -> str:
+    """The import format of ``src``: the first of ``DATASET_DETECTION`` whose ``is_dataset`` accepts it
+    (see the module docstring); ValueError saying what was looked for; FileNotFoundError."""
+    src = Path(src)
+    if not src.exists():
+        raise FileNotFoundError(f"{src}: no such file or folder")
+    probe = DatasetProbe(src)
+    for name in DATASET_DETECTION:
+        if FORMATS[name].is_dataset(probe):
+            return name
+    if src.is_file():
+        raise ValueError(f"{src}: cannot tell the format of this file; name it with --format")
+    raise ValueError(f"{src}: found no dataset (looked for SegmentationClass/, gtFine/, label_colors.txt with a list, "
+                     "annotations/instances_*.json, labelme or Label Studio JSON, label PNGs)")
+
+
+def scan_dataset(src: str | os.PathLike, format: str = "auto", images: str | os.PathLike | None = None
+                 ) -> SourceDataset:
+    """What the dataset ``src`` (a folder or a file) holds, read by the ``scan`` of its format
+    (``format``: a name in ``IMPORT_FORMATS``, or "auto": ``detect_dataset``); ``images``: a folder
+    to find images in by name. See ``qgn.formats.source`` for what comes back."""
+    src = Path(src)
+    images = Path(images) if images else None
+    if images is not None and not images.is_dir():
+        raise FileNotFoundError(f"--images {images}: no such folder")
+    name = detect_dataset(src) if format == "auto" else format
+    if name not in IMPORT_FORMATS:
+        raise ValueError(f"unknown import format {name!r}; choose from auto, {', '.join(IMPORT_FORMATS)}")
+    if not src.exists():
+        raise FileNotFoundError(f"{src}: no such file or folder")
+    return FORMATS[name].scan(src, images)
+
+
+__all__ = ["DATASET_DETECTION", "ExportItem", "FORMATS", "Format", "IMPORT_FORMATS", "MASK_DETECTION",
+           "SourceDataset", "SourceItem", "check_format_names", "detect_dataset", "detect_format", "export_annotation",
+           "export_dataset", "import_annotation", "scan_dataset"]

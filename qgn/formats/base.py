@@ -1,12 +1,15 @@
 """What every format module shares: the ``Format`` record, the ``ExportItem`` of a dataset export,
-and the small helpers that turn files into label maps of a class set.
+the ``MaskProbe`` that mask-file detection looks at, and the small helpers that turn files into
+label maps of a class set.
 
 A format module defines one ``FORMAT = Format(...)``; ``qgn.formats`` collects them in ``FORMATS``.
+Whole-dataset import shares ``qgn.formats.source``.
 """
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -14,9 +17,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..classes import ClassSet
+from ..imagefile import ImageTooLargeError, open_image
 from ..label_map import check_label, label_dtype
+from ..quadtree import NUM_LEVELS
 
-DEFAULT_LEVELS = 6
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class DatasetWriter:
 
     takes_images = False
 
-    def __init__(self, write, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS):
+    def __init__(self, write, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         self._write, self.classes, self.out_dir, self.levels = write, classes, Path(out_dir), levels
         self.images: str | None = None
 
@@ -58,12 +62,18 @@ class DatasetWriter:
 class Format:
     """One file format.
 
-    write(label, classes, out_dir, stem, levels=6) -> list[Path]: one image's files (None for
+    write(label, classes, out_dir, stem, levels=NUM_LEVELS) -> list[Path]: one image's files (None for
         formats that only exist as a whole dataset, e.g. one COCO ``instances.json``).
     read(path, classes) -> (H, W) label: one mask file (None for export-only formats).
     writer(classes, out_dir, levels) -> DatasetWriter: a whole dataset (None: ``write`` per image).
     image_names: a dataset export names its files after the images (other tools match masks to
         images by name), not after the project's keys.
+    is_mask(probe: MaskProbe) -> bool: whether a mask file is in this format (auto-detection of
+        ``qgn.formats.import_annotation``; None: never detected, only named).
+    scan(src, images) -> ``qgn.formats.source.SourceDataset``: a whole dataset in this format
+        (``qgn.formats.scan_dataset``; None: not importable as a dataset).
+    is_dataset(probe: ``qgn.formats.source.DatasetProbe``) -> bool: whether a dataset is in this
+        format (auto-detection of ``qgn.formats.scan_dataset``; None: never detected, only named).
     """
 
     name: str
@@ -73,8 +83,11 @@ class Format:
     read: Callable[[Path, ClassSet], np.ndarray] | None
     writer: Callable[..., DatasetWriter] | None = None
     image_names: bool = False
+    is_mask: Callable[["MaskProbe"], bool] | None = None
+    scan: Callable[..., object] | None = None
+    is_dataset: Callable[..., bool] | None = None
 
-    def open_writer(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS,
+    def open_writer(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS,
                     images: str | None = None) -> DatasetWriter:
         """A writer into ``out_dir``; ``images`` ("copy", "link" or None, see ``IMAGE_MODES``)
         for the formats whose writer takes images (labelme, COCO)."""
@@ -89,13 +102,35 @@ class Format:
         return writer
 
     def export_items(self, items: Sequence[ExportItem], classes: ClassSet, out_dir: Path,
-                     levels: int = DEFAULT_LEVELS, images: str | None = None) -> list[Path]:
+                     levels: int = NUM_LEVELS, images: str | None = None) -> list[Path]:
         """Write ``items`` into ``out_dir`` (``open_writer``, ``add`` each, ``finish``)."""
         writer = self.open_writer(classes, out_dir, levels, images)
         paths: list[Path] = []
         for item in items:
             paths += writer.add(item)
         return paths + writer.finish()
+
+
+class MaskProbe:
+    """What auto-detection of a mask file (``qgn.formats.detect_format``) looks at: its ``suffix``
+    (lower case) and, read once when a format asks, its image ``mode``. Reading ``mode`` raises
+    FileNotFoundError (no file) or ValueError (not an image); ImageTooLargeError passes through."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.suffix = self.path.suffix.lower()
+
+    @cached_property
+    def mode(self) -> str:
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: no such file")
+        try:
+            with open_image(self.path) as image:
+                return image.mode
+        except ImageTooLargeError:
+            raise
+        except (UnidentifiedImageError, OSError, ValueError):
+            raise ValueError(f"{self.path}: not a .qgt, .json or image file; cannot tell its format") from None
 
 
 def out_file(folder: Path, name: str) -> Path:
@@ -140,8 +175,6 @@ def png_bytes(image: Image.Image) -> bytes:
 
 def read_rgb(path: Path, what: str = "a colour mask") -> np.ndarray:
     """(H, W, 3) uint8 of a colour (RGB/RGBA/P/PA) image; ValueError for other modes or bad files."""
-    from ..imagefile import open_image
-
     try:
         with open_image(path) as image:
             if image.mode not in ("RGB", "RGBA", "P", "PA"):

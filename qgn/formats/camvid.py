@@ -18,14 +18,20 @@ from PIL import Image
 
 from ..classes import ClassSet
 from ..fileio import atomic_write_bytes
-from .base import DEFAULT_LEVELS, DatasetWriter, ExportItem, Format, out_file, png_bytes, void_to
-from .label_colors import label_colors_entries, write_label_colors
+from ..quadtree import NUM_LEVELS
+from .base import DatasetWriter, ExportItem, Format, colours_to_values, out_file, png_bytes, read_rgb, void_to
+from .guards import is_contained
+from .label_colors import label_colors_entries, label_order, read_label_colors, write_label_colors
+from .source import (
+    SourceDataset, SourceItem, classes_from_names, finish_label, find_image, image_mode, index_reader, inside_dataset,
+    values_for,
+)
 
 SUBSET = "default"
 
 
 class CamvidWriter(DatasetWriter):
-    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS):
+    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)
         entries = label_colors_entries(classes, "CamVid export")
         self.header = [write_label_colors(out_file(out_dir, "label_colors.txt"), entries)]
@@ -55,5 +61,72 @@ class CamvidWriter(DatasetWriter):
         return [path]
 
 
+# ---------------------------------------------------------------------------------- dataset import
+def _camvid_lines(path: Path) -> list[tuple[str, str | None]]:
+    pairs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        parts = line.split('"')
+        if len(parts) == 5:
+            pairs.append((parts[1], parts[3]))
+            continue
+        tokens = line.split()
+        pairs.append((tokens[0], tokens[1] if len(tokens) > 1 else None))
+    return pairs
+
+
+def scan_camvid(root: Path, images: Path | None) -> SourceDataset:
+    lists = [p for p in sorted(root.glob("*.txt")) if p.name != "label_colors.txt"]
+    colours_file = root / "label_colors.txt"
+    if not lists:
+        raise ValueError(f"{root}: no <subset>.txt list of 'image mask' lines; not a CamVid (Datumaro) dataset")
+    if not colours_file.is_file():
+        raise ValueError(f"{root}: no label_colors.txt, so the mask colours cannot be proven to mean any class; "
+                         "add the label_colors.txt the dataset was exported with")
+    order = label_order(read_label_colors(colours_file))
+    items = []
+    for listing in lists:
+        for image_rel, mask_rel in _camvid_lines(listing):
+            if mask_rel is None:
+                continue
+            mask, image = root / mask_rel.lstrip("/"), root / image_rel.lstrip("/")
+            inside = root.resolve()
+            if not (mask.resolve().is_relative_to(inside) and image.resolve().is_relative_to(inside)):
+                raise ValueError(f"{listing}: {image_rel} {mask_rel} lies outside {root} (as Datumaro, "
+                                 "a CamVid list may only name files inside its folder)")
+            image = image if image.is_file() and is_contained(root, image) else find_image(Path(image_rel).stem, images)
+            items.append(SourceItem(Path(mask_rel).stem, image, _camvid_reader(mask, order, colours_file, root),
+                                    str(mask)))
+    description = (f"camvid: CamVid (Datumaro) dataset, {len(items)} masks in {', '.join(p.name for p in lists)}, "
+                   f"{len(order)} labels in label_colors.txt")
+    return SourceDataset("camvid", root, description, classes_from_names(order), items)
+
+
+def _camvid_reader(mask: Path, order, colours_file: Path, root: Path):
+    def read(classes: ClassSet, mapping=None) -> np.ndarray:
+        names = [n for n, _ in order]
+        if not mask.is_file():
+            raise FileNotFoundError(f"{mask}: no such mask (listed in the CamVid list file)")
+        inside_dataset(root, mask)
+        if image_mode(mask) in ("L", "P", "I", "I;16"):
+            return index_reader(mask, names)(classes, mapping)
+        values = values_for(names, classes, mapping, mask)
+        known = [(rgb, v) for (_, rgb), v in zip(order, values) if rgb is not None]
+        label = colours_to_values(read_rgb(mask), [c for c, _ in known], [v for _, v in known], mask, colours_file)
+        return finish_label(label, names, values, classes, mask)
+
+    return read
+
+
+
+def is_camvid_dataset(probe) -> bool:
+    """A folder with ``label_colors.txt`` and a ``<subset>.txt`` list beside it."""
+    src = probe.src
+    return src.is_dir() and (src / "label_colors.txt").is_file() and \
+        any(p.name != "label_colors.txt" for p in src.glob("*.txt"))
+
+
 FORMAT = Format("camvid", "CamVid as Datumaro writes it (label_colors.txt, colour masks)",
-                ".png", None, None, CamvidWriter, image_names=True)
+                ".png", None, None, CamvidWriter, image_names=True, scan=scan_camvid, is_dataset=is_camvid_dataset)

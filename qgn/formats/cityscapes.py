@@ -38,9 +38,11 @@ from PIL import Image
 
 from ..classes import ClassSet, normalize_class_name
 from ..fileio import atomic_write_bytes
+from ..quadtree import NUM_LEVELS
 from ..quadtree.label_io import encode_label_png
-from .base import DEFAULT_LEVELS, DatasetWriter, ExportItem, Format, out_file, png_bytes, void_to
-from .label_colors import label_colors_entries, write_label_colors
+from .base import DatasetWriter, ExportItem, Format, out_file, png_bytes, read_rgb, void_to
+from .label_colors import label_colors_entries, label_order, read_label_colors, write_label_colors
+from .source import SourceDataset, SourceItem, classes_from_names, find_image, index_reader, inside_dataset
 
 SPLIT = "default"
 # Cityscapes label ids 0..33 (cityscapesScripts labels.py; Datumaro cityscapes.py CITYSCAPES_LABEL_MAP).
@@ -83,7 +85,7 @@ def city_of(stem: str) -> str:
 
 
 class CityscapesWriter(DatasetWriter):
-    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS):
+    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)
         official = official_label_ids(classes)
         self.trains = train_ids(classes) if official is not None else None
@@ -179,5 +181,105 @@ def _write_item(item: ExportItem, classes: ClassSet, out_dir: Path, ids, trains,
     return written
 
 
+# ---------------------------------------------------------------------------------- dataset import
+def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
+    gt = root / "gtFine"
+    if not gt.is_dir():
+        raise ValueError(f"{root}: no gtFine/ folder; not a Cityscapes tree")
+    colours_file = root / "label_colors.txt"
+    masks = sorted(gt.rglob("*_gtFine_labelIds.png"))
+    suffix = "_gtFine_labelIds.png"
+    if not masks:
+        masks, suffix = sorted(gt.rglob("*_gtFine_labelTrainIds.png")), "_gtFine_labelTrainIds.png"
+    if not masks:
+        raise ValueError(f"{gt}: no *_gtFine_labelIds.png or *_gtFine_labelTrainIds.png masks")
+    if colours_file.is_file():
+        order = label_order(read_label_colors(colours_file))
+        if suffix != "_gtFine_labelIds.png":
+            raise ValueError(f"{root}: label_colors.txt numbers labelIds masks; labelTrainIds cannot be read with it")
+        names = [n for n, _ in order]
+        file_classes = classes_from_names(order)
+        how = f"ids through {colours_file.name} ({len(order)} labels, '{names[0]}' = 0)"
+    else:
+        from ..data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_TRAIN_CLASSES
+
+        file_classes = CITYSCAPES_CLASSES
+        if suffix == "_gtFine_labelIds.png":
+            names = list(LABEL_NAMES)
+            how = "Cityscapes label ids (labels without a train id are void)"
+        else:
+            names = ["unlabeled"] * 256
+            for _, train, name, _ in CITYSCAPES_TRAIN_CLASSES:
+                names[train] = name
+            how = "Cityscapes train ids (255 void)"
+    official = not colours_file.is_file()
+    own_names = _cityscapes_names(root)  # image_names.tsv of a QGN export: the images' own names
+    items = []
+    for mask in masks:
+        rel = mask.relative_to(gt).as_posix()[: -len(suffix)]
+        stem = Path(rel).name
+        own = own_names.get(stem)
+        image = (own and find_image(Path(own).stem, images)) or find_image(f"{rel}_leftImg8bit", root / "leftImg8bit") \
+            or find_image(stem, images) or find_image(f"{stem}_leftImg8bit", images)
+        check = check_cityscapes_colours if official else None
+        read = index_reader(mask, names, root, void_unmatched=official, check=check)
+        items.append(SourceItem(Path(own).stem if own else stem, image, read, str(mask)))
+    description = f"cityscapes: Cityscapes tree, {len(masks)} masks ({suffix[1:]}), {how}"
+    return SourceDataset("cityscapes", root, description, file_classes, items)
+
+
+def _cityscapes_names(root: Path) -> dict[str, str]:
+    """``image_names.tsv`` of a QGN Cityscapes export: Cityscapes name → the image's own file name."""
+    import csv
+
+    path = root / "image_names.tsv"
+    if not path.is_file():
+        return {}
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle, delimiter="\t"))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return {}
+    return {row[0]: row[1] for row in rows[1:] if len(row) >= 2 and row[0] and row[1]}
+
+
+
+def check_cityscapes_colours(mask: Path, raw: np.ndarray) -> None:
+    """Cityscapes ids are proven by the ``_color.png`` beside the mask: every pixel must have the
+    official colour of its id. ValueError otherwise (the ids were numbered by another label map)."""
+    if not mask.name.endswith("_gtFine_labelIds.png"):
+        return
+    color = mask.with_name(mask.name.replace("_gtFine_labelIds.png", "_gtFine_color.png"))
+    if not color.is_file():
+        return
+    inside_dataset(mask.parent, color)
+    rgb = read_rgb(color)
+    table = np.zeros((256, 3), np.uint8)
+    table[: len(LABEL_COLOURS)] = LABEL_COLOURS
+    if rgb.shape[:2] != raw.shape or (rgb != table[np.clip(raw, 0, 255)]).any():
+        raise ValueError(f"{mask}: its ids do not have Cityscapes' colours in {color.name}, so they were numbered "
+                         "by another label map (Datumaro writes label_colors.txt for that); put that "
+                         "label_colors.txt in the dataset folder")
+
+
+
+def read_gtfine_label_ids(path: Path, classes: ClassSet) -> np.ndarray:
+    """A Cityscapes-tree ``*_gtFine_labelIds.png``: numbered by the tree's ``label_colors.txt`` when it
+    has one (Datumaro's exports: ``background`` = 0), else Cityscapes' label ids (checked against the
+    ``_color.png`` beside it; labels without a train id are void unless a class has their name).
+    Never read as bare class ids, which would shift every class of a Datumaro export by one."""
+    parents = list(path.absolute().parents)
+    root = next((p.parent for p in parents if p.name == "gtFine"), path.parent)
+    if (root / "label_colors.txt").is_file():
+        names = [n for n, _ in label_order(read_label_colors(root / "label_colors.txt"))]
+        return index_reader(path, names)(classes)
+    return index_reader(path, list(LABEL_NAMES), void_unmatched=True, check=check_cityscapes_colours)(classes)
+
+
+def is_cityscapes_dataset(probe) -> bool:
+    return probe.is_folder_with("gtFine")
+
+
 FORMAT = Format("cityscapes", "Cityscapes tree (gtFine ids and colours, leftImg8bit; label_colors.txt)", ".png",
-                None, None, CityscapesWriter, image_names=True)
+                None, None, CityscapesWriter, image_names=True, scan=scan_cityscapes,
+                is_dataset=is_cityscapes_dataset)

@@ -17,10 +17,15 @@ import json
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
 
-from ..classes import ClassSet
+from ..classes import UNMATCHED, VOID, ClassSet, check_unique_names, unmatched_message
 from ..fileio import atomic_write_bytes
-from .base import DEFAULT_LEVELS, DatasetWriter, ExportItem, Format, out_file
+from ..label_map import label_dtype
+from ..quadtree import NUM_LEVELS
+from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
+from .guards import check_polygon_work, claimed_size, contained, finite, load_json, need, polygon_work, whole
+from .source import SourceDataset, SourceItem, broken_item, classes_from_names, find_image, values_for
 
 ANNOTATION_FILE = Path("annotations") / "instances_default.json"
 
@@ -79,8 +84,6 @@ def decode_rle(segmentation: dict, source, expected: tuple[int, int] | None = No
     """bool (H, W) of a COCO RLE (compressed string or uncompressed list of counts). Its claimed
     size is checked against ``expected`` (H, W) and the pixel limit, and its counts against that
     size, before the mask is allocated."""
-    from .guards import claimed_size, whole
-
     try:
         size = segmentation["size"]
         if not isinstance(size, list) or len(size) != 2:
@@ -118,15 +121,13 @@ class CocoWriter(DatasetWriter):
 
     takes_images = True
 
-    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS):
+    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)
         self.entries: list[dict] = []
         self.annotations: list[dict] = []
         self._names: set[str] = set()
 
     def add(self, item: ExportItem) -> list[Path]:
-        from .base import place_image
-
         image_id = len(self.entries) + 1
         height, width = item.label.shape
         file_name = item.image.name if item.image is not None else f"{item.name}.png"
@@ -159,5 +160,158 @@ class CocoWriter(DatasetWriter):
         return [path]
 
 
+# ---------------------------------------------------------------------------------- dataset import
+def _coco_file(src: Path) -> Path:
+    if src.is_file():
+        return src
+    found = sorted((src / "annotations").glob("instances_*.json")) if (src / "annotations").is_dir() else []
+    found = found or sorted(src.glob("*.json"))
+    if len(found) != 1:
+        raise ValueError(f"{src}: expected one COCO instances JSON (annotations/instances_*.json); found {len(found)}")
+    return found[0]
+
+
+def scan_coco(src: Path, images: Path | None) -> SourceDataset:
+    path = _coco_file(src)
+    doc = load_json(path)
+    if not isinstance(doc, dict) or not {"images", "annotations", "categories"} <= set(doc):
+        raise ValueError(f"{path} is not a COCO instances file (needs images, annotations and categories)")
+    for key in ("images", "annotations", "categories"):
+        need(doc, key, list, str(path))
+    categories = coco_categories(doc["categories"], path)
+    root = path.parent.parent if path.parent.name == "annotations" else path.parent
+    by_image: dict[int, list[dict]] = {}
+    for n, ann in enumerate(doc["annotations"]):
+        where = f"{path}: annotations[{n}]"
+        try:
+            image_id = whole(need(ann, "image_id", (int, float), where), f"{where} image_id")
+        except ValueError as exc:
+            raise ValueError(f"{exc}; the file is malformed") from None
+        by_image.setdefault(image_id, []).append(ann)
+    items = []
+    seen_ids: dict[int, int] = {}
+    for n, image in enumerate(doc["images"]):
+        where = f"{path}: images[{n}]"
+        try:
+            image_id = whole(need(image, "id", (int, float), where), f"{where} id")
+            if image_id in seen_ids:
+                raise ValueError(f"{where} has the id {image_id} of images[{seen_ids[image_id]}]: two images "
+                                 "sharing an id would share their annotations; give each image its own id")
+            seen_ids[image_id] = n
+            file_name = need(image, "file_name", str, where)
+            if not file_name.strip():
+                raise ValueError(f"{where}: 'file_name' is empty")
+            width, height = claimed_size(need(image, "width", (int, float), where),
+                                         need(image, "height", (int, float), where), where, "image")
+            for folder in (images, root / "images", root):
+                if folder is not None and folder.is_dir():
+                    contained(folder, file_name, where, "file_name")  # refused when it leads outside
+            found = find_image(file_name, images, root / "images", root) or find_image(Path(file_name).name, images)
+            items.append(SourceItem(Path(file_name).stem, found,
+                                    _coco_reader(image_id, file_name, width, height, by_image.get(image_id, []),
+                                                 categories, path),
+                                    f"{path} image {file_name}", (width, height)))
+        except ValueError as exc:
+            name = Path(str(image.get("file_name", f"image-{n}"))).stem if isinstance(image, dict) else f"image-{n}"
+            items.append(broken_item(name or f"image-{n}", where, exc))
+    unknown = sorted(set(by_image) - set(seen_ids))
+    if unknown:
+        raise ValueError(f"{path}: annotations name image ids {unknown[:5]} that no entry of 'images' has")
+    entries = [(name, None) for _, name in sorted(categories.items())]
+    description = (f"coco: COCO instances file {path.name}, {len(doc['images'])} images, "
+                   f"{len(doc['annotations'])} annotations, {len(categories)} categories")
+    return SourceDataset("coco", root, description, classes_from_names(entries), items)
+
+
+def coco_categories(entries: list, path: Path) -> dict[int, str]:
+    """{id: name} of a COCO file's categories; ValueError naming the entries when two share an
+    id or a name (one would silently read as the other)."""
+    categories: dict[int, str] = {}
+    index: dict[int, int] = {}
+    names: list[str] = []
+    for n, category in enumerate(entries):
+        where = f"{path}: categories[{n}]"
+        category_id = whole(need(category, "id", (int, float), where), f"{where} id")
+        name = need(category, "name", str, where)
+        if not name.strip():
+            raise ValueError(f"{where}: 'name' is empty")
+        if category_id in categories:
+            raise ValueError(f"{where} has the id {category_id} of categories[{index[category_id]}] "
+                             f"({categories[category_id]!r}); every category needs its own id")
+        categories[category_id], index[category_id] = name, n
+        names.append(name)
+    try:
+        check_unique_names(names, f"{path} categories")
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("classes ", "categories ")) from None
+    return categories
+
+
+def _coco_reader(image_id: int, file_name: str, width: int, height: int, annotations: list[dict],
+                 categories: dict[int, str], path: Path):
+    def read(classes: ClassSet, mapping=None) -> np.ndarray:
+        source = f"{path} image {file_name}"
+        names, values = [], []
+        for n, ann in enumerate(annotations):
+            where = f"{source} annotation {ann.get('id', n) if isinstance(ann, dict) else n}"
+            category = whole(need(ann, "category_id", (int, float), where), f"{where} category_id")
+            if category not in categories:
+                raise ValueError(f"{where}: category_id {category} is none of the file's categories")
+            names.append(categories[category])
+        values = values_for(names, classes, mapping, path)
+        label = np.zeros((height, width), label_dtype(classes))
+        covered = np.zeros((height, width), bool)
+        work = 0
+        for ann, name, value in zip(annotations, names, values):
+            where = f"{source} annotation {ann.get('id')}"
+            seg = ann.get("segmentation")
+            if isinstance(seg, dict):
+                mask = decode_rle(seg, where, expected=(height, width))
+            elif isinstance(seg, list):
+                canvas = Image.new("L", (width, height), 0)
+                for k, polygon in enumerate(seg):
+                    if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2:
+                        raise ValueError(f"{where}: segmentation[{k}] is not a list of x, y pairs (at least 3)")
+                    xy = [finite(v, f"{where} segmentation[{k}]") for v in polygon]
+                    work += polygon_work(xy[1::2], height)
+                    check_polygon_work(work, width, height, source)
+                    ImageDraw.Draw(canvas).polygon(xy, outline=1, fill=1)
+                mask = np.asarray(canvas, bool)
+            else:
+                raise ValueError(f"{where} has no segmentation (an RLE object or a list of polygons)")
+            if value == UNMATCHED:
+                raise ValueError(unmatched_message(name, classes, path))
+            if value == VOID:
+                if classes.ignore_index is None:
+                    raise ValueError(f"{source} has {name!r} (void) pixels but the class set has no ignore value")
+                covered[mask] = False
+                continue
+            label[mask] = value
+            covered |= mask
+        return _void_rest(label, covered, classes, source)
+
+    return read
+
+
+def _void_rest(label: np.ndarray, covered: np.ndarray, classes: ClassSet, source) -> np.ndarray:
+    """``label`` (of ``label_dtype(classes)``) with the pixels no annotation covers set to ignore."""
+    if not covered.all():
+        if classes.ignore_index is None:
+            raise ValueError(f"{source}: some pixels are in no annotation (void), but the class set has no "
+                             "ignore value")
+        label[~covered] = classes.ignore_index
+    return as_label(label, classes, source)
+
+
+
+def is_coco_dataset(probe) -> bool:
+    """``annotations/instances_*.json``, or a JSON document with ``images`` and ``annotations``."""
+    src = probe.src
+    if src.is_dir() and (src / "annotations").is_dir() and list((src / "annotations").glob("instances_*.json")):
+        return True
+    doc = probe.json_document
+    return isinstance(doc, dict) and "images" in doc and "annotations" in doc
+
+
 FORMAT = Format("coco", "COCO instances JSON, one RLE mask per class region",
-                ".json", None, None, CocoWriter, image_names=True)
+                ".json", None, None, CocoWriter, image_names=True, scan=scan_coco, is_dataset=is_coco_dataset)

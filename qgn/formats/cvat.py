@@ -29,7 +29,9 @@ from PIL import Image
 from ..classes import UNMATCHED, VOID, ClassSet, check_unique_names, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes, locked
 from ..label_map import check_label
-from .base import DEFAULT_LEVELS, Format, as_label, colours_to_values, out_file, png_bytes, read_rgb
+from ..quadtree import NUM_LEVELS
+from .base import Format, as_label, colours_to_values, out_file, png_bytes, read_rgb
+from .source import SourceDataset, SourceItem, classes_from_names, find_image, inside_dataset
 
 BACKGROUND = "background"
 BACKGROUND_COLOR = (0, 0, 0)
@@ -77,7 +79,7 @@ def format_labelmap(entries) -> str:
     return LABELMAP_HEADER + "".join(f"{name}:{r},{g},{b}::\n" for name, (r, g, b), _ in entries)
 
 
-def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = DEFAULT_LEVELS) -> list[Path]:
+def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS) -> list[Path]:
     label = check_label(label, classes)
     entries = cvat_labelmap(classes)
     labelmap = out_file(out_dir, "labelmap.txt")
@@ -190,7 +192,51 @@ def read_cvat_file(path: Path, classes: ClassSet) -> np.ndarray:
     return decode_with_labelmap(path, find_labelmap(path), classes)
 
 
+# ---------------------------------------------------------------------------------- dataset import
+def scan_cvat(root: Path, images: Path | None, name: str = "cvat") -> SourceDataset:
+    labelmap = root / "labelmap.txt"
+    masks_dir = root / "SegmentationClass"
+    if not masks_dir.is_dir():
+        raise ValueError(f"{root}: no SegmentationClass/ folder; not a CVAT/Pascal-VOC segmentation export")
+    if not labelmap.is_file():
+        raise ValueError(f"{root}: no labelmap.txt, so the mask colours cannot be proven to mean any class; "
+                         "export it with CVAT's 'Segmentation mask 1.1' (it writes labelmap.txt) or add one")
+    entries = read_labelmap(labelmap)
+    masks = sorted(masks_dir.rglob("*.png"))
+    items = []
+    for mask in masks:
+        rel = mask.relative_to(masks_dir).with_suffix("").as_posix()
+        image = find_image(rel, images, root / "JPEGImages") or find_image(Path(rel).name, images)
+        items.append(SourceItem(Path(rel).name, image, _cvat_reader(mask, labelmap, root), str(mask)))
+    nested = " (in sub-folders)" if any("/" in m.relative_to(masks_dir).as_posix() for m in masks) else ""
+    description = (f"{name}: CVAT/Pascal-VOC segmentation export, {len(masks)} masks{nested}, "
+                   f"{len(entries)} labels in labelmap.txt")
+    return SourceDataset(name, root, description, classes_from_names(entries), items)
+
+
+def _cvat_reader(mask: Path, labelmap: Path, root: Path):
+    def read(classes: ClassSet, mapping=None) -> np.ndarray:
+        inside_dataset(root, mask)
+        return decode_with_labelmap(mask, labelmap, classes, mapping)
+
+    return read
+
+
+
+def scan_voc(root: Path, images: Path | None) -> SourceDataset:
+    return scan_cvat(root, images, "voc")
+
+
+def is_cvat_dataset(probe) -> bool:
+    return probe.is_folder_with("SegmentationClass")
+
+
+def is_cvat_mask(probe) -> bool:
+    return probe.mode in ("RGB", "RGBA", "PA")
+
+
 FORMAT = Format("cvat", "CVAT Segmentation mask 1.1 (labelmap.txt, class + object masks)", ".png",
-                write_cvat_files, read_cvat_file, image_names=True)
+                write_cvat_files, read_cvat_file, image_names=True, is_mask=is_cvat_mask, scan=scan_cvat,
+                is_dataset=is_cvat_dataset)
 VOC_FORMAT = Format("voc", "Pascal-VOC segmentation: the same folder as cvat",
-                    ".png", write_cvat_files, read_cvat_file, image_names=True)
+                    ".png", write_cvat_files, read_cvat_file, image_names=True, scan=scan_voc)

@@ -9,8 +9,11 @@ import numpy as np
 
 from ..classes import ClassSet
 from ..label_map import check_label
+from ..quadtree import NUM_LEVELS
 from ..quadtree.label_io import read_label, write_label_png
-from .base import DEFAULT_LEVELS, Format, as_label, out_file
+from .base import Format, MaskProbe, as_label, out_file
+from .cityscapes import read_gtfine_label_ids
+from .source import DatasetProbe, SourceDataset, scan_label_folder
 
 
 def is_cityscapes(classes: ClassSet) -> bool:
@@ -30,7 +33,7 @@ def _train_to_label_id() -> np.ndarray:
     return table
 
 
-def write_ids_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = DEFAULT_LEVELS) -> list[Path]:
+def write_ids_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS) -> list[Path]:
     path = out_file(out_dir, f"{stem}.png")
     if is_cityscapes(classes):
         label = _train_to_label_id()[check_label(label, classes)]
@@ -51,23 +54,17 @@ def read_ids_file(path: Path, classes: ClassSet) -> np.ndarray:
     return as_label(values, classes, path)
 
 
-def read_gtfine_label_ids(path: Path, classes: ClassSet) -> np.ndarray:
-    """A Cityscapes-tree ``*_gtFine_labelIds.png``: numbered by the tree's ``label_colors.txt`` when it
-    has one (Datumaro's exports: ``background`` = 0), else Cityscapes' label ids (checked against the
-    ``_color.png`` beside it; labels without a train id are void unless a class has their name).
-    Never read as bare class ids, which would shift every class of a Datumaro export by one."""
-    from .dataset import _index_reader
-    from .label_colors import label_order, read_label_colors
+def scan_ids_folder(src: Path, images: Path | None) -> SourceDataset:
+    return scan_label_folder(src, images, "ids", read_ids_file)
 
-    parents = list(path.absolute().parents)
-    root = next((p.parent for p in parents if p.name == "gtFine"), path.parent)
-    if (root / "label_colors.txt").is_file():
-        names = [n for n, _ in label_order(read_label_colors(root / "label_colors.txt"))]
-        return _index_reader(path, names)(classes)
-    from .cityscapes import LABEL_NAMES
 
-    return _index_reader(path, list(LABEL_NAMES), cityscapes_void=True)(classes)
+def is_ids_mask(probe: MaskProbe) -> bool:
+    return probe.mode == "L"
+
+
+def is_ids_dataset(probe: DatasetProbe) -> bool:
+    return probe.label_png_mode not in (None, "P")
 
 
 FORMAT = Format("ids", "grayscale id PNG (Cityscapes labelIds for the Cityscapes classes)", ".png", write_ids_file,
-                read_ids_file)
+                read_ids_file, is_mask=is_ids_mask, scan=scan_ids_folder, is_dataset=is_ids_dataset)

@@ -21,9 +21,14 @@ import numpy as np
 
 from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes
-from ..label_map import check_label
-from .base import DEFAULT_LEVELS, DatasetWriter, ExportItem, Format, as_label, out_file
+from ..label_map import check_label, label_dtype
+from ..quadtree import NUM_LEVELS
+from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
+from .guards import (
+    OutsideDatasetError, check_polygon_work, claimed_size, contained, finite, load_json, need, polygon_work,
+)
 from .polygons import pil_polygon_mask, pixel_centre_polygon, region_polygons
+from .source import SourceDataset, SourceItem, broken_item, file_classes_of, find_image
 
 IGNORE_LABEL = "__ignore__"
 LABELME_VERSION = "5.5.0"
@@ -44,7 +49,7 @@ def labelme_document(label: np.ndarray, classes: ClassSet, image_path: str) -> d
             "imageData": None, "imageHeight": height, "imageWidth": width}
 
 
-def write_labelme_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = DEFAULT_LEVELS,
+def write_labelme_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS,
                        image_name: str | None = None, image_data: str | None = None) -> list[Path]:
     """``<stem>.json``; ``image_name``: its ``imagePath`` (relative to the JSON's folder, as labelme
     resolves it); ``image_data``: base64 of the image file, or None."""
@@ -75,13 +80,11 @@ class LabelmeWriter(DatasetWriter):
 
     takes_images = True
 
-    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS):
+    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)
 
     def add(self, item: ExportItem) -> list[Path]:
         import base64
-
-        from .base import place_image
 
         written: list[Path] = []
         image_name = image_data = None
@@ -112,8 +115,6 @@ def is_labelme_file(path: Path) -> bool:
 def shape_points(shape: dict, source) -> list[tuple[float, float]]:
     """The polygon of one labelme shape (rectangles as their 4 corners), checked: finite
     coordinates, an area (at least 3 points)."""
-    from .guards import finite
-
     label = shape.get("label") if isinstance(shape, dict) else None
     points = shape.get("points") if isinstance(shape, dict) else None
     kind = (shape.get("shape_type") or "polygon") if isinstance(shape, dict) else None
@@ -138,9 +139,6 @@ def read_labelme_document(doc: dict, classes: ClassSet, source, mapping=None) ->
     """The label map of a labelme document: shapes painted in file order (later over earlier),
     pixels in no shape void. Sizes and coordinates are checked (``qgn.formats.guards``) before
     anything of the claimed size is allocated; each shape is drawn within its bounding box."""
-    from ..label_map import label_dtype
-    from .guards import check_polygon_work, claimed_size, need, polygon_work
-
     if not isinstance(doc, dict) or "shapes" not in doc:
         raise ValueError(f"{source} is not a labelme JSON file (no 'shapes')")
     shapes = need(doc, "shapes", list, str(source))
@@ -194,10 +192,68 @@ def polygon_box(xy, height: int, width: int) -> tuple[int, int, int, int] | None
 
 
 def read_labelme_file(path: Path, classes: ClassSet, mapping=None) -> np.ndarray:
-    from .guards import load_json
-
     return read_labelme_document(load_json(path), classes, path, mapping)
 
 
+# ---------------------------------------------------------------------------------- dataset import
+def scan_labelme(src: Path, images: Path | None) -> SourceDataset:
+    root = src if src.is_dir() else src.parent
+    files = [src] if src.is_file() else [p for p in sorted(src.rglob("*.json")) if is_labelme_file(p)]
+    if not files:
+        raise ValueError(f"{src}: no labelme JSON files (with 'shapes')")
+    names: list[str] = []
+    items = []
+    for path in files:
+        try:
+            contained(root, path, path, "labelme file")
+            doc = load_json(path)
+            shapes = need(doc, "shapes", list, str(path))
+            width, height = claimed_size(need(doc, "imageWidth", (int, float), str(path)),
+                                         need(doc, "imageHeight", (int, float), str(path)), path, "image")
+            for n, shape in enumerate(shapes):
+                label = need(shape, "label", str, f"{path}: shapes[{n}]")
+                if not label.strip():
+                    raise ValueError(f"{path}: shapes[{n}] has an empty label")
+                if label not in names:
+                    names.append(label)
+            image_path = doc.get("imagePath")
+            image = None
+            if image_path is not None:
+                if not isinstance(image_path, str):
+                    raise ValueError(f"{path}: 'imagePath' is {image_path!r}; expected a file name")
+                if image_path:
+                    try:
+                        candidate = contained(root, path.parent / image_path, f"{path}: imagePath", "image")
+                    except OutsideDatasetError:
+                        if images is None:
+                            raise
+                        candidate = None  # not followed out of the dataset: looked up by name in --images
+                    image = candidate if candidate is not None and candidate.is_file() else \
+                        find_image(Path(image_path).name, images)
+            image = image or find_image(path.stem, images, path.parent)
+        except ValueError as exc:
+            items.append(broken_item(path.stem, path, exc))
+            continue
+
+        def read(classes, mapping=None, _path=path, _doc=doc):
+            return read_labelme_document(_doc, classes, _path, mapping)
+
+        items.append(SourceItem(path.stem, image, read, str(path), (width, height)))
+    description = f"labelme: {len(files)} labelme JSON files, labels {', '.join(repr(n) for n in names[:12])}"
+    return SourceDataset("labelme", root, description, file_classes_of(names, items), items)
+
+
+
+
+def is_labelme_dataset(probe) -> bool:
+    doc = probe.json_document
+    return isinstance(doc, dict) and "shapes" in doc
+
+
+def is_labelme_mask(probe) -> bool:
+    return probe.suffix == ".json" and probe.path.is_file() and is_labelme_file(probe.path)
+
+
 FORMAT = Format("labelme", "labelme JSON per image, exact polygons per class region", ".json",
-                write_labelme_file, read_labelme_file, LabelmeWriter, image_names=True)
+                write_labelme_file, read_labelme_file, LabelmeWriter, image_names=True, is_mask=is_labelme_mask,
+                scan=scan_labelme, is_dataset=is_labelme_dataset)

@@ -57,6 +57,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -65,7 +66,10 @@ import numpy as np
 
 from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes
-from .base import DEFAULT_LEVELS, DatasetWriter, ExportItem, Format, out_file
+from ..quadtree import NUM_LEVELS
+from .base import DatasetWriter, ExportItem, Format, as_label, out_file
+from .guards import check_polygon_work, claimed_size, finite, is_contained, load_json, need, polygon_work
+from .source import SourceDataset, SourceItem, broken_item, file_classes_of, find_image
 
 TASKS_FILE = "tasks.json"
 CONFIG_FILE = "label_config.xml"
@@ -181,7 +185,7 @@ class LabelStudioWriter(DatasetWriter):
     """Collects one task per image, copying each image into ``images/``; ``finish`` writes
     tasks.json and label_config.xml (see the module docstring)."""
 
-    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = DEFAULT_LEVELS,
+    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS,
                  image_prefix: str = DEFAULT_IMAGE_PREFIX):
         super().__init__(None, classes, out_dir, levels)
         self.tasks: list[dict] = []
@@ -255,8 +259,6 @@ def tasks_from_json_min(records: list, source) -> list[dict]:
 
 def read_tasks_file(path: Path) -> LabelStudioTasks:
     """Label Studio's JSON or JSON-MIN export in ``path``; ValueError saying what else it is."""
-    from .guards import load_json
-
     doc = load_json(path)  # size limit, no NaN/Infinity, one line naming the file
     if isinstance(doc, dict) and isinstance(doc.get("data"), dict):
         doc = [doc]  # one task
@@ -299,8 +301,6 @@ def check_task(task, where: str) -> None:
     """ValueError (one line naming the task and the field) for a task of the wrong shape: ``data``
     an object, annotations a list of objects whose ``result`` is a list of objects, and every
     region's label list a list of non-empty names."""
-    from .guards import need
-
     if not isinstance(task, dict):
         raise ValueError(f"{where} is {type(task).__name__}; expected a JSON object")
     if task.get("data") is not None:
@@ -349,8 +349,6 @@ def region_results(annotation: dict) -> tuple[list[dict], int]:
 
 def result_size(result: dict, source) -> tuple[int, int]:
     """(H, W) a result was drawn on (``original_height``/``original_width``)."""
-    from .guards import claimed_size
-
     value = result.get("value", result)
     height = result.get("original_height", value.get("original_height"))
     width = result.get("original_width", value.get("original_width"))
@@ -394,8 +392,6 @@ def rectangle_points(value: dict, height: int, width: int) -> np.ndarray:
 
 def region_mask(result: dict, height: int, width: int, source) -> np.ndarray:
     """bool (H, W) of one brush, polygon or rectangle result."""
-    from .guards import check_polygon_work, finite, polygon_work
-
     value = result.get("value", result)
     kind = region_kind(value)
     try:
@@ -479,5 +475,106 @@ def image_reference(task: dict, key: str | None = None) -> str:
     return next((v for v in data.values() if isinstance(v, str)), "")
 
 
+# ---------------------------------------------------------------------------------- dataset import
+def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
+    """Label Studio's JSON or JSON-MIN export (``qgn.formats.labelstudio``): one item per task with
+    an annotation to import; tasks without one, and tasks where annotations were set aside, are
+    named in ``warnings``."""
+    path = src if src.is_file() else next(iter(sorted(src.glob("*.json"))), None)
+    if path is None:
+        raise ValueError(f"{src}: no Label Studio tasks JSON")
+    export = read_tasks_file(path)
+    names: list[str] = []
+    items = []
+    by_status: dict[str, list[str]] = {}
+    set_aside, without_regions, other_results = [], [], 0
+    for index, task in enumerate(export.tasks):
+        try:
+            check_task(task, f"{path}: task {index}")
+        except ValueError as exc:  # reported with the import's other bad items; the rest go on
+            items.append(broken_item(f"task-{index}", f"{path} task {index}", exc))
+            continue
+        task_id = task.get("id", index)
+        status = task_status(task)
+        if status != "annotated":
+            by_status.setdefault(status, []).append(str(task_id))
+            continue
+        annotation, others = choose_annotation(task)
+        regions, other = region_results(annotation)
+        other_results += other
+        if others:
+            set_aside.append(f"{task_id} (took annotation {annotation.get('id')}, set aside {others})")
+        if not regions:
+            without_regions.append(str(task_id))
+            continue
+        names += [n for n in task_label_names(task) if n not in names]
+        file_name, image = labelstudio_image(task, path, images)
+        items.append(SourceItem(Path(file_name).stem, image, _labelstudio_reader(task, path, file_name),
+                                f"{path} task {task_id}"))
+    warnings = labelstudio_warnings(by_status, set_aside, without_regions, other_results)
+    description = (f"labelstudio: Label Studio {export.kind.upper()} export {path.name}, {len(export.tasks)} tasks, "
+                   f"{len(items)} with an annotation to import, labels {names[:12]}")
+    broken = bool(items) and all(item.error is not None for item in items)
+    file_classes = file_classes_of(names, items) if names or broken else None
+    return SourceDataset("labelstudio", path.parent, description, file_classes, items, warnings)
+
+
+def labelstudio_image(task: dict, path: Path, images: Path | None) -> tuple[str, Path | None]:
+    """(file name, image file or None) of a task: its Local Files path under the export's folder,
+    else by name in ``images`` or beside the export (uploads lose their '<8 hex>-' prefix)."""
+    from urllib.parse import unquote
+
+    ref = image_reference(task)
+    index = task.get("id", "?")
+    relative = unquote(ref.split("?d=", 1)[1]) if ref.startswith(LOCAL_FILES_PREFIX) else None
+    file_name = unquote(ref.split("?")[0].rstrip("/").split("/")[-1]) if relative is None else Path(relative).name
+    file_name = file_name or f"task-{index}"
+    if relative:
+        candidate = path.parent / relative
+        if candidate.is_file() and is_contained(path.parent, candidate):
+            return file_name, candidate
+    image = find_image(file_name, images, path.parent, path.parent / "images")
+    uploaded = re.match(r"^[0-9a-f]{8}-(.+)$", file_name)  # Label Studio prefixes uploads with 8 hex digits
+    if image is None and uploaded:
+        image = find_image(uploaded.group(1), images, path.parent, path.parent / "images")
+    return file_name, image
+
+
+def _labelstudio_reader(task: dict, path: Path, file_name: str):
+    def read(classes, mapping=None):
+        label = task_label(task, classes, f"{path} task {task.get('id')} ({file_name})", mapping)
+        return as_label(label, classes, path)
+
+    return read
+
+
+def labelstudio_warnings(by_status: dict, set_aside: list, without_regions: list, other_results: int) -> list[str]:
+    """One line per kind of task or result an import of a Label Studio export leaves out."""
+    said = {"unannotated": "have no annotation", "predictions only": "have predictions but no annotation",
+            "skipped": "have only skipped (cancelled) annotations"}
+    warnings = [f"{len(ids)} task(s) {said[status]}, not imported: {_ids(ids)}" for status, ids in by_status.items()]
+    if set_aside:
+        warnings.append(f"{len(set_aside)} task(s) have several annotations; the latest was imported: "
+                        + "; ".join(set_aside))
+    if without_regions:
+        warnings.append(f"{len(without_regions)} task(s) have an annotation without brush, polygon or rectangle "
+                        f"results, not imported: {_ids(without_regions)}")
+    if other_results:
+        warnings.append(f"{other_results} result(s) of other kinds (choices, keypoints, text …) carry no pixels "
+                        "and were left out")
+    return warnings
+
+
+def _ids(ids: list[str], shown: int = 20) -> str:
+    return "tasks " + ", ".join(ids[:shown]) + (f" … ({len(ids) - shown} more)" if len(ids) > shown else "")
+
+
+
+def is_labelstudio_dataset(probe) -> bool:
+    """A JSON list (of tasks)."""
+    return isinstance(probe.json_document, list)
+
+
 FORMAT = Format("labelstudio", "Label Studio tasks JSON + labelling config, images referenced as Local Files",
-                ".json", None, None, LabelStudioWriter, image_names=True)
+                ".json", None, None, LabelStudioWriter, image_names=True, scan=scan_labelstudio,
+                is_dataset=is_labelstudio_dataset)

@@ -25,13 +25,13 @@ import numpy as np
 
 from ..classes import ClassSet
 from ..fileio import atomic_write_bytes
-from ..quadtree import Quadtree
-from .base import DEFAULT_LEVELS, Format, check_same_classes, codes_to_label, out_file
+from ..quadtree import NUM_LEVELS, Quadtree
+from .base import Format, MaskProbe, check_same_classes, codes_to_label, out_file
 
 JSON_FORMAT, JSON_VERSION = "qgn-leaves", 1
 
 
-def leaves_json(label, classes: ClassSet, levels: int = DEFAULT_LEVELS) -> dict:
+def leaves_json(label, classes: ClassSet, levels: int = NUM_LEVELS) -> dict:
     """The ``qgn-leaves`` document of a label map (see the module docstring)."""
     qt = Quadtree.from_label(label, classes.num_classes, classes.ignore_index, levels)
     values: list = qt.labels().tolist()
@@ -45,7 +45,7 @@ def leaves_json(label, classes: ClassSet, levels: int = DEFAULT_LEVELS) -> dict:
     }
 
 
-def write_json_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = DEFAULT_LEVELS) -> list[Path]:
+def write_json_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS) -> list[Path]:
     path = out_file(out_dir, f"{stem}.json")
     text = json.dumps(leaves_json(label, classes, levels), separators=(",", ":"))
     atomic_write_bytes(path, text.encode("utf-8"))
@@ -110,4 +110,10 @@ def read_json_file(path: Path, classes: ClassSet) -> np.ndarray:
     return label_from_leaves_json(doc, classes, str(path))
 
 
-FORMAT = Format("json", "quadtree leaf list (JSON, format 'qgn-leaves')", ".json", write_json_file, read_json_file)
+def is_json_mask(probe: MaskProbe) -> bool:
+    """Any other ``.json`` (labelme's are tried first)."""
+    return probe.suffix == ".json"
+
+
+FORMAT = Format("json", "quadtree leaf list (JSON, format 'qgn-leaves')", ".json", write_json_file, read_json_file,
+                is_mask=is_json_mask)

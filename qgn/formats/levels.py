@@ -11,8 +11,8 @@ from PIL import Image
 from ..classes import ClassSet
 from ..fileio import atomic_write_bytes
 from ..label_map import check_label
-from ..quadtree import COMPOSITE, build_tpyramid
-from .base import DEFAULT_LEVELS, Format, out_file, png_bytes
+from ..quadtree import COMPOSITE, NUM_LEVELS, build_tpyramid
+from .base import Format, out_file, png_bytes
 
 HATCH_DARK, HATCH_LIGHT = (150, 150, 150), (205, 205, 205)
 
@@ -43,7 +43,7 @@ def level_image(tp, classes: ClassSet, level: int) -> np.ndarray:
     return rgb
 
 
-def write_level_files(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = DEFAULT_LEVELS) -> list[Path]:
+def write_level_files(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS) -> list[Path]:
     tp = build_tpyramid(check_label(label, classes), classes.num_classes, classes.ignore_index, levels, "class")
     paths = []
     for level in range(levels):

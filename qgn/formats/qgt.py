@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..classes import ClassSet
-from ..quadtree import Quadtree, read_qgt, write_qgt
-from .base import DEFAULT_LEVELS, Format, check_same_classes, codes_to_label, out_file
+from ..quadtree import NUM_LEVELS, Quadtree, read_qgt, write_qgt
+from ..quadtree.label_io import quadtree_label
+from .base import Format, MaskProbe, check_same_classes, out_file
 
 
-def write_qgt_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = DEFAULT_LEVELS) -> list[Path]:
+def write_qgt_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS) -> list[Path]:
     qt = Quadtree.from_label(label, classes.num_classes, classes.ignore_index, levels)
     path = out_file(out_dir, f"{stem}.qgt")
     write_qgt(path, qt, classes)
@@ -17,9 +20,16 @@ def write_qgt_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: i
 
 
 def read_qgt_file(path: Path, classes: ClassSet) -> np.ndarray:
+    """The .qgt's label map in ``classes`` (``qgn.quadtree.label_io.quadtree_label``, as ``read_label_file``), which must be the file's own classes in
+    its order: an import names a class set change (ValueError naming the first class that differs)."""
     qt, file_classes = read_qgt(path)
     check_same_classes(path, qt.num_classes, file_classes.names if file_classes else None, classes)
-    return codes_to_label(qt.to_tpyramid().levels[0][: qt.height, : qt.width], classes, path)
+    return quadtree_label(qt, file_classes, classes, path)
 
 
-FORMAT = Format("qgt", "quadtree labels (.qgt), lossless and compact", ".qgt", write_qgt_file, read_qgt_file)
+def is_qgt_mask(probe: MaskProbe) -> bool:
+    return probe.suffix == ".qgt"
+
+
+FORMAT = Format("qgt", "quadtree labels (.qgt), lossless and compact", ".qgt", write_qgt_file, read_qgt_file,
+                is_mask=is_qgt_mask)

@@ -97,7 +97,7 @@ def check_config_bounds(config: QGNConfig, cpath: Path) -> None:
     """ValueError naming ``cpath`` and the field when a size the config claims is beyond any model
     this code builds (a hostile ``encoder_width: 64`` would allocate gigabytes before the weights'
     shapes could disagree)."""
-    from qgn.train.bounds import check_setting
+    from qgn.bounds import check_setting
 
     for name, bound in (("encoder_width", ("float", 1 / 64, 8.0)), ("decoder_width", ("float", 1 / 64, 8.0)),
                         ("input_scale", ("float", 1 / 32, 8.0))):

@@ -26,12 +26,12 @@ from torch import nn
 
 from qgn.model.encoder import scale_channels
 from qgn.propagation import Scheme, select_sites
+from qgn.quadtree import ROOT_LEVEL
 from qgn.sparse.gather_linear import gather_linear
 from qgn.sparse.level import SparseLevel
 from qgn.sparse.sites import ActiveSites
 from qgn.sparse.nn import SparseBatchNorm, SparseLinear, SubMConv2d
 
-ROOT_LEVEL = 5
 TABLE7_CHANNELS = (512, 256, 128, 64, 64, 64)  # C5, then the outputs of Trans4 … Trans0
 TABLE7_UNITS = (6, 4, 3, 3, 3)  # Trans4 … Trans0
 
@@ -161,7 +161,8 @@ class DecoderLevel(nn.Module):
         for unit in self.units:
             grid = unit.dense_forward(grid)
         logits = dense_linear(grid, self.head)
-        rows = lambda t: t.permute(0, 2, 3, 1).reshape(batch * height * width, -1)  # noqa: E731
+        def rows(t):
+            return t.permute(0, 2, 3, 1).reshape(batch * height * width, -1)
         return x.replace_feats(rows(grid)), rows(logits)
 
     def macs(self, x: SparseLevel) -> int:

@@ -262,7 +262,8 @@ def key_problems(ours: dict[str, torch.Tensor], state: dict[str, torch.Tensor], 
     missing = sorted(set(ours) - set(state) - optional)
     extra = sorted(set(state) - set(ours))
     misshapen = sorted(k for k in set(ours) & set(state) if tuple(ours[k].shape) != tuple(state[k].shape))
-    name = lambda k: encoder_key_to_file_key(k, layout)  # noqa: E731
+    def name(k):
+        return encoder_key_to_file_key(k, layout)
     parts = []
     if missing:
         parts.append(f"missing {len(missing)} key(s): {', '.join(name(k) for k in missing[:4])}")

@@ -10,8 +10,8 @@ from qgn.classes import ClassSet
 from qgn.model.decoder import TABLE7_UNITS, LevelOutput, QGNDecoder
 from qgn.model.encoder import build_encoder
 from qgn.propagation import Scheme
+from qgn.quadtree import NUM_LEVELS
 
-NUM_LEVELS = 6  # stride-32 encoder: levels 5 (cells of 32 px) … 0 (pixels)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_MAX_WORKING_PIXELS = 1 << 22  # 4.2 megapixels (2048×2048); QGN_MAX_WORKING_PIXELS overrides

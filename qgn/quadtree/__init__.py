@@ -2,9 +2,9 @@
 from .quadtree import Quadtree, QuadtreeError
 from .stats import LevelStats
 from .qgt import QgtFormatError, read_qgt, write_qgt
-from .tpyramid import COMPOSITE, IGNORE_POLICIES, TPyramid, build_tpyramid, merge_2x2
+from .tpyramid import COMPOSITE, IGNORE_POLICIES, NUM_LEVELS, ROOT_LEVEL, TPyramid, build_tpyramid, merge_2x2
 
 __all__ = [
-    "COMPOSITE", "IGNORE_POLICIES", "LevelStats", "QgtFormatError", "Quadtree", "QuadtreeError", "TPyramid",
-    "build_tpyramid", "merge_2x2", "read_qgt", "write_qgt",
+    "COMPOSITE", "IGNORE_POLICIES", "LevelStats", "NUM_LEVELS", "QgtFormatError", "Quadtree", "QuadtreeError",
+    "ROOT_LEVEL", "TPyramid", "build_tpyramid", "merge_2x2", "read_qgt", "write_qgt",
 ]

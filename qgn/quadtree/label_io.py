@@ -1,5 +1,12 @@
 """Label map files: read/write single-channel PNG label maps and class list files.
 
+* ``read_label_file(path, classes=None)`` → (H, W) label map of a label file, a ``.qgt`` or a
+  single-channel image: *the* way to read a label file for a class set. A ``.qgt`` stores its class
+  names, and with ``classes`` its classes are matched onto them by *name* (``code_table_by_name``),
+  so a file written before a rename or a reorder still reads right; a name ``classes`` lacks is an
+  error naming it, never a silent guess. An image holds class ids by convention: its stored values
+  (``read_label``), checked by the caller where it needs to. Other tools' mask formats (colour
+  masks, Cityscapes ids, JSON) are ``qgn.formats.import_annotation``.
 * ``read_label(path)`` → (H, W) integer array of the *stored values*: 8-bit grayscale (L),
   indexed (P: the palette indices are the labels), 16-bit (I;16*) and 32-bit (I) PNGs, bilevel (1).
   Colour (RGB/RGBA) "masks" are refused with an error that says how to convert them.
@@ -15,7 +22,6 @@ Every failure on a user's file is a ValueError (or FileNotFoundError) with a mes
 """
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
@@ -24,6 +30,9 @@ from PIL import Image, UnidentifiedImageError
 
 from ..classes import ClassSet, default_palette, parse_classes_txt
 from ..fileio import atomic_write_bytes
+from ..label_map import label_dtype
+from .qgt import read_qgt
+from .quadtree import Quadtree
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 LABEL_MODES = ("L", "P", "I", "1") + SIXTEEN_BIT_MODES
@@ -68,6 +77,52 @@ def read_label(path: str | os.PathLike) -> np.ndarray:
     if values.dtype.byteorder == ">":
         values = values.astype(values.dtype.newbyteorder("="))
     return np.array(values, copy=True)
+
+
+def code_table_by_name(file_classes: ClassSet | None, file_k: int, classes: ClassSet, source) -> np.ndarray:
+    """(file_k + 2,) int64: a .qgt's level-0 T-pyramid code (0 composite, c+1 class c, file_k+1
+    VOID) → value of ``classes``, matching class *names* (exact). Without stored names the ids
+    must agree in number. ValueError naming the classes ``classes`` lacks."""
+    table = np.full(file_k + 2, -1, np.int64)
+    if file_classes is None:
+        if file_k != classes.num_classes:
+            raise ValueError(f"{source} has {file_k} unnamed classes but the class set has {classes.num_classes}")
+        table[1 : file_k + 1] = np.arange(file_k)
+    else:
+        where = {name: i for i, name in enumerate(classes.names)}
+        missing = [n for n in file_classes.names if n not in where]
+        if missing:
+            raise ValueError(
+                f"{source} was labelled with classes this project does not have: {', '.join(map(repr, missing[:5]))} "
+                f"(the project has {', '.join(map(repr, classes.names[:12]))}); add or rename a class to match"
+            )
+        table[1 : file_k + 1] = [where[n] for n in file_classes.names]
+    table[file_k + 1] = classes.ignore_index if classes.ignore_index is not None else -2
+    return table
+
+
+def read_label_file(path: str | os.PathLike, classes: ClassSet | None = None) -> np.ndarray:
+    """The label map (H, W) of a ``.qgt`` or a single-channel label image (see the module docstring).
+
+    ``.qgt`` with ``classes``: values of ``classes`` matched by class name, ``label_dtype(classes)``;
+    without: the stored values (its own ignore value). Other files: ``read_label``'s stored values.
+    ValueError (QgtFormatError) when the file is unreadable, names a class ``classes`` lacks, or has
+    ignore pixels and ``classes`` no ignore value; FileNotFoundError."""
+    path = Path(path)
+    if path.suffix.lower() != ".qgt":
+        return read_label(path)
+    qt, file_classes = read_qgt(path)
+    return qt.to_label() if classes is None else quadtree_label(qt, file_classes, classes, path)
+
+
+def quadtree_label(qt: Quadtree, file_classes: ClassSet | None, classes: ClassSet, source) -> np.ndarray:
+    """The (H, W) label map of a quadtree read from ``source`` (its classes ``file_classes``, None
+    when unnamed) as values of ``classes`` matched by name, ``label_dtype(classes)``."""
+    table = code_table_by_name(file_classes, qt.num_classes, classes, source)
+    label = table[qt.to_tpyramid().levels[0][: qt.height, : qt.width].astype(np.int64)]
+    if (label == -2).any():
+        raise ValueError(f"{source} has ignore pixels but the class set has no ignore value")
+    return label.astype(label_dtype(classes))
 
 
 def _check_label(label: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .tpyramid import COMPOSITE, TPyramid, build_tpyramid, code_dtype, merge_2x2
+from .tpyramid import COMPOSITE, NUM_LEVELS, TPyramid, build_tpyramid, code_dtype, merge_2x2
 
 
 class QuadtreeError(ValueError):
@@ -100,7 +100,7 @@ class Quadtree:
 
     @classmethod
     def from_label(
-        cls, label: np.ndarray, num_classes: int, ignore_value: int | None = None, levels: int = 6
+        cls, label: np.ndarray, num_classes: int, ignore_value: int | None = None, levels: int = NUM_LEVELS
     ) -> "Quadtree":
         """Leaves of a label map (H, W) int; see ``build_tpyramid`` for the arguments."""
         return cls.from_tpyramid(build_tpyramid(label, num_classes, ignore_value, levels, "class"))

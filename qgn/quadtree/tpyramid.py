@@ -29,6 +29,12 @@ import numpy as np
 COMPOSITE = 0
 IGNORE_POLICIES = ("class", "wildcard")
 
+#: The number of quadtree levels: cells of 1 (level 0, pixels) … 32 pixels (level 5), one level per
+#: decoder block of a stride-32 encoder. The default of every pyramid, quadtree, file and model.
+NUM_LEVELS = 6
+#: The coarsest level (cells of ``2**ROOT_LEVEL`` pixels), where the decoder starts.
+ROOT_LEVEL = NUM_LEVELS - 1
+
 
 MAX_CLASSES = 65534  # codes 0 … k+1 must fit in uint16
 
@@ -224,7 +230,7 @@ def build_tpyramid(
     label: np.ndarray,
     num_classes: int,
     ignore_value: int | None = None,
-    levels: int = 6,
+    levels: int = NUM_LEVELS,
     policy: str = "class",
 ) -> TPyramid:
     """Build the T-pyramid of a label map: T_0 = padded codes, T_{l+1} = M(T_l) (Eq. 3).

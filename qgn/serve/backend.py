@@ -23,7 +23,6 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
 """
 from __future__ import annotations
 
-import os
 import tempfile
 import threading
 import time

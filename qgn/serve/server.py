@@ -25,7 +25,7 @@ class Handler(BaseHTTPRequestHandler):
     backend: QGNBackend  # set by make_server
     quiet = False
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):  # http.server's naming
         path = self.path.split("?")[0].rstrip("/") or "/"
         if path in ("/", "/health"):
             self.answer(200, self.backend.health())
@@ -34,7 +34,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.answer(404, {"error": f"no such endpoint GET {path}; try /health"})
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         path = self.path.split("?")[0].rstrip("/")
         method = POST_ROUTES.get(path)
         if method is None:
@@ -50,7 +50,7 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(400, {"error": str(exc)})
         except (ValueError, OSError) as exc:
             self.answer(422, {"error": str(exc)})
-        except Exception as exc:  # noqa: BLE001 - never a traceback to the client
+        except Exception as exc:  # never a traceback to the client
             traceback.print_exc(file=sys.stderr)
             self.answer(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
 
@@ -94,7 +94,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format, *args):  # noqa: A002 - http.server's signature
+    def log_message(self, format, *args):  # http.server's signature
         if not self.quiet:
             sys.stderr.write(f"qgn serve: {self.address_string()} {format % args}\n")
 

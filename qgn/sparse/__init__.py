@@ -10,13 +10,13 @@ Importing this package never imports spconv; the spconv backend imports it on fi
 from qgn.sparse.backend import (
     BACKEND_ENV_VAR,
     SparseBackendWarning,
-    SubmConvBackend,
     available_backends,
     backend_names,
     get_backend,
     register_backend,
     set_default_backend,
 )
+from qgn.sparse.backend_base import SubmConvBackend
 from qgn.sparse.functional import sparse_linear, subm_conv2d
 from qgn.sparse.level import SparseLevel, gather_at_sites
 from qgn.sparse.nn import SparseBatchNorm, SparseLinear, SparseReLU, SubMConv2d

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from qgn.sparse.backend import SubmConvBackend, get_backend
+from qgn.sparse.backend import get_backend
+from qgn.sparse.backend_base import SubmConvBackend
 from qgn.sparse.level import SparseLevel
 
 

@@ -17,7 +17,8 @@ import sys
 
 import torch
 
-from qgn.sparse.backend import SubmConvBackend, get_backend
+from qgn.sparse.backend import get_backend
+from qgn.sparse.backend_base import SubmConvBackend
 from qgn.sparse.sites import ActiveSites
 
 CHILD_TIMEOUT_S = 300.0
@@ -42,7 +43,7 @@ def check_backend_on_device(name: str, device: torch.device) -> str | None:
             mismatch = _compare_with_reference(get_backend(name), get_backend("torch"), device)
         if mismatch is not None:
             return f"its self-check on {device} failed: {mismatch}"
-    except Exception as error:  # noqa: BLE001 - any failure means the backend is unusable
+    except Exception as error:  # any failure means the backend is unusable
         return f"its self-check on {device} raised {type(error).__name__}: {error}"
     return None
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from qgn.sparse.backend import SubmConvBackend
+from qgn.sparse.backend_base import SubmConvBackend
 from qgn.sparse.sites import ActiveSites
 
 
@@ -30,8 +30,9 @@ def import_spconv() -> ModuleType:
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
         import spconv.pytorch as spconv_pytorch
-        import spconv.pytorch.functional  # noqa: F401 - makes `spconv_pytorch.functional` available
-        import spconv.pytorch.ops  # noqa: F401 - makes `spconv_pytorch.ops` available
+        # loaded for their side effect: they make `spconv_pytorch.functional` and `.ops` available
+        import spconv.pytorch.functional
+        import spconv.pytorch.ops  # noqa: F401 - the name `spconv` bound here is not used
     return spconv_pytorch
 
 

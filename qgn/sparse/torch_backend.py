@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from qgn.sparse.backend import SubmConvBackend
+from qgn.sparse.backend_base import SubmConvBackend
 from qgn.sparse.rulebook import NeighbourRulebook, neighbour_rulebook
 from qgn.sparse.sites import ActiveSites
 

@@ -50,6 +50,7 @@ from qgn.loss import QuadtreeLoss
 from qgn.metrics import ConfusionMatrix
 from qgn.model.checkpoint import config_path, save_model
 from qgn.model.qgn import QGN
+from qgn.quadtree import NUM_LEVELS
 from qgn.propagation import Scheme
 from qgn.quadtree import Quadtree
 from qgn.train.loop import BatchStream, build_optimizer, poly_lr, training_schemes
@@ -86,10 +87,10 @@ class FinetuneConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first setting that cannot work (types and ranges:
-        ``qgn.train.bounds.FINETUNE_BOUNDS``)."""
+        ``qgn.bounds.FINETUNE_BOUNDS``)."""
         from dataclasses import asdict
 
-        from qgn.train.bounds import FINETUNE_BOUNDS, check_settings
+        from qgn.bounds import FINETUNE_BOUNDS, check_settings
 
         check_settings(asdict(self), FINETUNE_BOUNDS, "fine-tune setting")
         if self.iterations < 1:
@@ -342,7 +343,7 @@ def comparison_split(count: int) -> tuple[list[int], list[int]]:
 
 
 def cell_agreement(label: np.ndarray, prediction: np.ndarray, num_classes: int, ignore_index: int | None,
-                   levels: int = 6) -> tuple[int, int]:
+                   levels: int = NUM_LEVELS) -> tuple[int, int]:
     """(agreeing, total) leaves of the correction's quadtree.
 
     The leaves are those of ``Quadtree.from_label(label, num_classes, ignore_index, levels)`` whose
@@ -364,7 +365,7 @@ def cell_agreement(label: np.ndarray, prediction: np.ndarray, num_classes: int, 
     return agree, int(is_class.sum())
 
 
-def changed_cells(before: np.ndarray, after: np.ndarray, levels: int = 6) -> int:
+def changed_cells(before: np.ndarray, after: np.ndarray, levels: int = NUM_LEVELS) -> int:
     """Number of quadtree cells whose predicted class changed between two predictions.
 
     before, after: (H, W) integer predictions of one image. The changed pixels (before != after)

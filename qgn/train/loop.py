@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save
 
 from qgn.data.transforms import augment, collate
 from qgn.loss import QuadtreeLoss
+from qgn.quadtree import ROOT_LEVEL
 from qgn.fileio import atomic_write_bytes, remove_stale_temporaries
 from qgn.model.checkpoint import load_model, save_model
 from qgn.model.qgn import QGN, QGNConfig
@@ -76,8 +77,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
         """A config from settings (TOML, ``--set``), each checked for type and range
-        (``qgn.train.bounds``): ValueError naming the first bad one."""
-        from qgn.train.bounds import TRAIN_BOUNDS, check_settings
+        (``qgn.bounds``): ValueError naming the first bad one."""
+        from qgn.bounds import TRAIN_BOUNDS, check_settings
 
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
@@ -427,7 +428,7 @@ def _train(config: TrainConfig, resume: bool, progress, device: str, ctx) -> Pat
     with open(log_path, "w" if new_log else "a", newline="") as log_file:
         log = csv.writer(log_file)
         if new_log:
-            log.writerow(["iteration", "loss", *[f"L{l}" for l in range(5, -1, -1)], "lr", "sec_per_iter", "sites"])
+            log.writerow(["iteration", "loss", *[f"L{l}" for l in range(ROOT_LEVEL, -1, -1)], "lr", "sec_per_iter", "sites"])
         iteration = start_iter
         last_saved = start_iter if start_iter else None
         labelled = 0
@@ -451,7 +452,7 @@ def _train(config: TrainConfig, resume: bool, progress, device: str, ctx) -> Pat
                     secs = (time.perf_counter() - tick) / config.log_every
                     tick = time.perf_counter()
                     row = [iteration, f"{result.loss:.5f}",
-                           *[f"{result.level_losses.get(l, float('nan')):.5f}" for l in range(5, -1, -1)],
+                           *[f"{result.level_losses.get(l, float('nan')):.5f}" for l in range(ROOT_LEVEL, -1, -1)],
                            f"{lr:.6f}", f"{secs:.3f}", sum(result.active_sites.values())]
                     log.writerow(row)
                     log_file.flush()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from qgn_studio.tools.controller import MAX_LEVEL, TOOLS
+from qgn.quadtree import ROOT_LEVEL
+from qgn_studio.tools.controller import TOOLS
 
 SWATCH = 16
 ROW = 22  # class table row height (px)
@@ -182,7 +183,7 @@ class AnnotatePanel(QtWidgets.QWidget):
         level_row = QtWidgets.QHBoxLayout()
         level_row.setSpacing(2)
         levels = QtWidgets.QButtonGroup(self)
-        for level in range(MAX_LEVEL, -1, -1):
+        for level in range(ROOT_LEVEL, -1, -1):
             button = QtWidgets.QToolButton()
             button.setText(str(1 << level))
             button.setCheckable(True)

@@ -10,7 +10,7 @@ import math
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from qgn_studio.document import LEVELS, RULES, CurvePoint, RenderResult, Setting, human_bytes, human_count
+from qgn_studio.document import LEVELS, SCHEME_CHOICES, CurvePoint, RenderResult, SchemeChoice, human_bytes, human_count
 
 CURRENT_COLOUR = "#4fc3f7"
 FAMILY_STYLES = {  # rule → (colour, symbol, dashed)
@@ -164,7 +164,7 @@ class CurvePlot(pg.PlotWidget):
         self.metric = metric
         self.setLabel("left", "mIoU" if metric == "miou" else "pixel accuracy", units="%")
 
-    def show_points(self, points: list[CurvePoint], current: Setting, result: RenderResult | None) -> None:
+    def show_points(self, points: list[CurvePoint], current: SchemeChoice, result: RenderResult | None) -> None:
         """Update the curves when the points changed, restyle them when the current family
         changed (items are kept and restyled, not rebuilt: a rule change stays well under a
         frame); always move the star."""
@@ -203,13 +203,13 @@ class CurvePlot(pg.PlotWidget):
         self.getViewBox().updateAutoRange()
         self.disableAutoRange()  # moving the star must not rescale (nor cost a relayout)
 
-    def _restyle(self, points: list[CurvePoint], current: Setting) -> None:
+    def _restyle(self, points: list[CurvePoint], current: SchemeChoice) -> None:
         families = self._by_family(points)
         current_family = current.family()
         names: dict[tuple, str] = {}
         tau_labelled = False
         for family, members in families.items():
-            rule = members[0].setting.rule
+            rule = members[0].setting.scheme
             is_current = family == current_family
             colour, symbol, dashed = FAMILY_STYLES[rule]
             name = members[0].setting.describe().rsplit(",", 1)[0]
@@ -286,7 +286,7 @@ class CurvePlot(pg.PlotWidget):
 
 
 class ExplorePanel(QtWidgets.QWidget):
-    """The controls and readouts of the explore dock; emits ``setting_changed(Setting)``."""
+    """The controls and readouts of the explore dock; emits ``setting_changed(SchemeChoice)``."""
 
     setting_changed = QtCore.Signal(object)
 
@@ -305,14 +305,14 @@ class ExplorePanel(QtWidgets.QWidget):
             "uncertainty": "PC, plus the cells whose prediction entropy exceeds the threshold",
             "gtc": "Refine the cells composite in the ground truth (an upper bound; needs ground truth)",
         }
-        self.rule_buttons: dict[str, QtWidgets.QRadioButton] = {}
-        for i, (rule, (text, _)) in enumerate(RULES.items()):
+        self.scheme_buttons: dict[str, QtWidgets.QRadioButton] = {}
+        for i, (rule, (text, _)) in enumerate(SCHEME_CHOICES.items()):
             button = QtWidgets.QRadioButton(text)
             button.setToolTip(tips[rule])
             self.rules.addButton(button, i)
-            self.rule_buttons[rule] = button
+            self.scheme_buttons[rule] = button
             rule_box.addWidget(button, i // 2, i % 2)
-        self.rule_buttons["pc"].setChecked(True)
+        self.scheme_buttons["pc"].setChecked(True)
         self.rules.idToggled.connect(self._rule_toggled)
         self.tau = LabeledSlider(0.5)
         self.tau.setToolTip("τ: a cell is refined when P(composite) ≥ τ (0 → All, 1 → nothing)")
@@ -368,19 +368,19 @@ class ExplorePanel(QtWidgets.QWidget):
         layout.addWidget(accuracy_box, 1)
         self._result: RenderResult | None = None
         self._points: list[CurvePoint] = []
-        self.set_setting(Setting())
+        self.set_setting(SchemeChoice())
         self.set_truth_available(False)
 
     # ------------------------------------------------------------------ setting
-    def setting(self) -> Setting:
-        rule = next(r for r, b in self.rule_buttons.items() if b.isChecked())
-        return Setting(rule, self.tau.value(), self.entropy.value(), self.depth.value())
+    def setting(self) -> SchemeChoice:
+        rule = next(r for r, b in self.scheme_buttons.items() if b.isChecked())
+        return SchemeChoice(rule, self.tau.value(), self.entropy.value(), self.depth.value())
 
-    def set_setting(self, setting: Setting) -> None:
+    def set_setting(self, setting: SchemeChoice) -> None:
         """Show ``setting`` without emitting ``setting_changed``."""
         self.blockSignals(True)
         self.depth.set_value(setting.depth, signal=False)
-        self.rule_buttons[setting.rule].setChecked(True)
+        self.scheme_buttons[setting.scheme].setChecked(True)
         self.tau.set_value(setting.tau)
         self.entropy.set_value(setting.entropy)
         self.blockSignals(False)
@@ -389,16 +389,16 @@ class ExplorePanel(QtWidgets.QWidget):
     def set_depth(self, depth: int) -> None:
         self.depth.set_value(depth)
 
-    def set_rule(self, rule: str) -> None:
-        self.rule_buttons[rule].setChecked(True)
+    def set_scheme(self, rule: str) -> None:
+        self.scheme_buttons[rule].setChecked(True)
 
     def _rule_toggled(self, _id: int, on: bool) -> None:
         if on:
             self._changed()
 
     def _threshold_moved(self, rule: str) -> None:
-        if not self.rule_buttons[rule].isChecked():
-            self.rule_buttons[rule].setChecked(True)  # moving τ selects "PC, threshold τ"
+        if not self.scheme_buttons[rule].isChecked():
+            self.scheme_buttons[rule].setChecked(True)  # moving τ selects "PC, threshold τ"
         else:
             self._changed()
 
@@ -419,12 +419,12 @@ class ExplorePanel(QtWidgets.QWidget):
         self.depth_text.setStyleSheet("color: #9a9a9a; font-size: 11px;")
 
     def set_truth_available(self, available: bool) -> None:
-        button = self.rule_buttons["gtc"]
+        button = self.scheme_buttons["gtc"]
         button.setEnabled(available)
         tip = button.toolTip().split(" (no ground")[0]
         button.setToolTip(tip if available else tip + " (no ground truth for this image)")
         if not available and button.isChecked():
-            self.rule_buttons["pc"].setChecked(True)
+            self.scheme_buttons["pc"].setChecked(True)
 
     # ------------------------------------------------------------------ readouts
     def show_result(self, result: RenderResult | None, reference_macs: int | None) -> None:
@@ -477,7 +477,7 @@ class ExplorePanel(QtWidgets.QWidget):
                          f"cells are {W / w:.2g}× larger on the image")
         return "<br>".join(lines)
 
-    def show_curve(self, points: list[CurvePoint], current: Setting) -> None:
+    def show_curve(self, points: list[CurvePoint], current: SchemeChoice) -> None:
         self._points = list(points)
         self.plot.show_points(self._points, current, self._result)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore
 
+from qgn.quadtree import ROOT_LEVEL
 from qgn_studio.tools.commands import EditCommand
 
 TOOLS = {  # tool → (label, key, what it does)
@@ -31,7 +32,6 @@ TOOLS = {  # tool → (label, key, what it does)
     "pick": ("Pick", "I", "Take the class under the pointer, then go back to the tool before "
                           "(also Ctrl + click in any tool)"),
 }
-MAX_LEVEL = 5
 
 
 class ToolController(QtCore.QObject):
@@ -76,7 +76,7 @@ class ToolController(QtCore.QObject):
             self.tool_changed.emit(tool)
 
     def set_level(self, level: int) -> None:
-        level = max(0, min(MAX_LEVEL, int(level)))
+        level = max(0, min(ROOT_LEVEL, int(level)))
         if level != self.level:
             self.finish_stroke()
             self.level = level

@@ -13,9 +13,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from qgn.annotation import Annotation
-from qgn.annotation.formats import (
-    FORMATS, HATCH_DARK, HATCH_LIGHT, detect_format, export_annotation, import_annotation, level_image,
-)
+from qgn.formats import FORMATS, detect_format, export_annotation, import_annotation
+from qgn.formats.levels import HATCH_DARK, HATCH_LIGHT, level_image
 from qgn.classes import ClassSet
 from qgn.data.camvid import CAMVID_CLASSES
 from qgn.data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_TRAIN_CLASSES
@@ -287,3 +286,27 @@ def test_export_memory_per_pixel(tmp_path, fmt, bytes_per_pixel):
     finally:
         tracemalloc.stop()
     assert peak < bytes_per_pixel * label.size, f"{peak / label.size:.1f} bytes per pixel"  # main: 25 / 48 / 25
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_format_functions_have_resolvable_annotations(name):
+    """The annotations of each format's reader and writer name things that exist: tools that read
+    them (``typing.get_type_hints``, docs, type checkers) reach ``read_qgt_file``, whose return type
+    once named ``np`` without importing it."""
+    import typing
+
+    fmt = FORMATS[name]
+    for function in (fmt.read, fmt.write):
+        if function is not None:
+            typing.get_type_hints(function)
+
+
+def test_detection_and_import_go_through_the_registry():
+    """Auto-detection tries exactly the formats whose module offers a detector, in a stated order,
+    and whole-dataset import offers exactly the formats that can scan one."""
+    from qgn.formats import DATASET_DETECTION, IMPORT_FORMATS, MASK_DETECTION
+
+    assert sorted(MASK_DETECTION) == sorted(n for n, f in FORMATS.items() if f.is_mask is not None)
+    assert sorted(DATASET_DETECTION) == sorted(n for n, f in FORMATS.items() if f.is_dataset is not None)
+    assert sorted(IMPORT_FORMATS) == sorted(n for n, f in FORMATS.items() if f.scan is not None)
+    assert all(FORMATS[n].read is not None for n in MASK_DETECTION)

@@ -22,9 +22,9 @@ def start_annotating(qtbot, win, paths, model_path):
 
 def annotating(qtbot, win, model_path, paths):
     """``start_annotating`` under PC from the root (depth 0), with the whole image in view."""
-    from qgn_studio.document import Setting
+    from qgn_studio.document import SchemeChoice
 
-    win.explore.set_setting(Setting("pc", depth=0))
+    win.explore.set_setting(SchemeChoice("pc", depth=0))
     session = start_annotating(qtbot, win, paths, model_path)
     win.canvas.fit()
     QtWidgets.QApplication.processEvents()

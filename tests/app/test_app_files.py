@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from qgn_studio.discovery import expand_paths, find_ground_truth, images_in_folder
-from qgn_studio.document import ImageDocument, Setting, measurement_plan, reference_depth
+from qgn_studio.document import ImageDocument, SchemeChoice, measurement_plan, reference_depth
 
 
 def save(path, array, mode=None):
@@ -95,22 +95,22 @@ def test_unreadable_files_become_messages(tmp_path, rgb):
 
 
 def test_setting_maps_to_scheme_arguments():
-    assert Setting("pc_tau", tau=0.25, depth=2).scheme_arguments() == {"name": "pc", "tau": 0.25, "depth": 2}
-    assert Setting("uncertainty", entropy=0.3).scheme_arguments() == {"name": "uncertainty", "entropy": 0.3, "depth": 0}
-    assert Setting("pc", depth=1).family() == Setting("pc", depth=4).family()
+    assert SchemeChoice("pc_tau", tau=0.25, depth=2).scheme_arguments() == {"name": "pc", "tau": 0.25, "depth": 2}
+    assert SchemeChoice("uncertainty", entropy=0.3).scheme_arguments() == {"name": "uncertainty", "entropy": 0.3, "depth": 0}
+    assert SchemeChoice("pc", depth=1).family() == SchemeChoice("pc", depth=4).family()
     with pytest.raises(ValueError):
-        Setting("bogus")
+        SchemeChoice("bogus")
 
 
 def test_measurement_plan(tmp_path, rgb, label):
     doc = ImageDocument(save(tmp_path / "g.png", rgb))
     doc.load()
-    assert measurement_plan(doc, Setting("pc", depth=2)) == [("reference", Setting("all", depth=2))]
+    assert measurement_plan(doc, SchemeChoice("pc", depth=2)) == [("reference", SchemeChoice("all", depth=2))]
     doc.ground_truth = label
-    plan = measurement_plan(doc, Setting("pc_tau", tau=0.4, depth=2))
+    plan = measurement_plan(doc, SchemeChoice("pc_tau", tau=0.4, depth=2))
     kinds = {kind for kind, _ in plan}
     assert kinds == {"curve"}
-    assert plan[0][1] == Setting("pc_tau", tau=0.4, depth=5)
+    assert plan[0][1] == SchemeChoice("pc_tau", tau=0.4, depth=5)
     assert len(plan) == len({(s.family(), s.depth) for _, s in plan})
     assert reference_depth((2048, 2048)) > 0 and reference_depth((256, 256)) == 0
 

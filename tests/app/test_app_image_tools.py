@@ -7,7 +7,7 @@ import numpy as np
 
 from PySide6 import QtWidgets
 
-from qgn_studio.document import Setting
+from qgn_studio.document import SchemeChoice
 from qgn_studio.testing import write_samples
 
 from studio_steps import WAIT_MS, drag
@@ -17,7 +17,7 @@ SIZE = (96, 128)
 
 
 def annotating(qtbot, win, model_path, paths, tool):
-    win.explore.set_setting(Setting("pc", depth=0))
+    win.explore.set_setting(SchemeChoice("pc", depth=0))
     win.start(paths, str(model_path))
     qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
     win.annotator.set_mode(True)

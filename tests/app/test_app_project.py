@@ -119,7 +119,7 @@ def test_closing_with_unsaved_edits_asks(qtbot, windows, samples, model_path, tm
 
 
 def test_export_dialog_then_reimport_is_identical(qtbot, windows, samples, model_path, tmp_path):
-    from qgn.annotation.formats import FORMATS, import_annotation
+    from qgn.formats import FORMATS, import_annotation
 
     win = windows(folder=tmp_path / "proj")
     start_annotating(qtbot, win, samples, model_path)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from qgn.classes import ClassSet
-from qgn.classes_edit import read_annotation_file
+from qgn.quadtree.label_io import read_label_file
 from qgn.project import Project
 from qgn_studio.testing import make_dev_model, write_samples
 
@@ -110,7 +110,7 @@ def test_list_filter_and_statistics(qtbot, windows, model_path, tmp_path):
     for im in project.images:
         path = project.annotation_path(im)
         if path.is_file():
-            truth[im.path] = read_annotation_file(path, project.classes)
+            truth[im.path] = read_label_file(path, project.classes)
     win2.images.set_current(3)
     win2.images.set_filter("not_done")
     assert win2.images.visible_rows() == [0, 2, 3]

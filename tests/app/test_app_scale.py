@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qgn_studio.document import CurvePoint, ImageDocument, Setting
+from qgn_studio.document import CurvePoint, ImageDocument, SchemeChoice
 
 
 def test_the_window_is_built_and_shown_without_importing_torch() -> None:
@@ -79,16 +79,16 @@ def test_a_rule_change_restyles_the_curves_without_rebuilding_them(qtbot) -> Non
 
     plot = CurvePlot()
     qtbot.addWidget(plot)
-    points = [CurvePoint(Path("x"), Setting(rule, depth=d), 10 ** (6 + d / 2 + (rule == "all")), 10 ** 9,
+    points = [CurvePoint(Path("x"), SchemeChoice(rule, depth=d), 10 ** (6 + d / 2 + (rule == "all")), 10 ** 9,
                          0.5 + 0.05 * d, 0.8) for rule in ("all", "pc") for d in range(6)]
-    plot.show_points(points, Setting("pc"), None)
+    plot.show_points(points, SchemeChoice("pc"), None)
     items = dict(plot._families)
 
     def names():
         return sorted(label.text for _sample, label in plot.legend.items)
 
     assert names() == ["All", "PC (current)"]
-    plot.show_points(points, Setting("all"), None)
+    plot.show_points(points, SchemeChoice("all"), None)
     assert plot._families == items  # the same plot items, restyled
     assert names() == ["All (current)", "PC"]
     assert [t.toPlainText() for t in plot._depth_labels if t.isVisible()] == [f"Q{d}" for d in range(5, -1, -1)]

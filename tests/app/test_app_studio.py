@@ -14,7 +14,7 @@ from PIL import Image
 from PySide6 import QtCore, QtWidgets
 
 from qgn_studio.app import main, make_application
-from qgn_studio.document import Setting
+from qgn_studio.document import SchemeChoice
 from qgn_studio.main_window import MainWindow, make_settings
 from qgn_studio.testing import write_samples
 
@@ -33,7 +33,7 @@ def wait_for_result(qtbot, win, check=lambda r: True, timeout=WAIT_MS):
 
 
 def test_open_predict_move_depth_switch_scheme(qtbot, window, model_path, samples):
-    window.explore.set_setting(Setting("pc", depth=0))
+    window.explore.set_setting(SchemeChoice("pc", depth=0))
     window.start([samples[0].parent], str(model_path))
     result = wait_for_result(qtbot, window)
     assert len(window.docs) == 3 and window.current.ground_truth is not None
@@ -49,15 +49,15 @@ def test_open_predict_move_depth_switch_scheme(qtbot, window, model_path, sample
     assert window.explore.table.item(5, 1).text() == "–"  # Q̂0 not computed
     sites_pc = result.cost.active_sites
 
-    window.explore.set_rule("all")
-    result = wait_for_result(qtbot, window, lambda r: r.setting.rule == "all")
+    window.explore.set_scheme("all")
+    result = wait_for_result(qtbot, window, lambda r: r.setting.scheme == "all")
     assert result.cost.active_sites == {5: 6, 4: 24, 3: 96}
     assert sum(result.cost.active_sites.values()) >= sum(sites_pc.values())
     assert window.explore.table.item(2, 1).text() == "96"
     assert "100.0 %" in window.explore.summary.text() or "measuring" in window.explore.summary.text()
 
-    window.explore.set_rule("gtc")  # ground truth exists, so GTC is offered
-    wait_for_result(qtbot, window, lambda r: r.setting.rule == "gtc")
+    window.explore.set_scheme("gtc")  # ground truth exists, so GTC is offered
+    wait_for_result(qtbot, window, lambda r: r.setting.scheme == "gtc")
 
     window.set_layer_visible("q4", True)
     window.set_layer_visible("grid", True)
@@ -85,7 +85,7 @@ def test_next_previous_and_hover(qtbot, window, model_path, samples):
 
 
 def test_level_layers_show_composite_cells(qtbot, window, model_path, samples):
-    window.explore.set_setting(Setting("pc_tau", tau=0.15, depth=0))
+    window.explore.set_setting(SchemeChoice("pc_tau", tau=0.15, depth=0))
     window.start([samples[0]], str(model_path))
     result = wait_for_result(qtbot, window)
     composite_levels = [lv for lv, view in result.levels.items() if (view.codes == 0).any()]
@@ -134,7 +134,7 @@ def test_ui_thread_is_never_blocked_by_inference(qtbot, window, model_path, samp
 
 def test_cancel_keeps_previous_result(qtbot, window, model_path, tmp_path):
     big = write_samples(tmp_path / "big", 1, (768, 1024), layout="none")
-    window.explore.set_setting(Setting("pc", depth=5))
+    window.explore.set_setting(SchemeChoice("pc", depth=5))
     window.start(big, str(model_path))
     wait_for_result(qtbot, window)
     qtbot.waitUntil(lambda: not window.canvas.busy.busy, timeout=WAIT_MS)
@@ -143,7 +143,7 @@ def test_cancel_keeps_previous_result(qtbot, window, model_path, tmp_path):
     busy = []
     window.worker.busy_changed.connect(lambda on, _text: busy.append(on))
     with qtbot.waitSignal(window.worker.cancelled, timeout=WAIT_MS):
-        window.explore.set_setting(Setting("all", depth=0))  # down to pixels on 768×1024: seconds
+        window.explore.set_setting(SchemeChoice("all", depth=0))  # down to pixels on 768×1024: seconds
         window._request()
         qtbot.waitUntil(lambda: True in busy, timeout=WAIT_MS)
         window.cancel()
@@ -187,13 +187,13 @@ def test_odd_sizes_and_formats_never_show_padding(qtbot, window, model_path, tmp
 
 
 def test_accuracy_against_compute_fills_in(qtbot, window, model_path, samples):
-    window.explore.set_setting(Setting("pc", depth=0))
+    window.explore.set_setting(SchemeChoice("pc", depth=0))
     window.start([samples[0]], str(model_path))
     result = wait_for_result(qtbot, window)
     assert result.metrics is not None and 0 <= result.metrics["miou"] <= 1
     assert "mIoU" in window.explore.metrics.text()
     qtbot.waitUntil(lambda: len(window.current.curve) >= 12, timeout=WAIT_MS)  # PC and All × 6 depths
-    families = {s.rule for (_f, _d), p in window.current.curve.items() for s in [p.setting]}
+    families = {s.scheme for (_f, _d), p in window.current.curve.items() for s in [p.setting]}
     assert {"pc", "all"} <= families
     qtbot.waitUntil(lambda: 0 in window.current.reference, timeout=WAIT_MS)
     assert "of All at this depth" in window.explore.summary.text()
@@ -207,14 +207,14 @@ def test_settings_are_remembered(qtbot, model_path, samples):
     first.set_layer_visible("grid", False)
     first.set_layer_visible("uncertainty", True)
     first.set_layer_opacity("prediction", 0.3)
-    first.explore.set_setting(Setting("pc_tau", tau=0.3, depth=2))
+    first.explore.set_setting(SchemeChoice("pc_tau", tau=0.3, depth=2))
     first.workspace.remember_folder(samples[0])
     first.close()
     second = MainWindow(settings=make_settings())
     qtbot.addWidget(second)
     assert not second.canvas.layers["grid"].visible and second.canvas.layers["uncertainty"].visible
     assert abs(second.canvas.layers["prediction"].opacity - 0.3) < 1e-6
-    assert second.explore.setting() == Setting("pc_tau", tau=0.3, depth=2)
+    assert second.explore.setting() == SchemeChoice("pc_tau", tau=0.3, depth=2)
     assert second.workspace.last_folder() == str(samples[0].parent)
     second.close()
 

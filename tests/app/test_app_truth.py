@@ -54,7 +54,7 @@ def test_ground_truth_that_does_not_fit_never_blocks_the_prediction(qtbot, windo
     assert window.canvas.banner.isVisible() and "frame.png" in banner and "8, 10, 11" in banner
     assert 'href="model:street"' in banner
     assert "not this model's classes" in window.explore.metrics.text()
-    assert not window.explore.rule_buttons["gtc"].isEnabled()
+    assert not window.explore.scheme_buttons["gtc"].isEnabled()
 
     window.canvas.banner.link_activated.emit("model:street")  # the one click the banner offers
     qtbot.waitUntil(lambda: window.model_info is not None and window.model_info.name == "street", timeout=WAIT_MS)
@@ -62,7 +62,7 @@ def test_ground_truth_that_does_not_fit_never_blocks_the_prediction(qtbot, windo
                     timeout=WAIT_MS)
     result = window.current.result
     assert result.truth_note is None and "truth" not in window.canvas.banner.messages
-    assert window.explore.rule_buttons["gtc"].isEnabled()
+    assert window.explore.scheme_buttons["gtc"].isEnabled()
     # the street model works at half scale: its grid is 64×48, drawn over the 128×96 photo
     assert result.size == (96, 128) and result.grid_size == (48, 64) and result.grid_scale == (2.0, 2.0)
     assert window.canvas.layers["q5"].root.transform().m11() == 2.0

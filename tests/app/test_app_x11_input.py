@@ -25,7 +25,7 @@ APP = textwrap.dedent(r"""
     from qgn_studio.app import make_application
     app = make_application()
     from PySide6 import QtCore
-    from qgn_studio.document import Setting
+    from qgn_studio.document import SchemeChoice
     from qgn_studio.testing import answering_window, bundled_or_dev_model, write_samples
 
     out = Path(sys.argv[1])
@@ -34,7 +34,7 @@ APP = textwrap.dedent(r"""
     win = answering_window()
     win.resize(900, 600)
     win.show()
-    win.explore.set_setting(Setting("pc", depth=0))
+    win.explore.set_setting(SchemeChoice("pc", depth=0))
     win.start([str(samples[0])], str(model))
 
     def state():

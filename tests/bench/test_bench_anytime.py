@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from qgn.bench.anytime import (
-    DEPTHS, AnytimeCurve, Point, anytime_curve, curve_rows, default_rules, read_csv, write_csv,
+    DEPTHS, AnytimeCurve, Point, anytime_curve, curve_rows, default_schemes, read_csv, write_csv,
 )
 from qgn.classes import ClassSet
 from qgn.data.registry import open_dataset
@@ -18,11 +18,11 @@ def curve() -> AnytimeCurve:
     torch.manual_seed(0)
     data = open_dataset("synthetic", "val", n=2, size=64)
     model = QGN(QGNConfig.from_preset("tiny", data.classes)).eval()
-    return anytime_curve(model, data, default_rules(taus=(0.2,), entropies=(0.5,)), scale=1.0)
+    return anytime_curve(model, data, default_schemes(taus=(0.2,), entropies=(0.5,)), scale=1.0)
 
 
 def test_every_rule_at_every_depth(curve) -> None:
-    rules = {p.rule for p in curve.points}
+    rules = {p.scheme for p in curve.points}
     assert rules == {"All", "PC", "PC τ=0.2", "uncertainty H>0.5", "GTC"}
     assert len(curve.points) == len(rules) * len(DEPTHS) and curve.images == 2
     assert curve.share(curve.reference) == 1.0
@@ -37,7 +37,7 @@ def test_every_rule_at_every_depth(curve) -> None:
 def test_csv_round_trip(curve, tmp_path) -> None:
     path = write_csv(curve, tmp_path / "a.csv")
     back, rows = read_csv(path), curve_rows(curve)
-    assert [(r["rule"], r["depth"], r["practical"]) for r in back] == [(r["rule"], r["depth"], r["practical"]) for r in rows]
+    assert [(r["scheme"], r["depth"], r["practical"]) for r in back] == [(r["scheme"], r["depth"], r["practical"]) for r in rows]
     for got, want in zip(back, rows):
         for key in ("miou", "acc", "decoder_macs", "share_of_all", "active_sites"):
             assert got[key] == pytest.approx(want[key], rel=1e-5)
@@ -67,8 +67,8 @@ def test_within_one_point_is_the_cheapest_eligible_setting() -> None:
         ("PC τ=0.1", 0, 0.491, 45, True), ("GTC", 0, 0.60, 10, False),  # GTC is not practical
     ])
     best = c.within_one_point()
-    assert (best.rule, best.depth) == ("PC τ=0.1", 0) and c.share(best) == 0.45
-    brute = min((p for p in c.points if p.practical and p.rule != "All" and p.miou >= 0.49),
+    assert (best.scheme, best.depth) == ("PC τ=0.1", 0) and c.share(best) == 0.45
+    brute = min((p for p in c.points if p.practical and p.scheme != "All" and p.miou >= 0.49),
                 key=lambda p: p.mean_decoder_macs)
     assert best is brute
     assert _curve([("All", 0, 0.5, 100, True), ("PC", 0, 0.3, 10, True)]).within_one_point() is None
@@ -85,4 +85,4 @@ def test_plot_writes_a_png(curve, tmp_path) -> None:
 def test_an_empty_sample_list_is_an_error() -> None:
     model = QGN(QGNConfig.from_preset("tiny", ClassSet(("a", "b"))))
     with pytest.raises(ValueError, match="at least one image"):
-        anytime_curve(model, [], default_rules())
+        anytime_curve(model, [], default_schemes())

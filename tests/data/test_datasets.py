@@ -12,7 +12,8 @@ from qgn.data import DATASET_NAMES, DatasetLayoutError, LabelSizeError, open_dat
 from qgn.data.ade20k import ADE20K_CLASSES, ADE20kDataset
 from qgn.data.camvid import CAMVID_CLASSES, CamVidDataset
 from qgn.data.cityscapes import CITYSCAPES_CLASSES, CityscapesDataset
-from qgn.data.folder import FolderDataset, parse_classes_txt
+from qgn.classes import parse_classes_txt
+from qgn.data.folder import FolderDataset
 from qgn.data.imageio import read_rgb
 from qgn.data.sunrgbd import SUNRGBDDataset
 from qgn.data.synthetic import SyntheticDataset

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from qgn.data.synthetic import SYNTHETIC_CLASSES as CLASSES
-from qgn.formats.dataset import scan_dataset
+from qgn.formats import scan_dataset
 from qgn.project import Project, export_project
 from qgn.quadtree.label_io import read_label
 

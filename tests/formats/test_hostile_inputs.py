@@ -378,7 +378,7 @@ def test_training_on_labels_without_a_labelled_pixel_saves_nothing(tmp_path, cap
 def test_stale_temporaries_are_cleaned_where_commands_write(tmp_path, capsys, run_cli):
     import time
 
-    from qgn.annotation.formats import FORMATS
+    from qgn.formats import FORMATS
     from qgn.classes import ClassSet
 
     classes = ClassSet(NAMES, (), 255)

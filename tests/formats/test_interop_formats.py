@@ -14,7 +14,7 @@ from PIL import Image
 from qgn.classes import UNMATCHED, VOID, ClassSet, match_class_names, normalize_class_name, parse_name_map
 from qgn.data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_TRAIN_CLASSES
 from qgn.formats import export_annotation, export_dataset, ExportItem
-from qgn.formats.dataset import detect_dataset, scan_dataset
+from qgn.formats import detect_dataset, scan_dataset
 from qgn.formats.label_colors import label_order
 from qgn.formats.labelme import labelme_document, read_labelme_document
 from qgn.project import Project, export_project

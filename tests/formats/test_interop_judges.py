@@ -220,7 +220,7 @@ def test_datumaro_cityscapes_ids_are_never_read_shifted(tmp_path):
     """Datumaro's Cityscapes labelIds count from its own 'background' = 0: read as plain ids they
     would shift every class by one (the silent misread of issue #15); through label_colors.txt they
     are right, and without it the import refuses instead of guessing."""
-    from qgn.formats.dataset import scan_dataset
+    from qgn.formats import scan_dataset
 
     dataset, expected = datumaro_dataset(tmp_path)
     logging.getLogger().setLevel(logging.ERROR)

@@ -16,7 +16,7 @@ from PIL import Image
 
 from qgn.classes import ClassSet
 from qgn.formats import ExportItem, export_dataset
-from qgn.formats.dataset import scan_dataset
+from qgn.formats import scan_dataset
 from qgn.formats.labelstudio import encode_ls_rle, polygon_mask, rectangle_points
 from sample_files import blocky_label
 

@@ -33,7 +33,7 @@ import pytest
 from PIL import Image
 
 from qgn.formats import ExportItem, export_dataset
-from qgn.formats.dataset import scan_dataset
+from qgn.formats import scan_dataset
 from qgn.formats.labelstudio import encode_ls_rle
 from qgn.quadtree.label_io import read_classes_file, read_label
 from qgn.resources import samples_dir

@@ -15,13 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qgn.annotation.formats import FORMATS
+from qgn.formats import FORMATS
 from qgn.classes import ClassSet
-from qgn.classes_edit import (
-    add_class, apply_to_project, delete_class, merge_classes, read_annotation_file, recolour_class, remap_label,
-    rename_class,
-)
+from qgn.classes_edit import add_class, delete_class, merge_classes, recolour_class, remap_label, rename_class
 from qgn.project import PROJECT_FILE, Project, generation_dirs
+from qgn.project_class_edit import apply_class_edit
+from qgn.quadtree.label_io import read_label_file
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = ClassSet(("sky", "road", "fence", "car"), ((70, 130, 180), (128, 64, 128), (190, 153, 153), (0, 0, 142)), 4)
@@ -64,11 +63,11 @@ def test_annotation_file_maps_classes_by_name(tmp_path):
     label = labels_for(0)
     FORMATS["qgt"].write(label, CLASSES, tmp_path, "a")
     reordered = ClassSet(("car", "sky", "fence", "road", "tree"), (), 255)
-    got = read_annotation_file(tmp_path / "a.qgt", reordered)
+    got = read_label_file(tmp_path / "a.qgt", reordered)
     assert np.array_equal(got, expected(label, {0: 1, 1: 3, 2: 2, 3: 0, IGNORE: 255}))
     renamed = ClassSet(("sky", "road", "barrier", "car"), (), 4)
     with pytest.raises(ValueError, match="'fence'"):
-        read_annotation_file(tmp_path / "a.qgt", renamed)
+        read_label_file(tmp_path / "a.qgt", renamed)
 
 
 # --------------------------------------------------------------------------- edits on label maps
@@ -109,7 +108,7 @@ def test_rename_then_reopen_keeps_every_annotation(tmp_path):
     project = make_project(tmp_path / "p")
     before = read_all(project)
     recoverable = [im.key for im in project.recoverable()]
-    apply_to_project(project, rename_class(project.classes, 2, "barrier"))
+    apply_class_edit(project, rename_class(project.classes, 2, "barrier"))
     reopened = Project.open(tmp_path / "p")
     assert reopened.classes.names == ("sky", "road", "barrier", "car")
     after = read_all(reopened)
@@ -130,11 +129,11 @@ def test_edit_and_undo_on_a_project(tmp_path, make_edit):
     project = make_project(tmp_path / "p")
     before = read_all(project)
     edit = make_edit(project.classes)
-    inverse = apply_to_project(project, edit)
+    inverse = apply_class_edit(project, edit)
     after = read_all(Project.open(tmp_path / "p"))
     for key, label in before.items():
         assert np.array_equal(after[key], expected(label, edit.value_map)), key
-    redo = apply_to_project(project, inverse)
+    redo = apply_class_edit(project, inverse)
     assert project.classes == CLASSES
     undone = read_all(Project.open(tmp_path / "p"))
     for key, label in before.items():
@@ -146,13 +145,13 @@ def test_undo_of_a_merge_keeps_later_edits(tmp_path):
     project = make_project(tmp_path / "p", 1)
     image = project.images[0]
     original = project.load_annotation(image)
-    inverse = apply_to_project(project, merge_classes(project.classes, 2, 0))  # fence → sky
+    inverse = apply_class_edit(project, merge_classes(project.classes, 2, 0))  # fence → sky
     merged = project.load_annotation(image).copy()
     fence = np.flatnonzero(original.reshape(-1) == 2)
     painted = fence[:5]
     merged.reshape(-1)[painted] = 1  # the user paints five former-fence pixels as road
     project.save_annotation(image, merged)
-    apply_to_project(project, inverse)
+    apply_class_edit(project, inverse)
     restored = project.load_annotation(image)
     want = original.copy()
     want.reshape(-1)[painted] = 1
@@ -162,7 +161,7 @@ def test_undo_of_a_merge_keeps_later_edits(tmp_path):
 def test_edit_for_another_class_set_is_refused(tmp_path):
     project = make_project(tmp_path / "p", 1)
     with pytest.raises(ValueError, match="another class set"):
-        apply_to_project(project, rename_class(ClassSet(("x", "y"), (), 255), 0, "z"))
+        apply_class_edit(project, rename_class(ClassSet(("x", "y"), (), 255), 0, "z"))
     assert Project.open(tmp_path / "p").classes == CLASSES
 
 
@@ -170,23 +169,23 @@ def test_edit_for_another_class_set_is_refused(tmp_path):
 CHILD = '''
 import os, signal, sys
 import qgn.classes_edit as ce
+import qgn.project_class_edit as pce
 from qgn.project import Project
 project = Project.open(sys.argv[1])
 where, count = sys.argv[2], [0]
 if where == "staging":
-    real = ce._stage_file
+    real = pce._stage_file
     def stage(*args, **kwargs):
         count[0] += 1
         if count[0] == 3:
             os.kill(os.getpid(), signal.SIGKILL)
         return real(*args, **kwargs)
-    ce._stage_file = stage
+    pce._stage_file = stage
 else:
-    import qgn.project
     def finish(*args):
         os.kill(os.getpid(), signal.SIGKILL)
-    qgn.project.finish_class_edit = finish
-ce.apply_to_project(project, ce.delete_class(project.classes, 1))
+    pce.finish_class_edit = finish
+pce.apply_class_edit(project, ce.delete_class(project.classes, 1))
 '''
 
 

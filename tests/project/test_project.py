@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qgn.annotation.formats import import_annotation
+from qgn.formats import import_annotation
 from qgn.classes import ClassSet
 from qgn.project import (
     ANNOTATION_DIR, AUTOSAVE_DIR, PROJECT_FILE, Project, ProjectError, STALE_TEMP_SECONDS, export_project,

@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from qgn.classes import ClassSet
-from qgn.classes_edit import apply_to_project, delete_class, rename_class
+from qgn.classes_edit import delete_class, rename_class
+from qgn.project_class_edit import apply_class_edit
 from qgn.project import PROJECT_FILE, Project, ProjectChangedError, ProjectError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,7 +58,7 @@ def read_all(root: Path) -> dict:
 def test_opening_and_exporting_never_write_or_delete(tmp_path, capsys, snapshot, run_cli):
     root = tmp_path / "p"
     project = make_project(root)
-    apply_to_project(project, rename_class(project.classes, 2, "post"))
+    apply_class_edit(project, rename_class(project.classes, 2, "post"))
     tmp = root / project.annotation_dir / ".frame_00.qgt.x1y2.tmp"  # a temporary of some writer
     tmp.write_bytes(b"partial")
     os.utime(tmp, (time.time() - 3600, time.time() - 3600))
@@ -74,7 +75,7 @@ def test_a_stale_project_json_is_an_error_that_deletes_nothing(tmp_path, capsys,
     root = tmp_path / "p"
     project = make_project(root)
     backup = (root / PROJECT_FILE).read_bytes()  # e.g. Time Machine, git, a sync conflict copy
-    apply_to_project(project, rename_class(project.classes, 2, "post"))
+    apply_class_edit(project, rename_class(project.classes, 2, "post"))
     expected_files = read_all(root)
     good = (root / PROJECT_FILE).read_bytes()
     if generation == "backup":
@@ -120,7 +121,7 @@ def test_class_edits_succeed_while_another_process_keeps_opening_the_project(tmp
     time.sleep(1.0)
     names = ["post", "pole"]
     for i in range(8):
-        apply_to_project(project, rename_class(project.classes, 2, names[i % 2]))
+        apply_class_edit(project, rename_class(project.classes, 2, names[i % 2]))
     assert int(reader.communicate(timeout=60)[0]) > 0
     after = read_all(root)
     assert Project.open(root).classes == CLASSES and project.generation == 8
@@ -158,7 +159,7 @@ def test_a_second_window_never_overwrites_a_class_edit(tmp_path):
                                 stdout=subprocess.PIPE, text=True)
     assert window_b.stdout.readline().strip() == "opened"
     window_a = Project.open(root)
-    apply_to_project(window_a, rename_class(window_a.classes, 2, "post"))
+    apply_class_edit(window_a, rename_class(window_a.classes, 2, "post"))
     out, _ = window_b.communicate("go\n", timeout=60)
     assert window_b.returncode == 0
     lines = out.strip().splitlines()
@@ -246,7 +247,7 @@ def test_a_class_edit_that_cannot_rewrite_one_file_changes_nothing(tmp_path, sna
     before = snapshot(root)
     edit = delete_class(project.classes, 2)
     with pytest.raises(ValueError, match=broken.name):
-        apply_to_project(project, edit)
+        apply_class_edit(project, edit)
     assert snapshot(root) == before and project.classes == CLASSES
     project.classes = edit.after  # what the app did next: write the new classes anyway
     with pytest.raises(ProjectError, match="class edit"):

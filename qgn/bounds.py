@@ -1,6 +1,7 @@
-"""Bounds on training and fine-tuning settings: every value a user can type (``--set KEY=VALUE``,
-a TOML config, ``qgn finetune`` options, the app's fine-tune panel) is checked for its type and a
-sane range before anything runs, so that a typo (``iterations=abc``, ``log_every=0``) or a hostile
+"""Bounds on the settings a user can type or a file can claim: training and fine-tuning settings
+(``--set KEY=VALUE``, a TOML config, ``qgn finetune`` options, the app's fine-tune panel) and the
+sizes of a model config (``qgn.model.checkpoint``) are checked for their type and a sane range
+before anything runs, so that a typo (``iterations=abc``, ``log_every=0``) or a hostile
 value (``batch_size=100000``, ``lr=1e9``, ``input_scale=0``) is one line naming the setting, not a
 traceback, gigabytes of memory, or a run that silently trains nothing.
 """

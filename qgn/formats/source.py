@@ -1,0 +1,271 @@
+"""What a dataset import is made of, shared by the format modules that read whole datasets:
+``SourceDataset`` (what a source holds) of ``SourceItem``s (one mask each), the helpers that find
+images and turn label names into class ids, and ``DatasetProbe`` (what auto-detection looks at).
+
+A format module reads a dataset with its ``scan(src, images) -> SourceDataset`` and recognises one
+with ``is_dataset(probe) -> bool`` (both on its ``Format``); ``qgn.formats.scan_dataset`` picks the
+format and calls it. ``item.read(classes, mapping)`` gives the item's label map in ``classes`` (ids
+0..k-1 and the ignore value); a label the files use that matches no class is an error naming it
+(``qgn.classes.match_class_names``; ``mapping`` is ``--map old=new``). Images are found by each
+format's own convention, else in ``images`` by name (the stem).
+
+Hostile files (``qgn.formats.guards``): every path a file names and every file found (links too)
+must lie inside the dataset folder or ``images``; every size a file claims is checked against the
+pixel limit and the image's header before anything is allocated; a malformed field is one line
+naming the file and the field. A problem of one item (one image entry, one labelme file, one task)
+makes that item fail when read — the import reports it and goes on — not the whole scan.
+"""
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import UnidentifiedImageError
+
+from ..classes import (
+    UNMATCHED, VOID, VOID_NAMES, ClassSet, default_palette, match_class_names, normalize_class_name,
+    parse_classes_txt, unmatched_message,
+)
+from ..imagefile import ImageTooLargeError, open_image
+from ..quadtree.label_io import read_label
+from .base import as_label
+from .guards import OutsideDatasetError, contained, is_contained, load_json
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+
+
+@dataclass
+class SourceItem:
+    """One mask of a dataset. ``read(classes, mapping=None)`` → (H, W) label of ``classes``.
+    ``claimed``: the (width, height) the file claims for it, when it claims one (checked against
+    the image's header before ``read`` allocates anything)."""
+
+    name: str
+    image: Path | None
+    read: Callable[..., np.ndarray]
+    source: str = ""
+    claimed: tuple[int, int] | None = None
+    error: Exception | None = None  # why the item cannot be read at all (reported before anything else)
+
+
+def broken_item(name: str, source, error: Exception, image: Path | None = None) -> SourceItem:
+    """An item whose file could not be understood: reading it raises ``error`` (the import
+    reports it and goes on with the others)."""
+
+    def read(classes, mapping=None):
+        raise error
+
+    return SourceItem(name, image, read, str(source), error=error)
+
+
+@dataclass
+class SourceDataset:
+    format: str
+    root: Path
+    description: str
+    file_classes: ClassSet | None
+    items: list[SourceItem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what was found and left out, one line each
+
+
+def _void_set(names: list[str]) -> set[str]:
+    keys = {normalize_class_name(v) for v in VOID_NAMES}
+    return {n for n in names if normalize_class_name(n) in keys}
+
+
+def classes_from_names(entries, ignore_index: int = 255) -> ClassSet:
+    """A ClassSet of the non-void labels of a file's label map ((name, colour or None) pairs)."""
+    void = _void_set([n for n, _ in entries])
+    kept = [(n, c) for n, c in entries if n not in void]
+    if not kept:
+        raise ValueError("the label map names no class other than background/void")
+    fallback = default_palette(len(kept))
+    ignore = ignore_index if ignore_index >= len(kept) else 65535
+    return ClassSet(tuple(n for n, _ in kept), tuple(c or fallback[i] for i, (_, c) in enumerate(kept)), ignore)
+
+
+def values_for(names, classes: ClassSet, mapping, source) -> list[int]:
+    """Class ids of ``names`` with void → the ignore value; UNMATCHED where nothing matches."""
+    values = []
+    for value in match_class_names(names, classes, mapping):
+        if value == VOID and classes.ignore_index is not None:
+            value = classes.ignore_index
+        values.append(value)
+    return values
+
+
+def finish_label(label: np.ndarray, names, values, classes: ClassSet, source) -> np.ndarray:
+    """Refuse pixels of unmatched (or void without an ignore value) labels; the checked label."""
+    for name, value in zip(names, values):
+        if value in (UNMATCHED, VOID) and (label == value).any():
+            if value == VOID:
+                raise ValueError(f"{source} has {name!r} (void) pixels but the class set has no ignore value")
+            raise ValueError(unmatched_message(name, classes, source))
+    return as_label(label, classes, source)
+
+
+def find_image(name: str, *folders: Path | None) -> Path | None:
+    """The image called ``name`` (a relative path without extension, or a file name) in ``folders``;
+    only files that resolve inside their folder (``guards.contained``: no ``../``, absolute names
+    or links pointing away)."""
+    for folder in folders:
+        if folder is None or not Path(folder).is_dir():
+            continue
+        folder = Path(folder)
+        try:
+            direct = contained(folder, name)
+        except OutsideDatasetError:
+            continue
+        if direct.suffix.lower() in IMAGE_EXTENSIONS and direct.is_file():
+            return direct
+        for ext in IMAGE_EXTENSIONS:
+            for candidate in (folder / f"{name}{ext}", folder / f"{name}{ext.upper()}"):
+                if candidate.is_file() and is_contained(folder, candidate):
+                    return candidate
+        stem = Path(name).stem if Path(name).suffix.lower() in IMAGE_EXTENSIONS else Path(name).name
+        for candidate in sorted(folder.glob(f"{glob_escape(stem)}.*")):
+            if candidate.suffix.lower() in IMAGE_EXTENSIONS and is_contained(folder, candidate):
+                return candidate
+    return None
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with glob's special characters taken literally."""
+    return glob.escape(text)
+
+
+def inside_dataset(root: Path, path: Path, source=None):
+    """A reader wrapper check: ``path`` (found under ``root``) must resolve inside it."""
+    contained(root, path, source or path, "file")
+    return path
+
+
+def image_mode(path: Path) -> str:
+    """The PIL mode of the image ``path``; ValueError when it is no readable image."""
+    try:
+        with open_image(path) as image:
+            return image.mode
+    except ImageTooLargeError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise ValueError(f"{path} is not a readable image") from None
+
+
+
+def file_classes_of(names: list[str], items: list[SourceItem]) -> ClassSet:
+    """The classes the files name; when no file could be read at all, the first file's error
+    (a clearer reason than "no class")."""
+    if not names and items and all(item.error is not None for item in items):
+        raise items[0].error
+    return classes_from_names([(n, None) for n in names])
+
+
+def index_reader(mask: Path, names: list[str], root: Path | None = None, void_unmatched: bool = False,
+                 check: Callable[[Path, np.ndarray], None] | None = None):
+    """A reader of an index mask whose value v means ``names[v]`` (inside ``root``, when given).
+    ``void_unmatched``: a name that matches no class reads as the ignore value (Cityscapes labels
+    without a train id); ``check(mask, raw values)``: a further proof the values mean ``names``."""
+
+    def read(classes: ClassSet, mapping=None) -> np.ndarray:
+        if root is not None:
+            inside_dataset(root, mask)
+        values = values_for(names, classes, mapping, mask)
+        if void_unmatched:
+            values = [classes.ignore_index if v == UNMATCHED and classes.ignore_index is not None else v
+                      for v in values]
+        raw = read_label(mask).astype(np.int64)
+        if raw.max() >= len(names):
+            raise ValueError(f"{mask}: value {int(raw.max())} is beyond the {len(names)} labels of its label map")
+        if check is not None:
+            check(mask, raw)
+        label = np.asarray(values, np.int64)[raw]
+        return finish_label(label, names, values, classes, mask)
+
+    return read
+
+
+def label_folders(src: Path, images: Path | None) -> tuple[Path, list[Path]]:
+    """(the folder holding the label PNGs, the folders to find images in) of an ids/png dataset:
+    the ``folder`` layout that ``qgn train`` reads (``images/``, ``labels/``, ``classes.txt``)
+    has its labels in ``labels/`` and its photos in ``images/``; else the PNGs are the labels and
+    the images are in ``--images`` or an ``images/`` folder beside."""
+    folder = src if src.is_dir() else src.parent
+    if src.is_dir() and (folder / "labels").is_dir():
+        return folder / "labels", [d for d in (images, folder / "images") if d is not None]
+    return folder, [d for d in (images, folder.parent / "images", folder / "images") if d is not None]
+
+
+def _inside(path: Path, folders: list[Path]) -> bool:
+    resolved = path.resolve()
+    return any(folder.is_dir() and resolved.is_relative_to(folder.resolve()) for folder in folders)
+
+
+def scan_label_folder(src: Path, images: Path | None, name: str, reader: Callable[[Path, ClassSet], np.ndarray]
+                      ) -> SourceDataset:
+    """A folder of label PNGs (``ids`` or ``png``, see ``label_folders``), each read by ``reader(path, classes)``."""
+
+    folder = src if src.is_dir() else src.parent
+    label_dir, image_dirs = label_folders(src, images)
+    if src.is_file():
+        masks = [src]
+    else:  # never a photo of the image folders
+        masks = sorted(p for p in label_dir.rglob("*.png") if not _inside(p, image_dirs))
+    if not masks:
+        raise ValueError(f"{src}: no label PNGs" + (f" in {label_dir}" if label_dir != folder else ""))
+    classes_file = next((p for p in (folder / "classes.txt", folder.parent / "classes.txt") if p.is_file()), None)
+    file_classes = None
+    if classes_file is not None:
+        file_classes = parse_classes_txt(classes_file.read_text(encoding="utf-8"), str(classes_file))
+    items = []
+    for mask in masks:
+        image = find_image(mask.stem, *image_dirs)
+
+        def read(classes, mapping=None, _mask=mask):
+            inside_dataset(folder, _mask)
+            mode = image_mode(_mask)
+            if mode in ("RGB", "RGBA", "LA", "PA"):  # a photo (or a colour mask), never a map of ids
+                raise ValueError(f"{_mask} is an {mode} image, not a label map of class ids (a photo? label maps "
+                                 "are grayscale or palette PNGs)")
+            return reader(_mask, classes)
+
+        items.append(SourceItem(mask.stem, image, read, str(mask)))
+    where = f", classes from {classes_file}" if classes_file else " (no classes.txt beside them: needs --classes)"
+    description = f"{name}: a folder of {len(masks)} label PNGs holding class ids{where}"
+    return SourceDataset(name, folder, description, file_classes, items)
+
+
+
+class DatasetProbe:
+    """What auto-detection (``qgn.formats.detect_dataset``) looks at in a dataset source ``src`` (a
+    folder or one file), each read at most once however many formats ask: a format's ``is_dataset``
+    takes it."""
+
+    def __init__(self, src: Path):
+        self.src = Path(src)
+
+    @cached_property
+    def json_document(self):
+        """The JSON document of ``src`` (a ``.json`` file) or of the first ``*.json`` in the folder; None
+        when there is none."""
+        if self.src.is_file():
+            return load_json(self.src) if self.src.suffix.lower() == ".json" else None
+        jsons = sorted(self.src.glob("*.json"))
+        return load_json(jsons[0]) if jsons else None
+
+    @cached_property
+    def label_png_mode(self) -> str | None:
+        """The image mode of ``src`` (a ``.png`` file) or of the folder's first label PNG (``label_folders``);
+        None when there is none."""
+        if self.src.is_file():
+            return image_mode(self.src) if self.src.suffix.lower() == ".png" else None
+        label_dir, image_dirs = label_folders(self.src, None)
+        pngs = sorted(p for p in label_dir.rglob("*.png") if not _inside(p, image_dirs))
+        return image_mode(pngs[0]) if pngs else None
+
+    def is_folder_with(self, name: str) -> bool:
+        """``src`` is a folder holding the sub-folder ``name``."""
+        return self.src.is_dir() and (self.src / name).is_dir()

@@ -1,0 +1,106 @@
+"""A class edit (``qgn.classes_edit.ClassEdit``) applied to a project: its classes, every saved
+annotation and every autosave, all or nothing, undoable.
+
+``apply_class_edit(project, edit)`` holds the project's write lock throughout and returns the
+inverse edit, with the ``restore`` patches of the pixels a merge or delete moved (apply it to
+undo). The crash-safe swap of generations it relies on (journal, generation folders, recovery on
+the next write) is ``qgn.project``'s.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from .classes import check_unique_names
+from .classes_edit import ClassEdit, inverse_of, inverse_patch, remap_label
+from .fileio import atomic_write_bytes
+from .formats import FORMATS
+from .project import JOURNAL_FILE, Project, finish_class_edit, generation_dirs, generation_folders
+from .quadtree.label_io import read_label_file
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a folder's entries (files renamed into it) durable, where the system allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _stage_file(project, edit: ClassEdit, source: Path, folder: Path, key: str, tag: str, restore: dict) -> None:
+    """Write ``source`` (a .qgt of ``edit.before``) remapped into ``folder/<key>.qgt`` with the
+    source's modification time (autosave-vs-saved comparisons keep their answer); record the
+    inverse's restore patch under ``tag``."""
+    old = read_label_file(source, edit.before)
+    new = remap_label(old, edit, tag)
+    patch = inverse_patch(old, edit)
+    if patch is not None:
+        restore[tag] = patch
+    written = FORMATS["qgt"].write(new, edit.after, folder, key, levels=project.levels)[0]
+    stat = source.stat()
+    os.utime(written, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def apply_class_edit(project: Project, edit: ClassEdit) -> ClassEdit:
+    """Apply a class edit to a ``qgn.project.Project``: its classes, every saved annotation and
+    every autosave, all or nothing; returns the inverse edit (apply it to undo).
+
+    Holding the project's write lock throughout (``Project.writing``; a class edit made in
+    another window or command since is refused with ProjectChangedError), it writes a journal
+    (``.class-edit.json``), writes every file remapped into a new generation's folders, swaps
+    project.json (the commit), then removes the old folders and the journal. A crash (even
+    SIGKILL) before the swap leaves the project as it was, after it the edit done; the next
+    writer removes the leftovers the journal proves to be the edit's. ValueError (nothing
+    changed) when ``edit.before`` is not the project's class set or a file cannot be read or
+    written under it."""
+    check_unique_names(edit.after.names, "the edited class set")
+    with project.writing():
+        if project.classes != edit.before:
+            raise ValueError("this class edit was made for another class set than the project's; make it again")
+        root = Path(project.root)
+        old_gen = project.generation
+        new_gen = max([old_gen, *generation_folders(root).values()]) + 1  # never a folder that exists
+        staged = [root / name for name in generation_dirs(new_gen)]
+        journal = {"from_generation": old_gen, "to_generation": new_gen, "from_revision": project.revision,
+                   "to_revision": project.revision + 1, "description": edit.description}
+        atomic_write_bytes(root / JOURNAL_FILE, json.dumps(journal).encode("utf-8"))
+        _fsync_dir(root)
+        restore: dict = {}
+        try:
+            for folder in staged:
+                folder.mkdir()
+            for image in project.images:
+                for kind, source, folder in (("annotations", project.annotation_path(image), staged[0]),
+                                             ("autosave", project.autosave_path(image), staged[1])):
+                    if source.is_file():
+                        try:
+                            _stage_file(project, edit, source, folder, image.key, f"{kind}/{image.key}", restore)
+                        except (ValueError, OSError) as exc:
+                            raise ValueError(f"{source} cannot be rewritten with the new classes ({exc}); the class "
+                                             "edit was not made, every file keeps the old classes") from None
+            for folder in staged:
+                _fsync_dir(folder)
+            project.classes, project.generation = edit.after, new_gen
+            project._commit(class_edit=True)  # the commit: one atomic write of project.json naming the new generation
+        except BaseException:
+            project.classes, project.generation = edit.before, old_gen
+            _remove_folders(staged)
+            (root / JOURNAL_FILE).unlink(missing_ok=True)
+            raise
+        finish_class_edit(root, old_gen, new_gen)
+    return replace(inverse_of(edit), restore=restore)
+
+
+def _remove_folders(folders) -> None:
+    for folder in folders:
+        if not Path(folder).is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
