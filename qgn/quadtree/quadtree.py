@@ -218,3 +218,29 @@ class Quadtree:
         return np.lexsort((self.x, self.y, -self.level.astype(np.int64)))
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def image_leaves(
+    label: np.ndarray, num_classes: int, ignore_value: int | None = None, levels: int = NUM_LEVELS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The leaves of ``label``'s quadtree as a picture of the image shows them: (level, x, y, value)
+    arrays like ``Quadtree``'s, of the cells that overlap the (H, W) image, the padding up to the
+    root size taking no part in the merge.
+
+    The canonical ``Quadtree`` pads with VOID (right for files: lossless, one representation), so a
+    root cell straddling the right or bottom edge is composite wherever the image part is not void,
+    and splits into a strip of cells down to the edge. Here such a cell is one leaf when its part
+    inside the image is uniform. The label is padded by repeating its last row and column: the
+    padding inside any cell that overlaps the image copies pixels of that same cell, so the cell is
+    uniform exactly when its part inside the image is. Cells wholly in the padding are left out.
+    """
+    label = np.asarray(label)
+    if label.ndim != 2 or label.size == 0:
+        raise ValueError(f"a label map must be a non-empty 2-D (H, W) array; got shape {label.shape}")
+    height, width = label.shape
+    cell = 1 << (levels - 1)
+    padded = np.pad(label, ((0, -height % cell), (0, -width % cell)), mode="edge")
+    tree = Quadtree.from_label(padded, num_classes, ignore_value, levels)
+    size = np.left_shift(1, tree.level.astype(np.int64))
+    inside = (tree.x.astype(np.int64) * size < width) & (tree.y.astype(np.int64) * size < height)
+    return tree.level[inside], tree.x[inside], tree.y[inside], tree.value[inside]
