@@ -55,3 +55,35 @@ def test_a_cell_across_the_edge_is_one_cell(qtbot, window, model_path, image_100
         assert bounds.isEmpty() or (bounds.right() <= w and bounds.bottom() <= h)
     clip = window.canvas.clip.rect()  # the tints and level images are clipped by the canvas
     assert (clip.width(), clip.height()) == (w, h)
+
+
+def overlapping(mask: np.ndarray, level: int) -> np.ndarray:
+    """The cells of a level's (padded) grid that overlap the image."""
+    h, w = SIZE
+    return mask[: -(-h // (1 << level)), : -(-w // (1 << level))]
+
+
+def test_annotation_cells_across_the_edge_are_one_cell(qtbot, window, model_path, image_100x70):
+    """The annotation's live quadtree (what "Annotation cells" draws) has the same leaves as the
+    image shows them, from the start and after a stroke along the edge."""
+    from qgn.quadtree.quadtree import image_leaves
+    from qgn_studio.document import SchemeChoice
+    from studio_steps import paint, start_annotating
+
+    window.explore.set_setting(SchemeChoice("pc", depth=5))
+    session = start_annotating(qtbot, window, [image_100x70], model_path)
+    classes = window.workspace.classes
+
+    def check(expected_root_leaves=None):
+        level, x, y, _ = image_leaves(session.label, classes.num_classes, classes.ignore_index)
+        for lv in range(6):
+            expected = np.zeros_like(overlapping(session.pyramid.leaves[lv], lv))
+            sel = level == lv
+            expected[y[sel], x[sel]] = True
+            np.testing.assert_array_equal(overlapping(session.pyramid.leaves[lv], lv), expected, err_msg=f"level {lv}")
+        if expected_root_leaves is not None:
+            assert int(level.size) == int((level == 5).sum()) == expected_root_leaves
+
+    check(expected_root_leaves=12)  # the prediction at Q5: one leaf per root cell, straddlers included
+    paint(window, 0, 1, [(99.5, 1.5), (99.5, 69.5), (50.5, 69.5)])  # the last column and row: the edge cells change
+    check()
