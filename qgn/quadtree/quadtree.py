@@ -16,7 +16,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .tpyramid import COMPOSITE, NUM_LEVELS, TPyramid, build_tpyramid, code_dtype, merge_2x2
+from .tpyramid import COMPOSITE, NUM_LEVELS, TPyramid, build_tpyramid, code_dtype, label_to_codes, merge_2x2
 
 
 class QuadtreeError(ValueError):
@@ -234,13 +234,14 @@ def image_leaves(
     padding inside any cell that overlaps the image copies pixels of that same cell, so the cell is
     uniform exactly when its part inside the image is. Cells wholly in the padding are left out.
     """
-    label = np.asarray(label)
-    if label.ndim != 2 or label.size == 0:
-        raise ValueError(f"a label map must be a non-empty 2-D (H, W) array; got shape {label.shape}")
-    height, width = label.shape
-    cell = 1 << (levels - 1)
-    padded = np.pad(label, ((0, -height % cell), (0, -width % cell)), mode="edge")
-    tree = Quadtree.from_label(padded, num_classes, ignore_value, levels)
+    codes = label_to_codes(label, num_classes, ignore_value, levels)  # VOID-padded, 1-2 bytes a pixel
+    height, width = np.asarray(label).shape
+    codes[height:, :width] = codes[height - 1, :width]  # the padding repeats the last row and column,
+    codes[:, width:] = codes[:, width - 1:width]  # in place: no copy of the label at its own dtype
+    pyramid = [codes]
+    for _ in range(levels - 1):
+        pyramid.append(merge_2x2(pyramid[-1]))
+    tree = Quadtree.from_tpyramid(TPyramid(tuple(pyramid), num_classes, ignore_value, *codes.shape))
     size = np.left_shift(1, tree.level.astype(np.int64))
     inside = (tree.x.astype(np.int64) * size < width) & (tree.y.astype(np.int64) * size < height)
     return tree.level[inside], tree.x[inside], tree.y[inside], tree.value[inside]
