@@ -7,6 +7,7 @@ everything under the split chosen in "Cityscapes split" (train unless changed; a
 """
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
@@ -149,7 +150,7 @@ class ExportDialog(QtWidgets.QDialog):
             try:
                 check_split(split)
             except ValueError as exc:
-                self.log.setText(f"<span style='color:#ff8a80'>Cityscapes {exc}</span>")
+                self.log.setText(f"<span style='color:#ff8a80'>Cityscapes {html.escape(str(exc))}</span>")
                 self.split.setFocus()
                 return
         if not self.projects.save():
