@@ -150,7 +150,7 @@ class ExportDialog(QtWidgets.QDialog):
             try:
                 check_split(split)
             except ValueError as exc:
-                self.log.setText(f"<span style='color:#ff8a80'>Cityscapes {html.escape(str(exc))}</span>")
+                self.log.setText(f"<span style='color:#ff8a80'>Cityscapes {html.escape(str(exc), quote=False)}</span>")
                 self.split.setFocus()
                 return
         if not self.projects.save():
