@@ -72,7 +72,7 @@ import numpy as np
 
 from .classes import ClassSet
 from .fileio import OutsideRootError, atomic_write_bytes, path_inside, remove_stale_temporaries
-from .formats import FORMATS, ExportItem, check_format_names
+from .formats import FORMATS, ExportItem, check_format_names, check_split
 from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
 
@@ -739,12 +739,15 @@ def _remove_folders(folders) -> None:
 def export_project(
     project: Project, out_dir: str | os.PathLike, formats, progress: Callable[[int, int, str], None] | None = None,
     only_done: bool = False, errors: list[str] | None = None, images: str | None = None,
+    split: str | None = None,
 ) -> list[Path]:
     """Export every saved annotation (of done images only, with ``only_done``) in ``formats`` into
     ``out_dir/<format>/``, files named after the image keys. ``progress(i, n, text)`` after each
     image (i = 1 … n). Returns the paths written, each once. ``images``: "copy" or "link" puts
     the image files into the exports that reference them (labelme, COCO; Cityscapes always has
     its leftImg8bit), None leaves them where they are (labelme's ``imagePath`` then leads there).
+    ``split``: the split folder of the formats that file by split (Cityscapes ``gtFine/<split>/``;
+    None: ``train``); a name that is not one plain folder name is a ValueError before anything is written.
 
     An image whose annotation cannot be read or written is reported (its progress text starts with
     "failed") and the export goes on; with ``errors``, one line per failure is appended to it,
@@ -753,11 +756,13 @@ def export_project(
     outside ``out_dir`` (OutsideRootError) stops the export at once."""
 
     names = check_format_names(formats)
+    if split is not None:
+        check_split(split)
     image_mode = images
     images = [im for im in project.images if im.done or not only_done]
     for name in names:  # temporaries a killed earlier export left (Cityscapes writes 3 folders deep)
         remove_stale_temporaries(Path(out_dir) / name, depth=4)
-    writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels, image_mode)
+    writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels, image_mode, split)
                for n in names]
     image_names = export_names(project.images)
     paths: list[Path] = []

@@ -30,7 +30,7 @@ import shiboken6
 from PySide6 import QtCore, QtGui
 
 from qgn.annotation import LabelEdit
-from qgn.quadtree.tpyramid import COMPOSITE, NUM_LEVELS, TPyramid, build_tpyramid
+from qgn.quadtree.tpyramid import COMPOSITE, NUM_LEVELS, build_tpyramid
 
 ROOT = 1 << (NUM_LEVELS - 1)
 
@@ -74,13 +74,27 @@ class PixelRect:
         return cls(0, shape[0], 0, shape[1])
 
 
+def edge_padded(label: np.ndarray) -> np.ndarray:
+    """``label`` (H, W) padded to multiples of the root cell by repeating its last row and column
+    (``label`` itself when it needs no padding)."""
+    h, w = label.shape
+    if h % ROOT == 0 and w % ROOT == 0:
+        return label
+    return np.pad(label, ((0, -h % ROOT), (0, -w % ROOT)), mode="edge")
+
+
 class LivePyramid:
     """The T-pyramid of a label map, updated block by block.
 
-    codes:  ``codes[l]`` (H' >> l, W' >> l) code arrays exactly as ``build_tpyramid(label, k,
-            ignore, 6).levels`` (H', W' padded to multiples of 32).
+    codes:  ``codes[l]`` (H' >> l, W' >> l) code arrays exactly as ``build_tpyramid(padded, k,
+            ignore, 6).levels``, ``padded`` being the label padded to multiples of 32 (H', W') by
+            repeating its last row and column: the padding inside a cell that overlaps the image
+            copies that cell's own pixels, so such a cell is uniform exactly when its part inside
+            the image is (``qgn.quadtree.quadtree.image_leaves``), and a cell straddling the
+            right/bottom edge draws as one cell clipped at the border, never as a strip of tiny cells.
+            (Files keep the canonical VOID padding: ``Annotation.quadtree()``.)
     leaves: ``leaves[l]`` (H' >> l, W' >> l) bool: the cell is a leaf of the quadtree (uniform,
-            and the root level or its parent composite).
+            and the root level or its parent composite); cells wholly in the padding mean nothing.
     ``update(rect)`` recomputes the root blocks that cover ``rect`` with ``build_tpyramid`` on
     that block alone (a root block's codes depend on its own pixels only).
     """
@@ -89,7 +103,7 @@ class LivePyramid:
         self.label = label
         self.num_classes = num_classes
         self.ignore_value = ignore_value
-        tp = build_tpyramid(label, num_classes, ignore_value, NUM_LEVELS)
+        tp = build_tpyramid(edge_padded(label), num_classes, ignore_value, NUM_LEVELS)
         self.codes = [np.array(level) for level in tp.levels]
         self.leaves = [np.zeros(c.shape, bool) for c in self.codes]
         self._update_leaves(0, self.codes[-1].shape[0], 0, self.codes[-1].shape[1])
@@ -102,7 +116,7 @@ class LivePyramid:
         by0, bx0 = rect.y0 // ROOT, rect.x0 // ROOT
         by1, bx1 = -(-rect.y1 // ROOT), -(-rect.x1 // ROOT)
         block = self.label[by0 * ROOT:min(by1 * ROOT, h), bx0 * ROOT:min(bx1 * ROOT, w)]
-        tp = build_tpyramid(block, self.num_classes, self.ignore_value, NUM_LEVELS)
+        tp = build_tpyramid(edge_padded(block), self.num_classes, self.ignore_value, NUM_LEVELS)
         for lv, codes in enumerate(tp.levels):
             s = ROOT >> lv
             self.codes[lv][by0 * s:by0 * s + codes.shape[0], bx0 * s:bx0 * s + codes.shape[1]] = codes
@@ -120,10 +134,6 @@ class LivePyramid:
                 leaf &= np.repeat(np.repeat(parent_composite, 2, axis=0), 2, axis=1)
             self.leaves[lv][by0 * s:by1 * s, bx0 * s:bx1 * s] = leaf
             parent_composite = composite
-
-    def tpyramid(self) -> TPyramid:
-        h, w = self.label.shape
-        return TPyramid(tuple(c.copy() for c in self.codes), self.num_classes, self.ignore_value, h, w, "class")
 
     def leaf_count(self) -> int:
         return int(sum(int(m.sum()) for m in self.leaves))

@@ -113,7 +113,9 @@ class RenderResult:
     label:            (H, W) int64 predicted class ids, original size (padding cropped).
     levels:           level → LevelView for each computed level, coarse first, at the working
                       size (the model's own resolution; see ``qgn.infer``).
-    leaves:           (level, x, y) arrays of the predicted quadtree's leaves, at the working size.
+    leaves:           (level, x, y) arrays of the predicted quadtree's leaves, at the working size,
+                      as the image shows them (``qgn.quadtree.quadtree.image_leaves``: a cell
+                      straddling the right/bottom edge is one leaf, clipped there by the canvas).
     working_size:     (h, w) the network saw; None or equal to ``size`` when it saw the image as is.
     truth_note:       why there are no metrics although ground truth exists (it does not fit the
                       model's classes), or None.

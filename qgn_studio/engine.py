@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qgn.quadtree.quadtree import image_leaves
 from qgn_studio.document import ROOT_LEVEL, CurvePoint, ImageDocument, LevelView, RenderResult, SchemeChoice
 
 StopCheck = Callable[[], bool]
@@ -196,10 +197,11 @@ class Engine:
             label = smooth_start(prediction)
         else:
             label = prediction.label(0)
-        tree = prediction.working_quadtree(0)
+        # The leaves as the image shows them: padding never splits a cell straddling the edge.
+        leaf_level, leaf_x, leaf_y, _ = image_leaves(prediction.working_label(0), prediction.num_classes)
         activation = getattr(prediction, "activation_bytes", None)
         return RenderResult(
-            doc.path, setting, label, levels, (tree.level, tree.x, tree.y), prediction.cost(),
+            doc.path, setting, label, levels, (leaf_level, leaf_x, leaf_y), prediction.cost(),
             self._metrics(doc, label), activation() if callable(activation) else None, self.device,
             working_size=tuple(prediction.sizes[0]), truth_note=doc.truth_problem,
         )

@@ -2,10 +2,12 @@
 
 The formats are those of ``qgn.formats.FORMATS`` (one checkbox each); the export runs
 ``qgn.project.export_project`` on the job thread after any unsaved edits were saved (the same
-queue, so the export sees them). Files land in ``<folder>/<format>/``.
+queue, so the export sees them). Files land in ``<folder>/<format>/``; the Cityscapes tree files
+everything under the split chosen in "Cityscapes split" (train unless changed; any plain folder name).
 """
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
@@ -77,6 +79,19 @@ class ExportDialog(QtWidgets.QDialog):
         images_row = QtWidgets.QHBoxLayout()
         images_row.addWidget(QtWidgets.QLabel("Images"))
         images_row.addWidget(self.images, 1)
+        self.split = QtWidgets.QComboBox()
+        self.split.setEditable(True)
+        self.split.setMinimumContentsLength(10)  # train_extra fits
+        self.split.addItems(["train", "val", "test"])
+        self.split.setToolTip("The Cityscapes tree's split folder: gtFine/<split>/ and leftImg8bit/<split>/. "
+                              "train is what torchvision's and QGN's Cityscapes readers open by default; "
+                              "val or test for held-out labels; any folder name of letters, digits, _ and -")
+        self.split_label = QtWidgets.QLabel("Cityscapes split")
+        images_row.addSpacing(12)
+        images_row.addWidget(self.split_label)
+        images_row.addWidget(self.split)
+        self.checks["cityscapes"].toggled.connect(self._update_split)
+        self._update_split()
         self.progress = QtWidgets.QProgressBar()
         self.progress.setValue(0)
         self.log = QtWidgets.QLabel("")
@@ -109,6 +124,11 @@ class ExportDialog(QtWidgets.QDialog):
         for name, check in self.checks.items():
             check.setChecked(name in names)
 
+    def _update_split(self) -> None:
+        on = self.checks["cityscapes"].isChecked()
+        self.split.setEnabled(on)
+        self.split_label.setEnabled(on)
+
     def _update_buttons(self) -> None:
         self.export_button.setEnabled(not self.running and bool(self.formats()) and bool(self.folder.text().strip()))
 
@@ -119,11 +139,20 @@ class ExportDialog(QtWidgets.QDialog):
 
     def start(self) -> None:
         """Save unsaved edits, then export on the job thread."""
+        from qgn.formats import check_split
         from qgn.project import export_project
 
         formats, out = self.formats(), Path(self.folder.text().strip()).expanduser()
         if not formats or self.running:
             return
+        split = self.split.currentText().strip() if "cityscapes" in formats else None
+        if split is not None:
+            try:
+                check_split(split)
+            except ValueError as exc:
+                self.log.setText(f"<span style='color:#ff8a80'>Cityscapes {html.escape(str(exc), quote=False)}</span>")
+                self.split.setFocus()
+                return
         if not self.projects.save():
             return
         self.running = True
@@ -132,7 +161,8 @@ class ExportDialog(QtWidgets.QDialog):
         self.log.setText("Saving, then exporting…")
         project, only_done, emit = self.projects.project, self.only_done.isChecked(), self._progress.step.emit
         images = self.images.currentData()
-        self.projects.jobs.submit(lambda: export_project(project, out, formats, emit, only_done, images=images),
+        self.projects.jobs.submit(lambda: export_project(project, out, formats, emit, only_done, images=images,
+                                                         split=split),
                                   self._done, self._failed, "Exporting")
 
     def _step(self, i: int, n: int, text: str) -> None:

@@ -78,7 +78,7 @@ print("fine-tune:", done, panel.status.text())
 # export dialog after an export
 dialog = win.show_export()
 dialog.folder.setText(str(tmp / "export"))
-dialog.set_formats(["qgt", "png", "ids", "cvat", "levels", "json"])
+dialog.set_formats(["qgt", "png", "ids", "cvat", "cityscapes", "levels", "json"])
 exported = []
 dialog.exported.connect(exported.append)
 dialog.export_button.click()

@@ -13,6 +13,9 @@ Three forms:
   without stored classes get generic names ("class 0" …) and the default palette.
 * ``qgn export --project DIR --out OUT [--formats qgt,png,…] [--only-done]``: every saved
   annotation of a QGN Studio project into OUT/<format>/<image key>.*, one progress line per image.
+
+``--split NAME`` (with the ``cityscapes`` format, either form): the split folder of the Cityscapes
+tree, ``gtFine/NAME/`` and ``leftImg8bit/NAME/``; default ``train``.
 """
 from __future__ import annotations
 
@@ -54,6 +57,9 @@ def add_arguments(p) -> None:
                    help="with --project: put the image files into the exports that reference them (labelme beside "
                         "each JSON with imageData, COCO in images/default/); default none: labelme's imagePath "
                         "leads to the image where it is")
+    p.add_argument("--split", metavar="NAME", help="with the cityscapes format: the split folder, gtFine/NAME/ and "
+                                                   "leftImg8bit/NAME/ (default train, what torchvision's and qgn's "
+                                                   "Cityscapes readers open; val or test for held-out labels)")
     p.add_argument("--out", metavar="DIR", help="output folder of --format and --project")
     p.add_argument("--images", metavar="DIR", help="with --format: where the .qgt files' images are, found by file "
                                                    "stem (default: beside each .qgt); formats that reference or "
@@ -70,6 +76,22 @@ def _format_names(text: str, option: str) -> list[str]:
     return names
 
 
+def _split(args, names: list[str]) -> str | None:
+    """The --split NAME for the ``names`` formats (None without the option); CLIError when no
+    format takes a split or NAME is not one plain folder name."""
+    from qgn.formats import check_split
+
+    if args.split is None:
+        return None
+    if "cityscapes" not in names:
+        raise CLIError("--split names the Cityscapes split folder: use it with --format cityscapes "
+                       "(or --formats …,cityscapes with --project)")
+    try:
+        return check_split(args.split)
+    except ValueError as exc:
+        raise CLIError(f"--{exc}") from None
+
+
 def run(args) -> int:
     if args.project:
         return _run_project(args)
@@ -82,6 +104,7 @@ def run(args) -> int:
     if args.src is None:
         raise CLIError("name a .qgt file or a folder of them to export (or use --project DIR)")
     names = _format_names(args.format, "--format") if args.format else []
+    split = _split(args, names)
     if names and not args.out:
         raise CLIError("--format needs --out DIR (the output folder)")
     src = Path(args.src)
@@ -102,7 +125,7 @@ def run(args) -> int:
     if any(whole_dataset_only(n) for n in names) and src.is_dir():
         if wanted:
             raise CLIError("a whole-dataset --format and --png cannot be combined; run them one at a time")
-        return _export_folder_dataset(src, [f for f, _ in jobs], names, Path(args.out), args.images)
+        return _export_folder_dataset(src, [f for f, _ in jobs], names, Path(args.out), args.images, split)
     if names and Path(args.out).exists() and not Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} exists and is not a folder")
     planned = [(out, path) for path, targets in jobs for _, out in targets]
@@ -111,7 +134,7 @@ def run(args) -> int:
                     for out in format_outputs(names, Path(args.out) / rel, path.stem)]
     check_outputs([path for path, _ in jobs], planned)  # refused before anything is written
     for (path, targets), rel in zip(jobs, relative_dirs):
-        _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images)
+        _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split)
     outputs = [f"{n} ({out})" for n, out in wanted] + ([f"{', '.join(names)} ({args.out})"] if names else [])
     print(f"exported {len(jobs)} file(s) to " + ", ".join(outputs))
     return 0
@@ -148,7 +171,8 @@ def qgt_image(path: Path, images: str | None) -> Path | None:
     return find_image(path.stem, Path(images) if images else None, path.parent)
 
 
-def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: Path, images: str | None) -> int:
+def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: Path, images: str | None,
+                           split: str | None = None) -> int:
     """Every .qgt under ``src`` into one dataset per format (one tasks.json, one COCO file …); a
     file that cannot be exported is reported and the rest go on."""
     from qgn.formats import FORMATS, ExportItem
@@ -164,8 +188,8 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
             file_classes = file_classes or ClassSet.generic(qt.num_classes, qt.ignore_value)
             if writers is None:
                 classes, first = file_classes, path
-                writers = [FORMATS[n].open_writer(classes, out if len(names) == 1 else out / n, qt.num_levels)
-                           for n in names]
+                writers = [FORMATS[n].open_writer(classes, out if len(names) == 1 else out / n, qt.num_levels,
+                                                  split=split) for n in names]
             elif file_classes.names != classes.names or file_classes.ignore_index != classes.ignore_index:
                 raise ValueError(f"its classes differ from {first.name}'s ({', '.join(classes.names[:4])} …); "
                                  "one dataset has one class set")
@@ -182,8 +206,10 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
     return 2 if failed else 0
 
 
-def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, images: str | None = None) -> None:
-    """One .qgt file: the --png targets, then ``names`` formats into ``out_dir``."""
+def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, images: str | None = None,
+                 split: str | None = None) -> None:
+    """One .qgt file: the --png targets, then ``names`` formats into ``out_dir`` (``split``: the
+    Cityscapes split folder)."""
     from qgn.formats import FORMATS, ExportItem
     from qgn.classes import ClassSet
     from qgn.fileio import remove_stale_temporaries
@@ -203,7 +229,7 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, im
             folder = out_dir if len(names) == 1 else out_dir / name
             remove_stale_temporaries(folder, depth=4)  # Cityscapes writes gtFine/<split>/<city>/
             FORMATS[name].export_items([ExportItem(path.stem, label, qgt_image(path, images))], classes, folder,
-                                       levels=levels)
+                                       levels=levels, split=split)
 
 
 def take_label(qt):
@@ -240,6 +266,7 @@ def _run_project(args) -> int:
     if not args.out:
         raise CLIError("--project needs --out DIR (the output folder)")
     names = _format_names(args.formats or DEFAULT_PROJECT_FORMATS, "--formats")
+    split = _split(args, names)
     try:
         project = Project.open(args.project)
     except (FileNotFoundError, ProjectError) as exc:
@@ -253,7 +280,7 @@ def _run_project(args) -> int:
 
     errors: list[str] = []
     export_project(project, out, names, progress, only_done=args.only_done, errors=errors,
-                   images=None if args.include_images == "none" else args.include_images)
+                   images=None if args.include_images == "none" else args.include_images, split=split)
     exported = sum(1 for im in project.annotated() if im.done or not args.only_done) - len(errors)
     print(f"exported {exported} annotation(s) of {len(project.images)} image(s) as {', '.join(names)} to {out}")
     if errors:

@@ -65,7 +65,7 @@ import numpy as np
 from ..classes import ClassSet
 from ..label_map import check_label
 from ..quadtree import NUM_LEVELS
-from .base import ExportItem, Format, MaskProbe
+from .base import ExportItem, Format, MaskProbe, check_split
 from .source import DatasetProbe, SourceDataset, SourceItem
 
 # module name -> the attributes holding its Format(s), in menu order
@@ -120,14 +120,15 @@ def export_annotation(
 
 
 def export_dataset(items, classes: ClassSet, out_dir: str | os.PathLike, formats,
-                   levels: int = NUM_LEVELS, images: str | None = None) -> list[Path]:
+                   levels: int = NUM_LEVELS, images: str | None = None, split: str | None = None) -> list[Path]:
     """Write every ``ExportItem`` in each of ``formats`` into ``out_dir/<format name>/``;
-    ``images`` ("copy", "link" or None) as in ``qgn.project.export_project``."""
+    ``images`` ("copy", "link" or None) and ``split`` as in ``qgn.project.export_project``."""
     names = check_format_names(formats)
     items = [ExportItem(i.name, check_label(i.label, classes, i.name), i.image) for i in items]
     paths: list[Path] = []
     for name in names:
-        paths += FORMATS[name].export_items(items, classes, Path(out_dir) / name, levels=levels, images=images)
+        paths += FORMATS[name].export_items(items, classes, Path(out_dir) / name, levels=levels, images=images,
+                                            split=split)
     return paths
 
 
@@ -192,5 +193,5 @@ def scan_dataset(src: str | os.PathLike, format: str = "auto", images: str | os.
 
 
 __all__ = ["DATASET_DETECTION", "ExportItem", "FORMATS", "Format", "IMPORT_FORMATS", "MASK_DETECTION",
-           "SourceDataset", "SourceItem", "check_format_names", "detect_dataset", "detect_format", "export_annotation",
+           "SourceDataset", "SourceItem", "check_format_names", "check_split", "detect_dataset", "detect_format", "export_annotation",
            "export_dataset", "import_annotation", "scan_dataset"]

@@ -8,6 +8,7 @@ Whole-dataset import shares ``qgn.formats.source``.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -37,15 +38,31 @@ class ExportItem:
 
 
 IMAGE_MODES = (None, "copy", "link")  # how an export includes the image files (None: it names them)
+_SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def check_split(name: str) -> str:
+    """``name`` if it can name a split folder (``gtFine/<split>/``): letters, digits, ``_`` and
+    ``-``, as Cityscapes' train, val, test, train_extra; ValueError otherwise (a path separator, a
+    ``..``, a space or an empty name would put files elsewhere or break the readers' globs)."""
+    if not isinstance(name, str) or not _SPLIT_NAME.fullmatch(name):
+        why = ("it holds a path separator" if isinstance(name, str) and ("/" in name or "\\" in name)
+               else "it is '..'" if name == ".." else "it is not a plain folder name")
+        raise ValueError(f"split {name!r}: {why}; a split is one folder name of letters, digits, _ and - "
+                         "(train, val, test)")
+    return name
 
 
 class DatasetWriter:
     """Writes one dataset export, an image at a time: ``add(item)`` → paths written now, then
     ``finish()`` → paths written at the end (e.g. one JSON for all images). This default writes
     each item with a per-image ``write`` function. ``takes_images``: the writer honours ``images``
-    ("copy" / "link": the image files go into the export where its readers look for them)."""
+    ("copy" / "link": the image files go into the export where its readers look for them).
+    ``takes_split``: the writer files everything under a split folder (``split``; Cityscapes)."""
 
     takes_images = False
+    takes_split = False
+    split: str | None = None
 
     def __init__(self, write, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         self._write, self.classes, self.out_dir, self.levels = write, classes, Path(out_dir), levels
@@ -88,23 +105,28 @@ class Format:
     is_dataset: Callable[..., bool] | None = None
 
     def open_writer(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS,
-                    images: str | None = None) -> DatasetWriter:
+                    images: str | None = None, split: str | None = None) -> DatasetWriter:
         """A writer into ``out_dir``; ``images`` ("copy", "link" or None, see ``IMAGE_MODES``)
-        for the formats whose writer takes images (labelme, COCO)."""
+        for the formats whose writer takes images (labelme, COCO); ``split`` (a folder name,
+        ``check_split``; None: the writer's default) for those that file by split (Cityscapes)."""
         if images not in IMAGE_MODES:
             raise ValueError(f"images={images!r}: choose copy, link or none")
+        if split is not None:
+            check_split(split)
         if self.writer is not None:
             writer = self.writer(classes, Path(out_dir), levels)
         else:
             writer = DatasetWriter(self.write, classes, Path(out_dir), levels)
         if writer.takes_images:
             writer.images = images
+        if writer.takes_split and split is not None:
+            writer.split = split
         return writer
 
     def export_items(self, items: Sequence[ExportItem], classes: ClassSet, out_dir: Path,
-                     levels: int = NUM_LEVELS, images: str | None = None) -> list[Path]:
+                     levels: int = NUM_LEVELS, images: str | None = None, split: str | None = None) -> list[Path]:
         """Write ``items`` into ``out_dir`` (``open_writer``, ``add`` each, ``finish``)."""
-        writer = self.open_writer(classes, out_dir, levels, images)
+        writer = self.open_writer(classes, out_dir, levels, images, split)
         paths: list[Path] = []
         for item in items:
             paths += writer.add(item)

@@ -10,7 +10,10 @@ Layout (Datumaro datumaro/plugins/data_formats/cityscapes.py ``CityscapesPath``)
     leftImg8bit/<split>/<city>/<stem>_leftImg8bit<ext>     the image, copied byte for byte
     label_colors.txt                                       custom classes only: "r g b name" per label
 
-``<split>`` is ``default``. File names follow cityscapesScripts (helpers/csHelpers.py
+``<split>`` is ``train`` unless the export names another (``qgn export --split``, the app's export
+dialog; ``base.check_split``): torchvision's ``Cityscapes`` and ``qgn.data.cityscapes`` read
+``train`` by default, and the cityscapesScripts, mmsegmentation and torchvision know the splits
+train, val and test (Datumaro takes any folder as a subset). File names follow cityscapesScripts (helpers/csHelpers.py
 ``getCsFileInfo``: ``<city>_<sequenceNb>_<frameNb>_<type>[_<type2>].<ext>``, the city also naming
 the folder): a Cityscapes stem (``frankfurt_000000_000294``) is kept; any other becomes
 ``<city>_000000_<frame>``, the city being the image's folder name in lower-case letters and digits
@@ -44,7 +47,7 @@ from .base import DatasetWriter, ExportItem, Format, out_file, png_bytes, read_r
 from .label_colors import label_colors_entries, label_order, read_label_colors, write_label_colors
 from .source import SourceDataset, SourceItem, classes_from_names, find_image, index_reader, inside_dataset
 
-SPLIT = "default"
+DEFAULT_SPLIT = "train"  # what Cityscapes readers open when told no split (see the module docstring)
 # Cityscapes label ids 0..33 (cityscapesScripts labels.py; Datumaro cityscapes.py CITYSCAPES_LABEL_MAP).
 LABEL_NAMES = (
     "unlabeled", "ego vehicle", "rectification border", "out of roi", "static", "dynamic", "ground", "road",
@@ -85,8 +88,11 @@ def city_of(stem: str) -> str:
 
 
 class CityscapesWriter(DatasetWriter):
+    takes_split = True
+
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)
+        self.split = DEFAULT_SPLIT
         official = official_label_ids(classes)
         self.trains = train_ids(classes) if official is not None else None
         self.label_colors: list[Path] = []
@@ -107,7 +113,7 @@ class CityscapesWriter(DatasetWriter):
     def add(self, item: ExportItem) -> list[Path]:
         city, core = self._name(item)
         written = self.label_colors + _write_item(item, self.classes, self.out_dir, self.ids, self.trains,
-                                                  self.colours, city, core)
+                                                  self.colours, self.split, city, core)
         self.label_colors = []
         return written
 
@@ -153,9 +159,9 @@ def _png_image(source: Path) -> bytes:
         return png_bytes(image.convert("RGB"))
 
 
-def _write_item(item: ExportItem, classes: ClassSet, out_dir: Path, ids, trains, colours, city: str,
+def _write_item(item: ExportItem, classes: ClassSet, out_dir: Path, ids, trains, colours, split: str, city: str,
                 core: str) -> list[Path]:
-    gt = out_dir / "gtFine" / SPLIT / city
+    gt = out_dir / "gtFine" / split / city
     lut = np.zeros(classes.num_classes + 1, np.int64)  # class id → label id; the last entry: void → 0
     lut[: classes.num_classes] = ids
     label_ids = lut[void_to(item.label, classes, classes.num_classes)]
@@ -175,7 +181,7 @@ def _write_item(item: ExportItem, classes: ClassSet, out_dir: Path, ids, trains,
                                                   indexed=False))
         written.append(path)
     if item.image is not None:
-        image = out_file(out_dir / "leftImg8bit" / SPLIT / city, f"{core}_leftImg8bit.png")
+        image = out_file(out_dir / "leftImg8bit" / split / city, f"{core}_leftImg8bit.png")
         atomic_write_bytes(image, _png_image(Path(item.image)))
         written.append(image)
     return written

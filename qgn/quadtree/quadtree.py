@@ -16,7 +16,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .tpyramid import COMPOSITE, NUM_LEVELS, TPyramid, build_tpyramid, code_dtype, merge_2x2
+from .tpyramid import COMPOSITE, NUM_LEVELS, TPyramid, build_tpyramid, code_dtype, label_to_codes, merge_2x2
 
 
 class QuadtreeError(ValueError):
@@ -218,3 +218,30 @@ class Quadtree:
         return np.lexsort((self.x, self.y, -self.level.astype(np.int64)))
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def image_leaves(
+    label: np.ndarray, num_classes: int, ignore_value: int | None = None, levels: int = NUM_LEVELS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The leaves of ``label``'s quadtree as a picture of the image shows them: (level, x, y, value)
+    arrays like ``Quadtree``'s, of the cells that overlap the (H, W) image, the padding up to the
+    root size taking no part in the merge.
+
+    The canonical ``Quadtree`` pads with VOID (right for files: lossless, one representation), so a
+    root cell straddling the right or bottom edge is composite wherever the image part is not void,
+    and splits into a strip of cells down to the edge. Here such a cell is one leaf when its part
+    inside the image is uniform. The label is padded by repeating its last row and column: the
+    padding inside any cell that overlaps the image copies pixels of that same cell, so the cell is
+    uniform exactly when its part inside the image is. Cells wholly in the padding are left out.
+    """
+    codes = label_to_codes(label, num_classes, ignore_value, levels)  # VOID-padded, 1-2 bytes a pixel
+    height, width = np.asarray(label).shape
+    codes[height:, :width] = codes[height - 1, :width]  # the padding repeats the last row and column,
+    codes[:, width:] = codes[:, width - 1:width]  # in place: no copy of the label at its own dtype
+    pyramid = [codes]
+    for _ in range(levels - 1):
+        pyramid.append(merge_2x2(pyramid[-1]))
+    tree = Quadtree.from_tpyramid(TPyramid(tuple(pyramid), num_classes, ignore_value, *codes.shape))
+    size = np.left_shift(1, tree.level.astype(np.int64))
+    inside = (tree.x.astype(np.int64) * size < width) & (tree.y.astype(np.int64) * size < height)
+    return tree.level[inside], tree.x[inside], tree.y[inside], tree.value[inside]

@@ -69,7 +69,8 @@ def cell_outlines_path(mask: np.ndarray, cell: int) -> QtGui.QPainterPath | None
 
 def leaf_grid_paths(level: np.ndarray, x: np.ndarray, y: np.ndarray, width: int, height: int) -> dict:
     """Outlines of quadtree leaves at their true size, one path per level: each leaf's top and left
-    edge (every boundary between two leaves is one of them; the image border is ``"border"``)."""
+    edge (every boundary between two leaves is one of them; the image border is ``"border"``), a
+    leaf across the right/bottom edge clipped there."""
     paths: dict = {}
     for lv in np.unique(level):
         sel = level == lv
@@ -77,8 +78,9 @@ def leaf_grid_paths(level: np.ndarray, x: np.ndarray, y: np.ndarray, width: int,
         x0, y0 = x[sel].astype(np.int64) * size, y[sel].astype(np.int64) * size
         keep = (x0 < width) & (y0 < height)
         x0, y0 = x0[keep], y0[keep]
-        xs = np.stack([x0, x0, x0 + size], axis=1).ravel()
-        ys = np.stack([y0 + size, y0, y0], axis=1).ravel()
+        x1, y1 = np.minimum(x0 + size, width), np.minimum(y0 + size, height)  # a cell across the edge ends there
+        xs = np.stack([x0, x0, x1], axis=1).ravel()
+        ys = np.stack([y1, y0, y0], axis=1).ravel()
         paths[int(lv)] = _path(xs, ys, np.tile(np.array([1, 1, 0]), len(x0)))
     border = QtGui.QPainterPath()
     border.addRect(0, 0, width, height)

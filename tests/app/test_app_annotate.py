@@ -51,8 +51,9 @@ def flood_region(label, x, y):
 
 
 def brute_force_leaves(label, num_classes, ignore, levels=6):
-    """Per level, the bool grid of quadtree leaves: a cell is a leaf when its pixels (padding to a
-    multiple of 32 counts as ignore) are all equal and it is a root cell or its parent is not."""
+    """Per level, the bool grid of quadtree leaves: a cell is a leaf when its pixels are all equal
+    and it is a root cell or its parent is not (for sizes that are multiples of 32, as here; cells
+    across the image's edge are test_app_edge_cells.py's)."""
     h, w = label.shape
     root = 1 << (levels - 1)
     ph, pw = -(-h // root) * root, -(-w // root) * root

@@ -111,19 +111,19 @@ def test_cityscapes_city_folders_script_names_and_png_images(project, tmp_path):
         assert re.fullmatch(r"\d{6}", parts[1]) and re.fullmatch(r"\d{6}", parts[2])
     assert all(p.suffix == ".png" and Image.open(p).format == "PNG" for p in images)
     assert {p.parent.name for p in masks} == {"streetphotos", "bonn"}
-    assert (root / "leftImg8bit" / "default" / "bonn" / "bonn_000001_000002_leftImg8bit.png").is_file()
+    assert (root / "leftImg8bit" / "train" / "bonn" / "bonn_000001_000002_leftImg8bit.png").is_file()
     rows = [line.split("\t") for line in (root / "image_names.tsv").read_text().splitlines()]
     assert rows[0] == ["cityscapes_name", "image"] and sorted(r[1] for r in rows[1:]) == ["b.jpg", "frame 01.jpg"]
     own = dict(rows[1:])
     # the PNG is the JPEG's pixels, and QGN's Cityscapes reader (what `qgn train` uses) pairs them
     from qgn.data.cityscapes import CityscapesDataset
 
-    dataset = CityscapesDataset(root, split="default")
+    dataset = CityscapesDataset(root)  # its default split, train, is the export's
     assert len(dataset) == 3
     for mask in masks:
         core = mask.name[: -len("_gtFine_labelIds.png")]
         source = project.images[0].path.parent / own.get(core, f"{core}.jpg")
-        png = root / "leftImg8bit" / "default" / mask.parent.name / f"{core}_leftImg8bit.png"
+        png = root / "leftImg8bit" / "train" / mask.parent.name / f"{core}_leftImg8bit.png"
         np.testing.assert_array_equal(np.asarray(Image.open(png)), np.asarray(Image.open(source).convert("RGB")))
         ids = read_label(mask)
         assert ids.shape == labels[source].shape

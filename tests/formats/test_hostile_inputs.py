@@ -393,7 +393,7 @@ def test_stale_temporaries_are_cleaned_where_commands_write(tmp_path, capsys, ru
         return tmp
 
     png_tmp = stale(tmp_path / "png")
-    deep_tmp = stale(tmp_path / "cs" / "gtFine" / "default" / "default")
+    deep_tmp = stale(tmp_path / "cs" / "gtFine" / "train" / "default")
     assert run_cli("export", tmp_path / "m.qgt", "--png", tmp_path / "png" / "m.png")[0] == 0
     assert run_cli("export", tmp_path / "m.qgt", "--format", "cityscapes", "--out", tmp_path / "cs")[0] == 0
     assert not png_tmp.exists() and not deep_tmp.exists()

@@ -85,13 +85,13 @@ def test_cityscapes_export_uses_official_ids_for_cityscapes_classes(tmp_path):
     image = tmp_path / "frankfurt_000000_000294.png"
     Image.new("RGB", (24, 16)).save(image)
     export_dataset([ExportItem(image.stem, train, image)], CITYSCAPES_CLASSES, tmp_path / "out", ["cityscapes"])
-    gt = tmp_path / "out" / "cityscapes" / "gtFine" / "default" / "frankfurt"
+    gt = tmp_path / "out" / "cityscapes" / "gtFine" / "train" / "frankfurt"
     official = {t: label_id for label_id, t, _, _ in CITYSCAPES_TRAIN_CLASSES}
     expected = np.vectorize(lambda t: official.get(int(t), 0))(train)
     np.testing.assert_array_equal(read_label(gt / f"{image.stem}_gtFine_labelIds.png"), expected)
     np.testing.assert_array_equal(read_label(gt / f"{image.stem}_gtFine_labelTrainIds.png"), train)
     assert not (tmp_path / "out" / "cityscapes" / "label_colors.txt").exists()
-    assert (tmp_path / "out" / "cityscapes" / "leftImg8bit" / "default" / "frankfurt"
+    assert (tmp_path / "out" / "cityscapes" / "leftImg8bit" / "train" / "frankfurt"
             / f"{image.stem}_leftImg8bit.png").read_bytes() == image.read_bytes()
     (item,) = scan_dataset(tmp_path / "out" / "cityscapes").items
     assert item.image is not None
@@ -105,13 +105,13 @@ def test_cityscapes_export_of_custom_classes_writes_label_colors(tmp_path):
     root = tmp_path / "cityscapes"
     assert (root / "label_colors.txt").read_text().splitlines() == [
         "0 0 0 background", "128 64 128 lane_mark", "220 220 0 curb", "70 130 180 puddle"]
-    ids = read_label(root / "gtFine" / "default" / "qgn" / "qgn_000000_000000_gtFine_labelIds.png")  # image_names.tsv: x
+    ids = read_label(root / "gtFine" / "train" / "qgn" / "qgn_000000_000000_gtFine_labelIds.png")  # image_names.tsv: x
     np.testing.assert_array_equal(ids, np.where(label == 255, 0, label + 1))
     assert not list(root.rglob("*labelTrainIds*"))
     np.testing.assert_array_equal(scan_dataset(root).items[0].read(custom), label)
     # Names that are all Cityscapes labels get Cityscapes' ids instead (road 7, traffic sign 20, sky 23).
     export_annotation(label, CLASSES, tmp_path / "cs", "x", ["cityscapes"])
-    ids = read_label(tmp_path / "cs" / "cityscapes" / "gtFine" / "default" / "qgn" / "qgn_000000_000000_gtFine_labelIds.png")
+    ids = read_label(tmp_path / "cs" / "cityscapes" / "gtFine" / "train" / "qgn" / "qgn_000000_000000_gtFine_labelIds.png")
     np.testing.assert_array_equal(ids, np.array([7, 20, 23] + [0] * 253)[label])
 
 

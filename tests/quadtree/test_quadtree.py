@@ -334,3 +334,51 @@ def test_label_from_quadtree_in_smallest_dtype(k, ignore, dtype):
         label[rng.random(label.shape) < 0.1] = ignore
     back = Quadtree.from_label(label, k, ignore, 4).to_label()
     assert back.dtype == dtype and np.array_equal(back, label)
+
+
+# --------------------------------------------------------------------------- leaves as the image shows them
+def ref_image_leaves(label: np.ndarray, levels: int) -> set:
+    """Cell by cell: a cell overlapping the image is a leaf when its part inside the image holds one
+    value and it is a root cell or its parent's part inside does not (the padding takes no part)."""
+    h, w = label.shape
+
+    def uniform(lv, x, y):
+        part = label[y << lv:(y + 1) << lv, x << lv:(x + 1) << lv]
+        return part.size > 0 and (part == part.flat[0]).all()
+
+    leaves = set()
+    for lv in range(levels):
+        for y in range(-(-h // (1 << lv))):
+            for x in range(-(-w // (1 << lv))):
+                if uniform(lv, x, y) and (lv == levels - 1 or not uniform(lv + 1, x // 2, y // 2)):
+                    leaves.add((lv, x, y, int(label[y << lv, x << lv]) + 1))
+    return leaves
+
+
+@HYP
+@given(st.integers(1, 70), st.integers(1, 70), st.integers(1, 3), st.integers(0, 2**32 - 1))
+@example(70, 100, 1, 0)  # a 100×70 map of one class: one leaf per root cell, straddlers included
+def test_image_leaves_ignore_the_padding(h, w, classes, seed):
+    from qgn.quadtree.quadtree import image_leaves
+
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(0, classes, (-(-h // 8), -(-w // 8)))
+    label = np.kron(blocks, np.ones((8, 8), np.int64))[:h, :w]  # blocky: leaves of several levels
+    label[rng.random((h, w)) < 0.02] = classes - 1
+    level, x, y, value = image_leaves(label, classes, levels=6)
+    got = set(zip(level.tolist(), x.tolist(), y.tolist(), value.tolist()))
+    assert len(got) == len(level) and got == ref_image_leaves(label, 6)
+    # they tile the image once, and where the size is a multiple of 32 they are the Quadtree's leaves
+    cover = np.zeros((h, w), int)
+    for lv, cx, cy, v in got:
+        cover[cy << lv:(cy + 1) << lv, cx << lv:(cx + 1) << lv] += 1
+        assert (label[cy << lv:(cy + 1) << lv, cx << lv:(cx + 1) << lv] == v - 1).all()
+    assert (cover == 1).all()
+    if classes == 1:
+        assert len(got) == -(-h // 32) * -(-w // 32)
+    crop = label[: h // 32 * 32, : w // 32 * 32]
+    if crop.size:
+        qt = Quadtree.from_label(crop, classes)
+        lv2, x2, y2, v2 = image_leaves(crop, classes, levels=6)
+        assert set(zip(lv2.tolist(), x2.tolist(), y2.tolist(), v2.tolist())) == set(
+            zip(qt.level.tolist(), qt.x.tolist(), qt.y.tolist(), qt.value.tolist()))
