@@ -479,11 +479,9 @@ def _traverse(height: int, width: int, levels: int, num_classes: int, coder) -> 
     model = _Model(num_classes)
     top = levels - 1
     ph, pw = padded_size(height, width, levels)
-    void, S, dt, none = model.void, model.S, model.dt, model.none
+    S = model.S
     grids: list[np.ndarray | None] = [None] * levels
     hist = np.zeros(S, np.int64)
-    w_same = (_W_EDGE,) * 4 + (_W_DIAG,) * 4
-    w_parent = (_W_PARENT_NEAR,) * 3 + (_W_PARENT_FAR,) * 5
     parent = None
     for lvl in range(top, -1, -1):
         gh, gw = ph >> lvl, pw >> lvl
@@ -494,83 +492,117 @@ def _traverse(height: int, width: int, levels: int, num_classes: int, coder) -> 
             cy, cx = np.nonzero(parent == COMPOSITE)
             if len(cy) == 0:
                 break  # no composite cell: nothing below is coded
-        # One flat buffer: this level's ringed grid K, the parent's ringed grid P, a constant 0
-        # (the "composite" candidate), so that all slots of a cell are one gather.
-        nK = (ih + 2) * (iw + 2)
-        if parent is not None:
-            pstride = parent.shape[1] + 2
-            buf = np.empty(nK + (parent.shape[0] + 2) * pstride + 1, dt)
-            P = buf[nK:-1].reshape(parent.shape[0] + 2, pstride)
-            P[1:-1, 1:-1] = parent
-            _set_ring(P, (gh >> 1, gw >> 1), void, none)
-        else:
-            buf = np.empty(nK + 1, dt)
-        buf[-1] = COMPOSITE
-        K = buf[:nK].reshape(ih + 2, iw + 2)
-        inner = K[1:-1, 1:-1]
-        if parent is None:
-            inner.fill(none)
-        else:  # cells under a non-composite parent are known: the parent's code
-            _upsample_into(inner, np.where(parent != COMPOSITE, parent, dt.type(none)))
-        _set_ring(K, (gh, gw), void, none)
-        zero_at = len(buf) - 1
-        stride = iw + 2
-        same_off = np.array([oy * stride + ox for oy, ox in _SAME], np.int64)
-        weights = w_same + ((w_parent if parent is not None else ()) + ((_W_COMPOSITE,) if lvl > 0 else ()))
-        m = len(weights)
-        weights = np.array(weights, np.float64)
+        lb = _LevelBuffer(model, parent, ih, iw, gh, gw, lvl)
         for phase, (dy, dx) in enumerate(_PHASES):
-            if parent is None:  # this phase's root cells in row-major order
-                rows, cols = np.arange(dy, ih, 2, dtype=np.int64), np.arange(dx, iw, 2, dtype=np.int64)
-                yy, xx = np.repeat(rows, len(cols)), np.tile(cols, len(rows))
-            else:
-                yy, xx = 2 * cy + dy, 2 * cx + dx
-                inside = (yy < ih) & (xx < iw)
-                if not inside.all():
-                    yy, xx = yy[inside], xx[inside]
+            yy, xx = _phase_cells(parent, cy, cx, dy, dx, ih, iw)
             n = len(yy)
             if n == 0:
                 continue
             coder.reserve(n)  # the decoder refuses cells its streams cannot hold, before any work
             yy = yy.astype(np.int64)
             xx = xx.astype(np.int64)
-            base = (yy + 1) * stride + (xx + 1)
-            order_F = np.argsort(-hist, kind="stable")
-            if lvl == 0:
-                order_F = order_F[order_F != COMPOSITE]
-            posF = np.full(S, S, np.int64)
-            posF[order_F] = np.arange(len(order_F))
-            if parent is not None:
-                sy, sx = (1 if dy else -1), (1 if dx else -1)
-                poffs = [(0, sx), (sy, 0), (sy, sx), (-sy, -sx), (-sy, 0), (0, -sx), (-sy, sx), (sy, -sx)]
-                parent_off = np.array([nK + oy * pstride + ox for oy, ox in poffs], np.int64)
-                pbase = ((yy >> 1) + 1) * pstride + ((xx >> 1) + 1)
-            chunks, ctx = [], []
-            for start in range(0, n, _CHUNK):  # bounded temporary memory for huge phases
-                sl = slice(start, start + _CHUNK)
-                cn = len(base[sl])
-                index = np.empty((cn, m), np.int64)
-                index[:, :8] = base[sl, None] + same_off
-                if parent is not None:
-                    index[:, 8:16] = pbase[sl, None] + parent_off
-                if lvl > 0:
-                    index[:, m - 1] = zero_at
-                C = buf[index]
-                excluded = None
-                if parent is not None and phase == 3:
-                    # siblings N, NE, E are known: canonical form excludes their common class
-                    n_, ne, e = C[:, 1], C[:, 5], C[:, 2]
-                    same3 = (n_ == ne) & (n_ == e) & (n_ != COMPOSITE)
-                    excluded = np.where(same3, n_.astype(np.int64), -1)
-                cands = _Candidates(model, C, weights, lvl, posF, excluded)
-                chunks.append((sl, cands))
-                ctx.append(cands.context(C[:, :8]))
-            ctx = np.concatenate(ctx) if len(ctx) > 1 else ctx[0]
+            base = (yy + 1) * lb.stride + (xx + 1)
+            order_F, posF = _frequency_order(hist, lvl, S)
+            chunks, ctx = lb.candidates(yy, xx, base, phase, dy, dx, posF)
             values = coder.phase(lvl, yy, xx, chunks, ctx, posF, order_F)
-            buf[base] = values
+            lb.buf[base] = values
             hist += np.bincount(values, minlength=S)
-        grids[lvl] = parent = inner
+            del chunks, ctx  # not alive beside the next phase's: they can be the largest temporaries
+        grids[lvl] = parent = lb.inner
     return grids
+
+
+def _phase_cells(parent, cy, cx, dy: int, dx: int, ih: int, iw: int) -> tuple[np.ndarray, np.ndarray]:
+    """The cells (yy, xx) of phase (dy, dx) that touch the image: at the root every such cell in
+    row-major order, below it the (dy, dx) child of each composite parent cell (cy, cx)."""
+    if parent is None:  # this phase's root cells in row-major order
+        rows, cols = np.arange(dy, ih, 2, dtype=np.int64), np.arange(dx, iw, 2, dtype=np.int64)
+        return np.repeat(rows, len(cols)), np.tile(cols, len(rows))
+    yy, xx = 2 * cy + dy, 2 * cx + dx
+    inside = (yy < ih) & (xx < iw)
+    if not inside.all():
+        yy, xx = yy[inside], xx[inside]
+    return yy, xx
+
+
+def _frequency_order(hist: np.ndarray, lvl: int, S: int) -> tuple[np.ndarray, np.ndarray]:
+    """The codes by how often they were coded so far, most frequent first (ties: lower code
+    first; no composite at level 0), and each code's position in that order (``S`` if absent)."""
+    order_F = np.argsort(-hist, kind="stable")
+    if lvl == 0:
+        order_F = order_F[order_F != COMPOSITE]
+    posF = np.full(S, S, np.int64)
+    posF[order_F] = np.arange(len(order_F))
+    return order_F, posF
+
+
+class _LevelBuffer:
+    """One level's coding state: a flat buffer holding this level's ringed grid K, the parent's
+    ringed grid P and a constant COMPOSITE (the "composite" candidate), so that all context slots
+    of a cell are one gather. ``inner`` is K without its ring: the level's codes, filled in as its
+    cells are coded (those under a non-composite parent are known from the start)."""
+
+    def __init__(self, model: _Model, parent: np.ndarray | None, ih: int, iw: int, gh: int, gw: int, lvl: int):
+        void, dt, none = model.void, model.dt, model.none
+        self.model, self.parent, self.lvl = model, parent, lvl
+        nK = (ih + 2) * (iw + 2)
+        if parent is not None:
+            self.pstride = parent.shape[1] + 2
+            buf = np.empty(nK + (parent.shape[0] + 2) * self.pstride + 1, dt)
+            P = buf[nK:-1].reshape(parent.shape[0] + 2, self.pstride)
+            P[1:-1, 1:-1] = parent
+            _set_ring(P, (gh >> 1, gw >> 1), void, none)
+        else:
+            buf = np.empty(nK + 1, dt)
+        buf[-1] = COMPOSITE
+        K = buf[:nK].reshape(ih + 2, iw + 2)
+        self.inner = K[1:-1, 1:-1]
+        if parent is None:
+            self.inner.fill(none)
+        else:  # cells under a non-composite parent are known: the parent's code
+            _upsample_into(self.inner, np.where(parent != COMPOSITE, parent, dt.type(none)))
+        _set_ring(K, (gh, gw), void, none)
+        self.buf, self.nK = buf, nK
+        self.zero_at = len(buf) - 1
+        self.stride = iw + 2
+        self.same_off = np.array([oy * self.stride + ox for oy, ox in _SAME], np.int64)
+        w_same = (_W_EDGE,) * 4 + (_W_DIAG,) * 4
+        w_parent = (_W_PARENT_NEAR,) * 3 + (_W_PARENT_FAR,) * 5
+        weights = w_same + ((w_parent if parent is not None else ()) + ((_W_COMPOSITE,) if lvl > 0 else ()))
+        self.m = len(weights)
+        self.weights = np.array(weights, np.float64)
+
+    def candidates(self, yy, xx, base, phase: int, dy: int, dx: int, posF: np.ndarray) -> tuple[list, np.ndarray]:
+        """The candidate lists of the phase's cells (at flat positions ``base``), chunk by chunk to
+        bound temporary memory, as [(slice, _Candidates)], and their contexts, concatenated."""
+        parent, lvl, m = self.parent, self.lvl, self.m
+        if parent is not None:
+            pstride = self.pstride
+            sy, sx = (1 if dy else -1), (1 if dx else -1)
+            poffs = [(0, sx), (sy, 0), (sy, sx), (-sy, -sx), (-sy, 0), (0, -sx), (-sy, sx), (sy, -sx)]
+            parent_off = np.array([self.nK + oy * pstride + ox for oy, ox in poffs], np.int64)
+            pbase = ((yy >> 1) + 1) * pstride + ((xx >> 1) + 1)
+        chunks, ctx = [], []
+        for start in range(0, len(yy), _CHUNK):  # bounded temporary memory for huge phases
+            sl = slice(start, start + _CHUNK)
+            cn = len(base[sl])
+            index = np.empty((cn, m), np.int64)
+            index[:, :8] = base[sl, None] + self.same_off
+            if parent is not None:
+                index[:, 8:16] = pbase[sl, None] + parent_off
+            if lvl > 0:
+                index[:, m - 1] = self.zero_at
+            C = self.buf[index]
+            excluded = None
+            if parent is not None and phase == 3:
+                # siblings N, NE, E are known: canonical form excludes their common class
+                n_, ne, e = C[:, 1], C[:, 5], C[:, 2]
+                same3 = (n_ == ne) & (n_ == e) & (n_ != COMPOSITE)
+                excluded = np.where(same3, n_.astype(np.int64), -1)
+            cands = _Candidates(self.model, C, self.weights, lvl, posF, excluded)
+            chunks.append((sl, cands))
+            ctx.append(cands.context(C[:, :8]))
+        return chunks, (np.concatenate(ctx) if len(ctx) > 1 else ctx[0])
 
 
 class _Encoder:
