@@ -703,12 +703,25 @@ def _decode_tree(raw: bytes, height: int, width: int, levels: int, num_classes: 
     _check_bits(b_bytes, dec.ib, "B")
     if dec.ic != len(c_vals):
         raise QgtFormatError("corrupt tree: trailing data after the tree")
-    # Leaves: uniform cells that are roots or children of composite cells; children beyond the
-    # stored grids lie wholly in the padding and are VOID leaves.
+    lv, xs, ys, vs = _leaves(grids, top, num_classes)
+    qt = Quadtree(
+        _join(lv), _join(xs), _join(ys), _join(vs), levels, num_classes, ignore, height, width,
+    )
+    del lv, xs, ys, vs, grids, dec, a_bits, b_bits, c_vals  # only the leaves stay while validating
+    try:
+        qt.validate()
+    except QuadtreeError as exc:
+        raise QgtFormatError(f"corrupt tree: {exc}") from None
+    return qt
+
+
+def _leaves(grids: list[np.ndarray | None], top: int, num_classes: int) -> tuple[list, list, list, list]:
+    """The leaves of the decoded levels, level by level from ``top``, as lists of arrays of their
+    levels (uint8), x and y (int32) and values: the uniform cells that are roots or children of
+    composite cells; children beyond the stored grids lie wholly in the padding and are VOID leaves."""
     void = num_classes + 1
     vdt = code_dtype(num_classes)
     lv, xs, ys, vs = [], [], [], []
-    g = None
     gh, gw = grids[top].shape
     y, x = np.divmod(np.arange(gh * gw, dtype=np.int32), np.int32(gw))  # the roots, row-major, int32
     for l in range(top, -1, -1):
@@ -738,15 +751,7 @@ def _decode_tree(raw: bytes, height: int, width: int, levels: int, num_classes: 
         y = (2 * cy[:, None] + np.array([0, 0, 1, 1], np.int32)).ravel()
         x = (2 * cx[:, None] + np.array([0, 1, 0, 1], np.int32)).ravel()
         del v, leaf
-    qt = Quadtree(
-        _join(lv), _join(xs), _join(ys), _join(vs), levels, num_classes, ignore, height, width,
-    )
-    del lv, xs, ys, vs, grids, dec, a_bits, b_bits, c_vals, g  # only the leaves stay while validating
-    try:
-        qt.validate()
-    except QuadtreeError as exc:
-        raise QgtFormatError(f"corrupt tree: {exc}") from None
-    return qt
+    return lv, xs, ys, vs
 
 
 # ---------------------------------------------------------------------------------------- classes
@@ -868,48 +873,11 @@ def decode_qgt(data: bytes, *, max_pixels: int | None = None) -> tuple[Quadtree,
         data = bytes(data)
     except TypeError:
         raise QgtFormatError(f"expected bytes, got {type(data).__name__}") from None
-    if len(data) < 4 or data[:4] != MAGIC:
-        if len(data) < 4 and MAGIC.startswith(data):
-            raise QgtFormatError(f"truncated: only {len(data)} bytes (not even the magic number)")
-        raise QgtFormatError("not a .qgt file (bad magic number)")
-    if len(data) < 6:
-        raise QgtFormatError(f"truncated: only {len(data)} bytes")
-    version = data[4]
-    if version > VERSION:
-        raise QgtFormatError(
-            f"this file is .qgt version {version}; this reader supports up to version {VERSION} (upgrade qgn)"
-        )
-    if version < 1:
-        raise QgtFormatError(f"corrupt: invalid version {version}")
+    _check_magic_and_version(data)
     r = _Reader(data, len(data) - 4)
     r.pos = 5
-    flags = r.u8("flags")
-    if flags & ~(_FLAG_IGNORE | _FLAG_CLASSES):
-        raise QgtFormatError(f"corrupt: unknown flags 0x{flags:02x}")
-    height = r.varint("height")
-    width = r.varint("width")
-    levels = r.varint("levels")
-    num_classes = r.varint("number of classes")
-    if height < 1 or width < 1:
-        raise QgtFormatError(f"corrupt: invalid size {height}x{width}")
-    if not 1 <= levels <= MAX_LEVELS:
-        raise QgtFormatError(f"corrupt: {levels} levels (the format allows 1..{MAX_LEVELS})")
-    if not 1 <= num_classes <= MAX_CLASSES:
-        raise QgtFormatError(f"corrupt: {num_classes} classes (the format allows 1..{MAX_CLASSES})")
-    if max_pixels is None:  # the one pixel limit of every reader first: its message names QGN_MAX_PIXELS
-        from ..imagefile import check_pixels
-
-        try:
-            check_pixels(width, height, "the file's label map")
-        except ValueError as exc:
-            raise QgtFormatError(str(exc)) from None
-    ph, pw = padded_size(height, width, levels)
-    limit = padded_limit() if max_pixels is None else max_pixels
-    if ph * pw > limit:
-        raise QgtFormatError(
-            f"the file claims a {width}x{height} label map ({ph}x{pw} padded for {levels} levels), "
-            f"more than max_pixels={limit} padded pixels (twice QGN_MAX_PIXELS, at least 2**27); use fewer levels"
-        )
+    flags, height, width, levels, num_classes = _read_header(r)
+    _check_size(height, width, levels, max_pixels)
     ignore = _unzigzag(r.varint("ignore value")) if flags & _FLAG_IGNORE else None
     class_block = _read_block_header(r, "class block") if flags & _FLAG_CLASSES else None
     tree_block = _read_block_header(r, "tree block")
@@ -930,6 +898,60 @@ def decode_qgt(data: bytes, *, max_pixels: int | None = None) -> tuple[Quadtree,
     except (ValueError, IndexError, OverflowError) as exc:  # defensive: never leak these
         raise QgtFormatError(f"corrupt tree: {exc}") from None
     return qt, classes
+
+
+def _check_magic_and_version(data: bytes) -> None:
+    """The magic number, at least the six bytes up to the flags, and a version this reader supports."""
+    if len(data) < 4 or data[:4] != MAGIC:
+        if len(data) < 4 and MAGIC.startswith(data):
+            raise QgtFormatError(f"truncated: only {len(data)} bytes (not even the magic number)")
+        raise QgtFormatError("not a .qgt file (bad magic number)")
+    if len(data) < 6:
+        raise QgtFormatError(f"truncated: only {len(data)} bytes")
+    version = data[4]
+    if version > VERSION:
+        raise QgtFormatError(
+            f"this file is .qgt version {version}; this reader supports up to version {VERSION} (upgrade qgn)"
+        )
+    if version < 1:
+        raise QgtFormatError(f"corrupt: invalid version {version}")
+
+
+def _read_header(r: _Reader) -> tuple[int, int, int, int, int]:
+    """(flags, height, width, levels, number of classes), each checked against the format's bounds."""
+    flags = r.u8("flags")
+    if flags & ~(_FLAG_IGNORE | _FLAG_CLASSES):
+        raise QgtFormatError(f"corrupt: unknown flags 0x{flags:02x}")
+    height = r.varint("height")
+    width = r.varint("width")
+    levels = r.varint("levels")
+    num_classes = r.varint("number of classes")
+    if height < 1 or width < 1:
+        raise QgtFormatError(f"corrupt: invalid size {height}x{width}")
+    if not 1 <= levels <= MAX_LEVELS:
+        raise QgtFormatError(f"corrupt: {levels} levels (the format allows 1..{MAX_LEVELS})")
+    if not 1 <= num_classes <= MAX_CLASSES:
+        raise QgtFormatError(f"corrupt: {num_classes} classes (the format allows 1..{MAX_CLASSES})")
+    return flags, height, width, levels, num_classes
+
+
+def _check_size(height: int, width: int, levels: int, max_pixels: int | None) -> None:
+    """Refuse a claimed size beyond the readers' pixel limit (when ``max_pixels`` is None) or a padded
+    size beyond ``max_pixels`` (default ``padded_limit()``), before anything is allocated for it."""
+    if max_pixels is None:  # the one pixel limit of every reader first: its message names QGN_MAX_PIXELS
+        from ..imagefile import check_pixels
+
+        try:
+            check_pixels(width, height, "the file's label map")
+        except ValueError as exc:
+            raise QgtFormatError(str(exc)) from None
+    ph, pw = padded_size(height, width, levels)
+    limit = padded_limit() if max_pixels is None else max_pixels
+    if ph * pw > limit:
+        raise QgtFormatError(
+            f"the file claims a {width}x{height} label map ({ph}x{pw} padded for {levels} levels), "
+            f"more than max_pixels={limit} padded pixels (twice QGN_MAX_PIXELS, at least 2**27); use fewer levels"
+        )
 
 
 def write_qgt(path: str | os.PathLike, qt: Quadtree, classes: ClassSet | None = None) -> None:
