@@ -311,71 +311,89 @@ class _Candidates:
 
     def __init__(self, model: "_Model", C: np.ndarray, weights: np.ndarray, level: int, posF: np.ndarray,
                  excluded: np.ndarray | None):
-        n, m = C.shape
+        n = C.shape[0]
         S = model.S
         self.n, self.S = n, S
         tie = S - 1 - posF  # larger for codes earlier in F
         self.dense = model.dense
         if self.dense:
-            # key = score * S + tie: candidates (score > 0) are exactly the codes with key >= S,
-            # ordered by score, then by F; the others keep key = tie < S (fallback order).
-            col = (model.lut0 if level == 0 else model.lut)[C]  # code, or S for unknown / impossible
-            col += (np.arange(n, dtype=np.int64) * (S + 1))[:, None]
-            w = np.broadcast_to(weights, (n, m)).reshape(-1)
-            score = np.bincount(col.ravel(), weights=w, minlength=n * (S + 1)).reshape(n, S + 1)[:, :S]
-            key = score * S
-            key += tie
-            if excluded is not None:
-                ex = np.flatnonzero(excluded >= 0)
-                key[ex, excluded[ex]] = tie[excluded[ex]]
-            self.key = key
-            nc = np.count_nonzero(key >= S, axis=1)
-            rows = np.arange(n)
-            top1 = np.argmax(key, axis=1)
-            k1 = key[rows, top1]
-            key[rows, top1] = -1.0
-            top2 = np.argmax(key, axis=1)
-            key[rows, top1] = k1
-            self.top1 = np.where(nc >= 1, top1, -1)
-            self.top2 = np.where(nc >= 2, top2, -1)
+            nc = self._score_table(model, C, weights, level, excluded, tie)
         else:
-            Ci = C.astype(np.int64)
-            valid = Ci != model.none
-            if level == 0:
-                valid &= Ci != COMPOSITE
-            rows = np.broadcast_to(np.arange(n, dtype=np.int64)[:, None], (n, m))[valid]
-            key = rows * S + Ci[valid]
-            wts = np.broadcast_to(weights, (n, m))[valid]
-            order = np.argsort(key, kind="stable")
-            ks = key[order]
-            if len(ks):
-                start = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
-                gscore = np.add.reduceat(wts[order], start)
-            else:
-                start = np.zeros(0, np.int64)
-                gscore = np.zeros(0)
-            gkey = ks[start]
-            grow, gval = gkey // S, gkey % S
-            if excluded is not None:
-                gscore = np.where(gval == excluded[grow], 0, gscore)
-            keep = gscore > 0
-            grow, gval, gscore = grow[keep], gval[keep], gscore[keep]
-            o2 = np.lexsort((-tie[gval], -gscore, grow))
-            self.grow, self.gval = grow[o2], gval[o2]
-            nc = np.bincount(self.grow, minlength=n)
-            self.rstart = np.cumsum(nc) - nc
-            self.gpos = np.arange(len(self.grow)) - self.rstart[self.grow]
-            self.top1 = np.full(n, -1, np.int64)
-            self.top2 = np.full(n, -1, np.int64)
-            first, second = self.gpos == 0, self.gpos == 1
-            self.top1[self.grow[first]] = self.gval[first]
-            self.top2[self.grow[second]] = self.gval[second]
+            nc = self._score_groups(model, C, weights, level, excluded, tie)
         # Kept for the whole phase (the decoder needs every chunk's lists once the ranks are known):
         # small dtypes, exact — dense keys are at most 45 * 64 + 63, codes and counts fit int32.
         small = np.int16 if self.dense else np.int32
         if self.dense:
             self.key = self.key.astype(np.int16)
         self.top1, self.top2, self.nc = self.top1.astype(small), self.top2.astype(small), nc.astype(small)
+
+    def _score_table(self, model: "_Model", C: np.ndarray, weights: np.ndarray, level: int,
+                     excluded: np.ndarray | None, tie: np.ndarray) -> np.ndarray:
+        """Small alphabets: a dense (n, S) key table; sets ``key``, ``top1``, ``top2``; returns the
+        number of candidates of each cell."""
+        n, m = C.shape
+        S = self.S
+        # key = score * S + tie: candidates (score > 0) are exactly the codes with key >= S,
+        # ordered by score, then by F; the others keep key = tie < S (fallback order).
+        col = (model.lut0 if level == 0 else model.lut)[C]  # code, or S for unknown / impossible
+        col += (np.arange(n, dtype=np.int64) * (S + 1))[:, None]
+        w = np.broadcast_to(weights, (n, m)).reshape(-1)
+        score = np.bincount(col.ravel(), weights=w, minlength=n * (S + 1)).reshape(n, S + 1)[:, :S]
+        key = score * S
+        key += tie
+        if excluded is not None:
+            ex = np.flatnonzero(excluded >= 0)
+            key[ex, excluded[ex]] = tie[excluded[ex]]
+        self.key = key
+        nc = np.count_nonzero(key >= S, axis=1)
+        rows = np.arange(n)
+        top1 = np.argmax(key, axis=1)
+        k1 = key[rows, top1]
+        key[rows, top1] = -1.0
+        top2 = np.argmax(key, axis=1)
+        key[rows, top1] = k1
+        self.top1 = np.where(nc >= 1, top1, -1)
+        self.top2 = np.where(nc >= 2, top2, -1)
+        return nc
+
+    def _score_groups(self, model: "_Model", C: np.ndarray, weights: np.ndarray, level: int,
+                      excluded: np.ndarray | None, tie: np.ndarray) -> np.ndarray:
+        """Large alphabets: sorted (cell, code) groups; sets ``grow``, ``gval``, ``rstart``, ``gpos``,
+        ``top1``, ``top2``; returns the number of candidates of each cell."""
+        n, m = C.shape
+        S = self.S
+        Ci = C.astype(np.int64)
+        valid = Ci != model.none
+        if level == 0:
+            valid &= Ci != COMPOSITE
+        rows = np.broadcast_to(np.arange(n, dtype=np.int64)[:, None], (n, m))[valid]
+        key = rows * S + Ci[valid]
+        wts = np.broadcast_to(weights, (n, m))[valid]
+        order = np.argsort(key, kind="stable")
+        ks = key[order]
+        if len(ks):
+            start = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+            gscore = np.add.reduceat(wts[order], start)
+        else:
+            start = np.zeros(0, np.int64)
+            gscore = np.zeros(0)
+        gkey = ks[start]
+        grow, gval = gkey // S, gkey % S
+        if excluded is not None:
+            gscore = np.where(gval == excluded[grow], 0, gscore)
+        keep = gscore > 0
+        grow, gval, gscore = grow[keep], gval[keep], gscore[keep]
+        o2 = np.lexsort((-tie[gval], -gscore, grow))
+        self.grow, self.gval = grow[o2], gval[o2]
+        nc = np.bincount(self.grow, minlength=n)
+        self.rstart = np.cumsum(nc) - nc
+        self.gpos = np.arange(len(self.grow)) - self.rstart[self.grow]
+        self.top1 = np.full(n, -1, np.int64)
+        self.top2 = np.full(n, -1, np.int64)
+        first, second = self.gpos == 0, self.gpos == 1
+        self.top1[self.grow[first]] = self.gval[first]
+        self.top2[self.grow[second]] = self.gval[second]
+        return nc
 
     def ranks(self, values: np.ndarray, posF: np.ndarray) -> np.ndarray:
         """Encoder: the rank of each cell's true code."""
