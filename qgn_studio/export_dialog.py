@@ -28,14 +28,37 @@ class ExportDialog(QtWidgets.QDialog):
 
     def __init__(self, projects, parent=None):
         super().__init__(parent)
-        from qgn.formats import FORMATS
-
         self.projects = projects
         project = projects.project
         self.setWindowTitle("Export annotations")
         self.setMinimumWidth(640)
+        # Built in this order (top to bottom) so the tab order is unchanged.
+        intro = self._intro(project)
+        formats_box = self._formats_box()
+        folder_row = self._folder_row(project)
+        images_row = self._images_row()
+        self._build_progress_and_buttons()
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(formats_box)
+        layout.addLayout(folder_row)
+        layout.addLayout(images_row)
+        layout.addWidget(self.only_done)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.log)
+        layout.addWidget(self.buttons)
+        self._progress = _Progress(self)
+        self._progress.step.connect(self._step)
+        self.running = False
+        self.written: list[Path] = []
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ construction
+    def _intro(self, project) -> QtWidgets.QLabel:
+        """What will be exported: the project, its image count and how many are annotated (unsaved edits
+        counted, since they are saved first)."""
         annotated = {im.key for im in project.annotated()}
-        for doc in projects.unsaved():  # saved first; untouched maps from browsing are not annotations
+        for doc in self.projects.unsaved():  # saved first; untouched maps from browsing are not annotations
             try:
                 annotated.add(project.image_for(doc.path).key)
             except KeyError:
@@ -45,6 +68,12 @@ class ExportDialog(QtWidgets.QDialog):
             f"{len(annotated)} annotated. Unsaved edits are saved first; files go to "
             "<i>folder/format/</i>, named after the images.")
         intro.setWordWrap(True)
+        return intro
+
+    def _formats_box(self) -> QtWidgets.QGroupBox:
+        """One checkbox per format of ``qgn.formats.FORMATS`` beside its description (``self.checks``)."""
+        from qgn.formats import FORMATS
+
         self.checks: dict[str, QtWidgets.QCheckBox] = {}
         formats_box = QtWidgets.QGroupBox("Formats")
         formats_layout = QtWidgets.QGridLayout(formats_box)
@@ -60,6 +89,10 @@ class ExportDialog(QtWidgets.QDialog):
             formats_layout.addWidget(check, row, 0, QtCore.Qt.AlignmentFlag.AlignTop)
             formats_layout.addWidget(text, row, 1)
             self.checks[name] = check
+        return formats_box
+
+    def _folder_row(self, project) -> QtWidgets.QHBoxLayout:
+        """"Into" the export folder (default ``<project>/export``) and Browse…."""
         self.folder = QtWidgets.QLineEdit(str(project.root / "export"))
         self.folder.textChanged.connect(self._update_buttons)
         browse = QtWidgets.QPushButton("Browse…")
@@ -68,6 +101,10 @@ class ExportDialog(QtWidgets.QDialog):
         folder_row.addWidget(QtWidgets.QLabel("Into"))
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(browse)
+        return folder_row
+
+    def _images_row(self) -> QtWidgets.QHBoxLayout:
+        """Only-done switch, and whether the images are referenced, copied or linked."""
         self.only_done = QtWidgets.QCheckBox("Only images marked done")
         self.images = QtWidgets.QComboBox()
         for text, mode in (("Reference the images where they are", None), ("Copy the images into the export", "copy"),
@@ -92,6 +129,10 @@ class ExportDialog(QtWidgets.QDialog):
         images_row.addWidget(self.split)
         self.checks["cityscapes"].toggled.connect(self._update_split)
         self._update_split()
+        return images_row
+
+    def _build_progress_and_buttons(self) -> None:
+        """The progress bar, the log line, Export and Close."""
         self.progress = QtWidgets.QProgressBar()
         self.progress.setValue(0)
         self.log = QtWidgets.QLabel("")
@@ -102,20 +143,6 @@ class ExportDialog(QtWidgets.QDialog):
         self.close_button = self.buttons.addButton(QtWidgets.QDialogButtonBox.StandardButton.Close)
         self.export_button.clicked.connect(self.start)
         self.close_button.clicked.connect(self.reject)
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addWidget(formats_box)
-        layout.addLayout(folder_row)
-        layout.addLayout(images_row)
-        layout.addWidget(self.only_done)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.log)
-        layout.addWidget(self.buttons)
-        self._progress = _Progress(self)
-        self._progress.step.connect(self._step)
-        self.running = False
-        self.written: list[Path] = []
-        self._update_buttons()
 
     def formats(self) -> list[str]:
         return [name for name, check in self.checks.items() if check.isChecked()]

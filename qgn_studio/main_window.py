@@ -263,8 +263,22 @@ class MainWindow(QtWidgets.QMainWindow):
         return action
 
     def _menus(self) -> None:
+        """The menu bar, menu by menu, and the main toolbar (this order is the shortcut help's order)."""
         bar = self.menuBar()
-        file = bar.addMenu("&File")
+        self._file_menu(bar.addMenu("&File"))
+        image = bar.addMenu("&Image")
+        self._image_menu(image)
+        self._view_menu(bar.addMenu("&View"))
+        self._layers_menu(bar.addMenu("&Layers"))
+        self._explore_menu(bar.addMenu("E&xplore"))
+        self.annotator.build_actions(self._action, bar.addMenu("A&nnotate"), self.actions)
+        self.uncertainty_order.build_actions(self._action, image)
+        self._model_menu(bar.addMenu("&Model"))
+        self._help_menu(bar.addMenu("&Help"))
+        self._main_toolbar()
+
+    def _file_menu(self, file: QtWidgets.QMenu) -> None:
+        """Opening images, folders, models and projects; saving, import, export, screenshot, quit."""
         self._action(file, "&Open images…", self.open_images_dialog, QtGui.QKeySequence.StandardKey.Open)
         self._action(file, "Open &folder…", self.open_folder_dialog, "Ctrl+Shift+O")
         self._action(file, "Open &model…", self.open_model_dialog, "Ctrl+M")
@@ -290,13 +304,15 @@ class MainWindow(QtWidgets.QMainWindow):
         file.addSeparator()
         self._action(file, "&Quit", self.close, QtGui.QKeySequence.StandardKey.Quit)
 
-        image = bar.addMenu("&Image")
+    def _image_menu(self, image: QtWidgets.QMenu) -> None:
+        """Next / previous image and removing images (the uncertainty order adds its own entries after)."""
         self._action(image, "&Next image", lambda: self.step_image(1), ["PgDown", "N"])
         self._action(image, "&Previous image", lambda: self.step_image(-1), ["PgUp", "P"])
         self._action(image, "&Remove from the list…", self.remove_current_images, "Ctrl+Del",
                      tip="Take the selected images out of the list and the project (their annotations are kept)")
 
-        view = bar.addMenu("&View")
+    def _view_menu(self, view: QtWidgets.QMenu) -> None:
+        """Zoom and the docks' show/hide switches."""
         self._action(view, "&Fit to window", self.canvas.fit, ["F", "Home"])
         self._action(view, "&Actual size (1:1)", self.canvas.actual_size, "Ctrl+1")
         self._action(view, "Zoom &in", lambda: self.canvas.zoom(1.25), ["+", "="])
@@ -307,7 +323,8 @@ class MainWindow(QtWidgets.QMainWindow):
         for dock in (self.images_dock, self.layers_dock, self.explore_dock, self.annotate_dock, self.finetune_dock):
             view.addAction(dock.toggleViewAction())
 
-        layers = bar.addMenu("&Layers")
+    def _layers_menu(self, layers: QtWidgets.QMenu) -> None:
+        """One checkable "Show …" per canvas layer (``self.layer_actions`` by layer key)."""
         self.layer_actions: dict[str, QtGui.QAction] = {}
         for key, layer in self.canvas.layers.items():
             keys = LAYER_KEYS.get(key) or (f"Alt+{key[1]}" if key.startswith("q") else ())
@@ -316,7 +333,8 @@ class MainWindow(QtWidgets.QMainWindow):
             action.setChecked(layer.visible)
             self.layer_actions[key] = action
 
-        explore = bar.addMenu("E&xplore")
+    def _explore_menu(self, explore: QtWidgets.QMenu) -> None:
+        """Depth (by level and by step), the propagation rule, and τ."""
         for level in LEVELS:
             self._action(explore, f"Depth Q{level}", self._depth_setter(level), str(level))
         self._action(explore, "Coarser (depth +1)", lambda: self._depth_step(1), "[")
@@ -328,17 +346,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(explore, "τ −0.05", lambda: self._tau_step(-0.05), ",")
         self._action(explore, "τ +0.05", lambda: self._tau_step(0.05), ".")
 
-        self.annotator.build_actions(self._action, bar.addMenu("A&nnotate"), self.actions)
-        self.uncertainty_order.build_actions(self._action, image)
-
-        model = bar.addMenu("&Model")
+    def _model_menu(self, model: QtWidgets.QMenu) -> None:
+        """Cancel, fine-tune, the bundled models, the device and the resolution."""
         self._action(model, "&Cancel computation", self.cancel, "Esc")
         self._action(model, "&Fine-tune on corrections…", self.show_finetune,
                      tip="Train the model a few hundred steps on the corrected images, compare, keep or revert")
         self.bundled_menu = model.addMenu("&Bundled models")
         self.bundled_menu.aboutToShow.connect(self._fill_bundled_menu)
         self._fill_bundled_menu()
-        device_menu = model.addMenu("&Device")
+        self._device_menu(model.addMenu("&Device"))
+        self._resolution_menu(model.addMenu("&Resolution"))
+
+    def _device_menu(self, device_menu: QtWidgets.QMenu) -> None:
+        """Automatic / CPU / CUDA, one checked (``self.device_actions`` by choice); CUDA off until looked for."""
         self.device_actions: dict[str, QtGui.QAction] = {}
         group = QtGui.QActionGroup(self)
         for choice, text in (("auto", "Automatic (CUDA when available)"), ("cpu", "CPU"), ("cuda", "CUDA")):
@@ -347,7 +367,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.device_actions[choice] = action
         self.device_actions["auto"].setChecked(True)
         self.device_actions["cuda"].setEnabled(False)  # until the worker has looked
-        resolution_menu = model.addMenu("&Resolution")
+
+    def _resolution_menu(self, resolution_menu: QtWidgets.QMenu) -> None:
+        """One checked choice of ``RESOLUTION_CHOICES`` (``self.resolution_actions`` by choice)."""
         self.resolution_actions: dict[str, QtGui.QAction] = {}
         group = QtGui.QActionGroup(self)
         for choice, text, tip in RESOLUTION_CHOICES:
@@ -357,10 +379,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self.resolution_actions[choice] = action
         self.resolution_actions["auto"].setChecked(True)
 
-        help_menu = bar.addMenu("&Help")
+    def _help_menu(self, help_menu: QtWidgets.QMenu) -> None:
         self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, ["F1", "?"])
         self._action(help_menu, "&About QGN Studio", self.show_about)
 
+    def _main_toolbar(self) -> None:
+        """Open, previous/next image, fit, 1:1 and zoom-box (the last shares the View menu's action)."""
         tools = self.addToolBar("Main")
         tools.setObjectName("main toolbar")
         tools.setMovable(False)

@@ -181,58 +181,24 @@ def _fewer(a, b):
 def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[Sequence]:
     """The per-image scenarios of ``config.scenarios`` (all but the loops) in one pass over the
     images (the head learns along it). See the module docstring."""
-    from qgn.annotation.superpixels import oversegment
-    from qgn.bench.annotate_tools import ImageTools
     from qgn.project_head import HeadTrainer
 
     wanted = [n for n in PER_IMAGE if n in config.scenarios]
     seqs = {n: Sequence(n) for n in wanted}
-    assist = any(n.startswith("assist") or n == "best" for n in wanted)
     headed = "assist_head" in wanted or "best" in wanted
     trainer = HeadTrainer(classes) if headed else None
     scores = {m: [] for m in MEASURES}
     head_seconds = []
-    sim = dict(target=config.target, tolerance=config.tolerance, beta=config.beta)
-
-    def run(start, tools=None):
-        return simulate_annotator(s.label, start, classes, tools=tools, **sim)
-
     for i, s in enumerate(samples):
-        empty = np.full(s.label.shape, classes.ignore_index)
         prediction = _predict(model, s.image, config.scheme) if model is not None else None
         if prediction is not None:
             unc = image_uncertainty(prediction.prediction)
             for m in MEASURES:
                 scores[m].append(unc.score(m))
-        runs, labels = {}, {}
-        runs["scratch"], _ = run(empty)
-        if "model" in wanted:
-            runs["model_start"], _ = run(prediction.label())
-        over = oversegment(s.image) if assist else None
-        if assist:
-            runs["assist_empty"], labels["assist_empty"] = run(empty, [ImageTools(over)])
-        if "assist_model" in wanted or "best" in wanted:
-            model_map = prediction.label()
-            runs["assist_model_start"], _ = run(model_map, [ImageTools(over, evidence=model_map)])
-            runs["assist_model_empty"], _ = run(empty, [ImageTools(over, evidence=model_map)])
-        head = trainer.fit() if headed else None
+        runs, labels, head = _simulate_starts(s, model, prediction, classes, config, wanted, trainer)
         if head is not None:
             head_seconds.append(head.fit_seconds)
-            head_map = head.predict(model, s.image)
-            runs["assist_head_start"], labels["assist_head_start"] = run(head_map, [ImageTools(over, evidence=head_map)])
-        choices = {
-            "scratch": ({"scratch": runs["scratch"]}, {}),
-            "model": ({"model": runs.get("model_start"), "empty": runs["scratch"]}, {"empty": 1}),
-            "assist_scratch": ({"empty": runs.get("assist_empty")}, {}),
-            "assist_model": ({"model": runs.get("assist_model_start"), "empty": _fewer(runs.get("assist_model_empty"),
-                                                                                      runs.get("assist_empty"))},
-                             {"empty": 1}),
-            "assist_head": ({"head": runs.get("assist_head_start"), "empty": runs.get("assist_empty")},
-                            {"head": 1, "empty": 1}),
-            "best": ({"model": runs.get("assist_model_start"),
-                      "empty": _fewer(runs.get("assist_model_empty"), runs.get("assist_empty")),
-                      "head": runs.get("assist_head_start")}, {"head": 1, "empty": 1}),
-        }
+        choices = _scenario_choices(runs)
         for name in wanted:
             efforts, costs = choices[name]
             efforts = {k: v for k, v in efforts.items() if v is not None}
@@ -250,6 +216,57 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
         if name in seqs:
             seqs[name].extra["head_fit_seconds"] = head_seconds
     return out
+
+
+def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, wanted: list[str], trainer):
+    """One image corrected from each start the wanted scenarios need (empty, the model's map, the
+    project head's map; with the cell tools alone or with the image tools). Returns the efforts and
+    the corrected maps by run name, and the head fitted on the images before this one (or None)."""
+    from qgn.annotation.superpixels import oversegment
+    from qgn.bench.annotate_tools import ImageTools
+
+    assist = any(n.startswith("assist") or n == "best" for n in wanted)
+    headed = "assist_head" in wanted or "best" in wanted
+    sim = dict(target=config.target, tolerance=config.tolerance, beta=config.beta)
+
+    def run(start, tools=None):
+        return simulate_annotator(s.label, start, classes, tools=tools, **sim)
+
+    empty = np.full(s.label.shape, classes.ignore_index)
+    runs, labels = {}, {}
+    runs["scratch"], _ = run(empty)
+    if "model" in wanted:
+        runs["model_start"], _ = run(prediction.label())
+    over = oversegment(s.image) if assist else None
+    if assist:
+        runs["assist_empty"], labels["assist_empty"] = run(empty, [ImageTools(over)])
+    if "assist_model" in wanted or "best" in wanted:
+        model_map = prediction.label()
+        runs["assist_model_start"], _ = run(model_map, [ImageTools(over, evidence=model_map)])
+        runs["assist_model_empty"], _ = run(empty, [ImageTools(over, evidence=model_map)])
+    head = trainer.fit() if headed else None
+    if head is not None:
+        head_map = head.predict(model, s.image)
+        runs["assist_head_start"], labels["assist_head_start"] = run(head_map, [ImageTools(over, evidence=head_map)])
+    return runs, labels, head
+
+
+def _scenario_choices(runs: dict) -> dict:
+    """Scenario → (the efforts it may choose between by start, the extra actions each start costs),
+    from the runs of ``_simulate_starts`` (a run not made is None)."""
+    return {
+        "scratch": ({"scratch": runs["scratch"]}, {}),
+        "model": ({"model": runs.get("model_start"), "empty": runs["scratch"]}, {"empty": 1}),
+        "assist_scratch": ({"empty": runs.get("assist_empty")}, {}),
+        "assist_model": ({"model": runs.get("assist_model_start"), "empty": _fewer(runs.get("assist_model_empty"),
+                                                                                  runs.get("assist_empty"))},
+                         {"empty": 1}),
+        "assist_head": ({"head": runs.get("assist_head_start"), "empty": runs.get("assist_empty")},
+                        {"head": 1, "empty": 1}),
+        "best": ({"model": runs.get("assist_model_start"),
+                  "empty": _fewer(runs.get("assist_model_empty"), runs.get("assist_empty")),
+                  "head": runs.get("assist_head_start")}, {"head": 1, "empty": 1}),
+    }
 
 
 def run_loop(model, samples, classes, config, log, measure: str | None = None) -> Sequence:

@@ -25,6 +25,8 @@ Ignore pixels need neither leaves nor polygons.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -268,80 +270,119 @@ def simulate_annotator(gt: np.ndarray, start: np.ndarray, classes: ClassSet, tar
     (tool, level, LabelEdit) proposals; default the cell tools alone. Image-aware tools are in
     ``qgn.bench.annotate_tools``. tolerance: pixels within this many pixels of a pixel of their
     class count as right. beta: collateral allowed per fixed pixel (default ``BETA``)."""
-    import heapq
-    import itertools
-
     started = time.perf_counter()
     cv = Canvas(gt, start, classes, tolerance, BETA if beta is None else beta)
     proposers = [CellTools(cv, levels)] + [make(cv) for make in (tools or ())]
-    h, w = cv.h, cv.w
-    actions = clicks = strokes = collateral = 0
-    per_level = [0] * levels
-    per_tool: dict[str, int] = {}
-    milestones = {f"{round(100 * m)}": (0 if cv.accuracy >= m else None) for m in MILESTONES}
-    tool_seconds = 0.0
+    tally = _Tally([0] * levels, {f"{round(100 * m)}": (0 if cv.accuracy >= m else None) for m in MILESTONES})
     accuracy_start = cv.accuracy
-    truth = np.where(cv.wrong.reshape(h, w), cv.gt + 1, 0)
-    rows, starts, ends, vals, comp = region_components(truth)
-    heap = []
-    tick = itertools.count()  # ties never compare the pixel arrays
-    for root in np.unique(comp):
-        mine = comp == root
-        pixels = np.sort(_run_pixels(rows[mine], starts[mine], ends[mine], w))
-        heap.append((-len(pixels), int(pixels[0]), int(vals[mine][0]) - 1, next(tick), pixels, True))
-    heapq.heapify(heap)
-    while cv.total and cv.wrong_count > (1 - target) * cv.total and actions < max_actions and heap:
-        _, _, c, _, pixels, connected = heapq.heappop(heap)
+    queue = _WrongRegions(cv)
+    while cv.total and cv.wrong_count > (1 - target) * cv.total and tally.actions < max_actions and queue:
+        _, _, c, _, pixels, connected = queue.pop()
         region = pixels[cv.wrong[pixels]]
         if len(region) == 0:
             continue
         if len(region) < len(pixels) or not connected:  # shrunk since queued: it may have split
-            for size, cc, piece in _pieces(region, c, w):
-                heapq.heappush(heap, (-size, int(piece[0]), cc, next(tick), piece, True))
+            queue.push_pieces(region, c)
             continue
-        right_c = cv.right_as(c)
-        best = None
-        for proposer in proposers:
-            t0 = time.perf_counter()
-            for proposal in proposer.propose(region, c, right_c):
-                seconds = time.perf_counter() - t0
-                fixed, broken = cv.score(proposal.edit)
-                t0 = time.perf_counter()
-                if fixed == 0 or broken > cv.beta * fixed:
-                    continue
-                if best is None or fixed - broken > best[0]:
-                    best = (fixed - broken, proposal, seconds, broken)
-        if best is None:
-            raise AssertionError("a level-0 cell stroke always fixes a pixel")
-        _, proposal, seconds, broken = best
-        tool_seconds += seconds
-        actions += 1
-        per_tool[proposal.tool] = per_tool.get(proposal.tool, 0) + 1
-        if proposal.kind == "click":
-            clicks += 1
-        else:
-            strokes += 1
-        if proposal.level is not None:
-            per_level[proposal.level] += 1
-        edit = proposal.edit
-        new_wrong = cv.apply(edit)
-        collateral += broken
+        gain, proposal, seconds, broken = _best_proposal(proposers, cv, region, c)
+        new_wrong = cv.apply(proposal.edit)
+        tally.record(proposal, seconds, broken, cv.accuracy)
         if trace is not None:
-            trace.append((proposal.tool, proposal.level, best[0] + broken, broken, len(region), c))
-        for key, m in zip(milestones, MILESTONES):
-            if milestones[key] is None and cv.accuracy >= m:
-                milestones[key] = actions
+            trace.append((proposal.tool, proposal.level, gain + broken, broken, len(region), c))
         left = region[cv.wrong[region]]
         if len(left):
-            heapq.heappush(heap, (-len(left), int(left[0]), c, next(tick), left, False))
+            queue.push(left, c, connected=False)
         if len(new_wrong):
             truths = cv.gt_flat[new_wrong]
             for cc in np.unique(truths):
-                for size, c2, piece in _pieces(np.sort(new_wrong[truths == cc]), int(cc), w):
-                    heapq.heappush(heap, (-size, int(piece[0]), c2, next(tick), piece, True))
-    effort = Effort(actions, clicks, strokes, float(accuracy_start), float(cv.accuracy), per_level, per_tool,
-                    milestones, tool_seconds, time.perf_counter() - started, collateral)
+                queue.push_pieces(np.sort(new_wrong[truths == cc]), int(cc))
+    effort = Effort(tally.actions, tally.clicks, tally.strokes, float(accuracy_start), float(cv.accuracy),
+                    tally.per_level, tally.per_tool, tally.milestones, tally.tool_seconds,
+                    time.perf_counter() - started, tally.collateral)
     return effort, cv.label
+
+
+def _best_proposal(proposers: list, cv: Canvas, region: np.ndarray, c: int) -> tuple[int, Proposal, float, int]:
+    """The proposal of any tool that gains most on ``region`` (wrong pixels of true class ``c``) within
+    the collateral allowed, as (fixed − broken, proposal, seconds its tool took to make it, broken);
+    the first of equal gains wins."""
+    right_c = cv.right_as(c)
+    best = None
+    for proposer in proposers:
+        t0 = time.perf_counter()
+        for proposal in proposer.propose(region, c, right_c):
+            seconds = time.perf_counter() - t0
+            fixed, broken = cv.score(proposal.edit)
+            t0 = time.perf_counter()
+            if fixed == 0 or broken > cv.beta * fixed:
+                continue
+            if best is None or fixed - broken > best[0]:
+                best = (fixed - broken, proposal, seconds, broken)
+    if best is None:
+        raise AssertionError("a level-0 cell stroke always fixes a pixel")
+    return best
+
+
+class _WrongRegions:
+    """The regions of wrong pixels still to correct, as a priority queue: largest first, then the one
+    whose first pixel comes first, then the one queued first (so pixel arrays are never compared).
+    An entry is (−size, first pixel, true class, order, sorted flat pixels, known connected)."""
+
+    def __init__(self, cv: Canvas):
+        self.w = cv.w
+        self.tick = itertools.count()
+        self.heap = []
+        truth = np.where(cv.wrong.reshape(cv.h, cv.w), cv.gt + 1, 0)
+        rows, starts, ends, vals, comp = region_components(truth)
+        for root in np.unique(comp):
+            mine = comp == root
+            pixels = np.sort(_run_pixels(rows[mine], starts[mine], ends[mine], self.w))
+            self.heap.append((-len(pixels), int(pixels[0]), int(vals[mine][0]) - 1, next(self.tick), pixels, True))
+        heapq.heapify(self.heap)
+
+    def __bool__(self) -> bool:
+        return bool(self.heap)
+
+    def pop(self) -> tuple:
+        return heapq.heappop(self.heap)
+
+    def push(self, pixels: np.ndarray, c: int, connected: bool) -> None:
+        heapq.heappush(self.heap, (-len(pixels), int(pixels[0]), c, next(self.tick), pixels, connected))
+
+    def push_pieces(self, pixels: np.ndarray, c: int) -> None:
+        """Queue each 4-connected piece of ``pixels`` (sorted flat indices of true class ``c``)."""
+        for size, cc, piece in _pieces(pixels, c, self.w):
+            heapq.heappush(self.heap, (-size, int(piece[0]), cc, next(self.tick), piece, True))
+
+
+@dataclass
+class _Tally:
+    """The running counts of one simulation (see ``Effort``)."""
+
+    per_level: list
+    milestones: dict
+    actions: int = 0
+    clicks: int = 0
+    strokes: int = 0
+    collateral: int = 0
+    per_tool: dict = field(default_factory=dict)
+    tool_seconds: float = 0.0
+
+    def record(self, proposal: Proposal, seconds: float, broken: int, accuracy: float) -> None:
+        """Count one action taken, after which the accuracy is ``accuracy``."""
+        self.tool_seconds += seconds
+        self.actions += 1
+        self.per_tool[proposal.tool] = self.per_tool.get(proposal.tool, 0) + 1
+        if proposal.kind == "click":
+            self.clicks += 1
+        else:
+            self.strokes += 1
+        if proposal.level is not None:
+            self.per_level[proposal.level] += 1
+        self.collateral += broken
+        for key, m in zip(self.milestones, MILESTONES):
+            if self.milestones[key] is None and accuracy >= m:
+                self.milestones[key] = self.actions
 
 
 def _pieces(pixels: np.ndarray, c: int, w: int) -> list[tuple[int, int, np.ndarray]]:

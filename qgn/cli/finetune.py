@@ -213,15 +213,12 @@ def run(args) -> int:
 
     from qgn.model.checkpoint import load_model
     from qgn.resources import default_model
-    from qgn.train.finetune import FinetuneConfig, compare_models, finetune, finetune_metadata, save_new_model
+    from qgn.train.finetune import compare_models, finetune, finetune_metadata, save_new_model
 
     model_path = default_model(args.model)
     out = Path(args.out)
     check_out(out, model_path, args.force)
-    config = FinetuneConfig(iterations=args.iters, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                            scheme=args.scheme, seed=args.seed, freeze_norm=not args.train_norm,
-                            encoder=args.encoder)
-    config.validate()  # bounded options, before any model or image is read
+    config = finetune_config(args)  # bounded options, before any model or image is read
     from qgn.fileio import remove_stale_temporaries
 
     remove_stale_temporaries(out.parent)  # of a save killed mid-write
@@ -231,36 +228,67 @@ def run(args) -> int:
     model = load_model(model_path, device)
     model = transfer_if_needed(model, resolve_classes(args.classes, args.labels),
                                lambda m: print(f"qgn finetune: {m}", file=sys.stderr))
+    pairs, images, labels = load_corrections(args, model)
+    names = [str(label) for _, label in pairs]
+    progress = ProgressLine(config.iterations)
+    print(f"qgn finetune: {len(pairs)} image(s), {config.iterations} iterations from {model_path}", file=sys.stderr)
+    try:
+        result = finetune(model, images, labels, config, progress=progress, names=names)
+    except KeyboardInterrupt:
+        print(f"\nqgn finetune: interrupted after {progress.done} iterations; nothing saved ({model_path} is unchanged)",
+              file=sys.stderr)
+        return 130
+    seconds = time.perf_counter() - progress.start
+    print(file=sys.stderr)
+    comparison = compare_models(model, result.model, images, labels, args.eval_scheme, names)
+    saved = save_new_model(result.model, out, overwrite=args.force, original=model_path,
+                           extra=finetune_metadata(config, result, model_path, names))
+    report(args, model_path, saved, result, comparison, seconds)
+    return 0
+
+
+def finetune_config(args):
+    """The ``FinetuneConfig`` of the command line, validated (a bad value raises ValueError naming it)."""
+    from qgn.train.finetune import FinetuneConfig
+
+    config = FinetuneConfig(iterations=args.iters, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+                            scheme=args.scheme, seed=args.seed, freeze_norm=not args.train_norm,
+                            encoder=args.encoder)
+    config.validate()
+    return config
+
+
+def load_corrections(args, model):
+    """The (image, label) path pairs found, and their images and label maps in the model's classes;
+    images without a label are skipped with a note."""
     pairs, unlabelled = find_pairs(args.images, args.labels)
     if unlabelled:
         print(f"qgn finetune: {len(unlabelled)} image(s) without a label skipped, e.g. {unlabelled[0].name}",
               file=sys.stderr)
     images, labels = load_pairs(pairs, model, args.ignore)
-    names = [str(label) for _, label in pairs]
-    start = last_print = time.perf_counter()
-    done = [0]
+    return pairs, images, labels
 
-    def progress(iteration: int, loss: float) -> None:
-        nonlocal last_print
-        done[0] = iteration
+
+class ProgressLine:
+    """``progress(iteration, loss)`` for ``finetune``: one line on stderr, rewritten at most every
+    ``PROGRESS_INTERVAL_S`` and at the last iteration, with the rate since ``start``."""
+
+    def __init__(self, iterations: int):
+        self.iterations = iterations
+        self.start = self.last_print = time.perf_counter()
+        self.done = 0
+
+    def __call__(self, iteration: int, loss: float) -> None:
+        self.done = iteration
         now = time.perf_counter()
-        if now - last_print >= PROGRESS_INTERVAL_S or iteration == config.iterations:
-            last_print = now
-            print(f"\rqgn finetune: {iteration}/{config.iterations} loss {loss:.4f} "
-                  f"{iteration / (now - start):.2f} it/s", end="", file=sys.stderr, flush=True)
+        if now - self.last_print >= PROGRESS_INTERVAL_S or iteration == self.iterations:
+            self.last_print = now
+            print(f"\rqgn finetune: {iteration}/{self.iterations} loss {loss:.4f} "
+                  f"{iteration / (now - self.start):.2f} it/s", end="", file=sys.stderr, flush=True)
 
-    print(f"qgn finetune: {len(pairs)} image(s), {config.iterations} iterations from {model_path}", file=sys.stderr)
-    try:
-        result = finetune(model, images, labels, config, progress=progress, names=names)
-    except KeyboardInterrupt:
-        print(f"\nqgn finetune: interrupted after {done[0]} iterations; nothing saved ({model_path} is unchanged)",
-              file=sys.stderr)
-        return 130
-    seconds = time.perf_counter() - start
-    print(file=sys.stderr)
-    comparison = compare_models(model, result.model, images, labels, args.eval_scheme, names)
-    saved = save_new_model(result.model, out, overwrite=args.force, original=model_path,
-                           extra=finetune_metadata(config, result, model_path, names))
+
+def report(args, model_path, saved, result, comparison, seconds: float) -> None:
+    """The comparison and where the model was saved: JSON with ``--json``, else a table and a line."""
     if args.json:
         print(json.dumps(finite_or_none({
             "model": str(saved), "from": str(model_path), "iterations_done": result.iterations_done,
@@ -270,4 +298,3 @@ def run(args) -> int:
         print(format_comparison(comparison))
         print(f"saved {saved} (+ {saved.with_suffix('.json').name}); {result.iterations_done} iterations in "
               f"{seconds:.1f} s, loss {result.losses[0]:.4f} → {result.losses[-1]:.4f}")
-    return 0

@@ -89,16 +89,11 @@ def check_labels(pairs, model, model_name: str | None) -> None:
 def run(args) -> int:
     apply_threads(args)
 
-    from qgn.data.imageio import read_rgb
-    from qgn.infer import ImageSession
-    from qgn.metrics import ConfusionMatrix
     from qgn.model.checkpoint import load_model
     from qgn.propagation import Scheme
     from qgn.resources import default_model
 
     from qgn.cli.device import resolve_device
-    from qgn.cli.files import check_outputs
-    from qgn.fileio import remove_stale_temporaries
 
     device = resolve_device(args.device)
     model = load_model(default_model(args.model), device)
@@ -112,22 +107,11 @@ def run(args) -> int:
     check_labels(zip(images, label_paths), model, args.model)
     out = Path(args.out) if args.out else None
     if out:
-        if out.exists() and not out.is_dir():
-            raise CLIError(f"--out {out} exists and is not a folder; name a folder for the outputs")
-        check_outputs(images + [p for p in label_paths if p],
-                      [(out / f"{path.stem}{suffix}", path) for path in images for suffix in (".png", ".qgt")])
-        out.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(out)
+        prepare_out(out, images, label_paths)
     failed: list[str] = []
     for i, (path, label_path) in enumerate(zip(images, label_paths)):
         try:
-            image = read_rgb(path)
-            label = read_ground_truth(label_path) if label_path else None
-            with naming(label_path if label is not None else None):  # these fail on ground truth only
-                pred = ImageSession(model, image, label, device, resolution=args.resolution).run(scheme)
-                record = {"image": str(path), **pred.cost().to_json()}
-                if label is not None:
-                    record.update(ConfusionMatrix(classes.num_classes).add(label, pred.label()).to_json())
+            pred, record, label = predict_one(model, path, label_path, device, scheme, args.resolution)
         except (ValueError, OSError) as exc:  # one bad file: report it, go on with the rest
             failed.append(str(path))
             text = str(exc) if str(path) in str(exc) or "ground truth" in str(exc) else f"{path}: {exc}"
@@ -135,13 +119,53 @@ def run(args) -> int:
             continue
         if out:
             write_outputs(out, path.stem, pred, classes)
-        if args.json:
-            print(json.dumps(record), flush=True)
-        else:
-            extra = f"  acc {record['acc']:.4f}  mIoU {record['miou']:.4f}" if label is not None else ""
-            sites = " ".join(f"Q{k}:{v}" for k, v in record["active_sites"].items())
-            print(f"[{i + 1}/{len(images)}] {path.name}: {sites}  {record['macs'] / 1e9:.3f} GMAC"
-                  f"  {record['seconds'] * 1e3:.0f} ms{extra}", file=sys.stdout)
+        print_record(record, i, len(images), path, label is not None, args.json)
+    return failures_code(failed, images)
+
+
+def prepare_out(out: Path, images: list[Path], label_paths: list) -> None:
+    """Make the output folder, refusing one that is a file or outputs that would overwrite an input."""
+    from qgn.cli.files import check_outputs
+    from qgn.fileio import remove_stale_temporaries
+
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} exists and is not a folder; name a folder for the outputs")
+    check_outputs(images + [p for p in label_paths if p],
+                  [(out / f"{path.stem}{suffix}", path) for path in images for suffix in (".png", ".qgt")])
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
+
+
+def predict_one(model, path: Path, label_path: Path | None, device, scheme, resolution):
+    """Predict one image; returns (prediction, its JSON record — cost, and scores when there is ground
+    truth —, the ground truth or None). Raises ValueError/OSError on a bad image or ground truth."""
+    from qgn.data.imageio import read_rgb
+    from qgn.infer import ImageSession
+    from qgn.metrics import ConfusionMatrix
+
+    image = read_rgb(path)
+    label = read_ground_truth(label_path) if label_path else None
+    with naming(label_path if label is not None else None):  # these fail on ground truth only
+        pred = ImageSession(model, image, label, device, resolution=resolution).run(scheme)
+        record = {"image": str(path), **pred.cost().to_json()}
+        if label is not None:
+            record.update(ConfusionMatrix(model.config.classes.num_classes).add(label, pred.label()).to_json())
+    return pred, record, label
+
+
+def print_record(record: dict, i: int, n: int, path: Path, scored: bool, as_json: bool) -> None:
+    """One line per image: its JSON record, or its sites, MACs, time (and scores)."""
+    if as_json:
+        print(json.dumps(record), flush=True)
+    else:
+        extra = f"  acc {record['acc']:.4f}  mIoU {record['miou']:.4f}" if scored else ""
+        sites = " ".join(f"Q{k}:{v}" for k, v in record["active_sites"].items())
+        print(f"[{i + 1}/{n}] {path.name}: {sites}  {record['macs'] / 1e9:.3f} GMAC"
+              f"  {record['seconds'] * 1e3:.0f} ms{extra}", file=sys.stdout)
+
+
+def failures_code(failed: list[str], images: list[Path]) -> int:
+    """The exit status: 2 when any image failed (a batch says which, after the others), else 0."""
     if failed and len(images) == 1:
         return 2
     if failed:

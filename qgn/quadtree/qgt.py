@@ -311,71 +311,89 @@ class _Candidates:
 
     def __init__(self, model: "_Model", C: np.ndarray, weights: np.ndarray, level: int, posF: np.ndarray,
                  excluded: np.ndarray | None):
-        n, m = C.shape
+        n = C.shape[0]
         S = model.S
         self.n, self.S = n, S
         tie = S - 1 - posF  # larger for codes earlier in F
         self.dense = model.dense
         if self.dense:
-            # key = score * S + tie: candidates (score > 0) are exactly the codes with key >= S,
-            # ordered by score, then by F; the others keep key = tie < S (fallback order).
-            col = (model.lut0 if level == 0 else model.lut)[C]  # code, or S for unknown / impossible
-            col += (np.arange(n, dtype=np.int64) * (S + 1))[:, None]
-            w = np.broadcast_to(weights, (n, m)).reshape(-1)
-            score = np.bincount(col.ravel(), weights=w, minlength=n * (S + 1)).reshape(n, S + 1)[:, :S]
-            key = score * S
-            key += tie
-            if excluded is not None:
-                ex = np.flatnonzero(excluded >= 0)
-                key[ex, excluded[ex]] = tie[excluded[ex]]
-            self.key = key
-            nc = np.count_nonzero(key >= S, axis=1)
-            rows = np.arange(n)
-            top1 = np.argmax(key, axis=1)
-            k1 = key[rows, top1]
-            key[rows, top1] = -1.0
-            top2 = np.argmax(key, axis=1)
-            key[rows, top1] = k1
-            self.top1 = np.where(nc >= 1, top1, -1)
-            self.top2 = np.where(nc >= 2, top2, -1)
+            nc = self._score_table(model, C, weights, level, excluded, tie)
         else:
-            Ci = C.astype(np.int64)
-            valid = Ci != model.none
-            if level == 0:
-                valid &= Ci != COMPOSITE
-            rows = np.broadcast_to(np.arange(n, dtype=np.int64)[:, None], (n, m))[valid]
-            key = rows * S + Ci[valid]
-            wts = np.broadcast_to(weights, (n, m))[valid]
-            order = np.argsort(key, kind="stable")
-            ks = key[order]
-            if len(ks):
-                start = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
-                gscore = np.add.reduceat(wts[order], start)
-            else:
-                start = np.zeros(0, np.int64)
-                gscore = np.zeros(0)
-            gkey = ks[start]
-            grow, gval = gkey // S, gkey % S
-            if excluded is not None:
-                gscore = np.where(gval == excluded[grow], 0, gscore)
-            keep = gscore > 0
-            grow, gval, gscore = grow[keep], gval[keep], gscore[keep]
-            o2 = np.lexsort((-tie[gval], -gscore, grow))
-            self.grow, self.gval = grow[o2], gval[o2]
-            nc = np.bincount(self.grow, minlength=n)
-            self.rstart = np.cumsum(nc) - nc
-            self.gpos = np.arange(len(self.grow)) - self.rstart[self.grow]
-            self.top1 = np.full(n, -1, np.int64)
-            self.top2 = np.full(n, -1, np.int64)
-            first, second = self.gpos == 0, self.gpos == 1
-            self.top1[self.grow[first]] = self.gval[first]
-            self.top2[self.grow[second]] = self.gval[second]
+            nc = self._score_groups(model, C, weights, level, excluded, tie)
         # Kept for the whole phase (the decoder needs every chunk's lists once the ranks are known):
         # small dtypes, exact — dense keys are at most 45 * 64 + 63, codes and counts fit int32.
         small = np.int16 if self.dense else np.int32
         if self.dense:
             self.key = self.key.astype(np.int16)
         self.top1, self.top2, self.nc = self.top1.astype(small), self.top2.astype(small), nc.astype(small)
+
+    def _score_table(self, model: "_Model", C: np.ndarray, weights: np.ndarray, level: int,
+                     excluded: np.ndarray | None, tie: np.ndarray) -> np.ndarray:
+        """Small alphabets: a dense (n, S) key table; sets ``key``, ``top1``, ``top2``; returns the
+        number of candidates of each cell."""
+        n, m = C.shape
+        S = self.S
+        # key = score * S + tie: candidates (score > 0) are exactly the codes with key >= S,
+        # ordered by score, then by F; the others keep key = tie < S (fallback order).
+        col = (model.lut0 if level == 0 else model.lut)[C]  # code, or S for unknown / impossible
+        col += (np.arange(n, dtype=np.int64) * (S + 1))[:, None]
+        w = np.broadcast_to(weights, (n, m)).reshape(-1)
+        score = np.bincount(col.ravel(), weights=w, minlength=n * (S + 1)).reshape(n, S + 1)[:, :S]
+        key = score * S
+        key += tie
+        if excluded is not None:
+            ex = np.flatnonzero(excluded >= 0)
+            key[ex, excluded[ex]] = tie[excluded[ex]]
+        self.key = key
+        nc = np.count_nonzero(key >= S, axis=1)
+        rows = np.arange(n)
+        top1 = np.argmax(key, axis=1)
+        k1 = key[rows, top1]
+        key[rows, top1] = -1.0
+        top2 = np.argmax(key, axis=1)
+        key[rows, top1] = k1
+        self.top1 = np.where(nc >= 1, top1, -1)
+        self.top2 = np.where(nc >= 2, top2, -1)
+        return nc
+
+    def _score_groups(self, model: "_Model", C: np.ndarray, weights: np.ndarray, level: int,
+                      excluded: np.ndarray | None, tie: np.ndarray) -> np.ndarray:
+        """Large alphabets: sorted (cell, code) groups; sets ``grow``, ``gval``, ``rstart``, ``gpos``,
+        ``top1``, ``top2``; returns the number of candidates of each cell."""
+        n, m = C.shape
+        S = self.S
+        Ci = C.astype(np.int64)
+        valid = Ci != model.none
+        if level == 0:
+            valid &= Ci != COMPOSITE
+        rows = np.broadcast_to(np.arange(n, dtype=np.int64)[:, None], (n, m))[valid]
+        key = rows * S + Ci[valid]
+        wts = np.broadcast_to(weights, (n, m))[valid]
+        order = np.argsort(key, kind="stable")
+        ks = key[order]
+        if len(ks):
+            start = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+            gscore = np.add.reduceat(wts[order], start)
+        else:
+            start = np.zeros(0, np.int64)
+            gscore = np.zeros(0)
+        gkey = ks[start]
+        grow, gval = gkey // S, gkey % S
+        if excluded is not None:
+            gscore = np.where(gval == excluded[grow], 0, gscore)
+        keep = gscore > 0
+        grow, gval, gscore = grow[keep], gval[keep], gscore[keep]
+        o2 = np.lexsort((-tie[gval], -gscore, grow))
+        self.grow, self.gval = grow[o2], gval[o2]
+        nc = np.bincount(self.grow, minlength=n)
+        self.rstart = np.cumsum(nc) - nc
+        self.gpos = np.arange(len(self.grow)) - self.rstart[self.grow]
+        self.top1 = np.full(n, -1, np.int64)
+        self.top2 = np.full(n, -1, np.int64)
+        first, second = self.gpos == 0, self.gpos == 1
+        self.top1[self.grow[first]] = self.gval[first]
+        self.top2[self.grow[second]] = self.gval[second]
+        return nc
 
     def ranks(self, values: np.ndarray, posF: np.ndarray) -> np.ndarray:
         """Encoder: the rank of each cell's true code."""
@@ -479,11 +497,9 @@ def _traverse(height: int, width: int, levels: int, num_classes: int, coder) -> 
     model = _Model(num_classes)
     top = levels - 1
     ph, pw = padded_size(height, width, levels)
-    void, S, dt, none = model.void, model.S, model.dt, model.none
+    S = model.S
     grids: list[np.ndarray | None] = [None] * levels
     hist = np.zeros(S, np.int64)
-    w_same = (_W_EDGE,) * 4 + (_W_DIAG,) * 4
-    w_parent = (_W_PARENT_NEAR,) * 3 + (_W_PARENT_FAR,) * 5
     parent = None
     for lvl in range(top, -1, -1):
         gh, gw = ph >> lvl, pw >> lvl
@@ -494,83 +510,117 @@ def _traverse(height: int, width: int, levels: int, num_classes: int, coder) -> 
             cy, cx = np.nonzero(parent == COMPOSITE)
             if len(cy) == 0:
                 break  # no composite cell: nothing below is coded
-        # One flat buffer: this level's ringed grid K, the parent's ringed grid P, a constant 0
-        # (the "composite" candidate), so that all slots of a cell are one gather.
-        nK = (ih + 2) * (iw + 2)
-        if parent is not None:
-            pstride = parent.shape[1] + 2
-            buf = np.empty(nK + (parent.shape[0] + 2) * pstride + 1, dt)
-            P = buf[nK:-1].reshape(parent.shape[0] + 2, pstride)
-            P[1:-1, 1:-1] = parent
-            _set_ring(P, (gh >> 1, gw >> 1), void, none)
-        else:
-            buf = np.empty(nK + 1, dt)
-        buf[-1] = COMPOSITE
-        K = buf[:nK].reshape(ih + 2, iw + 2)
-        inner = K[1:-1, 1:-1]
-        if parent is None:
-            inner.fill(none)
-        else:  # cells under a non-composite parent are known: the parent's code
-            _upsample_into(inner, np.where(parent != COMPOSITE, parent, dt.type(none)))
-        _set_ring(K, (gh, gw), void, none)
-        zero_at = len(buf) - 1
-        stride = iw + 2
-        same_off = np.array([oy * stride + ox for oy, ox in _SAME], np.int64)
-        weights = w_same + ((w_parent if parent is not None else ()) + ((_W_COMPOSITE,) if lvl > 0 else ()))
-        m = len(weights)
-        weights = np.array(weights, np.float64)
+        lb = _LevelBuffer(model, parent, ih, iw, gh, gw, lvl)
         for phase, (dy, dx) in enumerate(_PHASES):
-            if parent is None:  # this phase's root cells in row-major order
-                rows, cols = np.arange(dy, ih, 2, dtype=np.int64), np.arange(dx, iw, 2, dtype=np.int64)
-                yy, xx = np.repeat(rows, len(cols)), np.tile(cols, len(rows))
-            else:
-                yy, xx = 2 * cy + dy, 2 * cx + dx
-                inside = (yy < ih) & (xx < iw)
-                if not inside.all():
-                    yy, xx = yy[inside], xx[inside]
+            yy, xx = _phase_cells(parent, cy, cx, dy, dx, ih, iw)
             n = len(yy)
             if n == 0:
                 continue
             coder.reserve(n)  # the decoder refuses cells its streams cannot hold, before any work
             yy = yy.astype(np.int64)
             xx = xx.astype(np.int64)
-            base = (yy + 1) * stride + (xx + 1)
-            order_F = np.argsort(-hist, kind="stable")
-            if lvl == 0:
-                order_F = order_F[order_F != COMPOSITE]
-            posF = np.full(S, S, np.int64)
-            posF[order_F] = np.arange(len(order_F))
-            if parent is not None:
-                sy, sx = (1 if dy else -1), (1 if dx else -1)
-                poffs = [(0, sx), (sy, 0), (sy, sx), (-sy, -sx), (-sy, 0), (0, -sx), (-sy, sx), (sy, -sx)]
-                parent_off = np.array([nK + oy * pstride + ox for oy, ox in poffs], np.int64)
-                pbase = ((yy >> 1) + 1) * pstride + ((xx >> 1) + 1)
-            chunks, ctx = [], []
-            for start in range(0, n, _CHUNK):  # bounded temporary memory for huge phases
-                sl = slice(start, start + _CHUNK)
-                cn = len(base[sl])
-                index = np.empty((cn, m), np.int64)
-                index[:, :8] = base[sl, None] + same_off
-                if parent is not None:
-                    index[:, 8:16] = pbase[sl, None] + parent_off
-                if lvl > 0:
-                    index[:, m - 1] = zero_at
-                C = buf[index]
-                excluded = None
-                if parent is not None and phase == 3:
-                    # siblings N, NE, E are known: canonical form excludes their common class
-                    n_, ne, e = C[:, 1], C[:, 5], C[:, 2]
-                    same3 = (n_ == ne) & (n_ == e) & (n_ != COMPOSITE)
-                    excluded = np.where(same3, n_.astype(np.int64), -1)
-                cands = _Candidates(model, C, weights, lvl, posF, excluded)
-                chunks.append((sl, cands))
-                ctx.append(cands.context(C[:, :8]))
-            ctx = np.concatenate(ctx) if len(ctx) > 1 else ctx[0]
+            base = (yy + 1) * lb.stride + (xx + 1)
+            order_F, posF = _frequency_order(hist, lvl, S)
+            chunks, ctx = lb.candidates(yy, xx, base, phase, dy, dx, posF)
             values = coder.phase(lvl, yy, xx, chunks, ctx, posF, order_F)
-            buf[base] = values
+            lb.buf[base] = values
             hist += np.bincount(values, minlength=S)
-        grids[lvl] = parent = inner
+            del chunks, ctx  # not alive beside the next phase's: they can be the largest temporaries
+        grids[lvl] = parent = lb.inner
     return grids
+
+
+def _phase_cells(parent, cy, cx, dy: int, dx: int, ih: int, iw: int) -> tuple[np.ndarray, np.ndarray]:
+    """The cells (yy, xx) of phase (dy, dx) that touch the image: at the root every such cell in
+    row-major order, below it the (dy, dx) child of each composite parent cell (cy, cx)."""
+    if parent is None:  # this phase's root cells in row-major order
+        rows, cols = np.arange(dy, ih, 2, dtype=np.int64), np.arange(dx, iw, 2, dtype=np.int64)
+        return np.repeat(rows, len(cols)), np.tile(cols, len(rows))
+    yy, xx = 2 * cy + dy, 2 * cx + dx
+    inside = (yy < ih) & (xx < iw)
+    if not inside.all():
+        yy, xx = yy[inside], xx[inside]
+    return yy, xx
+
+
+def _frequency_order(hist: np.ndarray, lvl: int, S: int) -> tuple[np.ndarray, np.ndarray]:
+    """The codes by how often they were coded so far, most frequent first (ties: lower code
+    first; no composite at level 0), and each code's position in that order (``S`` if absent)."""
+    order_F = np.argsort(-hist, kind="stable")
+    if lvl == 0:
+        order_F = order_F[order_F != COMPOSITE]
+    posF = np.full(S, S, np.int64)
+    posF[order_F] = np.arange(len(order_F))
+    return order_F, posF
+
+
+class _LevelBuffer:
+    """One level's coding state: a flat buffer holding this level's ringed grid K, the parent's
+    ringed grid P and a constant COMPOSITE (the "composite" candidate), so that all context slots
+    of a cell are one gather. ``inner`` is K without its ring: the level's codes, filled in as its
+    cells are coded (those under a non-composite parent are known from the start)."""
+
+    def __init__(self, model: _Model, parent: np.ndarray | None, ih: int, iw: int, gh: int, gw: int, lvl: int):
+        void, dt, none = model.void, model.dt, model.none
+        self.model, self.parent, self.lvl = model, parent, lvl
+        nK = (ih + 2) * (iw + 2)
+        if parent is not None:
+            self.pstride = parent.shape[1] + 2
+            buf = np.empty(nK + (parent.shape[0] + 2) * self.pstride + 1, dt)
+            P = buf[nK:-1].reshape(parent.shape[0] + 2, self.pstride)
+            P[1:-1, 1:-1] = parent
+            _set_ring(P, (gh >> 1, gw >> 1), void, none)
+        else:
+            buf = np.empty(nK + 1, dt)
+        buf[-1] = COMPOSITE
+        K = buf[:nK].reshape(ih + 2, iw + 2)
+        self.inner = K[1:-1, 1:-1]
+        if parent is None:
+            self.inner.fill(none)
+        else:  # cells under a non-composite parent are known: the parent's code
+            _upsample_into(self.inner, np.where(parent != COMPOSITE, parent, dt.type(none)))
+        _set_ring(K, (gh, gw), void, none)
+        self.buf, self.nK = buf, nK
+        self.zero_at = len(buf) - 1
+        self.stride = iw + 2
+        self.same_off = np.array([oy * self.stride + ox for oy, ox in _SAME], np.int64)
+        w_same = (_W_EDGE,) * 4 + (_W_DIAG,) * 4
+        w_parent = (_W_PARENT_NEAR,) * 3 + (_W_PARENT_FAR,) * 5
+        weights = w_same + ((w_parent if parent is not None else ()) + ((_W_COMPOSITE,) if lvl > 0 else ()))
+        self.m = len(weights)
+        self.weights = np.array(weights, np.float64)
+
+    def candidates(self, yy, xx, base, phase: int, dy: int, dx: int, posF: np.ndarray) -> tuple[list, np.ndarray]:
+        """The candidate lists of the phase's cells (at flat positions ``base``), chunk by chunk to
+        bound temporary memory, as [(slice, _Candidates)], and their contexts, concatenated."""
+        parent, lvl, m = self.parent, self.lvl, self.m
+        if parent is not None:
+            pstride = self.pstride
+            sy, sx = (1 if dy else -1), (1 if dx else -1)
+            poffs = [(0, sx), (sy, 0), (sy, sx), (-sy, -sx), (-sy, 0), (0, -sx), (-sy, sx), (sy, -sx)]
+            parent_off = np.array([self.nK + oy * pstride + ox for oy, ox in poffs], np.int64)
+            pbase = ((yy >> 1) + 1) * pstride + ((xx >> 1) + 1)
+        chunks, ctx = [], []
+        for start in range(0, len(yy), _CHUNK):  # bounded temporary memory for huge phases
+            sl = slice(start, start + _CHUNK)
+            cn = len(base[sl])
+            index = np.empty((cn, m), np.int64)
+            index[:, :8] = base[sl, None] + self.same_off
+            if parent is not None:
+                index[:, 8:16] = pbase[sl, None] + parent_off
+            if lvl > 0:
+                index[:, m - 1] = self.zero_at
+            C = self.buf[index]
+            excluded = None
+            if parent is not None and phase == 3:
+                # siblings N, NE, E are known: canonical form excludes their common class
+                n_, ne, e = C[:, 1], C[:, 5], C[:, 2]
+                same3 = (n_ == ne) & (n_ == e) & (n_ != COMPOSITE)
+                excluded = np.where(same3, n_.astype(np.int64), -1)
+            cands = _Candidates(self.model, C, self.weights, lvl, posF, excluded)
+            chunks.append((sl, cands))
+            ctx.append(cands.context(C[:, :8]))
+        return chunks, (np.concatenate(ctx) if len(ctx) > 1 else ctx[0])
 
 
 class _Encoder:
@@ -671,12 +721,25 @@ def _decode_tree(raw: bytes, height: int, width: int, levels: int, num_classes: 
     _check_bits(b_bytes, dec.ib, "B")
     if dec.ic != len(c_vals):
         raise QgtFormatError("corrupt tree: trailing data after the tree")
-    # Leaves: uniform cells that are roots or children of composite cells; children beyond the
-    # stored grids lie wholly in the padding and are VOID leaves.
+    lv, xs, ys, vs = _leaves(grids, top, num_classes)
+    qt = Quadtree(
+        _join(lv), _join(xs), _join(ys), _join(vs), levels, num_classes, ignore, height, width,
+    )
+    del lv, xs, ys, vs, grids, dec, a_bits, b_bits, c_vals  # only the leaves stay while validating
+    try:
+        qt.validate()
+    except QuadtreeError as exc:
+        raise QgtFormatError(f"corrupt tree: {exc}") from None
+    return qt
+
+
+def _leaves(grids: list[np.ndarray | None], top: int, num_classes: int) -> tuple[list, list, list, list]:
+    """The leaves of the decoded levels, level by level from ``top``, as lists of arrays of their
+    levels (uint8), x and y (int32) and values: the uniform cells that are roots or children of
+    composite cells; children beyond the stored grids lie wholly in the padding and are VOID leaves."""
     void = num_classes + 1
     vdt = code_dtype(num_classes)
     lv, xs, ys, vs = [], [], [], []
-    g = None
     gh, gw = grids[top].shape
     y, x = np.divmod(np.arange(gh * gw, dtype=np.int32), np.int32(gw))  # the roots, row-major, int32
     for l in range(top, -1, -1):
@@ -706,15 +769,7 @@ def _decode_tree(raw: bytes, height: int, width: int, levels: int, num_classes: 
         y = (2 * cy[:, None] + np.array([0, 0, 1, 1], np.int32)).ravel()
         x = (2 * cx[:, None] + np.array([0, 1, 0, 1], np.int32)).ravel()
         del v, leaf
-    qt = Quadtree(
-        _join(lv), _join(xs), _join(ys), _join(vs), levels, num_classes, ignore, height, width,
-    )
-    del lv, xs, ys, vs, grids, dec, a_bits, b_bits, c_vals, g  # only the leaves stay while validating
-    try:
-        qt.validate()
-    except QuadtreeError as exc:
-        raise QgtFormatError(f"corrupt tree: {exc}") from None
-    return qt
+    return lv, xs, ys, vs
 
 
 # ---------------------------------------------------------------------------------------- classes
@@ -836,48 +891,11 @@ def decode_qgt(data: bytes, *, max_pixels: int | None = None) -> tuple[Quadtree,
         data = bytes(data)
     except TypeError:
         raise QgtFormatError(f"expected bytes, got {type(data).__name__}") from None
-    if len(data) < 4 or data[:4] != MAGIC:
-        if len(data) < 4 and MAGIC.startswith(data):
-            raise QgtFormatError(f"truncated: only {len(data)} bytes (not even the magic number)")
-        raise QgtFormatError("not a .qgt file (bad magic number)")
-    if len(data) < 6:
-        raise QgtFormatError(f"truncated: only {len(data)} bytes")
-    version = data[4]
-    if version > VERSION:
-        raise QgtFormatError(
-            f"this file is .qgt version {version}; this reader supports up to version {VERSION} (upgrade qgn)"
-        )
-    if version < 1:
-        raise QgtFormatError(f"corrupt: invalid version {version}")
+    _check_magic_and_version(data)
     r = _Reader(data, len(data) - 4)
     r.pos = 5
-    flags = r.u8("flags")
-    if flags & ~(_FLAG_IGNORE | _FLAG_CLASSES):
-        raise QgtFormatError(f"corrupt: unknown flags 0x{flags:02x}")
-    height = r.varint("height")
-    width = r.varint("width")
-    levels = r.varint("levels")
-    num_classes = r.varint("number of classes")
-    if height < 1 or width < 1:
-        raise QgtFormatError(f"corrupt: invalid size {height}x{width}")
-    if not 1 <= levels <= MAX_LEVELS:
-        raise QgtFormatError(f"corrupt: {levels} levels (the format allows 1..{MAX_LEVELS})")
-    if not 1 <= num_classes <= MAX_CLASSES:
-        raise QgtFormatError(f"corrupt: {num_classes} classes (the format allows 1..{MAX_CLASSES})")
-    if max_pixels is None:  # the one pixel limit of every reader first: its message names QGN_MAX_PIXELS
-        from ..imagefile import check_pixels
-
-        try:
-            check_pixels(width, height, "the file's label map")
-        except ValueError as exc:
-            raise QgtFormatError(str(exc)) from None
-    ph, pw = padded_size(height, width, levels)
-    limit = padded_limit() if max_pixels is None else max_pixels
-    if ph * pw > limit:
-        raise QgtFormatError(
-            f"the file claims a {width}x{height} label map ({ph}x{pw} padded for {levels} levels), "
-            f"more than max_pixels={limit} padded pixels (twice QGN_MAX_PIXELS, at least 2**27); use fewer levels"
-        )
+    flags, height, width, levels, num_classes = _read_header(r)
+    _check_size(height, width, levels, max_pixels)
     ignore = _unzigzag(r.varint("ignore value")) if flags & _FLAG_IGNORE else None
     class_block = _read_block_header(r, "class block") if flags & _FLAG_CLASSES else None
     tree_block = _read_block_header(r, "tree block")
@@ -898,6 +916,60 @@ def decode_qgt(data: bytes, *, max_pixels: int | None = None) -> tuple[Quadtree,
     except (ValueError, IndexError, OverflowError) as exc:  # defensive: never leak these
         raise QgtFormatError(f"corrupt tree: {exc}") from None
     return qt, classes
+
+
+def _check_magic_and_version(data: bytes) -> None:
+    """The magic number, at least the six bytes up to the flags, and a version this reader supports."""
+    if len(data) < 4 or data[:4] != MAGIC:
+        if len(data) < 4 and MAGIC.startswith(data):
+            raise QgtFormatError(f"truncated: only {len(data)} bytes (not even the magic number)")
+        raise QgtFormatError("not a .qgt file (bad magic number)")
+    if len(data) < 6:
+        raise QgtFormatError(f"truncated: only {len(data)} bytes")
+    version = data[4]
+    if version > VERSION:
+        raise QgtFormatError(
+            f"this file is .qgt version {version}; this reader supports up to version {VERSION} (upgrade qgn)"
+        )
+    if version < 1:
+        raise QgtFormatError(f"corrupt: invalid version {version}")
+
+
+def _read_header(r: _Reader) -> tuple[int, int, int, int, int]:
+    """(flags, height, width, levels, number of classes), each checked against the format's bounds."""
+    flags = r.u8("flags")
+    if flags & ~(_FLAG_IGNORE | _FLAG_CLASSES):
+        raise QgtFormatError(f"corrupt: unknown flags 0x{flags:02x}")
+    height = r.varint("height")
+    width = r.varint("width")
+    levels = r.varint("levels")
+    num_classes = r.varint("number of classes")
+    if height < 1 or width < 1:
+        raise QgtFormatError(f"corrupt: invalid size {height}x{width}")
+    if not 1 <= levels <= MAX_LEVELS:
+        raise QgtFormatError(f"corrupt: {levels} levels (the format allows 1..{MAX_LEVELS})")
+    if not 1 <= num_classes <= MAX_CLASSES:
+        raise QgtFormatError(f"corrupt: {num_classes} classes (the format allows 1..{MAX_CLASSES})")
+    return flags, height, width, levels, num_classes
+
+
+def _check_size(height: int, width: int, levels: int, max_pixels: int | None) -> None:
+    """Refuse a claimed size beyond the readers' pixel limit (when ``max_pixels`` is None) or a padded
+    size beyond ``max_pixels`` (default ``padded_limit()``), before anything is allocated for it."""
+    if max_pixels is None:  # the one pixel limit of every reader first: its message names QGN_MAX_PIXELS
+        from ..imagefile import check_pixels
+
+        try:
+            check_pixels(width, height, "the file's label map")
+        except ValueError as exc:
+            raise QgtFormatError(str(exc)) from None
+    ph, pw = padded_size(height, width, levels)
+    limit = padded_limit() if max_pixels is None else max_pixels
+    if ph * pw > limit:
+        raise QgtFormatError(
+            f"the file claims a {width}x{height} label map ({ph}x{pw} padded for {levels} levels), "
+            f"more than max_pixels={limit} padded pixels (twice QGN_MAX_PIXELS, at least 2**27); use fewer levels"
+        )
 
 
 def write_qgt(path: str | os.PathLike, qt: Quadtree, classes: ClassSet | None = None) -> None:

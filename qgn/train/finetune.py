@@ -225,13 +225,7 @@ def finetune(
     images, labels = at_working_size(tuned, images, labels)
     data = CorrectionSet(images, labels, tuned.config.classes, names)
     rng = np.random.default_rng(config.seed)
-    frozen = config.encoder == "frozen"
-    if frozen:
-        cache = FeatureCache(tuned, data, config, device)
-        for p in tuned.encoder.parameters():
-            p.requires_grad_(False)
-    else:
-        stream = BatchStream(data, config, rng)  # reads batch_size, scales, flip, crop
+    source = _batch_source(tuned, data, config, device, rng)
     loss_fn = QuadtreeLoss(tuned.config.num_levels).to(device)
     optimizer = build_optimizer(tuned, config.optimizer, config.lr, config.momentum, config.weight_decay)
     network = FrozenNormNetwork(tuned) if config.freeze_norm else None
@@ -244,17 +238,8 @@ def finetune(
             break
         for group in optimizer.param_groups:
             group["lr"] = poly_lr(config.lr, iteration, config.iterations, config.power)
-        scheme = schemes[iteration % len(schemes)]
-        if frozen:
-            batch_images, batch_labels, features = cache.batch(rng, config.batch_size)
-            scheme = scheme or pc_and_gtc(tuned, batch_labels)
-            result = train_step(tuned, loss_fn, optimizer, batch_images, batch_labels, scheme, network=network,
-                                features=features)
-        else:
-            batch = stream.next()
-            scheme = scheme or pc_and_gtc(tuned, batch.labels.to(device))
-            result = train_step(tuned, loss_fn, optimizer, batch.images.to(device), batch.labels.to(device),
-                                scheme, network=network)
+        result = _step(tuned, loss_fn, optimizer, network, schemes[iteration % len(schemes)], source, rng,
+                       config.batch_size, device)
         if not math.isfinite(result.loss):
             raise ValueError(f"the loss became {result.loss} at iteration {iteration + 1}; try a lower learning rate")
         losses.append(result.loss)
@@ -263,6 +248,31 @@ def finetune(
     for p in tuned.parameters():
         p.requires_grad_(True)
     return FinetuneResult(tuned.eval(), losses, len(losses), cancelled)
+
+
+def _batch_source(tuned: QGN, data: CorrectionSet, config: FinetuneConfig, device, rng):
+    """Where the batches come from: with a frozen encoder, a ``FeatureCache`` of its features (and the
+    encoder's parameters stop taking gradients); else a ``BatchStream`` of augmented crops."""
+    if config.encoder == "frozen":
+        cache = FeatureCache(tuned, data, config, device)
+        for p in tuned.encoder.parameters():
+            p.requires_grad_(False)
+        return cache
+    return BatchStream(data, config, rng)  # reads batch_size, scales, flip, crop
+
+
+def _step(tuned: QGN, loss_fn, optimizer, network, scheme: Scheme | None, source, rng, batch_size: int, device):
+    """One training step on the next batch of ``source``; ``scheme`` None: the sites PC visits plus
+    the batch's ground-truth composites."""
+    if isinstance(source, FeatureCache):
+        batch_images, batch_labels, features = source.batch(rng, batch_size)
+        scheme = scheme or pc_and_gtc(tuned, batch_labels)
+        return train_step(tuned, loss_fn, optimizer, batch_images, batch_labels, scheme, network=network,
+                          features=features)
+    batch = source.next()
+    scheme = scheme or pc_and_gtc(tuned, batch.labels.to(device))
+    return train_step(tuned, loss_fn, optimizer, batch.images.to(device), batch.labels.to(device),
+                      scheme, network=network)
 
 
 def pc_and_gtc(model: QGN, labels: torch.Tensor) -> Scheme:

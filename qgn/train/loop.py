@@ -403,6 +403,32 @@ def train(config: TrainConfig, resume: bool = False, progress=None, device: str 
 
 def _train(config: TrainConfig, resume: bool, progress, device: str, ctx) -> Path:
     torch.manual_seed(config.seed)
+    run = _prepare_run(config, resume, device, ctx)
+    iteration = _iterate(run, config, progress, device)
+    return _finish(run, config, device, ctx, iteration)
+
+
+@dataclass
+class _Run:
+    """What one training run works with, set up by ``_prepare_run``."""
+
+    dataset: object
+    model: QGN
+    network: torch.nn.Module  # the model, or its DistributedDataParallel wrapper
+    loss_fn: QuadtreeLoss
+    optimizer: torch.optim.Optimizer
+    schemes: list
+    out: Path
+    start_iter: int
+    stream: BatchStream
+    log_path: Path
+    save: object  # save(iteration, config): the train state (a no-op off rank 0)
+
+
+def _prepare_run(config: TrainConfig, resume: bool, device: str, ctx) -> _Run:
+    """Data, model, loss, optimizer and batch stream, continued from the last checkpoint in
+    ``config.out`` when ``resume`` (the model is built after ``torch.manual_seed``: same seed, same
+    weights)."""
     rng = np.random.default_rng([config.seed, ctx.rank])
     dataset = open_training_data(config)
     model = build_model(config, dataset.classes).to(device)
@@ -423,51 +449,78 @@ def _train(config: TrainConfig, resume: bool, progress, device: str, ctx) -> Pat
         rng = np.random.default_rng([config.seed, ctx.rank, start_iter])
     stream = BatchStream(dataset, config, rng)
     log_path = out / "log.csv" if ctx.is_main else Path(os.devnull)
-    new_log = start_iter == 0 or not log_path.is_file()
     save = partial(save_train_state, out, model, optimizer, loss_fn) if ctx.is_main else (lambda *a: None)
-    with open(log_path, "w" if new_log else "a", newline="") as log_file:
+    return _Run(dataset, model, network, loss_fn, optimizer, schemes, out, start_iter, stream, log_path, save)
+
+
+def _iterate(run: _Run, config: TrainConfig, progress, device: str) -> int:
+    """Train from ``run.start_iter`` to ``config.iterations``, logging to ``log.csv`` (appended to
+    on resume), checkpointing every ``config.checkpoint_every`` and on Ctrl-C; then the last
+    checkpoint. Returns the iteration reached."""
+    model, loss_fn, optimizer, out = run.model, run.loss_fn, run.optimizer, run.out
+    new_log = run.start_iter == 0 or not run.log_path.is_file()
+    with open(run.log_path, "w" if new_log else "a", newline="") as log_file:
         log = csv.writer(log_file)
         if new_log:
             log.writerow(["iteration", "loss", *[f"L{l}" for l in range(ROOT_LEVEL, -1, -1)], "lr", "sec_per_iter", "sites"])
-        iteration = start_iter
-        last_saved = start_iter if start_iter else None
+        iteration = run.start_iter
+        last_saved = run.start_iter if run.start_iter else None
         labelled = 0
         tick = time.perf_counter()
         try:
             while iteration < config.iterations:
-                lr = poly_lr(config.lr, iteration, config.iterations, config.power)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                if config.class_weight_every and iteration % config.class_weight_every == 0 and iteration:
-                    loss_fn.set_class_weights(torch.from_numpy(class_weights_from_iou(held_out_iou(model, config, device))))
-                batch = stream.next()
-                labelled += count_labelled(batch.labels, dataset.classes)
+                lr = _set_learning_rate(run, config, iteration, device)
+                batch = run.stream.next()
+                labelled += count_labelled(batch.labels, run.dataset.classes)
                 result = train_step(model, loss_fn, optimizer, batch.images.to(device), batch.labels.to(device),
-                                    schemes[iteration % len(schemes)],
-                                    network=network)
+                                    run.schemes[iteration % len(run.schemes)],
+                                    network=run.network)
                 iteration += 1
                 if not math.isfinite(result.loss):
                     raise TrainingDiverged(diverged_message(result.loss, iteration, lr, out, last_saved))
                 if iteration % config.log_every == 0 or iteration == config.iterations:
                     secs = (time.perf_counter() - tick) / config.log_every
                     tick = time.perf_counter()
-                    row = [iteration, f"{result.loss:.5f}",
-                           *[f"{result.level_losses.get(l, float('nan')):.5f}" for l in range(ROOT_LEVEL, -1, -1)],
-                           f"{lr:.6f}", f"{secs:.3f}", sum(result.active_sites.values())]
-                    log.writerow(row)
+                    log.writerow(_log_row(iteration, result, lr, secs))
                     log_file.flush()
                     if progress:
                         progress(iteration, dict(loss=result.loss, lr=lr, sec_per_iter=secs))
                 if iteration % config.checkpoint_every == 0:
                     check_trainable(labelled, model, iteration, lr, out, last_saved)
-                    save(iteration, config)
+                    run.save(iteration, config)
                     last_saved = iteration
         except KeyboardInterrupt:
             if labelled and weights_finite(model):  # never a worse-than-finite checkpoint
-                save(iteration, config)
+                run.save(iteration, config)
             raise
     check_trainable(labelled, model, iteration, lr, out, last_saved)
-    save(iteration, config)
+    run.save(iteration, config)
+    return iteration
+
+
+def _set_learning_rate(run: _Run, config: TrainConfig, iteration: int, device: str) -> float:
+    """The poly-decayed learning rate of ``iteration``, set on the optimizer; every
+    ``config.class_weight_every`` iterations the class weights are re-fitted to the held-out IoU."""
+    lr = poly_lr(config.lr, iteration, config.iterations, config.power)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    if config.class_weight_every and iteration % config.class_weight_every == 0 and iteration:
+        run.loss_fn.set_class_weights(torch.from_numpy(class_weights_from_iou(held_out_iou(run.model, config, device))))
+    return lr
+
+
+def _log_row(iteration: int, result, lr: float, secs: float) -> list:
+    """One row of ``log.csv``: iteration, loss, the loss of each level Q5…Q0, lr, seconds per
+    iteration, active sites."""
+    return [iteration, f"{result.loss:.5f}",
+            *[f"{result.level_losses.get(l, float('nan')):.5f}" for l in range(ROOT_LEVEL, -1, -1)],
+            f"{lr:.6f}", f"{secs:.3f}", sum(result.active_sites.values())]
+
+
+def _finish(run: _Run, config: TrainConfig, device: str, ctx, iteration: int) -> Path:
+    """Write ``final.safetensors`` (with the config, the iteration and, when asked, the final
+    evaluation) and, under DDP, every replica's weight digest; returns the final model's path."""
+    model, out = run.model, run.out
     digests = gather_digests(model, ctx)
     final = out / "final.safetensors"
     if ctx.is_main:

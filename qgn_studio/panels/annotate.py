@@ -153,6 +153,30 @@ class AnnotatePanel(QtWidgets.QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        # Built in this order (widgets first, then the boxes that hold them) so the tab order is unchanged.
+        self._build_mode()
+        tools_row = self._build_tool_row()
+        level_row = self._build_level_row()
+        self._build_class_table()
+        start_row = self._build_start_row()
+        self._build_review_controls()
+        self._build_history()
+
+        tools_box = self._tools_box(tools_row, level_row)
+        classes_box = self._classes_box()
+        start_box = QtWidgets.QGroupBox("Start from")
+        start_box.setLayout(start_row)
+        review_box = self._review_box()
+        history_box = QtWidgets.QGroupBox("History")
+        QtWidgets.QVBoxLayout(history_box).addWidget(self.history)
+
+        self.setStyleSheet(CHECKED_STYLE)
+        self._lay_out((tools_box, classes_box, start_box, review_box), history_box)
+        self.set_mode(False)
+
+    # ------------------------------------------------------------------ construction
+    def _build_mode(self) -> None:
+        """The annotation-mode switch and the status line under it."""
         self.mode = QtWidgets.QPushButton("Annotate  (A)")
         self.mode.setCheckable(True)
         self.mode.setToolTip("Switch annotation mode on or off (A). In annotation mode, left-drag paints "
@@ -162,6 +186,8 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.status.setWordWrap(True)
         self.status.setStyleSheet("color: #9a9a9a;")
 
+    def _build_tool_row(self) -> QtWidgets.QHBoxLayout:
+        """One exclusive button per tool of ``TOOLS`` (more are added later by ``add_tools``)."""
         self.tool_buttons: dict[str, QtWidgets.QToolButton] = {}
         tools_row = QtWidgets.QHBoxLayout()
         tools_row.setSpacing(4)
@@ -178,7 +204,10 @@ class AnnotatePanel(QtWidgets.QWidget):
             group.addButton(button)
             tools_row.addWidget(button)
             self.tool_buttons[tool] = button
+        return tools_row
 
+    def _build_level_row(self) -> QtWidgets.QHBoxLayout:
+        """One exclusive button per cell size, coarsest first, and the line saying the chosen level."""
         self.level_buttons: dict[int, QtWidgets.QToolButton] = {}
         level_row = QtWidgets.QHBoxLayout()
         level_row.setSpacing(2)
@@ -196,7 +225,10 @@ class AnnotatePanel(QtWidgets.QWidget):
             self.level_buttons[level] = button
         self.level_text = QtWidgets.QLabel()
         self.level_text.setStyleSheet("color: #9a9a9a; font-size: 11px;")
+        return level_row
 
+    def _build_class_table(self) -> None:
+        """The class table and the search field that filters it; their signals pass through the panel's."""
         self.classes = ClassTable()
         self.class_search = QtWidgets.QLineEdit()
         self.class_search.setPlaceholderText("Find a class…  (/)")
@@ -210,6 +242,8 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.classes.renamed.connect(self.class_renamed)
         self.classes.recolour_requested.connect(self.class_recolour_requested)
 
+    def _build_start_row(self) -> QtWidgets.QGridLayout:
+        """One button per source of ``START_SOURCES``, two to a row."""
         self.start_buttons: dict[str, QtWidgets.QPushButton] = {}
         start_row = QtWidgets.QGridLayout()
         start_row.setSpacing(4)
@@ -219,7 +253,10 @@ class AnnotatePanel(QtWidgets.QWidget):
             button.clicked.connect(lambda _checked, s=source: self.start_requested.emit(s))
             start_row.addWidget(button, i // 2, i % 2)
             self.start_buttons[source] = button
+        return start_row
 
+    def _build_review_controls(self) -> None:
+        """"Done", "Done ▸ next", the changes-vs-prediction switch and its summary."""
         self.done = QtWidgets.QCheckBox("Done  (Ctrl+D)")
         self.done.setToolTip("This image is fully annotated: marked finished in the project (✓ in the image list)")
         self.done.toggled.connect(self.done_toggled)
@@ -233,11 +270,15 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.changed_text.setWordWrap(True)
         self.changed_text.setTextFormat(QtCore.Qt.TextFormat.RichText)
 
+    def _build_history(self) -> None:
+        """The undo history of the image's edits."""
         self.history = QtWidgets.QUndoView()
         self.history.setEmptyLabel("Start")
         self.history.setMinimumHeight(90)
         self.history.setToolTip("Every edit of this image; click a row to go back to it (Ctrl+Z / Ctrl+Shift+Z)")
 
+    def _tools_box(self, tools_row: QtWidgets.QHBoxLayout, level_row: QtWidgets.QHBoxLayout) -> QtWidgets.QGroupBox:
+        """"Tool": the tool buttons, the current tool's note, and the cell-size buttons."""
         tools_box = QtWidgets.QGroupBox("Tool")
         tools_layout = QtWidgets.QVBoxLayout(tools_box)
         self.tools_layout = tools_layout
@@ -251,6 +292,10 @@ class AnnotatePanel(QtWidgets.QWidget):
         tools_layout.addWidget(caption)
         tools_layout.addLayout(level_row)
         tools_layout.addWidget(self.level_text)
+        return tools_box
+
+    def _classes_box(self) -> QtWidgets.QGroupBox:
+        """"Classes": search, table, a hint on the keys, and the class-edit buttons."""
         classes_box = QtWidgets.QGroupBox("Classes")
         classes_layout = QtWidgets.QVBoxLayout(classes_box)
         classes_layout.addWidget(self.class_search)
@@ -259,6 +304,11 @@ class AnnotatePanel(QtWidgets.QWidget):
         hint.setWordWrap(True)
         hint.setStyleSheet("color: #9a9a9a; font-size: 11px;")
         classes_layout.addWidget(hint)
+        classes_layout.addLayout(self._class_edit_row())
+        return classes_box
+
+    def _class_edit_row(self) -> QtWidgets.QHBoxLayout:
+        """Add, merge/delete, undo and redo of class edits (``self.class_buttons`` by key)."""
         class_row = QtWidgets.QHBoxLayout()
         class_row.setSpacing(4)
         self.class_buttons = {}
@@ -276,9 +326,10 @@ class AnnotatePanel(QtWidgets.QWidget):
             button.clicked.connect(slot)
             class_row.addWidget(button)
             self.class_buttons[key] = button
-        classes_layout.addLayout(class_row)
-        start_box = QtWidgets.QGroupBox("Start from")
-        start_box.setLayout(start_row)
+        return class_row
+
+    def _review_box(self) -> QtWidgets.QGroupBox:
+        """"Review": the changes switch and summary, then "Done" beside "Done ▸ next"."""
         review_box = QtWidgets.QGroupBox("Review")
         review_layout = QtWidgets.QVBoxLayout(review_box)
         review_layout.addWidget(self.show_changed)
@@ -287,18 +338,16 @@ class AnnotatePanel(QtWidgets.QWidget):
         done_row.addWidget(self.done)
         done_row.addWidget(self.done_next, 1)
         review_layout.addLayout(done_row)
-        history_box = QtWidgets.QGroupBox("History")
-        QtWidgets.QVBoxLayout(history_box).addWidget(self.history)
+        return review_box
 
-        self.setStyleSheet(CHECKED_STYLE)
-        # The controls scroll and the History stays in view below them: the dock fits a 720-px screen.
+    def _lay_out(self, boxes: tuple[QtWidgets.QGroupBox, ...], history_box: QtWidgets.QGroupBox) -> None:
+        """The mode switch and status on top; below, the controls scroll and the History stays in view
+        under them (the dock fits a 720-px screen)."""
         controls = QtWidgets.QWidget()
         controls_layout = QtWidgets.QVBoxLayout(controls)
         controls_layout.setContentsMargins(0, 0, 0, 0)
-        controls_layout.addWidget(tools_box)
-        controls_layout.addWidget(classes_box)
-        controls_layout.addWidget(start_box)
-        controls_layout.addWidget(review_box)
+        for box in boxes:
+            controls_layout.addWidget(box)
         controls_layout.addStretch(1)
         self.controls = QtWidgets.QScrollArea()
         self.controls.setWidget(controls)
@@ -319,7 +368,6 @@ class AnnotatePanel(QtWidgets.QWidget):
         layout.addWidget(self.mode)
         layout.addWidget(self.status)
         layout.addWidget(splitter, 1)
-        self.set_mode(False)
 
     # ------------------------------------------------------------------ showing state
     def set_mode(self, on: bool) -> None:

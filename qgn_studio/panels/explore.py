@@ -285,6 +285,15 @@ class CurvePlot(pg.PlotWidget):
         self.current.setData([math.log10(max(result.cost.total_decoder_macs, 1))], [100 * value])
 
 
+RULE_TIPS = {  # propagation rule → its radio button's tooltip
+    "all": "Every site goes on: the dense decoder (most compute)",
+    "pc": "Refine the cells predicted composite (argmax is class 0)",
+    "pc_tau": "Refine the cells with P(composite) ≥ τ",
+    "uncertainty": "PC, plus the cells whose prediction entropy exceeds the threshold",
+    "gtc": "Refine the cells composite in the ground truth (an upper bound; needs ground truth)",
+}
+
+
 class ExplorePanel(QtWidgets.QWidget):
     """The controls and readouts of the explore dock; emits ``setting_changed(SchemeChoice)``."""
 
@@ -292,28 +301,49 @@ class ExplorePanel(QtWidgets.QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        # Built in this order (widgets first, then the boxes that hold them) so the tab order is unchanged.
+        self._build_depth()
+        rule_box = self._build_rules()
+        self._build_thresholds()
+        controls = self._settings_form(rule_box)
+        self._build_readouts()
+        cost_box = self._cost_box()
+        self.accuracy_box = self._accuracy_box()
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(controls)
+        layout.addWidget(cost_box)
+        layout.addWidget(self.accuracy_box, 1)
+        self._result: RenderResult | None = None
+        self._points: list[CurvePoint] = []
+        self.set_setting(SchemeChoice())
+        self.set_truth_available(False)
+
+    # ------------------------------------------------------------------ construction
+    def _build_depth(self) -> None:
         self.depth = DepthSlider()
         self.depth.depth_changed.connect(self._changed)
         self.depth_text = QtWidgets.QLabel()
+
+    def _build_rules(self) -> QtWidgets.QGridLayout:
+        """One radio button per propagation rule of ``SCHEME_CHOICES``, two to a row; PC chosen."""
         self.rules = QtWidgets.QButtonGroup(self)
         rule_box = QtWidgets.QGridLayout()
         rule_box.setContentsMargins(0, 0, 0, 0)
-        tips = {
-            "all": "Every site goes on: the dense decoder (most compute)",
-            "pc": "Refine the cells predicted composite (argmax is class 0)",
-            "pc_tau": "Refine the cells with P(composite) ≥ τ",
-            "uncertainty": "PC, plus the cells whose prediction entropy exceeds the threshold",
-            "gtc": "Refine the cells composite in the ground truth (an upper bound; needs ground truth)",
-        }
         self.scheme_buttons: dict[str, QtWidgets.QRadioButton] = {}
         for i, (rule, (text, _)) in enumerate(SCHEME_CHOICES.items()):
             button = QtWidgets.QRadioButton(text)
-            button.setToolTip(tips[rule])
+            button.setToolTip(RULE_TIPS[rule])
             self.rules.addButton(button, i)
             self.scheme_buttons[rule] = button
             rule_box.addWidget(button, i // 2, i % 2)
         self.scheme_buttons["pc"].setChecked(True)
         self.rules.idToggled.connect(self._rule_toggled)
+        return rule_box
+
+    def _build_thresholds(self) -> None:
+        """The τ slider (PC, threshold τ) and the entropy slider (Uncertainty)."""
         self.tau = LabeledSlider(0.5)
         self.tau.setToolTip("τ: a cell is refined when P(composite) ≥ τ (0 → All, 1 → nothing)")
         self.tau.value_changed.connect(lambda _v: self._threshold_moved("pc_tau"))
@@ -321,6 +351,8 @@ class ExplorePanel(QtWidgets.QWidget):
         self.entropy.setToolTip("Uncertainty rule: also refine cells whose normalised entropy exceeds this")
         self.entropy.value_changed.connect(lambda _v: self._threshold_moved("uncertainty"))
 
+    def _settings_form(self, rule_box: QtWidgets.QGridLayout) -> QtWidgets.QFormLayout:
+        """Depth, propagation rule, τ and entropy, one labelled row each."""
         controls = QtWidgets.QFormLayout()
         controls.setLabelAlignment(QtCore.Qt.AlignmentFlag.AlignRight)
         depth_row = QtWidgets.QVBoxLayout()
@@ -331,7 +363,10 @@ class ExplorePanel(QtWidgets.QWidget):
         controls.addRow("Propagation", rule_box)
         controls.addRow("τ", self.tau)
         controls.addRow("Entropy >", self.entropy)
+        return controls
 
+    def _build_readouts(self) -> None:
+        """The cost table and summary, the accuracy line, the metric choice, the curve and its progress line."""
         self.table = CostTable()
         self.summary = QtWidgets.QLabel("No result yet")
         self.summary.setWordWrap(True)
@@ -347,10 +382,16 @@ class ExplorePanel(QtWidgets.QWidget):
         self.measuring = QtWidgets.QLabel("")
         self.measuring.setStyleSheet("color: #9a9a9a;")
 
+    def _cost_box(self) -> QtWidgets.QGroupBox:
+        """"What this setting costs": the per-level table and the summary under it."""
         cost_box = QtWidgets.QGroupBox("What this setting costs")
         cost_layout = QtWidgets.QVBoxLayout(cost_box)
         cost_layout.addWidget(self.table)
         cost_layout.addWidget(self.summary)
+        return cost_box
+
+    def _accuracy_box(self) -> QtWidgets.QGroupBox:
+        """"Accuracy against compute": the scores and metric choice, the curve, and what is being measured."""
         accuracy_box = QtWidgets.QGroupBox("Accuracy against compute")
         accuracy_layout = QtWidgets.QVBoxLayout(accuracy_box)
         top = QtWidgets.QHBoxLayout()
@@ -359,17 +400,7 @@ class ExplorePanel(QtWidgets.QWidget):
         accuracy_layout.addLayout(top)
         accuracy_layout.addWidget(self.plot, 1)
         accuracy_layout.addWidget(self.measuring)
-        self.accuracy_box = accuracy_box
-
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addLayout(controls)
-        layout.addWidget(cost_box)
-        layout.addWidget(accuracy_box, 1)
-        self._result: RenderResult | None = None
-        self._points: list[CurvePoint] = []
-        self.set_setting(SchemeChoice())
-        self.set_truth_available(False)
+        return accuracy_box
 
     # ------------------------------------------------------------------ setting
     def setting(self) -> SchemeChoice:

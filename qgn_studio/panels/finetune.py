@@ -81,6 +81,24 @@ class FinetunePanel(QtWidgets.QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        # Built in this order (widgets first, then the boxes that hold them) so the tab order is unchanged.
+        refresh = self._build_settings()
+        self._build_run_controls()
+        self._build_scores_table()
+        self._build_per_image_table()
+        self._build_decision()
+
+        train_box = self._train_box(refresh)
+        self.compare_box = self._compare_box()
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(train_box, 3)
+        layout.addWidget(self.compare_box, 2)
+        self.show_comparison(None)
+
+    # ------------------------------------------------------------------ construction
+    def _build_settings(self) -> QtWidgets.QToolButton:
+        """The corrected-image count (and its ↻ button, returned), iterations and learning rate."""
         self.corrections = QtWidgets.QLabel("↻ counts the corrected images")  # not a count before one was made
         self.corrections.setWordWrap(True)
         # two lines whatever the text: a count that wraps differently must not move the fields below
@@ -100,6 +118,10 @@ class FinetunePanel(QtWidgets.QWidget):
         self.lr.setSingleStep(0.001)
         self.lr.setValue(0.001)  # 0.005 (the library default) overshoots on a handful of images
         self.lr.setToolTip("Initial learning rate (poly decay to 0)")
+        return refresh
+
+    def _build_run_controls(self) -> None:
+        """Start and Cancel, the progress bar (its range follows the iterations), the status and the loss plot."""
         self.start = QtWidgets.QPushButton("Fine-tune on corrections")
         self.start.setToolTip("Train a copy of the model's decoder on the corrected images (frozen encoder, its features "
                               "computed once; the sites PC visits plus the corrections' composite cells); "
@@ -119,6 +141,8 @@ class FinetunePanel(QtWidgets.QWidget):
         self.status.setStyleSheet("color: #9a9a9a;")
         self.plot = LossPlot()
 
+    def _build_scores_table(self) -> None:
+        """Before / after / change of each score in ``ROWS``, read-only, its rows explained in tooltips."""
         self.table = QtWidgets.QTableWidget(len(ROWS), 3)
         self.table.setHorizontalHeaderLabels(["Before", "After", "Change"])
         self.table.setVerticalHeaderLabels([text for _key, text in ROWS])
@@ -130,6 +154,9 @@ class FinetunePanel(QtWidgets.QWidget):
         self.table.setFixedHeight(24 + 22 * len(ROWS) + 4)
         for row, (key, _text) in enumerate(ROWS):
             self.table.verticalHeaderItem(row).setToolTip(ROW_TIPS[key])
+
+    def _build_per_image_table(self) -> None:
+        """One row per held-out image: its mIoU before → after and its changed cells."""
         self.per_image = QtWidgets.QTableWidget(0, 3)
         self.per_image.setHorizontalHeaderLabels(["Image", "mIoU before → after", "Changed cells"])
         self.per_image.verticalHeader().hide()
@@ -141,6 +168,9 @@ class FinetunePanel(QtWidgets.QWidget):
         header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         self.per_image.verticalHeader().setDefaultSectionSize(20)
         self.per_image.setMinimumHeight(80)
+
+    def _build_decision(self) -> None:
+        """What changed, and Keep / Revert."""
         self.changed = QtWidgets.QLabel("")
         self.changed.setWordWrap(True)
         self.changed.setTextFormat(QtCore.Qt.TextFormat.RichText)
@@ -151,6 +181,8 @@ class FinetunePanel(QtWidgets.QWidget):
         self.revert.setToolTip("Discard the fine-tuned model; the model in use stays")
         self.revert.clicked.connect(self.revert_requested)
 
+    def _train_box(self, refresh: QtWidgets.QToolButton) -> QtWidgets.QGroupBox:
+        """"Fine-tune": the settings form, Start / Cancel, progress, loss plot and status."""
         settings = QtWidgets.QFormLayout()
         top = QtWidgets.QHBoxLayout()
         top.addWidget(self.corrections, 1)
@@ -168,6 +200,10 @@ class FinetunePanel(QtWidgets.QWidget):
         train_layout.addWidget(self.progress)
         train_layout.addWidget(self.plot, 1)
         train_layout.addWidget(self.status)
+        return train_box
+
+    def _compare_box(self) -> QtWidgets.QGroupBox:
+        """"Before / after": the scores, what changed, the per-image table, and Keep / Revert."""
         compare_box = QtWidgets.QGroupBox("Before / after on corrected images it did not train on")
         compare_layout = QtWidgets.QVBoxLayout(compare_box)
         compare_layout.addWidget(self.table)
@@ -177,13 +213,7 @@ class FinetunePanel(QtWidgets.QWidget):
         decide.addWidget(self.keep, 1)
         decide.addWidget(self.revert)
         compare_layout.addLayout(decide)
-        self.compare_box = compare_box
-
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(train_box, 3)
-        layout.addWidget(compare_box, 2)
-        self.show_comparison(None)
+        return compare_box
 
     # ------------------------------------------------------------------ state
     def set_corrections(self, names: list[str]) -> None:
