@@ -17,7 +17,7 @@ BAD_SPLITS = ["../x", "..", "a/b", "a\\b", "/tmp/x", "", " val", "val ", "tr.ain
 
 
 @pytest.fixture
-def project(tmp_path):
+def annotated_project(tmp_path):
     """Two annotated synthetic scenes (PNG) in a project."""
     from qgn.data.synthetic import make_scene
 
@@ -50,10 +50,10 @@ def split_folders(root) -> set[tuple[str, str]]:
             for p in root.rglob("*.png")}
 
 
-def test_the_default_split_is_train_and_qgn_reads_it(project, tmp_path):
+def test_the_default_split_is_train_and_qgn_reads_it(annotated_project, tmp_path):
     from qgn.data.cityscapes import CityscapesDataset
 
-    project, _ = project
+    project, _ = annotated_project
     export_project(project, tmp_path / "out", ["cityscapes"])
     root = tmp_path / "out" / "cityscapes"
     assert split_folders(root) == {("gtFine", "train"), ("leftImg8bit", "train")}
@@ -61,10 +61,10 @@ def test_the_default_split_is_train_and_qgn_reads_it(project, tmp_path):
 
 
 @pytest.mark.parametrize("split", ["val", "test", "train_extra"])
-def test_a_named_split_is_where_everything_goes_and_reads_back(project, tmp_path, split):
+def test_a_named_split_is_where_everything_goes_and_reads_back(annotated_project, tmp_path, split):
     from qgn.data.cityscapes import CityscapesDataset
 
-    project, labels = project
+    project, labels = annotated_project
     export_project(project, tmp_path / "out", ["cityscapes", "png"], split=split)
     root = tmp_path / "out" / "cityscapes"
     assert split_folders(root) == {("gtFine", split), ("leftImg8bit", split)}
@@ -78,8 +78,8 @@ def test_a_named_split_is_where_everything_goes_and_reads_back(project, tmp_path
 
 
 @pytest.mark.parametrize("name", BAD_SPLITS)
-def test_a_split_that_is_not_one_folder_name_is_refused_before_writing(project, tmp_path, name):
-    project, _ = project
+def test_a_split_that_is_not_one_folder_name_is_refused_before_writing(annotated_project, tmp_path, name):
+    project, _ = annotated_project
     with pytest.raises(ValueError, match="split"):
         check_split(name)
     with pytest.raises(ValueError, match="split"):
@@ -93,7 +93,7 @@ def test_plain_names_are_splits(name):
     assert check_split(name) == name
 
 
-def test_cli_split_for_a_file_a_folder_and_a_project(qgt, project, tmp_path, run_cli):
+def test_cli_split_for_a_file_a_folder_and_a_project(qgt, annotated_project, tmp_path, run_cli):
     code, out, err = run_cli("export", qgt, "--format", "cityscapes", "--split", "val", "--out", tmp_path / "cs")
     assert code == 0, err
     assert split_folders(tmp_path / "cs") == {("gtFine", "val"), ("leftImg8bit", "val")}
@@ -105,7 +105,7 @@ def test_cli_split_for_a_file_a_folder_and_a_project(qgt, project, tmp_path, run
     assert code == 0, err
     assert split_folders(tmp_path / "ds" / "cityscapes") == {("gtFine", "test")}  # no images beside these
     assert len(list((tmp_path / "ds" / "cityscapes" / "gtFine" / "test").rglob("*_gtFine_labelIds.png"))) == 2
-    project, _ = project
+    project, _ = annotated_project
     code, out, err = run_cli("export", "--project", project.root, "--formats", "qgt,cityscapes", "--split", "val",
                              "--out", tmp_path / "p")
     assert code == 0, err
@@ -113,10 +113,10 @@ def test_cli_split_for_a_file_a_folder_and_a_project(qgt, project, tmp_path, run
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", ".."])
-def test_cli_refuses_a_bad_split_in_one_line(qgt, project, tmp_path, run_cli, snapshot, name):
+def test_cli_refuses_a_bad_split_in_one_line(qgt, annotated_project, tmp_path, run_cli, snapshot, name):
     before = snapshot(tmp_path)
     for argv in (["export", qgt, "--format", "cityscapes", "--out", tmp_path / "cs"],
-                 ["export", "--project", project[0].root, "--formats", "cityscapes", "--out", tmp_path / "p"]):
+                 ["export", "--project", annotated_project[0].root, "--formats", "cityscapes", "--out", tmp_path / "p"]):
         code, out, err = run_cli(*argv, "--split", name)
         assert code == 2
         lines = err.strip().splitlines()
@@ -132,10 +132,10 @@ def test_cli_split_without_cityscapes_says_where_it_goes(qgt, tmp_path, run_cli)
     assert not (tmp_path / "o").exists() and not (tmp_path / "m2.png").exists()
 
 
-def test_datumaro_reads_the_split_as_the_subset(project, tmp_path):
+def test_datumaro_reads_the_split_as_the_subset(annotated_project, tmp_path):
     """Datumaro (a judge: it takes gtFine/<subset>/ as the subset) finds every item in the split."""
     datumaro = pytest.importorskip("datumaro")
-    project, _ = project
+    project, _ = annotated_project
     export_project(project, tmp_path / "out", ["cityscapes"], split="val")
     dataset = datumaro.Dataset.import_from(str(tmp_path / "out" / "cityscapes"), "cityscapes")
     assert sorted(item.subset for item in dataset) == ["val", "val"]
