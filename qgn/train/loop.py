@@ -318,7 +318,11 @@ def load_train_state(out: Path, model, optimizer, loss_fn) -> int:
     weights = load_model(out / "last.safetensors").state_dict()
     model.load_state_dict(weights)
     tensors = load_file(str(out / "last.state.safetensors"))
-    loss_fn.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("loss.")}, strict=False)
+    loss_state = {k[5:]: v for k, v in tensors.items() if k.startswith("loss.")}
+    class_weights = loss_state.pop("class_weights", None)
+    loss_fn.load_state_dict(loss_state, strict=False)
+    if class_weights is not None:  # refitted during the run (class_weight_every): its length is the run's, not 0
+        loss_fn.class_weights = class_weights.to(loss_fn.class_weights.device)
     params = dict(model.named_parameters())
     for key, value in tensors.items():
         if key.startswith("opt."):
@@ -458,6 +462,8 @@ def _iterate(run: _Run, config: TrainConfig, progress, device: str) -> int:
     on resume), checkpointing every ``config.checkpoint_every`` and on Ctrl-C; then the last
     checkpoint. Returns the iteration reached."""
     model, loss_fn, optimizer, out = run.model, run.loss_fn, run.optimizer, run.out
+    if run.start_iter >= config.iterations:  # a finished run resumed: its last checkpoint is the result
+        return run.start_iter
     new_log = run.start_iter == 0 or not run.log_path.is_file()
     with open(run.log_path, "w" if new_log else "a", newline="") as log_file:
         log = csv.writer(log_file)

@@ -57,3 +57,30 @@ def test_training_schemes_alternate_all_and_gtc():
         training_schemes("pc")
     with pytest.raises(ValueError, match="all\\+gtc"):
         training_schemes("all+")
+
+
+def test_resuming_a_finished_run_trains_nothing_and_gives_its_model(tmp_path):
+    out = tmp_path / "run"
+    train(_config(out))
+    rows_before = (out / "log.csv").read_text()
+    final = train(_config(out), resume=True)  # e.g. the same command run twice
+    assert (out / "log.csv").read_text() == rows_before  # nothing trained again, nothing repeated
+    assert load_model(final).config.extra["iteration"] == 4
+
+
+def test_resume_keeps_the_refitted_class_weights(tmp_path):
+    out = tmp_path / "run"
+
+    def interrupt_at_3(iteration, row):
+        if iteration == 3:
+            raise KeyboardInterrupt
+
+    config = _config(out, class_weight_every=2, class_weight_images=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, progress=interrupt_at_3)  # weights refitted at iteration 2, saved with the state at 3
+    from safetensors.torch import load_file
+
+    saved = load_file(str(out / "last.state.safetensors"))["loss.class_weights"]
+    assert saved.numel() > 0
+    final = train(config, resume=True)
+    assert load_model(final).config.extra["iteration"] == 4
