@@ -27,9 +27,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(.safetensors + .json); default: the bundled demo model")
     parser.add_argument("--depth", "-d", type=int, choices=range(NUM_LEVELS), metavar=f"{{{NUM_LEVELS - 1}..0}}",
                         help="finest level computed: 5 = root cells of 32 px … 0 = pixels (default 0)")
-    parser.add_argument("--scheme", "-s", choices=list(SCHEME_CHOICES), help="propagation rule (default pc)")
-    parser.add_argument("--tau", type=float, help="τ of the pc_tau rule (0..1)")
-    parser.add_argument("--entropy", type=float, help="entropy threshold of the uncertainty rule (0..1)")
+    parser.add_argument("--scheme", "-s", choices=list(SCHEME_CHOICES), help="propagation scheme (default pc)")
+    parser.add_argument("--tau", type=float, help="τ of the pc_tau scheme (0..1)")
+    parser.add_argument("--entropy", type=float, help="entropy threshold of the uncertainty scheme (0..1)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where the network runs (default auto)")
     parser.add_argument("--screenshot", metavar="OUT.png", help="render the window to OUT.png and exit")
     parser.add_argument("--layers", help="comma-separated layers to show, e.g. prediction,grid,q3 "

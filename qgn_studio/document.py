@@ -479,10 +479,10 @@ def reference_depth(size: tuple[int, int]) -> int:
 def measurement_plan(doc: ImageDocument, setting: SchemeChoice) -> list[tuple[str, SchemeChoice]]:
     """Background measurements for the explore panel, most wanted first, skipping known ones.
 
-    With ground truth: the current rule at every depth, All at the current depth, the τ sweep
-    (rule "pc_tau"), PC at every depth, then All at every depth ("curve" tasks). Without: only
+    With ground truth: the current scheme at every depth, All at the current depth, the τ sweep
+    (scheme "pc_tau"), PC at every depth, then All at every depth ("curve" tasks). Without: only
     the All reference at the current depth ("reference"). Nothing below ``reference_depth``:
-    on a large image a background run there would take minutes (and any rule can come close
+    on a large image a background run there would take minutes (and any scheme can come close
     to All).
     """
     tasks: list[tuple[str, SchemeChoice]] = []
@@ -492,7 +492,7 @@ def measurement_plan(doc: ImageDocument, setting: SchemeChoice) -> list[tuple[st
     def want(kind: str, s: SchemeChoice) -> None:
         key = (kind, s.family(), s.depth)
         known = doc.curve if kind == "curve" else None
-        if key in seen or s.depth < finest_all:  # any rule can come close to All there
+        if key in seen or s.depth < finest_all:  # any scheme can come close to All there
             return
         if (kind == "curve" and (s.family(), s.depth) in known) or (kind == "reference" and s.depth in doc.reference):
             return

@@ -334,15 +334,15 @@ class MainWindow(QtWidgets.QMainWindow):
             self.layer_actions[key] = action
 
     def _explore_menu(self, explore: QtWidgets.QMenu) -> None:
-        """Depth (by level and by step), the propagation rule, and τ."""
+        """Depth (by level and by step), the propagation scheme, and τ."""
         for level in LEVELS:
             self._action(explore, f"Depth Q{level}", self._depth_setter(level), str(level))
         self._action(explore, "Coarser (depth +1)", lambda: self._depth_step(1), "[")
         self._action(explore, "Finer (depth −1)", lambda: self._depth_step(-1), "]")
         explore.addSeparator()
         scheme_keys = {"all": "Alt+A", "pc": "Alt+C", "pc_tau": "Alt+T", "uncertainty": "Alt+U", "gtc": "Alt+G"}
-        for rule, (text, _) in SCHEME_CHOICES.items():
-            self._action(explore, f"Rule: {text}", self._scheme_setter(rule), scheme_keys[rule])
+        for scheme, (text, _) in SCHEME_CHOICES.items():
+            self._action(explore, f"Propagation: {text}", self._scheme_setter(scheme), scheme_keys[scheme])
         self._action(explore, "τ −0.05", lambda: self._tau_step(-0.05), ",")
         self._action(explore, "τ +0.05", lambda: self._tau_step(0.05), ".")
 
@@ -409,10 +409,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def _depth_setter(self, level):
         return lambda: self.explore.set_depth(level)
 
-    def _scheme_setter(self, rule):
+    def _scheme_setter(self, scheme):
         def choose() -> None:
-            if self.explore.scheme_buttons[rule].isEnabled():
-                self.explore.set_scheme(rule)
+            if self.explore.scheme_buttons[scheme].isEnabled():
+                self.explore.set_scheme(scheme)
 
         return choose
 
@@ -951,7 +951,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if opacity is not None:
                 layer.set_opacity(float(opacity))
         self.layer_panel.set_measure(str(s.value("layers/uncertainty/measure", "entropy")))
-        try:
+        try:  # the key "explore/rule" keeps its old name, so saved settings stay valid
             setting = SchemeChoice(str(s.value("explore/rule", "pc")), float(s.value("explore/tau", 0.5)),
                               float(s.value("explore/entropy", 0.5)), int(s.value("explore/depth", 0)))
         except (TypeError, ValueError):

@@ -13,7 +13,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from qgn_studio.document import LEVELS, SCHEME_CHOICES, CurvePoint, RenderResult, SchemeChoice, human_bytes, human_count
 
 CURRENT_COLOUR = "#4fc3f7"
-FAMILY_STYLES = {  # rule → (colour, symbol, dashed)
+FAMILY_STYLES = {  # scheme → (colour, symbol, dashed)
     "all": ("#b0b0b0", "s", True),
     "pc": ("#ffb74d", "o", False),
     "pc_tau": ("#ba68c8", "t", False),
@@ -166,7 +166,7 @@ class CurvePlot(pg.PlotWidget):
 
     def show_points(self, points: list[CurvePoint], current: SchemeChoice, result: RenderResult | None) -> None:
         """Update the curves when the points changed, restyle them when the current family
-        changed (items are kept and restyled, not rebuilt: a rule change stays well under a
+        changed (items are kept and restyled, not rebuilt: a scheme change stays well under a
         frame); always move the star."""
         data_signature = (len(points), self.metric, id(points[-1]) if points else None)
         style_signature = (data_signature, current.family())
@@ -209,13 +209,13 @@ class CurvePlot(pg.PlotWidget):
         names: dict[tuple, str] = {}
         tau_labelled = False
         for family, members in families.items():
-            rule = members[0].setting.scheme
+            scheme = members[0].setting.scheme
             is_current = family == current_family
-            colour, symbol, dashed = FAMILY_STYLES[rule]
+            colour, symbol, dashed = FAMILY_STYLES[scheme]
             name = members[0].setting.describe().rsplit(",", 1)[0]
             if is_current:
                 colour, name = CURRENT_COLOUR, f"{name} (current)"
-            elif rule == "pc_tau":
+            elif scheme == "pc_tau":
                 name, tau_labelled = (None, True) if tau_labelled else ("τ sweep", True)
             if name:
                 names[family] = name
@@ -231,7 +231,7 @@ class CurvePlot(pg.PlotWidget):
         self._leave_room_for_the_legend()
 
     def _update_legend(self, names: dict[tuple, str]) -> None:
-        """Legend entries in a fixed order; when only names change (a rule change), relabel them."""
+        """Legend entries in a fixed order; when only names change (a scheme change), relabel them."""
         if list(names) != list(self._legend_labels):
             self.legend.clear()
             self._legend_labels = {}
@@ -285,7 +285,7 @@ class CurvePlot(pg.PlotWidget):
         self.current.setData([math.log10(max(result.cost.total_decoder_macs, 1))], [100 * value])
 
 
-RULE_TIPS = {  # propagation rule → its radio button's tooltip
+SCHEME_TIPS = {  # propagation scheme → its radio button's tooltip
     "all": "Every site goes on: the dense decoder (most compute)",
     "pc": "Refine the cells predicted composite (argmax is class 0)",
     "pc_tau": "Refine the cells with P(composite) ≥ τ",
@@ -303,9 +303,9 @@ class ExplorePanel(QtWidgets.QWidget):
         super().__init__(parent)
         # Built in this order (widgets first, then the boxes that hold them) so the tab order is unchanged.
         self._build_depth()
-        rule_box = self._build_rules()
+        scheme_box = self._build_schemes()
         self._build_thresholds()
-        controls = self._settings_form(rule_box)
+        controls = self._settings_form(scheme_box)
         self._build_readouts()
         cost_box = self._cost_box()
         self.accuracy_box = self._accuracy_box()
@@ -326,21 +326,21 @@ class ExplorePanel(QtWidgets.QWidget):
         self.depth.depth_changed.connect(self._changed)
         self.depth_text = QtWidgets.QLabel()
 
-    def _build_rules(self) -> QtWidgets.QGridLayout:
-        """One radio button per propagation rule of ``SCHEME_CHOICES``, two to a row; PC chosen."""
-        self.rules = QtWidgets.QButtonGroup(self)
-        rule_box = QtWidgets.QGridLayout()
-        rule_box.setContentsMargins(0, 0, 0, 0)
+    def _build_schemes(self) -> QtWidgets.QGridLayout:
+        """One radio button per propagation scheme of ``SCHEME_CHOICES``, two to a row; PC chosen."""
+        self.schemes = QtWidgets.QButtonGroup(self)
+        scheme_box = QtWidgets.QGridLayout()
+        scheme_box.setContentsMargins(0, 0, 0, 0)
         self.scheme_buttons: dict[str, QtWidgets.QRadioButton] = {}
-        for i, (rule, (text, _)) in enumerate(SCHEME_CHOICES.items()):
+        for i, (scheme, (text, _)) in enumerate(SCHEME_CHOICES.items()):
             button = QtWidgets.QRadioButton(text)
-            button.setToolTip(RULE_TIPS[rule])
-            self.rules.addButton(button, i)
-            self.scheme_buttons[rule] = button
-            rule_box.addWidget(button, i // 2, i % 2)
+            button.setToolTip(SCHEME_TIPS[scheme])
+            self.schemes.addButton(button, i)
+            self.scheme_buttons[scheme] = button
+            scheme_box.addWidget(button, i // 2, i % 2)
         self.scheme_buttons["pc"].setChecked(True)
-        self.rules.idToggled.connect(self._rule_toggled)
-        return rule_box
+        self.schemes.idToggled.connect(self._scheme_toggled)
+        return scheme_box
 
     def _build_thresholds(self) -> None:
         """The τ slider (PC, threshold τ) and the entropy slider (Uncertainty)."""
@@ -348,11 +348,11 @@ class ExplorePanel(QtWidgets.QWidget):
         self.tau.setToolTip("τ: a cell is refined when P(composite) ≥ τ (0 → All, 1 → nothing)")
         self.tau.value_changed.connect(lambda _v: self._threshold_moved("pc_tau"))
         self.entropy = LabeledSlider(0.5)
-        self.entropy.setToolTip("Uncertainty rule: also refine cells whose normalised entropy exceeds this")
+        self.entropy.setToolTip("Uncertainty scheme: also refine cells whose normalised entropy exceeds this")
         self.entropy.value_changed.connect(lambda _v: self._threshold_moved("uncertainty"))
 
-    def _settings_form(self, rule_box: QtWidgets.QGridLayout) -> QtWidgets.QFormLayout:
-        """Depth, propagation rule, τ and entropy, one labelled row each."""
+    def _settings_form(self, scheme_box: QtWidgets.QGridLayout) -> QtWidgets.QFormLayout:
+        """Depth, propagation scheme, τ and entropy, one labelled row each."""
         controls = QtWidgets.QFormLayout()
         controls.setLabelAlignment(QtCore.Qt.AlignmentFlag.AlignRight)
         depth_row = QtWidgets.QVBoxLayout()
@@ -360,7 +360,7 @@ class ExplorePanel(QtWidgets.QWidget):
         depth_row.addWidget(self.depth)
         depth_row.addWidget(self.depth_text)
         controls.addRow("Depth", depth_row)
-        controls.addRow("Propagation", rule_box)
+        controls.addRow("Propagation", scheme_box)
         controls.addRow("τ", self.tau)
         controls.addRow("Entropy >", self.entropy)
         return controls
@@ -404,8 +404,8 @@ class ExplorePanel(QtWidgets.QWidget):
 
     # ------------------------------------------------------------------ setting
     def setting(self) -> SchemeChoice:
-        rule = next(r for r, b in self.scheme_buttons.items() if b.isChecked())
-        return SchemeChoice(rule, self.tau.value(), self.entropy.value(), self.depth.value())
+        scheme = next(r for r, b in self.scheme_buttons.items() if b.isChecked())
+        return SchemeChoice(scheme, self.tau.value(), self.entropy.value(), self.depth.value())
 
     def set_setting(self, setting: SchemeChoice) -> None:
         """Show ``setting`` without emitting ``setting_changed``."""
@@ -420,16 +420,16 @@ class ExplorePanel(QtWidgets.QWidget):
     def set_depth(self, depth: int) -> None:
         self.depth.set_value(depth)
 
-    def set_scheme(self, rule: str) -> None:
-        self.scheme_buttons[rule].setChecked(True)
+    def set_scheme(self, scheme: str) -> None:
+        self.scheme_buttons[scheme].setChecked(True)
 
-    def _rule_toggled(self, _id: int, on: bool) -> None:
+    def _scheme_toggled(self, _id: int, on: bool) -> None:
         if on:
             self._changed()
 
-    def _threshold_moved(self, rule: str) -> None:
-        if not self.scheme_buttons[rule].isChecked():
-            self.scheme_buttons[rule].setChecked(True)  # moving τ selects "PC, threshold τ"
+    def _threshold_moved(self, scheme: str) -> None:
+        if not self.scheme_buttons[scheme].isChecked():
+            self.scheme_buttons[scheme].setChecked(True)  # moving τ selects "PC, threshold τ"
         else:
             self._changed()
 
