@@ -1,0 +1,154 @@
+"""Peak memory of exporting one big annotation to every format, in bytes per output pixel.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_export_memory.py [--size 8000x8000] [--formats a,b]
+
+Protocol. A synthetic label map of ``--size`` (default 8000×8000 = 64 MP) with ten classes and a
+void class (ignore value 255) is made once and saved as ``.npy``: each class has a smooth random
+field (bilinear upsampling of 8 × 8-pixel cells of noise on a grid of about 1/64 of the size), the
+pixel takes the class of the largest field, so regions are blobby with curved boundaries, about
+60 px across — a street scene's region sizes, not a quadtree-aligned toy. Every format then runs in
+a fresh interpreter (``--worker``), which loads the map (uint8, 1 byte per pixel) and exports it
+through the same call ``qgn export X.qgt --format NAME`` makes (``Format.export_items`` of one
+``ExportItem``) into a temporary folder, twice:
+
+* ``traced``: the peak of ``tracemalloc`` over the export (Python and NumPy allocations made
+  during it; the label map loaded before is not counted), divided by the pixel count;
+* ``rss``: the growth of the process's peak resident memory (``ru_maxrss``) over the export, in a
+  run without tracemalloc, divided by the pixel count (includes allocator slack and the C heaps
+  of zlib/PIL that tracemalloc does not see; noisier).
+
+Baselines of the same run: the label map itself (1 B/px, which an export may hold once more) and
+the ``png`` export (a banded encoder, the bounded reference). The output figures are deterministic
+for ``traced``; ``rss`` varies by a few MB between runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+ALL_FORMATS = ("png", "ids", "qgt", "levels", "cvat", "cityscapes", "camvid", "coco", "labelme")
+NUM_CLASSES = 10
+IGNORE = 255
+
+
+def classes():
+    from qgn.classes import ClassSet
+
+    return ClassSet.generic(NUM_CLASSES, IGNORE)
+
+
+def synthetic_label(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """(H, W) uint8: ten classes and void (255) in blobby regions (see the module docstring); made a
+    band of rows at a time so that making it needs little beyond the map itself."""
+    rng = np.random.default_rng(seed)
+    cell = 64
+    gh, gw = height // cell + 2, width // cell + 2
+    fields = rng.random((NUM_CLASSES + 1, gh, gw)).astype(np.float32)
+    gx = np.arange(width, dtype=np.float32) / cell
+    x0 = gx.astype(np.int64)
+    fx = (gx - x0)[None, None, :]
+    label = np.empty((height, width), np.uint8)
+    values = np.array(list(range(NUM_CLASSES)) + [IGNORE], np.uint8)
+    band = 32
+    for y in range(0, height, band):
+        gy = np.arange(y, min(y + band, height), dtype=np.float32) / cell
+        y0 = gy.astype(np.int64)
+        fy = (gy - y0)[None, :, None]
+        rows = fields[:, y0] * (1 - fy[..., :1]) + fields[:, y0 + 1] * fy[..., :1]  # (C, band, gw)
+        smooth = rows[:, :, x0] * (1 - fx) + rows[:, :, x0 + 1] * fx
+        label[y:y + band] = values[np.argmax(smooth, axis=0)]
+    return label
+
+
+def peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+
+
+def export(name: str, label: np.ndarray, out: Path) -> None:
+    from qgn.formats import FORMATS, ExportItem
+
+    FORMATS[name].export_items([ExportItem("big", label)], classes(), out)
+
+
+def worker(name: str, label_path: str, traced: bool) -> None:
+    label = np.load(label_path)
+    from qgn.formats import FORMATS  # noqa: F401  (imports before the measurement)
+    import qgn.formats.coco, qgn.formats.labelme, qgn.formats.cityscapes  # noqa: E401,F401
+
+    with tempfile.TemporaryDirectory() as tmp:
+        before = peak_rss()
+        if traced:
+            tracemalloc.start()
+        start = time.perf_counter()
+        export(name, label, Path(tmp) / name)
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1] if traced else None
+        if traced:
+            tracemalloc.stop()
+        written = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
+    print(json.dumps({"format": name, "traced": peak, "rss": peak_rss() - before, "seconds": seconds,
+                      "bytes_written": written}))
+
+
+def run_worker(name: str, label_path: Path, traced: bool) -> dict:
+    cmd = [sys.executable, __file__, "--worker", name, "--label", str(label_path)] + (["--traced"] if traced else [])
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if done.returncode != 0:
+        raise RuntimeError(f"{name}: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="8000x8000", help="WxH of the synthetic map (default 8000x8000)")
+    parser.add_argument("--formats", default=",".join(ALL_FORMATS))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--label", help=argparse.SUPPRESS)
+    parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.label, args.traced)
+        return
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    pixels = width * height
+    with tempfile.TemporaryDirectory() as tmp:
+        label_path = Path(tmp) / "label.npy"
+        label = synthetic_label(height, width)
+        counts = np.bincount(label.ravel(), minlength=256)
+        np.save(label_path, label)
+        del label
+        shares = ", ".join(f"{v}: {c / pixels:.0%}" for v, c in enumerate(counts) if c)
+        print(f"synthetic label map {width}×{height} = {pixels / 1e6:.1f} MP, uint8 (1 B/px = {pixels / 1e6:.0f} MB); "
+              f"value shares {shares}")
+        print(f"{'format':<11} {'traced B/px':>11} {'rss B/px':>9} {'traced MB':>10} {'rss MB':>8} {'s':>7} "
+              f"{'written MB':>10} {'vs png':>7}")
+        rows = []
+        for name in args.formats.split(","):
+            try:
+                traced = run_worker(name, label_path, True)
+                plain = run_worker(name, label_path, False)
+            except RuntimeError as exc:
+                print(f"{name:<11} failed: {exc}")
+                continue
+            rows.append((name, traced["traced"], plain["rss"], plain["seconds"], plain["bytes_written"]))
+        png = next((r for r in rows if r[0] == "png"), None)
+        for name, traced, rss, seconds, written in rows:
+            ratio = f"{traced / png[1]:.1f}×" if png and png[1] else "-"
+            print(f"{name:<11} {traced / pixels:>11.2f} {rss / pixels:>9.2f} {traced / 1e6:>10.0f} {rss / 1e6:>8.0f} "
+                  f"{seconds:>7.1f} {written / 1e6:>10.1f} {ratio:>7}")
+    print("traced: tracemalloc peak during the export; rss: growth of peak RSS during it (separate run); "
+          "the label map itself, loaded before, is 1 B/px")
+
+
+if __name__ == "__main__":
+    main()
