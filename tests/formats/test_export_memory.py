@@ -1,0 +1,84 @@
+"""Exports of big label maps fit in a few bytes per pixel (issue 22 item 12) and write exactly the
+bytes the whole-picture writers wrote (``export_reference``: today's code paths before the change,
+kept as the reference): CVAT class and object masks, the Cityscapes gtFine files, COCO's RLE
+annotations, labelme's polygons. Peak memory is ``tracemalloc``'s over the export, the label map
+itself (1 byte per pixel, made before) not counted; the benchmark for 64 MP is
+benchmarks/bench_export_memory.py."""
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qgn.classes import ClassSet
+from qgn.formats import FORMATS, ExportItem
+
+import export_reference as reference
+from sample_files import blobby_label, blocky_label
+
+TEN = ClassSet.generic(10, 255)
+
+
+def _cases():
+    """(name, label, classes): regions with curved borders, single-pixel detail full of diagonal
+    touches, no void value, 16-bit labels, one-pixel-thin maps."""
+    many = ClassSet.generic(300, 300)
+    sixteen = blocky_label(5, 40, 52, 30, 300, cell=(1, 2, 4), noise=0.1, dtype=np.uint16) * 9
+    sixteen[sixteen == 2700] = 300
+    return [
+        ("blobby", blobby_label(1, 240, 320, 10, 255, cell=24), TEN),
+        ("pixels", blocky_label(2, 61, 77, 6, 255, cell=(1, 2, 3), noise=0.3, dtype=np.uint8), TEN),
+        ("no-void", blobby_label(3, 90, 70, 8, cell=12), ClassSet.generic(8)),
+        ("uint16", sixteen, many),
+        ("row", blocky_label(4, 1, 50, 3, 255, cell=1, dtype=np.uint8), TEN),
+        ("column", blocky_label(6, 50, 1, 3, 255, cell=1, dtype=np.uint8), TEN),
+    ]
+
+
+CASES = _cases()
+
+
+def _written(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _export(name: str, label, classes, out: Path, stem: str = "a") -> dict[str, bytes]:
+    FORMATS[name].export_items([ExportItem(stem, label)], classes, out)
+    return _written(out)
+
+
+def _peak(name: str, label, classes, out: Path) -> int:
+    tracemalloc.start()
+    try:
+        FORMATS[name].export_items([ExportItem("big", label)], classes, out)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.fixture(scope="module")
+def big_label() -> np.ndarray:
+    """2048 × 2048, ten classes and void in regions about 64 px across (the benchmark's kind): big
+    enough that the few megabytes a streaming writer needs for its bands are well under a byte per
+    pixel, as they are at 64 MP."""
+    return blobby_label(11, 2048, 2048, 10, 255, cell=64)
+
+
+# ------------------------------------------------------------------------------------------ CVAT
+@pytest.mark.parametrize("case", [c for c in CASES if c[0] != "uint16"], ids=lambda c: c[0])
+def test_cvat_export_is_byte_identical_to_the_whole_picture_writer(tmp_path, case):
+    _, label, classes = case
+    assert _export("cvat", label, classes, tmp_path) == reference.cvat(label, classes, "a")
+
+
+def test_cvat_export_of_a_sixteen_bit_map(tmp_path):
+    classes = ClassSet.generic(300, 300)
+    label = blocky_label(8, 30, 40, 20, 300, cell=2, dtype=np.uint16) * 13
+    label[label == 13 * 300] = 300
+    assert _export("cvat", label, classes, tmp_path) == reference.cvat(label, classes, "a")
+
+
+def test_cvat_export_memory_is_a_few_bytes_per_pixel(tmp_path, big_label):
+    assert _peak("cvat", big_label, TEN, tmp_path) < 2.0 * big_label.size  # was 8
