@@ -82,3 +82,34 @@ def test_cvat_export_of_a_sixteen_bit_map(tmp_path):
 
 def test_cvat_export_memory_is_a_few_bytes_per_pixel(tmp_path, big_label):
     assert _peak("cvat", big_label, TEN, tmp_path) < 2.0 * big_label.size  # was 8
+
+
+# ------------------------------------------------------------------------------------ Cityscapes
+def _cityscapes_classes():
+    from qgn.data.cityscapes import CITYSCAPES_TRAIN_CLASSES
+
+    return ClassSet(tuple(name for _, _, name, _ in CITYSCAPES_TRAIN_CLASSES[:10]), (), 255)
+
+
+@pytest.mark.parametrize("official", [False, True], ids=["label_colors", "cityscapes-ids"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c[0])
+def test_cityscapes_export_is_byte_identical_to_the_whole_picture_writer(tmp_path, case, official):
+    from qgn.formats.cityscapes import CityscapesWriter
+
+    _, label, classes = case
+    if official:
+        if classes.num_classes > 10:
+            pytest.skip("Cityscapes has no 300 classes")
+        classes = ClassSet(_cityscapes_classes().names[:classes.num_classes], (), classes.ignore_index)
+    files = _export("cityscapes", label, classes, tmp_path / "new")
+    chosen = CityscapesWriter(classes, tmp_path / "settings")
+    expected = reference.cityscapes(label, classes, chosen.ids, chosen.trains, chosen.colours, "gtFine/default/qgn",
+                                    "qgn_000000_000000")
+    assert {k: v for k, v in files.items() if k.startswith("gtFine/")} == expected
+    assert ("gtFine/default/qgn/qgn_000000_000000_gtFine_labelTrainIds.png" in expected) == official
+
+
+def test_cityscapes_export_memory_is_a_few_bytes_per_pixel(tmp_path, big_label):
+    assert _peak("cityscapes", big_label, TEN, tmp_path / "custom") < 2.5 * big_label.size  # was 16
+    assert _peak("cityscapes", big_label, _cityscapes_classes(), tmp_path / "official") < 2.5 * big_label.size
+
