@@ -113,3 +113,20 @@ def test_cityscapes_export_memory_is_a_few_bytes_per_pixel(tmp_path, big_label):
     assert _peak("cityscapes", big_label, TEN, tmp_path / "custom") < 2.5 * big_label.size  # was 16
     assert _peak("cityscapes", big_label, _cityscapes_classes(), tmp_path / "official") < 2.5 * big_label.size
 
+
+# ------------------------------------------------------------------------------------------ COCO
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c[0])
+def test_coco_export_is_byte_identical_to_one_mask_per_class(tmp_path, case):
+    import json
+
+    _, label, classes = case
+    path = tmp_path / "annotations" / "instances_default.json"
+    _export("coco", label, classes, tmp_path)
+    doc = json.loads(path.read_bytes())
+    assert doc["annotations"] == reference.coco_annotations(label, classes)
+    doc["annotations"] = reference.coco_annotations(label, classes)
+    assert json.dumps(doc, separators=(",", ":")).encode("utf-8") == path.read_bytes()
+
+
+def test_coco_export_memory_is_a_few_bytes_per_pixel(tmp_path, big_label):
+    assert _peak("coco", big_label, TEN, tmp_path) < 1.5 * big_label.size  # was 4.8
