@@ -130,3 +130,40 @@ def test_coco_export_is_byte_identical_to_one_mask_per_class(tmp_path, case):
 
 def test_coco_export_memory_is_a_few_bytes_per_pixel(tmp_path, big_label):
     assert _peak("coco", big_label, TEN, tmp_path) < 1.5 * big_label.size  # was 4.8
+
+
+# --------------------------------------------------------------------------------------- labelme
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c[0])
+def test_labelme_export_is_byte_identical_to_the_edge_dictionary_writer(tmp_path, case):
+    _, label, classes = case
+    assert _export("labelme", label, classes, tmp_path) == reference.labelme(label, classes, "a")
+
+
+def test_labelme_export_without_any_region_of_a_class(tmp_path):
+    from qgn.formats.labelme import labelme_json
+
+    label = np.zeros((3, 4), np.uint8)
+    classes = ClassSet.generic(2)
+    assert _export("labelme", label, classes, tmp_path) == reference.labelme(label, classes, "a")
+    assert b'"shapes": [\n  {' in b"".join(labelme_json(label, classes, "a.png"))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_labelme_outlines_equal_the_edge_dictionary_on_diagonal_touches(seed):
+    """Single pixels and blocks of 1–3 px in up to four classes and void: every kind of vertex
+    where regions touch diagonally, holes in holes, regions inside holes."""
+    from qgn.formats.polygons import region_polygons
+
+    rng = np.random.default_rng(seed)
+    h, w = (int(v) for v in rng.integers(1, 40, 2))
+    label = blocky_label(rng, h, w, int(rng.integers(1, 5)), 255, cell=(1, 1, 2, 3), noise=float(rng.random() / 2),
+                         dtype=np.uint8)
+    values = [0, 1, 2, 3, 255]
+    assert region_polygons(label, values) == reference.region_polygons(label, values)
+
+
+def test_labelme_export_memory_is_a_few_bytes_per_pixel(tmp_path):
+    """1024 × 1024 (tracing runs in Python, slow under tracemalloc): the padded mask of one class
+    (1 B/px), the corners, and about a megabyte of counting."""
+    label = blobby_label(12, 1024, 1024, 10, 255, cell=64)
+    assert _peak("labelme", label, TEN, tmp_path) < 3.0 * label.size  # was 23
