@@ -68,6 +68,11 @@ def cityscapes(label: np.ndarray, classes: ClassSet, ids, trains, colours, folde
     return files
 
 
+def camvid_mask(label: np.ndarray, classes: ClassSet, colours: np.ndarray) -> bytes:
+    """``defaultannot/<stem>.png``; ``colours``: (k + 1, 3), void's black first."""
+    return _png(Image.fromarray(colours[_void_to(label, classes, -1) + 1], "RGB"))
+
+
 def rle_counts(mask: np.ndarray) -> list[int]:
     flat = np.asarray(mask, bool).ravel(order="F")
     change = np.flatnonzero(flat[1:] != flat[:-1]) + 1

@@ -167,3 +167,18 @@ def test_labelme_export_memory_is_a_few_bytes_per_pixel(tmp_path):
     (1 B/px), the corners, and about a megabyte of counting."""
     label = blobby_label(12, 1024, 1024, 10, 255, cell=64)
     assert _peak("labelme", label, TEN, tmp_path) < 3.0 * label.size  # was 23
+
+
+# ---------------------------------------------------------------------------------------- CamVid
+@pytest.mark.parametrize("case", [c for c in CASES if c[0] != "uint16"], ids=lambda c: c[0])
+def test_camvid_mask_is_byte_identical_to_the_whole_picture_writer(tmp_path, case):
+    from qgn.formats.camvid import CamvidWriter
+
+    _, label, classes = case
+    files = _export("camvid", label, classes, tmp_path / "new")
+    colours = CamvidWriter(classes, tmp_path / "settings").colours
+    assert files["defaultannot/a.png"] == reference.camvid_mask(label, classes, colours)
+
+
+def test_camvid_export_memory_is_a_few_bytes_per_pixel(tmp_path, big_label):
+    assert _peak("camvid", big_label, TEN, tmp_path) < 1.5 * big_label.size  # was 11
