@@ -20,6 +20,12 @@ through the same call ``qgn export X.qgt --format NAME`` makes (``Format.export_
 Baselines of the same run: the label map itself (1 B/px, which an export may hold once more) and
 the ``png`` export (a banded encoder, the bounded reference). The output figures are deterministic
 for ``traced``; ``rss`` varies by a few MB between runs.
+
+End to end (``cli``, unless ``--no-cli``): the map is also saved as a ``.qgt`` (with its classes),
+and ``qgn export big.qgt --format NAME --out DIR`` runs under ``/usr/bin/time -f %M``: its whole
+peak resident memory (interpreter, imports, decoding the quadtree, the export) per pixel, against
+``qgn export big.qgt --png OUT.png`` measured the same way (``QGN_MAX_PIXELS`` raised to let the
+8192² padded quadtree in).
 """
 from __future__ import annotations
 
@@ -108,10 +114,26 @@ def run_worker(name: str, label_path: Path, traced: bool) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def run_cli(name: str, qgt: Path, out: Path) -> tuple[int, float]:
+    """(peak RSS bytes, seconds) of ``qgn export`` of ``qgt`` as ``name`` (``png``: ``--png``)."""
+    qgn = Path(sys.executable).with_name("qgn")
+    target = ["--png", str(out / "big.png")] if name == "png" else ["--format", name, "--out", str(out / name)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "QGN_MAX_PIXELS": "200000000"}
+    start = time.perf_counter()
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", str(qgn), "export", str(qgt), *target], capture_output=True,
+                          text=True, env=env)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{name}: {done.stderr.strip().splitlines()[-1:]}")
+    return int(done.stderr.strip().splitlines()[-1]) * 1024, seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="8000x8000", help="WxH of the synthetic map (default 8000x8000)")
     parser.add_argument("--formats", default=",".join(ALL_FORMATS))
+    parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end qgn export runs")
+    parser.add_argument("--no-api", action="store_true", help="skip the in-process (tracemalloc) runs")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--label", help=argparse.SUPPRESS)
     parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
@@ -126,28 +148,48 @@ def main() -> None:
         label = synthetic_label(height, width)
         counts = np.bincount(label.ravel(), minlength=256)
         np.save(label_path, label)
+        qgt = Path(tmp) / "big.qgt"
+        if not args.no_cli:
+            from qgn.quadtree import Quadtree
+            from qgn.quadtree.qgt import write_qgt
+
+            write_qgt(qgt, Quadtree.from_label(label, NUM_CLASSES, IGNORE), classes())
         del label
         shares = ", ".join(f"{v}: {c / pixels:.0%}" for v, c in enumerate(counts) if c)
         print(f"synthetic label map {width}×{height} = {pixels / 1e6:.1f} MP, uint8 (1 B/px = {pixels / 1e6:.0f} MB); "
-              f"value shares {shares}")
+              f"value shares {shares}", flush=True)
         print(f"{'format':<11} {'traced B/px':>11} {'rss B/px':>9} {'traced MB':>10} {'rss MB':>8} {'s':>7} "
               f"{'written MB':>10} {'vs png':>7}")
-        rows = []
-        for name in args.formats.split(","):
+        png = None  # the png row's traced bytes (png is measured first when listed)
+        for name in [] if args.no_api else args.formats.split(","):
             try:
-                traced = run_worker(name, label_path, True)
+                traced = run_worker(name, label_path, True)["traced"]
                 plain = run_worker(name, label_path, False)
             except RuntimeError as exc:
-                print(f"{name:<11} failed: {exc}")
+                print(f"{name:<11} failed: {exc}", flush=True)
                 continue
-            rows.append((name, traced["traced"], plain["rss"], plain["seconds"], plain["bytes_written"]))
-        png = next((r for r in rows if r[0] == "png"), None)
-        for name, traced, rss, seconds, written in rows:
-            ratio = f"{traced / png[1]:.1f}×" if png and png[1] else "-"
-            print(f"{name:<11} {traced / pixels:>11.2f} {rss / pixels:>9.2f} {traced / 1e6:>10.0f} {rss / 1e6:>8.0f} "
-                  f"{seconds:>7.1f} {written / 1e6:>10.1f} {ratio:>7}")
-    print("traced: tracemalloc peak during the export; rss: growth of peak RSS during it (separate run); "
-          "the label map itself, loaded before, is 1 B/px")
+            png = traced if name == "png" else png
+            ratio = f"{traced / png:.1f}×" if png else "-"
+            print(f"{name:<11} {traced / pixels:>11.2f} {plain['rss'] / pixels:>9.2f} {traced / 1e6:>10.0f} "
+                  f"{plain['rss'] / 1e6:>8.0f} {plain['seconds']:>7.1f} {plain['bytes_written'] / 1e6:>10.1f} "
+                  f"{ratio:>7}", flush=True)
+        print("traced: tracemalloc peak during the export; rss: growth of peak RSS during it (separate run); "
+              "the label map itself, loaded before, is 1 B/px")
+        if args.no_cli:
+            return
+        print(f"\nend to end: qgn export big.qgt ({qgt.stat().st_size / 1e3:.0f} kB) --format NAME; peak RSS of "
+              "the whole command")
+        print(f"{'format':<11} {'rss B/px':>9} {'rss MB':>8} {'s':>7} {'vs png':>7}")
+        png_rss = None
+        for name in args.formats.split(","):
+            try:
+                rss, seconds = run_cli(name, qgt, Path(tmp) / "cli")
+            except RuntimeError as exc:
+                print(f"{name:<11} failed: {exc}", flush=True)
+                continue
+            png_rss = rss if name == "png" else png_rss
+            ratio = f"{rss / png_rss:.1f}×" if png_rss else "-"
+            print(f"{name:<11} {rss / pixels:>9.2f} {rss / 1e6:>8.0f} {seconds:>7.1f} {ratio:>7}", flush=True)
 
 
 if __name__ == "__main__":
