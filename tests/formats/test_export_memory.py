@@ -182,3 +182,14 @@ def test_camvid_mask_is_byte_identical_to_the_whole_picture_writer(tmp_path, cas
 
 def test_camvid_export_memory_is_a_few_bytes_per_pixel(tmp_path, big_label):
     assert _peak("camvid", big_label, TEN, tmp_path) < 1.5 * big_label.size  # was 11
+
+
+# ---------------------------------------------------------------------------------------- shared
+@pytest.mark.parametrize("name", ["cvat", "cityscapes", "camvid", "coco", "labelme"])
+def test_a_view_into_a_padded_grid_exports_as_its_copy(tmp_path, name):
+    """``qgn export X.qgt`` hands the writers the label map as a view into the quadtree's padded
+    level-0 grid (``take_label``): rows not contiguous."""
+    label = blobby_label(9, 70, 90, 10, 255, cell=16)
+    padded = np.zeros((128, 128), np.uint8)
+    padded[:70, :90] = label
+    assert _export(name, padded[:70, :90], TEN, tmp_path / "view") == _export(name, label, TEN, tmp_path / "copy")
