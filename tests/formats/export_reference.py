@@ -73,6 +73,31 @@ def camvid_mask(label: np.ndarray, classes: ClassSet, colours: np.ndarray) -> by
     return _png(Image.fromarray(colours[_void_to(label, classes, -1) + 1], "RGB"))
 
 
+def levels(label: np.ndarray, classes: ClassSet, stem: str, levels: int = 6) -> dict[str, bytes]:
+    from qgn.formats.levels import HATCH_DARK, HATCH_LIGHT
+    from qgn.quadtree import COMPOSITE, build_tpyramid
+
+    tp = build_tpyramid(label, classes.num_classes, classes.ignore_index, levels, "class")
+    k = classes.num_classes
+    table = np.zeros((k + 2, 3), np.uint8)
+    table[1: k + 1] = classes.palette
+    table[k + 1] = classes.ignore_color
+    files = {}
+    for level in range(levels):
+        h, w, size = tp.height, tp.width, 1 << level
+        full = tp.levels[level][(np.arange(h) >> level)[:, None], (np.arange(w) >> level)[None, :]]
+        rgb = table[full]
+        composite = full == COMPOSITE
+        hatch = np.add.outer(np.arange(h) % 6, np.arange(w) % 6) % 6 < 3
+        rgb[composite & hatch] = HATCH_DARK
+        rgb[composite & ~hatch] = HATCH_LIGHT
+        if size >= 4:
+            edge = np.logical_or.outer(np.arange(h) % size == 0, np.arange(w) % size == 0) & ~composite
+            rgb[edge] = (rgb[edge].astype(np.uint16) * 55 // 100).astype(np.uint8)
+        files[f"{stem}_L{level}.png"] = _png(Image.fromarray(rgb, "RGB"))
+    return files
+
+
 def rle_counts(mask: np.ndarray) -> list[int]:
     flat = np.asarray(mask, bool).ravel(order="F")
     change = np.flatnonzero(flat[1:] != flat[:-1]) + 1

@@ -184,6 +184,26 @@ def test_camvid_export_memory_is_a_few_bytes_per_pixel(tmp_path, big_label):
     assert _peak("camvid", big_label, TEN, tmp_path) < 1.5 * big_label.size  # was 11
 
 
+# ---------------------------------------------------------------------------------------- levels
+@pytest.mark.parametrize("case", [c for c in CASES if c[0] != "uint16"], ids=lambda c: c[0])
+def test_levels_pictures_are_byte_identical_to_the_whole_picture_writer(tmp_path, case):
+    _, label, classes = case
+    assert _export("levels", label, classes, tmp_path) == reference.levels(label, classes, "a")
+
+
+def test_levels_export_memory_is_a_few_bytes_per_pixel(tmp_path, big_label):
+    assert _peak("levels", big_label, TEN, tmp_path) < 3.0 * big_label.size  # was 14.7
+
+
+def test_a_bad_value_is_named_from_the_whole_map_though_codes_are_made_in_bands():
+    from qgn.quadtree import build_tpyramid
+
+    label = np.zeros((300, 600), np.uint8)
+    label[5, 5], label[290, 7] = 9, 7
+    with pytest.raises(ValueError, match=r"label values \[7, 9\] are outside the classes 0..3"):
+        build_tpyramid(label, 4, 255)
+
+
 # ---------------------------------------------------------------------------------------- shared
 @pytest.mark.parametrize("name", ["cvat", "cityscapes", "camvid", "coco", "labelme"])
 def test_a_view_into_a_padded_grid_exports_as_its_copy(tmp_path, name):
