@@ -77,6 +77,15 @@ def synthetic_label(height: int, width: int, seed: int = 0) -> np.ndarray:
 
 
 def peak_rss() -> int:
+    """This process's peak resident bytes: ``VmHWM`` of its own memory map. Not ``ru_maxrss``, which
+    a child started by fork + exec inherits from its parent (the main process, which made the map)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
 
 
