@@ -6,17 +6,19 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, flushed and
-    fsynced, then renamed over ``path`` (readers never see a partial file)."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes | Iterable[bytes]) -> None:
+    """Write ``data`` (bytes, or an iterable of bytes written one after another, so that a big file
+    need not be whole in memory) to ``path`` atomically: a temporary file in the same folder,
+    flushed and fsynced, then renamed over ``path`` (readers never see a partial file)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for part in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:
+                f.write(part)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, (path.stat().st_mode & 0o7777) if path.exists() else 0o644)

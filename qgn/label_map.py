@@ -31,13 +31,20 @@ def present_values(label: np.ndarray) -> np.ndarray:
     range is small, which is many times faster than sorting)."""
     lo, hi = int(label.min()), int(label.max())
     if hi - lo <= 1 << 20:
-        counts = np.bincount((label.ravel() if lo == 0 else label.ravel().astype(np.int64) - lo), minlength=1)
+        # counted a band at a time, so that bincount's int64 copy is a band, not the whole map
+        rows = label if label.ndim == 2 else label.reshape(1, -1)
+        step = max(1, (1 << 16) // max(rows.shape[1], 1))
+        counts = np.zeros(hi - lo + 1, np.int64)
+        for r in range(0, rows.shape[0], step):
+            band = rows[r:r + step].astype(np.int64).ravel()
+            counts += np.bincount(band - lo if lo else band, minlength=hi - lo + 1)
         return np.flatnonzero(counts).astype(np.int64) + lo
     return np.unique(label).astype(np.int64)
 
 
-def check_label(label: np.ndarray, classes: ClassSet, what: str = "label map") -> np.ndarray:
-    """``label`` (H, W) integer as a new array of ``label_dtype(classes)``; ValueError naming the
+def check_label(label: np.ndarray, classes: ClassSet, what: str = "label map", copy: bool = True) -> np.ndarray:
+    """``label`` (H, W) integer as a new array of ``label_dtype(classes)`` (``copy=False``: ``label``
+    itself when it has that dtype, for readers that keep it unchanged); ValueError naming the
     offending values when some are neither a class id nor the ignore value."""
     label = np.asarray(label)
     if label.ndim != 2 or label.size == 0:
@@ -55,4 +62,4 @@ def check_label(label: np.ndarray, classes: ClassSet, what: str = "label map") -
             f"{what}: values {bad} are not class ids 0..{classes.num_classes - 1}{ignore}; "
             "is it labelled with another class set?"
         )
-    return label.astype(label_dtype(classes), copy=True)
+    return label.astype(label_dtype(classes), copy=copy)

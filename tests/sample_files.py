@@ -32,6 +32,20 @@ def blocky_label(rng, h: int, w: int, classes: int, ignore: int | None = None, *
     return label.astype(dtype)
 
 
+def blobby_label(rng, h: int, w: int, classes: int, ignore: int | None = None, *, cell: int = 16,
+                 dtype=np.uint8) -> np.ndarray:
+    """(h, w) ``dtype`` map of blobby regions with curved borders, as a street scene's: each pixel
+    takes the class (or, with ``ignore``, void as one more class) whose smooth random field
+    (noise on a grid of ``cell`` pixels, upsampled bilinearly) is largest there."""
+    rng = np.random.default_rng(rng)
+    count = classes + (ignore is not None)
+    grid = (-(-h // cell) + 1, -(-w // cell) + 1)
+    fields = [np.asarray(Image.fromarray(rng.random(grid).astype(np.float32), "F")
+                         .resize((grid[1] * cell, grid[0] * cell), Image.BILINEAR))[:h, :w] for _ in range(count)]
+    values = np.array(list(range(classes)) + ([ignore] if ignore is not None else []))
+    return values[np.argmax(np.stack(fields), axis=0)].astype(dtype)
+
+
 def write_photo(path: Path, size=(40, 32), seed=0) -> Path:
     """A random RGB PNG of ``size`` (W, H) at ``path`` (folders made)."""
     path.parent.mkdir(parents=True, exist_ok=True)

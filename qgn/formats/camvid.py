@@ -14,14 +14,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..classes import ClassSet
 from ..fileio import atomic_write_bytes
+from ..label_map import present_values
 from ..quadtree import NUM_LEVELS
-from .base import DatasetWriter, ExportItem, Format, colours_to_values, out_file, png_bytes, read_rgb, void_to
+from .base import DatasetWriter, ExportItem, Format, colours_to_values, out_file, read_rgb
 from .guards import is_contained
 from .label_colors import label_colors_entries, label_order, read_label_colors, write_label_colors
+from .png_bands import encode_png
 from .source import (
     SourceDataset, SourceItem, classes_from_names, finish_label, find_image, image_mode, index_reader, inside_dataset,
     values_for,
@@ -40,8 +41,11 @@ class CamvidWriter(DatasetWriter):
 
     def add(self, item: ExportItem) -> list[Path]:
         mask = out_file(self.out_dir / f"{SUBSET}annot", f"{item.name}.png")
-        index = void_to(item.label, self.classes, -1) + 1
-        atomic_write_bytes(mask, png_bytes(Image.fromarray(self.colours[index], "RGB")))
+        label, k = item.label, self.classes.num_classes
+        table = np.zeros((max(int(present_values(label)[-1]), k) + 1, 3), np.uint8)  # void: black
+        table[:k] = self.colours[1:]
+        height, width = label.shape
+        atomic_write_bytes(mask, encode_png(height, width, "RGB", lambda y0, y1: table[label[y0:y1]]))
         written = self.header + [mask]
         self.header = []
         image_name = item.image.name if item.image is not None else f"{item.name}.png"

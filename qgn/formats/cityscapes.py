@@ -37,14 +37,15 @@ import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..classes import ClassSet, normalize_class_name
 from ..fileio import atomic_write_bytes
+from ..label_map import present_values
 from ..quadtree import NUM_LEVELS
 from ..quadtree.label_io import encode_label_png
-from .base import DatasetWriter, ExportItem, Format, out_file, png_bytes, read_rgb, void_to
+from .base import DatasetWriter, ExportItem, Format, out_file, png_bytes, read_rgb
 from .label_colors import label_colors_entries, label_order, read_label_colors, write_label_colors
+from .png_bands import encode_png
 from .source import SourceDataset, SourceItem, classes_from_names, find_image, index_reader, inside_dataset
 
 DEFAULT_SPLIT = "train"  # what Cityscapes readers open when told no split (see the module docstring)
@@ -161,30 +162,39 @@ def _png_image(source: Path) -> bytes:
 
 def _write_item(item: ExportItem, classes: ClassSet, out_dir: Path, ids, trains, colours, split: str, city: str,
                 core: str) -> list[Path]:
+    """The gtFine files (and the image) of one item. Memory beyond the label map: one map of 8-bit
+    (16-bit past 255 classes) ids at a time, bands of the colour picture, and the files."""
     gt = out_dir / "gtFine" / split / city
-    lut = np.zeros(classes.num_classes + 1, np.int64)  # class id → label id; the last entry: void → 0
-    lut[: classes.num_classes] = ids
-    label_ids = lut[void_to(item.label, classes, classes.num_classes)]
-    written = []
-    for suffix, data in (("labelIds", label_ids), ("instanceIds", label_ids)):
-        path = out_file(gt, f"{core}_gtFine_{suffix}.png")
-        atomic_write_bytes(path, encode_label_png(data, indexed=False))
-        written.append(path)
-    color = out_file(gt, f"{core}_gtFine_color.png")
-    atomic_write_bytes(color, png_bytes(Image.fromarray(colours[label_ids], "RGB")))
-    written.append(color)
+    k = classes.num_classes
+    top = max(int(present_values(item.label)[-1]), k) + 1
+    table = np.zeros(top, np.uint8 if max(ids) <= 255 else np.uint16)  # label value → label id; void → 0
+    table[:k] = ids
+    written = _write_label_ids(table[item.label], colours, gt, core)
     if trains is not None:
-        table = np.full(classes.num_classes + 1, 255, np.int64)
-        table[: classes.num_classes] = trains
+        table = np.full(top, 255, np.uint8)  # label value → train id; void → 255
+        table[:k] = trains
         path = out_file(gt, f"{core}_gtFine_labelTrainIds.png")
-        atomic_write_bytes(path, encode_label_png(table[void_to(item.label, classes, classes.num_classes)],
-                                                  indexed=False))
+        atomic_write_bytes(path, encode_label_png(table[item.label], indexed=False))
         written.append(path)
     if item.image is not None:
         image = out_file(out_dir / "leftImg8bit" / split / city, f"{core}_leftImg8bit.png")
         atomic_write_bytes(image, _png_image(Path(item.image)))
         written.append(image)
     return written
+
+
+def _write_label_ids(label_ids: np.ndarray, colours: np.ndarray, gt: Path, core: str) -> list[Path]:
+    """``labelIds``, ``instanceIds`` (no instances: the same ids) and ``color`` of an (H, W) map of ids."""
+    written = []
+    data = encode_label_png(label_ids, indexed=False)
+    for suffix in ("labelIds", "instanceIds"):
+        path = out_file(gt, f"{core}_gtFine_{suffix}.png")
+        atomic_write_bytes(path, data)
+        written.append(path)
+    color = out_file(gt, f"{core}_gtFine_color.png")
+    height, width = label_ids.shape
+    atomic_write_bytes(color, encode_png(height, width, "RGB", lambda y0, y1: colours[label_ids[y0:y1]]))
+    return written + [color]
 
 
 # ---------------------------------------------------------------------------------- dataset import

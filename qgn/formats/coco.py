@@ -41,6 +41,45 @@ def rle_counts(mask: np.ndarray) -> list[int]:
     return counts
 
 
+def column_runs(label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The runs of equal values of an (H, W) label map in column-major order (COCO's), each cut at
+    the column's end: (R,) int64 start offsets (column-major flat index) and (R,) values. Made a
+    band of columns at a time: the memory beyond the map is the runs (class boundaries), a few bytes
+    per boundary pixel, not per pixel."""
+    height, width = label.shape
+    step = max(1, (1 << 16) // height)
+    starts, values = [], []
+    for x0 in range(0, width, step):
+        flat = np.ascontiguousarray(label[:, x0:x0 + step].T).reshape(-1)  # the columns, one after another
+        change = np.empty(flat.size, bool)
+        change[0] = True
+        np.not_equal(flat[1:], flat[:-1], out=change[1:])
+        change[::height] = True
+        at = np.flatnonzero(change)
+        starts.append(at + x0 * height)
+        values.append(flat[at])
+    return np.concatenate(starts), np.concatenate(values)
+
+
+def class_region(starts: np.ndarray, ends: np.ndarray, mine: np.ndarray, height: int) -> dict | None:
+    """``segmentation`` (RLE of ``size`` [H, W]), ``area``, ``iscrowd`` and ``bbox`` of one class from
+    ``column_runs`` (``ends``: each run's end offset; ``mine``: bool (R,), the runs of the class);
+    None when the class has no pixel. Equal to ``rle_counts`` of the class's mask."""
+    if not mine.any():
+        return None
+    size = int(ends[-1])
+    flips = np.flatnonzero(mine[1:] != mine[:-1]) + 1
+    counts = np.diff(np.concatenate(([0], starts[flips], [size]))).tolist()
+    if mine[0]:
+        counts.insert(0, 0)
+    first, last = starts[mine], ends[mine] - 1  # runs lie in one column each
+    xs, top, bottom = first // height, int((first % height).min()), int((last % height).max())
+    x0, x1 = int(xs.min()), int(xs.max())
+    return {"segmentation": {"size": [height, size // height], "counts": counts_to_string(counts)},
+            "area": int((ends[mine] - first).sum()), "iscrowd": 0,
+            "bbox": [x0, top, x1 - x0 + 1, bottom - top + 1]}
+
+
 def counts_to_string(counts) -> str:
     """maskApi.c ``rleToString``: 5 bits per character + a continuation bit, ASCII 48..111."""
     out = []
@@ -138,17 +177,14 @@ class CocoWriter(DatasetWriter):
         if self.images in ("copy", "link") and item.image is not None and Path(item.image).is_file():
             written.append(place_image(Path(item.image), self.out_dir / IMAGES_DIR, file_name, self.images))
         self.entries.append({"id": image_id, "file_name": file_name, "width": width, "height": height})
+        starts, values = column_runs(item.label)
+        ends = np.append(starts[1:], height * width)
         for c in range(self.classes.num_classes):
-            mask = item.label == c
-            if not mask.any():
+            annotation = class_region(starts, ends, values == c, height)
+            if annotation is None:
                 continue
-            ys, xs = np.nonzero(mask)
-            self.annotations.append({
-                "id": len(self.annotations) + 1, "image_id": image_id, "category_id": c + 1,
-                "segmentation": {"size": [height, width], "counts": counts_to_string(rle_counts(mask))},
-                "area": int(mask.sum()), "iscrowd": 0,
-                "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)],
-            })
+            self.annotations.append({"id": len(self.annotations) + 1, "image_id": image_id, "category_id": c + 1,
+                                     **annotation})
         return written
 
     def finish(self) -> list[Path]:

@@ -24,13 +24,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..classes import UNMATCHED, VOID, ClassSet, check_unique_names, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes, locked
-from ..label_map import check_label
+from ..label_map import check_label, present_values
 from ..quadtree import NUM_LEVELS
-from .base import Format, as_label, colours_to_values, out_file, png_bytes, read_rgb
+from .base import Format, as_label, colours_to_values, out_file, read_rgb
+from .png_bands import encode_png
 from .source import SourceDataset, SourceItem, classes_from_names, find_image, inside_dataset
 
 BACKGROUND = "background"
@@ -80,24 +80,30 @@ def format_labelmap(entries) -> str:
 
 
 def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS) -> list[Path]:
-    label = check_label(label, classes)
+    """The class mask, object mask and the shared lists of one image. Memory beyond ``label``: its
+    present values, bands of rows of the two masks (``qgn.formats.png_bands``) and the files."""
+    label = check_label(label, classes, copy=False)
     entries = cvat_labelmap(classes)
     labelmap = out_file(out_dir, "labelmap.txt")
     text = format_labelmap(entries)
     if labelmap.exists() and labelmap.read_text(encoding="utf-8") != text:
         raise ValueError(f"{labelmap} belongs to an export with other classes; export into an empty folder")
-    if BACKGROUND in classes.names and classes.ignore_index is not None and (label == classes.ignore_index).any():
+    present = present_values(label)
+    if BACKGROUND in classes.names and classes.ignore_index is not None and classes.ignore_index in present:
         raise ValueError("CVAT export: a class is named 'background', so void pixels have no colour of their own; "
                          "rename the class or annotate the void pixels")
-    top = max(int(label.max()), classes.num_classes) + 1
+    top = max(int(present[-1]), classes.num_classes) + 1
     lut = np.zeros((top, 3), np.uint8)
     for _, rgb, value in entries:
         if value is not None and value < top:
             lut[value] = rgb
+    height, width = label.shape
     mask = out_file(out_dir / "SegmentationClass", f"{stem}.png")
-    atomic_write_bytes(mask, png_bytes(Image.fromarray(lut[label], "RGB")))
+    atomic_write_bytes(mask, encode_png(height, width, "RGB", lambda y0, y1: lut[label[y0:y1]]))
     objects = out_file(out_dir / "SegmentationObject", f"{stem}.png")
-    atomic_write_bytes(objects, png_bytes(instance_image(label, classes)))
+    table = instance_table(present, classes)
+    atomic_write_bytes(objects, encode_png(height, width, "P", lambda y0, y1: table[label[y0:y1]],
+                                           voc_colormap().tobytes()))
     image_set = out_file(out_dir / "ImageSets" / "Segmentation", "default.txt")
     with locked(image_set.parent):  # two exports into one folder keep both lists
         stems = image_set.read_text(encoding="utf-8").splitlines() if image_set.exists() else []
@@ -108,17 +114,16 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
     return [mask, objects, labelmap, image_set]
 
 
-def instance_image(label: np.ndarray, classes: ClassSet) -> Image.Image:
-    """The SegmentationObject palette image: 0 on void (background), 1.. one instance per class present."""
-    present = [c for c in range(classes.num_classes) if (label == c).any()]
-    if len(present) > 254:
+def instance_table(present: np.ndarray, classes: ClassSet) -> np.ndarray:
+    """label value → SegmentationObject index (uint8) of a label map whose values are ``present``
+    (ascending): 0 on void (background), 1.. one instance per class present, in class-id order."""
+    classes_present = [int(c) for c in present if c < classes.num_classes]
+    if len(classes_present) > 254:
         raise ValueError("CVAT export: more than 254 classes in one image do not fit a VOC instance mask")
-    table = np.zeros(max(int(label.max()), classes.num_classes) + 1, np.uint8)
-    for instance, c in enumerate(present, start=1):
+    table = np.zeros(max(int(present[-1]), classes.num_classes) + 1, np.uint8)
+    for instance, c in enumerate(classes_present, start=1):
         table[c] = instance
-    image = Image.fromarray(table[label], "P")
-    image.putpalette(voc_colormap().ravel().tolist())
-    return image
+    return table
 
 
 def read_labelmap(path: Path) -> list[tuple[str, tuple[int, int, int]]]:

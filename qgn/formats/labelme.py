@@ -27,37 +27,58 @@ from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_i
 from .guards import (
     OutsideDatasetError, check_polygon_work, claimed_size, contained, finite, load_json, need, polygon_work,
 )
-from .polygons import pil_polygon_mask, pixel_centre_polygon, region_polygons
+from .polygons import pil_polygon_mask, pixel_centre_polygon, region_outlines
 from .source import SourceDataset, SourceItem, broken_item, file_classes_of, find_image
 
 IGNORE_LABEL = "__ignore__"
 LABELME_VERSION = "5.5.0"
 
 
-def labelme_document(label: np.ndarray, classes: ClassSet, image_path: str) -> dict:
+def labelme_shapes(label: np.ndarray, classes: ClassSet):
+    """The document's shapes, one at a time: a polygon per region (``region_outlines``), largest first."""
     values = list(range(classes.num_classes))
     if classes.ignore_index is not None:
         values.append(classes.ignore_index)
-    shapes = []
-    for value, loop, _ in region_polygons(label, values):
+    for value, loop, _ in region_outlines(label, values):
         name = classes.names[value] if value < classes.num_classes else IGNORE_LABEL
-        points = [[float(x), float(y)] for x, y in pixel_centre_polygon(loop)]
-        shapes.append({"label": name, "points": points, "group_id": None,
-                       "description": "", "shape_type": "polygon", "flags": {}, "mask": None})
-    height, width = label.shape
+        points = [[float(x), float(y)] for x, y in pixel_centre_polygon(loop.tolist())]
+        yield {"label": name, "points": points, "group_id": None,
+               "description": "", "shape_type": "polygon", "flags": {}, "mask": None}
+
+
+def labelme_document(label: np.ndarray, classes: ClassSet, image_path: str, image_data: str | None = None) -> dict:
+    return _document(list(labelme_shapes(label, classes)), label.shape, image_path, image_data)
+
+
+def _document(shapes: list, shape: tuple[int, int], image_path: str, image_data: str | None) -> dict:
     return {"version": LABELME_VERSION, "flags": {}, "shapes": shapes, "imagePath": image_path,
-            "imageData": None, "imageHeight": height, "imageWidth": width}
+            "imageData": image_data, "imageHeight": shape[0], "imageWidth": shape[1]}
+
+
+def labelme_json(label: np.ndarray, classes: ClassSet, image_path: str, image_data: str | None = None):
+    """``json.dumps(labelme_document(...), indent=1)`` as UTF-8, in parts (an iterator of bytes), a
+    shape at a time, so that only one shape's points are Python objects and text at once (a big
+    map has millions of corners)."""
+    text = json.dumps(_document([], label.shape, image_path, image_data), indent=1)
+    marker = '"shapes": []'  # the first one is the key: inside a string a quote is escaped
+    cut = text.index(marker) + len(marker) - 1
+    yield text[:cut - 1].encode("utf-8")
+    empty = True
+    for shape in labelme_shapes(label, classes):
+        # the shape at indent level 2 (document → "shapes" → shape), as json.dumps nests it
+        yield ("[\n  " if empty else ",\n  ").encode() + json.dumps(shape, indent=1).replace("\n", "\n  ").encode()
+        empty = False
+    yield b"[]" if empty else b"\n ]"
+    yield text[cut + 1:].encode("utf-8")
 
 
 def write_labelme_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS,
                        image_name: str | None = None, image_data: str | None = None) -> list[Path]:
     """``<stem>.json``; ``image_name``: its ``imagePath`` (relative to the JSON's folder, as labelme
     resolves it); ``image_data``: base64 of the image file, or None."""
-    label = check_label(label, classes)
+    label = check_label(label, classes, copy=False)
     path = out_file(out_dir, f"{stem}.json")
-    doc = labelme_document(label, classes, image_name or f"{stem}.png")
-    doc["imageData"] = image_data
-    atomic_write_bytes(path, json.dumps(doc, indent=1).encode("utf-8"))
+    atomic_write_bytes(path, labelme_json(label, classes, image_name or f"{stem}.png", image_data))
     return [path]
 
 

@@ -104,7 +104,13 @@ def label_to_codes(label: np.ndarray, num_classes: int, ignore_value: int | None
     height, width = label.shape
     ph, pw = padded_size(height, width, levels)
     codes = np.full((ph, pw), void, code_dtype(num_classes))
-    codes[:height, :width] = _label_codes(label, num_classes, ignore_value)
+    band = max(1, (1 << 16) // width)  # a band of rows at a time: the temporaries stay a band long
+    try:
+        for y in range(0, height, band):
+            codes[y:min(y + band, height), :width] = _label_codes(label[y:y + band], num_classes, ignore_value)
+    except ValueError:
+        _raise_bad_values(label, num_classes, ignore_value)  # naming the values of the whole map
+        raise
     return codes
 
 
