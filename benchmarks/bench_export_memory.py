@@ -97,8 +97,10 @@ def export(name: str, label: np.ndarray, out: Path) -> None:
 
 def worker(name: str, label_path: str, traced: bool) -> None:
     label = np.load(label_path)
-    from qgn.formats import FORMATS  # noqa: F401  (imports before the measurement)
-    import qgn.formats.coco, qgn.formats.labelme, qgn.formats.cityscapes  # noqa: E401,F401
+    import importlib
+
+    for module in ("qgn.formats", "qgn.formats.coco", "qgn.formats.labelme", "qgn.formats.cityscapes"):
+        importlib.import_module(module)  # imported before the measurement, so imports are not counted
 
     with tempfile.TemporaryDirectory() as tmp:
         before = peak_rss()
@@ -150,7 +152,10 @@ def main() -> None:
     if args.worker:
         worker(args.worker, args.label, args.traced)
         return
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        parser.error(f"--size {args.size!r}: give WIDTHxHEIGHT, e.g. 8000x8000")
     pixels = width * height
     with tempfile.TemporaryDirectory() as tmp:
         label_path = Path(tmp) / "label.npy"

@@ -18,11 +18,11 @@ screen.write_text(json.dumps({"screens": [{"name": "laptop", "x": 0, "y": 0, "wi
 os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={screen}"
 os.environ["QGN_STUDIO_SCRATCH"] = str(tmp / "scratch")
 os.environ["QGN_STUDIO_SETTINGS"] = str(tmp / "settings.ini")
-from qgn_studio.app import make_application  # noqa: E402
+from qgn_studio.app import make_application
 
 app = make_application()
-from qgn.resources import demo_model_path, samples_dir  # noqa: E402
-from qgn_studio.main_window import MainWindow, make_settings  # noqa: E402
+from qgn.resources import demo_model_path, samples_dir
+from qgn_studio.main_window import MainWindow, make_settings
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")
 
