@@ -15,68 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 
-# direction of an edge → (dx, dy); edges run clockwise on screen (y down) around a region
-_DIRS = {(1, 0): 0, (0, 1): 1, (-1, 0): 2, (0, -1): 3}
-
-
-def boundary_edges(mask: np.ndarray) -> list[tuple[tuple[int, int], tuple[int, int]]]:
-    """Directed boundary edges ((x0, y0), (x1, y1)) of a bool (H, W) mask, clockwise on screen."""
-    padded = np.pad(np.asarray(mask, bool), 1)
-    inside = padded[1:-1, 1:-1]
-    edges = []
-    for (dr, dc), (a, b) in (
-        ((-1, 0), ((0, 0), (1, 0))),   # top: (c, r) → (c+1, r)
-        ((0, 1), ((1, 0), (1, 1))),    # right: (c+1, r) → (c+1, r+1)
-        ((1, 0), ((1, 1), (0, 1))),    # bottom: (c+1, r+1) → (c, r+1)
-        ((0, -1), ((0, 1), (0, 0))),   # left: (c, r+1) → (c, r)
-    ):
-        h, w = inside.shape
-        neighbour = padded[1 + dr: 1 + dr + h, 1 + dc: 1 + dc + w]
-        rows, cols = np.nonzero(inside & ~neighbour)
-        edges += [((c + a[0], r + a[1]), (c + b[0], r + b[1])) for r, c in zip(rows.tolist(), cols.tolist())]
-    return edges
-
-
-def trace_loops(mask: np.ndarray) -> list[list[tuple[int, int]]]:
-    """Closed outlines of a bool mask (vertices without repeats or collinear points). At a vertex
-    where two regions touch diagonally the walk turns towards the region it follows, so each loop
-    outlines one 4-connected region (outer outlines clockwise on screen, holes counter-clockwise)."""
-    outgoing: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    for start, end in boundary_edges(mask):
-        outgoing.setdefault(start, []).append(end)
-    loops = []
-    while outgoing:
-        start = next(iter(outgoing))
-        loop = [start]
-        prev, here = None, start
-        while True:
-            ends = outgoing[here]
-            if len(ends) == 1 or prev is None:
-                end = ends.pop(0) if prev is None else ends.pop()
-            else:  # a pinch: take the right turn (cross product > 0 with y down), staying with this region
-                dx0, dy0 = here[0] - prev[0], here[1] - prev[1]
-                best = max(range(len(ends)), key=lambda i: dx0 * (ends[i][1] - here[1]) - dy0 * (ends[i][0] - here[0]))
-                end = ends.pop(best)
-            if not ends:
-                del outgoing[here]
-            prev, here = here, end
-            if here == start:
-                break
-            loop.append(here)
-        loops.append(_simplify(loop))
-    return loops
-
-
-def _simplify(loop):
-    """Drop vertices that lie on a straight line between their neighbours."""
-    n = len(loop)
-    keep = []
-    for i in range(n):
-        (x0, y0), (x1, y1), (x2, y2) = loop[i - 1], loop[i], loop[(i + 1) % n]
-        if (x1 - x0) * (y2 - y1) - (y1 - y0) * (x2 - x1) != 0:
-            keep.append(loop[i])
-    return keep
-
 
 def signed_area(loop) -> float:
     """Shoelace area; positive for outer outlines (clockwise on screen with y down). ``loop``: (x, y)
@@ -90,7 +28,7 @@ def region_outlines(label: np.ndarray, values) -> list[tuple[int, np.ndarray, fl
     """(value, outer outline as an (n, 2) int32 array of (x, y) corners, enclosed area) of every
     4-connected region of each of ``values``, largest first (ties: the values' order, then the
     regions' first pixels in raster order). Each outline starts at the top-left corner of its
-    region's first pixel (or the next corner after it), as ``trace_loops`` gives it.
+    region's first pixel (or the next corner after it).
 
     Traced on one padded 8-bit copy of a value's mask at a time, corner to corner, without a list
     of edges: the memory beyond ``label`` is about a byte per pixel and the corners."""
