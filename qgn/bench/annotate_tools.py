@@ -134,14 +134,7 @@ class _Proposer:
             grid[cy[keep], cx[keep]] = True
             group = _group_holding(grid, grid, (ry >> level, rx >> level))
             stroke, path = _drag(group, cv.gt == c, level)
-            sy, sx = np.nonzero(stroke)
-            cell_points = np.stack([sx << level, sy << level], axis=1)
-            yield Proposal("snap", level, "stroke",
-                           snapped_stroke(cv.label, self.tools.over.working, level, cell_points, c, path=path))
-            if self.tools.evidence is not None:
-                yield Proposal("snap_model", level, "stroke",
-                               snapped_stroke(cv.label, self.tools.over.working, level, cell_points, c, path=path,
-                                              evidence=self.tools.evidence == c))
+            yield from self._snapped(stroke, path, level, c)
 
     def _snaps_along(self, region, c, right_c):
         """A snapped stroke along a boundary: the 8-connected cells holding wrong pixels of c
@@ -160,14 +153,19 @@ class _Proposer:
             start[ry >> level, rx >> level] = True
             group = _group_holding(grid, start, (wy >> level, wx >> level))
             stroke, path = _drag(group, (cv.wrong & right_c).reshape(cv.h, cv.w), level)
-            sy, sx = np.nonzero(stroke)
-            cell_points = np.stack([sx << level, sy << level], axis=1)
-            yield Proposal("snap", level, "stroke",
-                           snapped_stroke(cv.label, self.tools.over.working, level, cell_points, c, path=path))
-            if self.tools.evidence is not None:
-                yield Proposal("snap_model", level, "stroke",
-                               snapped_stroke(cv.label, self.tools.over.working, level, cell_points, c, path=path,
-                                              evidence=self.tools.evidence == c))
+            yield from self._snapped(stroke, path, level, c)
+
+    def _snapped(self, stroke, path, level, c):
+        """The snap brush's proposals for one stroke of cells: its rim decided by the image, and
+        (where the model's evidence exists) by the model's own fine levels."""
+        sy, sx = np.nonzero(stroke)
+        cell_points = np.stack([sx << level, sy << level], axis=1)
+        yield Proposal("snap", level, "stroke",
+                       snapped_stroke(self.cv.label, self.tools.over.working, level, cell_points, c, path=path))
+        if self.tools.evidence is not None:
+            yield Proposal("snap_model", level, "stroke",
+                           snapped_stroke(self.cv.label, self.tools.over.working, level, cell_points, c, path=path,
+                                          evidence=self.tools.evidence == c))
 
     # ------------------------------------------------------------------ magic wand
     def _wands(self, region, c):
