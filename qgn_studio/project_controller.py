@@ -640,16 +640,21 @@ class ProjectController(QtCore.QObject):
             self.reload_changed_classes()
             return
         except Exception as exc:  # unreadable, removed, or disagreeing with the folders
-            message = describe_error(exc)
-            if message != self._disk_problem:
-                self._disk_problem = message
-                self._warn(f"The project was changed on disk and cannot be read: {message}. Nothing is written into "
-                           "it until it is fixed; your edits stay open")
+            self._unreadable_on_disk(exc)
             return
         self._disk_problem = None
         self._merges_shown = project.merges
         if changed:
             self._show_merged(project)
+
+    def _unreadable_on_disk(self, exc: Exception) -> None:
+        """Warn once per distinct problem that the project on disk cannot be read (nothing is written
+        into it meanwhile; the open edits stay)."""
+        message = describe_error(exc)
+        if message != self._disk_problem:
+            self._disk_problem = message
+            self._warn(f"The project was changed on disk and cannot be read: {message}. Nothing is written into "
+                       "it until it is fixed; your edits stay open")
 
     def _show_merged(self, project) -> None:
         """Images and done flags another writer added or changed: show them."""
@@ -679,11 +684,7 @@ class ProjectController(QtCore.QObject):
         try:
             fresh = Project.open(old.root)
         except Exception as exc:
-            message = describe_error(exc)
-            if message != self._disk_problem:
-                self._disk_problem = message
-                self._warn(f"The project was changed on disk and cannot be read: {message}. Nothing is written into "
-                           "it until it is fixed; your edits stay open")
+            self._unreadable_on_disk(exc)
             return
         annotator = self.annotator
         follow, parked = [], []
