@@ -102,3 +102,41 @@ def digest(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def qgt_claiming(width: int, height: int, levels: int = 1) -> bytes:
+    """A tiny .qgt (format reference in qgn/quadtree/qgt.py) claiming a ``width × height`` map whose
+    every root cell is one class (an honest file: it decodes to that size when the reader lets it).
+    With one level every pixel is a coded cell."""
+    import zlib
+
+    def varint(v: int) -> bytes:
+        out = bytearray()
+        while True:
+            out.append((v & 0x7F) | (0x80 if v >> 7 else 0))
+            v >>= 7
+            if not v:
+                return bytes(out)
+
+    top = levels - 1
+    roots = (-(-height >> top)) * (-(-width >> top))
+    len_a = (roots + 7) // 8
+    raw = varint(len_a) + varint(0) + bytes(len_a)
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = comp.compress(raw) + comp.flush()
+    body = b"\x89QGT" + bytes([1, 0]) + varint(height) + varint(width) + varint(levels) + varint(1)
+    body += bytes([1]) + varint(len(raw)) + varint(len(packed)) + packed
+    return body + zlib.crc32(body).to_bytes(4, "little")
+
+
+def pixel_centres_inside(points, h, w):
+    """Independent reference: even-odd test of every pixel centre (ray casting, point by point)."""
+    out = np.zeros((h, w), bool)
+    for row in range(h):
+        for col in range(w):
+            x, y, inside = col + 0.5, row + 0.5, False
+            for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1]):
+                if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
+                    inside = not inside
+            out[row, col] = inside
+    return out

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sample_files import qgt_claiming
+
 SIZE = (12, 8)  # (width, height) of every image
 NAMES = ("sky", "road", "car")
 
@@ -149,30 +151,6 @@ HOSTILE_VALUES = [None, True, False, 0, -1, 1.5, 2**31, 2**64, -(2**63), 1e308, 
 
 
 # ---------------------------------------------------------------------------------------- claimed sizes
-def qgt_claiming(width: int, height: int, levels: int = 1) -> bytes:
-    """A tiny .qgt claiming a ``width × height`` map whose every root cell is one class (an
-    honest file: it decodes to that size when the reader lets it)."""
-    import zlib
-
-    def varint(v: int) -> bytes:
-        out = bytearray()
-        while True:
-            out.append((v & 0x7F) | (0x80 if v >> 7 else 0))
-            v >>= 7
-            if not v:
-                return bytes(out)
-
-    top = levels - 1
-    roots = (-(-height >> top)) * (-(-width >> top))
-    len_a = (roots + 7) // 8
-    raw = varint(len_a) + varint(0) + bytes(len_a)
-    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
-    packed = comp.compress(raw) + comp.flush()
-    body = b"\x89QGT" + bytes([1, 0]) + varint(height) + varint(width) + varint(levels) + varint(1)
-    body += bytes([1]) + varint(len(raw)) + varint(len(packed)) + packed
-    return body + zlib.crc32(body).to_bytes(4, "little")
-
-
 def claimed_size_cases(base: Path) -> dict[str, list[str]]:
     """{case name: qgn command line} of the claimed-size findings, built under ``base``."""
     cases: dict[str, list[str]] = {}

@@ -18,26 +18,13 @@ from qgn.classes import ClassSet
 from qgn.formats import ExportItem, export_dataset
 from qgn.formats import scan_dataset
 from qgn.formats.labelstudio import encode_ls_rle, polygon_mask, rectangle_points
-from sample_files import blocky_label
+from sample_files import blocky_label, pixel_centres_inside
 
 CLASSES = ClassSet(("road", "traffic sign", "sky"), ((128, 64, 128), (220, 220, 0), (70, 130, 180)), 255)
 H, W = 24, 32
 
 
 blocky = partial(blocky_label, h=H, w=W, classes=3, ignore=255, cell=4, void_cells=True)
-
-
-def centres_inside(points, h, w):
-    """Independent reference: ray casting from every pixel centre."""
-    out = np.zeros((h, w), bool)
-    for row in range(h):
-        for col in range(w):
-            x, y, inside = col + 0.5, row + 0.5, False
-            for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1]):
-                if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
-                    inside = not inside
-            out[row, col] = inside
-    return out
 
 
 def brush(mask, name, from_name="tag"):
@@ -89,9 +76,9 @@ def test_export_without_an_image_is_refused_by_name(tmp_path):
 
 def test_polygons_and_rectangles_fill_the_pixels_whose_centres_they_hold():
     points = [(3.0, 2.0), (28.5, 5.25), (20.0, 22.0), (1.7, 15.0)]
-    np.testing.assert_array_equal(polygon_mask(points, H, W), centres_inside(points, H, W))
+    np.testing.assert_array_equal(polygon_mask(points, H, W), pixel_centres_inside(points, H, W))
     star = [(16, 1), (20, 22), (2, 8), (30, 8), (12, 22)]  # self-intersecting: even-odd leaves the middle out
-    np.testing.assert_array_equal(polygon_mask(star, H, W), centres_inside(star, H, W))
+    np.testing.assert_array_equal(polygon_mask(star, H, W), pixel_centres_inside(star, H, W))
     box = {"x": 25.0, "y": 12.5, "width": 50.0, "height": 25.0}
     expected = np.zeros((H, W), bool)
     expected[3:9, 8:24] = True
@@ -128,7 +115,7 @@ def test_import_passes_over_skips_takes_the_latest_and_names_what_it_leaves_out(
     assert [item.name for item in dataset.items] == ["a", "b"]
     expected = np.full((H, W), 255)
     expected[sky] = 2
-    expected[centres_inside(tri, H, W)] = 0
+    expected[pixel_centres_inside(tri, H, W)] = 0
     expected[12:18, 16:24] = 1
     np.testing.assert_array_equal(dataset.items[0].read(CLASSES), expected)
     np.testing.assert_array_equal(dataset.items[1].read(CLASSES), np.where(sky, 2, 255))

@@ -37,6 +37,7 @@ from qgn.formats import scan_dataset
 from qgn.formats.labelstudio import encode_ls_rle
 from qgn.quadtree.label_io import read_classes_file, read_label
 from qgn.resources import samples_dir
+from sample_files import pixel_centres_inside
 
 pytestmark = pytest.mark.labelstudio
 
@@ -220,19 +221,6 @@ def test_our_export_opens_as_is_and_comes_back_pixel_exact(label_studio, export_
 
 
 # --------------------------------------------------------------------------- Label Studio -> QGN
-def _pixel_centres_inside(points, h, w):
-    """Independent reference: even-odd test of every pixel centre (ray casting, point by point)."""
-    out = np.zeros((h, w), bool)
-    for row in range(h):
-        for col in range(w):
-            x, y, inside = col + 0.5, row + 0.5, False
-            for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1]):
-                if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
-                    inside = not inside
-            out[row, col] = inside
-    return out
-
-
 def test_annotations_made_in_label_studio_come_back_as_documented(label_studio, export_root, tmp_path):
     samples = samples_dir()
     classes = read_classes_file(samples / "classes.txt")
@@ -261,7 +249,7 @@ def test_annotations_made_in_label_studio_come_back_as_documented(label_studio, 
                                            "height": 50 / h * 100, "rotation": 0, "rectanglelabels": ["building"]}}
     expected = np.full((h, w), 255, np.int64)
     expected[brush] = classes.names.index("sky")
-    expected[_pixel_centres_inside(polygon, h, w)] = classes.names.index("road")
+    expected[pixel_centres_inside(polygon, h, w)] = classes.names.index("road")
     expected[20:70, 250:350] = classes.names.index("building")
 
     def annotate(task, result, **extra):

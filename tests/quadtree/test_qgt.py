@@ -19,7 +19,7 @@ from qgn.quadtree import Quadtree
 from qgn.quadtree.qgt import (
     MAGIC, QgtFormatError, _put_varint, _zigzag, decode_qgt, encode_qgt, read_qgt, write_qgt,
 )
-from sample_files import blocky_label
+from sample_files import blocky_label, qgt_claiming
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CAMVID = DATA / "camvid"
@@ -377,35 +377,13 @@ def test_fuzz_never_leaks_other_exceptions_on_random_bytes():
 
 
 # ------------------------------------------------------------------------------------ decoder memory
-def qgt_bomb(width: int, height: int) -> bytes:
-    """A small .qgt (format reference in qgn/quadtree/qgt.py) claiming a ``width × height`` map of 1
-    level and 1 class whose rank stream is all zeros: every pixel is a coded cell."""
-    import zlib
-
-    def varint(v: int) -> bytes:
-        out = bytearray()
-        while True:
-            out.append((v & 0x7F) | (0x80 if v >> 7 else 0))
-            v >>= 7
-            if not v:
-                return bytes(out)
-
-    len_a = (width * height + 7) // 8
-    raw = varint(len_a) + varint(0) + bytes(len_a)
-    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
-    packed = comp.compress(raw) + comp.flush()
-    body = b"\x89QGT" + bytes([1, 0]) + varint(height) + varint(width) + varint(1) + varint(1)
-    body += bytes([1]) + varint(len(raw)) + varint(len(packed)) + packed
-    return body + zlib.crc32(body).to_bytes(4, "little")
-
-
 def test_qgt_decoder_memory_is_small_per_coded_cell():
     import tracemalloc
 
     from qgn.quadtree.qgt import QgtFormatError, decode_qgt
 
     width, height = 2048, 1024
-    data = qgt_bomb(width, height)
+    data = qgt_claiming(width, height)
     assert len(data) < 4096  # a few KB …
     tracemalloc.start()
     try:
