@@ -98,6 +98,14 @@ class QuadtreeLoss(nn.Module):
             w = torch.as_tensor(weights, dtype=torch.float32, device=self.beta.device)
             self.class_weights = torch.cat([torch.full((1,), self.composite_weight, device=w.device), w])
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """``class_weights`` has no fixed length (empty = uniform; k+1 once set): a saved state takes
+        the length it was saved with instead of failing on the empty buffer's shape."""
+        saved = state_dict.get(prefix + "class_weights")
+        if saved is not None:
+            self.class_weights = torch.empty_like(saved, device=self.beta.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def _weights(self, num_outputs: int) -> torch.Tensor | None:
         """(k+1,) cross-entropy weights, or None when every weight is 1."""
         if self.class_weights.numel():

@@ -318,11 +318,7 @@ def load_train_state(out: Path, model, optimizer, loss_fn) -> int:
     weights = load_model(out / "last.safetensors").state_dict()
     model.load_state_dict(weights)
     tensors = load_file(str(out / "last.state.safetensors"))
-    loss_state = {k[5:]: v for k, v in tensors.items() if k.startswith("loss.")}
-    class_weights = loss_state.pop("class_weights", None)
-    loss_fn.load_state_dict(loss_state, strict=False)
-    if class_weights is not None:  # refitted during the run (class_weight_every): its length is the run's, not 0
-        loss_fn.class_weights = class_weights.to(loss_fn.class_weights.device)
+    loss_fn.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("loss.")}, strict=False)
     params = dict(model.named_parameters())
     for key, value in tensors.items():
         if key.startswith("opt."):

@@ -83,3 +83,17 @@ def test_composite_weight_scales_the_composite_terms_only():
     assert torch.allclose(total, (w * ce).sum() / w.sum())
     with pytest.raises(ValueError, match="positive"):
         QuadtreeLoss(1, composite_weight=0)
+
+
+def test_class_weights_load_back_at_the_length_they_were_saved_with():
+    import torch
+
+    from qgn.loss import QuadtreeLoss
+
+    weighted = QuadtreeLoss(6, composite_weight=0.5)
+    weighted.set_class_weights(torch.tensor([1.0, 2.0, 3.0]))
+    fresh = QuadtreeLoss(6, composite_weight=0.5)  # uniform: an empty buffer
+    fresh.load_state_dict(weighted.state_dict())
+    assert torch.equal(fresh.class_weights, torch.tensor([0.5, 1.0, 2.0, 3.0]))
+    fresh.load_state_dict(QuadtreeLoss(6).state_dict())  # and back to uniform
+    assert fresh.class_weights.numel() == 0
