@@ -86,10 +86,6 @@ def test_composite_weight_scales_the_composite_terms_only():
 
 
 def test_class_weights_load_back_at_the_length_they_were_saved_with():
-    import torch
-
-    from qgn.loss import QuadtreeLoss
-
     weighted = QuadtreeLoss(6, composite_weight=0.5)
     weighted.set_class_weights(torch.tensor([1.0, 2.0, 3.0]))
     fresh = QuadtreeLoss(6, composite_weight=0.5)  # uniform: an empty buffer
