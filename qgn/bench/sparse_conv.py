@@ -6,7 +6,12 @@ crossover), on a grid whose size falls with C as the decoder's levels do (H*W*C^
 256*512*64^2, at least 32*64): sites are bands along the boundaries of a random blob label map
 (what a quadtree level looks like), float32, inference (no grad) unless ``backward``.
 
-Candidates, timed round-robin in the same run (qgn.bench.timing), medians:
+Candidates, timed round-robin in the same run (qgn.bench.timing), medians; each timed run right
+after an untimed run of the same candidate (``warm_each``), as a decoder's conv runs right after an
+op on the same features, and the candidates in a new (seeded) random order every round. In a fixed
+order the candidate after the rulebook build always ran on what that build left behind: one gather
+kernel measured 6.2 GMAC/s as ``auto`` (after the rulebook) and 9.3 as ``gather`` (after ``auto``)
+in one run (16 channels, 1 %), an artefact of the protocol, not of the code.
   auto          the torch backend as the decoder runs it (algorithm chosen by channels and density)
   gather, taps  the torch backend's sparse algorithms forced (torch_backend.py)
   spconv        spconv's CPU path (Native), when asked for and installed
@@ -149,7 +154,8 @@ def shape_rows(channels: int, density: float, repeats: int, spconv: bool = False
         from qgn.sparse.torch_backend import choose_algorithm
 
         auto_choice = choose_algorithm(sites, channels, channels)
-    times = interleaved_median_ms(steps, warmup=1, repeats=repeats, device=device, clock="cpu")
+    times = interleaved_median_ms(steps, warmup=1, repeats=repeats, device=device, clock="cpu", warm_each=True,
+                                 shuffle_seed=channels)
     sparse_macs = pairs * channels * channels
     dense_macs = height * width * 9 * channels * channels
     dense_rate = dense_macs / times["dense"] / 1e6

@@ -1,0 +1,46 @@
+"""The round-robin timer's protocol: which runs happen, in which order (no timed asserts)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from qgn.bench.timing import interleaved_median_ms
+
+CPU = torch.device("cpu")
+
+
+def recording(log: list[str], names: str) -> dict:
+    return {name: (lambda name=name: log.append(name)) for name in names}
+
+
+def test_fixed_order_by_default() -> None:
+    log: list[str] = []
+    times = interleaved_median_ms(recording(log, "abc"), warmup=1, repeats=2, device=CPU)
+    assert log == list("abc") * 3
+    assert set(times) == set("abc") and all(t >= 0 for t in times.values())
+
+
+def test_shuffled_rounds_vary_who_runs_before_whom() -> None:
+    log: list[str] = []
+    interleaved_median_ms(recording(log, "abcd"), warmup=0, repeats=12, device=CPU, shuffle_seed=0)
+    rounds = [log[i:i + 4] for i in range(0, len(log), 4)]
+    assert len(rounds) == 12 and all(sorted(r) == list("abcd") for r in rounds)  # each once a round
+    predecessors = {name: {r[r.index(name) - 1] for r in rounds if r.index(name) > 0} for name in "abcd"}
+    assert all(len(p) >= 2 for p in predecessors.values())  # not always after the same step
+    again: list[str] = []
+    interleaved_median_ms(recording(again, "abcd"), warmup=0, repeats=12, device=CPU, shuffle_seed=0)
+    assert again == log  # seeded: the same order every run
+
+
+def test_warm_each_runs_a_step_right_before_its_timed_run() -> None:
+    log: list[str] = []
+    interleaved_median_ms(recording(log, "ab"), warmup=0, repeats=3, device=CPU, warm_each=True, shuffle_seed=1)
+    assert all(log[i] == log[i + 1] for i in range(0, len(log), 2))
+    assert sorted(log) == ["a"] * 6 + ["b"] * 6
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="repeats"):
+        interleaved_median_ms({}, warmup=0, repeats=0, device=CPU)
+    with pytest.raises(ValueError, match="clock"):
+        interleaved_median_ms({}, warmup=0, repeats=1, device=CPU, clock="sundial")
