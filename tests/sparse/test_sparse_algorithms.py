@@ -115,6 +115,25 @@ def test_algorithm_equals_masked_dense_forward_and_backward(algorithm: str, k: i
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("algorithm", ["gather", "taps", "dense"])
+@pytest.mark.parametrize("name", ["sparse", "full", "rows"])
+def test_inference_path_equals_masked_dense(algorithm: str, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under no_grad (and with nothing requiring grad) the backend skips its autograd node: the
+    same result as the masked dense reference."""
+    monkeypatch.setenv(ALGORITHM_ENV_VAR, algorithm)
+    g = torch.Generator().manual_seed(5)
+    sites = ActiveSites.from_mask(MASKS[name])
+    feats = torch.randn(sites.num_sites, 4, generator=g, dtype=torch.float64)
+    weight = torch.randn(6, 3, 3, 4, generator=g, dtype=torch.float64)
+    want = masked_dense_conv(sites, feats, weight, None)
+    with torch.no_grad():
+        got = subm_conv2d(SparseLevel(sites, feats), weight, backend="torch").feats
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    got = subm_conv2d(SparseLevel(sites, feats), weight, backend="torch").feats  # grad on, none needed
+    assert got.grad_fn is None
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+
+
 def test_gather_works_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocks smaller than N (the default block holds thousands of sites) give the same result."""
     monkeypatch.setenv(ALGORITHM_ENV_VAR, "gather")
