@@ -157,7 +157,10 @@ class DecoderLevel(nn.Module):
         """`forward` on a full grid as dense channels-last ops; rows of the results are the sites."""
         (height, width), batch = x.spatial_shape, x.batch_size
         grid = x.feats.view(batch, height, width, -1).permute(0, 3, 1, 2)
-        grid = dense_linear(skip_source, self.skip).add_(grid)
+        # in place into the upsampled features (fresh from `upsample2x`, which the caller holds
+        # until this returns): the skip's output is freed at once, so no second grid-sized buffer
+        # stays alive through the units (one fewer fresh allocation per level than otherwise)
+        grid = grid.add_(dense_linear(skip_source, self.skip))
         for unit in self.units:
             grid = unit.dense_forward(grid)
         logits = dense_linear(grid, self.head)
