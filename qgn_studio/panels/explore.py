@@ -325,6 +325,7 @@ class ExplorePanel(QtWidgets.QWidget):
         self.depth = DepthSlider()
         self.depth.depth_changed.connect(self._changed)
         self.depth_text = QtWidgets.QLabel()
+        self.depth_text.setStyleSheet("color: #9a9a9a; font-size: 11px;")  # once: a restyle costs a polish
 
     def _build_schemes(self) -> QtWidgets.QGridLayout:
         """One radio button per propagation scheme of ``SCHEME_CHOICES``, two to a row; PC chosen."""
@@ -447,7 +448,6 @@ class ExplorePanel(QtWidgets.QWidget):
             self.depth_text.setText(f"Q{depth}: cells of {cell_size_text(depth, result)} on the image")
         else:
             self.depth_text.setText("Q0: down to single pixels")
-        self.depth_text.setStyleSheet("color: #9a9a9a; font-size: 11px;")
 
     def set_truth_available(self, available: bool) -> None:
         button = self.scheme_buttons["gtc"]
