@@ -18,6 +18,11 @@ losing val mIoU? Two tools, used for the table in benchmarks/RESULTS.md:
       decoder    every decoder weight (the encoder frozen).
     AdamW, weight decay 0, poly decay, batch 8, All and GTC alternating like the training recipe.
 
+``native MODEL[,MODEL...]``
+    mIoU of All, GTC and PC on all CamVid val frames with the model run at the images' own size
+    (480x360: working scale off), scored like ``qgn eval``: what ``--resolution auto`` would give a
+    wide-trained model on CamVid-sized photos.
+
     .venv/bin/python benchmarks/scale_cures.py finetune --part composite --out runs/comp.safetensors
     .venv/bin/python benchmarks/scale_cures.py sites camvid,runs/comp.safetensors
     qgn eval camvid --split val --model runs/comp.safetensors --modes all,gtc,pc
@@ -63,6 +68,29 @@ def site_exponents(name: str, images: int) -> dict[str, tuple[list[int], float]]
                     totals[scheme][j] += sum(o.num_sites for o in out)
     return {scheme: ([round(v / images) for v in values], fit_exponent(list(FACTORS), values))
             for scheme, values in totals.items()}
+
+
+def native_miou(name: str) -> dict[str, tuple[float, float]]:
+    """Scheme -> (mIoU %, mean active sites) on CamVid val, the model at the images' own size."""
+    import qgn.evaluate as evaluate
+    from qgn.data.registry import open_dataset
+    from qgn.model.checkpoint import load_model
+    from qgn.propagation import Scheme
+    from qgn.resources import default_model
+
+    class NativeSession(evaluate.ImageSession):
+        def __init__(self, model, image, label=None, device=None):
+            super().__init__(model, image, label, device, at_image_size=True)
+
+    data = open_dataset("camvid", "val")
+    model = load_model(default_model(name)).eval()
+    schemes = {s: Scheme(s) for s in ("all", "gtc", "pc")}
+    original, evaluate.ImageSession = evaluate.ImageSession, NativeSession
+    try:
+        results = evaluate.evaluate(model, (data[i] for i in range(len(data))), schemes)
+    finally:
+        evaluate.ImageSession = original
+    return {s: (100 * r.confusion.miou(), float(np.mean(r.sites))) for s, r in results.items()}
 
 
 def trainable_part(model, part: str) -> list[torch.Tensor]:
@@ -134,6 +162,8 @@ def main() -> None:
     s = sub.add_parser("sites")
     s.add_argument("models")
     s.add_argument("--images", type=int, default=3)
+    n = sub.add_parser("native")
+    n.add_argument("models")
     f = sub.add_parser("finetune")
     f.add_argument("--part", choices=("composite", "decoder"), required=True)
     f.add_argument("--out", required=True)
@@ -148,6 +178,10 @@ def main() -> None:
         for name in args.models.split(","):
             for scheme, (sites, exponent) in site_exponents(name, args.images).items():
                 print(f"{name} {scheme}: sites at {'/'.join(f'{f}x' for f in FACTORS)} {sites}, exponent {exponent:.2f}")
+    elif args.command == "native":
+        for name in args.models.split(","):
+            cells = ", ".join(f"{s} {m:.2f} ({sites:,.0f} sites)" for s, (m, sites) in native_miou(name).items())
+            print(f"{name} at 480x360: mIoU {cells}")
     else:
         finetune(args.part, args.out, args.iterations, args.lr, args.share, args.seed)
 
