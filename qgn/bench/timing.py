@@ -29,9 +29,9 @@ def interleaved_median_ms(
 
     ``shuffle_seed``: every round runs the steps in a new random order (seeded: reproducible), so no
     step always runs right after the same other. What ran just before matters for small kernels:
-    with a fixed order the one gather kernel measured 20-35 % slower as the candidate that always
-    followed a rulebook build than as the one that always followed itself; rotating the order does
-    not help, as it keeps every step's predecessor."""
+    with a fixed order one gather kernel measured 20-35 % slower as the candidate that always ran
+    right after a rulebook build than as the one that always ran right after the first; rotating
+    the order does not help, as it keeps every step's predecessor."""
     if clock not in ("wall", "cpu"):
         raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
     now = time.thread_time if clock == "cpu" and device.type != "cuda" else time.perf_counter

@@ -72,10 +72,11 @@ class TorchBackend(SubmConvBackend):
         if not (torch.is_grad_enabled() and (feats.requires_grad or weight.requires_grad)):
             # inference: the kernels themselves, without an autograd node (measured 30-70 us a call,
             # up to a tenth of a small level's conv)
-            taps = weight_to_taps(weight)
-            if algorithm == "taps":
-                return taps_conv_forward(feats, taps, rulebook)
-            return gather_conv_forward(feats, taps, rulebook.table)
+            with torch.autocast(feats.device.type, enabled=False):  # as in the autograd path
+                taps = weight_to_taps(weight)
+                if algorithm == "taps":
+                    return taps_conv_forward(feats, taps, rulebook)
+                return gather_conv_forward(feats, taps, rulebook.table)
         if algorithm == "taps":
             return _TapsConv.apply(feats, weight, rulebook)
         return _GatherConv.apply(feats, weight, rulebook)
