@@ -40,9 +40,8 @@ FACTORS = (1, 2, 4, 8)
 
 
 def site_exponents(name: str, images: int) -> dict[str, tuple[list[int], float]]:
-    from qgn.bench.scaling import fit_exponent, label_composite_masks, smooth_upscale_label
+    from qgn.bench.scaling import fit_exponent, label_composite_masks, scaled_sample
     from qgn.data.registry import open_dataset
-    from qgn.data.transforms import resize_image
     from qgn.infer import ImageSession
     from qgn.model.checkpoint import load_model
     from qgn.propagation import Scheme
@@ -53,11 +52,8 @@ def site_exponents(name: str, images: int) -> dict[str, tuple[list[int], float]]
     totals = {scheme: [0] * len(FACTORS) for scheme in ("pc", "gtc")}
     for i in range(images):
         sample = data[i]
-        h0, w0 = sample.label.shape
         for j, factor in enumerate(FACTORS):
-            size = (round(h0 * factor), round(w0 * factor))
-            image = sample.image if factor == 1 else resize_image(sample.image, size)
-            label = sample.label if factor == 1 else smooth_upscale_label(sample.label, size)
+            image, label = scaled_sample(sample, factor)
             with torch.no_grad():
                 session = ImageSession(model, image, at_image_size=True)
                 gt = label_composite_masks(label, session.padded_shape, data.classes.num_classes,
@@ -72,24 +68,16 @@ def site_exponents(name: str, images: int) -> dict[str, tuple[list[int], float]]
 
 def native_miou(name: str) -> dict[str, tuple[float, float]]:
     """Scheme -> (mIoU %, mean active sites) on CamVid val, the model at the images' own size."""
-    import qgn.evaluate as evaluate
     from qgn.data.registry import open_dataset
+    from qgn.evaluate import evaluate
     from qgn.model.checkpoint import load_model
     from qgn.propagation import Scheme
     from qgn.resources import default_model
 
-    class NativeSession(evaluate.ImageSession):
-        def __init__(self, model, image, label=None, device=None):
-            super().__init__(model, image, label, device, at_image_size=True)
-
     data = open_dataset("camvid", "val")
     model = load_model(default_model(name)).eval()
     schemes = {s: Scheme(s) for s in ("all", "gtc", "pc")}
-    original, evaluate.ImageSession = evaluate.ImageSession, NativeSession
-    try:
-        results = evaluate.evaluate(model, (data[i] for i in range(len(data))), schemes)
-    finally:
-        evaluate.ImageSession = original
+    results = evaluate(model, (data[i] for i in range(len(data))), schemes, at_image_size=True)
     return {s: (100 * r.confusion.miou(), float(np.mean(r.sites))) for s, r in results.items()}
 
 

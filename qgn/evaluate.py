@@ -49,13 +49,15 @@ def evaluate(
     schemes: dict[str, Scheme],
     device=None,
     progress: Callable[[int], None] | None = None,
+    at_image_size: bool = False,
 ) -> dict[str, SchemeResult]:
-    """samples: objects with ``image`` (H, W, 3) uint8 and ``label`` (H, W) ints (ignore excluded)."""
+    """samples: objects with ``image`` (H, W, 3) uint8 and ``label`` (H, W) ints (ignore excluded).
+    ``at_image_size``: run the model at each image's own size (its working scale off)."""
     k = model.config.classes.num_classes
     results = {name: SchemeResult(ConfusionMatrix(k)) for name in schemes}
     for i, sample in enumerate(samples):
         label = np.asarray(sample.label)
-        session = ImageSession(model, sample.image, label, device)
+        session = ImageSession(model, sample.image, label, device, at_image_size=at_image_size)
         for name, scheme in schemes.items():
             pred = session.run(scheme)
             cost = pred.cost()

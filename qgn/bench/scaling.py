@@ -109,6 +109,18 @@ def _peak_bytes(run: Callable[[], object]) -> int:
     return tracker.peak
 
 
+def scaled_sample(sample, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """(image, label) of ``sample`` with both sides times ``factor`` (at least 32 pixels): image
+    bilinear, label by ``smooth_upscale_label``; the sample itself at factor 1."""
+    if factor == 1:
+        return sample.image, sample.label
+    from qgn.data.transforms import resize_image
+
+    h0, w0 = sample.label.shape
+    size = (max(32, round(h0 * factor)), max(32, round(w0 * factor)))
+    return resize_image(sample.image, size), smooth_upscale_label(sample.label, size)
+
+
 def label_composite_masks(label: np.ndarray, padded: tuple[int, int], num_classes: int,
                           ignore_index: int | None) -> list[torch.Tensor]:
     """Per level, (1, H_l, W_l) bool composite cells of ``label`` with the *data's* classes (any
@@ -162,19 +174,14 @@ def scaling_rows(model, model_name: str, samples, classes, factors=DEFAULT_FACTO
                  log=lambda _: None) -> list[BenchRow]:
     """Rows of the scaling section for ``model`` on ``samples`` (Sample objects at native size,
     labels in ``classes``, the data's ClassSet)."""
-    from qgn.data.transforms import resize_image
-
     per: dict[tuple[str, float], list[Measurement]] = {}
     sizes: dict[float, tuple[int, int]] = {}
     count = 0
     for sample in samples:
         count += 1
-        h0, w0 = sample.label.shape
         for factor in factors:
-            size = (max(32, round(h0 * factor)), max(32, round(w0 * factor)))
-            sizes[factor] = size
-            image = sample.image if factor == 1 else resize_image(sample.image, size)
-            label = sample.label if factor == 1 else smooth_upscale_label(sample.label, size)
+            image, label = scaled_sample(sample, factor)
+            size = sizes[factor] = tuple(label.shape)
             results = measure_image(model, image, label, repeats, classes.num_classes, classes.ignore_index)
             for name, m in results.items():
                 per.setdefault((name, factor), []).append(m)
