@@ -61,6 +61,18 @@ def write_mask(path: Path, value: int = 1, size=(8, 6)) -> Path:
     return path
 
 
+def ids_dataset(root: Path, count: int = 3, size=(12, 8)) -> Path:
+    """``root/labels/new_i.png`` (uniform class i, 8-bit ids) and ``root/images/new_i.png`` (black RGB)
+    for i < count, ``size`` = (width, height): the smallest dataset ``qgn import --format ids`` takes."""
+    (root / "labels").mkdir(parents=True)
+    (root / "images").mkdir()
+    width, height = size
+    for i in range(count):
+        Image.fromarray(np.full((height, width), i, np.uint8), "L").save(root / "labels" / f"new_{i}.png")
+        Image.new("RGB", (width, height)).save(root / "images" / f"new_{i}.png")
+    return root
+
+
 def png_claiming(path: Path, width: int, height: int) -> Path:
     """A tiny PNG whose header claims ``width × height`` grey pixels (a decompression bomb's shape)."""
     import struct

@@ -4,11 +4,11 @@ apply changes nothing, in the files and in the open maps."""
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
 from qgn.cli.main import main
 from qgn.project import Project
 
+from sample_files import ids_dataset
 from studio_steps import WAIT_MS, paint, start_annotating
 
 SAMPLE_COUNT = 2  # the samples fixture
@@ -54,12 +54,7 @@ def test_the_app_keeps_images_a_command_imported_meanwhile(qtbot, windows, sampl
     folder = tmp_path / "imported"
     win = windows(folder=folder)
     saved_project(qtbot, win, samples, model_path, folder)
-    dataset = tmp_path / "ds"
-    (dataset / "labels").mkdir(parents=True)
-    (dataset / "images").mkdir()
-    for i in range(3):
-        Image.fromarray(np.full((8, 12), i, np.uint8), "L").save(dataset / "labels" / f"new_{i}.png")
-        Image.new("RGB", (12, 8)).save(dataset / "images" / f"new_{i}.png")
+    dataset = ids_dataset(tmp_path / "ds", 3, size=(12, 8))
     assert main(["import", str(dataset / "labels"), "--project", str(folder), "--format", "ids"]) == 0, capsys.readouterr()
     win.annotator.set_done(True)  # the app's next write of project.json
     win.jobs.wait_idle()

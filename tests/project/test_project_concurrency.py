@@ -19,6 +19,7 @@ from qgn.classes import ClassSet
 from qgn.classes_edit import delete_class, rename_class
 from qgn.project_class_edit import apply_class_edit
 from qgn.project import PROJECT_FILE, Project, ProjectChangedError, ProjectError
+from sample_files import ids_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = ClassSet(("sky", "road", "pole", "car"), ((70, 130, 180), (128, 64, 128), (153, 153, 153), (0, 0, 142)), 255)
@@ -211,12 +212,7 @@ def test_a_command_importing_while_the_project_is_open_is_merged(tmp_path, capsy
     root = tmp_path / "p"
     make_project(root, n=2, autosaves=0)
     window = Project.open(root)  # e.g. the app, open since before
-    dataset = tmp_path / "ds"
-    (dataset / "labels").mkdir(parents=True)
-    (dataset / "images").mkdir()
-    for i in range(3):
-        Image.fromarray(np.full((4, 6), i, np.uint8), "L").save(dataset / "labels" / f"new_{i}.png")
-        Image.new("RGB", (6, 4)).save(dataset / "images" / f"new_{i}.png")
+    dataset = ids_dataset(tmp_path / "ds", 3, size=(6, 4))
     (dataset / "classes.txt").write_text("sky\nroad\npole\ncar\n")
     code, out, err = run_cli("import", dataset / "labels", "--project", root, "--format", "ids")
     assert code == 0, err
