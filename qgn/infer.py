@@ -263,8 +263,9 @@ class ImageSession:
     at_image_size: run the network on the image as given, whatever the model's working scale
            (the benchmarks replay a model's sites on stand-in images of a fixed size).
     resolution: "working" (the model's working size), "native" (the photo at full resolution, up
-           to ``max_native_pixels()``) or "auto" (native where the model learnt the photo's
-           scale; ``QGNConfig.resolution_for``).
+           to ``max_native_pixels()``) or "auto" (``QGNConfig.resolution_for``: the
+           working size for a model with a working scale, native for a scale-1 model that learnt
+           the photo's scale).
     """
 
     def __init__(self, model: QGN, image: np.ndarray, label: np.ndarray | None = None, device=None,

@@ -38,9 +38,9 @@ APP_NAME = "QGN Studio"
 RECENT_RESULTS = 8  # images whose last result stays in memory
 PLACEHOLDER = "Open images with Ctrl+O, a folder with Ctrl+Shift+O, or drop them here"
 RESOLUTION_CHOICES = (  # Model → Resolution (qgn.model.qgn.QGNConfig.resolution_for)
-    ("auto", "Automatic (full resolution where the model learnt it)",
-     "Photos larger than the model's working size run at full resolution when the model was trained at "
-     "their scale (its predicted composite cells then follow the boundaries), else at the working size"),
+    ("auto", "Automatic (where the model measured best)",
+     "A model with a working size (the street model) runs every photo there, where it scored best; a model "
+     "that works at full scale and was trained at the photo's scale runs it at full resolution"),
     ("working", "Working size", "Every photo runs at the model's working size; labels are mapped back to its pixels"),
     ("native", "Full resolution", "Every photo runs at its own size (up to 33.6 megapixels)"),
 )

@@ -34,8 +34,9 @@ def add_arguments(p) -> None:
     p.add_argument("--resolution", default="auto", choices=["auto", "working", "native"],
                    help="native: run a photo larger than the model's working size at full resolution (PC "
                         "cost follows the boundaries); working: at the working size, labels mapped back; "
-                        "auto (default): native where the model learnt the photo's scale (its JSON's "
-                        "training scales), else working")
+                        "auto (default): working for a model with a working scale (the street model, "
+                        "which measured better there), native for a scale-1 model whose JSON records "
+                        "training at the photo's scale")
 
 
 def collect_images(paths: list[str]) -> list[Path]:

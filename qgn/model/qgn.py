@@ -140,18 +140,22 @@ class QGNConfig:
     def resolution_for(self, height: int, width: int, resolution: str = "auto") -> str:
         """"working" or "native" for an image of ``height``×``width``.
 
-        ``auto`` picks native (full resolution) where the model learnt objects of the photo's
-        scale - it trained on wide scales (``scale_wide`` in its JSON) reaching the photo's size
-        relative to its training images (``input_size``) - since only there its predicted
-        composite cells follow the boundaries and its cost grows with the photo's side; else the
-        working size. ``working`` and ``native`` force one.
+        ``auto`` picks native (full resolution) only for a model that works at its training
+        images' own scale (``input_scale`` 1) and trained on wide scales (``scale_wide`` in its
+        JSON) reaching the photo's size relative to its training images (``input_size``): there the
+        working size differs from the photo only past the working pixel cap. A model with a working
+        scale (the street model: 0.5) is best at the scale most of its training saw, so ``auto``
+        keeps it there even where it also learnt wide scales: the wide-trained street model scores
+        61.10 / 62.51 mIoU (All / PC) on CamVid val at 240x180 and 59.58 / 61.69 at the frames'
+        own 480x360, and full resolution costs 3x the time (benchmarks/RESULTS.md, #26).
+        ``working`` and ``native`` force one.
         """
         if resolution not in RESOLUTIONS:
             raise ValueError(f"resolution must be one of {', '.join(RESOLUTIONS)}; got {resolution!r}")
         if resolution != "auto":
             return resolution
         train = self.extra.get("train", {}) if isinstance(self.extra, dict) else {}
-        if not train.get("scale_wide") or self.input_size is None:
+        if not train.get("scale_wide") or self.input_size is None or abs(self.input_scale - 1.0) > 1e-9:
             return "working"
         h0, w0 = self.input_size
         side = ((height * width) / max(1, h0 * w0)) ** 0.5
