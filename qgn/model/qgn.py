@@ -147,7 +147,7 @@ class QGNConfig:
         scale (the street model: 0.5) is best at the scale most of its training saw, so ``auto``
         keeps it there even where it also learnt wide scales: the wide-trained street model scores
         61.10 / 62.51 mIoU (All / PC) on CamVid val at 240x180 and 59.58 / 61.69 at the frames'
-        own 480x360, and full resolution costs 3x the time (benchmarks/RESULTS.md, #26).
+        own 480x360, and full resolution costs 2.7x the time (benchmarks/RESULTS.md, #26).
         ``working`` and ``native`` force one.
         """
         if resolution not in RESOLUTIONS:
