@@ -69,9 +69,11 @@ def make_application():
     import pyqtgraph as pg
     from PySide6 import QtWidgets
 
+    from qgn.allocator import tune_allocator
     from qgn_studio.compat import guard_singleton_refcounts
     from qgn_studio.style import apply_style
 
+    tune_allocator()  # freed tensor buffers are reused, not page-faulted in again (qgn/allocator.py)
     guard_singleton_refcounts()
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])

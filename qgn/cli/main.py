@@ -42,6 +42,9 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    from qgn.allocator import tune_allocator
+
+    tune_allocator()  # freed tensor buffers are reused, not page-faulted in again (qgn/allocator.py)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:
