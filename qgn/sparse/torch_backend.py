@@ -19,7 +19,8 @@ active sites alone) or none at all, and give the result of a masked dense `conv2
 
 ``choose_algorithm`` holds the crossovers, measured with `qgn bench --only sparse_conv`
 (qgn/bench/sparse_conv.py; benchmarks/RESULTS.md): dense once the sites cover
-``DENSE_CROSSOVER`` of the grid, taps from ``TAPS_MIN_CHANNELS`` channels, else gather.
+``DENSE_CROSSOVER`` of the grid, taps from ``TAPS_MIN_CHANNELS`` channels (from 64 on a level
+of 512 - 2,048 sites: ``TAPS_SMALL``), else gather.
 `QGN_SPARSE_ALGORITHM` = gather | taps | dense forces one (tests, benchmarks).
 """
 
@@ -40,6 +41,11 @@ ALGORITHM_ENV_VAR = "QGN_SPARSE_ALGORITHM"
 DENSE_CROSSOVER = 0.8  # density (sites / grid cells) from which one dense conv2d is faster: measured
 # (benchmarks/results/sparse-conv-cpu.txt) near 75 % from 128 channels, above 75 % below 128
 TAPS_MIN_CHANNELS = 128  # min(Cin, Cout) from which per-offset GEMMs beat one gathered GEMM
+# ... and from 64 channels on a level of 512 - 2,048 sites: on ~1 k sites taps beat gather by ~10 %
+# forward and ~20 % forward + backward, tied at 3.3 k and lost by a third at 9.8 k (64 channels,
+# thin bands); under ~256 sites (the street decoder's 64-channel level at 240x180) its nine GEMMs'
+# fixed costs lost 0.2 ms a call to gather's one
+TAPS_SMALL = (64, 512, 2048)  # (min channels, min sites, max sites)
 GATHER_BLOCK_BYTES = 1 << 20  # one gathered (rows, k*k*C) block: measured best of 64 KiB … 4 MiB
 MAX_BLOCKS = 64  # … unless that makes more blocks than this (then a block is 1/64 of the sites)
 
@@ -53,7 +59,11 @@ def choose_algorithm(sites: ActiveSites, in_channels: int, out_channels: int) ->
         return forced
     if sites.density >= DENSE_CROSSOVER:
         return "dense"
-    return "taps" if min(in_channels, out_channels) >= TAPS_MIN_CHANNELS else "gather"
+    channels = min(in_channels, out_channels)
+    small_level = TAPS_SMALL[1] <= sites.num_sites <= TAPS_SMALL[2]
+    if channels >= TAPS_MIN_CHANNELS or (channels >= TAPS_SMALL[0] and small_level):
+        return "taps"
+    return "gather"
 
 
 class TorchBackend(SubmConvBackend):

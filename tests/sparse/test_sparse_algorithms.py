@@ -158,6 +158,13 @@ def test_automatic_choice_follows_density_and_channels(monkeypatch: pytest.Monke
     assert choose_algorithm(full, 16, 16) == "dense"
     assert choose_algorithm(sparse, 16, 16) == "gather"
     assert choose_algorithm(sparse, 256, 256) == "taps"
+    band = torch.zeros(1, 128, 128, dtype=torch.bool)
+    band[:, :, 40:48] = True  # 1,024 sites: a small level, where taps skips the zero pairs
+    assert choose_algorithm(ActiveSites.from_mask(band), 64, 64) == "taps"
+    assert choose_algorithm(ActiveSites.from_mask(band), 32, 64) == "gather"
+    assert choose_algorithm(sparse, 64, 64) == "gather"  # 8 sites: one GEMM beats nine tiny ones
+    band[:, :, 40:60] = True  # 2,560 sites
+    assert choose_algorithm(ActiveSites.from_mask(band), 64, 64) == "gather"
     monkeypatch.setenv(ALGORITHM_ENV_VAR, "nonsense")
     with pytest.raises(ValueError, match=ALGORITHM_ENV_VAR):
         choose_algorithm(sparse, 16, 16)
