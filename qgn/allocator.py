@@ -4,8 +4,8 @@ torch's CPU tensors come from ``malloc``. glibc serves blocks above its mmap thr
 start) with fresh ``mmap`` pages and returns the top of the heap to the kernel whenever more than
 its trim threshold lies free there, so a decoder level's buffers, freed and allocated again at the
 next level or image, are page-faulted in anew each time: measured on the street model's decoder at
-240×180 (one thread), a quarter of All's and the dense decoder's CPU time was system time spent on
-those faults (``benchmarks/bench_allocator.py``).
+240×180 (one thread), about 30 % of All's and the dense decoder's CPU time went to those faults
+(``benchmarks/bench_allocator.py``: 0.69× and 0.71× the time with this policy).
 
 ``tune_allocator`` keeps blocks up to 32 MiB in the heap and up to 64 MiB of freed memory at its
 top for reuse (plus 16 MiB of padding per growth) - a bounded amount; bigger blocks (a full-resolution
