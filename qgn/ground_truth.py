@@ -1,7 +1,8 @@
 """Does a ground-truth label map fit a model's classes? And which bundled model does it fit?
 
 A ground truth *fits* a class set when every value is a class id ``0..k-1`` or the set's ignore
-value. One that does not fit never blocks a prediction (nothing in a prediction needs it except
+value, and - where the ground truth comes with its own class list (a ``classes.txt``) - every class
+id it holds has the same name there as in the set. One that does not fit never blocks a prediction (nothing in a prediction needs it except
 the GTC scheme); it only leaves the accuracy figures empty, with a reason a person can act on.
 """
 from __future__ import annotations
@@ -63,3 +64,39 @@ def check_ground_truth(label: np.ndarray, classes: ClassSet, source: str, model_
     if values.size:
         fitting = fitting_bundled_models(label, exclude=model_name)
         raise GroundTruthMismatch(mismatch_message(values, classes, source, model_name, fitting), values, source)
+
+
+def _same_name(a: str, b: str) -> bool:
+    return " ".join(a.lower().split()) == " ".join(b.lower().split())
+
+
+def misnamed_classes(label: np.ndarray, truth_classes: ClassSet, classes: ClassSet) -> list[tuple[int, str, str]]:
+    """(id, name in ``truth_classes``, name in ``classes``) for every class id in ``label`` (H, W)
+    that the ground truth's own class list names differently (case and spacing ignored); ids
+    either list lacks, and the ignore value, are left to ``foreign_values``."""
+    out = []
+    for value in np.unique(np.asarray(label)).tolist():
+        if value == classes.ignore_index or not (0 <= value < min(classes.num_classes, truth_classes.num_classes)):
+            continue
+        if not _same_name(truth_classes.names[value], classes.names[value]):
+            out.append((int(value), truth_classes.names[value], classes.names[value]))
+    return out
+
+
+def fitting_bundled_models_by_name(label: np.ndarray, truth_classes: ClassSet, exclude: str | None = None) -> list[str]:
+    """Names of the bundled models whose classes ``label`` fits by value and by ``truth_classes``' names."""
+    from qgn.resources import bundled_models
+
+    return [m.name for m in bundled_models() if m.name != exclude and not foreign_values(label, m.classes).size
+            and not misnamed_classes(label, truth_classes, m.classes)]
+
+
+def misnamed_message(misnamed: list[tuple[int, str, str]], source: str, classes_source: str,
+                     model_name: str | None = None, fitting: list[str] | None = None) -> str:
+    """One sentence: which file, which ids are named what where, and what would fit."""
+    shown = ", ".join(f"{i} {a!r} (model: {b!r})" for i, a, b in misnamed[:4]) + (", …" if len(misnamed) > 4 else "")
+    model = f"model {model_name!r}" if model_name else "the model"
+    text = f"{source}: its class list {classes_source} names its classes unlike {model}: {shown}"
+    if fitting:
+        text += f"; the bundled model {fitting[0]!r} fits it (--model {fitting[0]})"
+    return text

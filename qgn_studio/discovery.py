@@ -90,6 +90,23 @@ def ground_truth_candidates(image: Path) -> list[Path]:
     return [p for p in out if p != image]
 
 
+MAX_CLASSES_FILE_BYTES = 1 << 20  # a class list is a few lines; a bigger "classes.txt" is not one
+
+
+def find_classes_file(ground_truth: Path) -> Path | None:
+    """The class list that comes with a ground-truth file: ``classes.txt`` beside it, else beside
+    its ``labels/`` folder (``root/labels/NAME.png`` ↔ ``root/classes.txt``, as ``qgn.data.folder``
+    reads it); None when there is none or it is over ``MAX_CLASSES_FILE_BYTES``."""
+    folder = Path(ground_truth).parent
+    for candidate in (folder / "classes.txt", folder.parent / "classes.txt"):
+        try:
+            if candidate.is_file() and candidate.stat().st_size <= MAX_CLASSES_FILE_BYTES:
+                return candidate
+        except OSError:
+            continue
+    return None
+
+
 def find_ground_truth(image: Path) -> Path | None:
     """The ground-truth file of ``image`` (see the module docstring), or None."""
     for candidate in ground_truth_candidates(Path(image)):

@@ -358,8 +358,9 @@ class ImageDocument:
         self.ground_truth, self.gt_path = label, gt_path
 
     def usable_truth(self, classes, model_name: str | None = None) -> np.ndarray | None:
-        """The ground truth when its values are classes of ``classes`` (a qgn ClassSet), else None
-        with ``truth_problem`` saying which file holds which values, and which bundled model fits."""
+        """The ground truth when its values are classes of ``classes`` (a qgn ClassSet) and its own
+        ``classes.txt``, if one lies beside it, names them as ``classes`` does; else None with
+        ``truth_problem`` saying which file holds which values or names, and which bundled model fits."""
         if self.ground_truth is None:
             self.truth_problem = None
             return None
@@ -371,8 +372,30 @@ class ImageDocument:
             source = self.gt_path.name if self.gt_path is not None else "the ground truth"
             self.truth_problem = None if not values.size else mismatch_message(
                 values, classes, source, model_name, fitting_bundled_models(self.ground_truth, model_name))
+            if self.truth_problem is None:
+                self.truth_problem = self._misnamed_problem(classes, source, model_name)
             self._truth_checked = key
         return None if self.truth_problem else self.ground_truth
+
+    def _misnamed_problem(self, classes, source: str, model_name: str | None) -> str | None:
+        """Why the ground truth does not fit ``classes`` by name (its own ``classes.txt`` calls its
+        ids otherwise), or None: no class list beside it, an unreadable one, or the same names."""
+        from qgn.ground_truth import fitting_bundled_models_by_name, misnamed_classes, misnamed_message
+        from qgn.quadtree.label_io import read_classes_file
+        from qgn_studio.discovery import find_classes_file
+
+        classes_file = None if self.gt_path is None else find_classes_file(self.gt_path)
+        if classes_file is None:
+            return None
+        try:
+            truth_classes = read_classes_file(classes_file)
+        except (OSError, ValueError):
+            return None  # not a class list this app can read: the values alone decide
+        misnamed = misnamed_classes(self.ground_truth, truth_classes, classes)
+        if not misnamed:
+            return None
+        fitting = fitting_bundled_models_by_name(self.ground_truth, truth_classes, model_name)
+        return misnamed_message(misnamed, source, classes_file.name, model_name, fitting)
 
     def unload(self) -> bool:
         """Drop the decoded image and ground truth (``load`` reads them again when the image is

@@ -475,7 +475,7 @@ class ExplorePanel(QtWidgets.QWidget):
         if result.metrics is None:
             note = getattr(result, "truth_note", None)
             self.metrics.setText("<span style='color:#9a9a9a'>" + (
-                "No accuracy: the ground truth's values are not this model's classes (see the banner)"
+                "No accuracy: the ground truth does not fit this model's classes (see the banner)"
                 if note else "No ground truth for this image") + "</span>")
         else:
             m = result.metrics

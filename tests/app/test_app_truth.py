@@ -53,7 +53,7 @@ def test_ground_truth_that_does_not_fit_never_blocks_the_prediction(qtbot, windo
     banner = window.canvas.banner.label.text()
     assert window.canvas.banner.isVisible() and "frame.png" in banner and "8, 10, 11" in banner
     assert 'href="model:street"' in banner
-    assert "not this model's classes" in window.explore.metrics.text()
+    assert "does not fit this model's classes" in window.explore.metrics.text()
     assert not window.explore.scheme_buttons["gtc"].isEnabled()
 
     window.canvas.banner.link_activated.emit("model:street")  # the one click the banner offers
@@ -83,3 +83,44 @@ def test_bundled_models_are_in_the_model_menu(qtbot, window, photo):
     texts = [a.text() for a in window.bundled_menu.actions()]
     assert texts[0].startswith("demo — 8 classes") and texts[1].startswith("street — 11 classes")
     assert window.bundled_menu.actions()[0].isChecked()
+
+
+def test_ground_truth_whose_class_list_names_other_classes_is_named_too(qtbot, window, tmp_path):
+    """Values 0..2 fit the demo model, but the classes.txt beside the labels calls them c0..c2
+    (the street set): the banner says so and offers the street model, whose names fit."""
+    from qgn.quadtree.label_io import format_classes_file
+
+    (tmp_path / "set" / "images").mkdir(parents=True)
+    (tmp_path / "set" / "labels").mkdir()
+    photo = tmp_path / "set" / "images" / "frame.png"
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(photo)
+    label = np.zeros((64, 96), np.uint8)
+    label[:, 30:] = 1
+    label[40:, :] = 2
+    Image.fromarray(label).save(tmp_path / "set" / "labels" / "frame.png")
+    (tmp_path / "set" / "classes.txt").write_text(format_classes_file(STREET))
+
+    window.start([str(photo)])
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    result = window.current.result
+    assert result.metrics is None and "names its classes unlike model 'demo'" in result.truth_note
+    assert "1 'c1'" in result.truth_note
+    banner = window.canvas.banner.label.text()
+    assert "classes.txt" in banner and 'href="model:street"' in banner
+
+    window.canvas.banner.link_activated.emit("model:street")
+    qtbot.waitUntil(lambda: window.current.result is not None and window.current.result.metrics is not None,
+                    timeout=WAIT_MS)
+    assert window.current.result.truth_note is None
+
+
+def test_names_are_compared_for_the_ids_the_ground_truth_holds() -> None:
+    from qgn.ground_truth import misnamed_classes
+
+    model = ClassSet(names=("sky", "Road", "car"), palette=((0, 0, 0),) * 3, ignore_index=255)
+    truth = ClassSet(names=("sky", " road ", "bus"), palette=((0, 0, 0),) * 3, ignore_index=255)
+    label = np.array([[0, 1, 255]], np.uint8)
+    assert misnamed_classes(label, truth, model) == []  # case and spacing do not count; 2 is absent
+    label[0, 0] = 2
+    assert misnamed_classes(label, truth, model) == [(2, "bus", "car")]
