@@ -2,8 +2,9 @@
 
 A ground truth *fits* a class set when every value is a class id ``0..k-1`` or the set's ignore
 value, and - where the ground truth comes with its own class list (a ``classes.txt``) - every class
-id it holds has the same name there as in the set. One that does not fit never blocks a prediction (nothing in a prediction needs it except
-the GTC scheme); it only leaves the accuracy figures empty, with a reason a person can act on.
+id it holds has the same name there as in the set. One that does not fit never blocks a prediction
+(nothing in a prediction needs it except the GTC scheme); it only leaves the accuracy figures
+empty, with a reason a person can act on.
 """
 from __future__ import annotations
 

@@ -95,10 +95,14 @@ MAX_CLASSES_FILE_BYTES = 1 << 20  # a class list is a few lines; a bigger "class
 
 def find_classes_file(ground_truth: Path) -> Path | None:
     """The class list that comes with a ground-truth file: ``classes.txt`` beside it, else beside
-    its ``labels/`` folder (``root/labels/NAME.png`` ↔ ``root/classes.txt``, as ``qgn.data.folder``
-    reads it); None when there is none or it is over ``MAX_CLASSES_FILE_BYTES``."""
+    its ``labels/`` (``masks/``, ``gt/``, ``annotations/``) folder (``root/labels/NAME.png`` ↔
+    ``root/classes.txt``, as ``qgn.data.folder`` reads it); None when there is none or it is over
+    ``MAX_CLASSES_FILE_BYTES``."""
     folder = Path(ground_truth).parent
-    for candidate in (folder / "classes.txt", folder.parent / "classes.txt"):
+    candidates = [folder / "classes.txt"]
+    if folder.name.lower() in LABEL_FOLDERS:  # root/labels/NAME.png: the class list of root
+        candidates.append(folder.parent / "classes.txt")
+    for candidate in candidates:
         try:
             if candidate.is_file() and candidate.stat().st_size <= MAX_CLASSES_FILE_BYTES:
                 return candidate

@@ -124,3 +124,18 @@ def test_names_are_compared_for_the_ids_the_ground_truth_holds() -> None:
     assert misnamed_classes(label, truth, model) == []  # case and spacing do not count; 2 is absent
     label[0, 0] = 2
     assert misnamed_classes(label, truth, model) == [(2, "bus", "car")]
+
+
+def test_the_class_list_is_looked_for_beside_the_labels_and_their_label_folder(tmp_path) -> None:
+    from qgn_studio.discovery import find_classes_file
+
+    (tmp_path / "root" / "labels").mkdir(parents=True)
+    (tmp_path / "root" / "flat").mkdir()
+    assert find_classes_file(tmp_path / "root" / "labels" / "a.png") is None
+    (tmp_path / "root" / "classes.txt").write_text("sky\nroad\n")
+    assert find_classes_file(tmp_path / "root" / "labels" / "a.png") == tmp_path / "root" / "classes.txt"
+    assert find_classes_file(tmp_path / "root" / "flat" / "a_label.png") is None  # not a label folder
+    (tmp_path / "root" / "labels" / "classes.txt").write_text("sky\n")
+    assert find_classes_file(tmp_path / "root" / "labels" / "a.png") == tmp_path / "root" / "labels" / "classes.txt"
+    (tmp_path / "root" / "labels" / "classes.txt").write_text("x" * ((1 << 20) + 1))  # not a class list: skipped
+    assert find_classes_file(tmp_path / "root" / "labels" / "a.png") == tmp_path / "root" / "classes.txt"
