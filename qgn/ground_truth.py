@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qgn.classes import ClassSet
+from qgn.classes import ClassSet, name_key
 
 
 class GroundTruthMismatch(ValueError):
@@ -39,23 +39,32 @@ def class_range(classes: ClassSet) -> str:
     return f"0..{classes.num_classes - 1}{ignore}"
 
 
-def fitting_bundled_models(label: np.ndarray, exclude: str | None = None) -> list[str]:
-    """Names of the bundled models whose classes ``label`` fits (``exclude`` left out)."""
+def fitting_bundled_models(label: np.ndarray, exclude: str | None = None,
+                           truth_classes: ClassSet | None = None) -> list[str]:
+    """Names of the bundled models whose classes ``label`` fits (``exclude`` left out): by value,
+    and by ``truth_classes``' names (the ground truth's own class list) when given."""
     from qgn.resources import bundled_models
 
-    return [m.name for m in bundled_models() if m.name != exclude and not foreign_values(label, m.classes).size]
+    values = np.unique(np.asarray(label))  # once: the checks below read the values, not the pixels
+    return [m.name for m in bundled_models() if m.name != exclude and not foreign_values(values, m.classes).size
+            and (truth_classes is None or not misnamed_classes(values, truth_classes, m.classes))]
+
+
+def _model_phrase(model_name: str | None) -> str:
+    return f"model {model_name!r}" if model_name else "the model"
+
+
+def _fitting_clause(fitting: list[str] | None) -> str:
+    """'; the bundled model 'X' fits it (--model X)', the clause the app turns into a link."""
+    return f"; the bundled model {fitting[0]!r} fits it (--model {fitting[0]})" if fitting else ""
 
 
 def mismatch_message(values: np.ndarray, classes: ClassSet, source: str, model_name: str | None = None,
                      fitting: list[str] | None = None) -> str:
     """One sentence: which file, which values, what the model has, and what would fit."""
     shown = ", ".join(str(v) for v in values[:8]) + (", …" if len(values) > 8 else "")
-    model = f"model {model_name!r}" if model_name else "the model"
-    text = (f"{source}: ground-truth values [{shown}] are not classes of {model} "
-            f"({classes.num_classes} classes: {class_range(classes)})")
-    if fitting:
-        text += f"; the bundled model {fitting[0]!r} fits it (--model {fitting[0]})"
-    return text
+    return (f"{source}: ground-truth values [{shown}] are not classes of {_model_phrase(model_name)} "
+            f"({classes.num_classes} classes: {class_range(classes)})" + _fitting_clause(fitting))
 
 
 def check_ground_truth(label: np.ndarray, classes: ClassSet, source: str, model_name: str | None = None) -> None:
@@ -67,37 +76,23 @@ def check_ground_truth(label: np.ndarray, classes: ClassSet, source: str, model_
         raise GroundTruthMismatch(mismatch_message(values, classes, source, model_name, fitting), values, source)
 
 
-def _same_name(a: str, b: str) -> bool:
-    return " ".join(a.lower().split()) == " ".join(b.lower().split())
-
-
 def misnamed_classes(label: np.ndarray, truth_classes: ClassSet, classes: ClassSet) -> list[tuple[int, str, str]]:
     """(id, name in ``truth_classes``, name in ``classes``) for every class id in ``label`` (H, W)
-    that the ground truth's own class list names differently (case and spacing ignored); ids
+    that the ground truth's own class list names differently (``qgn.classes.name_key``: trimmed,
+    case ignored); ids
     either list lacks, and the ignore value, are left to ``foreign_values``."""
     out = []
     for value in np.unique(np.asarray(label)).tolist():
         if value == classes.ignore_index or not (0 <= value < min(classes.num_classes, truth_classes.num_classes)):
             continue
-        if not _same_name(truth_classes.names[value], classes.names[value]):
+        if name_key(truth_classes.names[value]) != name_key(classes.names[value]):
             out.append((int(value), truth_classes.names[value], classes.names[value]))
     return out
-
-
-def fitting_bundled_models_by_name(label: np.ndarray, truth_classes: ClassSet, exclude: str | None = None) -> list[str]:
-    """Names of the bundled models whose classes ``label`` fits by value and by ``truth_classes``' names."""
-    from qgn.resources import bundled_models
-
-    return [m.name for m in bundled_models() if m.name != exclude and not foreign_values(label, m.classes).size
-            and not misnamed_classes(label, truth_classes, m.classes)]
 
 
 def misnamed_message(misnamed: list[tuple[int, str, str]], source: str, classes_source: str,
                      model_name: str | None = None, fitting: list[str] | None = None) -> str:
     """One sentence: which file, which ids are named what where, and what would fit."""
     shown = ", ".join(f"{i} {a!r} (model: {b!r})" for i, a, b in misnamed[:4]) + (", …" if len(misnamed) > 4 else "")
-    model = f"model {model_name!r}" if model_name else "the model"
-    text = f"{source}: its class list {classes_source} names its classes unlike {model}: {shown}"
-    if fitting:
-        text += f"; the bundled model {fitting[0]!r} fits it (--model {fitting[0]})"
-    return text
+    return (f"{source}: its class list {classes_source} names its classes unlike {_model_phrase(model_name)}: "
+            f"{shown}" + _fitting_clause(fitting))

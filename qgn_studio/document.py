@@ -380,7 +380,7 @@ class ImageDocument:
     def _misnamed_problem(self, classes, source: str, model_name: str | None) -> str | None:
         """Why the ground truth does not fit ``classes`` by name (its own ``classes.txt`` calls its
         ids otherwise), or None: no class list beside it, an unreadable one, or the same names."""
-        from qgn.ground_truth import fitting_bundled_models_by_name, misnamed_classes, misnamed_message
+        from qgn.ground_truth import fitting_bundled_models, misnamed_classes, misnamed_message
         from qgn.quadtree.label_io import read_classes_file
         from qgn_studio.discovery import find_classes_file
 
@@ -394,7 +394,7 @@ class ImageDocument:
         misnamed = misnamed_classes(self.ground_truth, truth_classes, classes)
         if not misnamed:
             return None
-        fitting = fitting_bundled_models_by_name(self.ground_truth, truth_classes, model_name)
+        fitting = fitting_bundled_models(self.ground_truth, model_name, truth_classes)
         return misnamed_message(misnamed, source, classes_file.name, model_name, fitting)
 
     def unload(self) -> bool:
