@@ -98,10 +98,6 @@ def dense_decode(decoder: QGNDecoder, features: list[torch.Tensor], image: torch
     logits = {ROOT_LEVEL: dense_linear(x, decoder.head5)}
     sources = [image] + list(features[:4])
     for level in range(ROOT_LEVEL - 1, depth - 1, -1):
-        block = decoder.levels[str(level)]
         x = F.interpolate(x, scale_factor=2, mode="nearest").contiguous(memory_format=torch.channels_last)
-        x = dense_linear(sources[level], block.skip).add_(x)
-        for unit in block.units:
-            x = unit.dense_forward(x)
-        logits[level] = dense_linear(x, block.head)
+        x, logits[level] = decoder.levels[str(level)].dense_grid(x, sources[level])
     return logits

@@ -57,3 +57,26 @@ def test_dense_masked_decoder_rejects_training_mode_and_gaps() -> None:
     decoder.train()
     with pytest.raises(ValueError, match="eval"):
         dense_masked_decode(decoder, feats, image, full)
+
+
+def test_all_at_inference_runs_as_the_dense_decoder_and_resumes() -> None:
+    """All under no_grad takes the dense route (`_forward_all`); its outputs equal the level-by-
+    level sparse route's (grad on: the sparse convolutions), a run resumed from a shallower one
+    equals a run from the root, and every level but the finest has sent all its sites on."""
+    decoder, feats, image = _decoder_and_inputs()
+    with torch.no_grad():
+        dense_route = decoder(feats, image, Scheme("all"))
+        shallow = decoder(feats, image, Scheme("all", depth=2))
+        assert shallow[-1].level == 2 and shallow[-1].features.num_channels == decoder.channels[3]
+        resumed = decoder(feats, image, Scheme("all"), resume=shallow)
+    sparse_route = decoder(feats, image, Scheme("all"))  # grad on: step by step, sparse convolutions
+    assert [o.level for o in dense_route] == [o.level for o in sparse_route] == [o.level for o in resumed] == list(range(5, -1, -1))
+    for d, s, r in zip(dense_route, sparse_route, resumed):
+        torch.testing.assert_close(d.logits, s.logits.detach(), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(r.logits, d.logits)
+        assert d.num_sites == s.num_sites and d.macs == s.macs
+        assert torch.equal(d.coords, s.coords)
+        if d.level > 0:
+            assert bool(d.selected.all()) and d.selected.shape == (d.num_sites,)
+    assert dense_route[-1].selected is None and dense_route[-1].features.num_channels == 0
+    assert all(o.features.num_channels == 0 for o in dense_route[1:-1])  # released on the way down
