@@ -33,13 +33,31 @@ def colour_labels(label: np.ndarray, classes) -> np.ndarray:
     return label_lut(classes)[index]
 
 
-def colour_codes(codes: np.ndarray, classes) -> np.ndarray:
-    """(h, w) argmax codes (-1 not computed, 0 composite, c+1 class c) → RGBA; codes -1 and 0 are
-    transparent (composite cells are drawn by the hatching)."""
+def colour_codes(codes: np.ndarray, classes, composite_rgba: tuple = (0, 0, 0, 0)) -> np.ndarray:
+    """(h, w) argmax codes (-1 not computed, 0 composite, c+1 class c) → RGBA; code -1 is
+    transparent, code 0 ``composite_rgba`` (transparent unless given: the hatching marks them)."""
     k = classes.num_classes
     lut = np.zeros((k + 2, 4), np.uint8)
+    lut[1] = composite_rgba
     lut[2:] = label_lut(classes)[:k]
     return lut[np.clip(codes.astype(np.int64) + 1, 0, k + 1)]
+
+
+def finest_on_top(levels: dict[int, np.ndarray]) -> tuple[np.ndarray, int] | None:
+    """Per level l, (h_l, w_l, 4) uint8 RGBA whose pixels cover 2^l image pixels, each opaque or
+    transparent → (one RGBA on the finest level's cells, that level): what drawing the levels
+    coarse to fine, finer on top, shows — one image to paint instead of one per level. A level's
+    h_l is ceil(H / 2^l), so a coarser level doubled covers it. None if no level is given."""
+    stacked, stacked_level = None, None
+    for level in sorted(levels, reverse=True):
+        rgba = levels[level]
+        if stacked is not None:
+            f = 1 << (stacked_level - level)
+            h, w = rgba.shape[:2]
+            below = stacked.repeat(f, axis=0)[:h].repeat(f, axis=1)[:, :w]
+            rgba = np.where(rgba[..., 3:] > 0, rgba, below)
+        stacked, stacked_level = rgba, level
+    return None if stacked is None else (stacked, stacked_level)
 
 
 def colormap_lut(name: str = UNCERTAINTY_COLORMAP) -> np.ndarray:

@@ -13,7 +13,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from qgn_studio.canvas.colours import (
-    COMPOSITE_RGBA, HATCH_RGBA, colour_codes, colour_labels, colour_values, level_colours,
+    COMPOSITE_RGBA, HATCH_RGBA, colour_codes, colour_labels, colour_values, finest_on_top, level_colours,
 )
 from qgn_studio.document import LEVELS, ImageDocument, RenderResult
 
@@ -223,8 +223,7 @@ class LevelLayer(Layer):
         self.tooltip = (f"Level {level}: the decoder's prediction on cells of {1 << level}×{1 << level} px; "
                         "hatched cells are composite (refined at the next level)")
         super().__init__(parent)
-        self.item = image_item(self.root)
-        self.shade = path_item(self.root, None, QtGui.QBrush(QtGui.QColor(*COMPOSITE_RGBA)))
+        self.item = image_item(self.root)  # classes, and the composite cells' shade: one image
         self.hatch = DeviceHatchItem()
         self.hatch.setParentItem(self.root)
         self.hatch.setPen(QtGui.QPen(QtCore.Qt.PenStyle.NoPen))
@@ -241,57 +240,47 @@ class LevelLayer(Layer):
         view = self.view()
         if view is None:
             show_array(self.item, None)
-            for item in (self.shade, self.hatch, self.edge):
+            for item in (self.hatch, self.edge):
                 item.setPath(QtGui.QPainterPath())
             return
-        show_array(self.item, colour_codes(view.codes, self.classes), view.cell)
-        path = view.extras.get("composite", QtGui.QPainterPath())
-        self.shade.setPath(path)
-        self.hatch.setPath(path)
+        show_array(self.item, colour_codes(view.codes, self.classes, COMPOSITE_RGBA), view.cell)
+        self.hatch.setPath(view.extras.get("composite", QtGui.QPainterPath()))
         self.edge.setPath(view.extras.get("composite_edge", QtGui.QPainterPath()))
 
     def available(self):
         return self.view() is not None
 
 
-class PerLevelLayer(Layer):
-    """A layer drawn level by level, finer levels on top; only changed levels are redrawn."""
+class StackedLevelsLayer(Layer):
+    """A picture of every computed level, finer on top, painted as one image (``finest_on_top``):
+    at depth 0 six full-view images cost ~3 ms more per paint than one."""
 
     on_grid = True
 
     def __init__(self, parent):
         super().__init__(parent)
-        self._level_shown: dict[int, tuple] = {}
+        self.item = image_item(self.root)
 
-    def views(self) -> tuple:
-        return tuple(None if self.result is None else self.result.levels.get(lv) for lv in LEVELS)
-
-    def level_key(self, view) -> tuple:
-        """What level ``view``'s picture depends on besides the view itself."""
-        return (view,)
+    def views(self) -> dict:
+        return {} if self.result is None else {lv: v for lv, v in self.result.levels.items() if v is not None}
 
     def source(self):
-        return self.views() + (self.level_key(None)[1:],)
+        return tuple(self.views().get(lv) for lv in LEVELS) + self.settings()
 
-    def render(self):
-        for lv, view in zip(LEVELS, self.views()):
-            key = self.level_key(view)
-            shown = self._level_shown.get(lv)
-            if shown is not None and shown[0] is key[0] and shown[1:] == key[1:]:
-                continue  # the same view object (views hold arrays: compared by identity) and settings
-            self._level_shown[lv] = key
-            self.render_level(lv, view)
+    def settings(self) -> tuple:
+        """What the picture depends on besides the views."""
+        return ()
 
-    def render_level(self, level: int, view) -> None:
+    def picture(self, view) -> np.ndarray:
+        """(h_l, w_l, 4) RGBA of one level, each pixel opaque or transparent."""
         raise NotImplementedError
 
-    def refresh(self):
-        if self.visible and self._shown is not None and self._shown[-1] != self.level_key(None)[1:]:
-            self._shown = None
-        super().refresh()
+    def render(self):
+        stacked = finest_on_top({lv: self.picture(view) for lv, view in self.views().items()})
+        show_array(self.item, None if stacked is None else stacked[0], 1 if stacked is None else 1 << stacked[1])
 
 
-class UncertaintyLayer(PerLevelLayer):
+class UncertaintyLayer(StackedLevelsLayer):
     """P(composite) or normalised entropy of the finest computed cell over each pixel."""
 
     key, title, z = "uncertainty", "Uncertainty", 5.0
@@ -302,10 +291,6 @@ class UncertaintyLayer(PerLevelLayer):
     def __init__(self, parent):
         super().__init__(parent)
         self.measure = "entropy"
-        # Finer levels on top: each pixel shows its finest computed cell.
-        self.items = {lv: image_item(self.root) for lv in LEVELS}
-        for lv, item in self.items.items():
-            item.setZValue(5 - lv)
 
     def set_measure(self, measure: str) -> None:
         if measure not in self.MEASURES:
@@ -313,18 +298,14 @@ class UncertaintyLayer(PerLevelLayer):
         self.measure = measure
         self.refresh()
 
-    def level_key(self, view) -> tuple:
-        return (view, self.measure)
+    def settings(self) -> tuple:
+        return (self.measure,)
 
-    def render_level(self, level: int, view) -> None:
-        if view is None:
-            show_array(self.items[level], None)
-            return
-        values = view.entropy if self.measure == "entropy" else view.composite
-        show_array(self.items[level], colour_values(values), view.cell)
+    def picture(self, view) -> np.ndarray:
+        return colour_values(view.entropy if self.measure == "entropy" else view.composite)
 
 
-class SitesLayer(PerLevelLayer):
+class SitesLayer(StackedLevelsLayer):
     """The active sites computed at each level: tinted by the finest level, outlined per level."""
 
     key, title, z = "sites", "Active sites", 6.0
@@ -335,11 +316,8 @@ class SitesLayer(PerLevelLayer):
     def __init__(self, parent):
         super().__init__(parent)
         self.colours = level_colours()
-        self.items = {}
         self.outlines = {}
         for lv in LEVELS:
-            self.items[lv] = image_item(self.root)
-            self.items[lv].setZValue(5 - lv)
             r, g, b = self.colours[lv]
             pen = cosmetic_pen((min(255, r + 60), min(255, g + 60), min(255, b + 60), 255))
             self.outlines[lv] = path_item(self.root, pen, None)
@@ -350,18 +328,19 @@ class SitesLayer(PerLevelLayer):
         for lv, item in self.outlines.items():
             item.setVisible((1 << lv) * scale >= self.MIN_OUTLINED_CELL)
 
-    def render_level(self, level: int, view) -> None:
-        if view is None:
-            show_array(self.items[level], None)
-            self.outlines[level].setPath(QtGui.QPainterPath())
-            return
+    def picture(self, view) -> np.ndarray:
         tint = np.zeros(view.codes.shape + (4,), np.uint8)
         computed = view.codes >= 0
-        tint[computed, :3] = self.colours[level]
+        tint[computed, :3] = self.colours[view.level]
         tint[computed, 3] = 255
-        show_array(self.items[level], tint, view.cell)
-        outline = view.extras.get("sites")
-        self.outlines[level].setPath(outline if outline is not None else QtGui.QPainterPath())
+        return tint
+
+    def render(self):
+        super().render()
+        views = self.views()
+        for lv, item in self.outlines.items():
+            outline = views[lv].extras.get("sites") if lv in views else None
+            item.setPath(outline if outline is not None else QtGui.QPainterPath())
 
 
 class GridLayer(Layer):

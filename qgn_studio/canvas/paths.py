@@ -41,30 +41,45 @@ def cells_region_path(mask: np.ndarray, cell: int) -> QtGui.QPainterPath:
     return rectangles_path(start * cell, rows * cell, stop * cell, (rows + 1) * cell)
 
 
-def mask_boundary_path(mask: np.ndarray, cell: int) -> QtGui.QPainterPath:
-    """The outline of the True region of ``mask``: every cell edge between True and False."""
-    padded = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), bool)
-    padded[1:-1, 1:-1] = mask
-    # Vertical edges at x = column index, between padded columns x and x+1 (row y-1 of mask).
-    ys, xs = np.nonzero(padded[1:-1, 1:] != padded[1:-1, :-1])
-    vx0, vy0, vx1, vy1 = xs, ys, xs, ys + 1
-    ys, xs = np.nonzero(padded[1:, 1:-1] != padded[:-1, 1:-1])
-    hx0, hy0, hx1, hy1 = xs, ys, xs + 1, ys
-    x0 = np.concatenate([vx0, hx0]) * cell
-    y0 = np.concatenate([vy0, hy0]) * cell
-    x1 = np.concatenate([vx1, hx1]) * cell
-    y1 = np.concatenate([vy1, hy1]) * cell
+def cell_edges_path(horizontal: np.ndarray, vertical: np.ndarray, cell: int) -> QtGui.QPainterPath:
+    """Cell edges as line segments, each straight run of edges one segment (a full grid of h x w
+    cells is h + w + 2 lines, not 4hw: the raster engine strokes per segment).
+
+    horizontal: (h+1, w) bool, the edge along y = row from x = col to col + 1 (in cells).
+    vertical:   (h, w+1) bool, the edge along x = col from y = row to row + 1.
+    """
+    rows, start, stop = mask_runs(horizontal)
+    cols, vstart, vstop = mask_runs(vertical.T)
+    x0 = np.concatenate([start, cols]) * cell
+    y0 = np.concatenate([rows, vstart]) * cell
+    x1 = np.concatenate([stop, cols]) * cell
+    y1 = np.concatenate([rows, vstop]) * cell
     xs = np.stack([x0, x1], axis=1).ravel()
     ys = np.stack([y0, y1], axis=1).ravel()
     return _path(xs, ys, np.tile(np.array([1, 0]), len(x0)))
 
 
+def mask_boundary_path(mask: np.ndarray, cell: int) -> QtGui.QPainterPath:
+    """The outline of the True region of ``mask``: every cell edge between True and False."""
+    padded = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), bool)
+    padded[1:-1, 1:-1] = mask
+    horizontal = padded[1:, 1:-1] != padded[:-1, 1:-1]  # (h+1, w)
+    vertical = padded[1:-1, 1:] != padded[1:-1, :-1]  # (h, w+1)
+    return cell_edges_path(horizontal, vertical, cell)
+
+
 def cell_outlines_path(mask: np.ndarray, cell: int) -> QtGui.QPainterPath | None:
     """Every True cell of ``mask`` outlined; None when there are more than MAX_OUTLINED_CELLS."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) > MAX_OUTLINED_CELLS:
+    if int(np.count_nonzero(mask)) > MAX_OUTLINED_CELLS:
         return None
-    return rectangles_path(xs * cell, ys * cell, (xs + 1) * cell, (ys + 1) * cell)
+    h, w = mask.shape
+    horizontal = np.zeros((h + 1, w), bool)
+    horizontal[:-1] |= mask
+    horizontal[1:] |= mask
+    vertical = np.zeros((h, w + 1), bool)
+    vertical[:, :-1] |= mask
+    vertical[:, 1:] |= mask
+    return cell_edges_path(horizontal, vertical, cell)
 
 
 def leaf_grid_paths(level: np.ndarray, x: np.ndarray, y: np.ndarray, width: int, height: int) -> dict:

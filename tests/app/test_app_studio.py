@@ -96,9 +96,13 @@ def test_level_layers_show_composite_cells(qtbot, window, model_path, samples):
     assert not layer.hatch.path().isEmpty() and not layer.edge.path().isEmpty()
     for key in ("uncertainty", "sites"):
         window.set_layer_visible(key, True)
-    assert window.canvas.layers["uncertainty"].items[5].image is not None
+    uncertainty = window.canvas.layers["uncertainty"]
+    entropy_picture = uncertainty.item.image.copy()
+    finest = min(result.levels)
+    assert entropy_picture.shape[:2] == result.levels[finest].codes.shape  # one image, the finest cells
     window.layer_panel.set_measure("composite")
-    assert window.canvas.layers["uncertainty"].measure == "composite"
+    assert uncertainty.measure == "composite"
+    assert not np.array_equal(uncertainty.item.image, entropy_picture)
 
 
 def test_ui_thread_is_never_blocked_by_inference(qtbot, window, model_path, samples, monkeypatch):

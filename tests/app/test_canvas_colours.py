@@ -1,0 +1,57 @@
+"""The canvas's colour helpers: levels stacked finer-on-top into one image equal the levels
+painted one over another (Qt's own compositing, the reference), and composite cells' shade."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtGui
+
+from qgn.classes import ClassSet
+from qgn_studio.canvas.colours import COMPOSITE_RGBA, colour_codes, finest_on_top
+
+
+def painted(levels: dict[int, np.ndarray], height: int, width: int) -> np.ndarray:
+    """(height, width, 4): each level's RGBA drawn coarse to fine with QPainter, a pixel of level l
+    covering 2^l x 2^l image pixels (what the canvas did with one image item per level)."""
+    canvas = QtGui.QImage(width, height, QtGui.QImage.Format.Format_RGBA8888)
+    canvas.fill(QtCore.Qt.GlobalColor.transparent)
+    painter = QtGui.QPainter(canvas)
+    for level in sorted(levels, reverse=True):
+        rgba = np.ascontiguousarray(levels[level])
+        h, w = rgba.shape[:2]
+        image = QtGui.QImage(rgba.data, w, h, 4 * w, QtGui.QImage.Format.Format_RGBA8888)
+        painter.drawImage(QtCore.QRectF(0, 0, w << level, h << level), image)
+    painter.end()
+    bits = canvas.constBits()
+    return np.frombuffer(bits, np.uint8, count=height * width * 4).reshape(height, width, 4).copy()
+
+
+@pytest.mark.parametrize("size", [(40, 56), (37, 61), (1, 1)])
+def test_finest_on_top_equals_the_levels_painted_over_each_other(size) -> None:
+    height, width = size
+    rng = np.random.default_rng(height)
+    levels = {}
+    for level in (5, 4, 3, 2):  # computed down to level 2, as a depth-2 run
+        h, w = -(-height // (1 << level)), -(-width // (1 << level))
+        rgba = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+        rgba[..., 3] = np.where(rng.random((h, w)) < 0.5, 255, 0)  # opaque or transparent
+        rgba[rgba[..., 3] == 0] = 0
+        levels[level] = rgba
+    stacked, level = finest_on_top(levels)
+    assert level == 2 and stacked.shape == levels[2].shape
+    up = stacked.repeat(4, 0).repeat(4, 1)[:height, :width]
+    np.testing.assert_array_equal(up, painted(levels, height, width))
+
+
+def test_finest_on_top_of_nothing_is_none() -> None:
+    assert finest_on_top({}) is None
+
+
+def test_composite_cells_take_the_shade_colour() -> None:
+    classes = ClassSet.generic(2)
+    codes = np.array([[-1, 0, 1, 2]], np.int16)
+    plain, shaded = colour_codes(codes, classes), colour_codes(codes, classes, COMPOSITE_RGBA)
+    assert plain[0, 0, 3] == plain[0, 1, 3] == 0 and shaded[0, 0, 3] == 0
+    assert tuple(shaded[0, 1]) == COMPOSITE_RGBA
+    np.testing.assert_array_equal(plain[0, 2:], shaded[0, 2:])
+    assert (plain[0, 2:, 3] == 255).all()
