@@ -50,14 +50,17 @@ def finest_on_top(levels: dict[int, np.ndarray]) -> tuple[np.ndarray, int] | Non
     h_l is ceil(H / 2^l), so a coarser level doubled covers it. None if no level is given."""
     stacked, stacked_level = None, None
     for level in sorted(levels, reverse=True):
-        rgba = levels[level]
+        rgba = np.ascontiguousarray(levels[level], dtype=np.uint8)
+        pixels = rgba.view(np.uint32)[..., 0]  # one word per pixel: a quarter of the elements to move
         if stacked is not None:
             f = 1 << (stacked_level - level)
-            h, w = rgba.shape[:2]
+            h, w = pixels.shape
             below = stacked.repeat(f, axis=0)[:h].repeat(f, axis=1)[:, :w]
-            rgba = np.where(rgba[..., 3:] > 0, rgba, below)
-        stacked, stacked_level = rgba, level
-    return None if stacked is None else (stacked, stacked_level)
+            pixels = np.where(rgba[..., 3] > 0, pixels, below)
+        stacked, stacked_level = pixels, level
+    if stacked is None:
+        return None
+    return np.ascontiguousarray(stacked).view(np.uint8).reshape(stacked.shape + (4,)), stacked_level
 
 
 def colormap_lut(name: str = UNCERTAINTY_COLORMAP) -> np.ndarray:

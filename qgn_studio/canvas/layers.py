@@ -275,8 +275,17 @@ class StackedLevelsLayer(Layer):
         """(h_l, w_l, 4) RGBA of one level, each pixel opaque or transparent."""
         raise NotImplementedError
 
+    def cached_picture(self, view) -> np.ndarray:
+        """``picture`` of ``view``, kept with the view: coarse levels' views are shared between
+        results, so a depth move colours only the new levels."""
+        key = ("picture", self.key) + self.settings()
+        picture = view.extras.get(key)
+        if picture is None:
+            picture = view.extras[key] = self.picture(view)
+        return picture
+
     def render(self):
-        stacked = finest_on_top({lv: self.picture(view) for lv, view in self.views().items()})
+        stacked = finest_on_top({lv: self.cached_picture(view) for lv, view in self.views().items()})
         show_array(self.item, None if stacked is None else stacked[0], 1 if stacked is None else 1 << stacked[1])
 
 
