@@ -86,7 +86,8 @@ class LevelView:
     probabilities: (k+1, h, w) float32 softmax, NaN where not computed.
     entropy:       (h, w) float32 normalised entropy in [0, 1], NaN where not computed.
     num_sites:     active sites computed at this level.
-    extras:        display objects the worker attaches (Qt paths); the canvas reads them.
+    extras:        display objects kept with the view: the Qt paths the worker attaches, and the
+                   pictures the canvas colours once per view (coarse views are shared by results).
     """
 
     level: int

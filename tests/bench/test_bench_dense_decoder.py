@@ -80,3 +80,16 @@ def test_all_at_inference_runs_as_the_dense_decoder_and_resumes() -> None:
             assert bool(d.selected.all()) and d.selected.shape == (d.num_sites,)
     assert dense_route[-1].selected is None and dense_route[-1].features.num_channels == 0
     assert all(o.features.num_channels == 0 for o in dense_route[1:-1])  # released on the way down
+
+
+def test_all_dense_route_keeps_the_canonical_order_of_a_batch() -> None:
+    """Two images in one batch: the dense route's rows are (b, y, x) row-major, as the sites say."""
+    decoder, feats, image = _decoder_and_inputs()
+    feats2 = [torch.cat((f, torch.randn_like(f))) for f in feats]
+    image2 = torch.cat((image, torch.randn_like(image)))
+    with torch.no_grad():
+        dense_route = decoder(feats2, image2, Scheme("all"))
+    sparse_route = decoder(feats2, image2, Scheme("all"))
+    for d, s in zip(dense_route, sparse_route):
+        assert torch.equal(d.coords, s.coords) and d.features.batch_size == 2
+        torch.testing.assert_close(d.logits, s.logits.detach(), rtol=1e-4, atol=1e-4)
