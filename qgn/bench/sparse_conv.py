@@ -7,11 +7,16 @@ crossover), on a grid whose size falls with C as the decoder's levels do (H*W*C^
 (what a quadtree level looks like), float32, inference (no grad) unless ``backward``.
 
 Candidates, timed round-robin in the same run (qgn.bench.timing), medians; each timed run right
-after an untimed run of the same candidate (``warm_each``), as a decoder's conv runs right after an
-op on the same features, and the candidates in a new (seeded) random order every round. In a fixed
-order the candidate after the rulebook build always ran on what that build left behind: one gather
-kernel measured 6.2 GMAC/s as ``auto`` (after the rulebook) and 9.3 as ``gather`` (after ``auto``)
-in one run (16 channels, 1 %), an artefact of the protocol, not of the code.
+after untimed runs of the same candidate that took at least ``WARM_MS`` (one run for a longer
+candidate: dense), as a decoder's convs run back to back on a level's features, and the
+candidates in a new (seeded) random order every round. In a fixed order the candidate after the
+rulebook build always ran on what that build left behind: one gather kernel measured 6.2 GMAC/s as
+``auto`` (after the rulebook) and 9.3 as ``gather`` (after ``auto``) in one run (16 channels, 1 %),
+an artefact of the protocol, not of the code. And one warm run was not enough: after any 15 ms of
+other work (the dense candidate, or a pure-Python busy loop) a sparse conv of 0.3-0.8 ms measured
+~30 % slower on its next run than in a loop of its own, and ~3 ms of its own runs brought it back
+(32 channels, 1 %: 448 µs after dense with one warm run, 322 with 3 ms, 336 alone) - the dense
+candidate's place in the round, not the code.
   auto          the torch backend as the decoder runs it (algorithm chosen by channels and density)
   gather, taps  the torch backend's sparse algorithms forced (torch_backend.py)
   spconv        spconv's CPU path (Native), when asked for and installed
@@ -43,6 +48,7 @@ REFERENCE_CELLS = 256 * 512 * 32 * 32  # H*W*C^2 of every shape
 QUICK = dict(channels=(16, 64), densities=(0.03, 0.3), repeats=3)
 
 
+WARM_MS = 3.0  # untimed runs of a candidate before each timed one: at least this long (see above)
 MIN_SITES = 1024  # a sparse level's own size: its grid grows (up to 16x) until it holds this many
 
 
@@ -155,7 +161,7 @@ def shape_rows(channels: int, density: float, repeats: int, spconv: bool = False
 
         auto_choice = choose_algorithm(sites, channels, channels)
     times = interleaved_median_ms(steps, warmup=1, repeats=repeats, device=device, clock="cpu", warm_each=True,
-                                 shuffle_seed=channels)
+                                 shuffle_seed=channels, warm_ms=WARM_MS)
     sparse_macs = pairs * channels * channels
     dense_macs = height * width * 9 * channels * channels
     dense_rate = dense_macs / times["dense"] / 1e6

@@ -17,7 +17,7 @@ import torch
 
 def interleaved_median_ms(
     steps: dict[str, Callable[[], None]], warmup: int, repeats: int, device: torch.device, clock: str = "wall",
-    warm_each: bool = False, shuffle_seed: int | None = None,
+    warm_each: bool = False, shuffle_seed: int | None = None, warm_ms: float = 0.0,
 ) -> dict[str, float]:
     """Median time in ms of every step, running the steps round-robin (one run of each per
     round, CUDA synchronised), so that load from other processes hits all of them alike.
@@ -26,6 +26,12 @@ def interleaved_median_ms(
     timed on caches the step before it (another candidate) just evicted; every step gets the same
     treatment. For small kernels that run inside a pipeline whose previous op touched the same data
     (a decoder's convolutions), that is the state they run in.
+
+    ``warm_ms`` (with ``warm_each``): the untimed runs go on until they have taken this long (at
+    least one). One run is not always enough: after 15 ms of any other work — a dense conv, or a
+    pure-Python busy loop — a 0.3-0.8 ms sparse conv's next run measured ~30 % slower than in a
+    loop of its own, and ~3 ms of its own runs brought it back (qgn/bench/sparse_conv.py). A run
+    longer than ``warm_ms`` gets the one warm run, as before.
 
     ``shuffle_seed``: every round runs the steps in a new random order (seeded: reproducible), so no
     step always runs right after the same other. What ran just before matters for small kernels:
@@ -47,7 +53,10 @@ def interleaved_median_ms(
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             if warm_each:
+                warm_start = time.perf_counter()
                 step()
+                while (time.perf_counter() - warm_start) * 1e3 < warm_ms:
+                    step()
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
             start = now()

@@ -46,7 +46,9 @@ TAPS_MIN_CHANNELS = 128  # min(Cin, Cout) from which per-offset GEMMs beat one g
 # thin bands); under ~256 sites (the street decoder's 64-channel level at 240x180) its nine GEMMs'
 # fixed costs lost 0.2 ms a call to gather's one
 TAPS_SMALL = (64, 512, 2048)  # (min channels, min sites, max sites)
-GATHER_BLOCK_BYTES = 1 << 20  # one gathered (rows, k*k*C) block: measured best of 64 KiB … 4 MiB
+GATHER_BLOCK_BYTES = 1 << 19  # one gathered (rows, k*k*C) block: 512 KiB measured best of 64 KiB …
+# 2 MiB with the benchmark's 3-ms warm-up (32 channels at 1 %: 296 µs against 324-447 with 1 MiB;
+# equal from 10 % density and in the decoder at 240x180)
 MAX_BLOCKS = 64  # … unless that makes more blocks than this (then a block is 1/64 of the sites)
 
 

@@ -1,6 +1,8 @@
 """The round-robin timer's protocol: which runs happen, in which order (no timed asserts)."""
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -37,6 +39,24 @@ def test_warm_each_runs_a_step_right_before_its_timed_run() -> None:
     interleaved_median_ms(recording(log, "ab"), warmup=0, repeats=3, device=CPU, warm_each=True, shuffle_seed=1)
     assert all(log[i] == log[i + 1] for i in range(0, len(log), 2))
     assert sorted(log) == ["a"] * 6 + ["b"] * 6
+
+
+def test_warm_ms_repeats_a_short_step_until_it_has_run_that_long() -> None:
+    """A step that takes ~1 ms warms up with several untimed runs before each timed one; a step
+    longer than warm_ms with exactly one."""
+    import time
+
+    log: list[str] = []
+
+    def slow() -> None:
+        log.append("slow")
+        time.sleep(0.004)
+
+    steps = {"fast": lambda: (log.append("fast"), time.sleep(0.001)), "slow": slow}
+    interleaved_median_ms(steps, warmup=0, repeats=2, device=CPU, warm_each=True, warm_ms=3.0, shuffle_seed=0)
+    assert log.count("slow") == 2 * 2  # one warm run + the timed run, per round
+    blocks = [(name, len(list(group))) for name, group in itertools.groupby(log)]
+    assert all(n >= 4 for name, n in blocks if name == "fast")  # >= 3 warm runs, then the timed run
 
 
 def test_bad_arguments_are_refused() -> None:
