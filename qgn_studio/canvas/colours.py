@@ -1,6 +1,8 @@
 """Colour tables for the overlays: class palettes, the uncertainty colour map, level colours."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyqtgraph as pg
 
@@ -25,22 +27,75 @@ def label_lut(classes) -> np.ndarray:
     return lut
 
 
+def _gather(lut: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """(n, 4) uint8 RGBA table at (h, w) integer ``index`` (all in 0..n-1) → (h, w, 4) uint8.
+
+    One 32-bit word per pixel (``np.take`` of the table viewed as words): at 12 megapixels ~5×
+    faster than indexing the (n, 4) table, which moves four bytes one by one."""
+    words = np.ascontiguousarray(lut, np.uint8).view(np.uint32).reshape(-1)
+    return np.take(words, index).view(np.uint8).reshape(index.shape + (4,))
+
+
 def colour_labels(label: np.ndarray, classes) -> np.ndarray:
     """(H, W) class ids → (H, W, 4) uint8 RGBA; values outside 0..k-1 (ignore) transparent."""
     k = classes.num_classes
+    lut = label_lut(classes)
+    if label.size == 0:
+        return np.zeros(label.shape + (4,), np.uint8)
+    low, high = int(label.min()), int(label.max())
+    if low >= 0 and high < max(k, 1 << 16):  # every value indexes a table this long: no mask pass
+        table = np.zeros((max(high + 1, k + 1), 4), np.uint8)
+        table[:k] = lut[:k]
+        return _gather(table, label)
     index = label.astype(np.int64, copy=False)
-    index = np.where((index >= 0) & (index < k), index, k)
-    return label_lut(classes)[index]
+    return _gather(lut, np.where((index >= 0) & (index < k), index, k))
 
 
 def colour_codes(codes: np.ndarray, classes, composite_rgba: tuple = (0, 0, 0, 0)) -> np.ndarray:
     """(h, w) argmax codes (-1 not computed, 0 composite, c+1 class c) → RGBA; code -1 is
-    transparent, code 0 ``composite_rgba`` (transparent unless given: the hatching marks them)."""
+    transparent, code 0 ``composite_rgba`` (transparent unless given: the hatching marks them).
+    Codes above k show class k-1 and codes below -1 are transparent."""
     k = classes.num_classes
+    if codes.dtype == np.int16:  # one table for every int16 value, indexed by its 16 bits
+        table = np.zeros((1 << 16, 4), np.uint8)
+        table[0] = composite_rgba
+        table[1:k + 1] = label_lut(classes)[:k]
+        table[k + 1:1 << 15] = table[k] if k else 0  # 32767 ≥ code > k: the last class, as before
+        return _gather(table, codes.view(np.uint16))
     lut = np.zeros((k + 2, 4), np.uint8)
     lut[1] = composite_rgba
     lut[2:] = label_lut(classes)[:k]
-    return lut[np.clip(codes.astype(np.int64) + 1, 0, k + 1)]
+    return _gather(lut, np.clip(codes.astype(np.int64) + 1, 0, k + 1))
+
+
+@functools.lru_cache(maxsize=8)
+def _colormap_table(name: str) -> np.ndarray:
+    """(257, 4) uint8: the colour map's 256 RGBA entries, then a transparent one (NaN)."""
+    table = np.zeros((257, 4), np.uint8)
+    table[:256] = colormap_lut(name)
+    return table
+
+
+def colormap_lut(name: str = UNCERTAINTY_COLORMAP) -> np.ndarray:
+    """(256, 4) uint8 RGBA of a pyqtgraph colour map."""
+    return pg.colormap.get(name).getLookupTable(0.0, 1.0, 256, alpha=True).astype(np.uint8)
+
+
+def colour_values(values: np.ndarray, name: str = UNCERTAINTY_COLORMAP) -> np.ndarray:
+    """(h, w) floats in [0, 1] (NaN = not computed) → (h, w, 4) RGBA, NaN transparent.
+
+    Entry round(v * 255) of the colour map (v clipped to [0, 1]); ±inf count as NaN."""
+    scaled = np.multiply(values, np.float32(255.0), dtype=np.float32)
+    scaled += np.float32(0.5)
+    np.clip(scaled, 0, 255, out=scaled)
+    finite = np.isfinite(values)
+    with np.errstate(invalid="ignore"):  # NaN casts to some integer: zeroed on the next line
+        index = scaled.astype(np.uint16)
+    index *= finite  # arithmetic, not a masked write: 3x faster at 12 megapixels
+    unset = np.logical_not(finite).view(np.uint8).astype(np.uint16)
+    unset <<= 8
+    index |= unset  # 256: the transparent entry
+    return _gather(_colormap_table(name), index)
 
 
 def finest_on_top(levels: dict[int, np.ndarray]) -> tuple[np.ndarray, int] | None:
@@ -61,20 +116,6 @@ def finest_on_top(levels: dict[int, np.ndarray]) -> tuple[np.ndarray, int] | Non
     if stacked is None:
         return None
     return np.ascontiguousarray(stacked).view(np.uint8).reshape(stacked.shape + (4,)), stacked_level
-
-
-def colormap_lut(name: str = UNCERTAINTY_COLORMAP) -> np.ndarray:
-    """(256, 4) uint8 RGBA of a pyqtgraph colour map."""
-    return pg.colormap.get(name).getLookupTable(0.0, 1.0, 256, alpha=True).astype(np.uint8)
-
-
-def colour_values(values: np.ndarray, name: str = UNCERTAINTY_COLORMAP) -> np.ndarray:
-    """(h, w) floats in [0, 1] (NaN = not computed) → (h, w, 4) RGBA, NaN transparent."""
-    finite = np.isfinite(values)
-    index = np.clip(np.nan_to_num(values, nan=0.0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    rgba = colormap_lut(name)[index]
-    rgba[~finite] = 0
-    return rgba
 
 
 def level_colours() -> dict[int, tuple[int, int, int]]:

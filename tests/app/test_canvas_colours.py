@@ -7,7 +7,7 @@ import pytest
 from PySide6 import QtCore, QtGui
 
 from qgn.classes import ClassSet
-from qgn_studio.canvas.colours import COMPOSITE_RGBA, colour_codes, finest_on_top
+from qgn_studio.canvas.colours import COMPOSITE_RGBA, colour_codes, colour_labels, colour_values, finest_on_top
 
 
 def painted(levels: dict[int, np.ndarray], height: int, width: int) -> np.ndarray:
@@ -55,3 +55,53 @@ def test_composite_cells_take_the_shade_colour() -> None:
     assert tuple(shaded[0, 1]) == COMPOSITE_RGBA
     np.testing.assert_array_equal(plain[0, 2:], shaded[0, 2:])
     assert (plain[0, 2:, 3] == 255).all()
+
+
+def reference_labels(label, classes):
+    """Pixel by pixel: class c < k its palette colour, opaque; anything else transparent."""
+    out = np.zeros(label.shape + (4,), np.uint8)
+    for (y, x), c in np.ndenumerate(label):
+        if 0 <= c < classes.num_classes:
+            out[y, x, :3] = classes.palette[c]
+            out[y, x, 3] = 255
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int64])
+def test_colour_labels_equals_a_pixel_by_pixel_reference(dtype) -> None:
+    classes = ClassSet.generic(5)
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 7, (9, 11)).astype(dtype)
+    if np.issubdtype(dtype, np.signedinteger):
+        label[0, :3] = (-1, -300, 7)
+    label[1, 1] = 255 if dtype == np.uint8 else 70_000 if dtype == np.int64 else 255  # ignore, far out
+    np.testing.assert_array_equal(colour_labels(label, classes), reference_labels(label, classes))
+    assert colour_labels(np.zeros((0, 4), dtype), classes).shape == (0, 4, 4)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int64])
+def test_colour_codes_equals_a_pixel_by_pixel_reference(dtype) -> None:
+    classes = ClassSet.generic(4)
+    codes = np.array([[-1, 0, 1, 2, 3, 4, 5, 900, -2, -30000]], dtype)
+    got = colour_codes(codes, classes, COMPOSITE_RGBA)
+    want = np.zeros(codes.shape + (4,), np.uint8)
+    for x, c in enumerate(codes[0]):
+        if c == 0:
+            want[0, x] = COMPOSITE_RGBA
+        elif c >= 1:
+            want[0, x, :3] = classes.palette[min(c, 4) - 1]  # above k: the last class
+            want[0, x, 3] = 255
+    np.testing.assert_array_equal(got, want)
+
+
+def test_colour_values_map_0_to_1_onto_the_colour_map_and_nan_to_nothing() -> None:
+    from qgn_studio.canvas.colours import colormap_lut
+
+    lut = colormap_lut()
+    values = np.array([[0.0, 1.0, 0.5, 0.25, np.nan, np.inf, -np.inf, -0.2, 1.7, 0.001]], np.float32)
+    got = colour_values(values)
+    for x, v in enumerate(values[0]):
+        if not np.isfinite(v):
+            assert tuple(got[0, x]) == (0, 0, 0, 0)
+        else:
+            np.testing.assert_array_equal(got[0, x], lut[int(np.clip(v * 255 + 0.5, 0, 255))])
