@@ -280,7 +280,7 @@ class QGNDecoder(nn.Module):
         parent = outputs[-1]
         (height, width), batch = parent.features.spatial_shape, parent.features.batch_size
         grid = parent.features.feats.view(batch, height, width, -1).permute(0, 3, 1, 2)
-        if len(outputs) > 1:
+        if len(outputs) > 1 and parent.level > depth:
             parent.release_features()  # neither the root nor the finest level: never read again
         # the levels first, as the dense decoder runs them; the outputs' bookkeeping after, in one
         # go: between the levels the same few ops measured 1-3 % more of the decoder at 240x180

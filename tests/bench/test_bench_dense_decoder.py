@@ -80,6 +80,10 @@ def test_all_at_inference_runs_as_the_dense_decoder_and_resumes() -> None:
             assert bool(d.selected.all()) and d.selected.shape == (d.num_sites,)
     assert dense_route[-1].selected is None and dense_route[-1].features.num_channels == 0
     assert all(o.features.num_channels == 0 for o in dense_route[1:-1])  # released on the way down
+    with torch.no_grad():
+        shallow = decoder(feats, image, Scheme("all", depth=2))
+        same = decoder(feats, image, Scheme("all", depth=3), resume=shallow)  # nothing left to compute
+    assert same[-1] is shallow[-1] and shallow[-1].features.num_channels == decoder.channels[3]
 
 
 def test_all_dense_route_keeps_the_canonical_order_of_a_batch() -> None:
