@@ -96,9 +96,6 @@ class Engine:
         self.device = device
         self._entries.clear()
         self.info = self._describe(path)
-        from qgn.infer import encoder_macs
-
-        encoder_macs(self.model, (1, 3, 64, 64))  # the MAC counter's first use imports ~3 s of torch: now, not on an image
         return self.info
 
     def use_model(self, model, path: Path) -> ModelInfo:

@@ -259,9 +259,13 @@ class ResNetEncoder(Encoder):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """He (fan-out) init for convs, BN weight 1 / bias 0, as in torchvision's ResNet."""
+        """He (fan-out) init for convs, BN weight 1 / bias 0, as in torchvision's ResNet.
+
+        Tensors on the meta device (a model built only for its shapes, as loading checks a file's
+        header) are left alone: ``normal_`` there imports torch._dynamo, a second of imports that
+        held the GIL in 100-ms pieces while the app's window waited."""
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
+            if isinstance(m, nn.Conv2d) and not m.weight.is_meta:
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)

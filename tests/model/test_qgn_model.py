@@ -197,3 +197,23 @@ def test_checkpoint_errors(tmp_path):
     (tmp_path / "o.json").write_bytes((tmp_path / "m.json").read_bytes())
     with pytest.raises(ValueError, match="does not match"):
         load_model(tmp_path / "o.safetensors")
+
+
+@pytest.mark.parametrize("encoder, stem, shortcut", [("resnet18", "deep", "conv"), ("resnet50", "deep", "conv"),
+                                                     ("resnet18", "classic", "avgpool")])
+def test_encoder_macs_from_one_tile_equal_the_meta_count(encoder: str, stem: str, shortcut: str) -> None:
+    """The MACs of a padded input, scaled from one output-stride tile, equal a full count on the
+    meta device (the independent reference)."""
+    import copy
+
+    from qgn.infer import _ENCODER_MACS, encoder_macs
+    from qgn.model.macs import count_macs
+
+    config = QGNConfig(classes=ClassSet.generic(3), encoder=encoder, encoder_width=0.25, decoder_width=0.25,
+                       encoder_stem=stem, encoder_shortcut=shortcut)
+    model = QGN(config).eval()
+    stride = model.encoder.output_stride
+    for shape in [(1, 3, stride, stride), (2, 3, 3 * stride, 5 * stride), (1, 3, 64, 96), (1, 3, 480, 352)]:
+        _ENCODER_MACS.clear()
+        want = count_macs(copy.deepcopy(model.encoder).to("meta"), torch.empty(shape, device="meta"))
+        assert encoder_macs(model, shape) == want, shape
