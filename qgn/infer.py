@@ -245,24 +245,27 @@ _ENCODER_MACS: dict[tuple, int] = {}
 
 
 def encoder_macs(model: QGN, shape: tuple[int, ...]) -> int:
-    """MACs of the dense encoder for an input of ``shape`` (B, C, H, W), counted once per shape.
+    """MACs of the dense encoder for an input of ``shape`` (B, C, H, W).
 
     When H and W are multiples of the encoder's output stride s (every padded input is), every
     conv's output is exactly its input over its stride, so the count is (H/s)(W/s) B times that of
-    one (1, C, s, s) input - counted by a real forward of that tiny input. Any other shape is
-    counted on the 'meta' device, whose first use imports torch._dynamo (~0.7 s of imports, ~1 s
-    in the app, holding the GIL in 100-ms pieces)."""
-    key = (model.config.encoder, model.config.encoder_width, tuple(shape))
-    if key not in _ENCODER_MACS:
-        batch, channels, height, width = shape
-        stride = model.encoder.output_stride
-        if height % stride == 0 and width % stride == 0:
+    one (1, C, s, s) tile - counted once per architecture by a real forward of that tile through a
+    copy of the encoder. Any other shape is counted on the 'meta' device, whose first use imports
+    torch._dynamo (~0.7 s of imports, ~1 s in the app, holding the GIL in 100-ms pieces)."""
+    batch, channels, height, width = shape
+    config = model.config
+    architecture = (config.encoder, config.encoder_width, config.encoder_stem, config.encoder_shortcut)
+    stride = model.encoder.output_stride
+    if height % stride == 0 and width % stride == 0:
+        key = architecture + ("tile", channels)
+        if key not in _ENCODER_MACS:
             copy_ = copy.deepcopy(model.encoder).cpu()  # hooks on a copy: another thread may run the model
-            tile = count_macs(copy_, torch.zeros((1, channels, stride, stride)))
-            _ENCODER_MACS[key] = batch * (height // stride) * (width // stride) * tile
-        else:
-            meta = copy.deepcopy(model.encoder).to("meta")
-            _ENCODER_MACS[key] = count_macs(meta, torch.empty(shape, device="meta"))
+            _ENCODER_MACS[key] = count_macs(copy_, torch.zeros((1, channels, stride, stride)))
+        return batch * (height // stride) * (width // stride) * _ENCODER_MACS[key]
+    key = architecture + (tuple(shape),)
+    if key not in _ENCODER_MACS:
+        meta = copy.deepcopy(model.encoder).to("meta")
+        _ENCODER_MACS[key] = count_macs(meta, torch.empty(shape, device="meta"))
     return _ENCODER_MACS[key]
 
 

@@ -217,3 +217,20 @@ def test_encoder_macs_from_one_tile_equal_the_meta_count(encoder: str, stem: str
         _ENCODER_MACS.clear()
         want = count_macs(copy.deepcopy(model.encoder).to("meta"), torch.empty(shape, device="meta"))
         assert encoder_macs(model, shape) == want, shape
+
+
+def test_encoder_macs_are_kept_apart_by_stem() -> None:
+    """Two encoders of one name and width but another stem count their own MACs (the cache key
+    holds the whole architecture); each equals its own meta count."""
+    import copy
+
+    from qgn.model.macs import count_macs
+
+    from qgn.infer import encoder_macs
+
+    for stem in ("deep", "classic"):
+        config = QGNConfig(classes=ClassSet.generic(3), encoder="resnet18", encoder_width=0.25,
+                           decoder_width=0.25, encoder_stem=stem)
+        model = QGN(config)
+        want = count_macs(copy.deepcopy(model.encoder).to("meta"), torch.empty((1, 3, 64, 64), device="meta"))
+        assert encoder_macs(model, (1, 3, 64, 64)) == want, stem
