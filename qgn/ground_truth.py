@@ -25,7 +25,8 @@ class GroundTruthMismatch(ValueError):
 
 
 def foreign_values(label: np.ndarray, classes: ClassSet) -> np.ndarray:
-    """(n,) int64 sorted values of ``label`` (H, W) that are neither a class id nor the ignore value."""
+    """(n,) int64 sorted values of ``label`` (H, W), or of its unique values, that are neither a
+    class id nor the ignore value."""
     values = np.unique(np.asarray(label))
     valid = (values >= 0) & (values < classes.num_classes)
     if classes.ignore_index is not None:

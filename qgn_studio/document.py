@@ -369,18 +369,20 @@ class ImageDocument:
         if self._truth_checked != key:
             from qgn.ground_truth import fitting_bundled_models, foreign_values, mismatch_message
 
-            values = foreign_values(self.ground_truth, classes)
+            present = np.unique(self.ground_truth)  # once: every check below reads values, not pixels
+            values = foreign_values(present, classes)
             source = self.gt_path.name if self.gt_path is not None else "the ground truth"
             self.truth_problem = None if not values.size else mismatch_message(
-                values, classes, source, model_name, fitting_bundled_models(self.ground_truth, model_name))
+                values, classes, source, model_name, fitting_bundled_models(present, model_name))
             if self.truth_problem is None:
-                self.truth_problem = self._misnamed_problem(classes, source, model_name)
+                self.truth_problem = self._misnamed_problem(present, classes, source, model_name)
             self._truth_checked = key
         return None if self.truth_problem else self.ground_truth
 
-    def _misnamed_problem(self, classes, source: str, model_name: str | None) -> str | None:
-        """Why the ground truth does not fit ``classes`` by name (its own ``classes.txt`` calls its
-        ids otherwise), or None: no class list beside it, an unreadable one, or the same names."""
+    def _misnamed_problem(self, present: np.ndarray, classes, source: str, model_name: str | None) -> str | None:
+        """Why the ground truth, whose values are ``present``, does not fit ``classes`` by name (its
+        own ``classes.txt`` calls its ids otherwise), or None: no class list beside it, an
+        unreadable one, or the same names."""
         from qgn.ground_truth import fitting_bundled_models, misnamed_classes, misnamed_message
         from qgn.quadtree.label_io import read_classes_file
         from qgn_studio.discovery import find_classes_file
@@ -392,10 +394,10 @@ class ImageDocument:
             truth_classes = read_classes_file(classes_file)
         except (OSError, ValueError):
             return None  # not a class list this app can read: the values alone decide
-        misnamed = misnamed_classes(self.ground_truth, truth_classes, classes)
+        misnamed = misnamed_classes(present, truth_classes, classes)
         if not misnamed:
             return None
-        fitting = fitting_bundled_models(self.ground_truth, model_name, truth_classes)
+        fitting = fitting_bundled_models(present, model_name, truth_classes)
         return misnamed_message(misnamed, source, classes_file.name, model_name, fitting)
 
     def unload(self) -> bool:
