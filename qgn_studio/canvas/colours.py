@@ -56,16 +56,13 @@ def colour_codes(codes: np.ndarray, classes, composite_rgba: tuple = (0, 0, 0, 0
     transparent, code 0 ``composite_rgba`` (transparent unless given: the hatching marks them).
     Codes above k show class k-1 and codes below -1 are transparent."""
     k = classes.num_classes
-    if codes.dtype == np.int16:  # one table for every int16 value, indexed by its 16 bits
-        table = np.zeros((1 << 16, 4), np.uint8)
-        table[0] = composite_rgba
-        table[1:k + 1] = label_lut(classes)[:k]
-        table[k + 1:1 << 15] = table[k] if k else 0  # 32767 ≥ code > k: the last class, as before
-        return _gather(table, codes.view(np.uint16))
-    lut = np.zeros((k + 2, 4), np.uint8)
-    lut[1] = composite_rgba
-    lut[2:] = label_lut(classes)[:k]
-    return _gather(lut, np.clip(codes.astype(np.int64) + 1, 0, k + 1))
+    if codes.dtype != np.int16:  # LevelView's own dtype; others are clipped into it (same colours)
+        codes = np.clip(codes, -1, k + 1).astype(np.int16)
+    table = np.zeros((1 << 16, 4), np.uint8)  # one entry for every int16 value, by its 16 bits
+    table[0] = composite_rgba
+    table[1:k + 1] = label_lut(classes)[:k]
+    table[k + 1:1 << 15] = table[k] if k else 0  # 32767 ≥ code > k: the last class
+    return _gather(table, codes.view(np.uint16))
 
 
 @functools.lru_cache(maxsize=8)
