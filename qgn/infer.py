@@ -245,28 +245,23 @@ _ENCODER_MACS: dict[tuple, int] = {}
 
 
 def encoder_macs(model: QGN, shape: tuple[int, ...]) -> int:
-    """MACs of the dense encoder for an input of ``shape`` (B, C, H, W).
+    """MACs of the dense encoder for an input of ``shape`` (B, C, H, W), H and W multiples of its
+    output stride s (as the encoder itself requires; ValueError otherwise).
 
-    When H and W are multiples of the encoder's output stride s (every padded input is), every
-    conv's output is exactly its input over its stride, so the count is (H/s)(W/s) B times that of
-    one (1, C, s, s) tile - counted once per architecture by a real forward of that tile through a
-    copy of the encoder. Any other shape is counted on the 'meta' device, whose first use imports
-    torch._dynamo (~0.7 s of imports, ~1 s in the app, holding the GIL in 100-ms pieces)."""
+    Every conv's output is then exactly its input over its stride, so the count is (H/s)(W/s) B
+    times that of one (1, C, s, s) tile - counted once per architecture by a real forward of that
+    tile through a copy of the encoder. (A forward on the 'meta' device, as before, imported
+    torch._dynamo on first use: ~0.7 s of imports, ~1 s in the app, holding the GIL in 100-ms
+    pieces.)"""
     batch, channels, height, width = shape
-    config = model.config
-    architecture = (config.encoder, config.encoder_width, config.encoder_stem, config.encoder_shortcut)
+    model.encoder.check_input(torch.empty(shape, device="meta"))  # reads the shape only
     stride = model.encoder.output_stride
-    if height % stride == 0 and width % stride == 0:
-        key = architecture + ("tile", channels)
-        if key not in _ENCODER_MACS:
-            copy_ = copy.deepcopy(model.encoder).cpu()  # hooks on a copy: another thread may run the model
-            _ENCODER_MACS[key] = count_macs(copy_, torch.zeros((1, channels, stride, stride)))
-        return batch * (height // stride) * (width // stride) * _ENCODER_MACS[key]
-    key = architecture + (tuple(shape),)
+    config = model.config
+    key = (config.encoder, config.encoder_width, config.encoder_stem, config.encoder_shortcut, channels)
     if key not in _ENCODER_MACS:
-        meta = copy.deepcopy(model.encoder).to("meta")
-        _ENCODER_MACS[key] = count_macs(meta, torch.empty(shape, device="meta"))
-    return _ENCODER_MACS[key]
+        copy_ = copy.deepcopy(model.encoder).cpu()  # hooks on a copy: another thread may run the model
+        _ENCODER_MACS[key] = count_macs(copy_, torch.zeros((1, channels, stride, stride)))
+    return batch * (height // stride) * (width // stride) * _ENCODER_MACS[key]
 
 
 class ImageSession:

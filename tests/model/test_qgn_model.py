@@ -217,6 +217,8 @@ def test_encoder_macs_from_one_tile_equal_the_meta_count(encoder: str, stem: str
         _ENCODER_MACS.clear()
         want = count_macs(copy.deepcopy(model.encoder).to("meta"), torch.empty(shape, device="meta"))
         assert encoder_macs(model, shape) == want, shape
+    with pytest.raises(ValueError, match="multiples"):  # as the encoder itself refuses it
+        encoder_macs(model, (1, 3, stride + 6, stride))
 
 
 def test_encoder_macs_are_kept_apart_by_stem() -> None:
