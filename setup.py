@@ -4,10 +4,13 @@ discovery with one package mapped from another folder.
 
 - the code: every package under ``qgn/`` and ``qgn_studio/``;
 - the root-level ``resources/`` folder (demo model, samples, icons, palettes) as the data-only
-  package ``qgn_resources``, every file in it, found by ``qgn.resources.resources_dir()``.
+  package ``qgn_resources``, every file in it, found by ``qgn.resources.resources_dir()``;
+- one C extension, ``qgn.sparse._fused`` (the sparse convolution's fused kernel,
+  qgn/sparse/fused_conv.py). It is optional: where it does not compile (no C compiler, not x86-64)
+  the install goes on and the sparse backend runs its pure-PyTorch algorithms.
 """
 
-from setuptools import find_namespace_packages, find_packages, setup
+from setuptools import Extension, find_namespace_packages, find_packages, setup
 
 RESOURCES = "resources"
 RESOURCES_PACKAGE = "qgn_resources"
@@ -22,4 +25,5 @@ setup(
     package_dir={RESOURCES_PACKAGE: RESOURCES},
     package_data={package: ["*"] for package in resource_packages},
     exclude_package_data={package: ["*.pyc", ".*"] for package in resource_packages},
+    ext_modules=[Extension("qgn.sparse._fused", ["qgn/sparse/_fused.c"], extra_compile_args=["-O3"], optional=True)],
 )

@@ -10,7 +10,8 @@ suite started with.
 Shared fixtures: ``model_path`` (an untrained tiny model), ``samples`` (synthetic scenes with
 ground truth), ``window`` (a shown MainWindow whose questions answer themselves), ``windows``
 (several: restarts, two app instances), ``run_cli``, ``resources`` (an empty redirected resources
-folder), ``snapshot``, ``user_state``, ``real_environ``. A test module tunes them with module
+folder), ``snapshot``, ``user_state``, ``real_environ``, ``fused_isa`` (pick the sparse conv's fused
+kernels; put back after the test). A test module tunes them with module
 constants: ``SAMPLE_COUNT`` and ``SAMPLE_SIZE`` (H, W) for ``samples``, ``WINDOW_SIZE`` (W, H) for
 ``window``. Helper modules the tests import live beside this file (``sample_files``; tests/app has
 ``studio_steps``, tests/formats ``hostile_cases``); ``pythonpath = ["tests"]`` in pyproject.toml.
@@ -110,6 +111,16 @@ def snapshot():
     from sample_files import tree_snapshot
 
     return tree_snapshot
+
+
+@pytest.fixture
+def fused_isa():
+    """``fused_isa(wanted)``: the fused sparse-conv kernels of "auto" | "avx2" | "off" for this
+    test (returns the instruction set now in use, "" for none); the best again afterwards."""
+    from qgn.sparse.fused_conv import set_fused_isa
+
+    yield set_fused_isa
+    set_fused_isa("auto")
 
 
 # ------------------------------------------------------------------------------------------ the CLI

@@ -69,10 +69,12 @@ def within(name: str, prefix: str) -> bool:
 
 
 def module_files(root: Path, packages=("qgn", "qgn_studio")) -> dict[str, Path]:
-    """Module name → file of every ``.py`` under ``root/<package>`` (a package is its ``__init__``)."""
+    """Module name → file of every ``.py`` under ``root/<package>`` (a package is its ``__init__``),
+    and of every C extension's source (``qgn/sparse/_fused.c`` → ``qgn.sparse._fused``: it imports
+    no Python module, and ``from qgn.sparse import _fused`` imports it, not the package)."""
     found = {}
     for package in packages:
-        for path in sorted((root / package).rglob("*.py")):
+        for path in sorted([*(root / package).rglob("*.py"), *(root / package).rglob("*.c")]):
             parts = list(path.relative_to(root).with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts = parts[:-1]
@@ -95,6 +97,8 @@ def read_imports(root: Path, packages=("qgn", "qgn_studio")) -> tuple[list[Impor
     modules = module_files(root, packages)
     found = []
     for source, path in modules.items():
+        if path.suffix != ".py":
+            continue
         package = source.split(".") if path.name == "__init__.py" else source.split(".")[:-1]
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
             if isinstance(node, ast.Import):

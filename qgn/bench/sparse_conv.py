@@ -19,6 +19,8 @@ other work (the dense candidate, or a pure-Python busy loop) a sparse conv of 0.
 candidate's place in the round, not the code.
   auto          the torch backend as the decoder runs it (algorithm chosen by channels and density)
   gather, taps  the torch backend's sparse algorithms forced (torch_backend.py)
+  fused         its C kernel forced (fused_conv.py), where built and the shape has one (16 … 64
+                channels); the instruction set it ran is in every row (``fused_isa``)
   spconv        spconv's CPU path (Native), when asked for and installed
   dense         `conv2d` over the whole grid, channels-last (oneDNN's fastest CPU layout), the
                 reference: the best dense choice
@@ -27,7 +29,8 @@ Throughput: GMAC/s = MACs / median time, where a sparse conv's MACs are its neig
 Cin x Cout (the work it must do) and dense conv2d's are H x W x 9 x Cin x Cout (the work it
 does). ``of_dense`` = sparse GMAC/s / dense GMAC/s (the issue's ">= 35 %" figure);
 ``time_vs_dense`` = sparse time / dense time (< 1: the sparse conv finishes first). The rulebook
-(built once per level and shared by all its convolutions) is timed apart, as ``rulebook_ms``.
+(built once per level and shared by all its convolutions) is timed apart, as ``rulebook_ms``,
+with the fused kernel's site order (`pattern_order`, also once per level) where that kernel runs.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ import torch
 from qgn.bench.rows import BenchRow
 from qgn.bench.timing import interleaved_median_ms
 from qgn.sparse import ActiveSites, SubmConvBackend, get_backend, neighbour_rulebook
+from qgn.sparse.fused_conv import fused_isa, fused_supports, pattern_order
 
 CHANNELS = (16, 32, 64, 128, 256, 512)
 DENSITIES = (0.01, 0.03, 0.1, 0.3, 0.5, 0.75)
@@ -146,6 +150,9 @@ def shape_rows(channels: int, density: float, repeats: int, spconv: bool = False
         "gather": _sparse_step(torch_backend, "gather", sites, feats, weight, grad_out),
         "taps": _sparse_step(torch_backend, "taps", sites, feats, weight, grad_out),
     }
+    fused = fused_supports(channels, channels, feats.dtype, device)
+    if fused:
+        steps["fused"] = _sparse_step(torch_backend, "fused", sites, feats, weight, grad_out)
     if spconv:
         steps["spconv"] = _sparse_step(get_backend("spconv"), None, sites, feats, weight, grad_out)
     dense = torch.randn(1, channels, height, width, generator=g).to(device).to(memory_format=torch.channels_last)
@@ -155,7 +162,13 @@ def shape_rows(channels: int, density: float, repeats: int, spconv: bool = False
     dense_grad = torch.randn(1, channels, height, width, generator=g).to(device).to(memory_format=torch.channels_last) \
         if backward else None
     steps["dense"] = _dense_step(dense, dense_weight, dense_grad)
-    steps["rulebook"] = lambda: neighbour_rulebook(ActiveSites(sites.coords, sites.spatial_shape, 1), 3)
+
+    def rulebook() -> None:
+        built = neighbour_rulebook(ActiveSites(sites.coords, sites.spatial_shape, 1), 3)
+        if fused:
+            pattern_order(built)
+
+    steps["rulebook"] = rulebook
     with forced_algorithm(None):
         from qgn.sparse.torch_backend import choose_algorithm
 
@@ -176,7 +189,8 @@ def shape_rows(channels: int, density: float, repeats: int, spconv: bool = False
                  "grid": [height, width], "sites": sites.num_sites, "pairs": pairs, "candidate": name,
                  "mode": mode, "gmacs_per_s": round(rate, 2), "of_dense": round(rate / dense_rate, 3),
                  "time_vs_dense": round(ms / times["dense"], 3), "rulebook_ms": round(times["rulebook"], 3),
-                 "auto_algorithm": auto_choice, "repeats": repeats, "threads": torch.get_num_threads()}
+                 "auto_algorithm": auto_choice, "fused_isa": fused_isa(), "repeats": repeats,
+                 "threads": torch.get_num_threads()}
         rows.append(BenchRow(f"sparse_conv/{name} {mode} C{channels} d{density:g}", "sparse_conv", str(device), None,
                              macs, ms / 1e3, extra))
     return rows
@@ -206,7 +220,8 @@ def format_sparse_conv_table(rows: list[BenchRow]) -> str:
     first = rows[0].extra
     lines = [f"one 3x3 submanifold conv C -> C against dense channels-last conv2d, GMAC/s (median CPU time of "
              f"{first['repeats']}, {first['threads']} thread(s), {rows[0].device}); sparse MACs = pairs x C x C, "
-             f"dense = H x W x 9 x C x C; '% dense' = auto's GMAC/s over dense's; 'time' = auto's time over dense's",
+             f"dense = H x W x 9 x C x C; '% dense' = auto's GMAC/s over dense's; 'time' = auto's time over dense's; "
+             f"fused kernel: {first.get('fused_isa') or 'not built'}",
              f"{'mode':<8}{'C':>5}{'grid':>10}{'density':>9}{'sites':>9}{'rulebook':>10}"
              + "".join(f"{c:>9}" for c in candidates) + f"{'% dense':>9}{'time':>7}  auto runs"]
     for r in rows:

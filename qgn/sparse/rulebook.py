@@ -38,7 +38,7 @@ class NeighbourRulebook:
     kernel_size: int
     table: torch.Tensor
     num_pairs: int
-    _per_tap: dict = field(default_factory=dict, repr=False, compare=False)
+    _derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def num_sites(self) -> int:
@@ -48,13 +48,19 @@ class NeighbourRulebook:
     def centre_offset(self) -> int:
         return (self.kernel_size * self.kernel_size) // 2
 
+    def cached(self, key: str, build):
+        """``build()``, computed once per rulebook (what an algorithm derives from the table)."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
+
     def tap_pairs(self, tap: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(in_index, out_index), each (P_tap,) int64: the pairs of one kernel offset. Cached."""
-        if tap not in self._per_tap:
+        if tap not in self._derived:
             column = self.table[:, tap]
             out_index = torch.nonzero(column < self.num_sites).flatten()
-            self._per_tap[tap] = (column[out_index].long(), out_index)
-        return self._per_tap[tap]
+            self._derived[tap] = (column[out_index].long(), out_index)
+        return self._derived[tap]
 
 
 def check_kernel_size(kernel_size: int) -> None:

@@ -1,6 +1,6 @@
-"""Pure-PyTorch submanifold convolution: three algorithms, chosen per call by shape and density.
+"""Pure-PyTorch submanifold convolution: four algorithms, chosen per call by shape and density.
 
-All three read the rulebook of rulebook.py (an (N, k*k) int32 neighbour table built from the
+All of them read the rulebook of rulebook.py (an (N, k*k) int32 neighbour table built from the
 active sites alone) or none at all, and give the result of a masked dense `conv2d`:
 
 * ``gather``  (few channels): gather every site's k*k neighbour rows into an (n, k*k*Cin) block
@@ -9,6 +9,11 @@ active sites alone) or none at all, and give the result of a masked dense `conv2
   buffer, so the temporary stays in cache and its memory is a small share of the features'. Backward is the same kernel again: the neighbour relation is symmetric, so
   d feats is a gather of d out through the mirrored table times the transposed taps, and
   d weight is the gathered block's transpose times d out. Nothing but feats and weight is kept.
+* ``fused``   (float32 on the CPU, 16 … 64 output channels: fused_conv.py): ``gather`` in one C
+  kernel compiled with the package, without the block - a few sites' outputs stay in vector
+  registers over all their taps, and sites sorted by which neighbours they have skip the missing
+  ones together. Backward: d feats is the same kernel with the mirrored taps, d weight ``gather``'s.
+  Where it is not built, or the CPU has neither AVX-512 nor AVX2, ``gather`` runs instead.
 * ``taps``    (many channels): per kernel offset, gather the pairs' input rows, one GEMM, and
   index_add into the output; it skips the zero rows that ``gather`` multiplies, which pays once
   the GEMMs are large.
@@ -19,9 +24,10 @@ active sites alone) or none at all, and give the result of a masked dense `conv2
 
 ``choose_algorithm`` holds the crossovers, measured with `qgn bench --only sparse_conv`
 (qgn/bench/sparse_conv.py; benchmarks/RESULTS.md): dense once the sites cover
-``DENSE_CROSSOVER`` of the grid, taps from ``TAPS_MIN_CHANNELS`` channels (from 64 on a level
-of 512 - 2,048 sites: ``TAPS_SMALL``), else gather.
-`QGN_SPARSE_ALGORITHM` = gather | taps | dense forces one (tests, benchmarks).
+``DENSE_CROSSOVER`` of the grid, else fused where it runs the shape, taps from
+``TAPS_MIN_CHANNELS`` channels (from 64 on a level of 512 - 2,048 sites: ``TAPS_SMALL``), else
+gather. `QGN_SPARSE_ALGORITHM` = gather | fused | taps | dense forces one (tests, benchmarks;
+fused falls back to gather where it cannot run).
 """
 
 from __future__ import annotations
@@ -33,10 +39,11 @@ import torch.nn.functional as F
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 from qgn.sparse.backend_base import SubmConvBackend
+from qgn.sparse.fused_conv import fused_conv_forward, fused_supports
 from qgn.sparse.rulebook import NeighbourRulebook, neighbour_rulebook
 from qgn.sparse.sites import ActiveSites
 
-ALGORITHMS = ("gather", "taps", "dense")
+ALGORITHMS = ("gather", "fused", "taps", "dense")
 ALGORITHM_ENV_VAR = "QGN_SPARSE_ALGORITHM"
 DENSE_CROSSOVER = 0.8  # density (sites / grid cells) from which one dense conv2d is faster: measured
 # (benchmarks/results/sparse-conv-cpu.txt) near 75 % from 128 channels, above 75 % below 128
@@ -52,15 +59,19 @@ GATHER_BLOCK_BYTES = 1 << 19  # one gathered (rows, k*k*C) block: 512 KiB measur
 MAX_BLOCKS = 64  # … unless that makes more blocks than this (then a block is 1/64 of the sites)
 
 
-def choose_algorithm(sites: ActiveSites, in_channels: int, out_channels: int) -> str:
-    """Which algorithm runs a conv of these channels on `sites` (see the module docstring)."""
+def choose_algorithm(sites: ActiveSites, in_channels: int, out_channels: int,
+                     dtype: torch.dtype = torch.float32) -> str:
+    """Which algorithm runs a conv of these channels and dtype on `sites` (see the module docstring)."""
+    fused = fused_supports(in_channels, out_channels, dtype, sites.device)
     forced = os.environ.get(ALGORITHM_ENV_VAR, "").strip()
     if forced:
         if forced not in ALGORITHMS:
             raise ValueError(f"{ALGORITHM_ENV_VAR}={forced!r}: choose one of {', '.join(ALGORITHMS)}")
-        return forced
+        return "gather" if forced == "fused" and not fused else forced
     if sites.density >= DENSE_CROSSOVER:
         return "dense"
+    if fused:
+        return "fused"
     channels = min(in_channels, out_channels)
     small_level = TAPS_SMALL[1] <= sites.num_sites <= TAPS_SMALL[2]
     if channels >= TAPS_MIN_CHANNELS or (channels >= TAPS_SMALL[0] and small_level):
@@ -77,7 +88,7 @@ class TorchBackend(SubmConvBackend):
         neighbour_rulebook(sites, kernel_size)
 
     def subm_conv_kxk(self, feats: torch.Tensor, weight: torch.Tensor, sites: ActiveSites) -> torch.Tensor:
-        algorithm = choose_algorithm(sites, int(feats.shape[1]), int(weight.shape[0]))
+        algorithm = choose_algorithm(sites, int(feats.shape[1]), int(weight.shape[0]), feats.dtype)
         if algorithm == "dense":
             return dense_subm_conv(feats, weight, sites)
         rulebook = neighbour_rulebook(sites, int(weight.shape[1]))
@@ -88,10 +99,12 @@ class TorchBackend(SubmConvBackend):
                 taps = weight_to_taps(weight)
                 if algorithm == "taps":
                     return taps_conv_forward(feats, taps, rulebook)
+                if algorithm == "fused":
+                    return fused_conv_forward(feats, taps, rulebook)
                 return gather_conv_forward(feats, taps, rulebook.table)
         if algorithm == "taps":
             return _TapsConv.apply(feats, weight, rulebook)
-        return _GatherConv.apply(feats, weight, rulebook)
+        return _GatherConv.apply(feats, weight, rulebook, algorithm == "fused")
 
 
 def weight_to_taps(weight: torch.Tensor) -> torch.Tensor:
@@ -171,19 +184,28 @@ def gather_conv_weight_grad(feats: torch.Tensor, grad_out: torch.Tensor, table: 
     return grad.view(kk, in_channels, -1)
 
 
+def _gather_or_fused(feats: torch.Tensor, taps: torch.Tensor, rulebook: NeighbourRulebook, fused: bool) -> torch.Tensor:
+    """`fused_conv_forward` if asked for and it runs these shapes, else `gather_conv_forward`."""
+    if fused and fused_supports(taps.shape[1], taps.shape[2], feats.dtype, feats.device):
+        return fused_conv_forward(feats, taps, rulebook)
+    return gather_conv_forward(feats, taps, rulebook.table)
+
+
 class _GatherConv(torch.autograd.Function):
-    """`gather_conv_forward` with weight in (Cout, k, k, Cin) layout; see the module docstring."""
+    """`gather_conv_forward` (or `fused_conv_forward`, the same sums) with weight in (Cout, k, k, Cin)
+    layout; see the module docstring."""
 
     @staticmethod
-    def forward(ctx: FunctionCtx, feats: torch.Tensor, weight: torch.Tensor, rulebook: NeighbourRulebook) -> torch.Tensor:
+    def forward(ctx: FunctionCtx, feats: torch.Tensor, weight: torch.Tensor, rulebook: NeighbourRulebook,
+                fused: bool = False) -> torch.Tensor:
         ctx.save_for_backward(feats, weight)
-        ctx.rulebook = rulebook  # type: ignore[attr-defined]
+        ctx.rulebook, ctx.fused = rulebook, fused  # type: ignore[attr-defined]
         with torch.autocast(feats.device.type, enabled=False):  # inputs already share one dtype
-            return gather_conv_forward(feats, weight_to_taps(weight), rulebook.table)
+            return _gather_or_fused(feats, weight_to_taps(weight), rulebook, fused)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: FunctionCtx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+    def backward(ctx: FunctionCtx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None]:
         feats, weight = ctx.saved_tensors  # type: ignore[attr-defined]
         rulebook: NeighbourRulebook = ctx.rulebook  # type: ignore[attr-defined]
         need_feats, need_weight = ctx.needs_input_grad[0], ctx.needs_input_grad[1]  # type: ignore[attr-defined]
@@ -193,11 +215,11 @@ class _GatherConv(torch.autograd.Function):
         if need_feats:
             # site m feeds site n through tap t  <=>  n is m's neighbour through tap kk-1-t
             mirrored = weight_to_taps(weight).flip(0).transpose(1, 2).contiguous()  # (kk, Cout, Cin)
-            grad_feats = gather_conv_forward(grad_out, mirrored, rulebook.table)
+            grad_feats = _gather_or_fused(grad_out, mirrored, rulebook, ctx.fused)  # type: ignore[attr-defined]
         if need_weight:
             grad_taps = gather_conv_weight_grad(feats, grad_out, rulebook.table, kk)
             grad_weight = taps_to_weight(grad_taps, rulebook.kernel_size)
-        return grad_feats, grad_weight, None
+        return grad_feats, grad_weight, None, None
 
 
 # -------------------------------------------------------------------------------------- taps

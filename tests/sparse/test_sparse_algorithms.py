@@ -151,8 +151,10 @@ def test_gather_works_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
         torch.testing.assert_close(a, b)
 
 
-def test_automatic_choice_follows_density_and_channels(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_automatic_choice_follows_density_and_channels(monkeypatch: pytest.MonkeyPatch, fused_isa) -> None:
+    """Without the fused kernels (tests/sparse/test_fused_conv.py has the choice with them)."""
     monkeypatch.delenv(ALGORITHM_ENV_VAR, raising=False)
+    fused_isa("off")
     full = ActiveSites.full(1, (8, 8))
     sparse = ActiveSites.from_mask(torch.eye(8, dtype=torch.bool)[None])
     assert choose_algorithm(full, 16, 16) == "dense"

@@ -1,0 +1,94 @@
+"""The ``fused`` algorithm of the torch backend: one C kernel gathers and multiplies in registers.
+
+``gather`` (torch_backend.py) writes every site's k*k neighbour rows into a block and runs one
+GEMM over it: the block goes through memory, and a missing neighbour is a zero row the GEMM
+multiplies anyway (about 40 % of the multiply-adds on a thin band of a quadtree level). The kernel
+in ``_fused.c`` keeps a few sites' outputs in vector registers over all their taps instead, reads
+each neighbour row where it lies, and takes the sites in `pattern_order` - sorted by which
+neighbours they have - so the sites it runs together mostly skip the same missing taps.
+
+It is compiled with the package (setup.py; an optional extension: without a C compiler the
+install goes on and the backend runs ``gather``) for AVX-512 and AVX2 + FMA, chosen at import by
+the CPU; float32 on the CPU, Cout in `fused_isa`'s list (16 … 64), Cin up to 1024. A big conv
+runs on torch's intra-op thread count (`torch.get_num_threads()`), split by sites.
+`QGN_FUSED_ISA` = avx2 | off restricts it (tests, benchmarks).
+"""
+from __future__ import annotations
+
+import torch
+
+from qgn.sparse.rulebook import NeighbourRulebook
+
+try:
+    from qgn.sparse import _fused
+except ImportError:  # built without a C compiler, or not for this platform
+    _fused = None
+
+ISA_ENV_VAR = "QGN_FUSED_ISA"
+MACS_PER_THREAD = 8_000_000  # a conv runs on up to torch.get_num_threads() threads, each given at
+# least this many multiply-adds (N x k*k x Cin x Cout): starting and joining one costs ~20-40 µs
+
+
+def fused_isa() -> str:
+    """The instruction set the kernels run with: "avx512", "avx2", or "" (none: not built, or the
+    CPU has neither)."""
+    return _fused.isa() if _fused is not None else ""
+
+
+def set_fused_isa(wanted: str) -> str:
+    """Restrict the kernels: "avx2", "off", or "auto" / "avx512" (the best the CPU has). Returns
+    the one now in use. For tests and benchmarks; `QGN_FUSED_ISA` sets it at import."""
+    if wanted not in ("auto", "avx512", "avx2", "off"):
+        raise ValueError(f"{ISA_ENV_VAR}: choose auto, avx512, avx2 or off, not {wanted!r}")
+    return _fused.isa("auto" if wanted == "avx512" else wanted) if _fused is not None else ""
+
+
+def fused_supports(in_channels: int, out_channels: int, dtype: torch.dtype, device: torch.device | str) -> bool:
+    """True if the kernel runs a conv of these channels on tensors of this dtype and device."""
+    return (_fused is not None and dtype == torch.float32 and torch.device(device).type == "cpu"
+            and bool(_fused.supports(int(in_channels), int(out_channels))))
+
+
+def pattern_order(rulebook: NeighbourRulebook) -> torch.Tensor:
+    """(N,) int32: the sites stably sorted by their pattern of present neighbours (a counting sort
+    over the 2**(k*k) patterns, O(N)); cached on the rulebook, as its tap pairs are."""
+    def build() -> torch.Tensor:
+        table = rulebook.table
+        if not table.is_contiguous() or table.dtype != torch.int32 or table.device.type != "cpu":
+            raise ValueError("pattern_order needs a contiguous int32 CPU table")
+        n, kk = table.shape
+        order = torch.empty(n, dtype=torch.int32)
+        if kk > 12:  # a 5x5 kernel: 2**25 patterns are too many to count; rows in canonical order
+            return torch.arange(n, dtype=torch.int32)
+        _fused.pattern_order(table.data_ptr(), n, kk, order.data_ptr())
+        return order
+
+    return rulebook.cached("pattern_order", build)
+
+
+def fused_conv_forward(feats: torch.Tensor, taps: torch.Tensor, rulebook: NeighbourRulebook) -> torch.Tensor:
+    """(N, Cin) feats, (k*k, Cin, Cout) taps -> (N, Cout), as `gather_conv_forward` computes it.
+
+    The caller checks `fused_supports` first; this checks every shape, dtype and layout the kernel
+    reads through raw pointers, so a wrong call raises instead of reading out of bounds."""
+    table = rulebook.table
+    n, in_channels = feats.shape
+    kk, taps_in, out_channels = taps.shape
+    if not fused_supports(in_channels, out_channels, feats.dtype, feats.device):
+        raise ValueError(f"the fused kernel does not run {in_channels} -> {out_channels} channels of {feats.dtype} "
+                         f"on {feats.device} ({fused_isa() or 'not built'})")
+    if (taps_in, tuple(table.shape)) != (in_channels, (n, kk)):
+        raise ValueError(f"shapes do not match: feats {tuple(feats.shape)}, taps {tuple(taps.shape)}, "
+                         f"table {tuple(table.shape)}")
+    if (taps.dtype, taps.device) != (feats.dtype, feats.device) or table.dtype != torch.int32 \
+            or table.device != feats.device or not table.is_contiguous():
+        raise ValueError(f"the fused kernel needs taps of feats' dtype and device ({taps.dtype} on {taps.device}) "
+                         f"and a contiguous int32 table beside them ({table.dtype} on {table.device})")
+    order = pattern_order(rulebook)
+    feats, taps = feats.contiguous(), taps.contiguous()
+    out = feats.new_empty((n, out_channels))
+    threads = max(1, min(torch.get_num_threads(), n * kk * in_channels * out_channels // MACS_PER_THREAD))
+    if n:
+        _fused.conv(feats.data_ptr(), n, in_channels, out_channels, taps.data_ptr(), table.data_ptr(),
+                    order.data_ptr(), kk, out.data_ptr(), threads)
+    return out
