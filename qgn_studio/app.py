@@ -66,6 +66,9 @@ def default_paths() -> list[str]:
 
 def make_application():
     """The QApplication (reused when one exists, e.g. under pytest-qt), styled and configured."""
+    from qgn_studio.torch_loading import start_import
+
+    start_import()  # torch loads while the window is built, not beside the workers (torch_loading.py)
     import pyqtgraph as pg
     from PySide6 import QtWidgets
 

@@ -44,8 +44,9 @@ def configure_threads() -> int:
     at once, and oversubscribed OpenMP pools spin-wait (a 24-site level then takes a second
     instead of a millisecond on a busy 2-core machine).
     """
-    import torch
+    from qgn_studio.torch_loading import import_torch
 
+    torch = import_torch()  # the first time: in shorter pieces of the GIL, so the UI thread runs on
     count = int(os.environ.get("QGN_STUDIO_THREADS", "0") or 0) or max(1, (os.cpu_count() or 2) // 2)
     torch.set_num_threads(count)
     return count

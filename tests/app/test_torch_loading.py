@@ -1,0 +1,58 @@
+"""qgn_studio.torch_loading: libtorch is mapped before `import torch`, which then works as usual.
+
+Run in a fresh interpreter (this one imported torch long ago). The stall it removes is measured,
+not asserted: `benchmarks/bench_app_latency.py` (the UI thread's worst gap while the model loads).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+PROBE = """
+import json, sys
+from qgn_studio.torch_loading import preload_torch_libraries
+loaded = preload_torch_libraries()
+maps = open("/proc/self/maps").read()
+report = {"loaded": loaded, "mapped": "libtorch_cpu" in maps, "torch_before": "torch" in sys.modules}
+import torch
+report["sum"] = float(torch.nn.functional.conv2d(torch.ones(1, 2, 5, 5), torch.ones(3, 2, 3, 3), padding=1).sum())
+report["again"] = preload_torch_libraries()
+print(json.dumps(report))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_libtorch_is_loaded_before_the_import_and_torch_still_works() -> None:
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, check=True)
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["loaded"] == ["libc10", "libtorch_cpu"]
+    assert report["mapped"] and not report["torch_before"]
+    assert report["sum"] == 3 * 2 * 13 * 13  # out channels x in channels x (2+3+3+3+2)^2 in-bounds taps
+    assert report["again"] == []  # torch imported: nothing to do
+
+
+IMPORT_PROBE = """
+import gc, json, sys
+from qgn_studio.torch_loading import import_torch, start_import
+if sys.argv[1] == "early":
+    start_import()  # as make_application does: the import runs on its own thread
+torch = import_torch()
+print(json.dumps({"module": torch.__name__, "gc": gc.isenabled(), "ok": float(torch.ones(4).sum())}))
+"""
+
+
+@pytest.mark.parametrize("when", ["early", "on_demand"])
+def test_import_torch_gives_torch_and_turns_the_collector_back_on(when: str) -> None:
+    out = subprocess.run([sys.executable, "-c", IMPORT_PROBE, when], capture_output=True, text=True, timeout=120,
+                         check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"module": "torch", "gc": True, "ok": 4.0}
+
+
+def test_nothing_is_done_once_torch_is_imported() -> None:
+    import torch  # noqa: F401  (this process has it)
+    from qgn_studio.torch_loading import preload_torch_libraries
+
+    assert preload_torch_libraries() == []
