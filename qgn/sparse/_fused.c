@@ -12,9 +12,9 @@
  * (16 floats a vector, 32 registers) and AVX2 + FMA (8 floats, 16 registers); `isa()` names the one
  * in use ("" where neither runs and the caller falls back to PyTorch). Cout is one of the
  * channel counts `kernel_for` lists (16 … 64: from 128 the backend's `taps` GEMMs measure faster);
- * Cin at most MAX_CIN. The caller (fused_conv.py) checks dtypes,
- * shapes, contiguity and that `order` is a permutation, and passes raw pointers; the GIL is released
- * while the kernel runs.
+ * Cin at most MAX_CIN. The caller (fused_conv.py) checks dtypes, shapes and contiguity, passes
+ * the permutation `pattern_order` made as `order`, and raw pointers; the GIL is released while a
+ * kernel runs.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -35,37 +35,37 @@ typedef float vec16 __attribute__((vector_size(64)));
 typedef float vec8 __attribute__((vector_size(32)));
 
 /* One kernel: VT vectors of LANES floats, V of them per output row, R sites per block. */
-#define DEFINE_KERNEL(NAME, VT, LANES, V, R)                                                        \
-static void NAME(const conv_args *a) {                                                              \
-    const int64_t n = a->n, cin = a->cin, kk = a->kk, co = (LANES) * (V);                           \
-    for (int64_t s = a->begin; s < a->end; s += (R)) {                                                          \
-        VT acc[R][V];                                                                               \
-        _Pragma("GCC unroll 16") for (int r = 0; r < (R); ++r)                                                               \
-            _Pragma("GCC unroll 16") for (int v = 0; v < (V); ++v) acc[r][v] = (VT){0};                                      \
-        for (int64_t t = 0; t < kk; ++t) {                                                          \
-            const float *x[R];                                                                      \
-            int any = 0;                                                                            \
-            for (int r = 0; r < (R); ++r) {                                                         \
-                int64_t j = s + r < a->end ? a->table[(int64_t)a->order[s + r] * kk + t] : n;            \
-                x[r] = j < n ? a->feats + j * cin : ZERO_ROW;                                       \
-                any |= j < n;                                                                       \
-            }                                                                                       \
-            if (!any) continue;                                                                     \
-            const float *w = a->taps + t * cin * co;                                                \
-            for (int64_t i = 0; i < cin; ++i) {                                                     \
-                VT wv[V];                                                                           \
+#define DEFINE_KERNEL(NAME, VT, LANES, V, R)                                                                            \
+static void NAME(const conv_args *a) {                                                                                  \
+    const int64_t n = a->n, cin = a->cin, kk = a->kk, co = (LANES) * (V);                                               \
+    for (int64_t s = a->begin; s < a->end; s += (R)) {                                                                  \
+        VT acc[R][V];                                                                                                   \
+        _Pragma("GCC unroll 16") for (int r = 0; r < (R); ++r)                                                          \
+            _Pragma("GCC unroll 16") for (int v = 0; v < (V); ++v) acc[r][v] = (VT){0};                                 \
+        for (int64_t t = 0; t < kk; ++t) {                                                                              \
+            const float *x[R];                                                                                          \
+            int any = 0;                                                                                                \
+            for (int r = 0; r < (R); ++r) {                                                                             \
+                int64_t j = s + r < a->end ? a->table[(int64_t)a->order[s + r] * kk + t] : n;                           \
+                x[r] = j < n ? a->feats + j * cin : ZERO_ROW;                                                           \
+                any |= j < n;                                                                                           \
+            }                                                                                                           \
+            if (!any) continue;                                                                                         \
+            const float *w = a->taps + t * cin * co;                                                                    \
+            for (int64_t i = 0; i < cin; ++i) {                                                                         \
+                VT wv[V];                                                                                               \
                 _Pragma("GCC unroll 16") for (int v = 0; v < (V); ++v) __builtin_memcpy(&wv[v], w + i * co + (LANES) * v, sizeof(VT)); \
-                _Pragma("GCC unroll 16") for (int r = 0; r < (R); ++r) {                                                     \
-                    VT b = (VT){0} + x[r][i];                                                       \
-                    _Pragma("GCC unroll 16") for (int v = 0; v < (V); ++v) acc[r][v] += b * wv[v];                           \
-                }                                                                                   \
-            }                                                                                       \
-        }                                                                                           \
-        for (int r = 0; r < (R) && s + r < a->end; ++r) {                                                \
-            float *o = a->out + (int64_t)a->order[s + r] * co;                                      \
+                _Pragma("GCC unroll 16") for (int r = 0; r < (R); ++r) {                                                \
+                    VT b = (VT){0} + x[r][i];                                                                           \
+                    _Pragma("GCC unroll 16") for (int v = 0; v < (V); ++v) acc[r][v] += b * wv[v];                      \
+                }                                                                                                       \
+            }                                                                                                           \
+        }                                                                                                               \
+        for (int r = 0; r < (R) && s + r < a->end; ++r) {                                                               \
+            float *o = a->out + (int64_t)a->order[s + r] * co;                                                          \
             _Pragma("GCC unroll 16") for (int v = 0; v < (V); ++v) __builtin_memcpy(o + (LANES) * v, &acc[r][v], sizeof(VT)); \
-        }                                                                                           \
-    }                                                                                               \
+        }                                                                                                               \
+    }                                                                                                                   \
 }
 
 /* R measured best with `qgn bench --only sparse_conv` on an AVX-512 Xeon (benchmarks/RESULTS.md);
