@@ -217,7 +217,16 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fused", "Fused gather-GEMM kernels (see _fused.c).", -1, methods, NULL, NULL, NULL, NULL};
 
+/* Raised whenever the Python side's contract with this file changes (fused_conv.KERNEL_ABI): a module
+ * built from other sources - an editable install not rebuilt after a pull - is then not used. */
+#define ABI 1
+
 PyMODINIT_FUNC PyInit__fused(void) {
     choose_isa(getenv("QGN_FUSED_ISA"));
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddIntConstant(m, "ABI", ABI) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -12,19 +12,41 @@ install goes on and the backend runs ``gather``) for AVX-512 and AVX2 + FMA, cho
 the CPU; float32 on the CPU, Cout in `fused_isa`'s list (16 … 64), Cin up to 1024. A big conv
 runs on torch's intra-op thread count (`torch.get_num_threads()`), split by sites.
 `QGN_FUSED_ISA` = avx2 | off restricts it (tests, benchmarks).
+
+A kernel is trusted only after it checks itself: the first time an instruction set's kernels would
+run in a process, `self_check` compares each channel count's kernel with a plain gather-and-matmul
+on a small level (about a millisecond); a kernel that disagrees - a compiler's or a CPU's fault -
+is not used, with a warning, and the backend runs ``gather``. A module built from other sources
+(``ABI`` differs: an editable install not rebuilt after an update) is not used either.
 """
 from __future__ import annotations
+
+import warnings
 
 import torch
 
 from qgn.sparse.rulebook import NeighbourRulebook
 
-try:
-    from qgn.sparse import _fused
-except ImportError:  # built without a C compiler, or not for this platform
-    _fused = None
-
+KERNEL_ABI = 1  # _fused.c's ABI: raised with every change of the contract between the two files
 ISA_ENV_VAR = "QGN_FUSED_ISA"
+CHECKED_CHANNELS = (16, 24, 32, 48, 64)  # every Cout a kernel exists for (fused_supports tells which)
+
+
+def _load():
+    try:
+        from qgn.sparse import _fused as module
+    except ImportError:  # built without a C compiler, or not for this platform
+        return None
+    if getattr(module, "ABI", None) != KERNEL_ABI:
+        warnings.warn(f"{module.__file__} was built from other sources than this qgn (ABI "
+                      f"{getattr(module, 'ABI', None)}, want {KERNEL_ABI}); the sparse conv runs without it - "
+                      "run scripts/setup (or pip install again) to rebuild it", RuntimeWarning, stacklevel=2)
+        return None
+    return module
+
+
+_fused = _load()
+_checked: dict[str, bool] = {}  # instruction set -> its kernels passed `self_check`
 MACS_PER_THREAD = 8_000_000  # a conv runs on up to torch.get_num_threads() threads, each given at
 # least this many multiply-adds (N x k*k x Cin x Cout): starting and joining one costs ~20-40 µs
 
@@ -44,9 +66,60 @@ def set_fused_isa(wanted: str) -> str:
 
 
 def fused_supports(in_channels: int, out_channels: int, dtype: torch.dtype, device: torch.device | str) -> bool:
-    """True if the kernel runs a conv of these channels on tensors of this dtype and device."""
-    return (_fused is not None and dtype == torch.float32 and torch.device(device).type == "cpu"
-            and bool(_fused.supports(int(in_channels), int(out_channels))))
+    """True if the kernel runs a conv of these channels on tensors of this dtype and device (and
+    the kernels of the instruction set in use passed `self_check`)."""
+    if _fused is None or dtype != torch.float32 or torch.device(device).type != "cpu":
+        return False
+    if not _fused.supports(int(in_channels), int(out_channels)):
+        return False
+    isa = _fused.isa()
+    if isa not in _checked:
+        _checked[isa] = self_check(_run_kernel)
+        if not _checked[isa]:
+            warnings.warn(f"the fused sparse-conv kernels ({isa}) disagree with a plain gather-and-matmul on this "
+                          "machine: the sparse conv runs without them", RuntimeWarning, stacklevel=2)
+    return _checked[isa]
+
+
+def _run_kernel(feats: torch.Tensor, taps: torch.Tensor, table: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """The kernel on contiguous float32 feats (N, Cin), taps (kk, Cin, Cout), int32 table (N, kk) and
+    order (N,): no checks (callers have made these)."""
+    n, in_channels = feats.shape
+    kk, _, out_channels = taps.shape
+    out = feats.new_empty((n, out_channels))
+    threads = max(1, min(torch.get_num_threads(), n * kk * in_channels * out_channels // MACS_PER_THREAD))
+    if n:
+        _fused.conv(feats.data_ptr(), n, in_channels, out_channels, taps.data_ptr(), table.data_ptr(),
+                    order.data_ptr(), kk, out.data_ptr(), threads)
+    return out
+
+
+def self_check(run=_run_kernel) -> bool:
+    """Each kernel of the instruction set in use (`CHECKED_CHANNELS`, Cin 3 and Cin = Cout) against
+    gather-and-matmul in float64 on a small level (two images, bands, specks and borders): True if
+    all agree to float32 rounding. ``run`` is the kernel runner (tests pass a broken one)."""
+    from qgn.sparse.rulebook import build_neighbour_rulebook
+    from qgn.sparse.sites import ActiveSites
+
+    g = torch.Generator().manual_seed(0)
+    mask = torch.rand((2, 13, 17), generator=g) < 0.3
+    mask[:, 5:7] = True
+    sites = ActiveSites.from_mask(mask)
+    rulebook = build_neighbour_rulebook(sites, 3)
+    table, n = rulebook.table, sites.num_sites
+    order = pattern_order(rulebook)
+    for out_channels in CHECKED_CHANNELS:
+        for in_channels in (3, out_channels):
+            if not _fused.supports(in_channels, out_channels):
+                continue
+            feats = torch.randn(n, in_channels, generator=g)
+            taps = torch.randn(9, in_channels, out_channels, generator=g)
+            padded = torch.cat((feats, feats.new_zeros((1, in_channels)))).double()
+            want = sum(padded[table[:, t].long()] @ taps[t].double() for t in range(9))
+            got = run(feats, taps, table, order).double()
+            if not bool(((got - want).abs() <= 1e-4 * want.abs().max() + 1e-4).all()):
+                return False
+    return True
 
 
 def pattern_order(rulebook: NeighbourRulebook) -> torch.Tensor:
@@ -84,11 +157,4 @@ def fused_conv_forward(feats: torch.Tensor, taps: torch.Tensor, rulebook: Neighb
             or table.device != feats.device or not table.is_contiguous():
         raise ValueError(f"the fused kernel needs taps of feats' dtype and device ({taps.dtype} on {taps.device}) "
                          f"and a contiguous int32 table beside them ({table.dtype} on {table.device})")
-    order = pattern_order(rulebook)
-    feats, taps = feats.contiguous(), taps.contiguous()
-    out = feats.new_empty((n, out_channels))
-    threads = max(1, min(torch.get_num_threads(), n * kk * in_channels * out_channels // MACS_PER_THREAD))
-    if n:
-        _fused.conv(feats.data_ptr(), n, in_channels, out_channels, taps.data_ptr(), table.data_ptr(),
-                    order.data_ptr(), kk, out.data_ptr(), threads)
-    return out
+    return _run_kernel(feats.contiguous(), taps.contiguous(), table, pattern_order(rulebook))

@@ -194,3 +194,43 @@ def test_a_table_of_another_dtype_is_refused() -> None:
     wide = type(rulebook)(3, rulebook.table.long(), rulebook.num_pairs)
     with pytest.raises(ValueError, match="int32 table"):
         fused_conv_forward(torch.randn(sites.num_sites, 16), torch.randn(9, 16, 16), wide)
+
+
+@needs_kernel
+@pytest.mark.parametrize("isa", ISAS)
+def test_every_kernel_passes_its_self_check(isa: str, fused_isa) -> None:
+    from qgn.sparse.fused_conv import self_check
+
+    fused_isa(isa)
+    assert self_check()
+
+
+@needs_kernel
+def test_a_broken_kernel_fails_the_self_check_and_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qgn.sparse import fused_conv
+
+    def off_by_a_little(feats, taps, table, order):
+        out = fused_conv._run_kernel(feats, taps, table, order)
+        out[len(out) // 2, 0] += 1e-2 * out.abs().max() + 1e-2  # one wrong value
+        return out
+
+    assert not fused_conv.self_check(off_by_a_little)
+    monkeypatch.setattr(fused_conv, "_checked", {})
+    monkeypatch.setattr(fused_conv, "self_check", lambda run=None: False)
+    monkeypatch.delenv(ALGORITHM_ENV_VAR, raising=False)
+    with pytest.warns(RuntimeWarning, match="disagree"):
+        assert not fused_supports(32, 32, torch.float32, "cpu")
+    assert choose_algorithm(band_sites(6), 32, 32) == "gather"
+
+
+def test_a_module_built_from_other_sources_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    import qgn.sparse
+    from qgn.sparse import fused_conv
+
+    stale = types.ModuleType("qgn.sparse._fused")
+    stale.ABI, stale.__file__ = 0, "/somewhere/_fused.so"
+    monkeypatch.setattr(qgn.sparse, "_fused", stale, raising=False)
+    with pytest.warns(RuntimeWarning, match="other sources"):
+        assert fused_conv._load() is None
