@@ -46,10 +46,14 @@ def band_sites(seed: int, size=(2, 37, 53), keep: float = 0.25) -> ActiveSites:
 
 
 def test_the_kernel_is_built_where_it_can_be() -> None:
-    """setup.py builds it as an optional extension: on x86-64 Linux with a C compiler a failed
-    build would silently leave the slower algorithms, so it must be here."""
-    if platform.system() != "Linux" or platform.machine() != "x86_64" or not shutil.which("cc"):
-        pytest.skip("the kernel is only required on x86-64 Linux with a C compiler")
+    """setup.py builds it as an optional extension: on x86-64 Linux with a C compiler and Python's
+    headers a failed build would silently leave the slower algorithms, so it must be here."""
+    import sysconfig
+    from pathlib import Path
+
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if platform.system() != "Linux" or platform.machine() != "x86_64" or not shutil.which("cc") or not headers.is_file():
+        pytest.skip("the kernel is only required on x86-64 Linux with a C compiler and Python's headers")
     from qgn.sparse import fused_conv
 
     assert fused_conv._fused is not None, "qgn/sparse/_fused.c was not compiled: run scripts/setup again"
