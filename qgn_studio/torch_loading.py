@@ -48,7 +48,7 @@ def start_import() -> None:
     """Begin `import_torch` on a daemon thread of its own (once; not once torch is imported)."""
     global _importing
     if _importing is None and "torch" not in sys.modules and _enabled():
-        _importing = threading.Thread(target=_import_gently, name="qgn-import-torch", daemon=True)
+        _importing = threading.Thread(target=_import_in_background, name="qgn-import-torch", daemon=True)
         _importing.start()
 
 
@@ -62,6 +62,16 @@ def import_torch():
     import torch
 
     return torch
+
+
+def _import_in_background() -> None:
+    """`_import_gently`, quietly: a failure here is not the user's news. The app may be quitting
+    (a mistyped option exits while the import runs: torch then fails to register its exit hooks),
+    and a real failure - a broken torch - repeats in the worker's own `import_torch`, which reports it."""
+    try:
+        _import_gently()
+    except Exception:  # noqa: BLE001  (see above: the worker's import raises it again)
+        pass
 
 
 def _import_gently() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -56,3 +57,21 @@ def test_nothing_is_done_once_torch_is_imported() -> None:
     from qgn_studio.torch_loading import preload_torch_libraries
 
     assert preload_torch_libraries() == []
+
+
+def test_quitting_while_torch_imports_prints_nothing() -> None:
+    """A mistyped option makes the app quit while the background import runs; torch then fails to
+    register its exit hooks. The user must see their one-line error, not that traceback."""
+    code = textwrap.dedent("""
+        import atexit, sys, time
+        from qgn_studio.torch_loading import start_import
+        atexit.register(time.sleep, 1.0)  # the app's teardown: the import runs on after shutdown began
+        start_import()
+        deadline = time.monotonic() + 60
+        while "torch._C" not in sys.modules and time.monotonic() < deadline:  # well into the import
+            time.sleep(0.001)
+        raise SystemExit(1)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr, out.stderr
