@@ -166,4 +166,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> Q
         raise ValueError(
             f"{path} does not match its config: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
         )
+    if torch.device(device).type == "cpu":
+        from qgn.sparse.fused_conv import check_fused_kernels
+
+        check_fused_kernels()  # the sparse kernels check themselves now, not inside the first level's time
     return model.to(device).eval()

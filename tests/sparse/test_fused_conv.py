@@ -238,3 +238,14 @@ def test_a_module_built_from_other_sources_is_not_used(monkeypatch: pytest.Monke
     monkeypatch.setattr(qgn.sparse, "_fused", stale, raising=False)
     with pytest.warns(RuntimeWarning, match="other sources"):
         assert fused_conv._load() is None
+
+
+@needs_kernel
+def test_loading_a_model_checks_the_kernels_first(model_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The self-check runs while a model loads, not inside the first level's timed conv."""
+    from qgn.model.checkpoint import load_model
+    from qgn.sparse import fused_conv
+
+    monkeypatch.setattr(fused_conv, "_checked", {})
+    load_model(model_path)
+    assert fused_conv._checked == {fused_conv.fused_isa(): True}
