@@ -105,3 +105,26 @@ def test_colour_values_map_0_to_1_onto_the_colour_map_and_nan_to_nothing() -> No
             assert tuple(got[0, x]) == (0, 0, 0, 0)
         else:
             np.testing.assert_array_equal(got[0, x], lut[int(np.clip(v * 255 + 0.5, 0, 255))])
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_an_array_is_shown_pixel_for_pixel_over_its_cells(qapp, channels: int) -> None:
+    """`show_array` hands pyqtgraph the array without levels (no per-pixel conversion): the image
+    item's picture is the array itself, pixel for pixel, covering ``cell`` image pixels each."""
+    import pyqtgraph as pg
+
+    from qgn_studio.canvas.layers import show_array
+
+    pg.setConfigOptions(imageAxisOrder="row-major")
+    rgba = np.random.default_rng(channels).integers(0, 256, (23, 31, channels), dtype=np.uint8)
+    rgba[0, 0] = 0  # the extremes, where a level mapping would show
+    rgba[-1, -1] = 255
+    item = pg.ImageItem()
+    show_array(item, rgba, cell=4)
+    item.render()
+    image = item.qimage.convertToFormat(QtGui.QImage.Format.Format_RGBA8888)
+    shown = np.frombuffer(image.constBits(), np.uint8, count=23 * 31 * 4).reshape(23, 31, 4)
+    assert np.array_equal(shown[..., :channels], rgba)
+    assert item.mapRectToParent(item.boundingRect()) == QtCore.QRectF(0, 0, 31 * 4, 23 * 4)
+    show_array(item, None)
+    assert item.image is None
