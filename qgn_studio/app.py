@@ -114,7 +114,9 @@ def apply_layers(window, spec: str) -> None:
     wanted = {k.strip() for k in spec.split(",") if k.strip()}
     unknown = wanted - set(window.canvas.layers)
     if unknown:
-        raise SystemExit(f"qgn-studio: unknown layers {sorted(unknown)}; choose from {', '.join(window.canvas.layers)}")
+        print(f"qgn-studio: error: --layers: unknown layers {sorted(unknown)}; choose from "
+              f"{', '.join(window.canvas.layers)}", file=sys.stderr)
+        raise SystemExit(2)  # bad input, as argparse's own errors
     for key in window.canvas.layers:
         window.set_layer_visible(key, key in wanted)
 

@@ -127,3 +127,22 @@ def test_no_paths_opens_the_bundled_samples_and_a_screenshot_needs_an_image(monk
     monkeypatch.setenv("QGN_RESOURCES", str(tmp_path / "missing"))
     with pytest.raises(SystemExit):
         parse_args(["--screenshot", str(tmp_path / "x.png")])
+
+
+def test_unknown_layers_are_refused_in_one_line_with_exit_2(capsys) -> None:
+    """`--layers` names the layers to show; a mistyped one is bad input, as argparse's errors are."""
+    from types import SimpleNamespace
+
+    from qgn_studio.app import apply_layers
+
+    shown = {}
+    window = SimpleNamespace(canvas=SimpleNamespace(layers={"image": 0, "prediction": 1}),
+                             set_layer_visible=lambda key, on: shown.__setitem__(key, on))
+    with pytest.raises(SystemExit) as exit_:
+        apply_layers(window, "image,levelz")
+    assert exit_.value.code == 2 and not shown
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("qgn-studio: error: --layers: unknown layers ['levelz']") and "image, prediction" in err
+    assert "\n" not in err
+    apply_layers(window, "prediction")
+    assert shown == {"image": False, "prediction": True}
