@@ -15,9 +15,9 @@ runs on torch's intra-op thread count (`torch.get_num_threads()`), split by site
 
 A kernel is trusted only after it checks itself: the first time an instruction set's kernels would
 run in a process, `self_check` compares each channel count's kernel with a plain gather-and-matmul
-on a small level (about a millisecond); a kernel that disagrees - a compiler's or a CPU's fault -
-is not used, with a warning, and the backend runs ``gather``. A module built from other sources
-(``ABI`` differs: an editable install not rebuilt after an update) is not used either.
+on a small level (~13 ms, once; `load_model` runs it); a kernel that disagrees - a compiler's or a
+CPU's fault - is not used, with a warning, and the backend runs ``gather``. A module built from
+other sources (``ABI`` differs: an editable install not rebuilt after an update) is not used either.
 """
 from __future__ import annotations
 
