@@ -48,19 +48,21 @@ class NeighbourRulebook:
     def centre_offset(self) -> int:
         return (self.kernel_size * self.kernel_size) // 2
 
-    def cached(self, key: str, build):
-        """``build()``, computed once per rulebook (what an algorithm derives from the table)."""
+    def cached(self, key, build):
+        """``build()``, computed once per rulebook and ``key`` (what an algorithm derives from the
+        table: a tap's pairs, the fused kernel's site order)."""
         if key not in self._derived:
             self._derived[key] = build()
         return self._derived[key]
 
     def tap_pairs(self, tap: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(in_index, out_index), each (P_tap,) int64: the pairs of one kernel offset. Cached."""
-        if tap not in self._derived:
+        def build() -> tuple[torch.Tensor, torch.Tensor]:
             column = self.table[:, tap]
             out_index = torch.nonzero(column < self.num_sites).flatten()
-            self._derived[tap] = (column[out_index].long(), out_index)
-        return self._derived[tap]
+            return column[out_index].long(), out_index
+
+        return self.cached(tap, build)
 
 
 def check_kernel_size(kernel_size: int) -> None:

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from qgn.sparse import ActiveSites, SparseLevel, subm_conv2d
+from qgn.sparse import ActiveSites
 from qgn.sparse.fused_conv import fused_conv_forward, fused_supports, pattern_order
 from qgn.sparse.rulebook import build_neighbour_rulebook, neighbour_rulebook
 from qgn.sparse.torch_backend import ALGORITHM_ENV_VAR, choose_algorithm, gather_conv_forward, weight_to_taps
-from test_sparse_algorithms import MASKS, masked_dense_conv
+from test_sparse_algorithms import MASKS, masked_dense_conv, torch_and_reference_with_grads
 
 CHANNELS = [(16, 16), (32, 32), (48, 48), (64, 64), (3, 16), (100, 32), (64, 16), (16, 64)]
 
@@ -94,14 +94,7 @@ def test_conv_with_grad_equals_masked_dense(isa: str, name: str, fused_isa, monk
     weight = torch.randn(16, 3, 3, 32, generator=g)
     bias = torch.randn(16, generator=g)
     grad_out = torch.randn(sites.num_sites, 16, generator=g)
-    results = []
-    for conv in (lambda f, w, b: subm_conv2d(SparseLevel(sites, f), w, b, backend="torch").feats,
-                 lambda f, w, b: masked_dense_conv(sites, f.double(), w.double(), b.double()).float()):
-        f, w, b = (t.clone().requires_grad_(True) for t in (feats, weight, bias))
-        out = conv(f, w, b)
-        out.backward(grad_out)
-        results.append((out.detach(), f.grad, w.grad, b.grad))
-    for got, want in zip(*results):
+    for got, want in zip(*torch_and_reference_with_grads(sites, feats, weight, bias, grad_out)):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-3)
 
 

@@ -26,6 +26,19 @@ def masked_dense_conv(sites: ActiveSites, feats, weight, bias):
     return out.permute(0, 2, 3, 1)[b, y, x]
 
 
+def torch_and_reference_with_grads(sites: ActiveSites, feats, weight, bias, grad_out) -> list[tuple]:
+    """[(out, d feats, d weight, d bias)] of `subm_conv2d` (torch backend) and of
+    `masked_dense_conv` (computed in float64, returned in the inputs' dtype), both with grad_out."""
+    results = []
+    for conv in (lambda f, w, b: subm_conv2d(SparseLevel(sites, f), w, b, backend="torch").feats,
+                 lambda f, w, b: masked_dense_conv(sites, f.double(), w.double(), b.double()).to(feats.dtype)):
+        f, w, b = (t.clone().requires_grad_(True) for t in (feats, weight, bias))
+        out = conv(f, w, b)
+        out.backward(grad_out)
+        results.append((out.detach(), f.grad, w.grad, b.grad))
+    return results
+
+
 def brute_force_table(sites: ActiveSites, k: int) -> torch.Tensor:
     """(N, k*k) neighbour ids by a dictionary of coordinates; N where there is none."""
     r = k // 2
@@ -104,14 +117,7 @@ def test_algorithm_equals_masked_dense_forward_and_backward(algorithm: str, k: i
     weight = torch.randn(6, k, k, 4, generator=g, dtype=torch.float64)
     bias = torch.randn(6, generator=g, dtype=torch.float64)
     grad_out = torch.randn(sites.num_sites, 6, generator=g, dtype=torch.float64)
-    results = []
-    for conv in (lambda f, w, b: subm_conv2d(SparseLevel(sites, f), w, b, backend="torch").feats,
-                 lambda f, w, b: masked_dense_conv(sites, f, w, b)):
-        f, w, b = (t.clone().requires_grad_(True) for t in (feats, weight, bias))
-        out = conv(f, w, b)
-        out.backward(grad_out)
-        results.append((out.detach(), f.grad, w.grad, b.grad))
-    for got, want in zip(*results):
+    for got, want in zip(*torch_and_reference_with_grads(sites, feats, weight, bias, grad_out)):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
 
 
