@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from qgn.model.decoder import DecoderLevel, LevelOutput, QGNDecoder, ResidualUnit, dense_linear
+from qgn.model.decoder import DecoderLevel, LevelOutput, QGNDecoder, ResidualUnit
 from qgn.quadtree import ROOT_LEVEL
 from qgn.sparse.nn import SparseBatchNorm, SparseLinear, SubMConv2d
 
@@ -87,17 +87,18 @@ def dense_masked_decode(
 @torch.no_grad()
 def dense_decode(decoder: QGNDecoder, features: list[torch.Tensor], image: torch.Tensor, depth: int = 0) -> dict[int, torch.Tensor]:
     """The best dense choice: ``decoder`` computing every cell of every level 5 … ``depth`` with
-    channels-last ``conv2d`` (oneDNN's fastest CPU layout) and no masks — the plain dense decoder
-    that the sparse All path must not be slower than. Same weights, BatchNorm running statistics.
+    channels-last ``conv2d`` (oneDNN's fastest CPU layout), BatchNorm folded into the
+    convolutions and no masks (`QGNDecoder.dense_root`, `QGNDecoder.dense_levels`) — the plain
+    dense decoder that the sparse All path must not be slower than. Same weights, BatchNorm
+    running statistics.
 
     Returns level → (B, k+1, H_l, W_l) logits (equal to the sparse All decoder's at every cell).
     """
     if decoder.training:
         raise ValueError("dense_decode uses BatchNorm running statistics: call decoder.eval() first")
-    x = torch.relu_(_bn(dense_linear(features[4], decoder.reduce), decoder.reduce_bn))
-    logits = {ROOT_LEVEL: dense_linear(x, decoder.head5)}
+    grid, root_logits = decoder.dense_root(features[4])
+    logits = {ROOT_LEVEL: root_logits}
     sources = [image] + list(features[:4])
-    for level in range(ROOT_LEVEL - 1, depth - 1, -1):
-        x = F.interpolate(x, scale_factor=2, mode="nearest").contiguous(memory_format=torch.channels_last)
-        x, logits[level] = decoder.levels[str(level)].dense_grid(x, sources[level])
+    for level, _, level_logits, _ in decoder.dense_levels(grid, sources, ROOT_LEVEL, depth):
+        logits[level] = level_logits
     return logits

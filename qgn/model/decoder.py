@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from qgn.model.encoder import scale_channels
+from qgn.model.folding import folded
 from qgn.propagation import Scheme, select_sites
 from qgn.quadtree import ROOT_LEVEL
 from qgn.sparse.gather_linear import gather_linear
@@ -32,6 +33,7 @@ from qgn.sparse.level import SparseLevel
 from qgn.sparse.sites import ActiveSites
 from qgn.sparse.nn import SparseBatchNorm, SparseLinear, SubMConv2d
 
+_EVERYTHING = torch.ones(1, dtype=torch.bool)  # All's `selected` on the CPU: expanded, never written
 TABLE7_CHANNELS = (512, 256, 128, 64, 64, 64)  # C5, then the outputs of Trans4 … Trans0
 TABLE7_UNITS = (6, 4, 3, 3, 3)  # Trans4 … Trans0
 
@@ -80,19 +82,30 @@ class LevelOutput:
 def dense_linear(x: torch.Tensor, layer: SparseLinear) -> torch.Tensor:
     """A per-site linear layer on every cell of (B, C, H, W): one matmul over the channels-last
     rows; the result is channels-last (B, C', H, W)."""
+    return _dense_matmul(x, layer.weight, layer.bias)
+
+
+def _dense_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     b, c, h, w = x.shape
-    out = torch.nn.functional.linear(x.permute(0, 2, 3, 1).reshape(-1, c), layer.weight, layer.bias)
+    out = torch.nn.functional.linear(x.permute(0, 2, 3, 1).reshape(-1, c), weight, bias)
     return out.view(b, h, w, -1).permute(0, 3, 1, 2)
 
 
-def _dense_conv3x3(x: torch.Tensor, layer: SubMConv2d) -> torch.Tensor:
-    # (Cout, k, k, Cin) permuted to (Cout, Cin, k, k) is channels-last: oneDNN's fastest CPU layout
-    return torch.nn.functional.conv2d(x, layer.weight.permute(0, 3, 1, 2), layer.bias, padding=layer.kernel_size // 2)
+def conv2d_weight(weight: torch.Tensor) -> torch.Tensor:
+    """A `SubMConv2d` weight (Cout, k, k, Cin) as `conv2d` takes it, (Cout, Cin, k, k): a view
+    whose strides are channels-last, oneDNN's fastest CPU layout."""
+    return weight.permute(0, 3, 1, 2)
 
 
-def _dense_bn(x: torch.Tensor, layer: SparseBatchNorm) -> torch.Tensor:
-    return torch.nn.functional.batch_norm(x, layer.running_mean, layer.running_var, layer.weight, layer.bias,
-                                          False, 0.0, layer.eps)
+def _dense_conv_bn(x: torch.Tensor, conv: SubMConv2d, bn: SparseBatchNorm) -> torch.Tensor:
+    """conv then BatchNorm (running statistics) on every cell: one conv2d with the BatchNorm
+    folded into its weight and bias (qgn.model.folding)."""
+    weight, bias = folded(conv.weight, conv.bias, bn, conv2d_weight)
+    return torch.nn.functional.conv2d(x, weight, bias, padding=conv.kernel_size // 2)
+
+
+def _dense_linear_bn(x: torch.Tensor, layer: SparseLinear, bn: SparseBatchNorm) -> torch.Tensor:
+    return _dense_matmul(x, *folded(layer.weight, layer.bias, bn))
 
 
 class ResidualUnit(nn.Module):
@@ -117,10 +130,11 @@ class ResidualUnit(nn.Module):
         return out.replace_feats(out.feats.add_(identity).relu_())
 
     def dense_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The unit on every cell of a channels-last (B, C, H, W) grid (inference, BN running stats)."""
-        out = torch.relu_(_dense_bn(_dense_conv3x3(x, self.conv1), self.bn1))
-        out = _dense_bn(_dense_conv3x3(out, self.conv2), self.bn2)
-        identity = x if self.shortcut is None else _dense_bn(dense_linear(x, self.shortcut["proj"]), self.shortcut["bn"])
+        """The unit on every cell of a channels-last (B, C, H, W) grid (inference, BN running
+        stats, folded into the convolutions)."""
+        out = torch.relu_(_dense_conv_bn(x, self.conv1, self.bn1))
+        out = _dense_conv_bn(out, self.conv2, self.bn2)
+        identity = x if self.shortcut is None else _dense_linear_bn(x, self.shortcut["proj"], self.shortcut["bn"])
         return out.add_(identity).relu_()
 
     def macs(self, num_sites: int, num_pairs: int) -> int:
@@ -203,6 +217,7 @@ class QGNDecoder(nn.Module):
         for i, level in enumerate(range(ROOT_LEVEL - 1, -1, -1)):
             self.levels[str(level)] = DecoderLevel(skip_channels[level], chans[i], chans[i + 1], units[i], self.num_outputs)
         self.channels = tuple(chans)
+        self._full_macs: dict[tuple[int, ...], tuple[int, ...]] = {}  # see `_full_grid_macs`
 
     def root(self, top: torch.Tensor) -> LevelOutput:
         """Level 5 on every site of the encoder's stride-32 output ``top`` (B, C, H/32, W/32)."""
@@ -250,10 +265,10 @@ class QGNDecoder(nn.Module):
                       continues below the last of them (their ``selected`` is recomputed).
         Returns the outputs of the computed levels, root first.
         """
-        outputs = list(resume) if resume else [self.root(features[4])]
         sources = [image] + list(features[:4])  # skip source of level l
-        if scheme.name == "all" and self._runs_densely(outputs[-1]):
-            return self._forward_all(outputs, sources, scheme.depth)
+        if scheme.name == "all" and self._runs_densely(resume[-1] if resume else None):
+            return self._forward_all(features[4], list(resume or ()), sources, scheme.depth)
+        outputs = list(resume) if resume else [self.root(features[4])]
         while outputs[-1].level > scheme.depth:
             parent = outputs[-1]
             gt = gt_composite[parent.level] if gt_composite is not None else None
@@ -265,47 +280,96 @@ class QGNDecoder(nn.Module):
             outputs.append(child)
         return outputs
 
-    def _runs_densely(self, parent: LevelOutput) -> bool:
-        """True if All can run below ``parent`` as one dense decoder: inference, and ``parent``
-        fills its grid and still holds its features."""
-        return (not self.training and not torch.is_grad_enabled() and parent.features.sites.is_full()
-                and parent.features.num_channels > 0)
+    def _runs_densely(self, parent: LevelOutput | None) -> bool:
+        """True if All can run below ``parent`` (None: from the root) as one dense decoder:
+        inference, and ``parent`` fills its grid and still holds its features."""
+        if self.training or torch.is_grad_enabled():
+            return False
+        return parent is None or (parent.features.sites.is_full() and parent.features.num_channels > 0)
 
-    def _forward_all(self, outputs: list[LevelOutput], sources: list[torch.Tensor], depth: int) -> list[LevelOutput]:
-        """The All scheme at inference: every level fills its grid, so the levels below
-        ``outputs[-1]`` run as the plain dense decoder does - channels-last grids from level to
-        level, nearest upsampling, `DecoderLevel.dense_grid` - with no site selection or
-        gathering. Each level's features and logits are row views of its grids (canonical order
-        is row-major), so the outputs are those of `step`, computed as cheaply as dense."""
-        parent = outputs[-1]
-        (height, width), batch = parent.features.spatial_shape, parent.features.batch_size
-        grid = parent.features.feats.view(batch, height, width, -1).permute(0, 3, 1, 2)
-        if len(outputs) > 1 and parent.level > depth:
-            parent.release_features()  # neither the root nor the finest level: never read again
-        # the levels first, as the dense decoder runs them; the outputs' bookkeeping after, in one
-        # go: between the levels the same few ops measured 1-3 % more of the decoder at 240x180
-        computed = []
-        for level in range(parent.level - 1, depth - 1, -1):
+    def dense_root(self, top: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Level 5 on every cell of ``top`` (B, C, H/32, W/32) as dense channels-last ops (inference):
+        (features (B, C5, H/32, W/32), logits (B, k+1, H/32, W/32)), both channels-last."""
+        grid = torch.relu_(_dense_linear_bn(top, self.reduce, self.reduce_bn))
+        return grid, dense_linear(grid, self.head5)
+
+    def dense_levels(self, grid: torch.Tensor, sources: list[torch.Tensor], below: int, depth: int):
+        """Levels ``below``-1 … ``depth`` on every cell, from level ``below``'s features ``grid``
+        (B, C, H, W) channels-last: the plain dense decoder - nearest upsampling and
+        `DecoderLevel.dense_grid`, no masks. Yields (level, features, logits, seconds) per level,
+        both grids channels-last; the features of a level are overwritten by the next one's."""
+        for level in range(below - 1, depth - 1, -1):
             start = time.perf_counter()
             grid = torch.nn.functional.interpolate(grid, scale_factor=2, mode="nearest")
             grid, logits = self.levels[str(level)].dense_grid(grid.contiguous(memory_format=torch.channels_last),
                                                              sources[level])
+            yield level, grid, logits, time.perf_counter() - start
+
+    def _forward_all(self, top: torch.Tensor, outputs: list[LevelOutput], sources: list[torch.Tensor],
+                     depth: int) -> list[LevelOutput]:
+        """The All scheme at inference: every level fills its grid, so the decoder runs as the
+        plain dense decoder does (`dense_root`, `dense_levels`: the ops of
+        ``qgn.bench.dense_decoder.dense_decode``, in its order) with no site selection or
+        gathering, below ``outputs[-1]`` (none: from the root). Each level's features and logits
+        are row views of its grids (canonical order is row-major), so the outputs are those of
+        `step`, computed as cheaply as dense."""
+        if outputs:
+            parent = outputs[-1]
+            (height, width), batch = parent.features.spatial_shape, parent.features.batch_size
+            grid = parent.features.feats.view(batch, height, width, -1).permute(0, 3, 1, 2)
+            if len(outputs) > 1 and parent.level > depth:
+                parent.release_features()  # neither the root nor the finest level: never read again
+            root = None
+        else:
+            start = time.perf_counter()
+            grid, root_logits = self.dense_root(top)
+            root = (grid, root_logits, time.perf_counter() - start)
+        # the levels first, as the dense decoder runs them; the outputs' bookkeeping after, in one
+        # go: between the levels the same few ops measured 1-3 % more of the decoder at 240x180
+        below = outputs[-1].level if outputs else ROOT_LEVEL
+        computed = []
+        for level, grid, logits, seconds in self.dense_levels(grid, sources, below, depth):
             # features are kept for the finest level only (a later run resumes there), and not
             # at level 0, below which nothing lies
             kept = grid if level == depth and level > 0 else None
-            computed.append((level, kept, logits, grid.nbytes, time.perf_counter() - start))
-        everything = torch.ones(1, dtype=torch.bool, device=grid.device)
-        for level, kept, logits, feature_bytes, seconds in computed:
+            computed.append((level, kept, logits, grid.nbytes, seconds))
+        if root is not None:
+            outputs.append(self._root_output(top, *root))
+        parent = outputs[-1]
+        (height, width), batch = parent.features.spatial_shape, parent.features.batch_size
+        macs = self._full_grid_macs(batch, height, width, below, depth)
+        everything = _EVERYTHING if grid.device.type == "cpu" else torch.ones(1, dtype=torch.bool, device=grid.device)
+        for (level, kept, logits, feature_bytes, seconds), level_macs in zip(computed, macs):
             parent.selected = everything.expand(parent.num_sites)
             height, width = 2 * height, 2 * width
-            sites = ActiveSites.full(batch, (height, width), device=logits.device)
-            feats = _grid_rows(kept) if kept is not None else logits.new_empty((sites.num_sites, 0))
-            features = SparseLevel(sites, feats)
-            block = self.levels[str(level)]
-            parent = LevelOutput(level, features, _grid_rows(logits), None, block.macs(features), seconds,
-                                 feature_bytes)
+            rows = _grid_rows(logits)
+            sites = ActiveSites.full(batch, (height, width), device=rows.device)
+            features = SparseLevel.trusted(sites, _grid_rows(kept) if kept is not None else rows[:, :0])
+            parent = LevelOutput(level, features, rows, None, level_macs, seconds, feature_bytes)
             outputs.append(parent)
         return outputs
+
+    def _root_output(self, top: torch.Tensor, grid: torch.Tensor, logits: torch.Tensor, seconds: float) -> LevelOutput:
+        """The root's `LevelOutput` from its dense grids (rows in canonical order), as `root` gives."""
+        b, _, h, w = top.shape
+        x = SparseLevel.trusted(ActiveSites.full(b, (h, w), device=top.device), _grid_rows(grid))
+        n = x.num_sites
+        macs = n * top.shape[1] * self.channels[0] + n * self.channels[0] * self.num_outputs
+        return LevelOutput(ROOT_LEVEL, x, _grid_rows(logits), None, macs, seconds)
+
+    def _full_grid_macs(self, batch: int, height: int, width: int, below: int, depth: int) -> tuple[int, ...]:
+        """MACs of levels ``below``-1 … ``depth`` when every cell of each is active, below a level
+        of (height, width): `DecoderLevel.macs` of full grids, remembered per shape (a handful of
+        integers) so that All's bookkeeping costs a dictionary lookup."""
+        key = (batch, height, width, below, depth)
+        if key not in self._full_macs:
+            if len(self._full_macs) >= 64:
+                self._full_macs.clear()
+            shapes = [(level, height << (below - level), width << (below - level)) for level in range(below - 1, depth - 1, -1)]
+            self._full_macs[key] = tuple(
+                self.levels[str(level)].macs(SparseLevel.trusted(ActiveSites.full(batch, (h, w)), torch.empty((0, 0))))
+                for level, h, w in shapes)
+        return self._full_macs[key]
 
 
 def _grid_rows(grid: torch.Tensor) -> torch.Tensor:

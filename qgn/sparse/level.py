@@ -26,6 +26,15 @@ class SparseLevel:
         self.sites: ActiveSites = sites
         self.feats: torch.Tensor = feats
 
+    @classmethod
+    def trusted(cls, sites: ActiveSites, feats: torch.Tensor) -> SparseLevel:
+        """`SparseLevel(sites, feats)` without the checks, for a caller that made `feats` (N, C)
+        for `sites` itself (the decoder's dense All path, whose bookkeeping runs once per level
+        per prediction on cold caches)."""
+        level = cls.__new__(cls)
+        level.sites, level.feats = sites, feats
+        return level
+
     # ----------------------------------------------------------------------------- constructors
 
     @classmethod
