@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from qgn.sparse.geometry_native import child_table
 from qgn.sparse.sites import ActiveSites
 
 INT32_LIMIT = 2**31 - 1
@@ -126,6 +127,9 @@ def child_rulebook(sites: ActiveSites, kernel_size: int) -> NeighbourRulebook | 
     device, n, num_parents = sites.device, sites.num_sites, parent.num_sites
     radius, kk = kernel_size // 2, kernel_size * kernel_size
     parent_table = neighbour_rulebook(parent, 3).table  # (Np, 9), Np where missing
+    native = child_table(parent_table, parent_ids, order, kernel_size)  # C, where built: the same table
+    if native is not None:
+        return NeighbourRulebook(kernel_size, *native)
     rank = torch.full((num_parents + 1,), -1, dtype=torch.int64, device=device)
     rank[parent_ids] = torch.arange(parent_ids.numel(), device=device)  # unsplit parents stay -1
     before_sort = torch.empty(n, dtype=torch.int64, device=device)

@@ -17,6 +17,8 @@ from typing import TypeVar
 
 import torch
 
+from qgn.sparse.geometry_native import upsample_sorted
+
 T = TypeVar("T")
 
 
@@ -181,6 +183,12 @@ class ActiveSites:
             if parent_mask.dtype != torch.bool or parent_mask.shape != (self.num_sites,):
                 raise ValueError(f"parent_mask must be ({self.num_sites},) bool, got {tuple(parent_mask.shape)}")
             parent_ids = torch.nonzero(parent_mask).flatten()
+        native = upsample_sorted(self.coords, parent_ids, self.spatial_shape)  # C, where built
+        if native is not None:
+            children, child_parent, order = native
+            upsampled = ActiveSites(children, (2 * self.spatial_shape[0], 2 * self.spatial_shape[1]), self.batch_size)
+            upsampled._cache["parent_link"] = (self, parent_ids, order)
+            return upsampled, child_parent
         parents = self.coords[parent_ids]  # (K, 3)
         offsets = torch.tensor([[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1]], device=self.device)
         scale = torch.tensor([1, 2, 2], device=self.device)
