@@ -8,16 +8,19 @@ oneDNN adds the bias inside the convolution, so the BatchNorm's pass over every 
 disappears. Measured on the street model's decoder at 240×180, one thread: 0.86× the time of
 conv + BatchNorm, logits within 6e-7 relative (``benchmarks/bench_all_vs_dense.py``).
 
-The folded tensors are cached on the BatchNorm module, keyed by the storage and version counter
-of every tensor they derive from: an optimiser step, ``load_state_dict`` or moving the module
-changes one of them, and a BatchNorm that updates its running statistics in training bumps
-``num_batches_tracked``'s version, so a stale fold is never used.
+The folded tensors are remembered on the BatchNorm module, keyed by the storage and version
+counter of every tensor they derive from (qgn.sparse.derived): an optimiser step,
+``load_state_dict`` or moving the module changes one of them, and a BatchNorm that updates its
+running statistics in training bumps ``num_batches_tracked``'s version, so a stale fold is never
+used.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import torch
+
+from qgn.sparse.derived import caching_allowed, tensor_state
 
 _ATTRIBUTE = "_qgn_folded"  # on the BatchNorm module: (key, weight, bias)
 
@@ -37,16 +40,13 @@ def fold_batch_norm(weight: torch.Tensor, bias: torch.Tensor | None,
     return folded_weight.to(weight.dtype), (shift * scale + beta).to(weight.dtype)
 
 
-def _key(tensors: tuple[torch.Tensor | None, ...], layout: object) -> tuple:
-    return (layout,) + tuple((t.data_ptr(), t._version, t.dtype, t.device) if t is not None else None for t in tensors)
-
-
 def folded(weight: torch.Tensor, bias: torch.Tensor | None, bn: torch.nn.modules.batchnorm._BatchNorm,
            layout: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """`fold_batch_norm` cached on ``bn`` (see the module docstring); ``layout`` maps the folded
-    weight to the form its consumer takes (e.g. a channels-last conv2d weight), once.
-    For inference: the results carry no gradient."""
-    key = _key((weight, bias, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.num_batches_tracked), layout)
+    """`fold_batch_norm` remembered on ``bn`` (see the module docstring); ``layout`` (a module-level
+    function) maps the folded weight to the form its consumer takes, e.g. a channels-last conv2d
+    weight, once. For inference: the results carry no gradient."""
+    sources = (weight, bias, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.num_batches_tracked)
+    key = (layout,) + tuple(tensor_state(t) for t in sources)
     cached = bn.__dict__.get(_ATTRIBUTE)
     if cached is not None and cached[0] == key:
         return cached[1], cached[2]
@@ -54,5 +54,6 @@ def folded(weight: torch.Tensor, bias: torch.Tensor | None, bn: torch.nn.modules
         folded_weight, folded_bias = fold_batch_norm(weight, bias, bn)
         if layout is not None:
             folded_weight = layout(folded_weight)
-    bn.__dict__[_ATTRIBUTE] = (key, folded_weight, folded_bias)
+    if caching_allowed():
+        bn.__dict__[_ATTRIBUTE] = (key, folded_weight, folded_bias)
     return folded_weight, folded_bias

@@ -34,11 +34,14 @@ from __future__ import annotations
 
 import os
 
+import weakref
+
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 from qgn.sparse.backend_base import SubmConvBackend
+from qgn.sparse.derived import caching_allowed, tensor_state
 from qgn.sparse.fused_conv import fused_conv_forward, fused_supports
 from qgn.sparse.rulebook import NeighbourRulebook, neighbour_rulebook
 from qgn.sparse.sites import ActiveSites
@@ -96,7 +99,7 @@ class TorchBackend(SubmConvBackend):
             # inference: the kernels themselves, without an autograd node (measured 30-70 us a call,
             # up to a tenth of a small level's conv)
             with torch.autocast(feats.device.type, enabled=False):  # as in the autograd path
-                taps = weight_to_taps(weight)
+                taps = inference_taps(weight)
                 if algorithm == "taps":
                     return taps_conv_forward(feats, taps, rulebook)
                 if algorithm == "fused":
@@ -111,6 +114,23 @@ def weight_to_taps(weight: torch.Tensor) -> torch.Tensor:
     """(Cout, k, k, Cin) weight -> (k*k, Cin, Cout) contiguous, tap i*k + j = weight[:, i, j, :]^T."""
     out_channels, kernel_size, _, in_channels = weight.shape
     return weight.permute(1, 2, 3, 0).reshape(kernel_size * kernel_size, in_channels, out_channels).contiguous()
+
+
+_taps_cache: dict[int, tuple] = {}  # id(weight) -> (weakref, tensor_state, taps): inference_taps
+
+
+def inference_taps(weight: torch.Tensor) -> torch.Tensor:
+    """`weight_to_taps`, remembered for the weight tensor while it lives and is unchanged
+    (qgn.sparse.derived): inference runs the same layers level after level, image after image,
+    and the copy measured ~40 us a conv."""
+    state, key = tensor_state(weight), id(weight)
+    entry = _taps_cache.get(key)
+    if entry is not None and entry[0]() is weight and entry[1] == state:
+        return entry[2]
+    taps = weight_to_taps(weight.detach())
+    if caching_allowed():
+        _taps_cache[key] = (weakref.ref(weight, lambda _ref, cache=_taps_cache: cache.pop(key, None)), state, taps)
+    return taps
 
 
 def taps_to_weight(taps: torch.Tensor, kernel_size: int) -> torch.Tensor:

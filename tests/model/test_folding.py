@@ -98,3 +98,30 @@ def test_decoder_all_route_follows_a_fine_tune_of_its_weights() -> None:
             for p in decoder.parameters():
                 p.add_(torch.randn_like(p) * 0.1)
         decoder.eval()
+
+
+def test_nothing_derived_under_shape_only_execution_is_kept() -> None:
+    """The memory benchmarks run passes under ShapeOnlyMode (no arithmetic): a fold or taps made
+    there hold no values, so a later real run must not find them remembered."""
+    from qgn.bench.shape_only import ShapeOnlyMode
+    from qgn.sparse import torch_backend
+
+    torch.manual_seed(0)
+    channels = (16, 16, 32, 64, 128)
+    decoder = QGNDecoder(channels, num_classes=4, width=0.25, units=(1, 2, 1, 1, 1)).eval()
+    feats = [torch.randn(1, c, 64 // s, 96 // s) for c, s in zip(channels, (2, 4, 8, 16, 32))]
+    image = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        want = {name: copy.deepcopy(decoder)(feats, image, Scheme(name)) for name in ("all", "pc")}
+    torch_backend._taps_cache.clear()
+    for m in decoder.modules():
+        m.__dict__.pop("_qgn_folded", None)
+    with ShapeOnlyMode(), torch.no_grad():
+        for name in ("all", "pc"):
+            decoder(feats, image, Scheme(name))
+    assert not torch_backend._taps_cache
+    assert not any("_qgn_folded" in m.__dict__ for m in decoder.modules())
+    with torch.no_grad():
+        for name in ("all", "pc"):
+            for got, expected in zip(decoder(feats, image, Scheme(name)), want[name]):
+                torch.testing.assert_close(got.logits, expected.logits)

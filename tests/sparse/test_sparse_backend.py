@@ -126,3 +126,24 @@ def test_real_self_check_passes_on_cpu_whatever_the_callers_autograd_mode(caller
 def test_self_check_in_a_child_process_reports_failure() -> None:
     reason = selfcheck.check_backend_in_child_process("no-such-backend", "cpu")
     assert reason is not None and "exited with code 1" in reason
+
+
+def test_inference_taps_are_remembered_while_the_weight_is_unchanged() -> None:
+    import gc
+
+    from qgn.sparse import torch_backend
+    from qgn.sparse.torch_backend import inference_taps, weight_to_taps
+
+    conv = torch.nn.Linear(1, 1)  # any module: the weight is what is keyed
+    conv.weight = torch.nn.Parameter(torch.randn(4, 3, 3, 2))
+    first = inference_taps(conv.weight)
+    assert inference_taps(conv.weight) is first and torch.equal(first, weight_to_taps(conv.weight))
+    with torch.no_grad():
+        conv.weight.mul_(2)  # what an optimiser step does: in place
+    assert torch.equal(inference_taps(conv.weight), weight_to_taps(conv.weight))
+    conv.load_state_dict({"weight": torch.randn(4, 3, 3, 2), "bias": conv.bias.detach()})
+    assert torch.equal(inference_taps(conv.weight), weight_to_taps(conv.weight))
+    key = id(conv.weight)
+    del conv
+    gc.collect()
+    assert key not in torch_backend._taps_cache  # nothing kept for a weight that is gone
