@@ -6,7 +6,8 @@ Candidates, each given the same encoder features of a frame (computed once; the 
   decoder (``QGNDecoder.dense_root`` / ``dense_levels``) plus wrapping every level's grids as the
   per-level outputs (sites, logits rows, costs) the rest of the product reads;
 * ``dense``: ``qgn.bench.dense_decoder.dense_decode``, the best dense choice - channels-last
-  ``conv2d`` with BatchNorm folded into the convolutions, no masks, logits per level as grids;
+  ``conv2d`` with BatchNorm folded into the convolutions, no masks, logits per level as the
+  head's matmul gives them (rows);
 * ``dense again``: the same function a second time, as its own candidate: the control. Its ratio to
   ``dense`` is what this protocol measures for two identical candidates (the noise floor);
 * ``plain dense``: the dense decoder written from the model's layers - channels-last ``conv2d``,
@@ -38,8 +39,8 @@ import torch
 
 
 def plain_dense_decode(decoder, features: list[torch.Tensor], image: torch.Tensor) -> dict[int, torch.Tensor]:
-    """Every level densely, channels-last, BatchNorm as a separate op (no folding)."""
-    from qgn.model.decoder import conv2d_weight, dense_linear
+    """Every level densely, channels-last, BatchNorm as a separate op (no folding); logits rows."""
+    from qgn.model.decoder import conv2d_weight, dense_linear, dense_rows
 
     def bn(x, layer):
         return torch.nn.functional.batch_norm(x, layer.running_mean, layer.running_var, layer.weight, layer.bias,
@@ -49,7 +50,7 @@ def plain_dense_decode(decoder, features: list[torch.Tensor], image: torch.Tenso
         return torch.nn.functional.conv2d(x, conv2d_weight(layer.weight), layer.bias, padding=layer.kernel_size // 2)
 
     x = torch.relu_(bn(dense_linear(features[4], decoder.reduce), decoder.reduce_bn))
-    logits = {5: dense_linear(x, decoder.head5)}
+    logits = {5: dense_rows(x, decoder.head5)}
     sources = [image] + list(features[:4])
     for level in range(4, -1, -1):
         block = decoder.levels[str(level)]
@@ -60,7 +61,7 @@ def plain_dense_decode(decoder, features: list[torch.Tensor], image: torch.Tenso
             out = bn(conv(out, unit.conv2), unit.bn2)
             identity = x if unit.shortcut is None else bn(dense_linear(x, unit.shortcut["proj"]), unit.shortcut["bn"])
             x = out.add_(identity).relu_()
-        logits[level] = dense_linear(x, block.head)
+        logits[level] = dense_rows(x, block.head)
     return logits
 
 
@@ -110,10 +111,8 @@ def main() -> int:
             reference = dense_decode(decoder, f, im)
             for name in ("all", "plain dense"):  # same logits, or the timing compares different work
                 result = candidates[name](f, im)
-                got = {o.level: o.logits for o in result} if name == "all" else {
-                    level: t.permute(0, 2, 3, 1).reshape(-1, t.shape[1]) for level, t in result.items()}
-                for level, t in reference.items():
-                    want = t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
+                got = {o.level: o.logits for o in result} if name == "all" else result
+                for level, want in reference.items():
                     torch.testing.assert_close(got[level], want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
             inputs.append((f, im))
     if not inputs:

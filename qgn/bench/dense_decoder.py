@@ -92,7 +92,8 @@ def dense_decode(decoder: QGNDecoder, features: list[torch.Tensor], image: torch
     dense decoder that the sparse All path must not be slower than. Same weights, BatchNorm
     running statistics.
 
-    Returns level → (B, k+1, H_l, W_l) logits (equal to the sparse All decoder's at every cell).
+    Returns level → (B*H_l*W_l, k+1) logits, rows in canonical (row-major) order, as the head's
+    matmul gives them (equal to the sparse All decoder's ``logits`` at every cell).
     """
     if decoder.training:
         raise ValueError("dense_decode uses BatchNorm running statistics: call decoder.eval() first")

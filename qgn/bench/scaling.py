@@ -155,7 +155,7 @@ def measure_image(model, image: np.ndarray, label: np.ndarray, repeats: int, num
 
 def _describe(name: str, result, gt, earlier: dict[str, Measurement]) -> Measurement:
     if name == "dense":
-        cells = {level: int(t.shape[0] * t.shape[2] * t.shape[3]) for level, t in result.items()}
+        cells = {level: int(t.shape[0]) for level, t in result.items()}  # logits rows, one per cell
         all_macs = earlier["all"].macs if "all" in earlier else 0  # the same cells, the same convolutions
         return Measurement(sum(cells.values()), all_macs, 0.0, 0, cells)
     level_sites = {o.level: o.num_sites for o in result}

@@ -85,6 +85,11 @@ def dense_linear(x: torch.Tensor, layer: SparseLinear) -> torch.Tensor:
     return _dense_matmul(x, layer.weight, layer.bias)
 
 
+def dense_rows(x: torch.Tensor, layer: SparseLinear) -> torch.Tensor:
+    """`dense_linear` as its matmul gives it: (B*H*W, C') rows in canonical (row-major) order."""
+    return torch.nn.functional.linear(x.permute(0, 2, 3, 1).reshape(-1, x.shape[1]), layer.weight, layer.bias)
+
+
 def _dense_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     b, c, h, w = x.shape
     out = torch.nn.functional.linear(x.permute(0, 2, 3, 1).reshape(-1, c), weight, bias)
@@ -171,18 +176,19 @@ class DecoderLevel(nn.Module):
         """`forward` on a full grid as dense channels-last ops; rows of the results are the sites."""
         (height, width), batch = x.spatial_shape, x.batch_size
         grid, logits = self.dense_grid(x.feats.view(batch, height, width, -1).permute(0, 3, 1, 2), skip_source)
-        return x.replace_feats(_grid_rows(grid)), _grid_rows(logits)
+        return x.replace_feats(_grid_rows(grid)), logits
 
     def dense_grid(self, grid: torch.Tensor, skip_source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The level on every cell: upsampled features ``grid`` (B, in_ch, H, W) channels-last, which
-        it overwrites -> (features (B, out_ch, H, W), logits (B, k+1, H, W)), both channels-last."""
+        it overwrites -> (features (B, out_ch, H, W) channels-last, logits (B*H*W, k+1) rows in
+        canonical order: the head's matmul output as it comes, no view taken)."""
         # in place into the upsampled features (fresh, held by the caller until this returns): the
         # skip's output is freed at once, so no second grid-sized buffer stays alive through the
         # units (one fewer fresh allocation per level than otherwise)
         grid = grid.add_(dense_linear(skip_source, self.skip))
         for unit in self.units:
             grid = unit.dense_forward(grid)
-        return grid, dense_linear(grid, self.head)
+        return grid, dense_rows(grid, self.head)
 
     def macs(self, x: SparseLevel) -> int:
         n = x.num_sites
@@ -289,15 +295,15 @@ class QGNDecoder(nn.Module):
 
     def dense_root(self, top: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Level 5 on every cell of ``top`` (B, C, H/32, W/32) as dense channels-last ops (inference):
-        (features (B, C5, H/32, W/32), logits (B, k+1, H/32, W/32)), both channels-last."""
+        (features (B, C5, H/32, W/32) channels-last, logits (B*H/32*W/32, k+1) rows)."""
         grid = torch.relu_(_dense_linear_bn(top, self.reduce, self.reduce_bn))
-        return grid, dense_linear(grid, self.head5)
+        return grid, dense_rows(grid, self.head5)
 
     def dense_levels(self, grid: torch.Tensor, sources: list[torch.Tensor], below: int, depth: int):
         """Levels ``below``-1 … ``depth`` on every cell, from level ``below``'s features ``grid``
         (B, C, H, W) channels-last: the plain dense decoder - nearest upsampling and
-        `DecoderLevel.dense_grid`, no masks. Yields (level, features, logits, seconds) per level,
-        both grids channels-last; the features of a level are overwritten by the next one's."""
+        `DecoderLevel.dense_grid`, no masks. Yields (level, features, logits, seconds) per level:
+        the features a channels-last grid (overwritten by the next level's), the logits rows."""
         for level in range(below - 1, depth - 1, -1):
             start = time.perf_counter()
             grid = torch.nn.functional.interpolate(grid, scale_factor=2, mode="nearest")
@@ -342,7 +348,7 @@ class QGNDecoder(nn.Module):
         for (level, kept, logits, feature_bytes, seconds), level_macs in zip(computed, macs):
             parent.selected = everything.expand(parent.num_sites)
             height, width = 2 * height, 2 * width
-            rows = _grid_rows(logits)
+            rows = logits
             sites = ActiveSites.full(batch, (height, width), device=rows.device)
             features = SparseLevel.trusted(sites, _grid_rows(kept) if kept is not None else rows[:, :0])
             parent = LevelOutput(level, features, rows, None, level_macs, seconds, feature_bytes)
@@ -355,7 +361,7 @@ class QGNDecoder(nn.Module):
         x = SparseLevel.trusted(ActiveSites.full(b, (h, w), device=top.device), _grid_rows(grid))
         n = x.num_sites
         macs = n * top.shape[1] * self.channels[0] + n * self.channels[0] * self.num_outputs
-        return LevelOutput(ROOT_LEVEL, x, _grid_rows(logits), None, macs, seconds)
+        return LevelOutput(ROOT_LEVEL, x, logits, None, macs, seconds)
 
     def _full_grid_macs(self, batch: int, height: int, width: int, below: int, depth: int) -> tuple[int, ...]:
         """MACs of levels ``below``-1 … ``depth`` when every cell of each is active, below a level
