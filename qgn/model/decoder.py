@@ -30,6 +30,7 @@ from qgn.propagation import Scheme, select_sites
 from qgn.quadtree import ROOT_LEVEL
 from qgn.sparse.gather_linear import gather_linear
 from qgn.sparse.level import SparseLevel
+from qgn.sparse.rulebook import count_neighbour_pairs
 from qgn.sparse.sites import ActiveSites
 from qgn.sparse.nn import SparseBatchNorm, SparseLinear, SubMConv2d
 
@@ -191,10 +192,14 @@ class DecoderLevel(nn.Module):
         return grid, dense_rows(grid, self.head)
 
     def macs(self, x: SparseLevel) -> int:
-        n = x.num_sites
+        """Multiply-accumulates of this level on ``x``'s sites (skip, units, head)."""
+        return self.macs_of_sites(x.sites)
+
+    def macs_of_sites(self, sites: ActiveSites) -> int:
+        n = sites.num_sites
         if n == 0:
             return 0
-        pairs = x.num_neighbour_pairs(3)
+        pairs = count_neighbour_pairs(sites, 3)
         total = n * self.skip_ch * self.in_ch + n * self.out_ch * self.num_outputs
         return total + sum(unit.macs(n, pairs) for unit in self.units)
 
@@ -373,7 +378,7 @@ class QGNDecoder(nn.Module):
                 self._full_macs.clear()
             shapes = [(level, height << (below - level), width << (below - level)) for level in range(below - 1, depth - 1, -1)]
             self._full_macs[key] = tuple(
-                self.levels[str(level)].macs(SparseLevel.trusted(ActiveSites.full(batch, (h, w)), torch.empty((0, 0))))
+                self.levels[str(level)].macs_of_sites(ActiveSites.full(batch, (h, w)))
                 for level, h, w in shapes)
         return self._full_macs[key]
 
