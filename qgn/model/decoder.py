@@ -34,7 +34,6 @@ from qgn.sparse.rulebook import count_neighbour_pairs
 from qgn.sparse.sites import ActiveSites
 from qgn.sparse.nn import SparseBatchNorm, SparseLinear, SubMConv2d
 
-_EVERYTHING = torch.ones(1, dtype=torch.bool)  # All's `selected` on the CPU: expanded, never written
 TABLE7_CHANNELS = (512, 256, 128, 64, 64, 64)  # C5, then the outputs of Trans4 … Trans0
 TABLE7_UNITS = (6, 4, 3, 3, 3)  # Trans4 … Trans0
 
@@ -228,7 +227,7 @@ class QGNDecoder(nn.Module):
         for i, level in enumerate(range(ROOT_LEVEL - 1, -1, -1)):
             self.levels[str(level)] = DecoderLevel(skip_channels[level], chans[i], chans[i + 1], units[i], self.num_outputs)
         self.channels = tuple(chans)
-        self._full_macs: dict[tuple[int, ...], tuple[int, ...]] = {}  # see `_full_grid_macs`
+        self._full_parts: dict[tuple, tuple] = {}  # see `_full_grid_parts`
 
     def root(self, top: torch.Tensor) -> LevelOutput:
         """Level 5 on every site of the encoder's stride-32 output ``top`` (B, C, H/32, W/32)."""
@@ -348,15 +347,13 @@ class QGNDecoder(nn.Module):
             outputs.append(self._root_output(top, *root))
         parent = outputs[-1]
         (height, width), batch = parent.features.spatial_shape, parent.features.batch_size
-        macs = self._full_grid_macs(batch, height, width, below, depth)
-        everything = _EVERYTHING if grid.device.type == "cpu" else torch.ones(1, dtype=torch.bool, device=grid.device)
-        for (level, kept, logits, feature_bytes, seconds), level_macs in zip(computed, macs):
-            parent.selected = everything.expand(parent.num_sites)
+        parts = self._full_grid_parts(batch, height, width, below, depth, grid.device)
+        for (level, kept, logits, feature_bytes, seconds), (level_macs, parent_selected, no_feats) in zip(computed, parts):
+            parent.selected = parent_selected
             height, width = 2 * height, 2 * width
-            rows = logits
-            sites = ActiveSites.full(batch, (height, width), device=rows.device)
-            features = SparseLevel.trusted(sites, _grid_rows(kept) if kept is not None else rows[:, :0])
-            parent = LevelOutput(level, features, rows, None, level_macs, seconds, feature_bytes)
+            sites = ActiveSites.full(batch, (height, width), device=logits.device)
+            features = SparseLevel.trusted(sites, _grid_rows(kept) if kept is not None else no_feats)
+            parent = LevelOutput(level, features, logits, None, level_macs, seconds, feature_bytes)
             outputs.append(parent)
         return outputs
 
@@ -368,19 +365,27 @@ class QGNDecoder(nn.Module):
         macs = n * top.shape[1] * self.channels[0] + n * self.channels[0] * self.num_outputs
         return LevelOutput(ROOT_LEVEL, x, logits, None, macs, seconds)
 
-    def _full_grid_macs(self, batch: int, height: int, width: int, below: int, depth: int) -> tuple[int, ...]:
-        """MACs of levels ``below``-1 … ``depth`` when every cell of each is active, below a level
-        of (height, width): `DecoderLevel.macs` of full grids, remembered per shape (a handful of
-        integers) so that All's bookkeeping costs a dictionary lookup."""
-        key = (batch, height, width, below, depth)
-        if key not in self._full_macs:
-            if len(self._full_macs) >= 64:
-                self._full_macs.clear()
-            shapes = [(level, height << (below - level), width << (below - level)) for level in range(below - 1, depth - 1, -1)]
-            self._full_macs[key] = tuple(
-                self.levels[str(level)].macs_of_sites(ActiveSites.full(batch, (h, w)))
-                for level, h, w in shapes)
-        return self._full_macs[key]
+    def _full_grid_parts(self, batch: int, height: int, width: int, below: int, depth: int,
+                         device: torch.device) -> tuple[tuple[int, torch.Tensor, torch.Tensor], ...]:
+        """Per level ``below``-1 … ``depth`` below a full level of (height, width), what All's
+        outputs hold that depends on the shape alone: (MACs of the level's full grid, its parent's
+        ``selected`` - all True, an expanded view of one element -, a (N, 0) feature tensor for a
+        level whose features are not kept). Remembered per shape and shared by every run: nothing
+        writes to them (an expanded view refuses in-place writes) and they hold no memory; so All's
+        bookkeeping makes no tensors, where each op after a level's kernels measured ~10 us."""
+        key = (batch, height, width, below, depth, device)
+        if key not in self._full_parts:
+            if len(self._full_parts) >= 64:
+                self._full_parts.clear()
+            everything = torch.ones(1, dtype=torch.bool, device=device)
+            parts = []
+            for level in range(below - 1, depth - 1, -1):
+                h, w = height << (below - level), width << (below - level)
+                macs = self.levels[str(level)].macs_of_sites(ActiveSites.full(batch, (h, w)))
+                parts.append((macs, everything.expand(batch * (h // 2) * (w // 2)),
+                              torch.empty((batch * h * w, 0), device=device)))
+            self._full_parts[key] = tuple(parts)
+        return self._full_parts[key]
 
 
 def _grid_rows(grid: torch.Tensor) -> torch.Tensor:
