@@ -29,6 +29,7 @@ from qgn.model.folding import folded
 from qgn.propagation import Scheme, select_sites
 from qgn.quadtree import ROOT_LEVEL
 from qgn.sparse.gather_linear import gather_linear
+from qgn.sparse.derived import caching_allowed
 from qgn.sparse.level import SparseLevel
 from qgn.sparse.rulebook import count_neighbour_pairs
 from qgn.sparse.sites import ActiveSites
@@ -348,8 +349,9 @@ class QGNDecoder(nn.Module):
         parent = outputs[-1]
         (height, width), batch = parent.features.spatial_shape, parent.features.batch_size
         parts = self._full_grid_parts(batch, height, width, below, depth, grid.device)
-        for (level, kept, logits, feature_bytes, seconds), (level_macs, parent_selected, no_feats) in zip(computed, parts):
-            parent.selected = parent_selected
+        everything = torch.ones(1, dtype=torch.bool, device=grid.device)  # this run's own: a stray write stays here
+        for (level, kept, logits, feature_bytes, seconds), (level_macs, no_feats) in zip(computed, parts):
+            parent.selected = everything.expand(parent.num_sites)
             height, width = 2 * height, 2 * width
             sites = ActiveSites.full(batch, (height, width), device=logits.device)
             features = SparseLevel.trusted(sites, _grid_rows(kept) if kept is not None else no_feats)
@@ -366,26 +368,26 @@ class QGNDecoder(nn.Module):
         return LevelOutput(ROOT_LEVEL, x, logits, None, macs, seconds)
 
     def _full_grid_parts(self, batch: int, height: int, width: int, below: int, depth: int,
-                         device: torch.device) -> tuple[tuple[int, torch.Tensor, torch.Tensor], ...]:
+                         device: torch.device) -> tuple[tuple[int, torch.Tensor], ...]:
         """Per level ``below``-1 … ``depth`` below a full level of (height, width), what All's
-        outputs hold that depends on the shape alone: (MACs of the level's full grid, its parent's
-        ``selected`` - all True, an expanded view of one element -, a (N, 0) feature tensor for a
-        level whose features are not kept). Remembered per shape and shared by every run: nothing
-        writes to them (an expanded view refuses in-place writes) and they hold no memory; so All's
-        bookkeeping makes no tensors, where each op after a level's kernels measured ~10 us."""
+        outputs hold that depends on the shape alone: (MACs of the level's full grid, a (N, 0)
+        feature tensor for a level whose features are not kept). Remembered per shape and shared
+        by every run - integers, and tensors without elements, which no write can change - so All's
+        bookkeeping makes fewer tensors: each op right after a level's kernels measured ~10 us.
+        Not remembered under a dispatch mode (qgn.sparse.derived)."""
         key = (batch, height, width, below, depth, device)
-        if key not in self._full_parts:
+        if key in self._full_parts:
+            return self._full_parts[key]
+        parts = []
+        for level in range(below - 1, depth - 1, -1):
+            h, w = height << (below - level), width << (below - level)
+            macs = self.levels[str(level)].macs_of_sites(ActiveSites.full(batch, (h, w)))
+            parts.append((macs, torch.empty((batch * h * w, 0), device=device)))
+        if caching_allowed():
             if len(self._full_parts) >= 64:
                 self._full_parts.clear()
-            everything = torch.ones(1, dtype=torch.bool, device=device)
-            parts = []
-            for level in range(below - 1, depth - 1, -1):
-                h, w = height << (below - level), width << (below - level)
-                macs = self.levels[str(level)].macs_of_sites(ActiveSites.full(batch, (h, w)))
-                parts.append((macs, everything.expand(batch * (h // 2) * (w // 2)),
-                              torch.empty((batch * h * w, 0), device=device)))
             self._full_parts[key] = tuple(parts)
-        return self._full_parts[key]
+        return tuple(parts)
 
 
 def _grid_rows(grid: torch.Tensor) -> torch.Tensor:

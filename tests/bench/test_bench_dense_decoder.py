@@ -97,3 +97,15 @@ def test_all_dense_route_keeps_the_canonical_order_of_a_batch() -> None:
     for d, s in zip(dense_route, sparse_route):
         assert torch.equal(d.coords, s.coords) and d.features.batch_size == 2
         torch.testing.assert_close(d.logits, s.logits.detach(), rtol=1e-4, atol=1e-4)
+
+
+def test_all_runs_share_nothing_a_write_could_change() -> None:
+    """All's outputs reuse per-shape parts between runs; a caller writing into one run's
+    selection must not change the next run's."""
+    decoder, feats, image = _decoder_and_inputs()
+    with torch.no_grad():
+        first = decoder(feats, image, Scheme("all"))
+        first[0].selected[0] = False  # an expanded view: the write reaches all of its positions
+        second = decoder(feats, image, Scheme("all"))
+    assert all(bool(o.selected.all()) for o in second[:-1])
+    assert [o.macs for o in first] == [o.macs for o in second]
