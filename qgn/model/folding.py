@@ -5,8 +5,8 @@ s = gamma / sqrt(var + eps), so a convolution or linear layer followed by it is 
 weight W * s (scaled along the output channels) and bias (b - mean) * s + beta. The dense
 decoder (the All scheme, and PC's levels that fill their grid) runs its convolutions that way:
 oneDNN adds the bias inside the convolution, so the BatchNorm's pass over every cell's channels
-disappears. Measured on the street model's decoder at 240×180, one thread: 0.86× the time of
-conv + BatchNorm, logits within 6e-7 relative (``benchmarks/bench_all_vs_dense.py``).
+disappears. Measured on the street model's decoder at 240×180, one thread: 0.87–0.90× the time
+of conv + BatchNorm, logits within 6e-7 relative (``benchmarks/bench_all_vs_dense.py``).
 
 The folded tensors are remembered on the BatchNorm module, keyed by the storage and version
 counter of every tensor they derive from (qgn.sparse.derived): an optimiser step,

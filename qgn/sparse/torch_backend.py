@@ -33,7 +33,6 @@ fused falls back to gather where it cannot run).
 from __future__ import annotations
 
 import os
-
 import weakref
 
 import torch
