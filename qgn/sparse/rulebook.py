@@ -87,6 +87,8 @@ def build_neighbour_rulebook(sites: ActiveSites, kernel_size: int) -> NeighbourR
         return NeighbourRulebook(kernel_size, torch.empty((0, kernel_size * kernel_size), dtype=torch.int32,
                                                           device=sites.device), 0)
     wide = sites.batch_size * height * width + (width + 1) * radius >= INT32_LIMIT
+    if sites.is_full() and not wide:
+        return _full_grid_rulebook(sites, kernel_size)
     index_dtype = torch.int64 if wide else torch.int32
     device = sites.device
     flat = sites.flat_index().to(index_dtype)
@@ -109,6 +111,22 @@ def build_neighbour_rulebook(sites: ActiveSites, kernel_size: int) -> NeighbourR
     valid = (table < n) & row_ok[:, :, None] & col_ok[:, None, :]
     table = torch.where(valid, table, torch.tensor(n, dtype=torch.int32, device=device))
     return NeighbourRulebook(kernel_size, table.view(n, kernel_size * kernel_size), int(valid.sum()))
+
+
+def _full_grid_rulebook(sites: ActiveSites, kernel_size: int) -> NeighbourRulebook:
+    """`build_neighbour_rulebook` of sites that fill their grid: site i is cell i (row-major), so
+    every neighbour is arithmetic - no search (the root level of every prediction)."""
+    radius, device = kernel_size // 2, sites.device
+    (height, width), batch, n = sites.spatial_shape, sites.batch_size, sites.num_sites
+    offsets = torch.arange(-radius, radius + 1, device=device)
+    rows = torch.arange(height, device=device)[:, None] + offsets  # (H, k)
+    cols = torch.arange(width, device=device)[:, None] + offsets  # (W, k)
+    valid = (((rows >= 0) & (rows < height))[:, None, :, None]
+             & ((cols >= 0) & (cols < width))[None, :, None, :])  # (H, W, k, k)
+    cell = rows[:, None, :, None] * width + cols[None, :, None, :]
+    image = torch.arange(batch, device=device).view(batch, 1, 1, 1, 1) * (height * width)
+    table = torch.where(valid, cell + image, n).to(torch.int32).view(n, kernel_size * kernel_size)
+    return NeighbourRulebook(kernel_size, table, batch * int(valid.sum()))
 
 
 def child_rulebook(sites: ActiveSites, kernel_size: int) -> NeighbourRulebook | None:

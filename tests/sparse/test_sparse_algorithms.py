@@ -79,6 +79,18 @@ def test_rulebook_equals_brute_force(name: str, k: int) -> None:
     assert count_neighbour_pairs(ActiveSites.from_mask(MASKS[name]), k) == rulebook.num_pairs
 
 
+@pytest.mark.parametrize("k", [1, 3, 5])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 1, 5), (2, 4, 1), (1, 2, 2), (2, 6, 7)])
+def test_full_grid_rulebook_is_arithmetic_and_equals_brute_force(shape: tuple[int, int, int], k: int) -> None:
+    batch, height, width = shape
+    searched = ActiveSites.from_mask(torch.ones(shape, dtype=torch.bool))
+    want = brute_force_table(searched, k)
+    for sites in (searched, ActiveSites.full(batch, (height, width))):
+        rulebook = build_neighbour_rulebook(sites, k)
+        assert rulebook.table.dtype == torch.int32 and torch.equal(rulebook.table, want)
+        assert rulebook.num_pairs == int((want < sites.num_sites).sum()) == count_neighbour_pairs(sites, k)
+
+
 def test_rulebook_is_symmetric() -> None:
     sites = ActiveSites.from_mask(MASKS["half"])
     table = build_neighbour_rulebook(sites, 3).table.long()
