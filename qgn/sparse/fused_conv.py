@@ -25,6 +25,7 @@ import warnings
 
 import torch
 
+from qgn.sparse.extensions import load_extension
 from qgn.sparse.rulebook import NeighbourRulebook
 
 KERNEL_ABI = 1  # _fused.c's ABI: raised with every change of the contract between the two files
@@ -32,20 +33,7 @@ ISA_ENV_VAR = "QGN_FUSED_ISA"
 CHECKED_CHANNELS = (16, 24, 32, 48, 64)  # every Cout a kernel exists for (fused_supports tells which)
 
 
-def _load():
-    try:
-        from qgn.sparse import _fused as module
-    except ImportError:  # built without a C compiler, or not for this platform
-        return None
-    if getattr(module, "ABI", None) != KERNEL_ABI:
-        warnings.warn(f"{module.__file__} was built from other sources than this qgn (ABI "
-                      f"{getattr(module, 'ABI', None)}, want {KERNEL_ABI}); the sparse conv runs without it - "
-                      "run scripts/setup (or pip install again) to rebuild it", RuntimeWarning, stacklevel=2)
-        return None
-    return module
-
-
-_fused = _load()
+_fused = load_extension("_fused", KERNEL_ABI, "the sparse conv")
 _checked: dict[str, bool] = {}  # instruction set -> its kernels passed `self_check`
 MACS_PER_THREAD = 8_000_000  # a conv runs on up to torch.get_num_threads() threads, each given at
 # least this many multiply-adds (N x k*k x Cin x Cout): starting and joining one costs ~20-40 µs

@@ -12,27 +12,12 @@ extension cannot run them; they check every index they read (a bad one raises Va
 """
 from __future__ import annotations
 
-import warnings
-
 import torch
 
+from qgn.sparse.extensions import load_extension
+
 KERNEL_ABI = 1  # _geometry.c's ABI
-
-
-def _load():
-    try:
-        from qgn.sparse import _geometry as module
-    except ImportError:  # built without a C compiler, or not for this platform
-        return None
-    if getattr(module, "ABI", None) != KERNEL_ABI:
-        warnings.warn(f"{module.__file__} was built from other sources than this qgn (ABI "
-                      f"{getattr(module, 'ABI', None)}, want {KERNEL_ABI}); the level geometry runs without it - "
-                      "run scripts/setup (or pip install again) to rebuild it", RuntimeWarning, stacklevel=2)
-        return None
-    return module
-
-
-_geometry = _load()
+_geometry = load_extension("_geometry", KERNEL_ABI, "the level geometry")
 
 
 def available() -> bool:

@@ -220,17 +220,18 @@ def test_a_broken_kernel_fails_the_self_check_and_is_not_used(monkeypatch: pytes
     assert choose_algorithm(band_sites(6), 32, 32) == "gather"
 
 
-def test_a_module_built_from_other_sources_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("name", ["_fused", "_geometry"])
+def test_a_module_built_from_other_sources_is_not_used(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    import sys
     import types
 
-    import qgn.sparse
-    from qgn.sparse import fused_conv
+    from qgn.sparse.extensions import load_extension
 
-    stale = types.ModuleType("qgn.sparse._fused")
-    stale.ABI, stale.__file__ = 0, "/somewhere/_fused.so"
-    monkeypatch.setattr(qgn.sparse, "_fused", stale, raising=False)
+    stale = types.ModuleType(f"qgn.sparse.{name}")
+    stale.ABI, stale.__file__ = 0, f"/somewhere/{name}.so"
+    monkeypatch.setitem(sys.modules, f"qgn.sparse.{name}", stale)
     with pytest.warns(RuntimeWarning, match="other sources"):
-        assert fused_conv._load() is None
+        assert load_extension(name, 1, "the test") is None
 
 
 @needs_kernel
