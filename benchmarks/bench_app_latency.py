@@ -8,7 +8,8 @@ finish before timing starts.
 
 One move = set the slider (or click a rule) → the worker's run over cached levels → the result's
 arrival on the UI thread → canvas, layer list and explore panel updated → the end of the canvas's
-next paint (the app's own update path; the frame the user sees). Timed with perf_counter on the UI thread; the median, 90th percentile and maximum over
+next paint (the app's own update path; the frame the user sees) after the result and after every
+overlay picture made off the UI thread for it (big images: ``layers.HEAVY_PIXELS``). Timed with perf_counter on the UI thread; the median, 90th percentile and maximum over
 --moves moves are reported, with the default overlays and with every overlay shown.
 
 The UI thread while the model loads and the first image is computed (on the worker threads): the
@@ -97,19 +98,30 @@ def move(window: MainWindow, change, setting: SchemeChoice, paints: PaintCounter
     synchronous repaint: that painted a frame the scene's queued update then painted again inside
     the next move, a double paint the app never does)."""
     at_result: list[int] = []  # the paint count when the result reached the canvas
+    at_picture: list[int] = []  # ... when the last picture made off the UI thread reached its layer
 
     def arrived(result) -> None:
         if result.setting == setting and not at_result:
             at_result.append(paints.count)
 
+    def pictured() -> None:
+        at_picture.append(paints.count)
+
+    def complete() -> bool:  # painted after the result and after every picture of it
+        if not (shown(window, setting) and at_result) or window.canvas.pictures_pending():
+            return False
+        return paints.count > max(at_result[0], at_picture[-1] if at_picture else -1)
+
     window.result_shown.connect(arrived)
+    window.canvas.painter.shown.connect(pictured)
     try:
         start = time.perf_counter()
         change()
-        wait(lambda: shown(window, setting) and bool(at_result) and paints.count > at_result[0], 60)
+        wait(complete, 60)
         return 1000 * (time.perf_counter() - start)
     finally:
         window.result_shown.disconnect(arrived)
+        window.canvas.painter.shown.disconnect(pictured)
 
 
 def run_moves(window: MainWindow, rules: list[str], moves: int) -> list[float]:

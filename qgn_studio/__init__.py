@@ -19,7 +19,8 @@ own layer and the layers listed before it, never from a later one.
 
 2. Widgets:
 
-* ``canvas``          the pyqtgraph view and one class per overlay layer
+* ``canvas``          the pyqtgraph view and one class per overlay layer; ``canvas.painter``
+                      colours big images' overlay pictures on a thread of its own
 * ``panels``          images, layers + legend, explore (sliders, readout, accuracy-vs-compute plot),
                       annotate, fine-tune; the status bar's task progress
 * ``tools``           paint / fill / erase / pick and the image-aware tools as undoable edits, and

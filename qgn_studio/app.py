@@ -207,7 +207,9 @@ class Screenshot:
             # After an error, let the first image finish loading so that the picture shows it.
             doc = self.window.current
             preparing = bool(self.window.annotator.preparing)  # --annotate: the annotation is on its way
-            if tries > 0 and (doc is None and self.window.docs or doc is not None and not doc.loaded or preparing):
+            painting = self.window.canvas.pictures_pending()  # a big overlay is still being coloured
+            if tries > 0 and (doc is None and self.window.docs or doc is not None and not doc.loaded or preparing
+                              or painting):
                 QtCore.QTimer.singleShot(100, lambda: when_settled(tries - 1))
             else:
                 QtCore.QTimer.singleShot(300, grab)

@@ -482,6 +482,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.jobs.stop()
         self.worker.stop()
         self.thumbnails.stop()
+        self.canvas.stop()
         super().closeEvent(event)
 
     # ------------------------------------------------------------------ opening

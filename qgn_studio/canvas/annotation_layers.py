@@ -12,18 +12,13 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from qgn_studio.annotation_doc import NUM_LEVELS, ROOT, PixelRect
-from qgn_studio.canvas.colours import label_lut
+from qgn_studio.canvas.colours import label_lut, mask_rgba, rgba_word
 from qgn_studio.canvas.layers import Layer, cosmetic_pen
 from qgn_studio.canvas.raster import RasterItem
 
 IGNORE_RGBA = (12, 12, 14, 170)  # erased / ignore pixels: a dark veil, so they read as "no class"
 CHANGED_RGBA = (255, 40, 200, 235)
 FINE_TINT_RGBA = (255, 255, 255, 60)
-
-
-def rgba_word(rgba) -> np.uint32:
-    """One RGBA colour as the uint32 whose bytes are R, G, B, A in memory order."""
-    return np.array(rgba, np.uint8).view(np.uint32)[0]
 
 
 def annotation_rgba(label: np.ndarray, classes) -> np.ndarray:
@@ -39,11 +34,6 @@ def annotation_rgba(label: np.ndarray, classes) -> np.ndarray:
     count = min(len(colours_rgba), len(lut))
     lut[:count] = colours_rgba[:count].view(np.uint32).ravel()
     return np.take(lut, label).view(np.uint8).reshape(label.shape + (4,))
-
-
-def mask_rgba(mask: np.ndarray, rgba) -> np.ndarray:
-    """(h, w) bool → (h, w, 4) uint8: ``rgba`` where True, transparent elsewhere."""
-    return (mask.astype(np.uint32) * rgba_word(rgba)).view(np.uint8).reshape(mask.shape + (4,))
 
 
 class SessionLayer(Layer):

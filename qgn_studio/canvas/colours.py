@@ -36,6 +36,16 @@ def _gather(lut: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.take(words, index).view(np.uint8).reshape(index.shape + (4,))
 
 
+def rgba_word(rgba) -> np.uint32:
+    """One RGBA colour as the uint32 whose bytes are R, G, B, A in memory order."""
+    return np.array(rgba, np.uint8).view(np.uint32)[0]
+
+
+def mask_rgba(mask: np.ndarray, rgba) -> np.ndarray:
+    """(h, w) bool → (h, w, 4) uint8: ``rgba`` where True, transparent elsewhere."""
+    return (mask.astype(np.uint32) * rgba_word(rgba)).view(np.uint8).reshape(mask.shape + (4,))
+
+
 def colour_labels(label: np.ndarray, classes) -> np.ndarray:
     """(H, W) class ids → (H, W, 4) uint8 RGBA; values outside 0..k-1 (ignore) transparent."""
     k = classes.num_classes

@@ -5,6 +5,13 @@ coordinates); visibility and opacity apply to the root. ``set_content`` hands a 
 document and result; it re-renders only when what it shows changed (the LevelViews of coarse levels
 are shared between results, so moving the depth slider repaints only the new levels) and only
 while visible (hidden layers render when shown).
+
+The layers drawn from the document and the result make their picture in two steps: ``paint_job``
+captures the inputs and returns a function that makes the picture from them (numpy only, no Qt
+item), and ``show`` puts a picture on the items. A picture of at least ``HEAVY_PIXELS`` pixels is
+made on the canvas's ``PicturePainter`` thread (qgn_studio.canvas.painter): at 12 megapixels one
+costs 30-180 ms, and on the UI thread a move's few of them stalled the window for up to 350 ms.
+Until it arrives the layer keeps its last picture of the same image (a new image clears it).
 """
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from qgn_studio.canvas.colours import (
-    COMPOSITE_RGBA, HATCH_RGBA, colour_codes, colour_labels, colour_values, finest_on_top, level_colours,
+    COMPOSITE_RGBA, HATCH_RGBA, colour_codes, colour_labels, colour_values, finest_on_top, level_colours, mask_rgba,
 )
 from qgn_studio.document import LEVELS, ImageDocument, RenderResult
 
@@ -81,8 +88,14 @@ def hatch_brush(rgba: tuple, spacing: int = 8) -> QtGui.QBrush:
     return QtGui.QBrush(tile)
 
 
+HEAVY_PIXELS = 1 << 20  # pictures this big (pixels of the grid they cover) are made off the UI thread
+
+
 class Layer:
-    """Base class: a named, toggleable, translucent overlay (see the module docstring)."""
+    """Base class: a named, toggleable, translucent overlay (see the module docstring).
+
+    A subclass either overrides ``render`` (drawn at once, on the UI thread) or sets ``background``
+    and overrides ``paint_job`` and ``show`` (see the module docstring)."""
 
     key = ""
     title = ""
@@ -91,6 +104,7 @@ class Layer:
     default_visible = True
     default_opacity = 1.0
     tooltip = ""
+    background = False  # made by paint_job + show; big pictures off the UI thread
 
     def __init__(self, parent: QtWidgets.QGraphicsItem):
         self.root = pg.ItemGroup()
@@ -103,6 +117,8 @@ class Layer:
         self.result: RenderResult | None = None
         self.classes = None
         self._shown: tuple | None = None
+        self.painter = None  # the canvas's PicturePainter; None: every picture is made at once
+        self._painted_doc = None  # the document whose picture is on the items
 
     @property
     def opacity(self) -> float:
@@ -133,7 +149,43 @@ class Layer:
         ):
             return
         self._shown = source
-        self.render()
+        if not self.background:
+            self.render()
+            return
+        job, doc = self.paint_job(), self.doc
+        if self.painter is None or self.pixels() < HEAVY_PIXELS:
+            if self.painter is not None:
+                self.painter.forget(self)  # a picture still on its way is older than this one
+            self._show_painted(job(), doc)
+            return
+        if doc is not self._painted_doc:
+            self._show_painted(None, doc)  # another image's picture would mislead while it is made
+        self.painter.submit(self, job, lambda picture: self._show_painted(picture, doc))
+
+    def _show_painted(self, picture, doc) -> None:
+        self._painted_doc = doc
+        self.show(picture)
+
+    def pixels(self) -> int:
+        """How many pixels the layer's picture covers: the decoder's grid for a layer on it, else
+        the image."""
+        if self.on_grid and self.result is not None:
+            h, w = self.result.grid_size
+        elif self.doc is not None and self.doc.size is not None:
+            h, w = self.doc.size
+        else:
+            return 0
+        return h * w
+
+    def paint_job(self):
+        """A function of no arguments that makes this layer's picture from the current content,
+        captured now (it may run on another thread: numpy only, no Qt item, no ``self`` state
+        that may change). Background layers only."""
+        raise NotImplementedError
+
+    def show(self, picture) -> None:
+        """Put ``picture`` (a ``paint_job`` result; None: nothing) on the items (UI thread)."""
+        raise NotImplementedError
 
     def set_scale(self, screen_pixels_per_pixel: float) -> None:
         """The view's zoom changed (layers with a level of detail override this)."""
@@ -150,7 +202,10 @@ class Layer:
         return (self.doc, self.result, self.classes)
 
     def render(self) -> None:
-        raise NotImplementedError
+        """Draw the current content at once."""
+        if not self.background:
+            raise NotImplementedError
+        self._show_painted(self.paint_job()(), self.doc)
 
     def available(self) -> bool:
         """Whether the layer has something to show for the current document."""
@@ -179,6 +234,7 @@ class TruthLayer(Layer):
     key, title, z = "truth", "Ground truth", 1.0
     default_visible, default_opacity = False, 0.6
     tooltip = "The ground-truth label map found beside the image (ignore pixels transparent)"
+    background = True
 
     def __init__(self, parent):
         super().__init__(parent)
@@ -187,10 +243,12 @@ class TruthLayer(Layer):
     def source(self):
         return (None if self.doc is None else self.doc.ground_truth, self.classes)
 
-    def render(self):
-        truth = None if self.doc is None else self.doc.ground_truth
-        shown = truth is not None and self.classes is not None
-        show_array(self.item, colour_labels(truth, self.classes) if shown else None)
+    def paint_job(self):
+        truth, classes = (None if self.doc is None else self.doc.ground_truth), self.classes
+        return lambda: None if truth is None or classes is None else colour_labels(truth, classes)
+
+    def show(self, picture):
+        show_array(self.item, picture)
 
     def available(self):
         return self.doc is not None and self.doc.ground_truth is not None
@@ -200,6 +258,7 @@ class PredictionLayer(Layer):
     key, title, z = "prediction", "Prediction", 2.0
     default_opacity = 0.55
     tooltip = "The final prediction: each pixel takes the class of the finest computed cell over it"
+    background = True
 
     def __init__(self, parent):
         super().__init__(parent)
@@ -208,15 +267,19 @@ class PredictionLayer(Layer):
     def source(self):
         return (None if self.result is None else self.result.label, self.classes)
 
-    def render(self):
-        label = None if self.result is None else self.result.label
-        show_array(self.item, None if label is None else colour_labels(label, self.classes))
+    def paint_job(self):
+        label, classes = (None if self.result is None else self.result.label), self.classes
+        return lambda: None if label is None or classes is None else colour_labels(label, classes)
+
+    def show(self, picture):
+        show_array(self.item, picture)
 
 
 class LevelLayer(Layer):
     """Q̂l: the class of every computed cell of level l; composite cells shaded and hatched."""
 
     on_grid = True
+    background = True
 
     default_visible, default_opacity = False, 0.8
 
@@ -241,14 +304,20 @@ class LevelLayer(Layer):
     def source(self):
         return (self.view(), self.classes)
 
-    def render(self):
-        view = self.view()
-        if view is None:
+    def paint_job(self):
+        view, classes = self.view(), self.classes
+        if view is None or classes is None:
+            return lambda: None
+        return lambda: (view, colour_codes(view.codes, classes, COMPOSITE_RGBA))
+
+    def show(self, picture):
+        if picture is None:
             show_array(self.item, None)
             for item in (self.hatch, self.edge):
                 item.setPath(QtGui.QPainterPath())
             return
-        show_array(self.item, colour_codes(view.codes, self.classes, COMPOSITE_RGBA), view.cell)
+        view, rgba = picture
+        show_array(self.item, rgba, view.cell)
         self.hatch.setPath(view.extras.get("composite", QtGui.QPainterPath()))
         self.edge.setPath(view.extras.get("composite_edge", QtGui.QPainterPath()))
 
@@ -261,6 +330,7 @@ class StackedLevelsLayer(Layer):
     at depth 0 six full-view images cost ~3 ms more per paint than one."""
 
     on_grid = True
+    background = True
 
     def __init__(self, parent):
         super().__init__(parent)
@@ -276,21 +346,30 @@ class StackedLevelsLayer(Layer):
         """What the picture depends on besides the views."""
         return ()
 
-    def picture(self, view) -> np.ndarray:
-        """(h_l, w_l, 4) RGBA of one level, each pixel opaque or transparent."""
+    def picture(self, view, settings: tuple) -> np.ndarray:
+        """(h_l, w_l, 4) RGBA of one level, each pixel opaque or transparent, with ``settings``
+        (those of `settings`, captured when the job was made)."""
         raise NotImplementedError
 
-    def cached_picture(self, view) -> np.ndarray:
+    def cached_picture(self, view, settings: tuple) -> np.ndarray:
         """``picture`` of ``view``, kept with the view: coarse levels' views are shared between
         results, so a depth move colours only the new levels."""
-        key = ("picture", self.key) + self.settings()
+        key = ("picture", self.key) + settings
         picture = view.extras.get(key)
         if picture is None:
-            picture = view.extras[key] = self.picture(view)
+            picture = view.extras[key] = self.picture(view, settings)
         return picture
 
-    def render(self):
-        stacked = finest_on_top({lv: self.cached_picture(view) for lv, view in self.views().items()})
+    def paint_job(self):
+        views, settings = self.views(), self.settings()
+
+        def paint():
+            return views, finest_on_top({lv: self.cached_picture(view, settings) for lv, view in views.items()})
+
+        return paint
+
+    def show(self, picture):
+        stacked = None if picture is None else picture[1]
         show_array(self.item, None if stacked is None else stacked[0], 1 if stacked is None else 1 << stacked[1])
 
 
@@ -315,8 +394,9 @@ class UncertaintyLayer(StackedLevelsLayer):
     def settings(self) -> tuple:
         return (self.measure,)
 
-    def picture(self, view) -> np.ndarray:
-        return colour_values(view.entropy if self.measure == "entropy" else view.composite)
+    def picture(self, view, settings: tuple) -> np.ndarray:
+        (measure,) = settings
+        return colour_values(view.entropy if measure == "entropy" else view.composite)
 
 
 class SitesLayer(StackedLevelsLayer):
@@ -342,16 +422,16 @@ class SitesLayer(StackedLevelsLayer):
         for lv, item in self.outlines.items():
             item.setVisible((1 << lv) * scale >= self.MIN_OUTLINED_CELL)
 
-    def picture(self, view) -> np.ndarray:
+    def picture(self, view, settings: tuple) -> np.ndarray:
         tint = np.zeros(view.codes.shape + (4,), np.uint8)
         computed = view.codes >= 0
         tint[computed, :3] = self.colours[view.level]
         tint[computed, 3] = 255
         return tint
 
-    def render(self):
-        super().render()
-        views = self.views()
+    def show(self, picture):
+        super().show(picture)
+        views = {} if picture is None else picture[0]
         for lv, item in self.outlines.items():
             outline = views[lv].extras.get("sites") if lv in views else None
             item.setPath(outline if outline is not None else QtGui.QPainterPath())
@@ -366,6 +446,8 @@ class GridLayer(Layer):
     """
 
     on_grid = True
+
+    background = True
 
     key, title, z = "grid", "Quadtree grid", 7.0
     default_opacity = 0.7
@@ -399,21 +481,19 @@ class GridLayer(Layer):
     def source(self):
         return (None if self.result is None else self.result.extras.get("grid"),)
 
-    def render(self):
+    def paint_job(self):
         paths = self.source()[0] or {}
-        masks = {} if self.result is None else self.result.extras.get("grid_masks", {})
+        masks = dict({} if self.result is None else self.result.extras.get("grid_masks", {}))
+        return lambda: (paths, {lv: mask_rgba(mask, self.TINT_RGBA) for lv, mask in masks.items() if mask is not None})
+
+    def show(self, picture):
+        paths, tints = ({}, {}) if picture is None else picture
         empty = QtGui.QPainterPath()
         for key in self.over:
             self.under[key].setPath(paths.get(key, empty))
             self.over[key].setPath(paths.get(key, empty))
         for lv, item in self.tints.items():
-            mask = masks.get(lv)
-            if mask is None:
-                show_array(item, None)
-                continue
-            tint = np.zeros(mask.shape + (4,), np.uint8)
-            tint[mask] = self.TINT_RGBA
-            show_array(item, tint, 1 << lv)
+            show_array(item, tints.get(lv), 1 << lv)
         self.set_scale(self.scale)
 
 

@@ -13,6 +13,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from qgn_studio.canvas.annotation_layers import make_annotation_layers
 from qgn_studio.canvas.layers import Layer, make_layers
+from qgn_studio.canvas.painter import PicturePainter
 from qgn_studio.document import ImageDocument, RenderResult
 
 BACKGROUND = "#1e1f22"
@@ -181,6 +182,9 @@ class Canvas(QtWidgets.QWidget):
         self.view.addItem(self.clip)
         self.layers: dict[str, Layer] = make_layers(self.clip)
         self.layers.update({layer.key: layer for layer in make_annotation_layers(self.clip)})
+        self.painter = PicturePainter(self)  # big pictures are made off the UI thread (layers.HEAVY_PIXELS)
+        for layer in self.layers.values():
+            layer.painter = self.painter
         self.banner = Banner()
         self.busy = BusyPill(self.graphics)
         self.busy.cancel_requested.connect(self.cancel_requested)
@@ -232,6 +236,14 @@ class Canvas(QtWidgets.QWidget):
     def _update_layers(self) -> None:
         for layer in self.layers.values():
             layer.set_content(self.doc, self.result, self.classes)
+
+    def pictures_pending(self) -> bool:
+        """Whether a layer's picture is still being made off the UI thread."""
+        return self.painter.pending()
+
+    def stop(self) -> None:
+        """Stop the picture thread (closing the window)."""
+        self.painter.stop()
 
     def refresh_layers(self, force: tuple[str, ...] = ()) -> None:
         """Let the layers pick up a changed document (e.g. a new annotation); ``force``d layers
