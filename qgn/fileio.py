@@ -1,4 +1,5 @@
-"""Writing files so that a reader never sees a partial one."""
+"""Writing files so that a reader never sees a partial one; reading small text files whatever
+size they claim."""
 from __future__ import annotations
 
 import os
@@ -104,3 +105,22 @@ def locked(folder: str | os.PathLike) -> Iterator[None]:
 
 
 _PROCESS_LOCK = threading.Lock()
+
+
+MAX_LIST_FILE_BYTES = 1 << 20  # a class list or label map: a few lines; a bigger one is not one
+
+
+def read_text_within(path: str | os.PathLike, what: str, limit: int = MAX_LIST_FILE_BYTES) -> str:
+    """The UTF-8 text of ``path``, a small text file (``what``, e.g. "class list"), reading at most
+    ``limit`` + 1 bytes whatever size the file has: a bigger file, one with NUL bytes (binary) or
+    one that is not UTF-8 is a ValueError that names it. OSError as ``open`` raises it."""
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path} is over {limit / 2**20:g} MiB: too big for a {what} - is it the right file?")
+    if b"\0" in data:
+        raise ValueError(f"{path} is a binary file, not a {what} (text)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text: not a {what}") from None

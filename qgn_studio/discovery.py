@@ -90,14 +90,15 @@ def ground_truth_candidates(image: Path) -> list[Path]:
     return [p for p in out if p != image]
 
 
-MAX_CLASSES_FILE_BYTES = 1 << 20  # a class list is a few lines; a bigger "classes.txt" is not one
-
-
 def find_classes_file(ground_truth: Path) -> Path | None:
     """The class list that comes with a ground-truth file: ``classes.txt`` beside it, else beside
     its ``labels/`` (``masks/``, ``gt/``, ``annotations/``) folder (``root/labels/NAME.png`` ↔
     ``root/classes.txt``, as ``qgn.data.folder`` reads it); None when there is none or it is over
-    ``MAX_CLASSES_FILE_BYTES``."""
+    ``qgn.quadtree.label_io.MAX_CLASSES_FILE_BYTES`` (which ``read_classes_file`` refuses).
+    Stricter than ``label_io.find_classes_file`` (a folder the user names as a dataset): beside any
+    ground-truth file, the folder above counts only when it is a labels folder."""
+    from qgn.quadtree.label_io import MAX_CLASSES_FILE_BYTES  # here: this module stays light to import
+
     folder = Path(ground_truth).parent
     candidates = [folder / "classes.txt"]
     if folder.name.lower() in LABEL_FOLDERS:  # root/labels/NAME.png: the class list of root

@@ -114,7 +114,7 @@ def load_pairs(pairs, model, ignore_value):
 
 def resolve_classes(classes_arg: str | None, labels_arg: str):
     """The labels' ClassSet (see the module docstring), or None to use the model's."""
-    from qgn.quadtree.label_io import read_classes_file
+    from qgn.quadtree.label_io import find_classes_file, read_classes_file
 
     if classes_arg:
         path = Path(classes_arg)
@@ -125,10 +125,8 @@ def resolve_classes(classes_arg: str | None, labels_arg: str):
         return read_classes_file(path)
     labels = Path(labels_arg)
     folder = labels if labels.is_dir() else labels.parent
-    for candidate in (folder / "classes.txt", folder.parent / "classes.txt"):
-        if candidate.is_file():
-            return read_classes_file(candidate)
-    return None
+    classes_file = find_classes_file(folder)
+    return None if classes_file is None else read_classes_file(classes_file)
 
 
 def transfer_if_needed(model, classes, log):

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qgn.classes import ClassSet, parse_classes_txt
+from qgn.classes import ClassSet
 from qgn.data.base import DatasetLayoutError, PairedFileDataset, missing_labels_error
 from qgn.data.imageio import read_label_rgb
-from qgn.quadtree.label_io import read_label
+from qgn.quadtree.label_io import read_classes_file, read_label
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 LABEL_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".webp")
@@ -77,7 +77,7 @@ class FolderDataset(PairedFileDataset):
         classes_path = root / "classes.txt"
         if not classes_path.is_file():
             raise DatasetLayoutError(f"expected class names in {classes_path}; file not found")
-        classes = parse_classes_txt(classes_path.read_text(encoding="utf-8"), str(classes_path))
+        classes = read_classes_file(classes_path)
         image_dir, label_dir = root / "images", root / "labels"
         for directory in (image_dir, label_dir):
             if not directory.is_dir():

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..classes import ClassSet
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, read_text_within
 from ..label_map import present_values
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, colours_to_values, out_file, read_rgb
@@ -66,9 +66,12 @@ class CamvidWriter(DatasetWriter):
 
 
 # ---------------------------------------------------------------------------------- dataset import
+MAX_IMAGE_LIST_BYTES = 64 << 20  # a list of image/mask pairs: ~100 bytes a line, 600k lines
+
+
 def _camvid_lines(path: Path) -> list[tuple[str, str | None]]:
     pairs = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_text_within(path, "CamVid list", MAX_IMAGE_LIST_BYTES).splitlines():
         line = line.strip()
         if not line:
             continue

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..classes import UNMATCHED, VOID, ClassSet, check_unique_names, match_class_names, unmatched_message
-from ..fileio import atomic_write_bytes, locked
+from ..fileio import atomic_write_bytes, locked, read_text_within
 from ..label_map import check_label, present_values
 from ..quadtree import NUM_LEVELS
 from .base import Format, as_label, colours_to_values, out_file, read_rgb
@@ -131,7 +131,7 @@ def read_labelmap(path: Path) -> list[tuple[str, tuple[int, int, int]]]:
     ``parse_label_map``: ``name:r,g,b:parts:actions``, '#' comments)."""
     entries = []
     lines: list[int] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text_within(path, "CVAT/VOC label map").splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         parts = line.split(":")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..classes import ClassSet
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, read_text_within
 
 BACKGROUND = "background"
 
@@ -24,7 +24,7 @@ def read_label_colors(path: Path) -> list[tuple[str, tuple[int, int, int] | None
 
     entries: list[tuple[str, tuple[int, int, int] | None]] = []
     lines: list[int] = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text_within(path, "label map (label_colors.txt)").splitlines(), start=1):
         tokens = line.split()
         if not tokens or tokens[0].startswith("#"):
             continue

@@ -28,10 +28,10 @@ from PIL import UnidentifiedImageError
 
 from ..classes import (
     UNMATCHED, VOID, VOID_NAMES, ClassSet, default_palette, match_class_names, normalize_class_name,
-    parse_classes_txt, unmatched_message,
+    unmatched_message,
 )
 from ..imagefile import ImageTooLargeError, open_image
-from ..quadtree.label_io import read_label
+from ..quadtree.label_io import find_classes_file, read_classes_file, read_label
 from .base import as_label
 from .guards import OutsideDatasetError, contained, is_contained, load_json
 
@@ -216,10 +216,8 @@ def scan_label_folder(src: Path, images: Path | None, name: str, reader: Callabl
         masks = sorted(p for p in label_dir.rglob("*.png") if not _inside(p, image_dirs))
     if not masks:
         raise ValueError(f"{src}: no label PNGs" + (f" in {label_dir}" if label_dir != folder else ""))
-    classes_file = next((p for p in (folder / "classes.txt", folder.parent / "classes.txt") if p.is_file()), None)
-    file_classes = None
-    if classes_file is not None:
-        file_classes = parse_classes_txt(classes_file.read_text(encoding="utf-8"), str(classes_file))
+    classes_file = find_classes_file(folder)
+    file_classes = None if classes_file is None else read_classes_file(classes_file)
     items = []
     for mask in masks:
         image = find_image(mask.stem, *image_dirs)

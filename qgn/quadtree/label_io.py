@@ -16,7 +16,10 @@
   ``label``. Written atomically (temporary file + rename).
 * ``read_classes_file(path)`` / ``write_classes_file(path, classes)``: the ``classes.txt`` format of
   ``qgn.data.folder`` — one class name per line in id order, optionally followed by ``R G B``;
-  ``#`` comments and blank lines skipped; ``ignore: V`` (default 255) or ``ignore: none``.
+  ``#`` comments and blank lines skipped; ``ignore: V`` (default 255) or ``ignore: none``. A class
+  list is a few lines of text: a file over ``MAX_CLASSES_FILE_BYTES`` or with NUL bytes is refused
+  before it is read whole. ``find_classes_file(folder)``: the ``classes.txt`` of a dataset folder
+  (in it, else beside it).
 
 Every failure on a user's file is a ValueError (or FileNotFoundError) with a message naming it.
 """
@@ -29,7 +32,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..classes import ClassSet, default_palette, parse_classes_txt
-from ..fileio import atomic_write_bytes
+from ..fileio import MAX_LIST_FILE_BYTES, atomic_write_bytes, read_text_within
 from ..label_map import label_dtype
 from .qgt import read_qgt
 from .quadtree import Quadtree
@@ -201,16 +204,25 @@ def write_label_png(
 
 
 # ---------------------------------------------------------------------------------------- classes
+MAX_CLASSES_FILE_BYTES = MAX_LIST_FILE_BYTES  # a class list is a few lines; a bigger "classes.txt" is not one
+
+
 def read_classes_file(path: str | os.PathLike) -> ClassSet:
-    """Parse a ``classes.txt`` (format of ``qgn.data.folder``) into a ClassSet."""
+    """Parse a ``classes.txt`` (format of ``qgn.data.folder``) into a ClassSet.
+
+    At most ``MAX_CLASSES_FILE_BYTES`` + 1 bytes are read, whatever size the file claims: a bigger
+    file, one with NUL bytes (binary) or one that is not UTF-8 is a ValueError naming it."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such classes file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a UTF-8 text file of class names") from None
-    return parse_classes_txt(text, str(path))
+    return parse_classes_txt(read_text_within(path, "class list (one class name per line)"), str(path))
+
+
+def find_classes_file(folder: str | os.PathLike) -> Path | None:
+    """The ``classes.txt`` of a dataset whose labels are in ``folder``: in it, else beside it
+    (``root/labels`` ↔ ``root/classes.txt``); None when neither exists."""
+    folder = Path(folder)
+    return next((p for p in (folder / "classes.txt", folder.parent / "classes.txt") if p.is_file()), None)
 
 
 def format_classes_file(classes: ClassSet) -> str:

@@ -4,6 +4,7 @@ mutation, not a missing file, is what the reader meets) and mutations of its doc
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -192,6 +193,19 @@ def claimed_size_cases(base: Path) -> dict[str, list[str]]:
     result["value"]["rle"] = [255, 255, 255, 255] + result["value"]["rle"][4:]
     root = write_json_dataset(base / "ls-size", "labelstudio", doc)
     cases["labelstudio RLE 50000x50000"] = ["import", str(root / "tasks.json"), "--project", str(base / "p6")]
+    # Class lists and label maps of 1 GiB (sparse: NUL bytes after valid lines), read whole before.
+    big = 1 << 30
+    for fmt, name in (("ids", "classes.txt"), ("cvat", "labelmap.txt"), ("camvid", "label_colors.txt")):
+        root = write_text_dataset(base / f"{fmt}-big-list", fmt, VALID_TEXT[fmt])
+        os.truncate(root / name, big)
+        cases[f"{fmt} {name} of 1 GiB"] = ["import", str(TEXT_SOURCE[fmt](root)), "--project", str(base / f"p-{fmt}")]
+    classes = base / "big-classes.txt"
+    classes.write_text(VALID_TEXT["ids"])
+    os.truncate(classes, big)
+    labels = write_text_dataset(base / "ids-labels", "ids", VALID_TEXT["ids"]) / "labels"
+    cases["qgn convert --classes of 1 GiB"] = ["convert", str(labels / "a.png"), str(base / "a.qgt"), "--classes",
+                                               str(classes)]
+    cases["qgn stats --classes of 1 GiB"] = ["stats", str(labels), "--classes", str(classes)]
     # .qgt: 25 bytes claiming 16384×8192, exported as PNG; and 11585² (just under the old bound).
     for name, (qw, qh) in {"qgt 16384x8192": (16384, 8192), "qgt 11585x11585": (11585, 11585)}.items():
         path = base / f"{name.replace(' ', '-')}.qgt"

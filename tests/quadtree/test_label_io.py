@@ -1,6 +1,8 @@
 """Label map files (PNG modes L, P, I;16, I, 1; colour masks refused) and classes files."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -146,9 +148,12 @@ def test_classes_file_format(tmp_path):
 def test_classes_file_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_classes_file(tmp_path / "missing.txt")
-    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00bad")
-    with pytest.raises(ValueError, match="UTF-8"):
+    (tmp_path / "bin.txt").write_bytes(b"sky\n\x00\x01road\n")
+    with pytest.raises(ValueError, match="bin.txt is a binary file"):
         read_classes_file(tmp_path / "bin.txt")
+    (tmp_path / "latin1.txt").write_bytes("sky\nStra\u00dfe\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="latin1.txt is not UTF-8"):
+        read_classes_file(tmp_path / "latin1.txt")
     (tmp_path / "empty.txt").write_text("# nothing\n")
     with pytest.raises(ValueError, match="no class names"):
         read_classes_file(tmp_path / "empty.txt")
@@ -158,3 +163,31 @@ def test_classes_file_errors(tmp_path):
     for bad in ("two  spaces", " lead", "#hash", "ignore: me", ""):
         with pytest.raises(ValueError, match="cannot be written"):
             write_classes_file(tmp_path / "w.txt", ClassSet(("ok", bad), (), None))
+
+
+def test_a_classes_file_is_read_only_as_far_as_a_class_list_goes(tmp_path):
+    """A 4 GiB file (sparse: valid lines, then NUL bytes) is refused after reading at most the
+    limit + 1 bytes; a file of exactly the limit is read."""
+    import tracemalloc
+
+    from qgn.quadtree.label_io import MAX_CLASSES_FILE_BYTES
+
+    big = tmp_path / "big.txt"
+    big.write_text("sky\nroad\n")
+    os.truncate(big, 4 << 30)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="big.txt is over 1 MiB"):
+            read_classes_file(big)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * MAX_CLASSES_FILE_BYTES
+    names = "ignore: none\n" + "".join(f"class{i:07d}\n" for i in range(MAX_CLASSES_FILE_BYTES // 13 - 1))
+    exact = tmp_path / "exact.txt"
+    exact.write_text(names + "#" * (MAX_CLASSES_FILE_BYTES - len(names) - 1) + "\n")
+    assert exact.stat().st_size == MAX_CLASSES_FILE_BYTES
+    assert read_classes_file(exact).num_classes == MAX_CLASSES_FILE_BYTES // 13 - 1
+    exact.write_text(exact.read_text() + "x")
+    with pytest.raises(ValueError, match="over 1 MiB"):
+        read_classes_file(exact)
