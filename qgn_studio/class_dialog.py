@@ -10,6 +10,9 @@ from pathlib import Path
 
 from PySide6 import QtWidgets
 
+from qgn.fileio import read_text_within
+
+CLASS_LIST = "class list (one class name per line)"
 
 def palette_files() -> list[Path]:
     """The bundled palettes (``resources/palettes/*.txt``), sorted by name."""
@@ -72,7 +75,10 @@ class ClassSetDialog(QtWidgets.QDialog):
         if value is None:
             return
         if isinstance(value, Path):
-            self.set_text(value.read_text(encoding="utf-8"))
+            try:
+                self.set_text(read_text_within(value, CLASS_LIST))
+            except (OSError, ValueError) as exc:
+                self.message.setText(f"Cannot read {value}: {exc}")
         else:
             self.set_text(self._format(value))
 
@@ -84,8 +90,8 @@ class ClassSetDialog(QtWidgets.QDialog):
                                                         "Class lists (*.txt);;All files (*)")
         if path:
             try:
-                self.set_text(Path(path).read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError) as exc:
+                self.set_text(read_text_within(path, CLASS_LIST))
+            except (OSError, ValueError) as exc:
                 self.message.setText(f"Cannot read {path}: {exc}")
 
     def _validate(self) -> None:
@@ -105,4 +111,4 @@ class ClassSetDialog(QtWidgets.QDialog):
     @staticmethod
     def parse(path: Path):
         """The ClassSet of a classes.txt / palette file."""
-        return parse_class_text(Path(path).read_text(encoding="utf-8"))
+        return parse_class_text(read_text_within(path, CLASS_LIST))

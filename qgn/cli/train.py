@@ -27,8 +27,8 @@ def parse_value(text: str):
 
 def resolve_config(args):
     import tomllib
-    from pathlib import Path
 
+    from qgn.fileio import read_text_within
     from qgn.train.loop import PRESETS, TrainConfig
 
     values: dict = {}
@@ -37,7 +37,7 @@ def resolve_config(args):
             raise ValueError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
         values.update(PRESETS[args.preset])
     if args.config:
-        doc = tomllib.loads(Path(args.config).read_text())
+        doc = tomllib.loads(read_text_within(args.config, "training config (TOML)"))
         values.update(doc.get("train", doc))
     for item in args.set:
         key, sep, text = item.partition("=")

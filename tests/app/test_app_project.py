@@ -7,6 +7,8 @@ disk stay exactly as a killed process leaves them); a second window then finds t
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from PySide6 import QtWidgets
@@ -237,6 +239,15 @@ def test_new_project_with_classes_from_a_palette(qtbot, windows, samples, model_
     assert dialog.classes().names == ("road", "barrier") and dialog.classes().palette[1] == (10, 20, 30)
     dialog.set_text("ignore: what")
     assert not dialog.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok).isEnabled()
+    dialog.set_text("road\n")
+    big = tmp_path / "video.txt"  # a wrong pick: 2 GiB, read no further than a class list goes
+    big.write_text("sky\n")
+    os.truncate(big, 2 << 30)
+    dialog.sources.append(("a file", big))
+    dialog.source.addItem("a file")
+    dialog.source.setCurrentIndex(len(dialog.sources) - 1)
+    assert "video.txt is over 1 MiB" in dialog.message.text()
+    assert dialog.classes().names == ("road",)  # the text stays as it was
     dialog.close()
 
     win = windows(folder=tmp_path / "camvid-project")

@@ -207,6 +207,21 @@ def test_training_settings_are_bounded(tmp_path, capsys, setting, run_cli):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_training_config_is_read_only_as_far_as_a_config_goes(tmp_path, capsys, run_cli):
+    """A 1 GiB --config (before: read whole, 2.3 GB peak, then 'Invalid statement') is one line
+    naming the file; a binary one too."""
+    config = tmp_path / "train.toml"
+    config.write_text("iterations = 5\n")
+    os.truncate(config, 1 << 30)  # (how far it is read: tests/quadtree/test_label_io.py, the same reader)
+    code, out, err = run_cli("train", "--config", config, "--out", tmp_path / "run", "--threads", "1")
+    assert code == 2 and err.strip() == (f"qgn train: error: {config} is over 1 MiB: too big for a training config "
+                                         "(TOML) - is it the right file?"), err
+    assert not (tmp_path / "run").exists()
+    config.write_bytes(b"iterations = 5\n\x00\x00")
+    code, out, err = run_cli("train", "--config", config, "--out", tmp_path / "run", "--threads", "1")
+    assert code == 2 and "is a binary file" in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_finetune_options_are_bounded_before_anything_is_read(tmp_path, capsys, run_cli):
     code, out, err = run_cli("finetune", "--model", "demo", "--images", tmp_path / "nowhere", "--labels",
                          tmp_path / "nowhere", "--out", tmp_path / "new.safetensors", "--batch-size", "100000")
