@@ -352,8 +352,12 @@ class Project:
     def changed_on_disk(self) -> bool:
         """Whether project.json differs from what this object last read or wrote (cheap: a
         digest of its bytes; True when it is missing or unreadable)."""
+        path = self.root / PROJECT_FILE
         try:
-            data = (self.root / PROJECT_FILE).read_bytes()
+            if path.stat().st_size > MAX_PROJECT_FILE_BYTES:
+                return True  # no project file can be that big: not read (opening it says why)
+            with open(path, "rb") as f:
+                data = f.read(MAX_PROJECT_FILE_BYTES + 1)
         except OSError:
             return True
         return hashlib.sha256(data).hexdigest() != self._digest

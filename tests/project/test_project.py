@@ -121,6 +121,25 @@ def test_create_and_open_errors(tmp_path):
             Project.open(tmp_path / "p")
 
 
+def test_a_project_file_grown_huge_is_noticed_without_reading_it(tmp_path):
+    """Another writer leaves a 4 GiB project.json (sparse): the watch (`changed_on_disk`, every
+    few seconds in the app) says it changed at once, without reading it; opening it says why."""
+    import tracemalloc
+
+    project = Project.create(tmp_path / "p", [], CLASSES)
+    assert not project.changed_on_disk()
+    os.truncate(tmp_path / "p" / PROJECT_FILE, 4 << 30)
+    tracemalloc.start()
+    try:
+        assert project.changed_on_disk()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+    with pytest.raises(ProjectError, match="more than a project file can be"):
+        Project.open(tmp_path / "p")
+
+
 # --------------------------------------------------------------------------- annotations
 def test_save_load_autosave_recover(tmp_path):
     images = make_images(tmp_path / "imgs", ["a.png", "b.png"])
