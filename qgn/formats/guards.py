@@ -162,13 +162,17 @@ def check_polygon_work(work: int, width: int, height: int, source) -> None:
                          f"of a {width}×{height} image needs ({limit}); refusing a file built to take hours to draw")
 
 
+class JsonTooLargeError(ValueError):
+    """A JSON file over ``MAX_JSON_BYTES``: not read."""
+
+
 def load_json(path: str | os.PathLike):
     """The JSON document in ``path``: ValueError naming the file when it is larger than
     ``MAX_JSON_BYTES``, not UTF-8 JSON, uses NaN/Infinity, or is nested too deeply."""
     path = Path(path)
     size = path.stat().st_size
     if size > MAX_JSON_BYTES:
-        raise ValueError(f"{path} is {size / 1e6:.0f} MB, more than the {MAX_JSON_BYTES / 1e6:.0f} MB a JSON import "
+        raise JsonTooLargeError(f"{path} is {size / 1e6:.0f} MB, more than the {MAX_JSON_BYTES / 1e6:.0f} MB a JSON import "
                          "reads (QGN_MAX_JSON_BYTES)")
     try:
         return json.loads(path.read_bytes().decode("utf-8"), parse_constant=_refuse_constant)

@@ -25,7 +25,8 @@ from ..label_map import check_label, label_dtype
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import (
-    OutsideDatasetError, check_polygon_work, claimed_size, contained, finite, load_json, need, polygon_work,
+    JsonTooLargeError, OutsideDatasetError, check_polygon_work, claimed_size, contained, finite, load_json, need,
+    polygon_work,
 )
 from .polygons import pil_polygon_mask, pixel_centre_polygon, region_outlines
 from .source import SourceDataset, SourceItem, broken_item, file_classes_of, find_image
@@ -126,11 +127,37 @@ class LabelmeWriter(DatasetWriter):
 
 
 def is_labelme_file(path: Path) -> bool:
+    """Whether ``path`` is a labelme document (read within ``guards.MAX_JSON_BYTES``)."""
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return _is_labelme_document(load_json(path))
+    except (OSError, ValueError):
         return False
+
+
+def _is_labelme_document(doc) -> bool:
     return isinstance(doc, dict) and "shapes" in doc and "imageHeight" in doc
+
+
+def labelme_documents(src: Path) -> list[tuple[Path, object]]:
+    """(path, document) of the labelme files of ``src``: the file itself, or each ``*.json`` under
+    the folder that is a labelme document - each read once, within ``guards.MAX_JSON_BYTES``.
+    Other JSON files are passed over; one too big to read comes with its JsonTooLargeError as the
+    document, so the import reports it (before, telling labelme files apart read it whole)."""
+    if src.is_file():
+        return [(src, _read_or_error(src))]
+    found = []
+    for path in sorted(src.rglob("*.json")):
+        doc = _read_or_error(path)
+        if isinstance(doc, JsonTooLargeError) or _is_labelme_document(doc):
+            found.append((path, doc))
+    return found
+
+
+def _read_or_error(path: Path):
+    try:
+        return load_json(path)
+    except (OSError, ValueError) as exc:
+        return exc if isinstance(exc, ValueError) else ValueError(f"{path}: {exc}")
 
 
 def shape_points(shape: dict, source) -> list[tuple[float, float]]:
@@ -219,15 +246,16 @@ def read_labelme_file(path: Path, classes: ClassSet, mapping=None) -> np.ndarray
 # ---------------------------------------------------------------------------------- dataset import
 def scan_labelme(src: Path, images: Path | None) -> SourceDataset:
     root = src if src.is_dir() else src.parent
-    files = [src] if src.is_file() else [p for p in sorted(src.rglob("*.json")) if is_labelme_file(p)]
+    files = labelme_documents(src)
     if not files:
         raise ValueError(f"{src}: no labelme JSON files (with 'shapes')")
     names: list[str] = []
     items = []
-    for path in files:
+    for path, doc in files:
         try:
             contained(root, path, path, "labelme file")
-            doc = load_json(path)
+            if isinstance(doc, ValueError):
+                raise doc
             shapes = need(doc, "shapes", list, str(path))
             width, height = claimed_size(need(doc, "imageWidth", (int, float), str(path)),
                                          need(doc, "imageHeight", (int, float), str(path)), path, "image")

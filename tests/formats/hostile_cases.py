@@ -193,6 +193,12 @@ def claimed_size_cases(base: Path) -> dict[str, list[str]]:
     result["value"]["rle"] = [255, 255, 255, 255] + result["value"]["rle"][4:]
     root = write_json_dataset(base / "ls-size", "labelstudio", doc)
     cases["labelstudio RLE 50000x50000"] = ["import", str(root / "tasks.json"), "--project", str(base / "p6")]
+    # A labelme folder holding a 3 GiB JSON beside a good file: telling labelme files apart read
+    # it whole (6.3 GB peak); now it is an item reported as skipped.
+    root = write_json_dataset(base / "labelme-big-json", "labelme", labelme_doc())
+    (root / "zz_big.json").write_text("{}")
+    os.truncate(root / "zz_big.json", 3 << 30)
+    cases["labelme folder with a 3 GiB JSON"] = ["import", str(root), "--project", str(base / "p-labelme-big")]
     # Class lists and label maps of 1 GiB (sparse: NUL bytes after valid lines), read whole before.
     big = 1 << 30
     for fmt, name in (("ids", "classes.txt"), ("cvat", "labelmap.txt"), ("camvid", "label_colors.txt")):
