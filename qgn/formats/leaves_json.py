@@ -27,6 +27,7 @@ from ..classes import ClassSet
 from ..fileio import atomic_write_bytes
 from ..quadtree import NUM_LEVELS, Quadtree
 from .base import Format, MaskProbe, check_same_classes, codes_to_label, out_file
+from .guards import load_json
 
 JSON_FORMAT, JSON_VERSION = "qgn-leaves", 1
 
@@ -103,11 +104,7 @@ def _leaf_table(leaves, source) -> np.ndarray:
 
 
 def read_json_file(path: Path, classes: ClassSet) -> np.ndarray:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not a JSON file: {exc}") from None
-    return label_from_leaves_json(doc, classes, str(path))
+    return label_from_leaves_json(load_json(path), classes, str(path))  # within guards.MAX_JSON_BYTES
 
 
 def is_json_mask(probe: MaskProbe) -> bool:

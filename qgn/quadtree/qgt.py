@@ -980,9 +980,15 @@ def write_qgt(path: str | os.PathLike, qt: Quadtree, classes: ClassSet | None = 
 def read_qgt(path: str | os.PathLike, *, max_pixels: int | None = None) -> tuple[Quadtree, ClassSet | None]:
     """Read a .qgt file: ``(Quadtree, ClassSet or None)``. QgtFormatError if it is not valid."""
     path = Path(path)
-    data = path.read_bytes()
-    if not data:
-        raise QgtFormatError(f"{path}: the file is empty")
+    with open(path, "rb") as f:
+        head = f.read(6)
+        if not head:
+            raise QgtFormatError(f"{path}: the file is empty")
+        try:
+            _check_magic_and_version(head)  # before the rest is read: another file is refused unread
+        except QgtFormatError as exc:
+            raise QgtFormatError(f"{path}: {exc}") from None
+        data = head + f.read()
     try:
         return decode_qgt(data, max_pixels=max_pixels)
     except QgtFormatError as exc:

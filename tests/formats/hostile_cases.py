@@ -199,6 +199,11 @@ def claimed_size_cases(base: Path) -> dict[str, list[str]]:
     (root / "zz_big.json").write_text("{}")
     os.truncate(root / "zz_big.json", 3 << 30)
     cases["labelme folder with a 3 GiB JSON"] = ["import", str(root), "--project", str(base / "p-labelme-big")]
+    # A 2 GiB file that is no .qgt given to `qgn export` (read whole before its magic number).
+    other = base / "not-a-qgt.qgt"
+    other.write_bytes(b"PK\x03\x04")
+    os.truncate(other, 2 << 30)
+    cases["2 GiB non-.qgt file -> png"] = ["export", str(other), "--png", str(base / "not-a-qgt.png")]
     # Class lists and label maps of 1 GiB (sparse: NUL bytes after valid lines), read whole before.
     big = 1 << 30
     for fmt, name in (("ids", "classes.txt"), ("cvat", "labelmap.txt"), ("camvid", "label_colors.txt")):
