@@ -7,6 +7,11 @@ working scale of 0.5 otherwise draws 2×2 staircases along every boundary), then
 superpixel majority vote (``qgn.annotation.superpixels.majority_vote``) so boundaries follow the
 image's edges. ``benchmarks/RESULTS.md`` measures what each step saves.
 
+The bilinear step works at most at ``UPSAMPLE_PIXELS`` (then nearest). Where the working grid
+already has that many pixels (a big photo run near full resolution) it would only blur what the
+network computed, at the cost of a pass over every class channel of the grid: there the start is
+the working grid's classes, resized nearest (``bilinear_size``).
+
 ``START_CHOICES`` are the starts the app offers per image.
 """
 from __future__ import annotations
@@ -39,6 +44,16 @@ def dense_probabilities(prediction, index: int = 0) -> torch.Tensor:
     return grid[index, :, :h, :w]
 
 
+def bilinear_size(working: tuple[int, int], image: tuple[int, int]) -> tuple[int, int] | None:
+    """(sh, sw): the size the probabilities of a (h, w) working grid are resized to bilinearly for
+    an (H, W) image - the image's, scaled down to at most ``UPSAMPLE_PIXELS``; None when that has no
+    more pixels than the working grid (resizing there would not add detail, only blur it)."""
+    (h, w), (height, width) = working, image
+    scale = min(1.0, (UPSAMPLE_PIXELS / (height * width)) ** 0.5)
+    sh, sw = max(1, round(height * scale)), max(1, round(width * scale))
+    return None if sh * sw <= h * w else (sh, sw)
+
+
 def upsampled_label(probabilities: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     """(H, W) int64 argmax of (k, h, w) probabilities resized bilinearly to ``size`` (H, W) (at most
     ``UPSAMPLE_PIXELS``, then nearest)."""
@@ -61,7 +76,11 @@ def upsampled_label(probabilities: torch.Tensor, size: tuple[int, int]) -> np.nd
 def smooth_start(prediction, over=None, granularity: int = 2, index: int = 0) -> np.ndarray:
     """(H, W) int64: the prediction's start map (module docstring); ``over`` an
     ``Oversegmentation`` of the image for the majority vote (None: no vote)."""
-    label = upsampled_label(dense_probabilities(prediction, index), prediction.image_size(index))
+    size = prediction.image_size(index)
+    if bilinear_size(tuple(prediction.sizes[index]), size) is None:
+        label = prediction.label(index).astype(np.int64, copy=False)  # the working grid's classes, nearest
+    else:
+        label = upsampled_label(dense_probabilities(prediction, index), size)
     if over is not None:
         from .superpixels import majority_vote
 
