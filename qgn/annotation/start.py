@@ -48,10 +48,15 @@ def bilinear_size(working: tuple[int, int], image: tuple[int, int]) -> tuple[int
     """(sh, sw): the size the probabilities of a (h, w) working grid are resized to bilinearly for
     an (H, W) image - the image's, scaled down to at most ``UPSAMPLE_PIXELS``; None when that has no
     more pixels than the working grid (resizing there would not add detail, only blur it)."""
-    (h, w), (height, width) = working, image
+    sh, sw = _capped(image)
+    return None if sh * sw <= working[0] * working[1] else (sh, sw)
+
+
+def _capped(size: tuple[int, int]) -> tuple[int, int]:
+    """``size`` (H, W) scaled down to at most ``UPSAMPLE_PIXELS`` pixels."""
+    height, width = size
     scale = min(1.0, (UPSAMPLE_PIXELS / (height * width)) ** 0.5)
-    sh, sw = max(1, round(height * scale)), max(1, round(width * scale))
-    return None if sh * sw <= h * w else (sh, sw)
+    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def upsampled_label(probabilities: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
@@ -60,8 +65,7 @@ def upsampled_label(probabilities: torch.Tensor, size: tuple[int, int]) -> np.nd
     import torch.nn.functional as F
 
     h, w = size
-    scale = min(1.0, (UPSAMPLE_PIXELS / (h * w)) ** 0.5)
-    sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+    sh, sw = _capped(size)
     if probabilities.shape[1:] == (sh, sw):
         label = probabilities.argmax(dim=0).numpy()
     else:
