@@ -15,8 +15,8 @@ overlay picture made off the UI thread for it (big images: ``layers.HEAVY_PIXELS
 The UI thread while the model loads and the first image is computed (on the worker threads): the
 gaps between the ticks of a 10-ms timer, against the same measure on the idle window for as long
 (the baseline of the same run); a stall shows as a worst gap far above the baseline's. The same
-gaps over all the moves: on a big image (``--image`` a 12-megapixel photo) a move waits seconds for
-the worker, and these say whether the UI thread stayed free meanwhile.
+gaps over all the moves: on a big image (``--image`` a 12-megapixel photo) a move waits 0.1-0.8 s for
+the worker and the picture thread, and these say whether the UI thread stayed free meanwhile.
 
     .venv/bin/python benchmarks/bench_app_latency.py [--moves 60] [--json] [--model M] [--image I]
 """
