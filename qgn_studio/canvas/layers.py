@@ -202,10 +202,8 @@ class Layer:
         return (self.doc, self.result, self.classes)
 
     def render(self) -> None:
-        """Draw the current content at once."""
-        if not self.background:
-            raise NotImplementedError
-        self._show_painted(self.paint_job()(), self.doc)
+        """Draw the current content at once (layers that are not ``background``)."""
+        raise NotImplementedError
 
     def available(self) -> bool:
         """Whether the layer has something to show for the current document."""

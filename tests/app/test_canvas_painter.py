@@ -86,6 +86,18 @@ def assert_same_pictures(a: dict, b: dict) -> None:
                 np.testing.assert_array_equal(x, y, err_msg=key)
 
 
+def slow_colouring(monkeypatch, wait) -> None:
+    """Make the picture thread's ``colour_labels`` call ``wait()`` first (the UI thread's not)."""
+    colour = layers_module.colour_labels
+
+    def slow_colour(label, classes):
+        if threading.current_thread() is not threading.main_thread():
+            wait()
+        return colour(label, classes)
+
+    monkeypatch.setattr(layers_module, "colour_labels", slow_colour)
+
+
 @pytest.fixture
 def scene(qapp):
     """(root item, its layers with a painter, a second set drawn at once, the painter)."""
@@ -162,13 +174,7 @@ def test_a_new_image_never_wears_the_last_image_overlay(scene, qtbot, tmp_path, 
     assert prediction.item.image is not None
     release = threading.Event()
     colour = layers_module.colour_labels
-
-    def slow_colour(label, classes):
-        if threading.current_thread() is not threading.main_thread():
-            release.wait(30)
-        return colour(label, classes)
-
-    monkeypatch.setattr(layers_module, "colour_labels", slow_colour)
+    slow_colouring(monkeypatch, lambda: release.wait(30))
     show(background, second)
     assert prediction.item.image is None and painter.pending()
     release.set()
@@ -249,14 +255,7 @@ def test_a_screenshot_waits_for_the_big_pictures(tmp_path, model_path, qapp, mon
 
     image = tmp_path / "big.png"
     Image.fromarray(np.zeros(BIG + (3,), np.uint8)).save(image)
-    colour = layers_module.colour_labels
-
-    def slow_colour(label, classes):
-        if threading.current_thread() is not threading.main_thread():
-            time.sleep(1.5)
-        return colour(label, classes)
-
-    monkeypatch.setattr(layers_module, "colour_labels", slow_colour)
+    slow_colouring(monkeypatch, lambda: time.sleep(1.5))
     shots = {}
     for layers in ("image", "image,prediction"):
         out = tmp_path / f"{layers.replace(',', '_')}.png"
