@@ -182,8 +182,11 @@ def index_reader(mask: Path, names: list[str], root: Path | None = None, void_un
             raise ValueError(f"{mask}: value {int(raw.max())} is beyond the {len(names)} labels of its label map")
         if check is not None:
             check(mask, raw)
+        present = np.bincount(raw.ravel(), minlength=len(names)) > 0
         label = np.asarray(values, np.int64)[raw]
-        return finish_label(label, names, values, classes, mask)
+        # only the labels the mask holds: a name no pixel uses is no error, and one that is names itself
+        kept = [(n, v) for n, v, here in zip(names, values, present) if here]
+        return finish_label(label, [n for n, _ in kept], [v for _, v in kept], classes, mask)
 
     return read
 

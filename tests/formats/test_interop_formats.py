@@ -38,6 +38,19 @@ def test_class_names_match_by_usual_spellings_and_maps():
         parse_name_map(["ab"])
 
 
+def test_an_unmatched_label_is_named_by_the_pixels_that_hold_it(tmp_path):
+    """Of two labels no class matches, the error names the one the mask uses (it named the first)."""
+    from qgn.formats.source import index_reader
+
+    mask = tmp_path / "m.png"
+    Image.fromarray(np.array([[0, 2]], np.uint8)).save(mask)
+    read = index_reader(mask, ["road", "zebra", "giraffe"])
+    with pytest.raises(ValueError, match="label 'giraffe' is none of the classes"):
+        read(CLASSES)
+    Image.fromarray(np.array([[0, 0]], np.uint8)).save(mask)  # neither used: no error
+    np.testing.assert_array_equal(read(CLASSES), [[0, 0]])
+
+
 def test_label_colors_numbering_is_datumaros():
     """Datumaro numbers label_colors.txt with the black label (else a new 'background') first."""
     entries = [("road", (1, 2, 3)), ("void", (0, 0, 0)), ("sky", (4, 5, 6))]
