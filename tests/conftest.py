@@ -13,8 +13,8 @@ ground truth), ``window`` (a shown MainWindow whose questions answer themselves)
 folder), ``snapshot``, ``user_state``, ``real_environ``, ``fused_isa`` (pick the sparse conv's fused
 kernels; put back after the test). A test module tunes them with module
 constants: ``SAMPLE_COUNT`` and ``SAMPLE_SIZE`` (H, W) for ``samples``, ``WINDOW_SIZE`` (W, H) for
-``window``. Helper modules the tests import live beside this file (``sample_files``; tests/app has
-``studio_steps``, tests/formats ``hostile_cases``); ``pythonpath = ["tests"]`` in pyproject.toml.
+``window``. Helper modules the tests import live beside this file (``sample_files``, ``tool_venvs``:
+the venvs of the live third-party tools; tests/app has ``studio_steps``, tests/formats ``hostile_cases``); ``pythonpath = ["tests"]`` in pyproject.toml.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Three forms:
   OUTDIR/<same relative path>.png.
 * ``qgn export IN.qgt|DIR --format NAME[,NAME…] --out OUT``: any format of
   ``qgn.formats.FORMATS`` (qgt, png, ids, cvat, voc, cityscapes, camvid, coco, labelme, labelstudio,
-  levels, json). One format writes into OUT
+  fiftyone, levels, json). One format writes into OUT
   (the folder form mirrors DIR's subfolders under OUT); several write into OUT/<format>/. Files
   without stored classes get generic names ("class 0" …) and the default palette.
 * ``qgn export --project DIR --out OUT [--formats qgt,png,…] [--only-done]``: every saved

@@ -19,6 +19,7 @@ camvid      ``camvid``: the CamVid layout of Datumaro (``label_colors.txt``, col
 coco        ``coco``: one ``instances.json``, an RLE mask per class region per image
 labelme     ``labelme``: one labelme JSON per image, exact rectilinear polygons
 labelstudio ``labelstudio``: Label Studio tasks JSON (``brushlabels`` RLE), labelling config, images
+fiftyone    ``fiftyone``: FiftyOne ImageSegmentationDirectory (``labels/``, ``data.json``, mask targets)
 levels      ``levels``: one picture per quadtree level (export only)
 json        ``leaves_json``: the quadtree leaf list
 =========== ===========================================================================
@@ -48,6 +49,8 @@ camvid      a ``<subset>.txt`` list of ``image mask`` lines beside ``label_color
 coco        ``annotations/instances_*.json`` or a COCO JSON file; RLE or polygon segmentations
 labelme     a folder of labelme JSON files (``shapes``); images by ``imagePath``
 labelstudio Label Studio's JSON or JSON-MIN export (a JSON list); brush, polygon, rectangle labels
+fiftyone    ``labels/`` beside ``data/`` or ``data.json`` (FiftyOne's ImageSegmentationDirectory);
+            classes from ``mask_targets.json``, else ``--classes`` (value = class id + 1)
 png, ids    a folder of label PNGs (palette / grayscale ids); classes from ``--classes`` or a
             ``classes.txt`` beside them; images in ``--images`` or a sibling ``images/`` folder.
             The ``folder`` dataset ``qgn train`` reads (``images/``, ``labels/``, ``classes.txt``)
@@ -72,7 +75,7 @@ from .source import DatasetProbe, SourceDataset, SourceItem
 _MODULES = (
     ("qgt", ("FORMAT",)), ("png", ("FORMAT",)), ("ids", ("FORMAT",)), ("cvat", ("FORMAT", "VOC_FORMAT")),
     ("cityscapes", ("FORMAT",)), ("camvid", ("FORMAT",)), ("coco", ("FORMAT",)), ("labelme", ("FORMAT",)),
-    ("labelstudio", ("FORMAT",)),
+    ("labelstudio", ("FORMAT",)), ("fiftyone", ("FORMAT",)),
     ("levels", ("FORMAT",)), ("leaves_json", ("FORMAT",)),
 )
 
@@ -89,11 +92,11 @@ def _collect() -> dict[str, Format]:
 
 FORMATS: dict[str, Format] = _collect()
 #: The formats a whole dataset can be imported from (``scan_dataset``), in the order ``qgn import`` lists them.
-IMPORT_FORMATS = ("cvat", "voc", "cityscapes", "camvid", "coco", "labelme", "labelstudio", "ids", "png")
+IMPORT_FORMATS = ("cvat", "voc", "cityscapes", "camvid", "coco", "labelme", "labelstudio", "fiftyone", "ids", "png")
 #: Auto-detection tries these formats' ``is_mask`` (a mask file) and ``is_dataset`` (a dataset) in
 #: this order, the most specific first: the first that accepts the file or folder is its format.
 MASK_DETECTION = ("qgt", "labelme", "json", "png", "ids", "cvat")
-DATASET_DETECTION = ("cvat", "cityscapes", "camvid", "coco", "labelstudio", "labelme", "png", "ids")
+DATASET_DETECTION = ("cvat", "cityscapes", "camvid", "coco", "labelstudio", "labelme", "fiftyone", "png", "ids")
 
 
 def check_format_names(names) -> list[str]:
@@ -172,7 +175,8 @@ def detect_dataset(src: str | os.PathLike) -> str:
     if src.is_file():
         raise ValueError(f"{src}: cannot tell the format of this file; name it with --format")
     raise ValueError(f"{src}: found no dataset (looked for SegmentationClass/, gtFine/, label_colors.txt with a list, "
-                     "annotations/instances_*.json, labelme or Label Studio JSON, label PNGs)")
+                     "annotations/instances_*.json, labelme or Label Studio JSON, labels/ with data/ or data.json, "
+                     "label PNGs)")
 
 
 def scan_dataset(src: str | os.PathLike, format: str = "auto", images: str | os.PathLike | None = None

@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -38,6 +37,7 @@ from qgn.formats.labelstudio import encode_ls_rle
 from qgn.quadtree.label_io import read_classes_file, read_label
 from qgn.resources import samples_dir
 from sample_files import pixel_centres_inside
+from tool_venvs import tool_venv, unavailable
 
 pytestmark = pytest.mark.labelstudio
 
@@ -47,9 +47,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _unavailable(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"Label Studio live test cannot run under CI: {reason}")
-    pytest.skip(reason)
+    unavailable("Label Studio", reason)
 
 
 def _free_port() -> int:
@@ -86,23 +84,9 @@ def _stop(process: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def ls_venv(real_environ) -> Path:
     """The venv of Label Studio, installed once where the user's real home keeps caches."""
-    home = Path(real_environ.get("HOME") or Path.home())
-    venv = Path(os.environ.get("QGN_LABEL_STUDIO_VENV", home / ".cache" / "qgn" / f"label-studio-{LS_VERSION}"))
+    venv = tool_venv(real_environ, "Label Studio", [f"label-studio=={LS_VERSION}"], "QGN_LABEL_STUDIO_VENV",
+                     f"label-studio-{LS_VERSION}")
     exe = venv / "bin" / "label-studio"
-    done = venv / ".qgn-installed"  # written last: a venv without it was left half-installed
-    if not done.is_file():
-        shutil.rmtree(venv, ignore_errors=True)
-        start = time.monotonic()
-        python = Path(sys.base_prefix) / "bin" / "python3"
-        try:
-            subprocess.run([str(python if python.is_file() else sys.executable), "-m", "venv", str(venv)],
-                           check=True, capture_output=True, timeout=300)
-            subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"label-studio=={LS_VERSION}"],
-                           check=True, capture_output=True, timeout=1200)
-        except (subprocess.SubprocessError, OSError) as exc:
-            _unavailable(f"could not install label-studio=={LS_VERSION} into {venv}: {exc}")
-        done.write_text(f"label-studio=={LS_VERSION}\n")
-        print(f"installed label-studio {LS_VERSION} into {venv} in {time.monotonic() - start:.0f} s", file=sys.stderr)
     out = subprocess.run([str(exe), "version"], capture_output=True, text=True, timeout=120)
     if LS_VERSION not in out.stdout:
         _unavailable(f"{exe} version says {out.stdout[-300:]!r}")

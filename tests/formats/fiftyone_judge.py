@@ -1,0 +1,104 @@
+"""Run by FiftyOne's own Python (``test_fiftyone_live.py``), never by the project's: FiftyOne's
+importers and exporter, without its database (no MongoDB needed), on the files of one job.
+
+``python fiftyone_judge.py JOB.json`` prints one JSON object. JOB holds:
+
+- ``segmentation``: [{"dir", "data_path" (or null: FiftyOne's default), "out"}]: each dataset read by
+  ``ImageSegmentationDirectoryImporter``, each mask by ``Segmentation.get_mask`` and saved in ``out``;
+  the result lists (uuid, image path, mask dtype) in FiftyOne's order.
+- ``targets``: a ``mask_targets.json`` validated as FiftyOne's ``MaskTargetsField`` and read back
+  as FiftyOne stores it; ``scheme``: a ``color_scheme.json`` built into ``fo.ColorScheme``.
+- ``coco``: {"dir", "data_path", "labels_path", "out"}: a COCO export read by
+  ``COCODetectionDatasetImporter`` (segmentations): per image its size and each detection's label,
+  relative box and instance mask (saved in ``out``).
+- ``write``: {"dir", "items": [{"image", "mask"}]}: ``ImageSegmentationDirectoryExporter`` writes a
+  dataset of these images and masks (``.npy``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+
+import numpy as np  # noqa: E402
+
+import fiftyone as fo  # noqa: E402
+import fiftyone.core.labels as fol  # noqa: E402
+import fiftyone.utils.coco as fouc  # noqa: E402
+import fiftyone.utils.data as foud  # noqa: E402
+from fiftyone.core.fields import MaskTargetsField  # noqa: E402
+
+
+def read_segmentation(job: dict) -> list:
+    kwargs = {"data_path": job["data_path"]} if job.get("data_path") else {}
+    importer = foud.ImageSegmentationDirectoryImporter(job["dir"], **kwargs)
+    os.makedirs(job["out"], exist_ok=True)
+    rows = []
+    with importer:
+        for image_path, _, label in importer:
+            uuid = os.path.splitext(os.path.relpath(label.mask_path, os.path.join(job["dir"], "labels")))[0]
+            mask = label.get_mask()  # FiftyOne's own mask reader
+            np.save(os.path.join(job["out"], f"{len(rows)}.npy"), mask)
+            rows.append({"uuid": uuid, "image": image_path, "dtype": str(mask.dtype), "npy": f"{len(rows)}.npy"})
+    return rows
+
+
+def read_targets(path: str) -> dict:
+    with open(path) as f:
+        targets = json.load(f)
+    field = MaskTargetsField()
+    field.validate(targets)
+    return {str(k): v for k, v in field.to_python(targets).items()} | {"_int_keys": all(
+        isinstance(k, int) for k in field.to_python(targets))}
+
+
+def read_scheme(path: str) -> list:
+    with open(path) as f:
+        scheme = fo.ColorScheme(**json.load(f))
+    return [dict(entry) for entry in scheme.default_mask_targets_colors]
+
+
+def read_coco(job: dict) -> list:
+    importer = fouc.COCODetectionDatasetImporter(job["dir"], data_path=job["data_path"], labels_path=job["labels_path"],
+                                                 label_types=["segmentations"])
+    os.makedirs(job["out"], exist_ok=True)
+    rows = []
+    with importer:
+        for image_path, metadata, detections in importer:
+            stem = os.path.splitext(os.path.basename(image_path))[0]
+            instances = []
+            for n, detection in enumerate(detections.detections):
+                np.save(os.path.join(job["out"], f"{stem}-{n}.npy"), detection.mask)
+                instances.append({"label": detection.label, "box": list(detection.bounding_box),
+                                  "npy": f"{stem}-{n}.npy"})
+            rows.append({"stem": stem, "size": [metadata.width, metadata.height], "instances": instances})
+    return rows
+
+
+def write_dataset(job: dict) -> None:
+    exporter = foud.ImageSegmentationDirectoryExporter(job["dir"], export_media=True)
+    with exporter:
+        for item in job["items"]:
+            exporter.export_sample(item["image"], fol.Segmentation(mask=np.load(item["mask"])))
+
+
+def main(path: str) -> None:
+    with open(path) as f:
+        job = json.load(f)
+    result = {"fiftyone": fo.__version__}
+    result["segmentation"] = [read_segmentation(j) for j in job.get("segmentation", [])]
+    if "targets" in job:
+        result["targets"] = read_targets(job["targets"])
+    if "scheme" in job:
+        result["scheme"] = read_scheme(job["scheme"])
+    if "coco" in job:
+        result["coco"] = read_coco(job["coco"])
+    if "write" in job:
+        write_dataset(job["write"])
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,162 @@
+"""FiftyOne (1.22.1) reads what we export and we read what it writes, through its own code:
+
+- our ``fiftyone`` export, by ``ImageSegmentationDirectoryImporter`` with ``data_path="data.json"``
+  (images left where they are) and with its default ``data/`` (images copied): every mask is the
+  label map + 1 with void 0, every image the project's;
+- our ``mask_targets.json`` is valid FiftyOne mask targets naming the classes, and
+  ``color_scheme.json`` an ``fo.ColorScheme`` of their colours;
+- our ``coco`` export, by ``COCODetectionDatasetImporter``: one detection per class region, whose
+  instance masks, put at their boxes, give the label map. (FiftyOne's ``to_segmentation`` draws
+  some a pixel off: ETA's renderer takes ``int(x × width)`` of the relative box, which float
+  division left a hair below a whole pixel, e.g. 98 / 360 × 360, and resizes the mask to fit.)
+- a dataset FiftyOne's ``ImageSegmentationDirectoryExporter`` writes comes back through
+  ``qgn import --classes`` as the label maps it was made of.
+
+The maps: the bundled samples, an odd-sized map with every class and void (COCO's boxes are
+normalised by FiftyOne: rounding), and the first CamVid val frames when ``../shared`` has them.
+FiftyOne runs in its own venv (``tests/tool_venvs.py``: ``$QGN_FIFTYONE_VENV``, default
+``~/.cache/qgn/fiftyone-1.22.1``, about 60 s and 1.1 GB the first time) without its database:
+importers and exporters do not need MongoDB, whose download the registries here do not serve.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn.classes import ClassSet
+from qgn.data.camvid import CAMVID_CLASSES
+from qgn.formats import ExportItem, export_dataset
+from qgn.project import Project
+from qgn.quadtree.label_io import read_classes_file, read_label, write_classes_file
+from qgn.resources import samples_dir
+from sample_files import blocky_label
+from tool_venvs import tool_venv
+
+pytestmark = pytest.mark.fiftyone
+
+FIFTYONE = "fiftyone==1.22.1"
+JUDGE = Path(__file__).with_name("fiftyone_judge.py")
+CAMVID_VAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "camvid" / "val"
+
+
+@pytest.fixture(scope="module")
+def fiftyone_python(real_environ) -> Path:
+    venv = tool_venv(real_environ, "FiftyOne", [FIFTYONE, "pycocotools>=2.0.8"], "QGN_FIFTYONE_VENV",
+                     "fiftyone-1.22.1")
+    return venv / "bin" / "python"
+
+
+def judge(python: Path, job: dict, folder: Path, real_environ: dict) -> dict:
+    path = folder / "job.json"
+    path.write_text(json.dumps(job))
+    env = dict(real_environ, FIFTYONE_DO_NOT_TRACK="true", FIFTYONE_DATABASE_DIR=str(folder / "fiftyone-db"))
+    result = subprocess.run([str(python), str(JUDGE), str(path)], capture_output=True, text=True, timeout=600,
+                            env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def fiftyone_mask(label: np.ndarray, classes: ClassSet) -> np.ndarray:
+    """What a FiftyOne mask of ``label`` holds (independent of the writer): 0 unlabelled, class i as i + 1."""
+    ids = label.astype(np.int64) + 1
+    return np.where(label == classes.ignore_index, 0, ids)
+
+
+def sample_sets(tmp_path: Path) -> list[tuple[ClassSet, list[ExportItem]]]:
+    samples = samples_dir()
+    classes = read_classes_file(samples / "classes.txt")
+    items = [ExportItem(p.stem, read_label(samples / "labels" / p.name), p)
+             for p in sorted((samples / "images").glob("*.png"))]
+    odd = blocky_label(3, 37, 53, classes.num_classes, classes.ignore_index, cell=(1, 3, 5), void_cells=True)
+    assert set(np.unique(odd)) == set(range(classes.num_classes)) | {classes.ignore_index}
+    photo = tmp_path / "odd" / "odd one.jpg"
+    photo.parent.mkdir()
+    Image.new("RGB", (53, 37), (40, 90, 20)).save(photo)
+    sets = [(classes, items + [ExportItem("odd one", odd, photo)])]
+    if (CAMVID_VAL / "labels").is_dir():
+        frames = sorted((CAMVID_VAL / "images").glob("*.jpg"))[:3]
+        sets.append((CAMVID_CLASSES, [ExportItem(f.stem, read_label(CAMVID_VAL / "labels" / f"{f.stem}.png"), f)
+                                      for f in frames]))
+    return sets
+
+
+def test_fiftyone_reads_our_exports(tmp_path, fiftyone_python, real_environ):
+    for n, (classes, items) in enumerate(sample_sets(tmp_path)):
+        out = tmp_path / f"set{n}"
+        export_dataset(items, classes, out / "named", ["fiftyone"])
+        export_dataset(items, classes, out / "copied", ["fiftyone", "coco"], images="copy")
+        job = {"segmentation": [{"dir": str(out / "named" / "fiftyone"), "data_path": "data.json",
+                                 "out": str(out / "named-masks")},
+                                {"dir": str(out / "copied" / "fiftyone"), "data_path": None,
+                                 "out": str(out / "copied-masks")}],
+               "targets": str(out / "named" / "fiftyone" / "mask_targets.json"),
+               "scheme": str(out / "named" / "fiftyone" / "color_scheme.json"),
+               "coco": {"dir": str(out / "copied" / "coco"), "data_path": "images/default",
+                        "labels_path": "annotations/instances_default.json", "out": str(out / "coco-masks")}}
+        result = judge(fiftyone_python, job, out, real_environ)
+        assert result["fiftyone"] == FIFTYONE.split("==")[1]
+        by_name = {item.name: item for item in items}
+        for rows, masks, copied in zip(result["segmentation"], ("named-masks", "copied-masks"), (False, True)):
+            assert sorted(r["uuid"] for r in rows) == sorted(by_name)
+            for row in rows:
+                item = by_name[row["uuid"]]
+                mask = np.load(out / masks / row["npy"])
+                np.testing.assert_array_equal(mask, fiftyone_mask(item.label, classes), err_msg=row["uuid"])
+                image = Path(row["image"])
+                assert image.read_bytes() == item.image.read_bytes()
+                assert (image.parent == out / "copied" / "fiftyone" / "data") == copied, image
+        assert result["targets"] == {"_int_keys": True, **{str(i + 1): name for i, name in enumerate(classes.names)}}
+        assert result["scheme"] == [{"intTarget": i + 1, "color": "#%02x%02x%02x" % tuple(c)}
+                                    for i, c in enumerate(classes.palette)]
+        assert sorted(r["stem"] for r in result["coco"]) == sorted(by_name)
+        for row in result["coco"]:
+            item = by_name[row["stem"]]
+            assert row["size"] == [item.label.shape[1], item.label.shape[0]]
+            np.testing.assert_array_equal(coco_label(row, out / "coco-masks", classes), item.label,
+                                          err_msg=row["stem"])
+
+
+def coco_label(row: dict, folder: Path, classes: ClassSet) -> np.ndarray:
+    """The label map of FiftyOne's detections of one image: each instance mask placed at its box
+    (relative coordinates × the image size, rounded: FiftyOne crops the COCO mask to
+    ``round(x) : round(x + w)``), checked not to overlap another."""
+    width, height = row["size"]
+    label = np.full((height, width), classes.ignore_index)
+    for instance in row["instances"]:
+        mask = np.load(folder / instance["npy"])
+        x, y, w, h = instance["box"]
+        x0, y0 = round(x * width), round(y * height)
+        assert mask.shape == (round((y + h) * height) - y0, round((x + w) * width) - x0)
+        patch = label[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]]
+        assert (patch[mask] == classes.ignore_index).all(), instance["label"]  # one class per pixel
+        patch[mask] = classes.names.index(instance["label"])
+    return label
+
+
+def test_a_dataset_fiftyone_writes_imports(tmp_path, fiftyone_python, real_environ, run_cli):
+    classes, items = sample_sets(tmp_path)[0]
+    job_items = []
+    for item in items:
+        np.save(tmp_path / f"{item.name}.npy", fiftyone_mask(item.label, classes).astype(np.uint8))
+        job_items.append({"image": str(item.image), "mask": str(tmp_path / f"{item.name}.npy")})
+    judge(fiftyone_python, {"write": {"dir": str(tmp_path / "fo"), "items": job_items}}, tmp_path, real_environ)
+    assert not (tmp_path / "fo" / "mask_targets.json").exists()  # FiftyOne writes data/ and labels/ only
+    write_classes_file(tmp_path / "classes.txt", classes)
+    code, out, err = run_cli("import", tmp_path / "fo", "--project", tmp_path / "p", "--classes",
+                             tmp_path / "classes.txt")
+    assert code == 0, err
+    assert out.startswith("found fiftyone: ")
+    project = Project.open(tmp_path / "p")
+    assert len(project.images) == len(items)
+    by_name = {item.name: item for item in items}
+    for image in project.images:
+        item = by_name[image.path.stem]
+        assert image.path.read_bytes() == item.image.read_bytes()
+        np.testing.assert_array_equal(project.load_annotation(image), item.label)
+    assert os.path.commonpath([image.path for image in project.images]) == str(tmp_path / "fo" / "data")
