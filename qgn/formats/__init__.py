@@ -49,8 +49,9 @@ camvid      a ``<subset>.txt`` list of ``image mask`` lines beside ``label_color
 coco        ``annotations/instances_*.json`` or a COCO JSON file; RLE or polygon segmentations
 labelme     a folder of labelme JSON files (``shapes``); images by ``imagePath``
 labelstudio Label Studio's JSON or JSON-MIN export (a JSON list); brush, polygon, rectangle labels
-fiftyone    ``labels/`` beside ``data/`` or ``data.json`` (FiftyOne's ImageSegmentationDirectory);
-            classes from ``mask_targets.json``, else ``--classes`` (value = class id + 1)
+fiftyone    ``labels/`` with ``mask_targets.json`` or ``data.json``, or beside ``data/`` without a
+            ``classes.txt`` (FiftyOne's ImageSegmentationDirectory); classes from
+            ``mask_targets.json``, else ``--classes`` or the project's (value = class id + 1)
 png, ids    a folder of label PNGs (palette / grayscale ids); classes from ``--classes`` or a
             ``classes.txt`` beside them; images in ``--images`` or a sibling ``images/`` folder.
             The ``folder`` dataset ``qgn train`` reads (``images/``, ``labels/``, ``classes.txt``)
@@ -96,7 +97,7 @@ IMPORT_FORMATS = ("cvat", "voc", "cityscapes", "camvid", "coco", "labelme", "lab
 #: Auto-detection tries these formats' ``is_mask`` (a mask file) and ``is_dataset`` (a dataset) in
 #: this order, the most specific first: the first that accepts the file or folder is its format.
 MASK_DETECTION = ("qgt", "labelme", "json", "png", "ids", "cvat")
-DATASET_DETECTION = ("cvat", "cityscapes", "camvid", "coco", "labelstudio", "labelme", "fiftyone", "png", "ids")
+DATASET_DETECTION = ("cvat", "cityscapes", "camvid", "fiftyone", "coco", "labelstudio", "labelme", "png", "ids")
 
 
 def check_format_names(names) -> list[str]:

@@ -39,7 +39,7 @@ import numpy as np
 from ..classes import ClassSet
 from ..fileio import atomic_write_bytes
 from ..quadtree import NUM_LEVELS
-from ..quadtree.label_io import read_label, write_label_png
+from ..quadtree.label_io import find_classes_file, read_label, write_label_png
 from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import OutsideDatasetError, contained, load_json
 from .source import (
@@ -49,6 +49,8 @@ from .source import (
 LABELS_DIR, DATA_DIR = "labels", "data"
 DATA_MANIFEST, MASK_TARGETS, COLOR_SCHEME = "data.json", "mask_targets.json", "color_scheme.json"
 MAX_VALUE = 65535  # a 16-bit mask
+MAX_CLASS_FILE_BYTES = 4 << 20  # mask targets or colours of every 16-bit value fit in ~2 MB
+MAX_MANIFEST_BYTES = 64 << 20  # a data.json of 300,000 images
 UNLABELLED = "background"  # what FiftyOne calls mask value 0; a void name to qgn (it reads as the ignore value)
 UNNAMED = "(mask value"  # how a value the mask targets do not name is called: no class matches it
 
@@ -123,7 +125,7 @@ def read_mask_targets(path: Path) -> list[str]:
     """The names of mask values 0…max of a ``mask_targets.json`` (``{value: name}``), values it
     does not name as a placeholder no class matches, 0 unnamed as ``UNLABELLED``; ValueError
     naming the file and the entry."""
-    doc = load_json(path)
+    doc = load_json(path, MAX_CLASS_FILE_BYTES)
     if not isinstance(doc, dict) or not doc:
         raise ValueError(f"{path}: expected FiftyOne mask targets, an object of mask value → class name")
     targets: dict[int, str] = {}
@@ -164,7 +166,7 @@ def _manifest_images(root: Path, images: Path | None) -> tuple[dict[str, Path], 
     if not manifest.is_file():
         return {}, []
     try:
-        doc = load_json(manifest)
+        doc = load_json(manifest, MAX_MANIFEST_BYTES)
         if not isinstance(doc, dict):
             raise ValueError(f"{manifest}: expected FiftyOne's data manifest, an object of file name → path")
     except ValueError as exc:
@@ -186,13 +188,16 @@ def _manifest_images(root: Path, images: Path | None) -> tuple[dict[str, Path], 
     return found, warnings
 
 
-def _target_colours(path: Path) -> dict[int, tuple[int, int, int]]:
-    """{mask value: (r, g, b)} of a ``color_scheme.json`` (``default_mask_targets_colors``); entries
-    it cannot read are left out (the classes then take the default palette)."""
+def _target_colours(path: Path) -> tuple[dict[int, tuple[int, int, int]], list[str]]:
+    """{mask value: (r, g, b)} of a ``color_scheme.json`` (``default_mask_targets_colors``), and a
+    warning when it cannot be read (the classes then take the default palette); entries that are
+    not {intTarget, "#rrggbb"} are passed over."""
+    if not path.is_file():
+        return {}, []
     try:
-        doc = load_json(path)
-    except (OSError, ValueError):
-        return {}
+        doc = load_json(path, MAX_CLASS_FILE_BYTES)
+    except (OSError, ValueError) as exc:
+        return {}, [f"{exc}; the classes take the default colours"]
     colours = {}
     entries = doc.get("default_mask_targets_colors") if isinstance(doc, dict) else None
     for entry in entries if isinstance(entries, list) else []:
@@ -203,7 +208,7 @@ def _target_colours(path: Path) -> dict[int, tuple[int, int, int]]:
                 colours[value] = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
             except ValueError:
                 continue
-    return colours
+    return colours, []
 
 
 def scan_fiftyone(src: Path, images: Path | None) -> SourceDataset:
@@ -221,7 +226,8 @@ def scan_fiftyone(src: Path, images: Path | None) -> SourceDataset:
         read = index_reader(mask, names, root) if names is not None else numbered_reader(mask, root)
         items.append(SourceItem(name, image, read, str(mask)))
     if names is not None:
-        colours = _target_colours(root / COLOR_SCHEME)
+        colours, colour_warnings = _target_colours(root / COLOR_SCHEME)
+        warnings += colour_warnings
         file_classes = classes_from_names([(n, colours.get(v)) for v, n in enumerate(names)
                                            if not n.startswith(UNNAMED)])
         where = f"classes from {MASK_TARGETS}"
@@ -232,7 +238,14 @@ def scan_fiftyone(src: Path, images: Path | None) -> SourceDataset:
 
 
 def is_fiftyone_dataset(probe: DatasetProbe) -> bool:
-    return probe.is_folder_with(LABELS_DIR) and (probe.is_folder_with(DATA_DIR) or (probe.src / DATA_MANIFEST).is_file())
+    """``labels/`` with FiftyOne's ``mask_targets.json`` or ``data.json``, or beside ``data/`` when
+    no ``classes.txt`` says the masks hold bare class ids (the ``ids`` layout, read unshifted)."""
+    if not probe.is_folder_with(LABELS_DIR):
+        return False
+    src = probe.src
+    if (src / MASK_TARGETS).is_file() or (src / DATA_MANIFEST).is_file():
+        return True
+    return probe.is_folder_with(DATA_DIR) and find_classes_file(src / LABELS_DIR) is None
 
 
 FORMAT = Format("fiftyone", "FiftyOne ImageSegmentationDirectory (masks + mask targets)", ".png", None, None,

@@ -166,11 +166,14 @@ class JsonTooLargeError(ValueError):
     """A JSON file over ``MAX_JSON_BYTES``: not read."""
 
 
-def load_json(path: str | os.PathLike):
-    """The JSON document in ``path``: ValueError naming the file when it is larger than
-    ``MAX_JSON_BYTES``, not UTF-8 JSON, uses NaN/Infinity, or is nested too deeply."""
+def load_json(path: str | os.PathLike, limit: int | None = None):
+    """The JSON document in ``path``: ValueError naming the file when it is larger than ``limit``
+    (a small file's own bound; default ``MAX_JSON_BYTES``), not UTF-8 JSON, uses NaN/Infinity, or
+    is nested too deeply."""
     path = Path(path)
     size = path.stat().st_size
+    if limit is not None and size > limit:
+        raise JsonTooLargeError(f"{path} is {size / 1e6:.1f} MB; a file of its kind holds at most {limit / 1e6:.0f} MB")
     if size > MAX_JSON_BYTES:
         raise JsonTooLargeError(f"{path} is {size / 1e6:.0f} MB, more than the {MAX_JSON_BYTES / 1e6:.0f} MB a JSON import "
                          "reads (QGN_MAX_JSON_BYTES)")

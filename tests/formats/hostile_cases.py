@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from qgn.classes import ClassSet
+from qgn.formats import ExportItem, export_dataset
 from sample_files import qgt_claiming
 
 SIZE = (12, 8)  # (width, height) of every image
@@ -210,6 +212,13 @@ def claimed_size_cases(base: Path) -> dict[str, list[str]]:
         root = write_text_dataset(base / f"{fmt}-big-list", fmt, VALID_TEXT[fmt])
         os.truncate(root / name, big)
         cases[f"{fmt} {name} of 1 GiB"] = ["import", str(TEXT_SOURCE[fmt](root)), "--project", str(base / f"p-{fmt}")]
+    # FiftyOne: mask targets of 1 GiB (its own bound: a few MB).
+    image(base / "fo-photo" / "a.png", SIZE)
+    export_dataset([ExportItem("a", np.zeros(SIZE[::-1], np.uint8), base / "fo-photo" / "a.png")],
+                   ClassSet.generic(2, 255), base / "fo", ["fiftyone"], images="copy")
+    os.truncate(base / "fo" / "fiftyone" / "mask_targets.json", big)
+    cases["fiftyone mask_targets.json of 1 GiB"] = ["import", str(base / "fo" / "fiftyone"), "--project",
+                                                    str(base / "p-fo")]
     classes = base / "big-classes.txt"
     classes.write_text(VALID_TEXT["ids"])
     os.truncate(classes, big)

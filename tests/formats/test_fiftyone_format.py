@@ -164,12 +164,18 @@ def test_manifest_entries_never_lead_out_of_the_dataset(tmp_path):
 
 
 def test_the_training_folder_layout_is_not_taken_for_fiftyone(tmp_path):
-    """``images/`` + ``labels/`` + ``classes.txt`` (``qgn train``'s folder) stays an ids dataset."""
+    """``images/`` + ``labels/`` + ``classes.txt`` (``qgn train``'s folder) stays an ids dataset:
+    read as FiftyOne's, every class would shift by one."""
     photo(tmp_path / "images" / "a.png")
     (tmp_path / "labels").mkdir()
     Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp_path / "labels" / "a.png")
     write_classes_file(tmp_path / "classes.txt", CLASSES)
     assert detect_dataset(tmp_path) == "ids"
+    # Nor with its photos in data/: a classes.txt says the masks hold bare ids (0 is a class).
+    (tmp_path / "images").rename(tmp_path / "data")
+    assert detect_dataset(tmp_path) == "ids"
+    (tmp_path / "classes.txt").unlink()
+    assert detect_dataset(tmp_path) == "fiftyone"
 
 
 def test_project_export_and_reimport_through_the_cli(tmp_path, run_cli):
@@ -188,3 +194,29 @@ def test_project_export_and_reimport_through_the_cli(tmp_path, run_cli):
     for image, item in zip(again.images, items):
         assert image.path.read_bytes() == item.image.read_bytes()
         np.testing.assert_array_equal(again.load_annotation(image), item.label)
+
+
+def test_oversized_manifest_and_colours_are_warnings_read_within_their_bounds(tmp_path):
+    """data.json and color_scheme.json of any size cost a stat: the import names them and goes on
+    (images in data/, default colours); mask_targets.json's bound is a claimed-size case
+    (tests/formats/hostile_cases.py)."""
+    import tracemalloc
+
+    items = items_of(tmp_path, n=2)
+    export_dataset(items, CLASSES, tmp_path / "out", ["fiftyone"], images="copy")
+    root = tmp_path / "out" / "fiftyone"
+    os.truncate(root / "data.json", 3 << 30)
+    os.truncate(root / "color_scheme.json", 2 << 30)
+    tracemalloc.start()
+    try:
+        dataset = scan_dataset(root)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+    assert len(dataset.warnings) == 2
+    assert "data.json is 3221.2 MB; a file of its kind holds at most 67 MB" in dataset.warnings[0]
+    assert "color_scheme.json is 2147.5 MB" in dataset.warnings[1] and "default colours" in dataset.warnings[1]
+    assert [i.image for i in dataset.items] == [root / "data" / f"{i.name}.jpg" for i in items]
+    assert dataset.file_classes.names == CLASSES.names
+    np.testing.assert_array_equal(dataset.items[1].read(dataset.file_classes), items[1].label)

@@ -349,7 +349,7 @@ def test_cli_export_errors(capsys, tmp_path, run_cli):
     assert code == 2 and "qgn export: error: --project" in err and "not a QGN project" in err
     Project.create(tmp_path / "p", [], CLASSES)
     code, _, err = run_cli("export", "--project", tmp_path / "p", "--out", tmp_path / "o", "--formats", "png,tiff")
-    assert code == 2 and "unknown format(s) tiff" in err and "choose from qgt, png, ids, cvat, voc, cityscapes, camvid, coco, labelme, labelstudio, levels, json" in err
+    assert code == 2 and "unknown format(s) tiff" in err and "choose from qgt, png, ids, cvat, voc, cityscapes, camvid, coco, labelme, labelstudio, fiftyone, levels, json" in err
     code, _, err = run_cli("export", "--project", tmp_path / "p")
     assert code == 2 and "--out" in err
     code, _, err = run_cli("export", tmp_path / "x.qgt", "--format", "gif", "--out", tmp_path / "o")
