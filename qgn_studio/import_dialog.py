@@ -1,5 +1,5 @@
 """File → Import dataset…: a dataset in another tool's layout (CVAT/VOC, Cityscapes, CamVid, COCO,
-labelme, Label Studio, id/palette PNGs) into a project, with a preview of what was detected.
+labelme, Label Studio, FiftyOne, id/palette PNGs) into a project, with a preview of what was detected.
 
 Choosing a source scans it on the job thread (``qgn.formats.scan_dataset``) and shows what
 was found: the format, the masks, how many images were found, and how the file's labels match the

@@ -70,3 +70,28 @@ def test_import_dialog_says_what_is_wrong(qtbot, tmp_path, jobs):
     dialog.set_source(tmp_path / "out" / "coco")
     qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
     assert "→ no class" in dialog.preview.text() and "--map" in dialog.preview.text()
+
+
+def test_import_dialog_previews_a_fiftyone_dataset(qtbot, tmp_path, jobs):
+    """A FiftyOne ImageSegmentationDirectory: the classes its mask targets name, images by data.json."""
+    from qgn_studio.import_dialog import ImportDialog
+
+    classes = read_classes_file(SAMPLES / "classes.txt")
+    images = sorted((SAMPLES / "images").glob("*"))[:3]
+    labels = {im.stem: read_label(SAMPLES / "labels" / f"{im.stem}.png") for im in images}
+    export_dataset([ExportItem(im.stem, labels[im.stem], im) for im in images], classes, tmp_path / "out",
+                   ["fiftyone"], images="copy")
+    dialog = ImportDialog(jobs)
+    qtbot.addWidget(dialog)
+    dialog.set_source(tmp_path / "out" / "fiftyone")
+    qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
+    text = dialog.preview.text()
+    assert "fiftyone: an ImageSegmentationDirectory of 3 masks, classes from mask_targets.json" in text
+    assert "images found for 3" in text and "A new project gets the classes the files name: sky" in text
+    dialog.target.setText(str(tmp_path / "p"))
+    with qtbot.waitSignal(dialog.imported, timeout=WAIT_MS) as done:
+        dialog.import_button.click()
+    report = done.args[0]
+    assert report.project.classes == classes and sorted(report.imported) == sorted(labels)
+    for image in report.project.images:
+        np.testing.assert_array_equal(report.project.load_annotation(image), labels[image.path.stem])
