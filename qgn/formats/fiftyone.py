@@ -7,7 +7,8 @@ Files, in the export folder::
                           FiftyOne treats 0 as background; 8-bit, 16-bit past 254 classes
     data/<name><ext>      the image, with ``images="copy"`` or ``"link"``
     data.json             FiftyOne's data manifest of every image: ``{"<name><ext>": path relative
-                          to the folder}``, into ``data/`` or to where the image lies
+                          to the folder}``, into ``data/`` or to where the image lies; an export
+                          into the folder again keeps the entries of masks it left in ``labels/``
     mask_targets.json     ``{"1": "sky", "2": "building", …}``: ``dataset.default_mask_targets``
     color_scheme.json     ``{"default_mask_targets_colors": [{"intTarget": 1, "color": "#808080"}, …]}``:
                           the project's class colours, ``fo.ColorScheme(**…)`` for the App
@@ -109,8 +110,20 @@ class FiftyOneWriter(DatasetWriter):
             self.manifest[file_name] = relative_image_path(image, self.out_dir)
         return written
 
+    def _kept_entries(self) -> dict[str, str]:
+        """The entries of an earlier export's ``data.json`` in this folder whose masks are still in
+        ``labels/`` and not written now: FiftyOne's importer fails on a mask its manifest lacks."""
+        try:
+            earlier = load_json(self.out_dir / DATA_MANIFEST, MAX_MANIFEST_BYTES)
+        except (OSError, ValueError):
+            return {}
+        written = {str(Path(key).with_suffix("")) for key in self.manifest}
+        return {key: value for key, value in (earlier.items() if isinstance(earlier, dict) else ())
+                if isinstance(key, str) and isinstance(value, str) and str(Path(key).with_suffix("")) not in written
+                and (self.out_dir / LABELS_DIR / f"{Path(key).with_suffix('')}.png").is_file()}
+
     def finish(self) -> list[Path]:
-        files = {DATA_MANIFEST: self.manifest, MASK_TARGETS: mask_targets(self.classes),
+        files = {DATA_MANIFEST: self._kept_entries() | self.manifest, MASK_TARGETS: mask_targets(self.classes),
                  COLOR_SCHEME: color_scheme(self.classes)}
         written = []
         for name, doc in files.items():

@@ -220,3 +220,18 @@ def test_oversized_manifest_and_colours_are_warnings_read_within_their_bounds(tm
     assert [i.image for i in dataset.items] == [root / "data" / f"{i.name}.jpg" for i in items]
     assert dataset.file_classes.names == CLASSES.names
     np.testing.assert_array_equal(dataset.items[1].read(dataset.file_classes), items[1].label)
+
+
+def test_a_second_export_into_the_folder_keeps_every_mask_in_the_manifest(tmp_path):
+    """FiftyOne's importer fails on a mask its data.json lacks: masks an earlier export left in
+    labels/ (never deleted) keep their entries; entries without a mask go."""
+    items = items_of(tmp_path, n=3)
+    export_dataset(items, CLASSES, tmp_path / "out", ["fiftyone"])
+    root = tmp_path / "out" / "fiftyone"
+    first = json.loads((root / "data.json").read_text())
+    (root / "labels" / "frame 2.png").unlink()
+    export_dataset(items[1:2], CLASSES, tmp_path / "out", ["fiftyone"], images="copy")
+    manifest = json.loads((root / "data.json").read_text())
+    assert manifest == {"frame 0.jpg": first["frame 0.jpg"], "frame 1.jpg": "data/frame 1.jpg"}
+    dataset = scan_dataset(root, images=tmp_path / "photos")
+    assert [i.name for i in dataset.items] == ["frame 0", "frame 1"] and all(i.image for i in dataset.items)
