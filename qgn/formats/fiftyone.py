@@ -33,6 +33,7 @@ in ``data/``, through ``data.json`` (entries inside the dataset folder only, els
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,7 @@ MAX_CLASS_FILE_BYTES = 4 << 20  # mask targets or colours of every 16-bit value 
 MAX_MANIFEST_BYTES = 64 << 20  # a data.json of 300,000 images
 UNLABELLED = "background"  # what FiftyOne calls mask value 0; a void name to qgn (it reads as the ignore value)
 UNNAMED = "(mask value"  # how a value the mask targets do not name is called: no class matches it
+_WHOLE = re.compile(r"[0-9]{1,5}")  # a mask value as mask_targets.json writes it (ASCII digits: "²".isdigit())
 
 
 # ------------------------------------------------------------------------------------------- export
@@ -144,7 +146,7 @@ def read_mask_targets(path: Path) -> list[str]:
     targets: dict[int, str] = {}
     for key, name in doc.items():
         text = str(key).strip()
-        if not text.isdigit() or int(text) > MAX_VALUE:
+        if not _WHOLE.fullmatch(text) or int(text) > MAX_VALUE:
             raise ValueError(f"{path}: mask value {key!r} is not a whole number in 0..{MAX_VALUE} (RGB masks are "
                              "not read: export them as integer masks)")
         if not isinstance(name, str) or not name.strip():
@@ -241,8 +243,11 @@ def scan_fiftyone(src: Path, images: Path | None) -> SourceDataset:
     if names is not None:
         colours, colour_warnings = _target_colours(root / COLOR_SCHEME)
         warnings += colour_warnings
-        file_classes = classes_from_names([(n, colours.get(v)) for v, n in enumerate(names)
-                                           if not n.startswith(UNNAMED)])
+        try:
+            file_classes = classes_from_names([(n, colours.get(v)) for v, n in enumerate(names)
+                                               if not n.startswith(UNNAMED)])
+        except ValueError as exc:
+            raise ValueError(f"{root / MASK_TARGETS}: {exc}") from None
         where = f"classes from {MASK_TARGETS}"
     else:
         file_classes, where = None, f"no {MASK_TARGETS}: values are class id + 1 (of --classes or the project's)"
