@@ -50,12 +50,18 @@ def _export(name: str, label, classes, out: Path, stem: str = "a") -> dict[str, 
 
 
 def _peak(name: str, label, classes, out: Path) -> int:
-    tracemalloc.start()
-    try:
-        FORMATS[name].export_items([ExportItem("big", label)], classes, out)
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    """The traced peak of one export, the least of two runs: tracemalloc counts every thread's
+    allocations, and once in the full suite (not alone) the Cityscapes export peaked at 14.4 MB
+    against 6.8-7.3 MB in every run of its own; a peak the export itself needs shows in both runs."""
+    peaks = []
+    for attempt in range(2):
+        tracemalloc.start()
+        try:
+            FORMATS[name].export_items([ExportItem("big", label)], classes, Path(out) / str(attempt))
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    return min(peaks)
 
 
 @pytest.fixture(scope="module")
