@@ -23,6 +23,11 @@ def default_palette(n: int) -> tuple[RGB, ...]:
     return tuple(colours)
 
 
+#: The longest class name, in UTF-8 bytes: a label, not a document (a .qgt file's length bound
+#: counts on it, and every writer of a project's labels would fail on a longer one).
+MAX_CLASS_NAME_BYTES = 4096
+
+
 @dataclass(frozen=True)
 class ClassSet:
     """Names and colours of ``k`` classes, and the ignore value of the label maps that use them.
@@ -48,6 +53,10 @@ class ClassSet:
             if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
                 raise ValueError(f"ClassSet: palette colour {rgb} is not an RGB triple in 0..255")
         object.__setattr__(self, "palette", palette)
+        for i, name in enumerate(names):
+            if len(name.encode("utf-8", "surrogatepass")) > MAX_CLASS_NAME_BYTES:
+                raise ValueError(f"ClassSet: the name of class {i} ({name[:40]!r}…) is longer than "
+                                 f"{MAX_CLASS_NAME_BYTES} bytes; shorten it")
         check_unique_names(names, "ClassSet")
         if self.ignore_index is not None and 0 <= self.ignore_index < len(names):
             raise ValueError(

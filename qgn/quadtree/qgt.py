@@ -82,6 +82,13 @@ must be consumed exactly.
 
 Readers check the magic, the version, every header field's range, block lengths against the file
 length, the CRC, the decompressed sizes, the streams, and finally the tree (``Quadtree.validate``).
+
+Size bound: a file is at most ``max_file_bytes(header)`` bytes, the largest its header allows -
+every cell of every level coded with a 3-byte rank (``n`` cells: ``18 + 2 * ceil(n / 8) + 3 * n``
+tree bytes), class names of at most ``MAX_NAME_BYTES_PER_CLASS`` (4,096) bytes per class on average, and
+each block's compressed data at most 1/8 + 1,024 bytes larger than its raw data (``stored`` is never
+larger). Readers refuse a longer file before reading past its header; no writer makes one (a class
+name is at most 4,096 bytes, ``qgn.classes.MAX_CLASS_NAME_BYTES``).
 """
 from __future__ import annotations
 
@@ -93,7 +100,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import ClassSet
+from ..classes import MAX_CLASS_NAME_BYTES, ClassSet
 from ..fileio import atomic_write_bytes
 from .quadtree import Quadtree, QuadtreeError
 from .tpyramid import COMPOSITE, MAX_CLASSES, code_dtype, padded_size
@@ -107,6 +114,10 @@ MAX_PIXELS = 1 << 27
 _MAX_RATIO = 2048  # raw_len <= _MAX_RATIO * comp_len + _RATIO_SLACK
 _RATIO_SLACK = 1024
 _FLAG_IGNORE, _FLAG_CLASSES = 1, 2
+#: Class names may hold this many UTF-8 bytes per class on average (see "Size bound"); a
+#: `ClassSet` name is at most as long, so no writer makes a longer class block.
+MAX_NAME_BYTES_PER_CLASS = MAX_CLASS_NAME_BYTES
+_HEADER_MAX = 6 + 5 * 9  # magic, version, flags, four varints and the ignore svarint
 
 METHOD_STORED, METHOD_DEFLATE, METHOD_LZMA, METHOD_BZIP2 = 0, 1, 2, 3
 _METHOD_NAMES = {0: "stored", 1: "deflate", 2: "lzma", 3: "bzip2"}
@@ -814,6 +825,38 @@ def _decode_classes(raw: bytes, num_classes: int) -> ClassSet:
         raise QgtFormatError(f"corrupt: class block: {exc}") from None
 
 
+def _compressed_max(raw_max: int) -> int:
+    """The most compressed bytes a block of at most ``raw_max`` raw bytes is allowed (every method's
+    worst-case expansion is far below this; a writer stores a block that would grow)."""
+    return raw_max + raw_max // 8 + 1024
+
+
+def _class_block_max(num_classes: int) -> int:
+    """The most raw bytes of a class block for ``num_classes`` classes (see "Size bound")."""
+    return num_classes * (9 + 3) + num_classes * MAX_NAME_BYTES_PER_CLASS + 3 + 1 + 9
+
+
+def max_file_bytes(height: int, width: int, levels: int, num_classes: int, flags: int) -> int:
+    """The largest a .qgt file with this header can honestly be (module docstring, "Size bound"):
+    every cell of every level coded with the longest rank, and the class block's names bound."""
+    ph, pw = padded_size(height, width, levels)
+    cells = sum((ph >> level) * (pw >> level) for level in range(levels))
+    tree_max = 18 + 2 * (-(-cells // 8)) + 3 * cells
+    total = _HEADER_MAX + 19 + _compressed_max(tree_max) + 4
+    if flags & _FLAG_CLASSES:
+        total += 19 + _compressed_max(_class_block_max(num_classes))
+    return total
+
+
+def _check_file_length(length: int, flags: int, height: int, width: int, levels: int, num_classes: int) -> None:
+    bound = max_file_bytes(height, width, levels, num_classes, flags)
+    if length > bound:
+        raise QgtFormatError(
+            f"corrupt: the file is {length} bytes, more than a .qgt of a {width}x{height} map with {levels} levels "
+            f"and {num_classes} classes can hold ({bound} bytes at most)"
+        )
+
+
 # ---------------------------------------------------------------------------------------- public
 def check_readable_size(height: int, width: int, levels: int) -> None:
     """ValueError unless a reader with the default ``max_pixels`` accepts this size: writers apply
@@ -896,6 +939,7 @@ def decode_qgt(data: bytes, *, max_pixels: int | None = None) -> tuple[Quadtree,
     r.pos = 5
     flags, height, width, levels, num_classes = _read_header(r)
     _check_size(height, width, levels, max_pixels)
+    _check_file_length(len(data), flags, height, width, levels, num_classes)
     ignore = _unzigzag(r.varint("ignore value")) if flags & _FLAG_IGNORE else None
     class_block = _read_block_header(r, "class block") if flags & _FLAG_CLASSES else None
     tree_block = _read_block_header(r, "tree block")
@@ -972,6 +1016,18 @@ def _check_size(height: int, width: int, levels: int, max_pixels: int | None) ->
         )
 
 
+def _read_rest(f, expected: int, limit: int) -> bytes:
+    """The rest of ``f``: ``expected`` bytes (what stat says is left; allocated once), and, should the
+    file hold more (a pipe, a file being appended to), more in 1 MiB steps, but never more than
+    ``limit`` + 1 bytes in all."""
+    chunks = [f.read(max(expected, 0) + 1)]
+    total = len(chunks[0])
+    while chunks[-1] and total <= limit and total > expected:
+        chunks.append(f.read(min(1 << 20, limit + 1 - total)))
+        total += len(chunks[-1])
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 def write_qgt(path: str | os.PathLike, qt: Quadtree, classes: ClassSet | None = None) -> None:
     """Write ``qt`` (and optional ``classes``) to ``path`` as .qgt, atomically."""
     atomic_write_bytes(path, encode_qgt(qt, classes))
@@ -981,14 +1037,31 @@ def read_qgt(path: str | os.PathLike, *, max_pixels: int | None = None) -> tuple
     """Read a .qgt file: ``(Quadtree, ClassSet or None)``. QgtFormatError if it is not valid."""
     path = Path(path)
     with open(path, "rb") as f:
-        head = f.read(6)
+        head = f.read(_HEADER_MAX)
         if not head:
             raise QgtFormatError(f"{path}: the file is empty")
         try:
-            _check_magic_and_version(head)  # before the rest is read: another file is refused unread
+            # before the rest is read: another file, a size past the limits, or more bytes than the
+            # header allows (a valid header followed by gigabytes) is refused unread
+            _check_magic_and_version(head)
+            r = _Reader(head, len(head))
+            r.pos = 5
+            try:
+                header = _read_header(r)
+            except QgtFormatError:
+                header = None  # a header cut short by the file's end: decode_qgt says how
+            if header is not None:
+                flags, height, width, levels, num_classes = header
+                _check_size(height, width, levels, max_pixels)
+                size = os.fstat(f.fileno()).st_size
+                _check_file_length(size, *header)
+                rest = _read_rest(f, size - len(head), max_file_bytes(*header[1:], header[0]) - len(head))
+                _check_file_length(len(head) + len(rest), *header)
+            else:
+                rest = f.read()  # at most a few bytes: the header did not fit in them
         except QgtFormatError as exc:
             raise QgtFormatError(f"{path}: {exc}") from None
-        data = head + f.read()
+        data = head + rest
     try:
         return decode_qgt(data, max_pixels=max_pixels)
     except QgtFormatError as exc:

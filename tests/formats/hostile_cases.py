@@ -231,6 +231,11 @@ def claimed_size_cases(base: Path) -> dict[str, list[str]]:
         path = base / f"{name.replace(' ', '-')}.qgt"
         path.write_bytes(qgt_claiming(qw, qh))
         cases[f"{name} -> png"] = ["export", str(path), "--png", str(base / f"{path.stem}.png")]
+    # .qgt: a valid 64×48 file followed by 2 GiB (read whole before its length was checked).
+    path = base / "qgt-then-2GiB.qgt"
+    path.write_bytes(qgt_claiming(64, 48))
+    os.truncate(path, 2 << 30)
+    cases["valid .qgt header then 2 GiB -> png"] = ["export", str(path), "--png", str(base / "qgt-then-2GiB.png")]
     return cases
 
 

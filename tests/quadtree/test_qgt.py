@@ -396,3 +396,68 @@ def test_qgt_decoder_memory_is_small_per_coded_cell():
         tracemalloc.stop()
     # main needed ~53 bytes per cell (6 GB for a 16 KB file of 11585²); the leaves alone are 10.
     assert peak < 32 * width * height, f"{peak / (width * height):.1f} bytes per coded cell"
+
+
+# ------------------------------------------------------------------------------- the file's length
+def test_the_largest_honest_files_are_within_the_bound():
+    """`max_file_bytes` bounds what a writer makes in the worst cases: uniform noise on one level (every
+    pixel a coded cell), noise over many classes and levels, and class names at their limit."""
+    from qgn.quadtree.qgt import MAX_NAME_BYTES_PER_CLASS, max_file_bytes
+
+    rng = np.random.default_rng(3)
+    cases = [(rng.integers(0, 2, (37, 53)), 2, 1), (rng.integers(0, 300, (64, 96)), 300, 6),
+             (rng.integers(0, 65534, (40, 40)), 65534, 3)]
+    for label, k, levels in cases:
+        names = tuple(f"{i:0{MAX_NAME_BYTES_PER_CLASS}d}"[:MAX_NAME_BYTES_PER_CLASS] for i in range(min(k, 300)))
+        classes = ClassSet(names) if k <= 300 else None
+        qt = Quadtree.from_label(label.astype(np.int64), k, None, levels)
+        data = encode_qgt(qt, classes)
+        flags = 2 if classes is not None else 0
+        bound = max_file_bytes(*label.shape, levels, k, flags)
+        assert len(data) <= bound
+        assert decode_qgt(data)[0] == qt  # and the reader's check accepts it
+    with pytest.raises(ValueError, match="name of class 0 .* is longer than 4096 bytes"):
+        ClassSet(("é" * (MAX_NAME_BYTES_PER_CLASS // 2 + 1), "y"))  # no writer is handed one
+
+
+def test_a_valid_header_followed_by_gigabytes_is_refused_unread(tmp_path):
+    """A .qgt whose header is valid but whose file is longer than any file of that header can be:
+    refused by its length, reading no more than the header (it was read whole: 2 GiB for 2 GiB)."""
+    import os
+
+    qt = Quadtree.from_label(np.arange(24, dtype=np.int64).reshape(4, 6) % 3, 3, None, 2)
+    good = encode_qgt(qt, ClassSet.generic(3))
+    path = tmp_path / "big.qgt"
+    path.write_bytes(good)
+    os.truncate(path, 2 << 30)  # sparse: 2 GiB of zeros after a valid file
+    tracemalloc.start()
+    try:
+        with pytest.raises(QgtFormatError, match=r"big\.qgt: corrupt: the file is 2147483648 bytes, more than a "
+                                                 r"\.qgt of a 6x4 map"):
+            read_qgt(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+    # the bytes API says the same; a few stray bytes within the bound are still found by the parser
+    with pytest.raises(QgtFormatError, match="more than a .qgt of a 6x4 map"):
+        decode_qgt(good + bytes(1 << 20))
+    with pytest.raises(QgtFormatError, match="unexpected bytes|checksum"):
+        decode_qgt(good[:-4] + b"\x00" + good[-4:])
+    path.write_bytes(good)
+    assert read_qgt(path)[0] == qt
+
+
+def test_a_file_that_grows_past_its_bound_while_read_is_refused(tmp_path, monkeypatch):
+    """The length check does not trust stat alone (a pipe, or a file being appended to): the reader
+    reads at most one byte past the bound and refuses then."""
+    qt = Quadtree.from_label(np.zeros((4, 6), np.int64), 1, None, 2)
+    path = tmp_path / "grows.qgt"
+    path.write_bytes(encode_qgt(qt) + bytes(1 << 16))
+
+    class Small:
+        st_size = 10
+
+    monkeypatch.setattr(qgt_module.os, "fstat", lambda fd: Small())  # stat says 10 bytes
+    with pytest.raises(QgtFormatError, match="grows.qgt: corrupt: the file is .* bytes, more than"):
+        read_qgt(path)
