@@ -12,6 +12,8 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
+from qgn.progress import TimeLeft
+
 DEFAULT_FORMATS = ("qgt", "png")
 
 
@@ -185,6 +187,7 @@ class ExportDialog(QtWidgets.QDialog):
         self.running = True
         self._update_buttons()
         self.progress.setRange(0, 0)
+        self._time_left = TimeLeft()
         self.log.setText("Saving, then exporting…")
         project, only_done, emit = self.projects.project, self.only_done.isChecked(), self._progress.step.emit
         images = self.images.currentData()
@@ -195,7 +198,7 @@ class ExportDialog(QtWidgets.QDialog):
     def _step(self, i: int, n: int, text: str) -> None:
         self.progress.setRange(0, n)
         self.progress.setValue(i)
-        self.log.setText(text)
+        self.log.setText(text + self._time_left.suffix(i, n))
 
     def _done(self, paths: list) -> None:
         self.running = False

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
+from qgn.progress import TimeLeft
+
 PREVIEW_ITEMS = 6
 
 
@@ -172,6 +174,7 @@ class ImportDialog(QtWidgets.QDialog):
         self.running = True
         self._update_buttons()
         self.progress.setRange(0, 0)
+        self._time_left = TimeLeft()
 
         def run():
             classes = read_classes_file(classes_file) if classes_file else None
@@ -183,7 +186,7 @@ class ImportDialog(QtWidgets.QDialog):
     def _step(self, i: int, n: int, text: str) -> None:
         self.progress.setRange(0, n)
         self.progress.setValue(i)
-        self.log.setText(text)
+        self.log.setText(text + self._time_left.suffix(i, n))
 
     def _done(self, report) -> None:
         self.running = False

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: above. An entry names a module or a package (all its modules); "qgn" is the package's __init__ alone.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("qgn", "qgn.classes", "qgn.label_map", "qgn.fileio", "qgn.imagefile", "qgn.bounds",
-                    "qgn.metrics", "qgn.resources", "qgn.ground_truth", "qgn.allocator")),
+                    "qgn.metrics", "qgn.resources", "qgn.ground_truth", "qgn.allocator",
+                    "qgn.progress")),
     ("labels", ("qgn.quadtree",)),
     ("data, sparse, propagation", ("qgn.data", "qgn.sparse", "qgn.propagation")),
     ("model", ("qgn.model", "qgn.loss")),

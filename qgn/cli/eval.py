@@ -12,6 +12,7 @@ from pathlib import Path
 
 from qgn.cli.files import MODEL_HELP
 from qgn.cli.threads import add_threads_argument, apply_threads
+from qgn.progress import TimeLeft
 
 def add_arguments(p) -> None:
     add_threads_argument(p)
@@ -116,8 +117,10 @@ def run(args) -> int:
     check_pairs(data, n, model.config.classes)
     samples = (rescale(data[i], args.scale) for i in range(n))
 
-    def progress(i: int) -> None:
-        print(f"\rqgn eval: {i}/{n}", end="", file=sys.stderr, flush=True)
+    time_left = TimeLeft()
+
+    def progress(i: int) -> None:  # padded: the line it rewrites may have been longer
+        print(f"\rqgn eval: {i}/{n}{time_left.suffix(i, n)}".ljust(48), end="", file=sys.stderr, flush=True)
 
     results = evaluate(model, samples, schemes, device, progress)
     print(file=sys.stderr)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from qgn.cli.files import check_outputs, collect_files
 from qgn.cli.main import CLIError
+from qgn.progress import TimeLeft
 
 DEFAULT_PROJECT_FORMATS = "qgt,png"
 
@@ -275,8 +276,10 @@ def _run_project(args) -> int:
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out} exists and is not a folder")
 
+    time_left = TimeLeft()
+
     def progress(i: int, n: int, text: str) -> None:
-        print(f"[{i}/{n}] {text}", flush=True)
+        print(f"[{i}/{n}] {text}{time_left.suffix(i, n)}", flush=True)
 
     errors: list[str] = []
     export_project(project, out, names, progress, only_done=args.only_done, errors=errors,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from qgn.cli.files import MODEL_HELP
 from qgn.cli.threads import add_threads_argument, apply_threads
+from qgn.progress import TimeLeft
 
 PROGRESS_INTERVAL_S = 0.25  # at most four progress lines a second
 
@@ -275,6 +276,7 @@ class ProgressLine:
         self.iterations = iterations
         self.start = self.last_print = time.perf_counter()
         self.done = 0
+        self.time_left = TimeLeft()
 
     def __call__(self, iteration: int, loss: float) -> None:
         self.done = iteration
@@ -282,7 +284,8 @@ class ProgressLine:
         if now - self.last_print >= PROGRESS_INTERVAL_S or iteration == self.iterations:
             self.last_print = now
             print(f"\rqgn finetune: {iteration}/{self.iterations} loss {loss:.4f} "
-                  f"{iteration / (now - self.start):.2f} it/s", end="", file=sys.stderr, flush=True)
+                  f"{iteration / (now - self.start):.2f} it/s{self.time_left.suffix(iteration, self.iterations)}".ljust(72),
+                  end="", file=sys.stderr, flush=True)
 
 
 def report(args, model_path, saved, result, comparison, seconds: float) -> None:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from qgn.cli.main import CLIError
+from qgn.progress import TimeLeft
 
 
 def add_arguments(p) -> None:
@@ -52,8 +53,10 @@ def run(args) -> int:
     for warning in dataset.warnings if dataset.items else ():  # with nothing to import, the error says them
         print(f"qgn import: warning: {warning}", file=sys.stderr, flush=True)
 
+    time_left = TimeLeft()
+
     def progress(i: int, n: int, text: str) -> None:
-        print(f"[{i}/{n}] {text}", flush=True)
+        print(f"[{i}/{n}] {text}{time_left.suffix(i, n)}", flush=True)
 
     try:
         report = import_into_project(args.src, args.project, images=args.images, classes=classes, mapping=mapping,

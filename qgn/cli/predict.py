@@ -15,6 +15,7 @@ from pathlib import Path
 from qgn.cli.main import CLIError
 from qgn.cli.files import MODEL_HELP
 from qgn.cli.threads import add_threads_argument, apply_threads
+from qgn.progress import TimeLeft
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -110,6 +111,7 @@ def run(args) -> int:
     if out:
         prepare_out(out, images, label_paths)
     failed: list[str] = []
+    time_left = TimeLeft()
     for i, (path, label_path) in enumerate(zip(images, label_paths)):
         try:
             pred, record, label = predict_one(model, path, label_path, device, scheme, args.resolution)
@@ -120,7 +122,7 @@ def run(args) -> int:
             continue
         if out:
             write_outputs(out, path.stem, pred, classes)
-        print_record(record, i, len(images), path, label is not None, args.json)
+        print_record(record, i, len(images), path, label is not None, args.json, time_left.suffix(i + 1, len(images)))
     return failures_code(failed, images)
 
 
@@ -154,15 +156,16 @@ def predict_one(model, path: Path, label_path: Path | None, device, scheme, reso
     return pred, record, label
 
 
-def print_record(record: dict, i: int, n: int, path: Path, scored: bool, as_json: bool) -> None:
-    """One line per image: its JSON record, or its sites, MACs, time (and scores)."""
+def print_record(record: dict, i: int, n: int, path: Path, scored: bool, as_json: bool, left: str = "") -> None:
+    """One line per image: its JSON record, or its sites, MACs, time (and scores) and ``left``
+    (`qgn.progress.TimeLeft.suffix`)."""
     if as_json:
         print(json.dumps(record), flush=True)
     else:
         extra = f"  acc {record['acc']:.4f}  mIoU {record['miou']:.4f}" if scored else ""
         sites = " ".join(f"Q{k}:{v}" for k, v in record["active_sites"].items())
         print(f"[{i + 1}/{n}] {path.name}: {sites}  {record['macs'] / 1e9:.3f} GMAC"
-              f"  {record['seconds'] * 1e3:.0f} ms{extra}", file=sys.stdout)
+              f"  {record['seconds'] * 1e3:.0f} ms{extra}{left}", file=sys.stdout)
 
 
 def failures_code(failed: list[str], images: list[Path]) -> int:

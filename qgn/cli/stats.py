@@ -18,6 +18,7 @@ from pathlib import Path
 
 from qgn.cli.files import collect_files
 from qgn.cli.main import CLIError
+from qgn.progress import TimeLeft
 from qgn.quadtree import NUM_LEVELS, ROOT_LEVEL
 
 
@@ -94,10 +95,12 @@ def run(args) -> int:
     files = collect_files(args.paths, (".png",), "label PNGs")
     stats = LevelStats(args.levels)
     progress = sys.stderr.isatty() and len(files) > 20
+    time_left = TimeLeft()
     for i, path in enumerate(files, start=1):
         stats.add(quadtree_of(path, read_label(path), k, ignore, args.levels))
         if progress and (i % 10 == 0 or i == len(files)):
-            print(f"\rqgn stats: {i}/{len(files)} files", end="", file=sys.stderr, flush=True)
+            line = f"\rqgn stats: {i}/{len(files)} files{time_left.suffix(i, len(files))}"
+            print(line.ljust(48), end="", file=sys.stderr, flush=True)
     if progress:
         print(file=sys.stderr)
     if args.json:

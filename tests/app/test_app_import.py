@@ -95,3 +95,27 @@ def test_import_dialog_previews_a_fiftyone_dataset(qtbot, tmp_path, jobs):
     assert report.project.classes == classes and sorted(report.imported) == sorted(labels)
     for image in report.project.images:
         np.testing.assert_array_equal(report.project.load_annotation(image), labels[image.path.stem])
+
+
+def test_import_dialog_says_the_time_left(qtbot, tmp_path, jobs, monkeypatch):
+    """Each item's line in the dialog ends with the batch's time left (none on the last)."""
+    import qgn.progress
+    from qgn_studio.import_dialog import ImportDialog
+
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 0.0)
+    classes = read_classes_file(SAMPLES / "classes.txt")
+    images = sorted((SAMPLES / "images").glob("*"))[:3]
+    export_dataset([ExportItem(im.stem, read_label(SAMPLES / "labels" / f"{im.stem}.png"), im) for im in images],
+                   classes, tmp_path / "out", ["cvat"])
+    dialog = ImportDialog(jobs)
+    qtbot.addWidget(dialog)
+    dialog.set_source(tmp_path / "out" / "cvat", images=SAMPLES / "images")
+    qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
+    dialog.target.setText(str(tmp_path / "p"))
+    shown = []
+    dialog._progress.step.connect(lambda i, n, text: shown.append(dialog.log.text()))  # after the dialog's own slot
+    with qtbot.waitSignal(dialog.imported, timeout=WAIT_MS):
+        dialog.import_button.click()
+    assert len(shown) == 3
+    assert all(" · about " in text and text.endswith(" left") for text in shown[:2]), shown
+    assert " left" not in shown[2]

@@ -1,0 +1,55 @@
+"""Time left in a batch of items (an import, an export, predictions, an evaluation), for the
+progress lines of the command line and the app's dialogs alike.
+
+``time_left = TimeLeft()`` starts a clock; ``time_left(done, total)`` is ``"about 1 min 05 s
+left"`` from the mean time per item so far, or ``""`` while nothing is known yet: before the first item is done,
+in the batch's first second (a batch that short needs no estimate, and one item's time says
+little), and once every item is done.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+#: No estimate in a batch's first second.
+SHOW_AFTER_S = 1.0
+
+
+def format_duration(seconds: float) -> str:
+    """``"42 s"``, ``"3 min 07 s"``, ``"2 h 05 min"``: rounded to the unit shown last."""
+    total = max(0, int(round(seconds)))
+    if total < 60:
+        return f"{total} s"
+    if total < 3600:
+        return f"{total // 60} min {total % 60:02d} s"
+    minutes = int(round(seconds / 60))
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+class TimeLeft:
+    """The time left of a batch, from the mean time of the items done since construction (create
+    it when the batch starts).
+
+    ``clock``: seconds, monotonic (``time.monotonic``; tests pass their own)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self.start = clock()
+
+    def seconds(self, done: int, total: int) -> float | None:
+        """Estimated seconds until all ``total`` items are done when ``done`` are, or None while
+        unknown (see the module docstring)."""
+        elapsed = self.clock() - self.start
+        if done <= 0 or done >= total or elapsed < SHOW_AFTER_S:
+            return None
+        return elapsed / done * (total - done)
+
+    def __call__(self, done: int, total: int) -> str:
+        """``"about 12 s left"``, or ``""`` while unknown."""
+        left = self.seconds(done, total)
+        return "" if left is None else f"about {format_duration(left)} left"
+
+    def suffix(self, done: int, total: int) -> str:
+        """``" · about 12 s left"`` to end a progress line, or ``""``."""
+        text = self(done, total)
+        return f" · {text}" if text else ""

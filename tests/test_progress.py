@@ -1,0 +1,64 @@
+"""A batch's time left (qgn.progress): the estimate the command line's and the dialogs' progress
+lines end with."""
+from __future__ import annotations
+
+import pytest
+
+from qgn.progress import TimeLeft, format_duration
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("seconds, text", [(0, "0 s"), (0.4, "0 s"), (42.4, "42 s"), (59.6, "1 min 00 s"),
+                                           (187, "3 min 07 s"), (3599.4, "59 min 59 s"), (3600, "1 h 00 min"),
+                                           (7529, "2 h 05 min"), (-3, "0 s")])
+def test_durations_read_as_people_write_them(seconds, text):
+    assert format_duration(seconds) == text
+
+
+def test_time_left_is_the_mean_time_per_item_times_the_items_left():
+    clock = Clock()
+    left = TimeLeft(clock)
+    assert left(0, 10) == "" and left.suffix(0, 10) == ""  # nothing done: nothing known
+    clock.now += 0.5
+    assert left(1, 10) == ""  # the first second: no estimate
+    clock.now += 1.5  # 2 s for 2 items
+    assert left.seconds(2, 10) == pytest.approx(8.0)
+    assert left(2, 10) == "about 8 s left" and left.suffix(2, 10) == " · about 8 s left"
+    clock.now += 118  # 120 s for 3 items: 40 s each, 7 left
+    assert left(3, 10) == "about 4 min 40 s left"
+    assert left(10, 10) == "" and left(11, 10) == ""  # done
+
+
+def test_import_and_export_lines_end_with_the_time_left(tmp_path, capsys, run_cli, monkeypatch):
+    """`qgn import` and `qgn export` print `[i/n] item: what happened · about … left` once a batch
+    has run a second, and no estimate on the last line."""
+    import numpy as np
+    from PIL import Image
+
+    import qgn.progress
+
+    images, labels = tmp_path / "ds" / "images", tmp_path / "ds" / "labels"
+    for folder in (images, labels):
+        folder.mkdir(parents=True)
+    for name in "abc":
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(images / f"{name}.png")
+        Image.fromarray(np.full((8, 8), 1, np.uint8)).save(labels / f"{name}.png")
+    (tmp_path / "ds" / "classes.txt").write_text("sky\nroad\n")
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 0.0)  # every line after the first item
+    code, out, err = run_cli("import", tmp_path / "ds", "--format", "ids", "--project", tmp_path / "p")
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("[")]
+    assert len(lines) == 3
+    assert all(" · about " in line and line.endswith(" s left") for line in lines[:2]), lines
+    assert " left" not in lines[2]
+    code, out, err = run_cli("export", "--project", tmp_path / "p", "--out", tmp_path / "out", "--formats", "png")
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("[")]
+    assert [" · about " in line for line in lines] == [True, True, False], lines
