@@ -30,11 +30,11 @@ class TimeLeft:
     """The time left of a batch, from the mean time of the items done since construction (create
     it when the batch starts).
 
-    ``clock``: seconds, monotonic (``time.monotonic``; tests pass their own)."""
+    ``clock``: seconds, monotonic (None: ``time.monotonic``; tests pass their own)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
-        self.clock = clock
-        self.start = clock()
+    def __init__(self, clock: Callable[[], float] | None = None):
+        self.clock = clock or time.monotonic
+        self.start = self.clock()
 
     def seconds(self, done: int, total: int) -> float | None:
         """Estimated seconds until all ``total`` items are done when ``done`` are, or None while

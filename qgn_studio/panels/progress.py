@@ -1,7 +1,9 @@
-"""A long task's progress in the status bar: its text, n/N as a bar, and a Cancel button."""
+"""A long task's progress in the status bar: its text and time left, n/N as a bar, and a Cancel button."""
 from __future__ import annotations
 
 from PySide6 import QtWidgets
+
+from qgn.progress import TimeLeft
 
 
 class TaskProgress(QtWidgets.QWidget):
@@ -24,10 +26,16 @@ class TaskProgress(QtWidgets.QWidget):
         layout.addWidget(self.bar)
         layout.addWidget(self.cancel_button)
         self._on_cancel = None
+        self._time_left: TimeLeft | None = None
+        self._total = 0
         self.hide()
 
     def show_progress(self, text: str, done: int, total: int, on_cancel=None) -> None:
-        self.label.setText(text)
+        """``text``, then the time left of the task (a task starts at ``done`` 0, after a hide, or
+        with another ``total``)."""
+        if self._time_left is None or done == 0 or total != self._total:
+            self._time_left, self._total = TimeLeft(), total
+        self.label.setText(text + self._time_left.suffix(done, total))
         self.bar.setRange(0, max(total, 1))
         self.bar.setValue(done)
         self._on_cancel = on_cancel
@@ -36,6 +44,7 @@ class TaskProgress(QtWidgets.QWidget):
 
     def hide_progress(self) -> None:
         self._on_cancel = None
+        self._time_left = None
         self.hide()
 
     def _cancel(self) -> None:

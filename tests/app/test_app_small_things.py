@@ -143,3 +143,29 @@ def test_rgba_alpha_is_mentioned(tmp_path):
     opaque = ImageDocument(tmp_path / "opaque.png")
     opaque.load()
     assert not opaque.notes
+
+
+def test_the_status_bar_progress_says_the_time_left(qtbot, monkeypatch):
+    """A long task in the status bar (ordering by uncertainty) shows its time left once it has run a
+    second, from its own start: a new task (done 0, or another total) starts the estimate again."""
+    import qgn.progress
+    from qgn_studio.panels.progress import TaskProgress
+
+    clock = [0.0]
+    monkeypatch.setattr(qgn.progress.time, "monotonic", lambda: clock[0])
+    bar = TaskProgress()
+    qtbot.addWidget(bar)
+    bar.show_progress("Scoring 0/10", 0, 10)
+    assert bar.label.text() == "Scoring 0/10"
+    clock[0] = 4.0
+    bar.show_progress("Scoring 2/10", 2, 10)
+    assert bar.label.text() == "Scoring 2/10 · about 16 s left"
+    bar.show_progress("Scoring 10/10", 10, 10)
+    assert bar.label.text() == "Scoring 10/10"
+    bar.hide_progress()
+    clock[0] = 100.0
+    bar.show_progress("Other 1/4", 1, 4)  # a new task: its clock starts here, nothing known yet
+    assert bar.label.text() == "Other 1/4"
+    clock[0] = 103.0
+    bar.show_progress("Other 2/4", 2, 4)
+    assert bar.label.text() == "Other 2/4 · about 3 s left"
