@@ -242,6 +242,8 @@ class FinetunePanel(QtWidgets.QWidget):
     def add_loss(self, iteration: int, loss: float) -> None:
         import time
 
+        from qgn.progress import format_duration
+
         self.progress.setValue(iteration)
         self.plot.add_point(iteration, loss)
         eta = ""
@@ -249,7 +251,7 @@ class FinetunePanel(QtWidgets.QWidget):
         if started is not None and iteration > 0:
             per = (time.monotonic() - started) / iteration
             left = max(0.0, per * (self.progress.maximum() - iteration))
-            eta = f" · {per:.2f} s/iteration · about {int(left // 60)}:{int(left % 60):02d} left"
+            eta = f" · {per:.2f} s/iteration · about {format_duration(left)} left"
         self.status.setText(f"iteration {iteration} · loss {loss:.4f}{eta}")
 
     def set_status(self, text: str) -> None:
