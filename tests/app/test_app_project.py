@@ -1,6 +1,6 @@
 """Persistence in QGN Studio (offscreen): autosave after edits and restore after a crash (with and
-without a project), save and reopen a project, closing with unsaved edits asks, and the export
-dialog's files re-import to the same label maps.
+without a project), save and reopen a project, a save that fails (a full disk), closing with unsaved
+edits asks, and the export dialog's files re-import to the same label maps.
 
 A "crash" is a window whose annotations are dropped without saving or discarding (the files on
 disk stay exactly as a killed process leaves them); a second window then finds them.
@@ -262,3 +262,72 @@ def test_new_project_with_classes_from_a_palette(qtbot, windows, samples, model_
     qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
     label = win.current.annotation.label  # the model's prediction mapped by name (sky, road, …; others ignore)
     assert set(np.unique(label).tolist()) <= {0, 1, 2, 3, 5, 6, 7, 11}
+
+
+def test_a_save_that_fails_keeps_the_edits_says_why_and_autosaves_them(qtbot, windows, samples, model_path, tmp_path,
+                                                                         monkeypatch):
+    """Ctrl+S onto a full disk: the saved file keeps its last good content, the image stays
+    unsaved, a warning names the reason, the edits go to the autosave; once there is room, the next
+    save writes them. Then the same with the autosave failing too: nothing is marked saved."""
+    import errno
+
+    from qgn.project import Project
+
+    folder = tmp_path / "project"
+    win = windows(folder=folder)
+    session = start_annotating(qtbot, win, samples[:1], model_path)
+    paint(win, 2, 5, [(10, 10), (50, 30)])
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        assert win.projects.save()
+    saved_file = next((folder / "annotations").glob("*.qgt"))
+    good_bytes = saved_file.read_bytes()
+    first = session.label.copy()
+    warnings = []
+    win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+
+    def disk_full(self, image, label):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(saved_file))
+
+    monkeypatch.setattr(Project, "save_annotation", disk_full)
+    paint(win, 0, 1, [(1, 1), (30, 1)])
+    newer = session.label.copy()
+    assert not np.array_equal(newer, first)
+    win.projects.save()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: any("Saving failed" in w for w in warnings), timeout=WAIT_MS)
+    assert any(os.strerror(errno.ENOSPC) in w for w in warnings), warnings
+    assert session.dirty and win.projects.unsaved()  # not marked saved
+    assert saved_file.read_bytes() == good_bytes  # the last good save is intact
+    with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+        pass  # the failed save's edits are autosaved again
+    autosave = Project.open(folder)
+    image = autosave.images[0]
+    np.testing.assert_array_equal(autosave.recover(image), newer)
+
+    monkeypatch.undo()  # room again
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        win.projects.save()
+    win.jobs.wait_idle()
+    assert not session.dirty
+    np.testing.assert_array_equal(Project.open(folder).load_annotation(image), newer)
+
+    # both writes failing: the edits stay in the window, unsaved, and closing would ask
+    monkeypatch.setattr(Project, "save_annotation", disk_full)
+    monkeypatch.setattr(Project, "autosave", disk_full)
+    paint(win, 1, 2, [(5, 40), (40, 40)])
+    last = session.label.copy()
+    warnings.clear()
+    win.projects.save()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: any("Saving failed" in w for w in warnings), timeout=WAIT_MS)
+    qtbot.wait(300)  # the autosave timer fires (50 ms here) and fails too
+    win.jobs.wait_idle()
+    assert any("Autosave failed" in w for w in warnings), warnings
+    assert session.dirty and win.projects.unsaved()
+    np.testing.assert_array_equal(session.label, last)
+    np.testing.assert_array_equal(Project.open(folder).load_annotation(image), newer)
+    asked = []
+    win.projects.ask_unsaved = lambda count, what: asked.append(count) or "cancel"
+    win.close()  # closing asks about the unsaved image, and "cancel" keeps the window and the edits
+    assert asked == [1] and win.isVisible()
+    np.testing.assert_array_equal(win.docs[0].annotation.label, last)
