@@ -1,5 +1,5 @@
 """Run by FiftyOne's own Python (``test_fiftyone_live.py``), never by the project's: FiftyOne's
-importers and exporter, without its database (no MongoDB needed), on the files of one job.
+importers and exporter, and its database, on the files of one job.
 
 ``python fiftyone_judge.py JOB.json`` prints one JSON object. JOB holds:
 
@@ -13,6 +13,14 @@ importers and exporter, without its database (no MongoDB needed), on the files o
   relative box and instance mask (saved in ``out``).
 - ``write``: {"dir", "items": [{"image", "mask"}]}: ``ImageSegmentationDirectoryExporter`` writes a
   dataset of these images and masks (``.npy``).
+- ``store``: {"dir", "name"}: the README's recipe in FiftyOne's database (MongoDB, under
+  ``$FIFTYONE_DATABASE_DIR``): ``Dataset.from_dir(..., data_path="data.json",
+  label_field="ground_truth")``, the mask targets and the colour scheme set, saved, persistent.
+- ``load``: {"name", "out", "export"}: a later process loads that dataset by name and reports what
+  the database holds: each sample's mask (``out``), the dataset's mask targets and colours, the
+  classes and accuracy of ``evaluate_segmentations`` of the field against itself with the dataset's
+  mask targets; then
+  ``ds.export(export_dir=export, dataset_type=ImageSegmentationDirectory, label_field="ground_truth")``.
 """
 from __future__ import annotations
 
@@ -84,6 +92,37 @@ def write_dataset(job: dict) -> None:
             exporter.export_sample(item["image"], fol.Segmentation(mask=np.load(item["mask"])))
 
 
+def store(job: dict) -> dict:
+    """The README's four lines, persistent under ``job["name"]``."""
+    folder = job["dir"]
+    ds = fo.Dataset.from_dir(dataset_dir=folder, dataset_type=fo.types.ImageSegmentationDirectory,
+                             data_path="data.json", label_field="ground_truth", name=job["name"], persistent=True)
+    with open(os.path.join(folder, "mask_targets.json")) as f:
+        ds.default_mask_targets = json.load(f)
+    with open(os.path.join(folder, "color_scheme.json")) as f:
+        ds.app_config.color_scheme = fo.ColorScheme(**json.load(f))
+    ds.save()
+    return {"count": len(ds)}
+
+
+def load(job: dict) -> dict:
+    """What the database holds of ``job["name"]``, read by a process that did not write it."""
+    ds = fo.load_dataset(job["name"])
+    os.makedirs(job["out"], exist_ok=True)
+    rows = []
+    for n, sample in enumerate(ds):
+        np.save(os.path.join(job["out"], f"{n}.npy"), sample.ground_truth.get_mask())
+        rows.append({"image": sample.filepath, "npy": f"{n}.npy"})
+    results = ds.evaluate_segmentations("ground_truth", gt_field="ground_truth", eval_key="self",
+                                        mask_targets=ds.default_mask_targets)  # the README's evaluation line
+    ds.export(export_dir=job["export"], dataset_type=fo.types.ImageSegmentationDirectory, label_field="ground_truth")
+    targets = ds.default_mask_targets
+    return {"rows": rows, "targets": {str(k): v for k, v in targets.items()},
+            "int_keys": all(isinstance(k, int) for k in targets),
+            "colors": [dict(entry) for entry in ds.app_config.color_scheme.default_mask_targets_colors],
+            "eval_classes": [str(c) for c in results.classes], "accuracy": results.metrics()["accuracy"]}
+
+
 def main(path: str) -> None:
     with open(path) as f:
         job = json.load(f)
@@ -97,6 +136,10 @@ def main(path: str) -> None:
         result["coco"] = read_coco(job["coco"])
     if "write" in job:
         write_dataset(job["write"])
+    if "store" in job:
+        result["store"] = store(job["store"])
+    if "load" in job:
+        result["load"] = load(job["load"])
     print(json.dumps(result))
 
 

