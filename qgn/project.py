@@ -13,6 +13,9 @@ Layout under ``root``::
                                  symbolic link to ``annotations.g<N>``, a stable path for scripts
     .class-edit.json             only while (or after a crash in) a class edit: its journal
     removed/<key>.<what>.<time>.qgt  annotations of images taken out of the project (kept)
+    conflicts/<name>.<time>.qgt  a saved annotation another writer's save replaced unseen (kept; see
+                                 ``save_annotation``), and unsaved maps the app could not follow
+                                 through a class edit made elsewhere
     head.safetensors (+ .json)   the per-project head (``qgn.project_head``), refitted after saves
 
 **Opening never deletes or writes.** ``open`` reads project.json and checks it against the folders
@@ -43,6 +46,12 @@ files written with the old ones.
 
 Autosaves are user data: only ``save_annotation`` (the user's save) and ``discard_autosave`` (the
 user's discard) remove one; a class edit moves them (remapped) into the new generation.
+
+**Two writers saving one image.** A saved annotation is one file, and the lock orders the writes but
+cannot tell a save made from a stale read. A writer that read an annotation passes what it read
+(``annotation_version``: the file's inode, mtime and size, or None for no file) to
+``save_annotation(..., over=)``; when the file has changed since, the other writer's file is moved to
+``conflicts/`` before this one is written, and the result names it. Nothing is lost either way.
 
 Image paths are stored relative to ``root`` (POSIX separators) when the image lies inside it, and
 absolute otherwise; ``ProjectImage.path`` is always absolute. Keys are unique, file-name-safe
@@ -81,11 +90,46 @@ JOURNAL_FILE = ".class-edit.json"
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
 ANNOTATION_DIR, AUTOSAVE_DIR = "annotations", ".autosave"
 REMOVED_DIR = "removed"  # annotations of images taken out of the project (never deleted)
+CONFLICTS_DIR = "conflicts"  # annotations a save would have replaced unseen (never deleted)
+#: A saved annotation's identity on disk: (inode, mtime in ns, size), or None when there is none.
+AnnotationVersion = tuple[int, int, int] | None
+#: ``save_annotation(over=ANY)``: replace whatever is saved (an import's choice, never the app's).
+ANY = object()
 HEAD_FILE = "head.safetensors"  # the per-project head, in its own file (never the model's)
 STALE_TEMP_SECONDS = 60.0
 #: How long a writer waits for another writer of the project (a class edit of many files) to finish.
 LOCK_TIMEOUT_S = float(os.environ.get("QGN_PROJECT_LOCK_TIMEOUT", "60"))
 MAX_PROJECT_FILE_BYTES = 256 << 20
+
+
+@dataclass(frozen=True)
+class SavedAnnotation:
+    """What ``save_annotation`` did: ``version`` of the file it wrote (pass it as ``over`` next time)
+    and ``parked``, where another writer's annotation that it would have replaced unseen went."""
+
+    version: AnnotationVersion
+    parked: Path | None = None
+
+
+def kept_path(folder: Path, stem: str) -> Path:
+    """``folder/<stem>.<YYYYmmdd-HHMMSS>.qgt``, or ``…-2.qgt``, ``…-3.qgt`` when taken: a name for
+    a file kept aside (``removed/``, ``conflicts/``) that never replaces another."""
+    base = f"{stem}.{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = folder / f"{base}.qgt", 1
+    while path.exists() or path.is_symlink():
+        n += 1
+        path = folder / f"{base}-{n}.qgt"
+    return path
+
+
+def file_version(path: Path) -> AnnotationVersion:
+    """(inode, mtime_ns, size) of ``path``, None when it is not there: every atomic write (a new
+    file renamed over the old) changes it."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 class ProjectError(ValueError):
@@ -504,11 +548,10 @@ class Project:
         with self.writing():
             own = self._own(image)
             moved = []
-            stamp = time.strftime("%Y%m%d-%H%M%S")
             for kind, source in (("annotation", self.annotation_path(own)), ("autosave", self.autosave_path(own))):
                 if source.is_file():
-                    target = self.root / REMOVED_DIR / f"{own.key}.{kind}.{stamp}.qgt"
-                    target.parent.mkdir(exist_ok=True)
+                    (self.root / REMOVED_DIR).mkdir(exist_ok=True)
+                    target = kept_path(self.root / REMOVED_DIR, f"{own.key}.{kind}")
                     os.replace(source, target)
                     moved.append(target)
             self.images = [im for im in self.images if im.key != own.key]
@@ -563,15 +606,42 @@ class Project:
     def _write(self, folder: str, image: ProjectImage, label: np.ndarray) -> Path:
         return FORMATS["qgt"].write(label, self.classes, self.root / folder, self._own(image).key, levels=self.levels)[0]
 
-    def save_annotation(self, image: ProjectImage, label: np.ndarray, keep_autosave: bool = False) -> None:
+    def annotation_version(self, image: ProjectImage) -> AnnotationVersion:
+        """The saved annotation's identity on disk (``file_version``), None when there is none:
+        read it with the annotation and pass it to ``save_annotation(over=)``."""
+        return file_version(self.annotation_path(image))
+
+    def save_annotation(self, image: ProjectImage, label: np.ndarray, keep_autosave: bool = False,
+                        over=ANY) -> SavedAnnotation:
         """Save ``label`` (H, W) of this object's classes atomically as the image's annotation and
         drop its autosave (the user saved it), unless ``keep_autosave`` (an import: the autosave
         holds edits the user has not saved or discarded). ProjectChangedError when another writer
-        changed the classes meanwhile (the label would be read with the wrong ones)."""
+        changed the classes meanwhile (the label would be read with the wrong ones).
+
+        ``over``: the ``annotation_version`` the caller's map was based on (None: no saved file).
+        When the saved file is another by now (another writer saved this image meanwhile), that
+        file moves to ``conflicts/<key>.<time>.qgt`` first (see the module docstring); ``ANY``
+        replaces what is there (an import, which never replaces an annotation)."""
         with self.writing():
-            self._write(self.annotation_dir, image, label)
+            parked = None
+            if over is not ANY:
+                current = self.annotation_version(image)
+                if current is not None and current != over:
+                    (self.root / CONFLICTS_DIR).mkdir(exist_ok=True)
+                    parked = kept_path(self.root / CONFLICTS_DIR, self._own(image).key)
+                    os.replace(self.annotation_path(image), parked)
+            written = self._write(self.annotation_dir, image, label)
             if not keep_autosave:
                 self.autosave_path(image).unlink(missing_ok=True)
+            return SavedAnnotation(file_version(written), parked)
+
+    def keep_conflict(self, stem: str, label: np.ndarray, classes: ClassSet) -> Path:
+        """Keep ``label`` (in its own ``classes``) as ``conflicts/<stem>.<time>.qgt``: an unsaved map
+        the project cannot take (a class edit elsewhere removed a class it uses)."""
+        folder = self.root / CONFLICTS_DIR
+        folder.mkdir(exist_ok=True)
+        target = kept_path(folder, stem)
+        return FORMATS["qgt"].write(label, classes, folder, target.stem, levels=self.levels)[0]
 
     def autosave(self, image: ProjectImage, label: np.ndarray) -> None:
         """Store unsaved edits atomically in the autosave folder (the saved annotation is untouched)."""

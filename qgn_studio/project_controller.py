@@ -29,6 +29,9 @@ notices the change (``check_project_on_disk``: every ``WATCH_MS``, and after a r
 reloads: new images and done flags join the list; a class change elsewhere reloads the classes and
 the saved annotations, and unsaved edits follow by class name — or, when they use a class the
 project no longer has, are kept as .qgt files (with their own classes) in ``<project>/conflicts/``.
+A saved annotation is read with its version on disk (``Project.annotation_version``) and saved over
+that version only: another writer's save of the image in between is kept in ``conflicts/`` and the
+user told (``Project.save_annotation(over=)``); this window's own class edits read the versions anew.
 A class edit the project could not apply (a file it cannot rewrite) is undone in the open maps too.
 """
 from __future__ import annotations
@@ -43,7 +46,6 @@ from qgn_studio.document import describe_error
 AUTOSAVE_DELAY_MS = 2000
 WATCH_MS = 1500
 PROJECT_FILE = "project.json"
-CONFLICTS_DIR = "conflicts"
 CHANGED_ELSEWHERE = "another window or command"  # in the messages of qgn.project.ProjectChangedError
 
 
@@ -96,6 +98,9 @@ class ProjectController(QtCore.QObject):
         self._classes_written_by_edit = None  # the class set a pending class edit writes itself
         self._disk_problem = None  # the last "cannot be read" message shown (shown once)
         self._merges_shown = 0
+        # image path -> the saved annotation's version (qgn.project.annotation_version) its open map was
+        # read from: read and written on the job thread only (jobs run in order), one dict per project
+        self._versions: dict = {}
         annotator.edited.connect(lambda _session: self.timer.start())
         annotator.done_changed.connect(self._done_changed)
         annotator.class_set_edited.connect(self._class_set_edited)
@@ -182,14 +187,21 @@ class ProjectController(QtCore.QObject):
             label, version, path = session.label.copy(), session.version, doc.path
             session.mark_autosaved(version)  # the save supersedes (and removes) the autosave
 
-            def write(path=path, label=label, classes=self.workspace.classes):
+            def write(path=path, label=label, classes=self.workspace.classes, versions=self._versions):
                 check_same_classes(project, classes)
-                project.save_annotation(self._image_of(project, path), label)
+                # over: the version its map was read from (None: none was saved); another writer's
+                # save since then goes to conflicts/ (qgn.project: two writers saving one image)
+                saved = project.save_annotation(self._image_of(project, path), label, over=versions.get(path))
+                versions[path] = saved.version
+                return saved
 
-            def done(_result, session=session, version=version, doc=doc):
+            def done(saved, session=session, version=version, doc=doc):
                 session.mark_saved(version)
                 self.annotator.refresh_status()
                 self.workspace.document_updated(doc)  # its row and the title say "saved"
+                if saved.parked is not None:
+                    self._warn(f"{doc.name}: another window or command saved this image's annotation after this "
+                               f"window read it; your version is saved, theirs is kept as {saved.parked}")
 
             def failed(message, session=session):
                 session.mark_autosaved(-1)  # not saved: autosave it again
@@ -312,6 +324,7 @@ class ProjectController(QtCore.QObject):
                                             f"{info.name} ({info.path})", 10000)
 
     def _set_project(self, project) -> None:
+        self._versions = {}
         self._disk_problem = None
         self._merges_shown = project.merges
         self.watch.start()
@@ -408,8 +421,11 @@ class ProjectController(QtCore.QObject):
             self._warn(f"{doc.name}: the saved annotation cannot be read: {message}. It is kept as it is; "
                        "editing starts only when you choose a start in the Annotate panel")
 
-        self.jobs.submit(lambda: project.load_annotation(image),
-                         lambda label: self._adopt(doc, label, "saved", False), failed, "Reading an annotation")
+        def load(versions=self._versions):
+            versions[doc.path] = project.annotation_version(image)  # first: a save in between is then a conflict
+            return project.load_annotation(image)
+
+        self.jobs.submit(load, lambda label: self._adopt(doc, label, "saved", False), failed, "Reading an annotation")
 
     def _adopt(self, doc, label, source: str, dirty: bool) -> None:
         annotator = self.annotator
@@ -478,7 +494,12 @@ class ProjectController(QtCore.QObject):
                 self._warn(f"{im.path}: the image of an autosave is missing; its autosave stays in {project.root}")
                 continue
             self.annotator.loading.add(doc.path)
-            self.jobs.submit(lambda im=im: project.recover(im),
+
+            def recover(im=im, path=doc.path, versions=self._versions if project is self.project else {}):
+                versions[path] = project.annotation_version(im)  # the autosave is newer than this file
+                return project.recover(im)
+
+            self.jobs.submit(recover,
                              lambda label, doc=doc: self._adopt(doc, label, "recovered", True),
                              lambda message, doc=doc: self._recover_failed(doc, message), "Restoring an autosave")
 
@@ -595,8 +616,13 @@ class ProjectController(QtCore.QObject):
                 else:
                     self._warn(f"Cannot change the classes of the autosaves without a project: {message}")
 
-            self.jobs.submit(lambda target=target: apply_class_edit(target, edit), done, failed,
-                             "Changing the classes of the saved annotations")
+            def run(target=target, versions=self._versions if target is self.project else None):
+                inverse = apply_class_edit(target, edit)
+                if versions is not None:
+                    refresh_versions(target, versions)  # every file was rewritten, by this window
+                return inverse
+
+            self.jobs.submit(run, done, failed, "Changing the classes of the saved annotations")
 
     def model_chosen(self, path: Path) -> None:
         """The user chose the model at ``path``: the open project remembers it (when it names another)."""
@@ -678,7 +704,7 @@ class ProjectController(QtCore.QObject):
         """Another writer changed the project's classes: read the project again; saved maps are
         read anew, unsaved ones follow by class name, or are kept in ``conflicts/`` when they use
         a class the project no longer has."""
-        from qgn.project import Project
+        from qgn.project import CONFLICTS_DIR, Project
 
         old = self.project
         try:
@@ -694,7 +720,7 @@ class ProjectController(QtCore.QObject):
                 continue
             label = relabel_exactly(session.label, session.classes, fresh.classes)
             if label is None:
-                parked.append(self._park(fresh.root, doc, session))
+                parked.append(fresh.keep_conflict(Path(doc.path).stem, session.label, session.classes))
             else:
                 follow.append((doc, label))
         annotator.forget([d for d in self.workspace.docs if d.annotation is not None])
@@ -709,8 +735,11 @@ class ProjectController(QtCore.QObject):
             except KeyError:
                 pass
             self.workspace.document_updated(doc)
+        versions = self._versions
         for doc, label in follow:
             annotator.adopt(doc, label, "recovered", True)
+            # their files were rewritten by the other writer's class edit, which these maps follow
+            self.jobs.submit(lambda path=doc.path: refresh_versions(fresh, versions, [path]))
         self._show_merged(fresh)
         self.document_shown(self.workspace.current)
         text = "Another window or command changed the project's classes: reloaded"
@@ -720,15 +749,6 @@ class ProjectController(QtCore.QObject):
             text += (f". The unsaved edits of {len(parked)} image(s) use classes the project no longer has: they are "
                      f"kept (with their own classes) in {fresh.root / CONFLICTS_DIR}")
         self._warn(text)
-
-    def _park(self, root: Path, doc, session) -> Path:
-        """Keep ``session``'s unsaved map as a .qgt with its own classes in ``root/conflicts``."""
-        import time
-
-        from qgn.formats import FORMATS
-
-        stem = f"{Path(doc.path).stem}.{time.strftime('%Y%m%d-%H%M%S')}"
-        return FORMATS["qgt"].write(session.label, session.classes, root / CONFLICTS_DIR, stem)[0]
 
     # ------------------------------------------------------------------ the project's images
     def images_to_open(self, images: list) -> str:
@@ -845,6 +865,16 @@ class ProjectController(QtCore.QObject):
 
     def _warn(self, text: str) -> None:
         self.workspace.warn(text, "project", 10000)
+
+
+def refresh_versions(project, versions: dict, paths=None) -> None:
+    """Read again the saved annotations' versions of ``paths`` (default: every path in
+    ``versions``) after a rewrite this window made or follows (job thread)."""
+    for path in list(versions) if paths is None else paths:
+        try:
+            versions[path] = project.annotation_version(project.image_for(path))
+        except KeyError:
+            versions.pop(path, None)
 
 
 def same_model(stored: str | None, path) -> bool:

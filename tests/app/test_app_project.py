@@ -285,7 +285,7 @@ def test_a_save_that_fails_keeps_the_edits_says_why_and_autosaves_them(qtbot, wi
     warnings = []
     win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
 
-    def disk_full(self, image, label):
+    def disk_full(self, image, label, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(saved_file))
 
     monkeypatch.setattr(Project, "save_annotation", disk_full)

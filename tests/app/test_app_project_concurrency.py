@@ -92,3 +92,90 @@ def test_a_class_edit_the_project_cannot_apply_changes_nothing(qtbot, windows, s
     assert Project.open(folder).classes.names == names
     np.testing.assert_array_equal(win.docs[0].annotation.label, open_before)
     assert any("Cannot change the classes" in message for message in shown), shown
+
+
+def test_two_windows_saving_one_image_lose_neither_version(qtbot, windows, samples, model_path, tmp_path):
+    """Two windows have the same saved annotation open; the first saves an edit, then the second
+    saves its own edit of the map it read before. The second's save wins (it is what its user looks
+    at), and the first's is kept in ``conflicts/``, with a warning naming it: neither is lost."""
+    from qgn.quadtree.label_io import read_label_file
+
+    folder = tmp_path / "shared"
+    first = windows(folder=folder)
+    saved_project(qtbot, first, samples, model_path, folder)
+    second = windows()
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    second.annotator.set_mode(True)
+    paint(first, 0, 1, [(1, 1), (40, 1)])
+    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
+        first.projects.save()
+    first.jobs.wait_idle()
+    theirs = first.docs[0].annotation.label.copy()
+    warnings = []
+    second.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    paint(second, 0, 3, [(1, 20), (40, 20)])
+    ours = second.docs[0].annotation.label.copy()
+    assert not np.array_equal(ours, theirs)
+    with qtbot.waitSignal(second.projects.saved, timeout=WAIT_MS):
+        second.projects.save()
+    second.jobs.wait_idle()
+    project = Project.open(folder)
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), ours)
+    parked = list((folder / "conflicts").glob("*.qgt"))
+    assert len(parked) == 1, parked
+    np.testing.assert_array_equal(read_label_file(parked[0], project.classes), theirs)
+    qtbot.waitUntil(lambda: any(parked[0].name in w for w in warnings), timeout=WAIT_MS)
+    # the second window's next save is not a conflict with its own
+    paint(second, 0, 2, [(1, 30), (40, 30)])
+    with qtbot.waitSignal(second.projects.saved, timeout=WAIT_MS):
+        second.projects.save()
+    second.jobs.wait_idle()
+    assert len(list((folder / "conflicts").glob("*.qgt"))) == 1
+
+
+def test_the_windows_own_class_edit_is_no_conflict_for_its_next_save(qtbot, windows, samples, model_path, tmp_path):
+    """A class edit rewrites every saved annotation (a new generation folder): the window that made
+    it saves over them afterwards without keeping its own files as conflicts."""
+    folder = tmp_path / "own"
+    win = windows(folder=folder)
+    saved_project(qtbot, win, samples, model_path, folder)
+    win.annotator.rename_class(6, "barrier")
+    win.jobs.wait_idle()
+    assert Project.open(folder).generation == 1
+    paint(win, 0, 1, [(1, 1), (40, 1)])
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        win.projects.save()
+    win.jobs.wait_idle()
+    project = Project.open(folder)
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), win.docs[0].annotation.label)
+    assert not (folder / "conflicts").exists()
+
+
+def test_unsaved_edits_that_follow_another_windows_class_edit_save_without_conflict(qtbot, windows, samples,
+                                                                                       model_path, tmp_path):
+    """The second window has unsaved edits when the first recolours a class (every file rewritten):
+    its edits follow by class name, and saving them replaces the rewritten file it followed, with no
+    conflict kept."""
+    folder = tmp_path / "follow"
+    first = windows(folder=folder)
+    saved_project(qtbot, first, samples, model_path, folder)
+    second = windows()
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    second.annotator.set_mode(True)
+    paint(second, 0, 3, [(1, 20), (40, 20)])
+    assert second.docs[0].annotation.dirty
+    first.annotator.recolour_class(6, (1, 2, 3))
+    first.jobs.wait_idle()
+    assert Project.open(folder).generation == 1
+    second.projects.check_project_on_disk()
+    qtbot.waitUntil(lambda: second.annotator.classes.palette[6] == (1, 2, 3), timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    ours = second.docs[0].annotation.label.copy()
+    with qtbot.waitSignal(second.projects.saved, timeout=WAIT_MS):
+        second.projects.save()
+    second.jobs.wait_idle()
+    project = Project.open(folder)
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), ours)
+    assert not (folder / "conflicts").exists()

@@ -277,3 +277,49 @@ def test_import_never_deletes_or_hides_an_autosave(tmp_path, capsys, run_cli):
     assert [im.key for im in reopened.recoverable()] == ["a"]
     np.testing.assert_array_equal(reopened.recover(a), np.ones((4, 6)))
     assert reopened.load_annotation(a) is None
+
+
+# --------------------------------------------------------------------------- two writers saving one image
+def test_a_save_from_a_stale_read_keeps_the_other_writers_annotation(tmp_path):
+    """Two writers read one saved annotation; the first saves, then the second saves over what it
+    read: the second's map is saved and the first's is moved to conflicts/, byte for byte."""
+    from qgn.project import CONFLICTS_DIR
+    from qgn.quadtree.label_io import read_label_file
+
+    root = tmp_path / "p"
+    make_project(root, n=2, autosaves=0)
+    a, b = Project.open(root), Project.open(root)
+    image = a.images[0]
+    read_a, read_b = a.annotation_version(image), b.annotation_version(image)
+    assert read_a == read_b is not None
+    first = b.save_annotation(b.images[0], label_for(7), over=read_b)
+    assert first.parked is None and first.version != read_b  # its own read: no conflict
+    theirs = a.annotation_path(image).read_bytes()
+    second = a.save_annotation(image, label_for(8), over=read_a)
+    assert second.parked is not None and second.parked.parent == root / CONFLICTS_DIR
+    assert second.parked.read_bytes() == theirs
+    np.testing.assert_array_equal(read_label_file(second.parked, CLASSES), label_for(7))
+    np.testing.assert_array_equal(Project.open(root).load_annotation(image), label_for(8))
+    # the version a save returns is what the next save of that writer is based on: no conflict
+    assert a.save_annotation(image, label_for(9), over=second.version).parked is None
+    # a save over "nothing saved" when something is: the other file is kept too
+    other = a.images[1]
+    third = a.save_annotation(other, label_for(10), over=None)
+    assert third.parked is not None and third.parked != second.parked
+    np.testing.assert_array_equal(read_label_file(third.parked, CLASSES), label_for(1))
+    # without `over` (an import, which never replaces an annotation): last writer wins, as before
+    assert a.save_annotation(other, label_for(11)).parked is None
+    assert len(list((root / CONFLICTS_DIR).iterdir())) == 2
+
+
+def test_files_kept_aside_in_one_second_never_replace_each_other(tmp_path, monkeypatch):
+    import qgn.project
+    from qgn.project import kept_path
+
+    monkeypatch.setattr(qgn.project.time, "strftime", lambda fmt, *a: "20261206-050000")  # one second
+    names = []
+    for _ in range(3):
+        path = kept_path(tmp_path, "a.annotation")
+        path.write_bytes(b"x")
+        names.append(path.name)
+    assert len(set(names)) == 3 and names[1].endswith("-2.qgt") and names[2].endswith("-3.qgt")
