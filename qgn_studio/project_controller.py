@@ -31,7 +31,8 @@ the saved annotations, and unsaved edits follow by class name — or, when they 
 project no longer has, are kept as .qgt files (with their own classes) in ``<project>/conflicts/``.
 A saved annotation is read with its version on disk (``Project.annotation_version``) and saved over
 that version only: another writer's save of the image in between is kept in ``conflicts/`` and the
-user told (``Project.save_annotation(over=)``); this window's own class edits read the versions anew.
+user told (``Project.save_annotation(over=)``); this window's own class edits read the versions anew,
+and a map open without unsaved edits is read again when another writer saves it (the watch).
 A class edit the project could not apply (a file it cannot rewrite) is undone in the open maps too.
 """
 from __future__ import annotations
@@ -655,6 +656,7 @@ class ProjectController(QtCore.QObject):
         project = self.project
         if project is None:
             return
+        self._reload_replaced_annotations(project)
         if not project.changed_on_disk():
             if project.merges != self._merges_shown:  # a write of ours merged another writer's changes
                 self._merges_shown = project.merges
@@ -672,6 +674,45 @@ class ProjectController(QtCore.QObject):
         self._merges_shown = project.merges
         if changed:
             self._show_merged(project)
+
+    def _reload_replaced_annotations(self, project) -> None:
+        """Saved annotations that another writer replaced under a map open here without unsaved
+        edits: read them again. The versions are compared on the job thread, in order with this
+        window's own writes (never in the middle of its save or class edit); what is being edited
+        is never touched."""
+        if self.jobs.pending():  # file work under way: look at the next tick
+            return
+        paths = [doc.path for doc in self.workspace.docs if doc.annotation is not None and not doc.annotation.dirty]
+        versions = self._versions
+        if not any(path in versions for path in paths):
+            return
+
+        def replaced() -> list:
+            found = []
+            for path in paths:
+                if path in versions:
+                    try:
+                        if project.annotation_version(project.image_for(path)) != versions[path]:
+                            found.append(path)
+                    except (KeyError, OSError):
+                        pass
+            return found
+
+        self.jobs.submit(replaced, lambda found: self._reload_annotations(project, found))
+
+    def _reload_annotations(self, project, paths: list) -> None:
+        annotator = self.annotator
+        wanted = set(paths)
+        stale = [doc for doc in self.workspace.docs if doc.path in wanted and doc.annotation is not None
+                 and not doc.annotation.dirty and doc.path not in annotator.loading]
+        if project is not self.project or not stale:
+            return
+        annotator.forget(stale)
+        for doc in stale:
+            self.document_shown(doc)  # read again with its version, off the UI thread (nothing when removed)
+            self.workspace.document_updated(doc)
+        names = ", ".join(doc.name for doc in stale[:3]) + ("…" if len(stale) > 3 else "")
+        self.workspace.show_status(f"Another window or command saved {names}: reloaded", 8000)
 
     def _unreadable_on_disk(self, exc: Exception) -> None:
         """Warn once per distinct problem that the project on disk cannot be read (nothing is written

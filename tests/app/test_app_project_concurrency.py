@@ -95,9 +95,10 @@ def test_a_class_edit_the_project_cannot_apply_changes_nothing(qtbot, windows, s
 
 
 def test_two_windows_saving_one_image_lose_neither_version(qtbot, windows, samples, model_path, tmp_path):
-    """Two windows have the same saved annotation open; the first saves an edit, then the second
-    saves its own edit of the map it read before. The second's save wins (it is what its user looks
-    at), and the first's is kept in ``conflicts/``, with a warning naming it: neither is lost."""
+    """Two windows have the same saved annotation open; the second edits it, the first saves an edit,
+    then the second saves its own edit of the map it read before. The second's save wins (it is what
+    its user looks at), and the first's is kept in ``conflicts/``, with a warning naming it: neither
+    is lost."""
     from qgn.quadtree.label_io import read_label_file
 
     folder = tmp_path / "shared"
@@ -107,6 +108,8 @@ def test_two_windows_saving_one_image_lose_neither_version(qtbot, windows, sampl
     second.start([folder], str(model_path))
     qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
     second.annotator.set_mode(True)
+    paint(second, 0, 3, [(1, 20), (40, 20)])  # unsaved edits: never read again under them
+    ours = second.docs[0].annotation.label.copy()
     paint(first, 0, 1, [(1, 1), (40, 1)])
     with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
         first.projects.save()
@@ -114,8 +117,8 @@ def test_two_windows_saving_one_image_lose_neither_version(qtbot, windows, sampl
     theirs = first.docs[0].annotation.label.copy()
     warnings = []
     second.workspace.message.connect(lambda text, kind, key: warnings.append(text))
-    paint(second, 0, 3, [(1, 20), (40, 20)])
-    ours = second.docs[0].annotation.label.copy()
+    second.projects.check_project_on_disk()  # its watch: the edits stay
+    np.testing.assert_array_equal(second.docs[0].annotation.label, ours)
     assert not np.array_equal(ours, theirs)
     with qtbot.waitSignal(second.projects.saved, timeout=WAIT_MS):
         second.projects.save()
@@ -179,3 +182,33 @@ def test_unsaved_edits_that_follow_another_windows_class_edit_save_without_confl
     project = Project.open(folder)
     np.testing.assert_array_equal(project.load_annotation(project.images[0]), ours)
     assert not (folder / "conflicts").exists()
+
+
+def test_a_map_open_without_edits_follows_another_windows_save(qtbot, windows, samples, model_path, tmp_path):
+    """The second window shows a saved annotation without editing it; the first saves an edit of it:
+    the second reads it again (its watch), so its next edit starts from the first's save."""
+    folder = tmp_path / "reread"
+    first = windows(folder=folder)
+    saved_project(qtbot, first, samples, model_path, folder)
+    second = windows()
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    paint(first, 0, 1, [(1, 1), (40, 1)])
+    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
+        first.projects.save()
+    first.jobs.wait_idle()
+    theirs = first.docs[0].annotation.label.copy()
+    second.projects.check_project_on_disk()  # what its watch timer does every WATCH_MS
+    qtbot.waitUntil(lambda: second.docs[0].annotation is not None
+                    and np.array_equal(second.docs[0].annotation.label, theirs), timeout=WAIT_MS)
+    assert not second.docs[0].annotation.dirty
+    second.annotator.set_mode(True)
+    paint(second, 0, 3, [(1, 20), (40, 20)])
+    ours = second.docs[0].annotation.label.copy()
+    assert (ours[:2] == theirs[:2]).all()  # the first's stroke is in it
+    with qtbot.waitSignal(second.projects.saved, timeout=WAIT_MS):
+        second.projects.save()
+    second.jobs.wait_idle()
+    assert not (folder / "conflicts").exists()  # it saved over what it had read
+    project = Project.open(folder)
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), ours)
