@@ -13,6 +13,7 @@ Layout under ``root``::
                                  symbolic link to ``annotations.g<N>``, a stable path for scripts
     .class-edit.json             only while (or after a crash in) a class edit: its journal
     removed/<key>.<what>.<time>.qgt  annotations of images taken out of the project (kept)
+    replaced/<key>.<time>.qgt    annotations an import of corrections replaced (kept)
     conflicts/<name>.<time>.qgt  a saved annotation another writer's save replaced unseen (kept; see
                                  ``save_annotation``), and unsaved maps the app could not follow
                                  through a class edit made elsewhere
@@ -91,6 +92,7 @@ PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
 ANNOTATION_DIR, AUTOSAVE_DIR = "annotations", ".autosave"
 REMOVED_DIR = "removed"  # annotations of images taken out of the project (never deleted)
 CONFLICTS_DIR = "conflicts"  # annotations a save would have replaced unseen (never deleted)
+REPLACED_DIR = "replaced"  # annotations an import of corrections replaced (never deleted)
 #: A saved annotation's identity on disk: (inode, mtime in ns, size), or None when there is none.
 AnnotationVersion = tuple[int, int, int] | None
 #: ``save_annotation(over=ANY)``: replace whatever is saved (an import's choice, never the app's).
@@ -634,6 +636,21 @@ class Project:
             if not keep_autosave:
                 self.autosave_path(image).unlink(missing_ok=True)
             return SavedAnnotation(file_version(written), parked)
+
+    def replace_annotation(self, image: ProjectImage, label: np.ndarray) -> Path | None:
+        """Save ``label`` as ``image``'s annotation, keeping the one it replaces as
+        ``replaced/<key>.<time>.qgt`` (returned; None when there was none). The autosave stays.
+        The old file is copied aside before the new one is written: there is always one saved."""
+        with self.writing():
+            own = self._own(image)
+            source = self.annotation_path(own)
+            kept = None
+            if source.is_file():
+                (self.root / REPLACED_DIR).mkdir(exist_ok=True)
+                kept = kept_path(self.root / REPLACED_DIR, own.key)
+                shutil.copy2(source, kept)
+            self._write(self.annotation_dir, own, label)
+            return kept
 
     def keep_conflict(self, stem: str, label: np.ndarray, classes: ClassSet) -> Path:
         """Keep ``label`` (in its own ``classes``) as ``conflicts/<stem>.<time>.qgt``: an unsaved map

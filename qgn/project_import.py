@@ -6,6 +6,12 @@ creates the project when ``project_dir`` holds none (its classes: ``classes``, e
 files name) or opens it, then adds each item's image and saves its label map as the image's
 annotation. A bad item (no image found, a label that matches no class, a size mismatch, an image
 that already has an annotation — never overwritten) is reported and skipped; the rest go on.
+
+``update=True`` brings corrections back from another tool (a dataset exported from this project,
+edited there): an item whose image is a project image — the same file, or else the one project
+image of the same file name and size (tools copy the images they export) — replaces that image's
+annotation, and the annotation it replaces is kept in ``replaced/<key>.<time>.qgt``. An unchanged
+map writes nothing; an image with unsaved edits (an autosave) is skipped; other items are added.
 """
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ import numpy as np
 from .classes import UNMATCHED, ClassSet, match_class_names, unmatched_message
 from .formats import SourceDataset, scan_dataset
 from .fileio import OutsideRootError
-from .project import PROJECT_FILE, Project, ProjectBusyError, ProjectChangedError, ProjectError
+from .project import PROJECT_FILE, Project, ProjectBusyError, ProjectChangedError, ProjectError, ProjectImage
 
 
 @dataclass
@@ -32,6 +38,8 @@ class ImportReport:
     created: bool
     imported: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)  # ``update``: imported over an annotation (kept aside)
+    unchanged: list[str] = field(default_factory=list)  # ``update``: the same as the saved annotation
 
 
 def open_or_create(project_dir: Path, dataset: SourceDataset, classes: ClassSet | None,
@@ -70,7 +78,7 @@ def import_into_project(
     src: str | os.PathLike, project_dir: str | os.PathLike, format: str = "auto", images=None,
     classes: ClassSet | None = None, mapping: dict[str, str] | None = None,
     progress: Callable[[int, int, str], None] | None = None, dataset: SourceDataset | None = None,
-    project: Project | None = None,
+    project: Project | None = None, update: bool = False,
 ) -> ImportReport:
     """See the module docstring. ``progress(i, n, text)`` after each item. ``project``: the open
     Project of ``project_dir`` (the app's), used instead of a second copy that would go stale.
@@ -95,7 +103,12 @@ def import_into_project(
             label, width, height = _read_item(item, target_classes, mapping)
             if report.project is None:
                 report.project = Project.create(Path(project_dir), [], target_classes)
-            text = f"{item.name}: {_add_item(report.project, item, label, width, height)}"
+            if update:
+                kind, what = _update_item(report.project, item, label, width, height)
+                {"replaced": report.replaced, "unchanged": report.unchanged}.get(kind, []).append(item.name)
+            else:
+                what = _add_item(report.project, item, label, width, height)
+            text = f"{item.name}: {what}"
             report.imported.append(item.name)
         except (ProjectChangedError, ProjectBusyError, OutsideRootError):
             raise
@@ -135,6 +148,54 @@ def _read_item(item, classes: ClassSet, mapping) -> tuple:
         raise ValueError(f"the mask is {label.shape[1]}×{label.shape[0]} but the image {item.image} is "
                          f"{width}×{height}")
     return label, width, height
+
+
+def _update_item(project: Project, item, label, width: int, height: int) -> tuple[str, str]:
+    """``update``: replace the annotation of the project image ``item`` is of (module docstring):
+    ("added" | "replaced" | "unchanged", what happened)."""
+    image = _project_image_of(project, item, width, height)
+    if image is None:
+        return "added", _add_item(project, item, label, width, height)
+    if project.autosave_path(image).is_file():
+        raise ValueError(f"{image.path} has unsaved edits in the app (an autosave); save or discard them there, then "
+                         "import again; not imported")
+    before = project.load_annotation(image)
+    if before is not None and np.array_equal(before, label):
+        return "unchanged", f"unchanged ({image.path.name})"
+    kept = project.replace_annotation(image, label)
+    if kept is None:
+        return "added", f"{width}×{height}, {len(np.unique(label))} values, into {image.path.name}"
+    changed = int(np.count_nonzero(before != label)) if before.shape == label.shape else label.size
+    return "replaced", (f"replaced the annotation of {image.path.name} ({changed} pixels changed; the old one is "
+                        f"kept as {kept})")
+
+
+def _project_image_of(project: Project, item, width: int, height: int) -> ProjectImage | None:
+    """The project image ``item``'s image is: the same file, else the one image of its file name
+    and size; None when none is (ValueError when several are, or one of that name has another size)."""
+    from .imagefile import open_image
+
+    try:
+        return project.image_for(item.image)
+    except KeyError:
+        pass
+    named = [im for im in project.images if im.path.name == Path(item.image).name]
+    if not named:
+        return None
+    if len(named) > 1:
+        shown = ", ".join(str(im.path) for im in named[:3])
+        raise ValueError(f"its image {Path(item.image).name} is named like {len(named)} project images ({shown}); "
+                         "not imported: give --images the folder of the project's own images")
+    (image,) = named
+    try:
+        with open_image(image.path) as opened:
+            size = opened.size
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"the project image {image.path} of the same name cannot be read: {exc}") from None
+    if size != (width, height):
+        raise ValueError(f"the project image {image.path} of the same name is {size[0]}×{size[1]}, this one "
+                         f"{width}×{height}; not imported")
+    return image
 
 
 def _add_item(project: Project, item, label, width: int, height: int) -> str:

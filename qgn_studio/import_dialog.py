@@ -50,6 +50,14 @@ class ImportDialog(QtWidgets.QDialog):
         form.addRow("Images", self._with_browse(self.images, "folder"))
         form.addRow("Classes file", self._with_browse(self.classes, "file"))
         form.addRow("Into project", self._with_browse(self.target, "folder"))
+        self.update_box = QtWidgets.QCheckBox("Replace existing annotations (corrections; the old ones go to replaced/)")
+        self.update_box.setToolTip("For corrections made in another tool on an export of this project: the files "
+                                   "replace the annotations of the project's images (the same file, or the one "
+                                   "project image of the same file name and size: tools copy the images they "
+                                   "export); each replaced annotation is kept in the project's replaced/ folder. "
+                                   "Images with unsaved edits are never replaced. Off: an annotation is never "
+                                   "replaced.")
+        form.addRow("", self.update_box)
         self.preview = QtWidgets.QLabel("Choose a dataset folder (or its JSON file).")
         self.preview.setWordWrap(True)
         self.preview.setTextFormat(QtCore.Qt.TextFormat.RichText)
@@ -171,6 +179,7 @@ class ImportDialog(QtWidgets.QDialog):
         classes_file = self.classes.text().strip()
         dataset, emit = self.dataset, self._progress.step.emit
         open_project = self.project if self.project is not None and target.resolve() == self.project.root else None
+        update = self.update_box.isChecked()
         self.running = True
         self._update_buttons()
         self.progress.setRange(0, 0)
@@ -179,7 +188,7 @@ class ImportDialog(QtWidgets.QDialog):
         def run():
             classes = read_classes_file(classes_file) if classes_file else None
             return import_into_project(dataset.root, target, classes=classes, progress=emit, dataset=dataset,
-                                       project=open_project)
+                                       project=open_project, update=update)
 
         self.jobs.submit(run, self._done, self._failed, "Importing dataset")
 
@@ -194,7 +203,9 @@ class ImportDialog(QtWidgets.QDialog):
         self.progress.setValue(1)
         skipped = "".join(f"<br>skipped {name}: {why}" for name, why in report.skipped[:8])
         where = f"into {report.project.root}" if report.project is not None else "(no project was created)"
-        self.log.setText(f"Imported {len(report.imported)} of {len(report.imported) + len(report.skipped)} "
+        updates = (f" ({len(report.replaced)} replaced, {len(report.unchanged)} unchanged)"
+                   if report.replaced or report.unchanged else "")
+        self.log.setText(f"Imported {len(report.imported)} of {len(report.imported) + len(report.skipped)}{updates} "
                          f"{where}{skipped}")
         self._update_buttons()
         if report.project is not None:

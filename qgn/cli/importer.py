@@ -1,5 +1,5 @@
-"""`qgn import SRC --project DIR [--format auto|cvat|voc|cityscapes|camvid|coco|labelme|labelstudio|ids|png]
-[--images DIR] [--classes FILE] [--map OLD=NEW ...]`
+"""`qgn import SRC --project DIR [--format auto|cvat|voc|cityscapes|camvid|coco|labelme|labelstudio|fiftyone|ids|png]
+[--images DIR] [--classes FILE] [--map OLD=NEW ...] [--update]`
 
 A dataset in another tool's layout → a QGN Studio project (created when DIR holds none, else added
 to): each mask's image is added and the mask saved as its annotation. ``--format auto`` detects the
@@ -7,6 +7,8 @@ layout and says what it found. Labels are matched to the classes by name (usual 
 ``traffic sign`` = ``trafficsign``); ``--map old=new`` maps a name that matches nothing (``new`` a
 class name or ``void``). Items that cannot be imported are reported and skipped, and the rest go on; the exit status is 2 when any
 was (with a last line saying how many), and an import of which no item could be imported creates no project.
+An import never replaces an annotation, except with ``--update`` (corrections made in another tool on
+an export of this project): see ``qgn.project_import``.
 """
 from __future__ import annotations
 
@@ -29,6 +31,10 @@ def add_arguments(p) -> None:
                                                       "ids/png folders without one beside them)")
     p.add_argument("--map", metavar="OLD=NEW", action="append", default=[],
                    help="map a label name of the files to a class name (or 'void'); repeatable")
+    p.add_argument("--update", action="store_true",
+                   help="bring corrections back: replace the annotations of images the project has (the same "
+                        "file, else the one of the same name and size); the replaced ones are kept in "
+                        "PROJECT/replaced/")
 
 
 def run(args) -> int:
@@ -60,7 +66,7 @@ def run(args) -> int:
 
     try:
         report = import_into_project(args.src, args.project, images=args.images, classes=classes, mapping=mapping,
-                                     progress=progress, dataset=dataset)
+                                     progress=progress, dataset=dataset, update=args.update)
     except ProjectError as exc:
         raise CLIError(f"--project {args.project}: {exc}") from None
     total = len(report.imported) + len(report.skipped)
@@ -68,7 +74,8 @@ def run(args) -> int:
         raise CLIError(f"none of the {total} item(s) of {args.src} could be imported (see above); no project was "
                        f"created in {args.project}")
     verb = "created" if report.created else "added to"
-    print(f"imported {len(report.imported)} of {total} item(s); {verb} the "
+    updates = f" ({len(report.replaced)} replaced, {len(report.unchanged)} unchanged)" if args.update else ""
+    print(f"imported {len(report.imported)} of {total} item(s){updates}; {verb} the "
           f"project {report.project.root} ({len(report.project.images)} images)")
     if report.skipped:
         print(f"qgn import: error: {len(report.skipped)} of {total} item(s) skipped: "

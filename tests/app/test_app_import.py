@@ -9,7 +9,7 @@ import pytest
 
 from qgn.classes import ClassSet
 from qgn.formats import ExportItem, export_dataset
-from qgn.quadtree.label_io import read_classes_file, read_label
+from qgn.quadtree.label_io import read_classes_file, read_label, read_label_file
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
 WAIT_MS = 30_000
@@ -119,3 +119,43 @@ def test_import_dialog_says_the_time_left(qtbot, tmp_path, jobs, monkeypatch):
     assert len(shown) == 3
     assert all(" · about " in text and text.endswith(" left") for text in shown[:2]), shown
     assert " left" not in shown[2]
+
+
+def test_import_dialog_brings_corrections_back_into_the_project(qtbot, tmp_path, jobs):
+    """With "Replace the annotations…" on, a corrected export of the project replaces the annotation
+    of the project's own image (the export's copy is matched by name) and keeps the old one."""
+    from PIL import Image
+
+    from qgn.project import REPLACED_DIR, Project, export_project
+    from qgn_studio.import_dialog import ImportDialog
+
+    classes = read_classes_file(SAMPLES / "classes.txt")
+    images = sorted((SAMPLES / "images").glob("*"))[:2]
+    project = Project.create(tmp_path / "p", images, classes)
+    labels = {}
+    for image in project.images:
+        labels[image.key] = read_label(SAMPLES / "labels" / f"{image.path.stem}.png")
+        project.save_annotation(image, labels[image.key])
+    export_project(project, tmp_path / "out", ["fiftyone"], images="copy")
+    key = project.images[1].key
+    mask_path = tmp_path / "out" / "fiftyone" / "labels" / f"{key}.png"
+    mask = np.asarray(Image.open(mask_path)).copy()
+    mask[:8, :20] = 3  # class 2 there: the correction made in FiftyOne
+    Image.fromarray(mask).save(mask_path)
+    dialog = ImportDialog(jobs, project)
+    qtbot.addWidget(dialog)
+    dialog.set_source(tmp_path / "out" / "fiftyone")
+    qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
+    dialog.update_box.setChecked(True)
+    with qtbot.waitSignal(dialog.imported, timeout=WAIT_MS) as done:
+        dialog.import_button.click()
+    report = done.args[0]
+    assert report.replaced == [key] and len(report.unchanged) == 1
+    assert "Imported 2 of 2 (1 replaced, 1 unchanged)" in dialog.log.text()
+    back = Project.open(tmp_path / "p")
+    assert len(back.images) == 2
+    expected = labels[key].copy()
+    expected[:8, :20] = 2
+    np.testing.assert_array_equal(back.load_annotation(back.images[1]), expected)
+    (kept,) = (tmp_path / "p" / REPLACED_DIR).glob("*.qgt")
+    np.testing.assert_array_equal(read_label_file(kept, classes), labels[key])
