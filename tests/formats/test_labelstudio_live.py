@@ -4,7 +4,8 @@
   are served (Local Files), the dashboard counts every task annotated, and Label Studio's own JSON,
   JSON-MIN and BRUSH_TO_PNG exports give back every pixel;
 - annotations made through the API (brush + polygon + rectangle, a skipped one, two per task, an
-  unannotated task) come back through ``qgn import`` as documented;
+  unannotated task) come back through ``qgn import`` as documented, and with ``--update`` as
+  corrections of a project of the original images (replaced, the old ones kept, no image added);
 - ``qgn serve`` connected as the project's ML backend: its predictions equal ``qgn predict``.
 
 Label Studio is installed into its own virtual environment outside the project's (like the judges):
@@ -271,6 +272,27 @@ def test_annotations_made_in_label_studio_come_back_as_documented(label_studio, 
                 in result.stderr
             assert f"have no annotation, not imported: tasks {ids[3]}" in result.stderr
         assert "1 task(s) have several" in result.stderr or kind == "JSON_MIN"
+        # the same export as corrections of a project of the original images (Label Studio's tasks
+        # name copies of them): --update replaces the three annotated images' annotations, keeps the
+        # old ones in replaced/, and adds no image
+        from qgn.project import REPLACED_DIR
+
+        corrected = tmp_path / f"corrected-{kind}"
+        original = Project.create(corrected, sorted((samples / "images").glob("*.png")), classes)
+        for image in original.images:
+            original.save_annotation(image, read_label(samples / "labels" / image.path.name))
+        result = subprocess.run([str(REPO / ".venv" / "bin" / "qgn"), "import", str(path), "--project", str(corrected),
+                                 "--images", str(export_root / "images"), "--update"],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert "(3 replaced, 0 unchanged)" in result.stdout, result.stdout
+        back = Project.open(corrected)
+        assert [im.path for im in back.images] == [im.path for im in original.images]
+        updated = {im.path.stem: back.load_annotation(im) for im in back.images}
+        np.testing.assert_array_equal(updated[stems[0]], expected)
+        np.testing.assert_array_equal(updated[stems[2]], only_box)
+        np.testing.assert_array_equal(updated[stems[3]], read_label(samples / "labels" / f"{stems[3]}.png"))
+        assert len(list((corrected / REPLACED_DIR).glob("*.qgt"))) == 3
 
 
 # --------------------------------------------------------------------------- qgn serve as the ML backend
