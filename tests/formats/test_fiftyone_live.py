@@ -178,8 +178,8 @@ def test_a_dataset_fiftyone_writes_imports(tmp_path, fiftyone_python, real_envir
 def test_the_readme_recipe_in_fiftyones_database(tmp_path, fiftyone_python, real_environ, run_cli):
     """README "With FiftyOne", in FiftyOne's database: what a later process loads is our labels, our
     class names and colours; FiftyOne's evaluation names our classes; its export (images copied into
-    ``data/``) imports into the project by the project's classes (as new images: an import never
-    overwrites an annotation) and into a new project by our mask targets."""
+    ``data/``) comes back into the project with ``--update`` (matched to the project's images by
+    name: all unchanged) and into a new project by our mask targets."""
     mongod = fiftyone_python.parent.parent.glob("lib/python3*/site-packages/fiftyone/db/bin/mongod")
     if not any(mongod):
         unavailable("FiftyOne's database", f"no MongoDB in {fiftyone_python.parent.parent} (see MONGODB)")
@@ -203,12 +203,14 @@ def test_the_readme_recipe_in_fiftyones_database(tmp_path, fiftyone_python, real
                                 for i, c in enumerate(classes.palette)]
     assert set(classes.names) <= set(result["eval_classes"]) and result["accuracy"] == 1.0
     by_stem = {Path(path).stem: item for path, item in by_image.items()}
-    code, out, err = run_cli("import", tmp_path / "fo-out", "--project", tmp_path / "p")  # values = ids + 1
+    # back into the project as corrections (values = ids + 1): FiftyOne's copies of the images are
+    # matched by name to the project's own; nothing was changed in FiftyOne, so nothing is replaced
+    code, out, err = run_cli("import", tmp_path / "fo-out", "--project", tmp_path / "p", "--update")
     assert code == 0, err
+    assert f"(0 replaced, {len(project.images)} unchanged)" in out, out
     back = Project.open(tmp_path / "p")
-    copies = [image for image in back.images if image.path.parent == tmp_path / "fo-out" / "data"]
-    assert len(copies) == len(project.images) == len(back.images) - len(copies)  # FiftyOne's copies: new images
-    for image in back.images:  # the copies labelled as the originals; the originals' annotations untouched
+    assert [image.path for image in back.images] == [image.path for image in project.images]
+    for image in back.images:
         np.testing.assert_array_equal(back.load_annotation(image), by_stem[image.path.stem].label)
     (tmp_path / "fo-out" / "mask_targets.json").write_bytes((folder / "mask_targets.json").read_bytes())
     code, out, err = run_cli("import", tmp_path / "fo-out", "--project", tmp_path / "new")  # classes by name
