@@ -52,7 +52,10 @@ user's discard) remove one; a class edit moves them (remapped) into the new gene
 cannot tell a save made from a stale read. A writer that read an annotation passes what it read
 (``annotation_version``: the file's inode, mtime and size, or None for no file) to
 ``save_annotation(..., over=)``; when the file has changed since, the other writer's file is moved to
-``conflicts/`` before this one is written, and the result names it. Nothing is lost either way.
+``conflicts/`` before this one is written, and the result names it. Autosaves likewise: a writer
+passes the version of the autosave it wrote last (``autosave(over=)``, ``save_annotation(autosave=)``,
+``discard_autosave(ours=)``), so a second window editing the same image never overwrites, removes or
+discards the first's autosave: it is moved to ``conflicts/`` or kept. Nothing is lost either way.
 
 Image paths are stored relative to ``root`` (POSIX separators) when the image lies inside it, and
 absolute otherwise; ``ProjectImage.path`` is always absolute. Keys are unique, file-name-safe
@@ -614,7 +617,7 @@ class Project:
         return file_version(self.annotation_path(image))
 
     def save_annotation(self, image: ProjectImage, label: np.ndarray, keep_autosave: bool = False,
-                        over=ANY) -> SavedAnnotation:
+                        over=ANY, autosave=ANY) -> SavedAnnotation:
         """Save ``label`` (H, W) of this object's classes atomically as the image's annotation and
         drop its autosave (the user saved it), unless ``keep_autosave`` (an import: the autosave
         holds edits the user has not saved or discarded). ProjectChangedError when another writer
@@ -623,19 +626,38 @@ class Project:
         ``over``: the ``annotation_version`` the caller's map was based on (None: no saved file).
         When the saved file is another by now (another writer saved this image meanwhile), that
         file moves to ``conflicts/<key>.<time>.qgt`` first (see the module docstring); ``ANY``
-        replaces what is there (an import, which never replaces an annotation)."""
+        replaces what is there (an import, which never replaces an annotation). ``autosave``: the
+        version of the autosave this writer wrote (None: none); another writer's autosave is kept
+        (ANY: whatever is there is removed)."""
         with self.writing():
-            parked = None
-            if over is not ANY:
-                current = self.annotation_version(image)
-                if current is not None and current != over:
-                    (self.root / CONFLICTS_DIR).mkdir(exist_ok=True)
-                    parked = kept_path(self.root / CONFLICTS_DIR, self._own(image).key)
-                    os.replace(self.annotation_path(image), parked)
+            parked = self._park_unless(self.annotation_path(image), over, self._own(image).key)
             written = self._write(self.annotation_dir, image, label)
             if not keep_autosave:
-                self.autosave_path(image).unlink(missing_ok=True)
+                self._drop_autosave(image, autosave)
             return SavedAnnotation(file_version(written), parked)
+
+    def _park_unless(self, path: Path, expected, stem: str) -> Path | None:
+        """Under the lock: move ``path`` to ``conflicts/<stem>.<time>.qgt`` unless its version is
+        ``expected`` (or ``expected`` is ANY, or there is no file); where it went, or None."""
+        if expected is ANY:
+            return None
+        current = file_version(path)
+        if current is None or current == expected:
+            return None
+        (self.root / CONFLICTS_DIR).mkdir(exist_ok=True)
+        parked = kept_path(self.root / CONFLICTS_DIR, stem)
+        os.replace(path, parked)
+        return parked
+
+    def _drop_autosave(self, image: ProjectImage, ours) -> bool:
+        """Under the lock: remove the autosave when it is ``ours`` (the version this writer wrote or
+        restored; ANY: whatever is there). Another writer's (a second window's unsaved edits of the
+        image) is kept. True when removed (or there was none)."""
+        path = self.autosave_path(image)
+        if ours is not ANY and file_version(path) not in (None, ours):
+            return False
+        path.unlink(missing_ok=True)
+        return True
 
     def replace_annotation(self, image: ProjectImage, label: np.ndarray) -> Path | None:
         """Save ``label`` as ``image``'s annotation, keeping the one it replaces as
@@ -660,10 +682,19 @@ class Project:
         target = kept_path(folder, stem)
         return FORMATS["qgt"].write(label, classes, folder, target.stem, levels=self.levels)[0]
 
-    def autosave(self, image: ProjectImage, label: np.ndarray) -> None:
-        """Store unsaved edits atomically in the autosave folder (the saved annotation is untouched)."""
+    def autosave_version(self, image: ProjectImage) -> AnnotationVersion:
+        """The autosave's identity on disk (``file_version``), None when there is none."""
+        return file_version(self.autosave_path(image))
+
+    def autosave(self, image: ProjectImage, label: np.ndarray, over=ANY) -> SavedAnnotation:
+        """Store unsaved edits atomically in the autosave folder (the saved annotation is untouched).
+        ``over``: the version of the autosave this writer wrote last (None: none). Another writer's
+        autosave in its place (a second window's unsaved edits of the image) is moved to
+        ``conflicts/<key>.autosave.<time>.qgt`` first and named in the result: nothing is lost."""
         with self.writing():
-            self._write(self.autosave_dir, image, label)
+            parked = self._park_unless(self.autosave_path(image), over, f"{self._own(image).key}.autosave")
+            written = self._write(self.autosave_dir, image, label)
+            return SavedAnnotation(file_version(written), parked)
 
     def recoverable(self) -> list[ProjectImage]:
         """Images whose autosave is newer than their saved annotation (or that have none saved)."""
@@ -684,10 +715,12 @@ class Project:
             raise FileNotFoundError(f"no autosave of {image.key!r} in {path.parent}")
         return read_label_file(path, self.classes)
 
-    def discard_autosave(self, image: ProjectImage) -> None:
-        """The user discarded ``image``'s unsaved edits: remove its autosave."""
+    def discard_autosave(self, image: ProjectImage, ours=ANY) -> bool:
+        """The user discarded ``image``'s unsaved edits: remove its autosave — when it is ``ours``
+        (the version this writer wrote; ANY: whatever is there, e.g. autosaves the user was shown
+        and chose to discard). Another writer's is kept: False."""
         with self.writing():
-            self.autosave_path(image).unlink(missing_ok=True)
+            return self._drop_autosave(image, ours)
 
     def annotated(self) -> list[ProjectImage]:
         """Images with a saved annotation."""

@@ -33,6 +33,9 @@ A saved annotation is read with its version on disk (``Project.annotation_versio
 that version only: another writer's save of the image in between is kept in ``conflicts/`` and the
 user told (``Project.save_annotation(over=)``); this window's own class edits read the versions anew,
 and a map open without unsaved edits is read again when another writer saves it (the watch).
+Autosaves carry this window's version the same way: another window's autosave of the same image is
+moved to ``conflicts/`` (one warning per image), and a save or discard here removes only this
+window's own autosave.
 A class edit the project could not apply (a file it cannot rewrite) is undone in the open maps too.
 """
 from __future__ import annotations
@@ -102,6 +105,11 @@ class ProjectController(QtCore.QObject):
         # image path -> the saved annotation's version (qgn.project.annotation_version) its open map was
         # read from: read and written on the job thread only (jobs run in order), one dict per project
         self._versions: dict = {}
+        # (project root, image path) -> the version of the autosave this window wrote or restored there
+        # (Project.autosave_version): another window's autosave of the image is never overwritten,
+        # removed or discarded by this one (job thread only, as _versions)
+        self._autosaved: dict = {}
+        self._told_autosave_conflict: set = set()
         annotator.edited.connect(lambda _session: self.timer.start())
         annotator.done_changed.connect(self._done_changed)
         annotator.class_set_edited.connect(self._class_set_edited)
@@ -160,19 +168,30 @@ class ProjectController(QtCore.QObject):
             return
         classes = self.workspace.classes
         if target is self._scratch and classes is not None and target.classes != classes:
-            self.jobs.submit(lambda: self._adopt_classes(target, classes),
+            self.jobs.submit(lambda: (self._adopt_classes(target, classes),
+                                      refresh_autosave_versions(target, self._autosaved)),
                              failed=lambda message: self._warn(f"Cannot change the scratch project's classes: {message}"))
         for doc in pending:
             session = doc.annotation
             label, version, path = session.label.copy(), session.version, doc.path
 
-            def write(target=target, path=path, label=label, classes=classes):
+            def write(target=target, path=path, label=label, classes=classes, autosaved=self._autosaved):
                 check_same_classes(target, classes)
-                target.autosave(self._image_of(target, path), label)
+                key = (str(target.root), path)
+                saved = target.autosave(self._image_of(target, path), label, over=autosaved.get(key))
+                autosaved[key] = saved.version
+                return saved
 
-            self.jobs.submit(write, lambda _r, s=session, v=version: s.mark_autosaved(v),
+            self.jobs.submit(write, lambda saved, s=session, v=version, doc=doc: self._autosaved_one(s, v, doc, saved),
                              lambda message: self._write_failed(f"Autosave failed: {message}"), "Autosaving")
         self.jobs.submit(lambda: len(pending), self.autosaved.emit)
+
+    def _autosaved_one(self, session, version: int, doc, saved) -> None:
+        session.mark_autosaved(version)
+        if saved.parked is not None and doc.path not in self._told_autosave_conflict:
+            self._told_autosave_conflict.add(doc.path)  # once: the other window's next autosave is parked too
+            self._warn(f"{doc.name}: another window has unsaved edits of this image too; its autosave is kept as "
+                       f"{saved.parked} (and later ones beside it), yours is autosaved")
 
     # ------------------------------------------------------------------ save
     def save(self) -> bool:
@@ -188,12 +207,17 @@ class ProjectController(QtCore.QObject):
             label, version, path = session.label.copy(), session.version, doc.path
             session.mark_autosaved(version)  # the save supersedes (and removes) the autosave
 
-            def write(path=path, label=label, classes=self.workspace.classes, versions=self._versions):
+            def write(path=path, label=label, classes=self.workspace.classes, versions=self._versions,
+                      autosaved=self._autosaved):
                 check_same_classes(project, classes)
                 # over: the version its map was read from (None: none was saved); another writer's
-                # save since then goes to conflicts/ (qgn.project: two writers saving one image)
-                saved = project.save_annotation(self._image_of(project, path), label, over=versions.get(path))
+                # save since then goes to conflicts/ (qgn.project: two writers saving one image);
+                # autosave: only this window's own autosave goes with the save
+                key = (str(project.root), path)
+                saved = project.save_annotation(self._image_of(project, path), label, over=versions.get(path),
+                                                autosave=autosaved.get(key))
                 versions[path] = saved.version
+                autosaved.pop(key, None)
                 return saved
 
             def done(saved, session=session, version=version, doc=doc):
@@ -496,8 +520,10 @@ class ProjectController(QtCore.QObject):
                 continue
             self.annotator.loading.add(doc.path)
 
-            def recover(im=im, path=doc.path, versions=self._versions if project is self.project else {}):
+            def recover(im=im, path=doc.path, versions=self._versions if project is self.project else {},
+                        autosaved=self._autosaved):
                 versions[path] = project.annotation_version(im)  # the autosave is newer than this file
+                autosaved[(str(project.root), path)] = project.autosave_version(im)  # restored: this window's now
                 return project.recover(im)
 
             self.jobs.submit(recover,
@@ -520,7 +546,8 @@ class ProjectController(QtCore.QObject):
                     image = target.image_for(doc.path)
                 except KeyError:
                     continue
-                self.jobs.submit(lambda target=target, image=image: target.discard_autosave(image))
+                self.jobs.submit(lambda target=target, image=image, path=doc.path: target.discard_autosave(
+                    image, ours=self._autosaved.pop((str(target.root), path), None)))  # only this window's
 
     def _drop_scratch_autosaves(self) -> None:
         scratch = self._scratch
@@ -531,7 +558,8 @@ class ProjectController(QtCore.QObject):
                 image = scratch.image_for(doc.path)
             except KeyError:
                 continue
-            self.jobs.submit(lambda image=image: scratch.discard_autosave(image))
+            self.jobs.submit(lambda image=image, path=doc.path: scratch.discard_autosave(
+                image, ours=self._autosaved.pop((str(scratch.root), path), None)))  # only this window's
 
     # ------------------------------------------------------------------ done flags, classes
     def _done_changed(self, doc, done: bool) -> None:
@@ -621,6 +649,7 @@ class ProjectController(QtCore.QObject):
                 inverse = apply_class_edit(target, edit)
                 if versions is not None:
                     refresh_versions(target, versions)  # every file was rewritten, by this window
+                refresh_autosave_versions(target, self._autosaved)
                 return inverse
 
             self.jobs.submit(run, done, failed, "Changing the classes of the saved annotations")
@@ -781,6 +810,7 @@ class ProjectController(QtCore.QObject):
             annotator.adopt(doc, label, "recovered", True)
             # their files were rewritten by the other writer's class edit, which these maps follow
             self.jobs.submit(lambda path=doc.path: refresh_versions(fresh, versions, [path]))
+        self.jobs.submit(lambda: refresh_autosave_versions(fresh, self._autosaved))  # moved by that edit too
         self._show_merged(fresh)
         self.document_shown(self.workspace.current)
         text = "Another window or command changed the project's classes: reloaded"
@@ -916,6 +946,17 @@ def refresh_versions(project, versions: dict, paths=None) -> None:
             versions[path] = project.annotation_version(project.image_for(path))
         except KeyError:
             versions.pop(path, None)
+
+
+def refresh_autosave_versions(project, autosaved: dict) -> None:
+    """Read again the versions of this window's autosaves in ``project`` after a class edit
+    rewrote them (job thread)."""
+    root = str(project.root)
+    for key in [k for k in autosaved if k[0] == root]:
+        try:
+            autosaved[key] = project.autosave_version(project.image_for(key[1]))
+        except KeyError:
+            autosaved.pop(key, None)
 
 
 def same_model(stored: str | None, path) -> bool:

@@ -212,3 +212,41 @@ def test_a_map_open_without_edits_follows_another_windows_save(qtbot, windows, s
     assert not (folder / "conflicts").exists()  # it saved over what it had read
     project = Project.open(folder)
     np.testing.assert_array_equal(project.load_annotation(project.images[0]), ours)
+
+
+def test_two_windows_editing_one_image_never_lose_an_autosave(qtbot, windows, samples, model_path, tmp_path):
+    """Both windows have unsaved edits of one image and autosave them; the first then saves. The
+    second's edits were autosaved before the first's autosave took the file: they are kept (moved to
+    conflicts/, with a warning), and the first's save removes only its own autosave."""
+    from qgn.quadtree.label_io import read_label_file
+
+    folder = tmp_path / "both"
+    first = windows(folder=folder)
+    saved_project(qtbot, first, samples, model_path, folder)
+    second = windows()
+    second.projects.timer.setInterval(50)
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    second.annotator.set_mode(True)
+    warnings = []
+    first.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    paint(second, 0, 3, [(1, 20), (40, 20)])
+    with qtbot.waitSignal(second.projects.autosaved, timeout=WAIT_MS):
+        pass
+    theirs = second.docs[0].annotation.label.copy()
+    paint(first, 0, 1, [(1, 1), (40, 1)])
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    first.jobs.wait_idle()
+    qtbot.waitUntil(lambda: any("another window has unsaved edits" in w for w in warnings), timeout=WAIT_MS)
+    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
+        first.projects.save()
+    first.jobs.wait_idle()
+    ours = first.docs[0].annotation.label.copy()
+    project = Project.open(folder)
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), ours)
+    kept = [read_label_file(path, project.classes) for path in sorted((folder / "conflicts").glob("*.qgt"))]
+    if project.autosave_path(project.images[0]).is_file():
+        kept.append(project.recover(project.images[0]))
+    assert any(np.array_equal(label, theirs) for label in kept), "the second window's autosaved edits are gone"
+    assert second.docs[0].annotation.dirty  # and still open there, unsaved

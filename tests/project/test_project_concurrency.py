@@ -323,3 +323,37 @@ def test_files_kept_aside_in_one_second_never_replace_each_other(tmp_path, monke
         path.write_bytes(b"x")
         names.append(path.name)
     assert len(set(names)) == 3 and names[1].endswith("-2.qgt") and names[2].endswith("-3.qgt")
+
+
+def test_a_second_writers_autosave_is_never_overwritten_removed_or_discarded(tmp_path):
+    """Two windows with unsaved edits of one image: each autosave passes the version it wrote last,
+    so the other's autosave is moved to conflicts/ instead of overwritten; a save removes only the
+    saver's own autosave, a discard only the discarder's."""
+    from qgn.project import CONFLICTS_DIR
+    from qgn.quadtree.label_io import read_label_file
+
+    root = tmp_path / "p"
+    make_project(root, n=1, autosaves=0)
+    a, b = Project.open(root), Project.open(root)
+    image = a.images[0]
+    first = a.autosave(image, label_for(21), over=None)
+    assert first.parked is None
+    second = b.autosave(b.images[0], label_for(22), over=None)  # b never wrote one: a's is someone else's
+    assert second.parked is not None and second.parked.parent == root / CONFLICTS_DIR
+    assert second.parked.name.startswith(f"{image.key}.autosave.")
+    np.testing.assert_array_equal(read_label_file(second.parked, CLASSES), label_for(21))
+    # a saves: b's autosave is not a's to remove
+    a.save_annotation(image, label_for(23), autosave=first.version)
+    np.testing.assert_array_equal(Project.open(root).recover(image), label_for(22))
+    # a discards (it has no autosave there any more): b's stays; b discards its own: gone
+    assert not a.discard_autosave(image, ours=None)
+    assert b.autosave_version(image) == second.version
+    assert b.discard_autosave(b.images[0], ours=second.version)
+    assert b.autosave_version(image) is None
+    # b autosaves again over its own (none now): nothing parked; a later autosave of b's own: nothing
+    third = b.autosave(b.images[0], label_for(24), over=None)
+    assert third.parked is None and b.autosave(b.images[0], label_for(25), over=third.version).parked is None
+    # without versions (ANY), as before: a save removes whatever autosave is there
+    a.save_annotation(image, label_for(26))
+    assert a.autosave_version(image) is None
+    assert len(list((root / CONFLICTS_DIR).iterdir())) == 1
