@@ -12,6 +12,8 @@ Layout under ``root``::
     annotations.g<N>/, .autosave.g<N>/   the same after N class edits; ``annotations`` is then a
                                  symbolic link to ``annotations.g<N>``, a stable path for scripts
     .class-edit.json             only while (or after a crash in) a class edit: its journal
+    class-edits.json             the last class edits made (``qgn.project_class_edit``): what a window
+                                 with unsaved edits of an older generation follows
     removed/<key>.<what>.<time>.qgt  annotations of images taken out of the project (kept)
     replaced/<key>.<time>.qgt    annotations an import of corrections replaced (kept)
     conflicts/<name>.<time>.qgt  a saved annotation another writer's save replaced unseen (kept; see

@@ -5,6 +5,13 @@ annotation and every autosave, all or nothing, undoable.
 inverse edit, with the ``restore`` patches of the pixels a merge or delete moved (apply it to
 undo). The crash-safe swap of generations it relies on (journal, generation folders, recovery on
 the next write) is ``qgn.project``'s.
+
+Each committed edit is also recorded in ``class-edits.json`` (the last ``HISTORY_LENGTH``: the
+generations it went from and to, the class sets, the value map), so that a window with unsaved
+edits made under an older generation can follow the edits another window made exactly —
+``edits_since`` — instead of by class name (a rename has no namesake). The record is a help, not
+the truth: it is written after the commit, and one that is missing, unreadable or does not chain
+from the window's classes to the project's makes ``edits_since`` answer None.
 """
 from __future__ import annotations
 
@@ -14,7 +21,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from .classes import check_unique_names
+from .classes import ClassSet, check_unique_names
 from .classes_edit import ClassEdit, inverse_of, inverse_patch, remap_label
 from .fileio import atomic_write_bytes
 from .formats import FORMATS
@@ -97,7 +104,65 @@ def apply_class_edit(project: Project, edit: ClassEdit) -> ClassEdit:
             (root / JOURNAL_FILE).unlink(missing_ok=True)
             raise
         finish_class_edit(root, old_gen, new_gen)
+        _record(root, old_gen, new_gen, edit)
     return replace(inverse_of(edit), restore=restore)
+
+
+HISTORY_FILE = "class-edits.json"
+HISTORY_LENGTH = 32
+MAX_HISTORY_BYTES = 16 << 20
+
+
+def _record(root: Path, old_gen: int, new_gen: int, edit: ClassEdit) -> None:
+    """Append ``edit`` to the project's class-edit history (under the write lock, after the commit;
+    a failure leaves the edit made and only the history shorter)."""
+    entry = {"from_generation": old_gen, "to_generation": new_gen, "before": edit.before.to_json(),
+             "after": edit.after.to_json(), "value_map": sorted([int(k), int(v)] for k, v in edit.value_map.items()),
+             "description": edit.description}
+    edits = _read_history(root) or []
+    edits = (edits + [entry])[-HISTORY_LENGTH:]
+    try:
+        atomic_write_bytes(root / HISTORY_FILE, json.dumps({"format": "qgn-class-edits", "edits": edits}).encode("utf-8"))
+    except OSError:
+        pass
+
+
+def _read_history(root: Path) -> list | None:
+    path = Path(root) / HISTORY_FILE
+    try:
+        if path.stat().st_size > MAX_HISTORY_BYTES:
+            return None
+        doc = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    edits = doc.get("edits") if isinstance(doc, dict) and doc.get("format") == "qgn-class-edits" else None
+    return edits if isinstance(edits, list) else None
+
+
+def edits_since(root: str | os.PathLike, generation: int, classes: ClassSet, project_classes: ClassSet,
+                project_generation: int) -> list[ClassEdit] | None:
+    """The recorded class edits that lead from ``classes`` at ``generation`` to the project's
+    ``project_classes`` at ``project_generation``, in order; None when the history does not show
+    that whole chain (then follow the classes by name)."""
+    chain, gen, current = [], generation, classes
+    by_from = {}
+    for entry in _read_history(Path(root)) or []:
+        if isinstance(entry, dict) and isinstance(entry.get("from_generation"), int):
+            by_from[entry["from_generation"]] = entry
+    try:
+        while gen != project_generation:
+            entry = by_from.get(gen)
+            if entry is None:
+                return None
+            before, after = ClassSet.from_json(entry["before"]), ClassSet.from_json(entry["after"])
+            if before != current or not isinstance(entry["to_generation"], int) or entry["to_generation"] <= gen:
+                return None
+            value_map = {int(old): int(new) for old, new in entry["value_map"]}
+            chain.append(ClassEdit(before, after, value_map, str(entry.get("description", ""))))
+            gen, current = entry["to_generation"], after
+    except (KeyError, TypeError, ValueError):
+        return None
+    return chain if current == project_classes else None
 
 
 def _remove_folders(folders) -> None:

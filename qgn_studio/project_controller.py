@@ -27,7 +27,8 @@ Another writer (a second window, ``qgn import``, a script): every write of ``qgn
 project and merges or refuses what changed meanwhile, so nothing here overwrites it. The controller
 notices the change (``check_project_on_disk``: every ``WATCH_MS``, and after a refused write) and
 reloads: new images and done flags join the list; a class change elsewhere reloads the classes and
-the saved annotations, and unsaved edits follow by class name — or, when they use a class the
+the saved annotations, and unsaved edits follow the class edits the project recorded
+(``qgn.project_class_edit.edits_since``), else by class name — or, when they use a class the
 project no longer has, are kept as .qgt files (with their own classes) in ``<project>/conflicts/``.
 A saved annotation is read with its version on disk (``Project.annotation_version``) and saved over
 that version only: another writer's save of the image in between is kept in ``conflicts/`` and the
@@ -772,9 +773,11 @@ class ProjectController(QtCore.QObject):
 
     def reload_changed_classes(self) -> None:
         """Another writer changed the project's classes: read the project again; saved maps are
-        read anew, unsaved ones follow by class name, or are kept in ``conflicts/`` when they use
-        a class the project no longer has."""
+        read anew, unsaved ones follow the class edits the project recorded (exactly as its files
+        did: a rename too), else by class name, or are kept in ``conflicts/`` when they use a
+        class the project no longer has."""
         from qgn.project import CONFLICTS_DIR, Project
+        from qgn.project_class_edit import edits_since
 
         old = self.project
         try:
@@ -783,12 +786,14 @@ class ProjectController(QtCore.QObject):
             self._unreadable_on_disk(exc)
             return
         annotator = self.annotator
+        chain = edits_since(fresh.root, old.generation, old.classes, fresh.classes, fresh.generation)
         follow, parked = [], []
         for doc in self.workspace.docs:
             session = doc.annotation
             if session is None or not session.dirty:
                 continue
-            label = relabel_exactly(session.label, session.classes, fresh.classes)
+            label = (follow_edits(session.label, chain) if chain is not None and session.classes == old.classes
+                     else relabel_exactly(session.label, session.classes, fresh.classes))
             if label is None:
                 parked.append(fresh.keep_conflict(Path(doc.path).stem, session.label, session.classes))
             else:
@@ -975,6 +980,19 @@ def check_same_classes(project, classes) -> None:
     if classes is not None and project.classes != classes:
         raise ValueError(f"{project.root} has other classes ({', '.join(project.classes.names[:5])}…) than the "
                          "open annotations; nothing was written (save them into a project with these classes)")
+
+
+def follow_edits(label, edits):
+    """``label`` (H, W) remapped through the class edits ``edits`` in order (their value maps, as
+    the project's files were); None when it holds a value the first edit's classes do not know."""
+    from qgn.classes_edit import remap_label
+
+    try:
+        for edit in edits:
+            label = remap_label(label, edit)
+    except ValueError:
+        return None
+    return label
 
 
 def relabel_exactly(label, source, target):

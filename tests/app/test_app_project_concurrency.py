@@ -250,3 +250,34 @@ def test_two_windows_editing_one_image_never_lose_an_autosave(qtbot, windows, sa
         kept.append(project.recover(project.images[0]))
     assert any(np.array_equal(label, theirs) for label in kept), "the second window's autosaved edits are gone"
     assert second.docs[0].annotation.dirty  # and still open there, unsaved
+
+
+def test_unsaved_edits_follow_a_rename_made_in_another_window(qtbot, windows, samples, model_path, tmp_path):
+    """A rename has no namesake to follow by name: the second window's unsaved edits follow the
+    class edit the project recorded, exactly as its files did, and are not parked."""
+    folder = tmp_path / "renamed"
+    first = windows(folder=folder)
+    saved_project(qtbot, first, samples, model_path, folder)
+    second = windows()
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    second.annotator.set_mode(True)
+    paint(second, 0, 6, [(1, 20), (40, 20)])  # class 6, the one renamed next
+    ours = second.docs[0].annotation.label.copy()
+    assert (ours == 6).any()
+    first.annotator.rename_class(6, "barrier")
+    first.jobs.wait_idle()
+    second.projects.check_project_on_disk()
+    qtbot.waitUntil(lambda: second.annotator.classes.names[6] == "barrier", timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    assert not (folder / "conflicts").exists()
+    session = second.docs[0].annotation
+    assert session is not None and session.dirty
+    np.testing.assert_array_equal(session.label, ours)  # a rename moves no pixel
+    with qtbot.waitSignal(second.projects.saved, timeout=WAIT_MS):
+        second.projects.save()
+    second.jobs.wait_idle()
+    project = Project.open(folder)
+    assert project.classes.names[6] == "barrier"
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), ours)
+    assert not (folder / "conflicts").exists()

@@ -117,7 +117,7 @@ def test_rename_then_reopen_keeps_every_annotation(tmp_path):
         assert np.array_equal(after[key], before[key]), key
     assert [im.key for im in reopened.recoverable()] == recoverable  # autosave still newer than its save
     assert sorted(p.name for p in (tmp_path / "p").iterdir()) == [".autosave.g1", "annotations", "annotations.g1",
-                                                                  PROJECT_FILE]
+                                                                  "class-edits.json", PROJECT_FILE]
     assert os.readlink(tmp_path / "p" / "annotations") == "annotations.g1"  # a stable path for scripts
 
 

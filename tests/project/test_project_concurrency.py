@@ -357,3 +357,38 @@ def test_a_second_writers_autosave_is_never_overwritten_removed_or_discarded(tmp
     a.save_annotation(image, label_for(26))
     assert a.autosave_version(image) is None
     assert len(list((root / CONFLICTS_DIR).iterdir())) == 1
+
+
+def test_the_recorded_class_edits_lead_an_old_map_to_the_projects_classes(tmp_path):
+    """class-edits.json records each committed edit; edits_since chains them from a window's
+    classes and generation to the project's, or answers None when it cannot show the whole chain."""
+    from qgn.classes_edit import delete_class, recolour_class, remap_label
+    from qgn.project_class_edit import HISTORY_FILE, edits_since
+
+    root = tmp_path / "p"
+    project = make_project(root, n=2, autosaves=0)
+    start = project.classes
+    old_map = label_for(3)  # an unsaved map of generation 0
+    apply_class_edit(project, rename_class(project.classes, 1, "street"))
+    apply_class_edit(project, recolour_class(project.classes, 0, (1, 2, 3)))
+    apply_class_edit(project, delete_class(project.classes, 2))
+    fresh = Project.open(root)
+    chain = edits_since(root, 0, start, fresh.classes, fresh.generation)
+    assert [e.description for e in chain] == ["Rename 'road' to 'street'", "Recolour 'sky'", "Delete class 'pole'"]
+    def follow(label):
+        for edit in chain:
+            label = remap_label(label, edit)
+        return label
+
+    # what the project did to its own files is what the chain does to a map of generation 0
+    np.testing.assert_array_equal(follow(label_for(0)), fresh.load_annotation(fresh.images[0]))
+    followed = follow(old_map)
+    expected = np.where(old_map == 2, 255, np.where(old_map == 3, 2, old_map))  # pole deleted: car moves down
+    np.testing.assert_array_equal(followed, expected)
+    assert edits_since(root, 1, start, fresh.classes, fresh.generation) is None  # not generation 1's classes
+    assert edits_since(root, 0, start, start, fresh.generation) is None  # does not end at these classes
+    (root / HISTORY_FILE).write_text("{not json")
+    assert edits_since(root, 0, start, fresh.classes, fresh.generation) is None
+    (root / HISTORY_FILE).unlink()
+    assert edits_since(root, 0, start, fresh.classes, fresh.generation) is None
+    assert edits_since(root, fresh.generation, fresh.classes, fresh.classes, fresh.generation) == []
