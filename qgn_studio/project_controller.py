@@ -35,8 +35,9 @@ that version only: another writer's save of the image in between is kept in ``co
 user told (``Project.save_annotation(over=)``); this window's own class edits read the versions anew,
 and a map open without unsaved edits is read again when another writer saves it (the watch).
 Autosaves carry this window's version the same way: another window's autosave of the same image is
-moved to ``conflicts/`` (one warning per image), and a save or discard here removes only this
-window's own autosave.
+moved to ``conflicts/`` (one warning per image), a save or discard here removes only this
+window's own autosave, and unsaved edits whose autosave was displaced are autosaved again once the
+slot is empty (the other window saved).
 A class edit the project could not apply (a file it cannot rewrite) is undone in the open maps too.
 """
 from __future__ import annotations
@@ -707,28 +708,53 @@ class ProjectController(QtCore.QObject):
 
     def _reload_replaced_annotations(self, project) -> None:
         """Saved annotations that another writer replaced under a map open here without unsaved
-        edits: read them again. The versions are compared on the job thread, in order with this
-        window's own writes (never in the middle of its save or class edit); what is being edited
-        is never touched."""
+        edits: read them again; and unsaved edits whose autosave another writer's autosave
+        displaced (to ``conflicts/``) and whose slot is empty now (that writer saved): autosave them
+        again, so a crash still finds them. The versions are compared on the job thread, in order
+        with this window's own writes (never in the middle of its save or class edit); what is
+        being edited is never touched."""
         if self.jobs.pending():  # file work under way: look at the next tick
             return
-        paths = [doc.path for doc in self.workspace.docs if doc.annotation is not None and not doc.annotation.dirty]
-        versions = self._versions
-        if not any(path in versions for path in paths):
+        docs = [doc for doc in self.workspace.docs if doc.annotation is not None]
+        clean = [doc.path for doc in docs if not doc.annotation.dirty]
+        autosaved = [doc.path for doc in docs if doc.annotation.dirty and not doc.annotation.needs_autosave]
+        versions, own_autosaves, root = self._versions, self._autosaved, str(project.root)
+        if not any(path in versions for path in clean) and not any((root, p) in own_autosaves for p in autosaved):
             return
 
-        def replaced() -> list:
-            found = []
-            for path in paths:
+        def look() -> tuple[list, list]:
+            replaced, emptied = [], []
+            for path in clean:
                 if path in versions:
                     try:
                         if project.annotation_version(project.image_for(path)) != versions[path]:
-                            found.append(path)
+                            replaced.append(path)
                     except (KeyError, OSError):
                         pass
-            return found
+            for path in autosaved:
+                if own_autosaves.get((root, path)) is not None:
+                    try:
+                        if project.autosave_version(project.image_for(path)) is None:
+                            emptied.append(path)
+                    except (KeyError, OSError):
+                        pass
+            return replaced, emptied
 
-        self.jobs.submit(replaced, lambda found: self._reload_annotations(project, found))
+        def found(result) -> None:
+            replaced, emptied = result
+            self._reload_annotations(project, replaced)
+            self._autosave_again(emptied)
+
+        self.jobs.submit(look, found)
+
+    def _autosave_again(self, paths: list) -> None:
+        wanted = set(paths)
+        again = [doc for doc in self.workspace.docs if doc.path in wanted and doc.annotation is not None
+                 and doc.annotation.dirty]
+        for doc in again:
+            doc.annotation.mark_autosaved(-1)  # its autosave is gone: write it again
+        if again:
+            self.timer.start()
 
     def _reload_annotations(self, project, paths: list) -> None:
         annotator = self.annotator

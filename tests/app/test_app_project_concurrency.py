@@ -217,7 +217,8 @@ def test_a_map_open_without_edits_follows_another_windows_save(qtbot, windows, s
 def test_two_windows_editing_one_image_never_lose_an_autosave(qtbot, windows, samples, model_path, tmp_path):
     """Both windows have unsaved edits of one image and autosave them; the first then saves. The
     second's edits were autosaved before the first's autosave took the file: they are kept (moved to
-    conflicts/, with a warning), and the first's save removes only its own autosave."""
+    conflicts/, with a warning), the first's save removes only its own autosave, and the second then
+    autosaves its edits again into the emptied slot."""
     from qgn.quadtree.label_io import read_label_file
 
     folder = tmp_path / "both"
@@ -250,6 +251,15 @@ def test_two_windows_editing_one_image_never_lose_an_autosave(qtbot, windows, sa
         kept.append(project.recover(project.images[0]))
     assert any(np.array_equal(label, theirs) for label in kept), "the second window's autosaved edits are gone"
     assert second.docs[0].annotation.dirty  # and still open there, unsaved
+    # the first window's save emptied the autosave slot: the second's watch autosaves its edits
+    # again, so a crash of the second window now is recovered from .autosave/ as usual
+    image = project.images[0]
+
+    def autosaved_again() -> bool:
+        second.projects.check_project_on_disk()
+        return project.autosave_path(image).is_file() and np.array_equal(Project.open(folder).recover(image), theirs)
+
+    qtbot.waitUntil(autosaved_again, timeout=WAIT_MS)
 
 
 def test_unsaved_edits_follow_a_rename_made_in_another_window(qtbot, windows, samples, model_path, tmp_path):
