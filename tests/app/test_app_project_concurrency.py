@@ -23,14 +23,21 @@ def saved_project(qtbot, win, samples, model_path, folder):
     return session
 
 
-def test_two_windows_a_class_rename_in_one_is_never_overwritten_by_the_other(qtbot, windows, samples, model_path, tmp_path):
-    folder = tmp_path / "shared"
+def two_windows(qtbot, windows, samples, model_path, folder):
+    """(first, second): ``first`` saved an annotation of image 0 in a project at ``folder``;
+    ``second`` opened that project afterwards and shows the saved annotation."""
     first = windows(folder=folder)
     saved_project(qtbot, first, samples, model_path, folder)
-    saved = Project.open(folder).load_annotation(Project.open(folder).images[0])
     second = windows()
-    second.start([folder], str(model_path))  # open since before the rename
+    second.start([folder], str(model_path))
     qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    return first, second
+
+
+def test_two_windows_a_class_rename_in_one_is_never_overwritten_by_the_other(qtbot, windows, samples, model_path, tmp_path):
+    folder = tmp_path / "shared"
+    first, second = two_windows(qtbot, windows, samples, model_path, folder)  # open since before the rename
+    saved = Project.open(folder).load_annotation(Project.open(folder).images[0])
     first.annotator.rename_class(6, "barrier")  # writes generation 1
     first.jobs.wait_idle()
     assert Project.open(folder).generation == 1
@@ -102,11 +109,7 @@ def test_two_windows_saving_one_image_lose_neither_version(qtbot, windows, sampl
     from qgn.quadtree.label_io import read_label_file
 
     folder = tmp_path / "shared"
-    first = windows(folder=folder)
-    saved_project(qtbot, first, samples, model_path, folder)
-    second = windows()
-    second.start([folder], str(model_path))
-    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    first, second = two_windows(qtbot, windows, samples, model_path, folder)
     second.annotator.set_mode(True)
     paint(second, 0, 3, [(1, 20), (40, 20)])  # unsaved edits: never read again under them
     ours = second.docs[0].annotation.label.copy()
@@ -161,11 +164,7 @@ def test_unsaved_edits_that_follow_another_windows_class_edit_save_without_confl
     its edits follow by class name, and saving them replaces the rewritten file it followed, with no
     conflict kept."""
     folder = tmp_path / "follow"
-    first = windows(folder=folder)
-    saved_project(qtbot, first, samples, model_path, folder)
-    second = windows()
-    second.start([folder], str(model_path))
-    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    first, second = two_windows(qtbot, windows, samples, model_path, folder)
     second.annotator.set_mode(True)
     paint(second, 0, 3, [(1, 20), (40, 20)])
     assert second.docs[0].annotation.dirty
@@ -188,11 +187,7 @@ def test_a_map_open_without_edits_follows_another_windows_save(qtbot, windows, s
     """The second window shows a saved annotation without editing it; the first saves an edit of it:
     the second reads it again (its watch), so its next edit starts from the first's save."""
     folder = tmp_path / "reread"
-    first = windows(folder=folder)
-    saved_project(qtbot, first, samples, model_path, folder)
-    second = windows()
-    second.start([folder], str(model_path))
-    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    first, second = two_windows(qtbot, windows, samples, model_path, folder)
     paint(first, 0, 1, [(1, 1), (40, 1)])
     with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
         first.projects.save()
@@ -222,12 +217,7 @@ def test_two_windows_editing_one_image_never_lose_an_autosave(qtbot, windows, sa
     from qgn.quadtree.label_io import read_label_file
 
     folder = tmp_path / "both"
-    first = windows(folder=folder)
-    saved_project(qtbot, first, samples, model_path, folder)
-    second = windows()
-    second.projects.timer.setInterval(50)
-    second.start([folder], str(model_path))
-    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    first, second = two_windows(qtbot, windows, samples, model_path, folder)
     second.annotator.set_mode(True)
     warnings = []
     first.workspace.message.connect(lambda text, kind, key: warnings.append(text))
@@ -266,11 +256,7 @@ def test_unsaved_edits_follow_a_rename_made_in_another_window(qtbot, windows, sa
     """A rename has no namesake to follow by name: the second window's unsaved edits follow the
     class edit the project recorded, exactly as its files did, and are not parked."""
     folder = tmp_path / "renamed"
-    first = windows(folder=folder)
-    saved_project(qtbot, first, samples, model_path, folder)
-    second = windows()
-    second.start([folder], str(model_path))
-    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    first, second = two_windows(qtbot, windows, samples, model_path, folder)
     second.annotator.set_mode(True)
     paint(second, 0, 6, [(1, 20), (40, 20)])  # class 6, the one renamed next
     ours = second.docs[0].annotation.label.copy()
