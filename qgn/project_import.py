@@ -156,9 +156,7 @@ def _update_item(project: Project, item, label, width: int, height: int) -> tupl
     image = _project_image_of(project, item, width, height)
     if image is None:
         return "added", _add_item(project, item, label, width, height)
-    if project.autosave_path(image).is_file():
-        raise ValueError(f"{image.path} has unsaved edits in the app (an autosave); save or discard them there, then "
-                         "import again; not imported")
+    _refuse_unsaved_edits(project, image, image.path)
     before = project.load_annotation(image)
     if before is not None and np.array_equal(before, label):
         return "unchanged", f"unchanged ({image.path.name})"
@@ -168,6 +166,14 @@ def _update_item(project: Project, item, label, width: int, height: int) -> tupl
     changed = int(np.count_nonzero(before != label)) if before.shape == label.shape else label.size
     return "replaced", (f"replaced the annotation of {image.path.name} ({changed} pixels changed; the old one is "
                         f"kept as {kept})")
+
+
+def _refuse_unsaved_edits(project: Project, image: ProjectImage, shown) -> None:
+    """ValueError naming ``shown`` when ``image`` has an autosave: unsaved edits an import never
+    replaces."""
+    if project.autosave_path(image).is_file():
+        raise ValueError(f"{shown} has unsaved edits in the app (an autosave); save or discard them there, then "
+                         "import again; not imported")
 
 
 def _project_image_of(project: Project, item, width: int, height: int) -> ProjectImage | None:
@@ -203,8 +209,7 @@ def _add_item(project: Project, item, label, width: int, height: int) -> str:
     (image,) = project.add_images([item.image])
     if image.key in existing and project.annotation_path(image).is_file():
         raise ValueError(f"{item.image} already has an annotation in the project; not overwritten")
-    if image.key in existing and project.autosave_path(image).is_file():
-        raise ValueError(f"{item.image} has unsaved edits in the app (an autosave); save or discard them there, then "
-                         "import again; not imported")
+    if image.key in existing:
+        _refuse_unsaved_edits(project, image, item.image)
     project.save_annotation(image, label, keep_autosave=True)  # an autosave is the user's unsaved work
     return f"{width}×{height}, {len(np.unique(label))} values"
