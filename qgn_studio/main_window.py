@@ -865,6 +865,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 # undone back to the saved map: its autosave holds edits the user took back
                 self.projects.discard_autosaves([doc])
                 session.mark_autosaved(session.saved_version)
+            if doc is self.canvas.doc and self._hover is not None:
+                self._hovered(*self._hover)  # the class under a still pointer changed (a click, undo)
         self._update_title()
 
     # ------------------------------------------------------------------ layers

@@ -98,11 +98,13 @@ def test_hover_in_annotation_mode_names_the_annotation(qtbot, window, model_path
     tools.set_class(other)
     from studio_steps import drag
 
+    window._hovered(10.5, 10.5)  # the pointer rests here: a click, then undo, change what it reads
+    assert f"annotation: <b>{SYNTHETIC_CLASSES.names[prediction]}</b>" in window.hover_label.text()
     drag(window, [(10.5, 10.5)])
     assert int(session.label[10, 10]) == other
-    window._hovered(10.5, 10.5)
-    text = window.hover_label.text()
-    assert f"annotation: <b>{SYNTHETIC_CLASSES.names[other]}</b>" in text
+    assert f"annotation: <b>{SYNTHETIC_CLASSES.names[other]}</b>" in window.hover_label.text()
+    session.undo.undo()
+    assert f"annotation: <b>{SYNTHETIC_CLASSES.names[prediction]}</b>" in window.hover_label.text()
     assert window.fit_tool.toolTip() == "Fit to window (Home)", "F is the Fill tool in annotation mode"
 
 
