@@ -19,13 +19,13 @@ from ..classes import ClassSet
 from ..fileio import atomic_write_bytes, read_text_within
 from ..label_map import present_values
 from ..quadtree import NUM_LEVELS
-from .base import DatasetWriter, ExportItem, Format, colours_to_values, out_file, read_rgb
+from .base import DatasetWriter, ExportItem, Format, colours_to_values, out_file, place_image, read_rgb
 from .guards import is_contained
 from .label_colors import label_colors_entries, label_order, read_label_colors, write_label_colors
 from .png_bands import encode_png
 from .source import (
-    SourceDataset, SourceItem, classes_from_names, finish_label, find_image, image_mode, index_reader, inside_dataset,
-    values_for,
+    AmbiguousImageError, SourceDataset, SourceItem, broken_item, classes_from_names, finish_label, find_image,
+    image_mode, index_reader, inside_dataset, values_for,
 )
 
 SUBSET = "default"
@@ -38,8 +38,10 @@ class CamvidWriter(DatasetWriter):
         self.header = [write_label_colors(out_file(out_dir, "label_colors.txt"), entries)]
         self.colours = np.array([rgb for _, rgb in entries], np.uint8)  # index = class id + 1, 0 = void
         self.lines: list[str] = []
+        self._names: set[str] = set()  # lower case: the stems listed so far
 
     def add(self, item: ExportItem) -> list[Path]:
+        item = ExportItem(self._listable(item.name), item.label, item.image)
         mask = out_file(self.out_dir / f"{SUBSET}annot", f"{item.name}.png")
         label, k = item.label, self.classes.num_classes
         table = np.zeros((max(int(present_values(label)[-1]), k) + 1, 3), np.uint8)  # void: black
@@ -48,16 +50,27 @@ class CamvidWriter(DatasetWriter):
         atomic_write_bytes(mask, encode_png(height, width, "RGB", lambda y0, y1: table[label[y0:y1]]))
         written = self.header + [mask]
         self.header = []
-        image_name = item.image.name if item.image is not None else f"{item.name}.png"
+        # the copy is named by the item (unique in the export), not by the image file: two images
+        # of one name in two folders, or x.png beside x.jpg (one Datumaro item id), stay apart
+        image_name = f"{item.name}{Path(item.image).suffix.lower() if item.image is not None else '.png'}"
         if item.image is not None:
-            image = out_file(self.out_dir / SUBSET, image_name)
-            atomic_write_bytes(image, Path(item.image).read_bytes())
-            written.append(image)
+            written.append(place_image(Path(item.image), self.out_dir / SUBSET, image_name, "copy"))
         image_path, mask_path = f"/{SUBSET}/{image_name}", f"/{SUBSET}annot/{item.name}.png"
         if len(image_path.split()) > 1 or len(mask_path.split()) > 1:
             image_path, mask_path = f'"{image_path}"', f'"{mask_path}"'
         self.lines.append(f"{image_path} {mask_path}\n")
         return written
+
+    def _listable(self, name: str) -> str:
+        """``name`` as the list can hold it: a double quote (the list's quoting character, which
+        Datumaro's reader refuses inside a name) becomes ``'``; ``-2``, ``-3`` … where that is taken."""
+        listed = name.replace('"', "'")
+        candidate, n = listed, 1
+        while candidate.lower() in self._names:
+            n += 1
+            candidate = f"{listed}-{n}"
+        self._names.add(candidate.lower())
+        return candidate
 
     def finish(self) -> list[Path]:
         path = out_file(self.out_dir, f"{SUBSET}.txt")
@@ -103,7 +116,12 @@ def scan_camvid(root: Path, images: Path | None) -> SourceDataset:
             if not (mask.resolve().is_relative_to(inside) and image.resolve().is_relative_to(inside)):
                 raise ValueError(f"{listing}: {image_rel} {mask_rel} lies outside {root} (as Datumaro, "
                                  "a CamVid list may only name files inside its folder)")
-            image = image if image.is_file() and is_contained(root, image) else find_image(Path(image_rel).stem, images)
+            try:
+                image = image if image.is_file() and is_contained(root, image) else \
+                    find_image(Path(image_rel).stem, images)
+            except AmbiguousImageError as exc:
+                items.append(broken_item(Path(mask_rel).stem, mask, exc))
+                continue
             items.append(SourceItem(Path(mask_rel).stem, image, _camvid_reader(mask, order, colours_file, root),
                                     str(mask)))
     description = (f"camvid: CamVid (Datumaro) dataset, {len(items)} masks in {', '.join(p.name for p in lists)}, "

@@ -170,9 +170,11 @@ class CocoWriter(DatasetWriter):
         image_id = len(self.entries) + 1
         height, width = item.label.shape
         file_name = item.image.name if item.image is not None else f"{item.name}.png"
-        if file_name.lower() in self._names:  # two images of one name from two folders
+        if Path(file_name).stem.lower() in self._names:
+            # two images of one name from two folders, or x.png beside x.jpg: Datumaro (CVAT's
+            # reader) names an item by its file name without the extension and refuses a repeat
             file_name = f"{item.name}{Path(file_name).suffix}"
-        self._names.add(file_name.lower())
+        self._names.add(Path(file_name).stem.lower())
         written = []
         if self.images in ("copy", "link") and item.image is not None and Path(item.image).is_file():
             written.append(place_image(Path(item.image), self.out_dir / IMAGES_DIR, file_name, self.images))
@@ -216,6 +218,9 @@ def scan_coco(src: Path, images: Path | None) -> SourceDataset:
         need(doc, key, list, str(path))
     categories = coco_categories(doc["categories"], path)
     root = path.parent.parent if path.parent.name == "annotations" else path.parent
+    # Datumaro's (and CVAT's) layout: annotations/instances_<subset>.json, images/<subset>/
+    subset = path.stem[len("instances_"):] if path.stem.startswith("instances_") else ""
+    subset_images = root / "images" / subset if subset and "/" not in subset and subset not in (".", "..") else None
     by_image: dict[int, list[dict]] = {}
     for n, ann in enumerate(doc["annotations"]):
         where = f"{path}: annotations[{n}]"
@@ -239,10 +244,11 @@ def scan_coco(src: Path, images: Path | None) -> SourceDataset:
                 raise ValueError(f"{where}: 'file_name' is empty")
             width, height = claimed_size(need(image, "width", (int, float), where),
                                          need(image, "height", (int, float), where), where, "image")
-            for folder in (images, root / "images", root):
+            for folder in (images, subset_images, root / "images", root):
                 if folder is not None and folder.is_dir():
                     contained(folder, file_name, where, "file_name")  # refused when it leads outside
-            found = find_image(file_name, images, root / "images", root) or find_image(Path(file_name).name, images)
+            found = find_image(file_name, images, subset_images, root / "images", root) \
+                or find_image(Path(file_name).name, images)
             items.append(SourceItem(Path(file_name).stem, found,
                                     _coco_reader(image_id, file_name, width, height, by_image.get(image_id, []),
                                                  categories, path),

@@ -31,7 +31,9 @@ from ..label_map import check_label, present_values
 from ..quadtree import NUM_LEVELS
 from .base import Format, as_label, colours_to_values, out_file, read_rgb
 from .png_bands import encode_png
-from .source import SourceDataset, SourceItem, classes_from_names, find_image, inside_dataset
+from .source import (
+    AmbiguousImageError, SourceDataset, SourceItem, broken_item, classes_from_names, find_image, inside_dataset,
+)
 
 BACKGROUND = "background"
 BACKGROUND_COLOR = (0, 0, 0)
@@ -211,7 +213,11 @@ def scan_cvat(root: Path, images: Path | None, name: str = "cvat") -> SourceData
     items = []
     for mask in masks:
         rel = mask.relative_to(masks_dir).with_suffix("").as_posix()
-        image = find_image(rel, images, root / "JPEGImages") or find_image(Path(rel).name, images)
+        try:
+            image = find_image(rel, images, root / "JPEGImages") or find_image(Path(rel).name, images)
+        except AmbiguousImageError as exc:
+            items.append(broken_item(Path(rel).name, mask, exc))
+            continue
         items.append(SourceItem(Path(rel).name, image, _cvat_reader(mask, labelmap, root), str(mask)))
     nested = " (in sub-folders)" if any("/" in m.relative_to(masks_dir).as_posix() for m in masks) else ""
     description = (f"{name}: CVAT/Pascal-VOC segmentation export, {len(masks)} masks{nested}, "

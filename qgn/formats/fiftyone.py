@@ -45,7 +45,8 @@ from ..quadtree.label_io import find_classes_file, read_label, write_label_png
 from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import OutsideDatasetError, contained, load_json
 from .source import (
-    DatasetProbe, SourceDataset, SourceItem, classes_from_names, find_image, index_reader, inside_dataset,
+    AmbiguousImageError, DatasetProbe, SourceDataset, SourceItem, broken_item, classes_from_names, find_image,
+    index_reader, inside_dataset,
 )
 
 LABELS_DIR, DATA_DIR = "labels", "data"
@@ -195,7 +196,10 @@ def _manifest_images(root: Path, images: Path | None) -> tuple[dict[str, Path], 
             path = contained(root, value, f"{manifest}: {key!r}", "image")
         except OutsideDatasetError:
             outside += 1  # never followed out of the dataset: looked up by name in --images
-            path = find_image(Path(value).name, images)
+            try:
+                path = find_image(Path(value).name, images)
+            except AmbiguousImageError:
+                continue  # its mask's lookup by name reports it
         if path is not None and path.is_file():
             found[str(Path(key).with_suffix(""))] = path
     warnings = [f"{manifest}: {outside} image(s) lie outside the dataset folder and are not read from there "
@@ -237,7 +241,11 @@ def scan_fiftyone(src: Path, images: Path | None) -> SourceDataset:
     items = []
     for mask in masks:
         name = mask.relative_to(labels).with_suffix("").as_posix()
-        image = manifest.get(name) or find_image(name, root / DATA_DIR, images)
+        try:
+            image = manifest.get(name) or find_image(name, root / DATA_DIR, images)
+        except AmbiguousImageError as exc:
+            items.append(broken_item(name, mask, exc))
+            continue
         read = index_reader(mask, names, root) if names is not None else numbered_reader(mask, root)
         items.append(SourceItem(name, image, read, str(mask)))
     if names is not None:

@@ -67,9 +67,9 @@ import numpy as np
 from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes
 from ..quadtree import NUM_LEVELS
-from .base import DatasetWriter, ExportItem, Format, as_label, out_file
+from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import check_polygon_work, claimed_size, finite, is_contained, load_json, need, polygon_work
-from .source import SourceDataset, SourceItem, broken_item, file_classes_of, find_image
+from .source import AmbiguousImageError, SourceDataset, SourceItem, broken_item, file_classes_of, find_image
 
 TASKS_FILE = "tasks.json"
 CONFIG_FILE = "label_config.xml"
@@ -197,8 +197,7 @@ class LabelStudioWriter(DatasetWriter):
                              "name the image folder (qgn export --images DIR)")
         task_id = len(self.tasks) + 1
         image_name = f"{item.name}{Path(item.image).suffix.lower()}"
-        copy = out_file(self.out_dir / IMAGES_DIR, image_name)
-        atomic_write_bytes(copy, Path(item.image).read_bytes())
+        copy = place_image(Path(item.image), self.out_dir / IMAGES_DIR, image_name, "copy")
         results = brush_results(item.label, self.classes, f"r{task_id}")
         self.tasks.append({"id": task_id, "data": {IMAGE_KEY: self.image_prefix + quote(image_name)},
                            "annotations": [{"result": results, "ground_truth": False, "was_cancelled": False}]})
@@ -508,7 +507,11 @@ def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
             without_regions.append(str(task_id))
             continue
         names += [n for n in task_label_names(task) if n not in names]
-        file_name, image = labelstudio_image(task, path, images)
+        try:
+            file_name, image = labelstudio_image(task, path, images)
+        except AmbiguousImageError as exc:
+            items.append(broken_item(f"task-{task_id}", f"{path} task {task_id}", exc))
+            continue
         items.append(SourceItem(Path(file_name).stem, image, _labelstudio_reader(task, path, file_name),
                                 f"{path} task {task_id}"))
     warnings = labelstudio_warnings(by_status, set_aside, without_regions, other_results)

@@ -111,7 +111,8 @@ def finish_label(label: np.ndarray, names, values, classes: ClassSet, source) ->
 def find_image(name: str, *folders: Path | None) -> Path | None:
     """The image called ``name`` (a relative path without extension, or a file name) in ``folders``;
     only files that resolve inside their folder (``guards.contained``: no ``../``, absolute names
-    or links pointing away)."""
+    or links pointing away). The first folder holding a match answers; AmbiguousImageError when it
+    holds several (``x`` → x.png and x.jpg), so that no label is paired with a guessed image."""
     for folder in folders:
         if folder is None or not Path(folder).is_dir():
             continue
@@ -122,15 +123,29 @@ def find_image(name: str, *folders: Path | None) -> Path | None:
             continue
         if direct.suffix.lower() in IMAGE_EXTENSIONS and direct.is_file():
             return direct
+        found: dict[Path, Path] = {}  # resolved → as found: one file by several names counts once
         for ext in IMAGE_EXTENSIONS:
             for candidate in (folder / f"{name}{ext}", folder / f"{name}{ext.upper()}"):
                 if candidate.is_file() and is_contained(folder, candidate):
-                    return candidate
-        stem = Path(name).stem if Path(name).suffix.lower() in IMAGE_EXTENSIONS else Path(name).name
-        for candidate in sorted(folder.glob(f"{glob_escape(stem)}.*")):
-            if candidate.suffix.lower() in IMAGE_EXTENSIONS and is_contained(folder, candidate):
-                return candidate
+                    found.setdefault(candidate.resolve(), candidate)
+        if not found:
+            stem = Path(name).stem if Path(name).suffix.lower() in IMAGE_EXTENSIONS else Path(name).name
+            for candidate in sorted(folder.glob(f"{glob_escape(stem)}.*")):
+                if candidate.suffix.lower() in IMAGE_EXTENSIONS and is_contained(folder, candidate):
+                    found.setdefault(candidate.resolve(), candidate)
+        if len(found) > 1:
+            shown = " and ".join(sorted(p.name for p in found.values())[:3])
+            raise AmbiguousImageError(f"{shown} in {folder} are all images of {Path(name).name!r}: which one the "
+                                      "labels belong to is unknown; give the images distinct names (the part before "
+                                      "the extension), or move the others out of the folder")
+        if found:
+            return next(iter(found.values()))
     return None
+
+
+class AmbiguousImageError(ValueError):
+    """Several image files of one folder match a name without extension (x.png and x.jpg): a
+    mask named x could be of either, so it is paired with neither (the item is reported)."""
 
 
 def glob_escape(text: str) -> str:
@@ -223,7 +238,11 @@ def scan_label_folder(src: Path, images: Path | None, name: str, reader: Callabl
     file_classes = None if classes_file is None else read_classes_file(classes_file)
     items = []
     for mask in masks:
-        image = find_image(mask.stem, *image_dirs)
+        try:
+            image = find_image(mask.stem, *image_dirs)
+        except AmbiguousImageError as exc:
+            items.append(broken_item(mask.stem, mask, exc))
+            continue
 
         def read(classes, mapping=None, _mask=mask):
             inside_dataset(folder, _mask)

@@ -1,0 +1,102 @@
+"""Images that share a name: two folders' ``same.png``, or ``x.png`` beside ``x.jpg`` (one item id
+for Datumaro and CVAT, which drop the extension). An export keeps them apart, and an import never
+pairs a label with a guessed image (found by a QA pass: CamVid copied both images onto one file and
+the import gave one image the other's labels; a CVAT mask ``x`` went onto ``x.jpg`` whatever it was
+of, and ``--update`` then replaced x.jpg's annotation with it)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn.classes import ClassSet
+from qgn.formats import scan_dataset
+from qgn.project import Project, export_project
+from qgn.project_import import import_into_project
+
+CLASSES = ClassSet(("road", "car", "sky"), ((128, 64, 128), (0, 0, 142), (70, 130, 180)), 255)
+
+
+def labelled_project(tmp_path, names):
+    """A project of one image per name (each its own flat colour, so that an image is known by its
+    pixels wherever it is copied) and a random label map each: (project, {colour: label})."""
+    rng = np.random.default_rng(7)
+    paths, truth = [], {}
+    for i, name in enumerate(names):
+        path = tmp_path / "imgs" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        colour = (40 * i + 10, 200 - 30 * i, 7)
+        Image.new("RGB", (12, 8), colour).save(path, quality=100)
+        paths.append(path)
+        label = rng.integers(0, 3, (8, 12)).astype(np.uint8)
+        label[0, :3] = 255
+        truth[colour] = label
+    project = Project.create(tmp_path / "p", paths, CLASSES)
+    for image, label in zip(project.images, truth.values()):
+        project.save_annotation(image, label)
+    return project, truth
+
+
+def colour_of(path) -> tuple[int, int, int]:
+    with Image.open(path) as image:
+        return tuple(int(round(c)) for c in np.asarray(image.convert("RGB"), float).mean(axis=(0, 1)))
+
+
+def nearest(truth, colour):
+    return min(truth, key=lambda c: sum(abs(a - b) for a, b in zip(c, colour)))
+
+
+@pytest.mark.parametrize("fmt", ["camvid", "coco", "labelstudio", "fiftyone"])
+@pytest.mark.parametrize("names", [["a/same.png", "b/same.png"], ["x.png", "x.jpg"]])
+def test_images_of_one_name_keep_their_own_labels(tmp_path, fmt, names):
+    project, truth = labelled_project(tmp_path, names)
+    export_project(project, tmp_path / "out", [fmt], images="copy")
+    report = import_into_project(tmp_path / "out" / fmt, tmp_path / "again", fmt)
+    assert len(report.imported) == 2, report.skipped
+    again = Project.open(tmp_path / "again")
+    assert again.classes.names == CLASSES.names
+    for image in again.images:
+        np.testing.assert_array_equal(again.load_annotation(image), truth[nearest(truth, colour_of(image.path))])
+
+
+def test_coco_copies_are_found_without_naming_their_folder(tmp_path):
+    """The COCO export puts copies in images/default/ (Datumaro's and CVAT's place); its import
+    looked only in images/ and the export's folder."""
+    project, _ = labelled_project(tmp_path, ["a.png", "b.png"])
+    export_project(project, tmp_path / "out", ["coco"], images="copy")
+    items = scan_dataset(tmp_path / "out" / "coco").items
+    assert [item.image.parent.name for item in items] == ["default", "default"]
+
+
+def test_coco_file_names_differ_before_the_extension(tmp_path):
+    import json
+
+    project, _ = labelled_project(tmp_path, ["x.png", "x.jpg"])
+    export_project(project, tmp_path / "out", ["coco"], images="copy")
+    doc = json.loads((tmp_path / "out" / "coco" / "annotations" / "instances_default.json").read_text())
+    stems = [name.rsplit(".", 1)[0] for name in (entry["file_name"] for entry in doc["images"])]
+    assert len(set(stems)) == 2, stems
+
+
+def test_a_mask_named_like_two_images_is_paired_with_neither(tmp_path):
+    project, truth = labelled_project(tmp_path, ["x.png", "x.jpg"])
+    export_project(project, tmp_path / "out", ["cvat"])
+    before = {im.key: project.load_annotation(im) for im in project.images}
+    report = import_into_project(tmp_path / "out" / "cvat", project.root, "cvat", images=tmp_path / "imgs",
+                                 update=True)
+    assert not report.replaced and not report.imported
+    assert any("x.jpg and x.png" in why and "distinct names" in why for _, why in report.skipped), report.skipped
+    for image in Project.open(project.root).images:
+        np.testing.assert_array_equal(project.load_annotation(image), before[image.key])
+
+
+def test_camvid_lists_a_name_with_a_double_quote_as_datumaro_reads_it(tmp_path):
+    project, truth = labelled_project(tmp_path, ['say "hi".png', "plain.png"])
+    export_project(project, tmp_path / "out", ["camvid"])
+    lines = (tmp_path / "out" / "camvid" / "default.txt").read_text().splitlines()
+    assert all(line.count('"') in (0, 4) for line in lines), lines  # Datumaro: unquoted, or two quoted paths
+    report = import_into_project(tmp_path / "out" / "camvid", tmp_path / "again", "camvid")
+    assert len(report.imported) == 2, report.skipped
+    again = Project.open(tmp_path / "again")
+    for image in again.images:
+        np.testing.assert_array_equal(again.load_annotation(image), truth[nearest(truth, colour_of(image.path))])
