@@ -2,6 +2,7 @@
 size they claim."""
 from __future__ import annotations
 
+import contextvars
 import os
 import tempfile
 import threading
@@ -15,6 +16,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | Iterable[bytes]) -
     need not be whole in memory) to ``path`` atomically: a temporary file in the same folder,
     flushed and fsynced, then renamed over ``path`` (readers never see a partial file)."""
     path = Path(path)
+    refuse_input(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -36,6 +38,54 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | Iterable[bytes]) -
 
 class OutsideRootError(ValueError):
     """A file name that would place a file outside the folder it was meant for."""
+
+
+class InputOverwriteError(ValueError):
+    """A write that would replace one of the files a run reads (``protected_inputs``)."""
+
+
+_PROTECTED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("qgn_protected_inputs", default=None)
+
+
+def _file_key(path: str | os.PathLike, follow: bool = True) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path) if follow else os.lstat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+@contextmanager
+def protected_inputs(paths: Iterable[str | os.PathLike], why: str) -> Iterator[None]:
+    """While the block runs (in this thread), ``atomic_write_bytes`` and ``refuse_input`` refuse
+    (InputOverwriteError) to replace any of ``paths`` - the same file by any name, a hard link
+    too; a symbolic link standing where an output goes is replaced, not followed, so it is no
+    input's. ``why`` says what the files are ("the project's images and annotations"). An export
+    names its files from data (image names, keys), so which names it writes is not known before
+    it runs: this is the check at the moment of writing."""
+    keys = {}
+    for path in paths:
+        key = _file_key(path)
+        if key is not None:
+            keys.setdefault(key, Path(path))
+    token = _PROTECTED.set({"keys": keys, "why": why})
+    try:
+        yield
+    finally:
+        _PROTECTED.reset(token)
+
+
+def refuse_input(path: str | os.PathLike) -> None:
+    """InputOverwriteError when writing ``path`` would replace a file of ``protected_inputs``."""
+    protected = _PROTECTED.get()
+    if not protected or not protected["keys"]:
+        return
+    key = _file_key(path, follow=False)
+    if key is not None and key in protected["keys"]:
+        same = protected["keys"][key]
+        alias = "" if Path(same).absolute() == Path(path).absolute() else f"{same}, "
+        raise InputOverwriteError(f"refusing to write {path}: it is {alias}one of {protected['why']}; export into "
+                                  "another folder (inputs are never replaced)")
 
 
 def path_inside(root: str | os.PathLike, *parts: str) -> Path:

@@ -86,7 +86,9 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from .classes import ClassSet
-from .fileio import OutsideRootError, atomic_write_bytes, path_inside, remove_stale_temporaries
+from .fileio import (
+    InputOverwriteError, OutsideRootError, atomic_write_bytes, path_inside, protected_inputs, remove_stale_temporaries,
+)
 from .formats import FORMATS, ExportItem, check_format_names, check_split
 from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
@@ -879,11 +881,30 @@ def export_project(
     "failed") and the export goes on; with ``errors``, one line per failure is appended to it,
     without, the first failure is raised after the others were exported. An annotation whose size
     differs from its image is exported with a warning in its progress text. A name that would lead
-    outside ``out_dir`` (OutsideRootError) stops the export at once."""
+    outside ``out_dir`` (OutsideRootError), or a file that is one of the project's images or files
+    (InputOverwriteError: an export into the folder the images lie in), stops the export at once;
+    an image file an export would copy or link onto itself is left as it is."""
 
     names = check_format_names(formats)
     if split is not None:
         check_split(split)
+    with protected_inputs(_export_inputs(project, Path(out_dir), names), "the project's images and files"):
+        return _export_project(project, Path(out_dir), names, progress, only_done, errors, images, split)
+
+
+def _export_inputs(project: Project, out_dir: Path, names: list[str]) -> list[Path]:
+    """What an export of ``project`` into ``out_dir/<name>/`` must never replace: its images, and
+    every file of the project's folder outside those (an export may live inside the project)."""
+    inputs = [im.path for im in project.images]
+    exports = {(out_dir / name).resolve() for name in names}
+    for folder, dirs, files in os.walk(project.root):
+        dirs[:] = [d for d in dirs if Path(folder, d).resolve() not in exports]
+        inputs += [Path(folder, name) for name in files]
+    return inputs
+
+
+def _export_project(project: Project, out_dir: Path, names: list[str], progress, only_done: bool,
+                    errors: list[str] | None, images: str | None, split: str | None) -> list[Path]:
     image_mode = images
     images = [im for im in project.images if im.done or not only_done]
     for name in names:  # temporaries a killed earlier export left (Cityscapes writes 3 folders deep)
@@ -905,7 +926,7 @@ def export_project(
                     written += writer.add(ExportItem(stem, label, image.path))
                 paths += written
                 text = f"{image.key}: {len(written)} file(s)" + _size_warning(image, label)
-        except OutsideRootError:
+        except (OutsideRootError, InputOverwriteError):
             raise
         except Exception as exc:  # one bad annotation, whatever went wrong, never stops the rest
             failures.append(exc)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from qgn.cli.files import check_outputs, collect_files
 from qgn.cli.main import CLIError
+from qgn.fileio import protected_inputs
 from qgn.progress import TimeLeft
 
 DEFAULT_PROJECT_FORMATS = "qgt,png"
@@ -126,7 +127,8 @@ def run(args) -> int:
     if any(whole_dataset_only(n) for n in names) and src.is_dir():
         if wanted:
             raise CLIError("a whole-dataset --format and --png cannot be combined; run them one at a time")
-        return _export_folder_dataset(src, [f for f, _ in jobs], names, Path(args.out), args.images, split)
+        with protected_inputs(_inputs(jobs, args.images), "the files being exported and their images"):
+            return _export_folder_dataset(src, [f for f, _ in jobs], names, Path(args.out), args.images, split)
     if names and Path(args.out).exists() and not Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} exists and is not a folder")
     planned = [(out, path) for path, targets in jobs for _, out in targets]
@@ -134,8 +136,9 @@ def run(args) -> int:
         planned += [(out, path) for (path, _), rel in zip(jobs, relative_dirs)
                     for out in format_outputs(names, Path(args.out) / rel, path.stem)]
     check_outputs([path for path, _ in jobs], planned)  # refused before anything is written
-    for (path, targets), rel in zip(jobs, relative_dirs):
-        _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split)
+    with protected_inputs(_inputs(jobs, args.images), "the files being exported and their images"):
+        for (path, targets), rel in zip(jobs, relative_dirs):
+            _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split)
     outputs = [f"{n} ({out})" for n, out in wanted] + ([f"{', '.join(names)} ({args.out})"] if names else [])
     print(f"exported {len(jobs)} file(s) to " + ", ".join(outputs))
     return 0
@@ -170,6 +173,21 @@ def qgt_image(path: Path, images: str | None) -> Path | None:
     from qgn.formats.source import find_image
 
     return find_image(path.stem, Path(images) if images else None, path.parent)
+
+
+def _inputs(jobs, images: str | None) -> list[Path]:
+    """The .qgt files of ``jobs`` and the images beside them or in ``images``: what an export
+    reads, which no file it writes may replace (an image copy is named by data, not planned)."""
+    from qgn.formats.source import AmbiguousImageError, glob_escape
+
+    inputs = [path for path, _ in jobs]
+    for path, _ in jobs:
+        try:
+            inputs.append(qgt_image(path, images))
+        except AmbiguousImageError:  # that file's own export reports it; every candidate is kept safe
+            inputs += [p for folder in (images, path.parent) if folder
+                       for p in Path(folder).glob(f"{glob_escape(path.stem)}.*")]
+    return [path for path in inputs if path is not None]
 
 
 def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: Path, images: str | None,

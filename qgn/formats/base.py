@@ -170,9 +170,15 @@ def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:
     link (relative when it can be; a copy where the system refuses links)."""
     import os
 
-    from ..fileio import atomic_write_bytes
+    from ..fileio import atomic_write_bytes, refuse_input
 
     target = out_file(folder, name)
+    try:
+        if target.exists() and os.path.samefile(target, source) and (mode == "link" or not target.is_symlink()):
+            return target  # already there (an export into the folder its images came from)
+    except OSError:
+        pass
+    refuse_input(target)
     if mode == "link":
         try:
             if target.is_symlink() or target.exists():

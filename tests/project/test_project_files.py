@@ -157,3 +157,73 @@ def test_commands_remove_stale_temporaries_where_they_write(tmp_path, capsys, ru
     os.utime(stale, (old, old))
     export_project(project, tmp_path / "pout", ["png"])
     assert not stale.exists()
+
+
+def _files_and_bytes(*folders: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for folder in folders for p in folder.rglob("*") if p.is_file() or p.is_symlink()}
+
+
+@pytest.mark.parametrize("mode", ["link", "copy"])
+def test_export_into_the_folder_its_images_came_from_keeps_them(tmp_path, capsys, run_cli, mode):
+    """A project imported from a COCO export references the images inside that export; exporting
+    it there again (with its images linked or copied) once unlinked each image and linked it to
+    itself: every image gone."""
+    project = make_project(tmp_path)
+    code, _, err = run_cli("export", "--project", project.root, "--out", tmp_path / "d", "--formats", "coco",
+                           "--include-images", "copy")
+    assert code == 0, err
+    copies = tmp_path / "d" / "coco" / "images" / "default"
+    again = Project.create(tmp_path / "p2", sorted(copies.iterdir()), CLASSES)
+    again.save_annotation(again.images[0], LABEL)
+    before = _files_and_bytes(copies)
+    code, _, err = run_cli("export", "--project", again.root, "--out", tmp_path / "d", "--formats", "coco",
+                           "--include-images", mode)
+    assert code == 0, err
+    assert _files_and_bytes(copies) == before
+    assert all(not p.is_symlink() for p in copies.iterdir())
+
+
+def test_export_never_writes_over_the_project_images(tmp_path, capsys, run_cli):
+    """Label PNGs exported into the folder the images lie in, under the images' names, replaced
+    the photos with label maps (exit 0)."""
+    project = make_project(tmp_path, names=("a.png", "b.png"))
+    images = tmp_path / "imgs"
+    photos = tmp_path / "data" / "png"
+    photos.parent.mkdir()
+    images.rename(photos)
+    moved = Project.create(tmp_path / "p2", sorted(photos.iterdir()), CLASSES)
+    moved.save_annotation(moved.images[0], LABEL)
+    before = _files_and_bytes(photos, moved.root)
+    code, _, err = run_cli("export", "--project", moved.root, "--out", tmp_path / "data", "--formats", "png")
+    assert code == 2 and "one of the project's images and files" in err and len(err.strip().splitlines()) == 1, err
+    assert _files_and_bytes(photos, moved.root) == before
+    del project
+
+
+def test_export_into_the_project_folder_spares_its_files(tmp_path):
+    """``--out`` the project's own folder: formats go to its subfolders, and a format folder named
+    like one of the project's (qgt/ beside annotations/) never replaces the project's files."""
+    project = make_project(tmp_path)
+    before = _files_and_bytes(project.root)
+    written = export_project(project, project.root, ["qgt", "png", "coco"])
+    assert written and all(p.is_relative_to(project.root) for p in written)
+    after = _files_and_bytes(project.root)
+    assert all(after[p] == data for p, data in before.items())
+
+
+def test_protected_inputs_refuse_any_name_of_the_file_and_follow_no_link(tmp_path):
+    from qgn.fileio import InputOverwriteError, atomic_write_bytes, protected_inputs
+
+    source = tmp_path / "in.png"
+    source.write_bytes(b"photo")
+    (tmp_path / "hard.png").hardlink_to(source)
+    (tmp_path / "soft.png").symlink_to(source)
+    with protected_inputs([source], "the inputs"):
+        for name in ("in.png", "hard.png"):
+            with pytest.raises(InputOverwriteError, match="one of the inputs"):
+                atomic_write_bytes(tmp_path / name, b"label")
+        atomic_write_bytes(tmp_path / "soft.png", b"label")  # the link is replaced, its target kept
+        atomic_write_bytes(tmp_path / "new.png", b"label")
+    assert source.read_bytes() == b"photo" and not (tmp_path / "soft.png").is_symlink()
+    atomic_write_bytes(source, b"free again")  # outside the block nothing is protected
+    assert source.read_bytes() == b"free again"
