@@ -69,7 +69,7 @@ from ..fileio import atomic_write_bytes
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import check_polygon_work, claimed_size, finite, is_contained, load_json, need, polygon_work
-from .source import AmbiguousImageError, SourceDataset, SourceItem, broken_item, file_classes_of, find_image
+from .source import SourceDataset, SourceItem, broken_item, file_classes_of, find_image
 
 TASKS_FILE = "tasks.json"
 CONFIG_FILE = "label_config.xml"
@@ -509,11 +509,17 @@ def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
         names += [n for n in task_label_names(task) if n not in names]
         try:
             file_name, image = labelstudio_image(task, path, images)
-        except AmbiguousImageError as exc:
+            # the size its results claim, checked against the image before a label is allocated
+            sizes = {result_size(r, f"{path} task {task_id}") for r in regions}
+        except ValueError as exc:  # AmbiguousImageError, a result without a size
             items.append(broken_item(f"task-{task_id}", f"{path} task {task_id}", exc))
             continue
+        claimed = None
+        if len(sizes) == 1:
+            (height, width), = sizes
+            claimed = (width, height)
         items.append(SourceItem(Path(file_name).stem, image, _labelstudio_reader(task, path, file_name),
-                                f"{path} task {task_id}"))
+                                f"{path} task {task_id}", claimed))
     warnings = labelstudio_warnings(by_status, set_aside, without_regions, other_results)
     description = (f"labelstudio: Label Studio {export.kind.upper()} export {path.name}, {len(export.tasks)} tasks, "
                    f"{len(items)} with an annotation to import, labels {names[:12]}")

@@ -166,3 +166,21 @@ def test_qgn_export_of_a_folder_of_qgt_writes_one_task_file(tmp_path):
     assert (tmp_path / "out" / "label_config.xml").is_file()
     items = scan_dataset(tmp_path / "out" / "tasks.json").items
     np.testing.assert_array_equal(items[1].read(CLASSES), blocky(0))
+
+
+def test_a_size_the_image_does_not_have_is_refused_before_a_label_is_made(exported, tmp_path, monkeypatch):
+    """A small tasks.json claiming 8000×8000 results made an (8000, 8000) int64 label (512 MB)
+    before anything compared that size with the image's: now the import's header check refuses it."""
+    import qgn.formats.labelstudio as ls
+    from qgn.project_import import import_into_project
+
+    root, _ = exported
+    tasks = json.loads((root / "tasks.json").read_text())
+    for result in tasks[0]["annotations"][0]["result"]:
+        result["original_width"] = result["original_height"] = 8000
+    (root / "tasks.json").write_text(json.dumps(tasks))
+    made = []
+    monkeypatch.setattr(ls, "annotation_label", lambda *a, **k: made.append(a) or np.zeros((H, W), np.int64))
+    report = import_into_project(root, tmp_path / "p", "labelstudio")
+    assert [why for _, why in report.skipped] and "claims 8000×8000 pixels" in report.skipped[0][1]
+    assert len(made) == 1 and len(report.imported) == 1  # only the other task's label was made
