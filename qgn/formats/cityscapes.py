@@ -24,12 +24,16 @@ the folder): a Cityscapes stem (``frankfurt_000000_000294``) is kept; any other 
 
 Two cases, so that no reader can take one for the other:
 
-* every class name is a Cityscapes label (``traffic sign`` / ``trafficsign`` …): the official label
-  ids (cityscapesScripts labels.py; Datumaro ``CITYSCAPES_LABEL_MAP`` lists them in id order), void
-  → 0 "unlabeled"; plus ``labelTrainIds`` when the classes are Cityscapes' 19 train classes.
-* otherwise: ``label_colors.txt`` with ``0 0 0 background`` first, label ids = class id + 1 and void
-  = 0, which is how Datumaro numbers the lines (``qgn.formats.label_colors``); no ``labelTrainIds``
-  (Datumaro would read those through the Cityscapes train table instead).
+* every class is one of Cityscapes' 19 train classes (``traffic sign`` / ``trafficsign`` …) in its
+  official colour: the official label ids (cityscapesScripts labels.py; Datumaro
+  ``CITYSCAPES_LABEL_MAP`` lists them in id order), void → 0 "unlabeled", and ``labelTrainIds``
+  (void 255). Read as Cityscapes data (``scan_cityscapes`` without ``label_colors.txt``), that is
+  exactly the classes and colours written (``official_ids``).
+* otherwise — other names, and also Cityscapes names without a train id (``parking``) or in other
+  colours, which Cityscapes data would read as void or refuse (the ``_color.png`` proves its ids by
+  the official colours): ``label_colors.txt`` with ``0 0 0 background`` first, label ids = class id
+  + 1 and void = 0, which is how Datumaro numbers the lines (``qgn.formats.label_colors``); no
+  ``labelTrainIds`` (Datumaro would read those through the Cityscapes train table instead).
 """
 from __future__ import annotations
 
@@ -67,20 +71,22 @@ LABEL_COLOURS = (
 _CITY_STEM = re.compile(r"^([a-z]+(?:_[a-z]+)*)_\d{6}_\d{6}$")
 
 
-def official_label_ids(classes: ClassSet) -> list[int] | None:
-    """Each class's Cityscapes label id when every class name is a Cityscapes label, else None."""
-    keys = [normalize_class_name(n) for n in LABEL_NAMES]
-    ids = [keys.index(normalize_class_name(n)) if normalize_class_name(n) in keys else None for n in classes.names]
-    return None if None in ids or len(set(ids)) != len(ids) else ids
-
-
-def train_ids(classes: ClassSet) -> list[int] | None:
-    """Each class's Cityscapes train id when the classes are train classes, else None."""
+def official_ids(classes: ClassSet) -> tuple[list[int], list[int]] | None:
+    """(label ids, train ids) of the classes when they are Cityscapes train classes (no two the same) in
+    their official colours, else None. Only such classes are written with Cityscapes' own ids and no
+    ``label_colors.txt``: a reader of Cityscapes data (``scan_cityscapes`` too) gets back from those
+    exactly the classes and colours it wrote, whereas it reads a label without a train id as void and
+    takes another colour for ids numbered by another label map."""
     from ..data.cityscapes import CITYSCAPES_TRAIN_CLASSES
 
-    table = {normalize_class_name(name): train for _, train, name, _ in CITYSCAPES_TRAIN_CLASSES}
-    ids = [table.get(normalize_class_name(n)) for n in classes.names]
-    return None if None in ids else ids
+    table = {normalize_class_name(name): (label, train, tuple(rgb)) for label, train, name, rgb in
+             CITYSCAPES_TRAIN_CLASSES}
+    found = [table.get(normalize_class_name(n)) for n in classes.names]
+    if None in found or len({f[0] for f in found}) != len(found):
+        return None
+    if any(tuple(int(c) for c in rgb) != f[2] for rgb, f in zip(classes.palette, found)):
+        return None
+    return [f[0] for f in found], [f[1] for f in found]
 
 
 def city_of(stem: str) -> str:
@@ -94,15 +100,14 @@ class CityscapesWriter(DatasetWriter):
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)
         self.split = DEFAULT_SPLIT
-        official = official_label_ids(classes)
-        self.trains = train_ids(classes) if official is not None else None
+        official = official_ids(classes)
         self.label_colors: list[Path] = []
         if official is None:
             entries = label_colors_entries(classes, "Cityscapes export")
             self.label_colors.append(write_label_colors(out_file(out_dir, "label_colors.txt"), entries))
-            self.ids = list(range(1, classes.num_classes + 1))
+            self.ids, self.trains = list(range(1, classes.num_classes + 1)), None
         else:
-            self.ids = official
+            self.ids, self.trains = official
         self.colours = np.zeros((max(self.ids) + 1, 3), np.uint8)
         for i, rgb in zip(self.ids, classes.palette):
             self.colours[i] = rgb
