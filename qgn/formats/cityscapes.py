@@ -34,6 +34,9 @@ Two cases, so that no reader can take one for the other:
   the official colours): ``label_colors.txt`` with ``0 0 0 background`` first, label ids = class id
   + 1 and void = 0, which is how Datumaro numbers the lines (``qgn.formats.label_colors``); no
   ``labelTrainIds`` (Datumaro would read those through the Cityscapes train table instead).
+
+A class named like void (``unlabeled``, Cityscapes' id 0, or ``background``, ``void`` …) is refused
+before anything is written: readers would take its pixels for void.
 """
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import ClassSet, normalize_class_name
+from ..classes import VOID_NAMES, ClassSet, normalize_class_name
 from ..fileio import atomic_write_bytes
 from ..label_map import present_values
 from ..quadtree import NUM_LEVELS
@@ -89,6 +92,17 @@ def official_ids(classes: ClassSet) -> tuple[list[int], list[int]] | None:
     return [f[0] for f in found], [f[1] for f in found]
 
 
+def check_no_void_names(classes: ClassSet) -> None:
+    """ValueError naming the first class whose name readers take for the unlabelled area (Cityscapes'
+    ``unlabeled`` is label id 0, the value void is written as; ``background``, ``void`` … the same
+    to Datumaro and to ``qgn import``): its pixels and void would read back as one."""
+    keys = {normalize_class_name(v) for v in VOID_NAMES}
+    for name in classes.names:
+        if normalize_class_name(name) in keys:
+            raise ValueError(f"Cityscapes export: the class {name!r} has a name that Cityscapes readers take for "
+                             "the unlabelled area (void, label id 0); rename the class and export again")
+
+
 def city_of(stem: str) -> str:
     found = _CITY_STEM.match(stem)
     return found.group(1) if found else "default"
@@ -100,6 +114,7 @@ class CityscapesWriter(DatasetWriter):
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)
         self.split = DEFAULT_SPLIT
+        check_no_void_names(classes)
         official = official_ids(classes)
         self.label_colors: list[Path] = []
         if official is None:

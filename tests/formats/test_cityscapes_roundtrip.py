@@ -79,6 +79,26 @@ def test_an_unchanged_export_updates_nothing(tmp_path, case):
     np.testing.assert_array_equal(Project.open(project.root).load_annotation(project.images[0]), label)
 
 
+@pytest.mark.parametrize("name, colour", [("unlabeled", (0, 0, 0)), ("unlabeled", (10, 20, 30)),
+                                          ("Unlabelled", (10, 20, 30)), ("void", (10, 20, 30))])
+def test_a_class_named_like_void_is_refused_naming_it(tmp_path, name, colour):
+    """Cityscapes writes void as label id 0, 'unlabeled': a class of that name (or another void name)
+    would be read back as void, so the export is refused before anything is written."""
+    classes = ClassSet((name, "road", "car"), (colour, OFFICIAL["road"], OFFICIAL["car"]), 255)
+    project, _ = make_project(tmp_path, classes)
+    with pytest.raises(ValueError, match=rf"class '{name}'.*rename"):
+        export_project(project, tmp_path / "out", ["cityscapes"], images="copy")
+    assert not (tmp_path / "out").exists() or not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+
+
+def test_a_black_class_is_refused_naming_it(tmp_path):
+    """Outside Cityscapes' ids black is label_colors.txt's background: the error names the class."""
+    classes = ClassSet(("road", "static"), (OFFICIAL["road"], (0, 0, 0)), 255)
+    project, _ = make_project(tmp_path, classes)
+    with pytest.raises(ValueError, match="class 'static' is black"):
+        export_project(project, tmp_path / "out", ["cityscapes"])
+
+
 @pytest.mark.parametrize("case", ["no-train-id", "own-colours"])
 def test_datumaro_reads_those_exports_with_the_projects_classes(tmp_path, case):
     """Datumaro (what CVAT imports Cityscapes with; a judge) reads them pixel for pixel by class name."""
