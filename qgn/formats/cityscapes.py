@@ -36,7 +36,8 @@ Two cases, so that no reader can take one for the other:
   ``labelTrainIds`` (Datumaro would read those through the Cityscapes train table instead).
 
 A class named like void (``unlabeled``, Cityscapes' id 0, or ``background``, ``void`` …) is refused
-before anything is written: readers would take its pixels for void.
+before anything is written: readers would take its pixels for void. Reading Cityscapes data into
+the train classes, each item's import line counts the pixels of labels read as void (``parking`` …).
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import VOID_NAMES, ClassSet, normalize_class_name
+from ..classes import UNMATCHED, VOID_NAMES, ClassSet, normalize_class_name
 from ..fileio import atomic_write_bytes
 from ..label_map import present_values
 from ..quadtree import NUM_LEVELS
@@ -53,7 +54,9 @@ from ..quadtree.label_io import encode_label_png
 from .base import DatasetWriter, ExportItem, Format, out_file, png_bytes, read_rgb
 from .label_colors import label_colors_entries, label_order, read_label_colors, write_label_colors
 from .png_bands import encode_png
-from .source import SourceDataset, SourceItem, classes_from_names, find_image, index_reader, inside_dataset
+from .source import (
+    SourceDataset, SourceItem, classes_from_names, find_image, index_reader, inside_dataset, values_for,
+)
 
 DEFAULT_SPLIT = "train"  # what Cityscapes readers open when told no split (see the module docstring)
 # Cityscapes label ids 0..33 (cityscapesScripts labels.py; Datumaro cityscapes.py CITYSCAPES_LABEL_MAP).
@@ -257,11 +260,33 @@ def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
         own = own_names.get(stem)
         image = (own and find_image(Path(own).stem, images)) or find_image(f"{rel}_leftImg8bit", root / "leftImg8bit") \
             or find_image(stem, images) or find_image(f"{stem}_leftImg8bit", images)
-        check = check_cityscapes_colours if official else None
-        read = index_reader(mask, names, root, void_unmatched=official, check=check)
-        items.append(SourceItem(Path(own).stem if own else stem, image, read, str(mask)))
+        notes: list[str] = []
+        read = _official_reader(mask, names, root, notes) if official else index_reader(mask, names, root)
+        items.append(SourceItem(Path(own).stem if own else stem, image, read, str(mask), notes=notes))
     description = f"cityscapes: Cityscapes tree, {len(masks)} masks ({suffix[1:]}), {how}"
     return SourceDataset("cityscapes", root, description, file_classes, items)
+
+
+def _official_reader(mask: Path, names: list[str], root: Path, notes: list[str]):
+    """An ``index_reader`` of Cityscapes data: ids proven by the ``_color.png``, a label no class has
+    (one without a train id, into the train classes) read as void and counted in ``notes``, so that
+    the import says how many pixels lost their label."""
+
+    def read(classes: ClassSet, mapping=None) -> np.ndarray:
+        notes.clear()
+        dropped = [v for v, value in enumerate(values_for(names, classes, mapping, mask)) if value == UNMATCHED]
+
+        def check(checked: Path, raw: np.ndarray) -> None:
+            check_cityscapes_colours(checked, raw)
+            counts = np.bincount(raw.ravel(), minlength=len(names))
+            lost = [(names[v], int(counts[v])) for v in dropped if counts[v]]
+            if lost:
+                shown = ", ".join(f"{name} {n}" for name, n in sorted(lost, key=lambda e: -e[1]))
+                notes.append(f"{sum(n for _, n in lost)} px of labels that are no class here read as void ({shown})")
+
+        return index_reader(mask, names, root, void_unmatched=True, check=check)(classes, mapping)
+
+    return read
 
 
 def _cityscapes_names(root: Path) -> dict[str, str]:

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from qgn.classes import ClassSet
-from qgn.data.cityscapes import CITYSCAPES_CLASSES
+from qgn.data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_TRAIN_CLASSES
 from qgn.project import Project, export_project
 from qgn.project_import import import_into_project
 from sample_files import blocky_label
@@ -97,6 +97,31 @@ def test_a_black_class_is_refused_naming_it(tmp_path):
     project, _ = make_project(tmp_path, classes)
     with pytest.raises(ValueError, match="class 'static' is black"):
         export_project(project, tmp_path / "out", ["cityscapes"])
+
+
+def test_real_cityscapes_data_says_how_many_pixels_became_void(tmp_path):
+    """A Cityscapes tree of labelIds (no label_colors.txt) is read into the 19 train classes as before;
+    labels without a train id are void, and the import's line for the item counts them."""
+    from qgn.formats.cityscapes import LABEL_COLOURS
+    from qgn.quadtree.label_io import encode_label_png
+
+    ids = np.kron(np.array([[7, 9, 6, 26], [0, 5, 9, 23]], np.uint8), np.ones((8, 8), np.uint8))  # 16×32
+    gt = tmp_path / "cs" / "gtFine" / "train" / "frankfurt"
+    gt.mkdir(parents=True)
+    stem = "frankfurt_000000_000294"
+    (gt / f"{stem}_gtFine_labelIds.png").write_bytes(encode_label_png(ids, indexed=False))
+    Image.fromarray(np.asarray(LABEL_COLOURS, np.uint8)[ids]).save(gt / f"{stem}_gtFine_color.png")
+    images = tmp_path / "cs" / "leftImg8bit" / "train" / "frankfurt"
+    images.mkdir(parents=True)
+    Image.new("RGB", (32, 16)).save(images / f"{stem}_leftImg8bit.png")
+
+    lines = []
+    report = import_into_project(tmp_path / "cs", tmp_path / "p", progress=lambda i, n, text: lines.append(text))
+    assert report.project.classes == CITYSCAPES_CLASSES and not report.skipped
+    train = {label_id: train_id for label_id, train_id, _, _ in CITYSCAPES_TRAIN_CLASSES}
+    expected = np.vectorize(lambda v: train.get(int(v), 255))(ids)
+    np.testing.assert_array_equal(report.project.load_annotation(report.project.images[0]), expected)
+    assert lines[0].endswith("; 256 px of labels that are no class here read as void (parking 128, dynamic 64, ground 64)"), lines
 
 
 @pytest.mark.parametrize("case", ["no-train-id", "own-colours"])
