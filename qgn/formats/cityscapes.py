@@ -100,10 +100,11 @@ def check_no_void_names(classes: ClassSet) -> None:
     ``unlabeled`` is label id 0, the value void is written as; ``background``, ``void`` … the same
     to Datumaro and to ``qgn import``): its pixels and void would read back as one."""
     keys = {normalize_class_name(v) for v in VOID_NAMES}
-    for name in classes.names:
+    for name, rgb in zip(classes.names, classes.palette):
         if normalize_class_name(name) in keys:
+            black = " (and give it a colour other than black)" if tuple(int(c) for c in rgb) == (0, 0, 0) else ""
             raise ValueError(f"Cityscapes export: the class {name!r} has a name that Cityscapes readers take for "
-                             "the unlabelled area (void, label id 0); rename the class and export again")
+                             f"the unlabelled area (void, label id 0); rename the class{black} and export again")
 
 
 def city_of(stem: str) -> str:

@@ -86,17 +86,27 @@ def test_a_class_named_like_void_is_refused_naming_it(tmp_path, name, colour):
     would be read back as void, so the export is refused before anything is written."""
     classes = ClassSet((name, "road", "car"), (colour, OFFICIAL["road"], OFFICIAL["car"]), 255)
     project, _ = make_project(tmp_path, classes)
-    with pytest.raises(ValueError, match=rf"class '{name}'.*rename"):
+    with pytest.raises(ValueError, match=rf"class '{name}'.*rename") as refused:
         export_project(project, tmp_path / "out", ["cityscapes"], images="copy")
+    assert ("other than black" in str(refused.value)) == (colour == (0, 0, 0))  # or the next export fails on that
     assert not (tmp_path / "out").exists() or not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
 
 
-def test_a_black_class_is_refused_naming_it(tmp_path):
-    """Outside Cityscapes' ids black is label_colors.txt's background: the error names the class."""
-    classes = ClassSet(("road", "static"), (OFFICIAL["road"], (0, 0, 0)), 255)
-    project, _ = make_project(tmp_path, classes)
-    with pytest.raises(ValueError, match="class 'static' is black"):
+def test_a_black_class_is_refused_naming_it_and_renamed_unlabeled_round_trips(tmp_path):
+    """Outside Cityscapes' ids black is label_colors.txt's background: the error names the class.
+    The QA case: 'unlabeled' in black, renamed and recoloured as the refusal says, exports and
+    imports back exactly."""
+    classes = ClassSet(("unlabeled_area", "road", "car"), ((0, 0, 0), OFFICIAL["road"], OFFICIAL["car"]), 255)
+    project, label = make_project(tmp_path, classes)
+    with pytest.raises(ValueError, match="class 'unlabeled_area' is black"):
         export_project(project, tmp_path / "out", ["cityscapes"])
+    classes = ClassSet(classes.names, ((90, 90, 90), *classes.palette[1:]), 255)
+    project, label = make_project(tmp_path / "fixed", classes)
+    export_project(project, tmp_path / "fixed" / "out", ["cityscapes"], images="copy")
+    report = import_into_project(tmp_path / "fixed" / "out" / "cityscapes", tmp_path / "fixed" / "new")
+    assert report.project.classes.names == classes.names
+    got = class_names(report.project.load_annotation(report.project.images[0]), report.project.classes)
+    assert (got == class_names(label, classes)).all()
 
 
 def test_real_cityscapes_data_says_how_many_pixels_became_void(tmp_path):
