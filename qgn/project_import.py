@@ -108,7 +108,7 @@ def import_into_project(
                 {"replaced": report.replaced, "unchanged": report.unchanged}.get(kind, []).append(item.name)
             else:
                 what = _add_item(report.project, item, label, width, height)
-            text = f"{item.name}: {what}"
+            text = f"{item.name}: {what}" + "".join(f"; {note}" for note in item.notes)
             report.imported.append(item.name)
         except (ProjectChangedError, ProjectBusyError, OutsideRootError):
             raise

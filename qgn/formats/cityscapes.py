@@ -24,12 +24,20 @@ the folder): a Cityscapes stem (``frankfurt_000000_000294``) is kept; any other 
 
 Two cases, so that no reader can take one for the other:
 
-* every class name is a Cityscapes label (``traffic sign`` / ``trafficsign`` …): the official label
-  ids (cityscapesScripts labels.py; Datumaro ``CITYSCAPES_LABEL_MAP`` lists them in id order), void
-  → 0 "unlabeled"; plus ``labelTrainIds`` when the classes are Cityscapes' 19 train classes.
-* otherwise: ``label_colors.txt`` with ``0 0 0 background`` first, label ids = class id + 1 and void
-  = 0, which is how Datumaro numbers the lines (``qgn.formats.label_colors``); no ``labelTrainIds``
-  (Datumaro would read those through the Cityscapes train table instead).
+* every class is one of Cityscapes' 19 train classes (``traffic sign`` / ``trafficsign`` …) in its
+  official colour: the official label ids (cityscapesScripts labels.py; Datumaro
+  ``CITYSCAPES_LABEL_MAP`` lists them in id order), void → 0 "unlabeled", and ``labelTrainIds``
+  (void 255). Read as Cityscapes data (``scan_cityscapes`` without ``label_colors.txt``), that is
+  exactly the classes and colours written (``official_ids``).
+* otherwise — other names, and also Cityscapes names without a train id (``parking``) or in other
+  colours, which Cityscapes data would read as void or refuse (the ``_color.png`` proves its ids by
+  the official colours): ``label_colors.txt`` with ``0 0 0 background`` first, label ids = class id
+  + 1 and void = 0, which is how Datumaro numbers the lines (``qgn.formats.label_colors``); no
+  ``labelTrainIds`` (Datumaro would read those through the Cityscapes train table instead).
+
+A class named like void (``unlabeled``, Cityscapes' id 0, or ``background``, ``void`` …) is refused
+before anything is written: readers would take its pixels for void. Reading Cityscapes data into
+the train classes, each item's import line counts the pixels of labels read as void (``parking`` …).
 """
 from __future__ import annotations
 
@@ -38,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import ClassSet, normalize_class_name
+from ..classes import UNMATCHED, VOID_NAMES, ClassSet, normalize_class_name
 from ..fileio import atomic_write_bytes
 from ..label_map import present_values
 from ..quadtree import NUM_LEVELS
@@ -46,7 +54,9 @@ from ..quadtree.label_io import encode_label_png
 from .base import DatasetWriter, ExportItem, Format, out_file, png_bytes, read_rgb
 from .label_colors import label_colors_entries, label_order, read_label_colors, write_label_colors
 from .png_bands import encode_png
-from .source import SourceDataset, SourceItem, classes_from_names, find_image, index_reader, inside_dataset
+from .source import (
+    SourceDataset, SourceItem, classes_from_names, find_image, index_reader, inside_dataset, values_for,
+)
 
 DEFAULT_SPLIT = "train"  # what Cityscapes readers open when told no split (see the module docstring)
 # Cityscapes label ids 0..33 (cityscapesScripts labels.py; Datumaro cityscapes.py CITYSCAPES_LABEL_MAP).
@@ -67,20 +77,34 @@ LABEL_COLOURS = (
 _CITY_STEM = re.compile(r"^([a-z]+(?:_[a-z]+)*)_\d{6}_\d{6}$")
 
 
-def official_label_ids(classes: ClassSet) -> list[int] | None:
-    """Each class's Cityscapes label id when every class name is a Cityscapes label, else None."""
-    keys = [normalize_class_name(n) for n in LABEL_NAMES]
-    ids = [keys.index(normalize_class_name(n)) if normalize_class_name(n) in keys else None for n in classes.names]
-    return None if None in ids or len(set(ids)) != len(ids) else ids
-
-
-def train_ids(classes: ClassSet) -> list[int] | None:
-    """Each class's Cityscapes train id when the classes are train classes, else None."""
+def official_ids(classes: ClassSet) -> tuple[list[int], list[int]] | None:
+    """(label ids, train ids) of the classes when they are Cityscapes train classes (no two the same) in
+    their official colours, else None. Only such classes are written with Cityscapes' own ids and no
+    ``label_colors.txt``: a reader of Cityscapes data (``scan_cityscapes`` too) gets back from those
+    exactly the classes and colours it wrote, whereas it reads a label without a train id as void and
+    takes another colour for ids numbered by another label map."""
     from ..data.cityscapes import CITYSCAPES_TRAIN_CLASSES
 
-    table = {normalize_class_name(name): train for _, train, name, _ in CITYSCAPES_TRAIN_CLASSES}
-    ids = [table.get(normalize_class_name(n)) for n in classes.names]
-    return None if None in ids else ids
+    table = {normalize_class_name(name): (label, train, tuple(rgb)) for label, train, name, rgb in
+             CITYSCAPES_TRAIN_CLASSES}
+    found = [table.get(normalize_class_name(n)) for n in classes.names]
+    if None in found or len({f[0] for f in found}) != len(found):
+        return None
+    if any(tuple(int(c) for c in rgb) != f[2] for rgb, f in zip(classes.palette, found)):
+        return None
+    return [f[0] for f in found], [f[1] for f in found]
+
+
+def check_no_void_names(classes: ClassSet) -> None:
+    """ValueError naming the first class whose name readers take for the unlabelled area (Cityscapes'
+    ``unlabeled`` is label id 0, the value void is written as; ``background``, ``void`` … the same
+    to Datumaro and to ``qgn import``): its pixels and void would read back as one."""
+    keys = {normalize_class_name(v) for v in VOID_NAMES}
+    for name, rgb in zip(classes.names, classes.palette):
+        if normalize_class_name(name) in keys:
+            black = " (and give it a colour other than black)" if tuple(int(c) for c in rgb) == (0, 0, 0) else ""
+            raise ValueError(f"Cityscapes export: the class {name!r} has a name that Cityscapes readers take for "
+                             f"the unlabelled area (void, label id 0); rename the class{black} and export again")
 
 
 def city_of(stem: str) -> str:
@@ -94,15 +118,15 @@ class CityscapesWriter(DatasetWriter):
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)
         self.split = DEFAULT_SPLIT
-        official = official_label_ids(classes)
-        self.trains = train_ids(classes) if official is not None else None
+        check_no_void_names(classes)
+        official = official_ids(classes)
         self.label_colors: list[Path] = []
         if official is None:
             entries = label_colors_entries(classes, "Cityscapes export")
             self.label_colors.append(write_label_colors(out_file(out_dir, "label_colors.txt"), entries))
-            self.ids = list(range(1, classes.num_classes + 1))
+            self.ids, self.trains = list(range(1, classes.num_classes + 1)), None
         else:
-            self.ids = official
+            self.ids, self.trains = official
         self.colours = np.zeros((max(self.ids) + 1, 3), np.uint8)
         for i, rgb in zip(self.ids, classes.palette):
             self.colours[i] = rgb
@@ -237,11 +261,33 @@ def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
         own = own_names.get(stem)
         image = (own and find_image(Path(own).stem, images)) or find_image(f"{rel}_leftImg8bit", root / "leftImg8bit") \
             or find_image(stem, images) or find_image(f"{stem}_leftImg8bit", images)
-        check = check_cityscapes_colours if official else None
-        read = index_reader(mask, names, root, void_unmatched=official, check=check)
-        items.append(SourceItem(Path(own).stem if own else stem, image, read, str(mask)))
+        notes: list[str] = []
+        read = _official_reader(mask, names, root, notes) if official else index_reader(mask, names, root)
+        items.append(SourceItem(Path(own).stem if own else stem, image, read, str(mask), notes=notes))
     description = f"cityscapes: Cityscapes tree, {len(masks)} masks ({suffix[1:]}), {how}"
     return SourceDataset("cityscapes", root, description, file_classes, items)
+
+
+def _official_reader(mask: Path, names: list[str], root: Path, notes: list[str]):
+    """An ``index_reader`` of Cityscapes data: ids proven by the ``_color.png``, a label no class has
+    (one without a train id, into the train classes) read as void and counted in ``notes``, so that
+    the import says how many pixels lost their label."""
+
+    def read(classes: ClassSet, mapping=None) -> np.ndarray:
+        notes.clear()
+        dropped = [v for v, value in enumerate(values_for(names, classes, mapping, mask)) if value == UNMATCHED]
+
+        def check(checked: Path, raw: np.ndarray) -> None:
+            check_cityscapes_colours(checked, raw)
+            counts = np.bincount(raw.ravel(), minlength=len(names))
+            lost = [(names[v], int(counts[v])) for v in dropped if counts[v]]
+            if lost:
+                shown = ", ".join(f"{name} {n}" for name, n in sorted(lost, key=lambda e: -e[1]))
+                notes.append(f"{sum(n for _, n in lost)} px of labels that are no class here read as void ({shown})")
+
+        return index_reader(mask, names, root, void_unmatched=True, check=check)(classes, mapping)
+
+    return read
 
 
 def _cityscapes_names(root: Path) -> dict[str, str]:

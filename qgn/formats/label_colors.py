@@ -72,7 +72,14 @@ def label_colors_entries(classes: ClassSet, what: str) -> list[tuple[str, tuple[
     if len(set(names)) != len(names) or not all(names):
         raise ValueError(f"{what}: class names must be distinct and not 'background' once spaces become '_'")
     if len(set(colours)) != len(colours):
-        raise ValueError(f"{what}: every class needs its own colour, and none may be black (black is background)")
+        first = {}
+        for name, colour in zip([BACKGROUND, *classes.names], colours):
+            if colour in first:
+                clash = "is black (black is background)" if first[colour] == BACKGROUND else \
+                    f"has the colour of {first[colour]!r}"
+                raise ValueError(f"{what}: the class {name!r} {clash}; every class needs its own colour, and none "
+                                 "may be black: recolour it and export again")
+            first[colour] = name
     return entries
 
 

@@ -50,6 +50,7 @@ class SourceItem:
     source: str = ""
     claimed: tuple[int, int] | None = None
     error: Exception | None = None  # why the item cannot be read at all (reported before anything else)
+    notes: list[str] = field(default_factory=list)  # what the last ``read`` changed knowingly (shown with it)
 
 
 def broken_item(name: str, source, error: Exception, image: Path | None = None) -> SourceItem:

@@ -94,7 +94,8 @@ def test_cvat_export_memory_is_a_few_bytes_per_pixel(tmp_path, big_label):
 def _cityscapes_classes():
     from qgn.data.cityscapes import CITYSCAPES_TRAIN_CLASSES
 
-    return ClassSet(tuple(name for _, _, name, _ in CITYSCAPES_TRAIN_CLASSES[:10]), (), 255)
+    return ClassSet(tuple(name for _, _, name, _ in CITYSCAPES_TRAIN_CLASSES[:10]),
+                    tuple(rgb for _, _, _, rgb in CITYSCAPES_TRAIN_CLASSES[:10]), 255)  # their official colours
 
 
 @pytest.mark.parametrize("case, official", [(c, False) for c in CASES] + [(c, True) for c in CASES
@@ -106,7 +107,8 @@ def test_cityscapes_export_is_byte_identical_to_the_whole_picture_writer(tmp_pat
 
     _, label, classes = case
     if official:
-        classes = ClassSet(_cityscapes_classes().names[:classes.num_classes], (), classes.ignore_index)
+        cs = _cityscapes_classes()
+        classes = ClassSet(cs.names[:classes.num_classes], cs.palette[:classes.num_classes], classes.ignore_index)
     files = _export("cityscapes", label, classes, tmp_path / "new")
     chosen = CityscapesWriter(classes, tmp_path / "settings")
     expected = reference.cityscapes(label, classes, chosen.ids, chosen.trains, chosen.colours, "gtFine/train/qgn",
