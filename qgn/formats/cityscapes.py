@@ -41,6 +41,7 @@ the train classes, each item's import line counts the pixels of labels read as v
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -202,7 +203,8 @@ def _write_item(item: ExportItem, classes: ClassSet, out_dir: Path, ids, trains,
         written.append(path)
     if item.image is not None:
         image = out_file(out_dir / "leftImg8bit" / split / city, f"{core}_leftImg8bit.png")
-        atomic_write_bytes(image, _png_image(Path(item.image)))
+        if not (image.exists() and os.path.samefile(image, item.image)):  # else exported where it lies
+            atomic_write_bytes(image, _png_image(Path(item.image)))
         written.append(image)
     return written
 
