@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qgn.cli.files import check_outputs, collect_files
+from qgn.cli.files import Failures, check_outputs, collect_files
 from qgn.cli.main import CLIError
 from qgn.progress import TimeLeft
 
@@ -134,11 +134,17 @@ def run(args) -> int:
         planned += [(out, path) for (path, _), rel in zip(jobs, relative_dirs)
                     for out in format_outputs(names, Path(args.out) / rel, path.stem)]
     check_outputs([path for path, _ in jobs], planned)  # refused before anything is written
+    failures = Failures("export", len(jobs))
     for (path, targets), rel in zip(jobs, relative_dirs):
-        _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split)
+        try:  # one bad file is reported and the rest go on
+            _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split)
+        except (ValueError, OSError) as exc:
+            failures.report(path, exc)
     outputs = [f"{n} ({out})" for n, out in wanted] + ([f"{', '.join(names)} ({args.out})"] if names else [])
-    print(f"exported {len(jobs)} file(s) to " + ", ".join(outputs))
-    return 0
+    if len(failures) < len(jobs) or len(jobs) > 1:  # a single file that failed has said so in its one line
+        of = f" of {len(jobs)}" if failures else ""
+        print(f"exported {len(jobs) - len(failures)}{of} file(s) to " + ", ".join(outputs))
+    return failures.code()
 
 
 def format_outputs(names: list[str], out_dir: Path, stem: str, levels: int = 16) -> list[Path]:
