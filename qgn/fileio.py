@@ -2,6 +2,7 @@
 size they claim."""
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import threading
@@ -15,6 +16,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | Iterable[bytes]) -
     need not be whole in memory) to ``path`` atomically: a temporary file in the same folder,
     flushed and fsynced, then renamed over ``path`` (readers never see a partial file)."""
     path = Path(path)
+    if path.is_dir():  # else the rename below fails naming the temporary file, which the user never chose
+        raise IsADirectoryError(errno.EISDIR, "is a folder; a file cannot be written in its place", str(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -29,8 +32,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | Iterable[bytes]) -
             os.unlink(tmp)
         except OSError:
             pass
-        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc  # say which file (disk full …)
+        if isinstance(exc, OSError) and exc.filename in (None, tmp) and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc  # say which file (disk full …), never tmp
         raise
 
 

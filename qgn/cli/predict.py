@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from qgn.cli.main import CLIError
-from qgn.cli.files import MODEL_HELP
+from qgn.cli.files import MODEL_HELP, failure_text
 from qgn.cli.threads import add_threads_argument, apply_threads
 from qgn.progress import TimeLeft
 
@@ -115,13 +115,13 @@ def run(args) -> int:
     for i, (path, label_path) in enumerate(zip(images, label_paths)):
         try:
             pred, record, label = predict_one(model, path, label_path, device, scheme, args.resolution)
+            if out:
+                write_outputs(out, path.stem, pred, classes)
         except (ValueError, OSError) as exc:  # one bad file: report it, go on with the rest
             failed.append(str(path))
-            text = str(exc) if str(path) in str(exc) or "ground truth" in str(exc) else f"{path}: {exc}"
+            text = str(exc) if "ground truth" in str(exc) else failure_text(path, exc)
             print(f"qgn predict: error: {text}", file=sys.stderr, flush=True)
             continue
-        if out:
-            write_outputs(out, path.stem, pred, classes)
         print_record(record, i, len(images), path, label is not None, args.json, time_left.suffix(i + 1, len(images)))
     return failures_code(failed, images)
 
@@ -198,8 +198,14 @@ def check_depth(depth: int, levels: int) -> None:
 
 
 def write_outputs(out: Path, stem: str, pred, classes) -> None:
+    """OUT/STEM.png and OUT/STEM.qgt, both or neither: the .png goes again when the .qgt fails."""
     from qgn.quadtree.label_io import write_label_png
     from qgn.quadtree.qgt import write_qgt
 
-    write_label_png(out / f"{stem}.png", pred.label(), classes)
-    write_qgt(out / f"{stem}.qgt", pred.quadtree(), classes)
+    png = out / f"{stem}.png"
+    write_label_png(png, pred.label(), classes)
+    try:
+        write_qgt(out / f"{stem}.qgt", pred.quadtree(), classes)
+    except BaseException:
+        png.unlink(missing_ok=True)
+        raise

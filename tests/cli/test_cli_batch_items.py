@@ -69,3 +69,27 @@ def test_export_labelme_folder_goes_on_after_a_truncated_qgt(tmp_path, capsys, r
     assert code == 2 and "exported 2 of 3 file(s)" in stdout
     assert_reported(err, src / "b.qgt", 3)
     assert sorted(p.name for p in (tmp_path / "lm").iterdir()) == ["a.json", "c.json"]
+
+
+def test_predict_skips_an_output_name_taken_by_a_folder(tmp_path, capsys, model_path, run_cli):
+    from sample_files import write_photo
+
+    for name, seed in (("a", 0), ("b", 1), ("c", 2)):
+        write_photo(tmp_path / "in" / f"{name}.png", seed=seed)
+    (tmp_path / "out" / "a.png").mkdir(parents=True)
+    (tmp_path / "out" / "b.qgt").mkdir()  # b's .png would be written, then its .qgt fails: neither stays
+    code, _, err = run_cli("predict", "--model", model_path, tmp_path / "in", "--out", tmp_path / "out")
+    assert code == 2 and ".tmp" not in err and "Traceback" not in err
+    assert f"{tmp_path / 'out' / 'a.png'}: is a folder" in err and f"{tmp_path / 'out' / 'b.qgt'}: is a folder" in err
+    assert "2 of 3 image(s) failed" in err.strip().splitlines()[-1]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_file()) == ["c.png", "c.qgt"]
+    assert not list((tmp_path / "out").glob(".*"))
+
+
+def test_export_png_folder_skips_an_output_name_taken_by_a_folder(tmp_path, capsys, run_cli):
+    src = qgt_folder(tmp_path, run_cli)
+    (src / "b.qgt").unlink()
+    (tmp_path / "png" / "a.png").mkdir(parents=True)
+    code, stdout, err = run_cli("export", src, "--png", tmp_path / "png")
+    assert code == 2 and ".tmp" not in err and f"{tmp_path / 'png' / 'a.png'}: is a folder" in err
+    assert "exported 1 of 2 file(s)" in stdout and (tmp_path / "png" / "c.png").is_file()
