@@ -93,3 +93,44 @@ def test_export_png_folder_skips_an_output_name_taken_by_a_folder(tmp_path, caps
     code, stdout, err = run_cli("export", src, "--png", tmp_path / "png")
     assert code == 2 and ".tmp" not in err and f"{tmp_path / 'png' / 'a.png'}: is a folder" in err
     assert "exported 1 of 2 file(s)" in stdout and (tmp_path / "png" / "c.png").is_file()
+
+
+def labelme_dataset(tmp_path, run_cli):
+    """A labelme export of three sample scenes (``ds/``) and their images (``samples/images``)."""
+    assert run_cli("samples", tmp_path / "samples", "--count", "3", "--size", "32x24")[0] == 0
+    samples = tmp_path / "samples"
+    assert run_cli("convert", samples / "labels", tmp_path / "q", "--classes", samples / "classes.txt")[0] == 0
+    assert run_cli("export", tmp_path / "q", "--format", "labelme", "--out", tmp_path / "ds",
+                   "--images", samples / "images")[0] == 0
+    return tmp_path / "ds", samples / "images"
+
+
+def test_import_labelme_goes_on_after_a_truncated_file(tmp_path, capsys, run_cli):
+    from qgn.project import Project
+
+    ds, images = labelme_dataset(tmp_path, run_cli)
+    for name in ("scene_01", "scene_02"):  # the first file (the one detection looks at) and a later one
+        folder = tmp_path / f"lm_{name}"
+        folder.mkdir()
+        for path in ds.glob("*.json"):
+            data = path.read_bytes()
+            (folder / path.name).write_bytes(data[:500] if path.stem == name else data)
+        code, out, err = run_cli("import", folder, "--project", tmp_path / f"P_{name}", "--images", images)
+        assert code == 2 and "found labelme" in out and "imported 2 of 3 item(s)" in out, err
+        assert str(folder / f"{name}.json") in err and "1 of 3 item(s) skipped" in err
+        project = Project.open(tmp_path / f"P_{name}")
+        assert sorted(im.path.stem for im in project.annotated()) == sorted({"scene_01", "scene_02", "scene_03"} - {name})
+
+
+def test_import_labelme_with_a_json_list_is_not_label_studio(tmp_path, capsys, run_cli):
+    from qgn.project import Project
+
+    ds, images = labelme_dataset(tmp_path, run_cli)
+    folder = tmp_path / "lm"
+    folder.mkdir()
+    for path in ds.glob("*.json"):
+        (folder / path.name).write_bytes(b"[1, 2]" if path.stem == "scene_01" else path.read_bytes())
+    code, out, err = run_cli("import", folder, "--project", tmp_path / "P", "--images", images)
+    assert code == 0 and "found labelme" in out and "Label Studio" not in err, err
+    assert "passed over" in err and str(folder / "scene_01.json") in err  # said, in one line naming it
+    assert len(Project.open(tmp_path / "P").images) == 2
