@@ -134,3 +134,24 @@ def test_import_labelme_with_a_json_list_is_not_label_studio(tmp_path, capsys, r
     assert code == 0 and "found labelme" in out and "Label Studio" not in err, err
     assert "passed over" in err and str(folder / "scene_01.json") in err  # said, in one line naming it
     assert len(Project.open(tmp_path / "P").images) == 2
+
+
+def test_predict_with_one_unusable_ground_truth_predicts_every_image(tmp_path, capsys, model_path, run_cli):
+    from sample_files import write_photo
+
+    for name, seed in (("a", 0), ("b", 1), ("c", 2)):
+        write_photo(tmp_path / "in" / f"{name}.png", seed=seed)
+    write_mask(tmp_path / "gt" / "a.png", 0, (40, 32))
+    write_mask(tmp_path / "gt" / "b.png", 0, (20, 16))  # another size
+    write_mask(tmp_path / "gt" / "c.png", 200, (40, 32))  # values that are no class of the model
+    code, out, err = run_cli("predict", "--model", model_path, tmp_path / "in", "--labels", tmp_path / "gt",
+                             "--out", tmp_path / "out", "--json")
+    records = {json.loads(line)["image"]: json.loads(line) for line in out.strip().splitlines()}
+    assert code == 2 and len(records) == 3 and "Traceback" not in err
+    assert "acc" in records[str(tmp_path / "in" / "a.png")]
+    for name in ("b", "c"):
+        record = records[str(tmp_path / "in" / f"{name}.png")]
+        assert "acc" not in record and str(tmp_path / "gt" / f"{name}.png") in record["accuracy_unavailable"]
+        assert str(tmp_path / "gt" / f"{name}.png") in err
+    assert "2 of 3 image(s) predicted without accuracy" in err.strip().splitlines()[-1]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{n}.{s}" for n in "abc" for s in ("png", "qgt")]
