@@ -181,12 +181,14 @@ def qgt_image(path: Path, images: str | None) -> Path | None:
 def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: Path, images: str | None,
                            split: str | None = None) -> int:
     """Every .qgt under ``src`` into one dataset per format (one tasks.json, one COCO file …); a
-    file that cannot be exported is reported and the rest go on."""
+    file that cannot be exported is reported and the rest go on. A file that fails in one format is
+    in none (``add_to_every_writer``): each dataset lists the same images."""
     from qgn.formats import FORMATS, ExportItem
+    from qgn.formats.base import add_to_every_writer
     from qgn.classes import ClassSet
     from qgn.quadtree.qgt import read_qgt
 
-    writers, classes, first, failed = None, None, None, []
+    writers, classes, first, failures = None, None, None, Failures("export", len(files))
     stems = [f.stem.lower() for f in files]
     for i, path in enumerate(files, start=1):
         stem = path.stem if stems.count(path.stem.lower()) == 1 else path.relative_to(src).with_suffix("").as_posix().replace("/", "__")
@@ -201,16 +203,14 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
                 raise ValueError(f"its classes differ from {first.name}'s ({', '.join(classes.names[:4])} …); "
                                  "one dataset has one class set")
             item = ExportItem(stem, qt.to_label(), qgt_image(path, images))
-            for writer in writers:
-                writer.add(item)
+            add_to_every_writer([(writer, item) for writer in writers])
             print(f"[{i}/{len(files)}] {path}", flush=True)
         except (ValueError, OSError) as exc:
-            failed.append(f"{path}: {exc}")
-            print(f"qgn export: error: {path}: {exc}", file=sys.stderr, flush=True)
+            failures.report(path, exc)
     for writer in writers or []:
         writer.finish()
-    print(f"exported {len(files) - len(failed)} of {len(files)} file(s) as {', '.join(names)} to {out}")
-    return 2 if failed else 0
+    print(f"exported {len(files) - len(failures)} of {len(files)} file(s) as {', '.join(names)} to {out}")
+    return failures.code()
 
 
 def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, images: str | None = None,

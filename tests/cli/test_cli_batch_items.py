@@ -3,8 +3,11 @@ status 2 and a line saying how many failed (``qgn.cli.files.Failures``)."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from qgn.quadtree.label_io import read_label
 from qgn.quadtree.qgt import read_qgt
@@ -155,3 +158,62 @@ def test_predict_with_one_unusable_ground_truth_predicts_every_image(tmp_path, c
         assert str(tmp_path / "gt" / f"{name}.png") in err
     assert "2 of 3 image(s) predicted without accuracy" in err.strip().splitlines()[-1]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{n}.{s}" for n in "abc" for s in ("png", "qgt")]
+
+
+def exported_names(out):
+    """What each format of a multi-format export lists: image names of COCO and Label Studio, the
+    CVAT masks and image set."""
+    coco = json.loads((out / "coco" / "annotations" / "instances_default.json").read_text())
+    tasks = json.loads((out / "labelstudio" / "tasks.json").read_text())
+    return {"coco": sorted(Path(i["file_name"]).stem for i in coco["images"]),
+            "coco_annotated": sorted({i["image_id"] for i in coco["annotations"]}),
+            "labelstudio": sorted(Path(t["data"]["image"]).stem for t in tasks),
+            "labelstudio_images": sorted(p.stem for p in (out / "labelstudio" / "images").iterdir()),
+            "cvat": sorted(p.stem for p in (out / "cvat" / "SegmentationClass").iterdir()),
+            "cvat_objects": sorted(p.stem for p in (out / "cvat" / "SegmentationObject").iterdir()),
+            "cvat_list": sorted((out / "cvat" / "ImageSets" / "Segmentation" / "default.txt").read_text().split())}
+
+
+def test_multi_format_export_leaves_a_failed_file_out_of_every_format(tmp_path, capsys, run_cli):
+    bad = "extra"  # no image: Label Studio, the last format, refuses it
+    ds, images = labelme_dataset(tmp_path, run_cli)
+    src = tmp_path / "q"
+    shutil.copy(src / "scene_01.qgt", src / f"{bad}.qgt")
+    code, out, err = run_cli("export", src, "--format", "cvat,coco,labelstudio", "--out", tmp_path / "x",
+                             "--images", images)
+    assert code == 2 and "exported 3 of 4 file(s)" in out and "1 of 4 file(s) failed" in err, err
+    names = exported_names(tmp_path / "x")
+    assert names.pop("coco_annotated") == [1, 2, 3]
+    assert all(found == ["scene_01", "scene_02", "scene_03"] for found in names.values()), names
+
+
+def test_project_export_leaves_a_failed_image_out_of_every_format(tmp_path, capsys, run_cli):
+    ds, images = labelme_dataset(tmp_path, run_cli)
+    photos = tmp_path / "photos"
+    shutil.copytree(images, photos)
+    assert run_cli("import", ds, "--project", tmp_path / "P", "--images", photos)[0] == 0
+    (photos / "scene_02.png").unlink()  # Label Studio shows each task's image: this one fails there
+    code, out, err = run_cli("export", "--project", tmp_path / "P", "--formats", "cvat,coco,labelstudio",
+                             "--out", tmp_path / "x")
+    assert code == 2 and "scene_02" in err
+    names = exported_names(tmp_path / "x")
+    assert names.pop("coco_annotated") == [1, 2]
+    assert all(found == ["scene_01", "scene_03"] for found in names.values()), names
+
+
+def test_label_studio_writer_leaves_no_image_copy_for_a_name_it_cannot_hold(tmp_path):
+    import os
+
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.quadtree.label_io import read_classes_file
+
+    from qgn.cli.samples import write_samples
+
+    write_samples(tmp_path / "s", 1, 16, 16, 0)
+    classes = read_classes_file(tmp_path / "s" / "classes.txt")
+    writer = FORMATS["labelstudio"].open_writer(classes, tmp_path / "ls")
+    name = os.fsdecode(b"bad\xff\xfe")  # a non-UTF-8 file name: no task can hold it
+    with pytest.raises(ValueError):
+        writer.add(ExportItem(name, read_label(tmp_path / "s" / "labels" / "scene_01.png"),
+                              tmp_path / "s" / "images" / "scene_01.png"))
+    assert not (tmp_path / "ls").exists() or not list((tmp_path / "ls").rglob("*.png"))
