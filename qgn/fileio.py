@@ -3,6 +3,7 @@ size they claim."""
 from __future__ import annotations
 
 import contextvars
+import errno
 import os
 import tempfile
 import threading
@@ -17,6 +18,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | Iterable[bytes]) -
     flushed and fsynced, then renamed over ``path`` (readers never see a partial file)."""
     path = Path(path)
     refuse_input(path)
+    if path.is_dir():  # else the rename below fails naming the temporary file, which the user never chose
+        raise IsADirectoryError(errno.EISDIR, "is a folder; a file cannot be written in its place", str(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -31,8 +34,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | Iterable[bytes]) -
             os.unlink(tmp)
         except OSError:
             pass
-        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc  # say which file (disk full …)
+        if isinstance(exc, OSError) and exc.filename in (None, tmp) and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc  # say which file (disk full …), never tmp
         raise
 
 
@@ -73,6 +76,12 @@ def protected_inputs(paths: Iterable[str | os.PathLike], why: str) -> Iterator[N
         yield
     finally:
         _PROTECTED.reset(token)
+
+
+def is_protected_input(path: str | os.PathLike) -> bool:
+    """Whether ``path`` (that very file, not a link's target) is one of ``protected_inputs``."""
+    protected = _PROTECTED.get()
+    return bool(protected) and _file_key(path, follow=False) in protected["keys"]
 
 
 def refuse_input(path: str | os.PathLike) -> None:

@@ -90,6 +90,7 @@ from .fileio import (
     InputOverwriteError, OutsideRootError, atomic_write_bytes, path_inside, protected_inputs, remove_stale_temporaries,
 )
 from .formats import FORMATS, ExportItem, check_format_names, check_split
+from .formats.base import add_to_every_writer
 from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
 
@@ -920,10 +921,9 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
             if label is None:
                 text = f"{image.key}: skipped (no saved annotation)"
             else:
-                written: list[Path] = []
-                for name, writer in zip(names, writers):
-                    stem = image_names[image.key] if FORMATS[name].image_names else image.key
-                    written += writer.add(ExportItem(stem, label, image.path))
+                written = add_to_every_writer(  # all formats or none: each lists the same images
+                    [(writer, ExportItem(image_names[image.key] if FORMATS[name].image_names else image.key, label,
+                                         image.path)) for name, writer in zip(names, writers)])
                 paths += written
                 text = f"{image.key}: {len(written)} file(s)" + _size_warning(image, label)
         except (OutsideRootError, InputOverwriteError):

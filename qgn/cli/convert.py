@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from qgn.cli.main import CLIError
-from qgn.cli.files import check_outputs, collect_files
+from qgn.cli.files import Failures, check_outputs, collect_files
 from qgn.cli.stats import check_levels, parse_classes_arg
 from qgn.fileio import remove_stale_temporaries
 from qgn.quadtree import NUM_LEVELS
@@ -76,27 +76,45 @@ def run(args) -> int:
         raise FileNotFoundError(f"{src}: no such file or folder")
     check_outputs(files, list(zip(outputs, files)))  # never replace a mask, never two masks into one file
 
+    failures = Failures("convert", len(files))
     if k is None:  # one number of classes for the whole set, covering every value
-        k = 1 + max(max_class_value(read_mask(f, classes), ignore) for f in files)
+        k = 1 + max([max_class_value(label, ignore) for label in readable_masks(files, classes)], default=0)
         k = max(k, 1)
         if k > MAX_CLASSES:
             raise CLIError(f"label values reach {k - 1}; a .qgt holds at most {MAX_CLASSES} classes")
     total_in = total_out = 0
     cleaned: set[Path] = set()
     for path, out in zip(files, outputs):
-        label = read_mask(path, classes)
-        try:
-            check_readable_size(*label.shape, args.levels)  # before building a pyramid that big
-            qt = Quadtree.from_label(label, k, ignore, args.levels)
-        except ValueError as exc:
-            raise CLIError(f"{path}: {exc}") from None
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.parent not in cleaned:
-            cleaned.add(out.parent)
-            remove_stale_temporaries(out.parent)  # left by a killed earlier run
-        write_qgt(out, qt, classes)
+        try:  # one bad mask is reported and the rest go on
+            label = read_mask(path, classes)
+            try:
+                check_readable_size(*label.shape, args.levels)  # before building a pyramid that big
+                qt = Quadtree.from_label(label, k, ignore, args.levels)
+            except ValueError as exc:
+                raise ValueError(f"{path}: {exc}") from None
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if out.parent not in cleaned:
+                cleaned.add(out.parent)
+                remove_stale_temporaries(out.parent)  # left by a killed earlier run
+            write_qgt(out, qt, classes)
+        except (ValueError, OSError) as exc:
+            failures.report(path, exc)
+            continue
         total_in += path.stat().st_size
         total_out += out.stat().st_size
     pct = 100.0 * total_out / max(total_in, 1)
-    print(f"converted {len(files)} file(s): {total_out} bytes of .qgt from {total_in} bytes of label images ({pct:.1f} %)")
-    return 0
+    done = len(files) - len(failures)
+    if done or len(files) > 1:  # a single file that failed has said so in its one line
+        of = f" of {len(files)}" if failures else ""
+        print(f"converted {done}{of} file(s): {total_out} bytes of .qgt from {total_in} bytes of label images "
+              f"({pct:.1f} %)")
+    return failures.code()
+
+
+def readable_masks(files: list[Path], classes):
+    """The label maps of ``files`` that can be read; the others are reported when converted."""
+    for path in files:
+        try:
+            yield read_mask(path, classes)
+        except (ValueError, OSError):
+            continue

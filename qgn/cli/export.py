@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qgn.cli.files import check_outputs, collect_files
+from qgn.cli.files import Failures, check_outputs, collect_files
 from qgn.cli.main import CLIError
 from qgn.fileio import protected_inputs
 from qgn.progress import TimeLeft
@@ -136,12 +136,18 @@ def run(args) -> int:
         planned += [(out, path) for (path, _), rel in zip(jobs, relative_dirs)
                     for out in format_outputs(names, Path(args.out) / rel, path.stem)]
     check_outputs([path for path, _ in jobs], planned)  # refused before anything is written
+    failures = Failures("export", len(jobs))
     with protected_inputs(_inputs(jobs, args.images), "the files being exported and their images"):
         for (path, targets), rel in zip(jobs, relative_dirs):
-            _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split)
+            try:  # one bad file is reported and the rest go on
+                _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split)
+            except (ValueError, OSError) as exc:
+                failures.report(path, exc)
     outputs = [f"{n} ({out})" for n, out in wanted] + ([f"{', '.join(names)} ({args.out})"] if names else [])
-    print(f"exported {len(jobs)} file(s) to " + ", ".join(outputs))
-    return 0
+    if len(failures) < len(jobs) or len(jobs) > 1:  # a single file that failed has said so in its one line
+        of = f" of {len(jobs)}" if failures else ""
+        print(f"exported {len(jobs) - len(failures)}{of} file(s) to " + ", ".join(outputs))
+    return failures.code()
 
 
 def format_outputs(names: list[str], out_dir: Path, stem: str, levels: int = 16) -> list[Path]:
@@ -193,12 +199,14 @@ def _inputs(jobs, images: str | None) -> list[Path]:
 def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: Path, images: str | None,
                            split: str | None = None) -> int:
     """Every .qgt under ``src`` into one dataset per format (one tasks.json, one COCO file …); a
-    file that cannot be exported is reported and the rest go on."""
+    file that cannot be exported is reported and the rest go on. A file that fails in one format is
+    in none (``add_to_every_writer``): each dataset lists the same images."""
     from qgn.formats import FORMATS, ExportItem
+    from qgn.formats.base import add_to_every_writer
     from qgn.classes import ClassSet
     from qgn.quadtree.qgt import read_qgt
 
-    writers, classes, first, failed = None, None, None, []
+    writers, classes, first, failures = None, None, None, Failures("export", len(files))
     stems = [f.stem.lower() for f in files]
     for i, path in enumerate(files, start=1):
         stem = path.stem if stems.count(path.stem.lower()) == 1 else path.relative_to(src).with_suffix("").as_posix().replace("/", "__")
@@ -213,16 +221,14 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
                 raise ValueError(f"its classes differ from {first.name}'s ({', '.join(classes.names[:4])} …); "
                                  "one dataset has one class set")
             item = ExportItem(stem, qt.to_label(), qgt_image(path, images))
-            for writer in writers:
-                writer.add(item)
+            add_to_every_writer([(writer, item) for writer in writers])
             print(f"[{i}/{len(files)}] {path}", flush=True)
         except (ValueError, OSError) as exc:
-            failed.append(f"{path}: {exc}")
-            print(f"qgn export: error: {path}: {exc}", file=sys.stderr, flush=True)
+            failures.report(path, exc)
     for writer in writers or []:
         writer.finish()
-    print(f"exported {len(files) - len(failed)} of {len(files)} file(s) as {', '.join(names)} to {out}")
-    return 2 if failed else 0
+    print(f"exported {len(files) - len(failures)} of {len(files)} file(s) as {', '.join(names)} to {out}")
+    return failures.code()
 
 
 def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, images: str | None = None,

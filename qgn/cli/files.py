@@ -50,3 +50,47 @@ def check_outputs(inputs: list[Path], outputs: list[tuple[Path, Path]]) -> None:
 
 MODEL_HELP = ("a bundled model's name (demo, camvid: `qgn models`), a .safetensors file, or a training "
               "run's folder (default: demo)")
+
+
+def failure_text(item, exc: BaseException) -> str:
+    """One line for a bad item of a batch, naming ``item`` (a file name a temporary file of the
+    writer never stands in for: ``qgn.fileio.atomic_write_bytes`` names the real file)."""
+    from qgn.cli.main import expected_failure_message
+
+    text = (expected_failure_message(exc) if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
+    return text if str(item) in text else f"{item}: {text}"
+
+
+class Failures:
+    """The bad items of a batch command (``qgn convert DIR``, ``qgn export DIR``, ``qgn stats`` …):
+    ``report`` says each at once in one line naming it and the batch goes on with the rest;
+    ``code()`` at the end is the exit status, with a last line saying how many failed (the style of
+    ``qgn predict``). ``noun``: what the items are ("file(s)", "image(s)")."""
+
+    def __init__(self, command: str, total: int, noun: str = "file(s)"):
+        self.command, self.total, self.noun = command, total, noun
+        self.items: list[str] = []
+
+    def report(self, item, exc: BaseException | str) -> None:
+        import sys
+
+        self.items.append(str(item))
+        text = exc if isinstance(exc, str) else failure_text(item, exc)
+        print(f"qgn {self.command}: error: {text}", file=sys.stderr, flush=True)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def code(self) -> int:
+        """2 when any item failed (a batch of several then says how many, and which), else 0."""
+        import sys
+
+        if not self.items:
+            return 0
+        if self.total > 1:
+            print(f"qgn {self.command}: {len(self.items)} of {self.total} {self.noun} failed (see above): "
+                  + ", ".join(self.items[:5]) + (" …" if len(self.items) > 5 else ""), file=sys.stderr)
+        return 2

@@ -3,7 +3,12 @@
 
 Writes OUT/NAME.png (indexed-palette label map) and OUT/NAME.qgt (the predicted quadtree) per
 image. With --json, prints one JSON object per image (one per line): active sites per level,
-MACs, seconds, and acc/miou when ground truth is given.
+MACs, seconds, and acc/miou when ground truth is given. Ground truth that cannot score its image
+(another size, values that are not the model's classes, unreadable) never stops a prediction: that
+image is predicted, its accuracy is reported unavailable with the reason (``accuracy_unavailable``
+in its JSON record, a line on stderr naming the file), and the exit status is 2. Only GTC, which
+follows the ground truth, skips such an image. A missing ground truth stops the run before the
+first inference.
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from qgn.cli.main import CLIError
-from qgn.cli.files import MODEL_HELP
+from qgn.cli.files import MODEL_HELP, failure_text
 from qgn.cli.threads import add_threads_argument, apply_threads
 from qgn.progress import TimeLeft
 
@@ -67,25 +72,23 @@ def read_ground_truth(path: Path):
     return read_label_file(path)
 
 
-def check_labels(pairs, model, model_name: str | None) -> None:
-    """For each (image, ground-truth path or None) pair, the ground truth is readable, of the image's
-    size and made of the model's classes — checked before the first inference, naming the file and
-    the values."""
-    from qgn.ground_truth import check_ground_truth
-    from qgn.imagefile import upright_size
+def ground_truth_problem(label, image_shape: tuple[int, int], label_path: Path, path: Path, model,
+                         model_name: str | None) -> str | None:
+    """Why the ground truth ``label`` of the image ``path`` cannot score its prediction (another
+    size, values that are not the model's classes), naming the file and the values; None when it can.
+    Such a ground truth never blocks the prediction (``qgn.ground_truth``): it leaves that image's
+    accuracy unavailable, with this reason."""
+    from qgn.ground_truth import GroundTruthMismatch, check_ground_truth
 
-    for path, label_path in pairs:
-        if label_path is None:
-            continue
-        label = read_ground_truth(label_path)
-        try:
-            width, height = upright_size(path)
-        except ValueError:
-            continue  # an unreadable image is reported by the run, which goes on with the rest
-        if label.shape != (height, width):
-            raise ValueError(f"ground truth {label_path} is {label.shape[1]}×{label.shape[0]} but {path} is "
-                             f"{width}×{height}")
+    height, width = image_shape
+    if label.shape != (height, width):
+        return (f"ground truth {label_path} is {label.shape[1]}×{label.shape[0]} but {path} is "
+                f"{width}×{height}")
+    try:
         check_ground_truth(label, model.config.classes, str(label_path), model_name or "demo")
+    except GroundTruthMismatch as exc:
+        return str(exc)
+    return None
 
 
 def run(args) -> int:
@@ -106,24 +109,28 @@ def run(args) -> int:
         raise CLIError("--scheme gtc follows the ground truth: pass --labels FILE|DIR, or use --scheme pc")
     images = collect_images(args.images)
     label_paths = [find_label(args.labels, path, len(images) == 1) for path in images]  # all, before inference
-    check_labels(zip(images, label_paths), model, args.model)
     out = Path(args.out) if args.out else None
     if out:
         prepare_out(out, images, label_paths)
     failed: list[str] = []
+    unscored: list[str] = []  # predicted, but the ground truth could not score them
     time_left = TimeLeft()
     for i, (path, label_path) in enumerate(zip(images, label_paths)):
         try:
-            pred, record, label = predict_one(model, path, label_path, device, scheme, args.resolution)
+            pred, record, label = predict_one(model, path, label_path, device, scheme, args.resolution, args.model)
+            if out:
+                write_outputs(out, path.stem, pred, classes)
         except (ValueError, OSError) as exc:  # one bad file: report it, go on with the rest
             failed.append(str(path))
-            text = str(exc) if str(path) in str(exc) or "ground truth" in str(exc) else f"{path}: {exc}"
+            text = str(exc) if "ground truth" in str(exc) else failure_text(path, exc)
             print(f"qgn predict: error: {text}", file=sys.stderr, flush=True)
             continue
-        if out:
-            write_outputs(out, path.stem, pred, classes)
+        if "accuracy_unavailable" in record:  # predicted; its ground truth cannot score it
+            unscored.append(str(path))
+            print(f"qgn predict: error: {record['accuracy_unavailable']}; accuracy of {path} unavailable",
+                  file=sys.stderr, flush=True)
         print_record(record, i, len(images), path, label is not None, args.json, time_left.suffix(i + 1, len(images)))
-    return failures_code(failed, images)
+    return failures_code(failed, images, unscored)
 
 
 def prepare_out(out: Path, images: list[Path], label_paths: list) -> None:
@@ -139,20 +146,37 @@ def prepare_out(out: Path, images: list[Path], label_paths: list) -> None:
     remove_stale_temporaries(out)
 
 
-def predict_one(model, path: Path, label_path: Path | None, device, scheme, resolution):
+def predict_one(model, path: Path, label_path: Path | None, device, scheme, resolution, model_name=None):
     """Predict one image; returns (prediction, its JSON record — cost, and scores when there is ground
-    truth —, the ground truth or None). Raises ValueError/OSError on a bad image or ground truth."""
+    truth —, the ground truth or None). Ground truth that cannot score the prediction (unreadable,
+    another size, foreign values) leaves the record's scores out and says why in its
+    ``accuracy_unavailable``; the prediction is made all the same, except for a scheme that follows
+    the ground truth (GTC). Raises ValueError/OSError on a bad image (or such ground truth for GTC)."""
     from qgn.data.imageio import read_rgb
     from qgn.infer import ImageSession
     from qgn.metrics import ConfusionMatrix
 
     image = read_rgb(path)
-    label = read_ground_truth(label_path) if label_path else None
+    label, problem = None, None
+    if label_path:
+        try:
+            label = read_ground_truth(label_path)
+        except (ValueError, OSError) as exc:
+            problem = str(exc) if str(label_path) in str(exc) else f"ground truth {label_path}: {exc}"
+        else:
+            problem = ground_truth_problem(label, image.shape[:2], label_path, path, model, model_name)
+        if problem is not None:
+            if scheme.needs_ground_truth:
+                raise ValueError(f"{problem}; --scheme {scheme.name} follows the ground truth, so {path} is not "
+                                 "predicted")
+            label = None
     with naming(label_path if label is not None else None):  # these fail on ground truth only
         pred = ImageSession(model, image, label, device, resolution=resolution).run(scheme)
         record = {"image": str(path), **pred.cost().to_json()}
         if label is not None:
             record.update(ConfusionMatrix(model.config.classes.num_classes).add(label, pred.label()).to_json())
+        elif problem is not None:
+            record["accuracy_unavailable"] = problem
     return pred, record, label
 
 
@@ -163,20 +187,26 @@ def print_record(record: dict, i: int, n: int, path: Path, scored: bool, as_json
         print(json.dumps(record), flush=True)
     else:
         extra = f"  acc {record['acc']:.4f}  mIoU {record['miou']:.4f}" if scored else ""
+        if "accuracy_unavailable" in record:
+            extra = "  accuracy unavailable (see stderr)"
         sites = " ".join(f"Q{k}:{v}" for k, v in record["active_sites"].items())
         print(f"[{i + 1}/{n}] {path.name}: {sites}  {record['macs'] / 1e9:.3f} GMAC"
               f"  {record['seconds'] * 1e3:.0f} ms{extra}{left}", file=sys.stdout)
 
 
-def failures_code(failed: list[str], images: list[Path]) -> int:
-    """The exit status: 2 when any image failed (a batch says which, after the others), else 0."""
-    if failed and len(images) == 1:
+def failures_code(failed: list[str], images: list[Path], unscored: list[str] = ()) -> int:
+    """The exit status: 2 when any image failed or any ground truth could not score its image (a
+    batch says which, after the others), else 0."""
+    if (failed or unscored) and len(images) == 1:
         return 2
     if failed:
         print(f"qgn predict: {len(failed)} of {len(images)} image(s) failed (see above): {', '.join(failed[:5])}"
               + (" …" if len(failed) > 5 else ""), file=sys.stderr)
-        return 2
-    return 0
+    if unscored:
+        print(f"qgn predict: {len(unscored)} of {len(images)} image(s) predicted without accuracy (their ground "
+              f"truth cannot score them, see above): {', '.join(unscored[:5])}" + (" …" if len(unscored) > 5 else ""),
+              file=sys.stderr)
+    return 2 if failed or unscored else 0
 
 
 @contextmanager
@@ -198,8 +228,14 @@ def check_depth(depth: int, levels: int) -> None:
 
 
 def write_outputs(out: Path, stem: str, pred, classes) -> None:
+    """OUT/STEM.png and OUT/STEM.qgt, both or neither: the .png goes again when the .qgt fails."""
     from qgn.quadtree.label_io import write_label_png
     from qgn.quadtree.qgt import write_qgt
 
-    write_label_png(out / f"{stem}.png", pred.label(), classes)
-    write_qgt(out / f"{stem}.qgt", pred.quadtree(), classes)
+    png = out / f"{stem}.png"
+    write_label_png(png, pred.label(), classes)
+    try:
+        write_qgt(out / f"{stem}.qgt", pred.quadtree(), classes)
+    except BaseException:
+        png.unlink(missing_ok=True)
+        raise

@@ -8,7 +8,9 @@ Percentages are of all padded pixels. The statistics only depend on which pixels
 so without --classes every value simply counts as its own code.
 
 With --json stdout is exactly one JSON object {"Q5": pct, ..., "Q0": pct, "ratio": pct, "images": n};
-progress (on a terminal) goes to stderr.
+progress (on a terminal) goes to stderr. A file that cannot be read is reported (one line on stderr
+naming it) and left out; the statistics are of the others ("images" counts them), and the exit
+status is 2 with a last line saying how many failed.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from qgn.cli.files import collect_files
+from qgn.cli.files import Failures, collect_files
 from qgn.cli.main import CLIError
 from qgn.progress import TimeLeft
 from qgn.quadtree import NUM_LEVELS, ROOT_LEVEL
@@ -75,14 +77,14 @@ def codes_for_stats(label, k: int | None, ignore: int | None):
 
 
 def quadtree_of(path: Path, label, k: int | None, ignore: int | None, levels: int):
-    """The quadtree of one label map; a CLIError naming the file for bad values."""
+    """The quadtree of one label map; a ValueError naming the file for bad values."""
     from qgn.quadtree import Quadtree
 
     label, k, ignore = codes_for_stats(label, k, ignore)
     try:
         return Quadtree.from_label(label, k, ignore, levels)
     except ValueError as exc:
-        raise CLIError(f"{path}: {exc}") from None
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def run(args) -> int:
@@ -96,15 +98,19 @@ def run(args) -> int:
     stats = LevelStats(args.levels)
     progress = sys.stderr.isatty() and len(files) > 20
     time_left = TimeLeft()
+    failures = Failures("stats", len(files))
     for i, path in enumerate(files, start=1):
-        stats.add(quadtree_of(path, read_label(path), k, ignore, args.levels))
+        try:  # one bad file is reported and left out of the statistics; the rest go on
+            stats.add(quadtree_of(path, read_label(path), k, ignore, args.levels))
+        except (ValueError, OSError) as exc:
+            if progress:
+                print(file=sys.stderr)  # off the progress line
+            failures.report(path, exc)
         if progress and (i % 10 == 0 or i == len(files)):
             line = f"\rqgn stats: {i}/{len(files)} files{time_left.suffix(i, len(files))}"
             print(line.ljust(48), end="", file=sys.stderr, flush=True)
     if progress:
         print(file=sys.stderr)
-    if args.json:
-        print(json.dumps(stats.to_json()))
-    else:
-        print(stats.format_table())
-    return 0
+    if len(failures) < len(files):  # statistics of the files that could be read ("images" says how many)
+        print(json.dumps(stats.to_json()) if args.json else stats.format_table())
+    return failures.code()

@@ -47,7 +47,8 @@ cityscapes  ``gtFine/``: ``*_gtFine_labelIds.png`` (else ``_labelTrainIds``), th
             images ``leftImg8bit/<same path>_leftImg8bit.*``
 camvid      a ``<subset>.txt`` list of ``image mask`` lines beside ``label_colors.txt`` (Datumaro)
 coco        ``annotations/instances_*.json`` or a COCO JSON file; RLE or polygon segmentations
-labelme     a folder of labelme JSON files (``shapes``); images by ``imagePath``
+labelme     a folder of labelme JSON files (``shapes``); images by ``imagePath``; an unreadable JSON file
+            is a failed item, another JSON file is passed over with a warning
 labelstudio Label Studio's JSON or JSON-MIN export (a JSON list); brush, polygon, rectangle labels
 fiftyone    ``labels/`` with ``mask_targets.json`` or ``data.json``, or beside ``data/`` without a
             ``classes.txt`` (FiftyOne's ImageSegmentationDirectory); classes from

@@ -8,6 +8,7 @@ Whole-dataset import shares ``qgn.formats.source``.
 from __future__ import annotations
 
 import io
+import os
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -73,6 +74,52 @@ class DatasetWriter:
 
     def finish(self) -> list[Path]:
         return []
+
+    def mark(self):
+        """What ``undo`` needs to take back the items added after this call (writers that collect
+        entries for ``finish`` say how many they hold)."""
+        return None
+
+    def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
+        """Take back ``item``, added after ``mark``: the files its ``add`` wrote (``paths``, less the
+        files the whole export shares, ``SHARED_FILES``) are removed and the entries it made are
+        dropped, so that an item that failed in another format of the export is in none."""
+        from ..fileio import is_protected_input
+
+        for path in paths:
+            if path.name in SHARED_FILES or is_protected_input(path) or _same_file(path, item.image):
+                continue  # an image left where it lies (exported into its own folder) is the user's
+            Path(path).unlink(missing_ok=True)
+
+
+def _same_file(path: Path, other: Path | None) -> bool:
+    try:
+        return other is not None and os.path.samefile(path, other)
+    except OSError:
+        return False
+
+
+#: Files of a dataset export that belong to all its items (an item's ``add`` may return them too).
+SHARED_FILES = frozenset({"labelmap.txt", "default.txt", "label_colors.txt"})
+
+
+def add_to_every_writer(pairs) -> list[Path]:
+    """``writer.add(item)`` for each (writer, item) of ``pairs`` (one image in each format of an
+    export), all or none: when one fails, the writers that took the image take it back
+    (``DatasetWriter.undo``; the failing one drops what it collected) and the error goes up. The
+    paths written."""
+    done = []
+    for writer, item in pairs:
+        mark = writer.mark()
+        try:
+            paths = writer.add(item)
+        except BaseException:
+            writer.undo(mark, item, [])
+            for w, m, i, p in reversed(done):
+                w.undo(m, i, p)
+            raise
+        done.append((writer, mark, item, paths))
+    return [path for *_, paths in done for path in paths]
 
 
 @dataclass(frozen=True)
@@ -168,8 +215,6 @@ def out_file(folder: Path, name: str) -> Path:
 def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:
     """Put the image file ``source`` into ``folder`` as ``name``: a copy (atomic) or a symbolic
     link (relative when it can be; a copy where the system refuses links)."""
-    import os
-
     from ..fileio import atomic_write_bytes, refuse_input
 
     target = out_file(folder, name)

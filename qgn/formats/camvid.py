@@ -72,6 +72,14 @@ class CamvidWriter(DatasetWriter):
         self._names.add(candidate.lower())
         return candidate
 
+    def mark(self):
+        return self.header, len(self.lines)
+
+    def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
+        super().undo(mark, item, paths)
+        self.header = mark[0]
+        del self.lines[mark[1]:]
+
     def finish(self) -> list[Path]:
         path = out_file(self.out_dir, f"{SUBSET}.txt")
         atomic_write_bytes(path, "".join(self.lines).encode("utf-8"))

@@ -133,7 +133,7 @@ class CityscapesWriter(DatasetWriter):
             self.colours[i] = rgb
 
         self.renamed: list[tuple[str, str]] = []  # (cityscapes name, the image's own name)
-        self._used: set[str] = set()
+        self._used: dict[str, None] = {}  # a set in insertion order (``undo`` drops the last ones)
         self._frames: dict[str, int] = {}
 
     def add(self, item: ExportItem) -> list[Path]:
@@ -146,7 +146,7 @@ class CityscapesWriter(DatasetWriter):
     def _name(self, item: ExportItem) -> tuple[str, str]:
         """(city, ``<city>_<seq>_<frame>``) of ``item`` (see the module docstring)."""
         if _CITY_STEM.match(item.name) and item.name not in self._used:
-            self._used.add(item.name)
+            self._used[item.name] = None
             return city_of(item.name), item.name
         folder = Path(item.image).parent.name if item.image is not None else ""
         city = re.sub(r"[^a-z0-9]", "", folder.lower()) or "qgn"
@@ -155,9 +155,19 @@ class CityscapesWriter(DatasetWriter):
             frame += 1
         self._frames[city] = frame + 1
         core = f"{city}_000000_{frame:06d}"
-        self._used.add(core)
+        self._used[core] = None
         self.renamed.append((core, Path(item.image).name if item.image is not None else item.name))
         return city, core
+
+    def mark(self):
+        return self.label_colors, len(self.renamed), len(self._used), dict(self._frames)
+
+    def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
+        super().undo(mark, item, paths)
+        self.label_colors, renamed, used, self._frames = mark[0], mark[1], mark[2], dict(mark[3])
+        del self.renamed[renamed:]
+        for name in list(self._used)[used:]:
+            del self._used[name]
 
     def finish(self) -> list[Path]:
         if not self.renamed:

@@ -189,6 +189,14 @@ class CocoWriter(DatasetWriter):
                                      **annotation})
         return written
 
+    def mark(self):
+        return len(self.entries), len(self.annotations)
+
+    def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
+        super().undo(mark, item, paths)
+        del self.entries[mark[0]:], self.annotations[mark[1]:]
+        self._names = {entry["file_name"].lower() for entry in self.entries}
+
     def finish(self) -> list[Path]:
         categories = [{"id": i + 1, "name": name, "supercategory": ""} for i, name in enumerate(self.classes.names)]
         doc = {"info": {"description": "exported by QGN Studio"}, "licenses": [], "categories": categories,

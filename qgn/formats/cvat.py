@@ -29,7 +29,7 @@ from ..classes import UNMATCHED, VOID, ClassSet, check_unique_names, match_class
 from ..fileio import atomic_write_bytes, locked, read_text_within
 from ..label_map import check_label, present_values
 from ..quadtree import NUM_LEVELS
-from .base import Format, as_label, colours_to_values, out_file, read_rgb
+from .base import DatasetWriter, ExportItem, Format, as_label, colours_to_values, out_file, read_rgb
 from .png_bands import encode_png
 from .source import (
     AmbiguousImageError, SourceDataset, SourceItem, broken_item, classes_from_names, find_image, inside_dataset,
@@ -114,6 +114,24 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
     if not labelmap.exists():
         atomic_write_bytes(labelmap, text.encode("utf-8"))
     return [mask, objects, labelmap, image_set]
+
+
+class CvatWriter(DatasetWriter):
+    """``write_cvat_files`` per image; ``undo`` also takes the image's stem off the shared
+    ``ImageSets/Segmentation/default.txt``."""
+
+    def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
+        super().__init__(write_cvat_files, classes, out_dir, levels)
+
+    def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
+        super().undo(mark, item, paths)
+        image_set = self.out_dir / "ImageSets" / "Segmentation" / "default.txt"
+        if not image_set.is_file():
+            return
+        with locked(image_set.parent):
+            stems = image_set.read_text(encoding="utf-8").splitlines()
+            if item.name in stems:
+                atomic_write_bytes(image_set, "".join(s + "\n" for s in stems if s != item.name).encode("utf-8"))
 
 
 def instance_table(present: np.ndarray, classes: ClassSet) -> np.ndarray:
@@ -247,7 +265,7 @@ def is_cvat_mask(probe) -> bool:
 
 
 FORMAT = Format("cvat", "CVAT Segmentation mask 1.1 (labelmap.txt, class + object masks)", ".png",
-                write_cvat_files, read_cvat_file, image_names=True, is_mask=is_cvat_mask, scan=scan_cvat,
+                write_cvat_files, read_cvat_file, CvatWriter, image_names=True, is_mask=is_cvat_mask, scan=scan_cvat,
                 is_dataset=is_cvat_dataset)
 VOC_FORMAT = Format("voc", "Pascal-VOC segmentation: the same folder as cvat",
-                    ".png", write_cvat_files, read_cvat_file, image_names=True, scan=scan_voc)
+                    ".png", write_cvat_files, read_cvat_file, CvatWriter, image_names=True, scan=scan_voc)

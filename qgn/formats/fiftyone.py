@@ -113,6 +113,14 @@ class FiftyOneWriter(DatasetWriter):
             self.manifest[file_name] = relative_image_path(image, self.out_dir)
         return written
 
+    def mark(self):
+        return len(self.manifest)
+
+    def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
+        super().undo(mark, item, paths)
+        for key in list(self.manifest)[mark:]:
+            del self.manifest[key]
+
     def _kept_entries(self) -> dict[str, str]:
         """The entries of an earlier export's ``data.json`` in this folder whose masks are still in
         ``labels/`` and not written now: FiftyOne's importer fails on a mask its manifest lacks."""

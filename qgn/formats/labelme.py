@@ -25,7 +25,7 @@ from ..label_map import check_label, label_dtype
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import (
-    JsonTooLargeError, OutsideDatasetError, check_polygon_work, claimed_size, contained, finite, load_json, need,
+    OutsideDatasetError, check_polygon_work, claimed_size, contained, finite, load_json, need,
     polygon_work,
 )
 from .polygons import pil_polygon_mask, pixel_centre_polygon, region_outlines
@@ -138,19 +138,25 @@ def _is_labelme_document(doc) -> bool:
     return isinstance(doc, dict) and "shapes" in doc and "imageHeight" in doc
 
 
-def labelme_documents(src: Path) -> list[tuple[Path, object]]:
-    """(path, document) of the labelme files of ``src``: the file itself, or each ``*.json`` under
-    the folder that is a labelme document - each read once, within ``guards.MAX_JSON_BYTES``.
-    Other JSON files are passed over; one too big to read comes with its JsonTooLargeError as the
-    document, so the import reports it (before, telling labelme files apart read it whole)."""
+def labelme_documents(src: Path) -> tuple[list[tuple[Path, object]], list[str]]:
+    """((path, document) of the labelme files of ``src``, warnings): the file itself, or each
+    ``*.json`` under the folder that is a labelme document - each read once, within
+    ``guards.MAX_JSON_BYTES``. A JSON file that cannot be read (truncated, too big, not UTF-8)
+    comes with its ValueError as the document, so the import reports it as a failed item and goes
+    on; a readable JSON file that is no labelme document (a list, another tool's file) is passed
+    over with a warning naming it."""
     if src.is_file():
-        return [(src, _read_or_error(src))]
-    found = []
+        return [(src, _read_or_error(src))], []
+    found, passed_over = [], []
     for path in sorted(src.rglob("*.json")):
         doc = _read_or_error(path)
-        if isinstance(doc, JsonTooLargeError) or _is_labelme_document(doc):
+        if isinstance(doc, ValueError) or _is_labelme_document(doc):
             found.append((path, doc))
-    return found
+        else:
+            passed_over.append(f"{path} ({'a JSON list' if isinstance(doc, list) else 'no shapes/imageHeight'})")
+    warnings = [f"passed over {len(passed_over)} JSON file(s) that are no labelme document: "
+                + ", ".join(passed_over[:5]) + (" …" if len(passed_over) > 5 else "")] if passed_over else []
+    return found, warnings
 
 
 def _read_or_error(path: Path):
@@ -246,7 +252,7 @@ def read_labelme_file(path: Path, classes: ClassSet, mapping=None) -> np.ndarray
 # ---------------------------------------------------------------------------------- dataset import
 def scan_labelme(src: Path, images: Path | None) -> SourceDataset:
     root = src if src.is_dir() else src.parent
-    files = labelme_documents(src)
+    files, warnings = labelme_documents(src)
     if not files:
         raise ValueError(f"{src}: no labelme JSON files (with 'shapes')")
     names: list[str] = []
@@ -289,7 +295,7 @@ def scan_labelme(src: Path, images: Path | None) -> SourceDataset:
 
         items.append(SourceItem(path.stem, image, read, str(path), (width, height)))
     description = f"labelme: {len(files)} labelme JSON files, labels {', '.join(repr(n) for n in names[:12])}"
-    return SourceDataset("labelme", root, description, file_classes_of(names, items), items)
+    return SourceDataset("labelme", root, description, file_classes_of(names, items), items, warnings)
 
 
 

@@ -197,11 +197,19 @@ class LabelStudioWriter(DatasetWriter):
                              "name the image folder (qgn export --images DIR)")
         task_id = len(self.tasks) + 1
         image_name = f"{item.name}{Path(item.image).suffix.lower()}"
+        task = {"id": task_id, "data": {IMAGE_KEY: self.image_prefix + quote(image_name)},  # before the copy:
+                "annotations": [{"result": brush_results(item.label, self.classes, f"r{task_id}"),  # a name or
+                                 "ground_truth": False, "was_cancelled": False}]}  # label it fails on leaves none
         copy = place_image(Path(item.image), self.out_dir / IMAGES_DIR, image_name, "copy")
-        results = brush_results(item.label, self.classes, f"r{task_id}")
-        self.tasks.append({"id": task_id, "data": {IMAGE_KEY: self.image_prefix + quote(image_name)},
-                           "annotations": [{"result": results, "ground_truth": False, "was_cancelled": False}]})
+        self.tasks.append(task)
         return [copy]
+
+    def mark(self):
+        return len(self.tasks)
+
+    def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
+        super().undo(mark, item, paths)
+        del self.tasks[mark:]
 
     def finish(self) -> list[Path]:
         path = out_file(self.out_dir, TASKS_FILE)

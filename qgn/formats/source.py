@@ -260,6 +260,9 @@ def scan_label_folder(src: Path, images: Path | None, name: str, reader: Callabl
 
 
 
+JSON_VOTES = 5  # readable JSON files of a folder that auto-detection looks at (DatasetProbe.json_document)
+
+
 class DatasetProbe:
     """What auto-detection (``qgn.formats.detect_dataset``) looks at in a dataset source ``src`` (a
     folder or one file), each read at most once however many formats ask: a format's ``is_dataset``
@@ -270,12 +273,29 @@ class DatasetProbe:
 
     @cached_property
     def json_document(self):
-        """The JSON document of ``src`` (a ``.json`` file) or of the first ``*.json`` in the folder; None
-        when there is none."""
+        """The JSON document of ``src`` (a ``.json`` file), or the one that stands for the folder's
+        ``*.json`` files; None when there is none. In a folder, a file that cannot be read is passed
+        over (the format's import reports it) and the kind most of the first ``JSON_VOTES`` readable
+        files share (a list, or an object) wins, the earliest file on a tie: one truncated or
+        stray file among labelme documents never makes the folder look like a Label Studio
+        export, nor stops the detection."""
         if self.src.is_file():
             return load_json(self.src) if self.src.suffix.lower() == ".json" else None
-        jsons = sorted(self.src.glob("*.json"))
-        return load_json(jsons[0]) if jsons else None
+        documents = []
+        for path in sorted(self.src.glob("*.json")):
+            try:
+                documents.append(load_json(path))
+            except (OSError, ValueError):
+                continue
+            if len(documents) == JSON_VOTES:
+                break
+        if not documents:
+            return None
+        lists = sum(isinstance(doc, list) for doc in documents)
+        if 2 * lists == len(documents):
+            return documents[0]
+        majority_list = 2 * lists > len(documents)
+        return next(doc for doc in documents if isinstance(doc, list) == majority_list)
 
     @cached_property
     def label_png_mode(self) -> str | None:
