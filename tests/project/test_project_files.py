@@ -227,3 +227,30 @@ def test_protected_inputs_refuse_any_name_of_the_file_and_follow_no_link(tmp_pat
     assert source.read_bytes() == b"photo" and not (tmp_path / "soft.png").is_symlink()
     atomic_write_bytes(source, b"free again")  # outside the block nothing is protected
     assert source.read_bytes() == b"free again"
+
+
+def test_taking_back_an_item_never_removes_its_image_left_where_it_lies(tmp_path):
+    """An item that fails in one format is taken back from the others, removing what they wrote
+    for it; a copy that was the image itself (an export into its folder) is not theirs to remove."""
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats.base import add_to_every_writer
+
+    folder = tmp_path / "out" / "coco" / "images" / "default"
+    folder.mkdir(parents=True)
+    image = folder / "a.png"
+    Image.new("RGB", (4, 2), (1, 2, 3)).save(image)
+    coco = FORMATS["coco"].open_writer(CLASSES, tmp_path / "out" / "coco", images="copy")
+
+    class Failing:
+        def mark(self):
+            return None
+
+        def add(self, item):
+            raise ValueError("this format cannot hold it")
+
+        def undo(self, mark, item, paths):
+            pass
+
+    with pytest.raises(ValueError, match="cannot hold"):
+        add_to_every_writer([(coco, ExportItem("a", LABEL, image)), (Failing(), ExportItem("a", LABEL, image))])
+    assert image.is_file() and Image.open(image).getpixel((0, 0)) == (1, 2, 3)
