@@ -49,6 +49,25 @@ def check_pixels(width: int, height: int, source) -> None:
         )
 
 
+# Deflate never expands data by more than this factor (a 258-byte match in two bits at best):
+# a PNG's pixels cannot come from fewer bytes than their size over it.
+DEFLATE_MAX_RATIO = 1032
+
+
+def check_compressed_size(image: Image.Image, path: Path) -> None:
+    """ValueError when a PNG's file is too small to hold the pixels its header claims, however well
+    they compress: a few bytes claiming 1×67,000,000 pixels made Pillow allocate 600 MB of row
+    pointers before finding the data missing. Each row is at least a filter byte and one bit a
+    pixel (the least any PNG stores), so the bound never refuses a genuine file."""
+    if image.format != "PNG":
+        return  # JPEG's progressive end-of-band runs have no such bound; other formats: not checked
+    least = image.height * (1 + (image.width + 7) // 8)
+    size = path.stat().st_size
+    if size * DEFLATE_MAX_RATIO < least:
+        raise ValueError(f"{path} claims {image.width}×{image.height} pixels, which no PNG of {size} bytes can "
+                         "hold (truncated or corrupt)")
+
+
 @contextmanager
 def open_image(path: str | os.PathLike) -> Iterator[Image.Image]:
     """``PIL.Image.open(path)`` with the pixel limit checked from the header (nothing decoded yet).
@@ -74,6 +93,7 @@ def open_image(path: str | os.PathLike) -> Iterator[Image.Image]:
         raise ValueError(f"{path} could not be read as an image: {exc}") from None
     with image:
         check_pixels(image.width, image.height, path)
+        check_compressed_size(image, path)
         try:
             yield image
         except (OSError, SyntaxError) as exc:
