@@ -127,7 +127,7 @@ class LabelmeWriter(DatasetWriter):
 
 
 def is_labelme_file(path: Path) -> bool:
-    """Whether ``path`` is a labelme document (read within ``guards.MAX_JSON_BYTES``)."""
+    """Whether ``path`` is a labelme document (read within ``guards.max_json_bytes()``)."""
     try:
         return _is_labelme_document(load_json(path))
     except (OSError, ValueError):
@@ -140,7 +140,7 @@ def _is_labelme_document(doc) -> bool:
 
 def labelme_documents(src: Path) -> list[tuple[Path, object]]:
     """(path, document) of the labelme files of ``src``: the file itself, or each ``*.json`` under
-    the folder that is a labelme document - each read once, within ``guards.MAX_JSON_BYTES``.
+    the folder that is a labelme document - each read once, within ``guards.max_json_bytes()``.
     Other JSON files are passed over; one too big to read comes with its JsonTooLargeError as the
     document, so the import reports it (before, telling labelme files apart read it whole)."""
     if src.is_file():
