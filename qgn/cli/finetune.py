@@ -144,23 +144,27 @@ def transfer_if_needed(model, classes, log):
     return model
 
 
-def check_out(out: Path, model_path: Path, force: bool) -> None:
+def check_out(out: Path, model_path: Path, force: bool, option: str = "--out", role: str = "fine-tuned") -> None:
+    """CLIError before any work when the model file ``out`` (given as ``option``) is not a new
+    .safetensors in a writable folder (``force`` allows replacing one), or is the model ``role``."""
     from qgn.cli.main import CLIError
     from qgn.model.checkpoint import config_path
     from qgn.train.finetune import same_file
 
     if out.suffix != ".safetensors":
-        raise CLIError(f"--out must end in .safetensors; got {out.name}")
-    if same_file(out, model_path):
-        raise CLIError(f"--out {out} is the model being fine-tuned; choose a new name (--force does not apply)")
+        raise CLIError(f"{option} must end in .safetensors; got {out.name}")
+    if same_file(out, model_path) or same_file(config_path(out), config_path(model_path)):
+        raise CLIError(f"{option} {out} is the model being {role}; choose a new name (--force does not apply)")
+    if out.is_dir():
+        raise CLIError(f"{option} {out} is a folder; name a new .safetensors file")
     if not force:
         for existing in (out, config_path(out)):
             if existing.exists():
-                raise CLIError(f"{existing} exists; choose a new --out or pass --force to overwrite it")
-    check_writable_folder(out)
+                raise CLIError(f"{existing} exists; choose a new {option} or pass --force to overwrite it")
+    check_writable_folder(out, option)
 
 
-def check_writable_folder(out: Path) -> None:
+def check_writable_folder(out: Path, option: str = "--out") -> None:
     """CLIError before training when --out cannot be written: its nearest existing folder is a
     file or not writable (found out after a long run otherwise)."""
     import os
@@ -171,9 +175,21 @@ def check_writable_folder(out: Path) -> None:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise CLIError(f"--out {out}: {folder} is a file, not a folder; choose another --out")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise CLIError(f"--out {out}: the folder {folder} is not writable; choose another --out")
+        raise CLIError(f"{option} {out}: {folder} is a file, not a folder; choose another {option}")
+    if not os.access(folder, os.W_OK | os.X_OK) or not can_create_in(folder):
+        raise CLIError(f"{option} {out}: the folder {folder} is not writable; choose another {option}")
+
+
+def can_create_in(folder: Path) -> bool:
+    """Whether a file can be created in the existing ``folder`` (tried: permission bits do not tell
+    for root, a read-only mount or /proc)."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def percent(x: float) -> str:
