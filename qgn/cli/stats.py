@@ -77,9 +77,11 @@ def codes_for_stats(label, k: int | None, ignore: int | None):
 def quadtree_of(path: Path, label, k: int | None, ignore: int | None, levels: int):
     """The quadtree of one label map; a CLIError naming the file for bad values."""
     from qgn.quadtree import Quadtree
+    from qgn.quadtree.qgt import check_readable_size
 
-    label, k, ignore = codes_for_stats(label, k, ignore)
     try:
+        check_readable_size(*label.shape, levels)  # as convert: a 64×48 map padded for 16 levels is 2^30 pixels
+        label, k, ignore = codes_for_stats(label, k, ignore)
         return Quadtree.from_label(label, k, ignore, levels)
     except ValueError as exc:
         raise CLIError(f"{path}: {exc}") from None
