@@ -15,7 +15,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | Iterable[bytes]) -
     need not be whole in memory) to ``path`` atomically: a temporary file in the same folder,
     flushed and fsynced, then renamed over ``path`` (readers never see a partial file)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # name the file being written and its folder, not the temporary's name
+        raise OSError(exc.errno, f"{exc.strerror}: no file can be created in the folder {path.parent}",
+                      str(path)) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             for part in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:

@@ -161,35 +161,9 @@ def check_out(out: Path, model_path: Path, force: bool, option: str = "--out", r
         for existing in (out, config_path(out)):
             if existing.exists():
                 raise CLIError(f"{existing} exists; choose a new {option} or pass --force to overwrite it")
+    from qgn.cli.files import check_writable_folder
+
     check_writable_folder(out, option)
-
-
-def check_writable_folder(out: Path, option: str = "--out") -> None:
-    """CLIError before training when --out cannot be written: its nearest existing folder is a
-    file or not writable (found out after a long run otherwise)."""
-    import os
-
-    from qgn.cli.main import CLIError
-
-    folder = out.absolute().parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise CLIError(f"{option} {out}: {folder} is a file, not a folder; choose another {option}")
-    if not os.access(folder, os.W_OK | os.X_OK) or not can_create_in(folder):
-        raise CLIError(f"{option} {out}: the folder {folder} is not writable; choose another {option}")
-
-
-def can_create_in(folder: Path) -> bool:
-    """Whether a file can be created in the existing ``folder`` (tried: permission bits do not tell
-    for root, a read-only mount or /proc)."""
-    import tempfile
-
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            return True
-    except OSError:
-        return False
 
 
 def percent(x: float) -> str:
@@ -234,6 +208,9 @@ def run(args) -> int:
     out = Path(args.out)
     check_out(out, model_path, args.force)
     config = finetune_config(args)  # bounded options, before any model or image is read
+    from qgn.cli.stats import check_ignore
+
+    check_ignore(args.ignore)
     from qgn.fileio import remove_stale_temporaries
 
     remove_stale_temporaries(out.parent)  # of a save killed mid-write
