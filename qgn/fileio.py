@@ -20,7 +20,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | Iterable[bytes]) -
     refuse_input(path)
     if path.is_dir():  # else the rename below fails naming the temporary file, which the user never chose
         raise IsADirectoryError(errno.EISDIR, "is a folder; a file cannot be written in its place", str(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # name the file being written and its folder, not the temporary's name
+        raise OSError(exc.errno, f"{exc.strerror}: no file can be created in the folder {path.parent}",
+                      str(path)) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             for part in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:

@@ -9,6 +9,7 @@ The size is checked from the file header, before any pixel is decoded.
 """
 from __future__ import annotations
 
+import math
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,22 +31,53 @@ def max_pixels() -> int:
     text = os.environ.get(MAX_PIXELS_ENV, "").strip()
     if not text:
         return DEFAULT_MAX_PIXELS
+    return count_from_env(MAX_PIXELS_ENV, text, "pixel count", example=100000000)
+
+
+def count_from_env(name: str, text: str, what: str, example: int, low: int = 1) -> int:
+    """``text``, the value of the environment variable ``name``, as a whole number of at least
+    ``low`` (``1e8`` is accepted); ValueError naming the variable and an example value otherwise
+    (``abc``, ``inf``, ``nan``, ``1e400``, ``0``)."""
     try:
-        value = int(float(text))
+        number = float(text)
     except ValueError:
-        raise ValueError(f"{MAX_PIXELS_ENV}={text!r} is not a pixel count; use e.g. {MAX_PIXELS_ENV}=100000000") from None
-    if value < 1:
-        raise ValueError(f"{MAX_PIXELS_ENV}={text!r} must be a positive pixel count")
-    return value
+        number = float("nan")
+    if not math.isfinite(number) or not MAX_ENV_COUNT >= number >= low:
+        raise ValueError(f"the environment variable {name}={text!r} is not a {what} of at least {low} and at most "
+                         f"{MAX_ENV_COUNT:.0e}; set it to a whole number such as {name}={example}, or unset it")
+    return int(number)
+
+
+#: The largest count an environment variable may set (a petabyte, a quadrillion pixels).
+MAX_ENV_COUNT = 1e15
+#: Bytes per pixel that reading and holding a label map or photo takes at the least.
+BYTES_PER_PIXEL = 4
+
+
+def plausible_pixels(pixels: int) -> bool:
+    """Whether an image of ``pixels`` pixels could be genuine here: it would fit in this machine's
+    memory (at ``BYTES_PER_PIXEL``). A header claiming more is corrupt or built to exhaust memory."""
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        memory = 1 << 40
+    return pixels * BYTES_PER_PIXEL <= memory
 
 
 def check_pixels(width: int, height: int, source) -> None:
-    """ImageTooLargeError when ``width × height`` exceeds ``max_pixels()``."""
+    """ImageTooLargeError when ``width × height`` exceeds ``max_pixels()``. The message suggests
+    raising the limit only for a size that could fit in memory; a larger claim is called corrupt."""
     limit = max_pixels()
-    if width * height > limit:
+    pixels = width * height
+    if pixels > limit:
+        if plausible_pixels(pixels):
+            advice = f"if the image is genuine and memory allows, set {MAX_PIXELS_ENV}={pixels}"
+        else:
+            advice = ("no image that large fits in this machine's memory: the file is corrupt or its header "
+                      "lies about its size")
         raise ImageTooLargeError(
-            f"{source} is {width}×{height} = {width * height / 1e6:.1f} megapixels, more than the limit of "
-            f"{limit / 1e6:.1f} ({MAX_PIXELS_ENV}); if the image is genuine and memory allows, set {MAX_PIXELS_ENV}={width * height}"
+            f"{source} is {width}×{height} = {pixels / 1e6:.{'1f' if pixels < 1e15 else '3g'}} megapixels, more than the limit of "
+            f"{limit / 1e6:.1f} ({MAX_PIXELS_ENV}); {advice}"
         )
 
 

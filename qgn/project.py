@@ -108,8 +108,25 @@ ANY = object()
 HEAD_FILE = "head.safetensors"  # the per-project head, in its own file (never the model's)
 STALE_TEMP_SECONDS = 60.0
 #: How long a writer waits for another writer of the project (a class edit of many files) to finish.
-LOCK_TIMEOUT_S = float(os.environ.get("QGN_PROJECT_LOCK_TIMEOUT", "60"))
+#: ``QGN_PROJECT_LOCK_TIMEOUT`` (seconds) overrides it; read when used (``lock_timeout_s()``).
+LOCK_TIMEOUT_S = 60.0
+LOCK_TIMEOUT_ENV = "QGN_PROJECT_LOCK_TIMEOUT"
 MAX_PROJECT_FILE_BYTES = 256 << 20
+
+
+def lock_timeout_s() -> float:
+    """``QGN_PROJECT_LOCK_TIMEOUT`` when set (seconds, finite and not negative), else ``LOCK_TIMEOUT_S``."""
+    text = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
+    if not text:
+        return LOCK_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1e6:
+        raise ValueError(f"the environment variable {LOCK_TIMEOUT_ENV}={text!r} is not a number of seconds in "
+                         f"0..1000000; set it to e.g. {LOCK_TIMEOUT_ENV}=60, or unset it")
+    return value
 
 
 @dataclass(frozen=True)
@@ -152,7 +169,7 @@ class ProjectChangedError(ProjectError):
 
 
 class ProjectBusyError(ProjectError):
-    """Another writer held the project's lock for longer than ``LOCK_TIMEOUT_S``."""
+    """Another writer held the project's lock for longer than ``lock_timeout_s()``."""
 
 
 @dataclass
@@ -441,7 +458,7 @@ class Project:
                 finally:
                     self._depth -= 1
                 return
-            with _folder_lock(self.root, LOCK_TIMEOUT_S):
+            with _folder_lock(self.root, lock_timeout_s()):
                 self._depth = 1
                 try:
                     self._sync(merge)

@@ -11,8 +11,8 @@ import dataclasses
 from pathlib import Path
 
 from qgn.cli.main import CLIError
-from qgn.cli.files import Failures, check_outputs, collect_files
-from qgn.cli.stats import check_levels, parse_classes_arg
+from qgn.cli.files import Failures, check_outputs, check_writable_folder, collect_files
+from qgn.cli.stats import check_ignore, check_levels, parse_classes_arg
 from qgn.fileio import remove_stale_temporaries
 from qgn.quadtree import NUM_LEVELS
 
@@ -56,6 +56,7 @@ def run(args) -> int:
     from qgn.quadtree.qgt import MAX_CLASSES, check_readable_size, write_qgt
 
     check_levels(args.levels)
+    check_ignore(args.ignore)
     k, classes = parse_classes_arg(args.classes)
     ignore = args.ignore
     if classes is not None:
@@ -75,13 +76,19 @@ def run(args) -> int:
     else:
         raise FileNotFoundError(f"{src}: no such file or folder")
     check_outputs(files, list(zip(outputs, files)))  # never replace a mask, never two masks into one file
+    for out in {out.parent: out for out in outputs}.values():  # a file where a folder must be, a read-only folder
+        check_writable_folder(out, "")
 
     failures = Failures("convert", len(files))
     if k is None:  # one number of classes for the whole set, covering every value
-        k = 1 + max([max_class_value(label, ignore) for label in readable_masks(files, classes)], default=0)
-        k = max(k, 1)
+        top, where = max(((max_class_value(label, ignore), path) for path, label in readable_masks(files, classes)),
+                         default=(0, None))
+        k = max(1 + top, 1)
         if k > MAX_CLASSES:
-            raise CLIError(f"label values reach {k - 1}; a .qgt holds at most {MAX_CLASSES} classes")
+            hint = (f"; if {top} marks unlabelled pixels, pass --ignore {top}" if ignore is None
+                    else "")
+            raise CLIError(f"{where}: label values reach {top}; a .qgt holds at most {MAX_CLASSES} classes "
+                           f"(values 0..{MAX_CLASSES - 1}){hint}")
     total_in = total_out = 0
     cleaned: set[Path] = set()
     for path, out in zip(files, outputs):
@@ -91,7 +98,8 @@ def run(args) -> int:
                 check_readable_size(*label.shape, args.levels)  # before building a pyramid that big
                 qt = Quadtree.from_label(label, k, ignore, args.levels)
             except ValueError as exc:
-                raise ValueError(f"{path}: {exc}") from None
+                hint = "; if a value marks unlabelled pixels, pass --ignore VALUE" if "no ignore value set" in str(exc) else ""
+                raise ValueError(f"{path}: {exc}{hint}") from None
             out.parent.mkdir(parents=True, exist_ok=True)
             if out.parent not in cleaned:
                 cleaned.add(out.parent)
@@ -115,6 +123,6 @@ def readable_masks(files: list[Path], classes):
     """The label maps of ``files`` that can be read; the others are reported when converted."""
     for path in files:
         try:
-            yield read_mask(path, classes)
+            yield path, read_mask(path, classes)
         except (ValueError, OSError):
             continue

@@ -221,10 +221,11 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
                 raise ValueError(f"its classes differ from {first.name}'s ({', '.join(classes.names[:4])} …); "
                                  "one dataset has one class set")
             item = ExportItem(stem, qt.to_label(), qgt_image(path, images))
+            check_text_names(names, [path, item.image])
             add_to_every_writer([(writer, item) for writer in writers])
-            print(f"[{i}/{len(files)}] {path}", flush=True)
+            print(f"[{i}/{len(files)}] {shown(path)}", flush=True)
         except (ValueError, OSError) as exc:
-            failures.report(path, exc)
+            failures.report(shown(path), exc)
     for writer in writers or []:
         writer.finish()
     print(f"exported {len(files) - len(failures)} of {len(files)} file(s) as {', '.join(names)} to {out}")
@@ -250,11 +251,47 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, im
         EXPORTERS[name][1](label, classes, out)
     if names:
         classes = classes or generic
+        image = qgt_image(path, images)
+        try:
+            check_text_names(names, [path, image])
+        except ValueError as exc:
+            raise ValueError(f"{shown(path)}: {exc}") from None
         for name in names:
             folder = out_dir if len(names) == 1 else out_dir / name
             remove_stale_temporaries(folder, depth=4)  # Cityscapes writes gtFine/<split>/<city>/
-            FORMATS[name].export_items([ExportItem(path.stem, label, qgt_image(path, images))], classes, folder,
+            FORMATS[name].export_items([ExportItem(path.stem, label, image)], classes, folder,
                                        levels=levels, split=split)
+
+
+#: Per-image formats that write the image's name into a text file (labelme's imagePath).
+NAMES_IN_TEXT = ("labelme",)
+
+
+def check_text_names(names: list[str], paths) -> None:
+    """ValueError when a format of ``names`` writes file names into JSON or text (a whole dataset,
+    labelme) and one of ``paths`` (the .qgt, its image) has a name that is not valid UTF-8 (bytes
+    a Linux file name may hold): no JSON or text file can carry it, and another tool would not find
+    the file."""
+    import os
+
+    if not any(whole_dataset_only(n) or n in NAMES_IN_TEXT for n in names):
+        return
+    for path in paths:
+        if path is None:
+            continue
+        try:
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"the file name {os.fsencode(path.name)!r} is not valid UTF-8, and the {', '.join(names)} "
+                             "export stores file names as UTF-8 text; rename the file (e.g. convmv -f latin1 -t "
+                             "utf8)") from None
+
+
+def shown(path) -> str:
+    """``path`` as text any terminal or log takes: bytes of a name that are not UTF-8 as ``\\xff``."""
+    import os
+
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def take_label(qt):

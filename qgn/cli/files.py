@@ -48,6 +48,34 @@ def check_outputs(inputs: list[Path], outputs: list[tuple[Path, Path]]) -> None:
         written[key] = source
 
 
+def check_writable_folder(out: Path, option: str = "--out") -> None:
+    """CLIError before any work when ``out`` (given as ``option``, "" for a positional argument)
+    cannot be written: its nearest
+    existing folder is a file or not writable (found out after a long run otherwise)."""
+    import os
+
+    folder = out.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    named, other = (f"{option} {out}", option) if option else (str(out), "output path")
+    if not folder.is_dir():
+        raise CLIError(f"{named}: {folder} is a file, not a folder; choose another {other}")
+    if not os.access(folder, os.W_OK | os.X_OK) or not can_create_in(folder):
+        raise CLIError(f"{named}: the folder {folder} is not writable; choose another {other}")
+
+
+def can_create_in(folder: Path) -> bool:
+    """Whether a file can be created in the existing ``folder`` (tried: permission bits do not tell
+    for root, a read-only mount or /proc)."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
 MODEL_HELP = ("a bundled model's name (demo, camvid: `qgn models`), a .safetensors file, or a training "
               "run's folder (default: demo)")
 

@@ -144,36 +144,26 @@ def transfer_if_needed(model, classes, log):
     return model
 
 
-def check_out(out: Path, model_path: Path, force: bool) -> None:
+def check_out(out: Path, model_path: Path, force: bool, option: str = "--out", role: str = "fine-tuned") -> None:
+    """CLIError before any work when the model file ``out`` (given as ``option``) is not a new
+    .safetensors in a writable folder (``force`` allows replacing one), or is the model ``role``."""
     from qgn.cli.main import CLIError
     from qgn.model.checkpoint import config_path
     from qgn.train.finetune import same_file
 
     if out.suffix != ".safetensors":
-        raise CLIError(f"--out must end in .safetensors; got {out.name}")
-    if same_file(out, model_path):
-        raise CLIError(f"--out {out} is the model being fine-tuned; choose a new name (--force does not apply)")
+        raise CLIError(f"{option} must end in .safetensors; got {out.name}")
+    if same_file(out, model_path) or same_file(config_path(out), config_path(model_path)):
+        raise CLIError(f"{option} {out} is the model being {role}; choose a new name (--force does not apply)")
+    if out.is_dir():
+        raise CLIError(f"{option} {out} is a folder; name a new .safetensors file")
     if not force:
         for existing in (out, config_path(out)):
             if existing.exists():
-                raise CLIError(f"{existing} exists; choose a new --out or pass --force to overwrite it")
-    check_writable_folder(out)
+                raise CLIError(f"{existing} exists; choose a new {option} or pass --force to overwrite it")
+    from qgn.cli.files import check_writable_folder
 
-
-def check_writable_folder(out: Path) -> None:
-    """CLIError before training when --out cannot be written: its nearest existing folder is a
-    file or not writable (found out after a long run otherwise)."""
-    import os
-
-    from qgn.cli.main import CLIError
-
-    folder = out.absolute().parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise CLIError(f"--out {out}: {folder} is a file, not a folder; choose another --out")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise CLIError(f"--out {out}: the folder {folder} is not writable; choose another --out")
+    check_writable_folder(out, option)
 
 
 def percent(x: float) -> str:
@@ -218,6 +208,9 @@ def run(args) -> int:
     out = Path(args.out)
     check_out(out, model_path, args.force)
     config = finetune_config(args)  # bounded options, before any model or image is read
+    from qgn.cli.stats import check_ignore
+
+    check_ignore(args.ignore)
     from qgn.fileio import remove_stale_temporaries
 
     remove_stale_temporaries(out.parent)  # of a save killed mid-write

@@ -46,13 +46,28 @@ def parse_classes_arg(text: str | None):
         return k, None
     from qgn.quadtree.label_io import read_classes_file
 
-    classes = read_classes_file(text)
+    try:
+        classes = read_classes_file(text)
+    except FileNotFoundError as exc:
+        raise CLIError(f"--classes {text}: {exc}; pass a number of classes or a classes.txt") from None
+    except (OSError, ValueError) as exc:  # a folder, a device, an unreadable or malformed file
+        raise CLIError(f"--classes {text}: {exc}") from None
     return classes.num_classes, classes
 
 
 def check_levels(levels: int) -> None:
     if not 1 <= levels <= 16:
         raise CLIError(f"--levels {levels}: choose 1..16")
+
+
+MAX_LABEL_VALUE = 65535  # a label PNG holds 8- or 16-bit values
+
+
+def check_ignore(ignore: int | None) -> None:
+    """--ignore is a value a label PNG can hold (0..65535); anything else marks no pixel."""
+    if ignore is not None and not 0 <= ignore <= MAX_LABEL_VALUE:
+        raise CLIError(f"--ignore {ignore}: a label value is 0..{MAX_LABEL_VALUE} (8- or 16-bit PNG); "
+                       "give the value that marks unlabelled pixels, e.g. --ignore 255")
 
 
 def codes_for_stats(label, k: int | None, ignore: int | None):
@@ -79,9 +94,11 @@ def codes_for_stats(label, k: int | None, ignore: int | None):
 def quadtree_of(path: Path, label, k: int | None, ignore: int | None, levels: int):
     """The quadtree of one label map; a ValueError naming the file for bad values."""
     from qgn.quadtree import Quadtree
+    from qgn.quadtree.qgt import check_readable_size
 
-    label, k, ignore = codes_for_stats(label, k, ignore)
     try:
+        check_readable_size(*label.shape, levels)  # as convert: a 64×48 map padded for 16 levels is 2^30 pixels
+        label, k, ignore = codes_for_stats(label, k, ignore)
         return Quadtree.from_label(label, k, ignore, levels)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
@@ -92,6 +109,7 @@ def run(args) -> int:
     from qgn.quadtree.label_io import read_label
 
     check_levels(args.levels)
+    check_ignore(args.ignore)
     k, classes = parse_classes_arg(args.classes)
     ignore = args.ignore if args.ignore is not None else (classes.ignore_index if classes else None)
     files = collect_files(args.paths, (".png",), "label PNGs")

@@ -25,6 +25,25 @@ def parse_value(text: str):
         return text
 
 
+def read_config(path: str, read_text_within, tomllib) -> dict:
+    """The settings of the --config file ``path`` (its [train] table, else its top level); a
+    ValueError naming the option and the file when it is missing, a folder or not TOML."""
+    from pathlib import Path
+
+    if Path(path).is_dir():
+        raise ValueError(f"--config {path} is a folder; name a TOML file (see `qgn train --help`)")
+    if not Path(path).exists():
+        raise ValueError(f"--config {path}: no such file; name an existing TOML file")
+    try:
+        doc = tomllib.loads(read_text_within(path, "training config (TOML)"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"--config {path} is not valid TOML: {exc}") from None
+    train = doc.get("train", doc)
+    if not isinstance(train, dict):
+        raise ValueError(f"--config {path}: 'train' must be a table ([train]), not {type(train).__name__}")
+    return train
+
+
 def resolve_config(args):
     import tomllib
 
@@ -37,8 +56,7 @@ def resolve_config(args):
             raise ValueError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
         values.update(PRESETS[args.preset])
     if args.config:
-        doc = tomllib.loads(read_text_within(args.config, "training config (TOML)"))
-        values.update(doc.get("train", doc))
+        values.update(read_config(args.config, read_text_within, tomllib))
     for item in args.set:
         key, sep, text = item.partition("=")
         if not sep:

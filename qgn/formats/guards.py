@@ -9,7 +9,7 @@ formats (CVAT/VOC, Cityscapes, CamVid, COCO, labelme, Label Studio, id/palette P
   ``size``, a .qgt header, a model config) is whole, positive and within the one pixel limit
   ``qgn.imagefile.max_pixels()`` (``QGN_MAX_PIXELS``) — checked before anything is allocated;
   importers also compare it with the image's header (``check_against_image``).
-* ``load_json(path)``: a JSON document within ``MAX_JSON_BYTES``, without ``NaN``/``Infinity``
+* ``load_json(path)``: a JSON document within ``max_json_bytes()``, without ``NaN``/``Infinity``
   (not JSON), nested at most as deep as Python can parse; ``ValueError`` naming the file otherwise.
 * ``need(obj, key, kind, where)`` / ``whole(value, where)`` / ``finite(value, where)``: schema
   checks that turn a missing key or a wrong type into one line naming the file and the field.
@@ -23,8 +23,10 @@ from pathlib import Path
 
 from ..imagefile import check_pixels
 
-#: The largest JSON file an importer reads (a COCO file of a big dataset is a few hundred MB).
-MAX_JSON_BYTES = int(float(os.environ.get("QGN_MAX_JSON_BYTES", str(1 << 30))))
+#: The largest JSON file an importer reads (a COCO file of a big dataset is a few hundred MB);
+#: ``QGN_MAX_JSON_BYTES`` overrides it (``max_json_bytes()``).
+DEFAULT_MAX_JSON_BYTES = 1 << 30
+MAX_JSON_BYTES_ENV = "QGN_MAX_JSON_BYTES"
 #: Polygon rasterisation work a file may ask for, per pixel of its image (plus a constant): the
 #: number of (edge, pixel row) crossings. An honest outline of pixel regions needs at most ~4.
 POLYGON_WORK_PER_PIXEL = 8
@@ -162,21 +164,33 @@ def check_polygon_work(work: int, width: int, height: int, source) -> None:
                          f"of a {width}×{height} image needs ({limit}); refusing a file built to take hours to draw")
 
 
+def max_json_bytes() -> int:
+    """The largest JSON file an importer reads: ``QGN_MAX_JSON_BYTES`` when set, else
+    ``DEFAULT_MAX_JSON_BYTES``. Read when used, so a bad value is one error naming the variable."""
+    from ..imagefile import count_from_env
+
+    text = os.environ.get(MAX_JSON_BYTES_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_JSON_BYTES
+    return count_from_env(MAX_JSON_BYTES_ENV, text, "byte count", example=4000000000)
+
+
 class JsonTooLargeError(ValueError):
-    """A JSON file over ``MAX_JSON_BYTES``: not read."""
+    """A JSON file over ``max_json_bytes()``: not read."""
 
 
 def load_json(path: str | os.PathLike, limit: int | None = None):
     """The JSON document in ``path``: ValueError naming the file when it is larger than ``limit``
-    (a small file's own bound; default ``MAX_JSON_BYTES``), not UTF-8 JSON, uses NaN/Infinity, or
+    (a small file's own bound; default ``max_json_bytes()``), not UTF-8 JSON, uses NaN/Infinity, or
     is nested too deeply."""
     path = Path(path)
     size = path.stat().st_size
     if limit is not None and size > limit:
         raise JsonTooLargeError(f"{path} is {size / 1e6:.1f} MB; a file of its kind holds at most {limit / 1e6:.0f} MB")
-    if size > MAX_JSON_BYTES:
-        raise JsonTooLargeError(f"{path} is {size / 1e6:.0f} MB, more than the {MAX_JSON_BYTES / 1e6:.0f} MB a JSON import "
-                         "reads (QGN_MAX_JSON_BYTES)")
+    most = max_json_bytes()
+    if size > most:
+        raise JsonTooLargeError(f"{path} is {size / 1e6:.0f} MB, more than the {most / 1e6:.0f} MB a JSON import "
+                                f"reads ({MAX_JSON_BYTES_ENV})")
     try:
         return json.loads(path.read_bytes().decode("utf-8"), parse_constant=_refuse_constant)
     except UnicodeDecodeError as exc:

@@ -127,7 +127,7 @@ class LabelmeWriter(DatasetWriter):
 
 
 def is_labelme_file(path: Path) -> bool:
-    """Whether ``path`` is a labelme document (read within ``guards.MAX_JSON_BYTES``)."""
+    """Whether ``path`` is a labelme document (read within ``guards.max_json_bytes()``)."""
     try:
         return _is_labelme_document(load_json(path))
     except (OSError, ValueError):
@@ -141,7 +141,7 @@ def _is_labelme_document(doc) -> bool:
 def labelme_documents(src: Path) -> tuple[list[tuple[Path, object]], list[str]]:
     """((path, document) of the labelme files of ``src``, warnings): the file itself, or each
     ``*.json`` under the folder that is a labelme document - each read once, within
-    ``guards.MAX_JSON_BYTES``. A JSON file that cannot be read (truncated, too big, not UTF-8)
+    ``guards.max_json_bytes()``. A JSON file that cannot be read (truncated, too big, not UTF-8)
     comes with its ValueError as the document, so the import reports it as a failed item and goes
     on; a readable JSON file that is no labelme document (a list, another tool's file) is passed
     over with a warning naming it."""

@@ -104,7 +104,7 @@ def _leaf_table(leaves, source) -> np.ndarray:
 
 
 def read_json_file(path: Path, classes: ClassSet) -> np.ndarray:
-    return label_from_leaves_json(load_json(path), classes, str(path))  # within guards.MAX_JSON_BYTES
+    return label_from_leaves_json(load_json(path), classes, str(path))  # within guards.max_json_bytes()
 
 
 def is_json_mask(probe: MaskProbe) -> bool:

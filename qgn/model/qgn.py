@@ -27,14 +27,9 @@ def max_working_pixels() -> int:
     text = os.environ.get(MAX_WORKING_PIXELS_ENV, "").strip()
     if not text:
         return DEFAULT_MAX_WORKING_PIXELS
-    try:
-        value = int(float(text))
-    except ValueError:
-        raise ValueError(f"{MAX_WORKING_PIXELS_ENV}={text!r} is not a pixel count; use e.g. "
-                         f"{MAX_WORKING_PIXELS_ENV}=16777216") from None
-    if value < 1024:
-        raise ValueError(f"{MAX_WORKING_PIXELS_ENV}={text!r}: use at least 1024 pixels")
-    return value
+    from qgn.imagefile import count_from_env
+
+    return count_from_env(MAX_WORKING_PIXELS_ENV, text, "pixel count", example=16777216, low=1024)
 
 RESOLUTIONS = ("auto", "working", "native")
 DEFAULT_MAX_NATIVE_PIXELS = 1 << 25  # 33.6 megapixels; QGN_MAX_NATIVE_PIXELS overrides
@@ -49,14 +44,9 @@ def max_native_pixels() -> int:
     text = os.environ.get(MAX_NATIVE_PIXELS_ENV, "").strip()
     if not text:
         return DEFAULT_MAX_NATIVE_PIXELS
-    try:
-        value = int(float(text))
-    except ValueError:
-        raise ValueError(f"{MAX_NATIVE_PIXELS_ENV}={text!r} is not a pixel count; use e.g. "
-                         f"{MAX_NATIVE_PIXELS_ENV}=50000000") from None
-    if value < 1024:
-        raise ValueError(f"{MAX_NATIVE_PIXELS_ENV}={text!r}: use at least 1024 pixels")
-    return value
+    from qgn.imagefile import count_from_env
+
+    return count_from_env(MAX_NATIVE_PIXELS_ENV, text, "pixel count", example=50000000, low=1024)
 
 
 # name -> architecture fields of QGNConfig

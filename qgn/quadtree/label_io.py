@@ -213,6 +213,12 @@ def read_classes_file(path: str | os.PathLike) -> ClassSet:
     At most ``MAX_CLASSES_FILE_BYTES`` + 1 bytes are read, whatever size the file claims: a bigger
     file, one with NUL bytes (binary) or one that is not UTF-8 is a ValueError naming it."""
     path = Path(path)
+    if path.is_dir():
+        inside = find_classes_file(path)
+        hint = f"; did you mean {inside}?" if inside is not None else "; name a classes.txt file"
+        raise ValueError(f"{path} is a folder, not a classes file{hint}")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path} is not a regular file (a device, pipe or socket), not a classes file")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such classes file")
     return parse_classes_txt(read_text_within(path, "class list (one class name per line)"), str(path))

@@ -193,6 +193,21 @@ def test_convert_never_writes_a_qgt_the_reader_refuses(tmp_path, capsys, run_cli
     assert code == 2 and "larger than a .qgt reader accepts" in err and not (tmp_path / "t.qgt").exists()
 
 
+def test_stats_refuses_the_levels_convert_refuses(tmp_path, capsys, monkeypatch, run_cli):
+    """A 64×48 map padded for 16 levels is 2^30 pixels (1.6 GB of pyramid): refused before building it."""
+    mask = write_mask(tmp_path / "m.png", size=(64, 48))
+
+    def never(*args, **kwargs):
+        raise AssertionError("built a quadtree of a size convert refuses")
+
+    monkeypatch.setattr(Quadtree, "from_label", never)
+    code, out, err = run_cli("stats", mask, "--levels", "16")
+    assert code == 2 and out == "" and "m.png" in err and "use fewer levels" in err
+    assert run_cli("convert", mask, tmp_path / "m.qgt", "--levels", "16")[0] == 2
+    monkeypatch.undo()
+    assert run_cli("stats", mask, "--levels", "6")[0] == 0
+
+
 def test_convert_reports_label_images_not_png(tmp_path, capsys, run_cli):
     mask = tmp_path / "x.tiff"
     Image.fromarray(np.ones((4, 4), np.uint8), "L").save(mask)

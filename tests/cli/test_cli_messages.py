@@ -1,0 +1,116 @@
+"""Refusals of bad input name the option or file and the fix, in one line: a config that is not
+TOML or missing, a folder or device given as a classes file, an output under a file or in a folder
+no file can be created in, label values past the .qgt's classes, an --ignore no label holds, and
+file names that are not UTF-8 in formats that store names as text."""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sample_files import qgt_claiming, write_mask
+
+
+def one_line(err: str, command: str) -> str:
+    assert err.startswith(f"qgn {command}: error: ") and len(err.strip().splitlines()) == 1, err
+    assert "unexpected" not in err and "Errno" not in err
+    return err
+
+
+def test_train_config_errors_name_the_option_and_the_file(tmp_path, run_cli, monkeypatch):
+    import qgn.train.loop as loop
+
+    monkeypatch.setattr(loop, "train", lambda *a, **k: pytest.fail("training started"))
+    bad = tmp_path / "bad.toml"
+    bad.write_text("iterations = [\n")
+    code, _, err = run_cli("train", "--config", bad, "--out", tmp_path / "run")
+    assert code == 2 and f"--config {bad} is not valid TOML" in one_line(err, "train")
+    code, _, err = run_cli("train", "--config", tmp_path / "nosuch.toml", "--out", tmp_path / "run")
+    assert code == 2 and "--config" in one_line(err, "train") and "no such file" in err
+    code, _, err = run_cli("train", "--config", tmp_path, "--out", tmp_path / "run")
+    assert code == 2 and "is a folder" in one_line(err, "train")
+    table = tmp_path / "t.toml"
+    table.write_text("train = 3\n")
+    code, _, err = run_cli("train", "--config", table, "--out", tmp_path / "run")
+    assert code == 2 and "'train' must be a table" in one_line(err, "train")
+    assert not (tmp_path / "run").exists()
+
+
+def test_classes_that_are_not_a_classes_file_say_what_they_are(tmp_path, run_cli):
+    mask = write_mask(tmp_path / "m.png")
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "classes.txt").write_text("a\nb\n")
+    code, _, err = run_cli("convert", mask, tmp_path / "o.qgt", "--classes", tmp_path / "ds")
+    assert code == 2 and "is a folder, not a classes file" in one_line(err, "convert")
+    assert f"did you mean {tmp_path / 'ds' / 'classes.txt'}" in err
+    if Path("/dev/zero").exists():
+        code, _, err = run_cli("convert", mask, tmp_path / "o.qgt", "--classes", "/dev/zero")
+        assert code == 2 and "not a regular file" in one_line(err, "convert")
+    code, _, err = run_cli("stats", mask, "--classes", tmp_path / "nosuch.txt")
+    assert code == 2 and "--classes" in one_line(err, "stats") and "no such classes file" in err
+
+
+def test_convert_output_under_a_file_or_in_an_unwritable_folder(tmp_path, run_cli):
+    mask = write_mask(tmp_path / "m.png")
+    (tmp_path / "a.qgt").write_bytes(b"")
+    code, _, err = run_cli("convert", mask, tmp_path / "a.qgt" / "o.qgt")
+    assert code == 2 and f"{tmp_path / 'a.qgt'} is a file, not a folder" in one_line(err, "convert")
+    if Path("/proc/self").is_dir():
+        code, _, err = run_cli("convert", mask, "/proc/o.qgt")
+        assert code == 2 and "/proc/o.qgt: the folder /proc is not writable" in one_line(err, "convert")
+        assert ".tmp" not in err
+
+
+def test_atomic_writes_name_the_file_not_the_temporary(tmp_path):
+    from qgn.fileio import atomic_write_bytes
+
+    with pytest.raises(OSError) as caught:
+        atomic_write_bytes(tmp_path / "nosuch" / "o.qgt", b"x")
+    assert caught.value.filename == str(tmp_path / "nosuch" / "o.qgt") and ".tmp" not in caught.value.strerror
+
+
+def test_label_values_past_the_qgt_classes_name_the_file_and_hint_ignore(tmp_path, run_cli):
+    label = np.zeros((8, 8), np.uint16)
+    label[0, 0] = 65535
+    path = tmp_path / "deep.png"
+    Image.fromarray(label).save(path)
+    code, _, err = run_cli("convert", path, tmp_path / "o.qgt")
+    assert code == 2 and f"{path}: label values reach 65535" in one_line(err, "convert")
+    assert "pass --ignore 65535" in err
+    assert run_cli("convert", path, tmp_path / "o.qgt", "--ignore", "65535")[0] == 0
+    code, _, err = run_cli("convert", path, tmp_path / "p.qgt", "--classes", "4")
+    assert code == 2 and "--ignore" in one_line(err, "convert")
+
+
+@pytest.mark.parametrize("command", ["stats", "convert", "finetune"])
+@pytest.mark.parametrize("value", ["-99999999999999999999", "-1", "65536"])
+def test_an_ignore_value_no_label_can_hold_is_refused(tmp_path, run_cli, command, value):
+    mask = write_mask(tmp_path / "m.png")
+    argv = {"stats": ["stats", mask], "convert": ["convert", mask, tmp_path / "o.qgt"],
+            "finetune": ["finetune", "--images", tmp_path, "--labels", tmp_path, "--out", tmp_path / "f.safetensors"]}
+    code, _, err = run_cli(*argv[command], "--ignore", value)
+    assert code == 2 and f"--ignore {value}: a label value is 0..65535" in one_line(err, command)
+
+
+@pytest.mark.parametrize("fmt", ["coco", "labelstudio"])
+def test_a_file_name_that_is_not_utf8_is_skipped_with_its_name(tmp_path, run_cli, fmt):
+    src = tmp_path / "qgt"
+    src.mkdir()
+    bad = os.fsdecode(b"bad\xff\xfe")
+    try:
+        (src / f"{bad}.qgt").write_bytes(qgt_claiming(8, 8))
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    (src / "good.qgt").write_bytes(qgt_claiming(8, 8))
+    for stem in (bad, "good"):
+        Image.new("RGB", (8, 8)).save(src / f"{stem}.png")
+    code, out, err = run_cli("export", src, "--format", fmt, "--out", tmp_path / "out")
+    assert code == 2 and "exported 1 of 2" in out, err
+    assert "is not valid UTF-8" in one_line(err, "export") and "bad\\xff\\xfe" in err and "surrogates" not in err
+    written = [p for p in (tmp_path / "out").rglob("*.json")]
+    assert written and all("good" in p.read_text(encoding="utf-8") or not p.read_text() for p in written)
+    for path in written:
+        json.loads(path.read_bytes().decode("utf-8"))  # valid UTF-8 JSON, no escaped lone surrogates
+        assert "\\udc" not in path.read_text(encoding="utf-8")
