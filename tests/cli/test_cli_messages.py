@@ -108,7 +108,9 @@ def test_a_file_name_that_is_not_utf8_is_skipped_with_its_name(tmp_path, run_cli
         Image.new("RGB", (8, 8)).save(src / f"{stem}.png")
     code, out, err = run_cli("export", src, "--format", fmt, "--out", tmp_path / "out")
     assert code == 2 and "exported 1 of 2" in out, err
-    assert "is not valid UTF-8" in one_line(err, "export") and "bad\\xff\\xfe" in err and "surrogates" not in err
+    first, summary = err.strip().splitlines()  # the bad file's line, then the batch's count naming it
+    assert "is not valid UTF-8" in one_line(first, "export") and "bad\\xff\\xfe" in first and "surrogates" not in err
+    assert summary.startswith("qgn export: 1 of 2 file(s) failed") and "bad\\xff\\xfe" in summary
     written = [p for p in (tmp_path / "out").rglob("*.json")]
     assert written and all("good" in p.read_text(encoding="utf-8") or not p.read_text() for p in written)
     for path in written:
