@@ -44,7 +44,7 @@ from ..label_map import present_values
 from ..quadtree import NUM_LEVELS
 from ..quadtree.label_io import encode_label_png
 from .base import DatasetWriter, ExportItem, Format, out_file, png_bytes, read_rgb
-from .label_colors import label_colors_entries, label_order, read_label_colors, write_label_colors
+from .label_colors import label_colors_entries, label_order, read_label_colors, void_positions, write_label_colors
 from .png_bands import encode_png
 from .source import SourceDataset, SourceItem, classes_from_names, find_image, index_reader, inside_dataset
 
@@ -214,12 +214,13 @@ def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
         if suffix != "_gtFine_labelIds.png":
             raise ValueError(f"{root}: label_colors.txt numbers labelIds masks; labelTrainIds cannot be read with it")
         names = [n for n, _ in order]
-        file_classes = classes_from_names(order)
+        void = void_positions(order)
+        file_classes = classes_from_names(order, void=void)
         how = f"ids through {colours_file.name} ({len(order)} labels, '{names[0]}' = 0)"
     else:
         from ..data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_TRAIN_CLASSES
 
-        file_classes = CITYSCAPES_CLASSES
+        file_classes, void = CITYSCAPES_CLASSES, ()
         if suffix == "_gtFine_labelIds.png":
             names = list(LABEL_NAMES)
             how = "Cityscapes label ids (labels without a train id are void)"
@@ -238,7 +239,7 @@ def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
         image = (own and find_image(Path(own).stem, images)) or find_image(f"{rel}_leftImg8bit", root / "leftImg8bit") \
             or find_image(stem, images) or find_image(f"{stem}_leftImg8bit", images)
         check = check_cityscapes_colours if official else None
-        read = index_reader(mask, names, root, void_unmatched=official, check=check)
+        read = index_reader(mask, names, root, void=void, void_unmatched=official, check=check)
         items.append(SourceItem(Path(own).stem if own else stem, image, read, str(mask)))
     description = f"cityscapes: Cityscapes tree, {len(masks)} masks ({suffix[1:]}), {how}"
     return SourceDataset("cityscapes", root, description, file_classes, items)
@@ -287,9 +288,9 @@ def read_gtfine_label_ids(path: Path, classes: ClassSet) -> np.ndarray:
     parents = list(path.absolute().parents)
     root = next((p.parent for p in parents if p.name == "gtFine"), path.parent)
     if (root / "label_colors.txt").is_file():
-        names = [n for n, _ in label_order(read_label_colors(root / "label_colors.txt"))]
-        return index_reader(path, names)(classes)
-    return index_reader(path, list(LABEL_NAMES), void_unmatched=True, check=check_cityscapes_colours)(classes)
+        order = label_order(read_label_colors(root / "label_colors.txt"))
+        return index_reader(path, [n for n, _ in order], void=void_positions(order))(classes)
+    return index_reader(path, list(LABEL_NAMES), void=(), void_unmatched=True, check=check_cityscapes_colours)(classes)
 
 
 def is_cityscapes_dataset(probe) -> bool:
