@@ -186,24 +186,36 @@ def parse_name_map(pairs) -> dict[str, str]:
     return mapping
 
 
-def match_class_names(names, classes: ClassSet, mapping: dict[str, str] | None = None) -> list[int]:
+def is_void_name(name: str) -> bool:
+    """``name`` is one of the usual names of the unannotated area (``VOID_NAMES``, any spelling).
+    Only a hint: a format says which of its labels is the unannotated area (``match_class_names``'
+    ``void``); elsewhere such a name is a class someone annotated pixels with."""
+    return normalize_class_name(name) in {normalize_class_name(n) for n in VOID_NAMES}
+
+
+def match_class_names(names, classes: ClassSet, mapping: dict[str, str] | None = None, void=()) -> list[int]:
     """For each source name, the class id of ``classes`` it means: first through ``mapping``
-    ({source name: class name or 'void'}), then exactly, then by ``normalize_class_name``. ``VOID``
+    ({source name: class name or 'void'}), then ``VOID`` for the positions ``void`` (the labels the
+    format itself designates as its unannotated area: CVAT's black ``background``, FiftyOne's mask
+    value 0, labelme's ``__ignore__``), then exactly, then by ``normalize_class_name``. ``VOID``
     for the usual names of the unannotated area (``VOID_NAMES``) that are no class here, ``UNMATCHED``
     for a name that means nothing (``unmatched_message`` says so)."""
     mapping = {normalize_class_name(k): v for k, v in (mapping or {}).items()}
     by_key: dict[str, int] = {}
     for i, name in enumerate(classes.names):
         by_key.setdefault(normalize_class_name(name), i)
-    void_keys = {normalize_class_name(n) for n in VOID_NAMES}
+    void = set(void)
     out = []
-    for name in names:
+    for position, name in enumerate(names):
+        mapped = normalize_class_name(name) in mapping
         target = mapping.get(normalize_class_name(name), name)
-        if target in classes.names:
+        if position in void and not mapped:
+            out.append(VOID)
+        elif target in classes.names:
             out.append(classes.names.index(target))
         elif normalize_class_name(target) in by_key:
             out.append(by_key[normalize_class_name(target)])
-        elif normalize_class_name(target) in void_keys:
+        elif is_void_name(target):
             out.append(VOID)
         else:
             out.append(UNMATCHED)

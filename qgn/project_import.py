@@ -5,7 +5,11 @@ File → Import dataset…).
 creates the project when ``project_dir`` holds none (its classes: ``classes``, else the classes the
 files name) or opens it, then adds each item's image and saves its label map as the image's
 annotation. A bad item (no image found, a label that matches no class, a size mismatch, an image
-that already has an annotation — never overwritten) is reported and skipped; the rest go on.
+that already has an annotation — never overwritten) is reported and skipped; the rest go on. Labels
+read as void (the ignore value) are said per item and in ``ImportReport.voided``: the format's own
+unannotated area, ``--map NAME=void``, or a usual void name that is no class of an existing project.
+Into a new project every label a format does not designate as its unannotated area is a class,
+``background`` too (``qgn.formats.source.classes_from_names``).
 
 ``update=True`` brings corrections back from another tool (a dataset exported from this project,
 edited there): an item whose image is a project image — the same file, or else the one project
@@ -24,6 +28,7 @@ import numpy as np
 
 from .classes import UNMATCHED, ClassSet, match_class_names, unmatched_message
 from .formats import SourceDataset, scan_dataset
+from .formats.source import voided_pixels
 from .fileio import OutsideRootError
 from .project import PROJECT_FILE, Project, ProjectBusyError, ProjectChangedError, ProjectError, ProjectImage
 
@@ -40,6 +45,17 @@ class ImportReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)  # ``update``: imported over an annotation (kept aside)
     unchanged: list[str] = field(default_factory=list)  # ``update``: the same as the saved annotation
+    # {label name: (pixels, items)} of the labels of the files read as void (the ignore value) in the
+    # items imported: the format's unannotated area, a ``--map NAME=void``, or a usual void name
+    # (``background``, …) that is no class of an existing project
+    voided: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def voided_text(self) -> str:
+        """One line naming the labels read as void and their pixels ('' when none was)."""
+        if not self.voided:
+            return ""
+        shown = ", ".join(f"{name!r} {pixels} px in {items} item(s)" for name, (pixels, items) in self.voided.items())
+        return f"read as void (no class): {shown}"
 
 
 def open_or_create(project_dir: Path, dataset: SourceDataset, classes: ClassSet | None,
@@ -100,7 +116,8 @@ def import_into_project(
     n = len(dataset.items)
     for i, item in enumerate(dataset.items, start=1):
         try:
-            label, width, height = _read_item(item, target_classes, mapping)
+            with voided_pixels() as voided:
+                label, width, height = _read_item(item, target_classes, mapping)
             if report.project is None:
                 report.project = Project.create(Path(project_dir), [], target_classes)
             if update:
@@ -108,8 +125,12 @@ def import_into_project(
                 {"replaced": report.replaced, "unchanged": report.unchanged}.get(kind, []).append(item.name)
             else:
                 what = _add_item(report.project, item, label, width, height)
-            text = f"{item.name}: {what}" + "".join(f"; {note}" for note in item.notes)
+            text = f"{item.name}: {what}" + "".join(f"; {pixels} px of {name!r} read as void"
+                                                     for name, pixels in voided.items())
             report.imported.append(item.name)
+            for name, pixels in voided.items():
+                total, items = report.voided.get(name, (0, 0))
+                report.voided[name] = (total + pixels, items + 1)
         except (ProjectChangedError, ProjectBusyError, OutsideRootError):
             raise
         except Exception as exc:  # one bad item, whatever went wrong, never stops the batch

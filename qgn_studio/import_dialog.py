@@ -205,8 +205,11 @@ class ImportDialog(QtWidgets.QDialog):
         where = f"into {report.project.root}" if report.project is not None else "(no project was created)"
         updates = (f" ({len(report.replaced)} replaced, {len(report.unchanged)} unchanged)"
                    if report.replaced or report.unchanged else "")
+        from html import escape
+
+        voided = f"<br>{escape(report.voided_text())}" if report.voided else ""
         self.log.setText(f"Imported {len(report.imported)} of {len(report.imported) + len(report.skipped)}{updates} "
-                         f"{where}{skipped}")
+                         f"{where}{voided}{skipped}")
         self._update_buttons()
         if report.project is not None:
             self.imported.emit(report)

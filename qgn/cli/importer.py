@@ -77,6 +77,8 @@ def run(args) -> int:
     updates = f" ({len(report.replaced)} replaced, {len(report.unchanged)} unchanged)" if args.update else ""
     print(f"imported {len(report.imported)} of {total} item(s){updates}; {verb} the "
           f"project {report.project.root} ({len(report.project.images)} images)")
+    if report.voided:
+        print(f"qgn import: note: {report.voided_text()}; --map NAME=CLASS keeps such pixels as a class")
     if report.skipped:
         print(f"qgn import: error: {len(report.skipped)} of {total} item(s) skipped: "
               + "; ".join(f"{name}: {why}" for name, why in report.skipped[:3])

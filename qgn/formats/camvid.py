@@ -1,6 +1,7 @@
 """``camvid``: the CamVid layout of Datumaro (datumaro/plugins/data_formats/camvid.py)::
 
-    label_colors.txt              "r g b name" per label, "0 0 0 background" first (void)
+    label_colors.txt              "r g b name" per label, "0 0 0 background" first (void: the black
+                                  label, when its name is a void name; any other label is a class)
     default.txt                   one line per image: "/default/<image file> /defaultannot/<stem>.png"
                                   (``CamvidExporter.save_segm_lists``; quoted when a path has spaces)
     default/<image file>          the image, copied byte for byte
@@ -21,11 +22,11 @@ from ..label_map import present_values
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, colours_to_values, out_file, place_image, read_rgb
 from .guards import is_contained
-from .label_colors import label_colors_entries, label_order, read_label_colors, write_label_colors
+from .label_colors import label_colors_entries, label_order, read_label_colors, void_positions, write_label_colors
 from .png_bands import encode_png
 from .source import (
-    AmbiguousImageError, SourceDataset, SourceItem, broken_item, classes_from_names, finish_label, find_image,
-    image_mode, index_reader, inside_dataset, values_for,
+    AmbiguousImageError, SourceDataset, SourceItem, broken_item, classes_from_names, find_image, image_mode,
+    index_reader, inside_dataset, label_of_indices,
 )
 
 SUBSET = "default"
@@ -134,21 +135,20 @@ def scan_camvid(root: Path, images: Path | None) -> SourceDataset:
                                     str(mask)))
     description = (f"camvid: CamVid (Datumaro) dataset, {len(items)} masks in {', '.join(p.name for p in lists)}, "
                    f"{len(order)} labels in label_colors.txt")
-    return SourceDataset("camvid", root, description, classes_from_names(order), items)
+    return SourceDataset("camvid", root, description, classes_from_names(order, void=void_positions(order)), items)
 
 
 def _camvid_reader(mask: Path, order, colours_file: Path, root: Path):
     def read(classes: ClassSet, mapping=None) -> np.ndarray:
-        names = [n for n, _ in order]
+        names, void = [n for n, _ in order], void_positions(order)
         if not mask.is_file():
             raise FileNotFoundError(f"{mask}: no such mask (listed in the CamVid list file)")
         inside_dataset(root, mask)
         if image_mode(mask) in ("L", "P", "I", "I;16"):
-            return index_reader(mask, names)(classes, mapping)
-        values = values_for(names, classes, mapping, mask)
-        known = [(rgb, v) for (_, rgb), v in zip(order, values) if rgb is not None]
-        label = colours_to_values(read_rgb(mask), [c for c, _ in known], [v for _, v in known], mask, colours_file)
-        return finish_label(label, names, values, classes, mask)
+            return index_reader(mask, names, void=void)(classes, mapping)
+        known = [(rgb, i) for i, (_, rgb) in enumerate(order) if rgb is not None]
+        raw = colours_to_values(read_rgb(mask), [c for c, _ in known], [i for _, i in known], mask, colours_file)
+        return label_of_indices(raw, names, classes, mapping, mask, void)
 
     return read
 

@@ -47,16 +47,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import UNMATCHED, VOID_NAMES, ClassSet, normalize_class_name
+from ..classes import ClassSet, normalize_class_name
 from ..fileio import atomic_write_bytes
 from ..label_map import present_values
 from ..quadtree import NUM_LEVELS
 from ..quadtree.label_io import encode_label_png
 from .base import DatasetWriter, ExportItem, Format, out_file, png_bytes, read_rgb
-from .label_colors import label_colors_entries, label_order, read_label_colors, write_label_colors
+from .label_colors import label_colors_entries, label_order, read_label_colors, void_positions, write_label_colors
 from .png_bands import encode_png
 from .source import (
-    SourceDataset, SourceItem, classes_from_names, find_image, index_reader, inside_dataset, values_for,
+    SourceDataset, SourceItem, classes_from_names, find_image, index_reader, inside_dataset,
 )
 
 DEFAULT_SPLIT = "train"  # what Cityscapes readers open when told no split (see the module docstring)
@@ -96,18 +96,6 @@ def official_ids(classes: ClassSet) -> tuple[list[int], list[int]] | None:
     return [f[0] for f in found], [f[1] for f in found]
 
 
-def check_no_void_names(classes: ClassSet) -> None:
-    """ValueError naming the first class whose name readers take for the unlabelled area (Cityscapes'
-    ``unlabeled`` is label id 0, the value void is written as; ``background``, ``void`` … the same
-    to Datumaro and to ``qgn import``): its pixels and void would read back as one."""
-    keys = {normalize_class_name(v) for v in VOID_NAMES}
-    for name, rgb in zip(classes.names, classes.palette):
-        if normalize_class_name(name) in keys:
-            black = " (and give it a colour other than black)" if tuple(int(c) for c in rgb) == (0, 0, 0) else ""
-            raise ValueError(f"Cityscapes export: the class {name!r} has a name that Cityscapes readers take for "
-                             f"the unlabelled area (void, label id 0); rename the class{black} and export again")
-
-
 def city_of(stem: str) -> str:
     found = _CITY_STEM.match(stem)
     return found.group(1) if found else "default"
@@ -119,7 +107,6 @@ class CityscapesWriter(DatasetWriter):
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)
         self.split = DEFAULT_SPLIT
-        check_no_void_names(classes)
         official = official_ids(classes)
         self.label_colors: list[Path] = []
         if official is None:
@@ -250,12 +237,13 @@ def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
         if suffix != "_gtFine_labelIds.png":
             raise ValueError(f"{root}: label_colors.txt numbers labelIds masks; labelTrainIds cannot be read with it")
         names = [n for n, _ in order]
-        file_classes = classes_from_names(order)
+        void = void_positions(order)
+        file_classes = classes_from_names(order, void=void)
         how = f"ids through {colours_file.name} ({len(order)} labels, '{names[0]}' = 0)"
     else:
         from ..data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_TRAIN_CLASSES
 
-        file_classes = CITYSCAPES_CLASSES
+        file_classes, void = CITYSCAPES_CLASSES, ()
         if suffix == "_gtFine_labelIds.png":
             names = list(LABEL_NAMES)
             how = "Cityscapes label ids (labels without a train id are void)"
@@ -273,33 +261,11 @@ def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
         own = own_names.get(stem)
         image = (own and find_image(Path(own).stem, images)) or find_image(f"{rel}_leftImg8bit", root / "leftImg8bit") \
             or find_image(stem, images) or find_image(f"{stem}_leftImg8bit", images)
-        notes: list[str] = []
-        read = _official_reader(mask, names, root, notes) if official else index_reader(mask, names, root)
-        items.append(SourceItem(Path(own).stem if own else stem, image, read, str(mask), notes=notes))
+        check = check_cityscapes_colours if official else None
+        read = index_reader(mask, names, root, void=void, void_unmatched=official, check=check)
+        items.append(SourceItem(Path(own).stem if own else stem, image, read, str(mask)))
     description = f"cityscapes: Cityscapes tree, {len(masks)} masks ({suffix[1:]}), {how}"
     return SourceDataset("cityscapes", root, description, file_classes, items)
-
-
-def _official_reader(mask: Path, names: list[str], root: Path, notes: list[str]):
-    """An ``index_reader`` of Cityscapes data: ids proven by the ``_color.png``, a label no class has
-    (one without a train id, into the train classes) read as void and counted in ``notes``, so that
-    the import says how many pixels lost their label."""
-
-    def read(classes: ClassSet, mapping=None) -> np.ndarray:
-        notes.clear()
-        dropped = [v for v, value in enumerate(values_for(names, classes, mapping, mask)) if value == UNMATCHED]
-
-        def check(checked: Path, raw: np.ndarray) -> None:
-            check_cityscapes_colours(checked, raw)
-            counts = np.bincount(raw.ravel(), minlength=len(names))
-            lost = [(names[v], int(counts[v])) for v in dropped if counts[v]]
-            if lost:
-                shown = ", ".join(f"{name} {n}" for name, n in sorted(lost, key=lambda e: -e[1]))
-                notes.append(f"{sum(n for _, n in lost)} px of labels that are no class here read as void ({shown})")
-
-        return index_reader(mask, names, root, void_unmatched=True, check=check)(classes, mapping)
-
-    return read
 
 
 def _cityscapes_names(root: Path) -> dict[str, str]:
@@ -345,9 +311,9 @@ def read_gtfine_label_ids(path: Path, classes: ClassSet) -> np.ndarray:
     parents = list(path.absolute().parents)
     root = next((p.parent for p in parents if p.name == "gtFine"), path.parent)
     if (root / "label_colors.txt").is_file():
-        names = [n for n, _ in label_order(read_label_colors(root / "label_colors.txt"))]
-        return index_reader(path, names)(classes)
-    return index_reader(path, list(LABEL_NAMES), void_unmatched=True, check=check_cityscapes_colours)(classes)
+        order = label_order(read_label_colors(root / "label_colors.txt"))
+        return index_reader(path, [n for n, _ in order], void=void_positions(order))(classes)
+    return index_reader(path, list(LABEL_NAMES), void=(), void_unmatched=True, check=check_cityscapes_colours)(classes)
 
 
 def is_cityscapes_dataset(probe) -> bool:

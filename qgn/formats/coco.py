@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..classes import UNMATCHED, VOID, ClassSet, check_unique_names, unmatched_message
+from ..classes import UNMATCHED, VOID, ClassSet, check_unique_names, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes
 from ..label_map import label_dtype
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import check_polygon_work, claimed_size, contained, finite, load_json, need, polygon_work, whole
-from .source import SourceDataset, SourceItem, broken_item, classes_from_names, find_image, values_for
+from .source import SourceDataset, SourceItem, broken_item, classes_from_names, find_image, void_value
 
 ANNOTATION_FILE = Path("annotations") / "instances_default.json"
 
@@ -270,7 +270,9 @@ def scan_coco(src: Path, images: Path | None) -> SourceDataset:
     entries = [(name, None) for _, name in sorted(categories.items())]
     description = (f"coco: COCO instances file {path.name}, {len(doc['images'])} images, "
                    f"{len(doc['annotations'])} annotations, {len(categories)} categories")
-    return SourceDataset("coco", root, description, classes_from_names(entries), items)
+    # COCO has no category for the unannotated area (it is in no annotation): every category is a class,
+    # ``background`` too
+    return SourceDataset("coco", root, description, classes_from_names(entries, void=()), items)
 
 
 def coco_categories(entries: list, path: Path) -> dict[int, str]:
@@ -308,7 +310,7 @@ def _coco_reader(image_id: int, file_name: str, width: int, height: int, annotat
             if category not in categories:
                 raise ValueError(f"{where}: category_id {category} is none of the file's categories")
             names.append(categories[category])
-        values = values_for(names, classes, mapping, path)
+        values = match_class_names(names, classes, mapping)
         label = np.zeros((height, width), label_dtype(classes))
         covered = np.zeros((height, width), bool)
         work = 0
@@ -332,8 +334,7 @@ def _coco_reader(image_id: int, file_name: str, width: int, height: int, annotat
             if value == UNMATCHED:
                 raise ValueError(unmatched_message(name, classes, path))
             if value == VOID:
-                if classes.ignore_index is None:
-                    raise ValueError(f"{source} has {name!r} (void) pixels but the class set has no ignore value")
+                void_value(name, classes, source, int(np.count_nonzero(mask)))
                 covered[mask] = False
                 continue
             label[mask] = value

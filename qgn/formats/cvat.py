@@ -5,8 +5,8 @@ Written as CVAT writes it (cvat/apps/dataset_manager/formats/mask.py ``_export``
 
     labelmap.txt                       "# label:color_rgb:parts:actions", then "name:r,g,b::" per label;
                                        "background:0,0,0::" first (formats/utils.py ``make_colormap``
-                                       inserts it at index 0 with colour #000000 when no label has
-                                       that name), then the classes in id order
+                                       inserts it at index 0 with colour #000000), then the classes
+                                       in id order
     SegmentationClass/<stem>.png       RGB, each pixel its class colour; void (the ignore value) stays
                                        unannotated: the background colour
     SegmentationObject/<stem>.png      palette PNG, one instance per class region: index 0 where the class
@@ -16,8 +16,12 @@ Written as CVAT writes it (cvat/apps/dataset_manager/formats/mask.py ``_export``
 ``<stem>`` is the image's own stem (CVAT matches masks to frames by name). Reading
 (``read_cvat_file``) looks for ``labelmap.txt`` in every folder above the mask (a CVAT export may
 nest masks in sub-folders, ``SegmentationClass/frames/a.png``), maps each label to a class by name
-(``qgn.classes.match_class_names``; ``background`` is void), and refuses a pixel whose colour is not
-in the label map or whose label is no class. Labels no pixel uses are fine.
+(``qgn.classes.match_class_names``), and refuses a pixel whose colour is not in the label map or
+whose label is no class. Labels no pixel uses are fine. The unannotated area is the label with a
+void name (``background``, ``void``, …) that comes first or is black (``labelmap_void``); any other
+label is a class, whatever its name, so a project's class ``void`` or ``ignore`` survives the round
+trip. A class named ``background`` cannot be written (it would be CVAT's unannotated area): the
+export refuses it and says to rename it.
 """
 from __future__ import annotations
 
@@ -25,14 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import UNMATCHED, VOID, ClassSet, check_unique_names, match_class_names, unmatched_message
+from ..classes import ClassSet, check_unique_names, is_void_name, name_key
 from ..fileio import atomic_write_bytes, locked, read_text_within
 from ..label_map import check_label, present_values
 from ..quadtree import NUM_LEVELS
-from .base import DatasetWriter, ExportItem, Format, as_label, colours_to_values, out_file, read_rgb
+from .base import DatasetWriter, ExportItem, Format, colours_to_values, out_file, read_rgb
 from .png_bands import encode_png
 from .source import (
     AmbiguousImageError, SourceDataset, SourceItem, broken_item, classes_from_names, find_image, inside_dataset,
+    label_of_indices,
 )
 
 BACKGROUND = "background"
@@ -54,14 +59,16 @@ def voc_colormap(n: int = 256) -> np.ndarray:
 
 def cvat_labelmap(classes: ClassSet) -> list[tuple[str, tuple[int, int, int], int | None]]:
     """(name, colour, label value) of every labelmap.txt line: ``background`` (the ignore value,
-    black) first unless a class has that name, then the classes in id order. ValueError when a name
-    cannot be written or two lines share a colour."""
-    entries = [(name, tuple(rgb), i) for i, (name, rgb) in enumerate(zip(classes.names, classes.palette))]
-    if BACKGROUND in classes.names:
-        i = classes.names.index(BACKGROUND)
-        entries.insert(0, entries.pop(i))
-    else:
-        entries.insert(0, (BACKGROUND, BACKGROUND_COLOR, classes.ignore_index))
+    black) first, then the classes in id order. ValueError when a class is named ``background``
+    (CVAT's name of the unannotated area: its pixels would read back as void), a name cannot be
+    written or two lines share a colour."""
+    for name in classes.names:
+        if name_key(name) == BACKGROUND:
+            raise ValueError(f"CVAT export: class {name!r} would be labelmap.txt's 'background', CVAT's unannotated "
+                             "area (its pixels would read back as void); rename the class (e.g. to 'backdrop') and "
+                             "export again")
+    entries = [(BACKGROUND, BACKGROUND_COLOR, classes.ignore_index)]
+    entries += [(name, tuple(rgb), i) for i, (name, rgb) in enumerate(zip(classes.names, classes.palette))]
     for name, _, _ in entries:
         if not name or any(c in name for c in ":\n\r") or name.startswith("#") or name != name.strip():
             raise ValueError(f"CVAT export: class name {name!r} cannot be written to labelmap.txt (no ':', "
@@ -91,9 +98,6 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
     if labelmap.exists() and labelmap.read_text(encoding="utf-8") != text:
         raise ValueError(f"{labelmap} belongs to an export with other classes; export into an empty folder")
     present = present_values(label)
-    if BACKGROUND in classes.names and classes.ignore_index is not None and classes.ignore_index in present:
-        raise ValueError("CVAT export: a class is named 'background', so void pixels have no colour of their own; "
-                         "rename the class or annotate the void pixels")
     top = max(int(present[-1]), classes.num_classes) + 1
     lut = np.zeros((top, 3), np.uint8)
     for _, rgb, value in entries:
@@ -186,31 +190,20 @@ def find_labelmap(mask: Path) -> Path:
     )
 
 
-def labelmap_values(labelmap: Path, classes: ClassSet, mapping=None) -> tuple[list, list[int]]:
-    """(colours, values) of a label map: each label's class id, ignore value for void names, and
-    ``UNMATCHED`` for names that match no class."""
-    entries = read_labelmap(labelmap)
-    ids = match_class_names([n for n, _ in entries], classes, mapping)
-    values = []
-    for (name, _), value in zip(entries, ids):
-        if value == VOID:
-            value = classes.ignore_index if classes.ignore_index is not None else VOID
-        values.append(value)
-    return [rgb for _, rgb in entries], values
+def labelmap_void(entries) -> list[int]:
+    """The positions of the labels that are a CVAT/VOC label map's unannotated area: a void name
+    (``background``, ``void``, …) first or in black, as CVAT's ``make_colormap`` and VOC put
+    ``background:0,0,0``. A void-like name in another place and colour is a class."""
+    return [i for i, (name, rgb) in enumerate(entries) if is_void_name(name) and (i == 0 or rgb == BACKGROUND_COLOR)]
 
 
 def decode_with_labelmap(path: Path, labelmap: Path, classes: ClassSet, mapping=None) -> np.ndarray:
     """(H, W) label of a colour mask read through ``labelmap``; ValueError for colours it lacks or
     for pixels whose label is no class."""
-    colours, values = labelmap_values(labelmap, classes, mapping)
-    label = colours_to_values(read_rgb(path, "a CVAT mask"), colours, values, path, labelmap)
-    names = [n for n, _ in read_labelmap(labelmap)]
-    for i, value in enumerate(values):
-        if value in (UNMATCHED, VOID) and (label == value).any():
-            if value == VOID:
-                raise ValueError(f"{path} has {names[i]!r} (void) pixels but the class set has no ignore value")
-            raise ValueError(unmatched_message(names[i], classes, labelmap))
-    return as_label(label, classes, path)
+    entries = read_labelmap(labelmap)
+    raw = colours_to_values(read_rgb(path, "a CVAT mask"), [rgb for _, rgb in entries], range(len(entries)), path,
+                            labelmap)
+    return label_of_indices(raw, [n for n, _ in entries], classes, mapping, path, labelmap_void(entries))
 
 
 def read_cvat_file(path: Path, classes: ClassSet) -> np.ndarray:
@@ -240,7 +233,7 @@ def scan_cvat(root: Path, images: Path | None, name: str = "cvat") -> SourceData
     nested = " (in sub-folders)" if any("/" in m.relative_to(masks_dir).as_posix() for m in masks) else ""
     description = (f"{name}: CVAT/Pascal-VOC segmentation export, {len(masks)} masks{nested}, "
                    f"{len(entries)} labels in labelmap.txt")
-    return SourceDataset(name, root, description, classes_from_names(entries), items)
+    return SourceDataset(name, root, description, classes_from_names(entries, void=labelmap_void(entries)), items)
 
 
 def _cvat_reader(mask: Path, labelmap: Path, root: Path):

@@ -25,7 +25,8 @@ copied. In FiftyOne::
 
 Import (``qgn import DIR``) reads the same layout, including one FiftyOne exported
 (``ImageSegmentationDirectoryExporter``): the classes come from ``mask_targets.json`` (value →
-name; a value it does not name is an error of the masks that hold it, 0 unnamed is void), or
+name; a value it does not name is an error of the masks that hold it; 0 unnamed, or named
+``background``, is void, and every value it names otherwise is a class, ``background`` too), or
 without it from ``--classes`` in this export's numbering (value = class id + 1). Images are found
 in ``data/``, through ``data.json`` (entries inside the dataset folder only, else by name in
 ``--images``), or in ``--images``.
@@ -46,7 +47,7 @@ from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_i
 from .guards import OutsideDatasetError, contained, load_json
 from .source import (
     AmbiguousImageError, DatasetProbe, SourceDataset, SourceItem, broken_item, classes_from_names, find_image,
-    index_reader, inside_dataset,
+    index_reader, inside_dataset, note_void,
 )
 
 LABELS_DIR, DATA_DIR = "labels", "data"
@@ -54,8 +55,11 @@ DATA_MANIFEST, MASK_TARGETS, COLOR_SCHEME = "data.json", "mask_targets.json", "c
 MAX_VALUE = 65535  # a 16-bit mask
 MAX_CLASS_FILE_BYTES = 4 << 20  # mask targets or colours of every 16-bit value fit in ~2 MB
 MAX_MANIFEST_BYTES = 64 << 20  # a data.json of 300,000 images
-UNLABELLED = "background"  # what FiftyOne calls mask value 0; a void name to qgn (it reads as the ignore value)
 UNNAMED = "(mask value"  # how a value the mask targets do not name is called: no class matches it
+# Mask value 0 when the mask targets do not name it: FiftyOne's background, what this export writes for
+# void. It reads as the ignore value whatever the classes are called (a class named "background" is
+# another value, 1 and up).
+UNLABELLED = f"{UNNAMED} 0: unlabelled)"
 _WHOLE = re.compile(r"[0-9]{1,5}")  # a mask value as mask_targets.json writes it (ASCII digits: "²".isdigit())
 
 
@@ -147,8 +151,8 @@ class FiftyOneWriter(DatasetWriter):
 # ------------------------------------------------------------------------------------------- import
 def read_mask_targets(path: Path) -> list[str]:
     """The names of mask values 0…max of a ``mask_targets.json`` (``{value: name}``), values it
-    does not name as a placeholder no class matches, 0 unnamed as ``UNLABELLED``; ValueError
-    naming the file and the entry."""
+    does not name as a placeholder no class matches, 0 unnamed as ``UNLABELLED`` (void:
+    ``unlabelled_positions``); ValueError naming the file and the entry."""
     doc = load_json(path, MAX_CLASS_FILE_BYTES)
     if not isinstance(doc, dict) or not doc:
         raise ValueError(f"{path}: expected FiftyOne mask targets, an object of mask value → class name")
@@ -165,6 +169,14 @@ def read_mask_targets(path: Path) -> list[str]:
     return [targets.get(v, UNLABELLED if v == 0 else f"{UNNAMED} {v}: not in {path.name})") for v in range(top + 1)]
 
 
+def unlabelled_positions(names: list[str]) -> list[int]:
+    """The mask values that are FiftyOne's unannotated area: 0, when the mask targets do not name it
+    or name it with a void name (``background``); any value the targets name otherwise is a class."""
+    from ..classes import is_void_name
+
+    return [0] if names[0] == UNLABELLED or is_void_name(names[0]) else []
+
+
 def numbered_reader(mask: Path, root: Path):
     """A reader of a mask without mask targets: value v is class v - 1 of the classes given, 0 void."""
 
@@ -177,7 +189,9 @@ def numbered_reader(mask: Path, root: Path):
         if classes.ignore_index is None and (raw == 0).any():
             raise ValueError(f"{mask} has unlabelled (0) pixels but the class set has no ignore value")
         label = raw - 1
-        label[raw == 0] = classes.ignore_index if classes.ignore_index is not None else 0
+        unlabelled = raw == 0
+        label[unlabelled] = classes.ignore_index if classes.ignore_index is not None else 0
+        note_void(UNLABELLED, int(np.count_nonzero(unlabelled)))
         return as_label(label, classes, mask)
 
     return read
@@ -254,14 +268,16 @@ def scan_fiftyone(src: Path, images: Path | None) -> SourceDataset:
         except AmbiguousImageError as exc:
             items.append(broken_item(name, mask, exc))
             continue
-        read = index_reader(mask, names, root) if names is not None else numbered_reader(mask, root)
+        read = index_reader(mask, names, root, void=unlabelled_positions(names)) if names is not None \
+            else numbered_reader(mask, root)
         items.append(SourceItem(name, image, read, str(mask)))
     if names is not None:
         colours, colour_warnings = _target_colours(root / COLOR_SCHEME)
         warnings += colour_warnings
         try:
+            void = unlabelled_positions(names)
             file_classes = classes_from_names([(n, colours.get(v)) for v, n in enumerate(names)
-                                               if not n.startswith(UNNAMED)])
+                                               if not (n.startswith(UNNAMED) and v not in void)], void=void)
         except ValueError as exc:
             raise ValueError(f"{root / MASK_TARGETS}: {exc}") from None
         where = f"classes from {MASK_TARGETS}"

@@ -58,6 +58,16 @@ def label_order(entries) -> list[tuple[str, tuple[int, int, int] | None]]:
     return entries
 
 
+def void_positions(order) -> list[int]:
+    """The position in ``label_order``'s order of the label that is the unannotated area: the first
+    (Datumaro's index 0), when it is black or colourless and has a void name (``background``,
+    ``Void``, ``unlabeled``, …). Every other label, void-like name or not, is a class."""
+    from ..classes import is_void_name
+
+    name, rgb = order[0]
+    return [0] if is_void_name(name) and rgb in ((0, 0, 0), None) else []
+
+
 def file_name(name: str) -> str:
     """A class name as a label_colors.txt token (whitespace → ``_``; matched back by spelling)."""
     return "_".join(str(name).split())
@@ -66,9 +76,15 @@ def file_name(name: str) -> str:
 def label_colors_entries(classes: ClassSet, what: str) -> list[tuple[str, tuple[int, int, int]]]:
     """``background`` (black) then the classes: mask value = class id + 1, void = 0. ValueError when
     a class is black or two names collide (the file could not be read back unambiguously)."""
+    from ..classes import name_key
+
     entries = [(BACKGROUND, (0, 0, 0))] + [(file_name(n), tuple(c)) for n, c in zip(classes.names, classes.palette)]
-    names = [n for n, _ in entries]
+    names = [name_key(n) for n, _ in entries]
     colours = [c for _, c in entries]
+    if BACKGROUND in names[1:]:
+        name = classes.names[names.index(BACKGROUND, 1) - 1]
+        raise ValueError(f"{what}: class {name!r} would be label_colors.txt's 'background' (black, the unannotated "
+                         "area); rename the class (e.g. to 'backdrop') and export again")
     if len(set(names)) != len(names) or not all(names):
         raise ValueError(f"{what}: class names must be distinct and not 'background' once spaces become '_'")
     if len(set(colours)) != len(colours):

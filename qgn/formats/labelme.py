@@ -9,7 +9,8 @@ region's polygon runs through the centres of its border pixels (``qgn.formats.po
 rasterisation gives back exactly the region. They are written in order of decreasing area, because
 ``shapes_to_label`` paints shapes in file order, each over the ones before. Void regions are written
 as ``__ignore__`` shapes (labelme2voc's name for ignored pixels) so that a region's hole stays void;
-pixels in no shape are void too. Reading uses the same rasteriser (polygon and rectangle shapes;
+pixels in no shape are void too. ``__ignore__`` and ``_background_`` shapes read as void; any other
+label is a class (``background`` too), and a class named like labelme's two is refused on export. Reading uses the same rasteriser (polygon and rectangle shapes;
 others are refused).
 """
 from __future__ import annotations
@@ -29,9 +30,21 @@ from .guards import (
     polygon_work,
 )
 from .polygons import pil_polygon_mask, pixel_centre_polygon, region_outlines
-from .source import SourceDataset, SourceItem, broken_item, file_classes_of, find_image
+from .source import SourceDataset, SourceItem, broken_item, file_classes_of, find_image, void_value
 
 IGNORE_LABEL = "__ignore__"
+# labelme's own names of the unannotated area (labelme2voc's labels.txt: ``__ignore__`` is -1,
+# ``_background_`` the unlabelled 0): void when read. Every other shape label is a class.
+VOID_LABELS = (IGNORE_LABEL, "_background_")
+
+
+def check_labelme_names(classes: ClassSet) -> None:
+    """ValueError when a class has one of labelme's names of the unannotated area (its shapes would
+    read back as void)."""
+    for name in classes.names:
+        if name in VOID_LABELS:
+            raise ValueError(f"labelme export: class {name!r} is labelme's name of the unannotated area (its shapes "
+                             "would read back as void); rename the class (e.g. to 'backdrop') and export again")
 LABELME_VERSION = "5.5.0"
 
 
@@ -78,6 +91,7 @@ def write_labelme_file(label, classes: ClassSet, out_dir: Path, stem: str, level
     """``<stem>.json``; ``image_name``: its ``imagePath`` (relative to the JSON's folder, as labelme
     resolves it); ``image_data``: base64 of the image file, or None."""
     label = check_label(label, classes, copy=False)
+    check_labelme_names(classes)
     path = out_file(out_dir, f"{stem}.json")
     atomic_write_bytes(path, labelme_json(label, classes, image_name or f"{stem}.png", image_data))
     return [path]
@@ -103,6 +117,7 @@ class LabelmeWriter(DatasetWriter):
     takes_images = True
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
+        check_labelme_names(classes)
         super().__init__(None, classes, out_dir, levels)
 
     def add(self, item: ExportItem) -> list[Path]:
@@ -206,7 +221,7 @@ def read_labelme_document(doc: dict, classes: ClassSet, source, mapping=None) ->
     polygons = [shape_points(shape, source) for shape in shapes]
     work = sum(polygon_work([y for _, y in xy], height) for xy in polygons)
     check_polygon_work(work, width, height, source)
-    ids = match_class_names(names, classes, mapping)
+    ids = match_class_names(names, classes, mapping, [i for i, n in enumerate(names) if n in VOID_LABELS])
     label = np.zeros((height, width), label_dtype(classes))
     covered = np.zeros((height, width), bool)
     for name, xy, value in zip(names, polygons, ids):
@@ -220,6 +235,7 @@ def read_labelme_document(doc: dict, classes: ClassSet, source, mapping=None) ->
         x0, y0, x1, y1 = box
         mask = pil_polygon_mask([(x - x0, y - y0) for x, y in xy], y1 - y0, x1 - x0)
         if value == VOID:
+            void_value(name, classes, source, int(np.count_nonzero(mask)))
             covered[y0:y1, x0:x1][mask] = False
         else:
             label[y0:y1, x0:x1][mask] = value
@@ -295,7 +311,7 @@ def scan_labelme(src: Path, images: Path | None) -> SourceDataset:
 
         items.append(SourceItem(path.stem, image, read, str(path), (width, height)))
     description = f"labelme: {len(files)} labelme JSON files, labels {', '.join(repr(n) for n in names[:12])}"
-    return SourceDataset("labelme", root, description, file_classes_of(names, items), items, warnings)
+    return SourceDataset("labelme", root, description, file_classes_of(names, items, VOID_LABELS), items, warnings)
 
 
 

@@ -69,7 +69,7 @@ from ..fileio import atomic_write_bytes
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import check_polygon_work, claimed_size, finite, is_contained, load_json, need, polygon_work
-from .source import SourceDataset, SourceItem, broken_item, file_classes_of, find_image
+from .source import SourceDataset, SourceItem, broken_item, file_classes_of, find_image, void_value
 
 TASKS_FILE = "tasks.json"
 CONFIG_FILE = "label_config.xml"
@@ -448,7 +448,8 @@ def annotation_label(annotation: dict, classes: ClassSet, source, mapping=None) 
     for result, name, value in zip(regions, names, match_class_names(names, classes, mapping)):
         if value == UNMATCHED:
             raise ValueError(unmatched_message(name, classes, source))
-        label[region_mask(result, height, width, source)] = classes.ignore_index if value == VOID else value
+        mask = region_mask(result, height, width, source)
+        label[mask] = void_value(name, classes, source, int(np.count_nonzero(mask))) if value == VOID else value
     return label
 
 

@@ -18,6 +18,8 @@ makes that item fail when read — the import reports it and goes on — not the
 from __future__ import annotations
 
 import glob
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -26,10 +28,7 @@ from typing import Callable
 import numpy as np
 from PIL import UnidentifiedImageError
 
-from ..classes import (
-    UNMATCHED, VOID, VOID_NAMES, ClassSet, default_palette, match_class_names, normalize_class_name,
-    unmatched_message,
-)
+from ..classes import UNMATCHED, VOID, ClassSet, default_palette, match_class_names, unmatched_message
 from ..imagefile import ImageTooLargeError, open_image
 from ..quadtree.label_io import find_classes_file, read_classes_file, read_label
 from .base import as_label
@@ -50,7 +49,6 @@ class SourceItem:
     source: str = ""
     claimed: tuple[int, int] | None = None
     error: Exception | None = None  # why the item cannot be read at all (reported before anything else)
-    notes: list[str] = field(default_factory=list)  # what the last ``read`` changed knowingly (shown with it)
 
 
 def broken_item(name: str, source, error: Exception, image: Path | None = None) -> SourceItem:
@@ -73,15 +71,13 @@ class SourceDataset:
     warnings: list[str] = field(default_factory=list)  # what was found and left out, one line each
 
 
-def _void_set(names: list[str]) -> set[str]:
-    keys = {normalize_class_name(v) for v in VOID_NAMES}
-    return {n for n in names if normalize_class_name(n) in keys}
-
-
-def classes_from_names(entries, ignore_index: int = 255) -> ClassSet:
-    """A ClassSet of the non-void labels of a file's label map ((name, colour or None) pairs)."""
-    void = _void_set([n for n, _ in entries])
-    kept = [(n, c) for n, c in entries if n not in void]
+def classes_from_names(entries, *, void, ignore_index: int = 255) -> ClassSet:
+    """A ClassSet of a file's labels ((name, colour or None) pairs) but the positions ``void``: the
+    labels the format itself designates as its unannotated area (``match_class_names``). A label
+    with a void-like name elsewhere (a COCO category ``background``, a second ``void`` with its own
+    colour) is a class someone annotated pixels with, and stays one."""
+    void = set(void)
+    kept = [(n, c) for i, (n, c) in enumerate(entries) if i not in void]
     if not kept:
         raise ValueError("the label map names no class other than background/void")
     fallback = default_palette(len(kept))
@@ -89,24 +85,54 @@ def classes_from_names(entries, ignore_index: int = 255) -> ClassSet:
     return ClassSet(tuple(n for n, _ in kept), tuple(c or fallback[i] for i, (_, c) in enumerate(kept)), ignore)
 
 
-def values_for(names, classes: ClassSet, mapping, source) -> list[int]:
-    """Class ids of ``names`` with void → the ignore value; UNMATCHED where nothing matches."""
+_voided: ContextVar[dict[str, int] | None] = ContextVar("qgn_voided_pixels", default=None)
+
+
+def note_void(name: str, pixels: int) -> None:
+    """Record that ``pixels`` pixels labelled ``name`` were read as void (the ignore value), for the
+    import report (``voided_pixels``); nothing outside one."""
+    counts = _voided.get()
+    if counts is not None and pixels:
+        counts[name] = counts.get(name, 0) + int(pixels)
+
+
+@contextmanager
+def voided_pixels():
+    """{label name: pixels read as void} of the reads inside the ``with`` (``note_void``)."""
+    counts: dict[str, int] = {}
+    token = _voided.set(counts)
+    try:
+        yield counts
+    finally:
+        _voided.reset(token)
+
+
+def void_value(name: str, classes: ClassSet, source, pixels: int) -> int:
+    """The ignore value that ``pixels`` pixels labelled ``name`` (read as void) take, noted for the
+    report; ValueError when there are some and the class set has no ignore value."""
+    if pixels and classes.ignore_index is None:
+        raise ValueError(f"{source} has {name!r} (void) pixels but the class set has no ignore value")
+    note_void(name, pixels)
+    return classes.ignore_index if classes.ignore_index is not None else VOID
+
+
+def label_of_indices(raw: np.ndarray, names, classes: ClassSet, mapping, source, void=(),
+                     void_unmatched: bool = False) -> np.ndarray:
+    """The label map of ``raw`` (H, W), whose value v means ``names[v]`` (values checked below
+    ``len(names)``): each name matched to a class (``match_class_names``, ``void`` its format's
+    unannotated positions), void ones noted (``note_void``). ``void_unmatched``: a name that matches
+    no class reads as void too. Only the labels the map holds count: a name no pixel uses is no
+    error, and one that is names itself."""
+    ids = match_class_names(names, classes, mapping, void)
+    counts = np.bincount(raw.ravel(), minlength=len(names))
     values = []
-    for value in match_class_names(names, classes, mapping):
-        if value == VOID and classes.ignore_index is not None:
-            value = classes.ignore_index
-        values.append(value)
-    return values
-
-
-def finish_label(label: np.ndarray, names, values, classes: ClassSet, source) -> np.ndarray:
-    """Refuse pixels of unmatched (or void without an ignore value) labels; the checked label."""
-    for name, value in zip(names, values):
-        if value in (UNMATCHED, VOID) and (label == value).any():
-            if value == VOID:
-                raise ValueError(f"{source} has {name!r} (void) pixels but the class set has no ignore value")
+    for name, value, pixels in zip(names, ids, counts.tolist()):
+        if value == UNMATCHED and void_unmatched:
+            value = VOID
+        if value == UNMATCHED and pixels:
             raise ValueError(unmatched_message(name, classes, source))
-    return as_label(label, classes, source)
+        values.append(void_value(name, classes, source, pixels) if value == VOID else value)
+    return as_label(np.asarray(values, np.int64)[raw], classes, source)
 
 
 def find_image(name: str, *folders: Path | None) -> Path | None:
@@ -172,37 +198,30 @@ def image_mode(path: Path) -> str:
 
 
 
-def file_classes_of(names: list[str], items: list[SourceItem]) -> ClassSet:
-    """The classes the files name; when no file could be read at all, the first file's error
-    (a clearer reason than "no class")."""
+def file_classes_of(names: list[str], items: list[SourceItem], void=()) -> ClassSet:
+    """The classes the files name but ``void`` (the format's own names of its unannotated area);
+    when no file could be read at all, the first file's error (a clearer reason than "no class")."""
     if not names and items and all(item.error is not None for item in items):
         raise items[0].error
-    return classes_from_names([(n, None) for n in names])
+    return classes_from_names([(n, None) for n in names], void=[i for i, n in enumerate(names) if n in void])
 
 
-def index_reader(mask: Path, names: list[str], root: Path | None = None, void_unmatched: bool = False,
+def index_reader(mask: Path, names: list[str], root: Path | None = None, *, void, void_unmatched: bool = False,
                  check: Callable[[Path, np.ndarray], None] | None = None):
     """A reader of an index mask whose value v means ``names[v]`` (inside ``root``, when given).
+    ``void``: the positions the format designates as its unannotated area (``match_class_names``);
     ``void_unmatched``: a name that matches no class reads as the ignore value (Cityscapes labels
     without a train id); ``check(mask, raw values)``: a further proof the values mean ``names``."""
 
     def read(classes: ClassSet, mapping=None) -> np.ndarray:
         if root is not None:
             inside_dataset(root, mask)
-        values = values_for(names, classes, mapping, mask)
-        if void_unmatched:
-            values = [classes.ignore_index if v == UNMATCHED and classes.ignore_index is not None else v
-                      for v in values]
         raw = read_label(mask).astype(np.int64)
         if raw.max() >= len(names):
             raise ValueError(f"{mask}: value {int(raw.max())} is beyond the {len(names)} labels of its label map")
         if check is not None:
             check(mask, raw)
-        present = np.bincount(raw.ravel(), minlength=len(names)) > 0
-        label = np.asarray(values, np.int64)[raw]
-        # only the labels the mask holds: a name no pixel uses is no error, and one that is names itself
-        kept = [(n, v) for n, v, here in zip(names, values, present) if here]
-        return finish_label(label, [n for n, _ in kept], [v for _, v in kept], classes, mask)
+        return label_of_indices(raw, names, classes, mapping, mask, void, void_unmatched)
 
     return read
 

@@ -44,7 +44,7 @@ def test_an_unmatched_label_is_named_by_the_pixels_that_hold_it(tmp_path):
 
     mask = tmp_path / "m.png"
     Image.fromarray(np.array([[0, 2]], np.uint8)).save(mask)
-    read = index_reader(mask, ["road", "zebra", "giraffe"])
+    read = index_reader(mask, ["road", "zebra", "giraffe"], void=())
     with pytest.raises(ValueError, match="label 'giraffe' is none of the classes"):
         read(CLASSES)
     Image.fromarray(np.array([[0, 0]], np.uint8)).save(mask)  # neither used: no error

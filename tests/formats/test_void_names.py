@@ -1,0 +1,153 @@
+"""Class names like ``background``, ``void``, ``ignore``, ``unlabeled`` or ``_background_``: a label is
+"no class" only where its format designates it as the unannotated area (CVAT/VOC's black
+``background``, label_colors.txt's black label, FiftyOne's mask value 0, labelme's ``_background_``
+and ``__ignore__``). Anywhere else such a name is a class someone annotated pixels with: it survives
+an export and an import into a new project, pixel for pixel, compared by class NAME with the map the
+project saved (the reference). An export that cannot write such a class refuses it, naming it."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn.classes import UNMATCHED, VOID, ClassSet, match_class_names
+from qgn.project import Project, export_project
+from qgn.project_import import import_into_project
+from sample_files import blocky_label
+
+SIZE = (40, 24)  # W, H
+ALL_VOID_NAMES = ("background", "void", "Unlabeled", "ignore", "_background_", "cat")
+# what each format can write: CVAT/VOC and label_colors.txt keep 'background' for their unannotated
+# area, labelme '_background_' (and '__ignore__')
+NAMES = {"coco": ALL_VOID_NAMES, "labelstudio": ALL_VOID_NAMES, "fiftyone": ALL_VOID_NAMES,
+         "labelme": ("background", "void", "Unlabeled", "ignore", "cat"),
+         "cvat": ("void", "Unlabeled", "ignore", "_background_", "cat"),
+         "voc": ("void", "Unlabeled", "ignore", "_background_", "cat"),
+         "camvid": ("void", "Unlabeled", "ignore", "_background_", "cat"),
+         "cityscapes": ("void", "Unlabeled", "ignore", "_background_", "cat")}
+
+
+def make_project(tmp_path, names, seed=0, void=True) -> tuple[Project, np.ndarray]:
+    """A project of one photo whose saved map uses every class of ``names`` (and the ignore value
+    255 in whole blocks when ``void``): (project, the map)."""
+    path = tmp_path / "images" / "photo.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (SIZE[1], SIZE[0], 3), dtype=np.uint8)).save(path)
+    project = Project.create(tmp_path / "project", [path], ClassSet(tuple(names), ignore_index=255))
+    label = blocky_label(rng, SIZE[1], SIZE[0], len(names), 255 if void else None, cell=4, void_cells=void)
+    for c in range(len(names)):  # every class holds pixels, whatever the draw
+        label[c, :4] = c
+    if void:
+        label[-1, -4:] = 255
+    project.save_annotation(project.images[0], label)
+    return project, label
+
+
+def by_name(label: np.ndarray, classes: ClassSet) -> np.ndarray:
+    """The class NAME of each pixel, ``<ignore>`` for the ignore value (any other value fails)."""
+    out = np.full(label.shape, "<ignore>", object)
+    for i, name in enumerate(classes.names):
+        out[label == i] = name
+    assert ((label == classes.ignore_index) | (label < classes.num_classes)).all()
+    return out
+
+
+def only_annotation(project: Project) -> np.ndarray:
+    (image,) = project.images
+    return project.load_annotation(image)
+
+
+def export_and_import(tmp_path, project, fmt, update=False):
+    export_project(project, tmp_path / "out", [fmt], images="copy")
+    target = project.root if update else tmp_path / "new"
+    return import_into_project(tmp_path / "out" / fmt, target, format=fmt, images=tmp_path / "images", update=update)
+
+
+@pytest.mark.parametrize("fmt", sorted(NAMES))
+def test_a_class_with_a_void_name_survives_an_export_into_a_new_project(tmp_path, fmt):
+    project, label = make_project(tmp_path, NAMES[fmt])
+    report = export_and_import(tmp_path, project, fmt)
+    assert not report.skipped, report.skipped
+    new = report.project
+    assert sorted(new.classes.names) == sorted(project.classes.names)  # labelme: in order of appearance
+    got = only_annotation(new)
+    np.testing.assert_array_equal(by_name(got, new.classes), by_name(label, project.classes))
+    # the void the format wrote is said, and no more than the map's ignore pixels
+    assert sum(pixels for pixels, _ in report.voided.values()) <= int((label == 255).sum())
+
+
+@pytest.mark.parametrize("fmt", ["coco", "labelstudio", "fiftyone", "labelme"])
+def test_corrections_over_a_class_named_background_keep_void_void(tmp_path, fmt):
+    """``--update`` with the project's own unchanged export: FiftyOne's mask value 0 (void) is not
+    the class ``background`` (value 1), nor is any other format's unannotated area."""
+    project, label = make_project(tmp_path, ("background", "cat", "dog"))
+    report = export_and_import(tmp_path, project, fmt, update=True)
+    assert not report.skipped and report.unchanged == [project.images[0].key], report
+    np.testing.assert_array_equal(only_annotation(Project.open(project.root)), label)
+
+
+@pytest.mark.parametrize("fmt, name", [("cvat", "background"), ("voc", "Background"), ("camvid", "background"),
+                                       ("cityscapes", "background"), ("labelme", "_background_"),
+                                       ("labelme", "__ignore__")])
+@pytest.mark.parametrize("void", [True, False])
+def test_an_export_refuses_a_class_it_would_read_back_as_void(tmp_path, fmt, name, void):
+    project, _ = make_project(tmp_path, (name, "cat"), void=void)
+    with pytest.raises(ValueError, match=f"class '{name}' .*rename the class"):
+        export_project(project, tmp_path / "out", [fmt], images="copy")
+
+
+def test_a_void_name_that_is_no_class_of_an_existing_project_reads_as_void_and_is_said(tmp_path, run_cli):
+    """Into an existing project the matching is as before (exact, spelling, then the usual void
+    names): a COCO ``background`` the project has no class for is void, and the report counts it."""
+    source, label = make_project(tmp_path / "a", ("background", "cat", "dog"))
+    export_project(source, tmp_path / "out", ["coco"], images="copy")
+    target = Project.create(tmp_path / "b", [], ClassSet(("cat", "dog"), ignore_index=255))
+    code, out, err = run_cli("import", tmp_path / "out" / "coco", "--project", target.root, "--format", "coco",
+                             "--images", tmp_path / "a" / "images")
+    assert code == 0, err
+    expected = np.select([label == 1, label == 2], [0, 1], 255)  # background → void
+    np.testing.assert_array_equal(only_annotation(Project.open(target.root)), expected)
+    pixels = int((label == 0).sum())
+    assert f"{pixels} px of 'background' read as void" in out, out
+    assert f"read as void (no class): 'background' {pixels} px in 1 item(s)" in out, out
+
+
+def test_fiftyone_mask_value_0_is_void_named_or_not(tmp_path):
+    """A FiftyOne dataset whose mask targets name 0 ``background`` (as FiftyOne's own datasets do):
+    0 is the unannotated area; a target named ``background`` at another value is a class."""
+    root = tmp_path / "fo"
+    (root / "labels").mkdir(parents=True)
+    (root / "data").mkdir()
+    mask = np.array([[0, 1, 2, 3]] * 4, np.uint8)
+    Image.fromarray(mask).save(root / "labels" / "x.png")
+    Image.new("RGB", (4, 4)).save(root / "data" / "x.png")
+    (root / "mask_targets.json").write_text(json.dumps({"0": "background", "1": "cat", "2": "void", "3": "dog"}))
+    report = import_into_project(root, tmp_path / "new", format="fiftyone")
+    assert report.project.classes.names == ("cat", "void", "dog")
+    np.testing.assert_array_equal(only_annotation(report.project), [[255, 0, 1, 2]] * 4)
+    assert report.voided == {"background": (4, 1)}
+
+
+def test_labelme_reads_its_own_void_names_as_void_and_background_as_a_class(tmp_path):
+    def square(name, x0, x1):
+        return {"label": name, "points": [[x0, 0], [x1, 0], [x1, 3], [x0, 3]], "shape_type": "polygon"}
+
+    Image.new("RGB", (8, 4)).save(tmp_path / "x.png")
+    doc = {"shapes": [square("background", 0, 1), square("_background_", 2, 3), square("cat", 4, 5),
+                      square("__ignore__", 6, 7)], "imagePath": "x.png", "imageHeight": 4, "imageWidth": 8}
+    (tmp_path / "x.json").write_text(json.dumps(doc))
+    report = import_into_project(tmp_path / "x.json", tmp_path / "new", format="labelme")
+    assert report.project.classes.names == ("background", "cat")
+    np.testing.assert_array_equal(only_annotation(report.project), [[0, 0, 255, 255, 1, 1, 255, 255]] * 4)
+    assert report.voided == {"_background_": (8, 1), "__ignore__": (8, 1)}
+
+
+def test_a_format_void_position_is_void_before_any_class_of_its_name():
+    classes = ClassSet(("background", "cat"), ignore_index=255)
+    assert match_class_names(["background", "background", "ignore", "zebra"], classes, void=[0]) == \
+        [VOID, 0, VOID, UNMATCHED]
+    # an explicit --map wins over the format's void
+    assert match_class_names(["background", "background"], classes, {"background": "cat"}, void=[0]) == [1, 1]
