@@ -12,8 +12,9 @@ Into a new project every label a format does not designate as its unannotated ar
 ``background`` too (``qgn.formats.source.classes_from_names``).
 
 ``update=True`` brings corrections back from another tool (a dataset exported from this project,
-edited there): an item whose image is a project image — the same file, or else the one project
-image of the same file name and size (tools copy the images they export) — replaces that image's
+edited there): an item whose image is a project image — the same file, else the one project image
+with the same bytes (tools copy the images they export, and may rename them), else the one of the
+same file name and size — replaces that image's
 annotation, and the annotation it replaces is kept in ``replaced/<key>.<time>.qgt``. An unchanged
 map writes nothing; an image with unsaved edits (an autosave) is skipped; other items are added.
 """
@@ -114,6 +115,7 @@ def import_into_project(
         project, created, target_classes = open_or_create(Path(project_dir), dataset, classes, mapping)
     report = ImportReport(dataset.description, project, created)
     n = len(dataset.items)
+    same_bytes = None
     for i, item in enumerate(dataset.items, start=1):
         try:
             with voided_pixels() as voided:
@@ -121,7 +123,9 @@ def import_into_project(
             if report.project is None:
                 report.project = Project.create(Path(project_dir), [], target_classes)
             if update:
-                kind, what = _update_item(report.project, item, label, width, height)
+                if same_bytes is None or same_bytes.project is not report.project:
+                    same_bytes = SameBytes(report.project)
+                kind, what = _update_item(report.project, item, label, width, height, same_bytes)
                 {"replaced": report.replaced, "unchanged": report.unchanged}.get(kind, []).append(item.name)
             else:
                 what = _add_item(report.project, item, label, width, height)
@@ -171,10 +175,11 @@ def _read_item(item, classes: ClassSet, mapping) -> tuple:
     return label, width, height
 
 
-def _update_item(project: Project, item, label, width: int, height: int) -> tuple[str, str]:
+def _update_item(project: Project, item, label, width: int, height: int,
+                 same_bytes: SameBytes | None = None) -> tuple[str, str]:
     """``update``: replace the annotation of the project image ``item`` is of (module docstring):
     ("added" | "replaced" | "unchanged", what happened)."""
-    image = _project_image_of(project, item, width, height)
+    image = _project_image_of(project, item, width, height, same_bytes)
     if image is None:
         return "added", _add_item(project, item, label, width, height)
     _refuse_unsaved_edits(project, image, image.path)
@@ -197,16 +202,53 @@ def _refuse_unsaved_edits(project: Project, image: ProjectImage, shown) -> None:
                          "import again; not imported")
 
 
-def _project_image_of(project: Project, item, width: int, height: int) -> ProjectImage | None:
-    """The project image ``item``'s image is: the same file, else the one image of its file name
-    and size; None when none is (ValueError when several are, or one of that name has another size)."""
+class SameBytes:
+    """The project images an exported copy is byte for byte, under whatever name the tool gave it
+    (``same-2.png``, Label Studio's ``1a2b3c4d-frame.png``): the images are grouped by file size
+    once, on first use, and only those of the copy's size are read."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        self._by_size: dict[int, list[ProjectImage]] | None = None
+
+    def __call__(self, path: Path) -> list[ProjectImage]:
+        if self._by_size is None:
+            self._by_size = {}
+            for image in self.project.images:
+                try:
+                    self._by_size.setdefault(image.path.stat().st_size, []).append(image)
+                except OSError:
+                    continue  # a moved image is matched by name, if at all
+        try:
+            candidates = self._by_size.get(Path(path).stat().st_size, [])
+            data = Path(path).read_bytes() if candidates else None
+        except OSError:
+            return []
+        return [im for im in candidates if _read_or_none(im.path) == data]
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _project_image_of(project: Project, item, width: int, height: int,
+                      same_bytes: SameBytes | None = None) -> ProjectImage | None:
+    """The project image ``item``'s image is: the same file, else the one image with the same
+    bytes (a copy the tool exported, renamed or not), else the one image of its file name and size;
+    None when none is (ValueError when several are, or one of that name has another size)."""
     from .imagefile import open_image
 
     try:
         return project.image_for(item.image)
     except KeyError:
         pass
-    named = [im for im in project.images if im.path.name == Path(item.image).name]
+    copies = (same_bytes or SameBytes(project))(item.image)
+    if len(copies) == 1:
+        return copies[0]
+    named = [im for im in (copies or project.images) if im.path.name == Path(item.image).name]
     if not named:
         return None
     if len(named) > 1:

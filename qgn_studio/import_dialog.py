@@ -52,9 +52,9 @@ class ImportDialog(QtWidgets.QDialog):
         form.addRow("Into project", self._with_browse(self.target, "folder"))
         self.update_box = QtWidgets.QCheckBox("Replace existing annotations (corrections; the old ones go to replaced/)")
         self.update_box.setToolTip("For corrections made in another tool on an export of this project: the files "
-                                   "replace the annotations of the project's images (the same file, or the one "
-                                   "project image of the same file name and size: tools copy the images they "
-                                   "export); each replaced annotation is kept in the project's replaced/ folder. "
+                                   "replace the annotations of the project's images (the same file, else the one "
+                                   "with the same bytes - tools copy the images they export, and may rename "
+                                   "them - else the one of the same file name and size); each replaced annotation is kept in the project's replaced/ folder. "
                                    "Images with unsaved edits are never replaced. Off: an annotation is never "
                                    "replaced.")
         form.addRow("", self.update_box)

@@ -33,7 +33,7 @@ def add_arguments(p) -> None:
                    help="map a label name of the files to a class name (or 'void'); repeatable")
     p.add_argument("--update", action="store_true",
                    help="bring corrections back: replace the annotations of images the project has (the same "
-                        "file, else the one of the same name and size); the replaced ones are kept in "
+                        "file, else the one with the same bytes, else the one of the same name and size); the replaced ones are kept in "
                         "PROJECT/replaced/")
 
 

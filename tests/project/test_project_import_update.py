@@ -1,5 +1,6 @@
 """``qgn import --update``: corrections made in another tool, on an export of a project, come back
-into the project's own images (the same files, else the one image of the same name and size), and
+into the project's own images (the same files, else the one image of the same bytes, else the one of
+the same name and size), and
 every annotation they replace is kept in ``replaced/``; unsaved edits are never replaced."""
 from __future__ import annotations
 
@@ -105,6 +106,8 @@ def test_a_name_two_project_images_share_or_another_size_is_not_guessed(tmp_path
     Image.new("RGB", SIZE, (1, 2, 3)).save(other)
     project.add_images([other])
     corrected_fiftyone_export(project, tmp_path, "b", paint_road)
+    copy = tmp_path / "out" / "fiftyone" / "data" / "a.png"
+    Image.open(copy).save(copy, compress_level=1)  # re-encoded by the tool: a's bytes no longer tell
     big = tmp_path / "out" / "fiftyone" / "data" / "c.png"
     Image.new("RGB", (SIZE[0] * 2, SIZE[1] * 2)).save(big)  # another picture under c's name
     mask = tmp_path / "out" / "fiftyone" / "labels" / "c.png"
@@ -140,3 +143,20 @@ def test_corrections_come_back_from_other_formats(tmp_path, run_cli, fmt):
                              *(["--images", tmp_path / "images"] if fmt == "cvat" else []))
     assert code == 0 and out.count(": unchanged (") == 3, out
     assert len(Project.open(tmp_path / "p").images) == 3
+
+
+@pytest.mark.parametrize("fmt", ["labelme", "coco", "labelstudio", "camvid"])
+def test_copies_the_export_renamed_come_back_to_their_images(tmp_path, run_cli, fmt):
+    """Two images of one name from two folders are exported as same.png and same-2.png; their
+    corrections came back as a duplicate image same-2.png, added to the project. The copies are
+    the images byte for byte, whatever their names."""
+    project, labels = make_project(tmp_path, names=("same",), folder="one")
+    other = tmp_path / "two" / "same.png"
+    other.parent.mkdir()
+    Image.new("RGB", SIZE, (200, 1, 1)).save(other)
+    (image,) = project.add_images([other])
+    project.save_annotation(image, np.ones((SIZE[1], SIZE[0]), np.uint8))
+    export_project(project, tmp_path / "out", [fmt], images="copy")
+    code, out, err = run_cli("import", tmp_path / "out" / fmt, "--project", tmp_path / "p", "--update")
+    assert code == 0 and out.count(": unchanged (") == 2, out
+    assert len(Project.open(tmp_path / "p").images) == 2
