@@ -801,7 +801,8 @@ class ProjectController(QtCore.QObject):
         """Another writer changed the project's classes: read the project again; saved maps are
         read anew, unsaved ones follow the class edits the project recorded (exactly as its files
         did: a rename too), else by class name, or are kept in ``conflicts/`` when they use a
-        class the project no longer has."""
+        class the project no longer has; a map whose pixels of a class deleted there follow to void
+        is also kept there, as it was."""
         from qgn.project import CONFLICTS_DIR, Project
         from qgn.project_class_edit import edits_since
 
@@ -813,7 +814,7 @@ class ProjectController(QtCore.QObject):
             return
         annotator = self.annotator
         chain = edits_since(fresh.root, old.generation, old.classes, fresh.classes, fresh.generation)
-        follow, parked = [], []
+        follow, parked, kept = [], [], []
         for doc in self.workspace.docs:
             session = doc.annotation
             if session is None or not session.dirty:
@@ -822,8 +823,12 @@ class ProjectController(QtCore.QObject):
                      else relabel_exactly(session.label, session.classes, fresh.classes))
             if label is None:
                 parked.append(fresh.keep_conflict(Path(doc.path).stem, session.label, session.classes))
-            else:
-                follow.append((doc, label))
+                continue
+            if loses_labels(session.label, session.classes, label, fresh.classes):
+                # a class deleted elsewhere: its unsaved pixels become void here; the map as it was,
+                # in its own classes, is kept (an undo of the delete there cannot reach this map)
+                kept.append(fresh.keep_conflict(Path(doc.path).stem, session.label, session.classes))
+            follow.append((doc, label))
         annotator.forget([d for d in self.workspace.docs if d.annotation is not None])
         annotator.loading.clear()
         annotator.unreadable.clear()
@@ -847,6 +852,9 @@ class ProjectController(QtCore.QObject):
         text = "Another window or command changed the project's classes: reloaded"
         if follow:
             text += f"; the unsaved edits of {len(follow)} image(s) follow by class name"
+        if kept:
+            text += (f". A class deleted there held unsaved pixels of {len(kept)} image(s), now void here; the maps "
+                     f"as they were are kept (with their own classes) in {fresh.root / CONFLICTS_DIR}")
         if parked:
             text += (f". The unsaved edits of {len(parked)} image(s) use classes the project no longer has: they are "
                      f"kept (with their own classes) in {fresh.root / CONFLICTS_DIR}")
@@ -1019,6 +1027,17 @@ def follow_edits(label, edits):
     except ValueError:
         return None
     return label
+
+
+def loses_labels(before, source, after, target) -> bool:
+    """Whether a pixel labelled with a class in ``before`` (H, W, of class set ``source``) is void
+    in ``after`` (the same map relabelled into ``target``): a class edit that deleted a class."""
+    import numpy as np
+
+    if target.ignore_index is None:
+        return False
+    labelled = before != source.ignore_index if source.ignore_index is not None else np.ones(before.shape, bool)
+    return bool(np.any(labelled & (after == target.ignore_index)))
 
 
 def relabel_exactly(label, source, target):

@@ -277,3 +277,27 @@ def test_unsaved_edits_follow_a_rename_made_in_another_window(qtbot, windows, sa
     assert project.classes.names[6] == "barrier"
     np.testing.assert_array_equal(project.load_annotation(project.images[0]), ours)
     assert not (folder / "conflicts").exists()
+
+
+def test_unsaved_pixels_of_a_class_deleted_in_another_window_are_kept(qtbot, windows, samples, model_path, tmp_path):
+    """Window 2's unsaved strokes of a class window 1 deleted became void when window 2 followed the
+    deletion, and no undo in window 1 could reach them: gone at window 2's next save. The map as
+    it was is now kept in conflicts/, in its own classes."""
+    from qgn.quadtree.label_io import read_label_file
+
+    folder = tmp_path / "deleted"
+    first, second = two_windows(qtbot, windows, samples, model_path, folder)
+    second.annotator.set_mode(True)
+    paint(second, 0, 3, [(1, 20), (40, 20)])
+    ours = second.docs[0].annotation.label.copy()
+    names = list(second.annotator.classes.names)
+    assert (ours == 3).any()
+    first.annotator.remove_class(3, None)
+    first.jobs.wait_idle()
+    second.projects.check_project_on_disk()
+    qtbot.waitUntil(lambda: names[3] not in second.annotator.classes.names, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    (kept,) = (folder / "conflicts").glob("*.qgt")
+    own = read_label_file(kept, None)
+    np.testing.assert_array_equal(own, ours)
+    assert "A class deleted there held unsaved pixels of 1 image(s)" in second.statusBar().currentMessage()
