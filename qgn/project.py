@@ -138,14 +138,14 @@ class SavedAnnotation:
     parked: Path | None = None
 
 
-def kept_path(folder: Path, stem: str) -> Path:
-    """``folder/<stem>.<YYYYmmdd-HHMMSS>.qgt``, or ``…-2.qgt``, ``…-3.qgt`` when taken: a name for
-    a file kept aside (``removed/``, ``conflicts/``) that never replaces another."""
+def kept_path(folder: Path, stem: str, suffix: str = ".qgt") -> Path:
+    """``folder/<stem>.<YYYYmmdd-HHMMSS>.qgt`` (or ``suffix``), or ``…-2.qgt``, ``…-3.qgt`` when
+    taken: a name for a file kept aside (``removed/``, ``conflicts/``) that never replaces another."""
     base = f"{stem}.{time.strftime('%Y%m%d-%H%M%S')}"
-    path, n = folder / f"{base}.qgt", 1
+    path, n = folder / f"{base}{suffix}", 1
     while path.exists() or path.is_symlink():
         n += 1
-        path = folder / f"{base}-{n}.qgt"
+        path = folder / f"{base}-{n}{suffix}"
     return path
 
 
@@ -849,9 +849,32 @@ def finish_class_edit(root: Path, old_generation: int, new_generation: int) -> N
     """After a class edit's commit: remove the old generation's folders, point the stable
     ``annotations`` link at the new one, and drop the journal."""
     root = Path(root)
-    _remove_folders([root / n for n in generation_dirs(old_generation)])
+    pairs = zip(generation_dirs(old_generation), generation_dirs(new_generation))
+    _remove_folders([root / old for old, new in pairs if _keep_leftovers(root / old, root / new, root / REMOVED_DIR)])
     link_annotations(root, new_generation)
     (root / JOURNAL_FILE).unlink(missing_ok=True)
+
+
+def _keep_leftovers(old: Path, new: Path, removed: Path) -> bool:
+    """Move what the old generation's folder ``old`` holds that the edit did not carry into ``new``
+    (a .qgt of no project image, a note a user put there) to ``removed/``: a class edit removes the
+    old folder, never a file of the user's. Temporaries of killed writers are not kept. False
+    when something could not be moved (the folder must then stay)."""
+    if not old.is_dir() or old.is_symlink():
+        return True
+    for entry in sorted(old.iterdir()):
+        if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+            continue
+        if entry.is_file() and not entry.is_symlink() and (new / entry.name).is_file():
+            continue  # carried over, remapped
+        removed.mkdir(exist_ok=True)
+        suffix = "".join(entry.suffixes[-1:])
+        target = kept_path(removed, f"{old.name.lstrip('.')}-{entry.name[:len(entry.name) - len(suffix)]}", suffix)
+        try:
+            os.replace(entry, target)
+        except OSError:
+            return False
+    return True
 
 
 def link_annotations(root: Path, generation: int) -> None:

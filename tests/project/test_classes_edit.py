@@ -232,3 +232,24 @@ def test_relabel_by_name_maps_a_prediction_onto_another_class_set():
     assert relabel_by_name(label, model, project).tolist() == [[3, 11, 0, 1]]  # grass: no counterpart → ignore
     with pytest.raises(ValueError, match="grass"):
         relabel_by_name(label, model, ClassSet(("road", "sky", "sidewalk")))
+
+
+def test_a_class_edit_keeps_files_it_does_not_carry_over(tmp_path):
+    """The old generation's folders were removed whole: a .qgt of no project image (a backup, a
+    hand-merged project.json) and a user's note in annotations/, an autosave of a removed key,
+    all deleted. They go to removed/ now; carried-over annotations are not kept twice."""
+    project = make_project(tmp_path / "p")
+    annotations = project.root / project.annotation_dir
+    backup = annotations / "my_backup.qgt"
+    backup.write_bytes(project.annotation_path(project.images[0]).read_bytes())
+    (annotations / "NOTES.txt").write_text("my notes")
+    autosaves = project.root / project.autosave_dir
+    autosaves.mkdir(exist_ok=True)
+    (autosaves / "gone.qgt").write_bytes(backup.read_bytes())
+    apply_class_edit(project, rename_class(project.classes, 1, "meadow"))
+    kept = sorted(p.name for p in (project.root / "removed").iterdir())
+    assert [name.split(".")[0] for name in kept] == ["annotations-NOTES", "annotations-my_backup", "autosave-gone"]
+    assert (project.root / "removed" / next(n for n in kept if "NOTES" in n)).read_text() == "my notes"
+    assert all(n.endswith(".txt") == ("NOTES" in n) for n in kept)
+    reopened = Project.open(project.root)
+    assert all(reopened.load_annotation(im) is not None for im in reopened.images)
