@@ -639,7 +639,7 @@ class Project:
         return file_version(self.annotation_path(image))
 
     def save_annotation(self, image: ProjectImage, label: np.ndarray, keep_autosave: bool = False,
-                        over=ANY, autosave=ANY) -> SavedAnnotation:
+                        over=ANY, autosave=ANY, only_new: bool = False) -> SavedAnnotation:
         """Save ``label`` (H, W) of this object's classes atomically as the image's annotation and
         drop its autosave (the user saved it), unless ``keep_autosave`` (an import: the autosave
         holds edits the user has not saved or discarded). ProjectChangedError when another writer
@@ -650,13 +650,33 @@ class Project:
         file moves to ``conflicts/<key>.<time>.qgt`` first (see the module docstring); ``ANY``
         replaces what is there (an import, which never replaces an annotation). ``autosave``: the
         version of the autosave this writer wrote (None: none); another writer's autosave is kept
-        (ANY: whatever is there is removed)."""
+        (ANY: whatever is there is removed). ``only_new``: ValueError, nothing written, when the
+        image has a saved annotation by now (an import, which never replaces one, checked under
+        the lock: another writer may have saved since the import looked). A write that fails puts
+        back the file it had moved to ``conflicts/``."""
         with self.writing():
-            parked = self._park_unless(self.annotation_path(image), over, self._own(image).key)
-            written = self._write(self.annotation_dir, image, label)
+            path = self.annotation_path(image)
+            if only_new and path.is_file():
+                raise ValueError(f"{image.path.name} already has an annotation in the project; not overwritten")
+            parked = self._park_unless(path, over, self._own(image).key)
+            written = self._write_or_unpark(self.annotation_dir, image, label, path, parked)
             if not keep_autosave:
                 self._drop_autosave(image, autosave)
             return SavedAnnotation(file_version(written), parked)
+
+    def _write_or_unpark(self, folder: str, image: ProjectImage, label: np.ndarray, path: Path,
+                         parked: Path | None) -> Path:
+        """``_write``; when it fails (a full disk), the other writer's file ``_park_unless`` moved
+        to ``conflicts/`` goes back to ``path``, so the image is never left with neither."""
+        try:
+            return self._write(folder, image, label)
+        except BaseException:
+            if parked is not None and not path.exists():
+                try:
+                    os.replace(parked, path)
+                except OSError:
+                    pass  # it stays in conflicts/, still a file of the project
+            raise
 
     def _park_unless(self, path: Path, expected, stem: str) -> Path | None:
         """Under the lock: move ``path`` to ``conflicts/<stem>.<time>.qgt`` unless its version is
@@ -714,8 +734,9 @@ class Project:
         autosave in its place (a second window's unsaved edits of the image) is moved to
         ``conflicts/<key>.autosave.<time>.qgt`` first and named in the result: nothing is lost."""
         with self.writing():
-            parked = self._park_unless(self.autosave_path(image), over, f"{self._own(image).key}.autosave")
-            written = self._write(self.autosave_dir, image, label)
+            path = self.autosave_path(image)
+            parked = self._park_unless(path, over, f"{self._own(image).key}.autosave")
+            written = self._write_or_unpark(self.autosave_dir, image, label, path, parked)
             return SavedAnnotation(file_version(written), parked)
 
     def recoverable(self) -> list[ProjectImage]:

@@ -274,5 +274,6 @@ def _add_item(project: Project, item, label, width: int, height: int) -> str:
         raise ValueError(f"{item.image} already has an annotation in the project; not overwritten")
     if image.key in existing:
         _refuse_unsaved_edits(project, image, item.image)
-    project.save_annotation(image, label, keep_autosave=True)  # an autosave is the user's unsaved work
+    # an autosave is the user's unsaved work; another writer may have saved since ``existing``
+    project.save_annotation(image, label, keep_autosave=True, only_new=True)
     return f"{width}×{height}, {len(np.unique(label))} values"

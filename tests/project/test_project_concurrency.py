@@ -392,3 +392,61 @@ def test_the_recorded_class_edits_lead_an_old_map_to_the_projects_classes(tmp_pa
     (root / HISTORY_FILE).unlink()
     assert edits_since(root, 0, start, fresh.classes, fresh.generation) is None
     assert edits_since(root, fresh.generation, fresh.classes, fresh.classes, fresh.generation) == []
+
+
+def test_an_import_never_replaces_an_annotation_saved_while_it_ran(tmp_path):
+    """The import decided an image had no annotation from its own (stale) list of images, then
+    saved over whatever was there: the user's annotation, saved by the app while the import ran,
+    was gone without a copy. The check is now made under the lock, at the save."""
+    from qgn.classes import ClassSet as Classes
+    from qgn.project_import import import_into_project
+
+    data = ids_dataset(tmp_path / "ds", count=3)
+    classes = Classes(("a", "b", "c"), ((1, 1, 1), (2, 2, 2), (3, 3, 3)), 255)
+    root = tmp_path / "p"
+    Project.create(root, [], classes)
+    user = np.full((8, 12), 2, np.uint8)
+
+    def app_saves_meanwhile(i, n, text):
+        if i == 1:
+            app = Project.open(root)
+            (image,) = app.add_images([data / "images" / "new_1.png"])
+            app.save_annotation(image, user, over=None)
+
+    report = import_into_project(data / "labels", root, "ids", images=data / "images", classes=classes,
+                                 progress=app_saves_meanwhile)
+    assert [name for name, _ in report.skipped] == ["new_1"] and "already has an annotation" in report.skipped[0][1]
+    project = Project.open(root)
+    np.testing.assert_array_equal(project.load_annotation(project.image_for(data / "images" / "new_1.png")), user)
+
+
+@pytest.mark.parametrize("kind", ["annotation", "autosave"])
+def test_a_save_that_fails_puts_back_the_other_writers_file(tmp_path, monkeypatch, kind):
+    """A save over another writer's newer file moves that file to conflicts/ first; when the write
+    then failed (a full disk) the image was left with neither file."""
+    import errno
+
+    project = make_project(tmp_path / "p", n=1, autosaves=1)
+    mine, theirs = Project.open(project.root), Project.open(project.root)
+    (image,) = mine.images
+    version = mine.annotation_version(image) if kind == "annotation" else mine.autosave_version(image)
+    if kind == "annotation":
+        theirs.save_annotation(theirs.images[0], label_for(7), over=version, keep_autosave=True)
+        path = mine.annotation_path(image)
+    else:
+        theirs.autosave(theirs.images[0], label_for(7), over=version)
+        path = mine.autosave_path(image)
+    before = path.read_bytes()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError):
+        if kind == "annotation":
+            mine.save_annotation(image, label_for(8), over=version)
+        else:
+            mine.autosave(image, label_for(8), over=version)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert not (project.root / "conflicts").exists() or not list((project.root / "conflicts").iterdir())
