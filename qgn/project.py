@@ -639,7 +639,7 @@ class Project:
         return file_version(self.annotation_path(image))
 
     def save_annotation(self, image: ProjectImage, label: np.ndarray, keep_autosave: bool = False,
-                        over=ANY, autosave=ANY, only_new: bool = False) -> SavedAnnotation:
+                        over=ANY, autosave=None, only_new: bool = False) -> SavedAnnotation:
         """Save ``label`` (H, W) of this object's classes atomically as the image's annotation and
         drop its autosave (the user saved it), unless ``keep_autosave`` (an import: the autosave
         holds edits the user has not saved or discarded). ProjectChangedError when another writer
@@ -649,8 +649,8 @@ class Project:
         When the saved file is another by now (another writer saved this image meanwhile), that
         file moves to ``conflicts/<key>.<time>.qgt`` first (see the module docstring); ``ANY``
         replaces what is there (an import, which never replaces an annotation). ``autosave``: the
-        version of the autosave this writer wrote (None: none); another writer's autosave is kept
-        (ANY: whatever is there is removed). ``only_new``: ValueError, nothing written, when the
+        version of the autosave this writer wrote; by default None (it wrote none), so another
+        writer's autosave - a window's unsaved edits - is kept; ANY removes whatever is there. ``only_new``: ValueError, nothing written, when the
         image has a saved annotation by now (an import, which never replaces one, checked under
         the lock: another writer may have saved since the import looked). A write that fails puts
         back the file it had moved to ``conflicts/``."""

@@ -329,7 +329,7 @@ def test_a_second_writers_autosave_is_never_overwritten_removed_or_discarded(tmp
     """Two windows with unsaved edits of one image: each autosave passes the version it wrote last,
     so the other's autosave is moved to conflicts/ instead of overwritten; a save removes only the
     saver's own autosave, a discard only the discarder's."""
-    from qgn.project import CONFLICTS_DIR
+    from qgn.project import ANY, CONFLICTS_DIR
     from qgn.quadtree.label_io import read_label_file
 
     root = tmp_path / "p"
@@ -353,8 +353,10 @@ def test_a_second_writers_autosave_is_never_overwritten_removed_or_discarded(tmp
     # b autosaves again over its own (none now): nothing parked; a later autosave of b's own: nothing
     third = b.autosave(b.images[0], label_for(24), over=None)
     assert third.parked is None and b.autosave(b.images[0], label_for(25), over=third.version).parked is None
-    # without versions (ANY), as before: a save removes whatever autosave is there
+    # a script's save (no autosave version given) keeps the window's unsaved edits; ANY removes them
     a.save_annotation(image, label_for(26))
+    assert a.autosave_version(image) is not None
+    a.save_annotation(image, label_for(26), autosave=ANY)
     assert a.autosave_version(image) is None
     assert len(list((root / CONFLICTS_DIR).iterdir())) == 1
 
