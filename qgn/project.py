@@ -449,7 +449,8 @@ class Project:
     def writing(self, merge: bool = True) -> Iterator["Project"]:
         """Hold the project's write lock (reentrant within this object) with project.json in sync:
         changes of other writers merged (``merge``) or refused (ProjectChangedError). Leftovers of
-        crashed writers are removed once per object, under the lock (see the module docstring)."""
+        crashed writers are removed once per object, and a crashed class edit whenever its journal
+        is found, under the lock (see the module docstring)."""
         with self._lock:
             if self._depth:
                 self._depth += 1
@@ -462,7 +463,10 @@ class Project:
                 self._depth = 1
                 try:
                     self._sync(merge)
-                    if not self._cleaned:
+                    # a journal under the lock is a class edit that died (an editor holds the lock
+                    # throughout): finish or roll it back now, before this writer's revision moves
+                    # past the ones the journal names, even if this object cleaned up once already
+                    if not self._cleaned or (self.root / JOURNAL_FILE).exists():
                         self._clean_up()
                         self._cleaned = True
                     yield self

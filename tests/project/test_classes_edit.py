@@ -223,6 +223,28 @@ def test_sigkill_in_the_middle_of_a_remap(tmp_path, where):
     assert doc.get("generation", 0) == reopened.generation
 
 
+def test_a_writer_open_before_a_class_edit_died_finishes_it(tmp_path):
+    """A window that had already written once (its clean-up done) went on writing after another
+    process's class edit was killed while staging: its revision moved past the journal's, so the
+    staged folder could no longer be told a leftover and the project refused to open. A journal
+    found under the lock is now dealt with by whichever writer finds it."""
+    project = make_project(tmp_path / "p")
+    before = read_all(project)
+    window = Project.open(tmp_path / "p")
+    window.set_done(window.images[0], False)  # it has written: its once-per-object clean-up ran
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(CHILD), str(tmp_path / "p"), "staging"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    window.set_done(window.images[1], True)
+    reopened = Project.open(tmp_path / "p")
+    assert reopened.classes == CLASSES and reopened.image_for(window.images[1].path).done
+    after = read_all(reopened)
+    for key, label in before.items():
+        assert np.array_equal(after[key], label), key
+    assert not any(name.startswith(("annotations.g", ".autosave.g")) for name in os.listdir(tmp_path / "p"))
+
+
 def test_relabel_by_name_maps_a_prediction_onto_another_class_set():
     from qgn.classes_edit import relabel_by_name
 
