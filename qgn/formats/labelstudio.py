@@ -69,7 +69,9 @@ from ..fileio import atomic_write_bytes
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import check_polygon_work, claimed_size, finite, is_contained, load_json, need, polygon_work
-from .source import SourceDataset, SourceItem, broken_item, file_classes_of, find_image, void_value
+from .source import (
+    SourceDataset, SourceItem, broken_item, classes_from_names, file_classes_of, find_image, void_value,
+)
 
 TASKS_FILE = "tasks.json"
 CONFIG_FILE = "label_config.xml"
@@ -534,7 +536,52 @@ def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
                    f"{len(items)} with an annotation to import, labels {names[:12]}")
     broken = bool(items) and all(item.error is not None for item in items)
     file_classes = file_classes_of(names, items) if names or broken else None
+    config = path.parent / CONFIG_FILE
+    if file_classes is not None and config.is_file():
+        try:
+            file_classes = classes_with_config(names, read_config_labels(config))
+        except ValueError as exc:
+            warnings.append(f"{config}: {exc}; the classes are the labels the tasks use, in their order")
     return SourceDataset("labelstudio", path.parent, description, file_classes, items, warnings)
+
+
+def read_config_labels(path: Path) -> list[tuple[str, tuple[int, int, int] | None]]:
+    """(value, colour or None) of each ``<Label>`` of a labelling config's ``*Labels`` controls, in
+    the config's order (colours from ``background="#rrggbb"``): the classes of a project as Label
+    Studio was set up for it, unused ones too, where the tasks name only the labels they use."""
+    import xml.etree.ElementTree as ET
+
+    from ..fileio import read_text_within
+
+    text = read_text_within(path, "Label Studio labelling config")
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise ValueError("a labelling config with DOCTYPE or ENTITY declarations is not read")
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise ValueError(f"not valid XML ({exc})") from None
+    labels: list[tuple[str, tuple[int, int, int] | None]] = []
+    for control in root.iter():
+        if not str(control.tag).endswith("Labels"):
+            continue
+        for label in control:
+            value = label.get("value") if label.tag == "Label" else None
+            if value and value not in [n for n, _ in labels]:
+                colour = re.fullmatch(r"#([0-9a-fA-F]{6})", (label.get("background") or "").strip())
+                labels.append((value, tuple(bytes.fromhex(colour.group(1))) if colour else None))
+    return labels
+
+
+def classes_with_config(names: list[str], config: list[tuple[str, tuple[int, int, int] | None]]) -> ClassSet:
+    """The classes of a new project: the config's labels in its order and colours, then any label
+    the tasks use that the config lacks (a config of another project: ValueError when it shares
+    none of the tasks' labels)."""
+    listed = [n for n, _ in config]
+    if names and not set(names) & set(listed):
+        raise ValueError(f"it names none of the tasks' labels ({', '.join(names[:4])} …)")
+    entries = config + [(n, None) for n in names if n not in listed]
+    return classes_from_names(entries, void=())
+
 
 
 def labelstudio_image(task: dict, path: Path, images: Path | None) -> tuple[str, Path | None]:

@@ -184,3 +184,25 @@ def test_a_size_the_image_does_not_have_is_refused_before_a_label_is_made(export
     report = import_into_project(root, tmp_path / "p", "labelstudio")
     assert [why for _, why in report.skipped] and "claims 8000×8000 pixels" in report.skipped[0][1]
     assert len(made) == 1 and len(report.imported) == 1  # only the other task's label was made
+
+
+def test_the_labelling_config_beside_the_tasks_gives_a_new_project_its_classes(exported, tmp_path):
+    """Tasks name only the labels they use, in the order they meet them: a round trip lost the
+    project's unused classes, its order and its colours. The export's label_config.xml (or the one
+    a user saves from Label Studio's settings) lists them all."""
+    from qgn.project_import import import_into_project
+
+    root, items = exported
+    tasks = json.loads((root / "tasks.json").read_text())
+    for task in tasks:  # no task uses "sky" (class 2) any more
+        task["annotations"][0]["result"] = [r for r in task["annotations"][0]["result"]
+                                            if r["value"]["brushlabels"] != ["sky"]]
+    (root / "tasks.json").write_text(json.dumps(tasks))
+    report = import_into_project(root, tmp_path / "p", "labelstudio")
+    assert report.project.classes.names == CLASSES.names
+    assert [tuple(c) for c in report.project.classes.palette] == [tuple(c) for c in CLASSES.palette]
+    (root / "label_config.xml").write_text('<View><BrushLabels name="x" toName="i"><Label value="cat"/>'
+                                           '</BrushLabels></View>')
+    scanned = scan_dataset(root)
+    assert set(scanned.file_classes.names) == {"road", "traffic sign"}
+    assert any("names none of the tasks' labels" in w for w in scanned.warnings)
