@@ -89,7 +89,7 @@ from .classes import ClassSet
 from .fileio import (
     InputOverwriteError, OutsideRootError, atomic_write_bytes, path_inside, protected_inputs, remove_stale_temporaries,
 )
-from .formats import FORMATS, ExportItem, check_format_names, check_split
+from .formats import FORMATS, ExportItem, check_format_names, check_split, check_text_names
 from .formats.base import add_to_every_writer
 from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
@@ -986,6 +986,7 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
             if label is None:
                 text = f"{image.key}: skipped (no saved annotation)"
             else:
+                check_text_names(names, [image.path])
                 written = add_to_every_writer(  # all formats or none: each lists the same images
                     [(writer, ExportItem(image_names[image.key] if FORMATS[name].image_names else image.key, label,
                                          image.path)) for name, writer in zip(names, writers)])

@@ -25,6 +25,7 @@ from pathlib import Path
 from qgn.cli.files import Failures, check_outputs, collect_files
 from qgn.cli.main import CLIError
 from qgn.fileio import protected_inputs
+from qgn.formats import check_text_names
 from qgn.progress import TimeLeft
 
 DEFAULT_PROJECT_FORMATS = "qgt,png"
@@ -264,29 +265,6 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, im
 
 
 #: Per-image formats that write the image's name into a text file (labelme's imagePath).
-NAMES_IN_TEXT = ("labelme",)
-
-
-def check_text_names(names: list[str], paths) -> None:
-    """ValueError when a format of ``names`` writes file names into JSON or text (a whole dataset,
-    labelme) and one of ``paths`` (the .qgt, its image) has a name that is not valid UTF-8 (bytes
-    a Linux file name may hold): no JSON or text file can carry it, and another tool would not find
-    the file."""
-    import os
-
-    if not any(whole_dataset_only(n) or n in NAMES_IN_TEXT for n in names):
-        return
-    for path in paths:
-        if path is None:
-            continue
-        try:
-            str(path).encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError(f"the file name {os.fsencode(path.name)!r} is not valid UTF-8, and the {', '.join(names)} "
-                             "export stores file names as UTF-8 text; rename the file (e.g. convmv -f latin1 -t "
-                             "utf8)") from None
-
-
 def shown(path) -> str:
     """``path`` as text any terminal or log takes: bytes of a name that are not UTF-8 as ``\\xff``."""
     import os

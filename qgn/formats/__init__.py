@@ -110,6 +110,27 @@ def check_format_names(names) -> list[str]:
     return names
 
 
+NAMES_IN_TEXT = ("labelme",)  # per-image formats that write file names into JSON or text
+
+
+def check_text_names(names: list[str], paths) -> None:
+    """ValueError when a format of ``names`` writes file names into JSON or text (a whole dataset,
+    labelme) and one of ``paths`` (a .qgt, an image) has a name that is not valid UTF-8 (bytes a
+    Linux file name may hold): no JSON or text file can carry it, and another tool would not find
+    the file."""
+    if not any(FORMATS[n].write is None or n in NAMES_IN_TEXT for n in names):
+        return
+    for path in paths:
+        if path is None:
+            continue
+        try:
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"the file name {os.fsencode(Path(path).name)!r} is not valid UTF-8, and the "
+                             f"{', '.join(names)} export stores file names as UTF-8 text; rename the file (e.g. "
+                             "convmv -f latin1 -t utf8)") from None
+
+
 def export_annotation(
     label: np.ndarray, classes: ClassSet, out_dir: str | os.PathLike, stem: str, formats, levels: int = NUM_LEVELS,
     image: str | os.PathLike | None = None,
@@ -199,5 +220,6 @@ def scan_dataset(src: str | os.PathLike, format: str = "auto", images: str | os.
 
 
 __all__ = ["DATASET_DETECTION", "ExportItem", "FORMATS", "Format", "IMPORT_FORMATS", "MASK_DETECTION",
-           "SourceDataset", "SourceItem", "check_format_names", "check_split", "detect_dataset", "detect_format", "export_annotation",
+           "SourceDataset", "SourceItem", "check_format_names", "check_split", "check_text_names", "detect_dataset",
+           "detect_format", "export_annotation",
            "export_dataset", "import_annotation", "scan_dataset"]

@@ -254,3 +254,17 @@ def test_taking_back_an_item_never_removes_its_image_left_where_it_lies(tmp_path
     with pytest.raises(ValueError, match="cannot hold"):
         add_to_every_writer([(coco, ExportItem("a", LABEL, image)), (Failing(), ExportItem("a", LABEL, image))])
     assert image.is_file() and Image.open(image).getpixel((0, 0)) == (1, 2, 3)
+
+
+def test_a_project_image_whose_name_is_not_utf8_is_reported_by_name(tmp_path, capsys, run_cli):
+    import os
+
+    bad = os.fsdecode(b"bad\xff")
+    try:
+        project = make_project(tmp_path, names=(f"{bad}.png", "good.png"))
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    project.save_annotation(project.images[1], LABEL)
+    code, out, err = run_cli("export", "--project", project.root, "--out", tmp_path / "out", "--formats", "coco,qgt")
+    assert code == 2 and "is not valid UTF-8" in out and "surrogates" not in out + err
+    assert "exported 1 annotation(s)" in out
