@@ -26,7 +26,8 @@ def add_arguments(p) -> None:
                    help="read /data/local-files/?d=… images from this folder, as Label Studio's "
                         "LOCAL_FILES_DOCUMENT_ROOT (default: that variable; else fetch them from Label Studio)")
     p.add_argument("--label-studio-url", metavar="URL", help="Label Studio's address, for images given as /data/… "
-                                                              "(default: the hostname /setup sends)")
+                                                              "and the only place the token is sent (default: the "
+                                                              "hostname /setup sends)")
     p.add_argument("--token", default=os.environ.get("LABEL_STUDIO_API_KEY") or None,
                    help="Label Studio API token for fetching images (default: LABEL_STUDIO_API_KEY, else the "
                         "token /setup sends)")
@@ -52,9 +53,7 @@ def run(args) -> int:
         raise CLIError("--train-every and --train-iters must be at least 1")
     model = default_model(args.model)
     backend = QGNBackend(model, args.device, args.document_root, args.token, args.train_out, args.train_every,
-                         args.train_iters)
-    if args.label_studio_url:
-        backend.hostname = args.label_studio_url.rstrip("/")
+                         args.train_iters, label_studio_url=args.label_studio_url)
     try:
         server = make_server(backend, args.host, args.port)
     except OSError as exc:

@@ -66,7 +66,8 @@ def model_version_name(path: Path, bundled: str | None = None) -> str:
 
 class QGNBackend:
     def __init__(self, model_path, device: str = "cpu", document_root=None, token: str | None = None,
-                 train_out=None, train_every: int = 10, finetune_iterations: int = 100, version: str | None = None):
+                 train_out=None, train_every: int = 10, finetune_iterations: int = 100, version: str | None = None,
+                 label_studio_url: str | None = None):
         from qgn.model.checkpoint import load_model
 
         self.device = device
@@ -75,7 +76,9 @@ class QGNBackend:
         self.current = ServedModel(version or model_version_name(path), path, load_model(path, device))
         self.document_root = Path(document_root).resolve() if document_root else None
         self.token = token
-        self.hostname: str | None = None
+        # an explicit Label Studio URL is kept; /setup (unauthenticated) only fills one in when none was given
+        self.hostname: str | None = label_studio_url.rstrip("/") if label_studio_url else None
+        self.hostname_fixed = bool(label_studio_url)
         self.train_out = Path(train_out) if train_out else None
         self.train_every, self.finetune_iterations = max(1, train_every), finetune_iterations
         self.infer_lock = threading.Lock()  # one inference at a time; /health never takes it
@@ -97,7 +100,7 @@ class QGNBackend:
             self.check_target(brush_target(schema))
         hostname, token = body.get("hostname"), body.get("access_token")
         with self.state_lock:
-            if isinstance(hostname, str) and hostname.startswith(("http://", "https://")):
+            if not self.hostname_fixed and isinstance(hostname, str) and hostname.startswith(("http://", "https://")):
                 self.hostname = hostname.rstrip("/")
             if isinstance(token, str) and token and not self.token:
                 self.token = token

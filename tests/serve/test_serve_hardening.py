@@ -1,0 +1,106 @@
+"""`qgn serve` against hostile or careless clients and image hosts: the Label Studio token only
+ever reaches Label Studio's origin, connections and fetches are bounded, webhooks of the wrong shape
+or claiming huge sizes are refused before anything is allocated, and errors are JSON."""
+from __future__ import annotations
+
+import io
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from PIL import Image
+
+from qgn.resources import bundled_model_path
+from qgn.serve.backend import QGNBackend
+
+PNG_SIZE = (64, 48)
+
+
+def png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", PNG_SIZE, (10, 200, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+class FakeHost:
+    """An image host on loopback that records each request's path and Authorization header.
+
+    /png: a 64×48 PNG; /redir?to=URL: a 302 to URL; /trickle: a PNG header, then one byte per
+    ``gap`` seconds, ``count`` times; /hold: waits for ``release`` before answering the PNG."""
+
+    def __init__(self, host: str = "127.0.0.1"):
+        self.requests: list[tuple[str, str | None]] = []
+        self.seen = threading.Event()
+        self.release = threading.Event()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                fake.requests.append((self.path, self.headers.get("Authorization")))
+                fake.seen.set()
+                if self.path.startswith("/redir"):
+                    self.send_response(302)
+                    self.send_header("Location", self.path.split("to=", 1)[1])
+                    self.end_headers()
+                    return
+                if self.path.startswith("/hold"):
+                    fake.release.wait(60)
+                data = png_bytes()
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.end_headers()
+                try:
+                    if self.path.startswith("/trickle"):
+                        for byte in data * 10:
+                            if fake.release.wait(0.05):
+                                return
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                    else:
+                        self.wfile.write(data)
+                except OSError:
+                    pass
+
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://{host}:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def hosts():
+    made = []
+
+    def make(host="127.0.0.1"):
+        made.append(FakeHost(host))
+        return made[-1]
+
+    yield make
+    for host in made:
+        host.close()
+
+
+@pytest.fixture(scope="module")
+def demo_model():
+    return bundled_model_path("demo")
+
+
+def test_setup_does_not_move_an_explicit_label_studio_url(hosts, demo_model):
+    studio, other = hosts(), hosts()
+    backend = QGNBackend(demo_model, "cpu", token="SECRET", label_studio_url=studio.url)
+    backend.setup({"hostname": other.url, "access_token": "ignored"})
+    assert backend.hostname == studio.url
+    assert backend.load_image("/data/upload/1/png.png").shape == (PNG_SIZE[1], PNG_SIZE[0], 3)
+    assert studio.requests == [("/data/upload/1/png.png", "Token SECRET")]
+    assert other.requests == []
