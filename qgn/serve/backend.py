@@ -13,8 +13,9 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
 - Images: ``/data/local-files/?d=PATH`` is read from ``document_root`` (as Label Studio's own
   ``LOCAL_FILES_DOCUMENT_ROOT``; the path must stay inside it) when one is set; other Label Studio
   addresses (``/data/upload/…``) and http(s) URLs are fetched, with the token ``/setup`` sent (or
-  ``token``) only to Label Studio's own host (``Bearer`` for a JWT, else ``Token``, as the SDK's
-  ``get_local_path``). A local path is read only inside ``document_root``.
+  ``token``) only to Label Studio's own origin — scheme, host and port of ``label_studio_url``, else
+  of the hostname ``/setup`` sent — and to no other hop of a redirect (``Bearer`` for a JWT, else
+  ``Token``, as the SDK's ``get_local_path``). A local path is read only inside ``document_root``.
 - Fine-tuning (``/webhook``) is on only with ``train_out``: ANNOTATION_CREATED/UPDATED keep the
   task's image and annotation (the latest per task, at most ``MAX_CORRECTIONS``); every
   ``train_every`` new ones, or on START_TRAINING, a background thread fine-tunes the current model
@@ -62,6 +63,34 @@ class ServedModel:
 
 def model_version_name(path: Path, bundled: str | None = None) -> str:
     return f"qgn-{bundled or Path(path).stem}"
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of ``url``, the default port filled in: what a browser calls its origin."""
+    parsed = urlparse(url)
+    scheme = parsed.scheme.lower()
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    return scheme, (parsed.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+class TokenHandler(urllib.request.BaseHandler):
+    """Adds ``Authorization`` to a request only when it goes to ``studio`` (Label Studio's origin),
+    redirects included: the header is unredirected, so urllib never copies it to the next hop, and
+    each hop gets it again only if it is Label Studio's own (as browsers and ``requests`` strip it)."""
+
+    def __init__(self, studio: tuple | None, authorization: str | None):
+        self.studio, self.authorization = studio, authorization
+
+    def http_request(self, request):
+        request.remove_header("Authorization")
+        if self.authorization and self.studio is not None and origin(request.full_url) == self.studio:
+            request.add_unredirected_header("Authorization", self.authorization)
+        return request
+
+    https_request = http_request
 
 
 class QGNBackend:
@@ -231,11 +260,10 @@ class QGNBackend:
         if url is None:
             raise RequestError(f"the image {ref!r} is a Label Studio address, but no Label Studio URL is known: "
                                "connect through /setup or start qgn serve with --label-studio-url", 422)
-        headers = {"User-Agent": "qgn-serve"}
-        if token and hostname and urlparse(url).netloc == urlparse(hostname).netloc:
-            headers["Authorization"] = ("Bearer " if token.count(".") == 2 else "Token ") + token
+        authorization = (("Bearer " if token.count(".") == 2 else "Token ") + token) if token and hostname else None
+        opener = urllib.request.build_opener(TokenHandler(origin(hostname) if hostname else None, authorization))
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=FETCH_TIMEOUT_S) as r:
+            with opener.open(urllib.request.Request(url, headers={"User-Agent": "qgn-serve"}), timeout=FETCH_TIMEOUT_S) as r:
                 data = r.read(MAX_IMAGE_BYTES + 1)
         except urllib.error.HTTPError as exc:
             raise RequestError(f"fetching the image {url} got HTTP {exc.code} {exc.reason}", 424) from None

@@ -104,3 +104,18 @@ def test_setup_does_not_move_an_explicit_label_studio_url(hosts, demo_model):
     assert backend.load_image("/data/upload/1/png.png").shape == (PNG_SIZE[1], PNG_SIZE[0], 3)
     assert studio.requests == [("/data/upload/1/png.png", "Token SECRET")]
     assert other.requests == []
+
+
+def test_the_token_goes_to_label_studios_origin_only(hosts, demo_model):
+    """Not to an image URL on another host or port, not across a redirect that leaves Label Studio,
+    and not to the same host by another name (localhost is not 127.0.0.1 to an origin check)."""
+    studio, other, renamed = hosts(), hosts(), hosts("localhost")
+    backend = QGNBackend(demo_model, "cpu", token="SECRET", label_studio_url=studio.url)
+    for ref in (f"{other.url}/png", f"{studio.url}/redir?to={other.url}/png",
+                f"{studio.url}/redir?to={renamed.url}/png", f"{other.url}/redir?to={studio.url}/png",
+                f"{studio.url}/redir?to={studio.url}/png", "/data/upload/2/png.png"):
+        assert backend.load_image(ref).shape == (PNG_SIZE[1], PNG_SIZE[0], 3), ref
+    assert {auth for _, auth in other.requests + renamed.requests} == {None}
+    assert len(other.requests) == 3 and len(renamed.requests) == 1
+    # Label Studio's own addresses get it, also when a redirect comes back to Label Studio
+    assert [auth for _, auth in studio.requests] == ["Token SECRET"] * 6
