@@ -4,11 +4,17 @@ protocol (see ``qgn.serve``) over ``qgn.serve.backend.QGNBackend``.
 Every request has its own thread, so a slow prediction never holds up ``/health`` (inference takes
 the backend's lock; health does not). Bad requests get a 4xx with ``{"error": reason}``; an
 unexpected failure a 500 with its one-line reason (the traceback goes to the server's log only).
+
+Limits: each read from a client waits at most ``Handler.timeout`` seconds (an idle or stalled
+connection is closed); at most ``QGNServer.max_connections`` connections are served at once — one
+beyond gets a 503 and is closed — and ``QGNServer.request_queue_size`` wait to be accepted.
 """
 from __future__ import annotations
 
 import json
+import socket
 import sys
+import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,8 +30,10 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     backend: QGNBackend  # set by make_server
     quiet = False
+    timeout = 60.0  # seconds a read from the client may wait (socketserver sets it on the socket)
 
     def do_GET(self):  # http.server's naming
+        self.drain()  # a body sent with a GET is read, never parsed as the next request
         path = self.path.split("?")[0].rstrip("/") or "/"
         if path in ("/", "/health"):
             self.answer(200, self.backend.health())
@@ -67,7 +75,14 @@ class Handler(BaseHTTPRequestHandler):
         if size < 0 or size > MAX_BODY_BYTES:
             self.close_connection = True
             raise RequestError(f"the body is {size} bytes; at most {MAX_BODY_BYTES} are read", 413)
-        raw = self.rfile.read(size)
+        try:
+            raw = self.rfile.read(size)
+        except TimeoutError:
+            self.close_connection = True
+            raise RequestError(f"the body did not arrive: no byte for {self.timeout:g} s", 408) from None
+        if len(raw) < size:
+            self.close_connection = True
+            raise RequestError(f"the body ended after {len(raw)} of {size} bytes")
         try:
             body = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -77,12 +92,21 @@ class Handler(BaseHTTPRequestHandler):
         return body
 
     def drain(self) -> None:
+        """Read and drop the request's body; when that cannot be done, close after answering."""
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            return
         try:
             size = int(self.headers.get("Content-Length") or 0)
         except ValueError:
-            size = 0
+            size = -1
         if 0 < size <= MAX_BODY_BYTES:
-            self.rfile.read(size)
+            try:
+                if len(self.rfile.read(size)) == size:
+                    return
+            except TimeoutError:
+                pass
+            self.close_connection = True
         elif size:
             self.close_connection = True
 
@@ -99,9 +123,54 @@ class Handler(BaseHTTPRequestHandler):
             sys.stderr.write(f"qgn serve: {self.address_string()} {format % args}\n")
 
 
-def make_server(backend: QGNBackend, host: str = "127.0.0.1", port: int = 9090, quiet: bool = False) -> ThreadingHTTPServer:
+class QGNServer(ThreadingHTTPServer):
+    """One thread per connection, at most ``max_connections`` of them: a connection beyond gets a
+    503 with a JSON reason at once and is closed, so slow or idle clients cannot take every thread
+    and file descriptor."""
+
+    daemon_threads = True
+    request_queue_size = 128  # the listen backlog (socketserver's default is 5)
+    max_connections = 64
+
+    def __init__(self, *args, **kwargs):
+        self.slots = threading.BoundedSemaphore(self.max_connections)
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            self.refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def refuse(self, request) -> None:
+        """503 and close, on the accepting thread without waiting on the client."""
+        data = json.dumps({"error": f"qgn serve is busy: {self.max_connections} connections are open; "
+                                    "try again later"}).encode("utf-8")
+        head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n").encode("ascii")
+        try:
+            request.setblocking(False)
+            request.send(head + data)
+            request.shutdown(socket.SHUT_WR)
+            while request.recv(65536):  # what the client already sent, so closing does not reset
+                pass
+        except OSError:
+            pass
+        finally:
+            self.shutdown_request(request)
+
+
+def make_server(backend: QGNBackend, host: str = "127.0.0.1", port: int = 9090, quiet: bool = False) -> QGNServer:
     """A server bound to ``host:port`` (port 0: any free one; ``server.server_address`` says which)."""
     handler = type("QGNHandler", (Handler,), {"backend": backend, "quiet": quiet})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return QGNServer((host, port), handler)

@@ -4,6 +4,8 @@ or claiming huge sizes are refused before anything is allocated, and errors are 
 from __future__ import annotations
 
 import io
+import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -12,6 +14,7 @@ from PIL import Image
 
 from qgn.resources import bundled_model_path
 from qgn.serve.backend import QGNBackend
+from qgn.serve.server import Handler, QGNServer, make_server
 
 PNG_SIZE = (64, 48)
 
@@ -96,6 +99,50 @@ def demo_model():
     return bundled_model_path("demo")
 
 
+@pytest.fixture
+def serve(demo_model):
+    """start(**backend options) → (port, backend) of a running ``qgn serve``; stopped after the test."""
+    started = []
+
+    def start(**options):
+        backend = QGNBackend(demo_model, "cpu", **options)
+        httpd = make_server(backend, "127.0.0.1", 0, quiet=True)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        started.append(httpd)
+        return httpd.server_address[1], backend
+
+    yield start
+    for httpd in started:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def talk(port: int, data: bytes = b"", timeout: float = 30.0) -> bytes:
+    """What the server sends back on one connection after ``data``, until it closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        return read_all(sock)
+
+
+def read_all(sock) -> bytes:
+    out = b""
+    while chunk := sock.recv(65536):
+        out += chunk
+    return out
+
+
+def responses(raw: bytes) -> list[tuple[int, dict]]:
+    """(status, JSON body) of each HTTP response in ``raw``."""
+    found = []
+    while raw:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        length = next(int(v) for k, _, v in (line.partition(":") for line in lines[1:]) if k.lower() == "content-length")
+        found.append((int(lines[0].split()[1]), json.loads(rest[:length])))
+        raw = rest[length:]
+    return found
+
+
 def test_setup_does_not_move_an_explicit_label_studio_url(hosts, demo_model):
     studio, other = hosts(), hosts()
     backend = QGNBackend(demo_model, "cpu", token="SECRET", label_studio_url=studio.url)
@@ -119,3 +166,49 @@ def test_the_token_goes_to_label_studios_origin_only(hosts, demo_model):
     assert len(other.requests) == 3 and len(renamed.requests) == 1
     # Label Studio's own addresses get it, also when a redirect comes back to Label Studio
     assert [auth for _, auth in studio.requests] == ["Token SECRET"] * 6
+
+
+def test_a_stalled_or_idle_connection_is_closed(serve, monkeypatch):
+    monkeypatch.setattr(Handler, "timeout", 0.2)
+    port, _ = serve()
+    stalled = talk(port, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+    assert responses(stalled) == [(408, {"error": "the body did not arrive: no byte for 0.2 s"})]
+    assert talk(port) == b""  # connected, sent nothing: closed without an answer
+    assert talk(port, b"GET /health HTTP/1.1\r\nHost: x\r\n") == b""  # headers never finished
+
+
+def test_connections_beyond_the_limit_get_503_and_the_rest_are_served(serve, monkeypatch):
+    monkeypatch.setattr(QGNServer, "max_connections", 2)
+    port, _ = serve()
+    holders = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(2)]
+    try:
+        for sock in holders:
+            sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        (status, answer), = responses(talk(port))
+        assert status == 503 and "busy" in answer["error"]
+    finally:
+        for sock in holders:
+            sock.close()
+    for _ in range(200):  # the holders' threads end once they see the close; then a slot is free
+        if responses(talk(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))[0][0] == 200:
+            break
+    else:
+        pytest.fail("no slot came free after the held connections closed")
+
+
+def test_the_listen_backlog_holds_a_burst_of_connections(demo_model):
+    httpd = make_server(QGNBackend(demo_model, "cpu"), "127.0.0.1", 0, quiet=True)  # listening, not accepting
+    try:
+        burst = [socket.create_connection(("127.0.0.1", httpd.server_address[1]), timeout=2) for _ in range(100)]
+        for sock in burst:
+            sock.close()
+    finally:
+        httpd.server_close()
+
+
+def test_the_body_of_a_get_is_not_read_as_the_next_request(serve):
+    port, _ = serve()
+    smuggled = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    raw = talk(port, b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+               b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % (len(smuggled), smuggled))
+    assert [status for status, _ in responses(raw)] == [200, 200]
