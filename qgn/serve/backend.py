@@ -30,6 +30,8 @@ import time
 import urllib.error
 import urllib.request
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlparse
@@ -230,18 +232,28 @@ class QGNBackend:
         """(H, W, 3) uint8 of a task's image reference (see the module docstring)."""
         from qgn.data.imageio import read_rgb
 
+        with self.image_file(ref) as path:
+            return read_rgb(path)
+
+    @contextmanager
+    def image_file(self, ref: str) -> Iterator[Path]:
+        """The file of a task's image reference: inside ``document_root``, or fetched into a
+        temporary file that lives as long as the block."""
         parsed = urlparse(ref)
         if parsed.path.startswith("/data/local-files") and self.document_root is not None:
             relative = (parse_qs(parsed.query).get("d") or [""])[-1]
-            return read_rgb(self.inside_root(relative.lstrip("/"), ref))
-        if parsed.scheme in ("http", "https") or ref.startswith("/"):
+            yield self.inside_root(relative.lstrip("/"), ref)
+        elif parsed.scheme in ("http", "https") or ref.startswith("/"):
             if not parsed.scheme and not parsed.netloc and self.document_root is not None and Path(ref).is_file():
-                return read_rgb(self.inside_root(ref, ref))
-            return self.fetch(ref)
-        if self.document_root is not None:
-            return read_rgb(self.inside_root(ref, ref))
-        raise RequestError(f"cannot open the image {ref!r}: not a URL, and qgn serve has no --document-root to read "
-                           "local files from")
+                yield self.inside_root(ref, ref)
+            else:
+                with self.fetch(ref) as path:
+                    yield path
+        elif self.document_root is not None:
+            yield self.inside_root(ref, ref)
+        else:
+            raise RequestError(f"cannot open the image {ref!r}: not a URL, and qgn serve has no --document-root to "
+                               "read local files from")
 
     def inside_root(self, relative: str, ref: str) -> Path:
         path = (self.document_root / relative).resolve()
@@ -251,9 +263,8 @@ class QGNBackend:
             raise RequestError(f"the image {ref!r} is not a file under {self.document_root}", 404)
         return path
 
-    def fetch(self, ref: str) -> np.ndarray:
-        from qgn.data.imageio import read_rgb
-
+    @contextmanager
+    def fetch(self, ref: str) -> Iterator[Path]:
         with self.state_lock:
             hostname, token = self.hostname, self.token
         url = ref if urlparse(ref).scheme else (urljoin(hostname + "/", ref.lstrip("/")) if hostname else None)
@@ -274,11 +285,14 @@ class QGNBackend:
         with tempfile.TemporaryDirectory(prefix="qgn-serve-") as folder:
             path = Path(folder) / (Path(urlparse(url).path).name or "image")
             path.write_bytes(data)
-            return read_rgb(path)
+            yield path
 
     # ------------------------------------------------------------------------------- fine-tuning
     def keep_correction(self, body: dict, project: dict) -> None:
-        from qgn.formats.labelstudio import annotation_label
+        from qgn.data.imageio import read_rgb
+        from qgn.formats.guards import check_against_image
+        from qgn.formats.labelstudio import annotation_label, region_results, result_size
+        from qgn.imagefile import upright_size
 
         task, annotation = body.get("task"), body.get("annotation")
         if not isinstance(task, dict) or not isinstance(annotation, dict):
@@ -287,11 +301,21 @@ class QGNBackend:
             return
         target = brush_target(project.get("label_config") or "")
         classes = self.current.model.config.classes
-        label = annotation_label(annotation, classes, f"task {task.get('id')}")
-        image = self.load_image(str((task.get("data") or {}).get(target.data_key, "")))
+        source = f"task {task.get('id')}"
+        regions, _ = region_results(annotation)
+        claimed = {result_size(r, source) for r in regions}  # checked numbers; nothing allocated yet
+        with self.image_file(str((task.get("data") or {}).get(target.data_key, ""))) as path:
+            width, height = upright_size(path)  # the header only
+            for claimed_height, claimed_width in claimed:
+                try:
+                    check_against_image((claimed_width, claimed_height), (width, height), f"{source}'s annotation",
+                                        Path(path).name)
+                except ValueError as exc:
+                    raise RequestError(str(exc), 422) from None
+            label = annotation_label(annotation, classes, source)
+            image = read_rgb(path)
         if image.shape[:2] != label.shape:
-            raise RequestError(f"task {task.get('id')}: the annotation is {label.shape[::-1]} but the image "
-                               f"{image.shape[1::-1]}")
+            raise RequestError(f"{source}: the annotation is {label.shape[::-1]} but the image {image.shape[1::-1]}")
         with self.state_lock:
             key = (project.get("id"), task.get("id"))
             self.corrections.pop(key, None)

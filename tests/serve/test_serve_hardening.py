@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from PIL import Image
 
-from qgn.resources import bundled_model_path
+from qgn.formats import labelstudio
+from qgn.resources import bundled_model_path, samples_dir
 from qgn.serve.backend import QGNBackend
 from qgn.serve.server import Handler, QGNServer, make_server
 
@@ -124,6 +125,13 @@ def talk(port: int, data: bytes = b"", timeout: float = 30.0) -> bytes:
         return read_all(sock)
 
 
+def post(port: int, path: str, body) -> tuple[int, dict]:
+    data = json.dumps(body).encode()
+    (answer,) = responses(talk(port, b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                                 % (path.encode(), len(data), data)))
+    return answer
+
+
 def read_all(sock) -> bytes:
     out = b""
     while chunk := sock.recv(65536):
@@ -212,3 +220,27 @@ def test_the_body_of_a_get_is_not_read_as_the_next_request(serve):
     raw = talk(port, b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
                b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % (len(smuggled), smuggled))
     assert [status for status, _ in responses(raw)] == [200, 200]
+
+
+HOOK_CONFIG = ('<View><Image name="image" value="$image"/><BrushLabels name="tag" toName="image">'
+               '<Label value="road"/><Label value="sky"/></BrushLabels></View>')
+
+
+def webhook(width=384, height=256, image="images/scene_01.png"):
+    """An ANNOTATION_CREATED of one rectangle claiming ``width``×``height`` (scene_01 is 384×256)."""
+    region = {"from_name": "tag", "to_name": "image", "type": "rectanglelabels", "original_width": width,
+              "original_height": height, "value": {"x": 0, "y": 0, "width": 50, "height": 50,
+                                                   "rectanglelabels": ["road"]}}
+    return {"action": "ANNOTATION_CREATED", "project": {"id": 7, "label_config": HOOK_CONFIG},
+            "task": {"id": 1, "data": {"image": image}}, "annotation": {"id": 9, "result": [region]}}
+
+
+def test_a_webhook_claiming_a_size_not_its_images_allocates_nothing(serve, tmp_path, monkeypatch):
+    port, backend = serve(document_root=samples_dir(), train_out=tmp_path)
+    painted = []
+    original = labelstudio.annotation_label
+    monkeypatch.setattr(labelstudio, "annotation_label", lambda *a, **k: painted.append(1) or original(*a, **k))
+    status, answer = post(port, "/webhook", webhook(8192, 8192))
+    assert status == 422 and "claims 8192×8192 pixels" in answer["error"] and "384×256" in answer["error"]
+    assert painted == [] and not backend.corrections  # refused from the header, before any label map
+    assert post(port, "/webhook", webhook())[1]["status"] == "kept" and painted == [1]
