@@ -15,7 +15,9 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
   addresses (``/data/upload/…``) and http(s) URLs are fetched, with the token ``/setup`` sent (or
   ``token``) only to Label Studio's own origin — scheme, host and port of ``label_studio_url``, else
   of the hostname ``/setup`` sent — and to no other hop of a redirect (``Bearer`` for a JWT, else
-  ``Token``, as the SDK's ``get_local_path``). A local path is read only inside ``document_root``.
+  ``Token``, as the SDK's ``get_local_path``). A fetch streams into a temporary file (at most
+  ``MAX_IMAGE_BYTES``) and is cut off after ``FETCH_DEADLINE_S`` in all; at most ``MAX_FETCHES`` run
+  at once, so what fetching holds is bounded however many requests come in. A local path is read only inside ``document_root``.
 - Fine-tuning (``/webhook``) is on only with ``train_out``: ANNOTATION_CREATED/UPDATED keep the
   task's image and annotation (the latest per task, at most ``MAX_CORRECTIONS``); every
   ``train_every`` new ones, or on START_TRAINING, a background thread fine-tunes the current model
@@ -24,6 +26,8 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
 """
 from __future__ import annotations
 
+import http.client
+import socket
 import tempfile
 import threading
 import time
@@ -41,7 +45,10 @@ import numpy as np
 from .label_config import BrushTarget, ConfigError, brush_target
 
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
-FETCH_TIMEOUT_S = 30.0
+FETCH_TIMEOUT_S = 30.0  # for each connect and each read of a fetch
+FETCH_DEADLINE_S = 120.0  # for the whole of a fetch, redirects included
+MAX_FETCHES = 4  # fetches at once (each streams into a temporary file of at most MAX_IMAGE_BYTES)
+FETCH_WAIT_S = 30.0  # how long a fetch waits for one of those before a 503
 MAX_CORRECTIONS = 200
 CACHE_SIZE = 64
 
@@ -95,6 +102,65 @@ class TokenHandler(urllib.request.BaseHandler):
     https_request = http_request
 
 
+class Watchdog:
+    """The sockets of one fetch, shut all at once when its time is up (``expire``)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.sockets: list = []
+        self.expired = False
+
+    def track(self, sock) -> None:
+        with self.lock:
+            self.sockets.append(sock)
+            expired = self.expired
+        if expired:
+            self.shut(sock)
+
+    def expire(self) -> None:
+        with self.lock:
+            self.expired = True
+            sockets = list(self.sockets)
+        for sock in sockets:
+            self.shut(sock)
+
+    @staticmethod
+    def shut(sock) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # a blocked read returns at once
+        except OSError:
+            pass
+
+
+def tracked(connection_class, watchdog: Watchdog):
+    """``connection_class`` whose sockets ``watchdog`` knows."""
+
+    class Tracked(connection_class):
+        def connect(self):
+            super().connect()
+            watchdog.track(self.sock)
+
+    return Tracked
+
+
+class TrackedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, watchdog: Watchdog):
+        super().__init__()
+        self.watchdog = watchdog
+
+    def http_open(self, request):
+        return self.do_open(tracked(http.client.HTTPConnection, self.watchdog), request)
+
+
+class TrackedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, watchdog: Watchdog):
+        super().__init__()
+        self.watchdog = watchdog
+
+    def https_open(self, request):
+        return self.do_open(tracked(http.client.HTTPSConnection, self.watchdog), request, context=self._context)
+
+
 class QGNBackend:
     def __init__(self, model_path, device: str = "cpu", document_root=None, token: str | None = None,
                  train_out=None, train_every: int = 10, finetune_iterations: int = 100, version: str | None = None,
@@ -119,6 +185,7 @@ class QGNBackend:
         self.training: threading.Thread | None = None
         self.training_status = "idle"
         self.cache: OrderedDict = OrderedDict()
+        self.fetch_slots = threading.BoundedSemaphore(MAX_FETCHES)
 
     # ------------------------------------------------------------------------------- protocol
     def health(self) -> dict:
@@ -265,27 +332,54 @@ class QGNBackend:
 
     @contextmanager
     def fetch(self, ref: str) -> Iterator[Path]:
+        """The image at ``ref`` fetched into a temporary file (see ``FETCH_DEADLINE_S``,
+        ``MAX_FETCHES``), which lives as long as the block; the block holds a fetch slot."""
         with self.state_lock:
             hostname, token = self.hostname, self.token
         url = ref if urlparse(ref).scheme else (urljoin(hostname + "/", ref.lstrip("/")) if hostname else None)
         if url is None:
             raise RequestError(f"the image {ref!r} is a Label Studio address, but no Label Studio URL is known: "
                                "connect through /setup or start qgn serve with --label-studio-url", 422)
-        authorization = (("Bearer " if token.count(".") == 2 else "Token ") + token) if token and hostname else None
-        opener = urllib.request.build_opener(TokenHandler(origin(hostname) if hostname else None, authorization))
+        if not self.fetch_slots.acquire(timeout=FETCH_WAIT_S):
+            raise RequestError(f"qgn serve is busy: {MAX_FETCHES} images are being fetched; try again later", 503)
         try:
-            with opener.open(urllib.request.Request(url, headers={"User-Agent": "qgn-serve"}), timeout=FETCH_TIMEOUT_S) as r:
-                data = r.read(MAX_IMAGE_BYTES + 1)
+            with tempfile.TemporaryDirectory(prefix="qgn-serve-") as folder:
+                path = Path(folder) / ("image" + Path(urlparse(url).path).suffix[:12])
+                self.download(url, path, hostname, token)
+                yield path
+        finally:
+            self.fetch_slots.release()
+
+    @staticmethod
+    def download(url: str, path: Path, hostname: str | None, token: str | None) -> None:
+        """``url`` into ``path``, streamed, at most ``MAX_IMAGE_BYTES``; every connection it opens
+        (redirects too) is shut when ``FETCH_DEADLINE_S`` has passed, whatever the host sends."""
+        authorization = (("Bearer " if token.count(".") == 2 else "Token ") + token) if token and hostname else None
+        watchdog = Watchdog()
+        opener = urllib.request.build_opener(TokenHandler(origin(hostname) if hostname else None, authorization),
+                                             TrackedHTTPHandler(watchdog), TrackedHTTPSHandler(watchdog))
+        timer = threading.Timer(FETCH_DEADLINE_S, watchdog.expire)
+        timer.daemon = True
+        timer.start()
+        size = 0
+        try:
+            with opener.open(urllib.request.Request(url, headers={"User-Agent": "qgn-serve"}),
+                             timeout=FETCH_TIMEOUT_S) as response, path.open("wb") as out:
+                while chunk := response.read1(1 << 16):
+                    size += len(chunk)
+                    if size > MAX_IMAGE_BYTES:
+                        raise RequestError(f"the image {url} is larger than {MAX_IMAGE_BYTES >> 20} MiB", 413)
+                    out.write(chunk)
         except urllib.error.HTTPError as exc:
-            raise RequestError(f"fetching the image {url} got HTTP {exc.code} {exc.reason}", 424) from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise RequestError(f"fetching the image {url} failed: {getattr(exc, 'reason', exc)}", 424) from None
-        if len(data) > MAX_IMAGE_BYTES:
-            raise RequestError(f"the image {url} is larger than {MAX_IMAGE_BYTES >> 20} MiB", 413)
-        with tempfile.TemporaryDirectory(prefix="qgn-serve-") as folder:
-            path = Path(folder) / (Path(urlparse(url).path).name or "image")
-            path.write_bytes(data)
-            yield path
+            if not watchdog.expired:
+                raise RequestError(f"fetching the image {url} got HTTP {exc.code} {exc.reason}", 424) from None
+        except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as exc:
+            if not watchdog.expired:
+                raise RequestError(f"fetching the image {url} failed: {getattr(exc, 'reason', exc)}", 424) from None
+        finally:
+            timer.cancel()
+        if watchdog.expired:
+            raise RequestError(f"fetching the image {url} took longer than {FETCH_DEADLINE_S:g} s", 504)
 
     # ------------------------------------------------------------------------------- fine-tuning
     def keep_correction(self, body: dict, project: dict) -> None:

@@ -14,7 +14,8 @@ from PIL import Image
 
 from qgn.formats import labelstudio
 from qgn.resources import bundled_model_path, samples_dir
-from qgn.serve.backend import QGNBackend
+from qgn.serve import backend as backend_module
+from qgn.serve.backend import QGNBackend, RequestError
 from qgn.serve.server import Handler, QGNServer, make_server
 
 PNG_SIZE = (64, 48)
@@ -29,8 +30,8 @@ def png_bytes() -> bytes:
 class FakeHost:
     """An image host on loopback that records each request's path and Authorization header.
 
-    /png: a 64×48 PNG; /redir?to=URL: a 302 to URL; /trickle: a PNG header, then one byte per
-    ``gap`` seconds, ``count`` times; /hold: waits for ``release`` before answering the PNG."""
+    /png: a 64×48 PNG; /redir?to=URL: a 302 to URL; /trickle, /trickle-head: the PNG with its body
+    or its headers sent one byte per 50 ms; /hold: waits for ``release`` before answering the PNG."""
 
     def __init__(self, host: str = "127.0.0.1"):
         self.requests: list[tuple[str, str | None]] = []
@@ -55,20 +56,27 @@ class FakeHost:
                 if self.path.startswith("/hold"):
                     fake.release.wait(60)
                 data = png_bytes()
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png")
-                self.end_headers()
                 try:
-                    if self.path.startswith("/trickle"):
-                        for byte in data * 10:
-                            if fake.release.wait(0.05):
-                                return
-                            self.wfile.write(bytes([byte]))
-                            self.wfile.flush()
+                    if self.path.startswith("/trickle-head"):  # the headers, one byte at a time
+                        self.trickle(b"HTTP/1.0 200 OK\r\nX-Slow: " + b"x" * 100 + b"\r\n\r\n")
+                        self.wfile.write(data)
+                        return
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/png")
+                    self.end_headers()
+                    if self.path.startswith("/trickle"):  # the body, one byte at a time
+                        self.trickle(data)
                     else:
                         self.wfile.write(data)
                 except OSError:
                     pass
+
+            def trickle(self, data):
+                for byte in data:
+                    if fake.release.wait(0.05):
+                        return
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
 
         self.httpd = ThreadingHTTPServer((host, 0), Handler)
         self.httpd.daemon_threads = True
@@ -244,3 +252,35 @@ def test_a_webhook_claiming_a_size_not_its_images_allocates_nothing(serve, tmp_p
     assert status == 422 and "claims 8192×8192 pixels" in answer["error"] and "384×256" in answer["error"]
     assert painted == [] and not backend.corrections  # refused from the header, before any label map
     assert post(port, "/webhook", webhook())[1]["status"] == "kept" and painted == [1]
+
+
+@pytest.mark.parametrize("path", ["/trickle", "/trickle-head", "/redir?to=/trickle"])
+def test_a_fetch_has_a_deadline_whatever_the_host_sends(hosts, demo_model, monkeypatch, path):
+    """FETCH_TIMEOUT_S bounds each read only: a byte every 50 ms never trips it, the deadline does."""
+    monkeypatch.setattr(backend_module, "FETCH_DEADLINE_S", 0.3)
+    host = hosts()
+    backend = QGNBackend(demo_model, "cpu")
+    with pytest.raises(RequestError) as info:
+        backend.load_image(host.url + path)
+    assert info.value.status == 504 and "took longer than 0.3 s" in str(info.value)
+
+
+def test_fetches_at_once_are_bounded(hosts, demo_model, monkeypatch):
+    monkeypatch.setattr(backend_module, "MAX_FETCHES", 1)
+    monkeypatch.setattr(backend_module, "FETCH_WAIT_S", 0.2)
+    host = hosts()
+    backend = QGNBackend(demo_model, "cpu")
+    first = []
+    worker = threading.Thread(target=lambda: first.append(backend.load_image(host.url + "/hold")))
+    worker.start()
+    try:
+        assert host.seen.wait(30)
+        with pytest.raises(RequestError) as info:  # the one slot is taken: refused, the host never asked
+            backend.load_image(host.url + "/png")
+        assert info.value.status == 503 and "busy" in str(info.value)
+        assert [p for p, _ in host.requests] == ["/hold"]
+    finally:
+        host.release.set()
+        worker.join(60)
+    assert first[0].shape == (PNG_SIZE[1], PNG_SIZE[0], 3)
+    assert backend.load_image(host.url + "/png").shape == (PNG_SIZE[1], PNG_SIZE[0], 3)  # the slot came back
