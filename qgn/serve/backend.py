@@ -27,6 +27,7 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import tempfile
 import threading
@@ -72,6 +73,19 @@ class ServedModel:
 
 def model_version_name(path: Path, bundled: str | None = None) -> str:
     return f"qgn-{bundled or Path(path).stem}"
+
+
+TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "a whole number", type(None): "null"}
+
+
+def check_type(value, field: str, kinds):
+    """``value`` when it is of ``kinds`` (JSON true/false is no number), else a 400 naming ``field``."""
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        shown = json.dumps(value)[:40] if isinstance(value, (str, int, float, bool, type(None))) else \
+            f"{TYPE_NAMES.get(type(value), type(value).__name__)}"
+        raise RequestError(f"{field} is {shown}; expected {' or '.join(TYPE_NAMES[k] for k in kinds)}")
+    return value
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
@@ -230,7 +244,11 @@ class QGNBackend:
             return {"status": "ignored", "reason": f"no fine-tuning on {action!r}"}
         if self.train_out is None:
             return {"status": "ignored", "reason": "fine-tuning is off: start qgn serve with --train-out DIR"}
-        project = body.get("project") if isinstance(body.get("project"), dict) else {}
+        project = body.get("project")
+        if project is None:
+            project = {}
+        check_type(project, "project", dict)
+        check_type(project.get("id"), "project.id", (int, str, type(None)))
         if action != "START_TRAINING":
             self.keep_correction(body, project)
         with self.state_lock:
@@ -385,12 +403,25 @@ class QGNBackend:
     def keep_correction(self, body: dict, project: dict) -> None:
         from qgn.data.imageio import read_rgb
         from qgn.formats.guards import check_against_image
-        from qgn.formats.labelstudio import annotation_label, region_results, result_size
+        from qgn.formats.labelstudio import annotation_label, region_kind, region_results, result_size
         from qgn.imagefile import upright_size
 
         task, annotation = body.get("task"), body.get("annotation")
         if not isinstance(task, dict) or not isinstance(annotation, dict):
             raise RequestError("an annotation webhook needs 'task' and 'annotation' objects")
+        check_type(task.get("id"), "task.id", (int, str, type(None)))
+        check_type(task.get("data"), "task.data", dict)
+        check_type(annotation.get("result"), "annotation.result", list)
+        for index, result in enumerate(annotation["result"]):
+            where = f"annotation.result[{index}]"
+            check_type(result, where, dict)
+            value = result.get("value", result)
+            check_type(value, f"{where}.value", dict)
+            kind = region_kind(value)
+            if kind:
+                labels = check_type(value[kind], f"{where}.value.{kind}", list)
+                if not all(isinstance(name, str) and name.strip() for name in labels):
+                    raise RequestError(f"{where}.value.{kind} must be a list of label names")
         if annotation.get("was_cancelled"):
             return
         target = brush_target(project.get("label_config") or "")

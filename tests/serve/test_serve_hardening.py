@@ -9,10 +9,12 @@ import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from qgn.formats import labelstudio
+from qgn.formats.labelstudio import encode_ls_rle
 from qgn.resources import bundled_model_path, samples_dir
 from qgn.serve import backend as backend_module
 from qgn.serve.backend import QGNBackend, RequestError
@@ -284,3 +286,35 @@ def test_fetches_at_once_are_bounded(hosts, demo_model, monkeypatch):
         worker.join(60)
     assert first[0].shape == (PNG_SIZE[1], PNG_SIZE[0], 3)
     assert backend.load_image(host.url + "/png").shape == (PNG_SIZE[1], PNG_SIZE[0], 3)  # the slot came back
+
+
+def brush_webhook():
+    hook = webhook()
+    hook["annotation"]["result"][0] = {"from_name": "tag", "to_name": "image", "type": "brushlabels",
+                                       "original_width": 384, "original_height": 256,
+                                       "value": {"rle": encode_ls_rle(np.ones((256, 384), bool)),
+                                                 "brushlabels": ["road"]}}
+    return hook
+
+
+@pytest.mark.parametrize("field, change", [
+    ("task.data", lambda h: h["task"].update(data=[1])),
+    ("task.data", lambda h: h["task"].update(data="images/scene_01.png")),
+    ("task.id", lambda h: h["task"].update(id=[1])),
+    ("project.id", lambda h: h["project"].update(id={"a": 1})),
+    ("project", lambda h: h.update(project=[1])),
+    ("annotation.result", lambda h: h["annotation"].update(result=5)),
+    ("annotation.result[0]", lambda h: h["annotation"].update(result=[5])),
+    ("annotation.result[0].value.brushlabels", lambda h: h["annotation"]["result"][0]["value"].update(brushlabels=5)),
+    ("annotation.result[0].value.brushlabels", lambda h: h["annotation"]["result"][0]["value"].update(brushlabels={"a": 1})),
+    ("annotation.result[0].value.brushlabels", lambda h: h["annotation"]["result"][0]["value"].update(brushlabels="road")),
+    ("annotation.result[0].value.brushlabels", lambda h: h["annotation"]["result"][0]["value"].update(brushlabels=[3])),
+])
+def test_a_webhook_of_the_wrong_shape_gets_400_naming_the_field(serve, tmp_path, field, change):
+    port, backend = serve(document_root=samples_dir(), train_out=tmp_path)
+    hook = brush_webhook()
+    change(hook)
+    status, answer = post(port, "/webhook", hook)
+    assert status == 400 and answer["error"].startswith(field + " ") and "Traceback" not in answer["error"], answer
+    assert not backend.corrections
+    assert post(port, "/webhook", brush_webhook()) == (201, {"status": "kept", "corrections": 1, "train_every": 10})
