@@ -329,8 +329,12 @@ class QGNBackend:
             relative = (parse_qs(parsed.query).get("d") or [""])[-1]
             yield self.inside_root(relative.lstrip("/"), ref)
         elif parsed.scheme in ("http", "https") or ref.startswith("/"):
-            if not parsed.scheme and not parsed.netloc and self.document_root is not None and Path(ref).is_file():
-                yield self.inside_root(ref, ref)
+            # containment first, then existence: a path outside the root is a Label Studio address
+            # whether or not such a file exists, so the answer says nothing about files out there
+            local = (self.document_root / ref).resolve() if not parsed.scheme and not parsed.netloc and \
+                self.document_root is not None else None
+            if local is not None and self.document_root in local.parents and local.is_file():
+                yield local
             else:
                 with self.fetch(ref) as path:
                     yield path

@@ -318,3 +318,15 @@ def test_a_webhook_of_the_wrong_shape_gets_400_naming_the_field(serve, tmp_path,
     assert status == 400 and answer["error"].startswith(field + " ") and "Traceback" not in answer["error"], answer
     assert not backend.corrections
     assert post(port, "/webhook", brush_webhook()) == (201, {"status": "kept", "corrections": 1, "train_every": 10})
+
+
+def test_an_absolute_path_outside_the_root_says_nothing_of_its_existence(serve, tmp_path):
+    (tmp_path / "outside.png").write_bytes(png_bytes())
+    port, _ = serve(document_root=samples_dir())
+    config = HOOK_CONFIG
+    answers = [post(port, "/predict", {"tasks": [{"id": 1, "data": {"image": str(tmp_path / name)}}],
+                                       "label_config": config}) for name in ("outside.png", "missing.png")]
+    assert answers[0][0] == answers[1][0] == 422
+    assert answers[0][1]["error"].replace("outside.png", "missing.png") == answers[1][1]["error"]
+    inside = str(samples_dir().resolve() / "images" / "scene_01.png")  # inside the root it is read
+    assert post(port, "/predict", {"tasks": [{"id": 1, "data": {"image": inside}}], "label_config": config})[0] == 200
