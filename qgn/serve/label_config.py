@@ -40,13 +40,17 @@ def brush_target(config: str) -> BrushTarget:
     from_name, to_name = brush.get("name"), brush.get("toName")
     if not from_name or not to_name:
         raise ConfigError("the <BrushLabels> control needs name and toName")
-    image = next((e for e in root.iter() if e.tag == "Image" and e.get("name") == to_name), None)
-    if image is None:
-        raise ConfigError(f"the <BrushLabels> labels toName={to_name!r}, but no <Image name={to_name!r}> exists")
+    # toName may list several objects ("photo,other"): the brush labels the first of them that is an Image
+    targets = [name.strip() for name in to_name.split(",") if name.strip()]
+    images = {e.get("name"): e for e in root.iter() if e.tag == "Image"}
+    to_name = next((name for name in targets if name in images), None)
+    if to_name is None:
+        raise ConfigError(f"the <BrushLabels> labels toName={brush.get('toName')!r}, but no <Image> of that name exists")
+    image = images[to_name]
     value = image.get("value") or ""
     if not value.startswith("$") or len(value) < 2:
         raise ConfigError(f"<Image name={to_name!r}> needs value=\"$key\" naming the task's image field")
     labels = tuple(label.get("value") for label in brush if label.tag == "Label" and label.get("value"))
     if not labels:
         raise ConfigError("the <BrushLabels> control lists no <Label value=...>")
-    return BrushTarget(from_name, to_name.split(",")[0], value[1:], labels)
+    return BrushTarget(from_name, to_name, value[1:], labels)

@@ -18,6 +18,7 @@ from qgn.formats.labelstudio import encode_ls_rle
 from qgn.resources import bundled_model_path, samples_dir
 from qgn.serve import backend as backend_module
 from qgn.serve.backend import QGNBackend, RequestError
+from qgn.serve.label_config import BrushTarget, ConfigError, brush_target
 from qgn.serve.server import Handler, QGNServer, make_server
 
 PNG_SIZE = (64, 48)
@@ -330,3 +331,12 @@ def test_an_absolute_path_outside_the_root_says_nothing_of_its_existence(serve, 
     assert answers[0][1]["error"].replace("outside.png", "missing.png") == answers[1][1]["error"]
     inside = str(samples_dir().resolve() / "images" / "scene_01.png")  # inside the root it is read
     assert post(port, "/predict", {"tasks": [{"id": 1, "data": {"image": inside}}], "label_config": config})[0] == 200
+
+
+@pytest.mark.parametrize("to_name", ["photo,other", "other, photo", "photo"])
+def test_a_brush_labelling_several_objects_labels_its_image(to_name):
+    config = (f'<View><Text name="other" value="$text"/><Image name="photo" value="$img"/>'
+              f'<BrushLabels name="paint" toName="{to_name}"><Label value="road"/></BrushLabels></View>')
+    assert brush_target(config) == BrushTarget("paint", "photo", "img", ("road",))
+    with pytest.raises(ConfigError, match="no <Image>"):
+        brush_target(config.replace('name="photo"', 'name="pic"'))
