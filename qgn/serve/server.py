@@ -110,13 +110,31 @@ class Handler(BaseHTTPRequestHandler):
         elif size:
             self.close_connection = True
 
-    def answer(self, status: int, payload: dict) -> None:
+    def answer(self, status: int, payload: dict, body: bool = True) -> None:
         data = json.dumps(payload).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if body:
+                self.wfile.write(data)
+        except (ConnectionError, TimeoutError) as exc:  # the client left: one line, no traceback
+            self.close_connection = True
+            self.log_message("the client left before its %d answer was sent (%s)", status, type(exc).__name__)
+
+    def send_error(self, code, message=None, explain=None):  # http.server's: its errors as JSON too
+        """What http.server answers itself (bad request line, unknown method, headers too large) as
+        ``{"error": reason}``, and the connection closed."""
+        short = self.responses.get(code, ("error",))[0]
+        self.log_error("code %d, message %s", code, message or short)
+        self.close_connection = True
+        if getattr(self, "request_version", "HTTP/0.9") in ("HTTP/0.9", ""):  # a request line it could not read:
+            self.request_version = "HTTP/1.0"  # still a status line and headers, not a bare body
+        self.answer(code, {"error": f"{message or short}" + (f": {explain}" if explain else "")},
+                    body=self.command != "HEAD")
 
     def log_message(self, format, *args):  # http.server's signature
         if not self.quiet:
@@ -151,6 +169,14 @@ class QGNServer(ThreadingHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self.slots.release()
+
+    def handle_error(self, request, client_address):
+        """A client that went away is one line in the log; anything else its traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            sys.stderr.write(f"qgn serve: {client_address[0]} left: {type(exc).__name__}\n")
+        else:
+            super().handle_error(request, client_address)
 
     def refuse(self, request) -> None:
         """503 and close, on the accepting thread without waiting on the client."""

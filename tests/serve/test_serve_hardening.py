@@ -116,9 +116,9 @@ def serve(demo_model):
     """start(**backend options) → (port, backend) of a running ``qgn serve``; stopped after the test."""
     started = []
 
-    def start(**options):
+    def start(quiet=True, **options):
         backend = QGNBackend(demo_model, "cpu", **options)
-        httpd = make_server(backend, "127.0.0.1", 0, quiet=True)
+        httpd = make_server(backend, "127.0.0.1", 0, quiet=quiet)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         started.append(httpd)
         return httpd.server_address[1], backend
@@ -340,3 +340,40 @@ def test_a_brush_labelling_several_objects_labels_its_image(to_name):
     assert brush_target(config) == BrushTarget("paint", "photo", "img", ("road",))
     with pytest.raises(ConfigError, match="no <Image>"):
         brush_target(config.replace('name="photo"', 'name="pic"'))
+
+
+@pytest.mark.parametrize("request_head, status", [
+    (b"PUT /predict HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+    (b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n", 505),
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"GET /health HTTP/1.1\r\n" + b"X: y\r\n" * 101 + b"\r\n", 431),
+])
+def test_http_servers_own_errors_are_json_too(serve, request_head, status):
+    port, _ = serve()
+    raw = talk(port, request_head)
+    (got, answer), = responses(raw)
+    assert got == status and answer["error"] and b"application/json" in raw.split(b"\r\n\r\n")[0]
+
+
+def test_a_client_that_left_is_one_quiet_line(serve, monkeypatch, capsys):
+    """The answer to a client that closed its connection fails with BrokenPipe: a line, no traceback."""
+    port, backend = serve(quiet=False)
+    left, finished = threading.Event(), threading.Event()
+    monkeypatch.setattr(backend, "health", lambda: left.wait(30) and {"status": "UP"})
+    original = Handler.answer
+
+    def answer(self, *args, **kwargs):
+        try:
+            original(self, *args, **kwargs)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(Handler, "answer", answer)
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # close = reset
+    sock.close()
+    left.set()
+    assert finished.wait(30)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "the client left before its 200 answer was sent" in err
