@@ -19,7 +19,7 @@ from qgn_studio.annotator import Annotator
 from qgn_studio.ask import AskUser
 from qgn_studio.canvas import Canvas
 from qgn_studio.dialogs import ShortcutsDialog, show_about
-from qgn_studio.discovery import IMAGE_EXTENSIONS, expand_paths
+from qgn_studio.discovery import IMAGE_EXTENSIONS, expand_paths, resolved
 from qgn_studio.document import (
     LEVELS, SCHEME_CHOICES, ImageDocument, RenderResult, SchemeChoice, hover_text, measurement_plan, truth_note_html,
 )
@@ -427,7 +427,7 @@ class MainWindow(QtWidgets.QMainWindow):
         from qgn.resources import bundled_models
 
         self.bundled_menu.clear()
-        current = None if self.model_info is None else Path(self.model_info.path).resolve()
+        current = None if self.model_info is None else resolved(self.model_info.path)
         for bundled in bundled_models():
             miou = bundled.miou
             score = f", mIoU {100 * miou:.1f} %" if miou is not None else ""
@@ -435,7 +435,7 @@ class MainWindow(QtWidgets.QMainWindow):
             text = f"{bundled.name} — {bundled.classes.num_classes} classes{trained}{score}"
             action = self.bundled_menu.addAction(text)
             action.setCheckable(True)
-            action.setChecked(current == bundled.path.resolve())
+            action.setChecked(current == resolved(bundled.path))
             action.setToolTip(", ".join(bundled.classes.names))
             action.triggered.connect(lambda _=False, p=bundled.path: self.load_model(p))
         if not self.bundled_menu.actions():

@@ -47,6 +47,7 @@ from pathlib import Path
 
 from PySide6 import QtCore
 
+from qgn_studio.discovery import resolved
 from qgn_studio.document import describe_error
 
 AUTOSAVE_DELAY_MS = 2000
@@ -333,7 +334,7 @@ class ProjectController(QtCore.QObject):
                 self._warn(f"The project's model {project.model} is missing; the model in use stays "
                            "(open one with Ctrl+M: the project then remembers it)")
         if model is not None:
-            if workspace.model_info is None or Path(workspace.model_info.path).resolve() != model.resolve():
+            if workspace.model_info is None or resolved(workspace.model_info.path) != resolved(model):
                 self.shell.load_model(model)
             return
         self._adopt_model = True  # the next model that loads (or the one loaded) becomes the project's
@@ -515,7 +516,7 @@ class ProjectController(QtCore.QObject):
             self.shell.open_paths(missing, append=True)
         by_path = {d.path: d for d in self.workspace.docs}
         for im in images:
-            doc = by_path.get(Path(im.path)) or by_path.get(Path(im.path).resolve())
+            doc = by_path.get(Path(im.path)) or by_path.get(resolved(im.path))
             if doc is None:
                 self.annotator.loading.discard(Path(im.path))
                 self._warn(f"{im.path}: the image of an autosave is missing; its autosave stays in {project.root}")
@@ -1005,7 +1006,7 @@ def same_model(stored: str | None, path) -> bool:
     if not stored:
         return False
     candidate = Path(stored) if Path(stored).is_file() else bundled_model_path(stored)
-    return candidate is not None and candidate.resolve() == Path(path).resolve()
+    return candidate is not None and resolved(candidate) == resolved(path)
 
 
 def check_same_classes(project, classes) -> None:
