@@ -785,6 +785,13 @@ class MainWindow(QtWidgets.QMainWindow):
                                  "images can still be viewed.", "error", "model")
         self.device_label.setText("no model")
 
+    def show_uncaught(self, message: str) -> None:
+        """An exception no code caught (``qgn_studio.uncaught``): one line naming it and its log."""
+        import html
+
+        self.canvas.show_message(html.escape(message), "error", "uncaught")  # the banner is rich text
+        self.statusBar().showMessage(message, 15000)
+
     def _reference(self, doc: ImageDocument) -> int | None:
         depth = doc.result.setting.depth if doc.result is not None else None
         return doc.reference.get(depth)
