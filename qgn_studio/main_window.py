@@ -110,6 +110,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._hover: tuple[float, float] | None = None
         self._recent: list[ImageDocument] = []
         self._busy = False
+        self._chosen_model: tuple[Path, object] | None = None  # (path, the project open then) until it loads
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -564,10 +565,25 @@ class MainWindow(QtWidgets.QMainWindow):
             self.load_model(Path(path))
 
     def load_model(self, path: Path) -> None:
+        """Load the model the user chose (a file, a bundled model, the project's). Only once it has
+        loaded do the settings (the next start) and the project open now remember it: a model that
+        fails to load is recorded nowhere (``_remember_chosen_model``)."""
+        self._chosen_model = (Path(path), self.projects.project)
         self.worker.load_model(path, self.device_choice)
+
+    def _remember_chosen_model(self, info) -> None:
+        """``info`` loaded: when it is the model the user chose last, remember it for the next start
+        and in the project that was open when it was chosen (if that one still is)."""
+        if self._chosen_model is None:
+            return
+        path, project = self._chosen_model
+        if resolved(path) != resolved(info.path):  # another model (a device switch, a kept fine-tune)
+            return
+        self._chosen_model = None
         if self.settings is not None:
             self.settings.setValue("model/path", str(path))
-        self.projects.model_chosen(Path(path))
+        if project is self.projects.project:
+            self.projects.model_chosen(path)
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
@@ -760,6 +776,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.measurements_done.emit()
 
     def _model_loaded(self, info) -> None:
+        self._remember_chosen_model(info)
         self.workspace.set_model(info)  # the project and the head follow it
         classes = self.annotator.model_classes(info.classes)
         self.canvas.set_classes(classes)

@@ -658,7 +658,8 @@ class ProjectController(QtCore.QObject):
             self.jobs.submit(run, done, failed, "Changing the classes of the saved annotations")
 
     def model_chosen(self, path: Path) -> None:
-        """The user chose the model at ``path``: the open project remembers it (when it names another)."""
+        """The model at ``path`` that the user chose has loaded: the open project remembers it (when it
+        names another). Never called for a model that failed to load."""
         project = self.project
         if project is not None and not same_model(project.model, path):
             self.set_model(path)

@@ -151,6 +151,7 @@ def test_reopen_uses_the_projects_model(qtbot, windows, samples, model_path, tmp
     win.load_model(other)  # the last model used anywhere: the settings remember it
     qtbot.waitUntil(lambda: win.model_info is not None and win.model_info.path.resolve() == other.resolve(),
                     timeout=WAIT_MS)
+    win.jobs.wait_idle()  # recorded once it loaded, by a job
     assert Path_of(Project.open(root).model) == other.resolve(), "choosing a model in a project records it"
     # the project goes back to its first model on disk; a new window opens it with "other" remembered
     project = Project.open(root)
