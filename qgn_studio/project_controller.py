@@ -323,18 +323,19 @@ class ProjectController(QtCore.QObject):
 
     def _load_project_model(self, project) -> None:
         """The project's model (a file, or a bundled model's name), not the last one used; a
-        project without one (e.g. after an import) takes the model in use, and says so."""
+        project without one (e.g. after an import) takes the model in use, and says so. A project
+        whose model is missing (a drive not mounted) keeps naming it: opening writes nothing, and
+        only a model the user opens (Ctrl+M) replaces it."""
         from qgn.resources import bundled_model_path
 
         workspace = self.workspace
-        model = None
+        self._adopt_model = False
         if project.model:
             model = Path(project.model) if Path(project.model).is_file() else bundled_model_path(project.model)
             if model is None:
                 self._warn(f"The project's model {project.model} is missing; the model in use stays "
                            "(open one with Ctrl+M: the project then remembers it)")
-        if model is not None:
-            if workspace.model_info is None or resolved(workspace.model_info.path) != resolved(model):
+            elif workspace.model_info is None or resolved(workspace.model_info.path) != resolved(model):
                 self.shell.load_model(model)
             return
         self._adopt_model = True  # the next model that loads (or the one loaded) becomes the project's
@@ -342,7 +343,7 @@ class ProjectController(QtCore.QObject):
             self.model_loaded(workspace.model_info)
 
     def model_loaded(self, info) -> None:
-        """A model loaded: a project that has none (or whose model file is gone) remembers it."""
+        """A model loaded: a project that names none (e.g. after an import) remembers it."""
         project = self.project
         if project is None or not getattr(self, "_adopt_model", False):
             return

@@ -182,6 +182,29 @@ def test_a_project_without_a_model_adopts_the_one_in_use(qtbot, windows, samples
     assert Path_of(Project.open(root).model) == model_path.resolve()
 
 
+def test_a_project_whose_model_is_missing_keeps_naming_it_until_one_is_opened(qtbot, windows, samples,
+                                                                              model_path, tmp_path):
+    away = "/media/usb/models/street.safetensors"  # a drive not mounted today
+    root = tmp_path / "project"
+    Project.create(root, samples, make_classes(), away)
+    before = (root / "project.json").read_bytes()
+    win = windows(folder=root)
+    said = []
+    win.workspace.status.connect(lambda text, _ms: said.append(text))
+    win.start([str(root)], str(model_path))
+    qtbot.waitUntil(lambda: win.model_info is not None and win.projects.project is not None, timeout=WAIT_MS)
+    qtbot.wait(200)
+    win.jobs.wait_idle()
+    assert (root / "project.json").read_bytes() == before  # opening writes nothing
+    missing = [t for t in said if away in t]
+    assert len(said) == 1 and len(missing) == 1 and "the model in use stays" in missing[0]  # one story, told once
+    other = make_dev_model(tmp_path / "other.safetensors", seed=3)
+    with qtbot.waitSignal(win.worker.model_loaded, timeout=WAIT_MS):
+        win.load_model(other)  # the user opens a model: now the project remembers it
+    win.jobs.wait_idle()
+    assert Path_of(Project.open(root).model) == other.resolve()
+
+
 def make_classes():
     from qgn.data.synthetic import SYNTHETIC_CLASSES
 
