@@ -405,9 +405,12 @@ class ProjectController(QtCore.QObject):
         return [last] if last and is_project_folder(last) else paths
 
     def open_if_project(self, paths: list) -> bool:
-        """Open ``paths[0]`` as a project when it is a project folder (command line, drop)."""
+        """Open ``paths[0]`` as a project when it is a project folder (command line, drop). True when
+        it is one, opened or not: a project that cannot be opened (its error is shown) or that the
+        user chose not to open is not then listed as a folder of images."""
         if len(paths) == 1 and is_project_folder(paths[0]):
-            return self.open_project(Path(paths[0]))
+            self.open_project(Path(paths[0]))
+            return True
         return False
 
     def confirm_discard(self, what: str, docs=None) -> bool:

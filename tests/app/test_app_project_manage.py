@@ -205,6 +205,18 @@ def test_a_project_whose_model_is_missing_keeps_naming_it_until_one_is_opened(qt
     assert Path_of(Project.open(root).model) == other.resolve()
 
 
+def test_a_project_that_cannot_be_opened_is_not_taken_for_a_folder_of_images(qtbot, window, samples, model_path,
+                                                                              tmp_path):
+    root = tmp_path / "project"
+    Project.create(root, samples, make_classes(), str(model_path))
+    (root / "project.json").write_text('{"format": ')  # cut short
+    window.start([str(samples[0])], str(model_path))
+    window.open_paths([str(root)])  # a drop, File ▸ Open recent, the command line
+    messages = window.canvas.banner.messages
+    assert "Cannot open the project" in messages["project"][0]
+    assert "open" not in messages and [d.path for d in window.docs] == [samples[0].resolve()]  # not "no images"
+
+
 def make_classes():
     from qgn.data.synthetic import SYNTHETIC_CLASSES
 
