@@ -130,6 +130,27 @@ def main(argv: list[str] | None = None) -> int:
     from qgn_studio.main_window import MainWindow, make_settings
 
     window = MainWindow(settings=None if args.screenshot else make_settings())
+    if owns_app:  # Ctrl+C in the terminal quits (not when embedded, e.g. under pytest)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    reporter = watch_uncaught(window)
+    try:
+        return run_window(app, window, args)
+    finally:
+        reporter.uninstall()
+
+
+def watch_uncaught(window):
+    """From now on an exception no code caught (in a slot, a worker) is logged and shown in
+    ``window`` in one line, besides its traceback on stderr (``qgn_studio.uncaught``)."""
+    from qgn_studio.uncaught import UncaughtReporter
+
+    reporter = UncaughtReporter(window)
+    reporter.caught.connect(window.show_uncaught)
+    reporter.install()
+    return reporter
+
+
+def run_window(app, window, args: argparse.Namespace) -> int:
     window.explore.set_setting(initial_setting(args, window.explore.setting()))
     if args.layers:
         apply_layers(window, args.layers)
@@ -137,11 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         window.resize(*args.size)
         screenshot = Screenshot(window, Path(args.screenshot), args.timeout)
     window.show()
-    window.start(args.paths, args.model, args.device)
+    try:
+        window.start(args.paths, args.model, args.device)
+    except Exception:  # a bug opening what was asked for: reported, and the window stays usable
+        sys.excepthook(*sys.exc_info())
     if args.annotate:
         window.annotator.set_mode(True)
-    if owns_app:  # Ctrl+C in the terminal quits (not when embedded, e.g. under pytest)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
     if not args.screenshot:
         return app.exec()
     screenshot.loop.exec()  # a local loop: quitting it leaves the application alone (tests)

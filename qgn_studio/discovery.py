@@ -13,6 +13,7 @@ its images (or those of its ``images/`` subfolder) and skips files that look lik
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 from pathlib import Path
@@ -27,6 +28,29 @@ MODEL_EXTENSION = ".safetensors"
 def natural_key(path: Path) -> list:
     """Sort key that orders ``img2`` before ``img10``."""
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
+
+
+def resolved(path: str | os.PathLike) -> Path:
+    """``path`` made absolute with its symbolic links followed, as ``Path.resolve()`` does, but never
+    raising: on a symbolic link loop (``resolve()`` raises RuntimeError there) it stops where the loop
+    starts. Every path a user gives (command line, drop, dialog, project.json) is resolved with this."""
+    return Path(os.path.realpath(path))
+
+
+def is_link_loop(path: str | os.PathLike) -> bool:
+    """Whether ``path`` cannot be reached because of a symbolic link loop (ELOOP)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    except ValueError:  # a NUL in the name
+        return False
+    return False
+
+
+def missing_path_problem(path: Path) -> str:
+    """What to tell about a path that is neither a file nor a folder."""
+    return f"{path} is a symbolic link loop" if is_link_loop(path) else f"{path}: no such file or folder"
 
 
 def is_image_file(path: Path) -> bool:
@@ -51,7 +75,8 @@ def expand_paths(paths: list[str | os.PathLike]) -> tuple[list[Path], list[Path]
     """Sort user-given paths into (images, models, problems).
 
     Folders contribute their images; a ``.safetensors`` file is a model; any other file is taken as
-    an image (reading it later tells whether it is one). Missing paths become problem messages.
+    an image (reading it later tells whether it is one). Missing paths (and symbolic link loops, a
+    model's too) become problem messages.
     """
     images: list[Path] = []
     models: list[Path] = []
@@ -63,13 +88,13 @@ def expand_paths(paths: list[str | os.PathLike]) -> tuple[list[Path], list[Path]
             if not found:
                 problems.append(f"{path}: no images in this folder")
             images += found
-        elif path.suffix.lower() == MODEL_EXTENSION:
+        elif path.suffix.lower() == MODEL_EXTENSION and not is_link_loop(path):
             models.append(path)
         elif path.is_file():
             images.append(path)
         else:
-            problems.append(f"{path}: no such file or folder")
-    unique = list(dict.fromkeys(p.resolve() for p in images))
+            problems.append(missing_path_problem(path))
+    unique = list(dict.fromkeys(resolved(p) for p in images))
     return unique, models, problems
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from qgn.quadtree.quadtree import image_leaves
+from qgn_studio.discovery import resolved
 from qgn_studio.document import ROOT_LEVEL, CurvePoint, ImageDocument, LevelView, RenderResult, SchemeChoice
 
 StopCheck = Callable[[], bool]
@@ -142,7 +143,7 @@ class Engine:
         c = self.model.config
         text = (f"encoder {c.encoder} ×{c.encoder_width:g}, decoder width ×{c.decoder_width:g}, "
                 f"units {list(c.decoder_units)}")
-        return ModelInfo(path.resolve(), path.stem, c.classes, text, self.device, cuda_available())
+        return ModelInfo(resolved(path), path.stem, c.classes, text, self.device, cuda_available())
 
     @property
     def classes(self):

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore
 
+from qgn_studio.discovery import resolved
 from qgn_studio.document import describe_error, read_image
 from qgn_studio.engine import configure_threads
 from qgn_studio.panels.finetune import FinetunePanel
@@ -315,7 +316,7 @@ class Finetuner(QtCore.QObject):
             from qgn.resources import resources_dir
 
             try:
-                original.resolve().relative_to(resources_dir().resolve())
+                resolved(original).relative_to(resolved(resources_dir()))
             except ValueError:
                 return original.parent
         return Path.cwd()

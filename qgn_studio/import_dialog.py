@@ -178,7 +178,7 @@ class ImportDialog(QtWidgets.QDialog):
         target = Path(self.target.text().strip()).expanduser()
         classes_file = self.classes.text().strip()
         dataset, emit = self.dataset, self._progress.step.emit
-        open_project = self.project if self.project is not None and target.resolve() == self.project.root else None
+        project = self.project
         update = self.update_box.isChecked()
         self.running = True
         self._update_buttons()
@@ -186,6 +186,10 @@ class ImportDialog(QtWidgets.QDialog):
         self._time_left = TimeLeft()
 
         def run():
+            from qgn_studio.discovery import resolved
+
+            # here, not on the UI thread: resolving touches the disk (a symbolic link loop is no error)
+            open_project = project if project is not None and resolved(target) == project.root else None
             classes = read_classes_file(classes_file) if classes_file else None
             return import_into_project(dataset.root, target, classes=classes, progress=emit, dataset=dataset,
                                        project=open_project, update=update)

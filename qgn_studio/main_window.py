@@ -19,7 +19,7 @@ from qgn_studio.annotator import Annotator
 from qgn_studio.ask import AskUser
 from qgn_studio.canvas import Canvas
 from qgn_studio.dialogs import ShortcutsDialog, show_about
-from qgn_studio.discovery import IMAGE_EXTENSIONS, expand_paths
+from qgn_studio.discovery import IMAGE_EXTENSIONS, expand_paths, resolved
 from qgn_studio.document import (
     LEVELS, SCHEME_CHOICES, ImageDocument, RenderResult, SchemeChoice, hover_text, measurement_plan, truth_note_html,
 )
@@ -110,6 +110,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._hover: tuple[float, float] | None = None
         self._recent: list[ImageDocument] = []
         self._busy = False
+        self._chosen_model: tuple[Path, object] | None = None  # (path, the project open then) until it loads
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -427,7 +428,7 @@ class MainWindow(QtWidgets.QMainWindow):
         from qgn.resources import bundled_models
 
         self.bundled_menu.clear()
-        current = None if self.model_info is None else Path(self.model_info.path).resolve()
+        current = None if self.model_info is None else resolved(self.model_info.path)
         for bundled in bundled_models():
             miou = bundled.miou
             score = f", mIoU {100 * miou:.1f} %" if miou is not None else ""
@@ -435,7 +436,7 @@ class MainWindow(QtWidgets.QMainWindow):
             text = f"{bundled.name} — {bundled.classes.num_classes} classes{trained}{score}"
             action = self.bundled_menu.addAction(text)
             action.setCheckable(True)
-            action.setChecked(current == bundled.path.resolve())
+            action.setChecked(current == resolved(bundled.path))
             action.setToolTip(", ".join(bundled.classes.names))
             action.triggered.connect(lambda _=False, p=bundled.path: self.load_model(p))
         if not self.bundled_menu.actions():
@@ -564,10 +565,25 @@ class MainWindow(QtWidgets.QMainWindow):
             self.load_model(Path(path))
 
     def load_model(self, path: Path) -> None:
+        """Load the model the user chose (a file, a bundled model, the project's). Only once it has
+        loaded do the settings (the next start) and the project open now remember it: a model that
+        fails to load is recorded nowhere (``_remember_chosen_model``)."""
+        self._chosen_model = (Path(path), self.projects.project)
         self.worker.load_model(path, self.device_choice)
+
+    def _remember_chosen_model(self, info) -> None:
+        """``info`` loaded: when it is the model the user chose last, remember it for the next start
+        and in the project that was open when it was chosen (if that one still is)."""
+        if self._chosen_model is None:
+            return
+        path, project = self._chosen_model
+        if resolved(path) != resolved(info.path):  # another model (a device switch, a kept fine-tune)
+            return
+        self._chosen_model = None
         if self.settings is not None:
             self.settings.setValue("model/path", str(path))
-        self.projects.model_chosen(Path(path))
+        if project is self.projects.project:
+            self.projects.model_chosen(path)
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
@@ -760,6 +776,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.measurements_done.emit()
 
     def _model_loaded(self, info) -> None:
+        self._remember_chosen_model(info)
         self.workspace.set_model(info)  # the project and the head follow it
         classes = self.annotator.model_classes(info.classes)
         self.canvas.set_classes(classes)
@@ -784,6 +801,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.show_message(f"Model: {message}. Open one with File → Open model… (Ctrl+M); "
                                  "images can still be viewed.", "error", "model")
         self.device_label.setText("no model")
+
+    def show_uncaught(self, message: str) -> None:
+        """An exception no code caught (``qgn_studio.uncaught``): one line naming it and its log."""
+        import html
+
+        self.canvas.show_message(html.escape(message), "error", "uncaught")  # the banner is rich text
+        self.statusBar().showMessage(message, 15000)
 
     def _reference(self, doc: ImageDocument) -> int | None:
         depth = doc.result.setting.depth if doc.result is not None else None

@@ -47,6 +47,7 @@ from pathlib import Path
 
 from PySide6 import QtCore
 
+from qgn_studio.discovery import resolved
 from qgn_studio.document import describe_error
 
 AUTOSAVE_DELAY_MS = 2000
@@ -322,18 +323,19 @@ class ProjectController(QtCore.QObject):
 
     def _load_project_model(self, project) -> None:
         """The project's model (a file, or a bundled model's name), not the last one used; a
-        project without one (e.g. after an import) takes the model in use, and says so."""
+        project without one (e.g. after an import) takes the model in use, and says so. A project
+        whose model is missing (a drive not mounted) keeps naming it: opening writes nothing, and
+        only a model the user opens (Ctrl+M) replaces it."""
         from qgn.resources import bundled_model_path
 
         workspace = self.workspace
-        model = None
+        self._adopt_model = False
         if project.model:
             model = Path(project.model) if Path(project.model).is_file() else bundled_model_path(project.model)
             if model is None:
                 self._warn(f"The project's model {project.model} is missing; the model in use stays "
                            "(open one with Ctrl+M: the project then remembers it)")
-        if model is not None:
-            if workspace.model_info is None or Path(workspace.model_info.path).resolve() != model.resolve():
+            elif workspace.model_info is None or resolved(workspace.model_info.path) != resolved(model):
                 self.shell.load_model(model)
             return
         self._adopt_model = True  # the next model that loads (or the one loaded) becomes the project's
@@ -341,7 +343,7 @@ class ProjectController(QtCore.QObject):
             self.model_loaded(workspace.model_info)
 
     def model_loaded(self, info) -> None:
-        """A model loaded: a project that has none (or whose model file is gone) remembers it."""
+        """A model loaded: a project that names none (e.g. after an import) remembers it."""
         project = self.project
         if project is None or not getattr(self, "_adopt_model", False):
             return
@@ -403,9 +405,12 @@ class ProjectController(QtCore.QObject):
         return [last] if last and is_project_folder(last) else paths
 
     def open_if_project(self, paths: list) -> bool:
-        """Open ``paths[0]`` as a project when it is a project folder (command line, drop)."""
+        """Open ``paths[0]`` as a project when it is a project folder (command line, drop). True when
+        it is one, opened or not: a project that cannot be opened (its error is shown) or that the
+        user chose not to open is not then listed as a folder of images."""
         if len(paths) == 1 and is_project_folder(paths[0]):
-            return self.open_project(Path(paths[0]))
+            self.open_project(Path(paths[0]))
+            return True
         return False
 
     def confirm_discard(self, what: str, docs=None) -> bool:
@@ -515,7 +520,7 @@ class ProjectController(QtCore.QObject):
             self.shell.open_paths(missing, append=True)
         by_path = {d.path: d for d in self.workspace.docs}
         for im in images:
-            doc = by_path.get(Path(im.path)) or by_path.get(Path(im.path).resolve())
+            doc = by_path.get(Path(im.path)) or by_path.get(resolved(im.path))
             if doc is None:
                 self.annotator.loading.discard(Path(im.path))
                 self._warn(f"{im.path}: the image of an autosave is missing; its autosave stays in {project.root}")
@@ -657,7 +662,8 @@ class ProjectController(QtCore.QObject):
             self.jobs.submit(run, done, failed, "Changing the classes of the saved annotations")
 
     def model_chosen(self, path: Path) -> None:
-        """The user chose the model at ``path``: the open project remembers it (when it names another)."""
+        """The model at ``path`` that the user chose has loaded: the open project remembers it (when it
+        names another). Never called for a model that failed to load."""
         project = self.project
         if project is not None and not same_model(project.model, path):
             self.set_model(path)
@@ -1005,7 +1011,7 @@ def same_model(stored: str | None, path) -> bool:
     if not stored:
         return False
     candidate = Path(stored) if Path(stored).is_file() else bundled_model_path(stored)
-    return candidate is not None and candidate.resolve() == Path(path).resolve()
+    return candidate is not None and resolved(candidate) == resolved(path)
 
 
 def check_same_classes(project, classes) -> None:

@@ -35,9 +35,11 @@ class RecentPaths:
 
 
 def is_inside(path, folder) -> bool:
-    """Whether ``path`` lies in ``folder`` (resolving links)."""
+    """Whether ``path`` lies in ``folder`` (resolving links; a symbolic link loop is taken as it is)."""
+    from qgn_studio.discovery import resolved
+
     try:
-        Path(path).resolve().relative_to(Path(folder).resolve())
+        resolved(path).relative_to(resolved(folder))
         return True
     except ValueError:
         return False

@@ -347,6 +347,12 @@ class ThumbnailLoader(QtCore.QThread):
         except Exception:  # the list shows the file without a preview
             return None
         rgb.thumbnail((self.size, self.size))
+        if min(rgb.size) < max(1, self.size // 8):  # a sliver (20000×2 → 64×1): scaled into the list's
+            # icon it would be 0 px high (QPainter::begin fails); centred on a transparent square instead
+            square = Image.new("RGBA", (self.size, self.size), (0, 0, 0, 0))
+            square.paste(rgb, ((self.size - rgb.width) // 2, (self.size - rgb.height) // 2))
+            rgb = square
         data = rgb.tobytes()
-        image = QtGui.QImage(data, rgb.width, rgb.height, 3 * rgb.width, QtGui.QImage.Format.Format_RGB888)
+        kind = QtGui.QImage.Format.Format_RGBA8888 if rgb.mode == "RGBA" else QtGui.QImage.Format.Format_RGB888
+        image = QtGui.QImage(data, rgb.width, rgb.height, len(rgb.mode) * rgb.width, kind)
         return image.copy()

@@ -1,7 +1,7 @@
 """The image list over a working day: thumbnails stay after ordering by uncertainty and after adding
 images; ordering shows n/N, can be cancelled, and its order comes back on the next start; a file
 replaced on disk under the same name is read again (not its stale "unreadable" result); a tiny
-image's row is as tall as the others.
+image's row is as tall as the others; a sliver of an image (20000×2) has a thumbnail that paints.
 """
 from __future__ import annotations
 
@@ -116,3 +116,25 @@ def test_a_tiny_image_keeps_the_row_height(qtbot, make_window, model_path, tmp_p
     qtbot.wait(300)
     heights = [win.images.list.visualItemRect(win.images.list.item(r)).height() for r in range(3)]
     assert min(heights) == max(heights) >= 40, heights
+
+
+def test_a_sliver_of_an_image_has_a_thumbnail_that_paints(qtbot, make_window, model_path, tmp_path, qtlog):
+    """A 20000×2 image's thumbnail (64×1) scaled into the list's icon was 0 px high: Qt printed
+    "QPainter::begin: Paint device returned engine == 0" on every repaint of its row."""
+    from PySide6 import QtGui
+
+    from qgn_studio.workers import ThumbnailLoader
+
+    wide = tmp_path / "wide.png"
+    Image.fromarray(np.full((2, 20000, 3), 200, np.uint8)).save(wide)
+    thumbnail = ThumbnailLoader().read(wide)
+    assert min(thumbnail.width(), thumbnail.height()) >= 8
+    win = make_window()
+    win.start([str(wide)], str(model_path))
+    qtbot.waitUntil(lambda: win.images.has_thumbnail(wide.resolve()), timeout=WAIT_MS)
+    item = win.images.list.item(0)
+    size = win.images.list.iconSize()
+    for mode in QtGui.QIcon.Mode:  # the list paints the selected row's icon in Selected mode
+        assert not item.icon().pixmap(size, mode).isNull()
+    win.images.list.grab()
+    assert not [r.message for r in qtlog.records if "QPainter" in r.message]

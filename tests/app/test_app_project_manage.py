@@ -151,6 +151,7 @@ def test_reopen_uses_the_projects_model(qtbot, windows, samples, model_path, tmp
     win.load_model(other)  # the last model used anywhere: the settings remember it
     qtbot.waitUntil(lambda: win.model_info is not None and win.model_info.path.resolve() == other.resolve(),
                     timeout=WAIT_MS)
+    win.jobs.wait_idle()  # recorded once it loaded, by a job
     assert Path_of(Project.open(root).model) == other.resolve(), "choosing a model in a project records it"
     # the project goes back to its first model on disk; a new window opens it with "other" remembered
     project = Project.open(root)
@@ -179,6 +180,41 @@ def test_a_project_without_a_model_adopts_the_one_in_use(qtbot, windows, samples
     win.jobs.wait_idle()
     qtbot.waitUntil(lambda: Project.open(root).model is not None, timeout=WAIT_MS)
     assert Path_of(Project.open(root).model) == model_path.resolve()
+
+
+def test_a_project_whose_model_is_missing_keeps_naming_it_until_one_is_opened(qtbot, windows, samples,
+                                                                              model_path, tmp_path):
+    away = "/media/usb/models/street.safetensors"  # a drive not mounted today
+    root = tmp_path / "project"
+    Project.create(root, samples, make_classes(), away)
+    before = (root / "project.json").read_bytes()
+    win = windows(folder=root)
+    said = []
+    win.workspace.status.connect(lambda text, _ms: said.append(text))
+    win.start([str(root)], str(model_path))
+    qtbot.waitUntil(lambda: win.model_info is not None and win.projects.project is not None, timeout=WAIT_MS)
+    qtbot.wait(200)
+    win.jobs.wait_idle()
+    assert (root / "project.json").read_bytes() == before  # opening writes nothing
+    missing = [t for t in said if away in t]
+    assert len(said) == 1 and len(missing) == 1 and "the model in use stays" in missing[0]  # one story, told once
+    other = make_dev_model(tmp_path / "other.safetensors", seed=3)
+    with qtbot.waitSignal(win.worker.model_loaded, timeout=WAIT_MS):
+        win.load_model(other)  # the user opens a model: now the project remembers it
+    win.jobs.wait_idle()
+    assert Path_of(Project.open(root).model) == other.resolve()
+
+
+def test_a_project_that_cannot_be_opened_is_not_taken_for_a_folder_of_images(qtbot, window, samples, model_path,
+                                                                              tmp_path):
+    root = tmp_path / "project"
+    Project.create(root, samples, make_classes(), str(model_path))
+    (root / "project.json").write_text('{"format": ')  # cut short
+    window.start([str(samples[0])], str(model_path))
+    window.open_paths([str(root)])  # a drop, File ▸ Open recent, the command line
+    messages = window.canvas.banner.messages
+    assert "Cannot open the project" in messages["project"][0]
+    assert "open" not in messages and [d.path for d in window.docs] == [samples[0].resolve()]  # not "no images"
 
 
 def make_classes():

@@ -1,0 +1,64 @@
+"""A model the user opens is remembered — for the next start (settings) and in the open project
+(project.json) — only once it has loaded: one that fails is recorded nowhere."""
+from __future__ import annotations
+
+from qgn.project import Project
+from studio_steps import WAIT_MS
+
+SAMPLE_COUNT = 1
+
+
+def broken_model(model_path, folder):
+    """A copy of the model at ``model_path`` whose weights are cut in half (its JSON is intact)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "broken.safetensors"
+    weights = model_path.read_bytes()
+    out.write_bytes(weights[: len(weights) // 2])
+    out.with_suffix(".json").write_bytes(model_path.with_suffix(".json").read_bytes())
+    return out
+
+
+def good_copy(model_path, folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "other.safetensors"
+    out.write_bytes(model_path.read_bytes())
+    out.with_suffix(".json").write_bytes(model_path.with_suffix(".json").read_bytes())
+    return out
+
+
+def test_a_model_that_fails_is_not_remembered_for_the_next_start(qtbot, windows, samples, model_path, tmp_path):
+    broken, other = broken_model(model_path, tmp_path / "models"), good_copy(model_path, tmp_path / "models")
+    win = windows()
+    win.start([str(samples[0])], str(model_path))
+    qtbot.waitUntil(lambda: win.model_info is not None, timeout=WAIT_MS)
+    with qtbot.waitSignal(win.worker.model_loaded, timeout=WAIT_MS):
+        win.load_model(other)
+    assert win.settings.value("model/path") == str(other)
+    with qtbot.waitSignal(win.worker.model_failed, timeout=WAIT_MS):
+        win.load_model(broken)
+    assert win.settings.value("model/path") == str(other)  # the last model that loaded
+    win.close()
+
+    again = windows()
+    again.start([str(samples[0])], None)  # the app without --model: the remembered model
+    qtbot.waitUntil(lambda: again.model_info is not None, timeout=WAIT_MS)
+    assert again.model_info.path == other.resolve() and "model" not in again.canvas.banner.messages
+
+
+def test_a_model_that_fails_is_not_recorded_in_the_project(qtbot, windows, samples, model_path, tmp_path):
+    from qgn.data.synthetic import SYNTHETIC_CLASSES
+
+    broken, other = broken_model(model_path, tmp_path / "models"), good_copy(model_path, tmp_path / "models")
+    root = tmp_path / "project"
+    Project.create(root, samples, SYNTHETIC_CLASSES, str(model_path))
+    win = windows(folder=root)
+    win.start([str(root)], str(model_path))
+    qtbot.waitUntil(lambda: win.projects.project is not None and win.model_info is not None, timeout=WAIT_MS)
+    with qtbot.waitSignal(win.worker.model_failed, timeout=WAIT_MS):
+        win.load_model(broken)
+    win.jobs.wait_idle()
+    assert Project.open(root).model == str(model_path)  # reopening it loads a model that works
+    with qtbot.waitSignal(win.worker.model_loaded, timeout=WAIT_MS):
+        win.load_model(other)
+    win.jobs.wait_idle()
+    assert Project.open(root).model == str(other)  # a model that loaded is the project's
