@@ -839,11 +839,28 @@ class MainWindow(QtWidgets.QMainWindow):
         """The import dataset dialog; after an import the window opens the project."""
         from qgn_studio.import_dialog import ImportDialog
 
-        dialog = ImportDialog(self.jobs, self.projects.project, self)
+        dialog = ImportDialog(self.jobs, self.projects.project, self, finished_unseen=self._import_finished_unseen)
         dialog.imported.connect(lambda report: self.projects.open_project(report.project.root))
         dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         return dialog
+
+    def _import_finished_unseen(self, outcome) -> None:
+        """An import that ended after its dialog closed (the ImportReport, or the failure's message):
+        the user started it, so the window says how it went and opens the project it made."""
+        from html import escape
+
+        from qgn_studio.import_dialog import import_summary
+
+        if isinstance(outcome, str):
+            self.workspace.warn(f"Import failed: {escape(outcome)}", "import", 10000)
+            return
+        text = import_summary(outcome)
+        if outcome.project is None:
+            self.workspace.warn(escape(text), "import", 10000)
+            return
+        self.workspace.show_message(escape(text), "info", "import")
+        self.projects.open_project(outcome.project.root)
 
     def _classes_edited(self, classes) -> None:
         """Renamed or recoloured classes: predictions and legend follow when they share the set."""
