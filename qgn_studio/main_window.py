@@ -36,6 +36,7 @@ from qgn_studio.workspace import Workspace
 
 APP_NAME = "QGN Studio"
 RECENT_RESULTS = 8  # images whose last result stays in memory
+PROBLEMS_SHOWN = 5  # lines of the banner about paths that could not be opened; the rest are counted
 PLACEHOLDER = "Open images with Ctrl+O, a folder with Ctrl+Shift+O, or drop them here"
 RESOLUTION_CHOICES = (  # Model → Resolution (qgn.model.qgn.QGNConfig.resolution_for)
     ("auto", "Automatic (where the model measured best)",
@@ -489,7 +490,19 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_paths(self, paths: list, append: bool = False, replace_project_images: bool = False) -> None:
         if not append and self.projects.open_if_project(paths):
             return
-        images, models, problems = expand_paths(paths)
+        from html import escape
+
+        from qgn_studio.discovery import existing_files, missing_images_text
+
+        if replace_project_images:  # the project's own image files: one listing per folder
+            images, missing = existing_files(paths)
+            models, problems = [], []
+            if missing:
+                self.canvas.show_message(escape(missing_images_text(missing, len(paths))), "warning", "open")
+            else:
+                self.canvas.clear_message("open")  # what an earlier open said no longer holds
+        else:
+            images, models, problems = expand_paths(paths)
         if images and self.projects.project is not None and not replace_project_images:
             choice = self.projects.images_to_open(images)  # never join a project without a word
             if choice == "cancel" or (choice == "close" and not self.projects.close_project()):
@@ -502,7 +515,10 @@ class MainWindow(QtWidgets.QMainWindow):
         for model in models[:1]:
             self.load_model(model)
         if problems:
-            self.canvas.show_message("<br>".join(problems), "warning", "open")
+            shown = [escape(problem) for problem in problems[:PROBLEMS_SHOWN]]
+            if len(problems) > PROBLEMS_SHOWN:
+                shown.append(f"… and {len(problems) - PROBLEMS_SHOWN} more like these")
+            self.canvas.show_message("<br>".join(shown), "warning", "open")
         if not images:
             return
         if not append:  # an image opened again keeps its document (result, annotation, undo log)
