@@ -172,24 +172,25 @@ class ImportDialog(QtWidgets.QDialog):
             return
         self.dataset = dataset
         found = sum(1 for item in dataset.items if item.image is not None)
-        lines = [f"<b>{dataset.description}</b>",
+        lines = [f"<b>{escape(dataset.description)}</b>",
                  f"{len(dataset.items)} masks; images found for {found}"
                  + ("" if found == len(dataset.items) else " (name the image folder above for the rest)")]
         target = self.project.classes if self.project is not None else None
         if dataset.file_classes is not None:
             names = dataset.file_classes.names
             if target is None:
-                lines.append(f"A new project gets the classes the files name: {', '.join(names[:16])}"
+                lines.append(f"A new project gets the classes the files name: {escape(', '.join(names[:16]))}"
                              + (" …" if len(names) > 16 else ""))
             else:
                 ids = match_class_names(names, target)
-                shown = [f"{n} → {target.names[v]}" if v >= 0 else (f"{n} → void" if v == VOID else
-                         f"<span style='color:#ff8a80'>{n} → no class</span>") for n, v in zip(names, ids)]
+                shown = [f"{escape(n)} → {escape(target.names[v])}" if v >= 0 else (
+                         f"{escape(n)} → void" if v == VOID else
+                         f"<span style='color:#ff8a80'>{escape(n)} → no class</span>") for n, v in zip(names, ids)]
                 lines.append("Labels: " + ", ".join(shown[:20]) + (" …" if len(shown) > 20 else ""))
                 if UNMATCHED in ids:
                     lines.append("Masks using a label with no class are skipped (qgn import --map maps them).")
         lines += [f"<i>Note: {escape(w)}</i>" for w in getattr(dataset, "warnings", [])]
-        examples = ", ".join(f"{i.name}{'' if i.image else ' (no image)'}" for i in dataset.items[:PREVIEW_ITEMS])
+        examples = ", ".join(f"{escape(i.name)}{'' if i.image else ' (no image)'}" for i in dataset.items[:PREVIEW_ITEMS])
         lines.append(f"First: {examples}{' …' if len(dataset.items) > PREVIEW_ITEMS else ''}")
         self.preview.setText("<br>".join(lines))
         self._update_buttons()

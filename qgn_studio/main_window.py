@@ -8,6 +8,7 @@ file work off the UI thread (``jobs``) live in their own modules; this window on
 """
 from __future__ import annotations
 
+import html
 import math
 import os
 from pathlib import Path
@@ -490,15 +491,13 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_paths(self, paths: list, append: bool = False, replace_project_images: bool = False) -> None:
         if not append and self.projects.open_if_project(paths):
             return
-        from html import escape
-
         from qgn_studio.discovery import existing_files, missing_images_text
 
         if replace_project_images:  # the project's own image files: one listing per folder
             images, missing = existing_files(paths)
             models, problems = [], []
             if missing:
-                self.canvas.show_message(escape(missing_images_text(missing, len(paths))), "warning", "open")
+                self.canvas.show_message(html.escape(missing_images_text(missing, len(paths))), "warning", "open")
             else:
                 self.canvas.clear_message("open")  # what an earlier open said no longer holds
         else:
@@ -515,7 +514,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for model in models[:1]:
             self.load_model(model)
         if problems:
-            shown = [escape(problem) for problem in problems[:PROBLEMS_SHOWN]]
+            shown = [html.escape(problem) for problem in problems[:PROBLEMS_SHOWN]]
             if len(problems) > PROBLEMS_SHOWN:
                 shown.append(f"… and {len(problems) - PROBLEMS_SHOWN} more like these")
             self.canvas.show_message("<br>".join(shown), "warning", "open")
@@ -676,10 +675,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def _show_document(self, doc: ImageDocument) -> None:
         self.canvas.show_document(doc if doc.image is not None else None)
         self.canvas.set_placeholder("This file could not be read as an image" if doc.error else PLACEHOLDER)
-        if doc.error:
-            self.canvas.show_message(doc.error, "error", "image")
+        if doc.error:  # the banner is rich text; file names are not markup
+            self.canvas.show_message(html.escape(doc.error), "error", "image")
         elif doc.notes:
-            self.canvas.show_message("<br>".join(doc.notes), "warning", "image")
+            self.canvas.show_message("<br>".join(map(html.escape, doc.notes)), "warning", "image")
         self.explore.set_truth_available(doc.ground_truth is not None and not doc.truth_problem)
         if doc.result is not None:
             self._show_truth_note(doc.result)
@@ -744,7 +743,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _failed(self, doc, message: str) -> None:
         if doc is None or doc is self.current:
-            self.canvas.show_message(message, "error", "run")
+            self.canvas.show_message(html.escape(message), "error", "run")
         self.statusBar().showMessage(message, 10000)
 
     def _cancelled(self) -> None:
@@ -864,18 +863,16 @@ class MainWindow(QtWidgets.QMainWindow):
     def _import_finished_unseen(self, outcome) -> None:
         """An import that ended after its dialog closed (the ImportReport, or the failure's message):
         the user started it, so the window says how it went and opens the project it made."""
-        from html import escape
-
         from qgn_studio.import_dialog import import_summary
 
         if isinstance(outcome, str):
-            self.workspace.warn(f"Import failed: {escape(outcome)}", "import", 10000)
+            self.workspace.warn(f"Import failed: {outcome}", "import", 10000)
             return
         text = import_summary(outcome)
         if outcome.project is None:
-            self.workspace.warn(escape(text), "import", 10000)
+            self.workspace.warn(text, "import", 10000)
             return
-        self.workspace.show_message(escape(text), "info", "import")
+        self.workspace.show_message(html.escape(text), "info", "import")
         self.projects.open_project(outcome.project.root)
 
     def _classes_edited(self, classes) -> None:

@@ -231,3 +231,44 @@ def test_an_import_that_fails_after_its_dialog_closed_says_so(qtbot, window, tmp
     text, kind = window.canvas.banner.messages["import"]
     assert text.startswith("Import failed: ") and kind == "warning"
     assert window.projects.project is None
+
+
+def test_import_preview_shows_names_as_text_not_markup(qtbot, tmp_path, jobs):
+    """A file named ``a<i>b.png`` and a COCO category ``<b>x</b>`` are names, never markup."""
+    import json
+
+    from sample_files import ids_dataset
+    from qgn_studio.import_dialog import ImportDialog
+
+    ds = ids_dataset(tmp_path / "ds", count=1)
+    label = next((ds / "labels").glob("*.png"))
+    label.rename(ds / "labels" / "a<i>b.png")
+    next((ds / "images").glob("*.png")).rename(ds / "images" / "a<i>b.png")
+    (ds / "classes.txt").write_text("<b>sky</b>\nroad\ncar\n")
+    dialog = ImportDialog(jobs)
+    qtbot.addWidget(dialog)
+    dialog.set_source(ds)
+    qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
+    text = dialog.preview.text()
+    assert "First: a&lt;i&gt;b" in text and "<i>b" not in text
+    assert "the files name: &lt;b&gt;sky&lt;/b&gt;, road, car" in text
+    coco = {"images": [{"id": 1, "file_name": "p.png", "height": 4, "width": 4}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[0, 0, 3, 0, 3, 3]],
+                             "area": 4, "bbox": [0, 0, 3, 3], "iscrowd": 0}],
+            "categories": [{"id": 1, "name": "<b>x</b>"}]}
+    (tmp_path / "coco.json").write_text(json.dumps(coco))
+    project = type("P", (), {"classes": ClassSet(("road",), (), 255), "root": tmp_path / "p"})()
+    dialog = ImportDialog(jobs, project)
+    qtbot.addWidget(dialog)
+    dialog.set_source(tmp_path / "coco.json")
+    qtbot.waitUntil(lambda: dialog.preview.text() != "Looking…", timeout=WAIT_MS)
+    assert "&lt;b&gt;x&lt;/b&gt; → no class" in dialog.preview.text(), dialog.preview.text()
+    assert "<b>x</b>" not in dialog.preview.text()
+
+
+def test_banner_warnings_show_paths_as_text(qtbot, window, tmp_path):
+    """A warning naming a file ``<b>x</b>.png`` (a plain-text message) reaches the banner escaped."""
+    window.workspace.warn(f"Cannot open {tmp_path / '<b>x</b>.png'}", "project")
+    text, _kind = window.canvas.banner.messages["project"]
+    assert "&lt;b&gt;x&lt;/b&gt;.png" in text and "<b>" not in text
+    assert window.statusBar().currentMessage().endswith("<b>x</b>.png")  # the status bar is plain text
