@@ -14,6 +14,7 @@ the Close button) scans only when the source, format or images changed.
 """
 from __future__ import annotations
 
+import re
 from html import escape
 from pathlib import Path
 
@@ -23,6 +24,16 @@ from PySide6 import QtCore, QtWidgets
 from qgn.progress import TimeLeft
 
 PREVIEW_ITEMS = 6
+
+
+CLI_OPTIONS = re.compile(r"(?<!qgn \w{6} )--(images|classes)(?: (?:DIR|FILE))?")
+FIELD_NAMES = {"images": "the Images field", "classes": "the Classes file field"}
+
+
+def in_dialog_words(text: str) -> str:
+    """A message of ``qgn.formats`` / ``qgn.project_import`` that names a command-line option
+    (``--images DIR``, ``--classes FILE``) names the dialog's own field instead."""
+    return CLI_OPTIONS.sub(lambda m: FIELD_NAMES[m.group(1)], text)
 
 
 def import_summary(report) -> str:
@@ -172,7 +183,7 @@ class ImportDialog(QtWidgets.QDialog):
             return
         self.dataset = dataset
         found = sum(1 for item in dataset.items if item.image is not None)
-        lines = [f"<b>{escape(dataset.description)}</b>",
+        lines = [f"<b>{escape(in_dialog_words(dataset.description))}</b>",
                  f"{len(dataset.items)} masks; images found for {found}"
                  + ("" if found == len(dataset.items) else " (name the image folder above for the rest)")]
         target = self.project.classes if self.project is not None else None
@@ -189,7 +200,7 @@ class ImportDialog(QtWidgets.QDialog):
                 lines.append("Labels: " + ", ".join(shown[:20]) + (" …" if len(shown) > 20 else ""))
                 if UNMATCHED in ids:
                     lines.append("Masks using a label with no class are skipped (qgn import --map maps them).")
-        lines += [f"<i>Note: {escape(w)}</i>" for w in getattr(dataset, "warnings", [])]
+        lines += [f"<i>Note: {escape(in_dialog_words(w))}</i>" for w in getattr(dataset, "warnings", [])]
         examples = ", ".join(f"{escape(i.name)}{'' if i.image else ' (no image)'}" for i in dataset.items[:PREVIEW_ITEMS])
         lines.append(f"First: {examples}{' …' if len(dataset.items) > PREVIEW_ITEMS else ''}")
         self.preview.setText("<br>".join(lines))
@@ -200,7 +211,7 @@ class ImportDialog(QtWidgets.QDialog):
             return
         self._scan_key = None  # the same source may be fixed on disk and tried again
         self.dataset = None
-        self.preview.setText(f"<span style='color:#ff8a80'>{escape(message)}</span>")
+        self.preview.setText(f"<span style='color:#ff8a80'>{escape(in_dialog_words(message))}</span>")
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -259,7 +270,7 @@ class ImportDialog(QtWidgets.QDialog):
         self.running = False
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
-        skipped = "".join(f"<br>skipped {escape(name)}: {escape(why)}" for name, why in report.skipped[:8])
+        skipped = "".join(f"<br>skipped {escape(name)}: {escape(in_dialog_words(why))}" for name, why in report.skipped[:8])
         voided = f"<br>{escape(report.voided_text())}" if report.voided else ""
         self.log.setText(f"{escape(import_summary(report))}{voided}{skipped}")
         self._update_buttons()
@@ -270,5 +281,5 @@ class ImportDialog(QtWidgets.QDialog):
         self.running = False
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.log.setText(f"<span style='color:#ff8a80'>Import failed: {escape(message)}</span>")
+        self.log.setText(f"<span style='color:#ff8a80'>Import failed: {escape(in_dialog_words(message))}</span>")
         self._update_buttons()

@@ -118,6 +118,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setDockOptions(QtWidgets.QMainWindow.DockOption.AnimatedDocks)
         self.canvas = Canvas()
         self.canvas.banner.link_activated.connect(self._banner_link)
+        self._image_status = ""  # the status-bar line about the current image (cleared when it changes)
         self.setCentralWidget(self.canvas)
         self.images = ImageListPanel()
         self.layer_panel = LayerPanel(self.canvas.layers)
@@ -610,6 +611,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._keep_recent_results(doc)
         self.canvas.clear_message("image")
         self.canvas.clear_message("run")
+        if self._image_status and self.statusBar().currentMessage() == self._image_status:
+            self.statusBar().clearMessage()  # it was about the image shown before
+        self._image_status = ""
         if doc.loaded:
             self._show_document(doc)
         elif self.canvas.doc is None:  # not the "Open images…" hint while images are listed
@@ -699,13 +703,18 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.worker.predict(doc, self.explore.setting())
 
+    def _show_image_status(self, text: str) -> None:
+        """A status-bar line about the current image: it goes when another image is shown."""
+        self._image_status = text
+        self.statusBar().showMessage(text, 10000)
+
     # ------------------------------------------------------------------ worker signals
     def _document_loaded(self, doc: ImageDocument) -> None:
         self.images.update_document(doc)
         if doc is self.current:
             self._show_document(doc)
             if doc.error:
-                self.statusBar().showMessage(doc.error, 10000)
+                self._show_image_status(doc.error)
 
     def _result_ready(self, result: RenderResult) -> None:
         doc = self.workspace.doc_for(result.path)
@@ -744,7 +753,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def _failed(self, doc, message: str) -> None:
         if doc is None or doc is self.current:
             self.canvas.show_message(html.escape(message), "error", "run")
-        self.statusBar().showMessage(message, 10000)
+            self._show_image_status(message)
+        else:
+            self.statusBar().showMessage(message, 10000)
 
     def _cancelled(self) -> None:
         self.statusBar().showMessage("Cancelled — the previous result stays on screen", 5000)
