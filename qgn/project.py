@@ -744,13 +744,25 @@ class Project:
             return SavedAnnotation(file_version(written), parked)
 
     def recoverable(self) -> list[ProjectImage]:
-        """Images whose autosave is newer than their saved annotation (or that have none saved)."""
+        """Images whose autosave is newer than their saved annotation (or that have none saved).
+
+        The autosave folder is listed once and its names matched to the keys, so a project of many
+        images with few autosaves costs one listing, not a resolved path per image; a name that
+        matches still goes through ``path_inside``."""
+        try:
+            with os.scandir(self.root / self.autosave_dir) as entries:
+                names = {entry.name for entry in entries if entry.name.endswith(".qgt")}
+        except (FileNotFoundError, NotADirectoryError):
+            return []
         found = []
         for im in self.images:
-            auto = self.autosave_path(im)
+            name = f"{im.key}.qgt"
+            if name not in names:
+                continue
+            auto = path_inside(self.root, self.autosave_dir, name)
             if not auto.is_file():
                 continue
-            saved = self.annotation_path(im)
+            saved = path_inside(self.root, self.annotation_dir, name)
             if not saved.is_file() or auto.stat().st_mtime_ns >= saved.stat().st_mtime_ns:
                 found.append(im)
         return found

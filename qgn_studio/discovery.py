@@ -143,3 +143,62 @@ def find_ground_truth(image: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+
+def existing_files(paths: list[str | os.PathLike]) -> tuple[list[Path], list[Path]]:
+    """Split the image files ``paths`` (a project's: files, not folders) into (those on disk,
+    resolved as ``expand_paths`` resolves them, without repeats; those missing), in the given order.
+
+    Each folder is listed once, so the cost follows the folders' entries, not a ``stat`` and a
+    ``resolve`` per path (a project of thousands of images opens without them); a name that is a
+    symbolic link is resolved on its own. A folder that cannot be listed is checked path by path."""
+    absolute = [Path(raw).expanduser().absolute() for raw in paths]
+    listings: dict[Path, tuple[dict, Path] | None] = {}
+    for folder in dict.fromkeys(path.parent for path in absolute):
+        try:
+            with os.scandir(folder) as scan:
+                listings[folder] = ({e.name: e for e in scan}, Path(os.path.realpath(folder)))
+        except OSError:
+            listings[folder] = None
+    present, missing = [], []
+    for path in absolute:
+        listing = listings[path.parent]
+        if listing is None or path.name in ("", ".", ".."):  # checked on its own
+            found, real = path.is_file(), None
+        else:
+            entry = listing[0].get(path.name)
+            try:
+                found = entry is not None and entry.is_file()
+                real = listing[1] / path.name if found and not entry.is_symlink() else None
+            except OSError:  # a link loop, a file gone meanwhile
+                found = False
+        if not found:
+            missing.append(path)
+        else:
+            present.append(real if real is not None else Path(os.path.realpath(path)))
+    return list(dict.fromkeys(present)), missing
+
+
+MISSING_NAMES_SHOWN = 3
+
+
+def missing_images_text(missing: list[Path], total: int) -> str:
+    """What to tell (plain text) when ``missing`` of a project's ``total`` images are not on disk:
+    how many, the first few names, the folder they were expected in, and what to do."""
+    count = len(missing)
+    names = ", ".join(p.name for p in missing[:MISSING_NAMES_SHOWN]) + (", …" if count > MISSING_NAMES_SHOWN else "")
+    folders = sorted({str(p.parent) for p in missing})
+    if len(folders) == 1:
+        where = folders[0]
+    else:
+        try:
+            common = os.path.commonpath(folders)
+        except ValueError:
+            common = ""
+        where = f"{len(folders)} folders" + (f" under {common}" if common not in ("", os.sep) else "")
+    one = count == 1
+    return (f"{count} of the project's {total} images {'is' if one else 'are'} missing from {where} ({names}): "
+            f"moved, renamed or deleted. Put {'it' if one else 'them'} back there and open the project again; "
+            f"until then {'it is' if one else 'they are'} not listed, and {'its annotation stays' if one else 'their annotations stay'} "
+            "in the project.")

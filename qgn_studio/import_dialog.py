@@ -6,11 +6,19 @@ was found: the format, the masks, how many images were found, and how the file's
 project's classes (or the classes a new project will get). Import runs
 ``qgn.project_import.import_into_project`` on the job thread, one progress step per item; bad items
 are listed, not fatal. Afterwards the window opens the project.
+
+The dialog may close while a job of its own is pending: a scan's result is then dropped, and an
+import's outcome goes to ``finished_unseen`` (the window says it and opens the project, since the
+user started it). Closing never starts a scan: a field's ``editingFinished`` (focus leaving it for
+the Close button) scans only when the source, format or images changed.
 """
 from __future__ import annotations
 
+import re
+from html import escape
 from pathlib import Path
 
+import shiboken6
 from PySide6 import QtCore, QtWidgets
 
 from qgn.progress import TimeLeft
@@ -18,22 +26,45 @@ from qgn.progress import TimeLeft
 PREVIEW_ITEMS = 6
 
 
+CLI_OPTIONS = re.compile(r"(?<!qgn \w{6} )--(images|classes)(?: (?:DIR|FILE))?")
+FIELD_NAMES = {"images": "the Images field", "classes": "the Classes file field"}
+
+
+def in_dialog_words(text: str) -> str:
+    """A message of ``qgn.formats`` / ``qgn.project_import`` that names a command-line option
+    (``--images DIR``, ``--classes FILE``) names the dialog's own field instead."""
+    return CLI_OPTIONS.sub(lambda m: FIELD_NAMES[m.group(1)], text)
+
+
+def import_summary(report) -> str:
+    """One plain-text line: how many items were imported, and where."""
+    where = f"into {report.project.root}" if report.project is not None else "(no project was created)"
+    updates = (f" ({len(report.replaced)} replaced, {len(report.unchanged)} unchanged)"
+               if report.replaced or report.unchanged else "")
+    return f"Imported {len(report.imported)} of {len(report.imported) + len(report.skipped)}{updates} {where}"
+
+
 class _Progress(QtCore.QObject):
     step = QtCore.Signal(int, int, str)
 
 
 class ImportDialog(QtWidgets.QDialog):
-    """See the module docstring. ``jobs``: the window's JobRunner; ``project``: the open project or None."""
+    """See the module docstring. ``jobs``: the window's JobRunner; ``project``: the open project or
+    None; ``finished_unseen(outcome)``: an import that ends after the dialog closed, with its
+    ImportReport or the failure's message."""
 
     imported = QtCore.Signal(object)  # the ImportReport
 
-    def __init__(self, jobs, project=None, parent=None):
+    def __init__(self, jobs, project=None, parent=None, finished_unseen=None):
         super().__init__(parent)
         from qgn.formats import IMPORT_FORMATS
 
         self.jobs, self.project = jobs, project
+        self.finished_unseen = finished_unseen
         self.dataset = None
         self.running = False
+        self.closed = False
+        self._scan_key = None  # (source, format, images) of the last scan asked for
         self.setWindowTitle("Import dataset")
         self.setMinimumWidth(680)
         self.source = QtWidgets.QLineEdit()
@@ -66,6 +97,7 @@ class ImportDialog(QtWidgets.QDialog):
         self.progress = QtWidgets.QProgressBar()
         self.log = QtWidgets.QLabel("")
         self.log.setWordWrap(True)
+        self.log.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.buttons = QtWidgets.QDialogButtonBox()
         self.import_button = self.buttons.addButton("Import", QtWidgets.QDialogButtonBox.ButtonRole.AcceptRole)
         close = self.buttons.addButton(QtWidgets.QDialogButtonBox.StandardButton.Close)
@@ -79,10 +111,10 @@ class ImportDialog(QtWidgets.QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.log)
         layout.addWidget(self.buttons)
-        self._progress = _Progress(self)
+        self._progress = _Progress()  # no parent: an import may still emit after the dialog is deleted
         self._progress.step.connect(self._step)
         for edit in (self.source, self.images):
-            edit.editingFinished.connect(self.scan)
+            edit.editingFinished.connect(lambda: self.scan(force=False))
         self.format.currentTextChanged.connect(lambda _text: self.scan())
         for edit in (self.target, self.classes):
             edit.textChanged.connect(self._update_buttons)
@@ -107,6 +139,15 @@ class ImportDialog(QtWidgets.QDialog):
             if edit in (self.source, self.images):
                 self.scan()
 
+    def done(self, result: int) -> None:
+        """Closed (Close, Esc, the title bar's button): pending jobs' results no longer reach the widgets."""
+        self.closed = True
+        super().done(result)
+
+    def _open(self) -> bool:
+        """Still showing its widgets (not closed, not deleted)."""
+        return not self.closed and shiboken6.isValid(self)
+
     # ------------------------------------------------------------------ scan / preview
     def set_source(self, path, format: str = "auto", images=None) -> None:
         """Fill in the source (and images) and scan it (tests and drag-and-drop)."""
@@ -117,12 +158,17 @@ class ImportDialog(QtWidgets.QDialog):
         self.format.blockSignals(False)
         self.scan()
 
-    def scan(self) -> None:
+    def scan(self, force: bool = True) -> None:
+        """Scan the source on the job thread; not ``force``: only when the source, format or images changed."""
         from qgn.formats import scan_dataset
 
         src = self.source.text().strip()
-        if not src:
+        if not src or not self._open():
             return
+        key = (src, self.format.currentText(), self.images.text().strip())
+        if not force and key == self._scan_key:
+            return
+        self._scan_key = key
         self.dataset = None
         self.preview.setText("Looking…")
         self._update_buttons()
@@ -133,35 +179,39 @@ class ImportDialog(QtWidgets.QDialog):
     def _scanned(self, dataset) -> None:
         from qgn.classes import UNMATCHED, VOID, match_class_names
 
+        if not self._open():
+            return
         self.dataset = dataset
         found = sum(1 for item in dataset.items if item.image is not None)
-        lines = [f"<b>{dataset.description}</b>",
+        lines = [f"<b>{escape(in_dialog_words(dataset.description))}</b>",
                  f"{len(dataset.items)} masks; images found for {found}"
                  + ("" if found == len(dataset.items) else " (name the image folder above for the rest)")]
         target = self.project.classes if self.project is not None else None
         if dataset.file_classes is not None:
             names = dataset.file_classes.names
             if target is None:
-                lines.append(f"A new project gets the classes the files name: {', '.join(names[:16])}"
+                lines.append(f"A new project gets the classes the files name: {escape(', '.join(names[:16]))}"
                              + (" …" if len(names) > 16 else ""))
             else:
                 ids = match_class_names(names, target)
-                shown = [f"{n} → {target.names[v]}" if v >= 0 else (f"{n} → void" if v == VOID else
-                         f"<span style='color:#ff8a80'>{n} → no class</span>") for n, v in zip(names, ids)]
+                shown = [f"{escape(n)} → {escape(target.names[v])}" if v >= 0 else (
+                         f"{escape(n)} → void" if v == VOID else
+                         f"<span style='color:#ff8a80'>{escape(n)} → no class</span>") for n, v in zip(names, ids)]
                 lines.append("Labels: " + ", ".join(shown[:20]) + (" …" if len(shown) > 20 else ""))
                 if UNMATCHED in ids:
                     lines.append("Masks using a label with no class are skipped (qgn import --map maps them).")
-        from html import escape
-
-        lines += [f"<i>Note: {escape(w)}</i>" for w in getattr(dataset, "warnings", [])]
-        examples = ", ".join(f"{i.name}{'' if i.image else ' (no image)'}" for i in dataset.items[:PREVIEW_ITEMS])
+        lines += [f"<i>Note: {escape(in_dialog_words(w))}</i>" for w in getattr(dataset, "warnings", [])]
+        examples = ", ".join(f"{escape(i.name)}{'' if i.image else ' (no image)'}" for i in dataset.items[:PREVIEW_ITEMS])
         lines.append(f"First: {examples}{' …' if len(dataset.items) > PREVIEW_ITEMS else ''}")
         self.preview.setText("<br>".join(lines))
         self._update_buttons()
 
     def _scan_failed(self, message: str) -> None:
+        if not self._open():
+            return
+        self._scan_key = None  # the same source may be fixed on disk and tried again
         self.dataset = None
-        self.preview.setText(f"<span style='color:#ff8a80'>{message}</span>")
+        self.preview.setText(f"<span style='color:#ff8a80'>{escape(in_dialog_words(message))}</span>")
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -177,7 +227,8 @@ class ImportDialog(QtWidgets.QDialog):
             return
         target = Path(self.target.text().strip()).expanduser()
         classes_file = self.classes.text().strip()
-        dataset, emit = self.dataset, self._progress.step.emit
+        progress = self._progress
+        dataset, emit = self.dataset, progress.step.emit
         project = self.project
         update = self.update_box.isChecked()
         self.running = True
@@ -194,9 +245,27 @@ class ImportDialog(QtWidgets.QDialog):
             return import_into_project(dataset.root, target, classes=classes, progress=emit, dataset=dataset,
                                        project=open_project, update=update)
 
-        self.jobs.submit(run, self._done, self._failed, "Importing dataset")
+        def done(report, progress=progress):  # holds the emitter until the job ends
+            if self._open():
+                self._done(report)
+            else:
+                self._unseen(report)
+
+        def failed(message, progress=progress):
+            if self._open():
+                self._failed(message)
+            else:
+                self._unseen(message)
+
+        self.jobs.submit(run, done, failed, "Importing dataset")
+
+    def _unseen(self, outcome) -> None:
+        if self.finished_unseen is not None:
+            self.finished_unseen(outcome)
 
     def _step(self, i: int, n: int, text: str) -> None:
+        if not self._open():
+            return
         self.progress.setRange(0, n)
         self.progress.setValue(i)
         self.log.setText(text + self._time_left.suffix(i, n))
@@ -205,15 +274,9 @@ class ImportDialog(QtWidgets.QDialog):
         self.running = False
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
-        skipped = "".join(f"<br>skipped {name}: {why}" for name, why in report.skipped[:8])
-        where = f"into {report.project.root}" if report.project is not None else "(no project was created)"
-        updates = (f" ({len(report.replaced)} replaced, {len(report.unchanged)} unchanged)"
-                   if report.replaced or report.unchanged else "")
-        from html import escape
-
+        skipped = "".join(f"<br>skipped {escape(name)}: {escape(in_dialog_words(why))}" for name, why in report.skipped[:8])
         voided = f"<br>{escape(report.voided_text())}" if report.voided else ""
-        self.log.setText(f"Imported {len(report.imported)} of {len(report.imported) + len(report.skipped)}{updates} "
-                         f"{where}{voided}{skipped}")
+        self.log.setText(f"{escape(import_summary(report))}{voided}{skipped}")
         self._update_buttons()
         if report.project is not None:
             self.imported.emit(report)
@@ -222,5 +285,5 @@ class ImportDialog(QtWidgets.QDialog):
         self.running = False
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.log.setText(f"<span style='color:#ff8a80'>Import failed: {message}</span>")
+        self.log.setText(f"<span style='color:#ff8a80'>Import failed: {escape(in_dialog_words(message))}</span>")
         self._update_buttons()

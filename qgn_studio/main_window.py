@@ -8,6 +8,7 @@ file work off the UI thread (``jobs``) live in their own modules; this window on
 """
 from __future__ import annotations
 
+import html
 import math
 import os
 from pathlib import Path
@@ -36,6 +37,7 @@ from qgn_studio.workspace import Workspace
 
 APP_NAME = "QGN Studio"
 RECENT_RESULTS = 8  # images whose last result stays in memory
+PROBLEMS_SHOWN = 5  # lines of the banner about paths that could not be opened; the rest are counted
 PLACEHOLDER = "Open images with Ctrl+O, a folder with Ctrl+Shift+O, or drop them here"
 RESOLUTION_CHOICES = (  # Model → Resolution (qgn.model.qgn.QGNConfig.resolution_for)
     ("auto", "Automatic (where the model measured best)",
@@ -117,6 +119,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setDockOptions(QtWidgets.QMainWindow.DockOption.AnimatedDocks)
         self.canvas = Canvas()
         self.canvas.banner.link_activated.connect(self._banner_link)
+        self._image_status = ""  # the status-bar line about the current image (cleared when it changes)
         self.setCentralWidget(self.canvas)
         self.images = ImageListPanel()
         self.layer_panel = LayerPanel(self.canvas.layers)
@@ -490,7 +493,17 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_paths(self, paths: list, append: bool = False, replace_project_images: bool = False) -> None:
         if not append and self.projects.open_if_project(paths):
             return
-        images, models, problems = expand_paths(paths)
+        from qgn_studio.discovery import existing_files, missing_images_text
+
+        if replace_project_images:  # the project's own image files: one listing per folder
+            images, missing = existing_files(paths)
+            models, problems = [], []
+            if missing:
+                self.canvas.show_message(html.escape(missing_images_text(missing, len(paths))), "warning", "open")
+            else:
+                self.canvas.clear_message("open")  # what an earlier open said no longer holds
+        else:
+            images, models, problems = expand_paths(paths)
         if images and self.projects.project is not None and not replace_project_images:
             choice = self.projects.images_to_open(images)  # never join a project without a word
             if choice == "cancel" or (choice == "close" and not self.projects.close_project()):
@@ -503,7 +516,10 @@ class MainWindow(QtWidgets.QMainWindow):
         for model in models[:1]:
             self.load_model(model)
         if problems:
-            self.canvas.show_message("<br>".join(problems), "warning", "open")
+            shown = [html.escape(problem) for problem in problems[:PROBLEMS_SHOWN]]
+            if len(problems) > PROBLEMS_SHOWN:
+                shown.append(f"… and {len(problems) - PROBLEMS_SHOWN} more like these")
+            self.canvas.show_message("<br>".join(shown), "warning", "open")
         if not images:
             return
         if not append:  # an image opened again keeps its document (result, annotation, undo log)
@@ -611,6 +627,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._keep_recent_results(doc)
         self.canvas.clear_message("image")
         self.canvas.clear_message("run")
+        if self._image_status and self.statusBar().currentMessage() == self._image_status:
+            self.statusBar().clearMessage()  # it was about the image shown before
+        self._image_status = ""
         if doc.loaded:
             self._show_document(doc)
         elif self.canvas.doc is None:  # not the "Open images…" hint while images are listed
@@ -676,10 +695,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def _show_document(self, doc: ImageDocument) -> None:
         self.canvas.show_document(doc if doc.image is not None else None)
         self.canvas.set_placeholder("This file could not be read as an image" if doc.error else PLACEHOLDER)
-        if doc.error:
-            self.canvas.show_message(doc.error, "error", "image")
+        if doc.error:  # the banner is rich text; file names are not markup
+            self.canvas.show_message(html.escape(doc.error), "error", "image")
         elif doc.notes:
-            self.canvas.show_message("<br>".join(doc.notes), "warning", "image")
+            self.canvas.show_message("<br>".join(map(html.escape, doc.notes)), "warning", "image")
         self.explore.set_truth_available(doc.ground_truth is not None and not doc.truth_problem)
         if doc.result is not None:
             self._show_truth_note(doc.result)
@@ -700,13 +719,18 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.worker.predict(doc, self.explore.setting())
 
+    def _show_image_status(self, text: str) -> None:
+        """A status-bar line about the current image: it goes when another image is shown."""
+        self._image_status = text
+        self.statusBar().showMessage(text, 10000)
+
     # ------------------------------------------------------------------ worker signals
     def _document_loaded(self, doc: ImageDocument) -> None:
         self.images.update_document(doc)
         if doc is self.current:
             self._show_document(doc)
             if doc.error:
-                self.statusBar().showMessage(doc.error, 10000)
+                self._show_image_status(doc.error)
 
     def _result_ready(self, result: RenderResult) -> None:
         doc = self.workspace.doc_for(result.path)
@@ -744,8 +768,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _failed(self, doc, message: str) -> None:
         if doc is None or doc is self.current:
-            self.canvas.show_message(message, "error", "run")
-        self.statusBar().showMessage(message, 10000)
+            self.canvas.show_message(html.escape(message), "error", "run")
+            self._show_image_status(message)
+        else:
+            self.statusBar().showMessage(message, 10000)
 
     def _cancelled(self) -> None:
         self.statusBar().showMessage("Cancelled — the previous result stays on screen", 5000)
@@ -863,11 +889,26 @@ class MainWindow(QtWidgets.QMainWindow):
         """The import dataset dialog; after an import the window opens the project."""
         from qgn_studio.import_dialog import ImportDialog
 
-        dialog = ImportDialog(self.jobs, self.projects.project, self)
+        dialog = ImportDialog(self.jobs, self.projects.project, self, finished_unseen=self._import_finished_unseen)
         dialog.imported.connect(lambda report: self.projects.open_project(report.project.root))
         dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         return dialog
+
+    def _import_finished_unseen(self, outcome) -> None:
+        """An import that ended after its dialog closed (the ImportReport, or the failure's message):
+        the user started it, so the window says how it went and opens the project it made."""
+        from qgn_studio.import_dialog import import_summary
+
+        if isinstance(outcome, str):
+            self.workspace.warn(f"Import failed: {outcome}", "import", 10000)
+            return
+        text = import_summary(outcome)
+        if outcome.project is None:
+            self.workspace.warn(text, "import", 10000)
+            return
+        self.workspace.show_message(html.escape(text), "info", "import")
+        self.projects.open_project(outcome.project.root)
 
     def _classes_edited(self, classes) -> None:
         """Renamed or recoloured classes: predictions and legend follow when they share the set."""

@@ -313,8 +313,9 @@ class ProjectController(QtCore.QObject):
         self.shell.open_paths([im.path for im in project.images], replace_project_images=True)
         done = {Path(im.path): im.done for im in project.images}
         for doc in self.workspace.docs:
-            doc.done = done.get(doc.path, False)
-            self.workspace.document_updated(doc)
+            if doc.done != done.get(doc.path, False):  # a row per change, not per image (thousands)
+                doc.done = not doc.done
+                self.workspace.document_updated(doc)
         self._load_project_model(project)
         if restore:
             self._restore(project, restore)

@@ -115,8 +115,11 @@ class Workspace(QtCore.QObject):
         self.message_cleared.emit(key)
 
     def warn(self, text: str, key: str, timeout_ms: int = 8000) -> None:
-        """A warning both over the image (``key``) and in the status bar."""
-        self.show_message(text, "warning", key)
+        """A warning (plain text: paths and names in it are shown as they are) both over the image
+        (``key``; the banner is rich text, so it is escaped there) and in the status bar."""
+        from html import escape
+
+        self.show_message(escape(text), "warning", key)
         self.show_status(text, timeout_ms)
 
     def show_progress(self, text: str, done: int, total: int, on_cancel=None) -> None:

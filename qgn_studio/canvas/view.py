@@ -32,8 +32,12 @@ class Banner(QtWidgets.QFrame):
     """Dismissible messages above the view, one per topic ("model", "image", "open", "run").
 
     A message may hold links (``<a href="model:camvid">…</a>``): clicking one emits
-    ``link_activated(href)`` for the window to act on.
+    ``link_activated(href)`` for the window to act on. Messages are rich text: a caller escapes
+    what it did not write itself (a path, a name). The banner is at most ``MAX_LINES`` lines high
+    and scrolls beyond, so no message can grow the window past the screen.
     """
+
+    MAX_LINES = 6
 
     link_activated = QtCore.Signal(str)
     COLOURS = {"error": "#8c2f39", "warning": "#7a5b12", "info": "#2b4f7a"}
@@ -46,14 +50,20 @@ class Banner(QtWidgets.QFrame):
         self.label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse
                                            | QtCore.Qt.TextInteractionFlag.LinksAccessibleByMouse)
         self.label.linkActivated.connect(self.link_activated)
+        self.scroll = QtWidgets.QScrollArea()
+        self.scroll.setWidget(self.label)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setStyleSheet("QScrollArea, QScrollArea > QWidget > QWidget { background: transparent; }")
         close = QtWidgets.QToolButton(text="✕")
         close.setAutoRaise(True)
         close.setToolTip("Dismiss")
         close.clicked.connect(lambda _checked=False: self.clear())  # clicked(bool) is not a topic
         layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(10, 6, 6, 6)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(close)
+        layout.addWidget(self.scroll, 1)
+        layout.addWidget(close, 0, QtCore.Qt.AlignmentFlag.AlignTop)
         self.messages: dict[str, tuple[str, str]] = {}
         self.hide()
 
@@ -77,7 +87,20 @@ class Banner(QtWidgets.QFrame):
         self.setStyleSheet(f"#banner {{ background: {self.COLOURS[worst]}; }} QLabel {{ color: white; }}")
         self.label.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.label.setText("<br>".join(text for text, _kind in self.messages.values()))
+        self._fit()
         self.show()
+
+    def _fit(self) -> None:
+        """As high as the text at the label's width, up to ``MAX_LINES`` lines (then it scrolls)."""
+        width = max(self.scroll.viewport().width(), 100)
+        height = self.label.heightForWidth(width)
+        cap = self.MAX_LINES * self.label.fontMetrics().lineSpacing() + 4
+        self.scroll.setFixedHeight(min(max(height, self.label.fontMetrics().lineSpacing()), cap))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.messages:
+            self._fit()
 
 
 class BusyPill(QtWidgets.QFrame):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6 import QtWidgets
 
 from qgn.classes import ClassSet
 from qgn.formats import ExportItem, export_dataset
@@ -159,3 +160,115 @@ def test_import_dialog_brings_corrections_back_into_the_project(qtbot, tmp_path,
     np.testing.assert_array_equal(back.load_annotation(back.images[1]), expected)
     (kept,) = (tmp_path / "p" / REPLACED_DIR).glob("*.qgt")
     np.testing.assert_array_equal(read_label_file(kept, classes), labels[key])
+
+
+def test_import_dialog_closed_during_its_scan_drops_the_result(qtbot, window, tmp_path):
+    """The dialog is closed (deleted) while its scan runs: the result arriving later touches no widget."""
+    from sample_files import ids_dataset
+
+    dialog = window.show_import()
+    dialog.set_source(ids_dataset(tmp_path / "ds", count=3))
+    dialog.close()
+    assert window.jobs.wait_idle()
+    qtbot.wait(50)  # the callback and the deferred delete run; pytest-qt fails on an exception in a slot
+    assert dialog.dataset is None
+
+
+def test_closing_the_import_dialog_starts_no_scan(qtbot, window, tmp_path):
+    """Focus in the Dataset field after a finished scan: clicking Close ends the field's editing,
+    which must not scan the same source again."""
+    from sample_files import ids_dataset
+
+    dialog = window.show_import()
+    dialog.activateWindow()
+    dialog.source.setFocus()
+    dialog.set_source(ids_dataset(tmp_path / "ds", count=3))
+    qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
+    submitted = []
+    submit = window.jobs.submit
+    window.jobs.submit = lambda *args, **kw: (submitted.append(args[-1] if args else kw), submit(*args, **kw))[1]
+    dialog.source.editingFinished.emit()  # what focus leaving the field does, unchanged
+    dialog.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Close).click()
+    assert submitted == []
+    assert window.jobs.wait_idle()
+    qtbot.wait(50)
+
+
+def test_an_import_that_ends_after_its_dialog_closed_opens_its_project(qtbot, window, tmp_path):
+    """The user started the import, then closed the dialog: the window says so and opens the project."""
+    from sample_files import ids_dataset
+
+    ds = ids_dataset(tmp_path / "ds", count=3)
+    (ds / "classes.txt").write_text("a\nb\nc\n")
+    dialog = window.show_import()
+    dialog.set_source(ds)
+    qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
+    dialog.target.setText(str(tmp_path / "proj"))
+    dialog.import_button.click()
+    dialog.close()
+    assert window.jobs.wait_idle()
+    qtbot.waitUntil(lambda: window.projects.project is not None, timeout=WAIT_MS)
+    assert window.projects.project.root == (tmp_path / "proj").resolve()
+    assert len(window.workspace.docs) == 3
+    text, kind = window.canvas.banner.messages["import"]
+    assert text.startswith("Imported 3 of 3 into ") and kind == "info"
+
+
+def test_an_import_that_fails_after_its_dialog_closed_says_so(qtbot, window, tmp_path):
+    from sample_files import ids_dataset
+
+    ds = ids_dataset(tmp_path / "ds", count=3)
+    (ds / "classes.txt").write_text("a\nb\nc\n")
+    dialog = window.show_import()
+    dialog.set_source(ds)
+    qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
+    dialog.target.setText(str(tmp_path / "proj"))
+    dialog.classes.setText(str(tmp_path / "no-such-classes.txt"))
+    dialog.import_button.click()
+    dialog.close()
+    assert window.jobs.wait_idle()
+    qtbot.waitUntil(lambda: "import" in window.canvas.banner.messages, timeout=WAIT_MS)
+    text, kind = window.canvas.banner.messages["import"]
+    assert text.startswith("Import failed: ") and kind == "warning"
+    assert window.projects.project is None
+
+
+def test_import_preview_shows_names_as_text_not_markup(qtbot, tmp_path, jobs):
+    """A file named ``a<i>b.png`` and a COCO category ``<b>x</b>`` are names, never markup."""
+    import json
+
+    from sample_files import ids_dataset
+    from qgn_studio.import_dialog import ImportDialog
+
+    ds = ids_dataset(tmp_path / "ds", count=1)
+    label = next((ds / "labels").glob("*.png"))
+    label.rename(ds / "labels" / "a<i>b.png")
+    next((ds / "images").glob("*.png")).rename(ds / "images" / "a<i>b.png")
+    (ds / "classes.txt").write_text("<b>sky</b>\nroad\ncar\n")
+    dialog = ImportDialog(jobs)
+    qtbot.addWidget(dialog)
+    dialog.set_source(ds)
+    qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
+    text = dialog.preview.text()
+    assert "First: a&lt;i&gt;b" in text and "<i>b" not in text
+    assert "the files name: &lt;b&gt;sky&lt;/b&gt;, road, car" in text
+    coco = {"images": [{"id": 1, "file_name": "p.png", "height": 4, "width": 4}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[0, 0, 3, 0, 3, 3]],
+                             "area": 4, "bbox": [0, 0, 3, 3], "iscrowd": 0}],
+            "categories": [{"id": 1, "name": "<b>x</b>"}]}
+    (tmp_path / "coco.json").write_text(json.dumps(coco))
+    project = type("P", (), {"classes": ClassSet(("road",), (), 255), "root": tmp_path / "p"})()
+    dialog = ImportDialog(jobs, project)
+    qtbot.addWidget(dialog)
+    dialog.set_source(tmp_path / "coco.json")
+    qtbot.waitUntil(lambda: dialog.preview.text() != "Looking…", timeout=WAIT_MS)
+    assert "&lt;b&gt;x&lt;/b&gt; → no class" in dialog.preview.text(), dialog.preview.text()
+    assert "<b>x</b>" not in dialog.preview.text()
+
+
+def test_banner_warnings_show_paths_as_text(qtbot, window, tmp_path):
+    """A warning naming a file ``<b>x</b>.png`` (a plain-text message) reaches the banner escaped."""
+    window.workspace.warn(f"Cannot open {tmp_path / '<b>x</b>.png'}", "project")
+    text, _kind = window.canvas.banner.messages["project"]
+    assert "&lt;b&gt;x&lt;/b&gt;.png" in text and "<b>" not in text
+    assert window.statusBar().currentMessage().endswith("<b>x</b>.png")  # the status bar is plain text

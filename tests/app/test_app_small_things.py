@@ -171,3 +171,51 @@ def test_the_status_bar_progress_says_the_time_left(qtbot, monkeypatch):
     clock[0] = 103.0
     bar.show_progress("Other 2/4", 2, 4)
     assert bar.label.text() == "Other 2/4 · about 3 s left"
+
+
+def test_a_status_line_about_an_unreadable_image_goes_with_it(qtbot, window, samples, model_path, tmp_path):
+    """'cannot read empty.png' in the status bar is about that image: showing another clears it."""
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    window.start([str(empty), str(samples[0])], str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.error, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "empty.png" in window.statusBar().currentMessage(), timeout=WAIT_MS)
+    window.images.set_current(1)
+    qtbot.waitUntil(lambda: window.current is window.docs[1], timeout=WAIT_MS)
+    assert "empty.png" not in window.statusBar().currentMessage()
+    window.statusBar().showMessage("Autosaved 1 annotation", 5000)  # another line stays when the image changes
+    window.images.set_current(0)
+    assert window.statusBar().currentMessage() == "Autosaved 1 annotation"
+
+
+def test_the_import_dialog_names_its_own_fields_not_command_options(qtbot, tmp_path):
+    """The library's messages name qgn import's options; the dialog names its fields instead."""
+    from qgn_studio.import_dialog import in_dialog_words
+
+    assert in_dialog_words("bare class ids; name the classes with --classes FILE (a classes.txt)") == (
+        "bare class ids; name the classes with the Classes file field (a classes.txt)")
+    assert in_dialog_words("no image found for x.png; name the image folder with --images") == (
+        "no image found for x.png; name the image folder with the Images field")
+    assert in_dialog_words("(qgn export --images DIR)") == "(qgn export --images DIR)"  # another command's
+
+
+def test_the_import_dialog_says_which_field_names_the_classes(qtbot, tmp_path):
+    from sample_files import ids_dataset
+
+    from qgn_studio.import_dialog import ImportDialog
+    from qgn_studio.jobs import JobRunner
+
+    jobs = JobRunner()
+    try:
+        ds = ids_dataset(tmp_path / "ds", count=2)  # no classes.txt: bare ids
+        dialog = ImportDialog(jobs)
+        qtbot.addWidget(dialog)
+        dialog.set_source(ds)
+        qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
+        assert "--classes" not in dialog.preview.text() and "the Classes file field" in dialog.preview.text()
+        dialog.target.setText(str(tmp_path / "p"))
+        dialog.import_button.click()
+        qtbot.waitUntil(lambda: "Import failed" in dialog.log.text(), timeout=WAIT_MS)
+        assert "--classes" not in dialog.log.text() and "the Classes file field" in dialog.log.text()
+    finally:
+        jobs.stop()

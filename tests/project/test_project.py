@@ -141,6 +141,51 @@ def test_a_project_file_grown_huge_is_noticed_without_reading_it(tmp_path):
 
 
 # --------------------------------------------------------------------------- annotations
+def test_recoverable_lists_the_autosave_folder_once(tmp_path, monkeypatch):
+    """Many images, few autosaves: the images whose autosave is newer than their saved annotation
+    (the brute-force answer: each image's own paths), found by one listing of the autosave folder
+    — ``path_inside`` runs only for the names found there, not once per image."""
+    import qgn.project
+
+    images = make_images(tmp_path / "imgs", [f"i{i:03d}.png" for i in range(300)])
+    project = Project.create(tmp_path / "p", images, CLASSES)
+    label = np.zeros((2, 3), np.int64)
+    older, newer, unsaved = project.images[5], project.images[7], project.images[200]
+    project.save_annotation(older, label)
+    project.autosave(older, label)
+    os.utime(project.autosave_path(older), ns=(1, 1))  # older than the saved annotation
+    project.save_annotation(newer, label)
+    project.autosave(newer, label)
+    project.autosave(unsaved, label)
+    (project.root / project.autosave_dir / "stranger.qgt").write_bytes(b"")  # no image of that key
+
+    def brute_force(p):
+        return [im for im in p.images if p.autosave_path(im).is_file() and (
+            not p.annotation_path(im).is_file()
+            or p.autosave_path(im).stat().st_mtime_ns >= p.annotation_path(im).stat().st_mtime_ns)]
+
+    reopened = Project.open(tmp_path / "p")
+    expected = brute_force(reopened)
+    assert [im.key for im in expected] == [newer.key, unsaved.key]
+    calls = []
+    real = qgn.project.path_inside
+    monkeypatch.setattr(qgn.project, "path_inside", lambda *a: (calls.append(a), real(*a))[1])
+    assert reopened.recoverable() == expected
+    assert len(calls) <= 2 * 3  # the autosave and saved paths of the 3 names found, not 2 per image
+    # A name found there still may not lead outside the project.
+    (project.root / project.autosave_dir / f"{unsaved.key}.qgt").unlink()
+    outside = tmp_path / "elsewhere.qgt"
+    outside.write_bytes(b"")
+    (project.root / project.autosave_dir / f"{unsaved.key}.qgt").symlink_to(outside)
+    with pytest.raises(qgn.project.OutsideRootError):
+        reopened.recoverable()
+    # No autosave folder at all: nothing to recover.
+    import shutil
+
+    shutil.rmtree(project.root / project.autosave_dir)
+    assert reopened.recoverable() == []
+
+
 def test_save_load_autosave_recover(tmp_path):
     images = make_images(tmp_path / "imgs", ["a.png", "b.png"])
     project = Project.create(tmp_path / "p", images, CLASSES)

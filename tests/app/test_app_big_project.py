@@ -1,0 +1,101 @@
+"""A project of many images: opening it does no per-image path resolving on the UI thread, and
+images moved away are summed up in one short banner that never grows the window."""
+from __future__ import annotations
+
+import html
+import io
+import shutil
+import threading
+from pathlib import Path
+
+from PIL import Image
+from PySide6 import QtWidgets
+
+from qgn.classes import ClassSet
+from studio_steps import WAIT_MS
+
+WINDOW_SIZE = (1280, 800)
+CLASSES = ClassSet(("sky", "road", "car"), ((70, 130, 180), (128, 64, 128), (0, 0, 142)), 255)
+
+
+def many_images(folder: Path, count: int) -> list[Path]:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 6), (90, 120, 40)).save(buffer, format="PNG")
+    folder.mkdir(parents=True)
+    paths = [folder / f"img_{i:03d}.png" for i in range(count)]
+    for path in paths:
+        path.write_bytes(buffer.getvalue())
+    return paths
+
+
+def test_opening_a_big_project_resolves_no_path_per_image_on_the_ui_thread(qtbot, window, model_path, tmp_path,
+                                                                              monkeypatch):
+    from qgn.project import Project
+
+    root = tmp_path / "proj"
+    Project.create(root, many_images(tmp_path / "imgs", 300), CLASSES)
+    window.start([], str(model_path))
+    calls = []
+    real = Path.resolve
+
+    def counted(self, *args, **kw):
+        if threading.current_thread() is threading.main_thread():
+            calls.append(self)
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(Path, "resolve", counted)
+    assert window.projects.open_project(root)
+    monkeypatch.undo()
+    assert len(window.docs) == 300
+    assert [d.path for d in window.docs] == [(tmp_path / "imgs" / f"img_{i:03d}.png").resolve() for i in range(300)]
+    assert len(calls) < 30, len(calls)  # 2 per image before (autosave and listed paths)
+
+
+def test_images_moved_away_are_summed_up_in_a_short_banner(qtbot, window, model_path, tmp_path):
+    from qgn.project import Project
+
+    root = tmp_path / "proj"
+    moved = many_images(tmp_path / "many", 200)
+    kept = many_images(tmp_path / "kept", 2)
+    Project.create(root, moved + kept, CLASSES)
+    shutil.move(tmp_path / "many", tmp_path / "elsewhere")
+    height = window.height()
+    window.start([str(root)], str(model_path))
+    qtbot.waitUntil(lambda: window.projects.project is not None and len(window.docs) == 2, timeout=WAIT_MS)
+    text, kind = window.canvas.banner.messages["open"]
+    text = html.unescape(text)
+    assert kind == "warning" and text.count("<br>") == 0 and len(text) < 500
+    assert text.startswith(f"200 of the project's 202 images are missing from {tmp_path / 'many'} "
+                           "(img_000.png, img_001.png, img_002.png, …)")
+    assert "Put them back there and open the project again" in text
+    QtWidgets.QApplication.processEvents()
+    assert window.height() == height
+    assert window.canvas.banner.height() < 0.3 * window.canvas.height()
+    assert len(Project.open(root).images) == 202  # opening changed nothing
+
+
+def test_many_paths_that_cannot_be_opened_fit_in_the_banner(qtbot, window, tmp_path):
+    """A drop of 60 paths that are gone: a few lines and a count, and the window keeps its size."""
+    from qgn_studio.main_window import PROBLEMS_SHOWN
+
+    height = window.height()
+    window.open_paths([str(tmp_path / f"gone_<b>{i}</b>.png") for i in range(60)], append=True)
+    QtWidgets.QApplication.processEvents()
+    text, _kind = window.canvas.banner.messages["open"]
+    assert text.count("<br>") == PROBLEMS_SHOWN and text.endswith(f"… and {60 - PROBLEMS_SHOWN} more like these")
+    assert "&lt;b&gt;0&lt;/b&gt;" in text and "<b>" not in text  # a path is text, not markup
+    assert window.height() == height
+
+
+def test_the_banner_scrolls_instead_of_growing(qtbot, window):
+    """Whatever a message holds, the banner stays a few lines high."""
+    banner = window.canvas.banner
+    height = window.height()
+    window.canvas.show_message("<br>".join(f"line {i}" for i in range(300)), "warning", "test")
+    QtWidgets.QApplication.processEvents()
+    line = banner.label.fontMetrics().lineSpacing()
+    assert banner.scroll.height() <= banner.MAX_LINES * line + 4
+    assert window.height() == height
+    window.canvas.show_message("one line", "warning", "test")
+    QtWidgets.QApplication.processEvents()
+    assert banner.scroll.height() < 2 * line + 4
