@@ -158,12 +158,43 @@ def snapped_stroke(label: np.ndarray, working: WorkingImage, level: int, cell_po
     if evidence is None:
         y0, y1, x0, x1 = box
         same = working.working_label(label)[y0:y1, x0:x1] == value
-        chosen = snap_band(working, box, stroke, core, outside, same)
-        return _edit_of(label, working.full_index(chosen, box), value)
-    evidence = np.asarray(evidence, bool)
-    if evidence.shape != label.shape:
-        raise ValueError(f"evidence {evidence.shape} must have the label map's shape {label.shape}")
-    inside = working.full_index(core, box)
-    band = working.full_index(stroke & ~core, box)
-    band = band[evidence.reshape(-1)[band]]
-    return _edit_of(label, np.union1d(inside, band), value)
+        chosen = working.full_index(snap_band(working, box, stroke, core, outside, same), box)
+    else:
+        evidence = np.asarray(evidence, bool)
+        if evidence.shape != label.shape:
+            raise ValueError(f"evidence {evidence.shape} must have the label map's shape {label.shape}")
+        band = working.full_index(stroke & ~core, box)
+        chosen = np.union1d(working.full_index(core, box), band[evidence.reshape(-1)[band]])
+    if working.resized:  # a working pixel straddles cell edges: settle the stroke's own cells at full size
+        chosen = _settled_at_full_size(chosen, working.shape, level, cell_points)
+    return _edit_of(label, chosen, value)
+
+
+def _settled_at_full_size(index: np.ndarray, shape: tuple[int, int], level: int, cell_points) -> np.ndarray:
+    """``index`` (sorted flat full-size pixels a resized working mask gave) kept to the stroked
+    level cells, plus every pixel of the inside cells (uniform: they take the class): a working
+    pixel mapped back covers full-size pixels of the cells beside it, which a stroke never touches."""
+    h, w = shape
+    cells = _cells(cell_points, level, shape)
+    cy0, cx0 = cells.min(axis=0) - 1
+    occ = np.zeros(tuple(cells.max(axis=0) - (cy0, cx0) + 2), bool)
+    occ[cells[:, 0] - cy0, cells[:, 1] - cx0] = True
+    cy, cx = ((index // w) >> level) - cy0, ((index % w) >> level) - cx0
+    index = index[occ[cy, cx]]
+    gh, gw = ((h - 1) >> level) + 1, ((w - 1) >> level) + 1
+    full = np.pad(occ, 1)  # cells beyond the image count as stroked, as in ``stroke_masks``
+    gy = np.arange(cy0 - 1, cy0 - 1 + full.shape[0])[:, None]
+    gx = np.arange(cx0 - 1, cx0 - 1 + full.shape[1])[None, :]
+    full |= (gy < 0) | (gy >= gh) | (gx < 0) | (gx >= gw)
+    inner = occ.copy()
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            inner &= full[1 + dy: full.shape[0] - 1 + dy, 1 + dx: full.shape[1] - 1 + dx]
+    iy, ix = np.nonzero(inner)
+    size = 1 << level
+    offsets = np.arange(size)
+    rows = ((iy + cy0)[:, None] * size + offsets[None, :])  # (n, size) full-size rows of each inside cell
+    cols = ((ix + cx0)[:, None] * size + offsets[None, :])
+    pixels = (rows[:, :, None] * w + cols[:, None, :])
+    ok = (rows[:, :, None] < h) & (cols[:, None, :] < w)
+    return np.union1d(index, pixels[ok])

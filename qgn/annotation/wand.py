@@ -58,4 +58,20 @@ def magic_wand(label: np.ndarray, working: WorkingImage, x: float, y: float, val
     index = working.full_index(region)
     if same_label and working.resized:
         index = index[label.reshape(-1)[index] == seed_value]
+        index = _component_of(index, label.shape, yi, xi)
     return _edit_of(label, index, value)
+
+
+def _component_of(index: np.ndarray, shape: tuple[int, int], yi: int, xi: int) -> np.ndarray:
+    """The pixels of ``index`` (sorted flat full-size indices) 4-connected to (yi, xi) among them:
+    the working copy samples a label map, so a 1-px wall of another label can fall between its
+    pixels; at full size the wall still bounds the region, as it bounds the fill tool's."""
+    import cv2
+
+    w = shape[1]
+    ys, xs = index // w, index % w
+    y0, x0 = int(ys.min()), int(xs.min())
+    mask = np.zeros((int(ys.max()) - y0 + 1, int(xs.max()) - x0 + 1), np.uint8)
+    mask[ys - y0, xs - x0] = 1
+    _, parts = cv2.connectedComponents(mask, connectivity=4)
+    return index[parts[ys - y0, xs - x0] == parts[yi - y0, xi - x0]]

@@ -124,3 +124,49 @@ def test_tools_at_a_working_resolution_map_back_to_full_size():
     over = oversegment(working)
     seg_edit = paint_segments(label, over, 0, np.array([[100.0, 100.0]]), 1)
     assert set(np.flatnonzero(expected)) >= set(seg_edit.index.tolist()[:1000])
+
+
+def test_on_a_resized_image_the_wand_stops_at_a_wall_the_working_copy_never_sees():
+    """A 1-px wall of another label in a column the working copy does not sample: the wand ran
+    through it (597,000 px relabelled beyond it at 1200×1000), though it may only relabel what the
+    fill tool could. Brute force: the fill region of the click, at full size."""
+    from qgn.annotation.edit import fill_region
+
+    h, w = 100, 120
+    working = WorkingImage(np.full((h, w, 3), 128, np.uint8), pixels=33 * 40)
+    sampled = set(np.minimum(((np.arange(working.working_shape[1]) + 0.5) * w / working.working_shape[1])
+                             .astype(int), w - 1).tolist())
+    wall = next(c for c in range(50, 80) if c not in sampled)
+    label = np.zeros((h, w), np.uint8)
+    label[:, wall] = 1
+    edit = magic_wand(label, working, 10, 10, 2, tolerance=16)
+    assert working.resized and np.array_equal(edit.index, fill_region(label, 10, 10, 2).index)
+
+
+def test_on_a_resized_image_a_snapped_stroke_changes_nothing_outside_its_cells():
+    """A working pixel mapped back covers full-size pixels of the cells beside it: strokes wrote up
+    to 48 px outside their cells at 900×700. Now nothing outside, and every inside cell is whole."""
+    from qgn.annotation.brush import brush_points
+    from qgn.annotation.edit import cells_along
+
+    rng = np.random.default_rng(3)
+    h, w = 90, 70
+    image = np.repeat(rng.integers(0, 255, (h, 1, 3), np.uint8), w, axis=1)  # stripes
+    working = WorkingImage(image, pixels=31 * 23)
+    assert working.resized
+    label = np.zeros((h, w), np.uint8)
+    for level in (0, 2, 3):
+        points = brush_points(level, cells_along(level, (10.3, 10.7), (60.2, 80.9)), 1)
+        cells = {(int(y) >> level, int(x) >> level) for x, y in points if 0 <= x < w and 0 <= y < h}
+        for evidence in (None, rng.random((h, w)) < 0.5):
+            edit = snapped_stroke(label, working, level, points, 1, evidence=evidence)
+            ys, xs = np.divmod(edit.index, w)
+            assert all(((y >> level), (x >> level)) in cells for y, x in zip(ys.tolist(), xs.tolist())), level
+            inside = [c for c in cells if all((c[0] + dy, c[1] + dx) in cells or not (
+                0 <= (c[0] + dy) << level < h and 0 <= (c[1] + dx) << level < w)
+                for dy in (-1, 0, 1) for dx in (-1, 0, 1))]
+            written = set(edit.index.tolist())
+            for cy, cx in inside:
+                block = [y * w + x for y in range(cy << level, min((cy + 1) << level, h))
+                         for x in range(cx << level, min((cx + 1) << level, w))]
+                assert written.issuperset(block), (level, cy, cx)
