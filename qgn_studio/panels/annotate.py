@@ -432,9 +432,14 @@ class AnnotatePanel(QtWidgets.QWidget):
             window.canvas.setFocus()  # the keys act on the image again
 
     def eventFilter(self, watched, event) -> bool:
-        if (watched is self.class_search and event.type() == QtCore.QEvent.Type.KeyPress
+        kind = event.type()
+        if (watched is self.class_search and kind in (QtCore.QEvent.Type.ShortcutOverride, QtCore.QEvent.Type.KeyPress)
                 and event.key() == QtCore.Qt.Key.Key_Escape):
-            self._leave_search()
+            # the window's own Esc (cancel the computation) would take the key first: claim it
+            # (ShortcutOverride), then leave the search on the key press it then gets
+            event.accept()
+            if kind == QtCore.QEvent.Type.KeyPress:
+                self._leave_search()
             return True
         return super().eventFilter(watched, event)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from PySide6 import QtCore, QtGui
+from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtTest import QTest
 from studio_steps import WAIT_MS, annotating, drag
 
@@ -121,6 +121,21 @@ def test_class_search_reaches_every_class(qtbot, window, model_path, samples):
     QTest.keyClick(search, QtCore.Qt.Key.Key_Return)
     assert annotator.tools.class_id == 21
     assert not any(table.isRowHidden(r) for r in range(table.rowCount())), "Enter clears the search"
+
+
+def test_escape_leaves_the_class_search_before_any_shortcut_takes_it(qtbot, window, model_path, samples):
+    """Esc in the class search did nothing under a real window manager: the window's own Esc
+    (cancel the computation) took the key first, so the search kept its text and focus, and the
+    next tool key was typed into it ("ro" + E = "roe") instead of choosing the Erase tool."""
+    annotating(qtbot, window, model_path, [samples[0]])
+    window.canvas.setFocus()
+    QTest.keyClick(window, QtCore.Qt.Key.Key_Slash)
+    search = window.annotator.panel.class_search
+    QTest.keyClicks(search, "ro")
+    QTest.keyClick(search, QtCore.Qt.Key.Key_Escape)
+    assert search.text() == "" and not search.hasFocus()
+    QTest.keyClick(QtWidgets.QApplication.focusWidget() or window, QtCore.Qt.Key.Key_E)
+    assert search.text() == "" and window.annotator.tools.tool == "erase"
 
 
 # --------------------------------------------------------------------------------- the shortcut list
