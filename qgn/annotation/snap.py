@@ -38,6 +38,27 @@ def _cells(points: np.ndarray, level: int, shape: tuple[int, int]) -> np.ndarray
     return np.unique(cells, axis=0) if len(cells) else cells
 
 
+def _stroke_cells(cells: np.ndarray, level: int, shape: tuple[int, int]):
+    """The stroked cells ``cells`` (N, 2) ``cy, cx`` on a grid around them (two cells of margin):
+    ((cy0, cx0) its origin, occ (bool) the stroked cells, inner (bool) those whose eight neighbours
+    are stroked too — cells outside the image count as stroked: a stroke that reaches the border
+    has an inside there)."""
+    h, w = shape
+    gh, gw = ((h - 1) >> level) + 1, ((w - 1) >> level) + 1
+    cy0, cx0 = cells.min(axis=0) - 2
+    cy1, cx1 = cells.max(axis=0) + 3
+    occ = np.zeros((cy1 - cy0, cx1 - cx0), bool)
+    occ[cells[:, 0] - cy0, cells[:, 1] - cx0] = True
+    gy, gx = np.arange(cy0, cy1)[:, None], np.arange(cx0, cx1)[None, :]
+    full = occ | (gy < 0) | (gy >= gh) | (gx < 0) | (gx >= gw)
+    inner = occ.copy()
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                inner[1:-1, 1:-1] &= full[1 + dy: full.shape[0] - 1 + dy, 1 + dx: full.shape[1] - 1 + dx]
+    return (int(cy0), int(cx0)), occ, inner
+
+
 def stroke_masks(working: WorkingImage, level: int, cell_points: np.ndarray, path: np.ndarray | None = None):
     """The stroke's parts at the working size, inside a box around it.
 
@@ -51,20 +72,7 @@ def stroke_masks(working: WorkingImage, level: int, cell_points: np.ndarray, pat
     if len(cells) == 0:
         return None
     size = 1 << level
-    gh, gw = ((h - 1) >> level) + 1, ((w - 1) >> level) + 1
-    cy0, cx0 = cells.min(axis=0) - 2
-    cy1, cx1 = cells.max(axis=0) + 3
-    occ = np.zeros((cy1 - cy0, cx1 - cx0), bool)
-    occ[cells[:, 0] - cy0, cells[:, 1] - cx0] = True
-    # cells outside the image count as stroked: a stroke that reaches the border has an inside there
-    gy, gx = np.arange(cy0, cy1)[:, None], np.arange(cx0, cx1)[None, :]
-    beyond = (gy < 0) | (gy >= gh) | (gx < 0) | (gx >= gw)
-    full = occ | beyond
-    inner = occ.copy()
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dy or dx:
-                inner[1:-1, 1:-1] &= full[1 + dy: full.shape[0] - 1 + dy, 1 + dx: full.shape[1] - 1 + dx]
+    (cy0, cx0), occ, inner = _stroke_cells(cells, level, (h, w))
     sh, sw = working.working_shape
     # working box: one cell beyond the stroke's cells, clipped
     fy0, fy1 = max(0, (cells[:, 0].min() - 1) * size), min(h, (cells[:, 0].max() + 2) * size)
@@ -175,21 +183,12 @@ def _settled_at_full_size(index: np.ndarray, shape: tuple[int, int], level: int,
     level cells, plus every pixel of the inside cells (uniform: they take the class): a working
     pixel mapped back covers full-size pixels of the cells beside it, which a stroke never touches."""
     h, w = shape
-    cells = _cells(cell_points, level, shape)
-    cy0, cx0 = cells.min(axis=0) - 1
-    occ = np.zeros(tuple(cells.max(axis=0) - (cy0, cx0) + 2), bool)
-    occ[cells[:, 0] - cy0, cells[:, 1] - cx0] = True
+    (cy0, cx0), occ, inner = _stroke_cells(_cells(cell_points, level, shape), level, shape)
     cy, cx = ((index // w) >> level) - cy0, ((index % w) >> level) - cx0
-    index = index[occ[cy, cx]]
-    gh, gw = ((h - 1) >> level) + 1, ((w - 1) >> level) + 1
-    full = np.pad(occ, 1)  # cells beyond the image count as stroked, as in ``stroke_masks``
-    gy = np.arange(cy0 - 1, cy0 - 1 + full.shape[0])[:, None]
-    gx = np.arange(cx0 - 1, cx0 - 1 + full.shape[1])[None, :]
-    full |= (gy < 0) | (gy >= gh) | (gx < 0) | (gx >= gw)
-    inner = occ.copy()
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            inner &= full[1 + dy: full.shape[0] - 1 + dy, 1 + dx: full.shape[1] - 1 + dx]
+    inside = (cy >= 0) & (cy < occ.shape[0]) & (cx >= 0) & (cx < occ.shape[1])
+    keep = np.zeros(len(index), bool)
+    keep[inside] = occ[cy[inside], cx[inside]]
+    index = index[keep]
     iy, ix = np.nonzero(inner)
     size = 1 << level
     offsets = np.arange(size)
