@@ -13,6 +13,8 @@ def add_arguments(p) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting")
     p.add_argument("--out", help="output folder (log.csv, checkpoints, final model)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.* after an interruption")
+    p.add_argument("--force", action="store_true",
+                   help="start over in an OUT that holds a previous run, replacing its checkpoint, log and model")
     p.add_argument("--device", help="cpu, cuda, … (default: cuda when available)")
 
 
@@ -85,7 +87,7 @@ def run(args) -> int:
         from qgn.cli.device import resolve_device
 
         final = train(config, resume=args.resume, progress=progress,
-                      device=None if args.device is None else resolve_device(args.device))
+                      device=None if args.device is None else resolve_device(args.device), replace=args.force)
     except KeyboardInterrupt:
         print(f"\nqgn train: interrupted; checkpoint saved in {config.out} (continue with --resume)", file=sys.stderr)
         return 130

@@ -390,20 +390,23 @@ def check_trainable(labelled: int, model: torch.nn.Module, iteration: int, lr: f
         raise TrainingDiverged(diverged_message(float("nan"), iteration, lr, out, last_saved))
 
 
-def train(config: TrainConfig, resume: bool = False, progress=None, device: str | None = None) -> Path:
+def train(config: TrainConfig, resume: bool = False, progress=None, device: str | None = None,
+          replace: bool = False) -> Path:
     """Run ``config``; returns the path of the final model. ``progress(iteration, row)`` is called
     at every logged iteration (the CLI prints a bar with it). Under torchrun (WORLD_SIZE > 1) the
-    same call trains with DistributedDataParallel; only rank 0 logs and writes files."""
+    same call trains with DistributedDataParallel; only rank 0 logs and writes files. A previous
+    run in ``config.out`` is continued (``resume``) or replaced (``replace``), never overwritten
+    unasked (``check_out_folder``)."""
     ctx, device = init_distributed(device)
     try:
-        return _train(config, resume, progress if ctx.is_main else None, device, ctx)
+        return _train(config, resume, progress if ctx.is_main else None, device, ctx, replace)
     finally:
         shutdown(ctx)
 
 
-def _train(config: TrainConfig, resume: bool, progress, device: str, ctx) -> Path:
+def _train(config: TrainConfig, resume: bool, progress, device: str, ctx, replace: bool = False) -> Path:
     torch.manual_seed(config.seed)
-    run = _prepare_run(config, resume, device, ctx)
+    run = _prepare_run(config, resume, device, ctx, replace)
     iteration = _iterate(run, config, progress, device)
     return _finish(run, config, device, ctx, iteration)
 
@@ -425,7 +428,40 @@ class _Run:
     save: object  # save(iteration, config): the train state (a no-op off rank 0)
 
 
-def _prepare_run(config: TrainConfig, resume: bool, device: str, ctx) -> _Run:
+RUN_FILES = ("last.safetensors", "last.json", "last.state.safetensors", "last.state.json", "final.safetensors",
+             "final.json", "log.csv")
+
+
+def check_out_folder(out: Path, config: TrainConfig, resume: bool, replace: bool) -> None:
+    """ValueError (nothing written) when the run would replace what it must not: the model it
+    starts from (``init`` a file or run folder whose files are the run's own outputs), or,
+    without ``resume`` or ``replace``, a previous run's checkpoint and log in ``out``; and with
+    ``resume``, a checkpoint without the training state to go on from (a run killed while saving
+    its first one), which a fresh start would overwrite."""
+    from qgn.resources import default_model
+
+    if config.init:
+        try:
+            start = default_model(config.init)
+        except FileNotFoundError:
+            start = None  # build_model says so
+        for name in RUN_FILES:
+            for source in (start, None if start is None else start.with_suffix(".json")):
+                if source is not None and (out / name).exists() and source.exists() and os.path.samefile(out / name, source):
+                    raise ValueError(f"--out {out}: its {name} is the model this run starts from (init {config.init}), "
+                                     "which the run would overwrite; copy that model elsewhere or choose another --out")
+    held = [name for name in RUN_FILES if (out / name).exists()]
+    if not held or replace:
+        return
+    if not resume:
+        raise ValueError(f"--out {out} holds a previous run ({', '.join(held)}); pass --resume to continue it, "
+                         "--force to start over (its files are replaced), or choose another --out")
+    if (out / "last.safetensors").exists() and not (out / "last.state.json").exists():
+        raise ValueError(f"--out {out} has a checkpoint but not its training state (last.state.json: a run killed "
+                         "while saving it), so it cannot be resumed; --force starts over, replacing it")
+
+
+def _prepare_run(config: TrainConfig, resume: bool, device: str, ctx, replace: bool = False) -> _Run:
     """Data, model, loss, optimizer and batch stream, continued from the last checkpoint in
     ``config.out`` when ``resume`` (the model is built after ``torch.manual_seed``: same seed, same
     weights)."""
@@ -442,6 +478,7 @@ def _prepare_run(config: TrainConfig, resume: bool, device: str, ctx) -> _Run:
         loss_fn.set_class_weights(torch.from_numpy(balance))
     schemes = training_schemes(config.scheme)
     out = Path(config.out)
+    check_out_folder(out, config, resume, replace)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)  # of a run killed mid-write
     start_iter = load_train_state(out, model, optimizer, loss_fn) if resume and (out / "last.state.json").is_file() else 0

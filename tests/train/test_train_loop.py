@@ -84,3 +84,40 @@ def test_resume_keeps_the_refitted_class_weights(tmp_path):
     assert saved.numel() > 0
     final = train(config, resume=True)
     assert load_model(final).config.extra["iteration"] == 4
+
+
+def test_a_new_run_never_overwrites_a_previous_one_unasked(tmp_path):
+    """The same command run again without --resume emptied log.csv at once and replaced the
+    checkpoint at its first save: a long run's progress, lost without a word."""
+    out = tmp_path / "run"
+    train(_config(out, iterations=2))
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    with pytest.raises(ValueError, match="holds a previous run .*--resume.*--force"):
+        train(_config(out, iterations=2))
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    train(_config(out, iterations=2), replace=True)  # asked: starts over
+    assert (out / "log.csv").read_text().count("\n") == 3
+
+
+def test_a_run_never_overwrites_the_model_it_starts_from(tmp_path):
+    """init naming a run folder (or its final.safetensors) that is also --out: the run's own final
+    model replaced the model it started from (exit 0)."""
+    first = tmp_path / "first"
+    train(_config(first, iterations=2))
+    model = (first / "final.safetensors").read_bytes()
+    for init in (str(first), str(first / "final.safetensors")):
+        with pytest.raises(ValueError, match="is the model this run starts from"):
+            train(_config(first, iterations=2, init=init), replace=True)
+    assert (first / "final.safetensors").read_bytes() == model
+
+
+def test_a_checkpoint_without_its_state_is_not_resumed_from_zero(tmp_path):
+    """Killed while saving its first checkpoint, a run left last.safetensors without
+    last.state.json; --resume then started again at iteration 1 and overwrote that checkpoint."""
+    out = tmp_path / "run"
+    train(_config(out, iterations=2))
+    (out / "last.state.json").unlink()
+    kept = (out / "last.safetensors").read_bytes()
+    with pytest.raises(ValueError, match="not its training state"):
+        train(_config(out, iterations=4), resume=True)
+    assert (out / "last.safetensors").read_bytes() == kept
