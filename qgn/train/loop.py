@@ -315,7 +315,13 @@ def save_train_state(out: Path, model, optimizer, loss_fn, iteration: int, confi
 def load_train_state(out: Path, model, optimizer, loss_fn) -> int:
     """Restore optimizer state, loss weights and weights from ``out``; returns the iteration reached."""
     state = json.loads((out / "last.state.json").read_text())
-    weights = load_model(out / "last.safetensors").state_dict()
+    saved = load_model(out / "last.safetensors")
+    reached = saved.config.extra.get("iteration")
+    if reached is not None and reached != state.get("iteration"):
+        raise ValueError(f"the checkpoint in {out} is torn: its weights are of iteration {reached}, its training "
+                         f"state of iteration {state.get('iteration')} (a run killed while saving it), and resuming "
+                         "would mix them; --force starts over, or train from its weights with --set init=...")
+    weights = saved.state_dict()
     model.load_state_dict(weights)
     tensors = load_file(str(out / "last.state.safetensors"))
     loss_fn.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("loss.")}, strict=False)

@@ -121,3 +121,13 @@ def test_a_checkpoint_without_its_state_is_not_resumed_from_zero(tmp_path):
     with pytest.raises(ValueError, match="not its training state"):
         train(_config(out, iterations=4), resume=True)
     assert (out / "last.safetensors").read_bytes() == kept
+
+
+def test_a_torn_checkpoint_is_not_resumed(tmp_path):
+    """Killed between writing a checkpoint's weights and its training state, a run left iteration-4
+    weights beside iteration-2 state; --resume mixed them and trained iterations 3-4 twice."""
+    out = tmp_path / "run"
+    train(_config(out, iterations=2))
+    (out / "last.state.json").write_text(json.dumps({"iteration": 1}))
+    with pytest.raises(ValueError, match="torn: its weights are of iteration 2, its training state of iteration 1"):
+        train(_config(out, iterations=4), resume=True)
