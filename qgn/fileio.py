@@ -43,6 +43,38 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | Iterable[bytes]) -
         raise
 
 
+def atomic_write_together(files: list[tuple[str | os.PathLike, bytes]]) -> None:
+    """Write several files that belong together (a model's weights and its JSON) so that a crash
+    leaves the old set or the new one, but for a window of microseconds: each is written whole to
+    a temporary beside it first (``atomic_write_bytes``'s checks and fsync), and only then are they
+    renamed into place, in order. A failure before the renames removes the temporaries."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in files:
+            path = Path(path)
+            refuse_input(path)
+            if path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "is a folder; a file cannot be written in its place", str(path))
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((tmp, path))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, (path.stat().st_mode & 0o7777) if path.exists() else 0o644)
+    except BaseException as exc:
+        for tmp, _ in staged:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None and staged:
+            raise OSError(exc.errno, exc.strerror, str(staged[-1][1])) from exc
+        raise
+    for tmp, path in staged:
+        os.replace(tmp, path)
+
+
 class OutsideRootError(ValueError):
     """A file name that would place a file outside the folder it was meant for."""
 

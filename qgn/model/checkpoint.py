@@ -14,7 +14,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from qgn.fileio import atomic_write_bytes
+from qgn.fileio import atomic_write_together
 
 from qgn.model.qgn import QGN, QGNConfig
 
@@ -38,14 +38,10 @@ def save_model(path: str | os.PathLike, model: QGN, extra: dict | None = None) -
     if extra:
         config["extra"] = {**config.get("extra", {}), **extra}
     doc = {"format": FORMAT, "version": FORMAT_VERSION, "config": config}
-    had_weights = path.exists()
-    atomic_write_bytes(path, save(state, metadata={"format": FORMAT}))
-    try:
-        atomic_write_bytes(config_path(path), json.dumps(doc, indent=1).encode())
-    except BaseException:
-        if not had_weights:  # no orphan weights without their JSON to block the next save
-            path.unlink(missing_ok=True)
-        raise
+    # both written whole before either is renamed into place: a kill while writing leaves the old
+    # pair (or nothing), never new weights beside an old or missing JSON
+    atomic_write_together([(path, save(state, metadata={"format": FORMAT})),
+                           (config_path(path), json.dumps(doc, indent=1).encode())])
     return path
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from sample_files import write_photo
 
@@ -61,19 +62,38 @@ def test_nan_weights_are_refused(tmp_path, capsys, model_path, run_cli):
     assert code == 2 and "NaN" in err and name in err
 
 
-def test_failed_json_write_leaves_no_orphan_weights(tmp_path, monkeypatch, model_path):
-    import qgn.model.checkpoint as checkpoint
+def test_a_failed_save_leaves_the_old_pair_or_nothing(tmp_path, monkeypatch, model_path):
+    """Weights were renamed into place before the JSON was written: a failure (or a kill) there
+    left new weights with no JSON (a model nothing loads, that also blocked the next save), or,
+    saved over a model of other classes, new weights beside the old JSON: both models lost. Both
+    files are now written whole first, then renamed."""
+    import os
+
     from qgn.model.checkpoint import load_model, save_model
 
     model = load_model(model_path)
-    real = checkpoint.atomic_write_bytes
+    calls = []
+    real = os.fsync
 
-    def disk_full_on_json(path, data):
-        if str(path).endswith(".json"):
-            raise OSError(28, "No space left on device", str(path))
-        real(path, data)
+    def disk_full_at_the_json(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(fd)
 
-    monkeypatch.setattr(checkpoint, "atomic_write_bytes", disk_full_on_json)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(os, "fsync", disk_full_at_the_json)
+    with pytest.raises(OSError, match="new.json"):
         save_model(tmp_path / "new.safetensors", model)
-    assert not (tmp_path / "new.safetensors").exists() and not (tmp_path / "new.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    save_model(tmp_path / "old.safetensors", model, extra={"mark": "old"})
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)  # other weights under the same name
+    calls.clear()
+    monkeypatch.setattr(os, "fsync", disk_full_at_the_json)
+    with pytest.raises(OSError):
+        save_model(tmp_path / "old.safetensors", model, extra={"mark": "new"})
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert load_model(tmp_path / "old.safetensors").config.extra["mark"] == "old"
