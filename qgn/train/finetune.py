@@ -165,6 +165,9 @@ def check_corrections(model: QGN, images: Sequence[np.ndarray], labels: Sequence
         if bad.size:
             raise ValueError(f"{name}: label values {bad[:8].tolist()} are not classes of the model "
                              f"(0..{classes.num_classes - 1}, ignore {classes.ignore_index})")
+    if all(not np.any(np.asarray(label) != classes.ignore_index) for label in labels):
+        raise ValueError("the corrections label no pixel (every pixel is the ignore value): there is nothing to "
+                         "fine-tune on, and no model is saved; label some pixels first")
     return names
 
 

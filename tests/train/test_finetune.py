@@ -53,6 +53,15 @@ def test_finetune_changes_a_copy_and_never_the_input_model(scenes):
     assert changed and all("running" not in k for k in changed)  # frozen norms: statistics kept
 
 
+def test_corrections_that_label_no_pixel_are_refused(scenes):
+    """All-void corrections 'fine-tuned' 40 iterations on nothing (weight decay alone moved 25
+    tensors) and saved the model, where qgn train refuses the same data."""
+    images, labels = scenes
+    void = [np.full_like(label, SYNTHETIC_CLASSES.ignore_index) for label in labels]
+    with pytest.raises(ValueError, match="label no pixel"):
+        finetune(tiny_model(), images, void, FinetuneConfig(iterations=2, **FAST))
+
+
 def test_training_norms_updates_running_statistics(scenes):
     model = tiny_model()
     result = finetune(model, *scenes, FinetuneConfig(iterations=1, freeze_norm=False, encoder="train", **FAST))
