@@ -322,14 +322,32 @@ def load_train_state(out: Path, model, optimizer, loss_fn) -> int:
                          f"state of iteration {state.get('iteration')} (a run killed while saving it), and resuming "
                          "would mix them; --force starts over, or train from its weights with --set init=...")
     weights = saved.state_dict()
-    model.load_state_dict(weights)
-    tensors = load_file(str(out / "last.state.safetensors"))
+    other = ("resume with the settings it was made with (its last.json holds them), --force to start over, "
+             "or train from its weights with --set init=...")
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError:
+        raise ValueError(f"the checkpoint in {out} is of another model than these settings build; {other}") from None
+    made = str((saved.config.extra.get("train") or {}).get("optimizer") or "").lower()
+    if made and made != type(optimizer).__name__.lower():
+        raise ValueError(f"the checkpoint in {out} was trained with the {made} optimizer, these settings use "
+                         f"{type(optimizer).__name__.lower()}; {other}")
+    try:
+        tensors = load_file(str(out / "last.state.safetensors"))
+    except Exception as exc:  # SafetensorError, OSError: a damaged or missing state file
+        raise ValueError(f"{out / 'last.state.safetensors'} cannot be read ({exc}); --force starts over, or train "
+                         "from the checkpoint's weights with --set init=...") from None
     loss_fn.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("loss.")}, strict=False)
     params = dict(model.named_parameters())
     for key, value in tensors.items():
         if key.startswith("opt."):
             _, entry, name = key.split(".", 2)
+            if name not in params:
+                raise ValueError(f"the training state in {out} names a weight these settings do not build ({name}); "
+                                 f"{other}")
             optimizer.state[params[name]][entry] = value.clone()
+    if not isinstance(state.get("iteration"), int):
+        raise ValueError(f"{out / 'last.state.json'} does not say which iteration it reached; --force starts over")
     return int(state["iteration"])
 
 

@@ -131,3 +131,20 @@ def test_a_torn_checkpoint_is_not_resumed(tmp_path):
     (out / "last.state.json").write_text(json.dumps({"iteration": 1}))
     with pytest.raises(ValueError, match="torn: its weights are of iteration 2, its training state of iteration 1"):
         train(_config(out, iterations=4), resume=True)
+
+
+@pytest.mark.parametrize("change", ["optimizer", "model", "state file"])
+def test_resuming_with_other_settings_or_a_damaged_state_is_one_clear_error(tmp_path, change):
+    """These gave 'unexpected KeyError: exp_avg', a state_dict RuntimeError or a SafetensorError
+    through the crash handler."""
+    out = tmp_path / "run"
+    train(_config(out, iterations=2))
+    kw = {"iterations": 4}
+    if change == "optimizer":
+        kw["optimizer"] = "sgd"
+    elif change == "model":
+        kw["model"] = "small"
+    else:
+        (out / "last.state.safetensors").write_bytes(b"\x00\x01truncated")
+    with pytest.raises(ValueError, match="--force starts over|--force to start over"):
+        train(_config(out, **kw), resume=True)
