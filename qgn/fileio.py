@@ -16,9 +16,37 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | Iterable[bytes]) -
     """Write ``data`` (bytes, or an iterable of bytes written one after another, so that a big file
     need not be whole in memory) to ``path`` atomically: a temporary file in the same folder,
     flushed and fsynced, then renamed over ``path`` (readers never see a partial file)."""
-    path = Path(path)
+    atomic_write_together([(path, data)])
+
+
+def atomic_write_together(files: list[tuple[str | os.PathLike, bytes | Iterable[bytes]]]) -> None:
+    """Write one file atomically, or several that belong together (a model's weights and its JSON)
+    so that a crash leaves the old set or the new one but for a window of microseconds: each is
+    written whole to a temporary beside it (flushed, fsynced), and only then are they renamed into
+    place, in order. A failure before the renames removes the temporaries and names the file."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in files:
+            staged.append((_staged(Path(path), data), Path(path)))
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    except BaseException as exc:
+        for tmp, _ in staged:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        named = {tmp: path for tmp, path in staged}
+        if isinstance(exc, OSError) and exc.filename in named and exc.errno is not None:  # a rename
+            raise OSError(exc.errno, exc.strerror, str(named[exc.filename])) from exc
+        raise
+
+
+def _staged(path: Path, data: bytes | Iterable[bytes]) -> str:
+    """``data`` in a new temporary file beside ``path`` (its name returned), flushed and fsynced,
+    with ``path``'s permissions; every error names ``path``, never the temporary."""
     refuse_input(path)
-    if path.is_dir():  # else the rename below fails naming the temporary file, which the user never chose
+    if path.is_dir():  # else the rename fails naming the temporary file, which the user never chose
         raise IsADirectoryError(errno.EISDIR, "is a folder; a file cannot be written in its place", str(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -32,7 +60,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | Iterable[bytes]) -
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, (path.stat().st_mode & 0o7777) if path.exists() else 0o644)
-        os.replace(tmp, path)
+        return tmp
     except BaseException as exc:
         try:
             os.unlink(tmp)
@@ -41,38 +69,6 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | Iterable[bytes]) -
         if isinstance(exc, OSError) and exc.filename in (None, tmp) and exc.errno is not None:
             raise OSError(exc.errno, exc.strerror, str(path)) from exc  # say which file (disk full …), never tmp
         raise
-
-
-def atomic_write_together(files: list[tuple[str | os.PathLike, bytes]]) -> None:
-    """Write several files that belong together (a model's weights and its JSON) so that a crash
-    leaves the old set or the new one, but for a window of microseconds: each is written whole to
-    a temporary beside it first (``atomic_write_bytes``'s checks and fsync), and only then are they
-    renamed into place, in order. A failure before the renames removes the temporaries."""
-    staged: list[tuple[str, Path]] = []
-    try:
-        for path, data in files:
-            path = Path(path)
-            refuse_input(path)
-            if path.is_dir():
-                raise IsADirectoryError(errno.EISDIR, "is a folder; a file cannot be written in its place", str(path))
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            staged.append((tmp, path))
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, (path.stat().st_mode & 0o7777) if path.exists() else 0o644)
-    except BaseException as exc:
-        for tmp, _ in staged:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None and staged:
-            raise OSError(exc.errno, exc.strerror, str(staged[-1][1])) from exc
-        raise
-    for tmp, path in staged:
-        os.replace(tmp, path)
 
 
 class OutsideRootError(ValueError):
