@@ -205,11 +205,13 @@ def _refuse_unsaved_edits(project: Project, image: ProjectImage, shown) -> None:
 class SameBytes:
     """The project images an exported copy is byte for byte, under whatever name the tool gave it
     (``same-2.png``, Label Studio's ``1a2b3c4d-frame.png``): the images are grouped by file size
-    once, on first use, and only those of the copy's size are read."""
+    once, on first use, and only those of the copy's size are read — each at most once per import
+    (their digests are kept), so a folder of same-size images (BMP, PPM) costs one read each."""
 
     def __init__(self, project: Project):
         self.project = project
         self._by_size: dict[int, list[ProjectImage]] | None = None
+        self._digests: dict[str, str | None] = {}
 
     def __call__(self, path: Path) -> list[ProjectImage]:
         if self._by_size is None:
@@ -221,17 +223,32 @@ class SameBytes:
                     continue  # a moved image is matched by name, if at all
         try:
             candidates = self._by_size.get(Path(path).stat().st_size, [])
-            data = Path(path).read_bytes() if candidates else None
         except OSError:
             return []
-        return [im for im in candidates if _read_or_none(im.path) == data]
+        if not candidates:
+            return []
+        digest = _digest(Path(path))
+        return [im for im in candidates if digest is not None and self._digest_of(im) == digest]
+
+    def _digest_of(self, image: ProjectImage) -> str | None:
+        key = str(image.path)
+        if key not in self._digests:
+            self._digests[key] = _digest(image.path)
+        return self._digests[key]
 
 
-def _read_or_none(path: Path) -> bytes | None:
+def _digest(path: Path) -> str | None:
+    """SHA-256 of the file, read in 1 MiB blocks; None when it cannot be read."""
+    import hashlib
+
+    sha = hashlib.sha256()
     try:
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                sha.update(block)
     except OSError:
         return None
+    return sha.hexdigest()
 
 
 def _project_image_of(project: Project, item, width: int, height: int,

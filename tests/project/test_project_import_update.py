@@ -160,3 +160,27 @@ def test_copies_the_export_renamed_come_back_to_their_images(tmp_path, run_cli, 
     code, out, err = run_cli("import", tmp_path / "out" / fmt, "--project", tmp_path / "p", "--update")
     assert code == 0 and out.count(": unchanged (") == 2, out
     assert len(Project.open(tmp_path / "p").images) == 2
+
+
+def test_images_of_one_file_size_are_read_once_each(tmp_path, monkeypatch):
+    """Uncompressed images of one resolution (BMP, PPM) all have one file size: comparing each copy
+    with every image of its size read N² files; each image is now read once per import."""
+    import qgn.project_import as project_import
+    from qgn.project_import import import_into_project
+
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(6):
+        path = tmp_path / "bmp" / f"f{i}.bmp"
+        path.parent.mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (SIZE[1], SIZE[0], 3), np.uint8)).save(path)
+        paths.append(path)
+    project = Project.create(tmp_path / "p", paths, CLASSES)
+    for image in project.images:
+        project.save_annotation(image, blocky_label(rng, SIZE[1], SIZE[0], 3, 255, cell=4))
+    export_project(project, tmp_path / "out", ["labelme"], images="copy")
+    reads = []
+    real = project_import._digest
+    monkeypatch.setattr(project_import, "_digest", lambda path: reads.append(path) or real(path))
+    report = import_into_project(tmp_path / "out" / "labelme", project.root, "labelme", update=True)
+    assert len(report.unchanged) == 6 and len(reads) == 12
