@@ -62,6 +62,7 @@ class Oversegmentation:
 
         seg = self.segments[granularity]
         pts = np.asarray(points, np.float64).reshape(-1, 2)
+        pts = pts[np.isfinite(pts).all(axis=1)]
         if len(pts) == 0:
             return np.zeros(0, np.int64)
         h, w = self.shape
@@ -69,9 +70,9 @@ class Oversegmentation:
         wpts = np.stack([pts[:, 0] * sw / w, pts[:, 1] * sh / h], axis=1)
         if len(wpts) > 1:
             wpts = np.concatenate([cells_along(0, a, b) for a, b in zip(wpts[:-1], wpts[1:])])
-        xs = np.clip(np.floor(wpts[:, 0]).astype(np.int64), 0, sw - 1)
-        ys = np.clip(np.floor(wpts[:, 1]).astype(np.int64), 0, sh - 1)
-        return np.unique(seg[ys, xs]).astype(np.int64)
+        xs, ys = np.floor(wpts[:, 0]).astype(np.int64), np.floor(wpts[:, 1]).astype(np.int64)
+        inside = (xs >= 0) & (xs < sw) & (ys >= 0) & (ys < sh)  # a point off the image is under no segment
+        return np.unique(seg[ys[inside], xs[inside]]).astype(np.int64)
 
     def mask(self, granularity: int, ids) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
         """(bool mask, box) of the segments ``ids`` at the working size, cut to their bounding box

@@ -170,3 +170,13 @@ def test_on_a_resized_image_a_snapped_stroke_changes_nothing_outside_its_cells()
                 block = [y * w + x for y in range(cy << level, min((cy + 1) << level, h))
                          for x in range(cx << level, min((cx + 1) << level, w))]
                 assert written.issuperset(block), (level, cy, cx)
+
+
+def test_superpixels_under_points_off_the_image_are_none():
+    """A point outside the image (or NaN) was clipped to the border and painted the segment there."""
+    image = two_tone(h=40, w=60)
+    over = oversegment(WorkingImage(image))
+    label = np.zeros((40, 60), np.uint8)
+    for points in ([[-50.0, -50.0]], [[np.nan, 3.0]], [[-20.0, -5.0], [-3.0, -9.0]], [[70.0, 10.0], [90.0, 30.0]]):
+        assert paint_segments(label, over, 0, np.array(points), 1).index.size == 0, points
+    assert paint_segments(label, over, 0, np.array([[-10.0, 20.0], [10.0, 20.0]]), 1).index.size > 0
