@@ -63,16 +63,19 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
 
     def read_json(self) -> dict:
-        length = self.headers.get("Content-Length")
-        if length is None:
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
             self.close_connection = True
             raise RequestError("the request needs a Content-Length and a JSON body", 411)
-        try:
-            size = int(length)
-        except ValueError:
+        length = lengths[0].strip()
+        if len({v.strip() for v in lengths}) > 1:  # which one frames the body? (request smuggling)
             self.close_connection = True
-            raise RequestError(f"Content-Length {length!r} is not a number") from None
-        if size < 0 or size > MAX_BODY_BYTES:
+            raise RequestError(f"the request has {len(lengths)} different Content-Length headers; send one")
+        if not (length.isascii() and length.isdigit()):  # int() would take '-1', '1_2', ' 12 '
+            self.close_connection = True
+            raise RequestError(f"Content-Length {length!r} is not a byte count")
+        size = int(length)
+        if size > MAX_BODY_BYTES:
             self.close_connection = True
             raise RequestError(f"the body is {size} bytes; at most {MAX_BODY_BYTES} are read", 413)
         try:

@@ -355,6 +355,16 @@ def test_http_servers_own_errors_are_json_too(serve, request_head, status):
     assert got == status and answer["error"] and b"application/json" in raw.split(b"\r\n\r\n")[0]
 
 
+@pytest.mark.parametrize("lengths", [[b"2", b"40"], [b"-1"], [b"1_2"]])
+def test_a_content_length_that_does_not_frame_the_body_gets_400(serve, lengths):
+    """Two different Content-Length headers were accepted (the first won: request smuggling),
+    '-1' answered 413 and '1_2' was read as 12."""
+    port, _ = serve()
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\n" + b"".join(b"Content-Length: %s\r\n" % v for v in lengths)
+    (got, answer), = responses(talk(port, head + b"Connection: close\r\n\r\n{}"))
+    assert got == 400 and "Content-Length" in answer["error"]
+
+
 def test_a_client_that_left_is_one_quiet_line(serve, monkeypatch, capsys):
     """The answer to a client that closed its connection fails with BrokenPipe: a line, no traceback."""
     port, backend = serve(quiet=False)
