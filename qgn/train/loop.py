@@ -489,6 +489,9 @@ def _prepare_run(config: TrainConfig, resume: bool, device: str, ctx, replace: b
     """Data, model, loss, optimizer and batch stream, continued from the last checkpoint in
     ``config.out`` when ``resume`` (the model is built after ``torch.manual_seed``: same seed, same
     weights)."""
+    # before wrap_model's collective: no rank writes until every rank has checked, so under
+    # torchrun they all see the folder as it was (rank 0's new log.csv is no "previous run")
+    check_out_folder(Path(config.out), config, resume, replace)
     rng = np.random.default_rng([config.seed, ctx.rank])
     dataset = open_training_data(config)
     model = build_model(config, dataset.classes).to(device)
@@ -502,7 +505,6 @@ def _prepare_run(config: TrainConfig, resume: bool, device: str, ctx, replace: b
         loss_fn.set_class_weights(torch.from_numpy(balance))
     schemes = training_schemes(config.scheme)
     out = Path(config.out)
-    check_out_folder(out, config, resume, replace)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)  # of a run killed mid-write
     start_iter = load_train_state(out, model, optimizer, loss_fn) if resume and (out / "last.state.json").is_file() else 0
