@@ -33,20 +33,13 @@ if not os.environ.get("DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PIL import Image
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtWidgets
 
 from qgn_studio.app import make_application
 from qgn_studio.main_window import MainWindow
 from qgn_studio.testing import bundled_or_dev_model
 
-
-def wait(condition, timeout_s: float = 600.0) -> None:
-    deadline = time.perf_counter() + timeout_s
-    while not condition():
-        if time.perf_counter() > deadline:
-            raise TimeoutError("the app did not answer in time")
-        QtWidgets.QApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 5)
-        time.sleep(0.001)
+from bench_app_latency import TickGaps, wait  # beside this script: one home for both
 
 
 def make_project(root: Path, images: Path, count: int, classes) -> Path:
@@ -62,27 +55,6 @@ def make_project(root: Path, images: Path, count: int, classes) -> Path:
         paths.append(path)
     Project.create(root, paths, classes)
     return root
-
-
-class TickGaps:
-    """Milliseconds between the ticks of a 10-ms timer on the UI thread."""
-
-    def __init__(self):
-        self.gaps: list[float] = []
-        self.last = None
-        self.timer = QtCore.QTimer()
-        self.timer.timeout.connect(self._tick)
-        self.timer.start(10)
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        if self.last is not None:
-            self.gaps.append(1000 * (now - self.last))
-        self.last = now
-
-    def stop(self) -> float:
-        self.timer.stop()
-        return round(max(self.gaps or [0.0]), 1)
 
 
 def main() -> int:
@@ -114,7 +86,7 @@ def main() -> int:
                 window.projects.open_project(root)
                 blocked[name].append(time.perf_counter() - start)
                 wait(lambda n=sizes[name]: len(window.workspace.docs) == n and not window.jobs.pending())
-        worst_gap_ms = ticks.stop()
+        worst_gap_ms = ticks.stop()["max_ms"]
         window.close()
     med = {name: statistics.median(times) for name, times in blocked.items()}
     report = {
