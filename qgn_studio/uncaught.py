@@ -14,7 +14,6 @@ import datetime
 import os
 import sys
 import threading
-import traceback
 
 from PySide6 import QtCore
 
@@ -23,20 +22,16 @@ LOG_PREFIX = "qgn-studio"
 
 def write_log(kind, exc, tb) -> str:
     """Write the traceback of ``exc`` to a new log file; the one line telling the user about it."""
-    from qgn.cli.main import LOG_DIR_ENV, log_folder
+    from qgn.cli.main import LOG_DIR_ENV, failure_summary, write_traceback
 
-    first = (str(exc).splitlines() or [""])[0][:300]
-    what = f"{kind.__name__}: {first}" if first else kind.__name__
     now = datetime.datetime.now()
-    text = f"QGN Studio, {now.isoformat()}\n\n" + "".join(traceback.format_exception(kind, exc, tb))
     try:
-        folder = log_folder()
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{LOG_PREFIX}-{now.strftime('%Y%m%d-%H%M%S-%f')}-{os.getpid()}.log"
-        path.write_text(text, encoding="utf-8")
+        path = write_traceback(f"{LOG_PREFIX}-{now.strftime('%Y%m%d-%H%M%S-%f')}-{os.getpid()}.log",
+                               f"QGN Studio, {now.isoformat()}\n\n", kind, exc, tb)
         where = f"the traceback is in {path}"
     except OSError as log_error:
         where = f"no log could be written ({log_error.strerror}); set {LOG_DIR_ENV}=<folder> to keep one"
+    what = failure_summary(kind, exc)
     return f"Unexpected error {what}; {where} (please report it with what you were doing)"
 
 

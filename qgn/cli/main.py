@@ -82,27 +82,39 @@ def log_folder():
     return Path(cache) / "qgn" / "logs"
 
 
+def failure_summary(kind: type, exc: BaseException) -> str:
+    """``Type: the message's first line`` (at most 300 characters), or the type alone."""
+    first = (str(exc).splitlines() or [""])[0][:300]
+    return f"{kind.__name__}: {first}" if first else kind.__name__
+
+
+def write_traceback(name: str, header: str, kind: type, exc: BaseException, tb):
+    """``header`` and the traceback of ``exc`` written to ``log_folder() / name``; the path
+    (OSError when no log can be written there). The one home of the crash logs of ``qgn`` and of
+    the app (``qgn_studio.uncaught``)."""
+    import traceback
+
+    folder = log_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(header + "".join(traceback.format_exception(kind, exc, tb)), encoding="utf-8")
+    return path
+
+
 def unexpected_failure_message(exc: BaseException, command: str, argv: list[str]) -> str:
     """One line for a failure nobody anticipated (a bug, or an input no check foresaw); its
     traceback goes to a log file that the line names."""
     import datetime
     import os
-    import traceback
 
-    first = (str(exc).splitlines() or [""])[0][:300]
-    what = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    text = (f"qgn {' '.join(argv)}\n{datetime.datetime.now().isoformat()}\n\n"
-            + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    now = datetime.datetime.now()
     try:
-        folder = log_folder()
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"qgn-{command}-{stamp}-{os.getpid()}.log"
-        path.write_text(text, encoding="utf-8")
+        path = write_traceback(f"qgn-{command}-{now.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log",
+                               f"qgn {' '.join(argv)}\n{now.isoformat()}\n\n", type(exc), exc, exc.__traceback__)
         where = f"the traceback is in {path}"
     except OSError as log_error:
         where = f"no log could be written ({log_error.strerror}); run with {LOG_DIR_ENV}=<folder> to keep one"
-    return f"unexpected {what}; {where} (please report it with the input that caused it)"
+    return f"unexpected {failure_summary(type(exc), exc)}; {where} (please report it with the input that caused it)"
 
 
 def expected_failure_message(exc: BaseException) -> str | None:
