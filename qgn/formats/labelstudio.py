@@ -545,21 +545,27 @@ def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
     return SourceDataset("labelstudio", path.parent, description, file_classes, items, warnings)
 
 
+def parse_labelling_config(text: str):
+    """The root element of a Label Studio labelling config (XML); ValueError when it is not XML or
+    declares a DOCTYPE or entities (no entity expansion, however the parser is set). Read by the
+    import (the config beside the tasks) and by ``qgn serve`` (the config Label Studio sends)."""
+    import xml.etree.ElementTree as ET
+
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise ValueError("labelling configs with DOCTYPE or ENTITY declarations are not read")
+    try:
+        return ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise ValueError(f"the labelling config is not valid XML: {exc}") from None
+
+
 def read_config_labels(path: Path) -> list[tuple[str, tuple[int, int, int] | None]]:
     """(value, colour or None) of each ``<Label>`` of a labelling config's ``*Labels`` controls, in
     the config's order (colours from ``background="#rrggbb"``): the classes of a project as Label
     Studio was set up for it, unused ones too, where the tasks name only the labels they use."""
-    import xml.etree.ElementTree as ET
-
     from ..fileio import read_text_within
 
-    text = read_text_within(path, "Label Studio labelling config")
-    if "<!DOCTYPE" in text or "<!ENTITY" in text:
-        raise ValueError("a labelling config with DOCTYPE or ENTITY declarations is not read")
-    try:
-        root = ET.fromstring(text)
-    except ET.ParseError as exc:
-        raise ValueError(f"not valid XML ({exc})") from None
+    root = parse_labelling_config(read_text_within(path, "Label Studio labelling config"))
     labels: list[tuple[str, tuple[int, int, int] | None]] = []
     for control in root.iter():
         if not str(control.tag).endswith("Labels"):

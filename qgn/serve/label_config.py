@@ -2,7 +2,6 @@
 it labels, the task data key of that image, and the label values (``brush_target``)."""
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 
@@ -25,12 +24,12 @@ def brush_target(config: str) -> BrushTarget:
     """The first BrushLabels of ``config`` (XML) and its Image; ConfigError saying what is missing."""
     if not isinstance(config, str) or not config.strip():
         raise ConfigError("no labelling config was sent")
-    if "<!DOCTYPE" in config or "<!ENTITY" in config:
-        raise ConfigError("labelling configs with DOCTYPE or ENTITY declarations are not read")
+    from qgn.formats.labelstudio import parse_labelling_config
+
     try:
-        root = ET.fromstring(config)
-    except ET.ParseError as exc:
-        raise ConfigError(f"the labelling config is not valid XML: {exc}") from None
+        root = parse_labelling_config(config)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     brushes = [e for e in root.iter() if e.tag == "BrushLabels"]
     if not brushes:
         kinds = sorted({e.tag for e in root.iter() if e.tag.endswith("Labels")})
