@@ -116,19 +116,21 @@ def digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def varint(v: int) -> bytes:
+    """``v`` as the .qgt header's unsigned LEB128 varint (7 bits a byte, low first)."""
+    out = bytearray()
+    while True:
+        out.append((v & 0x7F) | (0x80 if v >> 7 else 0))
+        v >>= 7
+        if not v:
+            return bytes(out)
+
+
 def qgt_claiming(width: int, height: int, levels: int = 1) -> bytes:
     """A tiny .qgt (format reference in qgn/quadtree/qgt.py) claiming a ``width × height`` map whose
     every root cell is one class (an honest file: it decodes to that size when the reader lets it).
     With one level every pixel is a coded cell."""
     import zlib
-
-    def varint(v: int) -> bytes:
-        out = bytearray()
-        while True:
-            out.append((v & 0x7F) | (0x80 if v >> 7 else 0))
-            v >>= 7
-            if not v:
-                return bytes(out)
 
     top = levels - 1
     roots = (-(-height >> top)) * (-(-width >> top))

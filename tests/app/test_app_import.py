@@ -194,8 +194,9 @@ def test_closing_the_import_dialog_starts_no_scan(qtbot, window, tmp_path):
     qtbot.wait(50)
 
 
-def test_an_import_that_ends_after_its_dialog_closed_opens_its_project(qtbot, window, tmp_path):
-    """The user started the import, then closed the dialog: the window says so and opens the project."""
+def import_then_close(qtbot, window, tmp_path, classes_file: str = "") -> None:
+    """Start importing a 3-image dataset into ``tmp_path/proj`` from the dialog (``classes_file``
+    in its Classes field when given), close the dialog at once, and wait for the job."""
     from sample_files import ids_dataset
 
     ds = ids_dataset(tmp_path / "ds", count=3)
@@ -204,9 +205,16 @@ def test_an_import_that_ends_after_its_dialog_closed_opens_its_project(qtbot, wi
     dialog.set_source(ds)
     qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
     dialog.target.setText(str(tmp_path / "proj"))
+    if classes_file:
+        dialog.classes.setText(classes_file)
     dialog.import_button.click()
     dialog.close()
     assert window.jobs.wait_idle()
+
+
+def test_an_import_that_ends_after_its_dialog_closed_opens_its_project(qtbot, window, tmp_path):
+    """The user started the import, then closed the dialog: the window says so and opens the project."""
+    import_then_close(qtbot, window, tmp_path)
     qtbot.waitUntil(lambda: window.projects.project is not None, timeout=WAIT_MS)
     assert window.projects.project.root == (tmp_path / "proj").resolve()
     assert len(window.workspace.docs) == 3
@@ -215,18 +223,7 @@ def test_an_import_that_ends_after_its_dialog_closed_opens_its_project(qtbot, wi
 
 
 def test_an_import_that_fails_after_its_dialog_closed_says_so(qtbot, window, tmp_path):
-    from sample_files import ids_dataset
-
-    ds = ids_dataset(tmp_path / "ds", count=3)
-    (ds / "classes.txt").write_text("a\nb\nc\n")
-    dialog = window.show_import()
-    dialog.set_source(ds)
-    qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
-    dialog.target.setText(str(tmp_path / "proj"))
-    dialog.classes.setText(str(tmp_path / "no-such-classes.txt"))
-    dialog.import_button.click()
-    dialog.close()
-    assert window.jobs.wait_idle()
+    import_then_close(qtbot, window, tmp_path, classes_file=str(tmp_path / "no-such-classes.txt"))
     qtbot.waitUntil(lambda: "import" in window.canvas.banner.messages, timeout=WAIT_MS)
     text, kind = window.canvas.banner.messages["import"]
     assert text.startswith("Import failed: ") and kind == "warning"

@@ -70,13 +70,7 @@ def header_claiming(data: bytes, width: int, height: int) -> bytes:
     """``data``, a .qgt of an 8×8 map, with a header claiming ``width × height`` (its body unchanged)."""
     import zlib
 
-    def varint(v: int) -> bytes:
-        out = bytearray()
-        while True:
-            out.append((v & 0x7F) | (0x80 if v >> 7 else 0))
-            v >>= 7
-            if not v:
-                return bytes(out)
+    from sample_files import varint
 
     assert data[6:8] == bytes([8, 8])  # magic, version, flags, then height and width as varints
     body = data[:6] + varint(height) + varint(width) + data[8:-4]
