@@ -93,10 +93,12 @@ class Failures:
     """The bad items of a batch command (``qgn convert DIR``, ``qgn export DIR``, ``qgn stats`` …):
     ``report`` says each at once in one line naming it and the batch goes on with the rest;
     ``code()`` at the end is the exit status, with a last line saying how many failed (the style of
-    ``qgn predict``). ``noun``: what the items are ("file(s)", "image(s)")."""
+    ``qgn predict``). ``noun``: what the items are ("file(s)", "image(s)"); ``outcome``: what
+    happened to them, as the last line says it ("failed"; ``qgn predict`` also counts images
+    "predicted without accuracy")."""
 
-    def __init__(self, command: str, total: int, noun: str = "file(s)"):
-        self.command, self.total, self.noun = command, total, noun
+    def __init__(self, command: str, total: int, noun: str = "file(s)", outcome: str = "failed"):
+        self.command, self.total, self.noun, self.outcome = command, total, noun, outcome
         self.items: list[str] = []
 
     def report(self, item, exc: BaseException | str) -> None:
@@ -119,6 +121,6 @@ class Failures:
         if not self.items:
             return 0
         if self.total > 1:
-            print(f"qgn {self.command}: {len(self.items)} of {self.total} {self.noun} failed (see above): "
+            print(f"qgn {self.command}: {len(self.items)} of {self.total} {self.noun} {self.outcome} (see above): "
                   + ", ".join(self.items[:5]) + (" …" if len(self.items) > 5 else ""), file=sys.stderr)
         return 2

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from qgn.cli.main import CLIError
-from qgn.cli.files import MODEL_HELP, failure_text
+from qgn.cli.files import MODEL_HELP, Failures, failure_text
 from qgn.cli.threads import add_threads_argument, apply_threads
 from qgn.progress import TimeLeft
 
@@ -112,8 +112,9 @@ def run(args) -> int:
     out = Path(args.out) if args.out else None
     if out:
         prepare_out(out, images, label_paths)
-    failed: list[str] = []
-    unscored: list[str] = []  # predicted, but the ground truth could not score them
+    failed = Failures("predict", len(images), "image(s)")
+    unscored = Failures("predict", len(images), "image(s)",  # predicted; the ground truth cannot score them
+                        "predicted without accuracy (their ground truth cannot score them)")
     time_left = TimeLeft()
     for i, (path, label_path) in enumerate(zip(images, label_paths)):
         try:
@@ -121,16 +122,12 @@ def run(args) -> int:
             if out:
                 write_outputs(out, path.stem, pred, classes)
         except (ValueError, OSError) as exc:  # one bad file: report it, go on with the rest
-            failed.append(str(path))
-            text = str(exc) if "ground truth" in str(exc) else failure_text(path, exc)
-            print(f"qgn predict: error: {text}", file=sys.stderr, flush=True)
+            failed.report(path, str(exc) if "ground truth" in str(exc) else failure_text(path, exc))
             continue
-        if "accuracy_unavailable" in record:  # predicted; its ground truth cannot score it
-            unscored.append(str(path))
-            print(f"qgn predict: error: {record['accuracy_unavailable']}; accuracy of {path} unavailable",
-                  file=sys.stderr, flush=True)
+        if "accuracy_unavailable" in record:
+            unscored.report(path, f"{record['accuracy_unavailable']}; accuracy of {path} unavailable")
         print_record(record, i, len(images), path, label is not None, args.json, time_left.suffix(i + 1, len(images)))
-    return failures_code(failed, images, unscored)
+    return max(failed.code(), unscored.code())  # 2 if any image failed or went unscored
 
 
 def prepare_out(out: Path, images: list[Path], label_paths: list) -> None:
@@ -192,21 +189,6 @@ def print_record(record: dict, i: int, n: int, path: Path, scored: bool, as_json
         sites = " ".join(f"Q{k}:{v}" for k, v in record["active_sites"].items())
         print(f"[{i + 1}/{n}] {path.name}: {sites}  {record['macs'] / 1e9:.3f} GMAC"
               f"  {record['seconds'] * 1e3:.0f} ms{extra}{left}", file=sys.stdout)
-
-
-def failures_code(failed: list[str], images: list[Path], unscored: list[str] = ()) -> int:
-    """The exit status: 2 when any image failed or any ground truth could not score its image (a
-    batch says which, after the others), else 0."""
-    if (failed or unscored) and len(images) == 1:
-        return 2
-    if failed:
-        print(f"qgn predict: {len(failed)} of {len(images)} image(s) failed (see above): {', '.join(failed[:5])}"
-              + (" …" if len(failed) > 5 else ""), file=sys.stderr)
-    if unscored:
-        print(f"qgn predict: {len(unscored)} of {len(images)} image(s) predicted without accuracy (their ground "
-              f"truth cannot score them, see above): {', '.join(unscored[:5])}" + (" …" if len(unscored) > 5 else ""),
-              file=sys.stderr)
-    return 2 if failed or unscored else 0
 
 
 @contextmanager
