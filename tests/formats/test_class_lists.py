@@ -1,0 +1,126 @@
+"""The class list an export carries beside its files, so that a project's classes come back whole —
+those no pixel uses, their order (and where the format allows it, names and colours) — into a NEW
+project, while --update into the SAME project still reads by name; pixels compared by class name
+with the map the project saved.
+
+* labelme: ``labels.txt`` as labelme's conversion tools read it (labelme2voc ``--labels``: one name a
+  line, ``__ignore__`` (-1) and ``_background_`` (0) first)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn.classes import ClassSet
+from qgn.project import Project, export_project
+from qgn.project_import import import_into_project
+from sample_files import blocky_label
+
+SIZE = (40, 24)  # W, H
+
+
+def make_project(tmp_path, classes: ClassSet, used: list[int], n_images: int = 2):
+    """A project whose saved maps use only the classes ``used`` (and void): (project, maps by key)."""
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(n_images):
+        path = tmp_path / "images" / f"photo{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (SIZE[1], SIZE[0], 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    project = Project.create(tmp_path / "project", paths, classes)
+    labels = {}
+    for image in project.images:
+        label = np.asarray(used)[blocky_label(rng, SIZE[1], SIZE[0], len(used), cell=4)]
+        label[-4:, -8:] = classes.ignore_index
+        project.save_annotation(image, label)
+        labels[image.key] = label
+    return project, labels
+
+
+def by_name(label: np.ndarray, classes: ClassSet) -> np.ndarray:
+    out = np.full(label.shape, "<void>", object)
+    for i, name in enumerate(classes.names):
+        out[label == i] = name
+    assert ((label == classes.ignore_index) | (label < classes.num_classes)).all()
+    return out
+
+
+def round_trip(tmp_path, project, labels, fmt, check_colours=True):
+    """Export, then import into a new project and as corrections into the same one: each comes back
+    with the project's classes and pixel for pixel."""
+    export_project(project, tmp_path / "out", [fmt], images="copy")
+    for target, update in ((tmp_path / "new", False), (project.root, True)):
+        report = import_into_project(tmp_path / "out" / fmt, target, format=fmt, images=tmp_path / "images",
+                                     update=update)
+        assert not report.skipped, report.skipped
+        back = Project.open(target)
+        assert back.classes.names == project.classes.names
+        if check_colours:
+            assert back.classes.palette == project.classes.palette
+        assert len(back.images) == len(labels)
+        for image in back.images:
+            key = image.path.stem
+            assert (by_name(back.load_annotation(image), back.classes) !=
+                    by_name(labels[key], project.classes)).sum() == 0
+    return report
+
+
+# ------------------------------------------------------------------------------------------ labelme
+LABELME = ClassSet(("sky", "road", "traffic light", "unused", "car"),
+                   ((70, 130, 180), (128, 64, 128), (250, 170, 30), (9, 9, 9), (0, 0, 142)), 255)
+
+
+def labelme2voc_labels(path):
+    """labelme2voc's reading of ``--labels`` (labelme examples/semantic_segmentation/labelme2voc.py):
+    the class names, ``_background_`` as class 0."""
+    names = []
+    for i, line in enumerate(open(path).readlines()):
+        class_id, name = i - 1, line.strip()
+        if class_id == -1:
+            assert name == "__ignore__"
+            continue
+        if class_id == 0:
+            assert name == "_background_"
+        names.append(name)
+    return names
+
+
+def test_labelme_labels_txt_brings_back_unused_classes_and_their_order(tmp_path):
+    project, labels = make_project(tmp_path, LABELME, used=[4, 0, 2])  # road and unused: no pixel
+    round_trip(tmp_path, project, labels, "labelme", check_colours=False)  # labelme holds no colours
+    assert labelme2voc_labels(tmp_path / "out" / "labelme" / "labels.txt") == ["_background_", *LABELME.names]
+
+
+def test_labelme_labels_the_shapes_use_beyond_labels_txt_come_after_it(tmp_path):
+    project, labels = make_project(tmp_path, LABELME, used=[0, 1], n_images=1)
+    export_project(project, tmp_path / "out", ["labelme"], images="copy")
+    root = tmp_path / "out" / "labelme"
+    doc = json.loads((root / "photo0.json").read_text())
+    doc["shapes"][0]["label"] = "bus"  # a class added in labelme
+    (root / "photo0.json").write_text(json.dumps(doc))
+    import_into_project(root, tmp_path / "new", format="labelme")
+    assert Project.open(tmp_path / "new").classes.names == (*LABELME.names, "bus")
+
+
+def test_a_labels_txt_that_cannot_be_read_is_said_and_the_shapes_name_the_classes(tmp_path):
+    from qgn.formats import scan_dataset
+
+    project, labels = make_project(tmp_path, LABELME, used=[0, 1], n_images=1)
+    export_project(project, tmp_path / "out", ["labelme"], images="copy")
+    root = tmp_path / "out" / "labelme"
+    (root / "labels.txt").write_text("__ignore__\n_background_\nsky\nsky\n")
+    dataset = scan_dataset(root, "labelme")
+    assert sorted(dataset.file_classes.names) == ["road", "sky"]
+    assert any("labels.txt not read" in w and "line 4" in w for w in dataset.warnings), dataset.warnings
+
+
+def test_labelme_export_into_a_folder_of_another_labels_txt_is_refused_before_writing(tmp_path):
+    project, _ = make_project(tmp_path, LABELME, used=[0], n_images=1)
+    (tmp_path / "out" / "labelme").mkdir(parents=True)
+    (tmp_path / "out" / "labelme" / "labels.txt").write_text("__ignore__\n_background_\ncat\n")
+    with pytest.raises(ValueError, match="labels.txt belongs to an export with other classes"):
+        export_project(project, tmp_path / "out", ["labelme"])
+    assert [p.name for p in (tmp_path / "out" / "labelme").iterdir()] == ["labels.txt"]
