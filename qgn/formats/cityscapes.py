@@ -9,6 +9,8 @@ Layout (Datumaro datumaro/plugins/data_formats/cityscapes.py ``CityscapesPath``)
     gtFine/<split>/<city>/<stem>_gtFine_labelTrainIds.png  train ids 0..18, 255 void (Cityscapes classes only)
     leftImg8bit/<split>/<city>/<stem>_leftImg8bit<ext>     the image, copied byte for byte
     label_colors.txt                                       custom classes only: "r g b name" per label
+    classes.txt                                            the project's classes (``qgn.data.folder``'s
+                                                           class list: names, colours, ignore value)
 
 ``<split>`` is ``train`` unless the export names another (``qgn export --split``, the app's export
 dialog; ``base.check_split``): torchvision's ``Cityscapes`` and ``qgn.data.cityscapes`` read
@@ -35,6 +37,16 @@ Two cases, so that no reader can take one for the other:
   + 1 and void = 0, which is how Datumaro numbers the lines (``qgn.formats.label_colors``); no
   ``labelTrainIds`` (Datumaro would read those through the Cityscapes train table instead).
 
+Neither case says all of a project's classes: Cityscapes ids name the 19 train classes whichever of
+them a project has, and a ``label_colors.txt`` name holds no space (Datumaro's ``parse_label_map``
+takes the 4th token as the name and the tokens before the last as the colour, so ``traffic light``
+is written ``traffic_light``) and no ignore value. So the export also writes ``classes.txt``, which
+no Cityscapes reader looks at (Datumaro reads ``dataset_meta.json`` or ``label_colors.txt`` at the
+root; cityscapesScripts and torchvision only the two trees): an import into a new project takes its
+classes from it when it agrees with the tree (official case: Cityscapes train classes in their
+colours; else the same labels and colours as ``label_colors.txt`` in its order), and says so when it
+does not. Into an existing project nothing changes: masks are read by name.
+
 A class named like void (``unlabeled``, Cityscapes' id 0, or ``background``, ``void`` …) is refused
 before anything is written: readers would take its pixels for void. Reading Cityscapes data into
 the train classes, each item's import line counts the pixels of labels read as void (``parking`` …).
@@ -59,6 +71,7 @@ from .source import (
     SourceDataset, SourceItem, classes_from_names, find_image, index_reader, inside_dataset,
 )
 
+CLASSES_FILE = "classes.txt"  # the project's classes, for a new project (see the module docstring)
 DEFAULT_SPLIT = "train"  # what Cityscapes readers open when told no split (see the module docstring)
 # Cityscapes label ids 0..33 (cityscapesScripts labels.py; Datumaro cityscapes.py CITYSCAPES_LABEL_MAP).
 LABEL_NAMES = (
@@ -119,6 +132,10 @@ class CityscapesWriter(DatasetWriter):
         for i, rgb in zip(self.ids, classes.palette):
             self.colours[i] = rgb
 
+        self.classes_text = classes_file_text(classes)
+        listed = out_dir / CLASSES_FILE
+        if self.classes_text is not None and listed.exists() and listed.read_bytes() != self.classes_text:
+            raise ValueError(f"{listed} belongs to an export with other classes; export into an empty folder")
         self.renamed: list[tuple[str, str]] = []  # (cityscapes name, the image's own name)
         self._used: dict[str, None] = {}  # a set in insertion order (``undo`` drops the last ones)
         self._frames: dict[str, int] = {}
@@ -157,8 +174,12 @@ class CityscapesWriter(DatasetWriter):
             del self._used[name]
 
     def finish(self) -> list[Path]:
+        written = []
+        if self.classes_text is not None:
+            written.append(out_file(self.out_dir, CLASSES_FILE))
+            atomic_write_bytes(written[0], self.classes_text)
         if not self.renamed:
-            return []
+            return written
         import csv
         import io
 
@@ -168,7 +189,38 @@ class CityscapesWriter(DatasetWriter):
         rows.writerows(self.renamed)
         path = out_file(self.out_dir, "image_names.tsv")
         atomic_write_bytes(path, text.getvalue().encode("utf-8"))
-        return [path]
+        return written + [path]
+
+
+def classes_file_text(classes: ClassSet) -> bytes | None:
+    """``classes.txt`` of ``classes``; None when a name cannot be a line of it (then the export goes
+    without one, as before)."""
+    from ..quadtree.label_io import format_classes_file
+
+    try:
+        return format_classes_file(classes).encode("utf-8")
+    except ValueError:
+        return None
+
+
+def listed_classes(root: Path, order) -> tuple[ClassSet | None, list[str]]:
+    """(the classes of the tree's ``classes.txt`` when it agrees with the tree, else None; warnings).
+    ``order``: ``label_order`` of its ``label_colors.txt``, None for Cityscapes' own ids."""
+    from ..quadtree.label_io import read_classes_file
+
+    path = root / CLASSES_FILE
+    if not path.is_file():
+        return None, []
+    try:
+        listed = read_classes_file(path)
+        agrees = official_ids(listed) is not None if order is None else \
+            label_colors_entries(listed, str(path)) == [(n, tuple(c) if c else c) for n, c in order]
+    except (OSError, ValueError) as exc:
+        return None, [f"{path} not read ({exc})"]
+    if agrees:
+        return listed, []
+    what = "Cityscapes train classes in their colours" if order is None else "the labels of label_colors.txt"
+    return None, [f"{path} does not list {what}; the classes are the tree's own"]
 
 
 def _png_image(source: Path) -> bytes:
@@ -253,6 +305,8 @@ def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
                 names[train] = name
             how = "Cityscapes train ids (255 void)"
     official = not colours_file.is_file()
+    listed, warnings = listed_classes(root, None if official else order)
+    file_classes = listed or file_classes
     own_names = _cityscapes_names(root)  # image_names.tsv of a QGN export: the images' own names
     items = []
     for mask in masks:
@@ -264,8 +318,9 @@ def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
         check = check_cityscapes_colours if official else None
         read = index_reader(mask, names, root, void=void, void_unmatched=official, check=check)
         items.append(SourceItem(Path(own).stem if own else stem, image, read, str(mask)))
-    description = f"cityscapes: Cityscapes tree, {len(masks)} masks ({suffix[1:]}), {how}"
-    return SourceDataset("cityscapes", root, description, file_classes, items)
+    description = f"cityscapes: Cityscapes tree, {len(masks)} masks ({suffix[1:]}), {how}" + \
+        (f", classes from {CLASSES_FILE}" if listed else "")
+    return SourceDataset("cityscapes", root, description, file_classes, items, warnings)
 
 
 def _cityscapes_names(root: Path) -> dict[str, str]:

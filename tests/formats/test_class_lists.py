@@ -124,3 +124,42 @@ def test_labelme_export_into_a_folder_of_another_labels_txt_is_refused_before_wr
     with pytest.raises(ValueError, match="labels.txt belongs to an export with other classes"):
         export_project(project, tmp_path / "out", ["labelme"])
     assert [p.name for p in (tmp_path / "out" / "labelme").iterdir()] == ["labels.txt"]
+
+
+# --------------------------------------------------------------------------------------- Cityscapes
+def test_cityscapes_a_subset_of_the_train_classes_comes_back_as_that_subset(tmp_path):
+    subset = ClassSet(("road", "traffic light", "car"), ((128, 64, 128), (250, 170, 30), (0, 0, 142)), 255)
+    project, labels = make_project(tmp_path, subset, used=[0, 1, 2])
+    round_trip(tmp_path, project, labels, "cityscapes")
+    tree = tmp_path / "out" / "cityscapes"
+    assert not (tree / "label_colors.txt").exists()  # still Cityscapes' own ids, train ids beside
+    assert len(list(tree.rglob("*_gtFine_labelTrainIds.png"))) == 2
+    assert Project.open(tmp_path / "new").classes == subset
+
+
+def test_cityscapes_names_with_spaces_and_the_ignore_value_come_back(tmp_path):
+    custom = ClassSet(("traffic light", "road side", "cat"), ((250, 170, 31), (1, 64, 128), (9, 200, 9)), 7)
+    project, labels = make_project(tmp_path, custom, used=[0, 2])  # 'road side': no pixel
+    round_trip(tmp_path, project, labels, "cityscapes")
+    tree = tmp_path / "out" / "cityscapes"
+    # label_colors.txt as Datumaro's parse_label_map reads it: name = 4th token, colour = the rest
+    lines = [line.split() for line in (tree / "label_colors.txt").read_text().splitlines()]
+    assert [(t[3], tuple(int(c) for c in t[:-1])) for t in lines] == [
+        ("background", (0, 0, 0)), ("traffic_light", (250, 170, 31)), ("road_side", (1, 64, 128)),
+        ("cat", (9, 200, 9))]
+    assert Project.open(tmp_path / "new").classes == custom
+
+
+@pytest.mark.parametrize("edit", ["other colour", "not a class list"])
+def test_cityscapes_a_classes_txt_that_disagrees_with_the_tree_is_said_and_left(tmp_path, edit):
+    from qgn.formats import scan_dataset
+
+    subset = ClassSet(("road", "car"), ((128, 64, 128), (0, 0, 142)), 255)
+    project, _ = make_project(tmp_path, subset, used=[0, 1], n_images=1)
+    export_project(project, tmp_path / "out", ["cityscapes"])
+    listed = tmp_path / "out" / "cityscapes" / "classes.txt"
+    listed.write_text("road 1 2 3\ncar 0 0 142\n" if edit == "other colour" else "road\nroad\n")
+    dataset = scan_dataset(tmp_path / "out" / "cityscapes", "cityscapes")
+    assert len(dataset.file_classes.names) == 19  # the tree's own: Cityscapes' train classes
+    said = "does not list Cityscapes train classes" if edit == "other colour" else "not read"
+    assert any(said in w for w in dataset.warnings), dataset.warnings
