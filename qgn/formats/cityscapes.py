@@ -64,14 +64,16 @@ from ..fileio import atomic_write_bytes
 from ..label_map import present_values
 from ..quadtree import NUM_LEVELS
 from ..quadtree.label_io import encode_label_png
-from .base import DatasetWriter, ExportItem, Format, out_file, png_bytes, read_rgb
+from .base import (
+    CLASSES_FILE, DatasetWriter, ExportItem, Format, check_export_file, classes_file_text, out_file, png_bytes,
+    read_rgb,
+)
 from .label_colors import label_colors_entries, label_order, read_label_colors, void_positions, write_label_colors
 from .png_bands import encode_png
 from .source import (
     SourceDataset, SourceItem, classes_from_names, find_image, index_reader, inside_dataset,
 )
 
-CLASSES_FILE = "classes.txt"  # the project's classes, for a new project (see the module docstring)
 DEFAULT_SPLIT = "train"  # what Cityscapes readers open when told no split (see the module docstring)
 # Cityscapes label ids 0..33 (cityscapesScripts labels.py; Datumaro cityscapes.py CITYSCAPES_LABEL_MAP).
 LABEL_NAMES = (
@@ -133,9 +135,7 @@ class CityscapesWriter(DatasetWriter):
             self.colours[i] = rgb
 
         self.classes_text = classes_file_text(classes)
-        listed = out_dir / CLASSES_FILE
-        if self.classes_text is not None and listed.exists() and listed.read_bytes() != self.classes_text:
-            raise ValueError(f"{listed} belongs to an export with other classes; export into an empty folder")
+        check_export_file(out_dir / CLASSES_FILE, self.classes_text)
         self.renamed: list[tuple[str, str]] = []  # (cityscapes name, the image's own name)
         self._used: dict[str, None] = {}  # a set in insertion order (``undo`` drops the last ones)
         self._frames: dict[str, int] = {}
@@ -175,7 +175,7 @@ class CityscapesWriter(DatasetWriter):
 
     def finish(self) -> list[Path]:
         written = []
-        if self.classes_text is not None:
+        if self.classes_text is not None and self._used:  # some item was written
             written.append(out_file(self.out_dir, CLASSES_FILE))
             atomic_write_bytes(written[0], self.classes_text)
         if not self.renamed:
@@ -190,17 +190,6 @@ class CityscapesWriter(DatasetWriter):
         path = out_file(self.out_dir, "image_names.tsv")
         atomic_write_bytes(path, text.getvalue().encode("utf-8"))
         return written + [path]
-
-
-def classes_file_text(classes: ClassSet) -> bytes | None:
-    """``classes.txt`` of ``classes``; None when a name cannot be a line of it (then the export goes
-    without one, as before)."""
-    from ..quadtree.label_io import format_classes_file
-
-    try:
-        return format_classes_file(classes).encode("utf-8")
-    except ValueError:
-        return None
 
 
 def listed_classes(root: Path, order) -> tuple[ClassSet | None, list[str]]:

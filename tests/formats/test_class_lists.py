@@ -163,3 +163,26 @@ def test_cityscapes_a_classes_txt_that_disagrees_with_the_tree_is_said_and_left(
     assert len(dataset.file_classes.names) == 19  # the tree's own: Cityscapes' train classes
     said = "does not list Cityscapes train classes" if edit == "other colour" else "not read"
     assert any(said in w for w in dataset.warnings), dataset.warnings
+
+
+# ---------------------------------------------------------------------------------------------- png
+def test_png_classes_txt_brings_back_every_class_and_the_ignore_value(tmp_path):
+    from qgn.quadtree.label_io import read_classes_file
+
+    classes = ClassSet(("traffic light", "unused", "car"), ((250, 170, 30), (9, 9, 9), (0, 0, 142)), 3)
+    project, labels = make_project(tmp_path, classes, used=[0, 2])
+    round_trip(tmp_path, project, labels, "png")
+    assert read_classes_file(tmp_path / "out" / "png" / "classes.txt") == classes
+    assert Project.open(tmp_path / "new").classes == classes
+    saved = np.asarray(Image.open(tmp_path / "out" / "png" / "photo0.png"))
+    np.testing.assert_array_equal(saved, labels["photo0"])  # palette indices: the class ids, 3 = void
+
+
+def test_png_export_into_a_folder_of_another_classes_txt_is_refused_before_writing(tmp_path):
+    classes = ClassSet(("sky", "car"), ((70, 130, 180), (0, 0, 142)), 255)
+    project, _ = make_project(tmp_path, classes, used=[0, 1], n_images=1)
+    (tmp_path / "out" / "png").mkdir(parents=True)
+    (tmp_path / "out" / "png" / "classes.txt").write_text("cat\n")
+    with pytest.raises(ValueError, match="classes.txt belongs to an export with other classes"):
+        export_project(project, tmp_path / "out", ["png"])
+    assert [p.name for p in (tmp_path / "out" / "png").iterdir()] == ["classes.txt"]
