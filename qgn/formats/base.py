@@ -123,7 +123,7 @@ def check_export_file(path: Path, data: bytes | None) -> None:
 
 
 #: Files of a dataset export that belong to all its items (an item's ``add`` may return them too).
-SHARED_FILES = frozenset({"labelmap.txt", "default.txt", "label_colors.txt"})
+SHARED_FILES = frozenset({"labelmap.txt", "default.txt", "label_colors.txt", "dataset_meta.json"})
 
 
 def add_to_every_writer(pairs) -> list[Path]:

@@ -68,7 +68,9 @@ from .base import (
     CLASSES_FILE, DatasetWriter, ExportItem, Format, check_export_file, classes_file_text, out_file, png_bytes,
     read_rgb,
 )
-from .label_colors import label_colors_entries, label_order, read_label_colors, void_positions, write_label_colors
+from .label_colors import (
+    file_name, label_colors_entries, label_order, read_label_map, void_positions, write_label_files,
+)
 from .png_bands import encode_png
 from .source import (
     SourceDataset, SourceItem, classes_from_names, find_image, index_reader, inside_dataset,
@@ -125,8 +127,7 @@ class CityscapesWriter(DatasetWriter):
         official = official_ids(classes)
         self.label_colors: list[Path] = []
         if official is None:
-            entries = label_colors_entries(classes, "Cityscapes export")
-            self.label_colors.append(write_label_colors(out_file(out_dir, "label_colors.txt"), entries))
+            self.label_colors += write_label_files(out_dir, classes, "Cityscapes export")[1]
             self.ids, self.trains = list(range(1, classes.num_classes + 1)), None
         else:
             self.ids, self.trains = official
@@ -194,7 +195,7 @@ class CityscapesWriter(DatasetWriter):
 
 def listed_classes(root: Path, order) -> tuple[ClassSet | None, list[str]]:
     """(the classes of the tree's ``classes.txt`` when it agrees with the tree, else None; warnings).
-    ``order``: ``label_order`` of its ``label_colors.txt``, None for Cityscapes' own ids."""
+    ``order``: ``label_order`` of its label map (``read_label_map``), None for Cityscapes' own ids."""
     from ..quadtree.label_io import read_classes_file
 
     path = root / CLASSES_FILE
@@ -203,12 +204,12 @@ def listed_classes(root: Path, order) -> tuple[ClassSet | None, list[str]]:
     try:
         listed = read_classes_file(path)
         agrees = official_ids(listed) is not None if order is None else \
-            label_colors_entries(listed, str(path)) == [(n, tuple(c) if c else c) for n, c in order]
+            label_colors_entries(listed, str(path)) == [(file_name(n), tuple(c) if c else c) for n, c in order]
     except (OSError, ValueError) as exc:
         return None, [f"{path} not read ({exc})"]
     if agrees:
         return listed, []
-    what = "Cityscapes train classes in their colours" if order is None else "the labels of label_colors.txt"
+    what = "Cityscapes train classes in their colours" if order is None else "the labels of its label map"
     return None, [f"{path} does not list {what}; the classes are the tree's own"]
 
 
@@ -266,17 +267,17 @@ def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
     gt = root / "gtFine"
     if not gt.is_dir():
         raise ValueError(f"{root}: no gtFine/ folder; not a Cityscapes tree")
-    colours_file = root / "label_colors.txt"
+    label_map = read_label_map(root)  # Datumaro's dataset_meta.json, else label_colors.txt
     masks = sorted(gt.rglob("*_gtFine_labelIds.png"))
     suffix = "_gtFine_labelIds.png"
     if not masks:
         masks, suffix = sorted(gt.rglob("*_gtFine_labelTrainIds.png")), "_gtFine_labelTrainIds.png"
     if not masks:
         raise ValueError(f"{gt}: no *_gtFine_labelIds.png or *_gtFine_labelTrainIds.png masks")
-    if colours_file.is_file():
-        order = label_order(read_label_colors(colours_file))
+    if label_map is not None:
+        order, colours_file = label_order(label_map[0]), label_map[1]
         if suffix != "_gtFine_labelIds.png":
-            raise ValueError(f"{root}: label_colors.txt numbers labelIds masks; labelTrainIds cannot be read with it")
+            raise ValueError(f"{root}: {colours_file.name} numbers labelIds masks; labelTrainIds cannot be read with it")
         names = [n for n, _ in order]
         void = void_positions(order)
         file_classes = classes_from_names(order, void=void)
@@ -293,7 +294,7 @@ def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
             for _, train, name, _ in CITYSCAPES_TRAIN_CLASSES:
                 names[train] = name
             how = "Cityscapes train ids (255 void)"
-    official = not colours_file.is_file()
+    official = label_map is None
     listed, warnings = listed_classes(root, None if official else order)
     file_classes = listed or file_classes
     own_names = _cityscapes_names(root)  # image_names.tsv of a QGN export: the images' own names
@@ -354,8 +355,9 @@ def read_gtfine_label_ids(path: Path, classes: ClassSet) -> np.ndarray:
     Never read as bare class ids, which would shift every class of a Datumaro export by one."""
     parents = list(path.absolute().parents)
     root = next((p.parent for p in parents if p.name == "gtFine"), path.parent)
-    if (root / "label_colors.txt").is_file():
-        order = label_order(read_label_colors(root / "label_colors.txt"))
+    label_map = read_label_map(root)
+    if label_map is not None:
+        order = label_order(label_map[0])
         return index_reader(path, [n for n, _ in order], void=void_positions(order))(classes)
     return index_reader(path, list(LABEL_NAMES), void=(), void_unmatched=True, check=check_cityscapes_colours)(classes)
 

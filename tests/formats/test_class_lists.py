@@ -4,7 +4,13 @@ project, while --update into the SAME project still reads by name; pixels compar
 with the map the project saved.
 
 * labelme: ``labels.txt`` as labelme's conversion tools read it (labelme2voc ``--labels``: one name a
-  line, ``__ignore__`` (-1) and ``_background_`` (0) first)."""
+  line, ``__ignore__`` (-1) and ``_background_`` (0) first).
+* Cityscapes: ``classes.txt`` at the tree's root, which no Cityscapes reader looks at: Cityscapes ids
+  name all 19 train classes whichever a project has, and ``label_colors.txt`` names hold no spaces
+  (Datumaro's ``parse_label_map`` takes the 4th token) and no ignore value.
+* CamVid and Cityscapes with names that have spaces: Datumaro's ``dataset_meta.json``, which its
+  readers take instead of ``label_colors.txt``, holds them exactly.
+* png: ``classes.txt`` beside the PNGs (names, colours, the ignore value)."""
 from __future__ import annotations
 
 import json
@@ -186,3 +192,61 @@ def test_png_export_into_a_folder_of_another_classes_txt_is_refused_before_writi
     with pytest.raises(ValueError, match="classes.txt belongs to an export with other classes"):
         export_project(project, tmp_path / "out", ["png"])
     assert [p.name for p in (tmp_path / "out" / "png").iterdir()] == ["classes.txt"]
+
+
+# ------------------------------------------------------------------------- CamVid: dataset_meta.json
+def datumaro_label_map(root):
+    """The labels Datumaro's CamVid/Cityscapes readers take from ``root`` (``_load_categories``:
+    ``dataset_meta.json`` when there is one — ``parse_meta_file`` — else ``label_colors.txt`` —
+    ``parse_label_map``, which takes the 4th token as the name and the others but the last as the
+    colour), the black one moved first (``make_camvid_categories``): [(name, colour)]."""
+    meta = root / "dataset_meta.json"
+    found = {}
+    if meta.is_file():
+        doc = json.loads(meta.read_text(encoding="utf-8"))
+        for label in doc.get("labels", []):
+            found[label] = None
+        colors = doc.get("segmentation_colors", [])
+        for i, label in doc.get("label_map", {}).items():
+            found[label] = tuple(colors[int(i)]) if any(colors) and colors[int(i)] is not None else None
+    else:
+        for line in (root / "label_colors.txt").read_text(encoding="utf-8").splitlines():
+            desc = line.strip().split()
+            found[desc[3]] = tuple(int(c) for c in desc[:-1])
+    black = next(n for n, c in found.items() if c == (0, 0, 0))
+    return [(black, found.pop(black)), *found.items()]
+
+
+@pytest.mark.parametrize("fmt", ["camvid", "cityscapes"])
+def test_names_with_spaces_come_back_exactly_through_datumaros_dataset_meta(tmp_path, fmt):
+    classes = ClassSet(("traffic light", "road side", "car"), ((250, 170, 31), (1, 64, 128), (0, 0, 143)), 255)
+    project, labels = make_project(tmp_path, classes, used=[0, 2])
+    round_trip(tmp_path, project, labels, fmt)
+    root = tmp_path / "out" / fmt
+    assert datumaro_label_map(root) == [("background", (0, 0, 0)), *zip(classes.names, classes.palette)]
+    (root / "dataset_meta.json").unlink()  # label_colors.txt alone: what a one-token name can say
+    assert [n for n, _ in datumaro_label_map(root)] == ["background", "traffic_light", "road_side", "car"]
+
+
+def test_no_dataset_meta_where_every_name_is_one_token(tmp_path):
+    classes = ClassSet(("sky", "car"), ((70, 130, 180), (0, 0, 142)), 255)
+    project, labels = make_project(tmp_path, classes, used=[0, 1], n_images=1)
+    round_trip(tmp_path, project, labels, "camvid")
+    assert not (tmp_path / "out" / "camvid" / "dataset_meta.json").exists()
+
+
+def test_a_datumaro_camvid_export_with_dataset_meta_only_is_read_by_it(tmp_path):
+    """Datumaro's ``--save-dataset-meta`` writes dataset_meta.json instead of label_colors.txt."""
+    from qgn.formats import scan_dataset
+
+    classes = ClassSet(("traffic light", "car"), ((250, 170, 30), (0, 0, 142)), 255)
+    project, labels = make_project(tmp_path, classes, used=[0, 1], n_images=1)
+    export_project(project, tmp_path / "out", ["camvid"], images="copy")
+    root = tmp_path / "out" / "camvid"
+    (root / "label_colors.txt").unlink()
+    dataset = scan_dataset(root)  # detected as CamVid by its dataset_meta.json
+    assert dataset.format == "camvid" and dataset.file_classes.names == classes.names
+    np.testing.assert_array_equal(dataset.items[0].read(classes), labels["photo0"])
+    (root / "dataset_meta.json").write_text('{"labels": "traffic light"}')
+    with pytest.raises(ValueError, match="dataset_meta.json: expected Datumaro's dataset meta"):
+        scan_dataset(root, "camvid")
