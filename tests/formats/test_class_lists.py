@@ -250,3 +250,25 @@ def test_a_datumaro_camvid_export_with_dataset_meta_only_is_read_by_it(tmp_path)
     (root / "dataset_meta.json").write_text('{"labels": "traffic light"}')
     with pytest.raises(ValueError, match="dataset_meta.json: expected Datumaro's dataset meta"):
         scan_dataset(root, "camvid")
+
+
+# ------------------------------------------------------------------------------------ ignore value
+@pytest.mark.parametrize("fmt", ["coco", "labelstudio", "cvat", "voc", "labelme", "fiftyone", "camvid", "cityscapes",
+                                 "png"])
+def test_a_project_with_another_ignore_value_round_trips(tmp_path, fmt):
+    """Void travels as each format's unannotated area, not as a number: it comes back as the ignore
+    value of the project it goes into — the same project's 3 with --update; a new project's is the
+    project's own where the export carries a classes.txt (png, Cityscapes), else the default 255."""
+    classes = ClassSet(("sky", "car"), ((70, 130, 180), (0, 0, 142)), 3)
+    project, labels = make_project(tmp_path, classes, used=[0, 1])
+    export_project(project, tmp_path / "out", [fmt], images="copy")
+    for target, update in ((tmp_path / "new", False), (project.root, True)):
+        report = import_into_project(tmp_path / "out" / fmt, target, format=fmt, images=tmp_path / "images",
+                                     update=update)
+        assert not report.skipped, report.skipped
+        back = Project.open(target)
+        expected = 3 if update or fmt in ("png", "cityscapes") else 255
+        assert back.classes.ignore_index == expected
+        for image in back.images:
+            assert (by_name(back.load_annotation(image), back.classes) !=
+                    by_name(labels[image.path.stem], classes)).sum() == 0
