@@ -9,8 +9,8 @@ Layout (Datumaro datumaro/plugins/data_formats/cityscapes.py ``CityscapesPath``)
     gtFine/<split>/<city>/<stem>_gtFine_labelTrainIds.png  train ids 0..18, 255 void (Cityscapes classes only)
     leftImg8bit/<split>/<city>/<stem>_leftImg8bit<ext>     the image, copied byte for byte
     label_colors.txt                                       custom classes only: "r g b name" per label
-    classes.txt                                            the project's classes (``qgn.data.folder``'s
-                                                           class list: names, colours, ignore value)
+    classes.json                                           the project's classes (``ClassSet.to_json``:
+                                                           names, colours, ignore value)
 
 ``<split>`` is ``train`` unless the export names another (``qgn export --split``, the app's export
 dialog; ``base.check_split``): torchvision's ``Cityscapes`` and ``qgn.data.cityscapes`` read
@@ -40,12 +40,14 @@ Two cases, so that no reader can take one for the other:
 Neither case says all of a project's classes: Cityscapes ids name the 19 train classes whichever of
 them a project has, and a ``label_colors.txt`` name holds no space (Datumaro's ``parse_label_map``
 takes the 4th token as the name and the tokens before the last as the colour, so ``traffic light``
-is written ``traffic_light``) and no ignore value. So the export also writes ``classes.txt``, which
-no Cityscapes reader looks at (Datumaro reads ``dataset_meta.json`` or ``label_colors.txt`` at the
-root; cityscapesScripts and torchvision only the two trees): an import into a new project takes its
-classes from it when it agrees with the tree (official case: Cityscapes train classes in their
-colours; else the same labels and colours as ``label_colors.txt`` in its order), and says so when it
-does not. Into an existing project nothing changes: masks are read by name.
+is written ``traffic_light``; the exact names go to Datumaro's ``dataset_meta.json``,
+``qgn.formats.label_colors``) and no ignore value. So the export also writes ``classes.json``, which
+no Cityscapes reader looks at: Datumaro reads ``dataset_meta.json`` or ``label_colors.txt`` at the
+root, cityscapesScripts and torchvision only the two trees (and not a ``classes.txt``: Datumaro's
+detection takes a root ``*.txt`` of lines ``road 128 64 128`` for an ImageNet-txt annotation file).
+An import into a new project takes its classes from it when it agrees with the tree (official case:
+Cityscapes train classes in their colours; else the same labels and colours as the label map in its
+order), and says so when it does not. Into an existing project nothing changes: masks are read by name.
 
 A class named like void (``unlabeled``, Cityscapes' id 0, or ``background``, ``void`` …) is refused
 before anything is written: readers would take its pixels for void. Reading Cityscapes data into
@@ -53,6 +55,7 @@ the train classes, each item's import line counts the pixels of labels read as v
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -65,7 +68,7 @@ from ..label_map import present_values
 from ..quadtree import NUM_LEVELS
 from ..quadtree.label_io import encode_label_png
 from .base import (
-    CLASSES_FILE, DatasetWriter, ExportItem, Format, check_export_file, classes_file_text, out_file, png_bytes,
+    DatasetWriter, ExportItem, Format, check_export_file, out_file, png_bytes,
     read_rgb,
 )
 from .label_colors import (
@@ -76,6 +79,9 @@ from .source import (
     SourceDataset, SourceItem, classes_from_names, find_image, index_reader, inside_dataset,
 )
 
+# the project's classes (``ClassSet.to_json``) for a new project: JSON, not a classes.txt, whose lines
+# ("road 128 64 128") Datumaro's detection takes for an ImageNet-txt annotation file
+CLASSES_FILE = "classes.json"
 DEFAULT_SPLIT = "train"  # what Cityscapes readers open when told no split (see the module docstring)
 # Cityscapes label ids 0..33 (cityscapesScripts labels.py; Datumaro cityscapes.py CITYSCAPES_LABEL_MAP).
 LABEL_NAMES = (
@@ -135,7 +141,7 @@ class CityscapesWriter(DatasetWriter):
         for i, rgb in zip(self.ids, classes.palette):
             self.colours[i] = rgb
 
-        self.classes_text = classes_file_text(classes)
+        self.classes_text = json.dumps(classes.to_json(), ensure_ascii=False, indent=1).encode("utf-8")
         check_export_file(out_dir / CLASSES_FILE, self.classes_text)
         self.renamed: list[tuple[str, str]] = []  # (cityscapes name, the image's own name)
         self._used: dict[str, None] = {}  # a set in insertion order (``undo`` drops the last ones)
@@ -176,7 +182,7 @@ class CityscapesWriter(DatasetWriter):
 
     def finish(self) -> list[Path]:
         written = []
-        if self.classes_text is not None and self._used:  # some item was written
+        if self._used:  # some item was written
             written.append(out_file(self.out_dir, CLASSES_FILE))
             atomic_write_bytes(written[0], self.classes_text)
         if not self.renamed:
@@ -194,15 +200,13 @@ class CityscapesWriter(DatasetWriter):
 
 
 def listed_classes(root: Path, order) -> tuple[ClassSet | None, list[str]]:
-    """(the classes of the tree's ``classes.txt`` when it agrees with the tree, else None; warnings).
+    """(the classes of the tree's ``classes.json`` when it agrees with the tree, else None; warnings).
     ``order``: ``label_order`` of its label map (``read_label_map``), None for Cityscapes' own ids."""
-    from ..quadtree.label_io import read_classes_file
-
     path = root / CLASSES_FILE
     if not path.is_file():
         return None, []
     try:
-        listed = read_classes_file(path)
+        listed = read_classes_json(path)
         agrees = official_ids(listed) is not None if order is None else \
             label_colors_entries(listed, str(path)) == [(file_name(n), tuple(c) if c else c) for n, c in order]
     except (OSError, ValueError) as exc:
@@ -211,6 +215,21 @@ def listed_classes(root: Path, order) -> tuple[ClassSet | None, list[str]]:
         return listed, []
     what = "Cityscapes train classes in their colours" if order is None else "the labels of its label map"
     return None, [f"{path} does not list {what}; the classes are the tree's own"]
+
+
+def read_classes_json(path: Path) -> ClassSet:
+    """The ClassSet of a ``classes.json`` (``ClassSet.to_json``); ValueError naming it when it is not one."""
+    from .guards import load_json
+
+    doc = load_json(path, 1 << 20)
+    names, palette = (doc.get("names"), doc.get("palette")) if isinstance(doc, dict) else (None, None)
+    ignore = doc.get("ignore_index") if isinstance(doc, dict) else None
+    if not (isinstance(names, list) and names and all(isinstance(n, str) and n for n in names)
+            and isinstance(palette, list) and all(isinstance(c, list) and len(c) == 3 for c in palette)
+            and (ignore is None or (isinstance(ignore, int) and not isinstance(ignore, bool) and ignore >= 0))):
+        raise ValueError(f"{path}: expected a class set ({{'names': [...], 'palette': [[r, g, b], ...], "
+                         "'ignore_index': n}})")
+    return ClassSet.from_json({"names": names, "palette": palette, "ignore_index": ignore})
 
 
 def _png_image(source: Path) -> bytes:
