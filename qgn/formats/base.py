@@ -99,22 +99,6 @@ def _same_file(path: Path, other: Path | None) -> bool:
         return False
 
 
-#: The project's classes beside an export whose own files cannot hold them all (``png``, ``cityscapes``):
-#: ``qgn.data.folder``'s class list (names, colours, the ignore value), read back for a new project.
-CLASSES_FILE = "classes.txt"
-
-
-def classes_file_text(classes: ClassSet) -> bytes | None:
-    """``classes.txt`` of ``classes``; None when a name cannot be a line of it (the export then goes
-    without one)."""
-    from ..quadtree.label_io import format_classes_file
-
-    try:
-        return format_classes_file(classes).encode("utf-8")
-    except ValueError:
-        return None
-
-
 def check_export_file(path: Path, data: bytes | None) -> None:
     """ValueError when ``path``, a file an export writes with ``data`` at its end, already holds
     something else (another export's): said before any item is written, nothing replaced."""

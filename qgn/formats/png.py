@@ -15,9 +15,7 @@ from ..classes import ClassSet
 from ..quadtree import NUM_LEVELS
 from ..fileio import atomic_write_bytes
 from ..quadtree.label_io import read_label, write_label_png
-from .base import (
-    CLASSES_FILE, DatasetWriter, Format, MaskProbe, as_label, check_export_file, classes_file_text, out_file,
-)
+from .base import DatasetWriter, Format, MaskProbe, as_label, check_export_file, out_file
 from .source import DatasetProbe, SourceDataset, scan_label_folder
 
 
@@ -25,6 +23,20 @@ def write_png_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: i
     path = out_file(out_dir, f"{stem}.png")
     write_label_png(path, label, classes)
     return [path]
+
+
+CLASSES_FILE = "classes.txt"  # beside the PNGs: where ``scan_label_folder`` (``find_classes_file``) looks
+
+
+def classes_file_text(classes: ClassSet) -> bytes | None:
+    """``classes.txt`` of ``classes``; None when a name cannot be a line of it (the export then goes
+    without one)."""
+    from ..quadtree.label_io import format_classes_file
+
+    try:
+        return format_classes_file(classes).encode("utf-8")
+    except ValueError:
+        return None
 
 
 class PngWriter(DatasetWriter):
