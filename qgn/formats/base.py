@@ -99,8 +99,15 @@ def _same_file(path: Path, other: Path | None) -> bool:
         return False
 
 
+def check_export_file(path: Path, data: bytes | None) -> None:
+    """ValueError when ``path``, a file an export writes with ``data`` at its end, already holds
+    something else (another export's): said before any item is written, nothing replaced."""
+    if data is not None and path.exists() and path.read_bytes() != data:
+        raise ValueError(f"{path} belongs to an export with other classes; export into an empty folder")
+
+
 #: Files of a dataset export that belong to all its items (an item's ``add`` may return them too).
-SHARED_FILES = frozenset({"labelmap.txt", "default.txt", "label_colors.txt"})
+SHARED_FILES = frozenset({"labelmap.txt", "default.txt", "label_colors.txt", "dataset_meta.json"})
 
 
 def add_to_every_writer(pairs) -> list[Path]:

@@ -2,6 +2,8 @@
 
     label_colors.txt              "r g b name" per label, "0 0 0 background" first (void: the black
                                   label, when its name is a void name; any other label is a class)
+    dataset_meta.json             when a class name has spaces: the same labels under their own names
+                                  (Datumaro reads it instead of label_colors.txt; ``label_colors``)
     default.txt                   one line per image: "/default/<image file> /defaultannot/<stem>.png"
                                   (``CamvidExporter.save_segm_lists``; quoted when a path has spaces)
     default/<image file>          the image, copied byte for byte
@@ -22,7 +24,7 @@ from ..label_map import present_values
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, colours_to_values, out_file, place_image, read_rgb
 from .guards import is_contained
-from .label_colors import label_colors_entries, label_order, read_label_colors, void_positions, write_label_colors
+from .label_colors import LABEL_COLORS, label_map_file, label_order, read_label_map, void_positions, write_label_files
 from .png_bands import encode_png
 from .source import (
     AmbiguousImageError, SourceDataset, SourceItem, broken_item, classes_from_names, find_image, image_mode,
@@ -35,8 +37,7 @@ SUBSET = "default"
 class CamvidWriter(DatasetWriter):
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)
-        entries = label_colors_entries(classes, "CamVid export")
-        self.header = [write_label_colors(out_file(out_dir, "label_colors.txt"), entries)]
+        entries, self.header = write_label_files(out_dir, classes, "CamVid export")
         self.colours = np.array([rgb for _, rgb in entries], np.uint8)  # index = class id + 1, 0 = void
         self.lines: list[str] = []
         self._names: set[str] = set()  # lower case: the stems listed so far
@@ -107,14 +108,15 @@ def _camvid_lines(path: Path) -> list[tuple[str, str | None]]:
 
 
 def scan_camvid(root: Path, images: Path | None) -> SourceDataset:
-    lists = [p for p in sorted(root.glob("*.txt")) if p.name != "label_colors.txt"]
-    colours_file = root / "label_colors.txt"
+    lists = [p for p in sorted(root.glob("*.txt")) if p.name != LABEL_COLORS]
     if not lists:
         raise ValueError(f"{root}: no <subset>.txt list of 'image mask' lines; not a CamVid (Datumaro) dataset")
-    if not colours_file.is_file():
+    found = read_label_map(root)
+    if found is None:
         raise ValueError(f"{root}: no label_colors.txt, so the mask colours cannot be proven to mean any class; "
                          "add the label_colors.txt the dataset was exported with")
-    order = label_order(read_label_colors(colours_file))
+    entries, colours_file = found
+    order = label_order(entries)
     items = []
     for listing in lists:
         for image_rel, mask_rel in _camvid_lines(listing):
@@ -134,7 +136,7 @@ def scan_camvid(root: Path, images: Path | None) -> SourceDataset:
             items.append(SourceItem(Path(mask_rel).stem, image, _camvid_reader(mask, order, colours_file, root),
                                     str(mask)))
     description = (f"camvid: CamVid (Datumaro) dataset, {len(items)} masks in {', '.join(p.name for p in lists)}, "
-                   f"{len(order)} labels in label_colors.txt")
+                   f"{len(order)} labels in {colours_file.name}")
     return SourceDataset("camvid", root, description, classes_from_names(order, void=void_positions(order)), items)
 
 
@@ -155,10 +157,11 @@ def _camvid_reader(mask: Path, order, colours_file: Path, root: Path):
 
 
 def is_camvid_dataset(probe) -> bool:
-    """A folder with ``label_colors.txt`` and a ``<subset>.txt`` list beside it."""
+    """A folder with ``label_colors.txt`` (or Datumaro's ``dataset_meta.json``) and a ``<subset>.txt``
+    list beside it."""
     src = probe.src
-    return src.is_dir() and (src / "label_colors.txt").is_file() and \
-        any(p.name != "label_colors.txt" for p in src.glob("*.txt"))
+    return src.is_dir() and label_map_file(src) is not None and \
+        any(p.name != LABEL_COLORS for p in src.glob("*.txt"))
 
 
 FORMAT = Format("camvid", "CamVid as Datumaro writes it (label_colors.txt, colour masks)",

@@ -9,6 +9,8 @@ Layout (Datumaro datumaro/plugins/data_formats/cityscapes.py ``CityscapesPath``)
     gtFine/<split>/<city>/<stem>_gtFine_labelTrainIds.png  train ids 0..18, 255 void (Cityscapes classes only)
     leftImg8bit/<split>/<city>/<stem>_leftImg8bit<ext>     the image, copied byte for byte
     label_colors.txt                                       custom classes only: "r g b name" per label
+    classes.json                                           the project's classes (``ClassSet.to_json``:
+                                                           names, colours, ignore value)
 
 ``<split>`` is ``train`` unless the export names another (``qgn export --split``, the app's export
 dialog; ``base.check_split``): torchvision's ``Cityscapes`` and ``qgn.data.cityscapes`` read
@@ -35,12 +37,25 @@ Two cases, so that no reader can take one for the other:
   + 1 and void = 0, which is how Datumaro numbers the lines (``qgn.formats.label_colors``); no
   ``labelTrainIds`` (Datumaro would read those through the Cityscapes train table instead).
 
+Neither case says all of a project's classes: Cityscapes ids name the 19 train classes whichever of
+them a project has, and a ``label_colors.txt`` name holds no space (Datumaro's ``parse_label_map``
+takes the 4th token as the name and the tokens before the last as the colour, so ``traffic light``
+is written ``traffic_light``; the exact names go to Datumaro's ``dataset_meta.json``,
+``qgn.formats.label_colors``) and no ignore value. So the export also writes ``classes.json``, which
+no Cityscapes reader looks at: Datumaro reads ``dataset_meta.json`` or ``label_colors.txt`` at the
+root, cityscapesScripts and torchvision only the two trees (and not a ``classes.txt``: Datumaro's
+detection takes a root ``*.txt`` of lines ``road 128 64 128`` for an ImageNet-txt annotation file).
+An import into a new project takes its classes from it when it agrees with the tree (official case:
+Cityscapes train classes in their colours; else the same labels and colours as the label map in its
+order), and says so when it does not. Into an existing project nothing changes: masks are read by name.
+
 A class named like void (``unlabeled``, Cityscapes' id 0, or ``background``, ``void`` …) is refused
 before anything is written: readers would take its pixels for void. Reading Cityscapes data into
 the train classes, each item's import line counts the pixels of labels read as void (``parking`` …).
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -52,13 +67,21 @@ from ..fileio import atomic_write_bytes
 from ..label_map import present_values
 from ..quadtree import NUM_LEVELS
 from ..quadtree.label_io import encode_label_png
-from .base import DatasetWriter, ExportItem, Format, out_file, png_bytes, read_rgb
-from .label_colors import label_colors_entries, label_order, read_label_colors, void_positions, write_label_colors
+from .base import (
+    DatasetWriter, ExportItem, Format, check_export_file, out_file, png_bytes,
+    read_rgb,
+)
+from .label_colors import (
+    file_name, label_colors_entries, label_order, read_label_map, void_positions, write_label_files,
+)
 from .png_bands import encode_png
 from .source import (
     SourceDataset, SourceItem, classes_from_names, find_image, index_reader, inside_dataset,
 )
 
+# the project's classes (``ClassSet.to_json``) for a new project: JSON, not a classes.txt, whose lines
+# ("road 128 64 128") Datumaro's detection takes for an ImageNet-txt annotation file
+CLASSES_FILE = "classes.json"
 DEFAULT_SPLIT = "train"  # what Cityscapes readers open when told no split (see the module docstring)
 # Cityscapes label ids 0..33 (cityscapesScripts labels.py; Datumaro cityscapes.py CITYSCAPES_LABEL_MAP).
 LABEL_NAMES = (
@@ -110,8 +133,7 @@ class CityscapesWriter(DatasetWriter):
         official = official_ids(classes)
         self.label_colors: list[Path] = []
         if official is None:
-            entries = label_colors_entries(classes, "Cityscapes export")
-            self.label_colors.append(write_label_colors(out_file(out_dir, "label_colors.txt"), entries))
+            self.label_colors += write_label_files(out_dir, classes, "Cityscapes export")[1]
             self.ids, self.trains = list(range(1, classes.num_classes + 1)), None
         else:
             self.ids, self.trains = official
@@ -119,6 +141,8 @@ class CityscapesWriter(DatasetWriter):
         for i, rgb in zip(self.ids, classes.palette):
             self.colours[i] = rgb
 
+        self.classes_text = json.dumps(classes.to_json(), ensure_ascii=False, indent=1).encode("utf-8")
+        check_export_file(out_dir / CLASSES_FILE, self.classes_text)
         self.renamed: list[tuple[str, str]] = []  # (cityscapes name, the image's own name)
         self._used: dict[str, None] = {}  # a set in insertion order (``undo`` drops the last ones)
         self._frames: dict[str, int] = {}
@@ -157,8 +181,12 @@ class CityscapesWriter(DatasetWriter):
             del self._used[name]
 
     def finish(self) -> list[Path]:
+        written = []
+        if self._used:  # some item was written
+            written.append(out_file(self.out_dir, CLASSES_FILE))
+            atomic_write_bytes(written[0], self.classes_text)
         if not self.renamed:
-            return []
+            return written
         import csv
         import io
 
@@ -168,7 +196,40 @@ class CityscapesWriter(DatasetWriter):
         rows.writerows(self.renamed)
         path = out_file(self.out_dir, "image_names.tsv")
         atomic_write_bytes(path, text.getvalue().encode("utf-8"))
-        return [path]
+        return written + [path]
+
+
+def listed_classes(root: Path, order) -> tuple[ClassSet | None, list[str]]:
+    """(the classes of the tree's ``classes.json`` when it agrees with the tree, else None; warnings).
+    ``order``: ``label_order`` of its label map (``read_label_map``), None for Cityscapes' own ids."""
+    path = root / CLASSES_FILE
+    if not path.is_file():
+        return None, []
+    try:
+        listed = read_classes_json(path)
+        agrees = official_ids(listed) is not None if order is None else \
+            label_colors_entries(listed, str(path)) == [(file_name(n), tuple(c) if c else c) for n, c in order]
+    except (OSError, ValueError) as exc:
+        return None, [f"{path} not read ({exc})"]
+    if agrees:
+        return listed, []
+    what = "Cityscapes train classes in their colours" if order is None else "the labels of its label map"
+    return None, [f"{path} does not list {what}; the classes are the tree's own"]
+
+
+def read_classes_json(path: Path) -> ClassSet:
+    """The ClassSet of a ``classes.json`` (``ClassSet.to_json``); ValueError naming it when it is not one."""
+    from .guards import load_json
+
+    doc = load_json(path, 1 << 20)
+    names, palette = (doc.get("names"), doc.get("palette")) if isinstance(doc, dict) else (None, None)
+    ignore = doc.get("ignore_index") if isinstance(doc, dict) else None
+    if not (isinstance(names, list) and names and all(isinstance(n, str) and n for n in names)
+            and isinstance(palette, list) and all(isinstance(c, list) and len(c) == 3 for c in palette)
+            and (ignore is None or (isinstance(ignore, int) and not isinstance(ignore, bool) and ignore >= 0))):
+        raise ValueError(f"{path}: expected a class set ({{'names': [...], 'palette': [[r, g, b], ...], "
+                         "'ignore_index': n}})")
+    return ClassSet.from_json({"names": names, "palette": palette, "ignore_index": ignore})
 
 
 def _png_image(source: Path) -> bytes:
@@ -225,17 +286,17 @@ def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
     gt = root / "gtFine"
     if not gt.is_dir():
         raise ValueError(f"{root}: no gtFine/ folder; not a Cityscapes tree")
-    colours_file = root / "label_colors.txt"
+    label_map = read_label_map(root)  # Datumaro's dataset_meta.json, else label_colors.txt
     masks = sorted(gt.rglob("*_gtFine_labelIds.png"))
     suffix = "_gtFine_labelIds.png"
     if not masks:
         masks, suffix = sorted(gt.rglob("*_gtFine_labelTrainIds.png")), "_gtFine_labelTrainIds.png"
     if not masks:
         raise ValueError(f"{gt}: no *_gtFine_labelIds.png or *_gtFine_labelTrainIds.png masks")
-    if colours_file.is_file():
-        order = label_order(read_label_colors(colours_file))
+    if label_map is not None:
+        order, colours_file = label_order(label_map[0]), label_map[1]
         if suffix != "_gtFine_labelIds.png":
-            raise ValueError(f"{root}: label_colors.txt numbers labelIds masks; labelTrainIds cannot be read with it")
+            raise ValueError(f"{root}: {colours_file.name} numbers labelIds masks; labelTrainIds cannot be read with it")
         names = [n for n, _ in order]
         void = void_positions(order)
         file_classes = classes_from_names(order, void=void)
@@ -252,7 +313,9 @@ def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
             for _, train, name, _ in CITYSCAPES_TRAIN_CLASSES:
                 names[train] = name
             how = "Cityscapes train ids (255 void)"
-    official = not colours_file.is_file()
+    official = label_map is None
+    listed, warnings = listed_classes(root, None if official else order)
+    file_classes = listed or file_classes
     own_names = _cityscapes_names(root)  # image_names.tsv of a QGN export: the images' own names
     items = []
     for mask in masks:
@@ -264,8 +327,9 @@ def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
         check = check_cityscapes_colours if official else None
         read = index_reader(mask, names, root, void=void, void_unmatched=official, check=check)
         items.append(SourceItem(Path(own).stem if own else stem, image, read, str(mask)))
-    description = f"cityscapes: Cityscapes tree, {len(masks)} masks ({suffix[1:]}), {how}"
-    return SourceDataset("cityscapes", root, description, file_classes, items)
+    description = f"cityscapes: Cityscapes tree, {len(masks)} masks ({suffix[1:]}), {how}" + \
+        (f", classes from {CLASSES_FILE}" if listed else "")
+    return SourceDataset("cityscapes", root, description, file_classes, items, warnings)
 
 
 def _cityscapes_names(root: Path) -> dict[str, str]:
@@ -310,8 +374,9 @@ def read_gtfine_label_ids(path: Path, classes: ClassSet) -> np.ndarray:
     Never read as bare class ids, which would shift every class of a Datumaro export by one."""
     parents = list(path.absolute().parents)
     root = next((p.parent for p in parents if p.name == "gtFine"), path.parent)
-    if (root / "label_colors.txt").is_file():
-        order = label_order(read_label_colors(root / "label_colors.txt"))
+    label_map = read_label_map(root)
+    if label_map is not None:
+        order = label_order(label_map[0])
         return index_reader(path, [n for n, _ in order], void=void_positions(order))(classes)
     return index_reader(path, list(LABEL_NAMES), void=(), void_unmatched=True, check=check_cityscapes_colours)(classes)
 

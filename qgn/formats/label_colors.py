@@ -6,6 +6,15 @@ colour is black to index 0, or inserts a ``background`` label there when none is
 ``make_camvid_categories``), and its exporter then drops that ``background`` line again
 (``save_label_map``: ``self._label_map.pop("background")``). So a mask value ``v`` means
 ``label_order(entries)[v]`` — reading the lines in file order shifts every class by one.
+
+A name is one token (``parse_label_map`` takes the 4th token as the name and every token but the last
+as the colour, so ``250 170 30 traffic light`` is an error there): names are written with ``_`` for
+their spaces. Datumaro's own label file that holds any name is ``dataset_meta.json``
+(datumaro/util/meta_file_util.py ``parse_meta_file``: ``labels``, ``label_map`` {id: name},
+``segmentation_colors`` indexed by id), which its CamVid and Cityscapes readers take *instead of*
+``label_colors.txt`` when the folder has one (``_load_categories``: ``has_meta_file``). So an export
+whose names have spaces writes it too, the same labels in the same order and colours under their
+own names, and ``read_label_map`` reads a folder as Datumaro does.
 """
 from __future__ import annotations
 
@@ -15,6 +24,8 @@ from ..classes import ClassSet
 from ..fileio import atomic_write_bytes, read_text_within
 
 BACKGROUND = "background"
+LABEL_COLORS = "label_colors.txt"
+DATASET_META = "dataset_meta.json"
 
 
 def read_label_colors(path: Path) -> list[tuple[str, tuple[int, int, int] | None]]:
@@ -43,6 +54,73 @@ def read_label_colors(path: Path) -> list[tuple[str, tuple[int, int, int] | None
         raise ValueError(f"{path}: no labels")
     check_unique_names([n for n, _ in entries], str(path), lines)
     return entries
+
+
+def read_label_map(root: Path) -> tuple[list[tuple[str, tuple[int, int, int] | None]], Path] | None:
+    """(entries, the file read) of a Datumaro dataset folder, as Datumaro reads it: its
+    ``dataset_meta.json`` when it has one, else its ``label_colors.txt``; None with neither."""
+    path = label_map_file(root)
+    if path is None:
+        return None
+    return (read_dataset_meta(path) if path.name == DATASET_META else read_label_colors(path)), path
+
+
+def label_map_file(root: Path) -> Path | None:
+    """The file Datumaro takes the labels of the folder ``root`` from (``read_label_map``), or None."""
+    return next((p for p in (root / DATASET_META, root / LABEL_COLORS) if p.is_file()), None)
+
+
+def read_dataset_meta(path: Path) -> list[tuple[str, tuple[int, int, int] | None]]:
+    """(name, colour or None) of each label of a Datumaro ``dataset_meta.json``, in Datumaro's order
+    (``parse_meta_file``: ``labels`` first, then ``label_map`` in its order, each coloured by
+    ``segmentation_colors[id]``)."""
+    from ..classes import check_unique_names
+    from .guards import load_json
+
+    doc = load_json(path, 16 << 20)
+    bad = ValueError(f"{path}: expected Datumaro's dataset meta ({{'labels': [names], 'label_map': {{id: name}}, "
+                     "'segmentation_colors': [[r, g, b], ...]}})")
+    if not isinstance(doc, dict):
+        raise bad
+    labels, by_id, colours = doc.get("labels", []), doc.get("label_map", {}), doc.get("segmentation_colors", [])
+    if not (isinstance(labels, list) and isinstance(by_id, dict) and isinstance(colours, list)):
+        raise bad
+    entries: dict[str, tuple[int, int, int] | None] = {}
+    for name in labels:
+        if not isinstance(name, str) or not name:
+            raise bad
+        entries[name] = None
+    for key, name in by_id.items():
+        if not isinstance(name, str) or not name or not str(key).isdigit():
+            raise bad
+        entries[name] = None
+        if any(colours) and int(key) < len(colours) and colours[int(key)] is not None:
+            rgb = colours[int(key)]
+            if not (isinstance(rgb, list) and len(rgb) == 3 and all(isinstance(c, int) and 0 <= c <= 255 for c in rgb)):
+                raise ValueError(f"{path}: segmentation_colors[{key}] is {rgb!r}; expected [r, g, b] in 0..255")
+            entries[name] = tuple(rgb)
+    if not entries:
+        raise ValueError(f"{path}: no labels")
+    check_unique_names(list(entries), str(path))
+    return list(entries.items())
+
+
+def write_dataset_meta(path: Path, entries) -> Path:
+    """``dataset_meta.json`` of ``entries`` ((name, colour) in mask order, as ``save_meta_file``
+    writes it: ``labels``, ``label_map`` {id: name}, ``segmentation_colors``, ``background_label``)."""
+    import json
+
+    names = [n for n, _ in entries]
+    doc = {"labels": names, "label_map": {str(i): n for i, n in enumerate(names)},
+           "segmentation_colors": [list(c) for _, c in entries]}
+    black = next((i for i, (_, c) in enumerate(entries) if tuple(c) == (0, 0, 0)), None)
+    if black is not None:
+        doc["background_label"] = str(black)
+    data = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    if path.exists() and path.read_bytes() != data:
+        raise ValueError(f"{path} belongs to an export with other classes; export into an empty folder")
+    atomic_write_bytes(path, data)
+    return path
 
 
 def label_order(entries) -> list[tuple[str, tuple[int, int, int] | None]]:
@@ -97,6 +175,19 @@ def label_colors_entries(classes: ClassSet, what: str) -> list[tuple[str, tuple[
                                  "may be black: recolour it and export again")
             first[colour] = name
     return entries
+
+
+def write_label_files(out_dir: Path, classes: ClassSet, what: str) -> tuple[list, list[Path]]:
+    """(``label_colors_entries``, the files written): ``label_colors.txt``, and ``dataset_meta.json``
+    when a class name is not its own ``label_colors.txt`` spelling (see the module docstring)."""
+    from .base import out_file
+
+    entries = label_colors_entries(classes, what)
+    paths = [write_label_colors(out_file(out_dir, LABEL_COLORS), entries)]
+    exact = [(BACKGROUND, (0, 0, 0)), *zip(classes.names, classes.palette)]
+    if [n for n, _ in exact] != [n for n, _ in entries]:
+        paths.append(write_dataset_meta(out_file(out_dir, DATASET_META), exact))
+    return entries, paths
 
 
 def write_label_colors(path: Path, entries) -> Path:

@@ -12,6 +12,13 @@ as ``__ignore__`` shapes (labelme2voc's name for ignored pixels) so that a regio
 pixels in no shape are void too. ``__ignore__`` and ``_background_`` shapes read as void; any other
 label is a class (``background`` too), and a class named like labelme's two is refused on export. Reading uses the same rasteriser (polygon and rectangle shapes;
 others are refused).
+
+A dataset export also writes ``labels.txt``: the labels file of labelme's conversion tools
+(labelme2voc / labelme2coco ``--labels``: one name a line, ``__ignore__`` then ``_background_``
+first, then the classes), so that the classes no shape uses, and the classes' order, are in the
+export. Read back beside the JSON files, it names a new project's classes in its order; labels the
+shapes use that it lacks come after them. labelme has no colours: a new project's are the default
+palette's.
 """
 from __future__ import annotations
 
@@ -24,7 +31,7 @@ from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, unmatched_me
 from ..fileio import atomic_write_bytes
 from ..label_map import check_label, label_dtype
 from ..quadtree import NUM_LEVELS
-from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
+from .base import DatasetWriter, ExportItem, Format, as_label, check_export_file, out_file, place_image
 from .guards import (
     OutsideDatasetError, check_polygon_work, claimed_size, contained, finite, load_json, need,
     polygon_work,
@@ -33,6 +40,7 @@ from .polygons import pil_polygon_mask, pixel_centre_polygon, region_outlines
 from .source import SourceDataset, SourceItem, broken_item, file_classes_of, find_image, void_value
 
 IGNORE_LABEL = "__ignore__"
+LABELS_FILE = "labels.txt"  # labelme2voc's --labels: __ignore__, _background_, then the classes
 # labelme's own names of the unannotated area (labelme2voc's labels.txt: ``__ignore__`` is -1,
 # ``_background_`` the unlabelled 0): void when read. Every other shape label is a class.
 VOID_LABELS = (IGNORE_LABEL, "_background_")
@@ -119,6 +127,9 @@ class LabelmeWriter(DatasetWriter):
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         check_labelme_names(classes)
         super().__init__(None, classes, out_dir, levels)
+        self.labels_text = labels_txt(classes)
+        check_export_file(self.out_dir / LABELS_FILE, self.labels_text)  # before any item is written
+        self.added = 0
 
     def add(self, item: ExportItem) -> list[Path]:
         import base64
@@ -137,8 +148,49 @@ class LabelmeWriter(DatasetWriter):
                 image_name = relative_image_path(Path(item.image), self.out_dir)
         elif item.image is not None:
             image_name = Path(item.image).name
-        return write_labelme_file(item.label, self.classes, self.out_dir, item.name, self.levels, image_name,
-                                  image_data) + written
+        written = write_labelme_file(item.label, self.classes, self.out_dir, item.name, self.levels, image_name,
+                                     image_data) + written
+        self.added += 1
+        return written
+
+    def mark(self):
+        return self.added
+
+    def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
+        super().undo(mark, item, paths)
+        self.added = mark
+
+    def finish(self) -> list[Path]:
+        if self.labels_text is None or not self.added:  # an export of nothing writes nothing
+            return []
+        path = out_file(self.out_dir, LABELS_FILE)
+        atomic_write_bytes(path, self.labels_text)
+        return [path]
+
+
+def labels_txt(classes: ClassSet) -> bytes | None:
+    """labelme2voc's labels file of ``classes``: ``__ignore__``, ``_background_``, the names; None
+    when a name cannot be one line as labelme's tools read it (``line.strip()``: a line break, or
+    spaces at its ends), and the export goes without one."""
+    if any(name != name.strip() or len(name.splitlines()) != 1 for name in classes.names):
+        return None
+    return "".join(f"{name}\n" for name in (*VOID_LABELS, *classes.names)).encode("utf-8")
+
+
+def read_labels_txt(path: Path) -> list[str]:
+    """The class names of a labelme ``labels.txt`` in its order (``__ignore__`` and ``_background_``
+    left out, as labelme2voc reads them: ``line.strip()``; blank lines passed over)."""
+    from ..classes import check_unique_names
+    from ..fileio import read_text_within
+
+    names, lines = [], []
+    for number, line in enumerate(read_text_within(path, "labelme labels file").splitlines(), start=1):
+        name = line.strip()
+        if name and name not in VOID_LABELS:
+            names.append(name)
+            lines.append(number)
+    check_unique_names(names, str(path), lines)
+    return names
 
 
 def is_labelme_file(path: Path) -> bool:
@@ -272,6 +324,12 @@ def scan_labelme(src: Path, images: Path | None) -> SourceDataset:
     if not files:
         raise ValueError(f"{src}: no labelme JSON files (with 'shapes')")
     names: list[str] = []
+    listed = root / LABELS_FILE
+    if listed.is_file():
+        try:
+            names = read_labels_txt(listed)
+        except (OSError, ValueError) as exc:
+            warnings = [*warnings, f"{listed} not read ({exc}); the classes are the labels the shapes use"]
     items = []
     for path, doc in files:
         try:

@@ -42,6 +42,10 @@ Import (``read_tasks_file``, ``choose_annotation``, ``annotation_label``):
   task where others were set aside is named in a warning;
 - a task with no annotation (nothing, or predictions only) or only skipped ones is reported as
   such and not imported; it is no error;
+- an annotation submitted with no result at all (``"result": []``, not skipped) is an image looked
+  at and found to hold nothing to label: it imports as a map all void, of the image's size (its
+  results would have said the size; there are none). An annotation whose results are all of other
+  kinds (choices, text …) is about something else: reported and not imported;
 - results of type ``brushlabels``, ``polygonlabels`` and ``rectanglelabels`` (by their value's
   label key, so JSON-MIN's type-less regions read too) are painted in file order, later on top;
   pixels in no region are void. Polygons and rectangles are in percent of the image (0 … 100 over
@@ -514,7 +518,7 @@ def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
         other_results += other
         if others:
             set_aside.append(f"{task_id} (took annotation {annotation.get('id')}, set aside {others})")
-        if not regions:
+        if not regions and other:  # choices, text …: an annotation about something else
             without_regions.append(str(task_id))
             continue
         names += [n for n in task_label_names(task) if n not in names]
@@ -529,7 +533,7 @@ def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
         if len(sizes) == 1:
             (height, width), = sizes
             claimed = (width, height)
-        items.append(SourceItem(Path(file_name).stem, image, _labelstudio_reader(task, path, file_name),
+        items.append(SourceItem(Path(file_name).stem, image, _labelstudio_reader(task, path, file_name, image),
                                 f"{path} task {task_id}", claimed))
     warnings = labelstudio_warnings(by_status, set_aside, without_regions, other_results)
     description = (f"labelstudio: Label Studio {export.kind.upper()} export {path.name}, {len(export.tasks)} tasks, "
@@ -537,7 +541,7 @@ def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
     broken = bool(items) and all(item.error is not None for item in items)
     file_classes = file_classes_of(names, items) if names or broken else None
     config = path.parent / CONFIG_FILE
-    if file_classes is not None and config.is_file():
+    if (file_classes is not None or items) and config.is_file():
         try:
             file_classes = classes_with_config(names, read_config_labels(config))
         except ValueError as exc:
@@ -611,12 +615,28 @@ def labelstudio_image(task: dict, path: Path, images: Path | None) -> tuple[str,
     return file_name, image
 
 
-def _labelstudio_reader(task: dict, path: Path, file_name: str):
+def _labelstudio_reader(task: dict, path: Path, file_name: str, image: Path | None):
     def read(classes, mapping=None):
-        label = task_label(task, classes, f"{path} task {task.get('id')} ({file_name})", mapping)
+        source = f"{path} task {task.get('id')} ({file_name})"
+        label = task_label(task, classes, source, mapping)
+        if label is None:  # submitted with no result: nothing labelled, every pixel void
+            label = nothing_labelled(image, classes, source)
         return as_label(label, classes, path)
 
     return read
+
+
+def nothing_labelled(image: Path | None, classes: ClassSet, source) -> np.ndarray:
+    """The map of an annotation submitted with no result: the image's size (from its header), all void."""
+    from ..imagefile import open_image
+
+    if classes.ignore_index is None:
+        raise ValueError(f"{source}: the annotation labels nothing (all void), but the class set has no ignore value")
+    if image is None:
+        raise FileNotFoundError(f"{source}: no image found; name the image folder with --images")
+    with open_image(image) as opened:  # the header only
+        width, height = opened.size
+    return np.full((height, width), classes.ignore_index, np.int64)
 
 
 def labelstudio_warnings(by_status: dict, set_aside: list, without_regions: list, other_results: int) -> list[str]:

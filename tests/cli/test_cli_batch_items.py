@@ -71,7 +71,7 @@ def test_export_labelme_folder_goes_on_after_a_truncated_qgt(tmp_path, capsys, r
     code, stdout, err = run_cli("export", src, "--format", "labelme", "--out", tmp_path / "lm")
     assert code == 2 and "exported 2 of 3 file(s)" in stdout
     assert_reported(err, src / "b.qgt", 3)
-    assert sorted(p.name for p in (tmp_path / "lm").iterdir()) == ["a.json", "c.json"]
+    assert sorted(p.name for p in (tmp_path / "lm").iterdir()) == ["a.json", "c.json", "labels.txt"]
 
 
 def test_predict_skips_an_output_name_taken_by_a_folder(tmp_path, capsys, model_path, run_cli):

@@ -194,4 +194,6 @@ def labelme(label: np.ndarray, classes: ClassSet, stem: str, image_path: str | N
     height, width = label.shape
     doc = {"version": LABELME_VERSION, "flags": {}, "shapes": shapes, "imagePath": image_path or f"{stem}.png",
            "imageData": None, "imageHeight": height, "imageWidth": width}
-    return {f"{stem}.json": json.dumps(doc, indent=1).encode("utf-8")}
+    # labelme2voc's --labels file: __ignore__ (-1), _background_ (0), then the classes
+    labels = "".join(f"{n}\n" for n in ("__ignore__", "_background_", *classes.names))
+    return {f"{stem}.json": json.dumps(doc, indent=1).encode("utf-8"), "labels.txt": labels.encode("utf-8")}

@@ -241,7 +241,7 @@ def test_export_project_names_fall_back_to_keys_for_shared_stems(tmp_path):
     project = make_project(tmp_path, ["a.png", "sub/a.png"], [blocky(rng), blocky(rng)])
     export_project(project, tmp_path / "out", ["cvat", "labelme"])
     assert sorted(p.name for p in (tmp_path / "out" / "cvat" / "SegmentationClass").iterdir()) == ["a-2.png", "a.png"]
-    assert sorted(p.name for p in (tmp_path / "out" / "labelme").iterdir()) == ["a-2.json", "a.json"]
+    assert sorted(p.name for p in (tmp_path / "out" / "labelme").iterdir()) == ["a-2.json", "a.json", "labels.txt"]
 
 
 def test_camvid_list_naming_files_outside_its_folder_is_refused(tmp_path):

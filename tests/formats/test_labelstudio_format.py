@@ -206,3 +206,52 @@ def test_the_labelling_config_beside_the_tasks_gives_a_new_project_its_classes(e
     scanned = scan_dataset(root)
     assert set(scanned.file_classes.names) == {"road", "traffic sign"}
     assert any("names none of the tasks' labels" in w for w in scanned.warnings)
+
+
+def test_an_annotation_submitted_with_no_region_is_an_image_with_nothing_labelled(tmp_path, run_cli):
+    """Label Studio keeps an annotation submitted with no region as ``"result": []``: someone looked
+    at the image and labelled nothing. It round-trips as a map all void, into a new project (which
+    names the classes from the config even when no task uses one) and as a correction (--update);
+    a task never annotated stays out."""
+    from qgn.project import Project, export_project
+
+    paths = []
+    for name in ("a", "b", "c"):
+        Image.new("RGB", (W, H), (ord(name), 0, 0)).save(tmp_path / f"{name}.png")
+        paths.append(tmp_path / f"{name}.png")
+    project = Project.create(tmp_path / "p", paths, CLASSES)
+    labels = {"a": blocky(0), "b": np.full((H, W), 255, np.uint8)}  # c: never annotated
+    for image in project.images[:2]:
+        project.save_annotation(image, labels[image.path.stem])
+    export_project(project, tmp_path / "out", ["labelstudio"])
+    root = tmp_path / "out" / "labelstudio"
+    tasks = json.loads((root / "tasks.json").read_text())
+    assert [t["annotations"][0]["result"] == [] for t in tasks] == [False, True]  # b: submitted, no region
+    tasks.append({"id": 9, "data": {"image": "/data/local-files/?d=images/c.png"}})
+    (root / "images" / "c.png").write_bytes((tmp_path / "c.png").read_bytes())
+    (root / "tasks.json").write_text(json.dumps(tasks))
+
+    code, out, err = run_cli("import", root, "--project", tmp_path / "new")
+    assert code == 0, err
+    back = Project.open(tmp_path / "new")
+    assert back.classes == CLASSES
+    got = {im.path.stem: back.load_annotation(im) for im in back.images}
+    assert sorted(got) == ["a", "b"] and "have no annotation, not imported: tasks 9" in err, (out, err)
+    for stem, label in labels.items():
+        np.testing.assert_array_equal(got[stem], label)
+
+    # only empty annotations: the config still names the classes
+    (root / "tasks.json").write_text(json.dumps([tasks[1]]))
+    code, out, err = run_cli("import", root, "--project", tmp_path / "empty-only")
+    assert code == 0, err
+    assert Project.open(tmp_path / "empty-only").classes == CLASSES
+
+    # a correction that erases every region of a: it becomes all void in the project
+    a = tasks[0]["annotations"][0]
+    a["result"] = []
+    (root / "tasks.json").write_text(json.dumps([tasks[0]]))
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p", "--update")
+    assert code == 0, err
+    assert "(1 replaced, 0 unchanged)" in out, out
+    np.testing.assert_array_equal(Project.open(tmp_path / "p").load_annotation(project.images[0]),
+                                  np.full((H, W), 255))

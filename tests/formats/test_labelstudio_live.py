@@ -216,7 +216,7 @@ def test_annotations_made_in_label_studio_come_back_as_documented(label_studio, 
     project = label_studio.project(config, "annotated in Label Studio")
     label_studio.call("POST", "/api/storages/localfiles", {"project": project, "path": str(export_root / "images"),
                                                            "title": "images", "use_blob_urls": True})
-    tasks = [{"data": t["data"]} for t in json.loads((export_root / "tasks.json").read_text())[:4]]
+    tasks = [{"data": t["data"]} for t in json.loads((export_root / "tasks.json").read_text())[:5]]
     label_studio.call("POST", f"/api/projects/{project}/import", tasks)
     ids = [t["id"] for t in label_studio.call("GET", f"/api/projects/{project}/export?exportType=JSON"
                                                       "&download_all_tasks=true")]
@@ -248,6 +248,7 @@ def test_annotations_made_in_label_studio_come_back_as_documented(label_studio, 
     time.sleep(1.1)
     latest = annotate(ids[2], [box])
     # ids[3] stays unannotated
+    annotate(ids[4], [])                                        # submitted with no region: nothing labelled
     for kind in ("JSON", "JSON_MIN"):
         path = label_studio.export(project, kind, tmp_path, all_tasks=True)
         out = tmp_path / f"project-{kind}"
@@ -259,14 +260,15 @@ def test_annotations_made_in_label_studio_come_back_as_documented(label_studio, 
 
         opened = Project.open(out)
         labels = {im.path.stem: opened.load_annotation(im) for im in opened.images}
-        assert len(labels) == 3, (kind, labels.keys(), result.stdout, result.stderr)
-        stems = [tasks[i]["data"]["image"].rsplit("/", 1)[1][:-4] for i in range(4)]
+        assert len(labels) == 4, (kind, labels.keys(), result.stdout, result.stderr)
+        stems = [tasks[i]["data"]["image"].rsplit("/", 1)[1][:-4] for i in range(5)]
         np.testing.assert_array_equal(labels[stems[0]], expected)
         only_sky = np.where(brush, classes.names.index("sky"), 255)
         np.testing.assert_array_equal(labels[stems[1]], only_sky)
         only_box = np.full((h, w), 255)
         only_box[20:70, 250:350] = classes.names.index("building")
         np.testing.assert_array_equal(labels[stems[2]], only_box)
+        np.testing.assert_array_equal(labels[stems[4]], np.full((h, w), 255))
         if kind == "JSON":  # JSON-MIN leaves out skipped annotations and, with them, what could be said
             assert f"task(s) have several annotations; the latest was imported: {ids[2]} (took annotation {latest}" \
                 in result.stderr
@@ -285,14 +287,15 @@ def test_annotations_made_in_label_studio_come_back_as_documented(label_studio, 
                                  "--images", str(export_root / "images"), "--update"],
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr
-        assert "(3 replaced, 0 unchanged)" in result.stdout, result.stdout
+        assert "(4 replaced, 0 unchanged)" in result.stdout, result.stdout
         back = Project.open(corrected)
         assert [im.path for im in back.images] == [im.path for im in original.images]
         updated = {im.path.stem: back.load_annotation(im) for im in back.images}
         np.testing.assert_array_equal(updated[stems[0]], expected)
         np.testing.assert_array_equal(updated[stems[2]], only_box)
         np.testing.assert_array_equal(updated[stems[3]], read_label(samples / "labels" / f"{stems[3]}.png"))
-        assert len(list((corrected / REPLACED_DIR).glob("*.qgt"))) == 3
+        np.testing.assert_array_equal(updated[stems[4]], np.full((h, w), 255))  # the erased one, erased
+        assert len(list((corrected / REPLACED_DIR).glob("*.qgt"))) == 4
 
 
 # --------------------------------------------------------------------------- qgn serve as the ML backend

@@ -125,7 +125,7 @@ def test_export_project_reports_a_bad_annotation_and_goes_on(tmp_path, capsys, r
     code, out, err = run_cli("export", "--project", project.root, "--out", tmp_path / "out",
                              "--formats", "png")
     assert code == 2 and "b: failed" in out and "1 annotation(s) failed" in err and "Traceback" not in err
-    assert sorted(p.name for p in (tmp_path / "out" / "png").iterdir()) == ["a.png", "c.png"]
+    assert sorted(p.name for p in (tmp_path / "out" / "png").iterdir()) == ["a.png", "c.png", "classes.txt"]
 
 
 def test_export_project_warns_when_an_annotation_does_not_fit_its_image(tmp_path, capsys, run_cli):
