@@ -67,3 +67,21 @@ def test_a_big_fill_shows_band_by_band_and_ends_exact(qtbot):
         session.flush_display()
         assert_pyramid_current(session)
     assert int((session.label == 3).sum()) == 1000 * 1270 and session.label[8, 8] == 0  # the stroke undone
+
+
+def test_a_fill_the_annotation_refuses_records_no_undo_step(qtbot):
+    """A class the class set does not have (only reachable past ``set_class``'s guard, e.g. a stale
+    class id) used to be pushed first and refused in the undo command's redo: an undo step that
+    changed nothing and marked the map unsaved. Now it is a message and the log is untouched."""
+    label = np.zeros((40, 50), np.uint8)
+    session = session_of(label)
+    tools = controller_on(session)
+    messages = []
+    tools.message.connect(messages.append)
+    tools.set_tool("fill")
+    tools.class_id = 9  # past the guard: set_class(9) is refused for five classes
+    tools.press(5, 5)
+    tools.release()
+    assert session.undo.count() == 0 and not session.dirty
+    assert np.array_equal(session.label, label)
+    assert messages and messages[-1].startswith("Not changed:") and "9" in messages[-1]
