@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..quadtree import ROOT_LEVEL
+
 
 class LabelEdit:
     """A change of some pixels of one label map.
@@ -177,6 +179,18 @@ def _cover_level(shape: tuple[int, int]) -> int:
     return (max(shape) - 1).bit_length()
 
 
+def _check_map_level(label: np.ndarray, level: int) -> int:
+    """``level`` checked against the map: up to the level where one cell covers it (or the quadtree's
+    root level, on a map smaller than a root cell); a coarser cell would not fit in memory."""
+    level = _check_level(level)
+    top = max(ROOT_LEVEL, _cover_level(label.shape))
+    if level > top:
+        h, w = label.shape
+        raise ValueError(f"cell level {level} is beyond this {w}×{h} label map: choose a level in 0..{top} "
+                         f"(at level {_cover_level(label.shape)} one cell covers the whole map)")
+    return level
+
+
 def _edit_of(label: np.ndarray, index: np.ndarray, value: int) -> LabelEdit:
     """The edit setting the pixels ``index`` (unique, any order) of ``label`` to ``value``."""
     flat = label.reshape(-1) if label.flags.c_contiguous else label.ravel()
@@ -227,7 +241,7 @@ def paint_cells(label: np.ndarray, level: int, points: np.ndarray, value: int) -
     Returns the edit of the pixels that actually change (empty if none).
     """
     _check_map(label)
-    level = _check_level(level)
+    level = _check_map_level(label, level)
     value = _check_value(label, value)
     h, w = label.shape
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
@@ -241,7 +255,8 @@ def paint_cells(label: np.ndarray, level: int, points: np.ndarray, value: int) -
     cells = np.unique((py[inside] >> level) * grid_w + (px[inside] >> level))
     cy, cx = cells // grid_w, cells % grid_w
     size = 1 << level
-    dy, dx = np.divmod(np.arange(size * size, dtype=np.int64), size)
+    # a cell's rows beyond its first min(size, h) all lie below the map (its columns likewise)
+    dy, dx = np.divmod(np.arange(min(size, h) * min(size, w), dtype=np.int64), min(size, w))
     ys = (cy[:, None] << level) + dy[None, :]
     xs = (cx[:, None] << level) + dx[None, :]
     keep = (ys < h) & (xs < w)

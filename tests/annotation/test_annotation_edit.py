@@ -428,3 +428,17 @@ def test_check_label_shortcut_still_refuses_values_of_no_class():
     long_row[0, 123_456] = 9  # an edit's values: one long row, counted in parts
     with pytest.raises(ValueError, match=re.escape("[9]")):
         check_label(long_row, classes)
+
+
+# --------------------------------------------------------------------------- loose ends
+def test_paint_cells_refuses_a_level_beyond_the_map():
+    """Level 16 on a 480×360 map used to allocate 2^32 offsets (MemoryError); levels beyond the one
+    whose single cell covers the map are refused by name, and that level paints the whole map."""
+    label = np.zeros((360, 480), np.uint8)
+    for level in (10, 16, 30):
+        with pytest.raises(ValueError, match=r"cell level \d+ is beyond this 480×360 label map: choose a level in 0\.\.9"):
+            paint_cells(label, level, np.array([[5.0, 5.0]]), 1)
+    whole = paint_cells(label, 9, np.array([[400.0, 300.0]]), 1)
+    assert whole.pixel_count == label.size and np.array_equal(whole.index, np.arange(label.size))
+    tiny = np.zeros((6, 5), np.uint8)  # smaller than a root cell: the quadtree's levels still work
+    assert paint_cells(tiny, 5, np.array([[1.0, 1.0]]), 2).pixel_count == 30
