@@ -264,13 +264,19 @@ def paint_cells(label: np.ndarray, level: int, points: np.ndarray, value: int) -
     return _edit_of(label, index, value)
 
 
-def cells_along(level: int, start: tuple[float, float], end: tuple[float, float]) -> np.ndarray:
+def cells_along(level: int, start: tuple[float, float], end: tuple[float, float],
+                shape: tuple[int, int] | None = None, margin: int = 0) -> np.ndarray:
     """One point in every level-``level`` cell that the segment ``start → end`` passes through.
 
     start, end: ``(x, y)`` image coordinates. Returns (P, 2) int64 ``x, y``: the top-left pixel of
     each cell, in order along the segment, no cell twice in a row. A segment that only touches a
     cell's corner does not pass through it. Cells outside the image are included (``paint_cells``
     ignores them).
+
+    shape: (H, W) of the image: the segment is first clipped to the image widened by ``margin``
+    + 1 cells on every side (a brush of radius ``margin`` cells reaches the image from no cell
+    further out), so a pointer flung far outside costs the cells near the image, not the length
+    of the segment. A segment inside that area gives exactly the cells it gives without ``shape``.
     """
     level = _check_level(level)
     size = float(1 << level)
@@ -278,6 +284,13 @@ def cells_along(level: int, start: tuple[float, float], end: tuple[float, float]
     x1, y1 = float(end[0]), float(end[1])
     if not all(np.isfinite([x0, y0, x1, y1])):
         raise ValueError(f"cells_along: coordinates must be finite; got {start} → {end}")
+    if shape is not None:
+        pad = (int(margin) + 1) * size
+        gh, gw = -(-int(shape[0]) // int(size)), -(-int(shape[1]) // int(size))
+        clipped = _clip_segment((x0, y0, x1, y1), (-pad, -pad, gw * size + pad, gh * size + pad))
+        if clipped is None:
+            return np.zeros((0, 2), np.int64)
+        x0, y0, x1, y1 = clipped
     ts = [np.array([0.0, 1.0])]
     for a, b in ((x0, x1), (y0, y1)):
         if a != b:
@@ -298,6 +311,30 @@ def cells_along(level: int, start: tuple[float, float], end: tuple[float, float]
     new[1:] = (cx[1:] != cx[:-1]) | (cy[1:] != cy[:-1])
     step = int(size)
     return np.stack([cx[new] * step, cy[new] * step], axis=1)
+
+
+def _clip_segment(segment: tuple[float, float, float, float],
+                  box: tuple[float, float, float, float]) -> tuple[float, float, float, float] | None:
+    """The part ``(x0, y0, x1, y1)`` of a segment inside the closed box ``(left, top, right,
+    bottom)`` (Liang–Barsky), the segment itself when it lies inside; None when it misses the box."""
+    x0, y0, x1, y1 = segment
+    left, top, right, bottom = box
+    dx, dy = x1 - x0, y1 - y0
+    t0, t1 = 0.0, 1.0
+    for p, q in ((-dx, x0 - left), (dx, right - x0), (-dy, y0 - top), (dy, bottom - y0)):
+        if p == 0:
+            if q < 0:
+                return None
+        elif p < 0:
+            t0 = max(t0, q / p)
+        else:
+            t1 = min(t1, q / p)
+    if t0 > t1:
+        return None
+    if t0 == 0.0 and t1 == 1.0:
+        return segment
+    return (x0 + t0 * dx if t0 > 0 else x0, y0 + t0 * dy if t0 > 0 else y0,
+            x0 + t1 * dx if t1 < 1 else x1, y0 + t1 * dy if t1 < 1 else y1)
 
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

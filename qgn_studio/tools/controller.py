@@ -228,7 +228,8 @@ class ToolController(QtCore.QObject):
         from qgn.annotation.edit import cells_along, paint_cells
 
         value, last, recorder = self._stroke
-        points = brush_points(self.level, cells_along(self.level, last, (x, y)), self.radius)
+        along = cells_along(self.level, last, (x, y), self.session.shape, self.radius)  # clipped near the image
+        points = brush_points(self.level, along, self.radius)
         step = paint_cells(self.session.label, self.level, points, value)
         if not step.is_empty:
             self.session.apply(step)

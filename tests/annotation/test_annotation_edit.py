@@ -442,3 +442,28 @@ def test_paint_cells_refuses_a_level_beyond_the_map():
     assert whole.pixel_count == label.size and np.array_equal(whole.index, np.arange(label.size))
     tiny = np.zeros((6, 5), np.uint8)  # smaller than a root cell: the quadtree's levels still work
     assert paint_cells(tiny, 5, np.array([[1.0, 1.0]]), 2).pixel_count == 30
+
+
+def test_cells_along_clipped_to_the_image_paints_the_same():
+    """With the image's shape, a segment inside the image (widened by the brush) gives the same
+    cells; one that leaves it paints the same pixels with any brush radius; a pointer flung ten
+    million pixels away costs the cells near the image only."""
+    from qgn.annotation.brush import brush_points
+
+    rng = np.random.default_rng(9)
+    h, w = 50, 70
+    label = np.zeros((h, w), np.uint8)
+    for _ in range(300):
+        level, radius = int(rng.integers(0, 4)), int(rng.integers(0, 3))
+        start, end = rng.uniform(-300, 300, 2) + (w / 2, h / 2), rng.uniform(-300, 300, 2) + (w / 2, h / 2)
+        full = cells_along(level, start, end)
+        clipped = cells_along(level, start, end, (h, w), radius)
+        pad = (radius + 1) << level
+        inside = all(-pad <= p[0] <= w + pad and -pad <= p[1] <= h + pad for p in (start, end))
+        if inside:
+            assert np.array_equal(clipped, full)
+        painted = [paint_cells(label, level, brush_points(level, cells, radius), 1).index for cells in (full, clipped)]
+        assert np.array_equal(*painted)
+    far = cells_along(0, (5.5, 7.5), (1e7, 9.5), (h, w), 2)
+    assert 0 < len(far) < 2 * (w + 10) and tuple(far[0]) == (5, 7)
+    assert len(cells_along(2, (-1e7, -5e6), (-2e7, 3e6), (h, w), 1)) == 0  # wholly outside

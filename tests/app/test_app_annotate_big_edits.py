@@ -85,3 +85,30 @@ def test_a_fill_the_annotation_refuses_records_no_undo_step(qtbot):
     assert session.undo.count() == 0 and not session.dirty
     assert np.array_equal(session.label, label)
     assert messages and messages[-1].startswith("Not changed:") and "9" in messages[-1]
+
+
+def test_a_stroke_flung_far_outside_walks_only_the_cells_near_the_image(qtbot, monkeypatch):
+    """A drag to a million pixels beyond the border used to walk every cell of the segment; the
+    controller clips it to the image (widened by the brush) and paints the same pixels."""
+    import qgn.annotation.edit as edit
+
+    walked = []
+    real = edit.cells_along
+
+    def counting(*args, **kwargs):
+        cells = real(*args, **kwargs)
+        walked.append(len(cells))
+        return cells
+
+    monkeypatch.setattr(edit, "cells_along", counting)
+    session = session_of(np.zeros((40, 50), np.uint8))
+    tools = controller_on(session)
+    tools.set_level(0)
+    tools.set_class(2)
+    tools.press(10.5, 10.5)
+    tools.move(1e6, 12.5)
+    tools.release()
+    assert walked and max(walked) < 200
+    expected = np.zeros((40, 50), np.uint8)
+    expected[10, 10:] = 2  # the segment rises 2 px over a million: row 10 across the image
+    assert np.array_equal(session.label, expected)
