@@ -32,14 +32,24 @@ def present_values(label: np.ndarray) -> np.ndarray:
     lo, hi = int(label.min()), int(label.max())
     if hi - lo <= 1 << 20:
         # counted a band at a time, so that bincount's int64 copy is a band, not the whole map
+        # (and a part of a row, for rows of more than 2^16 values: an edit's values are one long row)
         rows = label if label.ndim == 2 else label.reshape(1, -1)
-        step = max(1, (1 << 16) // max(rows.shape[1], 1))
+        band = 1 << 16
+        step = max(1, band // max(rows.shape[1], 1))
         counts = np.zeros(hi - lo + 1, np.int64)
         for r in range(0, rows.shape[0], step):
-            band = rows[r:r + step].astype(np.int64).ravel()
-            counts += np.bincount(band - lo if lo else band, minlength=hi - lo + 1)
+            for c in range(0, rows.shape[1], band):
+                part = rows[r:r + step, c:c + band].astype(np.int64).ravel()
+                counts += np.bincount(part - lo if lo else part, minlength=hi - lo + 1)
         return np.flatnonzero(counts).astype(np.int64) + lo
     return np.unique(label).astype(np.int64)
+
+
+def _all_valid(lo: int, hi: int, classes: ClassSet) -> bool:
+    """Whether every value in ``lo..hi`` is a class id or the ignore value."""
+    ignore = classes.ignore_index
+    top = classes.num_classes if ignore == classes.num_classes else classes.num_classes - 1
+    return (0 <= lo and hi <= top) or lo == hi == ignore
 
 
 def check_label(label: np.ndarray, classes: ClassSet, what: str = "label map", copy: bool = True) -> np.ndarray:
@@ -51,6 +61,8 @@ def check_label(label: np.ndarray, classes: ClassSet, what: str = "label map", c
         raise ValueError(f"{what}: expected a non-empty 2-D (H, W) array; got shape {label.shape}")
     if not np.issubdtype(label.dtype, np.integer):
         raise ValueError(f"{what}: expected integer class ids; got dtype {label.dtype}")
+    if label.dtype.kind in "ui" and _all_valid(int(label.min()), int(label.max()), classes):
+        return label.astype(label_dtype(classes), copy=copy)  # two passes instead of a histogram
     values = present_values(label)
     valid = (values >= 0) & (values < classes.num_classes)
     if classes.ignore_index is not None:

@@ -11,6 +11,9 @@ with what the app needs around it:
                quadtree of the whole image (the canvas draws the annotation's cells from it).
 ``undo``       a QUndoStack of ``LabelEdit`` commands (``qgn_studio.tools.commands``): memory is
                the changed pixels, never whole maps; unlimited while the app runs.
+``display_pending``  the map is always current; the pyramid and the layers catch up with a large
+               edit one band of about a million pixels per turn of the event loop (newest edit
+               first), so no apply, undo or redo holds the UI thread for the whole image.
 ``version``    bumped by every apply/revert; ``saved_version`` / ``autosaved_version`` tell what
                is on disk.
 ``state()``    which map this is, as the undo log sees it: (epoch, serial of the last command
@@ -18,7 +21,7 @@ with what the app needs around it:
                False there; a change outside the log (a replaced map, a recovered autosave) starts
                a new epoch.
 
-Every method runs on the UI thread and costs O(changed pixels + touched root blocks).
+Every method runs on the UI thread and costs O(changed pixels + one band of root blocks).
 """
 from __future__ import annotations
 
@@ -55,7 +58,7 @@ class PixelRect:
             return other
         return PixelRect(min(self.y0, other.y0), max(self.y1, other.y1), min(self.x0, other.x0), max(self.x1, other.x1))
 
-    EXACT_LIMIT = 65_536  # above, sorted indices give the rows and the columns span the width
+    EXACT_LIMIT = 1 << 18  # above, sorted indices give the rows and the columns span the width
 
     @classmethod
     def of_indices(cls, index: np.ndarray, width: int) -> "PixelRect":
@@ -70,8 +73,27 @@ class PixelRect:
         return cls(y0, y1, int(xs.min()), int(xs.max()) + 1)
 
     @classmethod
+    def of_edit(cls, edit, width: int) -> "PixelRect":
+        """A box around the pixels of a ``LabelEdit`` (``of_indices``; an edit held as rows: those
+        rows at full width)."""
+        if edit.rows is None:
+            return cls.of_indices(edit.index, width)
+        span = edit.row_span(width)
+        return cls(0, 0, 0, 0) if span is None else cls(span[0], span[1], 0, width)
+
+    @classmethod
     def full(cls, shape: tuple[int, int]) -> "PixelRect":
         return cls(0, shape[0], 0, shape[1])
+
+    def bands(self, pixels: int) -> list["PixelRect"]:
+        """The rect cut into horizontal bands of whole root-block rows (32 px) of about ``pixels``
+        pixels each (at least one block row), top to bottom."""
+        if self.empty:
+            return []
+        rows = max(ROOT, pixels // (self.x1 - self.x0) // ROOT * ROOT)
+        cuts = list(range((self.y0 // ROOT + 1) * ROOT, self.y1, ROOT))[rows // ROOT - 1::rows // ROOT]
+        edges = [self.y0, *cuts, self.y1]
+        return [PixelRect(a, b, self.x0, self.x1) for a, b in zip(edges[:-1], edges[1:])]
 
 
 def edge_padded(label: np.ndarray) -> np.ndarray:
@@ -157,6 +179,11 @@ class AnnotationSession(QtCore.QObject):
         if pyramid is None or pyramid.label is not annotation.label:
             pyramid = LivePyramid(annotation.label, classes.num_classes, classes.ignore_index)
         self.pyramid = pyramid  # (built on a worker thread when given)
+        self._stale: list[PixelRect] = []  # bands of the map the pyramid and the layers do not show yet
+        self._band_timer = QtCore.QTimer(self)
+        self._band_timer.setSingleShot(True)
+        self._band_timer.setInterval(0)
+        self._band_timer.timeout.connect(self._show_band)
         self.undo = QtGui.QUndoStack(self)
         self.version = 0
         self.saved_version = 0
@@ -246,17 +273,47 @@ class AnnotationSession(QtCore.QObject):
 
     def _touched(self, edit) -> PixelRect:
         self.version += 1
-        rect = PixelRect.of_indices(edit.index, self.label.shape[1])
-        if not rect.empty:
-            self.pyramid.update(rect)
-            self.changed.emit(rect)
+        rect = PixelRect.of_edit(edit, self.label.shape[1])
+        bands = rect.bands(self.BAND_PIXELS)
+        self._stale[:0] = bands  # the latest edit shows first
+        if len(bands) == 1:
+            self._show_band()  # a small edit shows at once
+        elif bands:
+            self._band_timer.start()  # a large one from the next turn on: this turn applied it
         return rect
+
+    BAND_PIXELS = 1 << 20  # the display work of one turn of the event loop: about 10 ms on one core
+
+    @property
+    def display_pending(self) -> bool:
+        """Whether the live pyramid and the layers still lag the map somewhere (a large edit
+        catches up one band per turn of the event loop; the map itself is always current)."""
+        return bool(self._stale)
+
+    def _show_band(self) -> None:
+        """Bring one band of the live pyramid and the layers (``changed``) up to the map; the next
+        band on the next turn of the event loop. Each band is redrawn from the map as it is then,
+        so the order of the bands does not matter and no edit is ever shown out of date for long."""
+        if self._stale:
+            band = self._stale.pop(0)
+            self.pyramid.update(band)
+            self.changed.emit(band)
+        if self._stale:
+            self._band_timer.start()
+
+    def flush_display(self) -> None:
+        """Bring the whole display up to the map now."""
+        self._band_timer.stop()
+        while self._stale:
+            self._show_band()
+        self._band_timer.stop()
 
     def replace_label(self, label: np.ndarray) -> None:
         """Replace the whole map (load from disk, crash restore); clears the undo log."""
         if label.shape != self.label.shape:
             raise ValueError(f"label {label.shape} and annotation {self.label.shape} differ in size")
         self.undo.clear()
+        self._stale.clear()  # the new pyramid and the full re-render (reset) show all of it
         self.annotation.apply(edit_between(self.label, label))  # validated; drops the derived caches
         classes = self.classes
         self.pyramid = LivePyramid(self.label, classes.num_classes, classes.ignore_index)
@@ -290,5 +347,9 @@ def edit_between(current: np.ndarray, target: np.ndarray):
     if current.shape != target.shape:
         raise ValueError(f"cannot replace a {current.shape} annotation with a {target.shape} map")
     target = target.astype(current.dtype, copy=False)
-    index = np.flatnonzero(current != target).astype(np.int64, copy=False)
+    differ = current != target
+    count = int(np.count_nonzero(differ))
+    if 8 * count > differ.size:  # most of the map: its mask is smaller than the pixels' indices
+        return LabelEdit.of_rows(0, differ, current[differ], target[differ], count)
+    index = np.flatnonzero(differ).astype(np.int64, copy=False)
     return LabelEdit(index, current.reshape(-1)[index], target.reshape(-1)[index])

@@ -80,11 +80,11 @@ class Annotation:
         return self.label.shape
 
     def _check_edit(self, edit: LabelEdit) -> None:
-        if len(edit.index) and (edit.index[0] < 0 or edit.index[-1] >= self.label.size):
+        if not edit.fits(self.label.shape):
             raise ValueError(f"the edit touches pixels outside the {self.label.shape[1]}×{self.label.shape[0]} map")
         for values in (edit.after, edit.before):
             if len(values):
-                check_label(values[None, :], self.classes, "edit")
+                check_label(values[None, :], self.classes, "edit", copy=False)
 
     def apply(self, edit: LabelEdit) -> None:
         """Apply ``edit`` in place (ValueError, map untouched, if it writes values of no class)."""

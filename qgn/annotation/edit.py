@@ -14,32 +14,82 @@ always derived from the label map (``Quadtree.from_label``), never edited direct
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from ..quadtree import ROOT_LEVEL
 
-@dataclass(frozen=True, eq=False)
+
 class LabelEdit:
     """A change of some pixels of one label map.
 
     index:  (M,) int64 flat pixel indices into the (H, W) map (row-major), sorted and unique.
     before: (M,) label dtype, the values at ``index`` before the edit.
     after:  (M,) label dtype, the values at ``index`` after the edit.
+
+    A large edit is held instead as ``rows`` = (y0, mask): mask (R, W) bool over the map's rows
+    ``y0 … y0+R-1``, True at the changed pixels (``LabelEdit.of_rows``): one byte a pixel of those
+    rows instead of eight a changed pixel, applied and reverted by one masked write of those rows.
+    Its ``index`` is then derived on each use (not kept: the undo log stays small).
     """
 
-    index: np.ndarray
-    before: np.ndarray
-    after: np.ndarray
+    __slots__ = ("_index", "before", "after", "rows")
 
-    def __post_init__(self):
-        if not (self.index.ndim == self.before.ndim == self.after.ndim == 1):
+    def __init__(self, index: np.ndarray, before: np.ndarray, after: np.ndarray):
+        if not (index.ndim == before.ndim == after.ndim == 1):
             raise ValueError("LabelEdit: index, before and after must be 1-D")
-        if not (len(self.index) == len(self.before) == len(self.after)):
+        if not (len(index) == len(before) == len(after)):
             raise ValueError(
-                f"LabelEdit: index, before and after differ in length "
-                f"({len(self.index)}, {len(self.before)}, {len(self.after)})"
+                f"LabelEdit: index, before and after differ in length ({len(index)}, {len(before)}, {len(after)})"
             )
+        self._index, self.before, self.after, self.rows = index, before, after, None
+
+    @classmethod
+    def of_rows(cls, y0: int, mask: np.ndarray, before: np.ndarray, after: np.ndarray,
+                count: int | None = None) -> "LabelEdit":
+        """The edit of the pixels where ``mask`` (R, W) bool (C-contiguous) is True, rows
+        ``y0 …`` of a map W wide; ``before``/``after`` (M,) in row-major order of those pixels
+        (``count``: M, when the caller knows it)."""
+        if mask.ndim != 2 or mask.dtype != bool or not mask.flags.c_contiguous:
+            raise ValueError("LabelEdit.of_rows: the mask must be a C-contiguous 2-D bool array")
+        count = int(np.count_nonzero(mask)) if count is None else count
+        if not (before.ndim == after.ndim == 1 and len(before) == len(after) == count):
+            raise ValueError(f"LabelEdit.of_rows: {count} pixels, but {len(before)} before and {len(after)} after values")
+        edit = cls.__new__(cls)
+        edit._index, edit.before, edit.after, edit.rows = None, before, after, (int(y0), mask)
+        return edit
+
+    @property
+    def index(self) -> np.ndarray:
+        if self._index is not None:
+            return self._index
+        y0, mask = self.rows
+        index = np.flatnonzero(mask)
+        index += y0 * mask.shape[1]
+        return index
+
+    def row_span(self, width: int) -> tuple[int, int] | None:
+        """(first row, last row + 1) of the changed pixels in a map ``width`` wide (None: empty)."""
+        if self.is_empty:
+            return None
+        if self.rows is not None:
+            y0, mask = self.rows
+            return y0, y0 + mask.shape[0]
+        return int(self._index[0]) // width, int(self._index[-1]) // width + 1
+
+    def fits(self, shape: tuple[int, int]) -> bool:
+        """Whether every pixel of the edit lies in a map of ``shape`` (H, W)."""
+        if self.is_empty:
+            return True
+        if self.rows is not None:
+            y0, mask = self.rows
+            return mask.shape[1] == shape[1] and 0 <= y0 and y0 + mask.shape[0] <= shape[0]
+        return 0 <= self._index[0] and self._index[-1] < shape[0] * shape[1]
+
+    def with_values(self, before: np.ndarray, after: np.ndarray) -> "LabelEdit":
+        """The same pixels with other ``before``/``after`` values (e.g. remapped classes)."""
+        if self.rows is not None:
+            return LabelEdit.of_rows(*self.rows, before, after, count=len(self.after))
+        return LabelEdit(self._index, before, after)
 
     @classmethod
     def empty(cls, dtype=np.uint16) -> "LabelEdit":
@@ -48,11 +98,18 @@ class LabelEdit:
 
     def apply(self, label: np.ndarray) -> None:
         """Write ``after`` into ``label`` (H, W) in place."""
-        np.put(label, self.index, self.after)
+        self._write(label, self.after)
 
     def revert(self, label: np.ndarray) -> None:
         """Write ``before`` into ``label`` (H, W) in place (undo of ``apply``)."""
-        np.put(label, self.index, self.before)
+        self._write(label, self.before)
+
+    def _write(self, label: np.ndarray, values: np.ndarray) -> None:
+        if self.rows is not None and self.rows[1].shape[1] == label.shape[1]:
+            y0, mask = self.rows
+            label[y0:y0 + mask.shape[0]][mask] = values
+        else:
+            _write(label, self.index, values)
 
     def then(self, later: "LabelEdit") -> "LabelEdit":
         """One edit equal to applying ``self`` and then ``later`` (e.g. a whole drag stroke as one
@@ -72,15 +129,25 @@ class LabelEdit:
     @property
     def nbytes(self) -> int:
         """Memory held by the edit's arrays."""
-        return self.index.nbytes + self.before.nbytes + self.after.nbytes
+        held = self.rows[1].nbytes if self.rows is not None else self._index.nbytes
+        return held + self.before.nbytes + self.after.nbytes
 
     @property
     def is_empty(self) -> bool:
-        return len(self.index) == 0
+        return len(self.after) == 0
 
     @property
     def pixel_count(self) -> int:
-        return len(self.index)
+        return len(self.after)
+
+
+def _write(label: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
+    """``label.flat[index] = values``; through a flat view when there is one (several times faster
+    than ``np.put`` on millions of pixels)."""
+    if label.flags.c_contiguous:
+        label.reshape(-1)[index] = values
+    else:
+        np.put(label, index, values)
 
 
 def _check_map(label: np.ndarray) -> None:
@@ -104,6 +171,23 @@ def _check_level(level: int) -> int:
     level = int(level)
     if not 0 <= level <= 30:
         raise ValueError(f"cell level must be in 0..30; got {level}")
+    return level
+
+
+def _cover_level(shape: tuple[int, int]) -> int:
+    """The finest level at which one cell covers a map of ``shape`` (H, W)."""
+    return (max(shape) - 1).bit_length()
+
+
+def _check_map_level(label: np.ndarray, level: int) -> int:
+    """``level`` checked against the map: up to the level where one cell covers it (or the quadtree's
+    root level, on a map smaller than a root cell); a coarser cell would not fit in memory."""
+    level = _check_level(level)
+    top = max(ROOT_LEVEL, _cover_level(label.shape))
+    if level > top:
+        h, w = label.shape
+        raise ValueError(f"cell level {level} is beyond this {w}×{h} label map: choose a level in 0..{top} "
+                         f"(at level {_cover_level(label.shape)} one cell covers the whole map)")
     return level
 
 
@@ -157,7 +241,7 @@ def paint_cells(label: np.ndarray, level: int, points: np.ndarray, value: int) -
     Returns the edit of the pixels that actually change (empty if none).
     """
     _check_map(label)
-    level = _check_level(level)
+    level = _check_map_level(label, level)
     value = _check_value(label, value)
     h, w = label.shape
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
@@ -171,7 +255,8 @@ def paint_cells(label: np.ndarray, level: int, points: np.ndarray, value: int) -
     cells = np.unique((py[inside] >> level) * grid_w + (px[inside] >> level))
     cy, cx = cells // grid_w, cells % grid_w
     size = 1 << level
-    dy, dx = np.divmod(np.arange(size * size, dtype=np.int64), size)
+    # a cell's rows beyond its first min(size, h) all lie below the map (its columns likewise)
+    dy, dx = np.divmod(np.arange(min(size, h) * min(size, w), dtype=np.int64), min(size, w))
     ys = (cy[:, None] << level) + dy[None, :]
     xs = (cx[:, None] << level) + dx[None, :]
     keep = (ys < h) & (xs < w)
@@ -179,13 +264,19 @@ def paint_cells(label: np.ndarray, level: int, points: np.ndarray, value: int) -
     return _edit_of(label, index, value)
 
 
-def cells_along(level: int, start: tuple[float, float], end: tuple[float, float]) -> np.ndarray:
+def cells_along(level: int, start: tuple[float, float], end: tuple[float, float],
+                shape: tuple[int, int] | None = None, margin: int = 0) -> np.ndarray:
     """One point in every level-``level`` cell that the segment ``start → end`` passes through.
 
     start, end: ``(x, y)`` image coordinates. Returns (P, 2) int64 ``x, y``: the top-left pixel of
     each cell, in order along the segment, no cell twice in a row. A segment that only touches a
     cell's corner does not pass through it. Cells outside the image are included (``paint_cells``
     ignores them).
+
+    shape: (H, W) of the image: the segment is first clipped to the image widened by ``margin``
+    + 1 cells on every side (a brush of radius ``margin`` cells reaches the image from no cell
+    further out), so a pointer flung far outside costs the cells near the image, not the length
+    of the segment. A segment inside that area gives exactly the cells it gives without ``shape``.
     """
     level = _check_level(level)
     size = float(1 << level)
@@ -193,6 +284,13 @@ def cells_along(level: int, start: tuple[float, float], end: tuple[float, float]
     x1, y1 = float(end[0]), float(end[1])
     if not all(np.isfinite([x0, y0, x1, y1])):
         raise ValueError(f"cells_along: coordinates must be finite; got {start} → {end}")
+    if shape is not None:
+        pad = (int(margin) + 1) * size
+        gh, gw = -(-int(shape[0]) // int(size)), -(-int(shape[1]) // int(size))
+        clipped = _clip_segment((x0, y0, x1, y1), (-pad, -pad, gw * size + pad, gh * size + pad))
+        if clipped is None:
+            return np.zeros((0, 2), np.int64)
+        x0, y0, x1, y1 = clipped
     ts = [np.array([0.0, 1.0])]
     for a, b in ((x0, x1), (y0, y1)):
         if a != b:
@@ -213,6 +311,30 @@ def cells_along(level: int, start: tuple[float, float], end: tuple[float, float]
     new[1:] = (cx[1:] != cx[:-1]) | (cy[1:] != cy[:-1])
     step = int(size)
     return np.stack([cx[new] * step, cy[new] * step], axis=1)
+
+
+def _clip_segment(segment: tuple[float, float, float, float],
+                  box: tuple[float, float, float, float]) -> tuple[float, float, float, float] | None:
+    """The part ``(x0, y0, x1, y1)`` of a segment inside the closed box ``(left, top, right,
+    bottom)`` (Liang–Barsky), the segment itself when it lies inside; None when it misses the box."""
+    x0, y0, x1, y1 = segment
+    left, top, right, bottom = box
+    dx, dy = x1 - x0, y1 - y0
+    t0, t1 = 0.0, 1.0
+    for p, q in ((-dx, x0 - left), (dx, right - x0), (-dy, y0 - top), (dy, bottom - y0)):
+        if p == 0:
+            if q < 0:
+                return None
+        elif p < 0:
+            t0 = max(t0, q / p)
+        else:
+            t1 = min(t1, q / p)
+    if t0 > t1:
+        return None
+    if t0 == 0.0 and t1 == 1.0:
+        return segment
+    return (x0 + t0 * dx if t0 > 0 else x0, y0 + t0 * dy if t0 > 0 else y0,
+            x0 + t1 * dx if t1 < 1 else x1, y0 + t1 * dy if t1 < 1 else y1)
 
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -263,24 +385,30 @@ def fill_region(label: np.ndarray, x: int, y: int, value: int) -> LabelEdit:
     """Set the 4-connected region of pixels equal to ``label[y, x]`` (containing (x, y)) to ``value``.
 
     label: (H, W) uint8/uint16 (not modified). Raises ValueError if (x, y) is outside the image.
+    OpenCV's ``floodFill`` grows the region over the map's equal-value mask; only the region's
+    rows are scanned for its pixels, and a large region is kept as those rows' mask (``of_rows``).
     """
+    import cv2
+
     _check_map(label)
     value = _check_value(label, value)
     x, y = _check_pixel(label, x, y)
-    if int(label[y, x]) == value:
+    seed = label[y, x]
+    if int(seed) == value:
         return LabelEdit.empty(label.dtype)
     h, w = label.shape
-    rows, starts, ends = _runs(label == label[y, x])
-    u, v = _run_edges(rows, starts, ends, w)
-    comp = _components(len(rows), u, v)
-    seed = np.nonzero((rows == y) & (starts <= x) & (ends > x))[0][0]
-    mine = comp == comp[seed]
-    rows, starts, ends = rows[mine], starts[mine], ends[mine]
-    lengths = ends - starts
-    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    index = np.repeat(rows * w + starts, lengths) + offsets
-    return LabelEdit(index, label.reshape(-1)[index] if label.flags.c_contiguous else label.ravel()[index],
-                     np.full(len(index), value, label.dtype))
+    same = (label == seed).view(np.uint8)
+    mask = np.zeros((h + 2, w + 2), np.uint8)
+    flags = 4 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (1 << 8)
+    _, _, _, (_rx, ry, _rw, rh) = cv2.floodFill(same, mask, (x, y), 0, 0, 0, flags)
+    rows = np.ascontiguousarray(mask[1 + ry:1 + ry + rh, 1:-1]).view(bool)  # the region's rows (0/1)
+    count = int(np.count_nonzero(rows))
+    before, after = np.full(count, seed, label.dtype), np.full(count, value, label.dtype)
+    if 8 * count > rows.size:  # the rows' mask is smaller than the pixels' indices
+        return LabelEdit.of_rows(ry, rows, before, after, count)
+    index = np.flatnonzero(rows)
+    index += ry * w  # the rows have the map's width: their flat indices are the map's, shifted
+    return LabelEdit(index, before, after)
 
 
 def _check_pixel(label: np.ndarray, x, y) -> tuple[int, int]:
@@ -305,10 +433,20 @@ def changed_cells(label: np.ndarray, reference: np.ndarray, level: int) -> np.nd
     label, reference = np.asarray(label), np.asarray(reference)
     if label.shape != reference.shape or label.ndim != 2:
         raise ValueError(f"changed_cells: label {label.shape} and reference {reference.shape} must be the same 2-D size")
-    diff = label != reference
-    h, w = diff.shape
-    size = 1 << level
+    h, w = label.shape
+    size = 1 << min(level, _cover_level(label.shape))  # coarser cells than one over the map: the same one cell
     gh, gw = -(-h // size), -(-w // size)
-    padded = np.zeros((gh * size, gw * size), bool)
-    padded[:h, :w] = diff
-    return padded.reshape(gh, size, gw, size).any(axis=(1, 3))
+    out = np.zeros((gh, gw), bool)
+    word = {1: np.uint8, 2: np.uint16, 4: np.uint32}.get(size, np.uint64)  # one word per cell's row
+    step = max(size, (1 << 18) // w // size * size)  # a band of rows at a time: small temporaries
+    for y in range(0, h, step):
+        diff = label[y:y + step] != reference[y:y + step]
+        rows = diff.shape[0]
+        if w % size:
+            diff = np.pad(diff, ((0, 0), (0, -w % size)))
+        words = diff.view(word)
+        cols = words.reshape(rows, gw, -1).any(axis=2) if size > 8 else words != 0
+        if rows % size:
+            cols = np.pad(cols, ((0, -rows % size), (0, 0)))
+        out[y // size:y // size + -(-rows // size)] = np.logical_or.reduce(cols.reshape(-1, size, gw), axis=1)
+    return out

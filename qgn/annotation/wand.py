@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .edit import LabelEdit, _check_map, _check_pixel, _check_value, _edit_of
-from .working import WorkingImage
+from .working import WorkingImage, bounding_box
 
 TOLERANCES = (4, 8, 12, 16, 24, 32, 48, 64)  # the steps of the app's tolerance keys
 DEFAULT_TOLERANCE = 16
@@ -55,7 +55,8 @@ def magic_wand(label: np.ndarray, working: WorkingImage, x: float, y: float, val
         wx, wy = working.to_working(xi, yi)
         allowed[wy, wx] = True  # the working pixel may sample another label near a boundary
     region = wand_mask(working, xi + 0.5, yi + 0.5, tolerance, allowed)
-    index = working.full_index(region)
+    box = bounding_box(region)  # (never None: the seed is in the region)
+    index = working.full_index(region[box[0]:box[1], box[2]:box[3]], box)  # that box's full-size pixels only
     if same_label and working.resized:
         index = index[label.reshape(-1)[index] == seed_value]
         index = _component_of(index, label.shape, yi, xi)

@@ -26,10 +26,8 @@ class EditCommand(QtGui.QUndoCommand):
     def remap(self, table: np.ndarray, dtype) -> None:
         """The classes changed (a ``qgn.classes_edit.ClassEdit``'s ``lut()``): the step writes and
         restores the same pixels in the new class values, so the history survives a class edit."""
-        from qgn.annotation import LabelEdit
-
         edit = self.edit
-        self.edit = LabelEdit(edit.index, table[edit.before].astype(dtype), table[edit.after].astype(dtype))
+        self.edit = edit.with_values(table[edit.before].astype(dtype), table[edit.after].astype(dtype))
 
     @property
     def nbytes(self) -> int:

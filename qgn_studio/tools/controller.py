@@ -191,12 +191,14 @@ class ToolController(QtCore.QObject):
         if handler is not None and self.session is not None:
             try:
                 result = handler.finish()
+                if result is not None and not result[2]:
+                    self.session.apply(result[0])  # refused (ValueError) before it is an undo step
             except ValueError as exc:
                 self.message.emit(f"Not changed: {exc}")
                 result = None
             if result is not None:
-                edit, text, applied = result
-                self.session.undo.push(EditCommand(self.session, edit, text, applied=applied))
+                edit, text, _applied = result
+                self.session.undo.push(EditCommand(self.session, edit, text, applied=True))
                 self.stroke_finished.emit(self.session)
         stroke, self._stroke = self._stroke, None
         if stroke is None or self.session is None:
@@ -226,7 +228,8 @@ class ToolController(QtCore.QObject):
         from qgn.annotation.edit import cells_along, paint_cells
 
         value, last, recorder = self._stroke
-        points = brush_points(self.level, cells_along(self.level, last, (x, y)), self.radius)
+        along = cells_along(self.level, last, (x, y), self.session.shape, self.radius)  # clipped near the image
+        points = brush_points(self.level, along, self.radius)
         step = paint_cells(self.session.label, self.level, points, value)
         if not step.is_empty:
             self.session.apply(step)
@@ -239,7 +242,8 @@ class ToolController(QtCore.QObject):
         edit = fill_region(session.label, int(x), int(y), self.class_id)
         if edit.is_empty:
             return
-        session.undo.push(EditCommand(session, edit, f"Fill {edit.pixel_count:,} px"))
+        session.apply(edit)  # an edit the annotation refuses raises here, before it is an undo step
+        session.undo.push(EditCommand(session, edit, f"Fill {edit.pixel_count:,} px", applied=True))
         self.stroke_finished.emit(session)
 
     def _pick(self, session, x: float, y: float) -> None:

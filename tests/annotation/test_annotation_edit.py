@@ -2,6 +2,7 @@
 applied/reverted/merged, the derived quadtree against ``Quadtree.from_label``, and bad input."""
 from __future__ import annotations
 
+import re
 from collections import deque
 
 import numpy as np
@@ -330,3 +331,139 @@ def test_annotation_sixteen_bit_classes():
     ann.apply(paint_cells(ann.label, 2, np.array([[5, 5]]), 299))
     ann.apply(paint_cells(ann.label, 0, np.array([[0, 0]]), 65535))
     assert ann.quadtree() == Quadtree.from_label(ann.label, 300, 65535, 4)
+
+
+# --------------------------------------------------------------------------- big maps (the 50 ms rule's data side)
+def ref_component(label: np.ndarray, x: int, y: int) -> np.ndarray:
+    """scipy's 4-connected labelling: the component of (x, y) among the pixels equal to it."""
+    from scipy import ndimage
+
+    parts, _ = ndimage.label(label == label[y, x])  # the default structure is 4-connected
+    return parts == parts[y, x]
+
+
+@pytest.mark.parametrize("dtype, region", [(np.uint8, "huge"), (np.uint8, "tiny"), (np.uint16, "huge")])
+def test_fill_region_on_a_big_map_matches_scipy_and_undoes(dtype, region):
+    """A fill on a 600×900 map (a huge region kept as its rows' mask, a tiny one as indices) writes
+    exactly scipy's component; revert gives the map back; its index is the component's."""
+    rng = np.random.default_rng(5)
+    label = random_label(rng, 600, 900, k=3).astype(dtype)
+    if region == "huge":
+        label[200:500, :] = 1  # one region across the width
+        x, y = 450, 300
+    else:
+        label[40:43, 50:53] = 4
+        label[39, 50:53] = label[43, 50:53] = label[40:43, 49] = label[40:43, 53] = 2
+        x, y = 51, 41
+    mine = ref_component(label, x, y)
+    original = label.copy()
+    edit = fill_region(label, x, y, 0 if region == "tiny" else 2)
+    assert (edit.rows is not None) == (region == "huge")
+    assert np.array_equal(edit.index, np.flatnonzero(mine))
+    assert edit.pixel_count == int(mine.sum()) and np.all(edit.before == original[mine])
+    edit.apply(label)
+    expected = original.copy()
+    expected[mine] = 0 if region == "tiny" else 2
+    assert np.array_equal(label, expected)
+    edit.revert(label)
+    assert np.array_equal(label, original)
+
+
+def test_an_edit_held_as_rows_acts_as_its_indices():
+    """``LabelEdit.of_rows`` and the index edit of the same pixels apply, revert, merge, remap and
+    fit alike; the rows form holds a byte a pixel of its rows, not eight a changed pixel."""
+    rng = np.random.default_rng(2)
+    label = rng.integers(0, 5, (40, 30)).astype(np.uint8)
+    mask = np.zeros((40, 30), bool)
+    mask[10:25] = rng.random((15, 30)) < 0.7
+    before, after = label[mask], rng.integers(0, 5, int(mask.sum())).astype(np.uint8)
+    rows = LabelEdit.of_rows(10, np.ascontiguousarray(mask[10:25]), before, after)
+    flat = LabelEdit(np.flatnonzero(mask), before.copy(), after.copy())
+    assert np.array_equal(rows.index, flat.index) and rows.row_span(30) == flat.row_span(30)
+    assert rows.nbytes < flat.nbytes
+    a, b = label.copy(), label.copy()
+    rows.apply(a)
+    flat.apply(b)
+    assert np.array_equal(a, b)
+    later = paint_cells(a, 1, np.array([[3, 12], [20, 20]]), 4)
+    assert np.array_equal(rows.then(later).index, flat.then(later).index)
+    rows.revert(a)
+    assert np.array_equal(a, label)
+    table = np.array([4, 3, 2, 1, 0], np.uint8)
+    remapped = rows.with_values(table[rows.before], table[rows.after])
+    assert remapped.rows is not None and np.array_equal(remapped.index, flat.index)
+    assert rows.fits((40, 30)) and not rows.fits((24, 30)) and not rows.fits((40, 31))
+    with pytest.raises(ValueError, match="pixels"):
+        LabelEdit.of_rows(0, np.ascontiguousarray(mask), before[:-1], after[:-1])
+
+
+@given(h=st.integers(1, 70), w=st.integers(1, 70), level=st.integers(0, 8), seed=st.integers(0, 2**31))
+@HYP
+def test_changed_cells_matches_a_loop_over_cells(h, w, level, seed):
+    rng = np.random.default_rng(seed)
+    reference = rng.integers(0, 3, (h, w)).astype(np.uint8)
+    label = reference.copy()
+    label[rng.random((h, w)) < 0.02] = 7
+    size = 1 << level
+    expected = np.zeros((-(-h // size), -(-w // size)), bool)
+    for cy in range(expected.shape[0]):
+        for cx in range(expected.shape[1]):
+            expected[cy, cx] = (label[cy * size:(cy + 1) * size, cx * size:(cx + 1) * size]
+                                != reference[cy * size:(cy + 1) * size, cx * size:(cx + 1) * size]).any()
+    assert np.array_equal(changed_cells(label, reference, level), expected)
+
+
+def test_check_label_shortcut_still_refuses_values_of_no_class():
+    """The min/max shortcut of ``check_label`` accepts only ranges of valid values; anything else is
+    still counted value by value."""
+    from qgn.label_map import check_label
+
+    classes = ClassSet.generic(5, ignore_index=255)
+    for ok in ([0, 4], [255, 255], [0, 255, 3]):
+        check_label(np.array([ok], np.uint8), classes, copy=False)
+    for bad, shown in (([0, 5], "[5]"), ([7, 255], "[7]"), ([6, 6], "[6]")):
+        with pytest.raises(ValueError, match=re.escape(shown)):
+            check_label(np.array([bad], np.uint8), classes)
+    long_row = np.zeros((1, 300_000), np.uint8)
+    long_row[0, 123_456] = 9  # an edit's values: one long row, counted in parts
+    with pytest.raises(ValueError, match=re.escape("[9]")):
+        check_label(long_row, classes)
+
+
+# --------------------------------------------------------------------------- loose ends
+def test_paint_cells_refuses_a_level_beyond_the_map():
+    """Level 16 on a 480×360 map used to allocate 2^32 offsets (MemoryError); levels beyond the one
+    whose single cell covers the map are refused by name, and that level paints the whole map."""
+    label = np.zeros((360, 480), np.uint8)
+    for level in (10, 16, 30):
+        with pytest.raises(ValueError, match=r"cell level \d+ is beyond this 480×360 label map: choose a level in 0\.\.9"):
+            paint_cells(label, level, np.array([[5.0, 5.0]]), 1)
+    whole = paint_cells(label, 9, np.array([[400.0, 300.0]]), 1)
+    assert whole.pixel_count == label.size and np.array_equal(whole.index, np.arange(label.size))
+    tiny = np.zeros((6, 5), np.uint8)  # smaller than a root cell: the quadtree's levels still work
+    assert paint_cells(tiny, 5, np.array([[1.0, 1.0]]), 2).pixel_count == 30
+
+
+def test_cells_along_clipped_to_the_image_paints_the_same():
+    """With the image's shape, a segment inside the image (widened by the brush) gives the same
+    cells; one that leaves it paints the same pixels with any brush radius; a pointer flung ten
+    million pixels away costs the cells near the image only."""
+    from qgn.annotation.brush import brush_points
+
+    rng = np.random.default_rng(9)
+    h, w = 50, 70
+    label = np.zeros((h, w), np.uint8)
+    for _ in range(300):
+        level, radius = int(rng.integers(0, 4)), int(rng.integers(0, 3))
+        start, end = rng.uniform(-300, 300, 2) + (w / 2, h / 2), rng.uniform(-300, 300, 2) + (w / 2, h / 2)
+        full = cells_along(level, start, end)
+        clipped = cells_along(level, start, end, (h, w), radius)
+        pad = (radius + 1) << level
+        inside = all(-pad <= p[0] <= w + pad and -pad <= p[1] <= h + pad for p in (start, end))
+        if inside:
+            assert np.array_equal(clipped, full)
+        painted = [paint_cells(label, level, brush_points(level, cells, radius), 1).index for cells in (full, clipped)]
+        assert np.array_equal(*painted)
+    far = cells_along(0, (5.5, 7.5), (1e7, 9.5), (h, w), 2)
+    assert 0 < len(far) < 2 * (w + 10) and tuple(far[0]) == (5, 7)
+    assert len(cells_along(2, (-1e7, -5e6), (-2e7, 3e6), (h, w), 1)) == 0  # wholly outside
