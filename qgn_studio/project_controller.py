@@ -5,8 +5,8 @@ flags), Ctrl+S saves every annotation with unsaved edits into it, "done" flags a
 into project.json at once, and an image's saved annotation is read (off the UI thread) the first
 time the image is shown.
 
-Autosave: ``AUTOSAVE_DELAY_MS`` after the last edit, every annotation with edits not yet autosaved
-is copied and written on the job thread (``JobRunner``) into the project's ``.autosave/`` — or,
+Autosave: ``AUTOSAVE_DELAY_MS`` after an edit (later edits do not put it off), every annotation with
+edits not yet autosaved is copied and written on the job thread (``JobRunner``) into the project's ``.autosave/`` — or,
 without a project, into a per-user *scratch project*: ``$QGN_STUDIO_SCRATCH``, else
 ``<AppDataLocation>/unsaved`` (e.g. ``~/.local/share/QGN/QGN Studio/unsaved``). So a crash never
 loses more than the last two seconds, project or not. A window made without settings (screenshots)
@@ -113,7 +113,7 @@ class ProjectController(QtCore.QObject):
         # removed or discarded by this one (job thread only, as _versions)
         self._autosaved: dict = {}
         self._told_autosave_conflict: set = set()
-        annotator.edited.connect(lambda _session: self.timer.start())
+        annotator.edited.connect(self._edited)
         annotator.done_changed.connect(self._done_changed)
         annotator.class_set_edited.connect(self._class_set_edited)
         annotator.class_edited.connect(self._class_edited)
@@ -162,6 +162,12 @@ class ProjectController(QtCore.QObject):
         return [d for d in self.sessions() if d.annotation.dirty]
 
     # ------------------------------------------------------------------ autosave
+    def _edited(self, _session) -> None:
+        """An edit: autosave ``AUTOSAVE_DELAY_MS`` after the first edit not yet autosaved. A pending
+        autosave is not put off again, so steady work (a stroke a second) is autosaved too."""
+        if not self.timer.isActive():
+            self.timer.start()
+
     def autosave_now(self) -> None:
         """Write every annotation with edits not yet autosaved (copies; written on the job thread)."""
         self.timer.stop()
@@ -284,10 +290,13 @@ class ProjectController(QtCore.QObject):
         except Exception as exc:
             self._warn(f"Cannot create a project in {folder}: {describe_error(exc)}")
             return False
-        self._drop_scratch_autosaves()
         if classes is not annotator.classes:
             annotator.set_classes(classes)
         self._set_project(project)
+        for doc in self.unsaved():  # their edits move into the new project's autosaves at once,
+            doc.annotation.mark_autosaved(-1)  # before the scratch project lets go of them
+        self.autosave_now()
+        self._drop_scratch_autosaves()
         return True
 
     def open_project(self, folder: Path | None = None) -> bool:
@@ -558,7 +567,10 @@ class ProjectController(QtCore.QObject):
                     image, ours=self._autosaved.pop((str(target.root), path), None)))  # only this window's
 
     def _drop_scratch_autosaves(self) -> None:
-        scratch = self._scratch
+        """A project was created with the open images: remove this window's scratch autosaves of
+        them (job thread, after their autosaves into the project) — of an image with unsaved edits
+        only once the project holds its autosave, so a failed write there leaves the scratch one."""
+        scratch, project = self._scratch, self.project
         if scratch is None:
             return
         for doc in self.workspace.docs:
@@ -566,8 +578,21 @@ class ProjectController(QtCore.QObject):
                 image = scratch.image_for(doc.path)
             except KeyError:
                 continue
-            self.jobs.submit(lambda image=image, path=doc.path: scratch.discard_autosave(
-                image, ours=self._autosaved.pop((str(scratch.root), path), None)))  # only this window's
+            unsaved = doc.annotation is not None and doc.annotation.dirty
+
+            def drop(image=image, path=doc.path, unsaved=unsaved) -> None:
+                if unsaved and not self._has_autosave(project, path):
+                    return  # the project has no copy of these edits: the scratch autosave stays
+                scratch.discard_autosave(image, ours=self._autosaved.pop((str(scratch.root), path), None))
+
+            self.jobs.submit(drop)  # only this window's
+
+    @staticmethod
+    def _has_autosave(project, path) -> bool:
+        try:
+            return project is not None and project.autosave_version(project.image_for(path)) is not None
+        except KeyError:
+            return False
 
     # ------------------------------------------------------------------ done flags, classes
     def _done_changed(self, doc, done: bool) -> None:

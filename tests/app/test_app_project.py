@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 from studio_steps import WAIT_MS, paint, start_annotating
 
 
@@ -104,6 +104,48 @@ def test_start_after_a_crash_reopens_the_project_and_offers_its_autosave(qtbot, 
     third = windows()
     third.start([samples[0]], str(model_path))
     assert third.projects.project is None and third.docs[0].path == samples[0].resolve()
+
+
+def test_a_crash_right_after_new_project_keeps_the_unsaved_edits(qtbot, windows, samples, model_path, tmp_path):
+    # unsaved edits autosaved in the scratch project, then File > New project: their autosave moves
+    # into the project at once (before the scratch one goes), so a crash then loses nothing
+    folder = tmp_path / "new"
+    first = windows(folder=folder)
+    session = start_annotating(qtbot, first, [samples[0]], model_path)
+    paint(first, 3, 6, [(4, 4), (60, 4)])
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    edited = session.label.copy()
+    assert first.projects.new_project() and session.dirty
+    windows.crash(first)  # before any further stroke
+
+    second = windows(recover="restore")
+    second.start([], str(model_path))
+    assert second.projects.project is not None and second.projects.project.root == folder.resolve()
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+    assert second.docs[0].annotation.dirty
+
+
+def test_steady_strokes_do_not_put_the_autosave_off(qtbot, windows, samples, model_path):
+    # a stroke a second for minutes must not leave everything unsaved: the autosave comes
+    # AUTOSAVE_DELAY_MS after the first edit not yet autosaved, later strokes do not restart the wait
+    win = windows()
+    session = start_annotating(qtbot, win, [samples[0]], model_path)
+    timer = win.projects.timer
+    timer.setInterval(600_000)  # never fires during the test: only its deadline is looked at
+    timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)  # a coarse one's deadline moves by up to 5 %
+    before = session.version
+    paint(win, 3, 6, [(4, 4), (60, 4)])
+    first_deadline = timer.remainingTime()
+    assert session.version > before and timer.isActive()
+    qtbot.waitUntil(lambda: timer.remainingTime() < first_deadline, timeout=WAIT_MS)  # some time passed
+    before = session.version
+    paint(win, 3, 6, [(4, 40), (60, 40)])
+    second_deadline = timer.remainingTime()
+    assert session.version > before and timer.isActive()  # an edit
+    assert second_deadline < first_deadline  # not put off by the second stroke
+    timer.stop()
 
 
 def test_closing_with_unsaved_edits_asks(qtbot, windows, samples, model_path, tmp_path):
