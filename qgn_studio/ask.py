@@ -25,7 +25,7 @@ class AskUser:
 
     # ------------------------------------------------------------------ projects
     def recover(self, names: list[str]) -> str:
-        """Autosaves newer than the saved annotations: "restore", "discard" or "later"."""
+        """Autosaves with edits the saved annotations lack: "restore", "discard" or "later"."""
         box = QtWidgets.QMessageBox(self.parent)
         box.setIcon(QtWidgets.QMessageBox.Icon.Question)
         box.setWindowTitle("Restore unsaved annotations?")

@@ -13,10 +13,10 @@ loses more than the last two seconds, project or not. A window made without sett
 has no scratch project and never writes there.
 
 Recovery: opening a project — or starting without one, for the scratch project — whose autosaves
-are newer than the saved annotations asks (``ask_recover``: "restore" / "discard" / "later");
-restored maps become unsaved annotations of their images (their images are opened if needed).
-The settings remember the open project until the window closes normally, so a start after a
-crash reopens that project when it has autosaves to offer.
+hold edits the saved annotations lack (``Project.recoverable``) asks (``ask_recover``: "restore" /
+"discard" / "later"); restored maps become unsaved annotations of their images (their images are
+opened if needed). The settings remember the open project until the window closes normally, so a
+start after a crash reopens that project when it has autosaves to offer.
 
 Without a project, the first Ctrl+S asks for a folder (``ask_folder``) and creates a project there
 with the open images, the class set, the model and the done flags, then saves into it. Closing
@@ -493,7 +493,7 @@ class ProjectController(QtCore.QObject):
 
     # ------------------------------------------------------------------ recovery
     def offer_recovery(self, project=None) -> None:
-        """Ask about autosaves newer than the saved annotations (of ``project``, or the scratch
+        """Ask about autosaves with edits the saved annotations lack (of ``project``, or the scratch
         one) and restore them when the user says so."""
         project = project or self.scratch()
         images = self._ask_recovery(project)
@@ -539,7 +539,7 @@ class ProjectController(QtCore.QObject):
 
             def recover(im=im, path=doc.path, versions=self._versions if project is self.project else {},
                         autosaved=self._autosaved):
-                versions[path] = project.annotation_version(im)  # the autosave is newer than this file
+                versions[path] = project.recovery_base(im)  # None: a newer save elsewhere, kept by ours
                 autosaved[(str(project.root), path)] = project.autosave_version(im)  # restored: this window's now
                 return project.recover(im)
 
