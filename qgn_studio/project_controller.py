@@ -513,7 +513,8 @@ class ProjectController(QtCore.QObject):
             return []
         if self.workspace.classes is None:
             self.annotator.set_classes(project.classes)  # the model is still loading
-        choice = self.ask_recover([im.path.name for im in images])
+        choice = self.ask_recover([im.path.name + (" (its saved annotation is newer)"
+                                                   if project.autosave_is_older(im) else "") for im in images])
         if choice == "discard":
             for im in images:
                 project.discard_autosave(im)

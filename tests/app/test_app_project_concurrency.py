@@ -325,8 +325,11 @@ def test_a_killed_windows_autosave_survives_the_other_windows_save(qtbot, window
     survivor = second.docs[0].annotation.label.copy()
     windows.crash(second)
 
-    third = windows(recover="restore")
+    third = windows()
+    asked = []
+    third.projects.ask_recover = lambda names: asked.append(names) or "restore"
     third.start([folder], str(model_path))
+    assert asked == [[f"{samples[0].name} (its saved annotation is newer)"]]  # the question says so
     qtbot.waitUntil(lambda: third.docs and third.docs[0].annotation is not None
                     and third.docs[0].annotation.origin == "recovered", timeout=WAIT_MS)
     np.testing.assert_array_equal(third.docs[0].annotation.label, dead)
