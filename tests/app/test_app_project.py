@@ -199,6 +199,41 @@ def test_export_dialog_then_reimport_is_identical(qtbot, windows, samples, model
     QtWidgets.QApplication.processEvents()
 
 
+def test_edits_are_autosaved_while_a_long_export_runs(qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    # an export of a big project takes minutes and the dialog is not modal: strokes made meanwhile
+    # must be autosaved, not queued behind the export (a crash would lose them all)
+    import threading
+
+    import qgn.project
+
+    release, started = threading.Event(), threading.Event()
+    real_export = qgn.project.export_project
+
+    def slow_export(*args, **kwargs):
+        started.set()
+        release.wait(WAIT_MS / 1000)
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(qgn.project, "export_project", slow_export)
+    win = windows(folder=tmp_path / "proj")
+    session = start_annotating(qtbot, win, [samples[0]], model_path)
+    dialog = win.show_export()
+    dialog.folder.setText(str(tmp_path / "out"))
+    try:
+        dialog.export_button.click()
+        qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+        paint(win, 3, 6, [(4, 4), (60, 4)])
+        edited = session.label.copy()
+        with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+            pass
+        assert dialog.running and not release.is_set()  # the export is still under way
+        project = win.projects.project
+        np.testing.assert_array_equal(project.recover(project.images[0]), edited)
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not dialog.running, timeout=WAIT_MS)
+
+
 # --------------------------------------------------------------------------- class edits (issue #14)
 def test_rename_then_reopen_keeps_the_saved_annotation(qtbot, windows, samples, model_path, tmp_path):
     folder = tmp_path / "renamed"
