@@ -6,10 +6,11 @@ into project.json at once, and an image's saved annotation is read (off the UI t
 time the image is shown.
 
 Autosave: ``AUTOSAVE_DELAY_MS`` after an edit (later edits do not put it off), every annotation with
-edits not yet autosaved is copied and written on the job thread (``JobRunner``) into the project's ``.autosave/`` — or,
-without a project, into a per-user *scratch project*: ``$QGN_STUDIO_SCRATCH``, else
+edits not yet autosaved is copied and written on the job thread (``JobRunner``) into the project's
+``.autosave/`` — or, without a project, into a per-user *scratch project*: ``$QGN_STUDIO_SCRATCH``, else
 ``<AppDataLocation>/unsaved`` (e.g. ``~/.local/share/QGN/QGN Studio/unsaved``). So a crash never
-loses more than the last two seconds, project or not. A window made without settings (screenshots)
+loses more than the last two seconds, project or not. A failed autosave (a full disk) is said and
+tried again every ``AUTOSAVE_RETRY_MS``, edit or not. A window made without settings (screenshots)
 has no scratch project and never writes there.
 
 Recovery: opening a project — or starting without one, for the scratch project — whose autosaves
@@ -51,6 +52,7 @@ from qgn_studio.discovery import resolved
 from qgn_studio.document import describe_error
 
 AUTOSAVE_DELAY_MS = 2000
+AUTOSAVE_RETRY_MS = 10_000  # after a failed autosave (a full disk): try again without waiting for an edit
 WATCH_MS = 1500
 PROJECT_FILE = "project.json"
 CHANGED_ELSEWHERE = "another window or command"  # in the messages of qgn.project.ProjectChangedError
@@ -99,6 +101,10 @@ class ProjectController(QtCore.QObject):
         self.timer.setSingleShot(True)
         self.timer.setInterval(AUTOSAVE_DELAY_MS)
         self.timer.timeout.connect(self.autosave_now)
+        self.retry = QtCore.QTimer(self)
+        self.retry.setSingleShot(True)
+        self.retry.setInterval(AUTOSAVE_RETRY_MS)
+        self.retry.timeout.connect(self.autosave_now)
         self.watch = QtCore.QTimer(self)
         self.watch.setInterval(WATCH_MS)
         self.watch.timeout.connect(self.check_project_on_disk)
@@ -171,6 +177,7 @@ class ProjectController(QtCore.QObject):
     def autosave_now(self) -> None:
         """Write every annotation with edits not yet autosaved (copies; written on the job thread)."""
         self.timer.stop()
+        self.retry.stop()
         pending = [d for d in self.sessions() if d.annotation.needs_autosave]
         target = self._target() if pending else None
         if target is None:
@@ -192,8 +199,14 @@ class ProjectController(QtCore.QObject):
                 return saved
 
             self.jobs.submit(write, lambda saved, s=session, v=version, doc=doc: self._autosaved_one(s, v, doc, saved),
-                             lambda message: self._write_failed(f"Autosave failed: {message}"), "Autosaving")
+                             self._autosave_failed, "Autosaving")
         self.jobs.submit(lambda: len(pending), self.autosaved.emit)
+
+    def _autosave_failed(self, message: str) -> None:
+        """Say so, and try again in ``AUTOSAVE_RETRY_MS`` (the edits stay in memory and unsaved):
+        once the disk has room again they are autosaved without waiting for another edit."""
+        self._write_failed(f"Autosave failed: {message}")
+        self.retry.start()
 
     def _autosaved_one(self, session, version: int, doc, saved) -> None:
         session.mark_autosaved(version)
@@ -397,6 +410,7 @@ class ProjectController(QtCore.QObject):
     def closed(self) -> None:
         """The window closed normally: no project needs reopening at the next start."""
         self.watch.stop()
+        self.retry.stop()
         if self.workspace.settings is not None:
             self.workspace.settings.remove("project/open")
             self.workspace.settings.sync()

@@ -234,6 +234,39 @@ def test_edits_are_autosaved_while_a_long_export_runs(qtbot, windows, samples, m
     qtbot.waitUntil(lambda: not dialog.running, timeout=WAIT_MS)
 
 
+def test_a_failed_autosave_is_tried_again_without_another_edit(qtbot, windows, samples, model_path, tmp_path,
+                                                                monkeypatch):
+    # a full disk: the autosave fails and says so; once there is room again the edits are
+    # autosaved by themselves, so a crash then loses nothing even if the user made no further stroke
+    import errno
+
+    from qgn.project import Project
+
+    full = {"on": True}
+    real_autosave = Project.autosave
+
+    def autosave(self, *args, **kwargs):
+        if full["on"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_autosave(self, *args, **kwargs)
+
+    monkeypatch.setattr(Project, "autosave", autosave)
+    win = windows(folder=tmp_path / "proj")
+    session = start_annotating(qtbot, win, [samples[0]], model_path)
+    assert win.projects.new_project()
+    win.projects.retry.setInterval(50)
+    warnings = []
+    win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    paint(win, 3, 6, [(4, 4), (60, 4)])
+    qtbot.waitUntil(lambda: any("Autosave failed" in w for w in warnings), timeout=WAIT_MS)
+    assert session.needs_autosave  # still only in memory
+    full["on"] = False  # room again; no stroke follows
+    with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+        pass
+    project = win.projects.project
+    np.testing.assert_array_equal(project.recover(project.images[0]), session.label)
+
+
 # --------------------------------------------------------------------------- class edits (issue #14)
 def test_rename_then_reopen_keeps_the_saved_annotation(qtbot, windows, samples, model_path, tmp_path):
     folder = tmp_path / "renamed"
