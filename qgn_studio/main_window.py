@@ -127,11 +127,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker = InferenceWorker(self)
         self.thumbnails = ThumbnailLoader(parent=self)
         self.jobs = JobRunner(self)
-        # long batches (export, import) on their own thread: saves and autosaves never queue behind them
+        # long batches (export, import, statistics) on their own thread: autosaves never queue behind them
         self.batch_jobs = JobRunner(self)
         ws = self.workspace
         self.annotator = Annotator(ws, self.canvas, self.jobs, self.ask, self.set_layer_visible, self)
-        self.projects = ProjectController(ws, self.annotator, self.jobs, self.ask, self,
+        self.projects = ProjectController(ws, self.annotator, self.jobs, self.batch_jobs, self.ask, self,
                                           scratch_root(settings is not None), self)
         self.finetuner = Finetuner(ws, self.worker, self.projects, self.jobs, self.ask, self)
         self.head = HeadController(ws, self.annotator, self.projects, self.worker, self)  # project head (#21)

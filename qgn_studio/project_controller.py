@@ -76,17 +76,19 @@ def is_project_folder(path) -> bool:
 class ProjectController(QtCore.QObject):
     """See the module docstring. ``workspace``: the open documents, model, classes and project
     (``project`` is the workspace's); ``annotator``: the annotations and their class edits;
-    ``jobs``: the JobRunner that writes; ``ask``: the dialogs (``qgn_studio.ask``); ``shell``: what
+    ``jobs``: the JobRunner that writes; ``batch``: the one for long reads (statistics), so that
+    autosaves never queue behind them; ``ask``: the dialogs (``qgn_studio.ask``); ``shell``: what
     only the window can do (``qgn_studio.shell.Shell``: open or close images, load a model)."""
 
     saved = QtCore.Signal(int)  # annotations saved by one save
     autosaved = QtCore.Signal(int)  # annotations written by one autosave
 
-    def __init__(self, workspace, annotator, jobs, ask, shell, scratch: Path | None, parent=None):
+    def __init__(self, workspace, annotator, jobs, batch, ask, shell, scratch: Path | None, parent=None):
         super().__init__(parent)
         self.workspace = workspace
         self.annotator = annotator
         self.jobs = jobs
+        self.batch = batch
         self.shell = shell
         self.scratch_path = scratch
         self._scratch = None
@@ -995,7 +997,7 @@ class ProjectController(QtCore.QObject):
 
     def statistics(self, done, failed=None) -> None:
         """Per-image class pixel counts of the annotations (the open maps as they are, the saved
-        files of the others; job thread), then ``done(ProjectStatistics)``."""
+        files of the others; on the batch thread), then ``done(ProjectStatistics)``."""
         from qgn.project_stats import count_classes
 
         workspace = self.workspace
@@ -1008,9 +1010,9 @@ class ProjectController(QtCore.QObject):
         saved = [(path, load) for path, load in ((Path(im.path), load) for im, load in self.saved_annotations())
                  if path not in maps]
         listed = [(d.path, bool(d.done)) for d in workspace.docs]
-        self.jobs.submit(lambda: count_classes(classes, listed, maps, saved), done,
-                         failed or (lambda message: self._warn(f"Cannot count the annotations: {message}")),
-                         "Counting the annotations' classes")
+        self.batch.submit(lambda: count_classes(classes, listed, maps, saved), done,
+                          failed or (lambda message: self._warn(f"Cannot count the annotations: {message}")),
+                          "Counting the annotations' classes")
 
     # ------------------------------------------------------------------ closing
     def close_check(self) -> bool:

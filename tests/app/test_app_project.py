@@ -234,6 +234,41 @@ def test_edits_are_autosaved_while_a_long_export_runs(qtbot, windows, samples, m
     qtbot.waitUntil(lambda: not dialog.running, timeout=WAIT_MS)
 
 
+def test_edits_are_autosaved_while_the_statistics_are_counted(qtbot, windows, samples, model_path, tmp_path,
+                                                              monkeypatch):
+    # counting a big project's classes (the statistics dialog, the list's class filter) reads every
+    # saved annotation: minutes for thousands; autosaves must not wait for it
+    import threading
+
+    import qgn.project_stats
+
+    release, started = threading.Event(), threading.Event()
+    real_count = qgn.project_stats.count_classes
+
+    def slow_count(*args, **kwargs):
+        started.set()
+        release.wait(WAIT_MS / 1000)
+        return real_count(*args, **kwargs)
+
+    monkeypatch.setattr(qgn.project_stats, "count_classes", slow_count)
+    win = windows(folder=tmp_path / "proj")
+    session = start_annotating(qtbot, win, [samples[0]], model_path)
+    assert win.projects.new_project()
+    counted = []
+    try:
+        win.projects.statistics(counted.append)
+        qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+        paint(win, 3, 6, [(4, 4), (60, 4)])
+        with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+            pass
+        assert not counted  # still counting
+        project = win.projects.project
+        np.testing.assert_array_equal(project.recover(project.images[0]), session.label)
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: bool(counted), timeout=WAIT_MS)
+
+
 def test_a_failed_autosave_is_tried_again_without_another_edit(qtbot, windows, samples, model_path, tmp_path,
                                                                 monkeypatch):
     # a full disk: the autosave fails and says so; once there is room again the edits are
