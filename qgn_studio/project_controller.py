@@ -81,7 +81,7 @@ class ProjectController(QtCore.QObject):
     only the window can do (``qgn_studio.shell.Shell``: open or close images, load a model)."""
 
     saved = QtCore.Signal(int)  # annotations saved by one save
-    autosaved = QtCore.Signal(int)  # annotations written by one autosave
+    autosaved = QtCore.Signal(int)  # annotations written by one autosave (none written: not emitted)
 
     def __init__(self, workspace, annotator, jobs, batch, ask, shell, scratch: Path | None, parent=None):
         super().__init__(parent)
@@ -189,6 +189,7 @@ class ProjectController(QtCore.QObject):
             self.jobs.submit(lambda: (self._adopt_classes(target, classes),
                                       refresh_autosave_versions(target, self._autosaved)),
                              failed=lambda message: self._warn(f"Cannot change the scratch project's classes: {message}"))
+        written = []  # the annotations written (callbacks run in order, on the UI thread)
         for doc in pending:
             session = doc.annotation
             label, version, path = session.label.copy(), session.version, doc.path
@@ -200,9 +201,12 @@ class ProjectController(QtCore.QObject):
                 autosaved[key] = saved.version
                 return saved
 
-            self.jobs.submit(write, lambda saved, s=session, v=version, doc=doc: self._autosaved_one(s, v, doc, saved),
-                             self._autosave_failed, "Autosaving")
-        self.jobs.submit(lambda: len(pending), self.autosaved.emit)
+            def done(saved, s=session, v=version, doc=doc):
+                written.append(doc)
+                self._autosaved_one(s, v, doc, saved)
+
+            self.jobs.submit(write, done, self._autosave_failed, "Autosaving")
+        self.jobs.submit(lambda: None, lambda _none: self.autosaved.emit(len(written)) if written else None)
 
     def _autosave_failed(self, message: str) -> None:
         """Say so, and try again in ``AUTOSAVE_RETRY_MS`` (the edits stay in memory and unsaved):

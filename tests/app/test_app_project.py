@@ -290,11 +290,12 @@ def test_a_failed_autosave_is_tried_again_without_another_edit(qtbot, windows, s
     session = start_annotating(qtbot, win, [samples[0]], model_path)
     assert win.projects.new_project()
     win.projects.retry.setInterval(50)
-    warnings = []
+    warnings, autosaved = [], []
     win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    win.projects.autosaved.connect(autosaved.append)
     paint(win, 3, 6, [(4, 4), (60, 4)])
-    qtbot.waitUntil(lambda: any("Autosave failed" in w for w in warnings), timeout=WAIT_MS)
-    assert session.needs_autosave  # still only in memory
+    qtbot.waitUntil(lambda: sum("Autosave failed" in w for w in warnings) >= 2, timeout=WAIT_MS)  # tried again
+    assert session.needs_autosave and not autosaved  # still only in memory, and never said to be autosaved
     full["on"] = False  # room again; no stroke follows
     with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
         pass
