@@ -729,6 +729,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ worker signals
     def _document_loaded(self, doc: ImageDocument) -> None:
+        self.projects.document_loaded(doc)  # a map restored before the image's size was known must fit it
         self.images.update_document(doc)
         if doc is self.current:
             self._show_document(doc)

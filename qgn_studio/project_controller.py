@@ -489,16 +489,44 @@ class ProjectController(QtCore.QObject):
 
         self.jobs.submit(load, lambda label: self._adopt(doc, label, "saved", False), failed, "Reading an annotation")
 
+    def document_loaded(self, doc) -> None:
+        """``doc``'s image was read. A map read from disk before its size was known (an autosave
+        restored at start, before the images load) that does not fit it is not used (``_misfit``)."""
+        session = doc.annotation
+        if session is not None and doc.size is not None and tuple(session.shape) != tuple(doc.size):
+            self._misfit(doc, session.shape, session.origin)
+
+    def _misfit(self, doc, shape, source: str) -> None:
+        """A map of ``shape`` read from disk does not fit ``doc``'s image (the image changed on disk):
+        it is not used (nor is the image started over silently), its file stays as it is — offered
+        again at the next start, and moved to ``conflicts/`` rather than overwritten by new edits
+        of the image — and the user is told."""
+        (h, w), (height, width) = shape, doc.size
+        message = f"it is {w}×{h}, the image {width}×{height} (did the image change on disk?)"
+        if doc.annotation is not None and tuple(doc.annotation.shape) == tuple(shape):
+            self.annotator.forget([doc])
+            self.annotator.unreadable[doc.path] = message
+        autosaved = self._autosaved  # job thread only: no longer this window's autosave to overwrite
+        self.jobs.submit(lambda: [autosaved.pop(key) for key in list(autosaved) if key[1] == doc.path])
+        self.workspace.document_updated(doc)
+        what = "recovered autosave" if source == "recovered" else "saved annotation"
+        self._warn(f"{doc.name}: the {what} cannot be used: {message}. It is kept as it is")
+
     def _adopt(self, doc, label, source: str, dirty: bool) -> None:
         annotator = self.annotator
         annotator.loading.discard(doc.path)
+        if label is None:
+            return
         session = doc.annotation
-        if label is not None and session is not None and dirty and not session.dirty:
+        size = doc.size if doc.size is not None else (session.shape if session is not None else None)
+        if size is not None and tuple(label.shape) != tuple(size):
+            self._misfit(doc, label.shape, source)
+        elif session is not None and dirty and not session.dirty:
             session.replace_label(label)  # a recovered autosave over the saved map just read
             session.origin = source
             session.mark_unsaved()
             annotator.refresh_status()
-        elif label is not None:
+        else:
             annotator.adopt(doc, label, source, dirty)
             self.workspace.document_updated(doc)
             if dirty:

@@ -148,6 +148,49 @@ def test_steady_strokes_do_not_put_the_autosave_off(qtbot, windows, samples, mod
     timer.stop()
 
 
+def test_an_autosave_that_no_longer_fits_its_image_is_kept_not_used(qtbot, windows, samples, model_path, tmp_path):
+    # the app was killed with unsaved edits; meanwhile the image file was replaced by a larger one.
+    # The restored map does not fit: it is not shown on the image (nor saved so), the user is told,
+    # and when the image is started over the old autosave moves to conflicts/, never overwritten
+    from PIL import Image
+
+    from qgn.project import Project
+    from qgn.quadtree.label_io import read_label_file
+
+    folder = tmp_path / "changed"
+    first = windows(folder=folder)
+    session = start_annotating(qtbot, first, [samples[0]], model_path)
+    assert first.projects.new_project()
+    paint(first, 3, 6, [(4, 4), (60, 4)])
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    edited = session.label.copy()
+    windows.crash(first)
+    height, width = edited.shape
+    Image.new("RGB", (width + 32, height + 16), (90, 120, 60)).save(samples[0])
+    autosave = Project.open(folder).autosave_path(Project.open(folder).images[0])
+    kept = autosave.read_bytes()
+
+    second = windows(recover="restore")
+    warnings = []
+    second.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: any("cannot be used" in w and f"{width}×{height}" in w for w in warnings), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: second.current is not None and second.current.result is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    assert second.docs[0].annotation is None and autosave.read_bytes() == kept
+    second.annotator.set_mode(True)
+    second.annotator.start_from("prediction")  # the user starts the image over, then edits it
+    qtbot.waitUntil(lambda: second.docs[0].annotation is not None, timeout=WAIT_MS)
+    paint(second, 3, 2, [(4, 40), (60, 40)])
+    with qtbot.waitSignal(second.projects.autosaved, timeout=WAIT_MS):
+        pass
+    second.jobs.wait_idle()
+    project = Project.open(folder)
+    parked = [read_label_file(path, project.classes) for path in (folder / "conflicts").glob("*.qgt")]
+    assert any(np.array_equal(label, edited) for label in parked), "the recovered edits are gone"
+
+
 def test_closing_with_unsaved_edits_asks(qtbot, windows, samples, model_path, tmp_path):
     win = windows(unsaved="cancel", folder=tmp_path / "p")
     start_annotating(qtbot, win, [samples[0]], model_path)
