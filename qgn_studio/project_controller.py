@@ -38,7 +38,8 @@ and a map open without unsaved edits is read again when another writer saves it 
 Autosaves carry this window's version the same way: another window's autosave of the same image is
 moved to ``conflicts/`` (one warning per image), a save or discard here removes only this
 window's own autosave, and unsaved edits whose autosave was displaced are autosaved again once the
-slot is empty (the other window saved).
+slot is empty (the other window saved) — in the scratch project too, which the windows without a
+project share (another window's start may offer and discard the autosaves of one still open).
 A class edit the project could not apply (a file it cannot rewrite) is undone in the open maps too.
 """
 from __future__ import annotations
@@ -151,6 +152,8 @@ class ProjectController(QtCore.QObject):
                 self._scratch = Project.open(self.scratch_path)
             elif classes is not None:
                 self._scratch = Project.create(self.scratch_path, [], classes)
+            if self._scratch is not None:  # shared by the windows without a project: watch it too
+                self.watch.start()
         except Exception as exc:  # autosave still goes nowhere; say so
             self.workspace.show_status(f"No autosave without a project: {describe_error(exc)}", 10000)
             self.scratch_path = None
@@ -766,7 +769,9 @@ class ProjectController(QtCore.QObject):
         from qgn.project import ProjectChangedError
 
         project = self.project
-        if project is None:
+        if project is None:  # the scratch project: edits whose autosave another window discarded
+            if self._scratch is not None:
+                self._reload_replaced_annotations(self._scratch)
             return
         self._reload_replaced_annotations(project)
         if not project.changed_on_disk():

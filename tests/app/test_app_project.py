@@ -46,6 +46,34 @@ def test_autosave_then_restore_after_a_crash_without_project(qtbot, windows, sam
     assert third.docs[0].annotation is None
 
 
+def test_a_scratch_autosave_another_window_discarded_is_written_again(qtbot, windows, samples, model_path,
+                                                                       user_state):
+    # two windows without a project share the scratch project: the second's start offers the
+    # first's autosave (it cannot tell a live window from a crashed one) and the user discards it.
+    # The first, still open with those unsaved edits, autosaves them again, so a crash of it later
+    # still finds them
+    from qgn.project import Project
+
+    first = windows()
+    session = start_annotating(qtbot, first, [samples[0]], model_path)
+    paint(first, 3, 6, [(4, 4), (60, 4)])
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    edited = session.label.copy()
+    second = windows(recover="discard")
+    second.start([samples[1]], str(model_path))
+    second.jobs.wait_idle()
+    scratch = user_state / "scratch"
+    assert not list((scratch / ".autosave").glob("*.qgt"))  # discarded, as the user chose
+
+    def autosaved_again() -> bool:
+        project = Project.open(scratch)
+        image = project.image_for(samples[0])
+        return project.autosave_path(image).is_file() and np.array_equal(project.recover(image), edited)
+
+    qtbot.waitUntil(autosaved_again, timeout=WAIT_MS)
+
+
 def test_project_save_reopen_and_restore_autosave(qtbot, windows, samples, model_path, tmp_path):
     folder = tmp_path / "project"
     first = windows(folder=folder)
