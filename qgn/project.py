@@ -744,7 +744,11 @@ class Project:
             return SavedAnnotation(file_version(written), parked)
 
     def recoverable(self) -> list[ProjectImage]:
-        """Images whose autosave is newer than their saved annotation (or that have none saved).
+        """Images whose autosave holds edits their saved annotation lacks: the autosave is newer
+        (or none is saved), or older but not the same file's content — another writer saved the
+        image after this autosave was written (a save keeps the autosaves of other writers, e.g. a
+        window that was killed), which the user must still be offered. An older autosave of the
+        same content is what a save killed before it removed the autosave left.
 
         The autosave folder is listed once and its names matched to the keys, so a project of many
         images with few autosaves costs one listing, not a resolved path per image; a name that
@@ -763,9 +767,21 @@ class Project:
             if not auto.is_file():
                 continue
             saved = path_inside(self.root, self.annotation_dir, name)
-            if not saved.is_file() or auto.stat().st_mtime_ns >= saved.stat().st_mtime_ns:
+            if not _older(auto, saved) or not _same_bytes(auto, saved):
                 found.append(im)
         return found
+
+    def autosave_is_older(self, image: ProjectImage) -> bool:
+        """True when ``image`` has an autosave and a saved annotation written after it (by another
+        writer, or by a save killed before it removed the autosave)."""
+        return _older(self.autosave_path(image), self.annotation_path(image))
+
+    def recovery_base(self, image: ProjectImage) -> AnnotationVersion:
+        """The saved annotation a restored autosave of ``image`` replaces, to pass as
+        ``save_annotation(over=)``: the saved file's version when the autosave is newer; None when the
+        saved file was written after the autosave (another writer's save, which the restored map
+        lacks: a save of it then keeps that file in ``conflicts/``)."""
+        return None if self.autosave_is_older(image) else self.annotation_version(image)
 
     def recover(self, image: ProjectImage) -> np.ndarray:
         """The autosaved label map of ``image``; FileNotFoundError when there is none."""
@@ -806,6 +822,20 @@ class Project:
                             tmp.unlink()
                     except OSError:
                         pass
+
+
+def _older(autosave: Path, saved: Path) -> bool:
+    try:
+        return autosave.stat().st_mtime_ns < saved.stat().st_mtime_ns
+    except FileNotFoundError:
+        return False
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    try:
+        return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
 
 
 GENERATION_DIR = re.compile(rf"(?:{re.escape(ANNOTATION_DIR)}|{re.escape(AUTOSAVE_DIR)})(?:\.g([0-9]+))?")

@@ -25,12 +25,12 @@ class AskUser:
 
     # ------------------------------------------------------------------ projects
     def recover(self, names: list[str]) -> str:
-        """Autosaves newer than the saved annotations: "restore", "discard" or "later"."""
+        """Autosaves with edits the saved annotations lack: "restore", "discard" or "later"."""
         box = QtWidgets.QMessageBox(self.parent)
         box.setIcon(QtWidgets.QMessageBox.Icon.Question)
         box.setWindowTitle("Restore unsaved annotations?")
         box.setText(f"{len(names)} annotation{'s' if len(names) != 1 else ''} had edits that were autosaved but "
-                    f"not saved (the app did not close normally):\n\n{_listed(names)}")
+                    f"not saved, by a window that did not close normally or by one still open:\n\n{_listed(names)}")
         restore = box.addButton("Restore", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
         discard = box.addButton("Discard", QtWidgets.QMessageBox.ButtonRole.DestructiveRole)
         box.addButton("Later", QtWidgets.QMessageBox.ButtonRole.RejectRole)

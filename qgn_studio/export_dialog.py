@@ -1,9 +1,10 @@
 """Batch export of a project's annotations: pick formats and a folder, watch the progress.
 
 The formats are those of ``qgn.formats.FORMATS`` (one checkbox each); the export runs
-``qgn.project.export_project`` on the job thread after any unsaved edits were saved (the same
-queue, so the export sees them). Files land in ``<folder>/<format>/``; the Cityscapes tree files
-everything under the split chosen in "Cityscapes split" (train unless changed; any plain folder name).
+``qgn.project.export_project`` on a batch job thread of its own once any unsaved edits were saved
+(on the projects' job thread, so the export sees them), so autosaves go on while a long export
+runs. Files land in ``<folder>/<format>/``; the Cityscapes tree files everything under the split
+chosen in "Cityscapes split" (train unless changed; any plain folder name).
 """
 from __future__ import annotations
 
@@ -24,13 +25,16 @@ class _Progress(QtCore.QObject):
 
 
 class ExportDialog(QtWidgets.QDialog):
-    """See the module docstring. ``projects``: the ProjectController (its project must be open)."""
+    """See the module docstring. ``projects``: the ProjectController (its project must be open);
+    ``jobs``: the JobRunner the export runs on — not the projects' own, so that autosaves go on
+    while a long export runs."""
 
     exported = QtCore.Signal(list)  # the paths written
 
-    def __init__(self, projects, parent=None):
+    def __init__(self, projects, jobs, parent=None):
         super().__init__(parent)
         self.projects = projects
+        self.jobs = jobs
         project = projects.project
         self.setWindowTitle("Export annotations")
         self.setMinimumWidth(640)
@@ -191,9 +195,13 @@ class ExportDialog(QtWidgets.QDialog):
         self.log.setText("Saving, then exporting…")
         project, only_done, emit = self.projects.project, self.only_done.isChecked(), self._progress.step.emit
         images = self.images.currentData()
-        self.projects.jobs.submit(lambda: export_project(project, out, formats, emit, only_done, images=images,
-                                                         split=split),
-                                  self._done, self._failed, "Exporting")
+
+        def export() -> None:  # once the saves queued before it are written
+            self.jobs.submit(lambda: export_project(project, out, formats, emit, only_done, images=images,
+                                                    split=split),
+                             self._done, self._failed, "Exporting")
+
+        self.projects.jobs.submit(lambda: None, lambda _none: export(), self._failed, "Saving before the export")
 
     def _step(self, i: int, n: int, text: str) -> None:
         self.progress.setRange(0, n)

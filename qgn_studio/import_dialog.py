@@ -49,8 +49,9 @@ class _Progress(QtCore.QObject):
 
 
 class ImportDialog(QtWidgets.QDialog):
-    """See the module docstring. ``jobs``: the window's JobRunner; ``project``: the open project or
-    None; ``finished_unseen(outcome)``: an import that ends after the dialog closed, with its
+    """See the module docstring. ``jobs``: the window's JobRunner for batches (not the one autosaves
+    use: they go on while a long import runs); ``project``: the open project or None;
+    ``finished_unseen(outcome)``: an import that ends after the dialog closed, with its
     ImportReport or the failure's message."""
 
     imported = QtCore.Signal(object)  # the ImportReport

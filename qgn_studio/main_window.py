@@ -127,9 +127,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker = InferenceWorker(self)
         self.thumbnails = ThumbnailLoader(parent=self)
         self.jobs = JobRunner(self)
+        # long batches (export, import, statistics) on their own thread: autosaves never queue behind them
+        self.batch_jobs = JobRunner(self)
         ws = self.workspace
         self.annotator = Annotator(ws, self.canvas, self.jobs, self.ask, self.set_layer_visible, self)
-        self.projects = ProjectController(ws, self.annotator, self.jobs, self.ask, self,
+        self.projects = ProjectController(ws, self.annotator, self.jobs, self.batch_jobs, self.ask, self,
                                           scratch_root(settings is not None), self)
         self.finetuner = Finetuner(ws, self.worker, self.projects, self.jobs, self.ask, self)
         self.head = HeadController(ws, self.annotator, self.projects, self.worker, self)  # project head (#21)
@@ -483,6 +485,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.uncertainty_order.shutdown()
         self.annotator.image_tools.shutdown()
         self.head.shutdown()
+        self.batch_jobs.stop()
         self.jobs.stop()
         self.worker.stop()
         self.thumbnails.stop()
@@ -726,6 +729,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ worker signals
     def _document_loaded(self, doc: ImageDocument) -> None:
+        self.projects.document_loaded(doc)  # a map restored before the image's size was known must fit it
         self.images.update_document(doc)
         if doc is self.current:
             self._show_document(doc)
@@ -880,7 +884,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """The export dialog (a project is created first when none is open)."""
         if self.projects.project is None and not self.projects.save():
             return None
-        dialog = ExportDialog(self.projects, self)
+        dialog = ExportDialog(self.projects, self.batch_jobs, self)
         dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         return dialog
@@ -889,7 +893,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """The import dataset dialog; after an import the window opens the project."""
         from qgn_studio.import_dialog import ImportDialog
 
-        dialog = ImportDialog(self.jobs, self.projects.project, self, finished_unseen=self._import_finished_unseen)
+        dialog = ImportDialog(self.batch_jobs, self.projects.project, self, finished_unseen=self._import_finished_unseen)
         dialog.imported.connect(lambda report: self.projects.open_project(report.project.root))
         dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()

@@ -5,18 +5,19 @@ flags), Ctrl+S saves every annotation with unsaved edits into it, "done" flags a
 into project.json at once, and an image's saved annotation is read (off the UI thread) the first
 time the image is shown.
 
-Autosave: ``AUTOSAVE_DELAY_MS`` after the last edit, every annotation with edits not yet autosaved
-is copied and written on the job thread (``JobRunner``) into the project's ``.autosave/`` — or,
-without a project, into a per-user *scratch project*: ``$QGN_STUDIO_SCRATCH``, else
+Autosave: ``AUTOSAVE_DELAY_MS`` after an edit (later edits do not put it off), every annotation with
+edits not yet autosaved is copied and written on the job thread (``JobRunner``) into the project's
+``.autosave/`` — or, without a project, into a per-user *scratch project*: ``$QGN_STUDIO_SCRATCH``, else
 ``<AppDataLocation>/unsaved`` (e.g. ``~/.local/share/QGN/QGN Studio/unsaved``). So a crash never
-loses more than the last two seconds, project or not. A window made without settings (screenshots)
+loses more than the last two seconds, project or not. A failed autosave (a full disk) is said and
+tried again every ``AUTOSAVE_RETRY_MS``, edit or not. A window made without settings (screenshots)
 has no scratch project and never writes there.
 
 Recovery: opening a project — or starting without one, for the scratch project — whose autosaves
-are newer than the saved annotations asks (``ask_recover``: "restore" / "discard" / "later");
-restored maps become unsaved annotations of their images (their images are opened if needed).
-The settings remember the open project until the window closes normally, so a start after a
-crash reopens that project when it has autosaves to offer.
+hold edits the saved annotations lack (``Project.recoverable``) asks (``ask_recover``: "restore" /
+"discard" / "later"); restored maps become unsaved annotations of their images (their images are
+opened if needed). The settings remember the open project until the window closes normally, so a
+start after a crash reopens that project when it has autosaves to offer.
 
 Without a project, the first Ctrl+S asks for a folder (``ask_folder``) and creates a project there
 with the open images, the class set, the model and the done flags, then saves into it. Closing
@@ -37,7 +38,8 @@ and a map open without unsaved edits is read again when another writer saves it 
 Autosaves carry this window's version the same way: another window's autosave of the same image is
 moved to ``conflicts/`` (one warning per image), a save or discard here removes only this
 window's own autosave, and unsaved edits whose autosave was displaced are autosaved again once the
-slot is empty (the other window saved).
+slot is empty (the other window saved) — in the scratch project too, which the windows without a
+project share (another window's start may offer and discard the autosaves of one still open).
 A class edit the project could not apply (a file it cannot rewrite) is undone in the open maps too.
 """
 from __future__ import annotations
@@ -51,6 +53,7 @@ from qgn_studio.discovery import resolved
 from qgn_studio.document import describe_error
 
 AUTOSAVE_DELAY_MS = 2000
+AUTOSAVE_RETRY_MS = 10_000  # after a failed autosave (a full disk): try again without waiting for an edit
 WATCH_MS = 1500
 PROJECT_FILE = "project.json"
 CHANGED_ELSEWHERE = "another window or command"  # in the messages of qgn.project.ProjectChangedError
@@ -74,17 +77,19 @@ def is_project_folder(path) -> bool:
 class ProjectController(QtCore.QObject):
     """See the module docstring. ``workspace``: the open documents, model, classes and project
     (``project`` is the workspace's); ``annotator``: the annotations and their class edits;
-    ``jobs``: the JobRunner that writes; ``ask``: the dialogs (``qgn_studio.ask``); ``shell``: what
+    ``jobs``: the JobRunner that writes; ``batch``: the one for long reads (statistics), so that
+    autosaves never queue behind them; ``ask``: the dialogs (``qgn_studio.ask``); ``shell``: what
     only the window can do (``qgn_studio.shell.Shell``: open or close images, load a model)."""
 
     saved = QtCore.Signal(int)  # annotations saved by one save
-    autosaved = QtCore.Signal(int)  # annotations written by one autosave
+    autosaved = QtCore.Signal(int)  # annotations written by one autosave (none written: not emitted)
 
-    def __init__(self, workspace, annotator, jobs, ask, shell, scratch: Path | None, parent=None):
+    def __init__(self, workspace, annotator, jobs, batch, ask, shell, scratch: Path | None, parent=None):
         super().__init__(parent)
         self.workspace = workspace
         self.annotator = annotator
         self.jobs = jobs
+        self.batch = batch
         self.shell = shell
         self.scratch_path = scratch
         self._scratch = None
@@ -99,6 +104,10 @@ class ProjectController(QtCore.QObject):
         self.timer.setSingleShot(True)
         self.timer.setInterval(AUTOSAVE_DELAY_MS)
         self.timer.timeout.connect(self.autosave_now)
+        self.retry = QtCore.QTimer(self)
+        self.retry.setSingleShot(True)
+        self.retry.setInterval(AUTOSAVE_RETRY_MS)
+        self.retry.timeout.connect(self.autosave_now)
         self.watch = QtCore.QTimer(self)
         self.watch.setInterval(WATCH_MS)
         self.watch.timeout.connect(self.check_project_on_disk)
@@ -113,7 +122,7 @@ class ProjectController(QtCore.QObject):
         # removed or discarded by this one (job thread only, as _versions)
         self._autosaved: dict = {}
         self._told_autosave_conflict: set = set()
-        annotator.edited.connect(lambda _session: self.timer.start())
+        annotator.edited.connect(self._edited)
         annotator.done_changed.connect(self._done_changed)
         annotator.class_set_edited.connect(self._class_set_edited)
         annotator.class_edited.connect(self._class_edited)
@@ -143,6 +152,8 @@ class ProjectController(QtCore.QObject):
                 self._scratch = Project.open(self.scratch_path)
             elif classes is not None:
                 self._scratch = Project.create(self.scratch_path, [], classes)
+            if self._scratch is not None:  # shared by the windows without a project: watch it too
+                self.watch.start()
         except Exception as exc:  # autosave still goes nowhere; say so
             self.workspace.show_status(f"No autosave without a project: {describe_error(exc)}", 10000)
             self.scratch_path = None
@@ -162,9 +173,16 @@ class ProjectController(QtCore.QObject):
         return [d for d in self.sessions() if d.annotation.dirty]
 
     # ------------------------------------------------------------------ autosave
+    def _edited(self, _session) -> None:
+        """An edit: autosave ``AUTOSAVE_DELAY_MS`` after the first edit not yet autosaved. A pending
+        autosave is not put off again, so steady work (a stroke a second) is autosaved too."""
+        if not self.timer.isActive():
+            self.timer.start()
+
     def autosave_now(self) -> None:
         """Write every annotation with edits not yet autosaved (copies; written on the job thread)."""
         self.timer.stop()
+        self.retry.stop()
         pending = [d for d in self.sessions() if d.annotation.needs_autosave]
         target = self._target() if pending else None
         if target is None:
@@ -174,6 +192,7 @@ class ProjectController(QtCore.QObject):
             self.jobs.submit(lambda: (self._adopt_classes(target, classes),
                                       refresh_autosave_versions(target, self._autosaved)),
                              failed=lambda message: self._warn(f"Cannot change the scratch project's classes: {message}"))
+        written = []  # the annotations written (callbacks run in order, on the UI thread)
         for doc in pending:
             session = doc.annotation
             label, version, path = session.label.copy(), session.version, doc.path
@@ -185,9 +204,18 @@ class ProjectController(QtCore.QObject):
                 autosaved[key] = saved.version
                 return saved
 
-            self.jobs.submit(write, lambda saved, s=session, v=version, doc=doc: self._autosaved_one(s, v, doc, saved),
-                             lambda message: self._write_failed(f"Autosave failed: {message}"), "Autosaving")
-        self.jobs.submit(lambda: len(pending), self.autosaved.emit)
+            def done(saved, s=session, v=version, doc=doc):
+                written.append(doc)
+                self._autosaved_one(s, v, doc, saved)
+
+            self.jobs.submit(write, done, self._autosave_failed, "Autosaving")
+        self.jobs.submit(lambda: None, lambda _none: self.autosaved.emit(len(written)) if written else None)
+
+    def _autosave_failed(self, message: str) -> None:
+        """Say so, and try again in ``AUTOSAVE_RETRY_MS`` (the edits stay in memory and unsaved):
+        once the disk has room again they are autosaved without waiting for another edit."""
+        self._write_failed(f"Autosave failed: {message}")
+        self.retry.start()
 
     def _autosaved_one(self, session, version: int, doc, saved) -> None:
         session.mark_autosaved(version)
@@ -284,10 +312,13 @@ class ProjectController(QtCore.QObject):
         except Exception as exc:
             self._warn(f"Cannot create a project in {folder}: {describe_error(exc)}")
             return False
-        self._drop_scratch_autosaves()
         if classes is not annotator.classes:
             annotator.set_classes(classes)
         self._set_project(project)
+        for doc in self.unsaved():  # their edits move into the new project's autosaves at once,
+            doc.annotation.mark_autosaved(-1)  # before the scratch project lets go of them
+        self.autosave_now()
+        self._drop_scratch_autosaves()
         return True
 
     def open_project(self, folder: Path | None = None) -> bool:
@@ -388,6 +419,7 @@ class ProjectController(QtCore.QObject):
     def closed(self) -> None:
         """The window closed normally: no project needs reopening at the next start."""
         self.watch.stop()
+        self.retry.stop()
         if self.workspace.settings is not None:
             self.workspace.settings.remove("project/open")
             self.workspace.settings.sync()
@@ -460,16 +492,44 @@ class ProjectController(QtCore.QObject):
 
         self.jobs.submit(load, lambda label: self._adopt(doc, label, "saved", False), failed, "Reading an annotation")
 
+    def document_loaded(self, doc) -> None:
+        """``doc``'s image was read. A map read from disk before its size was known (an autosave
+        restored at start, before the images load) that does not fit it is not used (``_misfit``)."""
+        session = doc.annotation
+        if session is not None and doc.size is not None and tuple(session.shape) != tuple(doc.size):
+            self._misfit(doc, session.shape, session.origin)
+
+    def _misfit(self, doc, shape, source: str) -> None:
+        """A map of ``shape`` read from disk does not fit ``doc``'s image (the image changed on disk):
+        it is not used (nor is the image started over silently), its file stays as it is — offered
+        again at the next start, and moved to ``conflicts/`` rather than overwritten by new edits
+        of the image — and the user is told."""
+        (h, w), (height, width) = shape, doc.size
+        message = f"it is {w}×{h}, the image {width}×{height} (did the image change on disk?)"
+        if doc.annotation is not None and tuple(doc.annotation.shape) == tuple(shape):
+            self.annotator.forget([doc])
+            self.annotator.unreadable[doc.path] = message
+        autosaved = self._autosaved  # job thread only: no longer this window's autosave to overwrite
+        self.jobs.submit(lambda: [autosaved.pop(key) for key in list(autosaved) if key[1] == doc.path])
+        self.workspace.document_updated(doc)
+        what = "recovered autosave" if source == "recovered" else "saved annotation"
+        self._warn(f"{doc.name}: the {what} cannot be used: {message}. It is kept as it is")
+
     def _adopt(self, doc, label, source: str, dirty: bool) -> None:
         annotator = self.annotator
         annotator.loading.discard(doc.path)
+        if label is None:
+            return
         session = doc.annotation
-        if label is not None and session is not None and dirty and not session.dirty:
+        size = doc.size if doc.size is not None else (session.shape if session is not None else None)
+        if size is not None and tuple(label.shape) != tuple(size):
+            self._misfit(doc, label.shape, source)
+        elif session is not None and dirty and not session.dirty:
             session.replace_label(label)  # a recovered autosave over the saved map just read
             session.origin = source
             session.mark_unsaved()
             annotator.refresh_status()
-        elif label is not None:
+        else:
             annotator.adopt(doc, label, source, dirty)
             self.workspace.document_updated(doc)
             if dirty:
@@ -484,7 +544,7 @@ class ProjectController(QtCore.QObject):
 
     # ------------------------------------------------------------------ recovery
     def offer_recovery(self, project=None) -> None:
-        """Ask about autosaves newer than the saved annotations (of ``project``, or the scratch
+        """Ask about autosaves with edits the saved annotations lack (of ``project``, or the scratch
         one) and restore them when the user says so."""
         project = project or self.scratch()
         images = self._ask_recovery(project)
@@ -504,7 +564,8 @@ class ProjectController(QtCore.QObject):
             return []
         if self.workspace.classes is None:
             self.annotator.set_classes(project.classes)  # the model is still loading
-        choice = self.ask_recover([im.path.name for im in images])
+        choice = self.ask_recover([im.path.name + (" (its saved annotation is newer)"
+                                                   if project.autosave_is_older(im) else "") for im in images])
         if choice == "discard":
             for im in images:
                 project.discard_autosave(im)
@@ -530,7 +591,7 @@ class ProjectController(QtCore.QObject):
 
             def recover(im=im, path=doc.path, versions=self._versions if project is self.project else {},
                         autosaved=self._autosaved):
-                versions[path] = project.annotation_version(im)  # the autosave is newer than this file
+                versions[path] = project.recovery_base(im)  # None: a newer save elsewhere, kept by ours
                 autosaved[(str(project.root), path)] = project.autosave_version(im)  # restored: this window's now
                 return project.recover(im)
 
@@ -558,7 +619,10 @@ class ProjectController(QtCore.QObject):
                     image, ours=self._autosaved.pop((str(target.root), path), None)))  # only this window's
 
     def _drop_scratch_autosaves(self) -> None:
-        scratch = self._scratch
+        """A project was created with the open images: remove this window's scratch autosaves of
+        them (job thread, after their autosaves into the project) — of an image with unsaved edits
+        only once the project holds its autosave, so a failed write there leaves the scratch one."""
+        scratch, project = self._scratch, self.project
         if scratch is None:
             return
         for doc in self.workspace.docs:
@@ -566,8 +630,21 @@ class ProjectController(QtCore.QObject):
                 image = scratch.image_for(doc.path)
             except KeyError:
                 continue
-            self.jobs.submit(lambda image=image, path=doc.path: scratch.discard_autosave(
-                image, ours=self._autosaved.pop((str(scratch.root), path), None)))  # only this window's
+            unsaved = doc.annotation is not None and doc.annotation.dirty
+
+            def drop(image=image, path=doc.path, unsaved=unsaved) -> None:
+                if unsaved and not self._has_autosave(project, path):
+                    return  # the project has no copy of these edits: the scratch autosave stays
+                scratch.discard_autosave(image, ours=self._autosaved.pop((str(scratch.root), path), None))
+
+            self.jobs.submit(drop)  # only this window's
+
+    @staticmethod
+    def _has_autosave(project, path) -> bool:
+        try:
+            return project is not None and project.autosave_version(project.image_for(path)) is not None
+        except KeyError:
+            return False
 
     # ------------------------------------------------------------------ done flags, classes
     def _done_changed(self, doc, done: bool) -> None:
@@ -692,7 +769,9 @@ class ProjectController(QtCore.QObject):
         from qgn.project import ProjectChangedError
 
         project = self.project
-        if project is None:
+        if project is None:  # the scratch project: edits whose autosave another window discarded
+            if self._scratch is not None:
+                self._reload_replaced_annotations(self._scratch)
             return
         self._reload_replaced_annotations(project)
         if not project.changed_on_disk():
@@ -955,7 +1034,7 @@ class ProjectController(QtCore.QObject):
 
     def statistics(self, done, failed=None) -> None:
         """Per-image class pixel counts of the annotations (the open maps as they are, the saved
-        files of the others; job thread), then ``done(ProjectStatistics)``."""
+        files of the others; on the batch thread), then ``done(ProjectStatistics)``."""
         from qgn.project_stats import count_classes
 
         workspace = self.workspace
@@ -968,9 +1047,9 @@ class ProjectController(QtCore.QObject):
         saved = [(path, load) for path, load in ((Path(im.path), load) for im, load in self.saved_annotations())
                  if path not in maps]
         listed = [(d.path, bool(d.done)) for d in workspace.docs]
-        self.jobs.submit(lambda: count_classes(classes, listed, maps, saved), done,
-                         failed or (lambda message: self._warn(f"Cannot count the annotations: {message}")),
-                         "Counting the annotations' classes")
+        self.batch.submit(lambda: count_classes(classes, listed, maps, saved), done,
+                          failed or (lambda message: self._warn(f"Cannot count the annotations: {message}")),
+                          "Counting the annotations' classes")
 
     # ------------------------------------------------------------------ closing
     def close_check(self) -> bool:

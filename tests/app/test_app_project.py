@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 from studio_steps import WAIT_MS, paint, start_annotating
 
 
@@ -44,6 +44,34 @@ def test_autosave_then_restore_after_a_crash_without_project(qtbot, windows, sam
     qtbot.wait(200)
     assert not list((user_state / "scratch" / ".autosave").glob("*.qgt"))
     assert third.docs[0].annotation is None
+
+
+def test_a_scratch_autosave_another_window_discarded_is_written_again(qtbot, windows, samples, model_path,
+                                                                       user_state):
+    # two windows without a project share the scratch project: the second's start offers the
+    # first's autosave (it cannot tell a live window from a crashed one) and the user discards it.
+    # The first, still open with those unsaved edits, autosaves them again, so a crash of it later
+    # still finds them
+    from qgn.project import Project
+
+    first = windows()
+    session = start_annotating(qtbot, first, [samples[0]], model_path)
+    paint(first, 3, 6, [(4, 4), (60, 4)])
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    edited = session.label.copy()
+    second = windows(recover="discard")
+    second.start([samples[1]], str(model_path))
+    second.jobs.wait_idle()
+    scratch = user_state / "scratch"
+    assert not list((scratch / ".autosave").glob("*.qgt"))  # discarded, as the user chose
+
+    def autosaved_again() -> bool:
+        project = Project.open(scratch)
+        image = project.image_for(samples[0])
+        return project.autosave_path(image).is_file() and np.array_equal(project.recover(image), edited)
+
+    qtbot.waitUntil(autosaved_again, timeout=WAIT_MS)
 
 
 def test_project_save_reopen_and_restore_autosave(qtbot, windows, samples, model_path, tmp_path):
@@ -106,6 +134,91 @@ def test_start_after_a_crash_reopens_the_project_and_offers_its_autosave(qtbot, 
     assert third.projects.project is None and third.docs[0].path == samples[0].resolve()
 
 
+def test_a_crash_right_after_new_project_keeps_the_unsaved_edits(qtbot, windows, samples, model_path, tmp_path):
+    # unsaved edits autosaved in the scratch project, then File > New project: their autosave moves
+    # into the project at once (before the scratch one goes), so a crash then loses nothing
+    folder = tmp_path / "new"
+    first = windows(folder=folder)
+    session = start_annotating(qtbot, first, [samples[0]], model_path)
+    paint(first, 3, 6, [(4, 4), (60, 4)])
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    edited = session.label.copy()
+    assert first.projects.new_project() and session.dirty
+    windows.crash(first)  # before any further stroke
+
+    second = windows(recover="restore")
+    second.start([], str(model_path))
+    assert second.projects.project is not None and second.projects.project.root == folder.resolve()
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+    assert second.docs[0].annotation.dirty
+
+
+def test_steady_strokes_do_not_put_the_autosave_off(qtbot, windows, samples, model_path):
+    # a stroke a second for minutes must not leave everything unsaved: the autosave comes
+    # AUTOSAVE_DELAY_MS after the first edit not yet autosaved, later strokes do not restart the wait
+    win = windows()
+    session = start_annotating(qtbot, win, [samples[0]], model_path)
+    timer = win.projects.timer
+    timer.setInterval(600_000)  # never fires during the test: only its deadline is looked at
+    timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)  # a coarse one's deadline moves by up to 5 %
+    before = session.version
+    paint(win, 3, 6, [(4, 4), (60, 4)])
+    first_deadline = timer.remainingTime()
+    assert session.version > before and timer.isActive()
+    qtbot.waitUntil(lambda: timer.remainingTime() < first_deadline, timeout=WAIT_MS)  # some time passed
+    before = session.version
+    paint(win, 3, 6, [(4, 40), (60, 40)])
+    second_deadline = timer.remainingTime()
+    assert session.version > before and timer.isActive()  # an edit
+    assert second_deadline < first_deadline  # not put off by the second stroke
+    timer.stop()
+
+
+def test_an_autosave_that_no_longer_fits_its_image_is_kept_not_used(qtbot, windows, samples, model_path, tmp_path):
+    # the app was killed with unsaved edits; meanwhile the image file was replaced by a larger one.
+    # The restored map does not fit: it is not shown on the image (nor saved so), the user is told,
+    # and when the image is started over the old autosave moves to conflicts/, never overwritten
+    from PIL import Image
+
+    from qgn.project import Project
+    from qgn.quadtree.label_io import read_label_file
+
+    folder = tmp_path / "changed"
+    first = windows(folder=folder)
+    session = start_annotating(qtbot, first, [samples[0]], model_path)
+    assert first.projects.new_project()
+    paint(first, 3, 6, [(4, 4), (60, 4)])
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    edited = session.label.copy()
+    windows.crash(first)
+    height, width = edited.shape
+    Image.new("RGB", (width + 32, height + 16), (90, 120, 60)).save(samples[0])
+    autosave = Project.open(folder).autosave_path(Project.open(folder).images[0])
+    kept = autosave.read_bytes()
+
+    second = windows(recover="restore")
+    warnings = []
+    second.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: any("cannot be used" in w and f"{width}×{height}" in w for w in warnings), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: second.current is not None and second.current.result is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    assert second.docs[0].annotation is None and autosave.read_bytes() == kept
+    second.annotator.set_mode(True)
+    second.annotator.start_from("prediction")  # the user starts the image over, then edits it
+    qtbot.waitUntil(lambda: second.docs[0].annotation is not None, timeout=WAIT_MS)
+    paint(second, 3, 2, [(4, 40), (60, 40)])
+    with qtbot.waitSignal(second.projects.autosaved, timeout=WAIT_MS):
+        pass
+    second.jobs.wait_idle()
+    project = Project.open(folder)
+    parked = [read_label_file(path, project.classes) for path in (folder / "conflicts").glob("*.qgt")]
+    assert any(np.array_equal(label, edited) for label in parked), "the recovered edits are gone"
+
+
 def test_closing_with_unsaved_edits_asks(qtbot, windows, samples, model_path, tmp_path):
     win = windows(unsaved="cancel", folder=tmp_path / "p")
     start_annotating(qtbot, win, [samples[0]], model_path)
@@ -155,6 +268,110 @@ def test_export_dialog_then_reimport_is_identical(qtbot, windows, samples, model
             assert path.is_file(), path
             np.testing.assert_array_equal(import_annotation(path, project.classes, name), label, err_msg=name)
     QtWidgets.QApplication.processEvents()
+
+
+def test_edits_are_autosaved_while_a_long_export_runs(qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    # an export of a big project takes minutes and the dialog is not modal: strokes made meanwhile
+    # must be autosaved, not queued behind the export (a crash would lose them all)
+    import threading
+
+    import qgn.project
+
+    release, started = threading.Event(), threading.Event()
+    real_export = qgn.project.export_project
+
+    def slow_export(*args, **kwargs):
+        started.set()
+        release.wait(WAIT_MS / 1000)
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(qgn.project, "export_project", slow_export)
+    win = windows(folder=tmp_path / "proj")
+    session = start_annotating(qtbot, win, [samples[0]], model_path)
+    dialog = win.show_export()
+    dialog.folder.setText(str(tmp_path / "out"))
+    try:
+        dialog.export_button.click()
+        qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+        paint(win, 3, 6, [(4, 4), (60, 4)])
+        edited = session.label.copy()
+        with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+            pass
+        assert dialog.running and not release.is_set()  # the export is still under way
+        project = win.projects.project
+        np.testing.assert_array_equal(project.recover(project.images[0]), edited)
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not dialog.running, timeout=WAIT_MS)
+
+
+def test_edits_are_autosaved_while_the_statistics_are_counted(qtbot, windows, samples, model_path, tmp_path,
+                                                              monkeypatch):
+    # counting a big project's classes (the statistics dialog, the list's class filter) reads every
+    # saved annotation: minutes for thousands; autosaves must not wait for it
+    import threading
+
+    import qgn.project_stats
+
+    release, started = threading.Event(), threading.Event()
+    real_count = qgn.project_stats.count_classes
+
+    def slow_count(*args, **kwargs):
+        started.set()
+        release.wait(WAIT_MS / 1000)
+        return real_count(*args, **kwargs)
+
+    monkeypatch.setattr(qgn.project_stats, "count_classes", slow_count)
+    win = windows(folder=tmp_path / "proj")
+    session = start_annotating(qtbot, win, [samples[0]], model_path)
+    assert win.projects.new_project()
+    counted = []
+    try:
+        win.projects.statistics(counted.append)
+        qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+        paint(win, 3, 6, [(4, 4), (60, 4)])
+        with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+            pass
+        assert not counted  # still counting
+        project = win.projects.project
+        np.testing.assert_array_equal(project.recover(project.images[0]), session.label)
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: bool(counted), timeout=WAIT_MS)
+
+
+def test_a_failed_autosave_is_tried_again_without_another_edit(qtbot, windows, samples, model_path, tmp_path,
+                                                                monkeypatch):
+    # a full disk: the autosave fails and says so; once there is room again the edits are
+    # autosaved by themselves, so a crash then loses nothing even if the user made no further stroke
+    import errno
+
+    from qgn.project import Project
+
+    full = {"on": True}
+    real_autosave = Project.autosave
+
+    def autosave(self, *args, **kwargs):
+        if full["on"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_autosave(self, *args, **kwargs)
+
+    monkeypatch.setattr(Project, "autosave", autosave)
+    win = windows(folder=tmp_path / "proj")
+    session = start_annotating(qtbot, win, [samples[0]], model_path)
+    assert win.projects.new_project()
+    win.projects.retry.setInterval(50)
+    warnings, autosaved = [], []
+    win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    win.projects.autosaved.connect(autosaved.append)
+    paint(win, 3, 6, [(4, 4), (60, 4)])
+    qtbot.waitUntil(lambda: sum("Autosave failed" in w for w in warnings) >= 2, timeout=WAIT_MS)  # tried again
+    assert session.needs_autosave and not autosaved  # still only in memory, and never said to be autosaved
+    full["on"] = False  # room again; no stroke follows
+    with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+        pass
+    project = win.projects.project
+    np.testing.assert_array_equal(project.recover(project.images[0]), session.label)
 
 
 # --------------------------------------------------------------------------- class edits (issue #14)

@@ -301,3 +301,42 @@ def test_unsaved_pixels_of_a_class_deleted_in_another_window_are_kept(qtbot, win
     own = read_label_file(kept, None)
     np.testing.assert_array_equal(own, ours)
     assert "A class deleted there held unsaved pixels of 1 image(s)" in second.statusBar().currentMessage()
+
+
+def test_a_killed_windows_autosave_survives_the_other_windows_save(qtbot, windows, samples, model_path, tmp_path):
+    """The first window autosaves edits and is killed; the second saves its own edit of that image
+    before it autosaves (its save keeps the first's autosave, not its own). The next start still
+    offers the first's edits, and saving them keeps the second's save in conflicts/: neither lost."""
+    from qgn.quadtree.label_io import read_label_file
+
+    folder = tmp_path / "killed"
+    first, second = two_windows(qtbot, windows, samples, model_path, folder)
+    paint(first, 0, 1, [(1, 1), (40, 1)])
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    dead = first.docs[0].annotation.label.copy()
+    windows.crash(first)
+    second.projects.timer.setInterval(600_000)  # Ctrl+S before its autosave
+    second.annotator.set_mode(True)
+    paint(second, 0, 3, [(1, 20), (40, 20)])
+    with qtbot.waitSignal(second.projects.saved, timeout=WAIT_MS):
+        second.projects.save()
+    second.jobs.wait_idle()
+    survivor = second.docs[0].annotation.label.copy()
+    windows.crash(second)
+
+    third = windows()
+    asked = []
+    third.projects.ask_recover = lambda names: asked.append(names) or "restore"
+    third.start([folder], str(model_path))
+    assert asked == [[f"{samples[0].name} (its saved annotation is newer)"]]  # the question says so
+    qtbot.waitUntil(lambda: third.docs and third.docs[0].annotation is not None
+                    and third.docs[0].annotation.origin == "recovered", timeout=WAIT_MS)
+    np.testing.assert_array_equal(third.docs[0].annotation.label, dead)
+    with qtbot.waitSignal(third.projects.saved, timeout=WAIT_MS):
+        third.projects.save()
+    third.jobs.wait_idle()
+    project = Project.open(folder)
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), dead)
+    kept = [read_label_file(path, project.classes) for path in (folder / "conflicts").glob("*.qgt")]
+    assert any(np.array_equal(label, survivor) for label in kept), "the second window's save is gone"

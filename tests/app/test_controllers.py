@@ -37,7 +37,7 @@ class Parts:
         self.ask = ask
         self.annotator = Annotator(self.workspace, self.canvas, self.jobs, ask)
         self.shell = FakeShell(self.workspace, self.annotator)
-        self.projects = ProjectController(self.workspace, self.annotator, self.jobs, ask, self.shell,
+        self.projects = ProjectController(self.workspace, self.annotator, self.jobs, self.jobs, ask, self.shell,
                                           tmp_path / "scratch")
 
     def settle(self, qtbot) -> None:

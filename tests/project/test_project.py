@@ -142,7 +142,7 @@ def test_a_project_file_grown_huge_is_noticed_without_reading_it(tmp_path):
 
 # --------------------------------------------------------------------------- annotations
 def test_recoverable_lists_the_autosave_folder_once(tmp_path, monkeypatch):
-    """Many images, few autosaves: the images whose autosave is newer than their saved annotation
+    """Many images, few autosaves: the images whose autosave holds edits their saved annotation lacks
     (the brute-force answer: each image's own paths), found by one listing of the autosave folder
     — ``path_inside`` runs only for the names found there, not once per image."""
     import qgn.project
@@ -153,7 +153,7 @@ def test_recoverable_lists_the_autosave_folder_once(tmp_path, monkeypatch):
     older, newer, unsaved = project.images[5], project.images[7], project.images[200]
     project.save_annotation(older, label)
     project.autosave(older, label)
-    os.utime(project.autosave_path(older), ns=(1, 1))  # older than the saved annotation
+    os.utime(project.autosave_path(older), ns=(1, 1))  # older than the saved annotation, the same map
     project.save_annotation(newer, label)
     project.autosave(newer, label)
     project.autosave(unsaved, label)
@@ -162,7 +162,8 @@ def test_recoverable_lists_the_autosave_folder_once(tmp_path, monkeypatch):
     def brute_force(p):
         return [im for im in p.images if p.autosave_path(im).is_file() and (
             not p.annotation_path(im).is_file()
-            or p.autosave_path(im).stat().st_mtime_ns >= p.annotation_path(im).stat().st_mtime_ns)]
+            or p.autosave_path(im).stat().st_mtime_ns >= p.annotation_path(im).stat().st_mtime_ns
+            or p.autosave_path(im).read_bytes() != p.annotation_path(im).read_bytes())]
 
     reopened = Project.open(tmp_path / "p")
     expected = brute_force(reopened)

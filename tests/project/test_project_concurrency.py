@@ -361,6 +361,31 @@ def test_a_second_writers_autosave_is_never_overwritten_removed_or_discarded(tmp
     assert len(list((root / CONFLICTS_DIR).iterdir())) == 1
 
 
+def test_an_autosave_kept_by_another_writers_save_is_still_offered(tmp_path):
+    """A window autosaved edits and was killed; another window saved the image afterwards (its save
+    keeps the dead window's autosave, which is not its own). The autosave is older than the saved
+    file now, yet holds edits the file lacks: it is offered, and its restore is based on no saved
+    file, so saving it keeps the newer save in conflicts/. An autosave older than the saved file
+    with its content (a save killed before it removed its autosave) is not offered."""
+    root = tmp_path / "p"
+    make_project(root, n=2, autosaves=0)
+    dead, survivor = Project.open(root), Project.open(root)
+    image = dead.images[0]
+    dead.autosave(image, label_for(31), over=None)
+    time.sleep(0.01)  # a later write: a later modification time, whatever the file system's granularity
+    survivor.save_annotation(survivor.images[0], label_for(32), over=None, autosave=None)
+    reopened = Project.open(root)
+    assert [im.key for im in reopened.recoverable()] == [image.key]
+    np.testing.assert_array_equal(reopened.recover(reopened.images[0]), label_for(31))
+    assert reopened.recovery_base(reopened.images[0]) is None
+    # the other image: its own save was killed between writing the annotation and removing the autosave
+    other = dead.images[1]
+    dead.autosave(other, label_for(33), over=None)
+    time.sleep(0.01)
+    dead.save_annotation(other, label_for(33), keep_autosave=True)
+    assert [im.key for im in Project.open(root).recoverable()] == [image.key]
+
+
 def test_the_recorded_class_edits_lead_an_old_map_to_the_projects_classes(tmp_path):
     """class-edits.json records each committed edit; edits_since chains them from a window's
     classes and generation to the project's, or answers None when it cannot show the whole chain."""
