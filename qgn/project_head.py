@@ -117,19 +117,21 @@ class ProjectHead:
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
-        """Write the head to ``path`` (.safetensors) and its ``.json`` beside, each atomically."""
+        """Write the head to ``path`` (.safetensors) and its ``.json`` beside, together
+        (`qgn.fileio.atomic_write_together`: a failure or a crash leaves the old pair, never new
+        weights beside the old JSON)."""
         from safetensors.torch import save
 
-        from qgn.fileio import atomic_write_bytes
+        from qgn.fileio import atomic_write_together
 
         path = Path(path)
         tensors = {"weight": self.weight.contiguous(), "bias": self.bias.clamp(min=-1e30).contiguous(),
                    "mean": self.mean.contiguous(), "std": self.std.contiguous()}
-        atomic_write_bytes(path, save(tensors))
         meta = {"format": HEAD_FORMAT, "version": HEAD_VERSION, "names": list(self.names),
                 "ignore_index": self.ignore_index, "images": self.images, "samples": self.samples,
                 "fit_seconds": self.fit_seconds, "feature_stride": FEATURE_STRIDE, "model": self.model}
-        atomic_write_bytes(path.with_suffix(".json"), (json.dumps(meta, indent=1) + "\n").encode("utf-8"))
+        atomic_write_together([(path, save(tensors)),
+                               (path.with_suffix(".json"), (json.dumps(meta, indent=1) + "\n").encode("utf-8"))])
         return path
 
     @classmethod

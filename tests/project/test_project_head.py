@@ -103,3 +103,29 @@ def test_bundled_demo_model_flags_noise_and_not_its_own_scenes():
     scenes = [judge(model, make_scene(7000 + i, 256, 256)[0], reference) for i in range(3)]
     noise = judge(model, np.random.default_rng(1).integers(0, 256, (256, 256, 3), dtype=np.uint8), reference)
     assert all(v.inside for v in scenes) and not noise.inside
+
+
+def test_a_head_save_that_fails_on_its_json_leaves_the_old_pair(tmp_path, monkeypatch):
+    """The weights and their JSON are one file to a reader: a save that cannot write the JSON
+    (a full disk) must not leave new weights of three classes beside the old JSON of two."""
+    import qgn.fileio
+    from qgn.project_head import ProjectHead
+
+    def head(n):
+        return ProjectHead(torch.ones(n, 4), torch.zeros(n), torch.zeros(4), torch.ones(4),
+                           [f"c{i}" for i in range(n)], 255)
+
+    path = head(2).save(tmp_path / "head.safetensors")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    staged = qgn.fileio._staged
+
+    def full_disk_for_json(target, data):
+        if target.suffix == ".json":
+            raise OSError(28, "No space left on device", str(target))
+        return staged(target, data)
+
+    monkeypatch.setattr(qgn.fileio, "_staged", full_disk_for_json)
+    with pytest.raises(OSError):
+        head(3).save(path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert ProjectHead.load(path).num_classes == 2
