@@ -190,6 +190,11 @@ def _key_for(path: Path, taken: set[str]) -> str:
     return key
 
 
+def _path_key(path) -> str:
+    """The text two paths of one image share: normalised as ``Path(os.path.normpath(...))`` is."""
+    return str(Path(os.path.normpath(path)))
+
+
 @dataclass(frozen=True)
 class ProjectFile:
     """A parsed, checked project.json. images: (stored path, key, done) triples; digest: SHA-256
@@ -328,6 +333,7 @@ class Project:
         self.merges = 0  # how often this object adopted another writer's changes (readers watch it)
         self._depth = 0
         self._cleaned = False
+        self._by_path: tuple | None = None  # (images list, its length, {normalised path: image}): _index()
 
     @property
     def annotation_dir(self) -> str:
@@ -563,12 +569,15 @@ class Project:
     def _add(self, paths: list[Path]) -> list[ProjectImage]:
         out = []
         taken = {im.key.lower() for im in self.images}
+        index = self._index()
         for path in paths:
-            existing = self._find(path)
+            existing = index.get(_path_key(path))
             if existing is None:
                 existing = ProjectImage(path, _key_for(path, taken))
                 taken.add(existing.key.lower())
                 self.images.append(existing)
+                index[_path_key(path)] = existing
+                self._by_path = (self.images, len(self.images), index)
             out.append(existing)
         return out
 
@@ -590,11 +599,18 @@ class Project:
         return moved
 
     def _find(self, path: Path) -> ProjectImage | None:
-        target = Path(os.path.normpath(Path(path).absolute()))
-        for im in self.images:
-            if Path(os.path.normpath(im.path)) == target:
-                return im
-        return None
+        return self._index().get(_path_key(Path(path).absolute()))
+
+    def _index(self) -> dict:
+        """{normalised path: image} of ``images`` (the first of repeats), built again when the list
+        was replaced or changed length: finding an image of 20,000 is a lookup, not a scan."""
+        cached = self._by_path
+        if cached is None or cached[0] is not self.images or cached[1] != len(self.images):
+            index: dict = {}
+            for im in self.images:
+                index.setdefault(_path_key(im.path), im)
+            cached = self._by_path = (self.images, len(self.images), index)
+        return cached[2]
 
     def image_for(self, path) -> ProjectImage:
         """The project's image at ``path``; KeyError if it is not in the project."""

@@ -31,6 +31,7 @@ class Workspace(QtCore.QObject):
     model_changed = QtCore.Signal(object)  # ModelInfo: a model loaded (or moved to another device)
     classes_changed = QtCore.Signal(object)  # ClassSet or None: the annotations' class set was set or edited
     project_changed = QtCore.Signal(object)  # Project or None
+    opening_changed = QtCore.Signal(bool)  # a project is being read: nothing may be edited until it is open
     select_requested = QtCore.Signal(object)  # ImageDocument a controller wants made current (the list does it)
     status = QtCore.Signal(str, int)  # (message, timeout in ms) for the status bar
     message = QtCore.Signal(str, str, str)  # (html text, kind "warning"/"error", key) for the canvas banner
@@ -47,6 +48,7 @@ class Workspace(QtCore.QObject):
         self.model_info = None
         self.classes = None
         self.project = None
+        self.opening = False
 
     # ------------------------------------------------------------------ state
     def set_documents(self, docs: list) -> None:
@@ -68,22 +70,31 @@ class Workspace(QtCore.QObject):
         self.classes = classes
         self.classes_changed.emit(classes)
 
+    def set_opening(self, opening: bool) -> None:
+        """A project is being read off the UI thread (True) or that is over (False): the window takes
+        no edits meanwhile (an edit would land in the project that is about to close)."""
+        if opening != self.opening:
+            self.opening = opening
+            self.opening_changed.emit(opening)
+
     def set_project(self, project) -> None:
         self.project = project
         self.project_changed.emit(project)
 
-    def open_documents(self, paths: list, append: bool = False) -> tuple[list, int]:
+    def open_documents(self, paths: list, append: bool = False, made: dict | None = None) -> tuple[list, int]:
         """Documents for the image ``paths``, after the open ones (``append``) or instead of them; an
-        image open already keeps its document (result, annotation, undo log). Returns the documents
+        image open already keeps its document (result, annotation, undo log); ``made``: path → a
+        document made already for it (off the UI thread: ``project_open``). Returns the documents
         made new (all of them when not appending) and the row of the first one."""
         from qgn_studio.document import ImageDocument
 
         existing = {d.path: d for d in self.docs}
+        made = made or {}
         if append:
-            new, first = [ImageDocument(p) for p in paths if p not in existing], len(self.docs)
+            new, first = [made.get(p) or ImageDocument(p) for p in paths if p not in existing], len(self.docs)
             self.set_documents(self.docs + new)
             return new, first
-        self.set_documents([existing.get(p) or ImageDocument(p) for p in paths])
+        self.set_documents([existing.get(p) or made.get(p) or ImageDocument(p) for p in paths])
         return self.docs, 0
 
     def close_documents(self, docs: list) -> None:
