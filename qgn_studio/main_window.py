@@ -854,6 +854,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._request()
 
     def _model_failed(self, message: str) -> None:
+        message = html.escape(message)  # the banner is rich text; a file's name is not markup
         if self.worker.has_model:  # a device switch failed: the model stays where it was
             self.canvas.show_message(f"Model: {message}", "error", "model")
             self.device_choice = self.model_info.device
