@@ -338,6 +338,7 @@ class Project:
         self._depth = 0
         self._cleaned = False
         self._by_path: tuple | None = None  # (images list, its length, {normalised path: image}): _index()
+        self._stored_paths: dict[str, str] = {}  # path → as project.json stores it (_stored)
 
     @property
     def annotation_dir(self) -> str:
@@ -399,6 +400,7 @@ class Project:
         for stored, key, done in parsed.images:
             image = known.get(key) or ProjectImage(Path(), key)
             image.path, image.done = self._absolute(self.root, stored), done
+            self._stored_paths[str(image.path)] = stored  # written back as it was read
             images.append(image)
         self.images = images
         model = parsed.model
@@ -543,14 +545,21 @@ class Project:
         return path if path.is_absolute() else root / path
 
     def _stored(self, path) -> str:
-        """A path as project.json stores it: relative (POSIX) inside the root, else absolute."""
+        """A path as project.json stores it: relative (POSIX) inside the root, else absolute. Kept
+        per path: resolving 20,000 image paths at every write of project.json took a second."""
+        known = self._stored_paths.get(str(path))
+        if known is not None:
+            return known
         absolute = Path(os.path.normpath(Path(path).absolute()))
+        stored = str(absolute)
         for candidate in (absolute, absolute.resolve()):  # as typed, or through symbolic links
             try:
-                return candidate.relative_to(self.root).as_posix()
+                stored = candidate.relative_to(self.root).as_posix()
+                break
             except ValueError:
                 pass
-        return str(absolute)
+        self._stored_paths[str(path)] = stored
+        return stored
 
     # ------------------------------------------------------------------ images
     def add_images(self, paths: Iterable, save: bool = True) -> list[ProjectImage]:

@@ -213,7 +213,8 @@ class MainWindow(QtWidgets.QMainWindow):
         w.measurer.reference_ready.connect(self._reference_ready)
         w.measurer.measuring_changed.connect(self._measuring_changed)
         w.measurer.failed.connect(self._failed)
-        self.thumbnails.thumbnail_ready.connect(self.images.set_thumbnail)
+        self.thumbnails.thumbnails_ready.connect(self.images.set_thumbnails)
+        self.images.rows.wanted = self.thumbnails.request_first
         self.images.current_changed.connect(self.select_image)
         self.images.filter_changed.connect(self._filter_changed)
         self.explore.setting_changed.connect(self._setting_changed)
@@ -541,9 +542,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if images:
             self._list_images(images, append)
 
-    def show_project_images(self, opening) -> None:
+    def show_project_images(self, opening, docs: list, dropped: list) -> None:
         """The images of the project just opened (``project_open.ProjectOpening``) replace the open
-        ones; the missing ones are summed up in one banner."""
+        ones (``docs``: their documents, worked out off the UI thread; ``dropped`` leave); the
+        missing ones are summed up in one banner."""
         from qgn_studio.discovery import missing_images_text
 
         if opening.missing:
@@ -551,19 +553,24 @@ class MainWindow(QtWidgets.QMainWindow):
             self.canvas.show_message(html.escape(text), "warning", "open")
         else:
             self.canvas.clear_message("open")  # what an earlier open said no longer holds
-        if opening.images:
-            self._list_images(opening.images, False, opening.made)
+        self.annotator.forget(dropped)
+        self.workspace.set_documents(docs)
+        self._listed(docs, 0, False)
 
-    def _list_images(self, images: list, append: bool, made: dict | None = None) -> None:
+    def _list_images(self, images: list, append: bool) -> None:
         if not append:  # an image opened again keeps its document (result, annotation, undo log)
             keep = set(images)
             dropped = [d for d in self.docs if d.path not in keep]
             if not self.projects.confirm_discard("closing the images open now", dropped):
                 return
             self.annotator.forget(dropped)
-        new, first = self.workspace.open_documents(images, append, made)
-        self.thumbnails.request([d.path for d in new if not self.images.has_thumbnail(d.path)])
-        self.workspace.remember_folder(images[0])
+        self._listed(*self.workspace.open_documents(images, append), append)
+
+    def _listed(self, new: list, first: int, append: bool) -> None:
+        """``new`` documents joined the list (from row ``first``): their thumbnails, the order."""
+        self.thumbnails.request(self.images.thumbnails_to_read([d.path for d in new], not append), replace=not append)
+        if new:
+            self.workspace.remember_folder(new[0].path)
         if not append:
             self.uncertainty_order.scores = {}
             self.uncertainty_order.restore()  # the order scored last time for these images

@@ -334,7 +334,7 @@ class ProjectController(QtCore.QObject):
         self.workspace.set_opening(True)
         self.workspace.show_progress(f"Opening the project {name}: reading project.json", 0, 0, self.cancel_opening)
         report = lambda done, total: self._opening_progress.emit(cancel, name, done, total)  # noqa: E731 (job thread)
-        docs = list(self.workspace.docs)
+        docs = self.workspace.docs  # read there, never changed in place (Workspace replaces the list)
         self.jobs.submit(lambda: read_project(folder, docs, report, cancel.is_set),
                          lambda opening: self._read(cancel, opening),
                          lambda message: self._read(cancel, None, message), "Opening a project")
@@ -384,13 +384,11 @@ class ProjectController(QtCore.QObject):
         annotator.set_classes(project.classes)
         self._set_project(project)
         restore = self._ask_recovery(project, opening.recoverable)  # before the images show: no saved map is read for them
-        kept = {id(d) for d in self.workspace.docs}
-        self.shell.show_project_images(opening)
-        for doc in self.workspace.docs:
-            # documents made for the project have their flag; one kept open may differ (a row per change)
-            if id(doc) in kept and doc.done != opening.done.get(doc.path, False):
-                doc.done = not doc.done
-                self.workspace.document_updated(doc)
+        docs, dropped, flipped = opening.documents_for(self.workspace.docs)
+        self.shell.show_project_images(opening, docs, dropped)
+        for doc in flipped:  # documents made for the project have its flags; one kept open may differ
+            doc.done = not doc.done
+            self.workspace.document_updated(doc)  # a row per change, not per image (thousands)
         self._load_project_model(project)
         if restore:
             self._restore(project, restore)

@@ -149,15 +149,21 @@ class FakeShell:
 
         self._list(expand_paths(list(paths))[0], append)
 
-    def show_project_images(self, opening) -> None:
-        self._list(opening.images, False, opening.made)
+    def show_project_images(self, opening, docs, dropped) -> None:
+        if self.annotator is not None:
+            self.annotator.forget(dropped)
+        self.workspace.set_documents(docs)
+        self._shown(docs, 0)
 
-    def _list(self, images, append: bool, made=None) -> None:
+    def _list(self, images, append: bool) -> None:
         ws = self.workspace
         if not append and self.annotator is not None:
             keep = set(images)
             self.annotator.forget([d for d in ws.docs if d.path not in keep])
-        new, first = ws.open_documents(images, append, made)
+        self._shown(*ws.open_documents(images, append))
+
+    def _shown(self, new, first) -> None:
+        ws = self.workspace
         for doc in new:
             doc.load()
         if ws.current is None and ws.docs:

@@ -81,20 +81,18 @@ class Workspace(QtCore.QObject):
         self.project = project
         self.project_changed.emit(project)
 
-    def open_documents(self, paths: list, append: bool = False, made: dict | None = None) -> tuple[list, int]:
+    def open_documents(self, paths: list, append: bool = False) -> tuple[list, int]:
         """Documents for the image ``paths``, after the open ones (``append``) or instead of them; an
-        image open already keeps its document (result, annotation, undo log); ``made``: path → a
-        document made already for it (off the UI thread: ``project_open``). Returns the documents
+        image open already keeps its document (result, annotation, undo log). Returns the documents
         made new (all of them when not appending) and the row of the first one."""
         from qgn_studio.document import ImageDocument
 
         existing = {d.path: d for d in self.docs}
-        made = made or {}
         if append:
-            new, first = [made.get(p) or ImageDocument(p) for p in paths if p not in existing], len(self.docs)
+            new, first = [ImageDocument(p) for p in paths if p not in existing], len(self.docs)
             self.set_documents(self.docs + new)
             return new, first
-        self.set_documents([existing.get(p) or made.get(p) or ImageDocument(p) for p in paths])
+        self.set_documents([existing.get(p) or ImageDocument(p) for p in paths])
         return self.docs, 0
 
     def close_documents(self, docs: list) -> None:

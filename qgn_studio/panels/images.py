@@ -8,6 +8,7 @@ from qgn_studio.document import ImageDocument
 THUMB = 56
 ROW_HEIGHT = 50  # every row as tall as a landscape thumbnail's, whatever the image (a 20×20 one too)
 LAYOUT_BATCH = 250  # rows laid out per turn of the event loop (a few ms each)
+THUMBNAILS_AHEAD = 200  # previews read when rows are listed; later rows ask as they are shown
 
 
 def placeholder_icon(colour: str = "#3a3b3f") -> QtGui.QIcon:
@@ -51,6 +52,8 @@ class ImageRows(QtCore.QAbstractListModel):
         self.docs: list[ImageDocument] = []
         self.thumbnails: dict[object, QtGui.QIcon] = {}  # path → icon: kept when the list is replaced
         self.scores: tuple[dict, str] = ({}, "")
+        self.wanted = None  # callable(path): a row without a preview is shown (ask for one), or None
+        self.requested: set = set()  # previews asked for and not come yet
         self._placeholder = placeholder_icon()
         self._unreadable = placeholder_icon("#8c2f39")
 
@@ -65,7 +68,13 @@ class ImageRows(QtCore.QAbstractListModel):
         if role == roles.DisplayRole:
             return self.text(doc)
         if role == roles.DecorationRole:
-            return self._unreadable if doc.error else self.thumbnails.get(doc.path, self._placeholder)
+            if doc.error:
+                return self._unreadable
+            icon = self.thumbnails.get(doc.path)
+            if icon is None and self.wanted is not None and doc.path not in self.requested:
+                self.requested.add(doc.path)  # a row scrolled into view: its preview comes next
+                self.wanted(doc.path)
+            return icon or self._placeholder
         if role == roles.ToolTipRole:
             return self.tooltip(doc)
         if role == roles.SizeHintRole:
@@ -153,15 +162,34 @@ class ImageListPanel(QtWidgets.QWidget):
         layout.addLayout(filters)
         layout.addWidget(self.list, 1)
         layout.addWidget(self.summary)
-        self._rows: dict[object, int] = {}
+        self._row_of: dict | None = {}  # path → row, made when first needed (``_row``)
+        self._hidden: set[int] = set()  # the rows hidden (asking the view costs a call into Qt per row)
 
     def set_documents(self, docs: list[ImageDocument]) -> None:
         blocked = self.list.selectionModel().blockSignals(True)
-        self.rows.set_documents(docs)
+        self.rows.set_documents(docs)  # a reset: the view shows every row again
         self.list.selectionModel().blockSignals(blocked)
-        self._rows = {doc.path: row for row, doc in enumerate(docs)}
+        self._row_of = None
+        self._hidden = set()
         self._summarise()
         self._filter_chosen()
+
+    def _row(self, path) -> int | None:
+        """The row of the image at ``path`` (the lookup is made when first needed, not per reset)."""
+        if self._row_of is None:
+            self._row_of = {doc.path: row for row, doc in enumerate(self.rows.docs)}
+        return self._row_of.get(path)
+
+    def thumbnails_to_read(self, paths: list, replace: bool) -> list:
+        """The first ``THUMBNAILS_AHEAD`` of ``paths`` (rows just listed) that have no preview and
+        were not asked for (``replace``: the requests before are dropped); the others are asked for
+        as their rows are shown (``ImageRows.wanted``), so 20,000 rows do not queue 20,000 reads."""
+        if replace:
+            self.rows.requested = set()
+        have, asked = self.rows.thumbnails, self.rows.requested
+        ahead = [p for p in paths[:THUMBNAILS_AHEAD] if p not in have and p not in asked]
+        asked.update(ahead)
+        return ahead
 
     def count(self) -> int:
         return self.rows.rowCount()
@@ -179,11 +207,14 @@ class ImageListPanel(QtWidgets.QWidget):
     def forget_thumbnail(self, path) -> None:
         self.rows.thumbnails.pop(path, None)
 
-    def set_thumbnail(self, path, image: QtGui.QImage) -> None:
-        self.rows.thumbnails[path] = QtGui.QIcon(QtGui.QPixmap.fromImage(image))
-        row = self._rows.get(path)
-        if row is not None:
-            self.rows.changed(row, [QtCore.Qt.ItemDataRole.DecorationRole])
+    def set_thumbnails(self, thumbnails: list) -> None:
+        """Show the previews ``thumbnails`` ([(path, QImage)]) in their rows."""
+        for path, image in thumbnails:
+            self.rows.requested.discard(path)
+            self.rows.thumbnails[path] = QtGui.QIcon(QtGui.QPixmap.fromImage(image))
+            row = self._row(path)
+            if row is not None:
+                self.rows.changed(row, [QtCore.Qt.ItemDataRole.DecorationRole])
 
     # ------------------------------------------------------------------ filter
     def set_classes(self, classes) -> None:
@@ -223,13 +254,14 @@ class ImageListPanel(QtWidgets.QWidget):
     def show_rows(self, shown: list[bool]) -> None:
         """Hide the rows whose entry is False (one per document, in order); rows already as asked
         are not touched (hiding a row lays the list out again)."""
-        for row, visible in enumerate(shown[:self.count()]):
-            if self.list.isRowHidden(row) == visible:
-                self.list.setRowHidden(row, not visible)
+        hidden = {row for row, visible in enumerate(shown[:self.count()]) if not visible}
+        for row in hidden ^ self._hidden:
+            self.list.setRowHidden(row, row in hidden)
+        self._hidden = hidden
         self._summarise()
 
     def visible_rows(self) -> list[int]:
-        return [r for r in range(self.count()) if not self.list.isRowHidden(r)]
+        return [r for r in range(self.count()) if r not in self._hidden]
 
     def selected_rows(self) -> list[int]:
         rows = sorted({index.row() for index in self.list.selectionModel().selectedRows()})
@@ -238,7 +270,7 @@ class ImageListPanel(QtWidgets.QWidget):
     def _summarise(self) -> None:
         n = self.count()
         text = f"{n} image{'s' if n != 1 else ''}" if n else "No images"
-        shown = n - sum(1 for r in range(n) if self.list.isRowHidden(r))
+        shown = n - len(self._hidden)
         if n and shown != n:
             text += f" · {shown} shown"
         scores, what = self.rows.scores
@@ -248,7 +280,7 @@ class ImageListPanel(QtWidgets.QWidget):
 
     def update_document(self, doc: ImageDocument) -> None:
         """Redraw ``doc``'s row: its badges, size, ground truth, unreadable."""
-        row = self._rows.get(doc.path)
+        row = self._row(doc.path)
         if row is not None:
             self.rows.changed(row)
 

@@ -151,6 +151,32 @@ def test_another_open_or_esc_cancels_the_project_being_read(qtbot, window, model
     assert window.projects.project.root == (tmp_path / "second").resolve() and len(window.docs) == 250
 
 
+def test_a_big_list_reads_the_previews_of_the_rows_shown_not_of_every_image(qtbot, window, model_path, tmp_path,
+                                                                            monkeypatch):
+    """20,000 rows queued 20,000 preview reads at once: thousands of signals, each a turn of the
+    UI thread, for rows nobody looks at. The first rows are read ahead; the rest as they are shown."""
+    from qgn.project import Project
+
+    from qgn_studio.panels.images import THUMBNAILS_AHEAD
+
+    Project.create(tmp_path / "proj", many_images(tmp_path / "imgs", 600), CLASSES)
+    window.start([], str(model_path))
+    asked = []
+    monkeypatch.setattr(window.thumbnails, "request", lambda paths, replace=False: asked.extend(paths))
+    monkeypatch.setattr(window.images.rows, "wanted", asked.append)
+    window.projects.open_project(tmp_path / "proj")
+    qtbot.waitUntil(lambda: len(window.docs) == 600 and not window.workspace.opening, timeout=WAIT_MS)
+    QtWidgets.QApplication.processEvents()
+    assert THUMBNAILS_AHEAD <= len(asked) < 300 and len(set(asked)) == len(asked)
+
+    def shown_last_row() -> bool:
+        window.images.list.scrollToBottom()  # once the rows are laid out (in batches)
+        window.images.list.grab()  # painted: the rows in view are drawn
+        return window.docs[-1].path in asked
+
+    qtbot.waitUntil(shown_last_row, timeout=WAIT_MS)  # a row shown asks for its preview
+
+
 def test_images_moved_away_are_summed_up_in_a_short_banner(qtbot, window, model_path, tmp_path):
     from qgn.project import Project
 
