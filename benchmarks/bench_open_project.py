@@ -13,8 +13,10 @@ and the job thread is idle (thumbnails and the first prediction follow off the U
 ``call`` = how long the call itself blocks the UI thread (perf_counter); ``gap`` = the longest the UI
 thread did not turn its event loop from the call until the project is open (a 10-ms timer's worst
 gap between ticks: no click, key or repaint is answered within it); ``total`` = the call until open.
-The two projects are opened alternately --repeats times; medians are reported, the big project's
-against the small one's (the same run, the same machine). The budget of an interaction is 50 ms.
+The two projects are opened alternately --repeats times; medians are reported (and the worst open's
+gap: the first open of each project also records the model in use into it, a write of project.json),
+the big project's against the small one's (the same run, the same machine). The budget of an
+interaction is 50 ms.
 
     .venv/bin/python benchmarks/bench_open_project.py [--images 5000] [--small 50] [--repeats 3] [--json]
 """
@@ -107,6 +109,7 @@ def main() -> int:
         "repeats": args.repeats,
         "call_blocks_ui_s": {name: round(m["call"], 3) for name, m in med.items()},
         "max_ui_gap_s": {name: round(m["gap"], 3) for name, m in med.items()},
+        "max_ui_gap_worst_open_s": {name: round(max(run["gap"]), 3) for name, run in runs.items()},
         "total_s": {name: round(m["total"], 3) for name, m in med.items()},
         "big_vs_small_gap": round(med["big"]["gap"] / max(med["small"]["gap"], 1e-6), 1),
         "big_vs_small_total": round(med["big"]["total"] / max(med["small"]["total"], 1e-6), 1),
@@ -118,7 +121,8 @@ def main() -> int:
               f"OMP threads {report['threads']}; median of {args.repeats} opens")
         for name, n in sizes.items():
             print(f"open a {n}-image project: the call blocks {med[name]['call']:.3f} s, longest UI-thread gap "
-                  f"{med[name]['gap']:.3f} s, open after {med[name]['total']:.3f} s")
+                  f"{med[name]['gap']:.3f} s (worst open {max(runs[name]['gap']):.3f} s), open after "
+                  f"{med[name]['total']:.3f} s")
         print(f"big / small: gap {report['big_vs_small_gap']}×, total {report['big_vs_small_total']}×")
     return 0
 

@@ -12,6 +12,11 @@ without a project, into a per-user *scratch project*: ``$QGN_STUDIO_SCRATCH``, e
 loses more than the last two seconds, project or not. A window made without settings (screenshots)
 has no scratch project and never writes there.
 
+Opening: a project whose project.json is more than a few KB is read on the job thread
+(``project_open``: project.json, its image files, a document per image), with its progress in the
+status bar; nothing can be edited until it is open (``Workspace.opening``), Esc cancels it, and
+opening another project meanwhile replaces it.
+
 Recovery: opening a project — or starting without one, for the scratch project — whose autosaves
 are newer than the saved annotations asks (``ask_recover``: "restore" / "discard" / "later");
 restored maps become unsaved annotations of their images (their images are opened if needed).
