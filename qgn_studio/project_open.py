@@ -78,12 +78,15 @@ def collections_held():
     objects before them) costs nothing in collections; what it gives up is collecting the cyclic
     garbage that exists at that moment (reference counting still frees everything else). Even a
     young collection here would walk every object made meanwhile, so none is run."""
-    gc.disable()
+    paused = gc.isenabled()  # not when another pause is on (torch_loading imports torch so)
+    if paused:
+        gc.disable()
     try:
         yield
     finally:
         gc.freeze()
-        gc.enable()
+        if paused:
+            gc.enable()
 
 
 def _read(folder: Path, open_docs: list, progress, cancelled) -> ProjectOpening:
