@@ -24,7 +24,11 @@ Layout under ``root``::
 **Opening never deletes or writes.** ``open`` reads project.json and checks it against the folders
 on disk: a generation folder that holds annotations but that project.json does not name (and no
 class-edit journal explains) means project.json is an older copy (a backup, a sync conflict):
-``ProjectError`` names both, and nothing is touched.
+``ProjectError`` names both, and nothing is touched. A copy of the project made by a tool that
+follows links (``cp -rL``) has a real ``annotations`` folder of copies of the current generation's
+files where the link was: it opens as the project it is a copy of, and its first write moves that
+folder to ``removed/`` and makes the link again (``copied_link``); one that holds other files is
+named as such (``check_folders``).
 
 **One writer at a time, and no blind overwrite.** Every write takes an exclusive lock on the
 project folder (``flock``; released by the system when a writer dies), then compares project.json
@@ -190,6 +194,11 @@ def _key_for(path: Path, taken: set[str]) -> str:
     return key
 
 
+def _path_key(path) -> str:
+    """The text two paths of one image share: normalised as ``Path(os.path.normpath(...))`` is."""
+    return str(Path(os.path.normpath(path)))
+
+
 @dataclass(frozen=True)
 class ProjectFile:
     """A parsed, checked project.json. images: (stored path, key, done) triples; digest: SHA-256
@@ -328,6 +337,8 @@ class Project:
         self.merges = 0  # how often this object adopted another writer's changes (readers watch it)
         self._depth = 0
         self._cleaned = False
+        self._by_path: tuple | None = None  # (images list, its length, {normalised path: image}): _index()
+        self._stored_paths: dict[str, str] = {}  # path → as project.json stores it (_stored)
 
     @property
     def annotation_dir(self) -> str:
@@ -389,6 +400,7 @@ class Project:
         for stored, key, done in parsed.images:
             image = known.get(key) or ProjectImage(Path(), key)
             image.path, image.done = self._absolute(self.root, stored), done
+            self._stored_paths[str(image.path)] = stored  # written back as it was read
             images.append(image)
         self.images = images
         model = parsed.model
@@ -533,14 +545,21 @@ class Project:
         return path if path.is_absolute() else root / path
 
     def _stored(self, path) -> str:
-        """A path as project.json stores it: relative (POSIX) inside the root, else absolute."""
+        """A path as project.json stores it: relative (POSIX) inside the root, else absolute. Kept
+        per path: resolving 20,000 image paths at every write of project.json took a second."""
+        known = self._stored_paths.get(str(path))
+        if known is not None:
+            return known
         absolute = Path(os.path.normpath(Path(path).absolute()))
+        stored = str(absolute)
         for candidate in (absolute, absolute.resolve()):  # as typed, or through symbolic links
             try:
-                return candidate.relative_to(self.root).as_posix()
+                stored = candidate.relative_to(self.root).as_posix()
+                break
             except ValueError:
                 pass
-        return str(absolute)
+        self._stored_paths[str(path)] = stored
+        return stored
 
     # ------------------------------------------------------------------ images
     def add_images(self, paths: Iterable, save: bool = True) -> list[ProjectImage]:
@@ -563,12 +582,15 @@ class Project:
     def _add(self, paths: list[Path]) -> list[ProjectImage]:
         out = []
         taken = {im.key.lower() for im in self.images}
+        index = self._index()
         for path in paths:
-            existing = self._find(path)
+            existing = index.get(_path_key(path))
             if existing is None:
                 existing = ProjectImage(path, _key_for(path, taken))
                 taken.add(existing.key.lower())
                 self.images.append(existing)
+                index[_path_key(path)] = existing
+                self._by_path = (self.images, len(self.images), index)
             out.append(existing)
         return out
 
@@ -590,11 +612,18 @@ class Project:
         return moved
 
     def _find(self, path: Path) -> ProjectImage | None:
-        target = Path(os.path.normpath(Path(path).absolute()))
-        for im in self.images:
-            if Path(os.path.normpath(im.path)) == target:
-                return im
-        return None
+        return self._index().get(_path_key(Path(path).absolute()))
+
+    def _index(self) -> dict:
+        """{normalised path: image} of ``images`` (the first of repeats), built again when the list
+        was replaced or changed length: finding an image of 20,000 is a lookup, not a scan."""
+        cached = self._by_path
+        if cached is None or cached[0] is not self.images or cached[1] != len(self.images):
+            index: dict = {}
+            for im in self.images:
+                index.setdefault(_path_key(im.path), im)
+            cached = self._by_path = (self.images, len(self.images), index)
+        return cached[2]
 
     def image_for(self, path) -> ProjectImage:
         """The project's image at ``path``; KeyError if it is not in the project."""
@@ -813,6 +842,7 @@ class Project:
                 (self.root / JOURNAL_FILE).unlink(missing_ok=True)
             elif state == "committed":
                 finish_class_edit(self.root, journal["from_generation"], journal["to_generation"])
+        restore_copied_link(self.root, self.generation)
         now = time.time()
         for folder in (self.root / self.annotation_dir, self.root / self.autosave_dir, self.root):
             if folder.is_dir() and not folder.is_symlink():
@@ -886,7 +916,10 @@ def journal_state(journal: dict, generation: int, revision: int) -> str | None:
 def check_folders(root: Path, parsed: ProjectFile) -> None:
     """ProjectError (deleting nothing) when a generation folder that project.json does not name
     holds annotations and no class-edit journal explains it: project.json is then probably an
-    older copy (restored from a backup, a sync conflict) of the project on disk."""
+    older copy (restored from a backup, a sync conflict) of the project on disk. A real
+    ``annotations`` folder where the link to the current generation's folder belongs, holding only
+    copies of its files, is such a link copied by a tool that follows links (``cp -rL``): it is
+    read as the link it was (``copied_link``); one that holds anything else is named as such."""
     current = set(generation_dirs(parsed.generation))
     journal = read_journal(root)
     explained: set[str] = set()
@@ -901,6 +934,10 @@ def check_folders(root: Path, parsed: ProjectFile) -> None:
         if name in current or name in explained:
             continue
         count = sum(1 for _ in (root / name).glob("*.qgt"))
+        if count and name == ANNOTATION_DIR and parsed.generation > 0:
+            if copied_link(root, parsed.generation):
+                continue
+            raise ProjectError(_followed_link_message(root, parsed.generation, count))
         if count:
             strays.append(f"{root / name} ({count} file(s))")
     if strays:
@@ -910,6 +947,51 @@ def check_folders(root: Path, parsed: ProjectFile) -> None:
             f"but annotations of another generation are in {', '.join(strays)}: project.json looks like an older "
             "copy (a backup or a sync conflict). Nothing was changed or deleted. Put back the project.json that "
             "names those folders, or move them out of the project if you do not need them")
+
+
+def copied_link(root: Path, generation: int) -> bool:
+    """Whether ``root/annotations`` is a real folder (not the link ``link_annotations`` makes) whose
+    every entry is a file with the same name and the same bytes in the folder of ``generation``:
+    what copying the project with a tool that follows links (``cp -rL``) makes of the link. Such a
+    folder holds nothing that the generation's folder does not."""
+    import filecmp
+
+    folder, target = Path(root) / ANNOTATION_DIR, Path(root) / generation_dirs(generation)[0]
+    if generation == 0 or folder.is_symlink() or not folder.is_dir() or not target.is_dir() or target.is_symlink():
+        return False
+    try:
+        for entry in folder.iterdir():
+            twin = target / entry.name
+            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                continue  # a killed writer's temporary, never read
+            if not (entry.is_file() and not entry.is_symlink() and twin.is_file() and not twin.is_symlink()
+                    and filecmp.cmp(entry, twin, shallow=False)):
+                return False
+    except OSError:
+        return False
+    return True
+
+
+def _followed_link_message(root: Path, generation: int, count: int) -> str:
+    folder, target = generation_dirs(generation)[0], ANNOTATION_DIR
+    return (f"{root / target} is a real folder ({count} file(s)) where the link to {folder} belongs, and it holds "
+            f"files that are not in {folder}: the project was probably copied with a tool that follows links "
+            f"(cp -rL, rsync -L, some backup or sync tools) and then changed. Nothing was changed or deleted. The "
+            f"project's annotations are in {root / folder}; move {root / target} out of the project (keep it if "
+            f"you need what only it holds) and open the project again")
+
+
+def restore_copied_link(root: Path, generation: int) -> Path | None:
+    """Under the write lock: a copied link (``copied_link``) is moved to ``removed/`` and the link
+    made again, so that later saves leave no stale copy behind it; returns where it went."""
+    if not copied_link(root, generation):
+        return None
+    removed = Path(root) / REMOVED_DIR
+    removed.mkdir(exist_ok=True)
+    kept = kept_path(removed, f"{ANNOTATION_DIR}-copied-link", "")
+    os.replace(Path(root) / ANNOTATION_DIR, kept)
+    link_annotations(root, generation)
+    return kept
 
 
 def finish_class_edit(root: Path, old_generation: int, new_generation: int) -> None:

@@ -35,6 +35,7 @@ own layer and the layers listed before it, never from a later one.
    ``shell``), never the window (``tests/app`` runs them without one):
 
 * ``project_controller``  projects, saving, autosave, crash recovery, another writer
+* ``project_open``        reading a project to open it, on the job thread
 * ``annotator``           annotation mode: tools, classes and class edits, starts, undo (builds its panel)
 * ``finetuner``           fine-tune on corrections, compare, keep or revert (builds its panel)
 * ``head_controller``     the per-project head and the model's out-of-domain warning

@@ -64,6 +64,9 @@ def default_paths() -> list[str]:
     return [str(images)] if images.is_dir() else []
 
 
+UI_SWITCH_INTERVAL_S = 0.001
+
+
 def make_application():
     """The QApplication (reused when one exists, e.g. under pytest-qt), styled and configured."""
     from qgn_studio.torch_loading import start_import
@@ -77,6 +80,11 @@ def make_application():
     from qgn_studio.style import apply_style
 
     tune_allocator()  # freed tensor buffers are reused, not page-faulted in again (qgn/allocator.py)
+    # The UI thread takes the interpreter lock back from a busy worker (reading a project, a
+    # prediction's Python parts) within this many seconds instead of Python's 5 ms: Qt calls into
+    # Python many times per repaint (the image list's rows, pyqtgraph's items), and each call waited
+    # up to the interval; a 20,000-image project's open showed 100-200 ms gaps (bench_open_project.py)
+    sys.setswitchinterval(UI_SWITCH_INTERVAL_S)
     guard_singleton_refcounts()
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])

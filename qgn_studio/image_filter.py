@@ -13,6 +13,8 @@ import numpy as np
 def shown(docs: list, key: str, text: str = "", stats=None, scores: dict | None = None) -> list[bool]:
     """One bool per document of ``docs``: whether the list shows it."""
     text = text.strip().lower()
+    if key == "all" and not text:
+        return [True] * len(docs)  # the usual case, and a list of 20,000 at once
     scores = scores or {}
     cut = None
     if key == "uncertain" and scores:

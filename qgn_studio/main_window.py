@@ -92,6 +92,20 @@ def fitted_size(screen: QtGui.QScreen | None, wanted: QtCore.QSize) -> QtCore.QS
                         min(wanted.height(), max(room.height() - 48, 240)))
 
 
+class ShortcutGate(QtCore.QObject):
+    """An application event filter that swallows the shortcuts of every action but ``allowed``
+    (while a project opens nothing may be edited; the menus and widgets are disabled meanwhile)."""
+
+    def __init__(self, allowed, parent=None):
+        super().__init__(parent)
+        self.allowed = allowed  # a callable: the actions whose shortcuts still work
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QtCore.QEvent.Type.Shortcut and watched not in self.allowed():
+            return True
+        return False
+
+
 class MainWindow(QtWidgets.QMainWindow):
     """QGN Studio's window. ``settings=None`` neither restores nor saves anything (screenshots).
 
@@ -113,6 +127,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._recent: list[ImageDocument] = []
         self._busy = False
         self._chosen_model: tuple[Path, object] | None = None  # (path, the project open then) until it loads
+        self._shortcut_gate = ShortcutGate(lambda: (self._cancel_action, self._open_project_action), self)
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -200,7 +215,8 @@ class MainWindow(QtWidgets.QMainWindow):
         w.measurer.reference_ready.connect(self._reference_ready)
         w.measurer.measuring_changed.connect(self._measuring_changed)
         w.measurer.failed.connect(self._failed)
-        self.thumbnails.thumbnail_ready.connect(self.images.set_thumbnail)
+        self.thumbnails.thumbnails_ready.connect(self.images.set_thumbnails)
+        self.images.rows.wanted = self.thumbnails.request_first
         self.images.current_changed.connect(self.select_image)
         self.images.filter_changed.connect(self._filter_changed)
         self.explore.setting_changed.connect(self._setting_changed)
@@ -226,6 +242,7 @@ class MainWindow(QtWidgets.QMainWindow):
         ws.select_requested.connect(self._select_document)
         ws.classes_changed.connect(self.images.set_classes)
         ws.project_changed.connect(lambda _project: self._update_title())
+        ws.opening_changed.connect(self._opening_changed)
         ws.status.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
         ws.message.connect(self.canvas.show_message)
         ws.message_cleared.connect(self.canvas.clear_message)
@@ -234,10 +251,7 @@ class MainWindow(QtWidgets.QMainWindow):
         ws.region_requested.connect(lambda rect: self.canvas.view.setRange(rect, padding=0))
 
     def _documents_changed(self, docs: list) -> None:
-        self.images.set_documents(docs)
-        for doc in docs:
-            if doc.loaded:
-                self.images.update_document(doc)
+        self.images.set_documents(docs)  # its rows draw each document as it is (loaded or not)
 
     def _document_changed(self, doc) -> None:
         self.images.update_document(doc)
@@ -293,7 +307,7 @@ class MainWindow(QtWidgets.QMainWindow):
         file.addSeparator()
         self._action(file, "&New project…", lambda: self.projects.new_project(), "Ctrl+Shift+N",
                      tip="Create a project folder with the open images, the classes and the model")
-        self._action(file, "Open p&roject…", lambda: self.projects.open_project(), "Ctrl+Alt+O")
+        self._open_project_action = self._action(file, "Open p&roject…", lambda: self.projects.open_project(), "Ctrl+Alt+O")
         self._action(file, "&Close project", lambda: self.projects.close_project(), "Ctrl+Shift+W",
                      tip="Close the project and its images (unsaved edits are asked about); nothing is deleted")
         self._action(file, "Project s&tatistics…", self.show_statistics,
@@ -354,7 +368,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _model_menu(self, model: QtWidgets.QMenu) -> None:
         """Cancel, fine-tune, the bundled models, the device and the resolution."""
-        self._action(model, "&Cancel computation", self.cancel, "Esc")
+        self._cancel_action = self._action(model, "&Cancel computation", self.cancel, "Esc")
         self._action(model, "&Fine-tune on corrections…", self.show_finetune,
                      tip="Train the model a few hundred steps on the corrected images, compare, keep or revert")
         self.bundled_menu = model.addMenu("&Bundled models")
@@ -475,6 +489,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.projects.startup_recovery()  # autosaves of a session that did not end normally
 
     def closeEvent(self, event) -> None:
+        self.projects.cancel_opening(quiet=True)  # a project being read is not opened after all
         if not self.projects.close_check():
             event.ignore()
             return
@@ -493,21 +508,25 @@ class MainWindow(QtWidgets.QMainWindow):
         super().closeEvent(event)
 
     # ------------------------------------------------------------------ opening
-    def open_paths(self, paths: list, append: bool = False, replace_project_images: bool = False) -> None:
+    def _opening_changed(self, opening: bool) -> None:
+        """While a project is read: no clicks, menus, tools or shortcuts (an edit would land in the
+        project about to close) but Esc (cancel, also the status bar's button) and Open project
+        (which replaces the one being read)."""
+        widgets = [self.centralWidget(), self.menuBar(), *self.findChildren(QtWidgets.QDockWidget),
+                   *self.findChildren(QtWidgets.QToolBar)]
+        for widget in widgets:
+            widget.setEnabled(not opening)
+        app = QtWidgets.QApplication.instance()
+        if opening:
+            app.installEventFilter(self._shortcut_gate)
+        else:
+            app.removeEventFilter(self._shortcut_gate)
+
+    def open_paths(self, paths: list, append: bool = False) -> None:
         if not append and self.projects.open_if_project(paths):
             return
-        from qgn_studio.discovery import existing_files, missing_images_text
-
-        if replace_project_images:  # the project's own image files: one listing per folder
-            images, missing = existing_files(paths)
-            models, problems = [], []
-            if missing:
-                self.canvas.show_message(html.escape(missing_images_text(missing, len(paths))), "warning", "open")
-            else:
-                self.canvas.clear_message("open")  # what an earlier open said no longer holds
-        else:
-            images, models, problems = expand_paths(paths)
-        if images and self.projects.project is not None and not replace_project_images:
+        images, models, problems = expand_paths(paths)
+        if images and self.projects.project is not None:
             choice = self.projects.images_to_open(images)  # never join a project without a word
             if choice == "cancel" or (choice == "close" and not self.projects.close_project()):
                 return
@@ -523,17 +542,38 @@ class MainWindow(QtWidgets.QMainWindow):
             if len(problems) > PROBLEMS_SHOWN:
                 shown.append(f"… and {len(problems) - PROBLEMS_SHOWN} more like these")
             self.canvas.show_message("<br>".join(shown), "warning", "open")
-        if not images:
-            return
+        if images:
+            self._list_images(images, append)
+
+    def show_project_images(self, opening, docs: list, dropped: list) -> None:
+        """The images of the project just opened (``project_open.ProjectOpening``) replace the open
+        ones (``docs``: their documents, worked out off the UI thread; ``dropped`` leave); the
+        missing ones are summed up in one banner."""
+        from qgn_studio.discovery import missing_images_text
+
+        if opening.missing:
+            text = missing_images_text(opening.missing, len(opening.project.images))
+            self.canvas.show_message(html.escape(text), "warning", "open")
+        else:
+            self.canvas.clear_message("open")  # what an earlier open said no longer holds
+        self.annotator.forget(dropped)
+        self.workspace.set_documents(docs)
+        self._listed(docs, 0, False)
+
+    def _list_images(self, images: list, append: bool) -> None:
         if not append:  # an image opened again keeps its document (result, annotation, undo log)
             keep = set(images)
             dropped = [d for d in self.docs if d.path not in keep]
             if not self.projects.confirm_discard("closing the images open now", dropped):
                 return
             self.annotator.forget(dropped)
-        new, first = self.workspace.open_documents(images, append)
-        self.thumbnails.request([d.path for d in new if not self.images.has_thumbnail(d.path)])
-        self.workspace.remember_folder(images[0])
+        self._listed(*self.workspace.open_documents(images, append), append)
+
+    def _listed(self, new: list, first: int, append: bool) -> None:
+        """``new`` documents joined the list (from row ``first``): their thumbnails, the order."""
+        self.thumbnails.request(self.images.thumbnails_to_read([d.path for d in new], not append), replace=not append)
+        if new:
+            self.workspace.remember_folder(new[0].path)
         if not append:
             self.uncertainty_order.scores = {}
             self.uncertainty_order.restore()  # the order scored last time for these images
@@ -610,7 +650,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def dropEvent(self, event) -> None:
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
+        if paths and self.workspace.opening:
+            self.statusBar().showMessage("A project is opening: drop again when it is open (Esc cancels it)", 5000)
+        elif paths:
             self.open_paths(paths, append=True)
             event.acceptProposedAction()
 
@@ -823,6 +865,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._request()
 
     def _model_failed(self, message: str) -> None:
+        message = html.escape(message)  # the banner is rich text; a file's name is not markup
         if self.worker.has_model:  # a device switch failed: the model stays where it was
             self.canvas.show_message(f"Model: {message}", "error", "model")
             self.device_choice = self.model_info.device
@@ -855,7 +898,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explore.tau.slider.setValue(round(tau * 100))
 
     def cancel(self) -> None:
-        """Esc: stop the computation in progress (a prediction, or ordering by uncertainty)."""
+        """Esc: stop the computation in progress (opening a project, a prediction, or ordering by
+        uncertainty)."""
+        if self.projects.cancel_opening():
+            return
         if self.uncertainty_order.cancel():
             return
         if self._busy:

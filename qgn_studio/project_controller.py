@@ -13,6 +13,11 @@ loses more than the last two seconds, project or not. A failed autosave (a full 
 tried again every ``AUTOSAVE_RETRY_MS``, edit or not. A window made without settings (screenshots)
 has no scratch project and never writes there.
 
+Opening: a project whose project.json is more than a few KB is read on the job thread
+(``project_open``: project.json, its image files, a document per image), with its progress in the
+status bar; nothing can be edited until it is open (``Workspace.opening``), Esc cancels it, and
+opening another project meanwhile replaces it.
+
 Recovery: opening a project — or starting without one, for the scratch project — whose autosaves
 hold edits the saved annotations lack (``Project.recoverable``) asks (``ask_recover``: "restore" /
 "discard" / "later"); restored maps become unsaved annotations of their images (their images are
@@ -82,6 +87,7 @@ class ProjectController(QtCore.QObject):
     only the window can do (``qgn_studio.shell.Shell``: open or close images, load a model)."""
 
     saved = QtCore.Signal(int)  # annotations saved by one save
+    _opening_progress = QtCore.Signal(object, str, int, int)  # from the job thread: (open, name, done, total)
     autosaved = QtCore.Signal(int)  # annotations written by one autosave (none written: not emitted)
 
     def __init__(self, workspace, annotator, jobs, batch, ask, shell, scratch: Path | None, parent=None):
@@ -122,6 +128,8 @@ class ProjectController(QtCore.QObject):
         # removed or discarded by this one (job thread only, as _versions)
         self._autosaved: dict = {}
         self._told_autosave_conflict: set = set()
+        self._opening = None  # the threading.Event that cancels the project being read, if one is
+        self._opening_progress.connect(self._show_opening_progress, QtCore.Qt.ConnectionType.QueuedConnection)
         annotator.edited.connect(self._edited)
         annotator.done_changed.connect(self._done_changed)
         annotator.class_set_edited.connect(self._class_set_edited)
@@ -323,30 +331,100 @@ class ProjectController(QtCore.QObject):
 
     def open_project(self, folder: Path | None = None) -> bool:
         """Open the project in ``folder`` (asked when None): its images, classes, done flags and
-        model; then offer to restore its autosaves."""
-        from qgn.project import Project
+        model; then offer to restore its autosaves. A small project opens at once; a bigger one is
+        read on the job thread (``project_open``), with its progress in the status bar, and nothing
+        can be edited until it is open (``Workspace.opening``). Opening another project meanwhile
+        cancels this one. False when nothing was or will be opened."""
+        from qgn.project import PROJECT_FILE
+
+        from qgn_studio.project_open import OPEN_IN_PLACE_BYTES, read_project
 
         folder = folder or self.ask_folder("Open a project folder", False)
         if not folder:
             return False
+        self.cancel_opening(quiet=True)  # the project being read, if one is: this one replaces it
+        folder = Path(folder)
         try:
-            project = Project.open(Path(folder))
+            big = (folder / PROJECT_FILE).stat().st_size > OPEN_IN_PLACE_BYTES
+        except OSError:
+            big = False  # Project.open says what is wrong
+        if big:
+            self._read_in_background(folder)
+            return True
+        try:
+            opening = read_project(folder, self.workspace.docs)
         except Exception as exc:
             self._warn(f"Cannot open the project: {describe_error(exc)}")
             return False
+        return self._show_opened(opening)
+
+    def _read_in_background(self, folder: Path) -> None:
+        import threading
+
+        from qgn_studio.project_open import read_project
+
+        cancel = threading.Event()
+        self._opening = cancel
+        name = folder.name or str(folder)
+        self.watch.stop()  # the project open now is not followed while it is being replaced
+        self.workspace.set_opening(True)
+        self.workspace.show_progress(f"Opening the project {name}: reading project.json", 0, 0, self.cancel_opening)
+        report = lambda done, total: self._opening_progress.emit(cancel, name, done, total)  # noqa: E731 (job thread)
+        docs = self.workspace.docs  # read there, never changed in place (Workspace replaces the list)
+        self.jobs.submit(lambda: read_project(folder, docs, report, cancel.is_set),
+                         lambda opening: self._read(cancel, opening),
+                         lambda message: self._read(cancel, None, message), "Opening a project")
+
+    def _show_opening_progress(self, cancel, name: str, done: int, total: int) -> None:
+        if cancel is self._opening and not cancel.is_set():
+            self.workspace.show_progress(f"Opening the project {name}: {done:,} of {total:,} images",
+                                         done, total, self.cancel_opening)
+
+    def cancel_opening(self, quiet: bool = False) -> bool:
+        """Stop reading the project being opened (Esc, Cancel, another open, closing the window):
+        nothing changes, the project open before stays open. True when one was being read."""
+        cancel = self._opening
+        if cancel is None:
+            return False
+        cancel.set()
+        self._end_opening()
+        if not quiet:
+            self.workspace.show_status("Opening the project was cancelled; what was open stays open", 5000)
+        return True
+
+    def _end_opening(self) -> None:
+        self._opening = None
+        self.workspace.hide_progress()
+        self.workspace.set_opening(False)
+        if self.project is not None:
+            self.watch.start()
+
+    def _read(self, cancel, opening, message: str = "") -> None:
+        """The job thread read a project (or failed to): show it, unless it was cancelled meanwhile."""
+        if cancel is not self._opening:
+            return  # cancelled, or another open took its place
+        self._end_opening()
+        if opening is None:
+            self._warn(f"Cannot open the project: {message}")
+            return
+        self._show_opened(opening)
+
+    def _show_opened(self, opening) -> bool:
+        """Swap the project read (``project_open.ProjectOpening``) in, at once: its classes, images,
+        done flags and model, and offer its autosaves."""
+        project = opening.project
         if not self.confirm_discard("opening the project"):
             return False
         annotator = self.annotator
         annotator.set_mode(False)
         annotator.set_classes(project.classes)
         self._set_project(project)
-        restore = self._ask_recovery(project)  # before the images show: no saved map is read for them
-        self.shell.open_paths([im.path for im in project.images], replace_project_images=True)
-        done = {Path(im.path): im.done for im in project.images}
-        for doc in self.workspace.docs:
-            if doc.done != done.get(doc.path, False):  # a row per change, not per image (thousands)
-                doc.done = not doc.done
-                self.workspace.document_updated(doc)
+        restore = self._ask_recovery(project, opening.recoverable)  # before the images show: no saved map is read for them
+        docs, dropped, flipped = opening.documents_for(self.workspace.docs)
+        self.shell.show_project_images(opening, docs, dropped)
+        for doc in flipped:  # documents made for the project have its flags; one kept open may differ
+            doc.done = not doc.done
+            self.workspace.document_updated(doc)  # a row per change, not per image (thousands)
         self._load_project_model(project)
         if restore:
             self._restore(project, restore)
@@ -551,13 +629,14 @@ class ProjectController(QtCore.QObject):
         if images:
             self._restore(project, images)
 
-    def _ask_recovery(self, project) -> list:
+    def _ask_recovery(self, project, images=None) -> list:
         """The project's images whose autosave the user wants back (the autosaves of "discard"
-        are deleted; "later" keeps them for next time)."""
+        are deleted; "later" keeps them for next time). ``images``: its recoverable images, when
+        they were listed already."""
         if project is None:
             return []
         try:
-            images = project.recoverable()
+            images = project.recoverable() if images is None else images
         except OSError:
             return []
         if not images:

@@ -11,9 +11,13 @@ from typing import Protocol
 
 
 class Shell(Protocol):
-    def open_paths(self, paths: list, append: bool = False, replace_project_images: bool = False) -> None:
-        """Open images, folders or a project (``append``: keep the open images too;
-        ``replace_project_images``: the open project's own images, asking nothing)."""
+    def open_paths(self, paths: list, append: bool = False) -> None:
+        """Open images, folders or a project (``append``: keep the open images too)."""
+
+    def show_project_images(self, opening, docs: list, dropped: list) -> None:
+        """List ``docs``, the images of the project just opened (``project_open.ProjectOpening``:
+        its files on disk, those missing), instead of the open ones; ``dropped`` leave (their
+        unsaved edits were dealt with). Asks nothing."""
 
     def close_documents(self, docs: list) -> None:
         """Take ``docs`` out of the workspace (nothing on disk changes)."""

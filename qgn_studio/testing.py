@@ -144,15 +144,26 @@ class FakeShell:
         self.models: list = []
         workspace.select_requested.connect(workspace.set_current)
 
-    def open_paths(self, paths, append: bool = False, replace_project_images: bool = False) -> None:
+    def open_paths(self, paths, append: bool = False) -> None:
         from qgn_studio.discovery import expand_paths
 
+        self._list(expand_paths(list(paths))[0], append)
+
+    def show_project_images(self, opening, docs, dropped) -> None:
+        if self.annotator is not None:
+            self.annotator.forget(dropped)
+        self.workspace.set_documents(docs)
+        self._shown(docs, 0)
+
+    def _list(self, images, append: bool) -> None:
         ws = self.workspace
-        images, _models, _problems = expand_paths(list(paths))
         if not append and self.annotator is not None:
             keep = set(images)
             self.annotator.forget([d for d in ws.docs if d.path not in keep])
-        new, first = ws.open_documents(images, append)
+        self._shown(*ws.open_documents(images, append))
+
+    def _shown(self, new, first) -> None:
+        ws = self.workspace
         for doc in new:
             doc.load()
         if ws.current is None and ws.docs:

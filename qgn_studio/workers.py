@@ -302,9 +302,12 @@ class InferenceWorker(QtCore.QThread):
 
 
 class ThumbnailLoader(QtCore.QThread):
-    """Reads small previews of image files off the UI thread."""
+    """Reads small previews of image files off the UI thread, and hands them over in batches (at
+    most one every ``BATCH_S``): thousands of previews, one signal each, kept the UI thread
+    answering queued calls back to back, each waiting for the interpreter lock."""
 
-    thumbnail_ready = QtCore.Signal(object, QtGui.QImage)  # (path, image)
+    thumbnails_ready = QtCore.Signal(list)  # [(path, QImage)]
+    BATCH_S = 0.05
 
     def __init__(self, size: int = 64, parent=None):
         super().__init__(parent)
@@ -313,9 +316,19 @@ class ThumbnailLoader(QtCore.QThread):
         self._queue: deque[Path] = deque()
         self._stopping = False
 
-    def request(self, paths: list[Path]) -> None:
+    def request(self, paths: list[Path], replace: bool = False) -> None:
+        """Read ``paths`` after those asked for before (``replace``: instead of them — the list
+        they were for was replaced)."""
         with self._cond:
+            if replace:
+                self._queue.clear()
             self._queue.extend(paths)
+            self._cond.notify()
+
+    def request_first(self, path: Path) -> None:
+        """Read ``path`` before the others (a row the user looks at)."""
+        with self._cond:
+            self._queue.appendleft(path)
             self._cond.notify()
 
     def stop(self) -> None:
@@ -326,8 +339,14 @@ class ThumbnailLoader(QtCore.QThread):
         self.wait()
 
     def run(self) -> None:
+        import time
+
+        batch, since = [], time.monotonic()
         while True:
             with self._cond:
+                if batch and not self._queue:  # nothing more to read now: hand over what there is
+                    self.thumbnails_ready.emit(batch)
+                    batch = []
                 while not (self._stopping or self._queue):
                     self._cond.wait()
                 if self._stopping:
@@ -335,7 +354,10 @@ class ThumbnailLoader(QtCore.QThread):
                 path = self._queue.popleft()
             image = self.read(path)
             if image is not None:
-                self.thumbnail_ready.emit(path, image)
+                batch.append((path, image))
+            if batch and time.monotonic() - since >= self.BATCH_S:
+                self.thumbnails_ready.emit(batch)
+                batch, since = [], time.monotonic()
 
     def read(self, path: Path) -> QtGui.QImage | None:
         from PIL import Image

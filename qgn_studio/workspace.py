@@ -31,6 +31,7 @@ class Workspace(QtCore.QObject):
     model_changed = QtCore.Signal(object)  # ModelInfo: a model loaded (or moved to another device)
     classes_changed = QtCore.Signal(object)  # ClassSet or None: the annotations' class set was set or edited
     project_changed = QtCore.Signal(object)  # Project or None
+    opening_changed = QtCore.Signal(bool)  # a project is being read: nothing may be edited until it is open
     select_requested = QtCore.Signal(object)  # ImageDocument a controller wants made current (the list does it)
     status = QtCore.Signal(str, int)  # (message, timeout in ms) for the status bar
     message = QtCore.Signal(str, str, str)  # (html text, kind "warning"/"error", key) for the canvas banner
@@ -47,6 +48,7 @@ class Workspace(QtCore.QObject):
         self.model_info = None
         self.classes = None
         self.project = None
+        self.opening = False
 
     # ------------------------------------------------------------------ state
     def set_documents(self, docs: list) -> None:
@@ -67,6 +69,13 @@ class Workspace(QtCore.QObject):
     def set_classes(self, classes) -> None:
         self.classes = classes
         self.classes_changed.emit(classes)
+
+    def set_opening(self, opening: bool) -> None:
+        """A project is being read off the UI thread (True) or that is over (False): the window takes
+        no edits meanwhile (an edit would land in the project that is about to close)."""
+        if opening != self.opening:
+            self.opening = opening
+            self.opening_changed.emit(opening)
 
     def set_project(self, project) -> None:
         self.project = project

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import reprlib
 from pathlib import Path
 
 import torch
@@ -16,11 +17,15 @@ from safetensors.torch import load_file, save
 
 from qgn.fileio import atomic_write_together
 
+from qgn.model.encoder import SHORTCUTS, STEMS, list_encoders
 from qgn.model.qgn import QGN, QGNConfig
+from qgn.quadtree import NUM_LEVELS
 
 FORMAT = "qgn-model"
 MAX_CONFIG_BYTES = 16 << 20  # a model's JSON (config + training metadata) is a few KB
 FORMAT_VERSION = 1
+MAX_CLASSES = 4096
+RESTORE = "restore the file that came with the weights"  # the fix of a damaged model JSON
 
 
 def config_path(weights: str | os.PathLike) -> Path:
@@ -55,17 +60,33 @@ def load_config(path: str | os.PathLike) -> QGNConfig:
     try:
         doc = json.loads(cpath.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{cpath} is not valid JSON: {exc}") from exc
+        raise ValueError(f"{cpath} is not valid JSON: {exc}; {RESTORE}") from exc
     except RecursionError:
-        raise ValueError(f"{cpath} is nested too deeply to be a model config; restore it from the model's source") from None
-    if not isinstance(doc, dict):
-        raise ValueError(f"{cpath} is not a QGN model config (a JSON object with 'format' and 'config' expected)")
-    if doc.get("format") != FORMAT:
-        raise ValueError(f"{cpath} is not a QGN model config (format {doc.get('format')!r})")
-    version = doc.get("version", 0)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(f"{cpath} has model format version {version!r}; this qgn reads up to {FORMAT_VERSION}")
+        raise ValueError(f"{cpath} is nested too deeply to be a model config; {RESTORE}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        found = f"format {shown(doc.get('format'))}" if isinstance(doc, dict) else f"a JSON {type(doc).__name__}"
+        raise ValueError(f"{cpath} is not a QGN model config ({found}; a JSON object with \"format\": \"{FORMAT}\" "
+                         f"expected): a model is NAME.safetensors with the NAME.json written beside it")
+    check_version(doc.get("version", 0), cpath)
     return config_from_doc(doc, cpath)
+
+
+def shown(value) -> str:
+    """``value`` as a message shows it: its repr, cut short (a hostile file's value may be huge)."""
+    return reprlib.repr(value)
+
+
+def check_version(version, cpath: Path) -> None:
+    """ValueError naming ``cpath`` and the fix for a "version" that is not a whole number this qgn reads."""
+    if isinstance(version, str) and version.strip().isdigit():
+        raise ValueError(f"{cpath}: \"version\" is the text {shown(version)}, not a number; write it without "
+                         f"quotes (\"version\": {version.strip()})")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise ValueError(f"{cpath}: \"version\" is {shown(version)}; expected a whole number (this qgn writes "
+                         f"{FORMAT_VERSION}): {RESTORE}")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{cpath} is model format version {version}, newer than this qgn reads (up to "
+                         f"{FORMAT_VERSION}): update qgn to load this model")
 
 
 def config_from_doc(doc: dict, cpath: Path) -> QGNConfig:
@@ -73,13 +94,16 @@ def config_from_doc(doc: dict, cpath: Path) -> QGNConfig:
     for a missing or malformed one (no KeyError/TypeError from deep inside), and for a
     normalisation that cannot work (``mean``/``std`` not 3 finite numbers, a ``std`` of 0)."""
     if not isinstance(doc.get("config"), dict):
-        raise ValueError(f"{cpath} has no \"config\" object; it is not a complete QGN model config")
+        raise ValueError(f"{cpath} has no \"config\" object; it is not a complete QGN model config: {RESTORE}")
+    check_config_json(doc["config"], cpath)
     try:
         config = QGNConfig.from_json(doc["config"])
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise ValueError(f"{cpath}: bad model config ({type(exc).__name__}: {exc}); restore the file that came "
-                         "with the weights") from None
-    check_config_bounds(config, cpath)
+        raise ValueError(f"{cpath}: bad model config ({type(exc).__name__}: {exc}); {RESTORE}") from None
+    try:
+        check_config_bounds(config, cpath)
+    except ValueError as exc:
+        raise ValueError(f"{exc}: {RESTORE}") from None
     for name in ("mean", "std"):
         values = getattr(config, name)
         ok = len(values) == 3 and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
@@ -87,6 +111,65 @@ def config_from_doc(doc: dict, cpath: Path) -> QGNConfig:
             raise ValueError(f"{cpath}: \"{name}\" must be 3 finite numbers{' > 0' if name == 'std' else ''} "
                              f"(one per RGB channel); got {list(values)!r}")
     return config
+
+
+def check_config_json(config: dict, cpath: Path) -> None:
+    """ValueError naming ``cpath``, the field and the fix for a field of the model config that is
+    unknown, missing or of the wrong kind (before anything is built from it: an unknown encoder
+    is named here, not as a bare name from deep inside). Sizes are bounded by ``check_config_bounds``."""
+    unknown = sorted(set(config) - set(QGNConfig.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"{cpath}: model config has unknown fields {shown(unknown)} (written by a newer or another "
+                         "program?): update qgn, or restore the file that came with the weights")
+    if "classes" not in config:
+        raise ValueError(f"{cpath}: model config has no \"classes\"; {RESTORE}")
+    check_classes_json(config["classes"], cpath)
+    for name, choices in (("encoder", tuple(list_encoders())), ("encoder_stem", STEMS), ("encoder_shortcut", SHORTCUTS)):
+        value = config.get(name, choices[-1] if name == "encoder" else choices[0])
+        if not isinstance(value, str) or value not in choices:
+            _bad(cpath, name, value, f"one of {', '.join(choices)}")
+    units = config.get("decoder_units", [1])
+    if not isinstance(units, list) or not 1 <= len(units) <= 8:
+        _bad(cpath, "decoder_units", units, "a list of 1..8 whole numbers")
+    for name in ("mean", "std"):
+        if not isinstance(config.get(name, [0, 0, 0]), list) or len(config.get(name, [0, 0, 0])) != 3:
+            _bad(cpath, name, config[name], "a list of 3 numbers, one per RGB channel")
+    size = config.get("input_size")
+    if size is not None and not (isinstance(size, list) and len(size) == 2 and all(_whole(v) for v in size)):
+        _bad(cpath, "input_size", size, "null or [height, width] of the training images in pixels")
+    if config.get("num_levels", NUM_LEVELS) != NUM_LEVELS or isinstance(config.get("num_levels"), bool):
+        _bad(cpath, "num_levels", config["num_levels"], f"{NUM_LEVELS} (only stride-32 encoders are supported)")
+    if not isinstance(config.get("extra", {}), dict):
+        _bad(cpath, "extra", config["extra"], "an object (training metadata)")
+
+
+def check_classes_json(obj, cpath: Path) -> None:
+    """The model config's "classes" checked like ``check_config_json`` checks its other fields."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("names"), list) or not obj["names"]:
+        _bad(cpath, "classes", obj, "an object with a list of \"names\"")
+    names = obj["names"]
+    if len(names) > MAX_CLASSES or not all(isinstance(n, str) for n in names):
+        _bad(cpath, "classes.names", names, f"a list of at most {MAX_CLASSES} texts")
+    palette = obj.get("palette", [])
+    if not isinstance(palette, list) or not all(_rgb(c) for c in palette):
+        _bad(cpath, "classes.palette", palette, "a list of [r, g, b] colours (whole numbers in 0..255)")
+    if not _rgb(obj.get("ignore_color", [0, 0, 0])):
+        _bad(cpath, "classes.ignore_color", obj["ignore_color"], "an [r, g, b] colour (whole numbers in 0..255)")
+    ignore = obj.get("ignore_index")
+    if ignore is not None and not (_whole(ignore) and 0 <= ignore <= 65535):
+        _bad(cpath, "classes.ignore_index", ignore, "null or a whole number in 0..65535")
+
+
+def _bad(cpath: Path, field: str, value, expected: str):
+    raise ValueError(f"{cpath}: model config \"{field}\" is {shown(value)}; expected {expected}: {RESTORE}")
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _rgb(value) -> bool:
+    return isinstance(value, list) and len(value) == 3 and all(_whole(c) and 0 <= c <= 255 for c in value)
 
 
 def check_config_bounds(config: QGNConfig, cpath: Path) -> None:
@@ -106,8 +189,9 @@ def check_config_bounds(config: QGNConfig, cpath: Path) -> None:
     if config.input_size is not None:
         for side in config.input_size:
             check_setting("input_size", side, ("int", 1, 1 << 16), f"{cpath}: model config")
-    if config.classes.num_classes > 4096:
-        raise ValueError(f"{cpath}: model config has {config.classes.num_classes} classes; at most 4096 are supported")
+    if config.classes.num_classes > MAX_CLASSES:
+        raise ValueError(f"{cpath}: model config has {config.classes.num_classes} classes; at most {MAX_CLASSES} are "
+                         "supported")
 
 
 def check_weights_match(path: Path, config: QGNConfig) -> None:

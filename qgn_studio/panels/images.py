@@ -7,6 +7,8 @@ from qgn_studio.document import ImageDocument
 
 THUMB = 56
 ROW_HEIGHT = 50  # every row as tall as a landscape thumbnail's, whatever the image (a 20×20 one too)
+LAYOUT_BATCH = 250  # rows laid out per turn of the event loop (a few ms each)
+THUMBNAILS_AHEAD = 200  # previews read when rows are listed; later rows ask as they are shown
 
 
 def placeholder_icon(colour: str = "#3a3b3f") -> QtGui.QIcon:
@@ -41,22 +43,103 @@ FILTERS = {  # key → what the filter box says
 }
 
 
+class ImageRows(QtCore.QAbstractListModel):
+    """The rows of the image list, one per document, drawn from the documents when shown: a list of
+    20,000 images costs no item objects, and a reset is one signal however long the list is."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.docs: list[ImageDocument] = []
+        self.thumbnails: dict[object, QtGui.QIcon] = {}  # path → icon: kept when the list is replaced
+        self.scores: tuple[dict, str] = ({}, "")
+        self.wanted = None  # callable(path): a row without a preview is shown (ask for one), or None
+        self.requested: set = set()  # previews asked for and not come yet
+        self._placeholder = placeholder_icon()
+        self._unreadable = placeholder_icon("#8c2f39")
+
+    def rowCount(self, parent=QtCore.QModelIndex()) -> int:  # noqa: N802 (Qt's name)
+        return 0 if parent.isValid() else len(self.docs)
+
+    def data(self, index, role=QtCore.Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self.docs):
+            return None
+        doc = self.docs[index.row()]
+        roles = QtCore.Qt.ItemDataRole
+        if role == roles.DisplayRole:
+            return self.text(doc)
+        if role == roles.DecorationRole:
+            if doc.error:
+                return self._unreadable
+            icon = self.thumbnails.get(doc.path)
+            if icon is None and self.wanted is not None and doc.path not in self.requested:
+                self.requested.add(doc.path)  # a row scrolled into view: its preview comes next
+                self.wanted(doc.path)
+            return icon or self._placeholder
+        if role == roles.ToolTipRole:
+            return self.tooltip(doc)
+        if role == roles.SizeHintRole:
+            return QtCore.QSize(0, ROW_HEIGHT)  # a tiny image's row is as tall as the others
+        return None
+
+    def set_documents(self, docs: list) -> None:
+        self.beginResetModel()
+        self.docs = list(docs)
+        self.endResetModel()
+
+    def changed(self, row: int, roles=()) -> None:
+        index = self.index(row)
+        self.dataChanged.emit(index, index, list(roles))
+
+    def text(self, doc: ImageDocument) -> str:
+        """Its name with the annotation badges; size and ground truth once read; its score."""
+        lines = [doc.name]
+        if doc.error:
+            lines.append("⚠ unreadable")
+        elif doc.size is not None:
+            h, w = doc.size
+            lines.append(f"{w}×{h}" + ("  · ground truth" if doc.ground_truth is not None else ""))
+        badges = annotation_badges(doc)
+        if badges:
+            lines[0] = f"{lines[0]}  {badges}"
+        scores, what = self.scores
+        if doc.path in scores:
+            lines.append(f"{what} {scores[doc.path]:.3f}")
+        return "\n".join(lines)
+
+    def tooltip(self, doc: ImageDocument) -> str:
+        tip = [str(doc.path)]
+        if doc.error:
+            tip.append(doc.error)
+        elif doc.size is not None and doc.gt_path is not None:
+            tip.append(f"ground truth: {doc.gt_path}")
+        tip += [BADGE_TIPS[b] for b in annotation_badges(doc)]
+        return "\n".join(tip + list(doc.notes))
+
+
 class ImageListPanel(QtWidgets.QWidget):
     """Lists the open images; emits ``current_changed(row)`` when the user picks one. A filter
     (done / not done / unsaved / annotated / most uncertain / has class X, and a name) hides rows:
-    ``filter_changed(key, text)`` asks the window to apply it (``show_rows``)."""
+    ``filter_changed(key, text)`` asks the window to apply it (``show_rows``).
+
+    The list is a view of ``ImageRows`` laid out in batches, so that replacing 20,000 rows keeps
+    the window answering (each batch is one turn of the event loop)."""
 
     current_changed = QtCore.Signal(int)
     filter_changed = QtCore.Signal(str, str)  # (filter key or "class:<id>", name text)
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.list = QtWidgets.QListWidget()
+        self.rows = ImageRows(self)
+        self.list = QtWidgets.QListView()
+        self.list.setModel(self.rows)
+        self.list.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.list.setIconSize(QtCore.QSize(THUMB, ROW_HEIGHT - 4))
         self.list.setUniformItemSizes(True)
+        self.list.setLayoutMode(QtWidgets.QListView.LayoutMode.Batched)
+        self.list.setBatchSize(LAYOUT_BATCH)
         self.list.setSpacing(1)
         self.list.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.list.currentRowChanged.connect(self.current_changed)
+        self.list.selectionModel().currentRowChanged.connect(lambda now, _before: self.current_changed.emit(now.row()))
         self.filter = QtWidgets.QComboBox()
         self.filter.setToolTip("Show only some images; N / P step through the ones shown")
         self.filter.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -79,39 +162,59 @@ class ImageListPanel(QtWidgets.QWidget):
         layout.addLayout(filters)
         layout.addWidget(self.list, 1)
         layout.addWidget(self.summary)
-        self._rows: dict[object, int] = {}
-        self._scores: tuple[dict, str] = ({}, "")
-        self._thumbnails: dict[object, QtGui.QIcon] = {}  # path → icon: kept when the list is rebuilt
-        self._count = 0
+        self._row_of: dict | None = {}  # path → row, made when first needed (``_row``)
+        self._hidden: set[int] = set()  # the rows hidden (asking the view costs a call into Qt per row)
 
     def set_documents(self, docs: list[ImageDocument]) -> None:
-        self.list.blockSignals(True)
-        self.list.clear()
-        self._rows = {}
-        placeholder = placeholder_icon()
-        for row, doc in enumerate(docs):
-            item = QtWidgets.QListWidgetItem(self._thumbnails.get(doc.path, placeholder), doc.name)
-            item.setToolTip(str(doc.path))
-            item.setSizeHint(QtCore.QSize(0, ROW_HEIGHT))  # a tiny image's row is as tall as the others
-            self.list.addItem(item)
-            self._rows[doc.path] = row
-        self.list.blockSignals(False)
-        self._count = len(docs)
+        blocked = self.list.selectionModel().blockSignals(True)
+        self.rows.set_documents(docs)  # a reset: the view shows every row again
+        self.list.selectionModel().blockSignals(blocked)
+        self._row_of = None
+        self._hidden = set()
         self._summarise()
         self._filter_chosen()
 
+    def _row(self, path) -> int | None:
+        """The row of the image at ``path`` (the lookup is made when first needed, not per reset)."""
+        if self._row_of is None:
+            self._row_of = {doc.path: row for row, doc in enumerate(self.rows.docs)}
+        return self._row_of.get(path)
+
+    def thumbnails_to_read(self, paths: list, replace: bool) -> list:
+        """The first ``THUMBNAILS_AHEAD`` of ``paths`` (rows just listed) that have no preview and
+        were not asked for (``replace``: the requests before are dropped); the others are asked for
+        as their rows are shown (``ImageRows.wanted``), so 20,000 rows do not queue 20,000 reads."""
+        if replace:
+            self.rows.requested = set()
+        have, asked = self.rows.thumbnails, self.rows.requested
+        ahead = [p for p in paths[:THUMBNAILS_AHEAD] if p not in have and p not in asked]
+        asked.update(ahead)
+        return ahead
+
+    def count(self) -> int:
+        return self.rows.rowCount()
+
+    def row_text(self, row: int) -> str:
+        """What row ``row`` says (its name, badges, size, score)."""
+        return self.rows.text(self.rows.docs[row])
+
+    def row_icon(self, row: int) -> QtGui.QIcon:
+        return self.rows.data(self.rows.index(row), QtCore.Qt.ItemDataRole.DecorationRole)
+
     def has_thumbnail(self, path) -> bool:
-        return path in self._thumbnails
+        return path in self.rows.thumbnails
 
     def forget_thumbnail(self, path) -> None:
-        self._thumbnails.pop(path, None)
+        self.rows.thumbnails.pop(path, None)
 
-    def set_thumbnail(self, path, image: QtGui.QImage) -> None:
-        icon = QtGui.QIcon(QtGui.QPixmap.fromImage(image))
-        self._thumbnails[path] = icon
-        row = self._rows.get(path)
-        if row is not None:
-            self.list.item(row).setIcon(icon)
+    def set_thumbnails(self, thumbnails: list) -> None:
+        """Show the previews ``thumbnails`` ([(path, QImage)]) in their rows."""
+        for path, image in thumbnails:
+            self.rows.requested.discard(path)
+            self.rows.thumbnails[path] = QtGui.QIcon(QtGui.QPixmap.fromImage(image))
+            row = self._row(path)
+            if row is not None:
+                self.rows.changed(row, [QtCore.Qt.ItemDataRole.DecorationRole])
 
     # ------------------------------------------------------------------ filter
     def set_classes(self, classes) -> None:
@@ -149,71 +252,47 @@ class ImageListPanel(QtWidgets.QWidget):
         self.filter_changed.emit(*self.filter_key())
 
     def show_rows(self, shown: list[bool]) -> None:
-        """Hide the rows whose entry is False (one per document, in order)."""
-        for row, visible in enumerate(shown):
-            if row < self.list.count():
-                self.list.setRowHidden(row, not visible)
+        """Hide the rows whose entry is False (one per document, in order); rows already as asked
+        are not touched (hiding a row lays the list out again)."""
+        hidden = {row for row, visible in enumerate(shown[:self.count()]) if not visible}
+        for row in hidden ^ self._hidden:
+            self.list.setRowHidden(row, row in hidden)
+        self._hidden = hidden
         self._summarise()
 
     def visible_rows(self) -> list[int]:
-        return [r for r in range(self.list.count()) if not self.list.isRowHidden(r)]
+        return [r for r in range(self.count()) if r not in self._hidden]
 
     def selected_rows(self) -> list[int]:
-        rows = sorted({self.list.row(item) for item in self.list.selectedItems()})
+        rows = sorted({index.row() for index in self.list.selectionModel().selectedRows()})
         return rows or ([self.current()] if self.current() >= 0 else [])
 
     def _summarise(self) -> None:
-        n = self._count
+        n = self.count()
         text = f"{n} image{'s' if n != 1 else ''}" if n else "No images"
-        shown = len(self.visible_rows())
+        shown = n - len(self._hidden)
         if n and shown != n:
             text += f" · {shown} shown"
-        scores, what = self._scores
+        scores, what = self.rows.scores
         if scores and n:
             text += f" · ordered by {what}, highest first"
         self.summary.setText(text)
 
     def update_document(self, doc: ImageDocument) -> None:
-        """Refresh the badges of ``doc``'s row: ground truth found, unreadable."""
-        row = self._rows.get(doc.path)
-        if row is None:
-            return
-        item = self.list.item(row)
-        lines = [doc.name]
-        tip = [str(doc.path)]
-        if doc.error:
-            lines.append("⚠ unreadable")
-            tip.append(doc.error)
-            item.setIcon(placeholder_icon("#8c2f39"))
-        elif doc.size is not None:
-            h, w = doc.size
-            lines.append(f"{w}×{h}" + ("  · ground truth" if doc.ground_truth is not None else ""))
-            if doc.gt_path is not None:
-                tip.append(f"ground truth: {doc.gt_path}")
-        badges = annotation_badges(doc)
-        if badges:
-            lines[0] = f"{lines[0]}  {badges}"
-            tip += [BADGE_TIPS[b] for b in badges]
-        tip += doc.notes
-        scores, what = self._scores
-        if doc.path in scores:
-            lines.append(f"{what} {scores[doc.path]:.3f}")
-        item.setText("\n".join(lines))
-        item.setToolTip("\n".join(tip))
+        """Redraw ``doc``'s row: its badges, size, ground truth, unreadable."""
+        row = self._row(doc.path)
+        if row is not None:
+            self.rows.changed(row)
 
     def set_scores(self, scores: dict, what: str) -> None:
         """Show each row's score (e.g. uncertainty 0 … 1) on its second line and in the summary."""
-        self._scores = (dict(scores), what)
-        for path, row in self._rows.items():
-            if path in scores:
-                item = self.list.item(row)
-                lines = item.text().split("\n")
-                note = f"{what} {scores[path]:.3f}"
-                item.setText("\n".join([lines[0], note] + [ln for ln in lines[1:] if not ln.startswith(what)]))
+        self.rows.scores = (dict(scores), what)
+        if self.count():
+            self.rows.dataChanged.emit(self.rows.index(0), self.rows.index(self.count() - 1))
         self._summarise()
 
     def set_current(self, row: int) -> None:
-        self.list.setCurrentRow(row)
+        self.list.setCurrentIndex(self.rows.index(row) if 0 <= row < self.count() else QtCore.QModelIndex())
 
     def current(self) -> int:
-        return self.list.currentRow()
+        return self.list.currentIndex().row()

@@ -1,5 +1,7 @@
-"""A project of many images: opening it does no per-image path resolving on the UI thread, and
-images moved away are summed up in one short banner that never grows the window."""
+"""A project of many images: it is read on the job thread (its documents made there), nothing can
+be edited while it opens, another open or Esc cancels it; opening it does no per-image path
+resolving on the UI thread, and images moved away are summed up in one short banner that never
+grows the window."""
 from __future__ import annotations
 
 import html
@@ -9,7 +11,7 @@ import threading
 from pathlib import Path
 
 from PIL import Image
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from qgn.classes import ClassSet
 from studio_steps import WAIT_MS
@@ -45,10 +47,134 @@ def test_opening_a_big_project_resolves_no_path_per_image_on_the_ui_thread(qtbot
 
     monkeypatch.setattr(Path, "resolve", counted)
     assert window.projects.open_project(root)
+    qtbot.waitUntil(lambda: len(window.docs) == 300, timeout=WAIT_MS)
     monkeypatch.undo()
-    assert len(window.docs) == 300
     assert [d.path for d in window.docs] == [(tmp_path / "imgs" / f"img_{i:03d}.png").resolve() for i in range(300)]
     assert len(calls) < 30, len(calls)  # 2 per image before (autosave and listed paths)
+
+
+def held_jobs(window):
+    """Keep the job thread busy until the returned Event is set (a slow disk, a big project)."""
+    gate = threading.Event()
+    window.jobs.submit(lambda: gate.wait(WAIT_MS / 1000))
+    return gate
+
+
+def test_a_big_project_is_read_and_its_documents_made_off_the_ui_thread(qtbot, window, model_path, tmp_path,
+                                                                         monkeypatch):
+    from qgn.project import Project
+
+    from qgn_studio.document import ImageDocument
+
+    Project.create(tmp_path / "proj", many_images(tmp_path / "imgs", 300), CLASSES)
+    window.start([], str(model_path))
+    threads = {"open": set(), "doc": set()}
+    real_open, real_doc = Project.open.__func__, ImageDocument.__init__
+
+    def open_(cls, root):
+        threads["open"].add(threading.current_thread() is threading.main_thread())
+        return real_open(cls, root)
+
+    def doc(self, path):
+        threads["doc"].add(threading.current_thread() is threading.main_thread())
+        real_doc(self, path)
+
+    monkeypatch.setattr(Project, "open", classmethod(open_))
+    monkeypatch.setattr(ImageDocument, "__init__", doc)
+    gate = held_jobs(window)
+    assert window.projects.open_project(tmp_path / "proj")
+    assert window.workspace.opening and window.progress.isVisible()
+    assert "Opening the project proj" in window.progress.label.text()
+    gate.set()
+    qtbot.waitUntil(lambda: not window.workspace.opening, timeout=WAIT_MS)
+    assert window.projects.project.root == (tmp_path / "proj").resolve() and len(window.docs) == 300
+    assert threads == {"open": {False}, "doc": {False}}  # read and made on the job thread only
+    assert not window.progress.isVisible() and window.canvas.isEnabled()
+
+
+def test_nothing_is_edited_while_a_project_opens(qtbot, window, model_path, samples, tmp_path):
+    """Clicks, keys and menus do nothing while a project is read; what was open stays as it was,
+    and the project opens with nothing of the other one in it."""
+    from qgn.project import Project
+
+    from studio_steps import send_mouse
+
+    Project.create(tmp_path / "proj", many_images(tmp_path / "imgs", 300), CLASSES)
+    window.start([samples[0]], str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    window.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: window.current.annotation is not None, timeout=WAIT_MS)
+    session = window.current.annotation
+    before = session.label.copy()
+    asked = []
+    window.projects.ask_folder = lambda *args: asked.append(args)  # Ctrl+S without a project asks one
+    gate = held_jobs(window)
+    window.projects.open_project(tmp_path / "proj")
+    assert not window.canvas.isEnabled() and not window.menuBar().isEnabled()
+    window.activateWindow()
+    for kind in (QtCore.QEvent.Type.MouseButtonPress, QtCore.QEvent.Type.MouseButtonRelease):
+        send_mouse(window, kind, 10, 10)
+    control = QtCore.Qt.KeyboardModifier.ControlModifier
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_S, control)
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_D, control)  # Mark done
+    assert not session.dirty and (session.label == before).all() and not window.current.done and not asked
+    gate.set()
+    qtbot.waitUntil(lambda: window.projects.project is not None and len(window.docs) == 300, timeout=WAIT_MS)
+    window.jobs.wait_idle()
+    project = Project.open(tmp_path / "proj")
+    assert len(project.images) == 300 and not project.annotated() and not project.recoverable()
+    assert window.canvas.isEnabled() and window.menuBar().isEnabled()
+
+
+def test_another_open_or_esc_cancels_the_project_being_read(qtbot, window, model_path, tmp_path):
+    from qgn.project import Project
+
+    for name, count in (("first", 300), ("second", 250), ("third", 280)):
+        Project.create(tmp_path / name, many_images(tmp_path / f"{name}_imgs", count), CLASSES)
+    window.start([], str(model_path))
+    gate = held_jobs(window)
+    window.projects.open_project(tmp_path / "first")
+    window.projects.open_project(tmp_path / "second")  # replaces the first: read after it, shown alone
+    gate.set()
+    qtbot.waitUntil(lambda: not window.workspace.opening, timeout=WAIT_MS)
+    window.jobs.wait_idle()
+    QtWidgets.QApplication.processEvents()
+    assert window.projects.project.root == (tmp_path / "second").resolve() and len(window.docs) == 250
+
+    gate = held_jobs(window)
+    window.projects.open_project(tmp_path / "third")
+    window.cancel()  # Esc
+    assert not window.workspace.opening and window.canvas.isEnabled()
+    gate.set()
+    window.jobs.wait_idle()
+    QtWidgets.QApplication.processEvents()
+    assert window.projects.project.root == (tmp_path / "second").resolve() and len(window.docs) == 250
+
+
+def test_a_big_list_reads_the_previews_of_the_rows_shown_not_of_every_image(qtbot, window, model_path, tmp_path,
+                                                                            monkeypatch):
+    """20,000 rows queued 20,000 preview reads at once: thousands of signals, each a turn of the
+    UI thread, for rows nobody looks at. The first rows are read ahead; the rest as they are shown."""
+    from qgn.project import Project
+
+    from qgn_studio.panels.images import THUMBNAILS_AHEAD
+
+    Project.create(tmp_path / "proj", many_images(tmp_path / "imgs", 600), CLASSES)
+    window.start([], str(model_path))
+    asked = []
+    monkeypatch.setattr(window.thumbnails, "request", lambda paths, replace=False: asked.extend(paths))
+    monkeypatch.setattr(window.images.rows, "wanted", asked.append)
+    window.projects.open_project(tmp_path / "proj")
+    qtbot.waitUntil(lambda: len(window.docs) == 600 and not window.workspace.opening, timeout=WAIT_MS)
+    QtWidgets.QApplication.processEvents()
+    assert THUMBNAILS_AHEAD <= len(asked) < 300 and len(set(asked)) == len(asked)
+
+    def shown_last_row() -> bool:
+        window.images.list.scrollToBottom()  # once the rows are laid out (in batches)
+        window.images.list.grab()  # painted: the rows in view are drawn
+        return window.docs[-1].path in asked
+
+    qtbot.waitUntil(shown_last_row, timeout=WAIT_MS)  # a row shown asks for its preview
 
 
 def test_images_moved_away_are_summed_up_in_a_short_banner(qtbot, window, model_path, tmp_path):

@@ -18,7 +18,7 @@ def test_done_and_done_and_next_keys(qtbot, window, model_path, tmp_path):
     qtbot.waitUntil(lambda: window.current is not None and window.current.image is not None, timeout=WAIT_MS)
     Key, Mod = QtCore.Qt.Key, QtCore.Qt.KeyboardModifier
     QTest.keyClick(window, Key.Key_D, Mod.ControlModifier)
-    assert window.docs[0].done and "✓" in window.images.list.item(0).text()
+    assert window.docs[0].done and "✓" in window.images.row_text(0)
     QTest.keyClick(window, Key.Key_D, Mod.ControlModifier)
     assert not window.docs[0].done
     window.docs[2].done = True  # already finished: Done and next skips it

@@ -35,15 +35,15 @@ def make_window(qtbot):
         win.close()
 
 
-def icon_is_a_thumbnail(item) -> bool:
+def icon_is_a_thumbnail(icon) -> bool:
     """A thumbnail has more than one colour; the placeholder is a flat square."""
-    image = item.icon().pixmap(56, 56).toImage()
+    image = icon.pixmap(56, 56).toImage()
     colours = {image.pixel(x, y) for x in range(0, image.width(), 4) for y in range(0, image.height(), 4)}
     return len(colours) > 1
 
 
 def all_thumbnails(win) -> bool:
-    return all(icon_is_a_thumbnail(win.images.list.item(r)) for r in range(win.images.list.count()))
+    return all(icon_is_a_thumbnail(win.images.row_icon(r)) for r in range(win.images.count()))
 
 
 def test_thumbnails_survive_ordering_and_adding(qtbot, make_window, model_path, tmp_path):
@@ -60,7 +60,7 @@ def test_thumbnails_survive_ordering_and_adding(qtbot, make_window, model_path, 
     assert all_thumbnails(win), "ordering must not drop the thumbnails"
     more = write_samples(tmp_path / "more", 2, (64, 96), layout="none")
     win.open_paths([str(p) for p in more], append=True)
-    qtbot.waitUntil(lambda: win.images.list.count() == 6, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.images.count() == 6, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: all_thumbnails(win), timeout=WAIT_MS)
 
 
@@ -84,7 +84,7 @@ def test_ordering_can_be_cancelled_and_is_remembered(qtbot, make_window, model_p
     again.start(paths, str(model_path))
     qtbot.waitUntil(lambda: len(again.docs) == 5, timeout=WAIT_MS)
     assert [d.path for d in again.docs] == ranked, "the order scored last time comes back"
-    assert "uncertainty" in again.images.list.item(0).text()
+    assert "uncertainty" in again.images.row_text(0)
 
 
 def test_a_replaced_file_is_read_again(qtbot, make_window, model_path, tmp_path):
@@ -102,7 +102,7 @@ def test_a_replaced_file_is_read_again(qtbot, make_window, model_path, tmp_path)
     win.images.set_current(1)
     qtbot.waitUntil(lambda: win.docs[1].image is not None, timeout=WAIT_MS)
     assert win.docs[1].error is None and win.docs[1].size == (40, 50)
-    qtbot.waitUntil(lambda: "unreadable" not in win.images.list.item(1).text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "unreadable" not in win.images.row_text(1), timeout=WAIT_MS)
 
 
 def test_a_tiny_image_keeps_the_row_height(qtbot, make_window, model_path, tmp_path):
@@ -112,9 +112,9 @@ def test_a_tiny_image_keeps_the_row_height(qtbot, make_window, model_path, tmp_p
     Image.fromarray(np.full((20, 20, 3), 200, np.uint8)).save(tiny)
     win = make_window()
     win.start(paths + [tiny], str(model_path))
-    qtbot.waitUntil(lambda: all_thumbnails(win) or win.images.list.count() == 3, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: all_thumbnails(win) or win.images.count() == 3, timeout=WAIT_MS)
     qtbot.wait(300)
-    heights = [win.images.list.visualItemRect(win.images.list.item(r)).height() for r in range(3)]
+    heights = [win.images.list.visualRect(win.images.rows.index(r)).height() for r in range(3)]
     assert min(heights) == max(heights) >= 40, heights
 
 
@@ -132,9 +132,9 @@ def test_a_sliver_of_an_image_has_a_thumbnail_that_paints(qtbot, make_window, mo
     win = make_window()
     win.start([str(wide)], str(model_path))
     qtbot.waitUntil(lambda: win.images.has_thumbnail(wide.resolve()), timeout=WAIT_MS)
-    item = win.images.list.item(0)
+    icon = win.images.row_icon(0)
     size = win.images.list.iconSize()
     for mode in QtGui.QIcon.Mode:  # the list paints the selected row's icon in Selected mode
-        assert not item.icon().pixmap(size, mode).isNull()
+        assert not icon.pixmap(size, mode).isNull()
     win.images.list.grab()
     assert not [r.message for r in qtlog.records if "QPainter" in r.message]

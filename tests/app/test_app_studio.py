@@ -164,7 +164,7 @@ def test_errors_surface_in_the_window(qtbot, window, tmp_path, samples, model_pa
     qtbot.waitUntil(lambda: window.canvas.banner.isVisible(), timeout=WAIT_MS)
     qtbot.waitUntil(lambda: "cannot read broken.png" in window.canvas.banner.label.text()
                     or "Model" in window.canvas.banner.label.text(), timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: "unreadable" in window.images.list.item(0).text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "unreadable" in window.images.row_text(0), timeout=WAIT_MS)
     qtbot.waitUntil(lambda: "cannot read broken.png" in window.canvas.banner.label.text(), timeout=WAIT_MS)
     assert window.docs[0].error is not None
     window.load_model(model_path)  # recover: a good model, then the good image

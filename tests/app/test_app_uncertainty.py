@@ -42,7 +42,7 @@ def test_order_by_uncertainty_then_next_image_and_region(qtbot, window, tmp_path
         assert score == pytest.approx(want[path], abs=1e-5)
     listed = [d.path.resolve() for d in window.docs]
     assert listed == sorted(listed, key=lambda p: -want[p])  # most uncertain first
-    assert "uncertainty" in window.images.list.item(0).text()
+    assert "uncertainty" in window.images.row_text(0)
     start = window.current.path.resolve()
     visited = []
     for _ in range(3):

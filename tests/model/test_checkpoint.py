@@ -2,6 +2,7 @@
 file, and a failed write leaves no half a model behind."""
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -48,6 +49,70 @@ def test_malformed_model_json_is_one_line(tmp_path, capsys, model_path, case, ru
     model.with_suffix(".json").write_text(text)
     code, _, err = run_cli("predict", "--model", model, write_photo(tmp_path / "a.png"))
     assert code == 2 and "m.json" in err and len(err.strip().splitlines()) == 1, err
+
+
+HOSTILE = {  # case: (field: value, or the document's own key in [brackets]; what the message must hold)
+    "unknown encoder": ({"encoder": "resnet9000"}, "encoder"),
+    "encoder not text": ({"encoder": 5}, "encoder"),
+    "unknown stem": ({"encoder_stem": "huge"}, "encoder_stem"),
+    "shortcut not text": ({"encoder_shortcut": 3}, "encoder_shortcut"),
+    "version as text": ({"[version]": "1"}, "without quotes"),
+    "future version": ({"[version]": 2}, "update qgn"),
+    "version true": ({"[version]": True}, "version"),
+    "negative version": ({"[version]": -1}, "version"),
+    "no classes": ({"classes": None}, "classes"),
+    "names not text": ({"classes": {"names": [1, 2, 3]}}, "classes.names"),
+    "palette of pairs": ({"classes": {"names": ["a"], "palette": [[1, 2]]}}, "classes.palette"),
+    "huge ignore value": ({"classes": {"names": ["a"], "ignore_index": 10**12}}, "classes.ignore_index"),
+    "width as text": ({"encoder_width": "1.0"}, "encoder_width"),
+    "10**12 channels wide": ({"encoder_width": 10**12}, "encoder_width"),
+    "10**12 decoder units": ({"decoder_units": [10**12]}, "decoder_units"),
+    "units as text": ({"decoder_units": "11111"}, "decoder_units"),
+    "input size of 3": ({"input_size": [1, 2, 3]}, "input_size"),
+    "huge input size": ({"input_size": [10**12, 10**12]}, "input_size"),
+    "levels": ({"num_levels": 10**12}, "num_levels"),
+    "extra not an object": ({"extra": [1, 2]}, "extra"),
+    "unknown field": ({"channels": 10**12}, "channels"),
+    "format": ({"[format]": 5}, "qgn-model"),
+}
+
+
+def hostile_model(model_path: Path, folder: Path, case: str) -> Path:
+    model = copy_model(model_path, folder)
+    doc = json.loads(model.with_suffix(".json").read_text())
+    for field, value in HOSTILE[case][0].items():
+        target, key = (doc, field[1:-1]) if field.startswith("[") else (doc["config"], field)
+        if value is None:
+            del target[key]
+        else:
+            target[key] = value
+    model.with_suffix(".json").write_text(json.dumps(doc))
+    return model
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_every_hostile_model_json_names_the_file_the_field_and_the_fix(tmp_path, capsys, model_path, case,
+                                                                       run_cli, monkeypatch):
+    import qgn.model.checkpoint as checkpoint
+
+    model = hostile_model(model_path, tmp_path / "model", case)
+    built = []
+    monkeypatch.setattr(checkpoint, "QGN", lambda config: built.append(config))  # nothing is built from it
+    code, _, err = run_cli("predict", "--model", model, write_photo(tmp_path / "a.png"), "--out", tmp_path / "o")
+    line = err.strip()
+    assert code == 2 and len(line.splitlines()) == 1, err
+    assert line.startswith(f"qgn predict: error: {model.with_suffix('.json')}"), line
+    assert HOSTILE[case][1] in line, line
+    assert any(fix in line for fix in ("restore the file", "update qgn", "without quotes", "NAME.json")), line
+    assert not built and not (tmp_path / "o").exists()
+
+
+def test_the_app_names_the_model_file_it_cannot_load(qtbot, window, model_path, tmp_path):
+    model = hostile_model(model_path, tmp_path / "m<b>odel", "unknown encoder")
+    window.start([], str(model))
+    qtbot.waitUntil(lambda: "model" in window.canvas.banner.messages, timeout=30_000)
+    text, kind = window.canvas.banner.messages["model"]
+    assert kind == "error" and html.escape(str(model.with_suffix(".json"))) in text and "resnet9000" in text
 
 
 def test_nan_weights_are_refused(tmp_path, capsys, model_path, run_cli):

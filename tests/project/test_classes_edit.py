@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from PIL import Image
 from qgn.formats import FORMATS
 from qgn.classes import ClassSet
 from qgn.classes_edit import add_class, delete_class, merge_classes, recolour_class, remap_label, rename_class
-from qgn.project import PROJECT_FILE, Project, generation_dirs
+from qgn.project import PROJECT_FILE, Project, ProjectError, generation_dirs
 from qgn.project_class_edit import apply_class_edit
 from qgn.quadtree.label_io import read_label_file
 
@@ -119,6 +120,47 @@ def test_rename_then_reopen_keeps_every_annotation(tmp_path):
     assert sorted(p.name for p in (tmp_path / "p").iterdir()) == [".autosave.g1", "annotations", "annotations.g1",
                                                                   "class-edits.json", PROJECT_FILE]
     assert os.readlink(tmp_path / "p" / "annotations") == "annotations.g1"  # a stable path for scripts
+
+
+def copied_following_links(tmp_path) -> tuple[Path, dict]:
+    """A project after a class edit, copied as ``cp -rL`` copies it: its ``annotations`` link is a
+    real folder of copies of ``annotations.g1``'s files. Returns the copy and what it holds."""
+    project = make_project(tmp_path / "p")
+    apply_class_edit(project, rename_class(project.classes, 2, "barrier"))
+    before = read_all(Project.open(tmp_path / "p"))
+    shutil.copytree(tmp_path / "p", tmp_path / "copy", symlinks=False)  # what cp -rL does with the link
+    copy = tmp_path / "copy"
+    assert (copy / "annotations").is_dir() and not (copy / "annotations").is_symlink()
+    return copy, before
+
+
+def test_a_copy_made_through_the_annotations_link_opens_and_gets_its_link_back(tmp_path, snapshot):
+    copy, before = copied_following_links(tmp_path)
+    files = snapshot(copy)
+    opened = Project.open(copy)  # it reads as the project it is a copy of, and changes nothing
+    assert snapshot(copy) == files
+    assert opened.generation == 1 and opened.classes.names[2] == "barrier"
+    after = read_all(opened)
+    assert after.keys() == before.keys() and all(np.array_equal(after[k], before[k]) for k in before)
+    opened.save_annotation(opened.images[0], labels_for(7))  # a write puts the link back, keeping the copy
+    assert os.readlink(copy / "annotations") == "annotations.g1"
+    kept = list((copy / "removed").iterdir())
+    assert [p.name.split(".")[0] for p in kept] == ["annotations-copied-link"]
+    assert sorted(p.name for p in kept[0].iterdir()) == sorted(p.name for p in (tmp_path / "p" / "annotations").iterdir())
+    assert np.array_equal(Project.open(copy).load_annotation(opened.images[0]), labels_for(7))
+
+
+def test_a_copied_link_with_files_of_its_own_is_named_and_kept(tmp_path, snapshot):
+    copy, _before = copied_following_links(tmp_path)
+    (copy / "annotations" / "scene_00.qgt").write_bytes(b"changed in the copy")
+    files = snapshot(copy)
+    with pytest.raises(ProjectError) as caught:
+        Project.open(copy)
+    message = str(caught.value)
+    assert "\n" not in message and f"{copy / 'annotations'} is a real folder" in message
+    assert "cp -rL" in message and "annotations.g1" in message and "project.json" not in message
+    assert "Nothing was changed or deleted" in message and "move" in message
+    assert snapshot(copy) == files
 
 
 @pytest.mark.parametrize("make_edit", [
