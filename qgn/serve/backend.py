@@ -14,8 +14,9 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
   ``LOCAL_FILES_DOCUMENT_ROOT``; the path must stay inside it) when one is set; other Label Studio
   addresses (``/data/upload/…``) and http(s) URLs are fetched, with the token ``/setup`` sent (or
   ``token``) only to Label Studio's own origin — scheme, host and port of ``label_studio_url``, else
-  of the hostname ``/setup`` sent — and to no other hop of a redirect (``Bearer`` for a JWT, else
-  ``Token``, as the SDK's ``get_local_path``). A fetch streams into a temporary file (at most
+  of the hostname the first ``/setup`` sent (a later ``/setup`` naming another origin gets a 409:
+  ``/setup`` is unauthenticated, and the token must not follow it) — and to no other hop of a
+  redirect (``Bearer`` for a JWT, else ``Token``, as the SDK's ``get_local_path``). A fetch streams into a temporary file (at most
   ``MAX_IMAGE_BYTES``) and is cut off after ``FETCH_DEADLINE_S`` in all; at most ``MAX_FETCHES`` run
   at once, so what fetching holds is bounded however many requests come in. A local path is read only inside ``document_root``.
 - Fine-tuning (``/webhook``) is on only with ``train_out``: ANNOTATION_CREATED/UPDATED keep the
@@ -213,6 +214,10 @@ class QGNBackend:
         hostname, token = body.get("hostname"), body.get("access_token")
         with self.state_lock:
             if not self.hostname_fixed and isinstance(hostname, str) and hostname.startswith(("http://", "https://")):
+                if self.hostname is not None and origin(hostname) != origin(self.hostname):
+                    raise RequestError(f"qgn serve already serves the Label Studio at {self.hostname} (named by the first "
+                                       f"/setup; its token goes there only), not {hostname}: restart qgn serve to "
+                                       "connect another, or start it with --label-studio-url", 409)
                 self.hostname = hostname.rstrip("/")
             if isinstance(token, str) and token and not self.token:
                 self.token = token

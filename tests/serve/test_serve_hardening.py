@@ -387,3 +387,30 @@ def test_a_client_that_left_is_one_quiet_line(serve, monkeypatch, capsys):
     assert finished.wait(30)
     err = capsys.readouterr().err
     assert "Traceback" not in err and "the client left before its 200 answer was sent" in err
+
+
+@pytest.mark.parametrize("token", ["SECRET", None])
+def test_without_a_label_studio_url_the_first_setup_names_it_for_good(hosts, serve, token):
+    """A second /setup (unauthenticated) moved the host the token — --token's or the first
+    /setup's — was sent to. Label Studio calls /setup again and again, always with its own address."""
+    studio, other = hosts(), hosts()
+    port, backend = serve(token=token)
+    setup = {"project": "1.1700000000", "schema": HOOK_CONFIG, "hostname": studio.url, "access_token": "LS-TOKEN"}
+    assert post(port, "/setup", setup) == (200, {"model_version": "qgn-demo"})
+    assert post(port, "/setup", {**setup, "hostname": studio.url + "/", "project": "2.1700000001"})[0] == 200
+    status, answer = post(port, "/setup", {**setup, "hostname": other.url, "access_token": "x"})
+    assert status == 409 and studio.url in answer["error"] and "--label-studio-url" in answer["error"]
+    assert backend.load_image("/data/upload/1/png.png").shape == (PNG_SIZE[1], PNG_SIZE[0], 3)
+    assert studio.requests == [("/data/upload/1/png.png", f"Token {token or 'LS-TOKEN'}")]
+    assert other.requests == []
+
+
+def test_a_token_without_a_label_studio_url_is_warned_of(run_cli, monkeypatch):
+    import qgn.serve.server as server_module
+
+    monkeypatch.setattr(server_module.QGNServer, "serve_forever", lambda self: None)  # started, then stopped at once
+    code, out, err = run_cli("serve", "--model", "demo", "--port", "0", "--token", "SECRET")
+    assert code == 0 and "warning: a --token" in err and "--label-studio-url" in err
+    code, out, err = run_cli("serve", "--model", "demo", "--port", "0", "--token", "SECRET",
+                             "--label-studio-url", "http://127.0.0.1:8080")
+    assert code == 0 and "warning" not in err
