@@ -198,6 +198,8 @@ class QGNBackend:
         self.corrections: OrderedDict = OrderedDict()
         self.new_since_training = 0
         self.training: threading.Thread | None = None
+        self.training_running = False  # a fine-tune runs (set and cleared under state_lock)
+        self.training_again = False  # another was asked for while it ran
         self.training_status = "idle"
         self.cache: OrderedDict = OrderedDict()
         self.fetch_slots = threading.BoundedSemaphore(MAX_FETCHES)
@@ -257,11 +259,9 @@ class QGNBackend:
         if action != "START_TRAINING":
             self.keep_correction(body, project)
         with self.state_lock:
-            due = action == "START_TRAINING" or self.new_since_training >= self.train_every
             count = len(self.corrections)
-        if due and count:
-            started = self.start_training()
-            return {"status": "training" if started else "busy", "corrections": count}
+            if count and (action == "START_TRAINING" or self.new_since_training >= self.train_every):
+                return self.request_training()
         return {"status": "kept", "corrections": count, "train_every": self.train_every}
 
     # ------------------------------------------------------------------------------- predictions
@@ -458,17 +458,43 @@ class QGNBackend:
                 self.corrections.popitem(last=False)
             self.new_since_training += 1
 
-    def start_training(self) -> bool:
-        with self.state_lock:
-            if self.training is not None and self.training.is_alive():
-                return False
-            pairs = list(self.corrections.values())
-            self.new_since_training = 0
-            self.training = threading.Thread(target=self._train, args=(pairs, self.current), daemon=True,
-                                             name="qgn-serve-finetune")
-            self.training_status = f"fine-tuning on {len(pairs)} annotation(s)"
+    def request_training(self) -> dict:
+        """Start a fine-tune on the kept annotations, unless one runs (then one more follows it,
+        once, if annotations came in meanwhile) or none came in since the last (then there is
+        nothing to learn): at most one runs, and each new model has new annotations behind it.
+        Called with ``state_lock`` held; the answer says which."""
+        count = len(self.corrections)
+        if self.training_running:
+            self.training_again = True
+            return {"status": "queued" if self.new_since_training else "training", "corrections": count,
+                    "training": self.training_status}
+        if not self.new_since_training:
+            return {"status": "up to date", "corrections": count, "model_version": self.current.version,
+                    "reason": "no annotation came in since the last fine-tune"}
+        self.training_running, self.training_again = True, False
+        self.training_status = f"fine-tuning on {count} annotation(s)"
+        self.training = threading.Thread(target=self.training_loop, daemon=True, name="qgn-serve-finetune")
         self.training.start()
-        return True
+        return {"status": "training", "corrections": count}
+
+    def training_loop(self) -> None:
+        """Fine-tunes until no request for another came in with new annotations during the last."""
+        done = False
+        try:
+            while not done:
+                with self.state_lock:
+                    pairs, served = list(self.corrections.values()), self.current
+                    self.new_since_training, self.training_again = 0, False
+                    self.training_status = f"fine-tuning on {len(pairs)} annotation(s)"
+                self._train(pairs, served)  # a failure is its status, the served model stays
+                with self.state_lock:  # deciding and clearing under one hold: no request is lost between
+                    done = not (self.training_again and self.new_since_training)
+                    if done:
+                        self.training_running = self.training_again = False
+        except BaseException:
+            with self.state_lock:
+                self.training_running = self.training_again = False
+            raise
 
     def _train(self, pairs, served: ServedModel) -> None:
         from qgn.train.finetune import FinetuneConfig, finetune, finetune_metadata, save_new_model

@@ -414,3 +414,62 @@ def test_a_token_without_a_label_studio_url_is_warned_of(run_cli, monkeypatch):
     code, out, err = run_cli("serve", "--model", "demo", "--port", "0", "--token", "SECRET",
                              "--label-studio-url", "http://127.0.0.1:8080")
     assert code == 0 and "warning" not in err
+
+
+class FakeTraining:
+    """Stands in for ``QGNBackend._train``: records each fine-tune's annotation count and how many
+    ran at once, and holds each until ``release``."""
+
+    def __init__(self):
+        self.runs: list[int] = []
+        self.running = self.most = 0
+        self.started = threading.Semaphore(0)
+        self.release = threading.Semaphore(0)
+        self.lock = threading.Lock()
+
+    def __call__(self, pairs, served):
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            self.runs.append(len(pairs))
+        self.started.release()
+        assert self.release.acquire(timeout=60)
+        with self.lock:
+            self.running -= 1
+
+
+def test_training_requests_coalesce_into_at_most_one_more_run(serve, tmp_path, monkeypatch):
+    """START_TRAINING is unauthenticated and each fine-tune writes a model: at most one runs, those
+    asked for while it runs make one more (when annotations came in meanwhile), and none follows
+    when nothing came in since the last."""
+    port, backend = serve(document_root=samples_dir(), train_out=tmp_path)
+    fake = FakeTraining()
+    monkeypatch.setattr(backend, "_train", fake)
+    start = {"action": "START_TRAINING", "project": {"id": 7}}
+    assert post(port, "/webhook", webhook())[1]["status"] == "kept"
+    assert post(port, "/webhook", start)[1] == {"status": "training", "corrections": 1}
+    assert fake.started.acquire(timeout=60)
+    answers = []
+    clients = [threading.Thread(target=lambda: answers.append(post(port, "/webhook", start)[1]["status"]))
+               for _ in range(6)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join(60)
+    assert answers == ["training"] * 6  # nothing new yet: the run in flight covers them
+    second = webhook()
+    second["task"]["id"] = 2
+    assert post(port, "/webhook", second)[1]["status"] == "kept"
+    assert [post(port, "/webhook", start)[1]["status"] for _ in range(3)] == ["queued"] * 3
+    fake.release.release()
+    assert fake.started.acquire(timeout=60)  # the one more run, on both annotations
+    fake.release.release()
+    backend.training.join(60)
+    assert fake.runs == [1, 2] and fake.most == 1
+    status, answer = post(port, "/webhook", start)
+    assert answer["status"] == "up to date" and fake.runs == [1, 2]
+    assert post(port, "/webhook", webhook())[1]["status"] == "kept"  # an update of task 1: new again
+    assert post(port, "/webhook", start)[1]["status"] == "training"
+    fake.release.release()
+    backend.training.join(60)
+    assert fake.runs == [1, 2, 2]
