@@ -51,6 +51,12 @@ def run(args) -> int:
         raise CLIError(f"--label-studio-url {args.label_studio_url}: give it as http://HOST:PORT")
     if args.train_every < 1 or args.train_iters < 1:
         raise CLIError("--train-every and --train-iters must be at least 1")
+    from qgn.serve import limits
+
+    try:
+        limits.max_tasks(), limits.max_response_bytes(), limits.request_deadline_s()
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     model = default_model(args.model)
     backend = QGNBackend(model, args.device, args.document_root, args.token, args.train_out, args.train_every,
                          args.train_iters, label_studio_url=args.label_studio_url)

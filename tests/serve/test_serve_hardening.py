@@ -473,3 +473,61 @@ def test_training_requests_coalesce_into_at_most_one_more_run(serve, tmp_path, m
     fake.release.release()
     backend.training.join(60)
     assert fake.runs == [1, 2, 2]
+
+
+def scene_task(number: int, id: int | None = None) -> dict:
+    return {"id": id or number, "data": {"image": f"images/scene_{number:02d}.png"}}
+
+
+def test_more_tasks_than_the_limit_get_the_first_alone_and_the_limit_named(serve, monkeypatch):
+    """One cached image repeated 300,000 times was answered in full (22 MB asked 5.9 GB of JSON).
+    Over ``QGN_SERVE_MAX_TASKS`` only the first task is answered, with an error naming the limit:
+    Label Studio (which sends every selected task in one request) then asks for each task alone."""
+    monkeypatch.setenv("QGN_SERVE_MAX_TASKS", "3")
+    port, backend = serve(document_root=samples_dir())
+    inferred = []
+    original = backend.infer
+    monkeypatch.setattr(backend, "infer", lambda *a: inferred.append(1) or original(*a))
+    status, alone = post(port, "/predict", {"tasks": [scene_task(1)], "label_config": HOOK_CONFIG})
+    assert status == 200 and len(alone["results"]) == 1 and "errors" not in alone
+    status, answer = post(port, "/predict", {"tasks": [scene_task(1)] * 3, "label_config": HOOK_CONFIG})
+    assert status == 200 and answer["results"] == alone["results"] * 3  # at the limit: all of them
+    status, answer = post(port, "/predict", {"tasks": [scene_task(n) for n in (1, 2, 3, 4)], "label_config": HOOK_CONFIG})
+    assert status == 200 and answer["results"] == alone["results"]
+    (error,) = answer["errors"]
+    assert "4 tasks" in error and "at most 3" in error and "QGN_SERVE_MAX_TASKS" in error and "fewer tasks" in error
+    assert len(inferred) == 1  # scenes 2-4 were never predicted
+
+
+def test_results_over_the_byte_limit_stop_the_batch(serve, monkeypatch):
+    port, backend = serve(document_root=samples_dir())
+    status, alone = post(port, "/predict", {"tasks": [scene_task(n) for n in (1, 2, 3, 4)], "label_config": HOOK_CONFIG})
+    sizes = [len(json.dumps(result)) for result in alone["results"]]
+    backend.max_response_bytes = sizes[0] + sizes[1] + 10  # two fit, the third does not
+    backend.cache.clear()
+    inferred = []
+    original = backend.infer
+    monkeypatch.setattr(backend, "infer", lambda *a: inferred.append(1) or original(*a))
+    status, answer = post(port, "/predict", {"tasks": [scene_task(n) for n in (1, 2, 3, 4)], "label_config": HOOK_CONFIG})
+    assert status == 200 and answer["results"] == alone["results"][:1]  # one result: Label Studio asks one by one
+    (error,) = answer["errors"]
+    assert f"more than {backend.max_response_bytes} bytes" in error and "QGN_SERVE_MAX_RESPONSE_BYTES" in error
+    assert len(inferred) == 3  # the fourth was never predicted
+    assert post(port, "/predict", {"tasks": [scene_task(2)], "label_config": HOOK_CONFIG}) == \
+        (200, {"results": alone["results"][1:2], "model_version": "qgn-demo"})
+    backend.max_response_bytes = sizes[0] - 1  # one result alone is too large: a 413 saying so
+    status, answer = post(port, "/predict", {"tasks": [scene_task(1)], "label_config": HOOK_CONFIG})
+    assert status == 413 and "QGN_SERVE_MAX_RESPONSE_BYTES" in answer["error"]
+
+
+def test_the_limits_are_read_from_the_environment_and_a_bad_value_stops_qgn_serve(run_cli, monkeypatch):
+    import qgn.serve.server as server_module
+
+    monkeypatch.setattr(server_module.QGNServer, "serve_forever", lambda self: None)  # a start that passes stops
+    monkeypatch.setenv("QGN_SERVE_MAX_TASKS", "0")
+    code, out, err = run_cli("serve", "--model", "demo", "--port", "0")
+    assert code == 2 and err.count("\n") == 1 and err.startswith("qgn serve: error: ") and "QGN_SERVE_MAX_TASKS" in err
+    monkeypatch.setenv("QGN_SERVE_MAX_TASKS", "5000")
+    monkeypatch.setenv("QGN_SERVE_REQUEST_DEADLINE", "never")
+    code, out, err = run_cli("serve", "--model", "demo", "--port", "0")
+    assert code == 2 and "QGN_SERVE_REQUEST_DEADLINE" in err and "QGN_SERVE_MAX_TASKS" not in err
