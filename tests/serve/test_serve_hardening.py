@@ -531,3 +531,56 @@ def test_the_limits_are_read_from_the_environment_and_a_bad_value_stops_qgn_serv
     monkeypatch.setenv("QGN_SERVE_REQUEST_DEADLINE", "never")
     code, out, err = run_cli("serve", "--model", "demo", "--port", "0")
     assert code == 2 and "QGN_SERVE_REQUEST_DEADLINE" in err and "QGN_SERVE_MAX_TASKS" not in err
+
+
+def drip(port: int, data: bytes, step: float = 0.02) -> bytes:
+    """Sends ``data`` one byte per ``step`` s (far below the per-read timeout) until the server
+    answers or closes; what it answered."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.settimeout(step)
+        for byte in data:
+            try:
+                sock.sendall(bytes([byte]))
+                got = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return b""
+            sock.settimeout(30)
+            return got + read_all(sock)
+        return b"(still open after every byte)"
+
+
+@pytest.mark.parametrize("part, data", [
+    ("request line", b"GET /" + b"a" * 1000),
+    ("headers", b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 1000),
+    ("body", b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b" " * 1000),
+])
+def test_a_request_dripping_a_byte_now_and_then_is_cut_off_at_its_deadline(serve, monkeypatch, part, data):
+    """A byte every 59 s kept one of the 64 connection slots for ever: the request's line, headers
+    and body now have QGN_SERVE_REQUEST_DEADLINE in all (here 0.5 s; 1000 bytes at 20 ms take 20 s)."""
+    monkeypatch.setenv("QGN_SERVE_REQUEST_DEADLINE", "0.5")
+    port, _ = serve()
+    (status, answer), = responses(drip(port, data))
+    assert status == 408 and "did not arrive within 0.5 s" in answer["error"]
+    assert "QGN_SERVE_REQUEST_DEADLINE" in answer["error"], part
+    raw = talk(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")  # others are served
+    assert responses(raw)[0][0] == 200
+
+
+def test_a_client_that_does_not_read_its_answer_is_cut_off(serve, monkeypatch, capsys):
+    monkeypatch.setenv("QGN_SERVE_REQUEST_DEADLINE", "0.5")
+    port, backend = serve(quiet=False, document_root=samples_dir())
+    data = json.dumps({"tasks": [scene_task(1)] * 1000, "label_config": HOOK_CONFIG}).encode()  # megabytes back
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(data), data))
+        for _ in range(600):  # the log says so once the deadline has cut the answer off
+            if "did not take its 200 answer within 0.5 s" in capsys.readouterr().err:
+                break
+            threading.Event().wait(0.05)
+        else:
+            pytest.fail("the answer was never cut off")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")  # it had begun: the client was too slow to take it
+    raw = talk(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")  # others are served
+    assert responses(raw)[0][0] == 200
