@@ -51,6 +51,12 @@ def run(args) -> int:
         raise CLIError(f"--label-studio-url {args.label_studio_url}: give it as http://HOST:PORT")
     if args.train_every < 1 or args.train_iters < 1:
         raise CLIError("--train-every and --train-iters must be at least 1")
+    from qgn.serve import limits
+
+    try:
+        limits.max_tasks(), limits.max_response_bytes(), limits.request_deadline_s()
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     model = default_model(args.model)
     backend = QGNBackend(model, args.device, args.document_root, args.token, args.train_out, args.train_every,
                          args.train_iters, label_studio_url=args.label_studio_url)
@@ -62,6 +68,9 @@ def run(args) -> int:
     print(f"qgn serve: {backend.current.version} ({model}) as a Label Studio ML backend on http://{host}:{port}"
           + (f", images from {backend.document_root}" if backend.document_root else "")
           + (f", fine-tuning into {args.train_out}" if args.train_out else ""), flush=True)
+    if args.token and not args.label_studio_url:
+        print("qgn serve: warning: a --token (or LABEL_STUDIO_API_KEY) without --label-studio-url goes to the Label "
+              "Studio that calls /setup first; give --label-studio-url URL to name it", file=sys.stderr, flush=True)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"qgn serve: warning: listening on {args.host}: anyone who can reach it may use the model",
               file=sys.stderr, flush=True)

@@ -14,5 +14,5 @@ label-studio-ml-backend label_studio_ml/api.py, the reference server):
   {...}, "task": ..., "annotation": ...}`` (the webhook Label Studio creates for an ML backend).
 
 Modules: ``label_config`` (what the config asks for), ``backend`` (the model, images, predictions,
-fine-tuning), ``server`` (HTTP).
+fine-tuning), ``server`` (HTTP), ``limits`` (the limits a deployment may move, from the environment).
 """

@@ -14,15 +14,18 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
   ``LOCAL_FILES_DOCUMENT_ROOT``; the path must stay inside it) when one is set; other Label Studio
   addresses (``/data/upload/…``) and http(s) URLs are fetched, with the token ``/setup`` sent (or
   ``token``) only to Label Studio's own origin — scheme, host and port of ``label_studio_url``, else
-  of the hostname ``/setup`` sent — and to no other hop of a redirect (``Bearer`` for a JWT, else
-  ``Token``, as the SDK's ``get_local_path``). A fetch streams into a temporary file (at most
+  of the hostname the first ``/setup`` sent (a later ``/setup`` naming another origin gets a 409:
+  ``/setup`` is unauthenticated, and the token must not follow it) — and to no other hop of a
+  redirect (``Bearer`` for a JWT, else ``Token``, as the SDK's ``get_local_path``). A fetch streams into a temporary file (at most
   ``MAX_IMAGE_BYTES``) and is cut off after ``FETCH_DEADLINE_S`` in all; at most ``MAX_FETCHES`` run
   at once, so what fetching holds is bounded however many requests come in. A local path is read only inside ``document_root``.
 - Fine-tuning (``/webhook``) is on only with ``train_out``: ANNOTATION_CREATED/UPDATED keep the
   task's image and annotation (the latest per task, at most ``MAX_CORRECTIONS``); every
   ``train_every`` new ones, or on START_TRAINING, a background thread fine-tunes the current model
   (``qgn.train.finetune``) into ``train_out/<name>-ls<n>.safetensors`` — a new file, never the
-  original — and serves it from then on.
+  original — and serves it from then on. At most one fine-tune runs; see ``request_training``.
+- ``/predict`` answers at most ``QGN_SERVE_MAX_TASKS`` tasks and ``QGN_SERVE_MAX_RESPONSE_BYTES`` of
+  results (``qgn.serve.limits``); see ``predict``.
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ from urllib.parse import parse_qs, urljoin, urlparse
 import numpy as np
 
 from .label_config import BrushTarget, ConfigError, brush_target
+from .limits import MAX_RESPONSE_BYTES_ENV, MAX_TASKS_ENV, max_response_bytes, max_tasks
 
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
 FETCH_TIMEOUT_S = 30.0  # for each connect and each read of a fetch
@@ -51,6 +55,7 @@ FETCH_DEADLINE_S = 120.0  # for the whole of a fetch, redirects included
 MAX_FETCHES = 4  # fetches at once (each streams into a temporary file of at most MAX_IMAGE_BYTES)
 FETCH_WAIT_S = 30.0  # how long a fetch waits for one of those before a 503
 MAX_CORRECTIONS = 200
+MAX_ERRORS = 20  # task errors listed in a /predict answer
 CACHE_SIZE = 64
 
 
@@ -197,9 +202,12 @@ class QGNBackend:
         self.corrections: OrderedDict = OrderedDict()
         self.new_since_training = 0
         self.training: threading.Thread | None = None
+        self.training_running = False  # a fine-tune runs (set and cleared under state_lock)
+        self.training_again = False  # another was asked for while it ran
         self.training_status = "idle"
         self.cache: OrderedDict = OrderedDict()
         self.fetch_slots = threading.BoundedSemaphore(MAX_FETCHES)
+        self.max_tasks, self.max_response_bytes = max_tasks(), max_response_bytes()
 
     # ------------------------------------------------------------------------------- protocol
     def health(self) -> dict:
@@ -213,30 +221,61 @@ class QGNBackend:
         hostname, token = body.get("hostname"), body.get("access_token")
         with self.state_lock:
             if not self.hostname_fixed and isinstance(hostname, str) and hostname.startswith(("http://", "https://")):
+                if self.hostname is not None and origin(hostname) != origin(self.hostname):
+                    raise RequestError(f"qgn serve already serves the Label Studio at {self.hostname} (named by the first "
+                                       f"/setup; its token goes there only), not {hostname}: restart qgn serve to "
+                                       "connect another, or start it with --label-studio-url", 409)
                 self.hostname = hostname.rstrip("/")
             if isinstance(token, str) and token and not self.token:
                 self.token = token
         return {"model_version": self.current.version}
 
     def predict(self, body: dict) -> dict:
+        """One result per task, in order — or, when the tasks are more than ``max_tasks`` or their
+        results more than ``max_response_bytes``, the first task's result alone and an ``errors``
+        line naming the limit: Label Studio, which sends every selected task in one request
+        ("Retrieve Predictions"), then asks again one task at a time (ml/models.py
+        ``_get_predictions_from_ml_backend_one_by_one``), so no selection is refused."""
         tasks = body.get("tasks")
         if not isinstance(tasks, list) or not tasks:
             raise RequestError("'tasks' must be a non-empty list of tasks")
         target = brush_target(body.get("label_config") or body.get("schema") or "")
         names = self.check_target(target)
-        results, failures, status = [], [], 422
+        over = len(tasks) > self.max_tasks
+        results, failures, status, cut = self.collect(tasks[:1] if over else tasks, target, names)
+        if over:
+            cut = (f"only the first task was predicted: the request has {len(tasks)} tasks and qgn serve answers at "
+                   f"most {self.max_tasks} per request; send fewer tasks per request, or raise {MAX_TASKS_ENV}")
+        if cut and not results:
+            raise RequestError("; ".join([cut, *failures[:4]]), 413)
+        if not results:
+            raise RequestError("; ".join(failures[:5]), status if len(failures) == 1 else 422)
+        if cut:
+            results, failures = results[:1], [cut, *failures]
+        # Label Studio asks again one task at a time when one result comes back for several tasks;
+        # the good ones then come from the cache and the bad one gets its own 4xx.
+        shown = failures[:MAX_ERRORS] + ([f"and {len(failures) - MAX_ERRORS} more"] if len(failures) > MAX_ERRORS else [])
+        return {"results": results, "model_version": self.current.version, **({"errors": shown} if failures else {})}
+
+    def collect(self, tasks: list, target: BrushTarget, names) -> tuple[list, list, int, str | None]:
+        """(results, failures, status of the last failure, why the results were cut short or None):
+        the predictions of ``tasks`` until their JSON would be more than ``max_response_bytes``."""
+        results, failures, status, size = [], [], 422, 0
         for index, task in enumerate(tasks):
             try:
-                results.append(self.predict_task(task, target, names))
+                answer, length = self.predict_task(task, target, names)
             except (RequestError, ConfigError, ValueError, OSError) as exc:
                 failures.append(f"task {task.get('id', index) if isinstance(task, dict) else index}: {exc}")
                 status = getattr(exc, "status", 422)
-        if not results:
-            raise RequestError("; ".join(failures[:5]), status if len(failures) == 1 else 422)
-        # Label Studio asks again one task at a time when fewer results come back than tasks were
-        # sent; the good ones then come from the cache and the bad one gets its own 4xx.
-        return {"results": results, "model_version": self.current.version,
-                **({"errors": failures} if failures else {})}
+                continue
+            size += length + 2
+            if size > self.max_response_bytes:
+                why = (f"only the first task was predicted: the results of the first {index + 1} tasks are more than "
+                       f"{self.max_response_bytes} bytes; send fewer tasks per request") if results else \
+                      f"task {task.get('id', index)}'s result is {length} bytes, more than {self.max_response_bytes}"
+                return results, failures, status, f"{why}, or raise {MAX_RESPONSE_BYTES_ENV}"
+            results.append(answer)
+        return results, failures, status, None
 
     def webhook(self, body: dict) -> dict:
         action = body.get("action")
@@ -252,11 +291,9 @@ class QGNBackend:
         if action != "START_TRAINING":
             self.keep_correction(body, project)
         with self.state_lock:
-            due = action == "START_TRAINING" or self.new_since_training >= self.train_every
             count = len(self.corrections)
-        if due and count:
-            started = self.start_training()
-            return {"status": "training" if started else "busy", "corrections": count}
+            if count and (action == "START_TRAINING" or self.new_since_training >= self.train_every):
+                return self.request_training()
         return {"status": "kept", "corrections": count, "train_every": self.train_every}
 
     # ------------------------------------------------------------------------------- predictions
@@ -274,7 +311,8 @@ class QGNBackend:
                               f"model ({', '.join(classes.names[:8])})")
         return names
 
-    def predict_task(self, task, target: BrushTarget, names) -> dict:
+    def predict_task(self, task, target: BrushTarget, names) -> tuple[dict, int]:
+        """(the task's result, the length of its JSON), from the cache when it is there."""
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
             raise RequestError("a task must be an object with 'data'")
         ref = task["data"].get(target.data_key)
@@ -294,6 +332,7 @@ class QGNBackend:
                                             target.to_name, [n or "" for n in names], origin="prediction")
                    if r["value"]["brushlabels"][0]]
         answer = {"result": results, "score": score, "model_version": served.version}
+        answer = answer, len(json.dumps(answer))
         with self.state_lock:
             self.cache[key] = answer
             while len(self.cache) > CACHE_SIZE:
@@ -453,17 +492,43 @@ class QGNBackend:
                 self.corrections.popitem(last=False)
             self.new_since_training += 1
 
-    def start_training(self) -> bool:
-        with self.state_lock:
-            if self.training is not None and self.training.is_alive():
-                return False
-            pairs = list(self.corrections.values())
-            self.new_since_training = 0
-            self.training = threading.Thread(target=self._train, args=(pairs, self.current), daemon=True,
-                                             name="qgn-serve-finetune")
-            self.training_status = f"fine-tuning on {len(pairs)} annotation(s)"
+    def request_training(self) -> dict:
+        """Start a fine-tune on the kept annotations, unless one runs (then one more follows it,
+        once, if annotations came in meanwhile) or none came in since the last (then there is
+        nothing to learn): at most one runs, and each new model has new annotations behind it.
+        Called with ``state_lock`` held; the answer says which."""
+        count = len(self.corrections)
+        if self.training_running:
+            self.training_again = True
+            return {"status": "queued" if self.new_since_training else "training", "corrections": count,
+                    "training": self.training_status}
+        if not self.new_since_training:
+            return {"status": "up to date", "corrections": count, "model_version": self.current.version,
+                    "reason": "no annotation came in since the last fine-tune"}
+        self.training_running, self.training_again = True, False
+        self.training_status = f"fine-tuning on {count} annotation(s)"
+        self.training = threading.Thread(target=self.training_loop, daemon=True, name="qgn-serve-finetune")
         self.training.start()
-        return True
+        return {"status": "training", "corrections": count}
+
+    def training_loop(self) -> None:
+        """Fine-tunes until no request for another came in with new annotations during the last."""
+        done = False
+        try:
+            while not done:
+                with self.state_lock:
+                    pairs, served = list(self.corrections.values()), self.current
+                    self.new_since_training, self.training_again = 0, False
+                    self.training_status = f"fine-tuning on {len(pairs)} annotation(s)"
+                self._train(pairs, served)  # a failure is its status, the served model stays
+                with self.state_lock:  # deciding and clearing under one hold: no request is lost between
+                    done = not (self.training_again and self.new_since_training)
+                    if done:
+                        self.training_running = self.training_again = False
+        except BaseException:
+            with self.state_lock:
+                self.training_running = self.training_again = False
+            raise
 
     def _train(self, pairs, served: ServedModel) -> None:
         from qgn.train.finetune import FinetuneConfig, finetune, finetune_metadata, save_new_model

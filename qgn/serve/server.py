@@ -6,8 +6,11 @@ the backend's lock; health does not). Bad requests get a 4xx with ``{"error": re
 unexpected failure a 500 with its one-line reason (the traceback goes to the server's log only).
 
 Limits: each read from a client waits at most ``Handler.timeout`` seconds (an idle or stalled
-connection is closed); at most ``QGNServer.max_connections`` connections are served at once — one
-beyond gets a 503 and is closed — and ``QGNServer.request_queue_size`` wait to be accepted.
+connection is closed), a request's line, headers and body arrive within ``request_deadline_s`` of
+its first byte and its answer leaves within as long again (``QGN_SERVE_REQUEST_DEADLINE``: a client
+sending or reading a byte now and then is cut off, with a 408 when it sends); at most
+``QGNServer.max_connections`` connections are served at once — one beyond gets a 503 and is closed —
+and ``QGNServer.request_queue_size`` wait to be accepted.
 """
 from __future__ import annotations
 
@@ -20,9 +23,31 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .backend import QGNBackend, RequestError
 from .label_config import ConfigError
+from .limits import REQUEST_DEADLINE_ENV, request_deadline_s
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 POST_ROUTES = {"/setup": "setup", "/predict": "predict", "/webhook": "webhook"}
+
+
+class Deadline:
+    """Shuts ``how`` of ``sock`` when ``seconds`` have passed (unless cancelled first): a read or
+    write blocked on it returns at once, however the client paces its bytes."""
+
+    def __init__(self, sock, seconds: float, how: int = socket.SHUT_RD):
+        self.sock, self.how, self.expired = sock, how, False
+        self.timer = threading.Timer(seconds, self.expire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def expire(self) -> None:
+        self.expired = True
+        try:
+            self.sock.shutdown(self.how)
+        except OSError:
+            pass
+
+    def cancel(self) -> None:
+        self.timer.cancel()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -31,9 +56,48 @@ class Handler(BaseHTTPRequestHandler):
     backend: QGNBackend  # set by make_server
     quiet = False
     timeout = 60.0  # seconds a read from the client may wait (socketserver sets it on the socket)
+    request_deadline_s = 120.0  # set by make_server (QGN_SERVE_REQUEST_DEADLINE)
+    deadline: Deadline | None = None
+
+    def handle_one_request(self):
+        """http.server's, with the request's deadline running from its first byte (the wait for
+        it, on a kept-alive connection, is bounded by ``timeout``)."""
+        try:
+            if not self.rfile.peek(1):
+                self.close_connection = True
+                return
+        except TimeoutError as exc:
+            self.log_error("Request timed out: %r", exc)
+            self.close_connection = True
+            return
+        self.deadline = Deadline(self.connection, self.request_deadline_s)
+        try:
+            super().handle_one_request()
+        finally:
+            self.deadline.cancel()
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        if ok and self.late():  # the headers were cut off by the deadline, not ended by the client
+            self.send_error(408)
+            return False
+        return ok
+
+    def late(self) -> bool:
+        """Whether the request's deadline cut it off; if so the connection closes after the answer."""
+        if self.deadline is not None and self.deadline.expired:
+            self.close_connection = True
+            return True
+        return False
+
+    def late_reason(self) -> str:
+        return (f"the request did not arrive within {self.request_deadline_s:g} s; send it at once, or raise "
+                f"{REQUEST_DEADLINE_ENV} on the server")
 
     def do_GET(self):  # http.server's naming
         self.drain()  # a body sent with a GET is read, never parsed as the next request
+        if self.late():
+            return self.answer(408, {"error": self.late_reason()})
         path = self.path.split("?")[0].rstrip("/") or "/"
         if path in ("/", "/health"):
             self.answer(200, self.backend.health())
@@ -47,6 +111,8 @@ class Handler(BaseHTTPRequestHandler):
         method = POST_ROUTES.get(path)
         if method is None:
             self.drain()
+            if self.late():
+                return self.answer(408, {"error": self.late_reason()})
             return self.answer(404, {"error": f"no such endpoint POST {path}; this backend serves "
                                               f"{', '.join(POST_ROUTES)}"})
         try:
@@ -83,6 +149,10 @@ class Handler(BaseHTTPRequestHandler):
         except TimeoutError:
             self.close_connection = True
             raise RequestError(f"the body did not arrive: no byte for {self.timeout:g} s", 408) from None
+        if self.late():
+            raise RequestError(self.late_reason(), 408)
+        if self.deadline is not None:
+            self.deadline.cancel()  # what follows is the backend's time, not the client's
         if len(raw) < size:
             self.close_connection = True
             raise RequestError(f"the body ended after {len(raw)} of {size} bytes")
@@ -115,6 +185,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def answer(self, status: int, payload: dict, body: bool = True) -> None:
         data = json.dumps(payload).encode("utf-8")
+        deadline = Deadline(self.connection, self.request_deadline_s, socket.SHUT_RDWR)  # a client reading slowly
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -126,12 +197,19 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(data)
         except (ConnectionError, TimeoutError) as exc:  # the client left: one line, no traceback
             self.close_connection = True
-            self.log_message("the client left before its %d answer was sent (%s)", status, type(exc).__name__)
+            if deadline.expired:
+                self.log_message("the client did not take its %d answer within %g s", status, self.request_deadline_s)
+            else:
+                self.log_message("the client left before its %d answer was sent (%s)", status, type(exc).__name__)
+        finally:
+            deadline.cancel()
 
     def send_error(self, code, message=None, explain=None):  # http.server's: its errors as JSON too
         """What http.server answers itself (bad request line, unknown method, headers too large) as
         ``{"error": reason}``, and the connection closed."""
         short = self.responses.get(code, ("error",))[0]
+        if self.late():  # a request line or headers cut off by the deadline: that is the reason
+            code, short, message, explain = 408, self.late_reason(), None, None
         self.log_error("code %d, message %s", code, message or short)
         self.close_connection = True
         if getattr(self, "request_version", "HTTP/0.9") in ("HTTP/0.9", ""):  # a request line it could not read:
@@ -201,5 +279,6 @@ class QGNServer(ThreadingHTTPServer):
 
 def make_server(backend: QGNBackend, host: str = "127.0.0.1", port: int = 9090, quiet: bool = False) -> QGNServer:
     """A server bound to ``host:port`` (port 0: any free one; ``server.server_address`` says which)."""
-    handler = type("QGNHandler", (Handler,), {"backend": backend, "quiet": quiet})
+    handler = type("QGNHandler", (Handler,), {"backend": backend, "quiet": quiet,
+                                              "request_deadline_s": request_deadline_s()})
     return QGNServer((host, port), handler)

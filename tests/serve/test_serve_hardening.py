@@ -387,3 +387,200 @@ def test_a_client_that_left_is_one_quiet_line(serve, monkeypatch, capsys):
     assert finished.wait(30)
     err = capsys.readouterr().err
     assert "Traceback" not in err and "the client left before its 200 answer was sent" in err
+
+
+@pytest.mark.parametrize("token", ["SECRET", None])
+def test_without_a_label_studio_url_the_first_setup_names_it_for_good(hosts, serve, token):
+    """A second /setup (unauthenticated) moved the host the token — --token's or the first
+    /setup's — was sent to. Label Studio calls /setup again and again, always with its own address."""
+    studio, other = hosts(), hosts()
+    port, backend = serve(token=token)
+    setup = {"project": "1.1700000000", "schema": HOOK_CONFIG, "hostname": studio.url, "access_token": "LS-TOKEN"}
+    assert post(port, "/setup", setup) == (200, {"model_version": "qgn-demo"})
+    assert post(port, "/setup", {**setup, "hostname": studio.url + "/", "project": "2.1700000001"})[0] == 200
+    status, answer = post(port, "/setup", {**setup, "hostname": other.url, "access_token": "x"})
+    assert status == 409 and studio.url in answer["error"] and "--label-studio-url" in answer["error"]
+    assert backend.load_image("/data/upload/1/png.png").shape == (PNG_SIZE[1], PNG_SIZE[0], 3)
+    assert studio.requests == [("/data/upload/1/png.png", f"Token {token or 'LS-TOKEN'}")]
+    assert other.requests == []
+
+
+def test_a_token_without_a_label_studio_url_is_warned_of(run_cli, monkeypatch):
+    import qgn.serve.server as server_module
+
+    monkeypatch.setattr(server_module.QGNServer, "serve_forever", lambda self: None)  # started, then stopped at once
+    code, out, err = run_cli("serve", "--model", "demo", "--port", "0", "--token", "SECRET")
+    assert code == 0 and "warning: a --token" in err and "--label-studio-url" in err
+    code, out, err = run_cli("serve", "--model", "demo", "--port", "0", "--token", "SECRET",
+                             "--label-studio-url", "http://127.0.0.1:8080")
+    assert code == 0 and "warning" not in err
+
+
+class FakeTraining:
+    """Stands in for ``QGNBackend._train``: records each fine-tune's annotation count and how many
+    ran at once, and holds each until ``release``."""
+
+    def __init__(self):
+        self.runs: list[int] = []
+        self.running = self.most = 0
+        self.started = threading.Semaphore(0)
+        self.release = threading.Semaphore(0)
+        self.lock = threading.Lock()
+
+    def __call__(self, pairs, served):
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            self.runs.append(len(pairs))
+        self.started.release()
+        assert self.release.acquire(timeout=60)
+        with self.lock:
+            self.running -= 1
+
+
+def test_training_requests_coalesce_into_at_most_one_more_run(serve, tmp_path, monkeypatch):
+    """START_TRAINING is unauthenticated and each fine-tune writes a model: at most one runs, those
+    asked for while it runs make one more (when annotations came in meanwhile), and none follows
+    when nothing came in since the last."""
+    port, backend = serve(document_root=samples_dir(), train_out=tmp_path)
+    fake = FakeTraining()
+    monkeypatch.setattr(backend, "_train", fake)
+    start = {"action": "START_TRAINING", "project": {"id": 7}}
+    assert post(port, "/webhook", webhook())[1]["status"] == "kept"
+    assert post(port, "/webhook", start)[1] == {"status": "training", "corrections": 1}
+    assert fake.started.acquire(timeout=60)
+    answers = []
+    clients = [threading.Thread(target=lambda: answers.append(post(port, "/webhook", start)[1]["status"]))
+               for _ in range(6)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join(60)
+    assert answers == ["training"] * 6  # nothing new yet: the run in flight covers them
+    second = webhook()
+    second["task"]["id"] = 2
+    assert post(port, "/webhook", second)[1]["status"] == "kept"
+    assert [post(port, "/webhook", start)[1]["status"] for _ in range(3)] == ["queued"] * 3
+    fake.release.release()
+    assert fake.started.acquire(timeout=60)  # the one more run, on both annotations
+    fake.release.release()
+    backend.training.join(60)
+    assert fake.runs == [1, 2] and fake.most == 1
+    status, answer = post(port, "/webhook", start)
+    assert answer["status"] == "up to date" and fake.runs == [1, 2]
+    assert post(port, "/webhook", webhook())[1]["status"] == "kept"  # an update of task 1: new again
+    assert post(port, "/webhook", start)[1]["status"] == "training"
+    fake.release.release()
+    backend.training.join(60)
+    assert fake.runs == [1, 2, 2]
+
+
+def scene_task(number: int, id: int | None = None) -> dict:
+    return {"id": id or number, "data": {"image": f"images/scene_{number:02d}.png"}}
+
+
+def test_more_tasks_than_the_limit_get_the_first_alone_and_the_limit_named(serve, monkeypatch):
+    """One cached image repeated 300,000 times was answered in full (22 MB asked 5.9 GB of JSON).
+    Over ``QGN_SERVE_MAX_TASKS`` only the first task is answered, with an error naming the limit:
+    Label Studio (which sends every selected task in one request) then asks for each task alone."""
+    monkeypatch.setenv("QGN_SERVE_MAX_TASKS", "3")
+    port, backend = serve(document_root=samples_dir())
+    inferred = []
+    original = backend.infer
+    monkeypatch.setattr(backend, "infer", lambda *a: inferred.append(1) or original(*a))
+    status, alone = post(port, "/predict", {"tasks": [scene_task(1)], "label_config": HOOK_CONFIG})
+    assert status == 200 and len(alone["results"]) == 1 and "errors" not in alone
+    status, answer = post(port, "/predict", {"tasks": [scene_task(1)] * 3, "label_config": HOOK_CONFIG})
+    assert status == 200 and answer["results"] == alone["results"] * 3  # at the limit: all of them
+    status, answer = post(port, "/predict", {"tasks": [scene_task(n) for n in (1, 2, 3, 4)], "label_config": HOOK_CONFIG})
+    assert status == 200 and answer["results"] == alone["results"]
+    (error,) = answer["errors"]
+    assert "4 tasks" in error and "at most 3" in error and "QGN_SERVE_MAX_TASKS" in error and "fewer tasks" in error
+    assert len(inferred) == 1  # scenes 2-4 were never predicted
+
+
+def test_results_over_the_byte_limit_stop_the_batch(serve, monkeypatch):
+    port, backend = serve(document_root=samples_dir())
+    status, alone = post(port, "/predict", {"tasks": [scene_task(n) for n in (1, 2, 3, 4)], "label_config": HOOK_CONFIG})
+    sizes = [len(json.dumps(result)) for result in alone["results"]]
+    backend.max_response_bytes = sizes[0] + sizes[1] + 10  # two fit, the third does not
+    backend.cache.clear()
+    inferred = []
+    original = backend.infer
+    monkeypatch.setattr(backend, "infer", lambda *a: inferred.append(1) or original(*a))
+    status, answer = post(port, "/predict", {"tasks": [scene_task(n) for n in (1, 2, 3, 4)], "label_config": HOOK_CONFIG})
+    assert status == 200 and answer["results"] == alone["results"][:1]  # one result: Label Studio asks one by one
+    (error,) = answer["errors"]
+    assert f"more than {backend.max_response_bytes} bytes" in error and "QGN_SERVE_MAX_RESPONSE_BYTES" in error
+    assert len(inferred) == 3  # the fourth was never predicted
+    assert post(port, "/predict", {"tasks": [scene_task(2)], "label_config": HOOK_CONFIG}) == \
+        (200, {"results": alone["results"][1:2], "model_version": "qgn-demo"})
+    backend.max_response_bytes = sizes[0] - 1  # one result alone is too large: a 413 saying so
+    status, answer = post(port, "/predict", {"tasks": [scene_task(1)], "label_config": HOOK_CONFIG})
+    assert status == 413 and "QGN_SERVE_MAX_RESPONSE_BYTES" in answer["error"]
+
+
+def test_the_limits_are_read_from_the_environment_and_a_bad_value_stops_qgn_serve(run_cli, monkeypatch):
+    import qgn.serve.server as server_module
+
+    monkeypatch.setattr(server_module.QGNServer, "serve_forever", lambda self: None)  # a start that passes stops
+    monkeypatch.setenv("QGN_SERVE_MAX_TASKS", "0")
+    code, out, err = run_cli("serve", "--model", "demo", "--port", "0")
+    assert code == 2 and err.count("\n") == 1 and err.startswith("qgn serve: error: ") and "QGN_SERVE_MAX_TASKS" in err
+    monkeypatch.setenv("QGN_SERVE_MAX_TASKS", "5000")
+    monkeypatch.setenv("QGN_SERVE_REQUEST_DEADLINE", "never")
+    code, out, err = run_cli("serve", "--model", "demo", "--port", "0")
+    assert code == 2 and "QGN_SERVE_REQUEST_DEADLINE" in err and "QGN_SERVE_MAX_TASKS" not in err
+
+
+def drip(port: int, data: bytes, step: float = 0.02) -> bytes:
+    """Sends ``data`` one byte per ``step`` s (far below the per-read timeout) until the server
+    answers or closes; what it answered."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.settimeout(step)
+        for byte in data:
+            try:
+                sock.sendall(bytes([byte]))
+                got = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return b""
+            sock.settimeout(30)
+            return got + read_all(sock)
+        return b"(still open after every byte)"
+
+
+@pytest.mark.parametrize("part, data", [
+    ("request line", b"GET /" + b"a" * 1000),
+    ("headers", b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 1000),
+    ("body", b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b" " * 1000),
+])
+def test_a_request_dripping_a_byte_now_and_then_is_cut_off_at_its_deadline(serve, monkeypatch, part, data):
+    """A byte every 59 s kept one of the 64 connection slots for ever: the request's line, headers
+    and body now have QGN_SERVE_REQUEST_DEADLINE in all (here 0.5 s; 1000 bytes at 20 ms take 20 s)."""
+    monkeypatch.setenv("QGN_SERVE_REQUEST_DEADLINE", "0.5")
+    port, _ = serve()
+    (status, answer), = responses(drip(port, data))
+    assert status == 408 and "did not arrive within 0.5 s" in answer["error"]
+    assert "QGN_SERVE_REQUEST_DEADLINE" in answer["error"], part
+    raw = talk(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")  # others are served
+    assert responses(raw)[0][0] == 200
+
+
+def test_a_client_that_does_not_read_its_answer_is_cut_off(serve, monkeypatch, capsys):
+    monkeypatch.setenv("QGN_SERVE_REQUEST_DEADLINE", "0.5")
+    port, backend = serve(quiet=False, document_root=samples_dir())
+    data = json.dumps({"tasks": [scene_task(1)] * 1000, "label_config": HOOK_CONFIG}).encode()  # megabytes back
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(data), data))
+        for _ in range(600):  # the log says so once the deadline has cut the answer off
+            if "did not take its 200 answer within 0.5 s" in capsys.readouterr().err:
+                break
+            threading.Event().wait(0.05)
+        else:
+            pytest.fail("the answer was never cut off")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")  # it had begun: the client was too slow to take it
+    raw = talk(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")  # others are served
+    assert responses(raw)[0][0] == 200
