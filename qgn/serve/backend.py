@@ -231,11 +231,14 @@ class QGNBackend:
         return {"model_version": self.current.version}
 
     def predict(self, body: dict) -> dict:
-        """One result per task, in order — or, when the tasks are more than ``max_tasks`` or their
-        results more than ``max_response_bytes``, the first task's result alone and an ``errors``
-        line naming the limit: Label Studio, which sends every selected task in one request
-        ("Retrieve Predictions"), then asks again one task at a time (ml/models.py
-        ``_get_predictions_from_ml_backend_one_by_one``), so no selection is refused."""
+        """One entry per task, in order: its result, or — for a task that failed while others did
+        not — ``{"error": why}``, which Label Studio logs and skips, keeping the other tasks'
+        predictions (ml/models.py takes the results by position and drops every one of them when
+        their count is not the tasks' count, unless it is one). When the tasks are more than
+        ``max_tasks`` or their results more than ``max_response_bytes``: the first result alone
+        and an ``errors`` line naming the limit — Label Studio, which sends every selected task in
+        one request ("Retrieve Predictions"), then asks again one task at a time
+        (``_get_predictions_from_ml_backend_one_by_one``), so no selection is refused."""
         tasks = body.get("tasks")
         if not isinstance(tasks, list) or not tasks:
             raise RequestError("'tasks' must be a non-empty list of tasks")
@@ -246,32 +249,34 @@ class QGNBackend:
         if over:
             cut = (f"only the first task was predicted: the request has {len(tasks)} tasks and qgn serve answers at "
                    f"most {self.max_tasks} per request; send fewer tasks per request, or raise {MAX_TASKS_ENV}")
-        if cut and not results:
+        predicted = [r for r in results if "result" in r]
+        if cut and not predicted:
             raise RequestError("; ".join([cut, *failures[:4]]), 413)
-        if not results:
+        if not predicted:
             raise RequestError("; ".join(failures[:5]), status if len(failures) == 1 else 422)
-        if cut:
-            results, failures = results[:1], [cut, *failures]
-        # Label Studio asks again one task at a time when one result comes back for several tasks;
-        # the good ones then come from the cache and the bad one gets its own 4xx.
+        if cut:  # one result for several tasks: Label Studio asks again one task at a time
+            results, failures = predicted[:1], [cut, *failures]
         shown = failures[:MAX_ERRORS] + ([f"and {len(failures) - MAX_ERRORS} more"] if len(failures) > MAX_ERRORS else [])
         return {"results": results, "model_version": self.current.version, **({"errors": shown} if failures else {})}
 
     def collect(self, tasks: list, target: BrushTarget, names) -> tuple[list, list, int, str | None]:
         """(results, failures, status of the last failure, why the results were cut short or None):
-        the predictions of ``tasks`` until their JSON would be more than ``max_response_bytes``."""
+        the predictions of ``tasks`` until their JSON would be more than ``max_response_bytes``, a
+        failed task's place held by ``{"error": why}``."""
         results, failures, status, size = [], [], 422, 0
         for index, task in enumerate(tasks):
             try:
                 answer, length = self.predict_task(task, target, names)
             except (RequestError, ConfigError, ValueError, OSError) as exc:
                 failures.append(f"task {task.get('id', index) if isinstance(task, dict) else index}: {exc}")
+                results.append({"error": failures[-1]})
                 status = getattr(exc, "status", 422)
                 continue
             size += length + 2
             if size > self.max_response_bytes:
                 why = (f"only the first task was predicted: the results of the first {index + 1} tasks are more than "
-                       f"{self.max_response_bytes} bytes; send fewer tasks per request") if results else \
+                       f"{self.max_response_bytes} bytes; send fewer tasks per request") \
+                    if any("result" in r for r in results) else \
                       f"task {task.get('id', index)}'s result is {length} bytes, more than {self.max_response_bytes}"
                 return results, failures, status, f"{why}, or raise {MAX_RESPONSE_BYTES_ENV}"
             results.append(answer)

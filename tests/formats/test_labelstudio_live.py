@@ -310,6 +310,8 @@ def test_qgn_serve_is_the_projects_ml_backend_and_predicts_as_qgn_predict(label_
     try:
         _wait_http(f"http://127.0.0.1:{port}/health", 120, serve, log)
         tasks = [{"data": t["data"]} for t in json.loads((export_root / "tasks.json").read_text())]
+        missing = tasks[0]["data"]["image"].rsplit("/", 1)[0] + "/missing.png"  # one bad task among the good
+        tasks.append({"data": {"image": missing}})
         project = label_studio.project((export_root / "label_config.xml").read_text(), "pre-annotated by QGN")
         label_studio.call("POST", "/api/storages/localfiles", {"project": project, "path": str(export_root / "images"),
                                                                "title": "images", "use_blob_urls": True})
@@ -320,7 +322,7 @@ def test_qgn_serve_is_the_projects_ml_backend_and_predicts_as_qgn_predict(label_
         label_studio.call("POST", f"/api/dm/actions?id=retrieve_tasks_predictions&project={project}",
                           {"selectedItems": {"all": True, "excluded": []}})
         exported = label_studio.call("GET", f"/api/projects/{project}/export?exportType=JSON&download_all_tasks=true")
-        assert len(exported) == 6
+        assert len(exported) == 7
         predicted = subprocess.run([str(REPO / ".venv" / "bin" / "qgn"), "predict", "--threads", "1",
                                     str(samples / "images"), "--out", str(tmp_path / "predict")],
                                    capture_output=True, text=True, timeout=600)
@@ -329,6 +331,9 @@ def test_qgn_serve_is_the_projects_ml_backend_and_predicts_as_qgn_predict(label_
         scores = []
         predictions = label_studio.call("GET", f"/api/predictions?project={project}")
         for task in exported:
+            if task["data"]["image"] == missing:  # no prediction, and the others' kept (all were dropped)
+                assert [p for p in predictions if p["task"] == task["id"]] == []
+                continue
             (prediction,) = [p for p in predictions if p["task"] == task["id"]]
             assert prediction["model_version"] == "qgn-demo"
             assert {r["from_name"] for r in prediction["result"]} == {"tag"}

@@ -73,6 +73,22 @@ def test_predict_speaks_the_projects_names_and_equals_qgn_predict(server):
         assert 0 < result["score"] <= 1 and result["model_version"] == "qgn-demo"
 
 
+def test_a_bad_task_in_a_batch_keeps_its_place_and_the_others_results(server):
+    """Label Studio takes a batch's results by position and drops them all when their count is
+    not the tasks' count (unless it is one): a failed task holds its place with an error that Label
+    Studio logs and skips (ml/models.py: an entry without 'result' is skipped)."""
+    url, _ = server
+    tasks = [task("scene_01.png", 1), task("missing.png", 2), task("scene_02.png", 3)]
+    status, answer = call(url, "/predict", {"tasks": tasks, "label_config": CONFIG})
+    assert status == 200 and len(answer["results"]) == 3
+    good, bad, other = answer["results"]
+    assert good["result"] and other["result"] and "result" not in bad
+    assert "task 2" in bad["error"] and "missing.png" in bad["error"]
+    assert answer["errors"] == [bad["error"]]
+    alone = [call(url, "/predict", {"tasks": [t], "label_config": CONFIG}) for t in (tasks[0], tasks[2])]
+    assert [a["results"][0]["result"] for _, a in alone] == [good["result"], other["result"]]
+
+
 def test_bad_requests_get_a_4xx_with_a_reason(server):
     url, _ = server
     cases = [
