@@ -456,16 +456,18 @@ class Annotator(QtCore.QObject):
         self.jobs.submit(build, built, failed, "Preparing the annotation")
         self._update_status()
 
-    def adopt(self, doc, label: np.ndarray, source: str = "saved", dirty: bool = False) -> AnnotationSession | None:
+    def adopt(self, doc, label: np.ndarray, source: str = "saved", dirty: bool = False,
+              classes=None) -> AnnotationSession | None:
         """Install a label map read from disk (a project's saved annotation or a recovered
-        autosave) as ``doc``'s annotation. ``dirty``: it is not saved yet (a recovered autosave)."""
+        autosave) as ``doc``'s annotation. ``dirty``: it is not saved yet (a recovered autosave);
+        ``classes``: the map's class set (default: the annotations')."""
         from qgn.annotation import Annotation
 
         self.loading.discard(doc.path)
         if doc.annotation is not None:
             return doc.annotation
         try:
-            annotation = Annotation(label, self.classes, "import")
+            annotation = Annotation(label, classes if classes is not None else self.classes, "import")
             if doc.size is not None and annotation.shape != doc.size:
                 raise ValueError(f"it is {annotation.shape[1]}×{annotation.shape[0]}, the image "
                                  f"{doc.size[1]}×{doc.size[0]}")

@@ -7,10 +7,12 @@ time the image is shown.
 
 Autosave: ``AUTOSAVE_DELAY_MS`` after an edit (later edits do not put it off), every annotation with
 edits not yet autosaved is copied and written on the job thread (``JobRunner``) into the project's
-``.autosave/`` — or, without a project, into a per-user *scratch project*: ``$QGN_STUDIO_SCRATCH``, else
+``.autosave/`` — or, without a project, into a per-user *scratch project* of the map's class set
+(``qgn_studio.scratch``: one per class set) under ``$QGN_STUDIO_SCRATCH``, else
 ``<AppDataLocation>/unsaved`` (e.g. ``~/.local/share/QGN/QGN Studio/unsaved``). So a crash never
-loses more than the last two seconds, project or not. A failed autosave (a full disk) is said and
-tried again every ``AUTOSAVE_RETRY_MS``, edit or not. A window made without settings (screenshots)
+loses more than the last two seconds, project or not, whatever the classes of the autosaves still
+waiting from a crash. A failed autosave (a full disk) is said and tried again every
+``AUTOSAVE_RETRY_MS``, edit or not. A window made without settings (screenshots)
 has no scratch project and never writes there.
 
 Opening: a project whose project.json is more than a few KB is read on the job thread
@@ -18,11 +20,13 @@ Opening: a project whose project.json is more than a few KB is read on the job t
 status bar; nothing can be edited until it is open (``Workspace.opening``), Esc cancels it, and
 opening another project meanwhile replaces it.
 
-Recovery: opening a project — or starting without one, for the scratch project — whose autosaves
+Recovery: opening a project — or starting without one, for each scratch project — whose autosaves
 hold edits the saved annotations lack (``Project.recoverable``) asks (``ask_recover``: "restore" /
 "discard" / "later"); restored maps become unsaved annotations of their images (their images are
-opened if needed). The settings remember the open project until the window closes normally, so a
-start after a crash reopens that project when it has autosaves to offer.
+opened if needed), of their own class set (the annotations take a scratch project's classes when
+none of another set is open; otherwise its autosaves wait for a later start). The settings
+remember the open project until the window closes normally, so a start after a crash reopens that
+project when it has autosaves to offer.
 
 Without a project, the first Ctrl+S asks for a folder (``ask_folder``) and creates a project there
 with the open images, the class set, the model and the done flags, then saves into it. Closing
@@ -98,7 +102,7 @@ class ProjectController(QtCore.QObject):
         self.batch = batch
         self.shell = shell
         self.scratch_path = scratch
-        self._scratch = None
+        self._scratches: dict = {}  # root -> the scratch projects (one per class set) this window uses
         self.ask_recover = ask.recover  # each replaceable (tests answer with a lambda)
         self.ask_folder = ask.folder
         self.ask_unsaved = ask.unsaved
@@ -130,6 +134,7 @@ class ProjectController(QtCore.QObject):
         self._told_autosave_conflict: set = set()
         self._opening = None  # the threading.Event that cancels the project being read, if one is
         self._opening_progress.connect(self._show_opening_progress, QtCore.Qt.ConnectionType.QueuedConnection)
+        self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
         annotator.edited.connect(self._edited)
         annotator.done_changed.connect(self._done_changed)
         annotator.class_set_edited.connect(self._class_set_edited)
@@ -144,28 +149,35 @@ class ProjectController(QtCore.QObject):
         """The open project (the workspace's), or None."""
         return self.workspace.project
 
-    def _target(self):
-        """The project autosaves go into: the open project, else the scratch project (or None)."""
-        return self.project if self.project is not None else self.scratch()
+    def _target(self, session):
+        """The project ``session`` autosaves into: the open project, else the scratch project of its
+        class set (or None)."""
+        return self.project if self.project is not None else self.scratch(session.classes)
 
-    def scratch(self):
-        """The scratch project (created on first use); None when there is none or it is unusable."""
-        if self._scratch is not None or self.scratch_path is None:
-            return self._scratch
-        from qgn.project import Project
+    def scratch(self, classes):
+        """The scratch project of ``classes`` (``qgn_studio.scratch``: found, else created, on first
+        use); None when there is none or it is unusable."""
+        from qgn_studio.scratch import scratch_project
 
-        classes = self.workspace.classes
-        try:
-            if is_project_folder(self.scratch_path):
-                self._scratch = Project.open(self.scratch_path)
-            elif classes is not None:
-                self._scratch = Project.create(self.scratch_path, [], classes)
-            if self._scratch is not None:  # shared by the windows without a project: watch it too
-                self.watch.start()
-        except Exception as exc:  # autosave still goes nowhere; say so
-            self.workspace.show_status(f"No autosave without a project: {describe_error(exc)}", 10000)
-            self.scratch_path = None
-        return self._scratch
+        if self.scratch_path is None or classes is None:
+            return None
+        found = next((p for p in self._scratches.values() if p.classes == classes), None)
+        if found is None:
+            try:
+                found = scratch_project(self.scratch_path, classes)
+            except Exception as exc:  # autosave still goes nowhere; say so
+                self.workspace.show_status(f"No autosave without a project: {describe_error(exc)}", 10000)
+                self.scratch_path = None
+                return None
+            self._use_scratch(found)
+        return found
+
+    def _use_scratch(self, project):
+        """This window writes into or restores from the scratch ``project``: one object per folder;
+        shared by the windows without a project, so watched too."""
+        project = self._scratches.setdefault(str(project.root), project)
+        self.watch.start()
+        return project
 
     @staticmethod
     def _image_of(project, path: Path):
@@ -192,17 +204,14 @@ class ProjectController(QtCore.QObject):
         self.timer.stop()
         self.retry.stop()
         pending = [d for d in self.sessions() if d.annotation.needs_autosave]
-        target = self._target() if pending else None
-        if target is None:
-            return
-        classes = self.workspace.classes
-        if target is self._scratch and classes is not None and target.classes != classes:
-            self.jobs.submit(lambda: (self._adopt_classes(target, classes),
-                                      refresh_autosave_versions(target, self._autosaved)),
-                             failed=lambda message: self._warn(f"Cannot change the scratch project's classes: {message}"))
-        written = []  # the annotations written (callbacks run in order, on the UI thread)
+        written, submitted = [], False  # the annotations written (callbacks run in order, on the UI thread)
         for doc in pending:
             session = doc.annotation
+            target = self._target(session)
+            if target is None:
+                continue
+            # a scratch project holds maps of its own class set only (a project's: check_same_classes)
+            classes = self.workspace.classes if target is self.project else session.classes
             label, version, path = session.label.copy(), session.version, doc.path
 
             def write(target=target, path=path, label=label, classes=classes, autosaved=self._autosaved):
@@ -217,13 +226,29 @@ class ProjectController(QtCore.QObject):
                 self._autosaved_one(s, v, doc, saved)
 
             self.jobs.submit(write, done, self._autosave_failed, "Autosaving")
-        self.jobs.submit(lambda: None, lambda _none: self.autosaved.emit(len(written)) if written else None)
+            submitted = True
+        if submitted:
+            self.jobs.submit(lambda: None, lambda _none: self.autosaved.emit(len(written)) if written else None)
 
     def _autosave_failed(self, message: str) -> None:
         """Say so, and try again in ``AUTOSAVE_RETRY_MS`` (the edits stay in memory and unsaved):
         once the disk has room again they are autosaved without waiting for another edit."""
         self._write_failed(f"Autosave failed: {message}")
+        if self.project is None and CHANGED_ELSEWHERE in message:
+            self._reopen_scratches()
         self.retry.start()
+
+    def _reopen_scratches(self) -> None:
+        """Another window changed a scratch project (its class edit renames the classes in place):
+        read them again, so that maps of the old class set find (or make) a scratch project of their
+        own at the next try instead of being refused at every try."""
+        from qgn.project import Project
+
+        for root, project in list(self._scratches.items()):
+            try:
+                self._scratches[root] = Project.open(project.root)
+            except Exception:  # removed or unreadable: the next autosave finds another
+                del self._scratches[root]
 
     def _autosaved_one(self, session, version: int, doc, saved) -> None:
         session.mark_autosaved(version)
@@ -593,7 +618,8 @@ class ProjectController(QtCore.QObject):
         what = "recovered autosave" if source == "recovered" else "saved annotation"
         self._warn(f"{doc.name}: the {what} cannot be used: {message}. It is kept as it is")
 
-    def _adopt(self, doc, label, source: str, dirty: bool) -> None:
+    def _adopt(self, doc, label, source: str, dirty: bool, classes=None) -> None:
+        """Install ``label`` (read from disk; of ``classes``, default the annotations') as ``doc``'s map."""
         annotator = self.annotator
         annotator.loading.discard(doc.path)
         if label is None:
@@ -608,7 +634,7 @@ class ProjectController(QtCore.QObject):
             session.mark_unsaved()
             annotator.refresh_status()
         else:
-            annotator.adopt(doc, label, source, dirty)
+            annotator.adopt(doc, label, source, dirty, classes)
             self.workspace.document_updated(doc)
             if dirty:
                 self.timer.start()
@@ -622,27 +648,37 @@ class ProjectController(QtCore.QObject):
 
     # ------------------------------------------------------------------ recovery
     def offer_recovery(self, project=None) -> None:
-        """Ask about autosaves with edits the saved annotations lack (of ``project``, or the scratch
-        one) and restore them when the user says so."""
-        project = project or self.scratch()
-        images = self._ask_recovery(project)
-        if images:
-            self._restore(project, images)
+        """Ask about autosaves with edits the saved annotations lack (of ``project``, else of each
+        scratch project, one question per class set) and restore them when the user says so."""
+        from qgn_studio.scratch import newest_first, scratch_projects
+
+        if project is not None:
+            projects = [project]
+        elif self.scratch_path is not None:
+            projects = newest_first(scratch_projects(self.scratch_path, lambda folder, exc: self._warn(
+                f"The autosaves in {folder} cannot be read: {describe_error(exc)}. They are kept as they are")))
+        else:
+            projects = []
+        for project in projects:
+            if project is not self.project:
+                project = self._scratches.get(str(project.root), project)  # one object per folder
+            images = self._ask_recovery(project)
+            if images:
+                self._restore(project, images)
 
     def _ask_recovery(self, project, images=None) -> list:
         """The project's images whose autosave the user wants back (the autosaves of "discard"
         are deleted; "later" keeps them for next time). ``images``: its recoverable images, when
-        they were listed already."""
+        they were listed already. A scratch project's are asked about only when the annotations can
+        take its classes (``_scratch_classes``)."""
         if project is None:
             return []
         try:
             images = project.recoverable() if images is None else images
         except OSError:
             return []
-        if not images:
+        if not images or (project is not self.project and not self._scratch_classes(project, images)):
             return []
-        if self.workspace.classes is None:
-            self.annotator.set_classes(project.classes)  # the model is still loading
         choice = self.ask_recover([im.path.name + (" (its saved annotation is newer)"
                                                    if project.autosave_is_older(im) else "") for im in images])
         if choice == "discard":
@@ -650,9 +686,28 @@ class ProjectController(QtCore.QObject):
                 project.discard_autosave(im)
         if choice != "restore":
             return []
+        if project is not self.project:
+            project = self._use_scratch(project)
+            if self.annotator.classes != project.classes:  # restored maps keep their classes: so do the tools
+                self.annotator.set_classes(project.classes)
         for im in images:
             self.annotator.loading.add(Path(im.path))  # not the saved annotation: this
         return images
+
+    def _scratch_classes(self, project, images) -> bool:
+        """Whether the autosaves of the scratch ``project`` can be restored now: no open (or
+        restoring) annotation has another class set. Otherwise they wait for a later start, and
+        the user is told. The class set in use is not touched before the user restores: after
+        "Later" the model's classes stay the annotations' (a model still loading takes them then)."""
+        annotator = self.annotator
+        other = [d for d in self.workspace.docs if (d.annotation is not None and d.annotation.classes != project.classes)
+                 or (d.path in annotator.loading and annotator.classes != project.classes)]
+        if not other:
+            return True
+        self._warn(f"Unsaved edits of {len(images)} image(s) with another class set "
+                   f"({', '.join(project.classes.names[:4])}…) are kept in {project.root}: they are offered "
+                   "at the next start")
+        return False
 
     def _restore(self, project, images) -> None:
         known = {d.path for d in self.workspace.docs}
@@ -675,7 +730,7 @@ class ProjectController(QtCore.QObject):
                 return project.recover(im)
 
             self.jobs.submit(recover,
-                             lambda label, doc=doc: self._adopt(doc, label, "recovered", True),
+                             lambda label, doc=doc: self._adopt(doc, label, "recovered", True, project.classes),
                              lambda message, doc=doc: self._recover_failed(doc, message), "Restoring an autosave")
 
     def _recover_failed(self, doc, message: str) -> None:
@@ -686,7 +741,7 @@ class ProjectController(QtCore.QObject):
 
     def discard_autosaves(self, docs) -> None:
         """Forget the autosaves of ``docs`` (the user discarded their edits)."""
-        for target in (self.project, self._scratch):
+        for target in [self.project, *self._scratches.values()]:
             if target is None:
                 continue
             for doc in docs:
@@ -701,17 +756,15 @@ class ProjectController(QtCore.QObject):
         """A project was created with the open images: remove this window's scratch autosaves of
         them (job thread, after their autosaves into the project) — of an image with unsaved edits
         only once the project holds its autosave, so a failed write there leaves the scratch one."""
-        scratch, project = self._scratch, self.project
-        if scratch is None:
-            return
-        for doc in self.workspace.docs:
+        project = self.project
+        for scratch, doc in [(s, d) for s in self._scratches.values() for d in self.workspace.docs]:
             try:
                 image = scratch.image_for(doc.path)
             except KeyError:
                 continue
             unsaved = doc.annotation is not None and doc.annotation.dirty
 
-            def drop(image=image, path=doc.path, unsaved=unsaved) -> None:
+            def drop(scratch=scratch, image=image, path=doc.path, unsaved=unsaved) -> None:
                 if unsaved and not self._has_autosave(project, path):
                     return  # the project has no copy of these edits: the scratch autosave stays
                 scratch.discard_autosave(image, ours=self._autosaved.pop((str(scratch.root), path), None))
@@ -751,34 +804,19 @@ class ProjectController(QtCore.QObject):
         self.jobs.submit(write, failed=lambda message: self._write_failed(f"Cannot save the classes: {message}"))
 
     def _file_key(self, doc) -> str | None:
-        """The key of ``doc``'s annotation files in the open (else the scratch) project, or None."""
-        project = self.project if self.project is not None else self._scratch
+        """The key of ``doc``'s annotation files in the open project (else the scratch project of its
+        class set that this window uses), or None."""
+        project = self.project
+        if project is None and doc.annotation is not None:
+            project = next((p for p in self._scratches.values() if p.classes == doc.annotation.classes), None)
         try:
             return None if project is None else project.image_for(doc.path).key
         except KeyError:
             return None
 
-    @staticmethod
-    def _adopt_classes(project, classes) -> None:
-        """Give ``project`` the class set ``classes`` (job thread): names and colours of the same
-        ids rewrite its files in one atomic step (``relabel``); another label space (another
-        model's) just replaces the classes, as its files cannot follow."""
-        from qgn.classes_edit import relabel
-        from qgn.project_class_edit import apply_class_edit
-
-        if project.classes == classes:
-            return
-        try:
-            edit = relabel(project.classes, classes)
-        except ValueError:
-            project.classes = classes
-            project.save()
-            return
-        apply_class_edit(project, edit)
-
     def _class_edited(self, payload) -> None:
         """A class edit (add, rename, recolour, merge, delete): the open project and the scratch
-        project apply it to every saved annotation and autosave in one atomic step
+        project of the edited class set apply it to every saved annotation and autosave in one atomic step
         (``qgn.project_class_edit.apply_class_edit``); the project's inverse becomes the undo."""
         from qgn.classes_edit import inverse_of
         from qgn.project_class_edit import apply_class_edit
@@ -786,7 +824,7 @@ class ProjectController(QtCore.QObject):
         edit, kind = payload  # kind: "do", "undo" (its inverse goes to the redo list) or "redo"
         kind = {True: "do", False: "undo"}.get(kind, kind)
         annotator = self.annotator
-        targets = [t for t in (self.project, self._scratch) if t is not None and t.classes == edit.before]
+        targets = [t for t in [self.project, *self._scratches.values()] if t is not None and t.classes == edit.before]
         if not targets:
             try:
                 annotator.record_class_inverse(edit, inverse_of(edit), kind)
@@ -848,9 +886,11 @@ class ProjectController(QtCore.QObject):
         from qgn.project import ProjectChangedError
 
         project = self.project
-        if project is None:  # the scratch project: edits whose autosave another window discarded
-            if self._scratch is not None:
-                self._reload_replaced_annotations(self._scratch)
+        if project is None:  # the scratch projects: edits whose autosave another window discarded
+            scratches = list(self._scratches.values())
+            if scratches:  # one a tick (a look waits for the job thread to be idle)
+                self._scratch_turn = (self._scratch_turn + 1) % len(scratches)
+                self._reload_replaced_annotations(scratches[self._scratch_turn])
             return
         self._reload_replaced_annotations(project)
         if not project.changed_on_disk():

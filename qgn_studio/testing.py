@@ -12,8 +12,9 @@ import numpy as np
 from PIL import Image
 
 
-def make_dev_model(path: Path, seed: int = 0, composite_bias: float = 0.35) -> Path:
-    """Write an untrained tiny QGN over the synthetic classes to ``path`` (.safetensors + .json)."""
+def make_dev_model(path: Path, seed: int = 0, composite_bias: float = 0.35, classes=None) -> Path:
+    """Write an untrained tiny QGN over ``classes`` (default: the synthetic classes) to ``path``
+    (.safetensors + .json)."""
     import torch
 
     from qgn.data.synthetic import SYNTHETIC_CLASSES
@@ -21,7 +22,7 @@ def make_dev_model(path: Path, seed: int = 0, composite_bias: float = 0.35) -> P
     from qgn.model.qgn import QGN, QGNConfig
 
     torch.manual_seed(seed)
-    model = QGN(QGNConfig.from_preset("tiny", SYNTHETIC_CLASSES)).eval()
+    model = QGN(QGNConfig.from_preset("tiny", classes or SYNTHETIC_CLASSES)).eval()
     with torch.no_grad():
         model.decoder.head5.bias[0] += composite_bias
         for level, block in model.decoder.levels.items():

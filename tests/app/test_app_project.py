@@ -19,6 +19,12 @@ SIZE = (64, 96)
 SAMPLE_COUNT, SAMPLE_SIZE = 2, SIZE  # the samples fixture
 
 
+def scratch_autosaves(user_state) -> list:
+    """The autosave files without a project: in the scratch projects (one per class set) of the
+    per-user scratch folder."""
+    return list((user_state / "scratch").glob("*/.autosave/*.qgt"))
+
+
 def test_autosave_then_restore_after_a_crash_without_project(qtbot, windows, samples, model_path, user_state):
     first = windows()
     session = start_annotating(qtbot, first, [samples[0]], model_path)
@@ -27,7 +33,7 @@ def test_autosave_then_restore_after_a_crash_without_project(qtbot, windows, sam
     with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
         pass
     edited = session.label.copy()
-    autosaves = list((user_state / "scratch" / ".autosave").glob("*.qgt"))
+    autosaves = scratch_autosaves(user_state)
     assert len(autosaves) == 1
     windows.crash(first)
 
@@ -42,7 +48,7 @@ def test_autosave_then_restore_after_a_crash_without_project(qtbot, windows, sam
     third = windows(recover="discard")
     third.start([samples[0]], str(model_path))
     qtbot.wait(200)
-    assert not list((user_state / "scratch" / ".autosave").glob("*.qgt"))
+    assert not scratch_autosaves(user_state)
     assert third.docs[0].annotation is None
 
 
@@ -63,8 +69,8 @@ def test_a_scratch_autosave_another_window_discarded_is_written_again(qtbot, win
     second = windows(recover="discard")
     second.start([samples[1]], str(model_path))
     second.jobs.wait_idle()
-    scratch = user_state / "scratch"
-    assert not list((scratch / ".autosave").glob("*.qgt"))  # discarded, as the user chose
+    assert not scratch_autosaves(user_state)  # discarded, as the user chose
+    scratch, = (user_state / "scratch").iterdir()  # the scratch project of the model's classes
 
     def autosaved_again() -> bool:
         project = Project.open(scratch)

@@ -1,0 +1,92 @@
+"""Scratch projects: where autosaves go without a project, one per class set.
+
+Under the per-user scratch folder (``project_controller.scratch_root``) each class set has its own
+project, ``classes-<digest>/`` (a digest of the class names, colours and ignore value), created on
+its first autosave. A project's files are of one class set, so sessions whose models have other
+classes are autosaved beside each other, and the waiting autosaves of a crashed session keep their
+classes whatever model the next session uses. The scratch folder of earlier versions — itself a
+project, of the class set last used — is one of them: its waiting autosaves are still offered,
+and it still takes the autosaves of its class set. Nothing here deletes or moves a file.
+
+A class edit renames the classes of a scratch project in place (its folder keeps its name), so a
+class set is found by the classes its project.json holds, not by the folder's name. No Qt here.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+PREFIX = "classes-"
+
+
+def class_digest(classes) -> str:
+    """A short digest of ``classes`` (names, colours, ignore value): the name of its scratch folder."""
+    text = json.dumps(classes.to_json(), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def scratch_folders(base: Path) -> list[Path]:
+    """The scratch projects' folders under ``base``: ``base`` itself when it is a project (earlier
+    versions' single scratch project), then its subfolders that are projects, by name."""
+    from qgn.project import PROJECT_FILE
+
+    base = Path(base)
+    found = [base] if (base / PROJECT_FILE).is_file() else []
+    try:
+        found += sorted(p for p in base.iterdir() if p.name.startswith(PREFIX) and (p / PROJECT_FILE).is_file())
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    return found
+
+
+def scratch_projects(base: Path, unreadable=None) -> list:
+    """The scratch projects under ``base`` (``scratch_folders``), opened; one that cannot be read is
+    left out (and passed, with the exception, to ``unreadable(folder, exc)``)."""
+    from qgn.project import Project
+
+    projects = []
+    for folder in scratch_folders(base):
+        try:
+            projects.append(Project.open(folder))
+        except Exception as exc:  # a damaged scratch project: its files stay as they are
+            if unreadable is not None:
+                unreadable(folder, exc)
+    return projects
+
+
+def newest_first(projects: list) -> list:
+    """``projects`` by their newest autosave, newest first: at a start the latest edits are offered
+    first (an image autosaved in two class sets — another window renamed a class — is restored
+    from the newer; the other waits)."""
+    def newest(project) -> int:
+        try:
+            return max((f.stat().st_mtime_ns for f in (project.root / project.autosave_dir).glob("*.qgt")), default=0)
+        except OSError:
+            return 0
+
+    return sorted(projects, key=newest, reverse=True)
+
+
+def scratch_project(base: Path, classes):
+    """The scratch project of ``classes`` under ``base``: the first whose classes they are, else a
+    new ``classes-<digest>`` (``-2``, ``-3``… when that name is taken by another class set, e.g. a
+    renamed one, or by something else). Safe against another process creating it meanwhile."""
+    from qgn.project import PROJECT_FILE, Project, ProjectError
+
+    for project in scratch_projects(base):
+        if project.classes == classes:
+            return project
+    stem = PREFIX + class_digest(classes)
+    for n in range(1, 100):
+        folder = Path(base) / (stem if n == 1 else f"{stem}-{n}")
+        if not (folder / PROJECT_FILE).is_file():
+            try:
+                return Project.create(folder, [], classes)
+            except ProjectError:  # another window created it meanwhile, or the folder holds other files
+                if not (folder / PROJECT_FILE).is_file():
+                    continue
+        project = Project.open(folder)
+        if project.classes == classes:
+            return project
+    raise ProjectError(f"no free scratch folder for these classes in {base}")
