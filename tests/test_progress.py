@@ -62,3 +62,31 @@ def test_import_and_export_lines_end_with_the_time_left(tmp_path, capsys, run_cl
     assert code == 0, err
     lines = [line for line in out.splitlines() if line.startswith("[")]
     assert [" · about " in line for line in lines] == [True, True, False], lines
+
+
+def test_convert_of_a_folder_shows_its_progress_and_time_left_on_a_terminal(tmp_path, run_cli, monkeypatch):
+    """`qgn convert DIR OUT` on more than 20 masks rewrites `qgn convert: converted i/n files · about
+    … left` on stderr when stderr is a terminal (like `qgn stats`), for the pass that finds the
+    number of classes too, and ends on n/n; stdout keeps its one summary line."""
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    import qgn.progress
+
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for i in range(25):
+        Image.fromarray(np.full((8, 8), i % 3, np.uint8)).save(masks / f"m{i:02d}.png")
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 0.0)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = run_cli("convert", masks, tmp_path / "out")
+    assert code == 0, err
+    assert out.startswith("converted 25 file(s)") and len(out.splitlines()) == 1
+    lines = [line.strip() for line in err.replace("\r", "\n").splitlines() if line.strip()]
+    converted = [line for line in lines if line.startswith("qgn convert: converted ")]
+    assert converted[-1] == "qgn convert: converted 25/25 files"
+    assert any(line.startswith("qgn convert: converted 10/25 files · about ") for line in converted), converted
+    assert any(line.startswith("qgn convert: reading the class values of 25/25") for line in lines), lines
+    assert len(list((tmp_path / "out").glob("*.qgt"))) == 25
