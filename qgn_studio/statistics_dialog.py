@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
+from qgn.progress import TimeLeft
 from qgn_studio.panels.annotate import colour_swatch
+from qgn_studio.project_controller import COUNTING
 
 
 class StatisticsDialog(QtWidgets.QDialog):
@@ -38,6 +40,13 @@ class StatisticsDialog(QtWidgets.QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(buttons)
         self.stats = None
+        self._time_left = TimeLeft()
+
+    def show_counting(self, what: str, done: int, total: int) -> None:
+        """A step of the project controller's jobs (``job_step``): while counting, how far and the
+        time left."""
+        if what == COUNTING and self.stats is None and done < total:
+            self.summary.setText(f"Counting the annotations… {done}/{total}{self._time_left.suffix(done, total)}")
 
     def show_problem(self, message: str) -> None:
         self.summary.setText(f"Cannot count the annotations: {message}")
