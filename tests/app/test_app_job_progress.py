@@ -64,3 +64,15 @@ def test_the_statistics_window_shows_how_far_the_counting_is(qtbot, window, tmp_
     assert dialog.stats.annotated == COUNT
     dialog.close()
 
+
+def test_closing_the_statistics_window_before_the_counting_ends_is_no_error(qtbot, window, tmp_path, model_path,
+                                                                            monkeypatch):
+    """The window deletes itself when closed; the counting's steps and answer, which come later,
+    reach nothing (they raised `Internal C++ object already deleted`)."""
+    opened_project(qtbot, window, tmp_path, model_path, monkeypatch)
+    texts = shown_progress(window)
+    dialog = window.show_statistics()
+    dialog.close()
+    window.jobs.wait_idle()
+    qtbot.waitUntil(lambda: any(t.startswith(f"{COUNTING} {COUNT - 1}/") for t in texts), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.progress.isHidden(), timeout=WAIT_MS)  # the answer came: nothing raised
