@@ -90,3 +90,30 @@ def test_convert_of_a_folder_shows_its_progress_and_time_left_on_a_terminal(tmp_
     assert any(line.startswith("qgn convert: converted 10/25 files · about ") for line in converted), converted
     assert any(line.startswith("qgn convert: reading the class values of 25/25") for line in lines), lines
     assert len(list((tmp_path / "out").glob("*.qgt"))) == 25
+
+
+def test_a_resumed_training_estimates_from_its_own_iterations(tmp_path, run_cli, monkeypatch):
+    """`qgn train --resume` at iteration 900 of 1000, 1 s an iteration: after 10 iterations the
+    line says about 1 min 30 s left (the 900 iterations of the interrupted run took no time in
+    this one; counting them gave about 1 s)."""
+    import time
+
+    import qgn.train.loop
+
+    clock = Clock()
+    monkeypatch.setattr(time, "monotonic", clock)
+    monkeypatch.setattr(time, "perf_counter", clock)
+
+    def resumed(config, resume, progress, device, replace):
+        for iteration in range(901, 911):
+            clock.now += 1.0
+            progress(iteration, {"loss": 0.5, "lr": 0.01, "sec_per_iter": 1.0})
+        return "final.safetensors"
+
+    monkeypatch.setattr(qgn.train.loop, "train", resumed)
+    code, out, err = run_cli("train", "--preset", "demo", "--set", "iterations=1000", "--out", tmp_path / "run",
+                             "--resume")
+    assert code == 0, err
+    last = err.split("\r")[-1].splitlines()[0].rstrip()
+    assert last.startswith("[") and " 910/1000 " in last, last
+    assert last.endswith(" · about 1 min 30 s left"), last
