@@ -272,7 +272,7 @@ class ProjectController(QtCore.QObject):
         if annotator.classes is None:
             self._warn("A project needs a class set: load a model first")
             return False
-        folder = folder or self.ask_folder("Create a project in a new or empty folder", True)
+        folder = folder or self.ask_folder("New project", True)
         if not folder:
             return False
         classes = annotator.classes

@@ -2,8 +2,8 @@
 columns, the class list's hint below its last row, a fine-tune panel that does not move after ↻, a
 smoothed loss curve, cell sizes on the image for a model with a working scale, the hover naming the
 annotation's class while annotating, the plot's axis never above 100 %, no "Open images…" hint while
-images are listed, About with QGN Studio's version, a word about an image's alpha channel and
-toolbar buttons that name their keys.
+images are listed, About with QGN Studio's version, a word about an image's alpha channel, toolbar
+buttons that name their keys, and a new project's folder chooser whose title fits its title bar.
 """
 from __future__ import annotations
 
@@ -242,3 +242,16 @@ def test_every_toolbar_button_names_its_keys(qtbot, window):
         assert keys, f"{name!r} is no menu action"
         assert all(k in action.toolTip() for k in keys), (action.toolTip(), keys)
 
+
+def test_the_new_project_chooser_fits_its_title_and_says_create(qtbot):
+    """The new project's folder chooser said its instructions in a title the title bar cut in the
+    middle ("…new or empty folde…w folder name…") and offered to *Save*."""
+    from PySide6 import QtGui
+
+    from qgn_studio.ask import new_folder_dialog
+
+    dialog = new_folder_dialog(None, "New project", "")
+    qtbot.addWidget(dialog)
+    title_width = QtGui.QFontMetrics(dialog.font()).horizontalAdvance(dialog.windowTitle())
+    assert title_width + 120 <= dialog.sizeHint().width(), (dialog.windowTitle(), title_width, dialog.sizeHint())
+    assert dialog.labelText(QtWidgets.QFileDialog.DialogLabel.Accept) == "Create"
