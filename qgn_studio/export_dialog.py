@@ -170,7 +170,6 @@ class ExportDialog(QtWidgets.QDialog):
 
     def _update_buttons(self) -> None:
         self.export_button.setEnabled(not self.running and bool(self.formats()) and bool(self.folder.text().strip()))
-        self.cancel_button.setVisible(self.running)
         self.cancel_button.setEnabled(self.running and not self._cancel.is_set())
 
     def _open(self) -> bool:
