@@ -286,8 +286,9 @@ class ImportDialog(QtWidgets.QDialog):
 
     def _done(self, report) -> None:
         self.running = False
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1)
+        if not report.not_reached:  # a cancelled import's bar stays where it stopped
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1)
         skipped = "".join(f"<br>skipped {escape(name)}: {escape(in_dialog_words(why))}" for name, why in report.skipped[:8])
         voided = f"<br>{escape(report.voided_text())}" if report.voided else ""
         self.log.setText(f"{escape(import_summary(report))}{voided}{skipped}")

@@ -312,4 +312,5 @@ def test_cancel_stops_an_import_and_keeps_what_it_imported(qtbot, tmp_path, jobs
     assert len(project.images) == 1
     np.testing.assert_array_equal(project.load_annotation(project.images[0]), labels[report.imported[0]])
     assert "cancelled, 2 item(s) not imported" in dialog.log.text()
+    assert dialog.progress.value() < dialog.progress.maximum()  # not a full bar
     assert not dialog.cancel_button.isEnabled() and dialog.import_button.isEnabled()
