@@ -125,6 +125,7 @@ class ImportDialog(QtWidgets.QDialog):
         self.format.currentTextChanged.connect(lambda _text: self.scan())
         for edit in (self.target, self.classes):
             edit.textChanged.connect(self._update_buttons)
+        self.target.textChanged.connect(self._show_preview)  # the classes the labels go into
         self._update_buttons()
 
     def _with_browse(self, edit: QtWidgets.QLineEdit, *kinds: str) -> QtWidgets.QHBoxLayout:
@@ -184,21 +185,36 @@ class ImportDialog(QtWidgets.QDialog):
                          self._scan_failed, "Scanning dataset")
 
     def _scanned(self, dataset) -> None:
-        from qgn.classes import UNMATCHED, VOID, match_class_names
-
         if not self._open():
             return
         self.dataset = dataset
+        self._show_preview()
+
+    def _into_open_project(self) -> bool:
+        """Whether Into project names the open project's folder (as typed: no disk access here)."""
+        text = self.target.text().strip()
+        return self.project is not None and bool(text) and Path(text).expanduser() == Path(self.project.root)
+
+    def _show_preview(self) -> None:
+        """What the scan found, and how its labels match the classes of the project it goes into
+        (the open project's only when Into project names it)."""
+        from qgn.classes import UNMATCHED, VOID, match_class_names
+
+        dataset = self.dataset
+        if dataset is None or not self._open():
+            return
         found = sum(1 for item in dataset.items if item.image is not None)
         lines = [f"<b>{escape(in_dialog_words(dataset.description))}</b>",
                  f"{len(dataset.items)} masks; images found for {found}"
                  + ("" if found == len(dataset.items) else " (name the image folder above for the rest)")]
-        target = self.project.classes if self.project is not None else None
+        target = self.project.classes if self._into_open_project() else None
         if dataset.file_classes is not None:
             names = dataset.file_classes.names
             if target is None:
                 lines.append(f"A new project gets the classes the files name: {escape(', '.join(names[:16]))}"
-                             + (" …" if len(names) > 16 else ""))
+                             + (" …" if len(names) > 16 else "")
+                             + ("" if self.project is None else " (a project already in that folder matches "
+                                "them to its own classes)"))
             else:
                 ids = match_class_names(names, target)
                 shown = [f"{escape(n)} → {escape(target.names[v])}" if v >= 0 else (

@@ -71,6 +71,13 @@ def test_import_dialog_says_what_is_wrong(qtbot, tmp_path, jobs):
     dialog.set_source(tmp_path / "out" / "coco")
     qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
     assert "→ no class" in dialog.preview.text() and "--map" in dialog.preview.text()
+    # Into another folder, the labels become a new project's classes: no label is "no class" there
+    # (the preview matched them to the open project whatever Into project said).
+    dialog.target.setText(str(tmp_path / "elsewhere"))
+    assert "→ no class" not in dialog.preview.text() and "--map" not in dialog.preview.text()
+    assert "A new project gets the classes the files name: " + classes.names[0] in dialog.preview.text()
+    dialog.target.setText(str(tmp_path / "p"))
+    assert "→ no class" in dialog.preview.text()
 
 
 def test_import_dialog_previews_a_fiftyone_dataset(qtbot, tmp_path, jobs):
