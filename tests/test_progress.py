@@ -117,3 +117,28 @@ def test_a_resumed_training_estimates_from_its_own_iterations(tmp_path, run_cli,
     last = err.split("\r")[-1].splitlines()[0].rstrip()
     assert last.startswith("[") and " 910/1000 " in last, last
     assert last.endswith(" · about 1 min 30 s left"), last
+
+
+@pytest.mark.parametrize("form", [["--png", "{out}"], ["--format", "png", "--out", "{out}"],
+                                  ["--format", "coco,labelme", "--out", "{out}"]])
+def test_export_of_a_folder_of_qgt_says_each_file_and_the_time_left(tmp_path, run_cli, monkeypatch, form):
+    """`qgn export DIR …` said nothing for seconds (--png, a per-image --format) or printed
+    `[i/n] file` with no time left (dataset formats); every form now prints `[i/n] file · about …
+    left`, like `qgn export --project`."""
+    import numpy as np
+    from PIL import Image
+
+    import qgn.progress
+
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), i, np.uint8)).save(masks / f"m{i}.png")
+    assert run_cli("convert", masks, tmp_path / "qgt", "--classes", "3")[0] == 0
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 0.0)
+    code, out, err = run_cli("export", tmp_path / "qgt", *[a.format(out=tmp_path / "out") for a in form])
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0] for line in lines] == ["[1/3", "[2/3", "[3/3"], out
+    assert [" · about " in line for line in lines] == [True, True, False], lines
+    assert out.splitlines()[-1].startswith("exported 3 ")
