@@ -57,7 +57,7 @@ def _stage_file(project, edit: ClassEdit, source: Path, folder: Path, key: str, 
     os.utime(written, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
-def apply_class_edit(project: Project, edit: ClassEdit) -> ClassEdit:
+def apply_class_edit(project: Project, edit: ClassEdit, progress=None) -> ClassEdit:
     """Apply a class edit to a ``qgn.project.Project``: its classes, every saved annotation and
     every autosave, all or nothing; returns the inverse edit (apply it to undo).
 
@@ -68,7 +68,8 @@ def apply_class_edit(project: Project, edit: ClassEdit) -> ClassEdit:
     SIGKILL) before the swap leaves the project as it was, after it the edit done; the next
     writer removes the leftovers the journal proves to be the edit's. ValueError (nothing
     changed) when ``edit.before`` is not the project's class set or a file cannot be read or
-    written under it."""
+    written under it. ``progress(done, total)``: after each image's files are rewritten, from
+    ``(0, total)`` to ``(total, total)`` (total: the project's images)."""
     check_unique_names(edit.after.names, "the edited class set")
     with project.writing():
         if project.classes != edit.before:
@@ -85,7 +86,10 @@ def apply_class_edit(project: Project, edit: ClassEdit) -> ClassEdit:
         try:
             for folder in staged:
                 folder.mkdir()
-            for image in project.images:
+            images = list(project.images)
+            for i, image in enumerate(images):
+                if progress is not None:
+                    progress(i, len(images))
                 for kind, source, folder in (("annotations", project.annotation_path(image), staged[0]),
                                              ("autosave", project.autosave_path(image), staged[1])):
                     if source.is_file():
@@ -94,6 +98,8 @@ def apply_class_edit(project: Project, edit: ClassEdit) -> ClassEdit:
                         except (ValueError, OSError) as exc:
                             raise ValueError(f"{source} cannot be rewritten with the new classes ({exc}); the class "
                                              "edit was not made, every file keeps the old classes") from None
+            if progress is not None:
+                progress(len(images), len(images))
             for folder in staged:
                 _fsync_dir(folder)
             project.classes, project.generation = edit.after, new_gen

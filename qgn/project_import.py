@@ -50,6 +50,7 @@ class ImportReport:
     # items imported: the format's unannotated area, a ``--map NAME=void``, or a usual void name
     # (``background``, …) that is no class of an existing project
     voided: dict[str, tuple[int, int]] = field(default_factory=dict)
+    not_reached: int = 0  # items left when the import was stopped (``should_stop``)
 
     def voided_text(self) -> str:
         """One line naming the labels read as void and their pixels ('' when none was)."""
@@ -95,10 +96,12 @@ def import_into_project(
     src: str | os.PathLike, project_dir: str | os.PathLike, format: str = "auto", images=None,
     classes: ClassSet | None = None, mapping: dict[str, str] | None = None,
     progress: Callable[[int, int, str], None] | None = None, dataset: SourceDataset | None = None,
-    project: Project | None = None, update: bool = False,
+    project: Project | None = None, update: bool = False, should_stop: Callable[[], bool] | None = None,
 ) -> ImportReport:
     """See the module docstring. ``progress(i, n, text)`` after each item. ``project``: the open
     Project of ``project_dir`` (the app's), used instead of a second copy that would go stale.
+    ``should_stop()`` true before an item (the user cancelled): the import ends there, the items
+    imported so far stay, and ``not_reached`` counts the others.
 
     A new project is created when the first item imports (an import of which every item fails
     leaves no project behind). Any failure of one item — whatever its exception — is reported and
@@ -117,6 +120,9 @@ def import_into_project(
     n = len(dataset.items)
     same_bytes = None
     for i, item in enumerate(dataset.items, start=1):
+        if should_stop is not None and should_stop():
+            report.not_reached = n - i + 1
+            break
         try:
             with voided_pixels() as voided:
                 label, width, height = _read_item(item, target_classes, mapping)

@@ -65,13 +65,19 @@ def class_counts(label: np.ndarray, classes: ClassSet) -> np.ndarray:
 
 
 def count_classes(classes: ClassSet, images: Iterable[tuple[Path, bool]], maps: dict,
-                  saved: Iterable[tuple[Path, Callable[[], np.ndarray | None]]]) -> ProjectStatistics:
+                  saved: Iterable[tuple[Path, Callable[[], np.ndarray | None]]],
+                  progress: Callable[[int, int], None] | None = None) -> ProjectStatistics:
     """Statistics of ``maps`` (path → (H, W) label of ``classes``) and of the ``saved`` maps,
-    each read by its loader (None: no annotation); a loader that fails is a ``problem``."""
+    each read by its loader (None: no annotation); a loader that fails is a ``problem``.
+    ``progress(done, total)``: after each saved map read (the reading is what takes time), from
+    ``(0, total)`` to ``(total, total)``."""
     stats = ProjectStatistics(classes, [(Path(p), bool(d)) for p, d in images])
     for path, label in maps.items():
         stats.counts[Path(path)] = class_counts(label, classes)
-    for path, load in saved:
+    saved = list(saved)
+    for i, (path, load) in enumerate(saved):
+        if progress is not None:
+            progress(i, len(saved))
         try:
             label = load()
         except Exception as exc:  # one unreadable file is reported, the others counted
@@ -79,4 +85,6 @@ def count_classes(classes: ClassSet, images: Iterable[tuple[Path, bool]], maps: 
             continue
         if label is not None:
             stats.counts[Path(path)] = class_counts(label, classes)
+    if progress is not None:
+        progress(len(saved), len(saved))
     return stats

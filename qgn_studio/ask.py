@@ -16,6 +16,18 @@ def _listed(names: list[str], most: int = 10) -> str:
     return "\n".join(names[:most]) + (f"\n… and {len(names) - most} more" if len(names) > most else "")
 
 
+def new_folder_dialog(parent, title: str, start: str) -> QtWidgets.QFileDialog:
+    """A file chooser for a folder that may not exist yet: ``title`` and how to answer, short
+    enough for its title bar, and a *Create* button (not *Save*)."""
+    dialog = QtWidgets.QFileDialog(parent, f"{title}: type a folder name, or pick an empty folder", start)
+    dialog.setAcceptMode(QtWidgets.QFileDialog.AcceptMode.AcceptSave)
+    dialog.setFileMode(QtWidgets.QFileDialog.FileMode.AnyFile)
+    dialog.setOption(QtWidgets.QFileDialog.Option.DontConfirmOverwrite)
+    dialog.setLabelText(QtWidgets.QFileDialog.DialogLabel.Accept, "Create")
+    dialog.setLabelText(QtWidgets.QFileDialog.DialogLabel.FileName, "Folder name:")
+    return dialog
+
+
 class AskUser:
     """Modal dialogs over ``parent``; ``start_folder()`` is where file choosers open."""
 
@@ -42,9 +54,8 @@ class AskUser:
     def folder(self, title: str, new: bool) -> Path | None:
         """A project folder (``new``: one that may not exist yet); None: cancelled."""
         if new:  # a name typed here may be a folder that does not exist yet: Project.create makes it
-            folder, _ = QtWidgets.QFileDialog.getSaveFileName(
-                self.parent, f"{title} (type a new folder name, or pick an empty folder)", self.start_folder(),
-                "", options=QtWidgets.QFileDialog.Option.DontConfirmOverwrite)
+            dialog = new_folder_dialog(self.parent, title, self.start_folder())
+            folder = dialog.selectedFiles()[0] if dialog.exec() and dialog.selectedFiles() else ""
         else:
             folder = QtWidgets.QFileDialog.getExistingDirectory(self.parent, title, self.start_folder())
         return Path(folder) if folder else None

@@ -5,15 +5,20 @@ The formats are those of ``qgn.formats.FORMATS`` (one checkbox each); the export
 (on the projects' job thread, so the export sees them), so autosaves go on while a long export
 runs. Files land in ``<folder>/<format>/``; the Cityscapes tree files everything under the split
 chosen in "Cityscapes split" (train unless changed; any plain folder name).
+Cancel stops the export after the image being written (the files written so far stay); closing the
+dialog lets the export finish, and the status bar says when it has.
 """
 from __future__ import annotations
 
 import html
+import threading
 from pathlib import Path
+
+import shiboken6
 
 from PySide6 import QtCore, QtWidgets
 
-from qgn.progress import TimeLeft
+from qgn.progress import Cancelled, TimeLeft
 
 DEFAULT_FORMATS = ("qgt", "png")
 
@@ -53,8 +58,9 @@ class ExportDialog(QtWidgets.QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.log)
         layout.addWidget(self.buttons)
-        self._progress = _Progress(self)
+        self._progress = _Progress()  # no parent: an export goes on emitting after the dialog is closed
         self._progress.step.connect(self._step)
+        self._cancel = threading.Event()
         self.running = False
         self.written: list[Path] = []
         self._update_buttons()
@@ -146,8 +152,12 @@ class ExportDialog(QtWidgets.QDialog):
         self.log.setStyleSheet("color: #9a9a9a;")
         self.buttons = QtWidgets.QDialogButtonBox()
         self.export_button = self.buttons.addButton("Export", QtWidgets.QDialogButtonBox.ButtonRole.AcceptRole)
+        self.cancel_button = self.buttons.addButton("Cancel", QtWidgets.QDialogButtonBox.ButtonRole.ActionRole)
+        self.cancel_button.setToolTip("Stop after the image being written; the files written so far stay")
         self.close_button = self.buttons.addButton(QtWidgets.QDialogButtonBox.StandardButton.Close)
+        self.close_button.setToolTip("Close this window; an export under way goes on")
         self.export_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self._cancel_export)
         self.close_button.clicked.connect(self.reject)
 
     def formats(self) -> list[str]:
@@ -164,6 +174,16 @@ class ExportDialog(QtWidgets.QDialog):
 
     def _update_buttons(self) -> None:
         self.export_button.setEnabled(not self.running and bool(self.formats()) and bool(self.folder.text().strip()))
+        self.cancel_button.setEnabled(self.running and not self._cancel.is_set())
+
+    def _open(self) -> bool:
+        """Still showing its widgets (closed, it deletes itself; the export goes on)."""
+        return shiboken6.isValid(self) and shiboken6.isValid(self.log)
+
+    def _cancel_export(self) -> None:
+        self._cancel.set()
+        self.log.setText("Cancelling after the image being written…")
+        self._update_buttons()
 
     def _browse(self) -> None:
         folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Export into", self.folder.text())
@@ -189,21 +209,41 @@ class ExportDialog(QtWidgets.QDialog):
         if not self.projects.save():
             return
         self.running = True
+        self._cancel = cancel = threading.Event()
         self._update_buttons()
         self.progress.setRange(0, 0)
         self._time_left = TimeLeft()
         self.log.setText("Saving, then exporting…")
         project, only_done, emit = self.projects.project, self.only_done.isChecked(), self._progress.step.emit
-        images = self.images.currentData()
+        images, workspace = self.images.currentData(), self.projects.workspace
+
+        def step(i: int, n: int, text: str) -> None:  # job thread
+            emit(i, n, text)
+            if cancel.is_set() and i < n:
+                raise Cancelled(f"cancelled after {i} of {n} images")
+
+        def done(paths, progress=self._progress) -> None:  # holds the emitter until the job ends
+            if self._open():
+                self._done(paths)
+            else:
+                workspace.show_status(f"Export done: {len(paths)} files into {out}", 10000)
+
+        def failed(message, progress=self._progress) -> None:
+            if self._open():
+                self._failed(message)
+            else:
+                workspace.show_status(f"Export into {out} failed: {message}", 15000)
 
         def export() -> None:  # once the saves queued before it are written
-            self.jobs.submit(lambda: export_project(project, out, formats, emit, only_done, images=images,
+            self.jobs.submit(lambda: export_project(project, out, formats, step, only_done, images=images,
                                                     split=split),
-                             self._done, self._failed, "Exporting")
+                             done, failed, "Exporting")
 
-        self.projects.jobs.submit(lambda: None, lambda _none: export(), self._failed, "Saving before the export")
+        self.projects.jobs.submit(lambda: None, lambda _none: export(), failed, "Saving before the export")
 
     def _step(self, i: int, n: int, text: str) -> None:
+        if not self._open():
+            return
         self.progress.setRange(0, n)
         self.progress.setValue(i)
         self.log.setText(text + self._time_left.suffix(i, n))
@@ -223,7 +263,11 @@ class ExportDialog(QtWidgets.QDialog):
 
     def _failed(self, message: str) -> None:
         self.running = False
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.log.setText(f"<span style='color:#ff8a80'>Export failed: {message}</span>")
+        if self._cancel.is_set():
+            self.log.setText(f"Export {html.escape(message, quote=False)}; the files written so far stay in "
+                             f"{html.escape(self.folder.text(), quote=False)}")
+        else:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.log.setText(f"<span style='color:#ff8a80'>Export failed: {html.escape(message, quote=False)}</span>")
         self._update_buttons()

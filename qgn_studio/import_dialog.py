@@ -5,7 +5,8 @@ Choosing a source scans it on the job thread (``qgn.formats.scan_dataset``) and 
 was found: the format, the masks, how many images were found, and how the file's labels match the
 project's classes (or the classes a new project will get). Import runs
 ``qgn.project_import.import_into_project`` on the job thread, one progress step per item; bad items
-are listed, not fatal. Afterwards the window opens the project.
+are listed, not fatal. Cancel stops it before the next item (the items imported so far stay).
+Afterwards the window opens the project.
 
 The dialog may close while a job of its own is pending: a scan's result is then dropped, and an
 import's outcome goes to ``finished_unseen`` (the window says it and opens the project, since the
@@ -15,6 +16,7 @@ the Close button) scans only when the source, format or images changed.
 from __future__ import annotations
 
 import re
+import threading
 from html import escape
 from pathlib import Path
 
@@ -41,7 +43,8 @@ def import_summary(report) -> str:
     where = f"into {report.project.root}" if report.project is not None else "(no project was created)"
     updates = (f" ({len(report.replaced)} replaced, {len(report.unchanged)} unchanged)"
                if report.replaced or report.unchanged else "")
-    return f"Imported {len(report.imported)} of {len(report.imported) + len(report.skipped)}{updates} {where}"
+    stopped = f"; cancelled, {report.not_reached} item(s) not imported" if report.not_reached else ""
+    return f"Imported {len(report.imported)} of {len(report.imported) + len(report.skipped)}{updates} {where}{stopped}"
 
 
 class _Progress(QtCore.QObject):
@@ -101,6 +104,10 @@ class ImportDialog(QtWidgets.QDialog):
         self.log.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.buttons = QtWidgets.QDialogButtonBox()
         self.import_button = self.buttons.addButton("Import", QtWidgets.QDialogButtonBox.ButtonRole.AcceptRole)
+        self.cancel_button = self.buttons.addButton("Cancel", QtWidgets.QDialogButtonBox.ButtonRole.ActionRole)
+        self.cancel_button.setToolTip("Stop after the item being imported; the items imported so far stay")
+        self.cancel_button.clicked.connect(self._cancel_import)
+        self._cancel = threading.Event()
         close = self.buttons.addButton(QtWidgets.QDialogButtonBox.StandardButton.Close)
         self.import_button.clicked.connect(self.start)
         close.clicked.connect(self.reject)
@@ -119,6 +126,7 @@ class ImportDialog(QtWidgets.QDialog):
         self.format.currentTextChanged.connect(lambda _text: self.scan())
         for edit in (self.target, self.classes):
             edit.textChanged.connect(self._update_buttons)
+        self.target.textChanged.connect(self._show_preview)  # the classes the labels go into
         self._update_buttons()
 
     def _with_browse(self, edit: QtWidgets.QLineEdit, *kinds: str) -> QtWidgets.QHBoxLayout:
@@ -178,21 +186,36 @@ class ImportDialog(QtWidgets.QDialog):
                          self._scan_failed, "Scanning dataset")
 
     def _scanned(self, dataset) -> None:
-        from qgn.classes import UNMATCHED, VOID, match_class_names
-
         if not self._open():
             return
         self.dataset = dataset
+        self._show_preview()
+
+    def _into_open_project(self) -> bool:
+        """Whether Into project names the open project's folder (as typed: no disk access here)."""
+        text = self.target.text().strip()
+        return self.project is not None and bool(text) and Path(text).expanduser() == Path(self.project.root)
+
+    def _show_preview(self) -> None:
+        """What the scan found, and how its labels match the classes of the project it goes into
+        (the open project's only when Into project names it)."""
+        from qgn.classes import UNMATCHED, VOID, match_class_names
+
+        dataset = self.dataset
+        if dataset is None or not self._open():
+            return
         found = sum(1 for item in dataset.items if item.image is not None)
         lines = [f"<b>{escape(in_dialog_words(dataset.description))}</b>",
                  f"{len(dataset.items)} masks; images found for {found}"
                  + ("" if found == len(dataset.items) else " (name the image folder above for the rest)")]
-        target = self.project.classes if self.project is not None else None
+        target = self.project.classes if self._into_open_project() else None
         if dataset.file_classes is not None:
             names = dataset.file_classes.names
             if target is None:
                 lines.append(f"A new project gets the classes the files name: {escape(', '.join(names[:16]))}"
-                             + (" …" if len(names) > 16 else ""))
+                             + (" …" if len(names) > 16 else "")
+                             + ("" if self.project is None else " (a project already in that folder matches "
+                                "them to its own classes)"))
             else:
                 ids = match_class_names(names, target)
                 shown = [f"{escape(n)} → {escape(target.names[v])}" if v >= 0 else (
@@ -218,6 +241,12 @@ class ImportDialog(QtWidgets.QDialog):
     def _update_buttons(self) -> None:
         self.import_button.setEnabled(not self.running and self.dataset is not None
                                       and bool(self.target.text().strip()))
+        self.cancel_button.setEnabled(self.running and not self._cancel.is_set())
+
+    def _cancel_import(self) -> None:
+        self._cancel.set()
+        self.log.setText("Cancelling after the item being imported…")
+        self._update_buttons()
 
     # ------------------------------------------------------------------ import
     def start(self) -> None:
@@ -233,6 +262,7 @@ class ImportDialog(QtWidgets.QDialog):
         project = self.project
         update = self.update_box.isChecked()
         self.running = True
+        self._cancel = cancel = threading.Event()
         self._update_buttons()
         self.progress.setRange(0, 0)
         self._time_left = TimeLeft()
@@ -244,7 +274,7 @@ class ImportDialog(QtWidgets.QDialog):
             open_project = project if project is not None and resolved(target) == project.root else None
             classes = read_classes_file(classes_file) if classes_file else None
             return import_into_project(dataset.root, target, classes=classes, progress=emit, dataset=dataset,
-                                       project=open_project, update=update)
+                                       project=open_project, update=update, should_stop=cancel.is_set)
 
         def done(report, progress=progress):  # holds the emitter until the job ends
             if self._open():
@@ -273,8 +303,9 @@ class ImportDialog(QtWidgets.QDialog):
 
     def _done(self, report) -> None:
         self.running = False
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1)
+        if not report.not_reached:  # a cancelled import's bar stays where it stopped
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1)
         skipped = "".join(f"<br>skipped {escape(name)}: {escape(in_dialog_words(why))}" for name, why in report.skipped[:8])
         voided = f"<br>{escape(report.voided_text())}" if report.voided else ""
         self.log.setText(f"{escape(import_summary(report))}{voided}{skipped}")

@@ -299,8 +299,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _file_menu(self, file: QtWidgets.QMenu) -> None:
         """Opening images, folders, models and projects; saving, import, export, screenshot, quit."""
-        self._action(file, "&Open images…", self.open_images_dialog, QtGui.QKeySequence.StandardKey.Open)
-        self._action(file, "Open &folder…", self.open_folder_dialog, "Ctrl+Shift+O")
+        self.open_images_action = self._action(file, "&Open images…", self.open_images_dialog,
+                                               QtGui.QKeySequence.StandardKey.Open)
+        self.open_folder_action = self._action(file, "Open &folder…", self.open_folder_dialog, "Ctrl+Shift+O")
         self._action(file, "Open &model…", self.open_model_dialog, "Ctrl+M")
         self.recent_menu = file.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
@@ -326,8 +327,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _image_menu(self, image: QtWidgets.QMenu) -> None:
         """Next / previous image and removing images (the uncertainty order adds its own entries after)."""
-        self._action(image, "&Next image", lambda: self.step_image(1), ["PgDown", "N"])
-        self._action(image, "&Previous image", lambda: self.step_image(-1), ["PgUp", "P"])
+        self.next_image_action = self._action(image, "&Next image", lambda: self.step_image(1), ["PgDown", "N"])
+        self.previous_image_action = self._action(image, "&Previous image", lambda: self.step_image(-1), ["PgUp", "P"])
         self._action(image, "&Remove from the list…", self.remove_current_images, "Ctrl+Del",
                      tip="Take the selected images out of the list and the project (their annotations are kept)")
 
@@ -409,13 +410,14 @@ class MainWindow(QtWidgets.QMainWindow):
         tools.setObjectName("main toolbar")
         tools.setMovable(False)
         style = self.style()
-        for text, icon, slot in (
-            ("Open images", QtWidgets.QStyle.StandardPixmap.SP_DialogOpenButton, self.open_images_dialog),
-            ("Open folder", QtWidgets.QStyle.StandardPixmap.SP_DirOpenIcon, self.open_folder_dialog),
-            ("Previous image", QtWidgets.QStyle.StandardPixmap.SP_ArrowBack, lambda: self.step_image(-1)),
-            ("Next image", QtWidgets.QStyle.StandardPixmap.SP_ArrowForward, lambda: self.step_image(1)),
+        for text, icon, action in (  # their tooltips name their keys, as the buttons after them do
+            ("Open images", QtWidgets.QStyle.StandardPixmap.SP_DialogOpenButton, self.open_images_action),
+            ("Open folder", QtWidgets.QStyle.StandardPixmap.SP_DirOpenIcon, self.open_folder_action),
+            ("Previous image", QtWidgets.QStyle.StandardPixmap.SP_ArrowBack, self.previous_image_action),
+            ("Next image", QtWidgets.QStyle.StandardPixmap.SP_ArrowForward, self.next_image_action),
         ):
-            tools.addAction(style.standardIcon(icon), text, slot)
+            keys = ", ".join(k.toString(QtGui.QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
+            tools.addAction(style.standardIcon(icon), f"{text} ({keys})", action.trigger)
         tools.addSeparator()
         self.fit_tool = tools.addAction(icons.fit_icon(), "Fit to window (F, Home)", self.canvas.fit)
         tools.addAction(icons.actual_size_icon(), "Actual size (Ctrl+1)", self.canvas.actual_size)
@@ -734,6 +736,7 @@ class MainWindow(QtWidgets.QMainWindow):
         dialog = StatisticsDialog(self)
         dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
+        self.projects.job_step.connect(dialog.show_counting)
         self.projects.statistics(dialog.show_statistics, dialog.show_problem)
         return dialog
 

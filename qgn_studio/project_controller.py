@@ -66,6 +66,10 @@ AUTOSAVE_RETRY_MS = 10_000  # after a failed autosave (a full disk): try again w
 WATCH_MS = 1500
 PROJECT_FILE = "project.json"
 CHANGED_ELSEWHERE = "another window or command"  # in the messages of qgn.project.ProjectChangedError
+# the status bar's words for the long jobs, followed by "done/total · about … left"
+COUNTING = "Counting the annotations' classes"
+CLASS_EDIT = "Changing the classes of the saved annotations"
+CLASS_EDIT_AUTOSAVES = "Changing the classes of the autosaves"
 
 
 def scratch_root(with_settings: bool) -> Path | None:
@@ -93,6 +97,8 @@ class ProjectController(QtCore.QObject):
     saved = QtCore.Signal(int)  # annotations saved by one save
     _opening_progress = QtCore.Signal(object, str, int, int)  # from the job thread: (open, name, done, total)
     autosaved = QtCore.Signal(int)  # annotations written by one autosave (none written: not emitted)
+    # (what, done, total) of a long job, emitted on the job thread: the status bar shows it with the time left
+    job_step = QtCore.Signal(str, int, int)
 
     def __init__(self, workspace, annotator, jobs, batch, ask, shell, scratch: Path | None, parent=None):
         super().__init__(parent)
@@ -135,6 +141,7 @@ class ProjectController(QtCore.QObject):
         self._opening = None  # the threading.Event that cancels the project being read, if one is
         self._opening_progress.connect(self._show_opening_progress, QtCore.Qt.ConnectionType.QueuedConnection)
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
+        self.job_step.connect(self._show_job_step, QtCore.Qt.ConnectionType.QueuedConnection)
         annotator.edited.connect(self._edited)
         annotator.done_changed.connect(self._done_changed)
         annotator.class_set_edited.connect(self._class_set_edited)
@@ -326,7 +333,7 @@ class ProjectController(QtCore.QObject):
         if annotator.classes is None:
             self._warn("A project needs a class set: load a model first")
             return False
-        folder = folder or self.ask_folder("Create a project in a new or empty folder", True)
+        folder = folder or self.ask_folder("New project", True)
         if not folder:
             return False
         classes = annotator.classes
@@ -847,14 +854,15 @@ class ProjectController(QtCore.QObject):
                 else:
                     self._warn(f"Cannot change the classes of the autosaves without a project: {message}")
 
-            def run(target=target, versions=self._versions if target is self.project else None):
-                inverse = apply_class_edit(target, edit)
+            def run(target=target, versions=self._versions if target is self.project else None,
+                    progress=self._job_progress(CLASS_EDIT if target is self.project else CLASS_EDIT_AUTOSAVES)):
+                inverse = apply_class_edit(target, edit, progress)
                 if versions is not None:
                     refresh_versions(target, versions)  # every file was rewritten, by this window
                 refresh_autosave_versions(target, self._autosaved)
                 return inverse
 
-            self.jobs.submit(run, done, failed, "Changing the classes of the saved annotations")
+            self.jobs.submit(run, self._ending_progress(done), self._ending_progress(failed), CLASS_EDIT)
 
     def model_chosen(self, path: Path) -> None:
         """The model at ``path`` that the user chose has loaded: the open project remembers it (when it
@@ -1151,6 +1159,26 @@ class ProjectController(QtCore.QObject):
         self._statistics = None
         return True
 
+    def _job_progress(self, what: str):
+        """``progress(done, total)`` for a job (called on the job thread): ``what done/total`` and
+        the time left in the status bar until ``done == total``."""
+        return lambda done, total: self.job_step.emit(what, done, total)
+
+    def _show_job_step(self, what: str, done: int, total: int) -> None:
+        if done >= total:
+            self.workspace.hide_progress()
+        else:
+            self.workspace.show_progress(f"{what} {done}/{total}", done, total)
+
+    def _ending_progress(self, callback):
+        """``callback`` (a job's done or failed), which first hides the job's progress (a job that
+        fails stops before ``done == total``)."""
+        def end(value):
+            self.workspace.hide_progress()
+            if callback is not None:
+                callback(value)
+        return end
+
     def statistics(self, done, failed=None) -> None:
         """Per-image class pixel counts of the annotations (the open maps as they are, the saved
         files of the others; on the batch thread), then ``done(ProjectStatistics)``."""
@@ -1166,9 +1194,10 @@ class ProjectController(QtCore.QObject):
         saved = [(path, load) for path, load in ((Path(im.path), load) for im, load in self.saved_annotations())
                  if path not in maps]
         listed = [(d.path, bool(d.done)) for d in workspace.docs]
-        self.batch.submit(lambda: count_classes(classes, listed, maps, saved), done,
-                          failed or (lambda message: self._warn(f"Cannot count the annotations: {message}")),
-                          "Counting the annotations' classes")
+        progress = self._job_progress(COUNTING)
+        self.batch.submit(lambda: count_classes(classes, listed, maps, saved, progress), self._ending_progress(done),
+                          self._ending_progress(failed or (lambda message: self._warn(
+                              f"Cannot count the annotations: {message}"))), COUNTING)
 
     # ------------------------------------------------------------------ closing
     def close_check(self) -> bool:

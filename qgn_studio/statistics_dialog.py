@@ -5,9 +5,12 @@ controller); this window only shows them, as a table with a bar per class.
 """
 from __future__ import annotations
 
+import shiboken6
 from PySide6 import QtCore, QtWidgets
 
+from qgn.progress import TimeLeft
 from qgn_studio.panels.annotate import colour_swatch
+from qgn_studio.project_controller import COUNTING
 
 
 class StatisticsDialog(QtWidgets.QDialog):
@@ -38,11 +41,26 @@ class StatisticsDialog(QtWidgets.QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(buttons)
         self.stats = None
+        self._time_left = TimeLeft()
+
+    def _open(self) -> bool:
+        """Still showing its widgets: closed early (it deletes itself), the counting's answer
+        reaches nothing."""
+        return shiboken6.isValid(self) and shiboken6.isValid(self.summary)
+
+    def show_counting(self, what: str, done: int, total: int) -> None:
+        """A step of the project controller's jobs (``job_step``): while counting, how far and the
+        time left."""
+        if what == COUNTING and self.stats is None and done < total and self._open():
+            self.summary.setText(f"Counting the annotations… {done}/{total}{self._time_left.suffix(done, total)}")
 
     def show_problem(self, message: str) -> None:
-        self.summary.setText(f"Cannot count the annotations: {message}")
+        if self._open():
+            self.summary.setText(f"Cannot count the annotations: {message}")
 
     def show_statistics(self, stats) -> None:
+        if not self._open():
+            return
         self.stats = stats
         classes = stats.classes
         pixels = stats.pixels_per_class()

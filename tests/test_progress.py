@@ -62,3 +62,83 @@ def test_import_and_export_lines_end_with_the_time_left(tmp_path, capsys, run_cl
     assert code == 0, err
     lines = [line for line in out.splitlines() if line.startswith("[")]
     assert [" · about " in line for line in lines] == [True, True, False], lines
+
+
+def test_convert_of_a_folder_shows_its_progress_and_time_left_on_a_terminal(tmp_path, run_cli, monkeypatch):
+    """`qgn convert DIR OUT` on more than 20 masks rewrites `qgn convert: converted i/n files · about
+    … left` on stderr when stderr is a terminal (like `qgn stats`), for the pass that finds the
+    number of classes too, and ends on n/n; stdout keeps its one summary line."""
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    import qgn.progress
+
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for i in range(25):
+        Image.fromarray(np.full((8, 8), i % 3, np.uint8)).save(masks / f"m{i:02d}.png")
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 0.0)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = run_cli("convert", masks, tmp_path / "out")
+    assert code == 0, err
+    assert out.startswith("converted 25 file(s)") and len(out.splitlines()) == 1
+    lines = [line.strip() for line in err.replace("\r", "\n").splitlines() if line.strip()]
+    converted = [line for line in lines if line.startswith("qgn convert: converted ")]
+    assert converted[-1] == "qgn convert: converted 25/25 files"
+    assert any(line.startswith("qgn convert: converted 10/25 files · about ") for line in converted), converted
+    assert any(line.startswith("qgn convert: reading the class values of 25/25") for line in lines), lines
+    assert len(list((tmp_path / "out").glob("*.qgt"))) == 25
+
+
+def test_a_resumed_training_estimates_from_its_own_iterations(tmp_path, run_cli, monkeypatch):
+    """`qgn train --resume` at iteration 900 of 1000, 1 s an iteration: after 10 iterations the
+    line says about 1 min 30 s left (the 900 iterations of the interrupted run took no time in
+    this one; counting them gave about 1 s)."""
+    import time
+
+    import qgn.train.loop
+
+    clock = Clock()
+    monkeypatch.setattr(time, "monotonic", clock)
+    monkeypatch.setattr(time, "perf_counter", clock)
+
+    def resumed(config, resume, progress, device, replace):
+        for iteration in range(901, 911):
+            clock.now += 1.0
+            progress(iteration, {"loss": 0.5, "lr": 0.01, "sec_per_iter": 1.0})
+        return "final.safetensors"
+
+    monkeypatch.setattr(qgn.train.loop, "train", resumed)
+    code, out, err = run_cli("train", "--preset", "demo", "--set", "iterations=1000", "--out", tmp_path / "run",
+                             "--resume")
+    assert code == 0, err
+    last = err.split("\r")[-1].splitlines()[0].rstrip()
+    assert last.startswith("[") and " 910/1000 " in last, last
+    assert last.endswith(" · about 1 min 30 s left"), last
+
+
+@pytest.mark.parametrize("form", [["--png", "{out}"], ["--format", "png", "--out", "{out}"],
+                                  ["--format", "coco,labelme", "--out", "{out}"]])
+def test_export_of_a_folder_of_qgt_says_each_file_and_the_time_left(tmp_path, run_cli, monkeypatch, form):
+    """`qgn export DIR …` said nothing for seconds (--png, a per-image --format) or printed
+    `[i/n] file` with no time left (dataset formats); every form now prints `[i/n] file · about …
+    left`, like `qgn export --project`."""
+    import numpy as np
+    from PIL import Image
+
+    import qgn.progress
+
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), i, np.uint8)).save(masks / f"m{i}.png")
+    assert run_cli("convert", masks, tmp_path / "qgt", "--classes", "3")[0] == 0
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 0.0)
+    code, out, err = run_cli("export", tmp_path / "qgt", *[a.format(out=tmp_path / "out") for a in form])
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0] for line in lines] == ["[1/3", "[2/3", "[3/3"], out
+    assert [" · about " in line for line in lines] == [True, True, False], lines
+    assert out.splitlines()[-1].startswith("exported 3 ")

@@ -307,6 +307,20 @@ def _network_sections(args, device, sections, model, log):
     return rows, texts
 
 
+def anytime_progress(count: int, log):
+    """``progress(i)`` of the anytime curve: ``anytime: i/count images · about … left`` every ten
+    images and at the last (a CamVid val run takes minutes)."""
+    from qgn.progress import TimeLeft
+
+    time_left = TimeLeft()
+
+    def progress(i: int) -> None:
+        if i % 10 == 0 or i == count:
+            log(f"anytime: {i}/{count} images{time_left.suffix(i, count)}")
+
+    return progress
+
+
 def _anytime_section(args, model, log):
     from qgn.bench.anytime import anytime_curve, curve_rows, default_schemes, write_csv
     from qgn.bench.anytime_plot import plot_curve
@@ -322,11 +336,8 @@ def _anytime_section(args, model, log):
     count = min(count, len(data))
     scale = args.scale if args.scale is not None else _training_scale(model)
 
-    def progress(i: int) -> None:
-        if i % 10 == 0 or i == count:
-            log(f"anytime: {i}/{count} images")
-
-    curve = anytime_curve(model, (data[i] for i in range(count)), default_schemes(), scale, progress)
+    curve = anytime_curve(model, (data[i] for i in range(count)), default_schemes(), scale,
+                          anytime_progress(count, log))
     out = Path(args.out)
     stem = f"anytime-{args.data}"
     csv_path = write_csv(curve, out / f"{stem}.csv")

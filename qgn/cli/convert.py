@@ -3,17 +3,20 @@
 Label PNG(s) → .qgt quadtree file(s) (lossless; ``qgn export`` gives the PNG back). In the folder
 form every PNG under DIR (recursive) becomes OUTDIR/<same relative path>.qgt. A classes file's
 names and colours are stored in each .qgt. Without --classes the number of classes is the largest
-label value (other than the ignore value) + 1, taken over all the files converted.
+label value (other than the ignore value) + 1, taken over all the files converted. On a terminal, a
+folder of more than 20 masks shows its progress and time left on stderr (`qgn stats` does the same).
 """
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 
 from qgn.cli.main import CLIError
 from qgn.cli.files import Failures, check_outputs, check_writable_folder, collect_files
 from qgn.cli.stats import check_ignore, check_levels, parse_classes_arg
 from qgn.fileio import remove_stale_temporaries
+from qgn.progress import TimeLeft
 from qgn.quadtree import NUM_LEVELS
 
 
@@ -80,8 +83,10 @@ def run(args) -> int:
         check_writable_folder(out, "")
 
     failures = Failures("convert", len(files))
+    show = progress_line(len(files))
     if k is None:  # one number of classes for the whole set, covering every value
-        top, where = max(((max_class_value(label, ignore), path) for path, label in readable_masks(files, classes)),
+        scan = show("reading the class values of")
+        top, where = max(((max_class_value(label, ignore), path) for path, label in readable_masks(files, classes, scan)),
                          default=(0, None))
         k = max(1 + top, 1)
         if k > MAX_CLASSES:
@@ -91,7 +96,9 @@ def run(args) -> int:
                            f"(values 0..{MAX_CLASSES - 1}){hint}")
     total_in = total_out = 0
     cleaned: set[Path] = set()
-    for path, out in zip(files, outputs):
+    step = show("converted")
+    for i, (path, out) in enumerate(zip(files, outputs)):
+        step(i)
         try:  # one bad mask is reported and the rest go on
             label = read_mask(path, classes)
             try:
@@ -106,10 +113,12 @@ def run(args) -> int:
                 remove_stale_temporaries(out.parent)  # left by a killed earlier run
             write_qgt(out, qt, classes)
         except (ValueError, OSError) as exc:
+            step.off_the_line()
             failures.report(path, exc)
             continue
         total_in += path.stat().st_size
         total_out += out.stat().st_size
+    step(len(files))
     pct = 100.0 * total_out / max(total_in, 1)
     done = len(files) - len(failures)
     if done or len(files) > 1:  # a single file that failed has said so in its one line
@@ -119,10 +128,44 @@ def run(args) -> int:
     return failures.code()
 
 
-def readable_masks(files: list[Path], classes):
-    """The label maps of ``files`` that can be read; the others are reported when converted."""
-    for path in files:
+def readable_masks(files: list[Path], classes, step=None):
+    """The label maps of ``files`` that can be read; the others are reported when converted.
+    ``step(i)``: called before the i-th file is read, and with ``len(files)`` at the end."""
+    for i, path in enumerate(files):
+        if step is not None:
+            step(i)
         try:
             yield path, read_mask(path, classes)
         except (ValueError, OSError):
             continue
+    if step is not None:
+        step(len(files))
+
+
+class _Step:
+    """``step(i)``: rewrites ``qgn convert: <what> i/n files · about … left`` on stderr (at most
+    every 10 files), ending the line at ``i == n``; ``off_the_line()`` before a failure's line."""
+
+    def __init__(self, what: str, n: int, shown: bool):
+        self.what, self.n, self.shown = what, n, shown
+        self.time_left = TimeLeft()
+        self.on_line = False
+
+    def __call__(self, i: int) -> None:
+        if not self.shown or (i % 10 and i != self.n):
+            return
+        line = f"\rqgn convert: {self.what} {i}/{self.n} files{self.time_left.suffix(i, self.n)}"
+        print(line.ljust(64), end="\n" if i == self.n else "", file=sys.stderr, flush=True)
+        self.on_line = i != self.n
+
+    def off_the_line(self) -> None:
+        if self.on_line:
+            print(file=sys.stderr)
+            self.on_line = False
+
+
+def progress_line(n: int):
+    """``show(what)`` → a ``_Step`` for a pass over ``n`` files: shown on a terminal for more than
+    20 files."""
+    shown = n > 20 and sys.stderr.isatty()
+    return lambda what: _Step(what, n, shown)

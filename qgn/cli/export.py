@@ -14,6 +14,9 @@ Three forms:
 * ``qgn export --project DIR --out OUT [--formats qgt,png,…] [--only-done]``: every saved
   annotation of a QGN Studio project into OUT/<format>/<image key>.*, one progress line per image.
 
+Every form with more than one file prints ``[i/n] file`` per file exported, ending with the time
+left (``· about 1 min 05 s left``) once the batch has run a second.
+
 ``--split NAME`` (with the ``cityscapes`` format, either form): the split folder of the Cityscapes
 tree, ``gtFine/NAME/`` and ``leftImg8bit/NAME/``; default ``train``.
 """
@@ -138,12 +141,16 @@ def run(args) -> int:
                     for out in format_outputs(names, Path(args.out) / rel, path.stem)]
     check_outputs([path for path, _ in jobs], planned)  # refused before anything is written
     failures = Failures("export", len(jobs))
+    time_left = TimeLeft()
     with protected_inputs(_inputs(jobs, args.images), "the files being exported and their images"):
-        for (path, targets), rel in zip(jobs, relative_dirs):
+        for i, ((path, targets), rel) in enumerate(zip(jobs, relative_dirs), start=1):
             try:  # one bad file is reported and the rest go on
                 _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split)
             except (ValueError, OSError) as exc:
                 failures.report(path, exc)
+                continue
+            if len(jobs) > 1:  # a folder: one line per file, as the other forms
+                print(f"[{i}/{len(jobs)}] {shown(path)}{time_left.suffix(i, len(jobs))}", flush=True)
     outputs = [f"{n} ({out})" for n, out in wanted] + ([f"{', '.join(names)} ({args.out})"] if names else [])
     if len(failures) < len(jobs) or len(jobs) > 1:  # a single file that failed has said so in its one line
         of = f" of {len(jobs)}" if failures else ""
@@ -208,6 +215,7 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
     from qgn.quadtree.qgt import read_qgt
 
     writers, classes, first, failures = None, None, None, Failures("export", len(files))
+    time_left = TimeLeft()
     stems = [f.stem.lower() for f in files]
     for i, path in enumerate(files, start=1):
         stem = path.stem if stems.count(path.stem.lower()) == 1 else path.relative_to(src).with_suffix("").as_posix().replace("/", "__")
@@ -224,7 +232,7 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
             item = ExportItem(stem, qt.to_label(), qgt_image(path, images))
             check_text_names(names, [path, item.image])
             add_to_every_writer([(writer, item) for writer in writers])
-            print(f"[{i}/{len(files)}] {shown(path)}", flush=True)
+            print(f"[{i}/{len(files)}] {shown(path)}{time_left.suffix(i, len(files))}", flush=True)
         except (ValueError, OSError) as exc:
             failures.report(shown(path), exc)
     for writer in writers or []:

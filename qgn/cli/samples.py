@@ -26,9 +26,10 @@ def write_samples(out: Path, count: int, width: int, height: int, seed: int) -> 
     (out / "labels").mkdir(parents=True, exist_ok=True)
     write_classes_file(out / "classes.txt", SYNTHETIC_CLASSES)
     written = []
+    digits = max(2, len(str(count)))  # scene_001 … scene_300: file order is scene order
     for i in range(count):
         image, label = make_scene(seed + i, height, width)
-        name = f"scene_{i + 1:02d}"
+        name = f"scene_{i + 1:0{digits}d}"
         Image.fromarray(image).save(out / "images" / f"{name}.png")
         write_label_png(out / "labels" / f"{name}.png", label, SYNTHETIC_CLASSES)
         written.append(out / "images" / f"{name}.png")

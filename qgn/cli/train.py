@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import sys
-import time
 
 from qgn.cli.threads import add_threads_argument, apply_threads
+from qgn.progress import TimeLeft
+
 
 def add_arguments(p) -> None:
     add_threads_argument(p)
@@ -74,15 +75,7 @@ def run(args) -> int:
     from qgn.train.loop import train
 
     config = resolve_config(args)
-    start = time.perf_counter()
-
-    def progress(iteration: int, row: dict) -> None:
-        frac = iteration / config.iterations
-        bar = "#" * int(30 * frac)
-        eta = (time.perf_counter() - start) / max(frac, 1e-9) * (1 - frac)
-        print(f"\r[{bar:<30}] {iteration}/{config.iterations} loss {row['loss']:.4f} lr {row['lr']:.4f} "
-              f"{row['sec_per_iter']:.2f} s/it eta {eta / 60:.1f} min", end="", file=sys.stderr, flush=True)
-
+    progress = ProgressLine(config.iterations)
     try:
         from qgn.cli.device import resolve_device
 
@@ -94,3 +87,22 @@ def run(args) -> int:
     print(f"\nqgn train: done: {final}", file=sys.stderr)
     print(final)
     return 0
+
+
+class ProgressLine:
+    """``progress(iteration, row)`` for ``train``: a bar, the loss, and the time left from this
+    run's own iterations — a resumed run starts counting where it resumed, so the iterations of
+    the interrupted run do not make the estimate short."""
+
+    def __init__(self, iterations: int):
+        self.iterations = iterations
+        self.time_left = TimeLeft()
+        self.first: int | None = None  # the iteration this run started after
+
+    def __call__(self, iteration: int, row: dict) -> None:
+        if self.first is None:
+            self.first = iteration - 1
+        bar = "#" * int(30 * iteration / self.iterations)
+        left = self.time_left.suffix(iteration - self.first, self.iterations - self.first)
+        print(f"\r[{bar:<30}] {iteration}/{self.iterations} loss {row['loss']:.4f} lr {row['lr']:.4f} "
+              f"{row['sec_per_iter']:.2f} s/it{left}".ljust(88), end="", file=sys.stderr, flush=True)

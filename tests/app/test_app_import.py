@@ -71,6 +71,13 @@ def test_import_dialog_says_what_is_wrong(qtbot, tmp_path, jobs):
     dialog.set_source(tmp_path / "out" / "coco")
     qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
     assert "→ no class" in dialog.preview.text() and "--map" in dialog.preview.text()
+    # Into another folder, the labels become a new project's classes: no label is "no class" there
+    # (the preview matched them to the open project whatever Into project said).
+    dialog.target.setText(str(tmp_path / "elsewhere"))
+    assert "→ no class" not in dialog.preview.text() and "--map" not in dialog.preview.text()
+    assert "A new project gets the classes the files name: " + classes.names[0] in dialog.preview.text()
+    dialog.target.setText(str(tmp_path / "p"))
+    assert "→ no class" in dialog.preview.text()
 
 
 def test_import_dialog_previews_a_fiftyone_dataset(qtbot, tmp_path, jobs):
@@ -269,3 +276,48 @@ def test_banner_warnings_show_paths_as_text(qtbot, window, tmp_path):
     text, _kind = window.canvas.banner.messages["project"]
     assert "&lt;b&gt;x&lt;/b&gt;.png" in text and "<b>" not in text
     assert window.statusBar().currentMessage().endswith("<b>x</b>.png")  # the status bar is plain text
+
+
+def test_cancel_stops_an_import_and_keeps_what_it_imported(qtbot, tmp_path, jobs, monkeypatch):
+    """Cancel during an import: it stops before the next item, the items imported so far are the
+    project's (annotations and all), and the dialog says how many were not imported."""
+    import threading
+
+    import qgn.project_import
+    from qgn.project import Project
+    from qgn_studio.import_dialog import ImportDialog
+
+    classes = read_classes_file(SAMPLES / "classes.txt")
+    images = sorted((SAMPLES / "images").glob("*"))[:3]
+    labels = {im.stem: read_label(SAMPLES / "labels" / f"{im.stem}.png") for im in images}
+    export_dataset([ExportItem(im.stem, labels[im.stem], im) for im in images], classes, tmp_path / "out", ["cvat"])
+    gate, real = threading.Event(), qgn.project_import.import_into_project
+
+    def held(*args, progress=None, **kwargs):  # the first item reported, the import waits for the test
+        def step(i, n, text):
+            progress(i, n, text)
+            if i == 1:
+                gate.wait(WAIT_MS / 1000)
+        return real(*args, progress=step, **kwargs)
+
+    monkeypatch.setattr(qgn.project_import, "import_into_project", held)
+    dialog = ImportDialog(jobs)
+    qtbot.addWidget(dialog)
+    dialog.set_source(tmp_path / "out" / "cvat", images=SAMPLES / "images")
+    qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
+    dialog.target.setText(str(tmp_path / "p"))
+    assert not dialog.cancel_button.isEnabled()
+    dialog.import_button.click()
+    qtbot.waitUntil(lambda: dialog.progress.value() == 1, timeout=WAIT_MS)
+    assert dialog.cancel_button.isEnabled()
+    with qtbot.waitSignal(dialog.imported, timeout=WAIT_MS) as done:
+        dialog.cancel_button.click()
+        gate.set()
+    report = done.args[0]
+    assert len(report.imported) == 1 and report.not_reached == 2
+    project = Project.open(tmp_path / "p")
+    assert len(project.images) == 1
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), labels[report.imported[0]])
+    assert "cancelled, 2 item(s) not imported" in dialog.log.text()
+    assert dialog.progress.value() < dialog.progress.maximum()  # not a full bar
+    assert not dialog.cancel_button.isEnabled() and dialog.import_button.isEnabled()

@@ -2,7 +2,8 @@
 columns, the class list's hint below its last row, a fine-tune panel that does not move after ↻, a
 smoothed loss curve, cell sizes on the image for a model with a working scale, the hover naming the
 annotation's class while annotating, the plot's axis never above 100 %, no "Open images…" hint while
-images are listed, About with QGN Studio's version, and a word about an image's alpha channel.
+images are listed, About with QGN Studio's version, a word about an image's alpha channel, toolbar
+buttons that name their keys, and a new project's folder chooser whose title fits its title bar.
 """
 from __future__ import annotations
 
@@ -219,3 +220,38 @@ def test_the_import_dialog_says_which_field_names_the_classes(qtbot, tmp_path):
         assert "--classes" not in dialog.log.text() and "the Classes file field" in dialog.log.text()
     finally:
         jobs.stop()
+
+
+def test_every_toolbar_button_names_its_keys(qtbot, window):
+    """Hovering a toolbar button says its keys, the ones the menus list (Fit and 1:1 said them;
+    Open images, Open folder, Previous and Next did not)."""
+    from PySide6 import QtGui
+
+    toolbar = window.findChild(QtWidgets.QToolBar, "main toolbar")
+    menu_keys = {}
+    for action in window.actions():
+        for key in action.shortcuts():
+            menu_keys.setdefault(action.text().replace("&", "").rstrip("…"), []).append(
+                key.toString(QtGui.QKeySequence.SequenceFormat.NativeText))
+    for action in toolbar.actions():
+        if action.isSeparator() or action is window.zoom_box_action:
+            continue
+        name = action.toolTip().partition(" (")[0]
+        keys = [k for text, ks in menu_keys.items() if text == name or text.startswith(f"{name} (") for k in ks]
+        keys = [k for k in keys if k != "F"]  # Fit to window's F is the Fill tool's in annotation mode (above)
+        assert keys, f"{name!r} is no menu action"
+        assert all(k in action.toolTip() for k in keys), (action.toolTip(), keys)
+
+
+def test_the_new_project_chooser_fits_its_title_and_says_create(qtbot):
+    """The new project's folder chooser said its instructions in a title the title bar cut in the
+    middle ("…new or empty folde…w folder name…") and offered to *Save*."""
+    from PySide6 import QtGui
+
+    from qgn_studio.ask import new_folder_dialog
+
+    dialog = new_folder_dialog(None, "New project", "")
+    qtbot.addWidget(dialog)
+    title_width = QtGui.QFontMetrics(dialog.font()).horizontalAdvance(dialog.windowTitle())
+    assert title_width + 120 <= dialog.sizeHint().width(), (dialog.windowTitle(), title_width, dialog.sizeHint())
+    assert dialog.labelText(QtWidgets.QFileDialog.DialogLabel.Accept) == "Create"

@@ -52,3 +52,19 @@ def test_bad_arguments_are_reported(argv, message, capsys, tmp_path) -> None:
     code = main(["bench", "--model", str(tmp_path / "none"), "--data", "synthetic", "--images", "1", *argv])
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_anytime_curve_says_its_time_left(tmp_path, capsys, monkeypatch) -> None:
+    """`anytime: 10/11 images` lines (minutes on CamVid val) end with the time left, not the last."""
+    import qgn.progress
+
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 0.0)
+    torch.manual_seed(0)
+    model_path = tmp_path / "m.safetensors"
+    save_model(model_path, QGN(QGNConfig.from_preset("tiny", SYNTHETIC_CLASSES)))
+    code = main(["bench", "--only", "anytime", "--data", "synthetic", "--model", str(model_path),
+                 "--anytime-images", "11", "--scale", "0.25", "--out", str(tmp_path / "out"), "--threads", "1"])
+    assert code == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "anytime: " in line and " images" in line]
+    assert [line.split("anytime: ")[1].split(" images")[0] for line in lines] == ["10/11", "11/11"], lines
+    assert " · about " in lines[0] and lines[0].endswith(" left") and " left" not in lines[1]

@@ -1,5 +1,6 @@
 """Output paths are checked before any work, and a refusal names the output the user gave and
-what is wrong with its folder — never a temporary file's name or a bare errno."""
+what is wrong with its folder — never a temporary file's name or a bare errno; files a command
+names in a series sort in their order."""
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,13 @@ def test_the_option_is_named_and_the_model_json_is_never_the_output(tmp_path):
     check_out(tmp_path / "old.safetensors", model, True, option="--record")
     with pytest.raises(CLIError, match="--out .* is the model being fine-tuned"):
         check_out(model, model, True)
+
+
+def test_samples_sort_in_scene_order_past_99(tmp_path, run_cli):
+    """`qgn samples --count 101` named scene_100 and scene_101 between scene_10 and scene_11, so
+    every file listing (and a project imported from them, and its exports) had them out of order."""
+    code, out, err = run_cli("samples", tmp_path / "s", "--count", "101", "--size", "16x16")
+    assert code == 0, err
+    printed = [Path(line).name for line in out.splitlines()]
+    assert len(printed) == 101 and printed == sorted(printed)
+    assert sorted(p.name for p in (tmp_path / "s" / "labels").iterdir()) == printed

@@ -1,0 +1,76 @@
+"""An export under way in the export dialog: Cancel stops it after the image being written (the
+files written so far stay, the job queue is free again), and closing the dialog lets it finish —
+it used to stop half-way, its progress reaching a deleted object."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from PySide6 import QtWidgets
+
+import qgn.project
+from qgn.cli.main import main
+
+from sample_files import ids_dataset
+from studio_steps import WAIT_MS
+
+COUNT = 4
+
+
+@pytest.fixture
+def held_export(monkeypatch):
+    """``gate``: the export waits before reporting its second image until ``gate.set()``."""
+    gate = threading.Event()
+    real = qgn.project.export_project
+
+    def export(project, out, formats, progress=None, *args, **kwargs):
+        def held(i, n, text):
+            if i == 2:
+                gate.wait(WAIT_MS / 1000)
+            progress(i, n, text)
+        return real(project, out, formats, held, *args, **kwargs)
+
+    monkeypatch.setattr(qgn.project, "export_project", export)
+    return gate
+
+
+def exporting(qtbot, win, tmp_path, model_path):
+    """The export dialog of a project of COUNT annotated images, exporting into tmp_path/out (PNG
+    and COCO, whose JSON is written at the end), its first image reported."""
+    dataset = ids_dataset(tmp_path / "ds", COUNT, size=(12, 8))
+    (dataset / "classes.txt").write_text("".join(f"c{i}\n" for i in range(COUNT)))
+    assert main(["import", str(dataset), "--format", "ids", "--project", str(tmp_path / "project")]) == 0
+    win.start([str(tmp_path / "project")], str(model_path))
+    qtbot.waitUntil(lambda: len(win.docs) == COUNT and win.projects.project is not None, timeout=WAIT_MS)
+    win.jobs.wait_idle()
+    dialog = win.show_export()
+    dialog.set_formats(["png", "coco"])
+    dialog.folder.setText(str(tmp_path / "out"))
+    dialog.export_button.click()
+    qtbot.waitUntil(lambda: dialog.progress.value() == 1, timeout=WAIT_MS)
+    return dialog
+
+
+def test_closing_the_dialog_lets_the_export_finish(qtbot, window, tmp_path, model_path, held_export):
+    dialog = exporting(qtbot, window, tmp_path, model_path)
+    dialog.close()  # it deletes itself
+    QtWidgets.QApplication.processEvents()
+    held_export.set()
+    assert window.jobs.wait_idle() and window.batch_jobs.wait_idle()  # exports run on the batch thread
+    QtWidgets.QApplication.processEvents()
+    assert len(list((tmp_path / "out" / "png").glob("*.png"))) == COUNT
+    assert list((tmp_path / "out" / "coco").rglob("*.json")), list((tmp_path / "out").rglob("*"))
+
+
+def test_cancel_stops_the_export_and_says_what_stays(qtbot, window, tmp_path, model_path, held_export):
+    dialog = exporting(qtbot, window, tmp_path, model_path)
+    assert dialog.cancel_button.isEnabled()
+    dialog.cancel_button.click()
+    held_export.set()
+    assert window.jobs.wait_idle() and window.batch_jobs.wait_idle()  # exports run on the batch thread
+    qtbot.waitUntil(lambda: not dialog.running, timeout=WAIT_MS)
+    written = list((tmp_path / "out" / "png").glob("*.png"))
+    assert 1 <= len(written) < COUNT
+    assert "cancelled" in dialog.log.text() and str(tmp_path / "out") in dialog.log.text()
+    assert dialog.export_button.isEnabled() and not dialog.cancel_button.isEnabled()
+    dialog.close()
