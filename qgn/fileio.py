@@ -23,13 +23,17 @@ def atomic_write_together(files: list[tuple[str | os.PathLike, bytes | Iterable[
     """Write one file atomically, or several that belong together (a model's weights and its JSON)
     so that a crash leaves the old set or the new one but for a window of microseconds: each is
     written whole to a temporary beside it (flushed, fsynced), and only then are they renamed into
-    place, in order. A failure before the renames removes the temporaries and names the file."""
+    place, in order, and their folders are fsynced, so that a saved file stays saved through a
+    power cut (a rename is durable only once its folder is). A failure before the renames removes
+    the temporaries and names the file."""
     staged: list[tuple[str, Path]] = []
     try:
         for path, data in files:
             staged.append((_staged(Path(path), data), Path(path)))
         for tmp, path in staged:
             os.replace(tmp, path)
+        for folder in dict.fromkeys(path.parent for _, path in staged):
+            sync_folder(folder)
     except BaseException as exc:
         for tmp, _ in staged:
             try:
@@ -40,6 +44,21 @@ def atomic_write_together(files: list[tuple[str | os.PathLike, bytes | Iterable[
         if isinstance(exc, OSError) and exc.filename in named and exc.errno is not None:  # a rename
             raise OSError(exc.errno, exc.strerror, str(named[exc.filename])) from exc
         raise
+
+
+def sync_folder(folder: str | os.PathLike) -> None:
+    """fsync ``folder`` so that the renames and new names in it survive a power cut; a no-op where
+    folders cannot be opened or synced (Windows, some network file systems)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _staged(path: Path, data: bytes | Iterable[bytes]) -> str:

@@ -268,3 +268,30 @@ def test_a_project_image_whose_name_is_not_utf8_is_reported_by_name(tmp_path, ca
     code, out, err = run_cli("export", "--project", project.root, "--out", tmp_path / "out", "--formats", "coco,qgt")
     assert code == 2 and "is not valid UTF-8" in out and "surrogates" not in out + err
     assert "exported 1 annotation(s)" in out
+
+
+def test_a_saved_annotation_is_durable_its_folder_synced_after_the_rename(tmp_path, monkeypatch):
+    """A rename reaches the disk only when its folder is fsynced: until then a power cut can bring
+    back the annotation as it was before Ctrl+S. The save syncs the file, renames it, then syncs
+    the folder (observed through os.fsync and os.replace)."""
+    import os
+    import stat
+
+    project = make_project(tmp_path)
+    events = []
+    fsync, replace = os.fsync, os.replace
+
+    def spy_fsync(fd):
+        events.append(("fsync-folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync-file", fd))
+        return fsync(fd)
+
+    def spy_replace(src, dst, *args, **kwargs):
+        events.append(("replace", Path(dst)))
+        return replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", spy_fsync)
+    monkeypatch.setattr(os, "replace", spy_replace)
+    project.save_annotation(project.images[0], LABEL)
+    kinds = [kind for kind, _ in events]
+    saved = next(i for i, (kind, what) in enumerate(events) if kind == "replace" and what.suffix == ".qgt")
+    assert "fsync-file" in kinds[:saved] and "fsync-folder" in kinds[saved + 1:], events
