@@ -178,3 +178,29 @@ def test_a_scratch_project_never_takes_a_folder_of_something_else(tmp_path):
     assert scratch_project(base, SYNTHETIC_CLASSES).root == made.root  # found again, not made anew
     assert scratch_project(base, FIVE).root == legacy.root  # the old folder still takes its class set
     assert scratch_folders(base) == [base, made.root]
+
+
+def test_a_model_of_other_classes_loading_after_a_restore_leaves_the_restored_classes(qtbot, windows, samples,
+                                                                                       model_path, tmp_path):
+    # the restored map keeps its classes; the model that finishes loading afterwards used to put
+    # its own classes in the Classes panel and the tools, over the map being edited: a paint with
+    # one of the model's class ids then wrote an id the map's class set does not have
+    first = windows()
+    start_annotating(qtbot, first, [samples[0]], model_of(tmp_path, FIVE))
+    edit_and_autosave(qtbot, first, 4)
+    windows.crash(first)
+
+    second = windows(recover="restore")
+    second.start([], str(model_path))  # eight classes: asked before it has loaded
+    qtbot.waitUntil(lambda: second.model_info is not None and second.docs and second.docs[0].annotation is not None
+                    and second.docs[0].annotation.origin == "recovered", timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    doc = second.docs[0]
+    assert doc.annotation.classes == FIVE
+    assert second.annotator.classes == FIVE  # what the panel shows and the tools paint with
+    panel = second.annotator.panel.classes
+    assert [panel.item(i, 2).text() for i in range(panel.rowCount())] == list(FIVE.names)
+    second.annotator.set_mode(True)
+    paint(second, 3, 7, [(4, 30), (60, 30)])  # a class the model has and the map's set lacks: refused
+    paint(second, 3, 1, [(4, 40), (60, 40)])
+    assert set(np.unique(doc.annotation.label)) <= set(range(FIVE.num_classes)) | {FIVE.ignore_index}
