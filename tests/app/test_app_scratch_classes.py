@@ -33,7 +33,7 @@ def model_of(tmp_path, classes):
 
 def only(image):
     """A recovery answer: restore the autosaves that include ``image``, keep the others for later."""
-    return lambda names: "restore" if any(n.startswith(image.name) for n in names) else "later"
+    return lambda question: "restore" if any(n.startswith(image.name) for n in question.names) else "later"
 
 
 def edit_and_autosave(qtbot, win, class_id) -> np.ndarray:
