@@ -821,16 +821,20 @@ class Project:
             raise FileNotFoundError(f"no autosave of {image.key!r} in {path.parent}")
         return read_label_file(path, self.classes)
 
-    def discard_autosave(self, image: ProjectImage, ours=ANY) -> Path | None:
+    def discard_autosave(self, image: ProjectImage, ours=ANY, keep: bool = True) -> Path | None:
         """The user discarded ``image``'s unsaved edits: its autosave moves to
         ``discarded/<key>.<time>.qgt`` (autosaves are user data: a wrong click is undone by moving it
         back; nothing deletes that folder) — when it is ``ours`` (the version this writer wrote; ANY:
         whatever is there, e.g. autosaves the user was shown and chose to discard). Where it went;
-        None when there was none, or it was another writer's (kept in place)."""
+        None when there was none, or it was another writer's (kept in place). ``keep=False``: removed
+        instead, for a caller that still holds the edits (undone back to the saved map: redo has them)."""
         with self.writing():
             path = self.autosave_path(image)
             current = file_version(path)
             if current is None or (ours is not ANY and current != ours):
+                return None
+            if not keep:
+                path.unlink(missing_ok=True)
                 return None
             (self.root / DISCARDED_DIR).mkdir(exist_ok=True)
             target = kept_path(self.root / DISCARDED_DIR, self._own(image).key)

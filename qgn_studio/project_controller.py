@@ -753,8 +753,10 @@ class ProjectController(QtCore.QObject):
             self.annotator.unreadable[doc.path] = message  # a stroke must not overwrite the autosave
         self._warn(f"{doc.name}: the autosave cannot be read: {message}. It is kept as it is")
 
-    def discard_autosaves(self, docs) -> None:
-        """Forget the autosaves of ``docs`` (the user discarded their edits)."""
+    def discard_autosaves(self, docs, keep: bool = True) -> None:
+        """Forget the autosaves of ``docs``: the user discarded their edits (they move to the
+        project's ``discarded/``), or undid them back to the saved map (``keep=False``: removed;
+        redo still has them, and autosaves them again)."""
         for target in [self.project, *self._scratches.values()]:
             if target is None:
                 continue
@@ -764,7 +766,7 @@ class ProjectController(QtCore.QObject):
                 except KeyError:
                     continue
                 self.jobs.submit(lambda target=target, image=image, path=doc.path: target.discard_autosave(
-                    image, ours=self._autosaved.pop((str(target.root), path), None)))  # only this window's
+                    image, ours=self._autosaved.pop((str(target.root), path), None), keep=keep))  # only this window's
 
     def _drop_scratch_autosaves(self) -> None:
         """A project was created with the open images: remove this window's scratch autosaves of

@@ -130,3 +130,37 @@ def test_discard_keeps_the_autosaves_in_discarded(qtbot, windows, samples, model
     third.projects.ask_recover = lambda question: asked.append(question) or "later"
     third.start([], str(model_path))
     assert asked == []  # discarded: not offered again
+
+
+def test_undoing_back_to_the_saved_map_removes_the_autosave_without_keeping_it(qtbot, windows, samples, model_path,
+                                                                               user_state):
+    # redo still holds those edits (and autosaves them again): nothing to keep in discarded/
+    win = windows()
+    session = start_annotating(qtbot, win, [samples[0]], model_path)
+    paint(win, 3, 1, [(4, 4), (60, 4)])
+    with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+        pass
+    assert list((user_state / "scratch").rglob(".autosave/*.qgt"))
+    session.undo.undo()
+    win.jobs.wait_idle()
+    assert not session.dirty
+    assert not list((user_state / "scratch").rglob("*.qgt"))
+
+
+def test_discarding_unsaved_edits_at_close_keeps_their_autosave_in_discarded(qtbot, windows, samples, model_path,
+                                                                            user_state):
+    from qgn.data.synthetic import SYNTHETIC_CLASSES
+    from qgn.quadtree.label_io import read_label_file
+
+    win = windows(unsaved="discard")
+    start_annotating(qtbot, win, [samples[0]], model_path)
+    paint(win, 3, 1, [(4, 4), (60, 4)])
+    with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+        pass
+    label = win.current.annotation.label.copy()
+    assert win.projects.confirm_discard("closing")
+    win.jobs.wait_idle()
+    assert not list((user_state / "scratch").rglob(".autosave/*.qgt"))
+    kept = list((user_state / "scratch").rglob("discarded/*.qgt"))
+    assert len(kept) == 1
+    np.testing.assert_array_equal(read_label_file(kept[0], SYNTHETIC_CLASSES), label)
