@@ -204,3 +204,18 @@ def test_a_model_of_other_classes_loading_after_a_restore_leaves_the_restored_cl
     paint(second, 3, 7, [(4, 30), (60, 30)])  # a class the model has and the map's set lacks: refused
     paint(second, 3, 1, [(4, 40), (60, 40)])
     assert set(np.unique(doc.annotation.label)) <= set(range(FIVE.num_classes)) | {FIVE.ignore_index}
+
+
+def test_opening_a_model_of_other_classes_over_open_maps_keeps_their_classes_in_the_tools(qtbot, windows, samples,
+                                                                                         model_path, tmp_path):
+    # the same with no restore: Ctrl+M on a model of other classes while a map is open
+    from qgn.data.synthetic import SYNTHETIC_CLASSES
+
+    win = windows()
+    session = start_annotating(qtbot, win, [samples[0]], model_path)
+    warnings = []
+    win.workspace.message.connect(lambda text, kind, key: warnings.append(text) if kind == "warning" else None)
+    win.load_model(model_of(tmp_path, FIVE))
+    qtbot.waitUntil(lambda: win.model_info.classes == FIVE, timeout=WAIT_MS)
+    assert session.classes == SYNTHETIC_CLASSES and win.annotator.classes == SYNTHETIC_CLASSES
+    assert any("keep theirs" in text for text in warnings)
