@@ -51,8 +51,9 @@ of an uncommitted edit, or the old folders of a committed one) and removes only 
 set of a project with annotations changes only this way: ``save`` refuses new classes on top of
 files written with the old ones.
 
-Autosaves are user data: only ``save_annotation`` (the user's save) and ``discard_autosave`` (the
-user's discard) remove one; a class edit moves them (remapped) into the new generation.
+Autosaves are user data: only ``save_annotation`` (the user's save) removes one; ``discard_autosave``
+(the user's discard) moves it to ``discarded/`` (never deleted); a class edit moves them (remapped)
+into the new generation.
 
 **Two writers saving one image.** A saved annotation is one file, and the lock orders the writes but
 cannot tell a save made from a stale read. A writer that read an annotation passes what it read
@@ -105,6 +106,7 @@ ANNOTATION_DIR, AUTOSAVE_DIR = "annotations", ".autosave"
 REMOVED_DIR = "removed"  # annotations of images taken out of the project (never deleted)
 CONFLICTS_DIR = "conflicts"  # annotations a save would have replaced unseen (never deleted)
 REPLACED_DIR = "replaced"  # annotations an import of corrections replaced (never deleted)
+DISCARDED_DIR = "discarded"  # autosaves the user discarded (never deleted: a wrong click is undone by hand)
 #: A saved annotation's identity on disk: (inode, mtime in ns, size), or None when there is none.
 AnnotationVersion = tuple[int, int, int] | None
 #: ``save_annotation(over=ANY)``: replace whatever is saved (an import's choice, never the app's).
@@ -819,12 +821,25 @@ class Project:
             raise FileNotFoundError(f"no autosave of {image.key!r} in {path.parent}")
         return read_label_file(path, self.classes)
 
-    def discard_autosave(self, image: ProjectImage, ours=ANY) -> bool:
-        """The user discarded ``image``'s unsaved edits: remove its autosave — when it is ``ours``
-        (the version this writer wrote; ANY: whatever is there, e.g. autosaves the user was shown
-        and chose to discard). Another writer's is kept: False."""
+    def discard_autosave(self, image: ProjectImage, ours=ANY, keep: bool = True) -> Path | None:
+        """The user discarded ``image``'s unsaved edits: its autosave moves to
+        ``discarded/<key>.<time>.qgt`` (autosaves are user data: a wrong click is undone by moving it
+        back; nothing deletes that folder) — when it is ``ours`` (the version this writer wrote; ANY:
+        whatever is there, e.g. autosaves the user was shown and chose to discard). Where it went;
+        None when there was none, or it was another writer's (kept in place). ``keep=False``: removed
+        instead, for a caller that still holds the edits (undone back to the saved map: redo has them)."""
         with self.writing():
-            return self._drop_autosave(image, ours)
+            path = self.autosave_path(image)
+            current = file_version(path)
+            if current is None or (ours is not ANY and current != ours):
+                return None
+            if not keep:
+                path.unlink(missing_ok=True)
+                return None
+            (self.root / DISCARDED_DIR).mkdir(exist_ok=True)
+            target = kept_path(self.root / DISCARDED_DIR, self._own(image).key)
+            os.replace(path, target)
+            return target
 
     def annotated(self) -> list[ProjectImage]:
         """Images with a saved annotation."""

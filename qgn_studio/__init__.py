@@ -16,6 +16,7 @@ own layer and the layers listed before it, never from a later one.
 * ``recent``          File ▸ Open recent;  ``class_keys``  which key picks which class;
   ``image_filter``    which rows the image list shows
 * ``shell``           the three things a controller asks of the window: open or close images, load a model
+* ``recovery_question``  what the crash-recovery question says (whose autosaves, which images, when)
 
 2. Widgets:
 

@@ -301,11 +301,23 @@ class Annotator(QtCore.QObject):
     def model_classes(self, classes):
         """A model with ``classes`` was loaded; returns the class set to draw with. Annotations keep
         the class set they have (the user's names and colours, or a project's) when it is compatible
-        (same classes and ignore value); otherwise they take the model's."""
+        (same classes and ignore value); otherwise they take the model's — unless a map open or
+        being restored has the current set (e.g. a restored autosave): the tools and the Classes
+        panel keep the classes of the maps being edited, never another set's ids over them, and
+        the model's predictions are matched to them by class name."""
         if self.classes is None or not compatible(self.classes, classes):
-            if self.classes is None or not self.project_classes:
+            if self.classes is None or not (self.project_classes or self._classes_in_use()):
                 self.set_classes(classes)
+            elif not self.project_classes:
+                self.workspace.warn(f"The model's classes ({', '.join(classes.names[:4])}…) are not those of the "
+                                    f"open annotations ({', '.join(self.classes.names[:4])}…): the annotations "
+                                    "keep theirs", "model-classes")
         return self.classes if compatible(self.classes, classes) else classes
+
+    def _classes_in_use(self) -> bool:
+        """Whether an open map (or one being read: a restored autosave) has the current class set."""
+        return bool(self.loading) or any(d.annotation is not None and d.annotation.classes == self.classes
+                                         for d in self.workspace.docs)
 
     def show_document(self, doc) -> None:
         """The current image changed (or was loaded)."""

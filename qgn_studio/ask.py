@@ -7,9 +7,10 @@ Every method returns the user's choice, or the value that means "cancelled" (nam
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 
 def _listed(names: list[str], most: int = 10) -> str:
@@ -28,6 +29,66 @@ def new_folder_dialog(parent, title: str, start: str) -> QtWidgets.QFileDialog:
     return dialog
 
 
+class RecoveryDialog(QtWidgets.QDialog):
+    """The crash-recovery question: whose autosaves, then one row per image (name, when autosaved,
+    whether its saved annotation is newer) in a list that scrolls, so 1 or 1000 images fit the
+    screen. ``choice`` after ``exec()``: "restore", "discard" or "later" (also Esc, closing)."""
+
+    LIST_ROWS = 12  # rows shown before the list scrolls
+
+    def __init__(self, question, parent=None):
+        from qgn.project import DISCARDED_DIR
+
+        super().__init__(parent)
+        self.choice = "later"
+        self.setWindowTitle("Restore unsaved annotations?")
+        layout = QtWidgets.QVBoxLayout(self)
+        self.where = QtWidgets.QLabel(question.where())
+        self.where.setWordWrap(True)
+        self.where.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.where.setStyleSheet("font-weight: bold")
+        layout.addWidget(self.where)
+        self.summary = QtWidgets.QLabel(question.summary())
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        layout.addWidget(self.summary)
+        self.list = QtWidgets.QListWidget()
+        self.list.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
+        for item in question.items:
+            row = QtWidgets.QListWidgetItem(question.item_text(item))
+            if item.autosaved is not None:
+                row.setToolTip(time.strftime("autosaved %Y-%m-%d %H:%M:%S", time.localtime(item.autosaved)))
+            self.list.addItem(row)
+        rows = min(len(question.items), self.LIST_ROWS)
+        self.list.setFixedHeight(rows * max(self.list.sizeHintForRow(0), 1) + 2 * self.list.frameWidth() + 4)
+        layout.addWidget(self.list)
+        folder = QtWidgets.QLabel(f"Autosaves in {question.folder}. Restore opens them as unsaved edits; "
+                                 f"Discard moves them to {DISCARDED_DIR}/ there (nothing is deleted); "
+                                 "Later keeps them for the next start.")
+        folder.setWordWrap(True)
+        folder.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        folder.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        folder.setStyleSheet("color: #888")
+        layout.addWidget(folder)
+        buttons = QtWidgets.QDialogButtonBox()
+        roles = QtWidgets.QDialogButtonBox.ButtonRole
+        self.buttons = {"restore": buttons.addButton("Restore", roles.AcceptRole),
+                        "discard": buttons.addButton("Discard", roles.DestructiveRole),
+                        "later": buttons.addButton("Later", roles.RejectRole)}
+        self.buttons["restore"].setDefault(True)
+        for choice, button in self.buttons.items():
+            button.clicked.connect(lambda _=False, choice=choice: self._answer(choice))
+        layout.addWidget(buttons)
+        self.setMinimumWidth(560)
+        self.setMaximumWidth(900)
+        width = self.minimumWidth()
+        self.resize(width, layout.totalHeightForWidth(width))  # the labels' wrapped height, no more
+
+    def _answer(self, choice: str) -> None:
+        self.choice = choice
+        self.done(0)
+
+
 class AskUser:
     """Modal dialogs over ``parent``; ``start_folder()`` is where file choosers open."""
 
@@ -36,20 +97,12 @@ class AskUser:
         self.start_folder = start_folder
 
     # ------------------------------------------------------------------ projects
-    def recover(self, names: list[str]) -> str:
-        """Autosaves with edits the saved annotations lack: "restore", "discard" or "later"."""
-        box = QtWidgets.QMessageBox(self.parent)
-        box.setIcon(QtWidgets.QMessageBox.Icon.Question)
-        box.setWindowTitle("Restore unsaved annotations?")
-        box.setText(f"{len(names)} annotation{'s' if len(names) != 1 else ''} had edits that were autosaved but "
-                    f"not saved, by a window that did not close normally or by one still open:\n\n{_listed(names)}")
-        restore = box.addButton("Restore", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
-        discard = box.addButton("Discard", QtWidgets.QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton("Later", QtWidgets.QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(restore)
-        box.exec()
-        clicked = box.clickedButton()
-        return "restore" if clicked is restore else "discard" if clicked is discard else "later"
+    def recover(self, question) -> str:
+        """Autosaves with edits the saved annotations lack (a ``recovery_question.RecoveryQuestion``):
+        "restore", "discard" or "later"."""
+        dialog = RecoveryDialog(question, self.parent)
+        dialog.exec()
+        return dialog.choice
 
     def folder(self, title: str, new: bool) -> Path | None:
         """A project folder (``new``: one that may not exist yet); None: cancelled."""

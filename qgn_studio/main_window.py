@@ -981,7 +981,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.images.update_document(doc)
             if not session.dirty and session.autosaved_version > session.saved_version:
                 # undone back to the saved map: its autosave holds edits the user took back
-                self.projects.discard_autosaves([doc])
+                self.projects.discard_autosaves([doc], keep=False)  # redo still has the edits
                 session.mark_autosaved(session.saved_version)
             if doc is self.canvas.doc and self._hover is not None:
                 self._hovered(*self._hover)  # the class under a still pointer changed (a click, undo)

@@ -21,8 +21,9 @@ status bar; nothing can be edited until it is open (``Workspace.opening``), Esc 
 opening another project meanwhile replaces it.
 
 Recovery: opening a project — or starting without one, for each scratch project — whose autosaves
-hold edits the saved annotations lack (``Project.recoverable``) asks (``ask_recover``: "restore" /
-"discard" / "later"); restored maps become unsaved annotations of their images (their images are
+hold edits the saved annotations lack (``Project.recoverable``) asks (``ask_recover``, with a
+``recovery_question.RecoveryQuestion``: whose autosaves, which images, when: "restore" / "discard" —
+they move to its ``discarded/`` — / "later"); restored maps become unsaved annotations of their images (their images are
 opened if needed), of their own class set (the annotations take a scratch project's classes when
 none of another set is open; otherwise its autosaves wait for a later start). The settings
 remember the open project until the window closes normally, so a start after a crash reopens that
@@ -675,7 +676,7 @@ class ProjectController(QtCore.QObject):
 
     def _ask_recovery(self, project, images=None) -> list:
         """The project's images whose autosave the user wants back (the autosaves of "discard"
-        are deleted; "later" keeps them for next time). ``images``: its recoverable images, when
+        move to the project's discarded/ folder; "later" keeps them for next time). ``images``: its recoverable images, when
         they were listed already. A scratch project's are asked about only when the annotations can
         take its classes (``_scratch_classes``)."""
         if project is None:
@@ -686,11 +687,17 @@ class ProjectController(QtCore.QObject):
             return []
         if not images or (project is not self.project and not self._scratch_classes(project, images)):
             return []
-        choice = self.ask_recover([im.path.name + (" (its saved annotation is newer)"
-                                                   if project.autosave_is_older(im) else "") for im in images])
+        from qgn.project import DISCARDED_DIR
+
+        from qgn_studio.recovery_question import RecoveryQuestion
+
+        choice = self.ask_recover(RecoveryQuestion.of(project, images, scratch=project is not self.project))
         if choice == "discard":
-            for im in images:
-                project.discard_autosave(im)
+            kept = [project.discard_autosave(im) for im in images]
+            if any(kept):
+                self.workspace.show_status(f"{sum(map(bool, kept))} autosave(s) moved to "
+                                           f"{project.root / DISCARDED_DIR} (move one back into "
+                                           f"{project.autosave_dir}/ to restore it at the next start)", 15000)
         if choice != "restore":
             return []
         if project is not self.project:
@@ -746,8 +753,10 @@ class ProjectController(QtCore.QObject):
             self.annotator.unreadable[doc.path] = message  # a stroke must not overwrite the autosave
         self._warn(f"{doc.name}: the autosave cannot be read: {message}. It is kept as it is")
 
-    def discard_autosaves(self, docs) -> None:
-        """Forget the autosaves of ``docs`` (the user discarded their edits)."""
+    def discard_autosaves(self, docs, keep: bool = True) -> None:
+        """Forget the autosaves of ``docs``: the user discarded their edits (they move to the
+        project's ``discarded/``), or undid them back to the saved map (``keep=False``: removed;
+        redo still has them, and autosaves them again)."""
         for target in [self.project, *self._scratches.values()]:
             if target is None:
                 continue
@@ -757,7 +766,7 @@ class ProjectController(QtCore.QObject):
                 except KeyError:
                     continue
                 self.jobs.submit(lambda target=target, image=image, path=doc.path: target.discard_autosave(
-                    image, ours=self._autosaved.pop((str(target.root), path), None)))  # only this window's
+                    image, ours=self._autosaved.pop((str(target.root), path), None), keep=keep))  # only this window's
 
     def _drop_scratch_autosaves(self) -> None:
         """A project was created with the open images: remove this window's scratch autosaves of

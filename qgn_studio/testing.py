@@ -73,7 +73,7 @@ def answering_window(recover: str = "later", unsaved: str = "discard"):
     from qgn_studio.main_window import MainWindow, make_settings
 
     win = MainWindow(settings=make_settings())
-    win.projects.ask_recover = lambda names: recover
+    win.projects.ask_recover = lambda question: recover
     win.projects.ask_unsaved = lambda count, what: unsaved
     win.projects.ask_classes = lambda current: current  # a new project keeps the current classes
     win.projects.ask_add_images = lambda count, name: "add"  # images opened in a project join it
@@ -100,7 +100,7 @@ class Answers:
         self.asked.append(name)
         return self.answers[name]
 
-    def recover(self, names):
+    def recover(self, question):
         return self._answer("recover")
 
     def folder(self, title, new):

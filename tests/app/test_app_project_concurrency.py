@@ -327,7 +327,7 @@ def test_a_killed_windows_autosave_survives_the_other_windows_save(qtbot, window
 
     third = windows()
     asked = []
-    third.projects.ask_recover = lambda names: asked.append(names) or "restore"
+    third.projects.ask_recover = lambda question: asked.append(question.names) or "restore"
     third.start([folder], str(model_path))
     assert asked == [[f"{samples[0].name} (its saved annotation is newer)"]]  # the question says so
     qtbot.waitUntil(lambda: third.docs and third.docs[0].annotation is not None

@@ -33,7 +33,7 @@ def model_of(tmp_path, classes):
 
 def only(image):
     """A recovery answer: restore the autosaves that include ``image``, keep the others for later."""
-    return lambda names: "restore" if any(n.startswith(image.name) for n in names) else "later"
+    return lambda question: "restore" if any(n.startswith(image.name) for n in question.names) else "later"
 
 
 def edit_and_autosave(qtbot, win, class_id) -> np.ndarray:
@@ -178,3 +178,44 @@ def test_a_scratch_project_never_takes_a_folder_of_something_else(tmp_path):
     assert scratch_project(base, SYNTHETIC_CLASSES).root == made.root  # found again, not made anew
     assert scratch_project(base, FIVE).root == legacy.root  # the old folder still takes its class set
     assert scratch_folders(base) == [base, made.root]
+
+
+def test_a_model_of_other_classes_loading_after_a_restore_leaves_the_restored_classes(qtbot, windows, samples,
+                                                                                       model_path, tmp_path):
+    # the restored map keeps its classes; the model that finishes loading afterwards used to put
+    # its own classes in the Classes panel and the tools, over the map being edited: a paint with
+    # one of the model's class ids then wrote an id the map's class set does not have
+    first = windows()
+    start_annotating(qtbot, first, [samples[0]], model_of(tmp_path, FIVE))
+    edit_and_autosave(qtbot, first, 4)
+    windows.crash(first)
+
+    second = windows(recover="restore")
+    second.start([], str(model_path))  # eight classes: asked before it has loaded
+    qtbot.waitUntil(lambda: second.model_info is not None and second.docs and second.docs[0].annotation is not None
+                    and second.docs[0].annotation.origin == "recovered", timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    doc = second.docs[0]
+    assert doc.annotation.classes == FIVE
+    assert second.annotator.classes == FIVE  # what the panel shows and the tools paint with
+    panel = second.annotator.panel.classes
+    assert [panel.item(i, 2).text() for i in range(panel.rowCount())] == list(FIVE.names)
+    second.annotator.set_mode(True)
+    paint(second, 3, 7, [(4, 30), (60, 30)])  # a class the model has and the map's set lacks: refused
+    paint(second, 3, 1, [(4, 40), (60, 40)])
+    assert set(np.unique(doc.annotation.label)) <= set(range(FIVE.num_classes)) | {FIVE.ignore_index}
+
+
+def test_opening_a_model_of_other_classes_over_open_maps_keeps_their_classes_in_the_tools(qtbot, windows, samples,
+                                                                                         model_path, tmp_path):
+    # the same with no restore: Ctrl+M on a model of other classes while a map is open
+    from qgn.data.synthetic import SYNTHETIC_CLASSES
+
+    win = windows()
+    session = start_annotating(qtbot, win, [samples[0]], model_path)
+    warnings = []
+    win.workspace.message.connect(lambda text, kind, key: warnings.append(text) if kind == "warning" else None)
+    win.load_model(model_of(tmp_path, FIVE))
+    qtbot.waitUntil(lambda: win.model_info.classes == FIVE, timeout=WAIT_MS)
+    assert session.classes == SYNTHETIC_CLASSES and win.annotator.classes == SYNTHETIC_CLASSES
+    assert any("keep theirs" in text for text in warnings)

@@ -207,8 +207,10 @@ def test_save_load_autosave_recover(tmp_path):
     assert np.array_equal(reopened.recover(a), edited)
     assert np.array_equal(reopened.load_annotation(a), saved), "autosave never touches the saved annotation"
     reopened.save_annotation(a, reopened.recover(a))
-    reopened.discard_autosave(b)
+    autosaved = reopened.autosave_path(b).read_bytes()
+    kept = reopened.discard_autosave(b)
     assert reopened.recoverable() == []
+    assert kept.parent == tmp_path / "p" / "discarded" and kept.read_bytes() == autosaved  # moved, not deleted
     assert np.array_equal(reopened.load_annotation(a), edited)
     with pytest.raises(FileNotFoundError, match="no autosave"):
         reopened.recover(b)

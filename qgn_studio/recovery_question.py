@@ -1,0 +1,99 @@
+"""What the crash-recovery question says: whose autosaves (a project, or the scratch project of a
+class set when there was none), which images, when each was last autosaved, and which ones are
+older than their saved annotation. Built by ``project_controller`` and shown by ``ask.AskUser.recover``
+(or answered by a test); no widgets here.
+
+``RecoveryQuestion.names`` is the list the question showed before it said more (an image's file name,
+with " (its saved annotation is newer)" where that is so): what tests match an answer against.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NEWER_SAVE = " (its saved annotation is newer)"
+CLASS_NAMES_SHOWN = 4
+
+
+@dataclass(frozen=True)
+class RecoveryItem:
+    """One image with an autosave to offer: its file name, when it was autosaved (seconds since the
+    epoch; None when unknown), and whether its saved annotation was written after it."""
+    name: str
+    autosaved: float | None
+    saved_is_newer: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.name + (NEWER_SAVE if self.saved_is_newer else "")
+
+
+@dataclass(frozen=True)
+class RecoveryQuestion:
+    """The autosaves of one project (``scratch``: the scratch project of the class set
+    ``class_names``, i.e. edits made without a project) in ``folder``."""
+    folder: Path
+    scratch: bool
+    class_names: tuple[str, ...]
+    items: tuple[RecoveryItem, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def of(cls, project, images, scratch: bool) -> RecoveryQuestion:
+        """The question about ``images`` (recoverable images of ``project``)."""
+        items = []
+        for im in images:
+            try:
+                when = project.autosave_path(im).stat().st_mtime
+            except OSError:
+                when = None
+            items.append(RecoveryItem(Path(im.path).name, when, project.autosave_is_older(im)))
+        items.sort(key=lambda item: -(item.autosaved or 0))  # the latest edits first
+        return cls(Path(project.root), scratch, tuple(project.classes.names), tuple(items))
+
+    @property
+    def names(self) -> list[str]:
+        return [item.label for item in self.items]
+
+    def where(self) -> str:
+        """Whose autosaves: the project's name, or "without a project" and the classes, abbreviated."""
+        if not self.scratch:
+            return f"Project “{self.folder.name}”"
+        shown = ", ".join(self.class_names[:CLASS_NAMES_SHOWN])
+        more = len(self.class_names) - CLASS_NAMES_SHOWN
+        return f"Without a project — {len(self.class_names)} classes: {shown}{f' and {more} more' if more > 0 else ''}"
+
+    def summary(self, now: float | None = None) -> str:
+        count = len(self.items)
+        newest = max((item.autosaved for item in self.items if item.autosaved is not None), default=None)
+        older = sum(item.saved_is_newer for item in self.items)
+        text = (f"{count} image{'s' if count != 1 else ''} had edits that were autosaved but "
+                "not saved, by a window that did not close normally or by one still open")
+        if newest is not None:
+            text += f" (last autosaved {ago(newest, now)})"
+        text += "."
+        if older:
+            text += (f" {older} of them {'are' if older != 1 else 'is'} older than {'their' if older != 1 else 'its'}"
+                     " saved annotation: restoring replaces a later save (kept in conflicts/ when you save).")
+        return text
+
+    def item_text(self, item: RecoveryItem, now: float | None = None) -> str:
+        when = "" if item.autosaved is None else f" — autosaved {ago(item.autosaved, now)}"
+        return item.name + when + (NEWER_SAVE if item.saved_is_newer else "")
+
+
+def ago(when: float, now: float | None = None) -> str:
+    """``when`` (seconds since the epoch) relative to ``now``: "just now", "5 min ago", "3 h ago",
+    "2 days ago" (and the date beyond a week)."""
+    now = time.time() if now is None else now
+    seconds = max(0.0, now - when)
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    days = int(seconds // 86400)
+    if days <= 7:
+        return f"{days} day{'s' if days != 1 else ''} ago"
+    return "on " + time.strftime("%Y-%m-%d", time.localtime(when))
