@@ -394,12 +394,18 @@ class Project:
 
     def _adopt(self, parsed: ProjectFile) -> None:
         """Take project.json's images, model and revision (keeping the ProjectImage objects of
-        keys already known, so that callers holding one see its new state)."""
+        images already known — same key, same path — so that callers holding one see its new
+        state). A key that now names another file (another writer removed the image and added
+        one of the same stem) gets a new object: one held from before never turns into the other
+        image, and ``_own`` refuses it (its edits must not become the other image's annotation)."""
         known = {im.key: im for im in self.images}
         images = []
         for stored, key, done in parsed.images:
-            image = known.get(key) or ProjectImage(Path(), key)
-            image.path, image.done = self._absolute(self.root, stored), done
+            path = self._absolute(self.root, stored)
+            image = known.get(key)
+            if image is None or _path_key(image.path) != _path_key(path):
+                image = ProjectImage(path, key)
+            image.path, image.done = path, done
             self._stored_paths[str(image.path)] = stored  # written back as it was read
             images.append(image)
         self.images = images
@@ -645,8 +651,13 @@ class Project:
             self._commit()
 
     def _own(self, image: ProjectImage) -> ProjectImage:
+        """This project's image of ``image``'s key — KeyError when there is none, or when that key now
+        names another file (``image`` was removed by another writer and its key given to a new image)."""
         for im in self.images:
             if im.key == image.key:
+                if im is not image and _path_key(im.path) != _path_key(image.path):
+                    raise KeyError(f"image {image.path} is no longer in the project in {self.root} (another window "
+                                   f"or command removed it; its key {image.key!r} now names {im.path})")
                 return im
         raise KeyError(f"image {image.key!r} is not in the project in {self.root}")
 

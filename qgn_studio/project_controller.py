@@ -193,6 +193,16 @@ class ProjectController(QtCore.QObject):
         except KeyError:
             return project.add_images([path], save=True)[0]
 
+    @classmethod
+    def _write_image(cls, project, path: Path, write):
+        """``write(image)`` for ``project``'s image at ``path`` (added when missing; job thread). When
+        another writer removed the image since this window read the list (its key may name another
+        image by now), the refused write merged that: the image is looked up (added) anew, once."""
+        try:
+            return write(cls._image_of(project, path))
+        except KeyError:
+            return write(cls._image_of(project, path))
+
     def sessions(self) -> list:
         return [d for d in self.workspace.docs if d.annotation is not None]
 
@@ -224,7 +234,7 @@ class ProjectController(QtCore.QObject):
             def write(target=target, path=path, label=label, classes=classes, autosaved=self._autosaved):
                 check_same_classes(target, classes)
                 key = (str(target.root), path)
-                saved = target.autosave(self._image_of(target, path), label, over=autosaved.get(key))
+                saved = self._write_image(target, path, lambda image: target.autosave(image, label, over=autosaved.get(key)))
                 autosaved[key] = saved.version
                 return saved
 
@@ -285,8 +295,8 @@ class ProjectController(QtCore.QObject):
                 # save since then goes to conflicts/ (qgn.project: two writers saving one image);
                 # autosave: only this window's own autosave goes with the save
                 key = (str(project.root), path)
-                saved = project.save_annotation(self._image_of(project, path), label, over=versions.get(path),
-                                                autosave=autosaved.get(key))
+                saved = self._write_image(project, path, lambda image: project.save_annotation(
+                    image, label, over=versions.get(path), autosave=autosaved.get(key)))
                 versions[path] = saved.version
                 autosaved.pop(key, None)
                 return saved
@@ -790,7 +800,7 @@ class ProjectController(QtCore.QObject):
         project = self.project
         if project is None:
             return
-        self.jobs.submit(lambda: project.set_done(self._image_of(project, doc.path), done),
+        self.jobs.submit(lambda: self._write_image(project, doc.path, lambda image: project.set_done(image, done)),
                          failed=lambda message: self._write_failed(f"Cannot record 'done': {message}"))
 
     def _class_set_edited(self, classes) -> None:

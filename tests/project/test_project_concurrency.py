@@ -477,3 +477,42 @@ def test_a_save_that_fails_puts_back_the_other_writers_file(tmp_path, monkeypatc
     monkeypatch.undo()
     assert path.read_bytes() == before
     assert not (project.root / "conflicts").exists() or not list((project.root / "conflicts").iterdir())
+
+
+# --------------------------------------------------------------------------- a key given to another image
+def test_a_stale_copy_never_saves_a_removed_image_into_the_image_that_took_its_key(tmp_path):
+    """Window B holds image X (key "a"); window A removes X and adds Y of the same stem, which gets
+    the freed key "a". B's save or autosave of X must not become Y's annotation or autosave (it
+    did: B merged A's change, its object of X was turned into Y, Y's annotation went to conflicts/)."""
+    X, Y = tmp_path / "one" / "a.png", tmp_path / "two" / "a.png"
+    for i, path in enumerate((X, Y)):
+        path.parent.mkdir()
+        Image.new("RGB", (48, 40), (i, i, i)).save(path)
+    first = Project.create(tmp_path / "p", [X], CLASSES)
+    first.save_annotation(first.images[0], label_for(0))
+    second = Project.open(tmp_path / "p")
+    x = second.image_for(X)
+    version = second.annotation_version(x)
+    first.remove_image(first.images[0])
+    y = first.add_images([Y])[0]
+    assert y.key == x.key, "the freed key is given to the new image"
+    first.save_annotation(y, label_for(1))
+    first.autosave(y, label_for(2))
+    with pytest.raises(KeyError, match="no longer in the project"):
+        second.save_annotation(x, label_for(3), over=version)
+    with pytest.raises(KeyError, match="no longer in the project"):
+        second.autosave(x, label_for(3))
+    with pytest.raises(KeyError):
+        second.set_done(x, True)
+    assert x.path == X, "an object held from before keeps naming its own image"
+    project = Project.open(tmp_path / "p")
+    assert [im.path for im in project.images] == [Y] and not project.images[0].done
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), label_for(1))
+    np.testing.assert_array_equal(project.recover(project.images[0]), label_for(2))
+    assert not (tmp_path / "p" / "conflicts").exists()
+    # B adds X back (as the app does for unsaved edits of an image removed elsewhere): a key of its own
+    again = second.add_images([X])[0]
+    second.save_annotation(again, label_for(3), over=None)
+    project = Project.open(tmp_path / "p")
+    np.testing.assert_array_equal(project.load_annotation(project.image_for(X)), label_for(3))
+    np.testing.assert_array_equal(project.load_annotation(project.image_for(Y)), label_for(1))
