@@ -66,6 +66,8 @@ AUTOSAVE_RETRY_MS = 10_000  # after a failed autosave (a full disk): try again w
 WATCH_MS = 1500
 PROJECT_FILE = "project.json"
 CHANGED_ELSEWHERE = "another window or command"  # in the messages of qgn.project.ProjectChangedError
+# what a read-only project's warnings say to do (File ▸ New project… takes the unsaved edits along)
+KEEP_EDITS = "To keep your edits, File ▸ New project… saves them into a new project in a folder you can write to"
 # the status bar's words for the long jobs, followed by "done/total · about … left"
 COUNTING = "Counting the annotations' classes"
 CLASS_EDIT = "Changing the classes of the saved annotations"
@@ -129,6 +131,7 @@ class ProjectController(QtCore.QObject):
         self.watch.timeout.connect(self.check_project_on_disk)
         self._classes_written_by_edit = None  # the class set a pending class edit writes itself
         self._disk_problem = None  # the last "cannot be read" message shown (shown once)
+        self._read_only = None  # why the open project cannot be written (told at opening), or None
         self._merges_shown = 0
         # image path -> the saved annotation's version (qgn.project.annotation_version) its open map was
         # read from: read and written on the job thread only (jobs run in order), one dict per project
@@ -468,6 +471,10 @@ class ProjectController(QtCore.QObject):
             doc.done = not doc.done
             self.workspace.document_updated(doc)  # a row per change, not per image (thousands)
         self._load_project_model(project)
+        if opening.read_only:
+            self._read_only = opening.read_only
+            self._warn(f"The project {project.root} is open read-only: {opening.read_only}. Nothing can be saved, "
+                       f"autosaved or marked done there, so your edits stay in this window only. {KEEP_EDITS}")
         if restore:
             self._restore(project, restore)
         self.document_shown(self.workspace.current)
@@ -506,6 +513,7 @@ class ProjectController(QtCore.QObject):
 
     def _set_project(self, project) -> None:
         self._versions = {}
+        self._read_only = None
         self._disk_problem = None
         self._merges_shown = project.merges
         self.watch.start()
@@ -893,7 +901,9 @@ class ProjectController(QtCore.QObject):
     # ------------------------------------------------------------------ another writer
     def _write_failed(self, text: str) -> None:
         """A write into the project failed: say so; when another writer changed the project,
-        reload it at once."""
+        reload it at once; a read-only project's failures say where the edits can be kept."""
+        if self._read_only and self.project is not None:
+            text = f"{text}. The project is read-only ({self._read_only}): {KEEP_EDITS}"
         self._warn(text)
         if CHANGED_ELSEWHERE in text:
             QtCore.QTimer.singleShot(0, self.check_project_on_disk)
