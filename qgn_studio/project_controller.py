@@ -198,13 +198,15 @@ class ProjectController(QtCore.QObject):
 
     @classmethod
     def _write_image(cls, project, path: Path, write):
-        """``write(image)`` for ``project``'s image at ``path`` (added when missing; job thread). When
-        another writer removed the image since this window read the list (its key may name another
-        image by now), the refused write merged that: the image is looked up (added) anew, once."""
+        """(``write(image)``, added) for ``project``'s image at ``path`` (job thread); ``added``: the
+        project no longer listed the image (another writer removed it, and its key may name another
+        image by now) and it was added back. A write refused for a removed image merged that
+        removal: the image is looked up (added) anew, once."""
+        listed = cls._in_project(project, path)
         try:
-            return write(cls._image_of(project, path))
+            return write(cls._image_of(project, path)), not listed
         except KeyError:
-            return write(cls._image_of(project, path))
+            return write(cls._image_of(project, path)), True
 
     def sessions(self) -> list:
         return [d for d in self.workspace.docs if d.annotation is not None]
@@ -237,13 +239,17 @@ class ProjectController(QtCore.QObject):
             def write(target=target, path=path, label=label, classes=classes, autosaved=self._autosaved):
                 check_same_classes(target, classes)
                 key = (str(target.root), path)
-                saved = self._write_image(target, path, lambda image: target.autosave(image, label, over=autosaved.get(key)))
+                saved, added = self._write_image(
+                    target, path, lambda image: target.autosave(image, label, over=autosaved.get(key)))
                 autosaved[key] = saved.version
-                return saved
+                return saved, added and target is self.project
 
-            def done(saved, s=session, v=version, doc=doc):
+            def done(result, s=session, v=version, doc=doc):
+                saved, added = result
                 written.append(doc)
                 self._autosaved_one(s, v, doc, saved)
+                if added:
+                    self._told_added_back(doc)
 
             self.jobs.submit(write, done, self._autosave_failed, "Autosaving")
             submitted = True
@@ -269,6 +275,11 @@ class ProjectController(QtCore.QObject):
                 self._scratches[root] = Project.open(project.root)
             except Exception:  # removed or unreadable: the next autosave finds another
                 del self._scratches[root]
+
+    def _told_added_back(self, doc) -> None:
+        self._warn(f"Another window or command removed {doc.name} from the project while you had unsaved edits "
+                   "of it: they are kept, so it is back in the project. Remove it here too (Image ▸ Remove) if "
+                   "you do not need them")
 
     def _autosaved_one(self, session, version: int, doc, saved) -> None:
         session.mark_autosaved(version)
@@ -298,13 +309,16 @@ class ProjectController(QtCore.QObject):
                 # save since then goes to conflicts/ (qgn.project: two writers saving one image);
                 # autosave: only this window's own autosave goes with the save
                 key = (str(project.root), path)
-                saved = self._write_image(project, path, lambda image: project.save_annotation(
+                saved, added = self._write_image(project, path, lambda image: project.save_annotation(
                     image, label, over=versions.get(path), autosave=autosaved.get(key)))
                 versions[path] = saved.version
                 autosaved.pop(key, None)
-                return saved
+                return saved, added
 
-            def done(saved, session=session, version=version, doc=doc):
+            def done(result, session=session, version=version, doc=doc):
+                saved, added = result
+                if added:
+                    self._told_added_back(doc)
                 session.mark_saved(version)
                 self.annotator.refresh_status()
                 self.workspace.document_updated(doc)  # its row and the title say "saved"
@@ -808,7 +822,7 @@ class ProjectController(QtCore.QObject):
         project = self.project
         if project is None:
             return
-        self.jobs.submit(lambda: self._write_image(project, doc.path, lambda image: project.set_done(image, done)),
+        self.jobs.submit(lambda: self._write_image(project, doc.path, lambda image: project.set_done(image, done))[0],
                          failed=lambda message: self._write_failed(f"Cannot record 'done': {message}"))
 
     def _class_set_edited(self, classes) -> None:
@@ -969,7 +983,9 @@ class ProjectController(QtCore.QObject):
                     try:
                         if project.autosave_version(project.image_for(path)) is None:
                             emptied.append(path)
-                    except (KeyError, OSError):
+                    except KeyError:  # removed elsewhere, its autosave moved to removed/: never offered there
+                        emptied.append(path)
+                    except OSError:
                         pass
             return replaced, emptied
 

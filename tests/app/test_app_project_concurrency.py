@@ -371,3 +371,31 @@ def test_a_save_of_an_image_removed_elsewhere_never_lands_on_the_image_that_took
     np.testing.assert_array_equal(project.load_annotation(project.image_for(samples[0])), edits)
     assert project.image_for(samples[0]).key != project.image_for(other).key
     assert not (folder / "conflicts").exists() and not win.projects.unsaved()
+
+
+def test_unsaved_edits_of_an_image_removed_elsewhere_are_autosaved_again(qtbot, windows, samples, model_path, tmp_path):
+    """Another window removes image 0 while this one has autosaved, unsaved edits of it: the removal
+    moves that autosave to removed/, where a start after a crash would never offer it. The window
+    autosaves the edits again (the image rejoins the project) and says so."""
+    folder = tmp_path / "removed"
+    win = windows(folder=folder)
+    session = saved_project(qtbot, win, samples, model_path, folder)
+    paint(win, 2, 3, [(5, 40), (60, 40)])
+    edits = session.label.copy()
+    with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+        win.projects.autosave_now()
+    warnings = []
+    warn = win.workspace.warn
+    win.workspace.warn = lambda text, key, timeout_ms=8000: (warnings.append(text), warn(text, key, timeout_ms))
+    other = Project.open(folder)
+    assert [im.path for im in other.recoverable()] == [samples[0]]
+    other.remove_image(other.image_for(samples[0]))
+    assert not Project.open(folder).recoverable()
+    qtbot.waitUntil(lambda: bool(Project.open(folder).recoverable()), timeout=WAIT_MS)  # the watch noticed
+    win.jobs.wait_idle()
+    project = Project.open(folder)
+    assert [im.path for im in project.recoverable()] == [samples[0]]
+    np.testing.assert_array_equal(project.recover(project.image_for(samples[0])), edits)
+    assert any(f"removed {samples[0].name}" in w and "they are kept" in w for w in warnings) and session.dirty, warnings
+    assert [im.path for im in project.images] == samples[1:] + samples[:1], "it rejoined the project"
+    assert len(list((folder / "removed").glob("*.qgt"))) == 2, "the removal's files stay where it put them"
