@@ -901,15 +901,23 @@ def generation_folders(root: Path) -> dict[str, int]:
 
 
 def read_journal(root: Path) -> dict | None:
-    """The class-edit journal of ``root`` (None without one or when it is unreadable)."""
+    """The class-edit journal of ``root`` (None without one, or when it is unreadable or could not
+    have been written by a class edit: one goes to a later generation, and its commit is the next
+    revision). A journal whose generations are equal would "prove" the current folders to be
+    leftovers: the next write would remove every annotation and autosave."""
     path = Path(root) / JOURNAL_FILE
     try:
+        if path.stat().st_size > 1 << 16:
+            return None
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     keys = ("from_generation", "to_generation", "from_revision", "to_revision")
     if not isinstance(doc, dict) or not all(isinstance(doc.get(k), int) and not isinstance(doc.get(k), bool)
                                             for k in keys):
+        return None
+    if not (0 <= doc["from_generation"] < doc["to_generation"] and 0 <= doc["from_revision"]
+            and doc["to_revision"] == doc["from_revision"] + 1):
         return None
     return doc
 

@@ -516,3 +516,27 @@ def test_a_stale_copy_never_saves_a_removed_image_into_the_image_that_took_its_k
     project = Project.open(tmp_path / "p")
     np.testing.assert_array_equal(project.load_annotation(project.image_for(X)), label_for(3))
     np.testing.assert_array_equal(project.load_annotation(project.image_for(Y)), label_for(1))
+
+
+@pytest.mark.parametrize("journal", [
+    {"from_generation": 0, "to_generation": 0, "from_revision": "R", "to_revision": "R"},  # proves the current folders
+    {"from_generation": 0, "to_generation": 0, "from_revision": "R-1", "to_revision": "R"},  # … "committed"
+    {"from_generation": 1, "to_generation": 0, "from_revision": "R-1", "to_revision": "R"},  # back in time
+    {"from_generation": 0, "to_generation": 1, "from_revision": "R", "to_revision": "R+5"},  # not the next revision
+])
+def test_a_class_edit_journal_no_edit_could_write_removes_nothing(tmp_path, journal):
+    """A corrupt or hand-made .class-edit.json: the next write (marking an image done) removed every
+    annotation and autosave when its generations were equal. Such a journal proves nothing."""
+    root = tmp_path / "p"
+    make_project(root, n=3, autosaves=1)
+    before = read_all(root)
+    revision = json.loads((root / PROJECT_FILE).read_text())["revision"]
+    values = {"R": revision, "R-1": revision - 1, "R+5": revision + 5}
+    (root / ".class-edit.json").write_text(json.dumps({k: values.get(v, v) for k, v in journal.items()}))
+    project = Project.open(root)
+    project.set_done(project.images[0], True)
+    project.save_annotation(project.images[1], label_for(7))
+    after = read_all(root)
+    assert sorted(after) == sorted(before)
+    for key, label in before.items():
+        np.testing.assert_array_equal(after[key], label_for(7) if key == project.images[1].key else label)
