@@ -65,7 +65,8 @@ AUTOSAVE_DELAY_MS = 2000
 AUTOSAVE_RETRY_MS = 10_000  # after a failed autosave (a full disk): try again without waiting for an edit
 WATCH_MS = 1500
 PROJECT_FILE = "project.json"
-CHANGED_ELSEWHERE = "another window or command"  # in the messages of qgn.project.ProjectChangedError
+CHANGED_ELSEWHERE = "another window or command"
+NOT_USED = (-1, -1, -1)  # a version no file has: save_annotation(over=) then keeps the saved file in conflicts/  # in the messages of qgn.project.ProjectChangedError
 # what a read-only project's warnings say to do (File ▸ New project… takes the unsaved edits along)
 KEEP_EDITS = "To keep your edits, File ▸ New project… saves them into a new project in a folder you can write to"
 # the status bar's words for the long jobs, followed by "done/total · about … left"
@@ -136,6 +137,9 @@ class ProjectController(QtCore.QObject):
         # image path -> the saved annotation's version (qgn.project.annotation_version) its open map was
         # read from: read and written on the job thread only (jobs run in order), one dict per project
         self._versions: dict = {}
+        # image paths whose saved annotation this window did not use (it does not fit the image, or
+        # cannot be read): a save moves that file to conflicts/ (job thread only, as _versions)
+        self._unused: set = set()
         # (project root, image path) -> the version of the autosave this window wrote or restored there
         # (Project.autosave_version): another window's autosave of the image is never overwritten,
         # removed or discarded by this one (job thread only, as _versions)
@@ -303,26 +307,32 @@ class ProjectController(QtCore.QObject):
             session.mark_autosaved(version)  # the save supersedes (and removes) the autosave
 
             def write(path=path, label=label, classes=self.workspace.classes, versions=self._versions,
-                      autosaved=self._autosaved):
+                      autosaved=self._autosaved, unused=self._unused):
                 check_same_classes(project, classes)
                 # over: the version its map was read from (None: none was saved); another writer's
-                # save since then goes to conflicts/ (qgn.project: two writers saving one image);
+                # save since then goes to conflicts/ (qgn.project: two writers saving one image), and
+                # so does a saved file this window did not use (it did not fit, or could not be read);
                 # autosave: only this window's own autosave goes with the save
                 key = (str(project.root), path)
+                kept = path in unused
                 saved, added = self._write_image(project, path, lambda image: project.save_annotation(
-                    image, label, over=versions.get(path), autosave=autosaved.get(key)))
+                    image, label, over=NOT_USED if kept else versions.get(path), autosave=autosaved.get(key)))
                 versions[path] = saved.version
                 autosaved.pop(key, None)
-                return saved, added
+                unused.discard(path)
+                return saved, added, kept
 
             def done(result, session=session, version=version, doc=doc):
-                saved, added = result
+                saved, added, kept = result
                 if added:
                     self._told_added_back(doc)
                 session.mark_saved(version)
                 self.annotator.refresh_status()
                 self.workspace.document_updated(doc)  # its row and the title say "saved"
-                if saved.parked is not None:
+                if saved.parked is not None and kept:
+                    self._warn(f"{doc.name}: your annotation is saved; the saved one it replaces, which this window "
+                               f"could not use, is kept as {saved.parked}")
+                elif saved.parked is not None:
                     self._warn(f"{doc.name}: another window or command saved this image's annotation after this "
                                f"window read it; your version is saved, theirs is kept as {saved.parked}")
 
@@ -527,6 +537,7 @@ class ProjectController(QtCore.QObject):
 
     def _set_project(self, project) -> None:
         self._versions = {}
+        self._unused = set()
         self._read_only = None
         self._disk_problem = None
         self._merges_shown = project.merges
@@ -622,14 +633,16 @@ class ProjectController(QtCore.QObject):
             return
         annotator.loading.add(doc.path)
 
-        def failed(message: str) -> None:
+        def failed(message: str, unused=self._unused) -> None:
             annotator.loading.discard(doc.path)
-            annotator.unreadable[doc.path] = message  # not started over, so never saved over
+            annotator.unreadable[doc.path] = message  # not started over silently; a save keeps the file
+            self.jobs.submit(lambda: unused.add(doc.path))
             self._warn(f"{doc.name}: the saved annotation cannot be read: {message}. It is kept as it is; "
                        "editing starts only when you choose a start in the Annotate panel")
 
-        def load(versions=self._versions):
+        def load(versions=self._versions, unused=self._unused):
             versions[doc.path] = project.annotation_version(image)  # first: a save in between is then a conflict
+            unused.discard(doc.path)  # read again (after a class edit that fixed it): used, unless it misfits
             return project.load_annotation(image)
 
         self.jobs.submit(load, lambda label: self._adopt(doc, label, "saved", False), failed, "Reading an annotation")
@@ -653,6 +666,9 @@ class ProjectController(QtCore.QObject):
             self.annotator.unreadable[doc.path] = message
         autosaved = self._autosaved  # job thread only: no longer this window's autosave to overwrite
         self.jobs.submit(lambda: [autosaved.pop(key) for key in list(autosaved) if key[1] == doc.path])
+        if source != "recovered":  # a saved map: a save of the image started over keeps it in conflicts/
+            unused = self._unused
+            self.jobs.submit(lambda: unused.add(doc.path))
         self.workspace.document_updated(doc)
         what = "recovered autosave" if source == "recovered" else "saved annotation"
         self._warn(f"{doc.name}: the {what} cannot be used: {message}. It is kept as it is")
