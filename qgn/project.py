@@ -339,6 +339,7 @@ class Project:
         self._cleaned = False
         self._by_path: tuple | None = None  # (images list, its length, {normalised path: image}): _index()
         self._stored_paths: dict[str, str] = {}  # path → as project.json stores it (_stored)
+        self._adopted: dict[str, str] = {}  # key → its stored path in project.json as last read or written
 
     @property
     def annotation_dir(self) -> str:
@@ -399,16 +400,22 @@ class Project:
         one of the same stem) gets a new object: one held from before never turns into the other
         image, and ``_own`` refuses it (its edits must not become the other image's annotation)."""
         known = {im.key: im for im in self.images}
+        before, adopted = self._adopted, {}
         images = []
         for stored, key, done in parsed.images:
-            path = self._absolute(self.root, stored)
             image = known.get(key)
-            if image is None or _path_key(image.path) != _path_key(path):
-                image = ProjectImage(path, key)
+            if image is not None and before.get(key) == stored:  # as read last time: the same file
+                path = image.path
+            else:
+                path = self._absolute(self.root, stored)
+                if image is None or (image.path != path and _path_key(image.path) != _path_key(path)):
+                    image = ProjectImage(path, key)
             image.path, image.done = path, done
+            adopted[key] = stored
             self._stored_paths[str(image.path)] = stored  # written back as it was read
             images.append(image)
         self.images = images
+        self._adopted = adopted
         model = parsed.model
         if model is not None and not Path(model).is_absolute() and (self.root / model).exists():
             model = str(self.root / model)
@@ -537,6 +544,7 @@ class Project:
             doc["generation"] = self.generation
         data = (json.dumps(doc, indent=1) + "\n").encode("utf-8")
         atomic_write_bytes(self.root / PROJECT_FILE, data)
+        self._adopted = {entry["key"]: entry["path"] for entry in doc["images"]}
         self.revision += 1
         self._digest = hashlib.sha256(data).hexdigest()
         self._saved_classes = self.classes
