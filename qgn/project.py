@@ -153,6 +153,19 @@ def kept_path(folder: Path, stem: str, suffix: str = ".qgt") -> Path:
     return path
 
 
+def kept_folder(root: Path, name: str) -> Path:
+    """``root/name`` — ``removed/``, ``conflicts/``, ``replaced/``: where the project keeps files
+    aside — made when missing. OutsideRootError (nothing moved) when it is a symbolic link: a
+    project unpacked or copied from elsewhere must not make its writes land in another folder."""
+    folder = Path(root) / name
+    if folder.is_symlink():
+        raise OutsideRootError(
+            f"{folder} is a symbolic link ({os.readlink(folder)}): the project keeps files aside only in a folder of "
+            f"its own, never elsewhere. Nothing was moved; replace the link by a real folder named {name!r}")
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def file_version(path: Path) -> AnnotationVersion:
     """(inode, mtime_ns, size) of ``path``, None when it is not there: every atomic write (a new
     file renamed over the old) changes it."""
@@ -617,8 +630,7 @@ class Project:
             moved = []
             for kind, source in (("annotation", self.annotation_path(own)), ("autosave", self.autosave_path(own))):
                 if source.is_file():
-                    (self.root / REMOVED_DIR).mkdir(exist_ok=True)
-                    target = kept_path(self.root / REMOVED_DIR, f"{own.key}.{kind}")
+                    target = kept_path(kept_folder(self.root, REMOVED_DIR), f"{own.key}.{kind}")
                     os.replace(source, target)
                     moved.append(target)
             self.images = [im for im in self.images if im.key != own.key]
@@ -738,8 +750,7 @@ class Project:
         current = file_version(path)
         if current is None or current == expected:
             return None
-        (self.root / CONFLICTS_DIR).mkdir(exist_ok=True)
-        parked = kept_path(self.root / CONFLICTS_DIR, stem)
+        parked = kept_path(kept_folder(self.root, CONFLICTS_DIR), stem)
         os.replace(path, parked)
         return parked
 
@@ -762,8 +773,7 @@ class Project:
             source = self.annotation_path(own)
             kept = None
             if source.is_file():
-                (self.root / REPLACED_DIR).mkdir(exist_ok=True)
-                kept = kept_path(self.root / REPLACED_DIR, own.key)
+                kept = kept_path(kept_folder(self.root, REPLACED_DIR), own.key)
                 shutil.copy2(source, kept)
             self._write(self.annotation_dir, own, label)
             return kept
@@ -771,8 +781,7 @@ class Project:
     def keep_conflict(self, stem: str, label: np.ndarray, classes: ClassSet) -> Path:
         """Keep ``label`` (in its own ``classes``) as ``conflicts/<stem>.<time>.qgt``: an unsaved map
         the project cannot take (a class edit elsewhere removed a class it uses)."""
-        folder = self.root / CONFLICTS_DIR
-        folder.mkdir(exist_ok=True)
+        folder = kept_folder(self.root, CONFLICTS_DIR)
         target = kept_path(folder, stem)
         return FORMATS["qgt"].write(label, classes, folder, target.stem, levels=self.levels)[0]
 
@@ -1013,9 +1022,7 @@ def restore_copied_link(root: Path, generation: int) -> Path | None:
     made again, so that later saves leave no stale copy behind it; returns where it went."""
     if not copied_link(root, generation):
         return None
-    removed = Path(root) / REMOVED_DIR
-    removed.mkdir(exist_ok=True)
-    kept = kept_path(removed, f"{ANNOTATION_DIR}-copied-link", "")
+    kept = kept_path(kept_folder(root, REMOVED_DIR), f"{ANNOTATION_DIR}-copied-link", "")
     os.replace(Path(root) / ANNOTATION_DIR, kept)
     link_annotations(root, generation)
     return kept
@@ -1026,16 +1033,16 @@ def finish_class_edit(root: Path, old_generation: int, new_generation: int) -> N
     ``annotations`` link at the new one, and drop the journal."""
     root = Path(root)
     pairs = zip(generation_dirs(old_generation), generation_dirs(new_generation))
-    _remove_folders([root / old for old, new in pairs if _keep_leftovers(root / old, root / new, root / REMOVED_DIR)])
+    _remove_folders([root / old for old, new in pairs if _keep_leftovers(root / old, root / new, root)])
     link_annotations(root, new_generation)
     (root / JOURNAL_FILE).unlink(missing_ok=True)
 
 
-def _keep_leftovers(old: Path, new: Path, removed: Path) -> bool:
+def _keep_leftovers(old: Path, new: Path, root: Path) -> bool:
     """Move what the old generation's folder ``old`` holds that the edit did not carry into ``new``
     (a .qgt of no project image, a note a user put there) to ``removed/``: a class edit removes the
     old folder, never a file of the user's. Temporaries of killed writers are not kept. False
-    when something could not be moved (the folder must then stay)."""
+    when something could not be moved (the folder must then stay), e.g. ``root/removed`` is a link."""
     if not old.is_dir() or old.is_symlink():
         return True
     for entry in sorted(old.iterdir()):
@@ -1043,12 +1050,12 @@ def _keep_leftovers(old: Path, new: Path, removed: Path) -> bool:
             continue
         if entry.is_file() and not entry.is_symlink() and (new / entry.name).is_file():
             continue  # carried over, remapped
-        removed.mkdir(exist_ok=True)
         suffix = "".join(entry.suffixes[-1:])
-        target = kept_path(removed, f"{old.name.lstrip('.')}-{entry.name[:len(entry.name) - len(suffix)]}", suffix)
         try:
+            removed = kept_folder(root, REMOVED_DIR)
+            target = kept_path(removed, f"{old.name.lstrip('.')}-{entry.name[:len(entry.name) - len(suffix)]}", suffix)
             os.replace(entry, target)
-        except OSError:
+        except (OSError, OutsideRootError):
             return False
     return True
 

@@ -540,3 +540,33 @@ def test_a_class_edit_journal_no_edit_could_write_removes_nothing(tmp_path, jour
     assert sorted(after) == sorted(before)
     for key, label in before.items():
         np.testing.assert_array_equal(after[key], label_for(7) if key == project.images[1].key else label)
+
+
+def test_folders_for_kept_files_that_are_links_out_of_the_project_are_refused(tmp_path):
+    """A project unpacked from elsewhere whose removed/, conflicts/ or replaced/ is a symbolic link to
+    another folder: removing an image, a save that parks another writer's file, an import's replace
+    moved annotations out of the project into that folder. They are refused, and nothing moves."""
+    from qgn.fileio import OutsideRootError
+
+    root = tmp_path / "p"
+    project = make_project(root, n=2, autosaves=1)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    for name in ("removed", "conflicts", "replaced"):
+        (root / name).symlink_to(outside, target_is_directory=True)
+    before = read_all(root)
+    stale = project.annotation_version(project.images[1])
+    Project.open(root).save_annotation(project.images[1], label_for(5))  # another writer's save
+    after_other = read_all(root)
+    with pytest.raises(OutsideRootError, match="symbolic link"):
+        project.remove_image(project.images[0])
+    with pytest.raises(OutsideRootError, match="symbolic link"):
+        project.save_annotation(project.images[1], label_for(6), over=stale)
+    with pytest.raises(OutsideRootError, match="symbolic link"):
+        project.replace_annotation(project.images[0], label_for(7))
+    assert list(outside.iterdir()) == []
+    assert len(Project.open(root).images) == 2
+    after = read_all(root)
+    assert sorted(after) == sorted(before)
+    for key, label in after_other.items():
+        np.testing.assert_array_equal(after[key], label)
