@@ -148,6 +148,19 @@ def refuse_input(path: str | os.PathLike) -> None:
                                   "another folder (inputs are never replaced)")
 
 
+def write_problem(folder: str | os.PathLike) -> str | None:
+    """Why nothing can be written into ``folder`` — "it is on a read-only medium" (a mount, a
+    CD, a locked card) or "you have no permission to write there" — or None when it can be."""
+    try:
+        if os.statvfs(folder).f_flag & getattr(os, "ST_RDONLY", 0):
+            return "it is on a read-only medium"
+    except (OSError, AttributeError):
+        pass  # no statvfs (Windows), or no folder: the access check below answers
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "you have no permission to write there"
+    return None
+
+
 def path_inside(root: str | os.PathLike, *parts: str) -> Path:
     """``root / parts…``, refused (OutsideRootError) unless it resolves strictly inside ``root``.
 

@@ -155,6 +155,19 @@ def kept_path(folder: Path, stem: str, suffix: str = ".qgt") -> Path:
     return path
 
 
+def kept_folder(root: Path, name: str) -> Path:
+    """``root/name`` — ``removed/``, ``conflicts/``, ``replaced/``: where the project keeps files
+    aside — made when missing. OutsideRootError (nothing moved) when it is a symbolic link: a
+    project unpacked or copied from elsewhere must not make its writes land in another folder."""
+    folder = Path(root) / name
+    if folder.is_symlink():
+        raise OutsideRootError(
+            f"{folder} is a symbolic link ({os.readlink(folder)}): the project keeps files aside only in a folder of "
+            f"its own, never elsewhere. Nothing was moved; replace the link by a real folder named {name!r}")
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def file_version(path: Path) -> AnnotationVersion:
     """(inode, mtime_ns, size) of ``path``, None when it is not there: every atomic write (a new
     file renamed over the old) changes it."""
@@ -341,6 +354,7 @@ class Project:
         self._cleaned = False
         self._by_path: tuple | None = None  # (images list, its length, {normalised path: image}): _index()
         self._stored_paths: dict[str, str] = {}  # path → as project.json stores it (_stored)
+        self._adopted: dict[str, str] = {}  # key → its stored path in project.json as last read or written
 
     @property
     def annotation_dir(self) -> str:
@@ -396,15 +410,27 @@ class Project:
 
     def _adopt(self, parsed: ProjectFile) -> None:
         """Take project.json's images, model and revision (keeping the ProjectImage objects of
-        keys already known, so that callers holding one see its new state)."""
+        images already known — same key, same path — so that callers holding one see its new
+        state). A key that now names another file (another writer removed the image and added
+        one of the same stem) gets a new object: one held from before never turns into the other
+        image, and ``_own`` refuses it (its edits must not become the other image's annotation)."""
         known = {im.key: im for im in self.images}
+        before, adopted = self._adopted, {}
         images = []
         for stored, key, done in parsed.images:
-            image = known.get(key) or ProjectImage(Path(), key)
-            image.path, image.done = self._absolute(self.root, stored), done
+            image = known.get(key)
+            if image is not None and before.get(key) == stored:  # as read last time: the same file
+                path = image.path
+            else:
+                path = self._absolute(self.root, stored)
+                if image is None or (image.path != path and _path_key(image.path) != _path_key(path)):
+                    image = ProjectImage(path, key)
+            image.path, image.done = path, done
+            adopted[key] = stored
             self._stored_paths[str(image.path)] = stored  # written back as it was read
             images.append(image)
         self.images = images
+        self._adopted = adopted
         model = parsed.model
         if model is not None and not Path(model).is_absolute() and (self.root / model).exists():
             model = str(self.root / model)
@@ -533,6 +559,7 @@ class Project:
             doc["generation"] = self.generation
         data = (json.dumps(doc, indent=1) + "\n").encode("utf-8")
         atomic_write_bytes(self.root / PROJECT_FILE, data)
+        self._adopted = {entry["key"]: entry["path"] for entry in doc["images"]}
         self.revision += 1
         self._digest = hashlib.sha256(data).hexdigest()
         self._saved_classes = self.classes
@@ -605,8 +632,7 @@ class Project:
             moved = []
             for kind, source in (("annotation", self.annotation_path(own)), ("autosave", self.autosave_path(own))):
                 if source.is_file():
-                    (self.root / REMOVED_DIR).mkdir(exist_ok=True)
-                    target = kept_path(self.root / REMOVED_DIR, f"{own.key}.{kind}")
+                    target = kept_path(kept_folder(self.root, REMOVED_DIR), f"{own.key}.{kind}")
                     os.replace(source, target)
                     moved.append(target)
             self.images = [im for im in self.images if im.key != own.key]
@@ -647,8 +673,13 @@ class Project:
             self._commit()
 
     def _own(self, image: ProjectImage) -> ProjectImage:
+        """This project's image of ``image``'s key — KeyError when there is none, or when that key now
+        names another file (``image`` was removed by another writer and its key given to a new image)."""
         for im in self.images:
             if im.key == image.key:
+                if im is not image and _path_key(im.path) != _path_key(image.path):
+                    raise KeyError(f"image {image.path} is no longer in the project in {self.root} (another window "
+                                   f"or command removed it; its key {image.key!r} now names {im.path})")
                 return im
         raise KeyError(f"image {image.key!r} is not in the project in {self.root}")
 
@@ -721,8 +752,7 @@ class Project:
         current = file_version(path)
         if current is None or current == expected:
             return None
-        (self.root / CONFLICTS_DIR).mkdir(exist_ok=True)
-        parked = kept_path(self.root / CONFLICTS_DIR, stem)
+        parked = kept_path(kept_folder(self.root, CONFLICTS_DIR), stem)
         os.replace(path, parked)
         return parked
 
@@ -745,8 +775,7 @@ class Project:
             source = self.annotation_path(own)
             kept = None
             if source.is_file():
-                (self.root / REPLACED_DIR).mkdir(exist_ok=True)
-                kept = kept_path(self.root / REPLACED_DIR, own.key)
+                kept = kept_path(kept_folder(self.root, REPLACED_DIR), own.key)
                 shutil.copy2(source, kept)
             self._write(self.annotation_dir, own, label)
             return kept
@@ -754,8 +783,7 @@ class Project:
     def keep_conflict(self, stem: str, label: np.ndarray, classes: ClassSet) -> Path:
         """Keep ``label`` (in its own ``classes``) as ``conflicts/<stem>.<time>.qgt``: an unsaved map
         the project cannot take (a class edit elsewhere removed a class it uses)."""
-        folder = self.root / CONFLICTS_DIR
-        folder.mkdir(exist_ok=True)
+        folder = kept_folder(self.root, CONFLICTS_DIR)
         target = kept_path(folder, stem)
         return FORMATS["qgt"].write(label, classes, folder, target.stem, levels=self.levels)[0]
 
@@ -905,15 +933,23 @@ def generation_folders(root: Path) -> dict[str, int]:
 
 
 def read_journal(root: Path) -> dict | None:
-    """The class-edit journal of ``root`` (None without one or when it is unreadable)."""
+    """The class-edit journal of ``root`` (None without one, or when it is unreadable or could not
+    have been written by a class edit: one goes to a later generation, and its commit is the next
+    revision). A journal whose generations are equal would "prove" the current folders to be
+    leftovers: the next write would remove every annotation and autosave."""
     path = Path(root) / JOURNAL_FILE
     try:
+        if path.stat().st_size > 1 << 16:
+            return None
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     keys = ("from_generation", "to_generation", "from_revision", "to_revision")
     if not isinstance(doc, dict) or not all(isinstance(doc.get(k), int) and not isinstance(doc.get(k), bool)
                                             for k in keys):
+        return None
+    if not (0 <= doc["from_generation"] < doc["to_generation"] and 0 <= doc["from_revision"]
+            and doc["to_revision"] == doc["from_revision"] + 1):
         return None
     return doc
 
@@ -1001,9 +1037,7 @@ def restore_copied_link(root: Path, generation: int) -> Path | None:
     made again, so that later saves leave no stale copy behind it; returns where it went."""
     if not copied_link(root, generation):
         return None
-    removed = Path(root) / REMOVED_DIR
-    removed.mkdir(exist_ok=True)
-    kept = kept_path(removed, f"{ANNOTATION_DIR}-copied-link", "")
+    kept = kept_path(kept_folder(root, REMOVED_DIR), f"{ANNOTATION_DIR}-copied-link", "")
     os.replace(Path(root) / ANNOTATION_DIR, kept)
     link_annotations(root, generation)
     return kept
@@ -1014,16 +1048,16 @@ def finish_class_edit(root: Path, old_generation: int, new_generation: int) -> N
     ``annotations`` link at the new one, and drop the journal."""
     root = Path(root)
     pairs = zip(generation_dirs(old_generation), generation_dirs(new_generation))
-    _remove_folders([root / old for old, new in pairs if _keep_leftovers(root / old, root / new, root / REMOVED_DIR)])
+    _remove_folders([root / old for old, new in pairs if _keep_leftovers(root / old, root / new, root)])
     link_annotations(root, new_generation)
     (root / JOURNAL_FILE).unlink(missing_ok=True)
 
 
-def _keep_leftovers(old: Path, new: Path, removed: Path) -> bool:
+def _keep_leftovers(old: Path, new: Path, root: Path) -> bool:
     """Move what the old generation's folder ``old`` holds that the edit did not carry into ``new``
     (a .qgt of no project image, a note a user put there) to ``removed/``: a class edit removes the
     old folder, never a file of the user's. Temporaries of killed writers are not kept. False
-    when something could not be moved (the folder must then stay)."""
+    when something could not be moved (the folder must then stay), e.g. ``root/removed`` is a link."""
     if not old.is_dir() or old.is_symlink():
         return True
     for entry in sorted(old.iterdir()):
@@ -1031,12 +1065,12 @@ def _keep_leftovers(old: Path, new: Path, removed: Path) -> bool:
             continue
         if entry.is_file() and not entry.is_symlink() and (new / entry.name).is_file():
             continue  # carried over, remapped
-        removed.mkdir(exist_ok=True)
         suffix = "".join(entry.suffixes[-1:])
-        target = kept_path(removed, f"{old.name.lstrip('.')}-{entry.name[:len(entry.name) - len(suffix)]}", suffix)
         try:
+            removed = kept_folder(root, REMOVED_DIR)
+            target = kept_path(removed, f"{old.name.lstrip('.')}-{entry.name[:len(entry.name) - len(suffix)]}", suffix)
             os.replace(entry, target)
-        except OSError:
+        except (OSError, OutsideRootError):
             return False
     return True
 

@@ -66,7 +66,10 @@ AUTOSAVE_DELAY_MS = 2000
 AUTOSAVE_RETRY_MS = 10_000  # after a failed autosave (a full disk): try again without waiting for an edit
 WATCH_MS = 1500
 PROJECT_FILE = "project.json"
-CHANGED_ELSEWHERE = "another window or command"  # in the messages of qgn.project.ProjectChangedError
+CHANGED_ELSEWHERE = "another window or command"
+NOT_USED = (-1, -1, -1)  # a version no file has: save_annotation(over=) then keeps the saved file in conflicts/  # in the messages of qgn.project.ProjectChangedError
+# what a read-only project's warnings say to do (File ▸ New project… takes the unsaved edits along)
+KEEP_EDITS = "To keep your edits, File ▸ New project… saves them into a new project in a folder you can write to"
 # the status bar's words for the long jobs, followed by "done/total · about … left"
 COUNTING = "Counting the annotations' classes"
 CLASS_EDIT = "Changing the classes of the saved annotations"
@@ -130,10 +133,14 @@ class ProjectController(QtCore.QObject):
         self.watch.timeout.connect(self.check_project_on_disk)
         self._classes_written_by_edit = None  # the class set a pending class edit writes itself
         self._disk_problem = None  # the last "cannot be read" message shown (shown once)
+        self._read_only = None  # why the open project cannot be written (told at opening), or None
         self._merges_shown = 0
         # image path -> the saved annotation's version (qgn.project.annotation_version) its open map was
         # read from: read and written on the job thread only (jobs run in order), one dict per project
         self._versions: dict = {}
+        # image paths whose saved annotation this window did not use (it does not fit the image, or
+        # cannot be read): a save moves that file to conflicts/ (job thread only, as _versions)
+        self._unused: set = set()
         # (project root, image path) -> the version of the autosave this window wrote or restored there
         # (Project.autosave_version): another window's autosave of the image is never overwritten,
         # removed or discarded by this one (job thread only, as _versions)
@@ -194,6 +201,18 @@ class ProjectController(QtCore.QObject):
         except KeyError:
             return project.add_images([path], save=True)[0]
 
+    @classmethod
+    def _write_image(cls, project, path: Path, write):
+        """(``write(image)``, added) for ``project``'s image at ``path`` (job thread); ``added``: the
+        project no longer listed the image (another writer removed it, and its key may name another
+        image by now) and it was added back. A write refused for a removed image merged that
+        removal: the image is looked up (added) anew, once."""
+        listed = cls._in_project(project, path)
+        try:
+            return write(cls._image_of(project, path)), not listed
+        except KeyError:
+            return write(cls._image_of(project, path)), True
+
     def sessions(self) -> list:
         return [d for d in self.workspace.docs if d.annotation is not None]
 
@@ -225,13 +244,17 @@ class ProjectController(QtCore.QObject):
             def write(target=target, path=path, label=label, classes=classes, autosaved=self._autosaved):
                 check_same_classes(target, classes)
                 key = (str(target.root), path)
-                saved = target.autosave(self._image_of(target, path), label, over=autosaved.get(key))
+                saved, added = self._write_image(
+                    target, path, lambda image: target.autosave(image, label, over=autosaved.get(key)))
                 autosaved[key] = saved.version
-                return saved
+                return saved, added and target is self.project
 
-            def done(saved, s=session, v=version, doc=doc):
+            def done(result, s=session, v=version, doc=doc):
+                saved, added = result
                 written.append(doc)
                 self._autosaved_one(s, v, doc, saved)
+                if added:
+                    self._told_added_back(doc)
 
             self.jobs.submit(write, done, self._autosave_failed, "Autosaving")
             submitted = True
@@ -258,6 +281,11 @@ class ProjectController(QtCore.QObject):
             except Exception:  # removed or unreadable: the next autosave finds another
                 del self._scratches[root]
 
+    def _told_added_back(self, doc) -> None:
+        self._warn(f"Another window or command removed {doc.name} from the project while you had unsaved edits "
+                   "of it: they are kept, so it is back in the project. Remove it here too (Image ▸ Remove) if "
+                   "you do not need them")
+
     def _autosaved_one(self, session, version: int, doc, saved) -> None:
         session.mark_autosaved(version)
         if saved.parked is not None and doc.path not in self._told_autosave_conflict:
@@ -280,23 +308,32 @@ class ProjectController(QtCore.QObject):
             session.mark_autosaved(version)  # the save supersedes (and removes) the autosave
 
             def write(path=path, label=label, classes=self.workspace.classes, versions=self._versions,
-                      autosaved=self._autosaved):
+                      autosaved=self._autosaved, unused=self._unused):
                 check_same_classes(project, classes)
                 # over: the version its map was read from (None: none was saved); another writer's
-                # save since then goes to conflicts/ (qgn.project: two writers saving one image);
+                # save since then goes to conflicts/ (qgn.project: two writers saving one image), and
+                # so does a saved file this window did not use (it did not fit, or could not be read);
                 # autosave: only this window's own autosave goes with the save
                 key = (str(project.root), path)
-                saved = project.save_annotation(self._image_of(project, path), label, over=versions.get(path),
-                                                autosave=autosaved.get(key))
+                kept = path in unused
+                saved, added = self._write_image(project, path, lambda image: project.save_annotation(
+                    image, label, over=NOT_USED if kept else versions.get(path), autosave=autosaved.get(key)))
                 versions[path] = saved.version
                 autosaved.pop(key, None)
-                return saved
+                unused.discard(path)
+                return saved, added, kept
 
-            def done(saved, session=session, version=version, doc=doc):
+            def done(result, session=session, version=version, doc=doc):
+                saved, added, kept = result
+                if added:
+                    self._told_added_back(doc)
                 session.mark_saved(version)
                 self.annotator.refresh_status()
                 self.workspace.document_updated(doc)  # its row and the title say "saved"
-                if saved.parked is not None:
+                if saved.parked is not None and kept:
+                    self._warn(f"{doc.name}: your annotation is saved; the saved one it replaces, which this window "
+                               f"could not use, is kept as {saved.parked}")
+                elif saved.parked is not None:
                     self._warn(f"{doc.name}: another window or command saved this image's annotation after this "
                                f"window read it; your version is saved, theirs is kept as {saved.parked}")
 
@@ -459,6 +496,10 @@ class ProjectController(QtCore.QObject):
             doc.done = not doc.done
             self.workspace.document_updated(doc)  # a row per change, not per image (thousands)
         self._load_project_model(project)
+        if opening.read_only:
+            self._read_only = opening.read_only
+            self._warn(f"The project {project.root} is open read-only: {opening.read_only}. Nothing can be saved, "
+                       f"autosaved or marked done there, so your edits stay in this window only. {KEEP_EDITS}")
         if restore:
             self._restore(project, restore)
         self.document_shown(self.workspace.current)
@@ -497,6 +538,8 @@ class ProjectController(QtCore.QObject):
 
     def _set_project(self, project) -> None:
         self._versions = {}
+        self._unused = set()
+        self._read_only = None
         self._disk_problem = None
         self._merges_shown = project.merges
         self.watch.start()
@@ -591,14 +634,16 @@ class ProjectController(QtCore.QObject):
             return
         annotator.loading.add(doc.path)
 
-        def failed(message: str) -> None:
+        def failed(message: str, unused=self._unused) -> None:
             annotator.loading.discard(doc.path)
-            annotator.unreadable[doc.path] = message  # not started over, so never saved over
+            annotator.unreadable[doc.path] = message  # not started over silently; a save keeps the file
+            self.jobs.submit(lambda: unused.add(doc.path))
             self._warn(f"{doc.name}: the saved annotation cannot be read: {message}. It is kept as it is; "
                        "editing starts only when you choose a start in the Annotate panel")
 
-        def load(versions=self._versions):
+        def load(versions=self._versions, unused=self._unused):
             versions[doc.path] = project.annotation_version(image)  # first: a save in between is then a conflict
+            unused.discard(doc.path)  # read again (after a class edit that fixed it): used, unless it misfits
             return project.load_annotation(image)
 
         self.jobs.submit(load, lambda label: self._adopt(doc, label, "saved", False), failed, "Reading an annotation")
@@ -622,6 +667,9 @@ class ProjectController(QtCore.QObject):
             self.annotator.unreadable[doc.path] = message
         autosaved = self._autosaved  # job thread only: no longer this window's autosave to overwrite
         self.jobs.submit(lambda: [autosaved.pop(key) for key in list(autosaved) if key[1] == doc.path])
+        if source != "recovered":  # a saved map: a save of the image started over keeps it in conflicts/
+            unused = self._unused
+            self.jobs.submit(lambda: unused.add(doc.path))
         self.workspace.document_updated(doc)
         what = "recovered autosave" if source == "recovered" else "saved annotation"
         self._warn(f"{doc.name}: the {what} cannot be used: {message}. It is kept as it is")
@@ -799,7 +847,7 @@ class ProjectController(QtCore.QObject):
         project = self.project
         if project is None:
             return
-        self.jobs.submit(lambda: project.set_done(self._image_of(project, doc.path), done),
+        self.jobs.submit(lambda: self._write_image(project, doc.path, lambda image: project.set_done(image, done))[0],
                          failed=lambda message: self._write_failed(f"Cannot record 'done': {message}"))
 
     def _class_set_edited(self, classes) -> None:
@@ -892,7 +940,9 @@ class ProjectController(QtCore.QObject):
     # ------------------------------------------------------------------ another writer
     def _write_failed(self, text: str) -> None:
         """A write into the project failed: say so; when another writer changed the project,
-        reload it at once."""
+        reload it at once; a read-only project's failures say where the edits can be kept."""
+        if self._read_only and self.project is not None:
+            text = f"{text}. The project is read-only ({self._read_only}): {KEEP_EDITS}"
         self._warn(text)
         if CHANGED_ELSEWHERE in text:
             QtCore.QTimer.singleShot(0, self.check_project_on_disk)
@@ -958,7 +1008,9 @@ class ProjectController(QtCore.QObject):
                     try:
                         if project.autosave_version(project.image_for(path)) is None:
                             emptied.append(path)
-                    except (KeyError, OSError):
+                    except KeyError:  # removed elsewhere, its autosave moved to removed/: never offered there
+                        emptied.append(path)
+                    except OSError:
                         pass
             return replaced, emptied
 

@@ -34,7 +34,8 @@ class ProjectOpening:
     """A project read for opening. ``images``: its image files on disk, in order (resolved as
     ``discovery.existing_files`` does); ``missing``: those not on disk; ``made``: path → a new
     document for each image not open before; ``done``: path → the project's done flag;
-    ``recoverable``: its images with an autosave to offer; ``listing``: ``documents_for(source)``
+    ``recoverable``: its images with an autosave to offer; ``read_only``: why its folder cannot be
+    written (``qgn.fileio.write_problem``), None when it can; ``listing``: ``documents_for(source)``
     worked out on the job thread for ``source``, the list of documents open when it was read."""
 
     project: object
@@ -44,6 +45,7 @@ class ProjectOpening:
     done: dict = field(default_factory=dict)
     recoverable: list = field(default_factory=list)
     source: list | None = None
+    read_only: str | None = None
     listing: tuple | None = None
 
     def documents_for(self, open_docs: list) -> tuple[list, list, list]:
@@ -90,6 +92,7 @@ def collections_held():
 
 
 def _read(folder: Path, open_docs: list, progress, cancelled) -> ProjectOpening:
+    from qgn.fileio import write_problem
     from qgn.project import Project
 
     from qgn_studio.discovery import existing_files
@@ -116,6 +119,7 @@ def _read(folder: Path, open_docs: list, progress, cancelled) -> ProjectOpening:
         recoverable = project.recoverable()
     except OSError:
         recoverable = []
-    opening = ProjectOpening(project, images, missing, made, done, recoverable, open_docs)
+    opening = ProjectOpening(project, images, missing, made, done, recoverable, open_docs,
+                             read_only=write_problem(project.root))
     opening.listing = opening.documents_for([*open_docs])  # a copy: worked out, not taken as the answer
     return opening

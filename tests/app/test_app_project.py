@@ -554,3 +554,81 @@ def test_a_save_that_fails_keeps_the_edits_says_why_and_autosaves_them(qtbot, wi
     win.close()  # closing asks about the unsaved image, and "cancel" keeps the window and the edits
     assert asked == [1] and win.isVisible()
     np.testing.assert_array_equal(win.docs[0].annotation.label, last)
+
+
+def test_a_saved_annotation_that_no_longer_fits_its_image_is_kept_when_the_image_is_started_over(
+        qtbot, windows, samples, model_path, tmp_path):
+    # the image file was replaced by another of the same name and another size after its annotation
+    # was saved: the saved map is not used ("It is kept as it is"); the user starts the image over and
+    # saves. The saved annotation of the old image must survive that save (in conflicts/), not vanish.
+    from PIL import Image
+
+    from qgn.project import Project
+    from qgn.quadtree.label_io import read_label_file
+
+    folder = tmp_path / "replaced"
+    first = windows(folder=folder)
+    session = start_annotating(qtbot, first, [samples[0]], model_path)
+    assert first.projects.new_project()
+    paint(first, 3, 6, [(4, 4), (60, 4)])
+    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
+        assert first.projects.save()
+    first.jobs.wait_idle()
+    saved = session.label.copy()
+    first.close()
+    height, width = saved.shape
+    Image.new("RGB", (width + 32, height + 16), (90, 120, 60)).save(samples[0])
+
+    second = windows()
+    warnings = []
+    second.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: any("cannot be used" in w and f"{width}×{height}" in w for w in warnings), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: second.current is not None and second.current.result is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    second.annotator.set_mode(True)
+    second.annotator.start_from("prediction")  # the user starts the image over, then edits and saves it
+    qtbot.waitUntil(lambda: second.docs[0].annotation is not None, timeout=WAIT_MS)
+    paint(second, 3, 2, [(4, 40), (60, 40)])
+    with qtbot.waitSignal(second.projects.saved, timeout=WAIT_MS):
+        assert second.projects.save()
+    second.jobs.wait_idle()
+    project = Project.open(folder)
+    assert project.load_annotation(project.images[0]).shape == (height + 16, width + 32)
+    kept = [read_label_file(path, project.classes) for path in folder.glob("*/*.qgt") if path.parent.name in
+            ("conflicts", "replaced", "removed")]
+    assert any(np.array_equal(label, saved) for label in kept), "the old image's saved annotation is gone"
+
+
+def test_a_saved_annotation_that_cannot_be_read_is_kept_when_the_image_is_started_over(
+        qtbot, windows, samples, model_path, tmp_path):
+    from qgn.project import Project
+
+    folder = tmp_path / "unreadable"
+    first = windows(folder=folder)
+    start_annotating(qtbot, first, [samples[0]], model_path)
+    assert first.projects.new_project()
+    paint(first, 3, 6, [(4, 4), (60, 4)])
+    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
+        assert first.projects.save()
+    first.jobs.wait_idle()
+    first.close()
+    path = Project.open(folder).annotation_path(Project.open(folder).images[0])
+    broken = path.read_bytes()[:-9]  # a file cut short (a copy that failed half-way)
+    path.write_bytes(broken)
+
+    second = windows()
+    warnings = []
+    second.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: any("cannot be read" in w for w in warnings), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: second.current is not None and second.current.result is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    second.annotator.set_mode(True)
+    second.annotator.start_from("prediction")
+    qtbot.waitUntil(lambda: second.docs[0].annotation is not None, timeout=WAIT_MS)
+    paint(second, 3, 2, [(4, 40), (60, 40)])
+    with qtbot.waitSignal(second.projects.saved, timeout=WAIT_MS):
+        assert second.projects.save()
+    second.jobs.wait_idle()
+    assert [p.read_bytes() for p in (folder / "conflicts").glob("*.qgt")] == [broken], "the file that was not used"

@@ -340,3 +340,62 @@ def test_a_killed_windows_autosave_survives_the_other_windows_save(qtbot, window
     np.testing.assert_array_equal(project.load_annotation(project.images[0]), dead)
     kept = [read_label_file(path, project.classes) for path in (folder / "conflicts").glob("*.qgt")]
     assert any(np.array_equal(label, survivor) for label in kept), "the second window's save is gone"
+
+
+def test_a_save_of_an_image_removed_elsewhere_never_lands_on_the_image_that_took_its_key(
+        qtbot, windows, samples, model_path, tmp_path):
+    """A command removes image 0 and adds another file of the same name (it takes the freed key)
+    while this window, which has not looked at the project since, holds unsaved edits of image 0:
+    Ctrl+S keeps those edits as image 0's (added back) and the other image's annotation stays its own."""
+    from PIL import Image
+
+    folder = tmp_path / "keys"
+    win = windows(folder=folder)
+    session = saved_project(qtbot, win, samples, model_path, folder)
+    win.projects.watch.stop()  # the window has not looked at project.json since (a tick later, as it was)
+    paint(win, 2, 3, [(5, 40), (60, 40)])
+    edits = session.label.copy()
+    other = tmp_path / "elsewhere" / samples[0].name
+    other.parent.mkdir()
+    Image.new("RGB", Image.open(samples[0]).size, (9, 9, 9)).save(other)
+    script = Project.open(folder)
+    script.remove_image(script.image_for(samples[0]))
+    theirs = script.add_images([other])[0]
+    their_label = np.zeros_like(edits)
+    script.save_annotation(theirs, their_label)
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        assert win.projects.save()
+    win.jobs.wait_idle()
+    project = Project.open(folder)
+    np.testing.assert_array_equal(project.load_annotation(project.image_for(other)), their_label)
+    np.testing.assert_array_equal(project.load_annotation(project.image_for(samples[0])), edits)
+    assert project.image_for(samples[0]).key != project.image_for(other).key
+    assert not (folder / "conflicts").exists() and not win.projects.unsaved()
+
+
+def test_unsaved_edits_of_an_image_removed_elsewhere_are_autosaved_again(qtbot, windows, samples, model_path, tmp_path):
+    """Another window removes image 0 while this one has autosaved, unsaved edits of it: the removal
+    moves that autosave to removed/, where a start after a crash would never offer it. The window
+    autosaves the edits again (the image rejoins the project) and says so."""
+    folder = tmp_path / "removed"
+    win = windows(folder=folder)
+    session = saved_project(qtbot, win, samples, model_path, folder)
+    paint(win, 2, 3, [(5, 40), (60, 40)])
+    edits = session.label.copy()
+    with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+        win.projects.autosave_now()
+    warnings = []
+    warn = win.workspace.warn
+    win.workspace.warn = lambda text, key, timeout_ms=8000: (warnings.append(text), warn(text, key, timeout_ms))
+    other = Project.open(folder)
+    assert [im.path for im in other.recoverable()] == [samples[0]]
+    other.remove_image(other.image_for(samples[0]))
+    assert not Project.open(folder).recoverable()
+    qtbot.waitUntil(lambda: bool(Project.open(folder).recoverable()), timeout=WAIT_MS)  # the watch noticed
+    win.jobs.wait_idle()
+    project = Project.open(folder)
+    assert [im.path for im in project.recoverable()] == [samples[0]]
+    np.testing.assert_array_equal(project.recover(project.image_for(samples[0])), edits)
+    assert any(f"removed {samples[0].name}" in w and "they are kept" in w for w in warnings) and session.dirty, warnings
+    assert [im.path for im in project.images] == samples[1:] + samples[:1], "it rejoined the project"
+    assert len(list((folder / "removed").glob("*.qgt"))) == 2, "the removal's files stay where it put them"

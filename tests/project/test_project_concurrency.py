@@ -477,3 +477,96 @@ def test_a_save_that_fails_puts_back_the_other_writers_file(tmp_path, monkeypatc
     monkeypatch.undo()
     assert path.read_bytes() == before
     assert not (project.root / "conflicts").exists() or not list((project.root / "conflicts").iterdir())
+
+
+# --------------------------------------------------------------------------- a key given to another image
+def test_a_stale_copy_never_saves_a_removed_image_into_the_image_that_took_its_key(tmp_path):
+    """Window B holds image X (key "a"); window A removes X and adds Y of the same stem, which gets
+    the freed key "a". B's save or autosave of X must not become Y's annotation or autosave (it
+    did: B merged A's change, its object of X was turned into Y, Y's annotation went to conflicts/)."""
+    X, Y = tmp_path / "one" / "a.png", tmp_path / "two" / "a.png"
+    for i, path in enumerate((X, Y)):
+        path.parent.mkdir()
+        Image.new("RGB", (48, 40), (i, i, i)).save(path)
+    first = Project.create(tmp_path / "p", [X], CLASSES)
+    first.save_annotation(first.images[0], label_for(0))
+    second = Project.open(tmp_path / "p")
+    x = second.image_for(X)
+    version = second.annotation_version(x)
+    first.remove_image(first.images[0])
+    y = first.add_images([Y])[0]
+    assert y.key == x.key, "the freed key is given to the new image"
+    first.save_annotation(y, label_for(1))
+    first.autosave(y, label_for(2))
+    with pytest.raises(KeyError, match="no longer in the project"):
+        second.save_annotation(x, label_for(3), over=version)
+    with pytest.raises(KeyError, match="no longer in the project"):
+        second.autosave(x, label_for(3))
+    with pytest.raises(KeyError):
+        second.set_done(x, True)
+    assert x.path == X, "an object held from before keeps naming its own image"
+    project = Project.open(tmp_path / "p")
+    assert [im.path for im in project.images] == [Y] and not project.images[0].done
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), label_for(1))
+    np.testing.assert_array_equal(project.recover(project.images[0]), label_for(2))
+    assert not (tmp_path / "p" / "conflicts").exists()
+    # B adds X back (as the app does for unsaved edits of an image removed elsewhere): a key of its own
+    again = second.add_images([X])[0]
+    second.save_annotation(again, label_for(3), over=None)
+    project = Project.open(tmp_path / "p")
+    np.testing.assert_array_equal(project.load_annotation(project.image_for(X)), label_for(3))
+    np.testing.assert_array_equal(project.load_annotation(project.image_for(Y)), label_for(1))
+
+
+@pytest.mark.parametrize("journal", [
+    {"from_generation": 0, "to_generation": 0, "from_revision": "R", "to_revision": "R"},  # proves the current folders
+    {"from_generation": 0, "to_generation": 0, "from_revision": "R-1", "to_revision": "R"},  # … "committed"
+    {"from_generation": 1, "to_generation": 0, "from_revision": "R-1", "to_revision": "R"},  # back in time
+    {"from_generation": 0, "to_generation": 1, "from_revision": "R", "to_revision": "R+5"},  # not the next revision
+])
+def test_a_class_edit_journal_no_edit_could_write_removes_nothing(tmp_path, journal):
+    """A corrupt or hand-made .class-edit.json: the next write (marking an image done) removed every
+    annotation and autosave when its generations were equal. Such a journal proves nothing."""
+    root = tmp_path / "p"
+    make_project(root, n=3, autosaves=1)
+    before = read_all(root)
+    revision = json.loads((root / PROJECT_FILE).read_text())["revision"]
+    values = {"R": revision, "R-1": revision - 1, "R+5": revision + 5}
+    (root / ".class-edit.json").write_text(json.dumps({k: values.get(v, v) for k, v in journal.items()}))
+    project = Project.open(root)
+    project.set_done(project.images[0], True)
+    project.save_annotation(project.images[1], label_for(7))
+    after = read_all(root)
+    assert sorted(after) == sorted(before)
+    for key, label in before.items():
+        np.testing.assert_array_equal(after[key], label_for(7) if key == project.images[1].key else label)
+
+
+def test_folders_for_kept_files_that_are_links_out_of_the_project_are_refused(tmp_path):
+    """A project unpacked from elsewhere whose removed/, conflicts/ or replaced/ is a symbolic link to
+    another folder: removing an image, a save that parks another writer's file, an import's replace
+    moved annotations out of the project into that folder. They are refused, and nothing moves."""
+    from qgn.fileio import OutsideRootError
+
+    root = tmp_path / "p"
+    project = make_project(root, n=2, autosaves=1)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    for name in ("removed", "conflicts", "replaced"):
+        (root / name).symlink_to(outside, target_is_directory=True)
+    before = read_all(root)
+    stale = project.annotation_version(project.images[1])
+    Project.open(root).save_annotation(project.images[1], label_for(5))  # another writer's save
+    after_other = read_all(root)
+    with pytest.raises(OutsideRootError, match="symbolic link"):
+        project.remove_image(project.images[0])
+    with pytest.raises(OutsideRootError, match="symbolic link"):
+        project.save_annotation(project.images[1], label_for(6), over=stale)
+    with pytest.raises(OutsideRootError, match="symbolic link"):
+        project.replace_annotation(project.images[0], label_for(7))
+    assert list(outside.iterdir()) == []
+    assert len(Project.open(root).images) == 2
+    after = read_all(root)
+    assert sorted(after) == sorted(before)
+    for key, label in after_other.items():
+        np.testing.assert_array_equal(after[key], label)

@@ -1,0 +1,86 @@
+"""A project on a read-only medium, or in a folder the user may not write: it opens, says at once
+that it is read-only and where edits can be kept; every failed write says so again; File ▸ New
+project… then keeps the unsaved edits (and done flags) in a folder the user can write; nothing is
+written into the read-only folder."""
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from qgn.project import Project
+
+from studio_steps import WAIT_MS, paint, start_annotating
+
+SAMPLE_COUNT = 2  # the samples fixture
+
+
+def read_only(monkeypatch, folder: Path) -> None:
+    """Make every write under ``folder`` fail as on a read-only mount (EROFS), as the system would."""
+    root = str(folder.resolve())
+
+    def inside(value) -> bool:
+        return isinstance(value, (str, bytes, os.PathLike)) and str(Path(os.fsdecode(value)).resolve()).startswith(root)
+
+    def guarded(fn):
+        def call(*args, **kwargs):
+            if any(inside(v) for v in (*args[:2], kwargs.get("dir"))):
+                raise OSError(errno.EROFS, "Read-only file system", str(args[0] if args else kwargs.get("dir")))
+            return fn(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(tempfile, "mkstemp", guarded(tempfile.mkstemp))
+    for name in ("replace", "rename", "unlink", "mkdir", "rmdir", "symlink"):
+        monkeypatch.setattr(os, name, guarded(getattr(os, name)))
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if inside(path) and mode & os.W_OK
+                        else access(path, mode, **kw))
+
+
+def test_a_read_only_project_opens_says_so_and_the_edits_can_be_kept_elsewhere(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, snapshot):
+    folder = tmp_path / "cdrom"
+    first = windows(folder=folder)
+    start_annotating(qtbot, first, samples, model_path)
+    paint(first, 2, 6, [(10, 10), (50, 30)])
+    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
+        assert first.projects.save()
+    first.jobs.wait_idle()
+    first.close()
+    before = snapshot(folder)
+    read_only(monkeypatch, folder)
+    warnings = []
+    win = windows()
+    warn = win.workspace.warn
+    win.workspace.warn = lambda text, key, timeout_ms=8000: (warnings.append(text), warn(text, key, timeout_ms))
+    win.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: win.docs and win.docs[0].annotation is not None, timeout=WAIT_MS)
+    assert any("read-only" in w and "New project" in w and str(folder) in w for w in warnings), warnings
+    win.annotator.set_mode(True)
+    paint(win, 2, 3, [(5, 40), (60, 40)])
+    win.annotator.set_done(True)
+    edits = win.current.annotation.label.copy()
+    warnings.clear()
+    win.projects.autosave_now()
+    win.projects.save()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: len(warnings) >= 3, timeout=WAIT_MS)
+    assert all("read-only" in w and "New project" in w for w in warnings), warnings
+    assert len(win.projects.unsaved()) == 1, "the edits stay, unsaved"
+    assert snapshot(folder) == before, "nothing was written into the read-only folder"
+    kept = tmp_path / "kept"
+    assert win.projects.new_project(kept), warnings
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        assert win.projects.save()
+    win.jobs.wait_idle()
+    project = Project.open(kept)
+    image = project.image_for(samples[0])
+    np.testing.assert_array_equal(project.load_annotation(image), edits)
+    assert image.done and not win.projects.unsaved()
+    warnings.clear()
+    win.annotator.set_done(False)  # the new project is writable: no read-only hint any more
+    win.jobs.wait_idle()
+    assert not Project.open(kept).image_for(samples[0]).done and not warnings
