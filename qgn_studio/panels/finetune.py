@@ -231,28 +231,20 @@ class FinetunePanel(QtWidgets.QWidget):
         self.iterations.setEnabled(not running)
         self.lr.setEnabled(not running)
         if running:
-            import time
+            from qgn.progress import TimeLeft
 
-            self._started = time.monotonic()  # the ETA (add_loss) counts from here
+            self._time_left = TimeLeft()  # the time left (add_loss) counts from here
             self.plot.clear_points()
             self.progress.setRange(0, iterations)
             self.progress.setValue(0)
             self.show_comparison(None)
 
     def add_loss(self, iteration: int, loss: float) -> None:
-        import time
-
-        from qgn.progress import format_duration
-
         self.progress.setValue(iteration)
         self.plot.add_point(iteration, loss)
-        eta = ""
-        started = getattr(self, "_started", None)
-        if started is not None and iteration > 0:
-            per = (time.monotonic() - started) / iteration
-            left = max(0.0, per * (self.progress.maximum() - iteration))
-            eta = f" · {per:.2f} s/iteration · about {format_duration(left)} left"
-        self.status.setText(f"iteration {iteration} · loss {loss:.4f}{eta}")
+        time_left = getattr(self, "_time_left", None)
+        left = time_left.suffix(iteration, self.progress.maximum()) if time_left is not None else ""
+        self.status.setText(f"iteration {iteration} · loss {loss:.4f}{left}")
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)
