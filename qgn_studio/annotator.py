@@ -89,7 +89,7 @@ class Annotator(QtCore.QObject):
         self.class_actions: list[QtGui.QAction] = []
         self.class_keys: dict[int, str] = {}  # class id → its key (1–9, 0); stable across class edits
         self.file_key = lambda doc: None  # the project key of a document's annotation files (set by the projects)
-        self.saved_annotations = list  # () -> [(ProjectImage, loader)] of the project (set by the projects)
+        self.saved_annotations = lambda: iter(())  # () -> (ProjectImage, loader) of the project, lazily (set by the projects)
         self.preparing: set[Path] = set()  # images whose new annotation is being built
         # starts offered by others: source → (available(doc) -> bool, label(doc) -> (H, W) ints, run on a
         # job thread); the project head registers "head" (qgn_studio.head_controller)
@@ -596,7 +596,9 @@ class Annotator(QtCore.QObject):
         classes = self.classes
         counts = {doc.path: int(np.count_nonzero(doc.annotation.label == class_id))
                   for doc in self.workspace.docs if doc.annotation is not None}
-        saved = [(Path(im.path), load) for im, load in self.saved_annotations() if Path(im.path) not in counts]
+        open_paths = set(counts)
+        saved = ((Path(im.path), load) for im, load in self.saved_annotations()  # looked for in count()
+                 if Path(im.path) not in open_paths)
 
         def count() -> dict:
             for path, load in saved:
