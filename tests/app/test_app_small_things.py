@@ -114,6 +114,7 @@ def test_plot_axis_never_above_100(qtbot, window, model_path, samples):
     qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: len(window.current.curve) >= 2, timeout=WAIT_MS)
     window.explore.show_curve(list(window.current.curve.values()), window.explore.setting())
+    qtbot.waitUntil(lambda: not window.explore.curve_pending(), timeout=WAIT_MS)
     (_x0, _x1), (_y0, y1) = window.explore.plot.getViewBox().viewRange()
     assert y1 <= 100.0 + 1e-6
 
