@@ -12,6 +12,9 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 PLOT_INTERVAL_MS = 100
+#: The loss plot grows no taller: at 1280×800 its axis, the status under it and the before / after
+#: scores stay in view (it took every spare pixel, pushing them below the dock's fold).
+PLOT_MAX_HEIGHT = 240
 ROWS = (("acc", "Pixel accuracy"), ("miou", "mIoU"), ("agreement", "Cells right"))
 ROW_TIPS = {
     "acc": "Share of labelled pixels of the corrected images the model predicts as corrected",
@@ -34,6 +37,7 @@ class LossPlot(pg.PlotWidget):
         self.showGrid(x=True, y=True, alpha=0.2)
         self.getPlotItem().setMenuEnabled(False)
         self.setMinimumHeight(150)
+        self.setMaximumHeight(PLOT_MAX_HEIGHT)
         self.raw = self.plot([], [], pen=pg.mkPen((255, 183, 77, 70), width=1))  # every iteration, faint
         self.curve = self.plot([], [], pen=pg.mkPen("#ffb74d", width=2))  # its moving average
         self.xs: list[int] = []
