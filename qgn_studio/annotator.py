@@ -34,7 +34,7 @@ from qgn_studio.tools.image_tools import IMAGE_TOOLS, ImageTools
 HIDDEN_WHILE_ANNOTATING = ("prediction", "grid")
 BRUSH_KEYS = {1: ["Shift+]", "Ctrl+]"], -1: ["Shift+[", "Ctrl+["]}  # larger / smaller brush
 SHOWN_WHILE_ANNOTATING = ("annotation", "annotation_cells")
-SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "import": "an imported mask",
+SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "import": "a mask file",
                "empty": "an empty map", "saved": "the saved annotation", "recovered": "a recovered autosave",
                "head": "the project head"}
 
@@ -182,7 +182,7 @@ class Annotator(QtCore.QObject):
         self._name_class_actions()
         menu.addSeparator()
         for source, (text, tip) in START_SOURCES.items():
-            add(menu, f"Start over from {text.lower().rstrip('…')}{'…' if source == 'import' else ''}",
+            add(menu, f"Start over from {SOURCE_TEXT[source]}{'…' if text.endswith('…') else ''}",
                 self._start_setter(source), tip=tip, section=section)
         for action in self.mode_actions:
             action.setEnabled(False)
@@ -528,8 +528,7 @@ class Annotator(QtCore.QObject):
             if edit.is_empty:
                 self.workspace.show_status("Nothing to change: the annotation is already that", 4000)
                 return
-            text = START_SOURCES[source][0].rstrip("…").lower()
-            session.undo.push(EditCommand(session, edit, f"Start over from {text}"))
+            session.undo.push(EditCommand(session, edit, f"Start over from {SOURCE_TEXT.get(source, source)}"))
 
         def failed(message: str) -> None:
             self._warn(f"Cannot start over from {SOURCE_TEXT.get(source, source)}: {message}")

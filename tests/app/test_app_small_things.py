@@ -256,3 +256,14 @@ def test_the_new_project_chooser_fits_its_title_and_says_create(qtbot):
     title_width = QtGui.QFontMetrics(dialog.font()).horizontalAdvance(dialog.windowTitle())
     assert title_width + 120 <= dialog.sizeHint().width(), (dialog.windowTitle(), title_width, dialog.sizeHint())
     assert dialog.labelText(QtWidgets.QFileDialog.DialogLabel.Accept) == "Create"
+
+
+def test_the_start_over_actions_say_where_the_annotation_comes_from(window):
+    """The menu's start-over actions name their source as the status messages do ("Start over from
+    import mask…" read as if it imported something): a mask file, the prediction, an empty map."""
+    texts = [a.text() for menu in window.menuBar().findChildren(QtWidgets.QMenu) for a in menu.actions()
+             if a.text().startswith("Start over from")]
+    assert "Start over from a mask file…" in texts, texts
+    assert {"Start over from the prediction", "Start over from the ground truth", "Start over from an empty map",
+            "Start over from the project head"} <= set(texts), texts
+    assert not any("import mask" in t.lower() for t in texts), texts
