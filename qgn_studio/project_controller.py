@@ -649,8 +649,8 @@ class ProjectController(QtCore.QObject):
 
     def saved_annotations(self) -> Iterator:
         """(ProjectImage, loader) of every saved annotation of the open project's images as they
-        are now, found as it is iterated: looking for the files takes ~0.3 ms an image, so iterate
-        it on a job thread (300 images held the UI thread ~100 ms)."""
+        are now, found as it is iterated: looking for the files takes ~0.04 ms an image (0.8 s for
+        20,000), so iterate it on a job thread."""
         project = self.project
         if project is None:
             return iter(())

@@ -81,7 +81,7 @@ def test_closing_the_statistics_window_before_the_counting_ends_is_no_error(qtbo
 def test_the_statistics_look_for_the_saved_annotations_off_the_ui_thread(qtbot, window, tmp_path, model_path,
                                                                          monkeypatch):
     """Project ▸ Statistics looks for every image's saved annotation file (a path resolved and a
-    file checked per image: ~100 ms on the UI thread for 300 images) on the batch thread."""
+    file checked per image: 12 ms on the UI thread for 300 images, 0.8 s for 20,000) on the batch thread."""
     import threading
 
     opened_project(qtbot, window, tmp_path, model_path, monkeypatch)
