@@ -34,7 +34,7 @@ from qgn_studio.tools.image_tools import IMAGE_TOOLS, ImageTools
 HIDDEN_WHILE_ANNOTATING = ("prediction", "grid")
 BRUSH_KEYS = {1: ["Shift+]", "Ctrl+]"], -1: ["Shift+[", "Ctrl+["]}  # larger / smaller brush
 SHOWN_WHILE_ANNOTATING = ("annotation", "annotation_cells")
-SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "import": "an imported mask",
+SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "import": "a mask file",
                "empty": "an empty map", "saved": "the saved annotation", "recovered": "a recovered autosave",
                "head": "the project head"}
 
@@ -89,7 +89,7 @@ class Annotator(QtCore.QObject):
         self.class_actions: list[QtGui.QAction] = []
         self.class_keys: dict[int, str] = {}  # class id → its key (1–9, 0); stable across class edits
         self.file_key = lambda doc: None  # the project key of a document's annotation files (set by the projects)
-        self.saved_annotations = list  # () -> [(ProjectImage, loader)] of the project (set by the projects)
+        self.saved_annotations = lambda: iter(())  # () -> (ProjectImage, loader) of the project, lazily (set by the projects)
         self.preparing: set[Path] = set()  # images whose new annotation is being built
         # starts offered by others: source → (available(doc) -> bool, label(doc) -> (H, W) ints, run on a
         # job thread); the project head registers "head" (qgn_studio.head_controller)
@@ -182,7 +182,7 @@ class Annotator(QtCore.QObject):
         self._name_class_actions()
         menu.addSeparator()
         for source, (text, tip) in START_SOURCES.items():
-            add(menu, f"Start over from {text.lower().rstrip('…')}{'…' if source == 'import' else ''}",
+            add(menu, f"Start over from {SOURCE_TEXT[source]}{'…' if text.endswith('…') else ''}",
                 self._start_setter(source), tip=tip, section=section)
         for action in self.mode_actions:
             action.setEnabled(False)
@@ -540,8 +540,7 @@ class Annotator(QtCore.QObject):
             if edit.is_empty:
                 self.workspace.show_status("Nothing to change: the annotation is already that", 4000)
                 return
-            text = START_SOURCES[source][0].rstrip("…").lower()
-            session.undo.push(EditCommand(session, edit, f"Start over from {text}"))
+            session.undo.push(EditCommand(session, edit, f"Start over from {SOURCE_TEXT.get(source, source)}"))
 
         def failed(message: str) -> None:
             self._warn(f"Cannot start over from {SOURCE_TEXT.get(source, source)}: {message}")
@@ -608,7 +607,9 @@ class Annotator(QtCore.QObject):
         classes = self.classes
         counts = {doc.path: int(np.count_nonzero(doc.annotation.label == class_id))
                   for doc in self.workspace.docs if doc.annotation is not None}
-        saved = [(Path(im.path), load) for im, load in self.saved_annotations() if Path(im.path) not in counts]
+        open_paths = set(counts)
+        saved = ((Path(im.path), load) for im, load in self.saved_annotations()  # looked for in count()
+                 if Path(im.path) not in open_paths)
 
         def count() -> dict:
             for path, load in saved:

@@ -199,7 +199,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabifyDockWidget(self.annotate_dock, self.finetune_dock)
         self.explore_dock.raise_()
         self.resizeDocks([self.images_dock, self.explore_dock], [270, 400], QtCore.Qt.Orientation.Horizontal)
-        self.resizeDocks([self.images_dock, self.layers_dock], [300, 560], QtCore.Qt.Orientation.Vertical)
+        # at 1280×800 the list shows 4 images (300:560 showed 3) and the Layers list all but its last rows
+        self.resizeDocks([self.images_dock, self.layers_dock], [2, 3], QtCore.Qt.Orientation.Vertical)
 
     def _connect(self) -> None:
         self._connect_workspace()

@@ -55,6 +55,7 @@ A class edit the project could not apply (a file it cannot rewrite) is undone in
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from PySide6 import QtCore
@@ -695,12 +696,16 @@ class ProjectController(QtCore.QObject):
             if dirty:
                 self.timer.start()
 
-    def saved_annotations(self) -> list:
-        """(ProjectImage, loader) of every saved annotation of the open project."""
+    def saved_annotations(self) -> Iterator:
+        """(ProjectImage, loader) of every saved annotation of the open project's images as they
+        are now, found as it is iterated: looking for the files takes ~0.04 ms an image (0.8 s for
+        20,000), so iterate it on a job thread."""
         project = self.project
         if project is None:
-            return []
-        return [(im, lambda im=im: project.load_annotation(im)) for im in project.annotated()]
+            return iter(())
+        images = list(project.images)
+        return ((im, lambda im=im: project.load_annotation(im)) for im in images
+                if project.annotation_path(im).is_file())
 
     # ------------------------------------------------------------------ recovery
     def offer_recovery(self, project=None) -> None:
@@ -1252,8 +1257,8 @@ class ProjectController(QtCore.QObject):
             return
         maps = {doc.path: doc.annotation.label.copy() for doc in workspace.docs if doc.annotation is not None
                 and doc.annotation.is_annotation}
-        saved = [(path, load) for path, load in ((Path(im.path), load) for im, load in self.saved_annotations())
-                 if path not in maps]
+        saved = ((path, load) for path, load in ((Path(im.path), load) for im, load in self.saved_annotations())
+                 if path not in maps)  # looked for as count_classes reads them, on the batch thread
         listed = [(d.path, bool(d.done)) for d in workspace.docs]
         progress = self._job_progress(COUNTING)
         self.batch.submit(lambda: count_classes(classes, listed, maps, saved, progress), self._ending_progress(done),

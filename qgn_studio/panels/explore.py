@@ -12,6 +12,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from qgn_studio.document import LEVELS, SCHEME_CHOICES, CurvePoint, RenderResult, SchemeChoice, human_bytes, human_count
 
+#: A sweep's curve points arrive a few ms apart and each redraw of the plot takes 10-40 ms of the UI
+#: thread: the curve is redrawn at most this often (the first change at once, those that follow
+#: within the interval together at its end).
+CURVE_INTERVAL_MS = 150
 CURRENT_COLOUR = "#4fc3f7"
 FAMILY_STYLES = {  # scheme → (colour, symbol, dashed)
     "all": ("#b0b0b0", "s", True),
@@ -317,6 +321,11 @@ class ExplorePanel(QtWidgets.QWidget):
         layout.addWidget(self.accuracy_box, 1)
         self._result: RenderResult | None = None
         self._points: list[CurvePoint] = []
+        self._curve_timer = QtCore.QTimer(self)
+        self._curve_timer.setSingleShot(True)
+        self._curve_timer.setInterval(CURVE_INTERVAL_MS)
+        self._curve_timer.timeout.connect(self._draw_pending_curve)
+        self._curve_pending: SchemeChoice | None = None  # the setting of a change not drawn yet
         self.set_setting(SchemeChoice())
         self.set_truth_available(False)
 
@@ -509,8 +518,24 @@ class ExplorePanel(QtWidgets.QWidget):
         return "<br>".join(lines)
 
     def show_curve(self, points: list[CurvePoint], current: SchemeChoice) -> None:
+        """Show ``points``: at once, or with the changes that follow at the end of the interval
+        when one was drawn less than ``CURVE_INTERVAL_MS`` ago."""
         self._points = list(points)
+        if self._curve_timer.isActive():
+            self._curve_pending = current
+            return
         self.plot.show_points(self._points, current, self._result)
+        self._curve_timer.start()
+
+    def curve_pending(self) -> bool:
+        """Whether a change of the curve waits for the end of the interval."""
+        return self._curve_pending is not None
+
+    def _draw_pending_curve(self) -> None:
+        if self._curve_pending is not None:
+            current, self._curve_pending = self._curve_pending, None
+            self.plot.show_points(self._points, current, self._result)
+            self._curve_timer.start()
 
     def set_measuring(self, busy: bool, text: str) -> None:
         self.measuring.setText(text if busy else "")  # no ⏳: many fonts lack the glyph

@@ -12,6 +12,9 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 PLOT_INTERVAL_MS = 100
+#: The loss plot grows no taller: at 1280×800 its axis, the status under it and the before / after
+#: scores stay in view (it took every spare pixel, pushing them below the dock's fold).
+PLOT_MAX_HEIGHT = 240
 ROWS = (("acc", "Pixel accuracy"), ("miou", "mIoU"), ("agreement", "Cells right"))
 ROW_TIPS = {
     "acc": "Share of labelled pixels of the corrected images the model predicts as corrected",
@@ -34,6 +37,7 @@ class LossPlot(pg.PlotWidget):
         self.showGrid(x=True, y=True, alpha=0.2)
         self.getPlotItem().setMenuEnabled(False)
         self.setMinimumHeight(150)
+        self.setMaximumHeight(PLOT_MAX_HEIGHT)
         self.raw = self.plot([], [], pen=pg.mkPen((255, 183, 77, 70), width=1))  # every iteration, faint
         self.curve = self.plot([], [], pen=pg.mkPen("#ffb74d", width=2))  # its moving average
         self.xs: list[int] = []
@@ -231,28 +235,20 @@ class FinetunePanel(QtWidgets.QWidget):
         self.iterations.setEnabled(not running)
         self.lr.setEnabled(not running)
         if running:
-            import time
+            from qgn.progress import TimeLeft
 
-            self._started = time.monotonic()  # the ETA (add_loss) counts from here
+            self._time_left = TimeLeft()  # the time left (add_loss) counts from here
             self.plot.clear_points()
             self.progress.setRange(0, iterations)
             self.progress.setValue(0)
             self.show_comparison(None)
 
     def add_loss(self, iteration: int, loss: float) -> None:
-        import time
-
-        from qgn.progress import format_duration
-
         self.progress.setValue(iteration)
         self.plot.add_point(iteration, loss)
-        eta = ""
-        started = getattr(self, "_started", None)
-        if started is not None and iteration > 0:
-            per = (time.monotonic() - started) / iteration
-            left = max(0.0, per * (self.progress.maximum() - iteration))
-            eta = f" · {per:.2f} s/iteration · about {format_duration(left)} left"
-        self.status.setText(f"iteration {iteration} · loss {loss:.4f}{eta}")
+        time_left = getattr(self, "_time_left", None)
+        left = time_left.suffix(iteration, self.progress.maximum()) if time_left is not None else ""
+        self.status.setText(f"iteration {iteration} · loss {loss:.4f}{left}")
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)

@@ -61,9 +61,28 @@ class ImageRows(QtCore.QAbstractListModel):
         return 0 if parent.isValid() else len(self.docs)
 
     def data(self, index, role=QtCore.Qt.ItemDataRole.DisplayRole):
+        doc = self._doc(index)
+        return None if doc is None else self._value(doc, role)
+
+    def multiData(self, index, roles) -> None:  # noqa: N802 (Qt's name)
+        """Every role a view asks of a row at once (a delegate asks ~7 per row painted): one call
+        into Python per row, not one per role — each must take the interpreter lock back from a
+        busy job thread (a project being read, a prediction)."""
+        doc = self._doc(index)
+        for i in range(roles.size()):
+            item = roles[i]
+            value = None if doc is None else self._value(doc, item.role())
+            if value is None:
+                item.clearData()
+            else:
+                item.setData(value)
+
+    def _doc(self, index) -> ImageDocument | None:
         if not index.isValid() or not 0 <= index.row() < len(self.docs):
             return None
-        doc = self.docs[index.row()]
+        return self.docs[index.row()]
+
+    def _value(self, doc: ImageDocument, role):
         roles = QtCore.Qt.ItemDataRole
         if role == roles.DisplayRole:
             return self.text(doc)

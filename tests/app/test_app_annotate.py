@@ -117,6 +117,8 @@ def test_strokes_at_several_levels_fill_erase_pick_undo_redo(qtbot, window, mode
     tools.set_tool("paint")
     drag(window, [(5.5, 5.5)], modifiers=QtCore.Qt.KeyboardModifier.AltModifier)  # Alt-click picks
     assert tools.class_id == int(expected[5, 5]) == 3
+    drag(window, [(10.5, 40.5)], modifiers=QtCore.Qt.KeyboardModifier.ControlModifier)  # so does Ctrl-click
+    assert tools.class_id == int(expected[40, 10]) == 4 and tools.tool == "paint" and undo.count() == 6
     tools.set_tool("pick")
     drag(window, [(70.5, 30.5)])
     assert tools.class_id == 6 and undo.count() == 6  # picking edits nothing

@@ -138,3 +138,35 @@ def test_a_sliver_of_an_image_has_a_thumbnail_that_paints(qtbot, make_window, mo
         assert not icon.pixmap(size, mode).isNull()
     win.images.list.grab()
     assert not [r.message for r in qtlog.records if "QPainter" in r.message]
+
+
+def test_a_repaint_of_the_list_asks_each_row_once_not_once_a_role(qtbot, tmp_path):
+    """The view's delegate asks a row for ~7 roles at once: the rows answer them in one call into
+    Python (``multiData``) — each call from the UI thread must take the interpreter lock back from a
+    busy job thread. What it answers is what ``data`` answers, role by role."""
+    from PySide6 import QtCore, QtWidgets
+
+    from qgn_studio.document import ImageDocument
+    from qgn_studio.panels.images import ImageListPanel
+
+    make_application()
+    panel = ImageListPanel()
+    qtbot.addWidget(panel)
+    panel.resize(270, 600)
+    panel.show()
+    docs = [ImageDocument(tmp_path / f"img_{i:03d}.png") for i in range(40)]
+    rows = panel.rows
+    rows.set_documents(docs)
+    calls = {"data": 0, "multiData": 0}
+    for name in calls:
+        original = getattr(rows, name)
+        setattr(rows, name, lambda *args, _name=name, _original=original: calls.__setitem__(
+            _name, calls[_name] + 1) or _original(*args))
+    panel.list.viewport().grab()
+    painted = calls["multiData"]
+    assert painted >= 5 and calls["data"] <= painted, calls  # 7 data calls a row before
+    option = QtWidgets.QStyleOptionViewItem()
+    panel.list.itemDelegate().initStyleOption(option, rows.index(3))
+    assert option.text == rows.data(rows.index(3)) == rows.text(docs[3])
+    assert not option.icon.isNull()
+    assert panel.list.sizeHintForRow(3) == rows.data(rows.index(3), QtCore.Qt.ItemDataRole.SizeHintRole).height()

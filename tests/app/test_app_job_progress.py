@@ -76,3 +76,28 @@ def test_closing_the_statistics_window_before_the_counting_ends_is_no_error(qtbo
     window.jobs.wait_idle()
     qtbot.waitUntil(lambda: any(t.startswith(f"{COUNTING} {COUNT - 1}/") for t in texts), timeout=WAIT_MS)
     qtbot.waitUntil(lambda: window.progress.isHidden(), timeout=WAIT_MS)  # the answer came: nothing raised
+
+
+def test_the_statistics_look_for_the_saved_annotations_off_the_ui_thread(qtbot, window, tmp_path, model_path,
+                                                                         monkeypatch):
+    """Project ▸ Statistics looks for every image's saved annotation file (a path resolved and a
+    file checked per image: 12 ms on the UI thread for 300 images, 0.8 s for 20,000) on the batch thread."""
+    import threading
+
+    opened_project(qtbot, window, tmp_path, model_path, monkeypatch)
+    looked = []
+    annotation_path = Project.annotation_path
+
+    def recording(project, image):
+        looked.append((image.key, threading.current_thread() is threading.main_thread()))
+        return annotation_path(project, image)
+
+    monkeypatch.setattr(Project, "annotation_path", recording)
+    dialog = window.show_statistics()
+    on_ui = [key for key, main_thread in looked if main_thread]
+    qtbot.waitUntil(lambda: dialog.stats is not None, timeout=WAIT_MS)
+    assert dialog.stats.annotated == COUNT
+    assert not on_ui, on_ui
+    off_ui = {key for key, main_thread in looked if not main_thread}
+    assert len(off_ui) >= COUNT - 1, looked  # every image but the one open (its map is counted as it is)
+    dialog.close()

@@ -104,3 +104,24 @@ def test_a_rule_change_restyles_the_curves_without_rebuilding_them(qtbot) -> Non
     assert plot._families == items  # the same plot items, restyled
     assert names() == ["All (current)", "PC"]
     assert [t.toPlainText() for t in plot._depth_labels if t.isVisible()] == [f"Q{d}" for d in range(5, -1, -1)]
+
+
+def test_a_sweep_of_curve_points_is_drawn_together_not_once_a_point(qtbot) -> None:
+    """The curve points of a sweep arrive one by one, each redrawing the whole plot (10-40 ms of
+    the UI thread each): the first is drawn at once, those that follow within the interval together
+    at its end, and the plot then shows every point."""
+    from qgn_studio.panels.explore import ExplorePanel
+
+    panel = ExplorePanel()
+    qtbot.addWidget(panel)
+    drawn = []
+    show_points = panel.plot.show_points
+    panel.plot.show_points = lambda points, *args: drawn.append(len(points)) or show_points(points, *args)
+    points = [CurvePoint(Path("x"), SchemeChoice(rule, depth=d), 10 ** (6 + d / 2 + (rule == "all")), 10 ** 9,
+                         0.5 + 0.05 * d, 0.8) for rule in ("all", "pc") for d in range(6)]
+    for n in range(1, len(points) + 1):
+        panel.show_curve(points[:n], SchemeChoice("pc"))
+    assert drawn == [1]
+    qtbot.waitUntil(lambda: not panel.curve_pending(), timeout=5000)
+    assert drawn == [1, len(points)]
+    assert sorted(panel.plot._families) == sorted({p.setting.family() for p in points})

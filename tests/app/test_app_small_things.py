@@ -114,6 +114,7 @@ def test_plot_axis_never_above_100(qtbot, window, model_path, samples):
     qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: len(window.current.curve) >= 2, timeout=WAIT_MS)
     window.explore.show_curve(list(window.current.curve.values()), window.explore.setting())
+    qtbot.waitUntil(lambda: not window.explore.curve_pending(), timeout=WAIT_MS)
     (_x0, _x1), (_y0, y1) = window.explore.plot.getViewBox().viewRange()
     assert y1 <= 100.0 + 1e-6
 
@@ -255,3 +256,14 @@ def test_the_new_project_chooser_fits_its_title_and_says_create(qtbot):
     title_width = QtGui.QFontMetrics(dialog.font()).horizontalAdvance(dialog.windowTitle())
     assert title_width + 120 <= dialog.sizeHint().width(), (dialog.windowTitle(), title_width, dialog.sizeHint())
     assert dialog.labelText(QtWidgets.QFileDialog.DialogLabel.Accept) == "Create"
+
+
+def test_the_start_over_actions_say_where_the_annotation_comes_from(window):
+    """The menu's start-over actions name their source as the status messages do ("Start over from
+    import mask…" read as if it imported something): a mask file, the prediction, an empty map."""
+    texts = [a.text() for menu in window.menuBar().findChildren(QtWidgets.QMenu) for a in menu.actions()
+             if a.text().startswith("Start over from")]
+    assert "Start over from a mask file…" in texts, texts
+    assert {"Start over from the prediction", "Start over from the ground truth", "Start over from an empty map",
+            "Start over from the project head"} <= set(texts), texts
+    assert not any("import mask" in t.lower() for t in texts), texts

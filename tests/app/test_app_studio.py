@@ -201,6 +201,7 @@ def test_accuracy_against_compute_fills_in(qtbot, window, model_path, samples):
     assert {"pc", "all"} <= families
     qtbot.waitUntil(lambda: 0 in window.current.reference, timeout=WAIT_MS)
     assert "of All at this depth" in window.explore.summary.text()
+    qtbot.waitUntil(lambda: not window.explore.curve_pending(), timeout=WAIT_MS)  # a sweep's points are drawn together
     assert len(window.explore.plot._families) >= 2  # one curve per setting family
 
 
