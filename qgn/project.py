@@ -155,9 +155,15 @@ def kept_path(folder: Path, stem: str, suffix: str = ".qgt") -> Path:
     return path
 
 
+def keep_aside(root: Path, name: str, stem: str, suffix: str = ".qgt") -> Path:
+    """A new name (``kept_path``) for a file the project keeps aside in its folder ``name``
+    (``kept_folder``: never through a symbolic link)."""
+    return kept_path(kept_folder(root, name), stem, suffix)
+
+
 def kept_folder(root: Path, name: str) -> Path:
-    """``root/name`` — ``removed/``, ``conflicts/``, ``replaced/``: where the project keeps files
-    aside — made when missing. OutsideRootError (nothing moved) when it is a symbolic link: a
+    """``root/name`` — ``removed/``, ``conflicts/``, ``replaced/``, ``discarded/``: where the
+    project keeps files aside — made when missing. OutsideRootError (nothing moved) when it is a symbolic link: a
     project unpacked or copied from elsewhere must not make its writes land in another folder."""
     folder = Path(root) / name
     if folder.is_symlink():
@@ -632,7 +638,7 @@ class Project:
             moved = []
             for kind, source in (("annotation", self.annotation_path(own)), ("autosave", self.autosave_path(own))):
                 if source.is_file():
-                    target = kept_path(kept_folder(self.root, REMOVED_DIR), f"{own.key}.{kind}")
+                    target = keep_aside(self.root, REMOVED_DIR, f"{own.key}.{kind}")
                     os.replace(source, target)
                     moved.append(target)
             self.images = [im for im in self.images if im.key != own.key]
@@ -752,7 +758,7 @@ class Project:
         current = file_version(path)
         if current is None or current == expected:
             return None
-        parked = kept_path(kept_folder(self.root, CONFLICTS_DIR), stem)
+        parked = keep_aside(self.root, CONFLICTS_DIR, stem)
         os.replace(path, parked)
         return parked
 
@@ -775,7 +781,7 @@ class Project:
             source = self.annotation_path(own)
             kept = None
             if source.is_file():
-                kept = kept_path(kept_folder(self.root, REPLACED_DIR), own.key)
+                kept = keep_aside(self.root, REPLACED_DIR, own.key)
                 shutil.copy2(source, kept)
             self._write(self.annotation_dir, own, label)
             return kept
@@ -783,9 +789,8 @@ class Project:
     def keep_conflict(self, stem: str, label: np.ndarray, classes: ClassSet) -> Path:
         """Keep ``label`` (in its own ``classes``) as ``conflicts/<stem>.<time>.qgt``: an unsaved map
         the project cannot take (a class edit elsewhere removed a class it uses)."""
-        folder = kept_folder(self.root, CONFLICTS_DIR)
-        target = kept_path(folder, stem)
-        return FORMATS["qgt"].write(label, classes, folder, target.stem, levels=self.levels)[0]
+        target = keep_aside(self.root, CONFLICTS_DIR, stem)
+        return FORMATS["qgt"].write(label, classes, target.parent, target.stem, levels=self.levels)[0]
 
     def autosave_version(self, image: ProjectImage) -> AnnotationVersion:
         """The autosave's identity on disk (``file_version``), None when there is none."""
@@ -864,8 +869,7 @@ class Project:
             if not keep:
                 path.unlink(missing_ok=True)
                 return None
-            (self.root / DISCARDED_DIR).mkdir(exist_ok=True)
-            target = kept_path(self.root / DISCARDED_DIR, self._own(image).key)
+            target = keep_aside(self.root, DISCARDED_DIR, self._own(image).key)
             os.replace(path, target)
             return target
 
@@ -1037,7 +1041,7 @@ def restore_copied_link(root: Path, generation: int) -> Path | None:
     made again, so that later saves leave no stale copy behind it; returns where it went."""
     if not copied_link(root, generation):
         return None
-    kept = kept_path(kept_folder(root, REMOVED_DIR), f"{ANNOTATION_DIR}-copied-link", "")
+    kept = keep_aside(root, REMOVED_DIR, f"{ANNOTATION_DIR}-copied-link", "")
     os.replace(Path(root) / ANNOTATION_DIR, kept)
     link_annotations(root, generation)
     return kept
@@ -1067,8 +1071,8 @@ def _keep_leftovers(old: Path, new: Path, root: Path) -> bool:
             continue  # carried over, remapped
         suffix = "".join(entry.suffixes[-1:])
         try:
-            removed = kept_folder(root, REMOVED_DIR)
-            target = kept_path(removed, f"{old.name.lstrip('.')}-{entry.name[:len(entry.name) - len(suffix)]}", suffix)
+            target = keep_aside(root, REMOVED_DIR, f"{old.name.lstrip('.')}-{entry.name[:len(entry.name) - len(suffix)]}",
+                                suffix)
             os.replace(entry, target)
         except (OSError, OutsideRootError):
             return False

@@ -543,18 +543,19 @@ def test_a_class_edit_journal_no_edit_could_write_removes_nothing(tmp_path, jour
 
 
 def test_folders_for_kept_files_that_are_links_out_of_the_project_are_refused(tmp_path):
-    """A project unpacked from elsewhere whose removed/, conflicts/ or replaced/ is a symbolic link to
-    another folder: removing an image, a save that parks another writer's file, an import's replace
-    moved annotations out of the project into that folder. They are refused, and nothing moves."""
+    """A project unpacked from elsewhere whose removed/, conflicts/, replaced/ or discarded/ is a
+    symbolic link to another folder: removing an image, a save that parks another writer's file, an
+    import's replace, a discarded autosave moved annotations out of the project into that folder. They are refused, and nothing moves."""
     from qgn.fileio import OutsideRootError
 
     root = tmp_path / "p"
     project = make_project(root, n=2, autosaves=1)
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    for name in ("removed", "conflicts", "replaced"):
+    for name in ("removed", "conflicts", "replaced", "discarded"):
         (root / name).symlink_to(outside, target_is_directory=True)
     before = read_all(root)
+    autosave = project.autosave_path(project.images[0]).read_bytes()
     stale = project.annotation_version(project.images[1])
     Project.open(root).save_annotation(project.images[1], label_for(5))  # another writer's save
     after_other = read_all(root)
@@ -564,6 +565,9 @@ def test_folders_for_kept_files_that_are_links_out_of_the_project_are_refused(tm
         project.save_annotation(project.images[1], label_for(6), over=stale)
     with pytest.raises(OutsideRootError, match="symbolic link"):
         project.replace_annotation(project.images[0], label_for(7))
+    with pytest.raises(OutsideRootError, match="symbolic link"):
+        project.discard_autosave(project.images[0])  # the user's "Discard": autosaves are user data
+    assert project.autosave_path(project.images[0]).read_bytes() == autosave
     assert list(outside.iterdir()) == []
     assert len(Project.open(root).images) == 2
     after = read_all(root)
