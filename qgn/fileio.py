@@ -61,6 +61,17 @@ def sync_folder(folder: str | os.PathLike) -> None:
         os.close(fd)
 
 
+def same_bytes(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two files hold the same bytes (compared in chunks, sizes first); False when either
+    cannot be read."""
+    import filecmp
+
+    try:
+        return os.stat(a).st_size == os.stat(b).st_size and filecmp.cmp(a, b, shallow=False)
+    except OSError:
+        return False
+
+
 def _staged(path: Path, data: bytes | Iterable[bytes]) -> str:
     """``data`` in a new temporary file beside ``path`` (its name returned), flushed and fsynced,
     with ``path``'s permissions; every error names ``path``, never the temporary."""

@@ -93,6 +93,7 @@ import numpy as np
 from .classes import ClassSet
 from .fileio import (
     InputOverwriteError, OutsideRootError, atomic_write_bytes, path_inside, protected_inputs, remove_stale_temporaries,
+    same_bytes,
 )
 from .formats import FORMATS, ExportItem, check_format_names, check_split, check_text_names
 from .formats.base import add_to_every_writer
@@ -831,7 +832,7 @@ class Project:
             if not auto.is_file():
                 continue
             saved = path_inside(self.root, self.annotation_dir, name)
-            if not _older(auto, saved) or not _same_bytes(auto, saved):
+            if not _older(auto, saved) or not same_bytes(auto, saved):
                 found.append(im)
         return found
 
@@ -905,13 +906,6 @@ def _older(autosave: Path, saved: Path) -> bool:
     try:
         return autosave.stat().st_mtime_ns < saved.stat().st_mtime_ns
     except FileNotFoundError:
-        return False
-
-
-def _same_bytes(a: Path, b: Path) -> bool:
-    try:
-        return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
-    except OSError:
         return False
 
 
@@ -1009,8 +1003,6 @@ def copied_link(root: Path, generation: int) -> bool:
     every entry is a file with the same name and the same bytes in the folder of ``generation``:
     what copying the project with a tool that follows links (``cp -rL``) makes of the link. Such a
     folder holds nothing that the generation's folder does not."""
-    import filecmp
-
     folder, target = Path(root) / ANNOTATION_DIR, Path(root) / generation_dirs(generation)[0]
     if generation == 0 or folder.is_symlink() or not folder.is_dir() or not target.is_dir() or target.is_symlink():
         return False
@@ -1020,7 +1012,7 @@ def copied_link(root: Path, generation: int) -> bool:
             if entry.name.startswith(".") and entry.name.endswith(".tmp"):
                 continue  # a killed writer's temporary, never read
             if not (entry.is_file() and not entry.is_symlink() and twin.is_file() and not twin.is_symlink()
-                    and filecmp.cmp(entry, twin, shallow=False)):
+                    and same_bytes(entry, twin)):
                 return False
     except OSError:
         return False

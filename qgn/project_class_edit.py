@@ -23,24 +23,10 @@ from pathlib import Path
 
 from .classes import ClassSet, check_unique_names
 from .classes_edit import ClassEdit, inverse_of, inverse_patch, remap_label
-from .fileio import atomic_write_bytes
+from .fileio import atomic_write_bytes, sync_folder
 from .formats import FORMATS
 from .project import JOURNAL_FILE, Project, finish_class_edit, generation_dirs, generation_folders
 from .quadtree.label_io import read_label_file
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a folder's entries (files renamed into it) durable, where the system allows it."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _stage_file(project, edit: ClassEdit, source: Path, folder: Path, key: str, tag: str, restore: dict) -> None:
@@ -81,7 +67,7 @@ def apply_class_edit(project: Project, edit: ClassEdit, progress=None) -> ClassE
         journal = {"from_generation": old_gen, "to_generation": new_gen, "from_revision": project.revision,
                    "to_revision": project.revision + 1, "description": edit.description}
         atomic_write_bytes(root / JOURNAL_FILE, json.dumps(journal).encode("utf-8"))
-        _fsync_dir(root)
+        sync_folder(root)
         restore: dict = {}
         try:
             for folder in staged:
@@ -101,7 +87,7 @@ def apply_class_edit(project: Project, edit: ClassEdit, progress=None) -> ClassE
             if progress is not None:
                 progress(len(images), len(images))
             for folder in staged:
-                _fsync_dir(folder)
+                sync_folder(folder)
             project.classes, project.generation = edit.after, new_gen
             project._commit(class_edit=True)  # the commit: one atomic write of project.json naming the new generation
         except BaseException:

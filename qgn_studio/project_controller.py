@@ -67,8 +67,8 @@ AUTOSAVE_DELAY_MS = 2000
 AUTOSAVE_RETRY_MS = 10_000  # after a failed autosave (a full disk): try again without waiting for an edit
 WATCH_MS = 1500
 PROJECT_FILE = "project.json"
-CHANGED_ELSEWHERE = "another window or command"
-NOT_USED = (-1, -1, -1)  # a version no file has: save_annotation(over=) then keeps the saved file in conflicts/  # in the messages of qgn.project.ProjectChangedError
+CHANGED_ELSEWHERE = "another window or command"  # in the messages of qgn.project.ProjectChangedError
+NOT_USED = (-1, -1, -1)  # a version no file has: save_annotation(over=) then keeps the saved file in conflicts/
 # what a read-only project's warnings say to do (File ▸ New project… takes the unsaved edits along)
 KEEP_EDITS = "To keep your edits, File ▸ New project… saves them into a new project in a folder you can write to"
 # the status bar's words for the long jobs, followed by "done/total · about … left"
