@@ -12,8 +12,9 @@ edits not yet autosaved is copied and written on the job thread (``JobRunner``) 
 ``<AppDataLocation>/unsaved`` (e.g. ``~/.local/share/QGN/QGN Studio/unsaved``). So a crash never
 loses more than the last two seconds, project or not, whatever the classes of the autosaves still
 waiting from a crash. A failed autosave (a full disk) is said and tried again every
-``AUTOSAVE_RETRY_MS``, edit or not. A window made without settings (screenshots)
-has no scratch project and never writes there.
+``AUTOSAVE_RETRY_MS``, edit or not. A read-only project is autosaved into its *stand-in* in the
+scratch folder (``scratch.stand_in``), whose autosaves are offered when that project is opened
+again. A window made without settings (screenshots) has no scratch project and never writes there.
 
 Opening: a project whose project.json is more than a few KB is read on the job thread
 (``project_open``: project.json, its image files, a document per image), with its progress in the
@@ -134,6 +135,7 @@ class ProjectController(QtCore.QObject):
         self._classes_written_by_edit = None  # the class set a pending class edit writes itself
         self._disk_problem = None  # the last "cannot be read" message shown (shown once)
         self._read_only = None  # why the open project cannot be written (told at opening), or None
+        self._stand_in = None  # where the read-only project's autosaves go (qgn_studio.scratch.stand_in)
         self._merges_shown = 0
         # image path -> the saved annotation's version (qgn.project.annotation_version) its open map was
         # read from: read and written on the job thread only (jobs run in order), one dict per project
@@ -166,8 +168,22 @@ class ProjectController(QtCore.QObject):
 
     def _target(self, session):
         """The project ``session`` autosaves into: the open project, else the scratch project of its
-        class set (or None)."""
-        return self.project if self.project is not None else self.scratch(session.classes)
+        class set (or None); a read-only project's stand-in in the scratch folder."""
+        if self.project is None:
+            return self.scratch(session.classes)
+        return self.stand_in() if self._read_only else self.project
+
+    def stand_in(self, create: bool = True):
+        """Where the autosaves of the open read-only project go (``qgn_studio.scratch.stand_in``):
+        found, else created on first use when ``create``; None when there is none or it is unusable."""
+        from qgn_studio.scratch import stand_in
+
+        if self._stand_in is None and self.scratch_path is not None and self.project is not None:
+            try:
+                self._stand_in = stand_in(self.scratch_path, self.project, create)
+            except Exception as exc:  # autosave goes nowhere; say so
+                self._warn(f"No autosave of the read-only project: {describe_error(exc)}")
+        return self._stand_in
 
     def scratch(self, classes):
         """The scratch project of ``classes`` (``qgn_studio.scratch``: found, else created, on first
@@ -392,11 +408,12 @@ class ProjectController(QtCore.QObject):
             return False
         if classes is not annotator.classes:
             annotator.set_classes(classes)
+        stand_in = self._stand_in
         self._set_project(project)
         for doc in self.unsaved():  # their edits move into the new project's autosaves at once,
             doc.annotation.mark_autosaved(-1)  # before the scratch project lets go of them
         self.autosave_now()
-        self._drop_scratch_autosaves()
+        self._drop_scratch_autosaves([stand_in] if stand_in is not None else [])
         return True
 
     def open_project(self, folder: Path | None = None) -> bool:
@@ -489,7 +506,10 @@ class ProjectController(QtCore.QObject):
         annotator.set_mode(False)
         annotator.set_classes(project.classes)
         self._set_project(project)
+        self._read_only = opening.read_only
         restore = self._ask_recovery(project, opening.recoverable)  # before the images show: no saved map is read for them
+        stand_in = self.stand_in(create=False) if opening.read_only else None
+        restore_stand_in = self._ask_recovery(stand_in)
         docs, dropped, flipped = opening.documents_for(self.workspace.docs)
         self.shell.show_project_images(opening, docs, dropped)
         for doc in flipped:  # documents made for the project have its flags; one kept open may differ
@@ -497,13 +517,23 @@ class ProjectController(QtCore.QObject):
             self.workspace.document_updated(doc)  # a row per change, not per image (thousands)
         self._load_project_model(project)
         if opening.read_only:
-            self._read_only = opening.read_only
-            self._warn(f"The project {project.root} is open read-only: {opening.read_only}. Nothing can be saved, "
-                       f"autosaved or marked done there, so your edits stay in this window only. {KEEP_EDITS}")
+            self._warn(f"The project {project.root} is open read-only: {opening.read_only}. Nothing can be saved "
+                       f"or marked done there; {self._read_only_autosaves()}. {KEEP_EDITS}")
         if restore:
             self._restore(project, restore)
+        if restore_stand_in:
+            self._restore(stand_in, restore_stand_in)
         self.document_shown(self.workspace.current)
         return True
+
+    def _read_only_autosaves(self) -> str:
+        """Where the open read-only project's edits are autosaved, in words."""
+        from qgn_studio.scratch import stand_in_folder
+
+        if self.scratch_path is None:
+            return "your edits stay in this window only"
+        return (f"your edits are autosaved in {stand_in_folder(self.scratch_path, self.project.root)} "
+                "and offered back when you open the project again")
 
     def _load_project_model(self, project) -> None:
         """The project's model (a file, or a bundled model's name), not the last one used; a
@@ -540,6 +570,7 @@ class ProjectController(QtCore.QObject):
         self._versions = {}
         self._unused = set()
         self._read_only = None
+        self._stand_in = None
         self._disk_problem = None
         self._merges_shown = project.merges
         self.watch.start()
@@ -561,7 +592,8 @@ class ProjectController(QtCore.QObject):
             from qgn.project import Project
 
             try:
-                crashed = bool(Project.open(Path(last)).recoverable())
+                project = Project.open(Path(last))
+                crashed = bool(project.recoverable()) or self._stand_in_waiting(project)
             except Exception:  # an unreadable project is reported when opened by hand
                 crashed = False
             if crashed:
@@ -569,6 +601,15 @@ class ProjectController(QtCore.QObject):
                 return
         if self.project is None:
             self.offer_recovery()
+
+    def _stand_in_waiting(self, project) -> bool:
+        """Whether the stand-in of ``project`` (read-only when last open) holds autosaves to offer."""
+        from qgn_studio.scratch import stand_in
+
+        if self.scratch_path is None:
+            return False
+        found = stand_in(self.scratch_path, project, create=False)
+        return found is not None and bool(found.recoverable())
 
     def closed(self) -> None:
         """The window closed normally: no project needs reopening at the next start."""
@@ -733,13 +774,19 @@ class ProjectController(QtCore.QObject):
             images = project.recoverable() if images is None else images
         except OSError:
             return []
-        if not images or (project is not self.project and not self._scratch_classes(project, images)):
+        own = project is self.project or project is self._stand_in  # a stand-in's: of the read-only project
+        if not images or (not own and not self._scratch_classes(project, images)):
+            return []
+        if project is self._stand_in and project.classes != self.project.classes:
+            self._warn(f"Autosaves of {len(images)} image(s) of this project with other classes are kept in "
+                       f"{project.root}")
             return []
         from qgn.project import DISCARDED_DIR
 
         from qgn_studio.recovery_question import RecoveryQuestion
 
-        choice = self.ask_recover(RecoveryQuestion.of(project, images, scratch=project is not self.project))
+        choice = self.ask_recover(RecoveryQuestion.of(project, images, scratch=not own,
+                                                      folder=self.project.root if own else None))
         if choice == "discard":
             kept = [project.discard_autosave(im) for im in images]
             if any(kept):
@@ -748,7 +795,7 @@ class ProjectController(QtCore.QObject):
                                            f"{project.autosave_dir}/ to restore it at the next start)", 15000)
         if choice != "restore":
             return []
-        if project is not self.project:
+        if not own:
             project = self._use_scratch(project)
             if self.annotator.classes != project.classes:  # restored maps keep their classes: so do the tools
                 self.annotator.set_classes(project.classes)
@@ -805,7 +852,7 @@ class ProjectController(QtCore.QObject):
         """Forget the autosaves of ``docs``: the user discarded their edits (they move to the
         project's ``discarded/``), or undid them back to the saved map (``keep=False``: removed;
         redo still has them, and autosaves them again)."""
-        for target in [self.project, *self._scratches.values()]:
+        for target in [self.project, self._stand_in, *self._scratches.values()]:
             if target is None:
                 continue
             for doc in docs:
@@ -816,12 +863,13 @@ class ProjectController(QtCore.QObject):
                 self.jobs.submit(lambda target=target, image=image, path=doc.path: target.discard_autosave(
                     image, ours=self._autosaved.pop((str(target.root), path), None), keep=keep))  # only this window's
 
-    def _drop_scratch_autosaves(self) -> None:
+    def _drop_scratch_autosaves(self, also=()) -> None:
         """A project was created with the open images: remove this window's scratch autosaves of
-        them (job thread, after their autosaves into the project) — of an image with unsaved edits
-        only once the project holds its autosave, so a failed write there leaves the scratch one."""
+        them (and those in ``also``: the stand-in of the read-only project it was made from) (job
+        thread, after their autosaves into the project) — of an image with unsaved edits only once
+        the project holds its autosave, so a failed write there leaves the scratch one."""
         project = self.project
-        for scratch, doc in [(s, d) for s in self._scratches.values() for d in self.workspace.docs]:
+        for scratch, doc in [(s, d) for s in [*self._scratches.values(), *also] for d in self.workspace.docs]:
             try:
                 image = scratch.image_for(doc.path)
             except KeyError:
@@ -1183,6 +1231,7 @@ class ProjectController(QtCore.QObject):
         if settings is not None:
             settings.remove("project/open")
             settings.remove("project/last")
+        self._read_only = self._stand_in = None
         self.workspace.set_project(None)
         return True
 

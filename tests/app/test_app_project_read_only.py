@@ -1,7 +1,8 @@
 """A project on a read-only medium, or in a folder the user may not write: it opens, says at once
 that it is read-only and where edits can be kept; every failed write says so again; File ▸ New
-project… then keeps the unsaved edits (and done flags) in a folder the user can write; nothing is
-written into the read-only folder."""
+project… then keeps the unsaved edits (and done flags) in a folder the user can write; its autosaves
+go to a stand-in in the scratch folder and are offered back when it is opened again (after a
+crash); nothing is written into the read-only folder."""
 from __future__ import annotations
 
 import errno
@@ -58,7 +59,8 @@ def test_a_read_only_project_opens_says_so_and_the_edits_can_be_kept_elsewhere(
     win.workspace.warn = lambda text, key, timeout_ms=8000: (warnings.append(text), warn(text, key, timeout_ms))
     win.start([folder], str(model_path))
     qtbot.waitUntil(lambda: win.docs and win.docs[0].annotation is not None, timeout=WAIT_MS)
-    assert any("read-only" in w and "New project" in w and str(folder) in w for w in warnings), warnings
+    assert any("read-only" in w and "New project" in w and str(folder) in w and "autosaved in" in w
+               for w in warnings), warnings
     win.annotator.set_mode(True)
     paint(win, 2, 3, [(5, 40), (60, 40)])
     win.annotator.set_done(True)
@@ -67,7 +69,7 @@ def test_a_read_only_project_opens_says_so_and_the_edits_can_be_kept_elsewhere(
     win.projects.autosave_now()
     win.projects.save()
     win.jobs.wait_idle()
-    qtbot.waitUntil(lambda: len(warnings) >= 3, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(warnings) >= 2, timeout=WAIT_MS)  # done and save (the autosave goes elsewhere)
     assert all("read-only" in w and "New project" in w for w in warnings), warnings
     assert len(win.projects.unsaved()) == 1, "the edits stay, unsaved"
     assert snapshot(folder) == before, "nothing was written into the read-only folder"
@@ -84,3 +86,41 @@ def test_a_read_only_project_opens_says_so_and_the_edits_can_be_kept_elsewhere(
     win.annotator.set_done(False)  # the new project is writable: no read-only hint any more
     win.jobs.wait_idle()
     assert not Project.open(kept).image_for(samples[0]).done and not warnings
+
+
+def test_the_autosaves_of_a_read_only_project_are_kept_elsewhere_and_offered_back_for_it(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, snapshot):
+    folder, other = tmp_path / "cdrom", tmp_path / "other"
+    first = windows(folder=folder)
+    start_annotating(qtbot, first, samples, model_path)
+    assert first.projects.new_project(folder)
+    first.jobs.wait_idle()
+    first.close()
+    Project.create(other, samples, Project.open(folder).classes)  # the same images and classes
+    before = snapshot(folder)
+    read_only(monkeypatch, folder)
+    win = windows()
+    start_annotating(qtbot, win, [folder], model_path)
+    paint(win, 2, 3, [(5, 40), (60, 40)])
+    edits = win.current.annotation.label.copy()
+    with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+        pass  # the autosave a moment after the edit
+    windows.crash(win)
+    assert snapshot(folder) == before, "nothing was written into the read-only folder"
+    offered = []
+    again = windows()  # the next start reopens the project and offers its edits back
+    again.projects.ask_recover = lambda question: offered.append(question) or "restore"
+    again.start((), str(model_path))
+    qtbot.waitUntil(lambda: again.docs and again.docs[0].annotation is not None
+                    and again.docs[0].annotation.dirty, timeout=WAIT_MS)
+    assert [q.names for q in offered] == [[samples[0].name]]
+    assert offered[0].where() == f"Project “{folder.name}”"
+    np.testing.assert_array_equal(again.docs[0].annotation.label, edits)
+    assert snapshot(folder) == before
+    offered.clear()
+    elsewhere = windows()  # another project of the same images and classes is never offered them
+    elsewhere.projects.ask_recover = lambda question: offered.append(question) or "later"
+    elsewhere.start([other], str(model_path))
+    qtbot.waitUntil(lambda: elsewhere.projects.project is not None and bool(elsewhere.docs), timeout=WAIT_MS)
+    elsewhere.jobs.wait_idle()
+    assert not offered, [q.names for q in offered]
