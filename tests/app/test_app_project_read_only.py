@@ -42,7 +42,7 @@ def read_only(monkeypatch, folder: Path) -> None:
 
 
 def test_a_read_only_project_opens_says_so_and_the_edits_can_be_kept_elsewhere(
-        qtbot, windows, samples, model_path, tmp_path, monkeypatch, snapshot):
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, snapshot, user_state):
     folder = tmp_path / "cdrom"
     first = windows(folder=folder)
     start_annotating(qtbot, first, samples, model_path)
@@ -82,6 +82,9 @@ def test_a_read_only_project_opens_says_so_and_the_edits_can_be_kept_elsewhere(
     image = project.image_for(samples[0])
     np.testing.assert_array_equal(project.load_annotation(image), edits)
     assert image.done and not win.projects.unsaved()
+    stand_ins = list((user_state / "scratch").glob("read-only-*"))
+    assert stand_ins and not any(Project.open(f).recoverable() for f in stand_ins), \
+        "the new project holds the edits: the read-only project's autosaves are not offered again"
     warnings.clear()
     win.annotator.set_done(False)  # the new project is writable: no read-only hint any more
     win.jobs.wait_idle()
