@@ -594,7 +594,9 @@ class Project:
     def add_images(self, paths: Iterable, save: bool = True) -> list[ProjectImage]:
         """Add images (paths already in the project are not added twice); the ProjectImage of
         each path, in order. FileNotFoundError (nothing added) if a path is not a file. With
-        ``save``, merged into project.json under the write lock."""
+        ``save``, merged into project.json under the write lock; when that write fails (a read-only
+        folder, a full disk) the images are not added here either: this object lists what
+        project.json holds."""
         paths = [Path(os.path.normpath(Path(p).absolute())) for p in paths]
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
@@ -605,7 +607,12 @@ class Project:
             before = len(self.images)
             out = self._add(paths)
             if len(self.images) != before:
-                self._commit()
+                try:
+                    self._commit()
+                except BaseException:
+                    del self.images[before:]
+                    self._by_path = None
+                    raise
             return out
 
     def _add(self, paths: list[Path]) -> list[ProjectImage]:

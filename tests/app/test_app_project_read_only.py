@@ -5,10 +5,6 @@ go to a stand-in in the scratch folder and are offered back when it is opened ag
 crash); nothing is written into the read-only folder."""
 from __future__ import annotations
 
-import errno
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -19,30 +15,8 @@ from studio_steps import WAIT_MS, paint, start_annotating
 SAMPLE_COUNT = 2  # the samples fixture
 
 
-def read_only(monkeypatch, folder: Path) -> None:
-    """Make every write under ``folder`` fail as on a read-only mount (EROFS), as the system would."""
-    root = str(folder.resolve())
-
-    def inside(value) -> bool:
-        return isinstance(value, (str, bytes, os.PathLike)) and str(Path(os.fsdecode(value)).resolve()).startswith(root)
-
-    def guarded(fn):
-        def call(*args, **kwargs):
-            if any(inside(v) for v in (*args[:2], kwargs.get("dir"))):
-                raise OSError(errno.EROFS, "Read-only file system", str(args[0] if args else kwargs.get("dir")))
-            return fn(*args, **kwargs)
-        return call
-
-    monkeypatch.setattr(tempfile, "mkstemp", guarded(tempfile.mkstemp))
-    for name in ("replace", "rename", "unlink", "mkdir", "rmdir", "symlink"):
-        monkeypatch.setattr(os, name, guarded(getattr(os, name)))
-    access = os.access
-    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if inside(path) and mode & os.W_OK
-                        else access(path, mode, **kw))
-
-
 def test_a_read_only_project_opens_says_so_and_the_edits_can_be_kept_elsewhere(
-        qtbot, windows, samples, model_path, tmp_path, monkeypatch, snapshot, user_state):
+        qtbot, windows, samples, model_path, tmp_path, read_only, snapshot, user_state):
     folder = tmp_path / "cdrom"
     first = windows(folder=folder)
     start_annotating(qtbot, first, samples, model_path)
@@ -52,7 +26,7 @@ def test_a_read_only_project_opens_says_so_and_the_edits_can_be_kept_elsewhere(
     first.jobs.wait_idle()
     first.close()
     before = snapshot(folder)
-    read_only(monkeypatch, folder)
+    read_only(folder)
     warnings = []
     win = windows()
     warn = win.workspace.warn
@@ -92,7 +66,7 @@ def test_a_read_only_project_opens_says_so_and_the_edits_can_be_kept_elsewhere(
 
 
 def test_the_autosaves_of_a_read_only_project_are_kept_elsewhere_and_offered_back_for_it(
-        qtbot, windows, samples, model_path, tmp_path, monkeypatch, snapshot):
+        qtbot, windows, samples, model_path, tmp_path, read_only, snapshot):
     folder, other = tmp_path / "cdrom", tmp_path / "other"
     first = windows(folder=folder)
     start_annotating(qtbot, first, samples, model_path)
@@ -101,7 +75,7 @@ def test_the_autosaves_of_a_read_only_project_are_kept_elsewhere_and_offered_bac
     first.close()
     Project.create(other, samples, Project.open(folder).classes)  # the same images and classes
     before = snapshot(folder)
-    read_only(monkeypatch, folder)
+    read_only(folder)
     win = windows()
     start_annotating(qtbot, win, [folder], model_path)
     paint(win, 2, 3, [(5, 40), (60, 40)])
