@@ -30,7 +30,7 @@ import numpy as np
 from .classes import UNMATCHED, ClassSet, match_class_names, unmatched_message
 from .formats import SourceDataset, scan_dataset
 from .formats.source import voided_pixels
-from .fileio import OutsideRootError
+from .fileio import OutsideRootError, file_sha256
 from .project import PROJECT_FILE, Project, ProjectBusyError, ProjectChangedError, ProjectError, ProjectImage
 
 
@@ -233,28 +233,14 @@ class SameBytes:
             return []
         if not candidates:
             return []
-        digest = _digest(Path(path))
+        digest = file_sha256(Path(path))
         return [im for im in candidates if digest is not None and self._digest_of(im) == digest]
 
     def _digest_of(self, image: ProjectImage) -> str | None:
         key = str(image.path)
         if key not in self._digests:
-            self._digests[key] = _digest(image.path)
+            self._digests[key] = file_sha256(image.path)
         return self._digests[key]
-
-
-def _digest(path: Path) -> str | None:
-    """SHA-256 of the file, read in 1 MiB blocks; None when it cannot be read."""
-    import hashlib
-
-    sha = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                sha.update(block)
-    except OSError:
-        return None
-    return sha.hexdigest()
 
 
 def _project_image_of(project: Project, item, width: int, height: int,

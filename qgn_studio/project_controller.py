@@ -337,6 +337,7 @@ class ProjectController(QtCore.QObject):
                 versions[path] = saved.version
                 autosaved.pop(key, None)
                 unused.discard(path)
+                note_image_file(project, path)
                 return saved, added, kept
 
             def done(result, session=session, version=version, doc=doc):
@@ -685,9 +686,17 @@ class ProjectController(QtCore.QObject):
         def load(versions=self._versions, unused=self._unused):
             versions[doc.path] = project.annotation_version(image)  # first: a save in between is then a conflict
             unused.discard(doc.path)  # read again (after a class edit that fixed it): used, unless it misfits
-            return project.load_annotation(image)
+            return project.load_annotation(image), project.image_file_changed(image)
 
-        self.jobs.submit(load, lambda label: self._adopt(doc, label, "saved", False), failed, "Reading an annotation")
+        def loaded(result) -> None:
+            label, changed = result
+            self._adopt(doc, label, "saved", False)
+            if changed and label is not None:
+                self._warn(f"{doc.name}: the image file is not the one its annotation was saved for ({changed}): "
+                           "was it swapped or replaced? The annotation shown may be another image's; it is kept as "
+                           "it is")
+
+        self.jobs.submit(load, loaded, failed, "Reading an annotation")
 
     def document_loaded(self, doc) -> None:
         """``doc``'s image was read. A map read from disk before its size was known (an autosave
@@ -1350,6 +1359,17 @@ def same_model(stored: str | None, path) -> bool:
         return False
     candidate = Path(stored) if Path(stored).is_file() else bundled_model_path(stored)
     return candidate is not None and resolved(candidate) == resolved(path)
+
+
+def note_image_file(project, path) -> None:
+    """After a save (job thread): the project notes the image file its annotation is of
+    (``Project.note_image_file``). Only a note: a failure to write it leaves the save as it is."""
+    from qgn.project import ProjectError
+
+    try:
+        project.note_image_file(project.image_for(path))
+    except (OSError, KeyError, ProjectError):
+        pass
 
 
 def check_same_classes(project, classes) -> None:

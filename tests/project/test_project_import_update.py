@@ -180,7 +180,7 @@ def test_images_of_one_file_size_are_read_once_each(tmp_path, monkeypatch):
         project.save_annotation(image, blocky_label(rng, SIZE[1], SIZE[0], 3, 255, cell=4))
     export_project(project, tmp_path / "out", ["labelme"], images="copy")
     reads = []
-    real = project_import._digest
-    monkeypatch.setattr(project_import, "_digest", lambda path: reads.append(path) or real(path))
+    real = project_import.file_sha256
+    monkeypatch.setattr(project_import, "file_sha256", lambda path: reads.append(path) or real(path))
     report = import_into_project(tmp_path / "out" / "labelme", project.root, "labelme", update=True)
     assert len(report.unchanged) == 6 and len(reads) == 12
