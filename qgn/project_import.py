@@ -193,6 +193,7 @@ def _update_item(project: Project, item, label, width: int, height: int,
     if before is not None and np.array_equal(before, label):
         return "unchanged", f"unchanged ({image.path.name})"
     kept = project.replace_annotation(image, label)
+    project.note_image_file(image)
     if kept is None:
         return "added", f"{width}×{height}, {len(np.unique(label))} values, into {image.path.name}"
     changed = int(np.count_nonzero(before != label)) if before.shape == label.shape else label.size
@@ -285,4 +286,5 @@ def _add_item(project: Project, item, label, width: int, height: int) -> str:
         _refuse_unsaved_edits(project, image, item.image)
     # an autosave is the user's unsaved work; another writer may have saved since ``existing``
     project.save_annotation(image, label, keep_autosave=True, only_new=True)
+    project.note_image_file(image)  # the file this annotation is of (a later swap is then said)
     return f"{width}×{height}, {len(np.unique(label))} values"

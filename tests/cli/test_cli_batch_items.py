@@ -153,6 +153,7 @@ def test_import_labelme_with_a_json_list_is_not_label_studio(tmp_path, capsys, r
     assert code == 0 and "found labelme" in out and "Label Studio" not in err, err
     assert "passed over" in err and str(folder / "scene_01.json") in err  # said, in one line naming it
     assert len(Project.open(tmp_path / "P").images) == 2
+    assert all(im.file is not None for im in Project.open(tmp_path / "P").images), "imported: their files noted"
 
 
 def test_predict_with_one_unusable_ground_truth_predicts_every_image(tmp_path, capsys, model_path, run_cli):

@@ -66,6 +66,7 @@ def test_corrections_from_a_tool_replace_the_annotations_and_keep_the_old(tmp_pa
         np.testing.assert_array_equal(back.load_annotation(image), expected)
     kept = list((tmp_path / "p" / REPLACED_DIR).glob("*.qgt"))
     assert [k.name.split(".")[0] for k in kept] == ["b"]  # the unchanged ones wrote nothing
+    assert back.image_for(tmp_path / "images" / "b.png").file is not None, "the replaced one's file is noted"
     np.testing.assert_array_equal(read_label_file(kept[0], CLASSES), labels["b"])
     # again: everything is unchanged now, nothing more kept
     code, out, err = run_cli("import", tmp_path / "out" / "fiftyone", "--project", tmp_path / "p", "--update")
