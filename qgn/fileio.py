@@ -172,6 +172,21 @@ def write_problem(folder: str | os.PathLike) -> str | None:
     return None
 
 
+def file_sha256(path: str | os.PathLike) -> str | None:
+    """SHA-256 (hex) of the file's bytes, read in 1 MiB blocks; None when it cannot be read. The one
+    home of hashing a file's content (an import matching copies, a project noting its images)."""
+    import hashlib
+
+    sha = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                sha.update(block)
+    except OSError:
+        return None
+    return sha.hexdigest()
+
+
 def path_inside(root: str | os.PathLike, *parts: str) -> Path:
     """``root / parts…``, refused (OutsideRootError) unless it resolves strictly inside ``root``.
 

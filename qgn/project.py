@@ -6,7 +6,8 @@ Layout under ``root``::
 
     project.json                 {"format": "qgn-project", "version": 1, "revision": R, "classes": {...},
                                   "model": str | null, "levels": 6, "generation": N (absent for 0),
-                                  "images": [{"path": str, "key": str, "done": bool}, ...]}
+                                  "images": [{"path": str, "key": str, "done": bool,
+                                              "file": {"bytes": int, "sha256": str} (optional)}, ...]}
     annotations/<key>.qgt        the saved annotation of each annotated image (generation 0)
     .autosave/<key>.qgt          the latest autosave of an image with unsaved edits (generation 0)
     annotations.g<N>/, .autosave.g<N>/   the same after N class edits; ``annotations`` is then a
@@ -84,7 +85,7 @@ import shutil
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -92,8 +93,8 @@ import numpy as np
 
 from .classes import ClassSet
 from .fileio import (
-    InputOverwriteError, OutsideRootError, atomic_write_bytes, path_inside, protected_inputs, remove_stale_temporaries,
-    same_bytes,
+    InputOverwriteError, OutsideRootError, atomic_write_bytes, file_sha256, path_inside, protected_inputs,
+    remove_stale_temporaries, same_bytes,
 )
 from .formats import FORMATS, ExportItem, check_format_names, check_split, check_text_names
 from .formats.base import add_to_every_writer
@@ -205,6 +206,20 @@ class ProjectImage:
     path: Path
     key: str
     done: bool = False
+    # (bytes, sha256) of the image file when its annotation was last saved; None: not noted
+    file: tuple | None = field(default=None, compare=False)
+
+
+def image_file_entry(entry: dict) -> tuple | None:
+    """An image entry's "file" ((bytes, sha256)); None when absent (older projects) or malformed:
+    a note for a warning, never a reason to refuse a project."""
+    noted = entry.get("file")
+    if not isinstance(noted, dict):
+        return None
+    size, sha = noted.get("bytes"), noted.get("sha256")
+    if isinstance(size, int) and not isinstance(size, bool) and size >= 0 and isinstance(sha, str) and len(sha) == 64:
+        return size, sha
+    return None
 
 
 def _key_for(path: Path, taken: set[str]) -> str:
@@ -265,7 +280,7 @@ def read_project_file(path: Path) -> ProjectFile:
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise ProjectError(f"{path}: \"images\" must be a list of {{\"path\", \"key\", \"done\"}} entries")
         check_keys([e.get("key") for e in entries], path)
-        images = tuple((_stored_path(e, path), e["key"], _done_flag(e, path)) for e in entries)
+        images = tuple((_stored_path(e, path), e["key"], _done_flag(e, path), image_file_entry(e)) for e in entries)
         model = doc.get("model")
         if model is not None and not isinstance(model, str):
             raise ProjectError(f"{path}: \"model\" is {model!r}; expected a file name or null")
@@ -424,7 +439,7 @@ class Project:
         known = {im.key: im for im in self.images}
         before, adopted = self._adopted, {}
         images = []
-        for stored, key, done in parsed.images:
+        for stored, key, done, noted in parsed.images:
             image = known.get(key)
             if image is not None and before.get(key) == stored:  # as read last time: the same file
                 path = image.path
@@ -432,7 +447,7 @@ class Project:
                 path = self._absolute(self.root, stored)
                 if image is None or (image.path != path and _path_key(image.path) != _path_key(path)):
                     image = ProjectImage(path, key)
-            image.path, image.done = path, done
+            image.path, image.done, image.file = path, done, noted
             adopted[key] = stored
             self._stored_paths[str(image.path)] = stored  # written back as it was read
             images.append(image)
@@ -560,7 +575,7 @@ class Project:
             "classes": self.classes.to_json(),
             "model": self._stored(self.model) if self.model and Path(self.model).exists() else self.model,
             "levels": self.levels,
-            "images": [{"path": self._stored(im.path), "key": im.key, "done": im.done} for im in self.images],
+            "images": [self._entry(im) for im in self.images],
         }
         if self.generation:
             doc["generation"] = self.generation
@@ -570,6 +585,45 @@ class Project:
         self.revision += 1
         self._digest = hashlib.sha256(data).hexdigest()
         self._saved_classes = self.classes
+
+    def _entry(self, image: ProjectImage) -> dict:
+        entry = {"path": self._stored(image.path), "key": image.key, "done": image.done}
+        if image.file is not None:
+            entry["file"] = {"bytes": image.file[0], "sha256": image.file[1]}
+        return entry
+
+    def note_image_file(self, image: ProjectImage) -> None:
+        """Remember the image file's size and SHA-256 (its annotation was just saved): written to
+        project.json when they changed, so that ``image_file_changed`` can tell later that another
+        file took its name. Reads the whole file: call it off the UI thread."""
+        noted = _file_note(image.path)
+        if noted is None or noted == image.file:
+            return
+        with self.writing():
+            image = self._own(image)
+            before, image.file = image.file, noted
+            try:
+                self._commit()
+            except BaseException:
+                image.file = before
+                raise
+
+    def image_file_changed(self, image: ProjectImage) -> str | None:
+        """Why ``image``'s file is not the one its annotation was saved for (another file of the same
+        name: swapped or replaced), or None (the same, nothing noted — an older project — or
+        unreadable). Reads the whole file when its size is the same: call it off the UI thread."""
+        if image.file is None:
+            return None
+        try:
+            size = image.path.stat().st_size
+        except OSError:
+            return None
+        if size != image.file[0]:
+            return f"it was {image.file[0]} bytes when its annotation was saved, it is {size} bytes now"
+        noted = _file_note(image.path)
+        if noted is not None and noted != image.file:
+            return "its content changed since its annotation was saved (same size, other bytes)"
+        return None
 
     def _has_files(self) -> bool:
         return any(any((self.root / folder).glob("*.qgt")) for folder in (self.annotation_dir, self.autosave_dir)
@@ -601,7 +655,9 @@ class Project:
     def add_images(self, paths: Iterable, save: bool = True) -> list[ProjectImage]:
         """Add images (paths already in the project are not added twice); the ProjectImage of
         each path, in order. FileNotFoundError (nothing added) if a path is not a file. With
-        ``save``, merged into project.json under the write lock."""
+        ``save``, merged into project.json under the write lock; when that write fails (a read-only
+        folder, a full disk) the images are not added here either: this object lists what
+        project.json holds."""
         paths = [Path(os.path.normpath(Path(p).absolute())) for p in paths]
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
@@ -612,7 +668,12 @@ class Project:
             before = len(self.images)
             out = self._add(paths)
             if len(self.images) != before:
-                self._commit()
+                try:
+                    self._commit()
+                except BaseException:
+                    del self.images[before:]
+                    self._by_path = None
+                    raise
             return out
 
     def _add(self, paths: list[Path]) -> list[ProjectImage]:
@@ -900,6 +961,16 @@ class Project:
                             tmp.unlink()
                     except OSError:
                         pass
+
+
+def _file_note(path: Path) -> tuple | None:
+    """(bytes, sha256) of the file at ``path``; None when it cannot be read."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    sha = file_sha256(path)
+    return None if sha is None else (size, sha)
 
 
 def _older(autosave: Path, saved: Path) -> bool:

@@ -30,7 +30,7 @@ import numpy as np
 from .classes import UNMATCHED, ClassSet, match_class_names, unmatched_message
 from .formats import SourceDataset, scan_dataset
 from .formats.source import voided_pixels
-from .fileio import OutsideRootError
+from .fileio import OutsideRootError, file_sha256
 from .project import PROJECT_FILE, Project, ProjectBusyError, ProjectChangedError, ProjectError, ProjectImage
 
 
@@ -193,6 +193,7 @@ def _update_item(project: Project, item, label, width: int, height: int,
     if before is not None and np.array_equal(before, label):
         return "unchanged", f"unchanged ({image.path.name})"
     kept = project.replace_annotation(image, label)
+    project.note_image_file(image)
     if kept is None:
         return "added", f"{width}×{height}, {len(np.unique(label))} values, into {image.path.name}"
     changed = int(np.count_nonzero(before != label)) if before.shape == label.shape else label.size
@@ -233,28 +234,14 @@ class SameBytes:
             return []
         if not candidates:
             return []
-        digest = _digest(Path(path))
+        digest = file_sha256(Path(path))
         return [im for im in candidates if digest is not None and self._digest_of(im) == digest]
 
     def _digest_of(self, image: ProjectImage) -> str | None:
         key = str(image.path)
         if key not in self._digests:
-            self._digests[key] = _digest(image.path)
+            self._digests[key] = file_sha256(image.path)
         return self._digests[key]
-
-
-def _digest(path: Path) -> str | None:
-    """SHA-256 of the file, read in 1 MiB blocks; None when it cannot be read."""
-    import hashlib
-
-    sha = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                sha.update(block)
-    except OSError:
-        return None
-    return sha.hexdigest()
 
 
 def _project_image_of(project: Project, item, width: int, height: int,
@@ -299,4 +286,5 @@ def _add_item(project: Project, item, label, width: int, height: int) -> str:
         _refuse_unsaved_edits(project, image, item.image)
     # an autosave is the user's unsaved work; another writer may have saved since ``existing``
     project.save_annotation(image, label, keep_autosave=True, only_new=True)
+    project.note_image_file(image)  # the file this annotation is of (a later swap is then said)
     return f"{width}×{height}, {len(np.unique(label))} values"

@@ -12,8 +12,9 @@ edits not yet autosaved is copied and written on the job thread (``JobRunner``) 
 ``<AppDataLocation>/unsaved`` (e.g. ``~/.local/share/QGN/QGN Studio/unsaved``). So a crash never
 loses more than the last two seconds, project or not, whatever the classes of the autosaves still
 waiting from a crash. A failed autosave (a full disk) is said and tried again every
-``AUTOSAVE_RETRY_MS``, edit or not. A window made without settings (screenshots)
-has no scratch project and never writes there.
+``AUTOSAVE_RETRY_MS``, edit or not. A read-only project is autosaved into its *stand-in* in the
+scratch folder (``scratch.stand_in``), whose autosaves are offered when that project is opened
+again. A window made without settings (screenshots) has no scratch project and never writes there.
 
 Opening: a project whose project.json is more than a few KB is read on the job thread
 (``project_open``: project.json, its image files, a document per image), with its progress in the
@@ -135,6 +136,7 @@ class ProjectController(QtCore.QObject):
         self._classes_written_by_edit = None  # the class set a pending class edit writes itself
         self._disk_problem = None  # the last "cannot be read" message shown (shown once)
         self._read_only = None  # why the open project cannot be written (told at opening), or None
+        self._stand_in = None  # where the read-only project's autosaves go (qgn_studio.scratch.stand_in)
         self._merges_shown = 0
         # image path -> the saved annotation's version (qgn.project.annotation_version) its open map was
         # read from: read and written on the job thread only (jobs run in order), one dict per project
@@ -167,8 +169,22 @@ class ProjectController(QtCore.QObject):
 
     def _target(self, session):
         """The project ``session`` autosaves into: the open project, else the scratch project of its
-        class set (or None)."""
-        return self.project if self.project is not None else self.scratch(session.classes)
+        class set (or None); a read-only project's stand-in in the scratch folder."""
+        if self.project is None:
+            return self.scratch(session.classes)
+        return self.stand_in() if self._read_only else self.project
+
+    def stand_in(self, create: bool = True):
+        """Where the autosaves of the open read-only project go (``qgn_studio.scratch.stand_in``):
+        found, else created on first use when ``create``; None when there is none or it is unusable."""
+        from qgn_studio.scratch import stand_in
+
+        if self._stand_in is None and self.scratch_path is not None and self.project is not None:
+            try:
+                self._stand_in = stand_in(self.scratch_path, self.project, create)
+            except Exception as exc:  # autosave goes nowhere; say so
+                self._warn(f"No autosave of the read-only project: {describe_error(exc)}")
+        return self._stand_in
 
     def scratch(self, classes):
         """The scratch project of ``classes`` (``qgn_studio.scratch``: found, else created, on first
@@ -322,6 +338,7 @@ class ProjectController(QtCore.QObject):
                 versions[path] = saved.version
                 autosaved.pop(key, None)
                 unused.discard(path)
+                note_image_file(project, path)
                 return saved, added, kept
 
             def done(result, session=session, version=version, doc=doc):
@@ -393,11 +410,12 @@ class ProjectController(QtCore.QObject):
             return False
         if classes is not annotator.classes:
             annotator.set_classes(classes)
+        stand_in = self._stand_in
         self._set_project(project)
         for doc in self.unsaved():  # their edits move into the new project's autosaves at once,
             doc.annotation.mark_autosaved(-1)  # before the scratch project lets go of them
         self.autosave_now()
-        self._drop_scratch_autosaves()
+        self._drop_scratch_autosaves([stand_in] if stand_in is not None else [])
         return True
 
     def open_project(self, folder: Path | None = None) -> bool:
@@ -490,7 +508,10 @@ class ProjectController(QtCore.QObject):
         annotator.set_mode(False)
         annotator.set_classes(project.classes)
         self._set_project(project)
+        self._read_only = opening.read_only
         restore = self._ask_recovery(project, opening.recoverable)  # before the images show: no saved map is read for them
+        stand_in = self.stand_in(create=False) if opening.read_only else None
+        restore_stand_in = self._ask_recovery(stand_in)
         docs, dropped, flipped = opening.documents_for(self.workspace.docs)
         self.shell.show_project_images(opening, docs, dropped)
         for doc in flipped:  # documents made for the project have its flags; one kept open may differ
@@ -498,13 +519,23 @@ class ProjectController(QtCore.QObject):
             self.workspace.document_updated(doc)  # a row per change, not per image (thousands)
         self._load_project_model(project)
         if opening.read_only:
-            self._read_only = opening.read_only
-            self._warn(f"The project {project.root} is open read-only: {opening.read_only}. Nothing can be saved, "
-                       f"autosaved or marked done there, so your edits stay in this window only. {KEEP_EDITS}")
+            self._warn(f"The project {project.root} is open read-only: {opening.read_only}. Nothing can be saved "
+                       f"or marked done there; {self._read_only_autosaves()}. {KEEP_EDITS}")
         if restore:
             self._restore(project, restore)
+        if restore_stand_in:
+            self._restore(stand_in, restore_stand_in)
         self.document_shown(self.workspace.current)
         return True
+
+    def _read_only_autosaves(self) -> str:
+        """Where the open read-only project's edits are autosaved, in words."""
+        from qgn_studio.scratch import stand_in_folder
+
+        if self.scratch_path is None:
+            return "your edits stay in this window only"
+        return (f"your edits are autosaved in {stand_in_folder(self.scratch_path, self.project.root)} "
+                "and offered back when you open the project again")
 
     def _load_project_model(self, project) -> None:
         """The project's model (a file, or a bundled model's name), not the last one used; a
@@ -541,6 +572,7 @@ class ProjectController(QtCore.QObject):
         self._versions = {}
         self._unused = set()
         self._read_only = None
+        self._stand_in = None
         self._disk_problem = None
         self._merges_shown = project.merges
         self.watch.start()
@@ -562,7 +594,8 @@ class ProjectController(QtCore.QObject):
             from qgn.project import Project
 
             try:
-                crashed = bool(Project.open(Path(last)).recoverable())
+                project = Project.open(Path(last))
+                crashed = bool(project.recoverable()) or self._stand_in_waiting(project)
             except Exception:  # an unreadable project is reported when opened by hand
                 crashed = False
             if crashed:
@@ -570,6 +603,15 @@ class ProjectController(QtCore.QObject):
                 return
         if self.project is None:
             self.offer_recovery()
+
+    def _stand_in_waiting(self, project) -> bool:
+        """Whether the stand-in of ``project`` (read-only when last open) holds autosaves to offer."""
+        from qgn_studio.scratch import stand_in
+
+        if self.scratch_path is None:
+            return False
+        found = stand_in(self.scratch_path, project, create=False)
+        return found is not None and bool(found.recoverable())
 
     def closed(self) -> None:
         """The window closed normally: no project needs reopening at the next start."""
@@ -645,9 +687,17 @@ class ProjectController(QtCore.QObject):
         def load(versions=self._versions, unused=self._unused):
             versions[doc.path] = project.annotation_version(image)  # first: a save in between is then a conflict
             unused.discard(doc.path)  # read again (after a class edit that fixed it): used, unless it misfits
-            return project.load_annotation(image)
+            return project.load_annotation(image), project.image_file_changed(image)
 
-        self.jobs.submit(load, lambda label: self._adopt(doc, label, "saved", False), failed, "Reading an annotation")
+        def loaded(result) -> None:
+            label, changed = result
+            self._adopt(doc, label, "saved", False)
+            if changed and label is not None:
+                self._warn(f"{doc.name}: the image file is not the one its annotation was saved for ({changed}): "
+                           "was it swapped or replaced? The annotation shown may be another image's; it is kept as "
+                           "it is")
+
+        self.jobs.submit(load, loaded, failed, "Reading an annotation")
 
     def document_loaded(self, doc) -> None:
         """``doc``'s image was read. A map read from disk before its size was known (an autosave
@@ -738,13 +788,19 @@ class ProjectController(QtCore.QObject):
             images = project.recoverable() if images is None else images
         except OSError:
             return []
-        if not images or (project is not self.project and not self._scratch_classes(project, images)):
+        own = project is self.project or project is self._stand_in  # a stand-in's: of the read-only project
+        if not images or (not own and not self._scratch_classes(project, images)):
+            return []
+        if project is self._stand_in and project.classes != self.project.classes:
+            self._warn(f"Autosaves of {len(images)} image(s) of this project with other classes are kept in "
+                       f"{project.root}")
             return []
         from qgn.project import DISCARDED_DIR
 
         from qgn_studio.recovery_question import RecoveryQuestion
 
-        choice = self.ask_recover(RecoveryQuestion.of(project, images, scratch=project is not self.project))
+        choice = self.ask_recover(RecoveryQuestion.of(project, images, scratch=not own,
+                                                      folder=self.project.root if own else None))
         if choice == "discard":
             kept = [project.discard_autosave(im) for im in images]
             if any(kept):
@@ -753,7 +809,7 @@ class ProjectController(QtCore.QObject):
                                            f"{project.autosave_dir}/ to restore it at the next start)", 15000)
         if choice != "restore":
             return []
-        if project is not self.project:
+        if not own:
             project = self._use_scratch(project)
             if self.annotator.classes != project.classes:  # restored maps keep their classes: so do the tools
                 self.annotator.set_classes(project.classes)
@@ -810,7 +866,7 @@ class ProjectController(QtCore.QObject):
         """Forget the autosaves of ``docs``: the user discarded their edits (they move to the
         project's ``discarded/``), or undid them back to the saved map (``keep=False``: removed;
         redo still has them, and autosaves them again)."""
-        for target in [self.project, *self._scratches.values()]:
+        for target in [self.project, self._stand_in, *self._scratches.values()]:
             if target is None:
                 continue
             for doc in docs:
@@ -821,12 +877,13 @@ class ProjectController(QtCore.QObject):
                 self.jobs.submit(lambda target=target, image=image, path=doc.path: target.discard_autosave(
                     image, ours=self._autosaved.pop((str(target.root), path), None), keep=keep))  # only this window's
 
-    def _drop_scratch_autosaves(self) -> None:
+    def _drop_scratch_autosaves(self, also=()) -> None:
         """A project was created with the open images: remove this window's scratch autosaves of
-        them (job thread, after their autosaves into the project) — of an image with unsaved edits
-        only once the project holds its autosave, so a failed write there leaves the scratch one."""
+        them (and those in ``also``: the stand-in of the read-only project it was made from) (job
+        thread, after their autosaves into the project) — of an image with unsaved edits only once
+        the project holds its autosave, so a failed write there leaves the scratch one."""
         project = self.project
-        for scratch, doc in [(s, d) for s in self._scratches.values() for d in self.workspace.docs]:
+        for scratch, doc in [(s, d) for s in [*self._scratches.values(), *also] for d in self.workspace.docs]:
             try:
                 image = scratch.image_for(doc.path)
             except KeyError:
@@ -1188,6 +1245,7 @@ class ProjectController(QtCore.QObject):
         if settings is not None:
             settings.remove("project/open")
             settings.remove("project/last")
+        self._read_only = self._stand_in = None
         self.workspace.set_project(None)
         return True
 
@@ -1306,6 +1364,17 @@ def same_model(stored: str | None, path) -> bool:
         return False
     candidate = Path(stored) if Path(stored).is_file() else bundled_model_path(stored)
     return candidate is not None and resolved(candidate) == resolved(path)
+
+
+def note_image_file(project, path) -> None:
+    """After a save (job thread): the project notes the image file its annotation is of
+    (``Project.note_image_file``). Only a note: a failure to write it leaves the save as it is."""
+    from qgn.project import ProjectError
+
+    try:
+        project.note_image_file(project.image_for(path))
+    except (OSError, KeyError, ProjectError):
+        pass
 
 
 def check_same_classes(project, classes) -> None:

@@ -39,8 +39,9 @@ class RecoveryQuestion:
     items: tuple[RecoveryItem, ...] = field(default_factory=tuple)
 
     @classmethod
-    def of(cls, project, images, scratch: bool) -> RecoveryQuestion:
-        """The question about ``images`` (recoverable images of ``project``)."""
+    def of(cls, project, images, scratch: bool, folder: Path | None = None) -> RecoveryQuestion:
+        """The question about ``images`` (recoverable images of ``project``); ``folder``: the project
+        they are of, when ``project`` only holds them (the stand-in of a read-only project)."""
         items = []
         for im in images:
             try:
@@ -49,7 +50,7 @@ class RecoveryQuestion:
                 when = None
             items.append(RecoveryItem(Path(im.path).name, when, project.autosave_is_older(im)))
         items.sort(key=lambda item: -(item.autosaved or 0))  # the latest edits first
-        return cls(Path(project.root), scratch, tuple(project.classes.names), tuple(items))
+        return cls(Path(folder or project.root), scratch, tuple(project.classes.names), tuple(items))
 
     @property
     def names(self) -> list[str]:

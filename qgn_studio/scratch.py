@@ -8,6 +8,11 @@ classes whatever model the next session uses. The scratch folder of earlier vers
 project, of the class set last used — is one of them: its waiting autosaves are still offered,
 and it still takes the autosaves of its class set. Nothing here deletes or moves a file.
 
+A read-only project (a CD, a colleague's folder) is autosaved into a *stand-in* here instead,
+``read-only-<digest>/`` (a digest of the project's resolved folder): a project of its classes whose
+images are the read-only project's. Its autosaves are offered when that project is opened again,
+never at a start without a project nor for another project (``stand_in``).
+
 A class edit renames the classes of a scratch project in place (its folder keeps its name), so a
 class set is found by the classes its project.json holds, not by the folder's name. No Qt here.
 """
@@ -18,6 +23,7 @@ import json
 from pathlib import Path
 
 PREFIX = "classes-"
+STAND_IN_PREFIX = "read-only-"
 
 
 def class_digest(classes) -> str:
@@ -90,3 +96,27 @@ def scratch_project(base: Path, classes):
         if project.classes == classes:
             return project
     raise ProjectError(f"no free scratch folder for these classes in {base}")
+
+
+def stand_in_folder(base: Path, root: Path) -> Path:
+    """Where the autosaves of the read-only project in ``root`` go under ``base``."""
+    digest = hashlib.sha256(str(Path(root).resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return Path(base) / f"{STAND_IN_PREFIX}{digest}"
+
+
+def stand_in(base: Path, project, create: bool):
+    """The stand-in project holding the autosaves of the read-only ``project`` (``stand_in_folder``),
+    of its classes; None when there is none and ``create`` is false. Safe against another process
+    creating it meanwhile."""
+    from qgn.project import PROJECT_FILE, Project, ProjectError
+
+    folder = stand_in_folder(base, project.root)
+    if not (folder / PROJECT_FILE).is_file():
+        if not create:
+            return None
+        try:
+            return Project.create(folder, [], project.classes)
+        except ProjectError:  # another window created it meanwhile
+            if not (folder / PROJECT_FILE).is_file():
+                raise
+    return Project.open(folder)

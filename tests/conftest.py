@@ -114,6 +114,36 @@ def snapshot():
 
 
 @pytest.fixture
+def read_only(monkeypatch):
+    """``read_only(folder)``: every write under ``folder`` fails from then on as on a read-only mount
+    (EROFS), as the system would; os.access says it cannot be written."""
+    import errno
+    import tempfile
+
+    def make(folder: Path) -> None:
+        root = str(folder.resolve())
+
+        def inside(value) -> bool:
+            return isinstance(value, (str, bytes, os.PathLike)) and str(Path(os.fsdecode(value)).resolve()).startswith(root)
+
+        def guarded(fn):
+            def call(*args, **kwargs):
+                if any(inside(v) for v in (*args[:2], kwargs.get("dir"))):
+                    raise OSError(errno.EROFS, "Read-only file system", str(args[0] if args else kwargs.get("dir")))
+                return fn(*args, **kwargs)
+            return call
+
+        monkeypatch.setattr(tempfile, "mkstemp", guarded(tempfile.mkstemp))
+        for name in ("replace", "rename", "unlink", "mkdir", "rmdir", "symlink"):
+            monkeypatch.setattr(os, name, guarded(getattr(os, name)))
+        access = os.access
+        monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if inside(path) and mode & os.W_OK
+                            else access(path, mode, **kw))
+
+    return make
+
+
+@pytest.fixture
 def fused_isa():
     """``fused_isa(wanted)``: the fused sparse-conv kernels of "auto" | "avx2" | "off" for this
     test (returns the instruction set now in use, "" for none); the best again afterwards."""

@@ -1,13 +1,10 @@
 """A project on a read-only medium, or in a folder the user may not write: it opens, says at once
 that it is read-only and where edits can be kept; every failed write says so again; File ▸ New
-project… then keeps the unsaved edits (and done flags) in a folder the user can write; nothing is
-written into the read-only folder."""
+project… then keeps the unsaved edits (and done flags) in a folder the user can write; its autosaves
+go to a stand-in in the scratch folder and are offered back when it is opened again (after a
+crash); nothing is written into the read-only folder."""
 from __future__ import annotations
 
-import errno
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -18,30 +15,8 @@ from studio_steps import WAIT_MS, paint, start_annotating
 SAMPLE_COUNT = 2  # the samples fixture
 
 
-def read_only(monkeypatch, folder: Path) -> None:
-    """Make every write under ``folder`` fail as on a read-only mount (EROFS), as the system would."""
-    root = str(folder.resolve())
-
-    def inside(value) -> bool:
-        return isinstance(value, (str, bytes, os.PathLike)) and str(Path(os.fsdecode(value)).resolve()).startswith(root)
-
-    def guarded(fn):
-        def call(*args, **kwargs):
-            if any(inside(v) for v in (*args[:2], kwargs.get("dir"))):
-                raise OSError(errno.EROFS, "Read-only file system", str(args[0] if args else kwargs.get("dir")))
-            return fn(*args, **kwargs)
-        return call
-
-    monkeypatch.setattr(tempfile, "mkstemp", guarded(tempfile.mkstemp))
-    for name in ("replace", "rename", "unlink", "mkdir", "rmdir", "symlink"):
-        monkeypatch.setattr(os, name, guarded(getattr(os, name)))
-    access = os.access
-    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if inside(path) and mode & os.W_OK
-                        else access(path, mode, **kw))
-
-
 def test_a_read_only_project_opens_says_so_and_the_edits_can_be_kept_elsewhere(
-        qtbot, windows, samples, model_path, tmp_path, monkeypatch, snapshot):
+        qtbot, windows, samples, model_path, tmp_path, read_only, snapshot, user_state):
     folder = tmp_path / "cdrom"
     first = windows(folder=folder)
     start_annotating(qtbot, first, samples, model_path)
@@ -51,14 +26,15 @@ def test_a_read_only_project_opens_says_so_and_the_edits_can_be_kept_elsewhere(
     first.jobs.wait_idle()
     first.close()
     before = snapshot(folder)
-    read_only(monkeypatch, folder)
+    read_only(folder)
     warnings = []
     win = windows()
     warn = win.workspace.warn
     win.workspace.warn = lambda text, key, timeout_ms=8000: (warnings.append(text), warn(text, key, timeout_ms))
     win.start([folder], str(model_path))
     qtbot.waitUntil(lambda: win.docs and win.docs[0].annotation is not None, timeout=WAIT_MS)
-    assert any("read-only" in w and "New project" in w and str(folder) in w for w in warnings), warnings
+    assert any("read-only" in w and "New project" in w and str(folder) in w and "autosaved in" in w
+               for w in warnings), warnings
     win.annotator.set_mode(True)
     paint(win, 2, 3, [(5, 40), (60, 40)])
     win.annotator.set_done(True)
@@ -67,7 +43,7 @@ def test_a_read_only_project_opens_says_so_and_the_edits_can_be_kept_elsewhere(
     win.projects.autosave_now()
     win.projects.save()
     win.jobs.wait_idle()
-    qtbot.waitUntil(lambda: len(warnings) >= 3, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(warnings) >= 2, timeout=WAIT_MS)  # done and save (the autosave goes elsewhere)
     assert all("read-only" in w and "New project" in w for w in warnings), warnings
     assert len(win.projects.unsaved()) == 1, "the edits stay, unsaved"
     assert snapshot(folder) == before, "nothing was written into the read-only folder"
@@ -80,7 +56,48 @@ def test_a_read_only_project_opens_says_so_and_the_edits_can_be_kept_elsewhere(
     image = project.image_for(samples[0])
     np.testing.assert_array_equal(project.load_annotation(image), edits)
     assert image.done and not win.projects.unsaved()
+    stand_ins = list((user_state / "scratch").glob("read-only-*"))
+    assert stand_ins and not any(Project.open(f).recoverable() for f in stand_ins), \
+        "the new project holds the edits: the read-only project's autosaves are not offered again"
     warnings.clear()
     win.annotator.set_done(False)  # the new project is writable: no read-only hint any more
     win.jobs.wait_idle()
     assert not Project.open(kept).image_for(samples[0]).done and not warnings
+
+
+def test_the_autosaves_of_a_read_only_project_are_kept_elsewhere_and_offered_back_for_it(
+        qtbot, windows, samples, model_path, tmp_path, read_only, snapshot):
+    folder, other = tmp_path / "cdrom", tmp_path / "other"
+    first = windows(folder=folder)
+    start_annotating(qtbot, first, samples, model_path)
+    assert first.projects.new_project(folder)
+    first.jobs.wait_idle()
+    first.close()
+    Project.create(other, samples, Project.open(folder).classes)  # the same images and classes
+    before = snapshot(folder)
+    read_only(folder)
+    win = windows()
+    start_annotating(qtbot, win, [folder], model_path)
+    paint(win, 2, 3, [(5, 40), (60, 40)])
+    edits = win.current.annotation.label.copy()
+    with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+        pass  # the autosave a moment after the edit
+    windows.crash(win)
+    assert snapshot(folder) == before, "nothing was written into the read-only folder"
+    offered = []
+    again = windows()  # the next start reopens the project and offers its edits back
+    again.projects.ask_recover = lambda question: offered.append(question) or "restore"
+    again.start((), str(model_path))
+    qtbot.waitUntil(lambda: again.docs and again.docs[0].annotation is not None
+                    and again.docs[0].annotation.dirty, timeout=WAIT_MS)
+    assert [q.names for q in offered] == [[samples[0].name]]
+    assert offered[0].where() == f"Project “{folder.name}”"
+    np.testing.assert_array_equal(again.docs[0].annotation.label, edits)
+    assert snapshot(folder) == before
+    offered.clear()
+    elsewhere = windows()  # another project of the same images and classes is never offered them
+    elsewhere.projects.ask_recover = lambda question: offered.append(question) or "later"
+    elsewhere.start([other], str(model_path))
+    qtbot.waitUntil(lambda: elsewhere.projects.project is not None and bool(elsewhere.docs), timeout=WAIT_MS)
+    elsewhere.jobs.wait_idle()
+    assert not offered, [q.names for q in offered]

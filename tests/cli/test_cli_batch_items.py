@@ -125,6 +125,22 @@ def test_import_labelme_goes_on_after_a_truncated_file(tmp_path, capsys, run_cli
         assert sorted(im.path.stem for im in project.annotated()) == sorted({"scene_01", "scene_02", "scene_03"} - {name})
 
 
+def test_import_into_a_read_only_project_counts_only_what_it_holds(tmp_path, capsys, run_cli, read_only):
+    from qgn.project import Project
+
+    ds, images = labelme_dataset(tmp_path, run_cli)
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(ds / "scene_01.json", one)
+    classes = tmp_path / "samples" / "classes.txt"
+    assert run_cli("import", one, "--project", tmp_path / "P", "--images", images, "--classes", classes)[0] == 0
+    read_only(tmp_path / "P")
+    code, out, err = run_cli("import", ds, "--project", tmp_path / "P", "--images", images)
+    assert code == 2 and "imported 0 of 3 item(s)" in out and "3 of 3 item(s) skipped" in err, (out, err)
+    assert len(Project.open(tmp_path / "P").images) == 1
+    assert "(1 images)" in out, out  # what the project holds, not the images it could not add
+
+
 def test_import_labelme_with_a_json_list_is_not_label_studio(tmp_path, capsys, run_cli):
     from qgn.project import Project
 
@@ -137,6 +153,7 @@ def test_import_labelme_with_a_json_list_is_not_label_studio(tmp_path, capsys, r
     assert code == 0 and "found labelme" in out and "Label Studio" not in err, err
     assert "passed over" in err and str(folder / "scene_01.json") in err  # said, in one line naming it
     assert len(Project.open(tmp_path / "P").images) == 2
+    assert all(im.file is not None for im in Project.open(tmp_path / "P").images), "imported: their files noted"
 
 
 def test_predict_with_one_unusable_ground_truth_predicts_every_image(tmp_path, capsys, model_path, run_cli):

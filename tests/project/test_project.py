@@ -409,3 +409,25 @@ def test_cli_export_errors(capsys, tmp_path, run_cli):
     code, _, err = run_cli("export", "--format", "png", "--out", tmp_path / "o")
     assert code == 2 and "name a .qgt file" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_image_file_an_annotation_was_saved_for_is_noted_and_checked(tmp_path):
+    from qgn.project import Project
+
+    image = tmp_path / "a.bmp"
+    Image.new("RGB", (8, 6), (10, 20, 30)).save(image)
+    project = Project.create(tmp_path / "P", [image], CLASSES)
+    entry = project.image_for(image)
+    assert project.image_file_changed(entry) is None, "nothing noted (an older project): nothing said"
+    project.note_image_file(entry)
+    again = Project.open(tmp_path / "P")
+    assert again.image_for(image).file == entry.file and again.image_file_changed(again.image_for(image)) is None
+    Image.new("RGB", (8, 6), (10, 20, 31)).save(image)  # same size on disk, other pixels
+    assert image.stat().st_size == entry.file[0]
+    assert "content changed" in again.image_file_changed(again.image_for(image))
+    Image.new("RGB", (9, 6)).save(image)
+    assert "bytes" in again.image_file_changed(again.image_for(image))
+    doc = json.loads((tmp_path / "P" / "project.json").read_text())
+    doc["images"][0]["file"] = {"bytes": "many"}  # malformed: ignored, never refused
+    (tmp_path / "P" / "project.json").write_text(json.dumps(doc))
+    assert Project.open(tmp_path / "P").image_for(image).file is None

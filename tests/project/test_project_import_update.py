@@ -66,6 +66,7 @@ def test_corrections_from_a_tool_replace_the_annotations_and_keep_the_old(tmp_pa
         np.testing.assert_array_equal(back.load_annotation(image), expected)
     kept = list((tmp_path / "p" / REPLACED_DIR).glob("*.qgt"))
     assert [k.name.split(".")[0] for k in kept] == ["b"]  # the unchanged ones wrote nothing
+    assert back.image_for(tmp_path / "images" / "b.png").file is not None, "the replaced one's file is noted"
     np.testing.assert_array_equal(read_label_file(kept[0], CLASSES), labels["b"])
     # again: everything is unchanged now, nothing more kept
     code, out, err = run_cli("import", tmp_path / "out" / "fiftyone", "--project", tmp_path / "p", "--update")
@@ -180,7 +181,7 @@ def test_images_of_one_file_size_are_read_once_each(tmp_path, monkeypatch):
         project.save_annotation(image, blocky_label(rng, SIZE[1], SIZE[0], 3, 255, cell=4))
     export_project(project, tmp_path / "out", ["labelme"], images="copy")
     reads = []
-    real = project_import._digest
-    monkeypatch.setattr(project_import, "_digest", lambda path: reads.append(path) or real(path))
+    real = project_import.file_sha256
+    monkeypatch.setattr(project_import, "file_sha256", lambda path: reads.append(path) or real(path))
     report = import_into_project(tmp_path / "out" / "labelme", project.root, "labelme", update=True)
     assert len(report.unchanged) == 6 and len(reads) == 12
