@@ -392,6 +392,8 @@ def test_unsaved_edits_of_an_image_removed_elsewhere_are_autosaved_again(qtbot, 
     other.remove_image(other.image_for(samples[0]))
     assert not Project.open(folder).recoverable()
     qtbot.waitUntil(lambda: bool(Project.open(folder).recoverable()), timeout=WAIT_MS)  # the watch noticed
+    # the autosave is on disk before its callback, which says so, runs on the UI thread
+    qtbot.waitUntil(lambda: any(f"removed {samples[0].name}" in w for w in warnings), timeout=WAIT_MS)
     win.jobs.wait_idle()
     project = Project.open(folder)
     assert [im.path for im in project.recoverable()] == [samples[0]]
