@@ -9,13 +9,14 @@ The size is checked from the file header, before any pixel is decoded.
 """
 from __future__ import annotations
 
-import math
 import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from qgn.env import env_count
 
 DEFAULT_MAX_PIXELS = 1 << 26
 MAX_PIXELS_ENV = "QGN_MAX_PIXELS"
@@ -28,28 +29,9 @@ class ImageTooLargeError(ValueError):
 
 def max_pixels() -> int:
     """The pixel limit: ``QGN_MAX_PIXELS`` when set (a positive integer), else DEFAULT_MAX_PIXELS."""
-    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
-    if not text:
-        return DEFAULT_MAX_PIXELS
-    return count_from_env(MAX_PIXELS_ENV, text, "pixel count", example=100000000)
+    return env_count(MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS, "pixel count", example=100000000)
 
 
-def count_from_env(name: str, text: str, what: str, example: int, low: int = 1) -> int:
-    """``text``, the value of the environment variable ``name``, as a whole number of at least
-    ``low`` (``1e8`` is accepted); ValueError naming the variable and an example value otherwise
-    (``abc``, ``inf``, ``nan``, ``1e400``, ``0``)."""
-    try:
-        number = float(text)
-    except ValueError:
-        number = float("nan")
-    if not math.isfinite(number) or not MAX_ENV_COUNT >= number >= low:
-        raise ValueError(f"the environment variable {name}={text!r} is not a {what} of at least {low} and at most "
-                         f"{MAX_ENV_COUNT:.0e}; set it to a whole number such as {name}={example}, or unset it")
-    return int(number)
-
-
-#: The largest count an environment variable may set (a petabyte, a quadrillion pixels).
-MAX_ENV_COUNT = 1e15
 #: Bytes per pixel that reading and holding a label map or photo takes at the least.
 BYTES_PER_PIXEL = 4
 

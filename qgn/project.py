@@ -124,17 +124,9 @@ MAX_PROJECT_FILE_BYTES = 256 << 20
 
 def lock_timeout_s() -> float:
     """``QGN_PROJECT_LOCK_TIMEOUT`` when set (seconds, finite and not negative), else ``LOCK_TIMEOUT_S``."""
-    text = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
-    if not text:
-        return LOCK_TIMEOUT_S
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value <= 1e6:
-        raise ValueError(f"the environment variable {LOCK_TIMEOUT_ENV}={text!r} is not a number of seconds in "
-                         f"0..1000000; set it to e.g. {LOCK_TIMEOUT_ENV}=60, or unset it")
-    return value
+    from .env import env_seconds
+
+    return env_seconds(LOCK_TIMEOUT_ENV, LOCK_TIMEOUT_S, example=60, zero=True)
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,13 @@ folder of more than 20 masks shows its progress and time left on stderr (`qgn st
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
-from qgn.cli.main import CLIError
 from qgn.cli.files import Failures, check_outputs, check_writable_folder, collect_files
+from qgn.cli.main import CLIError
+from qgn.cli.progress_line import FileSteps
 from qgn.cli.stats import check_ignore, check_levels, parse_classes_arg
 from qgn.fileio import remove_stale_temporaries
-from qgn.progress import TimeLeft
 from qgn.quadtree import NUM_LEVELS
 
 
@@ -83,7 +82,9 @@ def run(args) -> int:
         check_writable_folder(out, "")
 
     failures = Failures("convert", len(files))
-    show = progress_line(len(files))
+    def show(what: str) -> FileSteps:  # a pass over the files
+        return FileSteps("convert", len(files), what)
+
     if k is None:  # one number of classes for the whole set, covering every value
         scan = show("reading the class values of")
         top, where = max(((max_class_value(label, ignore), path) for path, label in readable_masks(files, classes, scan)),
@@ -140,32 +141,3 @@ def readable_masks(files: list[Path], classes, step=None):
             continue
     if step is not None:
         step(len(files))
-
-
-class _Step:
-    """``step(i)``: rewrites ``qgn convert: <what> i/n files · about … left`` on stderr (at most
-    every 10 files), ending the line at ``i == n``; ``off_the_line()`` before a failure's line."""
-
-    def __init__(self, what: str, n: int, shown: bool):
-        self.what, self.n, self.shown = what, n, shown
-        self.time_left = TimeLeft()
-        self.on_line = False
-
-    def __call__(self, i: int) -> None:
-        if not self.shown or (i % 10 and i != self.n):
-            return
-        line = f"\rqgn convert: {self.what} {i}/{self.n} files{self.time_left.suffix(i, self.n)}"
-        print(line.ljust(64), end="\n" if i == self.n else "", file=sys.stderr, flush=True)
-        self.on_line = i != self.n
-
-    def off_the_line(self) -> None:
-        if self.on_line:
-            print(file=sys.stderr)
-            self.on_line = False
-
-
-def progress_line(n: int):
-    """``show(what)`` → a ``_Step`` for a pass over ``n`` files: shown on a terminal for more than
-    20 files."""
-    shown = n > 20 and sys.stderr.isatty()
-    return lambda what: _Step(what, n, shown)

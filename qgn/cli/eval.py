@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from qgn.cli.files import MODEL_HELP
+from qgn.cli.progress_line import ProgressLine
 from qgn.cli.threads import add_threads_argument, apply_threads
-from qgn.progress import TimeLeft
 
 DEFAULT_SPLIT = "val"
 
@@ -200,13 +200,13 @@ def run(args) -> int:
     check_pairs(data, n, model.config.classes, args.scale)
     samples = (rescale(data[i], args.scale) for i in range(n))
 
-    time_left = TimeLeft()
+    line = ProgressLine(48)
 
-    def progress(i: int) -> None:  # padded: the line it rewrites may have been longer
-        print(f"\rqgn eval: {i}/{n}{time_left.suffix(i, n)}".ljust(48), end="", file=sys.stderr, flush=True)
+    def progress(i: int) -> None:
+        line.show(f"qgn eval: {i}/{n}{line.time_left.suffix(i, n)}")
 
     results = evaluate(model, samples, schemes, device, progress)
-    print(file=sys.stderr)
+    line.off_the_line()
     names = model.config.classes.names
     if args.json:
         print(json.dumps({name: r.to_json(names) for name, r in results.items()}))

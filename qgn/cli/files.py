@@ -50,9 +50,10 @@ def check_outputs(inputs: list[Path], outputs: list[tuple[Path, Path]]) -> None:
 
 def check_writable_folder(out: Path, option: str = "--out") -> None:
     """CLIError before any work when ``out`` (given as ``option``, "" for a positional argument)
-    cannot be written: its nearest
-    existing folder is a file or not writable (found out after a long run otherwise)."""
-    import os
+    cannot be written: its nearest existing folder is a file or not writable, saying why
+    (``qgn.fileio.write_problem``, else no file could be created there; found out after a long run
+    otherwise)."""
+    from qgn.fileio import write_problem
 
     folder = out.absolute().parent
     while not folder.exists() and folder != folder.parent:
@@ -60,8 +61,9 @@ def check_writable_folder(out: Path, option: str = "--out") -> None:
     named, other = (f"{option} {out}", option) if option else (str(out), "output path")
     if not folder.is_dir():
         raise CLIError(f"{named}: {folder} is a file, not a folder; choose another {other}")
-    if not os.access(folder, os.W_OK | os.X_OK) or not can_create_in(folder):
-        raise CLIError(f"{named}: the folder {folder} is not writable; choose another {other}")
+    why = write_problem(folder) or (None if can_create_in(folder) else "no file can be created in it")
+    if why:
+        raise CLIError(f"{named}: the folder {folder} is not writable ({why}); choose another {other}")
 
 
 def can_create_in(folder: Path) -> bool:

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from qgn.cli.files import MODEL_HELP
+from qgn.cli.progress_line import ProgressLine
 from qgn.cli.threads import add_threads_argument, apply_threads
-from qgn.progress import TimeLeft
 
 PROGRESS_INTERVAL_S = 0.25  # at most four progress lines a second
 
@@ -222,7 +222,7 @@ def run(args) -> int:
                                lambda m: print(f"qgn finetune: {m}", file=sys.stderr))
     pairs, images, labels = load_corrections(args, model)
     names = [str(label) for _, label in pairs]
-    progress = ProgressLine(config.iterations)
+    progress = FinetuneProgress(config.iterations)
     print(f"qgn finetune: {len(pairs)} image(s), {config.iterations} iterations from {model_path}", file=sys.stderr)
     try:
         result = finetune(model, images, labels, config, progress=progress, names=names)
@@ -261,24 +261,23 @@ def load_corrections(args, model):
     return pairs, images, labels
 
 
-class ProgressLine:
+class FinetuneProgress(ProgressLine):
     """``progress(iteration, loss)`` for ``finetune``: one line on stderr, rewritten at most every
     ``PROGRESS_INTERVAL_S`` and at the last iteration, with the rate since ``start``."""
 
     def __init__(self, iterations: int):
+        super().__init__(72)
         self.iterations = iterations
         self.start = self.last_print = time.perf_counter()
         self.done = 0
-        self.time_left = TimeLeft()
 
     def __call__(self, iteration: int, loss: float) -> None:
         self.done = iteration
         now = time.perf_counter()
         if now - self.last_print >= PROGRESS_INTERVAL_S or iteration == self.iterations:
             self.last_print = now
-            print(f"\rqgn finetune: {iteration}/{self.iterations} loss {loss:.4f} "
-                  f"{iteration / (now - self.start):.2f} it/s{self.time_left.suffix(iteration, self.iterations)}".ljust(72),
-                  end="", file=sys.stderr, flush=True)
+            self.show(f"qgn finetune: {iteration}/{self.iterations} loss {loss:.4f} "
+                      f"{iteration / (now - self.start):.2f} it/s{self.time_left.suffix(iteration, self.iterations)}")
 
 
 def report(args, model_path, saved, result, comparison, seconds: float) -> None:

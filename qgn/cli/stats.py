@@ -15,12 +15,11 @@ status is 2 with a last line saying how many failed.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from qgn.cli.files import Failures, collect_files
 from qgn.cli.main import CLIError
-from qgn.progress import TimeLeft
+from qgn.cli.progress_line import FileSteps
 from qgn.quadtree import NUM_LEVELS, ROOT_LEVEL
 
 
@@ -114,21 +113,15 @@ def run(args) -> int:
     ignore = args.ignore if args.ignore is not None else (classes.ignore_index if classes else None)
     files = collect_files(args.paths, (".png",), "label PNGs")
     stats = LevelStats(args.levels)
-    progress = sys.stderr.isatty() and len(files) > 20
-    time_left = TimeLeft()
+    step = FileSteps("stats", len(files), width=48)
     failures = Failures("stats", len(files))
     for i, path in enumerate(files, start=1):
         try:  # one bad file is reported and left out of the statistics; the rest go on
             stats.add(quadtree_of(path, read_label(path), k, ignore, args.levels))
         except (ValueError, OSError) as exc:
-            if progress:
-                print(file=sys.stderr)  # off the progress line
+            step.off_the_line()
             failures.report(path, exc)
-        if progress and (i % 10 == 0 or i == len(files)):
-            line = f"\rqgn stats: {i}/{len(files)} files{time_left.suffix(i, len(files))}"
-            print(line.ljust(48), end="", file=sys.stderr, flush=True)
-    if progress:
-        print(file=sys.stderr)
+        step(i)
     if len(failures) < len(files):  # statistics of the files that could be read ("images" says how many)
         print(json.dumps(stats.to_json()) if args.json else stats.format_table())
     return failures.code()

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from qgn.cli.progress_line import ProgressLine
 from qgn.cli.threads import add_threads_argument, apply_threads
-from qgn.progress import TimeLeft
 
 
 def add_arguments(p) -> None:
@@ -75,7 +75,7 @@ def run(args) -> int:
     from qgn.train.loop import train
 
     config = resolve_config(args)
-    progress = ProgressLine(config.iterations)
+    progress = TrainProgress(config.iterations)
     try:
         from qgn.cli.device import resolve_device
 
@@ -89,14 +89,14 @@ def run(args) -> int:
     return 0
 
 
-class ProgressLine:
+class TrainProgress(ProgressLine):
     """``progress(iteration, row)`` for ``train``: a bar, the loss, and the time left from this
     run's own iterations — a resumed run starts counting where it resumed, so the iterations of
     the interrupted run do not make the estimate short."""
 
     def __init__(self, iterations: int):
+        super().__init__(88)
         self.iterations = iterations
-        self.time_left = TimeLeft()
         self.first: int | None = None  # the iteration this run started after
 
     def __call__(self, iteration: int, row: dict) -> None:
@@ -104,5 +104,5 @@ class ProgressLine:
             self.first = iteration - 1
         bar = "#" * int(30 * iteration / self.iterations)
         left = self.time_left.suffix(iteration - self.first, self.iterations - self.first)
-        print(f"\r[{bar:<30}] {iteration}/{self.iterations} loss {row['loss']:.4f} lr {row['lr']:.4f} "
-              f"{row['sec_per_iter']:.2f} s/it{left}".ljust(88), end="", file=sys.stderr, flush=True)
+        self.show(f"[{bar:<30}] {iteration}/{self.iterations} loss {row['loss']:.4f} lr {row['lr']:.4f} "
+                  f"{row['sec_per_iter']:.2f} s/it{left}")

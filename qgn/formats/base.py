@@ -92,6 +92,45 @@ class DatasetWriter:
             Path(path).unlink(missing_ok=True)
 
 
+class ClassListWriter(DatasetWriter):
+    """A writer whose export has one file listing its classes, ``list_name`` in ``out_dir`` with
+    ``list_data`` (None: the export goes without one): refused at once when that file holds another
+    export's list (``check_export_file``, before any item is written), written by ``finish`` when an
+    item was added (an export of nothing writes nothing). Subclasses write an item in ``write_item``
+    (default: the per-image ``write`` function)."""
+
+    def __init__(self, write, classes: ClassSet, out_dir: Path, levels: int, list_name: str,
+                 list_data: bytes | None):
+        super().__init__(write, classes, out_dir, levels)
+        self.list_name, self.list_data = list_name, list_data
+        check_export_file(self.out_dir / list_name, list_data)
+        self.added = 0
+
+    def write_item(self, item: ExportItem) -> list[Path]:
+        return super().add(item)
+
+    def add(self, item: ExportItem) -> list[Path]:
+        written = self.write_item(item)
+        self.added += 1
+        return written
+
+    def mark(self):
+        return self.added
+
+    def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
+        super().undo(mark, item, paths)
+        self.added = mark
+
+    def finish(self) -> list[Path]:
+        if self.list_data is None or not self.added:
+            return []
+        from ..fileio import atomic_write_bytes
+
+        path = out_file(self.out_dir, self.list_name)
+        atomic_write_bytes(path, self.list_data)
+        return [path]
+
+
 def _same_file(path: Path, other: Path | None) -> bool:
     try:
         return other is not None and os.path.samefile(path, other)

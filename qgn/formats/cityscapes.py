@@ -81,7 +81,7 @@ from .source import (
 
 # the project's classes (``ClassSet.to_json``) for a new project: JSON, not a classes.txt, whose lines
 # ("road 128 64 128") Datumaro's detection takes for an ImageNet-txt annotation file
-CLASSES_FILE = "classes.json"
+CLASSES_JSON = "classes.json"
 DEFAULT_SPLIT = "train"  # what Cityscapes readers open when told no split (see the module docstring)
 # Cityscapes label ids 0..33 (cityscapesScripts labels.py; Datumaro cityscapes.py CITYSCAPES_LABEL_MAP).
 LABEL_NAMES = (
@@ -142,7 +142,7 @@ class CityscapesWriter(DatasetWriter):
             self.colours[i] = rgb
 
         self.classes_text = json.dumps(classes.to_json(), ensure_ascii=False, indent=1).encode("utf-8")
-        check_export_file(out_dir / CLASSES_FILE, self.classes_text)
+        check_export_file(out_dir / CLASSES_JSON, self.classes_text)
         self.renamed: list[tuple[str, str]] = []  # (cityscapes name, the image's own name)
         self._used: dict[str, None] = {}  # a set in insertion order (``undo`` drops the last ones)
         self._frames: dict[str, int] = {}
@@ -183,7 +183,7 @@ class CityscapesWriter(DatasetWriter):
     def finish(self) -> list[Path]:
         written = []
         if self._used:  # some item was written
-            written.append(out_file(self.out_dir, CLASSES_FILE))
+            written.append(out_file(self.out_dir, CLASSES_JSON))
             atomic_write_bytes(written[0], self.classes_text)
         if not self.renamed:
             return written
@@ -202,7 +202,7 @@ class CityscapesWriter(DatasetWriter):
 def listed_classes(root: Path, order) -> tuple[ClassSet | None, list[str]]:
     """(the classes of the tree's ``classes.json`` when it agrees with the tree, else None; warnings).
     ``order``: ``label_order`` of its label map (``read_label_map``), None for Cityscapes' own ids."""
-    path = root / CLASSES_FILE
+    path = root / CLASSES_JSON
     if not path.is_file():
         return None, []
     try:
@@ -328,7 +328,7 @@ def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
         read = index_reader(mask, names, root, void=void, void_unmatched=official, check=check)
         items.append(SourceItem(Path(own).stem if own else stem, image, read, str(mask)))
     description = f"cityscapes: Cityscapes tree, {len(masks)} masks ({suffix[1:]}), {how}" + \
-        (f", classes from {CLASSES_FILE}" if listed else "")
+        (f", classes from {CLASSES_JSON}" if listed else "")
     return SourceDataset("cityscapes", root, description, file_classes, items, warnings)
 
 

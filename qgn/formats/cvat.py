@@ -33,7 +33,7 @@ from ..classes import ClassSet, check_unique_names, is_void_name, name_key
 from ..fileio import atomic_write_bytes, locked, read_text_within
 from ..label_map import check_label, present_values
 from ..quadtree import NUM_LEVELS
-from .base import DatasetWriter, ExportItem, Format, colours_to_values, out_file, read_rgb
+from .base import DatasetWriter, ExportItem, Format, check_export_file, colours_to_values, out_file, read_rgb
 from .png_bands import encode_png
 from .source import (
     AmbiguousImageError, SourceDataset, SourceItem, broken_item, classes_from_names, find_image, inside_dataset,
@@ -94,9 +94,8 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
     label = check_label(label, classes, copy=False)
     entries = cvat_labelmap(classes)
     labelmap = out_file(out_dir, "labelmap.txt")
-    text = format_labelmap(entries)
-    if labelmap.exists() and labelmap.read_text(encoding="utf-8") != text:
-        raise ValueError(f"{labelmap} belongs to an export with other classes; export into an empty folder")
+    data = format_labelmap(entries).encode("utf-8")
+    check_export_file(labelmap, data)
     present = present_values(label)
     top = max(int(present[-1]), classes.num_classes) + 1
     lut = np.zeros((top, 3), np.uint8)
@@ -116,7 +115,7 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
         if stem not in stems:
             atomic_write_bytes(image_set, "".join(s + "\n" for s in [*stems, stem]).encode("utf-8"))
     if not labelmap.exists():
-        atomic_write_bytes(labelmap, text.encode("utf-8"))
+        atomic_write_bytes(labelmap, data)
     return [mask, objects, labelmap, image_set]
 
 

@@ -167,12 +167,9 @@ def check_polygon_work(work: int, width: int, height: int, source) -> None:
 def max_json_bytes() -> int:
     """The largest JSON file an importer reads: ``QGN_MAX_JSON_BYTES`` when set, else
     ``DEFAULT_MAX_JSON_BYTES``. Read when used, so a bad value is one error naming the variable."""
-    from ..imagefile import count_from_env
+    from ..env import env_count
 
-    text = os.environ.get(MAX_JSON_BYTES_ENV, "").strip()
-    if not text:
-        return DEFAULT_MAX_JSON_BYTES
-    return count_from_env(MAX_JSON_BYTES_ENV, text, "byte count", example=4000000000)
+    return env_count(MAX_JSON_BYTES_ENV, DEFAULT_MAX_JSON_BYTES, "byte count", example=4000000000)
 
 
 class JsonTooLargeError(ValueError):

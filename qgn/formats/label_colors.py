@@ -116,9 +116,10 @@ def write_dataset_meta(path: Path, entries) -> Path:
     black = next((i for i, (_, c) in enumerate(entries) if tuple(c) == (0, 0, 0)), None)
     if black is not None:
         doc["background_label"] = str(black)
+    from .base import check_export_file
+
     data = json.dumps(doc, ensure_ascii=False).encode("utf-8")
-    if path.exists() and path.read_bytes() != data:
-        raise ValueError(f"{path} belongs to an export with other classes; export into an empty folder")
+    check_export_file(path, data)
     atomic_write_bytes(path, data)
     return path
 
@@ -191,8 +192,9 @@ def write_label_files(out_dir: Path, classes: ClassSet, what: str) -> tuple[list
 
 
 def write_label_colors(path: Path, entries) -> Path:
-    text = "".join(f"{r} {g} {b} {name}\n" for name, (r, g, b) in entries)
-    if path.exists() and path.read_text(encoding="utf-8") != text:
-        raise ValueError(f"{path} belongs to an export with other classes; export into an empty folder")
-    atomic_write_bytes(path, text.encode("utf-8"))
+    from .base import check_export_file
+
+    data = "".join(f"{r} {g} {b} {name}\n" for name, (r, g, b) in entries).encode("utf-8")
+    check_export_file(path, data)
+    atomic_write_bytes(path, data)
     return path

@@ -31,7 +31,7 @@ from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, unmatched_me
 from ..fileio import atomic_write_bytes
 from ..label_map import check_label, label_dtype
 from ..quadtree import NUM_LEVELS
-from .base import DatasetWriter, ExportItem, Format, as_label, check_export_file, out_file, place_image
+from .base import ClassListWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import (
     OutsideDatasetError, check_polygon_work, claimed_size, contained, finite, load_json, need,
     polygon_work,
@@ -116,7 +116,7 @@ def relative_image_path(image: Path, folder: Path) -> str:
         return Path(image).resolve().as_posix()
 
 
-class LabelmeWriter(DatasetWriter):
+class LabelmeWriter(ClassListWriter):
     """One JSON per image whose ``imagePath`` resolves from the JSON's folder (labelme opens
     ``dirname(json) / imagePath`` when ``imageData`` is null). ``images="copy"``: the image file
     is copied beside the JSON and embedded as ``imageData`` (base64 of the file, as labelme saves
@@ -126,12 +126,9 @@ class LabelmeWriter(DatasetWriter):
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         check_labelme_names(classes)
-        super().__init__(None, classes, out_dir, levels)
-        self.labels_text = labels_txt(classes)
-        check_export_file(self.out_dir / LABELS_FILE, self.labels_text)  # before any item is written
-        self.added = 0
+        super().__init__(None, classes, out_dir, levels, LABELS_FILE, labels_txt(classes))
 
-    def add(self, item: ExportItem) -> list[Path]:
+    def write_item(self, item: ExportItem) -> list[Path]:
         import base64
 
         written: list[Path] = []
@@ -148,24 +145,8 @@ class LabelmeWriter(DatasetWriter):
                 image_name = relative_image_path(Path(item.image), self.out_dir)
         elif item.image is not None:
             image_name = Path(item.image).name
-        written = write_labelme_file(item.label, self.classes, self.out_dir, item.name, self.levels, image_name,
-                                     image_data) + written
-        self.added += 1
-        return written
-
-    def mark(self):
-        return self.added
-
-    def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
-        super().undo(mark, item, paths)
-        self.added = mark
-
-    def finish(self) -> list[Path]:
-        if self.labels_text is None or not self.added:  # an export of nothing writes nothing
-            return []
-        path = out_file(self.out_dir, LABELS_FILE)
-        atomic_write_bytes(path, self.labels_text)
-        return [path]
+        return write_labelme_file(item.label, self.classes, self.out_dir, item.name, self.levels, image_name,
+                                  image_data) + written
 
 
 def labels_txt(classes: ClassSet) -> bytes | None:

@@ -13,9 +13,8 @@ import numpy as np
 
 from ..classes import ClassSet
 from ..quadtree import NUM_LEVELS
-from ..fileio import atomic_write_bytes
 from ..quadtree.label_io import read_label, write_label_png
-from .base import DatasetWriter, Format, MaskProbe, as_label, check_export_file, out_file
+from .base import ClassListWriter, Format, MaskProbe, as_label, out_file
 from .source import DatasetProbe, SourceDataset, scan_label_folder
 
 
@@ -25,7 +24,7 @@ def write_png_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: i
     return [path]
 
 
-CLASSES_FILE = "classes.txt"  # beside the PNGs: where ``scan_label_folder`` (``find_classes_file``) looks
+CLASSES_TXT = "classes.txt"  # beside the PNGs: where ``scan_label_folder`` (``find_classes_file``) looks
 
 
 def classes_file_text(classes: ClassSet) -> bytes | None:
@@ -39,32 +38,11 @@ def classes_file_text(classes: ClassSet) -> bytes | None:
         return None
 
 
-class PngWriter(DatasetWriter):
+class PngWriter(ClassListWriter):
     """The PNGs, then ``classes.txt`` when there are some (none when a class name cannot be a line of it)."""
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
-        super().__init__(write_png_file, classes, out_dir, levels)
-        self.classes_text, self.classes_file = classes_file_text(classes), self.out_dir / CLASSES_FILE
-        check_export_file(self.classes_file, self.classes_text)  # before any PNG is written
-        self.added = 0
-
-    def add(self, item) -> list[Path]:
-        written = super().add(item)
-        self.added += 1
-        return written
-
-    def mark(self):
-        return self.added
-
-    def undo(self, mark, item, paths: list[Path]) -> None:
-        super().undo(mark, item, paths)
-        self.added = mark
-
-    def finish(self) -> list[Path]:
-        if self.classes_text is None or not self.added:  # an export of nothing writes nothing
-            return []
-        atomic_write_bytes(out_file(self.out_dir, self.classes_file.name), self.classes_text)
-        return [self.classes_file]
+        super().__init__(write_png_file, classes, out_dir, levels, CLASSES_TXT, classes_file_text(classes))
 
 
 def read_png_file(path: Path, classes: ClassSet) -> np.ndarray:

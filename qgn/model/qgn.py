@@ -22,14 +22,9 @@ def max_working_pixels() -> int:
     """The most pixels a network input may have: ``QGN_MAX_WORKING_PIXELS`` when set, else
     ``DEFAULT_MAX_WORKING_PIXELS``. Larger photos run resized to this many pixels (a 24-megapixel
     photo would otherwise take gigabytes and tens of seconds, at a scale no bundled model learnt)."""
-    import os
+    from qgn.env import env_count
 
-    text = os.environ.get(MAX_WORKING_PIXELS_ENV, "").strip()
-    if not text:
-        return DEFAULT_MAX_WORKING_PIXELS
-    from qgn.imagefile import count_from_env
-
-    return count_from_env(MAX_WORKING_PIXELS_ENV, text, "pixel count", example=16777216, low=1024)
+    return env_count(MAX_WORKING_PIXELS_ENV, DEFAULT_MAX_WORKING_PIXELS, "pixel count", example=16777216, low=1024)
 
 RESOLUTIONS = ("auto", "working", "native")
 DEFAULT_MAX_NATIVE_PIXELS = 1 << 25  # 33.6 megapixels; QGN_MAX_NATIVE_PIXELS overrides
@@ -39,14 +34,9 @@ MAX_NATIVE_PIXELS_ENV = "QGN_MAX_NATIVE_PIXELS"
 def max_native_pixels() -> int:
     """The most pixels a photo may have to run at full resolution (``QGN_MAX_NATIVE_PIXELS``, else
     ``DEFAULT_MAX_NATIVE_PIXELS``); a larger one runs resized to that many."""
-    import os
+    from qgn.env import env_count
 
-    text = os.environ.get(MAX_NATIVE_PIXELS_ENV, "").strip()
-    if not text:
-        return DEFAULT_MAX_NATIVE_PIXELS
-    from qgn.imagefile import count_from_env
-
-    return count_from_env(MAX_NATIVE_PIXELS_ENV, text, "pixel count", example=50000000, low=1024)
+    return env_count(MAX_NATIVE_PIXELS_ENV, DEFAULT_MAX_NATIVE_PIXELS, "pixel count", example=50000000, low=1024)
 
 
 # name -> architecture fields of QGNConfig

@@ -10,9 +10,7 @@ variable.
 """
 from __future__ import annotations
 
-import os
-
-from qgn.imagefile import count_from_env
+from qgn.env import env_count, env_seconds
 
 MAX_TASKS_ENV = "QGN_SERVE_MAX_TASKS"
 DEFAULT_MAX_TASKS = 1000
@@ -23,25 +21,12 @@ DEFAULT_REQUEST_DEADLINE_S = 120.0
 
 
 def max_tasks() -> int:
-    text = os.environ.get(MAX_TASKS_ENV, "").strip()
-    return count_from_env(MAX_TASKS_ENV, text, "task count", example=5000) if text else DEFAULT_MAX_TASKS
+    return env_count(MAX_TASKS_ENV, DEFAULT_MAX_TASKS, "task count", example=5000)
 
 
 def max_response_bytes() -> int:
-    text = os.environ.get(MAX_RESPONSE_BYTES_ENV, "").strip()
-    return count_from_env(MAX_RESPONSE_BYTES_ENV, text, "byte count", example=268435456) if text \
-        else DEFAULT_MAX_RESPONSE_BYTES
+    return env_count(MAX_RESPONSE_BYTES_ENV, DEFAULT_MAX_RESPONSE_BYTES, "byte count", example=268435456)
 
 
 def request_deadline_s() -> float:
-    text = os.environ.get(REQUEST_DEADLINE_ENV, "").strip()
-    if not text:
-        return DEFAULT_REQUEST_DEADLINE_S
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value <= 1e6:
-        raise ValueError(f"the environment variable {REQUEST_DEADLINE_ENV}={text!r} is not a number of seconds in "
-                         f"(0, 1000000]; set it to e.g. {REQUEST_DEADLINE_ENV}=300, or unset it")
-    return value
+    return env_seconds(REQUEST_DEADLINE_ENV, DEFAULT_REQUEST_DEADLINE_S, example=300)

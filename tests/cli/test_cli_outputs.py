@@ -15,6 +15,28 @@ def test_a_folder_no_file_can_be_created_in_is_not_writable_even_for_root(tmp_pa
         check_out(Path("/proc/x.safetensors"), tmp_path / "m.safetensors", False, option="--record")
 
 
+def test_an_unwritable_output_folder_says_why(tmp_path, monkeypatch):
+    """The refusal says why the folder cannot be written, in the words the app uses for a project
+    (``qgn.fileio.write_problem``): no permission (here the system's answer for a non-root user in a
+    read-only folder), or no file could be created there (/proc, even for root)."""
+    import os
+    import re
+
+    from qgn.cli.files import check_writable_folder
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: Path(path) != locked and real_access(path, mode, **kw))
+    with pytest.raises(CLIError, match="^" + re.escape(f"--out {locked / 'o.qgt'}: the folder {locked} is not writable "
+                                                       "(you have no permission to write there); choose another --out")):
+        check_writable_folder(locked / "o.qgt")
+    if Path("/proc/self").is_dir():
+        with pytest.raises(CLIError, match=r"^/proc/o.qgt: the folder /proc is not writable \(no file can be "
+                                           r"created in it\); choose another output path$"):
+            check_writable_folder(Path("/proc/o.qgt"), "")
+
+
 def test_the_option_is_named_and_the_model_json_is_never_the_output(tmp_path):
     model = tmp_path / "m.safetensors"
     (tmp_path / "old.safetensors").write_bytes(b"")

@@ -305,3 +305,17 @@ def test_datumaro_detects_our_export_as_one_format_and_reads_the_names_as_they_a
         if ann.type == AnnotationType.mask and names[ann.label] in classes.names:
             expected = labels["photo0"] == classes.names.index(names[ann.label])
             np.testing.assert_array_equal(np.asarray(ann.image, bool), expected)
+
+
+@pytest.mark.parametrize("name, write", [("label_colors.txt", "write_label_colors"),
+                                         ("dataset_meta.json", "write_dataset_meta")])
+def test_a_class_list_of_another_export_that_is_not_text_is_refused_as_another_exports(tmp_path, name, write):
+    """A label_colors.txt that is not UTF-8 was refused with Python's decoding error (no file named,
+    no fix); every shared class list of an export is compared byte for byte now
+    (``qgn.formats.base.check_export_file``)."""
+    import qgn.formats.label_colors as label_colors
+
+    (tmp_path / name).write_bytes(b"\xff\xfe 0 0 0 background\n")
+    with pytest.raises(ValueError, match=f"{name} belongs to an export with other classes; export into an empty"):
+        getattr(label_colors, write)(tmp_path / name, [("background", (0, 0, 0)), ("sky", (0, 0, 255))])
+    assert (tmp_path / name).read_bytes() == b"\xff\xfe 0 0 0 background\n"

@@ -1,0 +1,53 @@
+"""The progress line `qgn stats` and `qgn convert` rewrite on a terminal (qgn.cli.progress_line):
+the exact bytes on stderr, a failure's line on a line of its own."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+@pytest.fixture
+def masks_one_bad(tmp_path, monkeypatch):
+    """25 label PNGs, the 16th not a PNG; no time estimate (a slow clock)."""
+    import qgn.progress
+
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for i in range(25):
+        Image.fromarray(np.full((8, 8), i % 3, np.uint8)).save(masks / f"m{i:02d}.png")
+    (masks / "m15.png").write_text("not a png")
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 1e9)
+    return masks
+
+
+def split_at_failure(err: str, command: str):
+    before, rest = err.split(f"qgn {command}: error: ", 1)
+    failure, after = rest.split("\n", 1)
+    return before, failure, after
+
+
+def test_stats_draws_every_tenth_file_and_moves_off_the_line_for_a_failure(masks_one_bad, run_cli, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # capsys's stderr
+    code, _, err = run_cli("stats", masks_one_bad)
+    assert code == 2
+    before, failure, after = split_at_failure(err, "stats")
+    assert "m15.png" in failure
+    assert before == "\rqgn stats: 10/25 files".ljust(48) + "\n"
+    line = after.split("\n", 1)[0]
+    assert line == "\rqgn stats: 20/25 files".ljust(48) + "\rqgn stats: 25/25 files".ljust(48)
+    assert after.split("\n", 1)[1].startswith("qgn stats: 1 of 25 file(s) failed")
+
+
+def test_convert_draws_both_passes_and_moves_off_the_line_for_a_failure(masks_one_bad, tmp_path, run_cli, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # capsys's stderr
+    code, _, err = run_cli("convert", masks_one_bad, tmp_path / "out")
+    assert code == 2
+    scan = "".join(f"\rqgn convert: reading the class values of {i}/25 files".ljust(64) for i in (0, 10, 20, 25))
+    before, failure, after = split_at_failure(err, "convert")
+    assert "m15.png" in failure
+    assert before == scan + "\n" + "".join(f"\rqgn convert: converted {i}/25 files".ljust(64) for i in (0, 10)) + "\n"
+    line = after.split("\n", 1)[0]
+    assert line == "".join(f"\rqgn convert: converted {i}/25 files".ljust(64) for i in (20, 25))
