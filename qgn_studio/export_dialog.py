@@ -23,12 +23,6 @@ from qgn.progress import Cancelled, TimeLeft
 DEFAULT_FORMATS = ("qgt", "png")
 
 
-class _Progress(QtCore.QObject):
-    """Carries ``export_project``'s progress calls from the job thread to the dialog."""
-
-    step = QtCore.Signal(int, int, str)
-
-
 class ExportDialog(QtWidgets.QDialog):
     """See the module docstring. ``projects``: the ProjectController (its project must be open);
     ``jobs``: the JobRunner the export runs on — not the projects' own, so that autosaves go on
@@ -58,8 +52,6 @@ class ExportDialog(QtWidgets.QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.log)
         layout.addWidget(self.buttons)
-        self._progress = _Progress()  # no parent: an export goes on emitting after the dialog is closed
-        self._progress.step.connect(self._step)
         self._cancel = threading.Event()
         self.running = False
         self.written: list[Path] = []
@@ -214,34 +206,36 @@ class ExportDialog(QtWidgets.QDialog):
         self.progress.setRange(0, 0)
         self._time_left = TimeLeft()
         self.log.setText("Saving, then exporting…")
-        project, only_done, emit = self.projects.project, self.only_done.isChecked(), self._progress.step.emit
+        project, only_done = self.projects.project, self.only_done.isChecked()
         images, workspace = self.images.currentData(), self.projects.workspace
 
-        def step(i: int, n: int, text: str) -> None:  # job thread
-            emit(i, n, text)
-            if cancel.is_set() and i < n:
-                raise Cancelled(f"cancelled after {i} of {n} images")
-
-        def done(paths, progress=self._progress) -> None:  # holds the emitter until the job ends
+        def done(paths) -> None:
             if self._open():
                 self._done(paths)
             else:
                 workspace.show_status(f"Export done: {len(paths)} files into {out}", 10000)
 
-        def failed(message, progress=self._progress) -> None:
+        def failed(message) -> None:
             if self._open():
                 self._failed(message)
             else:
                 workspace.show_status(f"Export into {out} failed: {message}", 15000)
 
+        def run(report):  # job thread
+            def step(i: int, n: int, text: str) -> None:
+                report(i, n, text)
+                if cancel.is_set() and i < n:
+                    raise Cancelled(f"cancelled after {i} of {n} images")
+
+            return export_project(project, out, formats, step, only_done, images=images, split=split)
+
         def export() -> None:  # once the saves queued before it are written
-            self.jobs.submit(lambda: export_project(project, out, formats, step, only_done, images=images,
-                                                    split=split),
-                             done, failed, "Exporting")
+            self.jobs.submit(run, done, failed, "Exporting", self._step)
 
         self.projects.jobs.submit(lambda: None, lambda _none: export(), failed, "Saving before the export")
 
     def _step(self, i: int, n: int, text: str) -> None:
+        """A step of the export (the job's progress): the dialog may be closed, the export goes on."""
         if not self._open():
             return
         self.progress.setRange(0, n)

@@ -47,10 +47,6 @@ def import_summary(report) -> str:
     return f"Imported {len(report.imported)} of {len(report.imported) + len(report.skipped)}{updates} {where}{stopped}"
 
 
-class _Progress(QtCore.QObject):
-    step = QtCore.Signal(int, int, str)
-
-
 class ImportDialog(QtWidgets.QDialog):
     """See the module docstring. ``jobs``: the window's JobRunner for batches (not the one autosaves
     use: they go on while a long import runs); ``project``: the open project or None;
@@ -119,8 +115,6 @@ class ImportDialog(QtWidgets.QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.log)
         layout.addWidget(self.buttons)
-        self._progress = _Progress()  # no parent: an import may still emit after the dialog is deleted
-        self._progress.step.connect(self._step)
         for edit in (self.source, self.images):
             edit.editingFinished.connect(lambda: self.scan(force=False))
         self.format.currentTextChanged.connect(lambda _text: self.scan())
@@ -257,8 +251,7 @@ class ImportDialog(QtWidgets.QDialog):
             return
         target = Path(self.target.text().strip()).expanduser()
         classes_file = self.classes.text().strip()
-        progress = self._progress
-        dataset, emit = self.dataset, progress.step.emit
+        dataset = self.dataset
         project = self.project
         update = self.update_box.isChecked()
         self.running = True
@@ -267,28 +260,28 @@ class ImportDialog(QtWidgets.QDialog):
         self.progress.setRange(0, 0)
         self._time_left = TimeLeft()
 
-        def run():
+        def run(report):
             from qgn_studio.discovery import resolved
 
             # here, not on the UI thread: resolving touches the disk (a symbolic link loop is no error)
             open_project = project if project is not None and resolved(target) == project.root else None
             classes = read_classes_file(classes_file) if classes_file else None
-            return import_into_project(dataset.root, target, classes=classes, progress=emit, dataset=dataset,
+            return import_into_project(dataset.root, target, classes=classes, progress=report, dataset=dataset,
                                        project=open_project, update=update, should_stop=cancel.is_set)
 
-        def done(report, progress=progress):  # holds the emitter until the job ends
+        def done(report):
             if self._open():
                 self._done(report)
             else:
                 self._unseen(report)
 
-        def failed(message, progress=progress):
+        def failed(message):
             if self._open():
                 self._failed(message)
             else:
                 self._unseen(message)
 
-        self.jobs.submit(run, done, failed, "Importing dataset")
+        self.jobs.submit(run, done, failed, "Importing dataset", self._step)
 
     def _unseen(self, outcome) -> None:
         if self.finished_unseen is not None:

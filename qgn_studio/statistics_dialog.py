@@ -10,7 +10,6 @@ from PySide6 import QtCore, QtWidgets
 
 from qgn.progress import TimeLeft
 from qgn_studio.panels.annotate import colour_swatch
-from qgn_studio.project_controller import COUNTING
 
 
 class StatisticsDialog(QtWidgets.QDialog):
@@ -48,10 +47,10 @@ class StatisticsDialog(QtWidgets.QDialog):
         reaches nothing."""
         return shiboken6.isValid(self) and shiboken6.isValid(self.summary)
 
-    def show_counting(self, what: str, done: int, total: int) -> None:
-        """A step of the project controller's jobs (``job_step``): while counting, how far and the
+    def show_counting(self, done: int, total: int) -> None:
+        """A step of the counting (``ProjectController.statistics``'s progress): how far and the
         time left."""
-        if what == COUNTING and self.stats is None and done < total and self._open():
+        if self.stats is None and done < total and self._open():
             self.summary.setText(f"Counting the annotations… {done}/{total}{self._time_left.suffix(done, total)}")
 
     def show_problem(self, message: str) -> None:
