@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from qgn.progress import Cancelled, TimeLeft
+from qgn.progress import TimeLeft
 from qgn_studio.job_dialog import JobDialog
 
 DEFAULT_FORMATS = ("qgt", "png")
@@ -199,12 +199,8 @@ class ExportDialog(JobDialog):
             f"Export into {out} failed: {message}", 15000))
 
         def run(report):  # job thread
-            def step(i: int, n: int, text: str) -> None:
-                report(i, n, text)
-                if cancel.is_set() and i < n:
-                    raise Cancelled(f"cancelled after {i} of {n} images")
-
-            return export_project(project, out, formats, step, only_done, images=images, split=split)
+            return export_project(project, out, formats, report, only_done, images=images, split=split,
+                                  should_stop=cancel.is_set)
 
         def export() -> None:  # once the saves queued before it are written
             self.jobs.submit(run, done, failed, "Exporting", self._step)
@@ -219,11 +215,17 @@ class ExportDialog(JobDialog):
         self.progress.setValue(i)
         self.log.setText(text + self._time_left.suffix(i, n))
 
-    def _done(self, paths: list) -> None:
+    def _done(self, paths) -> None:
+        """The export ended (``qgn.project.ExportedFiles``): all of it, or up to where Cancel stopped it."""
         self.running = False
         from qgn.project import written_summary
 
         self.written = list(paths)
+        if paths.not_reached:  # the bar stays where it stopped
+            self.log.setText(f"Export cancelled after {paths.images - paths.not_reached} of {paths.images} images; "
+                             f"the files written so far stay in {html.escape(self.folder.text(), quote=False)}")
+            self._update_buttons()
+            return
         files, folders = written_summary(self.written, Path(self.folder.text().strip()).expanduser())
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
@@ -234,11 +236,7 @@ class ExportDialog(JobDialog):
 
     def _failed(self, message: str) -> None:
         self.running = False
-        if self._cancelling():
-            self.log.setText(f"Export {html.escape(message, quote=False)}; the files written so far stay in "
-                             f"{html.escape(self.folder.text(), quote=False)}")
-        else:
-            self.progress.setRange(0, 1)
-            self.progress.setValue(0)
-            self.log.setText(f"<span style='color:#ff8a80'>Export failed: {html.escape(message, quote=False)}</span>")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.log.setText(f"<span style='color:#ff8a80'>Export failed: {html.escape(message, quote=False)}</span>")
         self._update_buttons()

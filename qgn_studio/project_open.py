@@ -6,8 +6,8 @@ already (its done flag set), and lists the autosaves to offer; the UI thread the
 result in (``ProjectController.open_project``). A 20,000-image project costs the UI thread no
 per-image work, so the window keeps answering while it opens.
 
-``progress(done, total)`` is called as documents are made; ``cancelled()`` is polled between
-them, and ``OpenCancelled`` stops the read (nothing was changed: opening writes nothing).
+``progress(done, total)`` is called as documents are made; ``should_stop()`` (the library's
+convention) is polled between them, and ``OpenCancelled`` stops the read (nothing was changed: opening writes nothing).
 """
 from __future__ import annotations
 
@@ -64,10 +64,10 @@ class ProjectOpening:
 
 
 def read_project(folder: Path, open_docs: list, progress: Callable[[int, int], None] = lambda done, total: None,
-                 cancelled: Callable[[], bool] = lambda: False) -> ProjectOpening:
+                 should_stop: Callable[[], bool] = lambda: False) -> ProjectOpening:
     """See the module docstring. ``open_docs``: the list of documents open now (read, not changed)."""
     with collections_held():
-        return _read(folder, open_docs, progress, cancelled)
+        return _read(folder, open_docs, progress, should_stop)
 
 
 @contextmanager
@@ -91,7 +91,7 @@ def collections_held():
             gc.enable()
 
 
-def _read(folder: Path, open_docs: list, progress, cancelled) -> ProjectOpening:
+def _read(folder: Path, open_docs: list, progress, should_stop) -> ProjectOpening:
     from qgn.fileio import write_problem
     from qgn.project import Project
 
@@ -112,7 +112,7 @@ def _read(folder: Path, open_docs: list, progress, cancelled) -> ProjectOpening:
             doc.done = done.get(path, False)
             hash(doc.path)  # a path's hash is computed once and kept: here, not on the UI thread
         if n % PROGRESS_EVERY == 0:
-            if cancelled():
+            if should_stop():
                 raise OpenCancelled(f"opening {folder} was cancelled")
             progress(n, total)
     try:
