@@ -15,7 +15,6 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from qgn.progress import TimeLeft
 from qgn_studio.job_dialog import JobDialog
 
 DEFAULT_FORMATS = ("qgt", "png")
@@ -187,8 +186,6 @@ class ExportDialog(JobDialog):
         if not self.projects.save():
             return
         cancel = self._start_job()
-        self.progress.setRange(0, 0)
-        self._time_left = TimeLeft()
         self.log.setText("Saving, then exporting…")
         project, only_done = self.projects.project, self.only_done.isChecked()
         images, workspace = self.images.currentData(), self.projects.workspace
@@ -206,14 +203,6 @@ class ExportDialog(JobDialog):
             self.jobs.submit(run, done, failed, "Exporting", self._step)
 
         self.projects.jobs.submit(lambda: None, lambda _none: export(), failed, "Saving before the export")
-
-    def _step(self, i: int, n: int, text: str) -> None:
-        """A step of the export (the job's progress): the dialog may be closed, the export goes on."""
-        if not self._open():
-            return
-        self.progress.setRange(0, n)
-        self.progress.setValue(i)
-        self.log.setText(text + self._time_left.suffix(i, n))
 
     def _done(self, paths) -> None:
         """The export ended (``qgn.project.ExportedFiles``): all of it, or up to where Cancel stopped it."""

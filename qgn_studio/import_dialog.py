@@ -21,7 +21,6 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from qgn.progress import TimeLeft
 from qgn_studio.job_dialog import JobDialog
 
 PREVIEW_ITEMS = 6
@@ -236,8 +235,6 @@ class ImportDialog(JobDialog):
         project = self.project
         update = self.update_box.isChecked()
         cancel = self._start_job()
-        self.progress.setRange(0, 0)
-        self._time_left = TimeLeft()
 
         def run(report):
             from qgn_studio.discovery import resolved
@@ -250,13 +247,6 @@ class ImportDialog(JobDialog):
 
         self.jobs.submit(run, self._ended(self._done, self.finished_unseen),
                          self._ended(self._failed, self.finished_unseen), "Importing dataset", self._step)
-
-    def _step(self, i: int, n: int, text: str) -> None:
-        if not self._open():
-            return
-        self.progress.setRange(0, n)
-        self.progress.setValue(i)
-        self.log.setText(text + self._time_left.suffix(i, n))
 
     def _done(self, report) -> None:
         self.running = False

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
-from qgn.progress import TimeLeft
 from qgn_studio.job_dialog import JobDialog
 from qgn_studio.panels.annotate import colour_swatch
 
@@ -40,7 +39,6 @@ class StatisticsDialog(JobDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(buttons)
         self.stats = None
-        self._time_left = TimeLeft()
 
     def show_counting(self, done: int, total: int) -> None:
         """A step of the counting (``ProjectController.statistics``'s progress): how far and the
