@@ -11,10 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-class Cancelled(Exception):
-    """Raised by a batch's progress callback to stop the batch where it is (the user cancelled)."""
-
-
 #: No estimate in a batch's first second.
 SHOW_AFTER_S = 1.0
 

@@ -1162,11 +1162,19 @@ def _remove_folders(folders) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+class ExportedFiles(list):
+    """The paths an export wrote, each once (a list), with ``images``: how many images it was to
+    export, and ``not_reached``: how many of them it never reached (``should_stop`` ended it)."""
+
+    images: int = 0
+    not_reached: int = 0
+
+
 def export_project(
     project: Project, out_dir: str | os.PathLike, formats, progress: Callable[[int, int, str], None] | None = None,
     only_done: bool = False, errors: list[str] | None = None, images: str | None = None,
-    split: str | None = None,
-) -> list[Path]:
+    split: str | None = None, should_stop: Callable[[], bool] | None = None,
+) -> ExportedFiles:
     """Export every saved annotation (of done images only, with ``only_done``) in ``formats`` into
     ``out_dir/<format>/``, files named after the image keys. ``progress(i, n, text)`` after each
     image (i = 1 … n). Returns the paths written, each once. ``images``: "copy" or "link" puts
@@ -1181,13 +1189,18 @@ def export_project(
     differs from its image is exported with a warning in its progress text. A name that would lead
     outside ``out_dir`` (OutsideRootError), or a file that is one of the project's images or files
     (InputOverwriteError: an export into the folder the images lie in), stops the export at once;
-    an image file an export would copy or link onto itself is left as it is."""
+    an image file an export would copy or link onto itself is left as it is.
+
+    ``should_stop()`` true before an image (the user cancelled): the export ends there, its files
+    are finished as for the images exported so far (an index such as COCO's lists those), and the
+    result's ``not_reached`` counts the others."""
 
     names = check_format_names(formats)
     if split is not None:
         check_split(split)
     with protected_inputs(_export_inputs(project, Path(out_dir), names), "the project's images and files"):
-        return _export_project(project, Path(out_dir), names, progress, only_done, errors, images, split)
+        return _export_project(project, Path(out_dir), names, progress, only_done, errors, images, split,
+                               should_stop)
 
 
 def _export_inputs(project: Project, out_dir: Path, names: list[str]) -> list[Path]:
@@ -1202,7 +1215,8 @@ def _export_inputs(project: Project, out_dir: Path, names: list[str]) -> list[Pa
 
 
 def _export_project(project: Project, out_dir: Path, names: list[str], progress, only_done: bool,
-                    errors: list[str] | None, images: str | None, split: str | None) -> list[Path]:
+                    errors: list[str] | None, images: str | None, split: str | None,
+                    should_stop: Callable[[], bool] | None) -> ExportedFiles:
     image_mode = images
     images = [im for im in project.images if im.done or not only_done]
     for name in names:  # temporaries a killed earlier export left (Cityscapes writes 3 folders deep)
@@ -1212,7 +1226,11 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
     image_names = export_names(project.images)
     paths: list[Path] = []
     failures: list[Exception] = []
+    not_reached = 0
     for i, image in enumerate(images, start=1):
+        if should_stop is not None and should_stop():
+            not_reached = len(images) - i + 1
+            break
         try:
             label = project.load_annotation(image)
             if label is None:
@@ -1237,7 +1255,9 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
         paths += writer.finish()
     if failures and errors is None:
         raise failures[0]
-    return list(dict.fromkeys(paths))  # files shared by all images (CVAT's labelmap.txt) once
+    exported = ExportedFiles(dict.fromkeys(paths))  # files shared by all images (CVAT's labelmap.txt) once
+    exported.images, exported.not_reached = len(images), not_reached
+    return exported
 
 
 def _one_line(exc: BaseException) -> str:

@@ -17,6 +17,7 @@ own layer and the layers listed before it, never from a later one.
   ``image_filter``    which rows the image list shows
 * ``shell``           the three things a controller asks of the window: open or close images, load a model
 * ``recovery_question``  what the crash-recovery question says (whose autosaves, which images, when)
+* ``gc_pause``        the garbage collector paused while many long-lived objects are made (no Qt)
 
 2. Widgets:
 
@@ -30,7 +31,7 @@ own layer and the layers listed before it, never from a later one.
                       canvas's outlines off the UI thread, so this imports ``canvas.paths``)
 * ``ask``             the controllers' questions as modal dialogs (``testing.Answers`` in tests)
 * ``dialogs`` (shortcuts, About), ``class_dialog``, ``export_dialog``, ``import_dialog``,
-  ``statistics_dialog``; ``icons``, ``style``, ``compat`` (a PySide6 6.12.0 work-around)
+  ``statistics_dialog``; ``job_dialog`` (their base: a job that outlives its dialog, Cancel); ``icons``, ``style``, ``compat`` (a PySide6 6.12.0 work-around)
 
 3. Controllers — each takes the workspace and the services it needs (jobs, the engine, ``ask``,
    ``shell``), never the window (``tests/app`` runs them without one):

@@ -11,30 +11,22 @@ dialog lets the export finish, and the status bar says when it has.
 from __future__ import annotations
 
 import html
-import threading
 from pathlib import Path
-
-import shiboken6
 
 from PySide6 import QtCore, QtWidgets
 
-from qgn.progress import Cancelled, TimeLeft
+from qgn_studio.job_dialog import JobDialog
 
 DEFAULT_FORMATS = ("qgt", "png")
 
 
-class _Progress(QtCore.QObject):
-    """Carries ``export_project``'s progress calls from the job thread to the dialog."""
-
-    step = QtCore.Signal(int, int, str)
-
-
-class ExportDialog(QtWidgets.QDialog):
+class ExportDialog(JobDialog):
     """See the module docstring. ``projects``: the ProjectController (its project must be open);
     ``jobs``: the JobRunner the export runs on — not the projects' own, so that autosaves go on
     while a long export runs."""
 
     exported = QtCore.Signal(list)  # the paths written
+    CANCELLING = "Cancelling after the image being written…"
 
     def __init__(self, projects, jobs, parent=None):
         super().__init__(parent)
@@ -58,10 +50,6 @@ class ExportDialog(QtWidgets.QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.log)
         layout.addWidget(self.buttons)
-        self._progress = _Progress()  # no parent: an export goes on emitting after the dialog is closed
-        self._progress.step.connect(self._step)
-        self._cancel = threading.Event()
-        self.running = False
         self.written: list[Path] = []
         self._update_buttons()
 
@@ -152,12 +140,10 @@ class ExportDialog(QtWidgets.QDialog):
         self.log.setStyleSheet("color: #9a9a9a;")
         self.buttons = QtWidgets.QDialogButtonBox()
         self.export_button = self.buttons.addButton("Export", QtWidgets.QDialogButtonBox.ButtonRole.AcceptRole)
-        self.cancel_button = self.buttons.addButton("Cancel", QtWidgets.QDialogButtonBox.ButtonRole.ActionRole)
-        self.cancel_button.setToolTip("Stop after the image being written; the files written so far stay")
+        self._add_cancel(self.buttons, "Stop after the image being written; the files written so far stay")
         self.close_button = self.buttons.addButton(QtWidgets.QDialogButtonBox.StandardButton.Close)
         self.close_button.setToolTip("Close this window; an export under way goes on")
         self.export_button.clicked.connect(self.start)
-        self.cancel_button.clicked.connect(self._cancel_export)
         self.close_button.clicked.connect(self.reject)
 
     def formats(self) -> list[str]:
@@ -174,16 +160,7 @@ class ExportDialog(QtWidgets.QDialog):
 
     def _update_buttons(self) -> None:
         self.export_button.setEnabled(not self.running and bool(self.formats()) and bool(self.folder.text().strip()))
-        self.cancel_button.setEnabled(self.running and not self._cancel.is_set())
-
-    def _open(self) -> bool:
-        """Still showing its widgets (closed, it deletes itself; the export goes on)."""
-        return shiboken6.isValid(self) and shiboken6.isValid(self.log)
-
-    def _cancel_export(self) -> None:
-        self._cancel.set()
-        self.log.setText("Cancelling after the image being written…")
-        self._update_buttons()
+        self.cancel_button.setEnabled(self.running and not self._cancelling())
 
     def _browse(self) -> None:
         folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Export into", self.folder.text())
@@ -208,51 +185,36 @@ class ExportDialog(QtWidgets.QDialog):
                 return
         if not self.projects.save():
             return
-        self.running = True
-        self._cancel = cancel = threading.Event()
-        self._update_buttons()
-        self.progress.setRange(0, 0)
-        self._time_left = TimeLeft()
+        cancel = self._start_job()
         self.log.setText("Saving, then exporting…")
-        project, only_done, emit = self.projects.project, self.only_done.isChecked(), self._progress.step.emit
+        project, only_done = self.projects.project, self.only_done.isChecked()
         images, workspace = self.images.currentData(), self.projects.workspace
 
-        def step(i: int, n: int, text: str) -> None:  # job thread
-            emit(i, n, text)
-            if cancel.is_set() and i < n:
-                raise Cancelled(f"cancelled after {i} of {n} images")
+        done = self._ended(self._done, lambda paths: workspace.show_status(
+            f"Export done: {len(paths)} files into {out}", 10000))
+        failed = self._ended(self._failed, lambda message: workspace.show_status(
+            f"Export into {out} failed: {message}", 15000))
 
-        def done(paths, progress=self._progress) -> None:  # holds the emitter until the job ends
-            if self._open():
-                self._done(paths)
-            else:
-                workspace.show_status(f"Export done: {len(paths)} files into {out}", 10000)
-
-        def failed(message, progress=self._progress) -> None:
-            if self._open():
-                self._failed(message)
-            else:
-                workspace.show_status(f"Export into {out} failed: {message}", 15000)
+        def run(report):  # job thread
+            return export_project(project, out, formats, report, only_done, images=images, split=split,
+                                  should_stop=cancel.is_set)
 
         def export() -> None:  # once the saves queued before it are written
-            self.jobs.submit(lambda: export_project(project, out, formats, step, only_done, images=images,
-                                                    split=split),
-                             done, failed, "Exporting")
+            self.jobs.submit(run, done, failed, "Exporting", self._step)
 
         self.projects.jobs.submit(lambda: None, lambda _none: export(), failed, "Saving before the export")
 
-    def _step(self, i: int, n: int, text: str) -> None:
-        if not self._open():
-            return
-        self.progress.setRange(0, n)
-        self.progress.setValue(i)
-        self.log.setText(text + self._time_left.suffix(i, n))
-
-    def _done(self, paths: list) -> None:
+    def _done(self, paths) -> None:
+        """The export ended (``qgn.project.ExportedFiles``): all of it, or up to where Cancel stopped it."""
         self.running = False
         from qgn.project import written_summary
 
         self.written = list(paths)
+        if paths.not_reached:  # the bar stays where it stopped
+            self.log.setText(f"Export cancelled after {paths.images - paths.not_reached} of {paths.images} images; "
+                             f"the files written so far stay in {html.escape(self.folder.text(), quote=False)}")
+            self._update_buttons()
+            return
         files, folders = written_summary(self.written, Path(self.folder.text().strip()).expanduser())
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
@@ -263,11 +225,7 @@ class ExportDialog(QtWidgets.QDialog):
 
     def _failed(self, message: str) -> None:
         self.running = False
-        if self._cancel.is_set():
-            self.log.setText(f"Export {html.escape(message, quote=False)}; the files written so far stay in "
-                             f"{html.escape(self.folder.text(), quote=False)}")
-        else:
-            self.progress.setRange(0, 1)
-            self.progress.setValue(0)
-            self.log.setText(f"<span style='color:#ff8a80'>Export failed: {html.escape(message, quote=False)}</span>")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.log.setText(f"<span style='color:#ff8a80'>Export failed: {html.escape(message, quote=False)}</span>")
         self._update_buttons()

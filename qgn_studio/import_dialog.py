@@ -16,14 +16,12 @@ the Close button) scans only when the source, format or images changed.
 from __future__ import annotations
 
 import re
-import threading
 from html import escape
 from pathlib import Path
 
-import shiboken6
 from PySide6 import QtCore, QtWidgets
 
-from qgn.progress import TimeLeft
+from qgn_studio.job_dialog import JobDialog
 
 PREVIEW_ITEMS = 6
 
@@ -47,17 +45,14 @@ def import_summary(report) -> str:
     return f"Imported {len(report.imported)} of {len(report.imported) + len(report.skipped)}{updates} {where}{stopped}"
 
 
-class _Progress(QtCore.QObject):
-    step = QtCore.Signal(int, int, str)
-
-
-class ImportDialog(QtWidgets.QDialog):
+class ImportDialog(JobDialog):
     """See the module docstring. ``jobs``: the window's JobRunner for batches (not the one autosaves
     use: they go on while a long import runs); ``project``: the open project or None;
     ``finished_unseen(outcome)``: an import that ends after the dialog closed, with its
     ImportReport or the failure's message."""
 
     imported = QtCore.Signal(object)  # the ImportReport
+    CANCELLING = "Cancelling after the item being imported…"
 
     def __init__(self, jobs, project=None, parent=None, finished_unseen=None):
         super().__init__(parent)
@@ -66,8 +61,6 @@ class ImportDialog(QtWidgets.QDialog):
         self.jobs, self.project = jobs, project
         self.finished_unseen = finished_unseen
         self.dataset = None
-        self.running = False
-        self.closed = False
         self._scan_key = None  # (source, format, images) of the last scan asked for
         self.setWindowTitle("Import dataset")
         self.setMinimumWidth(680)
@@ -104,10 +97,7 @@ class ImportDialog(QtWidgets.QDialog):
         self.log.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.buttons = QtWidgets.QDialogButtonBox()
         self.import_button = self.buttons.addButton("Import", QtWidgets.QDialogButtonBox.ButtonRole.AcceptRole)
-        self.cancel_button = self.buttons.addButton("Cancel", QtWidgets.QDialogButtonBox.ButtonRole.ActionRole)
-        self.cancel_button.setToolTip("Stop after the item being imported; the items imported so far stay")
-        self.cancel_button.clicked.connect(self._cancel_import)
-        self._cancel = threading.Event()
+        self._add_cancel(self.buttons, "Stop after the item being imported; the items imported so far stay")
         close = self.buttons.addButton(QtWidgets.QDialogButtonBox.StandardButton.Close)
         self.import_button.clicked.connect(self.start)
         close.clicked.connect(self.reject)
@@ -119,8 +109,6 @@ class ImportDialog(QtWidgets.QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.log)
         layout.addWidget(self.buttons)
-        self._progress = _Progress()  # no parent: an import may still emit after the dialog is deleted
-        self._progress.step.connect(self._step)
         for edit in (self.source, self.images):
             edit.editingFinished.connect(lambda: self.scan(force=False))
         self.format.currentTextChanged.connect(lambda _text: self.scan())
@@ -147,15 +135,6 @@ class ImportDialog(QtWidgets.QDialog):
             edit.setText(chosen)
             if edit in (self.source, self.images):
                 self.scan()
-
-    def done(self, result: int) -> None:
-        """Closed (Close, Esc, the title bar's button): pending jobs' results no longer reach the widgets."""
-        self.closed = True
-        super().done(result)
-
-    def _open(self) -> bool:
-        """Still showing its widgets (not closed, not deleted)."""
-        return not self.closed and shiboken6.isValid(self)
 
     # ------------------------------------------------------------------ scan / preview
     def set_source(self, path, format: str = "auto", images=None) -> None:
@@ -241,12 +220,7 @@ class ImportDialog(QtWidgets.QDialog):
     def _update_buttons(self) -> None:
         self.import_button.setEnabled(not self.running and self.dataset is not None
                                       and bool(self.target.text().strip()))
-        self.cancel_button.setEnabled(self.running and not self._cancel.is_set())
-
-    def _cancel_import(self) -> None:
-        self._cancel.set()
-        self.log.setText("Cancelling after the item being imported…")
-        self._update_buttons()
+        self.cancel_button.setEnabled(self.running and not self._cancelling())
 
     # ------------------------------------------------------------------ import
     def start(self) -> None:
@@ -257,49 +231,22 @@ class ImportDialog(QtWidgets.QDialog):
             return
         target = Path(self.target.text().strip()).expanduser()
         classes_file = self.classes.text().strip()
-        progress = self._progress
-        dataset, emit = self.dataset, progress.step.emit
+        dataset = self.dataset
         project = self.project
         update = self.update_box.isChecked()
-        self.running = True
-        self._cancel = cancel = threading.Event()
-        self._update_buttons()
-        self.progress.setRange(0, 0)
-        self._time_left = TimeLeft()
+        cancel = self._start_job()
 
-        def run():
+        def run(report):
             from qgn_studio.discovery import resolved
 
             # here, not on the UI thread: resolving touches the disk (a symbolic link loop is no error)
             open_project = project if project is not None and resolved(target) == project.root else None
             classes = read_classes_file(classes_file) if classes_file else None
-            return import_into_project(dataset.root, target, classes=classes, progress=emit, dataset=dataset,
+            return import_into_project(dataset.root, target, classes=classes, progress=report, dataset=dataset,
                                        project=open_project, update=update, should_stop=cancel.is_set)
 
-        def done(report, progress=progress):  # holds the emitter until the job ends
-            if self._open():
-                self._done(report)
-            else:
-                self._unseen(report)
-
-        def failed(message, progress=progress):
-            if self._open():
-                self._failed(message)
-            else:
-                self._unseen(message)
-
-        self.jobs.submit(run, done, failed, "Importing dataset")
-
-    def _unseen(self, outcome) -> None:
-        if self.finished_unseen is not None:
-            self.finished_unseen(outcome)
-
-    def _step(self, i: int, n: int, text: str) -> None:
-        if not self._open():
-            return
-        self.progress.setRange(0, n)
-        self.progress.setValue(i)
-        self.log.setText(text + self._time_left.suffix(i, n))
+        self.jobs.submit(run, self._ended(self._done, self.finished_unseen),
+                         self._ended(self._failed, self.finished_unseen), "Importing dataset", self._step)
 
     def _done(self, report) -> None:
         self.running = False

@@ -3,7 +3,8 @@ exporting a project, saving a model.
 
 Jobs run one at a time in the order submitted (so two writes of one file never race), off the UI
 thread; each job's result or error comes back through a queued signal and its callback runs on
-the UI thread. ``wait_idle()`` blocks until the queue is empty (closing the window, tests).
+the UI thread. A long job says how far it is the same way: submitted with ``progress``, it gets a
+``report`` to call on the job thread, and ``progress`` runs on the UI thread. ``wait_idle()`` blocks until the queue is empty (closing the window, tests).
 """
 from __future__ import annotations
 
@@ -23,12 +24,14 @@ class Job:
     done: Callable[[object], None] | None = None
     failed: Callable[[str], None] | None = None
     label: str = ""
+    progress: Callable[..., None] | None = None
 
 
 class JobRunner(QtCore.QThread):
     """See the module docstring."""
 
     _finished_job = QtCore.Signal(object, object, str)  # (job, result, error message or "")
+    _job_progress = QtCore.Signal(object, object)  # (job, the arguments of its report)
     busy_changed = QtCore.Signal(bool, str)
 
     def __init__(self, parent=None):
@@ -38,14 +41,19 @@ class JobRunner(QtCore.QThread):
         self._running = False
         self._stopping = False
         self._finished_job.connect(self._deliver, QtCore.Qt.ConnectionType.QueuedConnection)
+        self._job_progress.connect(self._deliver_progress, QtCore.Qt.ConnectionType.QueuedConnection)
 
     def submit(self, run: Callable[[], object], done: Callable[[object], None] | None = None,
-               failed: Callable[[str], None] | None = None, label: str = "") -> None:
-        """Run ``run()`` on the job thread; then ``done(result)`` or ``failed(message)`` on the UI thread."""
+               failed: Callable[[str], None] | None = None, label: str = "",
+               progress: Callable[..., None] | None = None) -> None:
+        """Run ``run()`` on the job thread; then ``done(result)`` or ``failed(message)`` on the UI thread.
+
+        With ``progress``, ``run(report)`` runs instead: each ``report(*args)`` (thread-safe) calls
+        ``progress(*args)`` on the UI thread, in order, before the job's ``done`` or ``failed``."""
         if not self.isRunning() and not self._stopping:
             self.start()
         with self._cond:
-            self._queue.append(Job(run, done, failed, label))
+            self._queue.append(Job(run, done, failed, label, progress))
             self._cond.notify_all()
 
     def pending(self) -> int:
@@ -77,7 +85,7 @@ class JobRunner(QtCore.QThread):
                 self._running = True
             self.busy_changed.emit(True, job.label)
             try:
-                result, error = job.run(), ""
+                result, error = self._run(job), ""
             except Exception as exc:  # reported through the job's callback
                 result, error = None, describe_error(exc)
             self._finished_job.emit(job, result, error)  # posted before the job counts as done:
@@ -87,6 +95,14 @@ class JobRunner(QtCore.QThread):
                 self._cond.notify_all()
             if idle:
                 self.busy_changed.emit(False, "")
+
+    def _run(self, job: Job):
+        if job.progress is None:
+            return job.run()
+        return job.run(lambda *args: self._job_progress.emit(job, args))
+
+    def _deliver_progress(self, job: Job, args: tuple) -> None:
+        job.progress(*args)
 
     def _deliver(self, job: Job, result, error: str) -> None:
         if error:

@@ -737,8 +737,7 @@ class MainWindow(QtWidgets.QMainWindow):
         dialog = StatisticsDialog(self)
         dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
-        self.projects.job_step.connect(dialog.show_counting)
-        self.projects.statistics(dialog.show_statistics, dialog.show_problem)
+        self.projects.statistics(dialog.show_statistics, dialog.show_problem, dialog.show_counting)
         return dialog
 
     def _show_document(self, doc: ImageDocument) -> None:

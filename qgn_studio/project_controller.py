@@ -101,10 +101,7 @@ class ProjectController(QtCore.QObject):
     only the window can do (``qgn_studio.shell.Shell``: open or close images, load a model)."""
 
     saved = QtCore.Signal(int)  # annotations saved by one save
-    _opening_progress = QtCore.Signal(object, str, int, int)  # from the job thread: (open, name, done, total)
     autosaved = QtCore.Signal(int)  # annotations written by one autosave (none written: not emitted)
-    # (what, done, total) of a long job, emitted on the job thread: the status bar shows it with the time left
-    job_step = QtCore.Signal(str, int, int)
 
     def __init__(self, workspace, annotator, jobs, batch, ask, shell, scratch: Path | None, parent=None):
         super().__init__(parent)
@@ -150,9 +147,7 @@ class ProjectController(QtCore.QObject):
         self._autosaved: dict = {}
         self._told_autosave_conflict: set = set()
         self._opening = None  # the threading.Event that cancels the project being read, if one is
-        self._opening_progress.connect(self._show_opening_progress, QtCore.Qt.ConnectionType.QueuedConnection)
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
-        self.job_step.connect(self._show_job_step, QtCore.Qt.ConnectionType.QueuedConnection)
         annotator.edited.connect(self._edited)
         annotator.done_changed.connect(self._done_changed)
         annotator.class_set_edited.connect(self._class_set_edited)
@@ -458,11 +453,11 @@ class ProjectController(QtCore.QObject):
         self.watch.stop()  # the project open now is not followed while it is being replaced
         self.workspace.set_opening(True)
         self.workspace.show_progress(f"Opening the project {name}: reading project.json", 0, 0, self.cancel_opening)
-        report = lambda done, total: self._opening_progress.emit(cancel, name, done, total)  # noqa: E731 (job thread)
         docs = self.workspace.docs  # read there, never changed in place (Workspace replaces the list)
-        self.jobs.submit(lambda: read_project(folder, docs, report, cancel.is_set),
+        self.jobs.submit(lambda report: read_project(folder, docs, report, cancel.is_set),
                          lambda opening: self._read(cancel, opening),
-                         lambda message: self._read(cancel, None, message), "Opening a project")
+                         lambda message: self._read(cancel, None, message), "Opening a project",
+                         progress=lambda done, total: self._show_opening_progress(cancel, name, done, total))
 
     def _show_opening_progress(self, cancel, name: str, done: int, total: int) -> None:
         if cancel is self._opening and not cancel.is_set():
@@ -973,15 +968,15 @@ class ProjectController(QtCore.QObject):
                 else:
                     self._warn(f"Cannot change the classes of the autosaves without a project: {message}")
 
-            def run(target=target, versions=self._versions if target is self.project else None,
-                    progress=self._job_progress(CLASS_EDIT if target is self.project else CLASS_EDIT_AUTOSAVES)):
-                inverse = apply_class_edit(target, edit, progress)
+            def run(report, target=target, versions=self._versions if target is self.project else None):
+                inverse = apply_class_edit(target, edit, report)
                 if versions is not None:
                     refresh_versions(target, versions)  # every file was rewritten, by this window
                 refresh_autosave_versions(target, self._autosaved)
                 return inverse
 
-            self.jobs.submit(run, self._ending_progress(done), self._ending_progress(failed), CLASS_EDIT)
+            self.jobs.submit(run, self._ending_progress(done), self._ending_progress(failed), CLASS_EDIT,
+                             self._job_progress(CLASS_EDIT if target is self.project else CLASS_EDIT_AUTOSAVES))
 
     def model_chosen(self, path: Path) -> None:
         """The model at ``path`` that the user chose has loaded: the open project remembers it (when it
@@ -1283,16 +1278,18 @@ class ProjectController(QtCore.QObject):
         self._statistics = None
         return True
 
-    def _job_progress(self, what: str):
-        """``progress(done, total)`` for a job (called on the job thread): ``what done/total`` and
-        the time left in the status bar until ``done == total``."""
-        return lambda done, total: self.job_step.emit(what, done, total)
-
-    def _show_job_step(self, what: str, done: int, total: int) -> None:
-        if done >= total:
-            self.workspace.hide_progress()
-        else:
-            self.workspace.show_progress(f"{what} {done}/{total}", done, total)
+    def _job_progress(self, what: str, also=None):
+        """A job's ``progress(done, total)`` (``JobRunner.submit``, on the UI thread): ``what
+        done/total`` and the time left in the status bar until ``done == total``; ``also(done,
+        total)`` first, when given (a window that shows it too)."""
+        def show(done: int, total: int) -> None:
+            if also is not None:
+                also(done, total)
+            if done >= total:
+                self.workspace.hide_progress()
+            else:
+                self.workspace.show_progress(f"{what} {done}/{total}", done, total)
+        return show
 
     def _ending_progress(self, callback):
         """``callback`` (a job's done or failed), which first hides the job's progress (a job that
@@ -1303,9 +1300,10 @@ class ProjectController(QtCore.QObject):
                 callback(value)
         return end
 
-    def statistics(self, done, failed=None) -> None:
+    def statistics(self, done, failed=None, progress=None) -> None:
         """Per-image class pixel counts of the annotations (the open maps as they are, the saved
-        files of the others; on the batch thread), then ``done(ProjectStatistics)``."""
+        files of the others; on the batch thread), then ``done(ProjectStatistics)``; ``progress(done,
+        total)`` as the images are counted (on the UI thread), when given."""
         from qgn.project_stats import count_classes
 
         workspace = self.workspace
@@ -1318,10 +1316,11 @@ class ProjectController(QtCore.QObject):
         saved = ((path, load) for path, load in ((Path(im.path), load) for im, load in self.saved_annotations())
                  if path not in maps)  # looked for as count_classes reads them, on the batch thread
         listed = [(d.path, bool(d.done)) for d in workspace.docs]
-        progress = self._job_progress(COUNTING)
-        self.batch.submit(lambda: count_classes(classes, listed, maps, saved, progress), self._ending_progress(done),
+        self.batch.submit(lambda report: count_classes(classes, listed, maps, saved, report),
+                          self._ending_progress(done),
                           self._ending_progress(failed or (lambda message: self._warn(
-                              f"Cannot count the annotations: {message}"))), COUNTING)
+                              f"Cannot count the annotations: {message}"))), COUNTING,
+                          self._job_progress(COUNTING, progress))
 
     # ------------------------------------------------------------------ closing
     def close_check(self) -> bool:

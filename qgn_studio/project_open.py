@@ -6,18 +6,17 @@ already (its done flag set), and lists the autosaves to offer; the UI thread the
 result in (``ProjectController.open_project``). A 20,000-image project costs the UI thread no
 per-image work, so the window keeps answering while it opens.
 
-``progress(done, total)`` is called as documents are made; ``cancelled()`` is polled between
-them, and ``OpenCancelled`` stops the read (nothing was changed: opening writes nothing).
+``progress(done, total)`` is called as documents are made; ``should_stop()`` (the library's
+convention) is polled between them, and ``OpenCancelled`` stops the read (nothing was changed: opening writes nothing).
 """
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from qgn_studio.document import ImageDocument
+from qgn_studio.gc_pause import collections_paused
 
 #: A project.json at most this big (about 150 images) opens at once on the UI thread: its reading
 #: costs a few ms, and what the caller sees right after ``open_project`` is the project, open.
@@ -64,34 +63,15 @@ class ProjectOpening:
 
 
 def read_project(folder: Path, open_docs: list, progress: Callable[[int, int], None] = lambda done, total: None,
-                 cancelled: Callable[[], bool] = lambda: False) -> ProjectOpening:
+                 should_stop: Callable[[], bool] = lambda: False) -> ProjectOpening:
     """See the module docstring. ``open_docs``: the list of documents open now (read, not changed)."""
-    with collections_held():
-        return _read(folder, open_docs, progress, cancelled)
+    # the hundred thousand objects an open makes would trigger one or two full collections; the
+    # documents live long, so they are frozen (even a young collection would walk them all)
+    with collections_paused(freeze=True):
+        return _read(folder, open_docs, progress, should_stop)
 
 
-@contextmanager
-def collections_held():
-    """No cycle collection while the block runs, and what is alive after it is left out of later
-    ones (``gc.freeze``). A full collection holds the interpreter lock — and so the window — for
-    as long as it walks every object: 110-160 ms once the model, Qt and a project's 20,000
-    documents are loaded (measured on the development machine), and the hundred thousand objects
-    an open makes trigger one or two. The documents are long-lived, so freezing them (with the
-    objects before them) costs nothing in collections; what it gives up is collecting the cyclic
-    garbage that exists at that moment (reference counting still frees everything else). Even a
-    young collection here would walk every object made meanwhile, so none is run."""
-    paused = gc.isenabled()  # not when another pause is on (torch_loading imports torch so)
-    if paused:
-        gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if paused:
-            gc.enable()
-
-
-def _read(folder: Path, open_docs: list, progress, cancelled) -> ProjectOpening:
+def _read(folder: Path, open_docs: list, progress, should_stop) -> ProjectOpening:
     from qgn.fileio import write_problem
     from qgn.project import Project
 
@@ -112,7 +92,7 @@ def _read(folder: Path, open_docs: list, progress, cancelled) -> ProjectOpening:
             doc.done = done.get(path, False)
             hash(doc.path)  # a path's hash is computed once and kept: here, not on the UI thread
         if n % PROGRESS_EVERY == 0:
-            if cancelled():
+            if should_stop():
                 raise OpenCancelled(f"opening {folder} was cancelled")
             progress(n, total)
     try:

@@ -5,15 +5,13 @@ controller); this window only shows them, as a table with a bar per class.
 """
 from __future__ import annotations
 
-import shiboken6
 from PySide6 import QtCore, QtWidgets
 
-from qgn.progress import TimeLeft
+from qgn_studio.job_dialog import JobDialog
 from qgn_studio.panels.annotate import colour_swatch
-from qgn_studio.project_controller import COUNTING
 
 
-class StatisticsDialog(QtWidgets.QDialog):
+class StatisticsDialog(JobDialog):
     """Shows a ``ProjectStatistics`` (``show_statistics``) or why there is none (``show_problem``)."""
 
     def __init__(self, parent=None):
@@ -41,17 +39,11 @@ class StatisticsDialog(QtWidgets.QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(buttons)
         self.stats = None
-        self._time_left = TimeLeft()
 
-    def _open(self) -> bool:
-        """Still showing its widgets: closed early (it deletes itself), the counting's answer
-        reaches nothing."""
-        return shiboken6.isValid(self) and shiboken6.isValid(self.summary)
-
-    def show_counting(self, what: str, done: int, total: int) -> None:
-        """A step of the project controller's jobs (``job_step``): while counting, how far and the
+    def show_counting(self, done: int, total: int) -> None:
+        """A step of the counting (``ProjectController.statistics``'s progress): how far and the
         time left."""
-        if what == COUNTING and self.stats is None and done < total and self._open():
+        if self.stats is None and done < total and self._open():
             self.summary.setText(f"Counting the annotations… {done}/{total}{self._time_left.suffix(done, total)}")
 
     def show_problem(self, message: str) -> None:

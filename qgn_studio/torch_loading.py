@@ -27,12 +27,13 @@ collector (~340 ms of the samples, in collections over the heap the import grows
 from __future__ import annotations
 
 import ctypes
-import gc
 import importlib.util
 import os
 import sys
 import threading
 from pathlib import Path
+
+from qgn_studio.gc_pause import collections_paused
 
 LIBRARIES = ("libc10", "libtorch_cpu")  # in dependency order
 
@@ -77,14 +78,8 @@ def _import_in_background() -> None:
 def _import_gently() -> None:
     """The libraries first, without the GIL; then the import with the collector paused."""
     preload_torch_libraries()
-    paused = gc.isenabled()
-    if paused:
-        gc.disable()
-    try:
+    with collections_paused():
         import torch  # noqa: F401
-    finally:
-        if paused:
-            gc.enable()
 
 
 def torch_library_dir() -> Path | None:

@@ -3,6 +3,7 @@ files written so far stay, the job queue is free again), and closing the dialog 
 it used to stop half-way, its progress reaching a deleted object."""
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -71,6 +72,8 @@ def test_cancel_stops_the_export_and_says_what_stays(qtbot, window, tmp_path, mo
     qtbot.waitUntil(lambda: not dialog.running, timeout=WAIT_MS)
     written = list((tmp_path / "out" / "png").glob("*.png"))
     assert 1 <= len(written) < COUNT
+    (index,) = list((tmp_path / "out" / "coco").rglob("*.json"))  # the COCO JSON lists what was written
+    assert len(json.loads(index.read_text())["images"]) == len(written)
     assert "cancelled" in dialog.log.text() and str(tmp_path / "out") in dialog.log.text()
     assert dialog.export_button.isEnabled() and not dialog.cancel_button.isEnabled()
     dialog.close()

@@ -121,7 +121,13 @@ def test_import_dialog_says_the_time_left(qtbot, tmp_path, jobs, monkeypatch):
     qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
     dialog.target.setText(str(tmp_path / "p"))
     shown = []
-    dialog._progress.step.connect(lambda i, n, text: shown.append(dialog.log.text()))  # after the dialog's own slot
+    step = dialog._step
+
+    def recording(i, n, text):  # what the dialog's own step shows
+        step(i, n, text)
+        shown.append(dialog.log.text())
+
+    dialog._step = recording
     with qtbot.waitSignal(dialog.imported, timeout=WAIT_MS):
         dialog.import_button.click()
     assert len(shown) == 3

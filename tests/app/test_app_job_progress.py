@@ -55,7 +55,7 @@ def test_the_statistics_window_shows_how_far_the_counting_is(qtbot, window, tmp_
     texts = shown_progress(window)
     dialog = window.show_statistics()
     seen = []
-    window.projects.job_step.connect(lambda *_args: seen.append(dialog.summary.text()))
+    window.workspace.progress.connect(lambda *_args: seen.append(dialog.summary.text()))  # after the dialog's
     qtbot.waitUntil(lambda: dialog.stats is not None, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: window.progress.isHidden(), timeout=WAIT_MS)
     counted = [t for t in texts if t.startswith(COUNTING)]

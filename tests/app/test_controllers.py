@@ -220,3 +220,27 @@ def test_a_kept_fine_tune_is_handed_to_the_engine_and_the_project(make_parts, sc
     parts.settle(qtbot)
     assert Project.open(scenes_project.root).model == str(out)  # the project remembers its model
     assert parts.workspace.settings.value("model/path") == str(out)  # and the next start uses it
+
+
+def test_a_job_reports_its_progress_on_the_ui_thread_before_its_end(qtbot):
+    """``JobRunner.submit(progress=)``: the job's ``report(*args)`` on the job thread calls
+    ``progress(*args)`` on the UI thread, in order, before the job's done."""
+    import threading
+
+    from qgn_studio.jobs import JobRunner
+
+    jobs = JobRunner()
+    seen = []
+
+    def run(report):
+        for i in range(3):
+            report(i, 3)
+        return "result"
+
+    jobs.submit(run, lambda result: seen.append(result), None, "Counting",
+                progress=lambda done, total: seen.append((done, total, threading.current_thread() is
+                                                          threading.main_thread())))
+    assert jobs.wait_idle(30)
+    qtbot.waitUntil(lambda: "result" in seen, timeout=5000)
+    jobs.stop()
+    assert seen == [(0, 3, True), (1, 3, True), (2, 3, True), "result"]

@@ -75,3 +75,26 @@ def test_quitting_while_torch_imports_prints_nothing() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 1
     assert "Traceback" not in out.stderr, out.stderr
+
+
+def test_the_collector_pause_nests_and_freezes_on_request() -> None:
+    """``gc_pause.collections_paused`` (torch's import, a project's reading): off inside, on again
+    after; inside another pause it leaves the collector to that one; ``freeze`` keeps what is alive
+    out of later collections."""
+    import gc
+
+    from qgn_studio.gc_pause import collections_paused
+
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    try:
+        with collections_paused():
+            assert not gc.isenabled()
+            with collections_paused(freeze=True):
+                kept = [[] for _ in range(10)]
+                assert not gc.isenabled()
+            assert not gc.isenabled() and gc.get_freeze_count() >= frozen + len(kept)
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()

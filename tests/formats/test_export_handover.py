@@ -130,3 +130,18 @@ def test_cityscapes_city_folders_script_names_and_png_images(project, tmp_path):
     # and `qgn import` reads the export back under the images' own names
     found = scan_dataset(root, images=project.images[0].path.parent)
     assert sorted(item.name for item in found.items) == sorted(p.path.stem for p in project.images)
+
+
+def test_an_export_stopped_by_should_stop_finishes_what_it_wrote(project, tmp_path):
+    """``should_stop`` (the dialog's Cancel) ends an export before the next image: the files of the
+    images exported so far stay, COCO's JSON lists exactly those, and the rest are counted as not
+    reached (as ``ImportReport.not_reached``)."""
+    project, _labels = project
+    steps = []
+    written = export_project(project, tmp_path / "out", ["png", "coco"], lambda i, n, text: steps.append(i),
+                             should_stop=lambda: len(steps) >= 1)
+    assert (written.images, written.not_reached) == (3, 2)
+    assert len(list((tmp_path / "out" / "png").glob("*.png"))) == 1
+    (index,) = list((tmp_path / "out" / "coco").rglob("*.json"))
+    assert len(json.loads(index.read_text())["images"]) == 1
+    assert index in written

@@ -1,0 +1,87 @@
+"""A dialog whose job may outlive it (an export, an import, the statistics' counting): whether it
+still shows its widgets, its Cancel button, and where the job's end goes once it is closed.
+
+Its job's steps show in its ``progress`` bar and ``log`` line with the time left (``_step``).
+Closing such a dialog (Close, Esc, the title bar's button) never stops its job: the job's progress
+and answer, which come later, then reach none of its widgets (it deletes itself when closed), and
+its outcome goes where the dialog was told (``_ended``).
+"""
+from __future__ import annotations
+
+import threading
+
+import shiboken6
+from PySide6 import QtWidgets
+
+from qgn.progress import TimeLeft
+
+
+class JobDialog(QtWidgets.QDialog):
+    """See the module docstring. A subclass that starts jobs (``_start_job``) has a ``progress``
+    bar, a ``log`` label and an ``_update_buttons()``; ``running``: a job of its own is under way."""
+
+    #: What the log says once Cancel is pressed.
+    CANCELLING = "Cancelling…"
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.closed = False
+        self.running = False
+        self._cancel = threading.Event()
+        self._time_left = TimeLeft()  # of the job under way (the dialog's own, from its opening)
+
+    def done(self, result: int) -> None:
+        """Closed: pending jobs' answers no longer reach the widgets."""
+        self.closed = True
+        super().done(result)
+
+    def _open(self) -> bool:
+        """Still showing its widgets (not closed, not deleted)."""
+        return not self.closed and shiboken6.isValid(self)
+
+    def _add_cancel(self, buttons: QtWidgets.QDialogButtonBox, tooltip: str) -> QtWidgets.QPushButton:
+        """The Cancel button (``self.cancel_button``) in ``buttons``: it stops the running job."""
+        self.cancel_button = buttons.addButton("Cancel", QtWidgets.QDialogButtonBox.ButtonRole.ActionRole)
+        self.cancel_button.setToolTip(tooltip)
+        self.cancel_button.clicked.connect(self._cancel_job)
+        return self.cancel_button
+
+    def _cancelling(self) -> bool:
+        return self._cancel.is_set()
+
+    def _start_job(self) -> threading.Event:
+        """A job starts: ``running``, its clock, a busy bar, and the Event that Cancel sets (its
+        ``is_set`` is the job's ``should_stop``)."""
+        self.running = True
+        self._cancel = threading.Event()
+        self._time_left = TimeLeft()
+        self.progress.setRange(0, 0)
+        self._update_buttons()
+        return self._cancel
+
+    def _step(self, i: int, n: int, text: str) -> None:
+        """A step of the job (its ``progress``, on the UI thread): the bar at ``i`` of ``n``, and
+        ``text`` with the time left. Nothing once the dialog is closed (the job goes on)."""
+        if not self._open():
+            return
+        self.progress.setRange(0, n)
+        self.progress.setValue(i)
+        self.log.setText(text + self._time_left.suffix(i, n))
+
+    def _cancel_job(self) -> None:
+        self._cancel.set()
+        self.log.setText(self.CANCELLING)
+        self._update_buttons()
+
+    def _ended(self, shown, elsewhere=None):
+        """A job's ``done`` or ``failed``: ``shown(outcome)`` while the dialog is open, else
+        ``elsewhere(outcome)`` (None: the outcome is dropped)."""
+        def end(outcome) -> None:
+            if self._open():
+                shown(outcome)
+            elif elsewhere is not None:
+                elsewhere(outcome)
+        return end
+
+    def _update_buttons(self) -> None:
+        """Subclasses enable their buttons from ``running`` and ``_cancelling()``."""
