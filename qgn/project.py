@@ -15,7 +15,9 @@ Layout under ``root``::
     .class-edit.json             only while (or after a crash in) a class edit: its journal
     class-edits.json             the last class edits made (``qgn.project_class_edit``): what a window
                                  with unsaved edits of an older generation follows
-    removed/<key>.<what>.<time>.qgt  annotations of images taken out of the project (kept)
+    removed/<key>.<what>.<time>.qgt  annotations of images taken out of the project (kept), each with
+                                 a record ``….qgt.json`` of its image file (``qgn.project_removed``):
+                                 adding that file back brings its annotation back
     replaced/<key>.<time>.qgt    annotations an import of corrections replaced (kept)
     conflicts/<name>.<time>.qgt  a saved annotation another writer's save replaced unseen (kept; see
                                  ``save_annotation``), and unsaved maps the app could not follow
@@ -98,6 +100,7 @@ from .fileio import (
 )
 from .formats import FORMATS, ExportItem, check_format_names, check_split, check_text_names
 from .formats.base import add_to_every_writer
+from .project_removed import RemovedAnnotation, record_path, removed_annotations, why_not, write_record
 from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
 
@@ -644,12 +647,16 @@ class Project:
         return stored
 
     # ------------------------------------------------------------------ images
-    def add_images(self, paths: Iterable, save: bool = True) -> list[ProjectImage]:
+    def add_images(self, paths: Iterable, save: bool = True, removed: list | None = None) -> list[ProjectImage]:
         """Add images (paths already in the project are not added twice); the ProjectImage of
         each path, in order. FileNotFoundError (nothing added) if a path is not a file. With
         ``save``, merged into project.json under the write lock; when that write fails (a read-only
         folder, a full disk) the images are not added here either: this object lists what
-        project.json holds."""
+        project.json holds.
+
+        A new image whose file was removed from the project before gets its annotation back
+        (``bring_back``); ``removed``, when given, is extended by a ``RemovedAnnotation`` for each
+        annotation found, brought back or not (and why)."""
         paths = [Path(os.path.normpath(Path(p).absolute())) for p in paths]
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
@@ -666,7 +673,42 @@ class Project:
                     del self.images[before:]
                     self._by_path = None
                     raise
+                found = self.bring_back(self.images[before:])
+                if removed is not None:
+                    removed.extend(found)
             return out
+
+    def bring_back(self, images: list[ProjectImage]) -> list[RemovedAnnotation]:
+        """Under the write lock, for images just added: the newest annotation ``remove_image`` kept in
+        ``removed/`` for the same image file (same resolved path, and the same bytes when its removal
+        noted them) is moved back as the image's saved annotation — unless the image has one, or it
+        was saved with other classes (a class edit since): then it stays, and is only reported."""
+        found = removed_annotations(self.root / REMOVED_DIR)
+        out = []
+        for image in images:
+            entries = found.get(str(image.path.resolve()))
+            if not entries:
+                continue
+            kept, doc = entries[0]
+            noted = _file_note(image.path) if isinstance(doc.get("file"), dict) else None
+            why = why_not(doc, self.generation, self.classes, noted)
+            target = self.annotation_path(image)
+            if not why and (target.exists() or target.is_symlink()):
+                why = f"the image has a saved annotation already ({target})"
+            if not why:
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(kept, target)  # a move: the very file the user saved, never a copy
+                except OSError as exc:  # the image is added; its annotation stays in removed/
+                    why = f"it could not be moved back ({exc.strerror or exc})"
+                else:
+                    _unlink_quietly(record_path(kept))
+                    if noted is not None:  # the file it was saved for, noted again (``image_file_changed``)
+                        image.file = noted
+            out.append(RemovedAnnotation(image.path, target if not why else kept, float(doc["removed"]), not why, why))
+        if any(image.file is not None for image in images):
+            self._commit()
+        return out
 
     def _add(self, paths: list[Path]) -> list[ProjectImage]:
         out = []
@@ -693,6 +735,7 @@ class Project:
             for kind, source in (("annotation", self.annotation_path(own)), ("autosave", self.autosave_path(own))):
                 if source.is_file():
                     target = keep_aside(self.root, REMOVED_DIR, f"{own.key}.{kind}")
+                    write_record(target, kind, own.key, own.path, self.generation, self.classes, own.file)
                     os.replace(source, target)
                     moved.append(target)
             self.images = [im for im in self.images if im.key != own.key]
@@ -963,6 +1006,13 @@ def _file_note(path: Path) -> tuple | None:
         return None
     sha = file_sha256(path)
     return None if sha is None else (size, sha)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
 
 
 def _older(autosave: Path, saved: Path) -> bool:

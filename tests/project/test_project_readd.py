@@ -1,0 +1,89 @@
+"""Adding back an image that was removed from a project brings its annotation back from removed/."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from qgn.classes import ClassSet
+from qgn.classes_edit import rename_class
+from qgn.project import Project
+from qgn.project_class_edit import apply_class_edit
+
+CLASSES = ClassSet(("sky", "road", "car"), ((70, 130, 180), (128, 64, 128), (0, 0, 142)), 255)
+
+
+def labelled(tmp_path, name="street.png", colour=(1, 2, 3)):
+    image = tmp_path / "images" / name
+    image.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (16, 8), colour).save(image)
+    project = Project.create(tmp_path / "P", [image], CLASSES)
+    label = np.zeros((8, 16), np.uint8)
+    label[:, 8:] = 2
+    entry = project.image_for(image)
+    project.save_annotation(entry, label)
+    project.note_image_file(entry)
+    return project, image, label
+
+
+def removed_files(project):
+    return sorted(p.name for p in (project.root / "removed").glob("*.qgt"))
+
+
+def test_readding_the_same_image_brings_its_annotation_back(tmp_path):
+    project, image, label = labelled(tmp_path)
+    saved = project.annotation_path(project.image_for(image)).read_bytes()
+    (kept,) = project.remove_image(project.image_for(image))
+    again = Project.open(project.root)  # another writer (the CLI) adds it back
+    found = []
+    (entry,) = again.add_images([image], removed=found)
+    assert [(f.brought_back, f.path) for f in found] == [(True, again.annotation_path(entry))]
+    assert again.annotation_path(entry).read_bytes() == saved, "the very bytes the user saved"
+    assert not kept.exists() and removed_files(again) == [], "moved back, not copied"
+    assert np.array_equal(Project.open(project.root).load_annotation(entry), label)
+    assert entry.file is not None and json.loads((project.root / "project.json").read_text())["images"][0]["file"]
+
+
+def test_another_image_of_the_same_name_gets_nothing(tmp_path):
+    project, image, _ = labelled(tmp_path)
+    project.remove_image(project.image_for(image))
+    other = tmp_path / "elsewhere" / image.name
+    other.parent.mkdir()
+    Image.new("RGB", (16, 8), (200, 0, 0)).save(other)
+    entry = project.add_images([other])[0]
+    assert entry.key == "street" and project.load_annotation(entry) is None, "same key, other file"
+    project.remove_image(entry)
+    Image.new("RGB", (16, 8), (9, 9, 9)).save(image)  # same path, other bytes than when it was removed
+    found = []
+    entry = project.add_images([image], removed=found)[0]
+    assert project.load_annotation(entry) is None
+    assert [f.brought_back for f in found] == [False] and "content" in found[0].why
+    assert len(removed_files(project)) == 1, "kept in removed/"
+
+
+def test_an_annotation_of_older_classes_is_reported_not_brought_back(tmp_path):
+    project, image, _ = labelled(tmp_path)
+    keep = tmp_path / "images" / "keep.png"
+    Image.new("RGB", (16, 8)).save(keep)
+    project.add_images([keep])
+    project.save_annotation(project.image_for(keep), np.ones((8, 16), np.uint8))
+    project.remove_image(project.image_for(image))
+    apply_class_edit(project, rename_class(project.classes, 2, "vehicle"))
+    found = []
+    entry = Project.open(project.root).add_images([image], removed=found)[0]
+    assert Project.open(project.root).load_annotation(entry) is None
+    assert [f.brought_back for f in found] == [False] and "class" in found[0].why
+    assert len(removed_files(project)) == 1
+
+
+def test_an_existing_annotation_is_never_replaced(tmp_path):
+    project, image, _ = labelled(tmp_path)
+    project.remove_image(project.image_for(image))
+    # a stray file where the new image's annotation goes (another tool put it there)
+    stray = project.root / "annotations" / "street.qgt"
+    stray.write_bytes(b"not ours")
+    found = []
+    project.add_images([image], removed=found)
+    assert stray.read_bytes() == b"not ours" and [f.brought_back for f in found] == [False]
+    assert len(removed_files(project)) == 1
