@@ -656,8 +656,9 @@ class ProjectController(QtCore.QObject):
         return False
 
     # ------------------------------------------------------------------ loading saved annotations
-    def document_shown(self, doc) -> None:
-        """Read ``doc``'s saved annotation from the project (off the UI thread) the first time."""
+    def document_shown(self, doc, over_fresh: bool = False) -> None:
+        """Read ``doc``'s saved annotation from the project (off the UI thread) the first time;
+        ``over_fresh``: it replaces a new annotation started meanwhile and not edited yet."""
         project = self.project
         if project is None or doc is None or doc.annotation is not None:
             return
@@ -686,6 +687,9 @@ class ProjectController(QtCore.QObject):
 
         def loaded(result) -> None:
             label, changed = result
+            fresh = doc.annotation
+            if over_fresh and label is not None and fresh is not None and not fresh.dirty:
+                self.annotator.forget([doc])  # started from the prediction while the file was read
             self._adopt(doc, label, "saved", False)
             if changed and label is not None:
                 self._warn(f"{doc.name}: the image file is not the one its annotation was saved for ({changed}): "
@@ -1217,11 +1221,35 @@ class ProjectController(QtCore.QObject):
         project = self.project
         if project is None or not paths:
             return
-        self.jobs.submit(lambda: project.add_images(paths, save=True),
-                         lambda _images: self.workspace.show_status(
-                             f"Added {len(paths)} image{'s' if len(paths) != 1 else ''} to {project.root.name}", 5000),
+        found: list = []  # annotations removed with these image files (``Project.add_images``)
+
+        def added(_images) -> None:
+            back = [f for f in found if f.brought_back]
+            said = [f"Brought back the annotation of {f.image_path.name} removed on {f.removed_on}" for f in back[:2]]
+            said += [f"The annotation of {f.image_path.name} removed on {f.removed_on} stays in "
+                     f"{project.root / 'removed'}: {f.why}" for f in found if not f.brought_back][:1]
+            self.workspace.show_status("; ".join(said) or (f"Added {len(paths)} image{'s' if len(paths) != 1 else ''} "
+                                                         f"to {project.root.name}"), 10000 if said else 5000)
+            self._show_brought_back(project, [f.image_path for f in back])
+
+        self.jobs.submit(lambda: project.add_images(paths, save=True, removed=found), added,
                          lambda message: self._warn(f"Cannot add the images to the project: {message}"),
                          "Adding images to the project")
+
+    def _show_brought_back(self, project, paths: list) -> None:
+        """Open images whose annotation was just brought back from ``removed/`` show it (read off the
+        UI thread; over a new annotation not edited yet), unless they have unsaved edits (a later
+        save keeps the brought-back file in ``conflicts/``)."""
+        wanted = set(paths)
+        annotator = self.annotator
+        docs = [doc for doc in self.workspace.docs if doc.path in wanted and doc.path not in annotator.loading
+                and (doc.annotation is None or not doc.annotation.dirty)]
+        if project is not self.project or not docs:
+            return
+        annotator.forget([doc for doc in docs if doc.annotation is not None])
+        for doc in docs:
+            self.document_shown(doc, over_fresh=True)
+            self.workspace.document_updated(doc)
 
     def close_project(self) -> bool:
         """File ▸ Close project: unsaved edits are asked about, then the project's images close

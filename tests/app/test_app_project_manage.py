@@ -87,6 +87,34 @@ def test_close_project_and_remove_image(qtbot, windows, samples, model_path, tmp
     assert [im.path for im in reopened.images] == [samples[1]]
 
 
+def test_an_image_removed_by_mistake_gets_its_annotation_back(qtbot, windows, samples, model_path, tmp_path):
+    root = tmp_path / "project"
+    win = windows(folder=root)
+    start_annotating(qtbot, win, samples, model_path)
+    paint(win, 3)
+    assert win.projects.new_project(root)
+    saved(qtbot, win)
+    key = win.projects.project.image_for(samples[0]).key
+    before = (root / "annotations" / f"{key}.qgt").read_bytes()
+    painted = win.docs[0].annotation.label.copy()
+    win.projects.ask_remove = lambda names, project: True
+    win.images.set_current(0)
+    win.remove_current_images()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: len(project_images(root)) == 1, timeout=WAIT_MS)
+    win.open_paths([str(samples[0])])  # added back: the project has it again
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: "Brought back the annotation of " + samples[0].name in win.statusBar().currentMessage(),
+                    timeout=WAIT_MS)
+    image = win.projects.project.image_for(samples[0])
+    assert (root / "annotations" / f"{image.key}.qgt").read_bytes() == before
+    assert not list((root / "removed").glob("*.annotation.*.qgt")), "moved back, not copied"
+    doc = next(d for d in win.docs if d.path == samples[0])
+    win.images.set_current(win.docs.index(doc))
+    qtbot.waitUntil(lambda: doc.annotation is not None and doc.path not in win.annotator.loading, timeout=WAIT_MS)
+    assert np.array_equal(doc.annotation.label, painted), "the labels the user saved are shown again"
+
+
 def test_list_filter_and_statistics(qtbot, windows, model_path, tmp_path):
     paths = write_samples(tmp_path / "data", 4, SIZE)
     root = tmp_path / "project"
