@@ -278,8 +278,12 @@ def _project_image_of(project: Project, item, width: int, height: int,
 
 
 def _add_item(project: Project, item, label, width: int, height: int) -> str:
-    existing = {im.key for im in project.images}
-    (image,) = project.add_images([item.image])
+    existing, found = {im.key for im in project.images}, []
+    (image,) = project.add_images([item.image], removed=found)
+    for back in (f for f in found if f.brought_back):  # the user's own labels, back from removed/: kept
+        raise ValueError(f"{item.image} was removed from the project before: its annotation (removed on "
+                         f"{back.removed_on}) was brought back from removed/ and is not overwritten; import again "
+                         "with --update to replace it (the brought-back one is then kept in replaced/)")
     if image.key in existing and project.annotation_path(image).is_file():
         raise ValueError(f"{item.image} already has an annotation in the project; not overwritten")
     if image.key in existing:

@@ -185,3 +185,18 @@ def test_images_of_one_file_size_are_read_once_each(tmp_path, monkeypatch):
     monkeypatch.setattr(project_import, "file_sha256", lambda path: reads.append(path) or real(path))
     report = import_into_project(tmp_path / "out" / "labelme", project.root, "labelme", update=True)
     assert len(report.unchanged) == 6 and len(reads) == 12
+
+
+def test_importing_an_image_removed_before_keeps_its_brought_back_annotation(tmp_path, run_cli):
+    project, labels = make_project(tmp_path, names=("a",))
+    before = project.annotation_path(project.images[0]).read_bytes()
+    export_project(project, tmp_path / "out", ["cvat"])
+    project.remove_image(project.images[0])
+    code, out, err = run_cli("import", tmp_path / "out" / "cvat", "--project", tmp_path / "p",
+                             "--images", tmp_path / "images")
+    assert code == 2 and "was brought back from removed/ and is not overwritten" in out and "--update" in out, out
+    back = Project.open(tmp_path / "p")
+    assert back.annotation_path(back.images[0]).read_bytes() == before
+    code, out, err = run_cli("import", tmp_path / "out" / "cvat", "--project", tmp_path / "p",
+                             "--images", tmp_path / "images", "--update")
+    assert code == 0 and ": unchanged (" in out, out
