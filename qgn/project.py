@@ -685,7 +685,7 @@ class Project:
         was saved with other classes (a class edit since): then it stays, and is only reported."""
         found = removed_annotations(self.root / REMOVED_DIR)
         out = []
-        for image in images:
+        for image in images if found else ():  # no resolve() per new path with nothing to match
             entries = found.get(str(image.path.resolve()))
             if not entries:
                 continue
