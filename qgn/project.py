@@ -737,7 +737,10 @@ class Project:
         names another file (``image`` was removed by another writer and its key given to a new image).
         ``index``: ``_by_key()`` of the images as they are, for a caller that asks about many (a scan
         each is quadratic: seconds for 20,000 images)."""
-        im = (index if index is not None else self._by_key()).get(image.key)
+        if index is not None:
+            im = index.get(image.key)
+        else:  # one image: a scan, stopping at it
+            im = next((im for im in self.images if im.key == image.key), None)
         if im is None:
             raise KeyError(f"image {image.key!r} is not in the project in {self.root}")
         if im is not image and _path_key(im.path) != _path_key(image.path):
