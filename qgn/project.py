@@ -943,11 +943,20 @@ class Project:
             return target
 
     def annotated(self, images: list[ProjectImage] | None = None) -> list[ProjectImage]:
-        """Of ``images`` (default: all), those with a saved annotation (looked for one by one: ~0.04
-        ms an image, so off the UI thread); KeyError as ``annotation_path``."""
-        index = self._by_key()
-        return [im for im in (self.images if images is None else images)
-                if self._annotation_file(self._own(im, index)).is_file()]
+        """Of ``images`` (default: all), those with a saved annotation; KeyError as ``annotation_path``.
+        As ``recoverable``, the annotation folder is listed once and only the names that match go
+        through ``path_inside`` and ``is_file`` (a resolved path per image: 0.04 ms each)."""
+        try:
+            with os.scandir(self.root / self.annotation_dir) as entries:
+                names = {entry.name for entry in entries if entry.name.endswith(".qgt")}
+        except (FileNotFoundError, NotADirectoryError):
+            names = set()
+        index, found = self._by_key(), []
+        for im in self.images if images is None else images:
+            own = self._own(im, index)
+            if f"{own.key}.qgt" in names and self._annotation_file(own).is_file():
+                found.append(im)
+        return found
 
     # ------------------------------------------------------------------ leftovers of crashed writers
     def _clean_up(self) -> None:
