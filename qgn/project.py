@@ -775,20 +775,35 @@ class Project:
             self.model = None if model is None else str(model)
             self._commit()
 
-    def _own(self, image: ProjectImage) -> ProjectImage:
+    def _own(self, image: ProjectImage, index: dict[str, ProjectImage] | None = None) -> ProjectImage:
         """This project's image of ``image``'s key — KeyError when there is none, or when that key now
-        names another file (``image`` was removed by another writer and its key given to a new image)."""
+        names another file (``image`` was removed by another writer and its key given to a new image).
+        ``index``: ``_by_key()`` of the images as they are, for a caller that asks about many (a scan
+        each is quadratic: seconds for 20,000 images)."""
+        if index is not None:
+            im = index.get(image.key)
+        else:  # one image: a scan, stopping at it
+            im = next((im for im in self.images if im.key == image.key), None)
+        if im is None:
+            raise KeyError(f"image {image.key!r} is not in the project in {self.root}")
+        if im is not image and _path_key(im.path) != _path_key(image.path):
+            raise KeyError(f"image {image.path} is no longer in the project in {self.root} (another window "
+                           f"or command removed it; its key {image.key!r} now names {im.path})")
+        return im
+
+    def _by_key(self) -> dict[str, ProjectImage]:
+        """Each key's first image."""
+        index: dict[str, ProjectImage] = {}
         for im in self.images:
-            if im.key == image.key:
-                if im is not image and _path_key(im.path) != _path_key(image.path):
-                    raise KeyError(f"image {image.path} is no longer in the project in {self.root} (another window "
-                                   f"or command removed it; its key {image.key!r} now names {im.path})")
-                return im
-        raise KeyError(f"image {image.key!r} is not in the project in {self.root}")
+            index.setdefault(im.key, im)
+        return index
 
     # ------------------------------------------------------------------ annotations
     def annotation_path(self, image: ProjectImage) -> Path:
-        return path_inside(self.root, self.annotation_dir, f"{self._own(image).key}.qgt")
+        return self._annotation_file(self._own(image))
+
+    def _annotation_file(self, own: ProjectImage) -> Path:
+        return path_inside(self.root, self.annotation_dir, f"{own.key}.qgt")
 
     def autosave_path(self, image: ProjectImage) -> Path:
         return path_inside(self.root, self.autosave_dir, f"{self._own(image).key}.qgt")
@@ -970,9 +985,21 @@ class Project:
             os.replace(path, target)
             return target
 
-    def annotated(self) -> list[ProjectImage]:
-        """Images with a saved annotation."""
-        return [im for im in self.images if self.annotation_path(im).is_file()]
+    def annotated(self, images: list[ProjectImage] | None = None) -> list[ProjectImage]:
+        """Of ``images`` (default: all), those with a saved annotation; KeyError as ``annotation_path``.
+        As ``recoverable``, the annotation folder is listed once and only the names that match go
+        through ``path_inside`` and ``is_file`` (a resolved path per image: 0.04 ms each)."""
+        try:
+            with os.scandir(self.root / self.annotation_dir) as entries:
+                names = {entry.name for entry in entries if entry.name.endswith(".qgt")}
+        except (FileNotFoundError, NotADirectoryError):
+            names = set()
+        index, found = self._by_key(), []
+        for im in self.images if images is None else images:
+            own = self._own(im, index)
+            if f"{own.key}.qgt" in names and self._annotation_file(own).is_file():
+                found.append(im)
+        return found
 
     # ------------------------------------------------------------------ leftovers of crashed writers
     def _clean_up(self) -> None:

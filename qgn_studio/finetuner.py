@@ -167,9 +167,17 @@ class Finetuner(QtCore.QObject):
         self.panel.keep_requested.connect(self.keep)
         self.panel.revert_requested.connect(self.revert)
         self.panel.refresh_requested.connect(self.refresh)
+        self._gathering = 0  # the newest gather's number: the panel shows only its list
+        self._starting = False  # a start waits for its corrections
 
     # ------------------------------------------------------------------ corrections
     def corrections(self) -> list[Correction]:
+        """Every correction, looked for now (blocking: the saved annotations' files are looked for
+        one by one, so the UI uses ``gather``)."""
+        return self._with_saved(self._open_corrections(), self.projects.saved_annotations())
+
+    def _open_corrections(self) -> dict[Path, Correction]:
+        """The open images' corrections (UI thread: copies of their maps as they are now)."""
         found: dict[Path, Correction] = {}
         for doc in self.workspace.docs:
             session = doc.annotation
@@ -179,26 +187,57 @@ class Finetuner(QtCore.QObject):
             corrected = doc.done or (session.is_annotation and differs)  # not an untouched prediction
             if corrected:
                 found[doc.path] = Correction(doc.name, doc.path, doc.image, session.label.copy())
-        for image, loader in self.projects.saved_annotations():
+        return found
+
+    @staticmethod
+    def _with_saved(found: dict[Path, Correction], saved) -> list[Correction]:
+        """``found`` and the saved annotations of the other images (``saved``: iterating it looks
+        for the files, so on the job thread)."""
+        for image, loader in saved:
             if image.path not in found:
                 found[image.path] = Correction(image.path.name, image.path, None, None, loader)
         return list(found.values())
 
+    def gather(self, done: Callable[[list[Correction]], None]) -> None:
+        """The corrections as they are now, found on the job thread; then ``done(corrections)`` and
+        the panel lists them (UI thread), unless a later ``gather`` began meanwhile: the panel only
+        ever shows the newest (``done`` still runs: a start waits for its own)."""
+        found, saved = self._open_corrections(), self.projects.saved_annotations()
+        self._gathering += 1
+        ticket = self._gathering
+
+        def gathered(corrections: list[Correction]) -> None:
+            if ticket == self._gathering:
+                self.panel.set_corrections([c.name for c in corrections])
+            done(corrections)
+
+        def failed(message: str) -> None:
+            self._starting = False
+            self.panel.set_status(f"Cannot look for the corrections: {message}")
+
+        self.jobs.submit(lambda: self._with_saved(found, saved), gathered, failed, "Looking for corrections")
+
     def refresh(self) -> None:
-        self.panel.set_corrections([c.name for c in self.corrections()])
+        self.gather(lambda corrections: None)
 
     # ------------------------------------------------------------------ run
     def start(self, iterations: int, lr: float) -> None:
+        if self.running or self._starting:
+            return
+        if self.engine.engine.model is None:
+            self.panel.set_status("No model is loaded")
+            return
+        self._starting = True
+        self.gather(lambda corrections: self._start_on(corrections, iterations, lr))
+
+    def _start_on(self, corrections: list[Correction], iterations: int, lr: float) -> None:
         from qgn.train.finetune import FinetuneConfig
 
-        if self.running:
-            return
+        self._starting = False
         model = self.engine.engine.model
         if model is None:
             self.panel.set_status("No model is loaded")
             return
-        corrections = self.corrections()
-        self.panel.set_corrections([c.name for c in corrections])
         if not corrections:
             self.panel.set_status("Nothing to fine-tune on: annotate (correct) some images first")
             return

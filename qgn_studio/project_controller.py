@@ -747,14 +747,17 @@ class ProjectController(QtCore.QObject):
 
     def saved_annotations(self) -> Iterator:
         """(ProjectImage, loader) of every saved annotation of the open project's images as they
-        are now, found as it is iterated: looking for the files takes ~0.04 ms an image (0.8 s for
-        20,000), so iterate it on a job thread."""
+        are now, looked for when it is first iterated (``Project.annotated``: a listing of the
+        annotation folder, ~20 ms for 20,000 images and more on a slow disk), so iterate it on a job thread."""
         project = self.project
         if project is None:
             return iter(())
         images = list(project.images)
-        return ((im, lambda im=im: project.load_annotation(im)) for im in images
-                if project.annotation_path(im).is_file())
+
+        def found():
+            for im in project.annotated(images):
+                yield im, lambda im=im: project.load_annotation(im)
+        return found()
 
     # ------------------------------------------------------------------ recovery
     def offer_recovery(self, project=None) -> None:

@@ -43,7 +43,8 @@ def corrected_window(qtbot, win, tmp_path, demo_copy):
     qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
     win.annotator.start_from("truth")
     qtbot.waitUntil(lambda: np.array_equal(win.current.annotation.label, win.current.ground_truth), timeout=WAIT_MS)
-    win.show_finetune()
+    win.show_finetune()  # the list is gathered on the job thread
+    qtbot.waitUntil(lambda: "1</b> corrected image" in win.finetuner.panel.corrections.text(), timeout=WAIT_MS)
     return win.finetuner.panel
 
 
@@ -54,7 +55,8 @@ def test_finetune_runs_compares_and_keeps_under_a_new_name(qtbot, window, tmp_pa
     panel.iterations.setValue(6)
     with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS) as ended:
         panel.start.click()
-        assert window.finetuner.running and panel.cancel.isEnabled()
+        qtbot.waitUntil(lambda: window.finetuner.running, timeout=WAIT_MS)  # after the corrections are gathered
+        assert panel.cancel.isEnabled()
     assert ended.args == ["compared"]
     panel.plot.redraw()
     xs, ys = panel.plot.curve.getData()
@@ -108,6 +110,7 @@ def test_finetune_can_be_cancelled(qtbot, window, tmp_path, demo_copy):
     steps = []
     with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS) as ended:
         panel.start.click()
+        qtbot.waitUntil(lambda: window.finetuner.job is not None, timeout=WAIT_MS)
         job = window.finetuner.job
         job.progress.connect(lambda i, _loss: steps.append(i))
         qtbot.waitUntil(lambda: len(steps) >= 2, timeout=WAIT_MS)
@@ -172,3 +175,50 @@ def test_finetune_panel_says_the_time_left_as_every_progress_line_does(qtbot, mo
     assert panel.status.text() == "iteration 20 · loss 0.2500 · about 16 s left"
     panel.add_loss(100, 0.125)
     assert panel.status.text() == "iteration 100 · loss 0.1250"
+
+
+# ------------------------------------------------------------------------- the list of corrections
+def test_the_corrections_are_looked_for_on_the_job_thread_and_only_the_newest_list_shows(qtbot, tmp_path,
+                                                                                        monkeypatch):
+    """Opening or refreshing the dock looks for every image's saved annotation: on the job thread
+    (20,000 images take seconds), never on the UI thread; the panel then counts them, and of two
+    refreshes only the later one's list is shown (the earlier one's is stale)."""
+    import threading
+    from types import SimpleNamespace
+
+    from qgn.classes import ClassSet
+    from qgn.project import Project, ProjectImage
+    from qgn_studio.finetuner import Finetuner
+    from qgn_studio.jobs import JobRunner
+    from qgn_studio.project_controller import ProjectController
+
+    project = Project.create(tmp_path / "project", [], ClassSet.generic(3))
+    project.images.extend(ProjectImage((tmp_path / f"img_{i}.png").resolve(), f"img_{i}") for i in range(6))
+    project.save()
+    for image in project.images[:2]:
+        project.save_annotation(image, np.zeros((6, 8), np.uint8))
+    projects = SimpleNamespace(project=project)
+    projects.saved_annotations = lambda: ProjectController.saved_annotations(projects)
+    jobs = JobRunner()
+    finetuner = Finetuner(SimpleNamespace(docs=[]), None, projects, jobs, SimpleNamespace(model_path=None))
+    shown = []
+    finetuner.panel.set_corrections = shown.append
+    looked = []
+    is_file = Path.is_file
+    monkeypatch.setattr(Path, "is_file", lambda self: looked.append(threading.current_thread()) or is_file(self))
+    try:
+        finetuner.refresh()
+        qtbot.waitUntil(lambda: len(shown) == 1, timeout=WAIT_MS)
+        assert shown == [["img_0.png", "img_1.png"]]
+        assert looked and threading.main_thread() not in looked
+        project.save_annotation(project.images[4], np.zeros((6, 8), np.uint8))  # another writer, say
+        looked.clear()
+        finetuner.refresh()
+        finetuner.refresh()
+        jobs.wait_idle()
+        qtbot.waitUntil(lambda: len(shown) == 2, timeout=WAIT_MS)
+        qtbot.wait(50)  # the first refresh's list, delivered too, is not shown
+    finally:
+        jobs.stop()
+    assert shown[1:] == [["img_0.png", "img_1.png", "img_4.png"]]
+    assert looked and threading.main_thread() not in looked

@@ -504,6 +504,9 @@ def test_a_stale_copy_never_saves_a_removed_image_into_the_image_that_took_its_k
         second.autosave(x, label_for(3))
     with pytest.raises(KeyError):
         second.set_done(x, True)
+    with pytest.raises(KeyError, match="no longer in the project"):  # a list taken before: not Y's annotation
+        second.annotated([x])
+    assert second.annotated() == second.annotated(list(second.images)) == [second.image_for(Y)]
     assert x.path == X, "an object held from before keeps naming its own image"
     project = Project.open(tmp_path / "p")
     assert [im.path for im in project.images] == [Y] and not project.images[0].done
