@@ -5,9 +5,26 @@ The windows themselves come from the ``window`` / ``windows`` fixtures in ``test
 """
 from __future__ import annotations
 
+import threading
+
 from PySide6 import QtCore, QtGui, QtWidgets
 
 WAIT_MS = 30_000  # a generous bound for a prediction on a loaded machine; a passing test never waits it out
+
+
+def hold(monkeypatch, module, name: str) -> tuple[threading.Event, threading.Event]:
+    """Replace ``module.name`` by a version that, once called, waits until ``release`` is set (at
+    most ``WAIT_MS``) before doing its work: a long job caught under way. Returns (started, release)."""
+    started, release = threading.Event(), threading.Event()
+    real = getattr(module, name)
+
+    def held(*args, **kwargs):
+        started.set()
+        release.wait(WAIT_MS / 1000)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, held)
+    return started, release
 
 
 def start_annotating(qtbot, win, paths, model_path):

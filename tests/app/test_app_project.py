@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from PySide6 import QtCore, QtWidgets
-from studio_steps import WAIT_MS, paint, start_annotating
+from studio_steps import WAIT_MS, hold, paint, start_annotating
 
 
 SIZE = (64, 96)
@@ -279,19 +279,9 @@ def test_export_dialog_then_reimport_is_identical(qtbot, windows, samples, model
 def test_edits_are_autosaved_while_a_long_export_runs(qtbot, windows, samples, model_path, tmp_path, monkeypatch):
     # an export of a big project takes minutes and the dialog is not modal: strokes made meanwhile
     # must be autosaved, not queued behind the export (a crash would lose them all)
-    import threading
-
     import qgn.project
 
-    release, started = threading.Event(), threading.Event()
-    real_export = qgn.project.export_project
-
-    def slow_export(*args, **kwargs):
-        started.set()
-        release.wait(WAIT_MS / 1000)
-        return real_export(*args, **kwargs)
-
-    monkeypatch.setattr(qgn.project, "export_project", slow_export)
+    started, release = hold(monkeypatch, qgn.project, "export_project")
     win = windows(folder=tmp_path / "proj")
     session = start_annotating(qtbot, win, [samples[0]], model_path)
     dialog = win.show_export()
@@ -315,19 +305,9 @@ def test_edits_are_autosaved_while_the_statistics_are_counted(qtbot, windows, sa
                                                               monkeypatch):
     # counting a big project's classes (the statistics dialog, the list's class filter) reads every
     # saved annotation: minutes for thousands; autosaves must not wait for it
-    import threading
-
     import qgn.project_stats
 
-    release, started = threading.Event(), threading.Event()
-    real_count = qgn.project_stats.count_classes
-
-    def slow_count(*args, **kwargs):
-        started.set()
-        release.wait(WAIT_MS / 1000)
-        return real_count(*args, **kwargs)
-
-    monkeypatch.setattr(qgn.project_stats, "count_classes", slow_count)
+    started, release = hold(monkeypatch, qgn.project_stats, "count_classes")
     win = windows(folder=tmp_path / "proj")
     session = start_annotating(qtbot, win, [samples[0]], model_path)
     assert win.projects.new_project()
