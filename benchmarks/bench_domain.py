@@ -94,7 +94,8 @@ def confidence_score(model, image) -> float:
 
 
 def measure(name: str, reference_images, inside, outsides, write: bool, log) -> dict:
-    from qgn.domain import WARN_AT, DomainReference, file_sha256, image_descriptor, reference_path
+    from qgn.domain import WARN_AT, DomainReference, image_descriptor, reference_path
+    from qgn.fileio import file_sha256
     from qgn.model.checkpoint import load_model
     from qgn.resources import default_model
 

@@ -16,13 +16,14 @@ the score separates CamVid from other photos.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .fileio import file_sha256
 
 DOMAIN_FORMAT, DOMAIN_VERSION = "qgn-domain", 1
 WARN_AT = 1.5  # scores above this (1.5 × the training images' 95th percentile) are out of domain
@@ -44,14 +45,6 @@ def image_descriptor(model, image: np.ndarray) -> np.ndarray:
         x = f[0, :, :fh, :fw].reshape(f.shape[1], -1).double().cpu()
         parts += [x.mean(dim=1), x.std(dim=1, unbiased=False)]
     return torch.cat(parts).numpy()
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass

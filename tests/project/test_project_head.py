@@ -68,7 +68,8 @@ def test_head_never_predicts_a_class_it_never_saw_and_fits_stay_bounded():
 
 
 def test_domain_reference_separates_and_round_trips(tmp_path):
-    from qgn.domain import WARN_AT, DomainReference, DomainVerdict, file_sha256, image_descriptor, reference_for
+    from qgn.domain import WARN_AT, DomainReference, DomainVerdict, image_descriptor, reference_for
+    from qgn.fileio import file_sha256
 
     rng = np.random.default_rng(0)
     inside = rng.normal(0, 1, (200, 40)) @ rng.normal(0, 1, (40, 40))
