@@ -95,7 +95,7 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
     entries = cvat_labelmap(classes)
     labelmap = out_file(out_dir, "labelmap.txt")
     data = format_labelmap(entries).encode("utf-8")
-    check_export_file(labelmap, data)
+    check_export_file(labelmap, data, parse_labelmap)
     present = present_values(label)
     top = max(int(present[-1]), classes.num_classes) + 1
     lut = np.zeros((top, 3), np.uint8)
@@ -152,9 +152,14 @@ def instance_table(present: np.ndarray, classes: ClassSet) -> np.ndarray:
 def read_labelmap(path: Path) -> list[tuple[str, tuple[int, int, int]]]:
     """(name, colour) of each line of a CVAT/VOC ``labelmap.txt`` (Datumaro voc/format.py
     ``parse_label_map``: ``name:r,g,b:parts:actions``, '#' comments)."""
+    return parse_labelmap(read_text_within(path, "CVAT/VOC label map"), path)
+
+
+def parse_labelmap(text: str, path: Path | str = "labelmap.txt") -> list[tuple[str, tuple[int, int, int]]]:
+    """``read_labelmap`` of the file's ``text``."""
     entries = []
     lines: list[int] = []
-    for number, line in enumerate(read_text_within(path, "CVAT/VOC label map").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         parts = line.split(":")
