@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qgn.classes import ClassSet
+from qgn.classes import ClassSet, default_palette
 from qgn.project import Project, export_project
 from qgn.project_import import import_into_project
 from sample_files import blocky_label
@@ -358,3 +358,28 @@ def test_a_class_list_edited_by_hand_to_the_same_classes_is_this_exports_and_is_
     with pytest.raises(ValueError, match="belongs to an export with other classes"):
         export_project(other_project, tmp_path / "out", [fmt], images="copy")
     assert {path: path.read_bytes() for path in edited} == edited
+
+
+# ------------------------------------------------------------------------------------------- COCO
+def test_coco_categories_carry_the_class_colours_as_coco_panoptic_does(tmp_path):
+    """A new project made from a COCO export got the default palette: COCO instances files hold no
+    colour. The export now gives each category ``"color": [r, g, b]``, the field of COCO panoptic's
+    categories (panopticapi panoptic_coco_categories.json, read by its IdGenerator), and the import
+    reads it (also ``"#rrggbb"``); pycocotools and Datumaro still read the file (they pass over it)."""
+    classes = ClassSet(("sky", "road", "unused"), ((1, 2, 3), (200, 100, 50), (9, 9, 9)), 255)
+    project, labels = make_project(tmp_path, classes, used=[0, 1])
+    round_trip(tmp_path, project, labels, "coco")  # names, order, colours and pixels
+    path = tmp_path / "out" / "coco" / "annotations" / "instances_default.json"
+    doc = json.loads(path.read_text())
+    assert [c["color"] for c in doc["categories"]] == [[1, 2, 3], [200, 100, 50], [9, 9, 9]]
+    pycocotools = pytest.importorskip("pycocotools.coco")
+    assert [c["name"] for c in pycocotools.COCO(str(path)).loadCats([1, 2, 3])] == list(classes.names)
+
+    from qgn.formats import scan_dataset
+
+    doc["categories"][0]["color"] = "#0a0B0c"
+    doc["categories"][1]["color"] = "red"  # no colour a reader can be sure of: the default palette's
+    del doc["categories"][2]["color"]
+    path.write_text(json.dumps(doc))
+    palette = scan_dataset(tmp_path / "out" / "coco", "coco").file_classes.palette
+    assert palette[0] == (10, 11, 12) and palette[1:] == default_palette(3)[1:]
