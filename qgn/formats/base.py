@@ -95,15 +95,16 @@ class DatasetWriter:
 class ClassListWriter(DatasetWriter):
     """A writer whose export has one file listing its classes, ``list_name`` in ``out_dir`` with
     ``list_data`` (None: the export goes without one): refused at once when that file holds another
-    export's list (``check_export_file``, before any item is written), written by ``finish`` when an
-    item was added (an export of nothing writes nothing). Subclasses write an item in ``write_item``
+    export's list (``check_export_file``, before any item is written; ``parse``: its reader, so that
+    the same list in another layout is no other export's), written by ``finish`` when an item was
+    added (an export of nothing writes nothing; the same list already there is left as it is). Subclasses write an item in ``write_item``
     (default: the per-image ``write`` function)."""
 
     def __init__(self, write, classes: ClassSet, out_dir: Path, levels: int, list_name: str,
-                 list_data: bytes | None):
+                 list_data: bytes | None, parse: Callable[[str], object] | None = None):
         super().__init__(write, classes, out_dir, levels)
         self.list_name, self.list_data = list_name, list_data
-        check_export_file(self.out_dir / list_name, list_data)
+        self.kept = check_export_file(self.out_dir / list_name, list_data, parse)  # already there: left as is
         self.added = 0
 
     def write_item(self, item: ExportItem) -> list[Path]:
@@ -127,7 +128,8 @@ class ClassListWriter(DatasetWriter):
         from ..fileio import atomic_write_bytes
 
         path = out_file(self.out_dir, self.list_name)
-        atomic_write_bytes(path, self.list_data)
+        if not self.kept:
+            atomic_write_bytes(path, self.list_data)
         return [path]
 
 
@@ -138,11 +140,34 @@ def _same_file(path: Path, other: Path | None) -> bool:
         return False
 
 
-def check_export_file(path: Path, data: bytes | None) -> None:
+def check_export_file(path: Path, data: bytes | None, parse: Callable[[str], object] | None = None) -> bool:
     """ValueError when ``path``, a file an export writes with ``data`` at its end, already holds
-    something else (another export's): said before any item is written, nothing replaced."""
-    if data is not None and path.exists() and path.read_bytes() != data:
-        raise ValueError(f"{path} belongs to an export with other classes; export into an empty folder")
+    something else (another export's): said before any item is written, nothing replaced. True when
+    it already holds ``data``'s content - the same bytes, or, with ``parse`` (the file's reader, of
+    its text), the same parsed content: a copy edited by hand to CRLF line ends or trailing spaces
+    still lists the same classes in the same colours and order. The caller then leaves it as it is."""
+    from ..fileio import MAX_LIST_FILE_BYTES
+
+    if data is None or not path.exists():
+        return False
+    with open(path, "rb") as f:
+        old = f.read(MAX_LIST_FILE_BYTES + 1)
+    if old == data:
+        return True
+    if parse is not None and len(old) <= MAX_LIST_FILE_BYTES:
+        try:
+            if parse(old.decode("utf-8")) == parse(data.decode("utf-8")):
+                return True
+        except (UnicodeDecodeError, ValueError):
+            pass  # not the file's format at all: another export's
+    raise ValueError(f"{path} belongs to an export with other classes; export into an empty folder")
+
+
+def same_json(text: str) -> object:
+    """The document of a JSON class list (``check_export_file``'s ``parse``): key order and layout aside."""
+    import json
+
+    return json.loads(text)
 
 
 #: Files of a dataset export that belong to all its items (an item's ``add`` may return them too).

@@ -68,7 +68,7 @@ from ..label_map import present_values
 from ..quadtree import NUM_LEVELS
 from ..quadtree.label_io import encode_label_png
 from .base import (
-    DatasetWriter, ExportItem, Format, check_export_file, out_file, png_bytes,
+    DatasetWriter, ExportItem, Format, check_export_file, out_file, png_bytes, same_json,
     read_rgb,
 )
 from .label_colors import (
@@ -142,7 +142,7 @@ class CityscapesWriter(DatasetWriter):
             self.colours[i] = rgb
 
         self.classes_text = json.dumps(classes.to_json(), ensure_ascii=False, indent=1).encode("utf-8")
-        check_export_file(out_dir / CLASSES_JSON, self.classes_text)
+        self.kept = check_export_file(out_dir / CLASSES_JSON, self.classes_text, same_json)  # there: left as is
         self.renamed: list[tuple[str, str]] = []  # (cityscapes name, the image's own name)
         self._used: dict[str, None] = {}  # a set in insertion order (``undo`` drops the last ones)
         self._frames: dict[str, int] = {}
@@ -184,7 +184,8 @@ class CityscapesWriter(DatasetWriter):
         written = []
         if self._used:  # some item was written
             written.append(out_file(self.out_dir, CLASSES_JSON))
-            atomic_write_bytes(written[0], self.classes_text)
+            if not self.kept:
+                atomic_write_bytes(written[0], self.classes_text)
         if not self.renamed:
             return written
         import csv

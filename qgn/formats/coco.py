@@ -7,6 +7,9 @@ with the run of zeros, packed by cocoapi common/maskApi.c ``rleToString`` ("Simi
 using 6 bits/char and ascii chars 48-111"; each count after the second is stored as the difference
 to the count two before). ``iscrowd`` is 0 (as COCO-Stuff's class regions), ``category_id`` = class
 id + 1, ``area`` the pixel count, ``bbox`` [x, y, w, h]. Void pixels are in no annotation.
+Each category carries its class colour as ``"color": [r, g, b]`` — the field of COCO panoptic's
+categories (panopticapi's panoptic_coco_categories.json; its ``IdGenerator`` reads it), which
+pycocotools and Datumaro's COCO reader pass over — and the import reads it back (also "#rrggbb").
 ``images`` name the image files (``file_name``; ``<name>.png`` when the project has no image file);
 with ``images="copy"`` (or ``"link"``) the files go to ``images/default/<file_name>``, where
 Datumaro's and CVAT's COCO readers look for the images of the ``default`` subset.
@@ -198,7 +201,8 @@ class CocoWriter(DatasetWriter):
         self._names = {entry["file_name"].lower() for entry in self.entries}
 
     def finish(self) -> list[Path]:
-        categories = [{"id": i + 1, "name": name, "supercategory": ""} for i, name in enumerate(self.classes.names)]
+        categories = [{"id": i + 1, "name": name, "supercategory": "", "color": list(rgb)}
+                      for i, (name, rgb) in enumerate(zip(self.classes.names, self.classes.palette))]
         doc = {"info": {"description": "exported by QGN Studio"}, "licenses": [], "categories": categories,
                "images": self.entries, "annotations": self.annotations}
         path = out_file(self.out_dir / ANNOTATION_FILE.parent, ANNOTATION_FILE.name)
@@ -267,12 +271,26 @@ def scan_coco(src: Path, images: Path | None) -> SourceDataset:
     unknown = sorted(set(by_image) - set(seen_ids))
     if unknown:
         raise ValueError(f"{path}: annotations name image ids {unknown[:5]} that no entry of 'images' has")
-    entries = [(name, None) for _, name in sorted(categories.items())]
+    colours = {category["id"]: category_colour(category) for category in doc["categories"]}
+    entries = [(name, colours.get(category_id)) for category_id, name in sorted(categories.items())]
     description = (f"coco: COCO instances file {path.name}, {len(doc['images'])} images, "
                    f"{len(doc['annotations'])} annotations, {len(categories)} categories")
     # COCO has no category for the unannotated area (it is in no annotation): every category is a class,
     # ``background`` too
     return SourceDataset("coco", root, description, classes_from_names(entries, void=()), items)
+
+
+def category_colour(category: dict) -> tuple[int, int, int] | None:
+    """A category's ``color``: [r, g, b] as COCO panoptic's categories hold it (panopticapi
+    panoptic_coco_categories.json), or "#rrggbb"; None without one a reader can be sure of."""
+    import re
+
+    colour = category.get("color")
+    if isinstance(colour, str) and re.fullmatch(r"#[0-9a-fA-F]{6}", colour):
+        return tuple(bytes.fromhex(colour[1:]))
+    if isinstance(colour, list) and len(colour) == 3 and all(type(c) is int and 0 <= c <= 255 for c in colour):
+        return tuple(colour)
+    return None
 
 
 def coco_categories(entries: list, path: Path) -> dict[int, str]:

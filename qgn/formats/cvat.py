@@ -95,7 +95,7 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
     entries = cvat_labelmap(classes)
     labelmap = out_file(out_dir, "labelmap.txt")
     data = format_labelmap(entries).encode("utf-8")
-    check_export_file(labelmap, data)
+    check_export_file(labelmap, data, parse_labelmap)
     present = present_values(label)
     top = max(int(present[-1]), classes.num_classes) + 1
     lut = np.zeros((top, 3), np.uint8)
@@ -149,26 +149,36 @@ def instance_table(present: np.ndarray, classes: ClassSet) -> np.ndarray:
     return table
 
 
-def read_labelmap(path: Path) -> list[tuple[str, tuple[int, int, int]]]:
+def read_labelmap(path: Path) -> list[tuple[str, tuple[int, int, int] | None]]:
     """(name, colour) of each line of a CVAT/VOC ``labelmap.txt`` (Datumaro voc/format.py
-    ``parse_label_map``: ``name:r,g,b:parts:actions``, '#' comments)."""
-    entries = []
+    ``parse_label_map``: ``name:r,g,b:parts:actions``, '#' comments). A label may have no colour
+    (``name:::``, as Datumaro writes a dataset without mask colours); when none has one, the masks
+    are in the Pascal VOC colormap by label index (``make_voc_categories``: ``generate_colormap``),
+    else a label without one is in no mask (None)."""
+    return parse_labelmap(read_text_within(path, "CVAT/VOC label map"), path)
+
+
+def parse_labelmap(text: str, path: Path | str = "labelmap.txt") -> list[tuple[str, tuple[int, int, int] | None]]:
+    """``read_labelmap`` of the file's ``text``."""
+    entries: list[tuple[str, tuple[int, int, int] | None]] = []
     lines: list[int] = []
-    for number, line in enumerate(read_text_within(path, "CVAT/VOC label map").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         parts = line.split(":")
         try:
-            rgb = tuple(int(c) for c in parts[1].split(","))
-            if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
+            rgb = tuple(int(c) for c in parts[1].split(",")) if parts[1].strip() else None
+            if rgb is not None and (len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb)):
                 raise ValueError
         except (IndexError, ValueError):
-            raise ValueError(f"{path} line {number}: expected 'name:r,g,b::', got {line!r}") from None
+            raise ValueError(f"{path} line {number}: expected 'name:r,g,b::' or 'name:::', got {line!r}") from None
         entries.append((parts[0].strip(), rgb))
         lines.append(number)
     if not entries:
         raise ValueError(f"{path}: no labels")
     check_unique_names([n for n, _ in entries], str(path), lines)
+    if all(rgb is None for _, rgb in entries):
+        entries = [(name, tuple(int(c) for c in rgb)) for (name, _), rgb in zip(entries, voc_colormap(len(entries)))]
     return entries
 
 
@@ -200,7 +210,8 @@ def decode_with_labelmap(path: Path, labelmap: Path, classes: ClassSet, mapping=
     """(H, W) label of a colour mask read through ``labelmap``; ValueError for colours it lacks or
     for pixels whose label is no class."""
     entries = read_labelmap(labelmap)
-    raw = colours_to_values(read_rgb(path, "a CVAT mask"), [rgb for _, rgb in entries], range(len(entries)), path,
+    coloured = [i for i, (_, rgb) in enumerate(entries) if rgb is not None]
+    raw = colours_to_values(read_rgb(path, "a CVAT mask"), [entries[i][1] for i in coloured], coloured, path,
                             labelmap)
     return label_of_indices(raw, [n for n, _ in entries], classes, mapping, path, labelmap_void(entries))
 

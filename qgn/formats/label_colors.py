@@ -31,11 +31,16 @@ DATASET_META = "dataset_meta.json"
 def read_label_colors(path: Path) -> list[tuple[str, tuple[int, int, int] | None]]:
     """(name, colour or None) of each line (Datumaro ``parse_label_map``: ``r g b name`` or
     ``name``; the name is the fourth token, so names hold no spaces)."""
+    return parse_label_colors(read_text_within(path, "label map (label_colors.txt)"), path)
+
+
+def parse_label_colors(text: str, path: Path | str = LABEL_COLORS) -> list[tuple[str, tuple[int, int, int] | None]]:
+    """``read_label_colors`` of the file's ``text``."""
     from ..classes import check_unique_names
 
     entries: list[tuple[str, tuple[int, int, int] | None]] = []
     lines: list[int] = []
-    for number, line in enumerate(read_text_within(path, "label map (label_colors.txt)").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         tokens = line.split()
         if not tokens or tokens[0].startswith("#"):
             continue
@@ -116,11 +121,11 @@ def write_dataset_meta(path: Path, entries) -> Path:
     black = next((i for i, (_, c) in enumerate(entries) if tuple(c) == (0, 0, 0)), None)
     if black is not None:
         doc["background_label"] = str(black)
-    from .base import check_export_file
+    from .base import check_export_file, same_json
 
     data = json.dumps(doc, ensure_ascii=False).encode("utf-8")
-    check_export_file(path, data)
-    atomic_write_bytes(path, data)
+    if not check_export_file(path, data, same_json):
+        atomic_write_bytes(path, data)
     return path
 
 
@@ -195,6 +200,6 @@ def write_label_colors(path: Path, entries) -> Path:
     from .base import check_export_file
 
     data = "".join(f"{r} {g} {b} {name}\n" for name, (r, g, b) in entries).encode("utf-8")
-    check_export_file(path, data)
-    atomic_write_bytes(path, data)
+    if not check_export_file(path, data, parse_label_colors):
+        atomic_write_bytes(path, data)
     return path

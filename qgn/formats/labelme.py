@@ -126,7 +126,7 @@ class LabelmeWriter(ClassListWriter):
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         check_labelme_names(classes)
-        super().__init__(None, classes, out_dir, levels, LABELS_FILE, labels_txt(classes))
+        super().__init__(None, classes, out_dir, levels, LABELS_FILE, labels_txt(classes), parse_labels_txt)
 
     def write_item(self, item: ExportItem) -> list[Path]:
         import base64
@@ -161,11 +161,17 @@ def labels_txt(classes: ClassSet) -> bytes | None:
 def read_labels_txt(path: Path) -> list[str]:
     """The class names of a labelme ``labels.txt`` in its order (``__ignore__`` and ``_background_``
     left out, as labelme2voc reads them: ``line.strip()``; blank lines passed over)."""
-    from ..classes import check_unique_names
     from ..fileio import read_text_within
 
+    return parse_labels_txt(read_text_within(path, "labelme labels file"), path)
+
+
+def parse_labels_txt(text: str, path: Path | str = LABELS_FILE) -> list[str]:
+    """``read_labels_txt`` of the file's ``text``."""
+    from ..classes import check_unique_names
+
     names, lines = [], []
-    for number, line in enumerate(read_text_within(path, "labelme labels file").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         name = line.strip()
         if name and name not in VOID_LABELS:
             names.append(name)

@@ -45,7 +45,10 @@ Import (``read_tasks_file``, ``choose_annotation``, ``annotation_label``):
 - an annotation submitted with no result at all (``"result": []``, not skipped) is an image looked
   at and found to hold nothing to label: it imports as a map all void, of the image's size (its
   results would have said the size; there are none). An annotation whose results are all of other
-  kinds (choices, text …) is about something else: reported and not imported;
+  kinds (choices, text …) is about something else: reported and not imported. JSON-MIN writes a
+  single choice or text as a plain field beside the task's data: an annotation with no region and
+  such a field is reported and not imported (it may be one about something else, never an all-void
+  map over an existing one); the ``label_config.xml`` beside the file says which fields are data;
 - results of type ``brushlabels``, ``polygonlabels`` and ``rectanglelabels`` (by their value's
   label key, so JSON-MIN's type-less regions read too) are painted in file order, later on top;
   pixels in no region are void. Polygons and rectangles are in percent of the image (0 … 100 over
@@ -244,17 +247,34 @@ def is_json_min(doc: list) -> bool:
                                                                          "predictions"))
 
 
-def tasks_from_json_min(records: list, source) -> list[dict]:
+#: Keys of a result value of a kind other than regions (choices, text, …), as JSON-MIN writes one
+#: that is not reduced to a plain value (label_studio_sdk converter/utils.py ``prettify_result``).
+OTHER_RESULT_KEYS = ("choices", "text", "rating", "number", "datetime", "taxonomy", "ranker", "labels",
+                     "keypointlabels", "ellipselabels", "paragraphlabels", "timeserieslabels", "hypertextlabels")
+UNSURE = "json_min_unsure"  # an annotation's fields that JSON-MIN does not say are data or a result
+
+
+def tasks_from_json_min(records: list, source, config=None) -> list[dict]:
     """JSON-MIN records → tasks: a record's list-of-region values become results (``from_name`` =
-    the key), ``annotation_id``/``created_at``/``updated_at`` its annotation's, other keys its data."""
+    the key), ``annotation_id``/``created_at``/``updated_at`` its annotation's, other keys its data.
+
+    JSON-MIN (label_studio_sdk converter.py ``convert_to_json_min``) writes every result of an
+    annotation as a key of the record beside the task's data keys, and ``prettify_result`` reduces a
+    single choice or text to a plain value (``"quality": "blurry"``): an annotation holding only
+    that looks like an empty one with one more data field. So a field is a result of another kind
+    when its value says so (an object or list of objects with ``choices``, ``text``, …) or the
+    labelling ``config`` (``config_fields``: (data keys, control names)) names it a control; a field
+    neither the image reference nor a data key of the config is listed under ``UNSURE`` in the
+    annotation, which the import then leaves out when it has no region (``scan_labelstudio``)."""
     meta = {"id", "annotation_id", "annotator", "created_at", "updated_at", "lead_time", "agreement"}
+    data_keys, controls = config if config is not None else (set(), set())
     tasks: dict = {}
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             raise ValueError(f"{source}: JSON-MIN record {index} is not an object")
         task_id = record.get("id", f"record {index}")
         task = tasks.setdefault(task_id, {"id": task_id, "data": {}, "annotations": []})
-        results = []
+        results, unsure = [], []
         for key, value in record.items():
             if key in meta:
                 continue
@@ -262,16 +282,37 @@ def tasks_from_json_min(records: list, source) -> list[dict]:
             if regions and all(isinstance(r, dict) and region_kind(r) for r in regions):
                 results += [{"from_name": key, "type": region_kind(r), **{k: r[k] for k in
                              ("original_width", "original_height") if k in r}, "value": r} for r in regions]
+            elif key in controls or (regions and all(isinstance(r, dict) and any(k in r for k in OTHER_RESULT_KEYS)
+                                                     for r in regions)):
+                results.append({"from_name": key, "type": "other", "value": {"json_min": value}})
             else:
                 task["data"][key] = value
+                if key not in data_keys:
+                    unsure.append(key)
         if record.get("annotation_id") is not None or results:
+            reference = next((k for k, v in task["data"].items() if v == image_reference(task)), None)
             task["annotations"].append({"id": record.get("annotation_id"), "created_at": record.get("created_at"),
-                                        "updated_at": record.get("updated_at"), "result": results})
+                                        "updated_at": record.get("updated_at"), "result": results,
+                                        UNSURE: [k for k in unsure if k != reference]})
     return list(tasks.values())
 
 
-def read_tasks_file(path: Path) -> LabelStudioTasks:
-    """Label Studio's JSON or JSON-MIN export in ``path``; ValueError saying what else it is."""
+def config_fields(path: Path) -> tuple[set[str], set[str]] | None:
+    """(the data keys, the control names) of the labelling config ``path`` (``value="$key"`` of its
+    objects; ``name`` of its tags with a ``toName``), None when it is not there or not read."""
+    from ..fileio import read_text_within
+
+    try:
+        root = parse_labelling_config(read_text_within(path, "Label Studio labelling config"))
+    except (OSError, ValueError):
+        return None
+    data = {str(e.get("value"))[1:] for e in root.iter() if str(e.get("value") or "").startswith("$")}
+    return data, {str(e.get("name")) for e in root.iter() if e.get("toName") and e.get("name")}
+
+
+def read_tasks_file(path: Path, config: tuple[set[str], set[str]] | None = None) -> LabelStudioTasks:
+    """Label Studio's JSON or JSON-MIN export in ``path``; ValueError saying what else it is.
+    ``config``: ``config_fields`` of its labelling config, for JSON-MIN (``tasks_from_json_min``)."""
     doc = load_json(path)  # size limit, no NaN/Infinity, one line naming the file
     if isinstance(doc, dict) and isinstance(doc.get("data"), dict):
         doc = [doc]  # one task
@@ -280,7 +321,7 @@ def read_tasks_file(path: Path) -> LabelStudioTasks:
         raise ValueError(f"{path} is {what}, not a Label Studio export (a JSON list of tasks: export the project "
                          "as JSON or JSON-MIN)")
     if is_json_min(doc):
-        return LabelStudioTasks("json-min", tasks_from_json_min(doc, path))
+        return LabelStudioTasks("json-min", tasks_from_json_min(doc, path, config))
     bad = next((i for i, t in enumerate(doc) if not isinstance(t, dict)), None)
     if bad is not None:
         raise ValueError(f"{path}: task {bad} is not an object; not a Label Studio JSON export")
@@ -497,11 +538,11 @@ def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
     path = src if src.is_file() else next(iter(sorted(src.glob("*.json"))), None)
     if path is None:
         raise ValueError(f"{src}: no Label Studio tasks JSON")
-    export = read_tasks_file(path)
+    export = read_tasks_file(path, config_fields(path.parent / CONFIG_FILE))
     names: list[str] = []
     items = []
     by_status: dict[str, list[str]] = {}
-    set_aside, without_regions, other_results = [], [], 0
+    set_aside, without_regions, undecided, other_results = [], [], [], 0
     for index, task in enumerate(export.tasks):
         try:
             check_task(task, f"{path}: task {index}")
@@ -521,6 +562,9 @@ def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
         if not regions and other:  # choices, text …: an annotation about something else
             without_regions.append(str(task_id))
             continue
+        if not regions and annotation.get(UNSURE):  # JSON-MIN: empty, or a single choice / text?
+            undecided.append(f"{task_id} ({', '.join(annotation[UNSURE])})")
+            continue
         names += [n for n in task_label_names(task) if n not in names]
         try:
             file_name, image = labelstudio_image(task, path, images)
@@ -536,6 +580,13 @@ def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
         items.append(SourceItem(Path(file_name).stem, image, _labelstudio_reader(task, path, file_name, image),
                                 f"{path} task {task_id}", claimed))
     warnings = labelstudio_warnings(by_status, set_aside, without_regions, other_results)
+    if undecided:
+        warnings.append(
+            f"{len(undecided)} task(s) of the JSON-MIN export have an annotation with no region but with fields "
+            "that may be a choice or a text (JSON-MIN writes a single one as a plain value beside the task's data, "
+            "so such an annotation cannot be told from an empty one); not imported, so no map is replaced by an "
+            f"all-void one: {_ids(undecided)}. Export the project as JSON, or put its labelling config beside the "
+            f"file as {CONFIG_FILE}")
     description = (f"labelstudio: Label Studio {export.kind.upper()} export {path.name}, {len(export.tasks)} tasks, "
                    f"{len(items)} with an annotation to import, labels {names[:12]}")
     broken = bool(items) and all(item.error is not None for item in items)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qgn.classes import ClassSet
+from qgn.classes import ClassSet, default_palette
 from qgn.project import Project, export_project
 from qgn.project_import import import_into_project
 from sample_files import blocky_label
@@ -311,7 +311,7 @@ def test_datumaro_detects_our_export_as_one_format_and_reads_the_names_as_they_a
                                          ("dataset_meta.json", "write_dataset_meta")])
 def test_a_class_list_of_another_export_that_is_not_text_is_refused_as_another_exports(tmp_path, name, write):
     """A label_colors.txt that is not UTF-8 was refused with Python's decoding error (no file named,
-    no fix); every shared class list of an export is compared byte for byte now
+    no fix); every shared class list of an export is read as text, and refused when not its format
     (``qgn.formats.base.check_export_file``)."""
     import qgn.formats.label_colors as label_colors
 
@@ -319,3 +319,67 @@ def test_a_class_list_of_another_export_that_is_not_text_is_refused_as_another_e
     with pytest.raises(ValueError, match=f"{name} belongs to an export with other classes; export into an empty"):
         getattr(label_colors, write)(tmp_path / name, [("background", (0, 0, 0)), ("sky", (0, 0, 255))])
     assert (tmp_path / name).read_bytes() == b"\xff\xfe 0 0 0 background\n"
+
+
+def hand_edit(path):
+    """``path`` as a person's editor may save it: CRLF line ends and trailing spaces, or a JSON file
+    re-indented with its keys in another order."""
+    data = path.read_bytes()
+    if path.suffix == ".json":
+        doc = json.loads(data)
+        return json.dumps(dict(reversed(list(doc.items()))), indent=4).encode("utf-8")
+    return data.replace(b"\n", b"  \r\n")
+
+
+CLASS_LISTS = ("label_colors.txt", "dataset_meta.json", "labelmap.txt", "classes.txt", "labels.txt", "classes.json")
+
+
+@pytest.mark.parametrize("fmt", ["camvid", "cityscapes", "cvat", "png", "labelme"])
+def test_a_class_list_edited_by_hand_to_the_same_classes_is_this_exports_and_is_left_as_it_is(tmp_path, fmt):
+    """A class list of an export saved again by an editor (CRLF, trailing spaces, JSON re-indented)
+    was refused as "another export's" on the next export into the folder, because the check
+    compared bytes: the parsed content is compared now (same names, colours, order), and the file
+    is left as the person saved it. Another name or colour is still another export's."""
+    classes = ClassSet(("sky", "traffic light"), ((0, 0, 255), (250, 170, 30)), 255)
+    project, labels = make_project(tmp_path, classes, used=[0, 1])
+    export_project(project, tmp_path / "out", [fmt], images="copy")
+    root = tmp_path / "out" / fmt
+    edited = {}
+    for path in (root / name for name in CLASS_LISTS):
+        if path.is_file():
+            edited[path] = hand_edit(path)
+            path.write_bytes(edited[path])
+    assert edited
+    export_project(project, tmp_path / "out", [fmt], images="copy")
+    assert {path: path.read_bytes() for path in edited} == edited
+
+    other = ClassSet(("sky", "lamp"), ((1, 2, 3), (250, 170, 30)), 255)
+    other_project, _ = make_project(tmp_path / "other", other, used=[0, 1])
+    with pytest.raises(ValueError, match="belongs to an export with other classes"):
+        export_project(other_project, tmp_path / "out", [fmt], images="copy")
+    assert {path: path.read_bytes() for path in edited} == edited
+
+
+# ------------------------------------------------------------------------------------------- COCO
+def test_coco_categories_carry_the_class_colours_as_coco_panoptic_does(tmp_path):
+    """A new project made from a COCO export got the default palette: COCO instances files hold no
+    colour. The export now gives each category ``"color": [r, g, b]``, the field of COCO panoptic's
+    categories (panopticapi panoptic_coco_categories.json, read by its IdGenerator), and the import
+    reads it (also ``"#rrggbb"``); pycocotools and Datumaro still read the file (they pass over it)."""
+    classes = ClassSet(("sky", "road", "unused"), ((1, 2, 3), (200, 100, 50), (9, 9, 9)), 255)
+    project, labels = make_project(tmp_path, classes, used=[0, 1])
+    round_trip(tmp_path, project, labels, "coco")  # names, order, colours and pixels
+    path = tmp_path / "out" / "coco" / "annotations" / "instances_default.json"
+    doc = json.loads(path.read_text())
+    assert [c["color"] for c in doc["categories"]] == [[1, 2, 3], [200, 100, 50], [9, 9, 9]]
+    pycocotools = pytest.importorskip("pycocotools.coco")
+    assert [c["name"] for c in pycocotools.COCO(str(path)).loadCats([1, 2, 3])] == list(classes.names)
+
+    from qgn.formats import scan_dataset
+
+    doc["categories"][0]["color"] = "#0a0B0c"
+    doc["categories"][1]["color"] = "red"  # no colour a reader can be sure of: the default palette's
+    del doc["categories"][2]["color"]
+    path.write_text(json.dumps(doc))
+    palette = scan_dataset(tmp_path / "out" / "coco", "coco").file_classes.palette
+    assert palette[0] == (10, 11, 12) and palette[1:] == default_palette(3)[1:]

@@ -216,6 +216,73 @@ def test_datumaro_exports_import_identically(tmp_path, format):
         np.testing.assert_array_equal(report.project.load_annotation(image), expected[stem], err_msg=format)
 
 
+def test_a_datumaro_voc_export_whose_labels_have_no_colour_imports(tmp_path):
+    """A Datumaro dataset without mask colours (one read from CVAT's XML, COCO, …) exports to
+    voc_segmentation with a labelmap.txt of ``name:::`` lines and masks in the Pascal VOC colormap by
+    label index (voc/format.py ``make_voc_categories``: no colour at all → ``generate_colormap``).
+    ``qgn import`` refused the folder ("expected 'name:r,g,b::'"); it reads it as Datumaro does."""
+    from datumaro.components.annotation import AnnotationType
+    from qgn.project_import import import_into_project
+
+    dataset, expected = datumaro_dataset(tmp_path)
+    categories = dataset.categories()
+    del categories[AnnotationType.mask]
+    dataset = type(dataset).from_iterable(list(dataset), categories=categories)
+    logging.getLogger().setLevel(logging.ERROR)
+    dataset.export(str(tmp_path / "voc"), "voc_segmentation", save_media=True)
+    assert "road:::" in (tmp_path / "voc" / "labelmap.txt").read_text()
+    report = import_into_project(tmp_path / "voc", tmp_path / "p", classes=CLASSES)
+    assert not report.skipped, report.skipped
+    for image in report.project.images:
+        np.testing.assert_array_equal(report.project.load_annotation(image), expected[image.path.stem])
+    new = import_into_project(tmp_path / "voc", tmp_path / "new").project  # classes from labelmap.txt
+    assert new.classes.names == ("road", "traffic_sign", "sky")
+
+
+def test_our_cvat_export_through_datumaros_cvat_xml_keeps_masks_and_names_not_colours(tmp_path):
+    """Our ``cvat`` export (with its images in JPEGImages/, where CVAT's own export puts them) →
+    Datumaro voc_segmentation → Datumaro's CVAT-for-images XML → back to voc_segmentation →
+    ``qgn import``: every pixel and every class name (an unused one too) survives; the colours do
+    not — Datumaro's CVAT XML has no label colours, and its VOC export of that paints the masks in
+    the VOC colormap by label index, which a new project then takes."""
+    pytest.importorskip("datumaro")
+    import shutil
+
+    from datumaro.components.dataset import Dataset
+    from datumaro.util.mask_tools import generate_colormap
+    from qgn.project_import import import_into_project
+
+    classes = ClassSet(("sky", "road", "traffic light", "unused"),
+                       ((70, 130, 180), (128, 64, 128), (250, 170, 30), (9, 9, 9)), 255)
+    dataset, expected = datumaro_dataset(tmp_path)
+    paths, labels = [], {}
+    for i, label in enumerate(expected.values()):
+        paths.append(tmp_path / "images" / f"photo{i}.png")
+        paths[-1].parent.mkdir(exist_ok=True)
+        Image.new("RGB", (label.shape[1], label.shape[0]), (i, 0, 0)).save(paths[-1])
+        labels[f"photo{i}"] = label
+    project = Project.create(tmp_path / "project", paths, classes)
+    for image in project.images:
+        project.save_annotation(image, labels[image.path.stem])
+    export_project(project, tmp_path / "out", ["cvat"])
+    (tmp_path / "out" / "cvat" / "JPEGImages").mkdir()
+    for path in paths:
+        shutil.copy(path, tmp_path / "out" / "cvat" / "JPEGImages" / path.name)
+    logging.getLogger().setLevel(logging.ERROR)
+    Dataset.import_from(str(tmp_path / "out" / "cvat"), "voc_segmentation").export(
+        str(tmp_path / "xml"), "cvat", save_media=True)
+    assert "<color>" not in (tmp_path / "xml" / "default.xml").read_text()
+    Dataset.import_from(str(tmp_path / "xml"), "cvat").export(
+        str(tmp_path / "voc"), "voc_segmentation", save_media=True, label_map="source")
+    report = import_into_project(tmp_path / "voc", tmp_path / "new", images=tmp_path / "images")
+    assert not report.skipped, report.skipped
+    back = report.project
+    voc = generate_colormap(5)  # Datumaro's VOC colours by label index, background first
+    assert back.classes.names == classes.names and back.classes.palette == tuple(voc[i] for i in range(1, 5))
+    for image in back.images:
+        np.testing.assert_array_equal(back.load_annotation(image), labels[image.path.stem])
+
+
 def test_datumaro_cityscapes_ids_are_never_read_shifted(tmp_path):
     """Datumaro's Cityscapes labelIds count from its own 'background' = 0: read as plain ids they
     would shift every class by one (the silent misread of issue #15); through label_colors.txt they

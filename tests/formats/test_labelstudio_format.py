@@ -255,3 +255,57 @@ def test_an_annotation_submitted_with_no_region_is_an_image_with_nothing_labelle
     assert "(1 replaced, 0 unchanged)" in out, out
     np.testing.assert_array_equal(Project.open(tmp_path / "p").load_annotation(project.images[0]),
                                   np.full((H, W), 255))
+
+
+def json_min_record(task_id, image, annotation_id, **outputs):
+    """A record as Label Studio's JSON-MIN export writes it (label_studio_sdk converter.py
+    ``convert_to_json_min``: the task's data, ``id``, one key per control with ``prettify_result``
+    of its results — a single choice or text as a plain value — then the annotation's fields)."""
+    return {"image": f"/data/local-files/?d=images/{image}", "id": task_id, **outputs, "annotator": 1,
+            "annotation_id": annotation_id, "created_at": "2026-01-01T00:00:00Z", "updated_at": None, "lead_time": 1.5}
+
+
+def test_json_min_choices_only_annotation_is_not_taken_for_an_empty_one(tmp_path, run_cli):
+    """JSON-MIN writes a choices-only annotation as ``"quality": "blurry"`` beside the task's data
+    (checked against label_studio_sdk 1.23's converter): it imported as an annotation with no
+    result, all void, and ``--update`` replaced the project's map with it. Such a task is now
+    reported and left out; a record with no field but the image is still an empty annotation; the
+    labelling config beside the file tells a choice from a data field."""
+    from qgn.project import Project, export_project
+
+    paths = []
+    for name in ("a", "b", "c"):
+        Image.new("RGB", (W, H), (ord(name), 0, 0)).save(tmp_path / f"{name}.png")
+        paths.append(tmp_path / f"{name}.png")
+    project = Project.create(tmp_path / "p", paths, CLASSES)
+    project.save_annotation(project.images[0], blocky(0))
+    export_project(project, tmp_path / "out", ["labelstudio"])
+    root = tmp_path / "out" / "labelstudio"
+    for name in ("b", "c"):
+        (root / "images" / f"{name}.png").write_bytes((tmp_path / f"{name}.png").read_bytes())
+    records = [json_min_record(1, "a.png", 11, quality="blurry"),  # choices only
+               json_min_record(2, "b.png", 12),  # submitted with nothing
+               json_min_record(3, "c.png", 13, quality={"choices": ["blurry", "dark"]}, note="x")]
+    (root / "tasks.json").unlink()
+    (root / "min.json").write_text(json.dumps(records))
+
+    code, out, err = run_cli("import", root / "min.json", "--project", tmp_path / "p", "--update")
+    assert code == 0, err
+    np.testing.assert_array_equal(Project.open(tmp_path / "p").load_annotation(project.images[0]), blocky(0))
+    assert "cannot be told from an empty one); not imported, so no map is replaced by an all-void one: " \
+           "tasks 1 (quality)" in err, err
+    assert "without brush, polygon or rectangle results, not imported: tasks 3" in err, err
+
+    code, out, err = run_cli("import", root / "min.json", "--project", tmp_path / "new")
+    assert code == 0, err
+    back = Project.open(tmp_path / "new")
+    assert {im.path.stem: back.load_annotation(im) is not None for im in back.images} == {"b": True}
+    np.testing.assert_array_equal(back.load_annotation(back.images[0]), np.full((H, W), 255))
+
+    # the config names "quality" a control: a result about something else, not an unsure field
+    config = (root / "label_config.xml").read_text()
+    (root / "label_config.xml").write_text(config.replace(
+        "</View>", '<Choices name="quality" toName="image"><Choice value="blurry"/></Choices></View>'))
+    dataset = scan_dataset(root / "min.json")
+    assert [item.name for item in dataset.items] == ["b"]
+    assert any("without brush, polygon or rectangle results, not imported: tasks 1, 3" in w for w in dataset.warnings)
