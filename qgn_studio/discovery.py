@@ -199,6 +199,7 @@ def missing_images_text(missing: list[Path], total: int) -> str:
         where = f"{len(folders)} folders" + (f" under {common}" if common not in ("", os.sep) else "")
     one = count == 1
     return (f"{count} of the project's {total} images {'is' if one else 'are'} missing from {where} ({names}): "
-            f"moved, renamed or deleted. Put {'it' if one else 'them'} back there and open the project again; "
+            f"moved, renamed or deleted. Put {'it' if one else 'them'} back there and open the project again, "
+            f"or find {'it' if one else 'them'} where {'it is' if one else 'they are'} now (File → Find missing images…); "
             f"until then {'it is' if one else 'they are'} not listed, and {'its annotation stays' if one else 'their annotations stay'} "
             "in the project.")
