@@ -10,7 +10,7 @@ stay, so every annotation follows its image.
 ``find_missing(project, folder)`` reads only: it walks ``folder`` (recursively, not through
 symbolic links to folders) for files named as the missing images and checks each candidate
 against the image's file note (size and SHA-256, noted when its annotation was saved) where there
-is one. A missing image gets a ``Match`` when exactly one candidate passes — or, of several, the
+is one, else against its saved annotation's pixel size (projects older than the note). A missing image gets a ``Match`` when exactly one candidate passes — or, of several, the
 one whose folders end like the old path's strictly most (``…/train/a.png`` for ``…/train/a.png``,
 not ``…/val/a.png``); otherwise it is *ambiguous* and listed with its candidates, never chosen.
 A file already in the project, or chosen by two missing images, is never chosen.
@@ -37,7 +37,8 @@ REPORT_EVERY = 500
 @dataclass(frozen=True)
 class Match:
     """A missing image (``key``, ``old`` path) found at ``new``; ``how``: "bytes" (size and SHA-256
-    as noted), "name" (no note to check: the only file of that name), or "name and folders"."""
+    as noted), "name and size" (no note, but a saved annotation of that pixel size), "name" (nothing
+    to check: an image without annotation); "… and folders" when the folders chose among several."""
 
     key: str
     old: Path
@@ -135,7 +136,12 @@ def find_missing(project: Project, folder, progress: Callable[[int, int, str], N
                 continue
             found, how = passing, "bytes"
         else:
-            how = "name"
+            fitting, how = _same_size(project, im, found)
+            if not fitting:
+                plan.rejected.append((im.key, im.path, f"{len(found)} file(s) of that name, none of the pixel "
+                                      "size of its saved annotation"))
+                continue
+            found = fitting
         best = _closest(im.path, found)
         if best is None:
             plan.ambiguous.append((im.key, im.path, found))
@@ -183,6 +189,31 @@ def _same_bytes(path: Path, noted: tuple, hashes: dict) -> bool:
     if path not in hashes:
         hashes[path] = file_sha256(path)
     return hashes[path] == noted[1]
+
+
+def _same_size(project: Project, image: ProjectImage, found: list[Path]) -> tuple[list[Path], str]:
+    """For an image without a file note: (the candidates whose pixel size is its saved annotation's,
+    "name and size"), or (all, "name") when it has no saved annotation to compare with."""
+    try:
+        label = project.load_annotation(image)
+    except (OSError, ValueError):
+        label = None
+    if label is None:
+        return found, "name"
+    return [path for path in found if _pixel_size(path) == label.shape], "name and size"
+
+
+def _pixel_size(path: Path) -> tuple[int, int] | None:
+    """(height, width) of the image file as shown (EXIF turns applied), from its header; None if unreadable."""
+    from .imagefile import ORIENTATION_TAG, open_image
+
+    try:
+        with open_image(path) as picture:
+            w, h = picture.size
+            turned = picture.getexif().get(ORIENTATION_TAG, 1) in (5, 6, 7, 8)
+    except (ValueError, OSError):
+        return None
+    return (w, h) if turned else (h, w)
 
 
 def _closest(old: Path, found: list[Path]) -> Path | None:

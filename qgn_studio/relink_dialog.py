@@ -64,9 +64,15 @@ class RelinkDialog(JobDialog):
         row.addWidget(browse)
         row.addWidget(self.search_button)
         self.list = QtWidgets.QTreeWidget()
-        self.list.setHeaderLabels(["Image", "Where it is now", "Checked by"])
+        self.list.setHeaderLabels(["Image", "Where it is now (in the folder)", "Checked by"])
         self.list.setRootIsDecorated(True)
         self.list.setMinimumHeight(260)
+        self.list.itemChanged.connect(self._ticked)
+        self._unticked: set[str] = set()
+        header = self.list.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         self.progress = QtWidgets.QProgressBar()
         self.progress.setRange(0, 1)
         self.log = QtWidgets.QLabel("")
@@ -124,31 +130,68 @@ class RelinkDialog(JobDialog):
         self._update_buttons()
 
     def _show_plan(self, plan) -> None:
+        """The plan, grouped; each image to be relinked has a check box (unticked: left missing)."""
+        self.list.blockSignals(True)
         self.list.clear()
+        self._unticked = set()
+        folder = plan.folder
+
+        def shown(path) -> str:  # under the folder searched: what tells candidates apart
+            try:
+                return str(Path(path).relative_to(folder))
+            except ValueError:
+                return str(path)
+
         groups = [
-            (f"Will be relinked ({len(plan.found)})", [(m.old, str(m.new), _how(m.how)) for m in plan.found]),
+            (f"Will be relinked ({len(plan.found)})",
+             [(m.old, shown(m.new), _how(m.how), str(m.new), m.key) for m in plan.found]),
             (f"Ambiguous, not relinked ({len(plan.ambiguous)})",
-             [(old, "; ".join(str(p) for p in paths[:3]) + (" …" if len(paths) > 3 else ""),
-               f"{len(paths)} candidates") for _key, old, paths in plan.ambiguous]),
+             [(old, "; ".join(shown(p) for p in paths[:3]) + (" …" if len(paths) > 3 else ""),
+               f"{len(paths)} candidates", "\n".join(map(str, paths[:20])), None) for _key, old, paths in plan.ambiguous]),
             (f"Other bytes than noted, not relinked ({len(plan.rejected)})",
-             [(old, why, "size and SHA-256") for _key, old, why in plan.rejected]),
-            (f"Not found ({len(plan.not_found)})", [(old, "", "") for _key, old in plan.not_found]),
+             [(old, why, "", why, None) for _key, old, why in plan.rejected]),
+            (f"Not found ({len(plan.not_found)})", [(old, "", "", "", None) for _key, old in plan.not_found]),
         ]
         for title, rows in groups:
-            if not rows:
-                continue
-            group = QtWidgets.QTreeWidgetItem([title])
-            self.list.addTopLevelItem(group)
-            for old, where, how in rows[:SHOWN]:
-                item = QtWidgets.QTreeWidgetItem([Path(old).name, where, how])
-                item.setToolTip(0, f"was {old}")
-                item.setToolTip(1, where)
-                group.addChild(item)
-            if len(rows) > SHOWN:
-                group.addChild(QtWidgets.QTreeWidgetItem([f"… and {len(rows) - SHOWN} more"]))
-            group.setExpanded(True)
+            if rows:
+                self._add_group(title, rows)
         for column in (0, 2):
             self.list.resizeColumnToContents(column)
+        self.list.setColumnWidth(0, max(self.list.columnWidth(0), 180))
+        self.list.blockSignals(False)
+
+    def _add_group(self, title: str, rows: list) -> None:
+        group = QtWidgets.QTreeWidgetItem([title])
+        self.list.addTopLevelItem(group)
+        for old, where, how, tip, key in rows[:SHOWN]:
+            item = QtWidgets.QTreeWidgetItem([Path(old).name, where, how])
+            item.setToolTip(0, f"was {old}")
+            item.setToolTip(1, tip)
+            if key is not None:
+                item.setData(0, QtCore.Qt.ItemDataRole.UserRole, key)
+                item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(0, QtCore.Qt.CheckState.Checked)
+            if how == _how("name"):  # nothing could be checked: the user should look
+                item.setToolTip(2, "No saved annotation and no note of its bytes: only the name matched. "
+                                   "Untick it if it is not the image.")
+            group.addChild(item)
+        if len(rows) > SHOWN:
+            group.addChild(QtWidgets.QTreeWidgetItem([f"… and {len(rows) - SHOWN} more"]))
+        group.setExpanded(True)
+
+    def _ticked(self, item, column: int) -> None:
+        key = item.data(0, QtCore.Qt.ItemDataRole.UserRole)
+        if key is None or column != 0:
+            return
+        if item.checkState(0) == QtCore.Qt.CheckState.Checked:
+            self._unticked.discard(key)
+        else:
+            self._unticked.add(key)
+        self._update_buttons()
+
+    def chosen(self) -> list:
+        """The matches of the plan to relink: those not unticked."""
+        return [] if self.plan is None else [m for m in self.plan.found if m.key not in self._unticked]
 
     def _failed(self, message: str) -> None:
         self.running = False
@@ -161,12 +204,15 @@ class RelinkDialog(JobDialog):
     def relink(self) -> None:
         from qgn.project_relink import missing_images, relink
 
-        plan, project = self.plan, self.project
-        if plan is None or not plan.found or self.running:
+        from dataclasses import replace
+
+        chosen, project = self.chosen(), self.project
+        if not chosen or self.running:
             return
+        plan = replace(self.plan, found=chosen)
         self.running = True
         self._update_buttons()
-        self.log.setText(f"Relinking {len(plan.found)} image(s)…")
+        self.log.setText(f"Relinking {len(chosen)} image(s)…")
 
         def run() -> RelinkOutcome:
             result = relink(project, plan)
@@ -195,7 +241,7 @@ class RelinkDialog(JobDialog):
             self.relinked(message)
 
     def _update_buttons(self) -> None:
-        found = len(self.plan.found) if self.plan is not None else 0
+        found = len(self.chosen())
         self.relink_button.setText(f"Relink {found} image{'s' if found != 1 else ''}" if found else "Relink")
         self.relink_button.setEnabled(bool(found) and not self.running)
         self.search_button.setEnabled(bool(self.folder.text().strip()) and not self.running)
@@ -203,5 +249,5 @@ class RelinkDialog(JobDialog):
 
 
 def _how(how: str) -> str:
-    return {"bytes": "size and SHA-256", "name": "name (no note)", "bytes and folders": "SHA-256 and folders",
-            "name and folders": "name and folders"}.get(how, how)
+    return {"bytes": "size and SHA-256", "name": "name only", "bytes and folders": "SHA-256 and folders",
+            "name and size": "pixel size of its annotation"}.get(how, how)

@@ -86,8 +86,8 @@ def test_the_banner_offers_it_and_the_images_come_back_with_their_annotation(qtb
     dialog.set_folder(tmp_path / "new")
     qtbot.waitUntil(lambda: dialog.plan is not None, timeout=WAIT_MS)
     assert threads and threads[0] is not threading.main_thread(), "searched off the UI thread"
-    assert listed(dialog) == {"Will be relinked (2)": [("a.png", str(tmp_path / "new" / "a.png")),
-                                                       ("b.png", str(tmp_path / "new" / "sub" / "b.png"))]}
+    assert listed(dialog) == {"Will be relinked (2)": [("a.png", "a.png"),
+                                                       ("b.png", "sub/b.png")]}
     assert dialog.relink_button.text() == "Relink 2 images" and dialog.relink_button.isEnabled()
     assert images_in(root) == before, "nothing written before Relink is pressed"
     dialog.relink_button.click()
@@ -155,3 +155,21 @@ def test_closing_the_dialog_before_the_write_ends_still_lists_the_images(qtbot, 
     qtbot.waitUntil(lambda: len(window.docs) == 3, timeout=WAIT_MS)
     QtCore.QCoreApplication.processEvents()
     assert "open" not in window.canvas.banner.messages
+
+
+def test_an_unticked_image_stays_missing_and_the_banner_says_so(qtbot, window, model_path, tmp_path):
+    from qgn.project import Project
+
+    root, _ = open_moved(qtbot, window, model_path, tmp_path)
+    dialog = window.show_relink()
+    dialog.set_folder(tmp_path / "new")
+    qtbot.waitUntil(lambda: dialog.plan is not None, timeout=WAIT_MS)
+    group = dialog.list.topLevelItem(0)
+    b = next(group.child(j) for j in range(group.childCount()) if group.child(j).text(0) == "b.png")
+    b.setCheckState(0, QtCore.Qt.CheckState.Unchecked)
+    assert dialog.relink_button.text() == "Relink 1 image"
+    dialog.relink_button.click()
+    qtbot.waitUntil(lambda: len(window.docs) == 2, timeout=WAIT_MS)
+    text = html.unescape(window.canvas.banner.messages["open"][0])
+    assert text.startswith(f"1 of the project's 3 images is missing from {tmp_path / 'old' / 'sub'} (b.png)")
+    assert [im.path for im in Project.open(root).images][1:] == [tmp_path / "new" / "a.png", tmp_path / "old" / "sub" / "b.png"]

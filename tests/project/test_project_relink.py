@@ -55,7 +55,7 @@ def test_a_moved_folder_is_found_and_the_annotations_follow(moved):
     before = entries(project)
     plan = find_missing(project, new)
     assert {(m.key, m.new, m.how) for m in plan.found} == {
-        ("a", new / "a.png", "bytes"), ("b", new / "sub" / "b.png", "name"), ("c", new / "c.png", "name")}
+        ("a", new / "a.png", "bytes"), ("b", new / "sub" / "b.png", "name and size"), ("c", new / "c.png", "name")}
     assert not plan.ambiguous and not plan.not_found and not plan.rejected and plan.files == 3
     assert entries(project) == before, "finding writes nothing"
     result = relink(project, plan)
@@ -181,3 +181,18 @@ def test_progress_is_reported_while_checking(moved):
     steps = []
     find_missing(project, new, progress=lambda i, n, text: steps.append((i, n)))
     assert steps == [(1, 1)], "one candidate with a note to hash"
+
+
+def test_without_a_note_the_annotations_size_must_fit(tmp_path):
+    """A project older than the file note: a file of the same name but another pixel size (a label
+    mask of that name, a thumbnail) is not taken for an annotated image; one that fits is."""
+    image = picture(tmp_path / "old" / "a.png", (1, 2, 3))
+    project = Project.create(tmp_path / "P", [image], CLASSES)
+    project.save_annotation(project.image_for(image), np.ones((8, 16), np.uint8))  # no note_image_file
+    shutil.rmtree(tmp_path / "old")
+    Image.new("L", (32, 32)).save(picture(tmp_path / "new" / "labels" / "a.png", (0, 0, 0)))
+    plan = find_missing(project, tmp_path / "new")
+    assert not plan.found and [key for key, _, _ in plan.rejected] == ["a"]
+    picture(tmp_path / "new" / "images" / "a.png", (5, 5, 5))  # the same size: taken, by name and size
+    plan = find_missing(project, tmp_path / "new")
+    assert [(m.new, m.how) for m in plan.found] == [(tmp_path / "new" / "images" / "a.png", "name and size")]
