@@ -563,6 +563,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self._show_missing(opening.missing, len(opening.project.images))
         else:
             self.canvas.clear_message("open")  # what an earlier open said no longer holds
+        if opening.twins:
+            from qgn_studio.discovery import twins_text
+
+            self.canvas.show_message(html.escape(twins_text(opening.twins)), "warning", "twins")
+        else:
+            self.canvas.clear_message("twins")
         self.annotator.forget(dropped)
         self.workspace.set_documents(docs)
         self._listed(docs, 0, False)
