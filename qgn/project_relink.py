@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from .fileio import file_sha256
-from .project import Project, ProjectImage, _path_key
+from .project import Project, ProjectImage, _file_key, _path_key
 
 #: Files looked at between two progress reports of the folder walk.
 REPORT_EVERY = 500
@@ -253,18 +253,18 @@ def relink(project: Project, plan: RelinkPlan) -> RelinkResult:
     if not plan.found or plan.cancelled:
         return result
     with project.writing():  # another writer's changes are merged first
-        by_key = {im.key: im for im in project.images}
-        taken = {_path_key(im.path) for im in project.images}
+        by_key, folders = {im.key: im for im in project.images}, {}
+        taken = {_file_key(im.path, folders) for im in project.images}  # every spelling of a file is one
         before: list[tuple[ProjectImage, Path]] = []
         for match in plan.found:
             image = by_key.get(match.key)
-            why = _why_not(image, match, taken)
+            why = _why_not(image, match, taken, folders)
             if why:
                 result.skipped.append((match, why))
                 continue
             before.append((image, image.path))
             image.path = Path(os.path.normpath(match.new))
-            taken.add(_path_key(image.path))
+            taken.add(_file_key(image.path, folders))
             result.relinked.append(match)
         if before:
             project._by_path = None  # the path index is rebuilt from the new paths
@@ -278,7 +278,7 @@ def relink(project: Project, plan: RelinkPlan) -> RelinkResult:
     return result
 
 
-def _why_not(image: ProjectImage | None, match: Match, taken: set[str]) -> str:
+def _why_not(image: ProjectImage | None, match: Match, taken: set[str], folders: dict) -> str:
     """Why ``match`` no longer applies (under the lock), or ""."""
     if image is None:
         return "another window or command removed the image from the project meanwhile"
@@ -290,6 +290,6 @@ def _why_not(image: ProjectImage | None, match: Match, taken: set[str]) -> str:
         return f"{match.new} is gone"
     if image.file is not None and match.new.stat().st_size != image.file[0]:
         return f"{match.new} changed since it was checked"
-    if _path_key(match.new) in taken:
+    if _file_key(match.new, folders) in taken:
         return f"{match.new} is an image of the project already"
     return ""

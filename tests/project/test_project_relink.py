@@ -196,3 +196,13 @@ def test_without_a_note_the_annotations_size_must_fit(tmp_path):
     picture(tmp_path / "new" / "images" / "a.png", (5, 5, 5))  # the same size: taken, by name and size
     plan = find_missing(project, tmp_path / "new")
     assert [(m.new, m.how) for m in plan.found] == [(tmp_path / "new" / "images" / "a.png", "name and size")]
+
+
+def test_a_file_another_writer_added_meanwhile_is_not_given_to_a_second_entry(moved, tmp_path):
+    project, _, new = moved
+    plan = find_missing(project, new)
+    (tmp_path / "via").symlink_to(new, target_is_directory=True)
+    Project.open(project.root).add_images([tmp_path / "via" / "c.png"])  # c.png's file, another spelling
+    result = relink(project, plan)
+    assert [(m.key, why.endswith("is an image of the project already")) for m, why in result.skipped] == [("c", True)]
+    assert sorted(m.key for m in result.relinked) == ["a", "b"]
