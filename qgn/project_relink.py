@@ -110,8 +110,10 @@ def find_missing(project: Project, folder, progress: Callable[[int, int, str], N
     candidates = _walk(folder, wanted, plan, report, stop)
     if plan.cancelled:
         return plan
-    taken = _project_files(project, wanted)
-    checks = [(im, [c for c in candidates.get(im.path.name, []) if os.path.realpath(c) not in taken]) for im in missing]
+    folders: dict = {}
+    taken = _project_files(project, wanted, folders)
+    checks = [(im, [c for c in candidates.get(im.path.name, []) if _file_key(c, folders) not in taken])
+              for im in missing]
     hashes: dict[Path, str | None] = {}
     total = sum(len(found) for im, found in checks if im.file is not None)
     done = 0
@@ -174,10 +176,10 @@ def _walk(folder: Path, wanted: dict, plan: RelinkPlan, report, stop) -> dict[st
     return candidates
 
 
-def _project_files(project: Project, wanted: dict) -> set[str]:
-    """The resolved paths of the project's images (present or not) named as a missing one: a file
-    already in the project is never another image's."""
-    return {os.path.realpath(im.path) for im in project.images if im.path.name in wanted}
+def _project_files(project: Project, wanted: dict, folders: dict) -> set[str]:
+    """The files (``_file_key``: one ``realpath`` per folder) of the project's images named as a
+    missing one: a file already in the project is never another image's."""
+    return {_file_key(im.path, folders) for im in project.images if im.path.name in wanted}
 
 
 def _same_bytes(path: Path, noted: tuple, hashes: dict) -> bool:
@@ -235,8 +237,9 @@ def _common_tail(a: tuple, b: tuple) -> int:
 def _one_image_per_file(chosen: dict[str, Match], plan: RelinkPlan) -> None:
     """A file chosen by two missing images (same name, no note to tell them apart) is neither's."""
     by_file: dict[str, list[Match]] = {}
+    folders: dict = {}
     for match in chosen.values():
-        by_file.setdefault(os.path.realpath(match.new), []).append(match)
+        by_file.setdefault(_file_key(match.new, folders), []).append(match)
     for matches in by_file.values():
         if len(matches) == 1:
             plan.found.append(matches[0])
