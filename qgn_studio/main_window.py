@@ -603,15 +603,19 @@ class MainWindow(QtWidgets.QMainWindow):
         if isinstance(outcome, str):
             self.workspace.warn(f"Nothing was relinked: {outcome}", "open", 10000)
             return
+        count = len(outcome.result.relinked)
+        if outcome.project is not self.projects.project:  # another project was opened meanwhile
+            self.workspace.show_status(f"Relinked {count} image{'s' if count != 1 else ''} of "
+                                       f"{outcome.project.root.name}", 8000)
+            return
         known = {d.path for d in self.docs}
         found = [path for path in outcome.found if path not in known]
-        if found and self.projects.project is not None:
+        if found:
             self.open_paths(found, append=True)
         if outcome.missing:
             self._show_missing(outcome.missing, outcome.total)
         else:
             self.canvas.clear_message("open")
-        count = len(outcome.result.relinked)
         self.workspace.show_status(f"Relinked {count} image{'s' if count != 1 else ''}"
                                    + (f"; {len(outcome.missing)} still missing" if outcome.missing else ""), 8000)
 

@@ -24,11 +24,12 @@ SHOWN = 200  # rows per group of the list (a count says the rest)
 
 
 class RelinkOutcome:
-    """What a relink did: ``result`` (``qgn.project_relink.RelinkResult``), ``found`` (the relinked
-    files, resolved as the image list shows them), ``missing`` (the images still missing)."""
+    """What a relink of ``project`` did: ``result`` (``qgn.project_relink.RelinkResult``), ``found``
+    (the relinked files, resolved as the image list shows them), ``missing`` (the images still
+    missing) of its ``total``."""
 
-    def __init__(self, result, found: list, missing: list, total: int):
-        self.result, self.found, self.missing, self.total = result, found, missing, total
+    def __init__(self, project, result, found: list, missing: list, total: int):
+        self.project, self.result, self.found, self.missing, self.total = project, result, found, missing, total
 
 
 class RelinkDialog(JobDialog):
@@ -217,7 +218,7 @@ class RelinkDialog(JobDialog):
         def run() -> RelinkOutcome:
             result = relink(project, plan)
             found = [Path(os.path.realpath(m.new)) for m in result.relinked]  # as the image list shows files
-            return RelinkOutcome(result, found, [im.path for im in missing_images(project)], len(project.images))
+            return RelinkOutcome(project, result, found, [im.path for im in missing_images(project)], len(project.images))
 
         self.jobs.submit(run, self._done, self._relink_failed, "Relinking missing images")
 

@@ -206,3 +206,21 @@ def test_a_file_another_writer_added_meanwhile_is_not_given_to_a_second_entry(mo
     result = relink(project, plan)
     assert [(m.key, why.endswith("is an image of the project already")) for m, why in result.skipped] == [("c", True)]
     assert sorted(m.key for m in result.relinked) == ["a", "b"]
+
+
+def test_a_class_edit_elsewhere_meanwhile_refuses_the_relink_and_writes_nothing(moved):
+    from qgn.classes_edit import rename_class
+    from qgn.project import ProjectChangedError
+    from qgn.project_class_edit import apply_class_edit
+
+    project, labels, new = moved
+    plan = find_missing(project, new)
+    other = Project.open(project.root)
+    apply_class_edit(other, rename_class(other.classes, 2, "vehicle"))
+    before = (project.root / "project.json").read_bytes()
+    with pytest.raises(ProjectChangedError):
+        relink(project, plan)
+    assert (project.root / "project.json").read_bytes() == before
+    again = Project.open(project.root)  # reloaded, as the app does: the plan made anew relinks
+    assert len(relink(again, find_missing(again, new)).relinked) == 3
+    assert np.array_equal(again.load_annotation(again.images[0]), labels["a"])
