@@ -231,15 +231,16 @@ def _path_key(path) -> str:
     return str(Path(os.path.normpath(path)))
 
 
-def _file_key(path, folders: dict) -> str:
+def _file_key(path, folders: dict, normalised: str | None = None) -> str:
     """The text every spelling of one file shares (through a symbolic link to a folder, ``..``):
-    its folder resolved — once per folder, kept in ``folders`` — and its name."""
-    path = Path(os.path.normpath(path))
-    parent = str(path.parent)
+    its folder resolved — once per folder, kept in ``folders`` — and its name. ``normalised``:
+    ``_path_key(path)`` when the caller has it (an index of 20,000 images: 30 ms less)."""
+    key = normalised if normalised is not None else _path_key(path)
+    parent, name = os.path.split(key)
     real = folders.get(parent)
     if real is None:
         real = folders[parent] = os.path.realpath(parent)
-    return os.path.join(real, path.name)
+    return key if real == parent else os.path.join(real, name)
 
 
 @dataclass(frozen=True)
@@ -768,14 +769,19 @@ class Project:
         cached = self._by_path
         if cached is None or cached[0] is not self.images or cached[1] != len(self.images):
             index: dict = {}
-            by_file: dict = {}
+            first: dict = {}  # file key → its first image
+            repeats: dict = {}  # file key → every image of a file named more than once
             folders: dict = {}
             for im in self.images:
-                index.setdefault(_path_key(im.path), im)
-                by_file.setdefault(_file_key(im.path, folders), []).append(im)
-            twins = [group for group in by_file.values() if len(group) > 1]
-            for key, group in by_file.items():
-                index.setdefault(key, group[0])
+                key = _path_key(im.path)
+                index.setdefault(key, im)
+                file = _file_key(im.path, folders, key)
+                if file != key:
+                    index.setdefault(file, im)
+                seen = first.setdefault(file, im)
+                if seen is not im:
+                    repeats.setdefault(file, [seen]).append(im)
+            twins = list(repeats.values())
             for group in twins:
                 chosen = self._preferred(group)
                 for im in group:
