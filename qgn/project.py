@@ -231,6 +231,18 @@ def _path_key(path) -> str:
     return str(Path(os.path.normpath(path)))
 
 
+def _file_key(path, folders: dict, normalised: str | None = None) -> str:
+    """The text every spelling of one file shares (through a symbolic link to a folder, ``..``):
+    its folder resolved — once per folder, kept in ``folders`` — and its name. ``normalised``:
+    ``_path_key(path)`` when the caller has it (an index of 20,000 images: 30 ms less)."""
+    key = normalised if normalised is not None else _path_key(path)
+    parent, name = os.path.split(key)
+    real = folders.get(parent)
+    if real is None:
+        real = folders[parent] = os.path.realpath(parent)
+    return key if real == parent else os.path.join(real, name)
+
+
 @dataclass(frozen=True)
 class ProjectFile:
     """A parsed, checked project.json. images: (stored path, key, done) triples; digest: SHA-256
@@ -387,7 +399,7 @@ class Project:
         self.merges = 0  # how often this object adopted another writer's changes (readers watch it)
         self._depth = 0
         self._cleaned = False
-        self._by_path: tuple | None = None  # (images list, its length, {normalised path: image}): _index()
+        self._by_path: tuple | None = None  # (images list, its length, {normalised path: image}, twins): _index()
         self._stored_paths: dict[str, str] = {}  # path → as project.json stores it (_stored)
         self._adopted: dict[str, str] = {}  # key → its stored path in project.json as last read or written
 
@@ -731,15 +743,18 @@ class Project:
     def _add(self, paths: list[Path]) -> list[ProjectImage]:
         out = []
         taken = {im.key.lower() for im in self.images}
-        index = self._index()
+        index, folders = self._index(), {}
         for path in paths:
             existing = index.get(_path_key(path))
+            if existing is None:  # the same file spelled otherwise (a linked folder) is the same image
+                existing = index.get(_file_key(path, folders))
             if existing is None:
                 existing = ProjectImage(path, _key_for(path, taken))
                 taken.add(existing.key.lower())
                 self.images.append(existing)
                 index[_path_key(path)] = existing
-                self._by_path = (self.images, len(self.images), index)
+                index.setdefault(_file_key(path, folders), existing)
+                self._by_path = (self.images, len(self.images), index, self._by_path[3])
             out.append(existing)
         return out
 
@@ -761,18 +776,56 @@ class Project:
         return moved
 
     def _find(self, path: Path) -> ProjectImage | None:
-        return self._index().get(_path_key(Path(path).absolute()))
+        index, path = self._index(), Path(path).absolute()
+        return index.get(_path_key(path)) or index.get(_file_key(path, {}))
 
     def _index(self) -> dict:
         """{normalised path: image} of ``images`` (the first of repeats), built again when the list
-        was replaced or changed length: finding an image of 20,000 is a lookup, not a scan."""
+        was replaced or changed length: finding an image of 20,000 is a lookup, not a scan. Each image
+        is found by its file's resolved path too (``_file_key``: one ``realpath`` per folder), and
+        every spelling of a file that several entries name (``twins``) finds ``_preferred`` of them."""
         cached = self._by_path
         if cached is None or cached[0] is not self.images or cached[1] != len(self.images):
             index: dict = {}
+            first: dict = {}  # file key → its first image
+            repeats: dict = {}  # file key → every image of a file named more than once
+            folders: dict = {}
             for im in self.images:
-                index.setdefault(_path_key(im.path), im)
-            cached = self._by_path = (self.images, len(self.images), index)
+                key = _path_key(im.path)
+                index.setdefault(key, im)
+                file = _file_key(im.path, folders, key)
+                if file != key:
+                    index.setdefault(file, im)
+                seen = first.setdefault(file, im)
+                if seen is not im:
+                    repeats.setdefault(file, [seen]).append(im)
+            twins = list(repeats.values())
+            for group in twins:
+                chosen = self._preferred(group)
+                for im in group:
+                    index[_path_key(im.path)] = index[_file_key(im.path, folders)] = chosen
+            cached = self._by_path = (self.images, len(self.images), index, twins)
         return cached[2]
+
+    def twins(self) -> list[list[ProjectImage]]:
+        """Entries of project.json that name one file (spelled through a linked folder, say): each group
+        with the one the project uses — ``image_for``, the app, exports — first (``_preferred``)."""
+        self._index()
+        index = self._by_path[2]
+        return [sorted(group, key=lambda im: im is not index[_path_key(im.path)]) for group in self._by_path[3]]
+
+    def _preferred(self, group: list[ProjectImage]) -> ProjectImage:
+        """Of entries naming one file: the one with the newest saved annotation, else the first. The
+        others' annotations stay where they are (nothing is deleted); ``twins`` names them."""
+        best, newest = group[0], None
+        for im in group:
+            try:
+                mtime = self._annotation_file(im).stat().st_mtime_ns
+            except (OSError, ValueError):
+                continue
+            if newest is None or mtime > newest:
+                best, newest = im, mtime
+        return best
 
     def image_for(self, path) -> ProjectImage:
         """The project's image at ``path``; KeyError if it is not in the project."""
@@ -1278,7 +1331,9 @@ def export_project(
     ``split``: the split folder of the formats that file by split (Cityscapes ``gtFine/<split>/``;
     None: ``train``); a name that is not one plain folder name is a ValueError before anything is written.
 
-    An image whose annotation cannot be read or written is reported (its progress text starts with
+    A file that several entries of project.json name (``Project.twins``) is exported once, as the
+    entry the project uses; the others are skipped and say so. An image whose annotation cannot be
+    read or written is reported (its progress text starts with
     "failed") and the export goes on; with ``errors``, one line per failure is appended to it,
     without, the first failure is raised after the others were exported. An annotation whose size
     differs from its image is exported with a warning in its progress text. A name that would lead
@@ -1314,6 +1369,7 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
                     should_stop: Callable[[], bool] | None) -> ExportedFiles:
     image_mode = images
     images = [im for im in project.images if im.done or not only_done]
+    used = {im.key: group[0] for group in project.twins() for im in group[1:]}  # one file, one export
     for name in names:  # temporaries a killed earlier export left (Cityscapes writes 3 folders deep)
         remove_stale_temporaries(Path(out_dir) / name, depth=4)
     writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels, image_mode, split)
@@ -1327,8 +1383,11 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
             not_reached = len(images) - i + 1
             break
         try:
-            label = project.load_annotation(image)
-            if label is None:
+            label = None if image.key in used else project.load_annotation(image)
+            if image.key in used:
+                text = (f"{image.key}: skipped (project.json names its file {image.path.name} again as "
+                        f"{used[image.key].key}, which is exported; its annotation stays in the project)")
+            elif label is None:
                 text = f"{image.key}: skipped (no saved annotation)"
             else:
                 check_text_names(names, [image.path])

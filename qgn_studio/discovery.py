@@ -199,6 +199,18 @@ def missing_images_text(missing: list[Path], total: int) -> str:
         where = f"{len(folders)} folders" + (f" under {common}" if common not in ("", os.sep) else "")
     one = count == 1
     return (f"{count} of the project's {total} images {'is' if one else 'are'} missing from {where} ({names}): "
-            f"moved, renamed or deleted. Put {'it' if one else 'them'} back there and open the project again; "
+            f"moved, renamed or deleted. Put {'it' if one else 'them'} back there and open the project again, "
+            f"or find {'it' if one else 'them'} where {'it is' if one else 'they are'} now (File → Find missing images…); "
             f"until then {'it is' if one else 'they are'} not listed, and {'its annotation stays' if one else 'their annotations stay'} "
             "in the project.")
+
+
+def twins_text(twins: list) -> str:
+    """What to tell (plain text) when entries of project.json name one file (``Project.twins``, the
+    entry used first): which, which one is shown and exported, and that nothing was changed."""
+    first = twins[0]
+    others = ", ".join(im.key for im in first[1:])
+    more = f" (and {len(twins) - 1} more file{'s' if len(twins) > 2 else ''} like it)" if len(twins) > 1 else ""
+    return (f"The project lists {first[0].path.name} more than once, by different paths to the same file (entries "
+            f"{first[0].key} and {others}){more}. The entry with the newest annotation ({first[0].key}) is shown and "
+            "exported; any annotation of the others stays in the project's annotations folder. Nothing was changed.")

@@ -38,6 +38,7 @@ from qgn_studio.workspace import Workspace
 APP_NAME = "QGN Studio"
 RECENT_RESULTS = 8  # images whose last result stays in memory
 PROBLEMS_SHOWN = 5  # lines of the banner about paths that could not be opened; the rest are counted
+RELINK_LINK = "relink:"  # the missing-images banner's link to File ▸ Find missing images…
 PLACEHOLDER = "Open images with Ctrl+O, a folder with Ctrl+Shift+O, or drop them here"
 RESOLUTION_CHOICES = (  # Model → Resolution (qgn.model.qgn.QGNConfig.resolution_for)
     ("auto", "Automatic (where the model measured best)",
@@ -134,6 +135,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setDockOptions(QtWidgets.QMainWindow.DockOption.AnimatedDocks)
         self.canvas = Canvas()
         self.canvas.banner.link_activated.connect(self._banner_link)
+        self._missing_shown = 0  # the project's images missing when the banner last said so
         self._image_status = ""  # the status-bar line about the current image (cleared when it changes)
         self.setCentralWidget(self.canvas)
         self.images = ImageListPanel()
@@ -312,6 +314,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._open_project_action = self._action(file, "Open p&roject…", lambda: self.projects.open_project(), "Ctrl+Alt+O")
         self._action(file, "&Close project", lambda: self.projects.close_project(), "Ctrl+Shift+W",
                      tip="Close the project and its images (unsaved edits are asked about); nothing is deleted")
+        self._action(file, "Find &missing images…", self.show_relink,
+                     tip="Look for the project's moved or renamed images in a folder and relink them "
+                     "(their annotations follow)")
         self._action(file, "Project s&tatistics…", self.show_statistics,
                      tip="Images done and annotated, pixels and images per class")
         self._action(file, "&Save annotations", self.projects.save, "Ctrl+S",
@@ -468,7 +473,9 @@ class MainWindow(QtWidgets.QMainWindow):
         """A link in the message banner: ``model:NAME`` switches to that bundled model."""
         from qgn.resources import bundled_model_path
 
-        if href.startswith("model:"):
+        if href == RELINK_LINK:
+            self.show_relink()
+        elif href.startswith("model:"):
             path = bundled_model_path(href.split(":", 1)[1])
             if path is not None:
                 self.canvas.clear_message("truth")
@@ -552,16 +559,65 @@ class MainWindow(QtWidgets.QMainWindow):
         """The images of the project just opened (``project_open.ProjectOpening``) replace the open
         ones (``docs``: their documents, worked out off the UI thread; ``dropped`` leave); the
         missing ones are summed up in one banner."""
-        from qgn_studio.discovery import missing_images_text
-
         if opening.missing:
-            text = missing_images_text(opening.missing, len(opening.project.images))
-            self.canvas.show_message(html.escape(text), "warning", "open")
+            self._show_missing(opening.missing, len(opening.project.images))
         else:
             self.canvas.clear_message("open")  # what an earlier open said no longer holds
+        if opening.twins:
+            from qgn_studio.discovery import twins_text
+
+            self.canvas.show_message(html.escape(twins_text(opening.twins)), "warning", "twins")
+        else:
+            self.canvas.clear_message("twins")
         self.annotator.forget(dropped)
         self.workspace.set_documents(docs)
         self._listed(docs, 0, False)
+
+    def _show_missing(self, missing: list, total: int) -> None:
+        """The banner that sums up the project's images missing on disk, with a link to find them."""
+        from qgn_studio.discovery import missing_images_text
+
+        link = f' <a href="{RELINK_LINK}" style="color:white"><b>Find missing images…</b></a>'
+        self._missing_shown = len(missing)
+        self.canvas.show_message(html.escape(missing_images_text(missing, total)) + link, "warning", "open")
+
+    def show_relink(self):
+        """File ▸ Find missing images…: look for the project's missing images in a folder and relink
+        them (``relink_dialog``); None when no project is open."""
+        from qgn_studio.relink_dialog import RelinkDialog
+
+        project = self.projects.project
+        if project is None:
+            self.workspace.warn("Open a project first: Find missing images relinks a project's moved images",
+                                "open", 8000)
+            return None
+        missing = self._missing_shown if self._missing_shown and "open" in self.canvas.banner.messages else None
+        dialog = RelinkDialog(project, self.batch_jobs, self.jobs, self._relinked, missing, self)
+        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def _relinked(self, outcome) -> None:
+        """A relink was written (or failed: its message): list the images found, and say what is
+        still missing (the banner) — also when the dialog was closed meanwhile."""
+        if isinstance(outcome, str):
+            self.workspace.warn(f"Nothing was relinked: {outcome}", "open", 10000)
+            return
+        count = len(outcome.result.relinked)
+        if outcome.project is not self.projects.project:  # another project was opened meanwhile
+            self.workspace.show_status(f"Relinked {count} image{'s' if count != 1 else ''} of "
+                                       f"{outcome.project.root.name}", 8000)
+            return
+        known = {d.path for d in self.docs}
+        found = [path for path in outcome.found if path not in known]
+        if found:
+            self.open_paths(found, append=True)
+        if outcome.missing:
+            self._show_missing(outcome.missing, outcome.total)
+        else:
+            self.canvas.clear_message("open")
+        self.workspace.show_status(f"Relinked {count} image{'s' if count != 1 else ''}"
+                                   + (f"; {len(outcome.missing)} still missing" if outcome.missing else ""), 8000)
 
     def _list_images(self, images: list, append: bool) -> None:
         if not append:  # an image opened again keeps its document (result, annotation, undo log)

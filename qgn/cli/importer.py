@@ -73,7 +73,7 @@ def run(args) -> int:
     if report.project is None:
         raise CLIError(f"none of the {total} item(s) of {args.src} could be imported (see above); no project was "
                        f"created in {args.project}")
-    verb = "created" if report.created else "added to"
+    verb = "created" if report.created else "added to" if report.imported else "nothing was added to"
     updates = f" ({len(report.replaced)} replaced, {len(report.unchanged)} unchanged)" if args.update else ""
     print(f"imported {len(report.imported)} of {total} item(s){updates}; {verb} the "
           f"project {report.project.root} ({len(report.project.images)} images)")

@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("qgn.cli.bench", "memory, compute and speed against the dilated baseline; anytime curve"),
     "serve": ("qgn.cli.serve", "QGN as a Label Studio ML backend: pre-annotations, uncertainty scores, fine-tuning"),
     "import": ("qgn.cli.importer", "a dataset (CVAT/VOC, Cityscapes, COCO, labelme, Label Studio, ...) -> a project"),
+    "relink": ("qgn.cli.relink", "find a project's missing (moved) images in a folder and point the project at them"),
 }
 
 

@@ -234,3 +234,11 @@ def test_label_studio_writer_leaves_no_image_copy_for_a_name_it_cannot_hold(tmp_
         writer.add(ExportItem(name, read_label(tmp_path / "s" / "labels" / "scene_01.png"),
                               tmp_path / "s" / "images" / "scene_01.png"))
     assert not (tmp_path / "ls").exists() or not list((tmp_path / "ls").rglob("*.png"))
+
+
+def test_import_of_nothing_new_does_not_say_it_added_to_the_project(tmp_path, capsys, run_cli):
+    ds, images = labelme_dataset(tmp_path, run_cli)
+    assert run_cli("import", ds, "--project", tmp_path / "P", "--images", images)[0] == 0
+    code, out, err = run_cli("import", ds, "--project", tmp_path / "P", "--images", images)
+    assert code == 2 and "imported 0 of 3 item(s)" in out, (out, err)
+    assert "; added to the project" not in out and "; nothing was added to the project" in out, out

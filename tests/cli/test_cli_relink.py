@@ -1,0 +1,69 @@
+"""`qgn relink PROJECT FOLDER [--dry-run]`: what it says, what it writes, and its errors."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from qgn.classes import ClassSet
+from qgn.project import Project
+
+CLASSES = ClassSet(("sky", "road"), ((70, 130, 180), (128, 64, 128)), 255)
+
+
+def moved_project(tmp_path):
+    paths = []
+    for i, name in enumerate(("a.png", "b.png")):
+        path = tmp_path / "old" / name
+        path.parent.mkdir(exist_ok=True)
+        Image.new("RGB", (16, 8), (i, i, i)).save(path)
+        paths.append(path)
+    project = Project.create(tmp_path / "P", paths, CLASSES)
+    entry = project.image_for(paths[0])
+    project.save_annotation(entry, np.ones((8, 16), np.uint8))
+    project.note_image_file(entry)
+    (tmp_path / "old").rename(tmp_path / "new")
+    return project.root
+
+
+def test_dry_run_says_what_it_would_do_and_writes_nothing(tmp_path, run_cli):
+    root = moved_project(tmp_path)
+    before = (root / "project.json").read_bytes()
+    code, out, err = run_cli("relink", root, tmp_path / "new", "--dry-run")
+    assert code == 0, err
+    assert "found 2 of 2 missing image(s)" in out
+    assert f"would relink {tmp_path / 'old' / 'a.png'} -> {tmp_path / 'new' / 'a.png'} (bytes)" in out
+    assert (root / "project.json").read_bytes() == before
+
+
+def test_relink_points_the_project_at_the_files_and_keeps_the_annotation(tmp_path, run_cli):
+    root = moved_project(tmp_path)
+    code, out, err = run_cli("relink", root, tmp_path / "new")
+    assert code == 0 and err == "", err
+    assert out.count("relinked ") == 2
+    project = Project.open(root)
+    assert [im.path for im in project.images] == [tmp_path / "new" / "a.png", tmp_path / "new" / "b.png"]
+    assert np.array_equal(project.load_annotation(project.images[0]), np.ones((8, 16), np.uint8))
+    code, out, _ = run_cli("relink", root, tmp_path / "new")
+    assert code == 0 and "no image of the project is missing" in out
+
+
+def test_images_left_missing_are_named_and_the_status_is_2(tmp_path, run_cli):
+    root = moved_project(tmp_path)
+    (tmp_path / "new" / "b.png").unlink()
+    code, out, err = run_cli("relink", root, tmp_path / "new")
+    assert code == 2
+    assert f"{tmp_path / 'old' / 'b.png'}: not found in {tmp_path / 'new'}" in err
+    assert err.strip().splitlines()[-1].startswith("qgn relink: error: 1 of 2 missing image(s) are still missing")
+    assert json.loads((root / "project.json").read_text())["images"][0]["path"] == str(tmp_path / "new" / "a.png")
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path, run_cli):
+    root = moved_project(tmp_path)
+    for argv, named in (((root, tmp_path / "nowhere"), "FOLDER"), ((tmp_path / "new", tmp_path / "new"), "project.json"),
+                        ((root, tmp_path / "new" / "a.png"), "FOLDER")):
+        code, out, err = run_cli("relink", *argv)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("qgn relink: error: ") and named in lines[0], err
+        assert "Traceback" not in err
