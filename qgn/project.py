@@ -775,6 +775,22 @@ class Project:
             self._commit()
         return moved
 
+    def repoint(self, moves: list[tuple[ProjectImage, Path]]) -> None:
+        """Point each image of ``moves`` (this object's own, the caller holds ``writing``) at its new
+        file and write project.json; keys stay, so annotations follow. A failed write leaves the
+        images' paths as they were and raises."""
+        before = [(image, image.path) for image, _ in moves]
+        for image, path in moves:
+            image.path = Path(os.path.normpath(path))
+        self._by_path = None  # the path index is rebuilt from the new paths
+        try:
+            self._commit()
+        except BaseException:
+            for image, path in before:
+                image.path = path
+            self._by_path = None
+            raise
+
     def _find(self, path: Path) -> ProjectImage | None:
         index, path = self._index(), Path(path).absolute()
         return index.get(_path_key(path)) or index.get(_file_key(path, {}))

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from .fileio import file_sha256
+from .imagefile import upright_size
 from .project import Project, ProjectImage, _file_key, _path_key
 
 #: Files looked at between two progress reports of the folder walk.
@@ -207,15 +208,11 @@ def _same_size(project: Project, image: ProjectImage, found: list[Path]) -> tupl
 
 def _pixel_size(path: Path) -> tuple[int, int] | None:
     """(height, width) of the image file as shown (EXIF turns applied), from its header; None if unreadable."""
-    from .imagefile import ORIENTATION_TAG, open_image
-
     try:
-        with open_image(path) as picture:
-            w, h = picture.size
-            turned = picture.getexif().get(ORIENTATION_TAG, 1) in (5, 6, 7, 8)
+        width, height = upright_size(path)
     except (ValueError, OSError):
         return None
-    return (w, h) if turned else (h, w)
+    return height, width
 
 
 def _closest(old: Path, found: list[Path]) -> Path | None:
@@ -258,26 +255,18 @@ def relink(project: Project, plan: RelinkPlan) -> RelinkResult:
     with project.writing():  # another writer's changes are merged first
         by_key, folders = {im.key: im for im in project.images}, {}
         taken = {_file_key(im.path, folders) for im in project.images}  # every spelling of a file is one
-        before: list[tuple[ProjectImage, Path]] = []
+        moves: list[tuple[ProjectImage, Path]] = []
         for match in plan.found:
             image = by_key.get(match.key)
             why = _why_not(image, match, taken, folders)
             if why:
                 result.skipped.append((match, why))
                 continue
-            before.append((image, image.path))
-            image.path = Path(os.path.normpath(match.new))
-            taken.add(_file_key(image.path, folders))
+            moves.append((image, match.new))
+            taken.add(_file_key(match.new, folders))
             result.relinked.append(match)
-        if before:
-            project._by_path = None  # the path index is rebuilt from the new paths
-            try:
-                project._commit()
-            except BaseException:
-                for image, path in before:
-                    image.path = path
-                project._by_path = None
-                raise
+        if moves:
+            project.repoint(moves)
     return result
 
 
