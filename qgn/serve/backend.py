@@ -47,7 +47,8 @@ from urllib.parse import parse_qs, urljoin, urlparse
 import numpy as np
 
 from .label_config import BrushTarget, ConfigError, brush_target
-from .limits import MAX_RESPONSE_BYTES_ENV, MAX_TASKS_ENV, max_response_bytes, max_tasks
+from .limits import (MAX_RESPONSE_BYTES_ENV, MAX_TASKS_ENV, PREDICT_DEADLINE_ENV, max_response_bytes, max_tasks,
+                     predict_deadline_s)
 
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
 FETCH_TIMEOUT_S = 30.0  # for each connect and each read of a fetch
@@ -91,6 +92,11 @@ def check_type(value, field: str, kinds):
             f"{TYPE_NAMES.get(type(value), type(value).__name__)}"
         raise RequestError(f"{field} is {shown}; expected {' or '.join(TYPE_NAMES[k] for k in kinds)}")
     return value
+
+
+def task_name(task, index: int):
+    """How an error names a task: its id, else its place in the request."""
+    return task.get("id", index) if isinstance(task, dict) else index
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
@@ -208,6 +214,7 @@ class QGNBackend:
         self.cache: OrderedDict = OrderedDict()
         self.fetch_slots = threading.BoundedSemaphore(MAX_FETCHES)
         self.max_tasks, self.max_response_bytes = max_tasks(), max_response_bytes()
+        self.predict_deadline_s = predict_deadline_s()
 
     # ------------------------------------------------------------------------------- protocol
     def health(self) -> dict:
@@ -230,7 +237,7 @@ class QGNBackend:
                 self.token = token
         return {"model_version": self.current.version}
 
-    def predict(self, body: dict) -> dict:
+    def predict(self, body: dict, client_gone=None) -> dict:
         """One entry per task, in order: its result, or — for a task that failed while others did
         not — ``{"error": why}``, which Label Studio logs and skips, keeping the other tasks'
         predictions (ml/models.py takes the results by position and drops every one of them when
@@ -238,16 +245,25 @@ class QGNBackend:
         ``max_tasks`` or their results more than ``max_response_bytes``: the first result alone
         and an ``errors`` line naming the limit — Label Studio, which sends every selected task in
         one request ("Retrieve Predictions"), then asks again one task at a time
-        (``_get_predictions_from_ml_backend_one_by_one``), so no selection is refused."""
+        (``_get_predictions_from_ml_backend_one_by_one``), so no selection is refused.
+
+        Tasks left when the request's time is up (``predict_deadline_s``) or the client has closed
+        the connection (``client_gone()``: Label Studio gave up waiting) are not predicted: each
+        holds its place with ``{"error": why}``, so Label Studio keeps the predictions made and a
+        second *Retrieve Predictions* asks for the rest only (it skips tasks that have a prediction
+        of the current model version)."""
+        started = time.monotonic()
         tasks = body.get("tasks")
         if not isinstance(tasks, list) or not tasks:
             raise RequestError("'tasks' must be a non-empty list of tasks")
+        total = getattr(tasks, "total", len(tasks))  # a request's list may be cut short as it is read
         target = brush_target(body.get("label_config") or body.get("schema") or "")
         names = self.check_target(target)
-        over = len(tasks) > self.max_tasks
-        results, failures, status, cut = self.collect(tasks[:1] if over else tasks, target, names)
+        over = total > self.max_tasks
+        stop = lambda slowest: self.stop_reason(started, slowest, client_gone)  # noqa: E731
+        results, failures, status, cut = self.collect(tasks[:1] if over else tasks, target, names, stop)
         if over:
-            cut = (f"only the first task was predicted: the request has {len(tasks)} tasks and qgn serve answers at "
+            cut = (f"only the first task was predicted: the request has {total} tasks and qgn serve answers at "
                    f"most {self.max_tasks} per request; send fewer tasks per request, or raise {MAX_TASKS_ENV}")
         predicted = [r for r in results if "result" in r]
         if cut and not predicted:
@@ -259,19 +275,40 @@ class QGNBackend:
         shown = failures[:MAX_ERRORS] + ([f"and {len(failures) - MAX_ERRORS} more"] if len(failures) > MAX_ERRORS else [])
         return {"results": results, "model_version": self.current.version, **({"errors": shown} if failures else {})}
 
-    def collect(self, tasks: list, target: BrushTarget, names) -> tuple[list, list, int, str | None]:
+    def stop_reason(self, started: float, slowest: float, client_gone) -> str | None:
+        """Why no further task of a request started at ``started`` should start (None: it may),
+        when its slowest task so far took ``slowest`` seconds."""
+        if client_gone is not None and client_gone():
+            return "the client closed the connection (Label Studio stops waiting after 100 s)"
+        if time.monotonic() - started + slowest > self.predict_deadline_s:
+            return (f"the request's {self.predict_deadline_s:g} s were up; retrieve predictions again for the rest "
+                    f"(Label Studio asks only for tasks without one), send fewer tasks per request, or raise "
+                    f"{PREDICT_DEADLINE_ENV} (and Label Studio's ML_TIMEOUT_PREDICT)")
+        return None
+
+    def collect(self, tasks: list, target: BrushTarget, names, stop=None) -> tuple[list, list, int, str | None]:
         """(results, failures, status of the last failure, why the results were cut short or None):
         the predictions of ``tasks`` until their JSON would be more than ``max_response_bytes``, a
-        failed task's place held by ``{"error": why}``."""
-        results, failures, status, size = [], [], 422, 0
+        failed task's place held by ``{"error": why}``; once ``stop(slowest task's seconds)`` gives
+        a reason, the tasks left hold theirs (the first task always runs)."""
+        results, failures, status, size, slowest = [], [], 422, 0, 0.0
         for index, task in enumerate(tasks):
+            why = stop(slowest) if stop is not None and index else None
+            if why:
+                results += [{"error": f"task {task_name(t, index + i)}: not predicted: {why}"}
+                            for i, t in enumerate(tasks[index:])]
+                failures.append(f"{len(tasks) - index} of {len(tasks)} tasks not predicted: {why}")
+                return results, failures, status, None
+            begun = time.monotonic()
             try:
                 answer, length = self.predict_task(task, target, names)
             except (RequestError, ConfigError, ValueError, OSError) as exc:
-                failures.append(f"task {task.get('id', index) if isinstance(task, dict) else index}: {exc}")
+                failures.append(f"task {task_name(task, index)}: {exc}")
                 results.append({"error": failures[-1]})
                 status = getattr(exc, "status", 422)
                 continue
+            finally:
+                slowest = max(slowest, time.monotonic() - begun)
             size += length + 2
             if size > self.max_response_bytes:
                 why = (f"only the first task was predicted: the results of the first {index + 1} tasks are more than "

@@ -15,6 +15,7 @@ and ``QGNServer.request_queue_size`` wait to be accepted.
 from __future__ import annotations
 
 import json
+import select
 import socket
 import sys
 import threading
@@ -117,7 +118,8 @@ class Handler(BaseHTTPRequestHandler):
                                               f"{', '.join(POST_ROUTES)}"})
         try:
             body = self.read_json()
-            self.answer(200 if method != "webhook" else 201, getattr(self.backend, method)(body))
+            extra = (self.client_gone,) if method == "predict" else ()  # a batch stops when nobody waits for it
+            self.answer(200 if method != "webhook" else 201, getattr(self.backend, method)(body, *extra))
         except RequestError as exc:
             self.answer(exc.status, {"error": str(exc)})
         except ConfigError as exc:
@@ -163,6 +165,15 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             raise RequestError(f"the body must be a JSON object, not a {type(body).__name__}")
         return body
+
+    def client_gone(self) -> bool:
+        """Whether the client has closed its side of the connection (a read would return end of
+        file now): Label Studio does when it stops waiting for an answer."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and not self.connection.recv(1, socket.MSG_PEEK)
+        except (OSError, ValueError):  # reset, or closed here
+            return True
 
     def drain(self) -> None:
         """Read and drop the request's body; when that cannot be done, close after answering."""

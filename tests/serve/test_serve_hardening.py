@@ -584,3 +584,56 @@ def test_a_client_that_does_not_read_its_answer_is_cut_off(serve, monkeypatch, c
         assert sock.recv(4096).startswith(b"HTTP/1.1 200")  # it had begun: the client was too slow to take it
     raw = talk(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")  # others are served
     assert responses(raw)[0][0] == 200
+
+
+def counted_infer(backend, monkeypatch, before=None) -> list:
+    """The images ``backend`` predicts from now on (``before()`` runs ahead of each)."""
+    inferred = []
+    original = backend.infer
+
+    def infer(*args):
+        if before is not None:
+            before()
+        inferred.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(backend, "infer", infer)
+    return inferred
+
+
+def test_a_batch_stops_at_its_deadline_and_answers_the_tasks_done(serve, monkeypatch):
+    """Label Studio waits 100 s for /predict, then drops the whole answer; the backend went on with
+    the batch anyway. Now a task starts only while the slowest so far still fits in
+    QGN_SERVE_PREDICT_DEADLINE: here 1 s, and each image takes at least 0.6 s, so one is predicted
+    and the others hold their places with the reason (Label Studio keeps the one and skips them)."""
+    monkeypatch.setenv("QGN_SERVE_PREDICT_DEADLINE", "1")
+    port, backend = serve(document_root=samples_dir())
+    inferred = counted_infer(backend, monkeypatch, lambda: threading.Event().wait(0.6))
+    tasks = [scene_task(n) for n in (1, 2, 3, 4)]
+    status, answer = post(port, "/predict", {"tasks": tasks, "label_config": HOOK_CONFIG})
+    assert status == 200 and len(answer["results"]) == 4 and len(inferred) == 1
+    first, *rest = answer["results"]
+    assert first["result"] and all("result" not in r and "not predicted" in r["error"] for r in rest)
+    assert [r["error"].split(":")[0] for r in rest] == ["task 2", "task 3", "task 4"]
+    (error,) = answer["errors"]
+    assert "3 of 4 tasks not predicted" in error and "QGN_SERVE_PREDICT_DEADLINE" in error
+    status, again = post(port, "/predict", {"tasks": tasks[1:2], "label_config": HOOK_CONFIG})  # the rest, asked again
+    assert status == 200 and again["results"][0]["result"] and len(inferred) == 2
+
+
+def test_a_batch_stops_when_the_client_has_closed_the_connection(serve, monkeypatch):
+    """A client that gave up (Label Studio after 100 s) left the backend predicting the rest of
+    the batch for nobody while later requests shared its lock: it stops at the next task."""
+    port, backend = serve(document_root=samples_dir())
+    entered, release, answered = threading.Event(), threading.Event(), threading.Event()
+    inferred = counted_infer(backend, monkeypatch, lambda: [entered.set(), release.wait(30)])
+    predict = backend.predict
+    monkeypatch.setattr(backend, "predict", lambda *a: [predict(*a), answered.set()][0])
+    data = json.dumps({"tasks": [scene_task(n) for n in (1, 2, 3, 4)], "label_config": HOOK_CONFIG}).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(data), data))
+        assert entered.wait(30)  # the first image is being predicted when the client leaves
+    threading.Event().wait(0.2)  # the close reaches the server
+    release.set()
+    assert answered.wait(60)
+    assert len(inferred) == 1
