@@ -23,10 +23,12 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .backend import QGNBackend, RequestError
+from .body import parse_body
 from .label_config import ConfigError
 from .limits import REQUEST_DEADLINE_ENV, request_deadline_s
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
+TASK_FIELDS = ("id", "data")  # what /predict reads of a task (Label Studio sends its annotations, predictions…)
 POST_ROUTES = {"/setup": "setup", "/predict": "predict", "/webhook": "webhook"}
 
 
@@ -117,7 +119,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(404, {"error": f"no such endpoint POST {path}; this backend serves "
                                               f"{', '.join(POST_ROUTES)}"})
         try:
-            body = self.read_json()
+            body = self.read_json("tasks" if method == "predict" else None)
             extra = (self.client_gone,) if method == "predict" else ()  # a batch stops when nobody waits for it
             self.answer(200 if method != "webhook" else 201, getattr(self.backend, method)(body, *extra))
         except RequestError as exc:
@@ -130,7 +132,9 @@ class Handler(BaseHTTPRequestHandler):
             traceback.print_exc(file=sys.stderr)
             self.answer(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
 
-    def read_json(self) -> dict:
+    def read_json(self, list_key: str | None = None) -> dict:
+        """The request's JSON object; of ``list_key``'s list only the items the backend may use
+        (``qgn.serve.body``), so memory follows what the request asks, not how many items it holds."""
         lengths = self.headers.get_all("Content-Length") or []
         if not lengths:
             self.close_connection = True
@@ -159,11 +163,13 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise RequestError(f"the body ended after {len(raw)} of {size} bytes")
         try:
-            body = json.loads(raw.decode("utf-8"))
+            text = raw.decode("utf-8")
+            del raw
+            body = parse_body(text, list_key, self.backend.max_tasks, TASK_FIELDS)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise RequestError(f"the body is not JSON: {exc}") from None
         if not isinstance(body, dict):
-            raise RequestError(f"the body must be a JSON object, not a {type(body).__name__}")
+            raise RequestError(f"the body must be a JSON object, not a {body}")
         return body
 
     def client_gone(self) -> bool:

@@ -637,3 +637,63 @@ def test_a_batch_stops_when_the_client_has_closed_the_connection(serve, monkeypa
     release.set()
     assert answered.wait(60)
     assert len(inferred) == 1
+
+
+def tiny_tasks_body(count: int) -> bytes:
+    tasks = [{"id": i, "data": {"image": f"images/missing_{i}.png"}} for i in range(count)]
+    return json.dumps({"tasks": tasks, "label_config": HOOK_CONFIG, "project": "1.1700000000"}).encode()
+
+
+def test_reading_a_predict_body_of_many_tiny_tasks_keeps_only_the_tasks_it_may_use(serve, monkeypatch):
+    """A /predict of 330,000 tiny tasks (22 MB, under the 64 MiB body limit) took 184 MB to parse,
+    though at most QGN_SERVE_MAX_TASKS are predicted: the server now holds the body's bytes and the
+    tasks it may use. Reference: json.loads of the same body, measured here (tracemalloc)."""
+    import tracemalloc
+
+    monkeypatch.setenv("QGN_SERVE_MAX_TASKS", "3")
+    port, backend = serve(document_root=samples_dir())
+    data = tiny_tasks_body(100_000)
+    text = data.decode()
+    tracemalloc.start()
+    try:
+        json.loads(text)
+        reference = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        start = tracemalloc.get_traced_memory()[0]
+        status, answer = responses(talk(port, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n"
+                                        b"\r\n%s" % (len(data), data)))[0]
+        served = tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+    assert status == 413 and "100000 tasks" in answer["error"] and "at most 3" in answer["error"]
+    assert served < reference / 2, (served, reference)
+
+
+@pytest.mark.parametrize("text", [
+    '{"tasks": [{"id": 1, "data": {"image": "a"}, "annotations": [{"result": []}], "predictions": []}, 2, '
+    '{"id": 3}, [4], {"data": {}}], "label_config": "<View/>", "params": {"context": null}, "tasks2": [1, 2]}',
+    ' { } ', '{"tasks": []}', '{"a": -1.5e3, "tasks": {"not": "a list"}, "b": [true, false, null]}',
+])
+def test_a_body_reads_as_json_loads_with_the_tasks_cut_to_what_predict_uses(text):
+    from qgn.serve.body import parse_body
+
+    expected = json.loads(text)
+    got = parse_body(text, "tasks", 3, ("id", "data"))
+    if isinstance(expected.get("tasks"), list):
+        tasks = expected["tasks"]
+        assert got["tasks"].total == len(tasks)
+        expected["tasks"] = [{k: t[k] for k in ("id", "data") if k in t} if isinstance(t, dict) else t
+                             for t in tasks[:3]]
+    assert got == expected
+
+
+@pytest.mark.parametrize("text", ['{"a": 1,}', '{"a" 1}', '{"a": 1} x', '{', '{"tasks": [1,]}', '{"tasks": [1 2]}',
+                                  '{"tasks": [1', '{"a": 1 "b": 2}', 'nope', '', '{"tasks": [{"id": }]}'])
+def test_a_bad_body_gets_json_loads_own_error(text):
+    from qgn.serve.body import parse_body
+
+    with pytest.raises(json.JSONDecodeError) as reference:
+        json.loads(text)
+    with pytest.raises(json.JSONDecodeError) as got:
+        parse_body(text, "tasks", 3, ("id", "data"))
+    assert str(got.value) == str(reference.value)
