@@ -94,6 +94,16 @@ def check_type(value, field: str, kinds):
     return value
 
 
+def renamed(answer: dict, length: int, made_for: str, prefix: str) -> tuple[dict, int]:
+    """A cached answer (and its JSON's length) whose region ids, ``<made_for>_<class>``, name the
+    task asking: ``<prefix>_<class>``."""
+    if prefix == made_for:
+        return answer, length
+    results = [dict(r, id=prefix + r["id"][len(made_for):]) for r in answer["result"]]
+    grown = (len(json.dumps(prefix)) - len(json.dumps(made_for))) * len(results)
+    return dict(answer, result=results), length + grown
+
+
 def task_name(task, index: int):
     """How an error names a task: its id, else its place in the request."""
     return task.get("id", index) if isinstance(task, dict) else index
@@ -360,26 +370,26 @@ class QGNBackend:
         ref = task["data"].get(target.data_key)
         if not isinstance(ref, str) or not ref:
             raise RequestError(f"the task has no data.{target.data_key} (the config's Image value)")
-        served = self.current
-        key = (served.version, target, ref)
+        served, prefix = self.current, f"qgn{task.get('id', '')}"
+        key = (served.version, target, ref)  # by image: the same image under another task is predicted once
         with self.state_lock:
             if key in self.cache:
                 self.cache.move_to_end(key)
-                return self.cache[key]
+                return renamed(*self.cache[key], prefix)
         label, score = self.infer(self.load_image(ref), served)
         from qgn.formats.labelstudio import brush_results
 
         classes = served.model.config.classes
-        results = [r for r in brush_results(label, classes, f"qgn{task.get('id', '')}", target.from_name,
+        results = [r for r in brush_results(label, classes, prefix, target.from_name,
                                             target.to_name, [n or "" for n in names], origin="prediction")
                    if r["value"]["brushlabels"][0]]
         answer = {"result": results, "score": score, "model_version": served.version}
-        answer = answer, len(json.dumps(answer))
+        length = len(json.dumps(answer))
         with self.state_lock:
-            self.cache[key] = answer
+            self.cache[key] = answer, length, prefix
             while len(self.cache) > CACHE_SIZE:
                 self.cache.popitem(last=False)
-        return answer
+        return answer, length
 
     def infer(self, image: np.ndarray, served: ServedModel) -> tuple[np.ndarray, float]:
         """(label map (H, W), score = 1 − mean normalised entropy) of ``qgn predict``'s PC run."""

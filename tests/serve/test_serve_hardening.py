@@ -697,3 +697,21 @@ def test_a_bad_body_gets_json_loads_own_error(text):
     with pytest.raises(json.JSONDecodeError) as got:
         parse_body(text, "tasks", 3, ("id", "data"))
     assert str(got.value) == str(reference.value)
+
+
+def test_the_same_image_under_two_tasks_gets_each_tasks_own_region_ids(serve, monkeypatch):
+    """A result cached by image carried the first task's ids (``qgn1_0`` on task 7 in Label Studio
+    1.23.2). Nothing there breaks — the editor makes area ids ``<id>#<annotation>`` — but an id
+    names its task (``qgn<task id>_<class>``), and the byte count of the batch stays exact."""
+    port, backend = serve(document_root=samples_dir())
+    inferred = counted_infer(backend, monkeypatch)
+    tasks = [{"id": 4, "data": {"image": "images/scene_01.png"}}, {"id": 'a"5', "data": {"image": "images/scene_01.png"}}]
+    status, answer = post(port, "/predict", {"tasks": tasks, "label_config": HOOK_CONFIG})
+    assert status == 200 and len(inferred) == 1
+    first, second = answer["results"]
+    assert first["result"] and all(r["id"].startswith("qgn4_") for r in first["result"])
+    assert [r["id"] for r in second["result"]] == [r["id"].replace("qgn4_", 'qgna"5_') for r in first["result"]]
+    assert [dict(r, id=None) for r in second["result"]] == [dict(r, id=None) for r in first["result"]]
+    target = brush_target(HOOK_CONFIG)
+    again, length = backend.predict_task(tasks[1], target, backend.check_target(target))
+    assert again == second and length == len(json.dumps(again))
