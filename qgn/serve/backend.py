@@ -264,17 +264,22 @@ class QGNBackend:
         of the current model version)."""
         started = time.monotonic()
         tasks = body.get("tasks")
+        if getattr(tasks, "total", 0) and not tasks:
+            raise RequestError("the first task's id and data are more than 64 MiB", 413)
         if not isinstance(tasks, list) or not tasks:
             raise RequestError("'tasks' must be a non-empty list of tasks")
         total = getattr(tasks, "total", len(tasks))  # a request's list may be cut short as it is read
         target = brush_target(body.get("label_config") or body.get("schema") or "")
         names = self.check_target(target)
-        over = total > self.max_tasks
+        over = total > min(len(tasks), self.max_tasks)  # more than it answers, or than were kept as it was read
         stop = lambda slowest: self.stop_reason(started, slowest, client_gone)  # noqa: E731
         results, failures, status, cut = self.collect(tasks[:1] if over else tasks, target, names, stop)
-        if over:
+        if over and total > self.max_tasks:
             cut = (f"only the first task was predicted: the request has {total} tasks and qgn serve answers at "
                    f"most {self.max_tasks} per request; send fewer tasks per request, or raise {MAX_TASKS_ENV}")
+        elif over:
+            cut = (f"only the first task was predicted: the ids and data of the request's {total} tasks are more "
+                   "than 64 MiB; send fewer tasks per request")
         predicted = [r for r in results if "result" in r]
         if cut and not predicted:
             raise RequestError("; ".join([cut, *failures[:4]]), 413)

@@ -1,81 +1,157 @@
-"""A request's JSON body, read with memory bounded by what the backend will use of it.
+"""A request's JSON body, read as it arrives with memory bounded by what the backend will use of it.
 
-``json.loads`` of a 22 MB ``/predict`` body of 330,000 tiny tasks built 184 MB of dicts, though at
-most ``QGN_SERVE_MAX_TASKS`` of them are ever predicted. ``parse_body`` reads the top-level object
-key by key and the one list named ``list_key`` item by item: it keeps the first ``keep`` items —
-of an object only its ``fields`` (a task's ``id`` and ``data``, not the annotations and predictions
-Label Studio sends along) — and counts the rest, each dropped as soon as it is read. Every other
-value, and the JSON's errors, are ``json``'s own.
+``json.loads`` of a 23.6 MB ``/predict`` body of 330,000 tiny tasks built 161 MB of objects beyond
+its text, though at most ``QGN_SERVE_MAX_TASKS`` of them are ever predicted; and Label Studio sends
+each task with its annotations and earlier predictions, so retrieving predictions for a project
+whose tasks hold large ones made a body over any fixed limit (a 413, and Label Studio stored
+nothing). ``read_body`` reads the top-level object value by value from the stream, and the list
+named ``list_key`` item by item: it keeps the first ``keep`` items while their kept part — of an
+object only its ``fields`` (a task's ``id`` and ``data``) — comes to at most ``keep_chars``, counts
+the rest, and drops each as soon as it is read. What it holds at once: the largest single value (at
+most ``max_value`` characters, else ``ValueTooLarge``) and the items kept. Values are parsed by
+``json`` itself; a body that is not JSON raises ``NotJSON`` with json's reason and where.
 """
 from __future__ import annotations
 
+import codecs
 import json
-from json.decoder import WHITESPACE, JSONDecodeError, scanstring
+from collections.abc import Callable
+from json.decoder import WHITESPACE, JSONDecodeError
 
 DECODER = json.JSONDecoder()
-KINDS = {str: "string", bool: "boolean", type(None): "null"}
+KINDS = {str: "string", bool: "boolean", type(None): "null", list: "list"}
+CHUNK = 1 << 20
+MARGIN = 64  # a value parsed this near the end of what has arrived may go on (a number: "12" of "125")
+
+
+class NotJSON(ValueError):
+    pass
+
+
+class ValueTooLarge(ValueError):
+    pass
 
 
 class CutList(list):
-    """The first items of a request's list; ``total``: how many it had."""
+    """The first items of a request's list: ``total`` how many it had, ``full`` whether the kept
+    part's size (not the count) stopped the keeping."""
 
     total = 0
+    full = False
 
 
-def skip_space(text: str, index: int) -> int:
-    return WHITESPACE.match(text, index).end()
+class Stream:
+    """The body's text as it arrives: ``buf[pos:]`` is what is read and not yet parsed."""
+
+    def __init__(self, read: Callable[[int], bytes], max_value: int):
+        self.read, self.max_value = read, max_value
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.buf, self.pos, self.base, self.eof = "", 0, 0, False
+
+    def more(self, at_least: int = CHUNK) -> None:
+        """Read on (``at_least`` bytes when there are), dropping what was parsed."""
+        if self.pos > len(self.buf) // 2:
+            self.base, self.buf, self.pos = self.base + self.pos, self.buf[self.pos:], 0
+        data = self.read(max(CHUNK, at_least))
+        self.eof = not data
+        self.buf += self.decoder.decode(data, final=self.eof)
+
+    def skip(self) -> None:
+        """Past whitespace; then ``buf[pos]`` is the next character, or the body has ended."""
+        while True:
+            self.pos = WHITESPACE.match(self.buf, self.pos).end()
+            if self.pos < len(self.buf) or self.eof:
+                return
+            self.more()
+
+    def at(self, char: str) -> bool:
+        self.skip()
+        return self.buf.startswith(char, self.pos)
+
+    def expect(self, char: str, message: str) -> None:
+        if not self.at(char):
+            self.fail(message, self.pos)
+        self.pos += 1
+
+    def fail(self, message: str, pos: int):
+        raise NotJSON(f"{message} at character {self.base + pos}")
+
+    def value(self):
+        """The JSON value at ``pos``, parsed by json once all of it has arrived."""
+        self.skip()
+        while True:
+            try:
+                value, end = DECODER.raw_decode(self.buf, self.pos)
+                if self.eof or end + MARGIN < len(self.buf):
+                    self.pos = end
+                    return value
+            except JSONDecodeError as exc:
+                if self.eof:
+                    self.fail(exc.msg, exc.pos)
+            if len(self.buf) - self.pos > self.max_value:
+                raise ValueTooLarge(f"a value at character {self.base + self.pos} is more than {self.max_value} "
+                                    "characters")
+            self.more(2 * (len(self.buf) - self.pos))  # twice as much again: a long value is parsed a few times
+
+    def end(self) -> None:
+        self.skip()
+        if self.pos < len(self.buf):
+            self.fail("Extra data", self.pos)
 
 
-def expect(text: str, index: int, what: str, message: str) -> int:
-    """The index after ``what`` (and the whitespace after it) at ``index``, else json's error."""
-    if not text.startswith(what, index):
-        raise JSONDecodeError(message, text, index)
-    return skip_space(text, index + len(what))
-
-
-def parse_body(text: str, list_key: str, keep: int, fields: tuple[str, ...]):
-    """``json.loads(text)`` but for ``list_key``'s list (see the module docstring); a body that is
-    no object is not parsed: its kind is returned as a string ("list", "number", ...)."""
-    index = skip_space(text, 0)
-    if text.startswith("[", index):  # of any length: not read
+def read_body(read: Callable[[int], bytes], list_key: str | None, keep: int, fields: tuple[str, ...],
+              keep_chars: int, max_value: int):
+    """The body's object (see the module docstring), or for a body that is no object its kind as a
+    string ("list", "string", ...; a list is not read at all). ``read(n)``: up to n more bytes, b""
+    at the end."""
+    stream = Stream(read, max_value)
+    if stream.at("["):
         return "list"
-    if not text.startswith("{", index):  # one value: json's error, or its kind
-        return KINDS.get(type(json.loads(text)), "number")
-    body, index = {}, skip_space(text, index + 1)
-    if text.startswith("}", index):
-        index += 1
+    if not stream.at("{"):
+        value = stream.value()
+        stream.end()
+        return KINDS.get(type(value), "number")
+    stream.pos += 1
+    body = {}
+    if stream.at("}"):
+        stream.pos += 1
     else:
         while True:
-            if not text.startswith('"', index):
-                raise JSONDecodeError("Expecting property name enclosed in double quotes", text, index)
-            key, index = scanstring(text, index + 1)
-            index = expect(text, skip_space(text, index), ":", "Expecting ':' delimiter")
-            if key == list_key and text.startswith("[", index):
-                body[key], index = parse_list(text, index, keep, fields)
+            if not stream.at('"'):
+                stream.fail("Expecting property name enclosed in double quotes", stream.pos)
+            key = stream.value()
+            stream.expect(":", "Expecting ':' delimiter")
+            if key == list_key and stream.at("["):
+                body[key] = read_list(stream, keep, fields, keep_chars)
             else:
-                body[key], index = DECODER.raw_decode(text, index)
-            index = skip_space(text, index)
-            if text.startswith("}", index):
-                index += 1
+                body[key] = stream.value()
+            if stream.at("}"):
+                stream.pos += 1
                 break
-            index = expect(text, index, ",", "Expecting ',' delimiter")
-    index = skip_space(text, index)
-    if index != len(text):
-        raise JSONDecodeError("Extra data", text, index)
+            stream.expect(",", "Expecting ',' delimiter")
+    stream.end()
     return body
 
 
-def parse_list(text: str, index: int, keep: int, fields: tuple[str, ...]) -> tuple[CutList, int]:
-    """The list at ``text[index]`` (a ``[``) as a ``CutList``, and the index after it."""
-    items, index = CutList(), skip_space(text, index + 1)
-    if text.startswith("]", index):
-        return items, index + 1
+def read_list(stream: Stream, keep: int, fields: tuple[str, ...], keep_chars: int) -> CutList:
+    """The list at the stream's ``[``: its first items, each trimmed to ``fields``, while they
+    are at most ``keep`` and their JSON at most ``keep_chars`` characters; the rest counted."""
+    items, kept = CutList(), 0
+    stream.pos += 1
+    if stream.at("]"):
+        stream.pos += 1
+        return items
     while True:
-        item, index = DECODER.raw_decode(text, index)
+        item = stream.value()
         items.total += 1
-        if len(items) < keep:
-            items.append({k: item[k] for k in fields if k in item} if isinstance(item, dict) else item)
-        index = skip_space(text, index)
-        if text.startswith("]", index):
-            return items, index + 1
-        index = expect(text, index, ",", "Expecting ',' delimiter")
+        if len(items) < keep and not items.full:
+            item = {k: item[k] for k in fields if k in item} if isinstance(item, dict) else item
+            kept += len(json.dumps(item))
+            if kept <= keep_chars:
+                items.append(item)
+            else:
+                items.full = True
+        if stream.at("]"):
+            stream.pos += 1
+            return items
+        stream.expect(",", "Expecting ',' delimiter")

@@ -17,17 +17,20 @@ from __future__ import annotations
 import json
 import select
 import socket
+import tempfile
 import sys
 import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .backend import QGNBackend, RequestError
-from .body import parse_body
+from .body import NotJSON, ValueTooLarge, read_body
 from .label_config import ConfigError
 from .limits import REQUEST_DEADLINE_ENV, request_deadline_s
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_BODY_BYTES = 64 * 1024 * 1024  # a body, and for /predict the largest value in it and the tasks kept
+MAX_PREDICT_BODY_BYTES = 1024 * 1024 * 1024  # Label Studio sends each task's annotations and predictions
+SPOOL_BYTES = 8 * 1024 * 1024  # a body beyond waits in a temporary file until it is parsed
 TASK_FIELDS = ("id", "data")  # what /predict reads of a task (Label Studio sends its annotations, predictions…)
 POST_ROUTES = {"/setup": "setup", "/predict": "predict", "/webhook": "webhook"}
 
@@ -147,30 +150,44 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise RequestError(f"Content-Length {length!r} is not a byte count")
         size = int(length)
-        if size > MAX_BODY_BYTES:
+        limit = MAX_PREDICT_BODY_BYTES if list_key else MAX_BODY_BYTES
+        if size > limit:
             self.close_connection = True
-            raise RequestError(f"the body is {size} bytes; at most {MAX_BODY_BYTES} are read", 413)
-        try:
-            raw = self.rfile.read(size)
-        except TimeoutError:
-            self.close_connection = True
-            raise RequestError(f"the body did not arrive: no byte for {self.timeout:g} s", 408) from None
-        if self.late():
-            raise RequestError(self.late_reason(), 408)
-        if self.deadline is not None:
-            self.deadline.cancel()  # what follows is the backend's time, not the client's
-        if len(raw) < size:
-            self.close_connection = True
-            raise RequestError(f"the body ended after {len(raw)} of {size} bytes")
-        try:
-            text = raw.decode("utf-8")
-            del raw
-            body = parse_body(text, list_key, self.backend.max_tasks, TASK_FIELDS)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise RequestError(f"the body is not JSON: {exc}") from None
+            raise RequestError(f"the body is {size} bytes; at most {limit} are read", 413)
+        with tempfile.SpooledTemporaryFile(SPOOL_BYTES, prefix="qgn-serve-body-") as spool:
+            got = self.receive(size, spool)
+            if self.late():
+                raise RequestError(self.late_reason(), 408)
+            if self.deadline is not None:
+                self.deadline.cancel()  # what follows is the backend's time, not the client's
+            if got < size:
+                self.close_connection = True
+                raise RequestError(f"the body ended after {got} of {size} bytes")
+            spool.seek(0)
+            try:
+                body = read_body(spool.read, list_key, self.backend.max_tasks, TASK_FIELDS, MAX_BODY_BYTES,
+                                 MAX_BODY_BYTES)
+            except ValueTooLarge as exc:
+                raise RequestError(f"the body holds {exc}; at most {MAX_BODY_BYTES} are read at once", 413) from None
+            except (UnicodeDecodeError, NotJSON, RecursionError) as exc:
+                raise RequestError(f"the body is not JSON: {exc}") from None
         if not isinstance(body, dict):
             raise RequestError(f"the body must be a JSON object, not a {body}")
         return body
+
+    def receive(self, size: int, out) -> int:
+        """Up to ``size`` bytes of the body into ``out`` as fast as they come (Label Studio must
+        send all of it within its 1 s connect timeout: urllib3 sends a body under that timeout,
+        and ``sendall``'s is for the whole), so parsing never paces the client; the bytes got."""
+        got = 0
+        try:
+            while got < size and (data := self.rfile.read1(min(1 << 20, size - got))):
+                out.write(data)
+                got += len(data)
+        except TimeoutError:
+            self.close_connection = True
+            raise RequestError(f"the body did not arrive: no byte for {self.timeout:g} s", 408) from None
+        return got
 
     def client_gone(self) -> bool:
         """Whether the client has closed its side of the connection (a read would return end of

@@ -669,34 +669,57 @@ def test_reading_a_predict_body_of_many_tiny_tasks_keeps_only_the_tasks_it_may_u
     assert served < reference / 2, (served, reference)
 
 
+def read_text(text: str, chunk: int, keep: int = 3, keep_chars: int = 1000, max_value: int = 1000):
+    """``qgn.serve.body.read_body`` of ``text`` arriving ``chunk`` bytes at a time."""
+    from qgn.serve import body
+
+    stream = io.BytesIO(text.encode())
+    old, body.CHUNK = body.CHUNK, chunk
+    try:
+        return body.read_body(stream.read, "tasks", keep, ("id", "data"), keep_chars, max_value)
+    finally:
+        body.CHUNK = old
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 65536])
 @pytest.mark.parametrize("text", [
     '{"tasks": [{"id": 1, "data": {"image": "a"}, "annotations": [{"result": []}], "predictions": []}, 2, '
     '{"id": 3}, [4], {"data": {}}], "label_config": "<View/>", "params": {"context": null}, "tasks2": [1, 2]}',
-    ' { } ', '{"tasks": []}', '{"a": -1.5e3, "tasks": {"not": "a list"}, "b": [true, false, null]}',
+    ' { } ', '{"tasks": []}', '{"a": -1.5e3, "tasks": {"not": "a list"}, "b": [true, false, null], "c": 125e-2}',
+    '{"tasks": [12345, 1e5, -0.5], "é": "ünïcödé ✓ \\ud83d\\ude00", "n": 123456789012345678901234567890}',
 ])
-def test_a_body_reads_as_json_loads_with_the_tasks_cut_to_what_predict_uses(text):
-    from qgn.serve.body import parse_body
-
+def test_a_body_reads_as_json_loads_with_the_tasks_cut_to_what_predict_uses(text, chunk):
     expected = json.loads(text)
-    got = parse_body(text, "tasks", 3, ("id", "data"))
+    got = read_text(text, chunk)
     if isinstance(expected.get("tasks"), list):
         tasks = expected["tasks"]
-        assert got["tasks"].total == len(tasks)
+        assert got["tasks"].total == len(tasks) and not got["tasks"].full
         expected["tasks"] = [{k: t[k] for k in ("id", "data") if k in t} if isinstance(t, dict) else t
                              for t in tasks[:3]]
     assert got == expected
 
 
+def test_the_tasks_kept_are_bounded_by_their_size_too():
+    tasks = [{"id": i, "data": {"image": "x" * 300}, "predictions": ["y" * 900]} for i in range(5)]
+    got = read_text(json.dumps({"tasks": tasks}), 4096, keep=10, keep_chars=1000, max_value=5000)["tasks"]
+    assert got == [{"id": i, "data": {"image": "x" * 300}} for i in range(3)] and got.total == 5 and got.full
+    from qgn.serve.body import ValueTooLarge
+
+    with pytest.raises(ValueTooLarge):
+        read_text(json.dumps({"tasks": tasks}), 4096, keep=10, keep_chars=1000, max_value=500)
+
+
+@pytest.mark.parametrize("chunk", [1, 65536])
 @pytest.mark.parametrize("text", ['{"a": 1,}', '{"a" 1}', '{"a": 1} x', '{', '{"tasks": [1,]}', '{"tasks": [1 2]}',
-                                  '{"tasks": [1', '{"a": 1 "b": 2}', 'nope', '', '{"tasks": [{"id": }]}'])
-def test_a_bad_body_gets_json_loads_own_error(text):
-    from qgn.serve.body import parse_body
+                                  '{"tasks": [1', '{"a": 1 "b": 2}', 'nope', '', '{"tasks": [{"id": }]}', '"a" 1'])
+def test_a_bad_body_gets_json_loads_own_reason_and_place(text, chunk):
+    from qgn.serve.body import NotJSON
 
     with pytest.raises(json.JSONDecodeError) as reference:
         json.loads(text)
-    with pytest.raises(json.JSONDecodeError) as got:
-        parse_body(text, "tasks", 3, ("id", "data"))
-    assert str(got.value) == str(reference.value)
+    with pytest.raises(NotJSON) as got:
+        read_text(text, chunk)
+    assert str(got.value) == f"{reference.value.msg} at character {reference.value.pos}"
 
 
 def test_the_same_image_under_two_tasks_gets_each_tasks_own_region_ids(serve, monkeypatch):
@@ -715,3 +738,25 @@ def test_the_same_image_under_two_tasks_gets_each_tasks_own_region_ids(serve, mo
     target = brush_target(HOOK_CONFIG)
     again, length = backend.predict_task(tasks[1], target, backend.check_target(target))
     assert again == second and length == len(json.dumps(again))
+
+
+def test_a_predict_body_carrying_large_earlier_predictions_is_predicted(serve, monkeypatch):
+    """Label Studio sends each task with its annotations and predictions: retrieving predictions
+    (after a fine-tune, say) for tasks holding large ones made a body over the 64 MiB limit, a 413,
+    and Label Studio stored nothing (live, 1.23.2: 20 tasks with a 3.5 MB old prediction each). Now
+    only what /predict uses is kept; here the limit is 1 MiB and the body 4 MB."""
+    import qgn.serve.server as server_module
+
+    monkeypatch.setattr(server_module, "MAX_BODY_BYTES", 1 << 20)
+    port, backend = serve(document_root=samples_dir())
+    old = {"model_version": "old", "result": [{"type": "brushlabels", "value": {"rle": list(range(100_000))}}]}
+    tasks = [dict(scene_task(n), predictions=[old], annotations=[]) for n in (1, 2, 3, 1, 2, 3)]
+    data = json.dumps({"tasks": tasks, "label_config": HOOK_CONFIG}).encode()
+    assert len(data) > 4_000_000
+    status, answer = responses(talk(port, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                                          b"Connection: close\r\n\r\n%s" % (len(data), data)))[0]
+    assert status == 200 and "errors" not in answer and all(r["result"] for r in answer["results"])
+    status, alone = post(port, "/predict", {"tasks": [scene_task(2)], "label_config": HOOK_CONFIG})
+    assert answer["results"][1] == alone["results"][0]
+    status, answer = post(port, "/webhook", {"action": "X", "pad": "x" * (2 << 20)})  # other routes keep the limit
+    assert status == 413
