@@ -1,15 +1,18 @@
-"""A request's JSON body, read as it arrives with memory bounded by what the backend will use of it.
+"""A request's JSON body, read from a stream with memory bounded by what the backend will use of it.
 
 ``json.loads`` of a 23.6 MB ``/predict`` body of 330,000 tiny tasks built 161 MB of objects beyond
 its text, though at most ``QGN_SERVE_MAX_TASKS`` of them are ever predicted; and Label Studio sends
 each task with its annotations and earlier predictions, so retrieving predictions for a project
 whose tasks hold large ones made a body over any fixed limit (a 413, and Label Studio stored
-nothing). ``read_body`` reads the top-level object value by value from the stream, and the list
+nothing). ``read_body`` reads the top-level object value by value from a stream (the server
+spools the body into a temporary file first: it must take it as fast as it comes), and the list
 named ``list_key`` item by item: it keeps the first ``keep`` items while their kept part — of an
 object only its ``fields`` (a task's ``id`` and ``data``) — comes to at most ``keep_chars``, counts
-the rest, and drops each as soon as it is read. What it holds at once: the largest single value (at
-most ``max_value`` characters, else ``ValueTooLarge``) and the items kept. Values are parsed by
-``json`` itself; a body that is not JSON raises ``NotJSON`` with json's reason and where.
+the rest, and drops each as soon as it is read. What it holds at once: about three times the largest
+single value (at most ``max_value`` characters, else ``ValueTooLarge``) and the items kept (an 82 MB
+body of 20 tasks with a 4 MB earlier prediction each: a 31 MB peak, against 232 MB for
+``json.loads``, in 1.6 times its time). Values are parsed by ``json`` itself; a body that is not
+JSON raises ``NotJSON`` with json's reason and where.
 """
 from __future__ import annotations
 
