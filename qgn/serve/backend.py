@@ -206,6 +206,7 @@ class QGNBackend:
         path = Path(model_path)
         self.original = path
         self.current = ServedModel(version or model_version_name(path), path, load_model(path, device))
+        self.versions = [self.current.version]  # every version served, oldest first (GET /versions)
         self.document_root = Path(document_root).resolve() if document_root else None
         self.token = token
         # an explicit Label Studio URL is kept; /setup (unauthenticated) only fills one in when none was given
@@ -230,6 +231,12 @@ class QGNBackend:
     def health(self) -> dict:
         return {"status": "UP", "model_class": "QGN", "model_version": self.current.version,
                 "training": self.training_status}
+
+    def model_versions(self) -> dict:
+        """GET /versions (label_studio/ml/api_connector.py ``get_versions``; Label Studio lists them
+        for the ML backend, and on a 404 only the current one with "Upgrade your ML backend")."""
+        with self.state_lock:
+            return {"versions": list(self.versions)}
 
     def setup(self, body: dict) -> dict:
         schema = body.get("schema")
@@ -603,6 +610,7 @@ class QGNBackend:
                                   extra=finetune_metadata(config, result, served.path, [f"task {i}" for i in range(len(pairs))]))
             with self.state_lock:
                 self.current = ServedModel(f"{model_version_name(self.original)}-ls{n}", path, result.model)
+                self.versions.append(self.current.version)
                 self.training_status = f"idle (last: {path.name}, {time.strftime('%H:%M:%S')})"
         except Exception as exc:  # a failed fine-tune leaves the served model as it was
             with self.state_lock:

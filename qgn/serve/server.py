@@ -109,6 +109,8 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(200, self.backend.health())
         elif path == "/metrics":
             self.answer(200, {})
+        elif path == "/versions":
+            self.answer(200, self.backend.model_versions())
         else:
             self.answer(404, {"error": f"no such endpoint GET {path}; try /health"})
 
