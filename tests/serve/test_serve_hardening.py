@@ -531,6 +531,10 @@ def test_the_limits_are_read_from_the_environment_and_a_bad_value_stops_qgn_serv
     monkeypatch.setenv("QGN_SERVE_REQUEST_DEADLINE", "never")
     code, out, err = run_cli("serve", "--model", "demo", "--port", "0")
     assert code == 2 and "QGN_SERVE_REQUEST_DEADLINE" in err and "QGN_SERVE_MAX_TASKS" not in err
+    monkeypatch.delenv("QGN_SERVE_REQUEST_DEADLINE")
+    monkeypatch.setenv("QGN_SERVE_PREDICT_DEADLINE", "0")
+    code, out, err = run_cli("serve", "--model", "demo", "--port", "0")
+    assert code == 2 and err.count("\n") == 1 and "QGN_SERVE_PREDICT_DEADLINE='0'" in err
 
 
 def drip(port: int, data: bytes, step: float = 0.02) -> bytes:
