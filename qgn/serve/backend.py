@@ -24,6 +24,7 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
   ``train_every`` new ones, or on START_TRAINING, a background thread fine-tunes the current model
   (``qgn.train.finetune``) into ``train_out/<name>-ls<n>.safetensors`` — a new file, never the
   original — and serves it from then on. At most one fine-tune runs; see ``request_training``.
+  ANNOTATIONS_DELETED and TASKS_DELETED drop the kept annotations they name.
 - ``/predict`` answers at most ``QGN_SERVE_MAX_TASKS`` tasks and ``QGN_SERVE_MAX_RESPONSE_BYTES`` of
   results (``qgn.serve.limits``); see ``predict``.
 """
@@ -56,6 +57,7 @@ FETCH_DEADLINE_S = 120.0  # for the whole of a fetch, redirects included
 MAX_FETCHES = 4  # fetches at once (each streams into a temporary file of at most MAX_IMAGE_BYTES)
 FETCH_WAIT_S = 30.0  # how long a fetch waits for one of those before a 503
 MAX_CORRECTIONS = 200
+DELETIONS = {"ANNOTATIONS_DELETED": "annotations", "TASKS_DELETED": "tasks"}  # webhook action: its list of {"id"}
 MAX_ERRORS = 20  # task errors listed in a /predict answer
 CACHE_SIZE = 64
 
@@ -343,7 +345,7 @@ class QGNBackend:
 
     def webhook(self, body: dict) -> dict:
         action = body.get("action")
-        if action not in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "START_TRAINING"):
+        if action not in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "START_TRAINING", *DELETIONS):
             return {"status": "ignored", "reason": f"no fine-tuning on {action!r}"}
         if self.train_out is None:
             return {"status": "ignored", "reason": "fine-tuning is off: start qgn serve with --train-out DIR"}
@@ -352,6 +354,8 @@ class QGNBackend:
             project = {}
         check_type(project, "project", dict)
         check_type(project.get("id"), "project.id", (int, str, type(None)))
+        if action in DELETIONS:
+            return self.forget_corrections(project.get("id"), body.get(DELETIONS[action]), action)
         if action != "START_TRAINING":
             self.keep_correction(body, project)
         with self.state_lock:
@@ -551,10 +555,24 @@ class QGNBackend:
         with self.state_lock:
             key = (project.get("id"), task.get("id"))
             self.corrections.pop(key, None)
-            self.corrections[key] = (image, label)
+            self.corrections[key] = (image, label, annotation.get("id"))
             while len(self.corrections) > MAX_CORRECTIONS:
                 self.corrections.popitem(last=False)
             self.new_since_training += 1
+
+    def forget_corrections(self, project_id, deleted, action: str) -> dict:
+        """Drops the kept annotations that Label Studio deleted — ``deleted`` is the webhook's list
+        of ``{"id": ...}`` of annotations or of tasks (``DELETIONS``) — so no fine-tune learns
+        from them."""
+        check_type(deleted, DELETIONS[action], list)
+        ids = {check_type(item, f"{DELETIONS[action]}[]", dict).get("id") for item in deleted}
+        ids = {i for i in ids if isinstance(i, (int, str))}
+        with self.state_lock:
+            gone = [key for key, (_, _, annotation) in self.corrections.items() if key[0] == project_id and
+                    (annotation if action == "ANNOTATIONS_DELETED" else key[1]) in ids]
+            for key in gone:
+                del self.corrections[key]
+            return {"status": "forgotten", "forgotten": len(gone), "corrections": len(self.corrections)}
 
     def request_training(self) -> dict:
         """Start a fine-tune on the kept annotations, unless one runs (then one more follows it,

@@ -764,3 +764,24 @@ def test_a_predict_body_carrying_large_earlier_predictions_is_predicted(serve, m
     assert answer["results"][1] == alone["results"][0]
     status, answer = post(port, "/webhook", {"action": "X", "pad": "x" * (2 << 20)})  # other routes keep the limit
     assert status == 413
+
+
+def test_annotations_deleted_in_label_studio_are_not_learnt_from(serve, tmp_path):
+    """Label Studio 1.23.2 posts ANNOTATIONS_DELETED ({"annotations": [{"id"}]}) and TASKS_DELETED
+    ({"tasks": [{"id"}]}); both were ignored, so a wrong annotation deleted there was still fine-tuned
+    on (live: two annotations, one deleted and the other's task deleted, START_TRAINING trained on 2)."""
+    port, backend = serve(document_root=samples_dir(), train_out=tmp_path)
+    second = webhook(image="images/scene_02.png")
+    second["task"]["id"], second["annotation"]["id"] = 2, 10
+    other = webhook()
+    other["project"] = dict(other["project"], id=8)
+    for hook in (webhook(), second, other):
+        assert post(port, "/webhook", hook)[1]["status"] == "kept"
+    assert len(backend.corrections) == 3
+    deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 9}, {"id": 77}]}
+    assert post(port, "/webhook", deleted) == (201, {"status": "forgotten", "forgotten": 1, "corrections": 2})
+    deleted = {"action": "TASKS_DELETED", "project": {"id": 7}, "tasks": [{"id": 2}]}
+    assert post(port, "/webhook", deleted) == (201, {"status": "forgotten", "forgotten": 1, "corrections": 1})
+    assert list(backend.corrections) == [(8, 1)]  # another project's annotation of the same ids stays
+    status, answer = post(port, "/webhook", {"action": "TASKS_DELETED", "project": {"id": 7}, "tasks": {"id": 2}})
+    assert status == 400 and "tasks" in answer["error"]
