@@ -785,3 +785,19 @@ def test_annotations_deleted_in_label_studio_are_not_learnt_from(serve, tmp_path
     assert list(backend.corrections) == [(8, 1)]  # another project's annotation of the same ids stays
     status, answer = post(port, "/webhook", {"action": "TASKS_DELETED", "project": {"id": 7}, "tasks": {"id": 2}})
     assert status == 400 and "tasks" in answer["error"]
+
+
+def test_tasks_whose_data_is_over_the_limit_get_the_first_alone(serve, monkeypatch):
+    """The tasks kept as a body is read are bounded in size too: beyond, the first task is answered
+    alone with the reason, and Label Studio asks for each task on its own."""
+    import qgn.serve.server as server_module
+
+    monkeypatch.setattr(server_module, "MAX_BODY_BYTES", 200)
+    port, _ = serve(document_root=samples_dir())
+    tasks = [dict(scene_task(n), data={"image": f"images/scene_0{n}.png", "note": "x" * 60}) for n in (1, 2, 3)]
+    data = json.dumps({"tasks": tasks, "label_config": HOOK_CONFIG}).encode()
+    status, answer = responses(talk(port, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                                          b"Connection: close\r\n\r\n%s" % (len(data), data)))[0]
+    assert status == 200 and len(answer["results"]) == 1 and answer["results"][0]["result"]
+    (error,) = answer["errors"]
+    assert "only the first task" in error and "3 tasks" in error and "fewer tasks" in error
