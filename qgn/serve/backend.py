@@ -565,8 +565,8 @@ class QGNBackend:
         of ``{"id": ...}`` of annotations or of tasks (``DELETIONS``) — so no fine-tune learns
         from them."""
         check_type(deleted, DELETIONS[action], list)
-        ids = {check_type(item, f"{DELETIONS[action]}[]", dict).get("id") for item in deleted}
-        ids = {i for i in ids if isinstance(i, (int, str))}
+        named = [check_type(item, f"{DELETIONS[action]}[]", dict).get("id") for item in deleted]
+        ids = {i for i in named if isinstance(i, (int, str))}
         with self.state_lock:
             gone = [key for key, (_, _, annotation) in self.corrections.items() if key[0] == project_id and
                     (annotation if action == "ANNOTATIONS_DELETED" else key[1]) in ids]
