@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import select
 import socket
-import tempfile
 import sys
+import tempfile
 import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -195,8 +195,9 @@ class Handler(BaseHTTPRequestHandler):
         """Whether the client has closed its side of the connection (a read would return end of
         file now): Label Studio does when it stops waiting for an answer."""
         try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            return bool(readable) and not self.connection.recv(1, socket.MSG_PEEK)
+            poller = select.poll()  # not select(): no limit on the descriptor's number
+            poller.register(self.connection, select.POLLIN)
+            return bool(poller.poll(0)) and not self.connection.recv(1, socket.MSG_PEEK)
         except (OSError, ValueError):  # reset, or closed here
             return True
 
