@@ -4,6 +4,8 @@ The protocol, as Label Studio 1.23 speaks it (label_studio/ml/api_connector.py `
 label-studio-ml-backend label_studio_ml/api.py, the reference server):
 
 - ``GET /health`` → ``{"status": "UP", "model_class": ...}`` (Label Studio waits 1 s for it);
+- ``GET /versions`` → ``{"versions": [...]}``, every model version served (oldest first; Label
+  Studio offers them, and on a 404 the current one alone);
 - ``POST /setup`` with ``{"project": "<id>.<created timestamp>", "schema": <labelling config XML>,
   "hostname": <Label Studio URL>, "access_token": <token>, "extra_params": ...}`` →
   ``{"model_version": ...}`` (3 s);

@@ -24,6 +24,7 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
   ``train_every`` new ones, or on START_TRAINING, a background thread fine-tunes the current model
   (``qgn.train.finetune``) into ``train_out/<name>-ls<n>.safetensors`` — a new file, never the
   original — and serves it from then on. At most one fine-tune runs; see ``request_training``.
+  ANNOTATIONS_DELETED and TASKS_DELETED drop the kept annotations they name.
 - ``/predict`` answers at most ``QGN_SERVE_MAX_TASKS`` tasks and ``QGN_SERVE_MAX_RESPONSE_BYTES`` of
   results (``qgn.serve.limits``); see ``predict``.
 """
@@ -47,7 +48,8 @@ from urllib.parse import parse_qs, urljoin, urlparse
 import numpy as np
 
 from .label_config import BrushTarget, ConfigError, brush_target
-from .limits import MAX_RESPONSE_BYTES_ENV, MAX_TASKS_ENV, max_response_bytes, max_tasks
+from .limits import (MAX_RESPONSE_BYTES_ENV, MAX_TASKS_ENV, PREDICT_DEADLINE_ENV, max_response_bytes, max_tasks,
+                     predict_deadline_s)
 
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
 FETCH_TIMEOUT_S = 30.0  # for each connect and each read of a fetch
@@ -55,6 +57,7 @@ FETCH_DEADLINE_S = 120.0  # for the whole of a fetch, redirects included
 MAX_FETCHES = 4  # fetches at once (each streams into a temporary file of at most MAX_IMAGE_BYTES)
 FETCH_WAIT_S = 30.0  # how long a fetch waits for one of those before a 503
 MAX_CORRECTIONS = 200
+DELETIONS = {"ANNOTATIONS_DELETED": "annotations", "TASKS_DELETED": "tasks"}  # webhook action: its list of {"id"}
 MAX_ERRORS = 20  # task errors listed in a /predict answer
 CACHE_SIZE = 64
 
@@ -91,6 +94,21 @@ def check_type(value, field: str, kinds):
             f"{TYPE_NAMES.get(type(value), type(value).__name__)}"
         raise RequestError(f"{field} is {shown}; expected {' or '.join(TYPE_NAMES[k] for k in kinds)}")
     return value
+
+
+def renamed(answer: dict, length: int, made_for: str, prefix: str) -> tuple[dict, int]:
+    """A cached answer (and its JSON's length) whose region ids, ``<made_for>_<class>``, name the
+    task asking: ``<prefix>_<class>``."""
+    if prefix == made_for:
+        return answer, length
+    results = [dict(r, id=prefix + r["id"][len(made_for):]) for r in answer["result"]]
+    grown = (len(json.dumps(prefix)) - len(json.dumps(made_for))) * len(results)
+    return dict(answer, result=results), length + grown
+
+
+def task_name(task, index: int):
+    """How an error names a task: its id, else its place in the request."""
+    return task.get("id", index) if isinstance(task, dict) else index
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
@@ -190,6 +208,7 @@ class QGNBackend:
         path = Path(model_path)
         self.original = path
         self.current = ServedModel(version or model_version_name(path), path, load_model(path, device))
+        self.versions = [self.current.version]  # every version served, oldest first (GET /versions)
         self.document_root = Path(document_root).resolve() if document_root else None
         self.token = token
         # an explicit Label Studio URL is kept; /setup (unauthenticated) only fills one in when none was given
@@ -208,11 +227,18 @@ class QGNBackend:
         self.cache: OrderedDict = OrderedDict()
         self.fetch_slots = threading.BoundedSemaphore(MAX_FETCHES)
         self.max_tasks, self.max_response_bytes = max_tasks(), max_response_bytes()
+        self.predict_deadline_s = predict_deadline_s()
 
     # ------------------------------------------------------------------------------- protocol
     def health(self) -> dict:
         return {"status": "UP", "model_class": "QGN", "model_version": self.current.version,
                 "training": self.training_status}
+
+    def model_versions(self) -> dict:
+        """GET /versions (label_studio/ml/api_connector.py ``get_versions``; Label Studio lists them
+        for the ML backend, and on a 404 only the current one with "Upgrade your ML backend")."""
+        with self.state_lock:
+            return {"versions": list(self.versions)}
 
     def setup(self, body: dict) -> dict:
         schema = body.get("schema")
@@ -230,7 +256,7 @@ class QGNBackend:
                 self.token = token
         return {"model_version": self.current.version}
 
-    def predict(self, body: dict) -> dict:
+    def predict(self, body: dict, client_gone=None) -> dict:
         """One entry per task, in order: its result, or — for a task that failed while others did
         not — ``{"error": why}``, which Label Studio logs and skips, keeping the other tasks'
         predictions (ml/models.py takes the results by position and drops every one of them when
@@ -238,17 +264,31 @@ class QGNBackend:
         ``max_tasks`` or their results more than ``max_response_bytes``: the first result alone
         and an ``errors`` line naming the limit — Label Studio, which sends every selected task in
         one request ("Retrieve Predictions"), then asks again one task at a time
-        (``_get_predictions_from_ml_backend_one_by_one``), so no selection is refused."""
+        (``_get_predictions_from_ml_backend_one_by_one``), so no selection is refused.
+
+        Tasks left when the request's time is up (``predict_deadline_s``) or the client has closed
+        the connection (``client_gone()``: Label Studio gave up waiting) are not predicted: each
+        holds its place with ``{"error": why}``, so Label Studio keeps the predictions made and a
+        second *Retrieve Predictions* asks for the rest only (it skips tasks that have a prediction
+        of the current model version)."""
+        started = time.monotonic()
         tasks = body.get("tasks")
+        if getattr(tasks, "total", 0) and not tasks:
+            raise RequestError("the first task's id and data are more than 64 MiB", 413)
         if not isinstance(tasks, list) or not tasks:
             raise RequestError("'tasks' must be a non-empty list of tasks")
+        total = getattr(tasks, "total", len(tasks))  # a request's list may be cut short as it is read
         target = brush_target(body.get("label_config") or body.get("schema") or "")
         names = self.check_target(target)
-        over = len(tasks) > self.max_tasks
-        results, failures, status, cut = self.collect(tasks[:1] if over else tasks, target, names)
-        if over:
-            cut = (f"only the first task was predicted: the request has {len(tasks)} tasks and qgn serve answers at "
+        over = total > min(len(tasks), self.max_tasks)  # more than it answers, or than were kept as it was read
+        stop = lambda slowest: self.stop_reason(started, slowest, client_gone)  # noqa: E731
+        results, failures, status, cut = self.collect(tasks[:1] if over else tasks, target, names, stop)
+        if over and total > self.max_tasks:
+            cut = (f"only the first task was predicted: the request has {total} tasks and qgn serve answers at "
                    f"most {self.max_tasks} per request; send fewer tasks per request, or raise {MAX_TASKS_ENV}")
+        elif over:
+            cut = (f"only the first task was predicted: the ids and data of the request's {total} tasks are more "
+                   "than 64 MiB; send fewer tasks per request")
         predicted = [r for r in results if "result" in r]
         if cut and not predicted:
             raise RequestError("; ".join([cut, *failures[:4]]), 413)
@@ -259,19 +299,40 @@ class QGNBackend:
         shown = failures[:MAX_ERRORS] + ([f"and {len(failures) - MAX_ERRORS} more"] if len(failures) > MAX_ERRORS else [])
         return {"results": results, "model_version": self.current.version, **({"errors": shown} if failures else {})}
 
-    def collect(self, tasks: list, target: BrushTarget, names) -> tuple[list, list, int, str | None]:
+    def stop_reason(self, started: float, slowest: float, client_gone) -> str | None:
+        """Why no further task of a request started at ``started`` should start (None: it may),
+        when its slowest task so far took ``slowest`` seconds."""
+        if client_gone is not None and client_gone():
+            return "the client closed the connection (Label Studio stops waiting after 100 s)"
+        if time.monotonic() - started + slowest > self.predict_deadline_s:
+            return (f"the request's {self.predict_deadline_s:g} s were up; retrieve predictions again for the rest "
+                    f"(Label Studio asks only for tasks without one), send fewer tasks per request, or raise "
+                    f"{PREDICT_DEADLINE_ENV} (and Label Studio's ML_TIMEOUT_PREDICT)")
+        return None
+
+    def collect(self, tasks: list, target: BrushTarget, names, stop=None) -> tuple[list, list, int, str | None]:
         """(results, failures, status of the last failure, why the results were cut short or None):
         the predictions of ``tasks`` until their JSON would be more than ``max_response_bytes``, a
-        failed task's place held by ``{"error": why}``."""
-        results, failures, status, size = [], [], 422, 0
+        failed task's place held by ``{"error": why}``; once ``stop(slowest task's seconds)`` gives
+        a reason, the tasks left hold theirs (the first task always runs)."""
+        results, failures, status, size, slowest = [], [], 422, 0, 0.0
         for index, task in enumerate(tasks):
+            why = stop(slowest) if stop is not None and index else None
+            if why:
+                results += [{"error": f"task {task_name(t, index + i)}: not predicted: {why}"}
+                            for i, t in enumerate(tasks[index:])]
+                failures.append(f"{len(tasks) - index} of {len(tasks)} tasks not predicted: {why}")
+                return results, failures, status, None
+            begun = time.monotonic()
             try:
                 answer, length = self.predict_task(task, target, names)
             except (RequestError, ConfigError, ValueError, OSError) as exc:
-                failures.append(f"task {task.get('id', index) if isinstance(task, dict) else index}: {exc}")
+                failures.append(f"task {task_name(task, index)}: {exc}")
                 results.append({"error": failures[-1]})
                 status = getattr(exc, "status", 422)
                 continue
+            finally:
+                slowest = max(slowest, time.monotonic() - begun)
             size += length + 2
             if size > self.max_response_bytes:
                 why = (f"only the first task was predicted: the results of the first {index + 1} tasks are more than "
@@ -284,7 +345,7 @@ class QGNBackend:
 
     def webhook(self, body: dict) -> dict:
         action = body.get("action")
-        if action not in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "START_TRAINING"):
+        if action not in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "START_TRAINING", *DELETIONS):
             return {"status": "ignored", "reason": f"no fine-tuning on {action!r}"}
         if self.train_out is None:
             return {"status": "ignored", "reason": "fine-tuning is off: start qgn serve with --train-out DIR"}
@@ -293,6 +354,8 @@ class QGNBackend:
             project = {}
         check_type(project, "project", dict)
         check_type(project.get("id"), "project.id", (int, str, type(None)))
+        if action in DELETIONS:
+            return self.forget_corrections(project.get("id"), body.get(DELETIONS[action]), action)
         if action != "START_TRAINING":
             self.keep_correction(body, project)
         with self.state_lock:
@@ -323,26 +386,26 @@ class QGNBackend:
         ref = task["data"].get(target.data_key)
         if not isinstance(ref, str) or not ref:
             raise RequestError(f"the task has no data.{target.data_key} (the config's Image value)")
-        served = self.current
-        key = (served.version, target, ref)
+        served, prefix = self.current, f"qgn{task.get('id', '')}"
+        key = (served.version, target, ref)  # by image: the same image under another task is predicted once
         with self.state_lock:
             if key in self.cache:
                 self.cache.move_to_end(key)
-                return self.cache[key]
+                return renamed(*self.cache[key], prefix)
         label, score = self.infer(self.load_image(ref), served)
         from qgn.formats.labelstudio import brush_results
 
         classes = served.model.config.classes
-        results = [r for r in brush_results(label, classes, f"qgn{task.get('id', '')}", target.from_name,
+        results = [r for r in brush_results(label, classes, prefix, target.from_name,
                                             target.to_name, [n or "" for n in names], origin="prediction")
                    if r["value"]["brushlabels"][0]]
         answer = {"result": results, "score": score, "model_version": served.version}
-        answer = answer, len(json.dumps(answer))
+        length = len(json.dumps(answer))
         with self.state_lock:
-            self.cache[key] = answer
+            self.cache[key] = answer, length, prefix
             while len(self.cache) > CACHE_SIZE:
                 self.cache.popitem(last=False)
-        return answer
+        return answer, length
 
     def infer(self, image: np.ndarray, served: ServedModel) -> tuple[np.ndarray, float]:
         """(label map (H, W), score = 1 − mean normalised entropy) of ``qgn predict``'s PC run."""
@@ -492,10 +555,24 @@ class QGNBackend:
         with self.state_lock:
             key = (project.get("id"), task.get("id"))
             self.corrections.pop(key, None)
-            self.corrections[key] = (image, label)
+            self.corrections[key] = (image, label, annotation.get("id"))
             while len(self.corrections) > MAX_CORRECTIONS:
                 self.corrections.popitem(last=False)
             self.new_since_training += 1
+
+    def forget_corrections(self, project_id, deleted, action: str) -> dict:
+        """Drops the kept annotations that Label Studio deleted — ``deleted`` is the webhook's list
+        of ``{"id": ...}`` of annotations or of tasks (``DELETIONS``) — so no fine-tune learns
+        from them."""
+        check_type(deleted, DELETIONS[action], list)
+        named = [check_type(item, f"{DELETIONS[action]}[]", dict).get("id") for item in deleted]
+        ids = {i for i in named if isinstance(i, (int, str))}
+        with self.state_lock:
+            gone = [key for key, (_, _, annotation) in self.corrections.items() if key[0] == project_id and
+                    (annotation if action == "ANNOTATIONS_DELETED" else key[1]) in ids]
+            for key in gone:
+                del self.corrections[key]
+            return {"status": "forgotten", "forgotten": len(gone), "corrections": len(self.corrections)}
 
     def request_training(self) -> dict:
         """Start a fine-tune on the kept annotations, unless one runs (then one more follows it,
@@ -551,6 +628,7 @@ class QGNBackend:
                                   extra=finetune_metadata(config, result, served.path, [f"task {i}" for i in range(len(pairs))]))
             with self.state_lock:
                 self.current = ServedModel(f"{model_version_name(self.original)}-ls{n}", path, result.model)
+                self.versions.append(self.current.version)
                 self.training_status = f"idle (last: {path.name}, {time.strftime('%H:%M:%S')})"
         except Exception as exc:  # a failed fine-tune leaves the served model as it was
             with self.state_lock:

@@ -15,17 +15,23 @@ and ``QGNServer.request_queue_size`` wait to be accepted.
 from __future__ import annotations
 
 import json
+import select
 import socket
 import sys
+import tempfile
 import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .backend import QGNBackend, RequestError
+from .body import NotJSON, ValueTooLarge, read_body
 from .label_config import ConfigError
 from .limits import REQUEST_DEADLINE_ENV, request_deadline_s
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_BODY_BYTES = 64 * 1024 * 1024  # a body, and for /predict the largest value in it and the tasks kept
+MAX_PREDICT_BODY_BYTES = 1024 * 1024 * 1024  # Label Studio sends each task's annotations and predictions
+SPOOL_BYTES = 8 * 1024 * 1024  # a body beyond waits in a temporary file until it is parsed
+TASK_FIELDS = ("id", "data")  # what /predict reads of a task (Label Studio sends its annotations, predictions…)
 POST_ROUTES = {"/setup": "setup", "/predict": "predict", "/webhook": "webhook"}
 
 
@@ -103,6 +109,8 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(200, self.backend.health())
         elif path == "/metrics":
             self.answer(200, {})
+        elif path == "/versions":
+            self.answer(200, self.backend.model_versions())
         else:
             self.answer(404, {"error": f"no such endpoint GET {path}; try /health"})
 
@@ -116,8 +124,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(404, {"error": f"no such endpoint POST {path}; this backend serves "
                                               f"{', '.join(POST_ROUTES)}"})
         try:
-            body = self.read_json()
-            self.answer(200 if method != "webhook" else 201, getattr(self.backend, method)(body))
+            body = self.read_json("tasks" if method == "predict" else None)
+            extra = (self.client_gone,) if method == "predict" else ()  # a batch stops when nobody waits for it
+            self.answer(200 if method != "webhook" else 201, getattr(self.backend, method)(body, *extra))
         except RequestError as exc:
             self.answer(exc.status, {"error": str(exc)})
         except ConfigError as exc:
@@ -128,7 +137,9 @@ class Handler(BaseHTTPRequestHandler):
             traceback.print_exc(file=sys.stderr)
             self.answer(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
 
-    def read_json(self) -> dict:
+    def read_json(self, list_key: str | None = None) -> dict:
+        """The request's JSON object; of ``list_key``'s list only the items the backend may use
+        (``qgn.serve.body``), so memory follows what the request asks, not how many items it holds."""
         lengths = self.headers.get_all("Content-Length") or []
         if not lengths:
             self.close_connection = True
@@ -141,28 +152,54 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise RequestError(f"Content-Length {length!r} is not a byte count")
         size = int(length)
-        if size > MAX_BODY_BYTES:
+        limit = MAX_PREDICT_BODY_BYTES if list_key else MAX_BODY_BYTES
+        if size > limit:
             self.close_connection = True
-            raise RequestError(f"the body is {size} bytes; at most {MAX_BODY_BYTES} are read", 413)
+            raise RequestError(f"the body is {size} bytes; at most {limit} are read", 413)
+        with tempfile.SpooledTemporaryFile(SPOOL_BYTES, prefix="qgn-serve-body-") as spool:
+            got = self.receive(size, spool)
+            if self.late():
+                raise RequestError(self.late_reason(), 408)
+            if self.deadline is not None:
+                self.deadline.cancel()  # what follows is the backend's time, not the client's
+            if got < size:
+                self.close_connection = True
+                raise RequestError(f"the body ended after {got} of {size} bytes")
+            spool.seek(0)
+            try:
+                body = read_body(spool.read, list_key, self.backend.max_tasks, TASK_FIELDS, MAX_BODY_BYTES,
+                                 MAX_BODY_BYTES)
+            except ValueTooLarge as exc:
+                raise RequestError(f"the body holds {exc}; at most {MAX_BODY_BYTES} are read at once", 413) from None
+            except (UnicodeDecodeError, NotJSON, RecursionError) as exc:
+                raise RequestError(f"the body is not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise RequestError(f"the body must be a JSON object, not a {body}")
+        return body
+
+    def receive(self, size: int, out) -> int:
+        """Up to ``size`` bytes of the body into ``out`` as fast as they come (Label Studio must
+        send all of it within its 1 s connect timeout: urllib3 sends a body under that timeout,
+        and ``sendall``'s is for the whole), so parsing never paces the client; the bytes got."""
+        got = 0
         try:
-            raw = self.rfile.read(size)
+            while got < size and (data := self.rfile.read1(min(1 << 20, size - got))):
+                out.write(data)
+                got += len(data)
         except TimeoutError:
             self.close_connection = True
             raise RequestError(f"the body did not arrive: no byte for {self.timeout:g} s", 408) from None
-        if self.late():
-            raise RequestError(self.late_reason(), 408)
-        if self.deadline is not None:
-            self.deadline.cancel()  # what follows is the backend's time, not the client's
-        if len(raw) < size:
-            self.close_connection = True
-            raise RequestError(f"the body ended after {len(raw)} of {size} bytes")
+        return got
+
+    def client_gone(self) -> bool:
+        """Whether the client has closed its side of the connection (a read would return end of
+        file now): Label Studio does when it stops waiting for an answer."""
         try:
-            body = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise RequestError(f"the body is not JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise RequestError(f"the body must be a JSON object, not a {type(body).__name__}")
-        return body
+            poller = select.poll()  # not select(): no limit on the descriptor's number
+            poller.register(self.connection, select.POLLIN)
+            return bool(poller.poll(0)) and not self.connection.recv(1, socket.MSG_PEEK)
+        except (OSError, ValueError):  # reset, or closed here
+            return True
 
     def drain(self) -> None:
         """Read and drop the request's body; when that cannot be done, close after answering."""

@@ -162,6 +162,9 @@ def test_webhook_fine_tunes_into_a_new_version_and_never_over_the_original(serve
     assert (tmp_path / "models" / "demo-ls1.safetensors").is_file()
     assert backend.original.read_bytes() == original
     assert call(url, "/health")[1]["model_version"] == "qgn-demo-ls1"
+    # Label Studio asks GET /versions (with a JSON body) for the versions to offer; a 404 offered the current
+    # one alone, with "Upgrade your ML backend version to latest" (ml/api.py)
+    assert call(url, "/versions") == (200, {"versions": ["qgn-demo", "qgn-demo-ls1"]})
     status, answer = call(url, "/predict", {"tasks": [task("scene_01.png")], "label_config": CONFIG})
     assert status == 200 and answer["results"][0]["model_version"] == "qgn-demo-ls1"
 

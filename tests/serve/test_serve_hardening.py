@@ -531,6 +531,10 @@ def test_the_limits_are_read_from_the_environment_and_a_bad_value_stops_qgn_serv
     monkeypatch.setenv("QGN_SERVE_REQUEST_DEADLINE", "never")
     code, out, err = run_cli("serve", "--model", "demo", "--port", "0")
     assert code == 2 and "QGN_SERVE_REQUEST_DEADLINE" in err and "QGN_SERVE_MAX_TASKS" not in err
+    monkeypatch.delenv("QGN_SERVE_REQUEST_DEADLINE")
+    monkeypatch.setenv("QGN_SERVE_PREDICT_DEADLINE", "0")
+    code, out, err = run_cli("serve", "--model", "demo", "--port", "0")
+    assert code == 2 and err.count("\n") == 1 and "QGN_SERVE_PREDICT_DEADLINE='0'" in err
 
 
 def drip(port: int, data: bytes, step: float = 0.02) -> bytes:
@@ -584,3 +588,216 @@ def test_a_client_that_does_not_read_its_answer_is_cut_off(serve, monkeypatch, c
         assert sock.recv(4096).startswith(b"HTTP/1.1 200")  # it had begun: the client was too slow to take it
     raw = talk(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")  # others are served
     assert responses(raw)[0][0] == 200
+
+
+def counted_infer(backend, monkeypatch, before=None) -> list:
+    """The images ``backend`` predicts from now on (``before()`` runs ahead of each)."""
+    inferred = []
+    original = backend.infer
+
+    def infer(*args):
+        if before is not None:
+            before()
+        inferred.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(backend, "infer", infer)
+    return inferred
+
+
+def test_a_batch_stops_at_its_deadline_and_answers_the_tasks_done(serve, monkeypatch):
+    """Label Studio waits 100 s for /predict, then drops the whole answer; the backend went on with
+    the batch anyway. Now a task starts only while the slowest so far still fits in
+    QGN_SERVE_PREDICT_DEADLINE: here 1 s, and each image takes at least 0.6 s, so one is predicted
+    and the others hold their places with the reason (Label Studio keeps the one and skips them)."""
+    monkeypatch.setenv("QGN_SERVE_PREDICT_DEADLINE", "1")
+    port, backend = serve(document_root=samples_dir())
+    inferred = counted_infer(backend, monkeypatch, lambda: threading.Event().wait(0.6))
+    tasks = [scene_task(n) for n in (1, 2, 3, 4)]
+    status, answer = post(port, "/predict", {"tasks": tasks, "label_config": HOOK_CONFIG})
+    assert status == 200 and len(answer["results"]) == 4 and len(inferred) == 1
+    first, *rest = answer["results"]
+    assert first["result"] and all("result" not in r and "not predicted" in r["error"] for r in rest)
+    assert [r["error"].split(":")[0] for r in rest] == ["task 2", "task 3", "task 4"]
+    (error,) = answer["errors"]
+    assert "3 of 4 tasks not predicted" in error and "QGN_SERVE_PREDICT_DEADLINE" in error
+    status, again = post(port, "/predict", {"tasks": tasks[1:2], "label_config": HOOK_CONFIG})  # the rest, asked again
+    assert status == 200 and again["results"][0]["result"] and len(inferred) == 2
+
+
+def test_a_batch_stops_when_the_client_has_closed_the_connection(serve, monkeypatch):
+    """A client that gave up (Label Studio after 100 s) left the backend predicting the rest of
+    the batch for nobody while later requests shared its lock: it stops at the next task."""
+    port, backend = serve(document_root=samples_dir())
+    entered, release, answered = threading.Event(), threading.Event(), threading.Event()
+    inferred = counted_infer(backend, monkeypatch, lambda: [entered.set(), release.wait(30)])
+    predict = backend.predict
+    monkeypatch.setattr(backend, "predict", lambda *a: [predict(*a), answered.set()][0])
+    data = json.dumps({"tasks": [scene_task(n) for n in (1, 2, 3, 4)], "label_config": HOOK_CONFIG}).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(data), data))
+        assert entered.wait(30)  # the first image is being predicted when the client leaves
+    threading.Event().wait(0.2)  # the close reaches the server
+    release.set()
+    assert answered.wait(60)
+    assert len(inferred) == 1
+
+
+def tiny_tasks_body(count: int) -> bytes:
+    tasks = [{"id": i, "data": {"image": f"images/missing_{i}.png"}} for i in range(count)]
+    return json.dumps({"tasks": tasks, "label_config": HOOK_CONFIG, "project": "1.1700000000"}).encode()
+
+
+def test_reading_a_predict_body_of_many_tiny_tasks_keeps_only_the_tasks_it_may_use(serve, monkeypatch):
+    """A /predict of 330,000 tiny tasks (22 MB, under the 64 MiB body limit) took 184 MB to parse,
+    though at most QGN_SERVE_MAX_TASKS are predicted: the server now holds the body's bytes and the
+    tasks it may use. Reference: json.loads of the same body, measured here (tracemalloc)."""
+    import tracemalloc
+
+    monkeypatch.setenv("QGN_SERVE_MAX_TASKS", "3")
+    port, backend = serve(document_root=samples_dir())
+    data = tiny_tasks_body(100_000)
+    text = data.decode()
+    tracemalloc.start()
+    try:
+        json.loads(text)
+        reference = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        start = tracemalloc.get_traced_memory()[0]
+        status, answer = responses(talk(port, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n"
+                                        b"\r\n%s" % (len(data), data)))[0]
+        served = tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+    assert status == 413 and "100000 tasks" in answer["error"] and "at most 3" in answer["error"]
+    assert served < reference / 2, (served, reference)
+
+
+def read_text(text: str, chunk: int, keep: int = 3, keep_chars: int = 1000, max_value: int = 1000):
+    """``qgn.serve.body.read_body`` of ``text`` arriving ``chunk`` bytes at a time."""
+    from qgn.serve import body
+
+    stream = io.BytesIO(text.encode())
+    old, body.CHUNK = body.CHUNK, chunk
+    try:
+        return body.read_body(stream.read, "tasks", keep, ("id", "data"), keep_chars, max_value)
+    finally:
+        body.CHUNK = old
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 65536])
+@pytest.mark.parametrize("text", [
+    '{"tasks": [{"id": 1, "data": {"image": "a"}, "annotations": [{"result": []}], "predictions": []}, 2, '
+    '{"id": 3}, [4], {"data": {}}], "label_config": "<View/>", "params": {"context": null}, "tasks2": [1, 2]}',
+    ' { } ', '{"tasks": []}', '{"a": -1.5e3, "tasks": {"not": "a list"}, "b": [true, false, null], "c": 125e-2}',
+    '{"tasks": [12345, 1e5, -0.5], "é": "ünïcödé ✓ \\ud83d\\ude00", "n": 123456789012345678901234567890}',
+])
+def test_a_body_reads_as_json_loads_with_the_tasks_cut_to_what_predict_uses(text, chunk):
+    expected = json.loads(text)
+    got = read_text(text, chunk)
+    if isinstance(expected.get("tasks"), list):
+        tasks = expected["tasks"]
+        assert got["tasks"].total == len(tasks) and not got["tasks"].full
+        expected["tasks"] = [{k: t[k] for k in ("id", "data") if k in t} if isinstance(t, dict) else t
+                             for t in tasks[:3]]
+    assert got == expected
+
+
+def test_the_tasks_kept_are_bounded_by_their_size_too():
+    tasks = [{"id": i, "data": {"image": "x" * 300}, "predictions": ["y" * 900]} for i in range(5)]
+    got = read_text(json.dumps({"tasks": tasks}), 4096, keep=10, keep_chars=1000, max_value=5000)["tasks"]
+    assert got == [{"id": i, "data": {"image": "x" * 300}} for i in range(3)] and got.total == 5 and got.full
+    from qgn.serve.body import ValueTooLarge
+
+    with pytest.raises(ValueTooLarge):
+        read_text(json.dumps({"tasks": tasks}), 4096, keep=10, keep_chars=1000, max_value=500)
+
+
+@pytest.mark.parametrize("chunk", [1, 65536])
+@pytest.mark.parametrize("text", ['{"a": 1,}', '{"a" 1}', '{"a": 1} x', '{', '{"tasks": [1,]}', '{"tasks": [1 2]}',
+                                  '{"tasks": [1', '{"a": 1 "b": 2}', 'nope', '', '{"tasks": [{"id": }]}', '"a" 1'])
+def test_a_bad_body_gets_json_loads_own_reason_and_place(text, chunk):
+    from qgn.serve.body import NotJSON
+
+    with pytest.raises(json.JSONDecodeError) as reference:
+        json.loads(text)
+    with pytest.raises(NotJSON) as got:
+        read_text(text, chunk)
+    assert str(got.value) == f"{reference.value.msg} at character {reference.value.pos}"
+
+
+def test_the_same_image_under_two_tasks_gets_each_tasks_own_region_ids(serve, monkeypatch):
+    """A result cached by image carried the first task's ids (``qgn1_0`` on task 7 in Label Studio
+    1.23.2). Nothing there breaks — the editor makes area ids ``<id>#<annotation>`` — but an id
+    names its task (``qgn<task id>_<class>``), and the byte count of the batch stays exact."""
+    port, backend = serve(document_root=samples_dir())
+    inferred = counted_infer(backend, monkeypatch)
+    tasks = [{"id": 4, "data": {"image": "images/scene_01.png"}}, {"id": 'a"5', "data": {"image": "images/scene_01.png"}}]
+    status, answer = post(port, "/predict", {"tasks": tasks, "label_config": HOOK_CONFIG})
+    assert status == 200 and len(inferred) == 1
+    first, second = answer["results"]
+    assert first["result"] and all(r["id"].startswith("qgn4_") for r in first["result"])
+    assert [r["id"] for r in second["result"]] == [r["id"].replace("qgn4_", 'qgna"5_') for r in first["result"]]
+    assert [dict(r, id=None) for r in second["result"]] == [dict(r, id=None) for r in first["result"]]
+    target = brush_target(HOOK_CONFIG)
+    again, length = backend.predict_task(tasks[1], target, backend.check_target(target))
+    assert again == second and length == len(json.dumps(again))
+
+
+def test_a_predict_body_carrying_large_earlier_predictions_is_predicted(serve, monkeypatch):
+    """Label Studio sends each task with its annotations and predictions: retrieving predictions
+    (after a fine-tune, say) for tasks holding large ones made a body over the 64 MiB limit, a 413,
+    and Label Studio stored nothing (live, 1.23.2: 20 tasks with a 3.5 MB old prediction each). Now
+    only what /predict uses is kept; here the limit is 1 MiB and the body 4 MB."""
+    import qgn.serve.server as server_module
+
+    monkeypatch.setattr(server_module, "MAX_BODY_BYTES", 1 << 20)
+    port, backend = serve(document_root=samples_dir())
+    old = {"model_version": "old", "result": [{"type": "brushlabels", "value": {"rle": list(range(100_000))}}]}
+    tasks = [dict(scene_task(n), predictions=[old], annotations=[]) for n in (1, 2, 3, 1, 2, 3)]
+    data = json.dumps({"tasks": tasks, "label_config": HOOK_CONFIG}).encode()
+    assert len(data) > 4_000_000
+    status, answer = responses(talk(port, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                                          b"Connection: close\r\n\r\n%s" % (len(data), data)))[0]
+    assert status == 200 and "errors" not in answer and all(r["result"] for r in answer["results"])
+    status, alone = post(port, "/predict", {"tasks": [scene_task(2)], "label_config": HOOK_CONFIG})
+    assert answer["results"][1] == alone["results"][0]
+    status, answer = post(port, "/webhook", {"action": "X", "pad": "x" * (2 << 20)})  # other routes keep the limit
+    assert status == 413
+
+
+def test_annotations_deleted_in_label_studio_are_not_learnt_from(serve, tmp_path):
+    """Label Studio 1.23.2 posts ANNOTATIONS_DELETED ({"annotations": [{"id"}]}) and TASKS_DELETED
+    ({"tasks": [{"id"}]}); both were ignored, so a wrong annotation deleted there was still fine-tuned
+    on (live: two annotations, one deleted and the other's task deleted, START_TRAINING trained on 2)."""
+    port, backend = serve(document_root=samples_dir(), train_out=tmp_path)
+    second = webhook(image="images/scene_02.png")
+    second["task"]["id"], second["annotation"]["id"] = 2, 10
+    other = webhook()
+    other["project"] = dict(other["project"], id=8)
+    for hook in (webhook(), second, other):
+        assert post(port, "/webhook", hook)[1]["status"] == "kept"
+    assert len(backend.corrections) == 3
+    deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 9}, {"id": 77}]}
+    assert post(port, "/webhook", deleted) == (201, {"status": "forgotten", "forgotten": 1, "corrections": 2})
+    deleted = {"action": "TASKS_DELETED", "project": {"id": 7}, "tasks": [{"id": 2}]}
+    assert post(port, "/webhook", deleted) == (201, {"status": "forgotten", "forgotten": 1, "corrections": 1})
+    assert list(backend.corrections) == [(8, 1)]  # another project's annotation of the same ids stays
+    status, answer = post(port, "/webhook", {"action": "TASKS_DELETED", "project": {"id": 7}, "tasks": {"id": 2}})
+    assert status == 400 and "tasks" in answer["error"]
+
+
+def test_tasks_whose_data_is_over_the_limit_get_the_first_alone(serve, monkeypatch):
+    """The tasks kept as a body is read are bounded in size too: beyond, the first task is answered
+    alone with the reason, and Label Studio asks for each task on its own."""
+    import qgn.serve.server as server_module
+
+    monkeypatch.setattr(server_module, "MAX_BODY_BYTES", 200)
+    port, _ = serve(document_root=samples_dir())
+    tasks = [dict(scene_task(n), data={"image": f"images/scene_0{n}.png", "note": "x" * 60}) for n in (1, 2, 3)]
+    data = json.dumps({"tasks": tasks, "label_config": HOOK_CONFIG}).encode()
+    status, answer = responses(talk(port, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                                          b"Connection: close\r\n\r\n%s" % (len(data), data)))[0]
+    assert status == 200 and len(answer["results"]) == 1 and answer["results"][0]["result"]
+    (error,) = answer["errors"]
+    assert "only the first task" in error and "3 tasks" in error and "fewer tasks" in error
