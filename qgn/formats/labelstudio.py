@@ -124,41 +124,81 @@ def encode_ls_rle(mask: np.ndarray) -> list[int]:
 
 def decode_ls_rle(rle, source="Label Studio RLE", expected: int | None = None) -> np.ndarray:
     """The flat uint8 values of a Label Studio brush RLE (``decode_rle``); with ``expected``, the
-    value count it claims must be that (checked before the values are allocated)."""
+    value count it claims must be that (checked before the values are allocated).
+
+    The runs are found by following each run's length from the first (``_runs``: each window of
+    the stream read at once, then one step a run in a tight loop) and their values are read all at
+    once: the converter writes every value that does not repeat as a run of its own, ~3 runs a pixel
+    of a coloured region, which a run at a time cost 1.8 s for one 960×720 region."""
     try:
         data = np.asarray(rle, np.uint8)
         if data.ndim != 1 or any(int(v) != int(d) for v, d in zip(rle[:16], data[:16])):
             raise ValueError
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{source}: 'rle' must be a list of bytes (0..255)") from None
-    bits = "".join(np.unpackbits(data).astype(str).tolist())
-    pos = 0
-
-    def read(n: int) -> int:
-        nonlocal pos
-        if pos + n > len(bits):
-            raise ValueError(f"{source}: the RLE ends early")
-        value = int(bits[pos:pos + n], 2)
-        pos += n
-        return value
-
-    num = read(32)
+    length = data.size * 8
+    if length < 53:
+        raise ValueError(f"{source}: the RLE ends early")
+    num = int.from_bytes(data[:4].tobytes(), "big")
     if expected is not None and num != expected:
         raise ValueError(f"{source}: the RLE claims {num} values, not the {expected} of its size")
-    word = read(5) + 1
-    sizes = [read(4) + 1 for _ in range(4)]
-    out = np.zeros(num, np.uint8)
-    i = 0
-    while i < num:
-        repeat = read(1)
-        j = min(i + 1 + read(sizes[read(2)]), num)
-        if repeat:
-            out[i:j] = read(word)
-        else:
-            for k in range(i, j):
-                out[k] = read(word)
-        i = j
+    data = np.concatenate((data, np.zeros(4, np.uint8))).astype(np.int64)  # reads past the end see 0s
+    word = int(_read_bits(data, np.array([32]), 5)[0]) + 1
+    if word > 8:
+        raise ValueError(f"{source}: the RLE's values are {word} bits wide; a brush mask's are 8")
+    sizes = _read_bits(data, np.arange(37, 53, 4), 4) + 1
+    starts, counts, repeat, head = _runs(data, length, num, word, sizes, source)
+    out = np.repeat(_read_bits(data, head, word).astype(np.uint8), counts)
+    literal = np.flatnonzero(~repeat & (counts > 1))
+    if literal.size:  # every value of a run that does not repeat, read where it lies
+        n = counts[literal]
+        within = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+        first = (np.cumsum(counts) - counts)[literal]
+        out[np.repeat(first, n) + within] = _read_bits(data, np.repeat(head[literal], n) + within * word, word)
     return out
+
+
+def _read_bits(data: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
+    """The unsigned ``width``-bit numbers (MSB first, ``width`` <= 25) starting at each bit position
+    ``at`` of the bytes ``data`` (int64, 4 bytes of padding at the end): int64."""
+    byte = at >> 3
+    window = (data[byte] << 24) | (data[byte + 1] << 16) | (data[byte + 2] << 8) | data[byte + 3]
+    return (window >> (32 - width - (at & 7))) & ((1 << width) - 1)
+
+
+def _runs(data: np.ndarray, length: int, num: int, word: int, sizes: np.ndarray,
+          source) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Of each run: (its bit position, the values it gives — the last cut at ``num`` —, whether it
+    repeats one value, the bit position of its first value). Per window of 2**16 candidate
+    positions, where a run starting there would end is computed for every position at once, then
+    followed from the current run."""
+    starts, counts, pos, done, window = [], [], 53, 0, 1 << 16
+    while done < num:
+        if pos >= length:
+            raise ValueError(f"{source}: the RLE ends early")
+        at = np.arange(pos, min(pos + window, length))
+        fields = _read_bits(data, at, 19)  # flag, size class, 16 bits that begin the length
+        size = sizes[(fields >> 16) & 3]
+        count = ((fields & 0xFFFF) >> (16 - size)) + 1
+        step = (3 + size + np.where(fields >> 18 == 1, word, count * word)).tolist()
+        count = count.tolist()
+        base, top, append, take = int(at[0]), len(step), starts.append, counts.append
+        i = pos - base
+        while i < top and done < num:
+            append(pos)
+            take(count[i])
+            done += count[i]
+            pos += step[i]
+            i = pos - base
+    starts, counts = np.asarray(starts, np.int64), np.asarray(counts, np.int64)
+    if not num:
+        return starts, counts, counts.astype(bool), starts
+    counts[-1] -= done - num  # the last run may claim values past the count
+    fields = _read_bits(data, starts, 3)
+    repeat, head = fields >> 2 == 1, starts + 3 + sizes[fields & 3]
+    if int((head + np.where(repeat, word, counts * word))[-1]) > length:
+        raise ValueError(f"{source}: the RLE ends early")
+    return starts, counts, repeat, head
 
 
 # ------------------------------------------------------------------------------------------ export

@@ -309,3 +309,46 @@ def test_json_min_choices_only_annotation_is_not_taken_for_an_empty_one(tmp_path
     dataset = scan_dataset(root / "min.json")
     assert [item.name for item in dataset.items] == ["b"]
     assert any("without brush, polygon or rectangle results, not imported: tasks 1, 3" in w for w in dataset.warnings)
+
+
+def _rle_bits(runs, num, sizes=(3, 4, 8, 16)):
+    """A brush RLE written bit by bit as the format reads (thi.ng rle-pack): header, then per run
+    (repeat?, values): flag, the smallest size class that holds the count, count - 1, the value(s)."""
+    bits = f"{num:032b}{8 - 1:05b}" + "".join(f"{s - 1:04b}" for s in sizes)
+    for repeat, values in runs:
+        count = len(values) if not repeat else values[1]
+        klass = next(k for k, s in enumerate(sizes) if count <= 2 ** s)
+        bits += ("1" if repeat else "0") + f"{klass:02b}" + format(count - 1, f"0{sizes[klass]}b")
+        bits += f"{values[0]:08b}" if repeat else "".join(f"{v:08b}" for v in values)
+    bits += "0" * (-len(bits) % 8)
+    return [int(bits[i:i + 8], 2) for i in range(0, len(bits), 8)]
+
+
+def test_the_brush_rle_decodes_literal_runs_repeats_and_a_cut_last_run_as_the_format_says():
+    from qgn.formats.labelstudio import decode_ls_rle
+
+    rng = np.random.default_rng(0)
+    runs, expected = [], []
+    for _ in range(3000):  # literal runs of 1..300 values (every size class) and repeats up to 70,000
+        if rng.random() < 0.5:
+            values = rng.integers(0, 256, int(rng.integers(1, 300))).tolist()
+            runs.append((False, values))
+            expected += values
+        else:
+            value, count = int(rng.integers(0, 256)), int(rng.choice([1, 7, 9, 200, 257, 65536]))
+            runs.append((True, (value, count)))
+            expected += [value] * count
+    out = decode_ls_rle(_rle_bits(runs, len(expected)), expected=len(expected))
+    assert out.dtype == np.uint8 and out.tolist() == expected
+    cut = len(expected) - 5  # a last run claiming values past the count gives only those counted
+    assert decode_ls_rle(_rle_bits(runs, cut)).tolist() == expected[:cut]
+    assert decode_ls_rle(_rle_bits([], 0)).size == 0
+
+
+@pytest.mark.parametrize("drop", [1, 2, 40])
+def test_a_brush_rle_cut_short_is_refused_by_what_it_is(drop):
+    from qgn.formats.labelstudio import decode_ls_rle
+
+    rle = _rle_bits([(False, [1, 2, 3] * 20), (True, (9, 300))], 360)
+    with pytest.raises(ValueError, match="ends early"):
+        decode_ls_rle(rle[:-drop])
