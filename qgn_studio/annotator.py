@@ -12,7 +12,9 @@ while annotating, the prediction and its quadtree grid are hidden and the annota
 quadtree cells shown (the other way round afterwards: the view is part 1's again), and a
 left-drag over the image paints (Space + drag or the middle button pans).
 
-Undo/redo (Ctrl+Z, Ctrl+Shift+Z / Ctrl+Y) act on the current image's stack (a ``QUndoGroup``).
+Undo/redo (Ctrl+Z, Ctrl+Shift+Z / Ctrl+Y) act on the current image's stack (a ``QUndoGroup``);
+the menu names the step ("Undo Fill 5,304 px"); a stroke under way ends first (it is the step
+undone).
 """
 from __future__ import annotations
 
@@ -37,6 +39,11 @@ SHOWN_WHILE_ANNOTATING = ("annotation", "annotation_cells")
 SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "import": "a mask file",
                "empty": "an empty map", "saved": "the saved annotation", "recovered": "a recovered autosave",
                "head": "the project head"}
+
+
+def step_text(verb: str, step: str) -> str:
+    """A menu entry naming the undo step it acts on: "&Undo Fill 5,304 px" (``verb`` alone: none)."""
+    return f"{verb} {step.replace('&', '&&')}" if step else verb
 
 
 def compatible(a, b) -> bool:
@@ -148,12 +155,14 @@ class Annotator(QtCore.QObject):
         section = "Annotate"
         self.mode_action = add(menu, "&Annotation mode", self.set_mode, "A", checkable=True,
                                tip="Paint, fill, erase and pick classes on the image", section=section)
-        self.undo_action = add(menu, "&Undo", self.undo_group.undo, ["Ctrl+Z"], section=section)
-        self.redo_action = add(menu, "&Redo", self.undo_group.redo, ["Ctrl+Shift+Z", "Ctrl+Y"], section=section)
+        self.undo_action = add(menu, "&Undo", self.undo, ["Ctrl+Z"], section=section)
+        self.redo_action = add(menu, "&Redo", self.redo, ["Ctrl+Shift+Z", "Ctrl+Y"], section=section)
         self.undo_action.setEnabled(False)
         self.redo_action.setEnabled(False)
         self.undo_group.canUndoChanged.connect(self.undo_action.setEnabled)
         self.undo_group.canRedoChanged.connect(self.redo_action.setEnabled)
+        self.undo_group.undoTextChanged.connect(lambda text: self.undo_action.setText(step_text("&Undo", text)))
+        self.undo_group.redoTextChanged.connect(lambda text: self.redo_action.setText(step_text("&Redo", text)))
         self.done_action = add(menu, "Mark &done", lambda: self.set_done(not self._current_done()), "Ctrl+D",
                                tip="This image is fully annotated (again: not done)", section=section)
         self.done_next_action = add(menu, "Done and &next", self.done_and_next, "Ctrl+Return",
@@ -186,6 +195,22 @@ class Annotator(QtCore.QObject):
                 self._start_setter(source), tip=tip, section=section)
         for action in self.mode_actions:
             action.setEnabled(False)
+
+    def undo(self) -> None:
+        """Ctrl+Z: undo the current image's latest step; a stroke under way (the key pressed with
+        the button still down) is that step. Undoing another step under a stroke would write that
+        step's old pixels over the stroke's and cut the history in two."""
+        self.tools.finish_stroke()
+        self.undo_group.undo()
+
+    def redo(self) -> None:
+        """Ctrl+Shift+Z / Ctrl+Y: redo the step undone last (a stroke under way ends first)."""
+        self.tools.finish_stroke()
+        self.undo_group.redo()
+
+    def busy(self, doc) -> bool:
+        """Whether a stroke or drag is under way on ``doc``'s map (painted, not yet an undo step)."""
+        return self.tools.stroking and doc.annotation is not None and self.tools.session is doc.annotation
 
     def _name_class_actions(self) -> None:
         """The Class menu says each key's class (and hides keys without a class)."""
@@ -810,6 +835,8 @@ class Annotator(QtCore.QObject):
         for doc in docs:
             session = doc.annotation
             if session is not None:
+                if self.tools.session is session:
+                    self.tools.set_session(None)  # no later stroke lands on a map that is gone
                 self.undo_group.removeStack(session.undo)
                 doc.annotation = None
                 session.deleteLater()

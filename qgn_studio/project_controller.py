@@ -1098,7 +1098,8 @@ class ProjectController(QtCore.QObject):
         annotator = self.annotator
         wanted = set(paths)
         stale = [doc for doc in self.workspace.docs if doc.path in wanted and doc.annotation is not None
-                 and not doc.annotation.dirty and doc.path not in annotator.loading]
+                 and not doc.annotation.dirty and doc.path not in annotator.loading
+                 and not annotator.busy(doc)]  # a stroke under way is an edit (looked at again at the next tick)
         if project is not self.project or not stale:
             return
         annotator.forget(stale)

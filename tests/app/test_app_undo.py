@@ -1,0 +1,98 @@
+"""Undo as a demanding annotator uses it (offscreen, the real shortcuts through QTest): Ctrl+Z with
+the mouse button still down, the menu naming the step it undoes, another writer's save arriving
+during a stroke."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+from PySide6.QtTest import QTest
+
+from studio_steps import WAIT_MS, annotating, drag, paint, send_mouse, wait_for_image
+
+SAMPLE_COUNT, SAMPLE_SIZE = 2, (64, 96)
+WINDOW_SIZE = (1200, 800)
+CTRL = QtCore.Qt.KeyboardModifier.ControlModifier
+MOVE, PRESS, RELEASE = (QtCore.QEvent.Type.MouseMove, QtCore.QEvent.Type.MouseButtonPress,
+                        QtCore.QEvent.Type.MouseButtonRelease)
+
+
+def keys(win, key, modifiers=CTRL):
+    QTest.keyClick(win, key, modifiers)
+    QtWidgets.QApplication.processEvents()
+
+
+def test_ctrl_z_with_the_button_still_down_undoes_that_stroke(qtbot, window, model_path, samples):
+    """Ctrl+Z in the middle of a stroke ends the stroke and undoes it; before, it undid the step
+    before (writing its old pixels over the stroke's) and the stroke's push then cut that step from
+    the history: undoing everything no longer gave the start back."""
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    tools = window.annotator.tools
+    start = session.label.copy()
+    tools.set_level(2)
+    tools.set_class(4)
+    drag(window, [(5.5, 5.5), (60.5, 5.5)])
+    first = session.label.copy()
+    tools.set_class(6)
+    send_mouse(window, PRESS, 5.5, 5.5)
+    send_mouse(window, MOVE, 30.5, 5.5)
+    keys(window, QtCore.Qt.Key.Key_Z)
+    np.testing.assert_array_equal(session.label, first)  # the stroke under way is what went
+    send_mouse(window, MOVE, 60.5, 5.5)  # the button is still down: nothing more is painted
+    send_mouse(window, RELEASE, 60.5, 5.5)
+    np.testing.assert_array_equal(session.label, first)
+    keys(window, QtCore.Qt.Key.Key_Z)
+    np.testing.assert_array_equal(session.label, start)
+    keys(window, QtCore.Qt.Key.Key_Y)
+    np.testing.assert_array_equal(session.label, first)
+    keys(window, QtCore.Qt.Key.Key_Z, CTRL | QtCore.Qt.KeyboardModifier.ShiftModifier)
+    assert (session.label[4:8, 4:32] == 6).all(), "redo gives the part of the stroke painted before Ctrl+Z"
+
+
+def test_the_menu_names_the_step_and_is_off_with_nothing_to_undo(qtbot, window, model_path, samples):
+    session = annotating(qtbot, window, model_path, samples)
+    annotator = window.annotator
+    undo, redo = annotator.undo_action, annotator.redo_action
+    assert not undo.isEnabled() and not redo.isEnabled() and undo.text() == "&Undo"
+    annotator.tools.set_tool("fill")
+    annotator.tools.set_class(4)
+    drag(window, [(10.5, 40.5)])
+    step = session.undo.command(0).text()
+    assert step.startswith("Fill ") and undo.text() == f"&Undo {step}" and undo.isEnabled()
+    keys(window, QtCore.Qt.Key.Key_Z)
+    assert undo.text() == "&Undo" and not undo.isEnabled()
+    assert redo.text() == f"&Redo {step}" and redo.isEnabled()
+    window.step_image(1)  # another image, nothing done there yet: nothing to undo or redo
+    wait_for_image(qtbot, window, samples[1])
+    assert undo.text() == "&Undo" and redo.text() == "&Redo" and not undo.isEnabled() and not redo.isEnabled()
+    window.step_image(-1)
+    wait_for_image(qtbot, window, samples[0])
+    assert redo.text() == f"&Redo {step}" and redo.isEnabled()
+
+
+def test_another_writers_save_during_a_stroke_keeps_the_stroke(qtbot, windows, samples, model_path, tmp_path):
+    """A stroke under way on a map without unsaved edits when another window saves that image:
+    the map is not read again under the stroke (before, the session went mid-stroke, the stroke
+    was lost and its push failed on a deleted undo stack); the stroke is an unsaved edit."""
+    from test_app_project_concurrency import two_windows
+
+    first, second = two_windows(qtbot, windows, samples, model_path, tmp_path / "p")
+    second.annotator.set_mode(True)
+    wait_for_image(qtbot, second, samples[0])  # loaded and predicted: nothing else ends the stroke
+    second.jobs.wait_idle()
+    session = second.docs[0].annotation
+    tools = second.annotator.tools
+    tools.set_level(0)
+    tools.set_class(3)
+    tools.press(1.5, 50.5)
+    tools.move(30.5, 50.5)
+    paint(first, 0, 1, [(1, 1), (40, 1)])
+    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
+        first.projects.save()
+    first.jobs.wait_idle()
+    second.projects.check_project_on_disk()  # its watch
+    second.jobs.wait_idle()
+    QtWidgets.QApplication.processEvents()
+    tools.move(60.5, 50.5)
+    tools.release()
+    assert second.docs[0].annotation is session
+    assert (session.label[50, 1:61] == 3).all() and session.dirty and session.undo.count() == 1
