@@ -14,7 +14,8 @@ left-drag over the image paints (Space + drag or the middle button pans).
 
 Undo/redo (Ctrl+Z, Ctrl+Shift+Z / Ctrl+Y) act on the current image's stack (a ``QUndoGroup``);
 the menu names the step ("Undo Fill 5,304 px"); a stroke under way ends first (it is the step
-undone).
+undone). The open images' undo logs together keep within ``UNDO_BUDGET_BYTES``: past it the oldest
+steps go, those of the images edited longest ago first, the current image's newest step never.
 """
 from __future__ import annotations
 
@@ -575,9 +576,54 @@ class Annotator(QtCore.QObject):
     def _after_edit(self, session: AnnotationSession) -> None:
         if not shiboken6.isValid(session) or not shiboken6.isValid(session.undo):
             return  # the window is closing: its undo stacks are being destroyed
+        self._edits = getattr(self, "_edits", 0) + 1
+        session.last_edit = self._edits
+        if session.undo.index() == session.undo.count():  # a step pushed (or redone to the top)
+            # on the next turn: the push that got here has not returned yet (PySide still takes the
+            # command into the stack's keeping afterwards; a step dropped before then stays alive)
+            QtCore.QTimer.singleShot(0, self, lambda s=session: self._keep_undo_in_budget(s))
         self._update_status()
         self._summary_timer.start()
         self.edited.emit(session)
+
+    def _keep_undo_in_budget(self, session: AnnotationSession) -> None:
+        """Drop the oldest undo steps while the open images' logs hold more than
+        ``UNDO_BUDGET_BYTES``: those of the images edited longest ago first, then ``session``'s
+        (its newest step stays). Says so when ``session`` lost steps."""
+        from qgn_studio.tools import commands
+
+        if not shiboken6.isValid(session) or session not in [d.annotation for d in self.workspace.docs]:
+            return  # closed meanwhile
+        sessions = [d.annotation for d in self.workspace.docs if d.annotation is not None]
+        total = sum(self._undo_bytes(s) for s in sessions)
+        budget = commands.UNDO_BUDGET_BYTES
+        others = sorted((s for s in sessions if s is not session), key=lambda s: getattr(s, "last_edit", 0))
+        for each in [*others, session] if total > budget else []:
+            stack, count, freed = each.undo, 0, 0
+            limit = stack.index() - (1 if each is session else 0)
+            while total - freed > budget and count < limit:
+                freed += getattr(stack.command(count), "nbytes", 0)
+                count += 1
+            if count and each.drop_oldest(count):
+                total -= freed
+                if each is session:
+                    self.workspace.show_status(
+                        f"Undo history over {budget / 2**30:g} GiB: the oldest {count} step{'s' if count != 1 else ''} "
+                        "of this image can no longer be undone (your edits stay)", 6000)
+            if total <= budget:
+                break
+
+    @staticmethod
+    def _undo_bytes(session) -> int:
+        """``undo_bytes`` of ``session``'s log, counted again only when the log changed (a push,
+        an undo, a class edit): a push then costs the edited image's log, not every open image's."""
+        from qgn_studio.tools.commands import undo_bytes
+
+        key = (session.undo.count(), session.state(), id(session.classes))
+        cached = getattr(session, "undo_bytes_of", None)
+        if cached is None or cached[0] != key:
+            cached = session.undo_bytes_of = (key, undo_bytes(session.undo))
+        return cached[1]
 
     # ------------------------------------------------------------------ classes
     def rename_class(self, class_id: int, name: str) -> None:

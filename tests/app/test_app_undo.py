@@ -1,12 +1,16 @@
 """Undo as a demanding annotator uses it (offscreen, the real shortcuts through QTest): Ctrl+Z with
 the mouse button still down, the menu naming the step it undoes, another writer's save arriving
-during a stroke."""
+during a stroke, and the undo history kept within its memory budget, oldest steps first."""
 from __future__ import annotations
+
+import gc
+import weakref
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtTest import QTest
 
+from qgn_studio.tools import commands
 from studio_steps import WAIT_MS, annotating, drag, paint, send_mouse, wait_for_image
 
 SAMPLE_COUNT, SAMPLE_SIZE = 2, (64, 96)
@@ -96,3 +100,59 @@ def test_another_writers_save_during_a_stroke_keeps_the_stroke(qtbot, windows, s
     tools.release()
     assert second.docs[0].annotation is session
     assert (session.label[50, 1:61] == 3).all() and session.dirty and session.undo.count() == 1
+
+
+def fill_steps(window, session, count):
+    """``count`` clicks of the fill tool at the top-left pixel of a uniform map, alternating two
+    classes: each changes every pixel. The maps after each step, the start first, and weak
+    references to the values each step holds."""
+    tools = window.annotator.tools
+    tools.set_tool("fill")
+    maps, held = [session.label.copy()], []
+    for i in range(count):
+        tools.set_class(1 + i % 2)
+        drag(window, [(0.5, 0.5)])
+        held.append(weakref.ref(session.undo.command(session.undo.count() - 1).edit.after))
+        QtWidgets.QApplication.processEvents()  # the budget is kept on the next turn
+        maps.append(session.label.copy())
+    return maps, held
+
+
+def test_the_undo_history_keeps_within_its_budget_oldest_steps_first(qtbot, window, model_path, samples,
+                                                                      monkeypatch):
+    """Past the budget the oldest steps go — the other image's (edited earlier) first, then this
+    image's, never its newest — their memory is freed, the kept steps still undo and redo exactly,
+    and the bottom of the trimmed log is not taken for the map the image started from."""
+    first = annotating(qtbot, window, model_path, samples)
+    window.annotator.start_from("empty")
+    window.jobs.wait_idle()
+    qtbot.waitUntil(lambda: first.undo.count() == 1, timeout=WAIT_MS)
+    fill_steps(window, first, 2)
+    step_bytes = first.undo.command(first.undo.count() - 1).nbytes
+    monkeypatch.setattr(commands, "UNDO_BUDGET_BYTES", 5 * step_bytes, raising=False)
+    watched = [weakref.ref(first.undo.command(i).edit.after) for i in range(first.undo.count())]
+
+    window.step_image(1)
+    wait_for_image(qtbot, window, samples[1])
+    qtbot.waitUntil(lambda: window.current.annotation is not None, timeout=WAIT_MS)
+    second = window.current.annotation
+    window.annotator.start_from("empty")
+    window.jobs.wait_idle()
+    qtbot.waitUntil(lambda: second.undo.count() == 1, timeout=WAIT_MS)
+    maps, held = fill_steps(window, second, 14)
+    assert first.undo.count() == 0, "the image edited longest ago gives its steps first"
+    assert first.dirty, "its map is still not the one it started from"
+    gc.collect()
+    assert all(ref() is None for ref in watched), "the dropped steps' memory is freed"
+    assert commands.undo_bytes(first.undo) + commands.undo_bytes(second.undo) <= 5 * step_bytes
+    kept = second.undo.count()
+    assert 1 <= kept < 15 and second.undo.index() == kept
+    assert all(ref() is None for ref in held[:14 - kept]) and all(ref() is not None for ref in held[14 - kept:])
+    assert window.annotator.panel.history.model().rowCount() == kept + 1  # the history view follows
+    for back in range(1, kept + 1):  # the newest steps stayed: each undo gives the map before it
+        window.annotator.undo_action.trigger()
+        np.testing.assert_array_equal(second.label, maps[-1 - back])
+    assert not window.annotator.undo_action.isEnabled() and second.dirty
+    while second.undo.canRedo():
+        window.annotator.redo_action.trigger()
+    np.testing.assert_array_equal(second.label, maps[-1])
