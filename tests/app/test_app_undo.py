@@ -156,3 +156,38 @@ def test_the_undo_history_keeps_within_its_budget_oldest_steps_first(qtbot, wind
     while second.undo.canRedo():
         window.annotator.redo_action.trigger()
     np.testing.assert_array_equal(second.label, maps[-1])
+
+
+def test_edits_undone_back_to_the_saved_map_can_be_redone_after_another_writers_save(
+        qtbot, windows, samples, model_path, tmp_path):
+    """Edits undone back to the saved step live only in the redo list (their autosave goes, the map
+    is "saved"); another window then saves the image. Before, the watch read the map again and the
+    redo list went with the old one: Ctrl+Y gave nothing back. Now the map is kept while it can be
+    redone; the redone edits save over the other window's, which is kept in conflicts/."""
+    from test_app_project_concurrency import two_windows
+
+    folder = tmp_path / "p"
+    first, second = two_windows(qtbot, windows, samples, model_path, folder)
+    second.annotator.set_mode(True)
+    wait_for_image(qtbot, second, samples[0])
+    second.jobs.wait_idle()
+    session = second.docs[0].annotation
+    paint(second, 0, 3, [(1, 50), (60, 50)])
+    mine = session.label.copy()
+    second.annotator.undo_action.trigger()
+    assert not session.dirty and session.undo.canRedo()
+    paint(first, 0, 1, [(1, 1), (40, 1)])
+    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
+        first.projects.save()
+    first.jobs.wait_idle()
+    second.projects.check_project_on_disk()  # its watch
+    second.jobs.wait_idle()
+    QtWidgets.QApplication.processEvents()
+    second.jobs.wait_idle()
+    keys(second, QtCore.Qt.Key.Key_Y)
+    assert second.docs[0].annotation is session
+    np.testing.assert_array_equal(session.label, mine)
+    with qtbot.waitSignal(second.projects.saved, timeout=WAIT_MS):
+        second.projects.save()
+    second.jobs.wait_idle()
+    assert list((folder / "conflicts").iterdir()), "the other window's save is kept"
