@@ -650,6 +650,7 @@ class ProjectController(QtCore.QObject):
         if choice == "save":
             return self.save_and_wait()
         if choice == "discard":
+            self.autosave_now()  # the edits since the last autosave too: discarded/ keeps what was on screen
             self.discard_autosaves(dirty)
             for doc in dirty:
                 doc.annotation.mark_saved(doc.annotation.version)  # accepted as lost: ask no more

@@ -191,3 +191,26 @@ def test_edits_undone_back_to_the_saved_map_can_be_redone_after_another_writers_
         second.projects.save()
     second.jobs.wait_idle()
     assert list((folder / "conflicts").iterdir()), "the other window's save is kept"
+
+
+def test_discarding_unsaved_edits_keeps_even_the_latest_in_discarded(qtbot, windows, samples, model_path, tmp_path):
+    """Closing the images with "Discard" moves their autosaves to discarded/ (a wrong click is
+    undone from there). Before, edits newer than the last autosave (made in the last two seconds)
+    were in no file at all; now they are autosaved first, so discarded/ holds the map as it was."""
+    from qgn.quadtree.label_io import read_label_file
+
+    folder = tmp_path / "p"
+    win = windows(folder=folder)
+    session = annotating(qtbot, win, model_path, [samples[0]])
+    paint(win, 2, 1, [(5.5, 5.5), (60.5, 5.5)])
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        win.projects.save()
+    win.jobs.wait_idle()
+    win.projects.timer.setInterval(60_000)  # the last edits are younger than the autosave delay
+    paint(win, 2, 3, [(5.5, 40.5), (60.5, 40.5)])
+    mine = session.label.copy()
+    assert win.projects.confirm_discard("closing the images")  # the windows fixture answers "discard"
+    win.jobs.wait_idle()
+    kept = list(folder.rglob("discarded/*.qgt"))
+    assert len(kept) == 1, "the discarded edits are kept"
+    np.testing.assert_array_equal(read_label_file(kept[0], win.annotator.classes), mine)
