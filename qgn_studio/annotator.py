@@ -202,12 +202,23 @@ class Annotator(QtCore.QObject):
         the button still down) is that step. Undoing another step under a stroke would write that
         step's old pixels over the stroke's and cut the history in two."""
         self.tools.finish_stroke()
-        self.undo_group.undo()
+        self._step("Undone", self.undo_group.undoText(), self.undo_group.canUndo(), self.undo_group.undo)
 
     def redo(self) -> None:
         """Ctrl+Shift+Z / Ctrl+Y: redo the step undone last (a stroke under way ends first)."""
         self.tools.finish_stroke()
-        self.undo_group.redo()
+        self._step("Redone", self.undo_group.redoText(), self.undo_group.canRedo(), self.undo_group.redo)
+
+    def _step(self, done: str, text: str, can: bool, step) -> None:
+        """Undo or redo, and say what: outside annotation mode the annotation is hidden, and a
+        Ctrl+Z there would change it unseen."""
+        if not can:
+            return
+        step()
+        doc = self.workspace.current
+        where = f" on {doc.name}" if doc is not None else ""
+        hidden = "" if self.enabled else " (the annotation shows in annotation mode, A)"
+        self.workspace.show_status(f"{done}: {text}{where}{hidden}", 5000)
 
     def busy(self, doc) -> bool:
         """Whether a stroke or drag is under way on ``doc``'s map (painted, not yet an undo step)."""

@@ -214,3 +214,19 @@ def test_discarding_unsaved_edits_keeps_even_the_latest_in_discarded(qtbot, wind
     kept = list(folder.rglob("discarded/*.qgt"))
     assert len(kept) == 1, "the discarded edits are kept"
     np.testing.assert_array_equal(read_label_file(kept[0], win.annotator.classes), mine)
+
+
+def test_ctrl_z_outside_annotation_mode_says_what_it_undid(qtbot, window, model_path, samples):
+    """Outside annotation mode the annotation is hidden, yet Ctrl+Z still undoes its last step
+    (the menu is there): before, it changed the hidden map without a word."""
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    paint(window, 2, 1, [(5.5, 5.5), (60.5, 5.5)])
+    step = session.undo.command(0).text()
+    window.annotator.set_mode(False)
+    said = []
+    window.workspace.status.connect(lambda text, timeout: said.append(text))
+    keys(window, QtCore.Qt.Key.Key_Z)
+    assert session.undo.index() == 0
+    assert said and step in said[-1] and "annotation mode" in said[-1]
+    keys(window, QtCore.Qt.Key.Key_Y)
+    assert session.undo.index() == 1 and said[-1].startswith("Redone") and step in said[-1]
