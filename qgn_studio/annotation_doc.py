@@ -10,16 +10,17 @@ with what the app needs around it:
                current under edits one 32-px root block at a time, so painting never rebuilds the
                quadtree of the whole image (the canvas draws the annotation's cells from it).
 ``undo``       a QUndoStack of ``LabelEdit`` commands (``qgn_studio.tools.commands``): memory is
-               the changed pixels, never whole maps; unlimited while the app runs.
+               the changed pixels, never whole maps; the open images' logs together are kept
+               within ``UNDO_BUDGET_BYTES`` by ``drop_oldest`` (the annotator decides which).
 ``display_pending``  the map is always current; the pyramid and the layers catch up with a large
                edit one band of about a million pixels per turn of the event loop (newest edit
                first), so no apply, undo or redo holds the UI thread for the whole image.
 ``version``    bumped by every apply/revert; ``saved_version`` / ``autosaved_version`` tell what
                is on disk.
 ``state()``    which map this is, as the undo log sees it: (epoch, serial of the last command
-               applied). Undoing back to the saved step is the saved map again, so ``dirty`` is
-               False there; a change outside the log (a replaced map, a recovered autosave) starts
-               a new epoch.
+               applied; at the bottom of the log, of the last step dropped from it). Undoing back
+               to the saved step is the saved map again, so ``dirty`` is False there; a change
+               outside the log (a replaced map, a recovered autosave) starts a new epoch.
 
 Every method runs on the UI thread and costs O(changed pixels + one band of root blocks).
 """
@@ -189,6 +190,7 @@ class AnnotationSession(QtCore.QObject):
         self.saved_version = 0
         self.autosaved_version = 0
         self._epoch = 0
+        self._floor = 0  # serial of the newest step dropped from the bottom of the log (0: none)
         self._states = {0: self.state()}  # version → state(), recorded after every undo-log step
         self.saved_state = self.state()
         self.undo.indexChanged.connect(lambda _index: self._record_state())
@@ -220,10 +222,37 @@ class AnnotationSession(QtCore.QObject):
         return self.state() != self.saved_state
 
     def state(self) -> tuple[int, int]:
-        """(epoch, serial of the last applied undo command, 0 at the start of the log)."""
+        """(epoch, serial of the last applied undo command; at the bottom of the log, that of the
+        last step dropped from it, 0 when none was)."""
         index = self.undo.index()
         command = self.undo.command(index - 1) if index > 0 else None
-        return self._epoch, int(getattr(command, "serial", id(command))) if command is not None else 0
+        return self._epoch, int(getattr(command, "serial", id(command))) if command is not None else self._floor
+
+    def drop_oldest(self, count: int) -> int:
+        """Forget the ``count`` oldest steps of the undo log (at most those applied now): they can
+        no longer be undone, and their memory goes. The map, the other steps (redo included) and
+        ``state()`` stay as they were, so the bottom of the log is no longer taken for the saved
+        map it was. Returns how many steps went."""
+        stack = self.undo
+        index, total = stack.index(), stack.count()
+        count = min(count, index)
+        commands = [stack.command(i) for i in range(total)]
+        if count <= 0 or not all(hasattr(c, "clone") for c in commands):
+            return 0
+        kept = [c.clone(undone=i >= index) for i, c in enumerate(commands) if i >= count]
+        floor = commands[count - 1].serial
+        stack.blockSignals(True)  # no one sees the log half rebuilt (it would look like another map)
+        try:
+            stack.clear()  # a QUndoStack drops its oldest steps only by count, and only at a push
+            self._floor = floor
+            for command in kept:
+                stack.push(command)  # already in the map: its first redo does nothing
+            stack.setIndex(index - count)  # the steps that can be redone: their undo does nothing
+        finally:
+            stack.blockSignals(False)
+        stack.canUndoChanged.emit(stack.canUndo())
+        stack.indexChanged.emit(stack.index())  # the history view and the annotator look again
+        return count
 
     def _record_state(self) -> None:
         if not shiboken6.isValid(self.undo):

@@ -12,7 +12,10 @@ while annotating, the prediction and its quadtree grid are hidden and the annota
 quadtree cells shown (the other way round afterwards: the view is part 1's again), and a
 left-drag over the image paints (Space + drag or the middle button pans).
 
-Undo/redo (Ctrl+Z, Ctrl+Shift+Z / Ctrl+Y) act on the current image's stack (a ``QUndoGroup``).
+Undo/redo (Ctrl+Z, Ctrl+Shift+Z / Ctrl+Y) act on the current image's stack (a ``QUndoGroup``);
+the menu names the step ("Undo Fill 5,304 px"); a stroke under way ends first (it is the step
+undone). The open images' undo logs together keep within ``UNDO_BUDGET_BYTES``: past it the oldest
+steps go, those of the images edited longest ago first, the current image's newest step never.
 """
 from __future__ import annotations
 
@@ -37,6 +40,11 @@ SHOWN_WHILE_ANNOTATING = ("annotation", "annotation_cells")
 SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "import": "a mask file",
                "empty": "an empty map", "saved": "the saved annotation", "recovered": "a recovered autosave",
                "head": "the project head"}
+
+
+def step_text(verb: str, step: str) -> str:
+    """A menu entry naming the undo step it acts on: "&Undo Fill 5,304 px" (``verb`` alone: none)."""
+    return f"{verb} {step.replace('&', '&&')}" if step else verb
 
 
 def compatible(a, b) -> bool:
@@ -148,12 +156,14 @@ class Annotator(QtCore.QObject):
         section = "Annotate"
         self.mode_action = add(menu, "&Annotation mode", self.set_mode, "A", checkable=True,
                                tip="Paint, fill, erase and pick classes on the image", section=section)
-        self.undo_action = add(menu, "&Undo", self.undo_group.undo, ["Ctrl+Z"], section=section)
-        self.redo_action = add(menu, "&Redo", self.undo_group.redo, ["Ctrl+Shift+Z", "Ctrl+Y"], section=section)
+        self.undo_action = add(menu, "&Undo", self.undo, ["Ctrl+Z"], section=section)
+        self.redo_action = add(menu, "&Redo", self.redo, ["Ctrl+Shift+Z", "Ctrl+Y"], section=section)
         self.undo_action.setEnabled(False)
         self.redo_action.setEnabled(False)
         self.undo_group.canUndoChanged.connect(self.undo_action.setEnabled)
         self.undo_group.canRedoChanged.connect(self.redo_action.setEnabled)
+        self.undo_group.undoTextChanged.connect(lambda text: self.undo_action.setText(step_text("&Undo", text)))
+        self.undo_group.redoTextChanged.connect(lambda text: self.redo_action.setText(step_text("&Redo", text)))
         self.done_action = add(menu, "Mark &done", lambda: self.set_done(not self._current_done()), "Ctrl+D",
                                tip="This image is fully annotated (again: not done)", section=section)
         self.done_next_action = add(menu, "Done and &next", self.done_and_next, "Ctrl+Return",
@@ -186,6 +196,33 @@ class Annotator(QtCore.QObject):
                 self._start_setter(source), tip=tip, section=section)
         for action in self.mode_actions:
             action.setEnabled(False)
+
+    def undo(self) -> None:
+        """Ctrl+Z: undo the current image's latest step; a stroke under way (the key pressed with
+        the button still down) is that step. Undoing another step under a stroke would write that
+        step's old pixels over the stroke's and cut the history in two."""
+        self.tools.finish_stroke()
+        self._step("Undone", self.undo_group.undoText(), self.undo_group.canUndo(), self.undo_group.undo)
+
+    def redo(self) -> None:
+        """Ctrl+Shift+Z / Ctrl+Y: redo the step undone last (a stroke under way ends first)."""
+        self.tools.finish_stroke()
+        self._step("Redone", self.undo_group.redoText(), self.undo_group.canRedo(), self.undo_group.redo)
+
+    def _step(self, done: str, text: str, can: bool, step) -> None:
+        """Undo or redo, and say what: outside annotation mode the annotation is hidden, and a
+        Ctrl+Z there would change it unseen."""
+        if not can:
+            return
+        step()
+        doc = self.workspace.current
+        where = f" on {doc.name}" if doc is not None else ""
+        hidden = "" if self.enabled else " (the annotation shows in annotation mode, A)"
+        self.workspace.show_status(f"{done}: {text}{where}{hidden}", 5000)
+
+    def busy(self, doc) -> bool:
+        """Whether a stroke or drag is under way on ``doc``'s map (painted, not yet an undo step)."""
+        return self.tools.stroking and doc.annotation is not None and self.tools.session is doc.annotation
 
     def _name_class_actions(self) -> None:
         """The Class menu says each key's class (and hides keys without a class)."""
@@ -550,9 +587,54 @@ class Annotator(QtCore.QObject):
     def _after_edit(self, session: AnnotationSession) -> None:
         if not shiboken6.isValid(session) or not shiboken6.isValid(session.undo):
             return  # the window is closing: its undo stacks are being destroyed
+        self._edits = getattr(self, "_edits", 0) + 1
+        session.last_edit = self._edits
+        if session.undo.index() == session.undo.count():  # a step pushed (or redone to the top)
+            # on the next turn: the push that got here has not returned yet (PySide still takes the
+            # command into the stack's keeping afterwards; a step dropped before then stays alive)
+            QtCore.QTimer.singleShot(0, self, lambda s=session: self._keep_undo_in_budget(s))
         self._update_status()
         self._summary_timer.start()
         self.edited.emit(session)
+
+    def _keep_undo_in_budget(self, session: AnnotationSession) -> None:
+        """Drop the oldest undo steps while the open images' logs hold more than
+        ``UNDO_BUDGET_BYTES``: those of the images edited longest ago first, then ``session``'s
+        (its newest step stays). Says so when ``session`` lost steps."""
+        from qgn_studio.tools import commands
+
+        if not shiboken6.isValid(session) or session not in [d.annotation for d in self.workspace.docs]:
+            return  # closed meanwhile
+        sessions = [d.annotation for d in self.workspace.docs if d.annotation is not None]
+        total = sum(self._undo_bytes(s) for s in sessions)
+        budget = commands.UNDO_BUDGET_BYTES
+        others = sorted((s for s in sessions if s is not session), key=lambda s: getattr(s, "last_edit", 0))
+        for each in [*others, session] if total > budget else []:
+            stack, count, freed = each.undo, 0, 0
+            limit = stack.index() - (1 if each is session else 0)
+            while total - freed > budget and count < limit:
+                freed += getattr(stack.command(count), "nbytes", 0)
+                count += 1
+            if count and each.drop_oldest(count):
+                total -= freed
+                if each is session:
+                    self.workspace.show_status(
+                        f"Undo history over {budget / 2**30:g} GiB: the oldest {count} step{'s' if count != 1 else ''} "
+                        "of this image can no longer be undone (your edits stay)", 6000)
+            if total <= budget:
+                break
+
+    @staticmethod
+    def _undo_bytes(session) -> int:
+        """``undo_bytes`` of ``session``'s log, counted again only when the log changed (a push,
+        an undo, a class edit): a push then costs the edited image's log, not every open image's."""
+        from qgn_studio.tools.commands import undo_bytes
+
+        key = (session.undo.count(), session.state(), id(session.classes))
+        cached = getattr(session, "undo_bytes_of", None)
+        if cached is None or cached[0] != key:
+            cached = session.undo_bytes_of = (key, undo_bytes(session.undo))
+        return cached[1]
 
     # ------------------------------------------------------------------ classes
     def rename_class(self, class_id: int, name: str) -> None:
@@ -810,6 +892,8 @@ class Annotator(QtCore.QObject):
         for doc in docs:
             session = doc.annotation
             if session is not None:
+                if self.tools.session is session:
+                    self.tools.set_session(None)  # no later stroke lands on a map that is gone
                 self.undo_group.removeStack(session.undo)
                 doc.annotation = None
                 session.deleteLater()

@@ -45,7 +45,8 @@ project no longer has, are kept as .qgt files (with their own classes) in ``<pro
 A saved annotation is read with its version on disk (``Project.annotation_version``) and saved over
 that version only: another writer's save of the image in between is kept in ``conflicts/`` and the
 user told (``Project.save_annotation(over=)``); this window's own class edits read the versions anew,
-and a map open without unsaved edits is read again when another writer saves it (the watch).
+and a map open without unsaved edits is read again when another writer saves it (the watch) — not
+while a stroke is under way on it or it has edits to redo (undone back to the saved map).
 Autosaves carry this window's version the same way: another window's autosave of the same image is
 moved to ``conflicts/`` (one warning per image), a save or discard here removes only this
 window's own autosave, and unsaved edits whose autosave was displaced are autosaved again once the
@@ -649,6 +650,7 @@ class ProjectController(QtCore.QObject):
         if choice == "save":
             return self.save_and_wait()
         if choice == "discard":
+            self.autosave_now()  # the edits since the last autosave too: discarded/ keeps what was on screen
             self.discard_autosaves(dirty)
             for doc in dirty:
                 doc.annotation.mark_saved(doc.annotation.version)  # accepted as lost: ask no more
@@ -1098,7 +1100,9 @@ class ProjectController(QtCore.QObject):
         annotator = self.annotator
         wanted = set(paths)
         stale = [doc for doc in self.workspace.docs if doc.path in wanted and doc.annotation is not None
-                 and not doc.annotation.dirty and doc.path not in annotator.loading]
+                 and not doc.annotation.dirty and doc.path not in annotator.loading
+                 and not annotator.busy(doc)  # a stroke under way is an edit (looked at again at the next tick)
+                 and not doc.annotation.undo.canRedo()]  # edits undone back to the saved map: Ctrl+Y brings them
         if project is not self.project or not stale:
             return
         annotator.forget(stale)

@@ -7,6 +7,10 @@ import numpy as np
 from PySide6 import QtGui
 
 _SERIALS = itertools.count(1)
+# The undo history the open images keep, all together (bytes of their edits): past it, the oldest
+# steps go first (those of the images edited longest ago, then this image's, whose newest step
+# always stays). About 28 whole-image steps of a 4000×3000 map, hundreds of thousands of strokes.
+UNDO_BUDGET_BYTES = 1 << 30
 
 
 class EditCommand(QtGui.QUndoCommand):
@@ -22,6 +26,16 @@ class EditCommand(QtGui.QUndoCommand):
         self.edit = edit
         self.serial = next(_SERIALS)  # which map the log is at after this step (AnnotationSession.state)
         self._skip_first_redo = applied
+        self._skip_next_undo = False
+
+    def clone(self, undone: bool = False) -> "EditCommand":
+        """The same step as a new command, to push onto a rebuilt log (``AnnotationSession.drop_oldest``):
+        its first ``redo()`` does nothing (the map has it), nor, when ``undone`` (a step that can
+        be redone), its next ``undo()`` (the map is before it)."""
+        twin = EditCommand(self.session, self.edit, self.text(), applied=True)
+        twin.serial = self.serial
+        twin._skip_next_undo = undone
+        return twin
 
     def remap(self, table: np.ndarray, dtype) -> None:
         """The classes changed (a ``qgn.classes_edit.ClassEdit``'s ``lut()``): the step writes and
@@ -40,6 +54,9 @@ class EditCommand(QtGui.QUndoCommand):
         self.session.apply(self.edit)
 
     def undo(self) -> None:
+        if self._skip_next_undo:
+            self._skip_next_undo = False
+            return
         self.session.revert(self.edit)
 
 
