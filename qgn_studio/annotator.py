@@ -803,7 +803,8 @@ class Annotator(QtCore.QObject):
     def _remap_session(self, doc, edit, snapshot=None):
         """``doc``'s open map and undo log in the classes of ``edit``; ``snapshot`` (what the
         forward edit took, when this undoes it) puts back what the value map alone cannot.
-        Returns what this edit takes: (restore patch, {command serial: its LabelEdit before})."""
+        Returns what this edit takes: (restore patch, {command serial: its values before, where the
+        edit loses them (`ValuesBeforeRemap`)})."""
         from qgn.annotation import Annotation
         from qgn.label_map import label_dtype
         from qgn.classes_edit import inverse_patch, remap_label
@@ -827,11 +828,12 @@ class Annotator(QtCore.QObject):
         commands = [session.undo.command(i) for i in range(session.undo.count())]
         if all(hasattr(c, "remap") for c in commands):  # the history follows the classes
             for command in commands:
-                taken[1][command.serial] = command.edit
-                if command.serial in before_edits:
-                    command.edit = before_edits[command.serial]
+                if command.serial in before_edits:  # exactly as before the edit this undoes (its
+                    before_edits[command.serial].put_back(command)  # redo: the same remap again)
                 else:
-                    command.remap(table, dtype)
+                    lost = command.remap(table, dtype)
+                    if lost is not None:
+                        taken[1][command.serial] = lost
         else:  # a step that cannot say its pixels in the new classes: the history ends here
             dirty = session.dirty
             session.undo.clear()

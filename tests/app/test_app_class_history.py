@@ -144,3 +144,19 @@ def test_undoing_back_to_the_saved_step_is_saved(qtbot, window, model_path, samp
     assert session.dirty
     window.annotator.redo_action.trigger()
     assert not session.dirty
+
+
+def test_a_merge_keeps_what_it_takes_from_the_history_not_a_copy_of_it(qtbot, window, model_path, samples):
+    from qgn_studio.tools.commands import undo_bytes
+
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    annotator = window.annotator
+    paint_strokes(window, session)
+    history = undo_bytes(session.undo)
+    before = annotator.classes
+    annotator.remove_class(before.num_classes - 1, before.num_classes - 2)  # the last class into the one before
+    qtbot.waitUntil(lambda: annotator.classes != before, timeout=WAIT_MS)
+    (taken,) = annotator._class_snapshots.values()  # {open map: (its patch, {step: its values before})}
+    ((patch, steps),) = taken.values()
+    kept = sum(step.nbytes for step in steps.values())
+    assert kept < history / 4, f"the merge kept {kept} bytes of a {history}-byte history"
