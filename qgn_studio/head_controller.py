@@ -199,8 +199,7 @@ class HeadController(QtCore.QObject):
         if generation != self._generation or head is None:
             return
         self.head = head
-        fitted = (f"Project head fitted on {head.images} annotated image{'s' if head.images != 1 else ''} in "
-                  f"{head.fit_seconds:.1f} s")
+        fitted = f"Project head fitted on {head.images} image{'s' if head.images != 1 else ''} in {head.fit_seconds:.1f} s"
         self._say(f"{fitted}: {head_verdict(head)}", 8000)
         self.annotator.refresh_status()
 
@@ -254,16 +253,14 @@ class HeadController(QtCore.QObject):
 
 
 def head_verdict(head) -> str:
-    """What new images start from, and why (``ProjectHead.preferred`` and its record)."""
+    """What new images start from, and why (``ProjectHead.preferred`` and its record), short enough
+    for the status bar at 1280 px."""
     from qgn.project_head import HEAD_WINDOW
 
     recent = list(head.record.values())[-HEAD_WINDOW:]
     if not recent:
-        return ("new images still start from the model's prediction until the head beats it on a saved image "
-                "it had not trained on — save the next image to test it (Annotate → Start from → Head to try it now)")
+        return "new images start from the prediction until the head beats it on a saved image (Start from → Head)"
     h, m = sum(a for a, _ in recent), sum(b for _, b in recent)
-    n = f"the last {len(recent)} saved image{'s' if len(recent) != 1 else ''} it had not trained on"
-    work = f"on {n}, its start left {h} wrong region{'s' if h != 1 else ''} to fix, the model's {m}"
-    if head.preferred:
-        return f"new images start from it ({work})"
-    return f"new images start from the model's prediction ({work}; Annotate → Start from → Head still offers it)"
+    n = f"last {len(recent)} saved images" if len(recent) > 1 else "last saved image"
+    work = f"{n}: {h} wrong regions from the head, {m} from the prediction"
+    return f"new images start from it ({work})" if head.preferred else f"new images start from the prediction ({work})"

@@ -217,8 +217,9 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
         if trainer is not None:  # the head learns the image as the head workflow corrected it
             from_head = head is not None and runs["assist_head_start"].actions <= runs["assist_empty"].actions
             corrected = labels["assist_head_start" if from_head else "assist_empty"]
-            if head is not None:  # the head's record: an image it did not train on, against the saved work
-                trainer.judge(s.name, labels["head_map"], labels["model_map"], corrected)
+            if head is not None:  # the head's record: an image it did not train on, against the person's
+                # truth — the corrected map keeps its start's labels on void pixels, which would favour that start
+                trainer.judge(s.name, labels["head_map"], labels["model_map"], s.label)
             trainer.add(s.name, model, s.image, corrected)
         log(f"image {i + 1}/{len(samples)}: " + ", ".join(f"{n} {seqs[n].actions[-1]}" for n in wanted))
     out = [seqs[n] for n in wanted]

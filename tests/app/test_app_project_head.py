@@ -64,7 +64,7 @@ def test_head_becomes_the_default_start_only_after_beating_the_model(qtbot, wind
     with qtbot.waitSignal(win.head.fitted, timeout=WAIT_MS):
         assert win.projects.save()
     first_head = ProjectHead.load(folder / "head.safetensors")
-    assert first_head.record == {} and any("still start from the model's prediction" in m for m in messages)
+    assert first_head.record == {} and any("start from the prediction until the head beats it" in m for m in messages)
 
     win.step_image(1)
     qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
@@ -85,4 +85,4 @@ def test_head_becomes_the_default_start_only_after_beating_the_model(qtbot, wind
     win.step_image(1)
     qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
     assert win.current.annotation.origin == ("head" if head_work <= model_work else "prediction")
-    assert any(f"left {head_work} wrong region" in m and f"the model's {model_work}" in m for m in messages)
+    assert any(f"{head_work} wrong regions from the head, {model_work} from the prediction" in m for m in messages)
