@@ -15,13 +15,13 @@ bilinearly to the stride-2 grid of the model's working size and concatenated, pl
 position (y, x in 0 … 1) — within one project the camera and layout repeat, and where a class
 sits is evidence.
 
-A head fitted on a few images can cost more work on the next one than the model it reads (CamVid
-val frames 0.8 s apart: its start took more actions than the model's on 5 of 7 frames, though it
-had more pixels right on all 7; ``benchmarks/RESULTS.md``). So the head keeps a record (``HeadTrainer.judge``): when an image is
-saved for the first time, the head fitted before it and the model's start are scored against the
-saved annotation — how many wrong regions a person fixes in each (``wrong_regions``) — and
-``ProjectHead.preferred`` (``prefer_head``) says whether new images should start from the head:
-only once it has left no more work than the model on saved images it had not trained on.
+A head fitted on one image has not shown that it generalises, and it can be worse than the model
+it reads (a head fitted on 1 frame cost more actions than the model's start on the next frame in
+both CamVid runs of ``benchmarks/RESULTS.md``). So the head keeps a record (``HeadTrainer.judge``):
+when an image is saved for the first time, the head fitted before it and the model's start are
+scored against the saved annotation (pixel accuracy), and ``ProjectHead.preferred``
+(``prefer_head``) says whether new images should start from the head — only once it has done at
+least as well as the model on saved images it had not trained on.
 """
 from __future__ import annotations
 
@@ -39,48 +39,30 @@ MAX_SAMPLES, MIN_SHARE = 20000, 400  # a fit sees at most this many samples (at 
 FEATURE_STRIDE = 2
 PREDICT_PIXELS = 1 << 19  # probabilities are upsampled to at most this many pixels, then mapped back
 HEAD_WINDOW = 3  # the head's record: its last this many judged images
-TARGET = 0.99  # the share of labelled pixels a judged start map is corrected to
 
 
 def prefer_head(record, window: int = HEAD_WINDOW) -> bool:
     """Whether a new image should start from the head rather than the model's prediction.
 
-    record: per saved image the head had not trained on, in order, (head's, model's) wrong regions
-    to fix in their start maps (``wrong_regions`` against the saved annotation; ``judge_start``).
-    The head is preferred when over the last ``window`` such images it left no more regions to fix
-    than the model; with no judged image yet the model is (a head fitted on one image has not yet
-    shown it generalises). Only saved work decides, so a person could apply the rule."""
+    record: per saved image the head had not trained on, in order, (head's, model's) pixel accuracy
+    of their start maps against the saved annotation (``judge_start``). The head is preferred when
+    over the last ``window`` such images it got at least as many pixels right as the model; with no
+    judged image yet the model is (a head fitted on one image has not yet shown it generalises).
+    Only saved work decides, so a person could apply the rule."""
     recent = list(record)[-window:]
-    return bool(recent) and sum(h for h, _ in recent) <= sum(m for _, m in recent)
-
-
-def wrong_regions(start: np.ndarray, label: np.ndarray, ignore_index: int | None, target: float = TARGET) -> int:
-    """How many wrong regions of ``start`` a person fixes, largest first, until ``target`` of the
-    labelled pixels of ``label`` are right: a region is a 4-connected set of wrong pixels of one
-    true class (the annotation benchmark's unit of work, ``qgn.bench.annotate_sim``). Pixel
-    accuracy misleads here: a start map right on more pixels but in more pieces costs more work."""
-    from skimage.measure import label as components
-
-    label = np.asarray(label).astype(np.int64)
-    labelled = label != ignore_index if ignore_index is not None else np.ones(label.shape, bool)
-    wrong = labelled & (np.asarray(start) != label)
-    allowed = (1 - target) * int(labelled.sum())
-    left = int(wrong.sum())
-    if left <= allowed:
-        return 0
-    comp = components(np.where(wrong, label + 1, 0), background=0, connectivity=1)
-    sizes = np.sort(np.bincount(comp.reshape(-1))[1:])[::-1]
-    fixed = np.cumsum(sizes)
-    return int(np.searchsorted(fixed, left - allowed) + 1)
+    return bool(recent) and sum(h for h, _ in recent) >= sum(m for _, m in recent)
 
 
 def judge_start(head_map: np.ndarray, model_map: np.ndarray, label: np.ndarray, ignore_index: int | None):
-    """(head's, model's) ``wrong_regions`` against ``label``, the saved annotation of an image the
-    head had not trained on; None when nothing is labelled."""
+    """(head's, model's) pixel accuracy (0 … 1) on the labelled pixels of ``label``, the saved
+    annotation of an image the head had not trained on; None when nothing is labelled."""
     label = np.asarray(label)
-    if ignore_index is not None and not (label != ignore_index).any():
+    labelled = label != ignore_index if ignore_index is not None else np.ones(label.shape, bool)
+    n = int(labelled.sum())
+    if n == 0:
         return None
-    return wrong_regions(head_map, label, ignore_index), wrong_regions(model_map, label, ignore_index)
+    return (float((np.asarray(head_map) == label)[labelled].sum()) / n,
+            float((np.asarray(model_map) == label)[labelled].sum()) / n)
 
 
 @torch.no_grad()
@@ -129,7 +111,7 @@ class ProjectHead:
     samples: int = 0
     fit_seconds: float = 0.0
     model: str = ""  # the model file whose features it reads (its name)
-    record: dict = field(default_factory=dict)  # image key → (head, model) wrong regions, in order judged
+    record: dict = field(default_factory=dict)  # image key → (head, model) accuracy, in order judged
     trained: list = field(default_factory=list)  # the image keys it was fitted on
 
     @property
@@ -188,7 +170,7 @@ class ProjectHead:
         meta = {"format": HEAD_FORMAT, "version": HEAD_VERSION, "names": list(self.names),
                 "ignore_index": self.ignore_index, "images": self.images, "samples": self.samples,
                 "fit_seconds": self.fit_seconds, "feature_stride": FEATURE_STRIDE, "model": self.model,
-                "record": [[str(k), int(h), int(m)] for k, (h, m) in self.record.items()],
+                "record": [[str(k), float(h), float(m)] for k, (h, m) in self.record.items()],
                 "trained": [str(k) for k in self.trained]}
         atomic_write_together([(path, save(tensors)),
                                (path.with_suffix(".json"), (json.dumps(meta, indent=1) + "\n").encode("utf-8"))])
@@ -209,7 +191,7 @@ class ProjectHead:
             bias[bias <= -1e30] = -float("inf")
             return cls(t["weight"], bias, t["mean"], t["std"], list(meta["names"]), meta["ignore_index"],
                        int(meta.get("images", 0)), int(meta.get("samples", 0)), float(meta.get("fit_seconds", 0.0)),
-                       str(meta.get("model", "")), {str(k): (int(h), int(m)) for k, h, m in meta.get("record", [])},
+                       str(meta.get("model", "")), {str(k): (float(h), float(m)) for k, h, m in meta.get("record", [])},
                        [str(k) for k in meta.get("trained", [])])
         except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path}: not a readable project head ({exc})") from None
@@ -228,7 +210,7 @@ class HeadTrainer:
     max_samples: int = MAX_SAMPLES
     seed: int = 0
     samples: dict = field(default_factory=dict)
-    record: dict = field(default_factory=dict)  # image key → (head, model) wrong regions (``judge``)
+    record: dict = field(default_factory=dict)  # image key → (head, model) accuracy (``judge``)
 
     def add(self, key: str, model, image: np.ndarray, label: np.ndarray,
             features: torch.Tensor | None = None) -> int:
@@ -254,8 +236,8 @@ class HeadTrainer:
         self.record.pop(key, None)
 
     def judge(self, key: str, head_map: np.ndarray, model_map: np.ndarray, label: np.ndarray) -> bool:
-        """Record how much work the head's and the model's start maps of an image the head has not
-        trained on (``key`` not added yet) leave against its saved annotation ``label`` (``judge_start``); an image
+        """Record how the head's and the model's start maps of an image the head has not trained on
+        (``key`` not added yet) agree with its saved annotation ``label`` (``judge_start``); an image
         already learnt or judged, or with nothing labelled, is not recorded. Returns whether it was."""
         if key in self.samples or key in self.record:
             return False

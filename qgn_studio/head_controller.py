@@ -7,9 +7,9 @@ model, refits the head — seconds — and writes it to the project's ``head.saf
 model file). The Annotate panel's "Head" start then labels an image with it. A new image starts
 from the head by default only once the head has beaten the model on saved work it had not trained
 on (``default_source``; ``qgn.project_head.prefer_head``): before each refit, every image saved for
-the first time is scored with the head fitted before it and with the model's start (the wrong
-regions each leaves to fix); a head fitted on a few images can cost more work on the next one than
-the model, and then the model's start stays the default and the status bar says why.
+the first time is scored with the head fitted before it and with the model's start (pixel
+accuracy against the saved annotation); a head fitted on one image is untested, and a head can be
+worse than the model, and then the model's start stays the default and the status bar says why.
 
 When a prediction arrives, the same thread scores the image against the model's domain reference
 (``qgn.domain``; ``<model>.domain.json`` beside the model) and, when the image is out of the
@@ -260,7 +260,8 @@ def head_verdict(head) -> str:
     recent = list(head.record.values())[-HEAD_WINDOW:]
     if not recent:
         return "new images start from the prediction until the head beats it on a saved image (Start from → Head)"
-    h, m = sum(a for a, _ in recent), sum(b for _, b in recent)
+    h = 100 * sum(a for a, _ in recent) / len(recent)
+    m = 100 * sum(b for _, b in recent) / len(recent)
     n = f"last {len(recent)} saved images" if len(recent) > 1 else "last saved image"
-    work = f"{n}: {h} wrong regions from the head, {m} from the prediction"
+    work = f"{n}: head {h:.1f} % of pixels right, prediction {m:.1f} %"
     return f"new images start from it ({work})" if head.preferred else f"new images start from the prediction ({work})"
