@@ -189,6 +189,8 @@ class HeadController(QtCore.QObject):
         last = self._last_head
         if last is None or key in last.trained or key in self._trainer.samples or key in self._trainer.record:
             return
+        if last.images and not last.trained:  # a head file from before the record: what it learnt is unknown
+            return
         if not last.fits(self._trainer.classes):
             return
         self._trainer.judge(key, last.predict(model, picture, features), prediction_start(model, picture), label)
