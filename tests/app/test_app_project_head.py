@@ -93,3 +93,41 @@ def test_head_becomes_the_default_start_only_after_beating_the_model(qtbot, wind
     qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
     assert win.current.annotation.origin == ("head" if head_acc >= model_acc else "prediction")
     assert any(f"head {100 * head_acc:.1f} % of pixels right, prediction {100 * model_acc:.1f} %" in m for m in messages)
+
+
+def test_the_heads_record_survives_reopening_and_learnt_images_are_not_judged_again(
+        qtbot, windows, samples, model_path, tmp_path):
+    folder = tmp_path / "project"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples, model_path)
+    for step in range(2):  # images 1 and 2 corrected and saved: one judged image in the record
+        if step:
+            win.step_image(1)
+            qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+        win.annotator.start_from("truth")
+        win.jobs.wait_idle()
+        qtbot.waitUntil(lambda: win.current.annotation.dirty, timeout=WAIT_MS)
+        with qtbot.waitSignal(win.head.fitted, timeout=WAIT_MS):
+            assert win.projects.save()
+    record = dict(win.head.head.record)
+    assert len(record) == 1
+    win.close()
+
+    again = windows(folder=folder)  # reopened: the head and its record are read from the project
+    again.start([], str(model_path))
+    assert again.projects.open_project(folder)
+    qtbot.waitUntil(lambda: again.current is not None and again.current.result is not None, timeout=WAIT_MS)
+    again.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: again.head.head is not None, timeout=WAIT_MS)
+    assert again.head.head.record == record
+    again.step_image(1)
+    again.step_image(1)
+    qtbot.waitUntil(lambda: again.current.annotation is not None and again.current.path == samples[2], timeout=WAIT_MS)
+    assert again.current.annotation.origin == ("head" if again.head.head.preferred else "prediction")
+    again.annotator.start_from("truth")
+    again.jobs.wait_idle()
+    qtbot.waitUntil(lambda: again.current.annotation.dirty, timeout=WAIT_MS)
+    with qtbot.waitSignal(again.head.fitted, timeout=WAIT_MS):
+        assert again.projects.save()
+    now = again.head.head.record  # image 3 judged; images 1 and 2, learnt before, not again
+    assert len(now) == 2 and list(now.items())[0] == list(record.items())[0] and now.keys() != record.keys()
