@@ -14,6 +14,14 @@ Features per grid cell (``pixel_features``): the encoder's five maps (strides 2 
 bilinearly to the stride-2 grid of the model's working size and concatenated, plus the cell's
 position (y, x in 0 … 1) — within one project the camera and layout repeat, and where a class
 sits is evidence.
+
+A head fitted on one image has not shown that it generalises, and it can be worse than the model
+it reads (a head fitted on 1 frame cost more actions than the model's start on the next frame in
+both CamVid runs of ``benchmarks/RESULTS.md``). So the head keeps a record (``HeadTrainer.judge``):
+when an image is saved for the first time, the head fitted before it and the model's start are
+scored against the saved annotation (pixel accuracy), and ``ProjectHead.preferred``
+(``prefer_head``) says whether new images should start from the head — only once it has done at
+least as well as the model on saved images it had not trained on.
 """
 from __future__ import annotations
 
@@ -30,6 +38,31 @@ SAMPLES_PER_IMAGE = 4000
 MAX_SAMPLES, MIN_SHARE = 20000, 400  # a fit sees at most this many samples (at least MIN_SHARE per image)
 FEATURE_STRIDE = 2
 PREDICT_PIXELS = 1 << 19  # probabilities are upsampled to at most this many pixels, then mapped back
+HEAD_WINDOW = 3  # the head's record: its last this many judged images
+
+
+def prefer_head(record, window: int = HEAD_WINDOW) -> bool:
+    """Whether a new image should start from the head rather than the model's prediction.
+
+    record: per saved image the head had not trained on, in order, (head's, model's) pixel accuracy
+    of their start maps against the saved annotation (``judge_start``). The head is preferred when
+    over the last ``window`` such images it got at least as many pixels right as the model; with no
+    judged image yet the model is (a head fitted on one image has not yet shown it generalises).
+    Only saved work decides, so a person could apply the rule."""
+    recent = list(record)[-window:]
+    return bool(recent) and sum(h for h, _ in recent) >= sum(m for _, m in recent)
+
+
+def judge_start(head_map: np.ndarray, model_map: np.ndarray, label: np.ndarray, ignore_index: int | None):
+    """(head's, model's) pixel accuracy (0 … 1) on the labelled pixels of ``label``, the saved
+    annotation of an image the head had not trained on; None when nothing is labelled."""
+    label = np.asarray(label)
+    labelled = label != ignore_index if ignore_index is not None else np.ones(label.shape, bool)
+    n = int(labelled.sum())
+    if n == 0:
+        return None
+    return (float((np.asarray(head_map) == label)[labelled].sum()) / n,
+            float((np.asarray(model_map) == label)[labelled].sum()) / n)
 
 
 @torch.no_grad()
@@ -78,6 +111,13 @@ class ProjectHead:
     samples: int = 0
     fit_seconds: float = 0.0
     model: str = ""  # the model file whose features it reads (its name)
+    record: dict = field(default_factory=dict)  # image key → (head, model) accuracy, in order judged
+    trained: list = field(default_factory=list)  # the image keys it was fitted on
+
+    @property
+    def preferred(self) -> bool:
+        """Whether new images should start from the head rather than the model (``prefer_head``)."""
+        return prefer_head(self.record.values())
 
     @property
     def num_classes(self) -> int:
@@ -129,7 +169,9 @@ class ProjectHead:
                    "mean": self.mean.contiguous(), "std": self.std.contiguous()}
         meta = {"format": HEAD_FORMAT, "version": HEAD_VERSION, "names": list(self.names),
                 "ignore_index": self.ignore_index, "images": self.images, "samples": self.samples,
-                "fit_seconds": self.fit_seconds, "feature_stride": FEATURE_STRIDE, "model": self.model}
+                "fit_seconds": self.fit_seconds, "feature_stride": FEATURE_STRIDE, "model": self.model,
+                "record": [[str(k), float(h), float(m)] for k, (h, m) in self.record.items()],
+                "trained": [str(k) for k in self.trained]}
         atomic_write_together([(path, save(tensors)),
                                (path.with_suffix(".json"), (json.dumps(meta, indent=1) + "\n").encode("utf-8"))])
         return path
@@ -149,7 +191,8 @@ class ProjectHead:
             bias[bias <= -1e30] = -float("inf")
             return cls(t["weight"], bias, t["mean"], t["std"], list(meta["names"]), meta["ignore_index"],
                        int(meta.get("images", 0)), int(meta.get("samples", 0)), float(meta.get("fit_seconds", 0.0)),
-                       str(meta.get("model", "")))
+                       str(meta.get("model", "")), {str(k): (float(h), float(m)) for k, h, m in meta.get("record", [])},
+                       [str(k) for k in meta.get("trained", [])])
         except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path}: not a readable project head ({exc})") from None
 
@@ -167,6 +210,7 @@ class HeadTrainer:
     max_samples: int = MAX_SAMPLES
     seed: int = 0
     samples: dict = field(default_factory=dict)
+    record: dict = field(default_factory=dict)  # image key → (head, model) accuracy (``judge``)
 
     def add(self, key: str, model, image: np.ndarray, label: np.ndarray,
             features: torch.Tensor | None = None) -> int:
@@ -189,6 +233,19 @@ class HeadTrainer:
 
     def remove(self, key: str) -> None:
         self.samples.pop(key, None)
+        self.record.pop(key, None)
+
+    def judge(self, key: str, head_map: np.ndarray, model_map: np.ndarray, label: np.ndarray) -> bool:
+        """Record how the head's and the model's start maps of an image the head has not trained on
+        (``key`` not added yet) agree with its saved annotation ``label`` (``judge_start``); an image
+        already learnt or judged, or with nothing labelled, is not recorded. Returns whether it was."""
+        if key in self.samples or key in self.record:
+            return False
+        judged = judge_start(head_map, model_map, label, self.classes.ignore_index)
+        if judged is None:
+            return False
+        self.record[key] = judged
+        return True
 
     def fit(self, iterations: int = 50, l2: float = 1e-3, should_stop=None) -> ProjectHead | None:
         """A head fitted on every image's samples (None without samples): standardised features,
@@ -232,4 +289,5 @@ class HeadTrainer:
         b = bias.detach().clone()
         b[~present] = -float("inf")
         return ProjectHead(weight.detach().clone(), b, mean, std, list(self.classes.names), self.classes.ignore_index,
-                           len(self.samples), int(len(y)), time.perf_counter() - start)
+                           len(self.samples), int(len(y)), time.perf_counter() - start,
+                           record=dict(self.record), trained=list(self.samples))

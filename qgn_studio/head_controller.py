@@ -4,8 +4,12 @@
 (``ProjectController.saved``) it reads, on a thread of its own, the saved annotations it has not
 learnt yet (or that changed), takes their frozen encoder features with its own CPU copy of the
 model, refits the head — seconds — and writes it to the project's ``head.safetensors`` (never the
-model file). The Annotate panel's "Head" start then labels an image with it, and a new image
-starts from the head by default once there is one (``default_source``).
+model file). The Annotate panel's "Head" start then labels an image with it. A new image starts
+from the head by default only once the head has beaten the model on saved work it had not trained
+on (``default_source``; ``qgn.project_head.prefer_head``): before each refit, every image saved for
+the first time is scored with the head fitted before it and with the model's start (pixel
+accuracy against the saved annotation); a head fitted on one image is untested, and a head can be
+worse than the model, and then the model's start stays the default and the status bar says why.
 
 When a prediction arrives, the same thread scores the image against the model's domain reference
 (``qgn.domain``; ``<model>.domain.json`` beside the model) and, when the image is out of the
@@ -38,6 +42,7 @@ class HeadController(QtCore.QObject):
         self._trainer = None  # runner thread only
         self._learnt: dict[str, int] = {}  # runner thread only: image key → annotation mtime_ns learnt
         self._model = None  # (path, QGN) on the runner thread
+        self._last_head = None  # runner thread only: the head the next saved images are judged with
         self._reference = None  # (model path, DomainReference | None)
         self.verdicts: dict[Path, object] = {}
         self._generation = 0  # bumped when the project, model or classes change: late results are dropped
@@ -66,8 +71,9 @@ class HeadController(QtCore.QObject):
         return "" if path is None else path.name
 
     def default_source(self, doc) -> str:
-        """The start of a new annotation: the head once there is one, else the prediction."""
-        return "head" if self.available(doc) else "prediction"
+        """The start of a new annotation: the head once it has beaten the model on saved images it
+        had not trained on (``ProjectHead.preferred``), else the prediction."""
+        return "head" if self.available(doc) and self.head.preferred else "prediction"
 
     def predict(self, doc):
         """(H, W) class ids of ``doc``'s image by the head (called on a job thread)."""
@@ -115,7 +121,7 @@ class HeadController(QtCore.QObject):
             self.refit()  # the classes changed: learn them again from the saved annotations
 
     def _forget(self) -> None:
-        self._trainer, self._learnt = None, {}
+        self._trainer, self._learnt, self._last_head = None, {}, None
 
     def _loaded(self, head, generation: int) -> None:
         if generation != self._generation:
@@ -125,6 +131,7 @@ class HeadController(QtCore.QObject):
             self.refit()  # another model's features or another class set: learn again
             return
         self.head = head
+        self.runner.submit(lambda: setattr(self, "_last_head", head))  # the record goes on from it
         self.annotator.refresh_status()
 
     def refit(self) -> None:
@@ -142,12 +149,15 @@ class HeadController(QtCore.QObject):
 
     def _fit(self, project, classes):
         """On the runner thread: features of new/changed annotations, the fit, the head file."""
-        from qgn.project_head import HeadTrainer
+        from qgn.project_head import HeadTrainer, pixel_features
         from qgn_studio.document import read_image
 
         start = time.perf_counter()
         if self._trainer is None or self._trainer.classes != classes:
             self._trainer, self._learnt = HeadTrainer(classes), {}
+            last = self._last_head
+            if last is not None and last.fits(classes):
+                self._trainer.record.update(last.record)  # a head read from the project: its record
         model = self._load_model()
         for image in project.annotated():
             path = project.annotation_path(image)
@@ -158,15 +168,32 @@ class HeadController(QtCore.QObject):
             picture = read_image(image.path)
             if label is None or label.shape != picture.shape[:2]:
                 continue
-            self._trainer.add(image.key, model, picture, label)
+            features = pixel_features(model, picture)
+            self._judge(image.key, model, picture, label, features)
+            self._trainer.add(image.key, model, picture, label, features=features)
             self._learnt[image.key] = stamp
         head = self._trainer.fit()
         if head is None:
             return None
+        self._last_head = head
         head.model = self._model_name()
         head.fit_seconds = time.perf_counter() - start  # features of the new images included
         head.save(project.head_path)
         return head
+
+    def _judge(self, key: str, model, picture, label, features) -> None:
+        """On the runner thread: score the head fitted before ``key`` was saved, and the model's
+        start, against its saved annotation — only for an image that head never trained on."""
+        from qgn.annotation.start import prediction_start
+
+        last = self._last_head
+        if last is None or key in last.trained or key in self._trainer.samples or key in self._trainer.record:
+            return
+        if last.images and not last.trained:  # a head file from before the record: what it learnt is unknown
+            return
+        if not last.fits(self._trainer.classes):
+            return
+        self._trainer.judge(key, last.predict(model, picture, features), prediction_start(model, picture), label)
 
     def _fitted(self, payload) -> None:
         head, generation = payload
@@ -174,8 +201,8 @@ class HeadController(QtCore.QObject):
         if generation != self._generation or head is None:
             return
         self.head = head
-        self._say(f"Project head fitted on {head.images} annotated image{'s' if head.images != 1 else ''} in "
-                  f"{head.fit_seconds:.1f} s: new images start from it (Annotate → Start from → Head)", 6000)
+        fitted = f"Project head fitted on {head.images} image{'s' if head.images != 1 else ''} in {head.fit_seconds:.1f} s"
+        self._say(f"{fitted}: {head_verdict(head)}", 8000)
         self.annotator.refresh_status()
 
     def _failed(self, text: str) -> None:
@@ -225,3 +252,18 @@ class HeadController(QtCore.QObject):
 
     def shutdown(self) -> None:
         self.runner.stop()
+
+
+def head_verdict(head) -> str:
+    """What new images start from, and why (``ProjectHead.preferred`` and its record), short enough
+    for the status bar at 1280 px."""
+    from qgn.project_head import HEAD_WINDOW
+
+    recent = list(head.record.values())[-HEAD_WINDOW:]
+    if not recent:
+        return "new images start from the prediction until the head beats it on a saved image (Start from → Head)"
+    h = 100 * sum(a for a, _ in recent) / len(recent)
+    m = 100 * sum(b for _, b in recent) / len(recent)
+    n = f"last {len(recent)} saved images" if len(recent) > 1 else "last saved image"
+    work = f"{n}: head {h:.1f} % of pixels right, prediction {m:.1f} %"
+    return f"new images start from it ({work})" if head.preferred else f"new images start from the prediction ({work})"

@@ -77,6 +77,18 @@ def upsampled_label(probabilities: torch.Tensor, size: tuple[int, int]) -> np.nd
     return label.astype(np.int64)
 
 
+def prediction_start(model, image: np.ndarray, scheme: str = "pc") -> np.ndarray:
+    """(H, W) int64: the start map the app shows for ``model``'s prediction of ``image`` (H, W, 3)
+    uint8 — ``smooth_start`` where the model works at another scale (as the app's engine does)."""
+    from qgn.infer import predict
+    from qgn.propagation import Scheme
+
+    prediction = predict(model, image, Scheme(scheme))
+    if prediction.output_sizes:
+        return smooth_start(prediction)
+    return prediction.label(0).astype(np.int64, copy=False)
+
+
 def smooth_start(prediction, over=None, granularity: int = 2, index: int = 0) -> np.ndarray:
     """(H, W) int64: the prediction's start map (module docstring); ``over`` an
     ``Oversegmentation`` of the image for the majority vote (None: no vote)."""

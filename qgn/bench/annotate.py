@@ -9,11 +9,18 @@ Scenarios (names of the JSON rows):
 - ``assist_scratch``: the image-aware tools too (superpixels, snapped brush, magic wand;
   ``qgn.bench.annotate_tools``) from an empty map;
 - ``assist_model``: the image-aware tools with the model: its prediction as the start (or empty
-  for one action), and as the snapped brush's evidence;
+  for one action) — and, only with ``model_snap``, as the snapped brush's evidence (a gesture the
+  app does not have: its snap tool decides the rim from the image alone);
 - ``assist_head``: the image-aware tools with the per-project head (``qgn.project_head``): image i
   starts from the head fitted on the corrected images 0 … i-1 (or empty), one action to choose;
-- ``best``: the workflow the app recommends: per image the cheapest of the model start, an empty
-  start and the head start (each start but the model's costs one action), image-aware tools;
+- ``best``: per image the cheapest of the model start, an empty start and the head start (each
+  start but the model's costs one action), image-aware tools. The choice is an *oracle*: it is made
+  knowing what each start will cost, which a person cannot know before annotating;
+- ``app``: what the app does without an oracle: the model's start until the head is fitted (after
+  the first saved image), then the head's (``default_source`` of ``qgn_studio.head_controller``),
+  image-aware tools, no start charged;
+- ``app_guarded``: the same, but the head only while it has beaten the model on the saved images it
+  had not trained on (``qgn.project_head.prefer_head``), else the model's start;
 - ``loop``: (opt-in) the cell tools from the model, fine-tuned every ``every`` images on all
   images corrected so far with ``qgn.train.finetune.finetune`` — the function the app's
   Fine-tune button calls; ``loop_uncertainty``: the same, the most uncertain images first.
@@ -36,9 +43,11 @@ from qgn.bench.rows import BenchRow
 from qgn.propagation import Scheme
 from qgn.uncertainty import MEASURES, image_uncertainty, order_by_uncertainty, spearman
 
-SCENARIOS = ("scratch", "model", "assist_scratch", "assist_model", "assist_head", "best", "loop", "loop_uncertainty")
-DEFAULT_SCENARIOS = SCENARIOS[:6]
-PER_IMAGE = SCENARIOS[:6]
+SCENARIOS = ("scratch", "model", "assist_scratch", "assist_model", "assist_head", "best", "app", "app_guarded",
+             "loop", "loop_uncertainty")
+DEFAULT_SCENARIOS = SCENARIOS[:8]
+PER_IMAGE = SCENARIOS[:8]
+HEADED = ("assist_head", "best", "app", "app_guarded")  # scenarios that need the project head
 
 
 @dataclass
@@ -57,6 +66,7 @@ class AnnotateConfig:
     scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
     tolerance: int = 0
     beta: float | None = None  # collateral per fixed pixel (None: qgn.bench.annotate_sim.BETA)
+    model_snap: bool = False  # the snapped brush may follow the start map (not a gesture of the app)
 
 
 @dataclass
@@ -185,7 +195,7 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
 
     wanted = [n for n in PER_IMAGE if n in config.scenarios]
     seqs = {n: Sequence(n) for n in wanted}
-    headed = "assist_head" in wanted or "best" in wanted
+    headed = any(n in HEADED for n in wanted)
     trainer = HeadTrainer(classes) if headed else None
     scores = {m: [] for m in MEASURES}
     head_seconds = []
@@ -198,7 +208,7 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
         runs, labels, head = _simulate_starts(s, model, prediction, classes, config, wanted, trainer)
         if head is not None:
             head_seconds.append(head.fit_seconds)
-        choices = _scenario_choices(runs)
+        choices = _scenario_choices(runs, list(trainer.record.values()) if trainer is not None else [])
         for name in wanted:
             efforts, costs = choices[name]
             efforts = {k: v for k, v in efforts.items() if v is not None}
@@ -206,13 +216,17 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
             seqs[name].add(s.name, effort)
         if trainer is not None:  # the head learns the image as the head workflow corrected it
             from_head = head is not None and runs["assist_head_start"].actions <= runs["assist_empty"].actions
-            trainer.add(s.name, model, s.image, labels["assist_head_start" if from_head else "assist_empty"])
+            corrected = labels["assist_head_start" if from_head else "assist_empty"]
+            if head is not None:  # the head's record: an image it did not train on, against the person's
+                # truth — the corrected map keeps its start's labels on void pixels, which would favour that start
+                trainer.judge(s.name, labels["head_map"], labels["model_map"], s.label)
+            trainer.add(s.name, model, s.image, corrected)
         log(f"image {i + 1}/{len(samples)}: " + ", ".join(f"{n} {seqs[n].actions[-1]}" for n in wanted))
     out = [seqs[n] for n in wanted]
     if "model" in seqs and scores[MEASURES[0]]:
         seqs["model"].extra = {"uncertainty": scores,
                                "spearman": {m: spearman(scores[m], seqs["model"].actions) for m in MEASURES}}
-    for name in ("assist_head", "best"):
+    for name in HEADED:
         if name in seqs:
             seqs[name].extra["head_fit_seconds"] = head_seconds
     return out
@@ -225,8 +239,8 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
     from qgn.annotation.superpixels import oversegment
     from qgn.bench.annotate_tools import ImageTools
 
-    assist = any(n.startswith("assist") or n == "best" for n in wanted)
-    headed = "assist_head" in wanted or "best" in wanted
+    headed = any(n in HEADED for n in wanted)
+    assist = headed or any(n.startswith("assist") for n in wanted)
     sim = dict(target=config.target, tolerance=config.tolerance, beta=config.beta)
 
     def run(start, tools=None):
@@ -240,20 +254,28 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
     over = oversegment(s.image) if assist else None
     if assist:
         runs["assist_empty"], labels["assist_empty"] = run(empty, [ImageTools(over)])
-    if "assist_model" in wanted or "best" in wanted:
-        model_map = prediction.label()
-        runs["assist_model_start"], _ = run(model_map, [ImageTools(over, evidence=model_map)])
-        runs["assist_model_empty"], _ = run(empty, [ImageTools(over, evidence=model_map)])
+    if "assist_model" in wanted or headed:
+        model_map = labels["model_map"] = prediction.label()
+        evidence = model_map if config.model_snap else None
+        runs["assist_model_start"], _ = run(model_map, [ImageTools(over, evidence=evidence)])
+        runs["assist_model_empty"] = run(empty, [ImageTools(over, evidence=evidence)])[0] if config.model_snap else None
     head = trainer.fit() if headed else None
     if head is not None:
-        head_map = head.predict(model, s.image)
-        runs["assist_head_start"], labels["assist_head_start"] = run(head_map, [ImageTools(over, evidence=head_map)])
+        head_map = labels["head_map"] = head.predict(model, s.image)
+        evidence = head_map if config.model_snap else None
+        runs["assist_head_start"], labels["assist_head_start"] = run(head_map, [ImageTools(over, evidence=evidence)])
     return runs, labels, head
 
 
-def _scenario_choices(runs: dict) -> dict:
+def _scenario_choices(runs: dict, record: list) -> dict:
     """Scenario → (the efforts it may choose between by start, the extra actions each start costs),
-    from the runs of ``_simulate_starts`` (a run not made is None)."""
+    from the runs of ``_simulate_starts`` (a run not made is None); ``record``: the head's record
+    before this image (``qgn.project_head.prefer_head``)."""
+    from qgn.project_head import prefer_head
+
+    head = runs.get("assist_head_start")
+    app = {"head": head} if head is not None else {"model": runs.get("assist_model_start")}
+    guarded = {"head": head} if head is not None and prefer_head(record) else {"model": runs.get("assist_model_start")}
     return {
         "scratch": ({"scratch": runs["scratch"]}, {}),
         "model": ({"model": runs.get("model_start"), "empty": runs["scratch"]}, {"empty": 1}),
@@ -266,6 +288,8 @@ def _scenario_choices(runs: dict) -> dict:
         "best": ({"model": runs.get("assist_model_start"),
                   "empty": _fewer(runs.get("assist_model_empty"), runs.get("assist_empty")),
                   "head": runs.get("assist_head_start")}, {"head": 1, "empty": 1}),
+        "app": (app, {}),
+        "app_guarded": (guarded, {}),
     }
 
 
@@ -382,7 +406,7 @@ def bench_rows(sequences: list[Sequence], anchors: dict, model_name: str, scratc
             "polygon_vertices_per_image": float(np.mean(anchors["polygon_vertices"])) if n else None,
         }
         for key in ("spearman", "measure", "uncertainty", "heldout_before", "heldout_after", "head_fit_seconds",
-                    "tolerance", "beta"):
+                    "tolerance", "beta", "model_snap"):
             if key in seq.extra:
                 extra[key] = seq.extra[key]
         if "spearman" in extra:  # JSON has no NaN

@@ -70,8 +70,13 @@ def add_arguments(p) -> None:
                    help="annotate: boundary tolerance in pixels (a label is right when it is the truth of a pixel "
                         "at most this far away; default 0, exact)")
     p.add_argument("--scenarios", help="annotate: comma-separated scenarios (default scratch, model, assist_scratch, "
-                                       "assist_model, assist_head, best; add loop, loop_uncertainty)")
+                                       "assist_model, assist_head, best, app, app_guarded; add loop, loop_uncertainty)")
     p.add_argument("--beta", type=float, help="annotate: collateral an action may cause per pixel it fixes (default 0.05)")
+    p.add_argument("--stride", type=int, help="annotate: every K-th image of the split (default 1; CamVid val "
+                                              "frames are 2 video frames apart, its labelled train frames 30)")
+    p.add_argument("--model-snap", action="store_true",
+                   help="annotate: let the snapped brush follow the start map (the app's snap tool does not; "
+                        "the protocol before 6 Dec did)")
     add_threads_argument(p)
     p.add_argument("--real", action="store_true",
                    help="CPU memory: run the float arithmetic too instead of shape-only execution (slow, GBs)")

@@ -3,10 +3,12 @@
 The annotation-effort section of ``qgn bench`` (``qgn.bench.annotate``): actions per image of a
 simulated annotator — ``scratch`` and ``model`` with the cell tools; ``assist_scratch``,
 ``assist_model`` and ``assist_head`` with the image-aware tools (from empty, with the model, with
-the per-project head); ``best``, the workflow the app recommends (per image the cheapest start of
-model / empty / head, image-aware tools). ``--scenarios`` adds the fine-tune loops
-(``loop``, ``loop_uncertainty``). ``--model`` defaults to the bundled street model (``camvid``)
-and takes a bundled name (``demo``), a file or a run folder; ``--data`` defaults to CamVid (found
+the per-project head); ``best`` (per image the cheapest start of model / empty / head: an oracle,
+no person knows the costs beforehand); ``app`` and ``app_guarded``, the starts the app takes.
+``--scenarios`` adds the fine-tune loops (``loop``, ``loop_uncertainty``). ``--model-snap``: the
+snapped brush may follow the start map (the app's does not). ``--stride K``: every K-th image of
+the split (CamVid val frames are 2 video frames apart; its labelled train frames 30).
+``--model`` defaults to the bundled street model (``camvid``) and takes a bundled name (``demo``), a file or a run folder; ``--data`` defaults to CamVid (found
 in ../shared/data or ``QGN_DATA``); a model with other classes than the data's is transferred to
 them first. ``--tolerance 1``: a pixel counts as right when its label is the truth of a pixel at
 most 1 px away. ``--quick``: 3 images at half size, 2 fine-tune iterations every 2 images.
@@ -78,10 +80,14 @@ def annotate_section(args, log):
         log(f"annotate: {path.name} transferred to the classes of {args.data}: {report.summary()}")
     if args.images is not None and args.images < 1:
         raise ValueError(f"--images must be at least 1; got {args.images}")
+    stride = 1 if getattr(args, "stride", None) is None else args.stride
+    if stride < 1:
+        raise ValueError(f"--stride must be at least 1; got {stride}")
+    order = list(range(0, len(data), stride)) + [i for i in range(len(data)) if i % stride]
     count = min(args.images or (QUICK_IMAGES if args.quick else FULL_IMAGES), len(data))
-    samples = [data[i] for i in range(count)]
+    samples = [data[i] for i in order[:count]]
     heldout_count = min(getattr(args, "heldout", None) or 0, len(data) - count)
-    heldout = [data[i] for i in range(count, count + heldout_count)]
+    heldout = [data[i] for i in order[count:count + heldout_count]]
     config = AnnotateConfig()
     if args.quick:
         samples = [_Resized(s, 0.5) for s in samples]
@@ -93,12 +99,14 @@ def annotate_section(args, log):
     config.tolerance = int(tolerance)
     if getattr(args, "beta", None) is not None:
         config.beta = float(args.beta)
-    log(f"annotate: {count} image(s) of {args.data} {args.split or 'val'}, model {path}, "
+    config.model_snap = bool(getattr(args, "model_snap", False))
+    log(f"annotate: {count} image(s) of {args.data} {args.split or 'val'} (every {stride}), model {path}, "
         f"scenarios {', '.join(config.scenarios)}, tolerance {config.tolerance} px")
     sequences, anchors = annotate_bench(model, samples, classes, config, log, heldout)
     for seq in sequences:
         seq.extra["tolerance"] = config.tolerance
         seq.extra["beta"] = config.beta if config.beta is not None else BETA
+        seq.extra["model_snap"] = config.model_snap
     rows = bench_rows(sequences, anchors, str(path))
     return rows, (f"annotation effort ({count} images of {args.data} {args.split or 'val'}, model {path}, "
                   f"tolerance {config.tolerance} px):\n" + format_table(rows))

@@ -1,20 +1,21 @@
 """The per-project head in QGN Studio (issue #21): fitted in the background after a save, written
-to the project's own head file (the model file untouched), offered as a start and taken by default
-for the next image; the domain warning on an image unlike the model's training images."""
+to the project's own head file (the model file untouched), offered as a start, and taken by default
+only once it has beaten the model on a saved image it had not trained on."""
 from __future__ import annotations
 
 
 import numpy as np
+import pytest
 
 from studio_steps import WAIT_MS, start_annotating
 from sample_files import digest
 
-SAMPLE_COUNT = 2  # the samples fixture
+SAMPLE_COUNT = 3  # the samples fixture
 
 SIZE = (64, 96)
 
 
-def test_head_fits_after_a_save_and_starts_the_next_image(qtbot, windows, samples, model_path, tmp_path):
+def test_head_fits_after_a_save_and_is_offered_for_the_next_image(qtbot, windows, samples, model_path, tmp_path):
     from qgn.project_head import ProjectHead
 
     folder = tmp_path / "project"
@@ -34,12 +35,99 @@ def test_head_fits_after_a_save_and_starts_the_next_image(qtbot, windows, sample
     assert head.images == 1 and head.fits(win.annotator.classes) and win.head.available()
     assert win.annotator.panel.start_buttons["head"].isEnabled() or win.current.annotation is not None
 
-    win.step_image(1)  # the next image starts from the head (the recommended start)
+    win.step_image(1)  # a head fitted on one image has not yet beaten the model: the prediction
     qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    assert win.current.annotation.origin == "prediction" and not head.preferred
     second = win.current.annotation
-    assert second.origin == "head"
-    assert not second.is_annotation  # untouched, a head start is no person's annotation (nothing to save)
+    win.annotator.start_from("head")  # offered all the same (one undoable edit)
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: second.version > 0, timeout=WAIT_MS)
     truth = win.current.ground_truth
     expected = head.predict(win.head._load_model(), win.current.image)
     np.testing.assert_array_equal(second.label, expected.astype(second.label.dtype))
     assert (second.label == truth).mean() > 0.5  # it learnt the scene's classes from one image
+
+
+def _accuracy(label, truth, ignore):
+    labelled = truth != ignore if ignore is not None else np.ones(truth.shape, bool)
+    return float((np.asarray(label) == truth)[labelled].mean())
+
+
+def test_head_becomes_the_default_start_only_after_beating_the_model(qtbot, windows, samples, model_path, tmp_path):
+    """Image 1 corrected and saved: the head is fitted but image 2 starts from the model; image 2
+    saved: the head fitted before it and the model's start are scored against it, and image 3 starts
+    from whichever got more pixels right — the status bar says which and why."""
+    from qgn.project_head import ProjectHead
+
+    folder = tmp_path / "project"
+    win = windows(folder=folder)
+    messages = []
+    win.workspace.status.connect(lambda text, _ms: messages.append(text))
+    start_annotating(qtbot, win, samples, model_path)
+    win.annotator.start_from("truth")
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: win.current.annotation.dirty, timeout=WAIT_MS)
+    with qtbot.waitSignal(win.head.fitted, timeout=WAIT_MS):
+        assert win.projects.save()
+    first_head = ProjectHead.load(folder / "head.safetensors")
+    assert first_head.record == {} and any("start from the prediction until the head beats it" in m for m in messages)
+
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    assert win.current.annotation.origin == "prediction"
+    truth, ignore = np.asarray(win.current.ground_truth), win.annotator.classes.ignore_index
+    model_acc = _accuracy(win.current.annotation.label, truth, ignore)  # the model's start, as shown
+    head_acc = _accuracy(first_head.predict(win.head._load_model(), win.current.image), truth, ignore)
+    win.annotator.start_from("truth")
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: win.current.annotation.dirty, timeout=WAIT_MS)
+    with qtbot.waitSignal(win.head.fitted, timeout=WAIT_MS):
+        assert win.projects.save()
+    head = win.head.head
+    assert head.images == 2 and len(head.record) == 1
+    (h, m), = head.record.values()
+    assert h == pytest.approx(head_acc) and m == pytest.approx(model_acc)
+    assert ProjectHead.load(folder / "head.safetensors").record == head.record  # kept with the head
+
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    assert win.current.annotation.origin == ("head" if head_acc >= model_acc else "prediction")
+    assert any(f"head {100 * head_acc:.1f} % of pixels right, prediction {100 * model_acc:.1f} %" in m for m in messages)
+
+
+def test_the_heads_record_survives_reopening_and_learnt_images_are_not_judged_again(
+        qtbot, windows, samples, model_path, tmp_path):
+    folder = tmp_path / "project"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples, model_path)
+    for step in range(2):  # images 1 and 2 corrected and saved: one judged image in the record
+        if step:
+            win.step_image(1)
+            qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+        win.annotator.start_from("truth")
+        win.jobs.wait_idle()
+        qtbot.waitUntil(lambda: win.current.annotation.dirty, timeout=WAIT_MS)
+        with qtbot.waitSignal(win.head.fitted, timeout=WAIT_MS):
+            assert win.projects.save()
+    record = dict(win.head.head.record)
+    assert len(record) == 1
+    win.close()
+
+    again = windows(folder=folder)  # reopened: the head and its record are read from the project
+    again.start([], str(model_path))
+    assert again.projects.open_project(folder)
+    qtbot.waitUntil(lambda: again.current is not None and again.current.result is not None, timeout=WAIT_MS)
+    again.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: again.head.head is not None, timeout=WAIT_MS)
+    assert again.head.head.record == record
+    again.step_image(1)
+    again.step_image(1)
+    qtbot.waitUntil(lambda: again.current.annotation is not None and again.current.path == samples[2], timeout=WAIT_MS)
+    assert again.current.annotation.origin == ("head" if again.head.head.preferred else "prediction")
+    again.annotator.start_from("truth")
+    again.jobs.wait_idle()
+    qtbot.waitUntil(lambda: again.current.annotation.dirty, timeout=WAIT_MS)
+    with qtbot.waitSignal(again.head.fitted, timeout=WAIT_MS):
+        assert again.projects.save()
+    now = again.head.head.record  # image 3 judged; images 1 and 2, learnt before, not again
+    assert len(now) == 2 and list(now.items())[0] == list(record.items())[0] and now.keys() != record.keys()

@@ -120,14 +120,15 @@ def test_cli_quick_json_rows_on_synthetic_scenes(capsys):
                "--images", "2", "--quick", "--json", "--threads", "1"])
     assert rc == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["name"] for r in rows] == ["scratch", "model", "assist_scratch", "assist_model", "assist_head", "best"]
+    assert [r["name"] for r in rows] == ["scratch", "model", "assist_scratch", "assist_model", "assist_head", "best",
+                                         "app", "app_guarded"]
     by = {r["name"]: r for r in rows}
     for r in rows:
         assert r["section"] == "annotate" and r["images"] == 2 and len(r["actions"]) == 2
         assert r["actions_per_image"] == pytest.approx(np.mean(r["actions"]))
         assert r["gt_leaves_per_image"] > 0 and r["polygon_vertices_per_image"] > 0
         assert len(r["milestones"]) == 2 and set(r["milestones_per_image"]) == {"95", "98", "99"}
-        assert r["tolerance"] == 0 and r["beta"] == pytest.approx(0.05)
+        assert r["tolerance"] == 0 and r["beta"] == pytest.approx(0.05) and r["model_snap"] is False
     assert set(rows[1]["spearman"]) == {"mean_entropy", "composite_share"}
     # the cheaper start, one action for starting empty: never worse than scratch + 1 on any image
     for name in ("model",):
@@ -136,6 +137,23 @@ def test_cli_quick_json_rows_on_synthetic_scenes(capsys):
         assert all(a <= s + 1 for a, s in zip(by[name]["actions"], by["assist_scratch"]["actions"]))
     assert all(b <= m for b, m in zip(by["best"]["actions"], by["assist_model"]["actions"]))
     assert by["assist_head"]["starts"][0] == "empty" and len(by["assist_head"]["head_fit_seconds"]) == 1
+    # the app's starts, chosen without knowing their cost: the model's, then the head's (app); the
+    # guarded rule keeps the model's until the head has been judged on an image it had not trained on
+    assert by["app"]["starts"] == ["model", "head"] and by["app_guarded"]["starts"] == ["model", "model"]
+    assert by["app_guarded"]["actions"][1] >= by["assist_model"]["actions"][1]  # the oracle is never worse
+    assert all(b <= a + 1 for b, a in zip(by["best"]["actions"], by["app"]["actions"]))  # +1: its head start
+
+
+@pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
+def test_cli_stride_takes_every_kth_image(capsys):
+    from qgn.data.registry import open_dataset
+
+    names = [open_dataset("synthetic", "val")[i].name for i in (0, 3)]
+    rc = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
+               "--images", "2", "--stride", "3", "--quick", "--json", "--threads", "1", "--scenarios", "scratch"])
+    assert rc == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows[0]["order"] == names
 
 
 @pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
@@ -158,6 +176,9 @@ def test_cli_annotate_errors_are_one_line(capsys, tmp_path):
     rc = main(["bench", "--only", "annotate", "--quick", "--scenarios", "scratch,nope"])
     err = capsys.readouterr().err
     assert rc == 2 and "nope" in err and len(err.strip().splitlines()) == 1
+    rc = main(["bench", "--only", "annotate", "--quick", "--stride", "0"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--stride" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.skipif(not CAMVID.is_dir() or not demo_model_path().is_file(), reason="CamVid (../shared) missing")

@@ -67,6 +67,44 @@ def test_head_never_predicts_a_class_it_never_saw_and_fits_stay_bounded():
     assert (head.predict(model, make_scene(40, 64, 96)[0]) != 2).all()
 
 
+def test_head_is_preferred_only_after_beating_the_model_on_images_it_had_not_trained_on(tmp_path):
+    """The record: a judged image is one the head never trained on, scored against its saved
+    annotation beside the model's start (pixel accuracy); the head is preferred once it got at least
+    as many pixels right over the last HEAD_WINDOW judged images; the record travels with the head file."""
+    from qgn.project_head import HEAD_WINDOW, HeadTrainer, ProjectHead, prefer_head
+
+    assert not prefer_head([])  # a head nobody has tested: the model's start
+    assert prefer_head([(0.9, 0.8)]) and not prefer_head([(0.8, 0.9)])
+    window = [(0.1, 0.9)] + [(0.9, 0.8)] * HEAD_WINDOW  # only the last HEAD_WINDOW count
+    assert prefer_head(window) and not prefer_head(window[:2])
+
+    model = demo_or_tiny()
+    classes = ClassSet(("a", "b"), (), 255)
+    image, label = make_scene(50, 64, 96)
+    saved = np.where(label == 0, 0, 1).astype(np.int64)
+    saved[:8] = 255  # unlabelled pixels are not judged
+    trainer = HeadTrainer(classes)
+    trainer.add("first", model, image, saved)
+    wrong = 1 - np.clip(saved, 0, 1)  # every labelled pixel wrong
+    assert not trainer.judge("first", saved, wrong, saved)  # trained on: never judged
+    assert trainer.judge("second", wrong, saved, saved)  # the head all wrong, the model all right
+    assert not trainer.judge("second", saved, wrong, saved)  # judged once, when first saved
+    assert trainer.record == {"second": (0.0, 1.0)}
+    trainer.add("second", model, image, saved)
+    head = trainer.fit()
+    assert head.record == {"second": (0.0, 1.0)} and head.trained == ["first", "second"] and not head.preferred
+    again = ProjectHead.load(head.save(tmp_path / "head.safetensors"))
+    assert again.record == head.record and again.trained == head.trained and not again.preferred
+    trainer.judge("third", saved, wrong, saved)
+    trainer.judge("fourth", saved, wrong, saved)
+    assert trainer.fit().preferred  # the last 3 judged: the head right on 2 of 3, the model on 1
+    meta = json.loads((tmp_path / "head.json").read_text())
+    del meta["record"], meta["trained"]  # a head written before the record: the model's start
+    (tmp_path / "head.json").write_text(json.dumps(meta))
+    old = ProjectHead.load(tmp_path / "head.safetensors")
+    assert old.record == {} and not old.preferred
+
+
 def test_domain_reference_separates_and_round_trips(tmp_path):
     from qgn.domain import WARN_AT, DomainReference, DomainVerdict, image_descriptor, reference_for
     from qgn.fileio import file_sha256
