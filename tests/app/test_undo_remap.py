@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from qgn.annotation.edit import LabelEdit
-from qgn_studio.tools.commands import EditCommand, ValuesBeforeRemap
+from qgn_studio.tools.commands import EditCommand
 
 IGNORE = 255
 

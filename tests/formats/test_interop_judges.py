@@ -342,3 +342,24 @@ def test_rle_encoders_equal_the_reference_encoders():
         assert counts_to_string(rle_counts(mask)) == reference
         values = np.repeat(mask.ravel().astype(np.uint8) * 255, 4)
         assert encode_ls_rle(mask) == list(ls.encode_rle(values, 8, [3, 4, 8, 16]))
+
+
+def test_brush_rle_decoder_equals_the_reference_decoder_on_its_own_streams():
+    """``decode_ls_rle`` reads what the reference encoder (label-studio-brush-rle-rs, as
+    label-studio-converter) writes of many-valued RGBA data — runs of one literal, repeats of every
+    size class, a run longer than 2**16 — as the reference decoder does."""
+    from qgn.formats.labelstudio import decode_ls_rle
+
+    ls = pytest.importorskip("label_studio_brush_rle_rs")
+    rng = np.random.default_rng(12)
+    for _ in range(20):
+        n = int(rng.integers(1, 4000)) * 4
+        values = rng.choice([0, 30, 200, 255], n, p=[0.5, 0.1, 0.1, 0.3]).astype(np.uint8)
+        values[: n // 3] = values[0]  # a long repeat too
+        stream = list(ls.encode_rle(values, 8, [3, 4, 8, 16]))
+        expected = np.asarray(ls.decode_rle(stream, False), np.uint8)
+        np.testing.assert_array_equal(expected, values)
+        np.testing.assert_array_equal(decode_ls_rle(stream, expected=n), expected)
+    long = np.concatenate([np.full(70_000 * 4, 9, np.uint8), rng.integers(0, 256, 400).astype(np.uint8)])
+    stream = list(ls.encode_rle(long, 8, [3, 4, 8, 16]))
+    np.testing.assert_array_equal(decode_ls_rle(stream), np.asarray(ls.decode_rle(stream, False), np.uint8))
