@@ -13,6 +13,7 @@ model's domain, the canvas says so and suggests the empty or head start.
 """
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -41,6 +42,7 @@ class HeadController(QtCore.QObject):
         self._reference = None  # (model path, DomainReference | None)
         self.verdicts: dict[Path, object] = {}
         self._generation = 0  # bumped when the project, model or classes change: late results are dropped
+        self._stop = threading.Event()  # set at shutdown: a fit under way ends at its next step
         projects.saved.connect(lambda _count: self.refit())
         workspace.project_changed.connect(self._project_changed)
         workspace.model_changed.connect(lambda _info: self.model_changed())
@@ -150,6 +152,8 @@ class HeadController(QtCore.QObject):
             self._trainer, self._learnt = HeadTrainer(classes), {}
         model = self._load_model()
         for image in project.annotated():
+            if self._stop.is_set():
+                return None
             path = project.annotation_path(image)
             stamp = path.stat().st_mtime_ns
             if self._learnt.get(image.key) == stamp:
@@ -160,7 +164,7 @@ class HeadController(QtCore.QObject):
                 continue
             self._trainer.add(image.key, model, picture, label)
             self._learnt[image.key] = stamp
-        head = self._trainer.fit()
+        head = self._trainer.fit(should_stop=self._stop.is_set)
         if head is None:
             return None
         head.model = self._model_name()
@@ -224,4 +228,8 @@ class HeadController(QtCore.QObject):
         self.workspace.show_status(text, ms)
 
     def shutdown(self) -> None:
+        """The window closes: a fit under way or queued stops at its next step (the head is only
+        derived from the saved annotations; the next save fits it again), so closing never waits
+        for a whole fit."""
+        self._stop.set()
         self.runner.stop()

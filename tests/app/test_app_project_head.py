@@ -43,3 +43,36 @@ def test_head_fits_after_a_save_and_starts_the_next_image(qtbot, windows, sample
     expected = head.predict(win.head._load_model(), win.current.image)
     np.testing.assert_array_equal(second.label, expected.astype(second.label.dtype))
     assert (second.label == truth).mean() > 0.5  # it learnt the scene's classes from one image
+
+
+def test_closing_stops_a_fit_under_way_instead_of_waiting_for_it(qtbot, windows, samples, model_path, tmp_path,
+                                                                 monkeypatch):
+    # the window's close waited for the head fit a save had started (seconds on a big project,
+    # the window frozen); the fit is derived data, fitted again at the next save
+    import threading
+
+    from qgn.project_head import HeadTrainer
+
+    started, told_to_stop = threading.Event(), threading.Event()
+
+    def long_fit(self, iterations=50, l2=1e-3, should_stop=None):
+        started.set()
+        for _ in range(WAIT_MS // 10):  # a fit of a big project: many steps
+            if should_stop is not None and should_stop():
+                told_to_stop.set()
+                return None
+            threading.Event().wait(0.01)
+        return None
+
+    monkeypatch.setattr(HeadTrainer, "fit", long_fit)
+    folder = tmp_path / "project"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples, model_path)
+    win.annotator.start_from("truth")
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: win.current.annotation.dirty, timeout=WAIT_MS)
+    assert win.projects.save()
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)  # the save delivered, the fit under way
+    win.close()
+    assert told_to_stop.is_set()  # the close told the fit to stop; it did not run it to its end
+    assert not win.head.runner.isRunning()
