@@ -43,6 +43,7 @@ class HeadController(QtCore.QObject):
         self.verdicts: dict[Path, object] = {}
         self._generation = 0  # bumped when the project, model or classes change: late results are dropped
         self._stop = threading.Event()  # set at shutdown: a fit under way ends at its next step
+        self._queued = None  # (project, classes, generation) of the fit submitted and not started yet
         projects.saved.connect(lambda _count: self.refit())
         workspace.project_changed.connect(self._project_changed)
         workspace.model_changed.connect(lambda _info: self.model_changed())
@@ -136,14 +137,21 @@ class HeadController(QtCore.QObject):
         if project is None or model_path is None or classes is None or classes.ignore_index is None:
             return
         generation = self._generation
+        key = (project, classes, generation)
+        if self._queued == key:
+            return  # the fit waiting to start reads the project when it starts: it learns this save too
+        self._queued = key
         self.fitting = True
         self._say("Fitting the project head in the background…", 3000)
-        self.runner.submit(lambda: self._fit(project, classes),
+        self.runner.submit(lambda: self._fit(project, classes, key),
                            lambda head: self.fitted.emit((head, generation)),
                            lambda text: self._failed(text), "Fitting the project head")
 
-    def _fit(self, project, classes):
-        """On the runner thread: features of new/changed annotations, the fit, the head file."""
+    def _fit(self, project, classes, key=None):
+        """On the runner thread: features of new/changed annotations, the fit, the head file.
+        Started, it no longer takes in later saves: the next save queues another fit."""
+        if self._queued == key:
+            self._queued = None
         from qgn.project_head import HeadTrainer
         from qgn_studio.document import read_image
 
