@@ -197,6 +197,10 @@ class ProjectHead:
             raise ValueError(f"{path}: not a readable project head ({exc})") from None
 
 
+class _Stopped(Exception):
+    """``HeadTrainer.fit``'s ``should_stop`` said stop, in the middle of the optimiser's steps."""
+
+
 @dataclass
 class HeadTrainer:
     """Collects samples of the project's saved annotations and fits ``ProjectHead``s.
@@ -249,8 +253,9 @@ class HeadTrainer:
 
     def fit(self, iterations: int = 50, l2: float = 1e-3, should_stop=None) -> ProjectHead | None:
         """A head fitted on every image's samples (None without samples): standardised features,
-        class-balanced cross-entropy (weights ∝ 1/sqrt(frequency)), L2 ``l2``, L-BFGS."""
-        if not self.samples:
+        class-balanced cross-entropy (weights ∝ 1/sqrt(frequency)), L2 ``l2``, L-BFGS.
+        ``should_stop()`` true before a step (the app is closing): None, nothing fitted."""
+        if not self.samples or (should_stop is not None and should_stop()):
             return None
         start = time.perf_counter()
         share = max(MIN_SHARE, self.max_samples // len(self.samples))  # the fit's cost stays bounded
@@ -278,6 +283,8 @@ class HeadTrainer:
                                       line_search_fn="strong_wolfe")
 
         def closure():
+            if should_stop is not None and should_stop():
+                raise _Stopped
             optimizer.zero_grad()
             logits = x @ weight.T + bias + mask
             loss = torch.nn.functional.cross_entropy(logits, y, weight=weights) + l2 * (weight ** 2).sum()
@@ -285,7 +292,10 @@ class HeadTrainer:
             return loss
 
         with torch.enable_grad():
-            optimizer.step(closure)
+            try:
+                optimizer.step(closure)
+            except _Stopped:
+                return None
         b = bias.detach().clone()
         b[~present] = -float("inf")
         return ProjectHead(weight.detach().clone(), b, mean, std, list(self.classes.names), self.classes.ignore_index,

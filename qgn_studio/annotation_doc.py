@@ -208,8 +208,15 @@ class AnnotationSession(QtCore.QObject):
 
     @classes.setter
     def classes(self, classes) -> None:
-        """Rename or recolour (a set of the same classes and ignore value): the map's values stay."""
+        """Rename, recolour or add a class: the map's values stay. The live pyramid's codes count
+        the classes (ignore is one past the last), so a new class count rebuilds it."""
         self.annotation.classes = classes
+        pyramid = self.pyramid
+        if (pyramid.num_classes, pyramid.ignore_value) != (classes.num_classes, classes.ignore_index):
+            self._band_timer.stop()
+            self._stale.clear()  # the new pyramid and the full re-render (reset) show all of it
+            self.pyramid = LivePyramid(self.label, classes.num_classes, classes.ignore_index)
+            self.reset.emit()
 
     @property
     def shape(self) -> tuple[int, int]:

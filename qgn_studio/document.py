@@ -402,9 +402,11 @@ class ImageDocument:
 
     def unload(self) -> bool:
         """Drop the decoded image and ground truth (``load`` reads them again when the image is
-        shown again), unless an annotation is being edited on it; returns whether it did. What
-        was measured (curve, reference) stays: it is small and still true."""
-        if self.annotation is not None or self.image is None:
+        shown again), unless its annotation has unsaved edits; returns whether it did. A saved
+        annotation stays (its map and undo log), as does what was measured (curve, reference):
+        they are small and still true. (A map with unsaved edits keeps its image: were the file
+        replaced meanwhile by one of another size, reading it again would set the map aside.)"""
+        if (self.annotation is not None and self.annotation.dirty) or self.image is None:
             return False
         self.image = None
         self.ground_truth = None

@@ -181,8 +181,8 @@ class Finetuner(QtCore.QObject):
         found: dict[Path, Correction] = {}
         for doc in self.workspace.docs:
             session = doc.annotation
-            if session is None or doc.image is None:
-                continue
+            if session is None:
+                continue  # (an image left behind may be unloaded: its Correction reads it again)
             differs = session.reference is None or bool((session.label != session.reference).any())
             corrected = doc.done or (session.is_annotation and differs)  # not an untouched prediction
             if corrected:

@@ -17,6 +17,7 @@ model's domain, the canvas says so and suggests the empty or head start.
 """
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -46,6 +47,8 @@ class HeadController(QtCore.QObject):
         self._reference = None  # (model path, DomainReference | None)
         self.verdicts: dict[Path, object] = {}
         self._generation = 0  # bumped when the project, model or classes change: late results are dropped
+        self._stop = threading.Event()  # set at shutdown: a fit under way ends at its next step
+        self._queued = None  # (project, classes, generation) of the fit submitted and not started yet
         projects.saved.connect(lambda _count: self.refit())
         workspace.project_changed.connect(self._project_changed)
         workspace.model_changed.connect(lambda _info: self.model_changed())
@@ -141,14 +144,21 @@ class HeadController(QtCore.QObject):
         if project is None or model_path is None or classes is None or classes.ignore_index is None:
             return
         generation = self._generation
+        key = (project, classes, generation)
+        if self._queued == key:
+            return  # the fit waiting to start reads the project when it starts: it learns this save too
+        self._queued = key
         self.fitting = True
         self._say("Fitting the project head in the background…", 3000)
-        self.runner.submit(lambda: self._fit(project, classes),
+        self.runner.submit(lambda: self._fit(project, classes, key),
                            lambda head: self.fitted.emit((head, generation)),
                            lambda text: self._failed(text), "Fitting the project head")
 
-    def _fit(self, project, classes):
-        """On the runner thread: features of new/changed annotations, the fit, the head file."""
+    def _fit(self, project, classes, key=None):
+        """On the runner thread: features of new/changed annotations, the fit, the head file.
+        Started, it no longer takes in later saves: the next save queues another fit."""
+        if self._queued == key:
+            self._queued = None
         from qgn.project_head import HeadTrainer, pixel_features
         from qgn_studio.document import read_image
 
@@ -160,6 +170,8 @@ class HeadController(QtCore.QObject):
                 self._trainer.record.update(last.record)  # a head read from the project: its record
         model = self._load_model()
         for image in project.annotated():
+            if self._stop.is_set():
+                return None
             path = project.annotation_path(image)
             stamp = path.stat().st_mtime_ns
             if self._learnt.get(image.key) == stamp:
@@ -172,7 +184,7 @@ class HeadController(QtCore.QObject):
             self._judge(image.key, model, picture, label, features)
             self._trainer.add(image.key, model, picture, label, features=features)
             self._learnt[image.key] = stamp
-        head = self._trainer.fit()
+        head = self._trainer.fit(should_stop=self._stop.is_set)
         if head is None:
             return None
         self._last_head = head
@@ -251,6 +263,10 @@ class HeadController(QtCore.QObject):
         self.workspace.show_status(text, ms)
 
     def shutdown(self) -> None:
+        """The window closes: a fit under way or queued stops at its next step (the head is only
+        derived from the saved annotations; the next save fits it again), so closing never waits
+        for a whole fit."""
+        self._stop.set()
         self.runner.stop()
 
 

@@ -743,7 +743,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _keep_recent_results(self, doc: ImageDocument) -> None:
         """Results hold per-level arrays (megabytes each), decoded images and ground truth about
-        as much: keep those of the last few images (an older one is read again when revisited)."""
+        as much, the image tools' superpixels several more: keep those of the last few images (an
+        older one is read or computed again when revisited)."""
         if doc in self._recent:
             self._recent.remove(doc)
         self._recent.append(doc)
@@ -751,6 +752,7 @@ class MainWindow(QtWidgets.QMainWindow):
             old = self._recent.pop(0)
             old.result = None
             old.unload()
+            self.annotator.image_tools.forget([old.path])  # superpixels: made again when it is back
 
     def step_image(self, delta: int) -> None:
         """The next (previous) image shown by the list's filter."""

@@ -160,3 +160,33 @@ def test_a_merge_keeps_what_it_takes_from_the_history_not_a_copy_of_it(qtbot, wi
     ((patch, steps),) = taken.values()
     kept = sum(step.nbytes for step in steps.values())
     assert kept < history / 4, f"the merge kept {kept} bytes of a {history}-byte history"
+
+
+def test_a_class_added_mid_session_can_be_painted_on_the_image_already_open(qtbot, window, model_path, samples):
+    # the open map's live pyramid was built for the old class count: painting the new class was
+    # refused ("Not changed") after changing the map anyway, outside the undo log, and the pyramid
+    # took the ignore pixels for the new class (its code is the old ignore code)
+    from qgn_studio.annotation_doc import LivePyramid
+
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    tools = window.annotator.tools
+    tools.set_tool("erase")
+    tools.set_level(1)
+    drag(window, [(5.5, 5.5), (30.5, 5.5)])  # some ignore pixels
+    window.annotator.add_class("extra")
+    window.jobs.wait_idle()
+    classes = window.annotator.classes
+    new = classes.num_classes - 1
+    tools.set_tool("paint")
+    tools.set_class(new)
+    before = session.label.copy()
+    count = session.undo.count()
+    drag(window, [(5.5, 40.5), (60.5, 40.5)])
+    assert session.undo.count() == count + 1  # one step, not refused
+    painted = session.label != before
+    assert painted.any() and (session.label[painted] == new).all()
+    fresh = LivePyramid(session.label, classes.num_classes, classes.ignore_index)  # what the canvas must draw
+    for level, codes in enumerate(fresh.codes):
+        np.testing.assert_array_equal(session.pyramid.codes[level], codes, err_msg=f"level {level}")
+    window.annotator.undo_group.undo()
+    np.testing.assert_array_equal(session.label, before)

@@ -222,3 +222,28 @@ def test_the_corrections_are_looked_for_on_the_job_thread_and_only_the_newest_li
         jobs.stop()
     assert shown[1:] == [["img_0.png", "img_1.png", "img_4.png"]]
     assert looked and threading.main_thread() not in looked
+
+
+def test_an_open_correction_whose_image_was_unloaded_is_still_one(qtbot, tmp_path):
+    # an image left behind drops its decoded pixels (main_window.RECENT_RESULTS) but keeps its map:
+    # a "done" map not saved anywhere is a correction all the same, its image read again to train
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from qgn_studio.document import ImageDocument
+    from qgn_studio.finetuner import Finetuner
+
+    path = tmp_path / "a.png"
+    Image.fromarray(np.full((6, 8, 3), 90, np.uint8)).save(path)
+    doc = ImageDocument(path)
+    label = np.ones((6, 8), np.uint8)
+    doc.annotation = SimpleNamespace(label=label, reference=label.copy(), is_annotation=False, dirty=False)
+    doc.done = True  # marked done on the prediction as it was
+    finetuner = Finetuner(SimpleNamespace(docs=[doc]), None, SimpleNamespace(project=None), None,
+                          SimpleNamespace(model_path=None))
+    found = finetuner._open_corrections()
+    assert list(found) == [path]
+    image, got = found[path].materialise()
+    assert image.shape == (6, 8, 3) and (image == 90).all()
+    np.testing.assert_array_equal(got, label)

@@ -94,3 +94,32 @@ def test_wand_click_and_tolerance_keys(qtbot, window, tmp_path, model_path):
     expected = magic_wand(before, context.working, 50.5, 50.5, 0, tolerance)
     assert session.undo.count() == (0 if expected.is_empty else 1)
     assert np.array_equal(np.flatnonzero(session.label != before), expected.index)
+
+
+def test_the_superpixels_of_images_left_behind_are_dropped_and_made_again_on_return(qtbot, window, tmp_path,
+                                                                                    model_path):
+    # a long session visited every image once: each kept its working image and over-segmentation
+    # (megabytes each) for good, so memory grew with every image annotated
+    from qgn.annotation.superpixels import paint_segments
+    from qgn_studio.main_window import RECENT_RESULTS
+
+    paths = write_samples(tmp_path / "data", RECENT_RESULTS + 3, SIZE)
+    annotating(qtbot, window, model_path, paths, "superpixel")
+    tools = window.annotator.image_tools
+    for row in range(1, len(paths)):
+        window.select_image(row)
+        qtbot.waitUntil(lambda: window.current.path in tools.contexts
+                        and tools.contexts[window.current.path].over is not None, timeout=WAIT_MS)
+    assert len(tools.contexts) <= RECENT_RESULTS
+    window.select_image(0)  # back to the first: its superpixels are made again, and work
+    qtbot.waitUntil(lambda: window.current.annotation is not None and window.current.path in tools.contexts
+                    and tools.contexts[window.current.path].over is not None, timeout=WAIT_MS)
+    window.canvas.fit()
+    QtWidgets.QApplication.processEvents()
+    session = window.current.annotation
+    before, count = session.label.copy(), session.undo.count()
+    over = tools.contexts[window.current.path].over
+    expected = paint_segments(before, over, tools.granularity, np.array([[20.5, 30.5]]), 0)
+    drag(window, [(20.5, 30.5)])
+    assert session.undo.count() == count + (0 if expected.is_empty else 1)
+    assert np.array_equal(np.flatnonzero(session.label != before), expected.index)

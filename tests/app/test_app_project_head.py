@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from studio_steps import WAIT_MS, start_annotating
+from studio_steps import WAIT_MS, paint, start_annotating
 from sample_files import digest
 
 SAMPLE_COUNT = 3  # the samples fixture
@@ -131,3 +131,72 @@ def test_the_heads_record_survives_reopening_and_learnt_images_are_not_judged_ag
         assert again.projects.save()
     now = again.head.head.record  # image 3 judged; images 1 and 2, learnt before, not again
     assert len(now) == 2 and list(now.items())[0] == list(record.items())[0] and now.keys() != record.keys()
+
+
+def test_closing_stops_a_fit_under_way_instead_of_waiting_for_it(qtbot, windows, samples, model_path, tmp_path,
+                                                                 monkeypatch):
+    # the window's close waited for the head fit a save had started (seconds on a big project,
+    # the window frozen); the fit is derived data, fitted again at the next save
+    import threading
+
+    from qgn.project_head import HeadTrainer
+
+    started, told_to_stop = threading.Event(), threading.Event()
+
+    def long_fit(self, iterations=50, l2=1e-3, should_stop=None):
+        started.set()
+        for _ in range(WAIT_MS // 10):  # a fit of a big project: many steps
+            if should_stop is not None and should_stop():
+                told_to_stop.set()
+                return None
+            threading.Event().wait(0.01)
+        return None
+
+    monkeypatch.setattr(HeadTrainer, "fit", long_fit)
+    folder = tmp_path / "project"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples, model_path)
+    win.annotator.start_from("truth")
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: win.current.annotation.dirty, timeout=WAIT_MS)
+    assert win.projects.save()
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)  # the save delivered, the fit under way
+    win.close()
+    assert told_to_stop.is_set()  # the close told the fit to stop; it did not run it to its end
+    assert not win.head.runner.isRunning()
+
+
+def test_saves_made_while_a_fit_waits_share_the_next_fit(qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    # every save queued a whole fit of its own: saving often ran fit after fit, all of the
+    # project each, long after the last save (a fit not started yet reads the newest files anyway)
+    import threading
+
+    from qgn.project_head import HeadTrainer
+
+    real, release, runs = HeadTrainer.fit, threading.Event(), []
+
+    def counted(self, *args, **kwargs):  # the fit itself, after the annotations were read
+        runs.append(1)
+        release.wait(WAIT_MS / 1000)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(HeadTrainer, "fit", counted)
+    win = windows(folder=tmp_path / "project")
+    start_annotating(qtbot, win, samples, model_path)
+    win.annotator.start_from("truth")
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: win.current.annotation.dirty, timeout=WAIT_MS)
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        assert win.projects.save()
+    qtbot.waitUntil(lambda: len(runs) == 1, timeout=WAIT_MS)  # the first fit, held under way
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    for class_id in (2, 3, 4):  # three more saves while it runs
+        paint(win, 2, class_id, [(8, 8), (40, 30)])
+        with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+            assert win.projects.save()
+    release.set()
+    qtbot.waitUntil(lambda: win.head.head is not None and win.head.head.images == 2 and not win.head.fitting,
+                    timeout=WAIT_MS)
+    assert win.head.runner.wait_idle()
+    assert len(runs) == 2  # the held fit, then one for all the later saves

@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from qgn_studio.document import CurvePoint, ImageDocument, SchemeChoice
@@ -69,8 +71,10 @@ def test_unload_drops_the_pixels_and_load_reads_them_again(tmp_path: Path) -> No
     assert doc.unload() and not doc.loaded and doc.image is None and doc.ground_truth is None
     doc.load()
     assert doc.image.shape == (6, 8, 3)
-    doc.annotation = object()  # an annotation in progress keeps its image
+    doc.annotation = SimpleNamespace(dirty=True)  # an annotation with unsaved edits keeps its image
     assert not doc.unload() and doc.image is not None
+    doc.annotation = SimpleNamespace(dirty=False)  # a saved one does not (its map stays)
+    assert doc.unload() and doc.image is None and doc.annotation is not None
 
 
 def test_the_window_keeps_the_pixels_of_recent_pages_only(qtbot, tmp_path: Path) -> None:
@@ -79,11 +83,49 @@ def test_the_window_keeps_the_pixels_of_recent_pages_only(qtbot, tmp_path: Path)
     window = MainWindow(settings=None)
     qtbot.addWidget(window)
     docs = [_loaded(tmp_path, f"{i}.png") for i in range(RECENT_RESULTS + 5)]
-    docs[0].annotation = object()
+    docs[0].annotation = SimpleNamespace(dirty=True)
+    docs[1].annotation = SimpleNamespace(dirty=False)
     for doc in docs:
         window._keep_recent_results(doc)
     kept = [d for d in docs if d.image is not None]
     assert kept == [docs[0]] + docs[-RECENT_RESULTS:]
+
+
+SAMPLE_COUNT = 11  # the samples fixture: more images than the window keeps decoded (RECENT_RESULTS)
+
+
+def test_a_long_session_keeps_the_pixels_of_saved_images_left_behind_no_longer(qtbot, windows, samples, model_path,
+                                                                              tmp_path) -> None:
+    # in annotation mode every image visited kept its decoded image and ground truth for the
+    # whole session (unload refused any image with a map): memory grew with every image annotated
+    from qgn_studio.main_window import RECENT_RESULTS
+    from studio_steps import WAIT_MS, paint, start_annotating
+
+    assert len(samples) > RECENT_RESULTS + 1
+    win = windows(folder=tmp_path / "project")
+    first = start_annotating(qtbot, win, samples, model_path)
+    paint(win, 2, 5, [(8, 8), (40, 30)])
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        assert win.projects.save()
+    saved = first.label.copy()
+    for row in range(1, RECENT_RESULTS + 2):
+        win.step_image(1)
+        qtbot.waitUntil(lambda: win.current.annotation is not None and win.current.result is not None,
+                        timeout=WAIT_MS)
+        if row == 1:
+            paint(win, 2, 4, [(8, 8), (40, 30)])  # unsaved edits: this one keeps its image
+    docs = win.docs
+    assert docs[0].image is None and docs[0].annotation is first  # the map (and its undo log) stays
+    assert docs[1].image is not None and docs[1].annotation.dirty
+    win.select_image(0)  # back: the image is read again, the same map shown and edited
+    qtbot.waitUntil(lambda: win.current is docs[0] and docs[0].image is not None and win.current.result is not None,
+                    timeout=WAIT_MS)
+    assert win.current.annotation is first
+    np.testing.assert_array_equal(first.label, saved)
+    paint(win, 2, 3, [(50, 40)])
+    assert first.dirty and (first.label != saved).any()
+    win.annotator.undo_group.undo()
+    np.testing.assert_array_equal(first.label, saved)
 
 
 def test_a_rule_change_restyles_the_curves_without_rebuilding_them(qtbot) -> None:

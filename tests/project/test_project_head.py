@@ -168,3 +168,22 @@ def test_a_head_save_that_fails_on_its_json_leaves_the_old_pair(tmp_path, monkey
         head(3).save(path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     assert ProjectHead.load(path).num_classes == 2
+
+
+def test_a_fit_told_to_stop_ends_at_its_next_step_with_nothing_fitted():
+    from qgn.project_head import HeadTrainer
+
+    model = demo_or_tiny()
+    classes = ClassSet(("a", "b"), (), 255)
+    trainer = HeadTrainer(classes)
+    image, label = make_scene(50, 64, 96)
+    trainer.add("x", model, image, np.where(label == 0, 0, 1))
+    asked = []
+
+    def stop_after_three() -> bool:  # the app closed while L-BFGS was in its third step
+        asked.append(1)
+        return len(asked) > 3
+
+    assert trainer.fit(should_stop=stop_after_three) is None
+    assert len(asked) == 4  # asked before each step, and not one step more
+    assert trainer.fit().images == 1  # the same trainer still fits when let run
