@@ -299,9 +299,12 @@ def classes_from_project_json(obj, path: Path) -> ClassSet:
 
     if not isinstance(obj, dict) or not isinstance(obj.get("names"), list):
         raise ProjectError(f"{path}: \"classes\" must be an object with a list of \"names\"")
+    from .label_map import label_dtype
+
     try:
         classes = ClassSet.from_json(obj)
         check_unique_names(classes.names, f"{path} \"classes\"")
+        label_dtype(classes)  # a project's maps are 8/16-bit: another ignore value is no project's
     except (TypeError, ValueError) as exc:
         raise ProjectError(f"{path}: bad \"classes\": {exc}") from None
     return classes

@@ -68,6 +68,25 @@ def test_done_must_be_a_boolean(tmp_path):
         Project.open(project.root)
 
 
+
+@pytest.mark.parametrize("field, value", [
+    ("ignore_color", [1]), ("ignore_color", [300, 0, 0]), ("ignore_color", "x"), ("ignore_color", [1.5, "a", 0]),
+    ("ignore_index", -1), ("ignore_index", 1 << 31), ("ignore_index", 300.5), ("ignore_index", "255"),
+])
+def test_a_class_set_no_annotation_could_be_saved_with_refuses_the_project(tmp_path, field, value):
+    # an ignore colour of one value opened, and the next save wrote a .qgt whose class block no
+    # reader accepts over the good one; a float or out-of-range ignore value opened a project
+    # whose maps could not be read or started
+    project = make_project(tmp_path)
+    saved = project.annotation_path(project.images[0])
+    before = saved.read_bytes()
+    doc = json.loads((project.root / PROJECT_FILE).read_text())
+    doc["classes"][field] = value
+    (project.root / PROJECT_FILE).write_text(json.dumps(doc))
+    with pytest.raises(ProjectError, match=f"{PROJECT_FILE}.*classes"):
+        Project.open(project.root)
+    assert saved.read_bytes() == before
+
 def test_traversal_key_cannot_write_outside_out(tmp_path, capsys, run_cli):
     project = make_project(tmp_path)
     edit_keys(project, "../../../../elsewhere/planted")
