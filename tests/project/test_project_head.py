@@ -156,3 +156,12 @@ def test_a_damaged_head_file_is_refused_when_read_not_at_every_start(tmp_path, c
         save_file({**t, **changes[case]}, str(path))
     with pytest.raises(ValueError, match="not a readable project head"):
         ProjectHead.load(path)
+
+
+def test_a_deeply_nested_domain_reference_is_not_a_reference(tmp_path):
+    from qgn.domain import DomainReference
+
+    path = tmp_path / "m.domain.json"
+    path.write_text("[" * 5000 + "]" * 5000)
+    with pytest.raises(ValueError, match="not a readable domain reference"):
+        DomainReference.load(path)
