@@ -452,7 +452,7 @@ class Project:
         self.images = images
         self._adopted = adopted
         model = parsed.model
-        if model is not None and not Path(model).is_absolute() and (self.root / model).exists():
+        if model is not None and not Path(model).is_absolute() and _exists(self.root / model):
             model = str(self.root / model)
         self.model = model
         self.classes = self._saved_classes = parsed.classes
@@ -1036,6 +1036,15 @@ def _file_note(path: Path) -> tuple | None:
         return None
     sha = file_sha256(path)
     return None if sha is None else (size, sha)
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False where the name cannot be looked up at all (longer than the file
+    system allows: a project.json's "model" of 300 characters made the project unopenable)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def _unlink_quietly(path: Path) -> None:
