@@ -262,7 +262,7 @@ def read_project_file(path: Path) -> ProjectFile:
         raise ProjectError(f"{path} is {path.stat().st_size} bytes, more than a project file can be")
     data = path.read_bytes()
     try:
-        doc = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+        doc = json.loads(data.decode("utf-8-sig"), parse_constant=_no_constant)  # a BOM: an editor's, harmless
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ProjectError(f"{path} is corrupt (not JSON: {exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != PROJECT_FORMAT:

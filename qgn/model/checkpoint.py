@@ -62,7 +62,7 @@ def load_config(path: str | os.PathLike) -> QGNConfig:
         raise ValueError(f"{cpath} is {cpath.stat().st_size / 1e6:.0f} MB; a model config is a few KB "
                          f"(at most {MAX_CONFIG_BYTES >> 20} MB): restore the file that came with the weights")
     try:
-        doc = json.loads(cpath.read_text(encoding="utf-8"))
+        doc = json.loads(cpath.read_text(encoding="utf-8-sig"))  # a BOM: an editor's, harmless
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{cpath} is not valid JSON: {exc}; {RESTORE}") from exc
     except RecursionError:

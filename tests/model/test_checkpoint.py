@@ -192,3 +192,12 @@ def test_weights_in_another_float_width_still_load(tmp_path, model_path):
               metadata={"format": "qgn-model"})
     loaded = load_model(model)
     assert all(v.dtype == torch.float32 for v in loaded.state_dict().values() if v.is_floating_point())
+
+
+def test_a_model_json_saved_with_a_byte_order_mark_loads(tmp_path, model_path):
+    from qgn.model.checkpoint import load_model
+
+    model = copy_model(model_path, tmp_path / "model")
+    config = model.with_suffix(".json")
+    config.write_bytes(b"\xef\xbb\xbf" + config.read_bytes())
+    assert load_model(model).config.classes.num_classes > 0

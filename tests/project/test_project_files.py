@@ -355,3 +355,15 @@ def test_every_value_of_project_json_mutated_opens_a_usable_project_or_is_refuse
             qt = Quadtree.from_label(label, classes.num_classes, classes.ignore_index, 2)
             assert decode_qgt(encode_qgt(qt, classes))[1] == classes, (path, value)
             assert (project.root / PROJECT_FILE).read_text() == text
+
+
+def test_a_project_json_saved_with_a_byte_order_mark_opens_and_stays_writable(tmp_path):
+    # an editor that writes a UTF-8 BOM (Notepad before Windows 10 1903) made the project
+    # "corrupt (not JSON: Unexpected UTF-8 BOM)" for the app and every command
+    project = make_project(tmp_path)
+    path = project.root / PROJECT_FILE
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    opened = Project.open(project.root)
+    assert [im.key for im in opened.images] == ["a", "b"] and opened.classes == CLASSES
+    opened.set_done(opened.images[1], True)
+    assert Project.open(project.root).images[1].done
