@@ -102,7 +102,9 @@ def config_from_doc(doc: dict, cpath: Path) -> QGNConfig:
     check_config_json(doc["config"], cpath)
     try:
         config = QGNConfig.from_json(doc["config"])
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+    except ValueError as exc:  # a class set ClassSet refuses (an ignore value that is a class id …)
+        raise ValueError(f"{cpath}: bad model config ({exc}); {RESTORE}") from None
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{cpath}: bad model config ({type(exc).__name__}: {exc}); {RESTORE}") from None
     try:
         check_config_bounds(config, cpath)
