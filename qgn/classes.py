@@ -58,6 +58,16 @@ class ClassSet:
                 raise ValueError(f"ClassSet: the name of class {i} ({name[:40]!r}…) is longer than "
                                  f"{MAX_CLASS_NAME_BYTES} bytes; shorten it")
         check_unique_names(names, "ClassSet")
+        # every writer (a .qgt's class block: one byte per channel, a whole-number ignore value)
+        # takes these as they are: a bad one would be written into files no reader accepts
+        ignore_color = tuple(int(c) for c in self.ignore_color)
+        if len(ignore_color) != 3 or not all(0 <= c <= 255 for c in ignore_color):
+            raise ValueError(f"ClassSet: ignore colour {self.ignore_color!r} is not an RGB triple in 0..255")
+        object.__setattr__(self, "ignore_color", ignore_color)
+        if self.ignore_index is not None:
+            if isinstance(self.ignore_index, bool) or not hasattr(self.ignore_index, "__index__"):
+                raise ValueError(f"ClassSet: ignore_index {self.ignore_index!r} is not a whole number")
+            object.__setattr__(self, "ignore_index", int(self.ignore_index))
         if self.ignore_index is not None and 0 <= self.ignore_index < len(names):
             raise ValueError(
                 f"ClassSet: ignore_index {self.ignore_index} collides with class id (0..{len(names) - 1})"

@@ -118,7 +118,7 @@ class DomainReference:
             return cls(a("mean"), a("std"), a("components"), a("variances"), float(doc["residual"]),
                        float(doc["threshold"]), str(doc.get("model_sha256", "")), int(doc.get("images", 0)),
                        str(doc.get("source", "")))
-        except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+        except (OSError, KeyError, TypeError, ValueError, RecursionError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path}: not a readable domain reference ({exc})") from None
 
 

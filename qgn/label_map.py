@@ -75,3 +75,17 @@ def check_label(label: np.ndarray, classes: ClassSet, what: str = "label map", c
             "is it labelled with another class set?"
         )
     return label.astype(label_dtype(classes), copy=copy)
+
+
+def table_index(label: np.ndarray, classes: ClassSet) -> tuple[np.ndarray, int]:
+    """(index, n): ``label`` (H, W) as an index into a table of ``n`` entries whose first ``k``
+    are the classes' and the rest void, for writers that map values through a lookup table. The
+    usual maps (values in 0..65535) are their own index; a map whose ignore value is far from the
+    classes (-1, 2**40) becomes a copy with every value that is not a class id as ``k``: a table
+    spanning its values would need an entry per value up to the largest, or fail on a negative one."""
+    k = classes.num_classes
+    lo, hi = int(label.min()), int(label.max())
+    if 0 <= lo and hi < 1 << 16:
+        return label, max(hi, k) + 1
+    index = np.where((label >= 0) & (label < k), label, k).astype(np.uint8 if k <= 255 else np.uint16)
+    return index, k + 1

@@ -292,7 +292,7 @@ def read_project_file(path: Path) -> ProjectFile:
         raise ProjectError(f"{path} is {path.stat().st_size} bytes, more than a project file can be")
     data = path.read_bytes()
     try:
-        doc = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+        doc = json.loads(data.decode("utf-8-sig"), parse_constant=_no_constant)  # a BOM: an editor's, harmless
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ProjectError(f"{path} is corrupt (not JSON: {exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != PROJECT_FORMAT:
@@ -329,9 +329,12 @@ def classes_from_project_json(obj, path: Path) -> ClassSet:
 
     if not isinstance(obj, dict) or not isinstance(obj.get("names"), list):
         raise ProjectError(f"{path}: \"classes\" must be an object with a list of \"names\"")
+    from .label_map import label_dtype
+
     try:
         classes = ClassSet.from_json(obj)
         check_unique_names(classes.names, f"{path} \"classes\"")
+        label_dtype(classes)  # a project's maps are 8/16-bit: another ignore value is no project's
     except (TypeError, ValueError) as exc:
         raise ProjectError(f"{path}: bad \"classes\": {exc}") from None
     return classes
@@ -479,7 +482,7 @@ class Project:
         self.images = images
         self._adopted = adopted
         model = parsed.model
-        if model is not None and not Path(model).is_absolute() and (self.root / model).exists():
+        if model is not None and not Path(model).is_absolute() and _exists(self.root / model):
             model = str(self.root / model)
         self.model = model
         self.classes = self._saved_classes = parsed.classes
@@ -1120,6 +1123,15 @@ def _file_note(path: Path) -> tuple | None:
         return None
     sha = file_sha256(path)
     return None if sha is None else (size, sha)
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False where the name cannot be looked up at all (longer than the file
+    system allows: a project.json's "model" of 300 characters made the project unopenable)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def _unlink_quietly(path: Path) -> None:

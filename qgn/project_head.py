@@ -187,18 +187,38 @@ class ProjectHead:
             if meta.get("format") != HEAD_FORMAT or meta.get("version") != HEAD_VERSION:
                 raise ValueError(f"not a version-{HEAD_VERSION} project head")
             t = load(path.read_bytes())
+            names = list(meta["names"])
+            _check_tensors(t, len(names))
             bias = t["bias"].clone()
             bias[bias <= -1e30] = -float("inf")
-            return cls(t["weight"], bias, t["mean"], t["std"], list(meta["names"]), meta["ignore_index"],
+            return cls(t["weight"], bias, t["mean"], t["std"], names, meta["ignore_index"],
                        int(meta.get("images", 0)), int(meta.get("samples", 0)), float(meta.get("fit_seconds", 0.0)),
                        str(meta.get("model", "")), {str(k): (float(h), float(m)) for k, h, m in meta.get("record", [])},
                        [str(k) for k in meta.get("trained", [])])
-        except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+        except (OSError, KeyError, TypeError, ValueError, RecursionError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path}: not a readable project head ({exc})") from None
 
 
 class _Stopped(Exception):
     """``HeadTrainer.fit``'s ``should_stop`` said stop, in the middle of the optimiser's steps."""
+
+
+def _check_tensors(t: dict, k: int) -> None:
+    """ValueError unless ``t`` holds what ``ProjectHead.save`` writes for ``k`` classes: float32
+    weight (k, C), bias (k,), mean and std (C,), finite (the bias may be -1e30: never predicted),
+    std > 0. A damaged file otherwise loads, is offered as the start of every new image, and fails
+    each time deep inside a matrix product (or predicts class ids past the last class)."""
+    weight = t["weight"]
+    if weight.dim() != 2 or weight.shape[0] != k:
+        raise ValueError(f"weight is {list(weight.shape)}, not ({k} classes, channels)")
+    shapes = {"bias": (k,), "mean": (weight.shape[1],), "std": (weight.shape[1],)}
+    for name, tensor in {"weight": weight, **{n: t[n] for n in shapes}}.items():
+        if tensor.dtype != torch.float32 or tuple(tensor.shape) != shapes.get(name, tuple(weight.shape)):
+            raise ValueError(f"{name} is {tensor.dtype} {list(tensor.shape)}; float32 {list(shapes.get(name, weight.shape))} expected")
+        if not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{name} holds NaN or infinite values")
+    if not bool((t["std"] > 0).all()):
+        raise ValueError("std holds values <= 0")
 
 
 @dataclass

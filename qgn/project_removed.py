@@ -67,7 +67,7 @@ def _read_record(path: Path) -> dict | None:
         if path.stat().st_size > MAX_RECORD_BYTES:
             return None
         doc = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a record nested 1,000 deep is a few KB
         return None
     if not isinstance(doc, dict) or doc.get("format") != RECORD_FORMAT or doc.get("version") != RECORD_VERSION:
         return None

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..classes import ClassSet
 from ..fileio import atomic_write_bytes, read_text_within
-from ..label_map import present_values
+from ..label_map import table_index
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, colours_to_values, out_file, place_image, read_rgb
 from .guards import is_contained
@@ -45,8 +45,8 @@ class CamvidWriter(DatasetWriter):
     def add(self, item: ExportItem) -> list[Path]:
         item = ExportItem(self._listable(item.name), item.label, item.image)
         mask = out_file(self.out_dir / f"{SUBSET}annot", f"{item.name}.png")
-        label, k = item.label, self.classes.num_classes
-        table = np.zeros((max(int(present_values(label)[-1]), k) + 1, 3), np.uint8)  # void: black
+        (label, top), k = table_index(item.label, self.classes), self.classes.num_classes
+        table = np.zeros((top, 3), np.uint8)  # void: black
         table[:k] = self.colours[1:]
         height, width = label.shape
         atomic_write_bytes(mask, encode_png(height, width, "RGB", lambda y0, y1: table[label[y0:y1]]))

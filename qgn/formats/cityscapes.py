@@ -64,7 +64,7 @@ import numpy as np
 
 from ..classes import ClassSet, normalize_class_name
 from ..fileio import atomic_write_bytes
-from ..label_map import present_values
+from ..label_map import table_index
 from ..quadtree import NUM_LEVELS
 from ..quadtree.label_io import encode_label_png
 from .base import (
@@ -250,15 +250,15 @@ def _write_item(item: ExportItem, classes: ClassSet, out_dir: Path, ids, trains,
     (16-bit past 255 classes) ids at a time, bands of the colour picture, and the files."""
     gt = out_dir / "gtFine" / split / city
     k = classes.num_classes
-    top = max(int(present_values(item.label)[-1]), k) + 1
+    label, top = table_index(item.label, classes)  # the map itself, unless its ignore value is -1, 2**40 …
     table = np.zeros(top, np.uint8 if max(ids) <= 255 else np.uint16)  # label value → label id; void → 0
     table[:k] = ids
-    written = _write_label_ids(table[item.label], colours, gt, core)
+    written = _write_label_ids(table[label], colours, gt, core)
     if trains is not None:
         table = np.full(top, 255, np.uint8)  # label value → train id; void → 255
         table[:k] = trains
         path = out_file(gt, f"{core}_gtFine_labelTrainIds.png")
-        atomic_write_bytes(path, encode_label_png(table[item.label], indexed=False))
+        atomic_write_bytes(path, encode_label_png(table[label], indexed=False))
         written.append(path)
     if item.image is not None:
         image = out_file(out_dir / "leftImg8bit" / split / city, f"{core}_leftImg8bit.png")

@@ -26,6 +26,10 @@ MAX_CONFIG_BYTES = 16 << 20  # a model's JSON (config + training metadata) is a 
 FORMAT_VERSION = 1
 MAX_CLASSES = 4096
 RESTORE = "restore the file that came with the weights"  # the fix of a damaged model JSON
+#: The safetensors types a model's tensors may be stored in: any usual float width for its
+#: parameters (converted when loaded), whole numbers for its counters; never complex, 8-bit
+#: floats (no finiteness check runs on them) or booleans.
+FLOAT_DTYPES, INT_DTYPES = ("F32", "F16", "BF16", "F64"), ("I64", "I32")
 
 
 def config_path(weights: str | os.PathLike) -> Path:
@@ -58,7 +62,7 @@ def load_config(path: str | os.PathLike) -> QGNConfig:
         raise ValueError(f"{cpath} is {cpath.stat().st_size / 1e6:.0f} MB; a model config is a few KB "
                          f"(at most {MAX_CONFIG_BYTES >> 20} MB): restore the file that came with the weights")
     try:
-        doc = json.loads(cpath.read_text(encoding="utf-8"))
+        doc = json.loads(cpath.read_text(encoding="utf-8-sig"))  # a BOM: an editor's, harmless
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{cpath} is not valid JSON: {exc}; {RESTORE}") from exc
     except RecursionError:
@@ -98,7 +102,9 @@ def config_from_doc(doc: dict, cpath: Path) -> QGNConfig:
     check_config_json(doc["config"], cpath)
     try:
         config = QGNConfig.from_json(doc["config"])
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+    except ValueError as exc:  # a class set ClassSet refuses (an ignore value that is a class id …)
+        raise ValueError(f"{cpath}: bad model config ({exc}); {RESTORE}") from None
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{cpath}: bad model config ({type(exc).__name__}: {exc}); {RESTORE}") from None
     try:
         check_config_bounds(config, cpath)
@@ -200,10 +206,12 @@ def check_weights_match(path: Path, config: QGNConfig) -> None:
     from safetensors import safe_open
 
     with torch.device("meta"):
-        shapes = {k: tuple(v.shape) for k, v in QGN(config).state_dict().items()}
+        model_state = QGN(config).state_dict()
+    shapes = {k: tuple(v.shape) for k, v in model_state.items()}
     try:
         with safe_open(str(path), "pt") as f:
             stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            dtypes = {k: f.get_slice(k).get_dtype() for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
         raise ValueError(f"{path} is not a readable safetensors file: {exc}") from None
     missing = sorted(set(shapes) - set(stored))
@@ -214,6 +222,11 @@ def check_weights_match(path: Path, config: QGNConfig) -> None:
         if stored[name] != shape:
             raise ValueError(f"{path} does not match its config: {name} is {list(stored[name])} in the file, "
                              f"{list(shape)} in the model the config describes")
+    for name, tensor in model_state.items():
+        wanted = FLOAT_DTYPES if tensor.is_floating_point() else INT_DTYPES
+        if dtypes[name] not in wanted:
+            raise ValueError(f"{path}: weights {name!r} are of type {dtypes[name]}; a model's are "
+                             f"{' or '.join(wanted)} (save them with save_model, or convert them to float32)")
 
 
 def check_finite(state: dict, path: Path) -> None:

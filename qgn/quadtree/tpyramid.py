@@ -143,8 +143,8 @@ def _codes_by_lookup(label: np.ndarray, num_classes: int, ignore_value: int | No
     the ignore value to COMPOSITE, which no level-0 code may be, so one check finds them all.
     """
     lo, hi = int(label.min()), int(label.max())
-    if hi - lo >= 1 << 24:
-        _raise_bad_values(label, num_classes, ignore_value)
+    if hi - lo >= 1 << 24:  # no table that wide: classes 0..k-1 and an ignore value far from them
+        return _codes_by_comparison(label, num_classes, ignore_value)
     table = np.zeros(hi - lo + 1, code_dtype(num_classes))
     classes = np.arange(max(lo, 0), min(hi + 1, num_classes))
     table[classes - lo] = classes + 1
@@ -154,6 +154,17 @@ def _codes_by_lookup(label: np.ndarray, num_classes: int, ignore_value: int | No
     codes = table[index]
     if (codes == COMPOSITE).any():
         _raise_bad_values(label, num_classes, ignore_value)
+    return codes
+
+
+def _codes_by_comparison(label: np.ndarray, num_classes: int, ignore_value: int | None) -> np.ndarray:
+    """``_codes_by_lookup`` for a value range too wide for a table (a few full-size temporaries)."""
+    is_void = label == ignore_value if ignore_value is not None else np.zeros(label.shape, bool)
+    is_class = (label >= 0) & (label < num_classes)
+    if not (is_void | is_class).all():
+        _raise_bad_values(label, num_classes, ignore_value)
+    codes = np.where(is_class, label, 0).astype(code_dtype(num_classes)) + 1
+    codes[is_void] = num_classes + 1
     return codes
 
 

@@ -235,3 +235,24 @@ def test_disk_full_names_the_file_in_one_line(tmp_path, capsys, monkeypatch, run
     code, _, err = run_cli("convert", mask, tmp_path / "x.qgt")
     assert code == 2 and "x.qgt" in err and "free some disk space" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.qgt").exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("ignore", [-(1 << 62), 1 << 40, -1])
+def test_an_ignore_value_far_from_the_classes_exports_as_void(tmp_path, run_cli, ignore):
+    # a valid .qgt whose ignore value is far outside 0..65535: Cityscapes and CamVid built a lookup
+    # table as long as the largest value (an IndexError for -2**62, "out of memory" for 2**40);
+    # re-encoding it as .qgt refused it with "label values [] are outside the classes"
+    from qgn.quadtree.qgt import write_qgt
+
+    label = blocky(3, 40, 56, 3, 200).astype(np.int64)
+    void = label == 200
+    label[void] = ignore
+    write_qgt(tmp_path / "wide.qgt", Quadtree.from_label(label, 3, ignore_value=ignore, levels=4))
+    code, out, err = run_cli("export", tmp_path / "wide.qgt", "--format", "qgt,cityscapes,camvid", "--out", tmp_path)
+    assert code == 0, err
+    qt, _ = read_qgt(tmp_path / "qgt" / "wide.qgt")
+    np.testing.assert_array_equal(qt.to_label(), label)
+    ids = read_label(next((tmp_path / "cityscapes" / "gtFine").rglob("*_gtFine_labelIds.png")))
+    np.testing.assert_array_equal(ids, np.where(void, 0, label + 1))  # 0: void, class c: c + 1
+    colours = np.asarray(Image.open(next((tmp_path / "camvid" / "defaultannot").glob("*.png"))).convert("RGB"))
+    assert (colours[void] == 0).all() and (colours[~void].max(axis=1) > 0).all()  # void black, classes not

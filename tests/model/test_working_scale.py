@@ -132,3 +132,28 @@ def test_large_images_run_at_most_at_the_working_pixel_limit(monkeypatch):
     monkeypatch.setenv("QGN_MAX_WORKING_PIXELS", "lots")
     with pytest.raises(ValueError, match="QGN_MAX_WORKING_PIXELS"):
         config.working_size(10, 10)
+
+
+@pytest.mark.parametrize("resolution", ["working", "native"])
+def test_a_thin_strip_runs_within_twice_the_limit_once_padded(monkeypatch, resolution):
+    # a 1-pixel-tall strip pads to 32 rows: a 1×1,000,000 PNG (within every pixel limit) took 2.5 GB
+    # where a 1000×1000 photo takes 0.5 GB, and a 100 KB 1×67,000,000 one would have taken ~40 GB
+    from qgn.model.qgn import DEFAULT_MAX_NATIVE_PIXELS, DEFAULT_MAX_WORKING_PIXELS
+
+    slack = 2  # qgn.model.qgn.PADDED_SLACK
+
+    config = _model().config
+    limit = DEFAULT_MAX_WORKING_PIXELS if resolution == "working" else DEFAULT_MAX_NATIVE_PIXELS
+    for shape in [(1, 1_000_000), (3, 20_000_000), (1_000_000, 1), (33, 1_000_000)]:
+        h, w = config.network_size(*shape, resolution)
+        padded = -(-h // 32) * 32 * (-(-w // 32) * 32)
+        assert padded <= slack * limit and 1 <= h <= shape[0] and 1 <= w <= shape[1]
+    h, w = config.network_size(3024, 4032, resolution)
+    assert h * w <= 1.001 * limit and abs(w / h - 4 / 3) < 0.01
+    assert config.network_size(360, 481, resolution) == (360, 481)  # photos: as before
+    monkeypatch.setenv("QGN_MAX_WORKING_PIXELS", "4096")
+    monkeypatch.setenv("QGN_MAX_NATIVE_PIXELS", "4096")
+    image, label = _scene(1, 5000)
+    session = ImageSession(_model(), image, resolution=resolution)
+    assert session.padded_shape[0] * session.padded_shape[1] <= slack * 4096
+    assert session.run(Scheme("pc")).label().shape == (1, 5000)

@@ -68,6 +68,25 @@ def test_done_must_be_a_boolean(tmp_path):
         Project.open(project.root)
 
 
+
+@pytest.mark.parametrize("field, value", [
+    ("ignore_color", [1]), ("ignore_color", [300, 0, 0]), ("ignore_color", "x"), ("ignore_color", [1.5, "a", 0]),
+    ("ignore_index", -1), ("ignore_index", 1 << 31), ("ignore_index", 300.5), ("ignore_index", "255"),
+])
+def test_a_class_set_no_annotation_could_be_saved_with_refuses_the_project(tmp_path, field, value):
+    # an ignore colour of one value opened, and the next save wrote a .qgt whose class block no
+    # reader accepts over the good one; a float or out-of-range ignore value opened a project
+    # whose maps could not be read or started
+    project = make_project(tmp_path)
+    saved = project.annotation_path(project.images[0])
+    before = saved.read_bytes()
+    doc = json.loads((project.root / PROJECT_FILE).read_text())
+    doc["classes"][field] = value
+    (project.root / PROJECT_FILE).write_text(json.dumps(doc))
+    with pytest.raises(ProjectError, match=f"{PROJECT_FILE}.*classes"):
+        Project.open(project.root)
+    assert saved.read_bytes() == before
+
 def test_traversal_key_cannot_write_outside_out(tmp_path, capsys, run_cli):
     project = make_project(tmp_path)
     edit_keys(project, "../../../../elsewhere/planted")
@@ -295,3 +314,56 @@ def test_a_saved_annotation_is_durable_its_folder_synced_after_the_rename(tmp_pa
     kinds = [kind for kind, _ in events]
     saved = next(i for i, (kind, what) in enumerate(events) if kind == "replace" and what.suffix == ".qgt")
     assert "fsync-file" in kinds[:saved] and "fsync-folder" in kinds[saved + 1:], events
+
+
+HOSTILE_VALUES = [None, True, False, 0, -1, 1.5, 2**31, 2**64, 1e308, "", "x", "../x", [], [1], [1.5, 2, 3],
+                  [300, 0, 0], ["a", "b", "c"], {}, "\u0000", "a" * 300]
+
+
+def json_paths(doc, prefix=()):
+    """Every path (keys and indices) to a value in a JSON document."""
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
+    return [p for k, v in items for p in [prefix + (k,)] + json_paths(v, prefix + (k,))]
+
+
+def test_every_value_of_project_json_mutated_opens_a_usable_project_or_is_refused(tmp_path):
+    # each value of project.json (the root's, the classes', an image's) replaced by hostile values:
+    # Project.open refuses it (ProjectError naming the file) or opens a project whose class set a
+    # saved annotation can hold and be read back with; nothing else escapes, nothing is written
+    from qgn.label_map import label_dtype
+    from qgn.quadtree import Quadtree
+    from qgn.quadtree.qgt import decode_qgt, encode_qgt
+
+    project = make_project(tmp_path)
+    doc = json.loads((project.root / PROJECT_FILE).read_text())
+    for path in json_paths(doc):
+        for value in HOSTILE_VALUES:
+            mutated = json.loads(json.dumps(doc))
+            parent = mutated
+            for key in path[:-1]:
+                parent = parent[key]
+            parent[path[-1]] = value
+            text = json.dumps(mutated)
+            (project.root / PROJECT_FILE).write_text(text)
+            try:
+                opened = Project.open(project.root)
+            except ProjectError as exc:
+                assert PROJECT_FILE in str(exc), (path, value, exc)
+                continue
+            classes = opened.classes
+            label = np.zeros((2, 3), label_dtype(classes))
+            qt = Quadtree.from_label(label, classes.num_classes, classes.ignore_index, 2)
+            assert decode_qgt(encode_qgt(qt, classes))[1] == classes, (path, value)
+            assert (project.root / PROJECT_FILE).read_text() == text
+
+
+def test_a_project_json_saved_with_a_byte_order_mark_opens_and_stays_writable(tmp_path):
+    # an editor that writes a UTF-8 BOM (Notepad before Windows 10 1903) made the project
+    # "corrupt (not JSON: Unexpected UTF-8 BOM)" for the app and every command
+    project = make_project(tmp_path)
+    path = project.root / PROJECT_FILE
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    opened = Project.open(project.root)
+    assert [im.key for im in opened.images] == ["a", "b"] and opened.classes == CLASSES
+    opened.set_done(opened.images[1], True)
+    assert Project.open(project.root).images[1].done

@@ -187,3 +187,39 @@ def test_a_fit_told_to_stop_ends_at_its_next_step_with_nothing_fitted():
     assert trainer.fit(should_stop=stop_after_three) is None
     assert len(asked) == 4  # asked before each step, and not one step more
     assert trainer.fit().images == 1  # the same trainer still fits when let run
+
+
+@pytest.mark.parametrize("case", ["weight columns", "two classes more", "mean of 3", "whole-number weight",
+                                  "NaN std", "zero std", "one-dimensional weight", "deeply nested json"])
+def test_a_damaged_head_file_is_refused_when_read_not_at_every_start(tmp_path, case):
+    # such a file loaded, was offered as the start of every new image and failed there each time
+    # ("mat1 and mat2 shapes cannot be multiplied"), or predicted nonsense (NaN std) without a word
+    from safetensors.torch import load_file, save_file
+
+    from qgn.project_head import ProjectHead
+
+    k, c = 3, 8
+    head = ProjectHead(torch.randn(k, c), torch.zeros(k), torch.zeros(c), torch.ones(c), ["a", "b", "c"], 255)
+    path = head.save(tmp_path / "head.safetensors")
+    ProjectHead.load(path)  # the file as written reads
+    t = load_file(str(path))
+    changes = {"weight columns": {"weight": torch.zeros(k, c + 5)},
+               "two classes more": {"weight": torch.zeros(k + 2, c), "bias": torch.zeros(k + 2)},
+               "mean of 3": {"mean": torch.zeros(3)}, "whole-number weight": {"weight": torch.zeros(k, c, dtype=torch.int64)},
+               "NaN std": {"std": torch.full((c,), float("nan"))}, "zero std": {"std": torch.zeros(c)},
+               "one-dimensional weight": {"weight": torch.zeros(k * c)}}
+    if case == "deeply nested json":
+        path.with_suffix(".json").write_text("[" * 100000 + "]" * 100000)
+    else:
+        save_file({**t, **changes[case]}, str(path))
+    with pytest.raises(ValueError, match="not a readable project head"):
+        ProjectHead.load(path)
+
+
+def test_a_deeply_nested_domain_reference_is_not_a_reference(tmp_path):
+    from qgn.domain import DomainReference
+
+    path = tmp_path / "m.domain.json"
+    path.write_text("[" * 5000 + "]" * 5000)
+    with pytest.raises(ValueError, match="not a readable domain reference"):
+        DomainReference.load(path)

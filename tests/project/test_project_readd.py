@@ -87,3 +87,17 @@ def test_an_existing_annotation_is_never_replaced(tmp_path):
     project.add_images([image], removed=found)
     assert stray.read_bytes() == b"not ours" and [f.brought_back for f in found] == [False]
     assert len(removed_files(project)) == 1
+
+
+def test_a_record_nested_too_deep_to_read_is_skipped_and_images_still_add(tmp_path):
+    # a 10 KB removed/….qgt.json of nested brackets raised RecursionError out of add_images: no
+    # image could be added to the project (the app, qgn import) until someone found that file
+    project, image, _ = labelled(tmp_path)
+    (kept,) = project.remove_image(project.image_for(image))
+    record = kept.with_name(kept.name + ".json")
+    record.write_text("[" * 5000 + "]" * 5000)
+    again = Project.open(project.root)
+    found = []
+    (entry,) = again.add_images([image], removed=found)
+    assert found == [] and again.load_annotation(entry) is None
+    assert kept.is_file() and record.read_text().startswith("[[["), "the kept annotation and its record stay"

@@ -461,3 +461,18 @@ def test_a_file_that_grows_past_its_bound_while_read_is_refused(tmp_path, monkey
     monkeypatch.setattr(qgt_module.os, "fstat", lambda fd: Small())  # stat says 10 bytes
     with pytest.raises(QgtFormatError, match="grows.qgt: corrupt: the file is .* bytes, more than"):
         read_qgt(path)
+
+
+@pytest.mark.parametrize("ignore_color, ignore", [((1,), 255), ((1, 2, 3, 4), 255), ((256, 0, 0), 255),
+                                                  ((0, 0, 0), 300.5), ((0, 0, 0), True)])
+def test_a_class_set_the_format_cannot_hold_is_refused_before_any_file_is_written(ignore_color, ignore):
+    # the class block holds 3 bytes of ignore colour and a whole-number ignore value: a one-value
+    # colour was written, and the file read back as "corrupt: class ignore flag 3"; 300.5 as 300
+    with pytest.raises(ValueError, match="ClassSet: ignore"):
+        ClassSet(("a", "b", "c"), (), ignore, ignore_color)
+
+
+def test_class_set_values_from_json_or_numpy_are_kept_as_whole_numbers():
+    classes = ClassSet(("a", "b"), (), np.int64(255), [np.uint8(1), 2.0, 3])
+    assert classes.ignore_index == 255 and type(classes.ignore_index) is int and classes.ignore_color == (1, 2, 3)
+    assert decode_qgt(encode_qgt(Quadtree.from_label(np.zeros((4, 4), np.uint8), 2, 255, 2), classes))[1] == classes
