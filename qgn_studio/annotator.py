@@ -94,6 +94,7 @@ class Annotator(QtCore.QObject):
         self.class_redo: list = []  # the edits an undo of a class change took back, latest last
         self._class_snapshots: dict = {}  # (before, after) of a class edit → what it took from the open maps
         self._forward_of: dict = {}  # id(inverse in class_undo) → (inverse, the change it undoes)
+        self.refresh_class_buttons()
         self.class_actions: list[QtGui.QAction] = []
         self.class_keys: dict[int, str] = {}  # class id → its key (1–9, 0); stable across class edits
         self.file_key = lambda doc: None  # the project key of a document's annotation files (set by the projects)
@@ -729,12 +730,26 @@ class Annotator(QtCore.QObject):
         else:
             self.class_undo.append(inverse)
             self._forward_of[id(inverse)] = (inverse, edit)  # (the inverse kept alive: its id stays its own)
+        self.refresh_class_buttons()
+
+    def refresh_class_buttons(self) -> None:
+        """The class list's Undo and Redo: enabled only with a class change to take back or redo, their
+        tooltips naming it (Ctrl+Z, beside them in the History, walks the strokes, never these)."""
+        buttons = self.panel.class_buttons
+        undo = self.class_undo[-1] if self.class_undo else None
+        undo_name = self._forward_of.get(id(undo), (None, undo))[1].description if undo is not None else ""
+        redo_name = self.class_redo[-1].description if self.class_redo else ""
+        for button, name, verb in ((buttons["undo"], undo_name, "Undo"), (buttons["redo"], redo_name, "Redo")):
+            button.setEnabled(bool(name))
+            button.setToolTip(f"{verb} the class change “{name}”, pixels included (not Ctrl+{'Z' if verb == 'Undo' else 'Y'}: "
+                              "that walks the strokes)" if name else f"No class change to {verb.lower()}")
 
     def _step_class_edit(self, stack: list, kind: str) -> None:
         if not stack:
             self.workspace.show_status(f"No class change to {kind}", 4000)
             return
         edit = stack.pop()
+        self.refresh_class_buttons()
         if edit.before != self.classes:
             self.workspace.show_status(f"The classes changed since; that class change cannot be {kind}ne",
                                                 6000)
@@ -777,6 +792,7 @@ class Annotator(QtCore.QObject):
             self.project_classes = True  # the user's own class set now: a model's classes no longer replace it
         if kind == "do":
             self.class_redo.clear()
+            self.refresh_class_buttons()
         self.class_edited.emit((edit, kind))  # first: the project queues its rewrite before the class write
         self._carry_keys(edit)
         self._replace_classes(edit.after)

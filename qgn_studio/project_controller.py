@@ -1176,6 +1176,7 @@ class ProjectController(QtCore.QObject):
         annotator.unreadable.clear()
         annotator.set_classes(fresh.classes)
         annotator.class_undo.clear()  # the inverses were made for the old classes
+        annotator.refresh_class_buttons()
         self._set_project(fresh)
         for doc in self.workspace.docs:
             try:

@@ -190,3 +190,18 @@ def test_a_class_added_mid_session_can_be_painted_on_the_image_already_open(qtbo
         np.testing.assert_array_equal(session.pyramid.codes[level], codes, err_msg=f"level {level}")
     window.annotator.undo_group.undo()
     np.testing.assert_array_equal(session.label, before)
+
+
+def test_the_class_lists_undo_and_redo_name_the_change_and_are_off_without_one(qtbot, window, model_path, samples):
+    annotating(qtbot, window, model_path, [samples[0]])
+    annotator = window.annotator
+    undo, redo = annotator.panel.class_buttons["undo"], annotator.panel.class_buttons["redo"]
+    assert not undo.isEnabled() and not redo.isEnabled()
+    annotator.rename_class(2, "renamed")
+    qtbot.waitUntil(lambda: undo.isEnabled(), timeout=WAIT_MS)
+    assert "Rename" in undo.toolTip() and "renamed" in undo.toolTip() and not redo.isEnabled()
+    undo.click()
+    qtbot.waitUntil(lambda: redo.isEnabled(), timeout=WAIT_MS)
+    assert not undo.isEnabled() and "renamed" in redo.toolTip()
+    redo.click()
+    qtbot.waitUntil(lambda: undo.isEnabled() and not redo.isEnabled(), timeout=WAIT_MS)
