@@ -286,6 +286,8 @@ def read_project_file(path: Path) -> ProjectFile:
     """Parse and check ``path`` (a project.json). FileNotFoundError without it; ProjectError
     (one line naming the file and the field) when it is corrupt, of another format or version."""
     path = Path(path)
+    if path.exists() and not path.is_file():  # a folder, say: not "no project.json", nor a folder of images
+        raise ProjectError(f"{path} is not a file; a project's {PROJECT_FILE} must be one (was it replaced?)")
     if not path.is_file():
         raise FileNotFoundError(f"{path.parent} is not a QGN project (no {PROJECT_FILE}); create one first")
     if path.stat().st_size > MAX_PROJECT_FILE_BYTES:

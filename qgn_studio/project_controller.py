@@ -91,7 +91,7 @@ def scratch_root(with_settings: bool) -> Path | None:
 
 
 def is_project_folder(path) -> bool:
-    return Path(path).is_dir() and (Path(path) / PROJECT_FILE).is_file()
+    return Path(path).is_dir() and (Path(path) / PROJECT_FILE).exists()  # a broken one is opened, to say why
 
 
 class ProjectController(QtCore.QObject):

@@ -233,15 +233,21 @@ def test_a_project_whose_model_is_missing_keeps_naming_it_until_one_is_opened(qt
     assert Path_of(Project.open(root).model) == other.resolve()
 
 
+@pytest.mark.parametrize("damage", ["cut short", "a folder"])
 def test_a_project_that_cannot_be_opened_is_not_taken_for_a_folder_of_images(qtbot, window, samples, model_path,
-                                                                              tmp_path):
+                                                                              tmp_path, damage):
     root = tmp_path / "project"
     Project.create(root, samples, make_classes(), str(model_path))
-    (root / "project.json").write_text('{"format": ')  # cut short
+    if damage == "cut short":
+        (root / "project.json").write_text('{"format": ')
+    else:  # a project.json that is a folder was "no images in this folder"
+        (root / "project.json").unlink()
+        (root / "project.json").mkdir()
     window.start([str(samples[0])], str(model_path))
     window.open_paths([str(root)])  # a drop, File ▸ Open recent, the command line
     messages = window.canvas.banner.messages
     assert "Cannot open the project" in messages["project"][0]
+    assert damage == "cut short" or "is not a file" in messages["project"][0]
     assert "open" not in messages and [d.path for d in window.docs] == [samples[0].resolve()]  # not "no images"
 
 

@@ -367,3 +367,11 @@ def test_a_project_json_saved_with_a_byte_order_mark_opens_and_stays_writable(tm
     assert [im.key for im in opened.images] == ["a", "b"] and opened.classes == CLASSES
     opened.set_done(opened.images[1], True)
     assert Project.open(project.root).images[1].done
+
+
+def test_a_project_json_that_is_a_folder_is_named_as_such_not_as_missing(tmp_path):
+    from qgn.project import Project, ProjectError
+
+    (tmp_path / "p" / "project.json").mkdir(parents=True)
+    with pytest.raises(ProjectError, match="is not a file"):
+        Project.open(tmp_path / "p")
