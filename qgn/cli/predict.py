@@ -118,6 +118,8 @@ def run(args) -> int:
     time_left = TimeLeft()
     for i, (path, label_path) in enumerate(zip(images, label_paths)):
         try:
+            if out:  # a .qgt no reader would open is said before the prediction, not after it
+                check_writable(path)
             pred, record, label = predict_one(model, path, label_path, device, scheme, args.resolution, args.model)
             if out:
                 write_outputs(out, path.stem, pred, classes)
@@ -128,6 +130,22 @@ def run(args) -> int:
             unscored.report(path, f"{record['accuracy_unavailable']}; accuracy of {path} unavailable")
         print_record(record, i, len(images), path, label is not None, args.json, time_left.suffix(i + 1, len(images)))
     return max(failed.code(), unscored.code())  # 2 if any image failed or went unscored
+
+
+def check_writable(path: Path) -> None:
+    """ValueError (naming the image) when the prediction of the image at ``path``, which has its size,
+    would be a .qgt larger than a reader accepts (``check_readable_size``): from its header alone."""
+    from qgn.imagefile import upright_size
+    from qgn.quadtree import NUM_LEVELS
+    from qgn.quadtree.qgt import check_readable_size
+
+    width, height = upright_size(path)
+    try:
+        check_readable_size(height, width, NUM_LEVELS)
+    except ValueError as exc:
+        why = str(exc).split("; use fewer levels")[0]
+        raise ValueError(f"{path}: its prediction would not fit a .qgt ({why}); crop the image, or predict it "
+                         "without --out") from None
 
 
 def prepare_out(out: Path, images: list[Path], label_paths: list) -> None:

@@ -242,3 +242,25 @@ def test_import_of_nothing_new_does_not_say_it_added_to_the_project(tmp_path, ca
     code, out, err = run_cli("import", ds, "--project", tmp_path / "P", "--images", images)
     assert code == 2 and "imported 0 of 3 item(s)" in out, (out, err)
     assert "; added to the project" not in out and "; nothing was added to the project" in out, out
+
+
+def test_predict_says_before_predicting_that_an_images_qgt_would_be_too_large(tmp_path, capsys, model_path, run_cli,
+                                                                             monkeypatch):
+    # a strip 4.2 M pixels wide was predicted whole (seconds, a GB), then its .qgt was refused with
+    # advice predict cannot follow ("use fewer levels"); the other images go on
+    from PIL import Image
+
+    from qgn.cli import predict
+    from sample_files import write_photo
+
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (5_000_000, 1)).save(tmp_path / "in" / "strip.png")
+    write_photo(tmp_path / "in" / "photo.png", seed=0)
+    predicted = []
+    real = predict.predict_one
+    monkeypatch.setattr(predict, "predict_one", lambda model, path, *a, **k: predicted.append(path.name) or real(
+        model, path, *a, **k))
+    code, _, err = run_cli("predict", "--model", model_path, tmp_path / "in", "--out", tmp_path / "out")
+    assert code == 2 and predicted == ["photo.png"]
+    assert f"{tmp_path / 'in' / 'strip.png'}: its prediction would not fit a .qgt" in err and "crop the image" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photo.png", "photo.qgt"]
