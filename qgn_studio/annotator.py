@@ -361,6 +361,9 @@ class Annotator(QtCore.QObject):
         """The current image changed (or was loaded)."""
         self.tools.finish_stroke()
         session = None if doc is None else doc.annotation
+        self._seen = getattr(self, "_seen", 0) + 1
+        if session is not None:
+            session.last_seen = self._seen
         self.tools.set_session(session)
         self.undo_group.setActiveStack(None if session is None else session.undo)
         if doc is not None and doc.size is not None:
@@ -541,9 +544,12 @@ class Annotator(QtCore.QObject):
             self.tools.set_session(session)
             self.undo_group.setActiveStack(session.undo)
             self.canvas.refresh_layers()
+        self._seen = getattr(self, "_seen", 0) + 1
+        session.last_seen = self._seen
         self.session_created.emit(doc)
         self._update_status()
         self._summary_timer.start()
+        QtCore.QTimer.singleShot(0, self, self._keep_maps_in_budget)
         return session
 
     def start_from(self, source: str) -> None:
@@ -624,6 +630,43 @@ class Annotator(QtCore.QObject):
                         "of this image can no longer be undone (your edits stay)", 6000)
             if total <= budget:
                 break
+        self._keep_maps_in_budget()
+
+    def _keep_maps_in_budget(self) -> None:
+        """Close the annotations of project images left behind — nothing unsaved, nothing to redo —
+        those seen longest ago first, while the open maps and undo logs together hold more than
+        ``UNDO_BUDGET_BYTES``: each image visited in annotation mode otherwise keeps its map,
+        reference and pyramid (~6 bytes a pixel: 70 MB a 12-megapixel photo) to the end of the
+        session. The saved file is read again on return; the undo steps that go with it are the
+        oldest of all (those the undo budget drops first)."""
+        from qgn_studio.tools import commands
+
+        current = self.workspace.current
+        docs = [d for d in self.workspace.docs if d.annotation is not None and shiboken6.isValid(d.annotation)]
+        total = sum(self._map_bytes(d.annotation) + self._undo_bytes(d.annotation) for d in docs)
+        budget = commands.UNDO_BUDGET_BYTES
+        if total <= budget:
+            return
+        closable = sorted((d for d in docs if d is not current and self.file_key(d) is not None
+                           and not d.annotation.dirty and not d.annotation.undo.canRedo() and d.path not in self.loading),
+                          key=lambda d: getattr(d.annotation, "last_seen", 0))
+        closed = []
+        for doc in closable:
+            if total <= budget:
+                break
+            total -= self._map_bytes(doc.annotation) + self._undo_bytes(doc.annotation)
+            closed.append(doc)
+        if closed:
+            self.forget(closed)
+            for doc in closed:  # its image is read again on return, and then its saved file (not the
+                doc.unload()   # prediction, which a loaded image would start from at once)
+
+    @staticmethod
+    def _map_bytes(session) -> int:
+        """Memory of ``session``'s map, reference and pyramid (bytes)."""
+        pyramid = session.pyramid
+        parts = [session.label, session.reference, *getattr(pyramid, "codes", ()), *getattr(pyramid, "leaves", ())]
+        return sum(a.nbytes for a in parts if a is not None)
 
     @staticmethod
     def _undo_bytes(session) -> int:

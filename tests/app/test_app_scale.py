@@ -167,3 +167,40 @@ def test_a_sweep_of_curve_points_is_drawn_together_not_once_a_point(qtbot) -> No
     qtbot.waitUntil(lambda: not panel.curve_pending(), timeout=5000)
     assert drawn == [1, len(points)]
     assert sorted(panel.plot._families) == sorted({p.setting.family() for p in points})
+
+
+def test_past_the_memory_budget_saved_maps_left_behind_close_and_come_back_from_their_file(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch) -> None:
+    # every image visited in annotation mode kept its map, reference and pyramid to the end of the
+    # session (~6 bytes a pixel, 70 MB a 12-megapixel photo; the soak: +0.44 MB an image at 320x240)
+    from qgn_studio.tools import commands
+    from studio_steps import WAIT_MS, paint, start_annotating
+
+    win = windows(folder=tmp_path / "project")
+    first = start_annotating(qtbot, win, samples, model_path)
+    one_map = win.annotator._map_bytes(first)
+    monkeypatch.setattr(commands, "UNDO_BUDGET_BYTES", int(3.5 * one_map))  # room for about three maps
+    paint(win, 2, 5, [(8, 8), (40, 30)])
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        assert win.projects.save()
+    saved = first.label.copy()
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    paint(win, 2, 4, [(8, 8), (40, 30)])  # unsaved: stays, whatever the budget
+    unsaved = win.current.annotation
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    paint(win, 2, 3, [(8, 8), (40, 30)])
+    win.annotator.undo_group.undo()  # back to the start with a step to redo: stays too
+    to_redo = win.current.annotation
+    for _ in range(3):
+        win.step_image(1)
+        qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.docs[0].annotation is None, timeout=WAIT_MS)  # the saved one, seen longest ago
+    assert win.docs[1].annotation is unsaved and win.docs[2].annotation is to_redo
+    docs = [d for d in win.docs if d.annotation is not None]
+    assert sum(win.annotator._map_bytes(d.annotation) for d in docs) <= 4 * one_map
+    win.select_image(0)  # back: its saved file is read again
+    qtbot.waitUntil(lambda: win.current is win.docs[0] and win.current.annotation is not None, timeout=WAIT_MS)
+    np.testing.assert_array_equal(win.current.annotation.label, saved)
+    assert not win.current.annotation.dirty
