@@ -139,6 +139,7 @@ class Annotator(QtCore.QObject):
         p.class_renamed.connect(self.rename_class)
         p.class_recolour_requested.connect(self.recolour_class)
         p.class_add_requested.connect(self.add_class)
+        p.snap_to_chosen.connect(self.set_snap_to)
         p.class_remove_requested.connect(self.remove_class)
         p.class_undo_requested.connect(self.undo_class_edit)
         p.class_redo_requested.connect(self.redo_class_edit)
@@ -408,7 +409,7 @@ class Annotator(QtCore.QObject):
 
     def _image_tool_setting(self, text: str) -> None:
         self.workspace.show_status(text, 4000)
-        self.panel.set_tool_note(self.image_tools.describe(self.tools.tool))
+        self._update_snap_options(self.workspace.current)
 
     def result_ready(self, doc) -> None:
         """A prediction arrived for ``doc``: the reference of its annotation (in the annotation's
@@ -986,7 +987,35 @@ class Annotator(QtCore.QObject):
         self.panel.set_status(f"<b>{doc.name}</b> · from {origin} · {steps} edit{'s' if steps != 1 else ''} "
                               f"· {state}")
 
+    def set_snap_to(self, choice: str) -> None:
+        """"Snap to: image edges | prediction" (the panel's buttons); the status bar says what the rim
+        follows, and why not the prediction on an image without one."""
+        self.image_tools.set_snap_to(choice)  # its setting_changed line updates the panel
+        self._update_snap_options(self.workspace.current)
+        if choice == "prediction" and not self._has_prediction(self.workspace.current):
+            from qgn_studio.tools.image_tools import NO_PREDICTION
+
+            self.workspace.show_status(NO_PREDICTION + "; strokes here snap to the image's edges", 6000)
+
+    def _has_prediction(self, doc) -> bool:
+        """Whether the snap brush can follow a prediction on ``doc``: its annotation's reference (the
+        prediction in the annotation's classes), or, before an annotation, a prediction (cheap: runs
+        with every status update)."""
+        if doc is None or doc.image is None:
+            return False
+        session = doc.annotation
+        return session.reference is not None if session is not None else doc.result is not None
+
+    def _update_snap_options(self, doc) -> None:
+        from qgn_studio.tools.image_tools import NO_PREDICTION
+
+        available = self._has_prediction(doc)
+        choice = self.image_tools.snap_to if available else "image"
+        self.panel.set_snap_to(choice, available, NO_PREDICTION)
+        self.panel.set_tool_note(self.image_tools.describe(self.tools.tool, available))
+
     def _update_panel_sources(self, doc) -> None:
+        self._update_snap_options(doc)
         have = doc is not None and doc.image is not None and self.classes is not None
         self.panel.set_start_available({
             "prediction": have and doc.result is not None,
@@ -1022,7 +1051,8 @@ class Annotator(QtCore.QObject):
     # ------------------------------------------------------------------ tool state → panel, cursor
     def _tool_changed(self, tool: str) -> None:
         self.panel.set_tool(tool)
-        self.panel.set_tool_note(self.image_tools.describe(tool))
+        self.panel.show_snap_options(tool == "snap")
+        self._update_snap_options(self.workspace.current)
         self._refresh_cursor()
 
     def _level_changed(self, level: int) -> None:

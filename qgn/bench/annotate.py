@@ -9,13 +9,19 @@ Scenarios (names of the JSON rows):
 - ``assist_scratch``: the image-aware tools too (superpixels, snapped brush, magic wand;
   ``qgn.bench.annotate_tools``) from an empty map;
 - ``assist_model``: the image-aware tools with the model: its prediction as the start (or empty
-  for one action) — and, only with ``model_snap``, as the snapped brush's evidence (a gesture the
-  app does not have: its snap tool decides the rim from the image alone);
+  for one action);
 - ``assist_head``: the image-aware tools with the per-project head (``qgn.project_head``): image i
   starts from the head fitted on the corrected images 0 … i-1 (or empty), one action to choose;
 - ``best``: per image the cheapest of the model start, an empty start and the head start (each
   start but the model's costs one action), image-aware tools. The choice is an *oracle*: it is made
   knowing what each start will cost, which a person cannot know before annotating;
+``snap_evidence`` decides what the snapped brush's rim follows in the runs with a model or head
+start: ``image`` (default) the image's edges; ``prediction`` the model's prediction alone, on
+every start (the app's snap brush set to "Snap to: prediction" — the map the app holds is the
+model's prediction, also on an image started from the head); ``oracle`` per stroke the better of
+the image and the start map (the model's or the head's; ``--model-snap``, the protocol before
+6 Dec: no rule a person could follow).
+
 - ``app``: what the app does without an oracle: the model's start until the head is fitted (after
   the first saved image), then the head's (``default_source`` of ``qgn_studio.head_controller``),
   image-aware tools, no start charged;
@@ -47,6 +53,7 @@ SCENARIOS = ("scratch", "model", "assist_scratch", "assist_model", "assist_head"
              "loop", "loop_uncertainty")
 DEFAULT_SCENARIOS = SCENARIOS[:8]
 PER_IMAGE = SCENARIOS[:8]
+SNAP_EVIDENCE = ("image", "prediction", "oracle")
 HEADED = ("assist_head", "best", "app", "app_guarded")  # scenarios that need the project head
 
 
@@ -66,7 +73,12 @@ class AnnotateConfig:
     scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
     tolerance: int = 0
     beta: float | None = None  # collateral per fixed pixel (None: qgn.bench.annotate_sim.BETA)
-    model_snap: bool = False  # the snapped brush may follow the start map (not a gesture of the app)
+    snap_evidence: str = "image"  # what the snapped brush follows: one of SNAP_EVIDENCE (module docstring)
+
+    @property
+    def model_snap(self) -> bool:
+        """The protocol before 6 Dec (``--model-snap``): the snap brush may follow the start map."""
+        return self.snap_evidence == "oracle"
 
 
 @dataclass
@@ -254,16 +266,21 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
     over = oversegment(s.image) if assist else None
     if assist:
         runs["assist_empty"], labels["assist_empty"] = run(empty, [ImageTools(over)])
+    only = config.snap_evidence == "prediction"
+
+    def tools(start_map):  # the image tools, the snap brush following what snap_evidence says
+        evidence = {"image": None, "prediction": model_map, "oracle": start_map}[config.snap_evidence]
+        return [ImageTools(over, evidence=evidence, evidence_only=only)]
+
+    model_map = None
     if "assist_model" in wanted or headed:
         model_map = labels["model_map"] = prediction.label()
-        evidence = model_map if config.model_snap else None
-        runs["assist_model_start"], _ = run(model_map, [ImageTools(over, evidence=evidence)])
-        runs["assist_model_empty"] = run(empty, [ImageTools(over, evidence=evidence)])[0] if config.model_snap else None
+        runs["assist_model_start"], _ = run(model_map, tools(model_map))
+        runs["assist_model_empty"] = run(empty, tools(model_map))[0] if config.model_snap else None
     head = trainer.fit() if headed else None
     if head is not None:
         head_map = labels["head_map"] = head.predict(model, s.image)
-        evidence = head_map if config.model_snap else None
-        runs["assist_head_start"], labels["assist_head_start"] = run(head_map, [ImageTools(over, evidence=evidence)])
+        runs["assist_head_start"], labels["assist_head_start"] = run(head_map, tools(head_map))
     return runs, labels, head
 
 
@@ -406,7 +423,7 @@ def bench_rows(sequences: list[Sequence], anchors: dict, model_name: str, scratc
             "polygon_vertices_per_image": float(np.mean(anchors["polygon_vertices"])) if n else None,
         }
         for key in ("spearman", "measure", "uncertainty", "heldout_before", "heldout_after", "head_fit_seconds",
-                    "tolerance", "beta", "model_snap"):
+                    "tolerance", "beta", "model_snap", "snap_evidence"):
             if key in seq.extra:
                 extra[key] = seq.extra[key]
         if "spearman" in extra:  # JSON has no NaN

@@ -52,9 +52,10 @@ class ImageTools:
     over: the image's ``Oversegmentation`` (computed once per image, as the app does on opening)."""
 
     def __init__(self, over: Oversegmentation, superpixels: bool = True, snap: bool = True, wand: bool = True,
-                 evidence: np.ndarray | None = None):
+                 evidence: np.ndarray | None = None, evidence_only: bool = False):
         self.over = over
         self.evidence = None if evidence is None else np.asarray(evidence).astype(np.int64)
+        self.evidence_only = evidence_only and evidence is not None  # no image-snapped proposals beside them
         self.use = dict(superpixel=superpixels, snap=snap, wand=wand)
         w = over.working
         self.full = [seg[np.ix_(w.rows, w.cols)].reshape(-1) if w.resized else seg.reshape(-1)
@@ -157,11 +158,13 @@ class _Proposer:
 
     def _snapped(self, stroke, path, level, c):
         """The snap brush's proposals for one stroke of cells: its rim decided by the image, and
-        (where the model's evidence exists) by the model's own fine levels."""
+        (where the model's evidence exists) by the model's own fine levels — only the latter with
+        ``evidence_only``, as the app's snap brush set to follow the prediction."""
         sy, sx = np.nonzero(stroke)
         cell_points = np.stack([sx << level, sy << level], axis=1)
-        yield Proposal("snap", level, "stroke",
-                       snapped_stroke(self.cv.label, self.tools.over.working, level, cell_points, c, path=path))
+        if not self.tools.evidence_only:
+            yield Proposal("snap", level, "stroke",
+                           snapped_stroke(self.cv.label, self.tools.over.working, level, cell_points, c, path=path))
         if self.tools.evidence is not None:
             yield Proposal("snap_model", level, "stroke",
                            snapped_stroke(self.cv.label, self.tools.over.working, level, cell_points, c, path=path,

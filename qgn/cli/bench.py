@@ -74,9 +74,12 @@ def add_arguments(p) -> None:
     p.add_argument("--beta", type=float, help="annotate: collateral an action may cause per pixel it fixes (default 0.05)")
     p.add_argument("--stride", type=int, help="annotate: every K-th image of the split (default 1; CamVid val "
                                               "frames are 2 video frames apart, its labelled train frames 30)")
+    p.add_argument("--snap-evidence", choices=("image", "prediction", "oracle"),
+                   help="annotate: what the snapped brush's rim follows: the image's edges (default), the model's "
+                        "prediction (the app's 'Snap to: prediction'), or per stroke the better of the image and "
+                        "the start map (oracle)")
     p.add_argument("--model-snap", action="store_true",
-                   help="annotate: let the snapped brush follow the start map (the app's snap tool does not; "
-                        "the protocol before 6 Dec did)")
+                   help="annotate: the same as --snap-evidence oracle (the protocol before 6 Dec)")
     add_threads_argument(p)
     p.add_argument("--real", action="store_true",
                    help="CPU memory: run the float arithmetic too instead of shape-only execution (slow, GBs)")

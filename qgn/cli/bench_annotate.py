@@ -5,8 +5,8 @@ simulated annotator — ``scratch`` and ``model`` with the cell tools; ``assist_
 ``assist_model`` and ``assist_head`` with the image-aware tools (from empty, with the model, with
 the per-project head); ``best`` (per image the cheapest start of model / empty / head: an oracle,
 no person knows the costs beforehand); ``app`` and ``app_guarded``, the starts the app takes.
-``--scenarios`` adds the fine-tune loops (``loop``, ``loop_uncertainty``). ``--model-snap``: the
-snapped brush may follow the start map (the app's does not). ``--stride K``: every K-th image of
+``--scenarios`` adds the fine-tune loops (``loop``, ``loop_uncertainty``). ``--snap-evidence``: what
+the snapped brush follows (image, prediction, oracle; ``--model-snap`` = oracle). ``--stride K``: every K-th image of
 the split (CamVid val frames are 2 video frames apart; its labelled train frames 30).
 ``--model`` defaults to the bundled street model (``camvid``) and takes a bundled name (``demo``), a file or a run folder; ``--data`` defaults to CamVid (found
 in ../shared/data or ``QGN_DATA``); a model with other classes than the data's is transferred to
@@ -72,6 +72,11 @@ def annotate_section(args, log):
         bad = [s for s in scenarios if s not in SCENARIOS]
         if bad:
             raise ValueError(f"--scenarios: unknown {bad[0]!r}; choose from {', '.join(SCENARIOS)}")
+    evidence = getattr(args, "snap_evidence", None)
+    if getattr(args, "model_snap", False):
+        if evidence not in (None, "oracle"):
+            raise ValueError(f"--model-snap means --snap-evidence oracle; drop one of them (got --snap-evidence {evidence})")
+        evidence = "oracle"
     model = load_model(path)
     data = open_dataset(args.data, args.split or "val")
     classes = data.classes
@@ -99,7 +104,7 @@ def annotate_section(args, log):
     config.tolerance = int(tolerance)
     if getattr(args, "beta", None) is not None:
         config.beta = float(args.beta)
-    config.model_snap = bool(getattr(args, "model_snap", False))
+    config.snap_evidence = evidence or "image"
     log(f"annotate: {count} image(s) of {args.data} {args.split or 'val'} (every {stride}), model {path}, "
         f"scenarios {', '.join(config.scenarios)}, tolerance {config.tolerance} px")
     sequences, anchors = annotate_bench(model, samples, classes, config, log, heldout)
@@ -107,6 +112,7 @@ def annotate_section(args, log):
         seq.extra["tolerance"] = config.tolerance
         seq.extra["beta"] = config.beta if config.beta is not None else BETA
         seq.extra["model_snap"] = config.model_snap
+        seq.extra["snap_evidence"] = config.snap_evidence
     rows = bench_rows(sequences, anchors, str(path))
     return rows, (f"annotation effort ({count} images of {args.data} {args.split or 'val'}, model {path}, "
                   f"tolerance {config.tolerance} px):\n" + format_table(rows))

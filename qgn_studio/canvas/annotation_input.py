@@ -54,7 +54,9 @@ class PaintSurface(QtWidgets.QGraphicsObject):
         # Ctrl + click picks: window managers (openbox, XFCE, …) take Alt + drag to move windows.
         pick = bool(event.modifiers() & (QtCore.Qt.KeyboardModifier.ControlModifier
                                          | QtCore.Qt.KeyboardModifier.AltModifier))
-        if self.tools.press(pos.x(), pos.y(), alt=pick):
+        # Shift + drag: the snap brush's stroke follows the other evidence (image edges / prediction)
+        other = bool(event.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier)
+        if self.tools.press(pos.x(), pos.y(), alt=pick, shift=other):
             event.accept()
         else:
             event.ignore()

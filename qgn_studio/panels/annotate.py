@@ -150,6 +150,7 @@ class AnnotatePanel(QtWidgets.QWidget):
     done_toggled = QtCore.Signal(bool)
     done_next_requested = QtCore.Signal()
     changed_view_toggled = QtCore.Signal(bool)
+    snap_to_chosen = QtCore.Signal(str)  # "image" or "prediction": what the snap brush's rim follows
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -285,14 +286,52 @@ class AnnotatePanel(QtWidgets.QWidget):
         tools_layout.addLayout(tools_row)
         self.tool_note = QtWidgets.QLabel()
         self.tool_note.setStyleSheet("color: #9a9a9a; font-size: 11px;")
+        self.tool_note.setWordWrap(True)  # a long note wraps instead of widening the panel past the dock
         self.tool_note.setVisible(False)
         tools_layout.addWidget(self.tool_note)
+        tools_layout.addWidget(self._build_snap_row())
         caption = QtWidgets.QLabel("Cell size (px)   [ coarser · finer ]")
         caption.setStyleSheet("color: #9a9a9a; font-size: 11px;")
         tools_layout.addWidget(caption)
         tools_layout.addLayout(level_row)
         tools_layout.addWidget(self.level_text)
         return tools_box
+
+    def _build_snap_row(self) -> QtWidgets.QWidget:
+        """"Snap to: Image edges | Prediction", shown while the snap brush is the tool."""
+        self.snap_row = QtWidgets.QWidget()
+        row = QtWidgets.QHBoxLayout(self.snap_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(4)
+        row.addWidget(QtWidgets.QLabel("Snap to:"))
+        group = QtWidgets.QButtonGroup(self.snap_row)
+        self.snap_buttons: dict[str, QtWidgets.QToolButton] = {}
+        tips = {"image": "The stroke's rim follows the image's colour edges (a watershed)",
+                "prediction": "The stroke's rim takes the class where the model's prediction says it"}
+        for choice, text in (("image", "Image edges"), ("prediction", "Prediction")):
+            button = QtWidgets.QToolButton()
+            button.setText(text)
+            button.setCheckable(True)
+            button.setToolTip(tips[choice])
+            button.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed)
+            button.clicked.connect(lambda _checked, c=choice: self.snap_to_chosen.emit(c))
+            group.addButton(button)
+            row.addWidget(button)
+            self.snap_buttons[choice] = button
+        self._snap_tip = tips["prediction"]
+        self.snap_buttons["image"].setChecked(True)
+        self.snap_row.setVisible(False)
+        return self.snap_row
+
+    def set_snap_to(self, choice: str, available: bool, why: str = "") -> None:
+        """Check ``choice``; the Prediction button greyed, ``why`` its tooltip, when not ``available``."""
+        self.snap_buttons[choice].setChecked(True)
+        button = self.snap_buttons["prediction"]
+        button.setEnabled(available)
+        button.setToolTip(self._snap_tip if available else why)
+
+    def show_snap_options(self, visible: bool) -> None:
+        self.snap_row.setVisible(visible)
 
     def _classes_box(self) -> QtWidgets.QGroupBox:
         """"Classes": search, table, a hint on the keys, and the class-edit buttons."""

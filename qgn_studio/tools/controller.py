@@ -10,7 +10,8 @@ Tools (a cell at level l is a 2^l × 2^l block aligned to the image origin):
 ``fill``   the 4-connected region of pixels equal to the one clicked takes the class.
 ``pick``   the class under the pointer becomes the current class, then the previous tool is back
            (one action, as the pick key ``I`` promises); Ctrl + click picks in any tool (Alt +
-           click too, where the window manager leaves Alt + drag to the app).
+           click too, where the window manager leaves Alt + drag to the app). Shift + drag with
+           the snap brush snaps that stroke to the other evidence (``image_tools``).
 
 The image-aware tools (superpixel, snap brush, wand) register a handler in ``handlers``
 (``qgn_studio.tools.image_tools``); the controller passes their gestures on and pushes the one
@@ -63,6 +64,7 @@ class ToolController(QtCore.QObject):
         self.handlers: dict = {}  # tool → gesture handler of an image-aware tool (image_tools)
         self.image_for = lambda session: None  # (H, W, 3) image of a session (set by the annotator)
         self._handler = None  # the handler of the gesture in progress
+        self.shift = False  # Shift held at the gesture's press
 
     # ------------------------------------------------------------------ state
     def set_tool(self, tool: str) -> None:
@@ -120,10 +122,12 @@ class ToolController(QtCore.QObject):
         self.session = session
 
     # ------------------------------------------------------------------ gestures (image coordinates)
-    def press(self, x: float, y: float, alt: bool = False) -> bool:
+    def press(self, x: float, y: float, alt: bool = False, shift: bool = False) -> bool:
         """A button went down at (x, y); returns True when the gesture was taken. ``alt``: the
-        pick modifier (Ctrl or Alt) was held. An edit the annotation refuses (e.g. a class its
+        pick modifier (Ctrl or Alt) was held; ``shift``: Shift was held (the snap brush's stroke
+        then follows the other evidence). An edit the annotation refuses (e.g. a class its
         class set does not have) becomes a message."""
+        self.shift = shift
         try:
             return self._press(x, y, alt)
         except ValueError as exc:

@@ -10,7 +10,11 @@ and class edits treat them like a paint stroke). The computing is ``qgn.annotati
 ``snap`` (G)        paint at the current cell level as with the brush; on release the cells inside
                     the stroke keep the class and its rim snaps to the image's edges
                     (``snapped_stroke``: a watershed seeded by the inside cells, the pointer's path
-                    and the neighbouring labels).
+                    and the neighbouring labels) — or, with "Snap to: prediction" (``snap_to``),
+                    the rim takes the class where the model's prediction says it (the session's
+                    ``reference``: the prediction in the annotation's classes); unavailable, and
+                    the image's edges used, on an image without a prediction. Shift + drag:
+                    that stroke follows the other of the two.
 ``wand`` (W)        the connected pixels of similar colour, inside the clicked label region, take
                     the class (``magic_wand``); ``[`` / ``]`` step the tolerance.
 
@@ -28,10 +32,14 @@ from PySide6 import QtCore
 IMAGE_TOOLS = {  # tool → (label, key, what it does)
     "superpixel": ("Superpixel", "S", "Click: one superpixel takes the class; drag: every superpixel you cross "
                                       "([ ] coarser / finer)"),
-    "snap": ("Snap brush", "G", "Paint coarse cells; on release the stroke's rim snaps to the image's edges"),
+    "snap": ("Snap brush", "G", "Paint coarse cells; on release the stroke's rim snaps to the image's edges "
+                                "or the prediction (Snap to; Shift + drag: the other one)"),
     "wand": ("Wand", "W", "The connected pixels of similar colour take the class ([ ] tolerance)"),
 }
 GRANULARITY_NAMES = ("coarse", "medium", "fine")
+SNAP_TO = {"image": "image edges", "prediction": "prediction"}  # what the snap brush's rim follows
+DEFAULT_SNAP_TO = "image"  # measured: benchmarks/RESULTS.md, "Snap to: prediction"
+NO_PREDICTION = "This image has no prediction to snap to (open a model, or wait for its prediction)"
 
 
 class ImageContext:
@@ -51,7 +59,7 @@ class ImageTools(QtCore.QObject):
 
     message = QtCore.Signal(str)
     prepared = QtCore.Signal(object)  # Path of the image whose superpixels are ready
-    setting_changed = QtCore.Signal(str)  # a line describing the new granularity / tolerance
+    setting_changed = QtCore.Signal(str)  # a line describing the new granularity / tolerance / snap evidence
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -64,6 +72,7 @@ class ImageTools(QtCore.QObject):
         self.granularity = 1
         self.tolerances = TOLERANCES
         self.tolerance = TOLERANCES.index(DEFAULT_TOLERANCE)
+        self.snap_to = DEFAULT_SNAP_TO
         self.handlers = {"superpixel": SuperpixelHandler(self), "snap": SnapHandler(self), "wand": WandHandler(self)}
 
     # ------------------------------------------------------------------ contexts
@@ -126,13 +135,26 @@ class ImageTools(QtCore.QObject):
             return True
         return False
 
-    def describe(self, tool: str) -> str:
+    def set_snap_to(self, choice: str) -> None:
+        """What the snap brush's rim follows: "image" (its edges) or "prediction"."""
+        if choice not in SNAP_TO:
+            raise ValueError(f"the snap brush snaps to one of {', '.join(SNAP_TO)}; got {choice!r}")
+        if choice != self.snap_to:
+            self.snap_to = choice
+            self.setting_changed.emit(f"Snap brush: the rim follows the {SNAP_TO[choice]}")
+
+    def describe(self, tool: str, has_prediction: bool = True) -> str:
+        """The line under the tools about ``tool``'s own setting; ``has_prediction``: whether the
+        image shown has a prediction the snap brush can follow."""
         if tool == "superpixel":
             return f"Superpixels: {GRANULARITY_NAMES[self.granularity]}   [ coarser · finer ]"
         if tool == "wand":
             return f"Wand tolerance: {self.tolerances[self.tolerance]}   [ larger · smaller ]"
         if tool == "snap":
-            return "Snap brush: paint at the cell size below; the rim snaps on release"
+            if not has_prediction:
+                return "Snap brush: the rim snaps to the image edges on release (this image has no prediction)"
+            other = SNAP_TO["image" if self.snap_to == "prediction" else "prediction"]
+            return f"Snap brush: the rim snaps to the {SNAP_TO[self.snap_to]} on release (Shift + drag: {other})"
         return ""
 
 
@@ -202,6 +224,9 @@ class SnapHandler(_Handler):
             return False
         self.session, self.context, self.value = session, context, value
         self.level, self.radius = controller.level, controller.radius
+        self.snap_to = self.tools.snap_to
+        if getattr(controller, "shift", False):  # Shift + drag: this stroke follows the other evidence
+            self.snap_to = "image" if self.snap_to == "prediction" else "prediction"
         self.recorder = StrokeRecorder(session.label)
         self.cells: list[np.ndarray] = []
         self.path: list[np.ndarray] = [np.array([[x, y]], np.float64)]
@@ -233,12 +258,26 @@ class SnapHandler(_Handler):
         preview = self.recorder.edit()
         if not preview.is_empty:
             self.session.revert(preview)
+        evidence = self.evidence()
         edit = snapped_stroke(self.session.label, self.context.working, self.level, np.concatenate(self.cells),
-                              self.value, path=np.concatenate(self.path))
+                              self.value, path=np.concatenate(self.path), evidence=evidence)
         if edit.is_empty:
             return None
         self.session.apply(edit)
-        return edit, f"Snap {edit.pixel_count:,} px at level {self.level}", True
+        to = " to the prediction" if evidence is not None else ""
+        return edit, f"Snap {edit.pixel_count:,} px at level {self.level}{to}", True
+
+    def evidence(self) -> np.ndarray | None:
+        """(H, W) bool where the prediction says the stroke's class, when the stroke follows the
+        prediction ("Snap to: prediction", or Shift + drag with "image edges") on an image that has
+        one; else None (the image's edges decide)."""
+        reference = getattr(self.session, "reference", None)
+        if self.snap_to != "prediction":
+            return None
+        if reference is None or reference.shape != self.session.label.shape:
+            self.tools.message.emit(NO_PREDICTION + "; this stroke snapped to the image's edges")
+            return None
+        return reference == self.value
 
 
 class WandHandler(_Handler):

@@ -122,4 +122,76 @@ def test_the_superpixels_of_images_left_behind_are_dropped_and_made_again_on_ret
     expected = paint_segments(before, over, tools.granularity, np.array([[20.5, 30.5]]), 0)
     drag(window, [(20.5, 30.5)])
     assert session.undo.count() == count + (0 if expected.is_empty else 1)
+
+
+def _snap_stroke_inputs(a, b, level):
+    """The cells and the path the snap brush records for a drag from ``a`` to ``b``."""
+    from qgn.annotation.brush import brush_points
+    from qgn.annotation.edit import cells_along
+
+    cells = np.concatenate([brush_points(level, cells_along(level, a, a), 0), brush_points(level, cells_along(level, a, b), 0)])
+    path = np.concatenate([[a], cells_along(0, a, b) + 0.5])
+    return cells, path
+
+
+def test_snap_brush_follows_the_prediction_when_asked(qtbot, window, tmp_path, model_path):
+    from PySide6 import QtCore
+    from PySide6.QtTest import QTest
+
+    from qgn.annotation.snap import snapped_stroke
+
+    paths = write_samples(tmp_path / "data", 1, SIZE)
+    session = annotating(qtbot, window, model_path, paths, "snap")
+    panel, tools = window.annotator.panel, window.annotator.image_tools
+    assert not panel.snap_row.isHidden() and tools.snap_to == "image"
+    assert session.reference is not None and panel.snap_buttons["prediction"].isEnabled()
+    QTest.mouseClick(panel.snap_buttons["prediction"], QtCore.Qt.MouseButton.LeftButton)
+    assert tools.snap_to == "prediction" and panel.snap_buttons["prediction"].isChecked()
+    assert "prediction" in panel.tool_note.text()
+    window.annotator.tools.set_level(3)
+    before = session.label.copy()
+    a, b = (10.5, 40.5), (100.5, 40.5)
+    drag(window, [a, b])
+    assert session.undo.count() == 1 and "prediction" in session.undo.text(0)
+    context = tools.contexts[window.current.path]
+    cells, path = _snap_stroke_inputs(a, b, 3)
+    expected = snapped_stroke(before, context.working, 3, cells, 0, path=path, evidence=session.reference == 0)
+    assert np.array_equal(np.flatnonzero(session.label != before), expected.index)
+    by_image = snapped_stroke(before, context.working, 3, cells, 0, path=path)
+    assert not np.array_equal(expected.index, by_image.index)  # the choice made a difference here
+    window.annotator.undo_group.undo()
+    assert np.array_equal(session.label, before)
+    # back to image edges; Shift + drag: this one stroke follows the prediction, the next the image
+    QTest.mouseClick(panel.snap_buttons["image"], QtCore.Qt.MouseButton.LeftButton)
+    assert tools.snap_to == "image"
+    drag(window, [a, b], modifiers=QtCore.Qt.KeyboardModifier.ShiftModifier)
+    assert np.array_equal(np.flatnonzero(session.label != before), expected.index)
+    window.annotator.undo_group.undo()
+    drag(window, [a, b])
+    assert np.array_equal(np.flatnonzero(session.label != before), by_image.index)
+    assert session.undo.count() == 1 and "prediction" not in session.undo.text(0)  # one step per stroke
+    # the other tools hide the choice
+    window.annotator.tools.set_tool("paint")
+    assert panel.snap_row.isHidden()
+
+
+def test_snap_to_prediction_is_unavailable_without_a_prediction(qtbot, window, tmp_path, model_path):
+    from qgn.annotation.snap import snapped_stroke
+    from qgn_studio.tools.image_tools import NO_PREDICTION
+
+    paths = write_samples(tmp_path / "data", 1, SIZE)
+    session = annotating(qtbot, window, model_path, paths, "snap")
+    panel, tools = window.annotator.panel, window.annotator.image_tools
+    session.set_reference(None)  # e.g. a model whose classes the annotation's cannot take
+    window.annotator.set_snap_to("prediction")
+    button = panel.snap_buttons["prediction"]
+    assert not button.isEnabled() and button.toolTip() == NO_PREDICTION
+    assert panel.snap_buttons["image"].isChecked()  # what a stroke here will follow
+    assert NO_PREDICTION in window.statusBar().currentMessage()
+    window.annotator.tools.set_level(3)
+    before = session.label.copy()
+    a, b = (10.5, 40.5), (100.5, 40.5)
+    drag(window, [a, b])
+    cells, path = _snap_stroke_inputs(a, b, 3)
+    expected = snapped_stroke(before, tools.contexts[window.current.path].working, 3, cells, 0, path=path)
     assert np.array_equal(np.flatnonzero(session.label != before), expected.index)

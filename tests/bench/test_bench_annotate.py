@@ -129,6 +129,7 @@ def test_cli_quick_json_rows_on_synthetic_scenes(capsys):
         assert r["gt_leaves_per_image"] > 0 and r["polygon_vertices_per_image"] > 0
         assert len(r["milestones"]) == 2 and set(r["milestones_per_image"]) == {"95", "98", "99"}
         assert r["tolerance"] == 0 and r["beta"] == pytest.approx(0.05) and r["model_snap"] is False
+        assert r["snap_evidence"] == "image"
     assert set(rows[1]["spearman"]) == {"mean_entropy", "composite_share"}
     # the cheaper start, one action for starting empty: never worse than scratch + 1 on any image
     for name in ("model",):
@@ -179,6 +180,40 @@ def test_cli_annotate_errors_are_one_line(capsys, tmp_path):
     rc = main(["bench", "--only", "annotate", "--quick", "--stride", "0"])
     err = capsys.readouterr().err
     assert rc == 2 and "--stride" in err and len(err.strip().splitlines()) == 1
+    rc = main(["bench", "--only", "annotate", "--quick", "--model-snap", "--snap-evidence", "prediction"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--model-snap means --snap-evidence oracle" in err and len(err.strip().splitlines()) == 1
+
+
+def test_snap_evidence_decides_which_snapped_strokes_are_offered():
+    """image: the image-snapped stroke alone; prediction: the prediction-snapped one alone (as the app's
+    "Snap to: prediction"); oracle: both, the annotator keeping the better — each the library's call."""
+    from qgn.annotation.snap import snapped_stroke
+    from qgn.annotation.superpixels import oversegment
+    from qgn.bench.annotate_sim import Canvas
+    from qgn.bench.annotate_tools import ImageTools
+
+    rng = np.random.default_rng(1)
+    gt = np.zeros((64, 64), np.int64)
+    gt[:, 30:] = 1
+    image = np.where(gt[..., None] == 1, 200, 40).astype(np.uint8) + rng.integers(0, 20, (64, 64, 3), dtype=np.uint8)
+    prediction = np.zeros_like(gt)
+    prediction[:, 26:] = 1  # the model puts the edge 4 px off
+    over = oversegment(image)
+    canvas = Canvas(gt, np.zeros_like(gt), C)
+    stroke, path = np.zeros((16, 16), bool), np.array([[33.5, 8.5], [33.5, 40.5]])
+    stroke[1:11, 7:9] = True
+    cells = np.stack(np.nonzero(stroke)[::-1], axis=1) << 2
+
+    def offered(tools):
+        return [(p.tool, p.edit.index.tolist()) for p in tools(canvas)._snapped(stroke, path, 2, 1)]
+
+    by_image = snapped_stroke(canvas.label, over.working, 2, cells, 1, path=path).index.tolist()
+    by_model = snapped_stroke(canvas.label, over.working, 2, cells, 1, path=path, evidence=prediction == 1).index.tolist()
+    assert by_image != by_model
+    assert offered(ImageTools(over)) == [("snap", by_image)]
+    assert offered(ImageTools(over, evidence=prediction, evidence_only=True)) == [("snap_model", by_model)]
+    assert offered(ImageTools(over, evidence=prediction)) == [("snap", by_image), ("snap_model", by_model)]
 
 
 @pytest.mark.skipif(not CAMVID.is_dir() or not demo_model_path().is_file(), reason="CamVid (../shared) missing")
