@@ -272,10 +272,8 @@ def project_json_bytes(doc: dict) -> bytes:
     files written before with ``indent=1`` alike."""
     parts = []
     for key, value in doc.items():
-        if key == "images" and value:
-            # '}, {"' lies between two entries: a '"' inside a string is escaped, and an entry holds no
-            # list of objects; a line break after the comma leaves the JSON what it was in any case
-            text = "[\n  " + json.dumps(value)[1:-1].replace('}, {"', '},\n  {"') + "\n ]"
+        if key == "images" and value:  # each entry by itself: no text of one can split another
+            text = "[\n  " + ",\n  ".join(json.dumps(entry) for entry in value) + "\n ]"
         else:
             text = json.dumps(value, indent=1).replace("\n", "\n ")  # no raw line break inside a string
         parts.append(f" {json.dumps(key)}: {text}")

@@ -45,7 +45,7 @@ def make_images(folder: Path, names) -> list[Path]:
     for name in names:
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (6, 4)).save(path)
+        Image.new("RGB", (6, 4)).save(path, format="PNG")  # a name without an extension too
         paths.append(path)
     return paths
 
@@ -94,7 +94,7 @@ def test_project_json_is_one_line_per_image_and_a_one_image_change_is_two_lines_
     import difflib
 
     root = tmp_path / "proj"
-    names = ["a.png", 'b}, {"path": "x.png', "c d\u00e9.png", "e.png"]  # '}, {"' inside a file name
+    names = ["a.png", 'b}, {"path": "x.png', "c d\u00e9.png", "e.png", "g}, {"]  # '}, {"' inside names
     project = Project.create(root, make_images(tmp_path / "im", names), CLASSES, model="m.safetensors")
     project.note_image_file(project.images[0])
     before = (root / PROJECT_FILE).read_text()
