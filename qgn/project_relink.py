@@ -280,8 +280,11 @@ def _why_not(image: ProjectImage | None, match: Match, taken: set[str], folders:
         return "its file is back where it was"
     if not match.new.is_file():
         return f"{match.new} is gone"
-    if image.file is not None and match.new.stat().st_size != image.file[0]:
-        return f"{match.new} changed since it was checked"
+    try:
+        if image.file is not None and match.new.stat().st_size != image.file[0]:
+            return f"{match.new} changed since it was checked"
+    except OSError:
+        return f"{match.new} is gone"
     if _file_key(match.new, folders) in taken:
         return f"{match.new} is an image of the project already"
     return ""

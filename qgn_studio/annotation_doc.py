@@ -194,6 +194,12 @@ class AnnotationSession(QtCore.QObject):
         self._states = {0: self.state()}  # version → state(), recorded after every undo-log step
         self.saved_state = self.state()
         self.undo.indexChanged.connect(lambda _index: self._record_state())
+        # the annotator's bookkeeping of the open maps' memory (``Annotator._keep_undo_in_budget``,
+        # ``_keep_maps_in_budget``): when it was last edited and last shown (its counters), and its
+        # undo log's bytes as last counted
+        self.last_edit = 0
+        self.last_seen = 0
+        self.undo_bytes_of: tuple | None = None
 
     # ------------------------------------------------------------------ state
     @property

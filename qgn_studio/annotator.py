@@ -94,6 +94,7 @@ class Annotator(QtCore.QObject):
         self.class_redo: list = []  # the edits an undo of a class change took back, latest last
         self._class_snapshots: dict = {}  # (before, after) of a class edit → what it took from the open maps
         self._forward_of: dict = {}  # id(inverse in class_undo) → (inverse, the change it undoes)
+        self._edits = self._seen = 0  # counters: the order maps were last edited and last shown in
         self.refresh_class_buttons()
         self.class_actions: list[QtGui.QAction] = []
         self.class_keys: dict[int, str] = {}  # class id → its key (1–9, 0); stable across class edits
@@ -362,7 +363,7 @@ class Annotator(QtCore.QObject):
         """The current image changed (or was loaded)."""
         self.tools.finish_stroke()
         session = None if doc is None else doc.annotation
-        self._seen = getattr(self, "_seen", 0) + 1
+        self._seen += 1
         if session is not None:
             session.last_seen = self._seen
         self.tools.set_session(session)
@@ -545,7 +546,7 @@ class Annotator(QtCore.QObject):
             self.tools.set_session(session)
             self.undo_group.setActiveStack(session.undo)
             self.canvas.refresh_layers()
-        self._seen = getattr(self, "_seen", 0) + 1
+        self._seen += 1
         session.last_seen = self._seen
         self.session_created.emit(doc)
         self._update_status()
@@ -595,7 +596,7 @@ class Annotator(QtCore.QObject):
     def _after_edit(self, session: AnnotationSession) -> None:
         if not shiboken6.isValid(session) or not shiboken6.isValid(session.undo):
             return  # the window is closing: its undo stacks are being destroyed
-        self._edits = getattr(self, "_edits", 0) + 1
+        self._edits += 1
         session.last_edit = self._edits
         if session.undo.index() == session.undo.count():  # a step pushed (or redone to the top)
             # on the next turn: the push that got here has not returned yet (PySide still takes the
@@ -616,7 +617,7 @@ class Annotator(QtCore.QObject):
         sessions = [d.annotation for d in self.workspace.docs if d.annotation is not None]
         total = sum(self._undo_bytes(s) for s in sessions)
         budget = commands.UNDO_BUDGET_BYTES
-        others = sorted((s for s in sessions if s is not session), key=lambda s: getattr(s, "last_edit", 0))
+        others = sorted((s for s in sessions if s is not session), key=lambda s: s.last_edit)
         for each in [*others, session] if total > budget else []:
             stack, count, freed = each.undo, 0, 0
             limit = stack.index() - (1 if each is session else 0)
@@ -650,7 +651,7 @@ class Annotator(QtCore.QObject):
             return
         closable = sorted((d for d in docs if d is not current and self.file_key(d) is not None
                            and not d.annotation.dirty and not d.annotation.undo.canRedo() and d.path not in self.loading),
-                          key=lambda d: getattr(d.annotation, "last_seen", 0))
+                          key=lambda d: d.annotation.last_seen)
         closed = []
         for doc in closable:
             if total <= budget:
@@ -676,7 +677,7 @@ class Annotator(QtCore.QObject):
         from qgn_studio.tools.commands import undo_bytes
 
         key = (session.undo.count(), session.state(), id(session.classes))
-        cached = getattr(session, "undo_bytes_of", None)
+        cached = session.undo_bytes_of
         if cached is None or cached[0] != key:
             cached = session.undo_bytes_of = (key, undo_bytes(session.undo))
         return cached[1]

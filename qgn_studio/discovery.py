@@ -212,5 +212,5 @@ def twins_text(twins: list) -> str:
     others = ", ".join(im.key for im in first[1:])
     more = f" (and {len(twins) - 1} more file{'s' if len(twins) > 2 else ''} like it)" if len(twins) > 1 else ""
     return (f"The project lists {first[0].path.name} more than once, by different paths to the same file (entries "
-            f"{first[0].key} and {others}){more}. The entry with the newest annotation ({first[0].key}) is shown and "
+            f"{first[0].key} and {others}){more}. The entry used ({first[0].key}: the one with the newest annotation, else the first) is shown and "
             "exported; any annotation of the others stays in the project's annotations folder. Nothing was changed.")

@@ -149,7 +149,7 @@ class RelinkDialog(JobDialog):
             (f"Ambiguous, not relinked ({len(plan.ambiguous)})",
              [(old, "; ".join(shown(p) for p in paths[:3]) + (" …" if len(paths) > 3 else ""),
                f"{len(paths)} candidates", "\n".join(map(str, paths[:20])), None) for _key, old, paths in plan.ambiguous]),
-            (f"Other bytes than noted, not relinked ({len(plan.rejected)})",
+            (f"Other bytes or size than expected, not relinked ({len(plan.rejected)})",
              [(old, why, "", why, None) for _key, old, why in plan.rejected]),
             (f"Not found ({len(plan.not_found)})", [(old, "", "", "", None) for _key, old in plan.not_found]),
         ]
@@ -172,7 +172,7 @@ class RelinkDialog(JobDialog):
                 item.setData(0, QtCore.Qt.ItemDataRole.UserRole, key)
                 item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(0, QtCore.Qt.CheckState.Checked)
-            if how == _how("name"):  # nothing could be checked: the user should look
+            if how in (_how("name"), _how("name and folders")):  # nothing could be checked: the user should look
                 item.setToolTip(2, "No saved annotation and no note of its bytes: only the name matched. "
                                    "Untick it if it is not the image.")
             group.addChild(item)
@@ -251,4 +251,5 @@ class RelinkDialog(JobDialog):
 
 def _how(how: str) -> str:
     return {"bytes": "size and SHA-256", "name": "name only", "bytes and folders": "SHA-256 and folders",
-            "name and size": "pixel size of its annotation"}.get(how, how)
+            "name and size": "pixel size of its annotation", "name and folders": "name and folders only",
+            "name and size and folders": "pixel size and folders"}.get(how, how)

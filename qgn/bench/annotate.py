@@ -22,11 +22,12 @@ model's prediction, also on an image started from the head); ``oracle`` per stro
 the image and the start map (the model's or the head's; ``--model-snap``, the protocol before
 6 Dec: no rule a person could follow).
 
-- ``app``: what the app does without an oracle: the model's start until the head is fitted (after
-  the first saved image), then the head's (``default_source`` of ``qgn_studio.head_controller``),
-  image-aware tools, no start charged;
-- ``app_guarded``: the same, but the head only while it has beaten the model on the saved images it
-  had not trained on (``qgn.project_head.prefer_head``), else the model's start;
+- ``app``: what the app did before the head's guard, without an oracle: the model's start until
+  the head is fitted (after the first saved image), then the head's; image-aware tools, no start
+  charged;
+- ``app_guarded``: what the app does now (``default_source`` of ``qgn_studio.head_controller``): the
+  head only while it has beaten the model on the saved images it had not trained on
+  (``qgn.project_head.prefer_head``), else the model's start;
 - ``loop``: (opt-in) the cell tools from the model, fine-tuned every ``every`` images on all
   images corrected so far with ``qgn.train.finetune.finetune`` — the function the app's
   Fine-tune button calls; ``loop_uncertainty``: the same, the most uncertain images first.

@@ -158,7 +158,7 @@ def check_export_file(path: Path, data: bytes | None, parse: Callable[[str], obj
         try:
             if parse(old.decode("utf-8")) == parse(data.decode("utf-8")):
                 return True
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             pass  # not the file's format at all: another export's
     raise ValueError(f"{path} belongs to an export with other classes; export into an empty folder")
 

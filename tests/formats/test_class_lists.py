@@ -383,3 +383,14 @@ def test_coco_categories_carry_the_class_colours_as_coco_panoptic_does(tmp_path)
     path.write_text(json.dumps(doc))
     palette = scan_dataset(tmp_path / "out" / "coco", "coco").file_classes.palette
     assert palette[0] == (10, 11, 12) and palette[1:] == default_palette(3)[1:]
+
+
+def test_a_class_list_nested_too_deep_to_parse_is_another_exports_not_a_crash(tmp_path):
+    import json
+
+    from qgn.formats.base import check_export_file
+
+    path = tmp_path / "classes.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)  # under the size bound, too deep for json
+    with pytest.raises(ValueError, match="belongs to an export with other classes"):
+        check_export_file(path, b'{"classes": []}', json.loads)
