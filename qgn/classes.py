@@ -126,6 +126,14 @@ def check_unique_names(names, source, lines=None) -> None:
 DEFAULT_IGNORE_INDEX = 255
 
 
+def parse_hex_colour(text) -> tuple[int, int, int] | None:
+    """``"#rrggbb"`` (surrounding spaces allowed) as (r, g, b); None for anything else."""
+    import re
+
+    found = re.fullmatch(r"#([0-9a-fA-F]{6})", text.strip()) if isinstance(text, str) else None
+    return tuple(bytes.fromhex(found.group(1))) if found else None
+
+
 def parse_colour_suffix(line: str) -> tuple[str, tuple[int, int, int] | None]:
     """Split ``"traffic light 250 170 30"`` into ``("traffic light", (250, 170, 30))``."""
     tokens = line.split()

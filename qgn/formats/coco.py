@@ -283,11 +283,11 @@ def scan_coco(src: Path, images: Path | None) -> SourceDataset:
 def category_colour(category: dict) -> tuple[int, int, int] | None:
     """A category's ``color``: [r, g, b] as COCO panoptic's categories hold it (panopticapi
     panoptic_coco_categories.json), or "#rrggbb"; None without one a reader can be sure of."""
-    import re
+    from ..classes import parse_hex_colour
 
     colour = category.get("color")
-    if isinstance(colour, str) and re.fullmatch(r"#[0-9a-fA-F]{6}", colour):
-        return tuple(bytes.fromhex(colour[1:]))
+    if isinstance(colour, str):
+        return parse_hex_colour(colour)
     if isinstance(colour, list) and len(colour) == 3 and all(type(c) is int and 0 <= c <= 255 for c in colour):
         return tuple(colour)
     return None

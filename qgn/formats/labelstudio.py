@@ -71,7 +71,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, unmatched_message
+from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, parse_hex_colour, unmatched_message
 from ..fileio import atomic_write_bytes
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
@@ -668,8 +668,7 @@ def read_config_labels(path: Path) -> list[tuple[str, tuple[int, int, int] | Non
         for label in control:
             value = label.get("value") if label.tag == "Label" else None
             if value and value not in [n for n, _ in labels]:
-                colour = re.fullmatch(r"#([0-9a-fA-F]{6})", (label.get("background") or "").strip())
-                labels.append((value, tuple(bytes.fromhex(colour.group(1))) if colour else None))
+                labels.append((value, parse_hex_colour(label.get("background") or "")))
     return labels
 
 
