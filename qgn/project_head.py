@@ -41,6 +41,15 @@ PREDICT_PIXELS = 1 << 19  # probabilities are upsampled to at most this many pix
 HEAD_WINDOW = 3  # the head's record: its last this many judged images
 
 
+def recent_accuracy(record, window: int = HEAD_WINDOW) -> tuple[int, float, float] | None:
+    """(images, head's, model's mean pixel accuracy) over the last ``window`` entries of ``record``
+    (see ``prefer_head``); None when nothing was judged yet."""
+    recent = list(record)[-window:]
+    if not recent:
+        return None
+    return len(recent), sum(h for h, _ in recent) / len(recent), sum(m for _, m in recent) / len(recent)
+
+
 def prefer_head(record, window: int = HEAD_WINDOW) -> bool:
     """Whether a new image should start from the head rather than the model's prediction.
 
@@ -49,8 +58,8 @@ def prefer_head(record, window: int = HEAD_WINDOW) -> bool:
     over the last ``window`` such images it got at least as many pixels right as the model; with no
     judged image yet the model is (a head fitted on one image has not yet shown it generalises).
     Only saved work decides, so a person could apply the rule."""
-    recent = list(record)[-window:]
-    return bool(recent) and sum(h for h, _ in recent) >= sum(m for _, m in recent)
+    recent = recent_accuracy(record, window)
+    return recent is not None and recent[1] >= recent[2]
 
 
 def judge_start(head_map: np.ndarray, model_map: np.ndarray, label: np.ndarray, ignore_index: int | None):

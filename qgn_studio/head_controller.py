@@ -273,13 +273,12 @@ class HeadController(QtCore.QObject):
 def head_verdict(head) -> str:
     """What new images start from, and why (``ProjectHead.preferred`` and its record), short enough
     for the status bar at 1280 px."""
-    from qgn.project_head import HEAD_WINDOW
+    from qgn.project_head import recent_accuracy
 
-    recent = list(head.record.values())[-HEAD_WINDOW:]
-    if not recent:
+    recent = recent_accuracy(head.record.values())
+    if recent is None:
         return "new images start from the prediction until the head beats it on a saved image (Start from → Head)"
-    h = 100 * sum(a for a, _ in recent) / len(recent)
-    m = 100 * sum(b for _, b in recent) / len(recent)
-    n = f"last {len(recent)} saved images" if len(recent) > 1 else "last saved image"
-    work = f"{n}: head {h:.1f} % of pixels right, prediction {m:.1f} %"
+    count, h, m = recent
+    n = f"last {count} saved images" if count > 1 else "last saved image"
+    work = f"{n}: head {100 * h:.1f} % of pixels right, prediction {100 * m:.1f} %"
     return f"new images start from it ({work})" if head.preferred else f"new images start from the prediction ({work})"
