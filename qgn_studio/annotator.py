@@ -95,6 +95,7 @@ class Annotator(QtCore.QObject):
         self._class_snapshots: dict = {}  # (before, after) of a class edit → what it took from the open maps
         self._forward_of: dict = {}  # id(inverse in class_undo) → (inverse, the change it undoes)
         self._edits = self._seen = 0  # counters: the order maps were last edited and last shown in
+        self.class_undo_action = self.class_redo_action = None  # the Edit menu's (fill_edit_menu)
         self.refresh_class_buttons()
         self.class_actions: list[QtGui.QAction] = []
         self.class_keys: dict[int, str] = {}  # class id → its key (1–9, 0); stable across class edits
@@ -777,6 +778,17 @@ class Annotator(QtCore.QObject):
             self._forward_of[id(inverse)] = (inverse, edit)  # (the inverse kept alive: its id stays its own)
         self.refresh_class_buttons()
 
+    def fill_edit_menu(self, menu: QtWidgets.QMenu) -> None:
+        """The Edit menu, where people look first: Undo and Redo (the Annotate menu's own actions:
+        one shortcut each), then the class changes' undo and redo (no shortcut: Ctrl+Z walks the
+        strokes), named and enabled as the class list's buttons are."""
+        menu.addAction(self.undo_action)
+        menu.addAction(self.redo_action)
+        menu.addSeparator()
+        self.class_undo_action = menu.addAction("Undo class change", self.undo_class_edit)
+        self.class_redo_action = menu.addAction("Redo class change", self.redo_class_edit)
+        self.refresh_class_buttons()
+
     def refresh_class_buttons(self) -> None:
         """The class list's Undo and Redo: enabled only with a class change to take back or redo, their
         tooltips naming it (Ctrl+Z, beside them in the History, walks the strokes, never these)."""
@@ -785,6 +797,10 @@ class Annotator(QtCore.QObject):
         undo_name = self._forward_of.get(id(undo), (None, undo))[1].description if undo is not None else ""
         redo_name = self.class_redo[-1].description if self.class_redo else ""
         for button, name, verb in ((buttons["undo"], undo_name, "Undo"), (buttons["redo"], redo_name, "Redo")):
+            action = self.class_undo_action if verb == "Undo" else self.class_redo_action
+            if action is not None:
+                action.setEnabled(bool(name))
+                action.setText(f"{verb} class change: {name.replace('&', '&&')}" if name else f"{verb} class change")
             button.setEnabled(bool(name))
             button.setToolTip(f"{verb} the class change “{name}”, pixels included (not Ctrl+{'Z' if verb == 'Undo' else 'Y'}: "
                               "that walks the strokes)" if name else f"No class change to {verb.lower()}")

@@ -289,12 +289,14 @@ class MainWindow(QtWidgets.QMainWindow):
         """The menu bar, menu by menu, and the main toolbar (this order is the shortcut help's order)."""
         bar = self.menuBar()
         self._file_menu(bar.addMenu("&File"))
+        edit = bar.addMenu("&Edit")  # filled once the Annotate menu's undo actions exist
         image = bar.addMenu("&Image")
         self._image_menu(image)
         self._view_menu(bar.addMenu("&View"))
         self._layers_menu(bar.addMenu("&Layers"))
         self._explore_menu(bar.addMenu("E&xplore"))
         self.annotator.build_actions(self._action, bar.addMenu("A&nnotate"), self.actions)
+        self.annotator.fill_edit_menu(edit)
         self.uncertainty_order.build_actions(self._action, image)
         self._model_menu(bar.addMenu("&Model"))
         self._help_menu(bar.addMenu("&Help"))

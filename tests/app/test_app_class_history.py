@@ -205,3 +205,20 @@ def test_the_class_lists_undo_and_redo_name_the_change_and_are_off_without_one(q
     assert not undo.isEnabled() and "renamed" in redo.toolTip()
     redo.click()
     qtbot.waitUntil(lambda: undo.isEnabled() and not redo.isEnabled(), timeout=WAIT_MS)
+
+
+def test_the_edit_menu_holds_undo_redo_and_the_class_changes(qtbot, window, model_path, samples):
+    annotating(qtbot, window, model_path, [samples[0]])
+    annotator = window.annotator
+    edit = window.menuBar().actions()[1].menu()
+    assert edit.title() == "&Edit"
+    actions = edit.actions()
+    assert actions[0] is annotator.undo_action and actions[1] is annotator.redo_action  # one shortcut each
+    class_undo, class_redo = annotator.class_undo_action, annotator.class_redo_action
+    assert class_undo in actions and class_redo in actions and not class_undo.isEnabled()
+    annotator.rename_class(2, "renamed")
+    qtbot.waitUntil(class_undo.isEnabled, timeout=WAIT_MS)
+    assert "renamed" in class_undo.text() and not class_redo.isEnabled()
+    class_undo.trigger()
+    qtbot.waitUntil(lambda: annotator.classes.names[2] != "renamed", timeout=WAIT_MS)
+    assert class_redo.isEnabled() and not class_undo.isEnabled()
