@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .fileio import file_sha256
+from .fileio import file_sha256, read_json
 
 DOMAIN_FORMAT, DOMAIN_VERSION = "qgn-domain", 1
 WARN_AT = 1.5  # scores above this (1.5 × the training images' 95th percentile) are out of domain
+MAX_REFERENCE_BYTES = 64 << 20  # a reference holds 32 directions of the descriptor: a few MB at most
 COMPONENTS = 32  # principal directions of the training descriptors kept (the rest: one residual variance)
 
 
@@ -110,7 +111,7 @@ class DomainReference:
     @classmethod
     def load(cls, path: str | Path) -> "DomainReference":
         try:
-            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+            doc = read_json(path, "domain reference", MAX_REFERENCE_BYTES)
             if doc.get("format") != DOMAIN_FORMAT or doc.get("version") != DOMAIN_VERSION:
                 raise ValueError(f"not a version-{DOMAIN_VERSION} domain reference")
             def a(key):
@@ -118,7 +119,7 @@ class DomainReference:
             return cls(a("mean"), a("std"), a("components"), a("variances"), float(doc["residual"]),
                        float(doc["threshold"]), str(doc.get("model_sha256", "")), int(doc.get("images", 0)),
                        str(doc.get("source", "")))
-        except (OSError, KeyError, TypeError, ValueError, RecursionError, json.JSONDecodeError) as exc:
+        except (OSError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}: not a readable domain reference ({exc})") from None
 
 

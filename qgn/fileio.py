@@ -273,3 +273,24 @@ def read_text_within(path: str | os.PathLike, what: str, limit: int = MAX_LIST_F
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise ValueError(f"{path} is not UTF-8 text: not a {what}") from None
+
+
+def read_json(path: str | os.PathLike, what: str, limit: int):
+    """The JSON document of ``path``, a ``what`` (e.g. "project head") of at most ``limit`` bytes,
+    reading no more whatever size the file has: a bigger file, one that is not UTF-8 (an editor's
+    byte-order mark is fine), not JSON, or nested too deeply for Python's parser is a ValueError
+    that names it. OSError as ``open`` raises it. The one reader of qgn's own small JSON files."""
+    import json
+
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path} is over {limit / 2**20:g} MiB: too big for a {what}")
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text: not a {what}") from None
+    except RecursionError:
+        raise ValueError(f"{path} is nested too deeply to be a {what}") from None
+    except ValueError as exc:
+        raise ValueError(f"{path} is not JSON ({exc}): not a {what}") from None

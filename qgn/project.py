@@ -96,7 +96,7 @@ import numpy as np
 from .classes import ClassSet
 from .fileio import (
     InputOverwriteError, OutsideRootError, atomic_write_bytes, file_sha256, path_inside, protected_inputs,
-    remove_stale_temporaries, same_bytes,
+    read_json, remove_stale_temporaries, same_bytes,
 )
 from .formats import FORMATS, ExportItem, check_format_names, check_split, check_text_names
 from .formats.base import add_to_every_writer
@@ -1176,10 +1176,8 @@ def read_journal(root: Path) -> dict | None:
     leftovers: the next write would remove every annotation and autosave."""
     path = Path(root) / JOURNAL_FILE
     try:
-        if path.stat().st_size > 1 << 16:
-            return None
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        doc = read_json(path, "class-edit journal", 1 << 16)
+    except (OSError, ValueError):
         return None
     keys = ("from_generation", "to_generation", "from_revision", "to_revision")
     if not isinstance(doc, dict) or not all(isinstance(doc.get(k), int) and not isinstance(doc.get(k), bool)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .classes import ClassSet, check_unique_names
 from .classes_edit import ClassEdit, inverse_of, inverse_patch, remap_label
-from .fileio import atomic_write_bytes, sync_folder
+from .fileio import atomic_write_bytes, read_json, sync_folder
 from .formats import FORMATS
 from .project import JOURNAL_FILE, Project, finish_class_edit, generation_dirs, generation_folders
 from .quadtree.label_io import read_label_file
@@ -122,10 +122,8 @@ def _record(root: Path, old_gen: int, new_gen: int, edit: ClassEdit) -> None:
 def _read_history(root: Path) -> list | None:
     path = Path(root) / HISTORY_FILE
     try:
-        if path.stat().st_size > MAX_HISTORY_BYTES:
-            return None
-        doc = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, ValueError, RecursionError):
+        doc = read_json(path, "class-edit history", MAX_HISTORY_BYTES)
+    except (OSError, ValueError):
         return None
     edits = doc.get("edits") if isinstance(doc, dict) and doc.get("format") == "qgn-class-edits" else None
     return edits if isinstance(edits, list) else None

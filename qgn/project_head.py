@@ -33,11 +33,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .fileio import read_json
+
 HEAD_FORMAT, HEAD_VERSION = "qgn-project-head", 1
 SAMPLES_PER_IMAGE = 4000
 MAX_SAMPLES, MIN_SHARE = 20000, 400  # a fit sees at most this many samples (at least MIN_SHARE per image)
 FEATURE_STRIDE = 2
 PREDICT_PIXELS = 1 << 19  # probabilities are upsampled to at most this many pixels, then mapped back
+MAX_HEAD_JSON_BYTES = 64 << 20  # names, counts and a record per judged image: ~40 bytes an image
 HEAD_WINDOW = 3  # the head's record: its last this many judged images
 
 
@@ -192,7 +195,7 @@ class ProjectHead:
 
         path = Path(path)
         try:
-            meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+            meta = read_json(path.with_suffix(".json"), "project head's description", MAX_HEAD_JSON_BYTES)
             if meta.get("format") != HEAD_FORMAT or meta.get("version") != HEAD_VERSION:
                 raise ValueError(f"not a version-{HEAD_VERSION} project head")
             t = load(path.read_bytes())
@@ -204,7 +207,7 @@ class ProjectHead:
                        int(meta.get("images", 0)), int(meta.get("samples", 0)), float(meta.get("fit_seconds", 0.0)),
                        str(meta.get("model", "")), {str(k): (float(h), float(m)) for k, h, m in meta.get("record", [])},
                        [str(k) for k in meta.get("trained", [])])
-        except (OSError, KeyError, TypeError, ValueError, RecursionError, json.JSONDecodeError) as exc:
+        except (OSError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}: not a readable project head ({exc})") from None
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .classes import ClassSet
-from .fileio import atomic_write_bytes
+from .fileio import atomic_write_bytes, read_json
 
 RECORD_FORMAT, RECORD_VERSION = "qgn-removed", 1
 RECORD_SUFFIX = ".json"
@@ -64,10 +64,8 @@ def write_record(kept: Path, kind: str, key: str, image_path: Path, generation: 
 
 def _read_record(path: Path) -> dict | None:
     try:
-        if path.stat().st_size > MAX_RECORD_BYTES:
-            return None
-        doc = json.loads(path.read_bytes())
-    except (OSError, ValueError, RecursionError):  # a record nested 1,000 deep is a few KB
+        doc = read_json(path, "removed image's record", MAX_RECORD_BYTES)
+    except (OSError, ValueError):  # too big, not JSON, nested 1,000 deep (a few KB)
         return None
     if not isinstance(doc, dict) or doc.get("format") != RECORD_FORMAT or doc.get("version") != RECORD_VERSION:
         return None

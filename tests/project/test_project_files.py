@@ -375,3 +375,32 @@ def test_a_project_json_that_is_a_folder_is_named_as_such_not_as_missing(tmp_pat
     (tmp_path / "p" / "project.json").mkdir(parents=True)
     with pytest.raises(ProjectError, match="is not a file"):
         Project.open(tmp_path / "p")
+
+
+def test_read_json_reads_within_its_bound_and_names_the_file_it_refuses(tmp_path):
+    from qgn.fileio import read_json
+
+    path = tmp_path / "x.json"
+    path.write_bytes(b"\xef\xbb\xbf" + b'{"a": [1, 2]}')  # an editor's byte-order mark
+    assert read_json(path, "thing", 100) == {"a": [1, 2]}
+    for data, words in ((b'{"a": "' + b"x" * 200 + b'"}', "too big for a thing"),
+                        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply to be a thing"),
+                        (b'{"a": "\xff"}', "not UTF-8"), (b'{"a": ', "is not JSON")):
+        path.write_bytes(data)
+        with pytest.raises(ValueError, match=words) as caught:
+            read_json(path, "thing", 100 if words.startswith("too big") else 1 << 20)
+        assert str(path) in str(caught.value)
+
+
+def test_a_project_heads_description_saved_by_an_editor_with_a_byte_order_mark_still_reads(tmp_path):
+    # project.json and the model config took a BOM; the head's description (and the domain
+    # reference, the removed-image records, the class-edit journal) each read JSON their own way
+    import torch
+
+    from qgn.project_head import ProjectHead
+
+    head = ProjectHead(torch.randn(3, 8), torch.zeros(3), torch.zeros(8), torch.ones(8), ["a", "b", "c"], 255)
+    path = head.save(tmp_path / "head.safetensors")
+    meta = path.with_suffix(".json")
+    meta.write_bytes(b"\xef\xbb\xbf" + meta.read_bytes())
+    assert ProjectHead.load(path).names == ["a", "b", "c"]
