@@ -65,34 +65,40 @@ class EditCommand(QtGui.QUndoCommand):
 
 
 class ValuesBeforeRemap:
-    """An ``EditCommand``'s values before ``remap(table)``, kept compactly: where ``table`` is one to
-    one it is inverted; where several old values share a new one (a merge, a delete), one bit a
-    value says which were such and the old values there are kept: an eighth of a byte a value, plus
-    the values of the merged or deleted class — not a copy of the step (the undo history's memory
-    grew by itself again with each merge or delete: +343 MiB each over a 515 MiB history)."""
+    """An ``EditCommand``'s values before ``remap(table)`` when it holds values that ``table`` maps
+    onto a value another maps to too (a merge, a delete), kept compactly: ``table`` is inverted —
+    where several old values share a new one (a merge, a delete), to the one of them this step holds
+    most (the merge's target, mostly) — and one bit a value says where that inverse is wrong, the
+    old values there kept: an eighth of a byte a value plus the values of the merged or deleted
+    class, not a copy of the step (the undo history's memory grew by itself again with each merge
+    or delete: +343 MiB each over a 515 MiB history)."""
 
-    __slots__ = ("inverse", "dtype", "count", "before", "after")
+    __slots__ = ("inverse", "count", "before", "after")
 
     @classmethod
     def of(cls, edit, table: np.ndarray) -> "ValuesBeforeRemap | None":
         valid = np.flatnonzero(table >= 0)
-        targets = table[valid]
-        shared = np.zeros(len(table), bool)
-        shared[valid] = np.bincount(targets)[targets] > 1
-        before, after = _where_shared(edit.before, shared), _where_shared(edit.after, shared)
-        if before is None and after is None:
-            return None
+        held = np.bincount(edit.before, minlength=len(table))[:len(table)] + \
+            np.bincount(edit.after, minlength=len(table))[:len(table)]
+        inverse = np.zeros(int(table[valid].max()) + 1, edit.before.dtype)  # old values: the map's dtype
+        most = np.full(len(inverse), -1, np.int64)
+        for value in valid.tolist():  # one entry a class: tens, at most 65,536
+            target = table[value]
+            if held[value] > most[target]:
+                inverse[target], most[target] = value, held[value]
+        shared = np.bincount(table[valid])[table[valid]] > 1  # old values whose new value is another's too
+        if not held[valid[shared]].any():
+            return None  # the step holds none: the class edit's own inverse gives its values back
+        before, after = _wrong_where(edit.before, table, inverse), _wrong_where(edit.after, table, inverse)
         kept = cls()
-        kept.inverse = np.zeros(int(targets.max()) + 1, np.int64)
-        kept.inverse[targets] = valid
-        kept.dtype, kept.count, kept.before, kept.after = edit.before.dtype, len(edit.before), before, after
+        kept.inverse, kept.count, kept.before, kept.after = inverse, len(edit.before), before, after
         return kept
 
     def put_back(self, command: "EditCommand") -> None:
         """Give ``command`` (remapped by the table this was made for, nothing since) its values before."""
         values = []
         for now, lost in ((command.edit.before, self.before), (command.edit.after, self.after)):
-            old = self.inverse[now].astype(self.dtype)
+            old = self.inverse[now]
             if lost is not None:
                 old[np.unpackbits(lost[0], count=self.count).astype(bool)] = lost[1]
             values.append(old)
@@ -100,12 +106,14 @@ class ValuesBeforeRemap:
 
     @property
     def nbytes(self) -> int:
-        return sum(part[0].nbytes + part[1].nbytes for part in (self.before, self.after) if part is not None)
+        return self.inverse.nbytes + sum(part[0].nbytes + part[1].nbytes for part in (self.before, self.after)
+                                         if part is not None)
 
 
-def _where_shared(values: np.ndarray, shared: np.ndarray):
-    """(one bit a value: True where ``shared[value]``, those values) or None when there are none."""
-    lost = shared[values]
+def _wrong_where(values: np.ndarray, table: np.ndarray, inverse: np.ndarray):
+    """(one bit a value: True where ``inverse`` does not give the value back through ``table``,
+    those values) or None when it gives every one back."""
+    lost = inverse[table[values]] != values
     if not lost.any():
         return None
     return np.packbits(lost), values[lost].copy()

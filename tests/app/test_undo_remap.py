@@ -61,3 +61,18 @@ def test_a_class_edit_that_loses_nothing_keeps_nothing(qapp):
     assert EditCommand(None, edit, "Paint").remap(RENAME, np.uint8) is None
     untouched = LabelEdit(edit.index, np.zeros(5_000, np.uint8), np.full(5_000, 4, np.uint8))
     assert EditCommand(None, untouched, "Fill").remap(MERGE_1_INTO_2, np.uint8) is None
+
+
+def test_a_merge_into_the_class_a_step_holds_most_keeps_only_the_merged_classs_values(qapp):
+    # the inverse of a merge takes the shared value back to the class the step holds most: only
+    # the merged class's values are kept (and a bit a value), not the target's too
+    rng = np.random.default_rng(3)
+    values = np.where(rng.random(40_000) < 0.9, 1, 2).astype(np.uint8)  # 90 % the target, 10 % merged
+    edit = LabelEdit(np.arange(40_000, dtype=np.int64), values, np.zeros(40_000, np.uint8))
+    command = EditCommand(None, edit, "Fill")
+    lost = command.remap(MERGE_1_INTO_2, np.uint8)
+    assert lost.after is None and len(lost.before[1]) == int((values == 2).sum())
+    assert lost.nbytes < 0.25 * values.nbytes
+    lost.put_back(command)
+    np.testing.assert_array_equal(command.edit.before, values)
+    np.testing.assert_array_equal(command.edit.after, edit.after)
