@@ -142,7 +142,7 @@ def decode_ls_rle(rle, source="Label Studio RLE", expected: int | None = None) -
     num = int.from_bytes(data[:4].tobytes(), "big")
     if expected is not None and num != expected:
         raise ValueError(f"{source}: the RLE claims {num} values, not the {expected} of its size")
-    data = np.concatenate((data, np.zeros(4, np.uint8))).astype(np.int64)  # reads past the end see 0s
+    data = np.concatenate((data, np.zeros(4, np.uint8)))  # reads past the end see 0s
     word = int(_read_bits(data, np.array([32]), 5)[0]) + 1
     if word > 8:
         raise ValueError(f"{source}: the RLE's values are {word} bits wide; a brush mask's are 8")
@@ -160,9 +160,11 @@ def decode_ls_rle(rle, source="Label Studio RLE", expected: int | None = None) -
 
 def _read_bits(data: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
     """The unsigned ``width``-bit numbers (MSB first, ``width`` <= 25) starting at each bit position
-    ``at`` of the bytes ``data`` (int64, 4 bytes of padding at the end): int64."""
+    ``at`` of the bytes ``data`` (uint8, 4 bytes of padding at the end): int64."""
     byte = at >> 3
-    window = (data[byte] << 24) | (data[byte + 1] << 16) | (data[byte + 2] << 8) | data[byte + 3]
+    window = np.zeros(byte.shape, np.int64)
+    for k in range(4):  # the four bytes from the first, widened only where read
+        window = (window << 8) | data[byte + k]
     return (window >> (32 - width - (at & 7))) & ((1 << width) - 1)
 
 
