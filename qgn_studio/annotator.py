@@ -885,6 +885,7 @@ class Annotator(QtCore.QObject):
         from qgn.annotation import Annotation
         from qgn.label_map import label_dtype
         from qgn.classes_edit import inverse_patch, remap_label
+        from qgn_studio.tools.commands import PixelsBeforeRemap
 
         session = doc.annotation
         old = session.annotation
@@ -894,11 +895,12 @@ class Annotator(QtCore.QObject):
         label = remap_label(old.label, edit, tag)
         patch, before_edits = snapshot if snapshot is not None else (None, {})
         if patch is not None:  # the pixels of a merged or deleted class, where nobody painted since
-            index, wrote, value = patch
+            index, wrote, value = patch.patch()
             index, wrote, value = index[index < label.size], wrote[index < label.size], value[index < label.size]
             same = old.label.reshape(-1)[index] == wrote
             label.reshape(-1)[index[same]] = value[same].astype(label.dtype)
-        taken = (inverse_patch(old.label, edit), {})
+        taken_pixels = inverse_patch(old.label, edit)
+        taken = (None if taken_pixels is None else PixelsBeforeRemap(taken_pixels, old.label, edit.lut()), {})
         annotation = Annotation(label, edit.after, old.source, old.levels)
         annotation.reference = remap_label(old.reference, edit)
         table, dtype = edit.lut(), label_dtype(edit.after)

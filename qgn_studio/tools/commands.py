@@ -110,6 +110,27 @@ class ValuesBeforeRemap:
                                          if part is not None)
 
 
+class PixelsBeforeRemap:
+    """What a class edit takes from an open map (``qgn.classes_edit.inverse_patch``: the pixels of a
+    merged or deleted class, the value the edit wrote there and the one to put back), kept as one
+    bit a pixel of the map, the old values in the map's dtype and the edit's table (the written
+    values are the table's of the old ones): ~1 byte a taken pixel instead of three int64s (24 bytes:
+    288 MB for a 4000×3000 map of the merged class)."""
+
+    __slots__ = ("bits", "size", "value", "table")
+
+    def __init__(self, patch: tuple, label: np.ndarray, table: np.ndarray):
+        index, _wrote, value = patch
+        mask = np.zeros(label.size, bool)
+        mask[index] = True
+        self.bits, self.size, self.value, self.table = np.packbits(mask), label.size, value.astype(label.dtype), table
+
+    def patch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(index, written value, value to put back), as ``inverse_patch`` gave them."""
+        value = self.value.astype(np.int64)
+        return np.flatnonzero(np.unpackbits(self.bits, count=self.size)), self.table[value], value
+
+
 def _wrong_where(values: np.ndarray, table: np.ndarray, inverse: np.ndarray):
     """(one bit a value: True where ``inverse`` does not give the value back through ``table``,
     those values) or None when it gives every one back."""

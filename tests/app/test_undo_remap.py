@@ -76,3 +76,22 @@ def test_a_merge_into_the_class_a_step_holds_most_keeps_only_the_merged_classs_v
     lost.put_back(command)
     np.testing.assert_array_equal(command.edit.before, values)
     np.testing.assert_array_equal(command.edit.after, edit.after)
+
+
+def test_what_a_merge_takes_from_an_open_map_is_kept_a_bit_a_pixel_and_given_back_as_it_was(qapp):
+    from qgn.classes import ClassSet
+    from qgn.classes_edit import delete_class, inverse_patch
+    from qgn_studio.tools.commands import PixelsBeforeRemap
+
+    classes = ClassSet(("a", "b", "c", "d"), ((1, 1, 1), (2, 2, 2), (3, 3, 3), (4, 4, 4)), 255)
+    rng = np.random.default_rng(4)
+    label = rng.choice([0, 1, 2, 3, 255], (300, 400)).astype(np.uint8)
+    edit = delete_class(classes, 1, 2)  # merge b into c
+    patch = inverse_patch(label, edit)
+    kept = PixelsBeforeRemap(patch, label, edit.lut())
+    for got, expected in zip(kept.patch(), patch):
+        np.testing.assert_array_equal(got, expected)
+    taken = int((label == 1).sum())
+    held = kept.bits.nbytes + kept.value.nbytes + kept.table.nbytes
+    assert held < 1.2 * taken + label.size / 8 + 1024  # ~1 byte a taken pixel, not three int64s
+    assert sum(a.nbytes for a in patch) == 24 * taken
