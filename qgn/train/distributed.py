@@ -82,6 +82,14 @@ def gather_digests(model: torch.nn.Module, ctx: DistributedContext) -> list[str]
     return out
 
 
+def wait_for_all(ctx: DistributedContext) -> None:
+    """Every rank reaches this point before any goes on (no-op without DDP): a rank that finished
+    and tore its process group down while rank 0 was still writing the final model sometimes died at
+    exit ("terminate called without an active exception", gloo), failing the whole torchrun."""
+    if ctx.enabled and dist.is_initialized():
+        dist.barrier()
+
+
 def shutdown(ctx: DistributedContext) -> None:
     if ctx.enabled and dist.is_initialized():
         dist.destroy_process_group()

@@ -27,7 +27,7 @@ from qgn.fileio import atomic_write_bytes, remove_stale_temporaries
 from qgn.model.checkpoint import load_model, save_model
 from qgn.model.qgn import QGN, QGNConfig
 from qgn.propagation import Scheme
-from qgn.train.distributed import gather_digests, init_distributed, shutdown, wrap_model
+from qgn.train.distributed import gather_digests, init_distributed, shutdown, wait_for_all, wrap_model
 from qgn.train.step import train_step
 
 
@@ -423,7 +423,9 @@ def train(config: TrainConfig, resume: bool = False, progress=None, device: str 
     unasked (``check_out_folder``)."""
     ctx, device = init_distributed(device)
     try:
-        return _train(config, resume, progress if ctx.is_main else None, device, ctx, replace)
+        final = _train(config, resume, progress if ctx.is_main else None, device, ctx, replace)
+        wait_for_all(ctx)  # on success only: after a failure the other ranks may never get here
+        return final
     finally:
         shutdown(ctx)
 
