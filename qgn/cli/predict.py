@@ -141,11 +141,9 @@ def check_writable(path: Path) -> None:
 
     width, height = upright_size(path)
     try:
-        check_readable_size(height, width, NUM_LEVELS)
+        check_readable_size(height, width, NUM_LEVELS, fix="crop the image, or predict it without --out")
     except ValueError as exc:
-        why = str(exc).split("; use fewer levels")[0]
-        raise ValueError(f"{path}: its prediction would not fit a .qgt ({why}); crop the image, or predict it "
-                         "without --out") from None
+        raise ValueError(f"{path}: its prediction would not fit a .qgt: {exc}") from None
 
 
 def prepare_out(out: Path, images: list[Path], label_paths: list) -> None:

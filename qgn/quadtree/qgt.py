@@ -858,14 +858,15 @@ def _check_file_length(length: int, flags: int, height: int, width: int, levels:
 
 
 # ---------------------------------------------------------------------------------------- public
-def check_readable_size(height: int, width: int, levels: int) -> None:
+def check_readable_size(height: int, width: int, levels: int, fix: str = "use fewer levels or split the map") -> None:
     """ValueError unless a reader with the default ``max_pixels`` accepts this size: writers apply
-    the reader's limit, so they never write a file that ``read_qgt`` then refuses."""
+    the reader's limit, so they never write a file that ``read_qgt`` then refuses. ``fix``: what
+    the message tells the caller's user to do."""
     ph, pw = padded_size(height, width, levels)
     if ph * pw > padded_limit():
         raise ValueError(
             f"a {width}x{height} map ({pw}x{ph} padded for {levels} levels) is larger than a .qgt reader "
-            f"accepts ({padded_limit()} padded pixels); use fewer levels or split the map"
+            f"accepts ({padded_limit()} padded pixels); {fix}"
         )
     from ..imagefile import check_pixels
 
