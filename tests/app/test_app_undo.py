@@ -25,6 +25,17 @@ def keys(win, key, modifiers=CTRL):
     QtWidgets.QApplication.processEvents()
 
 
+def another_window_saves(qtbot, first, second) -> None:
+    """``first`` paints image 0 and saves it; ``second``'s watch sees the save and acts on it."""
+    paint(first, 0, 1, [(1, 1), (40, 1)])
+    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
+        first.projects.save()
+    first.jobs.wait_idle()
+    second.projects.check_project_on_disk()  # its watch
+    second.jobs.wait_idle()
+    QtWidgets.QApplication.processEvents()
+
+
 def test_ctrl_z_with_the_button_still_down_undoes_that_stroke(qtbot, window, model_path, samples):
     """Ctrl+Z in the middle of a stroke ends the stroke and undoes it; before, it undid the step
     before (writing its old pixels over the stroke's) and the stroke's push then cut that step from
@@ -89,13 +100,7 @@ def test_another_writers_save_during_a_stroke_keeps_the_stroke(qtbot, windows, s
     tools.set_class(3)
     tools.press(1.5, 50.5)
     tools.move(30.5, 50.5)
-    paint(first, 0, 1, [(1, 1), (40, 1)])
-    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
-        first.projects.save()
-    first.jobs.wait_idle()
-    second.projects.check_project_on_disk()  # its watch
-    second.jobs.wait_idle()
-    QtWidgets.QApplication.processEvents()
+    another_window_saves(qtbot, first, second)
     tools.move(60.5, 50.5)
     tools.release()
     assert second.docs[0].annotation is session
@@ -176,13 +181,7 @@ def test_edits_undone_back_to_the_saved_map_can_be_redone_after_another_writers_
     mine = session.label.copy()
     second.annotator.undo_action.trigger()
     assert not session.dirty and session.undo.canRedo()
-    paint(first, 0, 1, [(1, 1), (40, 1)])
-    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
-        first.projects.save()
-    first.jobs.wait_idle()
-    second.projects.check_project_on_disk()  # its watch
-    second.jobs.wait_idle()
-    QtWidgets.QApplication.processEvents()
+    another_window_saves(qtbot, first, second)
     second.jobs.wait_idle()
     keys(second, QtCore.Qt.Key.Key_Y)
     assert second.docs[0].annotation is session
