@@ -54,6 +54,18 @@ def wait(condition, timeout_s: float = 600.0) -> None:
         time.sleep(0.001)
 
 
+def window_with_model(model: Path):
+    """A shown 1280×800 main window (no settings) with ``model`` loaded and no image open."""
+    from qgn_studio.main_window import MainWindow
+
+    window = MainWindow(settings=None)
+    window.resize(1280, 800)
+    window.show()
+    window.start([], str(model))
+    wait(lambda: window.model_info is not None)
+    return window
+
+
 def sample_image(tmp: Path, given: str | None) -> tuple[Path, str]:
     if given:
         return Path(given), "given"

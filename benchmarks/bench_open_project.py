@@ -39,10 +39,9 @@ from PIL import Image
 from PySide6 import QtWidgets
 
 from qgn_studio.app import make_application
-from qgn_studio.main_window import MainWindow
 from qgn_studio.testing import bundled_or_dev_model
 
-from bench_app_latency import TickGaps, wait  # beside this script: one home for both
+from bench_app_latency import TickGaps, wait, window_with_model  # beside this script: one home for both
 
 
 def make_project(root: Path, images: Path, count: int, classes) -> Path:
@@ -78,11 +77,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model, model_kind = bundled_or_dev_model(tmp)
-        window = MainWindow(settings=None)
-        window.resize(1280, 800)
-        window.show()
-        window.start([], str(model))
-        wait(lambda: window.model_info is not None)
+        window = window_with_model(model)
         classes = window.workspace.classes or window.model_info.classes
         sizes = {"small": args.small, "big": args.images}
         roots = {name: make_project(tmp / f"{name}_project", tmp / f"{name}_images", n, classes)

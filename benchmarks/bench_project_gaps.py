@@ -46,10 +46,9 @@ if not os.environ.get("DISPLAY"):
 from PySide6 import QtWidgets
 
 from qgn_studio.app import make_application
-from qgn_studio.main_window import MainWindow
 from qgn_studio.testing import bundled_or_dev_model
 
-from bench_app_latency import TickGaps, wait  # beside this script: one home for both
+from bench_app_latency import TickGaps, wait, window_with_model  # beside this script: one home for both
 
 
 def make_project(folder: Path, count: int, size: str) -> Path:
@@ -211,11 +210,7 @@ def main() -> int:
         project = make_project(args.project or tmp / "data", args.images, args.size)
         other = make_project(tmp / "other", 2, "64x48")
         model, model_kind = bundled_or_dev_model(tmp)
-        window = MainWindow(settings=None)
-        window.resize(1280, 800)
-        window.show()
-        window.start([], str(model))
-        wait(lambda: window.model_info is not None)
+        window = window_with_model(model)
         idle = gaps(window, lambda: None, lambda: True, 1.0, None, "idle")
         stalls = args.stall_ms if args.stalls else None
         runs: dict[str, list[dict]] = {"open": [], "statistics": []}
