@@ -65,14 +65,20 @@ def test_opening_images_inside_a_project_asks(qtbot, windows, samples, model_pat
         assert listed == samples and len(project_images(root)) == 2
 
 
-def test_close_project_and_remove_image(qtbot, windows, samples, model_path, tmp_path):
-    root = tmp_path / "project"
+def project_with_a_saved_image(qtbot, windows, samples, model_path, root):
+    """A window annotating ``samples`` with a new project at ``root`` whose first image is painted and
+    saved: (the window, that image's key)."""
     win = windows(folder=root)
     start_annotating(qtbot, win, samples, model_path)
     paint(win, 3)
     assert win.projects.new_project(root)
     saved(qtbot, win)
-    key = win.projects.project.image_for(samples[0]).key
+    return win, win.projects.project.image_for(samples[0]).key
+
+
+def test_close_project_and_remove_image(qtbot, windows, samples, model_path, tmp_path):
+    root = tmp_path / "project"
+    win, key = project_with_a_saved_image(qtbot, windows, samples, model_path, root)
     win.projects.ask_remove = lambda names, project: names == [samples[0].name] and project == "project"
     win.images.set_current(0)
     win.remove_current_images()
@@ -89,12 +95,7 @@ def test_close_project_and_remove_image(qtbot, windows, samples, model_path, tmp
 
 def test_an_image_removed_by_mistake_gets_its_annotation_back(qtbot, windows, samples, model_path, tmp_path):
     root = tmp_path / "project"
-    win = windows(folder=root)
-    start_annotating(qtbot, win, samples, model_path)
-    paint(win, 3)
-    assert win.projects.new_project(root)
-    saved(qtbot, win)
-    key = win.projects.project.image_for(samples[0]).key
+    win, key = project_with_a_saved_image(qtbot, windows, samples, model_path, root)
     before = (root / "annotations" / f"{key}.qgt").read_bytes()
     painted = win.docs[0].annotation.label.copy()
     win.projects.ask_remove = lambda names, project: True
