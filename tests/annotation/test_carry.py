@@ -1,0 +1,85 @@
+"""Labels carried from the previous frame by optical flow (qgn.annotation.carry)."""
+import numpy as np
+import pytest
+
+from qgn.annotation.carry import carried_start, prefer_carried
+
+IGNORE = 255
+
+
+def texture(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """(h, w, 3) uint8: smooth random texture (blurred noise), so the flow is well defined everywhere."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    noise = rng.random((h, w)).astype(np.float32)
+    grey = cv2.GaussianBlur(noise, (0, 0), 3)
+    grey = (255 * (grey - grey.min()) / (grey.max() - grey.min())).astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def blocks(h: int, w: int) -> np.ndarray:
+    label = np.zeros((h, w), np.int64)
+    label[:, w // 3:] = 1
+    label[h // 2:, 2 * w // 3:] = 2
+    label[h // 4: h // 4 + 30, w // 5: w // 5 + 40] = 3
+    return label
+
+
+@pytest.mark.parametrize("dx, dy", [(6, 0), (-4, 5), (0, 0)])
+def test_a_shifted_frame_gets_its_predecessors_labels_shifted(dx, dy):
+    """The scene moves by (dx, dy): every pixel's label is the one (dx, dy) back in the previous
+    frame (np.roll is the independent reference); pixels whose source left the frame are ignore."""
+    h, w = 160, 224
+    big = texture(h + 40, w + 40)
+    before = big[20:20 + h, 20:20 + w]
+    now = big[20 - dy:20 - dy + h, 20 - dx:20 - dx + w]  # the camera moved: content moves by (dx, dy)
+    big_label = np.zeros((h + 40, w + 40), np.int64)
+    big_label[20:20 + h, 20:20 + w] = blocks(h, w)
+    label = big_label[20:20 + h, 20:20 + w]
+    expected = big_label[20 - dy:20 - dy + h, 20 - dx:20 - dx + w]
+    carried = carried_start(before, label, now, IGNORE)
+    assert carried.shape == (h, w) and carried.dtype == np.int64
+    m = 12  # the flow's edges are uncertain a few pixels in from the border
+    inner = (slice(m, h - m), slice(m, w - m))
+    assert (carried[inner] == expected[inner]).mean() > 0.99
+    if dx > 0:  # the left columns came from outside the previous frame
+        assert (carried[m:h - m, : dx - 1] == IGNORE).mean() > 0.9
+    assert set(np.unique(carried)) <= {0, 1, 2, 3, IGNORE}  # classes are never blended
+
+
+def test_a_big_photo_is_carried_at_the_flow_working_size_with_the_same_result():
+    """A photo above FLOW_PIXELS: the flow runs on a smaller copy and is scaled back; a shift of the
+    whole scene still carries the labels (in the interior)."""
+    import cv2
+
+    from qgn.annotation import carry
+
+    h, w = 300, 400
+    before = texture(h, w, seed=1)
+    shift = np.float32([[1, 0, 8], [0, 1, 0]])  # content moves 8 px right
+    now = cv2.warpAffine(before, shift, (w, h), borderMode=cv2.BORDER_REFLECT)
+    label = blocks(h, w)
+    expected = cv2.warpAffine(label.astype(np.uint8), shift, (w, h), flags=cv2.INTER_NEAREST).astype(np.int64)
+    old = carry.FLOW_PIXELS
+    carry.FLOW_PIXELS = (h * w) // 4  # half the side
+    try:
+        carried = carried_start(before, label, now, IGNORE)
+    finally:
+        carry.FLOW_PIXELS = old
+    inner = (slice(20, h - 20), slice(20, w - 20))
+    assert (carried[inner] == expected[inner]).mean() > 0.98
+
+
+def test_frames_of_another_size_are_refused_with_both_sizes_named():
+    with pytest.raises(ValueError, match=r"224×160.*100×80"):
+        carried_start(texture(160, 224), blocks(160, 224), texture(80, 100), IGNORE)
+    with pytest.raises(ValueError, match="uint8"):
+        carried_start(texture(80, 100).astype(np.float32), blocks(80, 100), texture(80, 100), IGNORE)
+
+
+def test_the_carried_start_is_preferred_only_after_it_beat_the_other_start():
+    assert not prefer_carried([])
+    assert prefer_carried([(0.98, 0.95)])
+    assert not prefer_carried([(0.98, 0.95), (0.90, 0.95), (0.90, 0.95)])
+    assert prefer_carried([(0.50, 0.95), (0.99, 0.95), (0.99, 0.95), (0.99, 0.95)])  # the last three decide
