@@ -28,6 +28,13 @@ the image and the start map (the model's or the head's; ``--model-snap``, the pr
 - ``app_guarded``: what the app does now (``default_source`` of ``qgn_studio.head_controller``): the
   head only while it has beaten the model on the saved images it had not trained on
   (``qgn.project_head.prefer_head``), else the model's start;
+- ``assist_previous``: the image-aware tools from the previous image's corrected map carried onto
+  this one by optical flow (``qgn.annotation.carry.carried_start``; the first image: empty). Images
+  are taken in the split's order, so on a video this is the frame before (``--stride`` apart);
+- ``app_carry``: ``app_guarded`` with the carried start as the app offers it: the previous image's
+  map carried, taken instead once it has beaten the best of the other starts (the model's, the
+  head's) on the images judged so far (``qgn.annotation.carry.prefer_carried``; each image judged
+  against its truth after its own start was chosen);
 - ``loop``: (opt-in) the cell tools from the model, fine-tuned every ``every`` images on all
   images corrected so far with ``qgn.train.finetune.finetune`` — the function the app's
   Fine-tune button calls; ``loop_uncertainty``: the same, the most uncertain images first.
@@ -51,11 +58,11 @@ from qgn.propagation import Scheme
 from qgn.uncertainty import MEASURES, image_uncertainty, order_by_uncertainty, spearman
 
 SCENARIOS = ("scratch", "model", "assist_scratch", "assist_model", "assist_head", "best", "app", "app_guarded",
-             "loop", "loop_uncertainty")
+             "assist_previous", "app_carry", "loop", "loop_uncertainty")
 DEFAULT_SCENARIOS = SCENARIOS[:8]
-PER_IMAGE = SCENARIOS[:8]
+PER_IMAGE = SCENARIOS[:10]
 SNAP_EVIDENCE = ("image", "prediction", "oracle")
-HEADED = ("assist_head", "best", "app", "app_guarded")  # scenarios that need the project head
+HEADED = ("assist_head", "best", "app", "app_guarded", "app_carry")  # scenarios that need the project head
 
 
 @dataclass
@@ -212,16 +219,29 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
     trainer = HeadTrainer(classes) if headed else None
     scores = {m: [] for m in MEASURES}
     head_seconds = []
+    previous = None  # (image, corrected map) of the image before, for the carried start
+    carry_record = []  # (carried start's, app_guarded start's) pixel accuracy per judged image
     for i, s in enumerate(samples):
         prediction = _predict(model, s.image, config.scheme) if model is not None else None
         if prediction is not None:
             unc = image_uncertainty(prediction.prediction)
             for m in MEASURES:
                 scores[m].append(unc.score(m))
-        runs, labels, head = _simulate_starts(s, model, prediction, classes, config, wanted, trainer)
+        runs, labels, head = _simulate_starts(s, model, prediction, classes, config, wanted, trainer, previous)
         if head is not None:
             head_seconds.append(head.fit_seconds)
-        choices = _scenario_choices(runs, list(trainer.record.values()) if trainer is not None else [])
+        record = list(trainer.record.values()) if trainer is not None else []
+        choices = _scenario_choices(runs, record, carry_record)
+        if "carried_map" in labels:  # judged after its use, as the app judges a saved image: against the
+            from qgn.project_head import judge_start  # best of the other starts offered
+
+            judged = [judge_start(labels["carried_map"], labels[m], s.label, classes.ignore_index)
+                      for m in ("model_map", "head_map") if m in labels]
+            judged = [j for j in judged if j is not None]
+            if judged:
+                carry_record.append(max(judged, key=lambda j: j[1]))
+        if "assist_empty" in labels:
+            previous = (s.image, labels["assist_empty"])
         for name in wanted:
             efforts, costs = choices[name]
             efforts = {k: v for k, v in efforts.items() if v is not None}
@@ -245,15 +265,18 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
     return out
 
 
-def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, wanted: list[str], trainer):
+def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, wanted: list[str], trainer,
+                     previous=None):
     """One image corrected from each start the wanted scenarios need (empty, the model's map, the
-    project head's map; with the cell tools alone or with the image tools). Returns the efforts and
-    the corrected maps by run name, and the head fitted on the images before this one (or None)."""
+    project head's map, ``previous`` = (image, corrected map) of the image before carried by the
+    flow; with the cell tools alone or with the image tools). Returns the efforts and the corrected
+    maps by run name, and the head fitted on the images before this one (or None)."""
     from qgn.annotation.superpixels import oversegment
     from qgn.bench.annotate_tools import ImageTools
 
     headed = any(n in HEADED for n in wanted)
-    assist = headed or any(n.startswith("assist") for n in wanted)
+    carry = any(n in ("assist_previous", "app_carry") for n in wanted)
+    assist = headed or carry or any(n.startswith("assist") for n in wanted)
     sim = dict(target=config.target, tolerance=config.tolerance, beta=config.beta)
 
     def run(start, tools=None):
@@ -282,18 +305,27 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
     if head is not None:
         head_map = labels["head_map"] = head.predict(model, s.image)
         runs["assist_head_start"], labels["assist_head_start"] = run(head_map, tools(head_map))
+    if carry and previous is not None and previous[0].shape == s.image.shape:
+        from qgn.annotation.carry import carried_start
+
+        carried = labels["carried_map"] = carried_start(previous[0], previous[1], s.image, classes.ignore_index)
+        runs["assist_carried"], _ = run(carried, tools(carried))
     return runs, labels, head
 
 
-def _scenario_choices(runs: dict, record: list) -> dict:
+def _scenario_choices(runs: dict, record: list, carry_record: list = ()) -> dict:
     """Scenario → (the efforts it may choose between by start, the extra actions each start costs),
     from the runs of ``_simulate_starts`` (a run not made is None); ``record``: the head's record
-    before this image (``qgn.project_head.prefer_head``)."""
+    before this image (``qgn.project_head.prefer_head``); ``carry_record``: the carried start's
+    (``qgn.annotation.carry.prefer_carried``)."""
+    from qgn.annotation.carry import prefer_carried
     from qgn.project_head import prefer_head
 
     head = runs.get("assist_head_start")
     app = {"head": head} if head is not None else {"model": runs.get("assist_model_start")}
     guarded = {"head": head} if head is not None and prefer_head(record) else {"model": runs.get("assist_model_start")}
+    carried = runs.get("assist_carried")
+    carry = {"previous": carried} if carried is not None and prefer_carried(carry_record) else guarded
     return {
         "scratch": ({"scratch": runs["scratch"]}, {}),
         "model": ({"model": runs.get("model_start"), "empty": runs["scratch"]}, {"empty": 1}),
@@ -308,6 +340,8 @@ def _scenario_choices(runs: dict, record: list) -> dict:
                   "head": runs.get("assist_head_start")}, {"head": 1, "empty": 1}),
         "app": (app, {}),
         "app_guarded": (guarded, {}),
+        "assist_previous": ({"previous": carried} if carried is not None else {"empty": runs.get("assist_empty")}, {}),
+        "app_carry": (carry, {}),
     }
 
 

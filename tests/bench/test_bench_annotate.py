@@ -158,6 +158,22 @@ def test_cli_stride_takes_every_kth_image(capsys):
 
 
 @pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
+def test_cli_carried_start_rows(capsys):
+    """assist_previous starts image i from image i-1's corrected map carried by the flow (the first
+    from empty); app_carry keeps the app's guarded start until the carried one has beaten it once."""
+    rc = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
+               "--images", "3", "--quick", "--json", "--threads", "1",
+               "--scenarios", "assist_scratch,app_guarded,assist_previous,app_carry"])
+    assert rc == 0
+    by = {r["name"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert by["assist_previous"]["starts"] == ["empty", "previous", "previous"]
+    assert by["assist_previous"]["actions"][0] == by["assist_scratch"]["actions"][0]
+    carry = by["app_carry"]["starts"]
+    assert carry[:2] == by["app_guarded"]["starts"][:2]  # nothing judged before image 2
+    assert carry[2] in ("previous", by["app_guarded"]["starts"][2])
+
+
+@pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
 def test_cli_loops_use_the_apps_finetune(capsys):
     rc = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
                "--images", "2", "--quick", "--json", "--threads", "1", "--scenarios", "model,loop,loop_uncertainty"])
