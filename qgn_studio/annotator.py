@@ -39,7 +39,7 @@ BRUSH_KEYS = {1: ["Shift+]", "Ctrl+]"], -1: ["Shift+[", "Ctrl+["]}  # larger / s
 SHOWN_WHILE_ANNOTATING = ("annotation", "annotation_cells")
 SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "import": "a mask file",
                "empty": "an empty map", "saved": "the saved annotation", "recovered": "a recovered autosave",
-               "head": "the project head"}
+               "head": "the project head", "previous": "the previous image's labels"}
 
 
 def step_text(verb: str, step: str) -> str:
@@ -485,6 +485,10 @@ class Annotator(QtCore.QObject):
         if source in self.extra_sources:
             return Annotation.from_prediction(self.extra_sources[source][1](doc), classes)
         raise ValueError(f"unknown annotation source {source!r}")
+
+    def start_label(self, doc, source: str):
+        """(H, W) class ids ``doc`` would start from with ``source`` (job thread; see ``START_SOURCES``)."""
+        return self._label_from(doc, source).label
 
     def _start_session(self, doc, source: str, path: Path | None = None) -> None:
         """Build ``doc``'s annotation from ``source`` on the job thread (checking a map of a few

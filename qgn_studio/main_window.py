@@ -19,6 +19,7 @@ from qgn_studio import icons
 from qgn_studio.annotator import Annotator
 from qgn_studio.ask import AskUser
 from qgn_studio.canvas import Canvas
+from qgn_studio.carry_controller import CarryController
 from qgn_studio.dialogs import ShortcutsDialog, show_about
 from qgn_studio.discovery import IMAGE_EXTENSIONS, expand_paths, resolved
 from qgn_studio.document import (
@@ -152,6 +153,7 @@ class MainWindow(QtWidgets.QMainWindow):
                                           scratch_root(settings is not None), self)
         self.finetuner = Finetuner(ws, self.worker, self.projects, self.jobs, self.ask, self)
         self.head = HeadController(ws, self.annotator, self.projects, self.worker, self)  # project head (#21)
+        self.carry = CarryController(ws, self.annotator, self.projects, self)  # after the head: wraps its default
         self.uncertainty_order = UncertaintyOrder(ws, self.worker, self.projects, self)
         self._docks()
         self.hover_label = QtWidgets.QLabel("")
@@ -512,6 +514,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.uncertainty_order.shutdown()
         self.annotator.image_tools.shutdown()
         self.head.shutdown()
+        self.carry.shutdown()
         self.batch_jobs.stop()
         self.jobs.stop()
         self.worker.stop()

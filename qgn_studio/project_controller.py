@@ -102,6 +102,7 @@ class ProjectController(QtCore.QObject):
     only the window can do (``qgn_studio.shell.Shell``: open or close images, load a model)."""
 
     saved = QtCore.Signal(int)  # annotations saved by one save
+    image_saved = QtCore.Signal(object, object)  # (document, the (H, W) label map written) per annotation saved
     autosaved = QtCore.Signal(int)  # annotations written by one autosave (none written: not emitted)
 
     def __init__(self, workspace, annotator, jobs, batch, ask, shell, scratch: Path | None, parent=None):
@@ -337,13 +338,14 @@ class ProjectController(QtCore.QObject):
                 note_image_file(project, path)
                 return saved, added, kept
 
-            def done(result, session=session, version=version, doc=doc):
+            def done(result, session=session, version=version, doc=doc, label=label):
                 saved, added, kept = result
                 if added:
                     self._told_added_back(doc)
                 session.mark_saved(version)
                 self.annotator.refresh_status()
                 self.workspace.document_updated(doc)  # its row and the title say "saved"
+                self.image_saved.emit(doc, label)
                 if saved.parked is not None and kept:
                     self._warn(f"{doc.name}: your annotation is saved; the saved one it replaces, which this window "
                                f"could not use, is kept as {saved.parked}")

@@ -23,6 +23,8 @@ START_SOURCES = {  # source → (button text, tooltip)
     "empty": ("Empty", "Start over from nothing: every pixel ignore"),
     "head": ("Head", "Start over from the project head: a classifier fitted on your saved annotations in the "
                      "background after every save (it learns your classes from the first image)"),
+    "previous": ("Previous", "Start over from the previous image's saved labels, moved onto this image along the "
+                             "optical flow: for frames of a video (the image before this one in the project)"),
 }
 
 

@@ -1,0 +1,91 @@
+"""The "Previous" start (qgn_studio.carry_controller): the previous frame's saved labels carried onto
+the next frame by optical flow, offered when the frame before has a saved annotation, and taken by
+default only once it has beaten the other start on a saved frame."""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from studio_steps import WAIT_MS, start_annotating
+
+SHIFT = 4  # the camera pans: each frame's content is SHIFT pixels further right
+
+
+def video_frames(folder, count: int = 3, size=(64, 96)):
+    """``count`` frames of one synthetic scene panned by SHIFT pixels a frame, with their truth
+    (``labels/``); returns the image paths in order."""
+    from qgn.data.synthetic import make_scene
+
+    h, w = size
+    image, label = make_scene(7, h, w + SHIFT * count)
+    rng = np.random.default_rng(0)  # texture, so that the flow has something to follow everywhere
+    image = np.clip(image.astype(np.int16) + rng.integers(-20, 21, image.shape[:2])[:, :, None], 0, 255).astype(np.uint8)
+    (folder / "images").mkdir(parents=True)
+    (folder / "labels").mkdir()
+    paths = []
+    for k in range(count):
+        left = SHIFT * (count - k)  # later frames see the scene further left: content moves right
+        path = folder / "images" / f"frame_{k:03d}.png"
+        Image.fromarray(image[:, left:left + w]).save(path)
+        Image.fromarray(label[:, left:left + w]).save(folder / "labels" / path.name)
+        paths.append(path)
+    return paths
+
+
+def _corrected_and_saved(qtbot, win):
+    """The current frame corrected to its truth and saved; waits for the carry's judgement."""
+    session = win.current.annotation
+    win.annotator.start_from("truth")
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: session.dirty, timeout=WAIT_MS)
+    assert win.projects.save()
+    win.jobs.wait_idle()
+
+
+def test_previous_frames_labels_are_offered_then_taken_once_they_beat_the_prediction(qtbot, windows, model_path,
+                                                                                        tmp_path):
+    frames = video_frames(tmp_path / "video")
+    win = windows(folder=tmp_path / "project")
+    first = start_annotating(qtbot, win, frames, model_path)
+    assert first.origin == "prediction" and not win.carry.available(win.current)  # nothing before frame 0
+    _corrected_and_saved(qtbot, win)
+
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    second = win.current.annotation
+    assert second.origin == "prediction"  # offered, but nothing judged yet
+    assert win.annotator.panel.start_buttons["previous"].isEnabled()
+    win.annotator.start_from("previous")
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: second.version > 0, timeout=WAIT_MS)
+    truth = np.asarray(win.current.ground_truth)
+    inner = (slice(6, -6), slice(SHIFT + 6, -6))  # the entering columns are unlabelled; edges of the flow
+    assert (second.label[inner] == truth[inner]).mean() > 0.97  # the truth of frame 1: frame 0's, moved
+    assert (second.label[:, :SHIFT - 1] == win.annotator.classes.ignore_index).mean() > 0.9
+
+    with qtbot.waitSignal(win.carry.judged, timeout=WAIT_MS):
+        _corrected_and_saved(qtbot, win)
+    key = win.annotator.file_key(win.current)
+    carried, other = win.carry.record[key]
+    assert carried > 0.95 and carried >= other  # an untrained model's prediction is far worse
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    assert win.current.annotation.origin == "previous"
+
+
+def test_no_previous_start_when_the_frame_before_is_not_saved(qtbot, windows, model_path, tmp_path):
+    """Frame 2 saved, frame 0 not: frame 1 has no previous start."""
+    frames = video_frames(tmp_path / "video")
+    win = windows(folder=tmp_path / "project")
+    start_annotating(qtbot, win, frames, model_path)
+    win.step_image(1)
+    win.step_image(1)
+    assert win.current.path == frames[2]
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    _corrected_and_saved(qtbot, win)
+    assert win.workspace.project is not None
+    win.step_image(-1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    assert win.current.path == frames[1] and not win.carry.available(win.current)
+    assert not win.annotator.panel.start_buttons["previous"].isEnabled()
+    assert win.current.annotation.origin == "prediction"
