@@ -68,9 +68,23 @@ class CarryController(QtCore.QObject):
         saved images judged (``prefer_carried``) and the image has a saved predecessor; else the other."""
         from qgn.annotation.carry import prefer_carried
 
-        if self.available(doc) and prefer_carried(self.record.values()):
+        if prefer_carried(self.record.values()) and self._same_size(doc):
             return "previous"
         return self._other_default(doc)
+
+    def _same_size(self, doc) -> bool:
+        """Whether ``doc``'s predecessor is saved and of its size (read from the file's header): a
+        default start that could not be built would leave the image without an annotation."""
+        from qgn.imagefile import upright_size
+
+        found = self.predecessor(doc) if self.available(doc) else None
+        if found is None or doc.size is None:
+            return False
+        try:
+            width, height = upright_size(found[1].path)
+        except (OSError, ValueError):
+            return False
+        return (height, width) == tuple(doc.size)
 
     def predict(self, doc):
         """(H, W) class ids: the predecessor's saved labels carried onto ``doc``'s image (job thread)."""

@@ -89,3 +89,29 @@ def test_no_previous_start_when_the_frame_before_is_not_saved(qtbot, windows, mo
     assert win.current.path == frames[1] and not win.carry.available(win.current)
     assert not win.annotator.panel.start_buttons["previous"].isEnabled()
     assert win.current.annotation.origin == "prediction"
+
+
+def test_a_frame_of_another_size_keeps_its_other_default_start(qtbot, windows, model_path, tmp_path):
+    """The carried start preferred, but the frame before is of another size: the new image starts
+    from the prediction (a default that cannot be built would leave it without an annotation), and
+    asking for Previous says why it cannot."""
+    frames = video_frames(tmp_path / "video")
+    other = tmp_path / "video" / "images" / "frame_001.png"
+    Image.open(other).resize((80, 56)).save(other)  # frame 1 is now 80×56: frame 2's predecessor differs
+    truth = other.parent.parent / "labels" / other.name
+    Image.open(truth).resize((80, 56), Image.NEAREST).save(truth)
+    win = windows(folder=tmp_path / "project")
+    messages = []
+    win.workspace.status.connect(lambda text, _ms: messages.append(text))
+    start_annotating(qtbot, win, frames, model_path)
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    _corrected_and_saved(qtbot, win)
+    win.carry.record = {"judged before": (1.0, 0.0)}  # the carried start has won so far
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    assert win.current.path == frames[2] and win.carry.available(win.current)
+    assert win.current.annotation.origin == "prediction"
+    win.annotator.start_from("previous")
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: any("only between images of one size" in m for m in messages), timeout=WAIT_MS)
