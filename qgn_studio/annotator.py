@@ -445,7 +445,8 @@ class Annotator(QtCore.QObject):
                 f"{doc.name}: its saved annotation cannot be read ({self.unreadable[doc.path]}); it is kept as it is. "
                 "Fix the classes, or start over explicitly in the Annotate panel", 10000)
             return None
-        self._start_session(doc, self.default_source(doc))
+        source = self.default_source(doc)
+        self._start_session(doc, source, fallback=None if source == "prediction" else "prediction")
         return None  # it arrives in a moment (built off the UI thread)
 
     def _session_for_gesture(self) -> AnnotationSession | None:
@@ -490,9 +491,11 @@ class Annotator(QtCore.QObject):
         """(H, W) class ids ``doc`` would start from with ``source`` (job thread; see ``START_SOURCES``)."""
         return self._label_from(doc, source).label
 
-    def _start_session(self, doc, source: str, path: Path | None = None) -> None:
+    def _start_session(self, doc, source: str, path: Path | None = None, fallback: str | None = None) -> None:
         """Build ``doc``'s annotation from ``source`` on the job thread (checking a map of a few
-        megapixels and deriving its quadtree takes longer than a UI step), then install it."""
+        megapixels and deriving its quadtree takes longer than a UI step), then install it.
+        ``fallback``: the start to build instead when ``source`` fails (a default start the person
+        did not choose: otherwise every gesture would ask for it again, and fail again)."""
         if doc.path in self.preparing or doc.annotation is not None:
             return
         self.unreadable.pop(doc.path, None)  # the user chose to start over
@@ -510,6 +513,12 @@ class Annotator(QtCore.QObject):
 
         def failed(message: str) -> None:
             self.preparing.discard(doc.path)
+            if fallback is not None:
+                self._warn(f"Cannot start from {SOURCE_TEXT.get(source, source)} ({message}): starting from "
+                           f"{SOURCE_TEXT.get(fallback, fallback)} instead")
+                if doc.annotation is None and doc in self.workspace.docs:
+                    self._start_session(doc, fallback)
+                return
             self._warn(f"Cannot start from {SOURCE_TEXT.get(source, source)}: {message}")
             self._update_status()
 
