@@ -5,13 +5,14 @@ every pixel of the new image was in the previous one (dense optical flow, OpenCV
 coarse-to-fine, on grey levels) and takes the label found there; a pixel whose source lies outside
 the previous image (the scene entering the frame) stays unlabelled (``ignore``).
 
-The flow is computed at most at ``FLOW_PIXELS`` pixels (a 4000×3000 photo in ~0.1 s), then scaled up
-to the label map; labels are read by nearest neighbour (classes are never blended).
+The flow is computed at most at ``FLOW_PIXELS`` pixels, then scaled up to the label map; labels are
+read by nearest neighbour (classes are never blended).
 
-It pays when the frames are close in time: on CamVid's 15 Hz sequence the simulated annotator needs
-a third of the actions the model's start needs, at 1 s apart more than it (``benchmarks/RESULTS.md``,
-"The previous image's labels as a start"); so the app makes it the default start only once it has
-beaten the other start on saved images (``prefer_carried``).
+It pays when the frames are close in time: on CamVid's 15 Hz frames the simulated annotator needs
+about half the actions of the model's start (9.0 against 19.8 at 1 px), on frames 0.8–1 s apart
+about as many as from the model's or an empty start (``benchmarks/RESULTS.md``, "The previous
+image's labels as a start"); so the app makes it the default only once it has beaten the other
+starts on saved images (``prefer_carried``).
 """
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ FLOW_PIXELS = 1 << 19  # the flow's working size: at most this many pixels (as t
 
 def carried_start(previous_image: np.ndarray, previous_label: np.ndarray, image: np.ndarray,
                   ignore: int) -> np.ndarray:
-    """(H, W) int64: ``previous_label`` ((H, W) ints, the labels of ``previous_image``, (H, W, 3)
-    uint8 RGB) moved onto ``image`` ((H, W, 3) uint8 RGB) along the optical flow from ``image`` to
-    ``previous_image``; pixels that come from outside the previous image are ``ignore``.
+    """(H, W) ints — uint8 or uint16 when the labels and ``ignore`` fit, else int64: ``previous_label``
+    ((H, W) ints, the labels of ``previous_image``, (H, W, 3) uint8 RGB) moved onto ``image`` ((H, W, 3)
+    uint8 RGB) along the optical flow from ``image`` to ``previous_image``; pixels that come from
+    outside the previous image are ``ignore``.
 
     Raises ValueError when the two images or the label differ in size (frames of one video do not)."""
     import cv2
@@ -48,27 +50,37 @@ def carried_start(previous_image: np.ndarray, previous_label: np.ndarray, image:
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
         flow[..., 0] *= w / sw
         flow[..., 1] *= h / sh
-    xs = np.arange(w, dtype=np.float32)[None, :] + flow[..., 0]
-    ys = np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]
-    return _sample(previous_label.astype(np.int64, copy=False), xs, ys, ignore)
+    flow[..., 0] += np.arange(w, dtype=np.float32)[None, :]  # displacements → source coordinates, in place
+    flow[..., 1] += np.arange(h, dtype=np.float32)[:, None]
+    return _sample(previous_label, flow, ignore)
 
 
-def _sample(label: np.ndarray, xs: np.ndarray, ys: np.ndarray, ignore: int) -> np.ndarray:
-    """(H, W) int64: ``label`` at the nearest pixel of each (x, y) source; ``ignore`` outside it."""
+def _sample(label: np.ndarray, sources: np.ndarray, ignore: int) -> np.ndarray:
+    """``label`` at the nearest pixel of each (x, y) of ``sources`` ((H, W, 2) float32); ``ignore``
+    outside it. OpenCV's remap reads 8- and 16-bit maps; wider ids go through int64 indexing."""
+    import cv2
+
+    top = max(int(label.max(initial=0)), int(ignore))
+    if int(label.min(initial=0)) >= 0 and int(ignore) >= 0 and top <= np.iinfo(np.uint16).max:
+        compact = np.uint8 if top <= np.iinfo(np.uint8).max else np.uint16
+        return cv2.remap(label.astype(compact, copy=False), sources, None, cv2.INTER_NEAREST,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=int(ignore))
     h, w = label.shape
-    cols, rows = np.rint(xs).astype(np.int64), np.rint(ys).astype(np.int64)
+    cols = np.rint(sources[..., 0]).astype(np.int64)
+    rows = np.rint(sources[..., 1]).astype(np.int64)
     inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
     out = np.full((h, w), ignore, dtype=np.int64)
     out[inside] = label[rows[inside], cols[inside]]
     return out
 
 
-def prefer_carried(record, window: int = 3) -> bool:
+def prefer_carried(record, window: int | None = None) -> bool:
     """Whether a new image should start from its predecessor's labels carried by the flow rather than
     from the app's other default. ``record``: per saved image whose predecessor was saved, in order,
     (carried start's, the best other start's) pixel accuracy against its saved annotation
     (``qgn.project_head.judge_start``); preferred when over the last ``window`` such images the
-    carried start got at least as many pixels right. Nothing judged yet: not preferred."""
-    from qgn.project_head import prefer_head
+    carried start got at least as many pixels right (``window`` None: the head's, 3). Nothing judged
+    yet: not preferred."""
+    from qgn.project_head import HEAD_WINDOW, prefer_head
 
-    return prefer_head(record, window)
+    return prefer_head(record, HEAD_WINDOW if window is None else window)

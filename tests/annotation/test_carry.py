@@ -39,7 +39,7 @@ def test_a_shifted_frame_gets_its_predecessors_labels_shifted(dx, dy):
     label = big_label[20:20 + h, 20:20 + w]
     expected = big_label[20 - dy:20 - dy + h, 20 - dx:20 - dx + w]
     carried = carried_start(before, label, now, IGNORE)
-    assert carried.shape == (h, w) and carried.dtype == np.int64
+    assert carried.shape == (h, w) and carried.dtype == np.uint8  # ids and ignore fit 8 bits
     m = 12  # the flow's edges are uncertain a few pixels in from the border
     inner = (slice(m, h - m), slice(m, w - m))
     assert (carried[inner] == expected[inner]).mean() > 0.99
@@ -69,6 +69,20 @@ def test_a_big_photo_is_carried_at_the_flow_working_size_with_the_same_result():
         carry.FLOW_PIXELS = old
     inner = (slice(20, h - 20), slice(20, w - 20))
     assert (carried[inner] == expected[inner]).mean() > 0.98
+
+
+def test_wide_class_ids_are_carried_exactly():
+    """Ids past 16 bits (and a negative ignore) take the int64 path: the same labels, moved."""
+    h, w = 120, 160
+    big = texture(h + 20, w + 20, seed=2)
+    before, now = big[10:10 + h, 10:10 + w], big[10:10 + h, 6:6 + w]  # content moves 4 px right
+    label = blocks(h, w) * 70000
+    carried = carried_start(before, label, now, -1)
+    narrow = carried_start(before, blocks(h, w), now, IGNORE)
+    assert carried.dtype == np.int64
+    known = narrow != IGNORE
+    np.testing.assert_array_equal(carried[known], narrow[known].astype(np.int64) * 70000)
+    assert (carried[~known] == -1).all()
 
 
 def test_frames_of_another_size_are_refused_with_both_sizes_named():
