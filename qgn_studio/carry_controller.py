@@ -2,50 +2,58 @@
 
 ``CarryController`` offers the Annotate panel's "Previous" start for an image of the open project
 whose predecessor in the project's order (frames of a video, named in order) has a saved annotation
-of the same size (``qgn.annotation.carry.carried_start``, on a job thread). It becomes the start of
-new images by default only once it has beaten the app's other default start (the prediction, or
-the head once preferred) on saved images: every image saved for the first time whose predecessor
-was saved is judged — the carried start's pixel accuracy against the saved annotation, and the best
-of the other starts offered (the prediction, the head) (``qgn.project_head.judge_start``) — and
+(``qgn.annotation.carry.carried_start``, on a job thread; images of another size are refused with a
+message). It becomes the start of new images by default only once it has beaten the app's other
+starts on saved images, and only for an image whose predecessor has its size: every image saved
+for the first time whose predecessor was saved is judged — the carried start's pixel accuracy
+against the saved annotation, and the best of the other starts offered (the prediction; the head,
+unless it was trained on that image) (``qgn.project_head.judge_start``) — and
 ``qgn.annotation.carry.prefer_carried`` reads the last three. The record lives for the session of
-one project.
+one project and model. A default start that fails falls back to the prediction (the annotator).
 """
 from __future__ import annotations
+
+import threading
 
 from PySide6 import QtCore
 
 
 class CarryController(QtCore.QObject):
-    """See the module docstring. ``workspace``: the project and the classes; ``annotator``: where the
-    start is offered (``extra_sources["previous"]``, wrapping its ``default_source``); ``projects``:
-    its ``image_saved`` signal, after which a saved image is judged."""
+    """See the module docstring. ``workspace``: the project, the classes and the model; ``annotator``:
+    where the start is offered (``extra_sources["previous"]``, wrapping its ``default_source``);
+    ``projects``: its ``image_saved`` signal, after which a saved image is judged; ``head``: the
+    ``HeadController`` whose head is one of the other starts (None: the prediction alone)."""
 
     judged = QtCore.Signal(object, object)  # (generation, (key, (carried's, other's) accuracy) or None)
 
-    def __init__(self, workspace, annotator, projects, parent=None):
+    def __init__(self, workspace, annotator, projects, head=None, parent=None):
         super().__init__(parent)
         from qgn_studio.jobs import JobRunner
 
-        self.workspace, self.annotator, self.projects = workspace, annotator, projects
+        self.workspace, self.annotator, self.projects, self.head = workspace, annotator, projects, head
         self.runner = JobRunner(self)
-        self.record: dict[str, tuple[float, float]] = {}  # image key → (carried's, other's) pixel accuracy
+        self.record: dict[str, tuple[float, float]] = {}  # image key → (carried's, best other's) pixel accuracy
         self._generation = 0
+        self._stop = threading.Event()  # set at shutdown: judges not started yet do nothing
+        self._positions = (None, 0, {})  # (the project's image list, its length, key → position)
         self._other_default = annotator.default_source
         annotator.extra_sources["previous"] = (self.available, self.predict)
         annotator.default_source = self.default_source
         projects.image_saved.connect(self.judge)
         workspace.project_changed.connect(self._forget)
-        annotator.class_set_edited.connect(lambda _classes: self._forget())
+        workspace.model_changed.connect(self._forget)
+        annotator.class_set_edited.connect(self._forget)
         self.judged.connect(self._judged)
 
-    def _forget(self, _project=None) -> None:
+    def _forget(self, _changed=None) -> None:
         self._generation += 1
         self.record = {}
 
     # ------------------------------------------------------------------ the start
     def predecessor(self, doc):
         """(project, the ProjectImage before ``doc``'s in the project's order) when that one has a saved
-        annotation; else None. Cheap (one file test): the panel asks on every image shown."""
+        annotation; else None. Cheap (a dict look-up and one file test): the panel asks after every
+        edit."""
         project = self.workspace.project
         if project is None or doc is None:
             return None
@@ -53,19 +61,25 @@ class CarryController(QtCore.QObject):
             image = project.image_for(doc.path)
         except KeyError:
             return None
-        index = project.images.index(image)
-        if index == 0:
+        images = project.images
+        listed, length, positions = self._positions
+        if listed is not images or length != len(images):  # another list (a merge) or images added / removed
+            positions = {im.key: i for i, im in enumerate(images)}
+            self._positions = (images, len(images), positions)
+        index = positions.get(image.key, 0)
+        if index == 0 or index >= len(images):
             return None
-        before = project.images[index - 1]
+        before = images[index - 1]
         return (project, before) if project.annotation_path(before).is_file() else None
 
     def available(self, doc=None) -> bool:
-        return self.predecessor(doc) is not None and self.workspace.classes is not None \
-            and self.workspace.classes.ignore_index is not None
+        classes = self.workspace.classes
+        return classes is not None and classes.ignore_index is not None and self.predecessor(doc) is not None
 
     def default_source(self, doc) -> str:
-        """The start of a new annotation: "previous" once it has beaten the other default on the last
-        saved images judged (``prefer_carried``) and the image has a saved predecessor; else the other."""
+        """The start of a new annotation: "previous" once it has beaten the other starts on the last
+        saved images judged (``prefer_carried``) and the image's predecessor is saved and of its size;
+        else the other default."""
         from qgn.annotation.carry import prefer_carried
 
         if prefer_carried(self.record.values()) and self._same_size(doc):
@@ -73,8 +87,7 @@ class CarryController(QtCore.QObject):
         return self._other_default(doc)
 
     def _same_size(self, doc) -> bool:
-        """Whether ``doc``'s predecessor is saved and of its size (read from the file's header): a
-        default start that could not be built would leave the image without an annotation."""
+        """Whether ``doc``'s predecessor is saved and of its size (read from the file's header)."""
         from qgn.imagefile import upright_size
 
         found = self.predecessor(doc) if self.available(doc) else None
@@ -103,47 +116,48 @@ class CarryController(QtCore.QObject):
     # ------------------------------------------------------------------ the record
     def judge(self, doc, label) -> None:
         """After ``doc``'s annotation ``label`` was saved: the first time, with a saved predecessor,
-        score the carried start and the other default start against it (on a job thread)."""
+        score the carried start and the other starts against it (on a job thread). The head is taken
+        now, before the refit this save starts, and left out where it was trained on the image."""
         key = self.annotator.file_key(doc)
         if key is None or key in self.record or not self.available(doc):
             return
-        others = ["prediction"] + [s for s, (available, _) in self.annotator.extra_sources.items()
-                                   if s != "previous" and available(doc)]
-        generation = self._generation
+        head = None
+        if self.head is not None and self.head.available(doc) and key not in self.head.head.trained:
+            head = self.head.head
+        generation, stop = self._generation, self._stop
 
         def run():
             from qgn.project_head import judge_start
 
-            carried = self.predict(doc)
-            if carried.shape != label.shape:
+            if stop.is_set():
                 return None
-            best = None
-            for source in others:  # the best of the other starts: the carried one must beat them all
-                try:
-                    other_map = self.annotator.start_label(doc, source)
-                except ValueError:
-                    continue
-                judged = judge_start(carried, other_map, label, self.workspace.classes.ignore_index) \
-                    if other_map.shape == label.shape else None
-                if judged is not None and (best is None or judged[1] > best[1]):
-                    best = judged
-            return None if best is None else (key, best)
+            carried = self.predict(doc)
+            others = [self.annotator.start_label(doc, "prediction")] if doc.result is not None else []
+            if head is not None:
+                others.append(head.predict(self.head.features_model(), doc.image))
+            judged = [judge_start(carried, other, label, self.workspace.classes.ignore_index)
+                      for other in others if other.shape == label.shape == carried.shape]
+            judged = [j for j in judged if j is not None]
+            return (key, max(judged, key=lambda j: j[1])) if judged else None
 
         self.runner.submit(run, lambda result: self.judged.emit(generation, result), None)
 
     def _judged(self, generation: int, result) -> None:
+        from qgn.annotation.carry import prefer_carried
+        from qgn.project_head import recent_accuracy
+
         if generation != self._generation or result is None:
             return
         key, judged = result
         self.record[key] = judged
-        from qgn.annotation.carry import prefer_carried
-
-        carried, other = judged
-        verdict = ("new images start from the previous image's labels" if prefer_carried(self.record.values())
+        images, carried, other = recent_accuracy(self.record.values())
+        verdict = ("new images start from the image before's labels" if prefer_carried(self.record.values())
                    else "new images keep their other start")
-        self.workspace.show_status(f"The previous image's labels carried to this one were {100 * carried:.1f} % right, "
+        over = "the last image" if images == 1 else f"the last {images} images"
+        self.workspace.show_status(f"Labels carried from the image before: {100 * carried:.1f} % right over {over}, "
                                    f"the best other start {100 * other:.1f} %: {verdict}", 6000)
 
     def shutdown(self) -> None:
-        """The window closes: a judge under way finishes, none queued starts (it only scores)."""
+        """The window closes: a judge under way finishes, the queued ones do nothing (they only score)."""
+        self._stop.set()
         self.runner.stop()

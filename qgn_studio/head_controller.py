@@ -85,6 +85,10 @@ class HeadController(QtCore.QObject):
             raise ValueError("no project head yet: it is fitted after the first saved annotation")
         return head.predict(self._load_model(), doc.image)
 
+    def features_model(self):
+        """The model whose features the head reads (job threads; see ``_load_model``)."""
+        return self._load_model()
+
     def _load_model(self):
         """The model whose features the head reads: the inference engine's own (read-only forward
         passes; a second copy would cost memory, and building one holds Python's GIL long enough to

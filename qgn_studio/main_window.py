@@ -153,7 +153,7 @@ class MainWindow(QtWidgets.QMainWindow):
                                           scratch_root(settings is not None), self)
         self.finetuner = Finetuner(ws, self.worker, self.projects, self.jobs, self.ask, self)
         self.head = HeadController(ws, self.annotator, self.projects, self.worker, self)  # project head (#21)
-        self.carry = CarryController(ws, self.annotator, self.projects, self)  # after the head: wraps its default
+        self.carry = CarryController(ws, self.annotator, self.projects, self.head, self)  # wraps the head's default
         self.uncertainty_order = UncertaintyOrder(ws, self.worker, self.projects, self)
         self._docks()
         self.hover_label = QtWidgets.QLabel("")

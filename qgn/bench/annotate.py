@@ -297,7 +297,7 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
         return [ImageTools(over, evidence=evidence, evidence_only=only)]
 
     model_map = None
-    if "assist_model" in wanted or headed:
+    if "assist_model" in wanted or headed or (carry and config.snap_evidence == "prediction"):
         model_map = labels["model_map"] = prediction.label()
         runs["assist_model_start"], _ = run(model_map, tools(model_map))
         runs["assist_model_empty"] = run(empty, tools(model_map))[0] if config.model_snap else None

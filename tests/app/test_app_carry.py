@@ -115,3 +115,24 @@ def test_a_frame_of_another_size_keeps_its_other_default_start(qtbot, windows, m
     win.annotator.start_from("previous")
     win.jobs.wait_idle()
     qtbot.waitUntil(lambda: any("only between images of one size" in m for m in messages), timeout=WAIT_MS)
+
+
+def test_a_default_start_that_fails_falls_back_to_the_prediction(qtbot, windows, model_path, tmp_path):
+    """The carried start preferred, but the frame before's saved annotation is damaged: the image
+    starts from the prediction, once, and the person is told why (not a failing start on every
+    gesture, with strokes doing nothing)."""
+    frames = video_frames(tmp_path / "video")
+    win = windows(folder=tmp_path / "project")
+    warnings = []
+    win.workspace.status.connect(lambda text, _ms: warnings.append(text))
+    start_annotating(qtbot, win, frames, model_path)
+    _corrected_and_saved(qtbot, win)
+    project = win.workspace.project
+    saved = project.annotation_path(project.image_for(frames[0]))
+    saved.write_bytes(saved.read_bytes()[:20])  # damaged after the save (another program, a bad disk)
+    win.carry.record = {"judged before": (1.0, 0.0)}
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    assert win.current.annotation.origin == "prediction"
+    told = [w for w in warnings if "Cannot start from the previous image's labels" in w]
+    assert len(told) == 1 and "starting from the prediction instead" in told[0]
