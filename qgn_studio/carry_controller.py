@@ -44,6 +44,8 @@ class CarryController(QtCore.QObject):
         workspace.model_changed.connect(self._forget)
         annotator.class_set_edited.connect(self._forget)
         self.judged.connect(self._judged)
+        if head is not None:  # after the head's own message, which would name the head or the prediction
+            head.fitted.connect(lambda _head: self._say_if_preferred())
 
     def _forget(self, _changed=None) -> None:
         self._generation += 1
@@ -156,6 +158,15 @@ class CarryController(QtCore.QObject):
         over = "the last image" if images == 1 else f"the last {images} images"
         self.workspace.show_status(f"Labels carried from the image before: {100 * carried:.1f} % right over {over}, "
                                    f"the best other start {100 * other:.1f} %: {verdict}", 6000)
+
+    def _say_if_preferred(self) -> None:
+        from qgn.annotation.carry import prefer_carried
+        from qgn.project_head import recent_accuracy
+
+        if prefer_carried(self.record.values()):
+            images, carried, other = recent_accuracy(self.record.values())
+            self.workspace.show_status(f"New images start from the image before's labels: {100 * carried:.1f} % right "
+                                       f"over the last {images} saved, the best other start {100 * other:.1f} %", 6000)
 
     def shutdown(self) -> None:
         """The window closes: a judge under way finishes, the queued ones do nothing (they only score)."""

@@ -71,6 +71,10 @@ def test_previous_frames_labels_are_offered_then_taken_once_they_beat_the_predic
     win.step_image(1)
     qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
     assert win.current.annotation.origin == "previous"
+    messages = []
+    win.workspace.status.connect(lambda text, _ms: messages.append(text))
+    win.head.fitted.emit((win.head.head, win.head._generation))  # a refit's message names the head or the prediction: the carry speaks last
+    assert messages[-1].startswith("New images start from the image before's labels")
 
 
 def test_no_previous_start_when_the_frame_before_is_not_saved(qtbot, windows, model_path, tmp_path):
