@@ -13,6 +13,9 @@ pycocotools and Datumaro's COCO reader pass over — and the import reads it bac
 ``images`` name the image files (``file_name``; ``<name>.png`` when the project has no image file);
 with ``images="copy"`` (or ``"link"``) the files go to ``images/default/<file_name>``, where
 Datumaro's and CVAT's COCO readers look for the images of the ``default`` subset.
+
+Reading takes RLE (compressed or not) and polygons; polygons are drawn as pycocotools draws them
+(``polygon_mask``: maskApi.c ``rleFrPoly``), the reader of COCO, Datumaro, CVAT and FiftyOne.
 """
 from __future__ import annotations
 
@@ -20,14 +23,16 @@ import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 from ..classes import UNMATCHED, VOID, ClassSet, check_unique_names, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes
 from ..label_map import label_dtype
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
-from .guards import check_polygon_work, claimed_size, contained, finite, load_json, need, polygon_work, whole
+from .guards import (
+    POLYGON_WORK_PER_PIXEL, POLYGON_WORK_SLACK, check_polygon_work, claimed_size, contained, finite, load_json, need,
+    polygon_work, whole,
+)
 from .source import SourceDataset, SourceItem, broken_item, classes_from_names, find_image, void_value
 
 ANNOTATION_FILE = Path("annotations") / "instances_default.json"
@@ -156,6 +161,72 @@ def decode_rle(segmentation: dict, source, expected: tuple[int, int] | None = No
 
 
 IMAGES_DIR = Path("images") / "default"
+
+#: maskApi.c ``rleFrPoly`` draws a polygon's outline on a grid this many times finer than the pixels.
+POLYGON_SCALE = 5
+
+
+def polygon_mask(polygons: list[list[float]], height: int, width: int, source) -> np.ndarray:
+    """bool (H, W): the union of ``polygons`` (each [x0, y0, x1, y1, …]) as pycocotools rasterises
+    them (``COCO.annToMask``: ``frPyObjects`` of each part, ``merge``d), pixel for pixel.
+    ValueError, before any work, when their outlines are longer than any honest outline of the image."""
+    points = 0
+    parts = []
+    for xy in polygons:
+        x = np.trunc(POLYGON_SCALE * np.asarray(xy[0::2], np.float64) + .5).astype(np.int64)
+        y = np.trunc(POLYGON_SCALE * np.asarray(xy[1::2], np.float64) + .5).astype(np.int64)
+        parts.append((x, y))
+        points += int(np.maximum(np.abs(np.diff(x, append=x[:1])), np.abs(np.diff(y, append=y[:1]))).sum()) + len(x)
+    limit = POLYGON_SCALE * (POLYGON_WORK_PER_PIXEL * width * height + POLYGON_WORK_SLACK)
+    if points > limit:
+        raise ValueError(f"{source}: its polygons' outlines are {points // POLYGON_SCALE} pixels long, more than any "
+                         f"outline of a {width}×{height} image needs; refusing a file built to take hours to draw")
+    mask = np.zeros((height, width), bool)
+    for x, y in parts:
+        mask |= _decode_toggles(_polygon_toggles(x, y, height, width), height, width)
+    return mask
+
+
+def _polygon_toggles(x: np.ndarray, y: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The column-major offsets at which maskApi.c ``rleFrPoly`` switches between outside and
+    inside a polygon whose vertices are ``x``, ``y`` on its fine grid: every edge walked one fine
+    step at a time along its longer axis (the C code's ``(int)`` casts are truncations), then the
+    points where the walk changes fine column at a pixel centre, taken down to the pixel below."""
+    xs, ys = x, y
+    xe, ye = np.roll(x, -1), np.roll(y, -1)
+    dx, dy = np.abs(xe - xs), np.abs(ys - ye)
+    along_x = dx >= dy
+    flip = (along_x & (xs > xe)) | (~along_x & (ys > ye))
+    xs, xe = np.where(flip, xe, xs), np.where(flip, xs, xe)
+    ys, ye = np.where(flip, ye, ys), np.where(flip, ys, ye)
+    steps = np.where(along_x, dx, dy)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero-length edge: one point, its slope unused
+        slope = np.where(along_x, (ye - ys) / np.maximum(dx, 1), (xe - xs) / np.maximum(dy, 1))
+    count = steps + 1
+    edge = np.repeat(np.arange(len(x)), count)
+    d = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    t = np.where(flip[edge], steps[edge] - d, d)
+    walked = np.trunc(np.where(along_x, ys, xs)[edge] + slope[edge] * t + .5).astype(np.int64)
+    u = np.where(along_x[edge], t + xs[edge], walked)
+    v = np.where(along_x[edge], walked, t + ys[edge])
+    moved = np.flatnonzero(u[1:] != u[:-1]) + 1
+    xd = np.where(u[moved] < u[moved - 1], u[moved], u[moved] - 1).astype(np.float64)
+    xd = (xd + .5) / POLYGON_SCALE - .5
+    keep = (np.floor(xd) == xd) & (xd >= 0) & (xd <= width - 1)
+    yd = np.minimum(v[moved], v[moved - 1]).astype(np.float64)
+    yd = np.ceil(np.clip((yd + .5) / POLYGON_SCALE - .5, 0, height))
+    return xd[keep].astype(np.int64) * height + yd[keep].astype(np.int64)
+
+
+def _decode_toggles(offsets: np.ndarray, height: int, width: int) -> np.ndarray:
+    """bool (H, W) that is on where an odd number of ``offsets`` (column-major, 0..H×W) lie at or
+    before a pixel: the runs ``rleFrPoly`` builds from them (two at one offset cancel)."""
+    where, times = np.unique(offsets, return_counts=True)
+    where = where[(times % 2 == 1) & (where < height * width)]
+    counts = np.diff(np.concatenate(([0], where, [height * width])))
+    values = np.zeros(len(counts), bool)
+    values[1::2] = True
+    return np.repeat(values, counts).reshape((width, height)).T
 
 
 class CocoWriter(DatasetWriter):
@@ -338,15 +409,14 @@ def _coco_reader(image_id: int, file_name: str, width: int, height: int, annotat
             if isinstance(seg, dict):
                 mask = decode_rle(seg, where, expected=(height, width))
             elif isinstance(seg, list):
-                canvas = Image.new("L", (width, height), 0)
+                polygons = []
                 for k, polygon in enumerate(seg):
                     if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2:
                         raise ValueError(f"{where}: segmentation[{k}] is not a list of x, y pairs (at least 3)")
-                    xy = [finite(v, f"{where} segmentation[{k}]") for v in polygon]
-                    work += polygon_work(xy[1::2], height)
+                    polygons.append([finite(v, f"{where} segmentation[{k}]") for v in polygon])
+                    work += polygon_work(polygons[-1][1::2], height)
                     check_polygon_work(work, width, height, source)
-                    ImageDraw.Draw(canvas).polygon(xy, outline=1, fill=1)
-                mask = np.asarray(canvas, bool)
+                mask = polygon_mask(polygons, height, width, where)
             else:
                 raise ValueError(f"{where} has no segmentation (an RLE object or a list of polygons)")
             if value == UNMATCHED:

@@ -1,0 +1,178 @@
+"""COCO files of other tools, read as COCO's own API reads them (pycocotools ``COCO.annToMask``:
+polygons through maskApi.c ``rleFrPoly``, merged per annotation; RLE compressed or not), and our
+COCO export read by pycocotools and Datumaro and back: category ids that do not start at 1 or have
+gaps, ``iscrowd`` 1 with uncompressed RLE beside polygons, images no annotation covers, 1×1 and odd
+sizes. The semantic label of a file is each annotation painted in file order over void."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn.classes import ClassSet
+from qgn.formats import scan_dataset
+from qgn.project import Project, export_project
+
+CLASSES = ClassSet(("road", "car", "sky"), ((128, 64, 128), (0, 0, 142), (70, 130, 180)), 255)
+VOID = CLASSES.ignore_index
+
+
+def pycocotools_labels(path: Path, classes: ClassSet) -> dict[str, np.ndarray]:
+    """{file stem: label} as pycocotools reads the file: each annotation's ``annToMask`` painted in
+    file order (category → class by name), void where none is. An annotation of no polygon
+    (``"segmentation": []``, which pycocotools cannot take) covers no pixel."""
+    coco_api = pytest.importorskip("pycocotools.coco")
+    coco = coco_api.COCO(str(path))
+    names = {c["id"]: c["name"] for c in coco.dataset["categories"]}
+    labels = {}
+    for image in coco.dataset["images"]:
+        label = np.full((image["height"], image["width"]), VOID, np.int64)
+        for ann in coco.dataset["annotations"]:
+            if ann["image_id"] == image["id"] and ann["segmentation"] != []:
+                label[coco.annToMask(ann).astype(bool)] = classes.names.index(names[ann["category_id"]])
+        labels[Path(image["file_name"]).stem] = label
+    return labels
+
+
+def qgn_labels(src: Path, classes: ClassSet) -> dict[str, np.ndarray]:
+    dataset = scan_dataset(src)
+    assert dataset.format == "coco"
+    return {item.name: item.read(classes).astype(np.int64) for item in dataset.items}
+
+
+def blobs(seed: int, height: int, width: int) -> np.ndarray:
+    """A label map of round regions of every class over void (polygon outlines with slopes)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:height, :width]
+    label = np.full((height, width), VOID, np.int64)
+    for c in rng.integers(0, CLASSES.num_classes, 6):
+        cy, cx, r = rng.random() * height, rng.random() * width, 2 + rng.random() * min(height, width) / 3
+        label[(yy - cy) ** 2 + ((xx - cx) * 0.7) ** 2 < r * r] = c
+    return label
+
+
+def test_datumaros_polygon_coco_export_reads_as_pycocotools_reads_it(tmp_path):
+    """Datumaro's ``coco_instances`` export with ``segmentation_mode="polygons"`` (masks as polygons,
+    as CVAT's COCO 1.0 export holds the polygons drawn in CVAT). Our
+    reader drew them with PIL (labelme's rasteriser), which paints the outline too: 5 % of the
+    pixels of such a file came out other than pycocotools (COCO's reader, Datumaro's and
+    FiftyOne's) reads them."""
+    pytest.importorskip("datumaro")
+    from datumaro.components.annotation import AnnotationType, LabelCategories, Mask
+    from datumaro.components.dataset import Dataset
+    from datumaro.components.dataset_base import DatasetItem
+    from datumaro.components.media import Image as DmImage
+
+    items = []
+    for i, (height, width) in enumerate([(48, 64), (37, 53), (61, 29)]):
+        label = blobs(i, height, width)
+        masks = [Mask(image=label == c, label=c) for c in range(CLASSES.num_classes) if (label == c).any()]
+        items.append(DatasetItem(id=f"frame_{i}", subset="default", annotations=masks,
+                                 media=DmImage.from_numpy(np.zeros((height, width, 3), np.uint8))))
+    categories = {AnnotationType.label: LabelCategories.from_iterable(CLASSES.names)}
+    logging.getLogger().setLevel(logging.ERROR)
+    Dataset.from_iterable(items, categories=categories).export(str(tmp_path / "coco"), "coco_instances",
+                                                                save_media=True, segmentation_mode="polygons")
+    path = tmp_path / "coco" / "annotations" / "instances_default.json"
+    doc = json.loads(path.read_text())
+    assert doc["annotations"] and all(isinstance(a["segmentation"], list) for a in doc["annotations"])
+    expected = pycocotools_labels(path, CLASSES)
+    got = qgn_labels(tmp_path / "coco", CLASSES)
+    assert sorted(got) == sorted(expected)
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+
+
+def test_a_hand_written_coco_file_reads_as_pycocotools_reads_it(tmp_path):
+    """Category ids 7, 3, 12 (not from 1, with gaps, not in order), polygons of several parts,
+    vertices outside the image, a repeated closing vertex, ``iscrowd`` 1 with uncompressed RLE, a
+    compressed RLE, an image no annotation covers and a 1×1 image."""
+    pytest.importorskip("pycocotools")
+    from pycocotools import mask as mask_api
+
+    crowd = np.zeros((20, 31), np.uint8)
+    crowd[3:9, 4:30] = 1
+    counts = mask_api.encode(np.asfortranarray(crowd))
+    uncompressed = {"size": [20, 31], "counts": [int(n) for n in np.diff(np.flatnonzero(np.diff(np.concatenate(
+        ([-1], crowd.ravel(order="F"), [-1])))))]}
+    assert mask_api.decode(mask_api.frPyObjects(uncompressed, 20, 31)).sum() == crowd.sum()
+    doc = {"images": [{"id": 5, "file_name": "a.jpg", "width": 31, "height": 20},
+                      {"id": 9, "file_name": "empty.jpg", "width": 13, "height": 7},
+                      {"id": 2, "file_name": "dot.png", "width": 1, "height": 1}],
+           "categories": [{"id": 7, "name": "sky"}, {"id": 3, "name": "road"}, {"id": 12, "name": "car"}],
+           "annotations": [
+               {"id": 1, "image_id": 5, "category_id": 3, "iscrowd": 0,
+                "segmentation": [[0.5, 19.5, 10.2, 2.7, 18.9, 19.1], [20, 0, 33.7, -2, 30.5, 15.25, 20, 0]]},
+               {"id": 2, "image_id": 5, "category_id": 12, "iscrowd": 1, "segmentation": uncompressed},
+               {"id": 3, "image_id": 5, "category_id": 7, "iscrowd": 0,
+                "segmentation": {"size": [20, 31], "counts": counts["counts"].decode()}},
+               {"id": 4, "image_id": 2, "category_id": 12, "iscrowd": 0,
+                "segmentation": [[0, 0, 1, 0, 1, 1, 0, 1]]}]}
+    doc["annotations"][2]["segmentation"]["counts"] = mask_api.encode(np.asfortranarray(
+        np.pad(np.ones((4, 5), np.uint8), ((14, 2), (1, 25)))))["counts"].decode()
+    (tmp_path / "annotations").mkdir()
+    path = tmp_path / "annotations" / "instances_default.json"
+    path.write_text(json.dumps(doc))
+    expected = pycocotools_labels(path, CLASSES)
+    assert (expected["empty"] == VOID).all() and expected["dot"].tolist() == [[1]]
+    got = qgn_labels(tmp_path, CLASSES)
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+
+
+def test_a_polygon_whose_outline_no_image_needs_is_refused_before_drawing(tmp_path):
+    """pycocotools' rasteriser walks every outline at 5 points a pixel, inside the image or not: a
+    flat polygon 10 million pixels long (one pixel row: nothing for the row-crossing bound) would be
+    100 million points. Refused in one line naming the annotation, nothing drawn."""
+    doc = {"images": [{"id": 1, "file_name": "a.jpg", "width": 2, "height": 2}],
+           "categories": [{"id": 1, "name": "road"}],
+           "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "segmentation": [[0, 1, 1e7, 1, 1e7, 1.5]]}]}
+    (tmp_path / "instances.json").write_text(json.dumps(doc))
+    (item,) = scan_dataset(tmp_path / "instances.json").items
+    with pytest.raises(ValueError, match="annotation 7: its polygons. outlines are 20000001 pixels long"):
+        item.read(CLASSES)
+
+
+def test_our_export_reads_in_pycocotools_and_comes_back_through_datumaros_coco(tmp_path):
+    """A project with odd sizes, a 1×1 image and an image all void (no annotation: COCO lists it
+    with none) → our ``coco`` → pycocotools reads every label; Datumaro imports it and exports its own
+    ``coco_instances`` (its ids, its RLE or polygons per annotation) → ``qgn import`` reads that back
+    as pycocotools reads it, and its masks (``segmentation_mode="mask"``) pixel-identical to the
+    project. (Datumaro's polygons lose detail of their own: the 1×1 image's pixel becomes
+    ``"segmentation": []``.)"""
+    pytest.importorskip("datumaro")
+    from datumaro.components.dataset import Dataset
+
+    sizes = [(37, 53), (1, 1), (9, 4), (20, 31)]
+    paths, labels = [], {}
+    for i, (height, width) in enumerate(sizes):
+        paths.append(tmp_path / "images" / f"im{i}.png")
+        paths[-1].parent.mkdir(exist_ok=True)
+        Image.new("RGB", (width, height), (i, 9, 9)).save(paths[-1])
+        labels[f"im{i}"] = blobs(10 + i, height, width) if i != 2 else np.full((height, width), VOID, np.int64)
+    labels["im1"][0, 0] = 2
+    project = Project.create(tmp_path / "project", paths, CLASSES)
+    for image in project.images:
+        project.save_annotation(image, labels[image.path.stem])
+    export_project(project, tmp_path / "out", ["coco"], images="copy")
+    ours = tmp_path / "out" / "coco" / "annotations" / "instances_default.json"
+    read = pycocotools_labels(ours, CLASSES)
+    assert sorted(read) == sorted(labels)
+    for name, label in labels.items():
+        np.testing.assert_array_equal(read[name], label, err_msg=name)
+    logging.getLogger().setLevel(logging.ERROR)
+    for mode in ("mask", "guess"):
+        Dataset.import_from(str(tmp_path / "out" / "coco"), "coco_instances").export(
+            str(tmp_path / mode), "coco_instances", save_media=True, segmentation_mode=mode)
+        theirs = tmp_path / mode / "annotations" / "instances_default.json"
+        expected = pycocotools_labels(theirs, CLASSES)
+        got = qgn_labels(tmp_path / mode, CLASSES)
+        assert sorted(got) == sorted(labels)
+        for name in labels:
+            np.testing.assert_array_equal(got[name], expected[name], err_msg=f"{mode} {name}")
+            if mode == "mask":
+                np.testing.assert_array_equal(got[name], labels[name], err_msg=name)
