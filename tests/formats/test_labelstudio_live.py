@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -348,3 +349,40 @@ def test_qgn_serve_is_the_projects_ml_backend_and_predicts_as_qgn_predict(label_
         assert all(0 < s <= 1 for s in scores)
     finally:
         _stop(serve)
+
+
+def test_our_brush_rle_of_odd_one_pixel_and_large_images_is_read_by_label_studio(label_studio, tmp_path):
+    """Our tasks of a 1×1, a 1×7, a 7×1, a 101×3, a 53×37 and a 4001×3001 image (every class and
+    void, one-pixel detail) import into Label Studio, and its BRUSH_TO_PNG export (its own brush
+    decoder) gives each class mask back pixel-exact, at the image's size."""
+    from sample_files import blocky_label
+
+    classes = read_classes_file(samples_dir() / "classes.txt")
+    rng = np.random.default_rng(5)
+    items, labels = [], {}
+    for h, w in [(1, 1), (1, 7), (7, 1), (101, 3), (37, 53), (3001, 4001)]:
+        name = f"image {h}x{w}"
+        labels[name] = blocky_label(rng, h, w, classes.num_classes, classes.ignore_index,
+                                    cell=(1, 3, 5) if h * w < 10_000 else 97, void_cells=True)
+        photo = tmp_path / "photos" / f"{name}.png"
+        photo.parent.mkdir(exist_ok=True)
+        Image.new("RGB", (w, h)).save(photo)
+        items.append(ExportItem(name, labels[name], photo))
+    export_dataset(items, classes, tmp_path / "out", ["labelstudio"])
+    root = tmp_path / "out" / "labelstudio"
+    project = label_studio.project((root / "label_config.xml").read_text(), "odd sizes")
+    tasks = json.loads((root / "tasks.json").read_text())
+    answer = label_studio.call("POST", f"/api/projects/{project}/import", tasks)
+    assert answer["task_count"] == answer["annotation_count"] == len(items)
+    by_task = {t["id"]: Path(urllib.parse.unquote(t["data"]["image"].rsplit("/", 1)[1])).stem
+               for t in label_studio.call("GET", f"/api/projects/{project}/export?exportType=JSON")}
+    got = {name: np.full(label.shape, classes.ignore_index, np.int64) for name, label in labels.items()}
+    with zipfile.ZipFile(label_studio.export(project, "BRUSH_TO_PNG", tmp_path)) as z:
+        for png in z.namelist():
+            name = by_task[int(png.split("-")[1])]
+            class_name = png.split("-tag-", 1)[1].rsplit("-", 1)[0]
+            mask = np.asarray(Image.open(io.BytesIO(z.read(png))))
+            assert mask.shape == labels[name].shape, (png, mask.shape)
+            got[name][mask > 0] = classes.names.index(class_name)
+    for name, label in labels.items():
+        np.testing.assert_array_equal(got[name], label, err_msg=name)
