@@ -161,6 +161,8 @@ def decode_rle(segmentation: dict, source, expected: tuple[int, int] | None = No
 
 
 IMAGES_DIR = Path("images") / "default"
+#: FiftyOne's COCODetectionDataset: ``labels.json`` beside ``data/`` (fiftyone/utils/coco.py defaults)
+FIFTYONE_DATA_DIR = "data"
 
 #: maskApi.c ``rleFrPoly`` draws a polygon's outline on a grid this many times finer than the pixels.
 POLYGON_SCALE = 5
@@ -295,8 +297,10 @@ def _coco_file(src: Path) -> Path:
 def scan_coco(src: Path, images: Path | None) -> SourceDataset:
     path = _coco_file(src)
     doc = load_json(path)
-    if not isinstance(doc, dict) or not {"images", "annotations", "categories"} <= set(doc):
+    if not isinstance(doc, dict) or not {"images", "categories"} <= set(doc):
         raise ValueError(f"{path} is not a COCO instances file (needs images, annotations and categories)")
+    # FiftyOne's exporter leaves "annotations" out when no image has a label (pycocotools reads none)
+    doc.setdefault("annotations", [])
     for key in ("images", "annotations", "categories"):
         need(doc, key, list, str(path))
     categories = coco_categories(doc["categories"], path)
@@ -327,11 +331,11 @@ def scan_coco(src: Path, images: Path | None) -> SourceDataset:
                 raise ValueError(f"{where}: 'file_name' is empty")
             width, height = claimed_size(need(image, "width", (int, float), where),
                                          need(image, "height", (int, float), where), where, "image")
-            for folder in (images, subset_images, root / "images", root):
+            folders = (images, subset_images, root / "images", root / FIFTYONE_DATA_DIR, root)
+            for folder in folders:
                 if folder is not None and folder.is_dir():
                     contained(folder, file_name, where, "file_name")  # refused when it leads outside
-            found = find_image(file_name, images, subset_images, root / "images", root) \
-                or find_image(Path(file_name).name, images)
+            found = find_image(file_name, *folders) or find_image(Path(file_name).name, images)
             items.append(SourceItem(Path(file_name).stem, found,
                                     _coco_reader(image_id, file_name, width, height, by_image.get(image_id, []),
                                                  categories, path),
@@ -348,7 +352,8 @@ def scan_coco(src: Path, images: Path | None) -> SourceDataset:
                    f"{len(doc['annotations'])} annotations, {len(categories)} categories")
     # COCO has no category for the unannotated area (it is in no annotation): every category is a class,
     # ``background`` too
-    return SourceDataset("coco", root, description, classes_from_names(entries, void=()), items)
+    # (no category at all, as FiftyOne writes a dataset without labels: the classes come from --classes)
+    return SourceDataset("coco", root, description, classes_from_names(entries, void=()) if entries else None, items)
 
 
 def category_colour(category: dict) -> tuple[int, int, int] | None:
@@ -444,12 +449,13 @@ def _void_rest(label: np.ndarray, covered: np.ndarray, classes: ClassSet, source
 
 
 def is_coco_dataset(probe) -> bool:
-    """``annotations/instances_*.json``, or a JSON document with ``images`` and ``annotations``."""
+    """``annotations/instances_*.json``, or a JSON document with ``images`` and ``annotations`` or
+    ``categories`` (FiftyOne writes no ``annotations`` when no image has a label)."""
     src = probe.src
     if src.is_dir() and (src / "annotations").is_dir() and list((src / "annotations").glob("instances_*.json")):
         return True
     doc = probe.json_document
-    return isinstance(doc, dict) and "images" in doc and "annotations" in doc
+    return isinstance(doc, dict) and "images" in doc and ("annotations" in doc or "categories" in doc)
 
 
 FORMAT = Format("coco", "COCO instances JSON, one RLE mask per class region",

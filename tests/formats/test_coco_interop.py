@@ -17,25 +17,10 @@ from qgn.classes import ClassSet
 from qgn.formats import scan_dataset
 from qgn.project import Project, export_project
 
+from coco_reference import pycocotools_labels
+
 CLASSES = ClassSet(("road", "car", "sky"), ((128, 64, 128), (0, 0, 142), (70, 130, 180)), 255)
 VOID = CLASSES.ignore_index
-
-
-def pycocotools_labels(path: Path, classes: ClassSet) -> dict[str, np.ndarray]:
-    """{file stem: label} as pycocotools reads the file: each annotation's ``annToMask`` painted in
-    file order (category → class by name), void where none is. An annotation of no polygon
-    (``"segmentation": []``, which pycocotools cannot take) covers no pixel."""
-    coco_api = pytest.importorskip("pycocotools.coco")
-    coco = coco_api.COCO(str(path))
-    names = {c["id"]: c["name"] for c in coco.dataset["categories"]}
-    labels = {}
-    for image in coco.dataset["images"]:
-        label = np.full((image["height"], image["width"]), VOID, np.int64)
-        for ann in coco.dataset["annotations"]:
-            if ann["image_id"] == image["id"] and ann["segmentation"] != []:
-                label[coco.annToMask(ann).astype(bool)] = classes.names.index(names[ann["category_id"]])
-        labels[Path(image["file_name"]).stem] = label
-    return labels
 
 
 def qgn_labels(src: Path, classes: ClassSet) -> dict[str, np.ndarray]:
@@ -176,3 +161,34 @@ def test_our_export_reads_in_pycocotools_and_comes_back_through_datumaros_coco(t
             np.testing.assert_array_equal(got[name], expected[name], err_msg=f"{mode} {name}")
             if mode == "mask":
                 np.testing.assert_array_equal(got[name], labels[name], err_msg=name)
+
+
+def test_fiftyones_coco_layout_finds_its_images_and_a_file_of_no_labels_is_coco(tmp_path):
+    """FiftyOne's COCODetectionDataset (fiftyone/utils/coco.py: ``labels.json`` beside ``data/``,
+    where its importer and exporter keep the images): ``qgn import`` finds the images there (it
+    looked in images/ and beside the JSON only: "no image found"). When no sample has a label,
+    FiftyOne writes no ``annotations`` and no ``categories``: that file was not taken for COCO at
+    all — the folder was read as one of id PNGs, its photo as a label map."""
+    from qgn.project_import import import_into_project
+
+    (tmp_path / "fo" / "data").mkdir(parents=True)
+    Image.new("RGB", (4, 3)).save(tmp_path / "fo" / "data" / "a.png")
+    doc = {"categories": [{"id": 1, "name": "sky"}], "images": [{"id": 1, "file_name": "a.png", "width": 4,
+                                                                   "height": 3}],
+           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 1,
+                            "segmentation": {"size": [3, 4], "counts": [3, 9]}}]}
+    (tmp_path / "fo" / "labels.json").write_text(json.dumps(doc))
+    report = import_into_project(tmp_path / "fo", tmp_path / "p", classes=CLASSES)
+    assert sorted(report.imported) == ["a"] and not report.skipped
+    (image,) = report.project.images
+    assert image.path == tmp_path / "fo" / "data" / "a.png"
+    expected = np.full((3, 4), 2)
+    expected.T.flat[:3] = VOID  # column-major: the first 3 pixels (column 0) are in no mask
+    np.testing.assert_array_equal(report.project.load_annotation(image), expected)
+    del doc["annotations"]
+    doc["categories"] = []
+    (tmp_path / "fo" / "labels.json").write_text(json.dumps(doc))
+    assert scan_dataset(tmp_path / "fo").format == "coco"
+    report = import_into_project(tmp_path / "fo", tmp_path / "blank", classes=CLASSES)
+    (image,) = report.project.images
+    np.testing.assert_array_equal(report.project.load_annotation(image), np.full((3, 4), VOID))

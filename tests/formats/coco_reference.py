@@ -1,0 +1,26 @@
+"""COCO files as COCO's own API reads them (pycocotools), for the tests of COCO interchange."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qgn.classes import ClassSet
+
+
+def pycocotools_labels(path: Path, classes: ClassSet) -> dict[str, np.ndarray]:
+    """{file stem: label} as pycocotools reads the file: each annotation's ``annToMask`` painted in
+    file order (category → class by name), void where none is. An annotation of no polygon
+    (``"segmentation": []``, which pycocotools cannot take) covers no pixel."""
+    coco_api = pytest.importorskip("pycocotools.coco")
+    coco = coco_api.COCO(str(path))
+    names = {c["id"]: c["name"] for c in coco.dataset["categories"]}
+    labels = {}
+    for image in coco.dataset["images"]:
+        label = np.full((image["height"], image["width"]), classes.ignore_index, np.int64)
+        for ann in coco.dataset.get("annotations", []):
+            if ann["image_id"] == image["id"] and ann["segmentation"] != []:
+                label[coco.annToMask(ann).astype(bool)] = classes.names.index(names[ann["category_id"]])
+        labels[Path(image["file_name"]).stem] = label
+    return labels
