@@ -20,7 +20,7 @@ Reading takes RLE (compressed or not) and polygons; polygons are drawn as pycoco
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -30,8 +30,8 @@ from ..label_map import label_dtype
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import (
-    POLYGON_WORK_PER_PIXEL, POLYGON_WORK_SLACK, check_polygon_work, claimed_size, contained, finite, load_json, need,
-    polygon_work, whole,
+    POLYGON_WORK_PER_PIXEL, POLYGON_WORK_SLACK, OutsideDatasetError, check_polygon_work, claimed_size, contained,
+    finite, load_json, need, polygon_work, whole,
 )
 from .source import SourceDataset, SourceItem, broken_item, classes_from_names, find_image, void_value
 
@@ -331,11 +331,8 @@ def scan_coco(src: Path, images: Path | None) -> SourceDataset:
                 raise ValueError(f"{where}: 'file_name' is empty")
             width, height = claimed_size(need(image, "width", (int, float), where),
                                          need(image, "height", (int, float), where), where, "image")
-            folders = (images, subset_images, root / "images", root / FIFTYONE_DATA_DIR, root)
-            for folder in folders:
-                if folder is not None and folder.is_dir():
-                    contained(folder, file_name, where, "file_name")  # refused when it leads outside
-            found = find_image(file_name, *folders) or find_image(Path(file_name).name, images)
+            found = coco_image(file_name, where, images,
+                               (images, subset_images, root / "images", root / FIFTYONE_DATA_DIR, root))
             items.append(SourceItem(Path(file_name).stem, found,
                                     _coco_reader(image_id, file_name, width, height, by_image.get(image_id, []),
                                                  categories, path),
@@ -354,6 +351,24 @@ def scan_coco(src: Path, images: Path | None) -> SourceDataset:
     # ``background`` too
     # (no category at all, as FiftyOne writes a dataset without labels: the classes come from --classes)
     return SourceDataset("coco", root, description, classes_from_names(entries, void=()) if entries else None, items)
+
+
+def coco_image(file_name: str, where: str, images: Path | None, folders) -> Path | None:
+    """The image an entry's ``file_name`` names, in the first of ``folders`` holding it, else by its
+    base name in ``images`` (the folder the user named). A name leading outside the folders (an
+    absolute path, ``../``) is refused (OutsideDatasetError) unless ``images`` holds a file of its
+    base name: Label Studio's COCO export names the image it read, e.g.
+    ``../../label-studio/media/images/a.png`` or ``/data/local-files/?d=images/a.png``."""
+    try:
+        for folder in folders:
+            if folder is not None and folder.is_dir():
+                contained(folder, file_name, where, "file_name")  # refused when it leads outside
+    except OutsideDatasetError:
+        found = find_image(PurePosixPath(file_name).name, images) if images is not None else None
+        if found is None:
+            raise
+        return found
+    return find_image(file_name, *folders) or find_image(Path(file_name).name, images)
 
 
 def category_colour(category: dict) -> tuple[int, int, int] | None:
@@ -413,6 +428,11 @@ def _coco_reader(image_id: int, file_name: str, width: int, height: int, annotat
             seg = ann.get("segmentation")
             if isinstance(seg, dict):
                 mask = decode_rle(seg, where, expected=(height, width))
+            elif seg == [] and isinstance(ann.get("bbox"), list) and len(ann["bbox"]) == 4:
+                # a box without outline (Label Studio's COCO of a rectangle): the box, as pycocotools
+                # draws one (maskApi.c rleFrBbox: the polygon of its corners)
+                x, y, w, h = (finite(v, f"{where} bbox") for v in ann["bbox"])
+                mask = polygon_mask([[x, y, x, y + h, x + w, y + h, x + w, y]], height, width, where)
             elif isinstance(seg, list):
                 polygons = []
                 for k, polygon in enumerate(seg):

@@ -127,8 +127,7 @@ def test_our_export_reads_in_pycocotools_and_comes_back_through_datumaros_coco(t
     with none) → our ``coco`` → pycocotools reads every label; Datumaro imports it and exports its own
     ``coco_instances`` (its ids, its RLE or polygons per annotation) → ``qgn import`` reads that back
     as pycocotools reads it, and its masks (``segmentation_mode="mask"``) pixel-identical to the
-    project. (Datumaro's polygons lose detail of their own: the 1×1 image's pixel becomes
-    ``"segmentation": []``.)"""
+    project. (Datumaro's polygons lose the 1×1 image's pixel: ``"segmentation": []``, its box kept.)"""
     pytest.importorskip("datumaro")
     from datumaro.components.dataset import Dataset
 
@@ -192,3 +191,38 @@ def test_fiftyones_coco_layout_finds_its_images_and_a_file_of_no_labels_is_coco(
     report = import_into_project(tmp_path / "fo", tmp_path / "blank", classes=CLASSES)
     (image,) = report.project.images
     np.testing.assert_array_equal(report.project.load_annotation(image), np.full((3, 4), VOID))
+
+
+def test_label_studios_coco_names_and_boxes(tmp_path):
+    """Label Studio's COCO export (label_studio_sdk converter.py ``convert_to_coco``) names each image
+    as it read it — relative to its own scratch folder (``../../…/images/a.png``) or the task's URL
+    (``/data/local-files/?d=…``) — and writes a rectangle as ``"segmentation": []`` with its
+    ``bbox``. With ``--images`` the images are found by their base name there (they were not: the
+    names lead outside the file's folder), and a box is its rectangle as pycocotools draws a box
+    (it was no pixel at all)."""
+    pytest.importorskip("pycocotools")
+    from pycocotools import mask as mask_api
+
+    (tmp_path / "photos").mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (31, 20)).save(tmp_path / "photos" / name)
+    box = [4.4, 2.5, 17.2, 9.9]
+    doc = {"images": [{"id": 0, "file_name": "../../ls/media/images/a.png", "width": 31, "height": 20},
+                      {"id": 1, "file_name": "/data/local-files/?d=photos/b.png", "width": 31, "height": 20}],
+           "categories": [{"id": 0, "name": "car"}, {"id": 1, "name": "sky"}],
+           "annotations": [{"id": 0, "image_id": 0, "category_id": 0, "segmentation": [], "bbox": box,
+                            "iscrowd": 0},
+                           {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[1, 1, 9, 1, 5, 8]],
+                            "bbox": [1, 1, 8, 7], "iscrowd": 0}]}
+    (tmp_path / "coco").mkdir()
+    (tmp_path / "coco" / "result.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="--images"):
+        scan_dataset(tmp_path / "coco" / "result.json").items[0].read(CLASSES)
+    items = {item.name: item for item in scan_dataset(tmp_path / "coco" / "result.json",
+                                                      images=tmp_path / "photos").items}
+    assert {name: item.image for name, item in items.items()} == {"a": tmp_path / "photos" / "a.png",
+                                                                  "b": tmp_path / "photos" / "b.png"}
+    drawn = mask_api.decode(mask_api.frPyObjects(np.array([box]), 20, 31))[:, :, 0].astype(bool)  # COCO's box
+    np.testing.assert_array_equal(items["a"].read(CLASSES), np.where(drawn, 1, VOID))
+    np.testing.assert_array_equal(items["b"].read(CLASSES), pycocotools_labels(tmp_path / "coco" / "result.json",
+                                                                               CLASSES)["b"])

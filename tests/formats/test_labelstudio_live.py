@@ -386,3 +386,56 @@ def test_our_brush_rle_of_odd_one_pixel_and_large_images_is_read_by_label_studio
             got[name][mask > 0] = classes.names.index(class_name)
     for name, label in labels.items():
         np.testing.assert_array_equal(got[name], label, err_msg=name)
+
+
+def test_label_studios_coco_export_imports_as_its_json_export(label_studio, export_root, tmp_path):
+    """A polygon and a rectangle, exported by Label Studio as JSON and as COCO (its converter:
+    category ids from 0, a rectangle as ``"segmentation": []`` with its ``bbox``, ``file_name`` the
+    image it read, relative to its own scratch folder: ``../../…/images/scene_01.png``). ``qgn
+    import --images`` found no image for the COCO file (the name leads outside it) and read the
+    rectangle as no pixel. Now the COCO file reads as pycocotools reads its polygon, with the box
+    (as pycocotools draws a box) on top; the JSON export gives the same map but for the polygon's
+    rim (its reader takes the pixels whose centres are inside: no COCO rasteriser there)."""
+    samples = samples_dir()
+    classes = read_classes_file(samples / "classes.txt")
+    config = (export_root / "label_config.xml").read_text().replace("</View>", (
+        '  <PolygonLabels name="poly" toName="image">\n    <Label value="road"/>\n  </PolygonLabels>\n'
+        '  <RectangleLabels name="box" toName="image">\n    <Label value="building"/>\n'
+        '  </RectangleLabels>\n</View>'))
+    project = label_studio.project(config, "COCO from Label Studio")
+    label_studio.call("POST", "/api/storages/localfiles", {"project": project, "path": str(export_root / "images"),
+                                                           "title": "images", "use_blob_urls": True})
+    tasks = [{"data": t["data"]} for t in json.loads((export_root / "tasks.json").read_text())[:1]]
+    label_studio.call("POST", f"/api/projects/{project}/import", tasks)
+    (task,) = [t["id"] for t in label_studio.call("GET", f"/api/projects/{project}/export?exportType=JSON"
+                                                         "&download_all_tasks=true")]
+    h, w = 256, 384
+    polygon = [(96.0, 64.0), (288.0, 96.0), (200.0, 230.5), (60.25, 180.0)]
+    result = [{"from_name": "poly", "to_name": "image", "type": "polygonlabels", "original_width": w,
+               "original_height": h, "value": {"points": [[x / w * 100, y / h * 100] for x, y in polygon],
+                                               "closed": True, "polygonlabels": ["road"]}},
+              {"from_name": "box", "to_name": "image", "type": "rectanglelabels", "original_width": w,
+               "original_height": h, "value": {"x": 250 / w * 100, "y": 20 / h * 100, "width": 100 / w * 100,
+                                               "height": 50 / h * 100, "rotation": 0,
+                                               "rectanglelabels": ["building"]}}]
+    label_studio.call("POST", f"/api/tasks/{task}/annotations?project={project}", {"result": result})
+    labels = {}
+    for kind in ("JSON", "COCO"):
+        path = label_studio.export(project, kind, tmp_path)
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as z:
+                z.extractall(tmp_path / kind)
+            path = tmp_path / kind
+        dataset = scan_dataset(path, images=export_root / "images")
+        (item,) = dataset.items
+        assert item.image is not None and item.image.parent == export_root / "images", (kind, item)
+        labels[kind] = item.read(classes)
+        if kind == "COCO":
+            from coco_reference import pycocotools_labels
+
+            (expected,) = pycocotools_labels(next(path.glob("*.json")), classes).values()  # the polygon
+    expected[20:70, 250:350] = classes.names.index("building")
+    np.testing.assert_array_equal(labels["COCO"], expected)
+    np.testing.assert_array_equal(labels["JSON"][20:70, 250:350], expected[20:70, 250:350])
+    rim = labels["JSON"] != labels["COCO"]
+    assert rim.sum() < 0.01 * (labels["JSON"] == classes.names.index("road")).sum()
