@@ -183,10 +183,8 @@ def polygon_mask(polygons: list[list[float]], height: int, width: int, source) -
     if points > limit:
         raise ValueError(f"{source}: its polygons' outlines are {points // POLYGON_SCALE} pixels long, more than any "
                          f"outline of a {width}×{height} image needs; refusing a file built to take hours to draw")
-    mask = np.zeros((height, width), bool)
-    for x, y in parts:
-        mask |= _decode_toggles(_polygon_toggles(x, y, height, width), height, width)
-    return mask
+    runs = [_odd_offsets(_polygon_toggles(x, y, height, width), height * width) for x, y in parts]
+    return _decode_toggles(_union_toggles(runs, height * width), height, width)
 
 
 def _polygon_toggles(x: np.ndarray, y: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -220,11 +218,38 @@ def _polygon_toggles(x: np.ndarray, y: np.ndarray, height: int, width: int) -> n
     return xd[keep].astype(np.int64) * height + yd[keep].astype(np.int64)
 
 
-def _decode_toggles(offsets: np.ndarray, height: int, width: int) -> np.ndarray:
-    """bool (H, W) that is on where an odd number of ``offsets`` (column-major, 0..H×W) lie at or
-    before a pixel: the runs ``rleFrPoly`` builds from them (two at one offset cancel)."""
+def _odd_offsets(offsets: np.ndarray, size: int) -> np.ndarray:
+    """The offsets (ascending, below ``size``) at which a mask switches on or off: those ``offsets``
+    holds an odd number of times (``rleFrPoly`` drops two at one offset), so that the mask is on
+    from the first to the second, from the third to the fourth, …"""
     where, times = np.unique(offsets, return_counts=True)
-    where = where[(times % 2 == 1) & (where < height * width)]
+    return where[(times % 2 == 1) & (where < size)]
+
+
+def _union_toggles(runs: list[np.ndarray], size: int) -> np.ndarray:
+    """The switching offsets of the union of masks of ``size`` pixels given by theirs
+    (``_odd_offsets``; an odd count stays on to the end): pycocotools' ``merge``, done on the runs
+    alone, never a mask each."""
+    if len(runs) == 1:
+        return runs[0]
+    starts = np.concatenate([r[0::2] for r in runs])
+    ends = np.concatenate([np.append(r[1::2], size) if len(r) % 2 else r[1::2] for r in runs])
+    at = np.concatenate((starts, ends))
+    if not at.size:
+        return at
+    order = np.argsort(at, kind="stable")
+    at = at[order]
+    covering = np.cumsum(np.concatenate((np.ones(len(starts), np.int64), -np.ones(len(ends), np.int64)))[order])
+    last = np.append(np.flatnonzero(at[1:] != at[:-1]), len(at) - 1)  # each offset's state after all its events
+    on = covering[last] > 0
+    changed = on != np.concatenate(([False], on[:-1]))
+    where = at[last][changed]
+    return where[where < size]
+
+
+def _decode_toggles(where: np.ndarray, height: int, width: int) -> np.ndarray:
+    """bool (H, W) that is on from the first of ``where`` (ascending column-major offsets) to the
+    second, from the third to the fourth, …"""
     counts = np.diff(np.concatenate(([0], where, [height * width])))
     values = np.zeros(len(counts), bool)
     values[1::2] = True

@@ -226,3 +226,27 @@ def test_label_studios_coco_names_and_boxes(tmp_path):
     np.testing.assert_array_equal(items["a"].read(CLASSES), np.where(drawn, 1, VOID))
     np.testing.assert_array_equal(items["b"].read(CLASSES), pycocotools_labels(tmp_path / "coco" / "result.json",
                                                                                CLASSES)["b"])
+
+
+def test_polygons_are_drawn_as_pycocotools_draws_them_part_for_part():
+    """``polygon_mask`` against pycocotools (``frPyObjects`` of the parts, ``merge``d) on random
+    polygons of 1–6 overlapping parts: vertices outside the image, on whole and half pixels, a
+    repeated closing vertex, a zero-length edge, images down to 1×1."""
+    mask_api = pytest.importorskip("pycocotools.mask")
+    from qgn.formats.coco import polygon_mask
+
+    rng = np.random.default_rng(1)
+    for t in range(400):
+        height, width = (int(v) for v in rng.integers(1, 40, 2))
+        parts = []
+        for _ in range(int(rng.integers(1, 7))):
+            k = int(rng.integers(3, 10))
+            xy = rng.random(2 * k) * np.tile([width * 1.6, height * 1.6], k) - np.tile([width * .3, height * .3], k)
+            xy = np.round(xy) if t % 3 == 0 else np.round(xy * 2) / 2 if t % 5 == 0 else xy
+            if t % 7 == 0:
+                xy = np.concatenate([xy, xy[:2]])  # the first vertex again at the end
+            if t % 11 == 0:
+                xy = np.concatenate([xy[:2], xy])  # a zero-length edge
+            parts.append(xy.tolist())
+        expected = mask_api.decode(mask_api.merge(mask_api.frPyObjects(parts, height, width))).astype(bool)
+        np.testing.assert_array_equal(polygon_mask(parts, height, width, "test"), expected, err_msg=str(t))
