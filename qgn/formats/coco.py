@@ -172,19 +172,35 @@ def polygon_mask(polygons: list[list[float]], height: int, width: int, source) -
     """bool (H, W): the union of ``polygons`` (each [x0, y0, x1, y1, …]) as pycocotools rasterises
     them (``COCO.annToMask``: ``frPyObjects`` of each part, ``merge``d), pixel for pixel.
     ValueError, before any work, when their outlines are longer than any honest outline of the image."""
-    points = 0
-    parts = []
-    for xy in polygons:
-        x = np.trunc(POLYGON_SCALE * np.asarray(xy[0::2], np.float64) + .5).astype(np.int64)
-        y = np.trunc(POLYGON_SCALE * np.asarray(xy[1::2], np.float64) + .5).astype(np.int64)
-        parts.append((x, y))
-        points += int(np.maximum(np.abs(np.diff(x, append=x[:1])), np.abs(np.diff(y, append=y[:1]))).sum()) + len(x)
-    limit = POLYGON_SCALE * (POLYGON_WORK_PER_PIXEL * width * height + POLYGON_WORK_SLACK)
-    if points > limit:
-        raise ValueError(f"{source}: its polygons' outlines are {points // POLYGON_SCALE} pixels long, more than any "
-                         f"outline of a {width}×{height} image needs; refusing a file built to take hours to draw")
+    check_outline(outline_points(polygons), width, height, source)
+    parts = [_fine_vertices(xy) for xy in polygons]
     runs = [_odd_offsets(_polygon_toggles(x, y, height, width), height * width) for x, y in parts]
     return _decode_toggles(_union_toggles(runs, height * width), height, width)
+
+
+def _fine_vertices(xy) -> tuple[np.ndarray, np.ndarray]:
+    """A polygon's vertices on ``rleFrPoly``'s grid: ``(int)(scale * v + .5)``, a truncation."""
+    x = np.trunc(POLYGON_SCALE * np.asarray(xy[0::2], np.float64) + .5).astype(np.int64)
+    y = np.trunc(POLYGON_SCALE * np.asarray(xy[1::2], np.float64) + .5).astype(np.int64)
+    return x, y
+
+
+def outline_points(polygons) -> int:
+    """The points ``rleFrPoly`` walks along the outlines of ``polygons``, inside the image or not:
+    what drawing them costs."""
+    points = 0
+    for xy in polygons:
+        x, y = _fine_vertices(xy)
+        points += int(np.maximum(np.abs(np.diff(x, append=x[:1])), np.abs(np.diff(y, append=y[:1]))).sum()) + len(x)
+    return points
+
+
+def check_outline(points: int, width: int, height: int, source) -> None:
+    """ValueError when outlines of ``points`` (``outline_points``, of one image's polygons together)
+    are longer than any honest outline of a ``width`` × ``height`` image."""
+    if points > POLYGON_SCALE * (POLYGON_WORK_PER_PIXEL * width * height + POLYGON_WORK_SLACK):
+        raise ValueError(f"{source}: its polygons' outlines are {points // POLYGON_SCALE} pixels long, more than any "
+                         f"outline of a {width}×{height} image needs; refusing a file built to take hours to draw")
 
 
 def _polygon_toggles(x: np.ndarray, y: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -447,7 +463,7 @@ def _coco_reader(image_id: int, file_name: str, width: int, height: int, annotat
         values = match_class_names(names, classes, mapping)
         label = np.zeros((height, width), label_dtype(classes))
         covered = np.zeros((height, width), bool)
-        work = 0
+        work = outline = 0
         for ann, name, value in zip(annotations, names, values):
             where = f"{source} annotation {ann.get('id')}"
             seg = ann.get("segmentation")
@@ -457,7 +473,10 @@ def _coco_reader(image_id: int, file_name: str, width: int, height: int, annotat
                 # a box without outline (Label Studio's COCO of a rectangle): the box, as pycocotools
                 # draws one (maskApi.c rleFrBbox: the polygon of its corners)
                 x, y, w, h = (finite(v, f"{where} bbox") for v in ann["bbox"])
-                mask = polygon_mask([[x, y, x, y + h, x + w, y + h, x + w, y]], height, width, where)
+                polygons = [[x, y, x, y + h, x + w, y + h, x + w, y]]
+                outline += outline_points(polygons)
+                check_outline(outline, width, height, source)
+                mask = polygon_mask(polygons, height, width, where)
             elif isinstance(seg, list):
                 polygons = []
                 for k, polygon in enumerate(seg):
@@ -466,6 +485,8 @@ def _coco_reader(image_id: int, file_name: str, width: int, height: int, annotat
                     polygons.append([finite(v, f"{where} segmentation[{k}]") for v in polygon])
                     work += polygon_work(polygons[-1][1::2], height)
                     check_polygon_work(work, width, height, source)
+                outline += outline_points(polygons)
+                check_outline(outline, width, height, source)
                 mask = polygon_mask(polygons, height, width, where)
             else:
                 raise ValueError(f"{where} has no segmentation (an RLE object or a list of polygons)")

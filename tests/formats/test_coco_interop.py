@@ -112,13 +112,20 @@ def test_a_hand_written_coco_file_reads_as_pycocotools_reads_it(tmp_path):
 def test_a_polygon_whose_outline_no_image_needs_is_refused_before_drawing(tmp_path):
     """pycocotools' rasteriser walks every outline at 5 points a pixel, inside the image or not: a
     flat polygon 10 million pixels long (one pixel row: nothing for the row-crossing bound) would be
-    100 million points. Refused in one line naming the annotation, nothing drawn."""
+    100 million points. Refused in one line naming the image, nothing drawn."""
     doc = {"images": [{"id": 1, "file_name": "a.jpg", "width": 2, "height": 2}],
            "categories": [{"id": 1, "name": "road"}],
            "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "segmentation": [[0, 1, 1e7, 1, 1e7, 1.5]]}]}
     (tmp_path / "instances.json").write_text(json.dumps(doc))
     (item,) = scan_dataset(tmp_path / "instances.json").items
-    with pytest.raises(ValueError, match="annotation 7: its polygons. outlines are 20000001 pixels long"):
+    with pytest.raises(ValueError, match="image a.jpg: its polygons. outlines are 20000001 pixels long"):
+        item.read(CLASSES)
+    # the bound is the image's: 40 annotations of outlines each under it, together over it
+    flat = [0, 1, 2e5, 1, 2e5, 1.5]
+    doc["annotations"] = [{"id": n, "image_id": 1, "category_id": 1, "segmentation": [flat]} for n in range(40)]
+    (tmp_path / "instances.json").write_text(json.dumps(doc))
+    (item,) = scan_dataset(tmp_path / "instances.json").items
+    with pytest.raises(ValueError, match=r"image a.jpg: its polygons' outlines are \d+ pixels long"):
         item.read(CLASSES)
 
 
