@@ -20,7 +20,7 @@ Reading takes RLE (compressed or not) and polygons; polygons are drawn as pycoco
 from __future__ import annotations
 
 import json
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
@@ -405,7 +405,7 @@ def coco_image(file_name: str, where: str, images: Path | None, folders) -> Path
             if folder is not None and folder.is_dir():
                 contained(folder, file_name, where, "file_name")  # refused when it leads outside
     except OutsideDatasetError:
-        found = find_image(PurePosixPath(file_name).name, images) if images is not None else None
+        found = find_image(Path(file_name).name, images) if images is not None else None
         if found is None:
             raise
         return found
