@@ -469,22 +469,10 @@ def _coco_reader(image_id: int, file_name: str, width: int, height: int, annotat
             seg = ann.get("segmentation")
             if isinstance(seg, dict):
                 mask = decode_rle(seg, where, expected=(height, width))
-            elif seg == [] and isinstance(ann.get("bbox"), list) and len(ann["bbox"]) == 4:
-                # a box without outline (Label Studio's COCO of a rectangle): the box, as pycocotools
-                # draws one (maskApi.c rleFrBbox: the polygon of its corners)
-                x, y, w, h = (finite(v, f"{where} bbox") for v in ann["bbox"])
-                polygons = [[x, y, x, y + h, x + w, y + h, x + w, y]]
-                outline += outline_points(polygons)
-                check_outline(outline, width, height, source)
-                mask = polygon_mask(polygons, height, width, where)
             elif isinstance(seg, list):
-                polygons = []
-                for k, polygon in enumerate(seg):
-                    if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2:
-                        raise ValueError(f"{where}: segmentation[{k}] is not a list of x, y pairs (at least 3)")
-                    polygons.append([finite(v, f"{where} segmentation[{k}]") for v in polygon])
-                    work += polygon_work(polygons[-1][1::2], height)
-                    check_polygon_work(work, width, height, source)
+                polygons = annotation_polygons(ann, where)
+                work += sum(polygon_work(xy[1::2], height) for xy in polygons)
+                check_polygon_work(work, width, height, source)
                 outline += outline_points(polygons)
                 check_outline(outline, width, height, source)
                 mask = polygon_mask(polygons, height, width, where)
@@ -501,6 +489,22 @@ def _coco_reader(image_id: int, file_name: str, width: int, height: int, annotat
         return _void_rest(label, covered, classes, source)
 
     return read
+
+
+def annotation_polygons(ann: dict, where: str) -> list[list[float]]:
+    """The polygons of an annotation whose ``segmentation`` is a list: its parts (each [x0, y0, x1,
+    y1, …]); none but a ``bbox`` (Label Studio's COCO of a rectangle): the box, whose corners are the
+    polygon pycocotools draws a box as (maskApi.c ``rleFrBbox``)."""
+    seg = ann["segmentation"]
+    if seg == [] and isinstance(ann.get("bbox"), list) and len(ann["bbox"]) == 4:
+        x, y, w, h = (finite(v, f"{where} bbox") for v in ann["bbox"])
+        return [[x, y, x, y + h, x + w, y + h, x + w, y]]
+    polygons = []
+    for k, polygon in enumerate(seg):
+        if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2:
+            raise ValueError(f"{where}: segmentation[{k}] is not a list of x, y pairs (at least 3)")
+        polygons.append([finite(v, f"{where} segmentation[{k}]") for v in polygon])
+    return polygons
 
 
 def _void_rest(label: np.ndarray, covered: np.ndarray, classes: ClassSet, source) -> np.ndarray:
