@@ -354,7 +354,8 @@ def test_qgn_serve_is_the_projects_ml_backend_and_predicts_as_qgn_predict(label_
 def test_our_brush_rle_of_odd_one_pixel_and_large_images_is_read_by_label_studio(label_studio, tmp_path):
     """Our tasks of a 1×1, a 1×7, a 7×1, a 101×3, a 53×37 and a 4001×3001 image (every class and
     void, one-pixel detail) import into Label Studio, and its BRUSH_TO_PNG export (its own brush
-    decoder) gives each class mask back pixel-exact, at the image's size."""
+    decoder) gives each class mask back pixel-exact, at the image's size; its JSON export imports back
+    unchanged."""
     from sample_files import blocky_label
 
     classes = read_classes_file(samples_dir() / "classes.txt")
@@ -386,6 +387,11 @@ def test_our_brush_rle_of_odd_one_pixel_and_large_images_is_read_by_label_studio
             got[name][mask > 0] = classes.names.index(class_name)
     for name, label in labels.items():
         np.testing.assert_array_equal(got[name], label, err_msg=name)
+    # and Label Studio's JSON export of what it stored comes back through qgn import unchanged
+    dataset = scan_dataset(label_studio.export(project, "JSON", tmp_path), images=root / "images")
+    assert sorted(item.name for item in dataset.items) == sorted(labels)
+    for item in dataset.items:
+        np.testing.assert_array_equal(item.read(classes), labels[item.name], err_msg=item.name)
 
 
 def test_label_studios_coco_export_imports_as_its_json_export(label_studio, export_root, tmp_path):
