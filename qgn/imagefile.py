@@ -21,10 +21,18 @@ from qgn.env import env_count
 DEFAULT_MAX_PIXELS = 1 << 26
 MAX_PIXELS_ENV = "QGN_MAX_PIXELS"
 ORIENTATION_TAG = 0x0112  # EXIF "Orientation"
+NEW_SUBFILE_TYPE = 254  # TIFF: bit 0 a reduced-resolution version of another page, bit 2 a transparency mask
+NOT_A_PAGE = 0b101
+#: TIFF directories looked at for a second page; a file with more is taken for a stack of pages.
+MAX_TIFF_DIRECTORIES = 64
 
 
 class ImageTooLargeError(ValueError):
     """An image with more pixels than ``max_pixels()``."""
+
+
+class SeveralPicturesError(ValueError):
+    """A file of several pictures (``check_one_picture``): readable, but not as one image."""
 
 
 def max_pixels() -> int:
@@ -108,12 +116,40 @@ def open_image(path: str | os.PathLike) -> Iterator[Image.Image]:
     with image:
         check_pixels(image.width, image.height, path)
         check_compressed_size(image, path)
+        check_one_picture(image, path)
         try:
             yield image
         except (OSError, SyntaxError) as exc:
             if isinstance(exc, FileNotFoundError):
                 raise
             raise ValueError(f"{path} could not be decoded (corrupt or truncated image?): {exc}") from None
+
+
+def check_one_picture(image: Image.Image, path: Path) -> None:
+    """ValueError when the file holds several pictures: an animated GIF, PNG or WebP, a multi-page
+    TIFF. Read as its first frame alone, the others would be dropped without a word (a stack of
+    masks read as one). A camera's MPO JPEG (its previews beside the photo) and a TIFF's
+    reduced-resolution overviews and masks are one picture. Read from the headers (a GIF's up to
+    its second frame); the file is left at its first frame."""
+    if image.format == "MPO" or not getattr(image, "is_animated", False):
+        return
+    if image.format == "TIFF":
+        pages = 0
+        try:
+            for index in range(MAX_TIFF_DIRECTORIES):
+                image.seek(index)
+                pages += not int(image.tag_v2.get(NEW_SUBFILE_TYPE, 0)) & NOT_A_PAGE
+                if pages > 1:
+                    break
+        except EOFError:
+            pass
+        finally:
+            image.seek(0)
+        if pages <= 1 and index < MAX_TIFF_DIRECTORIES - 1:
+            return
+    kind = "a multi-page TIFF" if image.format == "TIFF" else f"an animated {image.format}"
+    raise SeveralPicturesError(f"{path} holds more than one picture ({kind}); QGN reads one picture a file and would silently "
+                     "use the first alone: save the picture you mean as a file of its own (e.g. a PNG)")
 
 
 def oriented(image: Image.Image) -> Image.Image:

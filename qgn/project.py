@@ -1352,7 +1352,7 @@ def export_project(
     """Export every saved annotation (of done images only, with ``only_done``) in ``formats`` into
     ``out_dir/<format>/``, files named after the image keys. ``progress(i, n, text)`` after each
     image (i = 1 … n). Returns the paths written, each once. ``images``: "copy" or "link" puts
-    the image files into the exports that reference them (labelme, COCO; Cityscapes always has
+    the image files into the exports that reference them (labelme, COCO, CVAT; Cityscapes always has
     its leftImg8bit), None leaves them where they are (labelme's ``imagePath`` then leads there).
     ``split``: the split folder of the formats that file by split (Cityscapes ``gtFine/<split>/``;
     None: ``train``); a name that is not one plain folder name is a ValueError before anything is written.

@@ -111,7 +111,7 @@ class ExportDialog(JobDialog):
                            ("Link the images into the export", "link")):
             self.images.addItem(text, mode)
         self.images.setToolTip("labelme: the image beside each JSON (copied: also embedded as imageData); COCO: "
-                               "images/default/. Without: labelme's imagePath leads to the image where it is. "
+                               "images/default/; CVAT: JPEGImages/; FiftyOne: data/. Without: labelme's imagePath leads to the image where it is. "
                                "Cityscapes always has its leftImg8bit PNGs")
         images_row = QtWidgets.QHBoxLayout()
         images_row.addWidget(QtWidgets.QLabel("Images"))

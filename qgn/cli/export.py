@@ -61,7 +61,7 @@ def add_arguments(p) -> None:
     p.add_argument("--only-done", action="store_true", help="with --project: only images marked done")
     p.add_argument("--include-images", choices=("none", "copy", "link"), default="none",
                    help="with --project: put the image files into the exports that reference them (labelme beside "
-                        "each JSON with imageData, COCO in images/default/); default none: labelme's imagePath "
+                        "each JSON with imageData, COCO in images/default/, CVAT in JPEGImages/, FiftyOne in data/); default none: labelme's imagePath "
                         "leads to the image where it is")
     p.add_argument("--split", metavar="NAME", help="with the cityscapes format: the split folder, gtFine/NAME/ and "
                                                    "leftImg8bit/NAME/ (default train, what torchvision's and qgn's "

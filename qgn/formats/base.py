@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..classes import ClassSet
-from ..imagefile import ImageTooLargeError, open_image
+from ..imagefile import ImageTooLargeError, SeveralPicturesError, open_image
 from ..label_map import check_label, label_dtype
 from ..quadtree import NUM_LEVELS
 
@@ -267,7 +267,7 @@ class MaskProbe:
         try:
             with open_image(self.path) as image:
                 return image.mode
-        except ImageTooLargeError:
+        except (ImageTooLargeError, SeveralPicturesError):
             raise
         except (UnidentifiedImageError, OSError, ValueError):
             raise ValueError(f"{self.path}: not a .qgt, .json or image file; cannot tell its format") from None

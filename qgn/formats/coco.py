@@ -13,6 +13,9 @@ pycocotools and Datumaro's COCO reader pass over — and the import reads it bac
 ``images`` name the image files (``file_name``; ``<name>.png`` when the project has no image file);
 with ``images="copy"`` (or ``"link"``) the files go to ``images/default/<file_name>``, where
 Datumaro's and CVAT's COCO readers look for the images of the ``default`` subset.
+
+Reading takes RLE (compressed or not) and polygons; polygons are drawn as pycocotools draws them
+(``polygon_mask``: maskApi.c ``rleFrPoly``), the reader of COCO, Datumaro, CVAT and FiftyOne.
 """
 from __future__ import annotations
 
@@ -20,14 +23,16 @@ import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 from ..classes import UNMATCHED, VOID, ClassSet, check_unique_names, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes
 from ..label_map import label_dtype
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
-from .guards import check_polygon_work, claimed_size, contained, finite, load_json, need, polygon_work, whole
+from .guards import (
+    POLYGON_WORK_PER_PIXEL, POLYGON_WORK_SLACK, OutsideDatasetError, check_polygon_work, claimed_size, contained,
+    finite, load_json, need, polygon_work, whole,
+)
 from .source import SourceDataset, SourceItem, broken_item, classes_from_names, find_image, void_value
 
 ANNOTATION_FILE = Path("annotations") / "instances_default.json"
@@ -156,6 +161,115 @@ def decode_rle(segmentation: dict, source, expected: tuple[int, int] | None = No
 
 
 IMAGES_DIR = Path("images") / "default"
+#: FiftyOne's COCODetectionDataset: ``labels.json`` beside ``data/`` (fiftyone/utils/coco.py defaults)
+FIFTYONE_DATA_DIR = "data"
+
+#: maskApi.c ``rleFrPoly`` draws a polygon's outline on a grid this many times finer than the pixels.
+POLYGON_SCALE = 5
+
+
+def polygon_mask(polygons: list[list[float]], height: int, width: int, source) -> np.ndarray:
+    """bool (H, W): the union of ``polygons`` (each [x0, y0, x1, y1, …]) as pycocotools rasterises
+    them (``COCO.annToMask``: ``frPyObjects`` of each part, ``merge``d), pixel for pixel.
+    ValueError, before any work, when their outlines are longer than any honest outline of the image."""
+    check_outline(outline_points(polygons), width, height, source)
+    parts = [_fine_vertices(xy) for xy in polygons]
+    runs = [_odd_offsets(_polygon_toggles(x, y, height, width), height * width) for x, y in parts]
+    return _decode_toggles(_union_toggles(runs, height * width), height, width)
+
+
+def _fine_vertices(xy) -> tuple[np.ndarray, np.ndarray]:
+    """A polygon's vertices on ``rleFrPoly``'s grid: ``(int)(scale * v + .5)``, a truncation."""
+    x = np.trunc(POLYGON_SCALE * np.asarray(xy[0::2], np.float64) + .5).astype(np.int64)
+    y = np.trunc(POLYGON_SCALE * np.asarray(xy[1::2], np.float64) + .5).astype(np.int64)
+    return x, y
+
+
+def outline_points(polygons) -> int:
+    """The points ``rleFrPoly`` walks along the outlines of ``polygons``, inside the image or not:
+    what drawing them costs."""
+    points = 0
+    for xy in polygons:
+        x, y = _fine_vertices(xy)
+        points += int(np.maximum(np.abs(np.diff(x, append=x[:1])), np.abs(np.diff(y, append=y[:1]))).sum()) + len(x)
+    return points
+
+
+def check_outline(points: int, width: int, height: int, source) -> None:
+    """ValueError when outlines of ``points`` (``outline_points``, of one image's polygons together)
+    are longer than any honest outline of a ``width`` × ``height`` image."""
+    if points > POLYGON_SCALE * (POLYGON_WORK_PER_PIXEL * width * height + POLYGON_WORK_SLACK):
+        raise ValueError(f"{source}: its polygons' outlines are {points // POLYGON_SCALE} pixels long, more than any "
+                         f"outline of a {width}×{height} image needs; refusing a file built to take hours to draw")
+
+
+def _polygon_toggles(x: np.ndarray, y: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The column-major offsets at which maskApi.c ``rleFrPoly`` switches between outside and
+    inside a polygon whose vertices are ``x``, ``y`` on its fine grid: every edge walked one fine
+    step at a time along its longer axis (the C code's ``(int)`` casts are truncations), then the
+    points where the walk changes fine column at a pixel centre, taken down to the pixel below."""
+    xs, ys = x, y
+    xe, ye = np.roll(x, -1), np.roll(y, -1)
+    dx, dy = np.abs(xe - xs), np.abs(ys - ye)
+    along_x = dx >= dy
+    flip = (along_x & (xs > xe)) | (~along_x & (ys > ye))
+    xs, xe = np.where(flip, xe, xs), np.where(flip, xs, xe)
+    ys, ye = np.where(flip, ye, ys), np.where(flip, ys, ye)
+    steps = np.where(along_x, dx, dy)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero-length edge: one point, its slope unused
+        slope = np.where(along_x, (ye - ys) / np.maximum(dx, 1), (xe - xs) / np.maximum(dy, 1))
+    count = steps + 1
+    edge = np.repeat(np.arange(len(x)), count)
+    d = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    t = np.where(flip[edge], steps[edge] - d, d)
+    walked = np.trunc(np.where(along_x, ys, xs)[edge] + slope[edge] * t + .5).astype(np.int64)
+    u = np.where(along_x[edge], t + xs[edge], walked)
+    v = np.where(along_x[edge], walked, t + ys[edge])
+    moved = np.flatnonzero(u[1:] != u[:-1]) + 1
+    xd = np.where(u[moved] < u[moved - 1], u[moved], u[moved] - 1).astype(np.float64)
+    xd = (xd + .5) / POLYGON_SCALE - .5
+    keep = (np.floor(xd) == xd) & (xd >= 0) & (xd <= width - 1)
+    yd = np.minimum(v[moved], v[moved - 1]).astype(np.float64)
+    yd = np.ceil(np.clip((yd + .5) / POLYGON_SCALE - .5, 0, height))
+    return xd[keep].astype(np.int64) * height + yd[keep].astype(np.int64)
+
+
+def _odd_offsets(offsets: np.ndarray, size: int) -> np.ndarray:
+    """The offsets (ascending, below ``size``) at which a mask switches on or off: those ``offsets``
+    holds an odd number of times (``rleFrPoly`` drops two at one offset), so that the mask is on
+    from the first to the second, from the third to the fourth, …"""
+    where, times = np.unique(offsets, return_counts=True)
+    return where[(times % 2 == 1) & (where < size)]
+
+
+def _union_toggles(runs: list[np.ndarray], size: int) -> np.ndarray:
+    """The switching offsets of the union of masks of ``size`` pixels given by theirs
+    (``_odd_offsets``; an odd count stays on to the end): pycocotools' ``merge``, done on the runs
+    alone, never a mask each."""
+    if len(runs) == 1:
+        return runs[0]
+    starts = np.concatenate([r[0::2] for r in runs])
+    ends = np.concatenate([np.append(r[1::2], size) if len(r) % 2 else r[1::2] for r in runs])
+    at = np.concatenate((starts, ends))
+    if not at.size:
+        return at
+    order = np.argsort(at, kind="stable")
+    at = at[order]
+    covering = np.cumsum(np.concatenate((np.ones(len(starts), np.int64), -np.ones(len(ends), np.int64)))[order])
+    last = np.append(np.flatnonzero(at[1:] != at[:-1]), len(at) - 1)  # each offset's state after all its events
+    on = covering[last] > 0
+    changed = on != np.concatenate(([False], on[:-1]))
+    where = at[last][changed]
+    return where[where < size]
+
+
+def _decode_toggles(where: np.ndarray, height: int, width: int) -> np.ndarray:
+    """bool (H, W) that is on from the first of ``where`` (ascending column-major offsets) to the
+    second, from the third to the fourth, …"""
+    counts = np.diff(np.concatenate(([0], where, [height * width])))
+    values = np.zeros(len(counts), bool)
+    values[1::2] = True
+    return np.repeat(values, counts).reshape((width, height)).T
 
 
 class CocoWriter(DatasetWriter):
@@ -224,8 +338,10 @@ def _coco_file(src: Path) -> Path:
 def scan_coco(src: Path, images: Path | None) -> SourceDataset:
     path = _coco_file(src)
     doc = load_json(path)
-    if not isinstance(doc, dict) or not {"images", "annotations", "categories"} <= set(doc):
+    if not isinstance(doc, dict) or not {"images", "categories"} <= set(doc):
         raise ValueError(f"{path} is not a COCO instances file (needs images, annotations and categories)")
+    # FiftyOne's exporter leaves "annotations" out when no image has a label (pycocotools reads none)
+    doc.setdefault("annotations", [])
     for key in ("images", "annotations", "categories"):
         need(doc, key, list, str(path))
     categories = coco_categories(doc["categories"], path)
@@ -256,11 +372,8 @@ def scan_coco(src: Path, images: Path | None) -> SourceDataset:
                 raise ValueError(f"{where}: 'file_name' is empty")
             width, height = claimed_size(need(image, "width", (int, float), where),
                                          need(image, "height", (int, float), where), where, "image")
-            for folder in (images, subset_images, root / "images", root):
-                if folder is not None and folder.is_dir():
-                    contained(folder, file_name, where, "file_name")  # refused when it leads outside
-            found = find_image(file_name, images, subset_images, root / "images", root) \
-                or find_image(Path(file_name).name, images)
+            found = coco_image(file_name, where, images,
+                               (images, subset_images, root / "images", root / FIFTYONE_DATA_DIR, root))
             items.append(SourceItem(Path(file_name).stem, found,
                                     _coco_reader(image_id, file_name, width, height, by_image.get(image_id, []),
                                                  categories, path),
@@ -277,7 +390,26 @@ def scan_coco(src: Path, images: Path | None) -> SourceDataset:
                    f"{len(doc['annotations'])} annotations, {len(categories)} categories")
     # COCO has no category for the unannotated area (it is in no annotation): every category is a class,
     # ``background`` too
-    return SourceDataset("coco", root, description, classes_from_names(entries, void=()), items)
+    # (no category at all, as FiftyOne writes a dataset without labels: the classes come from --classes)
+    return SourceDataset("coco", root, description, classes_from_names(entries, void=()) if entries else None, items)
+
+
+def coco_image(file_name: str, where: str, images: Path | None, folders) -> Path | None:
+    """The image an entry's ``file_name`` names, in the first of ``folders`` holding it, else by its
+    base name in ``images`` (the folder the user named). A name leading outside the folders (an
+    absolute path, ``../``) is refused (OutsideDatasetError) unless ``images`` holds a file of its
+    base name: Label Studio's COCO export names the image it read, e.g.
+    ``../../label-studio/media/images/a.png`` or ``/data/local-files/?d=images/a.png``."""
+    try:
+        for folder in folders:
+            if folder is not None and folder.is_dir():
+                contained(folder, file_name, where, "file_name")  # refused when it leads outside
+    except OutsideDatasetError:
+        found = find_image(Path(file_name).name, images) if images is not None else None
+        if found is None:
+            raise
+        return found
+    return find_image(file_name, *folders) or find_image(Path(file_name).name, images)
 
 
 def category_colour(category: dict) -> tuple[int, int, int] | None:
@@ -331,22 +463,19 @@ def _coco_reader(image_id: int, file_name: str, width: int, height: int, annotat
         values = match_class_names(names, classes, mapping)
         label = np.zeros((height, width), label_dtype(classes))
         covered = np.zeros((height, width), bool)
-        work = 0
+        work = outline = 0
         for ann, name, value in zip(annotations, names, values):
             where = f"{source} annotation {ann.get('id')}"
             seg = ann.get("segmentation")
             if isinstance(seg, dict):
                 mask = decode_rle(seg, where, expected=(height, width))
             elif isinstance(seg, list):
-                canvas = Image.new("L", (width, height), 0)
-                for k, polygon in enumerate(seg):
-                    if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2:
-                        raise ValueError(f"{where}: segmentation[{k}] is not a list of x, y pairs (at least 3)")
-                    xy = [finite(v, f"{where} segmentation[{k}]") for v in polygon]
-                    work += polygon_work(xy[1::2], height)
-                    check_polygon_work(work, width, height, source)
-                    ImageDraw.Draw(canvas).polygon(xy, outline=1, fill=1)
-                mask = np.asarray(canvas, bool)
+                polygons = annotation_polygons(ann, where)
+                work += sum(polygon_work(xy[1::2], height) for xy in polygons)
+                check_polygon_work(work, width, height, source)
+                outline += outline_points(polygons)
+                check_outline(outline, width, height, source)
+                mask = polygon_mask(polygons, height, width, where)
             else:
                 raise ValueError(f"{where} has no segmentation (an RLE object or a list of polygons)")
             if value == UNMATCHED:
@@ -362,6 +491,22 @@ def _coco_reader(image_id: int, file_name: str, width: int, height: int, annotat
     return read
 
 
+def annotation_polygons(ann: dict, where: str) -> list[list[float]]:
+    """The polygons of an annotation whose ``segmentation`` is a list: its parts (each [x0, y0, x1,
+    y1, …]); none but a ``bbox`` (Label Studio's COCO of a rectangle): the box, whose corners are the
+    polygon pycocotools draws a box as (maskApi.c ``rleFrBbox``)."""
+    seg = ann["segmentation"]
+    if seg == [] and isinstance(ann.get("bbox"), list) and len(ann["bbox"]) == 4:
+        x, y, w, h = (finite(v, f"{where} bbox") for v in ann["bbox"])
+        return [[x, y, x, y + h, x + w, y + h, x + w, y]]
+    polygons = []
+    for k, polygon in enumerate(seg):
+        if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2:
+            raise ValueError(f"{where}: segmentation[{k}] is not a list of x, y pairs (at least 3)")
+        polygons.append([finite(v, f"{where} segmentation[{k}]") for v in polygon])
+    return polygons
+
+
 def _void_rest(label: np.ndarray, covered: np.ndarray, classes: ClassSet, source) -> np.ndarray:
     """``label`` (of ``label_dtype(classes)``) with the pixels no annotation covers set to ignore."""
     if not covered.all():
@@ -374,12 +519,13 @@ def _void_rest(label: np.ndarray, covered: np.ndarray, classes: ClassSet, source
 
 
 def is_coco_dataset(probe) -> bool:
-    """``annotations/instances_*.json``, or a JSON document with ``images`` and ``annotations``."""
+    """``annotations/instances_*.json``, or a JSON document with ``images`` and ``annotations`` or
+    ``categories`` (FiftyOne writes no ``annotations`` when no image has a label)."""
     src = probe.src
     if src.is_dir() and (src / "annotations").is_dir() and list((src / "annotations").glob("instances_*.json")):
         return True
     doc = probe.json_document
-    return isinstance(doc, dict) and "images" in doc and "annotations" in doc
+    return isinstance(doc, dict) and "images" in doc and ("annotations" in doc or "categories" in doc)
 
 
 FORMAT = Format("coco", "COCO instances JSON, one RLE mask per class region",

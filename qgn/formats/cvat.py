@@ -12,6 +12,9 @@ Written as CVAT writes it (cvat/apps/dataset_manager/formats/mask.py ``_export``
     SegmentationObject/<stem>.png      palette PNG, one instance per class region: index 0 where the class
                                        mask is background, 1.. in class-id order; the VOC colormap
     ImageSets/Segmentation/default.txt one stem per line ("list of image names without extension")
+    JPEGImages/<stem><ext>             with ``images`` "copy" or "link" (``--include-images``): the image,
+                                       where CVAT's export with images puts it and Datumaro's VOC reader
+                                       looks (voc/base.py ``VocPath.IMAGES_DIR``, matched by stem)
 
 ``<stem>`` is the image's own stem (CVAT matches masks to frames by name). Reading
 (``read_cvat_file``) looks for ``labelmap.txt`` in every folder above the mask (a CVAT export may
@@ -33,7 +36,9 @@ from ..classes import ClassSet, check_unique_names, is_void_name, name_key
 from ..fileio import atomic_write_bytes, locked, read_text_within
 from ..label_map import check_label, present_values
 from ..quadtree import NUM_LEVELS
-from .base import DatasetWriter, ExportItem, Format, check_export_file, colours_to_values, out_file, read_rgb
+from .base import (
+    DatasetWriter, ExportItem, Format, check_export_file, colours_to_values, out_file, place_image, read_rgb,
+)
 from .png_bands import encode_png
 from .source import (
     AmbiguousImageError, SourceDataset, SourceItem, broken_item, classes_from_names, find_image, inside_dataset,
@@ -41,6 +46,7 @@ from .source import (
 )
 
 BACKGROUND = "background"
+IMAGES_DIR = "JPEGImages"  # Datumaro voc/format.py VocPath.IMAGES_DIR
 BACKGROUND_COLOR = (0, 0, 0)
 LABELMAP_HEADER = "# label:color_rgb:parts:actions\n"  # Datumaro voc/format.py write_label_map
 
@@ -120,11 +126,20 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
 
 
 class CvatWriter(DatasetWriter):
-    """``write_cvat_files`` per image; ``undo`` also takes the image's stem off the shared
-    ``ImageSets/Segmentation/default.txt``."""
+    """``write_cvat_files`` per image, and with ``images`` the image in ``JPEGImages/``; ``undo``
+    also takes the image's stem off the shared ``ImageSets/Segmentation/default.txt``."""
+
+    takes_images = True
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(write_cvat_files, classes, out_dir, levels)
+
+    def add(self, item: ExportItem) -> list[Path]:
+        written = super().add(item)
+        if self.images in ("copy", "link") and item.image is not None and Path(item.image).is_file():
+            name = f"{item.name}{Path(item.image).suffix.lower()}"
+            written.append(place_image(Path(item.image), self.out_dir / IMAGES_DIR, name, self.images))
+        return written
 
     def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
         super().undo(mark, item, paths)
@@ -235,7 +250,7 @@ def scan_cvat(root: Path, images: Path | None, name: str = "cvat") -> SourceData
     for mask in masks:
         rel = mask.relative_to(masks_dir).with_suffix("").as_posix()
         try:
-            image = find_image(rel, images, root / "JPEGImages") or find_image(Path(rel).name, images)
+            image = find_image(rel, images, root / IMAGES_DIR) or find_image(Path(rel).name, images)
         except AmbiguousImageError as exc:
             items.append(broken_item(Path(rel).name, mask, exc))
             continue

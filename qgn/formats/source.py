@@ -29,7 +29,7 @@ import numpy as np
 from PIL import UnidentifiedImageError
 
 from ..classes import UNMATCHED, VOID, ClassSet, default_palette, match_class_names, unmatched_message
-from ..imagefile import ImageTooLargeError, open_image
+from ..imagefile import ImageTooLargeError, SeveralPicturesError, open_image
 from ..quadtree.label_io import find_classes_file, read_classes_file, read_label
 from .base import as_label
 from .guards import OutsideDatasetError, contained, is_contained, load_json
@@ -191,7 +191,7 @@ def image_mode(path: Path) -> str:
     try:
         with open_image(path) as image:
             return image.mode
-    except ImageTooLargeError:
+    except (ImageTooLargeError, SeveralPicturesError):
         raise
     except (UnidentifiedImageError, OSError, ValueError):
         raise ValueError(f"{path} is not a readable image") from None

@@ -92,6 +92,11 @@ def test_unreadable_files_become_messages(tmp_path, rgb):
     doc = ImageDocument(image)
     doc.load()
     assert doc.ground_truth is None and "ignored" in doc.notes[0]
+    first = Image.new("RGB", (6, 4), (200, 0, 0))
+    first.save(tmp_path / "animated.gif", save_all=True, append_images=[Image.new("RGB", (6, 4))], duration=50)
+    doc = ImageDocument(tmp_path / "animated.gif")  # was shown (and annotated) as its first frame alone
+    doc.load()
+    assert doc.image is None and "cannot read animated.gif" in doc.error and "more than one picture" in doc.error
 
 
 def test_setting_maps_to_scheme_arguments():

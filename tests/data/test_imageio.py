@@ -72,3 +72,64 @@ def test_the_best_compressed_genuine_png_is_read(tmp_path):
     assert path.stat().st_size * DEFLATE_MAX_RATIO < 3 * 4000 * (1 + 500)  # within a few times the bound
     with open_image(path) as image:
         assert np.asarray(image).shape == (4000, 4000) and not np.asarray(image).any()
+
+
+def multi_frame(path, kind: str):
+    """Two different 12×8 pictures in one file: an animated GIF, PNG or WebP, or a two-page TIFF."""
+    first = Image.new("P", (12, 8), 1)
+    first.putpalette([0, 0, 0, 128, 64, 128, 0, 0, 142] + [0] * 759)
+    second = first.copy()
+    second.paste(2, (0, 0, 6, 8))
+    frames = [first, second] if kind != "webp" else [first.convert("RGB"), second.convert("RGB")]
+    options = {"webp": {"lossless": True}, "gif": {"duration": 100, "loop": 0}, "png": {"duration": 100}}
+    frames[0].save(path, save_all=True, append_images=frames[1:], **options.get(kind, {}))
+    with Image.open(path) as image:
+        assert image.n_frames == 2
+    return path
+
+
+@pytest.mark.parametrize("kind", ["gif", "png", "webp", "tif"])
+@pytest.mark.parametrize("reader", ["read_rgb", "read_label", "read_label_rgb", "upright_size", "mask", "image_mode",
+                                    "probe"])
+def test_a_file_of_several_pictures_is_refused_by_every_reader_not_read_as_its_first(tmp_path, kind, reader):
+    """An animated GIF, PNG or WebP, or a multi-page TIFF, is several pictures: a label map or photo
+    read as its first frame alone silently dropped the others (a stack of masks read as one, a
+    photo annotated whose other frames the user meant). Every reader refuses it in one line that
+    names the file and what to do."""
+    import qgn.data.imageio as imageio
+    import qgn.quadtree.label_io as label_io
+    from qgn.formats.base import MaskProbe, read_rgb as read_mask
+    from qgn.formats.source import image_mode
+    from qgn.imagefile import upright_size
+
+    path = multi_frame(tmp_path / f"two frames.{kind}", kind)
+    read = {"read_rgb": imageio.read_rgb, "read_label": label_io.read_label, "upright_size": upright_size,
+            "read_label_rgb": imageio.read_label_rgb, "mask": read_mask, "image_mode": image_mode,
+            "probe": lambda p: MaskProbe(p).mode}[reader]  # what import and format detection say
+    with pytest.raises(ValueError, match=r"two frames\.\w+ holds more than one picture \(a.*\); .*save the picture "
+                                         r"you mean as a file of its own"):
+        read(path)
+
+
+def test_a_camera_jpeg_with_previews_and_a_tiff_with_overviews_are_one_picture(tmp_path):
+    """Not several pictures: an MPO JPEG (a camera's photo with its preview images; every viewer shows
+    the first) and a TIFF whose later pages are reduced-resolution overviews (NewSubfileType 1, as
+    in a cloud-optimised GeoTIFF) are read as their full picture."""
+    from qgn.data.imageio import read_rgb
+    from qgn.imagefile import upright_size
+
+    photo = np.random.default_rng(0).integers(0, 255, (8, 12, 3), np.uint8)
+    Image.fromarray(photo).save(tmp_path / "camera.jpg", "MPO", save_all=True,
+                                append_images=[Image.new("RGB", (6, 4))], quality=100, subsampling=0)
+    with Image.open(tmp_path / "camera.jpg") as image:
+        assert image.format == "MPO" and image.n_frames == 2
+    assert read_rgb(tmp_path / "camera.jpg").shape == (8, 12, 3)
+    overview = Image.new("RGB", (6, 4))
+    overview.encoderinfo = {"tiffinfo": {254: 1}}
+    Image.fromarray(photo).save(tmp_path / "cog.tif", save_all=True, append_images=[overview])
+    with Image.open(tmp_path / "cog.tif") as image:
+        assert image.n_frames == 2
+        image.seek(1)
+        assert image.tag_v2.get(254) == 1
+    np.testing.assert_array_equal(read_rgb(tmp_path / "cog.tif"), photo)
+    assert upright_size(tmp_path / "cog.tif") == (12, 8)

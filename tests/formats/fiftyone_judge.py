@@ -13,6 +13,10 @@ importers and exporter, and its database, on the files of one job.
   relative box and instance mask (saved in ``out``).
 - ``write``: {"dir", "items": [{"image", "mask"}]}: ``ImageSegmentationDirectoryExporter`` writes a
   dataset of these images and masks (``.npy``).
+- ``coco_write``: {"dir", "targets" ({"1": name, …}), "items": [{"image", "mask", "crowd"}]}:
+  ``COCODetectionDatasetExporter`` writes each mask (``.npy``, FiftyOne's values) as
+  ``Segmentation.to_detections`` (one detection per class; none: no label), ``iscrowd`` 1 on those of
+  a ``crowd`` item.
 - ``store``: {"dir", "name"}: the README's recipe in FiftyOne's database (MongoDB, under
   ``$FIFTYONE_DATABASE_DIR``): ``Dataset.from_dir(..., data_path="data.json",
   label_field="ground_truth")``, the mask targets and the colour scheme set, saved, persistent.
@@ -92,6 +96,18 @@ def write_dataset(job: dict) -> None:
             exporter.export_sample(item["image"], fol.Segmentation(mask=np.load(item["mask"])))
 
 
+def write_coco(job: dict) -> None:
+    targets = {int(k): v for k, v in job["targets"].items()}
+    exporter = fouc.COCODetectionDatasetExporter(job["dir"], export_media=True)
+    with exporter:
+        for item in job["items"]:
+            detections = fol.Segmentation(mask=np.load(item["mask"])).to_detections(mask_targets=targets)
+            for detection in detections.detections:
+                detection["iscrowd"] = int(item["crowd"])
+            # a sample without detections has no label (None), as in a dataset
+            exporter.export_sample(item["image"], detections if detections.detections else None)
+
+
 def store(job: dict) -> dict:
     """The README's four lines, persistent under ``job["name"]``."""
     folder = job["dir"]
@@ -136,6 +152,8 @@ def main(path: str) -> None:
         result["coco"] = read_coco(job["coco"])
     if "write" in job:
         write_dataset(job["write"])
+    if "coco_write" in job:
+        write_coco(job["coco_write"])
     if "store" in job:
         result["store"] = store(job["store"])
     if "load" in job:

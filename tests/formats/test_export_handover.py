@@ -145,3 +145,42 @@ def test_an_export_stopped_by_should_stop_finishes_what_it_wrote(project, tmp_pa
     (index,) = list((tmp_path / "out" / "coco").rglob("*.json"))
     assert len(json.loads(index.read_text())["images"]) == 1
     assert index in written
+
+
+@pytest.mark.parametrize("mode", ["copy", "link"])
+def test_cvat_export_puts_the_images_in_jpegimages_where_datumaro_and_cvat_find_them(project, tmp_path, mode):
+    """``--include-images`` with ``cvat``: each image under ``JPEGImages/<stem><ext>``, where CVAT's
+    own "Segmentation mask 1.1" export with images puts them (Datumaro voc_segmentation
+    ``save_media``) and Datumaro's VOC reader looks (voc/base.py: ``JPEGImages``, matched by item
+    id). Datumaro then reads each item with its image, so that its CVAT-for-images XML holds the
+    image sizes and Datumaro reads that XML back; ``qgn import`` finds copied images without --images
+    (links pointing out of the dataset it follows only where --images names their folder).
+    The export ignored the option (no JPEGImages/: Datumaro's items had no image and its XML
+    export of them could not be read back)."""
+    pytest.importorskip("datumaro")
+    import logging
+
+    from datumaro.components.dataset import Dataset
+
+    project, labels = project
+    export_project(project, tmp_path / "out", ["cvat"], images=mode)
+    root = tmp_path / "out" / "cvat"
+    for image in project.images:
+        placed = root / "JPEGImages" / image.path.name
+        assert placed.read_bytes() == image.path.read_bytes() and placed.is_symlink() == (mode == "link")
+    logging.getLogger().setLevel(logging.ERROR)
+    dataset = Dataset.import_from(str(root), "voc_segmentation")
+    by_id = {item.id: item for item in dataset}
+    assert sorted(by_id) == sorted(image.path.stem for image in project.images)
+    for image in project.images:
+        media = by_id[image.path.stem].media
+        np.testing.assert_array_equal(media.data[:, :, ::-1], np.asarray(Image.open(image.path)))  # BGR
+    dataset.export(str(tmp_path / "xml"), "cvat", save_media=True)  # its reader needs the images
+    back = {item.id: item.media.size for item in Dataset.import_from(str(tmp_path / "xml"), "cvat")}
+    assert back == {image.path.stem: labels[image.path].shape for image in project.images}
+    found = scan_dataset(root, images=None if mode == "copy" else project.images[0].path.parent)
+    assert sorted(item.name for item in found.items) == sorted(p.path.stem for p in project.images)
+    for item in found.items:
+        image = next(im for im in project.images if im.path.stem == item.name)
+        assert Path(item.image).read_bytes() == image.path.read_bytes()
+        np.testing.assert_array_equal(item.read(CLASSES), labels[image.path])

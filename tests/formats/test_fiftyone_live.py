@@ -220,3 +220,53 @@ def test_the_readme_recipe_in_fiftyones_database(tmp_path, fiftyone_python, real
     assert sorted(image.path.stem for image in new.images) == sorted(by_stem)
     for image in new.images:
         np.testing.assert_array_equal(new.load_annotation(image), by_stem[image.path.stem].label)
+
+
+def test_fiftyones_coco_export_imports_as_pycocotools_reads_it(tmp_path, fiftyone_python, real_environ, run_cli):
+    """FiftyOne's ``COCODetectionDatasetExporter`` of our label maps (one detection per class region,
+    ``Segmentation.to_detections``): its own category ids (class names sorted, from 1), polygons
+    (``iscrowd`` 0) or uncompressed RLE (``iscrowd`` 1), an image with no detection. ``qgn import``
+    into a project of our classes reads every image as pycocotools reads the file, and the RLE ones
+    as the label maps they were made of. It found no image (FiftyOne's are in ``data/`` beside
+    ``labels.json``) and drew the polygons off by a pixel here and there."""
+    from coco_reference import pycocotools_labels
+
+    classes, items = sample_sets(tmp_path)[0]
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (9, 5)).save(blank)
+    items = items + [ExportItem("blank", np.full((5, 9), classes.ignore_index, np.int64), blank)]
+    job_items = []
+    for n, item in enumerate(items):
+        np.save(tmp_path / f"{item.name}.npy", fiftyone_mask(item.label, classes).astype(np.uint8))
+        job_items.append({"image": str(item.image), "mask": str(tmp_path / f"{item.name}.npy"), "crowd": n % 2 == 1})
+    targets = {str(i + 1): name for i, name in enumerate(classes.names)}
+    judge(fiftyone_python, {"coco_write": {"dir": str(tmp_path / "fo"), "targets": targets, "items": job_items}},
+          tmp_path, real_environ)
+    doc = json.loads((tmp_path / "fo" / "labels.json").read_text())
+    assert [c["name"] for c in doc["categories"]] == sorted(classes.names) != list(classes.names)
+    kinds = {type(a["segmentation"]).__name__ for a in doc["annotations"]}
+    assert kinds == {"list", "dict"}, kinds
+    write_classes_file(tmp_path / "classes.txt", classes)
+    code, out, err = run_cli("import", tmp_path / "fo", "--project", tmp_path / "p", "--classes",
+                             tmp_path / "classes.txt")
+    assert code == 0, err
+    assert out.startswith("found coco: ")
+    expected = pycocotools_labels(tmp_path / "fo" / "labels.json", classes)
+    project = Project.open(tmp_path / "p")
+    assert sorted(image.path.stem for image in project.images) == sorted(item.name for item in items)
+    for n, item in enumerate(items):
+        (image,) = [image for image in project.images if image.path.stem == item.name]
+        got = project.load_annotation(image)
+        np.testing.assert_array_equal(got, expected[item.name], err_msg=item.name)
+        if n % 2:
+            np.testing.assert_array_equal(got, item.label, err_msg=item.name)
+    # only images no detection covers: FiftyOne writes no "annotations" at all (pycocotools reads
+    # that as none); they come in all void
+    judge(fiftyone_python, {"coco_write": {"dir": str(tmp_path / "fo-blank"), "targets": targets,
+                                           "items": job_items[-1:]}}, tmp_path, real_environ)
+    assert "annotations" not in json.loads((tmp_path / "fo-blank" / "labels.json").read_text())
+    code, out, err = run_cli("import", tmp_path / "fo-blank", "--project", tmp_path / "blank", "--classes",
+                             tmp_path / "classes.txt")
+    assert code == 0, err
+    (image,) = Project.open(tmp_path / "blank").images
+    np.testing.assert_array_equal(Project.open(tmp_path / "blank").load_annotation(image), items[-1].label)

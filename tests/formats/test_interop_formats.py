@@ -163,7 +163,7 @@ def test_coco_polygons_and_rle_import(tmp_path):
     label = scan_dataset(tmp_path / "instances.json").items[0].read(CLASSES)
     expected = np.full((6, 8), 255)
     expected[mask] = 0
-    expected[0:6, 6:8] = 2  # PIL's polygon (outline included), as labelme and most tools draw it
+    expected[0:5, 6] = 2  # as pycocotools' annToMask draws it: the 1×5 rectangle is the 5 pixels it covers
     np.testing.assert_array_equal(label, expected)
 
 

@@ -240,14 +240,13 @@ def test_a_datumaro_voc_export_whose_labels_have_no_colour_imports(tmp_path):
 
 
 def test_our_cvat_export_through_datumaros_cvat_xml_keeps_masks_and_names_not_colours(tmp_path):
-    """Our ``cvat`` export (with its images in JPEGImages/, where CVAT's own export puts them) →
+    """Our ``cvat`` export with its images (``--include-images copy``: JPEGImages/, where CVAT's own
+    export puts them) →
     Datumaro voc_segmentation → Datumaro's CVAT-for-images XML → back to voc_segmentation →
     ``qgn import``: every pixel and every class name (an unused one too) survives; the colours do
     not — Datumaro's CVAT XML has no label colours, and its VOC export of that paints the masks in
     the VOC colormap by label index, which a new project then takes."""
     pytest.importorskip("datumaro")
-    import shutil
-
     from datumaro.components.dataset import Dataset
     from datumaro.util.mask_tools import generate_colormap
     from qgn.project_import import import_into_project
@@ -264,10 +263,7 @@ def test_our_cvat_export_through_datumaros_cvat_xml_keeps_masks_and_names_not_co
     project = Project.create(tmp_path / "project", paths, classes)
     for image in project.images:
         project.save_annotation(image, labels[image.path.stem])
-    export_project(project, tmp_path / "out", ["cvat"])
-    (tmp_path / "out" / "cvat" / "JPEGImages").mkdir()
-    for path in paths:
-        shutil.copy(path, tmp_path / "out" / "cvat" / "JPEGImages" / path.name)
+    export_project(project, tmp_path / "out", ["cvat"], images="copy")
     logging.getLogger().setLevel(logging.ERROR)
     Dataset.import_from(str(tmp_path / "out" / "cvat"), "voc_segmentation").export(
         str(tmp_path / "xml"), "cvat", save_media=True)

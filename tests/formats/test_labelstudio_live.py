@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -348,3 +349,99 @@ def test_qgn_serve_is_the_projects_ml_backend_and_predicts_as_qgn_predict(label_
         assert all(0 < s <= 1 for s in scores)
     finally:
         _stop(serve)
+
+
+def test_our_brush_rle_of_odd_one_pixel_and_large_images_is_read_by_label_studio(label_studio, tmp_path):
+    """Our tasks of a 1×1, a 1×7, a 7×1, a 101×3, a 53×37 and a 4001×3001 image (every class and
+    void, one-pixel detail) import into Label Studio, and its BRUSH_TO_PNG export (its own brush
+    decoder) gives each class mask back pixel-exact, at the image's size; its JSON export imports back
+    unchanged."""
+    from sample_files import blocky_label
+
+    classes = read_classes_file(samples_dir() / "classes.txt")
+    rng = np.random.default_rng(5)
+    items, labels = [], {}
+    for h, w in [(1, 1), (1, 7), (7, 1), (101, 3), (37, 53), (3001, 4001)]:
+        name = f"image {h}x{w}"
+        labels[name] = blocky_label(rng, h, w, classes.num_classes, classes.ignore_index,
+                                    cell=(1, 3, 5) if h * w < 10_000 else 97, void_cells=True)
+        photo = tmp_path / "photos" / f"{name}.png"
+        photo.parent.mkdir(exist_ok=True)
+        Image.new("RGB", (w, h)).save(photo)
+        items.append(ExportItem(name, labels[name], photo))
+    export_dataset(items, classes, tmp_path / "out", ["labelstudio"])
+    root = tmp_path / "out" / "labelstudio"
+    project = label_studio.project((root / "label_config.xml").read_text(), "odd sizes")
+    tasks = json.loads((root / "tasks.json").read_text())
+    answer = label_studio.call("POST", f"/api/projects/{project}/import", tasks)
+    assert answer["task_count"] == answer["annotation_count"] == len(items)
+    by_task = {t["id"]: Path(urllib.parse.unquote(t["data"]["image"].rsplit("/", 1)[1])).stem
+               for t in label_studio.call("GET", f"/api/projects/{project}/export?exportType=JSON")}
+    got = {name: np.full(label.shape, classes.ignore_index, np.int64) for name, label in labels.items()}
+    with zipfile.ZipFile(label_studio.export(project, "BRUSH_TO_PNG", tmp_path)) as z:
+        for png in z.namelist():
+            name = by_task[int(png.split("-")[1])]
+            class_name = png.split("-tag-", 1)[1].rsplit("-", 1)[0]
+            mask = np.asarray(Image.open(io.BytesIO(z.read(png))))
+            assert mask.shape == labels[name].shape, (png, mask.shape)
+            got[name][mask > 0] = classes.names.index(class_name)
+    for name, label in labels.items():
+        np.testing.assert_array_equal(got[name], label, err_msg=name)
+    # and Label Studio's JSON export of what it stored comes back through qgn import unchanged
+    dataset = scan_dataset(label_studio.export(project, "JSON", tmp_path), images=root / "images")
+    assert sorted(item.name for item in dataset.items) == sorted(labels)
+    for item in dataset.items:
+        np.testing.assert_array_equal(item.read(classes), labels[item.name], err_msg=item.name)
+
+
+def test_label_studios_coco_export_imports_as_its_json_export(label_studio, export_root, tmp_path):
+    """A polygon and a rectangle, exported by Label Studio as JSON and as COCO (its converter:
+    category ids from 0, a rectangle as ``"segmentation": []`` with its ``bbox``, ``file_name`` the
+    image it read, relative to its own scratch folder: ``../../…/images/scene_01.png``). ``qgn
+    import --images`` found no image for the COCO file (the name leads outside it) and read the
+    rectangle as no pixel. Now the COCO file reads as pycocotools reads its polygon, with the box
+    (as pycocotools draws a box) on top; the JSON export gives the same map but for the polygon's
+    rim (its reader takes the pixels whose centres are inside: no COCO rasteriser there)."""
+    samples = samples_dir()
+    classes = read_classes_file(samples / "classes.txt")
+    config = (export_root / "label_config.xml").read_text().replace("</View>", (
+        '  <PolygonLabels name="poly" toName="image">\n    <Label value="road"/>\n  </PolygonLabels>\n'
+        '  <RectangleLabels name="box" toName="image">\n    <Label value="building"/>\n'
+        '  </RectangleLabels>\n</View>'))
+    project = label_studio.project(config, "COCO from Label Studio")
+    label_studio.call("POST", "/api/storages/localfiles", {"project": project, "path": str(export_root / "images"),
+                                                           "title": "images", "use_blob_urls": True})
+    tasks = [{"data": t["data"]} for t in json.loads((export_root / "tasks.json").read_text())[:1]]
+    label_studio.call("POST", f"/api/projects/{project}/import", tasks)
+    (task,) = [t["id"] for t in label_studio.call("GET", f"/api/projects/{project}/export?exportType=JSON"
+                                                         "&download_all_tasks=true")]
+    h, w = 256, 384
+    polygon = [(96.0, 64.0), (288.0, 96.0), (200.0, 230.5), (60.25, 180.0)]
+    result = [{"from_name": "poly", "to_name": "image", "type": "polygonlabels", "original_width": w,
+               "original_height": h, "value": {"points": [[x / w * 100, y / h * 100] for x, y in polygon],
+                                               "closed": True, "polygonlabels": ["road"]}},
+              {"from_name": "box", "to_name": "image", "type": "rectanglelabels", "original_width": w,
+               "original_height": h, "value": {"x": 250 / w * 100, "y": 20 / h * 100, "width": 100 / w * 100,
+                                               "height": 50 / h * 100, "rotation": 0,
+                                               "rectanglelabels": ["building"]}}]
+    label_studio.call("POST", f"/api/tasks/{task}/annotations?project={project}", {"result": result})
+    labels = {}
+    for kind in ("JSON", "COCO"):
+        path = label_studio.export(project, kind, tmp_path)
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as z:
+                z.extractall(tmp_path / kind)
+            path = tmp_path / kind
+        dataset = scan_dataset(path, images=export_root / "images")
+        (item,) = dataset.items
+        assert item.image is not None and item.image.parent == export_root / "images", (kind, item)
+        labels[kind] = item.read(classes)
+        if kind == "COCO":
+            from coco_reference import pycocotools_labels
+
+            (expected,) = pycocotools_labels(next(path.glob("*.json")), classes).values()  # the polygon
+    expected[20:70, 250:350] = classes.names.index("building")
+    np.testing.assert_array_equal(labels["COCO"], expected)
+    np.testing.assert_array_equal(labels["JSON"][20:70, 250:350], expected[20:70, 250:350])
+    rim = labels["JSON"] != labels["COCO"]
+    assert rim.sum() < 0.01 * (labels["JSON"] == classes.names.index("road")).sum()
