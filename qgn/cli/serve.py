@@ -65,7 +65,9 @@ def run(args) -> int:
     except OSError as exc:
         raise CLIError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; choose another --port") from None
     host, port = server.server_address[:2]
-    print(f"qgn serve: {backend.current.version} ({model}) as a Label Studio ML backend on http://{host}:{port}"
+    for note in backend.resume_notes:
+        print(f"qgn serve: warning: {note}", file=sys.stderr, flush=True)
+    print(f"qgn serve: {backend.current.version} ({backend.current.path}) as a Label Studio ML backend on http://{host}:{port}"
           + (f", images from {backend.document_root}" if backend.document_root else "")
           + (f", fine-tuning into {args.train_out}" if args.train_out else ""), flush=True)
     if args.token and not args.label_studio_url:

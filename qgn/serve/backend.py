@@ -24,14 +24,18 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
   ``train_every`` new ones, or on START_TRAINING, a background thread fine-tunes the current model
   (``qgn.train.finetune``) into ``train_out/<name>-ls<n>.safetensors`` — a new file, never the
   original — and serves it from then on. At most one fine-tune runs; see ``request_training``.
+  A restarted ``qgn serve`` serves the newest version in ``train_out`` fine-tuned from its model
+  (``resume``); the annotations kept since that version was made live in memory and are lost.
   ANNOTATIONS_DELETED and TASKS_DELETED drop the kept annotations they name.
 - ``/predict`` answers at most ``QGN_SERVE_MAX_TASKS`` tasks and ``QGN_SERVE_MAX_RESPONSE_BYTES`` of
   results (``qgn.serve.limits``); see ``predict``.
 """
 from __future__ import annotations
 
+import glob
 import http.client
 import json
+import re
 import socket
 import tempfile
 import threading
@@ -81,6 +85,39 @@ class ServedModel:
 
 def model_version_name(path: Path, bundled: str | None = None) -> str:
     return f"qgn-{bundled or Path(path).stem}"
+
+
+def finetuned_number(path: Path, original: Path) -> int | None:
+    """n of a fine-tuned version's file ``<original stem>-ls<n>.safetensors``; None for another name."""
+    match = re.fullmatch(re.escape(Path(original).stem) + r"-ls([1-9][0-9]{0,8})\.safetensors", Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def finetuned_files(folder: Path, original: Path) -> list[tuple[int, Path]]:
+    """(n, path) of the fine-tuned versions' files in ``folder``, n ascending."""
+    found = [(finetuned_number(p, original), p) for p in folder.glob(glob.escape(Path(original).stem) + "-ls*.safetensors")]
+    return sorted((n, p) for n, p in found if n is not None and p.is_file())
+
+
+def lineage(path: Path, original: Path, limit: int) -> list[Path] | None:
+    """The models from the first fine-tune of ``original`` to ``path``, each fine-tuned from the
+    one before (its JSON's ``extra.finetune.from``); None when that chain does not reach ``original``."""
+    from qgn.model.checkpoint import load_config
+    from qgn.train.finetune import same_file
+
+    chain = []
+    for _ in range(limit):
+        chain.append(path)
+        try:
+            source = load_config(path).extra.get("finetune", {}).get("from")
+        except (OSError, ValueError, AttributeError):
+            return None
+        if not isinstance(source, str) or not source:
+            return None
+        if same_file(Path(source), Path(original)):
+            return chain[::-1]
+        path = Path(source)
+    return None
 
 
 TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "a whole number", type(None): "null"}
@@ -228,6 +265,33 @@ class QGNBackend:
         self.fetch_slots = threading.BoundedSemaphore(MAX_FETCHES)
         self.max_tasks, self.max_response_bytes = max_tasks(), max_response_bytes()
         self.predict_deadline_s = predict_deadline_s()
+        self.resume_notes: list[str] = []  # what a restart found in train_out and did not serve (for the log)
+        if self.train_out is not None:
+            self.resume()
+
+    def resume(self) -> None:
+        """Serve the newest version in ``train_out`` fine-tuned from the original (each
+        ``<stem>-ls<n>`` from the one before, as its JSON's ``extra.finetune.from`` says), so a
+        restarted ``qgn serve`` goes on from its last fine-tune instead of the original model —
+        whose next fine-tune would start over on the annotations made since the restart alone."""
+        from qgn.model.checkpoint import load_model
+
+        found = finetuned_files(self.train_out, self.original)
+        for n, path in reversed(found):
+            chain = lineage(path, self.original, len(found))
+            if chain is None:
+                self.resume_notes.append(f"{path} was not fine-tuned from {self.original}; not served")
+                continue
+            try:
+                model = load_model(path, self.device)
+            except (OSError, ValueError) as exc:
+                self.resume_notes.append(f"{path} cannot be loaded ({exc}); not served")
+                continue
+            base = model_version_name(self.original)
+            numbers = [finetuned_number(p, self.original) for p in chain]
+            self.current = ServedModel(f"{base}-ls{n}", path, model)
+            self.versions = [self.versions[0], *(f"{base}-ls{k}" for k in numbers if k is not None)]
+            return
 
     # ------------------------------------------------------------------------------- protocol
     def health(self) -> dict:
@@ -622,10 +686,11 @@ class QGNBackend:
             self.train_out.mkdir(parents=True, exist_ok=True)
             stem = self.original.stem
             n = 1
-            while (self.train_out / f"{stem}-ls{n}.safetensors").exists():
+            while any((self.train_out / f"{stem}-ls{n}{suffix}").exists() for suffix in (".safetensors", ".json")):
                 n += 1
             path = save_new_model(result.model, self.train_out / f"{stem}-ls{n}.safetensors", original=self.original,
-                                  extra=finetune_metadata(config, result, served.path, [f"task {i}" for i in range(len(pairs))]))
+                                  extra=finetune_metadata(config, result, served.path.resolve(),
+                                                          [f"task {i}" for i in range(len(pairs))]))
             with self.state_lock:
                 self.current = ServedModel(f"{model_version_name(self.original)}-ls{n}", path, result.model)
                 self.versions.append(self.current.version)
