@@ -88,6 +88,16 @@ def model_version_name(path: Path, bundled: str | None = None) -> str:
     return f"qgn-{bundled or Path(path).stem}"
 
 
+def compact_label(label: np.ndarray) -> np.ndarray:
+    """``label`` in the smallest integer type that holds its values (the classes and the ignore
+    value): a byte a pixel for up to 255 classes, where the label map is made as int64 — 8 bytes, so
+    200 annotations of 12-megapixel photos kept for a fine-tune held 18 GB of labels."""
+    if not label.size:
+        return label
+    dtype = np.result_type(np.min_scalar_type(int(label.min())), np.min_scalar_type(int(label.max())))
+    return label.astype(dtype) if dtype.itemsize < label.dtype.itemsize else label
+
+
 def finetuned_number(path: Path, original: Path) -> int | None:
     """n of a fine-tuned version's file ``<original stem>-ls<n>.safetensors``; None for another name."""
     match = re.fullmatch(re.escape(Path(original).stem) + r"-ls([1-9][0-9]{0,8})\.safetensors", Path(path).name)
@@ -622,6 +632,7 @@ class QGNBackend:
             image = read_rgb(path)
         if image.shape[:2] != label.shape:
             raise RequestError(f"{source}: the annotation is {label.shape[::-1]} but the image {image.shape[1::-1]}")
+        label = compact_label(label)
         with self.state_lock:
             key = (project.get("id"), task.get("id"))
             if not replace and key in self.corrections:

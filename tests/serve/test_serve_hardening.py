@@ -826,3 +826,20 @@ def test_annotations_created_from_predictions_in_bulk_are_learnt_from(serve, tmp
     bulk["task"] = bulk["task"][:2]
     status, answer = post(port, "/webhook", bulk)
     assert status == 400 and "3 annotations but 2 tasks" in answer["error"]
+
+
+def test_an_annotation_kept_for_fine_tuning_takes_a_byte_a_pixel(serve, tmp_path):
+    """Its label map was kept as made, int64: 8 bytes a pixel, 92 MiB for a 12-megapixel photo beside
+    its 34 MiB image, and up to 200 are kept (``MAX_CORRECTIONS``)."""
+    port, backend = serve(document_root=samples_dir(), train_out=tmp_path)
+    assert post(port, "/webhook", brush_webhook())[1]["status"] == "kept"
+    ((image, label, _),) = backend.corrections.values()
+    classes = backend.current.model.config.classes
+    assert label.nbytes == 384 * 256 and image.nbytes == 384 * 256 * 3
+    np.testing.assert_array_equal(label, np.full((256, 384), classes.names.index("road")))
+    from qgn.serve.backend import compact_label
+
+    for values in ([0, 7, 255], [0, 300], [-1, 10], [0, 2**40], []):
+        made = np.array(values, np.int64)
+        np.testing.assert_array_equal(compact_label(made), made)
+    assert [compact_label(np.array(v)).itemsize for v in ([0, 255], [0, 300], [-1, 10])] == [1, 2, 2]
