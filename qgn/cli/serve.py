@@ -76,6 +76,7 @@ def run(args) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"qgn serve: warning: listening on {args.host}: anyone who can reach it may use the model",
               file=sys.stderr, flush=True)
+    stop_on_signals()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -83,3 +84,16 @@ def run(args) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def stop_on_signals() -> None:
+    """SIGTERM (``kill``, systemd, docker stop) and SIGHUP (its terminal closed) stop qgn serve as
+    Ctrl-C does: killed by them, it left each image being fetched in a temporary folder."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), interrupt)

@@ -843,3 +843,38 @@ def test_an_annotation_kept_for_fine_tuning_takes_a_byte_a_pixel(serve, tmp_path
         made = np.array(values, np.int64)
         np.testing.assert_array_equal(compact_label(made), made)
     assert [compact_label(np.array(v)).itemsize for v in ([0, 255], [0, 300], [-1, 10])] == [1, 2, 2]
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
+def test_stopped_by_a_signal_it_leaves_no_fetched_image_behind(hosts, tmp_path, signal_name):
+    """``kill``, systemd and docker stop qgn serve with SIGTERM (a closed terminal with SIGHUP): it
+    died at once, leaving each image being fetched in a ``qgn-serve-*`` temporary folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    host = hosts()
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    serve = subprocess.Popen([sys.executable, "-m", "qgn", "serve", "--threads", "1", "--port", "0"],
+                             cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env={**os.environ, "TMPDIR": str(temp), "OMP_NUM_THREADS": "1"})
+    try:
+        port = int(serve.stdout.readline().decode().split(" on http://127.0.0.1:")[1].split(",")[0])
+        client = socket.create_connection(("127.0.0.1", port), timeout=60)
+        body = json.dumps({"tasks": [{"id": 1, "data": {"image": host.url + "/hold"}}], "label_config": HOOK_CONFIG})
+        client.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body.encode()))
+        assert host.seen.wait(60)
+        assert [p.name[:10] for p in temp.iterdir()] == ["qgn-serve-"]  # the fetch's folder
+        serve.send_signal(getattr(signal, signal_name))
+        code = serve.wait(60)
+        assert list(temp.iterdir()) == []
+        assert code == 0 and "qgn serve: stopped" in serve.stderr.read().decode()
+        client.close()
+    finally:
+        host.release.set()
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
