@@ -703,17 +703,20 @@ class QGNBackend:
         return {"status": "training", "corrections": count}
 
     def training_loop(self) -> None:
-        """Fine-tunes until no request for another came in with new annotations during the last."""
+        """Fine-tunes until no request for another came in with new annotations during the last,
+        or one fails: its annotations then count as new again, so asking once more retries."""
         done = False
         try:
             while not done:
                 with self.state_lock:
                     pairs, served = list(self.corrections.values()), self.current
-                    self.new_since_training, self.training_again = 0, False
+                    taken, self.new_since_training, self.training_again = self.new_since_training, 0, False
                     self.training_status = f"fine-tuning on {len(pairs)} annotation(s)"
-                self._train(pairs, served)  # a failure is its status, the served model stays
+                failure = self._train(pairs, served)  # its status; the served model stays
                 with self.state_lock:  # deciding and clearing under one hold: no request is lost between
-                    done = not (self.training_again and self.new_since_training)
+                    if failure:
+                        self.new_since_training += taken
+                    done = bool(failure) or not (self.training_again and self.new_since_training)
                     if done:
                         self.training_running = self.training_again = False
         except BaseException:
@@ -721,7 +724,8 @@ class QGNBackend:
                 self.training_running = self.training_again = False
             raise
 
-    def _train(self, pairs, served: ServedModel) -> None:
+    def _train(self, pairs, served: ServedModel) -> str | None:
+        """Fine-tunes ``served`` on ``pairs`` into the next version and serves it; why not, or None."""
         from qgn.train.finetune import FinetuneConfig, finetune, finetune_metadata, save_new_model
 
         try:
@@ -743,3 +747,5 @@ class QGNBackend:
         except Exception as exc:  # a failed fine-tune leaves the served model as it was
             with self.state_lock:
                 self.training_status = f"failed: {type(exc).__name__}: {exc}"
+            return self.training_status
+        return None

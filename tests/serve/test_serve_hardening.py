@@ -878,3 +878,22 @@ def test_stopped_by_a_signal_it_leaves_no_fetched_image_behind(hosts, tmp_path, 
         if serve.poll() is None:
             serve.kill()
             serve.wait()
+
+
+def test_a_failed_fine_tune_can_be_asked_for_again(serve, tmp_path):
+    """A fine-tune whose model could not be saved (a full disk, --train-out not writable) counted
+    its annotations as learnt: START_TRAINING after the cause was fixed answered "up to date" and
+    nothing more was trained until a new annotation came in."""
+    blocked = tmp_path / "models"
+    blocked.write_text("a file where the folder should be")
+    port, backend = serve(document_root=samples_dir(), train_out=blocked, finetune_iterations=1)
+    start = {"action": "START_TRAINING", "project": {"id": 7}}
+    assert post(port, "/webhook", brush_webhook())[1]["status"] == "kept"
+    assert post(port, "/webhook", start)[1]["status"] == "training"
+    backend.training.join(300)
+    assert backend.training_status.startswith("failed:") and backend.current.version == "qgn-demo"
+    blocked.unlink()  # the cause fixed
+    assert post(port, "/webhook", start)[1]["status"] == "training"
+    backend.training.join(300)
+    assert backend.current.version == "qgn-demo-ls1", backend.training_status
+    assert (blocked / "demo-ls1.safetensors").is_file()
