@@ -724,6 +724,25 @@ class QGNBackend:
                 self.training_running = self.training_again = False
             raise
 
+    def reserve_number(self) -> int:
+        """The next version's n, taken by creating its ``<stem>-ls<n>.json`` (empty until the model is
+        saved over it) only if no such file exists: another ``qgn serve`` fine-tuning into the same
+        folder at the same moment takes another n, where both found the same one free and the
+        later save replaced the other's model."""
+        import os
+
+        self.train_out.mkdir(parents=True, exist_ok=True)
+        n = 1
+        while True:
+            weights = self.train_out / f"{self.original.stem}-ls{n}.safetensors"
+            if not weights.exists():
+                try:
+                    os.close(os.open(weights.with_suffix(".json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+                    return n
+                except FileExistsError:
+                    pass
+            n += 1
+
     def _train(self, pairs, served: ServedModel) -> str | None:
         """Fine-tunes ``served`` on ``pairs`` into the next version and serves it; why not, or None."""
         from qgn.train.finetune import FinetuneConfig, finetune, finetune_metadata, save_new_model
@@ -732,14 +751,17 @@ class QGNBackend:
             config = FinetuneConfig(iterations=self.finetune_iterations)
             images, labels = [p[0] for p in pairs], [p[1] for p in pairs]
             result = finetune(served.model, images, labels, config)
-            self.train_out.mkdir(parents=True, exist_ok=True)
-            stem = self.original.stem
-            n = 1
-            while any((self.train_out / f"{stem}-ls{n}{suffix}").exists() for suffix in (".safetensors", ".json")):
-                n += 1
-            path = save_new_model(result.model, self.train_out / f"{stem}-ls{n}.safetensors", original=self.original,
-                                  extra=finetune_metadata(config, result, served.path.resolve(),
-                                                          [f"task {i}" for i in range(len(pairs))]))
+            n = self.reserve_number()
+            path = self.train_out / f"{self.original.stem}-ls{n}.safetensors"
+            try:
+                save_new_model(result.model, path, original=self.original, overwrite=True,  # over its placeholder
+                               extra=finetune_metadata(config, result, served.path.resolve(),
+                                                       [f"task {i}" for i in range(len(pairs))]))
+            except BaseException:
+                placeholder = path.with_suffix(".json")
+                if placeholder.is_file() and not placeholder.stat().st_size:
+                    placeholder.unlink()
+                raise
             with self.state_lock:
                 self.current = ServedModel(f"{model_version_name(self.original)}-ls{n}", path, result.model)
                 self.versions.append(self.current.version)

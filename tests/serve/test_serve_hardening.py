@@ -897,3 +897,36 @@ def test_a_failed_fine_tune_can_be_asked_for_again(serve, tmp_path):
     backend.training.join(300)
     assert backend.current.version == "qgn-demo-ls1", backend.training_status
     assert (blocked / "demo-ls1.safetensors").is_file()
+
+
+def test_two_servers_fine_tuning_into_one_folder_never_take_the_same_version(serve, tmp_path, monkeypatch):
+    """Each found the next free number by looking, so one saving between the other's look and its save
+    took the same number: the other's fine-tune failed (or, both saving at once, one model replaced
+    the other's file)."""
+    import qgn.train.finetune as finetune_module
+
+    _, first = serve(document_root=samples_dir(), train_out=tmp_path, finetune_iterations=1)
+    _, second = serve(document_root=samples_dir(), train_out=tmp_path, finetune_iterations=1)
+    classes = first.current.model.config.classes
+    from qgn.data.imageio import read_rgb
+
+    pair = (read_rgb(samples_dir() / "images" / "scene_01.png"), np.full((256, 384), classes.names.index("road")), 9)
+    save = finetune_module.save_new_model
+    calls = []
+
+    def save_after_the_other(*args, **kwargs):  # the second's number is chosen; the first saves now
+        if not calls:
+            calls.append(1)
+            assert first._train([pair], first.current) is None, first.training_status
+        return save(*args, **kwargs)
+
+    monkeypatch.setattr(finetune_module, "save_new_model", save_after_the_other)
+    assert second._train([pair], second.current) is None, second.training_status
+    assert {first.current.version, second.current.version} == {"qgn-demo-ls1", "qgn-demo-ls2"}
+    assert first.current.path != second.current.path
+    from qgn.model.checkpoint import load_config
+
+    for path in (first.current.path, second.current.path):
+        assert load_config(path).extra["finetune"]["iterations_done"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-ls1.json", "demo-ls1.safetensors", "demo-ls2.json",
+                                                          "demo-ls2.safetensors"]
