@@ -27,7 +27,9 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
   on. At most one fine-tune runs; see ``request_training``.
   A restarted ``qgn serve`` serves the newest version in ``train_out`` fine-tuned from its model
   (``resume``); the annotations kept since that version was made live in memory and are lost.
-  ANNOTATIONS_DELETED and TASKS_DELETED drop the kept annotations they name.
+  ANNOTATIONS_DELETED and TASKS_DELETED drop the kept annotations they name. A webhook's work runs
+  in arrival order on one thread and is answered ``accepted`` when it would outlast Label Studio's
+  1 s wait (``qgn.serve.inorder``).
 - ``/predict`` answers at most ``QGN_SERVE_MAX_TASKS`` tasks and ``QGN_SERVE_MAX_RESPONSE_BYTES`` of
   results (``qgn.serve.limits``); see ``predict``.
 """
@@ -52,6 +54,7 @@ from urllib.parse import parse_qs, urljoin, urlparse
 
 import numpy as np
 
+from .inorder import Busy, InOrder
 from .label_config import BrushTarget, ConfigError, brush_target
 from .limits import (MAX_RESPONSE_BYTES_ENV, MAX_TASKS_ENV, PREDICT_DEADLINE_ENV, max_response_bytes, max_tasks,
                      predict_deadline_s)
@@ -152,6 +155,29 @@ def renamed(answer: dict, length: int, made_for: str, prefix: str) -> tuple[dict
     results = [dict(r, id=prefix + r["id"][len(made_for):]) for r in answer["result"]]
     grown = (len(json.dumps(prefix)) - len(json.dumps(made_for))) * len(results)
     return dict(answer, result=results), length + grown
+
+
+def annotation_parts(body: dict) -> tuple[dict, dict]:
+    """(task, annotation) of an annotation webhook, their fields' types checked (a 400 naming the field)."""
+    from qgn.formats.labelstudio import region_kind
+
+    task, annotation = body.get("task"), body.get("annotation")
+    if not isinstance(task, dict) or not isinstance(annotation, dict):
+        raise RequestError("an annotation webhook needs 'task' and 'annotation' objects")
+    check_type(task.get("id"), "task.id", (int, str, type(None)))
+    check_type(task.get("data"), "task.data", dict)
+    check_type(annotation.get("result"), "annotation.result", list)
+    for index, result in enumerate(annotation["result"]):
+        where = f"annotation.result[{index}]"
+        check_type(result, where, dict)
+        value = result.get("value", result)
+        check_type(value, f"{where}.value", dict)
+        kind = region_kind(value)
+        if kind:
+            labels = check_type(value[kind], f"{where}.value.{kind}", list)
+            if not all(isinstance(name, str) and name.strip() for name in labels):
+                raise RequestError(f"{where}.value.{kind} must be a list of label names")
+    return task, annotation
 
 
 def task_name(task, index: int):
@@ -276,6 +302,7 @@ class QGNBackend:
         self.fetch_slots = threading.BoundedSemaphore(MAX_FETCHES)
         self.max_tasks, self.max_response_bytes = max_tasks(), max_response_bytes()
         self.predict_deadline_s = predict_deadline_s()
+        self.webhooks = InOrder()  # annotation webhooks' work, in the order they came (qgn.serve.inorder)
         self.resume_notes: list[str] = []  # what a restart found in train_out and did not serve (for the log)
         if self.train_out is not None:
             self.resume()
@@ -418,7 +445,10 @@ class QGNBackend:
             results.append(answer)
         return results, failures, status, None
 
-    def webhook(self, body: dict) -> dict:
+    def webhook(self, body: dict, arrived: float | None = None) -> dict:
+        """A webhook's answer: its work's result when that ends within ``qgn.serve.inorder.WAIT_S`` of
+        ``arrived`` (``time.monotonic()`` of the request's first byte; default now), else
+        ``accepted`` while the work goes on in order (see ``qgn.serve.inorder``)."""
         action = body.get("action")
         if action not in ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "START_TRAINING",
                           *DELETIONS):
@@ -431,15 +461,36 @@ class QGNBackend:
         check_type(project, "project", dict)
         check_type(project.get("id"), "project.id", (int, str, type(None)))
         if action in DELETIONS:
-            return self.forget_corrections(project.get("id"), body.get(DELETIONS[action]), action)
-        bulk = self.keep_created(body, project) if action == "ANNOTATIONS_CREATED" else {}
-        if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
-            self.keep_correction(body, project)
+            check_type(body.get(DELETIONS[action]), DELETIONS[action], list)
+        elif action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
+            annotation_parts(body)  # its shape is answered at once
+
+        def work() -> dict:
+            if action in DELETIONS:
+                return self.forget_corrections(project.get("id"), body.get(DELETIONS[action]), action)
+            extra = self.keep_created(body, project) if action == "ANNOTATIONS_CREATED" else {}
+            if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
+                self.keep_correction(body, project)
+            return self.after_keeping(action, extra)
+
+        try:
+            answer = self.webhooks.run(work, f"{action} of project {project.get('id')}", arrived)
+        except Busy as exc:
+            raise RequestError(str(exc), 503) from None
+        if answer is None:
+            return {"status": "accepted", "reason": "still being read (Label Studio waits 1 s); in the order the "
+                                                    "webhooks came, failures in the server's log",
+                    "waiting": self.webhooks.waiting()}
+        return answer
+
+    def after_keeping(self, action: str, extra: dict) -> dict:
+        """After an annotation webhook's work: a fine-tune when START_TRAINING or ``train_every``
+        new annotations ask for one (``request_training``), else what is kept."""
         with self.state_lock:
             count = len(self.corrections)
             if count and (action == "START_TRAINING" or self.new_since_training >= self.train_every):
-                return {**self.request_training(), **bulk}
-        return {"status": "kept", "corrections": count, "train_every": self.train_every, **bulk}
+                return {**self.request_training(), **extra}
+        return {"status": "kept", "corrections": count, "train_every": self.train_every, **extra}
 
     # ------------------------------------------------------------------------------- predictions
     def check_target(self, target: BrushTarget) -> list[str | None]:
@@ -594,25 +645,10 @@ class QGNBackend:
         ``replace`` is False; whether it was kept (a skipped task's is not)."""
         from qgn.data.imageio import read_rgb
         from qgn.formats.guards import check_against_image
-        from qgn.formats.labelstudio import annotation_label, region_kind, region_results, result_size
+        from qgn.formats.labelstudio import annotation_label, region_results, result_size
         from qgn.imagefile import upright_size
 
-        task, annotation = body.get("task"), body.get("annotation")
-        if not isinstance(task, dict) or not isinstance(annotation, dict):
-            raise RequestError("an annotation webhook needs 'task' and 'annotation' objects")
-        check_type(task.get("id"), "task.id", (int, str, type(None)))
-        check_type(task.get("data"), "task.data", dict)
-        check_type(annotation.get("result"), "annotation.result", list)
-        for index, result in enumerate(annotation["result"]):
-            where = f"annotation.result[{index}]"
-            check_type(result, where, dict)
-            value = result.get("value", result)
-            check_type(value, f"{where}.value", dict)
-            kind = region_kind(value)
-            if kind:
-                labels = check_type(value[kind], f"{where}.value.{kind}", list)
-                if not all(isinstance(name, str) and name.strip() for name in labels):
-                    raise RequestError(f"{where}.value.{kind} must be a list of label names")
+        task, annotation = annotation_parts(body)
         if annotation.get("was_cancelled"):
             return False
         target = brush_target(project.get("label_config") or "")

@@ -17,6 +17,7 @@ from qgn.formats import labelstudio
 from qgn.formats.labelstudio import encode_ls_rle
 from qgn.resources import bundled_model_path, samples_dir
 from qgn.serve import backend as backend_module
+from qgn.serve import inorder
 from qgn.serve.backend import QGNBackend, RequestError
 from qgn.serve.label_config import BrushTarget, ConfigError, brush_target
 from qgn.serve.server import Handler, QGNServer, make_server
@@ -91,6 +92,13 @@ class FakeHost:
         self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def webhooks_answer_their_result(monkeypatch):
+    """A webhook here is read well within Label Studio's 1 s on an idle machine; on a loaded one its
+    answer must still be its result, not "accepted" (qgn.serve.inorder)."""
+    monkeypatch.setattr(inorder, "WAIT_S", 60.0)
 
 
 @pytest.fixture
@@ -930,3 +938,35 @@ def test_two_servers_fine_tuning_into_one_folder_never_take_the_same_version(ser
         assert load_config(path).extra["finetune"]["iterations_done"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-ls1.json", "demo-ls1.safetensors", "demo-ls2.json",
                                                           "demo-ls2.safetensors"]
+
+
+def test_a_webhook_slower_than_label_studios_wait_is_answered_and_read_in_order(serve, tmp_path, monkeypatch,
+                                                                                 capsys):
+    """Label Studio posts a webhook inside the request that made it (an annotator's Submit) and waits
+    1 s for the answer (WEBHOOK_TIMEOUT). Keeping a 12-megapixel photo's annotation took 0.4–1.4 s here,
+    so every such Submit waited Label Studio's whole second and it logged a timeout. Work longer than
+    the wait is answered "accepted" and goes on, in the order the webhooks came."""
+    port, backend = serve(document_root=samples_dir(), train_out=tmp_path)
+    backend.webhooks.wait_s = 0.2
+    release = threading.Event()
+    keep = backend.keep_correction
+    monkeypatch.setattr(backend, "keep_correction", lambda *a, **k: release.wait(60) and keep(*a, **k))
+    answers = []
+    client = threading.Thread(target=lambda: answers.append(post(port, "/webhook", webhook())))
+    client.start()
+    client.join(20)
+    try:
+        assert answers and answers[0][0] == 201 and answers[0][1]["status"] == "accepted"  # while it is read
+        deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 9}]}
+        assert post(port, "/webhook", deleted)[1]["status"] == "accepted"  # after it, not before
+        status, answer = post(port, "/webhook", {"action": "ANNOTATIONS_DELETED", "project": {"id": 7},
+                                                 "annotations": {"id": 9}})
+        assert status == 400 and "annotations" in answer["error"]  # a wrong shape is still answered at once
+        assert post(port, "/webhook", webhook(image="images/gone.png"))[1]["status"] == "accepted"
+    finally:
+        release.set()
+        client.join(60)
+    assert backend.webhooks.settle(60)
+    assert not backend.corrections  # kept, then deleted: in the order they came; the last one failed
+    err = capsys.readouterr().err
+    assert "ANNOTATION_CREATED of project 7 failed after it was answered" in err and "gone.png" in err
