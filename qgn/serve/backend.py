@@ -316,7 +316,7 @@ class QGNBackend:
 
         found = finetuned_files(self.train_out, self.original)
         for n, path in reversed(found):
-            chain = lineage(path, self.original, len(found))
+            chain = lineage(path, self.original, 2 * len(found) + 2)  # a bound on a chain that loops
             if chain is None:
                 self.resume_notes.append(f"{path} was not fine-tuned from {self.original}; not served")
                 continue
