@@ -83,6 +83,7 @@ def run(args) -> int:
         print("qgn serve: stopped", file=sys.stderr)
     finally:
         server.server_close()
+        backend.stop()
     return 0
 
 

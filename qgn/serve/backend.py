@@ -298,6 +298,7 @@ class QGNBackend:
         self.training_running = False  # a fine-tune runs (set and cleared under state_lock)
         self.training_again = False  # another was asked for while it ran
         self.training_status = "idle"
+        self.stopping = threading.Event()  # set by stop(): a running fine-tune ends at its next step
         self.cache: OrderedDict = OrderedDict()
         self.fetch_slots = threading.BoundedSemaphore(MAX_FETCHES)
         self.max_tasks, self.max_response_bytes = max_tasks(), max_response_bytes()
@@ -760,6 +761,15 @@ class QGNBackend:
                 self.training_running = self.training_again = False
             raise
 
+    def stop(self, timeout: float = 60.0) -> None:
+        """Ends a running fine-tune at its next step (nothing saved) and waits for it: the process
+        leaving while torch trained on another thread aborted ("terminate called without an active
+        exception", SIGABRT) on Ctrl-C or SIGTERM."""
+        self.stopping.set()
+        training = self.training
+        if training is not None:
+            training.join(timeout)
+
     def reserve_number(self) -> int:
         """The next version's n, taken by creating its ``<stem>-ls<n>.json`` (empty until the model is
         saved over it) only if no such file exists: another ``qgn serve`` fine-tuning into the same
@@ -786,7 +796,15 @@ class QGNBackend:
         try:
             config = FinetuneConfig(iterations=self.finetune_iterations)
             images, labels = [p[0] for p in pairs], [p[1] for p in pairs]
-            result = finetune(served.model, images, labels, config)
+            def progress(step: int, loss: float) -> None:
+                with self.state_lock:
+                    self.training_status = f"fine-tuning on {len(pairs)} annotation(s): step {step} of {config.iterations}"
+
+            result = finetune(served.model, images, labels, config, progress=progress, should_stop=self.stopping.is_set)
+            if result.cancelled:
+                with self.state_lock:
+                    self.training_status = "stopped: qgn serve was stopped during the fine-tune; nothing was saved"
+                return self.training_status
             n = self.reserve_number()
             path = self.train_out / f"{self.original.stem}-ls{n}.safetensors"
             try:

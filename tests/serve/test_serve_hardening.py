@@ -970,3 +970,39 @@ def test_a_webhook_slower_than_label_studios_wait_is_answered_and_read_in_order(
     assert not backend.corrections  # kept, then deleted: in the order they came; the last one failed
     err = capsys.readouterr().err
     assert "ANNOTATION_CREATED of project 7 failed after it was answered" in err and "gone.png" in err
+
+
+def test_stopped_during_a_fine_tune_it_exits_cleanly_and_saves_nothing(tmp_path):
+    """Ctrl-C or SIGTERM while a fine-tune ran: the process left with torch training on another thread
+    and aborted ("terminate called without an active exception", SIGABRT, maybe a core dump)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    models = tmp_path / "models"
+    serve = subprocess.Popen([sys.executable, "-m", "qgn", "serve", "--threads", "1", "--port", "0", "--document-root",
+                              str(samples_dir()), "--train-out", str(models), "--train-iters", "100000"],
+                             cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        port = int(serve.stdout.readline().decode().split(" on http://127.0.0.1:")[1].split(",")[0])
+        assert post(port, "/webhook", brush_webhook())[1]["status"] == "kept"
+        assert post(port, "/webhook", {"action": "START_TRAINING", "project": {"id": 7}})[1]["status"] == "training"
+        for _ in range(1200):  # until its steps run (the encoder's features are made first)
+            health = json.loads(talk(port, b"GET /health HTTP/1.0\r\n\r\n").partition(b"\r\n\r\n")[2])
+            if ": step " in health["training"]:
+                break
+            time.sleep(0.1)
+        assert ": step " in health["training"] and health["training"].endswith(" of 100000"), health
+        serve.send_signal(signal.SIGTERM)
+        code = serve.wait(120)
+        err = serve.stderr.read().decode()
+        assert code == 0 and "terminate called" not in err, err[-500:]
+        assert not models.exists() or not [p for p in models.iterdir() if p.suffix in (".safetensors", ".json")]
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
