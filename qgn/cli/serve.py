@@ -65,7 +65,9 @@ def run(args) -> int:
     except OSError as exc:
         raise CLIError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; choose another --port") from None
     host, port = server.server_address[:2]
-    print(f"qgn serve: {backend.current.version} ({model}) as a Label Studio ML backend on http://{host}:{port}"
+    for note in backend.resume_notes:
+        print(f"qgn serve: warning: {note}", file=sys.stderr, flush=True)
+    print(f"qgn serve: {backend.current.version} ({backend.current.path}) as a Label Studio ML backend on http://{host}:{port}"
           + (f", images from {backend.document_root}" if backend.document_root else "")
           + (f", fine-tuning into {args.train_out}" if args.train_out else ""), flush=True)
     if args.token and not args.label_studio_url:
@@ -74,10 +76,25 @@ def run(args) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"qgn serve: warning: listening on {args.host}: anyone who can reach it may use the model",
               file=sys.stderr, flush=True)
+    stop_on_signals()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         print("qgn serve: stopped", file=sys.stderr)
     finally:
         server.server_close()
+        backend.stop()
     return 0
+
+
+def stop_on_signals() -> None:
+    """SIGTERM (``kill``, systemd, docker stop) and SIGHUP (its terminal closed) stop qgn serve as
+    Ctrl-C does: killed by them, it left each image being fetched in a temporary folder."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), interrupt)

@@ -13,8 +13,12 @@ label-studio-ml-backend label_studio_ml/api.py, the reference server):
   {...}}`` → ``{"results": [{"result": [...], "score": s, "model_version": v}, ...]}``, one per task
   in order (Label Studio stores ``result``, ``score`` and ``model_version`` of each as a prediction);
 - ``POST /webhook`` with ``{"action": "ANNOTATION_CREATED" | "START_TRAINING" | ..., "project":
-  {...}, "task": ..., "annotation": ...}`` (the webhook Label Studio creates for an ML backend).
+  {...}, "task": ..., "annotation": ...}`` (the webhook Label Studio creates for an ML backend, for
+  every action, with its payload; Label Studio waits 1 s for the answer and never reads it:
+  webhooks/utils.py ``run_webhook_sync``, ``WEBHOOK_TIMEOUT``). ANNOTATIONS_CREATED has lists for
+  ``task`` and ``annotation``; START_TRAINING comes from ml/api_connector.py ``train`` (100 s).
 
 Modules: ``label_config`` (what the config asks for), ``backend`` (the model, images, predictions,
-fine-tuning), ``server`` (HTTP), ``limits`` (the limits a deployment may move, from the environment).
+fine-tuning), ``inorder`` (webhook work in arrival order, answered within Label Studio's wait),
+``server`` (HTTP), ``limits`` (the limits a deployment may move, from the environment).
 """

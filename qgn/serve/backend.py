@@ -20,18 +20,25 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
   ``MAX_IMAGE_BYTES``) and is cut off after ``FETCH_DEADLINE_S`` in all; at most ``MAX_FETCHES`` run
   at once, so what fetching holds is bounded however many requests come in. A local path is read only inside ``document_root``.
 - Fine-tuning (``/webhook``) is on only with ``train_out``: ANNOTATION_CREATED/UPDATED keep the
-  task's image and annotation (the latest per task, at most ``MAX_CORRECTIONS``); every
-  ``train_every`` new ones, or on START_TRAINING, a background thread fine-tunes the current model
-  (``qgn.train.finetune``) into ``train_out/<name>-ls<n>.safetensors`` — a new file, never the
-  original — and serves it from then on. At most one fine-tune runs; see ``request_training``.
-  ANNOTATIONS_DELETED and TASKS_DELETED drop the kept annotations they name.
+  task's image and annotation (the latest per task, at most ``MAX_CORRECTIONS``), ANNOTATIONS_CREATED
+  those of many tasks (``keep_created``); every ``train_every`` new ones, or on START_TRAINING, a
+  background thread fine-tunes the current model (``qgn.train.finetune``) into
+  ``train_out/<name>-ls<n>.safetensors`` — a new file, never the original — and serves it from then
+  on. At most one fine-tune runs; see ``request_training``.
+  A restarted ``qgn serve`` serves the newest version in ``train_out`` fine-tuned from its model
+  (``resume``); the annotations kept since that version was made live in memory and are lost.
+  ANNOTATIONS_DELETED and TASKS_DELETED drop the kept annotations they name. A webhook's work runs
+  in arrival order on one thread and is answered ``accepted`` when it would outlast Label Studio's
+  1 s wait (``qgn.serve.inorder``).
 - ``/predict`` answers at most ``QGN_SERVE_MAX_TASKS`` tasks and ``QGN_SERVE_MAX_RESPONSE_BYTES`` of
   results (``qgn.serve.limits``); see ``predict``.
 """
 from __future__ import annotations
 
+import glob
 import http.client
 import json
+import re
 import socket
 import tempfile
 import threading
@@ -47,6 +54,7 @@ from urllib.parse import parse_qs, urljoin, urlparse
 
 import numpy as np
 
+from .inorder import Busy, InOrder
 from .label_config import BrushTarget, ConfigError, brush_target
 from .limits import (MAX_RESPONSE_BYTES_ENV, MAX_TASKS_ENV, PREDICT_DEADLINE_ENV, max_response_bytes, max_tasks,
                      predict_deadline_s)
@@ -83,6 +91,49 @@ def model_version_name(path: Path, bundled: str | None = None) -> str:
     return f"qgn-{bundled or Path(path).stem}"
 
 
+def compact_label(label: np.ndarray) -> np.ndarray:
+    """``label`` in the smallest integer type that holds its values (the classes and the ignore
+    value): a byte a pixel for up to 255 classes, where the label map is made as int64 — 8 bytes, so
+    200 annotations of 12-megapixel photos kept for a fine-tune held 18 GB of labels."""
+    if not label.size:
+        return label
+    dtype = np.result_type(np.min_scalar_type(int(label.min())), np.min_scalar_type(int(label.max())))
+    return label.astype(dtype) if dtype.itemsize < label.dtype.itemsize else label
+
+
+def finetuned_number(path: Path, original: Path) -> int | None:
+    """n of a fine-tuned version's file ``<original stem>-ls<n>.safetensors``; None for another name."""
+    match = re.fullmatch(re.escape(Path(original).stem) + r"-ls([1-9][0-9]{0,8})\.safetensors", Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def finetuned_files(folder: Path, original: Path) -> list[tuple[int, Path]]:
+    """(n, path) of the fine-tuned versions' files in ``folder``, n ascending."""
+    found = [(finetuned_number(p, original), p) for p in folder.glob(glob.escape(Path(original).stem) + "-ls*.safetensors")]
+    return sorted((n, p) for n, p in found if n is not None and p.is_file())
+
+
+def lineage(path: Path, original: Path, limit: int) -> list[Path] | None:
+    """The models from the first fine-tune of ``original`` to ``path``, each fine-tuned from the
+    one before (its JSON's ``extra.finetune.from``); None when that chain does not reach ``original``."""
+    from qgn.model.checkpoint import load_config
+    from qgn.train.finetune import same_file
+
+    chain = []
+    for _ in range(limit):
+        chain.append(path)
+        try:
+            source = load_config(path).extra.get("finetune", {}).get("from")
+        except (OSError, ValueError, AttributeError):
+            return None
+        if not isinstance(source, str) or not source:
+            return None
+        if same_file(Path(source), Path(original)):
+            return chain[::-1]
+        path = Path(source)
+    return None
+
+
 TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "a whole number", type(None): "null"}
 
 
@@ -104,6 +155,29 @@ def renamed(answer: dict, length: int, made_for: str, prefix: str) -> tuple[dict
     results = [dict(r, id=prefix + r["id"][len(made_for):]) for r in answer["result"]]
     grown = (len(json.dumps(prefix)) - len(json.dumps(made_for))) * len(results)
     return dict(answer, result=results), length + grown
+
+
+def annotation_parts(body: dict) -> tuple[dict, dict]:
+    """(task, annotation) of an annotation webhook, their fields' types checked (a 400 naming the field)."""
+    from qgn.formats.labelstudio import region_kind
+
+    task, annotation = body.get("task"), body.get("annotation")
+    if not isinstance(task, dict) or not isinstance(annotation, dict):
+        raise RequestError("an annotation webhook needs 'task' and 'annotation' objects")
+    check_type(task.get("id"), "task.id", (int, str, type(None)))
+    check_type(task.get("data"), "task.data", dict)
+    check_type(annotation.get("result"), "annotation.result", list)
+    for index, result in enumerate(annotation["result"]):
+        where = f"annotation.result[{index}]"
+        check_type(result, where, dict)
+        value = result.get("value", result)
+        check_type(value, f"{where}.value", dict)
+        kind = region_kind(value)
+        if kind:
+            labels = check_type(value[kind], f"{where}.value.{kind}", list)
+            if not all(isinstance(name, str) and name.strip() for name in labels):
+                raise RequestError(f"{where}.value.{kind} must be a list of label names")
+    return task, annotation
 
 
 def task_name(task, index: int):
@@ -224,10 +298,39 @@ class QGNBackend:
         self.training_running = False  # a fine-tune runs (set and cleared under state_lock)
         self.training_again = False  # another was asked for while it ran
         self.training_status = "idle"
+        self.stopping = threading.Event()  # set by stop(): a running fine-tune ends at its next step
         self.cache: OrderedDict = OrderedDict()
         self.fetch_slots = threading.BoundedSemaphore(MAX_FETCHES)
         self.max_tasks, self.max_response_bytes = max_tasks(), max_response_bytes()
         self.predict_deadline_s = predict_deadline_s()
+        self.webhooks = InOrder()  # annotation webhooks' work, in the order they came (qgn.serve.inorder)
+        self.resume_notes: list[str] = []  # what a restart found in train_out and did not serve (for the log)
+        if self.train_out is not None:
+            self.resume()
+
+    def resume(self) -> None:
+        """Serve the newest version in ``train_out`` fine-tuned from the original (each
+        ``<stem>-ls<n>`` from the one before, as its JSON's ``extra.finetune.from`` says), so a
+        restarted ``qgn serve`` goes on from its last fine-tune instead of the original model —
+        whose next fine-tune would start over on the annotations made since the restart alone."""
+        from qgn.model.checkpoint import load_model
+
+        found = finetuned_files(self.train_out, self.original)
+        for n, path in reversed(found):
+            chain = lineage(path, self.original, 2 * len(found) + 2)  # a bound on a chain that loops
+            if chain is None:
+                self.resume_notes.append(f"{path} was not fine-tuned from {self.original}; not served")
+                continue
+            try:
+                model = load_model(path, self.device)
+            except (OSError, ValueError) as exc:
+                self.resume_notes.append(f"{path} cannot be loaded ({exc}); not served")
+                continue
+            base = model_version_name(self.original)
+            numbers = [finetuned_number(p, self.original) for p in chain]
+            self.current = ServedModel(f"{base}-ls{n}", path, model)
+            self.versions = [self.versions[0], *(f"{base}-ls{k}" for k in numbers if k is not None)]
+            return
 
     # ------------------------------------------------------------------------------- protocol
     def health(self) -> dict:
@@ -343,9 +446,13 @@ class QGNBackend:
             results.append(answer)
         return results, failures, status, None
 
-    def webhook(self, body: dict) -> dict:
+    def webhook(self, body: dict, arrived: float | None = None) -> dict:
+        """A webhook's answer: its work's result when that ends within ``qgn.serve.inorder.WAIT_S`` of
+        ``arrived`` (``time.monotonic()`` of the request's first byte; default now), else
+        ``accepted`` while the work goes on in order (see ``qgn.serve.inorder``)."""
         action = body.get("action")
-        if action not in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "START_TRAINING", *DELETIONS):
+        if action not in ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "START_TRAINING",
+                          *DELETIONS):
             return {"status": "ignored", "reason": f"no fine-tuning on {action!r}"}
         if self.train_out is None:
             return {"status": "ignored", "reason": "fine-tuning is off: start qgn serve with --train-out DIR"}
@@ -355,14 +462,36 @@ class QGNBackend:
         check_type(project, "project", dict)
         check_type(project.get("id"), "project.id", (int, str, type(None)))
         if action in DELETIONS:
-            return self.forget_corrections(project.get("id"), body.get(DELETIONS[action]), action)
-        if action != "START_TRAINING":
-            self.keep_correction(body, project)
+            check_type(body.get(DELETIONS[action]), DELETIONS[action], list)
+        elif action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
+            annotation_parts(body)  # its shape is answered at once
+
+        def work() -> dict:
+            if action in DELETIONS:
+                return self.forget_corrections(project.get("id"), body.get(DELETIONS[action]), action)
+            extra = self.keep_created(body, project) if action == "ANNOTATIONS_CREATED" else {}
+            if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
+                self.keep_correction(body, project)
+            return self.after_keeping(action, extra)
+
+        try:
+            answer = self.webhooks.run(work, f"{action} of project {project.get('id')}", arrived)
+        except Busy as exc:
+            raise RequestError(str(exc), 503) from None
+        if answer is None:
+            return {"status": "accepted", "reason": "still being read (Label Studio waits 1 s); in the order the "
+                                                    "webhooks came, failures in the server's log",
+                    "waiting": self.webhooks.waiting()}
+        return answer
+
+    def after_keeping(self, action: str, extra: dict) -> dict:
+        """After an annotation webhook's work: a fine-tune when START_TRAINING or ``train_every``
+        new annotations ask for one (``request_training``), else what is kept."""
         with self.state_lock:
             count = len(self.corrections)
             if count and (action == "START_TRAINING" or self.new_since_training >= self.train_every):
-                return self.request_training()
-        return {"status": "kept", "corrections": count, "train_every": self.train_every}
+                return {**self.request_training(), **extra}
+        return {"status": "kept", "corrections": count, "train_every": self.train_every, **extra}
 
     # ------------------------------------------------------------------------------- predictions
     def check_target(self, target: BrushTarget) -> list[str | None]:
@@ -511,30 +640,18 @@ class QGNBackend:
             raise RequestError(f"fetching the image {url} took longer than {FETCH_DEADLINE_S:g} s", 504)
 
     # ------------------------------------------------------------------------------- fine-tuning
-    def keep_correction(self, body: dict, project: dict) -> None:
+    def keep_correction(self, body: dict, project: dict, replace: bool = True) -> bool:
+        """Keeps the annotation of an ANNOTATION_CREATED/UPDATED ``body`` (its ``task`` and
+        ``annotation``) for the next fine-tune, in place of the one kept for its task unless
+        ``replace`` is False; whether it was kept (a skipped task's is not)."""
         from qgn.data.imageio import read_rgb
         from qgn.formats.guards import check_against_image
-        from qgn.formats.labelstudio import annotation_label, region_kind, region_results, result_size
+        from qgn.formats.labelstudio import annotation_label, region_results, result_size
         from qgn.imagefile import upright_size
 
-        task, annotation = body.get("task"), body.get("annotation")
-        if not isinstance(task, dict) or not isinstance(annotation, dict):
-            raise RequestError("an annotation webhook needs 'task' and 'annotation' objects")
-        check_type(task.get("id"), "task.id", (int, str, type(None)))
-        check_type(task.get("data"), "task.data", dict)
-        check_type(annotation.get("result"), "annotation.result", list)
-        for index, result in enumerate(annotation["result"]):
-            where = f"annotation.result[{index}]"
-            check_type(result, where, dict)
-            value = result.get("value", result)
-            check_type(value, f"{where}.value", dict)
-            kind = region_kind(value)
-            if kind:
-                labels = check_type(value[kind], f"{where}.value.{kind}", list)
-                if not all(isinstance(name, str) and name.strip() for name in labels):
-                    raise RequestError(f"{where}.value.{kind} must be a list of label names")
+        task, annotation = annotation_parts(body)
         if annotation.get("was_cancelled"):
-            return
+            return False
         target = brush_target(project.get("label_config") or "")
         classes = self.current.model.config.classes
         source = f"task {task.get('id')}"
@@ -552,13 +669,42 @@ class QGNBackend:
             image = read_rgb(path)
         if image.shape[:2] != label.shape:
             raise RequestError(f"{source}: the annotation is {label.shape[::-1]} but the image {image.shape[1::-1]}")
+        label = compact_label(label)
         with self.state_lock:
             key = (project.get("id"), task.get("id"))
+            if not replace and key in self.corrections:
+                return False
             self.corrections.pop(key, None)
             self.corrections[key] = (image, label, annotation.get("id"))
             while len(self.corrections) > MAX_CORRECTIONS:
                 self.corrections.popitem(last=False)
             self.new_since_training += 1
+        return True
+
+    def keep_created(self, body: dict, project: dict) -> dict:
+        """ANNOTATIONS_CREATED, which Label Studio sends for *Create Annotations From Predictions*
+        on the selected tasks (data_manager/actions/predictions_to_annotations.py): ``annotation``
+        and ``task`` are lists, ``task[i]`` that of ``annotation[i]``. Each is kept as an
+        ANNOTATION_CREATED would be, but never over one kept for its task (the action adds an
+        annotation beside a person's, from a prediction); of more than ``MAX_CORRECTIONS`` only the
+        last are read, as only they would stay. One that cannot be kept is named, the others kept."""
+        annotations = check_type(body.get("annotation"), "annotation", list)
+        tasks = check_type(body.get("task"), "task", list)
+        if len(tasks) != len(annotations):
+            raise RequestError(f"the webhook has {len(annotations)} annotations but {len(tasks)} tasks; Label Studio "
+                               "sends the task of each annotation")
+        start = max(0, len(tasks) - MAX_CORRECTIONS)
+        kept, failures = 0, []
+        for index in range(start, len(tasks)):
+            task, annotation = tasks[index], annotations[index]
+            try:
+                kept += self.keep_correction({"task": task, "annotation": annotation}, project, replace=False)
+            except (RequestError, ConfigError, ValueError, OSError) as exc:
+                failures.append(f"task {task_name(task, index)}: {exc}")
+        if failures and not kept:
+            raise RequestError("; ".join(failures[:5]), 422)
+        shown = failures[:MAX_ERRORS] + ([f"and {len(failures) - MAX_ERRORS} more"] if len(failures) > MAX_ERRORS else [])
+        return {"kept": kept, "passed_over": len(tasks) - kept - len(failures), **({"errors": shown} if failures else {})}
 
     def forget_corrections(self, project_id, deleted, action: str) -> dict:
         """Drops the kept annotations that Label Studio deleted — ``deleted`` is the webhook's list
@@ -594,17 +740,20 @@ class QGNBackend:
         return {"status": "training", "corrections": count}
 
     def training_loop(self) -> None:
-        """Fine-tunes until no request for another came in with new annotations during the last."""
+        """Fine-tunes until no request for another came in with new annotations during the last,
+        or one fails: its annotations then count as new again, so asking once more retries."""
         done = False
         try:
             while not done:
                 with self.state_lock:
                     pairs, served = list(self.corrections.values()), self.current
-                    self.new_since_training, self.training_again = 0, False
+                    taken, self.new_since_training, self.training_again = self.new_since_training, 0, False
                     self.training_status = f"fine-tuning on {len(pairs)} annotation(s)"
-                self._train(pairs, served)  # a failure is its status, the served model stays
+                failure = self._train(pairs, served)  # its status; the served model stays
                 with self.state_lock:  # deciding and clearing under one hold: no request is lost between
-                    done = not (self.training_again and self.new_since_training)
+                    if failure:
+                        self.new_since_training += taken
+                    done = bool(failure) or not (self.training_again and self.new_since_training)
                     if done:
                         self.training_running = self.training_again = False
         except BaseException:
@@ -612,20 +761,61 @@ class QGNBackend:
                 self.training_running = self.training_again = False
             raise
 
-    def _train(self, pairs, served: ServedModel) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
+        """Ends a running fine-tune at its next step (nothing saved) and waits for it: the process
+        leaving while torch trained on another thread aborted ("terminate called without an active
+        exception", SIGABRT) on Ctrl-C or SIGTERM."""
+        self.stopping.set()
+        training = self.training
+        if training is not None:
+            training.join(timeout)
+
+    def reserve_number(self) -> int:
+        """The next version's n, taken by creating its ``<stem>-ls<n>.json`` (empty until the model is
+        saved over it) only if no such file exists: another ``qgn serve`` fine-tuning into the same
+        folder at the same moment takes another n, where both found the same one free and the
+        later save replaced the other's model."""
+        import os
+
+        self.train_out.mkdir(parents=True, exist_ok=True)
+        n = 1
+        while True:
+            weights = self.train_out / f"{self.original.stem}-ls{n}.safetensors"
+            if not weights.exists():
+                try:
+                    os.close(os.open(weights.with_suffix(".json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+                    return n
+                except FileExistsError:
+                    pass
+            n += 1
+
+    def _train(self, pairs, served: ServedModel) -> str | None:
+        """Fine-tunes ``served`` on ``pairs`` into the next version and serves it; why not, or None."""
         from qgn.train.finetune import FinetuneConfig, finetune, finetune_metadata, save_new_model
 
         try:
             config = FinetuneConfig(iterations=self.finetune_iterations)
             images, labels = [p[0] for p in pairs], [p[1] for p in pairs]
-            result = finetune(served.model, images, labels, config)
-            self.train_out.mkdir(parents=True, exist_ok=True)
-            stem = self.original.stem
-            n = 1
-            while (self.train_out / f"{stem}-ls{n}.safetensors").exists():
-                n += 1
-            path = save_new_model(result.model, self.train_out / f"{stem}-ls{n}.safetensors", original=self.original,
-                                  extra=finetune_metadata(config, result, served.path, [f"task {i}" for i in range(len(pairs))]))
+            def progress(step: int, loss: float) -> None:
+                with self.state_lock:
+                    self.training_status = f"fine-tuning on {len(pairs)} annotation(s): step {step} of {config.iterations}"
+
+            result = finetune(served.model, images, labels, config, progress=progress, should_stop=self.stopping.is_set)
+            if result.cancelled:
+                with self.state_lock:
+                    self.training_status = "stopped: qgn serve was stopped during the fine-tune; nothing was saved"
+                return self.training_status
+            n = self.reserve_number()
+            path = self.train_out / f"{self.original.stem}-ls{n}.safetensors"
+            try:
+                save_new_model(result.model, path, original=self.original, overwrite=True,  # over its placeholder
+                               extra=finetune_metadata(config, result, served.path.resolve(),
+                                                       [f"task {i}" for i in range(len(pairs))]))
+            except BaseException:
+                placeholder = path.with_suffix(".json")
+                if placeholder.is_file() and not placeholder.stat().st_size:
+                    placeholder.unlink()
+                raise
             with self.state_lock:
                 self.current = ServedModel(f"{model_version_name(self.original)}-ls{n}", path, result.model)
                 self.versions.append(self.current.version)
@@ -633,3 +823,5 @@ class QGNBackend:
         except Exception as exc:  # a failed fine-tune leaves the served model as it was
             with self.state_lock:
                 self.training_status = f"failed: {type(exc).__name__}: {exc}"
+            return self.training_status
+        return None

@@ -20,6 +20,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -64,6 +65,7 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 60.0  # seconds a read from the client may wait (socketserver sets it on the socket)
     request_deadline_s = 120.0  # set by make_server (QGN_SERVE_REQUEST_DEADLINE)
     deadline: Deadline | None = None
+    arrived = 0.0  # time.monotonic() of the request's first byte
 
     def handle_one_request(self):
         """http.server's, with the request's deadline running from its first byte (the wait for
@@ -76,6 +78,7 @@ class Handler(BaseHTTPRequestHandler):
             self.log_error("Request timed out: %r", exc)
             self.close_connection = True
             return
+        self.arrived = time.monotonic()  # Label Studio's wait for the answer runs from about now
         self.deadline = Deadline(self.connection, self.request_deadline_s)
         try:
             super().handle_one_request()
@@ -125,7 +128,8 @@ class Handler(BaseHTTPRequestHandler):
                                               f"{', '.join(POST_ROUTES)}"})
         try:
             body = self.read_json("tasks" if method == "predict" else None)
-            extra = (self.client_gone,) if method == "predict" else ()  # a batch stops when nobody waits for it
+            # a batch stops when nobody waits for it; a webhook is answered within Label Studio's wait
+            extra = {"predict": (self.client_gone,), "webhook": (self.arrived,)}.get(method, ())
             self.answer(200 if method != "webhook" else 201, getattr(self.backend, method)(body, *extra))
         except RequestError as exc:
             self.answer(exc.status, {"error": str(exc)})

@@ -445,3 +445,41 @@ def test_label_studios_coco_export_imports_as_its_json_export(label_studio, expo
     np.testing.assert_array_equal(labels["JSON"][20:70, 250:350], expected[20:70, 250:350])
     rim = labels["JSON"] != labels["COCO"]
     assert rim.sum() < 0.01 * (labels["JSON"] == classes.names.index("road")).sum()
+
+
+def test_qgn_serve_learns_from_annotations_created_from_predictions(label_studio, export_root, tmp_path):
+    """*Create Annotations From Predictions* (a data-manager action on selected tasks) reaches the ML
+    backend's webhook as one ANNOTATIONS_CREATED for all of them, which was ignored: those
+    annotations were never fine-tuned on."""
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        serve = subprocess.Popen([sys.executable, "-m", "qgn", "serve", "--threads", "1", "--port", str(port),
+                                  "--document-root", str(export_root), "--train-out", str(tmp_path / "models"),
+                                  "--train-every", "1000", "--train-iters", "1"], stdout=out, stderr=subprocess.STDOUT,
+                                 start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/health", 120, serve, log)
+        tasks = [{"data": t["data"]} for t in json.loads((export_root / "tasks.json").read_text())]
+        project = label_studio.project((export_root / "label_config.xml").read_text(), "accepted in bulk")
+        label_studio.call("POST", "/api/storages/localfiles", {"project": project, "path": str(export_root / "images"),
+                                                               "title": "images", "use_blob_urls": True})
+        label_studio.call("POST", f"/api/projects/{project}/import", tasks)
+        backend = label_studio.call("POST", "/api/ml", {"url": f"http://127.0.0.1:{port}", "project": project,
+                                                        "title": "QGN"})
+        everything = {"selectedItems": {"all": True, "excluded": []}}
+        label_studio.call("POST", f"/api/dm/actions?id=retrieve_tasks_predictions&project={project}", everything)
+        label_studio.call("POST", f"/api/dm/actions?id=predictions_to_annotations&project={project}", everything)
+        exported = label_studio.call("GET", f"/api/projects/{project}/export?exportType=JSON")
+        assert len(exported) == len(tasks) and all(len(t["annotations"]) == 1 for t in exported)
+        label_studio.call("POST", f"/api/ml/{backend['id']}/train", {})
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/versions", timeout=10) as response:
+                if json.loads(response.read())["versions"] == ["qgn-demo", "qgn-demo-ls1"]:
+                    break
+            time.sleep(1)
+        metadata = json.loads((tmp_path / "models" / "demo-ls1.json").read_text())["config"]["extra"]["finetune"]
+        assert len(metadata["images"]) == len(tasks), log.read_text()[-2000:]
+    finally:
+        _stop(serve)

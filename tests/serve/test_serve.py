@@ -4,6 +4,7 @@ webhooks into a new model version that never replaces the original."""
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import urllib.error
 import urllib.request
@@ -15,12 +16,20 @@ from qgn.data.imageio import read_rgb
 from qgn.formats.labelstudio import decode_ls_rle, encode_ls_rle, label_config
 from qgn.infer import predict
 from qgn.resources import bundled_model_path, samples_dir
+from qgn.serve import inorder
 from qgn.serve.backend import QGNBackend
 from qgn.serve.server import make_server
 
 CONFIG = ('<View><Image name="photo" value="$img"/><BrushLabels name="paint" toName="photo">'
           '<Label value="Sky"/><Label value="road"/><Label value="grass"/><Label value="building"/>'
           '<Label value="tree"/><Label value="pole"/><Label value="sign"/><Label value="fence"/></BrushLabels></View>')
+
+
+@pytest.fixture(autouse=True)
+def webhooks_answer_their_result(monkeypatch):
+    """A webhook here is read well within Label Studio's 1 s on an idle machine; on a loaded one its
+    answer must still be its result, not "accepted" (qgn.serve.inorder)."""
+    monkeypatch.setattr(inorder, "WAIT_S", 60.0)
 
 
 @pytest.fixture
@@ -173,3 +182,37 @@ def test_webhook_without_train_out_is_ignored_with_the_reason(tmp_path):
     backend = QGNBackend(bundled_model_path("demo"), "cpu", samples_dir())
     answer = backend.webhook({"action": "START_TRAINING", "project": {}})
     assert answer == {"status": "ignored", "reason": "fine-tuning is off: start qgn serve with --train-out DIR"}
+
+
+def test_a_restarted_server_goes_on_from_its_last_fine_tune(tmp_path):
+    """A restart served the original model again, and its next fine-tune started from it on the
+    annotations made since the restart alone, as a version numbered after the ones that knew more."""
+    samples = samples_dir()
+    models = tmp_path / "models"
+    first = QGNBackend(bundled_model_path("demo"), "cpu", samples, train_out=models, finetune_iterations=2)
+    classes = first.current.model.config.classes
+    pair = (read_rgb(samples / "images" / "scene_01.png"), np.full((256, 384), classes.names.index("road")), 9)
+    first._train([pair], first.current)
+    first._train([pair], first.current)
+    assert first.current.version == "qgn-demo-ls2", first.training_status
+    shutil.copy(first.original, models / "demo-ls3.safetensors")  # a model of that name not fine-tuned from it
+    shutil.copy(first.original.with_suffix(".json"), models / "demo-ls3.json")
+    (models / "demo-ls4.json").write_text("{}")  # a JSON left without its weights
+    before = sorted(p.name for p in models.iterdir())
+
+    again = QGNBackend(bundled_model_path("demo"), "cpu", samples, train_out=models, finetune_iterations=2)
+    assert again.current.version == "qgn-demo-ls2" and again.current.path == models / "demo-ls2.safetensors"
+    assert again.versions == ["qgn-demo", "qgn-demo-ls1", "qgn-demo-ls2"]
+    assert [str(models / "demo-ls3.safetensors") in note for note in again.resume_notes] == [True]
+    answer = again.predict({"tasks": [task("scene_02.png")], "label_config": CONFIG})
+    expected = first.predict({"tasks": [task("scene_02.png")], "label_config": CONFIG})
+    assert answer == expected and answer["model_version"] == "qgn-demo-ls2"
+    assert sorted(p.name for p in models.iterdir()) == before  # starting wrote nothing
+
+    again._train([pair], again.current)  # the next number free of both files, fine-tuned from ls2
+    assert again.current.version == "qgn-demo-ls5", again.training_status
+    from qgn.model.checkpoint import load_config
+
+    assert load_config(models / "demo-ls5.safetensors").extra["finetune"]["from"] == \
+        str((models / "demo-ls2.safetensors").resolve())
+    assert sorted(p.name for p in models.iterdir()) == sorted([*before, "demo-ls5.json", "demo-ls5.safetensors"])

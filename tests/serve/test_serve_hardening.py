@@ -17,6 +17,7 @@ from qgn.formats import labelstudio
 from qgn.formats.labelstudio import encode_ls_rle
 from qgn.resources import bundled_model_path, samples_dir
 from qgn.serve import backend as backend_module
+from qgn.serve import inorder
 from qgn.serve.backend import QGNBackend, RequestError
 from qgn.serve.label_config import BrushTarget, ConfigError, brush_target
 from qgn.serve.server import Handler, QGNServer, make_server
@@ -91,6 +92,13 @@ class FakeHost:
         self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def webhooks_answer_their_result(monkeypatch):
+    """A webhook here is read well within Label Studio's 1 s on an idle machine; on a loaded one its
+    answer must still be its result, not "accepted" (qgn.serve.inorder)."""
+    monkeypatch.setattr(inorder, "WAIT_S", 60.0)
 
 
 @pytest.fixture
@@ -801,3 +809,200 @@ def test_tasks_whose_data_is_over_the_limit_get_the_first_alone(serve, monkeypat
     assert status == 200 and len(answer["results"]) == 1 and answer["results"][0]["result"]
     (error,) = answer["errors"]
     assert "only the first task" in error and "3 tasks" in error and "fewer tasks" in error
+
+
+def test_annotations_created_from_predictions_in_bulk_are_learnt_from(serve, tmp_path):
+    """*Create Annotations From Predictions* makes Label Studio 1.23.2 post one ANNOTATIONS_CREATED
+    whose ``annotation`` and ``task`` are lists (task i that of annotation i); it was ignored, so
+    accepted predictions were never learnt from. Each is kept now — but never over a person's
+    annotation kept for its task (the action adds one beside it), and a bad one is named while the
+    others are kept."""
+    port, backend = serve(document_root=samples_dir(), train_out=tmp_path)
+    assert post(port, "/webhook", webhook())[1]["status"] == "kept"  # a person's, task 1
+    created = [webhook(), webhook(image="images/scene_02.png"), webhook(image="images/gone.png")]
+    for number, hook in enumerate(created, 1):
+        hook["task"]["id"], hook["annotation"]["id"] = number, 100 + number
+    bulk = {"action": "ANNOTATIONS_CREATED", "project": created[0]["project"],
+            "annotation": [h["annotation"] for h in created], "task": [h["task"] for h in created]}
+    status, answer = post(port, "/webhook", bulk)
+    assert status == 201 and answer["status"] == "kept" and answer["corrections"] == 2
+    assert answer["kept"] == 1 and answer["passed_over"] == 1
+    (error,) = answer["errors"]
+    assert error.startswith("task 3:") and "gone.png" in error
+    assert [(key, annotation) for key, (_, _, annotation) in backend.corrections.items()] == [((7, 1), 9), ((7, 2), 102)]
+    assert backend.new_since_training == 2  # the next fine-tune's
+    bulk["task"] = bulk["task"][:2]
+    status, answer = post(port, "/webhook", bulk)
+    assert status == 400 and "3 annotations but 2 tasks" in answer["error"]
+
+
+def test_an_annotation_kept_for_fine_tuning_takes_a_byte_a_pixel(serve, tmp_path):
+    """Its label map was kept as made, int64: 8 bytes a pixel, 92 MiB for a 12-megapixel photo beside
+    its 34 MiB image, and up to 200 are kept (``MAX_CORRECTIONS``)."""
+    port, backend = serve(document_root=samples_dir(), train_out=tmp_path)
+    assert post(port, "/webhook", brush_webhook())[1]["status"] == "kept"
+    ((image, label, _),) = backend.corrections.values()
+    classes = backend.current.model.config.classes
+    assert label.nbytes == 384 * 256 and image.nbytes == 384 * 256 * 3
+    np.testing.assert_array_equal(label, np.full((256, 384), classes.names.index("road")))
+    from qgn.serve.backend import compact_label
+
+    for values in ([0, 7, 255], [0, 300], [-1, 10], [0, 2**40], []):
+        made = np.array(values, np.int64)
+        np.testing.assert_array_equal(compact_label(made), made)
+    assert [compact_label(np.array(v)).itemsize for v in ([0, 255], [0, 300], [-1, 10])] == [1, 2, 2]
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
+def test_stopped_by_a_signal_it_leaves_no_fetched_image_behind(hosts, tmp_path, signal_name):
+    """``kill``, systemd and docker stop qgn serve with SIGTERM (a closed terminal with SIGHUP): it
+    died at once, leaving each image being fetched in a ``qgn-serve-*`` temporary folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    host = hosts()
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    serve = subprocess.Popen([sys.executable, "-m", "qgn", "serve", "--threads", "1", "--port", "0"],
+                             cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env={**os.environ, "TMPDIR": str(temp), "OMP_NUM_THREADS": "1"})
+    try:
+        port = int(serve.stdout.readline().decode().split(" on http://127.0.0.1:")[1].split(",")[0])
+        client = socket.create_connection(("127.0.0.1", port), timeout=60)
+        body = json.dumps({"tasks": [{"id": 1, "data": {"image": host.url + "/hold"}}], "label_config": HOOK_CONFIG})
+        client.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body.encode()))
+        assert host.seen.wait(60)
+        assert [p.name[:10] for p in temp.iterdir()] == ["qgn-serve-"]  # the fetch's folder
+        serve.send_signal(getattr(signal, signal_name))
+        code = serve.wait(60)
+        assert list(temp.iterdir()) == []
+        assert code == 0 and "qgn serve: stopped" in serve.stderr.read().decode()
+        client.close()
+    finally:
+        host.release.set()
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
+
+
+def test_a_failed_fine_tune_can_be_asked_for_again(serve, tmp_path):
+    """A fine-tune whose model could not be saved (a full disk, --train-out not writable) counted
+    its annotations as learnt: START_TRAINING after the cause was fixed answered "up to date" and
+    nothing more was trained until a new annotation came in."""
+    blocked = tmp_path / "models"
+    blocked.write_text("a file where the folder should be")
+    port, backend = serve(document_root=samples_dir(), train_out=blocked, finetune_iterations=1)
+    start = {"action": "START_TRAINING", "project": {"id": 7}}
+    assert post(port, "/webhook", brush_webhook())[1]["status"] == "kept"
+    assert post(port, "/webhook", start)[1]["status"] == "training"
+    backend.training.join(300)
+    assert backend.training_status.startswith("failed:") and backend.current.version == "qgn-demo"
+    blocked.unlink()  # the cause fixed
+    assert post(port, "/webhook", start)[1]["status"] == "training"
+    backend.training.join(300)
+    assert backend.current.version == "qgn-demo-ls1", backend.training_status
+    assert (blocked / "demo-ls1.safetensors").is_file()
+
+
+def test_two_servers_fine_tuning_into_one_folder_never_take_the_same_version(serve, tmp_path, monkeypatch):
+    """Each found the next free number by looking, so one saving between the other's look and its save
+    took the same number: the other's fine-tune failed (or, both saving at once, one model replaced
+    the other's file)."""
+    import qgn.train.finetune as finetune_module
+
+    _, first = serve(document_root=samples_dir(), train_out=tmp_path, finetune_iterations=1)
+    _, second = serve(document_root=samples_dir(), train_out=tmp_path, finetune_iterations=1)
+    classes = first.current.model.config.classes
+    from qgn.data.imageio import read_rgb
+
+    pair = (read_rgb(samples_dir() / "images" / "scene_01.png"), np.full((256, 384), classes.names.index("road")), 9)
+    save = finetune_module.save_new_model
+    calls = []
+
+    def save_after_the_other(*args, **kwargs):  # the second's number is chosen; the first saves now
+        if not calls:
+            calls.append(1)
+            assert first._train([pair], first.current) is None, first.training_status
+        return save(*args, **kwargs)
+
+    monkeypatch.setattr(finetune_module, "save_new_model", save_after_the_other)
+    assert second._train([pair], second.current) is None, second.training_status
+    assert {first.current.version, second.current.version} == {"qgn-demo-ls1", "qgn-demo-ls2"}
+    assert first.current.path != second.current.path
+    from qgn.model.checkpoint import load_config
+
+    for path in (first.current.path, second.current.path):
+        assert load_config(path).extra["finetune"]["iterations_done"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-ls1.json", "demo-ls1.safetensors", "demo-ls2.json",
+                                                          "demo-ls2.safetensors"]
+
+
+def test_a_webhook_slower_than_label_studios_wait_is_answered_and_read_in_order(serve, tmp_path, monkeypatch,
+                                                                                 capsys):
+    """Label Studio posts a webhook inside the request that made it (an annotator's Submit) and waits
+    1 s for the answer (WEBHOOK_TIMEOUT). Keeping a 12-megapixel photo's annotation took 0.4–1.4 s here,
+    so every such Submit waited Label Studio's whole second and it logged a timeout. Work longer than
+    the wait is answered "accepted" and goes on, in the order the webhooks came."""
+    port, backend = serve(document_root=samples_dir(), train_out=tmp_path)
+    backend.webhooks.wait_s = 0.2
+    release = threading.Event()
+    keep = backend.keep_correction
+    monkeypatch.setattr(backend, "keep_correction", lambda *a, **k: release.wait(60) and keep(*a, **k))
+    answers = []
+    client = threading.Thread(target=lambda: answers.append(post(port, "/webhook", webhook())))
+    client.start()
+    client.join(20)
+    try:
+        assert answers and answers[0][0] == 201 and answers[0][1]["status"] == "accepted"  # while it is read
+        deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 9}]}
+        assert post(port, "/webhook", deleted)[1]["status"] == "accepted"  # after it, not before
+        status, answer = post(port, "/webhook", {"action": "ANNOTATIONS_DELETED", "project": {"id": 7},
+                                                 "annotations": {"id": 9}})
+        assert status == 400 and "annotations" in answer["error"]  # a wrong shape is still answered at once
+        assert post(port, "/webhook", webhook(image="images/gone.png"))[1]["status"] == "accepted"
+    finally:
+        release.set()
+        client.join(60)
+    assert backend.webhooks.settle(60)
+    assert not backend.corrections  # kept, then deleted: in the order they came; the last one failed
+    err = capsys.readouterr().err
+    assert "ANNOTATION_CREATED of project 7 failed after it was answered" in err and "gone.png" in err
+
+
+def test_stopped_during_a_fine_tune_it_exits_cleanly_and_saves_nothing(tmp_path):
+    """Ctrl-C or SIGTERM while a fine-tune ran: the process left with torch training on another thread
+    and aborted ("terminate called without an active exception", SIGABRT, maybe a core dump)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    models = tmp_path / "models"
+    serve = subprocess.Popen([sys.executable, "-m", "qgn", "serve", "--threads", "1", "--port", "0", "--document-root",
+                              str(samples_dir()), "--train-out", str(models), "--train-iters", "100000"],
+                             cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        port = int(serve.stdout.readline().decode().split(" on http://127.0.0.1:")[1].split(",")[0])
+        assert post(port, "/webhook", brush_webhook())[1]["status"] == "kept"
+        assert post(port, "/webhook", {"action": "START_TRAINING", "project": {"id": 7}})[1]["status"] == "training"
+        for _ in range(1200):  # until its steps run (the encoder's features are made first)
+            health = json.loads(talk(port, b"GET /health HTTP/1.0\r\n\r\n").partition(b"\r\n\r\n")[2])
+            if ": step " in health["training"]:
+                break
+            time.sleep(0.1)
+        assert ": step " in health["training"] and health["training"].endswith(" of 100000"), health
+        serve.send_signal(signal.SIGTERM)
+        code = serve.wait(120)
+        err = serve.stderr.read().decode()
+        assert code == 0 and "terminate called" not in err, err[-500:]
+        assert not models.exists() or not [p for p in models.iterdir() if p.suffix in (".safetensors", ".json")]
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
