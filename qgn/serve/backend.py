@@ -20,8 +20,10 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
   ``MAX_IMAGE_BYTES``) and is cut off after ``FETCH_DEADLINE_S`` in all; at most ``MAX_FETCHES`` run
   at once, so what fetching holds is bounded however many requests come in. A local path is read only inside ``document_root``.
 - Fine-tuning (``/webhook``) is on only with ``train_out``: ANNOTATION_CREATED/UPDATED keep the
-  task's image and annotation (the latest per task, at most ``MAX_CORRECTIONS``), ANNOTATIONS_CREATED
-  those of many tasks (``keep_created``); every ``train_every`` new ones, or on START_TRAINING, a
+  task's image and annotation (the latest per task, at most ``MAX_CORRECTIONS``); ANNOTATIONS_CREATED
+  (*Create Annotations From Predictions*, in bulk) is not learnt from — those are the model's own
+  predictions, not reviewed yet; each is learnt from once a person updates it (ANNOTATION_UPDATED).
+  Every ``train_every`` new ones, or on START_TRAINING, a
   background thread fine-tunes the current model (``qgn.train.finetune``) into
   ``train_out/<name>-ls<n>.safetensors`` — a new file, never the original — and serves it from then
   on. At most one fine-tune runs; see ``request_training``.
@@ -456,6 +458,11 @@ class QGNBackend:
             return {"status": "ignored", "reason": f"no fine-tuning on {action!r}"}
         if self.train_out is None:
             return {"status": "ignored", "reason": "fine-tuning is off: start qgn serve with --train-out DIR"}
+        if action == "ANNOTATIONS_CREATED":  # fine-tuning on them would teach the model its own mistakes
+            created = body.get("annotation")
+            return {"status": "ignored", "annotations": len(created) if isinstance(created, list) else 0,
+                    "reason": "annotations created from predictions are the model's own output, not reviewed yet: "
+                              "each is learnt from once a person updates it in Label Studio"}
         project = body.get("project")
         if project is None:
             project = {}
@@ -469,10 +476,9 @@ class QGNBackend:
         def work() -> dict:
             if action in DELETIONS:
                 return self.forget_corrections(project.get("id"), body.get(DELETIONS[action]), action)
-            extra = self.keep_created(body, project) if action == "ANNOTATIONS_CREATED" else {}
             if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
                 self.keep_correction(body, project)
-            return self.after_keeping(action, extra)
+            return self.after_keeping(action)
 
         try:
             answer = self.webhooks.run(work, f"{action} of project {project.get('id')}", arrived)
@@ -484,14 +490,14 @@ class QGNBackend:
                     "waiting": self.webhooks.waiting()}
         return answer
 
-    def after_keeping(self, action: str, extra: dict) -> dict:
+    def after_keeping(self, action: str) -> dict:
         """After an annotation webhook's work: a fine-tune when START_TRAINING or ``train_every``
         new annotations ask for one (``request_training``), else what is kept."""
         with self.state_lock:
             count = len(self.corrections)
             if count and (action == "START_TRAINING" or self.new_since_training >= self.train_every):
-                return {**self.request_training(), **extra}
-        return {"status": "kept", "corrections": count, "train_every": self.train_every, **extra}
+                return self.request_training()
+        return {"status": "kept", "corrections": count, "train_every": self.train_every}
 
     # ------------------------------------------------------------------------------- predictions
     def check_target(self, target: BrushTarget) -> list[str | None]:
@@ -640,10 +646,10 @@ class QGNBackend:
             raise RequestError(f"fetching the image {url} took longer than {FETCH_DEADLINE_S:g} s", 504)
 
     # ------------------------------------------------------------------------------- fine-tuning
-    def keep_correction(self, body: dict, project: dict, replace: bool = True) -> bool:
+    def keep_correction(self, body: dict, project: dict) -> bool:
         """Keeps the annotation of an ANNOTATION_CREATED/UPDATED ``body`` (its ``task`` and
-        ``annotation``) for the next fine-tune, in place of the one kept for its task unless
-        ``replace`` is False; whether it was kept (a skipped task's is not)."""
+        ``annotation``) for the next fine-tune, in place of the one kept for its task; whether it was
+        kept (a skipped task's is not)."""
         from qgn.data.imageio import read_rgb
         from qgn.formats.guards import check_against_image
         from qgn.formats.labelstudio import annotation_label, region_results, result_size
@@ -672,39 +678,12 @@ class QGNBackend:
         label = compact_label(label)
         with self.state_lock:
             key = (project.get("id"), task.get("id"))
-            if not replace and key in self.corrections:
-                return False
             self.corrections.pop(key, None)
             self.corrections[key] = (image, label, annotation.get("id"))
             while len(self.corrections) > MAX_CORRECTIONS:
                 self.corrections.popitem(last=False)
             self.new_since_training += 1
         return True
-
-    def keep_created(self, body: dict, project: dict) -> dict:
-        """ANNOTATIONS_CREATED, which Label Studio sends for *Create Annotations From Predictions*
-        on the selected tasks (data_manager/actions/predictions_to_annotations.py): ``annotation``
-        and ``task`` are lists, ``task[i]`` that of ``annotation[i]``. Each is kept as an
-        ANNOTATION_CREATED would be, but never over one kept for its task (the action adds an
-        annotation beside a person's, from a prediction); of more than ``MAX_CORRECTIONS`` only the
-        last are read, as only they would stay. One that cannot be kept is named, the others kept."""
-        annotations = check_type(body.get("annotation"), "annotation", list)
-        tasks = check_type(body.get("task"), "task", list)
-        if len(tasks) != len(annotations):
-            raise RequestError(f"the webhook has {len(annotations)} annotations but {len(tasks)} tasks; Label Studio "
-                               "sends the task of each annotation")
-        start = max(0, len(tasks) - MAX_CORRECTIONS)
-        kept, failures = 0, []
-        for index in range(start, len(tasks)):
-            task, annotation = tasks[index], annotations[index]
-            try:
-                kept += self.keep_correction({"task": task, "annotation": annotation}, project, replace=False)
-            except (RequestError, ConfigError, ValueError, OSError) as exc:
-                failures.append(f"task {task_name(task, index)}: {exc}")
-        if failures and not kept:
-            raise RequestError("; ".join(failures[:5]), 422)
-        shown = failures[:MAX_ERRORS] + ([f"and {len(failures) - MAX_ERRORS} more"] if len(failures) > MAX_ERRORS else [])
-        return {"kept": kept, "passed_over": len(tasks) - kept - len(failures), **({"errors": shown} if failures else {})}
 
     def forget_corrections(self, project_id, deleted, action: str) -> dict:
         """Drops the kept annotations that Label Studio deleted — ``deleted`` is the webhook's list

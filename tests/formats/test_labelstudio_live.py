@@ -447,10 +447,11 @@ def test_label_studios_coco_export_imports_as_its_json_export(label_studio, expo
     assert rim.sum() < 0.01 * (labels["JSON"] == classes.names.index("road")).sum()
 
 
-def test_qgn_serve_learns_from_annotations_created_from_predictions(label_studio, export_root, tmp_path):
+def test_qgn_serve_learns_from_predictions_turned_annotations_once_a_person_updates_them(label_studio, export_root,
+                                                                                         tmp_path):
     """*Create Annotations From Predictions* (a data-manager action on selected tasks) reaches the ML
-    backend's webhook as one ANNOTATIONS_CREATED for all of them, which was ignored: those
-    annotations were never fine-tuned on."""
+    backend's webhook as one ANNOTATIONS_CREATED for all of them: the model's own output, not learnt
+    from; the one a person then updates is (Label Studio sends ANNOTATION_UPDATED)."""
     port = _free_port()
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
@@ -472,6 +473,8 @@ def test_qgn_serve_learns_from_annotations_created_from_predictions(label_studio
         label_studio.call("POST", f"/api/dm/actions?id=predictions_to_annotations&project={project}", everything)
         exported = label_studio.call("GET", f"/api/projects/{project}/export?exportType=JSON")
         assert len(exported) == len(tasks) and all(len(t["annotations"]) == 1 for t in exported)
+        reviewed = exported[0]["annotations"][0]  # a person opens one and updates it
+        label_studio.call("PATCH", f"/api/annotations/{reviewed['id']}/", {"result": reviewed["result"]})
         label_studio.call("POST", f"/api/ml/{backend['id']}/train", {})
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -480,6 +483,6 @@ def test_qgn_serve_learns_from_annotations_created_from_predictions(label_studio
                     break
             time.sleep(1)
         metadata = json.loads((tmp_path / "models" / "demo-ls1.json").read_text())["config"]["extra"]["finetune"]
-        assert len(metadata["images"]) == len(tasks), log.read_text()[-2000:]
+        assert len(metadata["images"]) == 1, log.read_text()[-2000:]  # the reviewed one alone
     finally:
         _stop(serve)

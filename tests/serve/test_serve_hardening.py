@@ -811,29 +811,23 @@ def test_tasks_whose_data_is_over_the_limit_get_the_first_alone(serve, monkeypat
     assert "only the first task" in error and "3 tasks" in error and "fewer tasks" in error
 
 
-def test_annotations_created_from_predictions_in_bulk_are_learnt_from(serve, tmp_path):
+def test_annotations_created_from_predictions_in_bulk_wait_for_a_person(serve, tmp_path):
     """*Create Annotations From Predictions* makes Label Studio 1.23.2 post one ANNOTATIONS_CREATED
-    whose ``annotation`` and ``task`` are lists (task i that of annotation i); it was ignored, so
-    accepted predictions were never learnt from. Each is kept now — but never over a person's
-    annotation kept for its task (the action adds one beside it), and a bad one is named while the
-    others are kept."""
+    whose ``annotation`` and ``task`` are lists: the model's own predictions, not reviewed yet.
+    Fine-tuning on them would teach the model its own mistakes, so they are not kept (and say so);
+    one a person then updates (ANNOTATION_UPDATED) is learnt from like any other."""
     port, backend = serve(document_root=samples_dir(), train_out=tmp_path)
-    assert post(port, "/webhook", webhook())[1]["status"] == "kept"  # a person's, task 1
-    created = [webhook(), webhook(image="images/scene_02.png"), webhook(image="images/gone.png")]
+    created = [webhook(), webhook(image="images/scene_02.png")]
     for number, hook in enumerate(created, 1):
         hook["task"]["id"], hook["annotation"]["id"] = number, 100 + number
     bulk = {"action": "ANNOTATIONS_CREATED", "project": created[0]["project"],
             "annotation": [h["annotation"] for h in created], "task": [h["task"] for h in created]}
     status, answer = post(port, "/webhook", bulk)
-    assert status == 201 and answer["status"] == "kept" and answer["corrections"] == 2
-    assert answer["kept"] == 1 and answer["passed_over"] == 1
-    (error,) = answer["errors"]
-    assert error.startswith("task 3:") and "gone.png" in error
-    assert [(key, annotation) for key, (_, _, annotation) in backend.corrections.items()] == [((7, 1), 9), ((7, 2), 102)]
-    assert backend.new_since_training == 2  # the next fine-tune's
-    bulk["task"] = bulk["task"][:2]
-    status, answer = post(port, "/webhook", bulk)
-    assert status == 400 and "3 annotations but 2 tasks" in answer["error"]
+    assert answer["status"] == "ignored" and answer["annotations"] == 2 and "updates it" in answer["reason"]
+    assert backend.corrections == {} and backend.new_since_training == 0
+    updated = {**created[1], "action": "ANNOTATION_UPDATED"}
+    assert post(port, "/webhook", updated)[1]["status"] == "kept"
+    assert [(key, annotation) for key, (_, _, annotation) in backend.corrections.items()] == [((7, 2), 102)]
 
 
 def test_an_annotation_kept_for_fine_tuning_takes_a_byte_a_pixel(serve, tmp_path):
