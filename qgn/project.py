@@ -79,6 +79,7 @@ object (holding the lock, so no live writer of the project is mid-write) removes
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -764,19 +765,34 @@ class Project:
     def remove_image(self, image: ProjectImage) -> list[Path]:
         """Take ``image`` out of the project, merged into project.json under the write lock.
         Nothing is deleted: its saved annotation and autosave move to ``removed/`` (so an image
-        added later under the same key never inherits them); returns where they went."""
+        added later under the same key never inherits them); returns where they went.
+
+        All or nothing: each file is first linked (else copied) into ``removed/``, project.json is
+        written, and only then are the originals unlinked. A write of project.json that fails (a
+        full disk) leaves the image, its annotation and its autosave where they were; a writer
+        killed before that write leaves them there too (and a spare copy in ``removed/``)."""
         with self.writing():
             own = self._own(image)
-            moved = []
-            for kind, source in (("annotation", self.annotation_path(own)), ("autosave", self.autosave_path(own))):
-                if source.is_file():
-                    target = keep_aside(self.root, REMOVED_DIR, f"{own.key}.{kind}")
-                    write_record(target, kind, own.key, own.path, self.generation, self.classes, own.file)
-                    os.replace(source, target)
-                    moved.append(target)
-            self.images = [im for im in self.images if im.key != own.key]
-            self._commit()
-        return moved
+            kept: list[tuple[Path, Path]] = []
+            images = self.images
+            try:
+                for kind, source in (("annotation", self.annotation_path(own)), ("autosave", self.autosave_path(own))):
+                    if source.is_file():
+                        target = keep_aside(self.root, REMOVED_DIR, f"{own.key}.{kind}")
+                        write_record(target, kind, own.key, own.path, self.generation, self.classes, own.file)
+                        kept.append((source, target))
+                        _link_or_copy(source, target)
+                self.images = [im for im in images if im.key != own.key]
+                self._commit()
+            except BaseException:
+                self.images = images
+                for _, target in kept:
+                    _unlink_quietly(target)
+                    _unlink_quietly(record_path(target))
+                raise
+            for source, _ in kept:
+                _unlink_quietly(source)
+        return [target for _, target in kept]
 
     def repoint(self, moves: list[tuple[ProjectImage, Path]]) -> None:
         """Point each image of ``moves`` (this object's own, the caller holds ``writing``) at its new
@@ -1132,6 +1148,17 @@ def _exists(path: Path) -> bool:
         return path.exists()
     except OSError:
         return False
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A second name ``target`` for the file ``source`` (a hard link: no bytes copied), or a copy
+    where the file system has no hard links."""
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        shutil.copy2(source, target)
 
 
 def _unlink_quietly(path: Path) -> None:

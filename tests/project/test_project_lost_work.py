@@ -1,0 +1,122 @@
+"""No lost work, fourth round: a removal that cannot finish (a full disk, a killed process) leaves
+the image with its annotation and autosave; autosaves are offered whatever replaced the annotations
+folder; commands that write files never write into a project's own folders."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn.classes import ClassSet
+from qgn.project import PROJECT_FILE, REMOVED_DIR, Project
+
+REPO = Path(__file__).resolve().parents[2]
+CLASSES = ClassSet(("sky", "road", "car"), ((70, 130, 180), (128, 64, 128), (0, 0, 142)), 255)
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+def label_for(i: int) -> np.ndarray:
+    rng = np.random.default_rng(i)
+    return np.kron(rng.integers(0, 3, (5, 6)), np.ones((8, 8), np.int64))
+
+
+def project_with_work(root: Path, n: int = 3) -> Project:
+    """``n`` images, each with a saved annotation (label_for(i)); the first also autosaved (label_for(100))."""
+    paths = []
+    for i in range(n):
+        path = root.parent / "images" / f"frame_{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (48, 40), (i, i, i)).save(path)
+        paths.append(path)
+    project = Project.create(root, paths, CLASSES)
+    for i, image in enumerate(project.images):
+        project.save_annotation(image, label_for(i))
+    project.autosave(project.images[0], label_for(100))
+    return project
+
+
+def assert_work_intact(root: Path, n: int = 3) -> None:
+    project = Project.open(root)
+    assert [im.key for im in project.images] == [f"frame_{i}" for i in range(n)]
+    for i, image in enumerate(project.images):
+        np.testing.assert_array_equal(project.load_annotation(image), label_for(i))
+    np.testing.assert_array_equal(project.recover(project.images[0]), label_for(100))
+    assert project.recoverable() == [project.images[0]]
+
+
+# --------------------------------------------------------------------------- removing an image
+def test_a_removal_whose_project_json_write_fails_keeps_the_annotation_in_place(tmp_path, monkeypatch):
+    """The files moved to removed/ first, then project.json could not be written (a full disk): the
+    image stayed in the project without its annotation and autosave (hidden in removed/, and adding
+    the image back could not bring them: it was never out), and this object forgot the image, so
+    its next write took it out of project.json after all."""
+    import qgn.project
+
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    real = qgn.project.atomic_write_bytes
+
+    def full(path, data):
+        if Path(path).name == PROJECT_FILE:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(qgn.project, "atomic_write_bytes", full)
+    with pytest.raises(OSError, match="No space"):
+        project.remove_image(image)
+    monkeypatch.undo()
+    assert_work_intact(project.root)
+    assert [im.key for im in project.images] == ["frame_0", "frame_1", "frame_2"], "this object still has it"
+    project.set_done(project.images[1], True)  # its next write keeps the image
+    assert_work_intact(project.root)
+    removed = project.root / REMOVED_DIR
+    assert not removed.exists() or not list(removed.iterdir()), "nothing was removed"
+
+
+REMOVER = textwrap.dedent('''
+    import sys, time
+    from qgn.project import Project
+
+    project = Project.open(sys.argv[1])
+    real = Project._commit
+
+    def stalled(self, *args, **kwargs):
+        print("before project.json", flush=True)
+        time.sleep(60)
+        real(self, *args, **kwargs)
+
+    Project._commit = stalled
+    project.remove_image(project.images[0])
+''')
+
+
+@pytest.mark.slow
+def test_a_removal_killed_before_project_json_is_written_keeps_the_annotation_in_place(tmp_path):
+    """SIGKILL between moving the files to removed/ and writing project.json left the image in the
+    project with neither its annotation nor its autosave (found killing a random mix of writes)."""
+    project = project_with_work(tmp_path / "p")
+    script = tmp_path / "remover.py"
+    script.write_text(REMOVER)
+    proc = subprocess.Popen([sys.executable, str(script), str(project.root)], stdout=subprocess.PIPE, text=True,
+                            env=ENV, cwd=str(REPO))
+    try:
+        assert proc.stdout.readline().strip() == "before project.json"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    assert_work_intact(project.root)
+    # the image is removed later after all: its annotation is brought back when it is added again
+    again = Project.open(project.root)
+    path = again.images[0].path
+    again.remove_image(again.images[0])
+    (back,) = again.add_images([path])
+    np.testing.assert_array_equal(again.load_annotation(back), label_for(0))
+
