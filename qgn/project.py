@@ -177,7 +177,7 @@ def file_version(path: Path) -> AnnotationVersion:
     file renamed over the old) changes it."""
     try:
         st = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # or a plain file where its folder belongs
         return None
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
@@ -1169,9 +1169,11 @@ def _unlink_quietly(path: Path) -> None:
 
 
 def _older(autosave: Path, saved: Path) -> bool:
+    """Whether the file ``saved`` was written after ``autosave``; False when either cannot be read
+    (none there, or a plain file where the annotations folder belongs: the autosave is offered)."""
     try:
         return autosave.stat().st_mtime_ns < saved.stat().st_mtime_ns
-    except FileNotFoundError:
+    except OSError:
         return False
 
 

@@ -120,3 +120,19 @@ def test_a_removal_killed_before_project_json_is_written_keeps_the_annotation_in
     (back,) = again.add_images([path])
     np.testing.assert_array_equal(again.load_annotation(back), label_for(0))
 
+
+# --------------------------------------------------------------------------- offering autosaves
+def test_autosaves_are_offered_when_a_plain_file_replaced_the_annotations_folder(tmp_path):
+    """recoverable() raised NotADirectoryError comparing each autosave with its saved annotation,
+    and the app, taking that for "nothing to offer", never offered the autosaves: a window's next
+    autosave of the image then moved the unsaved edits it did not know of to conflicts/."""
+    project = project_with_work(tmp_path / "p")
+    folder = project.root / project.annotation_dir
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    folder.write_text("a note someone saved under that name")
+    again = Project.open(project.root)
+    assert again.recoverable() == [again.images[0]]
+    assert not again.autosave_is_older(again.images[0])
+    np.testing.assert_array_equal(again.recover(again.images[0]), label_for(100))
