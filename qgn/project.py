@@ -1228,6 +1228,45 @@ def journal_state(journal: dict, generation: int, revision: int) -> str | None:
     return None
 
 
+#: Files of a project's root that only its writers write (besides project.json).
+OWN_FILES = (JOURNAL_FILE, "class-edits.json", HEAD_FILE, Path(HEAD_FILE).with_suffix(".json").name)
+KEPT_FOLDERS = (REMOVED_DIR, CONFLICTS_DIR, REPLACED_DIR, DISCARDED_DIR)
+
+
+def first_project_file(paths: Iterable) -> tuple[Path, Path, str] | None:
+    """(path, the project's root, what it is in words) for the first of ``paths`` that is one of a
+    project's own files: in its annotation or autosave folders of any generation (through the
+    ``annotations`` link too) or the folders it keeps files aside in, its project.json and the files
+    beside it, or one of its images; None when none is. Commands that write files by name
+    (``qgn convert``, ``qgn predict``, ``qgn export``) refuse those before writing anything: only the
+    project's writers write there, under its lock, keeping what they replace. One look up the folders
+    per output folder, one read of a project.json per project."""
+    roots: dict[Path, Path | None] = {}
+    images: dict[Path, set] = {}
+    for path in paths:
+        folder = Path(os.path.realpath(Path(path).absolute().parent))
+        if folder not in roots:
+            roots[folder] = next((r for r in (folder, *folder.parents) if (r / PROJECT_FILE).is_file()), None)
+        root = roots[folder]
+        if root is None:
+            continue
+        target = folder / Path(path).name
+        first = target.relative_to(root).parts[0]
+        if GENERATION_DIR.fullmatch(first) or first in KEPT_FOLDERS:
+            return Path(path), root, f"in the folder {first}/"
+        if folder == root and first in (PROJECT_FILE, *OWN_FILES):
+            return Path(path), root, f"the file {first}"
+        if root not in images:
+            try:
+                stored = read_project_file(root / PROJECT_FILE).images
+            except (OSError, ProjectError):
+                stored = ()
+            images[root] = {os.path.realpath(Project._absolute(root, entry[0])) for entry in stored}
+        if str(target) in images[root]:
+            return Path(path), root, "an image"
+    return None
+
+
 def check_folders(root: Path, parsed: ProjectFile) -> None:
     """ProjectError (deleting nothing) when a generation folder that project.json does not name
     holds annotations and no class-edit journal explains it: project.json is then probably an

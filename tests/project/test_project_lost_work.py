@@ -136,3 +136,42 @@ def test_autosaves_are_offered_when_a_plain_file_replaced_the_annotations_folder
     assert again.recoverable() == [again.images[0]]
     assert not again.autosave_is_older(again.images[0])
     np.testing.assert_array_equal(again.recover(again.images[0]), label_for(100))
+
+
+# --------------------------------------------------------------------------- commands writing into a project
+@pytest.mark.parametrize("where", ["annotations", "link", "conflicts", "file", "image"])
+def test_commands_that_write_files_never_write_a_projects_own_files(tmp_path, run_cli, snapshot, model_path, where):
+    """`qgn convert masks/ P/annotations` (or `qgn predict … --out P/annotations`, to pre-annotate)
+    replaced the user's saved annotations with the converted masks or the predictions — no copy
+    kept, not even the class names of the project."""
+    from qgn.classes_edit import rename_class
+    from qgn.project_class_edit import apply_class_edit
+
+    project = project_with_work(tmp_path / "p")
+    if where == "link":  # after a class edit annotations/ is a link to annotations.g1/
+        apply_class_edit(project, rename_class(project.classes, 2, "truck"))
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for i in range(3):
+        Image.fromarray(label_for(50 + i).astype(np.uint8)).save(masks / f"frame_{i}.png")
+    inside = project.root / "images" / "frame_1.png"  # an image kept in the project's folder
+    inside.parent.mkdir()
+    Image.new("RGB", (48, 40)).save(inside)
+    project.add_images([inside])
+    out = {"annotations": project.root / "annotations", "link": project.root / "annotations",
+           "conflicts": project.root / "conflicts", "file": project.root / "project.json", "image": inside}[where]
+    before = snapshot(tmp_path)
+    target = out if where in ("file", "image") else out / "frame_1.qgt"
+    code, _, err = run_cli("convert", masks / "frame_1.png", target)
+    assert code == 2 and err.startswith("qgn convert: error: ") and str(project.root) in err, err
+    assert "qgn import" in err and len(err.strip().splitlines()) == 1
+    if where not in ("file", "image"):
+        code, _, err = run_cli("convert", masks, target.parent)
+        assert code == 2 and "of the QGN project" in err, err
+    if where != "file":  # a prediction named frame_1.png, or frame_1.qgt
+        code, _, err = run_cli("predict", project.images[1].path, "--model", model_path, "--out", target.parent)
+        assert code == 2 and err.startswith("qgn predict: error: ") and "of the QGN project" in err, err
+    assert snapshot(tmp_path) == before
+    # beside the project's own folders (an exports/ folder inside it) is fine
+    code, _, err = run_cli("convert", masks, project.root / "exports")
+    assert code == 0, err
