@@ -142,9 +142,17 @@ class SavedAnnotation:
     parked: Path | None = None
 
 
+MAX_KEPT_STEM = 170  # bytes
+
+
 def kept_path(folder: Path, stem: str, suffix: str = ".qgt") -> Path:
     """``folder/<stem>.<YYYYmmdd-HHMMSS>.qgt`` (or ``suffix``), or ``…-2.qgt``, ``…-3.qgt`` when
-    taken: a name for a file kept aside (``removed/``, ``conflicts/``) that never replaces another."""
+    taken: a name for a file kept aside (``removed/``, ``conflicts/``) that never replaces another.
+    A stem over ``MAX_KEPT_STEM`` bytes (an image's long file name) is cut: the name, its record's
+    and their temporaries' must fit a file system's 255 bytes."""
+    name = os.fsencode(stem)
+    if len(name) > MAX_KEPT_STEM:
+        stem = name[:MAX_KEPT_STEM].decode("utf-8", "ignore")  # a character cut in two is left out
     base = f"{stem}.{time.strftime('%Y%m%d-%H%M%S')}"
     path, n = folder / f"{base}{suffix}", 1
     while path.exists() or path.is_symlink():
@@ -218,8 +226,14 @@ def image_file_entry(entry: dict) -> tuple | None:
     return None
 
 
+#: The longest key ``_key_for`` makes. Keys name files with more around them - ``.<key>.qgt.<random>.tmp``
+#: while written, ``<key>.annotation.<time>-<n>.qgt.json`` beside a removed one and its temporary
+#: (key + 53) - and a file name has at most 255 bytes: a longer image stem is cut.
+MAX_KEY_CHARS = 150
+
+
 def _key_for(path: Path, taken: set[str]) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).strip("._") or "image"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).strip("._")[:MAX_KEY_CHARS].rstrip("._") or "image"
     key, n = stem, 1
     while key.lower() in taken:  # case-insensitive: keys name files on case-insensitive disks too
         n += 1

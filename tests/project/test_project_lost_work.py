@@ -17,6 +17,7 @@ from PIL import Image
 
 from qgn.classes import ClassSet
 from qgn.project import PROJECT_FILE, REMOVED_DIR, Project
+from qgn.quadtree.label_io import read_label_file
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = ClassSet(("sky", "road", "car"), ((70, 130, 180), (128, 64, 128), (0, 0, 142)), 255)
@@ -175,3 +176,35 @@ def test_commands_that_write_files_never_write_a_projects_own_files(tmp_path, ru
     # beside the project's own folders (an exports/ folder inside it) is fine
     code, _, err = run_cli("convert", masks, project.root / "exports")
     assert code == 0, err
+
+
+# --------------------------------------------------------------------------- long image names
+def test_an_image_with_a_long_file_name_can_be_saved_autosaved_removed_and_added_back(tmp_path):
+    """An image named with 250 characters (legal: 255 bytes a name) got its stem as key, and
+    ``.<key>.qgt.<random>.tmp`` is longer than any name may be: its annotation could never be saved
+    nor autosaved ("File name too long"), so every edit of it was lost with the window."""
+    stem = "street_" + "0123456789" * 24 + "_a"
+    paths = []
+    for i, name in enumerate((stem, stem[:-1] + "b")):  # the same first 249 characters
+        path = tmp_path / "images" / f"{name}.png"
+        path.parent.mkdir(exist_ok=True)
+        Image.new("RGB", (48, 40), (i, i, i)).save(path)
+        paths.append(path)
+    project = Project.create(tmp_path / "p", paths, CLASSES)
+    other = Project.open(project.root)
+    assert len({im.key for im in project.images}) == 2
+    for i, image in enumerate(project.images):
+        project.save_annotation(image, label_for(i), over=None)
+        mine = project.autosave(image, label_for(10 + i), over=None)
+        theirs = other.autosave(other.images[i], label_for(20 + i), over=None)  # another window's: parks mine
+        assert theirs.parked is not None and mine.parked is None
+    project.keep_conflict(paths[0].stem, label_for(30), CLASSES)  # the app names them after the image
+    kept = project.keep_conflict("\u732b" * 80, label_for(31), CLASSES)  # 240 bytes of UTF-8
+    np.testing.assert_array_equal(read_label_file(kept, CLASSES), label_for(31))
+    (first,) = project.remove_image(project.images[0])[:1]
+    assert first.is_file()
+    (back,) = project.add_images([paths[0]])
+    again = Project.open(project.root)
+    np.testing.assert_array_equal(again.load_annotation(again.image_for(paths[0])), label_for(0))
+    np.testing.assert_array_equal(again.load_annotation(again.image_for(paths[1])), label_for(1))
+    np.testing.assert_array_equal(again.recover(again.image_for(paths[1])), label_for(21))
