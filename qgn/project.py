@@ -96,8 +96,8 @@ import numpy as np
 
 from .classes import ClassSet
 from .fileio import (
-    InputOverwriteError, OutsideRootError, atomic_write_bytes, file_sha256, path_inside, protected_inputs,
-    read_json, remove_stale_temporaries, same_bytes,
+    InputOverwriteError, OutsideRootError, atomic_write_bytes, file_sha256, is_temporary, path_inside,
+    protected_inputs, read_json, remove_stale_temporaries, same_bytes,
 )
 from .formats import FORMATS, ExportItem, check_format_names, check_split, check_text_names
 from .formats.base import add_to_every_writer
@@ -1134,15 +1134,8 @@ class Project:
             elif state == "committed":
                 finish_class_edit(self.root, journal["from_generation"], journal["to_generation"])
         restore_copied_link(self.root, self.generation)
-        now = time.time()
         for folder in (self.root / self.annotation_dir, self.root / self.autosave_dir, self.root):
-            if folder.is_dir() and not folder.is_symlink():
-                for tmp in folder.glob(".*.tmp"):
-                    try:
-                        if tmp.is_file() and now - tmp.stat().st_mtime > STALE_TEMP_SECONDS:
-                            tmp.unlink()
-                    except OSError:
-                        pass
+            remove_stale_temporaries(folder, STALE_TEMP_SECONDS)
 
 
 def _file_note(path: Path) -> tuple | None:
@@ -1328,7 +1321,7 @@ def copied_link(root: Path, generation: int) -> bool:
     try:
         for entry in folder.iterdir():
             twin = target / entry.name
-            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+            if is_temporary(entry.name):
                 continue  # a killed writer's temporary, never read
             if not (entry.is_file() and not entry.is_symlink() and twin.is_file() and not twin.is_symlink()
                     and same_bytes(entry, twin)):
@@ -1376,7 +1369,7 @@ def _keep_leftovers(old: Path, new: Path, root: Path) -> bool:
     if not old.is_dir() or old.is_symlink():
         return True
     for entry in sorted(old.iterdir()):
-        if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+        if is_temporary(entry.name):
             continue
         if entry.is_file() and not entry.is_symlink() and (new / entry.name).is_file():
             continue  # carried over, remapped

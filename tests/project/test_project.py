@@ -258,8 +258,8 @@ def test_save_load_autosave_recover(tmp_path):
 def test_temporary_files_are_never_annotations(tmp_path):
     project = Project.create(tmp_path / "p", make_images(tmp_path, ["a.png"]), CLASSES)
     (tmp_path / "p" / ANNOTATION_DIR).mkdir()
-    fresh = tmp_path / "p" / ANNOTATION_DIR / ".a.qgt.fresh.tmp"
-    stale = tmp_path / "p" / AUTOSAVE_DIR / ".a.qgt.stale.tmp"
+    fresh = tmp_path / "p" / ANNOTATION_DIR / ".a.qgt.fresh123.tmp"
+    stale = tmp_path / "p" / AUTOSAVE_DIR / ".a.qgt.stale123.tmp"
     stale.parent.mkdir()
     fresh.write_bytes(b"half a file")
     stale.write_bytes(b"half a file")

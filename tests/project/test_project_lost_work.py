@@ -208,3 +208,29 @@ def test_an_image_with_a_long_file_name_can_be_saved_autosaved_removed_and_added
     np.testing.assert_array_equal(again.load_annotation(again.image_for(paths[0])), label_for(0))
     np.testing.assert_array_equal(again.load_annotation(again.image_for(paths[1])), label_for(1))
     np.testing.assert_array_equal(again.recover(again.image_for(paths[1])), label_for(21))
+
+
+# --------------------------------------------------------------------------- leftovers
+def test_a_users_own_dot_tmp_files_are_never_taken_for_a_killed_writers_temporaries(tmp_path, run_cli):
+    """Any ``.*.tmp`` older than a minute was deleted as a killed writer's leftover: in the project's
+    folder at its first write, and in every folder a command writes into (``qgn convert … ~/notes``).
+    Only the names our writers make (``.<name>.<8 random characters>.tmp``) are."""
+    import time
+
+    project = project_with_work(tmp_path / "p")
+    out = tmp_path / "out"
+    out.mkdir()
+    old = time.time() - 3600
+    users = [project.root / ".notes.tmp", project.root / "annotations" / ".draft.tmp", out / ".todo.tmp"]
+    ours = [project.root / ".project.json.k3j_9a0q.tmp", out / ".frame_0.qgt.0abc_xyz.tmp"]
+    for path in users + ours:
+        path.write_text("text")
+        os.utime(path, (old, old))
+    Project.open(project.root).set_done(project.images[0], True)  # a first write cleans up
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    Image.fromarray(label_for(1).astype(np.uint8)).save(masks / "m.png")
+    code, _, err = run_cli("convert", masks, out)
+    assert code == 0, err
+    assert all(path.read_text() == "text" for path in users)
+    assert not any(path.exists() for path in ours)
