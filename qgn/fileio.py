@@ -47,6 +47,20 @@ def atomic_write_together(files: list[tuple[str | os.PathLike, bytes | Iterable[
         raise
 
 
+def make_folder(folder: str | os.PathLike) -> Path:
+    """``folder`` made (with its parents) when missing; NotADirectoryError naming it, and saying what
+    to do, when a plain file stands where it (or a parent) belongs - a sync tool's or a script's -
+    instead of ``mkdir``'s bare "File exists"."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise NotADirectoryError(errno.ENOTDIR, "is a file where a folder belongs; move it away (nothing was "
+                                 "written)", str(blocker)) from None
+    return folder
+
+
 def sync_folder(folder: str | os.PathLike) -> None:
     """fsync ``folder`` so that the renames and new names in it survive a power cut; a no-op where
     folders cannot be opened or synced (Windows, some network file systems)."""

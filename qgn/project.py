@@ -96,8 +96,8 @@ import numpy as np
 
 from .classes import ClassSet
 from .fileio import (
-    InputOverwriteError, OutsideRootError, atomic_write_bytes, file_sha256, is_temporary, path_inside,
-    protected_inputs, read_json, remove_stale_temporaries, same_bytes,
+    InputOverwriteError, OutsideRootError, atomic_write_bytes, file_sha256, is_temporary, make_folder,
+    path_inside, protected_inputs, read_json, remove_stale_temporaries, same_bytes,
 )
 from .formats import FORMATS, ExportItem, check_format_names, check_split, check_text_names
 from .formats.base import add_to_every_writer
@@ -176,8 +176,7 @@ def kept_folder(root: Path, name: str) -> Path:
         raise OutsideRootError(
             f"{folder} is a symbolic link ({os.readlink(folder)}): the project keeps files aside only in a folder of "
             f"its own, never elsewhere. Nothing was moved; replace the link by a real folder named {name!r}")
-    folder.mkdir(exist_ok=True)
-    return folder
+    return make_folder(folder)
 
 
 def file_version(path: Path) -> AnnotationVersion:
@@ -1001,7 +1000,10 @@ class Project:
         path = self.autosave_path(image)
         if ours is not ANY and file_version(path) not in (None, ours):
             return False
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except NotADirectoryError:  # a plain file where the autosave folder belongs: no autosave to drop
+            pass
         return True
 
     def replace_annotation(self, image: ProjectImage, label: np.ndarray) -> Path | None:

@@ -234,3 +234,32 @@ def test_a_users_own_dot_tmp_files_are_never_taken_for_a_killed_writers_temporar
     assert code == 0, err
     assert all(path.read_text() == "text" for path in users)
     assert not any(path.exists() for path in ours)
+
+
+@pytest.mark.parametrize("folder", [".autosave", "discarded"])
+def test_a_plain_file_where_a_project_folder_belongs_stops_only_what_needs_that_folder(tmp_path, folder):
+    """With a plain file named .autosave, saving an image failed after writing its annotation (dropping
+    the autosave raised NotADirectoryError), so the app kept the edits unsaved and saved them again and
+    again, each time parking its own previous save in conflicts/; what could not be written said only
+    "File exists". Saving works now; an autosave or a discard says which file is in the way."""
+    project = project_with_work(tmp_path / "p", n=2)
+    blocker = project.root / folder
+    if blocker.is_dir():
+        for path in blocker.iterdir():
+            path.unlink()
+        blocker.rmdir()
+    blocker.write_text("someone's file")
+    image = project.images[1]
+    version = project.annotation_version(image)
+    saved = project.save_annotation(image, label_for(7), over=version)
+    assert saved.parked is None
+    np.testing.assert_array_equal(Project.open(project.root).load_annotation(image), label_for(7))
+    with pytest.raises(NotADirectoryError, match="is a file where a folder belongs; move it away") as caught:
+        if folder == ".autosave":
+            project.autosave(image, label_for(8), over=None)
+        else:
+            project.save_annotation(project.images[0], label_for(9), over=project.annotation_version(project.images[0]))
+            project.autosave(project.images[0], label_for(10), over=None)
+            project.discard_autosave(project.images[0])
+    assert caught.value.filename == str(blocker)
+    assert blocker.read_text() == "someone's file"
