@@ -729,8 +729,14 @@ class Project:
         """Under the write lock, for images just added: the newest annotation ``remove_image`` kept in
         ``removed/`` for the same image file (same resolved path, and the same bytes when its removal
         noted them) is moved back as the image's saved annotation — unless the image has one, or it
-        was saved with other classes (a class edit since): then it stays, and is only reported."""
+        was saved with other classes (a class edit since): then it stays, and is only reported.
+        Likewise an autosave removed with it, or after it (unsaved edits of a window that was killed,
+        or never told: the app discards its own before a removal), is moved back as the image's
+        autosave, where the recovery question finds it."""
         found = removed_annotations(self.root / REMOVED_DIR)
+        autosaves = removed_annotations(self.root / REMOVED_DIR, "autosave")
+        for image in images if autosaves else ():
+            self._bring_back_autosave(image, autosaves, found)
         out = []
         for image in images if found else ():  # no resolve() per new path with nothing to match
             entries = found.get(str(image.path.resolve()))
@@ -756,6 +762,27 @@ class Project:
         if any(image.file is not None for image in images):
             self._commit()
         return out
+
+    def _bring_back_autosave(self, image: ProjectImage, autosaves: dict, annotations: dict) -> None:
+        """``bring_back``'s autosave of ``image``: the newest one in ``removed/`` unless an annotation
+        of the image was removed after it, the image has an autosave, or ``why_not``."""
+        entries = autosaves.get(str(image.path.resolve()))
+        if not entries:
+            return
+        kept, doc = entries[0]
+        later = annotations.get(str(image.path.resolve()))
+        if later and float(later[0][1]["removed"]) > float(doc["removed"]):
+            return  # removed before the newest annotation was: of an older removal
+        noted = _file_note(image.path) if isinstance(doc.get("file"), dict) else None
+        target = self.autosave_path(image)
+        if why_not(doc, self.generation, self.classes, noted) or target.exists() or target.is_symlink():
+            return
+        try:
+            make_folder(target.parent)
+            os.replace(kept, target)  # the very file, its time kept: offered as the crashed session's
+        except OSError:
+            return  # it stays in removed/
+        _unlink_quietly(record_path(kept))
 
     def _add(self, paths: list[Path]) -> list[ProjectImage]:
         out = []

@@ -122,6 +122,23 @@ def test_a_removal_killed_before_project_json_is_written_keeps_the_annotation_in
     np.testing.assert_array_equal(again.load_annotation(back), label_for(0))
 
 
+
+def test_an_image_added_back_gets_the_unsaved_edits_removed_with_it(tmp_path):
+    """A window killed with unsaved edits of an image (its autosave on disk), then the image removed
+    elsewhere and added back: its annotation came back, the autosave stayed in removed/ and was never
+    offered again (the app discards its own unsaved edits before removing: one found there is
+    another session's)."""
+    project = project_with_work(tmp_path / "p")  # frame_0's autosave: the killed window's edits
+    path = project.images[0].path
+    elsewhere = Project.open(project.root)
+    elsewhere.remove_image(elsewhere.images[0])
+    assert elsewhere.recoverable() == []
+    (back,) = elsewhere.add_images([path])
+    assert elsewhere.recoverable() == [back]
+    np.testing.assert_array_equal(elsewhere.recover(back), label_for(100))
+    np.testing.assert_array_equal(elsewhere.load_annotation(back), label_for(0))
+    assert not list((project.root / REMOVED_DIR).iterdir()), "both moved back, their records gone"
+
 # --------------------------------------------------------------------------- offering autosaves
 def test_autosaves_are_offered_when_a_plain_file_replaced_the_annotations_folder(tmp_path):
     """recoverable() raised NotADirectoryError comparing each autosave with its saved annotation,
