@@ -97,7 +97,7 @@ import numpy as np
 from .classes import ClassSet
 from .fileio import (
     InputOverwriteError, OutsideRootError, atomic_write_bytes, file_sha256, is_temporary, make_folder,
-    path_inside, protected_inputs, read_json, remove_stale_temporaries, same_bytes,
+    path_inside, protected_inputs, read_json, remove_stale_temporaries, same_bytes, write_problem,
 )
 from .formats import FORMATS, ExportItem, check_format_names, check_split, check_text_names
 from .formats.base import add_to_every_writer
@@ -818,6 +818,7 @@ class Project:
             try:
                 for kind, source in (("annotation", self.annotation_path(own)), ("autosave", self.autosave_path(own))):
                     if source.is_file():
+                        _check_removable(source)
                         target = keep_aside(self.root, REMOVED_DIR, f"{own.key}.{kind}")
                         write_record(target, kind, own.key, own.path, self.generation, self.classes, own.file)
                         kept.append((source, target))
@@ -1195,6 +1196,15 @@ def _link_or_copy(source: Path, target: Path) -> None:
         if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
             raise
         shutil.copy2(source, target)
+
+
+def _check_removable(path: Path) -> None:
+    """PermissionError, before anything is changed, when ``path`` could not be let go of at the end
+    of a removal (its folder read-only): it would stay behind, for an image of its key to inherit."""
+    why = write_problem(path.parent)
+    if why:
+        raise PermissionError(errno.EACCES, f"{why}, so the image cannot be removed from the project (nothing was "
+                              "changed)", str(path.parent))
 
 
 def _unlink_quietly(path: Path) -> None:

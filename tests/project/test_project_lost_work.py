@@ -82,6 +82,18 @@ def test_a_removal_whose_project_json_write_fails_keeps_the_annotation_in_place(
     assert not removed.exists() or not list(removed.iterdir()), "nothing was removed"
 
 
+
+def test_a_removal_from_a_read_only_annotations_folder_changes_nothing(tmp_path, read_only):
+    """Linking into removed/ works from a folder that cannot be written, letting go of the original
+    afterwards does not: the image left project.json while its annotation stayed in annotations/, for
+    the next image of its stem (the same key) to inherit. Refused first now, nothing changed."""
+    project = project_with_work(tmp_path / "p")
+    read_only(project.root / "annotations")
+    with pytest.raises(PermissionError, match="cannot be removed from the project"):
+        project.remove_image(project.images[1])
+    assert [im.key for im in Project.open(project.root).images] == ["frame_0", "frame_1", "frame_2"]
+    assert not (project.root / REMOVED_DIR).exists() or not list((project.root / REMOVED_DIR).iterdir())
+
 REMOVER = textwrap.dedent('''
     import sys, time
     from qgn.project import Project
