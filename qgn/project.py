@@ -231,10 +231,12 @@ def image_file_entry(entry: dict) -> tuple | None:
 MAX_KEY_CHARS = 150
 
 
-def _key_for(path: Path, taken: set[str]) -> str:
+def _key_for(path: Path, taken: set[str], has_files: Callable[[str], bool] = lambda key: False) -> str:
+    """A new key for the image at ``path``: its stem made a safe file name, ``-2``, ``-3``… while
+    ``taken`` (lower case) or ``has_files(key)`` (files of that name on disk that no image owns)."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).strip("._")[:MAX_KEY_CHARS].rstrip("._") or "image"
     key, n = stem, 1
-    while key.lower() in taken:  # case-insensitive: keys name files on case-insensitive disks too
+    while key.lower() in taken or has_files(key):  # case-insensitive: keys name files on such disks too
         n += 1
         key = f"{stem}-{n}"
     return key
@@ -788,12 +790,16 @@ class Project:
         out = []
         taken = {im.key.lower() for im in self.images}
         index, folders = self._index(), {}
+        # a key whose annotation or autosave is on disk though no image has it (project.json edited or
+        # restored by hand, a removal killed after its write) is not given out: the new image would
+        # show that file as its own, and its first save would replace it
+        has_files = self._files_on_disk(len(paths))
         for path in paths:
             existing = index.get(_path_key(path))
             if existing is None:  # the same file spelled otherwise (a linked folder) is the same image
                 existing = index.get(_file_key(path, folders))
             if existing is None:
-                existing = ProjectImage(path, _key_for(path, taken))
+                existing = ProjectImage(path, _key_for(path, taken, has_files))
                 taken.add(existing.key.lower())
                 self.images.append(existing)
                 index[_path_key(path)] = existing
@@ -801,6 +807,18 @@ class Project:
                 self._by_path = (self.images, len(self.images), index, self._by_path[3])
             out.append(existing)
         return out
+
+    def _files_on_disk(self, count: int) -> Callable[[str], bool]:
+        """Whether a key has an annotation or autosave on disk: a look per key for a few new images,
+        one listing of the two folders (names compared ignoring case) for ``count`` of many."""
+        folders = [f for f in (self.root / self.annotation_dir, self.root / self.autosave_dir) if f.is_dir()]
+        if count <= 64:
+            return lambda key: any(os.path.lexists(folder / f"{key}.qgt") for folder in folders)
+        names = set()
+        for folder in folders:
+            with os.scandir(folder) as entries:
+                names.update(entry.name.lower() for entry in entries)
+        return lambda key: f"{key}.qgt".lower() in names
 
     def remove_image(self, image: ProjectImage) -> list[Path]:
         """Take ``image`` out of the project, merged into project.json under the write lock.

@@ -151,6 +151,29 @@ def test_an_image_added_back_gets_the_unsaved_edits_removed_with_it(tmp_path):
     np.testing.assert_array_equal(elsewhere.load_annotation(back), label_for(0))
     assert not list((project.root / REMOVED_DIR).iterdir()), "both moved back, their records gone"
 
+
+def test_a_new_image_never_takes_the_key_of_files_no_image_owns(tmp_path):
+    """project.json edited or restored by hand without an image's entry (or a removal killed between
+    writing project.json and letting go of the files): a new image of the same stem got the freed key,
+    showed that annotation as its own, and its first save replaced it - the other image's work gone,
+    no copy kept."""
+    import json
+
+    project = project_with_work(tmp_path / "p", n=2)
+    doc = json.loads((project.root / PROJECT_FILE).read_text())
+    doc["images"] = doc["images"][1:]  # frame_0's entry taken out by hand
+    (project.root / PROJECT_FILE).write_text(json.dumps(doc))
+    other = tmp_path / "elsewhere" / "frame_0.png"  # another image of the same stem
+    other.parent.mkdir()
+    Image.new("RGB", (48, 40), (9, 9, 9)).save(other)
+    again = Project.open(project.root)
+    (image,) = again.add_images([other])
+    assert image.key != "frame_0" and again.load_annotation(image) is None and again.recoverable() == []
+    again.save_annotation(image, label_for(5), over=again.annotation_version(image))
+    again.autosave(image, label_for(6), over=None)
+    np.testing.assert_array_equal(read_label_file(project.root / "annotations" / "frame_0.qgt", CLASSES), label_for(0))
+    np.testing.assert_array_equal(read_label_file(project.root / ".autosave" / "frame_0.qgt", CLASSES), label_for(100))
+
 # --------------------------------------------------------------------------- offering autosaves
 def test_autosaves_are_offered_when_a_plain_file_replaced_the_annotations_folder(tmp_path):
     """recoverable() raised NotADirectoryError comparing each autosave with its saved annotation,
