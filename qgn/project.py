@@ -1068,9 +1068,12 @@ class Project:
 
     def keep_conflict(self, stem: str, label: np.ndarray, classes: ClassSet) -> Path:
         """Keep ``label`` (in its own ``classes``) as ``conflicts/<stem>.<time>.qgt``: an unsaved map
-        the project cannot take (a class edit elsewhere removed a class it uses)."""
-        target = keep_aside(self.root, CONFLICTS_DIR, stem)
-        return FORMATS["qgt"].write(label, classes, target.parent, target.stem, levels=self.levels)[0]
+        the project cannot take (a class edit elsewhere removed a class it uses). Under the write lock,
+        as every file kept aside: two windows keeping a map of one image in one second would otherwise
+        both take the same free name, the second write replacing the first."""
+        with self.writing():
+            target = keep_aside(self.root, CONFLICTS_DIR, stem)
+            return FORMATS["qgt"].write(label, classes, target.parent, target.stem, levels=self.levels)[0]
 
     def autosave_version(self, image: ProjectImage) -> AnnotationVersion:
         """The autosave's identity on disk (``file_version``), None when there is none."""

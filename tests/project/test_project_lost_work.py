@@ -315,3 +315,46 @@ def test_a_plain_file_where_a_project_folder_belongs_stops_only_what_needs_that_
             project.discard_autosave(project.images[0])
     assert caught.value.filename == str(blocker)
     assert blocker.read_text() == "someone's file"
+
+
+KEEPER = textwrap.dedent('''
+    import sys, time
+    import numpy as np
+    import qgn.project
+    from qgn.classes import ClassSet
+    from qgn.project import Project
+
+    classes = ClassSet(("sky", "road", "car"), ((70, 130, 180), (128, 64, 128), (0, 0, 142)), 255)
+    qgn.project.time.strftime = lambda fmt, *a: "20261206-050000"  # one second for both writers
+    real = qgn.project.keep_aside
+
+    def slow(*args, **kwargs):
+        path = real(*args, **kwargs)
+        print("named", path.name, flush=True)
+        time.sleep(1.5)  # the name is chosen, the file not yet written
+        return path
+
+    qgn.project.keep_aside = slow
+    Project.open(sys.argv[1]).keep_conflict("frame_0", np.full((40, 48), 1), classes)
+''')
+
+
+@pytest.mark.slow
+def test_two_windows_keeping_a_map_of_one_image_in_one_second_keep_both(tmp_path, monkeypatch):
+    """keep_conflict (an unsaved map a class edit elsewhere left without a class) took no lock: two
+    windows keeping a map of one image in one second both chose the free name, and the second
+    write replaced the first."""
+    import qgn.project
+
+    project = project_with_work(tmp_path / "p")
+    script = tmp_path / "keeper.py"
+    script.write_text(KEEPER)
+    proc = subprocess.Popen([sys.executable, str(script), str(project.root)], stdout=subprocess.PIPE, text=True,
+                            env=ENV, cwd=str(REPO))
+    assert proc.stdout.readline().startswith("named frame_0.20261206-050000.qgt")
+    monkeypatch.setattr(qgn.project.time, "strftime", lambda fmt, *a: "20261206-050000")
+    mine = Project.open(project.root).keep_conflict("frame_0", np.full((40, 48), 2), CLASSES)
+    assert proc.wait(timeout=60) == 0
+    kept = sorted((project.root / "conflicts").glob("*.qgt"))
+    assert len(kept) == 2 and mine in kept
+    assert sorted(int(read_label_file(path, CLASSES)[0, 0]) for path in kept) == [1, 2]
