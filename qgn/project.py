@@ -1042,8 +1042,12 @@ class Project:
     def _drop_autosave(self, image: ProjectImage, ours) -> bool:
         """Under the lock: remove the autosave when it is ``ours`` (the version this writer wrote or
         restored; ANY: whatever is there). Another writer's (a second window's unsaved edits of the
-        image) is kept. True when removed (or there was none)."""
-        path = self.autosave_path(image)
+        image) is kept. True when removed (or there was none: an autosave folder linked out of the
+        project, where no autosave is written)."""
+        try:
+            path = self.autosave_path(image)
+        except OutsideRootError:
+            return True
         if ours is not ANY and file_version(path) not in (None, ours):
             return False
         try:
@@ -1110,10 +1114,13 @@ class Project:
             name = f"{im.key}.qgt"
             if name not in names:
                 continue
-            auto = path_inside(self.root, self.autosave_dir, name)
+            try:
+                auto = path_inside(self.root, self.autosave_dir, name)
+                saved = path_inside(self.root, self.annotation_dir, name)
+            except OutsideRootError:  # a folder linked out of the project: neither read nor written
+                continue
             if not auto.is_file():
                 continue
-            saved = path_inside(self.root, self.annotation_dir, name)
             if not _older(auto, saved) or not same_bytes(auto, saved):
                 found.append(im)
         return found

@@ -358,3 +358,26 @@ def test_two_windows_keeping_a_map_of_one_image_in_one_second_keep_both(tmp_path
     kept = sorted((project.root / "conflicts").glob("*.qgt"))
     assert len(kept) == 2 and mine in kept
     assert sorted(int(read_label_file(path, CLASSES)[0, 0]) for path in kept) == [1, 2]
+
+
+def test_an_autosave_folder_linked_out_of_the_project_stops_only_autosaves(tmp_path):
+    """.autosave a symbolic link to another folder (moved to another disk, unpacked from an archive):
+    listing the autosaves to offer raised OutsideRootError, and a save wrote the annotation and then
+    failed dropping the autosave, so the app kept the edits unsaved and each new save parked its own
+    previous one in conflicts/. The linked folder is never written into."""
+    from qgn.fileio import OutsideRootError
+
+    project = project_with_work(tmp_path / "p", n=2)
+    outside = tmp_path / "elsewhere"
+    (project.root / ".autosave").rename(outside)
+    (project.root / ".autosave").symlink_to(outside, target_is_directory=True)
+    before = sorted((p.name, p.read_bytes()) for p in outside.iterdir())
+    again = Project.open(project.root)
+    assert again.recoverable() == []
+    image = again.images[1]
+    saved = again.save_annotation(image, label_for(7), over=again.annotation_version(image))
+    assert saved.parked is None
+    np.testing.assert_array_equal(Project.open(project.root).load_annotation(image), label_for(7))
+    with pytest.raises(OutsideRootError):
+        again.autosave(image, label_for(8), over=None)
+    assert sorted((p.name, p.read_bytes()) for p in outside.iterdir()) == before
