@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import errno
 import os
+import re
 import tempfile
 import threading
 from contextlib import contextmanager
@@ -44,6 +45,20 @@ def atomic_write_together(files: list[tuple[str | os.PathLike, bytes | Iterable[
         if isinstance(exc, OSError) and exc.filename in named and exc.errno is not None:  # a rename
             raise OSError(exc.errno, exc.strerror, str(named[exc.filename])) from exc
         raise
+
+
+def make_folder(folder: str | os.PathLike) -> Path:
+    """``folder`` made (with its parents) when missing; NotADirectoryError naming it, and saying what
+    to do, when a plain file stands where it (or a parent) belongs - a sync tool's or a script's -
+    instead of ``mkdir``'s bare "File exists"."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise NotADirectoryError(errno.ENOTDIR, "is a file where a folder belongs; move it away (nothing was "
+                                 "written)", str(blocker)) from None
+    return folder
 
 
 def sync_folder(folder: str | os.PathLike) -> None:
@@ -205,11 +220,19 @@ def path_inside(root: str | os.PathLike, *parts: str) -> Path:
 
 
 STALE_TEMP_SECONDS = 60.0
+#: What ``_staged`` names its temporaries: ``.<name>.`` + mkstemp's 8 random characters + ``.tmp``.
+TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+
+
+def is_temporary(name: str) -> bool:
+    """Whether the file name ``name`` is one of our writers' temporaries (``_staged``): a user's own
+    ``.notes.tmp`` is not, and is never removed as a leftover."""
+    return TEMPORARY_NAME.fullmatch(name) is not None
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = STALE_TEMP_SECONDS,
                              depth: int = 0) -> int:
-    """Delete the ``.<name>.<random>.tmp`` files that writers killed mid-write (SIGKILL, power loss)
+    """Delete the ``.<name>.<random>.tmp`` files (``is_temporary``) that writers killed mid-write (SIGKILL, power loss)
     left in ``folder`` (and its sub-folders down to ``depth`` levels; links not followed), once
     older than ``older_than_s``; the number removed. Commands call it on the folders they write
     into; a missing folder is fine."""
@@ -225,7 +248,7 @@ def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = ST
                 removed += remove_stale_temporaries(sub, older_than_s, depth - 1)
     for tmp in folder.glob(".*.tmp"):
         try:
-            if tmp.is_file() and now - tmp.stat().st_mtime > older_than_s:
+            if is_temporary(tmp.name) and tmp.is_file() and now - tmp.stat().st_mtime > older_than_s:
                 tmp.unlink()
                 removed += 1
         except OSError:

@@ -79,6 +79,7 @@ object (holding the lock, so no live writer of the project is mid-write) removes
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -95,8 +96,8 @@ import numpy as np
 
 from .classes import ClassSet
 from .fileio import (
-    InputOverwriteError, OutsideRootError, atomic_write_bytes, file_sha256, path_inside, protected_inputs,
-    read_json, remove_stale_temporaries, same_bytes,
+    InputOverwriteError, OutsideRootError, atomic_write_bytes, file_sha256, is_temporary, make_folder,
+    path_inside, protected_inputs, read_json, remove_stale_temporaries, same_bytes, write_problem,
 )
 from .formats import FORMATS, ExportItem, check_format_names, check_split, check_text_names
 from .formats.base import add_to_every_writer
@@ -141,9 +142,17 @@ class SavedAnnotation:
     parked: Path | None = None
 
 
+MAX_KEPT_STEM = 170  # bytes
+
+
 def kept_path(folder: Path, stem: str, suffix: str = ".qgt") -> Path:
     """``folder/<stem>.<YYYYmmdd-HHMMSS>.qgt`` (or ``suffix``), or ``…-2.qgt``, ``…-3.qgt`` when
-    taken: a name for a file kept aside (``removed/``, ``conflicts/``) that never replaces another."""
+    taken: a name for a file kept aside (``removed/``, ``conflicts/``) that never replaces another.
+    A stem over ``MAX_KEPT_STEM`` bytes (an image's long file name) is cut: the name, its record's
+    and their temporaries' must fit a file system's 255 bytes."""
+    name = os.fsencode(stem)
+    if len(name) > MAX_KEPT_STEM:
+        stem = name[:MAX_KEPT_STEM].decode("utf-8", "ignore")  # a character cut in two is left out
     base = f"{stem}.{time.strftime('%Y%m%d-%H%M%S')}"
     path, n = folder / f"{base}{suffix}", 1
     while path.exists() or path.is_symlink():
@@ -167,8 +176,7 @@ def kept_folder(root: Path, name: str) -> Path:
         raise OutsideRootError(
             f"{folder} is a symbolic link ({os.readlink(folder)}): the project keeps files aside only in a folder of "
             f"its own, never elsewhere. Nothing was moved; replace the link by a real folder named {name!r}")
-    folder.mkdir(exist_ok=True)
-    return folder
+    return make_folder(folder)
 
 
 def file_version(path: Path) -> AnnotationVersion:
@@ -176,7 +184,7 @@ def file_version(path: Path) -> AnnotationVersion:
     file renamed over the old) changes it."""
     try:
         st = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # or a plain file where its folder belongs
         return None
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
@@ -217,10 +225,18 @@ def image_file_entry(entry: dict) -> tuple | None:
     return None
 
 
-def _key_for(path: Path, taken: set[str]) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).strip("._") or "image"
+#: The longest key ``_key_for`` makes. Keys name files with more around them - ``.<key>.qgt.<random>.tmp``
+#: while written, ``<key>.annotation.<time>-<n>.qgt.json`` beside a removed one and its temporary
+#: (key + 53) - and a file name has at most 255 bytes: a longer image stem is cut.
+MAX_KEY_CHARS = 150
+
+
+def _key_for(path: Path, taken: set[str], has_files: Callable[[str], bool] = lambda key: False) -> str:
+    """A new key for the image at ``path``: its stem made a safe file name, ``-2``, ``-3``… while
+    ``taken`` (lower case) or ``has_files(key)`` (files of that name on disk that no image owns)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).strip("._")[:MAX_KEY_CHARS].rstrip("._") or "image"
     key, n = stem, 1
-    while key.lower() in taken:  # case-insensitive: keys name files on case-insensitive disks too
+    while key.lower() in taken or has_files(key):  # case-insensitive: keys name files on such disks too
         n += 1
         key = f"{stem}-{n}"
     return key
@@ -715,8 +731,14 @@ class Project:
         """Under the write lock, for images just added: the newest annotation ``remove_image`` kept in
         ``removed/`` for the same image file (same resolved path, and the same bytes when its removal
         noted them) is moved back as the image's saved annotation — unless the image has one, or it
-        was saved with other classes (a class edit since): then it stays, and is only reported."""
+        was saved with other classes (a class edit since): then it stays, and is only reported.
+        Likewise an autosave removed with it, or after it (unsaved edits of a window that was killed,
+        or never told: the app discards its own before a removal), is moved back as the image's
+        autosave, where the recovery question finds it."""
         found = removed_annotations(self.root / REMOVED_DIR)
+        autosaves = removed_annotations(self.root / REMOVED_DIR, "autosave")
+        for image in images if autosaves else ():
+            self._bring_back_autosave(image, autosaves, found)
         out = []
         for image in images if found else ():  # no resolve() per new path with nothing to match
             entries = found.get(str(image.path.resolve()))
@@ -743,16 +765,41 @@ class Project:
             self._commit()
         return out
 
+    def _bring_back_autosave(self, image: ProjectImage, autosaves: dict, annotations: dict) -> None:
+        """``bring_back``'s autosave of ``image``: the newest one in ``removed/`` unless an annotation
+        of the image was removed after it, the image has an autosave, or ``why_not``."""
+        entries = autosaves.get(str(image.path.resolve()))
+        if not entries:
+            return
+        kept, doc = entries[0]
+        later = annotations.get(str(image.path.resolve()))
+        if later and float(later[0][1]["removed"]) > float(doc["removed"]):
+            return  # removed before the newest annotation was: of an older removal
+        noted = _file_note(image.path) if isinstance(doc.get("file"), dict) else None
+        target = self.autosave_path(image)
+        if why_not(doc, self.generation, self.classes, noted) or target.exists() or target.is_symlink():
+            return
+        try:
+            make_folder(target.parent)
+            os.replace(kept, target)  # the very file, its time kept: offered as the crashed session's
+        except OSError:
+            return  # it stays in removed/
+        _unlink_quietly(record_path(kept))
+
     def _add(self, paths: list[Path]) -> list[ProjectImage]:
         out = []
         taken = {im.key.lower() for im in self.images}
         index, folders = self._index(), {}
+        # a key whose annotation or autosave is on disk though no image has it (project.json edited or
+        # restored by hand, a removal killed after its write) is not given out: the new image would
+        # show that file as its own, and its first save would replace it
+        has_files = self._files_on_disk(len(paths))
         for path in paths:
             existing = index.get(_path_key(path))
             if existing is None:  # the same file spelled otherwise (a linked folder) is the same image
                 existing = index.get(_file_key(path, folders))
             if existing is None:
-                existing = ProjectImage(path, _key_for(path, taken))
+                existing = ProjectImage(path, _key_for(path, taken, has_files))
                 taken.add(existing.key.lower())
                 self.images.append(existing)
                 index[_path_key(path)] = existing
@@ -761,22 +808,50 @@ class Project:
             out.append(existing)
         return out
 
+    def _files_on_disk(self, count: int) -> Callable[[str], bool]:
+        """Whether a key has an annotation or autosave on disk: a look per key for a few new images,
+        one listing of the two folders (names compared ignoring case) for ``count`` of many."""
+        folders = [f for f in (self.root / self.annotation_dir, self.root / self.autosave_dir) if f.is_dir()]
+        if count <= 64:
+            return lambda key: any(os.path.lexists(folder / f"{key}.qgt") for folder in folders)
+        names = set()
+        for folder in folders:
+            with os.scandir(folder) as entries:
+                names.update(entry.name.lower() for entry in entries)
+        return lambda key: f"{key}.qgt".lower() in names
+
     def remove_image(self, image: ProjectImage) -> list[Path]:
         """Take ``image`` out of the project, merged into project.json under the write lock.
         Nothing is deleted: its saved annotation and autosave move to ``removed/`` (so an image
-        added later under the same key never inherits them); returns where they went."""
+        added later under the same key never inherits them); returns where they went.
+
+        All or nothing: each file is first linked (else copied) into ``removed/``, project.json is
+        written, and only then are the originals unlinked. A write of project.json that fails (a
+        full disk) leaves the image, its annotation and its autosave where they were; a writer
+        killed before that write leaves them there too (and a spare copy in ``removed/``)."""
         with self.writing():
             own = self._own(image)
-            moved = []
-            for kind, source in (("annotation", self.annotation_path(own)), ("autosave", self.autosave_path(own))):
-                if source.is_file():
-                    target = keep_aside(self.root, REMOVED_DIR, f"{own.key}.{kind}")
-                    write_record(target, kind, own.key, own.path, self.generation, self.classes, own.file)
-                    os.replace(source, target)
-                    moved.append(target)
-            self.images = [im for im in self.images if im.key != own.key]
-            self._commit()
-        return moved
+            kept: list[tuple[Path, Path]] = []
+            images = self.images
+            try:
+                for kind, source in (("annotation", self.annotation_path(own)), ("autosave", self.autosave_path(own))):
+                    if source.is_file():
+                        _check_removable(source)
+                        target = keep_aside(self.root, REMOVED_DIR, f"{own.key}.{kind}")
+                        write_record(target, kind, own.key, own.path, self.generation, self.classes, own.file)
+                        kept.append((source, target))
+                        _link_or_copy(source, target)
+                self.images = [im for im in images if im.key != own.key]
+                self._commit()
+            except BaseException:
+                self.images = images
+                for _, target in kept:
+                    _unlink_quietly(target)
+                    _unlink_quietly(record_path(target))
+                raise
+            for source, _ in kept:
+                _unlink_quietly(source)
+        return [target for _, target in kept]
 
     def repoint(self, moves: list[tuple[ProjectImage, Path]]) -> None:
         """Point each image of ``moves`` (this object's own, the caller holds ``writing``) at its new
@@ -967,11 +1042,18 @@ class Project:
     def _drop_autosave(self, image: ProjectImage, ours) -> bool:
         """Under the lock: remove the autosave when it is ``ours`` (the version this writer wrote or
         restored; ANY: whatever is there). Another writer's (a second window's unsaved edits of the
-        image) is kept. True when removed (or there was none)."""
-        path = self.autosave_path(image)
+        image) is kept. True when removed (or there was none: an autosave folder linked out of the
+        project, where no autosave is written)."""
+        try:
+            path = self.autosave_path(image)
+        except OutsideRootError:
+            return True
         if ours is not ANY and file_version(path) not in (None, ours):
             return False
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except NotADirectoryError:  # a plain file where the autosave folder belongs: no autosave to drop
+            pass
         return True
 
     def replace_annotation(self, image: ProjectImage, label: np.ndarray) -> Path | None:
@@ -990,9 +1072,12 @@ class Project:
 
     def keep_conflict(self, stem: str, label: np.ndarray, classes: ClassSet) -> Path:
         """Keep ``label`` (in its own ``classes``) as ``conflicts/<stem>.<time>.qgt``: an unsaved map
-        the project cannot take (a class edit elsewhere removed a class it uses)."""
-        target = keep_aside(self.root, CONFLICTS_DIR, stem)
-        return FORMATS["qgt"].write(label, classes, target.parent, target.stem, levels=self.levels)[0]
+        the project cannot take (a class edit elsewhere removed a class it uses). Under the write lock,
+        as every file kept aside: two windows keeping a map of one image in one second would otherwise
+        both take the same free name, the second write replacing the first."""
+        with self.writing():
+            target = keep_aside(self.root, CONFLICTS_DIR, stem)
+            return FORMATS["qgt"].write(label, classes, target.parent, target.stem, levels=self.levels)[0]
 
     def autosave_version(self, image: ProjectImage) -> AnnotationVersion:
         """The autosave's identity on disk (``file_version``), None when there is none."""
@@ -1029,10 +1114,13 @@ class Project:
             name = f"{im.key}.qgt"
             if name not in names:
                 continue
-            auto = path_inside(self.root, self.autosave_dir, name)
+            try:
+                auto = path_inside(self.root, self.autosave_dir, name)
+                saved = path_inside(self.root, self.annotation_dir, name)
+            except OutsideRootError:  # a folder linked out of the project: neither read nor written
+                continue
             if not auto.is_file():
                 continue
-            saved = path_inside(self.root, self.annotation_dir, name)
             if not _older(auto, saved) or not same_bytes(auto, saved):
                 found.append(im)
         return found
@@ -1104,15 +1192,8 @@ class Project:
             elif state == "committed":
                 finish_class_edit(self.root, journal["from_generation"], journal["to_generation"])
         restore_copied_link(self.root, self.generation)
-        now = time.time()
         for folder in (self.root / self.annotation_dir, self.root / self.autosave_dir, self.root):
-            if folder.is_dir() and not folder.is_symlink():
-                for tmp in folder.glob(".*.tmp"):
-                    try:
-                        if tmp.is_file() and now - tmp.stat().st_mtime > STALE_TEMP_SECONDS:
-                            tmp.unlink()
-                    except OSError:
-                        pass
+            remove_stale_temporaries(folder, STALE_TEMP_SECONDS)
 
 
 def _file_note(path: Path) -> tuple | None:
@@ -1134,6 +1215,26 @@ def _exists(path: Path) -> bool:
         return False
 
 
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A second name ``target`` for the file ``source`` (a hard link: no bytes copied), or a copy
+    where the file system has no hard links."""
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        shutil.copy2(source, target)
+
+
+def _check_removable(path: Path) -> None:
+    """PermissionError, before anything is changed, when ``path`` could not be let go of at the end
+    of a removal (its folder read-only): it would stay behind, for an image of its key to inherit."""
+    why = write_problem(path.parent)
+    if why:
+        raise PermissionError(errno.EACCES, f"{why}, so the image cannot be removed from the project (nothing was "
+                              "changed)", str(path.parent))
+
+
 def _unlink_quietly(path: Path) -> None:
     try:
         path.unlink()
@@ -1142,9 +1243,11 @@ def _unlink_quietly(path: Path) -> None:
 
 
 def _older(autosave: Path, saved: Path) -> bool:
+    """Whether the file ``saved`` was written after ``autosave``; False when either cannot be read
+    (none there, or a plain file where the annotations folder belongs: the autosave is offered)."""
     try:
         return autosave.stat().st_mtime_ns < saved.stat().st_mtime_ns
-    except FileNotFoundError:
+    except OSError:
         return False
 
 
@@ -1199,6 +1302,45 @@ def journal_state(journal: dict, generation: int, revision: int) -> str | None:
     return None
 
 
+#: Files of a project's root that only its writers write (besides project.json).
+OWN_FILES = (JOURNAL_FILE, "class-edits.json", HEAD_FILE, Path(HEAD_FILE).with_suffix(".json").name)
+KEPT_FOLDERS = (REMOVED_DIR, CONFLICTS_DIR, REPLACED_DIR, DISCARDED_DIR)
+
+
+def first_project_file(paths: Iterable) -> tuple[Path, Path, str] | None:
+    """(path, the project's root, what it is in words) for the first of ``paths`` that is one of a
+    project's own files: in its annotation or autosave folders of any generation (through the
+    ``annotations`` link too) or the folders it keeps files aside in, its project.json and the files
+    beside it, or one of its images; None when none is. Commands that write files by name
+    (``qgn convert``, ``qgn predict``, ``qgn export``) refuse those before writing anything: only the
+    project's writers write there, under its lock, keeping what they replace. One look up the folders
+    per output folder, one read of a project.json per project."""
+    roots: dict[Path, Path | None] = {}
+    images: dict[Path, set] = {}
+    for path in paths:
+        folder = Path(os.path.realpath(Path(path).absolute().parent))
+        if folder not in roots:
+            roots[folder] = next((r for r in (folder, *folder.parents) if (r / PROJECT_FILE).is_file()), None)
+        root = roots[folder]
+        if root is None:
+            continue
+        target = folder / Path(path).name
+        first = target.relative_to(root).parts[0]
+        if GENERATION_DIR.fullmatch(first) or first in KEPT_FOLDERS:
+            return Path(path), root, f"in the folder {first}/"
+        if folder == root and first in (PROJECT_FILE, *OWN_FILES):
+            return Path(path), root, f"the file {first}"
+        if root not in images:
+            try:
+                stored = read_project_file(root / PROJECT_FILE).images
+            except (OSError, ProjectError):
+                stored = ()
+            images[root] = {os.path.realpath(Project._absolute(root, entry[0])) for entry in stored}
+        if str(target) in images[root]:
+            return Path(path), root, "an image"
+    return None
+
+
 def check_folders(root: Path, parsed: ProjectFile) -> None:
     """ProjectError (deleting nothing) when a generation folder that project.json does not name
     holds annotations and no class-edit journal explains it: project.json is then probably an
@@ -1246,7 +1388,7 @@ def copied_link(root: Path, generation: int) -> bool:
     try:
         for entry in folder.iterdir():
             twin = target / entry.name
-            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+            if is_temporary(entry.name):
                 continue  # a killed writer's temporary, never read
             if not (entry.is_file() and not entry.is_symlink() and twin.is_file() and not twin.is_symlink()
                     and same_bytes(entry, twin)):
@@ -1294,7 +1436,7 @@ def _keep_leftovers(old: Path, new: Path, root: Path) -> bool:
     if not old.is_dir() or old.is_symlink():
         return True
     for entry in sorted(old.iterdir()):
-        if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+        if is_temporary(entry.name):
             continue
         if entry.is_file() and not entry.is_symlink() and (new / entry.name).is_file():
             continue  # carried over, remapped

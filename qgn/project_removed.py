@@ -74,16 +74,17 @@ def _read_record(path: Path) -> dict | None:
     return doc
 
 
-def removed_annotations(folder: Path) -> dict[str, list[tuple[Path, dict]]]:
+def removed_annotations(folder: Path, kind: str = "annotation") -> dict[str, list[tuple[Path, dict]]]:
     """{resolved image path: [(kept annotation file, its record), ...] newest first} of the saved
-    annotations in ``folder`` (a project's ``removed/``) that have a record and are still there."""
+    annotations (``kind`` "autosave": the autosaves) in ``folder`` (a project's ``removed/``) that
+    have a record and are still there."""
     found: dict[str, list] = {}
     if not folder.is_dir() or folder.is_symlink():
         return found
     for record in folder.glob("*.qgt" + RECORD_SUFFIX):
         doc = _read_record(record)
         kept = record.with_name(record.name[:-len(RECORD_SUFFIX)])
-        if doc is None or doc.get("kind") != "annotation" or not kept.is_file() or kept.is_symlink():
+        if doc is None or doc.get("kind") != kind or not kept.is_file() or kept.is_symlink():
             continue
         found.setdefault(doc["path"], []).append((kept, doc))
     for entries in found.values():

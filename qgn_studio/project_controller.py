@@ -14,7 +14,9 @@ loses more than the last two seconds, project or not, whatever the classes of th
 waiting from a crash. A failed autosave (a full disk) is said and tried again every
 ``AUTOSAVE_RETRY_MS``, edit or not. A read-only project is autosaved into its *stand-in* in the
 scratch folder (``scratch.stand_in``), whose autosaves are offered when that project is opened
-again. A window made without settings (screenshots) has no scratch project and never writes there.
+again; so is an autosave a writable project refuses (project.json unreadable, a full disk), until
+the project takes the edits. A window made without settings (screenshots) has no scratch project
+and never writes there.
 
 Opening: a project whose project.json is more than a few KB is read on the job thread
 (``project_open``: project.json, its image files, a document per image), with its progress in the
@@ -147,6 +149,9 @@ class ProjectController(QtCore.QObject):
         # (Project.autosave_version): another window's autosave of the image is never overwritten,
         # removed or discarded by this one (job thread only, as _versions)
         self._autosaved: dict = {}
+        # image path -> the stand-in project holding this window's edits of it that the open project
+        # refused (``_autosave_beside``), dropped once the project has them (job thread only)
+        self._spares: dict = {}
         self._told_autosave_conflict: set = set()
         self._opening = None  # the threading.Event that cancels the project being read, if one is
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
@@ -255,12 +260,22 @@ class ProjectController(QtCore.QObject):
             classes = self.workspace.classes if target is self.project else session.classes
             label, version, path = session.label.copy(), session.version, doc.path
 
-            def write(target=target, path=path, label=label, classes=classes, autosaved=self._autosaved):
+            def write(target=target, path=path, label=label, classes=classes, autosaved=self._autosaved,
+                      project=self.project):
                 check_same_classes(target, classes)
                 key = (str(target.root), path)
-                saved, added = self._write_image(
-                    target, path, lambda image: target.autosave(image, label, over=autosaved.get(key)))
+                try:
+                    saved, added = self._write_image(
+                        target, path, lambda image: target.autosave(image, label, over=autosaved.get(key)))
+                except Exception as exc:
+                    from qgn.project import ProjectBusyError
+
+                    if target is not project or isinstance(exc, ProjectBusyError):  # busy: the retry will do
+                        raise
+                    raise RuntimeError(self._autosave_beside(project, path, label, exc)) from None
                 autosaved[key] = saved.version
+                if target is project:
+                    self._drop_spare(path)
                 return saved, added and target is self.project
 
             def done(result, s=session, v=version, doc=doc):
@@ -274,6 +289,40 @@ class ProjectController(QtCore.QObject):
             submitted = True
         if submitted:
             self.jobs.submit(lambda: None, lambda _none: self.autosaved.emit(len(written)) if written else None)
+
+    def _autosave_beside(self, project, path: Path, label, exc: Exception) -> str:
+        """Job thread: ``project`` refused the autosave of ``path`` (project.json unreadable or removed,
+        a full disk, a folder in the way): the edits go to the project's stand-in in the scratch
+        folder (``qgn_studio.scratch.stand_in``), offered when the project is opened again, until
+        the project takes them. What to tell the user."""
+        from qgn_studio.scratch import stand_in
+
+        why = describe_error(exc)
+        if self.scratch_path is None:
+            return why
+        try:
+            spare = stand_in(self.scratch_path, project, create=True)
+            check_same_classes(spare, project.classes)  # one kept from before a class edit: not these maps
+            key = (str(spare.root), path)
+            saved, _ = self._write_image(
+                spare, path, lambda image: spare.autosave(image, label, over=self._autosaved.get(key)))
+        except Exception as second:
+            return f"{why}; nor could the edits be kept in the scratch folder ({describe_error(second)})"
+        self._autosaved[key] = saved.version
+        self._spares[path] = spare
+        return f"{why}. The edits are kept in {spare.root} meanwhile, and offered when the project is opened again"
+
+    def _drop_spare(self, path: Path) -> None:
+        """Job thread: the project took the edits of ``path`` that its stand-in kept for it (``_autosave_beside``,
+        or restored from there): this window's autosave there goes."""
+        spare = self._spares.pop(path, None)
+        if spare is None:
+            return
+        try:
+            spare.discard_autosave(spare.image_for(path), ours=self._autosaved.pop((str(spare.root), path), None),
+                                   keep=False)
+        except (OSError, KeyError, ValueError):
+            pass  # it stays there, offered again: nothing lost
 
     def _autosave_failed(self, message: str) -> None:
         """Say so, and try again in ``AUTOSAVE_RETRY_MS`` (the edits stay in memory and unsaved):
@@ -335,6 +384,7 @@ class ProjectController(QtCore.QObject):
                 versions[path] = saved.version
                 autosaved.pop(key, None)
                 unused.discard(path)
+                self._drop_spare(path)
                 note_image_file(project, path)
                 return saved, added, kept
 
@@ -508,7 +558,7 @@ class ProjectController(QtCore.QObject):
         self._set_project(project)
         self._read_only = opening.read_only
         restore = self._ask_recovery(project, opening.recoverable)  # before the images show: no saved map is read for them
-        stand_in = self.stand_in(create=False) if opening.read_only else None
+        stand_in = self.stand_in(create=False)  # a read-only project's edits, or what it refused
         restore_stand_in = self._ask_recovery(stand_in)
         docs, dropped, flipped = opening.documents_for(self.workspace.docs)
         self.shell.show_project_images(opening, docs, dropped)
@@ -852,10 +902,14 @@ class ProjectController(QtCore.QObject):
                 continue
             self.annotator.loading.add(doc.path)
 
+            spare = project is self._stand_in and not self._read_only  # what the project refused once
+
             def recover(im=im, path=doc.path, versions=self._versions if project is self.project else {},
-                        autosaved=self._autosaved):
+                        autosaved=self._autosaved, spare=spare):
                 versions[path] = project.recovery_base(im)  # None: a newer save elsewhere, kept by ours
                 autosaved[(str(project.root), path)] = project.autosave_version(im)  # restored: this window's now
+                if spare:  # goes once the project has these edits
+                    self._spares[path] = project
                 return project.recover(im)
 
             self.jobs.submit(recover,

@@ -33,8 +33,17 @@ def _same_file_key(path: Path) -> str:
 
 def check_outputs(inputs: list[Path], outputs: list[tuple[Path, Path]]) -> None:
     """Refuse (CLIError) a run, before it writes anything, when an output would replace one of
-    ``inputs`` or two outputs of the run would be one file. ``outputs``: (output path, the input
+    ``inputs``, would be one of a QGN project's own files (``qgn.project.first_project_file``), or
+    two outputs of the run would be one file. ``outputs``: (output path, the input
     it is made from)."""
+    from qgn.project import first_project_file
+
+    owned = first_project_file(out for out, _ in outputs)
+    if owned is not None:
+        out, root, what = owned
+        raise CLIError(f"{out} is {what} of the QGN project {root}: only the project writes its own files (keeping "
+                       f"what a save replaces); write into another folder, or bring masks into the project with "
+                       f"qgn import SRC --project {root}")
     taken_by_input = {_same_file_key(p): p for p in inputs}
     written: dict[str, Path] = {}
     for out, source in outputs:

@@ -276,11 +276,9 @@ class MaskProbe:
 def out_file(folder: Path, name: str) -> Path:
     """``folder / name``, creating ``folder`` if needed; a name such as ``../x`` never leads
     outside ``folder`` (``qgn.fileio.path_inside``)."""
-    from ..fileio import path_inside
+    from ..fileio import make_folder, path_inside
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    return path_inside(folder, name)
+    return path_inside(make_folder(folder), name)
 
 
 def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:

@@ -402,7 +402,7 @@ def test_stale_temporaries_are_cleaned_where_commands_write(tmp_path, capsys, ru
 
     def stale(folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / ".x.png.abc123.tmp"
+        tmp = folder / ".x.png.abc12345.tmp"
         tmp.write_bytes(b"half")
         os.utime(tmp, (old, old))
         return tmp

@@ -60,7 +60,7 @@ def test_opening_and_exporting_never_write_or_delete(tmp_path, capsys, snapshot,
     root = tmp_path / "p"
     project = make_project(root)
     apply_class_edit(project, rename_class(project.classes, 2, "post"))
-    tmp = root / project.annotation_dir / ".frame_00.qgt.x1y2.tmp"  # a temporary of some writer
+    tmp = root / project.annotation_dir / ".frame_00.qgt.x1y2z3w4.tmp"  # a temporary of some writer
     tmp.write_bytes(b"partial")
     os.utime(tmp, (time.time() - 3600, time.time() - 3600))
     before = snapshot(root)

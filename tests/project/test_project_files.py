@@ -161,7 +161,7 @@ def test_commands_remove_stale_temporaries_where_they_write(tmp_path, capsys, ru
     write_mask(tmp_path / "in" / "x.png")
     out = tmp_path / "out"
     out.mkdir()
-    stale, fresh = out / ".x.qgt.abc123.tmp", out / ".y.qgt.def456.tmp"
+    stale, fresh = out / ".x.qgt.abc12345.tmp", out / ".y.qgt.def45678.tmp"
     stale.write_bytes(b"half")
     fresh.write_bytes(b"being written")
     old = time.time() - 3600
@@ -171,7 +171,7 @@ def test_commands_remove_stale_temporaries_where_they_write(tmp_path, capsys, ru
 
     project = make_project(tmp_path)
     (tmp_path / "pout" / "png").mkdir(parents=True)
-    stale = tmp_path / "pout" / "png" / ".a.png.xyz.tmp"
+    stale = tmp_path / "pout" / "png" / ".a.png.xyz_1234.tmp"
     stale.write_bytes(b"half")
     os.utime(stale, (old, old))
     export_project(project, tmp_path / "pout", ["png"])

@@ -84,9 +84,10 @@ def test_an_existing_annotation_is_never_replaced(tmp_path):
     stray = project.root / "annotations" / "street.qgt"
     stray.write_bytes(b"not ours")
     found = []
-    project.add_images([image], removed=found)
-    assert stray.read_bytes() == b"not ours" and [f.brought_back for f in found] == [False]
-    assert len(removed_files(project)) == 1
+    (entry,) = project.add_images([image], removed=found)
+    # the stray's name is no new image's key: the image gets another, and its own annotation back
+    assert stray.read_bytes() == b"not ours" and entry.key != "street" and [f.brought_back for f in found] == [True]
+    assert project.annotation_path(entry).is_file() and not removed_files(project)
 
 
 def test_a_record_nested_too_deep_to_read_is_skipped_and_images_still_add(tmp_path):

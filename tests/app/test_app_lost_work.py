@@ -1,0 +1,81 @@
+"""No lost work in the app, fourth round: autosaves are offered and restored whatever took the place
+of the annotations folder."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+
+from studio_steps import WAIT_MS, paint, start_annotating
+
+SAMPLE_COUNT, SAMPLE_SIZE = 2, (64, 96)  # the samples fixture
+
+
+def test_autosaves_are_restored_when_a_plain_file_took_the_annotations_folder(qtbot, windows, samples, model_path,
+                                                                              tmp_path):
+    """A sync tool or a script left a plain file named annotations: the project's autosaves were not
+    offered (comparing them with the saved files raised), nor restorable (their base could not be
+    read): the unsaved edits of the crashed session stayed hidden in .autosave/."""
+    folder = tmp_path / "project"
+    first = windows(folder=folder)
+    session = start_annotating(qtbot, first, samples, model_path)
+    paint(first, 2, 5, [(10, 10), (50, 30)])
+    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
+        assert first.projects.save()
+    paint(first, 0, 1, [(1, 1), (30, 1)])
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    newer = session.label.copy()
+    windows.crash(first)
+    shutil.rmtree(folder / "annotations")
+    (folder / "annotations").write_text("not a folder")
+
+    second = windows(recover="restore")
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs[0].annotation is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    np.testing.assert_array_equal(second.docs[0].annotation.label, newer)
+    assert second.docs[0].annotation.dirty and second.docs[0].annotation.origin == "recovered"
+    assert (folder / ".autosave").is_dir() and len(list((folder / ".autosave").glob("*.qgt"))) == 1
+
+
+def test_edits_a_project_cannot_take_are_autosaved_beside_it_and_offered_back(qtbot, windows, samples, model_path,
+                                                                             tmp_path):
+    """project.json became unreadable (a sync tool, a half-copied backup) while the window had unsaved
+    edits: every autosave was refused ("nothing is written into it until it is fixed") and a crash
+    then lost the edits. They go to the project's stand-in in the scratch folder meanwhile, are
+    offered when the fixed project is opened again, and leave it once the project has them."""
+    from qgn.project import Project
+    from qgn_studio.scratch import stand_in_folder
+
+    folder = tmp_path / "project"
+    first = windows(folder=folder)
+    session = start_annotating(qtbot, first, samples, model_path)
+    paint(first, 2, 5, [(10, 10), (50, 30)])
+    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
+        assert first.projects.save()
+    good = (folder / "project.json").read_bytes()
+    (folder / "project.json").write_bytes(good[: len(good) // 2])  # cut short
+    warnings = []
+    first.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    paint(first, 0, 1, [(1, 1), (30, 1)])
+    edits = session.label.copy()
+    spare = stand_in_folder(first.projects.scratch_path, folder)
+    qtbot.waitUntil(lambda: (spare / "project.json").is_file() and bool(Project.open(spare).recoverable()),
+                    timeout=WAIT_MS)
+    first.jobs.wait_idle()
+    assert any("Autosave failed" in w and str(spare) in w for w in warnings), warnings
+    windows.crash(first)
+
+    (folder / "project.json").write_bytes(good)  # fixed
+    second = windows(recover="restore")
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs[0].annotation is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    np.testing.assert_array_equal(second.docs[0].annotation.label, edits)
+    assert second.docs[0].annotation.dirty
+    with qtbot.waitSignal(second.projects.saved, timeout=WAIT_MS):
+        second.projects.save()
+    second.jobs.wait_idle()
+    np.testing.assert_array_equal(Project.open(folder).load_annotation(Project.open(folder).images[0]), edits)
+    assert not Project.open(spare).recoverable(), "the project has them: not offered again"

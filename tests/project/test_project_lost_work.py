@@ -1,0 +1,383 @@
+"""No lost work, fourth round: a removal that cannot finish (a full disk, a killed process) leaves
+the image with its annotation and autosave; autosaves are offered whatever replaced the annotations
+folder; commands that write files never write into a project's own folders."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn.classes import ClassSet
+from qgn.project import PROJECT_FILE, REMOVED_DIR, Project
+from qgn.quadtree.label_io import read_label_file
+
+REPO = Path(__file__).resolve().parents[2]
+CLASSES = ClassSet(("sky", "road", "car"), ((70, 130, 180), (128, 64, 128), (0, 0, 142)), 255)
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+def label_for(i: int) -> np.ndarray:
+    rng = np.random.default_rng(i)
+    return np.kron(rng.integers(0, 3, (5, 6)), np.ones((8, 8), np.int64))
+
+
+def project_with_work(root: Path, n: int = 3) -> Project:
+    """``n`` images, each with a saved annotation (label_for(i)); the first also autosaved (label_for(100))."""
+    paths = []
+    for i in range(n):
+        path = root.parent / "images" / f"frame_{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (48, 40), (i, i, i)).save(path)
+        paths.append(path)
+    project = Project.create(root, paths, CLASSES)
+    for i, image in enumerate(project.images):
+        project.save_annotation(image, label_for(i))
+    project.autosave(project.images[0], label_for(100))
+    return project
+
+
+def assert_work_intact(root: Path, n: int = 3) -> None:
+    project = Project.open(root)
+    assert [im.key for im in project.images] == [f"frame_{i}" for i in range(n)]
+    for i, image in enumerate(project.images):
+        np.testing.assert_array_equal(project.load_annotation(image), label_for(i))
+    np.testing.assert_array_equal(project.recover(project.images[0]), label_for(100))
+    assert project.recoverable() == [project.images[0]]
+
+
+# --------------------------------------------------------------------------- removing an image
+def test_a_removal_whose_project_json_write_fails_keeps_the_annotation_in_place(tmp_path, monkeypatch):
+    """The files moved to removed/ first, then project.json could not be written (a full disk): the
+    image stayed in the project without its annotation and autosave (hidden in removed/, and adding
+    the image back could not bring them: it was never out), and this object forgot the image, so
+    its next write took it out of project.json after all."""
+    import qgn.project
+
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    real = qgn.project.atomic_write_bytes
+
+    def full(path, data):
+        if Path(path).name == PROJECT_FILE:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(qgn.project, "atomic_write_bytes", full)
+    with pytest.raises(OSError, match="No space"):
+        project.remove_image(image)
+    monkeypatch.undo()
+    assert_work_intact(project.root)
+    assert [im.key for im in project.images] == ["frame_0", "frame_1", "frame_2"], "this object still has it"
+    project.set_done(project.images[1], True)  # its next write keeps the image
+    assert_work_intact(project.root)
+    removed = project.root / REMOVED_DIR
+    assert not removed.exists() or not list(removed.iterdir()), "nothing was removed"
+
+
+
+def test_a_removal_from_a_read_only_annotations_folder_changes_nothing(tmp_path, read_only):
+    """Linking into removed/ works from a folder that cannot be written, letting go of the original
+    afterwards does not: the image left project.json while its annotation stayed in annotations/, for
+    the next image of its stem (the same key) to inherit. Refused first now, nothing changed."""
+    project = project_with_work(tmp_path / "p")
+    read_only(project.root / "annotations")
+    with pytest.raises(PermissionError, match="cannot be removed from the project"):
+        project.remove_image(project.images[1])
+    assert [im.key for im in Project.open(project.root).images] == ["frame_0", "frame_1", "frame_2"]
+    assert not (project.root / REMOVED_DIR).exists() or not list((project.root / REMOVED_DIR).iterdir())
+
+REMOVER = textwrap.dedent('''
+    import sys, time
+    from qgn.project import Project
+
+    project = Project.open(sys.argv[1])
+    real = Project._commit
+
+    def stalled(self, *args, **kwargs):
+        print("before project.json", flush=True)
+        time.sleep(60)
+        real(self, *args, **kwargs)
+
+    Project._commit = stalled
+    project.remove_image(project.images[0])
+''')
+
+
+@pytest.mark.slow
+def test_a_removal_killed_before_project_json_is_written_keeps_the_annotation_in_place(tmp_path):
+    """SIGKILL between moving the files to removed/ and writing project.json left the image in the
+    project with neither its annotation nor its autosave (found killing a random mix of writes)."""
+    project = project_with_work(tmp_path / "p")
+    script = tmp_path / "remover.py"
+    script.write_text(REMOVER)
+    proc = subprocess.Popen([sys.executable, str(script), str(project.root)], stdout=subprocess.PIPE, text=True,
+                            env=ENV, cwd=str(REPO))
+    try:
+        assert proc.stdout.readline().strip() == "before project.json"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    assert_work_intact(project.root)
+    # the image is removed later after all: its annotation is brought back when it is added again
+    again = Project.open(project.root)
+    path = again.images[0].path
+    again.remove_image(again.images[0])
+    (back,) = again.add_images([path])
+    np.testing.assert_array_equal(again.load_annotation(back), label_for(0))
+
+
+
+def test_an_image_added_back_gets_the_unsaved_edits_removed_with_it(tmp_path):
+    """A window killed with unsaved edits of an image (its autosave on disk), then the image removed
+    elsewhere and added back: its annotation came back, the autosave stayed in removed/ and was never
+    offered again (the app discards its own unsaved edits before removing: one found there is
+    another session's)."""
+    project = project_with_work(tmp_path / "p")  # frame_0's autosave: the killed window's edits
+    path = project.images[0].path
+    elsewhere = Project.open(project.root)
+    elsewhere.remove_image(elsewhere.images[0])
+    assert elsewhere.recoverable() == []
+    (back,) = elsewhere.add_images([path])
+    assert elsewhere.recoverable() == [back]
+    np.testing.assert_array_equal(elsewhere.recover(back), label_for(100))
+    np.testing.assert_array_equal(elsewhere.load_annotation(back), label_for(0))
+    assert not list((project.root / REMOVED_DIR).iterdir()), "both moved back, their records gone"
+
+
+def test_a_new_image_never_takes_the_key_of_files_no_image_owns(tmp_path):
+    """project.json edited or restored by hand without an image's entry (or a removal killed between
+    writing project.json and letting go of the files): a new image of the same stem got the freed key,
+    showed that annotation as its own, and its first save replaced it - the other image's work gone,
+    no copy kept."""
+    import json
+
+    project = project_with_work(tmp_path / "p", n=2)
+    doc = json.loads((project.root / PROJECT_FILE).read_text())
+    doc["images"] = doc["images"][1:]  # frame_0's entry taken out by hand
+    (project.root / PROJECT_FILE).write_text(json.dumps(doc))
+    other = tmp_path / "elsewhere" / "frame_0.png"  # another image of the same stem
+    other.parent.mkdir()
+    Image.new("RGB", (48, 40), (9, 9, 9)).save(other)
+    again = Project.open(project.root)
+    (image,) = again.add_images([other])
+    assert image.key != "frame_0" and again.load_annotation(image) is None and again.recoverable() == []
+    again.save_annotation(image, label_for(5), over=again.annotation_version(image))
+    again.autosave(image, label_for(6), over=None)
+    np.testing.assert_array_equal(read_label_file(project.root / "annotations" / "frame_0.qgt", CLASSES), label_for(0))
+    np.testing.assert_array_equal(read_label_file(project.root / ".autosave" / "frame_0.qgt", CLASSES), label_for(100))
+
+# --------------------------------------------------------------------------- offering autosaves
+def test_autosaves_are_offered_when_a_plain_file_replaced_the_annotations_folder(tmp_path):
+    """recoverable() raised NotADirectoryError comparing each autosave with its saved annotation,
+    and the app, taking that for "nothing to offer", never offered the autosaves: a window's next
+    autosave of the image then moved the unsaved edits it did not know of to conflicts/."""
+    project = project_with_work(tmp_path / "p")
+    folder = project.root / project.annotation_dir
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    folder.write_text("a note someone saved under that name")
+    again = Project.open(project.root)
+    assert again.recoverable() == [again.images[0]]
+    assert not again.autosave_is_older(again.images[0])
+    np.testing.assert_array_equal(again.recover(again.images[0]), label_for(100))
+
+
+# --------------------------------------------------------------------------- commands writing into a project
+@pytest.mark.parametrize("where", ["annotations", "link", "conflicts", "file", "image"])
+def test_commands_that_write_files_never_write_a_projects_own_files(tmp_path, run_cli, snapshot, model_path, where):
+    """`qgn convert masks/ P/annotations` (or `qgn predict … --out P/annotations`, to pre-annotate)
+    replaced the user's saved annotations with the converted masks or the predictions — no copy
+    kept, not even the class names of the project."""
+    from qgn.classes_edit import rename_class
+    from qgn.project_class_edit import apply_class_edit
+
+    project = project_with_work(tmp_path / "p")
+    if where == "link":  # after a class edit annotations/ is a link to annotations.g1/
+        apply_class_edit(project, rename_class(project.classes, 2, "truck"))
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for i in range(3):
+        Image.fromarray(label_for(50 + i).astype(np.uint8)).save(masks / f"frame_{i}.png")
+    inside = project.root / "images" / "frame_1.png"  # an image kept in the project's folder
+    inside.parent.mkdir()
+    Image.new("RGB", (48, 40)).save(inside)
+    project.add_images([inside])
+    out = {"annotations": project.root / "annotations", "link": project.root / "annotations",
+           "conflicts": project.root / "conflicts", "file": project.root / "project.json", "image": inside}[where]
+    before = snapshot(tmp_path)
+    target = out if where in ("file", "image") else out / "frame_1.qgt"
+    code, _, err = run_cli("convert", masks / "frame_1.png", target)
+    assert code == 2 and err.startswith("qgn convert: error: ") and str(project.root) in err, err
+    assert "qgn import" in err and len(err.strip().splitlines()) == 1
+    if where not in ("file", "image"):
+        code, _, err = run_cli("convert", masks, target.parent)
+        assert code == 2 and "of the QGN project" in err, err
+    if where != "file":  # a prediction named frame_1.png, or frame_1.qgt
+        code, _, err = run_cli("predict", project.images[1].path, "--model", model_path, "--out", target.parent)
+        assert code == 2 and err.startswith("qgn predict: error: ") and "of the QGN project" in err, err
+    assert snapshot(tmp_path) == before
+    # beside the project's own folders (an exports/ folder inside it) is fine
+    code, _, err = run_cli("convert", masks, project.root / "exports")
+    assert code == 0, err
+
+
+# --------------------------------------------------------------------------- long image names
+def test_an_image_with_a_long_file_name_can_be_saved_autosaved_removed_and_added_back(tmp_path):
+    """An image named with 250 characters (legal: 255 bytes a name) got its stem as key, and
+    ``.<key>.qgt.<random>.tmp`` is longer than any name may be: its annotation could never be saved
+    nor autosaved ("File name too long"), so every edit of it was lost with the window."""
+    stem = "street_" + "0123456789" * 24 + "_a"
+    paths = []
+    for i, name in enumerate((stem, stem[:-1] + "b")):  # the same first 249 characters
+        path = tmp_path / "images" / f"{name}.png"
+        path.parent.mkdir(exist_ok=True)
+        Image.new("RGB", (48, 40), (i, i, i)).save(path)
+        paths.append(path)
+    project = Project.create(tmp_path / "p", paths, CLASSES)
+    other = Project.open(project.root)
+    assert len({im.key for im in project.images}) == 2
+    for i, image in enumerate(project.images):
+        project.save_annotation(image, label_for(i), over=None)
+        mine = project.autosave(image, label_for(10 + i), over=None)
+        theirs = other.autosave(other.images[i], label_for(20 + i), over=None)  # another window's: parks mine
+        assert theirs.parked is not None and mine.parked is None
+    project.keep_conflict(paths[0].stem, label_for(30), CLASSES)  # the app names them after the image
+    kept = project.keep_conflict("\u732b" * 80, label_for(31), CLASSES)  # 240 bytes of UTF-8
+    np.testing.assert_array_equal(read_label_file(kept, CLASSES), label_for(31))
+    (first,) = project.remove_image(project.images[0])[:1]
+    assert first.is_file()
+    (back,) = project.add_images([paths[0]])
+    again = Project.open(project.root)
+    np.testing.assert_array_equal(again.load_annotation(again.image_for(paths[0])), label_for(0))
+    np.testing.assert_array_equal(again.load_annotation(again.image_for(paths[1])), label_for(1))
+    np.testing.assert_array_equal(again.recover(again.image_for(paths[1])), label_for(21))
+
+
+# --------------------------------------------------------------------------- leftovers
+def test_a_users_own_dot_tmp_files_are_never_taken_for_a_killed_writers_temporaries(tmp_path, run_cli):
+    """Any ``.*.tmp`` older than a minute was deleted as a killed writer's leftover: in the project's
+    folder at its first write, and in every folder a command writes into (``qgn convert … ~/notes``).
+    Only the names our writers make (``.<name>.<8 random characters>.tmp``) are."""
+    import time
+
+    project = project_with_work(tmp_path / "p")
+    out = tmp_path / "out"
+    out.mkdir()
+    old = time.time() - 3600
+    users = [project.root / ".notes.tmp", project.root / "annotations" / ".draft.tmp", out / ".todo.tmp"]
+    ours = [project.root / ".project.json.k3j_9a0q.tmp", out / ".frame_0.qgt.0abc_xyz.tmp"]
+    for path in users + ours:
+        path.write_text("text")
+        os.utime(path, (old, old))
+    Project.open(project.root).set_done(project.images[0], True)  # a first write cleans up
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    Image.fromarray(label_for(1).astype(np.uint8)).save(masks / "m.png")
+    code, _, err = run_cli("convert", masks, out)
+    assert code == 0, err
+    assert all(path.read_text() == "text" for path in users)
+    assert not any(path.exists() for path in ours)
+
+
+@pytest.mark.parametrize("folder", [".autosave", "discarded"])
+def test_a_plain_file_where_a_project_folder_belongs_stops_only_what_needs_that_folder(tmp_path, folder):
+    """With a plain file named .autosave, saving an image failed after writing its annotation (dropping
+    the autosave raised NotADirectoryError), so the app kept the edits unsaved and saved them again and
+    again, each time parking its own previous save in conflicts/; what could not be written said only
+    "File exists". Saving works now; an autosave or a discard says which file is in the way."""
+    project = project_with_work(tmp_path / "p", n=2)
+    blocker = project.root / folder
+    if blocker.is_dir():
+        for path in blocker.iterdir():
+            path.unlink()
+        blocker.rmdir()
+    blocker.write_text("someone's file")
+    image = project.images[1]
+    version = project.annotation_version(image)
+    saved = project.save_annotation(image, label_for(7), over=version)
+    assert saved.parked is None
+    np.testing.assert_array_equal(Project.open(project.root).load_annotation(image), label_for(7))
+    with pytest.raises(NotADirectoryError, match="is a file where a folder belongs; move it away") as caught:
+        if folder == ".autosave":
+            project.autosave(image, label_for(8), over=None)
+        else:
+            project.save_annotation(project.images[0], label_for(9), over=project.annotation_version(project.images[0]))
+            project.autosave(project.images[0], label_for(10), over=None)
+            project.discard_autosave(project.images[0])
+    assert caught.value.filename == str(blocker)
+    assert blocker.read_text() == "someone's file"
+
+
+KEEPER = textwrap.dedent('''
+    import sys, time
+    import numpy as np
+    import qgn.project
+    from qgn.classes import ClassSet
+    from qgn.project import Project
+
+    classes = ClassSet(("sky", "road", "car"), ((70, 130, 180), (128, 64, 128), (0, 0, 142)), 255)
+    qgn.project.time.strftime = lambda fmt, *a: "20261206-050000"  # one second for both writers
+    real = qgn.project.keep_aside
+
+    def slow(*args, **kwargs):
+        path = real(*args, **kwargs)
+        print("named", path.name, flush=True)
+        time.sleep(1.5)  # the name is chosen, the file not yet written
+        return path
+
+    qgn.project.keep_aside = slow
+    Project.open(sys.argv[1]).keep_conflict("frame_0", np.full((40, 48), 1), classes)
+''')
+
+
+@pytest.mark.slow
+def test_two_windows_keeping_a_map_of_one_image_in_one_second_keep_both(tmp_path, monkeypatch):
+    """keep_conflict (an unsaved map a class edit elsewhere left without a class) took no lock: two
+    windows keeping a map of one image in one second both chose the free name, and the second
+    write replaced the first."""
+    import qgn.project
+
+    project = project_with_work(tmp_path / "p")
+    script = tmp_path / "keeper.py"
+    script.write_text(KEEPER)
+    proc = subprocess.Popen([sys.executable, str(script), str(project.root)], stdout=subprocess.PIPE, text=True,
+                            env=ENV, cwd=str(REPO))
+    assert proc.stdout.readline().startswith("named frame_0.20261206-050000.qgt")
+    monkeypatch.setattr(qgn.project.time, "strftime", lambda fmt, *a: "20261206-050000")
+    mine = Project.open(project.root).keep_conflict("frame_0", np.full((40, 48), 2), CLASSES)
+    assert proc.wait(timeout=60) == 0
+    kept = sorted((project.root / "conflicts").glob("*.qgt"))
+    assert len(kept) == 2 and mine in kept
+    assert sorted(int(read_label_file(path, CLASSES)[0, 0]) for path in kept) == [1, 2]
+
+
+def test_an_autosave_folder_linked_out_of_the_project_stops_only_autosaves(tmp_path):
+    """.autosave a symbolic link to another folder (moved to another disk, unpacked from an archive):
+    listing the autosaves to offer raised OutsideRootError, and a save wrote the annotation and then
+    failed dropping the autosave, so the app kept the edits unsaved and each new save parked its own
+    previous one in conflicts/. The linked folder is never written into."""
+    from qgn.fileio import OutsideRootError
+
+    project = project_with_work(tmp_path / "p", n=2)
+    outside = tmp_path / "elsewhere"
+    (project.root / ".autosave").rename(outside)
+    (project.root / ".autosave").symlink_to(outside, target_is_directory=True)
+    before = sorted((p.name, p.read_bytes()) for p in outside.iterdir())
+    again = Project.open(project.root)
+    assert again.recoverable() == []
+    image = again.images[1]
+    saved = again.save_annotation(image, label_for(7), over=again.annotation_version(image))
+    assert saved.parked is None
+    np.testing.assert_array_equal(Project.open(project.root).load_annotation(image), label_for(7))
+    with pytest.raises(OutsideRootError):
+        again.autosave(image, label_for(8), over=None)
+    assert sorted((p.name, p.read_bytes()) for p in outside.iterdir()) == before
