@@ -1084,9 +1084,24 @@ class MainWindow(QtWidgets.QMainWindow):
         show_about(self, self.model_info, None if self.model_info is None else self.model_info.device)
 
     def save_screenshot_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save a screenshot", self.workspace.last_folder(), "PNG (*.png)")
-        if path:
-            self.grab().save(path)
+        """File → Save screenshot: a name typed without ".png" gets it (before the dialog asks about
+        replacing a file), so the picture is written as PNG, not refused for want of a format."""
+        dialog = QtWidgets.QFileDialog(self, "Save a screenshot", self.workspace.last_folder(), "PNG (*.png)")
+        dialog.setAcceptMode(QtWidgets.QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix("png")
+        if dialog.exec() and dialog.selectedFiles():
+            self.save_screenshot(Path(dialog.selectedFiles()[0]))
+
+    def save_screenshot(self, path: Path) -> bool:
+        """The window as a picture at ``path``; the status bar says where, or why not and what to do
+        (it said nothing, and a name without a known suffix wrote nothing)."""
+        if self.grab().save(str(path)):
+            self.workspace.show_status(f"Saved the screenshot as {path}", 8000)
+            return True
+        self.workspace.warn(f"Cannot save the screenshot as {path}: the folder is missing or not writable, or "
+                            f"'{path.suffix}' is not a picture format Qt writes; choose another folder or a .png name",
+                            "screenshot", 15000)
+        return False
 
     def _update_title(self) -> None:
         parts = [APP_NAME]
