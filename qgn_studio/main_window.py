@@ -929,8 +929,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _model_failed(self, message: str) -> None:
         message = html.escape(message)  # the banner is rich text; a file's name is not markup
-        if self.worker.has_model:  # a device switch failed: the model stays where it was
-            self.canvas.show_message(f"Model: {message}", "error", "model")
+        if self.worker.has_model:  # another model or a device switch failed: the model in use stays
+            stays = "" if self.model_info is None else (f" {html.escape(self.model_info.name)} on "
+                                                        f"{html.escape(self.model_info.device)} stays in use.")
+            self.canvas.show_message(f"Model: {message.rstrip('.')}.{stays}", "error", "model")
             self.device_choice = self.model_info.device
             self.device_actions[self.model_info.device].setChecked(True)
             return
