@@ -658,6 +658,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.canvas.set_placeholder(PLACEHOLDER)
             self.explore.show_result(None, None)
             self.annotator.show_document(None)
+            self.layer_panel.refresh(None)  # not the last image's active sites
+            self._hovered(math.nan, math.nan)  # nor what was under the pointer on it
             self._update_title()
 
     def remove_current_images(self) -> None:
