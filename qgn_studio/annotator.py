@@ -504,12 +504,17 @@ class Annotator(QtCore.QObject):
         def build():
             annotation = self._label_from(doc, source, path)
             classes = annotation.classes
-            return annotation, LivePyramid(annotation.label, classes.num_classes, classes.ignore_index)
+            pyramid = LivePyramid(annotation.label, classes.num_classes, classes.ignore_index)
+            # the prediction in the annotation's classes, for "changed vs prediction": relabelling a
+            # 24-megapixel map by name held the UI thread for 1.5 s when done in _install
+            model = self._model_key()
+            return annotation, pyramid, (self.prediction_in_classes(doc, annotation.shape), model)
 
         def built(result) -> None:
             self.preparing.discard(doc.path)
             if doc.annotation is None and doc in self.workspace.docs:
-                self._install(doc, *result, source=source)
+                annotation, pyramid, reference = result
+                self._install(doc, annotation, pyramid, source=source, made_reference=reference)
 
         def failed(message: str) -> None:
             self.preparing.discard(doc.path)
@@ -549,8 +554,14 @@ class Annotator(QtCore.QObject):
         self._update_status()
         return session
 
-    def _install(self, doc, annotation, pyramid=None, source: str = "prediction") -> AnnotationSession:
-        reference = self.prediction_in_classes(doc, annotation.shape)
+    def _install(self, doc, annotation, pyramid=None, source: str = "prediction",
+                 made_reference: tuple | None = None) -> AnnotationSession:
+        """``made_reference``: (the prediction in the annotation's classes, the model it is of),
+        made off the UI thread; made here when not given, none, or of a model no longer in use."""
+        if made_reference is not None and made_reference[0] is not None and made_reference[1] == self._model_key():
+            reference = made_reference[0]
+        else:
+            reference = self.prediction_in_classes(doc, annotation.shape)
         session = AnnotationSession(doc.path, annotation, reference, origin=source, pyramid=pyramid, parent=self)
         session.reference_model = self._model_key() if reference is not None else None
         doc.annotation = session

@@ -44,6 +44,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.paths = default_paths()
     if args.screenshot and not args.paths:
         parser.error("--screenshot needs an image to render (none given, and no bundled samples found)")
+    if args.screenshot and not any(Path(p).expanduser().exists() for p in args.paths):
+        # nothing would ever be predicted: it waited --timeout (3 minutes) for a typo, then wrote a picture
+        from qgn_studio.discovery import missing_path_problem
+
+        parser.error(f"--screenshot has nothing to render: {missing_path_problem(Path(args.paths[0]).expanduser())}; "
+                     "name an image or a folder of images")
     for name in ("tau", "entropy"):
         value = getattr(args, name)
         if value is not None and not 0 <= value <= 1:

@@ -31,7 +31,7 @@ from PySide6 import QtCore
 from qgn_studio.discovery import resolved
 from qgn_studio.document import describe_error, read_image
 from qgn_studio.engine import configure_threads
-from qgn_studio.panels.finetune import FinetunePanel
+from qgn_studio.panels.finetune import NOTHING_TO_TRAIN, FinetunePanel
 
 
 @dataclass
@@ -239,7 +239,7 @@ class Finetuner(QtCore.QObject):
             self.panel.set_status("No model is loaded")
             return
         if not corrections:
-            self.panel.set_status("Nothing to fine-tune on: annotate (correct) some images first")
+            self.panel.set_status(NOTHING_TO_TRAIN)
             return
         self.revert(quiet=True)
         config = FinetuneConfig(iterations=int(iterations), lr=float(lr), batch_size=min(4, len(corrections)))

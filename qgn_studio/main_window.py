@@ -661,6 +661,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.canvas.set_placeholder(PLACEHOLDER)
             self.explore.show_result(None, None)
             self.annotator.show_document(None)
+            self.layer_panel.refresh(None)  # not the last image's active sites
+            self._hovered(math.nan, math.nan)  # nor what was under the pointer on it
             self._update_title()
 
     def remove_current_images(self) -> None:
@@ -932,8 +934,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _model_failed(self, message: str) -> None:
         message = html.escape(message)  # the banner is rich text; a file's name is not markup
-        if self.worker.has_model:  # a device switch failed: the model stays where it was
-            self.canvas.show_message(f"Model: {message}", "error", "model")
+        if self.worker.has_model:  # another model or a device switch failed: the model in use stays
+            stays = "" if self.model_info is None else (f" {html.escape(self.model_info.name)} on "
+                                                        f"{html.escape(self.model_info.device)} stays in use.")
+            self.canvas.show_message(f"Model: {message.rstrip('.')}.{stays}", "error", "model")
             self.device_choice = self.model_info.device
             self.device_actions[self.model_info.device].setChecked(True)
             return
@@ -1087,9 +1091,24 @@ class MainWindow(QtWidgets.QMainWindow):
         show_about(self, self.model_info, None if self.model_info is None else self.model_info.device)
 
     def save_screenshot_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save a screenshot", self.workspace.last_folder(), "PNG (*.png)")
-        if path:
-            self.grab().save(path)
+        """File → Save screenshot: a name typed without ".png" gets it (before the dialog asks about
+        replacing a file), so the picture is written as PNG, not refused for want of a format."""
+        dialog = QtWidgets.QFileDialog(self, "Save a screenshot", self.workspace.last_folder(), "PNG (*.png)")
+        dialog.setAcceptMode(QtWidgets.QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix("png")
+        if dialog.exec() and dialog.selectedFiles():
+            self.save_screenshot(Path(dialog.selectedFiles()[0]))
+
+    def save_screenshot(self, path: Path) -> bool:
+        """The window as a picture at ``path``; the status bar says where, or why not and what to do
+        (it said nothing, and a name without a known suffix wrote nothing)."""
+        if self.grab().save(str(path)):
+            self.workspace.show_status(f"Saved the screenshot as {path}", 8000)
+            return True
+        self.workspace.warn(f"Cannot save the screenshot as {path}: the folder is missing or not writable, or "
+                            f"'{path.suffix}' is not a picture format Qt writes; choose another folder or a .png name",
+                            "screenshot", 15000)
+        return False
 
     def _update_title(self) -> None:
         parts = [APP_NAME]

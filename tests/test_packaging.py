@@ -235,3 +235,26 @@ def test_app_window_icon_comes_from_the_resources(qapp):
     icon = app_icon()
     assert not icon.isNull()
     assert {s.width() for s in icon.availableSizes()} == set(resources.ICON_SIZES)
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="scripts/run is a bash script")
+def test_scripts_run_opens_paths_relative_to_where_it_is_called_from(tmp_path):
+    """`~/qgn/scripts/run photos/ --screenshot out.png` from the user's own folder: the app must see
+    that folder's photos/ and write out.png there (scripts/run changed into the checkout first, so
+    relative paths named files there, or nothing). scripts/setup and qgn-studio are stood in for."""
+    checkout = tmp_path / "checkout"
+    (checkout / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "run", checkout / "scripts" / "run")
+    (checkout / "scripts" / "setup").write_text("#!/usr/bin/env bash\n")
+    app = checkout / ".venv" / "bin" / "qgn-studio"
+    app.parent.mkdir(parents=True)
+    app.write_text('#!/usr/bin/env bash\necho "cwd=$PWD"\nfor a in "$@"; do [ -e "$a" ] && echo "found $a"; done\nexit 0\n')
+    for script in (checkout / "scripts" / "run", checkout / "scripts" / "setup", app):
+        script.chmod(0o755)
+    user = tmp_path / "user"
+    (user / "photos").mkdir(parents=True)
+    (user / "photos" / "street.jpg").write_bytes(b"")
+    ran = subprocess.run(["bash", str(checkout / "scripts" / "run"), "photos/street.jpg"], cwd=user,
+                         capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert f"cwd={user}" in ran.stdout.splitlines() and "found photos/street.jpg" in ran.stdout, ran.stdout

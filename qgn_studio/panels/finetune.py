@@ -15,6 +15,8 @@ PLOT_INTERVAL_MS = 100
 #: The loss plot grows no taller: at 1280×800 its axis, the status under it and the before / after
 #: scores stay in view (it took every spare pixel, pushing them below the dock's fold).
 PLOT_MAX_HEIGHT = 240
+#: What a start with no corrected image says; a count that finds some takes it back.
+NOTHING_TO_TRAIN = "Nothing to fine-tune on: annotate (correct) some images first"
 ROWS = (("acc", "Pixel accuracy"), ("miou", "mIoU"), ("agreement", "Cells right"))
 ROW_TIPS = {
     "acc": "Share of labelled pixels of the corrected images the model predicts as corrected",
@@ -227,6 +229,8 @@ class FinetunePanel(QtWidgets.QWidget):
             shown = ", ".join(names[:2]) + (f" and {len(names) - 2} more" if len(names) > 2 else "")
             self.corrections.setText(f"<b>{len(names)}</b> corrected image{'s' if len(names) != 1 else ''}: {shown}")
         self.corrections.setToolTip("\n".join(names))
+        if names and self.status.text() == NOTHING_TO_TRAIN:
+            self.status.setText("")  # it would contradict the count above it
         self.start.setEnabled(bool(names) and not self.cancel.isEnabled())
 
     def set_running(self, running: bool, iterations: int = 0) -> None:

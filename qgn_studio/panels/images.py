@@ -311,7 +311,12 @@ class ImageListPanel(QtWidgets.QWidget):
         self._summarise()
 
     def set_current(self, row: int) -> None:
-        self.list.setCurrentIndex(self.rows.index(row) if 0 <= row < self.count() else QtCore.QModelIndex())
+        """Show ``row`` (the app steps to it) as the one selected row. Not ``setCurrentIndex``,
+        which reads the modifiers held (Ctrl of Ctrl+Return, Shift of Shift+N) and so would add
+        each image passed to the selection that Image → Remove takes out."""
+        index = self.rows.index(row) if 0 <= row < self.count() else QtCore.QModelIndex()
+        flags = QtCore.QItemSelectionModel.SelectionFlag
+        self.list.selectionModel().setCurrentIndex(index, flags.ClearAndSelect | flags.Rows)
 
     def current(self) -> int:
         return self.list.currentIndex().row()

@@ -1,6 +1,7 @@
 """Annotation in QGN Studio under pytest-qt (offscreen): mouse strokes at several cell levels, fill,
 erase, pick, undo/redo, the derived quadtree against a brute-force reference, incremental canvas
-updates, the changed-vs-prediction view, starting points, class edits and the mode's shortcuts.
+updates, the changed-vs-prediction view (its prediction put in the annotation's classes off the UI
+thread), starting points, class edits and the mode's shortcuts.
 """
 from __future__ import annotations
 
@@ -303,3 +304,37 @@ def test_browsing_in_annotation_mode_annotates_nothing(qtbot, window, model_path
     assert all(doc.annotation is None or not doc.annotation.is_annotation for doc in window.docs)
     assert all("✎" not in annotation_badges(doc) for doc in window.docs)
     assert window.finetuner.corrections() == []
+
+
+def test_the_prediction_in_the_annotations_classes_is_made_off_the_ui_thread(qtbot, window, model_path, samples,
+                                                                              monkeypatch):
+    """Annotating in classes other than the model's (a project's own), the prediction that
+    "changed vs prediction" compares with is relabelled by name: for a 24-megapixel photo that held
+    the UI thread 1.5 s when it was done while installing the annotation."""
+    import threading
+
+    import qgn.classes_edit as classes_edit
+    from qgn.classes import ClassSet
+
+    on_ui_thread = []
+    relabel = classes_edit.relabel_by_name
+
+    def recording(*args, **kwargs):
+        on_ui_thread.append(threading.current_thread() is threading.main_thread())
+        return relabel(*args, **kwargs)
+
+    monkeypatch.setattr(classes_edit, "relabel_by_name", recording)
+    window.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    model = window.model_info.classes
+    order = list(reversed(range(model.num_classes)))  # the model's classes in another order, and one more
+    window.annotator.set_classes(ClassSet(tuple(model.names[i] for i in order) + ("puddle",),
+                                          tuple(model.palette[i] for i in order) + ((0, 90, 200),), model.ignore_index))
+    window.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: window.current.annotation is not None, timeout=WAIT_MS)
+    session = window.current.annotation
+    assert on_ui_thread and not any(on_ui_thread), on_ui_thread
+    prediction = window.current.result.label
+    expected = np.array([order.index(v) if v < model.num_classes else v for v in range(256)])[prediction]
+    np.testing.assert_array_equal(session.reference, expected)
+    np.testing.assert_array_equal(session.label, expected)  # started from the same prediction

@@ -1,5 +1,7 @@
 """Finishing an image from the keyboard: Ctrl+D marks it done (again: not done), Ctrl+Return marks
-it done and goes to the next image that is not done yet."""
+it done and goes to the next image that is not done yet — and that image alone is selected, so the
+Ctrl held for the key does not add each image passed to the list's selection (Image → Remove would
+take them all)."""
 from __future__ import annotations
 
 from PySide6 import QtCore
@@ -27,6 +29,7 @@ def test_done_and_done_and_next_keys(qtbot, window, model_path, tmp_path):
     qtbot.waitUntil(lambda: window.current.image is not None, timeout=WAIT_MS)
     QTest.keyClick(window, Key.Key_Return, Mod.ControlModifier)
     assert window.docs[1].done and window.current is window.docs[3]
+    assert window.images.selected_rows() == [3], "Ctrl+Return must not extend the list's selection"
     qtbot.waitUntil(lambda: window.current.image is not None, timeout=WAIT_MS)
     QTest.keyClick(window, Key.Key_Return, Mod.ControlModifier)
     assert all(d.done for d in window.docs) and window.current is window.docs[3]

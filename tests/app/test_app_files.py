@@ -151,3 +151,21 @@ def test_unknown_layers_are_refused_in_one_line_with_exit_2(capsys) -> None:
     assert "\n" not in err
     apply_layers(window, "prediction")
     assert shown == {"image": False, "prediction": True}
+
+
+def test_a_screenshot_of_paths_that_do_not_exist_fails_at_once(tmp_path, capsys):
+    """`qgn-studio typo.png --screenshot out.png` waited its 3-minute timeout for a prediction that
+    never comes, then wrote a picture of the empty window; now one argparse line, exit 2."""
+    import pytest
+
+    from qgn_studio.app import parse_args
+
+    typo = tmp_path / "sceen_01.png"
+    with pytest.raises(SystemExit) as exited:
+        parse_args([str(typo), "--screenshot", str(tmp_path / "out.png")])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("qgn-studio: error: --screenshot has nothing to render") and str(typo) in error
+    assert not (tmp_path / "out.png").exists()
+    (tmp_path / "images").mkdir()
+    assert parse_args([str(typo), str(tmp_path / "images"), "--screenshot", "out.png"]).paths  # one that exists

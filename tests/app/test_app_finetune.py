@@ -247,3 +247,22 @@ def test_an_open_correction_whose_image_was_unloaded_is_still_one(qtbot, tmp_pat
     image, got = found[path].materialise()
     assert image.shape == (6, 8, 3) and (image == 90).all()
     np.testing.assert_array_equal(got, label)
+
+
+def test_nothing_to_fine_tune_on_is_taken_back_once_corrections_are_counted(qtbot, window, tmp_path, demo_copy):
+    """Fine-tune pressed before any correction says there is nothing to train on; after correcting an
+    image, ↻ counts it and the note under the curve must not still say there is nothing (it did)."""
+    images = write_samples(tmp_path / "data", 1, SIZE)
+    window.start(images, str(demo_copy))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    panel = window.finetuner.panel
+    window.finetuner.start(6, 0.001)  # the button, before the first count
+    qtbot.waitUntil(lambda: "Nothing to fine-tune on" in panel.status.text(), timeout=WAIT_MS)
+    window.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: window.current.annotation is not None, timeout=WAIT_MS)
+    window.annotator.start_from("truth")
+    qtbot.waitUntil(lambda: np.array_equal(window.current.annotation.label, window.current.ground_truth),
+                    timeout=WAIT_MS)
+    window.finetuner.refresh()  # ↻
+    qtbot.waitUntil(lambda: "1</b> corrected image" in panel.corrections.text(), timeout=WAIT_MS)
+    assert "Nothing to fine-tune on" not in panel.status.text()

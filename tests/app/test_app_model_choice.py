@@ -1,5 +1,6 @@
 """A model the user opens is remembered — for the next start (settings) and in the open project
-(project.json) — only once it has loaded: one that fails is recorded nowhere."""
+(project.json) — only once it has loaded: one that fails is recorded nowhere, and the banner says
+which model stays in use."""
 from __future__ import annotations
 
 from qgn.project import Project
@@ -62,3 +63,17 @@ def test_a_model_that_fails_is_not_recorded_in_the_project(qtbot, windows, sampl
         win.load_model(other)
     win.jobs.wait_idle()
     assert Project.open(root).model == str(other)  # a model that loaded is the project's
+
+
+def test_a_model_that_fails_says_which_model_stays_in_use(qtbot, windows, samples, model_path, tmp_path):
+    """Opening a broken model while one works: the red banner named only the failure, so it read as
+    if the app had no model left (predictions went on with the old one)."""
+    broken = broken_model(model_path, tmp_path / "models")
+    win = windows()
+    win.start([str(samples[0])], str(model_path))
+    qtbot.waitUntil(lambda: win.model_info is not None, timeout=WAIT_MS)
+    with qtbot.waitSignal(win.worker.model_failed, timeout=WAIT_MS):
+        win.load_model(broken)
+    text, kind = win.canvas.banner.messages["model"]
+    assert kind == "error" and f"{win.model_info.name} on {win.model_info.device} stays in use" in text
+    assert win.model_info.path == model_path.resolve()

@@ -87,8 +87,15 @@ def test_close_project_and_remove_image(qtbot, windows, samples, model_path, tmp
     assert [d.path for d in win.docs] == [samples[1]]
     kept = list((root / "removed").glob(f"{key}.annotation.*.qgt"))
     assert len(kept) == 1 and not (root / "annotations" / f"{key}.qgt").exists(), "moved, not deleted"
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    win.canvas.hovered.emit(3.0, 4.0)  # the pointer over the image, as the project closes
+    assert win.hover_label.text()
     assert win.projects.close_project()
     assert win.projects.project is None and win.docs == [] and "project" not in win.windowTitle()
+    # nothing of the last image stays: not what was under the pointer, not its active sites per level
+    assert win.hover_label.text() == ""
+    levels = [item for key, item in win.layer_panel.items.items() if key.startswith("q")]
+    assert levels and all(item.text(1) == "–" for item in levels)
     reopened = Project.open(root)
     assert [im.path for im in reopened.images] == [samples[1]]
 

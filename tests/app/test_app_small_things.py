@@ -3,7 +3,8 @@ columns, the class list's hint below its last row, a fine-tune panel that does n
 smoothed loss curve, cell sizes on the image for a model with a working scale, the hover naming the
 annotation's class while annotating, the plot's axis never above 100 %, no "Open images…" hint while
 images are listed, About with QGN Studio's version, a word about an image's alpha channel, toolbar
-buttons that name their keys, and a new project's folder chooser whose title fits its title bar.
+buttons that name their keys, a new project's folder chooser whose title fits its title bar, and a
+screenshot named without ".png" that is saved as one and said so.
 """
 from __future__ import annotations
 
@@ -267,3 +268,28 @@ def test_the_start_over_actions_say_where_the_annotation_comes_from(window):
     assert {"Start over from the prediction", "Start over from the ground truth", "Start over from an empty map",
             "Start over from the project head"} <= set(texts), texts
     assert not any("import mask" in t.lower() for t in texts), texts
+
+
+def test_a_screenshot_named_without_png_is_saved_as_png_and_said(qtbot, window, tmp_path):
+    """File → Save screenshot, a name typed without ".png": nothing was written and nothing said."""
+    target = tmp_path / "view"
+
+    def answer() -> None:  # the user types a name in the dialog and presses Save
+        dialog = QtWidgets.QApplication.activeModalWidget()
+        assert isinstance(dialog, QtWidgets.QFileDialog), dialog
+        dialog.selectFile(str(target))
+        dialog.accept()
+
+    QtCore.QTimer.singleShot(0, answer)
+    window.save_screenshot_dialog()
+    saved = tmp_path / "view.png"
+    assert saved.is_file(), sorted(p.name for p in tmp_path.iterdir())
+    with Image.open(saved) as picture:
+        assert picture.format == "PNG" and picture.size[0] > 100
+    assert str(saved) in window.statusBar().currentMessage()
+
+
+def test_a_screenshot_that_cannot_be_written_says_why(qtbot, window, tmp_path):
+    assert not window.save_screenshot(tmp_path / "no such folder" / "view.png")
+    message = window.statusBar().currentMessage()
+    assert "Cannot save the screenshot" in message and "choose another folder" in message

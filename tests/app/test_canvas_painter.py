@@ -1,7 +1,8 @@
 """Big overlay pictures are made off the UI thread (qgn_studio.canvas.painter): the canvas shows
 the same pictures as when every layer draws at once, only the latest picture of a layer is shown,
 an image never wears another image's overlay while its own is made, and a screenshot waits for
-them."""
+them. The annotation's overlays too: a big one is coloured there, and an edit made meanwhile is in
+the picture that arrives."""
 from __future__ import annotations
 
 import threading
@@ -266,3 +267,56 @@ def test_a_screenshot_waits_for_the_big_pictures(tmp_path, model_path, qapp, mon
             shots[layers] = np.asarray(shot.convert("RGB")).astype(int)
     differ = np.any(shots["image"] != shots["image,prediction"], axis=2)
     assert differ.sum() > 15_000  # the prediction covers the image (~190x190 screen pixels at this size)
+
+
+def test_a_big_annotation_is_coloured_off_the_ui_thread_with_the_edits_made_meanwhile(qapp, qtbot, tmp_path,
+                                                                                     monkeypatch):
+    """Starting to annotate a 24-megapixel photo coloured its whole map on the UI thread (1.2 s
+    without an answer); now the painter thread does, and a stroke made while it works still shows."""
+    from PySide6 import QtWidgets
+
+    from qgn.annotation import Annotation
+    from qgn_studio.annotation_doc import AnnotationSession, PixelRect
+    from qgn_studio.canvas import annotation_layers
+    from qgn_studio.canvas.annotation_layers import AnnotationCellsLayer, AnnotationLayer, ChangedLayer
+
+    label = blocky_label(BIG, 5).astype(np.uint8)
+    doc = make_doc(BIG, 5, tmp_path)
+    doc.annotation = AnnotationSession(doc.path, Annotation.from_prediction(label, CLASSES), reference=label.copy())
+    session = doc.annotation
+    colour = annotation_layers.annotation_rgba
+    threads, started, release = [], threading.Event(), threading.Event()
+
+    def held_colouring(label, classes):
+        threads.append(threading.current_thread())
+        if threading.current_thread() is not threading.main_thread():
+            started.set()
+            release.wait(30)
+        return colour(label, classes)
+
+    monkeypatch.setattr(annotation_layers, "annotation_rgba", held_colouring)
+    painter = PicturePainter()
+    root = QtWidgets.QGraphicsRectItem()
+    layers = [AnnotationLayer(root), ChangedLayer(root), AnnotationCellsLayer(root)]
+    for layer in layers:
+        layer.painter = painter
+        layer.set_visible(True)
+        layer.set_content(doc, doc.result, CLASSES)
+    try:
+        assert started.wait(5), "the whole map was coloured on the UI thread"
+        stroke = PixelRect(100, 140, 200, 260)
+        session.label[100:140, 200:260] = (label[100:140, 200:260] + 1) % CLASSES.num_classes
+        session.changed.emit(stroke)  # as an edit does, while the picture is being made
+        release.set()
+        qtbot.waitUntil(lambda: not painter.pending(), timeout=30_000)
+        assert threads[0] is not threading.main_thread()
+        annotation, changed, cells = layers
+        np.testing.assert_array_equal(annotation.item.rgba, colour(session.label, CLASSES))
+        expected_changed = annotation_layers.mask_rgba(session.label != label, annotation_layers.CHANGED_RGBA)
+        np.testing.assert_array_equal(changed.item.rgba, expected_changed)
+        for lv, item in cells.tints.items():
+            expected = annotation_layers.mask_rgba(session.pyramid.leaves[lv], annotation_layers.FINE_TINT_RGBA)
+            np.testing.assert_array_equal(item.rgba, expected, err_msg=f"cell tints, level {lv}")
+    finally:
+        release.set()
+        painter.stop()
