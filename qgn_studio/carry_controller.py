@@ -65,11 +65,12 @@ class CarryController(QtCore.QObject):
             return None
         images = project.images
         listed, length, positions = self._positions
-        if listed is not images or length != len(images):  # another list (a merge) or images added / removed
+        index = positions.get(image.key, -1) if listed is images and length == len(images) else -1
+        if not 0 <= index < len(images) or images[index].key != image.key:  # another list, or images moved
             positions = {im.key: i for i, im in enumerate(images)}
             self._positions = (images, len(images), positions)
-        index = positions.get(image.key, 0)
-        if index == 0 or index >= len(images):
+            index = positions.get(image.key, 0)
+        if index == 0:
             return None
         before = images[index - 1]
         return (project, before) if project.annotation_path(before).is_file() else None

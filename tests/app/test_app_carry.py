@@ -140,3 +140,26 @@ def test_a_default_start_that_fails_falls_back_to_the_prediction(qtbot, windows,
     assert win.current.annotation.origin == "prediction"
     told = [w for w in warnings if "Cannot start from the previous image's labels" in w]
     assert len(told) == 1 and "starting from the prediction instead" in told[0]
+
+
+def test_the_image_before_is_found_again_after_the_list_changes_in_place(tmp_path):
+    """One image removed and another added keep the list's length: the predecessor is the one before
+    in the list as it is now, not where the remembered positions say."""
+    from types import SimpleNamespace
+
+    from qgn.classes import ClassSet
+    from qgn.project import Project
+    from qgn_studio.carry_controller import CarryController
+
+    frames = video_frames(tmp_path / "video", count=4)
+    project = Project.create(tmp_path / "project", frames, ClassSet(("a", "b"), (), 255))
+    for image in project.images:
+        project.save_annotation(image, np.zeros((64, 96), np.uint8))
+    carry = CarryController.__new__(CarryController)  # its look-up alone: no window
+    carry.workspace = SimpleNamespace(project=project, classes=project.classes)
+    carry._positions = (None, 0, {})
+    doc = SimpleNamespace(path=frames[2])
+    assert carry.predecessor(doc)[1].path == frames[1]
+    project.images.remove(project.image_for(frames[1]))  # in place, then one appended: same length
+    project.images.append(project.images[0].__class__(frames[1], "again"))
+    assert carry.predecessor(doc)[1].path == frames[0]
