@@ -833,8 +833,13 @@ class Project:
             own = self._own(image)
             kept: list[tuple[Path, Path]] = []
             images = self.images
+            sources = [("annotation", self.annotation_path(own))]
             try:
-                for kind, source in (("annotation", self.annotation_path(own)), ("autosave", self.autosave_path(own))):
+                sources.append(("autosave", self.autosave_path(own)))
+            except OutsideRootError:  # an autosave folder linked out of the project: none of its autosaves to move
+                pass
+            try:
+                for kind, source in sources:
                     if source.is_file():
                         _check_removable(source)
                         target = keep_aside(self.root, REMOVED_DIR, f"{own.key}.{kind}")

@@ -381,3 +381,21 @@ def test_an_autosave_folder_linked_out_of_the_project_stops_only_autosaves(tmp_p
     with pytest.raises(OutsideRootError):
         again.autosave(image, label_for(8), over=None)
     assert sorted((p.name, p.read_bytes()) for p in outside.iterdir()) == before
+
+
+def test_an_image_is_removed_from_a_project_whose_autosave_folder_is_linked_out_of_it(tmp_path):
+    """Removing an image computed the autosave path to move aside eagerly, and the link out of the
+    project raised OutsideRootError: the removal was refused although it writes nothing there. The
+    annotation still moves to removed/; the linked folder is left as it is."""
+    project = project_with_work(tmp_path / "p", n=2)
+    outside = tmp_path / "elsewhere"
+    (project.root / ".autosave").rename(outside)
+    (project.root / ".autosave").symlink_to(outside, target_is_directory=True)
+    before = sorted((p.name, p.read_bytes()) for p in outside.iterdir())
+    again = Project.open(project.root)
+    image = again.images[0]
+    saved = again.annotation_path(image).read_bytes()
+    moved = again.remove_image(image)
+    assert [path.read_bytes() for path in moved] == [saved]
+    assert image.key not in [im.key for im in Project.open(project.root).images]
+    assert sorted((p.name, p.read_bytes()) for p in outside.iterdir()) == before
