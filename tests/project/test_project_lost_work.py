@@ -230,6 +230,27 @@ def test_commands_that_write_files_never_write_a_projects_own_files(tmp_path, ru
     assert code == 0, err
 
 
+@pytest.mark.parametrize("found", ["another tool's", "a project's of another version", "a damaged one"])
+def test_only_a_qgn_projects_project_json_makes_its_folders_the_projects(tmp_path, run_cli, found):
+    """Nx, Angular and other tools write a project.json too: below one, `qgn convert … web/annotations`
+    was refused as writing into "the QGN project" web/. A QGN project.json this QGN cannot read (a
+    newer version, a damaged one) still keeps its folders the project's."""
+    web = tmp_path / "web"
+    web.mkdir()
+    text = {"another tool's": '{"name": "web-app", "targets": {}}',
+            "a project's of another version": '{"format": "qgn-project", "version": 99}',
+            "a damaged one": '{"format": "qgn-project", "vers'}[found]
+    (web / "project.json").write_text(text)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    Image.fromarray(label_for(5).astype(np.uint8)).save(masks / "frame_0.png")
+    code, _, err = run_cli("convert", masks, web / "annotations")
+    if found == "another tool's":
+        assert code == 0 and (web / "annotations" / "frame_0.qgt").is_file(), err
+    else:
+        assert code == 2 and "of the QGN project" in err and not (web / "annotations").exists(), err
+
+
 # --------------------------------------------------------------------------- long image names
 def test_an_image_with_a_long_file_name_can_be_saved_autosaved_removed_and_added_back(tmp_path):
     """An image named with 250 characters (legal: 255 bytes a name) got its stem as key, and
