@@ -230,6 +230,26 @@ def test_commands_that_write_files_never_write_a_projects_own_files(tmp_path, ru
     assert code == 0, err
 
 
+@pytest.mark.parametrize("how", ["folder to removed/", "folder to the root", "project to removed/"])
+def test_whole_dataset_exports_never_write_into_a_projects_own_folders(tmp_path, run_cli, snapshot, how):
+    """`qgn export P/annotations --format coco --out P/removed` returned through the whole-dataset
+    path before the planned outputs were checked, and `--project` exports never checked them: the
+    COCO file went into removed/ (or, with --out P, into P/annotations/, the saved annotations)."""
+    project = project_with_work(tmp_path / "p")
+    root = project.root
+    before = snapshot(tmp_path)
+    if how == "project to removed/":
+        code, _, err = run_cli("export", "--project", root, "--formats", "coco", "--out", root / REMOVED_DIR)
+    else:
+        out = root / REMOVED_DIR if how == "folder to removed/" else root
+        code, _, err = run_cli("export", root / "annotations", "--format", "coco", "--out", out)
+    assert code == 2 and err.startswith("qgn export: error: ") and "of the QGN project" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert snapshot(tmp_path) == before
+    code, _, err = run_cli("export", "--project", root, "--formats", "coco", "--out", root / "exports")
+    assert code == 0 and (root / "exports" / "coco" / "annotations").is_dir(), err
+
+
 @pytest.mark.parametrize("found", ["another tool's", "a project's of another version", "a damaged one"])
 def test_only_a_qgn_projects_project_json_makes_its_folders_the_projects(tmp_path, run_cli, found):
     """Nx, Angular and other tools write a project.json too: below one, `qgn convert … web/annotations`
