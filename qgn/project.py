@@ -833,8 +833,13 @@ class Project:
             own = self._own(image)
             kept: list[tuple[Path, Path]] = []
             images = self.images
+            sources = [("annotation", self.annotation_path(own))]
             try:
-                for kind, source in (("annotation", self.annotation_path(own)), ("autosave", self.autosave_path(own))):
+                sources.append(("autosave", self.autosave_path(own)))
+            except OutsideRootError:  # an autosave folder linked out of the project: none of its autosaves to move
+                pass
+            try:
+                for kind, source in sources:
                     if source.is_file():
                         _check_removable(source)
                         target = keep_aside(self.root, REMOVED_DIR, f"{own.key}.{kind}")
@@ -1313,14 +1318,16 @@ def first_project_file(paths: Iterable) -> tuple[Path, Path, str] | None:
     ``annotations`` link too) or the folders it keeps files aside in, its project.json and the files
     beside it, or one of its images; None when none is. Commands that write files by name
     (``qgn convert``, ``qgn predict``, ``qgn export``) refuse those before writing anything: only the
-    project's writers write there, under its lock, keeping what they replace. One look up the folders
-    per output folder, one read of a project.json per project."""
+    project's writers write there, under its lock, keeping what they replace. A project.json counts
+    only when it is a QGN project's (``_is_project_root``: other tools write one too). One look up
+    the folders per output folder, each project.json found read once or twice."""
     roots: dict[Path, Path | None] = {}
     images: dict[Path, set] = {}
+    is_root: dict[Path, bool] = {}
     for path in paths:
         folder = Path(os.path.realpath(Path(path).absolute().parent))
         if folder not in roots:
-            roots[folder] = next((r for r in (folder, *folder.parents) if (r / PROJECT_FILE).is_file()), None)
+            roots[folder] = next((r for r in (folder, *folder.parents) if _is_project_root(r, is_root)), None)
         root = roots[folder]
         if root is None:
             continue
@@ -1339,6 +1346,34 @@ def first_project_file(paths: Iterable) -> tuple[Path, Path, str] | None:
         if str(target) in images[root]:
             return Path(path), root, "an image"
     return None
+
+
+def _is_project_root(folder: Path, known: dict[Path, bool]) -> bool:
+    """Whether ``folder`` holds a QGN project's project.json (remembered in ``known``): one
+    ``read_project_file`` accepts, or one with QGN's format marker it cannot read (another version)
+    or that is damaged; not another tool's (Nx, Angular and others write a project.json too)."""
+    if folder not in known:
+        path = folder / PROJECT_FILE
+        try:
+            read_project_file(path)
+            known[folder] = True
+        except FileNotFoundError:
+            known[folder] = False
+        except (OSError, ProjectError):
+            known[folder] = _marked_as_project(path)
+    return known[folder]
+
+
+def _marked_as_project(path: Path) -> bool:
+    """Whether ``path``, a project.json ``read_project_file`` refused, may still be a QGN project's:
+    too big or not JSON (damaged) or carrying QGN's format marker; False for other JSON."""
+    try:
+        if path.stat().st_size > MAX_PROJECT_FILE_BYTES:
+            return True
+        doc = json.loads(path.read_bytes().decode("utf-8-sig"), parse_constant=_no_constant)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return path.is_file()
+    return isinstance(doc, dict) and doc.get("format") == PROJECT_FORMAT
 
 
 def check_folders(root: Path, parsed: ProjectFile) -> None:

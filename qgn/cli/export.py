@@ -131,6 +131,7 @@ def run(args) -> int:
     if any(whole_dataset_only(n) for n in names) and src.is_dir():
         if wanted:
             raise CLIError("a whole-dataset --format and --png cannot be combined; run them one at a time")
+        check_outputs([path for path, _ in jobs], [(out, src) for out in dataset_outputs(names, Path(args.out))])
         with protected_inputs(_inputs(jobs, args.images), "the files being exported and their images"):
             return _export_folder_dataset(src, [f for f, _ in jobs], names, Path(args.out), args.images, split)
     if names and Path(args.out).exists() and not Path(args.out).is_dir():
@@ -172,6 +173,20 @@ def format_outputs(names: list[str], out_dir: Path, stem: str, levels: int = 16)
             paths.append(folder / "SegmentationClass" / f"{stem}.png")
         else:
             paths.append(folder / f"{stem}{FORMATS[name].suffix}")
+    return paths
+
+
+def dataset_outputs(names: list[str], out: Path, folder_each: bool = False) -> list[Path]:
+    """What a whole-dataset export of ``names`` into ``out`` (``out/<name>/`` each with several names,
+    or always with ``folder_each``, as a project's export) is checked by before it writes
+    (``check_outputs``): each format's folder, and COCO's annotations file (an ``annotations/``
+    folder inside the folder named)."""
+    from qgn.formats.coco import ANNOTATION_FILE
+
+    paths = []
+    for name in names:
+        folder = out / name if folder_each or len(names) > 1 else out
+        paths += [folder, folder / ANNOTATION_FILE] if name == "coco" else [folder]
     return paths
 
 
@@ -322,6 +337,7 @@ def _run_project(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out} exists and is not a folder")
+    check_outputs([], [(path, project.root) for path in dataset_outputs(names, out, folder_each=True)])
 
     time_left = TimeLeft()
 

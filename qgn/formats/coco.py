@@ -174,7 +174,7 @@ def polygon_mask(polygons: list[list[float]], height: int, width: int, source) -
     ValueError, before any work, when their outlines are longer than any honest outline of the image."""
     check_outline(outline_points(polygons), width, height, source)
     parts = [_fine_vertices(xy) for xy in polygons]
-    runs = [_odd_offsets(_polygon_toggles(x, y, height, width), height * width) for x, y in parts]
+    runs = [_polygon_switches(x, y, height, width) for x, y in parts]
     return _decode_toggles(_union_toggles(runs, height * width), height, width)
 
 
@@ -187,7 +187,7 @@ def _fine_vertices(xy) -> tuple[np.ndarray, np.ndarray]:
 
 def outline_points(polygons) -> int:
     """The points ``rleFrPoly`` walks along the outlines of ``polygons``, inside the image or not:
-    what drawing them costs."""
+    at most what drawing them costs (``_polygon_switches`` visits only the steps inside its columns)."""
     points = 0
     for xy in polygons:
         x, y = _fine_vertices(xy)
@@ -203,33 +203,107 @@ def check_outline(points: int, width: int, height: int, source) -> None:
                          f"outline of a {width}×{height} image needs; refusing a file built to take hours to draw")
 
 
-def _polygon_toggles(x: np.ndarray, y: np.ndarray, height: int, width: int) -> np.ndarray:
-    """The column-major offsets at which maskApi.c ``rleFrPoly`` switches between outside and
-    inside a polygon whose vertices are ``x``, ``y`` on its fine grid: every edge walked one fine
-    step at a time along its longer axis (the C code's ``(int)`` casts are truncations), then the
-    points where the walk changes fine column at a pixel centre, taken down to the pixel below."""
-    xs, ys = x, y
-    xe, ye = np.roll(x, -1), np.roll(y, -1)
-    dx, dy = np.abs(xe - xs), np.abs(ys - ye)
-    along_x = dx >= dy
-    flip = (along_x & (xs > xe)) | (~along_x & (ys > ye))
-    xs, xe = np.where(flip, xe, xs), np.where(flip, xs, xe)
-    ys, ye = np.where(flip, ye, ys), np.where(flip, ys, ye)
-    steps = np.where(along_x, dx, dy)
-    with np.errstate(divide="ignore", invalid="ignore"):  # a zero-length edge: one point, its slope unused
-        slope = np.where(along_x, (ye - ys) / np.maximum(dx, 1), (xe - xs) / np.maximum(dy, 1))
-    count = steps + 1
-    edge = np.repeat(np.arange(len(x)), count)
-    d = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-    t = np.where(flip[edge], steps[edge] - d, d)
-    walked = np.trunc(np.where(along_x, ys, xs)[edge] + slope[edge] * t + .5).astype(np.int64)
-    u = np.where(along_x[edge], t + xs[edge], walked)
-    v = np.where(along_x[edge], walked, t + ys[edge])
-    moved = np.flatnonzero(u[1:] != u[:-1]) + 1
-    xd = np.where(u[moved] < u[moved - 1], u[moved], u[moved] - 1).astype(np.float64)
+#: Steps of an outline drawn together (``_polygon_switches``): what drawing a polygon holds at once,
+#: whatever its coordinates.
+POLYGON_CHUNK = 1 << 14
+
+
+def _polygon_switches(x: np.ndarray, y: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The column-major offsets (ascending) at which maskApi.c ``rleFrPoly`` switches between outside
+    and inside a polygon whose vertices are ``x``, ``y`` on its fine grid (``_odd_offsets`` of its
+    toggles). ``rleFrPoly`` walks every edge one fine step at a time along its longer axis and keeps
+    the steps that change fine column at a pixel centre inside the image; only those steps are
+    visited here, ``POLYGON_CHUNK`` at a time: memory and time follow the outline inside the image's
+    columns, not its coordinates."""
+    edges = _Edges(x, y, POLYGON_SCALE * width)
+    size, switches = height * width, np.zeros(0, np.int64)
+    for first in range(0, edges.total, POLYGON_CHUNK):
+        steps = np.arange(first, min(first + POLYGON_CHUNK, edges.total))
+        toggles = _step_toggles(*edges.steps(steps), height, width)
+        switches = np.setxor1d(switches, _odd_offsets(toggles, size), assume_unique=True)
+    toggles = _step_toggles(*edges.joins(), height, width)  # from one edge's last point to the next one's first
+    return np.setxor1d(switches, _odd_offsets(toggles, size), assume_unique=True)
+
+
+class _Edges:
+    """A polygon's edges as ``rleFrPoly`` walks them, one fine step at a time along the longer axis
+    (the C code's ``(int)`` casts are truncations), each from the end with the smaller coordinate
+    along it (``flip``). Of each edge's steps only those whose both ends lie in fine columns
+    ``[1, columns - 1]`` are counted (``total``): the others never switch a pixel of the image."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, columns: int):
+        xe, ye = np.roll(x, -1), np.roll(y, -1)
+        dx, dy = np.abs(xe - x), np.abs(y - ye)
+        self.along_x = dx >= dy
+        self.flip = (self.along_x & (x > xe)) | (~self.along_x & (y > ye))
+        self.xs, self.xe = np.where(self.flip, xe, x), np.where(self.flip, x, xe)
+        self.ys, ye = np.where(self.flip, ye, y), np.where(self.flip, y, ye)
+        self.length = np.where(self.along_x, dx, dy)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a zero-length edge: one point, its slope unused
+            self.slope = np.where(self.along_x, (ye - self.ys) / np.maximum(dx, 1), (self.xe - self.xs) / np.maximum(dy, 1))
+        self.walked_from = np.where(self.along_x, self.ys, self.xs)
+        low, high = 1, columns - 1
+        # along x every step changes column: steps t (from t - 1) with both columns in [low, high]
+        self.first_t = np.maximum(1, low + 1 - self.xs)
+        last_t = np.minimum(self.length, high - self.xs)
+        # along y a step changes column at most by one: one step per column k reached (from k ∓ 1)
+        edge = np.arange(len(x))
+        start, end = self.point(edge, 0), self.point(edge, self.length)
+        self.falling = ~self.along_x & (self.xe < self.xs)
+        self.first_k = np.maximum(np.where(self.falling, end[0], start[0]) + 1, low + 1)
+        last_k = np.minimum(np.where(self.falling, start[0], end[0]), high)
+        count = np.where(self.along_x, last_t - self.first_t + 1, last_k - self.first_k + 1)
+        self.count = np.maximum(count, 0)
+        self.before = np.cumsum(self.count) - self.count
+        self.total = int(self.count.sum())
+
+    def point(self, edge: np.ndarray, t) -> tuple[np.ndarray, np.ndarray]:
+        """(u, v): the fine column and row of step ``t`` of each ``edge``, as ``rleFrPoly`` computes it."""
+        walked = np.trunc(self.walked_from[edge] + self.slope[edge] * t + .5).astype(np.int64)
+        along_x = self.along_x[edge]
+        return np.where(along_x, self.xs[edge] + t, walked), np.where(along_x, walked, self.ys[edge] + t)
+
+    def steps(self, index: np.ndarray):
+        """(u, v) before and after each counted step ``index`` (0 … total - 1)."""
+        edge = np.searchsorted(self.before, index, side="right") - 1
+        rank = index - self.before[edge]
+        t = np.where(self.along_x[edge], self.first_t[edge] + rank, 0)
+        steep = np.flatnonzero(~self.along_x[edge])
+        if steep.size:
+            t[steep] = self._reaching(edge[steep], self.first_k[edge[steep]] + rank[steep])
+        return (*self.point(edge, t - 1), *self.point(edge, t))
+
+    def _reaching(self, edge: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """The first step of each ``edge`` (walked along y) at which its column reaches ``k`` (rising
+        edges) or falls below ``k`` (falling ones): found by halving, each step as the C code computes it."""
+        falling = self.falling[edge]
+        low, high = np.zeros_like(k), self.length[edge]
+        while (high - low > 1).any():
+            middle = (low + high) // 2
+            u = self.point(edge, middle)[0]
+            there = np.where(falling, u < k, u >= k)
+            high, low = np.where(there, middle, high), np.where(there, low, middle)
+        return high
+
+    def joins(self):
+        """(u, v) of each edge's last point as walked and of the next edge's first (the last edge has
+        none after it: ``rleFrPoly`` does not close the walk)."""
+        edge = np.arange(len(self.length) - 1)
+        last = self.point(edge, np.where(self.flip[edge], 0, self.length[edge]))
+        first = self.point(edge + 1, np.where(self.flip[edge + 1], self.length[edge + 1], 0))
+        return (*last, *first)
+
+
+def _step_toggles(u0, v0, u1, v1, height: int, width: int) -> np.ndarray:
+    """The column-major offsets that steps from fine points (``u0``, ``v0``) to (``u1``, ``v1``)
+    toggle in ``rleFrPoly``: a step that changes fine column at a pixel centre inside the image,
+    taken down to the pixel below."""
+    moved = u1 != u0
+    u0, v0, u1, v1 = u0[moved], v0[moved], u1[moved], v1[moved]
+    xd = np.where(u1 < u0, u1, u1 - 1).astype(np.float64)
     xd = (xd + .5) / POLYGON_SCALE - .5
     keep = (np.floor(xd) == xd) & (xd >= 0) & (xd <= width - 1)
-    yd = np.minimum(v[moved], v[moved - 1]).astype(np.float64)
+    yd = np.minimum(v1, v0).astype(np.float64)
     yd = np.ceil(np.clip((yd + .5) / POLYGON_SCALE - .5, 0, height))
     return xd[keep].astype(np.int64) * height + yd[keep].astype(np.int64)
 

@@ -129,6 +129,60 @@ def test_a_polygon_whose_outline_no_image_needs_is_refused_before_drawing(tmp_pa
         item.read(CLASSES)
 
 
+@pytest.mark.parametrize("shape", ["a vertex far outside", "many edges across"])
+def test_drawing_a_polygon_holds_memory_of_its_image_not_of_its_coordinates(tmp_path, shape):
+    """Every fine-grid point of an outline was drawn as some ten numbers (~87 bytes), inside the image
+    or not: a triangle with one vertex 250 000 pixels out took 220 MB to draw a 400×300 image (2.2 GB at
+    2 500 000, a file of 227 bytes). Only the steps inside the image's columns are visited now, a bounded
+    number at a time (a zigzag of edges across the image, within the outline bound)."""
+    import tracemalloc
+
+    width, height = 400, 300
+    if shape == "a vertex far outside":
+        polygon = [0, 0, 250000, 0, 0, 300]
+    else:
+        polygon = [v for i in range(400) for v in (-1 if i % 2 == 0 else width + 1, height * i / 400)]
+    doc = {"images": [{"id": 1, "file_name": "a.jpg", "width": width, "height": height}],
+           "categories": [{"id": 1, "name": "road"}],
+           "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "segmentation": [polygon]}]}
+    (tmp_path / "instances.json").write_text(json.dumps(doc))
+    (item,) = scan_dataset(tmp_path / "instances.json").items
+    tracemalloc.start()
+    try:
+        label = item.read(CLASSES)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (label == 0).any() and peak < 16 * width * height + (4 << 20), peak
+
+
+def test_polygons_reaching_far_out_of_their_image_are_drawn_as_pycocotools_draws_them(monkeypatch):
+    """The steps of an outline outside the image's columns are skipped, those of edges steeper than
+    45° visited one column at a time, and the outline drawn a few steps at a time: against pycocotools
+    on polygons reaching 150 times the image's size out, edges steep and flat, chunks of 7 steps."""
+    mask_api = pytest.importorskip("pycocotools.mask")
+    from qgn.formats import coco
+
+    monkeypatch.setattr(coco, "POLYGON_CHUNK", 7)
+    rng = np.random.default_rng(2)
+    for t in range(300):
+        height, width = (int(v) for v in rng.integers(1, 30, 2))
+        parts = []
+        for _ in range(int(rng.integers(1, 4))):
+            k = int(rng.integers(3, 8))
+            spread = (1.6, 5, 40, 300)[t % 4]
+            xy = rng.random(2 * k) * np.tile([width * spread, height * spread], k)
+            xy -= np.tile([width * (spread - 1) / 2, height * (spread - 1) / 2], k)
+            xy = np.round(xy) if t % 3 == 0 else xy
+            if t % 5 == 1:
+                xy[0::2] = np.clip(xy[0::2], -3, width + 3)  # steep edges: columns inside, rows far out
+            elif t % 5 == 2:
+                xy[1::2] = np.clip(xy[1::2], -3, height + 3)
+            parts.append(xy.tolist())
+        expected = mask_api.decode(mask_api.merge(mask_api.frPyObjects(parts, height, width))).astype(bool)
+        np.testing.assert_array_equal(coco.polygon_mask(parts, height, width, "test"), expected, err_msg=str(t))
+
+
 def test_our_export_reads_in_pycocotools_and_comes_back_through_datumaros_coco(tmp_path):
     """A project with odd sizes, a 1×1 image and an image all void (no annotation: COCO lists it
     with none) → our ``coco`` → pycocotools reads every label; Datumaro imports it and exports its own

@@ -230,6 +230,47 @@ def test_commands_that_write_files_never_write_a_projects_own_files(tmp_path, ru
     assert code == 0, err
 
 
+@pytest.mark.parametrize("how", ["folder to removed/", "folder to the root", "project to removed/"])
+def test_whole_dataset_exports_never_write_into_a_projects_own_folders(tmp_path, run_cli, snapshot, how):
+    """`qgn export P/annotations --format coco --out P/removed` returned through the whole-dataset
+    path before the planned outputs were checked, and `--project` exports never checked them: the
+    COCO file went into removed/ (or, with --out P, into P/annotations/, the saved annotations)."""
+    project = project_with_work(tmp_path / "p")
+    root = project.root
+    before = snapshot(tmp_path)
+    if how == "project to removed/":
+        code, _, err = run_cli("export", "--project", root, "--formats", "coco", "--out", root / REMOVED_DIR)
+    else:
+        out = root / REMOVED_DIR if how == "folder to removed/" else root
+        code, _, err = run_cli("export", root / "annotations", "--format", "coco", "--out", out)
+    assert code == 2 and err.startswith("qgn export: error: ") and "of the QGN project" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert snapshot(tmp_path) == before
+    code, _, err = run_cli("export", "--project", root, "--formats", "coco", "--out", root / "exports")
+    assert code == 0 and (root / "exports" / "coco" / "annotations").is_dir(), err
+
+
+@pytest.mark.parametrize("found", ["another tool's", "a project's of another version", "a damaged one"])
+def test_only_a_qgn_projects_project_json_makes_its_folders_the_projects(tmp_path, run_cli, found):
+    """Nx, Angular and other tools write a project.json too: below one, `qgn convert … web/annotations`
+    was refused as writing into "the QGN project" web/. A QGN project.json this QGN cannot read (a
+    newer version, a damaged one) still keeps its folders the project's."""
+    web = tmp_path / "web"
+    web.mkdir()
+    text = {"another tool's": '{"name": "web-app", "targets": {}}',
+            "a project's of another version": '{"format": "qgn-project", "version": 99}',
+            "a damaged one": '{"format": "qgn-project", "vers'}[found]
+    (web / "project.json").write_text(text)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    Image.fromarray(label_for(5).astype(np.uint8)).save(masks / "frame_0.png")
+    code, _, err = run_cli("convert", masks, web / "annotations")
+    if found == "another tool's":
+        assert code == 0 and (web / "annotations" / "frame_0.qgt").is_file(), err
+    else:
+        assert code == 2 and "of the QGN project" in err and not (web / "annotations").exists(), err
+
+
 # --------------------------------------------------------------------------- long image names
 def test_an_image_with_a_long_file_name_can_be_saved_autosaved_removed_and_added_back(tmp_path):
     """An image named with 250 characters (legal: 255 bytes a name) got its stem as key, and
@@ -380,4 +421,22 @@ def test_an_autosave_folder_linked_out_of_the_project_stops_only_autosaves(tmp_p
     np.testing.assert_array_equal(Project.open(project.root).load_annotation(image), label_for(7))
     with pytest.raises(OutsideRootError):
         again.autosave(image, label_for(8), over=None)
+    assert sorted((p.name, p.read_bytes()) for p in outside.iterdir()) == before
+
+
+def test_an_image_is_removed_from_a_project_whose_autosave_folder_is_linked_out_of_it(tmp_path):
+    """Removing an image computed the autosave path to move aside eagerly, and the link out of the
+    project raised OutsideRootError: the removal was refused although it writes nothing there. The
+    annotation still moves to removed/; the linked folder is left as it is."""
+    project = project_with_work(tmp_path / "p", n=2)
+    outside = tmp_path / "elsewhere"
+    (project.root / ".autosave").rename(outside)
+    (project.root / ".autosave").symlink_to(outside, target_is_directory=True)
+    before = sorted((p.name, p.read_bytes()) for p in outside.iterdir())
+    again = Project.open(project.root)
+    image = again.images[0]
+    saved = again.annotation_path(image).read_bytes()
+    moved = again.remove_image(image)
+    assert [path.read_bytes() for path in moved] == [saved]
+    assert image.key not in [im.key for im in Project.open(project.root).images]
     assert sorted((p.name, p.read_bytes()) for p in outside.iterdir()) == before
