@@ -155,6 +155,7 @@ class ProjectController(QtCore.QObject):
         self._told_autosave_conflict: set = set()
         self._opening = None  # the threading.Event that cancels the project being read, if one is
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
+        self._keeping = False  # unsaved maps the project's new classes cannot hold are being kept (job thread)
         annotator.edited.connect(self._edited)
         annotator.done_changed.connect(self._done_changed)
         annotator.class_set_edited.connect(self._class_set_edited)
@@ -1200,33 +1201,83 @@ class ProjectController(QtCore.QObject):
         read anew, unsaved ones follow the class edits the project recorded (exactly as its files
         did: a rename too), else by class name, or are kept in ``conflicts/`` when they use a
         class the project no longer has; a map whose pixels of a class deleted there follow to void
-        is also kept there, as it was."""
-        from qgn.project import CONFLICTS_DIR, Project
-        from qgn.project_class_edit import edits_since
+        is also kept there, as it was. The keeping writes under the project's write lock, which
+        another writer may hold for a minute: it runs on the job thread, and the reload follows
+        once the maps are kept. Until then the open maps stay as they are; if the keeping fails
+        (the project busy, a full disk), they stay open and the next look tries again."""
+        from qgn.project import Project
 
+        if self._keeping:  # the last look's maps are being kept: it reloads once they are
+            return
         old = self.project
         try:
             fresh = Project.open(old.root)
         except Exception as exc:
             self._unreadable_on_disk(exc)
             return
-        annotator = self.annotator
+        follow, keep, marks = self._follow_or_keep(old, fresh)
+        if not keep:
+            self._reload_classes(fresh, follow, [], [])
+            return
+
+        def run() -> list:
+            return [(reason, fresh.keep_conflict(stem, label, classes)) for reason, stem, label, classes in keep]
+
+        def done(paths: list) -> None:
+            self._keeping = False
+            if self.project is not old:  # closed or reloaded meanwhile: the maps are kept all the same
+                return
+            if self._dirty_marks() != marks:  # edited meanwhile: look again (the maps kept stay kept)
+                self.reload_changed_classes()
+                return
+            self._reload_classes(fresh, follow, [p for r, p in paths if r == "parked"],
+                                 [p for r, p in paths if r == "kept"])
+
+        def failed(message: str) -> None:
+            self._keeping = False
+            self._warn(f"Another window or command changed the project's classes, and the unsaved edits those "
+                       f"classes cannot hold could not be kept in its conflicts folder yet ({message}). They stay "
+                       "open here; it is tried again shortly")
+
+        self._keeping = True
+        self.jobs.submit(run, done, failed, "Keeping unsaved edits")
+
+    def _dirty_marks(self) -> list:
+        """What says that an unsaved map changed: (path, its session, its version) of each."""
+        return [(doc.path, id(doc.annotation), doc.annotation.version) for doc in self.workspace.docs
+                if doc.annotation is not None and doc.annotation.dirty]
+
+    def _follow_or_keep(self, old, fresh) -> tuple[list, list, list]:
+        """The unsaved maps against ``fresh``'s classes: (doc, map) of those that follow, (why, stem,
+        a copy of the map, its classes) of those kept in conflicts/ ("parked": it uses a class
+        ``fresh`` lacks; "kept": its pixels of a deleted class become void), and ``_dirty_marks``."""
+        from qgn.project_class_edit import edits_since
+
         chain = edits_since(fresh.root, old.generation, old.classes, fresh.classes, fresh.generation)
-        follow, parked, kept = [], [], []
+        follow, keep = [], []
         for doc in self.workspace.docs:
             session = doc.annotation
             if session is None or not session.dirty:
                 continue
             label = (follow_edits(session.label, chain) if chain is not None and session.classes == old.classes
                      else relabel_exactly(session.label, session.classes, fresh.classes))
+            stem = Path(doc.path).stem
             if label is None:
-                parked.append(fresh.keep_conflict(Path(doc.path).stem, session.label, session.classes))
+                keep.append(("parked", stem, session.label.copy(), session.classes))
                 continue
             if loses_labels(session.label, session.classes, label, fresh.classes):
                 # a class deleted elsewhere: its unsaved pixels become void here; the map as it was,
                 # in its own classes, is kept (an undo of the delete there cannot reach this map)
-                kept.append(fresh.keep_conflict(Path(doc.path).stem, session.label, session.classes))
+                keep.append(("kept", stem, session.label.copy(), session.classes))
             follow.append((doc, label))
+        return follow, keep, self._dirty_marks()
+
+    def _reload_classes(self, fresh, follow: list, parked: list, kept: list) -> None:
+        """Switch to ``fresh`` (its classes changed elsewhere): the maps of ``follow`` adopted, those of
+        ``parked`` and ``kept`` already in its conflicts/."""
+        from qgn.project import CONFLICTS_DIR
+
+        annotator = self.annotator
         annotator.forget([d for d in self.workspace.docs if d.annotation is not None])
         annotator.loading.clear()
         annotator.unreadable.clear()
