@@ -149,8 +149,9 @@ class ProjectController(QtCore.QObject):
         # (Project.autosave_version): another window's autosave of the image is never overwritten,
         # removed or discarded by this one (job thread only, as _versions)
         self._autosaved: dict = {}
-        # image path -> the stand-in project holding this window's edits of it that the open project
-        # refused (``_autosave_beside``), dropped once the project has them (job thread only)
+        # (project root, image path) -> the stand-in project holding this window's edits of it that the
+        # project refused (``_autosave_beside``), dropped once that project has them; forgotten when the
+        # project closes (its stand-in keeps them, offered when it is opened again) (job thread only)
         self._spares: dict = {}
         self._told_autosave_conflict: set = set()
         self._opening = None  # the threading.Event that cancels the project being read, if one is
@@ -276,7 +277,7 @@ class ProjectController(QtCore.QObject):
                     raise RuntimeError(self._autosave_beside(project, path, label, exc)) from None
                 autosaved[key] = saved.version
                 if target is project:
-                    self._drop_spare(path)
+                    self._drop_spare(project, path)
                 return saved, added and target is self.project
 
             def done(result, s=session, v=version, doc=doc):
@@ -310,13 +311,13 @@ class ProjectController(QtCore.QObject):
         except Exception as second:
             return f"{why}; nor could the edits be kept in the scratch folder ({describe_error(second)})"
         self._autosaved[key] = saved.version
-        self._spares[path] = spare
+        self._spares[(str(project.root), path)] = spare
         return f"{why}. The edits are kept in {spare.root} meanwhile, and offered when the project is opened again"
 
-    def _drop_spare(self, path: Path) -> None:
-        """Job thread: the project took the edits of ``path`` that its stand-in kept for it (``_autosave_beside``,
+    def _drop_spare(self, project, path: Path) -> None:
+        """Job thread: ``project`` took the edits of ``path`` that its stand-in kept for it (``_autosave_beside``,
         or restored from there): this window's autosave there goes."""
-        spare = self._spares.pop(path, None)
+        spare = self._spares.pop((str(project.root), path), None)
         if spare is None:
             return
         try:
@@ -385,7 +386,7 @@ class ProjectController(QtCore.QObject):
                 versions[path] = saved.version
                 autosaved.pop(key, None)
                 unused.discard(path)
-                self._drop_spare(path)
+                self._drop_spare(project, path)
                 note_image_file(project, path)
                 return saved, added, kept
 
@@ -903,14 +904,15 @@ class ProjectController(QtCore.QObject):
                 continue
             self.annotator.loading.add(doc.path)
 
-            spare = project is self._stand_in and not self._read_only  # what the project refused once
+            # what the project refused once: the root of the project it stands in for
+            spare = str(self.project.root) if project is self._stand_in and not self._read_only else None
 
             def recover(im=im, path=doc.path, versions=self._versions if project is self.project else {},
                         autosaved=self._autosaved, spare=spare):
                 versions[path] = project.recovery_base(im)  # None: a newer save elsewhere, kept by ours
                 autosaved[(str(project.root), path)] = project.autosave_version(im)  # restored: this window's now
-                if spare:  # goes once the project has these edits
-                    self._spares[path] = project
+                if spare is not None:  # goes once the project has these edits
+                    self._spares[(spare, path)] = project
                 return project.recover(im)
 
             self.jobs.submit(recover,
@@ -1377,6 +1379,10 @@ class ProjectController(QtCore.QObject):
         self.jobs.wait_idle()
         self.annotator.set_mode(False)
         self.shell.close_documents(list(self.workspace.docs))
+        root = str(self.project.root)
+        # its stand-in keeps the edits it refused (offered when it is opened again): not dropped by
+        # a save of the same image after it is reopened here with those edits discarded or not restored
+        self.jobs.submit(lambda spares=self._spares: [spares.pop(key) for key in list(spares) if key[0] == root])
         self._statistics = None
         self.annotator.project_classes = False
         settings = self.workspace.settings
