@@ -383,10 +383,12 @@ class Annotator(QtCore.QObject):
 
     def prediction_in_classes(self, doc, shape) -> np.ndarray | None:
         """``doc``'s prediction as a map of the annotations' classes (the model's classes by name
-        when the two sets differ, e.g. a project's), or None when there is none of ``shape``."""
-        if doc.result is None or doc.result.label.shape != tuple(shape):
+        when the two sets differ, e.g. a project's), or None when there is none of ``shape``. Runs on
+        the job thread: ``doc.result`` is read once (the UI thread may drop it meanwhile)."""
+        result = doc.result
+        if result is None or result.label.shape != tuple(shape):
             return None
-        label = doc.result.label
+        label = result.label
         model_classes = getattr(self.workspace.model_info, "classes", None)
         if (model_classes is not None and self.classes is not None
                 and tuple(model_classes.names) != tuple(self.classes.names) and not compatible(model_classes, self.classes)):
@@ -464,9 +466,10 @@ class Annotator(QtCore.QObject):
 
         classes = self.classes
         if source == "prediction":
-            if doc.result is None:
+            result = doc.result  # read once: on the job thread, the UI thread may drop it meanwhile
+            if result is None:
                 raise ValueError("there is no prediction for this image yet")
-            label = doc.result.label
+            label = result.label
             model_classes = getattr(self.workspace.model_info, "classes", None)
             if model_classes is not None and tuple(model_classes.names) != tuple(classes.names) \
                     and not compatible(model_classes, classes):

@@ -935,11 +935,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def _model_failed(self, message: str) -> None:
         message = html.escape(message)  # the banner is rich text; a file's name is not markup
         if self.worker.has_model:  # another model or a device switch failed: the model in use stays
-            stays = "" if self.model_info is None else (f" {html.escape(self.model_info.name)} on "
-                                                        f"{html.escape(self.model_info.device)} stays in use.")
+            info = self.model_info  # None: the worker loaded the next model, not yet heard of here
+            stays = "" if info is None else f" {html.escape(info.name)} on {html.escape(info.device)} stays in use."
             self.canvas.show_message(f"Model: {message.rstrip('.')}.{stays}", "error", "model")
-            self.device_choice = self.model_info.device
-            self.device_actions[self.model_info.device].setChecked(True)
+            if info is not None:
+                self.device_choice = info.device
+                self.device_actions[info.device].setChecked(True)
             return
         self.canvas.show_message(f"Model: {message}. Open one with File → Open model… (Ctrl+M); "
                                  "images can still be viewed.", "error", "model")

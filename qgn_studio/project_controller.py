@@ -149,12 +149,14 @@ class ProjectController(QtCore.QObject):
         # (Project.autosave_version): another window's autosave of the image is never overwritten,
         # removed or discarded by this one (job thread only, as _versions)
         self._autosaved: dict = {}
-        # image path -> the stand-in project holding this window's edits of it that the open project
-        # refused (``_autosave_beside``), dropped once the project has them (job thread only)
+        # (project root, image path) -> the stand-in project holding this window's edits of it that the
+        # project refused (``_autosave_beside``), dropped once that project has them; forgotten when the
+        # project closes (its stand-in keeps them, offered when it is opened again) (job thread only)
         self._spares: dict = {}
         self._told_autosave_conflict: set = set()
         self._opening = None  # the threading.Event that cancels the project being read, if one is
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
+        self._keeping = False  # unsaved maps the project's new classes cannot hold are being kept (job thread)
         annotator.edited.connect(self._edited)
         annotator.done_changed.connect(self._done_changed)
         annotator.class_set_edited.connect(self._class_set_edited)
@@ -275,7 +277,7 @@ class ProjectController(QtCore.QObject):
                     raise RuntimeError(self._autosave_beside(project, path, label, exc)) from None
                 autosaved[key] = saved.version
                 if target is project:
-                    self._drop_spare(path)
+                    self._drop_spare(project, path)
                 return saved, added and target is self.project
 
             def done(result, s=session, v=version, doc=doc):
@@ -309,13 +311,13 @@ class ProjectController(QtCore.QObject):
         except Exception as second:
             return f"{why}; nor could the edits be kept in the scratch folder ({describe_error(second)})"
         self._autosaved[key] = saved.version
-        self._spares[path] = spare
+        self._spares[(str(project.root), path)] = spare
         return f"{why}. The edits are kept in {spare.root} meanwhile, and offered when the project is opened again"
 
-    def _drop_spare(self, path: Path) -> None:
-        """Job thread: the project took the edits of ``path`` that its stand-in kept for it (``_autosave_beside``,
+    def _drop_spare(self, project, path: Path) -> None:
+        """Job thread: ``project`` took the edits of ``path`` that its stand-in kept for it (``_autosave_beside``,
         or restored from there): this window's autosave there goes."""
-        spare = self._spares.pop(path, None)
+        spare = self._spares.pop((str(project.root), path), None)
         if spare is None:
             return
         try:
@@ -384,7 +386,7 @@ class ProjectController(QtCore.QObject):
                 versions[path] = saved.version
                 autosaved.pop(key, None)
                 unused.discard(path)
-                self._drop_spare(path)
+                self._drop_spare(project, path)
                 note_image_file(project, path)
                 return saved, added, kept
 
@@ -902,14 +904,15 @@ class ProjectController(QtCore.QObject):
                 continue
             self.annotator.loading.add(doc.path)
 
-            spare = project is self._stand_in and not self._read_only  # what the project refused once
+            # what the project refused once: the root of the project it stands in for
+            spare = str(self.project.root) if project is self._stand_in and not self._read_only else None
 
             def recover(im=im, path=doc.path, versions=self._versions if project is self.project else {},
                         autosaved=self._autosaved, spare=spare):
                 versions[path] = project.recovery_base(im)  # None: a newer save elsewhere, kept by ours
                 autosaved[(str(project.root), path)] = project.autosave_version(im)  # restored: this window's now
-                if spare:  # goes once the project has these edits
-                    self._spares[path] = project
+                if spare is not None:  # goes once the project has these edits
+                    self._spares[(spare, path)] = project
                 return project.recover(im)
 
             self.jobs.submit(recover,
@@ -1200,33 +1203,83 @@ class ProjectController(QtCore.QObject):
         read anew, unsaved ones follow the class edits the project recorded (exactly as its files
         did: a rename too), else by class name, or are kept in ``conflicts/`` when they use a
         class the project no longer has; a map whose pixels of a class deleted there follow to void
-        is also kept there, as it was."""
-        from qgn.project import CONFLICTS_DIR, Project
-        from qgn.project_class_edit import edits_since
+        is also kept there, as it was. The keeping writes under the project's write lock, which
+        another writer may hold for a minute: it runs on the job thread, and the reload follows
+        once the maps are kept. Until then the open maps stay as they are; if the keeping fails
+        (the project busy, a full disk), they stay open and the next look tries again."""
+        from qgn.project import Project
 
+        if self._keeping:  # the last look's maps are being kept: it reloads once they are
+            return
         old = self.project
         try:
             fresh = Project.open(old.root)
         except Exception as exc:
             self._unreadable_on_disk(exc)
             return
-        annotator = self.annotator
+        follow, keep, marks = self._follow_or_keep(old, fresh)
+        if not keep:
+            self._reload_classes(fresh, follow, [], [])
+            return
+
+        def run() -> list:
+            return [(reason, fresh.keep_conflict(stem, label, classes)) for reason, stem, label, classes in keep]
+
+        def done(paths: list) -> None:
+            self._keeping = False
+            if self.project is not old:  # closed or reloaded meanwhile: the maps are kept all the same
+                return
+            if self._dirty_marks() != marks:  # edited meanwhile: look again (the maps kept stay kept)
+                self.reload_changed_classes()
+                return
+            self._reload_classes(fresh, follow, [p for r, p in paths if r == "parked"],
+                                 [p for r, p in paths if r == "kept"])
+
+        def failed(message: str) -> None:
+            self._keeping = False
+            self._warn(f"Another window or command changed the project's classes, and the unsaved edits those "
+                       f"classes cannot hold could not be kept in its conflicts folder yet ({message}). They stay "
+                       "open here; it is tried again shortly")
+
+        self._keeping = True
+        self.jobs.submit(run, done, failed, "Keeping unsaved edits")
+
+    def _dirty_marks(self) -> list:
+        """What says that an unsaved map changed: (path, its session, its version) of each."""
+        return [(doc.path, id(doc.annotation), doc.annotation.version) for doc in self.workspace.docs
+                if doc.annotation is not None and doc.annotation.dirty]
+
+    def _follow_or_keep(self, old, fresh) -> tuple[list, list, list]:
+        """The unsaved maps against ``fresh``'s classes: (doc, map) of those that follow, (why, stem,
+        a copy of the map, its classes) of those kept in conflicts/ ("parked": it uses a class
+        ``fresh`` lacks; "kept": its pixels of a deleted class become void), and ``_dirty_marks``."""
+        from qgn.project_class_edit import edits_since
+
         chain = edits_since(fresh.root, old.generation, old.classes, fresh.classes, fresh.generation)
-        follow, parked, kept = [], [], []
+        follow, keep = [], []
         for doc in self.workspace.docs:
             session = doc.annotation
             if session is None or not session.dirty:
                 continue
             label = (follow_edits(session.label, chain) if chain is not None and session.classes == old.classes
                      else relabel_exactly(session.label, session.classes, fresh.classes))
+            stem = Path(doc.path).stem
             if label is None:
-                parked.append(fresh.keep_conflict(Path(doc.path).stem, session.label, session.classes))
+                keep.append(("parked", stem, session.label.copy(), session.classes))
                 continue
             if loses_labels(session.label, session.classes, label, fresh.classes):
                 # a class deleted elsewhere: its unsaved pixels become void here; the map as it was,
                 # in its own classes, is kept (an undo of the delete there cannot reach this map)
-                kept.append(fresh.keep_conflict(Path(doc.path).stem, session.label, session.classes))
+                keep.append(("kept", stem, session.label.copy(), session.classes))
             follow.append((doc, label))
+        return follow, keep, self._dirty_marks()
+
+    def _reload_classes(self, fresh, follow: list, parked: list, kept: list) -> None:
+        """Switch to ``fresh`` (its classes changed elsewhere): the maps of ``follow`` adopted, those of
+        ``parked`` and ``kept`` already in its conflicts/."""
+        from qgn.project import CONFLICTS_DIR
+
+        annotator = self.annotator
         annotator.forget([d for d in self.workspace.docs if d.annotation is not None])
         annotator.loading.clear()
         annotator.unreadable.clear()
@@ -1326,6 +1379,10 @@ class ProjectController(QtCore.QObject):
         self.jobs.wait_idle()
         self.annotator.set_mode(False)
         self.shell.close_documents(list(self.workspace.docs))
+        root = str(self.project.root)
+        # its stand-in keeps the edits it refused (offered when it is opened again): not dropped by
+        # a save of the same image after it is reopened here with those edits discarded or not restored
+        self.jobs.submit(lambda spares=self._spares: [spares.pop(key) for key in list(spares) if key[0] == root])
         self._statistics = None
         self.annotator.project_classes = False
         settings = self.workspace.settings

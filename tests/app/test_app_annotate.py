@@ -338,3 +338,32 @@ def test_the_prediction_in_the_annotations_classes_is_made_off_the_ui_thread(qtb
     expected = np.array([order.index(v) if v < model.num_classes else v for v in range(256)])[prediction]
     np.testing.assert_array_equal(session.reference, expected)
     np.testing.assert_array_equal(session.label, expected)  # started from the same prediction
+
+
+class PredictionDroppedMeanwhile:
+    """``doc`` as a job thread sees it when the UI thread drops its prediction (the window keeps a
+    few images' results: ``_keep_recent_results``) right after the job first looked at it."""
+
+    def __init__(self, doc):
+        self._doc, self._reads = doc, 0
+
+    def __getattr__(self, name):
+        return getattr(self._doc, name)
+
+    @property
+    def result(self):
+        self._reads += 1
+        return self._doc.result if self._reads == 1 else None
+
+
+def test_a_prediction_dropped_while_a_start_is_built_is_read_once(qtbot, window, model_path, samples):
+    """The job that builds an annotation's start read ``doc.result`` twice: dropped in between, an
+    AttributeError, and a spurious "Cannot start from the prediction"."""
+    window.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    doc, annotator = window.current, window.annotator
+    shape = doc.result.label.shape
+    np.testing.assert_array_equal(annotator.prediction_in_classes(PredictionDroppedMeanwhile(doc), shape),
+                                  annotator.prediction_in_classes(doc, shape))
+    np.testing.assert_array_equal(annotator.start_label(PredictionDroppedMeanwhile(doc), "prediction"),
+                                  annotator.start_label(doc, "prediction"))

@@ -79,3 +79,77 @@ def test_edits_a_project_cannot_take_are_autosaved_beside_it_and_offered_back(qt
     second.jobs.wait_idle()
     np.testing.assert_array_equal(Project.open(folder).load_annotation(Project.open(folder).images[0]), edits)
     assert not Project.open(spare).recoverable(), "the project has them: not offered again"
+
+
+def refused_then_closed(qtbot, win, samples, model_path, folder):
+    """``win`` saved a project at ``folder``, whose project.json was then cut short: the next edits
+    went to its stand-in; the project was closed (those edits discarded in the window) and fixed.
+    (the stand-in's folder, the edits)."""
+    from qgn.project import Project
+    from qgn_studio.scratch import stand_in_folder
+
+    session = start_annotating(qtbot, win, samples, model_path)
+    paint(win, 2, 5, [(10, 10), (50, 30)])
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        assert win.projects.save()
+    good = (folder / "project.json").read_bytes()
+    (folder / "project.json").write_bytes(good[: len(good) // 2])  # cut short: autosaves are refused
+    paint(win, 0, 1, [(1, 1), (30, 1)])
+    edits = session.label.copy()
+    spare = stand_in_folder(win.projects.scratch_path, folder)
+    qtbot.waitUntil(lambda: (spare / "project.json").is_file() and bool(Project.open(spare).recoverable()),
+                    timeout=WAIT_MS)
+    win.jobs.wait_idle()
+    assert win.projects.close_project()  # its unsaved edits discarded here; the stand-in keeps them
+    (folder / "project.json").write_bytes(good)
+    return spare, edits
+
+
+def assert_still_offered(spare, edits):
+    from qgn.project import Project
+
+    (kept,) = Project.open(spare).recoverable()
+    np.testing.assert_array_equal(Project.open(spare).recover(kept), edits)
+
+
+def test_a_projects_stand_in_autosave_stays_when_another_project_takes_the_image(qtbot, windows, samples,
+                                                                                model_path, tmp_path):
+    """The edits a project refused are kept in its stand-in until that project has them; the window
+    knew them by image path only, so after closing the project a save of the same image into another
+    project removed the first project's stand-in autosave: offered nowhere any more."""
+    from qgn.project import Project
+
+    folder, other = tmp_path / "project", tmp_path / "other"
+    first = windows(folder=folder)
+    spare, edits = refused_then_closed(qtbot, first, samples, model_path, folder)
+    start_annotating(qtbot, first, samples, model_path)  # the same images, in another project
+    paint(first, 2, 3, [(20, 20), (40, 40)])
+    first.projects.ask_folder = lambda title, new: other
+    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
+        assert first.projects.save()
+    paint(first, 0, 4, [(5, 5), (25, 5)])
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    first.jobs.wait_idle()
+    assert Project.open(other).image_for(samples[0]) is not None
+    assert_still_offered(spare, edits)
+
+
+def test_a_projects_stand_in_autosave_stays_when_it_is_reopened_without_them(qtbot, windows, samples,
+                                                                            model_path, tmp_path):
+    """Reopened in the same window with its stand-in's edits not restored ("Later"), the project's
+    next autosave of the image does not hold them: the stand-in keeps them."""
+    folder = tmp_path / "project"
+    first = windows(folder=folder)
+    spare, edits = refused_then_closed(qtbot, first, samples, model_path, folder)
+    first.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: first.current is not None and first.current.result is not None, timeout=WAIT_MS)
+    first.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: first.current.annotation is not None, timeout=WAIT_MS)
+    first.jobs.wait_idle()
+    paint(first, 0, 4, [(5, 5), (25, 5)])
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    first.jobs.wait_idle()
+    assert first.projects.project is not None and first.projects.project.root == folder
+    assert_still_offered(spare, edits)

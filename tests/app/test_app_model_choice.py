@@ -77,3 +77,22 @@ def test_a_model_that_fails_says_which_model_stays_in_use(qtbot, windows, sample
     text, kind = win.canvas.banner.messages["model"]
     assert kind == "error" and f"{win.model_info.name} on {win.model_info.device} stays in use" in text
     assert win.model_info.path == model_path.resolve()
+
+
+def test_a_first_model_that_fails_while_the_next_one_loads_is_told(qtbot, windows, samples, model_path, tmp_path):
+    """The first model failed to load, and the one chosen next had already loaded on the worker
+    when the window heard of the failure: a model in use but none shown yet, whose name and device
+    the message read (an AttributeError in the window's slot)."""
+    import time
+
+    broken, other = broken_model(model_path, tmp_path / "models"), good_copy(model_path, tmp_path / "models")
+    win = windows()
+    win.start([str(samples[0])], str(broken))
+    win.load_model(other)  # chosen before the window heard of the failure
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not win.worker.has_model and time.monotonic() < deadline:  # the window's events wait meanwhile
+        time.sleep(0.01)
+    assert win.worker.has_model and win.model_info is None
+    qtbot.waitUntil(lambda: win.model_info is not None, timeout=WAIT_MS)  # the failure, then the load
+    assert win.model_info.path == other.resolve()
+    assert win.device_label.text().startswith(win.model_info.name)

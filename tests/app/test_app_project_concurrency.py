@@ -300,7 +300,7 @@ def test_unsaved_pixels_of_a_class_deleted_in_another_window_are_kept(qtbot, win
     (kept,) = (folder / "conflicts").glob("*.qgt")
     own = read_label_file(kept, None)
     np.testing.assert_array_equal(own, ours)
-    assert "A class deleted there held unsaved pixels of 1 image(s)" in second.statusBar().currentMessage()
+    assert "A class deleted there held unsaved pixels of 1 image(s)" in second.canvas.banner.messages["project"][0]
 
 
 def test_a_killed_windows_autosave_survives_the_other_windows_save(qtbot, windows, samples, model_path, tmp_path):
@@ -403,3 +403,47 @@ def test_unsaved_edits_of_an_image_removed_elsewhere_are_autosaved_again(qtbot, 
     assert not list((folder / "removed").glob("*.qgt")), "the removal's autosave came back with the image"
     assert not (folder / "conflicts").exists(), "and the window's next autosave took it as its own"
     assert project.annotation_path(project.image_for(samples[0])).is_file(), "the saved annotation came back with it"
+
+
+def test_unsaved_maps_another_windows_class_edit_cannot_hold_are_kept_off_the_ui_thread(qtbot, windows, samples,
+                                                                                         model_path, tmp_path,
+                                                                                         monkeypatch):
+    """Keeping such a map in conflicts/ takes the project's write lock, which another writer may
+    hold for a minute: it ran on the UI thread (from the watch's timer), and a busy project raised
+    out of the reload half-way. It runs on the job thread; busy, the map stays open and unsaved,
+    and the next look keeps it and reloads."""
+    import threading
+
+    from qgn.project import _folder_lock
+    from qgn.quadtree.label_io import read_label_file
+
+    folder = tmp_path / "busy"
+    first, second = two_windows(qtbot, windows, samples, model_path, folder)
+    second.annotator.set_mode(True)
+    paint(second, 0, 3, [(1, 20), (40, 20)])
+    ours = second.docs[0].annotation.label.copy()
+    names = list(second.annotator.classes.names)
+    first.annotator.remove_class(3, None)
+    first.jobs.wait_idle()
+    threads = []
+    keep_conflict = Project.keep_conflict
+    monkeypatch.setattr(Project, "keep_conflict", lambda self, *args: (
+        threads.append(threading.current_thread()), keep_conflict(self, *args))[1])
+    monkeypatch.setenv("QGN_PROJECT_LOCK_TIMEOUT", "0")
+    with _folder_lock(folder, 1):  # another writer holds the project
+        second.projects.check_project_on_disk()
+        qtbot.waitUntil(lambda: "could not be kept" in second.canvas.banner.messages.get("project", ("",))[0],
+                        timeout=WAIT_MS)
+        second.jobs.wait_idle()
+    assert threads and threading.main_thread() not in threads
+    assert not (folder / "conflicts").exists()
+    session = second.docs[0].annotation
+    assert session.dirty and names[3] in second.annotator.classes.names
+    np.testing.assert_array_equal(session.label, ours)
+    monkeypatch.delenv("QGN_PROJECT_LOCK_TIMEOUT")
+    second.projects.check_project_on_disk()  # the next look: free now
+    qtbot.waitUntil(lambda: names[3] not in second.annotator.classes.names, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    (kept,) = (folder / "conflicts").glob("*.qgt")
+    np.testing.assert_array_equal(read_label_file(kept, None), ours)
+    assert "A class deleted there held unsaved pixels of 1 image(s)" in second.canvas.banner.messages["project"][0]

@@ -287,12 +287,13 @@ def test_a_big_annotation_is_coloured_off_the_ui_thread_with_the_edits_made_mean
     colour = annotation_layers.annotation_rgba
     threads, started, release = [], threading.Event(), threading.Event()
 
-    def held_colouring(label, classes):
+    def held_colouring(label, classes):  # the map read, then held: a stroke made now is not in the picture
         threads.append(threading.current_thread())
+        picture = colour(label, classes)
         if threading.current_thread() is not threading.main_thread():
             started.set()
             release.wait(30)
-        return colour(label, classes)
+        return picture
 
     monkeypatch.setattr(annotation_layers, "annotation_rgba", held_colouring)
     painter = PicturePainter()
@@ -306,7 +307,7 @@ def test_a_big_annotation_is_coloured_off_the_ui_thread_with_the_edits_made_mean
         assert started.wait(5), "the whole map was coloured on the UI thread"
         stroke = PixelRect(100, 140, 200, 260)
         session.label[100:140, 200:260] = (label[100:140, 200:260] + 1) % CLASSES.num_classes
-        session.changed.emit(stroke)  # as an edit does, while the picture is being made
+        session.changed.emit(stroke)  # as an edit does, after the picture's map was read: drawn when it arrives
         release.set()
         qtbot.waitUntil(lambda: not painter.pending(), timeout=30_000)
         assert threads[0] is not threading.main_thread()
