@@ -135,7 +135,10 @@ class CarryController(QtCore.QObject):
             if stop.is_set():
                 return None
             carried = self.predict(doc)
-            others = [self.annotator.start_label(doc, "prediction")] if doc.result is not None else []
+            try:  # the prediction may be dropped meanwhile (the UI thread keeps a recent few)
+                others = [self.annotator.start_label(doc, "prediction")]
+            except ValueError:
+                others = []
             if head is not None:
                 others.append(head.predict(self.head.features_model(), doc.image))
             judged = [judge_start(carried, other, label, self.workspace.classes.ignore_index)
