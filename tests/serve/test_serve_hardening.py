@@ -1000,3 +1000,24 @@ def test_stopped_during_a_fine_tune_it_exits_cleanly_and_saves_nothing(tmp_path)
         if serve.poll() is None:
             serve.kill()
             serve.wait()
+
+
+def test_a_signal_ignored_when_it_started_stays_ignored():
+    """Under ``nohup qgn serve`` (SIGHUP ignored) closing the terminal stopped the server: its SIGHUP
+    handler replaced the ignoring that nohup had set up."""
+    import signal
+
+    from qgn.cli.serve import stop_on_signals
+
+    before = {name: signal.getsignal(getattr(signal, name)) for name in ("SIGTERM", "SIGHUP")}
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        stop_on_signals()
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert callable(signal.getsignal(signal.SIGTERM))  # not ignored: it stops qgn serve as Ctrl-C does
+        with pytest.raises(KeyboardInterrupt):
+            signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+    finally:
+        for name, handler in before.items():
+            signal.signal(getattr(signal, name), handler)
