@@ -703,8 +703,12 @@ class QGNBackend:
         """Start a fine-tune on the kept annotations, unless one runs (then one more follows it,
         once, if annotations came in meanwhile) or none came in since the last (then there is
         nothing to learn): at most one runs, and each new model has new annotations behind it.
-        Called with ``state_lock`` held; the answer says which."""
+        Called with ``state_lock`` held; the answer says which. None starts once ``stop`` has begun:
+        a thread started after its join would outlive the process's torch."""
         count = len(self.corrections)
+        if self.stopping.is_set():
+            return {"status": "stopped", "corrections": count,
+                    "reason": "qgn serve is stopping; ask again once it has restarted"}
         if self.training_running:
             self.training_again = True
             return {"status": "queued" if self.new_since_training else "training", "corrections": count,
@@ -732,7 +736,8 @@ class QGNBackend:
                 with self.state_lock:  # deciding and clearing under one hold: no request is lost between
                     if failure:
                         self.new_since_training += taken
-                    done = bool(failure) or not (self.training_again and self.new_since_training)
+                    done = bool(failure) or self.stopping.is_set() or \
+                        not (self.training_again and self.new_since_training)
                     if done:
                         self.training_running = self.training_again = False
         except BaseException:
@@ -741,11 +746,15 @@ class QGNBackend:
             raise
 
     def stop(self, timeout: float = 60.0) -> None:
-        """Ends a running fine-tune at its next step (nothing saved) and waits for it: the process
-        leaving while torch trained on another thread aborted ("terminate called without an active
-        exception", SIGABRT) on Ctrl-C or SIGTERM."""
-        self.stopping.set()
-        training = self.training
+        """Ends a running fine-tune at its next step or image (nothing saved), starts no other (the
+        webhooks still waiting are not read; ``request_training`` refuses) and waits for it: the
+        process leaving while torch trained on another thread aborted ("terminate called without an
+        active exception", SIGABRT) on Ctrl-C or SIGTERM."""
+        with self.state_lock:  # request_training decides under it: none starts after this
+            self.stopping.set()
+        self.webhooks.stop(timeout)
+        with self.state_lock:
+            training = self.training
         if training is not None:
             training.join(timeout)
 

@@ -1021,3 +1021,36 @@ def test_a_signal_ignored_when_it_started_stays_ignored():
     finally:
         for name, handler in before.items():
             signal.signal(getattr(signal, name), handler)
+
+
+def test_stopping_reads_no_further_webhook_and_starts_no_fine_tune(serve, tmp_path, monkeypatch):
+    """A START_TRAINING waiting behind a slow annotation when qgn serve was stopped was read after
+    stop() had joined the (absent) fine-tune: it started one, and the process left with torch
+    training on that thread (SIGABRT)."""
+    port, backend = serve(document_root=samples_dir(), train_out=tmp_path, finetune_iterations=1)
+    assert post(port, "/webhook", brush_webhook())[1]["status"] == "kept"
+    backend.webhooks.wait_s = 0.2
+    release, reading = threading.Event(), threading.Event()
+    keep = backend.keep_correction
+    monkeypatch.setattr(backend, "keep_correction",
+                        lambda *a, **k: reading.set() or release.wait(60) and keep(*a, **k))
+    slow = brush_webhook()
+    slow["task"]["id"] = 2
+    assert post(port, "/webhook", slow)[1]["status"] == "accepted"
+    assert reading.wait(60)
+    assert post(port, "/webhook", {"action": "START_TRAINING", "project": {"id": 7}})[1]["status"] == "accepted"
+    stopper = threading.Thread(target=backend.stop)
+    stopper.start()
+    try:
+        while not backend.stopping.is_set():
+            stopper.join(0.01)
+    finally:
+        release.set()
+    stopper.join(60)
+    assert backend.webhooks.settle(60)
+    assert backend.training is None and backend.training_status == "idle"
+    assert backend.after_keeping("START_TRAINING")["status"] == "stopped"
+    assert backend.training is None
+    status, answer = post(port, "/webhook", {"action": "START_TRAINING", "project": {"id": 7}})
+    assert status == 503 and "stopping" in answer["error"]
+
