@@ -1054,3 +1054,33 @@ def test_stopping_reads_no_further_webhook_and_starts_no_fine_tune(serve, tmp_pa
     status, answer = post(port, "/webhook", {"action": "START_TRAINING", "project": {"id": 7}})
     assert status == 503 and "stopping" in answer["error"]
 
+
+def test_a_model_file_that_appeared_after_its_number_was_taken_is_not_replaced(serve, tmp_path, monkeypatch):
+    """The fine-tuned model was saved with overwrite=True (meant for the empty JSON placeholder its
+    number's reservation made): a ``demo-ls1.safetensors`` put there after the reservation looked —
+    another program's, a copy — was replaced by it."""
+    _, backend = serve(document_root=samples_dir(), train_out=tmp_path, finetune_iterations=1)
+    classes = backend.current.model.config.classes
+    from qgn.data.imageio import read_rgb
+
+    pair = (read_rgb(samples_dir() / "images" / "scene_01.png"), np.full((256, 384), classes.names.index("road")), 9)
+    reserve = backend.reserve_number
+    appeared = []
+
+    def reserve_then_a_file_appears():
+        n = reserve()
+        if not appeared:
+            appeared.append(tmp_path / f"demo-ls{n}.safetensors")
+            appeared[0].write_bytes(b"someone else's weights")
+        return n
+
+    monkeypatch.setattr(backend, "reserve_number", reserve_then_a_file_appears)
+    assert backend._train([pair], backend.current) is None, backend.training_status
+    assert appeared[0].read_bytes() == b"someone else's weights"
+    assert backend.current.version == "qgn-demo-ls2" and backend.current.path == tmp_path / "demo-ls2.safetensors"
+    from qgn.model.checkpoint import load_config, load_model
+
+    assert load_config(backend.current.path).extra["finetune"]["iterations_done"] == 1
+    load_model(backend.current.path, "cpu")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-ls1.safetensors", "demo-ls2.json",
+                                                          "demo-ls2.safetensors"]
