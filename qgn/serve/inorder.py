@@ -1,12 +1,12 @@
 """Webhook work done one piece at a time, in the order it came, on a thread of its own; the request
 that brought a piece waits for it at most ``wait_s``.
 
-Label Studio posts a webhook inside the request that made it (an annotator's *Submit*, the
-*Create Annotations From Predictions* action) and waits ``WEBHOOK_TIMEOUT`` — 1 s by default
-(label_studio/core/settings/base.py) — for the answer, which it never reads (webhooks/utils.py
-``run_webhook_sync``). Keeping a 12-megapixel photo's annotation takes about a second, and the
-bulk action's hundreds of annotations many: a webhook answered only then held every such *Submit*
-for Label Studio's whole second and logged a timeout each time. Work that ends within ``wait_s`` is
+Label Studio posts a webhook inside the request that made it (an annotator's *Submit*) and waits
+``WEBHOOK_TIMEOUT`` — 1 s by default (label_studio/core/settings/base.py) — for the answer, which it
+never reads (webhooks/utils.py ``run_webhook_sync``). Keeping a 12-megapixel photo's annotation
+takes up to about a second, and a webhook that comes while others are read waits for them too: a
+webhook answered only when its work was done held such a *Submit* for Label Studio's whole second
+and logged a timeout each time. Work that ends within ``wait_s`` is
 answered with its result (and its error, as before); longer work is answered ``accepted`` and goes
 on, and if it then fails, its reason goes to the server's log. One worker in arrival order keeps the
 webhooks' meaning: a deletion after the annotation it deletes, START_TRAINING after the annotations
