@@ -89,12 +89,14 @@ def run(args) -> int:
 
 def stop_on_signals() -> None:
     """SIGTERM (``kill``, systemd, docker stop) and SIGHUP (its terminal closed) stop qgn serve as
-    Ctrl-C does: killed by them, it left each image being fetched in a temporary folder."""
+    Ctrl-C does: killed by them, it left each image being fetched in a temporary folder. A signal
+    ignored when qgn serve started stays ignored: ``nohup qgn serve`` keeps serving when its terminal
+    closes."""
     import signal
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
     for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
+        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) is not signal.SIG_IGN:
             signal.signal(getattr(signal, name), interrupt)

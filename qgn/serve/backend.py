@@ -703,8 +703,12 @@ class QGNBackend:
         """Start a fine-tune on the kept annotations, unless one runs (then one more follows it,
         once, if annotations came in meanwhile) or none came in since the last (then there is
         nothing to learn): at most one runs, and each new model has new annotations behind it.
-        Called with ``state_lock`` held; the answer says which."""
+        Called with ``state_lock`` held; the answer says which. None starts once ``stop`` has begun:
+        a thread started after its join would outlive the process's torch."""
         count = len(self.corrections)
+        if self.stopping.is_set():
+            return {"status": "stopped", "corrections": count,
+                    "reason": "qgn serve is stopping; ask again once it has restarted"}
         if self.training_running:
             self.training_again = True
             return {"status": "queued" if self.new_since_training else "training", "corrections": count,
@@ -732,7 +736,8 @@ class QGNBackend:
                 with self.state_lock:  # deciding and clearing under one hold: no request is lost between
                     if failure:
                         self.new_since_training += taken
-                    done = bool(failure) or not (self.training_again and self.new_since_training)
+                    done = bool(failure) or self.stopping.is_set() or \
+                        not (self.training_again and self.new_since_training)
                     if done:
                         self.training_running = self.training_again = False
         except BaseException:
@@ -741,11 +746,15 @@ class QGNBackend:
             raise
 
     def stop(self, timeout: float = 60.0) -> None:
-        """Ends a running fine-tune at its next step (nothing saved) and waits for it: the process
-        leaving while torch trained on another thread aborted ("terminate called without an active
-        exception", SIGABRT) on Ctrl-C or SIGTERM."""
-        self.stopping.set()
-        training = self.training
+        """Ends a running fine-tune at its next step or image (nothing saved), starts no other (the
+        webhooks still waiting are not read; ``request_training`` refuses) and waits for it: the
+        process leaving while torch trained on another thread aborted ("terminate called without an
+        active exception", SIGABRT) on Ctrl-C or SIGTERM."""
+        with self.state_lock:  # request_training decides under it: none starts after this
+            self.stopping.set()
+        self.webhooks.stop(timeout)
+        with self.state_lock:
+            training = self.training
         if training is not None:
             training.join(timeout)
 
@@ -768,6 +777,57 @@ class QGNBackend:
                     pass
             n += 1
 
+    def save_version(self, save, attempts: int = 8) -> tuple[int, Path]:
+        """(n, path) of the next version, saved by ``save(path)`` into a hidden folder in ``train_out``
+        and moved beside the others: its weights linked into place, which fails where a file of that
+        name appeared after ``reserve_number`` looked (another program's, a copy) — then the next n
+        is taken — and its JSON renamed over the empty placeholder ``reserve_number`` made. Nothing
+        but that placeholder is ever replaced."""
+        import os
+
+        from qgn.fileio import sync_folder
+        from qgn.model.checkpoint import config_path
+
+        for _ in range(attempts):
+            n = self.reserve_number()
+            path = self.train_out / f"{self.original.stem}-ls{n}.safetensors"
+            placeholder, saved = config_path(path), False
+            try:
+                with tempfile.TemporaryDirectory(prefix=".qgn-serve-", dir=self.train_out) as folder:
+                    staged = Path(save(Path(folder) / path.name))
+                    if not self.link_new(staged, path):
+                        continue
+                    try:
+                        os.replace(config_path(staged), placeholder)
+                    except BaseException:
+                        path.unlink()  # ours, just linked: no weights without their JSON
+                        raise
+                    saved = True
+                    sync_folder(self.train_out)
+                    return n, path
+            finally:
+                if not saved and placeholder.is_file() and not placeholder.stat().st_size:
+                    placeholder.unlink()  # ours (made exclusively, still empty): the number is not taken
+        raise FileExistsError(f"{self.train_out}: {attempts} version numbers in a row were taken while qgn serve "
+                              "saved its model into them; is another program writing there?")
+
+    @staticmethod
+    def link_new(staged: Path, path: Path) -> bool:
+        """``staged`` given the new name ``path``, never over a file there (False then); where a
+        folder takes no hard links (FAT, some network shares) a rename after a look."""
+        import os
+
+        try:
+            os.link(staged, path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError:
+            if path.exists() or path.is_symlink():
+                return False
+            os.replace(staged, path)
+            return True
+
     def _train(self, pairs, served: ServedModel) -> str | None:
         """Fine-tunes ``served`` on ``pairs`` into the next version and serves it; why not, or None."""
         from qgn.train.finetune import FinetuneConfig, finetune, finetune_metadata, save_new_model
@@ -784,17 +844,8 @@ class QGNBackend:
                 with self.state_lock:
                     self.training_status = "stopped: qgn serve was stopped during the fine-tune; nothing was saved"
                 return self.training_status
-            n = self.reserve_number()
-            path = self.train_out / f"{self.original.stem}-ls{n}.safetensors"
-            try:
-                save_new_model(result.model, path, original=self.original, overwrite=True,  # over its placeholder
-                               extra=finetune_metadata(config, result, served.path.resolve(),
-                                                       [f"task {i}" for i in range(len(pairs))]))
-            except BaseException:
-                placeholder = path.with_suffix(".json")
-                if placeholder.is_file() and not placeholder.stat().st_size:
-                    placeholder.unlink()
-                raise
+            extra = finetune_metadata(config, result, served.path.resolve(), [f"task {i}" for i in range(len(pairs))])
+            n, path = self.save_version(lambda staged: save_new_model(result.model, staged, extra=extra))
             with self.state_lock:
                 self.current = ServedModel(f"{model_version_name(self.original)}-ls{n}", path, result.model)
                 self.versions.append(self.current.version)

@@ -216,8 +216,9 @@ def finetune(
     images: list of (H, W, 3) uint8 RGB; labels: list of (H, W) integer label maps in the model's
     class set (ignore = ``model.config.classes.ignore_index``); sizes may differ between images.
     ``progress(iteration, loss)`` is called after every step (iteration counts from 1);
-    ``should_stop()`` is called before every step and ends the run with ``cancelled=True`` (the
-    model then holds the steps done so far). Runs on the device of ``model``'s parameters.
+    ``should_stop()`` is called before every step, and before each image's features are made with a
+    frozen encoder, and ends the run with ``cancelled=True`` (the model then holds the steps done so
+    far). Runs on the device of ``model``'s parameters.
     Raises ValueError on bad input (see ``check_corrections``) or when the loss stops being finite.
     """
     config = config or FinetuneConfig()
@@ -228,7 +229,9 @@ def finetune(
     images, labels = at_working_size(tuned, images, labels)
     data = CorrectionSet(images, labels, tuned.config.classes, names)
     rng = np.random.default_rng(config.seed)
-    source = _batch_source(tuned, data, config, device, rng)
+    source = _batch_source(tuned, data, config, device, rng, should_stop)
+    if source is None:  # stopped while the features were made
+        return FinetuneResult(tuned.eval(), [], 0, True)
     loss_fn = QuadtreeLoss(tuned.config.num_levels).to(device)
     optimizer = build_optimizer(tuned, config.optimizer, config.lr, config.momentum, config.weight_decay)
     network = FrozenNormNetwork(tuned) if config.freeze_norm else None
@@ -253,11 +256,14 @@ def finetune(
     return FinetuneResult(tuned.eval(), losses, len(losses), cancelled)
 
 
-def _batch_source(tuned: QGN, data: CorrectionSet, config: FinetuneConfig, device, rng):
+def _batch_source(tuned: QGN, data: CorrectionSet, config: FinetuneConfig, device, rng, should_stop=None):
     """Where the batches come from: with a frozen encoder, a ``FeatureCache`` of its features (and the
-    encoder's parameters stop taking gradients); else a ``BatchStream`` of augmented crops."""
+    encoder's parameters stop taking gradients; None when ``should_stop()`` said so while it was
+    made: 200 photos' features take minutes); else a ``BatchStream`` of augmented crops."""
     if config.encoder == "frozen":
-        cache = FeatureCache(tuned, data, config, device)
+        cache = FeatureCache(tuned, data, config, device, should_stop)
+        if cache.stopped:
+            return None
         for p in tuned.encoder.parameters():
             p.requires_grad_(False)
         return cache
@@ -294,9 +300,10 @@ class FeatureCache:
     Per image, per scale of ``cached_scales(config)`` and per flip (when ``config.flip``): the
     padded normalised image (1, 3, H, W), its padded labels (1, H, W) int64 and the encoder's five
     feature maps. ``batch`` draws ``batch_size`` entries of one size (stacked), so a step costs
-    the decoder alone. Entries beyond ``CACHE_BYTES`` in all keep scale 1 only."""
+    the decoder alone. Entries beyond ``CACHE_BYTES`` in all keep scale 1 only. ``should_stop()``
+    is asked before each image; when it says so, making them ends (``stopped``)."""
 
-    def __init__(self, model: QGN, data: CorrectionSet, config: FinetuneConfig, device):
+    def __init__(self, model: QGN, data: CorrectionSet, config: FinetuneConfig, device, should_stop=None):
         from qgn.data.transforms import collate, resize_image, resize_label
 
         ignore = data.classes.ignore_index
@@ -305,8 +312,12 @@ class FeatureCache:
         flips = (False, True) if config.flip else (False,)
         model.encoder.eval()
         used = 0
+        self.stopped = False
         with torch.no_grad():
             for sample in data.samples:
+                if should_stop is not None and should_stop():
+                    self.stopped = True
+                    break
                 for scale in scales:
                     if scale != 1.0 and used > CACHE_BYTES:
                         continue

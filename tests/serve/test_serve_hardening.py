@@ -1000,3 +1000,87 @@ def test_stopped_during_a_fine_tune_it_exits_cleanly_and_saves_nothing(tmp_path)
         if serve.poll() is None:
             serve.kill()
             serve.wait()
+
+
+def test_a_signal_ignored_when_it_started_stays_ignored():
+    """Under ``nohup qgn serve`` (SIGHUP ignored) closing the terminal stopped the server: its SIGHUP
+    handler replaced the ignoring that nohup had set up."""
+    import signal
+
+    from qgn.cli.serve import stop_on_signals
+
+    before = {name: signal.getsignal(getattr(signal, name)) for name in ("SIGTERM", "SIGHUP")}
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        stop_on_signals()
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert callable(signal.getsignal(signal.SIGTERM))  # not ignored: it stops qgn serve as Ctrl-C does
+        with pytest.raises(KeyboardInterrupt):
+            signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+    finally:
+        for name, handler in before.items():
+            signal.signal(getattr(signal, name), handler)
+
+
+def test_stopping_reads_no_further_webhook_and_starts_no_fine_tune(serve, tmp_path, monkeypatch):
+    """A START_TRAINING waiting behind a slow annotation when qgn serve was stopped was read after
+    stop() had joined the (absent) fine-tune: it started one, and the process left with torch
+    training on that thread (SIGABRT)."""
+    port, backend = serve(document_root=samples_dir(), train_out=tmp_path, finetune_iterations=1)
+    assert post(port, "/webhook", brush_webhook())[1]["status"] == "kept"
+    backend.webhooks.wait_s = 0.2
+    release, reading = threading.Event(), threading.Event()
+    keep = backend.keep_correction
+    monkeypatch.setattr(backend, "keep_correction",
+                        lambda *a, **k: reading.set() or release.wait(60) and keep(*a, **k))
+    slow = brush_webhook()
+    slow["task"]["id"] = 2
+    assert post(port, "/webhook", slow)[1]["status"] == "accepted"
+    assert reading.wait(60)
+    assert post(port, "/webhook", {"action": "START_TRAINING", "project": {"id": 7}})[1]["status"] == "accepted"
+    stopper = threading.Thread(target=backend.stop)
+    stopper.start()
+    try:
+        while not backend.stopping.is_set():
+            stopper.join(0.01)
+    finally:
+        release.set()
+    stopper.join(60)
+    assert backend.webhooks.settle(60)
+    assert backend.training is None and backend.training_status == "idle"
+    assert backend.after_keeping("START_TRAINING")["status"] == "stopped"
+    assert backend.training is None
+    status, answer = post(port, "/webhook", {"action": "START_TRAINING", "project": {"id": 7}})
+    assert status == 503 and "stopping" in answer["error"]
+
+
+def test_a_model_file_that_appeared_after_its_number_was_taken_is_not_replaced(serve, tmp_path, monkeypatch):
+    """The fine-tuned model was saved with overwrite=True (meant for the empty JSON placeholder its
+    number's reservation made): a ``demo-ls1.safetensors`` put there after the reservation looked —
+    another program's, a copy — was replaced by it."""
+    _, backend = serve(document_root=samples_dir(), train_out=tmp_path, finetune_iterations=1)
+    classes = backend.current.model.config.classes
+    from qgn.data.imageio import read_rgb
+
+    pair = (read_rgb(samples_dir() / "images" / "scene_01.png"), np.full((256, 384), classes.names.index("road")), 9)
+    reserve = backend.reserve_number
+    appeared = []
+
+    def reserve_then_a_file_appears():
+        n = reserve()
+        if not appeared:
+            appeared.append(tmp_path / f"demo-ls{n}.safetensors")
+            appeared[0].write_bytes(b"someone else's weights")
+        return n
+
+    monkeypatch.setattr(backend, "reserve_number", reserve_then_a_file_appears)
+    assert backend._train([pair], backend.current) is None, backend.training_status
+    assert appeared[0].read_bytes() == b"someone else's weights"
+    assert backend.current.version == "qgn-demo-ls2" and backend.current.path == tmp_path / "demo-ls2.safetensors"
+    from qgn.model.checkpoint import load_config, load_model
+
+    assert load_config(backend.current.path).extra["finetune"]["iterations_done"] == 1
+    load_model(backend.current.path, "cpu")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-ls1.safetensors", "demo-ls2.json",
+                                                          "demo-ls2.safetensors"]

@@ -68,3 +68,25 @@ def test_comparison_split_holds_out_images_it_does_not_train_on():
     assert comparison_split(4) == ([0, 1, 2], [3])
     train, held = comparison_split(9)
     assert held == [4, 8] and sorted(train + held) == list(range(9)) and not set(train) & set(held)
+
+
+def test_a_stop_asked_for_while_the_features_are_made_ends_the_fine_tune_there(monkeypatch):
+    """``should_stop`` was asked only between steps, so a stop during the frozen encoder's features
+    (minutes for qgn serve's 200 photos) waited for all of them: qgn serve's stop gave up waiting
+    and the process left with torch running on the fine-tune's thread (SIGABRT)."""
+    encoded = []
+    model = tiny_model()
+    real_encode = QGN.encode
+    monkeypatch.setattr(QGN, "encode", lambda self, x: encoded.append(1) or real_encode(self, x))
+    asked = []
+
+    def stop_after_two_images():
+        asked.append(1)
+        return len(encoded) >= 2
+
+    result = finetune(model, *scenes(6), FinetuneConfig(iterations=5, flip=False, **FAST),
+                      should_stop=stop_after_two_images)
+    assert result.cancelled and result.iterations_done == 0 and result.losses == []
+    assert len(encoded) == 2  # of six images: it stopped at the first ask after the second
+    dec0, dec1 = model.decoder.state_dict(), result.model.decoder.state_dict()
+    assert all(torch.equal(dec0[k], dec1[k]) for k in dec0)  # no step was taken
