@@ -107,14 +107,14 @@ class CarryController(QtCore.QObject):
         from qgn.annotation.carry import carried_start
         from qgn_studio.document import read_image
 
-        found = self.predecessor(doc)
-        if found is None or doc.image is None:
+        found, image = self.predecessor(doc), doc.image  # read once: the UI thread may drop the image
+        if found is None or image is None:
             raise ValueError("the image before this one in the project has no saved annotation")
         project, before = found
         label = project.load_annotation(before)
         if label is None:
             raise ValueError(f"{before.path.name}'s saved annotation is gone")
-        return carried_start(read_image(before.path), label, doc.image, project.classes.ignore_index)
+        return carried_start(read_image(before.path), label, image, project.classes.ignore_index)
 
     # ------------------------------------------------------------------ the record
     def judge(self, doc, label) -> None:
@@ -139,8 +139,9 @@ class CarryController(QtCore.QObject):
                 others = [self.annotator.start_label(doc, "prediction")]
             except ValueError:
                 others = []
-            if head is not None:
-                others.append(head.predict(self.head.features_model(), doc.image))
+            image = doc.image
+            if head is not None and image is not None:
+                others.append(head.predict(self.head.features_model(), image))
             judged = [judge_start(carried, other, label, self.workspace.classes.ignore_index)
                       for other in others if other.shape == label.shape == carried.shape]
             judged = [j for j in judged if j is not None]
