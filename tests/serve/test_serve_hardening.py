@@ -860,9 +860,13 @@ def test_stopped_by_a_signal_it_leaves_no_fetched_image_behind(hosts, tmp_path, 
     host = hosts()
     temp = tmp_path / "temp"
     temp.mkdir()
+    wanted = getattr(signal, signal_name)
+    # as from a terminal: a test run under nohup (a CI runner) would hand its ignored SIGHUP down, and
+    # qgn serve leaves an ignored signal ignored (test_a_signal_ignored_when_it_started_stays_ignored)
     serve = subprocess.Popen([sys.executable, "-m", "qgn", "serve", "--threads", "1", "--port", "0"],
                              cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env={**os.environ, "TMPDIR": str(temp), "OMP_NUM_THREADS": "1"})
+                             env={**os.environ, "TMPDIR": str(temp), "OMP_NUM_THREADS": "1"},
+                             preexec_fn=lambda: signal.signal(wanted, signal.SIG_DFL))
     try:
         port = int(serve.stdout.readline().decode().split(" on http://127.0.0.1:")[1].split(",")[0])
         client = socket.create_connection(("127.0.0.1", port), timeout=60)
@@ -870,7 +874,7 @@ def test_stopped_by_a_signal_it_leaves_no_fetched_image_behind(hosts, tmp_path, 
         client.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body.encode()))
         assert host.seen.wait(60)
         assert [p.name[:10] for p in temp.iterdir()] == ["qgn-serve-"]  # the fetch's folder
-        serve.send_signal(getattr(signal, signal_name))
+        serve.send_signal(wanted)
         code = serve.wait(60)
         assert list(temp.iterdir()) == []
         assert code == 0 and "qgn serve: stopped" in serve.stderr.read().decode()
