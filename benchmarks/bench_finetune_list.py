@@ -43,7 +43,7 @@ def finetuner_over(project, jobs) -> Finetuner:
     projects = SimpleNamespace(project=project)
     projects.saved_annotations = lambda: ProjectController.saved_annotations(projects)
     workspace = SimpleNamespace(docs=[], classes=project.classes, settings=None)
-    return Finetuner(workspace, None, projects, jobs, SimpleNamespace(model_path=None))
+    return Finetuner(workspace, None, projects, jobs, SimpleNamespace(model_path=None, unkept_model=None))
 
 
 def main() -> int:

@@ -189,6 +189,36 @@ class AskUser:
         return None if index == 0 else others[index - 1]
 
     # ------------------------------------------------------------------ models
+    def unkept_model(self, running: bool, detail: str, path: Path | None) -> str:
+        """Closing the window with a fine-tuned model neither kept nor reverted (``detail``: how it
+        compares; ``path``: where Keep saves it), or, ``running``, with a fine-tune still running
+        (``detail``: how far it is): "keep" (never when running), "discard" (stopping a run) or
+        "cancel" (the window stays open; also Esc)."""
+        box = QtWidgets.QMessageBox(self.parent)
+        box.setIcon(QtWidgets.QMessageBox.Icon.Question)
+        roles = QtWidgets.QMessageBox.ButtonRole
+        if running:
+            box.setWindowTitle("Stop the fine-tune?")
+            box.setText(f"A fine-tune is still running ({detail}): closing stops it and discards the model "
+                        "it is training.")
+            box.setInformativeText("Cancel keeps the window open: let it finish, then keep or revert the result "
+                                   "in the Fine-tune panel.")
+            discard = box.addButton("Stop and discard", roles.DestructiveRole)
+            keep = None
+        else:
+            box.setWindowTitle("Keep the fine-tuned model?")
+            box.setText("The fine-tuned model was neither kept nor reverted: closing without keeping it "
+                        f"discards it.\n\n{detail}.")
+            box.setInformativeText(f"Keep it saves it as a new file,\n{path}\nand the next start predicts with it.")
+            keep = box.addButton("Keep it", roles.AcceptRole)
+            discard = box.addButton("Discard it", roles.DestructiveRole)
+        cancel = box.addButton(QtWidgets.QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(keep or cancel)
+        box.setEscapeButton(cancel)
+        box.exec()
+        clicked = box.clickedButton()
+        return "keep" if keep is not None and clicked is keep else "discard" if clicked is discard else "cancel"
+
     def model_path(self, default: Path):
         """Where to save a fine-tuned model: (Path, overwrite confirmed), or None (cancelled)."""
         default.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,12 @@ the default is new, ``<model>-ft<N>.safetensors``, and an existing file is only 
 the file dialog's own confirmation; the original never), saves on the job thread and switches
 the inference worker to the new model. Revert drops it.
 
+Closing the window never drops a fine-tuned model silently (``close_check``): one neither kept nor
+reverted is asked about (``ask_unkept``, replaceable in tests): "keep" saves it at once where Keep
+would by default (a save that fails keeps the window open and says why), "discard", or "cancel"
+(the window stays open); so is a fine-tune still running ("discard" stops it). What is discarded
+goes only when the window really closes (``shutdown``): a later question's "cancel" keeps it.
+
 When the annotations' class set (the project's) has other classes than the model — another
 number of classes or ignore value, e.g. after adding or deleting a class — the job first
 transfers the model to it (``qgn.model.transfer``: classes both name keep their rows, new ones
@@ -161,6 +167,9 @@ class Finetuner(QtCore.QObject):
         self.result = None
         self.comparison = None
         self.ask_save_path = ask.model_path  # (default Path) → (Path, overwrite confirmed) or None
+        self.ask_unkept = ask.unkept_model  # (running, detail, path) → "keep" / "discard" / "cancel"
+        self._saving = False  # a kept model is being written
+        self._closed = False  # the window closed: nothing starts any more
         self.scheme = "pc"
         self.panel.start_requested.connect(self.start)
         self.panel.cancel_requested.connect(self.cancel)
@@ -234,6 +243,8 @@ class Finetuner(QtCore.QObject):
         from qgn.train.finetune import FinetuneConfig
 
         self._starting = False
+        if self._closed:
+            return
         model = self.engine.engine.model
         if model is None:
             self.panel.set_status("No model is loaded")
@@ -303,21 +314,32 @@ class Finetuner(QtCore.QObject):
 
     # ------------------------------------------------------------------ keep / revert
     def keep(self) -> None:
-        """Save the fine-tuned model under a new name, then predict with it."""
-        from qgn.train.finetune import FinetuneConfig, finetune_metadata, save_new_model
-
+        """Save the fine-tuned model under a new name (asked; the default is new), then predict with it."""
         if self.result is None:
             return
-        info = self.workspace.model_info
-        original = None if info is None else Path(info.path)
-        default = default_model_path(original or Path("model.safetensors"), self._model_folder(original))
-        choice = self.ask_save_path(default)
+        choice = self.ask_save_path(self.default_path())
         if not choice:
             return
         path, overwrite = choice
-        path = Path(path)
+        self._save(Path(path), overwrite)
+
+    def default_path(self) -> Path:
+        """Where Keep offers to save the fine-tuned model: a new file (``default_model_path``)."""
+        original = self._original()
+        return default_model_path(original or Path("model.safetensors"), self._model_folder(original))
+
+    def _original(self) -> Path | None:
+        info = self.workspace.model_info
+        return None if info is None else Path(info.path)
+
+    def _save(self, path: Path, overwrite: bool, then: Callable[[str], None] | None = None) -> None:
+        """Save the fine-tuned model at ``path`` on the job thread; then the inference worker, the
+        project and the next start use it. ``then(message)``: "" when saved, else why not (UI thread)."""
+        from qgn.train.finetune import FinetuneConfig, finetune_metadata, save_new_model
+
         if path.suffix != ".safetensors":
             path = path.with_suffix(".safetensors")
+        original = self._original()
         model = self.result.model
         extra = finetune_metadata(FinetuneConfig(iterations=self.result.iterations_done), self.result, original,
                                   [r["name"] for r in self.comparison.per_image])
@@ -326,6 +348,7 @@ class Finetuner(QtCore.QObject):
             return save_new_model(model, path, overwrite=overwrite, extra=extra, original=original)
 
         def saved(saved_path: Path) -> None:
+            self._saving = False
             self.result, self.comparison = None, None
             self.panel.show_comparison(None)
             self.panel.set_status(f"Saved {saved_path.name}; predicting with it now")
@@ -334,9 +357,17 @@ class Finetuner(QtCore.QObject):
             if self.workspace.settings is not None:
                 self.workspace.settings.setValue("model/path", str(saved_path))
             self.kept.emit(saved_path)
+            if then is not None:
+                then("")
 
-        self.jobs.submit(save, saved, lambda message: self.panel.set_status(f"Not saved: {message}"),
-                                "Saving the fine-tuned model")
+        def failed(message: str) -> None:
+            self._saving = False
+            self.panel.set_status(f"Not saved: {message}")
+            if then is not None:
+                then(message)
+
+        self._saving = True
+        self.jobs.submit(save, saved, failed, "Saving the fine-tuned model")
 
     def revert(self, quiet: bool = False) -> None:
         had = self.result is not None
@@ -360,8 +391,53 @@ class Finetuner(QtCore.QObject):
                 return original.parent
         return Path.cwd()
 
+    # ------------------------------------------------------------------ closing the window
+    def close_check(self, wait_s: float = 120.0) -> bool:
+        """True when the window may close: no fine-tuned model neither kept nor reverted, no
+        fine-tune running, or the user said what to do with it (see the module docstring)."""
+        if self._saving:  # Keep was pressed just before: its save ends first
+            self.jobs.wait_idle(wait_s)
+            QtCore.QCoreApplication.processEvents()
+        if self.running:
+            return self.ask_unkept(True, self._progress_text(), None) == "discard"  # shutdown stops it
+        if self.result is None:
+            return True
+        path = self.default_path()
+        choice = self.ask_unkept(False, self._comparison_text(), path)
+        if choice != "keep":
+            return choice == "discard"
+        return self._keep_at_close(path, wait_s)
+
+    def _keep_at_close(self, path: Path, wait_s: float) -> bool:
+        """Save at ``path`` and wait for it; False (the window stays open, and says why) when it fails."""
+        outcome: list[str] = []
+        self._save(path, False, then=outcome.append)
+        self.jobs.wait_idle(wait_s)
+        QtCore.QCoreApplication.processEvents()  # delivers the save's outcome
+        if outcome == [""]:
+            return True
+        why = outcome[0] if outcome else "it is still being written; close again once it is saved"
+        self.workspace.warn(f"The fine-tuned model was not saved: {why}. The window stays open: "
+                            "keep it under another name or revert it in the Fine-tune panel.", "finetune", 20000)
+        return False
+
+    def _progress_text(self) -> str:
+        done, total = self.panel.progress.value(), self.panel.progress.maximum()
+        if self.job is not None and done >= total > 0:
+            return "comparing the model before and after"
+        return f"iteration {max(done, 0):,} of {total:,}"
+
+    def _comparison_text(self) -> str:
+        comparison = self.comparison
+        before, after = comparison.before["miou"], comparison.after["miou"]
+        where = "corrected images it did not train on" if comparison.held_out else "the image it trained on"
+        return f"mIoU {100 * before:.1f} → {100 * after:.1f}\N{NO-BREAK SPACE}% on {where}"
+
     def shutdown(self) -> None:
-        """Stop a run in progress (closing the window)."""
+        """Stop a run in progress and drop what was not kept (the window closes: ``close_check``
+        asked first)."""
+        self._closed = True
         if self.job is not None:
             self.job.cancel()
             self.job.wait()
+        self.revert(quiet=True)

@@ -504,6 +504,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.projects.cancel_opening(quiet=True)  # a project being read is not opened after all
+        # the fine-tuned model first: Keep writes it at once, Discard drops it only once the window
+        # really closes, so "cancel" to the unsaved annotations that follow loses nothing
+        if not self.finetuner.close_check():
+            self.finetune_dock.show()
+            self.finetune_dock.raise_()  # Keep / Revert and why a keep failed, in view
+            event.ignore()
+            return
         if not self.projects.close_check():
             event.ignore()
             return

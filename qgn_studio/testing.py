@@ -69,7 +69,8 @@ def write_samples(folder: Path, count: int = 3, size: tuple[int, int] = (96, 128
 
 
 def answering_window(recover: str = "later", unsaved: str = "discard"):
-    """A MainWindow whose recover / unsaved-edits questions answer themselves (no modal dialogs)."""
+    """A MainWindow whose recover / unsaved-edits / unkept fine-tune questions answer themselves (no
+    modal dialogs; ``unsaved`` and an unkept fine-tuned model are discarded unless told)."""
     from qgn_studio.main_window import MainWindow, make_settings
 
     win = MainWindow(settings=make_settings())
@@ -79,6 +80,7 @@ def answering_window(recover: str = "later", unsaved: str = "discard"):
     win.projects.ask_add_images = lambda count, name: "add"  # images opened in a project join it
     win.projects.ask_remove = lambda names, project: True
     win.annotator.choose_merge_target = lambda class_id, pixels, images: None  # delete to ignore
+    win.finetuner.ask_unkept = lambda running, detail, path: "discard"
     return win
 
 
@@ -88,10 +90,10 @@ class Answers:
 
     def __init__(self, recover: str = "later", unsaved: str = "discard", folder=None, add_images: str = "add",
                  remove: bool = True, classes="keep", class_name=None, mask_file=None, colour=None,
-                 merge_target=None, model_path=None):
+                 merge_target=None, model_path=None, unkept_model: str = "discard"):
         self.answers = dict(recover=recover, unsaved=unsaved, folder=folder, add_images=add_images, remove=remove,
                             class_name=class_name, mask_file=mask_file, colour=colour, merge_target=merge_target,
-                            model_path=model_path)
+                            model_path=model_path, unkept_model=unkept_model)
         self.keep_classes = classes == "keep"
         self.new_classes = None if self.keep_classes else classes
         self.asked: list[str] = []
@@ -133,6 +135,9 @@ class Answers:
 
     def model_path(self, default):
         return self._answer("model_path")
+
+    def unkept_model(self, running, detail, path):
+        return self._answer("unkept_model")
 
 
 class FakeShell:

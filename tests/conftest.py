@@ -184,6 +184,7 @@ def window(request, qtbot):
     win.show()
     yield win
     win.projects.ask_unsaved = lambda count, what: "discard"  # a test may have changed the answer
+    win.finetuner.ask_unkept = lambda running, detail, path: "discard"
     win.close()
 
 
@@ -225,4 +226,5 @@ def windows(qtbot):
     yield maker
     for win in maker.made:
         win.projects.ask_unsaved = lambda count, what: "discard"
+        win.finetuner.ask_unkept = lambda running, detail, path: "discard"
         win.close()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from qgn_studio.finetuner import default_model_path
-from qgn_studio.testing import make_dev_model, write_samples
+from qgn_studio.testing import Answers, make_dev_model, write_samples
 
 from sample_files import digest
 
@@ -200,7 +200,7 @@ def test_the_corrections_are_looked_for_on_the_job_thread_and_only_the_newest_li
     projects = SimpleNamespace(project=project)
     projects.saved_annotations = lambda: ProjectController.saved_annotations(projects)
     jobs = JobRunner()
-    finetuner = Finetuner(SimpleNamespace(docs=[]), None, projects, jobs, SimpleNamespace(model_path=None))
+    finetuner = Finetuner(SimpleNamespace(docs=[]), None, projects, jobs, Answers())
     shown = []
     finetuner.panel.set_corrections = shown.append
     looked = []
@@ -241,7 +241,7 @@ def test_an_open_correction_whose_image_was_unloaded_is_still_one(qtbot, tmp_pat
     doc.annotation = SimpleNamespace(label=label, reference=label.copy(), is_annotation=False, dirty=False)
     doc.done = True  # marked done on the prediction as it was
     finetuner = Finetuner(SimpleNamespace(docs=[doc]), None, SimpleNamespace(project=None), None,
-                          SimpleNamespace(model_path=None))
+                          Answers())
     found = finetuner._open_corrections()
     assert list(found) == [path]
     image, got = found[path].materialise()
@@ -266,3 +266,145 @@ def test_nothing_to_fine_tune_on_is_taken_back_once_corrections_are_counted(qtbo
     window.finetuner.refresh()  # ↻
     qtbot.waitUntil(lambda: "1</b> corrected image" in panel.corrections.text(), timeout=WAIT_MS)
     assert "Nothing to fine-tune on" not in panel.status.text()
+
+
+# ------------------------------------------------------------------------------- closing the window
+def finetuned_window(qtbot, window, tmp_path, demo_copy, iterations: int = 2):
+    """A window with a fine-tuned model neither kept nor reverted (its one annotation discarded
+    unasked when the window closes)."""
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
+    panel.iterations.setValue(iterations)
+    with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS) as ended:
+        panel.start.click()
+    assert ended.args == ["compared"] and window.finetuner.result is not None
+    return panel
+
+
+def answering(asked: list, *answers: str):
+    """An ``ask_unkept`` that lists what it was asked and answers ``answers`` in turn."""
+    queue = list(answers)
+
+    def ask(running, detail, path):
+        asked.append((running, detail, path))
+        return queue.pop(0)
+
+    return ask
+
+
+def test_closing_asks_before_dropping_a_fine_tuned_model_and_keep_saves_it(qtbot, window, tmp_path, demo_copy):
+    """A fine-tuned model is minutes of compute and the user's corrections: closing the window with
+    one neither kept nor reverted asks (it was dropped unasked). Cancel keeps the window and the
+    model; Keep writes it where the panel's Keep would by default, and the next start uses it."""
+    from qgn.model.checkpoint import load_model
+
+    finetuned_window(qtbot, window, tmp_path, demo_copy)
+    original = digest(demo_copy)
+    tuned = {k: v.clone() for k, v in window.finetuner.result.model.state_dict().items()}
+    expected = default_model_path(demo_copy, demo_copy.parent)
+    asked = []
+    window.finetuner.ask_unkept = answering(asked, "cancel", "keep")
+    window.close()
+    assert [(running, path) for running, _detail, path in asked] == [(False, expected)]
+    assert "mIoU" in asked[0][1]
+    assert window.isVisible() and window.finetuner.result is not None and not expected.exists()
+
+    window.close()
+    assert len(asked) == 2 and not window.isVisible()
+    saved = load_model(expected)
+    assert saved.state_dict().keys() == tuned.keys()
+    assert all(saved.state_dict()[k].cpu().equal(v.cpu()) for k, v in tuned.items())
+    assert digest(demo_copy) == original
+    assert window.settings.value("model/path") == str(expected)  # the next start predicts with it
+
+
+def test_a_keep_that_fails_on_closing_keeps_the_window_open_and_says_why(qtbot, window, tmp_path, demo_copy,
+                                                                        monkeypatch):
+    import qgn.train.finetune
+
+    finetuned_window(qtbot, window, tmp_path, demo_copy)
+    warnings = []
+    window.workspace.status.connect(lambda text, _ms: warnings.append(text))
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(qgn.train.finetune, "save_new_model", disk_full)
+    asked = []
+    window.finetuner.ask_unkept = answering(asked, "keep", "discard")
+    window.close()
+    assert len(asked) == 1 and window.isVisible() and window.finetuner.result is not None
+    assert any("not saved" in w and "No space left on device" in w for w in warnings), warnings
+    assert "Not saved" in window.finetuner.panel.status.text()
+
+    window.close()  # discarding it this time: the window closes and writes nothing
+    assert len(asked) == 2 and not window.isVisible() and window.finetuner.result is None
+    assert sorted(p.name for p in demo_copy.parent.iterdir()) == ["demo.json", "demo.safetensors"]
+
+
+def test_closing_during_a_fine_tune_offers_to_stop_it_or_stay(qtbot, window, tmp_path, demo_copy):
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
+    panel.iterations.setValue(100_000)
+    steps = []
+    panel.start.click()
+    qtbot.waitUntil(lambda: window.finetuner.job is not None, timeout=WAIT_MS)
+    job = window.finetuner.job
+    job.progress.connect(lambda i, _loss: steps.append(i))
+    qtbot.waitUntil(lambda: len(steps) >= 2, timeout=WAIT_MS)
+    asked = []
+    window.finetuner.ask_unkept = answering(asked, "cancel", "discard")
+    window.close()
+    assert [(running, path) for running, _detail, path in asked] == [(True, None)]
+    assert "of 100,000" in asked[0][1]
+    assert window.isVisible() and window.finetuner.running and not job.cancelled  # it goes on
+
+    window.close()
+    assert len(asked) == 2 and not window.isVisible()
+    assert job.cancelled and job.isFinished() and window.finetuner.result is None
+    assert sorted(p.name for p in demo_copy.parent.iterdir()) == ["demo.json", "demo.safetensors"]
+
+
+def test_the_fine_tuned_model_is_asked_first_and_a_cancel_of_the_annotations_loses_neither(
+        qtbot, window, tmp_path, demo_copy):
+    """Two questions in a row: the model's, then the unsaved annotations'. "Discard" to the model
+    and then "cancel" to the annotations keeps the window open with the model still there."""
+    finetuned_window(qtbot, window, tmp_path, demo_copy)
+    assert window.projects.unsaved()  # the corrected annotation
+    asked = []
+    window.finetuner.ask_unkept = lambda running, detail, path: asked.append("model") or "discard"
+    window.projects.ask_unsaved = lambda count, what: asked.append("annotations") or "cancel"
+    window.close()
+    assert asked == ["model", "annotations"]
+    assert window.isVisible() and window.finetuner.result is not None and window.finetuner.panel.keep.isEnabled()
+
+
+@pytest.mark.parametrize("running, press, answer", [
+    (False, "Keep it", "keep"), (False, "Discard it", "discard"), (False, "Esc", "cancel"),
+    (True, "Stop and discard", "discard"), (True, "Esc", "cancel")])
+def test_the_unkept_model_question_says_what_each_answer_does(qtbot, tmp_path, running, press, answer):
+    """The real dialog (``AskUser.unkept_model``): Keep names the file it writes, a run in progress
+    is offered no Keep, and Esc cancels the close."""
+    from PySide6 import QtCore, QtWidgets
+
+    from qgn_studio.ask import AskUser
+
+    path = tmp_path / "models" / "demo-ft1.safetensors"
+    seen = {}
+
+    def press_button() -> None:
+        box = QtWidgets.QApplication.activeModalWidget()
+        seen["title"], seen["text"] = box.windowTitle(), box.text() + "\n" + box.informativeText()
+        seen["buttons"] = sorted(b.text().replace("&", "") for b in box.buttons())
+        if press == "Esc":
+            qtbot.keyClick(box, QtCore.Qt.Key.Key_Escape)
+        else:
+            next(b for b in box.buttons() if b.text().replace("&", "") == press).click()
+
+    QtCore.QTimer.singleShot(0, press_button)
+    detail = "iteration 40 of 300" if running else "mIoU 41.0 → 47.5 % on corrected images it did not train on"
+    assert AskUser(None).unkept_model(running, detail, None if running else path) == answer
+    assert detail in seen["text"]
+    if running:
+        assert seen["buttons"] == ["Cancel", "Stop and discard"] and "still running" in seen["text"]
+    else:
+        assert seen["buttons"] == ["Cancel", "Discard it", "Keep it"]
+        assert str(path) in seen["text"]
