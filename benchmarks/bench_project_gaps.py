@@ -58,7 +58,7 @@ def make_project(folder: Path, count: int, size: str) -> Path:
         return project
     folder.mkdir(parents=True, exist_ok=True)
     qgn = [sys.executable, "-m", "qgn"]
-    subprocess.run([*qgn, "samples", str(folder / "samples"), "--count", str(count), "--size", size],
+    subprocess.run([*qgn, "samples", str(folder / "samples"), "--count", str(count), "--size", size, "--force"],
                    check=True, stdout=subprocess.DEVNULL)
     subprocess.run([*qgn, "import", str(folder / "samples"), "--project", str(project)],
                    check=True, stdout=subprocess.DEVNULL)

@@ -139,11 +139,13 @@ class AskUser:
         return answer == buttons.Yes
 
     def unsaved(self, count: int, what: str) -> str:
-        """Unsaved edits before ``what``: "save", "discard" or "cancel"."""
+        """Unsaved edits (or done marks without a project) of ``count`` images before ``what``:
+        "save", "discard" or "cancel"."""
         buttons = QtWidgets.QMessageBox.StandardButton
         answer = QtWidgets.QMessageBox.question(
-            self.parent, "Unsaved annotations",
-            f"{count} annotation{'s have' if count != 1 else ' has'} unsaved edits. Save before {what}?",
+            self.parent, "Unsaved work",
+            f"{count} image{'s have' if count != 1 else ' has'} unsaved annotation edits or “done” marks. "
+            f"Save before {what}?",
             buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save)
         return {buttons.Save: "save", buttons.Discard: "discard"}.get(answer, "cancel")
 

@@ -34,7 +34,8 @@ project when it has autosaves to offer.
 
 Without a project, the first Ctrl+S asks for a folder (``ask_folder``) and creates a project there
 with the open images, the class set, the model and the done flags, then saves into it. Closing
-with unsaved edits asks (``ask_unsaved``: "save" / "discard" / "cancel"). Every ``ask_*`` is an
+images with unsaved edits — or, without a project, marked done (only a project keeps the marks) —
+asks (``ask_unsaved``: "save" / "discard" / "cancel"). Every ``ask_*`` is an
 attribute, so tests replace the dialogs with a choice.
 
 Another writer (a second window, ``qgn import``, a script): every write of ``qgn.project`` locks the
@@ -694,13 +695,15 @@ class ProjectController(QtCore.QObject):
         return False
 
     def confirm_discard(self, what: str, docs=None) -> bool:
-        """Before closing images (``docs``; all when None) with unsaved edits: ask to save them,
-        discard them (their autosaves go too) or cancel. True when it may go ahead."""
+        """Before closing images (``docs``; all when None) with unsaved edits — or, without a
+        project, marked done (only a project keeps the marks) — ask to save them (a new project
+        without one), discard them (their autosaves go too) or cancel. True when it may go ahead."""
         docs = self.workspace.docs if docs is None else docs
         dirty = [d for d in docs if d.annotation is not None and d.annotation.dirty]
-        if not dirty:
+        marked = [d for d in docs if self.project is None and getattr(d, "done", False) and d not in dirty]
+        if not dirty and not marked:
             return True
-        choice = self.ask_unsaved(len(dirty), what)
+        choice = self.ask_unsaved(len(dirty) + len(marked), what)
         if choice == "save":
             return self.save_and_wait()
         if choice == "discard":

@@ -1,12 +1,17 @@
-"""`qgn samples OUT [--count 6] [--size 384x256] [--seed 2000000]`: write synthetic sample scenes.
+"""`qgn samples OUT [--count 6] [--size 384x256] [--seed 2000000] [--force]`: write synthetic sample scenes.
 
 OUT/images/NAME.png (RGB), OUT/labels/NAME.png (indexed palette) and OUT/classes.txt — the layout
 of a folder dataset, which the app, `qgn eval` and `qgn predict --labels` read. Seeds start in
-the synthetic test range, so samples are never training scenes.
+the synthetic test range, so samples are never training scenes. A file of these names already in
+OUT is refused before anything is written (other files there stay as they are); ``--force``
+replaces them (a link among them is replaced, not written through).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+from qgn.cli.main import CLIError
 
 
 def add_arguments(p) -> None:
@@ -14,6 +19,19 @@ def add_arguments(p) -> None:
     p.add_argument("--count", type=int, default=6)
     p.add_argument("--size", default="384x256", help="WIDTHxHEIGHT")
     p.add_argument("--seed", type=int, default=2_000_000, help="first scene seed")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite sample files already in OUT (scene images, labels, classes.txt)")
+
+
+def scene_names(count: int) -> list[str]:
+    digits = max(2, len(str(count)))  # scene_001 … scene_300: file order is scene order
+    return [f"scene_{i + 1:0{digits}d}" for i in range(count)]
+
+
+def sample_files(out: Path, count: int) -> list[Path]:
+    """Every file ``write_samples(out, count, …)`` writes, scene by scene, classes.txt last."""
+    return [out / sub / f"{name}.png" for name in scene_names(count) for sub in ("images", "labels")] + \
+        [out / "classes.txt"]
 
 
 def write_samples(out: Path, count: int, width: int, height: int, seed: int) -> list[Path]:
@@ -26,20 +44,35 @@ def write_samples(out: Path, count: int, width: int, height: int, seed: int) -> 
     (out / "labels").mkdir(parents=True, exist_ok=True)
     write_classes_file(out / "classes.txt", SYNTHETIC_CLASSES)
     written = []
-    digits = max(2, len(str(count)))  # scene_001 … scene_300: file order is scene order
-    for i in range(count):
+    for i, name in enumerate(scene_names(count)):
         image, label = make_scene(seed + i, height, width)
-        name = f"scene_{i + 1:0{digits}d}"
         Image.fromarray(image).save(out / "images" / f"{name}.png")
         write_label_png(out / "labels" / f"{name}.png", label, SYNTHETIC_CLASSES)
         written.append(out / "images" / f"{name}.png")
     return written
 
 
+def check_new(out: Path, count: int, force: bool) -> None:
+    """CLIError, before anything is written, when a file the samples would write is in ``out``
+    already (no input is overwritten) unless ``force``; with ``force`` a link among them is removed,
+    so that its target (outside ``out``, maybe) is not written through."""
+    taken = [path for path in sample_files(out, count) if os.path.lexists(path)]
+    if taken and not force:
+        more = f" (and {len(taken) - 1} more file{'s' if len(taken) > 2 else ''} the samples would replace)" \
+            if len(taken) > 1 else ""
+        raise CLIError(f"{taken[0]} exists{more}; choose an empty or new folder, or pass --force to overwrite "
+                       "the sample files there")
+    for path in taken:
+        if path.is_symlink():
+            path.unlink()
+
+
 def run(args) -> int:
     width, _, height = args.size.partition("x")
     if not (width.isdigit() and height.isdigit()):
         raise ValueError(f"--size takes WIDTHxHEIGHT, e.g. 384x256; got {args.size!r}")
-    for path in write_samples(Path(args.out), args.count, int(width), int(height), args.seed):
+    out = Path(args.out)
+    check_new(out, args.count, args.force)
+    for path in write_samples(out, args.count, int(width), int(height), args.seed):
         print(path)
     return 0

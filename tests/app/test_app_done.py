@@ -34,3 +34,30 @@ def test_done_and_done_and_next_keys(qtbot, window, model_path, tmp_path):
     QTest.keyClick(window, Key.Key_Return, Mod.ControlModifier)
     assert all(d.done for d in window.docs) and window.current is window.docs[3]
     assert "done" in window.statusBar().currentMessage()
+
+
+def test_done_marks_without_a_project_are_not_dropped_silently(qtbot, windows, model_path, tmp_path):
+    """Without a project the done marks live on the open images only: opening other images (or
+    closing the window) asks first, as for unsaved edits; Save keeps them in a new project."""
+    from qgn.project import Project
+
+    win = windows(unsaved="cancel", folder=tmp_path / "kept")
+    first = write_samples(tmp_path / "first", 3, (64, 64))
+    others = write_samples(tmp_path / "others", 2, (64, 64))
+    win.start(first, str(model_path))
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    QTest.keyClick(win, QtCore.Qt.Key.Key_Return, QtCore.Qt.KeyboardModifier.ControlModifier)  # Done and next
+    assert win.docs[0].done and win.projects.project is None
+    asked = []
+    win.projects.ask_unsaved = lambda count, what: asked.append((count, what)) or "cancel"
+    win.open_paths(others)
+    assert asked == [(1, "closing the images open now")], "the done mark was dropped without a word"
+    assert [d.path for d in win.docs] == first and win.docs[0].done
+    win.close()
+    assert asked[-1] == (1, "closing") and win.isVisible()
+    win.projects.ask_unsaved = lambda count, what: "save"
+    win.open_paths(others)
+    assert [d.path for d in win.docs] == others
+    win.jobs.wait_idle()
+    kept = Project.open(tmp_path / "kept")
+    assert [im.done for im in kept.images] == [True, False, False]

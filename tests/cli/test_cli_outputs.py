@@ -55,3 +55,33 @@ def test_samples_sort_in_scene_order_past_99(tmp_path, run_cli):
     printed = [Path(line).name for line in out.splitlines()]
     assert len(printed) == 101 and printed == sorted(printed)
     assert sorted(p.name for p in (tmp_path / "s" / "labels").iterdir()) == printed
+
+
+def test_samples_refuse_to_replace_files_unless_forced(tmp_path, run_cli):
+    """`qgn samples OUT` wrote over a classes.txt and scene images already in OUT without a word:
+    it refuses (one line naming the file and the fix, nothing written) unless --force; other files
+    in OUT stay, and --force replaces a link rather than writing into the file it points to."""
+    out = tmp_path / "out"
+    (out / "images").mkdir(parents=True)
+    mine = {out / "classes.txt": b"my classes\n", out / "images" / "scene_02.png": b"my photo",
+            out / "notes.txt": b"my notes"}
+    for path, data in mine.items():
+        path.write_bytes(data)
+    code, stdout, err = run_cli("samples", out, "--count", "2", "--size", "16x16")
+    assert code == 2 and stdout == ""
+    assert err.count("\n") == 1 and err.startswith(f"qgn samples: error: {out / 'images' / 'scene_02.png'} exists ")
+    assert "--force" in err and "empty or new folder" in err
+    assert {p: p.read_bytes() for p in mine} == mine and not (out / "labels").exists()
+    assert run_cli("samples", tmp_path / "fresh", "--count", "1", "--size", "16x16")[0] == 0
+    code, _, err = run_cli("samples", tmp_path / "fresh", "--count", "1", "--size", "16x16")
+    assert code == 2 and "classes.txt exists" not in err and "scene_01.png exists (and 2 more" in err
+
+    outside = tmp_path / "photo.png"
+    outside.write_bytes(b"not a sample")
+    (out / "images" / "scene_01.png").symlink_to(outside)
+    code, _, err = run_cli("samples", out, "--count", "2", "--size", "16x16", "--force")
+    assert code == 0, err
+    assert outside.read_bytes() == b"not a sample" and not (out / "images" / "scene_01.png").is_symlink()
+    assert (out / "notes.txt").read_bytes() == b"my notes"
+    assert (out / "classes.txt").read_text().splitlines()[0].startswith("sky")
+    assert (out / "images" / "scene_02.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
