@@ -185,7 +185,7 @@ class ImportDialog(JobDialog):
             return
         found = sum(1 for item in dataset.items if item.image is not None)
         lines = [f"<b>{escape(in_dialog_words(dataset.description))}</b>",
-                 f"{len(dataset.items)} masks; images found for {found}"
+                 f"{len(dataset.items):,} mask{'' if len(dataset.items) == 1 else 's'}; images found for {found:,}"
                  + ("" if found == len(dataset.items) else " (name the image folder above for the rest)")]
         target = self.project.classes if self._into_open_project() else None
         if dataset.file_classes is not None:

@@ -135,7 +135,7 @@ def scan_camvid(root: Path, images: Path | None) -> SourceDataset:
                 continue
             items.append(SourceItem(Path(mask_rel).stem, image, _camvid_reader(mask, order, colours_file, root),
                                     str(mask)))
-    description = (f"camvid: CamVid (Datumaro) dataset, {len(items)} masks in {', '.join(p.name for p in lists)}, "
+    description = (f"camvid: CamVid (Datumaro) dataset, {len(items)} mask{'' if len(items) == 1 else 's'} in {', '.join(p.name for p in lists)}, "
                    f"{len(order)} labels in {colours_file.name}")
     return SourceDataset("camvid", root, description, classes_from_names(order, void=void_positions(order)), items)
 

@@ -328,7 +328,7 @@ def scan_cityscapes(root: Path, images: Path | None) -> SourceDataset:
         check = check_cityscapes_colours if official else None
         read = index_reader(mask, names, root, void=void, void_unmatched=official, check=check)
         items.append(SourceItem(Path(own).stem if own else stem, image, read, str(mask)))
-    description = f"cityscapes: Cityscapes tree, {len(masks)} masks ({suffix[1:]}), {how}" + \
+    description = f"cityscapes: Cityscapes tree, {len(masks)} mask{'' if len(masks) == 1 else 's'} ({suffix[1:]}), {how}" + \
         (f", classes from {CLASSES_JSON}" if listed else "")
     return SourceDataset("cityscapes", root, description, file_classes, items, warnings)
 

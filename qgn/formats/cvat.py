@@ -256,7 +256,7 @@ def scan_cvat(root: Path, images: Path | None, name: str = "cvat") -> SourceData
             continue
         items.append(SourceItem(Path(rel).name, image, _cvat_reader(mask, labelmap, root), str(mask)))
     nested = " (in sub-folders)" if any("/" in m.relative_to(masks_dir).as_posix() for m in masks) else ""
-    description = (f"{name}: CVAT/Pascal-VOC segmentation export, {len(masks)} masks{nested}, "
+    description = (f"{name}: CVAT/Pascal-VOC segmentation export, {len(masks)} mask{'' if len(masks) == 1 else 's'}{nested}, "
                    f"{len(entries)} labels in labelmap.txt")
     return SourceDataset(name, root, description, classes_from_names(entries, void=labelmap_void(entries)), items)
 

@@ -283,7 +283,7 @@ def scan_fiftyone(src: Path, images: Path | None) -> SourceDataset:
         where = f"classes from {MASK_TARGETS}"
     else:
         file_classes, where = None, f"no {MASK_TARGETS}: values are class id + 1 (of --classes or the project's)"
-    description = f"fiftyone: an ImageSegmentationDirectory of {len(masks)} masks, {where}"
+    description = f"fiftyone: an ImageSegmentationDirectory of {len(masks)} mask{'' if len(masks) == 1 else 's'}, {where}"
     return SourceDataset("fiftyone", root, description, file_classes, items, warnings)
 
 

@@ -327,3 +327,17 @@ def test_cancel_stops_an_import_and_keeps_what_it_imported(qtbot, tmp_path, jobs
     assert "cancelled, 2 item(s) not imported" in dialog.log.text()
     assert dialog.progress.value() < dialog.progress.maximum()  # not a full bar
     assert not dialog.cancel_button.isEnabled() and dialog.import_button.isEnabled()
+
+
+def test_import_preview_counts_one_mask_in_the_singular(qtbot, tmp_path, jobs):
+    from qgn_studio.import_dialog import ImportDialog
+
+    classes = read_classes_file(SAMPLES / "classes.txt")
+    image = sorted((SAMPLES / "images").glob("*"))[0]
+    export_dataset([ExportItem(image.stem, read_label(SAMPLES / "labels" / f"{image.stem}.png"), image)], classes,
+                   tmp_path / "out", ["cvat"])
+    dialog = ImportDialog(jobs)
+    qtbot.addWidget(dialog)
+    dialog.set_source(tmp_path / "out" / "cvat", images=SAMPLES / "images")
+    qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
+    assert "1 mask;" in dialog.preview.text() and "1 masks" not in dialog.preview.text()
