@@ -37,6 +37,15 @@ def start_annotating(qtbot, win, paths, model_path):
     return win.current.annotation
 
 
+def corrected_to_truth(qtbot, win):
+    """The current image's annotation started over from its ground truth (one undoable edit, made on
+    the job thread), waited for: an image "corrected" by its annotator."""
+    session = win.current.annotation
+    win.annotator.start_from("truth")
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: session.dirty, timeout=WAIT_MS)
+
+
 def annotating(qtbot, win, model_path, paths):
     """``start_annotating`` under PC from the root (depth 0), with the whole image in view."""
     from qgn_studio.document import SchemeChoice

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from studio_steps import WAIT_MS, start_annotating
+from studio_steps import WAIT_MS, corrected_to_truth, start_annotating
 
 SHIFT = 4  # the camera pans: each frame's content is SHIFT pixels further right
 
@@ -34,10 +34,7 @@ def video_frames(folder, count: int = 3, size=(64, 96)):
 
 def _corrected_and_saved(qtbot, win):
     """The current frame corrected to its truth and saved; waits for the carry's judgement."""
-    session = win.current.annotation
-    win.annotator.start_from("truth")
-    win.jobs.wait_idle()
-    qtbot.waitUntil(lambda: session.dirty, timeout=WAIT_MS)
+    corrected_to_truth(qtbot, win)
     assert win.projects.save()
     win.jobs.wait_idle()
 

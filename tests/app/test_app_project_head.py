@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from studio_steps import WAIT_MS, paint, start_annotating
+from studio_steps import WAIT_MS, corrected_to_truth, paint, start_annotating
 from sample_files import digest
 
 SAMPLE_COUNT = 3  # the samples fixture
@@ -23,9 +23,7 @@ def test_head_fits_after_a_save_and_is_offered_for_the_next_image(qtbot, windows
     win = windows(folder=folder)
     session = start_annotating(qtbot, win, samples, model_path)
     assert session.origin == "prediction"  # no head yet: the model's prediction
-    win.annotator.start_from("truth")  # the "corrected" annotation of the first image
-    win.jobs.wait_idle()
-    qtbot.waitUntil(lambda: session.dirty, timeout=WAIT_MS)
+    corrected_to_truth(qtbot, win)  # the "corrected" annotation of the first image
     with qtbot.waitSignal(win.head.fitted, timeout=WAIT_MS):
         assert win.projects.save()
     head_file = folder / "head.safetensors"
@@ -67,9 +65,7 @@ def test_head_becomes_the_default_start_only_after_beating_the_model(qtbot, wind
     messages = []
     win.workspace.status.connect(lambda text, _ms: messages.append(text))
     start_annotating(qtbot, win, samples, model_path)
-    win.annotator.start_from("truth")
-    win.jobs.wait_idle()
-    qtbot.waitUntil(lambda: win.current.annotation.dirty, timeout=WAIT_MS)
+    corrected_to_truth(qtbot, win)
     with qtbot.waitSignal(win.head.fitted, timeout=WAIT_MS):
         assert win.projects.save()
     first_head = ProjectHead.load(folder / "head.safetensors")
@@ -81,9 +77,7 @@ def test_head_becomes_the_default_start_only_after_beating_the_model(qtbot, wind
     truth, ignore = np.asarray(win.current.ground_truth), win.annotator.classes.ignore_index
     model_acc = _accuracy(win.current.annotation.label, truth, ignore)  # the model's start, as shown
     head_acc = _accuracy(first_head.predict(win.head._load_model(), win.current.image), truth, ignore)
-    win.annotator.start_from("truth")
-    win.jobs.wait_idle()
-    qtbot.waitUntil(lambda: win.current.annotation.dirty, timeout=WAIT_MS)
+    corrected_to_truth(qtbot, win)
     with qtbot.waitSignal(win.head.fitted, timeout=WAIT_MS):
         assert win.projects.save()
     head = win.head.head
@@ -107,9 +101,7 @@ def test_the_heads_record_survives_reopening_and_learnt_images_are_not_judged_ag
         if step:
             win.step_image(1)
             qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
-        win.annotator.start_from("truth")
-        win.jobs.wait_idle()
-        qtbot.waitUntil(lambda: win.current.annotation.dirty, timeout=WAIT_MS)
+        corrected_to_truth(qtbot, win)
         with qtbot.waitSignal(win.head.fitted, timeout=WAIT_MS):
             assert win.projects.save()
     record = dict(win.head.head.record)
@@ -127,9 +119,7 @@ def test_the_heads_record_survives_reopening_and_learnt_images_are_not_judged_ag
     again.step_image(1)
     qtbot.waitUntil(lambda: again.current.annotation is not None and again.current.path == samples[2], timeout=WAIT_MS)
     assert again.current.annotation.origin == ("head" if again.head.head.preferred else "prediction")
-    again.annotator.start_from("truth")
-    again.jobs.wait_idle()
-    qtbot.waitUntil(lambda: again.current.annotation.dirty, timeout=WAIT_MS)
+    corrected_to_truth(qtbot, again)
     with qtbot.waitSignal(again.head.fitted, timeout=WAIT_MS):
         assert again.projects.save()
     now = again.head.head.record  # image 3 judged; images 1 and 2, learnt before, not again
@@ -159,9 +149,7 @@ def test_closing_stops_a_fit_under_way_instead_of_waiting_for_it(qtbot, windows,
     folder = tmp_path / "project"
     win = windows(folder=folder)
     start_annotating(qtbot, win, samples, model_path)
-    win.annotator.start_from("truth")
-    win.jobs.wait_idle()
-    qtbot.waitUntil(lambda: win.current.annotation.dirty, timeout=WAIT_MS)
+    corrected_to_truth(qtbot, win)
     assert win.projects.save()
     qtbot.waitUntil(started.is_set, timeout=WAIT_MS)  # the save delivered, the fit under way
     win.close()
@@ -186,9 +174,7 @@ def test_saves_made_while_a_fit_waits_share_the_next_fit(qtbot, windows, samples
     monkeypatch.setattr(HeadTrainer, "fit", counted)
     win = windows(folder=tmp_path / "project")
     start_annotating(qtbot, win, samples, model_path)
-    win.annotator.start_from("truth")
-    win.jobs.wait_idle()
-    qtbot.waitUntil(lambda: win.current.annotation.dirty, timeout=WAIT_MS)
+    corrected_to_truth(qtbot, win)
     with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
         assert win.projects.save()
     qtbot.waitUntil(lambda: len(runs) == 1, timeout=WAIT_MS)  # the first fit, held under way
