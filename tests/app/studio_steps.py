@@ -37,6 +37,17 @@ def start_annotating(qtbot, win, paths, model_path):
     return win.current.annotation
 
 
+def painted_and_saved(qtbot, windows, paths, model_path, folder, class_id: int):
+    """A window (``windows`` fixture) annotating ``paths`` into a new project at ``folder``, one stroke
+    of ``class_id`` at level 2 painted on the first image and saved: (the window, that annotation)."""
+    win = windows(folder=folder)
+    session = start_annotating(qtbot, win, paths, model_path)
+    paint(win, 2, class_id, [(10, 10), (50, 30)])
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        assert win.projects.save()
+    return win, session
+
+
 def corrected_to_truth(qtbot, win):
     """The current image's annotation started over from its ground truth (one undoable edit, made on
     the job thread), waited for: an image "corrected" by its annotator."""

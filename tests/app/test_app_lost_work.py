@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 
-from studio_steps import WAIT_MS, paint, start_annotating
+from studio_steps import WAIT_MS, paint, painted_and_saved, start_annotating
 
 SAMPLE_COUNT, SAMPLE_SIZE = 2, (64, 96)  # the samples fixture
 
@@ -17,11 +17,7 @@ def test_autosaves_are_restored_when_a_plain_file_took_the_annotations_folder(qt
     offered (comparing them with the saved files raised), nor restorable (their base could not be
     read): the unsaved edits of the crashed session stayed hidden in .autosave/."""
     folder = tmp_path / "project"
-    first = windows(folder=folder)
-    session = start_annotating(qtbot, first, samples, model_path)
-    paint(first, 2, 5, [(10, 10), (50, 30)])
-    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
-        assert first.projects.save()
+    first, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
     paint(first, 0, 1, [(1, 1), (30, 1)])
     with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
         pass
@@ -49,11 +45,7 @@ def test_edits_a_project_cannot_take_are_autosaved_beside_it_and_offered_back(qt
     from qgn_studio.scratch import stand_in_folder
 
     folder = tmp_path / "project"
-    first = windows(folder=folder)
-    session = start_annotating(qtbot, first, samples, model_path)
-    paint(first, 2, 5, [(10, 10), (50, 30)])
-    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
-        assert first.projects.save()
+    first, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
     good = (folder / "project.json").read_bytes()
     (folder / "project.json").write_bytes(good[: len(good) // 2])  # cut short
     warnings = []

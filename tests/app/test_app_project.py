@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from PySide6 import QtCore, QtWidgets
-from studio_steps import WAIT_MS, hold, paint, start_annotating
+from studio_steps import WAIT_MS, hold, paint, painted_and_saved, start_annotating
 
 
 SIZE = (64, 96)
@@ -363,11 +363,7 @@ def test_a_failed_autosave_is_tried_again_without_another_edit(qtbot, windows, s
 # --------------------------------------------------------------------------- class edits (issue #14)
 def test_rename_then_reopen_keeps_the_saved_annotation(qtbot, windows, samples, model_path, tmp_path):
     folder = tmp_path / "renamed"
-    first = windows(folder=folder)
-    session = start_annotating(qtbot, first, samples, model_path)
-    paint(first, 2, 6, [(10, 10), (50, 30)])
-    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
-        assert first.projects.save()
+    first, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 6)
     saved = session.label.copy()
     old_name = first.annotator.classes.names[6]
     first.annotator.rename_class(6, "barrier")

@@ -10,7 +10,7 @@ import numpy as np
 
 from qgn.project import Project
 
-from studio_steps import WAIT_MS, paint, start_annotating
+from studio_steps import WAIT_MS, paint, painted_and_saved, start_annotating
 
 SAMPLE_COUNT = 2  # the samples fixture
 
@@ -18,11 +18,7 @@ SAMPLE_COUNT = 2  # the samples fixture
 def test_a_read_only_project_opens_says_so_and_the_edits_can_be_kept_elsewhere(
         qtbot, windows, samples, model_path, tmp_path, read_only, snapshot, user_state):
     folder = tmp_path / "cdrom"
-    first = windows(folder=folder)
-    start_annotating(qtbot, first, samples, model_path)
-    paint(first, 2, 6, [(10, 10), (50, 30)])
-    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
-        assert first.projects.save()
+    first, _ = painted_and_saved(qtbot, windows, samples, model_path, folder, 6)
     first.jobs.wait_idle()
     first.close()
     before = snapshot(folder)
