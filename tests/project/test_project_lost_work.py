@@ -401,6 +401,18 @@ def test_two_windows_keeping_a_map_of_one_image_in_one_second_keep_both(tmp_path
     assert sorted(int(read_label_file(path, CLASSES)[0, 0]) for path in kept) == [1, 2]
 
 
+def autosaves_moved_out(project: Project, outside: Path) -> Path:
+    """``project``'s .autosave moved to ``outside`` and linked back in its place; returns ``outside``."""
+    (project.root / ".autosave").rename(outside)
+    (project.root / ".autosave").symlink_to(outside, target_is_directory=True)
+    return outside
+
+
+def files_in(folder: Path) -> list:
+    """(name, bytes) of every file in ``folder``, sorted."""
+    return sorted((p.name, p.read_bytes()) for p in folder.iterdir())
+
+
 def test_an_autosave_folder_linked_out_of_the_project_stops_only_autosaves(tmp_path):
     """.autosave a symbolic link to another folder (moved to another disk, unpacked from an archive):
     listing the autosaves to offer raised OutsideRootError, and a save wrote the annotation and then
@@ -409,10 +421,8 @@ def test_an_autosave_folder_linked_out_of_the_project_stops_only_autosaves(tmp_p
     from qgn.fileio import OutsideRootError
 
     project = project_with_work(tmp_path / "p", n=2)
-    outside = tmp_path / "elsewhere"
-    (project.root / ".autosave").rename(outside)
-    (project.root / ".autosave").symlink_to(outside, target_is_directory=True)
-    before = sorted((p.name, p.read_bytes()) for p in outside.iterdir())
+    outside = autosaves_moved_out(project, tmp_path / "elsewhere")
+    before = files_in(outside)
     again = Project.open(project.root)
     assert again.recoverable() == []
     image = again.images[1]
@@ -421,7 +431,7 @@ def test_an_autosave_folder_linked_out_of_the_project_stops_only_autosaves(tmp_p
     np.testing.assert_array_equal(Project.open(project.root).load_annotation(image), label_for(7))
     with pytest.raises(OutsideRootError):
         again.autosave(image, label_for(8), over=None)
-    assert sorted((p.name, p.read_bytes()) for p in outside.iterdir()) == before
+    assert files_in(outside) == before
 
 
 def test_an_image_is_removed_from_a_project_whose_autosave_folder_is_linked_out_of_it(tmp_path):
@@ -429,14 +439,12 @@ def test_an_image_is_removed_from_a_project_whose_autosave_folder_is_linked_out_
     project raised OutsideRootError: the removal was refused although it writes nothing there. The
     annotation still moves to removed/; the linked folder is left as it is."""
     project = project_with_work(tmp_path / "p", n=2)
-    outside = tmp_path / "elsewhere"
-    (project.root / ".autosave").rename(outside)
-    (project.root / ".autosave").symlink_to(outside, target_is_directory=True)
-    before = sorted((p.name, p.read_bytes()) for p in outside.iterdir())
+    outside = autosaves_moved_out(project, tmp_path / "elsewhere")
+    before = files_in(outside)
     again = Project.open(project.root)
     image = again.images[0]
     saved = again.annotation_path(image).read_bytes()
     moved = again.remove_image(image)
     assert [path.read_bytes() for path in moved] == [saved]
     assert image.key not in [im.key for im in Project.open(project.root).images]
-    assert sorted((p.name, p.read_bytes()) for p in outside.iterdir()) == before
+    assert files_in(outside) == before
