@@ -76,8 +76,12 @@ class CarryController(QtCore.QObject):
         return (project, before) if project.annotation_path(before).is_file() else None
 
     def available(self, doc=None) -> bool:
+        return self._offered(doc) is not None
+
+    def _offered(self, doc):
+        """``predecessor(doc)`` where the classes have an ignore value to leave unseen pixels at, else None."""
         classes = self.workspace.classes
-        return classes is not None and classes.ignore_index is not None and self.predecessor(doc) is not None
+        return self.predecessor(doc) if classes is not None and classes.ignore_index is not None else None
 
     def default_source(self, doc) -> str:
         """The start of a new annotation: "previous" once it has beaten the other starts on the last
@@ -93,7 +97,7 @@ class CarryController(QtCore.QObject):
         """Whether ``doc``'s predecessor is saved and of its size (read from the file's header)."""
         from qgn.imagefile import upright_size
 
-        found = self.predecessor(doc) if self.available(doc) else None
+        found = self._offered(doc)  # one look-up and one file test, not two
         if found is None or doc.size is None:
             return False
         try:
