@@ -61,3 +61,33 @@ def test_done_marks_without_a_project_are_not_dropped_silently(qtbot, windows, m
     win.jobs.wait_idle()
     kept = Project.open(tmp_path / "kept")
     assert [im.done for im in kept.images] == [True, False, False]
+
+
+def test_done_marks_without_a_project_survive_a_crash(qtbot, windows, model_path, tmp_path):
+    """A done mark is work: without a project it is kept in the scratch folder at once (as the
+    autosaves are), so a killed app offers it at the next start; restored, the image is open and
+    marked again; discarded (or closed normally with "discard"), it is not offered again."""
+    paths = write_samples(tmp_path / "data", 3, (64, 64))
+    first = windows()
+    first.start(paths, str(model_path))
+    qtbot.waitUntil(lambda: first.current is not None and first.current.result is not None, timeout=WAIT_MS)
+    QTest.keyClick(first, QtCore.Qt.Key.Key_Return, QtCore.Qt.KeyboardModifier.ControlModifier)  # Done and next
+    assert first.docs[0].done and first.projects.project is None
+    windows.crash(first)
+
+    second = windows(recover="restore")
+    second.start([], str(model_path))  # nothing opened: the restore brings the marked image back
+    qtbot.waitUntil(lambda: bool(second.docs), timeout=WAIT_MS)
+    assert [(d.path, d.done) for d in second.docs] == [(paths[0], True)]
+    windows.crash(second)
+
+    third = windows(recover="discard")
+    third.start([paths[1]], str(model_path))
+    third.jobs.wait_idle()
+    assert [(d.path, d.done) for d in third.docs] == [(paths[1], False)]
+    third.close()
+
+    fourth = windows(recover="restore")
+    fourth.start([paths[2]], str(model_path))
+    fourth.jobs.wait_idle()
+    assert [(d.path, d.done) for d in fourth.docs] == [(paths[2], False)], "a discarded mark came back"
