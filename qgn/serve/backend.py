@@ -28,7 +28,10 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
   ``train_out/<name>-ls<n>.safetensors`` — a new file, never the original — and serves it from then
   on. At most one fine-tune runs; see ``request_training``.
   A restarted ``qgn serve`` serves the newest version in ``train_out`` fine-tuned from its model
-  (``resume``); the annotations kept since that version was made live in memory and are lost.
+  (``resume``) and learns from the annotations it kept before (``qgn.serve.kept``: each is written to
+  ``train_out/kept-annotations/`` as it is kept, so a kill loses none); a staging folder a killed
+  server left in ``train_out`` (``.qgn-serve-*``) is removed once no process holds it
+  (``remove_stale_staging``).
   ANNOTATIONS_DELETED and TASKS_DELETED drop the kept annotations they name. A webhook's work runs
   in arrival order on one thread and is answered ``accepted`` when it would outlast Label Studio's
   1 s wait (``qgn.serve.inorder``).
@@ -40,6 +43,7 @@ from __future__ import annotations
 import glob
 import http.client
 import json
+import os
 import re
 import socket
 import tempfile
@@ -57,6 +61,7 @@ from urllib.parse import parse_qs, urljoin, urlparse
 import numpy as np
 
 from .inorder import Busy, InOrder
+from .kept import KeptAnnotations
 from .label_config import BrushTarget, ConfigError, brush_target
 from .limits import (MAX_RESPONSE_BYTES_ENV, MAX_TASKS_ENV, PREDICT_DEADLINE_ENV, max_response_bytes, max_tasks,
                      predict_deadline_s)
@@ -78,6 +83,77 @@ class RequestError(ValueError):
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
         self.status = status
+
+
+STAGING_PREFIX = ".qgn-serve-"  # a version is saved into such a folder in train_out, then moved beside the others
+STAGING_NAME = re.compile(re.escape(STAGING_PREFIX) + r"[a-z0-9_]{8}")  # tempfile's 8 random characters
+STALE_STAGING_S = 60.0  # younger: its server may not hold it yet
+
+
+@contextmanager
+def holding(folder) -> Iterator[None]:
+    """Hold a lock on the staging ``folder`` while a version is saved in it: the system drops it when
+    the process ends, however it ends, so a folder no process holds is provably a killed server's."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no folder is proved stale, none is removed
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def remove_stale_staging(train_out: Path) -> list[Path]:
+    """Remove the staging folders (``STAGING_NAME``) in ``train_out`` that a killed ``qgn serve``
+    left: older than ``STALE_STAGING_S`` and held by no process (``holding``). They hold staged
+    copies only — a version counts as saved once linked out of one — but a version whose weights
+    were linked out and whose JSON was not yet moved (killed in between) is finished first. The
+    folders removed; links, other names and anything unreadable are left alone."""
+    import shutil
+
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return []
+    removed = []
+    for folder in sorted(Path(train_out).glob(glob.escape(STAGING_PREFIX) + "*")):
+        try:
+            if not STAGING_NAME.fullmatch(folder.name) or folder.is_symlink() or not folder.is_dir() or \
+                    time.time() - folder.stat().st_mtime < STALE_STAGING_S:
+                continue
+            fd = os.open(folder, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # its server is still saving
+            finish_staged(folder, Path(train_out))
+            shutil.rmtree(folder)
+            removed.append(folder)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def finish_staged(folder: Path, train_out: Path) -> None:
+    """A version whose weights ``save_version`` linked into ``train_out`` but whose JSON it had not
+    yet moved over its empty placeholder when killed: the JSON is moved now (nothing else is)."""
+    from qgn.model.checkpoint import config_path
+
+    for staged in folder.glob("*.safetensors"):
+        final, staged_json = train_out / staged.name, config_path(staged)
+        placeholder = config_path(final)
+        if staged_json.is_file() and final.is_file() and os.path.samefile(staged, final) and \
+                placeholder.is_file() and not placeholder.stat().st_size:
+            os.replace(staged_json, placeholder)
 
 
 @dataclass
@@ -295,6 +371,7 @@ class QGNBackend:
         self.infer_lock = threading.Lock()  # one inference at a time; /health never takes it
         self.state_lock = threading.Lock()
         self.corrections: OrderedDict = OrderedDict()
+        self.seq: dict = {}  # key of a kept annotation -> the order it came in (qgn.serve.kept)
         self.new_since_training = 0
         self.training: threading.Thread | None = None
         self.training_running = False  # a fine-tune runs (set and cleared under state_lock)
@@ -307,8 +384,12 @@ class QGNBackend:
         self.predict_deadline_s = predict_deadline_s()
         self.webhooks = InOrder()  # annotation webhooks' work, in the order they came (qgn.serve.inorder)
         self.resume_notes: list[str] = []  # what a restart found in train_out and did not serve (for the log)
+        self.kept = KeptAnnotations(self.train_out) if self.train_out is not None else None
         if self.train_out is not None:
+            self.resume_notes += [f"removed {p}, left by a qgn serve that was killed" for p in
+                                  remove_stale_staging(self.train_out)]
             self.resume()
+            self.resume_kept()
 
     def resume(self) -> None:
         """Serve the newest version in ``train_out`` fine-tuned from the original (each
@@ -333,6 +414,16 @@ class QGNBackend:
             self.current = ServedModel(f"{base}-ls{n}", path, model)
             self.versions = [self.versions[0], *(f"{base}-ls{k}" for k in numbers if k is not None)]
             return
+
+    def resume_kept(self) -> None:
+        """Keep again the annotations kept before a restart (``qgn.serve.kept``); those newer than
+        what the served version learnt from count as new."""
+        found = self.kept.load(self.resume_notes)[-MAX_CORRECTIONS:]
+        upto = self.kept.trained(self.current.path.name)
+        for key, image, label, annotation_id, seq in found:
+            self.corrections[key] = (image, label, annotation_id)
+            self.seq[key] = seq
+        self.new_since_training = sum(seq > upto for *_, seq in found)
 
     # ------------------------------------------------------------------------------- protocol
     def health(self) -> dict:
@@ -676,14 +767,33 @@ class QGNBackend:
         if image.shape[:2] != label.shape:
             raise RequestError(f"{source}: the annotation is {label.shape[::-1]} but the image {image.shape[1::-1]}")
         label = compact_label(label)
+        key = (project.get("id"), task.get("id"))
         with self.state_lock:
-            key = (project.get("id"), task.get("id"))
+            seq = max(self.seq.values(), default=-1) + 1
+        self.keep_on_disk(lambda: self.kept.save(key, image, label, annotation.get("id"), seq))
+        with self.state_lock:
             self.corrections.pop(key, None)
             self.corrections[key] = (image, label, annotation.get("id"))
+            self.seq[key] = seq
+            dropped = []
             while len(self.corrections) > MAX_CORRECTIONS:
-                self.corrections.popitem(last=False)
+                dropped.append(self.corrections.popitem(last=False)[0])
+                self.seq.pop(dropped[-1], None)
             self.new_since_training += 1
+        for old in dropped:
+            self.keep_on_disk(lambda old=old: self.kept.remove(old))
         return True
+
+    def keep_on_disk(self, write) -> None:
+        """``write()`` of a kept annotation's file (webhook thread); a failure (a full disk) is said
+        in the server's log: the annotation is still learnt from, but a restart would lose it."""
+        import sys
+
+        try:
+            write()
+        except OSError as exc:
+            print(f"qgn serve: warning: {exc}; the annotation is kept in memory only (a restart loses it)",
+                  file=sys.stderr, flush=True)
 
     def forget_corrections(self, project_id, deleted, action: str) -> dict:
         """Drops the kept annotations that Label Studio deleted — ``deleted`` is the webhook's list
@@ -697,7 +807,11 @@ class QGNBackend:
                     (annotation if action == "ANNOTATIONS_DELETED" else key[1]) in ids]
             for key in gone:
                 del self.corrections[key]
-            return {"status": "forgotten", "forgotten": len(gone), "corrections": len(self.corrections)}
+                self.seq.pop(key, None)
+            answer = {"status": "forgotten", "forgotten": len(gone), "corrections": len(self.corrections)}
+        for key in gone:
+            self.keep_on_disk(lambda key=key: self.kept.remove(key))
+        return answer
 
     def request_training(self) -> dict:
         """Start a fine-tune on the kept annotations, unless one runs (then one more follows it,
@@ -730,9 +844,12 @@ class QGNBackend:
             while not done:
                 with self.state_lock:
                     pairs, served = list(self.corrections.values()), self.current
+                    upto = max(self.seq.values(), default=-1)
                     taken, self.new_since_training, self.training_again = self.new_since_training, 0, False
                     self.training_status = f"fine-tuning on {len(pairs)} annotation(s)"
                 failure = self._train(pairs, served)  # its status; the served model stays
+                if not failure:  # a restart serving this version counts only later annotations as new
+                    self.keep_on_disk(lambda: self.kept.mark_trained(self.current.path.name, upto))
                 with self.state_lock:  # deciding and clearing under one hold: no request is lost between
                     if failure:
                         self.new_since_training += taken
@@ -793,7 +910,8 @@ class QGNBackend:
             path = self.train_out / f"{self.original.stem}-ls{n}.safetensors"
             placeholder, saved = config_path(path), False
             try:
-                with tempfile.TemporaryDirectory(prefix=".qgn-serve-", dir=self.train_out) as folder:
+                with tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=self.train_out) as folder, \
+                        holding(folder):
                     staged = Path(save(Path(folder) / path.name))
                     if not self.link_new(staged, path):
                         continue
