@@ -88,6 +88,16 @@ class RecoveryQuestion:
                      " saved annotation: restoring replaces a later save (kept in conflicts/ when you save).")
         return text
 
+    def actions(self, discarded: str) -> str:
+        """What the answers do (``discarded``: the folder name Discard moves autosaves to)."""
+        marks_only = all(item.marked and item.autosaved is None for item in self.items)
+        text = "" if marks_only else (f"Autosaves in {self.folder}. Restore opens them as unsaved edits; Discard "
+                                      f"moves them to {discarded}/ there (nothing is deleted); ")
+        if any(item.marked for item in self.items):
+            text += ("Restore marks the images done again (opening them); Discard clears the marks; " if marks_only else
+                     "the images marked done are marked again, or their marks cleared; ")
+        return text + "Later keeps them for the next start."
+
     def item_text(self, item: RecoveryItem, now: float | None = None) -> str:
         when = "" if item.autosaved is None else f" — autosaved {ago(item.autosaved, now)}"
         return item.name + when + (NEWER_SAVE if item.saved_is_newer else "") + (MARKED if item.marked else "")

@@ -75,10 +75,13 @@ def test_done_marks_without_a_project_survive_a_crash(qtbot, windows, model_path
     assert first.docs[0].done and first.projects.project is None
     windows.crash(first)
 
-    second = windows(recover="restore")
+    second, asked = windows(), []
+    second.projects.ask_recover = lambda question: asked.append(question) or "restore"
     second.start([], str(model_path))  # nothing opened: the restore brings the marked image back
     qtbot.waitUntil(lambda: bool(second.docs), timeout=WAIT_MS)
     assert [(d.path, d.done) for d in second.docs] == [(paths[0], True)]
+    assert [q.names for q in asked] == [[f"{paths[0].name} (marked done)"]]
+    assert "done marks" in asked[0].summary() and "Discard clears the marks" in asked[0].actions("discarded")
     windows.crash(second)
 
     third = windows(recover="discard")
