@@ -94,3 +94,21 @@ def test_done_marks_without_a_project_survive_a_crash(qtbot, windows, model_path
     fourth.start([paths[2]], str(model_path))
     fourth.jobs.wait_idle()
     assert [(d.path, d.done) for d in fourth.docs] == [(paths[2], False)], "a discarded mark came back"
+
+
+def test_a_done_mark_made_before_the_model_loads_is_kept_once_it_has(qtbot, windows, model_path, tmp_path):
+    """Without a class set there is no scratch project to keep a mark in yet: it is kept when the
+    model's classes come, so a crash after that still offers it."""
+    paths = write_samples(tmp_path / "data", 2, (64, 64))
+    first = windows()
+    first.start(paths, str(model_path))
+    assert first.current is first.docs[0] and first.annotator.classes is None  # nothing processed yet
+    first.annotator.done_action.trigger()  # Image ▸ Mark done
+    assert first.docs[0].done
+    qtbot.waitUntil(lambda: first.annotator.classes is not None, timeout=WAIT_MS)
+    windows.crash(first)
+
+    second = windows(recover="restore")
+    second.start([], str(model_path))
+    qtbot.waitUntil(lambda: bool(second.docs), timeout=WAIT_MS)
+    assert [(d.path, d.done) for d in second.docs] == [(paths[0], True)]
