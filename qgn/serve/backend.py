@@ -29,7 +29,8 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
   on. At most one fine-tune runs; see ``request_training``.
   A restarted ``qgn serve`` serves the newest version in ``train_out`` fine-tuned from its model
   (``resume``) and learns from the annotations it kept before (``qgn.serve.kept``: each is written to
-  ``train_out/kept-annotations/`` as it is kept, so a kill loses none); a staging folder a killed
+  ``train_out/kept-annotations/`` as it is kept, and a webhook's body from its arrival until it is
+  read, so a kill loses none); a staging folder a killed
   server left in ``train_out`` (``.qgn-serve-*``) is removed once no process holds it
   (``remove_stale_staging``).
   ANNOTATIONS_DELETED and TASKS_DELETED drop the kept annotations they name. A webhook's work runs
@@ -424,6 +425,28 @@ class QGNBackend:
             self.corrections[key] = (image, label, annotation_id)
             self.seq[key] = seq
         self.new_since_training = sum(seq > upto for *_, seq in found)
+        held = self.kept.pending()  # webhooks a kill caught before they were read: read now, in order
+        if held:
+            self.resume_notes.append(f"{len(held)} annotation webhook(s) not read before the last stop are read now "
+                                     f"(from {held[0].parent})")
+        for path in held:
+            self.webhooks.run_later(lambda path=path: self.read_held(path))
+
+    def read_held(self, path: Path) -> None:
+        """Keep the annotation of the webhook held in ``path`` (``resume_kept``; webhook thread); when
+        that fails (its image cannot be fetched yet) the file stays for the next start."""
+        import sys
+
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+            project = body.get("project") if isinstance(body, dict) else None
+            self.keep_correction(body, project if isinstance(project, dict) else {})
+        except Exception as exc:
+            print(f"qgn serve: warning: the annotation held in {path} before a restart cannot be kept yet ({exc}); "
+                  "it stays there and is tried again at the next start", file=sys.stderr, flush=True)
+            return
+        self.kept.release(path)
+        self.after_keeping("ANNOTATION_CREATED")
 
     # ------------------------------------------------------------------------------- protocol
     def health(self) -> dict:
@@ -564,16 +587,22 @@ class QGNBackend:
         elif action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
             annotation_parts(body)  # its shape is answered at once
 
+        held = self.kept.hold(body) if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED") else None
+
         def work() -> dict:
-            if action in DELETIONS:
-                return self.forget_corrections(project.get("id"), body.get(DELETIONS[action]), action)
-            if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
-                self.keep_correction(body, project)
-            return self.after_keeping(action)
+            try:
+                if action in DELETIONS:
+                    return self.forget_corrections(project.get("id"), body.get(DELETIONS[action]), action)
+                if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
+                    self.keep_correction(body, project)
+                return self.after_keeping(action)
+            finally:
+                self.kept.release(held)
 
         try:
             answer = self.webhooks.run(work, f"{action} of project {project.get('id')}", arrived)
         except Busy as exc:
+            self.kept.release(held)  # refused unread (503), as before
             raise RequestError(str(exc), 503) from None
         if answer is None:
             return {"status": "accepted", "reason": "still being read (Label Studio waits 1 s); in the order the "

@@ -7,8 +7,11 @@ its project and task ids, which Label Studio may spell as any string), written a
 task's image (H×W×3 uint8), its label map and, as JSON, the project, task and annotation ids and
 ``seq``, the order it came in. ``trained.json`` names the model version last fine-tuned here and the
 ``seq`` of the newest annotation it learnt from, so a restart serving that version counts only the
-later ones as new. A file that cannot be read is left as it is (and named); nothing here deletes a
-file but the one of an annotation Label Studio deleted, replaced or that fell out of the kept ones.
+later ones as new. An annotation webhook's body waits in ``pending/`` from its arrival until its
+work has run (it may wait behind others, answered "accepted"), so one a kill caught waiting is read
+at the next start. A file that cannot be read is left as it is (and named); nothing here deletes a
+file but the one of an annotation Label Studio deleted, replaced or that fell out of the kept ones,
+and a pending body once read.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import numpy as np
 
 FOLDER = "kept-annotations"
 TRAINED = "trained.json"
+PENDING = "pending"
 
 
 def file_name(key) -> str:
@@ -66,6 +70,42 @@ class KeptAnnotations:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 notes.append(f"{path} cannot be read ({exc}); left as it is, not learnt from")
         return sorted(found, key=lambda item: item[4])
+
+    def hold(self, body: dict) -> Path | None:
+        """Write an annotation webhook's ``body`` into ``pending/`` before its work is queued, so a
+        kill before that work is done (it waits behind others) loses it neither; None when it cannot
+        be written (said in the server's log)."""
+        import sys
+        import time
+
+        from qgn.fileio import atomic_write_bytes, make_folder
+
+        folder = self.folder / PENDING
+        try:
+            make_folder(folder)
+            for n in range(1000):
+                path = folder / f"{time.time_ns():020d}-{n}.json"
+                if not path.exists():
+                    atomic_write_bytes(path, json.dumps(body).encode("utf-8"))
+                    return path
+        except (OSError, TypeError, ValueError) as exc:
+            print(f"qgn serve: warning: {exc}; a kill before this webhook is read would lose it", file=sys.stderr,
+                  flush=True)
+        return None
+
+    @staticmethod
+    def release(path: Path | None) -> None:
+        """The held webhook's work has run (or was refused): its ``pending/`` file goes."""
+        if path is not None:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+    def pending(self) -> list[Path]:
+        """The held webhooks whose work never ran (a kill, a stop while they waited), oldest first."""
+        folder = self.folder / PENDING
+        return sorted(folder.glob("*.json")) if folder.is_dir() else []
 
     def trained(self, version_file: str) -> int:
         """The ``seq`` of the newest annotation the model ``version_file`` (a file name) learnt from

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -150,3 +151,24 @@ def test_a_version_killed_between_its_weights_and_its_json_is_finished(tmp_path)
     aged(staging)
     again = started(models)
     assert not staging.exists() and again.current.version == "qgn-demo-ls1", again.resume_notes
+
+
+def test_webhooks_still_waiting_to_be_read_outlive_a_kill(tmp_path):
+    """A webhook is answered "accepted" when its work would outlast Label Studio's 1 s wait (it
+    waits behind others): it lived in the queue in memory only, and a kill then lost it."""
+    models = tmp_path / "models"
+    first = started(models)
+    first.webhooks.wait_s = 0.05
+    stuck = threading.Event()
+    first.keep_correction = lambda body, project: stuck.wait(60)  # reading the first takes long
+    hooks = [annotated(1, 1, 9), annotated(2, 2, 10), annotated(3, 1, 11, "ANNOTATION_UPDATED")]
+    try:
+        assert [first.webhook(hook)["status"] for hook in hooks] == ["accepted"] * 3
+        again = started(models)  # the first killed meanwhile: none of its webhooks was read
+        assert again.webhooks.settle(120)
+        assert list(again.corrections) == [(7, 1), (7, 2), (7, 3)] and again.new_since_training == 3
+        assert again.corrections[(7, 3)][2] == 11
+        assert not again.kept.pending()
+        assert list(started(models).corrections) == [(7, 1), (7, 2), (7, 3)]  # read once, kept since
+    finally:
+        stuck.set()
