@@ -87,7 +87,7 @@ class RequestError(ValueError):
 
 
 STAGING_PREFIX = ".qgn-serve-"  # a version is saved into such a folder in train_out, then moved beside the others
-STAGING_NAME = re.compile(re.escape(STAGING_PREFIX) + r"[a-z0-9_]{8}")  # tempfile's 8 random characters
+FETCH_PREFIX = "qgn-serve-"  # an image is fetched into such a folder in the system's temporary folder
 STALE_STAGING_S = 60.0  # younger: its server may not hold it yet
 
 
@@ -108,23 +108,24 @@ def holding(folder) -> Iterator[None]:
         os.close(fd)
 
 
-def remove_stale_staging(train_out: Path) -> list[Path]:
-    """Remove the staging folders (``STAGING_NAME``) in ``train_out`` that a killed ``qgn serve``
-    left: older than ``STALE_STAGING_S`` and held by no process (``holding``). They hold staged
-    copies only — a version counts as saved once linked out of one — but a version whose weights
-    were linked out and whose JSON was not yet moved (killed in between) is finished first. The
-    folders removed; links, other names and anything unreadable are left alone."""
+def remove_stale_staging(train_out: Path, prefix: str = STAGING_PREFIX) -> list[Path]:
+    """Remove the staging folders (``prefix`` and tempfile's 8 random characters) in ``train_out``
+    that a killed ``qgn serve`` left: this user's, older than ``STALE_STAGING_S`` and held by no
+    process (``holding``). They hold staged copies only — a version counts as saved once linked out
+    of one — but a version whose weights were linked out and whose JSON was not yet moved (killed in
+    between) is finished first. With ``FETCH_PREFIX`` in the temporary folder: the folders of
+    fetched images. The folders removed; links, other names and anything unreadable are left alone."""
     import shutil
 
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         return []
-    removed = []
-    for folder in sorted(Path(train_out).glob(glob.escape(STAGING_PREFIX) + "*")):
+    removed, name = [], re.compile(re.escape(prefix) + r"[a-z0-9_]{8}")
+    for folder in sorted(Path(train_out).glob(glob.escape(prefix) + "*")):
         try:
-            if not STAGING_NAME.fullmatch(folder.name) or folder.is_symlink() or not folder.is_dir() or \
-                    time.time() - folder.stat().st_mtime < STALE_STAGING_S:
+            if not name.fullmatch(folder.name) or folder.is_symlink() or not folder.is_dir() or \
+                    folder.stat().st_uid != os.getuid() or time.time() - folder.stat().st_mtime < STALE_STAGING_S:
                 continue
             fd = os.open(folder, os.O_RDONLY)
         except OSError:
@@ -386,6 +387,8 @@ class QGNBackend:
         self.webhooks = InOrder()  # annotation webhooks' work, in the order they came (qgn.serve.inorder)
         self.resume_notes: list[str] = []  # what a restart found in train_out and did not serve (for the log)
         self.kept = KeptAnnotations(self.train_out) if self.train_out is not None else None
+        self.resume_notes += [f"removed {p}, an image fetched by a qgn serve that was killed" for p in
+                              remove_stale_staging(Path(tempfile.gettempdir()), FETCH_PREFIX)]
         if self.train_out is not None:
             self.resume_notes += [f"removed {p}, left by a qgn serve that was killed" for p in
                                   remove_stale_staging(self.train_out)]
@@ -727,7 +730,7 @@ class QGNBackend:
         if not self.fetch_slots.acquire(timeout=FETCH_WAIT_S):
             raise RequestError(f"qgn serve is busy: {MAX_FETCHES} images are being fetched; try again later", 503)
         try:
-            with tempfile.TemporaryDirectory(prefix="qgn-serve-") as folder:
+            with tempfile.TemporaryDirectory(prefix=FETCH_PREFIX) as folder, holding(folder):
                 path = Path(folder) / ("image" + Path(urlparse(url).path).suffix[:12])
                 self.download(url, path, hostname, token)
                 yield path

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -172,3 +173,18 @@ def test_webhooks_still_waiting_to_be_read_outlive_a_kill(tmp_path):
         assert list(started(models).corrections) == [(7, 1), (7, 2), (7, 3)]  # read once, kept since
     finally:
         stuck.set()
+
+
+def test_an_image_a_killed_server_was_fetching_is_removed_at_the_next_start(tmp_path, monkeypatch):
+    """kill -9 during a fetch left ``qgn-serve-XXXXXXXX/image.jpg`` (up to 256 MB) in the system's
+    temporary folder; the next start removes it, not a fetch under way nor anyone else's file."""
+    temp = tmp_path / "tmp"
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    left, young, other = temp / "qgn-serve-k1ll3d_x", temp / "qgn-serve-y0ung_xx", temp / "qgn-serve-body-notours"
+    for folder in (left, young, other):
+        folder.mkdir(parents=True)
+    (left / "image.jpg").write_bytes(b"fetched")
+    aged(left), aged(other)
+    backend = QGNBackend(bundled_model_path("demo"), "cpu", samples_dir())
+    assert not left.exists() and young.is_dir() and other.is_dir()
+    assert [str(left) in note for note in backend.resume_notes] == [True]
