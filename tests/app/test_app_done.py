@@ -36,7 +36,15 @@ def test_done_and_done_and_next_keys(qtbot, window, model_path, tmp_path):
     assert "done" in window.statusBar().currentMessage()
 
 
-def test_done_marks_without_a_project_are_not_dropped_silently(qtbot, windows, model_path, tmp_path):
+def marks_in_scratch(user_state) -> list:
+    """The images marked done in the scratch projects (kept there without a project)."""
+    from qgn.project import Project
+
+    return [im.path for folder in (user_state / "scratch").glob("*/") if (folder / "project.json").is_file()
+            for im in Project.open(folder).images if im.done]
+
+
+def test_done_marks_without_a_project_are_not_dropped_silently(qtbot, windows, model_path, tmp_path, user_state):
     """Without a project the done marks live on the open images only: opening other images (or
     closing the window) asks first, as for unsaved edits; Save keeps them in a new project."""
     from qgn.project import Project
@@ -48,6 +56,8 @@ def test_done_marks_without_a_project_are_not_dropped_silently(qtbot, windows, m
     qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
     QTest.keyClick(win, QtCore.Qt.Key.Key_Return, QtCore.Qt.KeyboardModifier.ControlModifier)  # Done and next
     assert win.docs[0].done and win.projects.project is None
+    win.jobs.wait_idle()
+    assert marks_in_scratch(user_state) == [first[0]]  # kept at once, as an autosave is
     asked = []
     win.projects.ask_unsaved = lambda count, what: asked.append((count, what)) or "cancel"
     win.open_paths(others)
@@ -61,6 +71,7 @@ def test_done_marks_without_a_project_are_not_dropped_silently(qtbot, windows, m
     win.jobs.wait_idle()
     kept = Project.open(tmp_path / "kept")
     assert [im.done for im in kept.images] == [True, False, False]
+    assert not marks_in_scratch(user_state), "the project keeps the mark now: a start must not offer it again"
 
 
 def test_done_marks_without_a_project_survive_a_crash(qtbot, windows, model_path, tmp_path):
