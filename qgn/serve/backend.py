@@ -430,26 +430,27 @@ class QGNBackend:
         self.new_since_training = sum(seq > upto for *_, seq in found)
         held = self.kept.pending()  # webhooks a kill caught before they were read: read now, in order
         if held:
-            self.resume_notes.append(f"{len(held)} annotation webhook(s) not read before the last stop are read now "
+            self.resume_notes.append(f"{len(held)} webhook(s) not read before the last stop are read now "
                                      f"(from {held[0].parent})")
         for path in held:
             self.webhooks.run_later(lambda path=path: self.read_held(path))
 
     def read_held(self, path: Path) -> None:
-        """Keep the annotation of the webhook held in ``path`` (``resume_kept``; webhook thread); when
-        that fails (its image cannot be fetched yet) the file stays for the next start."""
+        """Read the webhook held in ``path`` (``resume_kept``; webhook thread); when that fails (its
+        image cannot be fetched yet) the file stays for the next start."""
         import sys
 
         try:
             body = json.loads(path.read_text(encoding="utf-8"))
-            project = body.get("project") if isinstance(body, dict) else None
-            self.keep_correction(body, project if isinstance(project, dict) else {})
+            action = body.get("action")
+            project = body.get("project") or {}
+            if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", *DELETIONS) and isinstance(project, dict):
+                self.read_webhook(action, body, project)
         except Exception as exc:
-            print(f"qgn serve: warning: the annotation held in {path} before a restart cannot be kept yet ({exc}); "
+            print(f"qgn serve: warning: the webhook held in {path} before a restart cannot be read yet ({exc}); "
                   "it stays there and is tried again at the next start", file=sys.stderr, flush=True)
             return
         self.kept.release(path)
-        self.after_keeping("ANNOTATION_CREATED")
 
     # ------------------------------------------------------------------------------- protocol
     def health(self) -> dict:
@@ -590,15 +591,11 @@ class QGNBackend:
         elif action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
             annotation_parts(body)  # its shape is answered at once
 
-        held = self.kept.hold(body) if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED") else None
+        held = self.kept.hold(body) if action != "START_TRAINING" else None  # a deletion too: read after the rest
 
         def work() -> dict:
             try:
-                if action in DELETIONS:
-                    return self.forget_corrections(project.get("id"), body.get(DELETIONS[action]), action)
-                if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
-                    self.keep_correction(body, project)
-                return self.after_keeping(action)
+                return self.read_webhook(action, body, project)
             finally:
                 self.kept.release(held)
 
@@ -612,6 +609,14 @@ class QGNBackend:
                                                     "webhooks came, failures in the server's log",
                     "waiting": self.webhooks.waiting()}
         return answer
+
+    def read_webhook(self, action: str, body: dict, project: dict) -> dict:
+        """An annotation or deletion webhook's work, or START_TRAINING's (webhook thread)."""
+        if action in DELETIONS:
+            return self.forget_corrections(project.get("id"), body.get(DELETIONS[action]), action)
+        if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
+            self.keep_correction(body, project)
+        return self.after_keeping(action)
 
     def after_keeping(self, action: str) -> dict:
         """After an annotation webhook's work: a fine-tune when START_TRAINING or ``train_every``

@@ -7,8 +7,8 @@ its project and task ids, which Label Studio may spell as any string), written a
 task's image (H×W×3 uint8), its label map and, as JSON, the project, task and annotation ids and
 ``seq``, the order it came in. ``trained.json`` names the model version last fine-tuned here and the
 ``seq`` of the newest annotation it learnt from, so a restart serving that version counts only the
-later ones as new. An annotation webhook's body waits in ``pending/`` from its arrival until its
-work has run (it may wait behind others, answered "accepted"), so one a kill caught waiting is read
+later ones as new. An annotation or deletion webhook's body waits in ``pending/`` from its arrival
+until its work has run (it may wait behind others, answered "accepted"), so one a kill caught waiting is read
 at the next start. A file that cannot be read is left as it is (and named); nothing here deletes a
 file but the one of an annotation Label Studio deleted, replaced or that fell out of the kept ones,
 and a pending body once read.
@@ -72,22 +72,21 @@ class KeptAnnotations:
         return sorted(found, key=lambda item: item[4])
 
     def hold(self, body: dict) -> Path | None:
-        """Write an annotation webhook's ``body`` into ``pending/`` before its work is queued, so a
-        kill before that work is done (it waits behind others) loses it neither; None when it cannot
-        be written (said in the server's log)."""
+        """Write an annotation (or deletion) webhook's ``body`` into ``pending/`` before its work is
+        queued, so a kill before that work is done (it waits behind others) loses it neither; None
+        when it cannot be written (said in the server's log)."""
         import sys
         import time
+        import uuid
 
         from qgn.fileio import atomic_write_bytes, make_folder
 
         folder = self.folder / PENDING
+        path = folder / f"{time.time_ns():020d}-{uuid.uuid4().hex}.json"  # in arrival order; two at once both kept
         try:
             make_folder(folder)
-            for n in range(1000):
-                path = folder / f"{time.time_ns():020d}-{n}.json"
-                if not path.exists():
-                    atomic_write_bytes(path, json.dumps(body).encode("utf-8"))
-                    return path
+            atomic_write_bytes(path, json.dumps(body).encode("utf-8"))
+            return path
         except (OSError, TypeError, ValueError) as exc:
             print(f"qgn serve: warning: {exc}; a kill before this webhook is read would lose it", file=sys.stderr,
                   flush=True)

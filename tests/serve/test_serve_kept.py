@@ -162,15 +162,16 @@ def test_webhooks_still_waiting_to_be_read_outlive_a_kill(tmp_path):
     first.webhooks.wait_s = 0.05
     stuck = threading.Event()
     first.keep_correction = lambda body, project: stuck.wait(60)  # reading the first takes long
-    hooks = [annotated(1, 1, 9), annotated(2, 2, 10), annotated(3, 1, 11, "ANNOTATION_UPDATED")]
+    deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 10}]}
+    hooks = [annotated(1, 1, 9), annotated(2, 2, 10), annotated(3, 1, 11, "ANNOTATION_UPDATED"), deleted]
     try:
-        assert [first.webhook(hook)["status"] for hook in hooks] == ["accepted"] * 3
+        assert [first.webhook(hook)["status"] for hook in hooks] == ["accepted"] * 4
         again = started(models)  # the first killed meanwhile: none of its webhooks was read
         assert again.webhooks.settle(120)
-        assert list(again.corrections) == [(7, 1), (7, 2), (7, 3)] and again.new_since_training == 3
+        assert list(again.corrections) == [(7, 1), (7, 3)]  # read in the order they came: the deletion last
         assert again.corrections[(7, 3)][2] == 11
         assert not again.kept.pending()
-        assert list(started(models).corrections) == [(7, 1), (7, 2), (7, 3)]  # read once, kept since
+        assert list(started(models).corrections) == [(7, 1), (7, 3)]  # read once, kept since
     finally:
         stuck.set()
 
