@@ -93,19 +93,16 @@ STALE_STAGING_S = 60.0  # younger: its server may not hold it yet
 
 @contextmanager
 def holding(folder) -> Iterator[None]:
-    """Hold a lock on the staging ``folder`` while a version is saved in it: the system drops it when
-    the process ends, however it ends, so a folder no process holds is provably a killed server's."""
+    """Hold a lock on the staging ``folder`` while a version is saved (or an image fetched) in it
+    (``qgn.fileio.lock_folder``): a folder no process holds is provably a killed server's."""
+    from qgn.fileio import lock_folder
+
+    fd = lock_folder(folder)
     try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no folder is proved stale, none is removed
-        yield
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
 def remove_stale_staging(train_out: Path, prefix: str = STAGING_PREFIX) -> list[Path]:
@@ -114,27 +111,24 @@ def remove_stale_staging(train_out: Path, prefix: str = STAGING_PREFIX) -> list[
     process (``holding``). They hold staged copies only — a version counts as saved once linked out
     of one — but a version whose weights were linked out and whose JSON was not yet moved (killed in
     between) is finished first. With ``FETCH_PREFIX`` in the temporary folder: the folders of
-    fetched images. The folders removed; links, other names and anything unreadable are left alone."""
+    fetched images. The folders removed; links, other names, anything unreadable and anything no
+    lock can prove free (Windows) are left alone."""
     import shutil
 
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        return []
+    from qgn.fileio import lock_folder
+
     removed, name = [], re.compile(re.escape(prefix) + r"[a-z0-9_]{8}")
     for folder in sorted(Path(train_out).glob(glob.escape(prefix) + "*")):
         try:
             if not name.fullmatch(folder.name) or folder.is_symlink() or not folder.is_dir() or \
                     folder.stat().st_uid != os.getuid() or time.time() - folder.stat().st_mtime < STALE_STAGING_S:
                 continue
-            fd = os.open(folder, os.O_RDONLY)
-        except OSError:
+            fd = lock_folder(folder, wait=False)
+        except (OSError, AttributeError):  # AttributeError: no os.getuid (Windows)
             continue
+        if fd is None:
+            continue  # its server is still at work in it
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                continue  # its server is still saving
             finish_staged(folder, Path(train_out))
             shutil.rmtree(folder)
             removed.append(folder)
@@ -374,6 +368,7 @@ class QGNBackend:
         self.state_lock = threading.Lock()
         self.corrections: OrderedDict = OrderedDict()
         self.seq: dict = {}  # key of a kept annotation -> the order it came in (qgn.serve.kept)
+        self.unread: list[Path] = []  # held webhooks of a killed server not read yet: tried again at /setup
         self.new_since_training = 0
         self.training: threading.Thread | None = None
         self.training_running = False  # a fine-tune runs (set and cleared under state_lock)
@@ -437,7 +432,8 @@ class QGNBackend:
 
     def read_held(self, path: Path) -> None:
         """Read the webhook held in ``path`` (``resume_kept``; webhook thread); when that fails (its
-        image cannot be fetched yet) the file stays for the next start."""
+        image cannot be fetched yet: Label Studio has not connected) the file stays, tried again at
+        the next ``/setup`` and the next start."""
         import sys
 
         try:
@@ -448,7 +444,10 @@ class QGNBackend:
                 self.read_webhook(action, body, project)
         except Exception as exc:
             print(f"qgn serve: warning: the webhook held in {path} before a restart cannot be read yet ({exc}); "
-                  "it stays there and is tried again at the next start", file=sys.stderr, flush=True)
+                  "it stays there, tried again when Label Studio connects (/setup) and at the next start",
+                  file=sys.stderr, flush=True)
+            with self.state_lock:
+                self.unread.append(path)
             return
         self.kept.release(path)
 
@@ -477,6 +476,9 @@ class QGNBackend:
                 self.hostname = hostname.rstrip("/")
             if isinstance(token, str) and token and not self.token:
                 self.token = token
+            unread, self.unread = self.unread, []
+        for path in unread:  # held webhooks whose image could not be fetched before Label Studio connected
+            self.webhooks.run_later(lambda path=path: self.read_held(path))
         return {"model_version": self.current.version}
 
     def predict(self, body: dict, client_gone=None) -> dict:

@@ -7,9 +7,10 @@ its project and task ids, which Label Studio may spell as any string), written a
 task's image (H×W×3 uint8), its label map and, as JSON, the project, task and annotation ids and
 ``seq``, the order it came in. ``trained.json`` names the model version last fine-tuned here and the
 ``seq`` of the newest annotation it learnt from, so a restart serving that version counts only the
-later ones as new. An annotation or deletion webhook's body waits in ``pending/`` from its arrival
-until its work has run (it may wait behind others, answered "accepted"), so one a kill caught waiting is read
-at the next start. A file that cannot be read is left as it is (and named); nothing here deletes a
+later ones as new. An annotation or deletion webhook's body waits in ``pending/<server>/`` from its
+arrival until its work has run (it may wait behind others, answered "accepted"), so one a kill
+caught waiting is read at the next start; ``<server>`` is locked while its server runs, so a second
+server fine-tuning into the same folder never reads a live one's. A file that cannot be read is left as it is (and named); nothing here deletes a
 file but the one of an annotation Label Studio deleted, replaced or that fell out of the kept ones,
 and a pending body once read.
 """
@@ -19,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,9 @@ class KeptAnnotations:
 
     def __init__(self, train_out: Path):
         self.folder = Path(train_out) / FOLDER
+        self.lock = threading.Lock()
+        self.own: Path | None = None  # this server's folder of held webhooks (own_pending)
+        self.locks: list[int] = []  # descriptors holding the folders this server reads from: open for its life
 
     def save(self, key, image: np.ndarray, label: np.ndarray, annotation_id, seq: int) -> None:
         from qgn.fileio import atomic_write_bytes, make_folder
@@ -72,19 +77,17 @@ class KeptAnnotations:
         return sorted(found, key=lambda item: item[4])
 
     def hold(self, body: dict) -> Path | None:
-        """Write an annotation (or deletion) webhook's ``body`` into ``pending/`` before its work is
-        queued, so a kill before that work is done (it waits behind others) loses it neither; None
-        when it cannot be written (said in the server's log)."""
+        """Write an annotation (or deletion) webhook's ``body`` into this server's ``pending/`` folder
+        before its work is queued, so a kill before that work is done (it waits behind others) loses
+        it neither; None when it cannot be written (said in the server's log)."""
         import sys
         import time
         import uuid
 
-        from qgn.fileio import atomic_write_bytes, make_folder
+        from qgn.fileio import atomic_write_bytes
 
-        folder = self.folder / PENDING
-        path = folder / f"{time.time_ns():020d}-{uuid.uuid4().hex}.json"  # in arrival order; two at once both kept
         try:
-            make_folder(folder)
+            path = self.own_pending() / f"{time.time_ns():020d}-{uuid.uuid4().hex}.json"  # in arrival order
             atomic_write_bytes(path, json.dumps(body).encode("utf-8"))
             return path
         except (OSError, TypeError, ValueError) as exc:
@@ -92,19 +95,66 @@ class KeptAnnotations:
                   flush=True)
         return None
 
-    @staticmethod
-    def release(path: Path | None) -> None:
-        """The held webhook's work has run (or was refused): its ``pending/`` file goes."""
-        if path is not None:
+    def own_pending(self) -> Path:
+        """This server's folder in ``pending/``, made on first use and locked for its life
+        (``qgn.fileio.lock_folder``): made and locked beside ``pending/`` and only then moved in, so
+        another server starting meanwhile never takes it for a dead one's (``pending``)."""
+        import tempfile
+
+        from qgn.fileio import lock_folder, make_folder
+
+        with self.lock:
+            if self.own is None:
+                make_folder(self.folder / PENDING)
+                made = Path(tempfile.mkdtemp(prefix=".pending-", dir=self.folder))
+                fd = lock_folder(made)
+                if fd is not None:
+                    self.locks.append(fd)
+                self.own = self.folder / PENDING / made.name[len(".pending-"):]
+                os.rename(made, self.own)
+            return self.own
+
+    def release(self, path: Path | None) -> None:
+        """The held webhook's work has run (or was refused): its file goes (and a dead server's
+        folder with its last one)."""
+        if path is None:
+            return
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        if path.parent != self.own:
             try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+                os.rmdir(path.parent)
+            except OSError:
+                pass  # more of it to read
 
     def pending(self) -> list[Path]:
-        """The held webhooks whose work never ran (a kill, a stop while they waited), oldest first."""
-        folder = self.folder / PENDING
-        return sorted(folder.glob("*.json")) if folder.is_dir() else []
+        """The held webhooks of servers that ended before reading them (a kill; a stop while they
+        waited), oldest first: in the folders in ``pending/`` no process holds, which this server
+        then holds, so no other server starting reads them too. Where nothing proves a folder
+        free (no locks: Windows), none."""
+        from qgn.fileio import lock_folder
+
+        root, found = self.folder / PENDING, []
+        for folder in sorted(root.iterdir()) if root.is_dir() else []:
+            if folder == self.own or folder.is_symlink() or not folder.is_dir():
+                continue
+            try:
+                fd = lock_folder(folder, wait=False)
+            except OSError:
+                continue
+            if fd is None:
+                continue  # its server is alive
+            self.locks.append(fd)
+            files = sorted(folder.glob("*.json"))
+            if not files:
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    pass
+            found += files
+        return sorted(found, key=lambda path: path.name)
 
     def trained(self, version_file: str) -> int:
         """The ``seq`` of the newest annotation the model ``version_file`` (a file name) learnt from

@@ -166,7 +166,11 @@ def test_webhooks_still_waiting_to_be_read_outlive_a_kill(tmp_path):
     hooks = [annotated(1, 1, 9), annotated(2, 2, 10), annotated(3, 1, 11, "ANNOTATION_UPDATED"), deleted]
     try:
         assert [first.webhook(hook)["status"] for hook in hooks] == ["accepted"] * 4
-        again = started(models)  # the first killed meanwhile: none of its webhooks was read
+        alongside = started(models)  # a second server fine-tuning into the same folder
+        assert alongside.webhooks.settle(120) and not alongside.corrections  # the first's are the first's to read
+        for fd in first.kept.locks:
+            os.close(fd)  # the first killed: the system drops its locks
+        again = started(models)  # none of the first's webhooks was read
         assert again.webhooks.settle(120)
         assert list(again.corrections) == [(7, 1), (7, 3)]  # read in the order they came: the deletion last
         assert again.corrections[(7, 3)][2] == 11
@@ -189,3 +193,34 @@ def test_an_image_a_killed_server_was_fetching_is_removed_at_the_next_start(tmp_
     backend = QGNBackend(bundled_model_path("demo"), "cpu", samples_dir())
     assert not left.exists() and young.is_dir() and other.is_dir()
     assert [str(left) in note for note in backend.resume_notes] == [True]
+
+
+def test_a_held_webhook_whose_image_cannot_be_fetched_yet_is_read_once_label_studio_connects(tmp_path,
+                                                                                              monkeypatch):
+    """An upload's image is fetched from Label Studio, whose address a server started without
+    --label-studio-url learns at /setup: at the start the held webhook cannot be read yet."""
+    models = tmp_path / "models"
+    first = started(models)
+    first.webhooks.wait_s = 0.05
+    stuck = threading.Event()
+    first.keep_correction = lambda body, project: stuck.wait(60)
+    try:
+        assert first.webhook(annotated(1, 1, 9))["status"] == "accepted"
+        for fd in first.kept.locks:
+            os.close(fd)  # killed
+        keep, unreachable = QGNBackend.keep_correction, [True]
+
+        def fetch_after_setup(backend, body, project):
+            if unreachable[0]:
+                raise backend_module.RequestError("no Label Studio URL is known", 422)
+            return keep(backend, body, project)
+
+        monkeypatch.setattr(QGNBackend, "keep_correction", fetch_after_setup)
+        again = started(models)
+        assert again.webhooks.settle(120) and not again.corrections and len(again.unread) == 1
+        unreachable[0] = False
+        again.setup({"hostname": "http://label-studio.example:8080"})
+        assert again.webhooks.settle(120) and list(again.corrections) == [(7, 1)]
+        assert not again.unread and not list((models / "kept-annotations" / "pending").rglob("*.json"))
+    finally:
+        stuck.set()
