@@ -368,6 +368,7 @@ class QGNBackend:
         self.state_lock = threading.Lock()
         self.corrections: OrderedDict = OrderedDict()
         self.seq: dict = {}  # key of a kept annotation -> the order it came in (qgn.serve.kept)
+        self.next_seq = 0  # the next annotation's (never one given before, deleted ones' included)
         self.unread: list[Path] = []  # held webhooks of a killed server not read yet: tried again at /setup
         self.new_since_training = 0
         self.training: threading.Thread | None = None
@@ -422,6 +423,7 @@ class QGNBackend:
         for key, image, label, annotation_id, seq in found:
             self.corrections[key] = (image, label, annotation_id)
             self.seq[key] = seq
+        self.next_seq = max([upto, *self.seq.values()]) + 1
         self.new_since_training = sum(seq > upto for *_, seq in found)
         held = self.kept.pending()  # webhooks a kill caught before they were read: read now, in order
         if held:
@@ -808,7 +810,7 @@ class QGNBackend:
         label = compact_label(label)
         key = (project.get("id"), task.get("id"))
         with self.state_lock:
-            seq = max(self.seq.values(), default=-1) + 1
+            seq, self.next_seq = self.next_seq, self.next_seq + 1
         self.keep_on_disk(lambda: self.kept.save(key, image, label, annotation.get("id"), seq))
         with self.state_lock:
             self.corrections.pop(key, None)
@@ -883,7 +885,7 @@ class QGNBackend:
             while not done:
                 with self.state_lock:
                     pairs, served = list(self.corrections.values()), self.current
-                    upto = max(self.seq.values(), default=-1)
+                    upto = self.next_seq - 1  # every annotation kept so far is in pairs
                     taken, self.new_since_training, self.training_again = self.new_since_training, 0, False
                     self.training_status = f"fine-tuning on {len(pairs)} annotation(s)"
                 failure = self._train(pairs, served)  # its status; the served model stays

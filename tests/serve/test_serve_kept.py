@@ -224,3 +224,23 @@ def test_a_held_webhook_whose_image_cannot_be_fetched_yet_is_read_once_label_stu
         assert not again.unread and not list((models / "kept-annotations" / "pending").rglob("*.json"))
     finally:
         stuck.set()
+
+
+def test_an_annotation_after_a_deleted_one_counts_as_new_after_a_restart(tmp_path):
+    """Its order number was one past the newest kept, i.e. the deleted one's, which the last
+    fine-tune had learnt from: after a restart it counted as learnt too, and START_TRAINING answered
+    "up to date" without ever learning from it."""
+    models = tmp_path / "models"
+    first = started(models)
+    for hook in (annotated(1, 1, 9), annotated(2, 2, 10)):
+        assert first.webhook(hook)["status"] == "kept"
+    assert first.webhook({"action": "START_TRAINING", "project": {"id": 7}})["status"] == "training"
+    first.training.join(300)
+    assert first.current.version == "qgn-demo-ls1", first.training_status
+    deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 10}]}
+    assert first.webhook(deleted)["forgotten"] == 1
+    assert first.webhook(annotated(3, 2, 11))["status"] == "kept"
+    again = started(models)
+    assert list(again.corrections) == [(7, 1), (7, 3)] and again.new_since_training == 1
+    assert again.webhook({"action": "START_TRAINING", "project": {"id": 7}})["status"] == "training"
+    again.training.join(300)
