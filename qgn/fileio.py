@@ -279,6 +279,27 @@ def locked(folder: str | os.PathLike) -> Iterator[None]:
 _PROCESS_LOCK = threading.Lock()
 
 
+def lock_folder(folder: str | os.PathLike, wait: bool = True) -> int | None:
+    """An open descriptor of ``folder`` that holds an exclusive advisory lock on it until it is
+    closed. The system drops the lock when the process ends, however it ends (SIGKILL too), so a
+    folder of work in progress that no process holds is provably a dead process's. None when another
+    process holds it (``wait`` False), or where there are no such locks (Windows): nothing is then
+    provably free. OSError when the folder cannot be opened."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        if wait:
+            raise
+        return None
+    return fd
+
+
 MAX_LIST_FILE_BYTES = 1 << 20  # a class list or label map: a few lines; a bigger one is not one
 
 

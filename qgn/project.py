@@ -1683,8 +1683,17 @@ def check_keys(keys: list, source: Path) -> None:
 
 def export_names(images: list[ProjectImage]) -> dict[str, str]:
     """{key: file stem} for exports that name files after the images (CVAT matches masks to frames
-    by the image's name): the image's own stem, or its key where two images share a stem."""
+    by the image's name): the image's own stem, or its key where two images share a stem - ignoring
+    case and how an accent is encoded, as macOS and Windows disks do (keys are unique so)."""
     stems = [im.path.stem for im in images]
-    taken = [s.lower() for s in stems]
-    return {im.key: (stem if taken.count(stem.lower()) == 1 and stem.strip() == stem and "/" not in stem else im.key)
+    taken = [_one_file_name(s) for s in stems]
+    return {im.key: (stem if taken.count(_one_file_name(stem)) == 1 and stem.strip() == stem and "/" not in stem
+                     else im.key)
             for im, stem in zip(images, stems)}
+
+
+def _one_file_name(name: str) -> str:
+    """``name`` as a case-insensitive, normalisation-insensitive disk (macOS, Windows) compares it."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", name).casefold()

@@ -62,9 +62,7 @@ class RecoveryDialog(QtWidgets.QDialog):
         rows = min(len(question.items), self.LIST_ROWS)
         self.list.setFixedHeight(rows * max(self.list.sizeHintForRow(0), 1) + 2 * self.list.frameWidth() + 4)
         layout.addWidget(self.list)
-        folder = QtWidgets.QLabel(f"Autosaves in {question.folder}. Restore opens them as unsaved edits; "
-                                 f"Discard moves them to {DISCARDED_DIR}/ there (nothing is deleted); "
-                                 "Later keeps them for the next start.")
+        folder = QtWidgets.QLabel(question.actions(DISCARDED_DIR))
         folder.setWordWrap(True)
         folder.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         folder.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)

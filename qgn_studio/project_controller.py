@@ -33,10 +33,12 @@ remember the open project until the window closes normally, so a start after a c
 project when it has autosaves to offer.
 
 Without a project, the first Ctrl+S asks for a folder (``ask_folder``) and creates a project there
-with the open images, the class set, the model and the done flags, then saves into it. Closing
-images with unsaved edits — or, without a project, marked done (only a project keeps the marks) —
-asks (``ask_unsaved``: "save" / "discard" / "cancel"). Every ``ask_*`` is an
-attribute, so tests replace the dialogs with a choice.
+with the open images, the class set, the model and the done flags, then saves into it. Without a
+project a done mark is kept at once in the scratch project (of the image's class set) too, so a
+crash loses none: the next start offers it back with the autosaves. Closing images with unsaved
+edits — or, without a project, marked done — asks (``ask_unsaved``: "save" / "discard" /
+"cancel"; "discard" clears the kept marks). Every ``ask_*`` is an attribute, so tests replace the
+dialogs with a choice.
 
 Another writer (a second window, ``qgn import``, a script): every write of ``qgn.project`` locks the
 project and merges or refuses what changed meanwhile, so nothing here overwrites it. The controller
@@ -158,6 +160,7 @@ class ProjectController(QtCore.QObject):
         self._opening = None  # the threading.Event that cancels the project being read, if one is
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
         self._keeping = False  # unsaved maps the project's new classes cannot hold are being kept (job thread)
+        self._marks_waiting: list = []  # done marks without a project made before any class set: kept once one is
         annotator.edited.connect(self._edited)
         annotator.done_changed.connect(self._done_changed)
         annotator.class_set_edited.connect(self._class_set_edited)
@@ -165,6 +168,7 @@ class ProjectController(QtCore.QObject):
         annotator.file_key = self._file_key
         annotator.saved_annotations = self.saved_annotations
         workspace.model_changed.connect(self.model_loaded)
+        workspace.classes_changed.connect(self._keep_waiting_marks)
 
     # ------------------------------------------------------------------ where things go
     @property
@@ -467,6 +471,7 @@ class ProjectController(QtCore.QObject):
             doc.annotation.mark_autosaved(-1)  # before the scratch project lets go of them
         self.autosave_now()
         self._drop_scratch_autosaves([stand_in] if stand_in is not None else [])
+        self._unmark_scratch([d.path for d in self.workspace.docs if d.done])  # the project keeps them now
         return True
 
     def open_project(self, folder: Path | None = None) -> bool:
@@ -711,6 +716,7 @@ class ProjectController(QtCore.QObject):
             self.discard_autosaves(dirty)
             for doc in dirty:
                 doc.annotation.mark_saved(doc.annotation.version)  # accepted as lost: ask no more
+            self._unmark_scratch([d.path for d in marked])
             return True
         return False
 
@@ -834,15 +840,19 @@ class ProjectController(QtCore.QObject):
         for project in projects:
             if project is not self.project:
                 project = self._scratches.get(str(project.root), project)  # one object per folder
-            images = self._ask_recovery(project)
+            marks: list = []
+            images = self._ask_recovery(project, marks=marks)
             if images:
                 self._restore(project, images)
+            if marks:
+                self._restore_marks(marks)
 
-    def _ask_recovery(self, project, images=None) -> list:
+    def _ask_recovery(self, project, images=None, marks=None) -> list:
         """The project's images whose autosave the user wants back (the autosaves of "discard"
         move to the project's discarded/ folder; "later" keeps them for next time). ``images``: its recoverable images, when
         they were listed already. A scratch project's are asked about only when the annotations can
-        take its classes (``_scratch_classes``)."""
+        take its classes (``_scratch_classes``). ``marks``: a list to fill with the scratch
+        project's images marked done (without a project) that the user wants marked again."""
         if project is None:
             return []
         try:
@@ -850,7 +860,11 @@ class ProjectController(QtCore.QObject):
         except OSError:
             return []
         own = project is self.project or project is self._stand_in  # a stand-in's: of the read-only project
-        if not images or (not own and not self._scratch_classes(project, images)):
+        if images and not own and not self._scratch_classes(project, images):
+            images = []  # they wait for a later start; done marks have no classes
+        if marks is not None and not own:
+            marks.extend(im for im in project.images if im.done and Path(im.path).is_file())
+        if not images and not marks:
             return []
         if project is self._stand_in and project.classes != self.project.classes:
             self._warn(f"Autosaves of {len(images)} image(s) of this project with other classes are kept in "
@@ -861,17 +875,21 @@ class ProjectController(QtCore.QObject):
         from qgn_studio.recovery_question import RecoveryQuestion
 
         choice = self.ask_recover(RecoveryQuestion.of(project, images, scratch=not own,
-                                                      folder=self.project.root if own else None))
+                                                      folder=self.project.root if own else None, marked=marks or ()))
         if choice == "discard":
             kept = [project.discard_autosave(im) for im in images]
             if any(kept):
                 self.workspace.show_status(f"{sum(map(bool, kept))} autosave(s) moved to "
                                            f"{project.root / DISCARDED_DIR} (move one back into "
                                            f"{project.autosave_dir}/ to restore it at the next start)", 15000)
+            self._unmark_scratch([Path(im.path) for im in marks or ()], [project])
         if choice != "restore":
+            if marks:
+                marks.clear()
             return []
         if not own:
             project = self._use_scratch(project)
+        if images and not own:
             if self.annotator.classes != project.classes:  # restored maps keep their classes: so do the tools
                 self.annotator.set_classes(project.classes)
         for im in images:
@@ -892,6 +910,19 @@ class ProjectController(QtCore.QObject):
                    f"({', '.join(project.classes.names[:4])}…) are kept in {project.root}: they are offered "
                    "at the next start")
         return False
+
+    def _restore_marks(self, marks) -> None:
+        """Mark again the images of ``marks`` (ProjectImage of a scratch project), opened if needed."""
+        known = {d.path for d in self.workspace.docs}
+        missing = [Path(im.path) for im in marks if Path(im.path) not in known and resolved(im.path) not in known]
+        if missing:
+            self.shell.open_paths(missing, append=True)
+        by_path = {d.path: d for d in self.workspace.docs}
+        for im in marks:
+            doc = by_path.get(Path(im.path)) or by_path.get(resolved(im.path))
+            if doc is not None and not doc.done:
+                doc.done = True
+                self.workspace.document_updated(doc)
 
     def _restore(self, project, images) -> None:
         known = {d.path for d in self.workspace.docs}
@@ -974,9 +1005,55 @@ class ProjectController(QtCore.QObject):
     def _done_changed(self, doc, done: bool) -> None:
         project = self.project
         if project is None:
+            self._mark_in_scratch(doc, done)
             return
         self.jobs.submit(lambda: self._write_image(project, doc.path, lambda image: project.set_done(image, done))[0],
                          failed=lambda message: self._write_failed(f"Cannot record 'done': {message}"))
+
+    def _mark_in_scratch(self, doc, done: bool) -> None:
+        """Without a project a done mark is kept at once in the scratch project of the image's class
+        set (as its autosave is): a crash then loses no mark, and the next start offers it back."""
+        if not done:
+            self._unmark_scratch([doc.path])
+            return
+        classes = doc.annotation.classes if doc.annotation is not None else self.annotator.classes
+        if classes is None:  # no model yet: no scratch project to keep it in; kept once there is one
+            self._marks_waiting.append(doc)
+            return
+        target = self.scratch(classes)
+        if target is None:
+            return
+        self.jobs.submit(lambda: self._write_image(target, doc.path, lambda image: target.set_done(image, True))[0],
+                         failed=lambda message: self._warn(f"{doc.name}: the done mark cannot be kept in the "
+                                                           f"scratch folder ({message}); save a project to keep it"))
+
+    def _keep_waiting_marks(self, classes) -> None:
+        """A class set is known: the done marks made before it are kept now (``_mark_in_scratch``)."""
+        waiting, self._marks_waiting = self._marks_waiting, []
+        if classes is None or self.project is not None:
+            return
+        for doc in dict.fromkeys(waiting):
+            if doc.done and doc in self.workspace.docs:
+                self._mark_in_scratch(doc, True)
+
+    def _unmark_scratch(self, paths, also=()) -> None:
+        """The done marks of ``paths`` in the scratch projects this window uses (and ``also``) go:
+        unmarked, discarded or kept in a project now (job thread)."""
+        scratches = [*self._scratches.values(), *also]
+
+        def run() -> None:
+            for scratch in scratches:
+                for path in paths:
+                    try:
+                        image = scratch.image_for(path)
+                    except KeyError:
+                        continue
+                    if image.done:
+                        scratch.set_done(image, False)
+
+        if scratches and paths:
+            self.jobs.submit(run, failed=lambda message: self._warn(f"Cannot clear a done mark in the scratch "
+                                                                    f"folder: {message}; it is offered at the next start"))
 
     def _class_set_edited(self, classes) -> None:
         project = self.project

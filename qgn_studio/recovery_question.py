@@ -13,20 +13,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 NEWER_SAVE = " (its saved annotation is newer)"
+MARKED = " (marked done)"
 CLASS_NAMES_SHOWN = 4
 
 
 @dataclass(frozen=True)
 class RecoveryItem:
-    """One image with an autosave to offer: its file name, when it was autosaved (seconds since the
-    epoch; None when unknown), and whether its saved annotation was written after it."""
+    """One image with an autosave (or, without a project, a done mark) to offer: its file name, when
+    it was autosaved (seconds since the epoch; None when unknown or none), whether its saved
+    annotation was written after it, and whether it was marked done."""
     name: str
     autosaved: float | None
     saved_is_newer: bool = False
+    marked: bool = False
 
     @property
     def label(self) -> str:
-        return self.name + (NEWER_SAVE if self.saved_is_newer else "")
+        return self.name + (NEWER_SAVE if self.saved_is_newer else "") + (MARKED if self.marked else "")
 
 
 @dataclass(frozen=True)
@@ -39,16 +42,19 @@ class RecoveryQuestion:
     items: tuple[RecoveryItem, ...] = field(default_factory=tuple)
 
     @classmethod
-    def of(cls, project, images, scratch: bool, folder: Path | None = None) -> RecoveryQuestion:
-        """The question about ``images`` (recoverable images of ``project``); ``folder``: the project
-        they are of, when ``project`` only holds them (the stand-in of a read-only project)."""
-        items = []
+    def of(cls, project, images, scratch: bool, folder: Path | None = None, marked=()) -> RecoveryQuestion:
+        """The question about ``images`` (recoverable images of ``project``) and ``marked`` (its
+        images marked done without a project); ``folder``: the project they are of, when ``project``
+        only holds them (the stand-in of a read-only project)."""
+        items, marks = [], {id(im) for im in marked}
         for im in images:
             try:
                 when = project.autosave_path(im).stat().st_mtime
             except OSError:
                 when = None
-            items.append(RecoveryItem(Path(im.path).name, when, project.autosave_is_older(im)))
+            items.append(RecoveryItem(Path(im.path).name, when, project.autosave_is_older(im), id(im) in marks))
+        shown = {id(im) for im in images}
+        items += [RecoveryItem(Path(im.path).name, None, marked=True) for im in marked if id(im) not in shown]
         items.sort(key=lambda item: -(item.autosaved or 0))  # the latest edits first
         return cls(Path(folder or project.root), scratch, tuple(project.classes.names), tuple(items))
 
@@ -68,8 +74,12 @@ class RecoveryQuestion:
         count = len(self.items)
         newest = max((item.autosaved for item in self.items if item.autosaved is not None), default=None)
         older = sum(item.saved_is_newer for item in self.items)
-        text = (f"{count} image{'s' if count != 1 else ''} had edits that were autosaved but "
-                "not saved, by a window that did not close normally or by one still open")
+        marked = sum(item.marked for item in self.items)
+        what = ("edits that were autosaved but not saved" if marked < count else "done marks not kept in a project")
+        if 0 < marked < count:
+            what = "edits that were autosaved but not saved, or done marks not kept in a project"
+        text = (f"{count} image{'s' if count != 1 else ''} had {what}, by a window that did not close normally "
+                "or by one still open")
         if newest is not None:
             text += f" (last autosaved {ago(newest, now)})"
         text += "."
@@ -78,9 +88,19 @@ class RecoveryQuestion:
                      " saved annotation: restoring replaces a later save (kept in conflicts/ when you save).")
         return text
 
+    def actions(self, discarded: str) -> str:
+        """What the answers do (``discarded``: the folder name Discard moves autosaves to)."""
+        marks_only = all(item.marked and item.autosaved is None for item in self.items)
+        text = "" if marks_only else (f"Autosaves in {self.folder}. Restore opens them as unsaved edits; Discard "
+                                      f"moves them to {discarded}/ there (nothing is deleted); ")
+        if any(item.marked for item in self.items):
+            text += ("Restore marks the images done again (opening them); Discard clears the marks; " if marks_only else
+                     "the images marked done are marked again, or their marks cleared; ")
+        return text + "Later keeps them for the next start."
+
     def item_text(self, item: RecoveryItem, now: float | None = None) -> str:
         when = "" if item.autosaved is None else f" — autosaved {ago(item.autosaved, now)}"
-        return item.name + when + (NEWER_SAVE if item.saved_is_newer else "")
+        return item.name + when + (NEWER_SAVE if item.saved_is_newer else "") + (MARKED if item.marked else "")
 
 
 def ago(when: float, now: float | None = None) -> str:

@@ -24,11 +24,14 @@ def collect_files(paths: list[str], suffixes: tuple[str, ...], what: str) -> lis
 
 
 def _same_file_key(path: Path) -> str:
-    """One spelling per file: resolved through links, case folded (two names that differ only in
-    case are one file on macOS and Windows disks, so they count as a clash everywhere)."""
+    """One spelling per file: resolved through links, case folded and in one Unicode normal form (two
+    names that differ only in case are one file on macOS and Windows disks, and two that differ only
+    in how an accent is encoded - "é" as one character or as "e" and a combining accent - are one
+    file on macOS disks, so they count as a clash everywhere)."""
     import os
+    import unicodedata
 
-    return os.path.normcase(os.path.realpath(path)).casefold()
+    return unicodedata.normalize("NFC", os.path.normcase(os.path.realpath(path))).casefold()
 
 
 def check_outputs(inputs: list[Path], outputs: list[tuple[Path, Path]]) -> None:

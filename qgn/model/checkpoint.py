@@ -38,6 +38,15 @@ def config_path(weights: str | os.PathLike) -> Path:
 
 def save_model(path: str | os.PathLike, model: QGN, extra: dict | None = None) -> Path:
     """Save weights (+ BN buffers) to ``path`` (.safetensors) and the config to ``path``.json."""
+    # both written whole before either is renamed into place: a kill while writing leaves the old
+    # pair (or nothing), never new weights beside an old or missing JSON
+    atomic_write_together(model_files(path, model, extra))
+    return Path(path)
+
+
+def model_files(path: str | os.PathLike, model: QGN, extra: dict | None = None) -> list[tuple[Path, bytes]]:
+    """(path, bytes) of the two files ``save_model`` writes, for a writer that saves them together
+    with others (``qgn.fileio.atomic_write_together``); the folder is made."""
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"model files end in .safetensors; got {path.name}")
@@ -47,11 +56,7 @@ def save_model(path: str | os.PathLike, model: QGN, extra: dict | None = None) -
     if extra:
         config["extra"] = {**config.get("extra", {}), **extra}
     doc = {"format": FORMAT, "version": FORMAT_VERSION, "config": config}
-    # both written whole before either is renamed into place: a kill while writing leaves the old
-    # pair (or nothing), never new weights beside an old or missing JSON
-    atomic_write_together([(path, save(state, metadata={"format": FORMAT})),
-                           (config_path(path), json.dumps(doc, indent=1).encode())])
-    return path
+    return [(path, save(state, metadata={"format": FORMAT})), (config_path(path), json.dumps(doc, indent=1).encode())]
 
 
 def load_config(path: str | os.PathLike) -> QGNConfig:

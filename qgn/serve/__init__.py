@@ -19,6 +19,7 @@ label-studio-ml-backend label_studio_ml/api.py, the reference server):
   ``task`` and ``annotation``; START_TRAINING comes from ml/api_connector.py ``train`` (100 s).
 
 Modules: ``label_config`` (what the config asks for), ``backend`` (the model, images, predictions,
-fine-tuning), ``inorder`` (webhook work in arrival order, answered within Label Studio's wait),
+fine-tuning), ``kept`` (the annotations kept for fine-tuning, on disk so a restart keeps them),
+``inorder`` (webhook work in arrival order, answered within Label Studio's wait),
 ``server`` (HTTP), ``limits`` (the limits a deployment may move, from the environment).
 """

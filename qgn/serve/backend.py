@@ -28,7 +28,11 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
   ``train_out/<name>-ls<n>.safetensors`` — a new file, never the original — and serves it from then
   on. At most one fine-tune runs; see ``request_training``.
   A restarted ``qgn serve`` serves the newest version in ``train_out`` fine-tuned from its model
-  (``resume``); the annotations kept since that version was made live in memory and are lost.
+  (``resume``) and learns from the annotations it kept before (``qgn.serve.kept``: each is written to
+  ``train_out/kept-annotations/`` as it is kept, and a webhook's body from its arrival until it is
+  read, so a kill loses none); a staging folder a killed
+  server left in ``train_out`` (``.qgn-serve-*``) is removed once no process holds it
+  (``remove_stale_staging``).
   ANNOTATIONS_DELETED and TASKS_DELETED drop the kept annotations they name. A webhook's work runs
   in arrival order on one thread and is answered ``accepted`` when it would outlast Label Studio's
   1 s wait (``qgn.serve.inorder``).
@@ -40,6 +44,7 @@ from __future__ import annotations
 import glob
 import http.client
 import json
+import os
 import re
 import socket
 import tempfile
@@ -57,6 +62,7 @@ from urllib.parse import parse_qs, urljoin, urlparse
 import numpy as np
 
 from .inorder import Busy, InOrder
+from .kept import KeptAnnotations
 from .label_config import BrushTarget, ConfigError, brush_target
 from .limits import (MAX_RESPONSE_BYTES_ENV, MAX_TASKS_ENV, PREDICT_DEADLINE_ENV, max_response_bytes, max_tasks,
                      predict_deadline_s)
@@ -78,6 +84,72 @@ class RequestError(ValueError):
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
         self.status = status
+
+
+STAGING_PREFIX = ".qgn-serve-"  # a version is saved into such a folder in train_out, then moved beside the others
+FETCH_PREFIX = "qgn-serve-"  # an image is fetched into such a folder in the system's temporary folder
+STALE_STAGING_S = 60.0  # younger: its server may not hold it yet
+
+
+@contextmanager
+def holding(folder) -> Iterator[None]:
+    """Hold a lock on the staging ``folder`` while a version is saved (or an image fetched) in it
+    (``qgn.fileio.lock_folder``): a folder no process holds is provably a killed server's."""
+    from qgn.fileio import lock_folder
+
+    fd = lock_folder(folder)
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def remove_stale_staging(train_out: Path, prefix: str = STAGING_PREFIX) -> list[Path]:
+    """Remove the staging folders (``prefix`` and tempfile's 8 random characters) in ``train_out``
+    that a killed ``qgn serve`` left: this user's, older than ``STALE_STAGING_S`` and held by no
+    process (``holding``). They hold staged copies only — a version counts as saved once linked out
+    of one — but a version whose weights were linked out and whose JSON was not yet moved (killed in
+    between) is finished first. With ``FETCH_PREFIX`` in the temporary folder: the folders of
+    fetched images. The folders removed; links, other names, anything unreadable and anything no
+    lock can prove free (Windows) are left alone."""
+    import shutil
+
+    from qgn.fileio import lock_folder
+
+    removed, name = [], re.compile(re.escape(prefix) + r"[a-z0-9_]{8}")
+    for folder in sorted(Path(train_out).glob(glob.escape(prefix) + "*")):
+        try:
+            if not name.fullmatch(folder.name) or folder.is_symlink() or not folder.is_dir() or \
+                    folder.stat().st_uid != os.getuid() or time.time() - folder.stat().st_mtime < STALE_STAGING_S:
+                continue
+            fd = lock_folder(folder, wait=False)
+        except (OSError, AttributeError):  # AttributeError: no os.getuid (Windows)
+            continue
+        if fd is None:
+            continue  # its server is still at work in it
+        try:
+            finish_staged(folder, Path(train_out))
+            shutil.rmtree(folder)
+            removed.append(folder)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def finish_staged(folder: Path, train_out: Path) -> None:
+    """A version whose weights ``save_version`` linked into ``train_out`` but whose JSON it had not
+    yet moved over its empty placeholder when killed: the JSON is moved now (nothing else is)."""
+    from qgn.model.checkpoint import config_path
+
+    for staged in folder.glob("*.safetensors"):
+        final, staged_json = train_out / staged.name, config_path(staged)
+        placeholder = config_path(final)
+        if staged_json.is_file() and final.is_file() and os.path.samefile(staged, final) and \
+                placeholder.is_file() and not placeholder.stat().st_size:
+            os.replace(staged_json, placeholder)
 
 
 @dataclass
@@ -295,6 +367,9 @@ class QGNBackend:
         self.infer_lock = threading.Lock()  # one inference at a time; /health never takes it
         self.state_lock = threading.Lock()
         self.corrections: OrderedDict = OrderedDict()
+        self.seq: dict = {}  # key of a kept annotation -> the order it came in (qgn.serve.kept)
+        self.next_seq = 0  # the next annotation's (never one given before, deleted ones' included)
+        self.unread: list[Path] = []  # held webhooks of a killed server not read yet: tried again at /setup
         self.new_since_training = 0
         self.training: threading.Thread | None = None
         self.training_running = False  # a fine-tune runs (set and cleared under state_lock)
@@ -307,8 +382,14 @@ class QGNBackend:
         self.predict_deadline_s = predict_deadline_s()
         self.webhooks = InOrder()  # annotation webhooks' work, in the order they came (qgn.serve.inorder)
         self.resume_notes: list[str] = []  # what a restart found in train_out and did not serve (for the log)
+        self.kept = KeptAnnotations(self.train_out) if self.train_out is not None else None
+        self.resume_notes += [f"removed {p}, an image fetched by a qgn serve that was killed" for p in
+                              remove_stale_staging(Path(tempfile.gettempdir()), FETCH_PREFIX)]
         if self.train_out is not None:
+            self.resume_notes += [f"removed {p}, left by a qgn serve that was killed" for p in
+                                  remove_stale_staging(self.train_out)]
             self.resume()
+            self.resume_kept()
 
     def resume(self) -> None:
         """Serve the newest version in ``train_out`` fine-tuned from the original (each
@@ -333,6 +414,44 @@ class QGNBackend:
             self.current = ServedModel(f"{base}-ls{n}", path, model)
             self.versions = [self.versions[0], *(f"{base}-ls{k}" for k in numbers if k is not None)]
             return
+
+    def resume_kept(self) -> None:
+        """Keep again the annotations kept before a restart (``qgn.serve.kept``); those newer than
+        what the served version learnt from count as new."""
+        found = self.kept.load(self.resume_notes)[-MAX_CORRECTIONS:]
+        upto = self.kept.trained(self.current.path.name)
+        for key, image, label, annotation_id, seq in found:
+            self.corrections[key] = (image, label, annotation_id)
+            self.seq[key] = seq
+        self.next_seq = max([upto, *self.seq.values()]) + 1
+        self.new_since_training = sum(seq > upto for *_, seq in found)
+        held = self.kept.pending()  # webhooks a kill caught before they were read: read now, in order
+        if held:
+            self.resume_notes.append(f"{len(held)} webhook(s) not read before the last stop are read now "
+                                     f"(from {held[0].parent})")
+        for path in held:
+            self.webhooks.run_later(lambda path=path: self.read_held(path))
+
+    def read_held(self, path: Path) -> None:
+        """Read the webhook held in ``path`` (``resume_kept``; webhook thread); when that fails (its
+        image cannot be fetched yet: Label Studio has not connected) the file stays, tried again at
+        the next ``/setup`` and the next start."""
+        import sys
+
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+            action = body.get("action")
+            project = body.get("project") or {}
+            if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", *DELETIONS) and isinstance(project, dict):
+                self.read_webhook(action, body, project)
+        except Exception as exc:
+            print(f"qgn serve: warning: the webhook held in {path} before a restart cannot be read yet ({exc}); "
+                  "it stays there, tried again when Label Studio connects (/setup) and at the next start",
+                  file=sys.stderr, flush=True)
+            with self.state_lock:
+                self.unread.append(path)
+            return
+        self.kept.release(path)
 
     # ------------------------------------------------------------------------------- protocol
     def health(self) -> dict:
@@ -359,6 +478,9 @@ class QGNBackend:
                 self.hostname = hostname.rstrip("/")
             if isinstance(token, str) and token and not self.token:
                 self.token = token
+            unread, self.unread = self.unread, []
+        for path in unread:  # held webhooks whose image could not be fetched before Label Studio connected
+            self.webhooks.run_later(lambda path=path: self.read_held(path))
         return {"model_version": self.current.version}
 
     def predict(self, body: dict, client_gone=None) -> dict:
@@ -473,22 +595,32 @@ class QGNBackend:
         elif action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
             annotation_parts(body)  # its shape is answered at once
 
+        held = self.kept.hold(body) if action != "START_TRAINING" else None  # a deletion too: read after the rest
+
         def work() -> dict:
-            if action in DELETIONS:
-                return self.forget_corrections(project.get("id"), body.get(DELETIONS[action]), action)
-            if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
-                self.keep_correction(body, project)
-            return self.after_keeping(action)
+            try:
+                return self.read_webhook(action, body, project)
+            finally:
+                self.kept.release(held)
 
         try:
             answer = self.webhooks.run(work, f"{action} of project {project.get('id')}", arrived)
         except Busy as exc:
+            self.kept.release(held)  # refused unread (503), as before
             raise RequestError(str(exc), 503) from None
         if answer is None:
             return {"status": "accepted", "reason": "still being read (Label Studio waits 1 s); in the order the "
                                                     "webhooks came, failures in the server's log",
                     "waiting": self.webhooks.waiting()}
         return answer
+
+    def read_webhook(self, action: str, body: dict, project: dict) -> dict:
+        """An annotation or deletion webhook's work, or START_TRAINING's (webhook thread)."""
+        if action in DELETIONS:
+            return self.forget_corrections(project.get("id"), body.get(DELETIONS[action]), action)
+        if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
+            self.keep_correction(body, project)
+        return self.after_keeping(action)
 
     def after_keeping(self, action: str) -> dict:
         """After an annotation webhook's work: a fine-tune when START_TRAINING or ``train_every``
@@ -607,7 +739,7 @@ class QGNBackend:
         if not self.fetch_slots.acquire(timeout=FETCH_WAIT_S):
             raise RequestError(f"qgn serve is busy: {MAX_FETCHES} images are being fetched; try again later", 503)
         try:
-            with tempfile.TemporaryDirectory(prefix="qgn-serve-") as folder:
+            with tempfile.TemporaryDirectory(prefix=FETCH_PREFIX) as folder, holding(folder):
                 path = Path(folder) / ("image" + Path(urlparse(url).path).suffix[:12])
                 self.download(url, path, hostname, token)
                 yield path
@@ -676,14 +808,33 @@ class QGNBackend:
         if image.shape[:2] != label.shape:
             raise RequestError(f"{source}: the annotation is {label.shape[::-1]} but the image {image.shape[1::-1]}")
         label = compact_label(label)
+        key = (project.get("id"), task.get("id"))
         with self.state_lock:
-            key = (project.get("id"), task.get("id"))
+            seq, self.next_seq = self.next_seq, self.next_seq + 1
+        self.keep_on_disk(lambda: self.kept.save(key, image, label, annotation.get("id"), seq))
+        with self.state_lock:
             self.corrections.pop(key, None)
             self.corrections[key] = (image, label, annotation.get("id"))
+            self.seq[key] = seq
+            dropped = []
             while len(self.corrections) > MAX_CORRECTIONS:
-                self.corrections.popitem(last=False)
+                dropped.append(self.corrections.popitem(last=False)[0])
+                self.seq.pop(dropped[-1], None)
             self.new_since_training += 1
+        for old in dropped:
+            self.keep_on_disk(lambda old=old: self.kept.remove(old))
         return True
+
+    def keep_on_disk(self, write) -> None:
+        """``write()`` of a kept annotation's file (webhook thread); a failure (a full disk) is said
+        in the server's log: the annotation is still learnt from, but a restart would lose it."""
+        import sys
+
+        try:
+            write()
+        except OSError as exc:
+            print(f"qgn serve: warning: {exc}; the annotation is kept in memory only (a restart loses it)",
+                  file=sys.stderr, flush=True)
 
     def forget_corrections(self, project_id, deleted, action: str) -> dict:
         """Drops the kept annotations that Label Studio deleted — ``deleted`` is the webhook's list
@@ -697,7 +848,11 @@ class QGNBackend:
                     (annotation if action == "ANNOTATIONS_DELETED" else key[1]) in ids]
             for key in gone:
                 del self.corrections[key]
-            return {"status": "forgotten", "forgotten": len(gone), "corrections": len(self.corrections)}
+                self.seq.pop(key, None)
+            answer = {"status": "forgotten", "forgotten": len(gone), "corrections": len(self.corrections)}
+        for key in gone:
+            self.keep_on_disk(lambda key=key: self.kept.remove(key))
+        return answer
 
     def request_training(self) -> dict:
         """Start a fine-tune on the kept annotations, unless one runs (then one more follows it,
@@ -730,9 +885,12 @@ class QGNBackend:
             while not done:
                 with self.state_lock:
                     pairs, served = list(self.corrections.values()), self.current
+                    upto = self.next_seq - 1  # every annotation kept so far is in pairs
                     taken, self.new_since_training, self.training_again = self.new_since_training, 0, False
                     self.training_status = f"fine-tuning on {len(pairs)} annotation(s)"
                 failure = self._train(pairs, served)  # its status; the served model stays
+                if not failure:  # a restart serving this version counts only later annotations as new
+                    self.keep_on_disk(lambda: self.kept.mark_trained(self.current.path.name, upto))
                 with self.state_lock:  # deciding and clearing under one hold: no request is lost between
                     if failure:
                         self.new_since_training += taken
@@ -793,7 +951,8 @@ class QGNBackend:
             path = self.train_out / f"{self.original.stem}-ls{n}.safetensors"
             placeholder, saved = config_path(path), False
             try:
-                with tempfile.TemporaryDirectory(prefix=".qgn-serve-", dir=self.train_out) as folder:
+                with tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=self.train_out) as folder, \
+                        holding(folder):
                     staged = Path(save(Path(folder) / path.name))
                     if not self.link_new(staged, path):
                         continue

@@ -23,8 +23,8 @@ from safetensors.torch import load_file, save
 from qgn.data.transforms import augment, collate
 from qgn.loss import QuadtreeLoss
 from qgn.quadtree import ROOT_LEVEL
-from qgn.fileio import atomic_write_bytes, remove_stale_temporaries
-from qgn.model.checkpoint import load_model, save_model
+from qgn.fileio import atomic_write_bytes, atomic_write_together, remove_stale_temporaries
+from qgn.model.checkpoint import load_model, model_files, save_model
 from qgn.model.qgn import QGN, QGNConfig
 from qgn.propagation import Scheme
 from qgn.train.distributed import gather_digests, init_distributed, shutdown, wait_for_all, wrap_model
@@ -300,7 +300,9 @@ def build_pretrained_model(config: TrainConfig, classes) -> QGN:
 
 
 def save_train_state(out: Path, model, optimizer, loss_fn, iteration: int, config: TrainConfig) -> None:
-    save_model(out / "last.safetensors", model, extra={"train": asdict(config), "iteration": iteration})
+    """The checkpoint's four files, all written whole before any is renamed into place: a kill while
+    saving leaves the checkpoint before, still resumable (a torn one is refused: ``load_train_state``)."""
+    files = model_files(out / "last.safetensors", model, extra={"train": asdict(config), "iteration": iteration})
     names = {id(p): n for n, p in model.named_parameters()}
     tensors = {f"loss.{k}": v.detach().cpu().contiguous() for k, v in loss_fn.state_dict().items()}
     for group in optimizer.param_groups:
@@ -308,8 +310,8 @@ def save_train_state(out: Path, model, optimizer, loss_fn, iteration: int, confi
             for entry, value in optimizer.state.get(p, {}).items():  # momentum, Adam moments, step
                 if torch.is_tensor(value):
                     tensors[f"opt.{entry}.{names[id(p)]}"] = value.detach().cpu().contiguous()
-    atomic_write_bytes(out / "last.state.safetensors", save(tensors))
-    atomic_write_bytes(out / "last.state.json", json.dumps({"iteration": iteration}).encode())
+    atomic_write_together([*files, (out / "last.state.safetensors", save(tensors)),
+                           (out / "last.state.json", json.dumps({"iteration": iteration}).encode())])
 
 
 def load_train_state(out: Path, model, optimizer, loss_fn) -> int:

@@ -36,7 +36,15 @@ def test_done_and_done_and_next_keys(qtbot, window, model_path, tmp_path):
     assert "done" in window.statusBar().currentMessage()
 
 
-def test_done_marks_without_a_project_are_not_dropped_silently(qtbot, windows, model_path, tmp_path):
+def marks_in_scratch(user_state) -> list:
+    """The images marked done in the scratch projects (kept there without a project)."""
+    from qgn.project import Project
+
+    return [im.path for folder in (user_state / "scratch").glob("*/") if (folder / "project.json").is_file()
+            for im in Project.open(folder).images if im.done]
+
+
+def test_done_marks_without_a_project_are_not_dropped_silently(qtbot, windows, model_path, tmp_path, user_state):
     """Without a project the done marks live on the open images only: opening other images (or
     closing the window) asks first, as for unsaved edits; Save keeps them in a new project."""
     from qgn.project import Project
@@ -48,6 +56,8 @@ def test_done_marks_without_a_project_are_not_dropped_silently(qtbot, windows, m
     qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
     QTest.keyClick(win, QtCore.Qt.Key.Key_Return, QtCore.Qt.KeyboardModifier.ControlModifier)  # Done and next
     assert win.docs[0].done and win.projects.project is None
+    win.jobs.wait_idle()
+    assert marks_in_scratch(user_state) == [first[0]]  # kept at once, as an autosave is
     asked = []
     win.projects.ask_unsaved = lambda count, what: asked.append((count, what)) or "cancel"
     win.open_paths(others)
@@ -61,3 +71,55 @@ def test_done_marks_without_a_project_are_not_dropped_silently(qtbot, windows, m
     win.jobs.wait_idle()
     kept = Project.open(tmp_path / "kept")
     assert [im.done for im in kept.images] == [True, False, False]
+    assert not marks_in_scratch(user_state), "the project keeps the mark now: a start must not offer it again"
+
+
+def test_done_marks_without_a_project_survive_a_crash(qtbot, windows, model_path, tmp_path):
+    """A done mark is work: without a project it is kept in the scratch folder at once (as the
+    autosaves are), so a killed app offers it at the next start; restored, the image is open and
+    marked again; discarded (or closed normally with "discard"), it is not offered again."""
+    paths = write_samples(tmp_path / "data", 3, (64, 64))
+    first = windows()
+    first.start(paths, str(model_path))
+    qtbot.waitUntil(lambda: first.current is not None and first.current.result is not None, timeout=WAIT_MS)
+    QTest.keyClick(first, QtCore.Qt.Key.Key_Return, QtCore.Qt.KeyboardModifier.ControlModifier)  # Done and next
+    assert first.docs[0].done and first.projects.project is None
+    windows.crash(first)
+
+    second, asked = windows(), []
+    second.projects.ask_recover = lambda question: asked.append(question) or "restore"
+    second.start([], str(model_path))  # nothing opened: the restore brings the marked image back
+    qtbot.waitUntil(lambda: bool(second.docs), timeout=WAIT_MS)
+    assert [(d.path, d.done) for d in second.docs] == [(paths[0], True)]
+    assert [q.names for q in asked] == [[f"{paths[0].name} (marked done)"]]
+    assert "done marks" in asked[0].summary() and "Discard clears the marks" in asked[0].actions("discarded")
+    windows.crash(second)
+
+    third = windows(recover="discard")
+    third.start([paths[1]], str(model_path))
+    third.jobs.wait_idle()
+    assert [(d.path, d.done) for d in third.docs] == [(paths[1], False)]
+    third.close()
+
+    fourth = windows(recover="restore")
+    fourth.start([paths[2]], str(model_path))
+    fourth.jobs.wait_idle()
+    assert [(d.path, d.done) for d in fourth.docs] == [(paths[2], False)], "a discarded mark came back"
+
+
+def test_a_done_mark_made_before_the_model_loads_is_kept_once_it_has(qtbot, windows, model_path, tmp_path):
+    """Without a class set there is no scratch project to keep a mark in yet: it is kept when the
+    model's classes come, so a crash after that still offers it."""
+    paths = write_samples(tmp_path / "data", 2, (64, 64))
+    first = windows()
+    first.start(paths, str(model_path))
+    assert first.current is first.docs[0] and first.annotator.classes is None  # nothing processed yet
+    first.annotator.done_action.trigger()  # Image ▸ Mark done
+    assert first.docs[0].done
+    qtbot.waitUntil(lambda: first.annotator.classes is not None, timeout=WAIT_MS)
+    windows.crash(first)
+
+    second = windows(recover="restore")
+    second.start([], str(model_path))
+    qtbot.waitUntil(lambda: bool(second.docs), timeout=WAIT_MS)
+    assert [(d.path, d.done) for d in second.docs] == [(paths[0], True)]

@@ -96,6 +96,15 @@ def test_predict_refuses_two_inputs_with_one_stem(tmp_path, capsys, model_path, 
     assert code == 2 and "would both be written" in err and not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("names", [("A.png", "a.png"), ("caf\u00e9.png", "cafe\u0301.png")])
+def test_predict_refuses_two_inputs_one_output_file_on_macos_or_windows(tmp_path, capsys, model_path, run_cli, names):
+    # differing only in case (Windows, macOS) or in how "é" is encoded (macOS): one output file there
+    for name in names:
+        write_photo(tmp_path / "in" / name)
+    code, _, err = run_cli("predict", "--model", model_path, tmp_path / "in", "--out", tmp_path / "out")
+    assert code == 2 and "would both be written" in err and not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("content", [b"", b"this is text, not a PNG", None])
 def test_predict_batch_reports_a_bad_image_and_goes_on(tmp_path, capsys, model_path, content, run_cli):
     write_photo(tmp_path / "in" / "a.png")

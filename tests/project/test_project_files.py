@@ -59,6 +59,22 @@ def test_keys_unique_ignoring_case(tmp_path):
         Project.open(project.root)
 
 
+def test_export_names_are_distinct_on_a_disk_blind_to_case_and_accent_encoding(tmp_path):
+    """Exports name files after the images' stems; "café" spelt with one character for "é" and with
+    "e" and a combining accent are two files on Linux but one on macOS, where the second image's
+    export replaced the first's (as "Street" and "street" would on Windows too)."""
+    import unicodedata
+
+    from qgn.project import export_names
+
+    names = ("Street.png", "street.png", unicodedata.normalize("NFC", "café.png"),
+             unicodedata.normalize("NFD", "café.png"), "other.png")
+    project = make_project(tmp_path, names)
+    stems = list(export_names(project.images).values())
+    assert len({unicodedata.normalize("NFD", stem).casefold() for stem in stems}) == len(names)
+    assert stems[-1] == "other"
+
+
 def test_done_must_be_a_boolean(tmp_path):
     project = make_project(tmp_path)
     doc = json.loads((project.root / PROJECT_FILE).read_text())

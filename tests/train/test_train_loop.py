@@ -148,3 +148,32 @@ def test_resuming_with_other_settings_or_a_damaged_state_is_one_clear_error(tmp_
         (out / "last.state.safetensors").write_bytes(b"\x00\x01truncated")
     with pytest.raises(ValueError, match="--force starts over|--force to start over"):
         train(_config(out, **kw), resume=True)
+
+
+class Killed(BaseException):
+    """The process ends here: nothing after it runs (not the checkpoint Ctrl-C saves)."""
+
+
+def test_killed_while_saving_a_checkpoint_the_one_before_stays_resumable(tmp_path, monkeypatch):
+    """The weights were renamed into place before the training state was even serialised: a kill
+    in between left a torn checkpoint, which --resume refuses, and the good one before was gone."""
+    from qgn.train import loop
+
+    out = tmp_path / "run"
+    train(_config(out, iterations=2))
+    names = ("last.safetensors", "last.json", "last.state.safetensors", "last.state.json")
+    before = {name: (out / name).read_bytes() for name in names}
+    real = loop.save
+
+    def dies(tensors, *args, **kwargs):
+        if any(key.startswith("opt.") for key in tensors):  # the training state's turn
+            raise Killed
+        return real(tensors, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "save", dies)
+    with pytest.raises(Killed):
+        train(_config(out, iterations=4), resume=True)
+    monkeypatch.undo()
+    assert {name: (out / name).read_bytes() for name in names} == before
+    train(_config(out, iterations=4), resume=True)
+    assert load_model(out / "final.safetensors").config.extra["iteration"] == 4

@@ -1,0 +1,246 @@
+"""What a killed ``qgn serve`` (kill -9: nothing of it runs after) leaves and what the next start
+makes of it: the annotations Label Studio sent for fine-tuning are learnt from after the restart
+(Label Studio sends each once), and the staging folder of a version being saved is cleaned up once
+no process holds it - never one a live server holds, nor anything else in the folder."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from qgn.resources import bundled_model_path, samples_dir
+from qgn.serve import backend as backend_module
+from qgn.serve import inorder
+from qgn.serve.backend import QGNBackend
+
+CONFIG = ('<View><Image name="image" value="$image"/><BrushLabels name="tag" toName="image">'
+          '<Label value="road"/><Label value="Sky"/></BrushLabels></View>')
+
+
+@pytest.fixture(autouse=True)
+def webhooks_answer_their_result(monkeypatch):
+    monkeypatch.setattr(inorder, "WAIT_S", 60.0)
+
+
+def started(models):
+    """A ``qgn serve`` backend fine-tuning into ``models`` (started anew: as after a kill)."""
+    return QGNBackend(bundled_model_path("demo"), "cpu", samples_dir(), train_out=models, train_every=5,
+                      finetune_iterations=2)
+
+
+def annotated(task: int, scene: int, annotation: int, action="ANNOTATION_CREATED"):
+    region = {"from_name": "tag", "to_name": "image", "type": "rectanglelabels", "original_width": 384,
+              "original_height": 256, "value": {"x": 0, "y": 0, "width": 10 * task, "height": 50,
+                                                 "rectanglelabels": ["road"]}}
+    return {"action": action, "project": {"id": 7, "label_config": CONFIG},
+            "task": {"id": task, "data": {"image": f"images/scene_0{scene}.png"}},
+            "annotation": {"id": annotation, "result": [region]}}
+
+
+def kept(backend) -> dict:
+    return {key: (image.copy(), label.copy(), annotation) for key, (image, label, annotation) in
+            backend.corrections.items()}
+
+
+def assert_same(found: dict, expected: dict) -> None:
+    assert list(found) == list(expected)
+    for key, (image, label, annotation) in expected.items():
+        np.testing.assert_array_equal(found[key][0], image)
+        np.testing.assert_array_equal(found[key][1], label)
+        assert found[key][2] == annotation
+
+
+def test_annotations_kept_for_fine_tuning_outlive_a_kill(tmp_path):
+    """They lived in memory only: a restart before the next fine-tune lost every annotation
+    received since the last one, which Label Studio never sends again."""
+    models = tmp_path / "models"
+    first = started(models)
+    for hook in (annotated(1, 1, 9), annotated(2, 2, 10), annotated(1, 1, 11, "ANNOTATION_UPDATED")):
+        assert first.webhook(hook)["status"] == "kept"
+    before = kept(first)
+    assert list(before) == [(7, 2), (7, 1)]
+
+    again = started(models)  # killed: nothing of the first ran after its last answer
+    assert_same(kept(again), before)
+    assert again.new_since_training == 2  # each task's latest annotation
+    deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 10}]}
+    assert again.webhook(deleted)["forgotten"] == 1
+    assert list(started(models).corrections) == [(7, 1)]  # deleted in Label Studio: not learnt from after a restart
+
+    assert again.webhook({"action": "START_TRAINING", "project": {"id": 7}})["status"] == "training"
+    again.training.join(300)
+    assert again.current.version == "qgn-demo-ls1", again.training_status
+    third = started(models)  # serves ls1, which learnt from the annotation kept: nothing new
+    assert third.current.version == "qgn-demo-ls1" and list(third.corrections) == [(7, 1)]
+    assert third.webhook({"action": "START_TRAINING", "project": {"id": 7}})["status"] == "up to date"
+    assert third.webhook(annotated(3, 2, 12))["status"] == "kept" and third.new_since_training == 1
+
+
+def test_a_kept_file_that_cannot_be_read_is_named_and_left(tmp_path):
+    models = tmp_path / "models"
+    first = started(models)
+    assert first.webhook(annotated(1, 1, 9))["status"] == "kept"
+    bad = first.kept.folder / "0123.npz"
+    bad.write_bytes(b"not an npz")
+    again = started(models)
+    assert list(again.corrections) == [(7, 1)] and bad.read_bytes() == b"not an npz"
+    assert [str(bad) in note for note in again.resume_notes] == [True]
+
+
+def aged(path, seconds=3600):
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+    return path
+
+
+def test_a_killed_servers_staging_folder_is_removed_and_a_live_ones_kept(tmp_path):
+    """A kill -9 while a version was being saved left ``.qgn-serve-XXXXXXXX`` (with a model's
+    worth of staged weights) in train_out for good."""
+    models = tmp_path / "models"
+    killed, live, young, users = (models / name for name in (".qgn-serve-abcd_123", ".qgn-serve-live0000",
+                                                              ".qgn-serve-young000", ".qgn-serve-notes"))
+    for folder in (killed, live, young, users):
+        folder.mkdir(parents=True)
+    (killed / "demo-ls1.safetensors").write_bytes(b"staged")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; from qgn.serve.backend import holding\n"
+                               f"with holding({str(live)!r}):\n print('held', flush=True); time.sleep(600)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for folder in (killed, live, users):
+            aged(folder)  # young stays just made: its server may not hold it yet
+        backend = started(models)
+        assert not killed.exists() and live.is_dir() and young.is_dir() and users.is_dir()
+        assert [str(killed) in note for note in backend.resume_notes] == [True]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert backend_module.remove_stale_staging(models) == [live]  # its server gone, it goes too
+
+
+KILLED_WHILE_SAVING = """
+import os, signal, sys
+from pathlib import Path
+from qgn.serve import backend as module
+from qgn.train.finetune import save_new_model
+
+served = module.QGNBackend(Path(sys.argv[1]), "cpu", train_out=Path(sys.argv[2]))
+replace = os.replace
+def replace_or_die(src, dst):
+    if Path(dst) == Path(sys.argv[2]) / "demo-ls1.json":
+        os.kill(os.getpid(), signal.SIGKILL)  # its weights linked into place, its JSON not yet moved
+    return replace(src, dst)
+module.os.replace = replace_or_die
+extra = {"finetune": {"from": str(served.original.resolve())}}
+served.save_version(lambda staged: save_new_model(served.current.model, staged, extra=extra))
+"""
+
+
+def test_a_version_killed_between_its_weights_and_its_json_is_finished(tmp_path):
+    models = tmp_path / "models"
+    run = subprocess.run([sys.executable, "-c", KILLED_WHILE_SAVING, str(bundled_model_path("demo")), str(models)],
+                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == -9, run.stderr
+    staging, = models.glob(".qgn-serve-*")
+    assert (models / "demo-ls1.json").stat().st_size == 0  # the placeholder: that version could not be loaded
+    aged(staging)
+    again = started(models)
+    assert not staging.exists() and again.current.version == "qgn-demo-ls1", again.resume_notes
+
+
+def test_webhooks_still_waiting_to_be_read_outlive_a_kill(tmp_path):
+    """A webhook is answered "accepted" when its work would outlast Label Studio's 1 s wait (it
+    waits behind others): it lived in the queue in memory only, and a kill then lost it."""
+    models = tmp_path / "models"
+    first = started(models)
+    first.webhooks.wait_s = 0.05
+    stuck = threading.Event()
+    first.keep_correction = lambda body, project: stuck.wait(60)  # reading the first takes long
+    deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 10}]}
+    hooks = [annotated(1, 1, 9), annotated(2, 2, 10), annotated(3, 1, 11, "ANNOTATION_UPDATED"), deleted]
+    try:
+        assert [first.webhook(hook)["status"] for hook in hooks] == ["accepted"] * 4
+        alongside = started(models)  # a second server fine-tuning into the same folder
+        assert alongside.webhooks.settle(120) and not alongside.corrections  # the first's are the first's to read
+        for fd in first.kept.locks:
+            os.close(fd)  # the first killed: the system drops its locks
+        again = started(models)  # none of the first's webhooks was read
+        assert again.webhooks.settle(120)
+        assert list(again.corrections) == [(7, 1), (7, 3)]  # read in the order they came: the deletion last
+        assert again.corrections[(7, 3)][2] == 11
+        assert not again.kept.pending()
+        assert list(started(models).corrections) == [(7, 1), (7, 3)]  # read once, kept since
+    finally:
+        stuck.set()
+
+
+def test_an_image_a_killed_server_was_fetching_is_removed_at_the_next_start(tmp_path, monkeypatch):
+    """kill -9 during a fetch left ``qgn-serve-XXXXXXXX/image.jpg`` (up to 256 MB) in the system's
+    temporary folder; the next start removes it, not a fetch under way nor anyone else's file."""
+    temp = tmp_path / "tmp"
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    left, young, other = temp / "qgn-serve-k1ll3d_x", temp / "qgn-serve-y0ung_xx", temp / "qgn-serve-body-notours"
+    for folder in (left, young, other):
+        folder.mkdir(parents=True)
+    (left / "image.jpg").write_bytes(b"fetched")
+    aged(left), aged(other)
+    backend = QGNBackend(bundled_model_path("demo"), "cpu", samples_dir())
+    assert not left.exists() and young.is_dir() and other.is_dir()
+    assert [str(left) in note for note in backend.resume_notes] == [True]
+
+
+def test_a_held_webhook_whose_image_cannot_be_fetched_yet_is_read_once_label_studio_connects(tmp_path,
+                                                                                              monkeypatch):
+    """An upload's image is fetched from Label Studio, whose address a server started without
+    --label-studio-url learns at /setup: at the start the held webhook cannot be read yet."""
+    models = tmp_path / "models"
+    first = started(models)
+    first.webhooks.wait_s = 0.05
+    stuck = threading.Event()
+    first.keep_correction = lambda body, project: stuck.wait(60)
+    try:
+        assert first.webhook(annotated(1, 1, 9))["status"] == "accepted"
+        for fd in first.kept.locks:
+            os.close(fd)  # killed
+        keep, unreachable = QGNBackend.keep_correction, [True]
+
+        def fetch_after_setup(backend, body, project):
+            if unreachable[0]:
+                raise backend_module.RequestError("no Label Studio URL is known", 422)
+            return keep(backend, body, project)
+
+        monkeypatch.setattr(QGNBackend, "keep_correction", fetch_after_setup)
+        again = started(models)
+        assert again.webhooks.settle(120) and not again.corrections and len(again.unread) == 1
+        unreachable[0] = False
+        again.setup({"hostname": "http://label-studio.example:8080"})
+        assert again.webhooks.settle(120) and list(again.corrections) == [(7, 1)]
+        assert not again.unread and not list((models / "kept-annotations" / "pending").rglob("*.json"))
+    finally:
+        stuck.set()
+
+
+def test_an_annotation_after_a_deleted_one_counts_as_new_after_a_restart(tmp_path):
+    """Its order number was one past the newest kept, i.e. the deleted one's, which the last
+    fine-tune had learnt from: after a restart it counted as learnt too, and START_TRAINING answered
+    "up to date" without ever learning from it."""
+    models = tmp_path / "models"
+    first = started(models)
+    for hook in (annotated(1, 1, 9), annotated(2, 2, 10)):
+        assert first.webhook(hook)["status"] == "kept"
+    assert first.webhook({"action": "START_TRAINING", "project": {"id": 7}})["status"] == "training"
+    first.training.join(300)
+    assert first.current.version == "qgn-demo-ls1", first.training_status
+    deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 10}]}
+    assert first.webhook(deleted)["forgotten"] == 1
+    assert first.webhook(annotated(3, 2, 11))["status"] == "kept"
+    again = started(models)
+    assert list(again.corrections) == [(7, 1), (7, 3)] and again.new_since_training == 1
+    assert again.webhook({"action": "START_TRAINING", "project": {"id": 7}})["status"] == "training"
+    again.training.join(300)
