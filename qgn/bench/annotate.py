@@ -35,7 +35,12 @@ the image and the start map (the model's or the head's; ``--model-snap``, the pr
   map carried, taken instead once it has beaten the best of the other starts (the model's, the
   head's) on the images judged so far (``qgn.annotation.carry.prefer_carried``; each image judged
   against its truth after its own start was chosen);
-- ``loop``: (opt-in) the cell tools from the model, fine-tuned every ``every`` images on all
+- ``app_effort``: the start the simulated annotator needed the fewest actions from, on average over
+  the last three images that offered it (``qgn.annotation.start.cheapest_start``): empty, the
+  model's, the head's (once fitted) or the carried one (once the image before is corrected); the
+  model's on the first image. Each image's record is the actions from every start it was offered,
+  against its truth, known only after it was corrected — a person's saved annotation in the app;
+: (opt-in) the cell tools from the model, fine-tuned every ``every`` images on all
   images corrected so far with ``qgn.train.finetune.finetune`` — the function the app's
   Fine-tune button calls; ``loop_uncertainty``: the same, the most uncertain images first.
 
@@ -58,11 +63,11 @@ from qgn.propagation import Scheme
 from qgn.uncertainty import MEASURES, image_uncertainty, order_by_uncertainty, spearman
 
 SCENARIOS = ("scratch", "model", "assist_scratch", "assist_model", "assist_head", "best", "app", "app_guarded",
-             "assist_previous", "app_carry", "loop", "loop_uncertainty")
+             "assist_previous", "app_carry", "app_effort", "loop", "loop_uncertainty")
 DEFAULT_SCENARIOS = SCENARIOS[:8]
-PER_IMAGE = SCENARIOS[:10]
+PER_IMAGE = SCENARIOS[:11]
 SNAP_EVIDENCE = ("image", "prediction", "oracle")
-HEADED = ("assist_head", "best", "app", "app_guarded", "app_carry")  # scenarios that need the project head
+HEADED = ("assist_head", "best", "app", "app_guarded", "app_carry", "app_effort")  # scenarios that need the project head
 
 
 @dataclass
@@ -221,6 +226,7 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
     head_seconds = []
     previous = None  # (image, corrected map) of the image before, for the carried start
     carry_record = []  # (carried start's, app_guarded start's) pixel accuracy per judged image
+    effort_record = []  # per image, {start: actions from it}: what app_effort's rule has seen
     for i, s in enumerate(samples):
         prediction = _predict(model, s.image, config.scheme) if model is not None else None
         if prediction is not None:
@@ -231,7 +237,8 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
         if head is not None:
             head_seconds.append(head.fit_seconds)
         record = list(trainer.record.values()) if trainer is not None else []
-        choices = _scenario_choices(runs, record, carry_record)
+        choices = _scenario_choices(runs, record, carry_record, effort_record)
+        effort_record.append(start_efforts(runs))
         if "carried_map" in labels:  # judged after its use, as the app judges a saved image: against the
             from qgn.project_head import judge_start  # best of the other starts offered
 
@@ -275,7 +282,7 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
     from qgn.bench.annotate_tools import ImageTools
 
     headed = any(n in HEADED for n in wanted)
-    carry = any(n in ("assist_previous", "app_carry") for n in wanted)
+    carry = any(n in ("assist_previous", "app_carry", "app_effort") for n in wanted)
     assist = headed or carry or any(n.startswith("assist") for n in wanted)
     sim = dict(target=config.target, tolerance=config.tolerance, beta=config.beta)
 
@@ -313,7 +320,26 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
     return runs, labels, head
 
 
-def _scenario_choices(runs: dict, record: list, carry_record: list = ()) -> dict:
+def start_efforts(runs: dict) -> dict:
+    """{start: actions} of the image-tool runs of ``_simulate_starts`` from each start offered."""
+    named = {"empty": "assist_empty", "model": "assist_model_start", "head": "assist_head_start",
+             "previous": "assist_carried"}
+    return {start: runs[run].actions for start, run in named.items() if runs.get(run) is not None}
+
+
+def _effort_choice(runs: dict, effort_record: list) -> dict:
+    """app_effort: the offered start that cost least over the last images (``cheapest_start``); the
+    model's before any was judged."""
+    from qgn.annotation.start import cheapest_start
+
+    named = {"previous": "assist_carried", "head": "assist_head_start", "model": "assist_model_start",
+             "empty": "assist_empty"}
+    offered = [s for s, run in named.items() if runs.get(run) is not None]
+    chosen = cheapest_start(effort_record, offered) or ("model" if "model" in offered else offered[-1])
+    return {chosen: runs[named[chosen]]}
+
+
+def _scenario_choices(runs: dict, record: list, carry_record: list = (), effort_record: list = ()) -> dict:
     """Scenario → (the efforts it may choose between by start, the extra actions each start costs),
     from the runs of ``_simulate_starts`` (a run not made is None); ``record``: the head's record
     before this image (``qgn.project_head.prefer_head``); ``carry_record``: the carried start's
@@ -342,6 +368,7 @@ def _scenario_choices(runs: dict, record: list, carry_record: list = ()) -> dict
         "app_guarded": (guarded, {}),
         "assist_previous": ({"previous": carried} if carried is not None else {"empty": runs.get("assist_empty")}, {}),
         "app_carry": (carry, {}),
+        "app_effort": (_effort_choice(runs, effort_record), {}),
     }
 
 

@@ -174,6 +174,48 @@ def test_cli_carried_start_rows(capsys):
 
 
 @pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
+def test_cli_effort_judged_start_rows(capsys):
+    """app_effort starts image i from the start that cost the simulated annotator least on the
+    images before (the model's on the first): each image's actions are those of the start chosen,
+    as its own run measured them."""
+    rc = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
+               "--images", "3", "--quick", "--json", "--threads", "1",
+               "--scenarios", "assist_scratch,assist_model,assist_previous,app_effort"])
+    assert rc == 0
+    by = {r["name"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    starts, actions = by["app_effort"]["starts"], by["app_effort"]["actions"]
+    assert starts[0] == "model"
+    empty, previous = by["assist_scratch"]["actions"], by["assist_previous"]["actions"]
+    for i in (1, 2):
+        if starts[i] == "empty":
+            assert actions[i] == empty[i]
+        if starts[i] == "previous":
+            assert actions[i] == previous[i]
+
+
+def test_effort_choice_takes_the_start_that_cost_least_before():
+    """The rule app_effort applies, on runs whose actions are known: the model's start before any
+    image was judged; then the start with the fewest actions over the last images, among the ones
+    this image is offered (no head yet, no previous image: not offered)."""
+    from types import SimpleNamespace as Run
+
+    from qgn.bench.annotate import _effort_choice, start_efforts
+
+    first = {"assist_empty": Run(actions=22), "assist_model_start": Run(actions=29)}
+    assert list(_effort_choice(first, [])) == ["model"]
+    record = [start_efforts(first)]
+    assert record == [{"empty": 22, "model": 29}]
+    second = {"assist_empty": Run(actions=20), "assist_model_start": Run(actions=31), "assist_head_start": Run(actions=25)}
+    assert list(_effort_choice(second, record)) == ["empty"]  # the head was never measured: not chosen
+    record.append(start_efforts(second))
+    third = {"assist_empty": Run(actions=20), "assist_model_start": Run(actions=31), "assist_head_start": Run(actions=25),
+             "assist_carried": Run(actions=9)}
+    assert list(_effort_choice(third, record)) == ["empty"]  # 21 against the model's 30 and the head's 25
+    record.append({"empty": 26, "head": 10, "previous": 8})
+    assert list(_effort_choice(third, record)) == ["previous"]
+
+
+@pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
 def test_cli_loops_use_the_apps_finetune(capsys):
     rc = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
                "--images", "2", "--quick", "--json", "--threads", "1", "--scenarios", "model,loop,loop_uncertainty"])
