@@ -158,7 +158,8 @@ def test_finetune_panel_progress_and_a_worse_result_is_flagged(qtbot):
 
 def test_finetune_panel_says_the_time_left_as_every_progress_line_does(qtbot, monkeypatch):
     """The fine-tune status's time left is ``qgn.progress.TimeLeft``'s: nothing in the run's first
-    second nor once every iteration is done, then the mean time per iteration so far × those left."""
+    second nor once every iteration is done, then the mean time per iteration since the first report
+    × those left."""
     import qgn.progress
     from qgn_studio.panels.finetune import FinetunePanel
 
@@ -171,8 +172,8 @@ def test_finetune_panel_says_the_time_left_as_every_progress_line_does(qtbot, mo
     panel.add_loss(5, 0.5)
     assert panel.status.text() == "iteration 5 · loss 0.5000"  # half a second: no estimate yet
     clock[0] = 14.0
-    panel.add_loss(20, 0.25)
-    assert panel.status.text() == "iteration 20 · loss 0.2500 · about 16 s left"
+    panel.add_loss(20, 0.25)  # 15 iterations in 3.5 s since the first report
+    assert panel.status.text() == "iteration 20 · loss 0.2500 · about 19 s left"
     panel.add_loss(100, 0.125)
     assert panel.status.text() == "iteration 100 · loss 0.1250"
 
