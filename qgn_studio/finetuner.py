@@ -108,8 +108,8 @@ class FinetuneJob(QtCore.QThread):
             result = finetune(before, pick(images, train), pick(labels, train), self.config,
                               progress=self.progress.emit, should_stop=self._stop.is_set, names=pick(names, train))
             self.trained.emit(result)
-            if result.cancelled or result.iterations_done == 0:
-                return
+            if result.cancelled or result.iterations_done == 0 or self._stop.is_set():
+                return  # (cancelled after the last step: no comparison, nothing to keep)
             shown = held or train
             comparison = compare_models(before, result.model, pick(images, shown), pick(labels, shown), self.scheme,
                                         pick(names, shown))
@@ -242,9 +242,9 @@ class Finetuner(QtCore.QObject):
     def _start_on(self, corrections: list[Correction], iterations: int, lr: float) -> None:
         from qgn.train.finetune import FinetuneConfig
 
-        self._starting = False
-        if self._closed:
+        if not self._starting or self._closed:  # cancelled (or the window closed) meanwhile
             return
+        self._starting = False
         model = self.engine.engine.model
         if model is None:
             self.panel.set_status("No model is loaded")
@@ -273,13 +273,21 @@ class Finetuner(QtCore.QObject):
     def running(self) -> bool:
         return self.job is not None and self.job.isRunning()
 
-    def cancel(self) -> None:
-        if self.job is not None:
+    def cancel(self) -> bool:
+        """Stop the run (at its next step; the model in use stays) or a start still gathering its
+        corrections (the panel's Cancel, Esc). False when there was none."""
+        if self.job is not None and not self.job.cancelled:
             self.job.cancel()
             self.panel.set_status("Cancelling after the current step…")
+            return True
+        if self._starting:
+            self._starting = False  # the gathered corrections start nothing
+            self.panel.set_status("Cancelled before it started; the model in use is unchanged")
+            return True
+        return False
 
     def _trained(self, result) -> None:
-        if result.cancelled:
+        if result.cancelled or (self.job is not None and self.job.cancelled):
             self.panel.set_status(f"Cancelled after {result.iterations_done} iterations; the model in use is unchanged")
         else:
             last = f" · final loss {result.losses[-1]:.4f}" if result.losses else ""

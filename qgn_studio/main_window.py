@@ -976,14 +976,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explore.tau.slider.setValue(round(tau * 100))
 
     def cancel(self) -> None:
-        """Esc: stop the computation in progress (opening a project, a prediction, or ordering by
-        uncertainty)."""
+        """Esc: stop the computation in progress (opening a project, ordering by uncertainty, a
+        prediction, else a fine-tune: the model in use stays)."""
         if self.projects.cancel_opening():
             return
         if self.uncertainty_order.cancel():
             return
         if self._busy:
             self.worker.cancel()
+        elif self.finetuner.cancel():
+            self.finetune_dock.show()
+            self.finetune_dock.raise_()  # where the run says it stopped
 
     def set_device(self, choice: str) -> None:
         self.device_choice = choice
