@@ -441,11 +441,12 @@ class Finetuner(QtCore.QObject):
         where = "corrected images it did not train on" if comparison.held_out else "the image it trained on"
         return f"mIoU {100 * before:.1f} → {100 * after:.1f}\N{NO-BREAK SPACE}% on {where}"
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: bool = True) -> None:
         """Stop a run in progress and drop what was not kept (the window closes: ``close_check``
-        asked first)."""
+        asked first; ``wait``: wait for the run's thread; it writes nothing)."""
         self._closed = True
         if self.job is not None:
             self.job.cancel()
-            self.job.wait()
+            if wait:
+                self.job.wait()
         self.revert(quiet=True)
