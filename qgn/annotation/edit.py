@@ -433,8 +433,15 @@ def changed_cells(label: np.ndarray, reference: np.ndarray, level: int) -> np.nd
     label, reference = np.asarray(label), np.asarray(reference)
     if label.shape != reference.shape or label.ndim != 2:
         raise ValueError(f"changed_cells: label {label.shape} and reference {reference.shape} must be the same 2-D size")
-    h, w = label.shape
     size = 1 << min(level, _cover_level(label.shape))  # coarser cells than one over the map: the same one cell
+    return changed_cells_of_size(label, reference, size)
+
+
+def changed_cells_of_size(label: np.ndarray, reference: np.ndarray, size: int) -> np.ndarray:
+    """``changed_cells`` with cells of ``size`` px (a power of two) given: bool (ceil(H/size),
+    ceil(W/size)). Rows ``y0:y1`` of a map with ``y0`` a multiple of ``size`` give the grid's rows
+    ``y0 // size`` on (``qgn.annotation.changes``)."""
+    h, w = label.shape
     gh, gw = -(-h // size), -(-w // size)
     out = np.zeros((gh, gw), bool)
     word = {1: np.uint8, 2: np.uint16, 4: np.uint32}.get(size, np.uint64)  # one word per cell's row
