@@ -13,6 +13,11 @@ import numpy as np
 
 from .edit import _check_level, _cover_level, changed_cells_of_size
 
+#: Rows counted together: a band's count is one flat ``count_nonzero`` (a per-row count along an
+#: axis takes numpy's slower summing path: 124 ms against 53 ms for the first count of a 24 MP map
+#: in the app under load).
+BAND_ROWS = 64
+
 
 class ChangeTally:
     """Differing pixels and level-``l`` cells between ``label`` and ``reference`` (both (H, W), the
@@ -25,7 +30,7 @@ class ChangeTally:
     def __init__(self):
         self._arrays: tuple = (None, None)  # weak references to the label and reference counted
         self._version: int | None = None
-        self._row_counts: np.ndarray | None = None  # int64 (H,): differing pixels per row
+        self._band_counts: np.ndarray | None = None  # int64 (ceil(H / BAND_ROWS),): differing pixels per band
         self._cells: dict[int, np.ndarray] = {}  # cell size → bool grid (ceil(H/size), ceil(W/size))
         self._stale: dict[object, list[tuple[int, int]]] = {}  # "rows" or a cell size → row ranges
 
@@ -41,13 +46,15 @@ class ChangeTally:
     def pixels(self, label: np.ndarray, reference: np.ndarray, version: int) -> int:
         """The number of pixels where ``label`` differs from ``reference``."""
         self._check(label, reference, version)
-        if self._row_counts is None:
-            self._row_counts = np.count_nonzero(label != reference, axis=1).astype(np.int64)
-            self._stale["rows"] = []
+        if self._band_counts is None:
+            self._band_counts = np.zeros(-(-label.shape[0] // BAND_ROWS), np.int64)
+            self._stale["rows"] = [(0, label.shape[0])]
         for y0, y1 in _merged(self._stale["rows"]):
-            self._row_counts[y0:y1] = np.count_nonzero(label[y0:y1] != reference[y0:y1], axis=1)
+            for band in range(y0 // BAND_ROWS, -(-y1 // BAND_ROWS)):
+                rows = slice(band * BAND_ROWS, (band + 1) * BAND_ROWS)
+                self._band_counts[band] = np.count_nonzero(label[rows] != reference[rows])
         self._stale["rows"] = []
-        return int(self._row_counts.sum())
+        return int(self._band_counts.sum())
 
     def cells(self, label: np.ndarray, reference: np.ndarray, level: int, version: int) -> int:
         """The number of level-``level`` cells where ``label`` differs from ``reference`` in at
@@ -71,7 +78,7 @@ class ChangeTally:
         counted = [ref() if ref is not None else None for ref in self._arrays]
         if counted[0] is not label or counted[1] is not reference or version != self._version:
             self._arrays, self._version = (weakref.ref(label), weakref.ref(reference)), version
-            self._row_counts, self._cells, self._stale = None, {}, {}
+            self._band_counts, self._cells, self._stale = None, {}, {}
 
 
 def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
