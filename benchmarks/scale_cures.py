@@ -107,7 +107,8 @@ def finetune(part: str, out: str, iterations: int, lr: float, share: float, seed
     from qgn.model.checkpoint import config_path, load_model, save_model
     from qgn.propagation import Scheme
     from qgn.resources import default_model
-    from qgn.train.loop import PRESETS, BatchStream, TrainConfig, class_balance_weights, open_training_data, poly_lr
+    from qgn.train.loop import BatchStream, TrainConfig, class_balance_weights, open_training_data, poly_lr
+    from qgn.train.presets import PRESETS
     from qgn.train.step import batch_targets
 
     source = default_model("camvid")

@@ -34,6 +34,7 @@ import shiboken6
 from PySide6 import QtCore, QtGui
 
 from qgn.annotation import LabelEdit
+from qgn.annotation.changes import ChangeTally
 from qgn.quadtree.tpyramid import COMPOSITE, NUM_LEVELS, build_tpyramid
 
 ROOT = 1 << (NUM_LEVELS - 1)
@@ -187,6 +188,7 @@ class AnnotationSession(QtCore.QObject):
         self._band_timer.timeout.connect(self._show_band)
         self.undo = QtGui.QUndoStack(self)
         self.version = 0
+        self.changes = ChangeTally()  # "changed vs prediction", kept up to date by the rows edits touch
         self.saved_version = 0
         self.autosaved_version = 0
         self._epoch = 0
@@ -316,6 +318,7 @@ class AnnotationSession(QtCore.QObject):
     def _touched(self, edit) -> PixelRect:
         self.version += 1
         rect = PixelRect.of_edit(edit, self.label.shape[1])
+        self.changes.touched(rect.y0, rect.y1, self.version)
         bands = rect.bands(self.BAND_PIXELS)
         self._stale[:0] = bands  # the latest edit shows first
         if len(bands) == 1:

@@ -1081,11 +1081,9 @@ class Annotator(QtCore.QObject):
         if session.reference is None:
             self.panel.set_changed_summary("<span style='color:#9a9a9a'>No prediction to compare with yet</span>")
             return
-        from qgn.annotation import changed_cells
-
-        level = self.tools.level
-        pixels = int(np.count_nonzero(session.label != session.reference))
-        cells = int(changed_cells(session.label, session.reference, level).sum())
+        level, label, reference, version = self.tools.level, session.label, session.reference, session.version
+        pixels = session.changes.pixels(label, reference, version)  # the rows edited since the last count
+        cells = session.changes.cells(label, reference, level, version)
         share = 100 * pixels / session.label.size
         self.panel.set_changed_summary(
             f"Changed vs prediction: <b>{pixels:,} px</b> ({share:.1f} %) in <b>{cells:,}</b> cells of "

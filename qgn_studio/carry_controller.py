@@ -177,7 +177,8 @@ class CarryController(QtCore.QObject):
             self.workspace.show_status(f"New images start from the image before's labels: {100 * carried:.1f} % right "
                                        f"over the last {images} saved, the best other start {100 * other:.1f} %", 6000)
 
-    def shutdown(self) -> None:
-        """The window closes: a judge under way finishes, the queued ones do nothing (they only score)."""
+    def shutdown(self, wait: bool = True) -> None:
+        """The window closes: a judge under way finishes, the queued ones do nothing (they only
+        score; ``wait``: wait for them)."""
         self._stop.set()
-        self.runner.stop()
+        self.runner.stop(wait)

@@ -108,8 +108,8 @@ class FinetuneJob(QtCore.QThread):
             result = finetune(before, pick(images, train), pick(labels, train), self.config,
                               progress=self.progress.emit, should_stop=self._stop.is_set, names=pick(names, train))
             self.trained.emit(result)
-            if result.cancelled or result.iterations_done == 0:
-                return
+            if result.cancelled or result.iterations_done == 0 or self._stop.is_set():
+                return  # (cancelled after the last step: no comparison, nothing to keep)
             shown = held or train
             comparison = compare_models(before, result.model, pick(images, shown), pick(labels, shown), self.scheme,
                                         pick(names, shown))
@@ -242,9 +242,9 @@ class Finetuner(QtCore.QObject):
     def _start_on(self, corrections: list[Correction], iterations: int, lr: float) -> None:
         from qgn.train.finetune import FinetuneConfig
 
-        self._starting = False
-        if self._closed:
+        if not self._starting or self._closed:  # cancelled (or the window closed) meanwhile
             return
+        self._starting = False
         model = self.engine.engine.model
         if model is None:
             self.panel.set_status("No model is loaded")
@@ -273,13 +273,21 @@ class Finetuner(QtCore.QObject):
     def running(self) -> bool:
         return self.job is not None and self.job.isRunning()
 
-    def cancel(self) -> None:
-        if self.job is not None:
+    def cancel(self) -> bool:
+        """Stop the run (at its next step; the model in use stays) or a start still gathering its
+        corrections (the panel's Cancel, Esc). False when there was none."""
+        if self.job is not None and not self.job.cancelled:
             self.job.cancel()
             self.panel.set_status("Cancelling after the current step…")
+            return True
+        if self._starting:
+            self._starting = False  # the gathered corrections start nothing
+            self.panel.set_status("Cancelled before it started; the model in use is unchanged")
+            return True
+        return False
 
     def _trained(self, result) -> None:
-        if result.cancelled:
+        if result.cancelled or (self.job is not None and self.job.cancelled):
             self.panel.set_status(f"Cancelled after {result.iterations_done} iterations; the model in use is unchanged")
         else:
             last = f" · final loss {result.losses[-1]:.4f}" if result.losses else ""
@@ -433,11 +441,12 @@ class Finetuner(QtCore.QObject):
         where = "corrected images it did not train on" if comparison.held_out else "the image it trained on"
         return f"mIoU {100 * before:.1f} → {100 * after:.1f}\N{NO-BREAK SPACE}% on {where}"
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: bool = True) -> None:
         """Stop a run in progress and drop what was not kept (the window closes: ``close_check``
-        asked first)."""
+        asked first; ``wait``: wait for the run's thread; it writes nothing)."""
         self._closed = True
         if self.job is not None:
             self.job.cancel()
-            self.job.wait()
+            if wait:
+                self.job.wait()
         self.revert(quiet=True)

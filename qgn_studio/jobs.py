@@ -66,12 +66,13 @@ class JobRunner(QtCore.QThread):
         with self._cond:
             return self._cond.wait_for(lambda: not self._queue and not self._running, timeout_s)
 
-    def stop(self) -> None:
-        """Finish the queued jobs, then end the thread."""
+    def stop(self, wait: bool = True) -> None:
+        """Finish the queued jobs, then end the thread (``wait``: wait for that; a runner of
+        computations whose results nobody will read need not)."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self.isRunning():
+        if wait and self.isRunning():
             self.wait()
 
     def run(self) -> None:

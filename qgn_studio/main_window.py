@@ -128,6 +128,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._hover: tuple[float, float] | None = None
         self._recent: list[ImageDocument] = []
         self._busy = False
+        self.ends_process = False  # the process ends with the window (app.main): closing waits only for writers
+        self.threads_stopped = False  # closed: the threads that write have finished
         self._chosen_model: tuple[Path, object] | None = None  # (path, the project open then) until it loads
         self._shortcut_gate = ShortcutGate(lambda: (self._cancel_action, self._open_project_action), self)
 
@@ -517,17 +519,27 @@ class MainWindow(QtWidgets.QMainWindow):
         self.annotator.set_mode(False)  # the viewing layers are what the settings remember
         self._save()
         self.projects.closed()
-        self.finetuner.shutdown()
-        self.uncertainty_order.shutdown()
-        self.annotator.image_tools.shutdown()
-        self.head.shutdown()
-        self.carry.shutdown()
+        self._stop_threads()
+        self.threads_stopped = True
+        super().closeEvent(event)
+
+    def _stop_threads(self) -> None:
+        """The window closes: the threads that write (saves, autosaves, exports, the project's
+        head) finish what they were given and are waited for. The ones that only compute (a
+        prediction, measurements, pictures, scores, a fine-tune: a step of a 24 MP image takes
+        seconds) are told to stop and waited for only when the process goes on after the window
+        (``ends_process`` False): ``app.main`` ends the process without waiting for them."""
+        wait = not self.ends_process
+        self.finetuner.shutdown(wait)
+        self.uncertainty_order.shutdown(wait)
+        self.annotator.image_tools.shutdown(wait)
+        self.carry.shutdown(wait)
+        self.worker.stop(wait)
+        self.thumbnails.stop(wait)
+        self.canvas.stop(wait)
+        self.head.shutdown()  # writes the project's head.safetensors: stops at its next step
         self.batch_jobs.stop()
         self.jobs.stop()
-        self.worker.stop()
-        self.thumbnails.stop()
-        self.canvas.stop()
-        super().closeEvent(event)
 
     # ------------------------------------------------------------------ opening
     def _opening_changed(self, opening: bool) -> None:
@@ -976,14 +988,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explore.tau.slider.setValue(round(tau * 100))
 
     def cancel(self) -> None:
-        """Esc: stop the computation in progress (opening a project, a prediction, or ordering by
-        uncertainty)."""
+        """Esc: stop the computation in progress (opening a project, ordering by uncertainty, a
+        prediction, else a fine-tune: the model in use stays)."""
         if self.projects.cancel_opening():
             return
         if self.uncertainty_order.cancel():
             return
         if self._busy:
             self.worker.cancel()
+        elif self.finetuner.cancel():
+            self.finetune_dock.show()
+            self.finetune_dock.raise_()  # where the run says it stopped
 
     def set_device(self, choice: str) -> None:
         self.device_choice = choice

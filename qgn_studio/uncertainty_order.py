@@ -82,11 +82,12 @@ class UncertaintyOrder(QtCore.QObject):
         self.visited: set = set()
         self._regions: tuple[object, np.ndarray, int] | None = None  # (result, cells, next index)
 
-    def shutdown(self) -> None:
-        """Stop a scoring run in progress (closing the window)."""
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop a scoring run in progress (closing the window; ``wait``: and wait for it)."""
         if self.job is not None:
             self.job.cancel()
-            self.job.wait()
+            if wait:
+                self.job.wait()
 
     def build_actions(self, add, menu) -> None:
         section = "Which image next"

@@ -100,12 +100,14 @@ class MeasureWorker(QtCore.QThread):
         """Measure with ``engine``'s model from now on (call inside ``held()``)."""
         self.engine.adopt(engine)
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """End the thread at its next step (``wait``: and wait for it)."""
         with self._cond:
             self._stopping = True
             self._generation += 1
             self._cond.notify_all()
-        self.wait()
+        if wait:
+            self.wait()
 
     def run(self) -> None:
         configure_threads()
@@ -212,13 +214,17 @@ class InferenceWorker(QtCore.QThread):
             self._predict = None
         self.cancelled.emit()
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """End the prediction thread and the measurements at their next step (``wait``: and wait
+        for both; a prediction's current step of a big image can take seconds)."""
         with self._cond:
             self._stopping = True
             self._generation += 1
             self._cond.notify()
-        self.wait()
-        self.measurer.stop()
+        self.measurer.stop(wait=False)
+        if wait:
+            self.wait()
+            self.measurer.wait()
 
     @property
     def has_model(self) -> bool:
@@ -331,12 +337,13 @@ class ThumbnailLoader(QtCore.QThread):
             self._queue.appendleft(path)
             self._cond.notify()
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
         with self._cond:
             self._stopping = True
             self._queue.clear()
             self._cond.notify()
-        self.wait()
+        if wait:
+            self.wait()
 
     def run(self) -> None:
         import time

@@ -3,6 +3,7 @@
 ============ ==========================================================================================
 annotation   ``Annotation``: a label map (the truth), its class set and its derived quadtree
 edit         ``LabelEdit``: what a tool changes in a label map, and how to undo it; paint, fill, pick
+changes      ``ChangeTally``: pixels and cells changed against the reference, by the rows edits touched
 brush        a brush of more than one cell: the cells within a radius around each stroke point
 start        where an image's annotation starts: empty, the model's prediction or the project head's
 working      the working resolution of the image-aware tools

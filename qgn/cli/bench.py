@@ -325,8 +325,9 @@ def anytime_progress(count: int, log):
     time_left = TimeLeft()
 
     def progress(i: int) -> None:
+        left = time_left.suffix(i, count)  # every image: the estimate leaves out only the first
         if i % 10 == 0 or i == count:
-            log(f"anytime: {i}/{count} images{time_left.suffix(i, count)}")
+            log(f"anytime: {i}/{count} images{left}")
 
     return progress
 

@@ -8,8 +8,10 @@ from qgn.cli.threads import add_threads_argument, apply_threads
 
 
 def add_arguments(p) -> None:
+    from qgn.train.presets import PRESETS
+
     add_threads_argument(p)
-    p.add_argument("--preset", help="named recipe: demo, camvid, cityscapes-r50")
+    p.add_argument("--preset", metavar="NAME", help=f"named recipe: {', '.join(PRESETS)}")
     p.add_argument("--config", help="TOML file with the settings (top level or a [train] table)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting")
     p.add_argument("--out", help="output folder (log.csv, checkpoints, final model)")
@@ -51,7 +53,8 @@ def resolve_config(args):
     import tomllib
 
     from qgn.fileio import read_text_within
-    from qgn.train.loop import PRESETS, TrainConfig
+    from qgn.train.loop import TrainConfig
+    from qgn.train.presets import PRESETS
 
     values: dict = {}
     if args.preset:
@@ -103,6 +106,9 @@ class TrainProgress(ProgressLine):
         if self.first is None:
             self.first = iteration - 1
         bar = "#" * int(30 * iteration / self.iterations)
-        left = self.time_left.suffix(iteration - self.first, self.iterations - self.first)
+        done, total = iteration - self.first, self.iterations - self.first
+        left = self.time_left.suffix(done, total)
+        if self.time_left.estimating(done, total):
+            left = " · estimating the time left…"  # the first report's iterations hold the start-up
         self.show(f"[{bar:<30}] {iteration}/{self.iterations} loss {row['loss']:.4f} lr {row['lr']:.4f} "
                   f"{row['sec_per_iter']:.2f} s/it{left}")

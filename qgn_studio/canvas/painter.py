@@ -68,13 +68,14 @@ class PicturePainter(QtCore.QThread):
         with self._cond:
             return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout_s)
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
         with self._cond:
             self._stopping = True
             self._queue.clear()
             self._latest.clear()
             self._cond.notify_all()
-        self.wait()
+        if wait:
+            self.wait()
 
     def run(self) -> None:
         made = []  # pictures of the jobs run since the queue was last empty

@@ -264,9 +264,9 @@ class Canvas(QtWidgets.QWidget):
         """Whether a layer's picture is still being made off the UI thread."""
         return self.painter.pending()
 
-    def stop(self) -> None:
-        """Stop the picture thread (closing the window)."""
-        self.painter.stop()
+    def stop(self, wait: bool = True) -> None:
+        """Stop the picture thread (closing the window; ``wait``: and wait for it)."""
+        self.painter.stop(wait)
 
     def refresh_layers(self, force: tuple[str, ...] = ()) -> None:
         """Let the layers pick up a changed document (e.g. a new annotation); ``force``d layers

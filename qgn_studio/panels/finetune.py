@@ -134,6 +134,7 @@ class FinetunePanel(QtWidgets.QWidget):
                               "the model in use stays until you keep the result")
         self.start.clicked.connect(lambda: self.start_requested.emit(self.iterations.value(), self.lr.value()))
         self.cancel = QtWidgets.QPushButton("Cancel")
+        self.cancel.setToolTip("Stop the fine-tune; the model in use stays (Esc)")
         self.cancel.setEnabled(False)
         self.cancel.clicked.connect(self.cancel_requested)
         self.progress = QtWidgets.QProgressBar()

@@ -118,8 +118,8 @@ class ImageTools(QtCore.QObject):
         for path in paths:
             self.contexts.pop(path, None)
 
-    def shutdown(self) -> None:
-        self.runner.stop()
+    def shutdown(self, wait: bool = True) -> None:
+        self.runner.stop(wait)
 
     # ------------------------------------------------------------------ settings
     def step(self, tool: str, delta: int) -> bool:

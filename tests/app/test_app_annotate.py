@@ -367,3 +367,33 @@ def test_a_prediction_dropped_while_a_start_is_built_is_read_once(qtbot, window,
                                   annotator.prediction_in_classes(doc, shape))
     np.testing.assert_array_equal(annotator.start_label(PredictionDroppedMeanwhile(doc), "prediction"),
                                   annotator.start_label(doc, "prediction"))
+
+
+def test_the_changed_summary_follows_strokes_undo_and_level_as_a_fresh_count(qtbot, window, model_path, samples):
+    """"Changed vs prediction: N px in M cells" is kept up to date by the rows each edit touched
+    (``AnnotationDoc.changes``); after strokes, an undo, a redo and another cell level it says what
+    counting the whole map says."""
+    from qgn.annotation import changed_cells
+    from studio_steps import paint
+
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    annotator = window.annotator
+
+    def shown_and_counted(level):
+        annotator._update_summary()  # (what the 150-ms timer after an edit runs)
+        text = annotator.panel.changed_text.text()
+        diff = session.label != session.reference
+        pixels, cells = int(np.count_nonzero(diff)), int(changed_cells(session.label, session.reference, level).sum())
+        return text, f"<b>{pixels:,} px</b>", f"<b>{cells:,}</b> cells of {1 << level}×{1 << level} px"
+
+    for level, class_id, points in [(2, 3, [(10, 10), (60, 30)]), (0, 5, [(70, 5), (70, 50)]), (3, 1, [(5, 40), (90, 40)])]:
+        paint(window, level, class_id, points)
+        text, pixels, cells = shown_and_counted(level)
+        assert pixels in text and cells in text, text
+    session.undo.undo()
+    text, pixels, cells = shown_and_counted(3)
+    assert pixels in text and cells in text and "<b>0 px</b>" not in text, text
+    session.undo.redo()
+    window.annotator.tools.set_level(1)
+    text, pixels, cells = shown_and_counted(1)
+    assert pixels in text and cells in text, text

@@ -121,6 +121,43 @@ def test_finetune_can_be_cancelled(qtbot, window, tmp_path, demo_copy):
     assert panel.progress.value() < 100_000
 
 
+def test_esc_stops_a_running_finetune_and_the_model_in_use_stays(qtbot, window, tmp_path, demo_copy):
+    """Esc (the window's Cancel computation) stopped predictions but not a fine-tune, which went on
+    for minutes with only the dock's Cancel to stop it: Esc now cancels it at its next step, with
+    no comparison and nothing to keep; the model in use is the one before."""
+    from PySide6 import QtCore
+    from PySide6.QtTest import QTest
+
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
+    model_before = window.worker.engine.model
+    panel.iterations.setValue(100_000)
+    steps = []
+    with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS) as ended:
+        panel.start.click()
+        qtbot.waitUntil(lambda: window.finetuner.job is not None, timeout=WAIT_MS)
+        window.finetuner.job.progress.connect(lambda i, _loss: steps.append(i))
+        qtbot.waitUntil(lambda: len(steps) >= 2 and not window._busy, timeout=WAIT_MS)
+        window.activateWindow()
+        QTest.keyClick(window, QtCore.Qt.Key.Key_Escape)
+    assert ended.args == ["cancelled"] and max(steps) < 100_000
+    assert "Cancelled after" in panel.status.text() and "unchanged" in panel.status.text()
+    assert window.finetuner.result is None and window.finetuner.comparison is None
+    assert not panel.keep.isEnabled() and panel.start.isEnabled() and not panel.cancel.isEnabled()
+    assert window.worker.engine.model is model_before
+    assert not window.finetuner.cancel()  # nothing left to stop
+
+
+def test_a_cancel_while_the_corrections_are_gathered_starts_nothing(qtbot, window, tmp_path, demo_copy):
+    """Start, then Cancel before the corrections were found: no run starts when they arrive."""
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
+    window.finetuner.start(5, 0.001)
+    assert window.finetuner._starting and window.finetuner.cancel()
+    window.jobs.wait_idle()
+    qtbot.wait(200)  # the gathered list is delivered on the UI thread
+    assert window.finetuner.job is None and not window.finetuner.running
+    assert "Cancelled before it started" in panel.status.text()
+
+
 def test_finetune_transfers_the_model_to_added_classes_and_says_so(qtbot, window, tmp_path, demo_copy):
     panel = corrected_window(qtbot, window, tmp_path, demo_copy)
     original = digest(demo_copy)
@@ -158,7 +195,8 @@ def test_finetune_panel_progress_and_a_worse_result_is_flagged(qtbot):
 
 def test_finetune_panel_says_the_time_left_as_every_progress_line_does(qtbot, monkeypatch):
     """The fine-tune status's time left is ``qgn.progress.TimeLeft``'s: nothing in the run's first
-    second nor once every iteration is done, then the mean time per iteration so far × those left."""
+    second nor once every iteration is done, then the mean time per iteration since the first report
+    × those left."""
     import qgn.progress
     from qgn_studio.panels.finetune import FinetunePanel
 
@@ -171,8 +209,8 @@ def test_finetune_panel_says_the_time_left_as_every_progress_line_does(qtbot, mo
     panel.add_loss(5, 0.5)
     assert panel.status.text() == "iteration 5 · loss 0.5000"  # half a second: no estimate yet
     clock[0] = 14.0
-    panel.add_loss(20, 0.25)
-    assert panel.status.text() == "iteration 20 · loss 0.2500 · about 16 s left"
+    panel.add_loss(20, 0.25)  # 15 iterations in 3.5 s since the first report
+    assert panel.status.text() == "iteration 20 · loss 0.2500 · about 19 s left"
     panel.add_loss(100, 0.125)
     assert panel.status.text() == "iteration 100 · loss 0.1250"
 
