@@ -809,10 +809,8 @@ class QGNBackend:
             raise RequestError(f"{source}: the annotation is {label.shape[::-1]} but the image {image.shape[1::-1]}")
         label = compact_label(label)
         key = (project.get("id"), task.get("id"))
-        with self.state_lock:
+        with self.state_lock:  # its number and its place in one hold: a fine-tune taking upto learns from it
             seq, self.next_seq = self.next_seq, self.next_seq + 1
-        self.keep_on_disk(lambda: self.kept.save(key, image, label, annotation.get("id"), seq))
-        with self.state_lock:
             self.corrections.pop(key, None)
             self.corrections[key] = (image, label, annotation.get("id"))
             self.seq[key] = seq
@@ -821,6 +819,8 @@ class QGNBackend:
                 dropped.append(self.corrections.popitem(last=False)[0])
                 self.seq.pop(dropped[-1], None)
             self.new_since_training += 1
+        # then its file: a kill before it is written leaves the webhook's held body (read again at the start)
+        self.keep_on_disk(lambda: self.kept.save(key, image, label, annotation.get("id"), seq))
         for old in dropped:
             self.keep_on_disk(lambda old=old: self.kept.remove(old))
         return True

@@ -244,3 +244,47 @@ def test_an_annotation_after_a_deleted_one_counts_as_new_after_a_restart(tmp_pat
     assert list(again.corrections) == [(7, 1), (7, 3)] and again.new_since_training == 1
     assert again.webhook({"action": "START_TRAINING", "project": {"id": 7}})["status"] == "training"
     again.training.join(300)
+
+
+def test_an_annotation_kept_while_a_fine_tune_starts_is_learnt_or_counts_as_new_after_a_restart(tmp_path):
+    """Its order number was taken, its file written, and only then was it put among the kept ones:
+    a fine-tune starting in between took that number as learnt without learning from it, and after
+    a restart START_TRAINING answered "up to date" for good."""
+    models = tmp_path / "models"
+    first = started(models)
+    assert first.webhook(annotated(1, 1, 9))["status"] == "kept"
+    saving, go, learnt = threading.Event(), threading.Event(), []
+    real_save, real_train = first.kept.save, first._train
+
+    def slow_save(key, *args):
+        if key == (7, 2):
+            saving.set()
+            go.wait(60)  # compressing a big image to disk
+        return real_save(key, *args)
+
+    def train(pairs, served):
+        learnt.extend(annotation for *_, annotation in pairs)
+        return real_train(pairs, served)
+
+    first.kept.save, first._train = slow_save, train
+    answers = []
+    hook = threading.Thread(target=lambda: answers.append(first.webhook(annotated(2, 2, 10))))
+    hook.start()
+    try:
+        assert saving.wait(60)
+        with first.state_lock:
+            assert first.request_training()["status"] == "training"
+        first.training.join(300)
+        assert first.current.version == "qgn-demo-ls1", first.training_status
+    finally:
+        go.set()
+        hook.join(60)
+    assert answers[0]["status"] == "kept"
+    again = started(models)  # killed / restarted before the next fine-tune
+    assert list(again.corrections) == [(7, 1), (7, 2)]
+    not_learnt = {9, 10} - set(learnt)
+    assert again.new_since_training == len(not_learnt)
+    expected = "training" if not_learnt else "up to date"
+    assert again.webhook({"action": "START_TRAINING", "project": {"id": 7}})["status"] == expected
+    if again.training is not None:
+        again.training.join(300)
