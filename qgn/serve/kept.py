@@ -72,7 +72,7 @@ class KeptAnnotations:
                 if path.name != file_name(key) or image.ndim != 3 or image.shape[:2] != label.shape:
                     raise ValueError("not a kept annotation of qgn serve")
                 found.append((key, image, label, meta["annotation"], int(meta["seq"])))
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+            except Exception as exc:  # torn (BadZipFile, zlib.error, EOFError), foreign: one file, not the start
                 notes.append(f"{path} cannot be read ({exc}); left as it is, not learnt from")
         return sorted(found, key=lambda item: item[4])
 

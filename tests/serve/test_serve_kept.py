@@ -288,3 +288,20 @@ def test_an_annotation_kept_while_a_fine_tune_starts_is_learnt_or_counts_as_new_
     assert again.webhook({"action": "START_TRAINING", "project": {"id": 7}})["status"] == expected
     if again.training is not None:
         again.training.join(300)
+
+
+def test_a_truncated_kept_file_is_named_and_left_and_the_server_starts(tmp_path):
+    """A half-copied kept file (a sync tool, a full disk elsewhere, bit rot) raised BadZipFile out of
+    the start: qgn serve did not start at all until the file was found and removed by hand."""
+    models = tmp_path / "models"
+    first = started(models)
+    for hook in (annotated(1, 1, 9), annotated(2, 2, 10)):
+        assert first.webhook(hook)["status"] == "kept"
+    from qgn.serve.kept import file_name
+
+    torn = first.kept.folder / file_name((7, 1))
+    data = torn.read_bytes()
+    torn.write_bytes(data[: len(data) // 2])
+    again = started(models)
+    assert list(again.corrections) == [(7, 2)] and torn.read_bytes() == data[: len(data) // 2]
+    assert [str(torn) in note for note in again.resume_notes] == [True]
