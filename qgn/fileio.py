@@ -279,6 +279,15 @@ def locked(folder: str | os.PathLike) -> Iterator[None]:
 _PROCESS_LOCK = threading.Lock()
 
 
+def folder_locks_work() -> bool:
+    """Whether ``lock_folder`` can lock here (not on Windows): where it cannot, its None proves nothing."""
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:  # pragma: no cover - Windows
+        return False
+    return True
+
+
 def lock_folder(folder: str | os.PathLike, wait: bool = True) -> int | None:
     """An open descriptor of ``folder`` that holds an exclusive advisory lock on it until it is
     closed. The system drops the lock when the process ends, however it ends (SIGKILL too), so a

@@ -386,6 +386,7 @@ class QGNBackend:
         self.resume_notes += [f"removed {p}, an image fetched by a qgn serve that was killed" for p in
                               remove_stale_staging(Path(tempfile.gettempdir()), FETCH_PREFIX)]
         if self.train_out is not None:
+            self.kept.claim()  # TrainOutInUse: another server fine-tunes into this folder
             self.resume_notes += [f"removed {p}, left by a qgn serve that was killed" for p in
                                   remove_stale_staging(self.train_out)]
             self.resume()

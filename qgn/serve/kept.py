@@ -9,8 +9,9 @@ task's image (H×W×3 uint8), its label map and, as JSON, the project, task and 
 ``seq`` of the newest annotation it learnt from, so a restart serving that version counts only the
 later ones as new. An annotation or deletion webhook's body waits in ``pending/<server>/`` from its
 arrival until its work has run (it may wait behind others, answered "accepted"), so one a kill
-caught waiting is read at the next start; ``<server>`` is locked while its server runs, so a second
-server fine-tuning into the same folder never reads a live one's. A file that cannot be read is left as it is (and named); nothing here deletes a
+caught waiting is read at the next start; ``<server>`` is locked while its server runs. The whole
+train_out folder is locked for a server's life too (``claim``): a second server into the same folder
+is refused, where it replaced the first's annotations of the same (project, task) with its own. A file that cannot be read is left as it is (and named); nothing here deletes a
 file but the one of an annotation Label Studio deleted, replaced or that fell out of the kept ones,
 and a pending body once read.
 """
@@ -30,6 +31,10 @@ TRAINED = "trained.json"
 PENDING = "pending"
 
 
+class TrainOutInUse(RuntimeError):
+    """Another live ``qgn serve`` keeps its annotations in this folder (``KeptAnnotations.claim``)."""
+
+
 def file_name(key) -> str:
     """The file of the annotation kept for ``key`` ((project id, task id), ints or strings)."""
     return hashlib.sha256(json.dumps(list(key)).encode("utf-8")).hexdigest()[:32] + ".npz"
@@ -43,6 +48,26 @@ class KeptAnnotations:
         self.lock = threading.Lock()
         self.own: Path | None = None  # this server's folder of held webhooks (own_pending)
         self.locks: list[int] = []  # descriptors holding the folders this server reads from: open for its life
+
+    def claim(self) -> None:
+        """Hold the train_out folder for this server's life (``qgn.fileio.lock_folder``): the kept
+        annotations' files are named by project and task ids alone and their order numbers are one
+        server's, so a second server fine-tuning into the same folder would replace the first's
+        annotations with its own. TrainOutInUse when another live server holds it; where there are no
+        such locks (Windows) nothing can tell, and nothing is refused."""
+        from qgn.fileio import folder_locks_work, lock_folder, make_folder
+
+        train_out = self.folder.parent
+        try:
+            make_folder(train_out)
+            fd = lock_folder(train_out, wait=False)
+        except OSError:
+            return  # nothing can be kept there now (a file where the folder belongs): each write says so
+        if fd is not None:
+            self.locks.append(fd)
+        elif folder_locks_work():
+            raise TrainOutInUse(f"another qgn serve is fine-tuning into {train_out}; give this one another "
+                                "--train-out, or stop that one first")
 
     def save(self, key, image: np.ndarray, label: np.ndarray, annotation_id, seq: int) -> None:
         from qgn.fileio import atomic_write_bytes, make_folder

@@ -34,6 +34,14 @@ def started(models):
                       finetune_iterations=2)
 
 
+def killed(*backends):
+    """What the system does to a killed server's locks (its process gone, they go with it)."""
+    for backend in backends:
+        for fd in backend.kept.locks:
+            os.close(fd)
+        backend.kept.locks.clear()
+
+
 def annotated(task: int, scene: int, annotation: int, action="ANNOTATION_CREATED"):
     region = {"from_name": "tag", "to_name": "image", "type": "rectanglelabels", "original_width": 384,
               "original_height": 256, "value": {"x": 0, "y": 0, "width": 10 * task, "height": 50,
@@ -66,16 +74,21 @@ def test_annotations_kept_for_fine_tuning_outlive_a_kill(tmp_path):
     before = kept(first)
     assert list(before) == [(7, 2), (7, 1)]
 
+    killed(first)
     again = started(models)  # killed: nothing of the first ran after its last answer
     assert_same(kept(again), before)
     assert again.new_since_training == 2  # each task's latest annotation
     deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 10}]}
     assert again.webhook(deleted)["forgotten"] == 1
-    assert list(started(models).corrections) == [(7, 1)]  # deleted in Label Studio: not learnt from after a restart
+    killed(again)
+    restart = started(models)
+    assert list(restart.corrections) == [(7, 1)]  # deleted in Label Studio: not learnt from after a restart
+    killed(restart)
 
     assert again.webhook({"action": "START_TRAINING", "project": {"id": 7}})["status"] == "training"
     again.training.join(300)
     assert again.current.version == "qgn-demo-ls1", again.training_status
+    killed(again)
     third = started(models)  # serves ls1, which learnt from the annotation kept: nothing new
     assert third.current.version == "qgn-demo-ls1" and list(third.corrections) == [(7, 1)]
     assert third.webhook({"action": "START_TRAINING", "project": {"id": 7}})["status"] == "up to date"
@@ -88,6 +101,7 @@ def test_a_kept_file_that_cannot_be_read_is_named_and_left(tmp_path):
     assert first.webhook(annotated(1, 1, 9))["status"] == "kept"
     bad = first.kept.folder / "0123.npz"
     bad.write_bytes(b"not an npz")
+    killed(first)
     again = started(models)
     assert list(again.corrections) == [(7, 1)] and bad.read_bytes() == b"not an npz"
     assert [str(bad) in note for note in again.resume_notes] == [True]
@@ -166,15 +180,13 @@ def test_webhooks_still_waiting_to_be_read_outlive_a_kill(tmp_path):
     hooks = [annotated(1, 1, 9), annotated(2, 2, 10), annotated(3, 1, 11, "ANNOTATION_UPDATED"), deleted]
     try:
         assert [first.webhook(hook)["status"] for hook in hooks] == ["accepted"] * 4
-        alongside = started(models)  # a second server fine-tuning into the same folder
-        assert alongside.webhooks.settle(120) and not alongside.corrections  # the first's are the first's to read
-        for fd in first.kept.locks:
-            os.close(fd)  # the first killed: the system drops its locks
+        killed(first)  # the system drops its locks
         again = started(models)  # none of the first's webhooks was read
         assert again.webhooks.settle(120)
         assert list(again.corrections) == [(7, 1), (7, 3)]  # read in the order they came: the deletion last
         assert again.corrections[(7, 3)][2] == 11
         assert not again.kept.pending()
+        killed(again)
         assert list(started(models).corrections) == [(7, 1), (7, 3)]  # read once, kept since
     finally:
         stuck.set()
@@ -206,8 +218,7 @@ def test_a_held_webhook_whose_image_cannot_be_fetched_yet_is_read_once_label_stu
     first.keep_correction = lambda body, project: stuck.wait(60)
     try:
         assert first.webhook(annotated(1, 1, 9))["status"] == "accepted"
-        for fd in first.kept.locks:
-            os.close(fd)  # killed
+        killed(first)
         keep, unreachable = QGNBackend.keep_correction, [True]
 
         def fetch_after_setup(backend, body, project):
@@ -240,6 +251,7 @@ def test_an_annotation_after_a_deleted_one_counts_as_new_after_a_restart(tmp_pat
     deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 10}]}
     assert first.webhook(deleted)["forgotten"] == 1
     assert first.webhook(annotated(3, 2, 11))["status"] == "kept"
+    killed(first)
     again = started(models)
     assert list(again.corrections) == [(7, 1), (7, 3)] and again.new_since_training == 1
     assert again.webhook({"action": "START_TRAINING", "project": {"id": 7}})["status"] == "training"
@@ -280,6 +292,7 @@ def test_an_annotation_kept_while_a_fine_tune_starts_is_learnt_or_counts_as_new_
         go.set()
         hook.join(60)
     assert answers[0]["status"] == "kept"
+    killed(first)
     again = started(models)  # killed / restarted before the next fine-tune
     assert list(again.corrections) == [(7, 1), (7, 2)]
     not_learnt = {9, 10} - set(learnt)
@@ -302,6 +315,25 @@ def test_a_truncated_kept_file_is_named_and_left_and_the_server_starts(tmp_path)
     torn = first.kept.folder / file_name((7, 1))
     data = torn.read_bytes()
     torn.write_bytes(data[: len(data) // 2])
+    killed(first)
     again = started(models)
     assert list(again.corrections) == [(7, 2)] and torn.read_bytes() == data[: len(data) // 2]
     assert [str(torn) in note for note in again.resume_notes] == [True]
+
+
+def test_a_second_server_fine_tuning_into_the_same_folder_is_refused(tmp_path):
+    """Kept annotations are filed by (project, task) alone and numbered by one server: a second
+    server into the same --train-out (another Label Studio, a second backend) replaced the first's
+    annotation of its task 1 with its own, which the first then learnt from after a restart."""
+    from qgn.serve.kept import TrainOutInUse
+
+    models = tmp_path / "models"
+    first = started(models)
+    assert first.webhook(annotated(1, 1, 9))["status"] == "kept"
+    with pytest.raises(TrainOutInUse, match="another --train-out"):
+        started(models)
+    other = started(tmp_path / "other")  # another folder: no clash
+    assert other.webhook(annotated(1, 2, 500))["status"] == "kept"
+    killed(first)
+    again = started(models)
+    assert [annotation for *_, annotation in again.corrections.values()] == [9]
