@@ -86,6 +86,10 @@ class RequestError(ValueError):
         self.status = status
 
 
+class NoLabelStudio(RequestError):
+    """An image is a Label Studio address, and no Label Studio URL is known yet (/setup brings one)."""
+
+
 STAGING_PREFIX = ".qgn-serve-"  # a version is saved into such a folder in train_out, then moved beside the others
 FETCH_PREFIX = "qgn-serve-"  # an image is fetched into such a folder in the system's temporary folder
 STALE_STAGING_S = 60.0  # younger: its server may not hold it yet
@@ -254,6 +258,14 @@ def annotation_parts(body: dict) -> tuple[dict, dict]:
     return task, annotation
 
 
+def held_ids(body) -> tuple | None:
+    """(project id, task id, annotation id) of a held annotation webhook's body; None for another."""
+    try:
+        return ((body.get("project") or {}).get("id"), body["task"].get("id"), body["annotation"].get("id"))
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
 def task_name(task, index: int):
     """How an error names a task: its id, else its place in the request."""
     return task.get("id", index) if isinstance(task, dict) else index
@@ -370,6 +382,7 @@ class QGNBackend:
         self.seq: dict = {}  # key of a kept annotation -> the order it came in (qgn.serve.kept)
         self.next_seq = 0  # the next annotation's (never one given before, deleted ones' included)
         self.unread: list[Path] = []  # held webhooks of a killed server not read yet: tried again at /setup
+        self.unread_ids: dict = {}  # each one's (project id, task id, annotation id): a deletion drops it
         self.new_since_training = 0
         self.training: threading.Thread | None = None
         self.training_running = False  # a fine-tune runs (set and cleared under state_lock)
@@ -434,23 +447,34 @@ class QGNBackend:
             self.webhooks.run_later(lambda path=path: self.read_held(path))
 
     def read_held(self, path: Path) -> None:
-        """Read the webhook held in ``path`` (``resume_kept``; webhook thread); when that fails (its
-        image cannot be fetched yet: Label Studio has not connected) the file stays, tried again at
-        the next ``/setup`` and the next start."""
+        """Read the webhook held in ``path`` (``resume_kept``; webhook thread). When its image cannot be
+        fetched yet (no Label Studio URL is known: Label Studio has not connected) the file stays,
+        tried again at the next ``/setup`` and the next start; any other failure can only repeat, so
+        the file is moved into ``kept-annotations/failed/`` (kept, not read again) and named in the log."""
         import sys
 
+        body = None
         try:
             body = json.loads(path.read_text(encoding="utf-8"))
             action = body.get("action")
             project = body.get("project") or {}
             if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", *DELETIONS) and isinstance(project, dict):
                 self.read_webhook(action, body, project)
-        except Exception as exc:
+        except NoLabelStudio as exc:
             print(f"qgn serve: warning: the webhook held in {path} before a restart cannot be read yet ({exc}); "
                   "it stays there, tried again when Label Studio connects (/setup) and at the next start",
                   file=sys.stderr, flush=True)
             with self.state_lock:
                 self.unread.append(path)
+                self.unread_ids[path] = held_ids(body)
+            return
+        except Exception as exc:
+            try:
+                aside = self.kept.set_aside(path)
+            except OSError as move:
+                aside = f"{path} (it could not be moved: {move})"
+            print(f"qgn serve: warning: the webhook held in {path} before a restart cannot be read ({exc}); "
+                  f"it is not learnt from, and kept in {aside}", file=sys.stderr, flush=True)
             return
         self.kept.release(path)
 
@@ -479,7 +503,7 @@ class QGNBackend:
                 self.hostname = hostname.rstrip("/")
             if isinstance(token, str) and token and not self.token:
                 self.token = token
-            unread, self.unread = self.unread, []
+            unread, self.unread, self.unread_ids = self.unread, [], {}
         for path in unread:  # held webhooks whose image could not be fetched before Label Studio connected
             self.webhooks.run_later(lambda path=path: self.read_held(path))
         return {"model_version": self.current.version}
@@ -735,8 +759,8 @@ class QGNBackend:
             hostname, token = self.hostname, self.token
         url = ref if urlparse(ref).scheme else (urljoin(hostname + "/", ref.lstrip("/")) if hostname else None)
         if url is None:
-            raise RequestError(f"the image {ref!r} is a Label Studio address, but no Label Studio URL is known: "
-                               "connect through /setup or start qgn serve with --label-studio-url", 422)
+            raise NoLabelStudio(f"the image {ref!r} is a Label Studio address, but no Label Studio URL is known: "
+                                "connect through /setup or start qgn serve with --label-studio-url", 422)
         if not self.fetch_slots.acquire(timeout=FETCH_WAIT_S):
             raise RequestError(f"qgn serve is busy: {MAX_FETCHES} images are being fetched; try again later", 503)
         try:
@@ -844,15 +868,25 @@ class QGNBackend:
         check_type(deleted, DELETIONS[action], list)
         named = [check_type(item, f"{DELETIONS[action]}[]", dict).get("id") for item in deleted]
         ids = {i for i in named if isinstance(i, (int, str))}
+        which = 2 if action == "ANNOTATIONS_DELETED" else 1  # annotation or task id of (project, task, annotation)
         with self.state_lock:
             gone = [key for key, (_, _, annotation) in self.corrections.items() if key[0] == project_id and
                     (annotation if action == "ANNOTATIONS_DELETED" else key[1]) in ids]
             for key in gone:
                 del self.corrections[key]
                 self.seq.pop(key, None)
-            answer = {"status": "forgotten", "forgotten": len(gone), "corrections": len(self.corrections)}
+            # held webhooks waiting for Label Studio came before this deletion: one it names is not read
+            dropped = [path for path in self.unread if (held := self.unread_ids.get(path)) and
+                       held[0] == project_id and held[which] in ids]
+            self.unread = [path for path in self.unread if path not in dropped]
+            for path in dropped:
+                self.unread_ids.pop(path, None)
+            answer = {"status": "forgotten", "forgotten": len(gone) + len(dropped),
+                      "corrections": len(self.corrections)}
         for key in gone:
             self.keep_on_disk(lambda key=key: self.kept.remove(key))
+        for path in dropped:
+            self.kept.release(path)
         return answer
 
     def request_training(self) -> dict:

@@ -29,6 +29,7 @@ import numpy as np
 FOLDER = "kept-annotations"
 TRAINED = "trained.json"
 PENDING = "pending"
+FAILED = "failed"  # held webhooks that can never be read: kept, not read again
 
 
 class TrainOutInUse(RuntimeError):
@@ -153,6 +154,17 @@ class KeptAnnotations:
                 os.rmdir(path.parent)
             except OSError:
                 pass  # more of it to read
+
+    def set_aside(self, path: Path) -> Path:
+        """Move a held webhook that can never be read (its image is gone, its body is not one) into
+        ``failed/`` beside ``pending/``, under its own name: kept for a person, never read again
+        (a dead server's folder goes with its last file). Where it now lies."""
+        from qgn.fileio import make_folder
+
+        aside = make_folder(self.folder / FAILED) / path.name
+        os.replace(path, aside)
+        self.release(path)  # gone already: its folder, if a dead server's and now empty
+        return aside
 
     def pending(self) -> list[Path]:
         """The held webhooks of servers that ended before reading them (a kill; a stop while they

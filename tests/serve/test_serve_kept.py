@@ -4,6 +4,7 @@ makes of it: the annotations Label Studio sent for fine-tuning are learnt from a
 no process holds it - never one a live server holds, nor anything else in the folder."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -223,7 +224,7 @@ def test_a_held_webhook_whose_image_cannot_be_fetched_yet_is_read_once_label_stu
 
         def fetch_after_setup(backend, body, project):
             if unreachable[0]:
-                raise backend_module.RequestError("no Label Studio URL is known", 422)
+                raise backend_module.NoLabelStudio("no Label Studio URL is known", 422)
             return keep(backend, body, project)
 
         monkeypatch.setattr(QGNBackend, "keep_correction", fetch_after_setup)
@@ -337,3 +338,61 @@ def test_a_second_server_fine_tuning_into_the_same_folder_is_refused(tmp_path):
     killed(first)
     again = started(models)
     assert [annotation for *_, annotation in again.corrections.values()] == [9]
+
+
+def held_then_killed(models, hook) -> None:
+    """``hook`` answered "accepted" and held by a server killed before reading it."""
+    first = started(models)
+    first.webhooks.wait_s = 0.05
+    first.keep_correction = lambda body, project: threading.Event().wait()  # nothing of it runs after
+    assert first.webhook(hook)["status"] == "accepted"
+    killed(first)
+
+
+def test_an_annotation_deleted_while_its_webhook_waits_for_label_studio_is_not_learnt(tmp_path, monkeypatch):
+    """A held webhook whose image needed Label Studio waited for /setup; a deletion meanwhile found
+    nothing kept to forget, and at /setup the deleted annotation was read and learnt from."""
+    models = tmp_path / "models"
+    held_then_killed(models, annotated(1, 1, 9))
+    keep, unreachable = QGNBackend.keep_correction, [True]
+
+    def fetch_after_setup(backend, body, project):
+        if unreachable[0]:
+            raise backend_module.NoLabelStudio("no Label Studio URL is known", 422)
+        return keep(backend, body, project)
+
+    monkeypatch.setattr(QGNBackend, "keep_correction", fetch_after_setup)
+    again = started(models)
+    assert again.webhooks.settle(120) and len(again.unread) == 1
+    other = {"action": "ANNOTATIONS_DELETED", "project": {"id": 8}, "annotations": [{"id": 9}]}
+    assert again.webhook(other)["forgotten"] == 0 and len(again.unread) == 1  # another project's annotation 9
+    deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 9}]}
+    assert again.webhook(deleted)["forgotten"] == 1
+    unreachable[0] = False
+    again.setup({"hostname": "http://label-studio.example:8080"})
+    assert again.webhooks.settle(120) and not again.corrections
+    assert not list((models / "kept-annotations" / "pending").rglob("*.json"))
+    killed(again)
+    assert not started(models).corrections
+
+
+def test_a_held_webhook_that_can_never_be_read_is_set_aside_once(tmp_path, capsys):
+    """A held webhook whose image is gone was kept in pending/ and read again, and failed again, at
+    every start for good; one that fails for any reason but a missing Label Studio URL is now
+    moved into kept-annotations/failed/ (nothing deleted) and named once."""
+    models = tmp_path / "models"
+    bad = annotated(1, 1, 9)
+    bad["task"]["data"]["image"] = "images/no_such_scene.png"
+    held_then_killed(models, bad)
+    capsys.readouterr()
+    again = started(models)
+    assert again.webhooks.settle(120) and not again.unread and not again.corrections
+    assert not list((models / "kept-annotations" / "pending").rglob("*.json"))
+    aside, = (models / "kept-annotations" / "failed").glob("*.json")
+    assert json.loads(aside.read_text())["task"]["data"]["image"] == "images/no_such_scene.png"
+    err = capsys.readouterr().err
+    assert err.count("no_such_scene") == 1 and str(aside) in err
+    killed(again)
+    third = started(models)
+    assert third.webhooks.settle(120) and not third.unread and aside.is_file()
+    assert "no_such_scene" not in capsys.readouterr().err
