@@ -113,8 +113,9 @@ def remove_stale_staging(train_out: Path, prefix: str = STAGING_PREFIX) -> list[
     """Remove the staging folders (``prefix`` and tempfile's 8 random characters) in ``train_out``
     that a killed ``qgn serve`` left: this user's, older than ``STALE_STAGING_S`` and held by no
     process (``holding``). They hold staged copies only — a version counts as saved once linked out
-    of one — but a version whose weights were linked out and whose JSON was not yet moved (killed in
-    between) is finished first. With ``FETCH_PREFIX`` in the temporary folder: the folders of
+    of one — but a version whose weights were linked (or, without hard links, renamed) out and whose
+    JSON was not yet moved (killed in between) is finished first, and a folder with such a JSON that
+    cannot be moved is left (``finish_staged``). With ``FETCH_PREFIX`` in the temporary folder: the folders of
     fetched images. The folders removed; links, other names, anything unreadable and anything no
     lock can prove free (Windows) are left alone."""
     import shutil
@@ -133,9 +134,9 @@ def remove_stale_staging(train_out: Path, prefix: str = STAGING_PREFIX) -> list[
         if fd is None:
             continue  # its server is still at work in it
         try:
-            finish_staged(folder, Path(train_out))
-            shutil.rmtree(folder)
-            removed.append(folder)
+            if finish_staged(folder, Path(train_out)):
+                shutil.rmtree(folder)
+                removed.append(folder)
         except OSError:
             pass
         finally:
@@ -143,17 +144,25 @@ def remove_stale_staging(train_out: Path, prefix: str = STAGING_PREFIX) -> list[
     return removed
 
 
-def finish_staged(folder: Path, train_out: Path) -> None:
-    """A version whose weights ``save_version`` linked into ``train_out`` but whose JSON it had not
-    yet moved over its empty placeholder when killed: the JSON is moved now (nothing else is)."""
+def finish_staged(folder: Path, train_out: Path) -> bool:
+    """A version whose weights ``save_version`` put into ``train_out`` (linked, or renamed where the
+    folder takes no hard links) but whose JSON it had not yet moved over its empty placeholder when
+    killed: the JSON is moved now (nothing else is). Whether the folder holds staged copies only
+    (False: it holds the only copy of a version's JSON that could not be moved; leave it)."""
     from qgn.model.checkpoint import config_path
 
-    for staged in folder.glob("*.safetensors"):
-        final, staged_json = train_out / staged.name, config_path(staged)
+    copies_only = True
+    for staged_json in folder.glob("*.json"):
+        staged = staged_json.with_suffix(".safetensors")
+        final = train_out / staged.name
         placeholder = config_path(final)
-        if staged_json.is_file() and final.is_file() and os.path.samefile(staged, final) and \
-                placeholder.is_file() and not placeholder.stat().st_size:
+        if not final.is_file() or (staged.exists() and not os.path.samefile(staged, final)):
+            continue  # its weights never left: a staged copy only
+        if placeholder.is_file() and not placeholder.stat().st_size:
             os.replace(staged_json, placeholder)
+        else:
+            copies_only = False
+    return copies_only
 
 
 @dataclass

@@ -157,6 +157,13 @@ served.save_version(lambda staged: save_new_model(served.current.model, staged, 
 """
 
 
+NO_LINKS = """
+def no_links(src, dst):
+    raise PermissionError(1, "Operation not permitted")  # FAT, some network shares: no hard links
+os.link = no_links
+"""
+
+
 def test_a_version_killed_between_its_weights_and_its_json_is_finished(tmp_path):
     models = tmp_path / "models"
     run = subprocess.run([sys.executable, "-c", KILLED_WHILE_SAVING, str(bundled_model_path("demo")), str(models)],
@@ -167,6 +174,33 @@ def test_a_version_killed_between_its_weights_and_its_json_is_finished(tmp_path)
     aged(staging)
     again = started(models)
     assert not staging.exists() and again.current.version == "qgn-demo-ls1", again.resume_notes
+
+
+def test_where_no_hard_links_a_version_killed_before_its_json_is_finished_not_deleted(tmp_path):
+    """Without hard links (FAT, some network shares) the weights are renamed out of the staging
+    folder, so the cleanup found no staged weights to finish and deleted the folder with the
+    version's only JSON: its weights could never be loaded again."""
+    script = KILLED_WHILE_SAVING.replace("replace = os.replace", NO_LINKS + "replace = os.replace")
+    models = tmp_path / "models"
+    run = subprocess.run([sys.executable, "-c", script, str(bundled_model_path("demo")), str(models)],
+                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == -9, run.stderr
+    staging, = models.glob(".qgn-serve-*")
+    assert sorted(p.name for p in staging.iterdir()) == ["demo-ls1.json"]
+    assert (models / "demo-ls1.json").stat().st_size == 0
+    aged(staging)
+    again = started(models)
+    assert not staging.exists() and again.current.version == "qgn-demo-ls1", again.resume_notes
+
+
+def test_a_staging_folder_with_a_versions_only_json_that_cannot_be_finished_is_left(tmp_path):
+    models = tmp_path / "models"
+    staging = models / ".qgn-serve-abcd1234"
+    staging.mkdir(parents=True)
+    (staging / "demo-ls1.json").write_text("{}")  # the weights renamed out, the placeholder gone (by hand)
+    (models / "demo-ls1.safetensors").write_bytes(b"weights")
+    aged(staging)
+    assert backend_module.remove_stale_staging(models) == [] and (staging / "demo-ls1.json").read_text() == "{}"
 
 
 def test_webhooks_still_waiting_to_be_read_outlive_a_kill(tmp_path):
