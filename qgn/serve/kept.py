@@ -48,6 +48,7 @@ class KeptAnnotations:
         self.folder = Path(train_out) / FOLDER
         self.lock = threading.Lock()
         self.own: Path | None = None  # this server's folder of held webhooks (own_pending)
+        self.unlocked = False  # no folder locks here (Windows): no webhook is held (own_pending)
         self.locks: list[int] = []  # descriptors holding the folders this server reads from: open for its life
 
     def claim(self) -> None:
@@ -113,7 +114,10 @@ class KeptAnnotations:
         from qgn.fileio import atomic_write_bytes
 
         try:
-            path = self.own_pending() / f"{time.time_ns():020d}-{uuid.uuid4().hex}.json"  # in arrival order
+            own = self.own_pending()
+            if own is None:
+                return None  # no locks here: a held body could never be told from a live server's, nor read
+            path = own / f"{time.time_ns():020d}-{uuid.uuid4().hex}.json"  # in arrival order
             atomic_write_bytes(path, json.dumps(body).encode("utf-8"))
             return path
         except (OSError, TypeError, ValueError) as exc:
@@ -121,21 +125,29 @@ class KeptAnnotations:
                   flush=True)
         return None
 
-    def own_pending(self) -> Path:
+    def own_pending(self) -> Path | None:
         """This server's folder in ``pending/``, made on first use and locked for its life
         (``qgn.fileio.lock_folder``): made and locked beside ``pending/`` and only then moved in, so
-        another server starting meanwhile never takes it for a dead one's (``pending``)."""
+        another server starting meanwhile never takes it for a dead one's (``pending``). None where
+        there are no such locks (Windows): no start could ever read it, so nothing is held (said once
+        in the server's log)."""
+        import sys
         import tempfile
 
         from qgn.fileio import lock_folder, make_folder
 
         with self.lock:
-            if self.own is None:
-                make_folder(self.folder / PENDING)
-                made = Path(tempfile.mkdtemp(prefix=".pending-", dir=self.folder))
+            if self.own is None and not self.unlocked:
+                made = Path(tempfile.mkdtemp(prefix=".pending-", dir=make_folder(self.folder)))
                 fd = lock_folder(made)
-                if fd is not None:
-                    self.locks.append(fd)
+                if fd is None:
+                    os.rmdir(made)
+                    self.unlocked = True
+                    print("qgn serve: warning: no folder locks here: webhooks waiting to be read are kept in memory "
+                          "only (a kill loses them)", file=sys.stderr, flush=True)
+                    return None
+                self.locks.append(fd)
+                make_folder(self.folder / PENDING)
                 self.own = self.folder / PENDING / made.name[len(".pending-"):]
                 os.rename(made, self.own)
             return self.own

@@ -430,3 +430,25 @@ def test_a_held_webhook_that_can_never_be_read_is_set_aside_once(tmp_path, capsy
     third = started(models)
     assert third.webhooks.settle(120) and not third.unread and aside.is_file()
     assert "no_such_scene" not in capsys.readouterr().err
+
+
+def test_where_there_are_no_folder_locks_no_webhook_is_held_to_pile_up(tmp_path, monkeypatch, capsys):
+    """Where lock_folder cannot lock (Windows) no start may read another server's held webhooks, so
+    each run's pending folder and bodies stayed for good, one more folder per start."""
+    import qgn.fileio
+
+    monkeypatch.setattr(qgn.fileio, "lock_folder", lambda folder, wait=True: None)
+    monkeypatch.setattr(qgn.fileio, "folder_locks_work", lambda: False)
+    models = tmp_path / "models"
+    for start in range(2):
+        server = started(models)
+        server.webhooks.wait_s = 0.05
+        stuck = threading.Event()
+        server.keep_correction = lambda body, project: stuck.wait(60)
+        assert server.webhook(annotated(1, 1, 9))["status"] == "accepted"
+        assert server.webhook(annotated(2, 1, 10))["status"] == "accepted"
+        server.stop(0.1)  # a normal stop: the webhooks still waiting are not read
+        stuck.set()
+    kept = models / "kept-annotations"
+    assert not list(kept.rglob("*.json")) and not list(kept.glob("pending/*")) and not list(kept.glob(".pending-*"))
+    assert capsys.readouterr().err.count("no folder locks here") == 2  # once a server
