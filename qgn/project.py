@@ -98,7 +98,7 @@ import numpy as np
 from .classes import ClassSet
 from .fileio import (
     InputOverwriteError, OutsideRootError, atomic_write_bytes, file_sha256, is_temporary, make_folder,
-    path_inside, protected_inputs, read_json, remove_stale_temporaries, same_bytes, write_problem,
+    one_file_name, path_inside, protected_inputs, read_json, remove_stale_temporaries, same_bytes, write_problem,
 )
 from .formats import FORMATS, ExportItem, check_format_names, check_split, check_text_names
 from .formats.base import add_to_every_writer
@@ -1689,16 +1689,16 @@ def export_names(images: list[ProjectImage]) -> dict[str, str]:
     how an accent is encoded, as macOS and Windows disks do - else its key, with "-2", "-3" … where
     even that is taken (a key can equal another image's stem). The stems are distinct so."""
     stems = [im.path.stem for im in images]
-    counts = Counter(_one_file_name(s) for s in stems)
-    own = [counts[_one_file_name(stem)] == 1 and stem.strip() == stem and "/" not in stem for stem in stems]
-    taken = {_one_file_name(stem) for stem, keep in zip(stems, own) if keep}
+    counts = Counter(one_file_name(s) for s in stems)
+    own = [counts[one_file_name(stem)] == 1 and stem.strip() == stem and "/" not in stem for stem in stems]
+    taken = {one_file_name(stem) for stem, keep in zip(stems, own) if keep}
     chosen = {}
     for im, stem, keep in zip(images, stems, own):
         name, n = (stem, 1) if keep else (im.key, 1)
-        while not keep and _one_file_name(name) in taken:
+        while not keep and one_file_name(name) in taken:
             n += 1
             name = f"{im.key}-{n}"
-        taken.add(_one_file_name(name))
+        taken.add(one_file_name(name))
         chosen[im.key] = name
     return chosen
 
@@ -1707,14 +1707,7 @@ def check_export_names(names: dict[str, str]) -> None:
     """ValueError, before anything is written, where two images would export to one file name."""
     seen: dict[str, str] = {}
     for key, name in names.items():
-        other = seen.setdefault(_one_file_name(name), key)
+        other = seen.setdefault(one_file_name(name), key)
         if other != key:
             raise ValueError(f"images {other!r} and {key!r} would both export as {name!r}; "
                              "rename one of the image files")
-
-
-def _one_file_name(name: str) -> str:
-    """``name`` as a case-insensitive, normalisation-insensitive disk (macOS, Windows) compares it."""
-    import unicodedata
-
-    return unicodedata.normalize("NFC", name).casefold()
