@@ -256,27 +256,42 @@ def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = ST
     return removed
 
 
+def one_file_name(name: str) -> str:
+    """``name`` (a file name or path) as a case-insensitive, normalisation-insensitive disk (macOS,
+    Windows) compares it: two names that differ only in case, or in how an accent is encoded ("é" as
+    one character or as "e" and a combining accent), give one key."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", name).casefold()
+
+
 @contextmanager
 def locked(folder: str | os.PathLike) -> Iterator[None]:
     """Hold an exclusive advisory lock on the (existing) ``folder`` for a read-modify-write of a
     file in it that several writers share (a CVAT export's ``default.txt``, replaced atomically, so
-    the file itself cannot carry the lock); no lock file is left behind. Without ``fcntl``
-    (Windows) it only serialises the writers of one process."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
+    the file itself cannot carry the lock); no lock file is left behind (``lock_folder``). Without
+    folder locks (Windows) it only serialises the writers of one process."""
+    fd = lock_folder(folder)
+    if fd is None:  # pragma: no cover - Windows
         with _PROCESS_LOCK:
             yield
         return
-    fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing releases the lock
 
 
 _PROCESS_LOCK = threading.Lock()
+
+
+def folder_locks_work() -> bool:
+    """Whether ``lock_folder`` can lock here (not on Windows): where it cannot, its None proves nothing."""
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:  # pragma: no cover - Windows
+        return False
+    return True
 
 
 def lock_folder(folder: str | os.PathLike, wait: bool = True) -> int | None:

@@ -87,6 +87,7 @@ import re
 import shutil
 import threading
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,7 +98,7 @@ import numpy as np
 from .classes import ClassSet
 from .fileio import (
     InputOverwriteError, OutsideRootError, atomic_write_bytes, file_sha256, is_temporary, make_folder,
-    path_inside, protected_inputs, read_json, remove_stale_temporaries, same_bytes, write_problem,
+    one_file_name, path_inside, protected_inputs, read_json, remove_stale_temporaries, same_bytes, write_problem,
 )
 from .formats import FORMATS, ExportItem, check_format_names, check_split, check_text_names
 from .formats.base import add_to_every_writer
@@ -1573,11 +1574,12 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
     image_mode = images
     images = [im for im in project.images if im.done or not only_done]
     used = {im.key: group[0] for group in project.twins() for im in group[1:]}  # one file, one export
+    image_names = export_names(project.images)
+    check_export_names(image_names)  # two items to one file: refuse, never replace
     for name in names:  # temporaries a killed earlier export left (Cityscapes writes 3 folders deep)
         remove_stale_temporaries(Path(out_dir) / name, depth=4)
     writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels, image_mode, split)
                for n in names]
-    image_names = export_names(project.images)
     paths: list[Path] = []
     failures: list[Exception] = []
     not_reached = 0
@@ -1683,17 +1685,29 @@ def check_keys(keys: list, source: Path) -> None:
 
 def export_names(images: list[ProjectImage]) -> dict[str, str]:
     """{key: file stem} for exports that name files after the images (CVAT matches masks to frames
-    by the image's name): the image's own stem, or its key where two images share a stem - ignoring
-    case and how an accent is encoded, as macOS and Windows disks do (keys are unique so)."""
+    by the image's name): the image's own stem where no other image shares it - ignoring case and
+    how an accent is encoded, as macOS and Windows disks do - else its key, with "-2", "-3" … where
+    even that is taken (a key can equal another image's stem). The stems are distinct so."""
     stems = [im.path.stem for im in images]
-    taken = [_one_file_name(s) for s in stems]
-    return {im.key: (stem if taken.count(_one_file_name(stem)) == 1 and stem.strip() == stem and "/" not in stem
-                     else im.key)
-            for im, stem in zip(images, stems)}
+    counts = Counter(one_file_name(s) for s in stems)
+    own = [counts[one_file_name(stem)] == 1 and stem.strip() == stem and "/" not in stem for stem in stems]
+    taken = {one_file_name(stem) for stem, keep in zip(stems, own) if keep}
+    chosen = {}
+    for im, stem, keep in zip(images, stems, own):
+        name, n = (stem, 1) if keep else (im.key, 1)
+        while not keep and one_file_name(name) in taken:
+            n += 1
+            name = f"{im.key}-{n}"
+        taken.add(one_file_name(name))
+        chosen[im.key] = name
+    return chosen
 
 
-def _one_file_name(name: str) -> str:
-    """``name`` as a case-insensitive, normalisation-insensitive disk (macOS, Windows) compares it."""
-    import unicodedata
-
-    return unicodedata.normalize("NFC", name).casefold()
+def check_export_names(names: dict[str, str]) -> None:
+    """ValueError, before anything is written, where two images would export to one file name."""
+    seen: dict[str, str] = {}
+    for key, name in names.items():
+        other = seen.setdefault(one_file_name(name), key)
+        if other != key:
+            raise ValueError(f"images {other!r} and {key!r} would both export as {name!r}; "
+                             "rename one of the image files")

@@ -728,7 +728,8 @@ class ProjectController(QtCore.QObject):
             self.discard_autosaves(dirty)
             for doc in dirty:
                 doc.annotation.mark_saved(doc.annotation.version)  # accepted as lost: ask no more
-            self._unmark_scratch([d.path for d in marked])
+            # every mark of these images goes, an edited image's too (it is in dirty, not marked)
+            self._unmark_scratch([d.path for d in docs if self.project is None and getattr(d, "done", False)])
             return True
         return False
 
@@ -1048,6 +1049,33 @@ class ProjectController(QtCore.QObject):
             if doc.done and doc in self.workspace.docs:
                 self._mark_in_scratch(doc, True)
 
+    def _keep_own_marks(self, scratch) -> None:
+        """This window's done marks (without a project) that the scratch project of their class set
+        no longer has - another window's start discarded them, not knowing this one lives - are kept
+        there again (job thread), as an autosave another window displaced is written again: a crash
+        of this window still finds them."""
+        if self.project is not None or self.jobs.pending():  # file work under way: look at the next tick
+            return
+        classes = self.annotator.classes
+        marked = [doc.path for doc in self.workspace.docs if doc.done and
+                  (doc.annotation.classes if doc.annotation is not None else classes) == scratch.classes]
+        if not marked:
+            return
+
+        def look() -> None:
+            if scratch.changed_on_disk():
+                scratch.refresh(blocking=False)
+            for path in marked:
+                try:
+                    done = scratch.image_for(path).done
+                except KeyError:
+                    done = False
+                if not done:
+                    self._write_image(scratch, path, lambda image: scratch.set_done(image, True))
+
+        self.jobs.submit(look, failed=lambda message: self._warn(f"A done mark cannot be kept in the scratch folder "
+                                                                 f"({message}); save a project to keep it"))
+
     def _unmark_scratch(self, paths, also=()) -> None:
         """The done marks of ``paths`` in the scratch projects this window uses (and ``also``) go:
         unmarked, discarded or kept in a project now (job thread)."""
@@ -1175,6 +1203,7 @@ class ProjectController(QtCore.QObject):
             if scratches:  # one a tick (a look waits for the job thread to be idle)
                 self._scratch_turn = (self._scratch_turn + 1) % len(scratches)
                 self._reload_replaced_annotations(scratches[self._scratch_turn])
+                self._keep_own_marks(scratches[self._scratch_turn])
             return
         self._reload_replaced_annotations(project)
         if not project.changed_on_disk():

@@ -210,6 +210,7 @@ class Windows:
     def crash(self, win) -> None:
         """Let ``win`` go as a killed process would: nothing saved, nothing discarded."""
         win.jobs.wait_idle()
+        win.projects.watch.stop()  # nor looks at the disk again
         win.annotator.forget(win.docs)
         win.projects.closed = lambda: None  # a killed process never gets to say it closed normally
         win.projects.confirm_discard = lambda *args, **kwargs: True  # nor to discard its done marks

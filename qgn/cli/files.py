@@ -29,9 +29,10 @@ def _same_file_key(path: Path) -> str:
     in how an accent is encoded - "é" as one character or as "e" and a combining accent - are one
     file on macOS disks, so they count as a clash everywhere)."""
     import os
-    import unicodedata
 
-    return unicodedata.normalize("NFC", os.path.normcase(os.path.realpath(path))).casefold()
+    from qgn.fileio import one_file_name
+
+    return one_file_name(os.path.normcase(os.path.realpath(path)))
 
 
 def check_outputs(inputs: list[Path], outputs: list[tuple[Path, Path]]) -> None:

@@ -58,8 +58,13 @@ def run(args) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     model = default_model(args.model)
-    backend = QGNBackend(model, args.device, args.document_root, args.token, args.train_out, args.train_every,
-                         args.train_iters, label_studio_url=args.label_studio_url)
+    from qgn.serve.kept import TrainOutInUse
+
+    try:
+        backend = QGNBackend(model, args.device, args.document_root, args.token, args.train_out, args.train_every,
+                             args.train_iters, label_studio_url=args.label_studio_url)
+    except TrainOutInUse as exc:
+        raise CLIError(f"--train-out {args.train_out}: {exc}") from None
     try:
         server = make_server(backend, args.host, args.port)
     except OSError as exc:

@@ -86,6 +86,10 @@ class RequestError(ValueError):
         self.status = status
 
 
+class NoLabelStudio(RequestError):
+    """An image is a Label Studio address, and no Label Studio URL is known yet (/setup brings one)."""
+
+
 STAGING_PREFIX = ".qgn-serve-"  # a version is saved into such a folder in train_out, then moved beside the others
 FETCH_PREFIX = "qgn-serve-"  # an image is fetched into such a folder in the system's temporary folder
 STALE_STAGING_S = 60.0  # younger: its server may not hold it yet
@@ -109,8 +113,9 @@ def remove_stale_staging(train_out: Path, prefix: str = STAGING_PREFIX) -> list[
     """Remove the staging folders (``prefix`` and tempfile's 8 random characters) in ``train_out``
     that a killed ``qgn serve`` left: this user's, older than ``STALE_STAGING_S`` and held by no
     process (``holding``). They hold staged copies only — a version counts as saved once linked out
-    of one — but a version whose weights were linked out and whose JSON was not yet moved (killed in
-    between) is finished first. With ``FETCH_PREFIX`` in the temporary folder: the folders of
+    of one — but a version whose weights were linked (or, without hard links, renamed) out and whose
+    JSON was not yet moved (killed in between) is finished first, and a folder with such a JSON that
+    cannot be moved is left (``finish_staged``). With ``FETCH_PREFIX`` in the temporary folder: the folders of
     fetched images. The folders removed; links, other names, anything unreadable and anything no
     lock can prove free (Windows) are left alone."""
     import shutil
@@ -129,9 +134,9 @@ def remove_stale_staging(train_out: Path, prefix: str = STAGING_PREFIX) -> list[
         if fd is None:
             continue  # its server is still at work in it
         try:
-            finish_staged(folder, Path(train_out))
-            shutil.rmtree(folder)
-            removed.append(folder)
+            if finish_staged(folder, Path(train_out)):
+                shutil.rmtree(folder)
+                removed.append(folder)
         except OSError:
             pass
         finally:
@@ -139,17 +144,25 @@ def remove_stale_staging(train_out: Path, prefix: str = STAGING_PREFIX) -> list[
     return removed
 
 
-def finish_staged(folder: Path, train_out: Path) -> None:
-    """A version whose weights ``save_version`` linked into ``train_out`` but whose JSON it had not
-    yet moved over its empty placeholder when killed: the JSON is moved now (nothing else is)."""
+def finish_staged(folder: Path, train_out: Path) -> bool:
+    """A version whose weights ``save_version`` put into ``train_out`` (linked, or renamed where the
+    folder takes no hard links) but whose JSON it had not yet moved over its empty placeholder when
+    killed: the JSON is moved now (nothing else is). Whether the folder holds staged copies only
+    (False: it holds the only copy of a version's JSON that could not be moved; leave it)."""
     from qgn.model.checkpoint import config_path
 
-    for staged in folder.glob("*.safetensors"):
-        final, staged_json = train_out / staged.name, config_path(staged)
+    copies_only = True
+    for staged_json in folder.glob("*.json"):
+        staged = staged_json.with_suffix(".safetensors")
+        final = train_out / staged.name
         placeholder = config_path(final)
-        if staged_json.is_file() and final.is_file() and os.path.samefile(staged, final) and \
-                placeholder.is_file() and not placeholder.stat().st_size:
+        if not final.is_file() or (staged.exists() and not os.path.samefile(staged, final)):
+            continue  # its weights never left: a staged copy only
+        if placeholder.is_file() and not placeholder.stat().st_size:
             os.replace(staged_json, placeholder)
+        else:
+            copies_only = False
+    return copies_only
 
 
 @dataclass
@@ -252,6 +265,14 @@ def annotation_parts(body: dict) -> tuple[dict, dict]:
             if not all(isinstance(name, str) and name.strip() for name in labels):
                 raise RequestError(f"{where}.value.{kind} must be a list of label names")
     return task, annotation
+
+
+def held_ids(body) -> tuple | None:
+    """(project id, task id, annotation id) of a held annotation webhook's body; None for another."""
+    try:
+        return ((body.get("project") or {}).get("id"), body["task"].get("id"), body["annotation"].get("id"))
+    except (AttributeError, KeyError, TypeError):
+        return None
 
 
 def task_name(task, index: int):
@@ -370,6 +391,7 @@ class QGNBackend:
         self.seq: dict = {}  # key of a kept annotation -> the order it came in (qgn.serve.kept)
         self.next_seq = 0  # the next annotation's (never one given before, deleted ones' included)
         self.unread: list[Path] = []  # held webhooks of a killed server not read yet: tried again at /setup
+        self.unread_ids: dict = {}  # each one's (project id, task id, annotation id): a deletion drops it
         self.new_since_training = 0
         self.training: threading.Thread | None = None
         self.training_running = False  # a fine-tune runs (set and cleared under state_lock)
@@ -386,6 +408,7 @@ class QGNBackend:
         self.resume_notes += [f"removed {p}, an image fetched by a qgn serve that was killed" for p in
                               remove_stale_staging(Path(tempfile.gettempdir()), FETCH_PREFIX)]
         if self.train_out is not None:
+            self.kept.claim()  # TrainOutInUse: another server fine-tunes into this folder
             self.resume_notes += [f"removed {p}, left by a qgn serve that was killed" for p in
                                   remove_stale_staging(self.train_out)]
             self.resume()
@@ -433,23 +456,34 @@ class QGNBackend:
             self.webhooks.run_later(lambda path=path: self.read_held(path))
 
     def read_held(self, path: Path) -> None:
-        """Read the webhook held in ``path`` (``resume_kept``; webhook thread); when that fails (its
-        image cannot be fetched yet: Label Studio has not connected) the file stays, tried again at
-        the next ``/setup`` and the next start."""
+        """Read the webhook held in ``path`` (``resume_kept``; webhook thread). When its image cannot be
+        fetched yet (no Label Studio URL is known: Label Studio has not connected) the file stays,
+        tried again at the next ``/setup`` and the next start; any other failure can only repeat, so
+        the file is moved into ``kept-annotations/failed/`` (kept, not read again) and named in the log."""
         import sys
 
+        body = None
         try:
             body = json.loads(path.read_text(encoding="utf-8"))
             action = body.get("action")
             project = body.get("project") or {}
             if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", *DELETIONS) and isinstance(project, dict):
                 self.read_webhook(action, body, project)
-        except Exception as exc:
+        except NoLabelStudio as exc:
             print(f"qgn serve: warning: the webhook held in {path} before a restart cannot be read yet ({exc}); "
                   "it stays there, tried again when Label Studio connects (/setup) and at the next start",
                   file=sys.stderr, flush=True)
             with self.state_lock:
                 self.unread.append(path)
+                self.unread_ids[path] = held_ids(body)
+            return
+        except Exception as exc:
+            try:
+                aside = self.kept.set_aside(path)
+            except OSError as move:
+                aside = f"{path} (it could not be moved: {move})"
+            print(f"qgn serve: warning: the webhook held in {path} before a restart cannot be read ({exc}); "
+                  f"it is not learnt from, and kept in {aside}", file=sys.stderr, flush=True)
             return
         self.kept.release(path)
 
@@ -478,7 +512,7 @@ class QGNBackend:
                 self.hostname = hostname.rstrip("/")
             if isinstance(token, str) and token and not self.token:
                 self.token = token
-            unread, self.unread = self.unread, []
+            unread, self.unread, self.unread_ids = self.unread, [], {}
         for path in unread:  # held webhooks whose image could not be fetched before Label Studio connected
             self.webhooks.run_later(lambda path=path: self.read_held(path))
         return {"model_version": self.current.version}
@@ -734,8 +768,8 @@ class QGNBackend:
             hostname, token = self.hostname, self.token
         url = ref if urlparse(ref).scheme else (urljoin(hostname + "/", ref.lstrip("/")) if hostname else None)
         if url is None:
-            raise RequestError(f"the image {ref!r} is a Label Studio address, but no Label Studio URL is known: "
-                               "connect through /setup or start qgn serve with --label-studio-url", 422)
+            raise NoLabelStudio(f"the image {ref!r} is a Label Studio address, but no Label Studio URL is known: "
+                                "connect through /setup or start qgn serve with --label-studio-url", 422)
         if not self.fetch_slots.acquire(timeout=FETCH_WAIT_S):
             raise RequestError(f"qgn serve is busy: {MAX_FETCHES} images are being fetched; try again later", 503)
         try:
@@ -809,10 +843,8 @@ class QGNBackend:
             raise RequestError(f"{source}: the annotation is {label.shape[::-1]} but the image {image.shape[1::-1]}")
         label = compact_label(label)
         key = (project.get("id"), task.get("id"))
-        with self.state_lock:
+        with self.state_lock:  # its number and its place in one hold: a fine-tune taking upto learns from it
             seq, self.next_seq = self.next_seq, self.next_seq + 1
-        self.keep_on_disk(lambda: self.kept.save(key, image, label, annotation.get("id"), seq))
-        with self.state_lock:
             self.corrections.pop(key, None)
             self.corrections[key] = (image, label, annotation.get("id"))
             self.seq[key] = seq
@@ -821,6 +853,8 @@ class QGNBackend:
                 dropped.append(self.corrections.popitem(last=False)[0])
                 self.seq.pop(dropped[-1], None)
             self.new_since_training += 1
+        # then its file: a kill before it is written leaves the webhook's held body (read again at the start)
+        self.keep_on_disk(lambda: self.kept.save(key, image, label, annotation.get("id"), seq))
         for old in dropped:
             self.keep_on_disk(lambda old=old: self.kept.remove(old))
         return True
@@ -843,15 +877,25 @@ class QGNBackend:
         check_type(deleted, DELETIONS[action], list)
         named = [check_type(item, f"{DELETIONS[action]}[]", dict).get("id") for item in deleted]
         ids = {i for i in named if isinstance(i, (int, str))}
+        which = 2 if action == "ANNOTATIONS_DELETED" else 1  # annotation or task id of (project, task, annotation)
         with self.state_lock:
             gone = [key for key, (_, _, annotation) in self.corrections.items() if key[0] == project_id and
                     (annotation if action == "ANNOTATIONS_DELETED" else key[1]) in ids]
             for key in gone:
                 del self.corrections[key]
                 self.seq.pop(key, None)
-            answer = {"status": "forgotten", "forgotten": len(gone), "corrections": len(self.corrections)}
+            # held webhooks waiting for Label Studio came before this deletion: one it names is not read
+            dropped = [path for path in self.unread if (held := self.unread_ids.get(path)) and
+                       held[0] == project_id and held[which] in ids]
+            self.unread = [path for path in self.unread if path not in dropped]
+            for path in dropped:
+                self.unread_ids.pop(path, None)
+            answer = {"status": "forgotten", "forgotten": len(gone) + len(dropped),
+                      "corrections": len(self.corrections)}
         for key in gone:
             self.keep_on_disk(lambda key=key: self.kept.remove(key))
+        for path in dropped:
+            self.kept.release(path)
         return answer
 
     def request_training(self) -> dict:

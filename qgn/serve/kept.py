@@ -9,8 +9,9 @@ task's image (H×W×3 uint8), its label map and, as JSON, the project, task and 
 ``seq`` of the newest annotation it learnt from, so a restart serving that version counts only the
 later ones as new. An annotation or deletion webhook's body waits in ``pending/<server>/`` from its
 arrival until its work has run (it may wait behind others, answered "accepted"), so one a kill
-caught waiting is read at the next start; ``<server>`` is locked while its server runs, so a second
-server fine-tuning into the same folder never reads a live one's. A file that cannot be read is left as it is (and named); nothing here deletes a
+caught waiting is read at the next start; ``<server>`` is locked while its server runs. The whole
+train_out folder is locked for a server's life too (``claim``): a second server into the same folder
+is refused, where it replaced the first's annotations of the same (project, task) with its own. A file that cannot be read is left as it is (and named); nothing here deletes a
 file but the one of an annotation Label Studio deleted, replaced or that fell out of the kept ones,
 and a pending body once read.
 """
@@ -28,6 +29,11 @@ import numpy as np
 FOLDER = "kept-annotations"
 TRAINED = "trained.json"
 PENDING = "pending"
+FAILED = "failed"  # held webhooks that can never be read: kept, not read again
+
+
+class TrainOutInUse(RuntimeError):
+    """Another live ``qgn serve`` keeps its annotations in this folder (``KeptAnnotations.claim``)."""
 
 
 def file_name(key) -> str:
@@ -42,7 +48,28 @@ class KeptAnnotations:
         self.folder = Path(train_out) / FOLDER
         self.lock = threading.Lock()
         self.own: Path | None = None  # this server's folder of held webhooks (own_pending)
+        self.unlocked = False  # no folder locks here (Windows): no webhook is held (own_pending)
         self.locks: list[int] = []  # descriptors holding the folders this server reads from: open for its life
+
+    def claim(self) -> None:
+        """Hold the train_out folder for this server's life (``qgn.fileio.lock_folder``): the kept
+        annotations' files are named by project and task ids alone and their order numbers are one
+        server's, so a second server fine-tuning into the same folder would replace the first's
+        annotations with its own. TrainOutInUse when another live server holds it; where there are no
+        such locks (Windows) nothing can tell, and nothing is refused."""
+        from qgn.fileio import folder_locks_work, lock_folder, make_folder
+
+        train_out = self.folder.parent
+        try:
+            make_folder(train_out)
+            fd = lock_folder(train_out, wait=False)
+        except OSError:
+            return  # nothing can be kept there now (a file where the folder belongs): each write says so
+        if fd is not None:
+            self.locks.append(fd)
+        elif folder_locks_work():
+            raise TrainOutInUse(f"another qgn serve is fine-tuning into {train_out}; give this one another "
+                                "--train-out, or stop that one first")
 
     def save(self, key, image: np.ndarray, label: np.ndarray, annotation_id, seq: int) -> None:
         from qgn.fileio import atomic_write_bytes, make_folder
@@ -72,7 +99,7 @@ class KeptAnnotations:
                 if path.name != file_name(key) or image.ndim != 3 or image.shape[:2] != label.shape:
                     raise ValueError("not a kept annotation of qgn serve")
                 found.append((key, image, label, meta["annotation"], int(meta["seq"])))
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+            except Exception as exc:  # torn (BadZipFile, zlib.error, EOFError), foreign: one file, not the start
                 notes.append(f"{path} cannot be read ({exc}); left as it is, not learnt from")
         return sorted(found, key=lambda item: item[4])
 
@@ -87,7 +114,10 @@ class KeptAnnotations:
         from qgn.fileio import atomic_write_bytes
 
         try:
-            path = self.own_pending() / f"{time.time_ns():020d}-{uuid.uuid4().hex}.json"  # in arrival order
+            own = self.own_pending()
+            if own is None:
+                return None  # no locks here: a held body could never be told from a live server's, nor read
+            path = own / f"{time.time_ns():020d}-{uuid.uuid4().hex}.json"  # in arrival order
             atomic_write_bytes(path, json.dumps(body).encode("utf-8"))
             return path
         except (OSError, TypeError, ValueError) as exc:
@@ -95,21 +125,29 @@ class KeptAnnotations:
                   flush=True)
         return None
 
-    def own_pending(self) -> Path:
+    def own_pending(self) -> Path | None:
         """This server's folder in ``pending/``, made on first use and locked for its life
         (``qgn.fileio.lock_folder``): made and locked beside ``pending/`` and only then moved in, so
-        another server starting meanwhile never takes it for a dead one's (``pending``)."""
+        another server starting meanwhile never takes it for a dead one's (``pending``). None where
+        there are no such locks (Windows): no start could ever read it, so nothing is held (said once
+        in the server's log)."""
+        import sys
         import tempfile
 
         from qgn.fileio import lock_folder, make_folder
 
         with self.lock:
-            if self.own is None:
-                make_folder(self.folder / PENDING)
-                made = Path(tempfile.mkdtemp(prefix=".pending-", dir=self.folder))
+            if self.own is None and not self.unlocked:
+                made = Path(tempfile.mkdtemp(prefix=".pending-", dir=make_folder(self.folder)))
                 fd = lock_folder(made)
-                if fd is not None:
-                    self.locks.append(fd)
+                if fd is None:
+                    os.rmdir(made)
+                    self.unlocked = True
+                    print("qgn serve: warning: no folder locks here: webhooks waiting to be read are kept in memory "
+                          "only (a kill loses them)", file=sys.stderr, flush=True)
+                    return None
+                self.locks.append(fd)
+                make_folder(self.folder / PENDING)
                 self.own = self.folder / PENDING / made.name[len(".pending-"):]
                 os.rename(made, self.own)
             return self.own
@@ -128,6 +166,17 @@ class KeptAnnotations:
                 os.rmdir(path.parent)
             except OSError:
                 pass  # more of it to read
+
+    def set_aside(self, path: Path) -> Path:
+        """Move a held webhook that can never be read (its image is gone, its body is not one) into
+        ``failed/`` beside ``pending/``, under its own name: kept for a person, never read again
+        (a dead server's folder goes with its last file). Where it now lies."""
+        from qgn.fileio import make_folder
+
+        aside = make_folder(self.folder / FAILED) / path.name
+        os.replace(path, aside)
+        self.release(path)  # gone already: its folder, if a dead server's and now empty
+        return aside
 
     def pending(self) -> list[Path]:
         """The held webhooks of servers that ended before reading them (a kill; a stop while they

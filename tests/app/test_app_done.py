@@ -123,3 +123,53 @@ def test_a_done_mark_made_before_the_model_loads_is_kept_once_it_has(qtbot, wind
     second.start([], str(model_path))
     qtbot.waitUntil(lambda: bool(second.docs), timeout=WAIT_MS)
     assert [(d.path, d.done) for d in second.docs] == [(paths[0], True)]
+
+
+def test_another_windows_discard_leaves_the_marks_of_a_window_still_open(qtbot, windows, model_path, tmp_path,
+                                                                         user_state):
+    """A second window's start offers the scratch folder's marks, a live window's among them (it
+    cannot tell); its Discard cleared them on disk for good, and a crash of the first window later
+    lost them. The first window keeps its own marks there again, as it does its autosaves."""
+    paths = write_samples(tmp_path / "data", 3, (64, 64))
+    a = windows()
+    a.start(paths[:1], str(model_path))
+    qtbot.waitUntil(lambda: a.current is not None and a.current.result is not None, timeout=WAIT_MS)
+    QTest.keyClick(a, QtCore.Qt.Key.Key_D, QtCore.Qt.KeyboardModifier.ControlModifier)  # mark done
+    assert a.docs[0].done
+    a.jobs.wait_idle()
+    b, asked = windows(), []
+    b.projects.ask_recover = lambda question: asked.append(question.names) or "discard"
+    b.start([paths[1]], str(model_path))
+    b.jobs.wait_idle()
+    assert asked == [[f"{paths[0].name} (marked done)"]]
+    qtbot.waitUntil(lambda: marks_in_scratch(user_state) == [paths[0]], timeout=WAIT_MS)  # A's watch keeps it again
+    windows.crash(a)
+    b.close()
+    c = windows(recover="restore")
+    c.start([], str(model_path))
+    qtbot.waitUntil(lambda: bool(c.docs), timeout=WAIT_MS)
+    assert [(d.path, d.done) for d in c.docs] == [(paths[0], True)]
+
+
+def test_closing_with_discard_clears_the_mark_of_an_edited_image_too(qtbot, windows, model_path, tmp_path,
+                                                                     user_state):
+    """An image both edited and marked done counted once, as edited: "discard" gave up its edits
+    and kept its mark in the scratch folder, offered again at the next start."""
+    from studio_steps import paint, start_annotating
+
+    paths = write_samples(tmp_path / "data", 2, (64, 64))
+    a = windows(unsaved="discard")
+    start_annotating(qtbot, a, paths[:1], model_path)
+    paint(a, 2, 1, [(10, 10), (50, 30)])
+    a.annotator.done_action.trigger()
+    assert a.docs[0].done and a.docs[0].annotation.dirty
+    a.jobs.wait_idle()
+    assert marks_in_scratch(user_state) == [paths[0]]
+    a.close()
+    a.jobs.wait_idle()
+    assert marks_in_scratch(user_state) == []
+    b, offered = windows(), []
+    b.projects.ask_recover = lambda question: offered.append(question.names) or "later"
+    b.start([paths[1]], str(model_path))
+    b.jobs.wait_idle()
+    assert not any("(marked done)" in name for names in offered for name in names)

@@ -75,6 +75,34 @@ def test_export_names_are_distinct_on_a_disk_blind_to_case_and_accent_encoding(t
     assert stems[-1] == "other"
 
 
+def test_an_export_name_never_falls_back_to_a_stem_another_image_keeps(tmp_path):
+    """Accent twins fell back to their keys, and one key was "cafe", the third image's own stem:
+    three images, two files in the export, and no error."""
+    import unicodedata
+
+    from qgn.project import export_names
+
+    names = (unicodedata.normalize("NFC", "café.png"), unicodedata.normalize("NFD", "café.png"), "cafe.png")
+    project = make_project(tmp_path, names)
+    for image, value in zip(project.images, (0, 1, 2)):
+        project.save_annotation(image, np.full((2, 4), value))
+    stems = export_names(project.images).values()
+    assert len({unicodedata.normalize("NFC", stem).casefold() for stem in stems}) == 3
+    export_project(project, tmp_path / "out", ["cvat"], errors=[])
+    written = sorted((tmp_path / "out" / "cvat" / "SegmentationClass").iterdir())
+    assert len(written) == 3
+
+
+def test_an_export_refuses_two_images_under_one_name_before_writing(tmp_path, monkeypatch):
+    import qgn.project
+
+    project = make_project(tmp_path, ("a.png", "b.png"))
+    monkeypatch.setattr(qgn.project, "export_names", lambda images: {im.key: "same" for im in images})
+    with pytest.raises(ValueError, match="both export as 'same'"):
+        qgn.project.export_project(project, tmp_path / "out", ["cvat"], errors=[])
+    assert not (tmp_path / "out" / "cvat").exists()
+
+
 def test_done_must_be_a_boolean(tmp_path):
     project = make_project(tmp_path)
     doc = json.loads((project.root / PROJECT_FILE).read_text())

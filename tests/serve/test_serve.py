@@ -4,6 +4,7 @@ webhooks into a new model version that never replaces the original."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import urllib.error
@@ -200,6 +201,8 @@ def test_a_restarted_server_goes_on_from_its_last_fine_tune(tmp_path):
     (models / "demo-ls4.json").write_text("{}")  # a JSON left without its weights
     before = sorted(p.name for p in models.iterdir())
 
+    for fd in first.kept.locks:
+        os.close(fd)  # killed: the system drops its locks
     again = QGNBackend(bundled_model_path("demo"), "cpu", samples, train_out=models, finetune_iterations=2)
     assert again.current.version == "qgn-demo-ls2" and again.current.path == models / "demo-ls2.safetensors"
     assert again.versions == ["qgn-demo", "qgn-demo-ls1", "qgn-demo-ls2"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -912,7 +913,12 @@ def test_two_servers_fine_tuning_into_one_folder_never_take_the_same_version(ser
     import qgn.train.finetune as finetune_module
 
     _, first = serve(document_root=samples_dir(), train_out=tmp_path, finetune_iterations=1)
+    import qgn.fileio
+
+    monkeypatch.setattr(qgn.fileio, "folder_locks_work", lambda: False)  # where no lock refuses the second (Windows)
+    monkeypatch.setattr(qgn.fileio, "lock_folder", lambda folder, wait=True: None)
     _, second = serve(document_root=samples_dir(), train_out=tmp_path, finetune_iterations=1)
+    monkeypatch.undo()
     classes = first.current.model.config.classes
     from qgn.data.imageio import read_rgb
 
@@ -1088,3 +1094,18 @@ def test_a_model_file_that_appeared_after_its_number_was_taken_is_not_replaced(s
     load_model(backend.current.path, "cpu")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-ls1.safetensors", "demo-ls2.json",
                                                           "demo-ls2.safetensors"]
+
+
+def test_a_second_qgn_serve_into_a_busy_train_out_is_one_line_naming_the_folder(run_cli, monkeypatch, tmp_path,
+                                                                                 demo_model):
+    import qgn.serve.server as server_module
+
+    monkeypatch.setattr(server_module.QGNServer, "serve_forever", lambda self: None)  # a start that passes stops
+    first = QGNBackend(demo_model, "cpu", train_out=tmp_path / "models")
+    code, out, err = run_cli("serve", "--model", "demo", "--port", "0", "--train-out", tmp_path / "models")
+    assert code == 2 and err.count("\n") == 1 and err.startswith("qgn serve: error: --train-out ")
+    assert str(tmp_path / "models") in err and "another --train-out" in err
+    for fd in first.kept.locks:
+        os.close(fd)
+    code, out, err = run_cli("serve", "--model", "demo", "--port", "0", "--train-out", tmp_path / "models")
+    assert code == 0, err

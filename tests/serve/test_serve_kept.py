@@ -4,6 +4,7 @@ makes of it: the annotations Label Studio sent for fine-tuning are learnt from a
 no process holds it - never one a live server holds, nor anything else in the folder."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -32,6 +33,14 @@ def started(models):
     """A ``qgn serve`` backend fine-tuning into ``models`` (started anew: as after a kill)."""
     return QGNBackend(bundled_model_path("demo"), "cpu", samples_dir(), train_out=models, train_every=5,
                       finetune_iterations=2)
+
+
+def killed(*backends):
+    """What the system does to a killed server's locks (its process gone, they go with it)."""
+    for backend in backends:
+        for fd in backend.kept.locks:
+            os.close(fd)
+        backend.kept.locks.clear()
 
 
 def annotated(task: int, scene: int, annotation: int, action="ANNOTATION_CREATED"):
@@ -66,16 +75,21 @@ def test_annotations_kept_for_fine_tuning_outlive_a_kill(tmp_path):
     before = kept(first)
     assert list(before) == [(7, 2), (7, 1)]
 
+    killed(first)
     again = started(models)  # killed: nothing of the first ran after its last answer
     assert_same(kept(again), before)
     assert again.new_since_training == 2  # each task's latest annotation
     deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 10}]}
     assert again.webhook(deleted)["forgotten"] == 1
-    assert list(started(models).corrections) == [(7, 1)]  # deleted in Label Studio: not learnt from after a restart
+    killed(again)
+    restart = started(models)
+    assert list(restart.corrections) == [(7, 1)]  # deleted in Label Studio: not learnt from after a restart
+    killed(restart)
 
     assert again.webhook({"action": "START_TRAINING", "project": {"id": 7}})["status"] == "training"
     again.training.join(300)
     assert again.current.version == "qgn-demo-ls1", again.training_status
+    killed(again)
     third = started(models)  # serves ls1, which learnt from the annotation kept: nothing new
     assert third.current.version == "qgn-demo-ls1" and list(third.corrections) == [(7, 1)]
     assert third.webhook({"action": "START_TRAINING", "project": {"id": 7}})["status"] == "up to date"
@@ -88,6 +102,7 @@ def test_a_kept_file_that_cannot_be_read_is_named_and_left(tmp_path):
     assert first.webhook(annotated(1, 1, 9))["status"] == "kept"
     bad = first.kept.folder / "0123.npz"
     bad.write_bytes(b"not an npz")
+    killed(first)
     again = started(models)
     assert list(again.corrections) == [(7, 1)] and bad.read_bytes() == b"not an npz"
     assert [str(bad) in note for note in again.resume_notes] == [True]
@@ -142,6 +157,13 @@ served.save_version(lambda staged: save_new_model(served.current.model, staged, 
 """
 
 
+NO_LINKS = """
+def no_links(src, dst):
+    raise PermissionError(1, "Operation not permitted")  # FAT, some network shares: no hard links
+os.link = no_links
+"""
+
+
 def test_a_version_killed_between_its_weights_and_its_json_is_finished(tmp_path):
     models = tmp_path / "models"
     run = subprocess.run([sys.executable, "-c", KILLED_WHILE_SAVING, str(bundled_model_path("demo")), str(models)],
@@ -152,6 +174,33 @@ def test_a_version_killed_between_its_weights_and_its_json_is_finished(tmp_path)
     aged(staging)
     again = started(models)
     assert not staging.exists() and again.current.version == "qgn-demo-ls1", again.resume_notes
+
+
+def test_where_no_hard_links_a_version_killed_before_its_json_is_finished_not_deleted(tmp_path):
+    """Without hard links (FAT, some network shares) the weights are renamed out of the staging
+    folder, so the cleanup found no staged weights to finish and deleted the folder with the
+    version's only JSON: its weights could never be loaded again."""
+    script = KILLED_WHILE_SAVING.replace("replace = os.replace", NO_LINKS + "replace = os.replace")
+    models = tmp_path / "models"
+    run = subprocess.run([sys.executable, "-c", script, str(bundled_model_path("demo")), str(models)],
+                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == -9, run.stderr
+    staging, = models.glob(".qgn-serve-*")
+    assert sorted(p.name for p in staging.iterdir()) == ["demo-ls1.json"]
+    assert (models / "demo-ls1.json").stat().st_size == 0
+    aged(staging)
+    again = started(models)
+    assert not staging.exists() and again.current.version == "qgn-demo-ls1", again.resume_notes
+
+
+def test_a_staging_folder_with_a_versions_only_json_that_cannot_be_finished_is_left(tmp_path):
+    models = tmp_path / "models"
+    staging = models / ".qgn-serve-abcd1234"
+    staging.mkdir(parents=True)
+    (staging / "demo-ls1.json").write_text("{}")  # the weights renamed out, the placeholder gone (by hand)
+    (models / "demo-ls1.safetensors").write_bytes(b"weights")
+    aged(staging)
+    assert backend_module.remove_stale_staging(models) == [] and (staging / "demo-ls1.json").read_text() == "{}"
 
 
 def test_webhooks_still_waiting_to_be_read_outlive_a_kill(tmp_path):
@@ -166,15 +215,13 @@ def test_webhooks_still_waiting_to_be_read_outlive_a_kill(tmp_path):
     hooks = [annotated(1, 1, 9), annotated(2, 2, 10), annotated(3, 1, 11, "ANNOTATION_UPDATED"), deleted]
     try:
         assert [first.webhook(hook)["status"] for hook in hooks] == ["accepted"] * 4
-        alongside = started(models)  # a second server fine-tuning into the same folder
-        assert alongside.webhooks.settle(120) and not alongside.corrections  # the first's are the first's to read
-        for fd in first.kept.locks:
-            os.close(fd)  # the first killed: the system drops its locks
+        killed(first)  # the system drops its locks
         again = started(models)  # none of the first's webhooks was read
         assert again.webhooks.settle(120)
         assert list(again.corrections) == [(7, 1), (7, 3)]  # read in the order they came: the deletion last
         assert again.corrections[(7, 3)][2] == 11
         assert not again.kept.pending()
+        killed(again)
         assert list(started(models).corrections) == [(7, 1), (7, 3)]  # read once, kept since
     finally:
         stuck.set()
@@ -206,13 +253,12 @@ def test_a_held_webhook_whose_image_cannot_be_fetched_yet_is_read_once_label_stu
     first.keep_correction = lambda body, project: stuck.wait(60)
     try:
         assert first.webhook(annotated(1, 1, 9))["status"] == "accepted"
-        for fd in first.kept.locks:
-            os.close(fd)  # killed
+        killed(first)
         keep, unreachable = QGNBackend.keep_correction, [True]
 
         def fetch_after_setup(backend, body, project):
             if unreachable[0]:
-                raise backend_module.RequestError("no Label Studio URL is known", 422)
+                raise backend_module.NoLabelStudio("no Label Studio URL is known", 422)
             return keep(backend, body, project)
 
         monkeypatch.setattr(QGNBackend, "keep_correction", fetch_after_setup)
@@ -240,7 +286,169 @@ def test_an_annotation_after_a_deleted_one_counts_as_new_after_a_restart(tmp_pat
     deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 10}]}
     assert first.webhook(deleted)["forgotten"] == 1
     assert first.webhook(annotated(3, 2, 11))["status"] == "kept"
+    killed(first)
     again = started(models)
     assert list(again.corrections) == [(7, 1), (7, 3)] and again.new_since_training == 1
     assert again.webhook({"action": "START_TRAINING", "project": {"id": 7}})["status"] == "training"
     again.training.join(300)
+
+
+def test_an_annotation_kept_while_a_fine_tune_starts_is_learnt_or_counts_as_new_after_a_restart(tmp_path):
+    """Its order number was taken, its file written, and only then was it put among the kept ones:
+    a fine-tune starting in between took that number as learnt without learning from it, and after
+    a restart START_TRAINING answered "up to date" for good."""
+    models = tmp_path / "models"
+    first = started(models)
+    assert first.webhook(annotated(1, 1, 9))["status"] == "kept"
+    saving, go, learnt = threading.Event(), threading.Event(), []
+    real_save, real_train = first.kept.save, first._train
+
+    def slow_save(key, *args):
+        if key == (7, 2):
+            saving.set()
+            go.wait(60)  # compressing a big image to disk
+        return real_save(key, *args)
+
+    def train(pairs, served):
+        learnt.extend(annotation for *_, annotation in pairs)
+        return real_train(pairs, served)
+
+    first.kept.save, first._train = slow_save, train
+    answers = []
+    hook = threading.Thread(target=lambda: answers.append(first.webhook(annotated(2, 2, 10))))
+    hook.start()
+    try:
+        assert saving.wait(60)
+        with first.state_lock:
+            assert first.request_training()["status"] == "training"
+        first.training.join(300)
+        assert first.current.version == "qgn-demo-ls1", first.training_status
+    finally:
+        go.set()
+        hook.join(60)
+    assert answers[0]["status"] == "kept"
+    killed(first)
+    again = started(models)  # killed / restarted before the next fine-tune
+    assert list(again.corrections) == [(7, 1), (7, 2)]
+    not_learnt = {9, 10} - set(learnt)
+    assert again.new_since_training == len(not_learnt)
+    expected = "training" if not_learnt else "up to date"
+    assert again.webhook({"action": "START_TRAINING", "project": {"id": 7}})["status"] == expected
+    if again.training is not None:
+        again.training.join(300)
+
+
+def test_a_truncated_kept_file_is_named_and_left_and_the_server_starts(tmp_path):
+    """A half-copied kept file (a sync tool, a full disk elsewhere, bit rot) raised BadZipFile out of
+    the start: qgn serve did not start at all until the file was found and removed by hand."""
+    models = tmp_path / "models"
+    first = started(models)
+    for hook in (annotated(1, 1, 9), annotated(2, 2, 10)):
+        assert first.webhook(hook)["status"] == "kept"
+    from qgn.serve.kept import file_name
+
+    torn = first.kept.folder / file_name((7, 1))
+    data = torn.read_bytes()
+    torn.write_bytes(data[: len(data) // 2])
+    killed(first)
+    again = started(models)
+    assert list(again.corrections) == [(7, 2)] and torn.read_bytes() == data[: len(data) // 2]
+    assert [str(torn) in note for note in again.resume_notes] == [True]
+
+
+def test_a_second_server_fine_tuning_into_the_same_folder_is_refused(tmp_path):
+    """Kept annotations are filed by (project, task) alone and numbered by one server: a second
+    server into the same --train-out (another Label Studio, a second backend) replaced the first's
+    annotation of its task 1 with its own, which the first then learnt from after a restart."""
+    from qgn.serve.kept import TrainOutInUse
+
+    models = tmp_path / "models"
+    first = started(models)
+    assert first.webhook(annotated(1, 1, 9))["status"] == "kept"
+    with pytest.raises(TrainOutInUse, match="another --train-out"):
+        started(models)
+    other = started(tmp_path / "other")  # another folder: no clash
+    assert other.webhook(annotated(1, 2, 500))["status"] == "kept"
+    killed(first)
+    again = started(models)
+    assert [annotation for *_, annotation in again.corrections.values()] == [9]
+
+
+def held_then_killed(models, hook) -> None:
+    """``hook`` answered "accepted" and held by a server killed before reading it."""
+    first = started(models)
+    first.webhooks.wait_s = 0.05
+    first.keep_correction = lambda body, project: threading.Event().wait()  # nothing of it runs after
+    assert first.webhook(hook)["status"] == "accepted"
+    killed(first)
+
+
+def test_an_annotation_deleted_while_its_webhook_waits_for_label_studio_is_not_learnt(tmp_path, monkeypatch):
+    """A held webhook whose image needed Label Studio waited for /setup; a deletion meanwhile found
+    nothing kept to forget, and at /setup the deleted annotation was read and learnt from."""
+    models = tmp_path / "models"
+    held_then_killed(models, annotated(1, 1, 9))
+    keep, unreachable = QGNBackend.keep_correction, [True]
+
+    def fetch_after_setup(backend, body, project):
+        if unreachable[0]:
+            raise backend_module.NoLabelStudio("no Label Studio URL is known", 422)
+        return keep(backend, body, project)
+
+    monkeypatch.setattr(QGNBackend, "keep_correction", fetch_after_setup)
+    again = started(models)
+    assert again.webhooks.settle(120) and len(again.unread) == 1
+    other = {"action": "ANNOTATIONS_DELETED", "project": {"id": 8}, "annotations": [{"id": 9}]}
+    assert again.webhook(other)["forgotten"] == 0 and len(again.unread) == 1  # another project's annotation 9
+    deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 9}]}
+    assert again.webhook(deleted)["forgotten"] == 1
+    unreachable[0] = False
+    again.setup({"hostname": "http://label-studio.example:8080"})
+    assert again.webhooks.settle(120) and not again.corrections
+    assert not list((models / "kept-annotations" / "pending").rglob("*.json"))
+    killed(again)
+    assert not started(models).corrections
+
+
+def test_a_held_webhook_that_can_never_be_read_is_set_aside_once(tmp_path, capsys):
+    """A held webhook whose image is gone was kept in pending/ and read again, and failed again, at
+    every start for good; one that fails for any reason but a missing Label Studio URL is now
+    moved into kept-annotations/failed/ (nothing deleted) and named once."""
+    models = tmp_path / "models"
+    bad = annotated(1, 1, 9)
+    bad["task"]["data"]["image"] = "images/no_such_scene.png"
+    held_then_killed(models, bad)
+    capsys.readouterr()
+    again = started(models)
+    assert again.webhooks.settle(120) and not again.unread and not again.corrections
+    assert not list((models / "kept-annotations" / "pending").rglob("*.json"))
+    aside, = (models / "kept-annotations" / "failed").glob("*.json")
+    assert json.loads(aside.read_text())["task"]["data"]["image"] == "images/no_such_scene.png"
+    err = capsys.readouterr().err
+    assert err.count("no_such_scene") == 1 and str(aside) in err
+    killed(again)
+    third = started(models)
+    assert third.webhooks.settle(120) and not third.unread and aside.is_file()
+    assert "no_such_scene" not in capsys.readouterr().err
+
+
+def test_where_there_are_no_folder_locks_no_webhook_is_held_to_pile_up(tmp_path, monkeypatch, capsys):
+    """Where lock_folder cannot lock (Windows) no start may read another server's held webhooks, so
+    each run's pending folder and bodies stayed for good, one more folder per start."""
+    import qgn.fileio
+
+    monkeypatch.setattr(qgn.fileio, "lock_folder", lambda folder, wait=True: None)
+    monkeypatch.setattr(qgn.fileio, "folder_locks_work", lambda: False)
+    models = tmp_path / "models"
+    for start in range(2):
+        server = started(models)
+        server.webhooks.wait_s = 0.05
+        stuck = threading.Event()
+        server.keep_correction = lambda body, project: stuck.wait(60)
+        assert server.webhook(annotated(1, 1, 9))["status"] == "accepted"
+        assert server.webhook(annotated(2, 1, 10))["status"] == "accepted"
+        server.stop(0.1)  # a normal stop: the webhooks still waiting are not read
+        stuck.set()
+    kept = models / "kept-annotations"
+    assert not list(kept.rglob("*.json")) and not list(kept.glob("pending/*")) and not list(kept.glob(".pending-*"))
+    assert capsys.readouterr().err.count("no folder locks here") == 2  # once a server
