@@ -38,9 +38,11 @@ the image and the start map (the model's or the head's; ``--model-snap``, the pr
 - ``app_effort``: the start the simulated annotator needed the fewest actions from, on average over
   the last three images that offered it (``qgn.annotation.start.cheapest_start``): empty, the
   model's, the head's (once fitted) or the carried one (once the image before is corrected); the
-  model's on the first image. Each image's record is the actions from every start it was offered,
-  against its truth, known only after it was corrected — a person's saved annotation in the app;
-: (opt-in) the cell tools from the model, fine-tuned every ``every`` images on all
+  model's on the first image (empty if the model has a domain reference, ``qgn.domain``, and it
+  says the image is unlike the model's training images). Each image's record is the actions
+  from every start it was offered, against its truth, known only after it was corrected — a
+  person's saved annotation in the app;
+- ``loop``: (opt-in) the cell tools from the model, fine-tuned every ``every`` images on all
   images corrected so far with ``qgn.train.finetune.finetune`` — the function the app's
   Fine-tune button calls; ``loop_uncertainty``: the same, the most uncertain images first.
 
@@ -87,6 +89,7 @@ class AnnotateConfig:
     tolerance: int = 0
     beta: float | None = None  # collateral per fixed pixel (None: qgn.bench.annotate_sim.BETA)
     snap_evidence: str = "image"  # what the snapped brush follows: one of SNAP_EVIDENCE (module docstring)
+    domain: object = None  # the model's qgn.domain.DomainReference (None: none): app_effort's start before any judged
 
     @property
     def model_snap(self) -> bool:
@@ -237,7 +240,12 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
         if head is not None:
             head_seconds.append(head.fit_seconds)
         record = list(trainer.record.values()) if trainer is not None else []
-        choices = _scenario_choices(runs, record, carry_record, effort_record)
+        inside = None  # app_effort's first start: the model's unless the image is outside its domain
+        if "app_effort" in wanted and config.domain is not None and not effort_record:
+            from qgn.domain import judge as judge_domain
+
+            inside = judge_domain(model, s.image, config.domain).inside
+        choices = _scenario_choices(runs, record, carry_record, effort_record, inside)
         effort_record.append(start_efforts(runs))
         if "carried_map" in labels:  # judged after its use, as the app judges a saved image: against the
             from qgn.project_head import judge_start  # best of the other starts offered
@@ -327,19 +335,22 @@ def start_efforts(runs: dict) -> dict:
     return {start: runs[run].actions for start, run in named.items() if runs.get(run) is not None}
 
 
-def _effort_choice(runs: dict, effort_record: list) -> dict:
-    """app_effort: the offered start that cost least over the last images (``cheapest_start``); the
-    model's before any was judged."""
+def _effort_choice(runs: dict, effort_record: list, inside: bool | None = None) -> dict:
+    """app_effort: the offered start that cost least over the last images (``cheapest_start``);
+    before any was judged, the model's — or empty where ``inside`` is False: the model's domain
+    check (``qgn.domain``) says the image is unlike its training images, as the app warns."""
     from qgn.annotation.start import cheapest_start
 
     named = {"previous": "assist_carried", "head": "assist_head_start", "model": "assist_model_start",
              "empty": "assist_empty"}
     offered = [s for s, run in named.items() if runs.get(run) is not None]
-    chosen = cheapest_start(effort_record, offered) or ("model" if "model" in offered else offered[-1])
+    first = "empty" if inside is False or "model" not in offered else "model"
+    chosen = cheapest_start(effort_record, offered) or first
     return {chosen: runs[named[chosen]]}
 
 
-def _scenario_choices(runs: dict, record: list, carry_record: list = (), effort_record: list = ()) -> dict:
+def _scenario_choices(runs: dict, record: list, carry_record: list = (), effort_record: list = (),
+                      inside: bool | None = None) -> dict:
     """Scenario → (the efforts it may choose between by start, the extra actions each start costs),
     from the runs of ``_simulate_starts`` (a run not made is None); ``record``: the head's record
     before this image (``qgn.project_head.prefer_head``); ``carry_record``: the carried start's
@@ -368,7 +379,7 @@ def _scenario_choices(runs: dict, record: list, carry_record: list = (), effort_
         "app_guarded": (guarded, {}),
         "assist_previous": ({"previous": carried} if carried is not None else {"empty": runs.get("assist_empty")}, {}),
         "app_carry": (carry, {}),
-        "app_effort": (_effort_choice(runs, effort_record), {}),
+        "app_effort": (_effort_choice(runs, effort_record, inside), {}),
     }
 
 

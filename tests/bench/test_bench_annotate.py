@@ -184,7 +184,7 @@ def test_cli_effort_judged_start_rows(capsys):
     assert rc == 0
     by = {r["name"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
     starts, actions = by["app_effort"]["starts"], by["app_effort"]["actions"]
-    assert starts[0] == "model"
+    assert starts[0] in ("model", "empty")  # nothing judged: the model's, or empty outside its domain (below)
     empty, previous = by["assist_scratch"]["actions"], by["assist_previous"]["actions"]
     for i in (1, 2):
         if starts[i] == "empty":
@@ -203,6 +203,8 @@ def test_effort_choice_takes_the_start_that_cost_least_before():
 
     first = {"assist_empty": Run(actions=22), "assist_model_start": Run(actions=29)}
     assert list(_effort_choice(first, [])) == ["model"]
+    assert list(_effort_choice(first, [], inside=True)) == ["model"]
+    assert list(_effort_choice(first, [], inside=False)) == ["empty"]  # the domain check's warning, before any judged
     record = [start_efforts(first)]
     assert record == [{"empty": 22, "model": 29}]
     second = {"assist_empty": Run(actions=20), "assist_model_start": Run(actions=31), "assist_head_start": Run(actions=25)}
@@ -213,6 +215,7 @@ def test_effort_choice_takes_the_start_that_cost_least_before():
     assert list(_effort_choice(third, record)) == ["empty"]  # 21 against the model's 30 and the head's 25
     record.append({"empty": 26, "head": 10, "previous": 8})
     assert list(_effort_choice(third, record)) == ["previous"]
+    assert list(_effort_choice(third, record, inside=False)) == ["previous"]  # once judged, the record decides
 
 
 @pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
