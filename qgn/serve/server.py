@@ -144,6 +144,10 @@ class Handler(BaseHTTPRequestHandler):
     def read_json(self, list_key: str | None = None) -> dict:
         """The request's JSON object; of ``list_key``'s list only the items the backend may use
         (``qgn.serve.body``), so memory follows what the request asks, not how many items it holds."""
+        if self.headers.get("Transfer-Encoding"):  # which framing holds? (RFC 9112 §6.1: close after answering)
+            self.close_connection = True
+            raise RequestError("the request's body comes with Transfer-Encoding; qgn serve reads a body framed by "
+                               "Content-Length alone: send it with one", 411)
         lengths = self.headers.get_all("Content-Length") or []
         if not lengths:
             self.close_connection = True

@@ -1088,3 +1088,18 @@ def test_a_model_file_that_appeared_after_its_number_was_taken_is_not_replaced(s
     load_model(backend.current.path, "cpu")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-ls1.safetensors", "demo-ls2.json",
                                                           "demo-ls2.safetensors"]
+
+
+@pytest.mark.parametrize("lengths", [[], [b"5"]])
+def test_a_chunked_body_is_refused_and_nothing_after_it_is_read_as_a_request(serve, lengths):
+    """With Transfer-Encoding and Content-Length both, the Content-Length framed the body and what
+    a proxy honouring Transfer-Encoding took for its body ran as a second request (smuggling);
+    RFC 9112 §6.1: such a connection is closed after the answer. One answer, a 411, then the end."""
+    port, _ = serve()
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" + \
+        b"".join(b"Content-Length: %s\r\n" % v for v in lengths)
+    smuggled = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    answers = responses(talk(port, head + b"\r\n0\r\n\r\n" + smuggled))
+    assert len(answers) == 1, answers
+    assert answers[0][0] == 411 and "Transfer-Encoding" in answers[0][1]["error"]
+
