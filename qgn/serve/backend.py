@@ -215,6 +215,18 @@ class TokenHandler(urllib.request.BaseHandler):
     https_request = http_request
 
 
+class HTTPRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to http or https: urllib's own goes to ftp:// too, where neither a
+    fetch's deadline (``Watchdog``) nor anything else of qgn serve watches the connection."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        scheme = urlparse(newurl).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise urllib.error.HTTPError(newurl, code, f"{msg}, a redirect to {scheme}:// (only http and https are "
+                                                        "followed)", headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 class Watchdog:
     """The sockets of one fetch, shut all at once when its time is up (``expire``)."""
 
@@ -621,7 +633,7 @@ class QGNBackend:
         authorization = (("Bearer " if token.count(".") == 2 else "Token ") + token) if token and hostname else None
         watchdog = Watchdog()
         opener = urllib.request.build_opener(TokenHandler(origin(hostname) if hostname else None, authorization),
-                                             TrackedHTTPHandler(watchdog), TrackedHTTPSHandler(watchdog))
+                                             TrackedHTTPHandler(watchdog), TrackedHTTPSHandler(watchdog), HTTPRedirects())
         timer = threading.Timer(FETCH_DEADLINE_S, watchdog.expire)
         timer.daemon = True
         timer.start()

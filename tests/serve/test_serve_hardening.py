@@ -1103,3 +1103,21 @@ def test_a_chunked_body_is_refused_and_nothing_after_it_is_read_as_a_request(ser
     assert len(answers) == 1, answers
     assert answers[0][0] == 411 and "Transfer-Encoding" in answers[0][1]["error"]
 
+
+
+def test_a_redirect_to_another_scheme_than_http_is_not_followed(hosts, demo_model, monkeypatch):
+    """urllib follows a redirect to ftp://, where neither the fetch's deadline nor its size limit
+    watches the connection: an image host sent qgn serve to any FTP port."""
+    monkeypatch.setattr(backend_module, "FETCH_TIMEOUT_S", 2.0)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.5)
+    host = hosts()
+    backend = QGNBackend(demo_model, "cpu")
+    try:
+        with pytest.raises(RequestError) as info:
+            backend.load_image(host.url + f"/redir?to=ftp://127.0.0.1:{listener.getsockname()[1]}/x.png")
+        with pytest.raises(TimeoutError):
+            listener.accept()[0].close()  # nobody connected
+    finally:
+        listener.close()
+    assert info.value.status == 424 and "ftp" in str(info.value) and "http" in str(info.value)
