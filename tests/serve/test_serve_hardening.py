@@ -1121,3 +1121,13 @@ def test_a_redirect_to_another_scheme_than_http_is_not_followed(hosts, demo_mode
     finally:
         listener.close()
     assert info.value.status == 424 and "ftp" in str(info.value) and "http" in str(info.value)
+
+
+@pytest.mark.parametrize("text", ['{"tasks": [{"id": 1%s}]}' % ("0" * 5000), "1" * 5000])
+def test_a_number_of_thousands_of_digits_is_a_body_that_is_not_json(text):
+    """json refuses an integer of more than 4300 digits with a bare ValueError, which reached the
+    client as a 422 about sys.set_int_max_str_digits; it is a body qgn serve does not read (400)."""
+    from qgn.serve.body import NotJSON
+
+    with pytest.raises(NotJSON, match="digits"):
+        read_text(text, 65536, max_value=100000)
