@@ -1104,7 +1104,6 @@ def test_a_chunked_body_is_refused_and_nothing_after_it_is_read_as_a_request(ser
     assert answers[0][0] == 411 and "Transfer-Encoding" in answers[0][1]["error"]
 
 
-
 def test_a_redirect_to_another_scheme_than_http_is_not_followed(hosts, demo_model, monkeypatch):
     """urllib follows a redirect to ftp://, where neither the fetch's deadline nor its size limit
     watches the connection: an image host sent qgn serve to any FTP port."""
