@@ -1130,3 +1130,26 @@ def test_a_number_of_thousands_of_digits_is_a_body_that_is_not_json(text):
 
     with pytest.raises(NotJSON, match="digits"):
         read_text(text, 65536, max_value=100000)
+
+
+def test_bodies_received_at_once_are_bounded_in_all(serve, monkeypatch):
+    """Each /predict body may be 1 GiB, and a body is taken as fast as it comes into a temporary
+    file: 64 connections sending one each held 64 GiB of disk. The bytes of bodies being received
+    at once are bounded (here 1000): a body beyond gets a 503 before a byte of it is read, and
+    once the first is done the next is taken."""
+    monkeypatch.setattr(QGNServer, "max_body_bytes_at_once", 1000)
+    port, _ = serve()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as holder:
+        holder.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 800\r\nConnection: close\r\n\r\n{")
+        for _ in range(200):  # the holder's headers are read and its 800 bytes reserved
+            (status, answer), = responses(talk(port, b"POST /setup HTTP/1.1\r\nHost: x\r\nContent-Length: 300\r\n"
+                                                     b"Connection: close\r\n\r\n" + b" " * 298 + b"{}"))
+            if status == 503:
+                break
+            threading.Event().wait(0.05)
+        assert status == 503 and "1000" in answer["error"] and "300" in answer["error"], answer
+        refused = talk(port, b"POST /setup HTTP/1.1\r\nHost: x\r\nContent-Length: 300\r\n\r\n" + b" " * 298 + b"{}")
+        assert [s for s, _ in responses(refused)] == [503]  # and closed, its body unread (talk returned)
+        holder.sendall(b" " * 798 + b"}")
+        assert responses(read_all(holder))[0][0] == 400  # answered (no tasks): its bytes are given back
+    assert post(port, "/setup", {})[0] == 200
