@@ -73,13 +73,16 @@ def check_options(args) -> tuple[int, int]:
     """(width, height) of ``--size``; CLIError naming the option for a size without pixels or over
     the pixel limit (``QGN_MAX_PIXELS``), a ``--count`` outside 1..``MAX_COUNT`` or a negative ``--seed``
     — before anything is written or allocated."""
-    from qgn.imagefile import check_pixels
+    from qgn.imagefile import MAX_PIXELS_ENV, max_pixels
 
     width, _, height = args.size.partition("x")
     if not (width.isascii() and width.isdigit() and height.isascii() and height.isdigit()) or \
             not int(width) or not int(height):
         raise CLIError(f"--size takes WIDTHxHEIGHT of at least 1x1, e.g. 384x256; got {args.size!r}")
-    check_pixels(int(width), int(height), f"--size {args.size}")
+    pixels, limit = int(width) * int(height), max_pixels()
+    if pixels > limit:  # a file's check would call this a corrupt header
+        raise CLIError(f"--size {args.size} is {pixels / 1e6:.1f} megapixels, more than the limit of {limit / 1e6:.1f} "
+                       f"({MAX_PIXELS_ENV}); choose a smaller size")
     if not 1 <= args.count <= MAX_COUNT:
         raise CLIError(f"--count is {args.count}; qgn samples writes 1 to {MAX_COUNT} scenes")
     if args.seed < 0:
