@@ -578,6 +578,8 @@ class QGNBackend:
     def image_file(self, ref: str) -> Iterator[Path]:
         """The file of a task's image reference: inside ``document_root``, or fetched into a
         temporary file that lives as long as the block."""
+        if "\0" in ref:
+            raise RequestError(f"the image {ref!r} holds a NUL character, which no file name or URL has")
         parsed = urlparse(ref)
         if parsed.path.startswith("/data/local-files") and self.document_root is not None:
             relative = (parse_qs(parsed.query).get("d") or [""])[-1]
@@ -599,6 +601,8 @@ class QGNBackend:
                                "read local files from")
 
     def inside_root(self, relative: str, ref: str) -> Path:
+        if "\0" in relative:
+            raise RequestError(f"the image {ref!r} names a file with a NUL character, which no file name has")
         path = (self.document_root / relative).resolve()
         if self.document_root not in path.parents:
             raise RequestError(f"the image {ref!r} lies outside the document root {self.document_root}", 403)

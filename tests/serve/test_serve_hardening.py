@@ -1153,3 +1153,11 @@ def test_bodies_received_at_once_are_bounded_in_all(serve, monkeypatch):
         holder.sendall(b" " * 798 + b"}")
         assert responses(read_all(holder))[0][0] == 400  # answered (no tasks): its bytes are given back
     assert post(port, "/setup", {})[0] == 200
+
+
+@pytest.mark.parametrize("ref", ["images/scene_01\x00.png", "/data/local-files/?d=images/scene_01%00.png"])
+def test_an_image_reference_holding_a_nul_character_is_named_in_the_refusal(serve, ref):
+    """The answer was "task 1: embedded null byte" (Python's words, no image named)."""
+    port, _ = serve(document_root=samples_dir())
+    status, answer = post(port, "/predict", {"tasks": [{"id": 1, "data": {"image": ref}}], "label_config": HOOK_CONFIG})
+    assert status == 400 and "NUL" in answer["error"] and "scene_01" in answer["error"], answer
