@@ -3,7 +3,10 @@ label-map files with hostile lines, paths and links leading outside the dataset,
 claims, and malformed settings — each run through the ``qgn`` command line. qgn's own files too:
 a ``.qgt`` truncated at every byte and bit-flipped (its checksum kept right, so the flips reach
 the decoder), every value of a project.json and of a model JSON mutated, and model weights of
-other types and shapes (``export``, ``export --project``, ``predict``).
+other types and shapes (``export``, ``export --project``, ``predict``). Entry points added since:
+``qgn samples`` options, image names too long for a file name, a PostScript file as a photo, the
+previous frame's labels carried onto thin frames (in child processes), and ``qgn serve`` against
+hostile HTTP requests (framing, bodies, field types, image references, label configs).
 
 A case is *handled cleanly* when: the exit status is 0 or 2; stderr holds at most one line, of the
 form ``qgn CMD: error: …``; no traceback and no exception nobody anticipated shows (in the error or
@@ -169,7 +172,126 @@ def campaign(quick: bool) -> dict:
         case("settings", results, base, base, ["finetune", "--model", "demo", "--images", base, "--labels", base,
                                                "--out", base / "n.safetensors", *option], [])
     own_files(results, fresh, quick)
+    later_entry_points(results, fresh)
+    serve_requests(results, fresh())
     return results, tmp
+
+
+def later_entry_points(results, fresh) -> None:
+    """Entry points added after the first campaign (#20): ``qgn samples`` options, image names
+    longer than a file name can be (the batch goes on), a PostScript file as a photo (Pillow would
+    run Ghostscript on it), and the previous frame's labels carried onto thin frames."""
+    for option in (["--size", "0x0"], ["--size", "100000x100000"], ["--count", "0"], ["--count", "100000000"],
+                   ["--seed", "-1"], ["--size", "1x1"], ["--size", "x"]):
+        base = fresh()
+        case("samples options", results, base, base, ["samples", base / "s", "--count", "1", *option], [base / "s"])
+    for fmt in ("coco", "labelme"):
+        base = fresh()
+        doc = DOCS[fmt]()
+        if fmt == "coco":
+            doc["images"][0]["file_name"] = "x" * 300 + ".png"
+        else:
+            doc["imagePath"] = "x" * 300 + ".png"
+        root = write_json_dataset(base / "ds", fmt, doc)
+        case("long image names", results, base, root, ["import", SOURCES[fmt](root), "--project", base / "p"],
+             [base / "p"])
+    base = fresh()
+    (base / "ds").mkdir()
+    (base / "ds" / "photo.png").write_text("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n{} loop\n")
+    case("image files", results, base, base / "ds", ["predict", base / "ds" / "photo.png", "--out", base / "o"],
+         [base / "o"])
+    carry_shapes(results)
+
+
+def carry_shapes(results) -> None:
+    """carried_start on small and thin frames, each in a child process (OpenCV's flow crashed on some)."""
+    import subprocess
+
+    for h, w in ((1, 1), (8, 100), (12, 200), (10, 50), (2, 40000)):
+        script = ("import numpy as np; from qgn.annotation.carry import carried_start\n"
+                  f"i = np.random.default_rng(0).integers(0, 255, ({h}, {w}, 3), dtype=np.uint8)\n"
+                  f"l = np.zeros(({h}, {w}), np.uint8); assert (carried_start(i, l, i, 255) == l).all()")
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+        problem = None if done.returncode == 0 else f"exit {done.returncode}: {done.stderr.strip()[-150:]}"
+        results["carry: thin frames"].append(([f"{h}x{w}"], problem))
+
+
+SERVE_CONFIG = ('<View><Image name="image" value="$image"/><BrushLabels name="tag" toName="image">'
+                '<Label value="sky"/><Label value="road"/></BrushLabels></View>')
+
+
+def serve_requests(results, base: Path) -> None:
+    """``qgn serve`` against hostile HTTP requests: framing, bodies, field types, image references
+    outside the document root, PostScript and bomb images, label configs. Handled cleanly: a 4xx
+    (a 2xx where the request is fine) with a JSON ``error`` and no traceback, and /health answers after."""
+    import socket
+    import threading
+
+    from qgn.resources import bundled_model_path, samples_dir
+    from qgn.serve.backend import QGNBackend
+    from qgn.serve.server import make_server
+    from sample_files import png_claiming
+
+    root = base / "root"
+    (root / "images").mkdir(parents=True)
+    shutil.copy(samples_dir() / "images" / "scene_01.png", root / "images" / "a.png")
+    image(base / "secret.png")
+    (root / "images" / "link.png").symlink_to(base / "secret.png")
+    (root / "images" / "ps.png").write_text("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n{} loop\n")
+    png_claiming(root / "images" / "bomb.png", 30000, 30000)
+    backend = QGNBackend(bundled_model_path("demo"), "cpu", root, train_out=base / "models")
+    httpd = make_server(backend, "127.0.0.1", 0, quiet=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    port = httpd.server_address[1]
+
+    def send(data: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+            out = b""
+            while chunk := sock.recv(65536):
+                out += chunk
+            return out
+
+    def post(path: str, body) -> bytes:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return send(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (path.encode(), len(data), data))
+
+    task = lambda ref: {"tasks": [{"id": 1, "data": {"image": ref}}], "label_config": SERVE_CONFIG}  # noqa: E731
+    cases = {
+        "Content-Length over the body": send(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 500000000\r\n\r\n{"),
+        "chunked with a Content-Length": send(b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                              b"Content-Length: 5\r\n\r\n0\r\n\r\nGET /health HTTP/1.1\r\n\r\n"),
+        "nested 100000 deep": post("/predict", b'{"tasks":[' + b"[" * 100000 + b"]" * 100000 + b"]}"),
+        "a number of 5000 digits": post("/predict", b'{"tasks": [' + b"1" * 5000 + b"]}"),
+        "not UTF-8": post("/predict", b'{"tasks": "\xff"}'),
+    }
+    for field, value in (("tasks", "x"), ("tasks", [None]), ("label_config", 5), ("label_config", "<View")):
+        cases[f"{field}={value!r}"] = post("/predict", {**task("images/a.png"), field: value})
+    for ref in ("../../etc/passwd", "/data/local-files/?d=../../etc/passwd", "/data/local-files/?d=images/link.png",
+                "file:///etc/passwd", "images/a\x00.png", "images/ps.png", "images/bomb.png", "x" * 5000):
+        cases[f"image {ref[:40]!r}"] = post("/predict", task(ref))
+    for body in ({"action": "ANNOTATION_CREATED", "project": [1]}, {"action": "TASKS_DELETED", "tasks": "x"},
+                 {"schema": "<!DOCTYPE x [<!ENTITY a 'a'>]><View/>"}):
+        cases[f"{'webhook' if 'action' in body else 'setup'} {json.dumps(body)[:40]}"] = \
+            post("/webhook" if "action" in body else "/setup", body)
+    for name, raw in cases.items():
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        status = int(head.split()[1]) if head.startswith(b"HTTP/") else 0
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), 0)
+        problem = None
+        if not 400 <= status < 500:
+            problem = f"status {status}"
+        elif b"Traceback" in rest or b"internal error" in rest or b'"error"' not in rest[:length]:
+            problem = f"answer {rest[:120]!r}"
+        elif rest[length:].strip():
+            problem = f"a second answer: {rest[length:length + 80]!r}"
+        results["serve requests"].append(([name], problem))
+    health = send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    results["serve requests"].append((["/health afterwards"], None if b" 200 " in health.split(b"\r\n")[0] else "down"))
+    httpd.shutdown()
+    httpd.server_close()
 
 
 def own_files(results, fresh, quick: bool) -> None:

@@ -114,6 +114,7 @@ def open_image(path: str | os.PathLike) -> Iterator[Image.Image]:
     except (OSError, SyntaxError) as exc:
         raise ValueError(f"{path} could not be read as an image: {exc}") from None
     with image:
+        check_not_postscript(image, path)
         check_pixels(image.width, image.height, path)
         check_compressed_size(image, path)
         check_one_picture(image, path)
@@ -123,6 +124,15 @@ def open_image(path: str | os.PathLike) -> Iterator[Image.Image]:
             if isinstance(exc, FileNotFoundError):
                 raise
             raise ValueError(f"{path} could not be decoded (corrupt or truncated image?): {exc}") from None
+
+
+def check_not_postscript(image: Image.Image, path: Path) -> None:
+    """ValueError for a PostScript (EPS) file, whatever its name: Pillow decodes one by running
+    Ghostscript on it, and a file's PostScript may loop for ever (``{} loop``) — a task image
+    holding it kept ``qgn serve`` busy for good, its gs process outliving qgn — or do worse."""
+    if image.format == "EPS":
+        raise ValueError(f"{path} is PostScript (EPS), not a picture file QGN reads: it would have to run "
+                         "Ghostscript on it; convert it to a PNG or JPEG first")
 
 
 def check_one_picture(image: Image.Image, path: Path) -> None:

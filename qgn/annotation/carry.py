@@ -19,6 +19,12 @@ from __future__ import annotations
 import numpy as np
 
 FLOW_PIXELS = 1 << 19  # the flow's working size: at most this many pixels (as the image tools')
+# The least side of the flow's working size. OpenCV's DIS (dis_flow.cpp, calc) takes its coarsest
+# pyramid level as min(int(log2(max side / (4 * patch)) + 0.5), int(log2(min side / patch))), patch 8
+# in the MEDIUM preset, and errors below 0; below the preset's finest level (1) it picks its levels
+# from the width alone, and a thin image (8×100, 12×200) then crashes the process (SIGSEGV). At 48 px
+# on both sides the first term is 1 and the second at least 2: neither path is taken.
+MIN_FLOW_SIDE = 48
 
 
 def carried_start(previous_image: np.ndarray, previous_label: np.ndarray, image: np.ndarray,
@@ -41,8 +47,9 @@ def carried_start(previous_image: np.ndarray, previous_label: np.ndarray, image:
         raise ValueError(f"the previous image is {previous_image.shape[1]}×{previous_image.shape[0]} and its labels "
                          f"{previous_label.shape[1] if previous_label.ndim == 2 else '?'}×{previous_label.shape[0]}, "
                          f"this image {w}×{h}: labels are carried only between images of one size")
-    scale = min(1.0, (FLOW_PIXELS / float(h * w)) ** 0.5)
-    sh, sw = max(8, round(h * scale)), max(8, round(w * scale))
+    if not h * w:
+        raise ValueError(f"the image is {w}×{h}: it has no pixels to carry labels onto")
+    sh, sw = flow_size(h, w)
     grey_now, grey_before = (cv2.resize(cv2.cvtColor(p, cv2.COLOR_RGB2GRAY), (sw, sh), interpolation=cv2.INTER_AREA)
                              for p in (image, previous_image))
     flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(grey_now, grey_before, None)
@@ -55,13 +62,23 @@ def carried_start(previous_image: np.ndarray, previous_label: np.ndarray, image:
     return _sample(previous_label, flow, ignore)
 
 
+def flow_size(h: int, w: int) -> tuple[int, int]:
+    """(rows, columns) the flow of an h×w image is computed at: at most about ``FLOW_PIXELS``, each
+    side at least ``MIN_FLOW_SIDE`` (a small or thin image is stretched, a long strip shortened)."""
+    scale = min(1.0, (FLOW_PIXELS / float(h * w)) ** 0.5)
+    longest = max(MIN_FLOW_SIDE, FLOW_PIXELS // MIN_FLOW_SIDE)
+    return tuple(min(longest, max(MIN_FLOW_SIDE, round(side * scale))) for side in (h, w))
+
+
 def _sample(label: np.ndarray, sources: np.ndarray, ignore: int) -> np.ndarray:
     """``label`` at the nearest pixel of each (x, y) of ``sources`` ((H, W, 2) float32); ``ignore``
-    outside it. OpenCV's remap reads 8- and 16-bit maps; wider ids go through int64 indexing."""
+    outside it. OpenCV's remap reads 8- and 16-bit maps of sides under 32767; wider ids, and a
+    panorama's long side, go through int64 indexing."""
     import cv2
 
     top = max(int(label.max(initial=0)), int(ignore))
-    if int(label.min(initial=0)) >= 0 and int(ignore) >= 0 and top <= np.iinfo(np.uint16).max:
+    if int(label.min(initial=0)) >= 0 and int(ignore) >= 0 and top <= np.iinfo(np.uint16).max and \
+            max(label.shape) < np.iinfo(np.int16).max:
         compact = np.uint8 if top <= np.iinfo(np.uint8).max else np.uint16
         return cv2.remap(label.astype(compact, copy=False), sources, None, cv2.INTER_NEAREST,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=int(ignore))

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from qgn.cli.main import CLIError
 
+MAX_COUNT = 100_000  # scenes one call writes (its file names are listed before anything is written)
+
 
 def add_arguments(p) -> None:
     p.add_argument("out", help="output folder")
@@ -67,12 +69,31 @@ def check_new(out: Path, count: int, force: bool) -> None:
             path.unlink()
 
 
-def run(args) -> int:
+def check_options(args) -> tuple[int, int]:
+    """(width, height) of ``--size``; CLIError naming the option for a size without pixels or over
+    the pixel limit (``QGN_MAX_PIXELS``), a ``--count`` outside 1..``MAX_COUNT`` or a negative ``--seed``
+    — before anything is written or allocated."""
+    from qgn.imagefile import MAX_PIXELS_ENV, max_pixels
+
     width, _, height = args.size.partition("x")
-    if not (width.isdigit() and height.isdigit()):
-        raise ValueError(f"--size takes WIDTHxHEIGHT, e.g. 384x256; got {args.size!r}")
+    if not (width.isascii() and width.isdigit() and height.isascii() and height.isdigit()) or \
+            not int(width) or not int(height):
+        raise CLIError(f"--size takes WIDTHxHEIGHT of at least 1x1, e.g. 384x256; got {args.size!r}")
+    pixels, limit = int(width) * int(height), max_pixels()
+    if pixels > limit:  # a file's check would call this a corrupt header
+        raise CLIError(f"--size {args.size} is {pixels / 1e6:.1f} megapixels, more than the limit of {limit / 1e6:.1f} "
+                       f"({MAX_PIXELS_ENV}); choose a smaller size")
+    if not 1 <= args.count <= MAX_COUNT:
+        raise CLIError(f"--count is {args.count}; qgn samples writes 1 to {MAX_COUNT} scenes")
+    if args.seed < 0:
+        raise CLIError(f"--seed is {args.seed}; a scene seed is 0 or more")
+    return int(width), int(height)
+
+
+def run(args) -> int:
+    width, height = check_options(args)
     out = Path(args.out)
     check_new(out, args.count, args.force)
-    for path in write_samples(out, args.count, int(width), int(height), args.seed):
+    for path in write_samples(out, args.count, width, height, args.seed):
         print(path)
     return 0

@@ -37,7 +37,7 @@ from .guards import (
     polygon_work,
 )
 from .polygons import pil_polygon_mask, pixel_centre_polygon, region_outlines
-from .source import SourceDataset, SourceItem, broken_item, file_classes_of, find_image, void_value
+from .source import SourceDataset, SourceItem, broken_item, file_classes_of, find_image, is_file, void_value
 
 IGNORE_LABEL = "__ignore__"
 LABELS_FILE = "labels.txt"  # labelme2voc's --labels: __ignore__, _background_, then the classes
@@ -344,7 +344,7 @@ def scan_labelme(src: Path, images: Path | None) -> SourceDataset:
                         if images is None:
                             raise
                         candidate = None  # not followed out of the dataset: looked up by name in --images
-                    image = candidate if candidate is not None and candidate.is_file() else \
+                    image = candidate if candidate is not None and is_file(candidate) else \
                         find_image(Path(image_path).name, images)
             image = image or find_image(path.stem, images, path.parent)
         except ValueError as exc:

@@ -77,7 +77,8 @@ from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import check_polygon_work, claimed_size, finite, is_contained, load_json, need, polygon_work
 from .source import (
-    SourceDataset, SourceItem, broken_item, classes_from_names, file_classes_of, find_image, void_value,
+    SourceDataset, SourceItem, broken_item, classes_from_names, file_classes_of, find_image, is_file,
+    void_value,
 )
 
 TASKS_FILE = "tasks.json"
@@ -698,7 +699,7 @@ def labelstudio_image(task: dict, path: Path, images: Path | None) -> tuple[str,
     file_name = file_name or f"task-{index}"
     if relative:
         candidate = path.parent / relative
-        if candidate.is_file() and is_contained(path.parent, candidate):
+        if is_file(candidate) and is_contained(path.parent, candidate):
             return file_name, candidate
     image = find_image(file_name, images, path.parent, path.parent / "images")
     uploaded = re.match(r"^[0-9a-f]{8}-(.+)$", file_name)  # Label Studio prefixes uploads with 8 hex digits

@@ -17,6 +17,7 @@ makes that item fail when read — the import reports it and goes on — not the
 """
 from __future__ import annotations
 
+import errno
 import glob
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -148,12 +149,12 @@ def find_image(name: str, *folders: Path | None) -> Path | None:
             direct = contained(folder, name)
         except OutsideDatasetError:
             continue
-        if direct.suffix.lower() in IMAGE_EXTENSIONS and direct.is_file():
+        if direct.suffix.lower() in IMAGE_EXTENSIONS and is_file(direct):
             return direct
         found: dict[Path, Path] = {}  # resolved → as found: one file by several names counts once
         for ext in IMAGE_EXTENSIONS:
             for candidate in (folder / f"{name}{ext}", folder / f"{name}{ext.upper()}"):
-                if candidate.is_file() and is_contained(folder, candidate):
+                if is_file(candidate) and is_contained(folder, candidate):
                     found.setdefault(candidate.resolve(), candidate)
         if not found:
             stem = Path(name).stem if Path(name).suffix.lower() in IMAGE_EXTENSIONS else Path(name).name
@@ -168,6 +169,17 @@ def find_image(name: str, *folders: Path | None) -> Path | None:
         if found:
             return next(iter(found.values()))
     return None
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, False too for a name no file can have (longer than the file system allows:
+    a dataset's name of 300 characters stopped its whole import with "File name too long")."""
+    try:
+        return path.is_file()
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            return False
+        raise
 
 
 class AmbiguousImageError(ValueError):

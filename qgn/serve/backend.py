@@ -308,6 +308,18 @@ class TokenHandler(urllib.request.BaseHandler):
     https_request = http_request
 
 
+class HTTPRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to http or https: urllib's own goes to ftp:// too, where neither a
+    fetch's deadline (``Watchdog``) nor anything else of qgn serve watches the connection."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        scheme = urlparse(newurl).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise urllib.error.HTTPError(newurl, code, f"{msg}, a redirect to {scheme}:// (only http and https are "
+                                                        "followed)", headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 class Watchdog:
     """The sockets of one fetch, shut all at once when its time is up (``expire``)."""
 
@@ -732,6 +744,8 @@ class QGNBackend:
     def image_file(self, ref: str) -> Iterator[Path]:
         """The file of a task's image reference: inside ``document_root``, or fetched into a
         temporary file that lives as long as the block."""
+        if "\0" in ref:
+            raise RequestError(f"the image {ref!r} holds a NUL character, which no file name or URL has")
         parsed = urlparse(ref)
         if parsed.path.startswith("/data/local-files") and self.document_root is not None:
             relative = (parse_qs(parsed.query).get("d") or [""])[-1]
@@ -753,6 +767,8 @@ class QGNBackend:
                                "read local files from")
 
     def inside_root(self, relative: str, ref: str) -> Path:
+        if "\0" in relative:
+            raise RequestError(f"the image {ref!r} names a file with a NUL character, which no file name has")
         path = (self.document_root / relative).resolve()
         if self.document_root not in path.parents:
             raise RequestError(f"the image {ref!r} lies outside the document root {self.document_root}", 403)
@@ -787,7 +803,7 @@ class QGNBackend:
         authorization = (("Bearer " if token.count(".") == 2 else "Token ") + token) if token and hostname else None
         watchdog = Watchdog()
         opener = urllib.request.build_opener(TokenHandler(origin(hostname) if hostname else None, authorization),
-                                             TrackedHTTPHandler(watchdog), TrackedHTTPSHandler(watchdog))
+                                             TrackedHTTPHandler(watchdog), TrackedHTTPSHandler(watchdog), HTTPRedirects())
         timer = threading.Timer(FETCH_DEADLINE_S, watchdog.expire)
         timer.daemon = True
         timer.start()

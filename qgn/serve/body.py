@@ -91,6 +91,8 @@ class Stream:
             except JSONDecodeError as exc:
                 if self.eof:
                     self.fail(exc.msg, exc.pos)
+            except ValueError as exc:  # an integer of more digits than int() takes (sys.get_int_max_str_digits)
+                self.fail(f"a number of too many digits ({exc.args[0].split(':')[0]})", self.pos)
             if len(self.buf) - self.pos > self.max_value:
                 raise ValueTooLarge(f"a value at character {self.base + self.pos} is more than {self.max_value} "
                                     "characters")

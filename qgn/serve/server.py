@@ -10,7 +10,9 @@ connection is closed), a request's line, headers and body arrive within ``reques
 its first byte and its answer leaves within as long again (``QGN_SERVE_REQUEST_DEADLINE``: a client
 sending or reading a byte now and then is cut off, with a 408 when it sends); at most
 ``QGNServer.max_connections`` connections are served at once — one beyond gets a 503 and is closed —
-and ``QGNServer.request_queue_size`` wait to be accepted.
+and ``QGNServer.request_queue_size`` wait to be accepted; the bodies received at once come to at
+most ``QGNServer.max_body_bytes_at_once`` bytes (each is spooled to a temporary file), a body beyond
+gets a 503 before it is read.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import tempfile
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .backend import QGNBackend, RequestError
@@ -144,6 +147,10 @@ class Handler(BaseHTTPRequestHandler):
     def read_json(self, list_key: str | None = None) -> dict:
         """The request's JSON object; of ``list_key``'s list only the items the backend may use
         (``qgn.serve.body``), so memory follows what the request asks, not how many items it holds."""
+        if self.headers.get("Transfer-Encoding"):  # which framing holds? (RFC 9112 §6.1: close after answering)
+            self.close_connection = True
+            raise RequestError("the request's body comes with Transfer-Encoding; qgn serve reads a body framed by "
+                               "Content-Length alone: send it with one", 411)
         lengths = self.headers.get_all("Content-Length") or []
         if not lengths:
             self.close_connection = True
@@ -160,7 +167,7 @@ class Handler(BaseHTTPRequestHandler):
         if size > limit:
             self.close_connection = True
             raise RequestError(f"the body is {size} bytes; at most {limit} are read", 413)
-        with tempfile.SpooledTemporaryFile(SPOOL_BYTES, prefix="qgn-serve-body-") as spool:
+        with self.body_bytes_held(size), tempfile.SpooledTemporaryFile(SPOOL_BYTES, prefix="qgn-serve-body-") as spool:
             got = self.receive(size, spool)
             if self.late():
                 raise RequestError(self.late_reason(), 408)
@@ -180,6 +187,19 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             raise RequestError(f"the body must be a JSON object, not a {body}")
         return body
+
+    @contextmanager
+    def body_bytes_held(self, size: int):
+        """The body's ``size`` bytes held of the server's ``max_body_bytes_at_once`` while it is
+        received and parsed; a 503 (the body unread, the connection closed) when they are not free."""
+        if not self.server.reserve(size):
+            self.close_connection = True
+            raise RequestError(f"qgn serve is busy: the bodies it is receiving and this one's {size} bytes are more "
+                               f"than {self.server.max_body_bytes_at_once} bytes; try again later", 503)
+        try:
+            yield
+        finally:
+            self.server.release(size)
 
     def receive(self, size: int, out) -> int:
         """Up to ``size`` bytes of the body into ``out`` as fast as they come (Label Studio must
@@ -271,10 +291,27 @@ class QGNServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # the listen backlog (socketserver's default is 5)
     max_connections = 64
+    max_body_bytes_at_once = 4 * MAX_PREDICT_BODY_BYTES  # bodies being received, in all (spooled to disk)
 
     def __init__(self, *args, **kwargs):
         self.slots = threading.BoundedSemaphore(self.max_connections)
+        self.body_lock = threading.Lock()
+        self.body_bytes = 0  # of the bodies being received now
         super().__init__(*args, **kwargs)
+
+    def reserve(self, size: int) -> bool:
+        """Takes ``size`` bytes of ``max_body_bytes_at_once`` for a body about to be received (False
+        when they are not free: 64 connections each sending a 1 GiB /predict body held 64 GiB of
+        temporary files); ``release`` gives them back."""
+        with self.body_lock:
+            if self.body_bytes + size > self.max_body_bytes_at_once:
+                return False
+            self.body_bytes += size
+            return True
+
+    def release(self, size: int) -> None:
+        with self.body_lock:
+            self.body_bytes -= size
 
     def process_request(self, request, client_address):
         if not self.slots.acquire(blocking=False):

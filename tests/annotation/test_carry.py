@@ -97,3 +97,36 @@ def test_the_carried_start_is_preferred_only_after_it_beat_the_other_start():
     assert prefer_carried([(0.98, 0.95)])
     assert not prefer_carried([(0.98, 0.95), (0.90, 0.95), (0.90, 0.95)])
     assert prefer_carried([(0.50, 0.95), (0.99, 0.95), (0.99, 0.95), (0.99, 0.95)])  # the last three decide
+
+
+THIN_SHAPES = [(1, 1), (1, 5000), (5000, 1), (8, 8), (8, 100), (11, 100), (12, 200), (14, 200), (10, 50), (13, 400),
+               (2, 2_000_000)]
+
+
+def test_small_and_thin_images_are_carried_and_never_crash():
+    """OpenCV's DIS flow refuses images under 12 px on a side ("must have either width or height >=
+    12", the app showed that as the reason) and crashes the process (SIGSEGV, the app and its unsaved
+    work gone) on thin ones such as 8×100 or 12×200. Each shape runs in a child process, so a crash
+    is a failure here; two identical frames carry every label unchanged (the reference: the labels)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, numpy as np\n"
+        "from qgn.annotation.carry import carried_start\n"
+        "for shape in %r:\n"
+        "    h, w = shape\n"
+        "    rng = np.random.default_rng(h * 7 + w)\n"
+        "    image = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)\n"
+        "    label = (np.arange(h * w).reshape(h, w) %% 3).astype(np.uint8)\n"
+        "    carried = carried_start(image, label, image, 255)\n"
+        "    assert carried.shape == (h, w), (shape, carried.shape)\n"
+        "    assert (carried == label).mean() > 0.95, (shape, (carried == label).mean())\n"
+        "    print(shape, 'ok', flush=True)\n" % (THIN_SHAPES,))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (done.returncode, done.stdout[-500:], done.stderr[-1500:])
+
+
+def test_an_empty_image_is_refused_with_a_reason():
+    with pytest.raises(ValueError, match="no pixels"):
+        carried_start(np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.uint8), np.zeros((0, 0, 3), np.uint8), IGNORE)

@@ -85,3 +85,20 @@ def test_samples_refuse_to_replace_files_unless_forced(tmp_path, run_cli):
     assert (out / "notes.txt").read_bytes() == b"my notes"
     assert (out / "classes.txt").read_text().splitlines()[0].startswith("sky")
     assert (out / "images" / "scene_02.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("option, value, named", [
+    ("--size", "0x0", "--size"), ("--size", "16x0", "--size"), ("--size", "100000x100000", "(QGN_MAX_PIXELS); choose a smaller size"),
+    ("--count", "0", "--count"), ("--count", "-3", "--count"), ("--count", "100000000", "--count"),
+    ("--seed", "-1", "--seed"),
+])
+def test_samples_refuse_a_bad_option_naming_it_before_writing(tmp_path, run_cli, option, value, named):
+    """`--size 0x0` failed with numpy's "zero-size array to reduction operation maximum", `--seed -1`
+    with "expected non-negative integer", `--count 0` or `-3` wrote an empty dataset and exited 0, and
+    `--size 100000x100000` or `--count 100000000` went on to take all memory (no pixel limit, and a
+    list of every file name first). One line naming the option, exit 2, nothing written."""
+    out = tmp_path / "s"
+    args = {"--size": "16x16", "--count": "1", option: value}
+    code, stdout, err = run_cli("samples", out, *[a for kv in args.items() for a in kv])
+    assert code == 2 and err.count("\n") == 1 and err.startswith("qgn samples: error: ") and named in err, err
+    assert not out.exists()

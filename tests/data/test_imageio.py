@@ -133,3 +133,24 @@ def test_a_camera_jpeg_with_previews_and_a_tiff_with_overviews_are_one_picture(t
         assert image.tag_v2.get(254) == 1
     np.testing.assert_array_equal(read_rgb(tmp_path / "cog.tif"), photo)
     assert upright_size(tmp_path / "cog.tif") == (12, 8)
+
+
+@pytest.mark.parametrize("reader", ["read_rgb", "read_label", "read_label_rgb", "upright_size"])
+def test_a_postscript_file_is_refused_without_running_ghostscript(tmp_path, monkeypatch, reader):
+    """Pillow reads an EPS by running Ghostscript on it, whatever the file is called: a PostScript
+    ``{} loop`` named photo.png kept ``qgn serve`` (a task's image) or ``qgn predict`` busy for good,
+    and the gs process outlived qgn. No reader runs it; the file is named with the fix."""
+    import qgn.data.imageio as imageio
+    import qgn.imagefile as imagefile
+    import qgn.quadtree.label_io as label_io
+    from PIL import EpsImagePlugin
+
+    ran = []
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *a, **k: ran.append(a) or (_ for _ in ()).throw(
+        AssertionError("Ghostscript was run")))
+    eps = tmp_path / "photo.png"
+    eps.write_text("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n{} loop\n")
+    module = {"read_label": label_io, "upright_size": imagefile}.get(reader, imageio)
+    with pytest.raises(ValueError, match=r"photo\.png is PostScript.*PNG"):
+        getattr(module, reader)(eps)
+    assert not ran

@@ -161,6 +161,35 @@ def test_coco_absolute_file_name_is_refused(tmp_path, capsys, run_cli):
     assert all("secret" not in str(im.path) for im in Project.open(tmp_path / "p").images)
 
 
+
+@pytest.mark.parametrize("layout", ["coco", "labelme", "labelstudio"])
+def test_an_image_name_longer_than_a_file_name_can_be_is_one_skipped_item(tmp_path, capsys, layout, run_cli):
+    """A COCO ``file_name`` (or labelme ``imagePath``, Label Studio local-files path) of 300
+    characters: the file system's "File name too long" stopped the whole import, nothing imported;
+    it is an image not found."""
+    long_name = "x" * 300 + ".png"
+    if layout == "labelstudio":
+        tasks = labelstudio_doc() + labelstudio_doc()
+        tasks[0]["data"]["image"] = "/data/local-files/?d=" + long_name
+        tasks[1] = {**tasks[1], "id": 2, "data": {"image": "b.png"}}
+        root = write_json_dataset(tmp_path / "ds", "labelstudio", tasks)
+        image(root / "b.png")
+        root = root / "tasks.json"
+    elif layout == "coco":
+        doc = coco_doc()
+        doc["images"][0]["file_name"] = long_name
+        root = write_json_dataset(tmp_path / "ds", "coco", doc)
+    else:
+        doc = labelme_doc("a")
+        doc["imagePath"] = long_name
+        root = write_json_dataset(tmp_path / "ds", "labelme", doc)
+        (root / "b.json").write_text(json.dumps(labelme_doc("b")))
+        image(root / "b.png")
+        (root / "a.png").unlink()  # else found by the JSON's own name, as labelme does
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p")
+    assert code == 2 and "imported 1 of 2" in out and len(err.strip().splitlines()) == 1, out + err
+    assert [Path(im.path).name for im in Project.open(tmp_path / "p").images] == ["b.png"]
+
 @pytest.mark.parametrize("fmt", ["cvat", "cityscapes", "ids"])
 def test_mask_links_pointing_outside_are_refused(tmp_path, capsys, fmt, run_cli):
     root = write_text_dataset(tmp_path / "ds", fmt, VALID_TEXT[fmt])

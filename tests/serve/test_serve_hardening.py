@@ -1109,3 +1109,76 @@ def test_a_second_qgn_serve_into_a_busy_train_out_is_one_line_naming_the_folder(
         os.close(fd)
     code, out, err = run_cli("serve", "--model", "demo", "--port", "0", "--train-out", tmp_path / "models")
     assert code == 0, err
+
+
+@pytest.mark.parametrize("lengths", [[], [b"5"]])
+def test_a_chunked_body_is_refused_and_nothing_after_it_is_read_as_a_request(serve, lengths):
+    """With Transfer-Encoding and Content-Length both, the Content-Length framed the body and what
+    a proxy honouring Transfer-Encoding took for its body ran as a second request (smuggling);
+    RFC 9112 §6.1: such a connection is closed after the answer. One answer, a 411, then the end."""
+    port, _ = serve()
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" + \
+        b"".join(b"Content-Length: %s\r\n" % v for v in lengths)
+    smuggled = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    answers = responses(talk(port, head + b"\r\n0\r\n\r\n" + smuggled))
+    assert len(answers) == 1, answers
+    assert answers[0][0] == 411 and "Transfer-Encoding" in answers[0][1]["error"]
+
+
+def test_a_redirect_to_another_scheme_than_http_is_not_followed(hosts, demo_model, monkeypatch):
+    """urllib follows a redirect to ftp://, where neither the fetch's deadline nor its size limit
+    watches the connection: an image host sent qgn serve to any FTP port."""
+    monkeypatch.setattr(backend_module, "FETCH_TIMEOUT_S", 2.0)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.5)
+    host = hosts()
+    backend = QGNBackend(demo_model, "cpu")
+    try:
+        with pytest.raises(RequestError) as info:
+            backend.load_image(host.url + f"/redir?to=ftp://127.0.0.1:{listener.getsockname()[1]}/x.png")
+        with pytest.raises(TimeoutError):
+            listener.accept()[0].close()  # nobody connected
+    finally:
+        listener.close()
+    assert info.value.status == 424 and "ftp" in str(info.value) and "http" in str(info.value)
+
+
+@pytest.mark.parametrize("text", ['{"tasks": [{"id": 1%s}]}' % ("0" * 5000), "1" * 5000])
+def test_a_number_of_thousands_of_digits_is_a_body_that_is_not_json(text):
+    """json refuses an integer of more than 4300 digits with a bare ValueError, which reached the
+    client as a 422 about sys.set_int_max_str_digits; it is a body qgn serve does not read (400)."""
+    from qgn.serve.body import NotJSON
+
+    with pytest.raises(NotJSON, match="digits"):
+        read_text(text, 65536, max_value=100000)
+
+
+def test_bodies_received_at_once_are_bounded_in_all(serve, monkeypatch):
+    """Each /predict body may be 1 GiB, and a body is taken as fast as it comes into a temporary
+    file: 64 connections sending one each held 64 GiB of disk. The bytes of bodies being received
+    at once are bounded (here 1000): a body beyond gets a 503 before a byte of it is read, and
+    once the first is done the next is taken."""
+    monkeypatch.setattr(QGNServer, "max_body_bytes_at_once", 1000)
+    port, _ = serve()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as holder:
+        holder.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 800\r\nConnection: close\r\n\r\n{")
+        for _ in range(200):  # the holder's headers are read and its 800 bytes reserved
+            (status, answer), = responses(talk(port, b"POST /setup HTTP/1.1\r\nHost: x\r\nContent-Length: 300\r\n"
+                                                     b"Connection: close\r\n\r\n" + b" " * 298 + b"{}"))
+            if status == 503:
+                break
+            threading.Event().wait(0.05)
+        assert status == 503 and "1000" in answer["error"] and "300" in answer["error"], answer
+        refused = talk(port, b"POST /setup HTTP/1.1\r\nHost: x\r\nContent-Length: 300\r\n\r\n" + b" " * 298 + b"{}")
+        assert [s for s, _ in responses(refused)] == [503]  # and closed, its body unread (talk returned)
+        holder.sendall(b" " * 798 + b"}")
+        assert responses(read_all(holder))[0][0] == 400  # answered (no tasks): its bytes are given back
+    assert post(port, "/setup", {})[0] == 200
+
+
+@pytest.mark.parametrize("ref", ["images/scene_01\x00.png", "/data/local-files/?d=images/scene_01%00.png"])
+def test_an_image_reference_holding_a_nul_character_is_named_in_the_refusal(serve, ref):
+    """The answer was "task 1: embedded null byte" (Python's words, no image named)."""
+    port, _ = serve(document_root=samples_dir())
+    status, answer = post(port, "/predict", {"tasks": [{"id": 1, "data": {"image": ref}}], "label_config": HOOK_CONFIG})
+    assert status == 400 and "NUL" in answer["error"] and "scene_01" in answer["error"], answer
