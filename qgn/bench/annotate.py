@@ -39,8 +39,9 @@ the image and the start map (the model's or the head's; ``--model-snap``, the pr
   the last three images that offered it (``qgn.annotation.start.cheapest_start``): empty, the
   model's, the head's (once fitted) or the carried one (once the image before is corrected); the
   model's on the first image. Each image's record is the actions from every start it was offered,
-  against its truth, known only after it was corrected — a person's saved annotation in the app;
-: (opt-in) the cell tools from the model, fine-tuned every ``every`` images on all
+  against its truth, known only after it was corrected — a person's saved annotation in the app
+  (``judge_starts`` makes that record of a saved image);
+- ``loop``: (opt-in) the cell tools from the model, fine-tuned every ``every`` images on all
   images corrected so far with ``qgn.train.finetune.finetune`` — the function the app's
   Fine-tune button calls; ``loop_uncertainty``: the same, the most uncertain images first.
 
@@ -325,6 +326,46 @@ def start_efforts(runs: dict) -> dict:
     named = {"empty": "assist_empty", "model": "assist_model_start", "head": "assist_head_start",
              "previous": "assist_carried"}
     return {start: runs[run].actions for start, run in named.items() if runs.get(run) is not None}
+
+
+JUDGE_PIXELS = 1 << 18  # an image above this many pixels is judged on a copy scaled down
+
+
+def judge_starts(image: np.ndarray, label: np.ndarray, starts: dict, classes, tolerance: int = 1,
+                 max_pixels: int = JUDGE_PIXELS, target: float = 0.99) -> dict[str, int]:
+    """{start name: actions} the simulated annotator needs, with the image tools, to correct each
+    (H, W) start map of ``starts`` to ``label`` (``image``'s saved annotation, (H, W, 3) uint8;
+    its ignore pixels are don't-care) — one image's record for ``cheapest_start``. A start of
+    another shape than ``label`` is left out. Above ``max_pixels`` the image (area-averaged) and
+    the maps (nearest) are judged at a scale under it, so that a 24-megapixel photo costs what a
+    CamVid frame does: the count of actions a region needs hardly depends on its pixel count."""
+    from qgn.annotation.superpixels import oversegment
+    from qgn.bench.annotate_tools import ImageTools
+
+    label = np.asarray(label)
+    starts = {name: np.asarray(m) for name, m in starts.items() if np.shape(m) == label.shape}
+    if not starts:
+        return {}
+    image, label, starts = _judging_scale(image, label, starts, max_pixels)
+    tools = [ImageTools(oversegment(image))]
+    return {name: simulate_annotator(label, start, classes, target=target, tools=tools, tolerance=tolerance)[0].actions
+            for name, start in starts.items()}
+
+
+def _judging_scale(image, label, starts: dict, max_pixels: int):
+    """``image`` area-averaged, ``label`` and ``starts`` nearest, to at most ``max_pixels`` pixels."""
+    h, w = label.shape
+    if h * w <= max_pixels:
+        return image, label, starts
+    from PIL import Image
+
+    scale = (max_pixels / (h * w)) ** 0.5
+    sh, sw = max(1, int(h * scale)), max(1, int(w * scale))
+    small = np.array(Image.fromarray(np.ascontiguousarray(image)).resize((sw, sh), Image.BOX))  # writable (the wand fills it)
+    rows = ((np.arange(sh) + 0.5) * h / sh).astype(np.int64)
+    cols = ((np.arange(sw) + 0.5) * w / sw).astype(np.int64)
+    pick = np.ix_(rows, cols)
+    return small, label[pick], {name: m[pick] for name, m in starts.items()}
 
 
 def _effort_choice(runs: dict, effort_record: list) -> dict:
