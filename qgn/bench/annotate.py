@@ -332,13 +332,14 @@ JUDGE_PIXELS = 1 << 18  # an image above this many pixels is judged on a copy sc
 
 
 def judge_starts(image: np.ndarray, label: np.ndarray, starts: dict, classes, tolerance: int = 1,
-                 max_pixels: int = JUDGE_PIXELS, target: float = 0.99) -> dict[str, int]:
+                 max_pixels: int = JUDGE_PIXELS, target: float = 0.99, pause=None) -> dict[str, int]:
     """{start name: actions} the simulated annotator needs, with the image tools, to correct each
     (H, W) start map of ``starts`` to ``label`` (``image``'s saved annotation, (H, W, 3) uint8;
     its ignore pixels are don't-care) — one image's record for ``cheapest_start``. A start of
     another shape than ``label`` is left out. Above ``max_pixels`` the image (area-averaged) and
     the maps (nearest) are judged at a scale under it, so that a 24-megapixel photo costs what a
-    CamVid frame does: the count of actions a region needs hardly depends on its pixel count."""
+    CamVid frame does: the count of actions a region needs hardly depends on its pixel count.
+    ``pause``: called before each step (the app waits there while a prediction is computed)."""
     from qgn.annotation.superpixels import oversegment
     from qgn.bench.annotate_tools import ImageTools
 
@@ -346,10 +347,15 @@ def judge_starts(image: np.ndarray, label: np.ndarray, starts: dict, classes, to
     starts = {name: np.asarray(m) for name, m in starts.items() if np.shape(m) == label.shape}
     if not starts:
         return {}
+    pause = pause or (lambda: None)
+    pause()
     image, label, starts = _judging_scale(image, label, starts, max_pixels)
     tools = [ImageTools(oversegment(image))]
-    return {name: simulate_annotator(label, start, classes, target=target, tools=tools, tolerance=tolerance)[0].actions
-            for name, start in starts.items()}
+    actions = {}
+    for name, start in starts.items():
+        pause()
+        actions[name] = simulate_annotator(label, start, classes, target=target, tools=tools, tolerance=tolerance)[0].actions
+    return actions
 
 
 def _judging_scale(image, label, starts: dict, max_pixels: int):
@@ -376,6 +382,8 @@ def _effort_choice(runs: dict, effort_record: list) -> dict:
     named = {"previous": "assist_carried", "head": "assist_head_start", "model": "assist_model_start",
              "empty": "assist_empty"}
     offered = [s for s, run in named.items() if runs.get(run) is not None]
+    if not offered:  # app_effort not wanted: no image-tool run was made (``--scenarios scratch``)
+        return {}
     chosen = cheapest_start(effort_record, offered) or ("model" if "model" in offered else offered[-1])
     return {chosen: runs[named[chosen]]}
 

@@ -313,7 +313,10 @@ def test_judge_starts_counts_what_the_simulated_annotator_needs_from_each_start(
     label[:8, :8] = 255  # unlabelled in the saved annotation: don't-care
     empty = np.full(label.shape, 255)
     rough = np.where(np.arange(96)[None, :] < 48, truth, 0)
-    judged = judge_starts(image, label, {"empty": empty, "model": rough, "wrong": empty[:10]}, classes)
+    steps = []  # the app waits there while a prediction runs: before the image's segments and each start
+    judged = judge_starts(image, label, {"empty": empty, "model": rough, "wrong": empty[:10]}, classes,
+                          pause=lambda: steps.append(1))
+    assert len(steps) == 3
     tools = [ImageTools(oversegment(image))]
     expected = {name: simulate_annotator(label, start, classes, target=0.99, tools=tools, tolerance=1)[0].actions
                 for name, start in (("empty", empty), ("model", rough))}
