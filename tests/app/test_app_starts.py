@@ -1,0 +1,146 @@
+"""What a new annotation starts from (qgn_studio.start_controller): the start that cost the simulated
+annotator the fewest actions on the images saved before — an empty map included, which pixel
+accuracy gives no credit."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from PIL import Image
+
+from studio_steps import WAIT_MS, corrected_to_truth, hold, paint, start_annotating
+
+SIZE = (64, 96)
+
+
+def striped_images(folder, count: int = 3):
+    """``count`` images of three flat vertical stripes (classes 1, 2, 3, a little texture) with their
+    truth in ``labels/``: an empty start needs a click a stripe, the test model's fragmented map more."""
+    h, w = SIZE
+    (folder / "images").mkdir(parents=True)
+    (folder / "labels").mkdir()
+    rng = np.random.default_rng(1)
+    colours = rng.integers(0, 255, (8, 3)).astype(np.int16)
+    paths = []
+    for k in range(count):
+        label = np.broadcast_to(((np.arange(w) + 4 * k) // 24) % 3 + 1, (h, w)).astype(np.uint8)
+        image = np.clip(colours[label] + rng.integers(-8, 9, (h, w, 1)), 0, 255).astype(np.uint8)
+        path = folder / "images" / f"scene_{k:03d}.png"
+        Image.fromarray(image).save(path)
+        Image.fromarray(label).save(folder / "labels" / path.name)
+        paths.append(path)
+    return paths
+
+
+def _no_head(win):
+    """The head's fit not ready (it follows each save): only the empty and the model's start are
+    offered, so the test compares those two."""
+    win.head.available = lambda doc=None: False
+
+
+def _reference(win, label):
+    """The actions simulate_annotator needs from an empty map and from the current image's prediction
+    to ``label`` (image tools, 1 px, 99 %): the test's own reckoning of what the app judged."""
+    from qgn.annotation.superpixels import oversegment
+    from qgn.bench.annotate_sim import simulate_annotator
+    from qgn.bench.annotate_tools import ImageTools
+
+    doc, classes = win.current, win.annotator.classes
+    tools = [ImageTools(oversegment(doc.image))]
+    starts = {"empty": np.full(label.shape, classes.ignore_index), "model": win.annotator.start_label(doc, "prediction")}
+    return {name: simulate_annotator(label, start, classes, target=0.99, tools=tools, tolerance=1)[0].actions
+            for name, start in starts.items()}
+
+
+def _saved_and_judged(qtbot, win):
+    with qtbot.waitSignal(win.starts.judged, timeout=WAIT_MS):
+        assert win.projects.save()
+        win.jobs.wait_idle()
+    return win.starts.record[win.annotator.file_key(win.current)]
+
+
+def test_a_new_image_starts_empty_where_the_empty_start_cost_less(qtbot, windows, model_path, tmp_path):
+    paths = striped_images(tmp_path / "scenes")
+    win = windows(folder=tmp_path / "project")
+    messages = []
+    win.workspace.status.connect(lambda text, _ms: messages.append(text))
+    start_annotating(qtbot, win, paths, model_path)
+    _no_head(win)
+    corrected_to_truth(qtbot, win)
+    truth = np.asarray(win.current.ground_truth).astype(np.int64)
+    reference = _reference(win, truth)
+    assert reference["empty"] < reference["model"]  # the scene: an untrained model's map is fragmented
+    assert _saved_and_judged(qtbot, win) == reference
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    assert win.current.annotation.origin == "empty"
+    told = [m for m in messages if m.startswith("New images start from an empty map")]
+    assert told and f"it took {reference['empty']} actions" in told[-1] and "(simulated)" in told[-1]
+
+
+def test_a_new_image_keeps_the_prediction_where_it_cost_less(qtbot, windows, model_path, tmp_path):
+    paths = striped_images(tmp_path / "scenes")
+    win = windows(folder=tmp_path / "project")
+    messages = []
+    win.workspace.status.connect(lambda text, _ms: messages.append(text))
+    start_annotating(qtbot, win, paths, model_path)
+    _no_head(win)
+    paint(win, 2, 3, [(10, 10), (30, 20)])  # the prediction, one stroke corrected
+    qtbot.waitUntil(lambda: win.current.annotation.dirty, timeout=WAIT_MS)
+    label = win.current.annotation.label.astype(np.int64)
+    reference = _reference(win, label)
+    assert reference["model"] < reference["empty"]
+    assert _saved_and_judged(qtbot, win) == reference
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    assert win.current.annotation.origin == "prediction"
+    assert any(m.startswith("New images start from the prediction: it took") for m in messages)
+
+
+def test_the_judge_runs_off_the_ui_thread_and_the_next_image_does_not_wait_for_it(qtbot, windows, model_path,
+                                                                                  tmp_path, monkeypatch):
+    import qgn.bench.annotate
+
+    started, release = hold(monkeypatch, qgn.bench.annotate, "judge_starts")
+    threads = []
+    real = qgn.bench.annotate.judge_starts
+    monkeypatch.setattr(qgn.bench.annotate, "judge_starts",
+                        lambda *a, **k: threads.append(threading.current_thread()) or real(*a, **k))
+    paths = striped_images(tmp_path / "scenes")
+    win = windows(folder=tmp_path / "project")
+    start_annotating(qtbot, win, paths, model_path)
+    corrected_to_truth(qtbot, win)
+    assert win.projects.save()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)  # judging, held
+    win.step_image(1)  # the next image's prediction and start come meanwhile
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    assert win.current.path == paths[1] and not win.starts.record
+    with qtbot.waitSignal(win.starts.judged, timeout=WAIT_MS):
+        release.set()
+    assert threads and threads[0] is not threading.main_thread() and len(win.starts.record) == 1
+
+
+def test_a_judge_that_fails_leaves_the_usual_start_and_says_so_once(qtbot, windows, model_path, tmp_path,
+                                                                    monkeypatch):
+    import qgn.bench.annotate
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the simulator broke")
+
+    monkeypatch.setattr(qgn.bench.annotate, "judge_starts", broken)
+    paths = striped_images(tmp_path / "scenes")
+    win = windows(folder=tmp_path / "project")
+    messages = []
+    win.workspace.status.connect(lambda text, _ms: messages.append(text))
+    start_annotating(qtbot, win, paths, model_path)
+    for _ in range(2):
+        corrected_to_truth(qtbot, win)
+        with qtbot.waitSignal(win.starts.failed, timeout=WAIT_MS):
+            assert win.projects.save()
+            win.jobs.wait_idle()
+        win.step_image(1)
+        qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+        assert win.current.annotation.origin == win.carry.default_source(win.current)  # the inner default
+    told = [m for m in messages if "could not be judged" in m]
+    assert len(told) == 1 and "the simulator broke" in told[0] and "usual start" in told[0]
