@@ -339,7 +339,8 @@ def judge_starts(image: np.ndarray, label: np.ndarray, starts: dict, classes, to
     another shape than ``label`` is left out. Above ``max_pixels`` the image (area-averaged) and
     the maps (nearest) are judged at a scale under it, so that a 24-megapixel photo costs what a
     CamVid frame does: the count of actions a region needs hardly depends on its pixel count.
-    ``pause``: called before each step (the app waits there while a prediction is computed)."""
+    ``pause``: called before each step and each simulated action (the app waits there while a
+    prediction is computed)."""
     from qgn.annotation.superpixels import oversegment
     from qgn.bench.annotate_tools import ImageTools
 
@@ -354,7 +355,8 @@ def judge_starts(image: np.ndarray, label: np.ndarray, starts: dict, classes, to
     actions = {}
     for name, start in starts.items():
         pause()
-        actions[name] = simulate_annotator(label, start, classes, target=target, tools=tools, tolerance=tolerance)[0].actions
+        actions[name] = simulate_annotator(label, start, classes, target=target, tools=tools, tolerance=tolerance,
+                                           pause=pause)[0].actions
     return actions
 
 
