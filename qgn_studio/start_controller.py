@@ -192,8 +192,12 @@ class StartController(QtCore.QObject):
         self.runner.stop()
 
 
+def _count(mean: float) -> str:
+    return f"{mean:.0f}" if mean == round(mean) else f"{mean:.1f}"
+
+
 def verdict(record, offered) -> str:
-    """"New images start from X: it took N actions on the last 3 saved images, Y M (simulated)" — the
+    """"New images start from X: it took N actions per image on the last 3 saved images, Y M (simulated)": the
     start ``cheapest_start`` picks among ``offered`` and the means of the others over the window."""
     from qgn.annotation.start import EFFORT_WINDOW, cheapest_start
 
@@ -207,6 +211,6 @@ def verdict(record, offered) -> str:
         if seen:
             means[name] = sum(seen) / len(seen)
     over = "the last saved image" if len(recent) == 1 else f"the last {len(recent)} saved images"
-    others = ", ".join(f"{WORDS[n]} {means[n]:.0f}" for n in offered if n in means and n != chosen)
-    text = f"New images start from {WORDS[chosen]}: it took {means[chosen]:.0f} actions on {over}"
+    others = ", ".join(f"{WORDS[n]} {_count(means[n])}" for n in offered if n in means and n != chosen)
+    text = f"New images start from {WORDS[chosen]}: it took {_count(means[chosen])} action{'' if means[chosen] == 1 else 's'} per image on {over}"
     return f"{text}, {others} (simulated)" if others else f"{text} (simulated)"

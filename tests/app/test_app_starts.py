@@ -144,3 +144,29 @@ def test_a_judge_that_fails_leaves_the_usual_start_and_says_so_once(qtbot, windo
         assert win.current.annotation.origin == win.carry.default_source(win.current)  # the inner default
     told = [m for m in messages if "could not be judged" in m]
     assert len(told) == 1 and "the simulator broke" in told[0] and "usual start" in told[0]
+
+
+def test_once_judged_only_the_judge_says_what_new_images_start_from(qtbot, windows, model_path, tmp_path):
+    """The head's refit and the carry's judgement still report their accuracy, but no longer claim a
+    start for new images that the judge has not chosen (two messages contradicting each other)."""
+    paths = striped_images(tmp_path / "scenes", 4)
+    win = windows(folder=tmp_path / "project")
+    messages = []
+    start_annotating(qtbot, win, paths, model_path)
+    for step in range(3):
+        corrected_to_truth(qtbot, win)
+        with qtbot.waitSignals([win.starts.judged, win.head.fitted], timeout=WAIT_MS):
+            assert win.projects.save()
+        if step == 0:
+            win.workspace.status.connect(lambda text, _ms: messages.append(text))
+        win.jobs.wait_idle()
+        win.step_image(1)
+        qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    win.carry.judged.emit(win.carry._generation, ("judged before", (1.0, 0.0)))  # the carry's own message too
+    qtbot.waitUntil(lambda: not win.head.fitting, timeout=WAIT_MS)
+    claims = [m for m in messages if "new images" in m.lower()]
+    chosen = {"empty": "an empty map", "prediction": "the prediction", "head": "the project head",
+              "previous": "the image before's labels"}[win.starts.default_source(win.current)]
+    assert claims and all(m.startswith("New images start from") and m.endswith("(simulated)") for m in claims), claims
+    assert claims[-1].startswith(f"New images start from {chosen}: it took")  # what the next image gets
+    assert any(m.startswith("Labels carried from the image before") for m in messages)
