@@ -25,6 +25,10 @@ WORDS = {"empty": "an empty map", "model": "the prediction", "head": "the projec
 PREFERENCE = ("previous", "head", "model", "empty")  # on a tie, as the bench's app_effort
 
 
+class _Closing(Exception):
+    """The window closes: a judge under way ends at its next step."""
+
+
 class StartController(QtCore.QObject):
     """See the module docstring. ``workspace``: the project, classes and model; ``annotator``: whose
     ``default_source`` it wraps; ``projects``: its ``image_saved``; ``head``, ``carry``: the head's
@@ -121,15 +125,17 @@ class StartController(QtCore.QObject):
         if self.head is not None and self.head.available(doc) and key not in self.head.head.trained:
             head = self.head.head
         previous = self.carry is not None and self.carry._same_size(doc)
-        generation, stop, image = self._generation, self._stop, doc.image
+        generation, image = self._generation, doc.image
 
         def run():
             from qgn.bench.annotate import judge_starts
 
-            if stop.is_set():
+            try:
+                self._give_way()
+                starts = self._starts(doc, image, label, classes, head, previous)
+                return key, judge_starts(image, label, starts, classes, pause=self._give_way)
+            except _Closing:
                 return None
-            starts = self._starts(doc, image, label, classes, head, previous)
-            return key, judge_starts(image, label, starts, classes, pause=self._give_way)
 
         self.runner.submit(run, lambda result: self.judged.emit(generation, result),
                            lambda text: self.failed.emit(generation, text))
@@ -154,9 +160,12 @@ class StartController(QtCore.QObject):
         return starts
 
     def _give_way(self) -> None:
-        """(job thread) Wait while the inference worker computes a prediction the person waits for."""
+        """(job thread) Wait while the inference worker computes a prediction the person waits for;
+        at shutdown end the judge here (it only scores: closing never waits for a whole judge)."""
         while self._predicting.is_set() and not self._stop.is_set():
             self._stop.wait(0.05)
+        if self._stop.is_set():
+            raise _Closing
 
     def _judged(self, generation: int, result) -> None:
         if generation != self._generation or result is None or not result[1]:
@@ -187,7 +196,7 @@ class StartController(QtCore.QObject):
             self.workspace.show_status(text, 8000)
 
     def shutdown(self) -> None:
-        """The window closes: a judge under way stops waiting, the queued ones do nothing."""
+        """The window closes: a judge under way ends at its next action, the queued ones do nothing."""
         self._stop.set()
         self.runner.stop()
 

@@ -170,3 +170,21 @@ def test_once_judged_only_the_judge_says_what_new_images_start_from(qtbot, windo
     assert claims and all(m.startswith("New images start from") and m.endswith("(simulated)") for m in claims), claims
     assert claims[-1].startswith(f"New images start from {chosen}: it took")  # what the next image gets
     assert any(m.startswith("Labels carried from the image before") for m in messages)
+
+
+def test_closing_ends_a_judge_at_its_next_step(qtbot, windows, model_path, tmp_path, monkeypatch):
+    """The judge only scores: a window that closes while one waits for a prediction to end (or is
+    under way) does not first judge the whole image."""
+    import qgn.bench.annotate
+
+    calls = []
+    monkeypatch.setattr(qgn.bench.annotate, "judge_starts", lambda *args, **kwargs: calls.append(args) or {})
+    paths = striped_images(tmp_path / "scenes")
+    win = windows(folder=tmp_path / "project")
+    start_annotating(qtbot, win, paths, model_path)
+    corrected_to_truth(qtbot, win)
+    win.starts._worker_busy(True)  # as the inference worker says while it computes a prediction
+    assert win.projects.save()
+    qtbot.waitUntil(lambda: win.starts.runner.pending() == 1, timeout=WAIT_MS)  # the judge, waiting
+    win.starts.shutdown()
+    assert win.starts.runner.isFinished() and calls == []
