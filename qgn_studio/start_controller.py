@@ -9,9 +9,10 @@ are each corrected to the saved annotation by the simulated annotator with the i
 from the offered start that cost least over the last three judged images
 (``qgn.annotation.start.cheapest_start``); before any image was judged, the inner default stays.
 Pixel accuracy cannot make this choice: an empty map gets no pixel right, yet on a scene the model
-does not know it is often the cheaper start (benchmarks/RESULTS.md). The judge waits between its
-steps while the inference worker computes a prediction: a prediction the person waits for never
-queues behind it. The record lives for the session of one project, model and class set.
+does not know it is often the cheaper start (benchmarks/RESULTS.md). The judge starts half a
+second after the save and waits before each of its steps (each simulated action) while the
+inference worker computes a prediction: the next image's prediction, which the person waits for,
+goes first. The record lives for the session of one project, model and class set.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from PySide6 import QtCore
 SOURCES = {"empty": "empty", "model": "prediction", "head": "head", "previous": "previous"}  # start → annotator source
 WORDS = {"empty": "an empty map", "model": "the prediction", "head": "the project head",
          "previous": "the image before's labels"}
+QUIET_S = 0.5  # a judge starts this long after the save, so that the next image's prediction goes first
 PREFERENCE = ("previous", "head", "model", "empty")  # on a tie, as the bench's app_effort
 
 
@@ -131,6 +133,7 @@ class StartController(QtCore.QObject):
             from qgn.bench.annotate import judge_starts
 
             try:
+                self._stop.wait(QUIET_S)  # the person steps to the next image: its prediction first
                 self._give_way()
                 starts = self._starts(doc, image, label, classes, head, previous)
                 return key, judge_starts(image, label, starts, classes, pause=self._give_way)
