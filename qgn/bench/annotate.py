@@ -41,7 +41,7 @@ the image and the start map (the model's or the head's; ``--model-snap``, the pr
   model's on the first image (empty if the model has a domain reference, ``qgn.domain``, and it
   says the image is unlike the model's training images). Each image's record is the actions
   from every start it was offered, against its truth, known only after it was corrected — a
-  person's saved annotation in the app;
+  person's saved annotation in the app (``judge_starts`` makes that record of a saved image);
 - ``loop``: (opt-in) the cell tools from the model, fine-tuned every ``every`` images on all
   images corrected so far with ``qgn.train.finetune.finetune`` — the function the app's
   Fine-tune button calls; ``loop_uncertainty``: the same, the most uncertain images first.
@@ -335,6 +335,54 @@ def start_efforts(runs: dict) -> dict:
     return {start: runs[run].actions for start, run in named.items() if runs.get(run) is not None}
 
 
+JUDGE_PIXELS = 1 << 18  # an image above this many pixels is judged on a copy scaled down
+
+
+def judge_starts(image: np.ndarray, label: np.ndarray, starts: dict, classes, tolerance: int = 1,
+                 max_pixels: int = JUDGE_PIXELS, target: float = 0.99, pause=None) -> dict[str, int]:
+    """{start name: actions} the simulated annotator needs, with the image tools, to correct each
+    (H, W) start map of ``starts`` to ``label`` (``image``'s saved annotation, (H, W, 3) uint8;
+    its ignore pixels are don't-care) — one image's record for ``cheapest_start``. A start of
+    another shape than ``label`` is left out. Above ``max_pixels`` the image (area-averaged) and
+    the maps (nearest) are judged at a scale under it, so that a 24-megapixel photo costs what a
+    CamVid frame does: the count of actions a region needs hardly depends on its pixel count.
+    ``pause``: called before each step and each simulated action (the app waits there while a
+    prediction is computed)."""
+    from qgn.annotation.superpixels import oversegment
+    from qgn.bench.annotate_tools import ImageTools
+
+    label = np.asarray(label)
+    starts = {name: np.asarray(m) for name, m in starts.items() if np.shape(m) == label.shape}
+    if not starts:
+        return {}
+    pause = pause or (lambda: None)
+    pause()
+    image, label, starts = _judging_scale(image, label, starts, max_pixels)
+    tools = [ImageTools(oversegment(image))]
+    actions = {}
+    for name, start in starts.items():
+        pause()
+        actions[name] = simulate_annotator(label, start, classes, target=target, tools=tools, tolerance=tolerance,
+                                           pause=pause)[0].actions
+    return actions
+
+
+def _judging_scale(image, label, starts: dict, max_pixels: int):
+    """``image`` area-averaged, ``label`` and ``starts`` nearest, to at most ``max_pixels`` pixels."""
+    h, w = label.shape
+    if h * w <= max_pixels:
+        return image, label, starts
+    from PIL import Image
+
+    scale = (max_pixels / (h * w)) ** 0.5
+    sh, sw = max(1, int(h * scale)), max(1, int(w * scale))
+    small = np.array(Image.fromarray(np.ascontiguousarray(image)).resize((sw, sh), Image.BOX))  # writable (the wand fills it)
+    rows = ((np.arange(sh) + 0.5) * h / sh).astype(np.int64)
+    cols = ((np.arange(sw) + 0.5) * w / sw).astype(np.int64)
+    pick = np.ix_(rows, cols)
+    return small, label[pick], {name: m[pick] for name, m in starts.items()}
+
+
 def _effort_choice(runs: dict, effort_record: list, inside: bool | None = None) -> dict:
     """app_effort: the offered start that cost least over the last images (``cheapest_start``);
     before any was judged, the model's — or empty where ``inside`` is False: the model's domain
@@ -344,6 +392,8 @@ def _effort_choice(runs: dict, effort_record: list, inside: bool | None = None) 
     named = {"previous": "assist_carried", "head": "assist_head_start", "model": "assist_model_start",
              "empty": "assist_empty"}
     offered = [s for s, run in named.items() if runs.get(run) is not None]
+    if not offered:  # app_effort not wanted: no image-tool run was made (``--scenarios scratch``)
+        return {}
     first = "empty" if inside is False or "model" not in offered else "model"
     chosen = cheapest_start(effort_record, offered) or first
     return {chosen: runs[named[chosen]]}
