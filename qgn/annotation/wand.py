@@ -34,6 +34,8 @@ def wand_mask(working: WorkingImage, x: float, y: float, tolerance: int, allowed
         mask[1:-1, 1:-1] = ~allowed
     flags = 4 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (2 << 8)
     image = working.image
+    if not image.flags.writeable:  # the mask-only fill writes nothing, but OpenCV takes only writable arrays
+        image = image.copy()
     cv2.floodFill(image, mask, (wx, wy), 0, (tolerance,) * 3, (tolerance,) * 3, flags)
     return mask[1:-1, 1:-1] == 2
 

@@ -180,3 +180,15 @@ def test_superpixels_under_points_off_the_image_are_none():
     for points in ([[-50.0, -50.0]], [[np.nan, 3.0]], [[-20.0, -5.0], [-3.0, -9.0]], [[70.0, 10.0], [90.0, 30.0]]):
         assert paint_segments(label, over, 0, np.array(points), 1).index.size == 0, points
     assert paint_segments(label, over, 0, np.array([[-10.0, 20.0], [10.0, 20.0]]), 1).index.size > 0
+
+
+def test_the_wand_on_a_read_only_image_selects_what_it_does_on_a_writable_one():
+    """np.asarray of a PIL image is read-only: OpenCV's floodFill refused it (cv2.error), though the
+    mask-only fill writes nothing into the image."""
+    image = two_tone()
+    label = np.zeros(image.shape[:2], np.uint8)
+    frozen = image.copy()
+    frozen.flags.writeable = False
+    expected = magic_wand(label, WorkingImage(image), 5, 5, 2, tolerance=8)
+    edit = magic_wand(label, WorkingImage(frozen), 5, 5, 2, tolerance=8)
+    assert len(expected.index) > 0 and np.array_equal(edit.index, expected.index)
