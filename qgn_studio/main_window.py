@@ -996,7 +996,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         if self._busy:
             self.worker.cancel()
-        elif self.finetuner.cancel():
+        elif self.finetuner.cancel(confirm=True):  # asks first when it has run a while
             self.finetune_dock.show()
             self.finetune_dock.raise_()  # where the run says it stopped
 
