@@ -130,6 +130,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._busy = False
         self.ends_process = False  # the process ends with the window (app.main): closing waits only for writers
         self.threads_stopped = False  # closed: the threads that write have finished
+        self._terminating = False  # SIGTERM: close without questions (terminate)
         self._chosen_model: tuple[Path, object] | None = None  # (path, the project open then) until it loads
         self._shortcut_gate = ShortcutGate(lambda: (self._cancel_action, self._open_project_action), self)
 
@@ -504,7 +505,23 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_paths(list(paths))
         self.projects.startup_recovery()  # autosaves of a session that did not end normally
 
+    def terminate(self) -> None:
+        """SIGTERM (``qgn_studio.termination``): autosave every unsaved edit, a stroke in progress
+        too, wait for the writers, then close without questions. The autosaves stay: the next start
+        offers them (a project with unsaved edits is reopened); a fine-tune is stopped."""
+        self._terminating = True
+        self.annotator.tools.finish_stroke()
+        self.projects.cancel_opening(quiet=True)
+        self.projects.autosave_now()
+        self.jobs.wait_idle()
+        QtCore.QCoreApplication.processEvents()  # the autosaves' callbacks
+        self.close()
+
     def closeEvent(self, event) -> None:
+        if self._terminating:
+            self._close_terminated()
+            super().closeEvent(event)
+            return
         self.projects.cancel_opening(quiet=True)  # a project being read is not opened after all
         # the fine-tuned model first: Keep writes it at once, Discard drops it only once the window
         # really closes, so "cancel" to the unsaved annotations that follow loses nothing
@@ -522,6 +539,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self._stop_threads()
         self.threads_stopped = True
         super().closeEvent(event)
+
+    def _close_terminated(self) -> None:
+        """``closeEvent`` after ``terminate``: what a normal close does, less its questions."""
+        self.projects.autosave_now()  # (anything edited since terminate's)
+        self.jobs.wait_idle()
+        QtCore.QCoreApplication.processEvents()
+        self.annotator.set_mode(False)
+        self._save()
+        if not self.projects.unsaved():  # else the project is reopened at the next start, its autosaves offered
+            self.projects.closed()
+        self._stop_threads()
+        self.threads_stopped = True
 
     def _stop_threads(self) -> None:
         """The window closes: the threads that write (saves, autosaves, exports, the project's

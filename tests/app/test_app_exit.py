@@ -93,3 +93,73 @@ def test_end_process_runs_the_exit_handlers_and_leaves_a_computing_thread_behind
     assert done.returncode == 3, done.stderr
     assert done.stdout == "buffered output" and "Destroyed while thread" not in done.stderr
     assert marker.read_text() == "ran"
+
+
+def test_sigterm_autosaves_the_edits_and_a_stroke_in_progress_then_closes(tmp_path):
+    """A logout or ``kill`` (SIGTERM) lost the edits since the last autosave: the app now autosaves
+    them — a stroke still under way included — waits for the writer and closes; the next start
+    reopens the project and offers the autosave."""
+    import os
+    import signal
+
+
+    from qgn.data.synthetic import SYNTHETIC_CLASSES
+    from qgn.project import Project
+    from qgn.quadtree.label_io import read_label_file
+    from qgn_studio.testing import make_dev_model
+
+    image = write_samples(tmp_path / "data", 1, (64, 96))[0]
+    model = make_dev_model(tmp_path / "model.safetensors")
+    root = tmp_path / "project"
+    Project.create(root, [image], SYNTHETIC_CLASSES, str(model))
+    script = textwrap.dedent(f"""
+        import sys
+        from PySide6 import QtCore, QtWidgets
+        from qgn_studio import app as studio
+
+        def window():
+            return next((w for w in QtWidgets.QApplication.topLevelWidgets()
+                         if type(w).__name__ == "MainWindow"), None)
+
+        def ready(win):
+            return win is not None and win.current is not None and win.current.annotation is not None
+
+        def drive():
+            win = window()
+            if win is not None and win.current is not None and win.current.result is not None:
+                win.annotator.set_mode(True)
+            if not ready(win):
+                QtCore.QTimer.singleShot(50, drive)
+                return
+            win.projects.timer.setInterval(10 ** 8)  # no timed autosave: only SIGTERM's
+            tools = win.annotator.tools
+            tools.set_level(0)
+            tools.set_class(2)
+            tools.press(10, 10)
+            tools.move(40, 10)  # the button still down: a stroke in progress
+            print("READY", flush=True)
+
+        QtCore.QTimer.singleShot(0, drive)
+        sys.exit(studio.main(["--model", {str(model)!r}, {str(root)!r}]))
+    """)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+           "XDG_DATA_HOME": str(tmp_path / "share"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env)
+    try:
+        line = child.stdout.readline()
+        assert line.strip() == "READY", child.stderr.read() if child.poll() is not None else line
+        child.send_signal(signal.SIGTERM)
+        child.wait(120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, child.stderr.read()
+    project = Project.open(root)
+    own = project.image_for(image)
+    autosave = project.autosave_path(own)
+    assert autosave.is_file(), "the edits were not autosaved"
+    label = read_label_file(autosave, project.classes)
+    assert label[10, 10] == 2 and label[10, 40] == 2  # the stroke's start and its end so far
+    assert [i.path for i in project.recoverable()] == [own.path]  # offered at the next start
