@@ -567,6 +567,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.thumbnails.stop(wait)
         self.canvas.stop(wait)
         self.head.shutdown()  # writes the project's head.safetensors: stops at its next step
+        # a job's callback may still submit to the batch thread (an export waits for the saves
+        # queued before it): deliver them before it stops, so the export runs and is waited for
+        self.jobs.wait_idle()
+        QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
         self.batch_jobs.stop()
         self.jobs.stop()
 
