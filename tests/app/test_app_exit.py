@@ -11,6 +11,8 @@ import textwrap
 import threading
 import time
 
+import pytest
+
 from qgn_studio.testing import write_samples
 
 WAIT_MS = 60_000
@@ -95,10 +97,12 @@ def test_end_process_runs_the_exit_handlers_and_leaves_a_computing_thread_behind
     assert marker.read_text() == "ran"
 
 
-def test_sigterm_autosaves_the_edits_and_a_stroke_in_progress_then_closes(tmp_path):
+@pytest.mark.parametrize("when", ["stroke", "question"])
+def test_sigterm_autosaves_the_edits_and_a_stroke_in_progress_then_closes(tmp_path, when):
     """A logout or ``kill`` (SIGTERM) lost the edits since the last autosave: the app now autosaves
     them — a stroke still under way included — waits for the writer and closes; the next start
-    reopens the project and offers the autosave."""
+    reopens the project and offers the autosave. ``question``: SIGTERM while the close's unsaved
+    edits question is open: answered as Esc (Cancel: nothing discarded), then the app closes."""
     import os
     import signal
 
@@ -137,6 +141,17 @@ def test_sigterm_autosaves_the_edits_and_a_stroke_in_progress_then_closes(tmp_pa
             tools.set_class(2)
             tools.press(10, 10)
             tools.move(40, 10)  # the button still down: a stroke in progress
+            if {when!r} == "question":
+                tools.release()
+                QtCore.QTimer.singleShot(0, win.close)  # asks about the unsaved edits
+                QtCore.QTimer.singleShot(0, asked)
+                return
+            print("READY", flush=True)
+
+        def asked():
+            if QtWidgets.QApplication.activeModalWidget() is None:
+                QtCore.QTimer.singleShot(50, asked)
+                return
             print("READY", flush=True)
 
         QtCore.QTimer.singleShot(0, drive)
@@ -150,7 +165,7 @@ def test_sigterm_autosaves_the_edits_and_a_stroke_in_progress_then_closes(tmp_pa
         line = child.stdout.readline()
         assert line.strip() == "READY", child.stderr.read() if child.poll() is not None else line
         child.send_signal(signal.SIGTERM)
-        child.wait(120)
+        child.wait(60)  # (it hung with a question open)
     finally:
         if child.poll() is None:
             child.kill()
