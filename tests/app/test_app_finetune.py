@@ -531,3 +531,29 @@ def test_esc_asks_before_stopping_a_fine_tune_that_has_run_a_while(qtbot, window
         QTest.keyClick(window, QtCore.Qt.Key.Key_Escape)  # answered "Stop"
         assert len(asked) == 2
     assert ended.args == ["cancelled"] and "Cancelled after" in panel.status.text()
+
+
+@pytest.mark.parametrize("press, stops", [("Stop", True), ("Keep training", False), ("Esc", False),
+                                          ("Return", False)])
+def test_the_stop_question_says_what_is_lost_and_esc_keeps_training(qtbot, press, stops):
+    """The real dialog (``AskUser.stop_finetune``): it names the steps and seconds run; only Stop
+    stops — Esc and Return (the default button) keep training."""
+    from PySide6 import QtCore, QtWidgets
+
+    from qgn_studio.ask import AskUser
+
+    seen = {}
+
+    def press_button() -> None:
+        box = QtWidgets.QApplication.activeModalWidget()
+        seen["text"] = box.text()
+        seen["buttons"] = sorted(b.text().replace("&", "") for b in box.buttons())
+        if press in ("Esc", "Return"):
+            qtbot.keyClick(box, getattr(QtCore.Qt.Key, f"Key_{'Escape' if press == 'Esc' else 'Return'}"))
+        else:
+            next(b for b in box.buttons() if b.text().replace("&", "") == press).click()
+
+    QtCore.QTimer.singleShot(0, press_button)
+    assert AskUser(None).stop_finetune(212, 95.3) is stops
+    assert seen["text"] == "Stop the fine-tune? It has run 212 steps (95\N{NO-BREAK SPACE}s); its result is lost."
+    assert seen["buttons"] == ["Keep training", "Stop"]
