@@ -106,7 +106,6 @@ def test_sigterm_autosaves_the_edits_and_a_stroke_in_progress_then_closes(tmp_pa
     import os
     import signal
 
-
     from qgn.data.synthetic import SYNTHETIC_CLASSES
     from qgn.project import Project
     from qgn.quadtree.label_io import read_label_file
@@ -178,3 +177,54 @@ def test_sigterm_autosaves_the_edits_and_a_stroke_in_progress_then_closes(tmp_pa
     label = read_label_file(autosave, project.classes)
     assert label[10, 10] == 2 and label[10, 40] == 2  # the stroke's start and its end so far
     assert [i.path for i in project.recoverable()] == [own.path]  # offered at the next start
+
+
+def test_sigterm_while_the_start_asks_about_autosaves_ends_the_app_and_keeps_them(tmp_path):
+    """SIGTERM while the recovery question of the start is open (before the app's event loop runs):
+    the question is answered as Esc (Later: the autosaves stay) and the app ends — it used to close
+    the window and then wait forever in an event loop with no window."""
+    import os
+    import signal
+
+    import numpy as np
+
+    from qgn.data.synthetic import SYNTHETIC_CLASSES
+    from qgn.project import Project
+    from qgn_studio.testing import make_dev_model
+
+    image = write_samples(tmp_path / "data", 1, (64, 96))[0]
+    model = make_dev_model(tmp_path / "model.safetensors")
+    root = tmp_path / "project"
+    project = Project.create(root, [image], SYNTHETIC_CLASSES, str(model))
+    own = project.image_for(image)
+    project.autosave(own, np.full((64, 96), 2, np.uint8))
+    before = project.autosave_path(own).read_bytes()
+    script = textwrap.dedent(f"""
+        import sys
+        from PySide6 import QtCore, QtWidgets
+        from qgn_studio import app as studio
+
+        def asked():
+            if QtWidgets.QApplication.activeModalWidget() is None:
+                QtCore.QTimer.singleShot(50, asked)
+                return
+            print("READY", flush=True)
+
+        QtCore.QTimer.singleShot(0, asked)
+        sys.exit(studio.main(["--model", {str(model)!r}, {str(root)!r}]))
+    """)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+           "XDG_DATA_HOME": str(tmp_path / "share"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env)
+    try:
+        line = child.stdout.readline()
+        assert line.strip() == "READY", child.stderr.read() if child.poll() is not None else line
+        child.send_signal(signal.SIGTERM)
+        child.wait(60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, child.stderr.read()
+    assert project.autosave_path(own).read_bytes() == before  # Later: kept as it was, offered again
