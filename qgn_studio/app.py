@@ -148,10 +148,17 @@ def main(argv: list[str] | None = None) -> int:
     if owns_app:  # Ctrl+C in the terminal quits (not when embedded, e.g. under pytest)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
     reporter = watch_uncaught(window)
+    terminator = None
+    if owns_app:  # a logout or kill: autosave, then close (qgn_studio.termination)
+        from qgn_studio.termination import TerminationHandler
+
+        terminator = TerminationHandler(window)
     try:
         code = run_window(app, window, args)
     finally:
         reporter.uninstall()
+        if terminator is not None:
+            terminator.uninstall()
     if owns_app and window.threads_stopped:
         end_process(code)
     return code

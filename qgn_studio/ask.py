@@ -219,6 +219,21 @@ class AskUser:
         clicked = box.clickedButton()
         return "keep" if keep is not None and clicked is keep else "discard" if clicked is discard else "cancel"
 
+    def stop_finetune(self, steps: int, seconds: float) -> bool:
+        """Esc with a fine-tune that has run a while: True stops it (its result is lost), False
+        (also Esc, the default) keeps it training."""
+        box = QtWidgets.QMessageBox(self.parent)
+        box.setIcon(QtWidgets.QMessageBox.Icon.Question)
+        box.setWindowTitle("Stop the fine-tune?")
+        box.setText(f"Stop the fine-tune? It has run {steps:,} step{'s' if steps != 1 else ''} "
+                    f"({seconds:,.0f}\N{NO-BREAK SPACE}s); its result is lost.")
+        stop = box.addButton("Stop", QtWidgets.QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep training", QtWidgets.QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        box.exec()
+        return box.clickedButton() is stop
+
     def model_path(self, default: Path):
         """Where to save a fine-tuned model: (Path, overwrite confirmed), or None (cancelled)."""
         default.parent.mkdir(parents=True, exist_ok=True)

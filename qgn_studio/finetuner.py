@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,8 @@ class FinetuneJob(QtCore.QThread):
             comparison = compare_models(before, result.model, pick(images, shown), pick(labels, shown), self.scheme,
                                         pick(names, shown))
             comparison.held_out = bool(held)
+            if self._stop.is_set():
+                return  # cancelled while it compared: the result is dropped, as the cancel said
             self.compared.emit(result, comparison)
         except Exception as exc:  # shown in the panel
             self.failed.emit(describe_error(exc))
@@ -168,6 +171,9 @@ class Finetuner(QtCore.QObject):
         self.comparison = None
         self.ask_save_path = ask.model_path  # (default Path) → (Path, overwrite confirmed) or None
         self.ask_unkept = ask.unkept_model  # (running, detail, path) → "keep" / "discard" / "cancel"
+        self.ask_stop = ask.stop_finetune  # (steps, seconds) → True: stop a run that has gone a while
+        self.ask_stop_after_s = 5.0  # Esc stops a run younger than this without asking
+        self._started_at = 0.0  # time.monotonic() when the run started
         self._saving = False  # a kept model is being written
         self._closed = False  # the window closed: nothing starts any more
         self.scheme = "pc"
@@ -178,6 +184,8 @@ class Finetuner(QtCore.QObject):
         self.panel.refresh_requested.connect(self.refresh)
         self._gathering = 0  # the newest gather's number: the panel shows only its list
         self._starting = False  # a start waits for its corrections
+        self._ticket = 0  # the newest start's (or cancel's) number: only its own gather may start a run
+        self._said_cancelled = False  # the run's end already said it was cancelled
 
     # ------------------------------------------------------------------ corrections
     def corrections(self) -> list[Correction]:
@@ -237,12 +245,14 @@ class Finetuner(QtCore.QObject):
             self.panel.set_status("No model is loaded")
             return
         self._starting = True
-        self.gather(lambda corrections: self._start_on(corrections, iterations, lr))
+        self._ticket += 1
+        ticket = self._ticket
+        self.gather(lambda corrections: self._start_on(corrections, iterations, lr, ticket))
 
-    def _start_on(self, corrections: list[Correction], iterations: int, lr: float) -> None:
+    def _start_on(self, corrections: list[Correction], iterations: int, lr: float, ticket: int) -> None:
         from qgn.train.finetune import FinetuneConfig
 
-        if not self._starting or self._closed:  # cancelled (or the window closed) meanwhile
+        if ticket != self._ticket or not self._starting or self._closed:  # cancelled, restarted or closed
             return
         self._starting = False
         model = self.engine.engine.model
@@ -265,6 +275,8 @@ class Finetuner(QtCore.QObject):
         job.failed.connect(self._failed)
         job.finished.connect(self._job_ended)
         self.job = job
+        self._said_cancelled = False
+        self._started_at = time.monotonic()
         self.panel.set_running(True, config.iterations)
         self.panel.set_status(f"Fine-tuning on {len(corrections)} image{'s' if len(corrections) != 1 else ''}…")
         job.start()
@@ -273,27 +285,41 @@ class Finetuner(QtCore.QObject):
     def running(self) -> bool:
         return self.job is not None and self.job.isRunning()
 
-    def cancel(self) -> bool:
+    def cancel(self, confirm: bool = False) -> bool:
         """Stop the run (at its next step; the model in use stays) or a start still gathering its
-        corrections (the panel's Cancel, Esc). False when there was none."""
-        if self.job is not None and not self.job.cancelled:
+        corrections (the panel's Cancel, Esc). False when there was none. ``confirm`` (Esc, which
+        may be meant for a prediction that just ended): a run older than ``ask_stop_after_s`` is
+        only stopped once ``ask_stop`` says so (True, still running, when it says keep training)."""
+        if self.job is not None and not self.job.cancelled and self.comparison is None:
+            seconds = time.monotonic() - self._started_at
+            if confirm and seconds > self.ask_stop_after_s and not self.ask_stop(
+                    max(self.panel.progress.value(), 0), seconds):
+                return True
+            if self.job is None or self.job.cancelled or self.comparison is not None:
+                return False  # it ended (or was cancelled) while the question was open
             self.job.cancel()
-            self.panel.set_status("Cancelling after the current step…")
+            comparing = self.panel.progress.maximum() > 0 and self.panel.progress.value() >= self.panel.progress.maximum()
+            self.panel.set_status("Cancelling the comparison; the fine-tuned model will be dropped…" if comparing
+                                  else "Cancelling after the current step…")
             return True
         if self._starting:
             self._starting = False  # the gathered corrections start nothing
+            self._ticket += 1  # ...even when a new start is pressed before they arrive
             self.panel.set_status("Cancelled before it started; the model in use is unchanged")
             return True
         return False
 
     def _trained(self, result) -> None:
         if result.cancelled or (self.job is not None and self.job.cancelled):
+            self._said_cancelled = True
             self.panel.set_status(f"Cancelled after {result.iterations_done} iterations; the model in use is unchanged")
         else:
             last = f" · final loss {result.losses[-1]:.4f}" if result.losses else ""
             self.panel.set_status(f"Trained {result.iterations_done} iterations{last}; comparing before and after…")
 
     def _compared(self, result, comparison) -> None:
+        if self.job is not None and self.job.cancelled:
+            return  # cancelled as the comparison ended: dropped, as the cancel said
         self.result, self.comparison = result, comparison
         self.panel.show_comparison(comparison)
         before, after = comparison.before["miou"], comparison.after["miou"]
@@ -317,6 +343,9 @@ class Finetuner(QtCore.QObject):
         if job is not None:
             job.deleteLater()
         state = "compared" if self.comparison is not None else ("cancelled" if job and job.cancelled else "failed")
+        if state == "cancelled" and not self._said_cancelled:  # cancelled while it compared
+            self.panel.set_status("Cancelled while comparing: the fine-tuned model was dropped; "
+                                  "the model in use is unchanged")
         self.refresh()
         self.finished.emit(state)
 

@@ -131,6 +131,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._busy = False
         self.ends_process = False  # the process ends with the window (app.main): closing waits only for writers
         self.threads_stopped = False  # closed: the threads that write have finished
+        self._terminating = False  # SIGTERM: close without questions (terminate)
+        self._in_close_event = False
         self._chosen_model: tuple[Path, object] | None = None  # (path, the project open then) until it loads
         self._shortcut_gate = ShortcutGate(lambda: (self._cancel_action, self._open_project_action), self)
 
@@ -506,24 +508,74 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_paths(list(paths))
         self.projects.startup_recovery()  # autosaves of a session that did not end normally
 
+    def terminate(self) -> None:
+        """SIGTERM (``qgn_studio.termination``): autosave every unsaved edit, a stroke in progress
+        too, wait for the writers, then close without questions. The autosaves stay: the next start
+        offers them (a project with unsaved edits is reopened); a fine-tune is stopped."""
+        if self.threads_stopped:
+            return  # closed already
+        self._terminating = True
+        modal = QtWidgets.QApplication.activeModalWidget()
+        if modal is not None:  # a question is open: answered as Esc (which loses nothing), then on
+            QtWidgets.QApplication.sendEvent(modal, QtGui.QKeyEvent(
+                QtCore.QEvent.Type.KeyPress, QtCore.Qt.Key.Key_Escape, QtCore.Qt.KeyboardModifier.NoModifier))
+            if modal.isVisible() and isinstance(modal, QtWidgets.QDialog):
+                modal.reject()
+            QtCore.QTimer.singleShot(0, self.terminate)
+            return
+        if self._in_close_event:
+            return  # the close under way (its question just answered) goes on as this one
+        self.annotator.tools.finish_stroke()
+        self.projects.cancel_opening(quiet=True)
+        self.projects.autosave_now()
+        self.jobs.wait_idle()
+        QtCore.QCoreApplication.processEvents()  # the autosaves' callbacks
+        self.close()
+
     def closeEvent(self, event) -> None:
+        self._in_close_event = True
+        try:
+            self._close(event)
+        finally:
+            self._in_close_event = False
+
+    def _close(self, event) -> None:
+        may_close = self._terminating or self._close_asked()
+        if self._terminating:  # SIGTERM, also one that came while a question of this close was open
+            self._close_terminated()
+        elif not may_close:
+            event.ignore()
+            return
+        else:
+            self.annotator.set_mode(False)  # the viewing layers are what the settings remember
+            self._save()
+            self.projects.closed()
+            self._stop_threads()
+            self.threads_stopped = True
+        super().closeEvent(event)
+
+    def _close_asked(self) -> bool:
+        """The questions of a close: True when the window may close."""
         self.projects.cancel_opening(quiet=True)  # a project being read is not opened after all
         # the fine-tuned model first: Keep writes it at once, Discard drops it only once the window
         # really closes, so "cancel" to the unsaved annotations that follow loses nothing
         if not self.finetuner.close_check():
             self.finetune_dock.show()
             self.finetune_dock.raise_()  # Keep / Revert and why a keep failed, in view
-            event.ignore()
-            return
-        if not self.projects.close_check():
-            event.ignore()
-            return
-        self.annotator.set_mode(False)  # the viewing layers are what the settings remember
+            return False
+        return self.projects.close_check()
+
+    def _close_terminated(self) -> None:
+        """``closeEvent`` after ``terminate``: what a normal close does, less its questions."""
+        self.projects.autosave_now()  # (anything edited since terminate's)
+        self.jobs.wait_idle()
+        QtCore.QCoreApplication.processEvents()
+        self.annotator.set_mode(False)
         self._save()
-        self.projects.closed()
+        if not self.projects.unsaved():  # else the project is reopened at the next start, its autosaves offered
+            self.projects.closed()
         self._stop_threads()
         self.threads_stopped = True
-        super().closeEvent(event)
 
     def _stop_threads(self) -> None:
         """The window closes: the threads that write (saves, autosaves, exports, the project's
@@ -541,6 +593,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.thumbnails.stop(wait)
         self.canvas.stop(wait)
         self.head.shutdown()  # writes the project's head.safetensors: stops at its next step
+        # a job's callback may still submit to the batch thread (an export waits for the saves
+        # queued before it): deliver them before it stops, so the export runs and is waited for
+        self.jobs.wait_idle()
+        QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
         self.batch_jobs.stop()
         self.jobs.stop()
 
@@ -999,7 +1055,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         if self._busy:
             self.worker.cancel()
-        elif self.finetuner.cancel():
+        elif self.finetuner.cancel(confirm=True):  # asks first when it has run a while
             self.finetune_dock.show()
             self.finetune_dock.raise_()  # where the run says it stopped
 

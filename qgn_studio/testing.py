@@ -90,10 +90,11 @@ class Answers:
 
     def __init__(self, recover: str = "later", unsaved: str = "discard", folder=None, add_images: str = "add",
                  remove: bool = True, classes="keep", class_name=None, mask_file=None, colour=None,
-                 merge_target=None, model_path=None, unkept_model: str = "discard"):
+                 merge_target=None, model_path=None, unkept_model: str = "discard", stop_finetune: bool = True):
         self.answers = dict(recover=recover, unsaved=unsaved, folder=folder, add_images=add_images, remove=remove,
                             class_name=class_name, mask_file=mask_file, colour=colour, merge_target=merge_target,
-                            model_path=model_path, unkept_model=unkept_model)
+                            model_path=model_path, unkept_model=unkept_model,
+                            stop_finetune=stop_finetune)
         self.keep_classes = classes == "keep"
         self.new_classes = None if self.keep_classes else classes
         self.asked: list[str] = []
@@ -138,6 +139,9 @@ class Answers:
 
     def unkept_model(self, running, detail, path):
         return self._answer("unkept_model")
+
+    def stop_finetune(self, steps, seconds):
+        return self._answer("stop_finetune")
 
 
 class FakeShell:

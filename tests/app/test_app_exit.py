@@ -11,6 +11,8 @@ import textwrap
 import threading
 import time
 
+import pytest
+
 from qgn_studio.testing import write_samples
 
 WAIT_MS = 60_000
@@ -93,3 +95,136 @@ def test_end_process_runs_the_exit_handlers_and_leaves_a_computing_thread_behind
     assert done.returncode == 3, done.stderr
     assert done.stdout == "buffered output" and "Destroyed while thread" not in done.stderr
     assert marker.read_text() == "ran"
+
+
+@pytest.mark.parametrize("when", ["stroke", "question"])
+def test_sigterm_autosaves_the_edits_and_a_stroke_in_progress_then_closes(tmp_path, when):
+    """A logout or ``kill`` (SIGTERM) lost the edits since the last autosave: the app now autosaves
+    them — a stroke still under way included — waits for the writer and closes; the next start
+    reopens the project and offers the autosave. ``question``: SIGTERM while the close's unsaved
+    edits question is open: answered as Esc (Cancel: nothing discarded), then the app closes."""
+    import os
+    import signal
+
+    from qgn.data.synthetic import SYNTHETIC_CLASSES
+    from qgn.project import Project
+    from qgn.quadtree.label_io import read_label_file
+    from qgn_studio.testing import make_dev_model
+
+    image = write_samples(tmp_path / "data", 1, (64, 96))[0]
+    model = make_dev_model(tmp_path / "model.safetensors")
+    root = tmp_path / "project"
+    Project.create(root, [image], SYNTHETIC_CLASSES, str(model))
+    script = textwrap.dedent(f"""
+        import sys
+        from PySide6 import QtCore, QtWidgets
+        from qgn_studio import app as studio
+
+        def window():
+            return next((w for w in QtWidgets.QApplication.topLevelWidgets()
+                         if type(w).__name__ == "MainWindow"), None)
+
+        def ready(win):
+            return win is not None and win.current is not None and win.current.annotation is not None
+
+        def drive():
+            win = window()
+            if win is not None and win.current is not None and win.current.result is not None:
+                win.annotator.set_mode(True)
+            if not ready(win):
+                QtCore.QTimer.singleShot(50, drive)
+                return
+            win.projects.timer.setInterval(10 ** 8)  # no timed autosave: only SIGTERM's
+            tools = win.annotator.tools
+            tools.set_level(0)
+            tools.set_class(2)
+            tools.press(10, 10)
+            tools.move(40, 10)  # the button still down: a stroke in progress
+            if {when!r} == "question":
+                tools.release()
+                QtCore.QTimer.singleShot(0, win.close)  # asks about the unsaved edits
+                QtCore.QTimer.singleShot(0, asked)
+                return
+            print("READY", flush=True)
+
+        def asked():
+            if QtWidgets.QApplication.activeModalWidget() is None:
+                QtCore.QTimer.singleShot(50, asked)
+                return
+            print("READY", flush=True)
+
+        QtCore.QTimer.singleShot(0, drive)
+        sys.exit(studio.main(["--model", {str(model)!r}, {str(root)!r}]))
+    """)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+           "XDG_DATA_HOME": str(tmp_path / "share"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env)
+    try:
+        line = child.stdout.readline()
+        assert line.strip() == "READY", child.stderr.read() if child.poll() is not None else line
+        child.send_signal(signal.SIGTERM)
+        child.wait(60)  # (it hung with a question open)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, child.stderr.read()
+    project = Project.open(root)
+    own = project.image_for(image)
+    autosave = project.autosave_path(own)
+    assert autosave.is_file(), "the edits were not autosaved"
+    label = read_label_file(autosave, project.classes)
+    assert label[10, 10] == 2 and label[10, 40] == 2  # the stroke's start and its end so far
+    assert [i.path for i in project.recoverable()] == [own.path]  # offered at the next start
+
+
+def test_sigterm_while_the_start_asks_about_autosaves_ends_the_app_and_keeps_them(tmp_path):
+    """SIGTERM while the recovery question of the start is open (before the app's event loop runs):
+    the question is answered as Esc (Later: the autosaves stay) and the app ends — it used to close
+    the window and then wait forever in an event loop with no window."""
+    import os
+    import signal
+
+    import numpy as np
+
+    from qgn.data.synthetic import SYNTHETIC_CLASSES
+    from qgn.project import Project
+    from qgn_studio.testing import make_dev_model
+
+    image = write_samples(tmp_path / "data", 1, (64, 96))[0]
+    model = make_dev_model(tmp_path / "model.safetensors")
+    root = tmp_path / "project"
+    project = Project.create(root, [image], SYNTHETIC_CLASSES, str(model))
+    own = project.image_for(image)
+    project.autosave(own, np.full((64, 96), 2, np.uint8))
+    before = project.autosave_path(own).read_bytes()
+    script = textwrap.dedent(f"""
+        import sys
+        from PySide6 import QtCore, QtWidgets
+        from qgn_studio import app as studio
+
+        def asked():
+            if QtWidgets.QApplication.activeModalWidget() is None:
+                QtCore.QTimer.singleShot(50, asked)
+                return
+            print("READY", flush=True)
+
+        QtCore.QTimer.singleShot(0, asked)
+        sys.exit(studio.main(["--model", {str(model)!r}, {str(root)!r}]))
+    """)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+           "XDG_DATA_HOME": str(tmp_path / "share"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env)
+    try:
+        line = child.stdout.readline()
+        assert line.strip() == "READY", child.stderr.read() if child.poll() is not None else line
+        child.send_signal(signal.SIGTERM)
+        child.wait(60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, child.stderr.read()
+    assert project.autosave_path(own).read_bytes() == before  # Later: kept as it was, offered again

@@ -77,3 +77,22 @@ def test_cancel_stops_the_export_and_says_what_stays(qtbot, window, tmp_path, mo
     assert "cancelled" in dialog.log.text() and str(tmp_path / "out") in dialog.log.text()
     assert dialog.export_button.isEnabled() and not dialog.cancel_button.isEnabled()
     dialog.close()
+
+
+def test_an_export_asked_for_just_before_the_window_closes_is_written(qtbot, window, tmp_path, model_path):
+    """Export, then close the window at once: the export, submitted to the batch thread from the
+    callback of the save queued before it, was never run (the batch thread had already stopped);
+    closing now runs it first."""
+    dataset = ids_dataset(tmp_path / "ds", COUNT, size=(12, 8))
+    (dataset / "classes.txt").write_text("".join(f"c{i}\n" for i in range(COUNT)))
+    assert main(["import", str(dataset), "--format", "ids", "--project", str(tmp_path / "project")]) == 0
+    window.start([str(tmp_path / "project")], str(model_path))
+    qtbot.waitUntil(lambda: len(window.docs) == COUNT and window.projects.project is not None, timeout=WAIT_MS)
+    window.jobs.wait_idle()
+    dialog = window.show_export()
+    dialog.set_formats(["png"])
+    dialog.folder.setText(str(tmp_path / "out"))
+    dialog.export_button.click()
+    window.close()  # before the UI thread got back to its events
+    assert window.threads_stopped
+    assert len(list((tmp_path / "out" / "png").glob("*.png"))) == COUNT

@@ -446,3 +446,114 @@ def test_the_unkept_model_question_says_what_each_answer_does(qtbot, tmp_path, r
     else:
         assert seen["buttons"] == ["Cancel", "Discard it", "Keep it"]
         assert str(path) in seen["text"]
+
+
+def test_a_start_after_a_cancel_while_gathering_runs_the_new_start(qtbot, window, tmp_path, demo_copy):
+    """Start, Cancel while the corrections are gathered, Start again with other settings: the run
+    is the second start's (it ran the cancelled start's iterations and learning rate)."""
+    import threading
+
+    corrected_window(qtbot, window, tmp_path, demo_copy)
+    ft = window.finetuner
+    release = threading.Event()
+    window.jobs.submit(lambda: release.wait(30))  # the job thread busy (say, an autosave of a big map)
+    ft.start(5, 0.001)
+    assert ft._starting and ft.cancel()
+    ft.start(7, 0.002)
+    release.set()
+    qtbot.waitUntil(lambda: ft.job is not None, timeout=WAIT_MS)
+    job = ft.job
+    assert (job.config.iterations, job.config.lr) == (7, 0.002)
+    window.jobs.wait_idle()
+    qtbot.wait(200)
+    assert ft.job is job  # one run only
+    ft.cancel()
+    qtbot.waitUntil(lambda: ft.job is None, timeout=WAIT_MS)
+
+
+def test_a_cancel_while_it_compares_drops_the_result_as_it_says(qtbot, window, tmp_path, demo_copy, monkeypatch):
+    """Esc after the last iteration, while before and after are compared: the status says the
+    fine-tuned model is dropped, and it is (it compared anyway and offered Keep)."""
+    import threading
+
+    import qgn.train.finetune as finetune_module
+
+    entered, release = threading.Event(), threading.Event()
+    compare = finetune_module.compare_models
+
+    def held(*args, **kwargs):
+        entered.set()
+        release.wait(30)
+        return compare(*args, **kwargs)
+
+    monkeypatch.setattr(finetune_module, "compare_models", held)
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
+    model_before = window.worker.engine.model
+    panel.iterations.setValue(2)
+    with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS) as ended:
+        panel.start.click()
+        qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: not window._busy, timeout=WAIT_MS)
+        window.finetuner.cancel()  # the dock's Cancel or Esc
+        assert "dropped" in panel.status.text()
+        release.set()
+    assert ended.args == ["cancelled"]
+    assert window.finetuner.result is None and window.finetuner.comparison is None and not panel.keep.isEnabled()
+    assert "dropped" in panel.status.text() and "unchanged" in panel.status.text()
+    assert window.worker.engine.model is model_before
+
+
+def test_esc_asks_before_stopping_a_fine_tune_that_has_run_a_while(qtbot, window, tmp_path, demo_copy):
+    """Esc meant for a prediction that just ended (or pressed twice) silently threw away a fine-tune
+    that may have run for minutes: past ``ask_stop_after_s`` Esc asks; "Keep training" keeps it
+    running, "Stop" stops it. The dock's own Cancel button does not ask."""
+    from PySide6 import QtCore
+    from PySide6.QtTest import QTest
+
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
+    ft = window.finetuner
+    ft.ask_stop_after_s = 0.0  # every run has run "a while"
+    answers, asked = [False, True], []
+    ft.ask_stop = lambda steps, seconds: asked.append((steps, seconds)) or answers.pop(0)
+    panel.iterations.setValue(100_000)
+    steps = []
+    with qtbot.waitSignal(ft.finished, timeout=WAIT_MS) as ended:
+        panel.start.click()
+        qtbot.waitUntil(lambda: ft.job is not None, timeout=WAIT_MS)
+        ft.job.progress.connect(lambda i, _loss: steps.append(i))
+        qtbot.waitUntil(lambda: len(steps) >= 2 and not window._busy, timeout=WAIT_MS)
+        window.activateWindow()
+        QTest.keyClick(window, QtCore.Qt.Key.Key_Escape)  # answered "Keep training"
+        assert len(asked) == 1 and asked[0][0] >= 1 and asked[0][1] >= 0
+        assert ft.running and not ft.job.cancelled
+        seen = len(steps)
+        qtbot.waitUntil(lambda: len(steps) > seen, timeout=WAIT_MS)  # it trains on
+        QTest.keyClick(window, QtCore.Qt.Key.Key_Escape)  # answered "Stop"
+        assert len(asked) == 2
+    assert ended.args == ["cancelled"] and "Cancelled after" in panel.status.text()
+
+
+@pytest.mark.parametrize("press, stops", [("Stop", True), ("Keep training", False), ("Esc", False),
+                                          ("Return", False)])
+def test_the_stop_question_says_what_is_lost_and_esc_keeps_training(qtbot, press, stops):
+    """The real dialog (``AskUser.stop_finetune``): it names the steps and seconds run; only Stop
+    stops — Esc and Return (the default button) keep training."""
+    from PySide6 import QtCore, QtWidgets
+
+    from qgn_studio.ask import AskUser
+
+    seen = {}
+
+    def press_button() -> None:
+        box = QtWidgets.QApplication.activeModalWidget()
+        seen["text"] = box.text()
+        seen["buttons"] = sorted(b.text().replace("&", "") for b in box.buttons())
+        if press in ("Esc", "Return"):
+            qtbot.keyClick(box, getattr(QtCore.Qt.Key, f"Key_{'Escape' if press == 'Esc' else 'Return'}"))
+        else:
+            next(b for b in box.buttons() if b.text().replace("&", "") == press).click()
+
+    QtCore.QTimer.singleShot(0, press_button)
+    assert AskUser(None).stop_finetune(212, 95.3) is stops
+    assert seen["text"] == "Stop the fine-tune? It has run 212 steps (95\N{NO-BREAK SPACE}s); its result is lost."
+    assert seen["buttons"] == ["Keep training", "Stop"]
