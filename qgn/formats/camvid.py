@@ -28,7 +28,7 @@ from .label_colors import LABEL_COLORS, label_map_file, label_order, read_label_
 from .png_bands import encode_png
 from .source import (
     AmbiguousImageError, SourceDataset, SourceItem, broken_item, classes_from_names, find_image, image_mode,
-    index_reader, inside_dataset, label_of_indices,
+    index_reader, inside_dataset, is_file, label_of_indices,
 )
 
 SUBSET = "default"
@@ -128,7 +128,7 @@ def scan_camvid(root: Path, images: Path | None) -> SourceDataset:
                 raise ValueError(f"{listing}: {image_rel} {mask_rel} lies outside {root} (as Datumaro, "
                                  "a CamVid list may only name files inside its folder)")
             try:
-                image = image if image.is_file() and is_contained(root, image) else \
+                image = image if is_file(image) and is_contained(root, image) else \
                     find_image(Path(image_rel).stem, images)
             except AmbiguousImageError as exc:
                 items.append(broken_item(Path(mask_rel).stem, mask, exc))

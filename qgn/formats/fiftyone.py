@@ -47,7 +47,7 @@ from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_i
 from .guards import OutsideDatasetError, contained, load_json
 from .source import (
     AmbiguousImageError, DatasetProbe, SourceDataset, SourceItem, broken_item, classes_from_names, find_image,
-    index_reader, inside_dataset, note_void,
+    index_reader, inside_dataset, is_file, note_void,
 )
 
 LABELS_DIR, DATA_DIR = "labels", "data"
@@ -222,7 +222,7 @@ def _manifest_images(root: Path, images: Path | None) -> tuple[dict[str, Path], 
                 path = find_image(Path(value).name, images)
             except AmbiguousImageError:
                 continue  # its mask's lookup by name reports it
-        if path is not None and path.is_file():
+        if path is not None and is_file(path):
             found[str(Path(key).with_suffix(""))] = path
     warnings = [f"{manifest}: {outside} image(s) lie outside the dataset folder and are not read from there "
                 "(name their folder with --images)"] if outside and images is None else []

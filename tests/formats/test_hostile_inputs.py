@@ -161,7 +161,6 @@ def test_coco_absolute_file_name_is_refused(tmp_path, capsys, run_cli):
     assert all("secret" not in str(im.path) for im in Project.open(tmp_path / "p").images)
 
 
-
 @pytest.mark.parametrize("layout", ["coco", "labelme", "labelstudio"])
 def test_an_image_name_longer_than_a_file_name_can_be_is_one_skipped_item(tmp_path, capsys, layout, run_cli):
     """A COCO ``file_name`` (or labelme ``imagePath``, Label Studio local-files path) of 300
@@ -189,6 +188,36 @@ def test_an_image_name_longer_than_a_file_name_can_be_is_one_skipped_item(tmp_pa
     code, out, err = run_cli("import", root, "--project", tmp_path / "p")
     assert code == 2 and "imported 1 of 2" in out and len(err.strip().splitlines()) == 1, out + err
     assert [Path(im.path).name for im in Project.open(tmp_path / "p").images] == ["b.png"]
+
+
+def test_a_camvid_list_line_naming_an_image_longer_than_a_file_name_is_one_skipped_item(tmp_path, run_cli):
+    """The CamVid (Datumaro) list's image path of 300 characters stopped the whole import ("File
+    name too long"), as COCO's did: the line's mask is an item whose image is not found."""
+    root = write_text_dataset(tmp_path / "camvid", "camvid", VALID_TEXT["camvid"])
+    (root / "default.txt").write_text("/default/a.png /defaultannot/a.png\n/default/" + "x" * 300 +
+                                      ".png /defaultannot/b.png\n")
+    shutil.copy(root / "defaultannot" / "a.png", root / "defaultannot" / "b.png")
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p", "--format", "camvid")
+    assert code == 2 and "imported 1 of 2" in out and "no image found" in err, out + err
+    assert [Path(im.path).name for im in Project.open(tmp_path / "p").images] == ["a.png"]
+
+
+def test_a_fiftyone_manifest_naming_an_image_longer_than_a_file_name_does_not_stop_the_import(tmp_path, run_cli):
+    """FiftyOne's data.json mapping a mask to an image path of 300 characters stopped the whole
+    import; that path is passed over (the mask's image is then looked up by name, as for any path
+    that is not there)."""
+    root = tmp_path / "ds"
+    (root / "labels").mkdir(parents=True)
+    (root / "data").mkdir()
+    for name in ("a", "b"):
+        Image.fromarray(np.ones((8, 12), np.uint8), "L").save(root / "labels" / f"{name}.png")
+        Image.fromarray(np.zeros((8, 12, 3), np.uint8)).save(root / "data" / f"{name}.png")
+    (root / "data.json").write_text(json.dumps({"a.png": "data/a.png", "b.png": "data/" + "x" * 300 + ".png"}))
+    (tmp_path / "classes.txt").write_text("a\nb\n")
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p", "--format", "fiftyone",
+                             "--classes", tmp_path / "classes.txt")
+    assert code == 0 and "imported 2 of 2" in out, out + err
+
 
 @pytest.mark.parametrize("fmt", ["cvat", "cityscapes", "ids"])
 def test_mask_links_pointing_outside_are_refused(tmp_path, capsys, fmt, run_cli):
