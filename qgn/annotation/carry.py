@@ -73,22 +73,42 @@ def flow_size(h: int, w: int) -> tuple[int, int]:
 def _sample(label: np.ndarray, sources: np.ndarray, ignore: int) -> np.ndarray:
     """``label`` at the nearest pixel of each (x, y) of ``sources`` ((H, W, 2) float32); ``ignore``
     outside it. OpenCV's remap reads 8- and 16-bit maps of sides under 32767; wider ids, and a
-    panorama's long side, go through int64 indexing."""
+    panorama's long side, go through indexing by rows (``_sample_by_index``)."""
     import cv2
 
     top = max(int(label.max(initial=0)), int(ignore))
-    if int(label.min(initial=0)) >= 0 and int(ignore) >= 0 and top <= np.iinfo(np.uint16).max and \
-            max(label.shape) < np.iinfo(np.int16).max:
-        compact = np.uint8 if top <= np.iinfo(np.uint8).max else np.uint16
+    fits = int(label.min(initial=0)) >= 0 and int(ignore) >= 0 and top <= np.iinfo(np.uint16).max
+    compact = (np.uint8 if top <= np.iinfo(np.uint8).max else np.uint16) if fits else np.int64
+    if fits and max(label.shape) < np.iinfo(np.int16).max:
         return cv2.remap(label.astype(compact, copy=False), sources, None, cv2.INTER_NEAREST,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=int(ignore))
+    return _sample_by_index(label, sources, ignore, compact)
+
+
+STRIP_PIXELS = 1 << 18  # pixels of ``_sample_by_index``'s strip: its temporaries stay a few MB
+
+
+def _sample_by_index(label: np.ndarray, sources: np.ndarray, ignore: int, dtype) -> np.ndarray:
+    """``_sample`` by numpy indexing, in ``dtype``, a strip of rows at a time with int32 indices:
+    the memory beyond the output is a strip's, not 4× the image's (int64 indices and output)."""
     h, w = label.shape
-    cols = np.rint(sources[..., 0]).astype(np.int64)
-    rows = np.rint(sources[..., 1]).astype(np.int64)
-    inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
-    out = np.full((h, w), ignore, dtype=np.int64)
-    out[inside] = label[rows[inside], cols[inside]]
+    out = np.empty((h, w), dtype)
+    step = max(1, STRIP_PIXELS // w)
+    for top in range(0, h, step):
+        cols, rows = (_nearest(sources[top:top + step, :, axis], side) for axis, side in ((0, w), (1, h)))
+        inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
+        strip = out[top:top + step]
+        strip[...] = ignore
+        strip[inside] = label[rows[inside], cols[inside]]
     return out
+
+
+def _nearest(coordinates: np.ndarray, side: int) -> np.ndarray:
+    """int32 nearest indices of float ``coordinates``; any beyond [0, side) (NaN included) is -1 or ``side``."""
+    rounded = np.rint(coordinates)
+    np.nan_to_num(rounded, copy=False, nan=-1.0)
+    np.clip(rounded, -1, side, out=rounded)
+    return rounded.astype(np.int32)
 
 
 def prefer_carried(record, window: int | None = None) -> bool:

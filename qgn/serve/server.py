@@ -11,8 +11,8 @@ its first byte and its answer leaves within as long again (``QGN_SERVE_REQUEST_D
 sending or reading a byte now and then is cut off, with a 408 when it sends); at most
 ``QGNServer.max_connections`` connections are served at once — one beyond gets a 503 and is closed —
 and ``QGNServer.request_queue_size`` wait to be accepted; the bodies received at once come to at
-most ``QGNServer.max_body_bytes_at_once`` bytes (each is spooled to a temporary file), a body beyond
-gets a 503 before it is read.
+most ``QGNServer.max_body_bytes_at_once`` bytes as they arrive (each is spooled to a temporary file;
+a Content-Length reserves nothing), a body beyond gets a 503 (Retry-After) and the connection closes.
 """
 from __future__ import annotations
 
@@ -167,8 +167,11 @@ class Handler(BaseHTTPRequestHandler):
         if size > limit:
             self.close_connection = True
             raise RequestError(f"the body is {size} bytes; at most {limit} are read", 413)
-        with self.body_bytes_held(size), tempfile.SpooledTemporaryFile(SPOOL_BYTES, prefix="qgn-serve-body-") as spool:
-            got = self.receive(size, spool)
+        if not self.server.room_for(size):  # the bodies in flight, as received, leave no room for it: unread
+            raise self.busy(size)
+        with self.body_bytes_held() as held, tempfile.SpooledTemporaryFile(SPOOL_BYTES,
+                                                                          prefix="qgn-serve-body-") as spool:
+            got = self.receive(size, spool, held)
             if self.late():
                 raise RequestError(self.late_reason(), 408)
             if self.deadline is not None:
@@ -189,25 +192,33 @@ class Handler(BaseHTTPRequestHandler):
         return body
 
     @contextmanager
-    def body_bytes_held(self, size: int):
-        """The body's ``size`` bytes held of the server's ``max_body_bytes_at_once`` while it is
-        received and parsed; a 503 (the body unread, the connection closed) when they are not free."""
-        if not self.server.reserve(size):
-            self.close_connection = True
-            raise RequestError(f"qgn serve is busy: the bodies it is receiving and this one's {size} bytes are more "
-                               f"than {self.server.max_body_bytes_at_once} bytes; try again later", 503)
+    def body_bytes_held(self):
+        """A list whose one number is the bytes of this body charged to the server's
+        ``max_body_bytes_at_once`` as they arrive (``receive``), given back on every way out."""
+        held = [0]
         try:
-            yield
+            yield held
         finally:
-            self.server.release(size)
+            self.server.release(held[0])
 
-    def receive(self, size: int, out) -> int:
+    def busy(self, size: int) -> RequestError:
+        """The 503 (Retry-After, the connection closed) for a body the bytes in flight leave no room for."""
+        self.close_connection = True
+        return RequestError(f"qgn serve is busy: the bodies it is receiving and this one's {size} bytes are more "
+                            f"than {self.server.max_body_bytes_at_once} bytes; try again later", 503)
+
+    def receive(self, size: int, out, held: list[int]) -> int:
         """Up to ``size`` bytes of the body into ``out`` as fast as they come (Label Studio must
         send all of it within its 1 s connect timeout: urllib3 sends a body under that timeout,
-        and ``sendall``'s is for the whole), so parsing never paces the client; the bytes got."""
+        and ``sendall``'s is for the whole), so parsing never paces the client; the bytes got.
+        Each chunk is charged to ``max_body_bytes_at_once`` when it has arrived (``held[0]``): a
+        Content-Length alone reserves nothing, so blocking other bodies costs really sending them."""
         got = 0
         try:
             while got < size and (data := self.rfile.read1(min(1 << 20, size - got))):
+                if not self.server.reserve(len(data)):
+                    raise self.busy(size)
+                held[0] += len(data)
                 out.write(data)
                 got += len(data)
         except TimeoutError:
@@ -253,6 +264,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
             if self.close_connection:
                 self.send_header("Connection", "close")
+            if status == 503:  # busy, as the connection-slot refusal says
+                self.send_header("Retry-After", "1")
             self.end_headers()
             if body:
                 self.wfile.write(data)
@@ -299,8 +312,13 @@ class QGNServer(ThreadingHTTPServer):
         self.body_bytes = 0  # of the bodies being received now
         super().__init__(*args, **kwargs)
 
+    def room_for(self, size: int) -> bool:
+        """Whether ``size`` more bytes fit beside the bytes of bodies received so far."""
+        with self.body_lock:
+            return self.body_bytes + size <= self.max_body_bytes_at_once
+
     def reserve(self, size: int) -> bool:
-        """Takes ``size`` bytes of ``max_body_bytes_at_once`` for a body about to be received (False
+        """Takes ``size`` bytes of ``max_body_bytes_at_once`` for bytes of a body just received (False
         when they are not free: 64 connections each sending a 1 GiB /predict body held 64 GiB of
         temporary files); ``release`` gives them back."""
         with self.body_lock:

@@ -85,6 +85,61 @@ def test_wide_class_ids_are_carried_exactly():
     assert (carried[~known] == -1).all()
 
 
+def shifted_sources(h: int, w: int, dx: float, dy: float) -> np.ndarray:
+    """(h, w, 2) float32 source coordinates: every pixel comes from (x + dx, y + dy)."""
+    sources = np.empty((h, w, 2), np.float32)
+    sources[..., 0] = np.arange(w, dtype=np.float32)[None, :] + dx
+    sources[..., 1] = np.arange(h, dtype=np.float32)[:, None] + dy
+    return sources
+
+
+def test_a_very_long_image_keeps_compact_labels_in_bounded_memory():
+    """A side of 32767 px or more skips OpenCV's remap; that path built int64 indices and an int64
+    output (about 4× the memory: 1.7 GB for 1000×33000 labels) instead of the uint8 promised."""
+    import tracemalloc
+
+    from qgn.annotation.carry import _sample
+
+    h, w = 200, 33000
+    label = (np.arange(w, dtype=np.int64)[None, :] % 7 + np.arange(h)[:, None] % 3).astype(np.uint8)
+    sources = shifted_sources(h, w, 3.2, -1.1)  # from 3 px right and 1 px up
+    tracemalloc.start()
+    try:
+        carried = _sample(label, sources, IGNORE)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert carried.dtype == np.uint8
+    assert peak < 2 * label.nbytes + (16 << 20), peak
+    np.testing.assert_array_equal(carried[1:, :-3], label[:-1, 3:])
+    assert (carried[0] == IGNORE).all() and (carried[:, -3:] == IGNORE).all()
+
+
+def test_a_long_strips_carried_start_is_compact():
+    h, w = 48, 33000
+    image = texture(h, 2000, seed=3)[:, np.arange(w) % 2000]
+    assert carried_start(image, blocks(h, w) % 3, image, IGNORE).dtype == np.uint8
+
+
+@pytest.mark.parametrize("top", [3, 60000])
+def test_sampling_by_index_matches_opencvs_remap(top):
+    """The numpy path (long sides, wide ids) reads the same pixels as OpenCV's nearest remap."""
+    import cv2
+
+    from qgn.annotation.carry import _sample_by_index
+
+    rng = np.random.default_rng(top)
+    h, w = 90, 130
+    label = rng.integers(0, top + 1, (h, w)).astype(np.uint16)  # 65535 (outside) never a label
+    sources = shifted_sources(h, w, 0, 0) + rng.uniform(-9, 9, (h, w, 2)).astype(np.float32)
+    sources[0, :5] = np.nan
+    remapped = cv2.remap(label, sources, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                         borderValue=65535)
+    np.testing.assert_array_equal(_sample_by_index(label, sources, 65535, np.uint16), remapped)
+    wide = _sample_by_index(label.astype(np.int64) * 70000, sources, -1, np.int64)  # wide ids, as int64
+    np.testing.assert_array_equal(wide, np.where(remapped == 65535, -1, remapped.astype(np.int64) * 70000))
+
+
 def test_frames_of_another_size_are_refused_with_both_sizes_named():
     with pytest.raises(ValueError, match=r"224×160.*100×80"):
         carried_start(texture(160, 224), blocks(160, 224), texture(80, 100), IGNORE)

@@ -1156,13 +1156,14 @@ def test_a_number_of_thousands_of_digits_is_a_body_that_is_not_json(text):
 def test_bodies_received_at_once_are_bounded_in_all(serve, monkeypatch):
     """Each /predict body may be 1 GiB, and a body is taken as fast as it comes into a temporary
     file: 64 connections sending one each held 64 GiB of disk. The bytes of bodies being received
-    at once are bounded (here 1000): a body beyond gets a 503 before a byte of it is read, and
-    once the first is done the next is taken."""
+    at once are bounded (here 1000): a body beyond the bytes really received gets a 503 (Retry-After)
+    before a byte of it is read, and once the first is done the next is taken."""
     monkeypatch.setattr(QGNServer, "max_body_bytes_at_once", 1000)
     port, _ = serve()
     with socket.create_connection(("127.0.0.1", port), timeout=30) as holder:
-        holder.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 800\r\nConnection: close\r\n\r\n{")
-        for _ in range(200):  # the holder's headers are read and its 800 bytes reserved
+        holder.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 800\r\nConnection: close\r\n\r\n{"
+                       + b" " * 798)
+        for _ in range(200):  # the holder's 799 bytes are received and held
             (status, answer), = responses(talk(port, b"POST /setup HTTP/1.1\r\nHost: x\r\nContent-Length: 300\r\n"
                                                      b"Connection: close\r\n\r\n" + b" " * 298 + b"{}"))
             if status == 503:
@@ -1171,9 +1172,71 @@ def test_bodies_received_at_once_are_bounded_in_all(serve, monkeypatch):
         assert status == 503 and "1000" in answer["error"] and "300" in answer["error"], answer
         refused = talk(port, b"POST /setup HTTP/1.1\r\nHost: x\r\nContent-Length: 300\r\n\r\n" + b" " * 298 + b"{}")
         assert [s for s, _ in responses(refused)] == [503]  # and closed, its body unread (talk returned)
-        holder.sendall(b" " * 798 + b"}")
+        assert b"\r\nRetry-After: 1\r\n" in refused.split(b"\r\n\r\n")[0] + b"\r\n"
+        holder.sendall(b"}")
         assert responses(read_all(holder))[0][0] == 400  # answered (no tasks): its bytes are given back
     assert post(port, "/setup", {})[0] == 200
+
+
+@pytest.fixture
+def held_server(demo_model):
+    """A running ``QGNServer`` itself (its ``body_bytes`` are read); stopped after the test."""
+    httpd = make_server(QGNBackend(demo_model, "cpu"), "127.0.0.1", 0, quiet=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def wait_for_body_bytes(httpd, done) -> None:
+    for _ in range(600):
+        if done(httpd.body_bytes):
+            return
+        threading.Event().wait(0.05)
+
+
+def test_a_content_length_alone_holds_none_of_the_bytes_of_bodies_at_once(held_server):
+    """The bytes of bodies received at once were reserved from the declared Content-Length before
+    a byte arrived: 4 connections sending only headers that claim 1 GiB each got every Label
+    Studio POST a 503 for as long as they stayed. Bytes count as they arrive."""
+    port = held_server.server_address[1]
+    holders = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(4)]
+    try:
+        for holder in holders:
+            holder.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n{"
+                           % (1 << 30))
+        # all four holders' headers read: 4 bytes held as received (4 GiB as once declared)
+        wait_for_body_bytes(held_server, lambda held: held == 4 or held >= 4 << 30)
+        assert post(port, "/setup", {})[0] == 200
+        assert held_server.body_bytes == 4
+    finally:
+        for holder in holders:
+            holder.close()
+    wait_for_body_bytes(held_server, lambda held: held == 0)
+    assert held_server.body_bytes == 0  # given back when they leave
+
+
+def test_a_body_that_runs_over_the_bytes_at_once_while_arriving_gets_a_503(held_server):
+    """A body admitted with room for it, whose bytes then do not fit beside another's that arrived
+    meanwhile, is refused as its bytes come (503, Retry-After, closed); the other is served."""
+    held_server.max_body_bytes_at_once = 1000
+    port = held_server.server_address[1]
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as first, \
+            socket.create_connection(("127.0.0.1", port), timeout=30) as second:
+        first.sendall(b"POST /setup HTTP/1.1\r\nHost: x\r\nContent-Length: 800\r\nConnection: close\r\n\r\n"
+                      + b" " * 500)
+        wait_for_body_bytes(held_server, lambda held: held >= 500)
+        second.sendall(b"POST /setup HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\nConnection: close\r\n\r\n"
+                       + b" " * 498)
+        wait_for_body_bytes(held_server, lambda held: held >= 998)
+        first.sendall(b" " * 298 + b"{}")  # 500 + 300 + 498 bytes: more than 1000
+        refused = read_all(first)
+        assert [s for s, _ in responses(refused)] == [503]
+        assert b"\r\nRetry-After: 1\r\n" in refused.split(b"\r\n\r\n")[0] + b"\r\n"
+        second.sendall(b"{}")
+        assert responses(read_all(second))[0][0] == 200
+    wait_for_body_bytes(held_server, lambda held: held == 0)
+    assert held_server.body_bytes == 0
 
 
 @pytest.mark.parametrize("ref", ["images/scene_01\x00.png", "/data/local-files/?d=images/scene_01%00.png"])
