@@ -246,7 +246,8 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
 
             inside = judge_domain(model, s.image, config.domain).inside
         choices = _scenario_choices(runs, record, carry_record, effort_record, inside)
-        effort_record.append(start_efforts(runs))
+        if "app_effort" in wanted:
+            effort_record.append(_judged_as_saved(s, labels, next(iter(choices["app_effort"][0])), classes, config))
         if "carried_map" in labels:  # judged after its use, as the app judges a saved image: against the
             from qgn.project_head import judge_start  # best of the other starts offered
 
@@ -314,7 +315,7 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
     model_map = None
     if "assist_model" in wanted or headed or (carry and config.snap_evidence == "prediction"):
         model_map = labels["model_map"] = prediction.label()
-        runs["assist_model_start"], _ = run(model_map, tools(model_map))
+        runs["assist_model_start"], labels["corrected_model"] = run(model_map, tools(model_map))
         runs["assist_model_empty"] = run(empty, tools(model_map))[0] if config.model_snap else None
     head = trainer.fit() if headed else None
     if head is not None:
@@ -324,7 +325,8 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
         from qgn.annotation.carry import carried_start
 
         carried = labels["carried_map"] = carried_start(previous[0], previous[1], s.image, classes.ignore_index)
-        runs["assist_carried"], _ = run(carried, tools(carried))
+        runs["assist_carried"], labels["corrected_previous"] = run(carried, tools(carried))
+    labels["over"] = over
     return runs, labels, head
 
 
@@ -381,6 +383,24 @@ def _judging_scale(image, label, starts: dict, max_pixels: int):
     cols = ((np.arange(sw) + 0.5) * w / sw).astype(np.int64)
     pick = np.ix_(rows, cols)
     return small, label[pick], {name: m[pick] for name, m in starts.items()}
+
+
+def _judged_as_saved(s, labels: dict, chosen: str, classes, config: AnnotateConfig) -> dict:
+    """app_effort's record of one image as the app makes it (``judge_starts``): the actions from
+    every start it was offered to the map *saved* from the start it was given (``chosen``), at 1 px
+    — not to the truth. A saved map keeps its start's labels on pixels the truth leaves void and in
+    the last 1 % the annotator left, which favours the start that was given; the bench measures that
+    bias rather than judging with a truth the app never has."""
+    from qgn.bench.annotate_tools import ImageTools
+
+    saved = {"empty": labels.get("assist_empty"), "model": labels.get("corrected_model"),
+             "head": labels.get("assist_head_start"), "previous": labels.get("corrected_previous")}[chosen]
+    starts = {"empty": np.full(s.label.shape, classes.ignore_index), "model": labels.get("model_map"),
+              "head": labels.get("head_map"), "previous": labels.get("carried_map")}
+    tools = [ImageTools(labels["over"])]
+    return {name: simulate_annotator(saved, start, classes, tools=tools, target=config.target, tolerance=1,
+                                     beta=config.beta)[0].actions
+            for name, start in starts.items() if start is not None}
 
 
 def _effort_choice(runs: dict, effort_record: list, inside: bool | None = None) -> dict:
