@@ -37,7 +37,6 @@ class CarryController(QtCore.QObject):
         self._stop = threading.Event()  # set at shutdown: judges not started yet do nothing
         self._positions = (None, 0, {})  # (the project's image list, its length, key → position)
         self._other_default = annotator.default_source
-        self.decided_elsewhere = lambda: False  # an outer default decides what new images start from
         annotator.extra_sources["previous"] = (self.available, self.predict)
         annotator.default_source = self.default_source
         projects.image_saved.connect(self.judge)
@@ -166,16 +165,14 @@ class CarryController(QtCore.QObject):
         verdict = ("new images start from the image before's labels" if prefer_carried(self.record.values())
                    else "new images keep their other start")
         over = "the last image" if images == 1 else f"the last {images} images"
-        text = (f"Labels carried from the image before: {100 * carried:.1f} % right over {over}, "
-                f"the best other start {100 * other:.1f} %")
-        # an outer default's own message says what new images start from
-        self.workspace.show_status(text if self.decided_elsewhere() else f"{text}: {verdict}", 6000)
+        self.workspace.show_status(f"Labels carried from the image before: {100 * carried:.1f} % right over {over}, "
+                                   f"the best other start {100 * other:.1f} %: {verdict}", 6000)
 
     def _say_if_preferred(self) -> None:
         from qgn.annotation.carry import prefer_carried
         from qgn.project_head import recent_accuracy
 
-        if prefer_carried(self.record.values()) and not self.decided_elsewhere():
+        if prefer_carried(self.record.values()):
             images, carried, other = recent_accuracy(self.record.values())
             self.workspace.show_status(f"New images start from the image before's labels: {100 * carried:.1f} % right "
                                        f"over the last {images} saved, the best other start {100 * other:.1f} %", 6000)

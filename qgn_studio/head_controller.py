@@ -39,7 +39,6 @@ class HeadController(QtCore.QObject):
         self.workspace, self.annotator, self.projects, self.engine = workspace, annotator, projects, engine
         self.runner = JobRunner(self)
         self.head = None  # the fitted ProjectHead (UI thread's copy)
-        self.decided_elsewhere = lambda: False  # an outer default decides what new images start from
         self.fitting = False
         self._trainer = None  # runner thread only
         self._learnt: dict[str, int] = {}  # runner thread only: image key → annotation mtime_ns learnt
@@ -219,11 +218,7 @@ class HeadController(QtCore.QObject):
             return
         self.head = head
         fitted = f"Project head fitted on {head.images} image{'s' if head.images != 1 else ''} in {head.fit_seconds:.1f} s"
-        if self.decided_elsewhere():  # the outer default's own message says what new images start from
-            recent = head_record(head)
-            self._say(f"{fitted} ({recent})" if recent else fitted, 8000)
-        else:
-            self._say(f"{fitted}: {head_verdict(head)}", 8000)
+        self._say(f"{fitted}: {head_verdict(head)}", 8000)
         self.annotator.refresh_status()
 
     def _failed(self, text: str) -> None:
@@ -282,19 +277,12 @@ class HeadController(QtCore.QObject):
 def head_verdict(head) -> str:
     """What new images start from, and why (``ProjectHead.preferred`` and its record), short enough
     for the status bar at 1280 px."""
-    work = head_record(head)
-    if not work:
-        return "new images start from the prediction until the head beats it on a saved image (Start from → Head)"
-    return f"new images start from it ({work})" if head.preferred else f"new images start from the prediction ({work})"
-
-
-def head_record(head) -> str:
-    """The head's and the prediction's pixel accuracy on the last saved images it was judged on ("" before any)."""
     from qgn.project_head import recent_accuracy
 
     recent = recent_accuracy(head.record.values())
     if recent is None:
-        return ""
+        return "new images start from the prediction until the head beats it on a saved image (Start from → Head)"
     count, h, m = recent
     n = f"last {count} saved images" if count > 1 else "last saved image"
-    return f"{n}: head {100 * h:.1f} % of pixels right, prediction {100 * m:.1f} %"
+    work = f"{n}: head {100 * h:.1f} % of pixels right, prediction {100 * m:.1f} %"
+    return f"new images start from it ({work})" if head.preferred else f"new images start from the prediction ({work})"

@@ -28,7 +28,6 @@ from qgn_studio.document import (
 from qgn_studio.export_dialog import ExportDialog
 from qgn_studio.finetuner import Finetuner
 from qgn_studio.head_controller import HeadController
-from qgn_studio.start_controller import StartController
 from qgn_studio.jobs import JobRunner
 from qgn_studio.panels import ExplorePanel, ImageListPanel, LayerPanel
 from qgn_studio.panels.progress import TaskProgress
@@ -159,7 +158,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.finetuner = Finetuner(ws, self.worker, self.projects, self.jobs, self.ask, self)
         self.head = HeadController(ws, self.annotator, self.projects, self.worker, self)  # project head (#21)
         self.carry = CarryController(ws, self.annotator, self.projects, self.head, self)  # wraps the head's default
-        self.starts = StartController(ws, self.annotator, self.projects, self.head, self.carry, self.worker, self)  # outermost
         self.uncertainty_order = UncertaintyOrder(ws, self.worker, self.projects, self)
         self._docks()
         self.hover_label = QtWidgets.QLabel("")
@@ -588,7 +586,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.uncertainty_order.shutdown(wait)
         self.annotator.image_tools.shutdown(wait)
         self.carry.shutdown(wait)
-        self.starts.shutdown(wait)
         self.worker.stop(wait)
         self.thumbnails.stop(wait)
         self.canvas.stop(wait)

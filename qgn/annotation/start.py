@@ -111,7 +111,7 @@ def cheapest_start(record, offered, window: int = EFFORT_WINDOW) -> str | None:
     """The start a new image should default to, by the effort each start has cost so far.
 
     record:  per saved image, in order, {start name: actions the simulated annotator needed from
-             that start to the saved annotation} (``qgn.bench.annotate.start_efforts``), for the
+             that start to the saved annotation} (``qgn.bench.annotate._judged_as_saved``), for the
              starts the image was offered ("empty", "model", "head", "previous").
     offered: the starts this image can have, in order of preference on a tie.
     Returns the offered start with the fewest actions on average over the last ``window`` images

@@ -35,13 +35,14 @@ the image and the start map (the model's or the head's; ``--model-snap``, the pr
   map carried, taken instead once it has beaten the best of the other starts (the model's, the
   head's) on the images judged so far (``qgn.annotation.carry.prefer_carried``; each image judged
   against its truth after its own start was chosen);
-- ``app_effort``: the start the simulated annotator needed the fewest actions from, on average over
-  the last three images that offered it (``qgn.annotation.start.cheapest_start``): empty, the
-  model's, the head's (once fitted) or the carried one (once the image before is corrected); the
-  model's on the first image (empty if the model has a domain reference, ``qgn.domain``, and it
-  says the image is unlike the model's training images). Each image's record is the actions
-  from every start it was offered, against its truth, known only after it was corrected — a
-  person's saved annotation in the app (``judge_starts`` makes that record of a saved image);
+- ``app_effort``: (opt-in; tried for the app and not kept) the start the simulated annotator
+  needed the fewest actions from, on average over the last three images that offered it
+  (``qgn.annotation.start.cheapest_start``): empty, the model's, the head's (once fitted) or the
+  carried one (once the image before is corrected); the model's on the first image (empty if the
+  model has a domain reference, ``qgn.domain``, and it says the image is unlike the model's
+  training images). Each image's record is what an app could know: the actions from every start
+  it was offered to the map saved from the start it was given, at 1 px (``_judged_as_saved``).
+  That record favours the start given, and the rule locks into it (benchmarks/RESULTS.md);
 - ``loop``: (opt-in) the cell tools from the model, fine-tuned every ``every`` images on all
   images corrected so far with ``qgn.train.finetune.finetune`` — the function the app's
   Fine-tune button calls; ``loop_uncertainty``: the same, the most uncertain images first.
@@ -330,63 +331,8 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
     return runs, labels, head
 
 
-def start_efforts(runs: dict) -> dict:
-    """{start: actions} of the image-tool runs of ``_simulate_starts`` from each start offered."""
-    named = {"empty": "assist_empty", "model": "assist_model_start", "head": "assist_head_start",
-             "previous": "assist_carried"}
-    return {start: runs[run].actions for start, run in named.items() if runs.get(run) is not None}
-
-
-JUDGE_PIXELS = 1 << 18  # an image above this many pixels is judged on a copy scaled down
-
-
-def judge_starts(image: np.ndarray, label: np.ndarray, starts: dict, classes, tolerance: int = 1,
-                 max_pixels: int = JUDGE_PIXELS, target: float = 0.99, pause=None) -> dict[str, int]:
-    """{start name: actions} the simulated annotator needs, with the image tools, to correct each
-    (H, W) start map of ``starts`` to ``label`` (``image``'s saved annotation, (H, W, 3) uint8;
-    its ignore pixels are don't-care) — one image's record for ``cheapest_start``. A start of
-    another shape than ``label`` is left out. Above ``max_pixels`` the image (area-averaged) and
-    the maps (nearest) are judged at a scale under it, so that a 24-megapixel photo costs what a
-    CamVid frame does: the count of actions a region needs hardly depends on its pixel count.
-    ``pause``: called before each step and each simulated action (the app waits there while a
-    prediction is computed)."""
-    from qgn.annotation.superpixels import oversegment
-    from qgn.bench.annotate_tools import ImageTools
-
-    label = np.asarray(label)
-    starts = {name: np.asarray(m) for name, m in starts.items() if np.shape(m) == label.shape}
-    if not starts:
-        return {}
-    pause = pause or (lambda: None)
-    pause()
-    image, label, starts = _judging_scale(image, label, starts, max_pixels)
-    tools = [ImageTools(oversegment(image))]
-    actions = {}
-    for name, start in starts.items():
-        pause()
-        actions[name] = simulate_annotator(label, start, classes, target=target, tools=tools, tolerance=tolerance,
-                                           pause=pause)[0].actions
-    return actions
-
-
-def _judging_scale(image, label, starts: dict, max_pixels: int):
-    """``image`` area-averaged, ``label`` and ``starts`` nearest, to at most ``max_pixels`` pixels."""
-    h, w = label.shape
-    if h * w <= max_pixels:
-        return image, label, starts
-    from PIL import Image
-
-    scale = (max_pixels / (h * w)) ** 0.5
-    sh, sw = max(1, int(h * scale)), max(1, int(w * scale))
-    small = np.array(Image.fromarray(np.ascontiguousarray(image)).resize((sw, sh), Image.BOX))  # writable (the wand fills it)
-    rows = ((np.arange(sh) + 0.5) * h / sh).astype(np.int64)
-    cols = ((np.arange(sw) + 0.5) * w / sw).astype(np.int64)
-    pick = np.ix_(rows, cols)
-    return small, label[pick], {name: m[pick] for name, m in starts.items()}
-
-
 def _judged_as_saved(s, labels: dict, chosen: str, classes, config: AnnotateConfig) -> dict:
-    """app_effort's record of one image as the app makes it (``judge_starts``): the actions from
+    """app_effort's record of one image as an app can make it: the actions from
     every start it was offered to the map *saved* from the start it was given (``chosen``), at 1 px
     — not to the truth. A saved map keeps its start's labels on pixels the truth leaves void and in
     the last 1 % the annotator left, which favours the start that was given; the bench measures that

@@ -262,17 +262,14 @@ class CellTools:
 
 def simulate_annotator(gt: np.ndarray, start: np.ndarray, classes: ClassSet, target: float = TARGET_ACCURACY,
                        levels: int = TOP_LEVEL + 1, max_actions: int = 100000, tools=None, tolerance: int = 0,
-                       beta: float | None = None, trace: list | None = None,
-                       pause=None) -> tuple[Effort, np.ndarray]:
+                       beta: float | None = None, trace: list | None = None) -> tuple[Effort, np.ndarray]:
     """Correct ``start`` towards ``gt`` (both (H, W) integer maps of ``classes``) as the module
     docstring says. Returns the effort and the corrected map (uint8/uint16).
 
     tools: callables ``make(canvas) -> object with propose(region, c, right_c)`` yielding
     (tool, level, LabelEdit) proposals; default the cell tools alone. Image-aware tools are in
     ``qgn.bench.annotate_tools``. tolerance: pixels within this many pixels of a pixel of their
-    class count as right. beta: collateral allowed per fixed pixel (default ``BETA``). pause: called
-    before each action (the app's judge waits there while a prediction runs; the seconds then count
-    the wait)."""
+    class count as right. beta: collateral allowed per fixed pixel (default ``BETA``)."""
     started = time.perf_counter()
     cv = Canvas(gt, start, classes, tolerance, BETA if beta is None else beta)
     proposers = [CellTools(cv, levels)] + [make(cv) for make in (tools or ())]
@@ -280,8 +277,6 @@ def simulate_annotator(gt: np.ndarray, start: np.ndarray, classes: ClassSet, tar
     accuracy_start = cv.accuracy
     queue = _WrongRegions(cv)
     while cv.total and cv.wrong_count > (1 - target) * cv.total and tally.actions < max_actions and queue:
-        if pause is not None:
-            pause()
         _, _, c, _, pixels, connected = queue.pop()
         region = pixels[cv.wrong[pixels]]
         if len(region) == 0:

@@ -62,9 +62,7 @@ def test_previous_frames_labels_are_offered_then_taken_once_they_beat_the_predic
 
     with qtbot.waitSignal(win.carry.judged, timeout=WAIT_MS):
         _corrected_and_saved(qtbot, win)
-    qtbot.waitUntil(lambda: len(win.starts.record) == 2, timeout=WAIT_MS)  # the effort each start took, judged
     key = win.annotator.file_key(win.current)
-    assert win.starts.chosen(win.current) == "previous"  # the fewest actions too (test_app_starts.py)
     carried, other = win.carry.record[key]
     assert carried > 0.95 and carried >= other  # an untrained model's prediction is far worse
     win.step_image(1)
@@ -104,7 +102,6 @@ def test_a_frame_of_another_size_keeps_its_other_default_start(qtbot, windows, m
     truth = other.parent.parent / "labels" / other.name
     Image.open(truth).resize((80, 56), Image.NEAREST).save(truth)
     win = windows(folder=tmp_path / "project")
-    win.projects.image_saved.disconnect(win.starts.judge)  # the carry's rule alone (test_app_starts.py)
     messages = []
     win.workspace.status.connect(lambda text, _ms: messages.append(text))
     start_annotating(qtbot, win, frames, model_path)
@@ -127,7 +124,6 @@ def test_a_default_start_that_fails_falls_back_to_the_prediction(qtbot, windows,
     gesture, with strokes doing nothing)."""
     frames = video_frames(tmp_path / "video")
     win = windows(folder=tmp_path / "project")
-    win.projects.image_saved.disconnect(win.starts.judge)  # the carry's rule alone (test_app_starts.py)
     warnings = []
     win.workspace.status.connect(lambda text, _ms: warnings.append(text))
     start_annotating(qtbot, win, frames, model_path)

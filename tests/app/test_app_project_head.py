@@ -21,7 +21,6 @@ def test_head_fits_after_a_save_and_is_offered_for_the_next_image(qtbot, windows
     folder = tmp_path / "project"
     model_hash = digest(model_path)
     win = windows(folder=folder)
-    win.projects.image_saved.disconnect(win.starts.judge)  # the head's rule alone, not the actions (test_app_starts.py)
     session = start_annotating(qtbot, win, samples, model_path)
     assert session.origin == "prediction"  # no head yet: the model's prediction
     corrected_to_truth(qtbot, win)  # the "corrected" annotation of the first image
@@ -63,7 +62,6 @@ def test_head_becomes_the_default_start_only_after_beating_the_model(qtbot, wind
     # the samples are different scenes of one layout, so the frame before's labels carried over
     # (tests/app/test_app_carry.py) beat both here: this test is about the head and the model alone
     win.carry.available = lambda doc=None: False
-    win.projects.image_saved.disconnect(win.starts.judge)  # nor the actions each start took (test_app_starts.py)
     messages = []
     win.workspace.status.connect(lambda text, _ms: messages.append(text))
     start_annotating(qtbot, win, samples, model_path)

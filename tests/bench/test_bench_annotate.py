@@ -199,20 +199,19 @@ def test_effort_choice_takes_the_start_that_cost_least_before():
     this image is offered (no head yet, no previous image: not offered)."""
     from types import SimpleNamespace as Run
 
-    from qgn.bench.annotate import _effort_choice, start_efforts
+    from qgn.bench.annotate import _effort_choice
 
     first = {"assist_empty": Run(actions=22), "assist_model_start": Run(actions=29)}
     assert list(_effort_choice(first, [])) == ["model"]
     assert list(_effort_choice(first, [], inside=True)) == ["model"]
     assert list(_effort_choice(first, [], inside=False)) == ["empty"]  # the domain check's warning, before any judged
-    record = [start_efforts(first)]
-    assert record == [{"empty": 22, "model": 29}]
+    record = [{"empty": 22, "model": 29}]
     second = {"assist_empty": Run(actions=20), "assist_model_start": Run(actions=31), "assist_head_start": Run(actions=25)}
     assert list(_effort_choice(second, record)) == ["empty"]  # the head was never measured: not chosen
-    record.append(start_efforts(second))
+    record.append({"empty": 20, "model": 31})
     third = {"assist_empty": Run(actions=20), "assist_model_start": Run(actions=31), "assist_head_start": Run(actions=25),
              "assist_carried": Run(actions=9)}
-    assert list(_effort_choice(third, record)) == ["empty"]  # 21 against the model's 30 and the head's 25
+    assert list(_effort_choice(third, record)) == ["empty"]  # 21 against the model's 30; the head never measured
     record.append({"empty": 26, "head": 10, "previous": 8})
     assert list(_effort_choice(third, record)) == ["previous"]
     assert list(_effort_choice(third, record, inside=False)) == ["previous"]  # once judged, the record decides
@@ -300,42 +299,3 @@ def test_plot_and_table_of_the_rows(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
     table = markdown_table(runs).splitlines()
     assert len(table) == 2 + 3 and "| m | loop | 5.2 | 6.0 | 4.2 | 3 | 50.0 % |" in table  # last 5: (8+6+4+2+1)/5
-
-
-def test_judge_starts_counts_what_the_simulated_annotator_needs_from_each_start():
-    """The app's record of a saved image: the actions of simulate_annotator with the image tools,
-    1 px tolerance, from each start; a start of another shape is left out."""
-    from qgn.annotation.superpixels import oversegment
-    from qgn.bench.annotate import judge_starts
-    from qgn.bench.annotate_tools import ImageTools
-    from qgn.data.synthetic import make_scene
-
-    image, truth = make_scene(3, 64, 96)
-    classes = ClassSet(tuple(f"c{k}" for k in range(int(truth.max()) + 1)), (), 255)
-    label = truth.astype(np.int64)
-    label[:8, :8] = 255  # unlabelled in the saved annotation: don't-care
-    empty = np.full(label.shape, 255)
-    rough = np.where(np.arange(96)[None, :] < 48, truth, 0)
-    steps = []  # the app waits there while a prediction runs: before the image's segments and each start
-    judged = judge_starts(image, label, {"empty": empty, "model": rough, "wrong": empty[:10]}, classes,
-                          pause=lambda: steps.append(1))
-    assert len(steps) >= 3 + sum(judged.values())  # the image's segments, each start, each action
-    tools = [ImageTools(oversegment(image))]
-    expected = {name: simulate_annotator(label, start, classes, target=0.99, tools=tools, tolerance=1)[0].actions
-                for name, start in (("empty", empty), ("model", rough))}
-    assert judged == expected and judged["model"] < judged["empty"]
-
-
-def test_judge_starts_scales_a_big_image_down():
-    """An image over max_pixels is judged on a copy scaled to fit: twice the size in each direction
-    (each pixel four times) costs what the image itself does."""
-    from qgn.bench.annotate import judge_starts
-    from qgn.data.synthetic import make_scene
-
-    image, truth = make_scene(5, 48, 64)
-    classes = ClassSet(tuple(f"c{k}" for k in range(int(truth.max()) + 1)), (), 255)
-    starts = {"empty": np.full(truth.shape, 255), "model": np.where(truth == truth[0, 0], truth, 0)}
-    big = {name: m.repeat(2, 0).repeat(2, 1) for name, m in starts.items()}
-    small = judge_starts(image, truth, starts, classes)
-    assert judge_starts(image.repeat(2, 0).repeat(2, 1), truth.repeat(2, 0).repeat(2, 1), big, classes,
-                        max_pixels=48 * 64) == small
