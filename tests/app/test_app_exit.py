@@ -103,8 +103,6 @@ def test_sigterm_autosaves_the_edits_and_a_stroke_in_progress_then_closes(tmp_pa
     them — a stroke still under way included — waits for the writer and closes; the next start
     reopens the project and offers the autosave. ``question``: SIGTERM while the close's unsaved
     edits question is open: answered as Esc (Cancel: nothing discarded), then the app closes."""
-    import os
-    import signal
 
     from qgn.data.synthetic import SYNTHETIC_CLASSES
     from qgn.project import Project
@@ -156,20 +154,7 @@ def test_sigterm_autosaves_the_edits_and_a_stroke_in_progress_then_closes(tmp_pa
         QtCore.QTimer.singleShot(0, drive)
         sys.exit(studio.main(["--model", {str(model)!r}, {str(root)!r}]))
     """)
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
-           "XDG_DATA_HOME": str(tmp_path / "share"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=env)
-    try:
-        line = child.stdout.readline()
-        assert line.strip() == "READY", child.stderr.read() if child.poll() is not None else line
-        child.send_signal(signal.SIGTERM)
-        child.wait(60)  # (it hung with a question open)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert child.returncode == 0, child.stderr.read()
+    terminated(script, tmp_path)
     project = Project.open(root)
     own = project.image_for(image)
     autosave = project.autosave_path(own)
@@ -183,8 +168,6 @@ def test_sigterm_while_the_start_asks_about_autosaves_ends_the_app_and_keeps_the
     """SIGTERM while the recovery question of the start is open (before the app's event loop runs):
     the question is answered as Esc (Later: the autosaves stay) and the app ends — it used to close
     the window and then wait forever in an event loop with no window."""
-    import os
-    import signal
 
     import numpy as np
 
@@ -213,6 +196,17 @@ def test_sigterm_while_the_start_asks_about_autosaves_ends_the_app_and_keeps_the
         QtCore.QTimer.singleShot(0, asked)
         sys.exit(studio.main(["--model", {str(model)!r}, {str(root)!r}]))
     """)
+    terminated(script, tmp_path)
+    assert project.autosave_path(own).read_bytes() == before  # Later: kept as it was, offered again
+
+
+def terminated(script: str, tmp_path) -> None:
+    """Run the app ``script`` in a child process (offscreen, settings and data under ``tmp_path``),
+    send it SIGTERM once it prints READY, and check it ended cleanly (it hung once with a question
+    open)."""
+    import os
+    import signal
+
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
            "XDG_DATA_HOME": str(tmp_path / "share"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -227,4 +221,3 @@ def test_sigterm_while_the_start_asks_about_autosaves_ends_the_app_and_keeps_the
             child.kill()
             child.wait()
     assert child.returncode == 0, child.stderr.read()
-    assert project.autosave_path(own).read_bytes() == before  # Later: kept as it was, offered again
