@@ -254,14 +254,7 @@ def test_a_held_webhook_whose_image_cannot_be_fetched_yet_is_read_once_label_stu
     try:
         assert first.webhook(annotated(1, 1, 9))["status"] == "accepted"
         killed(first)
-        keep, unreachable = QGNBackend.keep_correction, [True]
-
-        def fetch_after_setup(backend, body, project):
-            if unreachable[0]:
-                raise backend_module.NoLabelStudio("no Label Studio URL is known", 422)
-            return keep(backend, body, project)
-
-        monkeypatch.setattr(QGNBackend, "keep_correction", fetch_after_setup)
+        unreachable = label_studio_unknown(monkeypatch)
         again = started(models)
         assert again.webhooks.settle(120) and not again.corrections and len(again.unread) == 1
         unreachable[0] = False
@@ -388,14 +381,7 @@ def test_an_annotation_deleted_while_its_webhook_waits_for_label_studio_is_not_l
     nothing kept to forget, and at /setup the deleted annotation was read and learnt from."""
     models = tmp_path / "models"
     held_then_killed(models, annotated(1, 1, 9))
-    keep, unreachable = QGNBackend.keep_correction, [True]
-
-    def fetch_after_setup(backend, body, project):
-        if unreachable[0]:
-            raise backend_module.NoLabelStudio("no Label Studio URL is known", 422)
-        return keep(backend, body, project)
-
-    monkeypatch.setattr(QGNBackend, "keep_correction", fetch_after_setup)
+    unreachable = label_studio_unknown(monkeypatch)
     again = started(models)
     assert again.webhooks.settle(120) and len(again.unread) == 1
     other = {"action": "ANNOTATIONS_DELETED", "project": {"id": 8}, "annotations": [{"id": 9}]}
@@ -452,3 +438,17 @@ def test_where_there_are_no_folder_locks_no_webhook_is_held_to_pile_up(tmp_path,
     kept = models / "kept-annotations"
     assert not list(kept.rglob("*.json")) and not list(kept.glob("pending/*")) and not list(kept.glob(".pending-*"))
     assert capsys.readouterr().err.count("no folder locks here") == 2  # once a server
+
+
+def label_studio_unknown(monkeypatch) -> list:
+    """Keeping an annotation fails with NoLabelStudio (its image needs Label Studio's URL, which
+    /setup gives) while the returned flag's [0] is True; set it False to let keeping through."""
+    keep, unreachable = QGNBackend.keep_correction, [True]
+
+    def fetch_after_setup(backend, body, project):
+        if unreachable[0]:
+            raise backend_module.NoLabelStudio("no Label Studio URL is known", 422)
+        return keep(backend, body, project)
+
+    monkeypatch.setattr(QGNBackend, "keep_correction", fetch_after_setup)
+    return unreachable
