@@ -102,29 +102,3 @@ def smooth_start(prediction, over=None, granularity: int = 2, index: int = 0) ->
 
         label = majority_vote(label, over, granularity).astype(np.int64)
     return label
-
-
-EFFORT_WINDOW = 3  # the starts' record: their last this many judged images
-
-
-def cheapest_start(record, offered, window: int = EFFORT_WINDOW) -> str | None:
-    """The start a new image should default to, by the effort each start has cost so far.
-
-    record:  per saved image, in order, {start name: actions the simulated annotator needed from
-             that start to the saved annotation} (``qgn.bench.annotate._judged_as_saved``), for the
-             starts the image was offered ("empty", "model", "head", "previous").
-    offered: the starts this image can have, in order of preference on a tie.
-    Returns the offered start with the fewest actions on average over the last ``window`` images
-    that measured it (a start none of them measured is not chosen), or None when no offered start
-    was measured yet (the caller keeps its default). Pixel accuracy cannot make this choice: an
-    empty map gets no pixel right, yet on a scene the model does not know it is often the cheaper
-    start (benchmarks/RESULTS.md, "Held-out sequences")."""
-    recent = list(record)[-window:]
-    means = {}
-    for name in offered:
-        seen = [r[name] for r in recent if name in r]
-        if seen:
-            means[name] = sum(seen) / len(seen)
-    if not means:
-        return None
-    return min(means, key=lambda n: (means[n], list(offered).index(n)))

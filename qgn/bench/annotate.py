@@ -37,7 +37,7 @@ the image and the start map (the model's or the head's; ``--model-snap``, the pr
   against its truth after its own start was chosen);
 - ``app_effort``: (opt-in; tried for the app and not kept) the start the simulated annotator
   needed the fewest actions from, on average over the last three images that offered it
-  (``qgn.annotation.start.cheapest_start``): empty, the model's, the head's (once fitted) or the
+  (``cheapest_start``): empty, the model's, the head's (once fitted) or the
   carried one (once the image before is corrected); the model's on the first image (empty if the
   model has a domain reference, ``qgn.domain``, and it says the image is unlike the model's
   training images). Each image's record is what an app could know: the actions from every start
@@ -331,6 +331,34 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
     return runs, labels, head
 
 
+EFFORT_WINDOW = 3  # the starts' record: their last this many judged images
+
+
+def cheapest_start(record, offered, window: int = EFFORT_WINDOW) -> str | None:
+    """app_effort's choice: the start a new image defaults to, by the effort each start has cost so
+    far (a bench scenario, not the app's rule: see ``_judged_as_saved``).
+
+    record:  per saved image, in order, {start name: actions the simulated annotator needed from
+             that start to the saved annotation} (``_judged_as_saved``), for the
+             starts the image was offered ("empty", "model", "head", "previous").
+    offered: the starts this image can have, in order of preference on a tie.
+    Returns the offered start with the fewest actions on average over the last ``window`` images
+    that measured it (a start none of them measured is not chosen), or None when no offered start
+    was measured yet (the caller keeps its default). Pixel accuracy cannot make this choice: an
+    empty map gets no pixel right, yet on a scene the model does not know it is often the cheaper
+    start (benchmarks/RESULTS.md, "A sequence the model never saw, and a start judged by the actions
+    it cost")."""
+    recent = list(record)[-window:]
+    means = {}
+    for name in offered:
+        seen = [r[name] for r in recent if name in r]
+        if seen:
+            means[name] = sum(seen) / len(seen)
+    if not means:
+        return None
+    return min(means, key=lambda n: (means[n], list(offered).index(n)))
+
+
 def _judged_as_saved(s, labels: dict, chosen: str, classes, config: AnnotateConfig) -> dict:
     """app_effort's record of one image as an app can make it: the actions from
     every start it was offered to the map *saved* from the start it was given (``chosen``), at 1 px
@@ -353,8 +381,6 @@ def _effort_choice(runs: dict, effort_record: list, inside: bool | None = None) 
     """app_effort: the offered start that cost least over the last images (``cheapest_start``);
     before any was judged, the model's — or empty where ``inside`` is False: the model's domain
     check (``qgn.domain``) says the image is unlike its training images, as the app warns."""
-    from qgn.annotation.start import cheapest_start
-
     named = {"previous": "assist_carried", "head": "assist_head_start", "model": "assist_model_start",
              "empty": "assist_empty"}
     offered = [s for s, run in named.items() if runs.get(run) is not None]

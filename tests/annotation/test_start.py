@@ -77,17 +77,3 @@ def test_where_the_grid_is_finer_the_start_keeps_every_working_pixel(half_scale_
     np.testing.assert_array_equal(label, working[rows][:, cols])
     blurred = upsampled_label(probabilities, size)  # what it was: bilinear at ~1000 pixels, then nearest
     assert (blurred != label).mean() > 0.01
-
-
-def test_cheapest_start_by_the_actions_each_start_cost():
-    from qgn.annotation.start import cheapest_start
-
-    assert cheapest_start([], ["model", "empty"]) is None  # nothing judged: the caller's default
-    record = [{"empty": 22, "model": 29}, {"empty": 22, "model": 30, "head": 17}]
-    assert cheapest_start(record, ["head", "model", "empty"]) == "head"  # 17 against 22 and 29.5
-    assert cheapest_start(record, ["model", "empty"]) == "empty"  # no head for this image
-    assert cheapest_start(record, ["previous", "model"]) == "model"  # a start never measured is not chosen
-    assert cheapest_start([{"empty": 5, "model": 5}], ["model", "empty"]) == "model"  # a tie: the order given
-    old = [{"empty": 1, "model": 50}] + [{"empty": 30, "model": 20}] * 3
-    assert cheapest_start(old, ["model", "empty"]) == "model"  # the last three images only
-    assert cheapest_start(old, ["model", "empty"], window=4) == "empty"

@@ -193,6 +193,20 @@ def test_cli_effort_judged_start_rows(capsys):
             assert actions[i] == previous[i]
 
 
+def test_cheapest_start_by_the_actions_each_start_cost():
+    from qgn.bench.annotate import cheapest_start
+
+    assert cheapest_start([], ["model", "empty"]) is None  # nothing judged: the caller's default
+    record = [{"empty": 22, "model": 29}, {"empty": 22, "model": 30, "head": 17}]
+    assert cheapest_start(record, ["head", "model", "empty"]) == "head"  # 17 against 22 and 29.5
+    assert cheapest_start(record, ["model", "empty"]) == "empty"  # no head for this image
+    assert cheapest_start(record, ["previous", "model"]) == "model"  # a start never measured is not chosen
+    assert cheapest_start([{"empty": 5, "model": 5}], ["model", "empty"]) == "model"  # a tie: the order given
+    old = [{"empty": 1, "model": 50}] + [{"empty": 30, "model": 20}] * 3
+    assert cheapest_start(old, ["model", "empty"]) == "model"  # the last three images only
+    assert cheapest_start(old, ["model", "empty"], window=4) == "empty"
+
+
 def test_effort_choice_takes_the_start_that_cost_least_before():
     """The rule app_effort applies, on runs whose actions are known: the model's start before any
     image was judged; then the start with the fewest actions over the last images, among the ones
