@@ -16,6 +16,18 @@ import pytest
 from qgn_studio.testing import write_samples
 
 WAIT_MS = 60_000
+CHILD_PRELUDE = textwrap.dedent("""
+    import sys
+    from PySide6 import QtCore, QtWidgets
+    from qgn_studio import app as studio
+
+    def asked():
+        \"\"\"Print READY once a question (a modal dialog) is open.\"\"\"
+        if QtWidgets.QApplication.activeModalWidget() is None:
+            QtCore.QTimer.singleShot(50, asked)
+            return
+        print("READY", flush=True)
+""")  # the SIGTERM tests' child scripts start with this (``terminated``)
 
 
 def test_closing_finishes_the_writers_but_not_a_prediction_when_the_process_ends(qtbot, window, tmp_path,
@@ -114,10 +126,6 @@ def test_sigterm_autosaves_the_edits_and_a_stroke_in_progress_then_closes(tmp_pa
     root = tmp_path / "project"
     Project.create(root, [image], SYNTHETIC_CLASSES, str(model))
     script = textwrap.dedent(f"""
-        import sys
-        from PySide6 import QtCore, QtWidgets
-        from qgn_studio import app as studio
-
         def window():
             return next((w for w in QtWidgets.QApplication.topLevelWidgets()
                          if type(w).__name__ == "MainWindow"), None)
@@ -145,12 +153,6 @@ def test_sigterm_autosaves_the_edits_and_a_stroke_in_progress_then_closes(tmp_pa
                 return
             print("READY", flush=True)
 
-        def asked():
-            if QtWidgets.QApplication.activeModalWidget() is None:
-                QtCore.QTimer.singleShot(50, asked)
-                return
-            print("READY", flush=True)
-
         QtCore.QTimer.singleShot(0, drive)
         sys.exit(studio.main(["--model", {str(model)!r}, {str(root)!r}]))
     """)
@@ -168,7 +170,6 @@ def test_sigterm_while_the_start_asks_about_autosaves_ends_the_app_and_keeps_the
     """SIGTERM while the recovery question of the start is open (before the app's event loop runs):
     the question is answered as Esc (Later: the autosaves stay) and the app ends — it used to close
     the window and then wait forever in an event loop with no window."""
-
     import numpy as np
 
     from qgn.data.synthetic import SYNTHETIC_CLASSES
@@ -183,16 +184,6 @@ def test_sigterm_while_the_start_asks_about_autosaves_ends_the_app_and_keeps_the
     project.autosave(own, np.full((64, 96), 2, np.uint8))
     before = project.autosave_path(own).read_bytes()
     script = textwrap.dedent(f"""
-        import sys
-        from PySide6 import QtCore, QtWidgets
-        from qgn_studio import app as studio
-
-        def asked():
-            if QtWidgets.QApplication.activeModalWidget() is None:
-                QtCore.QTimer.singleShot(50, asked)
-                return
-            print("READY", flush=True)
-
         QtCore.QTimer.singleShot(0, asked)
         sys.exit(studio.main(["--model", {str(model)!r}, {str(root)!r}]))
     """)
@@ -201,7 +192,7 @@ def test_sigterm_while_the_start_asks_about_autosaves_ends_the_app_and_keeps_the
 
 
 def terminated(script: str, tmp_path) -> None:
-    """Run the app ``script`` in a child process (offscreen, settings and data under ``tmp_path``),
+    """Run the app ``script`` (after ``CHILD_PRELUDE``) in a child process (offscreen, settings and data under ``tmp_path``),
     send it SIGTERM once it prints READY, and check it ended cleanly (it hung once with a question
     open)."""
     import os
@@ -209,8 +200,8 @@ def terminated(script: str, tmp_path) -> None:
 
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
            "XDG_DATA_HOME": str(tmp_path / "share"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=env)
+    child = subprocess.Popen([sys.executable, "-c", CHILD_PRELUDE + script], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
     try:
         line = child.stdout.readline()
         assert line.strip() == "READY", child.stderr.read() if child.poll() is not None else line
