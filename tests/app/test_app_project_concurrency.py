@@ -34,6 +34,20 @@ def two_windows(qtbot, windows, samples, model_path, folder):
     return first, second
 
 
+def class_deleted_under_unsaved_strokes(qtbot, windows, samples, model_path, folder):
+    """(first, second, ours, names): ``second`` holds unsaved strokes of class 3 (``ours``, its map
+    then; ``names``, its classes then) when ``first`` deletes class 3 from the project."""
+    first, second = two_windows(qtbot, windows, samples, model_path, folder)
+    second.annotator.set_mode(True)
+    paint(second, 0, 3, [(1, 20), (40, 20)])
+    ours = second.docs[0].annotation.label.copy()
+    names = list(second.annotator.classes.names)
+    assert (ours == 3).any()
+    first.annotator.remove_class(3, None)
+    first.jobs.wait_idle()
+    return first, second, ours, names
+
+
 def test_two_windows_a_class_rename_in_one_is_never_overwritten_by_the_other(qtbot, windows, samples, model_path, tmp_path):
     folder = tmp_path / "shared"
     first, second = two_windows(qtbot, windows, samples, model_path, folder)  # open since before the rename
@@ -286,14 +300,7 @@ def test_unsaved_pixels_of_a_class_deleted_in_another_window_are_kept(qtbot, win
     from qgn.quadtree.label_io import read_label_file
 
     folder = tmp_path / "deleted"
-    first, second = two_windows(qtbot, windows, samples, model_path, folder)
-    second.annotator.set_mode(True)
-    paint(second, 0, 3, [(1, 20), (40, 20)])
-    ours = second.docs[0].annotation.label.copy()
-    names = list(second.annotator.classes.names)
-    assert (ours == 3).any()
-    first.annotator.remove_class(3, None)
-    first.jobs.wait_idle()
+    first, second, ours, names = class_deleted_under_unsaved_strokes(qtbot, windows, samples, model_path, folder)
     second.projects.check_project_on_disk()
     qtbot.waitUntil(lambda: names[3] not in second.annotator.classes.names, timeout=WAIT_MS)
     second.jobs.wait_idle()
@@ -418,13 +425,7 @@ def test_unsaved_maps_another_windows_class_edit_cannot_hold_are_kept_off_the_ui
     from qgn.quadtree.label_io import read_label_file
 
     folder = tmp_path / "busy"
-    first, second = two_windows(qtbot, windows, samples, model_path, folder)
-    second.annotator.set_mode(True)
-    paint(second, 0, 3, [(1, 20), (40, 20)])
-    ours = second.docs[0].annotation.label.copy()
-    names = list(second.annotator.classes.names)
-    first.annotator.remove_class(3, None)
-    first.jobs.wait_idle()
+    first, second, ours, names = class_deleted_under_unsaved_strokes(qtbot, windows, samples, model_path, folder)
     threads = []
     keep_conflict = Project.keep_conflict
     monkeypatch.setattr(Project, "keep_conflict", lambda self, *args: (
