@@ -35,9 +35,9 @@ def held_export(monkeypatch):
     return gate
 
 
-def exporting(qtbot, win, tmp_path, model_path):
-    """The export dialog of a project of COUNT annotated images, exporting into tmp_path/out (PNG
-    and COCO, whose JSON is written at the end), its first image reported."""
+def export_dialog(qtbot, win, tmp_path, model_path, formats):
+    """The export dialog of a project of COUNT annotated images, set to export ``formats`` into
+    tmp_path/out (not started)."""
     dataset = ids_dataset(tmp_path / "ds", COUNT, size=(12, 8))
     (dataset / "classes.txt").write_text("".join(f"c{i}\n" for i in range(COUNT)))
     assert main(["import", str(dataset), "--format", "ids", "--project", str(tmp_path / "project")]) == 0
@@ -45,8 +45,15 @@ def exporting(qtbot, win, tmp_path, model_path):
     qtbot.waitUntil(lambda: len(win.docs) == COUNT and win.projects.project is not None, timeout=WAIT_MS)
     win.jobs.wait_idle()
     dialog = win.show_export()
-    dialog.set_formats(["png", "coco"])
+    dialog.set_formats(formats)
     dialog.folder.setText(str(tmp_path / "out"))
+    return dialog
+
+
+def exporting(qtbot, win, tmp_path, model_path):
+    """The export dialog of a project of COUNT annotated images, exporting into tmp_path/out (PNG
+    and COCO, whose JSON is written at the end), its first image reported."""
+    dialog = export_dialog(qtbot, win, tmp_path, model_path, ["png", "coco"])
     dialog.export_button.click()
     qtbot.waitUntil(lambda: dialog.progress.value() == 1, timeout=WAIT_MS)
     return dialog
@@ -83,15 +90,7 @@ def test_an_export_asked_for_just_before_the_window_closes_is_written(qtbot, win
     """Export, then close the window at once: the export, submitted to the batch thread from the
     callback of the save queued before it, was never run (the batch thread had already stopped);
     closing now runs it first."""
-    dataset = ids_dataset(tmp_path / "ds", COUNT, size=(12, 8))
-    (dataset / "classes.txt").write_text("".join(f"c{i}\n" for i in range(COUNT)))
-    assert main(["import", str(dataset), "--format", "ids", "--project", str(tmp_path / "project")]) == 0
-    window.start([str(tmp_path / "project")], str(model_path))
-    qtbot.waitUntil(lambda: len(window.docs) == COUNT and window.projects.project is not None, timeout=WAIT_MS)
-    window.jobs.wait_idle()
-    dialog = window.show_export()
-    dialog.set_formats(["png"])
-    dialog.folder.setText(str(tmp_path / "out"))
+    dialog = export_dialog(qtbot, window, tmp_path, model_path, ["png"])
     dialog.export_button.click()
     window.close()  # before the UI thread got back to its events
     assert window.threads_stopped
