@@ -44,6 +44,15 @@ def marks_in_scratch(user_state) -> list:
             for im in Project.open(folder).images if im.done]
 
 
+def restored_marks(qtbot, windows, model_path) -> list:
+    """(path, done) of the images a new window brings back when it restores what the scratch folder
+    holds, opening nothing itself."""
+    win = windows(recover="restore")
+    win.start([], str(model_path))
+    qtbot.waitUntil(lambda: bool(win.docs), timeout=WAIT_MS)
+    return [(d.path, d.done) for d in win.docs]
+
+
 def test_done_marks_without_a_project_are_not_dropped_silently(qtbot, windows, model_path, tmp_path, user_state):
     """Without a project the done marks live on the open images only: opening other images (or
     closing the window) asks first, as for unsaved edits; Save keeps them in a new project."""
@@ -119,10 +128,7 @@ def test_a_done_mark_made_before_the_model_loads_is_kept_once_it_has(qtbot, wind
     qtbot.waitUntil(lambda: first.annotator.classes is not None, timeout=WAIT_MS)
     windows.crash(first)
 
-    second = windows(recover="restore")
-    second.start([], str(model_path))
-    qtbot.waitUntil(lambda: bool(second.docs), timeout=WAIT_MS)
-    assert [(d.path, d.done) for d in second.docs] == [(paths[0], True)]
+    assert restored_marks(qtbot, windows, model_path) == [(paths[0], True)]
 
 
 def test_another_windows_discard_leaves_the_marks_of_a_window_still_open(qtbot, windows, model_path, tmp_path,
@@ -145,10 +151,7 @@ def test_another_windows_discard_leaves_the_marks_of_a_window_still_open(qtbot, 
     qtbot.waitUntil(lambda: marks_in_scratch(user_state) == [paths[0]], timeout=WAIT_MS)  # A's watch keeps it again
     windows.crash(a)
     b.close()
-    c = windows(recover="restore")
-    c.start([], str(model_path))
-    qtbot.waitUntil(lambda: bool(c.docs), timeout=WAIT_MS)
-    assert [(d.path, d.done) for d in c.docs] == [(paths[0], True)]
+    assert restored_marks(qtbot, windows, model_path) == [(paths[0], True)]
 
 
 def test_closing_with_discard_clears_the_mark_of_an_edited_image_too(qtbot, windows, model_path, tmp_path,
