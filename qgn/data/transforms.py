@@ -32,7 +32,8 @@ def resize_image(image: np.ndarray, size: Size) -> np.ndarray:
     """Bilinear resize of (H, W, 3) uint8 to (h, w, 3) uint8 (antialiased when shrinking)."""
     if image.shape[:2] == tuple(size):
         return image.copy()
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+    # float32 in numpy: one copy, writable even when the caller's array is not (np.asarray of a PIL image)
+    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
     shrinking = size[0] < image.shape[0] or size[1] < image.shape[1]
     resized = F.interpolate(
         tensor, size=tuple(size), mode="bilinear", align_corners=False, antialias=shrinking

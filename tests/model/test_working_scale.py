@@ -157,3 +157,17 @@ def test_a_thin_strip_runs_within_twice_the_limit_once_padded(monkeypatch, resol
     session = ImageSession(_model(), image, resolution=resolution)
     assert session.padded_shape[0] * session.padded_shape[1] <= slack * 4096
     assert session.run(Scheme("pc")).label().shape == (1, 5000)
+
+
+def test_resizing_a_read_only_image_warns_nothing_and_matches_a_writable_one():
+    """``np.asarray`` of a PIL image is read-only; torch warns on such arrays, and the resize must
+    neither warn nor change its result."""
+    import warnings
+
+    image = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    frozen = image.copy()
+    frozen.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        small = resize_image(frozen, (30, 40))
+    np.testing.assert_array_equal(small, resize_image(image, (30, 40)))
