@@ -37,7 +37,20 @@ def image_descriptor(model, image: np.ndarray) -> np.ndarray:
     ((H, W, 3) uint8) at the model's working size (padding excluded)."""
     from qgn.infer import ImageSession
 
-    session = ImageSession(model, image)
+    return session_descriptor(ImageSession(model, image), image)
+
+
+@torch.no_grad()
+def session_descriptor(session, image: np.ndarray) -> np.ndarray:
+    """``image_descriptor`` of ``image`` from its ``qgn.infer.ImageSession``'s own encoder features
+    (computed once for its prediction too) when the session runs at the model's working size, as
+    the reference was made; else from a pass of its own at that size (a photo run at full
+    resolution)."""
+    from qgn.infer import ImageSession
+
+    working = session.model.config.network_size(*session.size, "working")
+    if tuple(session.work_size) != tuple(working):
+        session = ImageSession(session.model, image, device=session.device)
     h, w = session.work_size
     parts = []
     for f in session.features():
@@ -157,9 +170,17 @@ class DomainVerdict:
         if self.inside:
             return f"{model_name}: this image looks like its training images (domain score {self.score:.2f})"
         return (f"{model_name}: this image is unlike its training images (domain score {self.score:.1f}; theirs ≤ 1).<br>"
-                f"Its prediction may be confidently wrong: start from Empty or from the project Head.")
+                f"Its prediction may be confidently wrong, so new annotations start from an empty map; "
+                f"Start from → Prediction takes the model's.")
 
 
 def judge(model, image: np.ndarray, reference: DomainReference) -> DomainVerdict:
     """The verdict on ``image`` for ``model`` with its ``reference``."""
     return DomainVerdict(reference.score(image_descriptor(model, image)))
+
+
+def judge_session(session, image: np.ndarray, reference: DomainReference) -> DomainVerdict:
+    """The verdict on ``image``, whose ``qgn.infer.ImageSession`` is ``session``, from the
+    session's own encoder features where it runs at the working size (``session_descriptor``): no
+    second encoder pass."""
+    return DomainVerdict(reference.score(session_descriptor(session, image)))

@@ -120,6 +120,8 @@ class RenderResult:
     working_size:     (h, w) the network saw; None or equal to ``size`` when it saw the image as is.
     truth_note:       why there are no metrics although ground truth exists (it does not fit the
                       model's classes), or None.
+    domain:           the image's ``qgn.domain.DomainVerdict`` for the model (is it like the
+                      model's training images?), or None when the model has no domain reference.
     cost:             the ``qgn.infer.Cost`` of this setting.
     metrics:          {"miou", "accuracy"} against the ground truth, or None without one.
     activation_bytes: decoder activation memory from qgn, or None when qgn cannot tell.
@@ -136,6 +138,7 @@ class RenderResult:
     device: str
     working_size: tuple[int, int] | None = None
     truth_note: str | None = None
+    domain: object = None
     extras: dict = field(default_factory=dict, repr=False)
 
     @property

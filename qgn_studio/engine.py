@@ -59,6 +59,14 @@ def auto_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _reference_for(path):
+    """The model file's qgn.domain.DomainReference (``<model>.domain.json`` made for this very
+    file), or None."""
+    from qgn.domain import reference_for
+
+    return reference_for(path)
+
+
 def cuda_available() -> bool:
     import torch
 
@@ -71,6 +79,7 @@ class _Entry:
     def __init__(self, session):
         self.session = session
         self.levels: dict[tuple, LevelView] = {}
+        self.domain = None  # qgn.domain.DomainVerdict once judged (the model has a reference)
 
 
 class Engine:
@@ -82,6 +91,7 @@ class Engine:
         self.device = "cpu"
         self.max_sessions = max_sessions
         self.resolution = "auto"  # "working" | "native" | "auto": qgn.model.qgn.QGNConfig.resolution_for
+        self.reference = None  # the model's qgn.domain.DomainReference, or None (no verdicts)
         self._entries: OrderedDict[Path, _Entry] = OrderedDict()
 
     # ------------------------------------------------------------------ model
@@ -98,6 +108,7 @@ class Engine:
         self.device = device
         self._entries.clear()
         self.info = self._describe(path)
+        self.reference = _reference_for(path)
         return self.info
 
     def use_model(self, model, path: Path) -> ModelInfo:
@@ -107,12 +118,13 @@ class Engine:
         self.model = model
         self._entries.clear()
         self.info = self._describe(Path(path))
+        self.reference = _reference_for(path)
         return self.info
 
     def adopt(self, other: "Engine") -> None:
         """Use ``other``'s model (shared, read-only) and resolution with sessions of our own."""
         self.model, self.info, self.device = other.model, other.info, other.device
-        self.resolution = other.resolution
+        self.resolution, self.reference = other.resolution, other.reference
         self._entries.clear()
 
     def set_resolution(self, resolution: str) -> ModelInfo | None:
@@ -203,7 +215,18 @@ class Engine:
             doc.path, setting, label, levels, (leaf_level, leaf_x, leaf_y), prediction.cost(),
             self._metrics(doc, label), activation() if callable(activation) else None, self.device,
             working_size=tuple(prediction.sizes[0]), truth_note=doc.truth_problem,
+            domain=self._domain(entry, doc),
         )
+
+    def _domain(self, entry: _Entry, doc: ImageDocument):
+        """``doc``'s qgn.domain.DomainVerdict (None: the model has no reference), judged once per
+        session from the encoder features its prediction computed (``qgn.domain.judge_session``),
+        so it arrives with the first prediction and the annotation's default start can follow it."""
+        if entry.domain is None and self.reference is not None and doc.image is not None:
+            from qgn.domain import judge_session
+
+            entry.domain = judge_session(entry.session, doc.image, self.reference)
+        return entry.domain
 
     def _level_view(self, entry: _Entry, scheme, prediction, level: int) -> LevelView:
         key = (scheme.key(), level)

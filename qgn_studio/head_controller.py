@@ -11,9 +11,11 @@ the first time is scored with the head fitted before it and with the model's sta
 accuracy against the saved annotation); a head fitted on one image is untested, and a head can be
 worse than the model, and then the model's start stays the default and the status bar says why.
 
-When a prediction arrives, the same thread scores the image against the model's domain reference
-(``qgn.domain``; ``<model>.domain.json`` beside the model) and, when the image is out of the
-model's domain, the canvas says so and suggests the empty or head start.
+Each prediction comes with the image's domain verdict (``RenderResult.domain``: the inference
+engine scores the encoder features it computed against the model's domain reference,
+``<model>.domain.json``; ``qgn.domain``). Where the image is out of the model's domain the canvas
+says so, and a new annotation starts empty instead of from the prediction or the head (the
+carried start, the person's own labels, still comes first where its record prefers it).
 """
 from __future__ import annotations
 
@@ -30,7 +32,6 @@ class HeadController(QtCore.QObject):
     (a refit follows each); ``engine``: the InferenceWorker whose model's features the head reads."""
 
     fitted = QtCore.Signal(object)  # ProjectHead
-    judged = QtCore.Signal(object, object)  # (Path, DomainVerdict)
 
     def __init__(self, workspace, annotator, projects, engine, parent=None):
         super().__init__(parent)
@@ -44,8 +45,6 @@ class HeadController(QtCore.QObject):
         self._learnt: dict[str, int] = {}  # runner thread only: image key → annotation mtime_ns learnt
         self._model = None  # (path, QGN) on the runner thread
         self._last_head = None  # runner thread only: the head the next saved images are judged with
-        self._reference = None  # (model path, DomainReference | None)
-        self.verdicts: dict[Path, object] = {}
         self._generation = 0  # bumped when the project, model or classes change: late results are dropped
         self._stop = threading.Event()  # set at shutdown: a fit under way ends at its next step
         self._queued = None  # (project, classes, generation) of the fit submitted and not started yet
@@ -54,7 +53,6 @@ class HeadController(QtCore.QObject):
         workspace.model_changed.connect(lambda _info: self.model_changed())
         annotator.class_set_edited.connect(lambda _classes: self._reset(load=False))
         self.fitted.connect(self._fitted)
-        self.judged.connect(self._judged)
         annotator.extra_sources["head"] = (self.available, self.predict)
         annotator.default_source = self.default_source
 
@@ -74,8 +72,14 @@ class HeadController(QtCore.QObject):
         return "" if path is None else path.name
 
     def default_source(self, doc) -> str:
-        """The start of a new annotation: the head once it has beaten the model on saved images it
-        had not trained on (``ProjectHead.preferred``), else the prediction."""
+        """The start of a new annotation: empty where the model's domain check says the image is
+        unlike its training images (``outside``); else the head once it has beaten the model on
+        saved images it had not trained on (``ProjectHead.preferred``); else the prediction.
+        Outside the domain the model's start and the head's (which reads the model's features, and
+        whose record only says it beat the model's start) cost more actions than an empty map on a
+        sequence the model never saw (benchmarks/RESULTS.md, ``qgn bench`` scenario app_domain)."""
+        if self.outside(doc):
+            return "empty"
         return "head" if self.available(doc) and self.head.preferred else "prediction"
 
     def predict(self, doc):
@@ -226,41 +230,27 @@ class HeadController(QtCore.QObject):
         self._say(f"The project head could not be fitted: {text}", 8000)
 
     # ------------------------------------------------------------------ out-of-domain warning
-    def judge(self, doc) -> None:
-        """Score ``doc``'s image against the model's domain reference in the background."""
-        model_path = self._model_path()
-        if doc is None or doc.image is None or model_path is None or doc.path in self.verdicts:
-            return
-        image, path = doc.image, doc.path
-        self.verdicts[path] = None  # asked once per image and model
+    @staticmethod
+    def verdict(doc):
+        """``doc``'s ``qgn.domain.DomainVerdict``, judged with its prediction (``RenderResult.domain``),
+        or None (no prediction yet, or the model has no domain reference)."""
+        result = None if doc is None else doc.result
+        return None if result is None else result.domain
 
-        def run():
-            from qgn.domain import judge, reference_for
-
-            if self._reference is None or self._reference[0] != model_path:
-                self._reference = (model_path, reference_for(model_path))
-            reference = self._reference[1]
-            return None if reference is None else judge(self._load_model(), image, reference)
-
-        self.runner.submit(run, lambda verdict: self.judged.emit(path, verdict), None, "Checking the model's domain")
-
-    def _judged(self, path, verdict) -> None:
-        self.verdicts[path] = verdict
-        if verdict is None:
-            return
-        self.show_verdict(self.workspace.current)
+    def outside(self, doc) -> bool:
+        """Whether the model's domain check says ``doc``'s image is unlike its training images."""
+        verdict = self.verdict(doc)
+        return verdict is not None and not verdict.inside
 
     def show_verdict(self, doc) -> None:
         """The canvas's domain warning for ``doc`` (cleared when it is in domain or unknown)."""
-        verdict = None if doc is None else self.verdicts.get(doc.path)
-        info = self.workspace.model_info
+        verdict, info = self.verdict(doc), self.workspace.model_info
         if verdict is None or verdict.inside or info is None:
             self.workspace.clear_message("domain")
             return
         self.workspace.show_message(verdict.describe(info.name), "warning", "domain")
 
     def model_changed(self) -> None:
-        self.verdicts.clear()
         self._reset(load=True)
 
     def _say(self, text: str, ms: int = 5000) -> None:

@@ -927,9 +927,9 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         doc.result = result
         self.annotator.result_ready(doc)
-        self.head.judge(doc)
         if doc is not self.current:
             return
+        self.head.show_verdict(doc)
         self._show_truth_note(result)
         self.explore.set_truth_available(doc.ground_truth is not None and not doc.truth_problem)
         self.canvas.show_result(result)

@@ -25,16 +25,21 @@ the image and the start map (the model's or the head's; ``--model-snap``, the pr
 - ``app``: what the app did before the head's guard, without an oracle: the model's start until
   the head is fitted (after the first saved image), then the head's; image-aware tools, no start
   charged;
-- ``app_guarded``: what the app does now (``default_source`` of ``qgn_studio.head_controller``): the
+- ``app_guarded``: what the app did before the carried start (``default_source`` of ``qgn_studio.head_controller``): the
   head only while it has beaten the model on the saved images it had not trained on
   (``qgn.project_head.prefer_head``), else the model's start;
 - ``assist_previous``: the image-aware tools from the previous image's corrected map carried onto
   this one by optical flow (``qgn.annotation.carry.carried_start``; the first image: empty). Images
   are taken in the split's order, so on a video this is the frame before (``--stride`` apart);
-- ``app_carry``: ``app_guarded`` with the carried start as the app offers it: the previous image's
+- ``app_carry``: the app before the domain rule: ``app_guarded`` with the carried start as the app offers it: the previous image's
   map carried, taken instead once it has beaten the best of the other starts (the model's, the
   head's) on the images judged so far (``qgn.annotation.carry.prefer_carried``; each image judged
   against its truth after its own start was chosen);
+- ``app_domain``: what the app does now: ``app_carry``, except that an image the model's domain
+  check (``qgn.domain``, the reference beside the model) calls unlike its training images starts
+  empty where ``app_carry`` would take the model's or the head's start (the head reads the model's
+  features; its record only says it beat the model's start). The carried start, the person's own
+  labels, still comes first when its record prefers it;
 - ``app_effort``: (opt-in; tried for the app and not kept) the start the simulated annotator
   needed the fewest actions from, on average over the last three images that offered it
   (``cheapest_start``): empty, the model's, the head's (once fitted) or the
@@ -66,11 +71,11 @@ from qgn.propagation import Scheme
 from qgn.uncertainty import MEASURES, image_uncertainty, order_by_uncertainty, spearman
 
 SCENARIOS = ("scratch", "model", "assist_scratch", "assist_model", "assist_head", "best", "app", "app_guarded",
-             "assist_previous", "app_carry", "app_effort", "loop", "loop_uncertainty")
+             "assist_previous", "app_carry", "app_domain", "app_effort", "loop", "loop_uncertainty")
 DEFAULT_SCENARIOS = SCENARIOS[:8]
-PER_IMAGE = SCENARIOS[:11]
+PER_IMAGE = SCENARIOS[:12]
 SNAP_EVIDENCE = ("image", "prediction", "oracle")
-HEADED = ("assist_head", "best", "app", "app_guarded", "app_carry", "app_effort")  # scenarios that need the project head
+HEADED = ("assist_head", "best", "app", "app_guarded", "app_carry", "app_domain", "app_effort")  # scenarios that need the project head
 
 
 @dataclass
@@ -90,7 +95,7 @@ class AnnotateConfig:
     tolerance: int = 0
     beta: float | None = None  # collateral per fixed pixel (None: qgn.bench.annotate_sim.BETA)
     snap_evidence: str = "image"  # what the snapped brush follows: one of SNAP_EVIDENCE (module docstring)
-    domain: object = None  # the model's qgn.domain.DomainReference (None: none): app_effort's start before any judged
+    domain: object = None  # the model's qgn.domain.DomainReference (None: none): app_domain's and app_effort's verdicts
 
     @property
     def model_snap(self) -> bool:
@@ -241,8 +246,8 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
         if head is not None:
             head_seconds.append(head.fit_seconds)
         record = list(trainer.record.values()) if trainer is not None else []
-        inside = None  # app_effort's first start: the model's unless the image is outside its domain
-        if "app_effort" in wanted and config.domain is not None and not effort_record:
+        inside = None  # the domain check's verdict (app_domain; app_effort's first start), None: not asked
+        if config.domain is not None and ("app_domain" in wanted or ("app_effort" in wanted and not effort_record)):
             from qgn.domain import judge as judge_domain
 
             inside = judge_domain(model, s.image, config.domain).inside
@@ -292,7 +297,7 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
     from qgn.bench.annotate_tools import ImageTools
 
     headed = any(n in HEADED for n in wanted)
-    carry = any(n in ("assist_previous", "app_carry", "app_effort") for n in wanted)
+    carry = any(n in ("assist_previous", "app_carry", "app_domain", "app_effort") for n in wanted)
     assist = headed or carry or any(n.startswith("assist") for n in wanted)
     sim = dict(target=config.target, tolerance=config.tolerance, beta=config.beta)
 
@@ -396,7 +401,8 @@ def _scenario_choices(runs: dict, record: list, carry_record: list = (), effort_
     """Scenario → (the efforts it may choose between by start, the extra actions each start costs),
     from the runs of ``_simulate_starts`` (a run not made is None); ``record``: the head's record
     before this image (``qgn.project_head.prefer_head``); ``carry_record``: the carried start's
-    (``qgn.annotation.carry.prefer_carried``)."""
+    (``qgn.annotation.carry.prefer_carried``); ``inside``: the domain check's verdict on this image
+    (False: outside the model's domain; None: not asked)."""
     from qgn.annotation.carry import prefer_carried
     from qgn.project_head import prefer_head
 
@@ -405,6 +411,8 @@ def _scenario_choices(runs: dict, record: list, carry_record: list = (), effort_
     guarded = {"head": head} if head is not None and prefer_head(record) else {"model": runs.get("assist_model_start")}
     carried = runs.get("assist_carried")
     carry = {"previous": carried} if carried is not None and prefer_carried(carry_record) else guarded
+    outside = {"empty": runs.get("assist_empty")} if inside is False else guarded  # app_domain: no model or head
+    domain = {"previous": carried} if carried is not None and prefer_carried(carry_record) else outside
     return {
         "scratch": ({"scratch": runs["scratch"]}, {}),
         "model": ({"model": runs.get("model_start"), "empty": runs["scratch"]}, {"empty": 1}),
@@ -421,6 +429,7 @@ def _scenario_choices(runs: dict, record: list, carry_record: list = (), effort_
         "app_guarded": (guarded, {}),
         "assist_previous": ({"previous": carried} if carried is not None else {"empty": runs.get("assist_empty")}, {}),
         "app_carry": (carry, {}),
+        "app_domain": (domain, {}),
         "app_effort": (_effort_choice(runs, effort_record, inside), {}),
     }
 

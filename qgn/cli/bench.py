@@ -71,7 +71,8 @@ def add_arguments(p) -> None:
                         "at most this far away; default 0, exact)")
     p.add_argument("--scenarios", help="annotate: comma-separated scenarios (default scratch, model, assist_scratch, "
                                        "assist_model, assist_head, best, app, app_guarded; add assist_previous, app_carry (the previous "
-                                       "image's labels carried by optical flow), app_effort (tried for the app, not kept: the start that cost "
+                                       "image's labels carried by optical flow), app_domain (the app now: app_carry, empty where the model's domain "
+                                       "check flags the image), app_effort (tried for the app, not kept: the start that cost "
                                        "least on the images before, empty included), loop, loop_uncertainty)")
     p.add_argument("--beta", type=float, help="annotate: collateral an action may cause per pixel it fixes (default 0.05)")
     p.add_argument("--stride", type=int, help="annotate: every K-th image of the split (default 1; CamVid val "

@@ -105,11 +105,12 @@ def annotate_section(args, log):
     if getattr(args, "beta", None) is not None:
         config.beta = float(args.beta)
     config.snap_evidence = evidence or "image"
-    if "app_effort" in config.scenarios:
-        from qgn.domain import reference_for
+    if "app_effort" in config.scenarios or "app_domain" in config.scenarios:
+        from qgn.domain import reference_for, reference_path
 
         config.domain = reference_for(path)
-        log(f"annotate: app_effort's first start: {'the model, or empty outside its domain (' + str(path.with_name(path.stem + '.domain.json').name) + ')' if config.domain else 'the model (no domain reference beside it)'}")
+        log(f"annotate: domain verdicts (app_domain; app_effort's first start): "
+            f"{'from ' + reference_path(path).name if config.domain else 'none (no domain reference made for this model)'}")
     log(f"annotate: {count} image(s) of {args.data} {args.split or 'val'} (every {stride}), model {path}, "
         f"scenarios {', '.join(config.scenarios)}, tolerance {config.tolerance} px")
     sequences, anchors = annotate_bench(model, samples, classes, config, log, heldout)

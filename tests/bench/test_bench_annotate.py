@@ -231,6 +231,31 @@ def test_effort_choice_takes_the_start_that_cost_least_before():
     assert list(_effort_choice(third, record, inside=False)) == ["previous"]  # once judged, the record decides
 
 
+
+def test_app_domain_starts_empty_where_the_domain_check_flags_the_image():
+    """app_domain, the app's rule: app_carry's start, except that a flagged image takes the empty
+    start where app_carry would take the model's or the head's; the carried start, when its record
+    prefers it, still comes first; an unflagged or unjudged image is app_carry's."""
+    from types import SimpleNamespace as Run
+
+    from qgn.bench.annotate import _scenario_choices
+
+    runs = {"scratch": Run(actions=90), "assist_empty": Run(actions=22), "assist_model_start": Run(actions=29),
+            "assist_head_start": Run(actions=25), "assist_carried": Run(actions=24)}
+    head_wins = [(0.9, 0.5)] * 3  # the head beat the model on the last three judged images
+    carry_loses, carry_wins = [(0.5, 0.9)] * 3, [(0.95, 0.9)] * 3
+
+    def starts(inside, carry_record, record=()):
+        choices = _scenario_choices(runs, list(record), carry_record, inside=inside)
+        return list(choices["app_domain"][0]), list(choices["app_carry"][0])
+
+    assert starts(None, carry_loses) == (["model"], ["model"])
+    assert starts(True, carry_loses, head_wins) == (["head"], ["head"])
+    assert starts(False, carry_loses) == (["empty"], ["model"])
+    assert starts(False, carry_loses, head_wins) == (["empty"], ["head"])
+    assert starts(False, carry_wins) == (["previous"], ["previous"])
+
+
 @pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
 def test_cli_loops_use_the_apps_finetune(capsys):
     rc = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
