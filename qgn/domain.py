@@ -96,9 +96,29 @@ class DomainReference:
         ref.threshold = float(np.percentile(ref.distance(d), 95))
         return ref
 
+    def check(self) -> None:
+        """ValueError unless the arrays fit together: ``mean`` and ``std`` (D,), ``components``
+        (k, D), ``variances`` (k,), all finite, and positive ``std``, ``variances``, ``residual`` and
+        ``threshold``."""
+        d = self.mean.shape
+        if self.mean.ndim != 1 or self.std.shape != d or self.components.ndim != 2 \
+                or self.components.shape[1:] != d or self.variances.shape != self.components.shape[:1]:
+            raise ValueError(f"arrays of mismatched shapes (mean {self.mean.shape}, std {self.std.shape}, "
+                             f"components {self.components.shape}, variances {self.variances.shape})")
+        arrays = (self.mean, self.std, self.components, self.variances, np.array([self.residual, self.threshold]))
+        if not all(np.isfinite(x).all() for x in arrays):
+            raise ValueError("values that are not finite")
+        if (self.std <= 0).any() or (self.variances <= 0).any() or self.residual <= 0 or self.threshold <= 0:
+            raise ValueError("a standard deviation, variance or threshold that is not positive")
+
     def distance(self, descriptors: np.ndarray) -> np.ndarray:
-        """Mahalanobis distances of (N, D) descriptors (or one (D,)) under the PPCA model."""
-        z = (np.atleast_2d(np.asarray(descriptors, np.float64)) - self.mean) / self.std
+        """Mahalanobis distances of (N, D) descriptors (or one (D,)) under the PPCA model;
+        ValueError when D is not the reference's (a reference of another encoder)."""
+        descriptors = np.atleast_2d(np.asarray(descriptors, np.float64))
+        if descriptors.shape[1:] != self.mean.shape:
+            raise ValueError(f"descriptors of {descriptors.shape[1]} values against a reference of "
+                             f"{self.mean.shape[0]}: the reference was made for another encoder")
+        z = (descriptors - self.mean) / self.std
         proj = z @ self.components.T
         inside = (proj ** 2 / self.variances).sum(axis=1)
         rest = np.maximum((z ** 2).sum(axis=1) - (proj ** 2).sum(axis=1), 0.0) / self.residual
@@ -129,9 +149,11 @@ class DomainReference:
                 raise ValueError(f"not a version-{DOMAIN_VERSION} domain reference")
             def a(key):
                 return np.array(doc[key], np.float64)
-            return cls(a("mean"), a("std"), a("components"), a("variances"), float(doc["residual"]),
-                       float(doc["threshold"]), str(doc.get("model_sha256", "")), int(doc.get("images", 0)),
-                       str(doc.get("source", "")))
+            ref = cls(a("mean"), a("std"), a("components"), a("variances"), float(doc["residual"]),
+                      float(doc["threshold"]), str(doc.get("model_sha256", "")), int(doc.get("images", 0)),
+                      str(doc.get("source", "")))
+            ref.check()
+            return ref
         except (OSError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}: not a readable domain reference ({exc})") from None
 
@@ -170,8 +192,7 @@ class DomainVerdict:
         if self.inside:
             return f"{model_name}: this image looks like its training images (domain score {self.score:.2f})"
         return (f"{model_name}: this image is unlike its training images (domain score {self.score:.1f}; theirs ≤ 1).<br>"
-                f"Its prediction may be confidently wrong, so new annotations start from an empty map; "
-                f"Start from → Prediction takes the model's.")
+                f"Its prediction may be confidently wrong.")
 
 
 def judge(model, image: np.ndarray, reference: DomainReference) -> DomainVerdict:

@@ -225,7 +225,10 @@ class Engine:
         if entry.domain is None and self.reference is not None and doc.image is not None:
             from qgn.domain import judge_session
 
-            entry.domain = judge_session(entry.session, doc.image, self.reference)
+            try:
+                entry.domain = judge_session(entry.session, doc.image, self.reference)
+            except ValueError:  # a reference of another encoder (its SHA-256 blank): no verdicts, every
+                self.reference = None  # prediction still shown
         return entry.domain
 
     def _level_view(self, entry: _Entry, scheme, prediction, level: int) -> LevelView:

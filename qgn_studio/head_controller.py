@@ -26,6 +26,13 @@ from pathlib import Path
 from PySide6 import QtCore
 
 
+START_NOTE = {  # the domain warning's last words: what the image's annotation starts (or started) from
+    "empty": " This image starts from an empty map; Start from → Prediction takes the model's.",
+    "previous": " This image starts from the image before's labels (carried); Start from → Empty clears them.",
+    "prediction": " Check its start closely, or Start from → Empty.",
+}
+
+
 class HeadController(QtCore.QObject):
     """See the module docstring. ``workspace``: the model's info, the class set, the project and the
     current document; ``annotator``: where the head offers its start; ``projects``: its saves
@@ -53,6 +60,7 @@ class HeadController(QtCore.QObject):
         workspace.model_changed.connect(lambda _info: self.model_changed())
         annotator.class_set_edited.connect(lambda _classes: self._reset(load=False))
         self.fitted.connect(self._fitted)
+        annotator.session_created.connect(lambda doc: self.show_verdict(doc) if doc is workspace.current else None)
         annotator.extra_sources["head"] = (self.available, self.predict)
         annotator.default_source = self.default_source
 
@@ -78,8 +86,9 @@ class HeadController(QtCore.QObject):
         Outside the domain the model's start and the head's (which reads the model's features, and
         whose record only says it beat the model's start) cost more actions than an empty map on a
         sequence the model never saw (benchmarks/RESULTS.md, ``qgn bench`` scenario app_domain)."""
-        if self.outside(doc):
-            return "empty"
+        classes = self.workspace.classes
+        if self.outside(doc) and classes is not None and classes.ignore_index is not None:
+            return "empty"  # (a class set without an ignore value has no empty map)
         return "head" if self.available(doc) and self.head.preferred else "prediction"
 
     def predict(self, doc):
@@ -248,9 +257,12 @@ class HeadController(QtCore.QObject):
         if verdict is None or verdict.inside or info is None:
             self.workspace.clear_message("domain")
             return
-        self.workspace.show_message(verdict.describe(info.name), "warning", "domain")
+        session = doc.annotation
+        start = START_NOTE.get(self.annotator.default_source(doc) if session is None else session.origin, "")
+        self.workspace.show_message(verdict.describe(info.name) + start, "warning", "domain")
 
     def model_changed(self) -> None:
+        self.workspace.clear_message("domain")  # the old model's verdict; the new one's comes with its prediction
         self._reset(load=True)
 
     def _say(self, text: str, ms: int = 5000) -> None:

@@ -4,6 +4,8 @@ canvas; an image like them starts from the prediction. The verdict comes with th
 it is there when the annotation starts."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
 
 import numpy as np
@@ -15,35 +17,54 @@ from studio_steps import WAIT_MS
 SIZE = (64, 96)
 
 
-@pytest.fixture
-def model_with_reference(model_path, samples, tmp_path):
-    """A copy of the tiny model with a domain reference made from the samples and 40 synthetic
+def write_reference(path, samples):
+    """A domain reference beside the model at ``path``, made from the samples and 40 synthetic
     scenes of their kind (its "training images"): the samples are inside its domain, noise is not
-    (both checked below)."""
+    (checked below). Returns the reference's path."""
     from qgn.data.synthetic import make_scene
     from qgn.domain import DomainReference, image_descriptor, reference_path
     from qgn.fileio import file_sha256
     from qgn.model.checkpoint import load_model
 
-    path = tmp_path / "model" / model_path.name
-    path.parent.mkdir()
-    shutil.copy(model_path, path)
-    shutil.copy(model_path.with_suffix(".json"), path.with_suffix(".json"))
     model = load_model(path)
     images = [np.asarray(Image.open(p).convert("RGB")) for p in samples]
     images += [make_scene(9000 + i, *SIZE)[0] for i in range(40)]
     scenes = np.stack([image_descriptor(model, image) for image in images])
-    DomainReference.fit(scenes, file_sha256(path)).save(reference_path(path))
+    return DomainReference.fit(scenes, file_sha256(path)).save(reference_path(path))
+
+
+@pytest.fixture
+def model_with_reference(model_path, samples, tmp_path):
+    """A copy of the tiny model with a domain reference (``write_reference``)."""
+    path = tmp_path / "model" / model_path.name
+    path.parent.mkdir()
+    shutil.copy(model_path, path)
+    shutil.copy(model_path.with_suffix(".json"), path.with_suffix(".json"))
+    write_reference(path, samples)
     return path
 
 
+@pytest.fixture
+def noise(tmp_path):
+    """An image of colour noise, outside the tiny model's domain."""
+    path = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (*SIZE, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def banners(win) -> dict:
+    """The canvas banners shown now, by key (kept up to date)."""
+    shown = {}
+    win.workspace.message.connect(lambda text, kind, key: shown.__setitem__(key, text))
+    win.workspace.message_cleared.connect(lambda key: shown.pop(key, None))
+    return shown
+
+
 def test_an_image_outside_the_models_domain_starts_empty_and_says_why(qtbot, windows, samples,
-                                                                     model_with_reference, tmp_path):
+                                                                     model_with_reference, noise):
     from qgn.domain import judge, reference_for
     from qgn.model.checkpoint import load_model
 
-    noise = tmp_path / "noise.png"
-    Image.fromarray(np.random.default_rng(3).integers(0, 256, (*SIZE, 3), dtype=np.uint8)).save(noise)
     model, reference = load_model(model_with_reference), reference_for(model_with_reference)
     assert judge(model, np.asarray(Image.open(samples[0]).convert("RGB")), reference).inside
     assert not judge(model, np.asarray(Image.open(noise).convert("RGB")), reference).inside
@@ -63,7 +84,7 @@ def test_an_image_outside_the_models_domain_starts_empty_and_says_why(qtbot, win
     session = win.current.annotation
     assert not win.current.result.domain.inside and session.origin == "empty"
     assert (session.label == win.annotator.classes.ignore_index).all()  # nothing of the model's
-    assert any(key == "domain" and "start from an empty map" in text for key, text in shown)
+    assert any(key == "domain" and "starts from an empty map" in text for key, text in shown)
     win.annotator.start_from("prediction")  # the model's start is one choice away
     win.jobs.wait_idle()
     qtbot.waitUntil(lambda: session.version > 0, timeout=WAIT_MS)
@@ -88,3 +109,88 @@ def test_the_verdict_reuses_the_predictions_encoder_pass(model_path):
     model.encode = lambda x: calls.append(1) or encode(x)
     verdict = judge_session(session, images[4], reference)
     assert calls == [] and verdict.score == pytest.approx(reference.score(image_descriptor(model, images[4])))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "another encoder"])
+def test_a_reference_that_does_not_fit_costs_the_verdict_not_the_prediction(qtbot, windows, samples,
+                                                                            model_with_reference, damage):
+    """A hand-edited reference (arrays of mismatched lengths) is no reference; one of another
+    encoder (its SHA-256 blank, so not refused by it) gives no verdicts: the image still shows."""
+    from qgn.domain import DomainReference, reference_path
+
+    ref = reference_path(model_with_reference)
+    doc = json.loads(ref.read_text())
+    if damage == "truncated":
+        doc["mean"] = doc["mean"][:10]
+    else:
+        doc["model_sha256"] = ""
+        for key in ("mean", "std"):
+            doc[key] = doc[key] * 2
+        doc["components"] = [c * 2 for c in doc["components"]]
+    ref.write_text(json.dumps(doc))
+    if damage == "truncated":
+        with pytest.raises(ValueError, match="mismatched shapes"):
+            DomainReference.load(ref)
+    failures = []
+    win = windows()
+    win.worker.failed.connect(lambda _doc, message: failures.append(message))
+    win.start([samples[0]], str(model_with_reference))
+    qtbot.waitUntil(lambda: failures or (win.current is not None and win.current.result is not None),
+                    timeout=WAIT_MS)
+    assert not failures and win.current.result.domain is None
+
+
+def test_without_an_ignore_value_a_flagged_image_keeps_the_prediction_and_says_so(qtbot, windows, samples,
+                                                                                  noise, tmp_path):
+    """A class set with no ignore value has no empty map: the flagged image starts from the
+    prediction without a failed attempt, and the banner does not promise an empty start."""
+    from qgn.data.synthetic import SYNTHETIC_CLASSES
+    from qgn_studio.testing import make_dev_model
+
+    path = make_dev_model(tmp_path / "model" / "noignore.safetensors", composite_bias=0.6,
+                          classes=dataclasses.replace(SYNTHETIC_CLASSES, ignore_index=None))
+    write_reference(path, samples)
+    win = windows()
+    shown, statuses = banners(win), []
+    win.workspace.status.connect(lambda text, ms: statuses.append(text))
+    win.start([noise], str(path))
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    win.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    assert not win.current.result.domain.inside and win.current.annotation.origin == "prediction"
+    assert not [text for text in statuses if "Cannot start from" in text]
+    assert "Check its start closely" in shown["domain"] and "empty map" not in shown["domain"]
+
+
+def test_the_banner_names_the_carried_start_when_that_is_taken(qtbot, windows, samples, model_with_reference,
+                                                               noise):
+    win = windows()
+    shown = banners(win)
+    win.carry._same_size = lambda doc: True
+    win.carry.available = lambda doc=None: True
+    win.annotator.extra_sources["previous"] = (win.carry.available, lambda doc: np.zeros(doc.size, np.int64))
+    win.start([noise], str(model_with_reference))
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    win.carry.record = {"a": (0.99, 0.5), "b": (0.99, 0.5), "c": (0.99, 0.5)}  # it beat the others (a model
+    win.annotator.set_mode(True)  # change forgets the record: set after the model is in)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    assert win.current.annotation.origin == "previous"
+    assert "image before's labels" in shown["domain"] and "empty map" not in shown["domain"]
+
+
+def test_another_model_clears_the_old_models_warning_at_once(qtbot, windows, model_with_reference, model_path,
+                                                             noise, monkeypatch):
+    from qgn_studio import engine as engine_module
+    from studio_steps import hold
+
+    win = windows()
+    shown = banners(win)
+    win.start([noise], str(model_with_reference))
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    assert "domain" in shown
+    _started, release = hold(monkeypatch, engine_module.Engine, "predict")
+    win.load_model(model_path)  # another model (no reference), its prediction held back
+    qtbot.waitUntil(lambda: win.model_info is not None and win.model_info.path.name == model_path.name
+                    and win.model_info.path != model_with_reference, timeout=WAIT_MS)
+    assert "domain" not in shown
+    release.set()
