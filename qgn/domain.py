@@ -178,6 +178,32 @@ def reference_for(model_path: str | Path) -> DomainReference | None:
     return ref
 
 
+def carry_reference(original: str | Path, saved: str | Path, model) -> Path | None:
+    """For ``model``, fine-tuned from the model file ``original`` and saved at ``saved``: where
+    ``original`` has a domain reference and ``model``'s encoder is still ``original``'s, tensor for
+    tensor (a frozen-encoder fine-tune, the default), the same reference bound to the new file,
+    written beside it. The descriptor reads the encoder alone, so its verdicts still hold; and a few
+    corrected images do not make a model's start pay on a scene it did not know (benchmarks/RESULTS.md,
+    "The domain check decides the start"). Returns the reference's path, or None: no reference,
+    or the encoder changed (``encoder="train"``), whose old reference would judge wrongly."""
+    reference = reference_for(original)
+    if reference is None:
+        return None
+    from safetensors import safe_open
+
+    state = {k: v for k, v in model.state_dict().items() if k.startswith("encoder.")}
+    with safe_open(str(original), "pt") as weights:
+        keys = [k for k in weights.keys() if k.startswith("encoder.")]
+        if not keys or set(keys) != set(state):
+            return None
+        for key in keys:
+            if not torch.equal(weights.get_tensor(key), state[key].detach().cpu()):
+                return None
+    reference.model_sha256 = file_sha256(saved)
+    reference.source = f"{reference.source}; carried from {Path(original).name} (encoder unchanged by fine-tuning)"
+    return reference.save(reference_path(saved))
+
+
 @dataclass
 class DomainVerdict:
     """score (1 = the training images' 95th percentile), inside: score <= WARN_AT."""

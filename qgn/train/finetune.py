@@ -476,7 +476,8 @@ def compare_models(before: QGN, after: QGN, images: Sequence[np.ndarray], labels
 def save_new_model(model: QGN, path: str | os.PathLike, *, overwrite: bool = False, extra: dict | None = None,
                    original: str | os.PathLike | None = None) -> Path:
     """Save ``model`` to ``path`` (.safetensors) and ``path``.json (``save_model``; ``extra`` is
-    merged into the JSON's ``extra``). Raises FileExistsError when either file exists and
+    merged into the JSON's ``extra``); with ``original``, the original's domain reference comes
+    along where the encoder is unchanged (``qgn.domain.carry_reference``). Raises FileExistsError when either file exists and
     ``overwrite`` is False, and ValueError when ``path`` is ``original`` (the model it was
     fine-tuned from) whatever ``overwrite`` says."""
     path = Path(path)
@@ -488,7 +489,22 @@ def save_new_model(model: QGN, path: str | os.PathLike, *, overwrite: bool = Fal
         for existing in (path, config_path(path)):
             if existing.exists():
                 raise FileExistsError(f"{existing} exists; choose a new name (or allow overwriting it)")
-    return save_model(path, model, extra=extra)
+    saved = save_model(path, model, extra=extra)
+    if original is not None:
+        _carry_domain_reference(Path(original), saved, model)
+    return saved
+
+
+def _carry_domain_reference(original: Path, saved: Path, model: QGN) -> None:
+    """The original's domain reference beside the fine-tuned model when its encoder is unchanged
+    (``qgn.domain.carry_reference``). A reference that cannot be read or written only costs the
+    domain warning (no verdict), never the model just saved."""
+    from qgn.domain import carry_reference
+
+    try:  # an older reference left beside an overwritten model names the old file's SHA-256: not read
+        carry_reference(original, saved, model)
+    except (OSError, ValueError, RuntimeError):
+        pass
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -90,3 +90,31 @@ def test_a_stop_asked_for_while_the_features_are_made_ends_the_fine_tune_there(m
     assert len(encoded) == 2  # of six images: it stopped at the first ask after the second
     dec0, dec1 = model.decoder.state_dict(), result.model.decoder.state_dict()
     assert all(torch.equal(dec0[k], dec1[k]) for k in dec0)  # no step was taken
+
+
+def test_a_frozen_encoder_fine_tune_keeps_the_domain_reference_and_a_trained_one_does_not(tmp_path):
+    """The descriptor reads the encoder alone: a model fine-tuned with its encoder frozen is judged
+    by its original's reference (bound to the new file), one whose encoder learnt gets none."""
+    from qgn.domain import DomainReference, image_descriptor, judge, reference_for, reference_path
+    from qgn.fileio import file_sha256
+    from qgn.model.checkpoint import load_model, save_model
+    from qgn.train.finetune import save_new_model
+
+    model = tiny_model()
+    original = save_model(tmp_path / "base.safetensors", model)
+    images = [make_scene(300 + i, 64, 64)[0] for i in range(12)]
+    DomainReference.fit(np.stack([image_descriptor(model, im) for im in images]),
+                        file_sha256(original)).save(reference_path(original))
+    frozen = finetune(model, *scenes(), FinetuneConfig(iterations=2, **FAST)).model
+    kept = save_new_model(frozen, tmp_path / "frozen.safetensors", original=original)
+    carried = reference_for(kept)
+    assert carried is not None and carried.model_sha256 == file_sha256(kept)
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    base_ref = reference_for(original)
+    for image in (images[0], noise):
+        assert judge(load_model(kept), image, carried).score == judge(model, image, base_ref).score
+    trained = finetune(model, *scenes(), FinetuneConfig(iterations=2, encoder="train", **FAST)).model
+    kept = save_new_model(trained, tmp_path / "trained.safetensors", original=original)
+    assert reference_for(kept) is None and not reference_path(kept).exists()
+    assert save_new_model(frozen, tmp_path / "no-original.safetensors") and \
+        not reference_path(tmp_path / "no-original.safetensors").exists()
