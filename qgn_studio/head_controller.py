@@ -111,6 +111,8 @@ class HeadController(QtCore.QObject):
         self._reset(load=True)
 
     def _reset(self, load: bool) -> None:
+        if self._stop.is_set():
+            return  # the window closed (the project goes with it): nothing to forget or fit
         self._generation += 1
         generation = self._generation
         self.head = None
@@ -145,8 +147,9 @@ class HeadController(QtCore.QObject):
         """Learn the saved annotations not learnt yet and refit the head, in the background."""
         project, model_path = self.projects.project, self._model_path()
         classes = self.workspace.classes
-        if project is None or model_path is None or classes is None or classes.ignore_index is None:
-            return
+        if self._stop.is_set() or project is None or model_path is None or classes is None or \
+                classes.ignore_index is None:
+            return  # (the window closed: the next save fits it again)
         generation = self._generation
         key = (project, classes, generation)
         if self._queued == key:
@@ -229,8 +232,8 @@ class HeadController(QtCore.QObject):
     def judge(self, doc) -> None:
         """Score ``doc``'s image against the model's domain reference in the background."""
         model_path = self._model_path()
-        if doc is None or doc.image is None or model_path is None or doc.path in self.verdicts:
-            return
+        if self._stop.is_set() or doc is None or doc.image is None or model_path is None or doc.path in self.verdicts:
+            return  # (the window closed: nobody to warn)
         image, path = doc.image, doc.path
         self.verdicts[path] = None  # asked once per image and model
 

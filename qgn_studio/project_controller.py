@@ -351,7 +351,8 @@ class ProjectController(QtCore.QObject):
         self._write_failed(f"Autosave failed: {message}")
         if self.project is None and CHANGED_ELSEWHERE in message:
             self._reopen_scratches()
-        self.retry.start()
+        if not self.jobs.stopped:  # (after the window closed nothing writes any more: said, not tried again)
+            self.retry.start()
 
     def _reopen_scratches(self) -> None:
         """Another window changed a scratch project (its class edit renames the classes in place):
