@@ -355,7 +355,8 @@ class Finetuner(QtCore.QObject):
         if state == "cancelled" and not self._said_cancelled:  # cancelled while it compared
             self.panel.set_status("Cancelled while comparing: the fine-tuned model was dropped; "
                                   "the model in use is unchanged")
-        self.refresh()
+        if not self._closed:
+            self.refresh()
         self.finished.emit(state)
 
     # ------------------------------------------------------------------ keep / revert
@@ -450,7 +451,7 @@ class Finetuner(QtCore.QObject):
 
         from qgn_studio import unkept_models
 
-        if base is None:
+        if base is None or self._saving:  # (Keep was pressed: its save, queued first, is waited for)
             return
         if self.running:
             job = self.job
