@@ -17,6 +17,7 @@ own layer and the layers listed before it, never from a later one.
   ``image_filter``    which rows the image list shows
 * ``shell``           the three things a controller asks of the window: open or close images, load a model
 * ``recovery_question``  what the crash-recovery question says (whose autosaves, which images, when)
+* ``unkept_models``   fine-tuned models a SIGTERM set aside in the scratch folder, offered at the next start (no Qt)
 * ``gc_pause``        the garbage collector paused while many long-lived objects are made (no Qt)
 
 2. Widgets:

@@ -219,6 +219,28 @@ class AskUser:
         clicked = box.clickedButton()
         return "keep" if keep is not None and clicked is keep else "discard" if clicked is discard else "cancel"
 
+    def unkept_at_start(self, detail: str, path: Path) -> str:
+        """At start, a fine-tuned model the last session set aside when it was ended (SIGTERM)
+        neither kept nor reverted (``detail``: how it compared or how far it got; ``path``: where
+        Keep saves it): "keep", "discard" or "later" (also Esc)."""
+        box = QtWidgets.QMessageBox(self.parent)
+        box.setIcon(QtWidgets.QMessageBox.Icon.Question)
+        box.setWindowTitle("Keep the fine-tuned model?")
+        box.setText(f"A fine-tuned model from the last session was not kept: the session ended before it was "
+                    f"kept or reverted.\n\n{detail}.")
+        box.setInformativeText(f"Keep it saves it as a new file,\n{path}\nand predicts with it. Discard moves it "
+                               "to finetuned/discarded/ in the folder of unsaved work (nothing is deleted). Later asks at "
+                               "the next start.")
+        roles = QtWidgets.QMessageBox.ButtonRole
+        keep = box.addButton("Keep it", roles.AcceptRole)
+        discard = box.addButton("Discard it", roles.DestructiveRole)
+        later = box.addButton("Later", roles.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(later)
+        box.exec()
+        clicked = box.clickedButton()
+        return "keep" if clicked is keep else "discard" if clicked is discard else "later"
+
     def stop_finetune(self, steps: int, seconds: float) -> bool:
         """Esc with a fine-tune that has run a while: True stops it (its result is lost), False
         (also Esc, the default) keeps it training."""

@@ -15,6 +15,9 @@ reverted is asked about (``ask_unkept``, replaceable in tests): "keep" saves it 
 would by default (a save that fails keeps the window open and says why), "discard", or "cancel"
 (the window stays open); so is a fine-tune still running ("discard" stops it). What is discarded
 goes only when the window really closes (``shutdown``): a later question's "cancel" keeps it.
+A SIGTERM cannot ask: such a model — or the steps a running fine-tune has done — is set aside in
+the scratch folder and offered at the next start (``set_aside``, ``offer_unkept``,
+``qgn_studio.unkept_models``).
 
 When the annotations' class set (the project's) has other classes than the model — another
 number of classes or ignore value, e.g. after adding or deleting a class — the job first
@@ -79,6 +82,7 @@ class FinetuneJob(QtCore.QThread):
         self.scheme = scheme
         self._stop = threading.Event()
         self.names: list[str] = []
+        self.result = None  # the FinetuneResult once trained (a cancelled one holds the steps done)
 
     def cancel(self) -> None:
         self._stop.set()
@@ -108,6 +112,7 @@ class FinetuneJob(QtCore.QThread):
 
             result = finetune(before, pick(images, train), pick(labels, train), self.config,
                               progress=self.progress.emit, should_stop=self._stop.is_set, names=pick(names, train))
+            self.result = result
             self.trained.emit(result)
             if result.cancelled or result.iterations_done == 0 or self._stop.is_set():
                 return  # (cancelled after the last step: no comparison, nothing to keep)
@@ -152,6 +157,9 @@ def default_model_path(original: Path, folder: Path) -> Path:
         n += 1
 
 
+STOP_WAIT_S = 10.0  # SIGTERM: how long a running fine-tune is given to stop at its next step
+
+
 class Finetuner(QtCore.QObject):
     """The fine-tune dock's controller. ``workspace``: the open documents, the model's info and
     the class set; ``engine``: the InferenceWorker whose model is fine-tuned and which is handed
@@ -172,6 +180,7 @@ class Finetuner(QtCore.QObject):
         self.ask_save_path = ask.model_path  # (default Path) → (Path, overwrite confirmed) or None
         self.ask_unkept = ask.unkept_model  # (running, detail, path) → "keep" / "discard" / "cancel"
         self.ask_stop = ask.stop_finetune  # (steps, seconds) → True: stop a run that has gone a while
+        self.ask_set_aside = ask.unkept_at_start  # (detail, path) → "keep" / "discard" / "later"
         self.ask_stop_after_s = 5.0  # Esc stops a run younger than this without asking
         self._started_at = 0.0  # time.monotonic() when the run started
         self._saving = False  # a kept model is being written
@@ -346,7 +355,8 @@ class Finetuner(QtCore.QObject):
         if state == "cancelled" and not self._said_cancelled:  # cancelled while it compared
             self.panel.set_status("Cancelled while comparing: the fine-tuned model was dropped; "
                                   "the model in use is unchanged")
-        self.refresh()
+        if not self._closed:
+            self.refresh()
         self.finished.emit(state)
 
     # ------------------------------------------------------------------ keep / revert
@@ -388,12 +398,7 @@ class Finetuner(QtCore.QObject):
             self._saving = False
             self.result, self.comparison = None, None
             self.panel.show_comparison(None)
-            self.panel.set_status(f"Saved {saved_path.name}; predicting with it now")
-            self.engine.use_model(model, saved_path)
-            self.projects.set_model(saved_path)  # the project (if any) and the next start use it
-            if self.workspace.settings is not None:
-                self.workspace.settings.setValue("model/path", str(saved_path))
-            self.kept.emit(saved_path)
+            self._use_kept(model, saved_path)
             if then is not None:
                 then("")
 
@@ -405,6 +410,15 @@ class Finetuner(QtCore.QObject):
 
         self._saving = True
         self.jobs.submit(save, saved, failed, "Saving the fine-tuned model")
+
+    def _use_kept(self, model, saved_path: Path) -> None:
+        """Predict with the kept ``model`` (saved at ``saved_path``); the project and the next start too."""
+        self.panel.set_status(f"Saved {saved_path.name}; predicting with it now")
+        self.engine.use_model(model, saved_path)
+        self.projects.set_model(saved_path)  # the project (if any) and the next start use it
+        if self.workspace.settings is not None:
+            self.workspace.settings.setValue("model/path", str(saved_path))
+        self.kept.emit(saved_path)
 
     def revert(self, quiet: bool = False) -> None:
         had = self.result is not None
@@ -427,6 +441,82 @@ class Finetuner(QtCore.QObject):
             except ValueError:
                 return original.parent
         return Path.cwd()
+
+    # ------------------------------------------------------------------ SIGTERM and the next start
+    def set_aside(self, base: Path | None, wait_s: float = STOP_WAIT_S) -> None:
+        """SIGTERM: the fine-tuned model neither kept nor reverted — or, from a run still going, the
+        steps it has done once it stops at its next step (waited for up to ``wait_s``) — is written
+        into ``base`` on the job thread (``unkept_models``), to be offered at the next start."""
+        from qgn.train.finetune import FinetuneConfig, finetune_metadata
+
+        from qgn_studio import unkept_models
+
+        if base is None or self._saving:  # (Keep was pressed: its save, queued first, is waited for)
+            return
+        if self.running:
+            job = self.job
+            total = job.config.iterations
+            job.cancel()
+            job.wait(int(wait_s * 1000))
+            result = job.result
+            if result is None or result.iterations_done == 0:
+                return  # not one step done yet: nothing to lose
+            names, config = job.names, job.config
+            detail = (f"stopped when the session ended, after {result.iterations_done:,} of {total:,} iterations; "
+                      "not compared with the model it was fine-tuned from")
+        elif self.result is not None and self.comparison is not None:
+            result, config = self.result, FinetuneConfig(iterations=self.result.iterations_done)
+            names, detail = [r["name"] for r in self.comparison.per_image], self._comparison_text()
+        else:
+            return
+        original = self._original()
+        keep_at = self.default_path()
+        extra = finetune_metadata(config, result, original, names)
+        stem = original.stem if original is not None else "model"
+
+        def written(path: Path) -> None:
+            self.workspace.show_status(f"The fine-tuned model was not kept: set aside as {path}", 15000)
+
+        def failed(message: str) -> None:
+            self.workspace.show_status(f"The fine-tuned model could not be set aside: {message}", 15000)
+
+        self.jobs.submit(lambda: unkept_models.set_aside(base, result.model, extra, stem, detail, keep_at),
+                         written, failed, "Setting the fine-tuned model aside")
+
+    def offer_unkept(self, base: Path | None) -> None:
+        """At start: ask about each model a SIGTERM set aside (``set_aside``). Keep copies it to a new
+        file where Keep would have saved it and predicts with it; Discard moves it to
+        ``finetuned/discarded/``; Later leaves it to the next start."""
+        from qgn_studio import unkept_models
+
+        for unkept in unkept_models.waiting(base):
+            dest = default_model_path(unkept.keep_at, unkept.keep_at.parent)
+            choice = self.ask_set_aside(unkept.detail, dest)
+            if choice == "keep":
+                self._keep_set_aside(unkept, dest)
+            elif choice == "discard":
+                try:
+                    moved = unkept_models.move(unkept, unkept_models.DISCARDED)
+                except OSError as exc:
+                    self.workspace.warn(f"{unkept.path} could not be moved: {describe_error(exc)}", "finetune")
+                    continue
+                self.workspace.show_status(f"The fine-tuned model was moved to {moved.parent} (move it back into "
+                                           f"{unkept.path.parent} to be asked again)", 15000)
+
+    def _keep_set_aside(self, unkept, dest: Path) -> None:
+        from qgn.model.checkpoint import load_model
+
+        from qgn_studio import unkept_models
+
+        def keep():
+            path = unkept_models.copy_to(unkept, dest)
+            return path, load_model(path)
+
+        def failed(message: str) -> None:
+            self.workspace.warn(f"The fine-tuned model {unkept.path} was not kept: {message}. It stays there, "
+                                "offered at the next start", "finetune", 20000)
+
+        self.jobs.submit(keep, lambda kept: self._use_kept(kept[1], kept[0]), failed, "Keeping the fine-tuned model")
 
     # ------------------------------------------------------------------ closing the window
     def close_check(self, wait_s: float = 120.0) -> bool:

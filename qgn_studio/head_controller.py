@@ -124,6 +124,8 @@ class HeadController(QtCore.QObject):
         self._reset(load=True)
 
     def _reset(self, load: bool) -> None:
+        if self._stop.is_set():
+            return  # the window closed (the project goes with it): nothing to forget or fit
         self._generation += 1
         generation = self._generation
         self.head = None
@@ -158,8 +160,9 @@ class HeadController(QtCore.QObject):
         """Learn the saved annotations not learnt yet and refit the head, in the background."""
         project, model_path = self.projects.project, self._model_path()
         classes = self.workspace.classes
-        if project is None or model_path is None or classes is None or classes.ignore_index is None:
-            return
+        if self._stop.is_set() or project is None or model_path is None or classes is None or \
+                classes.ignore_index is None:
+            return  # (the window closed: the next save fits it again)
         generation = self._generation
         key = (project, classes, generation)
         if self._queued == key:

@@ -5,9 +5,14 @@ Jobs run one at a time in the order submitted (so two writes of one file never r
 thread; each job's result or error comes back through a queued signal and its callback runs on
 the UI thread. A long job says how far it is the same way: submitted with ``progress``, it gets a
 ``report`` to call on the job thread, and ``progress`` runs on the UI thread. ``wait_idle()`` blocks until the queue is empty (closing the window, tests).
+
+Once stopped (the window closed) a runner takes no more jobs: one submitted after its thread ended
+would wait for good, unseen. Such a job fails instead, loudly: its ``failed`` gets ``STOPPED`` (UI
+thread, as any failure) and the process's stderr says which job was not run.
 """
 from __future__ import annotations
 
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -16,6 +21,8 @@ from dataclasses import dataclass
 from PySide6 import QtCore
 
 from qgn_studio.document import describe_error
+
+STOPPED = "not run: the window's file thread has stopped (the window closed)"
 
 
 @dataclass
@@ -40,6 +47,7 @@ class JobRunner(QtCore.QThread):
         self._queue: deque[Job] = deque()
         self._running = False
         self._stopping = False
+        self._ended = False  # run() returned: nothing queued now would ever run
         self._finished_job.connect(self._deliver, QtCore.Qt.ConnectionType.QueuedConnection)
         self._job_progress.connect(self._deliver_progress, QtCore.Qt.ConnectionType.QueuedConnection)
 
@@ -52,9 +60,21 @@ class JobRunner(QtCore.QThread):
         ``progress(*args)`` on the UI thread, in order, before the job's ``done`` or ``failed``."""
         if not self.isRunning() and not self._stopping:
             self.start()
+        job = Job(run, done, failed, label, progress)
+        with self._cond:  # (the thread decides to end under it: a job is either queued before, or refused)
+            refused = self._stopping and (self._ended or not self.isRunning())
+            if not refused:
+                self._queue.append(job)
+                self._cond.notify_all()
+        if refused:
+            sys.stderr.write(f"qgn-studio: warning: {label or getattr(run, '__qualname__', 'a job')}: {STOPPED}\n")
+            self._finished_job.emit(job, None, STOPPED)  # its failed callback, from the event loop
+
+    @property
+    def stopped(self) -> bool:
+        """``stop`` was called: jobs submitted from now on may be refused (``STOPPED``)."""
         with self._cond:
-            self._queue.append(Job(run, done, failed, label, progress))
-            self._cond.notify_all()
+            return self._stopping
 
     def pending(self) -> int:
         with self._cond:
@@ -81,6 +101,7 @@ class JobRunner(QtCore.QThread):
                 while not self._queue and not self._stopping:
                     self._cond.wait()
                 if not self._queue:
+                    self._ended = True
                     return
                 job = self._queue.popleft()
                 self._running = True

@@ -505,11 +505,13 @@ class MainWindow(QtWidgets.QMainWindow):
         if paths:
             self.open_paths(list(paths))
         self.projects.startup_recovery()  # autosaves of a session that did not end normally
+        self.finetuner.offer_unkept(self.projects.scratch_path)  # ...and its fine-tuned model
 
     def terminate(self) -> None:
         """SIGTERM (``qgn_studio.termination``): autosave every unsaved edit, a stroke in progress
         too, wait for the writers, then close without questions. The autosaves stay: the next start
-        offers them (a project with unsaved edits is reopened); a fine-tune is stopped."""
+        offers them (a project with unsaved edits is reopened); so is a fine-tuned model not kept
+        (``Finetuner.set_aside``: a running fine-tune is stopped, its steps done set aside)."""
         if self.threads_stopped:
             return  # closed already
         self._terminating = True
@@ -526,6 +528,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.annotator.tools.finish_stroke()
         self.projects.cancel_opening(quiet=True)
         self.projects.autosave_now()
+        self.finetuner.set_aside(self.projects.scratch_path)  # a fine-tuned model not kept: offered at the next start
         self.jobs.wait_idle()
         QtCore.QCoreApplication.processEvents()  # the autosaves' callbacks
         self.close()

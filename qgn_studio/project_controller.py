@@ -69,6 +69,7 @@ from PySide6 import QtCore
 
 from qgn_studio.discovery import resolved
 from qgn_studio.document import describe_error
+from qgn_studio.scratch import LiveMarks
 
 AUTOSAVE_DELAY_MS = 2000
 AUTOSAVE_RETRY_MS = 10_000  # after a failed autosave (a full disk): try again without waiting for an edit
@@ -119,6 +120,7 @@ class ProjectController(QtCore.QObject):
         self.shell = shell
         self.scratch_path = scratch
         self._scratches: dict = {}  # root -> the scratch projects (one per class set) this window uses
+        self.live_marks = LiveMarks()  # this window's done marks in them, named while it lives (qgn_studio.scratch)
         self.ask_recover = ask.recover  # each replaceable (tests answer with a lambda)
         self.ask_folder = ask.folder
         self.ask_unsaved = ask.unsaved
@@ -349,7 +351,8 @@ class ProjectController(QtCore.QObject):
         self._write_failed(f"Autosave failed: {message}")
         if self.project is None and CHANGED_ELSEWHERE in message:
             self._reopen_scratches()
-        self.retry.start()
+        if not self.jobs.stopped:  # (after the window closed nothing writes any more: said, not tried again)
+            self.retry.start()
 
     def _reopen_scratches(self) -> None:
         """Another window changed a scratch project (its class edit renames the classes in place):
@@ -685,6 +688,7 @@ class ProjectController(QtCore.QObject):
         """The window closed normally: no project needs reopening at the next start."""
         self.watch.stop()
         self.retry.stop()
+        self.live_marks.release()
         if self.workspace.settings is not None:
             self.workspace.settings.remove("project/open")
             self.workspace.settings.sync()
@@ -875,8 +879,12 @@ class ProjectController(QtCore.QObject):
         own = project is self.project or project is self._stand_in  # a stand-in's: of the read-only project
         if images and not own and not self._scratch_classes(project, images):
             images = []  # they wait for a later start; done marks have no classes
-        if marks is not None and not own:
-            marks.extend(im for im in project.images if im.done and Path(im.path).is_file())
+        if marks is not None and not own:  # a live window's are its own, not a crash's: neither offered nor cleared
+            from qgn_studio.scratch import live_marks, same_path
+
+            live = live_marks(project, self.live_marks)
+            marks.extend(im for im in project.images if im.done and Path(im.path).is_file()
+                         and same_path(im.path) not in live)
         if not images and not marks:
             return []
         if project is self._stand_in and project.classes != self.project.classes:
@@ -1036,8 +1044,11 @@ class ProjectController(QtCore.QObject):
         target = self.scratch(classes)
         if target is None:
             return
-        self.jobs.submit(lambda: self._write_image(target, doc.path, lambda image: target.set_done(image, True))[0],
-                         failed=lambda message: self._warn(f"{doc.name}: the done mark cannot be kept in the "
+        def keep():
+            self.live_marks.record(target, add=[doc.path])  # named first: a start that sees the mark sees whose
+            return self._write_image(target, doc.path, lambda image: target.set_done(image, True))[0]
+
+        self.jobs.submit(keep, failed=lambda message: self._warn(f"{doc.name}: the done mark cannot be kept in the "
                                                            f"scratch folder ({message}); save a project to keep it"))
 
     def _keep_waiting_marks(self, classes) -> None:
@@ -1071,6 +1082,7 @@ class ProjectController(QtCore.QObject):
                 except KeyError:
                     done = False
                 if not done:
+                    self.live_marks.record(scratch, add=[path])
                     self._write_image(scratch, path, lambda image: scratch.set_done(image, True))
 
         self.jobs.submit(look, failed=lambda message: self._warn(f"A done mark cannot be kept in the scratch folder "
@@ -1090,6 +1102,7 @@ class ProjectController(QtCore.QObject):
                         continue
                     if image.done:
                         scratch.set_done(image, False)
+                    self.live_marks.record(scratch, remove=[path])
 
         if scratches and paths:
             self.jobs.submit(run, failed=lambda message: self._warn(f"Cannot clear a done mark in the scratch "

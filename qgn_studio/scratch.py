@@ -6,7 +6,7 @@ its first autosave. A project's files are of one class set, so sessions whose mo
 classes are autosaved beside each other, and the waiting autosaves of a crashed session keep their
 classes whatever model the next session uses. The scratch folder of earlier versions — itself a
 project, of the class set last used — is one of them: its waiting autosaves are still offered,
-and it still takes the autosaves of its class set. Nothing here deletes or moves a file.
+and it still takes the autosaves of its class set. Nothing here deletes or moves a user's file.
 
 A read-only project (a CD, a colleague's folder) is autosaved into a *stand-in* here instead,
 ``read-only-<digest>/`` (a digest of the project's resolved folder): a project of its classes whose
@@ -15,15 +15,25 @@ never at a start without a project nor for another project (``stand_in``).
 
 A class edit renames the classes of a scratch project in place (its folder keeps its name), so a
 class set is found by the classes its project.json holds, not by the folder's name. No Qt here.
+
+A window's done marks without a project are kept in a scratch project for a crash; another window
+starting cannot tell them from a dead window's unless the living window says so: it names them in
+``.live/<window>/marks.json`` of that project, the folder locked for the window's life
+(``LiveMarks``; ``qgn.fileio.lock_folder``: the system drops the lock however the process ends), and
+a start offers — and so may clear — only the marks no live window names (``live_marks``). These
+files are the windows' own bookkeeping, not the user's: a dead window's are removed.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 PREFIX = "classes-"
 STAND_IN_PREFIX = "read-only-"
+LIVE = ".live"
+LIVE_MARKS = "marks.json"
 
 
 def class_digest(classes) -> str:
@@ -120,3 +130,84 @@ def stand_in(base: Path, project, create: bool):
             if not (folder / PROJECT_FILE).is_file():
                 raise
     return Project.open(folder)
+
+
+class LiveMarks:
+    """The done marks one window keeps in scratch projects, named under a lock it holds while it
+    lives (see the module docstring). ``record`` runs on the window's job thread."""
+
+    def __init__(self):
+        import uuid
+
+        self.id = uuid.uuid4().hex
+        self.marked: dict[str, set[str]] = {}  # scratch project's folder -> the paths this window marked
+        self.held: dict[str, int] = {}  # scratch project's folder -> the descriptor holding its .live/<id>
+
+    def record(self, project, add=(), remove=()) -> None:
+        """This window's marks in ``project`` gain ``add`` and lose ``remove`` (image paths): written
+        before a mark is (and after one is cleared), so a start that sees a mark sees its name too.
+        Where there are no folder locks (Windows) nothing can tell a live window: nothing is written."""
+        from qgn.fileio import atomic_write_bytes, lock_folder, make_folder
+
+        root = str(project.root)
+        marked = self.marked.setdefault(root, set())
+        marked |= {same_path(p) for p in add}
+        marked -= {same_path(p) for p in remove}
+        folder = Path(root) / LIVE / self.id
+        if root not in self.held:
+            if not marked:
+                return
+            # made and locked under a name a start passes by, only then moved in: never taken for a dead one's
+            made = make_folder(Path(root) / LIVE / f".{self.id}")
+            fd = lock_folder(made, wait=False)
+            if fd is None:
+                return
+            os.replace(made, folder)
+            self.held[root] = fd
+        atomic_write_bytes(folder / LIVE_MARKS, json.dumps(sorted(marked)).encode("utf-8"))
+
+    def release(self) -> None:
+        """The window is gone (closed, or a test's stand-in for a kill): its locks go."""
+        for fd in self.held.values():
+            os.close(fd)
+        self.held.clear()
+
+
+def live_marks(project, own: LiveMarks | None = None) -> set[str]:
+    """The image paths (``same_path``) whose done marks in ``project`` live windows other than ``own``
+    keep; a dead window's bookkeeping found on the way is removed."""
+    from qgn.fileio import lock_folder
+
+    found: set[str] = set()
+    root = Path(project.root) / LIVE
+    try:
+        folders = [f for f in root.iterdir() if f.is_dir() and not f.is_symlink() and not f.name.startswith(".")]
+    except OSError:
+        return found
+    for folder in folders:
+        if own is not None and folder.name == own.id:
+            continue
+        try:
+            fd = lock_folder(folder, wait=False)
+        except OSError:
+            continue
+        if fd is None:  # its window lives (or nothing can tell: no such window then wrote one)
+            try:
+                names = json.loads((folder / LIVE_MARKS).read_text(encoding="utf-8"))
+                found |= {str(n) for n in names if isinstance(n, str)}
+            except (OSError, ValueError, TypeError):
+                pass
+            continue
+        try:
+            (folder / LIVE_MARKS).unlink(missing_ok=True)
+            folder.rmdir()
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return found
+
+
+def same_path(path) -> str:
+    """How a mark's image is named in ``.live``: its resolved path."""
+    return os.path.realpath(path)

@@ -81,6 +81,7 @@ def answering_window(recover: str = "later", unsaved: str = "discard"):
     win.projects.ask_remove = lambda names, project: True
     win.annotator.choose_merge_target = lambda class_id, pixels, images: None  # delete to ignore
     win.finetuner.ask_unkept = lambda running, detail, path: "discard"
+    win.finetuner.ask_set_aside = lambda detail, path: "later"
     return win
 
 
@@ -90,11 +91,12 @@ class Answers:
 
     def __init__(self, recover: str = "later", unsaved: str = "discard", folder=None, add_images: str = "add",
                  remove: bool = True, classes="keep", class_name=None, mask_file=None, colour=None,
-                 merge_target=None, model_path=None, unkept_model: str = "discard", stop_finetune: bool = True):
+                 merge_target=None, model_path=None, unkept_model: str = "discard", stop_finetune: bool = True,
+                 unkept_at_start: str = "later"):
         self.answers = dict(recover=recover, unsaved=unsaved, folder=folder, add_images=add_images, remove=remove,
                             class_name=class_name, mask_file=mask_file, colour=colour, merge_target=merge_target,
                             model_path=model_path, unkept_model=unkept_model,
-                            stop_finetune=stop_finetune)
+                            stop_finetune=stop_finetune, unkept_at_start=unkept_at_start)
         self.keep_classes = classes == "keep"
         self.new_classes = None if self.keep_classes else classes
         self.asked: list[str] = []
@@ -139,6 +141,9 @@ class Answers:
 
     def unkept_model(self, running, detail, path):
         return self._answer("unkept_model")
+
+    def unkept_at_start(self, detail, path):
+        return self._answer("unkept_at_start")
 
     def stop_finetune(self, steps, seconds):
         return self._answer("stop_finetune")

@@ -213,6 +213,7 @@ class Windows:
         win.projects.watch.stop()  # nor looks at the disk again
         win.annotator.forget(win.docs)
         win.projects.closed = lambda: None  # a killed process never gets to say it closed normally
+        win.projects.live_marks.release()  # the system drops a killed process's locks
         win.projects.confirm_discard = lambda *args, **kwargs: True  # nor to discard its done marks
         win.close()
 

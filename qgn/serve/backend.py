@@ -62,7 +62,7 @@ from urllib.parse import parse_qs, urljoin, urlparse
 import numpy as np
 
 from .inorder import Busy, InOrder
-from .kept import KeptAnnotations
+from .kept import PENDING, KeptAnnotations
 from .label_config import BrushTarget, ConfigError, brush_target
 from .limits import (MAX_RESPONSE_BYTES_ENV, MAX_TASKS_ENV, PREDICT_DEADLINE_ENV, max_response_bytes, max_tasks,
                      predict_deadline_s)
@@ -72,6 +72,8 @@ FETCH_TIMEOUT_S = 30.0  # for each connect and each read of a fetch
 FETCH_DEADLINE_S = 120.0  # for the whole of a fetch, redirects included
 MAX_FETCHES = 4  # fetches at once (each streams into a temporary file of at most MAX_IMAGE_BYTES)
 FETCH_WAIT_S = 30.0  # how long a fetch waits for one of those before a 503
+HELD_RETRY_S = (30.0, 60.0, 120.0, 300.0, 600.0)  # a held webhook's reads again after a PassingFailure, then every last
+PASSING_HTTP = {401, 403, 408, 425, 429}  # and every 5xx: answers that may change (a token /setup renews, a load)
 MAX_CORRECTIONS = 200
 DELETIONS = {"ANNOTATIONS_DELETED": "annotations", "TASKS_DELETED": "tasks"}  # webhook action: its list of {"id"}
 MAX_ERRORS = 20  # task errors listed in a /predict answer
@@ -88,6 +90,13 @@ class RequestError(ValueError):
 
 class NoLabelStudio(RequestError):
     """An image is a Label Studio address, and no Label Studio URL is known yet (/setup brings one)."""
+
+
+class PassingFailure(RequestError):
+    """A failure that may pass by itself: an image's server unreachable, slow or overloaded (a refused
+    connection, a timeout, HTTP 408/425/429 or a 5xx, all fetches busy) or refusing a token that
+    /setup may renew (401/403). A held webhook that meets one is read again later (``HELD_RETRY_S``)
+    and at the next start, not set aside."""
 
 
 STAGING_PREFIX = ".qgn-serve-"  # a version is saved into such a folder in train_out, then moved beside the others
@@ -404,6 +413,7 @@ class QGNBackend:
         self.next_seq = 0  # the next annotation's (never one given before, deleted ones' included)
         self.unread: list[Path] = []  # held webhooks of a killed server not read yet: tried again at /setup
         self.unread_ids: dict = {}  # each one's (project id, task id, annotation id): a deletion drops it
+        self.unread_attempts: dict = {}  # each one's latest retry timer (read_held_later): an older one does nothing
         self.new_since_training = 0
         self.training: threading.Thread | None = None
         self.training_running = False  # a fine-tune runs (set and cleared under state_lock)
@@ -467,13 +477,17 @@ class QGNBackend:
         for path in held:
             self.webhooks.run_later(lambda path=path: self.read_held(path))
 
-    def read_held(self, path: Path) -> None:
+    def read_held(self, path: Path, attempt: int = 0) -> None:
         """Read the webhook held in ``path`` (``resume_kept``; webhook thread). When its image cannot be
         fetched yet (no Label Studio URL is known: Label Studio has not connected) the file stays,
-        tried again at the next ``/setup`` and the next start; any other failure can only repeat, so
-        the file is moved into ``kept-annotations/failed/`` (kept, not read again) and named in the log."""
+        tried again at the next ``/setup`` and the next start; so it does after a failure that may pass
+        (``PassingFailure``: Label Studio down or overloaded), read again after ``HELD_RETRY_S``
+        too. Any other failure can only repeat, so the file is moved into ``kept-annotations/failed/``
+        (kept, not read again) and the log says where and how to have it read again."""
         import sys
 
+        if not path.is_file():
+            return  # read meanwhile (a /setup's reading and a retry's), or dropped by a deletion
         body = None
         try:
             body = json.loads(path.read_text(encoding="utf-8"))
@@ -489,15 +503,47 @@ class QGNBackend:
                 self.unread.append(path)
                 self.unread_ids[path] = held_ids(body)
             return
+        except PassingFailure as exc:
+            delay = HELD_RETRY_S[min(attempt, len(HELD_RETRY_S) - 1)]
+            print(f"qgn serve: warning: the webhook held in {path} cannot be read now ({exc}); it stays there, "
+                  f"tried again in {delay:g} s and at the next start", file=sys.stderr, flush=True)
+            self.read_held_later(path, body, attempt + 1, delay)
+            return
         except Exception as exc:
             try:
                 aside = self.kept.set_aside(path)
+                aside = (f"{aside} (move it into a new folder in {aside.parent.parent / PENDING}/ and restart qgn "
+                         "serve to have it read again)")
             except OSError as move:
                 aside = f"{path} (it could not be moved: {move})"
             print(f"qgn serve: warning: the webhook held in {path} before a restart cannot be read ({exc}); "
                   f"it is not learnt from, and kept in {aside}", file=sys.stderr, flush=True)
             return
         self.kept.release(path)
+
+    def read_held_later(self, path: Path, body, attempt: int, delay: float) -> None:
+        """Read the held webhook ``path`` again in ``delay`` seconds (a timer; on the webhook thread),
+        unless a ``/setup`` read it first, a deletion dropped it, or the server stops. Until then it
+        is one of ``unread``: a deletion naming its annotation drops it, as any held one."""
+        with self.state_lock:
+            self.unread.append(path)
+            self.unread_ids[path] = held_ids(body)
+            self.unread_attempts[path] = token = self.unread_attempts.get(path, 0) + 1
+
+        def again() -> None:
+            with self.state_lock:
+                if self.stopping.is_set() or path not in self.unread or self.unread_attempts.get(path) != token:
+                    return
+                self.unread.remove(path)
+                self.unread_ids.pop(path, None)
+            try:
+                self.webhooks.run_later(lambda: self.read_held(path, attempt))
+            except Busy:
+                pass  # stopped meanwhile: the file stays, read at the next start
+
+        timer = threading.Timer(delay, again)
+        timer.daemon = True
+        timer.start()
 
     # ------------------------------------------------------------------------------- protocol
     def health(self) -> dict:
@@ -644,10 +690,19 @@ class QGNBackend:
         held = self.kept.hold(body) if action != "START_TRAINING" else None  # a deletion too: read after the rest
 
         def work() -> dict:
+            retried = False
             try:
                 return self.read_webhook(action, body, project)
+            except PassingFailure as exc:  # Label Studio down: its held body is read again, not dropped
+                if held is None:
+                    raise
+                retried = True
+                self.read_held_later(held, body, 1, HELD_RETRY_S[0])
+                raise PassingFailure(f"{exc}; the webhook is kept in {held}, read again in {HELD_RETRY_S[0]:g} s and "
+                                     "at the next start", exc.status) from None
             finally:
-                self.kept.release(held)
+                if not retried:
+                    self.kept.release(held)
 
         try:
             answer = self.webhooks.run(work, f"{action} of project {project.get('id')}", arrived)
@@ -787,7 +842,7 @@ class QGNBackend:
             raise NoLabelStudio(f"the image {ref!r} is a Label Studio address, but no Label Studio URL is known: "
                                 "connect through /setup or start qgn serve with --label-studio-url", 422)
         if not self.fetch_slots.acquire(timeout=FETCH_WAIT_S):
-            raise RequestError(f"qgn serve is busy: {MAX_FETCHES} images are being fetched; try again later", 503)
+            raise PassingFailure(f"qgn serve is busy: {MAX_FETCHES} images are being fetched; try again later", 503)
         try:
             with tempfile.TemporaryDirectory(prefix=FETCH_PREFIX) as folder, holding(folder):
                 path = Path(folder) / ("image" + Path(urlparse(url).path).suffix[:12])
@@ -818,14 +873,16 @@ class QGNBackend:
                     out.write(chunk)
         except urllib.error.HTTPError as exc:
             if not watchdog.expired:
-                raise RequestError(f"fetching the image {url} got HTTP {exc.code} {exc.reason}", 424) from None
+                passing = exc.code in PASSING_HTTP or exc.code >= 500
+                raise (PassingFailure if passing else RequestError)(
+                    f"fetching the image {url} got HTTP {exc.code} {exc.reason}", 424) from None
         except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as exc:
             if not watchdog.expired:
-                raise RequestError(f"fetching the image {url} failed: {getattr(exc, 'reason', exc)}", 424) from None
+                raise PassingFailure(f"fetching the image {url} failed: {getattr(exc, 'reason', exc)}", 424) from None
         finally:
             timer.cancel()
         if watchdog.expired:
-            raise RequestError(f"fetching the image {url} took longer than {FETCH_DEADLINE_S:g} s", 504)
+            raise PassingFailure(f"fetching the image {url} took longer than {FETCH_DEADLINE_S:g} s", 504)
 
     # ------------------------------------------------------------------------------- fine-tuning
     def keep_correction(self, body: dict, project: dict) -> bool:

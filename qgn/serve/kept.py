@@ -9,7 +9,9 @@ task's image (H×W×3 uint8), its label map and, as JSON, the project, task and 
 ``seq`` of the newest annotation it learnt from, so a restart serving that version counts only the
 later ones as new. An annotation or deletion webhook's body waits in ``pending/<server>/`` from its
 arrival until its work has run (it may wait behind others, answered "accepted"), so one a kill
-caught waiting is read at the next start; ``<server>`` is locked while its server runs. The whole
+caught waiting is read at the next start — as is one whose image could not be fetched for a reason
+that may pass (Label Studio down: ``backend.PassingFailure``), which stays there, read again after a
+back-off meanwhile; ``<server>`` is locked while its server runs. The whole
 train_out folder is locked for a server's life too (``claim``): a second server into the same folder
 is refused, where it replaced the first's annotations of the same (project, task) with its own. A file that cannot be read is left as it is (and named); nothing here deletes a
 file but the one of an annotation Label Studio deleted, replaced or that fell out of the kept ones,
@@ -29,7 +31,7 @@ import numpy as np
 FOLDER = "kept-annotations"
 TRAINED = "trained.json"
 PENDING = "pending"
-FAILED = "failed"  # held webhooks that can never be read: kept, not read again
+FAILED = "failed"  # held webhooks that can never be read (a 404, a body that is not one): kept, not read again
 
 
 class TrainOutInUse(RuntimeError):

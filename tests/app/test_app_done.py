@@ -133,9 +133,9 @@ def test_a_done_mark_made_before_the_model_loads_is_kept_once_it_has(qtbot, wind
 
 def test_another_windows_discard_leaves_the_marks_of_a_window_still_open(qtbot, windows, model_path, tmp_path,
                                                                          user_state):
-    """A second window's start offers the scratch folder's marks, a live window's among them (it
-    cannot tell); its Discard cleared them on disk for good, and a crash of the first window later
-    lost them. The first window keeps its own marks there again, as it does its autosaves."""
+    """A second window's start offered the scratch folder's marks, a live window's among them (it
+    could not tell); its Discard cleared them on disk for good, and a crash of the first window later
+    lost them. A live window's marks are now not offered (its lock says it lives), so not cleared."""
     paths = write_samples(tmp_path / "data", 3, (64, 64))
     a = windows()
     a.start(paths[:1], str(model_path))
@@ -147,8 +147,8 @@ def test_another_windows_discard_leaves_the_marks_of_a_window_still_open(qtbot, 
     b.projects.ask_recover = lambda question: asked.append(question.names) or "discard"
     b.start([paths[1]], str(model_path))
     b.jobs.wait_idle()
-    assert asked == [[f"{paths[0].name} (marked done)"]]
-    qtbot.waitUntil(lambda: marks_in_scratch(user_state) == [paths[0]], timeout=WAIT_MS)  # A's watch keeps it again
+    assert asked == []
+    assert marks_in_scratch(user_state) == [paths[0]]
     windows.crash(a)
     b.close()
     assert restored_marks(qtbot, windows, model_path) == [(paths[0], True)]
@@ -176,3 +176,55 @@ def test_closing_with_discard_clears_the_mark_of_an_edited_image_too(qtbot, wind
     b.start([paths[1]], str(model_path))
     b.jobs.wait_idle()
     assert not any("(marked done)" in name for names in offered for name in names)
+
+
+def test_a_window_killed_right_after_another_windows_discard_keeps_its_done_marks(qtbot, windows, model_path,
+                                                                                 tmp_path):
+    """Window A (another process) marks an image done without a project; window B starts and its
+    Discard cleared the scratch folder's marks, A's among them; A kept them there again only at its
+    next look at the disk (every 1.5 s), so A killed before that lost them. A live window's marks
+    are now named, under a lock A holds while it lives, and B's start neither offers nor clears them."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    paths = write_samples(tmp_path / "data", 2, (64, 64))
+    script = textwrap.dedent(f"""
+        import sys
+        from PySide6 import QtCore, QtWidgets
+        from qgn_studio import app as studio
+
+        def drive():
+            win = next((w for w in QtWidgets.QApplication.topLevelWidgets() if type(w).__name__ == "MainWindow"), None)
+            if win is None or win.current is None or win.current.result is None:
+                QtCore.QTimer.singleShot(50, drive)
+                return
+            win.projects.watch.setInterval(10 ** 8)  # killed before its next look at the disk
+            win.annotator.done_action.trigger()
+            win.jobs.wait_idle()
+            print("READY", flush=True)
+
+        QtCore.QTimer.singleShot(0, drive)
+        sys.exit(studio.main(["--model", {str(model_path)!r}, {str(paths[0])!r}]))
+    """)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QGN_STUDIO_SETTINGS": str(tmp_path / "a.ini")}
+    a = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env)
+    try:
+        line = a.stdout.readline()
+        assert line.strip() == "READY", a.stderr.read() if a.poll() is not None else line
+        b, asked = windows(), []
+        b.projects.ask_recover = lambda question: asked.append(question.names) or "discard"
+        b.start([paths[1]], str(model_path))
+        b.jobs.wait_idle()
+        a.send_signal(signal.SIGKILL)
+        a.wait(60)
+    finally:
+        if a.poll() is None:
+            a.kill()
+            a.wait()
+    assert not any("(marked done)" in name for names in asked for name in names)  # a live window's: not asked
+    b.close()
+    assert restored_marks(qtbot, windows, model_path) == [(paths[0], True)]

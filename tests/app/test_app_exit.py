@@ -212,3 +212,102 @@ def terminated(script: str, tmp_path) -> None:
             child.kill()
             child.wait()
     assert child.returncode == 0, child.stderr.read()
+
+
+@pytest.mark.parametrize("when", ["compared", "running"])
+def test_sigterm_sets_a_fine_tuned_model_aside_and_the_next_start_keeps_it(qtbot, window, tmp_path, when):
+    """A logout or ``kill`` (SIGTERM) dropped a fine-tuned model neither kept nor reverted — and a
+    running fine-tune with the steps it had done — unasked: the app now writes it into the scratch
+    folder's ``finetuned/`` and the next start asks about it; Keep saves it where the panel's Keep
+    would have and predicts with it. ``running``: SIGTERM during the fine-tune, after a step."""
+    import hashlib
+    import json
+    import os
+
+    from qgn.model.checkpoint import load_model
+    from qgn_studio import unkept_models
+    from qgn_studio.finetuner import default_model_path
+    from qgn_studio.testing import make_dev_model
+
+    from sample_files import digest
+
+    images = write_samples(tmp_path / "data", 1, (64, 96))
+    model = make_dev_model(tmp_path / "models" / "dev.safetensors", composite_bias=0.6)
+    original = digest(model)
+    weights = tmp_path / "tuned.txt"
+    script = textwrap.dedent(f"""
+        import hashlib
+
+        import numpy as np
+
+        def window():
+            return next((w for w in QtWidgets.QApplication.topLevelWidgets()
+                         if type(w).__name__ == "MainWindow"), None)
+
+        def state_digest(model):
+            sha = hashlib.sha256()
+            for key, value in sorted(model.state_dict().items()):
+                sha.update(key.encode() + value.detach().cpu().numpy().tobytes())
+            return sha.hexdigest()
+
+        def compared(state):
+            win = window()
+            open({str(weights)!r}, "w").write(state_digest(win.finetuner.result.model))
+            print("READY", flush=True)
+
+        def stepped():
+            if window().finetuner.panel.progress.value() < 1:
+                QtCore.QTimer.singleShot(20, stepped)
+                return
+            print("READY", flush=True)
+
+        def drive():
+            win = window()
+            if win is None or win.current is None or win.current.result is None:
+                QtCore.QTimer.singleShot(50, drive)
+                return
+            if win.current.annotation is None:
+                win.annotator.set_mode(True)
+                QtCore.QTimer.singleShot(50, drive)
+                return
+            if not np.array_equal(win.current.annotation.label, win.current.ground_truth):
+                if not win.current.annotation.dirty:
+                    win.annotator.start_from("truth")
+                QtCore.QTimer.singleShot(50, drive)
+                return
+            panel = win.finetuner.panel
+            if {when!r} == "compared":
+                panel.iterations.setValue(2)
+                win.finetuner.finished.connect(compared)
+            else:
+                panel.iterations.setValue(100_000)
+                QtCore.QTimer.singleShot(0, stepped)
+            win.finetuner.start(panel.iterations.value(), panel.lr.value())
+
+        QtCore.QTimer.singleShot(0, drive)
+        sys.exit(studio.main(["--model", {str(model)!r}, {str(images[0])!r}]))
+    """)
+    terminated(script, tmp_path)
+    [unkept] = unkept_models.waiting(os.environ["QGN_STUDIO_SCRATCH"])
+    tuned = load_model(unkept.path)
+    finetune = json.loads(unkept.path.with_suffix(".json").read_text())["config"]["extra"]["finetune"]
+    assert finetune["from"] == str(model) and finetune["iterations_done"] >= 1
+    if when == "compared":
+        assert "mIoU" in unkept.detail and finetune["iterations_done"] == 2
+        sha = hashlib.sha256()
+        for key, value in sorted(tuned.state_dict().items()):
+            sha.update(key.encode() + value.detach().cpu().numpy().tobytes())
+        assert sha.hexdigest() == weights.read_text()  # the very model the session had
+    else:
+        assert "stopped" in unkept.detail
+    assert digest(model) == original
+
+    asked = []
+    window.finetuner.ask_set_aside = lambda detail, path: asked.append((detail, path)) or "keep"
+    expected = default_model_path(model, model.parent)
+    with qtbot.waitSignal(window.finetuner.kept, timeout=WAIT_MS) as kept:
+        window.start([], str(model))
+    assert asked == [(unkept.detail, expected)] and kept.args == [expected]
+    assert digest(expected) == digest(unkept.path.parent / unkept_models.KEPT / unkept.path.name)
+    assert unkept_models.waiting(unkept.path.parent.parent) == []  # asked once
+    assert window.settings.value("model/path") == str(expected)

@@ -557,3 +557,31 @@ def test_the_stop_question_says_what_is_lost_and_esc_keeps_training(qtbot, press
     assert AskUser(None).stop_finetune(212, 95.3) is stops
     assert seen["text"] == "Stop the fine-tune? It has run 212 steps (95\N{NO-BREAK SPACE}s); its result is lost."
     assert seen["buttons"] == ["Keep training", "Stop"]
+
+
+@pytest.mark.parametrize("answer", ["later", "discard"])
+def test_a_model_set_aside_at_sigterm_is_kept_for_later_or_moved_to_discarded(qtbot, window, tmp_path, demo_copy,
+                                                                             answer):
+    """A fine-tuned model a SIGTERM set aside (``unkept_models``; the SIGTERM itself and Keep:
+    tests/app/test_app_exit.py): Later leaves it to be asked about at the next start, Discard moves
+    it to ``finetuned/discarded/`` — nothing is deleted — and the model in use stays."""
+    import os
+
+    from qgn.model.checkpoint import load_model
+    from qgn_studio import unkept_models
+
+    scratch = Path(os.environ["QGN_STUDIO_SCRATCH"])
+    path = unkept_models.set_aside(scratch, load_model(demo_copy), {}, "demo", "mIoU 1 → 2 %",
+                                   demo_copy.parent / "demo-ft1.safetensors")
+    before = digest(path)
+    asked = []
+    window.finetuner.ask_set_aside = lambda detail, where: asked.append((detail, where)) or answer
+    window.start([], str(demo_copy))
+    assert asked == [("mIoU 1 → 2 %", demo_copy.parent / "demo-ft1.safetensors")]
+    waiting = unkept_models.waiting(scratch)
+    if answer == "later":
+        assert [m.path for m in waiting] == [path] and digest(path) == before
+    else:
+        moved = scratch / unkept_models.FOLDER / unkept_models.DISCARDED / path.name
+        assert waiting == [] and digest(moved) == before and moved.with_suffix(".json").is_file()
+    assert not (demo_copy.parent / "demo-ft1.safetensors").exists()

@@ -297,3 +297,24 @@ def test_a_screenshot_that_cannot_be_written_says_why(qtbot, window, tmp_path):
     assert not window.save_screenshot(tmp_path / "no such folder" / "view.png")
     message = window.statusBar().currentMessage()
     assert "Cannot save the screenshot" in message and "choose another folder" in message
+
+
+def test_a_job_submitted_after_the_file_thread_stopped_fails_loudly(qtbot, capfd):
+    """A job submitted once the window's file thread had stopped (the window closed) was queued for
+    good: never run and never said. It now fails, as any job does (its ``failed`` gets why, on the
+    UI thread) and stderr names it; a job submitted before the stop still runs."""
+    import threading
+
+    from qgn_studio.jobs import STOPPED, JobRunner
+
+    jobs, ran, failed = JobRunner(), [], []
+    release = threading.Event()
+    jobs.submit(lambda: release.wait(30))
+    jobs.submit(lambda: ran.append("queued before"), failed=failed.append)
+    jobs.stop(wait=False)
+    release.set()
+    jobs.wait()
+    jobs.submit(lambda: ran.append("after"), failed=failed.append, label="Autosaving")
+    qtbot.waitUntil(lambda: bool(failed), timeout=WAIT_MS)
+    assert ran == ["queued before"] and failed == [STOPPED]
+    assert f"Autosaving: {STOPPED}" in capfd.readouterr().err

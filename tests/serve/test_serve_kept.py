@@ -4,6 +4,7 @@ makes of it: the annotations Label Studio sent for fine-tuning are learnt from a
 no process holds it - never one a live server holds, nor anything else in the folder."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -452,3 +453,103 @@ def label_studio_unknown(monkeypatch) -> list:
 
     monkeypatch.setattr(QGNBackend, "keep_correction", fetch_after_setup)
     return unreachable
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (a connection to it is refused)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def label_studio_up(port: int):
+    """A stand-in for Label Studio's file server on ``port`` (loopback): the bundled samples."""
+    import functools
+    import http.server
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(samples_dir()))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_held_webhook_whose_label_studio_is_down_is_read_again_not_set_aside(tmp_path, capsys, monkeypatch):
+    """A held webhook whose image could not be fetched because Label Studio was down (a refused
+    connection) was moved into kept-annotations/failed/ and never learnt from unless a person moved
+    it back: such a passing failure now leaves it in pending/, read again after a back-off (and at
+    the next start), and learnt once Label Studio answers."""
+    monkeypatch.setattr(backend_module, "HELD_RETRY_S", (0.2,), raising=False)
+    port = free_port()
+    hook = annotated(1, 1, 9)
+    hook["task"]["data"]["image"] = f"http://127.0.0.1:{port}/images/scene_01.png"
+    models = tmp_path / "models"
+    held_then_killed(models, hook)
+    capsys.readouterr()
+    again = started(models)
+    assert again.webhooks.settle(120) and not again.corrections
+    assert not (models / "kept-annotations" / "failed").exists()
+    assert len(list((models / "kept-annotations" / "pending").rglob("*.json"))) == 1
+    err = capsys.readouterr().err
+    assert "tried again" in err and "next start" in err
+    with label_studio_up(port):
+        deadline = time.monotonic() + 120
+        while not again.corrections and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert again.webhooks.settle(120) and list(again.corrections) == [(7, 1)]
+    assert not list((models / "kept-annotations" / "pending").rglob("*.json"))
+    again.stop()
+    killed(again)
+    assert list(started(models).corrections) == [(7, 1)]  # kept on disk too
+
+
+def test_a_held_webhook_label_studio_refuses_for_good_is_set_aside_and_says_how_to_read_it_again(tmp_path,
+                                                                                                 capsys):
+    """A 404 will not change: the held webhook goes to kept-annotations/failed/ at once, and the log
+    says where it lies and how to have it read again."""
+    port = free_port()
+    hook = annotated(1, 1, 9)
+    hook["task"]["data"]["image"] = f"http://127.0.0.1:{port}/images/no_such_scene.png"
+    models = tmp_path / "models"
+    held_then_killed(models, hook)
+    capsys.readouterr()
+    with label_studio_up(port):
+        again = started(models)
+        assert again.webhooks.settle(120) and not again.corrections and not again.unread
+    aside, = (models / "kept-annotations" / "failed").glob("*.json")
+    err = capsys.readouterr().err
+    back = models / "kept-annotations" / "pending"
+    assert "404" in err and f"{aside} (move it into a new folder in {back}/ and restart qgn serve" in err
+
+
+def test_a_webhook_that_comes_while_label_studio_is_down_is_read_again_once_it_is_up(tmp_path, monkeypatch):
+    """An annotation webhook whose image could not be fetched (Label Studio down) was answered with
+    the error and its held body removed: Label Studio sends it once, so it was never learnt from. It
+    now stays held and is read again after a back-off."""
+    monkeypatch.setattr(backend_module, "HELD_RETRY_S", (0.2,), raising=False)
+    port = free_port()
+    hook = annotated(1, 1, 9)
+    hook["task"]["data"]["image"] = f"http://127.0.0.1:{port}/images/scene_01.png"
+    models = tmp_path / "models"
+    server = started(models)
+    with pytest.raises(backend_module.RequestError, match="Connection refused"):
+        server.webhook(hook)
+    assert not server.corrections
+    with label_studio_up(port):
+        deadline = time.monotonic() + 120
+        while not server.corrections and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.webhooks.settle(120) and list(server.corrections) == [(7, 1)]
+    assert not list((models / "kept-annotations" / "pending").rglob("*.json"))
+    server.stop()

@@ -1,0 +1,112 @@
+"""Fine-tuned models that a SIGTERM (a logout, ``kill``) would have dropped: set aside in the scratch
+folder, offered at the next start.
+
+A fine-tuned model is the user's work (minutes of compute on their corrections). A close asks about
+one neither kept nor reverted (``Finetuner.close_check``); a SIGTERM cannot ask, so the window
+writes it — weights and JSON together (``qgn.model.checkpoint.save_model``), with what the panel
+knew (``SET_ASIDE``: how it compared, where Keep would have saved it) — into ``finetuned/`` of the
+scratch folder (``project_controller.scratch_root``), beside the autosaves. The next start asks
+about each: Keep copies it to a new file where Keep would have saved it and predicts with it,
+Discard, Later. Nothing here deletes a file: a kept or discarded model moves to ``finetuned/kept/``
+or ``finetuned/discarded/`` (move it back to be asked again). No Qt here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+FOLDER = "finetuned"
+KEPT = "kept"
+DISCARDED = "discarded"
+SET_ASIDE = "set_aside"  # its key in the model JSON's "extra"
+MAX_JSON_BYTES = 1 << 20  # a model JSON is a few KB
+
+
+@dataclass(frozen=True)
+class UnkeptModel:
+    """A model set aside: its weights' ``path``, ``detail`` (how it compared, or how far it got),
+    ``keep_at`` (where the panel's Keep would have saved it) and when it was set aside."""
+    path: Path
+    detail: str
+    keep_at: Path
+    when: float
+
+
+def set_aside(base: Path, model, extra: dict, stem: str, detail: str, keep_at: Path) -> Path:
+    """Write ``model`` (``extra``: its fine-tune metadata) as ``base/finetuned/<stem>-unkept-<time>``;
+    never over another file."""
+    from qgn.train.finetune import save_new_model
+
+    folder = Path(base) / FOLDER
+    now = time.time()
+    extra = {**extra, SET_ASIDE: {"detail": detail, "keep_at": str(keep_at), "when": now}}
+    name = f"{stem}-unkept-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}"
+    for n in range(1, 1000):
+        path = folder / f"{name}{'' if n == 1 else f'-{n}'}.safetensors"
+        try:
+            return save_new_model(model, path, extra=extra)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free name for the fine-tuned model in {folder}")
+
+
+def waiting(base: Path | None) -> list[UnkeptModel]:
+    """The models set aside under ``base`` that were neither kept nor discarded, newest first; one
+    whose JSON cannot be read is left out (and stays as it is)."""
+    if base is None:
+        return []
+    found = []
+    try:
+        paths = sorted((Path(base) / FOLDER).glob("*.safetensors"))
+    except OSError:
+        return []
+    for path in paths:
+        info = _info(path)
+        if info is not None:
+            found.append(UnkeptModel(path, str(info.get("detail", "")), Path(info.get("keep_at") or path.name),
+                                     float(info.get("when") or 0)))
+    return sorted(found, key=lambda m: -m.when)
+
+
+def _info(path: Path) -> dict | None:
+    json_path = path.with_suffix(".json")
+    try:
+        if json_path.stat().st_size > MAX_JSON_BYTES:
+            return None
+        info = json.loads(json_path.read_text(encoding="utf-8"))["config"]["extra"][SET_ASIDE]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def copy_to(model: UnkeptModel, dest: Path) -> Path:
+    """Copy the set-aside pair to ``dest`` (.safetensors and .json, written together), never over
+    a file, then move the pair to ``finetuned/kept/``."""
+    from qgn.fileio import atomic_write_together
+
+    dest = Path(dest)
+    for existing in (dest, dest.with_suffix(".json")):
+        if existing.exists():
+            raise FileExistsError(f"{existing} exists")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_together([(dest, model.path.read_bytes()), (dest.with_suffix(".json"),
+                                                               model.path.with_suffix(".json").read_bytes())])
+    move(model, KEPT)
+    return dest
+
+
+def move(model: UnkeptModel, sub: str) -> Path:
+    """Move the set-aside pair into ``finetuned/<sub>/`` (a free name there); its new weights path."""
+    folder = model.path.parent / sub
+    folder.mkdir(exist_ok=True)
+    stem = model.path.stem
+    for n in range(1, 1000):
+        target = folder / f"{stem}{'' if n == 1 else f'-{n}'}.safetensors"
+        if not target.exists() and not target.with_suffix(".json").exists():
+            break
+    os.replace(model.path.with_suffix(".json"), target.with_suffix(".json"))  # the JSON first: the
+    os.replace(model.path, target)  # weights left alone are no longer offered (``waiting`` reads the JSON)
+    return target
