@@ -223,3 +223,31 @@ def test_a_deeply_nested_domain_reference_is_not_a_reference(tmp_path):
     path.write_text("[" * 5000 + "]" * 5000)
     with pytest.raises(ValueError, match="not a readable domain reference"):
         DomainReference.load(path)
+
+
+def test_an_image_outside_the_references_sizes_is_described_resized_into_them(tmp_path):
+    """A model that works at each image's own size sees other statistics in a smaller image of the
+    same kind: the descriptor of an image whose working size is outside the reference's "pixels"
+    range is that of the image resized into the range (same aspect), and "pixels" round-trips."""
+    from qgn.data.transforms import resize_image
+    from qgn.domain import DomainReference, image_descriptor, working_pixels
+
+    model = demo_or_tiny()
+    small = make_scene(11, 64, 96)[0]
+    lo, hi = working_pixels(model, 128, 192), working_pixels(model, 256, 384)
+    assert lo > working_pixels(model, 64, 96)  # (a model at its images' own size)
+    up = image_descriptor(model, small, (lo, hi))
+    np.testing.assert_allclose(up, image_descriptor(model, resize_image(small, (128, 192))), rtol=1e-6)
+    assert not np.allclose(up, image_descriptor(model, small))
+    within = make_scene(12, 192, 256)[0]
+    np.testing.assert_array_equal(image_descriptor(model, within, (lo, hi)), image_descriptor(model, within))
+    rng = np.random.default_rng(0)
+    ref = DomainReference.fit(rng.normal(0, 1, (20, up.size)), pixels=(lo, hi))
+    again = DomainReference.load(ref.save(tmp_path / "m.domain.json"))
+    assert again.pixels == (lo, hi)
+    doc = json.loads((tmp_path / "m.domain.json").read_text())
+    for bad in ([0, 5], [9, 3], [1.5, 3], "many"):
+        doc["pixels"] = bad
+        (tmp_path / "bad.domain.json").write_text(json.dumps(doc))
+        with pytest.raises(ValueError, match="not a readable domain reference"):
+            DomainReference.load(tmp_path / "bad.domain.json")
