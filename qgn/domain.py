@@ -211,6 +211,32 @@ def reference_for(model_path: str | Path) -> DomainReference | None:
     return ref
 
 
+REFERENCE_IMAGES = 400  # at most this many training images, evenly spaced, make a trained model's reference
+
+
+def build_reference(model, model_path: str | Path, dataset, limit: int = REFERENCE_IMAGES,
+                    stop=lambda: False) -> DomainReference | None:
+    """The domain reference of ``model`` (saved at ``model_path``) from the images of ``dataset``
+    (its training set: ``len`` and ``[i].image``, (H, W, 3) uint8), at most ``limit`` of them
+    evenly spaced, written beside the model (``reference_path``). None when the dataset has fewer
+    than 3 images or ``stop()`` said so."""
+    count = len(dataset)
+    if count < 3:
+        return None
+    picks = sorted({round(i * (count - 1) / max(1, min(limit, count) - 1)) for i in range(min(limit, count))})
+    descriptors, areas = [], []
+    for i in picks:
+        if stop():
+            return None
+        image = dataset[i].image
+        descriptors.append(image_descriptor(model, image))
+        areas.append(working_pixels(model, *image.shape[:2]))
+    reference = DomainReference.fit(np.stack(descriptors), file_sha256(model_path),
+                                    f"{len(picks)} training images", pixels=(min(areas), max(areas)))
+    reference.save(reference_path(model_path))
+    return reference
+
+
 def carry_reference(original: str | Path, saved: str | Path, model) -> Path | None:
     """For ``model``, fine-tuned from the model file ``original`` and saved at ``saved``: where
     ``original`` has a domain reference and ``model``'s encoder is still ``original``'s, tensor for

@@ -88,6 +88,11 @@ def run(args) -> int:
         print(f"\nqgn train: interrupted; checkpoint saved in {config.out} (continue with --resume)", file=sys.stderr)
         return 130
     print(f"\nqgn train: done: {final}", file=sys.stderr)
+    from qgn.domain import reference_path
+
+    if reference_path(final).is_file():
+        print(f"qgn train: domain reference: {reference_path(final)} (the app warns on images unlike the "
+              "training images and starts them from an empty map)", file=sys.stderr)
     print(final)
     return 0
 

@@ -432,7 +432,7 @@ class _Run:
 
 
 RUN_FILES = ("last.safetensors", "last.json", "last.state.safetensors", "last.state.json", "final.safetensors",
-             "final.json", "log.csv")
+             "final.json", "final.domain.json", "log.csv")
 
 
 def check_out_folder(out: Path, config: TrainConfig, resume: bool, replace: bool) -> None:
@@ -561,6 +561,22 @@ def _log_row(iteration: int, result, lr: float, secs: float) -> list:
             f"{lr:.6f}", f"{secs:.3f}", sum(result.active_sites.values())]
 
 
+def _write_domain_reference(final: Path, model: QGN, dataset) -> None:
+    """``final.domain.json``: the trained model's domain reference from its training images
+    (``qgn.domain.build_reference``; the app warns on images unlike them and starts them empty).
+    A failure costs the reference (no verdicts), never the model just saved: it is said on stderr."""
+    import sys
+
+    from qgn.domain import build_reference
+
+    try:  # (``dataset``: the training split's images as they are, not the augmented crops)
+        with torch.no_grad():
+            build_reference(model.eval(), final, dataset)
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f"qgn train: warning: no domain reference for {final.name} ({exc}); the model is saved",
+              file=sys.stderr)
+
+
 def _finish(run: _Run, config: TrainConfig, device: str, ctx, iteration: int) -> Path:
     """Write ``final.safetensors`` (with the config, the iteration and, when asked, the final
     evaluation) and, under DDP, every replica's weight digest; returns the final model's path."""
@@ -572,6 +588,7 @@ def _finish(run: _Run, config: TrainConfig, device: str, ctx, iteration: int) ->
         if config.evaluate_split:
             extra["evaluation"] = final_evaluation(model.eval(), config, device)
         save_model(final, model.eval(), extra=extra)
+        _write_domain_reference(final, model, run.dataset)
         if ctx.enabled:
             atomic_write_bytes(out / "replicas.json", json.dumps({"world_size": ctx.world_size,
                                                                  "digests": digests}).encode())

@@ -177,3 +177,20 @@ def test_killed_while_saving_a_checkpoint_the_one_before_stays_resumable(tmp_pat
     assert {name: (out / name).read_bytes() for name in names} == before
     train(_config(out, iterations=4), resume=True)
     assert load_model(out / "final.safetensors").config.extra["iteration"] == 4
+
+
+def test_a_trained_model_comes_with_its_domain_reference(tmp_path):
+    """final.domain.json: made from the training split's images for this very file, so the app's
+    domain check (and its empty start on images unlike them) works for a model a person trained;
+    its training images score inside, noise outside."""
+    from qgn.data.registry import open_dataset
+    from qgn.domain import judge, reference_for
+
+    final = train(_config(tmp_path / "run", iterations=2))
+    reference = reference_for(final)
+    assert reference is not None and reference.images == 6 and reference.pixels == (64 * 64, 64 * 64)
+    model = load_model(final)
+    scenes = open_dataset("synthetic", "train", n=6, size=64)
+    assert sum(judge(model, scenes[i].image, reference).inside for i in range(6)) >= 5  # (the 95th percentile)
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    assert not judge(model, noise, reference).inside
