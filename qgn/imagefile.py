@@ -17,6 +17,7 @@ from typing import Iterator
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from qgn.env import env_count
+from qgn.fileio import check_regular_file
 
 DEFAULT_MAX_PIXELS = 1 << 26
 MAX_PIXELS_ENV = "QGN_MAX_PIXELS"
@@ -95,12 +96,14 @@ def open_image(path: str | os.PathLike) -> Iterator[Image.Image]:
     """``PIL.Image.open(path)`` with the pixel limit checked from the header (nothing decoded yet).
 
     FileNotFoundError for a missing file; ValueError naming the file for an empty, unreadable,
-    corrupt or too large one. Decoding errors inside the block (truncated data) become ValueError too."""
+    corrupt or too large one, or for a named pipe or device (``check_regular_file``: Pillow would
+    wait on a pipe for ever). Decoding errors inside the block (truncated data) become ValueError too."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path} is a folder, not an image file")
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
+    check_regular_file(path)
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: the file is empty")
     try:

@@ -130,6 +130,7 @@ class CvatWriter(DatasetWriter):
     also takes the image's stem off the shared ``ImageSets/Segmentation/default.txt``."""
 
     takes_images = True
+    uses_images = True
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(write_cvat_files, classes, out_dir, levels)
