@@ -121,9 +121,11 @@ class Failures:
     def report(self, item, exc: BaseException | str) -> None:
         import sys
 
-        self.items.append(str(item))
+        from qgn.shown import one_line
+
+        self.items.append(one_line(item))
         text = exc if isinstance(exc, str) else failure_text(item, exc)
-        print(f"qgn {self.command}: error: {text}", file=sys.stderr, flush=True)
+        print(f"qgn {self.command}: error: {one_line(text)}", file=sys.stderr, flush=True)
 
     def __bool__(self) -> bool:
         return bool(self.items)

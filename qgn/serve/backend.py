@@ -61,7 +61,7 @@ from urllib.parse import parse_qs, urljoin, urlparse
 
 import numpy as np
 
-from .echo import echo
+from qgn.shown import echo
 from .inorder import Busy, InOrder
 from .kept import KeptAnnotations
 from .label_config import BrushTarget, ConfigError, brush_target

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .echo import echo
+from qgn.shown import echo
 
 
 class ConfigError(ValueError):

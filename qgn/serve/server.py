@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .backend import QGNBackend, RequestError
 from .body import NotJSON, ValueTooLarge, read_body
-from .echo import bounded, echo
+from qgn.shown import bounded, echo
 from .label_config import ConfigError
 from .limits import REQUEST_DEADLINE_ENV, request_deadline_s
 
@@ -268,7 +268,7 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def answer(self, status: int, payload: dict, body: bool = True) -> None:
-        """``payload`` as JSON with ``status``; its ``error`` at most ``echo.MESSAGE_CHARS`` characters
+        """``payload`` as JSON with ``status``; its ``error`` at most ``qgn.shown.MESSAGE_CHARS`` characters
         (``bounded``: whatever of a client's text it holds)."""
         if isinstance(payload.get("error"), str):
             payload = {**payload, "error": bounded(payload["error"])}
@@ -308,7 +308,7 @@ class Handler(BaseHTTPRequestHandler):
                     body=self.command != "HEAD")
 
     def log_message(self, format, *args):  # http.server's signature
-        """One line of the log, at most ``echo.MESSAGE_CHARS`` characters with control characters
+        """One line of the log, at most ``qgn.shown.MESSAGE_CHARS`` characters with control characters
         escaped (a request line is the client's text: http.server's own escaping is replaced here)."""
         if not self.quiet:
             sys.stderr.write(f"qgn serve: {self.address_string()} {bounded(format % args)}\n")
