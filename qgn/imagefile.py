@@ -78,17 +78,26 @@ DEFLATE_MAX_RATIO = 1032
 
 
 def check_compressed_size(image: Image.Image, path: Path) -> None:
-    """ValueError when a PNG's file is too small to hold the pixels its header claims, however well
-    they compress: a few bytes claiming 1×67,000,000 pixels made Pillow allocate 600 MB of row
-    pointers before finding the data missing. Each row is at least a filter byte and one bit a
-    pixel (the least any PNG stores), so the bound never refuses a genuine file."""
-    if image.format != "PNG":
-        return  # JPEG's progressive end-of-band runs have no such bound; other formats: not checked
-    least = image.height * (1 + (image.width + 7) // 8)
+    """ValueError when the file is too small to hold the pixels its header claims, however well
+    they compress, checked before Pillow allocates them. A PNG: a few bytes claiming 1×67,000,000
+    pixels made Pillow allocate 600 MB of row pointers before finding the data missing; each row
+    is at least a filter byte and one bit a pixel (the least any PNG stores). Uncompressed pixels
+    (BMP, PPM, TGA, an uncompressed TIFF's strips: Pillow's "raw" tiles) are in the file at one bit
+    a pixel at the least, from where the header says they start: a 154-byte BMP claiming 8000×8000
+    made ``qgn predict`` allocate 190 MB. Neither bound refuses a genuine file. Other formats
+    (JPEG's progressive end-of-band runs, WebP's zero-bit codes) have no such bound: not checked."""
     size = path.stat().st_size
-    if size * DEFLATE_MAX_RATIO < least:
-        raise ValueError(f"{path} claims {image.width}×{image.height} pixels, which no PNG of {size} bytes can "
-                         "hold (truncated or corrupt)")
+    if image.format == "PNG":
+        least = image.height * (1 + (image.width + 7) // 8)
+        if size * DEFLATE_MAX_RATIO < least:
+            raise ValueError(f"{path} claims {image.width}×{image.height} pixels, which no PNG of {size} bytes can "
+                             "hold (truncated or corrupt)")
+        return
+    for tile in getattr(image, "tile", None) or ():
+        codec, (x0, y0, x1, y1), offset = tile[0], tile[1], tile[2]
+        if codec == "raw" and offset + ((x1 - x0) * (y1 - y0) + 7) // 8 > size:
+            raise ValueError(f"{path} claims {image.width}×{image.height} pixels stored uncompressed, which its "
+                             f"{size} bytes cannot hold (truncated or corrupt)")
 
 
 @contextmanager

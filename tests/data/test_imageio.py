@@ -74,6 +74,34 @@ def test_the_best_compressed_genuine_png_is_read(tmp_path):
         assert np.asarray(image).shape == (4000, 4000) and not np.asarray(image).any()
 
 
+@pytest.mark.parametrize("fmt, suffix", [("BMP", ".bmp"), ("PPM", ".ppm"), ("TGA", ".tga"), ("TIFF", ".tif")])
+def test_uncompressed_pixels_the_file_cannot_hold_are_refused_before_decoding(tmp_path, fmt, suffix):
+    """A 154-byte BMP claiming 8000×8000 pixels made ``qgn predict`` allocate 190 MB before the data
+    was found missing: uncompressed pixels take a bit each at the least, from where the header says."""
+    from qgn.imagefile import open_image
+
+    whole = tmp_path / f"whole{suffix}"
+    Image.new("RGB", (300, 200), (9, 99, 199)).save(whole, fmt)
+    with open_image(whole) as image:  # the genuine file opens, and its every pixel is read
+        assert np.asarray(image.convert("RGB"))[199, 299].tolist() == [9, 99, 199]
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 40])
+    with pytest.raises(ValueError, match=r"claims 300×200 pixels stored uncompressed, which its \d+ bytes cannot hold"):
+        with open_image(cut):
+            pass
+
+
+@pytest.mark.parametrize("fmt, suffix", [("BMP", ".bmp"), ("PPM", ".pbm"), ("TIFF", ".tif")])
+def test_the_least_an_uncompressed_file_stores_a_pixel_is_read(tmp_path, fmt, suffix):
+    """One bit a pixel (a 1-bit image) is the least the bound assumes: such files still open."""
+    from qgn.imagefile import open_image
+
+    path = tmp_path / f"bits{suffix}"
+    Image.new("1", (4001, 3), 1).save(path, fmt)
+    with open_image(path) as image:
+        assert np.asarray(image).all() and image.size == (4001, 3)
+
+
 def multi_frame(path, kind: str):
     """Two different 12×8 pictures in one file: an animated GIF, PNG or WebP, or a two-page TIFF."""
     first = Image.new("P", (12, 8), 1)
