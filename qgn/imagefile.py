@@ -84,9 +84,17 @@ def check_compressed_size(image: Image.Image, path: Path) -> None:
     is at least a filter byte and one bit a pixel (the least any PNG stores). Uncompressed pixels
     (BMP, PPM, TGA, an uncompressed TIFF's strips: Pillow's "raw" tiles) are in the file at one bit
     a pixel at the least, from where the header says they start: a 154-byte BMP claiming 8000×8000
-    made ``qgn predict`` allocate 190 MB. Neither bound refuses a genuine file. Other formats
-    (JPEG's progressive end-of-band runs, WebP's zero-bit codes) have no such bound: not checked."""
+    made ``qgn predict`` allocate 190 MB. A Huffman-coded JPEG codes each 8×8 block's DC value in a
+    bit at the least (``least_jpeg_bytes``): 519 bytes claiming 8000×8000 were decoded as that many
+    grey pixels and predicted. No bound refuses a genuine file. Other formats (WebP's zero-bit
+    codes, an arithmetic-coded JPEG's) have none: not checked."""
     size = path.stat().st_size
+    if image.format == "JPEG":
+        least = least_jpeg_bytes(path, image.width, image.height)
+        if size < least:
+            raise ValueError(f"{path} claims {image.width}×{image.height} pixels, which no JPEG of {size} bytes can "
+                             f"hold (at least {least}; truncated or corrupt)")
+        return
     if image.format == "PNG":
         least = image.height * (1 + (image.width + 7) // 8)
         if size * DEFLATE_MAX_RATIO < least:
@@ -98,6 +106,41 @@ def check_compressed_size(image: Image.Image, path: Path) -> None:
         if codec == "raw" and offset + ((x1 - x0) * (y1 - y0) + 7) // 8 > size:
             raise ValueError(f"{path} claims {image.width}×{image.height} pixels stored uncompressed, which its "
                              f"{size} bytes cannot hold (truncated or corrupt)")
+
+
+#: JPEG frame markers whose scans are Huffman-coded (baseline, extended, progressive, lossless).
+HUFFMAN_FRAMES = (0xC0, 0xC1, 0xC2, 0xC3)
+#: A JPEG component's blocks are at most this many times coarser than the image's, each way.
+MAX_SAMPLING = 4
+
+
+def least_jpeg_bytes(path: Path, width: int, height: int) -> int:
+    """The fewest bytes a JPEG of ``width`` × ``height`` with Huffman-coded scans can hold: a bit for
+    the DC value of each 8×8 block of a component sampled at the coarsest JPEG allows (Huffman codes
+    are a bit long at the least). 0 for a frame of another kind (arithmetic-coded, hierarchical)
+    or a header this reader cannot walk: those are not bounded."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(2) != b"\xff\xd8":
+                return 0
+            for _ in range(256):  # segments before the frame: APPn, DQT, DHT, COM …
+                marker = f.read(2)
+                while marker[:1] == b"\xff" and marker[1:] == b"\xff":  # fill bytes
+                    marker = marker[1:] + f.read(1)
+                if len(marker) < 2 or marker[0] != 0xFF or marker[1] == 0xDA:
+                    return 0
+                if 0xC0 <= marker[1] <= 0xCF and marker[1] not in (0xC4, 0xC8, 0xCC):
+                    if marker[1] not in HUFFMAN_FRAMES:
+                        return 0
+                    blocks = -(-width // (8 * MAX_SAMPLING)) * -(-height // (8 * MAX_SAMPLING))
+                    return blocks // 8
+                length = int.from_bytes(f.read(2), "big")
+                if length < 2:
+                    return 0
+                f.seek(length - 2, os.SEEK_CUR)
+    except OSError:
+        return 0
+    return 0
 
 
 @contextmanager

@@ -102,6 +102,32 @@ def test_the_least_an_uncompressed_file_stores_a_pixel_is_read(tmp_path, fmt, su
         assert np.asarray(image).all() and image.size == (4001, 3)
 
 
+@pytest.mark.parametrize("progressive", [False, True])
+def test_a_jpeg_claiming_more_blocks_than_its_bytes_can_code_is_refused(tmp_path, progressive):
+    """519 bytes whose frame header claimed 8000×8000 decoded as that many grey pixels (1.4 GB for
+    ``qgn predict``, exit 0): Huffman-coded scans spend a bit on each block's DC value at the least.
+    The most compressible genuine JPEG (one grey, quality 1, optimised tables) is far above the bound."""
+    import io
+    import struct
+
+    from qgn.imagefile import open_image
+
+    flat = tmp_path / "flat.jpg"
+    Image.new("L", (2000, 2000), 128).save(flat, "JPEG", quality=1, optimize=True, progressive=progressive)
+    with open_image(flat) as image:
+        assert np.asarray(image).shape == (2000, 2000)
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "JPEG", progressive=progressive)
+    data = bytearray(buffer.getvalue())
+    frame = data.find(b"\xff\xc2" if progressive else b"\xff\xc0")
+    struct.pack_into(">HH", data, frame + 5, 8000, 8000)  # height, width of the frame header
+    claim = tmp_path / "claim.jpg"
+    claim.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"claims 8000×8000 pixels, which no JPEG of \d+ bytes can hold"):
+        with open_image(claim):
+            pass
+
+
 def multi_frame(path, kind: str):
     """Two different 12×8 pictures in one file: an animated GIF, PNG or WebP, or a two-page TIFF."""
     first = Image.new("P", (12, 8), 1)
