@@ -172,3 +172,17 @@ def test_read_qgt_and_open_image_refuse_a_pipe(tmp_path, fifo):
         pipe = fifo(tmp_path / name)
         with pytest.raises(ValueError, match="named pipe"):
             read(pipe)
+
+
+def test_an_import_reports_a_dataset_file_that_is_a_pipe_and_goes_on(tmp_path, fifo, run_cli):
+    """A labelme folder holding a named pipe called x.json: the import read it and waited for ever."""
+    image = tmp_path / "imgs" / "good.png"
+    image.parent.mkdir()
+    Image.new("RGB", (12, 8), (10, 20, 30)).save(image)
+    project = Project.create(tmp_path / "p", [image], CLASSES)
+    project.save_annotation(project.images[0], np.ones((8, 12), np.uint8))
+    export_project(project, tmp_path / "out", ["labelme"], images="copy")
+    fifo(tmp_path / "out" / "labelme" / "pipe.json")
+    code, out, err = run_cli("import", tmp_path / "out" / "labelme", "--format", "labelme", "--project", tmp_path / "q")
+    assert code == 2 and "imported 1 of 2" in out, out + err
+    assert "pipe.json is a named pipe (FIFO)" in err, err
