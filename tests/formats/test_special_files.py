@@ -30,8 +30,10 @@ SPECIAL = ("a named pipe (FIFO)", "a character device")
 @pytest.fixture
 def fifo():
     """``fifo(path)`` makes a named pipe at ``path``; a reader that opens it blocking is let go
-    (a writer opens and closes it), so that code which waits on a pipe fails instead of hanging."""
+    (a writer opens and closes it), so that code which waits on a pipe fails instead of hanging —
+    and the test fails at its end, having waited on a pipe."""
     made: list[Path] = []
+    released: list[Path] = []
     stop = threading.Event()
 
     def release():
@@ -39,6 +41,7 @@ def fifo():
             for path in list(made):
                 try:
                     os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # only succeeds while a reader waits
+                    released.append(path)
                 except OSError:
                     pass
             stop.wait(0.02)
@@ -55,6 +58,7 @@ def fifo():
     yield make
     stop.set()
     thread.join()
+    assert not released, f"a reader waited on the named pipe(s) {sorted(set(map(str, released)))}"
 
 
 def project_with_specials(tmp_path, fifo, zero: bool):
@@ -186,3 +190,14 @@ def test_an_import_reports_a_dataset_file_that_is_a_pipe_and_goes_on(tmp_path, f
     code, out, err = run_cli("import", tmp_path / "out" / "labelme", "--format", "labelme", "--project", tmp_path / "q")
     assert code == 2 and "imported 1 of 2" in out, out + err
     assert "pipe.json is a named pipe (FIFO)" in err, err
+
+
+def test_writing_beside_a_project_json_that_is_a_pipe_does_not_wait_on_it(tmp_path, fifo, run_cli):
+    """Every command checks that its outputs are no QGN project's files, reading a project.json in
+    the folders above them: one that is a named pipe made ``qgn convert`` wait for ever."""
+    fifo(tmp_path / "out" / "project.json")
+    mask = tmp_path / "m.png"
+    Image.fromarray(np.ones((8, 12), np.uint8)).save(mask)
+    code, _, err = run_cli("convert", mask, tmp_path / "out" / "m.qgt", "--classes", "3")
+    assert code == 0, err
+    assert (tmp_path / "out" / "m.qgt").is_file()
