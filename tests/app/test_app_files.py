@@ -81,6 +81,20 @@ def test_a_pipe_or_device_named_as_an_image_is_reported_never_opened(tmp_path, r
     assert "named pipe (FIFO)" in problems[0] and "character device" in problems[1] and "no such" not in problems[2]
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_document_whose_image_or_ground_truth_is_a_pipe_loads_without_waiting(tmp_path, rgb, fifo):
+    """A project's image replaced by a named pipe, or a pipe where the ground truth is looked for:
+    the loading worker says so and goes on (``fifo`` fails the test if it waited on one)."""
+    doc = ImageDocument(fifo(tmp_path / "gone.png"))
+    doc.load()
+    assert doc.image is None and "named pipe" in doc.error
+    image = save(tmp_path / "photo.png", rgb)
+    fifo(tmp_path / "photo.qgt")
+    doc = ImageDocument(image)
+    doc.load()
+    assert doc.image is not None and doc.ground_truth is None
+
+
 @pytest.mark.parametrize("kind", ["gray8", "gray16", "rgba", "odd"])
 def test_any_image_loads_as_rgb(tmp_path, kind):
     rng = np.random.default_rng(2)

@@ -4,13 +4,11 @@ the sixth hostile round: an export left a pipe's or /dev/zero's image out (or co
 file, or hung) while it reported every image exported; ``qgn predict DIR`` and ``qgn eval`` left
 such images out of their counts; ``read_qgt`` blocked on a pipe.
 
-A test that runs the code before the fix must fail rather than hang: ``fifo`` makes pipes whose
-waiting readers a helper thread lets go at once (a writer opens and closes the pipe: the reader
-sees an empty file)."""
+A test that runs the code before the fix must fail rather than hang: the shared ``fifo`` fixture
+makes pipes whose waiting readers a helper thread lets go at once, and fails the test that waited."""
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -25,40 +23,6 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo") or not Path("/dev/zero
 
 CLASSES = ClassSet(("road", "car", "sky"), ((128, 64, 128), (0, 0, 142), (70, 130, 180)), 255)
 SPECIAL = ("a named pipe (FIFO)", "a character device")
-
-
-@pytest.fixture
-def fifo():
-    """``fifo(path)`` makes a named pipe at ``path``; a reader that opens it blocking is let go
-    (a writer opens and closes it), so that code which waits on a pipe fails instead of hanging —
-    and the test fails at its end, having waited on a pipe."""
-    made: list[Path] = []
-    released: list[Path] = []
-    stop = threading.Event()
-
-    def release():
-        while not stop.is_set():
-            for path in list(made):
-                try:
-                    os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # only succeeds while a reader waits
-                    released.append(path)
-                except OSError:
-                    pass
-            stop.wait(0.02)
-
-    thread = threading.Thread(target=release, daemon=True)
-    thread.start()
-
-    def make(path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.mkfifo(path)
-        made.append(path)
-        return path
-
-    yield make
-    stop.set()
-    thread.join()
-    assert not released, f"a reader waited on the named pipe(s) {sorted(set(map(str, released)))}"
 
 
 def project_with_specials(tmp_path, fifo, zero: bool):
