@@ -165,3 +165,11 @@ def test_writing_beside_a_project_json_that_is_a_pipe_does_not_wait_on_it(tmp_pa
     code, _, err = run_cli("convert", mask, tmp_path / "out" / "m.qgt", "--classes", "3")
     assert code == 0, err
     assert (tmp_path / "out" / "m.qgt").is_file()
+
+
+def test_a_cvat_export_into_a_folder_whose_image_list_is_a_pipe_does_not_wait_on_it(tmp_path, fifo, run_cli):
+    """A CVAT export merges its image list with the one in the folder: a pipe there was read for ever."""
+    write_qgt_file(tmp_path / "q" / "a.qgt")
+    fifo(tmp_path / "out" / "ImageSets" / "Segmentation" / "default.txt")
+    code, _, err = run_cli("export", tmp_path / "q" / "a.qgt", "--format", "cvat", "--out", tmp_path / "out")
+    assert code == 2 and "default.txt is a named pipe (FIFO)" in err, err
