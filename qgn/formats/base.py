@@ -148,11 +148,11 @@ def check_export_file(path: Path, data: bytes | None, parse: Callable[[str], obj
     it already holds ``data``'s content - the same bytes, or, with ``parse`` (the file's reader, of
     its text), the same parsed content: a copy edited by hand to CRLF line ends or trailing spaces
     still lists the same classes in the same colours and order. The caller then leaves it as it is."""
-    from ..fileio import MAX_LIST_FILE_BYTES
+    from ..fileio import MAX_LIST_FILE_BYTES, open_regular
 
     if data is None or not path.exists():
         return False
-    with open(path, "rb") as f:
+    with open_regular(path) as f:  # a named pipe where the list goes: refused, never waited on
         old = f.read(MAX_LIST_FILE_BYTES + 1)
     if old == data:
         return True

@@ -173,3 +173,13 @@ def test_a_cvat_export_into_a_folder_whose_image_list_is_a_pipe_does_not_wait_on
     fifo(tmp_path / "out" / "ImageSets" / "Segmentation" / "default.txt")
     code, _, err = run_cli("export", tmp_path / "q" / "a.qgt", "--format", "cvat", "--out", tmp_path / "out")
     assert code == 2 and "default.txt is a named pipe (FIFO)" in err, err
+
+
+@pytest.mark.parametrize("fmt, name", [("camvid", "label_colors.txt"), ("labelme", "labels.txt"),
+                                       ("cvat", "labelmap.txt")])
+def test_an_export_into_a_folder_whose_class_list_is_a_pipe_does_not_wait_on_it(tmp_path, fifo, run_cli, fmt, name):
+    """An export compares the class list already in its folder with its own before writing anything."""
+    write_qgt_file(tmp_path / "q" / "a.qgt")
+    fifo(tmp_path / "out" / name)
+    code, _, err = run_cli("export", tmp_path / "q" / "a.qgt", "--format", fmt, "--out", tmp_path / "out")
+    assert code == 2 and f"{name} is a named pipe (FIFO)" in err, err
