@@ -534,9 +534,9 @@ class Project:
         try:
             if path.stat().st_size > MAX_PROJECT_FILE_BYTES:
                 return True  # no project file can be that big: not read (opening it says why)
-            with open(path, "rb") as f:
+            with open_regular(path) as f:  # a named pipe put in its place: changed, never waited on
                 data = f.read(MAX_PROJECT_FILE_BYTES + 1)
-        except OSError:
+        except (OSError, ValueError):
             return True
         return hashlib.sha256(data).hexdigest() != self._digest
 
