@@ -86,8 +86,10 @@ def check_compressed_size(image: Image.Image, path: Path) -> None:
     a pixel at the least, from where the header says they start: a 154-byte BMP claiming 8000×8000
     made ``qgn predict`` allocate 190 MB. A Huffman-coded JPEG codes each 8×8 block's DC value in a
     bit at the least (``least_jpeg_bytes``): 519 bytes claiming 8000×8000 were decoded as that many
-    grey pixels and predicted. No bound refuses a genuine file. Other formats (WebP's zero-bit
-    codes, an arithmetic-coded JPEG's) have none: not checked."""
+    grey pixels and predicted. A GIF's LZW codes are 3 bits at the least and none stands for more
+    than its table's 4096 entries of pixels (``GIF_MAX_PIXELS_PER_BYTE``). No bound refuses a
+    genuine file. Other formats (WebP's zero-bit codes, an arithmetic-coded JPEG's, a compressed
+    TIFF's fax codes) have none: not checked."""
     size = path.stat().st_size
     if image.format == "JPEG":
         least = least_jpeg_bytes(path, image.width, image.height)
@@ -103,10 +105,15 @@ def check_compressed_size(image: Image.Image, path: Path) -> None:
         return
     for tile in getattr(image, "tile", None) or ():
         codec, (x0, y0, x1, y1), offset = tile[0], tile[1], tile[2]
-        if codec == "raw" and offset + ((x1 - x0) * (y1 - y0) + 7) // 8 > size:
-            raise ValueError(f"{path} claims {image.width}×{image.height} pixels stored uncompressed, which its "
+        ratio = {"raw": 8, "gif": GIF_MAX_PIXELS_PER_BYTE}.get(codec)
+        if ratio is not None and (size - offset) * ratio < (x1 - x0) * (y1 - y0):
+            how = "uncompressed" if codec == "raw" else f"as {image.format}"
+            raise ValueError(f"{path} claims {image.width}×{image.height} pixels stored {how}, which its "
                              f"{size} bytes cannot hold (truncated or corrupt)")
 
+
+#: The most pixels one byte of GIF data can stand for: 8/3 codes of 3 bits, each at most 4096 pixels.
+GIF_MAX_PIXELS_PER_BYTE = 4096 * 8 // 3
 
 #: JPEG frame markers whose scans are Huffman-coded (baseline, extended, progressive, lossless).
 HUFFMAN_FRAMES = (0xC0, 0xC1, 0xC2, 0xC3)

@@ -102,6 +102,25 @@ def test_the_least_an_uncompressed_file_stores_a_pixel_is_read(tmp_path, fmt, su
         assert np.asarray(image).all() and image.size == (4001, 3)
 
 
+def test_a_gif_claiming_more_pixels_than_its_codes_can_stand_for_is_refused(tmp_path):
+    """29 bytes claiming 8000×8000 made Pillow allocate the 64 MB before finding the data broken. A
+    genuine one-colour GIF, the most compressible, opens."""
+    import struct
+
+    from qgn.imagefile import open_image
+
+    flat = tmp_path / "flat.gif"
+    Image.new("P", (3000, 3000), 0).save(flat)
+    with open_image(flat) as image:
+        assert np.asarray(image).shape == (3000, 3000)
+    claim = tmp_path / "claim.gif"
+    claim.write_bytes(b"GIF89a" + struct.pack("<HHBBB", 8000, 8000, 0, 0, 0) + b","
+                      + struct.pack("<HHHHB", 0, 0, 8000, 8000, 0) + b"\x08\x02\x4c\x01\x00;")
+    with pytest.raises(ValueError, match=r"claims 8000×8000 pixels stored as GIF, which its 29 bytes cannot hold"):
+        with open_image(claim):
+            pass
+
+
 @pytest.mark.parametrize("progressive", [False, True])
 def test_a_jpeg_claiming_more_blocks_than_its_bytes_can_code_is_refused(tmp_path, progressive):
     """519 bytes whose frame header claimed 8000×8000 decoded as that many grey pixels (1.4 GB for
