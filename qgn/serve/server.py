@@ -13,6 +13,9 @@ sending or reading a byte now and then is cut off, with a 408 when it sends); at
 and ``QGNServer.request_queue_size`` wait to be accepted; the bodies received at once come to at
 most ``QGNServer.max_body_bytes_at_once`` bytes as they arrive (each is spooled to a temporary file;
 a Content-Length reserves nothing), a body beyond gets a 503 (Retry-After) and the connection closes.
+The body of a request that takes none (a GET, an unknown endpoint) is received and counted the same
+way up to ``DRAIN_BYTES``; a larger one is not read, and the connection closes after the answer. An
+answer or log line repeats at most a bounded, escaped part of what a client sent (``qgn.shown``).
 """
 from __future__ import annotations
 
