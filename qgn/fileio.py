@@ -397,7 +397,11 @@ def open_regular(path: str | os.PathLike):
     """``open(path, "rb")`` of a regular file only: opened without waiting (a named pipe with no
     writer would block ``open`` itself), then refused (NotAFileError naming it) unless it is a
     regular file, so no reader waits on a pipe or reads /dev/zero for ever. OSError as ``open``."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError:
+        check_regular_file(path)  # a socket cannot be opened at all: say what it is, not ENXIO
+        raise
     try:
         kind = _special_kind(os.fstat(fd).st_mode)
         if kind is not None:

@@ -183,3 +183,17 @@ def test_an_export_into_a_folder_whose_class_list_is_a_pipe_does_not_wait_on_it(
     fifo(tmp_path / "out" / name)
     code, _, err = run_cli("export", tmp_path / "q" / "a.qgt", "--format", fmt, "--out", tmp_path / "out")
     assert code == 2 and f"{name} is a named pipe (FIFO)" in err, err
+
+
+def test_a_socket_named_as_a_quadtree_file_is_named_for_what_it_is(tmp_path, run_cli):
+    """A socket cannot even be opened: the batch said "[Errno 6] No such device or address"."""
+    import socket
+
+    write_qgt_file(tmp_path / "q" / "a.qgt")
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(str(tmp_path / "q" / "b.qgt"))
+        code, _, err = run_cli("export", tmp_path / "q", "--png", tmp_path / "o")
+    finally:
+        server.close()
+    assert code == 2 and "b.qgt is a socket, not a file" in err, err
