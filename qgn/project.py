@@ -1622,9 +1622,12 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
 
 
 def _one_line(exc: BaseException) -> str:
+    """One line for a failed item: a line break a file name holds is shown escaped, not cut there."""
+    from .shown import one_line
+
     if isinstance(exc, MemoryError):
         return "out of memory"
-    text = (str(exc).splitlines() or [""])[0]
+    text = one_line(exc)
     return text if isinstance(exc, (ValueError, OSError)) and text else f"{type(exc).__name__}: {text}"
 
 

@@ -197,3 +197,17 @@ def test_a_socket_named_as_a_quadtree_file_is_named_for_what_it_is(tmp_path, run
     finally:
         server.close()
     assert code == 2 and "b.qgt is a socket, not a file" in err, err
+
+
+def test_a_project_export_failure_naming_a_file_with_a_line_break_is_reported_whole(tmp_path, fifo, run_cli):
+    """The failure's text was cut at the first line break: '… its image /…/a' and no reason."""
+    image = tmp_path / "imgs" / "a\nb.png"
+    image.parent.mkdir()
+    Image.new("RGB", (12, 8)).save(image)
+    project = Project.create(tmp_path / "p", [image], CLASSES)
+    project.save_annotation(project.images[0], np.ones((8, 12), np.uint8))
+    image.unlink()
+    fifo(image)
+    code, out, err = run_cli("export", "--project", tmp_path / "p", "--formats", "coco", "--out", tmp_path / "o")
+    assert code == 2 and "a\\nb.png is a named pipe (FIFO)" in err, err
+    assert all(line.startswith("qgn export: ") for line in err.splitlines()) and "a\nb" not in out, out + err
