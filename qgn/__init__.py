@@ -9,7 +9,7 @@ with the same list:
 - foundation: classes, label_map (label maps of a class set), fileio (atomic writes), imagefile,
   bounds (limits of user-typed settings), metrics, resources (bundled files), ground_truth,
   allocator (the C allocator's policy, set by the entry points), progress (a batch's time left),
-  env (limits set by environment variables)
+  env (limits set by environment variables), shown (outside text on one line in a message)
 - labels: quadtree (T-pyramid, Quadtree, ``.qgt``, label_io: reading a label file for a class set)
 - data, sparse, propagation: data (datasets), sparse (submanifold convolutions), propagation
   (which sites go on: the schemes)

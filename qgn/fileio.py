@@ -194,10 +194,10 @@ def file_sha256(path: str | os.PathLike) -> str | None:
 
     sha = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 sha.update(block)
-    except OSError:
+    except (OSError, NotAFileError):  # a pipe or a device has no content to note
         return None
     return sha.hexdigest()
 
@@ -321,8 +321,9 @@ MAX_LIST_FILE_BYTES = 1 << 20  # a class list or label map: a few lines; a bigge
 def read_text_within(path: str | os.PathLike, what: str, limit: int = MAX_LIST_FILE_BYTES) -> str:
     """The UTF-8 text of ``path``, a small text file (``what``, e.g. "class list"), reading at most
     ``limit`` + 1 bytes whatever size the file has: a bigger file, one with NUL bytes (binary) or
-    one that is not UTF-8 is a ValueError that names it. OSError as ``open`` raises it."""
-    with open(path, "rb") as f:
+    one that is not UTF-8 is a ValueError that names it, as is a named pipe or device
+    (``open_regular``). OSError as ``open`` raises it."""
+    with open_regular(path) as f:
         data = f.read(limit + 1)
     if len(data) > limit:
         raise ValueError(f"{path} is over {limit / 2**20:g} MiB: too big for a {what} - is it the right file?")
@@ -341,7 +342,7 @@ def read_json(path: str | os.PathLike, what: str, limit: int):
     that names it. OSError as ``open`` raises it. The one reader of qgn's own small JSON files."""
     import json
 
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         data = f.read(limit + 1)
     if len(data) > limit:
         raise ValueError(f"{path} is over {limit / 2**20:g} MiB: too big for a {what}")
@@ -353,3 +354,61 @@ def read_json(path: str | os.PathLike, what: str, limit: int):
         raise ValueError(f"{path} is nested too deeply to be a {what}") from None
     except ValueError as exc:
         raise ValueError(f"{path} is not JSON ({exc}): not a {what}") from None
+
+
+class NotAFileError(ValueError):
+    """A path that names something other than a regular file (a named pipe, a device such as
+    /dev/zero, a socket): reading it would wait for a writer for ever or never reach an end."""
+
+
+def _special_kind(mode: int) -> str | None:
+    """What a ``stat`` mode names when it is no regular file ("a named pipe (FIFO)" …), else None."""
+    import stat
+
+    if stat.S_ISREG(mode):
+        return None
+    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def not_a_file_error(path: str | os.PathLike, kind: str) -> NotAFileError:
+    return NotAFileError(f"{path} is {kind}, not a file: reading it could wait for ever or never end; "
+                         "name the file itself (or copy its content into one)")
+
+
+def check_regular_file(path: str | os.PathLike) -> None:
+    """NotAFileError naming ``path`` when it exists (through links) but is no regular file, checked
+    without opening it; a missing path passes (its reader says so). For readers that cannot be
+    handed an open file (a library opening the path itself)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return
+    kind = _special_kind(mode)
+    if kind is not None:
+        raise not_a_file_error(path, kind)
+
+
+def open_regular(path: str | os.PathLike):
+    """``open(path, "rb")`` of a regular file only: opened without waiting (a named pipe with no
+    writer would block ``open`` itself), then refused (NotAFileError naming it) unless it is a
+    regular file, so no reader waits on a pipe or reads /dev/zero for ever. OSError as ``open``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError:
+        check_regular_file(path)  # a socket cannot be opened at all: say what it is, not ENXIO
+        raise
+    try:
+        kind = _special_kind(os.fstat(fd).st_mode)
+        if kind is not None:
+            raise not_a_file_error(path, kind)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

@@ -17,6 +17,7 @@ from typing import Iterator
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from qgn.env import env_count
+from qgn.fileio import check_regular_file
 
 DEFAULT_MAX_PIXELS = 1 << 26
 MAX_PIXELS_ENV = "QGN_MAX_PIXELS"
@@ -77,17 +78,76 @@ DEFLATE_MAX_RATIO = 1032
 
 
 def check_compressed_size(image: Image.Image, path: Path) -> None:
-    """ValueError when a PNG's file is too small to hold the pixels its header claims, however well
-    they compress: a few bytes claiming 1×67,000,000 pixels made Pillow allocate 600 MB of row
-    pointers before finding the data missing. Each row is at least a filter byte and one bit a
-    pixel (the least any PNG stores), so the bound never refuses a genuine file."""
-    if image.format != "PNG":
-        return  # JPEG's progressive end-of-band runs have no such bound; other formats: not checked
-    least = image.height * (1 + (image.width + 7) // 8)
+    """ValueError when the file is too small to hold the pixels its header claims, however well
+    they compress, checked before Pillow allocates them. A PNG: a few bytes claiming 1×67,000,000
+    pixels made Pillow allocate 600 MB of row pointers before finding the data missing; each row
+    is at least a filter byte and one bit a pixel (the least any PNG stores). Uncompressed pixels
+    (BMP, PPM, TGA, an uncompressed TIFF's strips: Pillow's "raw" tiles) are in the file at one bit
+    a pixel at the least, from where the header says they start: a 154-byte BMP claiming 8000×8000
+    made ``qgn predict`` allocate 190 MB. A Huffman-coded JPEG codes each 8×8 block's DC value in a
+    bit at the least (``least_jpeg_bytes``): 519 bytes claiming 8000×8000 were decoded as that many
+    grey pixels and predicted. A GIF's LZW codes are 3 bits at the least and none stands for more
+    than its table's 4096 entries of pixels (``GIF_MAX_PIXELS_PER_BYTE``). No bound refuses a
+    genuine file. Other formats (WebP's zero-bit codes, an arithmetic-coded JPEG's, a compressed
+    TIFF's fax codes) have none: not checked."""
     size = path.stat().st_size
-    if size * DEFLATE_MAX_RATIO < least:
-        raise ValueError(f"{path} claims {image.width}×{image.height} pixels, which no PNG of {size} bytes can "
-                         "hold (truncated or corrupt)")
+    if image.format == "JPEG":
+        least = least_jpeg_bytes(path, image.width, image.height)
+        if size < least:
+            raise ValueError(f"{path} claims {image.width}×{image.height} pixels, which no JPEG of {size} bytes can "
+                             f"hold (at least {least}; truncated or corrupt)")
+        return
+    if image.format == "PNG":
+        least = image.height * (1 + (image.width + 7) // 8)
+        if size * DEFLATE_MAX_RATIO < least:
+            raise ValueError(f"{path} claims {image.width}×{image.height} pixels, which no PNG of {size} bytes can "
+                             "hold (truncated or corrupt)")
+        return
+    for tile in getattr(image, "tile", None) or ():
+        codec, (x0, y0, x1, y1), offset = tile[0], tile[1], tile[2]
+        ratio = {"raw": 8, "gif": GIF_MAX_PIXELS_PER_BYTE}.get(codec)
+        if ratio is not None and (size - offset) * ratio < (x1 - x0) * (y1 - y0):
+            how = "uncompressed" if codec == "raw" else f"as {image.format}"
+            raise ValueError(f"{path} claims {image.width}×{image.height} pixels stored {how}, which its "
+                             f"{size} bytes cannot hold (truncated or corrupt)")
+
+
+#: The most pixels one byte of GIF data can stand for: 8/3 codes of 3 bits, each at most 4096 pixels.
+GIF_MAX_PIXELS_PER_BYTE = 4096 * 8 // 3
+
+#: JPEG frame markers whose scans are Huffman-coded (baseline, extended, progressive, lossless).
+HUFFMAN_FRAMES = (0xC0, 0xC1, 0xC2, 0xC3)
+#: A JPEG component's blocks are at most this many times coarser than the image's, each way.
+MAX_SAMPLING = 4
+
+
+def least_jpeg_bytes(path: Path, width: int, height: int) -> int:
+    """The fewest bytes a JPEG of ``width`` × ``height`` with Huffman-coded scans can hold: a bit for
+    the DC value of each 8×8 block of a component sampled at the coarsest JPEG allows (Huffman codes
+    are a bit long at the least). 0 for a frame of another kind (arithmetic-coded, hierarchical)
+    or a header this reader cannot walk: those are not bounded."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(2) != b"\xff\xd8":
+                return 0
+            for _ in range(256):  # segments before the frame: APPn, DQT, DHT, COM …
+                marker = f.read(2)
+                while marker[:1] == b"\xff" and marker[1:] == b"\xff":  # fill bytes
+                    marker = marker[1:] + f.read(1)
+                if len(marker) < 2 or marker[0] != 0xFF or marker[1] == 0xDA:
+                    return 0
+                if 0xC0 <= marker[1] <= 0xCF and marker[1] not in (0xC4, 0xC8, 0xCC):
+                    if marker[1] not in HUFFMAN_FRAMES:
+                        return 0
+                    blocks = -(-width // (8 * MAX_SAMPLING)) * -(-height // (8 * MAX_SAMPLING))
+                    return blocks // 8
+                length = int.from_bytes(f.read(2), "big")
+                if length < 2:
+                    return 0
+                f.seek(length - 2, os.SEEK_CUR)
+    except OSError:
+        return 0
+    return 0
 
 
 @contextmanager
@@ -95,12 +155,14 @@ def open_image(path: str | os.PathLike) -> Iterator[Image.Image]:
     """``PIL.Image.open(path)`` with the pixel limit checked from the header (nothing decoded yet).
 
     FileNotFoundError for a missing file; ValueError naming the file for an empty, unreadable,
-    corrupt or too large one. Decoding errors inside the block (truncated data) become ValueError too."""
+    corrupt or too large one, or for a named pipe or device (``check_regular_file``: Pillow would
+    wait on a pipe for ever). Decoding errors inside the block (truncated data) become ValueError too."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path} is a folder, not an image file")
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
+    check_regular_file(path)
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: the file is empty")
     try:

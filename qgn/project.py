@@ -98,7 +98,7 @@ import numpy as np
 from .classes import ClassSet
 from .fileio import (
     InputOverwriteError, OutsideRootError, atomic_write_bytes, file_sha256, is_temporary, make_folder,
-    one_file_name, path_inside, protected_inputs, read_json, remove_stale_temporaries, same_bytes, write_problem,
+    one_file_name, open_regular, path_inside, protected_inputs, read_json, remove_stale_temporaries, same_bytes, write_problem,
 )
 from .formats import FORMATS, ExportItem, check_format_names, check_split, check_text_names
 from .formats.base import add_to_every_writer
@@ -534,9 +534,9 @@ class Project:
         try:
             if path.stat().st_size > MAX_PROJECT_FILE_BYTES:
                 return True  # no project file can be that big: not read (opening it says why)
-            with open(path, "rb") as f:
+            with open_regular(path) as f:  # a named pipe put in its place: changed, never waited on
                 data = f.read(MAX_PROJECT_FILE_BYTES + 1)
-        except OSError:
+        except (OSError, ValueError):
             return True
         return hashlib.sha256(data).hexdigest() != self._digest
 
@@ -1369,9 +1369,11 @@ def _marked_as_project(path: Path) -> bool:
     """Whether ``path``, a project.json ``read_project_file`` refused, may still be a QGN project's:
     too big or not JSON (damaged) or carrying QGN's format marker; False for other JSON."""
     try:
-        if path.stat().st_size > MAX_PROJECT_FILE_BYTES:
-            return True
-        doc = json.loads(path.read_bytes().decode("utf-8-sig"), parse_constant=_no_constant)
+        with open_regular(path) as f:  # a named pipe called project.json: never waited on
+            if os.fstat(f.fileno()).st_size > MAX_PROJECT_FILE_BYTES:
+                return True
+            data = f.read(MAX_PROJECT_FILE_BYTES + 1)
+        doc = json.loads(data.decode("utf-8-sig"), parse_constant=_no_constant)
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return path.is_file()
     return isinstance(doc, dict) and doc.get("format") == PROJECT_FORMAT
@@ -1620,9 +1622,12 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
 
 
 def _one_line(exc: BaseException) -> str:
+    """One line for a failed item: a line break a file name holds is shown escaped, not cut there."""
+    from .shown import one_line
+
     if isinstance(exc, MemoryError):
         return "out of memory"
-    text = (str(exc).splitlines() or [""])[0]
+    text = one_line(exc)
     return text if isinstance(exc, (ValueError, OSError)) and text else f"{type(exc).__name__}: {text}"
 
 

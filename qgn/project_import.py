@@ -157,8 +157,10 @@ def describe_failure(exc: BaseException) -> str:
     type and text (an unexpected one is still one item's failure)."""
     if isinstance(exc, MemoryError):
         return "out of memory reading it (a file claiming a huge size?)"
+    from .shown import one_line
+
     if isinstance(exc, (ValueError, OSError)) and str(exc):
-        return str(exc).splitlines()[0]
+        return one_line(exc)  # a file name's line break stays in the line, escaped
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 

@@ -49,8 +49,17 @@ def is_link_loop(path: str | os.PathLike) -> bool:
 
 
 def missing_path_problem(path: Path) -> str:
-    """What to tell about a path that is neither a file nor a folder."""
-    return f"{path} is a symbolic link loop" if is_link_loop(path) else f"{path}: no such file or folder"
+    """What to tell about a path that is neither a file nor a folder: a link loop, a named pipe or
+    device (never opened: reading it would hang a worker), or nothing there."""
+    from qgn.fileio import NotAFileError, check_regular_file
+
+    if is_link_loop(path):
+        return f"{path} is a symbolic link loop"
+    try:
+        check_regular_file(path)
+    except NotAFileError as exc:
+        return str(exc)
+    return f"{path}: no such file or folder"
 
 
 def is_image_file(path: Path) -> bool:
@@ -71,6 +80,16 @@ def images_in_folder(folder: Path) -> list[Path]:
     return sorted(found, key=natural_key)
 
 
+def special_images_in_folder(folder: Path) -> list[Path]:
+    """The entries of ``folder`` named as images that are no file (a named pipe, a device): left out
+    of ``images_in_folder``, and reported rather than left out without a word."""
+    try:
+        return sorted((p for p in folder.iterdir() if is_image_file(p) and not looks_like_label(p)
+                       and p.exists() and not p.is_file() and not p.is_dir()), key=natural_key)
+    except OSError:
+        return []
+
+
 def expand_paths(paths: list[str | os.PathLike]) -> tuple[list[Path], list[Path], list[str]]:
     """Sort user-given paths into (images, models, problems).
 
@@ -85,6 +104,7 @@ def expand_paths(paths: list[str | os.PathLike]) -> tuple[list[Path], list[Path]
         path = Path(raw).expanduser()
         if path.is_dir():
             found = images_in_folder(path)
+            problems += [missing_path_problem(p) for p in special_images_in_folder(path)]
             if not found:
                 problems.append(f"{path}: no images in this folder")
             images += found

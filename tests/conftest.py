@@ -11,7 +11,7 @@ Shared fixtures: ``model_path`` (an untrained tiny model), ``samples`` (syntheti
 ground truth), ``window`` (a shown MainWindow whose questions answer themselves), ``windows``
 (several: restarts, two app instances), ``run_cli``, ``resources`` (an empty redirected resources
 folder), ``snapshot``, ``user_state``, ``real_environ``, ``fused_isa`` (pick the sparse conv's fused
-kernels; put back after the test). A test module tunes them with module
+kernels; put back after the test), ``fifo`` (named pipes no reader may wait on). A test module tunes them with module
 constants: ``SAMPLE_COUNT`` and ``SAMPLE_SIZE`` (H, W) for ``samples``, ``WINDOW_SIZE`` (W, H) for
 ``window``. Helper modules the tests import live beside this file (``sample_files``, ``tool_venvs``:
 the venvs of the live third-party tools; tests/app has ``studio_steps``, tests/formats ``hostile_cases``); ``pythonpath = ["tests"]`` in pyproject.toml.
@@ -151,6 +151,42 @@ def fused_isa():
 
     yield set_fused_isa
     set_fused_isa("auto")
+
+
+@pytest.fixture
+def fifo():
+    """``fifo(path)`` makes a named pipe at ``path``; a reader that opens it blocking is let go
+    (a writer opens and closes it), so that code which waits on a pipe fails instead of hanging —
+    and the test fails at its end, having waited on a pipe."""
+    import threading
+
+    made: list[Path] = []
+    released: list[Path] = []
+    stop = threading.Event()
+
+    def release():
+        while not stop.is_set():
+            for path in list(made):
+                try:
+                    os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # only succeeds while a reader waits
+                    released.append(path)
+                except OSError:
+                    pass
+            stop.wait(0.02)
+
+    thread = threading.Thread(target=release, daemon=True)
+    thread.start()
+
+    def make(path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.mkfifo(path)
+        made.append(path)
+        return path
+
+    yield make
+    stop.set()
+    thread.join()
+    assert not released, f"a reader waited on the named pipe(s) {sorted(set(map(str, released)))}"
 
 
 # ------------------------------------------------------------------------------------------ the CLI

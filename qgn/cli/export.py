@@ -30,6 +30,7 @@ from qgn.cli.main import CLIError
 from qgn.fileio import protected_inputs
 from qgn.formats import check_text_names
 from qgn.progress import TimeLeft
+from qgn.shown import one_line
 
 DEFAULT_PROJECT_FORMATS = "qgt,png"
 
@@ -289,10 +290,11 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, im
 
 #: Per-image formats that write the image's name into a text file (labelme's imagePath).
 def shown(path) -> str:
-    """``path`` as text any terminal or log takes: bytes of a name that are not UTF-8 as ``\\xff``."""
+    """``path`` as text any terminal or log takes, on one line: bytes of a name that are not UTF-8
+    as ``\\xff``, a line break as ``\\n`` (``qgn.shown.one_line``)."""
     import os
 
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return one_line(os.fsencode(path).decode("utf-8", "backslashreplace"))
 
 
 def take_label(qt):
@@ -342,7 +344,7 @@ def _run_project(args) -> int:
     time_left = TimeLeft()
 
     def progress(i: int, n: int, text: str) -> None:
-        print(f"[{i}/{n}] {text}{time_left.suffix(i, n)}", flush=True)
+        print(f"[{i}/{n}] {one_line(text)}{time_left.suffix(i, n)}", flush=True)
 
     errors: list[str] = []
     export_project(project, out, names, progress, only_done=args.only_done, errors=errors,

@@ -7,16 +7,18 @@ from qgn.cli.main import CLIError
 
 
 def collect_files(paths: list[str], suffixes: tuple[str, ...], what: str) -> list[Path]:
-    """Files named directly, plus files with ``suffixes`` under folders (recursive, sorted)."""
+    """Files named directly, plus files with ``suffixes`` under folders (recursive, sorted). A named
+    pipe or device among them (by name or under a folder) is kept, for its reader to refuse and the
+    batch to report (``qgn.fileio.open_regular``), never left out without a word."""
     found: list[Path] = []
     for text in paths:
         path = Path(text)
         if path.is_dir():
-            inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+            inside = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.exists() and not p.is_dir())
             if not inside:
                 raise CLIError(f"no {what} found under {path}")
             found.extend(inside)
-        elif path.is_file():
+        elif path.exists():
             found.append(path)
         else:
             raise FileNotFoundError(f"{path}: no such file or folder")
@@ -119,9 +121,11 @@ class Failures:
     def report(self, item, exc: BaseException | str) -> None:
         import sys
 
-        self.items.append(str(item))
+        from qgn.shown import one_line
+
+        self.items.append(one_line(item))
         text = exc if isinstance(exc, str) else failure_text(item, exc)
-        print(f"qgn {self.command}: error: {text}", file=sys.stderr, flush=True)
+        print(f"qgn {self.command}: error: {one_line(text)}", file=sys.stderr, flush=True)
 
     def __bool__(self) -> bool:
         return bool(self.items)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from qgn.cli.main import CLIError
 from qgn.progress import TimeLeft
+from qgn.shown import one_line
 
 
 def add_arguments(p) -> None:
@@ -62,7 +63,7 @@ def run(args) -> int:
     time_left = TimeLeft()
 
     def progress(i: int, n: int, text: str) -> None:
-        print(f"[{i}/{n}] {text}{time_left.suffix(i, n)}", flush=True)
+        print(f"[{i}/{n}] {one_line(text)}{time_left.suffix(i, n)}", flush=True)
 
     try:
         report = import_into_project(args.src, args.project, images=args.images, classes=classes, mapping=mapping,
@@ -81,7 +82,7 @@ def run(args) -> int:
         print(f"qgn import: note: {report.voided_text()}; --map NAME=CLASS keeps such pixels as a class")
     if report.skipped:
         print(f"qgn import: error: {len(report.skipped)} of {total} item(s) skipped: "
-              + "; ".join(f"{name}: {why}" for name, why in report.skipped[:3])
+              + one_line("; ".join(f"{name}: {why}" for name, why in report.skipped[:3]))
               + (" …" if len(report.skipped) > 3 else ""), file=sys.stderr)
         return 2
     return 0

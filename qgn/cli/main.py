@@ -8,6 +8,8 @@ import argparse
 import importlib
 import sys
 
+from qgn.shown import one_line
+
 # name -> (module, one-line help). Modules are imported lazily so `qgn --help` stays fast.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("qgn.cli.stats", "quadtree sparsity of label maps (paper Table 5)"),
@@ -55,13 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except (CLIError, FileNotFoundError, ValueError) as exc:
-        print(f"qgn {args.command}: error: {exc}", file=sys.stderr)
+        print(f"qgn {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:  # every failure is one line; a surprise also leaves a log
         message = expected_failure_message(exc)
         if message is None:
             message = unexpected_failure_message(exc, args.command, argv)
-        print(f"qgn {args.command}: error: {message}", file=sys.stderr)
+        print(f"qgn {args.command}: error: {one_line(message)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"qgn {args.command}: interrupted", file=sys.stderr)

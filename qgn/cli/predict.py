@@ -21,6 +21,7 @@ from qgn.cli.main import CLIError
 from qgn.cli.files import MODEL_HELP, Failures, failure_text
 from qgn.cli.threads import add_threads_argument, apply_threads
 from qgn.progress import TimeLeft
+from qgn.shown import one_line
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -203,7 +204,7 @@ def print_record(record: dict, i: int, n: int, path: Path, scored: bool, as_json
         if "accuracy_unavailable" in record:
             extra = "  accuracy unavailable (see stderr)"
         sites = " ".join(f"Q{k}:{v}" for k, v in record["active_sites"].items())
-        print(f"[{i + 1}/{n}] {path.name}: {sites}  {record['macs'] / 1e9:.3f} GMAC"
+        print(f"[{i + 1}/{n}] {one_line(path.name)}: {sites}  {record['macs'] / 1e9:.3f} GMAC"
               f"  {record['seconds'] * 1e3:.0f} ms{extra}{left}", file=sys.stdout)
 
 

@@ -61,7 +61,9 @@ def run(args) -> int:
 
 
 def _print_some(lines: list[str], stream) -> None:
+    from qgn.shown import one_line
+
     for line in lines[:SHOWN]:
-        print(line, file=stream)
+        print(one_line(line), file=stream)
     if len(lines) > SHOWN:
         print(f"… and {len(lines) - SHOWN} more", file=stream)

@@ -37,10 +37,17 @@ COLOUR_MODES = ("RGB", "RGBA")
 
 
 def files_by_stem(directory: Path, extensions: tuple[str, ...]) -> dict[str, Path]:
-    """{stem: path} of the files in ``directory`` with one of ``extensions``; duplicate stems fail."""
+    """{stem: path} of the files in ``directory`` with one of ``extensions``; duplicate stems fail, as
+    does a named pipe or device by such a name (never read, never left out without a word)."""
+    from qgn.fileio import NotAFileError, check_regular_file
+
     found: dict[str, Path] = {}
     for path in sorted(directory.iterdir()):
-        if path.is_file() and path.suffix.lower() in extensions:
+        if path.suffix.lower() in extensions and path.exists() and not path.is_dir():
+            try:
+                check_regular_file(path)
+            except NotAFileError as exc:
+                raise DatasetLayoutError(str(exc)) from None
             if path.stem in found:
                 raise DatasetLayoutError(f"two files with stem {path.stem!r}: {found[path.stem]} and {path}")
             found[path.stem] = path

@@ -59,9 +59,11 @@ class DatasetWriter:
     ``finish()`` → paths written at the end (e.g. one JSON for all images). This default writes
     each item with a per-image ``write`` function. ``takes_images``: the writer honours ``images``
     ("copy" / "link": the image files go into the export where its readers look for them).
-    ``takes_split``: the writer files everything under a split folder (``split``; Cityscapes)."""
+    ``takes_split``: the writer files everything under a split folder (``split``; Cityscapes).
+    ``uses_images``: the writer copies, reads or names ``item.image`` (``check_export_image``)."""
 
     takes_images = False
+    uses_images = False
     takes_split = False
     split: str | None = None
 
@@ -146,11 +148,11 @@ def check_export_file(path: Path, data: bytes | None, parse: Callable[[str], obj
     it already holds ``data``'s content - the same bytes, or, with ``parse`` (the file's reader, of
     its text), the same parsed content: a copy edited by hand to CRLF line ends or trailing spaces
     still lists the same classes in the same colours and order. The caller then leaves it as it is."""
-    from ..fileio import MAX_LIST_FILE_BYTES
+    from ..fileio import MAX_LIST_FILE_BYTES, open_regular
 
     if data is None or not path.exists():
         return False
-    with open(path, "rb") as f:
+    with open_regular(path) as f:  # a named pipe where the list goes: refused, never waited on
         old = f.read(MAX_LIST_FILE_BYTES + 1)
     if old == data:
         return True
@@ -174,11 +176,28 @@ def same_json(text: str) -> object:
 SHARED_FILES = frozenset({"labelmap.txt", "default.txt", "label_colors.txt", "dataset_meta.json"})
 
 
+def check_export_image(item: ExportItem) -> None:
+    """ValueError naming the item when its image is there but no file (a named pipe, /dev/zero or
+    another device, through a link too): an export that copies it would wait for ever or fill
+    memory, and one that skips it as missing would leave it out without a word. A missing image
+    passes: each format says what it does without one."""
+    from ..fileio import check_regular_file
+
+    if item.image is not None:
+        try:
+            check_regular_file(item.image)
+        except ValueError as exc:
+            raise ValueError(f"{item.name}: its image {exc}") from None
+
+
 def add_to_every_writer(pairs) -> list[Path]:
     """``writer.add(item)`` for each (writer, item) of ``pairs`` (one image in each format of an
     export), all or none: when one fails, the writers that took the image take it back
     (``DatasetWriter.undo``; the failing one drops what it collected) and the error goes up. The
     paths written."""
+    for writer, item in pairs:  # before any writer takes the image: nothing to take back
+        if getattr(writer, "uses_images", False):
+            check_export_image(item)
     done = []
     for writer, item in pairs:
         mark = writer.mark()
@@ -247,6 +266,8 @@ class Format:
         writer = self.open_writer(classes, out_dir, levels, images, split)
         paths: list[Path] = []
         for item in items:
+            if writer.uses_images:
+                check_export_image(item)
             paths += writer.add(item)
         return paths + writer.finish()
 

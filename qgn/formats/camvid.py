@@ -35,6 +35,8 @@ SUBSET = "default"
 
 
 class CamvidWriter(DatasetWriter):
+    uses_images = True
+
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)
         entries, self.header = write_label_files(out_dir, classes, "CamVid export")

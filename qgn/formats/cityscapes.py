@@ -126,6 +126,7 @@ def city_of(stem: str) -> str:
 
 class CityscapesWriter(DatasetWriter):
     takes_split = True
+    uses_images = True
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)

@@ -350,6 +350,7 @@ class CocoWriter(DatasetWriter):
     """Collects each image's RLE annotations; ``finish`` writes the one JSON file."""
 
     takes_images = True
+    uses_images = True
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)

@@ -117,7 +117,7 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
                                            voc_colormap().tobytes()))
     image_set = out_file(out_dir / "ImageSets" / "Segmentation", "default.txt")
     with locked(image_set.parent):  # two exports into one folder keep both lists
-        stems = image_set.read_text(encoding="utf-8").splitlines() if image_set.exists() else []
+        stems = image_set_stems(image_set) if image_set.exists() else []
         if stem not in stems:
             atomic_write_bytes(image_set, "".join(s + "\n" for s in [*stems, stem]).encode("utf-8"))
     if not labelmap.exists():
@@ -130,6 +130,7 @@ class CvatWriter(DatasetWriter):
     also takes the image's stem off the shared ``ImageSets/Segmentation/default.txt``."""
 
     takes_images = True
+    uses_images = True
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(write_cvat_files, classes, out_dir, levels)
@@ -147,9 +148,18 @@ class CvatWriter(DatasetWriter):
         if not image_set.is_file():
             return
         with locked(image_set.parent):
-            stems = image_set.read_text(encoding="utf-8").splitlines()
+            stems = image_set_stems(image_set)
             if item.name in stems:
                 atomic_write_bytes(image_set, "".join(s + "\n" for s in stems if s != item.name).encode("utf-8"))
+
+
+def image_set_stems(path: Path) -> list[str]:
+    """The stems an export's ``ImageSets/Segmentation/default.txt`` lists (``open_regular``: a named
+    pipe there is one item's failure, never waited on)."""
+    from ..fileio import open_regular
+
+    with open_regular(path) as f:
+        return f.read().decode("utf-8").splitlines()
 
 
 def instance_table(present: np.ndarray, classes: ClassSet) -> np.ndarray:

@@ -91,6 +91,7 @@ class FiftyOneWriter(DatasetWriter):
     writes the ``data.json`` manifest (every image: in ``data/`` or where it lies) and the class files."""
 
     takes_images = True
+    uses_images = True
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         if classes.num_classes >= MAX_VALUE:

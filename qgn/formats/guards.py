@@ -176,20 +176,41 @@ class JsonTooLargeError(ValueError):
     """A JSON file over ``max_json_bytes()``: not read."""
 
 
-def load_json(path: str | os.PathLike, limit: int | None = None):
-    """The JSON document in ``path``: ValueError naming the file when it is larger than ``limit``
-    (a small file's own bound; default ``max_json_bytes()``), not UTF-8 JSON, uses NaN/Infinity, or
-    is nested too deeply."""
-    path = Path(path)
-    size = path.stat().st_size
+def _bounded_json_bytes(f, path: Path, size: int, limit: int | None) -> bytes:
+    """The bytes of the open JSON file ``f`` of ``size`` bytes: JsonTooLargeError for a file over
+    ``limit`` or ``max_json_bytes()``, checked from its size and again while reading (a file that
+    grows is read no further than the bound)."""
     if limit is not None and size > limit:
         raise JsonTooLargeError(f"{path} is {size / 1e6:.1f} MB; a file of its kind holds at most {limit / 1e6:.0f} MB")
     most = max_json_bytes()
     if size > most:
         raise JsonTooLargeError(f"{path} is {size / 1e6:.0f} MB, more than the {most / 1e6:.0f} MB a JSON import "
                                 f"reads ({MAX_JSON_BYTES_ENV})")
+    bound = min(most, limit if limit is not None else most)
+    parts = [f.read(size)]  # read(n) allocates n bytes at once: never more than the file's size
+    got = len(parts[0])
+    while got <= bound and (more := f.read(min(1 << 20, bound + 1 - got))):
+        parts.append(more)
+        got += len(more)
+    data = b"".join(parts)
+    if len(data) > bound:
+        raise JsonTooLargeError(f"{path} grew past {bound / 1e6:.1f} MB while it was read; a file of its kind holds "
+                                "at most that")
+    return data
+
+
+def load_json(path: str | os.PathLike, limit: int | None = None):
+    """The JSON document in ``path``: ValueError naming the file when it is larger than ``limit``
+    (a small file's own bound; default ``max_json_bytes()``), not UTF-8 JSON, uses NaN/Infinity, or
+    is nested too deeply, or is a named pipe or device (``open_regular``: never waited on)."""
+    from ..fileio import open_regular
+
+    path = Path(path)
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        data = _bounded_json_bytes(f, path, size, limit)
     try:
-        return json.loads(path.read_bytes().decode("utf-8"), parse_constant=_refuse_constant)
+        return json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path} is not a UTF-8 JSON file: {exc}") from None
     except RecursionError:

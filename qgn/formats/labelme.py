@@ -123,6 +123,7 @@ class LabelmeWriter(ClassListWriter):
     it), so each JSON opens on its own; ``"link"``: a symbolic link beside the JSON."""
 
     takes_images = True
+    uses_images = True
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         check_labelme_names(classes)

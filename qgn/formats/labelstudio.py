@@ -237,6 +237,8 @@ class LabelStudioWriter(DatasetWriter):
     """Collects one task per image, copying each image into ``images/``; ``finish`` writes
     tasks.json and label_config.xml (see the module docstring)."""
 
+    uses_images = True
+
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS,
                  image_prefix: str = DEFAULT_IMAGE_PREFIX):
         super().__init__(None, classes, out_dir, levels)

@@ -72,6 +72,9 @@ def load_config(path: str | os.PathLike) -> QGNConfig:
         raise ValueError(f"{cpath} is not valid JSON: {exc}; {RESTORE}") from exc
     except RecursionError:
         raise ValueError(f"{cpath} is nested too deeply to be a model config; {RESTORE}") from None
+    except ValueError as exc:  # json's int() of a number past sys.get_int_max_str_digits(): no setting has one
+        raise ValueError(f"{cpath} holds a number of more digits than Python reads ({exc.args[0].split(':')[0]}); "
+                         f"{RESTORE}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         found = f"format {shown(doc.get('format'))}" if isinstance(doc, dict) else f"a JSON {type(doc).__name__}"
         raise ValueError(f"{cpath} is not a QGN model config ({found}; a JSON object with \"format\": \"{FORMAT}\" "

@@ -1036,8 +1036,10 @@ def write_qgt(path: str | os.PathLike, qt: Quadtree, classes: ClassSet | None = 
 
 def read_qgt(path: str | os.PathLike, *, max_pixels: int | None = None) -> tuple[Quadtree, ClassSet | None]:
     """Read a .qgt file: ``(Quadtree, ClassSet or None)``. QgtFormatError if it is not valid."""
+    from ..fileio import open_regular
+
     path = Path(path)
-    with open(path, "rb") as f:
+    with open_regular(path) as f:  # a named pipe or device: refused, never waited on
         head = f.read(_HEADER_MAX)
         if not head:
             raise QgtFormatError(f"{path}: the file is empty")

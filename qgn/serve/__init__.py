@@ -21,5 +21,6 @@ label-studio-ml-backend label_studio_ml/api.py, the reference server):
 Modules: ``label_config`` (what the config asks for), ``backend`` (the model, images, predictions,
 fine-tuning), ``kept`` (the annotations kept for fine-tuning, on disk so a restart keeps them),
 ``inorder`` (webhook work in arrival order, answered within Label Studio's wait),
-``server`` (HTTP), ``limits`` (the limits a deployment may move, from the environment).
+``server`` (HTTP), ``limits`` (the limits a deployment may move, from the environment); a
+client's text in errors and the log is ``qgn.shown.echo``'d (bounded, control characters escaped).
 """

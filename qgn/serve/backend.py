@@ -61,6 +61,7 @@ from urllib.parse import parse_qs, urljoin, urlparse
 
 import numpy as np
 
+from qgn.shown import echo
 from .inorder import Busy, InOrder
 from .kept import PENDING, KeptAnnotations
 from .label_config import BrushTarget, ConfigError, brush_target
@@ -284,9 +285,18 @@ def held_ids(body) -> tuple | None:
         return None
 
 
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, False too for a name the system refuses (too long: its OSError repeated
+    the whole of a client's image reference)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def task_name(task, index: int):
-    """How an error names a task: its id, else its place in the request."""
-    return task.get("id", index) if isinstance(task, dict) else index
+    """How an error names a task: its id (``echo``: a client's text), else its place in the request."""
+    return echo(task.get("id", index)) if isinstance(task, dict) else str(index)
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
@@ -564,8 +574,8 @@ class QGNBackend:
         with self.state_lock:
             if not self.hostname_fixed and isinstance(hostname, str) and hostname.startswith(("http://", "https://")):
                 if self.hostname is not None and origin(hostname) != origin(self.hostname):
-                    raise RequestError(f"qgn serve already serves the Label Studio at {self.hostname} (named by the first "
-                                       f"/setup; its token goes there only), not {hostname}: restart qgn serve to "
+                    raise RequestError(f"qgn serve already serves the Label Studio at {echo(self.hostname)} (named by the first "
+                                       f"/setup; its token goes there only), not {echo(hostname)}: restart qgn serve to "
                                        "connect another, or start it with --label-studio-url", 409)
                 self.hostname = hostname.rstrip("/")
             if isinstance(token, str) and token and not self.token:
@@ -657,7 +667,7 @@ class QGNBackend:
                 why = (f"only the first task was predicted: the results of the first {index + 1} tasks are more than "
                        f"{self.max_response_bytes} bytes; send fewer tasks per request") \
                     if any("result" in r for r in results) else \
-                      f"task {task.get('id', index)}'s result is {length} bytes, more than {self.max_response_bytes}"
+                      f"task {task_name(task, index)}'s result is {length} bytes, more than {self.max_response_bytes}"
                 return results, failures, status, f"{why}, or raise {MAX_RESPONSE_BYTES_ENV}"
             results.append(answer)
         return results, failures, status, None
@@ -669,7 +679,7 @@ class QGNBackend:
         action = body.get("action")
         if action not in ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "START_TRAINING",
                           *DELETIONS):
-            return {"status": "ignored", "reason": f"no fine-tuning on {action!r}"}
+            return {"status": "ignored", "reason": f"no fine-tuning on {echo(repr(action))}"}
         if self.train_out is None:
             return {"status": "ignored", "reason": "fine-tuning is off: start qgn serve with --train-out DIR"}
         if action == "ANNOTATIONS_CREATED":  # fine-tuning on them would teach the model its own mistakes
@@ -705,7 +715,7 @@ class QGNBackend:
                     self.kept.release(held)
 
         try:
-            answer = self.webhooks.run(work, f"{action} of project {project.get('id')}", arrived)
+            answer = self.webhooks.run(work, f"{action} of project {echo(project.get('id'))}", arrived)
         except Busy as exc:
             self.kept.release(held)  # refused unread (503), as before
             raise RequestError(str(exc), 503) from None
@@ -743,7 +753,7 @@ class QGNBackend:
             if value not in (UNMATCHED, VOID) and names[value] is None:
                 names[value] = label
         if not any(names):
-            raise ConfigError(f"none of the config's labels ({', '.join(target.labels[:8])}) is a class of the "
+            raise ConfigError(f"none of the config's labels ({', '.join(echo(n, 40) for n in target.labels[:8])}) is a class of the "
                               f"model ({', '.join(classes.names[:8])})")
         return names
 
@@ -753,7 +763,7 @@ class QGNBackend:
             raise RequestError("a task must be an object with 'data'")
         ref = task["data"].get(target.data_key)
         if not isinstance(ref, str) or not ref:
-            raise RequestError(f"the task has no data.{target.data_key} (the config's Image value)")
+            raise RequestError(f"the task has no data.{echo(target.data_key)} (the config's Image value)")
         served, prefix = self.current, f"qgn{task.get('id', '')}"
         key = (served.version, target, ref)  # by image: the same image under another task is predicted once
         with self.state_lock:
@@ -800,7 +810,7 @@ class QGNBackend:
         """The file of a task's image reference: inside ``document_root``, or fetched into a
         temporary file that lives as long as the block."""
         if "\0" in ref:
-            raise RequestError(f"the image {ref!r} holds a NUL character, which no file name or URL has")
+            raise RequestError(f"the image {echo(ref, quote=True)} holds a NUL character, which no file name or URL has")
         parsed = urlparse(ref)
         if parsed.path.startswith("/data/local-files") and self.document_root is not None:
             relative = (parse_qs(parsed.query).get("d") or [""])[-1]
@@ -808,9 +818,9 @@ class QGNBackend:
         elif parsed.scheme in ("http", "https") or ref.startswith("/"):
             # containment first, then existence: a path outside the root is a Label Studio address
             # whether or not such a file exists, so the answer says nothing about files out there
-            local = (self.document_root / ref).resolve() if not parsed.scheme and not parsed.netloc and \
+            local = self.resolved(ref, ref) if not parsed.scheme and not parsed.netloc and \
                 self.document_root is not None else None
-            if local is not None and self.document_root in local.parents and local.is_file():
+            if local is not None and self.document_root in local.parents and is_file(local):
                 yield local
             else:
                 with self.fetch(ref) as path:
@@ -818,18 +828,27 @@ class QGNBackend:
         elif self.document_root is not None:
             yield self.inside_root(ref, ref)
         else:
-            raise RequestError(f"cannot open the image {ref!r}: not a URL, and qgn serve has no --document-root to "
+            raise RequestError(f"cannot open the image {echo(ref, quote=True)}: not a URL, and qgn serve has no --document-root to "
                                "read local files from")
 
     def inside_root(self, relative: str, ref: str) -> Path:
         if "\0" in relative:
-            raise RequestError(f"the image {ref!r} names a file with a NUL character, which no file name has")
-        path = (self.document_root / relative).resolve()
+            raise RequestError(f"the image {echo(ref, quote=True)} names a file with a NUL character, which no file name has")
+        path = self.resolved(relative, ref)
         if self.document_root not in path.parents:
-            raise RequestError(f"the image {ref!r} lies outside the document root {self.document_root}", 403)
-        if not path.is_file():
-            raise RequestError(f"the image {ref!r} is not a file under {self.document_root}", 404)
+            raise RequestError(f"the image {echo(ref, quote=True)} lies outside the document root {self.document_root}", 403)
+        if not is_file(path):
+            raise RequestError(f"the image {echo(ref, quote=True)} is not a file under {self.document_root}", 404)
         return path
+
+    def resolved(self, relative: str, ref: str) -> Path:
+        """``document_root / relative`` resolved; a name the system refuses (too long, a loop) is a 400
+        naming the reference (``echo``), not the system's message repeating all of it."""
+        try:
+            return (self.document_root / relative).resolve()
+        except (OSError, RuntimeError) as exc:
+            raise RequestError(f"the image {echo(ref, quote=True)} names no file qgn serve can open: "
+                               f"{getattr(exc, 'strerror', None) or 'a symbolic link loop'}") from None
 
     @contextmanager
     def fetch(self, ref: str) -> Iterator[Path]:
@@ -839,7 +858,7 @@ class QGNBackend:
             hostname, token = self.hostname, self.token
         url = ref if urlparse(ref).scheme else (urljoin(hostname + "/", ref.lstrip("/")) if hostname else None)
         if url is None:
-            raise NoLabelStudio(f"the image {ref!r} is a Label Studio address, but no Label Studio URL is known: "
+            raise NoLabelStudio(f"the image {echo(ref, quote=True)} is a Label Studio address, but no Label Studio URL is known: "
                                 "connect through /setup or start qgn serve with --label-studio-url", 422)
         if not self.fetch_slots.acquire(timeout=FETCH_WAIT_S):
             raise PassingFailure(f"qgn serve is busy: {MAX_FETCHES} images are being fetched; try again later", 503)
@@ -869,20 +888,20 @@ class QGNBackend:
                 while chunk := response.read1(1 << 16):
                     size += len(chunk)
                     if size > MAX_IMAGE_BYTES:
-                        raise RequestError(f"the image {url} is larger than {MAX_IMAGE_BYTES >> 20} MiB", 413)
+                        raise RequestError(f"the image {echo(url)} is larger than {MAX_IMAGE_BYTES >> 20} MiB", 413)
                     out.write(chunk)
         except urllib.error.HTTPError as exc:
             if not watchdog.expired:
                 passing = exc.code in PASSING_HTTP or exc.code >= 500
                 raise (PassingFailure if passing else RequestError)(
-                    f"fetching the image {url} got HTTP {exc.code} {exc.reason}", 424) from None
+                    f"fetching the image {echo(url)} got HTTP {exc.code} {exc.reason}", 424) from None
         except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as exc:
             if not watchdog.expired:
-                raise PassingFailure(f"fetching the image {url} failed: {getattr(exc, 'reason', exc)}", 424) from None
+                raise PassingFailure(f"fetching the image {echo(url)} failed: {getattr(exc, 'reason', exc)}", 424) from None
         finally:
             timer.cancel()
         if watchdog.expired:
-            raise PassingFailure(f"fetching the image {url} took longer than {FETCH_DEADLINE_S:g} s", 504)
+            raise PassingFailure(f"fetching the image {echo(url)} took longer than {FETCH_DEADLINE_S:g} s", 504)
 
     # ------------------------------------------------------------------------------- fine-tuning
     def keep_correction(self, body: dict, project: dict) -> bool:
@@ -899,7 +918,7 @@ class QGNBackend:
             return False
         target = brush_target(project.get("label_config") or "")
         classes = self.current.model.config.classes
-        source = f"task {task.get('id')}"
+        source = f"task {echo(task.get('id'))}"
         regions, _ = region_results(annotation)
         claimed = {result_size(r, source) for r in regions}  # checked numbers; nothing allocated yet
         with self.image_file(str((task.get("data") or {}).get(target.data_key, ""))) as path:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from qgn.shown import echo
+
 
 class ConfigError(ValueError):
     """The labelling config cannot be served (a 400 for the client)."""
@@ -34,7 +36,7 @@ def brush_target(config: str) -> BrushTarget:
     if not brushes:
         kinds = sorted({e.tag for e in root.iter() if e.tag.endswith("Labels")})
         raise ConfigError("the labelling config has no <BrushLabels> control; QGN predicts brush masks"
-                          + (f" (it has {', '.join(kinds)})" if kinds else ""))
+                          + (f" (it has {echo(', '.join(kinds))})" if kinds else ""))
     brush = brushes[0]
     from_name, to_name = brush.get("name"), brush.get("toName")
     if not from_name or not to_name:
@@ -44,11 +46,11 @@ def brush_target(config: str) -> BrushTarget:
     images = {e.get("name"): e for e in root.iter() if e.tag == "Image"}
     to_name = next((name for name in targets if name in images), None)
     if to_name is None:
-        raise ConfigError(f"the <BrushLabels> labels toName={brush.get('toName')!r}, but no <Image> of that name exists")
+        raise ConfigError(f"the <BrushLabels> labels toName={echo(brush.get('toName'), quote=True)}, but no <Image> of that name exists")
     image = images[to_name]
     value = image.get("value") or ""
     if not value.startswith("$") or len(value) < 2:
-        raise ConfigError(f"<Image name={to_name!r}> needs value=\"$key\" naming the task's image field")
+        raise ConfigError(f"<Image name={echo(to_name, quote=True)}> needs value=\"$key\" naming the task's image field")
     labels = tuple(label.get("value") for label in brush if label.tag == "Label" and label.get("value"))
     if not labels:
         raise ConfigError("the <BrushLabels> control lists no <Label value=...>")

@@ -13,6 +13,9 @@ sending or reading a byte now and then is cut off, with a 408 when it sends); at
 and ``QGNServer.request_queue_size`` wait to be accepted; the bodies received at once come to at
 most ``QGNServer.max_body_bytes_at_once`` bytes as they arrive (each is spooled to a temporary file;
 a Content-Length reserves nothing), a body beyond gets a 503 (Retry-After) and the connection closes.
+The body of a request that takes none (a GET, an unknown endpoint) is received and counted the same
+way up to ``DRAIN_BYTES``; a larger one is not read, and the connection closes after the answer. An
+answer or log line repeats at most a bounded, escaped part of what a client sent (``qgn.shown``).
 """
 from __future__ import annotations
 
@@ -29,14 +32,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .backend import QGNBackend, RequestError
 from .body import NotJSON, ValueTooLarge, read_body
+from qgn.shown import bounded, echo
 from .label_config import ConfigError
 from .limits import REQUEST_DEADLINE_ENV, request_deadline_s
 
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a body, and for /predict the largest value in it and the tasks kept
 MAX_PREDICT_BODY_BYTES = 1024 * 1024 * 1024  # Label Studio sends each task's annotations and predictions
+DRAIN_BYTES = 64 * 1024  # the most of an unwanted body (a GET's) read to keep its connection open
 SPOOL_BYTES = 8 * 1024 * 1024  # a body beyond waits in a temporary file until it is parsed
 TASK_FIELDS = ("id", "data")  # what /predict reads of a task (Label Studio sends its annotations, predictions…)
 POST_ROUTES = {"/setup": "setup", "/predict": "predict", "/webhook": "webhook"}
+
+
+class Discard:
+    """Where ``Handler.drain`` receives a body that is dropped."""
+
+    def write(self, data: bytes) -> None:
+        pass
 
 
 class Deadline:
@@ -118,7 +130,7 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/versions":
             self.answer(200, self.backend.model_versions())
         else:
-            self.answer(404, {"error": f"no such endpoint GET {path}; try /health"})
+            self.answer(404, {"error": f"no such endpoint GET {echo(path)}; try /health"})
 
     def do_POST(self):
         path = self.path.split("?")[0].rstrip("/")
@@ -127,7 +139,7 @@ class Handler(BaseHTTPRequestHandler):
             self.drain()
             if self.late():
                 return self.answer(408, {"error": self.late_reason()})
-            return self.answer(404, {"error": f"no such endpoint POST {path}; this backend serves "
+            return self.answer(404, {"error": f"no such endpoint POST {echo(path)}; this backend serves "
                                               f"{', '.join(POST_ROUTES)}"})
         try:
             body = self.read_json("tasks" if method == "predict" else None)
@@ -161,7 +173,7 @@ class Handler(BaseHTTPRequestHandler):
             raise RequestError(f"the request has {len(lengths)} different Content-Length headers; send one")
         if not (length.isascii() and length.isdigit()):  # int() would take '-1', '1_2', ' 12 '
             self.close_connection = True
-            raise RequestError(f"Content-Length {length!r} is not a byte count")
+            raise RequestError(f"Content-Length {echo(length, quote=True)} is not a byte count")
         size = int(length)
         limit = MAX_PREDICT_BODY_BYTES if list_key else MAX_BODY_BYTES
         if size > limit:
@@ -237,25 +249,32 @@ class Handler(BaseHTTPRequestHandler):
             return True
 
     def drain(self) -> None:
-        """Read and drop the request's body; when that cannot be done, close after answering."""
-        if self.headers.get("Transfer-Encoding"):
+        """Read and drop the body of a request that takes none (a GET, an unknown endpoint), so the
+        connection can serve the next request: at most ``DRAIN_BYTES``, charged as every body is to
+        ``max_body_bytes_at_once`` (``receive``). A larger body, one that cannot be read or has no
+        room is not read: the connection closes after the answer (a GET's 64 MiB bodies were read
+        and dropped beside the bodies the server counted)."""
+        length = self.headers.get("Content-Length") or "0"
+        size = int(length) if length.isascii() and length.isdigit() else -1
+        if not size:
+            self.close_connection = self.close_connection or bool(self.headers.get("Transfer-Encoding"))
+            return
+        if self.headers.get("Transfer-Encoding") or not 0 < size <= DRAIN_BYTES or not self.server.room_for(size):
             self.close_connection = True
             return
-        try:
-            size = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            size = -1
-        if 0 < size <= MAX_BODY_BYTES:
+        with self.body_bytes_held() as held:
             try:
-                if len(self.rfile.read(size)) == size:
+                if self.receive(size, Discard(), held) == size:
                     return
-            except TimeoutError:
+            except RequestError:
                 pass
-            self.close_connection = True
-        elif size:
-            self.close_connection = True
+        self.close_connection = True
 
     def answer(self, status: int, payload: dict, body: bool = True) -> None:
+        """``payload`` as JSON with ``status``; its ``error`` at most ``qgn.shown.MESSAGE_CHARS`` characters
+        (``bounded``: whatever of a client's text it holds)."""
+        if isinstance(payload.get("error"), str):
+            payload = {**payload, "error": bounded(payload["error"])}
         data = json.dumps(payload).encode("utf-8")
         deadline = Deadline(self.connection, self.request_deadline_s, socket.SHUT_RDWR)  # a client reading slowly
         try:
@@ -292,8 +311,10 @@ class Handler(BaseHTTPRequestHandler):
                     body=self.command != "HEAD")
 
     def log_message(self, format, *args):  # http.server's signature
+        """One line of the log, at most ``qgn.shown.MESSAGE_CHARS`` characters with control characters
+        escaped (a request line is the client's text: http.server's own escaping is replaced here)."""
         if not self.quiet:
-            sys.stderr.write(f"qgn serve: {self.address_string()} {format % args}\n")
+            sys.stderr.write(f"qgn serve: {self.address_string()} {bounded(format % args)}\n")
 
 
 class QGNServer(ThreadingHTTPServer):

@@ -289,9 +289,32 @@ def save_train_state(out: Path, model, optimizer, loss_fn, iteration: int, confi
                            (out / "last.state.json", json.dumps({"iteration": iteration}).encode())])
 
 
+MAX_STATE_JSON_BYTES = 1 << 16  # {"iteration": N}
+
+
+def read_train_state(path: Path) -> dict:
+    """``{"iteration": N}`` of a checkpoint's ``last.state.json``; ValueError naming the file and the
+    fixes when it is anything else."""
+    from qgn.fileio import read_json
+
+    fixes = ("--force starts over, or train from the checkpoint's weights with "
+             f"--set init={path.with_name('last.safetensors')}")
+    try:
+        state = read_json(path, "training state", MAX_STATE_JSON_BYTES)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; the checkpoint cannot be resumed: {fixes}") from None
+    iteration = state.get("iteration") if isinstance(state, dict) else None
+    if not isinstance(iteration, int) or isinstance(iteration, bool) or iteration < 0:
+        raise ValueError(f"{path} is not a training state ({{\"iteration\": N}} expected); the checkpoint cannot be "
+                         f"resumed: {fixes}")
+    return state
+
+
 def load_train_state(out: Path, model, optimizer, loss_fn) -> int:
-    """Restore optimizer state, loss weights and weights from ``out``; returns the iteration reached."""
-    state = json.loads((out / "last.state.json").read_text())
+    """Restore optimizer state, loss weights and weights from ``out``; returns the iteration reached.
+    A damaged ``last.state.json`` (not JSON, not ``{"iteration": N}``) is a ValueError naming it and
+    the ways on, never json's bare reason."""
+    state = read_train_state(out / "last.state.json")
     saved = load_model(out / "last.safetensors")
     reached = saved.config.extra.get("iteration")
     if reached is not None and reached != state.get("iteration"):

@@ -1,6 +1,8 @@
 """QGN Studio without Qt: finding images and ground truth, reading any image, measurement plans."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -63,6 +65,34 @@ def test_folder_listing_skips_label_files(tmp_path, rgb, label):
     assert [p.name for p in images] == ["img2.png", "img10.png"]
     assert [m.name for m in models] == ["m.safetensors"]
     assert problems and "missing.png" in problems[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_pipe_or_device_named_as_an_image_is_reported_never_opened(tmp_path, rgb):
+    """Opening a folder holding a named pipe (or a link to /dev/zero) called x.png: it is no image
+    to load (a worker reading it would wait for ever), and the user is told rather than left
+    guessing why it is not listed; one named on the command line is not called missing."""
+    save(tmp_path / "a.png", rgb)
+    os.mkfifo(tmp_path / "b.png")
+    (tmp_path / "c.png").symlink_to(os.devnull)
+    images, _, problems = expand_paths([tmp_path, tmp_path / "b.png"])
+    assert [p.name for p in images] == ["a.png"]
+    assert [p.split(" is ")[0].rsplit("/", 1)[1] for p in problems] == ["b.png", "c.png", "b.png"], problems
+    assert "named pipe (FIFO)" in problems[0] and "character device" in problems[1] and "no such" not in problems[2]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_document_whose_image_or_ground_truth_is_a_pipe_loads_without_waiting(tmp_path, rgb, fifo):
+    """A project's image replaced by a named pipe, or a pipe where the ground truth is looked for:
+    the loading worker says so and goes on (``fifo`` fails the test if it waited on one)."""
+    doc = ImageDocument(fifo(tmp_path / "gone.png"))
+    doc.load()
+    assert doc.image is None and "named pipe" in doc.error
+    image = save(tmp_path / "photo.png", rgb)
+    fifo(tmp_path / "photo.qgt")
+    doc = ImageDocument(image)
+    doc.load()
+    assert doc.image is not None and doc.ground_truth is None
 
 
 @pytest.mark.parametrize("kind", ["gray8", "gray16", "rgba", "odd"])

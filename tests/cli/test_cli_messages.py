@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sample_files import qgt_claiming, write_mask
+from sample_files import qgt_claiming, write_mask, write_photo
 
 
 def one_line(err: str, command: str) -> str:
@@ -116,3 +116,47 @@ def test_a_file_name_that_is_not_utf8_is_skipped_with_its_name(tmp_path, run_cli
     for path in written:
         json.loads(path.read_bytes().decode("utf-8"))  # valid UTF-8 JSON, no escaped lone surrogates
         assert "\\udc" not in path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("command", ["predict", "convert", "stats", "import", "export"])
+def test_a_file_name_holding_a_line_break_keeps_every_failure_one_line(tmp_path, run_cli, command):
+    """A file named ``bad\\nname`` split each failure naming it in two lines (and ``qgn import`` cut
+    its reason at the break): the break is shown escaped, as ``\\n``, and the lines stay whole."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    suffix = ".qgt" if command == "export" else ".png"
+    write_mask(folder / f"good\nname{suffix.replace('.qgt', '.png')}")
+    (folder / f"bad\nname{suffix}").write_bytes(b"not a picture, nor a quadtree")
+    if command == "export":
+        (folder / "good\nname.png").unlink()
+        (folder / "good\nname.qgt").write_bytes(qgt_claiming(4, 4))
+    if command == "import":  # masks both fine, the image of one not a picture
+        images = tmp_path / "images"
+        images.mkdir()
+        write_photo(images / "good\nname.png", size=(8, 6))
+        (folder / "bad\nname.png").replace(images / "bad\nname.png")
+        write_mask(folder / "bad\nname.png")
+    args = {"predict": ["--device", "cpu", "--threads", "1"], "convert": [tmp_path / "o", "--classes", "3"],
+            "stats": [], "export": ["--png", tmp_path / "o"],
+            "import": ["--format", "png", "--images", tmp_path / "images", "--classes", classes_file(tmp_path),
+                       "--project", tmp_path / "p"]}[command]
+    code, out, err = run_cli(command, folder, *args)
+    assert code == 2, out + err
+    assert err and all(line.startswith(f"qgn {command}: ") for line in err.splitlines()), err
+    assert "bad\\nname" in err and "bad\nname" not in err + out, err
+    assert "not a readable image" in err or "magic" in err or "not a .qgt" in err, err
+
+
+def classes_file(folder: Path) -> Path:
+    path = folder / "classes.txt"
+    path.write_text("a\nb\nc\n")
+    return path
+
+
+def test_one_line_escapes_what_would_break_a_line_and_keeps_the_rest():
+    from qgn.shown import echo, one_line
+
+    assert one_line("a\nb\rc\x1b[2J\u2028d\udcff") == "a\\nb\\rc\\x1b[2J\\u2028d\\udcff"
+    assert one_line("été 東京 ok") == "été 東京 ok"
+    assert echo("x" * 300 + "\n") == "x" * 200 + "… (301 characters)"
+    assert echo("a\tb", quote=True) == "'a\\tb'"

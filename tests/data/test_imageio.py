@@ -74,6 +74,79 @@ def test_the_best_compressed_genuine_png_is_read(tmp_path):
         assert np.asarray(image).shape == (4000, 4000) and not np.asarray(image).any()
 
 
+@pytest.mark.parametrize("fmt, suffix", [("BMP", ".bmp"), ("PPM", ".ppm"), ("TGA", ".tga"), ("TIFF", ".tif")])
+def test_uncompressed_pixels_the_file_cannot_hold_are_refused_before_decoding(tmp_path, fmt, suffix):
+    """A 154-byte BMP claiming 8000×8000 pixels made ``qgn predict`` allocate 190 MB before the data
+    was found missing: uncompressed pixels take a bit each at the least, from where the header says."""
+    from qgn.imagefile import open_image
+
+    whole = tmp_path / f"whole{suffix}"
+    Image.new("RGB", (300, 200), (9, 99, 199)).save(whole, fmt)
+    with open_image(whole) as image:  # the genuine file opens, and its every pixel is read
+        assert np.asarray(image.convert("RGB"))[199, 299].tolist() == [9, 99, 199]
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 40])
+    with pytest.raises(ValueError, match=r"claims 300×200 pixels stored uncompressed, which its \d+ bytes cannot hold"):
+        with open_image(cut):
+            pass
+
+
+@pytest.mark.parametrize("fmt, suffix", [("BMP", ".bmp"), ("PPM", ".pbm"), ("TIFF", ".tif")])
+def test_the_least_an_uncompressed_file_stores_a_pixel_is_read(tmp_path, fmt, suffix):
+    """One bit a pixel (a 1-bit image) is the least the bound assumes: such files still open."""
+    from qgn.imagefile import open_image
+
+    path = tmp_path / f"bits{suffix}"
+    Image.new("1", (4001, 3), 1).save(path, fmt)
+    with open_image(path) as image:
+        assert np.asarray(image).all() and image.size == (4001, 3)
+
+
+def test_a_gif_claiming_more_pixels_than_its_codes_can_stand_for_is_refused(tmp_path):
+    """29 bytes claiming 8000×8000 made Pillow allocate the 64 MB before finding the data broken. A
+    genuine one-colour GIF, the most compressible, opens."""
+    import struct
+
+    from qgn.imagefile import open_image
+
+    flat = tmp_path / "flat.gif"
+    Image.new("P", (3000, 3000), 0).save(flat)
+    with open_image(flat) as image:
+        assert np.asarray(image).shape == (3000, 3000)
+    claim = tmp_path / "claim.gif"
+    claim.write_bytes(b"GIF89a" + struct.pack("<HHBBB", 8000, 8000, 0, 0, 0) + b","
+                      + struct.pack("<HHHHB", 0, 0, 8000, 8000, 0) + b"\x08\x02\x4c\x01\x00;")
+    with pytest.raises(ValueError, match=r"claims 8000×8000 pixels stored as GIF, which its 29 bytes cannot hold"):
+        with open_image(claim):
+            pass
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_a_jpeg_claiming_more_blocks_than_its_bytes_can_code_is_refused(tmp_path, progressive):
+    """519 bytes whose frame header claimed 8000×8000 decoded as that many grey pixels (1.4 GB for
+    ``qgn predict``, exit 0): Huffman-coded scans spend a bit on each block's DC value at the least.
+    The most compressible genuine JPEG (one grey, quality 1, optimised tables) is far above the bound."""
+    import io
+    import struct
+
+    from qgn.imagefile import open_image
+
+    flat = tmp_path / "flat.jpg"
+    Image.new("L", (2000, 2000), 128).save(flat, "JPEG", quality=1, optimize=True, progressive=progressive)
+    with open_image(flat) as image:
+        assert np.asarray(image).shape == (2000, 2000)
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "JPEG", progressive=progressive)
+    data = bytearray(buffer.getvalue())
+    frame = data.find(b"\xff\xc2" if progressive else b"\xff\xc0")
+    struct.pack_into(">HH", data, frame + 5, 8000, 8000)  # height, width of the frame header
+    claim = tmp_path / "claim.jpg"
+    claim.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"claims 8000×8000 pixels, which no JPEG of \d+ bytes can hold"):
+        with open_image(claim):
+            pass
+
+
 def multi_frame(path, kind: str):
     """Two different 12×8 pictures in one file: an animated GIF, PNG or WebP, or a two-page TIFF."""
     first = Image.new("P", (12, 8), 1)

@@ -108,6 +108,17 @@ def test_every_hostile_model_json_names_the_file_the_field_and_the_fix(tmp_path,
     assert not built and not (tmp_path / "o").exists()
 
 
+def test_a_model_json_number_of_more_digits_than_python_reads_names_the_file(tmp_path, model_path, run_cli):
+    """json's int() refuses a number of over 4300 digits with a bare ValueError: the line said
+    "Exceeds the limit (4300 digits) … use sys.set_int_max_str_digits()", naming no file."""
+    model = copy_model(model_path, tmp_path / "model")
+    config = model.with_suffix(".json")
+    config.write_text(config.read_text().replace('"version": 1', '"version": 1' + "0" * 5000, 1))
+    code, _, err = run_cli("predict", "--model", model, write_photo(tmp_path / "a.png"))
+    assert code == 2 and err.startswith(f"qgn predict: error: {config} holds a number of more digits"), err
+    assert "restore the file" in err and "set_int_max_str_digits" not in err, err
+
+
 def test_the_app_names_the_model_file_it_cannot_load(qtbot, window, model_path, tmp_path):
     model = hostile_model(model_path, tmp_path / "m<b>odel", "unknown encoder")
     window.start([], str(model))

@@ -157,6 +157,18 @@ def test_create_and_open_errors(tmp_path):
             Project.open(tmp_path / "p")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_project_file_replaced_by_a_pipe_is_noticed_without_waiting_on_it(tmp_path, fifo):
+    """The app's watch of project.json (every few seconds) waited for ever on a named pipe put in its
+    place (``fifo`` fails the test if it did); opening the project says what it is."""
+    project = Project.create(tmp_path / "p", [], CLASSES)
+    (tmp_path / "p" / PROJECT_FILE).unlink()
+    fifo(tmp_path / "p" / PROJECT_FILE)
+    assert project.changed_on_disk()
+    with pytest.raises(ProjectError, match="is not a file"):
+        Project.open(tmp_path / "p")
+
+
 def test_a_project_file_grown_huge_is_noticed_without_reading_it(tmp_path):
     """Another writer leaves a 4 GiB project.json (sparse): the watch (`changed_on_disk`, every
     few seconds in the app) says it changed at once, without reading it; opening it says why."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 import io
+import stat
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -457,6 +458,7 @@ def test_a_file_that_grows_past_its_bound_while_read_is_refused(tmp_path, monkey
 
     class Small:
         st_size = 10
+        st_mode = stat.S_IFREG | 0o644  # a regular file (a pipe is refused before any read)
 
     monkeypatch.setattr(qgt_module.os, "fstat", lambda fd: Small())  # stat says 10 bytes
     with pytest.raises(QgtFormatError, match="grows.qgt: corrupt: the file is .* bytes, more than"):

@@ -1245,3 +1245,48 @@ def test_an_image_reference_holding_a_nul_character_is_named_in_the_refusal(serv
     port, _ = serve(document_root=samples_dir())
     status, answer = post(port, "/predict", {"tasks": [{"id": 1, "data": {"image": ref}}], "label_config": HOOK_CONFIG})
     assert status == 400 and "NUL" in answer["error"] and "scene_01" in answer["error"], answer
+
+
+def test_an_error_repeats_a_bounded_part_of_a_clients_text_with_control_characters_escaped(serve, capsys):
+    """A 1 MB image reference under a 100,000-character task id made a 1.1 MB error answer; a 60 KB
+    request line came back whole in the 404 and in the log, its ESC bytes as sent (to the terminal
+    showing the log). Each value a client sent is repeated up to 200 characters, escaped."""
+    port, _ = serve(document_root=samples_dir(), quiet=False)
+    task_id, ref = "i" * 100_000 + "\x1b[2J", "x" * 1_000_000 + "\x1b[31m"
+    status, answer = post(port, "/predict", {"tasks": [{"id": task_id, "data": {"image": ref}}],
+                                             "label_config": HOOK_CONFIG})
+    assert status in (400, 404, 422) and len(answer["error"]) < 1000, (status, len(answer["error"]))
+    assert "i" * 200 in answer["error"] and "x" * 200 in answer["error"] and "1000005 characters" in answer["error"]
+    path = "/" + "y" * 60_000 + "\x1b[2J"
+    (status, answer), = responses(talk(port, b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path.encode()))
+    assert status == 404 and len(answer["error"]) < 500 and "\x1b" not in answer["error"], answer
+    log = capsys.readouterr().err
+    assert "\x1b" not in log and max(len(line) for line in log.splitlines()) < 2100, [len(x) for x in log.splitlines()]
+
+
+def test_the_body_of_a_get_too_large_to_drop_closes_the_connection_unread(serve):
+    """A GET's (or an unknown endpoint's) body was read and dropped up to 64 MiB each, beside the
+    bodies the server counts; one over ``DRAIN_BYTES`` is not read: the answer closes the connection."""
+    from qgn.serve.server import DRAIN_BYTES
+
+    port, _ = serve()
+    body = b" " * (DRAIN_BYTES + 1)
+    for method, path in (("GET", "/health"), ("POST", "/nowhere")):
+        raw = talk(port, b"%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                   b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                   % (method.encode(), path.encode(), len(body), body))
+        assert [status for status, _ in responses(raw)] == [200 if method == "GET" else 404], raw[:300]
+        assert b"\r\nConnection: close\r\n" in raw.split(b"\r\n\r\n")[0] + b"\r\n"
+
+
+def test_the_body_of_a_get_counts_in_the_bytes_of_bodies_at_once(held_server):
+    """A body dropped is received as any other: its bytes count while it arrives, and are given back."""
+    with socket.create_connection(("127.0.0.1", held_server.server_address[1]), timeout=30) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n"
+                     + b" " * 600)
+        wait_for_body_bytes(held_server, lambda held: held >= 600)
+        assert held_server.body_bytes == 600
+        sock.sendall(b" " * 400)
+        assert [status for status, _ in responses(read_all(sock))] == [200]
+    wait_for_body_bytes(held_server, lambda held: held == 0)
+    assert held_server.body_bytes == 0

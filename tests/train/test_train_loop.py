@@ -150,6 +150,20 @@ def test_resuming_with_other_settings_or_a_damaged_state_is_one_clear_error(tmp_
         train(_config(out, **kw), resume=True)
 
 
+@pytest.mark.parametrize("text", ["", "[1]", '{"iteration": "2"}', '{"iteration": 1' + "0" * 5000 + "}"])
+def test_a_damaged_training_state_names_its_file_and_the_ways_on(tmp_path, text):
+    """An empty last.state.json said "Expecting value: line 1 column 1 (char 0)" naming no file; a
+    list in it was an unexpected AttributeError through the crash handler."""
+    out = tmp_path / "run"
+    train(_config(out, iterations=2))
+    (out / "last.state.json").write_text(text)
+    with pytest.raises(ValueError) as caught:
+        train(_config(out, iterations=4), resume=True)
+    message = str(caught.value)
+    assert message.startswith(str(out / "last.state.json")) and "--force starts over" in message, message
+    assert f"--set init={out / 'last.safetensors'}" in message and "\n" not in message
+
+
 class Killed(BaseException):
     """The process ends here: nothing after it runs (not the checkpoint Ctrl-C saves)."""
 

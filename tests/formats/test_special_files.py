@@ -1,0 +1,213 @@
+"""Named pipes and devices where a file belongs (an image, a mask, a .qgt): no reader opens one and
+waits for a writer, none reads /dev/zero for ever, and none is left out without a word. Found by
+the sixth hostile round: an export left a pipe's or /dev/zero's image out (or copied an empty
+file, or hung) while it reported every image exported; ``qgn predict DIR`` and ``qgn eval`` left
+such images out of their counts; ``read_qgt`` blocked on a pipe.
+
+A test that runs the code before the fix must fail rather than hang: the shared ``fifo`` fixture
+makes pipes whose waiting readers a helper thread lets go at once, and fails the test that waited."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn.classes import ClassSet
+from qgn.project import Project, export_project
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo") or not Path("/dev/zero").exists(),
+                                reason="named pipes and /dev/zero are POSIX")
+
+CLASSES = ClassSet(("road", "car", "sky"), ((128, 64, 128), (0, 0, 142), (70, 130, 180)), 255)
+SPECIAL = ("a named pipe (FIFO)", "a character device")
+
+
+def project_with_specials(tmp_path, fifo, zero: bool):
+    """A project of three labelled images whose second file became a named pipe and (with ``zero``)
+    whose third became a link to /dev/zero."""
+    paths = []
+    for name in ("good.png", "pipe.png", "zero.png"):
+        path = tmp_path / "imgs" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (12, 8), (10, 20, 30)).save(path)
+        paths.append(path)
+    project = Project.create(tmp_path / "p", paths, CLASSES)
+    for image in project.images:
+        project.save_annotation(image, np.ones((8, 12), np.uint8))
+    paths[1].unlink()
+    fifo(paths[1])
+    paths[2].unlink()
+    if zero:
+        paths[2].symlink_to("/dev/zero")
+    else:
+        Image.new("RGB", (12, 8), (10, 20, 30)).save(paths[2])
+    return project
+
+
+# The formats that copy an image are given the pipe alone: before the fix they read /dev/zero
+# until memory ran out.
+@pytest.mark.parametrize("fmt, zero", [("camvid", False), ("cityscapes", False), ("labelstudio", False),
+                                       ("coco", True), ("fiftyone", True), ("labelme", True), ("cvat", True)])
+def test_an_export_reports_each_image_that_is_a_pipe_or_a_device(tmp_path, fifo, fmt, zero):
+    project = project_with_specials(tmp_path, fifo, zero)
+    errors: list[str] = []
+    export_project(project, tmp_path / "out", [fmt], errors=errors, images="copy")
+    assert len(errors) == 1 + zero, errors
+    assert "pipe.png is a named pipe (FIFO)" in errors[0]
+    if zero:
+        assert "zero.png is a character device" in errors[1]
+    written = {p.name for p in (tmp_path / "out").rglob("*") if p.is_file() and not p.is_symlink()}
+    assert not any("pipe" in name or (zero and "zero" in name) for name in written), written
+
+
+def test_a_qgt_export_needs_no_image(tmp_path, fifo):
+    """A format that never reads the image exports the annotation of a pipe's image as any other."""
+    project = project_with_specials(tmp_path, fifo, zero=True)
+    errors: list[str] = []
+    export_project(project, tmp_path / "out", ["qgt"], errors=errors)
+    assert errors == []
+    assert len(list((tmp_path / "out" / "qgt").glob("*.qgt"))) == 3
+
+
+def write_qgt_file(path: Path) -> None:
+    from qgn.quadtree import Quadtree
+    from qgn.quadtree.qgt import write_qgt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_qgt(path, Quadtree.from_label(np.ones((8, 12), np.uint8), 3, levels=3))
+
+
+def test_cli_export_of_qgt_files_with_an_image_folder_reports_a_pipe(tmp_path, fifo, run_cli):
+    for name in ("a", "b"):
+        write_qgt_file(tmp_path / "q" / f"{name}.qgt")
+    Image.new("RGB", (12, 8)).save(tmp_path / "q" / "a.png")
+    fifo(tmp_path / "q" / "b.png")
+    code, out, err = run_cli("export", tmp_path / "q", "--format", "camvid", "--out", tmp_path / "out")
+    assert code == 2
+    assert "b.png is a named pipe (FIFO)" in err and "exported 1 of 2 file(s)" in out, out + err
+
+
+@pytest.mark.parametrize("command", ["predict", "stats", "export", "convert"])
+def test_a_batch_reports_a_pipe_or_device_in_its_folder(tmp_path, fifo, command, run_cli):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    suffix = ".qgt" if command == "export" else ".png"
+    if command == "export":
+        write_qgt_file(folder / "a.qgt")
+    else:
+        Image.fromarray(np.ones((8, 12), np.uint8)).save(folder / "a.png")
+    fifo(folder / f"b{suffix}")
+    (folder / f"c{suffix}").symlink_to("/dev/zero")
+    out_args = {"predict": ["--device", "cpu", "--threads", "1"], "stats": [],
+                "export": ["--png", tmp_path / "o"], "convert": [tmp_path / "o", "--classes", "3"]}[command]
+    code, out, err = run_cli(command, folder, *out_args)
+    assert code == 2, out + err
+    lines = err.splitlines()
+    assert any(f"b{suffix} is a named pipe (FIFO), not a file" in line for line in lines), err
+    assert any(f"c{suffix} is a character device, not a file" in line for line in lines), err
+    assert "2 of 3" in err, err
+
+
+def test_predict_names_a_pipe_given_by_name(tmp_path, fifo, run_cli):
+    pipe = fifo(tmp_path / "b.png")
+    code, _, err = run_cli("predict", pipe, "--device", "cpu")
+    assert code == 2
+    assert f"{pipe} is a named pipe (FIFO), not a file" in err and "no such file" not in err, err
+
+
+def test_eval_refuses_a_dataset_folder_holding_a_pipe(tmp_path, fifo, run_cli):
+    root = tmp_path / "ds"
+    for sub in ("images", "labels"):
+        (root / sub).mkdir(parents=True)
+    (root / "classes.txt").write_text("road\ncar\nsky\n")
+    for name in ("a", "b"):
+        Image.fromarray(np.ones((8, 12), np.uint8)).save(root / "labels" / f"{name}.png")
+    Image.new("RGB", (12, 8)).save(root / "images" / "a.png")
+    fifo(root / "images" / "b.png")
+    code, _, err = run_cli("eval", root, "--device", "cpu", "--threads", "1")
+    assert code == 2
+    assert err.startswith("qgn eval: error: ") and "b.png is a named pipe (FIFO)" in err, err
+
+
+def test_read_qgt_and_open_image_refuse_a_pipe(tmp_path, fifo):
+    from qgn.imagefile import open_image
+    from qgn.quadtree.qgt import read_qgt
+
+    for name, read in (("x.qgt", read_qgt), ("x.png", lambda p: open_image(p).__enter__())):
+        pipe = fifo(tmp_path / name)
+        with pytest.raises(ValueError, match="named pipe"):
+            read(pipe)
+
+
+def test_an_import_reports_a_dataset_file_that_is_a_pipe_and_goes_on(tmp_path, fifo, run_cli):
+    """A labelme folder holding a named pipe called x.json: the import read it and waited for ever."""
+    image = tmp_path / "imgs" / "good.png"
+    image.parent.mkdir()
+    Image.new("RGB", (12, 8), (10, 20, 30)).save(image)
+    project = Project.create(tmp_path / "p", [image], CLASSES)
+    project.save_annotation(project.images[0], np.ones((8, 12), np.uint8))
+    export_project(project, tmp_path / "out", ["labelme"], images="copy")
+    fifo(tmp_path / "out" / "labelme" / "pipe.json")
+    code, out, err = run_cli("import", tmp_path / "out" / "labelme", "--format", "labelme", "--project", tmp_path / "q")
+    assert code == 2 and "imported 1 of 2" in out, out + err
+    assert "pipe.json is a named pipe (FIFO)" in err, err
+
+
+def test_writing_beside_a_project_json_that_is_a_pipe_does_not_wait_on_it(tmp_path, fifo, run_cli):
+    """Every command checks that its outputs are no QGN project's files, reading a project.json in
+    the folders above them: one that is a named pipe made ``qgn convert`` wait for ever."""
+    fifo(tmp_path / "out" / "project.json")
+    mask = tmp_path / "m.png"
+    Image.fromarray(np.ones((8, 12), np.uint8)).save(mask)
+    code, _, err = run_cli("convert", mask, tmp_path / "out" / "m.qgt", "--classes", "3")
+    assert code == 0, err
+    assert (tmp_path / "out" / "m.qgt").is_file()
+
+
+def test_a_cvat_export_into_a_folder_whose_image_list_is_a_pipe_does_not_wait_on_it(tmp_path, fifo, run_cli):
+    """A CVAT export merges its image list with the one in the folder: a pipe there was read for ever."""
+    write_qgt_file(tmp_path / "q" / "a.qgt")
+    fifo(tmp_path / "out" / "ImageSets" / "Segmentation" / "default.txt")
+    code, _, err = run_cli("export", tmp_path / "q" / "a.qgt", "--format", "cvat", "--out", tmp_path / "out")
+    assert code == 2 and "default.txt is a named pipe (FIFO)" in err, err
+
+
+@pytest.mark.parametrize("fmt, name", [("camvid", "label_colors.txt"), ("labelme", "labels.txt"),
+                                       ("cvat", "labelmap.txt")])
+def test_an_export_into_a_folder_whose_class_list_is_a_pipe_does_not_wait_on_it(tmp_path, fifo, run_cli, fmt, name):
+    """An export compares the class list already in its folder with its own before writing anything."""
+    write_qgt_file(tmp_path / "q" / "a.qgt")
+    fifo(tmp_path / "out" / name)
+    code, _, err = run_cli("export", tmp_path / "q" / "a.qgt", "--format", fmt, "--out", tmp_path / "out")
+    assert code == 2 and f"{name} is a named pipe (FIFO)" in err, err
+
+
+def test_a_socket_named_as_a_quadtree_file_is_named_for_what_it_is(tmp_path, run_cli):
+    """A socket cannot even be opened: the batch said "[Errno 6] No such device or address"."""
+    import socket
+
+    write_qgt_file(tmp_path / "q" / "a.qgt")
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(str(tmp_path / "q" / "b.qgt"))
+        code, _, err = run_cli("export", tmp_path / "q", "--png", tmp_path / "o")
+    finally:
+        server.close()
+    assert code == 2 and "b.qgt is a socket, not a file" in err, err
+
+
+def test_a_project_export_failure_naming_a_file_with_a_line_break_is_reported_whole(tmp_path, fifo, run_cli):
+    """The failure's text was cut at the first line break: '… its image /…/a' and no reason."""
+    image = tmp_path / "imgs" / "a\nb.png"
+    image.parent.mkdir()
+    Image.new("RGB", (12, 8)).save(image)
+    project = Project.create(tmp_path / "p", [image], CLASSES)
+    project.save_annotation(project.images[0], np.ones((8, 12), np.uint8))
+    image.unlink()
+    fifo(image)
+    code, out, err = run_cli("export", "--project", tmp_path / "p", "--formats", "coco", "--out", tmp_path / "o")
+    assert code == 2 and "a\\nb.png is a named pipe (FIFO)" in err, err
+    assert all(line.startswith("qgn export: ") for line in err.splitlines()) and "a\nb" not in out, out + err
