@@ -47,6 +47,7 @@ import json
 import os
 import re
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -62,7 +63,7 @@ from urllib.parse import parse_qs, urljoin, urlparse
 import numpy as np
 
 from .inorder import Busy, InOrder
-from .kept import PENDING, KeptAnnotations
+from .kept import PENDING, KeptAnnotations, arrival
 from .label_config import BrushTarget, ConfigError, brush_target
 from .limits import (MAX_RESPONSE_BYTES_ENV, MAX_TASKS_ENV, PREDICT_DEADLINE_ENV, max_response_bytes, max_tasks,
                      predict_deadline_s)
@@ -410,6 +411,7 @@ class QGNBackend:
         self.state_lock = threading.Lock()
         self.corrections: OrderedDict = OrderedDict()
         self.seq: dict = {}  # key of a kept annotation -> the order it came in (qgn.serve.kept)
+        self.arrived: dict = {}  # key of a kept annotation -> its webhook's arrival (qgn.serve.kept.arrival)
         self.next_seq = 0  # the next annotation's (never one given before, deleted ones' included)
         self.unread: list[Path] = []  # held webhooks of a killed server not read yet: tried again at /setup
         self.unread_ids: dict = {}  # each one's (project id, task id, annotation id): a deletion drops it
@@ -465,11 +467,11 @@ class QGNBackend:
         what the served version learnt from count as new."""
         found = self.kept.load(self.resume_notes)[-MAX_CORRECTIONS:]
         upto = self.kept.trained(self.current.path.name)
-        for key, image, label, annotation_id, seq in found:
+        for key, image, label, annotation_id, seq, arrived in found:
             self.corrections[key] = (image, label, annotation_id)
-            self.seq[key] = seq
+            self.seq[key], self.arrived[key] = seq, arrived
         self.next_seq = max([upto, *self.seq.values()]) + 1
-        self.new_since_training = sum(seq > upto for *_, seq in found)
+        self.new_since_training = sum(item[4] > upto for item in found)
         held = self.kept.pending()  # webhooks a kill caught before they were read: read now, in order
         if held:
             self.resume_notes.append(f"{len(held)} webhook(s) not read before the last stop are read now "
@@ -494,7 +496,7 @@ class QGNBackend:
             action = body.get("action")
             project = body.get("project") or {}
             if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", *DELETIONS) and isinstance(project, dict):
-                self.read_webhook(action, body, project)
+                self.read_webhook(action, body, project, arrival(path))
         except NoLabelStudio as exc:
             print(f"qgn serve: warning: the webhook held in {path} before a restart cannot be read yet ({exc}); "
                   "it stays there, tried again when Label Studio connects (/setup) and at the next start",
@@ -688,11 +690,12 @@ class QGNBackend:
             annotation_parts(body)  # its shape is answered at once
 
         held = self.kept.hold(body) if action != "START_TRAINING" else None  # a deletion too: read after the rest
+        stamp = arrival(held) if held is not None else time.time_ns()
 
         def work() -> dict:
             retried = False
             try:
-                return self.read_webhook(action, body, project)
+                return self.read_webhook(action, body, project, stamp)
             except PassingFailure as exc:  # Label Studio down: its held body is read again, not dropped
                 if held is None:
                     raise
@@ -715,12 +718,14 @@ class QGNBackend:
                     "waiting": self.webhooks.waiting()}
         return answer
 
-    def read_webhook(self, action: str, body: dict, project: dict) -> dict:
-        """An annotation or deletion webhook's work, or START_TRAINING's (webhook thread)."""
+    def read_webhook(self, action: str, body: dict, project: dict, stamp: int | None = None) -> dict:
+        """An annotation or deletion webhook's work, or START_TRAINING's (webhook thread); ``stamp``:
+        its arrival (``qgn.serve.kept.arrival``; default now)."""
+        stamp = time.time_ns() if stamp is None else stamp
         if action in DELETIONS:
-            return self.forget_corrections(project.get("id"), body.get(DELETIONS[action]), action)
+            return self.forget_corrections(project.get("id"), body.get(DELETIONS[action]), action, stamp)
         if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
-            self.keep_correction(body, project)
+            self.keep_correction(body, project, stamp)
         return self.after_keeping(action)
 
     def after_keeping(self, action: str) -> dict:
@@ -885,10 +890,12 @@ class QGNBackend:
             raise PassingFailure(f"fetching the image {url} took longer than {FETCH_DEADLINE_S:g} s", 504)
 
     # ------------------------------------------------------------------------------- fine-tuning
-    def keep_correction(self, body: dict, project: dict) -> bool:
+    def keep_correction(self, body: dict, project: dict, stamp: int | None = None) -> bool:
         """Keeps the annotation of an ANNOTATION_CREATED/UPDATED ``body`` (its ``task`` and
         ``annotation``) for the next fine-tune, in place of the one kept for its task; whether it was
-        kept (a skipped task's is not)."""
+        kept (a skipped task's is not, nor one whose webhook arrived (``stamp``, default now) before
+        the kept one's: read late, after a passing failure or at a start). The held webhooks of its
+        task that arrived before it and wait to be read again are dropped: they would be older."""
         from qgn.data.imageio import read_rgb
         from qgn.formats.guards import check_against_image
         from qgn.formats.labelstudio import annotation_label, region_results, result_size
@@ -915,22 +922,44 @@ class QGNBackend:
         if image.shape[:2] != label.shape:
             raise RequestError(f"{source}: the annotation is {label.shape[::-1]} but the image {image.shape[1::-1]}")
         label = compact_label(label)
-        key = (project.get("id"), task.get("id"))
+        key, stamp = (project.get("id"), task.get("id")), time.time_ns() if stamp is None else stamp
         with self.state_lock:  # its number and its place in one hold: a fine-tune taking upto learns from it
-            seq, self.next_seq = self.next_seq, self.next_seq + 1
-            self.corrections.pop(key, None)
-            self.corrections[key] = (image, label, annotation.get("id"))
-            self.seq[key] = seq
-            dropped = []
-            while len(self.corrections) > MAX_CORRECTIONS:
-                dropped.append(self.corrections.popitem(last=False)[0])
-                self.seq.pop(dropped[-1], None)
-            self.new_since_training += 1
+            if self.arrived.get(key, -1) > stamp:
+                older = True
+            else:
+                older = False
+                seq, self.next_seq = self.next_seq, self.next_seq + 1
+                self.corrections.pop(key, None)
+                self.corrections[key] = (image, label, annotation.get("id"))
+                self.seq[key], self.arrived[key] = seq, stamp
+                dropped = []
+                while len(self.corrections) > MAX_CORRECTIONS:
+                    dropped.append(self.corrections.popitem(last=False)[0])
+                    self.seq.pop(dropped[-1], None)
+                    self.arrived.pop(dropped[-1], None)
+                self.new_since_training += 1
+            stale = self.drop_unread(lambda path, held: held[:2] == key and arrival(path) < stamp)
+        for path in stale:
+            self.kept.release(path)
+        if older:
+            print(f"qgn serve: {source} of project {key[0]}: a webhook that arrived before the annotation kept for it "
+                  "is not learnt (it was read late: after a passing failure or a restart)", file=sys.stderr, flush=True)
+            return False
         # then its file: a kill before it is written leaves the webhook's held body (read again at the start)
-        self.keep_on_disk(lambda: self.kept.save(key, image, label, annotation.get("id"), seq))
+        self.keep_on_disk(lambda: self.kept.save(key, image, label, annotation.get("id"), seq, stamp))
         for old in dropped:
             self.keep_on_disk(lambda old=old: self.kept.remove(old))
         return True
+
+    def drop_unread(self, which) -> list[Path]:
+        """Takes out of ``unread`` the held webhooks for which ``which(path, (project, task,
+        annotation))`` holds (under ``state_lock``); the caller releases their files."""
+        dropped = [path for path in self.unread if (held := self.unread_ids.get(path)) and which(path, held)]
+        self.unread = [path for path in self.unread if path not in dropped]
+        for path in dropped:
+            self.unread_ids.pop(path, None)
+            self.unread_attempts.pop(path, None)
+        return dropped
 
     def keep_on_disk(self, write) -> None:
         """``write()`` of a kept annotation's file (webhook thread); a failure (a full disk) is said
@@ -943,26 +972,26 @@ class QGNBackend:
             print(f"qgn serve: warning: {exc}; the annotation is kept in memory only (a restart loses it)",
                   file=sys.stderr, flush=True)
 
-    def forget_corrections(self, project_id, deleted, action: str) -> dict:
+    def forget_corrections(self, project_id, deleted, action: str, stamp: int | None = None) -> dict:
         """Drops the kept annotations that Label Studio deleted — ``deleted`` is the webhook's list
         of ``{"id": ...}`` of annotations or of tasks (``DELETIONS``) — so no fine-tune learns
-        from them."""
+        from them; not one whose webhook arrived after the deletion's (``stamp``, default now)."""
         check_type(deleted, DELETIONS[action], list)
         named = [check_type(item, f"{DELETIONS[action]}[]", dict).get("id") for item in deleted]
         ids = {i for i in named if isinstance(i, (int, str))}
         which = 2 if action == "ANNOTATIONS_DELETED" else 1  # annotation or task id of (project, task, annotation)
+        stamp = time.time_ns() if stamp is None else stamp
         with self.state_lock:
             gone = [key for key, (_, _, annotation) in self.corrections.items() if key[0] == project_id and
-                    (annotation if action == "ANNOTATIONS_DELETED" else key[1]) in ids]
+                    (annotation if action == "ANNOTATIONS_DELETED" else key[1]) in ids and
+                    self.arrived.get(key, 0) <= stamp]
             for key in gone:
                 del self.corrections[key]
                 self.seq.pop(key, None)
+                self.arrived.pop(key, None)
             # held webhooks waiting for Label Studio came before this deletion: one it names is not read
-            dropped = [path for path in self.unread if (held := self.unread_ids.get(path)) and
-                       held[0] == project_id and held[which] in ids]
-            self.unread = [path for path in self.unread if path not in dropped]
-            for path in dropped:
-                self.unread_ids.pop(path, None)
+            dropped = self.drop_unread(lambda path, held: held[0] == project_id and held[which] in ids and
+                                       arrival(path) <= stamp)
             answer = {"status": "forgotten", "forgotten": len(gone) + len(dropped),
                       "corrections": len(self.corrections)}
         for key in gone:

@@ -4,8 +4,10 @@ never again, so one lost here could only come back by a person updating it there
 
 In ``<train_out>/kept-annotations/`` each kept annotation is one file, ``<digest>.npz`` (a digest of
 its project and task ids, which Label Studio may spell as any string), written atomically: the
-task's image (H×W×3 uint8), its label map and, as JSON, the project, task and annotation ids and
-``seq``, the order it came in. ``trained.json`` names the model version last fine-tuned here and the
+task's image (H×W×3 uint8), its label map and, as JSON, the project, task and annotation ids,
+``seq``, the order it came in, and ``arrived``, its webhook's arrival (``arrival``): a webhook of the
+same (project, task) that arrived earlier, read later (after a passing failure, at a start, moved back
+from ``failed/``), is not learnt in its place. ``trained.json`` names the model version last fine-tuned here and the
 ``seq`` of the newest annotation it learnt from, so a restart serving that version counts only the
 later ones as new. An annotation or deletion webhook's body waits in ``pending/<server>/`` from its
 arrival until its work has run (it may wait behind others, answered "accepted"), so one a kill
@@ -43,6 +45,13 @@ def file_name(key) -> str:
     return hashlib.sha256(json.dumps(list(key)).encode("utf-8")).hexdigest()[:32] + ".npz"
 
 
+def arrival(path: Path) -> int:
+    """When the webhook held in ``path`` arrived (``time.time_ns()``: its name begins with it, see
+    ``KeptAnnotations.hold``); 0 for a file not named so."""
+    stamp = path.name[:20]
+    return int(stamp) if stamp.isdigit() else 0
+
+
 class KeptAnnotations:
     """The kept annotations' files in ``<train_out>/kept-annotations``."""
 
@@ -73,10 +82,11 @@ class KeptAnnotations:
             raise TrainOutInUse(f"another qgn serve is fine-tuning into {train_out}; give this one another "
                                 "--train-out, or stop that one first")
 
-    def save(self, key, image: np.ndarray, label: np.ndarray, annotation_id, seq: int) -> None:
+    def save(self, key, image: np.ndarray, label: np.ndarray, annotation_id, seq: int, arrived: int = 0) -> None:
         from qgn.fileio import atomic_write_bytes, make_folder
 
-        meta = json.dumps({"project": key[0], "task": key[1], "annotation": annotation_id, "seq": seq})
+        meta = json.dumps({"project": key[0], "task": key[1], "annotation": annotation_id, "seq": seq,
+                           "arrived": arrived})
         data = io.BytesIO()
         np.savez_compressed(data, image=image, label=label, meta=np.frombuffer(meta.encode("utf-8"), np.uint8))
         make_folder(self.folder)
@@ -89,8 +99,9 @@ class KeptAnnotations:
             pass
 
     def load(self, notes: list[str]) -> list[tuple]:
-        """(key, image, label, annotation id, seq) of every kept annotation, oldest first; a file
-        that cannot be read is named in ``notes`` and left as it is."""
+        """(key, image, label, annotation id, seq, arrived) of every kept annotation, oldest first
+        (``arrived`` 0 where older files do not say); a file that cannot be read is named in
+        ``notes`` and left as it is."""
         found = []
         for path in sorted(self.folder.glob("*.npz")) if self.folder.is_dir() else []:
             try:
@@ -100,7 +111,7 @@ class KeptAnnotations:
                 key = (meta["project"], meta["task"])
                 if path.name != file_name(key) or image.ndim != 3 or image.shape[:2] != label.shape:
                     raise ValueError("not a kept annotation of qgn serve")
-                found.append((key, image, label, meta["annotation"], int(meta["seq"])))
+                found.append((key, image, label, meta["annotation"], int(meta["seq"]), int(meta.get("arrived", 0))))
             except Exception as exc:  # torn (BadZipFile, zlib.error, EOFError), foreign: one file, not the start
                 notes.append(f"{path} cannot be read ({exc}); left as it is, not learnt from")
         return sorted(found, key=lambda item: item[4])

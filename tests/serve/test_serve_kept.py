@@ -211,7 +211,7 @@ def test_webhooks_still_waiting_to_be_read_outlive_a_kill(tmp_path):
     first = started(models)
     first.webhooks.wait_s = 0.05
     stuck = threading.Event()
-    first.keep_correction = lambda body, project: stuck.wait(60)  # reading the first takes long
+    first.keep_correction = lambda body, project, *stamp: stuck.wait(60)  # reading the first takes long
     deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 10}]}
     hooks = [annotated(1, 1, 9), annotated(2, 2, 10), annotated(3, 1, 11, "ANNOTATION_UPDATED"), deleted]
     try:
@@ -251,7 +251,7 @@ def test_a_held_webhook_whose_image_cannot_be_fetched_yet_is_read_once_label_stu
     first = started(models)
     first.webhooks.wait_s = 0.05
     stuck = threading.Event()
-    first.keep_correction = lambda body, project: stuck.wait(60)
+    first.keep_correction = lambda body, project, *stamp: stuck.wait(60)
     try:
         assert first.webhook(annotated(1, 1, 9))["status"] == "accepted"
         killed(first)
@@ -372,7 +372,7 @@ def held_then_killed(models, hook) -> None:
     """``hook`` answered "accepted" and held by a server killed before reading it."""
     first = started(models)
     first.webhooks.wait_s = 0.05
-    first.keep_correction = lambda body, project: threading.Event().wait()  # nothing of it runs after
+    first.keep_correction = lambda body, project, *stamp: threading.Event().wait()  # nothing of it runs after
     assert first.webhook(hook)["status"] == "accepted"
     killed(first)
 
@@ -431,7 +431,7 @@ def test_where_there_are_no_folder_locks_no_webhook_is_held_to_pile_up(tmp_path,
         server = started(models)
         server.webhooks.wait_s = 0.05
         stuck = threading.Event()
-        server.keep_correction = lambda body, project: stuck.wait(60)
+        server.keep_correction = lambda body, project, *stamp: stuck.wait(60)
         assert server.webhook(annotated(1, 1, 9))["status"] == "accepted"
         assert server.webhook(annotated(2, 1, 10))["status"] == "accepted"
         server.stop(0.1)  # a normal stop: the webhooks still waiting are not read
@@ -446,10 +446,10 @@ def label_studio_unknown(monkeypatch) -> list:
     /setup gives) while the returned flag's [0] is True; set it False to let keeping through."""
     keep, unreachable = QGNBackend.keep_correction, [True]
 
-    def fetch_after_setup(backend, body, project):
+    def fetch_after_setup(backend, body, project, *stamp):
         if unreachable[0]:
             raise backend_module.NoLabelStudio("no Label Studio URL is known", 422)
-        return keep(backend, body, project)
+        return keep(backend, body, project, *stamp)
 
     monkeypatch.setattr(QGNBackend, "keep_correction", fetch_after_setup)
     return unreachable
@@ -553,3 +553,85 @@ def test_a_webhook_that_comes_while_label_studio_is_down_is_read_again_once_it_i
         assert server.webhooks.settle(120) and list(server.corrections) == [(7, 1)]
     assert not list((models / "kept-annotations" / "pending").rglob("*.json"))
     server.stop()
+
+
+@contextlib.contextmanager
+def label_studio_overloaded_once(port: int):
+    """``label_studio_up`` whose first GET is answered 503 (overloaded): a passing failure."""
+    import functools
+    import http.server
+
+    count = [0]
+
+    class FirstBusy(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            count[0] += 1
+            if count[0] == 1:
+                self.send_error(503, "overloaded")
+                return
+            super().do_GET()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(FirstBusy, directory=str(samples_dir())))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def fetched_from(port: int, task: int, annotation: int, width: int) -> dict:
+    """An ANNOTATION_UPDATED of task ``task`` whose image is fetched from ``port``, a box ``width`` % wide."""
+    hook = annotated(task, 1, annotation, "ANNOTATION_UPDATED")
+    hook["task"]["data"]["image"] = f"http://127.0.0.1:{port}/images/scene_01.png"
+    hook["annotation"]["result"][0]["value"]["width"] = width
+    return hook
+
+
+def test_an_older_webhook_read_again_after_a_passing_failure_does_not_replace_a_newer_one(tmp_path, monkeypatch):
+    """An annotator's first version met a 503 and waited to be read again; the fix seconds later was
+    kept; then the first was read again and replaced the fix, in memory and on disk, for good."""
+    monkeypatch.setattr(backend_module, "HELD_RETRY_S", (0.3,), raising=False)
+    port = free_port()
+    models = tmp_path / "models"
+    server = started(models)
+    with label_studio_overloaded_once(port):
+        with pytest.raises(backend_module.RequestError, match="503"):
+            server.webhook(fetched_from(port, 1, 9, 10))  # the first version
+        assert server.webhook(fetched_from(port, 1, 9, 80))["status"] == "kept"  # the fix
+        newer = server.corrections[(7, 1)][1].copy()
+        deadline = time.monotonic() + 120
+        while list((models / "kept-annotations" / "pending").rglob("*.json")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.6)  # past the first version's back-off, had it been kept waiting
+        assert server.webhooks.settle(120)
+    np.testing.assert_array_equal(server.corrections[(7, 1)][1], newer)
+    server.stop()
+    killed(server)
+    np.testing.assert_array_equal(started(models).corrections[(7, 1)][1], newer)
+
+
+def test_an_older_webhook_read_at_a_start_does_not_replace_the_newer_one_kept(tmp_path):
+    """A held webhook read at a start (a dead server's, or one moved back from failed/) replaced the
+    annotation kept for its task whatever their ages: each kept one now carries its webhook's
+    arrival, and an older webhook of the same task is left unlearnt."""
+    models = tmp_path / "models"
+    server = started(models)
+    older = time.time_ns() - 10**9
+    fix = annotated(1, 1, 9, "ANNOTATION_UPDATED")
+    fix["annotation"]["result"][0]["value"]["width"] = 80
+    assert server.webhook(fix)["status"] == "kept"
+    newer = server.corrections[(7, 1)][1].copy()
+    server.stop()
+    killed(server)
+    stale = annotated(1, 1, 9, "ANNOTATION_UPDATED")  # the same task's earlier version: a box 10 % wide
+    dead = models / "kept-annotations" / "pending" / "dead"
+    dead.mkdir(parents=True)
+    (dead / f"{older:020d}-moved-back.json").write_text(json.dumps(stale))
+    again = started(models)
+    assert again.webhooks.settle(120)
+    np.testing.assert_array_equal(again.corrections[(7, 1)][1], newer)
+    assert not list((models / "kept-annotations" / "pending").rglob("*.json"))
