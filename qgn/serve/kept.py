@@ -13,7 +13,7 @@ later ones as new. An annotation or deletion webhook's body waits in ``pending/<
 arrival until its work has run (it may wait behind others, answered "accepted"), so one a kill
 caught waiting is read at the next start — as is one whose image could not be fetched for a reason
 that may pass (Label Studio down: ``backend.PassingFailure``), which stays there, read again after a
-back-off meanwhile; ``<server>`` is locked while its server runs. The whole
+back-off meanwhile (``backend.HELD_RETRY_S``, for ``backend.HELD_RETRY_FOR_S``); ``<server>`` is locked while its server runs. The whole
 train_out folder is locked for a server's life too (``claim``): a second server into the same folder
 is refused, where it replaced the first's annotations of the same (project, task) with its own. A file that cannot be read is left as it is (and named); nothing here deletes a
 file but the one of an annotation Label Studio deleted, replaced or that fell out of the kept ones,
@@ -180,14 +180,20 @@ class KeptAnnotations:
             except OSError:
                 pass  # more of it to read
 
-    def set_aside(self, path: Path) -> Path:
+    def set_aside(self, path: Path, why: str | None = None) -> Path:
         """Move a held webhook that can never be read (its image is gone, its body is not one) into
         ``failed/`` beside ``pending/``, under its own name: kept for a person, never read again
-        (a dead server's folder goes with its last file). Where it now lies."""
-        from qgn.fileio import make_folder
+        (a dead server's folder goes with its last file); ``why`` written beside it
+        (``<name>.txt``), where it can be. Where it now lies."""
+        from qgn.fileio import atomic_write_bytes, make_folder
 
         aside = make_folder(self.folder / FAILED) / path.name
         os.replace(path, aside)
+        if why is not None:
+            try:
+                atomic_write_bytes(aside.with_suffix(".txt"), (why + "\n").encode("utf-8"))
+            except OSError:
+                pass  # the log says it too
         self.release(path)  # gone already: its folder, if a dead server's and now empty
         return aside
 

@@ -635,3 +635,89 @@ def test_an_older_webhook_read_at_a_start_does_not_replace_the_newer_one_kept(tm
     assert again.webhooks.settle(120)
     np.testing.assert_array_equal(again.corrections[(7, 1)][1], newer)
     assert not list((models / "kept-annotations" / "pending").rglob("*.json"))
+
+
+def test_a_webhook_label_studio_stays_down_for_is_retried_for_a_bounded_time_and_said_now_and_then(
+        tmp_path, capsys, monkeypatch):
+    """Retries after a passing failure went on for ever, a log line and a thread each: they now go on
+    for ``HELD_RETRY_FOR_S`` at most (the webhook then set aside in failed/ with its reason beside
+    it), and the log says the first failure and every ``HELD_RETRY_LOG_EVERY``-th after."""
+    monkeypatch.setattr(backend_module, "HELD_RETRY_S", (0.01,), raising=False)
+    tries = []
+    download = QGNBackend.download
+
+    def counted(*args):
+        tries.append(1)
+        return download(*args)
+
+    monkeypatch.setattr(QGNBackend, "download", staticmethod(counted))
+    port = free_port()
+    hook = annotated(1, 1, 9)
+    hook["task"]["data"]["image"] = f"http://127.0.0.1:{port}/images/scene_01.png"
+    models = tmp_path / "models"
+    server = started(models)
+    with pytest.raises(backend_module.RequestError, match="Connection refused"):
+        server.webhook(hook)
+    deadline = time.monotonic() + 120
+    while len(tries) < 35 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    said = capsys.readouterr().err.count("cannot be read now")
+    assert len(tries) >= 35 and 1 <= said <= 2 + len(tries) // backend_module.HELD_RETRY_LOG_EVERY
+    monkeypatch.setattr(backend_module, "HELD_RETRY_FOR_S", 0.0)  # its time is up
+    while not (models / "kept-annotations" / "failed").is_dir() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.webhooks.settle(120)
+    aside, = (models / "kept-annotations" / "failed").glob("*.json")
+    assert "Connection refused" in aside.with_suffix(".txt").read_text()
+    assert not server.unread and not server.retries and not list((models / "kept-annotations" / "pending").rglob("*.json"))
+    server.stop()
+
+
+def test_an_image_host_that_does_not_resolve_is_a_failure_that_does_not_pass(tmp_path, monkeypatch):
+    """A name that does not resolve (a typo in the image's URL) was retried for good as if the host
+    were down: it is now set aside at once, as a 404 is; a certificate that does not verify too."""
+    import socket
+    import ssl
+    import urllib.error
+
+    resolve = socket.getaddrinfo
+
+    def no_such_host(host, *args, **kwargs):
+        if host == "label-studio.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    hook = annotated(1, 1, 9)
+    hook["task"]["data"]["image"] = "http://label-studio.invalid/images/scene_01.png"
+    models = tmp_path / "models"
+    held_then_killed(models, hook)
+    again = started(models)
+    assert again.webhooks.settle(120) and not again.unread and not again.corrections
+    assert len(list((models / "kept-annotations" / "failed").glob("*.json"))) == 1
+    assert not backend_module.passing(urllib.error.URLError(ssl.SSLCertVerificationError(1, "self-signed")))
+    assert backend_module.passing(urllib.error.URLError(socket.gaierror(socket.EAI_AGAIN, "Temporary failure")))
+    assert backend_module.passing(urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")))
+
+
+def test_a_live_webhook_is_not_dropped_when_the_queue_is_full(tmp_path, monkeypatch):
+    """A webhook that found ``inorder.LIMIT`` others waiting (retries among them) was answered 503 and
+    its held body removed: Label Studio sends it once, so it was lost. It now stays held and is
+    read once the ones before it are."""
+    monkeypatch.setattr(inorder, "LIMIT", 1)
+    models = tmp_path / "models"
+    server = started(models)
+    server.webhooks.wait_s = 0.05
+    stuck, keep = threading.Event(), server.keep_correction
+    server.keep_correction = lambda body, project, *stamp: stuck.wait(60) and keep(body, project, *stamp)
+    try:
+        answers = [server.webhook(annotated(task, 1, 10 + task))["status"] for task in (1, 2, 3)]
+    finally:
+        stuck.set()
+    assert answers == ["accepted"] * 3
+    deadline = time.monotonic() + 120
+    while len(server.corrections) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.webhooks.settle(120) and sorted(server.corrections) == [(7, 1), (7, 2), (7, 3)]
+    assert not list((models / "kept-annotations" / "pending").rglob("*.json"))
+    server.stop()
