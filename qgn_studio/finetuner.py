@@ -451,8 +451,11 @@ class Finetuner(QtCore.QObject):
 
         from qgn_studio import unkept_models
 
-        if base is None or self._saving:  # (Keep was pressed: its save, queued first, is waited for)
+        if base is None:
             return
+        if self._saving:  # Keep was pressed: its save, queued first, is waited for; set aside if it failed
+            self.jobs.wait_idle(wait_s)
+            QtCore.QCoreApplication.processEvents()  # its outcome: a saved model is no longer self.result
         if self.running:
             job = self.job
             total = job.config.iterations
@@ -489,8 +492,13 @@ class Finetuner(QtCore.QObject):
         ``finetuned/discarded/``; Later leaves it to the next start."""
         from qgn_studio import unkept_models
 
-        for unkept in unkept_models.waiting(base):
-            dest = default_model_path(unkept.keep_at, unkept.keep_at.parent)
+        notes: list[str] = []
+        for unkept in unkept_models.waiting(base, notes):
+            try:
+                dest = default_model_path(unkept.keep_at, unkept.keep_at.parent)
+            except OSError as exc:  # its folder cannot be looked at: not a reason to stop the start
+                notes.append(f"{unkept.path} is not offered: {describe_error(exc)}")
+                continue
             choice = self.ask_set_aside(unkept.detail, dest)
             if choice == "keep":
                 self._keep_set_aside(unkept, dest)
@@ -502,17 +510,34 @@ class Finetuner(QtCore.QObject):
                     continue
                 self.workspace.show_status(f"The fine-tuned model was moved to {moved.parent} (move it back into "
                                            f"{unkept.path.parent} to be asked again)", 15000)
+        for note in notes:
+            self.workspace.warn(note, "finetune", 20000)
 
     def _keep_set_aside(self, unkept, dest: Path) -> None:
+        """Keep: copied to ``dest`` — or, taken meanwhile (another model set aside for the same file
+        kept first), to the next free name — with the original's domain reference where it still
+        holds (as ``qgn.train.finetune.save_new_model`` does), then predicted with."""
         from qgn.model.checkpoint import load_model
+        from qgn.train.finetune import _carry_domain_reference
 
         from qgn_studio import unkept_models
 
+        copied: list[Path] = []
+
         def keep():
-            path = unkept_models.copy_to(unkept, dest)
-            return path, load_model(path)
+            path = unkept_models.copy_to(unkept, dest, lambda taken: default_model_path(taken, taken.parent))
+            copied.append(path)
+            model = load_model(path)
+            if unkept.original is not None and unkept.original.is_file():
+                _carry_domain_reference(unkept.original, path, model)
+            return path, model
 
         def failed(message: str) -> None:
+            if copied:
+                self.workspace.warn(f"The fine-tuned model was copied to {copied[0]} (the set-aside one moved to "
+                                    f"{unkept.path.parent / unkept_models.KEPT}) but cannot be used: {message}",
+                                    "finetune", 20000)
+                return
             self.workspace.warn(f"The fine-tuned model {unkept.path} was not kept: {message}. It stays there, "
                                 "offered at the next start", "finetune", 20000)
 

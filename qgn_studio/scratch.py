@@ -142,18 +142,36 @@ class LiveMarks:
         self.id = uuid.uuid4().hex
         self.marked: dict[str, set[str]] = {}  # scratch project's folder -> the paths this window marked
         self.held: dict[str, int] = {}  # scratch project's folder -> the descriptor holding its .live/<id>
+        self.failing: set[str] = set()  # scratch projects' folders whose naming failed last (said once)
 
     def record(self, project, add=(), remove=()) -> None:
         """This window's marks in ``project`` gain ``add`` and lose ``remove`` (image paths): written
         before a mark is (and after one is cleared), so a start that sees a mark sees its name too.
-        Where there are no folder locks (Windows) nothing can tell a live window: nothing is written."""
-        from qgn.fileio import atomic_write_bytes, lock_folder, make_folder
+        Where there are no folder locks (Windows) nothing can tell a live window: nothing is written.
+        Best effort, never raising: the mark is written whatever happens here (a failure is said
+        once on stderr), and a ``.live/<id>`` folder removed under the window is made again."""
+        import sys
 
         root = str(project.root)
         marked = self.marked.setdefault(root, set())
         marked |= {same_path(p) for p in add}
         marked -= {same_path(p) for p in remove}
+        try:
+            self._name(root, marked)
+        except OSError as exc:
+            if root not in self.failing:
+                print(f"qgn-studio: warning: cannot name this window's done marks in {Path(root) / LIVE} ({exc}); "
+                      "another window's start may offer them", file=sys.stderr, flush=True)
+            self.failing.add(root)
+            return
+        self.failing.discard(root)
+
+    def _name(self, root: str, marked: set[str]) -> None:
+        from qgn.fileio import atomic_write_bytes, lock_folder, make_folder
+
         folder = Path(root) / LIVE / self.id
+        if root in self.held and not folder.is_dir():  # removed under the window: made and locked again
+            os.close(self.held.pop(root))
         if root not in self.held:
             if not marked:
                 return
@@ -173,30 +191,43 @@ class LiveMarks:
         self.held.clear()
 
 
+class Every(frozenset):
+    """``live_marks`` when it cannot tell: every mark counts as a live window's (the safe side)."""
+
+    def __contains__(self, item) -> bool:
+        return True
+
+
 def live_marks(project, own: LiveMarks | None = None) -> set[str]:
     """The image paths (``same_path``) whose done marks in ``project`` live windows other than ``own``
-    keep; a dead window's bookkeeping found on the way is removed."""
+    keep; a dead window's bookkeeping found on the way is removed. Where it cannot tell — ``.live``
+    or a window's folder in it cannot be opened (EACCES, EMFILE), a live window's list cannot be
+    read — a window counts as live (``Every`` mark, when its list is not known)."""
     from qgn.fileio import lock_folder
 
     found: set[str] = set()
     root = Path(project.root) / LIVE
     try:
         folders = [f for f in root.iterdir() if f.is_dir() and not f.is_symlink() and not f.name.startswith(".")]
-    except OSError:
+    except FileNotFoundError:
         return found
+    except OSError:
+        return Every()
     for folder in folders:
         if own is not None and folder.name == own.id:
             continue
         try:
             fd = lock_folder(folder, wait=False)
         except OSError:
-            continue
+            fd = None  # cannot be opened: as a live window's
         if fd is None:  # its window lives (or nothing can tell: no such window then wrote one)
             try:
                 names = json.loads((folder / LIVE_MARKS).read_text(encoding="utf-8"))
                 found |= {str(n) for n in names if isinstance(n, str)}
+            except FileNotFoundError:
+                pass  # a window that named no mark yet, or one dead whose list was removed
             except (OSError, ValueError, TypeError):
-                pass
+                return Every()
             continue
         try:
             (folder / LIVE_MARKS).unlink(missing_ok=True)

@@ -28,11 +28,13 @@ MAX_JSON_BYTES = 1 << 20  # a model JSON is a few KB
 @dataclass(frozen=True)
 class UnkeptModel:
     """A model set aside: its weights' ``path``, ``detail`` (how it compared, or how far it got),
-    ``keep_at`` (where the panel's Keep would have saved it) and when it was set aside."""
+    ``keep_at`` (where the panel's Keep would have saved it), when it was set aside and the model it
+    was fine-tuned from (``original``; None where its JSON does not say)."""
     path: Path
     detail: str
     keep_at: Path
     when: float
+    original: Path | None = None
 
 
 def set_aside(base: Path, model, extra: dict, stem: str, detail: str, keep_at: Path) -> Path:
@@ -53,9 +55,10 @@ def set_aside(base: Path, model, extra: dict, stem: str, detail: str, keep_at: P
     raise FileExistsError(f"no free name for the fine-tuned model in {folder}")
 
 
-def waiting(base: Path | None) -> list[UnkeptModel]:
+def waiting(base: Path | None, notes: list[str] | None = None) -> list[UnkeptModel]:
     """The models set aside under ``base`` that were neither kept nor discarded, newest first; one
-    whose JSON cannot be read is left out (and stays as it is)."""
+    whose JSON cannot be read, or says what it cannot mean (``"when": "soon"``), is left out (and
+    stays as it is), and named in ``notes``."""
     if base is None:
         return []
     found = []
@@ -64,30 +67,37 @@ def waiting(base: Path | None) -> list[UnkeptModel]:
     except OSError:
         return []
     for path in paths:
-        info = _info(path)
-        if info is not None:
-            found.append(UnkeptModel(path, str(info.get("detail", "")), Path(info.get("keep_at") or path.name),
-                                     float(info.get("when") or 0)))
+        try:
+            found.append(_read(path))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            if notes is not None:
+                notes.append(f"{path.with_suffix('.json')} cannot be read ({type(exc).__name__}: {exc}); "
+                             "its fine-tuned model is not offered and stays as it is")
     return sorted(found, key=lambda m: -m.when)
 
 
-def _info(path: Path) -> dict | None:
+def _read(path: Path) -> UnkeptModel:
     json_path = path.with_suffix(".json")
-    try:
-        if json_path.stat().st_size > MAX_JSON_BYTES:
-            return None
-        info = json.loads(json_path.read_text(encoding="utf-8"))["config"]["extra"][SET_ASIDE]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return info if isinstance(info, dict) else None
+    if json_path.stat().st_size > MAX_JSON_BYTES:
+        raise ValueError(f"larger than {MAX_JSON_BYTES} bytes")
+    extra = json.loads(json_path.read_text(encoding="utf-8"))["config"]["extra"]
+    info, original = extra[SET_ASIDE], (extra.get("finetune") or {}).get("from")
+    when = float(info.get("when") or 0)
+    if when != when:  # NaN
+        raise ValueError("its time is not a number")
+    return UnkeptModel(path, str(info.get("detail", "")), Path(info.get("keep_at") or path.name), when,
+                       Path(original) if original else None)
 
 
-def copy_to(model: UnkeptModel, dest: Path) -> Path:
+def copy_to(model: UnkeptModel, dest: Path, free=None) -> Path:
     """Copy the set-aside pair to ``dest`` (.safetensors and .json, written together), never over
-    a file, then move the pair to ``finetuned/kept/``."""
+    a file — where ``dest`` is taken, at ``free(dest)`` when given (a new name), else FileExistsError
+    — then move the pair to ``finetuned/kept/``. Where it was copied."""
     from qgn.fileio import atomic_write_together
 
     dest = Path(dest)
+    if free is not None and (dest.exists() or dest.with_suffix(".json").exists()):
+        dest = Path(free(dest))
     for existing in (dest, dest.with_suffix(".json")):
         if existing.exists():
             raise FileExistsError(f"{existing} exists")

@@ -47,6 +47,7 @@ import json
 import os
 import re
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -63,7 +64,7 @@ import numpy as np
 
 from qgn.shown import echo
 from .inorder import Busy, InOrder
-from .kept import PENDING, KeptAnnotations
+from .kept import PENDING, KeptAnnotations, arrival
 from .label_config import BrushTarget, ConfigError, brush_target
 from .limits import (MAX_RESPONSE_BYTES_ENV, MAX_TASKS_ENV, PREDICT_DEADLINE_ENV, max_response_bytes, max_tasks,
                      predict_deadline_s)
@@ -74,6 +75,8 @@ FETCH_DEADLINE_S = 120.0  # for the whole of a fetch, redirects included
 MAX_FETCHES = 4  # fetches at once (each streams into a temporary file of at most MAX_IMAGE_BYTES)
 FETCH_WAIT_S = 30.0  # how long a fetch waits for one of those before a 503
 HELD_RETRY_S = (30.0, 60.0, 120.0, 300.0, 600.0)  # a held webhook's reads again after a PassingFailure, then every last
+HELD_RETRY_FOR_S = 24 * 3600.0  # for at most this long after its first failure (in a server's life), then set aside
+HELD_RETRY_LOG_EVERY = 10  # the log says a webhook's first failed read, then every 10th
 PASSING_HTTP = {401, 403, 408, 425, 429}  # and every 5xx: answers that may change (a token /setup renews, a load)
 MAX_CORRECTIONS = 200
 DELETIONS = {"ANNOTATIONS_DELETED": "annotations", "TASKS_DELETED": "tasks"}  # webhook action: its list of {"id"}
@@ -95,9 +98,25 @@ class NoLabelStudio(RequestError):
 
 class PassingFailure(RequestError):
     """A failure that may pass by itself: an image's server unreachable, slow or overloaded (a refused
-    connection, a timeout, HTTP 408/425/429 or a 5xx, all fetches busy) or refusing a token that
-    /setup may renew (401/403). A held webhook that meets one is read again later (``HELD_RETRY_S``)
-    and at the next start, not set aside."""
+    or reset connection, a timeout, a name the resolver cannot look up *now* (EAI_AGAIN), HTTP
+    408/425/429 or a 5xx, all fetches busy) or refusing a token that /setup may renew (401/403). A
+    held webhook that meets one is read again later (``HELD_RETRY_S``, for ``HELD_RETRY_FOR_S``) and
+    at the next start, not set aside. Not one: a name that does not resolve, a certificate that does
+    not verify (``passing``)."""
+
+
+def passing(exc: BaseException) -> bool:
+    """Whether a fetch's connection failure ``exc`` (urllib's URLError, an OSError) may pass by
+    itself: not a host name that does not resolve (but for a resolver's "try again") nor a
+    certificate that does not verify — those need a person to fix the URL or the certificate."""
+    import ssl
+
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return False
+    if isinstance(reason, socket.gaierror):
+        return reason.errno == socket.EAI_AGAIN
+    return True
 
 
 STAGING_PREFIX = ".qgn-serve-"  # a version is saved into such a folder in train_out, then moved beside the others
@@ -420,10 +439,13 @@ class QGNBackend:
         self.state_lock = threading.Lock()
         self.corrections: OrderedDict = OrderedDict()
         self.seq: dict = {}  # key of a kept annotation -> the order it came in (qgn.serve.kept)
+        self.arrived: dict = {}  # key of a kept annotation -> its webhook's arrival (qgn.serve.kept.arrival)
         self.next_seq = 0  # the next annotation's (never one given before, deleted ones' included)
         self.unread: list[Path] = []  # held webhooks of a killed server not read yet: tried again at /setup
         self.unread_ids: dict = {}  # each one's (project id, task id, annotation id): a deletion drops it
-        self.unread_attempts: dict = {}  # each one's latest retry timer (read_held_later): an older one does nothing
+        self.retries: dict = {}  # held webhook -> (when it is read again (monotonic), its try, its first failure)
+        self.retry_wake = threading.Condition(self.state_lock)  # the one retry thread waits on it (retry_loop)
+        self.retry_thread: threading.Thread | None = None
         self.new_since_training = 0
         self.training: threading.Thread | None = None
         self.training_running = False  # a fine-tune runs (set and cleared under state_lock)
@@ -475,11 +497,11 @@ class QGNBackend:
         what the served version learnt from count as new."""
         found = self.kept.load(self.resume_notes)[-MAX_CORRECTIONS:]
         upto = self.kept.trained(self.current.path.name)
-        for key, image, label, annotation_id, seq in found:
+        for key, image, label, annotation_id, seq, arrived in found:
             self.corrections[key] = (image, label, annotation_id)
-            self.seq[key] = seq
+            self.seq[key], self.arrived[key] = seq, arrived
         self.next_seq = max([upto, *self.seq.values()]) + 1
-        self.new_since_training = sum(seq > upto for *_, seq in found)
+        self.new_since_training = sum(item[4] > upto for item in found)
         held = self.kept.pending()  # webhooks a kill caught before they were read: read now, in order
         if held:
             self.resume_notes.append(f"{len(held)} webhook(s) not read before the last stop are read now "
@@ -487,15 +509,14 @@ class QGNBackend:
         for path in held:
             self.webhooks.run_later(lambda path=path: self.read_held(path))
 
-    def read_held(self, path: Path, attempt: int = 0) -> None:
+    def read_held(self, path: Path, attempt: int = 0, since: float | None = None) -> None:
         """Read the webhook held in ``path`` (``resume_kept``; webhook thread). When its image cannot be
         fetched yet (no Label Studio URL is known: Label Studio has not connected) the file stays,
         tried again at the next ``/setup`` and the next start; so it does after a failure that may pass
         (``PassingFailure``: Label Studio down or overloaded), read again after ``HELD_RETRY_S``
-        too. Any other failure can only repeat, so the file is moved into ``kept-annotations/failed/``
-        (kept, not read again) and the log says where and how to have it read again."""
-        import sys
-
+        too, for ``HELD_RETRY_FOR_S`` after its first failure (``since``, monotonic). Any other
+        failure can only repeat, so the file is moved into ``kept-annotations/failed/`` (kept, not
+        read again; its reason beside it) and the log says where and how to have it read again."""
         if not path.is_file():
             return  # read meanwhile (a /setup's reading and a retry's), or dropped by a deletion
         body = None
@@ -504,7 +525,7 @@ class QGNBackend:
             action = body.get("action")
             project = body.get("project") or {}
             if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", *DELETIONS) and isinstance(project, dict):
-                self.read_webhook(action, body, project)
+                self.read_webhook(action, body, project, arrival(path))
         except NoLabelStudio as exc:
             print(f"qgn serve: warning: the webhook held in {path} before a restart cannot be read yet ({exc}); "
                   "it stays there, tried again when Label Studio connects (/setup) and at the next start",
@@ -514,46 +535,82 @@ class QGNBackend:
                 self.unread_ids[path] = held_ids(body)
             return
         except PassingFailure as exc:
+            since = time.monotonic() if since is None else since
+            if time.monotonic() - since >= HELD_RETRY_FOR_S:
+                self.set_aside_held(path, f"{exc}; still so after {HELD_RETRY_FOR_S / 3600:g} h of tries")
+                return
             delay = HELD_RETRY_S[min(attempt, len(HELD_RETRY_S) - 1)]
-            print(f"qgn serve: warning: the webhook held in {path} cannot be read now ({exc}); it stays there, "
-                  f"tried again in {delay:g} s and at the next start", file=sys.stderr, flush=True)
-            self.read_held_later(path, body, attempt + 1, delay)
+            if attempt <= 1 or attempt % HELD_RETRY_LOG_EVERY == 0:  # not a line every try for a day
+                print(f"qgn serve: warning: the webhook held in {path} cannot be read now ({exc}; try {attempt + 1}, "
+                      f"said every {HELD_RETRY_LOG_EVERY}th); it stays there, tried again in {delay:g} s (for "
+                      f"{HELD_RETRY_FOR_S / 3600:g} h) and at the next start", file=sys.stderr, flush=True)
+            self.read_held_later(path, body, attempt + 1, delay, since)
             return
         except Exception as exc:
-            try:
-                aside = self.kept.set_aside(path)
-                aside = (f"{aside} (move it into a new folder in {aside.parent.parent / PENDING}/ and restart qgn "
-                         "serve to have it read again)")
-            except OSError as move:
-                aside = f"{path} (it could not be moved: {move})"
-            print(f"qgn serve: warning: the webhook held in {path} before a restart cannot be read ({exc}); "
-                  f"it is not learnt from, and kept in {aside}", file=sys.stderr, flush=True)
+            self.set_aside_held(path, str(exc))
             return
         self.kept.release(path)
 
-    def read_held_later(self, path: Path, body, attempt: int, delay: float) -> None:
-        """Read the held webhook ``path`` again in ``delay`` seconds (a timer; on the webhook thread),
-        unless a ``/setup`` read it first, a deletion dropped it, or the server stops. Until then it
-        is one of ``unread``: a deletion naming its annotation drops it, as any held one."""
-        with self.state_lock:
-            self.unread.append(path)
-            self.unread_ids[path] = held_ids(body)
-            self.unread_attempts[path] = token = self.unread_attempts.get(path, 0) + 1
+    def set_aside_held(self, path: Path, why: str) -> None:
+        """The held webhook ``path`` can never be read (``why``): into ``kept-annotations/failed/``,
+        its reason beside it, and the log says so."""
+        try:
+            aside = self.kept.set_aside(path, why)
+            aside = (f"{aside} (move it into a new folder in {aside.parent.parent / PENDING}/ and restart qgn "
+                     "serve to have it read again)")
+        except OSError as move:
+            aside = f"{path} (it could not be moved: {move})"
+        print(f"qgn serve: warning: the webhook held in {path} before a restart cannot be read ({why}); "
+              f"it is not learnt from, and kept in {aside}", file=sys.stderr, flush=True)
 
-        def again() -> None:
+    def read_held_later(self, path: Path, body, attempt: int, delay: float, since: float | None = None) -> None:
+        """Read the held webhook ``path`` again in ``delay`` seconds (``retry_loop``; on the webhook
+        thread), unless a ``/setup`` read it first, a deletion dropped it, or the server stops. Until
+        then it is one of ``unread``: a deletion naming its annotation drops it, as any held one."""
+        with self.state_lock:
+            if path not in self.unread:
+                self.unread.append(path)
+            self.unread_ids[path] = held_ids(body)
+            self.retries[path] = (time.monotonic() + delay, attempt, time.monotonic() if since is None else since)
+            if self.retry_thread is None:
+                self.retry_thread = threading.Thread(target=self.retry_loop, daemon=True, name="qgn-serve-retries")
+                self.retry_thread.start()
+            self.retry_wake.notify()
+
+    def retry_loop(self) -> None:
+        """The one thread that reads held webhooks again when their back-off is over, one at a time:
+        each waits for the one before to be read, so retries take at most one of the webhook queue's
+        places (``qgn.serve.inorder.LIMIT``), never those of the webhooks Label Studio sends live."""
+        while True:
             with self.state_lock:
-                if self.stopping.is_set() or path not in self.unread or self.unread_attempts.get(path) != token:
+                while not self.stopping.is_set():
+                    due = min(((when, str(path), path) for path, (when, *_) in self.retries.items()), default=None)
+                    if due is not None and due[0] <= time.monotonic():
+                        break
+                    self.retry_wake.wait(None if due is None else due[0] - time.monotonic())
+                else:
                     return
+                path = due[2]
+                _, attempt, since = self.retries.pop(path)
+                if path not in self.unread:
+                    continue  # read meanwhile (a /setup), or dropped by a deletion or a newer annotation
                 self.unread.remove(path)
                 self.unread_ids.pop(path, None)
-            try:
-                self.webhooks.run_later(lambda: self.read_held(path, attempt))
-            except Busy:
-                pass  # stopped meanwhile: the file stays, read at the next start
+            read = threading.Event()
 
-        timer = threading.Timer(delay, again)
-        timer.daemon = True
-        timer.start()
+            def work(path=path, attempt=attempt, since=since) -> None:
+                try:
+                    self.read_held(path, attempt, since)
+                finally:
+                    read.set()
+
+            try:
+                self.webhooks.run_later(work)
+            except Busy:
+                return  # stopped meanwhile: the file stays, read at the next start
+            while not read.wait(1.0):
+                if self.stopping.is_set():
+                    return
 
     # ------------------------------------------------------------------------------- protocol
     def health(self) -> dict:
@@ -698,16 +755,17 @@ class QGNBackend:
             annotation_parts(body)  # its shape is answered at once
 
         held = self.kept.hold(body) if action != "START_TRAINING" else None  # a deletion too: read after the rest
+        stamp = arrival(held) if held is not None else time.time_ns()
 
         def work() -> dict:
             retried = False
             try:
-                return self.read_webhook(action, body, project)
+                return self.read_webhook(action, body, project, stamp)
             except PassingFailure as exc:  # Label Studio down: its held body is read again, not dropped
                 if held is None:
                     raise
                 retried = True
-                self.read_held_later(held, body, 1, HELD_RETRY_S[0])
+                self.read_held_later(held, body, 1, HELD_RETRY_S[0], time.monotonic())
                 raise PassingFailure(f"{exc}; the webhook is kept in {held}, read again in {HELD_RETRY_S[0]:g} s and "
                                      "at the next start", exc.status) from None
             finally:
@@ -717,20 +775,27 @@ class QGNBackend:
         try:
             answer = self.webhooks.run(work, f"{action} of project {echo(project.get('id'))}", arrived)
         except Busy as exc:
-            self.kept.release(held)  # refused unread (503), as before
-            raise RequestError(str(exc), 503) from None
+            if held is None:
+                raise RequestError(str(exc), 503) from None  # refused unread, nothing of it kept
+            if self.stopping.is_set():  # its file stays: read at the next start
+                raise RequestError(f"{exc}; the webhook is kept in {held}, read at the next start", 503) from None
+            self.read_held_later(held, body, 0, 0.0)  # Label Studio sends it once: read once the queue has room
+            return {"status": "accepted", "reason": f"{exc}: this one is kept in {held} and read once the ones "
+                                                    "before it are", "waiting": self.webhooks.waiting()}
         if answer is None:
             return {"status": "accepted", "reason": "still being read (Label Studio waits 1 s); in the order the "
                                                     "webhooks came, failures in the server's log",
                     "waiting": self.webhooks.waiting()}
         return answer
 
-    def read_webhook(self, action: str, body: dict, project: dict) -> dict:
-        """An annotation or deletion webhook's work, or START_TRAINING's (webhook thread)."""
+    def read_webhook(self, action: str, body: dict, project: dict, stamp: int | None = None) -> dict:
+        """An annotation or deletion webhook's work, or START_TRAINING's (webhook thread); ``stamp``:
+        its arrival (``qgn.serve.kept.arrival``; default now)."""
+        stamp = time.time_ns() if stamp is None else stamp
         if action in DELETIONS:
-            return self.forget_corrections(project.get("id"), body.get(DELETIONS[action]), action)
+            return self.forget_corrections(project.get("id"), body.get(DELETIONS[action]), action, stamp)
         if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
-            self.keep_correction(body, project)
+            self.keep_correction(body, project, stamp)
         return self.after_keeping(action)
 
     def after_keeping(self, action: str) -> dict:
@@ -892,22 +957,25 @@ class QGNBackend:
                     out.write(chunk)
         except urllib.error.HTTPError as exc:
             if not watchdog.expired:
-                passing = exc.code in PASSING_HTTP or exc.code >= 500
-                raise (PassingFailure if passing else RequestError)(
+                may_pass = exc.code in PASSING_HTTP or exc.code >= 500
+                raise (PassingFailure if may_pass else RequestError)(
                     f"fetching the image {echo(url)} got HTTP {exc.code} {exc.reason}", 424) from None
         except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as exc:
             if not watchdog.expired:
-                raise PassingFailure(f"fetching the image {echo(url)} failed: {getattr(exc, 'reason', exc)}", 424) from None
+                raise (PassingFailure if passing(exc) else RequestError)(
+                    f"fetching the image {echo(url)} failed: {getattr(exc, 'reason', exc)}", 424) from None
         finally:
             timer.cancel()
         if watchdog.expired:
             raise PassingFailure(f"fetching the image {echo(url)} took longer than {FETCH_DEADLINE_S:g} s", 504)
 
     # ------------------------------------------------------------------------------- fine-tuning
-    def keep_correction(self, body: dict, project: dict) -> bool:
+    def keep_correction(self, body: dict, project: dict, stamp: int | None = None) -> bool:
         """Keeps the annotation of an ANNOTATION_CREATED/UPDATED ``body`` (its ``task`` and
         ``annotation``) for the next fine-tune, in place of the one kept for its task; whether it was
-        kept (a skipped task's is not)."""
+        kept (a skipped task's is not, nor one whose webhook arrived (``stamp``, default now) before
+        the kept one's: read late, after a passing failure or at a start). The held webhooks of its
+        task that arrived before it and wait to be read again are dropped: they would be older."""
         from qgn.data.imageio import read_rgb
         from qgn.formats.guards import check_against_image
         from qgn.formats.labelstudio import annotation_label, region_results, result_size
@@ -934,22 +1002,44 @@ class QGNBackend:
         if image.shape[:2] != label.shape:
             raise RequestError(f"{source}: the annotation is {label.shape[::-1]} but the image {image.shape[1::-1]}")
         label = compact_label(label)
-        key = (project.get("id"), task.get("id"))
+        key, stamp = (project.get("id"), task.get("id")), time.time_ns() if stamp is None else stamp
         with self.state_lock:  # its number and its place in one hold: a fine-tune taking upto learns from it
-            seq, self.next_seq = self.next_seq, self.next_seq + 1
-            self.corrections.pop(key, None)
-            self.corrections[key] = (image, label, annotation.get("id"))
-            self.seq[key] = seq
-            dropped = []
-            while len(self.corrections) > MAX_CORRECTIONS:
-                dropped.append(self.corrections.popitem(last=False)[0])
-                self.seq.pop(dropped[-1], None)
-            self.new_since_training += 1
+            if self.arrived.get(key, -1) > stamp:
+                older = True
+            else:
+                older = False
+                seq, self.next_seq = self.next_seq, self.next_seq + 1
+                self.corrections.pop(key, None)
+                self.corrections[key] = (image, label, annotation.get("id"))
+                self.seq[key], self.arrived[key] = seq, stamp
+                dropped = []
+                while len(self.corrections) > MAX_CORRECTIONS:
+                    dropped.append(self.corrections.popitem(last=False)[0])
+                    self.seq.pop(dropped[-1], None)
+                    self.arrived.pop(dropped[-1], None)
+                self.new_since_training += 1
+            stale = self.drop_unread(lambda path, held: held[:2] == key and arrival(path) < stamp)
+        for path in stale:
+            self.kept.release(path)
+        if older:
+            print(f"qgn serve: {source} of project {key[0]}: a webhook that arrived before the annotation kept for it "
+                  "is not learnt (it was read late: after a passing failure or a restart)", file=sys.stderr, flush=True)
+            return False
         # then its file: a kill before it is written leaves the webhook's held body (read again at the start)
-        self.keep_on_disk(lambda: self.kept.save(key, image, label, annotation.get("id"), seq))
+        self.keep_on_disk(lambda: self.kept.save(key, image, label, annotation.get("id"), seq, stamp))
         for old in dropped:
             self.keep_on_disk(lambda old=old: self.kept.remove(old))
         return True
+
+    def drop_unread(self, which) -> list[Path]:
+        """Takes out of ``unread`` the held webhooks for which ``which(path, (project, task,
+        annotation))`` holds (under ``state_lock``); the caller releases their files."""
+        dropped = [path for path in self.unread if (held := self.unread_ids.get(path)) and which(path, held)]
+        self.unread = [path for path in self.unread if path not in dropped]
+        for path in dropped:
+            self.unread_ids.pop(path, None)
+            self.retries.pop(path, None)
+        return dropped
 
     def keep_on_disk(self, write) -> None:
         """``write()`` of a kept annotation's file (webhook thread); a failure (a full disk) is said
@@ -962,26 +1052,26 @@ class QGNBackend:
             print(f"qgn serve: warning: {exc}; the annotation is kept in memory only (a restart loses it)",
                   file=sys.stderr, flush=True)
 
-    def forget_corrections(self, project_id, deleted, action: str) -> dict:
+    def forget_corrections(self, project_id, deleted, action: str, stamp: int | None = None) -> dict:
         """Drops the kept annotations that Label Studio deleted — ``deleted`` is the webhook's list
         of ``{"id": ...}`` of annotations or of tasks (``DELETIONS``) — so no fine-tune learns
-        from them."""
+        from them; not one whose webhook arrived after the deletion's (``stamp``, default now)."""
         check_type(deleted, DELETIONS[action], list)
         named = [check_type(item, f"{DELETIONS[action]}[]", dict).get("id") for item in deleted]
         ids = {i for i in named if isinstance(i, (int, str))}
         which = 2 if action == "ANNOTATIONS_DELETED" else 1  # annotation or task id of (project, task, annotation)
+        stamp = time.time_ns() if stamp is None else stamp
         with self.state_lock:
             gone = [key for key, (_, _, annotation) in self.corrections.items() if key[0] == project_id and
-                    (annotation if action == "ANNOTATIONS_DELETED" else key[1]) in ids]
+                    (annotation if action == "ANNOTATIONS_DELETED" else key[1]) in ids and
+                    self.arrived.get(key, 0) <= stamp]
             for key in gone:
                 del self.corrections[key]
                 self.seq.pop(key, None)
+                self.arrived.pop(key, None)
             # held webhooks waiting for Label Studio came before this deletion: one it names is not read
-            dropped = [path for path in self.unread if (held := self.unread_ids.get(path)) and
-                       held[0] == project_id and held[which] in ids]
-            self.unread = [path for path in self.unread if path not in dropped]
-            for path in dropped:
-                self.unread_ids.pop(path, None)
+            dropped = self.drop_unread(lambda path, held: held[0] == project_id and held[which] in ids and
+                                       arrival(path) <= stamp)
             answer = {"status": "forgotten", "forgotten": len(gone) + len(dropped),
                       "corrections": len(self.corrections)}
         for key in gone:
@@ -1046,6 +1136,7 @@ class QGNBackend:
         active exception", SIGABRT) on Ctrl-C or SIGTERM."""
         with self.state_lock:  # request_training decides under it: none starts after this
             self.stopping.set()
+            self.retry_wake.notify_all()
         self.webhooks.stop(timeout)
         with self.state_lock:
             training = self.training

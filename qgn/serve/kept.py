@@ -4,14 +4,16 @@ never again, so one lost here could only come back by a person updating it there
 
 In ``<train_out>/kept-annotations/`` each kept annotation is one file, ``<digest>.npz`` (a digest of
 its project and task ids, which Label Studio may spell as any string), written atomically: the
-task's image (H×W×3 uint8), its label map and, as JSON, the project, task and annotation ids and
-``seq``, the order it came in. ``trained.json`` names the model version last fine-tuned here and the
+task's image (H×W×3 uint8), its label map and, as JSON, the project, task and annotation ids,
+``seq``, the order it came in, and ``arrived``, its webhook's arrival (``arrival``): a webhook of the
+same (project, task) that arrived earlier, read later (after a passing failure, at a start, moved back
+from ``failed/``), is not learnt in its place. ``trained.json`` names the model version last fine-tuned here and the
 ``seq`` of the newest annotation it learnt from, so a restart serving that version counts only the
 later ones as new. An annotation or deletion webhook's body waits in ``pending/<server>/`` from its
 arrival until its work has run (it may wait behind others, answered "accepted"), so one a kill
 caught waiting is read at the next start — as is one whose image could not be fetched for a reason
 that may pass (Label Studio down: ``backend.PassingFailure``), which stays there, read again after a
-back-off meanwhile; ``<server>`` is locked while its server runs. The whole
+back-off meanwhile (``backend.HELD_RETRY_S``, for ``backend.HELD_RETRY_FOR_S``); ``<server>`` is locked while its server runs. The whole
 train_out folder is locked for a server's life too (``claim``): a second server into the same folder
 is refused, where it replaced the first's annotations of the same (project, task) with its own. A file that cannot be read is left as it is (and named); nothing here deletes a
 file but the one of an annotation Label Studio deleted, replaced or that fell out of the kept ones,
@@ -41,6 +43,13 @@ class TrainOutInUse(RuntimeError):
 def file_name(key) -> str:
     """The file of the annotation kept for ``key`` ((project id, task id), ints or strings)."""
     return hashlib.sha256(json.dumps(list(key)).encode("utf-8")).hexdigest()[:32] + ".npz"
+
+
+def arrival(path: Path) -> int:
+    """When the webhook held in ``path`` arrived (``time.time_ns()``: its name begins with it, see
+    ``KeptAnnotations.hold``); 0 for a file not named so."""
+    stamp = path.name[:20]
+    return int(stamp) if stamp.isdigit() else 0
 
 
 class KeptAnnotations:
@@ -73,10 +82,11 @@ class KeptAnnotations:
             raise TrainOutInUse(f"another qgn serve is fine-tuning into {train_out}; give this one another "
                                 "--train-out, or stop that one first")
 
-    def save(self, key, image: np.ndarray, label: np.ndarray, annotation_id, seq: int) -> None:
+    def save(self, key, image: np.ndarray, label: np.ndarray, annotation_id, seq: int, arrived: int = 0) -> None:
         from qgn.fileio import atomic_write_bytes, make_folder
 
-        meta = json.dumps({"project": key[0], "task": key[1], "annotation": annotation_id, "seq": seq})
+        meta = json.dumps({"project": key[0], "task": key[1], "annotation": annotation_id, "seq": seq,
+                           "arrived": arrived})
         data = io.BytesIO()
         np.savez_compressed(data, image=image, label=label, meta=np.frombuffer(meta.encode("utf-8"), np.uint8))
         make_folder(self.folder)
@@ -89,8 +99,9 @@ class KeptAnnotations:
             pass
 
     def load(self, notes: list[str]) -> list[tuple]:
-        """(key, image, label, annotation id, seq) of every kept annotation, oldest first; a file
-        that cannot be read is named in ``notes`` and left as it is."""
+        """(key, image, label, annotation id, seq, arrived) of every kept annotation, oldest first
+        (``arrived`` 0 where older files do not say); a file that cannot be read is named in
+        ``notes`` and left as it is."""
         found = []
         for path in sorted(self.folder.glob("*.npz")) if self.folder.is_dir() else []:
             try:
@@ -100,7 +111,7 @@ class KeptAnnotations:
                 key = (meta["project"], meta["task"])
                 if path.name != file_name(key) or image.ndim != 3 or image.shape[:2] != label.shape:
                     raise ValueError("not a kept annotation of qgn serve")
-                found.append((key, image, label, meta["annotation"], int(meta["seq"])))
+                found.append((key, image, label, meta["annotation"], int(meta["seq"]), int(meta.get("arrived", 0))))
             except Exception as exc:  # torn (BadZipFile, zlib.error, EOFError), foreign: one file, not the start
                 notes.append(f"{path} cannot be read ({exc}); left as it is, not learnt from")
         return sorted(found, key=lambda item: item[4])
@@ -169,14 +180,20 @@ class KeptAnnotations:
             except OSError:
                 pass  # more of it to read
 
-    def set_aside(self, path: Path) -> Path:
+    def set_aside(self, path: Path, why: str | None = None) -> Path:
         """Move a held webhook that can never be read (its image is gone, its body is not one) into
         ``failed/`` beside ``pending/``, under its own name: kept for a person, never read again
-        (a dead server's folder goes with its last file). Where it now lies."""
-        from qgn.fileio import make_folder
+        (a dead server's folder goes with its last file); ``why`` written beside it
+        (``<name>.txt``), where it can be. Where it now lies."""
+        from qgn.fileio import atomic_write_bytes, make_folder
 
         aside = make_folder(self.folder / FAILED) / path.name
         os.replace(path, aside)
+        if why is not None:
+            try:
+                atomic_write_bytes(aside.with_suffix(".txt"), (why + "\n").encode("utf-8"))
+            except OSError:
+                pass  # the log says it too
         self.release(path)  # gone already: its folder, if a dead server's and now empty
         return aside
 

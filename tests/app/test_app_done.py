@@ -228,3 +228,55 @@ def test_a_window_killed_right_after_another_windows_discard_keeps_its_done_mark
     assert not any("(marked done)" in name for names in asked for name in names)  # a live window's: not asked
     b.close()
     assert restored_marks(qtbot, windows, model_path) == [(paths[0], True)]
+
+
+def test_a_window_whose_live_folder_disappeared_still_keeps_its_done_marks(qtbot, windows, model_path, tmp_path,
+                                                                          user_state):
+    """A live window's ``.live/<id>`` folder removed under it (a cleaner, another host on NFS): naming
+    the next mark there failed before the mark was written, so the mark was never kept (and the
+    warning came again at every look at the disk). The naming is now best effort, the folder made
+    again, and the mark always written."""
+    import shutil
+
+    paths = write_samples(tmp_path / "data", 3, (64, 64))
+    a = windows()
+    a.start(paths, str(model_path))
+    qtbot.waitUntil(lambda: a.current is not None and a.current.result is not None, timeout=WAIT_MS)
+    QTest.keyClick(a, QtCore.Qt.Key.Key_Return, QtCore.Qt.KeyboardModifier.ControlModifier)
+    a.jobs.wait_idle()
+    live, = (user_state / "scratch").glob("*/.live/*")
+    shutil.rmtree(live)
+    qtbot.waitUntil(lambda: a.current is a.docs[1] and a.current.result is not None, timeout=WAIT_MS)
+    QTest.keyClick(a, QtCore.Qt.Key.Key_Return, QtCore.Qt.KeyboardModifier.ControlModifier)
+    a.jobs.wait_idle()
+    assert sorted(marks_in_scratch(user_state)) == sorted(paths[:2])
+    assert (live / "marks.json").is_file()  # named again
+    windows.crash(a)
+    assert sorted(restored_marks(qtbot, windows, model_path)) == sorted([(paths[0], True), (paths[1], True)])
+
+
+def test_a_live_folder_that_cannot_be_opened_counts_as_a_live_windows(tmp_path, monkeypatch):
+    """``live_marks`` took a ``.live/<id>`` folder it could not open to lock (EACCES, EMFILE) for a
+    dead window's, so a start offered — and could clear — a live window's marks: it now counts as live."""
+    import errno
+    import json
+    import types
+
+    import qgn.fileio
+    from qgn_studio.scratch import live_marks, same_path
+
+    project = types.SimpleNamespace(root=tmp_path)
+    folder = tmp_path / ".live" / "another-window"
+    folder.mkdir(parents=True)
+    image = tmp_path / "a.png"
+    (folder / "marks.json").write_text(json.dumps([same_path(image)]))
+
+    def cannot_open(path, wait=True):
+        raise OSError(errno.EMFILE, "Too many open files", str(path))
+
+    monkeypatch.setattr(qgn.fileio, "lock_folder", cannot_open)
+    assert same_path(image) in live_marks(project)
+    assert (folder / "marks.json").is_file()
+    (folder / "marks.json").unlink()
+    (folder / "marks.json").mkdir()  # nor its list can be read: every mark counts as a live window's
+    assert same_path(tmp_path / "b.png") in live_marks(project)

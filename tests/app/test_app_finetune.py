@@ -590,3 +590,129 @@ def test_a_model_set_aside_at_sigterm_is_kept_for_later_or_moved_to_discarded(qt
         moved = scratch / unkept_models.FOLDER / unkept_models.DISCARDED / path.name
         assert waiting == [] and digest(moved) == before and moved.with_suffix(".json").is_file()
     assert not (demo_copy.parent / "demo-ft1.safetensors").exists()
+
+
+def test_a_sigterm_while_a_keep_that_fails_is_queued_sets_the_model_aside(qtbot, window, tmp_path, demo_copy):
+    """Keep was pressed and its save queued; a SIGTERM came before it ran, and the save then failed
+    (a file where its folder belongs): the SIGTERM had set nothing aside (the save was to keep it),
+    so the fine-tuned model was lost. It now waits for the save and sets the model aside when the
+    save did not keep it."""
+    import os
+
+    from qgn_studio import unkept_models
+
+    finetuned_window(qtbot, window, tmp_path, demo_copy)
+    blocker = tmp_path / "blocker"
+    blocker.write_bytes(b"a file where a folder belongs")
+    window.finetuner.ask_save_path = lambda default: (blocker / "mine.safetensors", False)
+    window.finetuner.keep()  # queued; the SIGTERM comes before it is written
+    window.terminate()
+    waiting = unkept_models.waiting(Path(os.environ["QGN_STUDIO_SCRATCH"]))
+    assert len(waiting) == 1 and "mIoU" in waiting[0].detail
+
+
+def test_a_sigterm_after_a_keep_that_saved_sets_nothing_aside(qtbot, window, tmp_path, demo_copy):
+    """The other side of the above: a Keep whose save succeeds is not set aside as well."""
+    import os
+
+    from qgn_studio import unkept_models
+
+    finetuned_window(qtbot, window, tmp_path, demo_copy)
+    mine = tmp_path / "mine.safetensors"
+    window.finetuner.ask_save_path = lambda default: (mine, False)
+    window.finetuner.keep()
+    window.terminate()
+    assert mine.is_file() and unkept_models.waiting(Path(os.environ["QGN_STUDIO_SCRATCH"])) == []
+
+
+def test_two_models_set_aside_for_the_same_file_are_both_kept_with_their_domain_reference(qtbot, window, tmp_path,
+                                                                                        demo_copy):
+    """Two models set aside with the same ``keep_at``: both Keeps were given the same new name before
+    either copy ran, so the second failed ("exists"). Each Keep now takes a free name when it copies;
+    and the original's domain reference comes along, as with the panel's Keep
+    (``qgn.train.finetune.save_new_model``)."""
+    import os
+
+    from qgn.domain import reference_path
+    from qgn.model.checkpoint import load_model
+    from qgn.resources import demo_model_path
+    from qgn_studio import unkept_models
+
+    reference = reference_path(demo_model_path())
+    if not reference.is_file():
+        pytest.skip("the bundled demo model (and its domain reference) is missing")
+    shutil.copy(reference, reference_path(demo_copy))
+    scratch = Path(os.environ["QGN_STUDIO_SCRATCH"])
+    keep_at = demo_copy.parent / "demo-ft1.safetensors"
+    extra = {"finetune": {"from": str(demo_copy)}}
+    for detail in ("first", "second"):
+        unkept_models.set_aside(scratch, load_model(demo_copy), extra, "demo", detail, keep_at)
+    warnings, kept = [], []
+    window.workspace.status.connect(lambda text, _ms: warnings.append(text))
+    window.finetuner.kept.connect(kept.append)
+    window.finetuner.ask_set_aside = lambda detail, where: "keep"
+    window.start([], str(demo_copy))
+    window.jobs.wait_idle()
+    qtbot.waitUntil(lambda: len(kept) == 2, timeout=WAIT_MS)
+    assert sorted(p.name for p in kept) == ["demo-ft1.safetensors", "demo-ft2.safetensors"]
+    assert unkept_models.waiting(scratch) == [] and not any("not kept" in w for w in warnings)
+    assert all(reference_path(path).is_file() for path in kept)
+
+
+def test_a_kept_model_that_cannot_be_loaded_is_not_said_to_stay_set_aside(qtbot, window, tmp_path, demo_copy,
+                                                                          monkeypatch):
+    """Keep copied the set-aside model and moved it to ``finetuned/kept/``; when loading the copy then
+    failed, the message said it "stays there, offered at the next start" — it was neither."""
+    import os
+
+    import qgn.model.checkpoint
+    from qgn.model.checkpoint import load_model
+    from qgn_studio import unkept_models
+
+    scratch = Path(os.environ["QGN_STUDIO_SCRATCH"])
+    keep_at = demo_copy.parent / "demo-ft1.safetensors"
+    unkept_models.set_aside(scratch, load_model(demo_copy), {}, "demo", "first", keep_at)
+    warnings = []
+    window.workspace.status.connect(lambda text, _ms: warnings.append(text))
+    window.finetuner.ask_set_aside = lambda detail, where: "keep"
+
+    def unloadable(path, *args, **kwargs):
+        if Path(path) == keep_at:
+            raise ValueError("a damaged file")
+        return load_model(path, *args, **kwargs)
+
+    monkeypatch.setattr(qgn.model.checkpoint, "load_model", unloadable)
+    window.start([], str(demo_copy))
+    window.jobs.wait_idle()
+    qtbot.waitUntil(lambda: any("damaged" in w for w in warnings), timeout=WAIT_MS)
+    said, = [w for w in warnings if "damaged" in w]
+    assert "stays there" not in said and str(keep_at) in said and unkept_models.KEPT in said
+
+
+@pytest.mark.parametrize("damage", [{"when": "soon"}, {"keep_at": 5}, {"detail": {"a": 1}, "when": [1]}])
+def test_a_damaged_set_aside_json_is_named_and_left_not_a_crash_at_every_start(qtbot, window, tmp_path, demo_copy,
+                                                                               damage):
+    """A set-aside model's JSON with a value of the wrong type (``"when": "soon"``, ``keep_at: 5``)
+    raised out of ``unkept_models.waiting``, so every start crashed; it is now left out (and left
+    as it is), named once, and a good one beside it is still offered."""
+    import json
+    import os
+
+    from qgn.model.checkpoint import load_model
+    from qgn_studio import unkept_models
+
+    scratch = Path(os.environ["QGN_STUDIO_SCRATCH"])
+    keep_at = demo_copy.parent / "demo-ft1.safetensors"
+    bad = unkept_models.set_aside(scratch, load_model(demo_copy), {}, "bad", "bad one", keep_at)
+    good = unkept_models.set_aside(scratch, load_model(demo_copy), {}, "good", "good one", keep_at)
+    info = json.loads(bad.with_suffix(".json").read_text())
+    info["config"]["extra"]["set_aside"].update(damage)
+    bad.with_suffix(".json").write_text(json.dumps(info))
+    before = bad.with_suffix(".json").read_text()
+    assert [m.path for m in unkept_models.waiting(scratch)] == [good]
+    warnings, asked = [], []
+    window.workspace.status.connect(lambda text, _ms: warnings.append(text))
+    window.finetuner.ask_set_aside = lambda detail, where: asked.append(detail) or "later"
+    window.start([], str(demo_copy))
+    assert asked == ["good one"] and any(str(bad.with_suffix(".json")) in w for w in warnings)
+    assert bad.with_suffix(".json").read_text() == before

@@ -211,7 +211,7 @@ def test_webhooks_still_waiting_to_be_read_outlive_a_kill(tmp_path):
     first = started(models)
     first.webhooks.wait_s = 0.05
     stuck = threading.Event()
-    first.keep_correction = lambda body, project: stuck.wait(60)  # reading the first takes long
+    first.keep_correction = lambda body, project, *stamp: stuck.wait(60)  # reading the first takes long
     deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 10}]}
     hooks = [annotated(1, 1, 9), annotated(2, 2, 10), annotated(3, 1, 11, "ANNOTATION_UPDATED"), deleted]
     try:
@@ -251,7 +251,7 @@ def test_a_held_webhook_whose_image_cannot_be_fetched_yet_is_read_once_label_stu
     first = started(models)
     first.webhooks.wait_s = 0.05
     stuck = threading.Event()
-    first.keep_correction = lambda body, project: stuck.wait(60)
+    first.keep_correction = lambda body, project, *stamp: stuck.wait(60)
     try:
         assert first.webhook(annotated(1, 1, 9))["status"] == "accepted"
         killed(first)
@@ -372,7 +372,7 @@ def held_then_killed(models, hook) -> None:
     """``hook`` answered "accepted" and held by a server killed before reading it."""
     first = started(models)
     first.webhooks.wait_s = 0.05
-    first.keep_correction = lambda body, project: threading.Event().wait()  # nothing of it runs after
+    first.keep_correction = lambda body, project, *stamp: threading.Event().wait()  # nothing of it runs after
     assert first.webhook(hook)["status"] == "accepted"
     killed(first)
 
@@ -431,7 +431,7 @@ def test_where_there_are_no_folder_locks_no_webhook_is_held_to_pile_up(tmp_path,
         server = started(models)
         server.webhooks.wait_s = 0.05
         stuck = threading.Event()
-        server.keep_correction = lambda body, project: stuck.wait(60)
+        server.keep_correction = lambda body, project, *stamp: stuck.wait(60)
         assert server.webhook(annotated(1, 1, 9))["status"] == "accepted"
         assert server.webhook(annotated(2, 1, 10))["status"] == "accepted"
         server.stop(0.1)  # a normal stop: the webhooks still waiting are not read
@@ -446,10 +446,10 @@ def label_studio_unknown(monkeypatch) -> list:
     /setup gives) while the returned flag's [0] is True; set it False to let keeping through."""
     keep, unreachable = QGNBackend.keep_correction, [True]
 
-    def fetch_after_setup(backend, body, project):
+    def fetch_after_setup(backend, body, project, *stamp):
         if unreachable[0]:
             raise backend_module.NoLabelStudio("no Label Studio URL is known", 422)
-        return keep(backend, body, project)
+        return keep(backend, body, project, *stamp)
 
     monkeypatch.setattr(QGNBackend, "keep_correction", fetch_after_setup)
     return unreachable
@@ -551,5 +551,173 @@ def test_a_webhook_that_comes_while_label_studio_is_down_is_read_again_once_it_i
         while not server.corrections and time.monotonic() < deadline:
             time.sleep(0.05)
         assert server.webhooks.settle(120) and list(server.corrections) == [(7, 1)]
+    assert not list((models / "kept-annotations" / "pending").rglob("*.json"))
+    server.stop()
+
+
+@contextlib.contextmanager
+def label_studio_overloaded_once(port: int):
+    """``label_studio_up`` whose first GET is answered 503 (overloaded): a passing failure."""
+    import functools
+    import http.server
+
+    count = [0]
+
+    class FirstBusy(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            count[0] += 1
+            if count[0] == 1:
+                self.send_error(503, "overloaded")
+                return
+            super().do_GET()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(FirstBusy, directory=str(samples_dir())))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def fetched_from(port: int, task: int, annotation: int, width: int) -> dict:
+    """An ANNOTATION_UPDATED of task ``task`` whose image is fetched from ``port``, a box ``width`` % wide."""
+    hook = annotated(task, 1, annotation, "ANNOTATION_UPDATED")
+    hook["task"]["data"]["image"] = f"http://127.0.0.1:{port}/images/scene_01.png"
+    hook["annotation"]["result"][0]["value"]["width"] = width
+    return hook
+
+
+def test_an_older_webhook_read_again_after_a_passing_failure_does_not_replace_a_newer_one(tmp_path, monkeypatch):
+    """An annotator's first version met a 503 and waited to be read again; the fix seconds later was
+    kept; then the first was read again and replaced the fix, in memory and on disk, for good."""
+    monkeypatch.setattr(backend_module, "HELD_RETRY_S", (0.3,), raising=False)
+    port = free_port()
+    models = tmp_path / "models"
+    server = started(models)
+    with label_studio_overloaded_once(port):
+        with pytest.raises(backend_module.RequestError, match="503"):
+            server.webhook(fetched_from(port, 1, 9, 10))  # the first version
+        assert server.webhook(fetched_from(port, 1, 9, 80))["status"] == "kept"  # the fix
+        newer = server.corrections[(7, 1)][1].copy()
+        deadline = time.monotonic() + 120
+        while list((models / "kept-annotations" / "pending").rglob("*.json")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.6)  # past the first version's back-off, had it been kept waiting
+        assert server.webhooks.settle(120)
+    np.testing.assert_array_equal(server.corrections[(7, 1)][1], newer)
+    server.stop()
+    killed(server)
+    np.testing.assert_array_equal(started(models).corrections[(7, 1)][1], newer)
+
+
+def test_an_older_webhook_read_at_a_start_does_not_replace_the_newer_one_kept(tmp_path):
+    """A held webhook read at a start (a dead server's, or one moved back from failed/) replaced the
+    annotation kept for its task whatever their ages: each kept one now carries its webhook's
+    arrival, and an older webhook of the same task is left unlearnt."""
+    models = tmp_path / "models"
+    server = started(models)
+    older = time.time_ns() - 10**9
+    fix = annotated(1, 1, 9, "ANNOTATION_UPDATED")
+    fix["annotation"]["result"][0]["value"]["width"] = 80
+    assert server.webhook(fix)["status"] == "kept"
+    newer = server.corrections[(7, 1)][1].copy()
+    server.stop()
+    killed(server)
+    stale = annotated(1, 1, 9, "ANNOTATION_UPDATED")  # the same task's earlier version: a box 10 % wide
+    dead = models / "kept-annotations" / "pending" / "dead"
+    dead.mkdir(parents=True)
+    (dead / f"{older:020d}-moved-back.json").write_text(json.dumps(stale))
+    again = started(models)
+    assert again.webhooks.settle(120)
+    np.testing.assert_array_equal(again.corrections[(7, 1)][1], newer)
+    assert not list((models / "kept-annotations" / "pending").rglob("*.json"))
+
+
+def test_a_webhook_label_studio_stays_down_for_is_retried_for_a_bounded_time_and_said_now_and_then(
+        tmp_path, capsys, monkeypatch):
+    """Retries after a passing failure went on for ever, a log line and a thread each: they now go on
+    for ``HELD_RETRY_FOR_S`` at most (the webhook then set aside in failed/ with its reason beside
+    it), and the log says the first failure and every ``HELD_RETRY_LOG_EVERY``-th after."""
+    monkeypatch.setattr(backend_module, "HELD_RETRY_S", (0.01,), raising=False)
+    tries = []
+    download = QGNBackend.download
+
+    def counted(*args):
+        tries.append(1)
+        return download(*args)
+
+    monkeypatch.setattr(QGNBackend, "download", staticmethod(counted))
+    port = free_port()
+    hook = annotated(1, 1, 9)
+    hook["task"]["data"]["image"] = f"http://127.0.0.1:{port}/images/scene_01.png"
+    models = tmp_path / "models"
+    server = started(models)
+    with pytest.raises(backend_module.RequestError, match="Connection refused"):
+        server.webhook(hook)
+    deadline = time.monotonic() + 120
+    while len(tries) < 35 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    said = capsys.readouterr().err.count("cannot be read now")
+    assert len(tries) >= 35 and 1 <= said <= 2 + len(tries) // backend_module.HELD_RETRY_LOG_EVERY
+    monkeypatch.setattr(backend_module, "HELD_RETRY_FOR_S", 0.0)  # its time is up
+    while not (models / "kept-annotations" / "failed").is_dir() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.webhooks.settle(120)
+    aside, = (models / "kept-annotations" / "failed").glob("*.json")
+    assert "Connection refused" in aside.with_suffix(".txt").read_text()
+    assert not server.unread and not server.retries and not list((models / "kept-annotations" / "pending").rglob("*.json"))
+    server.stop()
+
+
+def test_an_image_host_that_does_not_resolve_is_a_failure_that_does_not_pass(tmp_path, monkeypatch):
+    """A name that does not resolve (a typo in the image's URL) was retried for good as if the host
+    were down: it is now set aside at once, as a 404 is; a certificate that does not verify too."""
+    import socket
+    import ssl
+    import urllib.error
+
+    resolve = socket.getaddrinfo
+
+    def no_such_host(host, *args, **kwargs):
+        if host == "label-studio.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    hook = annotated(1, 1, 9)
+    hook["task"]["data"]["image"] = "http://label-studio.invalid/images/scene_01.png"
+    models = tmp_path / "models"
+    held_then_killed(models, hook)
+    again = started(models)
+    assert again.webhooks.settle(120) and not again.unread and not again.corrections
+    assert len(list((models / "kept-annotations" / "failed").glob("*.json"))) == 1
+    assert not backend_module.passing(urllib.error.URLError(ssl.SSLCertVerificationError(1, "self-signed")))
+    assert backend_module.passing(urllib.error.URLError(socket.gaierror(socket.EAI_AGAIN, "Temporary failure")))
+    assert backend_module.passing(urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")))
+
+
+def test_a_live_webhook_is_not_dropped_when_the_queue_is_full(tmp_path, monkeypatch):
+    """A webhook that found ``inorder.LIMIT`` others waiting (retries among them) was answered 503 and
+    its held body removed: Label Studio sends it once, so it was lost. It now stays held and is
+    read once the ones before it are."""
+    monkeypatch.setattr(inorder, "LIMIT", 1)
+    models = tmp_path / "models"
+    server = started(models)
+    server.webhooks.wait_s = 0.05
+    stuck, keep = threading.Event(), server.keep_correction
+    server.keep_correction = lambda body, project, *stamp: stuck.wait(60) and keep(body, project, *stamp)
+    try:
+        answers = [server.webhook(annotated(task, 1, 10 + task))["status"] for task in (1, 2, 3)]
+    finally:
+        stuck.set()
+    assert answers == ["accepted"] * 3
+    deadline = time.monotonic() + 120
+    while len(server.corrections) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.webhooks.settle(120) and sorted(server.corrections) == [(7, 1), (7, 2), (7, 3)]
     assert not list((models / "kept-annotations" / "pending").rglob("*.json"))
     server.stop()
