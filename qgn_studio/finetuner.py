@@ -518,7 +518,7 @@ class Finetuner(QtCore.QObject):
         kept first), to the next free name — with the original's domain reference where it still
         holds (as ``qgn.train.finetune.save_new_model`` does), then predicted with."""
         from qgn.model.checkpoint import load_model
-        from qgn.train.finetune import _carry_domain_reference
+        from qgn.train.finetune import keep_domain_reference
 
         from qgn_studio import unkept_models
 
@@ -529,7 +529,7 @@ class Finetuner(QtCore.QObject):
             copied.append(path)
             model = load_model(path)
             if unkept.original is not None and unkept.original.is_file():
-                _carry_domain_reference(unkept.original, path, model)
+                keep_domain_reference(unkept.original, path, model)
             return path, model
 
         def failed(message: str) -> None:

@@ -491,11 +491,11 @@ def save_new_model(model: QGN, path: str | os.PathLike, *, overwrite: bool = Fal
                 raise FileExistsError(f"{existing} exists; choose a new name (or allow overwriting it)")
     saved = save_model(path, model, extra=extra)
     if original is not None:
-        _carry_domain_reference(Path(original), saved, model)
+        keep_domain_reference(Path(original), saved, model)
     return saved
 
 
-def _carry_domain_reference(original: Path, saved: Path, model: QGN) -> None:
+def keep_domain_reference(original: Path, saved: Path, model: QGN) -> None:
     """The original's domain reference beside the fine-tuned model when its encoder is unchanged
     (``qgn.domain.carry_reference``). A reference that cannot be read or written only costs the
     domain warning (no verdict), never the model just saved."""
