@@ -5,9 +5,11 @@ A model's softmax says nothing about images unlike its training set: the street 
 activations. ``image_descriptor`` pools every encoder stage (the mean and the standard deviation of
 each channel over the image, at the model's working size) into one vector; ``DomainReference``
 holds their distribution over the model's training images (probabilistic PCA: 32 principal
-directions and one residual variance), and ``score`` is the Mahalanobis distance of an image's descriptor from them, in units of the training images' own
-distances: ``score`` <= 1 for 95 % of the training images (``threshold`` is their 95th
-percentile). An image scoring above ``WARN_AT`` is called out of domain.
+directions and one residual variance), and ``score`` is the Mahalanobis distance of an image's
+descriptor from them, in units of the training images' own distances: ``score`` <= 1 for 95 % of
+the training images (``threshold`` is their 95th percentile). An image scoring above ``WARN_AT`` is
+called out of domain. That percentile is only a fair bar with many more images than directions:
+``build_reference`` makes none from fewer than ``MIN_REFERENCE_IMAGES``.
 
 The reference is stored beside the model (``<model>.domain.json``) with the model file's SHA-256:
 a retrained model no longer matches its old reference and gets no verdict rather than a wrong one.
@@ -28,6 +30,7 @@ from .fileio import file_sha256, read_json
 DOMAIN_FORMAT, DOMAIN_VERSION = "qgn-domain", 1
 WARN_AT = 1.5  # scores above this (1.5 × the training images' 95th percentile) are out of domain
 MAX_REFERENCE_BYTES = 64 << 20  # a reference holds 32 directions of the descriptor: a few MB at most
+SIZE_SLACK = 2.0  # session_descriptor: working sizes up to this factor outside a reference's pixels are taken as they are
 COMPONENTS = 32  # principal directions of the training descriptors kept (the rest: one residual variance)
 
 
@@ -54,20 +57,21 @@ def session_descriptor(session, image: np.ndarray, pixels: tuple[int, int] | Non
     the reference was made; else from a pass of its own at that size (a photo run at full
     resolution). ``pixels`` (lo, hi): the working sizes, in pixels, of the images the reference was
     made from; an image whose working size has fewer or more is described resized into that range
-    (same aspect). A model that works at each image's own size (the demo model) sees small objects
+    (same aspect) — beyond a slack of ``SIZE_SLACK`` either way, as that costs an encoder pass of
+    its own. A model that works at each image's own size (the demo model) sees small objects
     in a small image, and its statistics then differ with the size alone: 96×128 scenes of its own
     kind scored 2.7–3.2 against ≤ 1.6 from 192×256 up."""
     from qgn.infer import ImageSession, as_rgb
 
     working = session.model.config.network_size(*session.size, "working")
     area = working[0] * working[1]
-    factor = 1.0 if pixels is None else (min(max(area, pixels[0]), pixels[1]) / area) ** 0.5
-    if abs(factor - 1.0) > 0.1:  # (a working size a few per cent off, as rounding makes it: as is)
+    if pixels is not None and not pixels[0] / SIZE_SLACK <= area <= pixels[1] * SIZE_SLACK:
         from qgn.data.transforms import resize_image
 
-        h, w = session.size
-        image = resize_image(as_rgb(image), (max(1, round(h * factor)), max(1, round(w * factor))))
-        session = ImageSession(session.model, image, device=session.device)
+        factor = (min(max(area, pixels[0]), pixels[1]) / area) ** 0.5
+        size = (max(1, round(working[0] * factor)), max(1, round(working[1] * factor)))
+        session = ImageSession(session.model, resize_image(as_rgb(image), size), device=session.device,
+                               at_image_size=True)
     elif tuple(session.work_size) != tuple(working):
         session = ImageSession(session.model, image, device=session.device)
     h, w = session.work_size
@@ -212,16 +216,21 @@ def reference_for(model_path: str | Path) -> DomainReference | None:
 
 
 REFERENCE_IMAGES = 400  # at most this many training images, evenly spaced, make a trained model's reference
+# fewer training images make no reference: its own images' 95th percentile is then no bar for new ones
+# (fitted on 10-60 CamVid frames, the street model's flagged 98-100 % of CamVid val; on 100, 0 %; the
+# demo model's on 50 synthetic scenes flagged all new ones, on 100 22 %, on 200 none): 32 directions
+# need some six times as many images
+MIN_REFERENCE_IMAGES = 200
 
 
 def build_reference(model, model_path: str | Path, dataset, limit: int = REFERENCE_IMAGES,
-                    stop=lambda: False) -> DomainReference | None:
+                    stop=lambda: False, minimum: int = MIN_REFERENCE_IMAGES) -> DomainReference | None:
     """The domain reference of ``model`` (saved at ``model_path``) from the images of ``dataset``
     (its training set: ``len`` and ``[i].image``, (H, W, 3) uint8), at most ``limit`` of them
     evenly spaced, written beside the model (``reference_path``). None when the dataset has fewer
-    than 3 images or ``stop()`` said so."""
+    than ``MIN_REFERENCE_IMAGES`` images (``minimum``) or ``stop()`` said so."""
     count = len(dataset)
-    if count < 3:
+    if count < minimum:
         return None
     picks = sorted({round(i * (count - 1) / max(1, min(limit, count) - 1)) for i in range(min(limit, count))})
     descriptors, areas = [], []

@@ -88,9 +88,9 @@ def run(args) -> int:
         print(f"\nqgn train: interrupted; checkpoint saved in {config.out} (continue with --resume)", file=sys.stderr)
         return 130
     print(f"\nqgn train: done: {final}", file=sys.stderr)
-    from qgn.domain import reference_path
+    from qgn.domain import reference_for, reference_path
 
-    if reference_path(final).is_file():
+    if reference_for(final) is not None:  # made for this very file (an older one beside it is not read)
         print(f"qgn train: domain reference: {reference_path(final)} (the app warns on images unlike the "
               "training images and starts them from an empty map)", file=sys.stderr)
     print(final)

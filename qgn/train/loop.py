@@ -590,8 +590,14 @@ def _write_domain_reference(final: Path, model: QGN, dataset) -> None:
     A failure costs the reference (no verdicts), never the model just saved: it is said on stderr."""
     import sys
 
-    from qgn.domain import build_reference
+    from qgn.domain import MIN_REFERENCE_IMAGES, REFERENCE_IMAGES, build_reference
 
+    if len(dataset) < MIN_REFERENCE_IMAGES:
+        print(f"qgn train: no domain reference: {len(dataset)} training images, and a fair one needs "
+              f"{MIN_REFERENCE_IMAGES} (the app gives this model no in/out-of-domain verdicts)", file=sys.stderr)
+        return
+    print(f"qgn train: the domain reference, from {min(len(dataset), REFERENCE_IMAGES)} training images…",
+          file=sys.stderr, flush=True)
     try:  # (``dataset``: the training split's images as they are, not the augmented crops)
         with torch.no_grad():
             build_reference(model.eval(), final, dataset)

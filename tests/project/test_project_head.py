@@ -251,3 +251,4 @@ def test_an_image_outside_the_references_sizes_is_described_resized_into_them(tm
         (tmp_path / "bad.domain.json").write_text(json.dumps(doc))
         with pytest.raises(ValueError, match="not a readable domain reference"):
             DomainReference.load(tmp_path / "bad.domain.json")
+
