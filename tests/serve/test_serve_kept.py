@@ -29,6 +29,12 @@ CONFIG = ('<View><Image name="image" value="$image"/><BrushLabels name="tag" toN
 def webhooks_answer_their_result(monkeypatch):
     monkeypatch.setattr(inorder, "WAIT_S", 60.0)
 
+def wait_until(condition, seconds: float = 120, step: float = 0.05) -> None:
+    """Poll ``condition()`` until it holds or ``seconds`` pass (the caller asserts what it needs)."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(step)
+
 
 def started(models):
     """A ``qgn serve`` backend fine-tuning into ``models`` (started anew: as after a kill)."""
@@ -504,9 +510,7 @@ def test_a_held_webhook_whose_label_studio_is_down_is_read_again_not_set_aside(t
     err = capsys.readouterr().err
     assert "tried again" in err and "next start" in err
     with label_studio_up(port):
-        deadline = time.monotonic() + 120
-        while not again.corrections and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: again.corrections)
         assert again.webhooks.settle(120) and list(again.corrections) == [(7, 1)]
     assert not list((models / "kept-annotations" / "pending").rglob("*.json"))
     again.stop()
@@ -547,9 +551,7 @@ def test_a_webhook_that_comes_while_label_studio_is_down_is_read_again_once_it_i
         server.webhook(hook)
     assert not server.corrections
     with label_studio_up(port):
-        deadline = time.monotonic() + 120
-        while not server.corrections and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: server.corrections)
         assert server.webhooks.settle(120) and list(server.corrections) == [(7, 1)]
     assert not list((models / "kept-annotations" / "pending").rglob("*.json"))
     server.stop()
@@ -603,9 +605,7 @@ def test_an_older_webhook_read_again_after_a_passing_failure_does_not_replace_a_
             server.webhook(fetched_from(port, 1, 9, 10))  # the first version
         assert server.webhook(fetched_from(port, 1, 9, 80))["status"] == "kept"  # the fix
         newer = server.corrections[(7, 1)][1].copy()
-        deadline = time.monotonic() + 120
-        while list((models / "kept-annotations" / "pending").rglob("*.json")) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: not list((models / "kept-annotations" / "pending").rglob("*.json")))
         time.sleep(0.6)  # past the first version's back-off, had it been kept waiting
         assert server.webhooks.settle(120)
     np.testing.assert_array_equal(server.corrections[(7, 1)][1], newer)
@@ -658,14 +658,11 @@ def test_a_webhook_label_studio_stays_down_for_is_retried_for_a_bounded_time_and
     server = started(models)
     with pytest.raises(backend_module.RequestError, match="Connection refused"):
         server.webhook(hook)
-    deadline = time.monotonic() + 120
-    while len(tries) < 35 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: len(tries) >= 35, step=0.01)
     said = capsys.readouterr().err.count("cannot be read now")
     assert len(tries) >= 35 and 1 <= said <= 2 + len(tries) // backend_module.HELD_RETRY_LOG_EVERY
     monkeypatch.setattr(backend_module, "HELD_RETRY_FOR_S", 0.0)  # its time is up
-    while not (models / "kept-annotations" / "failed").is_dir() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: (models / "kept-annotations" / "failed").is_dir(), step=0.01)
     assert server.webhooks.settle(120)
     aside, = (models / "kept-annotations" / "failed").glob("*.json")
     assert "Connection refused" in aside.with_suffix(".txt").read_text()
@@ -715,9 +712,7 @@ def test_a_live_webhook_is_not_dropped_when_the_queue_is_full(tmp_path, monkeypa
     finally:
         stuck.set()
     assert answers == ["accepted"] * 3
-    deadline = time.monotonic() + 120
-    while len(server.corrections) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: len(server.corrections) >= 3)
     assert server.webhooks.settle(120) and sorted(server.corrections) == [(7, 1), (7, 2), (7, 3)]
     assert not list((models / "kept-annotations" / "pending").rglob("*.json"))
     server.stop()
