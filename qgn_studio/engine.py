@@ -59,14 +59,6 @@ def auto_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _reference_for(path):
-    """The model file's qgn.domain.DomainReference (``<model>.domain.json`` made for this very
-    file), or None."""
-    from qgn.domain import reference_for
-
-    return reference_for(path)
-
-
 def cuda_available() -> bool:
     import torch
 
@@ -97,6 +89,7 @@ class Engine:
     # ------------------------------------------------------------------ model
     def load_model(self, path: Path | None, device: str | None) -> ModelInfo:
         """Load ``path`` (the bundled demo model when None) on ``device`` ("auto" or None: CUDA if any)."""
+        from qgn.domain import reference_for
         from qgn.model.checkpoint import load_model
         from qgn.resources import default_model
 
@@ -108,17 +101,19 @@ class Engine:
         self.device = device
         self._entries.clear()
         self.info = self._describe(path)
-        self.reference = _reference_for(path)
+        self.reference = reference_for(path)  # (made for this very file, else None: no verdicts)
         return self.info
 
     def use_model(self, model, path: Path) -> ModelInfo:
         """Switch to ``model`` (e.g. a fine-tuned one, already saved at ``path``) on our device."""
+        from qgn.domain import reference_for
+
         model.to(self.device)
         model.eval()
         self.model = model
         self._entries.clear()
         self.info = self._describe(Path(path))
-        self.reference = _reference_for(path)
+        self.reference = reference_for(path)
         return self.info
 
     def adopt(self, other: "Engine") -> None:
