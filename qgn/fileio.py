@@ -376,6 +376,8 @@ def _special_kind(mode: int) -> str | None:
 
 
 def not_a_file_error(path: str | os.PathLike, kind: str) -> NotAFileError:
+    if kind == "a folder":
+        return NotAFileError(f"{path} is a folder, not a file; name a file in it")
     return NotAFileError(f"{path} is {kind}, not a file: reading it could wait for ever or never end; "
                          "name the file itself (or copy its content into one)")
 
@@ -393,20 +395,37 @@ def check_regular_file(path: str | os.PathLike) -> None:
         raise not_a_file_error(path, kind)
 
 
-def open_regular(path: str | os.PathLike):
-    """``open(path, "rb")`` of a regular file only: opened without waiting (a named pipe with no
-    writer would block ``open`` itself), then refused (NotAFileError naming it) unless it is a
-    regular file, so no reader waits on a pipe or reads /dev/zero for ever. OSError as ``open``."""
+def _open_without_waiting(path: str | os.PathLike) -> int:
+    """A read-only descriptor of ``path``, opened without waiting where the system can (O_NONBLOCK: a
+    named pipe with no writer would block ``open`` itself). A regular file under a conflicting lease
+    (a Samba oplock, an NFS delegation) answers such an open with EAGAIN where a plain open waits
+    for the lease's break: it is opened again the plain way. OSError as ``os.open``."""
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+    except BlockingIOError:
+        try:
+            regular = _special_kind(os.stat(path).st_mode) is None
+        except (OSError, ValueError):
+            regular = False
+        if not regular:
+            raise
+        return os.open(path, flags)
     except OSError:
         check_regular_file(path)  # a socket cannot be opened at all: say what it is, not ENXIO
         raise
+
+
+def open_regular(path: str | os.PathLike):
+    """``open(path, "rb")`` of a regular file only: opened without waiting (``_open_without_waiting``),
+    then refused (NotAFileError naming it) unless it is a regular file, so no reader waits on a pipe
+    or reads /dev/zero for ever. OSError as ``open``."""
+    fd = _open_without_waiting(path)
     try:
         kind = _special_kind(os.fstat(fd).st_mode)
         if kind is not None:
             raise not_a_file_error(path, kind)
-        if hasattr(os, "set_blocking"):
+        if hasattr(os, "O_NONBLOCK"):  # only where it was set: Windows' set_blocking refuses a file (gh-101881)
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
