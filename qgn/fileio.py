@@ -318,13 +318,14 @@ def lock_folder(folder: str | os.PathLike, wait: bool = True) -> int | None:
 MAX_LIST_FILE_BYTES = 1 << 20  # a class list or label map: a few lines; a bigger one is not one
 
 
-def read_text_within(path: str | os.PathLike, what: str, limit: int = MAX_LIST_FILE_BYTES) -> str:
+def read_text_within(path: str | os.PathLike, what: str, limit: int = MAX_LIST_FILE_BYTES,
+                     named: bool = False) -> str:
     """The UTF-8 text of ``path``, a small text file (``what``, e.g. "class list"), reading at most
     ``limit`` + 1 bytes whatever size the file has: a bigger file, one with NUL bytes (binary) or
     one that is not UTF-8 is a ValueError that names it, as is a named pipe or device
-    (``open_regular``). OSError as ``open`` raises it."""
-    with open_regular(path) as f:
-        data = f.read(limit + 1)
+    (``open_regular``; ``named``: a path the user named directly, read from a pipe too, ``read_at_most``).
+    OSError as ``open`` raises it."""
+    data = read_at_most(path, limit + 1, named)
     if len(data) > limit:
         raise ValueError(f"{path} is over {limit / 2**20:g} MiB: too big for a {what} - is it the right file?")
     if b"\0" in data:
@@ -376,6 +377,8 @@ def _special_kind(mode: int) -> str | None:
 
 
 def not_a_file_error(path: str | os.PathLike, kind: str) -> NotAFileError:
+    if kind == "a folder":
+        return NotAFileError(f"{path} is a folder, not a file; name a file in it")
     return NotAFileError(f"{path} is {kind}, not a file: reading it could wait for ever or never end; "
                          "name the file itself (or copy its content into one)")
 
@@ -393,22 +396,93 @@ def check_regular_file(path: str | os.PathLike) -> None:
         raise not_a_file_error(path, kind)
 
 
-def open_regular(path: str | os.PathLike):
-    """``open(path, "rb")`` of a regular file only: opened without waiting (a named pipe with no
-    writer would block ``open`` itself), then refused (NotAFileError naming it) unless it is a
-    regular file, so no reader waits on a pipe or reads /dev/zero for ever. OSError as ``open``."""
+def _open_without_waiting(path: str | os.PathLike) -> int:
+    """A read-only descriptor of ``path``, opened without waiting where the system can (O_NONBLOCK: a
+    named pipe with no writer would block ``open`` itself). A regular file under a conflicting lease
+    (a Samba oplock, an NFS delegation) answers such an open with EAGAIN where a plain open waits
+    for the lease's break: it is opened again the plain way. OSError as ``os.open``."""
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+    except BlockingIOError:
+        try:
+            regular = _special_kind(os.stat(path).st_mode) is None
+        except (OSError, ValueError):
+            regular = False
+        if not regular:
+            raise
+        return os.open(path, flags)
     except OSError:
         check_regular_file(path)  # a socket cannot be opened at all: say what it is, not ENXIO
         raise
+
+
+def open_regular(path: str | os.PathLike):
+    """``open(path, "rb")`` of a regular file only: opened without waiting (``_open_without_waiting``),
+    then refused (NotAFileError naming it) unless it is a regular file, so no reader waits on a pipe
+    or reads /dev/zero for ever. OSError as ``open``."""
+    fd = _open_without_waiting(path)
     try:
         kind = _special_kind(os.fstat(fd).st_mode)
         if kind is not None:
             raise not_a_file_error(path, kind)
-        if hasattr(os, "set_blocking"):
+        if hasattr(os, "O_NONBLOCK"):  # only where it was set: Windows' set_blocking refuses a file (gh-101881)
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+
+
+#: How long a named pipe that the user named (``--config <(…)``, ``/dev/stdin``) may keep its reader
+#: waiting for each piece of its data before the read is given up.
+NAMED_PIPE_WAIT_S = 10.0
+
+
+def read_at_most(path: str | os.PathLike, size: int, named: bool = False) -> bytes:
+    """At most ``size`` bytes of the regular file ``path`` (``open_regular``). ``named``: the user named
+    ``path`` directly (a command-line option), so a named pipe is read too (``--config <(printf …)``,
+    ``--config /dev/stdin``), waiting at most ``NAMED_PIPE_WAIT_S`` for each piece of its data: a
+    NotAFileError names it when none comes. A pipe found inside a folder is always refused."""
+    import stat
+
+    if not named or not hasattr(os, "O_NONBLOCK"):
+        with open_regular(path) as f:
+            return f.read(size)
+    fd = _open_without_waiting(path)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISFIFO(mode):
+            return _read_pipe(fd, path, size, NAMED_PIPE_WAIT_S)
+        kind = _special_kind(mode)
+        if kind is not None:
+            raise not_a_file_error(path, kind)
+        os.set_blocking(fd, True)
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read(size)
+    finally:
+        os.close(fd)
+
+
+def _read_pipe(fd: int, path: str | os.PathLike, size: int, wait_s: float) -> bytes:
+    """At most ``size`` bytes of the named pipe open (without blocking) as ``fd``, up to its end,
+    waiting at most ``wait_s`` for each piece of data (NotAFileError when none comes)."""
+    import selectors
+
+    chunks: list[bytes] = []
+    got = 0
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while got < size:
+            if not selector.select(wait_s):
+                raise NotAFileError(f"{path} is a named pipe (FIFO) and nothing came through it in {wait_s:g} s; "
+                                    "start what writes into it, or name a file")
+            try:
+                data = os.read(fd, min(size - got, 1 << 16))
+            except BlockingIOError:
+                continue
+            if not data:  # its writers are done
+                break
+            chunks.append(data)
+            got += len(data)
+    return b"".join(chunks)

@@ -74,20 +74,31 @@ def looks_like_label(path: Path) -> bool:
 
 def images_in_folder(folder: Path) -> list[Path]:
     """The images of ``folder`` (or of ``folder/images`` when ``folder`` has none), sorted."""
-    found = [p for p in folder.iterdir() if p.is_file() and is_image_file(p) and not looks_like_label(p)]
-    if not found and (folder / "images").is_dir():
-        return images_in_folder(folder / "images")
-    return sorted(found, key=natural_key)
+    return folder_images(folder)[0]
 
 
-def special_images_in_folder(folder: Path) -> list[Path]:
-    """The entries of ``folder`` named as images that are no file (a named pipe, a device): left out
-    of ``images_in_folder``, and reported rather than left out without a word."""
-    try:
-        return sorted((p for p in folder.iterdir() if is_image_file(p) and not looks_like_label(p)
-                       and p.exists() and not p.is_file() and not p.is_dir()), key=natural_key)
-    except OSError:
-        return []
+def folder_images(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(images, special entries) of ``folder``, or of ``folder/images`` when ``folder`` has no images,
+    each sorted: the special entries are those of the folder listed named as images that are no
+    file (a named pipe, a device), left out of the images and to be reported, not left out without
+    a word. One pass over the folder, with no ``stat`` per file where the system tells an entry's
+    type (``os.scandir``): it runs on the UI thread. OSError when the folder cannot be listed."""
+    images: list[Path] = []
+    special: list[Path] = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if os.path.splitext(entry.name)[1].lower() not in IMAGE_EXTENSIONS:
+                continue
+            path = folder / entry.name
+            if looks_like_label(path):
+                continue
+            if entry.is_file():
+                images.append(path)
+            elif not entry.is_dir() and os.path.exists(path):  # a pipe, a device (not a dangling link)
+                special.append(path)
+    if not images and (folder / "images").is_dir():
+        return folder_images(folder / "images")
+    return sorted(images, key=natural_key), sorted(special, key=natural_key)
 
 
 def expand_paths(paths: list[str | os.PathLike]) -> tuple[list[Path], list[Path], list[str]]:
@@ -103,8 +114,8 @@ def expand_paths(paths: list[str | os.PathLike]) -> tuple[list[Path], list[Path]
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            found = images_in_folder(path)
-            problems += [missing_path_problem(p) for p in special_images_in_folder(path)]
+            found, special = folder_images(path)
+            problems += [missing_path_problem(p) for p in special]
             if not found:
                 problems.append(f"{path}: no images in this folder")
             images += found

@@ -123,7 +123,7 @@ def resolve_classes(classes_arg: str | None, labels_arg: str):
             from qgn.project import Project
 
             return Project.open(path if path.is_dir() else path.parent).classes
-        return read_classes_file(path)
+        return read_classes_file(path, named=True)
     labels = Path(labels_arg)
     folder = labels if labels.is_dir() else labels.parent
     classes_file = find_classes_file(folder)

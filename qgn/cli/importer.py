@@ -52,7 +52,7 @@ def run(args) -> int:
     classes = None
     if args.classes:
         try:
-            classes = read_classes_file(args.classes)
+            classes = read_classes_file(args.classes, named=True)
         except (FileNotFoundError, ValueError) as exc:
             raise CLIError(f"--classes: {exc}") from None
     dataset = scan_dataset(Path(args.src), args.format, args.images)

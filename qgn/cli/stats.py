@@ -46,7 +46,7 @@ def parse_classes_arg(text: str | None):
     from qgn.quadtree.label_io import read_classes_file
 
     try:
-        classes = read_classes_file(text)
+        classes = read_classes_file(text, named=True)
     except FileNotFoundError as exc:
         raise CLIError(f"--classes {text}: {exc}; pass a number of classes or a classes.txt") from None
     except (OSError, ValueError) as exc:  # a folder, a device, an unreadable or malformed file

@@ -40,7 +40,7 @@ def read_config(path: str, read_text_within, tomllib) -> dict:
     if not Path(path).exists():
         raise ValueError(f"--config {path}: no such file; name an existing TOML file")
     try:
-        doc = tomllib.loads(read_text_within(path, "training config (TOML)"))
+        doc = tomllib.loads(read_text_within(path, "training config (TOML)", named=True))  # <(…) too
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"--config {path} is not valid TOML: {exc}") from None
     train = doc.get("train", doc)

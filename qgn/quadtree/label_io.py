@@ -26,6 +26,7 @@ Every failure on a user's file is a ValueError (or FileNotFoundError) with a mes
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -207,21 +208,23 @@ def write_label_png(
 MAX_CLASSES_FILE_BYTES = MAX_LIST_FILE_BYTES  # a class list is a few lines; a bigger "classes.txt" is not one
 
 
-def read_classes_file(path: str | os.PathLike) -> ClassSet:
+def read_classes_file(path: str | os.PathLike, named: bool = False) -> ClassSet:
     """Parse a ``classes.txt`` (format of ``qgn.data.folder``) into a ClassSet.
 
     At most ``MAX_CLASSES_FILE_BYTES`` + 1 bytes are read, whatever size the file claims: a bigger
-    file, one with NUL bytes (binary) or one that is not UTF-8 is a ValueError naming it."""
+    file, one with NUL bytes (binary) or one that is not UTF-8 is a ValueError naming it.
+    ``named``: the user named ``path`` directly (``--classes``), so a named pipe is read too, within
+    a bounded wait (``qgn.fileio.read_at_most``); one found in a folder is refused."""
     path = Path(path)
     if path.is_dir():
         inside = find_classes_file(path)
         hint = f"; did you mean {inside}?" if inside is not None else "; name a classes.txt file"
         raise ValueError(f"{path} is a folder, not a classes file{hint}")
-    if path.exists() and not path.is_file():
+    if path.exists() and not path.is_file() and not (named and stat.S_ISFIFO(path.stat().st_mode)):
         raise ValueError(f"{path} is not a regular file (a device, pipe or socket), not a classes file")
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"{path}: no such classes file")
-    return parse_classes_txt(read_text_within(path, "class list (one class name per line)"), str(path))
+    return parse_classes_txt(read_text_within(path, "class list (one class name per line)", named=named), str(path))
 
 
 def find_classes_file(folder: str | os.PathLike) -> Path | None:

@@ -14,7 +14,8 @@ and ``QGNServer.request_queue_size`` wait to be accepted; the bodies received at
 most ``QGNServer.max_body_bytes_at_once`` bytes as they arrive (each is spooled to a temporary file;
 a Content-Length reserves nothing), a body beyond gets a 503 (Retry-After) and the connection closes.
 The body of a request that takes none (a GET, an unknown endpoint) is received and counted the same
-way up to ``DRAIN_BYTES``; a larger one is not read, and the connection closes after the answer. An
+way up to ``DRAIN_BYTES``; a larger one is not read, and the connection closes after the answer,
+lingering (``linger``) so that a client still sending reads the answer, not a reset. An
 answer or log line repeats at most a bounded, escaped part of what a client sent (``qgn.shown``).
 """
 from __future__ import annotations
@@ -39,6 +40,9 @@ from .limits import REQUEST_DEADLINE_ENV, request_deadline_s
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a body, and for /predict the largest value in it and the tasks kept
 MAX_PREDICT_BODY_BYTES = 1024 * 1024 * 1024  # Label Studio sends each task's annotations and predictions
 DRAIN_BYTES = 64 * 1024  # the most of an unwanted body (a GET's) read to keep its connection open
+LINGER_BYTES = MAX_BODY_BYTES  # after the answer, the most of a client's unread bytes dropped before closing
+LINGER_S = 10.0  # … for at most this long in all,
+LINGER_IDLE_S = 2.0  # … and this long without a byte
 SPOOL_BYTES = 8 * 1024 * 1024  # a body beyond waits in a temporary file until it is parsed
 TASK_FIELDS = ("id", "data")  # what /predict reads of a task (Label Studio sends its annotations, predictions…)
 POST_ROUTES = {"/setup": "setup", "/predict": "predict", "/webhook": "webhook"}
@@ -391,7 +395,32 @@ class QGNServer(ThreadingHTTPServer):
         except OSError:
             pass
         finally:
-            self.shutdown_request(request)
+            super().shutdown_request(request)  # no lingering: this is the accepting thread
+
+    def shutdown_request(self, request) -> None:
+        """Close a connection once its answer is sent, lingering (``linger``) first."""
+        linger(request)
+        super().shutdown_request(request)
+
+
+def linger(sock: socket.socket) -> None:
+    """Shut the sending side of ``sock`` (its answer is sent: the client reads it to its end), then
+    read and drop what the client still sends - an unwanted body not read, such as the 8 MB
+    POST /train of older Label Studio versions - until it closes, up to ``LINGER_BYTES`` and
+    ``LINGER_S`` (``LINGER_IDLE_S`` without a byte). Closing a socket with bytes unread resets the
+    connection, and the client, still sending, saw a broken pipe instead of the answer."""
+    end = time.monotonic() + LINGER_S
+    left = LINGER_BYTES
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        while left > 0 and (wait := end - time.monotonic()) > 0:
+            sock.settimeout(min(wait, LINGER_IDLE_S))
+            data = sock.recv(min(left, 1 << 16))
+            if not data:
+                return
+            left -= len(data)
+    except OSError:  # the client left, or went quiet (a timeout): closing can do no harm
+        pass
 
 
 def make_server(backend: QGNBackend, host: str = "127.0.0.1", port: int = 9090, quiet: bool = False) -> QGNServer:

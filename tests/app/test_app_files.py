@@ -82,6 +82,31 @@ def test_a_pipe_or_device_named_as_an_image_is_reported_never_opened(tmp_path, r
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_pipe_in_the_images_subfolder_listed_is_reported(tmp_path, rgb):
+    """A folder with no images of its own lists its ``images/`` subfolder: a pipe named as an image
+    there is reported as one in the folder itself is."""
+    save(tmp_path / "images" / "a.png", rgb)
+    os.mkfifo(tmp_path / "images" / "b.png")
+    images, _, problems = expand_paths([tmp_path])
+    assert [p.name for p in images] == ["a.png"]
+    assert len(problems) == 1 and f"{tmp_path / 'images' / 'b.png'} is a named pipe (FIFO)" in problems[0], problems
+
+
+def test_listing_a_folder_stats_no_file(tmp_path, rgb, monkeypatch):
+    """Listing runs on the UI thread: one pass over the folder, whose entries' types the system tells
+    (scandir), with no stat of each file; only the folder itself and its images/ are looked at."""
+    for i in range(20):
+        save(tmp_path / f"img{i}.png", rgb)
+    (tmp_path / "notes.txt").write_text("x")
+    stats: list = []
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda path, *a, **k: stats.append(path) or real_stat(path, *a, **k))
+    images, _, problems = expand_paths([tmp_path])
+    assert len(images) == 20 and problems == []
+    assert not [p for p in stats if str(p).endswith(".png")], stats
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
 def test_a_document_whose_image_or_ground_truth_is_a_pipe_loads_without_waiting(tmp_path, rgb, fifo):
     """A project's image replaced by a named pipe, or a pipe where the ground truth is looked for:
     the loading worker says so and goes on (``fifo`` fails the test if it waited on one)."""
