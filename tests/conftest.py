@@ -20,6 +20,7 @@ the venvs of the live third-party tools; tests/app has ``studio_steps``, tests/f
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -157,21 +158,37 @@ def fused_isa():
 def fifo():
     """``fifo(path)`` makes a named pipe at ``path``; a reader that opens it blocking is let go
     (a writer opens and closes it), so that code which waits on a pipe fails instead of hanging —
-    and the test fails at its end, having waited on a pipe."""
+    and the test fails at its end, having waited on a pipe. A reader that only looks (opens it
+    without waiting, sees a pipe, closes it) is not counted: a writer's open succeeds while any
+    reader has the pipe open, so a second open 0.3 s later, with the first writer still there,
+    tells a reader still holding it (waiting in open or read) from one that looked and went (a
+    single open made the fixture fail on a look that a busy machine had held up for a moment)."""
     import threading
 
     made: list[Path] = []
     released: list[Path] = []
     stop = threading.Event()
 
+    def still_held(path: Path) -> bool:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # ENXIO unless a reader has it open
+            return True
+        except OSError:
+            return False
+
     def release():
         while not stop.is_set():
             for path in list(made):
                 try:
-                    os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # only succeeds while a reader waits
-                    released.append(path)
+                    writer = os.open(path, os.O_WRONLY | os.O_NONBLOCK)  # a reader has it open: lets a waiting one go
                 except OSError:
-                    pass
+                    continue
+                try:
+                    time.sleep(0.3)
+                    if still_held(path):
+                        released.append(path)
+                finally:
+                    os.close(writer)  # a reader blocked in read() now sees the end
             stop.wait(0.02)
 
     thread = threading.Thread(target=release, daemon=True)
