@@ -367,8 +367,16 @@ class QGNServer(ThreadingHTTPServer):
             raise
 
     def process_request_thread(self, request, client_address):
+        """socketserver's, with ``linger`` before the close: here on the request's own thread (the
+        accepting thread also closes connections it could not hand to one, and must not wait)."""
         try:
-            super().process_request_thread(request, client_address)
+            try:
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                linger(request)
+                self.shutdown_request(request)
         finally:
             self.slots.release()
 
@@ -395,12 +403,7 @@ class QGNServer(ThreadingHTTPServer):
         except OSError:
             pass
         finally:
-            super().shutdown_request(request)  # no lingering: this is the accepting thread
-
-    def shutdown_request(self, request) -> None:
-        """Close a connection once its answer is sent, lingering (``linger``) first."""
-        linger(request)
-        super().shutdown_request(request)
+            self.shutdown_request(request)  # no lingering: this is the accepting thread
 
 
 def linger(sock: socket.socket) -> None:

@@ -253,6 +253,28 @@ def test_a_client_still_sending_an_unwanted_large_body_reads_the_answer(serve, r
     assert [status for status, _ in responses(raw)] == [404 if request_line.startswith(b"POST") else 200]
 
 
+
+def test_only_a_requests_own_thread_lingers_never_the_accepting_one(serve, monkeypatch):
+    """The accepting thread closes a connection it could not hand to a thread (none could be
+    started): lingering there held every new connection up to 10 s behind a slow client."""
+    import qgn.serve.server as server_module
+
+    lingered = []
+    real = server_module.linger
+    monkeypatch.setattr(server_module, "linger", lambda sock: lingered.append(threading.current_thread()) or real(sock))
+    port, _ = serve()
+    assert [status for status, _ in responses(talk(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))] == [200]
+    assert len(lingered) == 1 and lingered[0] is not threading.main_thread()
+    httpd = make_server(QGNBackend.__new__(QGNBackend), "127.0.0.1", 0)
+    try:
+        a, b = socket.socketpair()
+        with b:
+            httpd.shutdown_request(a)  # as socketserver does on the accepting thread when a thread fails to start
+        assert len(lingered) == 1
+    finally:
+        httpd.server_close()
+
+
 HOOK_CONFIG = ('<View><Image name="image" value="$image"/><BrushLabels name="tag" toName="image">'
                '<Label value="road"/><Label value="sky"/></BrushLabels></View>')
 
