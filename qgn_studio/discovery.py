@@ -79,25 +79,28 @@ def images_in_folder(folder: Path) -> list[Path]:
 
 def folder_images(folder: Path) -> tuple[list[Path], list[Path]]:
     """(images, special entries) of ``folder``, or of ``folder/images`` when ``folder`` has no images,
-    each sorted: the special entries are those of the folder listed named as images that are no
-    file (a named pipe, a device), left out of the images and to be reported, not left out without
-    a word. One pass over the folder, with no ``stat`` per file where the system tells an entry's
+    each sorted: the special entries are those named as images that are no file (a named pipe, a
+    device, a symbolic link loop; of ``folder`` and of the ``images`` folder listed instead), left
+    out of the images and to be reported, not left out without a word. One pass over the folder, with no ``stat`` per file where the system tells an entry's
     type (``os.scandir``): it runs on the UI thread. OSError when the folder cannot be listed."""
     images: list[Path] = []
     special: list[Path] = []
     with os.scandir(folder) as entries:
         for entry in entries:
-            if os.path.splitext(entry.name)[1].lower() not in IMAGE_EXTENSIONS:
-                continue
             path = folder / entry.name
-            if looks_like_label(path):
+            if not is_image_file(path) or looks_like_label(path):
                 continue
-            if entry.is_file():
-                images.append(path)
-            elif not entry.is_dir() and os.path.exists(path):  # a pipe, a device (not a dangling link)
-                special.append(path)
+            try:
+                if entry.is_file():
+                    images.append(path)
+                elif not entry.is_dir() and os.path.exists(path):  # a pipe, a device (not a dangling link)
+                    special.append(path)
+            except OSError:  # a link loop (reported), a link through a file (left out, as a dangling one)
+                if is_link_loop(path):
+                    special.append(path)
     if not images and (folder / "images").is_dir():
-        return folder_images(folder / "images")
+        inner, inner_special = folder_images(folder / "images")
+        return inner, sorted(special + inner_special, key=natural_key)
     return sorted(images, key=natural_key), sorted(special, key=natural_key)
 
 

@@ -92,6 +92,30 @@ def test_a_pipe_in_the_images_subfolder_listed_is_reported(tmp_path, rgb):
     assert len(problems) == 1 and f"{tmp_path / 'images' / 'b.png'} is a named pipe (FIFO)" in problems[0], problems
 
 
+def test_a_link_loop_in_a_folder_is_reported_and_the_rest_opens(tmp_path, rgb):
+    """A link loop named as an image (``self.png -> self.png``) or a link through a file made the
+    whole folder fail to open (scandir's is_file raises ELOOP / ENOTDIR where Path.is_file did not);
+    the loop is now said, the link through a file left out as a dangling one, the rest opened."""
+    save(tmp_path / "ok.png", rgb)
+    (tmp_path / "self.png").symlink_to("self.png")
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "through.png").symlink_to(tmp_path / "notes.txt" / "x")
+    images, _, problems = expand_paths([tmp_path])
+    assert [p.name for p in images] == ["ok.png"]
+    assert problems == [f"{tmp_path / 'self.png'} is a symbolic link loop"]
+
+
+def test_with_no_images_of_its_own_a_folders_pipes_are_reported_beside_its_images_folders(tmp_path, rgb):
+    save(tmp_path / "images" / "a.png", rgb)
+    os.mkfifo(tmp_path / "p.png")
+    os.mkfifo(tmp_path / "images" / "b.png")
+    images, _, problems = expand_paths([tmp_path])
+    assert [p.name for p in images] == ["a.png"]
+    assert len(problems) == 2, problems
+    for pipe, problem in zip((tmp_path / "images" / "b.png", tmp_path / "p.png"), sorted(problems)):
+        assert problem.startswith(f"{pipe} is a named pipe (FIFO)"), problems
+
+
 def test_listing_a_folder_stats_no_file(tmp_path, rgb, monkeypatch):
     """Listing runs on the UI thread: one pass over the folder, whose entries' types the system tells
     (scandir), with no stat of each file; only the folder itself and its images/ are looked at."""
