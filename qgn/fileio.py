@@ -8,6 +8,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -400,21 +401,23 @@ def _open_without_waiting(path: str | os.PathLike) -> int:
     """A read-only descriptor of ``path``, opened without waiting where the system can (O_NONBLOCK: a
     named pipe with no writer would block ``open`` itself). A regular file under a conflicting lease
     (a Samba oplock, an NFS delegation) answers such an open with EAGAIN where a plain open waits
-    for the lease's break: it is opened again the plain way. OSError as ``os.open``."""
-    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)
-    try:
-        return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
-    except BlockingIOError:
+    for the lease's break, which that first try starts: it is tried again the same way, without
+    waiting, for up to ``LEASE_WAIT_S`` (the kernel breaks a lease by force after 45 s by default) —
+    never the plain way, which would wait for good if the path became a pipe meanwhile. OSError as
+    ``os.open``."""
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+    end, pause = time.monotonic() + LEASE_WAIT_S, 0.005
+    while True:
         try:
-            regular = _special_kind(os.stat(path).st_mode) is None
-        except (OSError, ValueError):
-            regular = False
-        if not regular:
+            return os.open(path, flags)
+        except BlockingIOError:
+            if time.monotonic() >= end:
+                raise
+            time.sleep(pause)
+            pause = min(2 * pause, 0.5)
+        except OSError:
+            check_regular_file(path)  # a socket cannot be opened at all: say what it is, not ENXIO
             raise
-        return os.open(path, flags)
-    except OSError:
-        check_regular_file(path)  # a socket cannot be opened at all: say what it is, not ENXIO
-        raise
 
 
 def open_regular(path: str | os.PathLike):
@@ -435,8 +438,11 @@ def open_regular(path: str | os.PathLike):
 
 
 #: How long a named pipe that the user named (``--config <(…)``, ``/dev/stdin``) may keep its reader
-#: waiting for each piece of its data before the read is given up.
+#: waiting for each piece of its data, and for all of it, before the read is given up.
 NAMED_PIPE_WAIT_S = 10.0
+NAMED_PIPE_TOTAL_S = 60.0
+#: How long a regular file under a conflicting lease is tried again (``_open_without_waiting``).
+LEASE_WAIT_S = 60.0
 
 
 def read_at_most(path: str | os.PathLike, size: int, named: bool = False) -> bytes:
@@ -453,7 +459,7 @@ def read_at_most(path: str | os.PathLike, size: int, named: bool = False) -> byt
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISFIFO(mode):
-            return _read_pipe(fd, path, size, NAMED_PIPE_WAIT_S)
+            return _read_pipe(fd, path, size, NAMED_PIPE_WAIT_S, NAMED_PIPE_TOTAL_S)
         kind = _special_kind(mode)
         if kind is not None:
             raise not_a_file_error(path, kind)
@@ -464,18 +470,25 @@ def read_at_most(path: str | os.PathLike, size: int, named: bool = False) -> byt
         os.close(fd)
 
 
-def _read_pipe(fd: int, path: str | os.PathLike, size: int, wait_s: float) -> bytes:
+def _read_pipe(fd: int, path: str | os.PathLike, size: int, wait_s: float, total_s: float) -> bytes:
     """At most ``size`` bytes of the named pipe open (without blocking) as ``fd``, up to its end,
-    waiting at most ``wait_s`` for each piece of data (NotAFileError when none comes)."""
+    waiting at most ``wait_s`` for each piece of data and ``total_s`` for all of it (NotAFileError,
+    saying which, when that is up)."""
     import selectors
 
     chunks: list[bytes] = []
     got = 0
+    end = time.monotonic() + total_s
     with selectors.DefaultSelector() as selector:
         selector.register(fd, selectors.EVENT_READ)
         while got < size:
-            if not selector.select(wait_s):
-                raise NotAFileError(f"{path} is a named pipe (FIFO) and nothing came through it in {wait_s:g} s; "
+            left = end - time.monotonic()
+            if left <= 0 or not selector.select(min(wait_s, left)):
+                limits = f"{wait_s:g} s without data, {total_s:g} s in all"
+                if got:
+                    raise NotAFileError(f"{path} is a named pipe (FIFO) whose writer sent {got} bytes and did not "
+                                        f"finish in time ({limits}); let it finish, or name a file")
+                raise NotAFileError(f"{path} is a named pipe (FIFO) and nothing came through it in time ({limits}); "
                                     "start what writes into it, or name a file")
             try:
                 data = os.read(fd, min(size - got, 1 << 16))

@@ -96,3 +96,32 @@ def test_read_text_within_reads_a_named_pipe_only_when_named(tmp_path, pipe_with
         read_text_within(lone_pipe, "config")
     with pytest.raises(ValueError, match="too big"):  # the bound holds for a pipe too
         read_text_within(pipe_with_writer("x" * 5000), "config", limit=1000, named=True)
+
+
+def test_a_writer_that_never_finishes_is_given_up_in_bounded_time_and_said_so(tmp_path, monkeypatch):
+    """Each piece of data reset the wait, so a writer sending a byte every 9 s kept a reader for
+    months; and one that sent its data but never closed the pipe was said to have sent nothing."""
+    import qgn.fileio as fileio
+
+    monkeypatch.setattr(fileio, "NAMED_PIPE_WAIT_S", 0.3)
+    monkeypatch.setattr(fileio, "NAMED_PIPE_TOTAL_S", 1.0)
+    path = tmp_path / "slow"
+    os.mkfifo(path)
+    stop = threading.Event()
+
+    def trickle():
+        fd = os.open(path, os.O_WRONLY)  # waits for the reader
+        try:
+            while not stop.wait(0.1):
+                os.write(fd, b"a")
+        finally:
+            os.close(fd)
+
+    writer = threading.Thread(target=trickle, daemon=True)
+    writer.start()
+    try:
+        with pytest.raises(fileio.NotAFileError, match=r"whose writer sent \d+ bytes and did not finish in time"):
+            fileio.read_at_most(path, 1 << 20, named=True)
+    finally:
+        stop.set()
+        writer.join(5)

@@ -63,3 +63,27 @@ def test_a_folder_is_said_to_be_a_folder(tmp_path):
     with pytest.raises(NotAFileError) as caught:
         open_regular(tmp_path)
     assert str(caught.value) == f"{tmp_path} is a folder, not a file; name a file in it"
+
+
+def test_a_leased_file_turned_into_a_pipe_meanwhile_is_refused_not_waited_on(tmp_path, monkeypatch):
+    """The open is tried again without waiting while a lease is broken: were it tried the plain way,
+    a path swapped for a named pipe in between would block it for good (a review's race)."""
+    import qgn.fileio as fileio
+
+    path = tmp_path / "a.json"
+    path.write_text("{}")
+    real_open, tries = os.open, []
+
+    def leased_once(p, flags, *args):
+        if not tries:
+            tries.append(flags)
+            path.unlink()
+            os.mkfifo(path)  # swapped for a pipe while the lease is being broken
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        tries.append(flags)
+        return real_open(p, flags, *args)
+
+    monkeypatch.setattr(fileio.os, "open", leased_once)
+    with pytest.raises(fileio.NotAFileError, match="named pipe"):
+        fileio.open_regular(path)
+    assert len(tries) == 2 and all(flags & os.O_NONBLOCK for flags in tries)
