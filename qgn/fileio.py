@@ -411,7 +411,13 @@ def _open_without_waiting(path: str | os.PathLike) -> int:
         try:
             return os.open(path, flags)
         except BlockingIOError:
-            if time.monotonic() >= end:
+            try:  # (a device answering EAGAIN is not a leased file: said at once, not tried for a minute)
+                regular = _special_kind(os.stat(path).st_mode) is None
+            except (OSError, ValueError):
+                regular = False
+            if not regular:
+                check_regular_file(path)  # says what it is (a pipe, a device)
+            if not regular or time.monotonic() >= end:
                 raise
             time.sleep(pause)
             pause = min(2 * pause, 0.5)
