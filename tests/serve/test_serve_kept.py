@@ -50,12 +50,15 @@ def killed(*backends):
         backend.kept.locks.clear()
 
 
-def annotated(task: int, scene: int, annotation: int, action="ANNOTATION_CREATED"):
+def annotated(task: int, scene: int, annotation: int, action="ANNOTATION_CREATED", port: int | None = None):
+    """A webhook of one rectangle on scene ``scene``; with ``port``, its image is fetched from a
+    Label Studio stand-in on that local port (``label_studio_up``) instead of the document root."""
+    image = f"images/scene_0{scene}.png" if port is None else f"http://127.0.0.1:{port}/images/scene_0{scene}.png"
     region = {"from_name": "tag", "to_name": "image", "type": "rectanglelabels", "original_width": 384,
               "original_height": 256, "value": {"x": 0, "y": 0, "width": 10 * task, "height": 50,
                                                  "rectanglelabels": ["road"]}}
     return {"action": action, "project": {"id": 7, "label_config": CONFIG},
-            "task": {"id": task, "data": {"image": f"images/scene_0{scene}.png"}},
+            "task": {"id": task, "data": {"image": image}},
             "annotation": {"id": annotation, "result": [region]}}
 
 
@@ -498,8 +501,7 @@ def test_a_held_webhook_whose_label_studio_is_down_is_read_again_not_set_aside(t
     the next start), and learnt once Label Studio answers."""
     monkeypatch.setattr(backend_module, "HELD_RETRY_S", (0.2,), raising=False)
     port = free_port()
-    hook = annotated(1, 1, 9)
-    hook["task"]["data"]["image"] = f"http://127.0.0.1:{port}/images/scene_01.png"
+    hook = annotated(1, 1, 9, port=port)
     models = tmp_path / "models"
     held_then_killed(models, hook)
     capsys.readouterr()
@@ -543,8 +545,7 @@ def test_a_webhook_that_comes_while_label_studio_is_down_is_read_again_once_it_i
     now stays held and is read again after a back-off."""
     monkeypatch.setattr(backend_module, "HELD_RETRY_S", (0.2,), raising=False)
     port = free_port()
-    hook = annotated(1, 1, 9)
-    hook["task"]["data"]["image"] = f"http://127.0.0.1:{port}/images/scene_01.png"
+    hook = annotated(1, 1, 9, port=port)
     models = tmp_path / "models"
     server = started(models)
     with pytest.raises(backend_module.RequestError, match="Connection refused"):
@@ -587,8 +588,7 @@ def label_studio_overloaded_once(port: int):
 
 def fetched_from(port: int, task: int, annotation: int, width: int) -> dict:
     """An ANNOTATION_UPDATED of task ``task`` whose image is fetched from ``port``, a box ``width`` % wide."""
-    hook = annotated(task, 1, annotation, "ANNOTATION_UPDATED")
-    hook["task"]["data"]["image"] = f"http://127.0.0.1:{port}/images/scene_01.png"
+    hook = annotated(task, 1, annotation, "ANNOTATION_UPDATED", port=port)
     hook["annotation"]["result"][0]["value"]["width"] = width
     return hook
 
@@ -652,8 +652,7 @@ def test_a_webhook_label_studio_stays_down_for_is_retried_for_a_bounded_time_and
 
     monkeypatch.setattr(QGNBackend, "download", staticmethod(counted))
     port = free_port()
-    hook = annotated(1, 1, 9)
-    hook["task"]["data"]["image"] = f"http://127.0.0.1:{port}/images/scene_01.png"
+    hook = annotated(1, 1, 9, port=port)
     models = tmp_path / "models"
     server = started(models)
     with pytest.raises(backend_module.RequestError, match="Connection refused"):
