@@ -97,7 +97,7 @@ def dense_decode(decoder: QGNDecoder, features: list[torch.Tensor], image: torch
     """
     if decoder.training:
         raise ValueError("dense_decode uses BatchNorm running statistics: call decoder.eval() first")
-    grid, root_logits = decoder.dense_root(features[4])
+    grid, _, root_logits = decoder.dense_root(features[4])
     logits = {ROOT_LEVEL: root_logits}
     sources = [image] + list(features[:4])
     for level, _, level_logits, _ in decoder.dense_levels(grid, sources, ROOT_LEVEL, depth):

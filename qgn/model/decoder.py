@@ -19,8 +19,6 @@ levels above.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
@@ -39,7 +37,6 @@ TABLE7_CHANNELS = (512, 256, 128, 64, 64, 64)  # C5, then the outputs of Trans4 
 TABLE7_UNITS = (6, 4, 3, 3, 3)  # Trans4 … Trans0
 
 
-@dataclass
 class LevelOutput:
     """One decoder level's result.
 
@@ -49,19 +46,38 @@ class LevelOutput:
     selected: (N,) bool, the sites that went on to level l-1 (None until the next level ran).
     macs:     multiply-accumulates spent at this level (skip + convs + head; not the encoder).
     seconds:  wall time of this level.
+    feature_bytes: bytes of ``features.feats`` when computed (kept after `release_features`).
     """
 
-    level: int
-    features: SparseLevel
-    logits: torch.Tensor
-    selected: torch.Tensor | None
-    macs: int
-    seconds: float
-    feature_bytes: int = -1  # bytes of features.feats when computed (kept after `release_features`)
+    __slots__ = ("level", "features", "logits", "_selected", "_every_site_selected", "macs", "seconds",
+                 "feature_bytes")
 
-    def __post_init__(self):
-        if self.feature_bytes < 0:
-            self.feature_bytes = self.features.feats.nbytes
+    def __init__(self, level: int, features: SparseLevel, logits: torch.Tensor, selected: torch.Tensor | None,
+                 macs: int, seconds: float, feature_bytes: int = -1) -> None:
+        self.level, self.features, self.logits = level, features, logits
+        self._selected, self._every_site_selected = selected, False
+        self.macs, self.seconds = macs, seconds
+        self.feature_bytes = features.feats.nbytes if feature_bytes < 0 else feature_bytes
+
+    def __repr__(self) -> str:
+        return (f"LevelOutput(level={self.level}, sites={self.num_sites}, channels={self.features.num_channels}, "
+                f"macs={self.macs}, seconds={self.seconds:.6f})")
+
+    @property
+    def selected(self) -> torch.Tensor | None:
+        if self._every_site_selected:  # made on first read: All's runs rarely read it
+            self._selected = torch.ones(self.num_sites, dtype=torch.bool, device=self.logits.device)
+            self._every_site_selected = False
+        return self._selected
+
+    @selected.setter
+    def selected(self, value: torch.Tensor | None) -> None:
+        self._selected, self._every_site_selected = value, False
+
+    def select_every_site(self) -> None:
+        """Every site went on to the next level (All): ``selected`` reads as an (N,) all-True
+        tensor of this output's own, made when first read - no tensor op while the decoder runs."""
+        self._selected, self._every_site_selected = None, True
 
     def release_features(self) -> None:
         """Drop the feature rows (kept: sites, logits, selection, costs). Inference does this for
@@ -92,9 +108,13 @@ def dense_rows(x: torch.Tensor, layer: SparseLinear) -> torch.Tensor:
 
 
 def _dense_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    b, c, h, w = x.shape
-    out = torch.nn.functional.linear(x.permute(0, 2, 3, 1).reshape(-1, c), weight, bias)
-    return out.view(b, h, w, -1).permute(0, 3, 1, 2)
+    b, _, h, w = x.shape
+    return _dense_matmul_rows(x, weight, bias).view(b, h, w, -1).permute(0, 3, 1, 2)
+
+
+def _dense_matmul_rows(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """x (B, C, H, W) -> (B*H*W, C') rows in canonical order: one matmul over the channels."""
+    return torch.nn.functional.linear(x.permute(0, 2, 3, 1).reshape(-1, x.shape[1]), weight, bias)
 
 
 def conv2d_weight(weight: torch.Tensor) -> torch.Tensor:
@@ -298,11 +318,15 @@ class QGNDecoder(nn.Module):
             return False
         return parent is None or (parent.features.sites.is_full() and parent.features.num_channels > 0)
 
-    def dense_root(self, top: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def dense_root(self, top: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Level 5 on every cell of ``top`` (B, C, H/32, W/32) as dense channels-last ops (inference):
-        (features (B, C5, H/32, W/32) channels-last, logits (B*H/32*W/32, k+1) rows)."""
-        grid = torch.relu_(_dense_linear_bn(top, self.reduce, self.reduce_bn))
-        return grid, dense_rows(grid, self.head5)
+        (features (B, C5, H/32, W/32) channels-last, the same features as (B*H/32*W/32, C5) rows
+        in canonical order - the matmul's output, of which the grid is a view - and logits
+        (B*H/32*W/32, k+1) rows)."""
+        b, c, h, w = top.shape
+        rows = torch.relu_(_dense_matmul_rows(top, *folded(self.reduce.weight, self.reduce.bias, self.reduce_bn)))
+        logits = torch.nn.functional.linear(rows, self.head5.weight, self.head5.bias)
+        return rows.view(b, h, w, -1).permute(0, 3, 1, 2), rows, logits
 
     def dense_levels(self, grid: torch.Tensor, sources: list[torch.Tensor], below: int, depth: int):
         """Levels ``below``-1 … ``depth`` on every cell, from level ``below``'s features ``grid``
@@ -333,8 +357,8 @@ class QGNDecoder(nn.Module):
             root = None
         else:
             start = time.perf_counter()
-            grid, root_logits = self.dense_root(top)
-            root = (grid, root_logits, time.perf_counter() - start)
+            grid, root_rows, root_logits = self.dense_root(top)
+            root = (root_rows, root_logits, time.perf_counter() - start)
         # the levels first, as the dense decoder runs them; the outputs' bookkeeping after, in one
         # go: between the levels the same few ops measured 1-3 % more of the decoder at 240x180
         below = outputs[-1].level if outputs else ROOT_LEVEL
@@ -349,9 +373,8 @@ class QGNDecoder(nn.Module):
         parent = outputs[-1]
         (height, width), batch = parent.features.spatial_shape, parent.features.batch_size
         parts = self._full_grid_parts(batch, height, width, below, depth, grid.device)
-        everything = torch.ones(1, dtype=torch.bool, device=grid.device)  # this run's own: a stray write stays here
         for (level, kept, logits, feature_bytes, seconds), (level_macs, no_feats) in zip(computed, parts):
-            parent.selected = everything.expand(parent.num_sites)
+            parent.select_every_site()
             height, width = 2 * height, 2 * width
             sites = ActiveSites.full(batch, (height, width), device=logits.device)
             features = SparseLevel.trusted(sites, _grid_rows(kept) if kept is not None else no_feats)
@@ -359,10 +382,10 @@ class QGNDecoder(nn.Module):
             outputs.append(parent)
         return outputs
 
-    def _root_output(self, top: torch.Tensor, grid: torch.Tensor, logits: torch.Tensor, seconds: float) -> LevelOutput:
-        """The root's `LevelOutput` from its dense grids (rows in canonical order), as `root` gives."""
+    def _root_output(self, top: torch.Tensor, rows: torch.Tensor, logits: torch.Tensor, seconds: float) -> LevelOutput:
+        """The root's `LevelOutput` from `dense_root`'s rows (canonical order), as `root` gives."""
         b, _, h, w = top.shape
-        x = SparseLevel.trusted(ActiveSites.full(b, (h, w), device=top.device), _grid_rows(grid))
+        x = SparseLevel.trusted(ActiveSites.full(b, (h, w), device=top.device), rows)
         n = x.num_sites
         macs = n * top.shape[1] * self.channels[0] + n * self.channels[0] * self.num_outputs
         return LevelOutput(ROOT_LEVEL, x, logits, None, macs, seconds)

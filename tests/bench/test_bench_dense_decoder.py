@@ -105,7 +105,23 @@ def test_all_runs_share_nothing_a_write_could_change() -> None:
     decoder, feats, image = _decoder_and_inputs()
     with torch.no_grad():
         first = decoder(feats, image, Scheme("all"))
-        first[0].selected[0] = False  # an expanded view: the write reaches all of its positions
+        first[0].selected[0] = False
         second = decoder(feats, image, Scheme("all"))
     assert all(bool(o.selected.all()) for o in second[:-1])
     assert [o.macs for o in first] == [o.macs for o in second]
+    # the write stays in the output written to: the selection is a tensor of its own (made when
+    # first read), not a view of anything shared, and reads the same each time
+    assert not bool(first[0].selected[0]) and int(first[0].selected.sum()) == first[0].num_sites - 1
+    assert first[1].selected.data_ptr() != second[1].selected.data_ptr()
+    assert first[1].selected.stride() == (1,) and first[1].selected is first[1].selected
+
+
+def test_a_selection_set_on_an_all_output_replaces_every_site() -> None:
+    decoder, feats, image = _decoder_and_inputs()
+    with torch.no_grad():
+        outputs = decoder(feats, image, Scheme("all"))
+    mine = torch.zeros(outputs[0].num_sites, dtype=torch.bool)
+    outputs[0].selected = mine
+    assert outputs[0].selected is mine
+    outputs[1].selected = None
+    assert outputs[1].selected is None
