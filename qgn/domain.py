@@ -203,16 +203,23 @@ def reference_path(model_path: str | Path) -> Path:
 
 def reference_for(model_path: str | Path) -> DomainReference | None:
     """The model's domain reference when one exists for this very file (same SHA-256), else None."""
+    return load_reference(model_path)[0]
+
+
+def load_reference(model_path: str | Path) -> tuple[DomainReference | None, str | None]:
+    """(the model's domain reference, None) as ``reference_for``; else (None, why not): no
+    reference beside it, one that cannot be read (damaged, another format), or one made for
+    another file (its SHA-256), each naming the reference's path."""
     path = reference_path(model_path)
     if not path.is_file():
-        return None
+        return None, f"no domain reference beside the model ({path})"
     try:
         ref = DomainReference.load(path)
-    except ValueError:
-        return None
+    except ValueError as exc:
+        return None, str(exc)
     if ref.model_sha256 and ref.model_sha256 != file_sha256(model_path):
-        return None
-    return ref
+        return None, f"{path} was made for another model file (its SHA-256 differs from {Path(model_path).name}'s)"
+    return ref, None
 
 
 REFERENCE_IMAGES = 400  # at most this many training images, evenly spaced, make a trained model's reference

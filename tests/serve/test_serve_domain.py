@@ -1,0 +1,111 @@
+"""`qgn serve` follows the model's domain check as the app does: an image unlike the model's
+training images gets no pre-annotation (its annotator starts from an empty map) and the score 0,
+with the reason in the answer and the log; `--domain-check off` sends every prediction; a
+reference that cannot be used costs the check, never a prediction. The model is the tiny test model with a
+reference its samples are inside of and colour noise is not (``model_with_reference``, ``noise``)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from qgn.data.imageio import read_rgb
+from qgn.formats.labelstudio import label_config
+from qgn.serve.backend import FLAGGED_SCORE, QGNBackend
+
+
+def tasks(*names):
+    return {"tasks": [{"id": i + 1, "data": {"image": name}} for i, name in enumerate(names)]}
+
+
+def predict(backend, classes, *names) -> list[dict]:
+    """The /predict results of ``names`` (paths under the document root) as Label Studio asks."""
+    return backend.predict({**tasks(*names), "label_config": label_config(classes)})["results"]
+
+
+@pytest.fixture
+def classes(model_path):
+    from qgn.model.checkpoint import load_model
+
+    return load_model(model_path).config.classes
+
+
+@pytest.fixture
+def flagged(model_with_reference, samples, noise):
+    """The reference's own verdicts, judged apart from qgn serve: the first sample inside, noise out."""
+    from qgn.domain import judge, reference_for
+    from qgn.model.checkpoint import load_model
+
+    model, reference = load_model(model_with_reference), reference_for(model_with_reference)
+    inside, outside = (judge(model, read_rgb(p), reference) for p in (samples[0], noise))
+    assert inside.inside and not outside.inside
+    return outside
+
+
+def test_an_image_unlike_the_models_training_images_gets_no_pre_annotation_and_says_why(
+        model_with_reference, samples, noise, flagged, classes, tmp_path, capfd):
+    backend = QGNBackend(model_with_reference, "cpu", tmp_path)
+    capfd.readouterr()
+    sample, outside = predict(backend, classes, "data/images/scene_00.png", "noise.png")
+    assert sample["result"] and sample["domain"]["inside"] and 0 < sample["score"] <= 1
+    assert outside["result"] == [] and outside["score"] == FLAGGED_SCORE == 0
+    assert outside["model_version"] == sample["model_version"] == backend.current.version
+    assert outside["domain"]["inside"] is False and outside["domain"]["score"] == pytest.approx(flagged.score, abs=1e-3)
+    assert "empty map" in outside["domain"]["note"]
+    log = capfd.readouterr().err.splitlines()
+    assert [line for line in log if "unlike" in line] == [f"qgn serve: task 2: {outside['domain']['note']}"]
+    # asked again (a cached answer): the same answer, not said again
+    assert predict(backend, classes, "noise.png")[0] == outside
+    assert "unlike" not in capfd.readouterr().err
+
+
+def test_with_the_domain_check_off_every_image_gets_its_prediction(model_with_reference, noise, flagged, classes,
+                                                                  tmp_path, capfd):
+    from qgn.infer import predict as qgn_predict
+
+    backend = QGNBackend(model_with_reference, "cpu", tmp_path, domain_check=False)
+    (outside,) = predict(backend, classes, "noise.png")
+    assert outside["result"] and "domain" not in outside and outside["score"] > 0
+    expected = qgn_predict(backend.current.model, read_rgb(noise)).label()
+    assert {r["value"]["brushlabels"][0] for r in outside["result"]} == {classes.names[c] for c in np.unique(expected)}
+    assert "domain" not in capfd.readouterr().err  # off: nothing to say about it
+
+
+def test_the_cli_says_the_domain_check_option(capsys):
+    from qgn.cli.main import main
+
+    with pytest.raises(SystemExit) as ended:
+        main(["serve", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    assert ended.value.code == 0 and "--domain-check {on,off}" in out and "empty map" in out
+
+
+@pytest.mark.parametrize("damage", ["not JSON", "mismatched arrays", "another encoder", "another model file"])
+def test_a_reference_that_cannot_be_used_costs_the_check_not_the_prediction(model_with_reference, noise, classes,
+                                                                           tmp_path, capfd, damage):
+    """Each is said once in the log, and every image (noise too) gets its prediction."""
+    from qgn.domain import reference_path
+
+    ref = reference_path(model_with_reference)
+    doc = json.loads(ref.read_text())
+    if damage == "not JSON":
+        ref.write_text(ref.read_text()[:100])
+    elif damage == "mismatched arrays":
+        doc["mean"] = doc["mean"][:10]
+        ref.write_text(json.dumps(doc))
+    elif damage == "another encoder":  # its SHA-256 blank, so only its length tells (when an image is judged)
+        doc["model_sha256"] = ""
+        for key in ("mean", "std"):
+            doc[key] = doc[key] * 2
+        doc["components"] = [c * 2 for c in doc["components"]]
+        ref.write_text(json.dumps(doc))
+    else:
+        doc["model_sha256"] = "0" * 64
+        ref.write_text(json.dumps(doc))
+    backend = QGNBackend(model_with_reference, "cpu", tmp_path)
+    first = predict(backend, classes, "noise.png", "data/images/scene_00.png")
+    second = predict(backend, classes, "data/images/scene_01.png")
+    assert all(r["result"] and "domain" not in r for r in first + second)
+    said = [line for line in capfd.readouterr().err.splitlines() if "no domain check" in line]
+    assert len(said) == 1 and backend.current.version in said[0] and "every image gets its prediction" in said[0]
