@@ -183,8 +183,10 @@ def remove_stale_staging(train_out: Path, prefix: str = STAGING_PREFIX) -> list[
 def finish_staged(folder: Path, train_out: Path) -> bool:
     """A version whose weights ``save_version`` put into ``train_out`` (linked, or renamed where the
     folder takes no hard links) but whose JSON it had not yet moved over its empty placeholder when
-    killed: the JSON is moved now (nothing else is). Whether the folder holds staged copies only
-    (False: it holds the only copy of a version's JSON that could not be moved; leave it)."""
+    killed: the JSON is moved now, and its domain reference where that was not moved yet (nothing
+    else is). Whether the folder holds staged copies only (False: it holds the only copy of a
+    version's JSON that could not be moved; leave it)."""
+    from qgn.domain import reference_path
     from qgn.model.checkpoint import config_path
 
     copies_only = True
@@ -192,8 +194,11 @@ def finish_staged(folder: Path, train_out: Path) -> bool:
         staged = staged_json.with_suffix(".safetensors")
         final = train_out / staged.name
         placeholder = config_path(final)
-        if not final.is_file() or (staged.exists() and not os.path.samefile(staged, final)):
-            continue  # its weights never left: a staged copy only
+        if staged_json.name.endswith(".domain.json") or not final.is_file() or \
+                (staged.exists() and not os.path.samefile(staged, final)):
+            continue  # a domain reference (below), or its weights never left: a staged copy only
+        if reference_path(staged).is_file() and not reference_path(final).exists():
+            os.replace(reference_path(staged), reference_path(final))  # killed before it was moved
         if placeholder.is_file() and not placeholder.stat().st_size:
             os.replace(staged_json, placeholder)
         else:
@@ -1258,10 +1263,12 @@ class QGNBackend:
         """(n, path) of the next version, saved by ``save(path)`` into a hidden folder in ``train_out``
         and moved beside the others: its weights linked into place, which fails where a file of that
         name appeared after ``reserve_number`` looked (another program's, a copy) — then the next n
-        is taken — and its JSON renamed over the empty placeholder ``reserve_number`` made. Nothing
+        is taken — then its domain reference, where ``save`` wrote one beside it (``move_reference``),
+        and its JSON renamed over the empty placeholder ``reserve_number`` made. Nothing
         but that placeholder is ever replaced."""
         import os
 
+        from qgn.domain import reference_path
         from qgn.fileio import sync_folder
         from qgn.model.checkpoint import config_path
 
@@ -1275,10 +1282,13 @@ class QGNBackend:
                     staged = Path(save(Path(folder) / path.name))
                     if not self.link_new(staged, path):
                         continue
+                    referenced = self.move_reference(staged, path)
                     try:
                         os.replace(config_path(staged), placeholder)
                     except BaseException:
                         path.unlink()  # ours, just linked: no weights without their JSON
+                        if referenced:
+                            reference_path(path).unlink()
                         raise
                     saved = True
                     sync_folder(self.train_out)
@@ -1288,6 +1298,27 @@ class QGNBackend:
                     placeholder.unlink()  # ours (made exclusively, still empty): the number is not taken
         raise FileExistsError(f"{self.train_out}: {attempts} version numbers in a row were taken while qgn serve "
                               "saved its model into them; is another program writing there?")
+
+    @staticmethod
+    def move_reference(staged: Path, path: Path) -> bool:
+        """The domain reference ``save`` wrote beside the staged weights (``qgn.domain.carry_reference``,
+        bound to their SHA-256: the same bytes as ``path``'s, linked or renamed) given its place
+        beside ``path``, never over a file there: one left there (a deleted version's) is named in
+        the log, and the version is served without the check. Whether it was moved."""
+        from qgn.domain import reference_path
+
+        staged_reference = reference_path(staged)
+        if not staged_reference.is_file():
+            return False
+        try:
+            moved = QGNBackend.link_new(staged_reference, reference_path(path))
+        except OSError as exc:
+            moved, why = False, exc.strerror or str(exc)
+        else:
+            why = f"{reference_path(path)} is in the way (delete it if its model is gone)"
+        if not moved:
+            print(f"qgn serve: warning: {path.name}'s domain reference was not kept: {why}", file=sys.stderr, flush=True)
+        return moved
 
     @staticmethod
     def link_new(staged: Path, path: Path) -> bool:
@@ -1323,7 +1354,8 @@ class QGNBackend:
                     self.training_status = "stopped: qgn serve was stopped during the fine-tune; nothing was saved"
                 return self.training_status
             extra = finetune_metadata(config, result, served.path.resolve(), [f"task {i}" for i in range(len(pairs))])
-            n, path = self.save_version(lambda staged: save_new_model(result.model, staged, extra=extra))
+            n, path = self.save_version(lambda staged: save_new_model(result.model, staged, extra=extra,
+                                                                      original=served.path))
             served = self.served(f"{model_version_name(self.original)}-ls{n}", path, result.model)
             with self.state_lock:
                 self.current = served

@@ -1,14 +1,17 @@
 """`qgn serve` follows the model's domain check as the app does: an image unlike the model's
 training images gets no pre-annotation (its annotator starts from an empty map) and the score 0,
-with the reason in the answer and the log; `--domain-check off` sends every prediction; a
-reference that cannot be used costs the check, never a prediction. The model is the tiny test model with a
+with the reason in the answer and the log; `--domain-check off` sends every prediction; the
+versions it fine-tunes carry their original's reference, which a restart finds; a reference that
+cannot be used costs the check, never a prediction. The model is the tiny test model with a
 reference its samples are inside of and colour noise is not (``model_with_reference``, ``noise``)."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from qgn.data.imageio import read_rgb
 from qgn.formats.labelstudio import label_config
@@ -79,6 +82,65 @@ def test_the_cli_says_the_domain_check_option(capsys):
         main(["serve", "--help"])
     out = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
     assert ended.value.code == 0 and "--domain-check {on,off}" in out and "empty map" in out
+
+
+def test_a_fine_tuned_version_carries_the_reference_and_a_restart_finds_it(model_with_reference, samples, noise,
+                                                                         classes, tmp_path):
+    """Fine-tuned with the encoder frozen (serve's only recipe), a version judges as its original;
+    the reference lands beside the final weights (not left in the staging folder), bound to them."""
+    from qgn.domain import judge, reference_for, reference_path
+    from qgn.fileio import file_sha256
+    from qgn.model.checkpoint import load_model
+
+    models = tmp_path / "models"
+    backend = QGNBackend(model_with_reference, "cpu", tmp_path, train_out=models, finetune_iterations=2)
+    label = np.asarray(Image.open(samples[0].parent.parent / "labels" / samples[0].name), np.int64)
+    pair = (read_rgb(samples[0]), label, 9)
+    assert backend._train([pair], backend.current) is None, backend.training_status
+    ls1 = models / f"{model_with_reference.stem}-ls1.safetensors"
+    assert backend.current.path == ls1
+    carried = reference_for(ls1)
+    assert carried is not None and carried.model_sha256 == file_sha256(ls1)
+    assert not list(models.glob(".qgn-serve-*"))
+    original, reference = load_model(model_with_reference), reference_for(model_with_reference)
+    for image in (read_rgb(samples[1]), read_rgb(noise)):
+        assert judge(load_model(ls1), image, carried).score == judge(original, image, reference).score
+    assert predict(backend, classes, "noise.png")[0]["result"] == []  # the new version checks too
+
+    backend._train([pair], backend.current)  # fine-tuned from ls1, which carries it on
+    assert reference_for(models / f"{model_with_reference.stem}-ls2.safetensors") is not None
+    for fd in backend.kept.locks:
+        os.close(fd)  # killed: the system drops its locks
+    again = QGNBackend(model_with_reference, "cpu", tmp_path, train_out=models, finetune_iterations=2)
+    assert again.current.version.endswith("-ls2") and again.current.reference is not None
+    flagged_again, sample = predict(again, classes, "noise.png", "data/images/scene_01.png")
+    assert flagged_again["result"] == [] and sample["result"]
+    assert reference_path(ls1).is_file()
+
+
+def test_a_version_killed_before_its_reference_was_moved_gets_it_at_the_next_start(model_with_reference,
+                                                                                  tmp_path):
+    """Killed after its weights were linked out of the staging folder and before its reference
+    was: the next start (``finish_staged``) moves the reference with the JSON, bound to the
+    weights, instead of removing the folder with it."""
+    from qgn.domain import DomainReference, reference_for, reference_path
+    from qgn.fileio import file_sha256
+    from qgn.serve.backend import finish_staged
+
+    models = tmp_path / "models"
+    staging = models / ".qgn-serve-abcd1234"
+    staging.mkdir(parents=True)
+    staged = staging / "dev-ls1.safetensors"
+    staged.write_bytes(model_with_reference.read_bytes())
+    staged.with_suffix(".json").write_bytes(model_with_reference.with_suffix(".json").read_bytes())
+    reference = DomainReference.load(reference_path(model_with_reference))
+    reference.model_sha256 = file_sha256(staged)
+    reference.save(reference_path(staged))
+    final = models / staged.name
+    os.link(staged, final)
+    final.with_suffix(".json").touch()  # reserve_number's placeholder
+    assert finish_staged(staging, models)
+    assert final.with_suffix(".json").stat().st_size and reference_for(final) is not None
 
 
 @pytest.mark.parametrize("damage", ["not JSON", "mismatched arrays", "another encoder", "another model file"])
