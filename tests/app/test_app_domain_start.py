@@ -76,17 +76,23 @@ def test_the_verdict_reuses_the_predictions_encoder_pass(model_path):
     assert calls == [] and verdict.score == pytest.approx(reference.score(image_descriptor(model, images[4])))
 
 
-@pytest.mark.parametrize("damage", ["truncated", "another encoder"])
+@pytest.mark.parametrize("damage", ["truncated", "another encoder", "a mean that overflows", "pixels below the floor"])
 def test_a_reference_that_does_not_fit_costs_the_verdict_not_the_prediction(qtbot, windows, samples,
                                                                             model_with_reference, damage):
-    """A hand-edited reference (arrays of mismatched lengths) is no reference; one of another
-    encoder (its SHA-256 blank, so not refused by it) gives no verdicts: the image still shows."""
+    """A hand-edited reference (arrays of mismatched lengths, "pixels" of [1, 1]) is no
+    reference; one of another encoder (its SHA-256 blank, so not refused by it), or whose values
+    overflow the distance (an infinite score flagged every image), gives no verdicts: the image
+    still shows."""
     from qgn.domain import DomainReference, reference_path
 
     ref = reference_path(model_with_reference)
     doc = json.loads(ref.read_text())
     if damage == "truncated":
         doc["mean"] = doc["mean"][:10]
+    elif damage == "a mean that overflows":
+        doc["mean"] = [1e300] * len(doc["mean"])
+    elif damage == "pixels below the floor":
+        doc["pixels"] = [1, 1]
     else:
         doc["model_sha256"] = ""
         for key in ("mean", "std"):
