@@ -3,7 +3,9 @@
 QGN as a Label Studio ML backend (``qgn.serve``): add ``http://HOST:PORT`` as the project's model
 (Settings → Model → Connect model; Label Studio needs ``ML_BLOCK_LOCAL_IP=false`` to reach a backend on
 loopback). Pre-annotations are brush masks with the project's own names; ``score`` is the model's
-confidence, so uncertainty sampling serves the hardest images first. With the model's domain
+confidence, so uncertainty sampling serves the hardest images first — where the project's model
+version is the served version's (``qgn-<model>``, then ``qgn-<model>-ls<n>``): Label Studio sets it
+to the backend's title at connect, and orders the other tasks at random. With the model's domain
 reference beside it (``--domain-check on``, the default), an image unlike its training images gets
 no pre-annotation (its annotator starts empty, as in the app) and the score 0. Binds to loopback
 unless ``--host`` says otherwise. Ctrl-C stops it.
@@ -41,8 +43,10 @@ def add_arguments(p) -> None:
                    help="on (default): judge each image with the model's domain reference (<model>.domain.json "
                         "beside it; a fine-tuned version carries its original's) and send an image unlike the "
                         "model's training images no pre-annotation, so its annotator starts from an empty map, "
-                        "with the score 0 (uncertainty sampling serves it early); the log says which. off: send "
-                        "every prediction")
+                        "with the score 0 (uncertainty sampling serves it early, where the project's model "
+                        "version is the served one's: see the README); the log says which. off: predictions as "
+                        "before; references are still kept (a fine-tuned version's beside it, for a restart with "
+                        "the check on)")
 
 
 def run(args) -> int:

@@ -183,10 +183,9 @@ def remove_stale_staging(train_out: Path, prefix: str = STAGING_PREFIX) -> list[
 def finish_staged(folder: Path, train_out: Path) -> bool:
     """A version whose weights ``save_version`` put into ``train_out`` (linked, or renamed where the
     folder takes no hard links) but whose JSON it had not yet moved over its empty placeholder when
-    killed: the JSON is moved now, and its domain reference where that was not moved yet (nothing
-    else is). Whether the folder holds staged copies only (False: it holds the only copy of a
+    killed: the JSON is moved now, and before it its domain reference where that was not moved yet
+    (``QGNBackend.move_reference``: never over anything there; nothing else is). Whether the folder holds staged copies only (False: it holds the only copy of a
     version's JSON that could not be moved; leave it)."""
-    from qgn.domain import reference_path
     from qgn.model.checkpoint import config_path
 
     copies_only = True
@@ -197,9 +196,10 @@ def finish_staged(folder: Path, train_out: Path) -> bool:
         if staged_json.name.endswith(".domain.json") or not final.is_file() or \
                 (staged.exists() and not os.path.samefile(staged, final)):
             continue  # a domain reference (below), or its weights never left: a staged copy only
-        if reference_path(staged).is_file() and not reference_path(final).exists():
-            os.replace(reference_path(staged), reference_path(final))  # killed before it was moved
         if placeholder.is_file() and not placeholder.stat().st_size:
+            # in save_version's order: the reference (killed before it was moved; never over a file
+            # or link there), then the JSON, and only for a version whose JSON is finished here
+            QGNBackend.move_reference(staged, final)
             os.replace(staged_json, placeholder)
         else:
             copies_only = False
@@ -909,7 +909,13 @@ class QGNBackend:
         first) would serve the images the model knows least *last*. At 0 they come first, before
         every image the model knows, as the least certain ones should; among themselves Label
         Studio's own order (or, with several annotators, a random pick of the first few) decides,
-        and each costs the same whenever it comes, since its annotator starts empty.
+        and each costs the same whenever it comes, since its annotator starts empty. All of this only
+        where the project's model version is ``served.version``: Label Studio 1.23 orders by score
+        only the tasks with a prediction of the project's model version, and serves the others at
+        random (projects/functions/next_task.py ``_try_uncertainty_sampling``); it sets that version to
+        the backend's *title* when the backend is connected (ml/api.py ``perform_create``), and what
+        ``/setup`` answers changes only the backend's own ``model_version``, so the user sets it
+        (README, "QGN as the ML backend").
 
         Why is said in ``domain`` (its score and a note) — Label Studio keeps of a prediction only
         its ``result``, ``score`` and ``model_version`` (ml/models.py
@@ -1244,14 +1250,19 @@ class QGNBackend:
         """The next version's n, taken by creating its ``<stem>-ls<n>.json`` (empty until the model is
         saved over it) only if no such file exists: another ``qgn serve`` fine-tuning into the same
         folder at the same moment takes another n, where both found the same one free and the
-        later save replaced the other's model."""
+        later save replaced the other's model. An n whose domain reference is there (anything at
+        ``<stem>-ls<n>.domain.json``: left by a version whose weights and JSON were deleted by hand)
+        is taken too: the new version's own reference could not take its place."""
         import os
+
+        from qgn.domain import reference_path
 
         self.train_out.mkdir(parents=True, exist_ok=True)
         n = 1
         while True:
             weights = self.train_out / f"{self.original.stem}-ls{n}.safetensors"
-            if not weights.exists():
+            reference = reference_path(weights)
+            if not (weights.exists() or reference.exists() or reference.is_symlink()):
                 try:
                     os.close(os.open(weights.with_suffix(".json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
                     return n
@@ -1354,8 +1365,11 @@ class QGNBackend:
                     self.training_status = "stopped: qgn serve was stopped during the fine-tune; nothing was saved"
                 return self.training_status
             extra = finetune_metadata(config, result, served.path.resolve(), [f"task {i}" for i in range(len(pairs))])
-            n, path = self.save_version(lambda staged: save_new_model(result.model, staged, extra=extra,
-                                                                      original=served.path))
+            # the reference carried on is the served version's as loaded with it (the file beside it may be
+            # gone or another's by now); where none was loaded (the check off), the one made for its file,
+            # so a restart with the check on has it (--domain-check's help says so)
+            n, path = self.save_version(lambda staged: save_new_model(
+                result.model, staged, extra=extra, original=served.path, reference=served.reference))
             served = self.served(f"{model_version_name(self.original)}-ls{n}", path, result.model)
             with self.state_lock:
                 self.current = served
