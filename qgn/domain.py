@@ -18,6 +18,7 @@ the score separates CamVid from other photos.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,14 @@ WARN_AT = 1.5  # scores above this (1.5 × the training images' 95th percentile)
 MAX_REFERENCE_BYTES = 64 << 20  # a reference holds 32 directions of the descriptor: a few MB at most
 SIZE_SLACK = 2.0  # session_descriptor: working sizes up to this factor outside a reference's pixels are taken as they are
 COMPONENTS = 32  # principal directions of the training descriptors kept (the rest: one residual variance)
+# the least a stored std, variance, residual or threshold may be: ``fit`` makes none below 1e-6 (its
+# std is floored at 1e-6, its variances at the residual, itself floored at 1e-6), and a hand-edited
+# 1e-300 passes "finite and positive" yet overflows every distance (a NaN score flagged every image)
+VALUE_FLOOR = 1e-7
+# the fewest working-size pixels a reference's "pixels" may name (32×32; the bundled references'
+# recipes make 43,200 and 65,536): [1, 1] would judge every image as a speck; the most is qgn's
+# native pixel cap (qgn.model.qgn.max_native_pixels), beyond which no image runs at all
+MIN_REFERENCE_PIXELS = 1024
 
 
 @torch.no_grad()
@@ -58,7 +67,7 @@ def session_descriptor(session, image: np.ndarray, pixels: tuple[int, int] | Non
     resolution). ``pixels`` (lo, hi): the working sizes, in pixels, of the images the reference was
     made from; an image whose working size has fewer or more is described resized into that range
     (same aspect) — beyond a slack of ``SIZE_SLACK`` either way, as that costs an encoder pass of
-    its own. A model that works at each image's own size (the demo model) sees small objects
+    its own — and never above ``qgn.model.qgn.max_working_pixels()``. A model that works at each image's own size (the demo model) sees small objects
     in a small image, and its statistics then differ with the size alone: 96×128 scenes of its own
     kind scored 2.7–3.2 against ≤ 1.6 from 192×256 up."""
     from qgn.infer import ImageSession, as_rgb
@@ -67,8 +76,11 @@ def session_descriptor(session, image: np.ndarray, pixels: tuple[int, int] | Non
     area = working[0] * working[1]
     if pixels is not None and not pixels[0] / SIZE_SLACK <= area <= pixels[1] * SIZE_SLACK:
         from qgn.data.transforms import resize_image
+        from qgn.model.qgn import max_working_pixels
 
-        factor = (min(max(area, pixels[0]), pixels[1]) / area) ** 0.5
+        # never more than a network input may have (a reference made by hand, or under a larger
+        # QGN_MAX_WORKING_PIXELS, would otherwise resize every image to its "pixels" whatever they are)
+        factor = (min(max(area, pixels[0]), pixels[1], max_working_pixels()) / area) ** 0.5
         size = (max(1, round(working[0] * factor)), max(1, round(working[1] * factor)))
         session = ImageSession(session.model, resize_image(as_rgb(image), size), device=session.device,
                                at_image_size=True)
@@ -124,7 +136,7 @@ class DomainReference:
     def check(self) -> None:
         """ValueError unless the arrays fit together: ``mean`` and ``std`` (D,), ``components``
         (k, D), ``variances`` (k,), all finite, and positive ``std``, ``variances``, ``residual`` and
-        ``threshold``."""
+        ``threshold``, none of them below ``VALUE_FLOOR``."""
         d = self.mean.shape
         if self.mean.ndim != 1 or self.std.shape != d or self.components.ndim != 2 \
                 or self.components.shape[1:] != d or self.variances.shape != self.components.shape[:1]:
@@ -133,8 +145,9 @@ class DomainReference:
         arrays = (self.mean, self.std, self.components, self.variances, np.array([self.residual, self.threshold]))
         if not all(np.isfinite(x).all() for x in arrays):
             raise ValueError("values that are not finite")
-        if (self.std <= 0).any() or (self.variances <= 0).any() or self.residual <= 0 or self.threshold <= 0:
-            raise ValueError("a standard deviation, variance or threshold that is not positive")
+        if (self.std < VALUE_FLOOR).any() or (self.variances < VALUE_FLOOR).any() or self.residual < VALUE_FLOOR \
+                or self.threshold < VALUE_FLOOR:
+            raise ValueError(f"a standard deviation, variance or threshold below {VALUE_FLOOR:g}")
 
     def distance(self, descriptors: np.ndarray) -> np.ndarray:
         """Mahalanobis distances of (N, D) descriptors (or one (D,)) under the PPCA model;
@@ -143,15 +156,23 @@ class DomainReference:
         if descriptors.shape[1:] != self.mean.shape:
             raise ValueError(f"descriptors of {descriptors.shape[1]} values against a reference of "
                              f"{self.mean.shape[0]}: the reference was made for another encoder")
-        z = (descriptors - self.mean) / self.std
-        proj = z @ self.components.T
-        inside = (proj ** 2 / self.variances).sum(axis=1)
-        rest = np.maximum((z ** 2).sum(axis=1) - (proj ** 2).sum(axis=1), 0.0) / self.residual
-        return np.sqrt(inside + rest)
+        with np.errstate(all="ignore"):  # an overflow is a ValueError of score's
+            z = (descriptors - self.mean) / self.std
+            proj = z @ self.components.T
+            inside = (proj ** 2 / self.variances).sum(axis=1)
+            rest = np.maximum((z ** 2).sum(axis=1) - (proj ** 2).sum(axis=1), 0.0) / self.residual
+            return np.sqrt(inside + rest)
 
     def score(self, descriptor: np.ndarray) -> float:
-        """The distance in units of ``threshold`` (<= 1 for 95 % of the training images)."""
-        return float(self.distance(descriptor)[0] / self.threshold)
+        """The distance in units of ``threshold`` (<= 1 for 95 % of the training images);
+        ValueError when it is not a finite number (a reference whose values overflow the distance):
+        no verdict rather than one that flags every image."""
+        with np.errstate(all="ignore"):
+            value = float(self.distance(descriptor)[0] / self.threshold)
+        if not np.isfinite(value):
+            raise ValueError(f"its distance is not a finite number ({value}): the reference's values do not "
+                             "fit this model's images")
+        return value
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
@@ -186,12 +207,17 @@ class DomainReference:
 
 
 def _pixels(value) -> tuple[int, int] | None:
-    """A reference's optional "pixels": two whole numbers, 0 < fewest <= most (ValueError otherwise)."""
+    """A reference's optional "pixels": two whole numbers, ``MIN_REFERENCE_PIXELS`` <= fewest <=
+    most <= qgn's native pixel cap (ValueError otherwise)."""
+    from qgn.model.qgn import max_native_pixels
+
     if value is None:
         return None
+    top = max_native_pixels()
     if not isinstance(value, list) or len(value) != 2 or not all(type(v) is int for v in value) \
-            or not 0 < value[0] <= value[1]:
-        raise ValueError(f'"pixels" must be [fewest, most] whole numbers above 0; got {str(value)[:80]}')
+            or not MIN_REFERENCE_PIXELS <= value[0] <= value[1] <= top:
+        raise ValueError(f'"pixels" must be [fewest, most] whole numbers from {MIN_REFERENCE_PIXELS:,} to '
+                         f'{top:,} (the native pixel cap); got {str(value)[:80]}')
     return value[0], value[1]
 
 
@@ -203,16 +229,43 @@ def reference_path(model_path: str | Path) -> Path:
 
 def reference_for(model_path: str | Path) -> DomainReference | None:
     """The model's domain reference when one exists for this very file (same SHA-256), else None."""
+    return load_reference(model_path)[0]
+
+
+def load_reference(model_path: str | Path) -> tuple[DomainReference | None, str | None]:
+    """(the model's domain reference, None) as ``reference_for``; else (None, why not): no
+    reference beside it, one that cannot be read (damaged, another format), or one made for
+    another file (its SHA-256), each naming the reference's path."""
     path = reference_path(model_path)
     if not path.is_file():
-        return None
+        return None, _no_reference(path)
     try:
         ref = DomainReference.load(path)
-    except ValueError:
-        return None
+    except ValueError as exc:
+        return None, str(exc)
     if ref.model_sha256 and ref.model_sha256 != file_sha256(model_path):
-        return None
-    return ref
+        return None, f"{path} was made for another model file (its SHA-256 differs from {Path(model_path).name}'s)"
+    return ref, None
+
+
+def _no_reference(path: Path) -> str:
+    """Why ``path``, where a model's reference belongs, is none: nothing there, or what is there
+    instead (a folder, a named pipe, a device through a link, a link to nothing or in a loop)."""
+    import errno
+    import os
+
+    from qgn.fileio import special_kind
+
+    try:
+        kind = special_kind(path)
+    except OSError as exc:
+        what = "a link in a loop" if exc.errno == errno.ELOOP else f"not readable ({exc.strerror or exc})"
+        return f"{path} is {what}, not a domain reference file"
+    if kind is not None:
+        return f"{path} is {kind}, not a domain reference file"
+    if path.is_symlink():
+        return f"{path} is a link to {os.readlink(path)}, which does not exist: no domain reference"
+    return f"no domain reference beside the model ({path})"
 
 
 REFERENCE_IMAGES = 400  # at most this many training images, evenly spaced, make a trained model's reference
@@ -246,15 +299,19 @@ def build_reference(model, model_path: str | Path, dataset, limit: int = REFEREN
     return reference
 
 
-def carry_reference(original: str | Path, saved: str | Path, model) -> Path | None:
+def carry_reference(original: str | Path, saved: str | Path, model,
+                    reference: DomainReference | None = None) -> Path | None:
     """For ``model``, fine-tuned from the model file ``original`` and saved at ``saved``: where
     ``original`` has a domain reference and ``model``'s encoder is still ``original``'s, tensor for
     tensor (a frozen-encoder fine-tune, the default), the same reference bound to the new file,
     written beside it. The descriptor reads the encoder alone, so its verdicts still hold; and a few
     corrected images do not make a model's start pay on a scene it did not know (benchmarks/RESULTS.md,
     "The domain check decides the start"). Returns the reference's path, or None: no reference,
-    or the encoder changed (``encoder="train"``), whose old reference would judge wrongly."""
-    reference = reference_for(original)
+    or the encoder changed (``encoder="train"``), whose old reference would judge wrongly.
+    ``reference``: ``original``'s, as the caller loaded it (``qgn serve`` holds its served
+    version's: the file beside ``original`` may have been deleted or replaced since); else the one
+    beside ``original`` made for it (``reference_for``). It is copied, never changed."""
+    reference = reference_for(original) if reference is None else dataclasses.replace(reference)
     if reference is None:
         return None
     from safetensors import safe_open

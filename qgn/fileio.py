@@ -377,6 +377,16 @@ def _special_kind(mode: int) -> str | None:
     return "not a regular file"
 
 
+def special_kind(path: str | os.PathLike) -> str | None:
+    """What ``path`` names, through links, when that is no regular file ("a folder", "a named pipe
+    (FIFO)", "a character device" …), said as ``not_a_file_error`` says it; None for a regular file
+    or nothing there. A link that cannot be followed is its OSError (a loop: ELOOP)."""
+    try:
+        return _special_kind(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return None
+
+
 def not_a_file_error(path: str | os.PathLike, kind: str) -> NotAFileError:
     if kind == "a folder":
         return NotAFileError(f"{path} is a folder, not a file; name a file in it")

@@ -8,7 +8,8 @@ dialog), and no test writes into the user's folders. ``REAL_ENVIRON`` keeps the 
 suite started with.
 
 Shared fixtures: ``model_path`` (an untrained tiny model), ``samples`` (synthetic scenes with
-ground truth), ``window`` (a shown MainWindow whose questions answer themselves), ``windows``
+ground truth), ``model_with_reference`` (a copy of the tiny model with a domain reference the samples
+are inside of) and ``noise`` (an image outside it), ``window`` (a shown MainWindow whose questions answer themselves), ``windows``
 (several: restarts, two app instances), ``run_cli``, ``resources`` (an empty redirected resources
 folder), ``snapshot``, ``user_state``, ``real_environ``, ``fused_isa`` (pick the sparse conv's fused
 kernels; put back after the test), ``fifo`` (named pipes no reader may wait on). A test module tunes them with module
@@ -20,6 +21,7 @@ the venvs of the live third-party tools; tests/app has ``studio_steps``, tests/f
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -104,6 +106,33 @@ def samples(request, tmp_path) -> list[Path]:
     count = getattr(request.module, "SAMPLE_COUNT", 3)
     size = getattr(request.module, "SAMPLE_SIZE", (64, 96))
     return write_samples(tmp_path / "data", count, size)
+
+
+@pytest.fixture
+def model_with_reference(model_path, samples, tmp_path) -> Path:
+    """A copy of the tiny model (``model_path``, with its JSON) in ``tmp_path/model`` and a domain
+    reference beside it (``sample_files.write_domain_reference``): the samples are inside its
+    domain, ``noise`` is not."""
+    from sample_files import write_domain_reference
+
+    path = tmp_path / "model" / model_path.name
+    path.parent.mkdir()
+    shutil.copy(model_path, path)
+    shutil.copy(model_path.with_suffix(".json"), path.with_suffix(".json"))
+    write_domain_reference(path, samples)
+    return path
+
+
+@pytest.fixture
+def noise(request, tmp_path) -> Path:
+    """``tmp_path/noise.png``: colour noise of the samples' size, outside ``model_with_reference``'s domain."""
+    import numpy as np
+    from PIL import Image
+
+    size = getattr(request.module, "SAMPLE_SIZE", (64, 96))
+    path = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (*size, 3), dtype=np.uint8)).save(path)
+    return path
 
 
 @pytest.fixture

@@ -154,3 +154,20 @@ def pixel_centres_inside(points, h, w):
                     inside = not inside
             out[row, col] = inside
     return out
+
+
+def write_domain_reference(path, samples) -> Path:
+    """A domain reference beside the model at ``path`` (``qgn.domain.reference_path``), made from
+    the ``samples`` and 40 synthetic scenes of their kind and size (its "training images"): the
+    samples are inside its domain, colour noise is not (the tests that use it check both). Returns
+    the reference's path."""
+    from qgn.data.synthetic import make_scene
+    from qgn.domain import DomainReference, image_descriptor, reference_path
+    from qgn.fileio import file_sha256
+    from qgn.model.checkpoint import load_model
+
+    model = load_model(path)
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in samples]
+    images += [make_scene(9000 + i, *images[0].shape[:2])[0] for i in range(40)]
+    scenes = np.stack([image_descriptor(model, image) for image in images])
+    return DomainReference.fit(scenes, file_sha256(path)).save(reference_path(path))

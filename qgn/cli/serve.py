@@ -3,8 +3,12 @@
 QGN as a Label Studio ML backend (``qgn.serve``): add ``http://HOST:PORT`` as the project's model
 (Settings → Model → Connect model; Label Studio needs ``ML_BLOCK_LOCAL_IP=false`` to reach a backend on
 loopback). Pre-annotations are brush masks with the project's own names; ``score`` is the model's
-confidence, so uncertainty sampling serves the hardest images first. Binds to loopback unless
-``--host`` says otherwise. Ctrl-C stops it.
+confidence, so uncertainty sampling serves the hardest images first — where the project's model
+version is the served version's (``qgn-<model>``, then ``qgn-<model>-ls<n>``): Label Studio sets it
+to the backend's title at connect, and orders the other tasks at random. With the model's domain
+reference beside it (``--domain-check on``, the default), an image unlike its training images gets
+no pre-annotation (its annotator starts empty, as in the app) and the score 0. Binds to loopback
+unless ``--host`` says otherwise. Ctrl-C stops it.
 """
 from __future__ import annotations
 
@@ -35,6 +39,14 @@ def add_arguments(p) -> None:
                                                        "versions are saved here, never over --model")
     p.add_argument("--train-every", type=int, default=10, metavar="N", help="fine-tune after N new annotations")
     p.add_argument("--train-iters", type=int, default=100, metavar="N", help="iterations of each fine-tune")
+    p.add_argument("--domain-check", choices=("on", "off"), default="on",
+                   help="on (default): judge each image with the model's domain reference (<model>.domain.json "
+                        "beside it; a fine-tuned version carries its original's) and send an image unlike the "
+                        "model's training images no pre-annotation, so its annotator starts from an empty map, "
+                        "with the score 0 (uncertainty sampling serves it early, where the project's model "
+                        "version is the served one's: see the README); the log says which. off: predictions as "
+                        "before; references are still kept (a fine-tuned version's beside it, for a restart with "
+                        "the check on)")
 
 
 def run(args) -> int:
@@ -62,7 +74,8 @@ def run(args) -> int:
 
     try:
         backend = QGNBackend(model, args.device, args.document_root, args.token, args.train_out, args.train_every,
-                             args.train_iters, label_studio_url=args.label_studio_url)
+                             args.train_iters, label_studio_url=args.label_studio_url,
+                             domain_check=args.domain_check == "on")
     except TrainOutInUse as exc:
         raise CLIError(f"--train-out {args.train_out}: {exc}") from None
     try:
@@ -74,7 +87,8 @@ def run(args) -> int:
         print(f"qgn serve: warning: {note}", file=sys.stderr, flush=True)
     print(f"qgn serve: {backend.current.version} ({backend.current.path}) as a Label Studio ML backend on http://{host}:{port}"
           + (f", images from {backend.document_root}" if backend.document_root else "")
-          + (f", fine-tuning into {args.train_out}" if args.train_out else ""), flush=True)
+          + (f", fine-tuning into {args.train_out}" if args.train_out else "")
+          + (", domain check on" if backend.current.reference is not None else ""), flush=True)
     if args.token and not args.label_studio_url:
         print("qgn serve: warning: a --token (or LABEL_STUDIO_API_KEY) without --label-studio-url goes to the Label "
               "Studio that calls /setup first; give --label-studio-url URL to name it", file=sys.stderr, flush=True)

@@ -9,6 +9,12 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
   (``qgn.uncertainty``): Label Studio's uncertainty sampling serves the task with the *lowest*
   prediction score next (label_studio/projects/functions/next_task.py ``_try_uncertainty_sampling``
   orders by ``predictions__score``), so the most uncertain image comes first.
+- The domain check (``domain_check``, on by default; ``qgn.domain``): where the served version has
+  a reference (``<model>.domain.json`` beside it, made for that very file), each task's image is
+  judged from the encoder features its prediction computes (no second encoder pass). An image
+  unlike the model's training images gets no brush results — its annotator starts from an empty
+  map, as in the app, where the prediction's start cost 15-22 % more actions — and the score
+  ``FLAGGED_SCORE``; see ``flagged_answer``.
 - ``model_version`` is ``qgn-<model name>``, ``…-ls<n>`` for the n-th fine-tuned version.
 - Images: ``/data/local-files/?d=PATH`` is read from ``document_root`` (as Label Studio's own
   ``LOCAL_FILES_DOCUMENT_ROOT``; the path must stay inside it) when one is set; other Label Studio
@@ -81,6 +87,7 @@ PASSING_HTTP = {401, 403, 408, 425, 429}  # and every 5xx: answers that may chan
 MAX_CORRECTIONS = 200
 DELETIONS = {"ANNOTATIONS_DELETED": "annotations", "TASKS_DELETED": "tasks"}  # webhook action: its list of {"id"}
 MAX_ERRORS = 20  # task errors listed in a /predict answer
+FLAGGED_SCORE = 0.0  # the score of an image the domain check flags (flagged_answer)
 CACHE_SIZE = 64
 
 
@@ -176,8 +183,9 @@ def remove_stale_staging(train_out: Path, prefix: str = STAGING_PREFIX) -> list[
 def finish_staged(folder: Path, train_out: Path) -> bool:
     """A version whose weights ``save_version`` put into ``train_out`` (linked, or renamed where the
     folder takes no hard links) but whose JSON it had not yet moved over its empty placeholder when
-    killed: the JSON is moved now (nothing else is). Whether the folder holds staged copies only
-    (False: it holds the only copy of a version's JSON that could not be moved; leave it)."""
+    killed: the JSON is moved now, and before it its domain reference where that was not moved yet
+    (``QGNBackend.move_reference``: never over anything there; nothing else is). Whether the folder holds staged copies only (False: it holds the only copy of a
+    version's JSON that could not be moved; leave it)."""
     from qgn.model.checkpoint import config_path
 
     copies_only = True
@@ -185,9 +193,13 @@ def finish_staged(folder: Path, train_out: Path) -> bool:
         staged = staged_json.with_suffix(".safetensors")
         final = train_out / staged.name
         placeholder = config_path(final)
-        if not final.is_file() or (staged.exists() and not os.path.samefile(staged, final)):
-            continue  # its weights never left: a staged copy only
+        if staged_json.name.endswith(".domain.json") or not final.is_file() or \
+                (staged.exists() and not os.path.samefile(staged, final)):
+            continue  # a domain reference (below), or its weights never left: a staged copy only
         if placeholder.is_file() and not placeholder.stat().st_size:
+            # in save_version's order: the reference (killed before it was moved; never over a file
+            # or link there), then the JSON, and only for a version whose JSON is finished here
+            QGNBackend.move_reference(staged, final)
             os.replace(staged_json, placeholder)
         else:
             copies_only = False
@@ -196,11 +208,14 @@ def finish_staged(folder: Path, train_out: Path) -> bool:
 
 @dataclass
 class ServedModel:
-    """One model version: its name (``model_version``), weights file and loaded network."""
+    """One model version: its name (``model_version``), weights file and loaded network, and its
+    domain reference (``qgn.domain.DomainReference``; None: its images are not checked), loaded
+    once with the version (``QGNBackend.served``)."""
 
     version: str
     path: Path
     model: object
+    reference: object = None
 
 
 def model_version_name(path: Path, bundled: str | None = None) -> str:
@@ -420,13 +435,14 @@ class TrackedHTTPSHandler(urllib.request.HTTPSHandler):
 class QGNBackend:
     def __init__(self, model_path, device: str = "cpu", document_root=None, token: str | None = None,
                  train_out=None, train_every: int = 10, finetune_iterations: int = 100, version: str | None = None,
-                 label_studio_url: str | None = None):
+                 label_studio_url: str | None = None, domain_check: bool = True):
         from qgn.model.checkpoint import load_model
 
         self.device = device
+        self.domain_check = domain_check
         path = Path(model_path)
         self.original = path
-        self.current = ServedModel(version or model_version_name(path), path, load_model(path, device))
+        self.current = self.served(version or model_version_name(path), path, load_model(path, device))
         self.versions = [self.current.version]  # every version served, oldest first (GET /versions)
         self.document_root = Path(document_root).resolve() if document_root else None
         self.token = token
@@ -468,6 +484,29 @@ class QGNBackend:
             self.resume()
             self.resume_kept()
 
+    def served(self, version: str, path: Path, model) -> ServedModel:
+        """The version ``version`` of ``model`` (saved at ``path``), with its domain reference when
+        the domain check is on: loaded here, once per version (``qgn.domain.load_reference``: made
+        for this very file, its SHA-256, and readable). A version without one is served without the
+        check — every image gets its prediction — and the log says so, once."""
+        reference = None
+        if self.domain_check:
+            from qgn.domain import load_reference
+
+            try:
+                reference, why = load_reference(path)
+            except OSError as exc:  # the model file itself unreadable now (its SHA-256)
+                why = f"{path}: {exc.strerror or exc}"
+            if reference is None:
+                self.domain_note(version, why)
+        return ServedModel(version, path, model, reference)
+
+    @staticmethod
+    def domain_note(version: str, why: str) -> None:
+        """The log's one line on a version served without the domain check, and why."""
+        print(f"qgn serve: {version}: no domain check ({why}): every image gets its prediction", file=sys.stderr,
+              flush=True)
+
     def resume(self) -> None:
         """Serve the newest version in ``train_out`` fine-tuned from the original (each
         ``<stem>-ls<n>`` from the one before, as its JSON's ``extra.finetune.from`` says), so a
@@ -488,7 +527,7 @@ class QGNBackend:
                 continue
             base = model_version_name(self.original)
             numbers = [finetuned_number(p, self.original) for p in chain]
-            self.current = ServedModel(f"{base}-ls{n}", path, model)
+            self.current = self.served(f"{base}-ls{n}", path, model)
             self.versions = [self.versions[0], *(f"{base}-ls{k}" for k in numbers if k is not None)]
             return
 
@@ -835,14 +874,20 @@ class QGNBackend:
             if key in self.cache:
                 self.cache.move_to_end(key)
                 return renamed(*self.cache[key], prefix)
-        label, score = self.infer(self.load_image(ref), served)
-        from qgn.formats.labelstudio import brush_results
+        label, score, verdict = self.infer(self.load_image(ref), served)
+        if verdict is not None and not verdict.inside:
+            answer = self.flagged_answer(verdict, served)
+            print(f"qgn serve: task {task_name(task, 0)}: {answer['domain']['note']}", file=sys.stderr, flush=True)
+        else:
+            from qgn.formats.labelstudio import brush_results
 
-        classes = served.model.config.classes
-        results = [r for r in brush_results(label, classes, prefix, target.from_name,
-                                            target.to_name, [n or "" for n in names], origin="prediction")
-                   if r["value"]["brushlabels"][0]]
-        answer = {"result": results, "score": score, "model_version": served.version}
+            classes = served.model.config.classes
+            results = [r for r in brush_results(label, classes, prefix, target.from_name,
+                                                target.to_name, [n or "" for n in names], origin="prediction")
+                       if r["value"]["brushlabels"][0]]
+            answer = {"result": results, "score": score, "model_version": served.version}
+            if verdict is not None:
+                answer["domain"] = {"score": round(verdict.score, 3), "inside": True}
         length = len(json.dumps(answer))
         with self.state_lock:
             self.cache[key] = answer, length, prefix
@@ -850,17 +895,75 @@ class QGNBackend:
                 self.cache.popitem(last=False)
         return answer, length
 
-    def infer(self, image: np.ndarray, served: ServedModel) -> tuple[np.ndarray, float]:
-        """(label map (H, W), score = 1 − mean normalised entropy) of ``qgn predict``'s PC run."""
+    @staticmethod
+    def flagged_answer(verdict, served: ServedModel) -> dict:
+        """The answer for an image the domain check flags (``verdict``: outside ``served``'s
+        domain): no brush results, so the annotator starts from an empty map, as the app starts
+        such an image (on a street sequence the model never saw, its prediction's start cost 15-22 %
+        more annotator actions than an empty one: benchmarks/RESULTS.md).
+
+        Its ``score`` is ``FLAGGED_SCORE``, 0: the confidence of a prediction that says nothing (a
+        uniform distribution's entropy is the greatest), which is what the model's softmax is worth
+        on such an image — it calls a cat "building" at 90 %, so its own score there would be high
+        and Label Studio's uncertainty sampling (``order_by('predictions__score')``, the lowest
+        first) would serve the images the model knows least *last*. At 0 they come first, before
+        every image the model knows, as the least certain ones should; among themselves Label
+        Studio's own order (or, with several annotators, a random pick of the first few) decides,
+        and each costs the same whenever it comes, since its annotator starts empty. All of this only
+        where the project's model version is ``served.version``: Label Studio 1.23 orders by score
+        only the tasks with a prediction of the project's model version, and serves the others at
+        random (projects/functions/next_task.py ``_try_uncertainty_sampling``); it sets that version to
+        the backend's *title* when the backend is connected (ml/api.py ``perform_create``), and what
+        ``/setup`` answers changes only the backend's own ``model_version``, so the user sets it
+        (README, "QGN as the ML backend").
+
+        Why is said in ``domain`` (its score and a note) — Label Studio keeps of a prediction only
+        its ``result``, ``score`` and ``model_version`` (ml/models.py
+        ``_get_predictions_from_ml_backend``) and drops other fields without refusing them; its
+        *test* request (``/api/ml/<id>/predict/test``) shows the answer whole — and in the server's
+        log, a line per flagged task."""
+        from qgn.domain import WARN_AT
+
+        note = (f"the image is unlike {served.version}'s training images (domain score {verdict.score:.2f}; theirs "
+                f"<= 1, flagged above {WARN_AT:g}): no pre-annotation is sent, so its annotator starts from an "
+                f"empty map, and its score is {FLAGGED_SCORE:g} (uncertainty sampling serves it early)")
+        return {"result": [], "score": FLAGGED_SCORE, "model_version": served.version,
+                "domain": {"score": round(verdict.score, 3), "inside": False, "note": note}}
+
+    def infer(self, image: np.ndarray, served: ServedModel) -> tuple[np.ndarray | None, float, object]:
+        """(label map (H, W), score = 1 − mean normalised entropy, domain verdict) of ``qgn
+        predict``'s PC run. The verdict (``qgn.domain.judge_session``: None without a reference)
+        reads the encoder features the prediction uses, computed once; for an image it flags, no
+        decoder runs (label None, score ``FLAGGED_SCORE``): nothing of the prediction is sent. A
+        reference that does not fit the encoder (``ValueError``) is dropped for the version, said
+        once in the log, and its images are predicted as without the check."""
         from qgn.infer import ImageSession
         from qgn.propagation import Scheme
         from qgn.uncertainty import image_uncertainty
 
         with self.infer_lock:
-            prediction = ImageSession(served.model, image, None, self.device).run(Scheme("pc"))
+            session = ImageSession(served.model, image, None, self.device)
+            verdict = self.judge(session, image, served)
+            if verdict is not None and not verdict.inside:
+                return None, FLAGGED_SCORE, verdict
+            prediction = session.run(Scheme("pc"))
             label = prediction.label()
             uncertainty = image_uncertainty(prediction).mean_entropy
-        return np.asarray(label), round(1.0 - float(uncertainty), 6)
+        return np.asarray(label), round(1.0 - float(uncertainty), 6), verdict
+
+    def judge(self, session, image: np.ndarray, served: ServedModel):
+        """``served``'s domain verdict on ``image`` (its ``session``), or None (no reference, or
+        the check off); a reference that fails on it is dropped for good (``infer``)."""
+        if served.reference is None:
+            return None
+        from qgn.domain import judge_session
+
+        try:
+            return judge_session(session, image, served.reference)
+        except ValueError as exc:  # a reference of another encoder (under infer_lock: said once)
+            served.reference = None
+            self.domain_note(served.version, str(exc))
+            return None
 
     # ------------------------------------------------------------------------------- images
     def load_image(self, ref: str) -> np.ndarray:
@@ -1147,14 +1250,19 @@ class QGNBackend:
         """The next version's n, taken by creating its ``<stem>-ls<n>.json`` (empty until the model is
         saved over it) only if no such file exists: another ``qgn serve`` fine-tuning into the same
         folder at the same moment takes another n, where both found the same one free and the
-        later save replaced the other's model."""
+        later save replaced the other's model. An n whose domain reference is there (anything at
+        ``<stem>-ls<n>.domain.json``: left by a version whose weights and JSON were deleted by hand)
+        is taken too: the new version's own reference could not take its place."""
         import os
+
+        from qgn.domain import reference_path
 
         self.train_out.mkdir(parents=True, exist_ok=True)
         n = 1
         while True:
             weights = self.train_out / f"{self.original.stem}-ls{n}.safetensors"
-            if not weights.exists():
+            reference = reference_path(weights)
+            if not (weights.exists() or reference.exists() or reference.is_symlink()):
                 try:
                     os.close(os.open(weights.with_suffix(".json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
                     return n
@@ -1166,10 +1274,12 @@ class QGNBackend:
         """(n, path) of the next version, saved by ``save(path)`` into a hidden folder in ``train_out``
         and moved beside the others: its weights linked into place, which fails where a file of that
         name appeared after ``reserve_number`` looked (another program's, a copy) — then the next n
-        is taken — and its JSON renamed over the empty placeholder ``reserve_number`` made. Nothing
+        is taken — then its domain reference, where ``save`` wrote one beside it (``move_reference``),
+        and its JSON renamed over the empty placeholder ``reserve_number`` made. Nothing
         but that placeholder is ever replaced."""
         import os
 
+        from qgn.domain import reference_path
         from qgn.fileio import sync_folder
         from qgn.model.checkpoint import config_path
 
@@ -1183,10 +1293,13 @@ class QGNBackend:
                     staged = Path(save(Path(folder) / path.name))
                     if not self.link_new(staged, path):
                         continue
+                    referenced = self.move_reference(staged, path)
                     try:
                         os.replace(config_path(staged), placeholder)
                     except BaseException:
                         path.unlink()  # ours, just linked: no weights without their JSON
+                        if referenced:
+                            reference_path(path).unlink()
                         raise
                     saved = True
                     sync_folder(self.train_out)
@@ -1196,6 +1309,27 @@ class QGNBackend:
                     placeholder.unlink()  # ours (made exclusively, still empty): the number is not taken
         raise FileExistsError(f"{self.train_out}: {attempts} version numbers in a row were taken while qgn serve "
                               "saved its model into them; is another program writing there?")
+
+    @staticmethod
+    def move_reference(staged: Path, path: Path) -> bool:
+        """The domain reference ``save`` wrote beside the staged weights (``qgn.domain.carry_reference``,
+        bound to their SHA-256: the same bytes as ``path``'s, linked or renamed) given its place
+        beside ``path``, never over a file there: one left there (a deleted version's) is named in
+        the log, and the version is served without the check. Whether it was moved."""
+        from qgn.domain import reference_path
+
+        staged_reference = reference_path(staged)
+        if not staged_reference.is_file():
+            return False
+        try:
+            moved = QGNBackend.link_new(staged_reference, reference_path(path))
+        except OSError as exc:
+            moved, why = False, exc.strerror or str(exc)
+        else:
+            why = f"{reference_path(path)} is in the way (delete it if its model is gone)"
+        if not moved:
+            print(f"qgn serve: warning: {path.name}'s domain reference was not kept: {why}", file=sys.stderr, flush=True)
+        return moved
 
     @staticmethod
     def link_new(staged: Path, path: Path) -> bool:
@@ -1231,9 +1365,14 @@ class QGNBackend:
                     self.training_status = "stopped: qgn serve was stopped during the fine-tune; nothing was saved"
                 return self.training_status
             extra = finetune_metadata(config, result, served.path.resolve(), [f"task {i}" for i in range(len(pairs))])
-            n, path = self.save_version(lambda staged: save_new_model(result.model, staged, extra=extra))
+            # the reference carried on is the served version's as loaded with it (the file beside it may be
+            # gone or another's by now); where none was loaded (the check off), the one made for its file,
+            # so a restart with the check on has it (--domain-check's help says so)
+            n, path = self.save_version(lambda staged: save_new_model(
+                result.model, staged, extra=extra, original=served.path, reference=served.reference))
+            served = self.served(f"{model_version_name(self.original)}-ls{n}", path, result.model)
             with self.state_lock:
-                self.current = ServedModel(f"{model_version_name(self.original)}-ls{n}", path, result.model)
+                self.current = served
                 self.versions.append(self.current.version)
                 self.training_status = f"idle (last: {path.name}, {time.strftime('%H:%M:%S')})"
         except Exception as exc:  # a failed fine-tune leaves the served model as it was

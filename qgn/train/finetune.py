@@ -474,10 +474,11 @@ def compare_models(before: QGN, after: QGN, images: Sequence[np.ndarray], labels
 
 # ------------------------------------------------------------------------------------ saving
 def save_new_model(model: QGN, path: str | os.PathLike, *, overwrite: bool = False, extra: dict | None = None,
-                   original: str | os.PathLike | None = None) -> Path:
+                   original: str | os.PathLike | None = None, reference=None) -> Path:
     """Save ``model`` to ``path`` (.safetensors) and ``path``.json (``save_model``; ``extra`` is
     merged into the JSON's ``extra``); with ``original``, the original's domain reference comes
-    along where the encoder is unchanged (``qgn.domain.carry_reference``). Raises FileExistsError when either file exists and
+    along where the encoder is unchanged (``qgn.domain.carry_reference``; ``reference``: that
+    reference as the caller holds it, else the one beside ``original`` made for it). Raises FileExistsError when either file exists and
     ``overwrite`` is False, and ValueError when ``path`` is ``original`` (the model it was
     fine-tuned from) whatever ``overwrite`` says."""
     path = Path(path)
@@ -491,18 +492,18 @@ def save_new_model(model: QGN, path: str | os.PathLike, *, overwrite: bool = Fal
                 raise FileExistsError(f"{existing} exists; choose a new name (or allow overwriting it)")
     saved = save_model(path, model, extra=extra)
     if original is not None:
-        keep_domain_reference(Path(original), saved, model)
+        keep_domain_reference(Path(original), saved, model, reference)
     return saved
 
 
-def keep_domain_reference(original: Path, saved: Path, model: QGN) -> None:
+def keep_domain_reference(original: Path, saved: Path, model: QGN, reference=None) -> None:
     """The original's domain reference beside the fine-tuned model when its encoder is unchanged
     (``qgn.domain.carry_reference``). A reference that cannot be read or written only costs the
     domain warning (no verdict), never the model just saved."""
     from qgn.domain import carry_reference
 
     try:  # an older reference left beside an overwritten model names the old file's SHA-256: not read
-        carry_reference(original, saved, model)
+        carry_reference(original, saved, model, reference)
     except (OSError, ValueError, RuntimeError):
         pass
 

@@ -6,50 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from sample_files import write_domain_reference
 from studio_steps import WAIT_MS
 
 SIZE = (64, 96)
-
-
-def write_reference(path, samples):
-    """A domain reference beside the model at ``path``, made from the samples and 40 synthetic
-    scenes of their kind (its "training images"): the samples are inside its domain, noise is not
-    (checked below). Returns the reference's path."""
-    from qgn.data.synthetic import make_scene
-    from qgn.domain import DomainReference, image_descriptor, reference_path
-    from qgn.fileio import file_sha256
-    from qgn.model.checkpoint import load_model
-
-    model = load_model(path)
-    images = [np.asarray(Image.open(p).convert("RGB")) for p in samples]
-    images += [make_scene(9000 + i, *SIZE)[0] for i in range(40)]
-    scenes = np.stack([image_descriptor(model, image) for image in images])
-    return DomainReference.fit(scenes, file_sha256(path)).save(reference_path(path))
-
-
-@pytest.fixture
-def model_with_reference(model_path, samples, tmp_path):
-    """A copy of the tiny model with a domain reference (``write_reference``)."""
-    path = tmp_path / "model" / model_path.name
-    path.parent.mkdir()
-    shutil.copy(model_path, path)
-    shutil.copy(model_path.with_suffix(".json"), path.with_suffix(".json"))
-    write_reference(path, samples)
-    return path
-
-
-@pytest.fixture
-def noise(tmp_path):
-    """An image of colour noise, outside the tiny model's domain."""
-    path = tmp_path / "noise.png"
-    Image.fromarray(np.random.default_rng(3).integers(0, 256, (*SIZE, 3), dtype=np.uint8)).save(path)
-    return path
 
 
 def banners(win) -> dict:
@@ -111,17 +76,23 @@ def test_the_verdict_reuses_the_predictions_encoder_pass(model_path):
     assert calls == [] and verdict.score == pytest.approx(reference.score(image_descriptor(model, images[4])))
 
 
-@pytest.mark.parametrize("damage", ["truncated", "another encoder"])
+@pytest.mark.parametrize("damage", ["truncated", "another encoder", "a mean that overflows", "pixels below the floor"])
 def test_a_reference_that_does_not_fit_costs_the_verdict_not_the_prediction(qtbot, windows, samples,
                                                                             model_with_reference, damage):
-    """A hand-edited reference (arrays of mismatched lengths) is no reference; one of another
-    encoder (its SHA-256 blank, so not refused by it) gives no verdicts: the image still shows."""
+    """A hand-edited reference (arrays of mismatched lengths, "pixels" of [1, 1]) is no
+    reference; one of another encoder (its SHA-256 blank, so not refused by it), or whose values
+    overflow the distance (an infinite score flagged every image), gives no verdicts: the image
+    still shows."""
     from qgn.domain import DomainReference, reference_path
 
     ref = reference_path(model_with_reference)
     doc = json.loads(ref.read_text())
     if damage == "truncated":
         doc["mean"] = doc["mean"][:10]
+    elif damage == "a mean that overflows":
+        doc["mean"] = [1e300] * len(doc["mean"])
+    elif damage == "pixels below the floor":
+        doc["pixels"] = [1, 1]
     else:
         doc["model_sha256"] = ""
         for key in ("mean", "std"):
@@ -149,7 +120,7 @@ def test_without_an_ignore_value_a_flagged_image_keeps_the_prediction_and_says_s
 
     path = make_dev_model(tmp_path / "model" / "noignore.safetensors", composite_bias=0.6,
                           classes=dataclasses.replace(SYNTHETIC_CLASSES, ignore_index=None))
-    write_reference(path, samples)
+    write_domain_reference(path, samples)
     win = windows()
     shown, statuses = banners(win), []
     win.workspace.status.connect(lambda text, ms: statuses.append(text))

@@ -218,4 +218,5 @@ def test_a_restarted_server_goes_on_from_its_last_fine_tune(tmp_path):
 
     assert load_config(models / "demo-ls5.safetensors").extra["finetune"]["from"] == \
         str((models / "demo-ls2.safetensors").resolve())
-    assert sorted(p.name for p in models.iterdir()) == sorted([*before, "demo-ls5.json", "demo-ls5.safetensors"])
+    assert sorted(p.name for p in models.iterdir()) == \
+        sorted([*before, "demo-ls5.json", "demo-ls5.safetensors", "demo-ls5.domain.json"])  # the demo's reference, carried

@@ -973,8 +973,11 @@ def test_two_servers_fine_tuning_into_one_folder_never_take_the_same_version(ser
 
     for path in (first.current.path, second.current.path):
         assert load_config(path).extra["finetune"]["iterations_done"] == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-ls1.json", "demo-ls1.safetensors", "demo-ls2.json",
-                                                          "demo-ls2.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-ls1.domain.json", "demo-ls1.json", "demo-ls1.safetensors",
+                                                          "demo-ls2.domain.json", "demo-ls2.json", "demo-ls2.safetensors"]
+    from qgn.domain import reference_for
+
+    assert all(reference_for(path) is not None for path in (first.current.path, second.current.path))  # each its own
 
 
 def test_a_webhook_slower_than_label_studios_wait_is_answered_and_read_in_order(serve, tmp_path, monkeypatch,
@@ -1125,8 +1128,8 @@ def test_a_model_file_that_appeared_after_its_number_was_taken_is_not_replaced(s
 
     assert load_config(backend.current.path).extra["finetune"]["iterations_done"] == 1
     load_model(backend.current.path, "cpu")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-ls1.safetensors", "demo-ls2.json",
-                                                          "demo-ls2.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-ls1.safetensors", "demo-ls2.domain.json",  # not
+                                                          "demo-ls2.json", "demo-ls2.safetensors"]  # beside ls1
 
 
 def test_a_second_qgn_serve_into_a_busy_train_out_is_one_line_naming_the_folder(run_cli, monkeypatch, tmp_path,
