@@ -935,16 +935,28 @@ class Project:
         return found
 
     def set_done(self, image: ProjectImage, done: bool) -> None:
-        """Mark an image done (or not), merged into project.json under the write lock."""
+        """Mark an image done (or not), merged into project.json under the write lock. A write that
+        fails (a full disk) leaves the flag as it was here too: this object never says a mark is
+        recorded that project.json does not hold."""
         with self.writing():
-            self._own(image).done = bool(done)
-            self._commit()
+            own = self._own(image)
+            before, own.done = own.done, bool(done)
+            try:
+                self._commit()
+            except BaseException:
+                own.done = before
+                raise
 
     def set_model(self, model: str | None) -> None:
-        """Remember ``model`` (a file or a bundled name), merged into project.json."""
+        """Remember ``model`` (a file or a bundled name), merged into project.json (left as it was
+        when the write fails)."""
         with self.writing():
-            self.model = None if model is None else str(model)
-            self._commit()
+            before, self.model = self.model, None if model is None else str(model)
+            try:
+                self._commit()
+            except BaseException:
+                self.model = before
+                raise
 
     def _own(self, image: ProjectImage, index: dict[str, ProjectImage] | None = None) -> ProjectImage:
         """This project's image of ``image``'s key — KeyError when there is none, or when that key now

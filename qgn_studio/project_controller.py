@@ -164,6 +164,12 @@ class ProjectController(QtCore.QObject):
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
         self._keeping = False  # unsaved maps the project's new classes cannot hold are being kept (job thread)
         self._marks_waiting: list = []  # done marks without a project made before any class set: kept once one is
+        # (project root, image path) -> done: a mark the project refused (a full disk), tried again with the
+        # autosave's retry and at every save, asked about before closing; the count of marks made of each
+        # (only the last one's outcome counts) and of those on their way
+        self._unrecorded: dict = {}
+        self._marks_made: dict = {}
+        self._marks_in_flight = 0
         annotator.edited.connect(self._edited)
         annotator.done_changed.connect(self._done_changed)
         annotator.class_set_edited.connect(self._class_set_edited)
@@ -259,6 +265,7 @@ class ProjectController(QtCore.QObject):
         """Write every annotation with edits not yet autosaved (copies; written on the job thread)."""
         self.timer.stop()
         self.retry.stop()
+        self._record_marks_again()
         pending = [d for d in self.sessions() if d.annotation.needs_autosave]
         written, submitted = [], False  # the annotations written (callbacks run in order, on the UI thread)
         for doc in pending:
@@ -385,6 +392,7 @@ class ProjectController(QtCore.QObject):
         if self.project is None and not self.new_project():
             return False
         self.timer.stop()
+        self._record_marks_again()
         dirty = self.unsaved()
         project = self.project
         for doc in dirty:
@@ -445,7 +453,7 @@ class ProjectController(QtCore.QObject):
             return False
         self.jobs.wait_idle(timeout_s)
         QtCore.QCoreApplication.processEvents()
-        return not self.unsaved()
+        return not self.unsaved() and not self._unrecorded_marks()
 
     # ------------------------------------------------------------------ projects
     def new_project(self, folder: Path | None = None) -> bool:
@@ -721,7 +729,12 @@ class ProjectController(QtCore.QObject):
         without one), discard them (their autosaves go too) or cancel. True when it may go ahead."""
         docs = self.workspace.docs if docs is None else docs
         dirty = [d for d in docs if d.annotation is not None and d.annotation.dirty]
-        marked = [d for d in docs if self.project is None and getattr(d, "done", False) and d not in dirty]
+        if self._marks_in_flight:  # a mark on its way may yet be refused: know before answering
+            self.jobs.wait_idle()
+            QtCore.QCoreApplication.processEvents()
+        unrecorded = self._unrecorded_marks()
+        marked = [d for d in docs if d not in dirty and (d.path in unrecorded if self.project is not None
+                                                          else getattr(d, "done", False))]
         if not dirty and not marked:
             return True
         choice = self.ask_unsaved(len(dirty) + len(marked), what)
@@ -734,6 +747,9 @@ class ProjectController(QtCore.QObject):
                 doc.annotation.mark_saved(doc.annotation.version)  # accepted as lost: ask no more
             # every mark of these images goes, an edited image's too (it is in dirty, not marked)
             self._unmark_scratch([d.path for d in docs if self.project is None and getattr(d, "done", False)])
+            if self.project is not None:  # a mark the project could not record: accepted as lost, ask no more
+                for doc in docs:
+                    self._unrecorded.pop((str(self.project.root), doc.path), None)
             return True
         return False
 
@@ -1028,8 +1044,46 @@ class ProjectController(QtCore.QObject):
         if project is None:
             self._mark_in_scratch(doc, done)
             return
-        self.jobs.submit(lambda: self._write_image(project, doc.path, lambda image: project.set_done(image, done))[0],
-                         failed=lambda message: self._write_failed(f"Cannot record 'done': {message}"))
+        self._record_mark(project, doc.path, done)
+
+    def _record_mark(self, project, path: Path, done: bool) -> None:
+        """Record a done mark in ``project`` (job thread). A mark the write refuses (a full disk)
+        stays in ``_unrecorded``: tried again with the autosave's retry and at the next save, and
+        closing asks about it, as about unsaved edits (the image still shows it done)."""
+        key = (str(project.root), path)
+        self._marks_made[key] = made = self._marks_made.get(key, 0) + 1
+        if key in self._unrecorded:
+            self._unrecorded[key] = done  # this mark replaces the refused one
+        self._marks_in_flight += 1
+
+        def recorded(_image) -> None:
+            self._marks_in_flight -= 1
+            if self._marks_made.get(key) == made:  # (a newer mark on its way decides)
+                self._unrecorded.pop(key, None)
+
+        def failed(message: str) -> None:
+            self._marks_in_flight -= 1
+            if self._marks_made.get(key) == made:
+                self._unrecorded[key] = done
+            if not self.jobs.stopped:
+                self.retry.start()
+            self._write_failed(f"Cannot record 'done' for {path.name}: {message}; it is tried again every "
+                               f"{AUTOSAVE_RETRY_MS // 1000} s and at the next save")
+
+        self.jobs.submit(lambda: self._write_image(project, path, lambda image: project.set_done(image, done))[0],
+                         recorded, failed)
+
+    def _unrecorded_marks(self) -> dict:
+        """Image path -> done of the open project's marks not recorded yet (``_record_mark``)."""
+        root = None if self.project is None else str(self.project.root)
+        return {path: done for (where, path), done in self._unrecorded.items() if where == root}
+
+    def _record_marks_again(self) -> None:
+        """The open project's done marks a write refused (``_record_mark``): written again."""
+        project = self.project
+        if project is not None:
+            for path, done in self._unrecorded_marks().items():
+                self._record_mark(project, path, done)
 
     def _mark_in_scratch(self, doc, done: bool) -> None:
         """Without a project a done mark is kept at once in the scratch project of the image's class

@@ -280,3 +280,47 @@ def test_a_live_folder_that_cannot_be_opened_counts_as_a_live_windows(tmp_path, 
     (folder / "marks.json").unlink()
     (folder / "marks.json").mkdir()  # nor its list can be read: every mark counts as a live window's
     assert same_path(tmp_path / "b.png") in live_marks(project)
+
+
+def test_a_done_mark_a_full_disk_refused_is_recorded_once_there_is_room(qtbot, windows, samples, model_path,
+                                                                        tmp_path, monkeypatch):
+    """project.json cannot be written (a full disk) when an image is marked done: the warning says
+    so, the project does not claim the mark, closing asks as for unsaved edits, and once there is
+    room the mark is recorded without the user marking it again."""
+    import errno
+    import os
+
+    import qgn.project
+    from qgn.project import Project
+    from studio_steps import start_annotating
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    win.projects.retry.setInterval(50)
+    warnings, asked = [], []
+    win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    win.projects.ask_unsaved = lambda count, what: asked.append(count) or "cancel"
+    write, full = qgn.project.atomic_write_bytes, {"on": True}
+
+    def disk_full(path, data):
+        if full["on"] and os.path.basename(path) == "project.json":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return write(path, data)
+
+    monkeypatch.setattr(qgn.project, "atomic_write_bytes", disk_full)
+    win.annotator.set_done(True)
+    qtbot.waitUntil(lambda: any("Cannot record" in w for w in warnings), timeout=WAIT_MS)
+    assert any(os.strerror(errno.ENOSPC) in w and "project.json" in w for w in warnings), warnings
+    assert win.docs[0].done  # the user's mark stays on the image
+    assert not win.projects.project.images[0].done  # the project does not claim what it did not write
+    assert not Project.open(folder).images[0].done
+    assert not win.projects.close_check() and asked == [1]  # closing asks: the mark is not kept yet
+    full["on"] = False  # room again; the user does nothing
+    qtbot.waitUntil(lambda: Project.open(folder).images[0].done, timeout=WAIT_MS)
+    win.jobs.wait_idle()
+    qtbot.wait(10)
+    asked.clear()
+    assert win.projects.close_check() and not asked
