@@ -215,9 +215,9 @@ class ProjectController(QtCore.QObject):
         if found is None:
             try:
                 found = scratch_project(self.scratch_path, classes)
-            except Exception as exc:  # autosave still goes nowhere; say so
-                self.workspace.show_status(f"No autosave without a project: {describe_error(exc)}", 10000)
-                self.scratch_path = None
+            except Exception as exc:  # autosave goes nowhere for now; say so (autosave_now tries again)
+                self._warn(f"No autosave without a project: {describe_error(exc)}; tried again every "
+                           f"{AUTOSAVE_RETRY_MS // 1000} s (Save keeps the edits in a project)")
                 return None
             self._use_scratch(found)
         return found
@@ -272,6 +272,8 @@ class ProjectController(QtCore.QObject):
             session = doc.annotation
             target = self._target(session)
             if target is None:
+                if self.project is None and self.scratch_path is not None and not self.jobs.stopped:
+                    self.retry.start()  # the scratch project could not be made (a full disk): tried again
                 continue
             # a scratch project holds maps of its own class set only (a project's: check_same_classes)
             classes = self.workspace.classes if target is self.project else session.classes

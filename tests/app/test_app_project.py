@@ -360,6 +360,47 @@ def test_a_failed_autosave_is_tried_again_without_another_edit(qtbot, windows, s
     np.testing.assert_array_equal(project.recover(project.images[0]), session.label)
 
 
+
+def test_a_scratch_folder_a_full_disk_kept_from_being_made_is_made_once_there_is_room(qtbot, windows, samples,
+                                                                                      model_path, user_state,
+                                                                                      monkeypatch):
+    # without a project: the scratch project cannot be made at the first autosave (a full disk).
+    # That is a warning, not a passing status line, and autosave is not off for the rest of the
+    # session: once there is room the edits are autosaved without another stroke, so a crash then
+    # loses nothing
+    import errno
+
+    import qgn_studio.scratch
+
+    made, full = qgn_studio.scratch.scratch_project, {"on": True}
+
+    def scratch_project(base, classes):
+        if full["on"]:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(base))
+        return made(base, classes)
+
+    monkeypatch.setattr(qgn_studio.scratch, "scratch_project", scratch_project)
+    win = windows()
+    win.projects.retry.setInterval(50)
+    warnings = []
+    win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    session = start_annotating(qtbot, win, [samples[0]], model_path)
+    paint(win, 3, 6, [(4, 4), (60, 4)])
+    qtbot.waitUntil(lambda: any("No autosave without a project" in w for w in warnings), timeout=WAIT_MS)
+    assert any(os.strerror(errno.ENOSPC) in w for w in warnings), warnings
+    assert session.needs_autosave and not scratch_autosaves(user_state)
+    full["on"] = False  # room again; no stroke follows
+    with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+        pass
+    edited = session.label.copy()
+    windows.crash(win)
+
+    second = windows(recover="restore")
+    second.start([], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+
+
 # --------------------------------------------------------------------------- class edits (issue #14)
 def test_rename_then_reopen_keeps_the_saved_annotation(qtbot, windows, samples, model_path, tmp_path):
     folder = tmp_path / "renamed"
