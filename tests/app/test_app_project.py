@@ -401,6 +401,41 @@ def test_a_scratch_folder_a_full_disk_kept_from_being_made_is_made_once_there_is
     np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
 
 
+
+def test_an_export_whose_save_first_failed_exports_nothing_and_says_why(qtbot, windows, samples, model_path,
+                                                                        tmp_path, monkeypatch):
+    """Export saves the edits first; when that save fails (a full disk) the export would hold the
+    old saved annotation while the dialog said "Wrote N files": it stops instead and says so, and
+    once there is room the export holds what is on screen."""
+    import errno
+
+    from qgn.formats import import_annotation
+    from qgn.project import Project
+
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, tmp_path / "project", 6)
+    def disk_full(self, image, label, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.annotation_path(image)))
+
+    monkeypatch.setattr(Project, "save_annotation", disk_full)
+    paint(win, 0, 1, [(1, 1), (30, 1)])
+    on_screen = session.label.copy()
+    dialog = win.show_export()
+    dialog.set_formats(["png"])
+    out = tmp_path / "out"
+    dialog.folder.setText(str(out))
+    dialog.export_button.click()
+    qtbot.waitUntil(lambda: "Export failed" in dialog.log.text(), timeout=WAIT_MS)
+    assert "could not be saved" in dialog.log.text() and win.docs[0].name in dialog.log.text()
+    win.jobs.wait_idle()
+    assert not out.exists() and session.dirty
+
+    monkeypatch.undo()  # room again
+    with qtbot.waitSignal(dialog.exported, timeout=WAIT_MS):
+        dialog.export_button.click()
+    exported, = (out / "png").glob(f"{win.docs[0].path.stem}*.png")
+    np.testing.assert_array_equal(import_annotation(exported, win.projects.project.classes, "png"), on_screen)
+
+
 # --------------------------------------------------------------------------- class edits (issue #14)
 def test_rename_then_reopen_keeps_the_saved_annotation(qtbot, windows, samples, model_path, tmp_path):
     folder = tmp_path / "renamed"
