@@ -272,8 +272,8 @@ class ProjectController(QtCore.QObject):
             session = doc.annotation
             target = self._target(session)
             if target is None:
-                if self.project is None and self.scratch_path is not None and not self.jobs.stopped:
-                    self.retry.start()  # the scratch project could not be made (a full disk): tried again
+                if self.scratch_path is not None and not self.jobs.stopped:
+                    self.retry.start()  # the scratch project or stand-in could not be made (a full disk): tried again
                 continue
             # a scratch project holds maps of its own class set only (a project's: check_same_classes)
             classes = self.workspace.classes if target is self.project else session.classes
@@ -1067,6 +1067,9 @@ class ProjectController(QtCore.QObject):
             self._marks_in_flight -= 1
             if self._marks_made.get(key) == made:
                 self._unrecorded[key] = done
+            if self._read_only:  # it never will be: File ▸ New project keeps it (its warning says so)
+                self._write_failed(f"Cannot record 'done' for {path.name}: {message}")
+                return
             if not self.jobs.stopped:
                 self.retry.start()
             self._write_failed(f"Cannot record 'done' for {path.name}: {message}; it is tried again every "
@@ -1083,7 +1086,7 @@ class ProjectController(QtCore.QObject):
     def _record_marks_again(self) -> None:
         """The open project's done marks a write refused (``_record_mark``): written again."""
         project = self.project
-        if project is not None:
+        if project is not None and not self._read_only:
             for path, done in self._unrecorded_marks().items():
                 self._record_mark(project, path, done)
 
