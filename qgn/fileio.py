@@ -188,6 +188,28 @@ def write_problem(folder: str | os.PathLike) -> str | None:
     return None
 
 
+#: What to do about a failed write, by its errno (``os_error_text``).
+WRITE_FAULT_HINTS = {
+    errno.ENOSPC: "free some disk space",
+    errno.EDQUOT: "your disk quota is used up: free some space",
+    errno.EROFS: "the disk is read-only: choose a folder on another",
+    errno.EACCES: "choose a file or folder you may write",
+    errno.EPERM: "choose a file or folder you may write",
+    errno.EIO: "the disk or its connection failed: check it, and keep your work on another disk",
+}
+
+
+def os_error_text(exc: OSError, hint: str | None = None) -> str:
+    """``exc`` as a person reads it: "<file>: <reason> (<what to do>)" — the file it names, the
+    system's reason and, for a failed write (a full disk, a read-only folder, an I/O error), what to
+    do (``WRITE_FAULT_HINTS``; else ``hint``, if given) — instead of Python's "[Errno 28] No space
+    left on device: '<file>'". The one home of that sentence (the ``qgn`` CLI's, the app's)."""
+    where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+    reason = exc.strerror or str(exc)
+    hint = WRITE_FAULT_HINTS.get(exc.errno, hint)
+    return f"{where}{reason}" + (f" ({hint})" if hint else "")
+
+
 def file_sha256(path: str | os.PathLike) -> str | None:
     """SHA-256 (hex) of the file's bytes, read in 1 MiB blocks; None when it cannot be read. The one
     home of hashing a file's content (an import matching copies, a project noting its images)."""

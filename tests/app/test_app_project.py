@@ -436,6 +436,46 @@ def test_an_export_whose_save_first_failed_exports_nothing_and_says_why(qtbot, w
     np.testing.assert_array_equal(import_annotation(exported, win.projects.project.classes, "png"), on_screen)
 
 
+
+def test_a_save_whose_fsync_fails_names_the_file_and_what_to_do_and_keeps_the_last_good_copy(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """An I/O error at the fsync of the saved file (a failing disk or its connection): the warning
+    names the file, the reason and what to do, in words ("[Errno 5] …" was Python's); the last good
+    save is intact, nothing half-written is left, the edits stay unsaved and save once the disk works."""
+    import errno
+
+    from qgn.fileio import is_temporary
+    from qgn.project import Project
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples[:1], model_path, folder, 6)
+    saved_file, = (folder / "annotations").glob("*.qgt")
+    good = saved_file.read_bytes()
+    warnings = []
+    win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    fsync = os.fsync
+
+    def failing(fd):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "fsync", failing)
+    paint(win, 0, 1, [(1, 1), (30, 1)])
+    edited = session.label.copy()
+    win.projects.save()
+    qtbot.waitUntil(lambda: any("Saving failed" in w for w in warnings), timeout=WAIT_MS)
+    said = next(w for w in warnings if "Saving failed" in w)
+    assert str(saved_file) in said and os.strerror(errno.EIO) in said and "check it" in said, said
+    assert "[Errno" not in said, said
+    assert saved_file.read_bytes() == good and session.dirty
+    assert not [f for f in folder.rglob("*") if is_temporary(f.name)]
+    monkeypatch.setattr(os, "fsync", fsync)  # the disk works again
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        win.projects.save()
+    win.jobs.wait_idle()
+    project = Project.open(folder)
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), edited)
+
+
 # --------------------------------------------------------------------------- class edits (issue #14)
 def test_rename_then_reopen_keeps_the_saved_annotation(qtbot, windows, samples, model_path, tmp_path):
     folder = tmp_path / "renamed"
