@@ -1473,8 +1473,13 @@ def finish_class_edit(root: Path, old_generation: int, new_generation: int) -> N
     ``annotations`` link at the new one, and drop the journal."""
     root = Path(root)
     pairs = zip(generation_dirs(old_generation), generation_dirs(new_generation))
-    _remove_folders([root / old for old, new in pairs if _keep_leftovers(root / old, root / new, root)])
+    old = [root / old for old, new in pairs if _keep_leftovers(root / old, root / new, root)]
+    _remove_folders(old)
     link_annotations(root, new_generation)
+    if any(folder.is_dir() and not folder.is_symlink() for folder in old):
+        # a file of an old folder could not be removed (an I/O error): the journal stays, so that the
+        # folder is still the edit's leftover - the project opens - and the next writer removes it
+        return
     (root / JOURNAL_FILE).unlink(missing_ok=True)
 
 

@@ -448,3 +448,34 @@ def test_an_image_is_removed_from_a_project_whose_autosave_folder_is_linked_out_
     assert [path.read_bytes() for path in moved] == [saved]
     assert image.key not in [im.key for im in Project.open(project.root).images]
     assert files_in(outside) == before
+
+
+def test_a_class_edit_whose_old_folder_cannot_all_be_removed_leaves_a_project_that_opens(tmp_path, monkeypatch):
+    """After a class edit's commit its old generation's folder is removed; one file of it that could
+    not be removed (an I/O error) left a real ``annotations`` folder beside ``annotations.g1`` and the
+    journal gone, so the project no longer opened ("copied with a tool that follows links") - for
+    every window and command, the edit reported done. The journal now stays until the folder is
+    gone: the project opens, and its next writer finishes the removal."""
+    from qgn.classes_edit import rename_class
+    from qgn.project_class_edit import apply_class_edit
+
+    project = project_with_work(tmp_path / "p")
+    old_folder = project.root / "annotations"
+    unlink = os.unlink
+
+    def failing_disk(path, *args, **kwargs):  # (shutil.rmtree unlinks by name in its folder: dir_fd)
+        if Path(os.fsdecode(path)).name == "frame_1.qgt":
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(path))
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", failing_disk)
+    apply_class_edit(project, rename_class(CLASSES, 1, "street"))
+    monkeypatch.undo()
+    assert old_folder.is_dir() and not old_folder.is_symlink()  # the file that could not go, and its folder
+    opened = Project.open(project.root)  # refused before: a stray folder
+    assert opened.classes.names == ("sky", "street", "car")
+    for i, image in enumerate(opened.images):
+        np.testing.assert_array_equal(opened.load_annotation(image), label_for(i))
+    opened.set_done(opened.images[2], True)  # the next writer finishes the removal
+    assert old_folder.is_symlink() and os.readlink(old_folder) == "annotations.g1"
+    assert_work_intact(project.root)
