@@ -1072,6 +1072,8 @@ class Project:
             path.unlink(missing_ok=True)
         except NotADirectoryError:  # a plain file where the autosave folder belongs: no autosave to drop
             pass
+        except OSError:  # (an I/O error) the save is written all the same: it must not be reported as failed
+            return False  # the autosave stays, offered at a start as older than its saved annotation
         return True
 
     def replace_annotation(self, image: ProjectImage, label: np.ndarray) -> Path | None:

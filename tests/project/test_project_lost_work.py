@@ -479,3 +479,26 @@ def test_a_class_edit_whose_old_folder_cannot_all_be_removed_leaves_a_project_th
     opened.set_done(opened.images[2], True)  # the next writer finishes the removal
     assert old_folder.is_symlink() and os.readlink(old_folder) == "annotations.g1"
     assert_work_intact(project.root)
+
+
+def test_a_save_whose_autosave_cannot_be_removed_is_a_save(tmp_path, monkeypatch):
+    """The annotation was written, then its autosave could not be removed (an I/O error): the save
+    raised as if it had failed (the app then says "Saving failed" and keeps the image unsaved,
+    though the file holds the edits). It is a save; the autosave stays, older than it."""
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    autosave = project.autosave_path(image)
+    unlink = os.unlink
+
+    def failing_disk(path, *args, **kwargs):
+        if Path(os.fsdecode(path)) == autosave:
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(path))
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", failing_disk)
+    saved = project.save_annotation(image, label_for(7), over=project.annotation_version(image),
+                                    autosave=project.autosave_version(image))
+    monkeypatch.undo()
+    assert saved.version == project.annotation_version(image) and saved.parked is None
+    np.testing.assert_array_equal(Project.open(project.root).load_annotation(image), label_for(7))
+    assert autosave.is_file()  # kept, as older than its saved annotation
