@@ -27,25 +27,77 @@ def atomic_write_together(files: list[tuple[str | os.PathLike, bytes | Iterable[
     written whole to a temporary beside it (flushed, fsynced), and only then are they renamed into
     place, in order, and their folders are fsynced, so that a saved file stays saved through a
     power cut (a rename is durable only once its folder is). A failure before the renames removes
-    the temporaries and names the file."""
+    the temporaries and names the file; a rename that fails after others (an I/O error) puts the
+    files those replaced back (kept under a second name until all are in place), so that no mixed
+    set - new weights beside the old JSON - is left where hard links can be made."""
     staged: list[tuple[str, Path]] = []
+    kept: dict[Path, str | None] = {}  # path -> a second name of the file it held, or None: there was none
+    renamed: list[Path] = []
     try:
         for path, data in files:
             staged.append((_staged(Path(path), data), Path(path)))
+        if len(staged) > 1:  # a rename that fails after others (an I/O error) puts theirs back: no mixed set
+            kept = {path: _second_name(path) for _, path in staged}
         for tmp, path in staged:
             os.replace(tmp, path)
+            renamed.append(path)
         for folder in dict.fromkeys(path.parent for _, path in staged):
             sync_folder(folder)
     except BaseException as exc:
+        if len(renamed) < len(staged):  # a set half in place: the renamed ones go back
+            for path in renamed:
+                _put_back(path, kept.get(path, ""))
         for tmp, _ in staged:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
+        _drop_second_names(kept)
         named = {tmp: path for tmp, path in staged}
         if isinstance(exc, OSError) and exc.filename in named and exc.errno is not None:  # a rename
             raise OSError(exc.errno, exc.strerror, str(named[exc.filename])) from exc
         raise
+    _drop_second_names(kept)
+
+
+def _second_name(path: Path) -> str | None:
+    """A hard link to the file at ``path`` under a temporary's name (``is_temporary``: a killed
+    writer's is removed as a leftover), so that it can be put back; None when there is no file
+    there; "" when no link can be made (no hard links there): it cannot be put back."""
+    if not os.path.lexists(path):
+        return None
+    for _ in range(3):
+        name = path.with_name(f".{path.name}.{os.urandom(6).hex()[:8]}.tmp")
+        try:
+            os.link(path, name, follow_symlinks=False)  # a link standing there is put back as the link
+            return str(name)
+        except FileExistsError:
+            continue
+        except OSError:
+            return ""
+    return ""
+
+
+def _put_back(path: Path, second: str | None) -> None:
+    """Best effort, after a failed set of renames: ``path`` as it was before them - its old file
+    (``second``) renamed back, or removed where there was none; left as it is where its old file
+    was not kept ("")."""
+    try:
+        if second:
+            os.replace(second, path)
+        elif second is None:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def _drop_second_names(kept: dict) -> None:
+    for second in kept.values():
+        if second:
+            try:
+                os.unlink(second)
+            except OSError:
+                pass
 
 
 def make_folder(folder: str | os.PathLike) -> Path:

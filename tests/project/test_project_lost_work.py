@@ -502,3 +502,33 @@ def test_a_save_whose_autosave_cannot_be_removed_is_a_save(tmp_path, monkeypatch
     assert saved.version == project.annotation_version(image) and saved.parked is None
     np.testing.assert_array_equal(Project.open(project.root).load_annotation(image), label_for(7))
     assert autosave.is_file()  # kept, as older than its saved annotation
+
+
+@pytest.mark.parametrize("existed", [True, False])
+def test_files_written_together_whose_second_rename_fails_are_left_as_they_were(tmp_path, monkeypatch, existed):
+    """A model's weights and JSON (a head's, a checkpoint's) are renamed into place one after the
+    other: when the second rename failed (an I/O error) the first stayed - new weights beside the
+    old JSON, or beside none, a pair neither old nor new. Now the set is put back as it was."""
+    from qgn.fileio import atomic_write_together, is_temporary
+
+    weights, config = tmp_path / "m.safetensors", tmp_path / "m.json"
+    if existed:
+        weights.write_bytes(b"old weights")
+        config.write_bytes(b"old json")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    replace = os.replace
+
+    def failing_disk(src, dst, *args, **kwargs):
+        if Path(dst) == config:
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(src), None, str(dst))
+        return replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", failing_disk)
+    with pytest.raises(OSError, match="Input/output error"):
+        atomic_write_together([(weights, b"new weights"), (config, b"new json")])
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert not [p for p in tmp_path.iterdir() if is_temporary(p.name)]
+    atomic_write_together([(weights, b"new weights"), (config, b"new json")])  # the disk works again
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == {"m.safetensors": b"new weights",
+                                                                     "m.json": b"new json"}
