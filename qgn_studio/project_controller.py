@@ -136,6 +136,7 @@ class ProjectController(QtCore.QObject):
         self.retry.setSingleShot(True)
         self.retry.setInterval(AUTOSAVE_RETRY_MS)
         self.retry.timeout.connect(self.autosave_now)
+        self._closed = False  # the window closed (``closed``): no retry is started any more
         self._spare_copy = None  # an autosave's copy its write is done with: the next one copies into it
         self.watch = QtCore.QTimer(self)
         self.watch.setInterval(WATCH_MS)
@@ -272,8 +273,8 @@ class ProjectController(QtCore.QObject):
             session = doc.annotation
             target = self._target(session)
             if target is None:
-                if self.scratch_path is not None and not self.jobs.stopped:
-                    self.retry.start()  # the scratch project or stand-in could not be made (a full disk): tried again
+                if self.scratch_path is not None:
+                    self._retry_later()  # the scratch project or stand-in could not be made (a full disk): tried again
                 continue
             # a scratch project holds maps of its own class set only (a project's: check_same_classes)
             classes = self.workspace.classes if target is self.project else session.classes
@@ -360,7 +361,12 @@ class ProjectController(QtCore.QObject):
         self._write_failed(f"Autosave failed: {message}")
         if self.project is None and CHANGED_ELSEWHERE in message:
             self._reopen_scratches()
-        if not self.jobs.stopped:  # (after the window closed nothing writes any more: said, not tried again)
+        self._retry_later()
+
+    def _retry_later(self) -> None:
+        """Try the autosave (and the refused marks) again in ``AUTOSAVE_RETRY_MS``; not once the
+        window closes (``closed``): after that nothing writes any more (said, not tried again)."""
+        if not self._closed and not self.jobs.stopped:
             self.retry.start()
 
     def _reopen_scratches(self) -> None:
@@ -696,12 +702,19 @@ class ProjectController(QtCore.QObject):
 
     def closed(self) -> None:
         """The window closed normally: no project needs reopening at the next start."""
+        self.stop_writing()
         self.watch.stop()
-        self.retry.stop()
         self.live_marks.release()
         if self.workspace.settings is not None:
             self.workspace.settings.remove("project/open")
             self.workspace.settings.sync()
+
+    def stop_writing(self) -> None:
+        """The window closes: no autosave or retry fires any more, for good (a refused write's
+        callback, run after this, starts none)."""
+        self._closed = True
+        self.timer.stop()
+        self.retry.stop()
 
     def paths_at_start(self, paths: list) -> list:
         """What to open at start for ``paths``: when nothing but the bundled samples was asked for
@@ -743,17 +756,27 @@ class ProjectController(QtCore.QObject):
         if choice == "save":
             return self.save_and_wait()
         if choice == "discard":
+            self._forget_marks(docs)  # before the autosave below, which would write them again
             self.autosave_now()  # the edits since the last autosave too: discarded/ keeps what was on screen
             self.discard_autosaves(dirty)
             for doc in dirty:
                 doc.annotation.mark_saved(doc.annotation.version)  # accepted as lost: ask no more
             # every mark of these images goes, an edited image's too (it is in dirty, not marked)
             self._unmark_scratch([d.path for d in docs if self.project is None and getattr(d, "done", False)])
-            if self.project is not None:  # a mark the project could not record: accepted as lost, ask no more
-                for doc in docs:
-                    self._unrecorded.pop((str(self.project.root), doc.path), None)
             return True
         return False
+
+    def _forget_marks(self, docs) -> None:
+        """The marks of ``docs`` the open project could not record are accepted as lost: asked about
+        no more, and never written later - not by the autosave or retry that follows, nor by a
+        try on its way (its outcome no longer counts: ``_marks_made``)."""
+        if self.project is None:
+            return
+        root = str(self.project.root)
+        for doc in docs:
+            key = (root, doc.path)
+            if self._unrecorded.pop(key, None) is not None:
+                self._marks_made[key] = self._marks_made.get(key, 0) + 1
 
     # ------------------------------------------------------------------ loading saved annotations
     def document_shown(self, doc, over_fresh: bool = False) -> None:
@@ -1065,13 +1088,13 @@ class ProjectController(QtCore.QObject):
 
         def failed(message: str) -> None:
             self._marks_in_flight -= 1
-            if self._marks_made.get(key) == made:
-                self._unrecorded[key] = done
+            if self._marks_made.get(key) != made or self.project is not project:
+                return  # a newer mark decides, or it was accepted as lost, or the project closed (asked then)
+            self._unrecorded[key] = done
             if self._read_only:  # it never will be: File ▸ New project keeps it (its warning says so)
                 self._write_failed(f"Cannot record 'done' for {path.name}: {message}")
                 return
-            if not self.jobs.stopped:
-                self.retry.start()
+            self._retry_later()
             self._write_failed(f"Cannot record 'done' for {path.name}: {message}; it is tried again every "
                                f"{AUTOSAVE_RETRY_MS // 1000} s and at the next save")
 

@@ -324,3 +324,83 @@ def test_a_done_mark_a_full_disk_refused_is_recorded_once_there_is_room(qtbot, w
     qtbot.wait(10)
     asked.clear()
     assert win.projects.close_check() and not asked
+
+
+def refusing_project_json(monkeypatch) -> dict:
+    """project.json cannot be written (a full disk) while ``full["on"]``."""
+    import errno
+    import os
+
+    import qgn.project
+
+    write, full = qgn.project.atomic_write_bytes, {"on": True}
+
+    def disk_full(path, data):
+        if full["on"] and os.path.basename(path) == "project.json":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return write(path, data)
+
+    monkeypatch.setattr(qgn.project, "atomic_write_bytes", disk_full)
+    return full
+
+
+def refused_mark(qtbot, windows, samples, model_path, folder, monkeypatch):
+    """A window with a project whose first image's done mark a full disk refused; (window, full, warnings)."""
+    from studio_steps import start_annotating
+
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    win.projects.retry.setInterval(50)
+    warnings = []
+    win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    full = refusing_project_json(monkeypatch)
+    win.annotator.set_done(True)
+    qtbot.waitUntil(lambda: any("Cannot record" in w for w in warnings), timeout=WAIT_MS)
+    win.jobs.wait_idle()
+    win.projects.ask_unsaved = lambda count, what: "discard"  # the user accepts losing the mark
+    return win, full, warnings
+
+
+def test_a_refused_mark_discarded_at_close_project_is_never_written_later(qtbot, windows, samples, model_path,
+                                                                         tmp_path, monkeypatch):
+    """"Discard" at File ▸ Close project drops a done mark the disk refused: the autosave at the
+    close and the retry after it do not write it once there is room, nor does the project's next
+    opening (it was written into project.json later, unasked)."""
+    from qgn.project import Project
+
+    folder = tmp_path / "proj"
+    win, full, warnings = refused_mark(qtbot, windows, samples, model_path, folder, monkeypatch)
+    assert win.projects.close_project()
+    win.jobs.wait_idle()
+    qtbot.wait(50)
+    warnings.clear()
+    full["on"] = False  # room again
+    qtbot.wait(300)  # six retries at 50 ms, if any were still due
+    win.jobs.wait_idle()
+    assert not win.projects._unrecorded
+    assert not any("Cannot record" in w for w in warnings), warnings
+    assert win.projects.open_project(folder)
+    win.jobs.wait_idle()
+    qtbot.wait(100)
+    win.projects.autosave_now()
+    win.jobs.wait_idle()
+    assert not Project.open(folder).images[0].done
+
+
+def test_no_retry_fires_after_the_window_closed_with_a_refused_mark_discarded(qtbot, windows, samples, model_path,
+                                                                             tmp_path, monkeypatch):
+    """A refused mark's retry does not outlive the window: nothing is tried or said after the
+    close, and the discarded mark is not in the project."""
+    from qgn.project import Project
+
+    folder = tmp_path / "proj"
+    win, full, warnings = refused_mark(qtbot, windows, samples, model_path, folder, monkeypatch)
+    assert win.close()
+    said = len(warnings)
+    assert not win.projects.retry.isActive()
+    full["on"] = False
+    qtbot.wait(300)
+    assert warnings[said:] == []
+    assert not Project.open(folder).images[0].done
