@@ -1314,11 +1314,12 @@ def read_journal(root: Path) -> dict | None:
 
 def journal_state(journal: dict, generation: int, revision: int) -> str | None:
     """"uncommitted" when project.json is still the one the edit started from, "committed" when
-    it is the one the edit wrote, None when it is neither (the journal proves nothing)."""
+    it is the one the edit wrote or a later write of its generation (generations only grow: the
+    edit's old folders are then leftovers), None when it is neither (the journal proves nothing)."""
     if (generation, revision) == (journal["from_generation"], journal["from_revision"]):
         return "uncommitted"
-    if (generation, revision) == (journal["to_generation"], journal["to_revision"]):
-        return "committed"
+    if generation == journal["to_generation"] and revision >= journal["to_revision"]:
+        return "committed"  # (or written since: a journal kept for a leftover folder outlives its edit's write)
     return None
 
 
@@ -1477,10 +1478,16 @@ def finish_class_edit(root: Path, old_generation: int, new_generation: int) -> N
     pairs = zip(generation_dirs(old_generation), generation_dirs(new_generation))
     old = [root / old for old, new in pairs if _keep_leftovers(root / old, root / new, root)]
     _remove_folders(old)
+    left = [folder for folder in old if folder.is_dir() and not folder.is_symlink()]
+    for folder in left:  # a file that could not be removed (an I/O error): the folder is moved aside, whole
+        try:
+            os.replace(folder, keep_aside(root, REMOVED_DIR, f"{folder.name}-left-by-class-edit", ""))
+        except (OSError, OutsideRootError):  # (removed/ is a link)
+            pass
     link_annotations(root, new_generation)
     if any(folder.is_dir() and not folder.is_symlink() for folder in old):
-        # a file of an old folder could not be removed (an I/O error): the journal stays, so that the
-        # folder is still the edit's leftover - the project opens - and the next writer removes it
+        # nor could it be moved: the journal stays, so that the folder is still the edit's leftover -
+        # the project opens, after later writes too (journal_state) - and the next writer tries again
         return
     (root / JOURNAL_FILE).unlink(missing_ok=True)
 

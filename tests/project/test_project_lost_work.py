@@ -450,85 +450,74 @@ def test_an_image_is_removed_from_a_project_whose_autosave_folder_is_linked_out_
     assert files_in(outside) == before
 
 
-def test_a_class_edit_whose_old_folder_cannot_all_be_removed_leaves_a_project_that_opens(tmp_path, monkeypatch):
+def unremovable(monkeypatch, name: str = "frame_1.qgt") -> None:
+    """The file ``name`` cannot be removed (a bad sector: an I/O error, at every try)."""
+    unlink = os.unlink
+
+    def failing_disk(path, *args, **kwargs):  # (shutil.rmtree unlinks by name in its folder: dir_fd)
+        if Path(os.fsdecode(path)).name == name:
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(path))
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", failing_disk)
+
+
+def test_a_class_edit_whose_old_folder_cannot_all_be_removed_moves_it_aside(tmp_path, monkeypatch):
     """After a class edit's commit its old generation's folder is removed; one file of it that could
     not be removed (an I/O error) left a real ``annotations`` folder beside ``annotations.g1`` and the
     journal gone, so the project no longer opened ("copied with a tool that follows links") - for
-    every window and command, the edit reported done. The journal now stays until the folder is
-    gone: the project opens, and its next writer finishes the removal."""
+    every window and command, the edit reported done. What is left of the folder now goes to
+    ``removed/`` whole (a rename: nothing deleted), so the project opens as any other."""
     from qgn.classes_edit import rename_class
+    from qgn.project import JOURNAL_FILE
     from qgn.project_class_edit import apply_class_edit
 
     project = project_with_work(tmp_path / "p")
     old_folder = project.root / "annotations"
-    unlink = os.unlink
-
-    def failing_disk(path, *args, **kwargs):  # (shutil.rmtree unlinks by name in its folder: dir_fd)
-        if Path(os.fsdecode(path)).name == "frame_1.qgt":
-            raise OSError(errno.EIO, os.strerror(errno.EIO), str(path))
-        return unlink(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "unlink", failing_disk)
+    unremovable(monkeypatch)
     apply_class_edit(project, rename_class(CLASSES, 1, "street"))
-    monkeypatch.undo()
-    assert old_folder.is_dir() and not old_folder.is_symlink()  # the file that could not go, and its folder
-    opened = Project.open(project.root)  # refused before: a stray folder
+    assert old_folder.is_symlink() and os.readlink(old_folder) == "annotations.g1"
+    assert not (project.root / JOURNAL_FILE).exists()
+    kept = list((project.root / REMOVED_DIR).glob("annotations-left-by-class-edit*/frame_1.qgt"))
+    assert len(kept) == 1  # the file that could not go, kept
+    opened = Project.open(project.root)
     assert opened.classes.names == ("sky", "street", "car")
     for i, image in enumerate(opened.images):
         np.testing.assert_array_equal(opened.load_annotation(image), label_for(i))
-    opened.set_done(opened.images[2], True)  # the next writer finishes the removal
-    assert old_folder.is_symlink() and os.readlink(old_folder) == "annotations.g1"
     assert_work_intact(project.root)
 
 
-def test_a_save_whose_autosave_cannot_be_removed_is_a_save(tmp_path, monkeypatch):
-    """The annotation was written, then its autosave could not be removed (an I/O error): the save
-    raised as if it had failed (the app then says "Saving failed" and keeps the image unsaved,
-    though the file holds the edits). It is a save; the autosave stays, older than it."""
+@pytest.mark.parametrize("edit", ["rename", "merge"])
+def test_a_class_edit_whose_old_folder_can_neither_go_nor_move_leaves_a_project_that_opens(tmp_path, monkeypatch,
+                                                                                          edit):
+    """Nor can the folder be moved aside: its journal stays, and the project opens - after the
+    writes that follow too (the journal of a later revision was taken as proving nothing, and the
+    project was unopenable again after the next done mark) - each writer trying again."""
+    from qgn.classes_edit import merge_classes, rename_class
+    from qgn.project import JOURNAL_FILE
+    from qgn.project_class_edit import apply_class_edit
+
     project = project_with_work(tmp_path / "p")
-    image = project.images[0]
-    autosave = project.autosave_path(image)
-    unlink = os.unlink
-
-    def failing_disk(path, *args, **kwargs):
-        if Path(os.fsdecode(path)) == autosave:
-            raise OSError(errno.EIO, os.strerror(errno.EIO), str(path))
-        return unlink(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "unlink", failing_disk)
-    saved = project.save_annotation(image, label_for(7), over=project.annotation_version(image),
-                                    autosave=project.autosave_version(image))
-    monkeypatch.undo()
-    assert saved.version == project.annotation_version(image) and saved.parked is None
-    np.testing.assert_array_equal(Project.open(project.root).load_annotation(image), label_for(7))
-    assert autosave.is_file()  # kept, as older than its saved annotation
-
-
-@pytest.mark.parametrize("existed", [True, False])
-def test_files_written_together_whose_second_rename_fails_are_left_as_they_were(tmp_path, monkeypatch, existed):
-    """A model's weights and JSON (a head's, a checkpoint's) are renamed into place one after the
-    other: when the second rename failed (an I/O error) the first stayed - new weights beside the
-    old JSON, or beside none, a pair neither old nor new. Now the set is put back as it was."""
-    from qgn.fileio import atomic_write_together, is_temporary
-
-    weights, config = tmp_path / "m.safetensors", tmp_path / "m.json"
-    if existed:
-        weights.write_bytes(b"old weights")
-        config.write_bytes(b"old json")
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    old_folder = project.root / "annotations"
+    unremovable(monkeypatch)
     replace = os.replace
 
-    def failing_disk(src, dst, *args, **kwargs):
-        if Path(dst) == config:
-            raise OSError(errno.EIO, os.strerror(errno.EIO), str(src), None, str(dst))
+    def no_move(src, dst, *args, **kwargs):
+        if "left-by-class-edit" in os.fsdecode(dst):
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(src))
         return replace(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(os, "replace", failing_disk)
-    with pytest.raises(OSError, match="Input/output error"):
-        atomic_write_together([(weights, b"new weights"), (config, b"new json")])
-    monkeypatch.undo()
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
-    assert not [p for p in tmp_path.iterdir() if is_temporary(p.name)]
-    atomic_write_together([(weights, b"new weights"), (config, b"new json")])  # the disk works again
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == {"m.safetensors": b"new weights",
-                                                                     "m.json": b"new json"}
+    monkeypatch.setattr(os, "replace", no_move)
+    change = rename_class(CLASSES, 1, "street") if edit == "rename" else merge_classes(CLASSES, 2, 1)
+    apply_class_edit(project, change)
+    assert old_folder.is_dir() and not old_folder.is_symlink() and (project.root / JOURNAL_FILE).exists()
+    second = Project.open(project.root)
+    second.set_done(second.images[2], True)  # the next writer: cannot finish either
+    third = Project.open(project.root)  # refused before
+    assert third.images[2].done and third.classes == change.after
+    third.set_done(third.images[0], True)
+    assert Project.open(project.root).images[0].done
+    monkeypatch.undo()  # the disk is replaced: the next writer finishes
+    fourth = Project.open(project.root)
+    fourth.set_done(fourth.images[1], True)
+    assert old_folder.is_symlink() and not (project.root / JOURNAL_FILE).exists()
