@@ -29,7 +29,10 @@ def atomic_write_together(files: list[tuple[str | os.PathLike, bytes | Iterable[
     power cut (a rename is durable only once its folder is). A failure before the renames removes
     the temporaries and names the file; a rename that fails after others (an I/O error) puts the
     files those replaced back (kept under a second name until all are in place), so that no mixed
-    set - new weights beside the old JSON - is left where hard links can be made."""
+    set - new weights beside the old JSON - is left where hard links can be made. A crash (SIGKILL,
+    a power cut) between two renames can still leave a mixed set (and the second names, removed
+    as stale leftovers later): a reader that must know checks that the files match (a hash of
+    one in the other: ``qgn.project_head.ProjectHead.save``)."""
     staged: list[tuple[str, Path]] = []
     kept: dict[Path, str | None] = {}  # path -> a second name of the file it held, or None: there was none
     renamed: list[Path] = []
@@ -323,7 +326,9 @@ def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = ST
                 removed += remove_stale_temporaries(sub, older_than_s, depth - 1)
     for tmp in folder.glob(".*.tmp"):
         try:
-            if is_temporary(tmp.name) and tmp.is_file() and now - tmp.stat().st_mtime > older_than_s:
+            st = tmp.stat()
+            # ctime too: a writer's set-aside (``_second_name``) is a hard link made now to an old file
+            if is_temporary(tmp.name) and tmp.is_file() and now - max(st.st_mtime, st.st_ctime) > older_than_s:
                 tmp.unlink()
                 removed += 1
         except OSError:
