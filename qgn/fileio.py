@@ -243,13 +243,14 @@ def write_problem(folder: str | os.PathLike) -> str | None:
     return None
 
 
-#: What to do about a failed write, by its errno (``os_error_text``).
+#: What to do about a failed write, by its errno (``os_error_text``); a refused permission's hint
+#: fits a read too (the app and the CLI pass reads through it as well).
 WRITE_FAULT_HINTS = {
     errno.ENOSPC: "free some disk space",
     errno.EDQUOT: "your disk quota is used up: free some space",
     errno.EROFS: "the disk is read-only: choose a folder on another",
-    errno.EACCES: "choose a file or folder you may write",
-    errno.EPERM: "choose a file or folder you may write",
+    errno.EACCES: "you lack the permission for it: check its owner and permissions, or choose another",
+    errno.EPERM: "you lack the permission for it: check its owner and permissions, or choose another",
     errno.EIO: "the disk or its connection failed: check it, and keep your work on another disk",
 }
 
