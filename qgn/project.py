@@ -938,13 +938,21 @@ class Project:
         """Mark an image done (or not), merged into project.json under the write lock. A write that
         fails (a full disk) leaves the flag as it was here too: this object never says a mark is
         recorded that project.json does not hold."""
+        self.set_done_many([(image, done)])
+
+    def set_done_many(self, marks: Iterable) -> None:
+        """``set_done`` of several ``(image, done)`` pairs in one write of project.json (all or none)."""
         with self.writing():
-            own = self._own(image)
-            before, own.done = own.done, bool(done)
+            index = self._by_key()
+            owns = [(self._own(image, index), bool(done)) for image, done in marks]
+            before = [(own, own.done) for own, _ in owns]
+            for own, done in owns:
+                own.done = done
             try:
                 self._commit()
             except BaseException:
-                own.done = before
+                for own, was in reversed(before):
+                    own.done = was
                 raise
 
     def set_model(self, model: str | None) -> None:

@@ -404,3 +404,53 @@ def test_no_retry_fires_after_the_window_closed_with_a_refused_mark_discarded(qt
     qtbot.wait(300)
     assert warnings[said:] == []
     assert not Project.open(folder).images[0].done
+
+
+def test_many_refused_marks_are_tried_again_in_one_write_with_one_banner(qtbot, windows, samples, model_path,
+                                                                         tmp_path, monkeypatch):
+    """Several done marks a full disk refused: each retry writes project.json once for them all (it
+    was one job and one write per mark), and the warning's banner is shown once; the repeats of
+    each retry go to the status line. Once there is room all of them are recorded."""
+    import os
+
+    import qgn.project
+    from qgn.project import Project
+    from studio_steps import start_annotating
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples[:3], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    win.projects.retry.setInterval(60 * 60 * 1000)  # retries here are made by hand, one at a time
+    banners, status = [], []
+    win.workspace.message.connect(lambda text, kind, key: banners.append(text))
+    win.workspace.status.connect(lambda text, ms: status.append(text))
+    full = refusing_project_json(monkeypatch)
+    for doc in win.docs:
+        doc.done = True
+        win.projects._done_changed(doc, True)  # what marking each image done does
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: len(win.projects._unrecorded) == 3, timeout=WAIT_MS)
+    writes = []
+    refused = qgn.project.atomic_write_bytes
+
+    def counted(path, data):
+        if os.path.basename(path) == "project.json":
+            writes.append(path)
+        return refused(path, data)
+
+    monkeypatch.setattr(qgn.project, "atomic_write_bytes", counted)
+    said = len(status)
+    for _ in range(3):  # three retries
+        win.projects.autosave_now()
+        win.jobs.wait_idle()
+        qtbot.waitUntil(lambda: sum("Cannot record" in t for t in status[said:]) >= 1, timeout=WAIT_MS)
+        said = len(status)
+    assert len(writes) == 3  # one write a retry
+    assert sum("Cannot record" in b for b in banners) == 1, banners  # at the first refusal, not at each
+    full["on"] = False
+    win.projects.autosave_now()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: not win.projects._unrecorded, timeout=WAIT_MS)
+    assert all(im.done for im in Project.open(folder).images)

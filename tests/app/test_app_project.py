@@ -347,12 +347,15 @@ def test_a_failed_autosave_is_tried_again_without_another_edit(qtbot, windows, s
     session = start_annotating(qtbot, win, [samples[0]], model_path)
     assert win.projects.new_project()
     win.projects.retry.setInterval(50)
-    warnings, autosaved = [], []
+    warnings, autosaved, status = [], [], []
     win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    win.workspace.status.connect(lambda text, ms: status.append(text))
     win.projects.autosaved.connect(autosaved.append)
     paint(win, 3, 6, [(4, 4), (60, 4)])
-    qtbot.waitUntil(lambda: sum("Autosave failed" in w for w in warnings) >= 2, timeout=WAIT_MS)  # tried again
+    qtbot.waitUntil(lambda: sum("Autosave failed" in w for w in status) >= 3, timeout=WAIT_MS)  # tried again
     assert session.needs_autosave and not autosaved  # still only in memory, and never said to be autosaved
+    # the banner once (it came back at every retry, over the image): the repeats in the status line
+    assert sum("Autosave failed" in w for w in warnings) == 1, warnings
     full["on"] = False  # room again; no stroke follows
     with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
         pass
@@ -400,6 +403,47 @@ def test_a_scratch_folder_a_full_disk_kept_from_being_made_is_made_once_there_is
     qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
     np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
 
+
+
+def test_the_retry_of_a_scratch_project_a_full_disk_refused_reads_no_project_on_the_ui_thread(
+        qtbot, windows, samples, model_path, user_state, monkeypatch):
+    """Without a project, the scratch project of the edits' class set could not be made (a full
+    disk): every 10 s retry looked for it on the UI thread - opening every scratch project (30-450
+    ms with a few large ones) once per image waiting - and showed the banner again. The search runs
+    on the file thread, once a retry, and the banner is shown once; the repeats go to the status line."""
+    import errno
+    import threading
+
+    from qgn.classes import ClassSet
+    from qgn.project import Project
+
+    scratch = user_state / "scratch"
+    Project.create(scratch / "classes-other", [samples[0]], ClassSet(("c0", "b")))  # another class set's
+    opened_on_ui = []
+    real_open, real_create = Project.open.__func__, Project.create.__func__
+
+    def open_(cls, root):
+        if threading.current_thread() is threading.main_thread():
+            opened_on_ui.append(str(root))
+        return real_open(cls, root)
+
+    def create(cls, root, *args, **kwargs):
+        if "scratch" in str(root) and "other" not in str(root):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(root / "project.json"))
+        return real_create(cls, root, *args, **kwargs)
+
+    win = windows()
+    start_annotating(qtbot, win, samples[:3], model_path)
+    monkeypatch.setattr(Project, "open", classmethod(open_))
+    monkeypatch.setattr(Project, "create", classmethod(create))
+    win.projects.retry.setInterval(50)
+    banners, status = [], []
+    win.workspace.message.connect(lambda text, kind, key: banners.append(text))
+    win.workspace.status.connect(lambda text, ms: status.append(text))
+    paint(win, 2, 1, [(5, 40), (60, 40)])
+    qtbot.waitUntil(lambda: sum("No autosave without a project" in t for t in status) >= 4, timeout=WAIT_MS)
+    assert opened_on_ui == []
+    assert sum("No autosave without a project" in b for b in banners) == 1, banners
 
 
 def test_an_export_whose_save_first_failed_exports_nothing_and_says_why(qtbot, windows, samples, model_path,
