@@ -801,8 +801,7 @@ class ProjectController(QtCore.QObject):
         docs = self.workspace.docs if docs is None else docs
         dirty = [d for d in docs if d.annotation is not None and d.annotation.dirty]
         if self._marks_in_flight:  # a mark on its way may yet be refused: know before answering
-            self.jobs.wait_idle()
-            QtCore.QCoreApplication.processEvents()
+            self._wait_for_marks()
         unrecorded = self._unrecorded_marks()
         marked = [d for d in docs if d not in dirty and (d.path in unrecorded if self.project is not None
                                                           else getattr(d, "done", False))]
@@ -821,6 +820,21 @@ class ProjectController(QtCore.QObject):
             self._unmark_scratch([d.path for d in docs if self.project is None and getattr(d, "done", False)])
             return True
         return False
+
+    def _wait_for_marks(self, timeout_s: float = 60.0) -> None:
+        """Until the done marks on their way are decided (their callbacks ran), at most ``timeout_s``:
+        the UI thread's events run meanwhile (it repaints; the user's input waits), where blocking
+        on the file thread held it for as long as a slow disk took."""
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        loop, poll = QtCore.QEventLoop(), QtCore.QTimer()
+        poll.timeout.connect(lambda: loop.quit() if not self._marks_in_flight or time.monotonic() > deadline
+                             else None)
+        poll.start(10)
+        if self._marks_in_flight:
+            loop.exec(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        poll.stop()
 
     def _forget_marks(self, docs) -> None:
         """The marks of ``docs`` the open project could not record are accepted as lost: asked about

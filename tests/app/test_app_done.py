@@ -454,3 +454,38 @@ def test_many_refused_marks_are_tried_again_in_one_write_with_one_banner(qtbot, 
     win.jobs.wait_idle()
     qtbot.waitUntil(lambda: not win.projects._unrecorded, timeout=WAIT_MS)
     assert all(im.done for im in Project.open(folder).images)
+
+
+def test_closing_while_a_done_mark_is_written_keeps_the_ui_thread_running(qtbot, windows, samples, model_path,
+                                                                          tmp_path, monkeypatch):
+    """Closing waits for a done mark on its way (it may yet be refused, and then asked about): that
+    wait blocked the UI thread (2 s with a slow disk: no repaint); the UI thread's events now run
+    meanwhile (the user's input excepted). Here the mark's write goes on only once a UI-thread
+    timer has run (or after 5 s, the test's bound)."""
+    import threading
+
+    from PySide6 import QtCore
+
+    from qgn.project import Project
+    from studio_steps import start_annotating
+
+    win = windows(folder=tmp_path / "proj")
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    gate, waited_out = threading.Event(), []
+    real = Project.set_done_many
+
+    def slow_disk(self, marks):
+        if not gate.wait(5):
+            waited_out.append(True)
+        return real(self, marks)
+
+    monkeypatch.setattr(Project, "set_done_many", slow_disk)
+    win.annotator.set_done(True)
+    QtCore.QTimer.singleShot(0, gate.set)  # runs only if the UI thread's events do
+    asked = []
+    win.projects.ask_unsaved = lambda count, what: asked.append(count) or "cancel"
+    assert win.projects.confirm_discard("closing")  # the mark was recorded: nothing to ask
+    assert not waited_out and not asked
+    assert Project.open(tmp_path / "proj").images[0].done
