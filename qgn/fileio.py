@@ -70,7 +70,7 @@ def _second_name(path: Path) -> str | None:
     if not os.path.lexists(path):
         return None
     for _ in range(3):
-        name = path.with_name(f".{path.name}.{os.urandom(6).hex()[:8]}.tmp")
+        name = path.with_name(f".{path.name}{SET_ASIDE}{os.urandom(6).hex()[:8]}.tmp")
         try:
             os.link(path, name, follow_symlinks=False)  # a link standing there is put back as the link
             return str(name)
@@ -299,6 +299,9 @@ def path_inside(root: str | os.PathLike, *parts: str) -> Path:
 
 
 STALE_TEMP_SECONDS = 60.0
+#: In the name of the hard link to a replaced file that ``atomic_write_together`` keeps until all
+#: its files are in place (``.<name>.aside.<8 random characters>.tmp``: a temporary's name).
+SET_ASIDE = ".aside."
 #: What ``_staged`` names its temporaries: ``.<name>.`` + mkstemp's 8 random characters + ``.tmp``.
 TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 
@@ -328,8 +331,10 @@ def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = ST
     for tmp in folder.glob(".*.tmp"):
         try:
             st = tmp.stat()
-            # ctime too: a writer's set-aside (``_second_name``) is a hard link made now to an old file
-            if is_temporary(tmp.name) and tmp.is_file() and now - max(st.st_mtime, st.st_ctime) > older_than_s:
+            # a writer's set-aside (``_second_name``) is a hard link made now to an old file: its
+            # mtime is the old file's; its ctime (the link's making, or the writer's crash) counts
+            changed = max(st.st_mtime, st.st_ctime) if SET_ASIDE in tmp.name else st.st_mtime
+            if is_temporary(tmp.name) and tmp.is_file() and now - changed > older_than_s:
                 tmp.unlink()
                 removed += 1
         except OSError:
