@@ -27,25 +27,80 @@ def atomic_write_together(files: list[tuple[str | os.PathLike, bytes | Iterable[
     written whole to a temporary beside it (flushed, fsynced), and only then are they renamed into
     place, in order, and their folders are fsynced, so that a saved file stays saved through a
     power cut (a rename is durable only once its folder is). A failure before the renames removes
-    the temporaries and names the file."""
+    the temporaries and names the file; a rename that fails after others (an I/O error) puts the
+    files those replaced back (kept under a second name until all are in place), so that no mixed
+    set - new weights beside the old JSON - is left where hard links can be made. A crash (SIGKILL,
+    a power cut) between two renames can still leave a mixed set (and the second names, removed
+    as stale leftovers later): a reader that must know checks that the files match (a hash of
+    one in the other: ``qgn.project_head.ProjectHead.save``)."""
     staged: list[tuple[str, Path]] = []
+    kept: dict[Path, str | None] = {}  # path -> a second name of the file it held, or None: there was none
+    renamed: list[Path] = []
     try:
         for path, data in files:
             staged.append((_staged(Path(path), data), Path(path)))
+        if len(staged) > 1:  # a rename that fails after others (an I/O error) puts theirs back: no mixed set
+            kept = {path: _second_name(path) for _, path in staged}
         for tmp, path in staged:
             os.replace(tmp, path)
+            renamed.append(path)
         for folder in dict.fromkeys(path.parent for _, path in staged):
             sync_folder(folder)
     except BaseException as exc:
+        if len(renamed) < len(staged):  # a set half in place: the renamed ones go back
+            for path in renamed:
+                _put_back(path, kept.get(path, ""))
         for tmp, _ in staged:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
+        _drop_second_names(kept)
         named = {tmp: path for tmp, path in staged}
         if isinstance(exc, OSError) and exc.filename in named and exc.errno is not None:  # a rename
             raise OSError(exc.errno, exc.strerror, str(named[exc.filename])) from exc
         raise
+    _drop_second_names(kept)
+
+
+def _second_name(path: Path) -> str | None:
+    """A hard link to the file at ``path`` under a temporary's name (``is_temporary``: a killed
+    writer's is removed as a leftover), so that it can be put back; None when there is no file
+    there; "" when no link can be made (no hard links there): it cannot be put back."""
+    if not os.path.lexists(path):
+        return None
+    for _ in range(3):
+        name = path.with_name(f".{path.name}{SET_ASIDE}{os.urandom(6).hex()[:8]}.tmp")
+        try:
+            os.link(path, name, follow_symlinks=False)  # a link standing there is put back as the link
+            return str(name)
+        except FileExistsError:
+            continue
+        except OSError:
+            return ""
+    return ""
+
+
+def _put_back(path: Path, second: str | None) -> None:
+    """Best effort, after a failed set of renames: ``path`` as it was before them - its old file
+    (``second``) renamed back, or removed where there was none; left as it is where its old file
+    was not kept ("")."""
+    try:
+        if second:
+            os.replace(second, path)
+        elif second is None:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def _drop_second_names(kept: dict) -> None:
+    for second in kept.values():
+        if second:
+            try:
+                os.unlink(second)
+            except OSError:
+                pass
 
 
 def make_folder(folder: str | os.PathLike) -> Path:
@@ -188,6 +243,29 @@ def write_problem(folder: str | os.PathLike) -> str | None:
     return None
 
 
+#: What to do about a failed write, by its errno (``os_error_text``); a refused permission's hint
+#: fits a read too (the app and the CLI pass reads through it as well).
+WRITE_FAULT_HINTS = {
+    errno.ENOSPC: "free some disk space",
+    errno.EDQUOT: "your disk quota is used up: free some space",
+    errno.EROFS: "the disk is read-only: choose a folder on another",
+    errno.EACCES: "you lack the permission for it: check its owner and permissions, or choose another",
+    errno.EPERM: "you lack the permission for it: check its owner and permissions, or choose another",
+    errno.EIO: "the disk or its connection failed: check it, and keep your work on another disk",
+}
+
+
+def os_error_text(exc: OSError, hint: str | None = None) -> str:
+    """``exc`` as a person reads it: "<file>: <reason> (<what to do>)" — the file it names, the
+    system's reason and, for a failed write (a full disk, a read-only folder, an I/O error), what to
+    do (``WRITE_FAULT_HINTS``; else ``hint``, if given) — instead of Python's "[Errno 28] No space
+    left on device: '<file>'". The one home of that sentence (the ``qgn`` CLI's, the app's)."""
+    where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+    reason = exc.strerror or str(exc)
+    hint = WRITE_FAULT_HINTS.get(exc.errno, hint)
+    return f"{where}{reason}" + (f" ({hint})" if hint else "")
+
+
 def file_sha256(path: str | os.PathLike) -> str | None:
     """SHA-256 (hex) of the file's bytes, read in 1 MiB blocks; None when it cannot be read. The one
     home of hashing a file's content (an import matching copies, a project noting its images)."""
@@ -221,6 +299,9 @@ def path_inside(root: str | os.PathLike, *parts: str) -> Path:
 
 
 STALE_TEMP_SECONDS = 60.0
+#: In the name of the hard link to a replaced file that ``atomic_write_together`` keeps until all
+#: its files are in place (``.<name>.aside.<8 random characters>.tmp``: a temporary's name).
+SET_ASIDE = ".aside."
 #: What ``_staged`` names its temporaries: ``.<name>.`` + mkstemp's 8 random characters + ``.tmp``.
 TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 
@@ -249,7 +330,11 @@ def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = ST
                 removed += remove_stale_temporaries(sub, older_than_s, depth - 1)
     for tmp in folder.glob(".*.tmp"):
         try:
-            if is_temporary(tmp.name) and tmp.is_file() and now - tmp.stat().st_mtime > older_than_s:
+            st = tmp.stat()
+            # a writer's set-aside (``_second_name``) is a hard link made now to an old file: its
+            # mtime is the old file's; its ctime (the link's making, or the writer's crash) counts
+            changed = max(st.st_mtime, st.st_ctime) if SET_ASIDE in tmp.name else st.st_mtime
+            if is_temporary(tmp.name) and tmp.is_file() and now - changed > older_than_s:
                 tmp.unlink()
                 removed += 1
         except OSError:

@@ -17,7 +17,7 @@ from typing import Iterator
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from qgn.env import env_count
-from qgn.fileio import check_regular_file
+from qgn.fileio import check_regular_file, os_error_text
 
 DEFAULT_MAX_PIXELS = 1 << 26
 MAX_PIXELS_ENV = "QGN_MAX_PIXELS"
@@ -174,6 +174,8 @@ def open_image(path: str | os.PathLike) -> Iterator[Image.Image]:
     except UnidentifiedImageError:
         raise ValueError(f"{path} is not a readable image (Pillow reads PNG, JPEG, TIFF, BMP, WebP, …; is it one?)") from None
     except (OSError, SyntaxError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None and exc.strerror:  # the system's: said for a person
+            raise ValueError(f"{path} could not be read: {os_error_text(OSError(exc.errno, exc.strerror))}") from None
         raise ValueError(f"{path} could not be read as an image: {exc}") from None
     with image:
         check_not_postscript(image, path)

@@ -935,16 +935,36 @@ class Project:
         return found
 
     def set_done(self, image: ProjectImage, done: bool) -> None:
-        """Mark an image done (or not), merged into project.json under the write lock."""
+        """Mark an image done (or not), merged into project.json under the write lock. A write that
+        fails (a full disk) leaves the flag as it was here too: this object never says a mark is
+        recorded that project.json does not hold."""
+        self.set_done_many([(image, done)])
+
+    def set_done_many(self, marks: Iterable) -> None:
+        """``set_done`` of several ``(image, done)`` pairs in one write of project.json (all or none)."""
         with self.writing():
-            self._own(image).done = bool(done)
-            self._commit()
+            index = self._by_key()
+            owns = [(self._own(image, index), bool(done)) for image, done in marks]
+            before = [(own, own.done) for own, _ in owns]
+            for own, done in owns:
+                own.done = done
+            try:
+                self._commit()
+            except BaseException:
+                for own, was in reversed(before):
+                    own.done = was
+                raise
 
     def set_model(self, model: str | None) -> None:
-        """Remember ``model`` (a file or a bundled name), merged into project.json."""
+        """Remember ``model`` (a file or a bundled name), merged into project.json (left as it was
+        when the write fails)."""
         with self.writing():
-            self.model = None if model is None else str(model)
-            self._commit()
+            before, self.model = self.model, None if model is None else str(model)
+            try:
+                self._commit()
+            except BaseException:
+                self.model = before
+                raise
 
     def _own(self, image: ProjectImage, index: dict[str, ProjectImage] | None = None) -> ProjectImage:
         """This project's image of ``image``'s key — KeyError when there is none, or when that key now
@@ -1060,6 +1080,8 @@ class Project:
             path.unlink(missing_ok=True)
         except NotADirectoryError:  # a plain file where the autosave folder belongs: no autosave to drop
             pass
+        except OSError:  # (an I/O error) the save is written all the same: it must not be reported as failed
+            return False  # the autosave stays, offered at a start as older than its saved annotation
         return True
 
     def replace_annotation(self, image: ProjectImage, label: np.ndarray) -> Path | None:
@@ -1300,11 +1322,12 @@ def read_journal(root: Path) -> dict | None:
 
 def journal_state(journal: dict, generation: int, revision: int) -> str | None:
     """"uncommitted" when project.json is still the one the edit started from, "committed" when
-    it is the one the edit wrote, None when it is neither (the journal proves nothing)."""
+    it is the one the edit wrote or a later write of its generation (generations only grow: the
+    edit's old folders are then leftovers), None when it is neither (the journal proves nothing)."""
     if (generation, revision) == (journal["from_generation"], journal["from_revision"]):
         return "uncommitted"
-    if (generation, revision) == (journal["to_generation"], journal["to_revision"]):
-        return "committed"
+    if generation == journal["to_generation"] and revision >= journal["to_revision"]:
+        return "committed"  # (or written since: a journal kept for a leftover folder outlives its edit's write)
     return None
 
 
@@ -1461,8 +1484,19 @@ def finish_class_edit(root: Path, old_generation: int, new_generation: int) -> N
     ``annotations`` link at the new one, and drop the journal."""
     root = Path(root)
     pairs = zip(generation_dirs(old_generation), generation_dirs(new_generation))
-    _remove_folders([root / old for old, new in pairs if _keep_leftovers(root / old, root / new, root)])
+    old = [root / old for old, new in pairs if _keep_leftovers(root / old, root / new, root)]
+    _remove_folders(old)
+    left = [folder for folder in old if folder.is_dir() and not folder.is_symlink()]
+    for folder in left:  # a file that could not be removed (an I/O error): the folder is moved aside, whole
+        try:
+            os.replace(folder, keep_aside(root, REMOVED_DIR, f"{folder.name}-left-by-class-edit", ""))
+        except (OSError, OutsideRootError):  # (removed/ is a link)
+            pass
     link_annotations(root, new_generation)
+    if any(folder.is_dir() and not folder.is_symlink() for folder in old):
+        # nor could it be moved: the journal stays, so that the folder is still the edit's leftover -
+        # the project opens, after later writes too (journal_state) - and the next writer tries again
+        return
     (root / JOURNAL_FILE).unlink(missing_ok=True)
 
 

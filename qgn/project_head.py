@@ -25,6 +25,7 @@ least as well as the model on saved images it had not trained on.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -170,8 +171,10 @@ class ProjectHead:
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
         """Write the head to ``path`` (.safetensors) and its ``.json`` beside, together
-        (`qgn.fileio.atomic_write_together`: a failure or a crash leaves the old pair, never new
-        weights beside the old JSON)."""
+        (`qgn.fileio.atomic_write_together`: a failure leaves the old pair). A crash (SIGKILL, a
+        power cut) in the microseconds between the two renames can leave the new weights beside the
+        old JSON: the JSON names the sha256 of its weights, so ``load`` refuses such a pair (the
+        head is then fitted again) instead of using weights with another head's description."""
         from safetensors.torch import save
 
         from qgn.fileio import atomic_write_together
@@ -184,7 +187,9 @@ class ProjectHead:
                 "fit_seconds": self.fit_seconds, "feature_stride": FEATURE_STRIDE, "model": self.model,
                 "record": [[str(k), float(h), float(m)] for k, (h, m) in self.record.items()],
                 "trained": [str(k) for k in self.trained]}
-        atomic_write_together([(path, save(tensors)),
+        weights = save(tensors)
+        meta["weights_sha256"] = hashlib.sha256(weights).hexdigest()
+        atomic_write_together([(path, weights),
                                (path.with_suffix(".json"), (json.dumps(meta, indent=1) + "\n").encode("utf-8"))])
         return path
 
@@ -198,7 +203,12 @@ class ProjectHead:
             meta = read_json(path.with_suffix(".json"), "project head's description", MAX_HEAD_JSON_BYTES)
             if meta.get("format") != HEAD_FORMAT or meta.get("version") != HEAD_VERSION:
                 raise ValueError(f"not a version-{HEAD_VERSION} project head")
-            t = load(path.read_bytes())
+            weights = path.read_bytes()
+            sha = meta.get("weights_sha256")  # (absent from heads saved before it was written)
+            if sha is not None and sha != hashlib.sha256(weights).hexdigest():
+                raise ValueError(f"its weights are not the ones {path.with_suffix('.json').name} describes (a crash "
+                                 "while both were written)")
+            t = load(weights)
             names = list(meta["names"])
             _check_tensors(t, len(names))
             bias = t["bias"].clone()

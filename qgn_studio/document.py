@@ -426,7 +426,14 @@ class ImageDocument:
 
 
 def describe_error(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    """``exc`` in one line for a person; a system error (a full disk, a read-only folder) as
+    "<file>: <reason> (<what to do>)" (``qgn.fileio.os_error_text``)."""
+    if isinstance(exc, OSError) and exc.errno is not None and exc.strerror:
+        from qgn.fileio import os_error_text
+
+        text = os_error_text(exc)
+    else:
+        text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
 
 

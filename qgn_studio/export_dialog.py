@@ -183,6 +183,7 @@ class ExportDialog(JobDialog):
                 self.log.setText(f"<span style='color:#ff8a80'>Cityscapes {html.escape(str(exc), quote=False)}</span>")
                 self.split.setFocus()
                 return
+        saving = [(doc.name, doc.annotation, doc.annotation.version) for doc in self.projects.unsaved()]  # saved first
         if not self.projects.save():
             return
         cancel = self._start_job()
@@ -200,6 +201,13 @@ class ExportDialog(JobDialog):
                                   should_stop=cancel.is_set)
 
         def export() -> None:  # once the saves queued before it are written
+            unsaved = [name for name, session, version in saving if session.saved_version < version]
+            if unsaved:  # a save failed (a full disk): the export would hold the old annotation, not the screen's
+                failed(f"{len(unsaved)} image{'s' if len(unsaved) != 1 else ''} with edits could not be saved "
+                       f"first ({', '.join(unsaved[:3])}{', …' if len(unsaved) > 3 else ''}; the warning says why), "
+                       "so nothing was exported: the export would hold their last saved annotations, not what "
+                       "is on screen. Fix that (free disk space) and export again")
+                return
             self.jobs.submit(run, done, failed, "Exporting", self._step)
 
         self.projects.jobs.submit(lambda: None, lambda _none: export(), failed, "Saving before the export")

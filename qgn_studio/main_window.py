@@ -599,6 +599,7 @@ class MainWindow(QtWidgets.QMainWindow):
         QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
         self.batch_jobs.stop()
         self.jobs.stop()
+        self.projects.stop_writing()  # a callback delivered above may have started a retry
 
     # ------------------------------------------------------------------ opening
     def _opening_changed(self, opening: bool) -> None:

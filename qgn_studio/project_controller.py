@@ -136,6 +136,7 @@ class ProjectController(QtCore.QObject):
         self.retry.setSingleShot(True)
         self.retry.setInterval(AUTOSAVE_RETRY_MS)
         self.retry.timeout.connect(self.autosave_now)
+        self._closed = False  # the window closed (``closed``): no retry is started any more
         self._spare_copy = None  # an autosave's copy its write is done with: the next one copies into it
         self.watch = QtCore.QTimer(self)
         self.watch.setInterval(WATCH_MS)
@@ -164,6 +165,13 @@ class ProjectController(QtCore.QObject):
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
         self._keeping = False  # unsaved maps the project's new classes cannot hold are being kept (job thread)
         self._marks_waiting: list = []  # done marks without a project made before any class set: kept once one is
+        # (project root, image path) -> done: a mark the project refused (a full disk), tried again with the
+        # autosave's retry and at every save, asked about before closing; the count of marks made of each
+        # (only the last one's outcome counts) and of those on their way
+        self._unrecorded: dict = {}
+        self._marks_made: dict = {}
+        self._marks_in_flight = 0
+        self._streaks: set = set()  # retried writes failing since their banner was shown (``_write_failed``)
         annotator.edited.connect(self._edited)
         annotator.done_changed.connect(self._done_changed)
         annotator.class_set_edited.connect(self._class_set_edited)
@@ -178,13 +186,6 @@ class ProjectController(QtCore.QObject):
     def project(self):
         """The open project (the workspace's), or None."""
         return self.workspace.project
-
-    def _target(self, session):
-        """The project ``session`` autosaves into: the open project, else the scratch project of its
-        class set (or None); a read-only project's stand-in in the scratch folder."""
-        if self.project is None:
-            return self.scratch(session.classes)
-        return self.stand_in() if self._read_only else self.project
 
     def stand_in(self, create: bool = True):
         """Where the autosaves of the open read-only project go (``qgn_studio.scratch.stand_in``):
@@ -209,9 +210,9 @@ class ProjectController(QtCore.QObject):
         if found is None:
             try:
                 found = scratch_project(self.scratch_path, classes)
-            except Exception as exc:  # autosave still goes nowhere; say so
-                self.workspace.show_status(f"No autosave without a project: {describe_error(exc)}", 10000)
-                self.scratch_path = None
+            except Exception as exc:  # autosave goes nowhere for now; say so (autosave_now tries again)
+                self._warn(f"No autosave without a project: {describe_error(exc)}; tried again every "
+                           f"{AUTOSAVE_RETRY_MS // 1000} s (Save keeps the edits in a project)")
                 return None
             self._use_scratch(found)
         return found
@@ -259,19 +260,23 @@ class ProjectController(QtCore.QObject):
         """Write every annotation with edits not yet autosaved (copies; written on the job thread)."""
         self.timer.stop()
         self.retry.stop()
+        self._record_marks_again()
         pending = [d for d in self.sessions() if d.annotation.needs_autosave]
         written, submitted = [], False  # the annotations written (callbacks run in order, on the UI thread)
+        lookups: dict = {}  # a scratch project or stand-in to find (or make) on the job thread: once this round
         for doc in pending:
             session = doc.annotation
-            target = self._target(session)
-            if target is None:
-                continue
+            resolve = self._where_to_autosave(session, lookups)
+            if resolve is None:
+                continue  # nowhere (no scratch folder, no class set yet)
+            into_project = self.project is not None and not self._read_only
             # a scratch project holds maps of its own class set only (a project's: check_same_classes)
-            classes = self.workspace.classes if target is self.project else session.classes
+            classes = self.workspace.classes if into_project else session.classes
             label, version, path = self._copy_of(session.label), session.version, doc.path
 
-            def write(target=target, path=path, label=label, classes=classes, autosaved=self._autosaved,
+            def write(resolve=resolve, path=path, label=label, classes=classes, autosaved=self._autosaved,
                       project=self.project):
+                target = resolve()
                 check_same_classes(target, classes)
                 key = (str(target.root), path)
                 try:
@@ -286,20 +291,81 @@ class ProjectController(QtCore.QObject):
                 autosaved[key] = saved.version
                 if target is project:
                     self._drop_spare(project, path)
-                return saved, added and target is self.project
+                return target, saved, added and target is self.project
 
-            def done(result, s=session, v=version, doc=doc, label=label):
-                saved, added = result
+            def failed(message: str, resolve=resolve) -> None:
+                if isinstance(resolve, _Lookup) and resolve.error is not None:
+                    self._nowhere_to_autosave(resolve)
+                else:
+                    self._autosave_failed(message)
+
+            def done(result, s=session, v=version, doc=doc, label=label, project=self.project):
+                target, saved, added = result
+                self._found(target, project)
+                self._streaks.difference_update({"autosave", "nowhere"})  # a failure from now on is news again
                 self._spare_copy = label  # written: nothing else holds it
                 written.append(doc)
                 self._autosaved_one(s, v, doc, saved)
                 if added:
                     self._told_added_back(doc)
 
-            self.jobs.submit(write, done, self._autosave_failed, "Autosaving")
+            self.jobs.submit(write, done, failed, "Autosaving")
             submitted = True
         if submitted:
             self.jobs.submit(lambda: None, lambda _none: self.autosaved.emit(len(written)) if written else None)
+
+    def _where_to_autosave(self, session, lookups: dict):
+        """A callable (job thread) returning the project ``session`` autosaves into (the open project, else the scratch project of its class set, or a read-only project's stand-in):
+        the open project; the scratch project of its class set or the read-only project's stand-in
+        when this window has it already; else a ``_Lookup`` finding or making it, shared by this
+        round's autosaves (``lookups``): reading every scratch project takes 30-450 ms, never on
+        the UI thread, once a round. None when there is nowhere (no scratch folder)."""
+        project = self.project
+        if project is not None and not self._read_only:
+            return lambda: project
+        if self.scratch_path is None:
+            return None
+        from qgn_studio.scratch import scratch_project, stand_in
+
+        base = self.scratch_path
+        if project is None:
+            classes = session.classes
+            if classes is None:
+                return None
+            known = next((p for p in self._scratches.values() if p.classes == classes), None)
+            what, find = ("scratch", classes), lambda: scratch_project(base, classes)
+        else:
+            known = self._stand_in
+            what, find = ("stand-in",), lambda: stand_in(base, project, True)
+        if known is not None:
+            return lambda: known
+        if what not in lookups:
+            lookups[what] = _Lookup(find, scratch=project is None)
+        return lookups[what]
+
+    def _found(self, target, project) -> None:
+        """An autosave found (or made) ``target`` on the job thread: this window uses it from now on."""
+        if target is project or target is None:
+            return
+        if project is None and self.project is None:
+            self._use_scratch(target)
+        elif project is not None and project is self.project and self._read_only and self._stand_in is None:
+            self._stand_in = target
+
+    def _nowhere_to_autosave(self, lookup) -> None:
+        """The scratch project or stand-in could not be found or made (a full disk): said once a
+        round (a banner once a failure streak), and tried again."""
+        if lookup.told:
+            return
+        lookup.told = True
+        why = describe_error(lookup.error)
+        if lookup.scratch:
+            text = (f"No autosave without a project: {why}; tried again every {AUTOSAVE_RETRY_MS // 1000} s "
+                    "(Save keeps the edits in a project)")
+        else:
+            text = f"No autosave of the read-only project: {why}; tried again every {AUTOSAVE_RETRY_MS // 1000} s"
+        self._write_failed(text, streak="nowhere")
+        self._retry_later()
 
     def _copy_of(self, label):
         """A copy of ``label`` for a write on the job thread: into the last autosave's copy when
@@ -348,10 +414,15 @@ class ProjectController(QtCore.QObject):
     def _autosave_failed(self, message: str) -> None:
         """Say so, and try again in ``AUTOSAVE_RETRY_MS`` (the edits stay in memory and unsaved):
         once the disk has room again they are autosaved without waiting for another edit."""
-        self._write_failed(f"Autosave failed: {message}")
+        self._write_failed(f"Autosave failed: {message}", streak="autosave")
         if self.project is None and CHANGED_ELSEWHERE in message:
             self._reopen_scratches()
-        if not self.jobs.stopped:  # (after the window closed nothing writes any more: said, not tried again)
+        self._retry_later()
+
+    def _retry_later(self) -> None:
+        """Try the autosave (and the refused marks) again in ``AUTOSAVE_RETRY_MS``; not once the
+        window closes (``closed``): after that nothing writes any more (said, not tried again)."""
+        if not self._closed and not self.jobs.stopped:
             self.retry.start()
 
     def _reopen_scratches(self) -> None:
@@ -385,6 +456,7 @@ class ProjectController(QtCore.QObject):
         if self.project is None and not self.new_project():
             return False
         self.timer.stop()
+        self._record_marks_again()
         dirty = self.unsaved()
         project = self.project
         for doc in dirty:
@@ -445,7 +517,7 @@ class ProjectController(QtCore.QObject):
             return False
         self.jobs.wait_idle(timeout_s)
         QtCore.QCoreApplication.processEvents()
-        return not self.unsaved()
+        return not self.unsaved() and not self._unrecorded_marks()
 
     # ------------------------------------------------------------------ projects
     def new_project(self, folder: Path | None = None) -> bool:
@@ -686,12 +758,19 @@ class ProjectController(QtCore.QObject):
 
     def closed(self) -> None:
         """The window closed normally: no project needs reopening at the next start."""
+        self.stop_writing()
         self.watch.stop()
-        self.retry.stop()
         self.live_marks.release()
         if self.workspace.settings is not None:
             self.workspace.settings.remove("project/open")
             self.workspace.settings.sync()
+
+    def stop_writing(self) -> None:
+        """The window closes: no autosave or retry fires any more, for good (a refused write's
+        callback, run after this, starts none)."""
+        self._closed = True
+        self.timer.stop()
+        self.retry.stop()
 
     def paths_at_start(self, paths: list) -> list:
         """What to open at start for ``paths``: when nothing but the bundled samples was asked for
@@ -721,13 +800,18 @@ class ProjectController(QtCore.QObject):
         without one), discard them (their autosaves go too) or cancel. True when it may go ahead."""
         docs = self.workspace.docs if docs is None else docs
         dirty = [d for d in docs if d.annotation is not None and d.annotation.dirty]
-        marked = [d for d in docs if self.project is None and getattr(d, "done", False) and d not in dirty]
+        if self._marks_in_flight:  # a mark on its way may yet be refused: know before answering
+            self._wait_for_marks()
+        unrecorded = self._unrecorded_marks()
+        marked = [d for d in docs if d not in dirty and (d.path in unrecorded if self.project is not None
+                                                          else getattr(d, "done", False))]
         if not dirty and not marked:
             return True
         choice = self.ask_unsaved(len(dirty) + len(marked), what)
         if choice == "save":
             return self.save_and_wait()
         if choice == "discard":
+            self._forget_marks(docs)  # before the autosave below, which would write them again
             self.autosave_now()  # the edits since the last autosave too: discarded/ keeps what was on screen
             self.discard_autosaves(dirty)
             for doc in dirty:
@@ -736,6 +820,33 @@ class ProjectController(QtCore.QObject):
             self._unmark_scratch([d.path for d in docs if self.project is None and getattr(d, "done", False)])
             return True
         return False
+
+    def _wait_for_marks(self, timeout_s: float = 60.0) -> None:
+        """Until the done marks on their way are decided (their callbacks ran), at most ``timeout_s``:
+        the UI thread's events run meanwhile (it repaints; the user's input waits), where blocking
+        on the file thread held it for as long as a slow disk took."""
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        loop, poll = QtCore.QEventLoop(), QtCore.QTimer()
+        poll.timeout.connect(lambda: loop.quit() if not self._marks_in_flight or time.monotonic() > deadline
+                             else None)
+        poll.start(10)
+        if self._marks_in_flight:
+            loop.exec(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        poll.stop()
+
+    def _forget_marks(self, docs) -> None:
+        """The marks of ``docs`` the open project could not record are accepted as lost: asked about
+        no more, and never written later - not by the autosave or retry that follows, nor by a
+        try on its way (its outcome no longer counts: ``_marks_made``)."""
+        if self.project is None:
+            return
+        root = str(self.project.root)
+        for doc in docs:
+            key = (root, doc.path)
+            if self._unrecorded.pop(key, None) is not None:
+                self._marks_made[key] = self._marks_made.get(key, 0) + 1
 
     # ------------------------------------------------------------------ loading saved annotations
     def document_shown(self, doc, over_fresh: bool = False) -> None:
@@ -1028,8 +1139,73 @@ class ProjectController(QtCore.QObject):
         if project is None:
             self._mark_in_scratch(doc, done)
             return
-        self.jobs.submit(lambda: self._write_image(project, doc.path, lambda image: project.set_done(image, done))[0],
-                         failed=lambda message: self._write_failed(f"Cannot record 'done': {message}"))
+        self._record_mark(project, doc.path, done)
+
+    def _record_mark(self, project, path: Path, done: bool) -> None:
+        """Record a done mark in ``project`` (job thread): ``_record_marks``."""
+        self._record_marks(project, {path: done})
+
+    def _record_marks(self, project, marks: dict) -> None:
+        """Record the done marks ``marks`` (image path -> done) in ``project``, in one write of
+        project.json (job thread). A mark the write refuses (a full disk) stays in ``_unrecorded``:
+        tried again with the autosave's retry and at the next save, and closing asks about it, as
+        about unsaved edits (the image still shows it done)."""
+        made = {}
+        for path, done in marks.items():
+            key = (str(project.root), path)
+            self._marks_made[key] = made[key] = self._marks_made.get(key, 0) + 1
+            if key in self._unrecorded:
+                self._unrecorded[key] = done  # this mark replaces the refused one
+        self._marks_in_flight += 1
+
+        def deciding() -> list:  # the marks no newer mark (nor a discard: ``_forget_marks``) decides
+            return [key for key in made if self._marks_made.get(key) == made[key]]
+
+        def recorded(_none) -> None:
+            self._marks_in_flight -= 1
+            self._streaks.discard("marks")
+            for key in deciding():
+                self._unrecorded.pop(key, None)
+
+        def failed(message: str) -> None:
+            self._marks_in_flight -= 1
+            keys = deciding()
+            if not keys or self.project is not project:
+                return  # newer marks decide, or they were accepted as lost, or the project closed (asked then)
+            for key in keys:
+                self._unrecorded[key] = marks[key[1]]
+            names = [key[1].name for key in keys]
+            what = names[0] if len(names) == 1 else f"{len(names)} images ({', '.join(names[:3])}" + (
+                ", …)" if len(names) > 3 else ")")
+            if self._read_only:  # it never will be: File ▸ New project keeps it (its warning says so)
+                self._write_failed(f"Cannot record 'done' for {what}: {message}")
+                return
+            self._retry_later()
+            self._write_failed(f"Cannot record 'done' for {what}: {message}; it is tried again every "
+                               f"{AUTOSAVE_RETRY_MS // 1000} s and at the next save", streak="marks")
+
+        def write() -> None:
+            for attempt in (1, 2):  # a mark refused for a removed image merged that removal: looked up anew, once
+                try:
+                    project.set_done_many([(self._image_of(project, path), done) for path, done in marks.items()])
+                    return
+                except KeyError:
+                    if attempt == 2:
+                        raise
+
+        self.jobs.submit(write, recorded, failed)
+
+    def _unrecorded_marks(self) -> dict:
+        """Image path -> done of the open project's marks not recorded yet (``_record_mark``)."""
+        root = None if self.project is None else str(self.project.root)
+        return {path: done for (where, path), done in self._unrecorded.items() if where == root}
+
+    def _record_marks_again(self) -> None:
+        """The open project's done marks a write refused (``_record_mark``): written again."""
+        project = self.project
+        marks = self._unrecorded_marks()
+        if project is not None and not self._read_only and marks:
+            self._record_marks(project, marks)  # one write for them all
 
     def _mark_in_scratch(self, doc, done: bool) -> None:
         """Without a project a done mark is kept at once in the scratch project of the image's class
@@ -1196,12 +1372,19 @@ class ProjectController(QtCore.QObject):
                          failed=lambda message: self._write_failed(f"Cannot record the model: {message}"))
 
     # ------------------------------------------------------------------ another writer
-    def _write_failed(self, text: str) -> None:
+    def _write_failed(self, text: str, streak: str | None = None) -> None:
         """A write into the project failed: say so; when another writer changed the project,
-        reload it at once; a read-only project's failures say where the edits can be kept."""
+        reload it at once; a read-only project's failures say where the edits can be kept.
+        ``streak``: a write tried again every ``AUTOSAVE_RETRY_MS``; its banner is shown once until
+        such a write succeeds, the repeats go to the status line."""
         if self._read_only and self.project is not None:
             text = f"{text}. The project is read-only ({self._read_only}): {KEEP_EDITS}"
-        self._warn(text)
+        if streak is not None and streak in self._streaks:
+            self.workspace.show_status(text, 10000)
+        else:
+            if streak is not None:
+                self._streaks.add(streak)
+            self._warn(text)
         if CHANGED_ELSEWHERE in text:
             QtCore.QTimer.singleShot(0, self.check_project_on_disk)
 
@@ -1710,3 +1893,22 @@ def relabel_exactly(label, source, target):
     if values.max(initial=0) >= top or (table[values] < 0).any():
         return None
     return table[label].astype(label_dtype(target))
+
+
+class _Lookup:
+    """``find()`` run once (job thread), its project returned at every call, or ``error`` raised."""
+
+    def __init__(self, find, scratch: bool):
+        self.find, self.scratch = find, scratch
+        self.tried, self.result, self.error, self.told = False, None, None, False
+
+    def __call__(self):
+        if not self.tried:
+            self.tried = True
+            try:
+                self.result = self.find()
+            except Exception as exc:  # said by the autosave's failure (``_nowhere_to_autosave``)
+                self.error = exc
+        if self.error is not None:
+            raise RuntimeError(describe_error(self.error))
+        return self.result

@@ -137,10 +137,9 @@ def expected_failure_message(exc: BaseException) -> str | None:
         return (f"an input holds a value too large or too deeply nested to read ({type(exc).__name__}: "
                 f"{(str(exc).splitlines() or [''])[0][:200]})")
     if isinstance(exc, OSError):
-        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        reason = exc.strerror or str(exc)
-        hint = "free some disk space" if exc.errno == 28 else "check the file, the disk and the path"
-        return f"{where}{reason} ({hint})"
+        from qgn.fileio import os_error_text
+
+        return os_error_text(exc, "check the file, the disk and the path")
     if isinstance(exc, MemoryError):
         return "out of memory; try a smaller image or set QGN_MAX_PIXELS lower to refuse huge ones"
     if isinstance(exc, RecursionError):

@@ -85,6 +85,7 @@ HELD_RETRY_FOR_S = 24 * 3600.0  # for at most this long after its first failure 
 HELD_RETRY_LOG_EVERY = 10  # the log says a webhook's first failed read, then every 10th
 PASSING_HTTP = {401, 403, 408, 425, 429}  # and every 5xx: answers that may change (a token /setup renews, a load)
 MAX_CORRECTIONS = 200
+UNWRITTEN = object()  # in QGNBackend.unwritten: an annotation whose kept file was not written, its webhook being read
 DELETIONS = {"ANNOTATIONS_DELETED": "annotations", "TASKS_DELETED": "tasks"}  # webhook action: its list of {"id"}
 MAX_ERRORS = 20  # task errors listed in a /predict answer
 FLAGGED_SCORE = 0.0  # the score of an image the domain check flags (flagged_answer)
@@ -459,6 +460,10 @@ class QGNBackend:
         self.next_seq = 0  # the next annotation's (never one given before, deleted ones' included)
         self.unread: list[Path] = []  # held webhooks of a killed server not read yet: tried again at /setup
         self.unread_ids: dict = {}  # each one's (project id, task id, annotation id): a deletion drops it
+        # (project id, task id) -> the held webhook kept because the kept file of its annotation could not
+        # be written (a full disk): read again at the next start, until a newer one of the task is written
+        # or a deletion drops it (UNWRITTEN: its webhook is still being read)
+        self.unwritten: dict = {}
         self.retries: dict = {}  # held webhook -> (when it is read again (monotonic), its try, its first failure)
         self.retry_wake = threading.Condition(self.state_lock)  # the one retry thread waits on it (retry_loop)
         self.retry_thread: threading.Thread | None = None
@@ -588,7 +593,8 @@ class QGNBackend:
         except Exception as exc:
             self.set_aside_held(path, str(exc))
             return
-        self.kept.release(path)
+        if not self.stays_held(path, body):
+            self.kept.release(path)
 
     def set_aside_held(self, path: Path, why: str) -> None:
         """The held webhook ``path`` can never be read (``why``): into ``kept-annotations/failed/``,
@@ -808,7 +814,7 @@ class QGNBackend:
                 raise PassingFailure(f"{exc}; the webhook is kept in {held}, read again in {HELD_RETRY_S[0]:g} s and "
                                      "at the next start", exc.status) from None
             finally:
-                if not retried:
+                if not retried and not self.stays_held(held, body):
                     self.kept.release(held)
 
         try:
@@ -1129,9 +1135,31 @@ class QGNBackend:
                   "is not learnt (it was read late: after a passing failure or a restart)", file=sys.stderr, flush=True)
             return False
         # then its file: a kill before it is written leaves the webhook's held body (read again at the start)
-        self.keep_on_disk(lambda: self.kept.save(key, image, label, annotation.get("id"), seq, stamp))
+        written = self.keep_on_disk(lambda: self.kept.save(key, image, label, annotation.get("id"), seq, stamp))
+        with self.state_lock:  # an older webhook held for want of its file: this one stands for it now
+            superseded = [self.unwritten.pop(old, None) for old in (key, *dropped)]
+            if not written:
+                self.unwritten[key] = UNWRITTEN
+        for path in superseded:
+            if isinstance(path, Path):
+                self.kept.release(path)
         for old in dropped:
             self.keep_on_disk(lambda old=old: self.kept.remove(old))
+        return True
+
+    def stays_held(self, held: Path | None, body: dict) -> bool:
+        """Whether the held webhook ``held`` (its ``body`` read) must stay held: the kept file of
+        its annotation could not be written (``keep_correction``), so only it can bring the
+        annotation back after a restart; it is then named in ``unwritten``."""
+        ids = held_ids(body)
+        if held is None or ids is None:
+            return False
+        with self.state_lock:
+            if self.unwritten.get(ids[:2]) is not UNWRITTEN:
+                return False
+            self.unwritten[ids[:2]] = held
+        print(f"qgn serve: warning: its webhook stays held in {held}, read again at the next start",
+              file=sys.stderr, flush=True)
         return True
 
     def drop_unread(self, which) -> list[Path]:
@@ -1144,16 +1172,20 @@ class QGNBackend:
             self.retries.pop(path, None)
         return dropped
 
-    def keep_on_disk(self, write) -> None:
-        """``write()`` of a kept annotation's file (webhook thread); a failure (a full disk) is said
-        in the server's log: the annotation is still learnt from, but a restart would lose it."""
+    def keep_on_disk(self, write) -> bool:
+        """``write()`` of a kept annotation's file (webhook thread); whether it was written. A failure
+        (a full disk) is said in the server's log: the annotation is still learnt from, and its
+        held webhook stays held (``stays_held``): without one, a restart would lose it."""
         import sys
 
         try:
             write()
+            return True
         except OSError as exc:
-            print(f"qgn serve: warning: {exc}; the annotation is kept in memory only (a restart loses it)",
-                  file=sys.stderr, flush=True)
+            print(f"qgn serve: warning: {exc}; the annotation is learnt from but its file is not kept (free disk "
+                  "space): where its webhook is held, it stays held, else a restart loses it", file=sys.stderr,
+                  flush=True)
+            return False
 
     def forget_corrections(self, project_id, deleted, action: str, stamp: int | None = None) -> dict:
         """Drops the kept annotations that Label Studio deleted — ``deleted`` is the webhook's list
@@ -1168,6 +1200,7 @@ class QGNBackend:
             gone = [key for key, (_, _, annotation) in self.corrections.items() if key[0] == project_id and
                     (annotation if action == "ANNOTATIONS_DELETED" else key[1]) in ids and
                     self.arrived.get(key, 0) <= stamp]
+            unkept = [self.unwritten.pop(key, None) for key in gone]  # held for want of a file: never read again
             for key in gone:
                 del self.corrections[key]
                 self.seq.pop(key, None)
@@ -1179,6 +1212,9 @@ class QGNBackend:
                       "corrections": len(self.corrections)}
         for key in gone:
             self.keep_on_disk(lambda key=key: self.kept.remove(key))
+        for path in unkept:
+            if isinstance(path, Path):
+                self.kept.release(path)
         for path in dropped:
             self.kept.release(path)
         return answer

@@ -280,3 +280,212 @@ def test_a_live_folder_that_cannot_be_opened_counts_as_a_live_windows(tmp_path, 
     (folder / "marks.json").unlink()
     (folder / "marks.json").mkdir()  # nor its list can be read: every mark counts as a live window's
     assert same_path(tmp_path / "b.png") in live_marks(project)
+
+
+def test_a_done_mark_a_full_disk_refused_is_recorded_once_there_is_room(qtbot, windows, samples, model_path,
+                                                                        tmp_path, monkeypatch):
+    """project.json cannot be written (a full disk) when an image is marked done: the warning says
+    so, the project does not claim the mark, closing asks as for unsaved edits, and once there is
+    room the mark is recorded without the user marking it again."""
+    import errno
+    import os
+
+    import qgn.project
+    from qgn.project import Project
+    from studio_steps import start_annotating
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    win.projects.retry.setInterval(50)
+    warnings, asked = [], []
+    win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    win.projects.ask_unsaved = lambda count, what: asked.append(count) or "cancel"
+    write, full = qgn.project.atomic_write_bytes, {"on": True}
+
+    def disk_full(path, data):
+        if full["on"] and os.path.basename(path) == "project.json":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return write(path, data)
+
+    monkeypatch.setattr(qgn.project, "atomic_write_bytes", disk_full)
+    win.annotator.set_done(True)
+    qtbot.waitUntil(lambda: any("Cannot record" in w for w in warnings), timeout=WAIT_MS)
+    assert any(os.strerror(errno.ENOSPC) in w and "project.json" in w for w in warnings), warnings
+    assert win.docs[0].done  # the user's mark stays on the image
+    assert not win.projects.project.images[0].done  # the project does not claim what it did not write
+    assert not Project.open(folder).images[0].done
+    assert not win.projects.close_check() and asked == [1]  # closing asks: the mark is not kept yet
+    full["on"] = False  # room again; the user does nothing
+    qtbot.waitUntil(lambda: Project.open(folder).images[0].done, timeout=WAIT_MS)
+    win.jobs.wait_idle()
+    qtbot.wait(10)
+    asked.clear()
+    assert win.projects.close_check() and not asked
+
+
+def refusing_project_json(monkeypatch) -> dict:
+    """project.json cannot be written (a full disk) while ``full["on"]``."""
+    import errno
+    import os
+
+    import qgn.project
+
+    write, full = qgn.project.atomic_write_bytes, {"on": True}
+
+    def disk_full(path, data):
+        if full["on"] and os.path.basename(path) == "project.json":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return write(path, data)
+
+    monkeypatch.setattr(qgn.project, "atomic_write_bytes", disk_full)
+    return full
+
+
+def refused_mark(qtbot, windows, samples, model_path, folder, monkeypatch):
+    """A window with a project whose first image's done mark a full disk refused; (window, full, warnings)."""
+    from studio_steps import start_annotating
+
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    win.projects.retry.setInterval(50)
+    warnings = []
+    win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    full = refusing_project_json(monkeypatch)
+    win.annotator.set_done(True)
+    qtbot.waitUntil(lambda: any("Cannot record" in w for w in warnings), timeout=WAIT_MS)
+    win.jobs.wait_idle()
+    win.projects.ask_unsaved = lambda count, what: "discard"  # the user accepts losing the mark
+    return win, full, warnings
+
+
+def test_a_refused_mark_discarded_at_close_project_is_never_written_later(qtbot, windows, samples, model_path,
+                                                                         tmp_path, monkeypatch):
+    """"Discard" at File ▸ Close project drops a done mark the disk refused: the autosave at the
+    close and the retry after it do not write it once there is room, nor does the project's next
+    opening (it was written into project.json later, unasked)."""
+    from qgn.project import Project
+
+    folder = tmp_path / "proj"
+    win, full, warnings = refused_mark(qtbot, windows, samples, model_path, folder, monkeypatch)
+    assert win.projects.close_project()
+    win.jobs.wait_idle()
+    qtbot.wait(50)
+    warnings.clear()
+    full["on"] = False  # room again
+    qtbot.wait(300)  # six retries at 50 ms, if any were still due
+    win.jobs.wait_idle()
+    assert not win.projects._unrecorded
+    assert not any("Cannot record" in w for w in warnings), warnings
+    assert win.projects.open_project(folder)
+    win.jobs.wait_idle()
+    qtbot.wait(100)
+    win.projects.autosave_now()
+    win.jobs.wait_idle()
+    assert not Project.open(folder).images[0].done
+
+
+def test_no_retry_fires_after_the_window_closed_with_a_refused_mark_discarded(qtbot, windows, samples, model_path,
+                                                                             tmp_path, monkeypatch):
+    """A refused mark's retry does not outlive the window: nothing is tried or said after the
+    close, and the discarded mark is not in the project."""
+    from qgn.project import Project
+
+    folder = tmp_path / "proj"
+    win, full, warnings = refused_mark(qtbot, windows, samples, model_path, folder, monkeypatch)
+    assert win.close()
+    said = len(warnings)
+    assert not win.projects.retry.isActive()
+    full["on"] = False
+    qtbot.wait(300)
+    assert warnings[said:] == []
+    assert not Project.open(folder).images[0].done
+
+
+def test_many_refused_marks_are_tried_again_in_one_write_with_one_banner(qtbot, windows, samples, model_path,
+                                                                         tmp_path, monkeypatch):
+    """Several done marks a full disk refused: each retry writes project.json once for them all (it
+    was one job and one write per mark), and the warning's banner is shown once; the repeats of
+    each retry go to the status line. Once there is room all of them are recorded."""
+    import os
+
+    import qgn.project
+    from qgn.project import Project
+    from studio_steps import start_annotating
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples[:3], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    win.projects.retry.setInterval(60 * 60 * 1000)  # retries here are made by hand, one at a time
+    banners, status = [], []
+    win.workspace.message.connect(lambda text, kind, key: banners.append(text))
+    win.workspace.status.connect(lambda text, ms: status.append(text))
+    full = refusing_project_json(monkeypatch)
+    for doc in win.docs:
+        doc.done = True
+        win.projects._done_changed(doc, True)  # what marking each image done does
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: len(win.projects._unrecorded) == 3, timeout=WAIT_MS)
+    writes = []
+    refused = qgn.project.atomic_write_bytes
+
+    def counted(path, data):
+        if os.path.basename(path) == "project.json":
+            writes.append(path)
+        return refused(path, data)
+
+    monkeypatch.setattr(qgn.project, "atomic_write_bytes", counted)
+    said = len(status)
+    for _ in range(3):  # three retries
+        win.projects.autosave_now()
+        win.jobs.wait_idle()
+        qtbot.waitUntil(lambda: sum("Cannot record" in t for t in status[said:]) >= 1, timeout=WAIT_MS)
+        said = len(status)
+    assert len(writes) == 3  # one write a retry
+    assert sum("Cannot record" in b for b in banners) == 1, banners  # at the first refusal, not at each
+    full["on"] = False
+    win.projects.autosave_now()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: not win.projects._unrecorded, timeout=WAIT_MS)
+    assert all(im.done for im in Project.open(folder).images)
+
+
+def test_closing_while_a_done_mark_is_written_keeps_the_ui_thread_running(qtbot, windows, samples, model_path,
+                                                                          tmp_path, monkeypatch):
+    """Closing waits for a done mark on its way (it may yet be refused, and then asked about): that
+    wait blocked the UI thread (2 s with a slow disk: no repaint); the UI thread's events now run
+    meanwhile (the user's input excepted). Here the mark's write goes on only once a UI-thread
+    timer has run (or after 5 s, the test's bound)."""
+    import threading
+
+    from PySide6 import QtCore
+
+    from qgn.project import Project
+    from studio_steps import start_annotating
+
+    win = windows(folder=tmp_path / "proj")
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    gate, waited_out = threading.Event(), []
+    real = Project.set_done_many
+
+    def slow_disk(self, marks):
+        if not gate.wait(5):
+            waited_out.append(True)
+        return real(self, marks)
+
+    monkeypatch.setattr(Project, "set_done_many", slow_disk)
+    win.annotator.set_done(True)
+    QtCore.QTimer.singleShot(0, gate.set)  # runs only if the UI thread's events do
+    asked = []
+    win.projects.ask_unsaved = lambda count, what: asked.append(count) or "cancel"
+    assert win.projects.confirm_discard("closing")  # the mark was recorded: nothing to ask
+    assert not waited_out and not asked
+    assert Project.open(tmp_path / "proj").images[0].done

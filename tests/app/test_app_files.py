@@ -248,3 +248,27 @@ def test_a_screenshot_of_paths_that_do_not_exist_fails_at_once(tmp_path, capsys)
     assert not (tmp_path / "out.png").exists()
     (tmp_path / "images").mkdir()
     assert parse_args([str(typo), str(tmp_path / "images"), "--screenshot", "out.png"]).paths  # one that exists
+
+
+def test_an_image_it_may_not_read_is_not_told_to_be_one_you_may_write(tmp_path, monkeypatch):
+    """A READ the system refuses (permission) names the file and the reason; its hint fits a read
+    (it told the user to choose a file "you may write")."""
+    import errno
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    import qgn_studio.document as document
+
+    path = tmp_path / "a.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path)
+
+    def refused(p, *args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(p))
+
+    monkeypatch.setattr(document, "read_image", refused)
+    doc = document.ImageDocument(path)
+    doc.load()
+    assert f"{path}: {os.strerror(errno.EACCES)}" in doc.error
+    assert "write" not in doc.error and "permission" in doc.error

@@ -347,17 +347,177 @@ def test_a_failed_autosave_is_tried_again_without_another_edit(qtbot, windows, s
     session = start_annotating(qtbot, win, [samples[0]], model_path)
     assert win.projects.new_project()
     win.projects.retry.setInterval(50)
-    warnings, autosaved = [], []
+    warnings, autosaved, status = [], [], []
     win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    win.workspace.status.connect(lambda text, ms: status.append(text))
     win.projects.autosaved.connect(autosaved.append)
     paint(win, 3, 6, [(4, 4), (60, 4)])
-    qtbot.waitUntil(lambda: sum("Autosave failed" in w for w in warnings) >= 2, timeout=WAIT_MS)  # tried again
+    qtbot.waitUntil(lambda: sum("Autosave failed" in w for w in status) >= 3, timeout=WAIT_MS)  # tried again
     assert session.needs_autosave and not autosaved  # still only in memory, and never said to be autosaved
+    # the banner once (it came back at every retry, over the image): the repeats in the status line
+    assert sum("Autosave failed" in w for w in warnings) == 1, warnings
     full["on"] = False  # room again; no stroke follows
     with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
         pass
     project = win.projects.project
     np.testing.assert_array_equal(project.recover(project.images[0]), session.label)
+
+
+
+def test_a_scratch_folder_a_full_disk_kept_from_being_made_is_made_once_there_is_room(qtbot, windows, samples,
+                                                                                      model_path, user_state,
+                                                                                      monkeypatch):
+    # without a project: the scratch project cannot be made at the first autosave (a full disk).
+    # That is a warning, not a passing status line, and autosave is not off for the rest of the
+    # session: once there is room the edits are autosaved without another stroke, so a crash then
+    # loses nothing
+    import errno
+
+    import qgn_studio.scratch
+
+    made, full = qgn_studio.scratch.scratch_project, {"on": True}
+
+    def scratch_project(base, classes):
+        if full["on"]:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(base))
+        return made(base, classes)
+
+    monkeypatch.setattr(qgn_studio.scratch, "scratch_project", scratch_project)
+    win = windows()
+    win.projects.retry.setInterval(50)
+    warnings = []
+    win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    session = start_annotating(qtbot, win, [samples[0]], model_path)
+    paint(win, 3, 6, [(4, 4), (60, 4)])
+    qtbot.waitUntil(lambda: any("No autosave without a project" in w for w in warnings), timeout=WAIT_MS)
+    assert any(os.strerror(errno.ENOSPC) in w for w in warnings), warnings
+    assert session.needs_autosave and not scratch_autosaves(user_state)
+    full["on"] = False  # room again; no stroke follows
+    with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+        pass
+    edited = session.label.copy()
+    windows.crash(win)
+
+    second = windows(recover="restore")
+    second.start([], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+
+
+
+def test_the_retry_of_a_scratch_project_a_full_disk_refused_reads_no_project_on_the_ui_thread(
+        qtbot, windows, samples, model_path, user_state, monkeypatch):
+    """Without a project, the scratch project of the edits' class set could not be made (a full
+    disk): every 10 s retry looked for it on the UI thread - opening every scratch project (30-450
+    ms with a few large ones) once per image waiting - and showed the banner again. The search runs
+    on the file thread, once a retry, and the banner is shown once; the repeats go to the status line."""
+    import errno
+    import threading
+
+    from qgn.classes import ClassSet
+    from qgn.project import Project
+
+    scratch = user_state / "scratch"
+    Project.create(scratch / "classes-other", [samples[0]], ClassSet(("c0", "b")))  # another class set's
+    opened_on_ui = []
+    real_open, real_create = Project.open.__func__, Project.create.__func__
+
+    def open_(cls, root):
+        if threading.current_thread() is threading.main_thread():
+            opened_on_ui.append(str(root))
+        return real_open(cls, root)
+
+    def create(cls, root, *args, **kwargs):
+        if "scratch" in str(root) and "other" not in str(root):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(root / "project.json"))
+        return real_create(cls, root, *args, **kwargs)
+
+    win = windows()
+    start_annotating(qtbot, win, samples[:3], model_path)
+    monkeypatch.setattr(Project, "open", classmethod(open_))
+    monkeypatch.setattr(Project, "create", classmethod(create))
+    win.projects.retry.setInterval(50)
+    banners, status = [], []
+    win.workspace.message.connect(lambda text, kind, key: banners.append(text))
+    win.workspace.status.connect(lambda text, ms: status.append(text))
+    paint(win, 2, 1, [(5, 40), (60, 40)])
+    qtbot.waitUntil(lambda: sum("No autosave without a project" in t for t in status) >= 4, timeout=WAIT_MS)
+    assert opened_on_ui == []
+    assert sum("No autosave without a project" in b for b in banners) == 1, banners
+
+
+def test_an_export_whose_save_first_failed_exports_nothing_and_says_why(qtbot, windows, samples, model_path,
+                                                                        tmp_path, monkeypatch):
+    """Export saves the edits first; when that save fails (a full disk) the export would hold the
+    old saved annotation while the dialog said "Wrote N files": it stops instead and says so, and
+    once there is room the export holds what is on screen."""
+    import errno
+
+    from qgn.formats import import_annotation
+    from qgn.project import Project
+
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, tmp_path / "project", 6)
+    def disk_full(self, image, label, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.annotation_path(image)))
+
+    monkeypatch.setattr(Project, "save_annotation", disk_full)
+    paint(win, 0, 1, [(1, 1), (30, 1)])
+    on_screen = session.label.copy()
+    dialog = win.show_export()
+    dialog.set_formats(["png"])
+    out = tmp_path / "out"
+    dialog.folder.setText(str(out))
+    dialog.export_button.click()
+    qtbot.waitUntil(lambda: "Export failed" in dialog.log.text(), timeout=WAIT_MS)
+    assert "could not be saved" in dialog.log.text() and win.docs[0].name in dialog.log.text()
+    win.jobs.wait_idle()
+    assert not out.exists() and session.dirty
+
+    monkeypatch.undo()  # room again
+    with qtbot.waitSignal(dialog.exported, timeout=WAIT_MS):
+        dialog.export_button.click()
+    exported, = (out / "png").glob(f"{win.docs[0].path.stem}*.png")
+    np.testing.assert_array_equal(import_annotation(exported, win.projects.project.classes, "png"), on_screen)
+
+
+
+def test_a_save_whose_fsync_fails_names_the_file_and_what_to_do_and_keeps_the_last_good_copy(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """An I/O error at the fsync of the saved file (a failing disk or its connection): the warning
+    names the file, the reason and what to do, in words ("[Errno 5] …" was Python's); the last good
+    save is intact, nothing half-written is left, the edits stay unsaved and save once the disk works."""
+    import errno
+
+    from qgn.fileio import is_temporary
+    from qgn.project import Project
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples[:1], model_path, folder, 6)
+    saved_file, = (folder / "annotations").glob("*.qgt")
+    good = saved_file.read_bytes()
+    warnings = []
+    win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    fsync = os.fsync
+
+    def failing(fd):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "fsync", failing)
+    paint(win, 0, 1, [(1, 1), (30, 1)])
+    edited = session.label.copy()
+    win.projects.save()
+    qtbot.waitUntil(lambda: any("Saving failed" in w for w in warnings), timeout=WAIT_MS)
+    said = next(w for w in warnings if "Saving failed" in w)
+    assert str(saved_file) in said and os.strerror(errno.EIO) in said and "check it" in said, said
+    assert "[Errno" not in said, said
+    assert saved_file.read_bytes() == good and session.dirty
+    assert not [f for f in folder.rglob("*") if is_temporary(f.name)]
+    monkeypatch.setattr(os, "fsync", fsync)  # the disk works again
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        win.projects.save()
+    win.jobs.wait_idle()
+    project = Project.open(folder)
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), edited)
 
 
 # --------------------------------------------------------------------------- class edits (issue #14)

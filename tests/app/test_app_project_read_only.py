@@ -97,3 +97,41 @@ def test_the_autosaves_of_a_read_only_project_are_kept_elsewhere_and_offered_bac
     qtbot.waitUntil(lambda: elsewhere.projects.project is not None and bool(elsewhere.docs), timeout=WAIT_MS)
     elsewhere.jobs.wait_idle()
     assert not offered, [q.names for q in offered]
+
+
+def test_a_stand_in_a_full_disk_kept_from_being_made_is_made_once_there_is_room(
+        qtbot, windows, samples, model_path, tmp_path, read_only, monkeypatch):
+    """The read-only project's stand-in cannot be made at the first autosave (a full disk): said,
+    and tried again without another stroke, so once there is room the edits are autosaved."""
+    import errno
+    import os
+
+    import qgn_studio.scratch
+
+    folder = tmp_path / "cdrom"
+    first = windows(folder=folder)
+    start_annotating(qtbot, first, samples, model_path)
+    assert first.projects.new_project(folder)
+    first.jobs.wait_idle()
+    first.close()
+    read_only(folder)
+    made, full = qgn_studio.scratch.stand_in, {"on": True}
+
+    def stand_in(base, project, create):
+        if full["on"] and create:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(base))
+        return made(base, project, create)
+
+    monkeypatch.setattr(qgn_studio.scratch, "stand_in", stand_in)
+    win = windows()
+    win.projects.retry.setInterval(50)
+    warnings = []
+    win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    start_annotating(qtbot, win, [folder], model_path)
+    paint(win, 2, 3, [(5, 40), (60, 40)])
+    qtbot.waitUntil(lambda: any("No autosave of the read-only project" in w for w in warnings), timeout=WAIT_MS)
+    assert win.current.annotation.needs_autosave
+    full["on"] = False  # room again; no stroke follows
+    with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+        pass
+    assert not win.current.annotation.needs_autosave

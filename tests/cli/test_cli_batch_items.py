@@ -264,3 +264,26 @@ def test_predict_says_before_predicting_that_an_images_qgt_would_be_too_large(tm
     assert code == 2 and predicted == ["photo.png"]
     assert f"{tmp_path / 'in' / 'strip.png'}: its prediction would not fit a .qgt" in err and "crop the image" in err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photo.png", "photo.qgt"]
+
+
+def test_stats_says_a_label_it_may_not_read_in_words(tmp_path, run_cli, monkeypatch):
+    """A label file the system refuses to read (permission) is one line for a person: its path,
+    the reason and what to do; it was Python's "[Errno 13] Permission denied: '<path>'"."""
+    import errno
+    import os
+
+    from PIL import Image
+
+    label = tmp_path / "label.png"
+    write_mask(label, 1)
+    real_open = Image.open
+
+    def refused(fp, *args, **kwargs):
+        if str(fp) == str(label):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(label))
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", refused)
+    code, _, err = run_cli("stats", label)
+    assert code == 2 and "[Errno" not in err
+    assert f"{label} could not be read: {os.strerror(errno.EACCES)} (" in err

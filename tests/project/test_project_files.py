@@ -448,3 +448,36 @@ def test_a_project_heads_description_saved_by_an_editor_with_a_byte_order_mark_s
     meta = path.with_suffix(".json")
     meta.write_bytes(b"\xef\xbb\xbf" + meta.read_bytes())
     assert ProjectHead.load(path).names == ["a", "b", "c"]
+
+
+def test_a_writers_set_aside_of_an_old_file_is_not_removed_as_stale(tmp_path, monkeypatch):
+    """Files written together keep a hard link to each file they replace until all are in place
+    (put back when a later rename fails). That link is a temporary with the OLD file's mtime: any
+    writer's clean-up of the folder meanwhile (``remove_stale_temporaries``, run as commands start)
+    removed it at once, and the failed rename then left new weights beside the old JSON."""
+    import errno
+    import os
+    import time
+
+    import qgn.fileio as fileio
+    from qgn.fileio import atomic_write_together, remove_stale_temporaries
+
+    weights, meta = tmp_path / "m.safetensors", tmp_path / "m.json"
+    weights.write_bytes(b"old weights")
+    meta.write_bytes(b"old json")
+    hour_ago = time.time() - 3600
+    for path in (weights, meta):
+        os.utime(path, (hour_ago, hour_ago))  # a model kept an hour ago
+    real, renames = os.replace, []
+
+    def replace(src, dst, *args, **kwargs):
+        renames.append(dst)
+        if len(renames) == 2:
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(src))
+        real(src, dst, *args, **kwargs)
+        remove_stale_temporaries(tmp_path)  # another command starts meanwhile
+
+    monkeypatch.setattr(fileio.os, "replace", replace)
+    with pytest.raises(OSError):
+        atomic_write_together([(weights, b"new weights"), (meta, b"new json")])
+    assert (weights.read_bytes(), meta.read_bytes()) == (b"old weights", b"old json")

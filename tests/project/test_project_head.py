@@ -252,3 +252,38 @@ def test_an_image_outside_the_references_sizes_is_described_resized_into_them(tm
         with pytest.raises(ValueError, match="not a readable domain reference"):
             DomainReference.load(tmp_path / "bad.domain.json")
 
+
+
+KILLED_BETWEEN_THE_RENAMES = r'''
+import os, signal, sys
+import torch
+import qgn.fileio
+from qgn.project_head import ProjectHead
+real, renames = os.replace, [0]
+def replace(src, dst, *args, **kwargs):
+    renames[0] += 1
+    if renames[0] == 2:  # the weights are in place, the JSON not yet
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(src, dst, *args, **kwargs)
+qgn.fileio.os.replace = replace
+ProjectHead(torch.full((2, 4), 5.0), torch.zeros(2), torch.zeros(4), torch.ones(4), ["x", "y"], 255).save(sys.argv[1])
+'''
+
+
+def test_a_head_save_killed_between_its_renames_is_not_read_as_a_mixed_pair(tmp_path):
+    """SIGKILL between the weights' rename and the JSON's leaves the new weights beside the old
+    JSON (files written together are put back after a failed rename, not after a crash): ``load``
+    refuses that pair - the head is fitted again - rather than using weights with another head's
+    description (the same two classes here: their shapes alone cannot tell)."""
+    import signal
+    import subprocess
+    import sys
+
+    from qgn.project_head import ProjectHead
+
+    path = ProjectHead(torch.ones(2, 4), torch.zeros(2), torch.zeros(4), torch.ones(4), ["x", "y"],
+                       255).save(tmp_path / "head.safetensors")
+    run = subprocess.run([sys.executable, "-c", KILLED_BETWEEN_THE_RENAMES, str(path)])
+    assert run.returncode == -signal.SIGKILL
+    with pytest.raises(ValueError, match="not the ones"):
+        ProjectHead.load(path)

@@ -448,3 +448,76 @@ def test_an_image_is_removed_from_a_project_whose_autosave_folder_is_linked_out_
     assert [path.read_bytes() for path in moved] == [saved]
     assert image.key not in [im.key for im in Project.open(project.root).images]
     assert files_in(outside) == before
+
+
+def unremovable(monkeypatch, name: str = "frame_1.qgt") -> None:
+    """The file ``name`` cannot be removed (a bad sector: an I/O error, at every try)."""
+    unlink = os.unlink
+
+    def failing_disk(path, *args, **kwargs):  # (shutil.rmtree unlinks by name in its folder: dir_fd)
+        if Path(os.fsdecode(path)).name == name:
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(path))
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", failing_disk)
+
+
+def test_a_class_edit_whose_old_folder_cannot_all_be_removed_moves_it_aside(tmp_path, monkeypatch):
+    """After a class edit's commit its old generation's folder is removed; one file of it that could
+    not be removed (an I/O error) left a real ``annotations`` folder beside ``annotations.g1`` and the
+    journal gone, so the project no longer opened ("copied with a tool that follows links") - for
+    every window and command, the edit reported done. What is left of the folder now goes to
+    ``removed/`` whole (a rename: nothing deleted), so the project opens as any other."""
+    from qgn.classes_edit import rename_class
+    from qgn.project import JOURNAL_FILE
+    from qgn.project_class_edit import apply_class_edit
+
+    project = project_with_work(tmp_path / "p")
+    old_folder = project.root / "annotations"
+    unremovable(monkeypatch)
+    apply_class_edit(project, rename_class(CLASSES, 1, "street"))
+    assert old_folder.is_symlink() and os.readlink(old_folder) == "annotations.g1"
+    assert not (project.root / JOURNAL_FILE).exists()
+    kept = list((project.root / REMOVED_DIR).glob("annotations-left-by-class-edit*/frame_1.qgt"))
+    assert len(kept) == 1  # the file that could not go, kept
+    opened = Project.open(project.root)
+    assert opened.classes.names == ("sky", "street", "car")
+    for i, image in enumerate(opened.images):
+        np.testing.assert_array_equal(opened.load_annotation(image), label_for(i))
+    assert_work_intact(project.root)
+
+
+@pytest.mark.parametrize("edit", ["rename", "merge"])
+def test_a_class_edit_whose_old_folder_can_neither_go_nor_move_leaves_a_project_that_opens(tmp_path, monkeypatch,
+                                                                                          edit):
+    """Nor can the folder be moved aside: its journal stays, and the project opens - after the
+    writes that follow too (the journal of a later revision was taken as proving nothing, and the
+    project was unopenable again after the next done mark) - each writer trying again."""
+    from qgn.classes_edit import merge_classes, rename_class
+    from qgn.project import JOURNAL_FILE
+    from qgn.project_class_edit import apply_class_edit
+
+    project = project_with_work(tmp_path / "p")
+    old_folder = project.root / "annotations"
+    unremovable(monkeypatch)
+    replace = os.replace
+
+    def no_move(src, dst, *args, **kwargs):
+        if "left-by-class-edit" in os.fsdecode(dst):
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(src))
+        return replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", no_move)
+    change = rename_class(CLASSES, 1, "street") if edit == "rename" else merge_classes(CLASSES, 2, 1)
+    apply_class_edit(project, change)
+    assert old_folder.is_dir() and not old_folder.is_symlink() and (project.root / JOURNAL_FILE).exists()
+    second = Project.open(project.root)
+    second.set_done(second.images[2], True)  # the next writer: cannot finish either
+    third = Project.open(project.root)  # refused before
+    assert third.images[2].done and third.classes == change.after
+    third.set_done(third.images[0], True)
+    assert Project.open(project.root).images[0].done
+    monkeypatch.undo()  # the disk is replaced: the next writer finishes
+    fourth = Project.open(project.root)
+    fourth.set_done(fourth.images[1], True)
+    assert old_folder.is_symlink() and not (project.root / JOURNAL_FILE).exists()

@@ -715,3 +715,47 @@ def test_a_live_webhook_is_not_dropped_when_the_queue_is_full(tmp_path, monkeypa
     assert server.webhooks.settle(120) and sorted(server.corrections) == [(7, 1), (7, 2), (7, 3)]
     assert not list((models / "kept-annotations" / "pending").rglob("*.json"))
     server.stop()
+
+
+def full_disk_for_kept_files(backend) -> dict:
+    """``backend``'s kept annotation files cannot be written (a full disk) while ``["on"]``."""
+    import errno
+
+    save, full = backend.kept.save, {"on": True}
+
+    def kept_save(*args, **kwargs):
+        if full["on"]:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(backend.kept.folder / "7-1.npz"))
+        return save(*args, **kwargs)
+
+    backend.kept.save = kept_save
+    return full
+
+
+def test_an_annotation_whose_kept_file_a_full_disk_refused_outlives_a_restart(tmp_path, capsys):
+    """The kept file cannot be written (a full disk): the annotation is learnt from, but its
+    webhook's held body - on disk already - was released all the same, so a restart lost it. It
+    now stays held and the next start reads it (and keeps its file); a deletion still drops it."""
+    models = tmp_path / "models"
+    first = started(models)
+    full_disk_for_kept_files(first)
+    assert first.webhook(annotated(1, 1, 9))["status"] == "kept"
+    assert "stays held" in capsys.readouterr().err
+    killed(first)
+    again = started(models)
+    assert again.webhooks.settle(120)
+    assert list(again.corrections) == [(7, 1)] and again.corrections[(7, 1)][2] == 9
+    assert not again.kept.pending()  # read, and its file kept this time: not held any more
+    killed(again)
+    assert list(started(models).corrections) == [(7, 1)]
+
+    other = tmp_path / "other"
+    first = started(other)
+    full_disk_for_kept_files(first)
+    assert first.webhook(annotated(1, 1, 9))["status"] == "kept"
+    deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 9}]}
+    assert first.webhook(deleted)["forgotten"] == 1
+    killed(first)
+    again = started(other)
+    assert again.webhooks.settle(120)
+    assert not again.corrections  # deleted in Label Studio: its held webhook went with it
