@@ -19,6 +19,7 @@ levels above.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 import torch
 from torch import nn
 
@@ -37,31 +38,36 @@ TABLE7_CHANNELS = (512, 256, 128, 64, 64, 64)  # C5, then the outputs of Trans4 
 TABLE7_UNITS = (6, 4, 3, 3, 3)  # Trans4 … Trans0
 
 
+@dataclass
 class LevelOutput:
     """One decoder level's result.
 
     level:    l (cells of 2^l pixels).
     features: SparseLevel, the decoder activation after Trans_l, (N, C_l) at (N, 3) (b, y, x).
     logits:   (N, k+1) float, Q̂l at the active sites (class 0 = composite).
-    selected: (N,) bool, the sites that went on to level l-1 (None until the next level ran).
+    selected: (N,) bool, the sites that went on to level l-1 (None until the next level ran); a
+              property over the field ``_selected`` (see `select_every_site`).
     macs:     multiply-accumulates spent at this level (skip + convs + head; not the encoder).
     seconds:  wall time of this level.
     feature_bytes: bytes of ``features.feats`` when computed (kept after `release_features`).
+
+    A dataclass, so that DistributedDataParallel finds the logits among a forward's outputs (its
+    ``_find_tensors`` looks into lists and dataclass fields): it marks the parameters that produced
+    them as used; without it every parameter was marked ready twice and training stopped.
     """
 
-    __slots__ = ("level", "features", "logits", "_selected", "_every_site_selected", "macs", "seconds",
-                 "feature_bytes")
+    level: int
+    features: SparseLevel
+    logits: torch.Tensor
+    _selected: torch.Tensor | None
+    macs: int
+    seconds: float
+    feature_bytes: int = -1
+    _every_site_selected: bool = field(default=False, init=False, repr=False, compare=False)
 
-    def __init__(self, level: int, features: SparseLevel, logits: torch.Tensor, selected: torch.Tensor | None,
-                 macs: int, seconds: float, feature_bytes: int = -1) -> None:
-        self.level, self.features, self.logits = level, features, logits
-        self._selected, self._every_site_selected = selected, False
-        self.macs, self.seconds = macs, seconds
-        self.feature_bytes = features.feats.nbytes if feature_bytes < 0 else feature_bytes
-
-    def __repr__(self) -> str:
-        return (f"LevelOutput(level={self.level}, sites={self.num_sites}, channels={self.features.num_channels}, "
-                f"macs={self.macs}, seconds={self.seconds:.6f})")
+    def __post_init__(self):
+        if self.feature_bytes < 0:
+            self.feature_bytes = self.features.feats.nbytes
 
     @property
     def selected(self) -> torch.Tensor | None:

@@ -28,3 +28,25 @@ def test_two_process_gloo_training_keeps_replicas_identical(tmp_path):
     rows = (out / "log.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 3  # header + one row per iteration, written by rank 0 only
     load_model(out / "final.safetensors")
+
+
+def test_ddp_finds_every_levels_logits_among_a_training_forwards_outputs(model_path):
+    """DDP (find_unused_parameters) marks as used the parameters behind the tensors it finds in a
+    forward's outputs, looking into lists and dataclass fields (its ``_find_tensors``, what
+    ``DistributedDataParallel.forward`` calls): each level's logits must be found there, or every
+    parameter is marked ready twice and training stops (the two-process test above)."""
+    import numpy as np
+    import torch
+    from torch.nn.parallel.distributed import _find_tensors
+
+    from qgn.infer import ImageSession
+    from qgn.propagation import Scheme
+
+    model = load_model(model_path).train()
+    image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    session = ImageSession(model, image, at_image_size=True)
+    with torch.enable_grad():
+        outputs = model.decoder(session.features(), session.images, Scheme("all"))
+    found = {id(t) for t in _find_tensors(outputs)}
+    assert len(outputs) == 6 and all(id(o.logits) in found for o in outputs)
+    assert all(o.logits.requires_grad for o in outputs)
