@@ -7,6 +7,9 @@ setting, a recent project — can reach a test (a recovery question would block 
 dialog), and no test writes into the user's folders. ``REAL_ENVIRON`` keeps the environment the
 suite started with.
 
+Every test that uses ``qtbot`` (autouse): the widgets it closed and the Qt objects its reference
+cycles kept are destroyed at its own teardown, not inside the next test (``_qt_objects_end_with_their_test``).
+
 Shared fixtures: ``model_path`` (an untrained tiny model), ``samples`` (synthetic scenes with
 ground truth), ``model_with_reference`` (a copy of the tiny model with a domain reference the samples
 are inside of) and ``noise`` (an image outside it), ``window`` (a shown MainWindow whose questions answer themselves), ``windows``
@@ -68,6 +71,30 @@ def user_state(tmp_path_factory, monkeypatch) -> Path:
         monkeypatch.setenv(name, str(user / rel))
     (user / "home").mkdir()
     return user
+
+
+@pytest.fixture(autouse=True)
+def _qt_objects_end_with_their_test(request):
+    """A Qt test's objects are destroyed at its own teardown (autouse, for tests that use ``qtbot``).
+
+    pytest-qt closes the widgets a test registered and calls ``deleteLater`` on them, but the
+    ``processEvents`` of its teardown does not run deferred deletions: those widget trees were
+    destroyed at the next test's first wait (say the ``waitUntil`` of its ``start_annotating``,
+    with that test's image reader and model loader threads starting), and the cyclic garbage a
+    window test leaves (~4,900 objects, ~860 of them Qt wrappers: pyqtgraph's QMenus, QSettings, ...)
+    went at the collector's next full collection, wherever in a later test an allocation set it off
+    (the CI segfault: in the event loop of such a wait). Both happen here instead, after the
+    test's own fixtures closed its windows: a crash in a destruction is reported at the teardown of
+    the test whose objects they are, and no longer overlaps another test's threads."""
+    yield
+    if "qtbot" not in request.fixturenames:
+        return
+    import gc
+
+    from PySide6 import QtCore
+
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
+    gc.collect()
 
 
 @pytest.fixture(scope="session")
