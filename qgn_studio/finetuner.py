@@ -307,7 +307,9 @@ class Finetuner(QtCore.QObject):
             if self.job is None or self.job.cancelled or self.comparison is not None:
                 return False  # it ended (or was cancelled) while the question was open
             self.job.cancel()
-            comparing = self.panel.progress.maximum() > 0 and self.panel.progress.value() >= self.panel.progress.maximum()
+            # every step ran: the job holds its result (set on its thread before its "trained" signal,
+            # which, like the progress bar's last step, may not have reached this thread yet)
+            comparing = self.job.result is not None and not self.job.result.cancelled
             self.panel.set_status("Cancelling the comparison; the fine-tuned model will be dropped…" if comparing
                                   else "Cancelling after the current step…")
             return True
@@ -319,9 +321,13 @@ class Finetuner(QtCore.QObject):
         return False
 
     def _trained(self, result) -> None:
-        if result.cancelled or (self.job is not None and self.job.cancelled):
+        if result.cancelled:
             self._said_cancelled = True
             self.panel.set_status(f"Cancelled after {result.iterations_done} iterations; the model in use is unchanged")
+        elif self.job is not None and self.job.cancelled:
+            # every step ran, and the cancel came after (this signal reached the UI thread late): the
+            # fine-tuned model is dropped, as the cancel said; the run's end says so (_job_ended)
+            return
         else:
             last = f" · final loss {result.losses[-1]:.4f}" if result.losses else ""
             self.panel.set_status(f"Trained {result.iterations_done} iterations{last}; comparing before and after…")
