@@ -171,6 +171,7 @@ class ProjectController(QtCore.QObject):
         self._unrecorded: dict = {}
         self._marks_made: dict = {}
         self._marks_in_flight = 0
+        self._marks_on_way: dict = {}  # (project root, image path) -> (its mark's number, done): the latest ones on their way
         self._streaks: set = set()  # retried writes failing since their banner was shown (``_write_failed``)
         annotator.edited.connect(self._edited)
         annotator.done_changed.connect(self._done_changed)
@@ -802,6 +803,7 @@ class ProjectController(QtCore.QObject):
         dirty = [d for d in docs if d.annotation is not None and d.annotation.dirty]
         if self._marks_in_flight:  # a mark on its way may yet be refused: know before answering
             self._wait_for_marks()
+        self._count_marks_on_way()
         unrecorded = self._unrecorded_marks()
         marked = [d for d in docs if d not in dirty and (d.path in unrecorded if self.project is not None
                                                           else getattr(d, "done", False))]
@@ -835,6 +837,17 @@ class ProjectController(QtCore.QObject):
         if self._marks_in_flight:
             loop.exec(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
         poll.stop()
+
+    def _count_marks_on_way(self) -> None:
+        """The open project's marks still on their way once ``_wait_for_marks`` gave up (a disk slower than
+        its bound) may yet be refused: counted as not recorded (asked about; a save writes them again,
+        a discard forgets them), until their write's outcome decides (``_record_marks``)."""
+        if self.project is None:
+            return
+        root = str(self.project.root)
+        for key, (_number, done) in self._marks_on_way.items():
+            if key[0] == root and self._marks_made.get(key) == _number:
+                self._unrecorded[key] = done
 
     def _forget_marks(self, docs) -> None:
         """The marks of ``docs`` the open project could not record are accepted as lost: asked about
@@ -1154,6 +1167,7 @@ class ProjectController(QtCore.QObject):
         for path, done in marks.items():
             key = (str(project.root), path)
             self._marks_made[key] = made[key] = self._marks_made.get(key, 0) + 1
+            self._marks_on_way[key] = (made[key], done)
             if key in self._unrecorded:
                 self._unrecorded[key] = done  # this mark replaces the refused one
         self._marks_in_flight += 1
@@ -1161,14 +1175,20 @@ class ProjectController(QtCore.QObject):
         def deciding() -> list:  # the marks no newer mark (nor a discard: ``_forget_marks``) decides
             return [key for key in made if self._marks_made.get(key) == made[key]]
 
-        def recorded(_none) -> None:
+        def arrived() -> None:
             self._marks_in_flight -= 1
+            for key in made:
+                if self._marks_on_way.get(key, (None,))[0] == made[key]:
+                    del self._marks_on_way[key]
+
+        def recorded(_none) -> None:
+            arrived()
             self._streaks.discard("marks")
             for key in deciding():
                 self._unrecorded.pop(key, None)
 
         def failed(message: str) -> None:
-            self._marks_in_flight -= 1
+            arrived()
             keys = deciding()
             if not keys or self.project is not project:
                 return  # newer marks decide, or they were accepted as lost, or the project closed (asked then)
@@ -1793,7 +1813,8 @@ class ProjectController(QtCore.QObject):
         """True when the window may close (edits saved, discarded, or none)."""
         self.autosave_now()
         ok = self.confirm_discard("closing")
-        self.jobs.wait_idle()
+        if ok:  # a cancelled close does not wait for the file thread (a slow disk) after its question
+            self.jobs.wait_idle()
         return ok
 
     def _warn(self, text: str) -> None:

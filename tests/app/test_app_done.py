@@ -489,3 +489,51 @@ def test_closing_while_a_done_mark_is_written_keeps_the_ui_thread_running(qtbot,
     assert win.projects.confirm_discard("closing")  # the mark was recorded: nothing to ask
     assert not waited_out and not asked
     assert Project.open(tmp_path / "proj").images[0].done
+
+
+def test_a_mark_still_on_its_way_when_the_close_stops_waiting_is_asked_about(qtbot, windows, samples, model_path,
+                                                                            tmp_path, monkeypatch):
+    """Closing waits for a done mark on its way at most a bound (60 s; 0.2 s here): a mark still
+    being written then was not asked about, the window closed, and its refusal (a full disk) came
+    after nothing wrote any more: lost unasked. It now counts as not recorded in the question."""
+    import functools
+    import threading
+
+    from qgn.project import Project
+    from qgn_studio.project_controller import ProjectController
+    from studio_steps import start_annotating
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    monkeypatch.setattr(ProjectController, "_wait_for_marks",
+                        functools.partialmethod(ProjectController._wait_for_marks, timeout_s=0.2))
+    full = refusing_project_json(monkeypatch)
+    gate = threading.Event()
+    real = Project.set_done_many
+
+    def slow_disk(self, marks):  # slower than the bound: goes on once the question was answered
+        gate.wait(30)
+        return real(self, marks)
+
+    monkeypatch.setattr(Project, "set_done_many", slow_disk)
+    asked = []
+
+    def answer(count, what):
+        asked.append(count)
+        gate.set()
+        return "cancel"
+
+    win.projects.ask_unsaved = answer
+    win.annotator.set_done(True)
+    assert not win.close()  # asked, and cancelled: the window stays
+    assert asked == [1]
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: not win.projects._marks_in_flight, timeout=WAIT_MS)
+    assert win.projects._unrecorded  # refused meanwhile: still asked about
+    full["on"] = False  # room: the next close writes it again first, and has nothing to ask
+    assert win.close()
+    assert asked == [1]
+    assert Project.open(folder).images[0].done
