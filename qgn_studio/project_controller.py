@@ -1158,11 +1158,15 @@ class ProjectController(QtCore.QObject):
         """Record a done mark in ``project`` (job thread): ``_record_marks``."""
         self._record_marks(project, {path: done})
 
-    def _record_marks(self, project, marks: dict) -> None:
+    def _record_marks(self, project, marks: dict, again: bool = False) -> None:
         """Record the done marks ``marks`` (image path -> done) in ``project``, in one write of
         project.json (job thread). A mark the write refuses (a full disk) stays in ``_unrecorded``:
         tried again with the autosave's retry and at the next save, and closing asks about it, as
-        about unsaved edits (the image still shows it done)."""
+        about unsaved edits (the image still shows it done). A mark whose image the project no longer
+        lists (another writer removed it) is dropped, and said, when the image file is gone too or
+        when it is a mark tried ``again`` (an image is not added back for a stale mark); a batch
+        refused for another reason than the disk is written one mark at a time, so that one mark
+        that cannot be written does not hold the others back for ever."""
         made = {}
         for path, done in marks.items():
             key = (str(project.root), path)
@@ -1181,11 +1185,15 @@ class ProjectController(QtCore.QObject):
                 if self._marks_on_way.get(key, (None,))[0] == made[key]:
                     del self._marks_on_way[key]
 
-        def recorded(_none) -> None:
+        def recorded(dropped: list) -> None:
             arrived()
             self._streaks.discard("marks")
             for key in deciding():
                 self._unrecorded.pop(key, None)
+            if dropped and self.project is project:
+                names = ", ".join(path.name for path in dropped[:3]) + (", …" if len(dropped) > 3 else "")
+                self._warn(f"The done mark of {names} was not recorded: another window or command removed "
+                           f"{'it' if len(dropped) == 1 else 'them'} from the project {project.root.name}")
 
         def failed(message: str) -> None:
             arrived()
@@ -1204,14 +1212,39 @@ class ProjectController(QtCore.QObject):
             self._write_failed(f"Cannot record 'done' for {what}: {message}; it is tried again every "
                                f"{AUTOSAVE_RETRY_MS // 1000} s and at the next save", streak="marks")
 
-        def write() -> None:
-            for attempt in (1, 2):  # a mark refused for a removed image merged that removal: looked up anew, once
+        def image(path: Path):
+            try:
+                return project.image_for(path)
+            except KeyError:
+                if again or not Path(path).is_file():
+                    return None  # removed by another writer: the mark goes with it
+                return project.add_images([path], save=True)[0]
+
+        def write() -> list:
+            dropped: list = []
+
+            def pairs(paths) -> list:
+                found = []
+                for path in paths:
+                    im = None if path in dropped else image(path)
+                    if im is not None:
+                        found.append((im, marks[path]))
+                    elif path not in dropped:
+                        dropped.append(path)
+                return found
+
+            for _attempt in (1, 2):  # a mark refused for a removed image merged that removal: looked up anew, once
                 try:
-                    project.set_done_many([(self._image_of(project, path), done) for path, done in marks.items()])
-                    return
-                except KeyError:
-                    if attempt == 2:
-                        raise
+                    project.set_done_many(pairs(marks))
+                    return dropped
+                except (KeyError, ValueError):
+                    pass
+            for path in [p for p in marks if p not in dropped]:  # one mark that cannot be written holds back
+                try:  # no other: one write each
+                    project.set_done_many(pairs([path]))
+                except (KeyError, ValueError):
+                    dropped.append(path)
+            return dropped
 
         self.jobs.submit(write, recorded, failed)
 
@@ -1225,7 +1258,7 @@ class ProjectController(QtCore.QObject):
         project = self.project
         marks = self._unrecorded_marks()
         if project is not None and not self._read_only and marks:
-            self._record_marks(project, marks)  # one write for them all
+            self._record_marks(project, marks, again=True)  # one write for them all
 
     def _mark_in_scratch(self, doc, done: bool) -> None:
         """Without a project a done mark is kept at once in the scratch project of the image's class

@@ -537,3 +537,44 @@ def test_a_mark_still_on_its_way_when_the_close_stops_waiting_is_asked_about(qtb
     assert win.close()
     assert asked == [1]
     assert Project.open(folder).images[0].done
+
+
+def test_a_mark_whose_image_is_gone_holds_back_no_other_mark(qtbot, windows, samples, model_path, tmp_path,
+                                                            monkeypatch):
+    """Two done marks a full disk refused; another writer then removes the second image from the
+    project, and its file goes too. Once there is room the retry's one write for both failed on the
+    second image at every try: the first image's mark was never recorded. Now the first is recorded,
+    and the second mark is dropped, said once (its image is not added back for it)."""
+    import shutil
+
+    from qgn.project import Project
+    from studio_steps import start_annotating
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    win.projects.retry.setInterval(60 * 60 * 1000)  # retries here are made by hand
+    banners = []
+    win.workspace.message.connect(lambda text, kind, key: banners.append(text))
+    full = refusing_project_json(monkeypatch)
+    for doc in win.docs:
+        doc.done = True
+        win.projects._done_changed(doc, True)
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: len(win.projects._unrecorded) == 2, timeout=WAIT_MS)
+    full["on"] = False
+    other = Project.open(folder)  # another window removes the second image; its file goes too
+    other.remove_image(other.image_for(win.docs[1].path))
+    shutil.move(str(win.docs[1].path), tmp_path / "gone.png")
+    win.projects.autosave_now()  # the retry
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: not win.projects._unrecorded, timeout=WAIT_MS)
+    project = Project.open(folder)
+    assert project.image_for(win.docs[0].path).done
+    assert [im.path for im in project.images] == [win.docs[0].path]  # not added back
+    assert sum("done mark of scene_01.png was not recorded" in b for b in banners) == 1, banners
+    win.projects.autosave_now()
+    win.jobs.wait_idle()
+    assert sum("done mark of scene_01.png" in b for b in banners) == 1, banners
