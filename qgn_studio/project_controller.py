@@ -164,6 +164,9 @@ class ProjectController(QtCore.QObject):
         self._opening = None  # the threading.Event that cancels the project being read, if one is
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
         self._keeping = False  # unsaved maps the project's new classes cannot hold are being kept (job thread)
+        # the scratch projects and stand-ins autosaves are finding on the job thread (``_Lookup``), until their
+        # round's callbacks ran: a clean-up submitted meanwhile finds the autosaves there too (``_later_targets``)
+        self._lookups: list = []
         self._marks_waiting: list = []  # done marks without a project made before any class set: kept once one is
         # (project root, image path) -> done: a mark the project refused (a full disk), tried again with the
         # autosave's retry and at every save, asked about before closing; the count of marks made of each
@@ -313,7 +316,14 @@ class ProjectController(QtCore.QObject):
             self.jobs.submit(write, done, failed, "Autosaving")
             submitted = True
         if submitted:
-            self.jobs.submit(lambda: None, lambda _none: self.autosaved.emit(len(written)) if written else None)
+            round_lookups = list(lookups.values())
+
+            def ended(_none) -> None:
+                self._lookups = [lookup for lookup in self._lookups if lookup not in round_lookups]
+                if written:
+                    self.autosaved.emit(len(written))
+
+            self.jobs.submit(lambda: None, ended)
 
     def _where_to_autosave(self, session, lookups: dict):
         """A callable (job thread) returning the project ``session`` autosaves into (the open project, else the scratch project of its class set, or a read-only project's stand-in):
@@ -342,6 +352,7 @@ class ProjectController(QtCore.QObject):
             return lambda: known
         if what not in lookups:
             lookups[what] = _Lookup(find, scratch=project is None)
+            self._lookups.append(lookups[what])
         return lookups[what]
 
     def _found(self, target, project) -> None:
@@ -1107,36 +1118,68 @@ class ProjectController(QtCore.QObject):
     def discard_autosaves(self, docs, keep: bool = True) -> None:
         """Forget the autosaves of ``docs``: the user discarded their edits (they move to the
         project's ``discarded/``), or undid them back to the saved map (``keep=False``: removed;
-        redo still has them, and autosaves them again)."""
-        for target in [self.project, self._stand_in, *self._scratches.values()]:
-            if target is None:
-                continue
-            for doc in docs:
+        redo still has them, and autosaves them again). Looked up on the job thread, after the
+        autosaves submitted before: the first autosave of an image (it adds the image, and may find
+        its scratch project there) is discarded too."""
+        targets, paths = self._later_targets([self.project, self._stand_in]), [d.path for d in docs]
+
+        def discard() -> None:
+            self._each_autosave(targets(), paths, lambda target, image, ours: target.discard_autosave(
+                image, ours=ours, keep=keep))  # only this window's
+
+        if paths:
+            self.jobs.submit(discard)
+
+    def _later_targets(self, also=()):
+        """A callable (job thread) returning the projects this window autosaves into: ``also``, its scratch
+        projects and those its autosaves on their way are finding (``_lookups``), each once."""
+        known = [t for t in [*also, *self._scratches.values()] if t is not None]
+        lookups = list(self._lookups)
+
+        def targets() -> list:
+            found = known + [lookup.result for lookup in lookups
+                             if lookup.tried and lookup.error is None and lookup.result is not None]
+            return list({str(t.root): t for t in reversed(found)}.values())[::-1]
+
+        return targets
+
+    def _each_autosave(self, targets, paths, act, keep_if=None) -> None:
+        """Job thread: ``act(target, image, ours)`` for each of ``paths`` in each of ``targets`` listing it
+        (``ours``: this window's autosave version there, forgotten), unless ``keep_if(path)``; one
+        failing does not stop the others (the first failure is raised at the end)."""
+        first = None
+        for target in targets:
+            for path in paths:
                 try:
-                    image = target.image_for(doc.path)
+                    image = target.image_for(path)
                 except KeyError:
                     continue
-                self.jobs.submit(lambda target=target, image=image, path=doc.path: target.discard_autosave(
-                    image, ours=self._autosaved.pop((str(target.root), path), None), keep=keep))  # only this window's
+                if keep_if is not None and keep_if(path):
+                    continue
+                try:
+                    act(target, image, self._autosaved.pop((str(target.root), path), None))
+                except Exception as exc:
+                    first = first or exc
+        if first is not None:
+            raise first
 
     def _drop_scratch_autosaves(self, also=()) -> None:
         """A project was created with the open images: remove this window's scratch autosaves of
         them (and those in ``also``: the stand-in of the read-only project it was made from) (job
         thread, after their autosaves into the project) — of an image with unsaved edits only once
-        the project holds its autosave, so a failed write there leaves the scratch one."""
+        the project holds its autosave, so a failed write there leaves the scratch one. The scratch
+        projects are those known and those found by autosaves still on their way."""
         project = self.project
-        for scratch, doc in [(s, d) for s in [*self._scratches.values(), *also] for d in self.workspace.docs]:
-            try:
-                image = scratch.image_for(doc.path)
-            except KeyError:
-                continue
-            unsaved = doc.annotation is not None and doc.annotation.dirty
+        targets = self._later_targets(also)
+        docs = [(d.path, d.annotation is not None and d.annotation.dirty) for d in self.workspace.docs]
+        unsaved = {path for path, dirty in docs if dirty}
 
-            def drop(scratch=scratch, image=image, path=doc.path, unsaved=unsaved) -> None:
-                if unsaved and not self._has_autosave(project, path):
-                    return  # the project has no copy of these edits: the scratch autosave stays
-                scratch.discard_autosave(image, ours=self._autosaved.pop((str(scratch.root), path), None))
+        def drop() -> None:
+            self._each_autosave([t for t in targets() if t is not project], [path for path, _ in docs],
+                                lambda scratch, image, ours: scratch.discard_autosave(image, ours=ours),
+                                keep_if=lambda path: path in unsaved and not self._has_autosave(project, path))
 
+        if docs:
             self.jobs.submit(drop)  # only this window's
 
     @staticmethod
