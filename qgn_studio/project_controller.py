@@ -225,7 +225,8 @@ class ProjectController(QtCore.QObject):
         """This window writes into or restores from the scratch ``project``: one object per folder;
         shared by the windows without a project, so watched too."""
         project = self._scratches.setdefault(str(project.root), project)
-        self.watch.start()
+        if not self._closed:  # (a late autosave's callback after the close starts nothing)
+            self.watch.start()
         return project
 
     @staticmethod
@@ -347,12 +348,14 @@ class ProjectController(QtCore.QObject):
             what, find = ("scratch", classes), lambda: scratch_project(base, classes)
         else:
             known = self._stand_in
-            what, find = ("stand-in",), lambda: stand_in(base, project, True)
+            what, find = ("stand-in", str(project.root)), lambda: stand_in(base, project, True)
         if known is not None:
             return lambda: known
-        if what not in lookups:
-            lookups[what] = _Lookup(find, scratch=project is None)
-            self._lookups.append(lookups[what])
+        if what not in lookups:  # one an earlier round is still finding is not looked for twice
+            earlier = next((lookup for lookup in self._lookups if lookup.what == what and lookup.error is None), None)
+            lookups[what] = earlier or _Lookup(find, scratch=project is None, what=what)
+            if earlier is None:
+                self._lookups.append(lookups[what])
         return lookups[what]
 
     def _found(self, target, project) -> None:
@@ -640,7 +643,7 @@ class ProjectController(QtCore.QObject):
         self._opening = None
         self.workspace.hide_progress()
         self.workspace.set_opening(False)
-        if self.project is not None:
+        if self.project is not None and not self._closed:
             self.watch.start()
 
     def _read(self, cancel, opening, message: str = "") -> None:
@@ -730,7 +733,8 @@ class ProjectController(QtCore.QObject):
         self._stand_in = None
         self._disk_problem = None
         self._merges_shown = project.merges
-        self.watch.start()
+        if not self._closed:
+            self.watch.start()
         self.annotator.project_classes = True
         settings = self.workspace.settings
         if settings is not None:  # cleared by a normal close: still set at start means a crash
@@ -1995,8 +1999,8 @@ def relabel_exactly(label, source, target):
 class _Lookup:
     """``find()`` run once (job thread), its project returned at every call, or ``error`` raised."""
 
-    def __init__(self, find, scratch: bool):
-        self.find, self.scratch = find, scratch
+    def __init__(self, find, scratch: bool, what=None):
+        self.find, self.scratch, self.what = find, scratch, what
         self.tried, self.result, self.error, self.told = False, None, None, False
 
     def __call__(self):

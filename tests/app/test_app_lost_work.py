@@ -183,3 +183,24 @@ def test_discard_at_close_discards_the_first_scratch_autosave_too(qtbot, windows
     win.projects.ask_unsaved = lambda count, what: "discard"
     assert win.close()
     assert scratch_autosaves_left(win.projects.scratch_path) == []
+
+
+def test_a_late_autosave_callback_does_not_restart_the_watch_of_a_closed_window(qtbot, windows, samples, model_path,
+                                                                                tmp_path, monkeypatch):
+    """Without a project, closing with "Discard": the close's autosave (the first: its scratch project
+    found on the job thread) had its callback run after the window closed, which started the watch
+    of the project on disk again - a 1 s timer on a closed window. The close looked for the scratch
+    project twice too (its autosave and the discard's); once now."""
+    import qgn_studio.scratch as scratch
+
+    win = windows(folder=tmp_path / "unused")
+    start_annotating(qtbot, win, samples[:1], model_path)
+    lookups = []
+    real = scratch.scratch_project
+    monkeypatch.setattr(scratch, "scratch_project", lambda base, classes: lookups.append(1) or real(base, classes))
+    paint(win, 0, 1, [(10, 10), (60, 60)])
+    win.projects.ask_unsaved = lambda count, what: "discard"
+    assert win.close()
+    qtbot.wait(50)
+    assert not win.projects.watch.isActive()
+    assert len(lookups) == 1
