@@ -660,8 +660,8 @@ class ProjectController(QtCore.QObject):
         """Swap the project read (``project_open.ProjectOpening``) in, at once: its classes, images,
         done flags and model, and offer its autosaves."""
         project = opening.project
-        if not self.confirm_discard("opening the project"):
-            return False
+        if not self.confirm_discard("opening the project") or self._ending():
+            return False  # (a SIGTERM handled while it waited or asked closed the window: nothing opens into it)
         annotator = self.annotator
         annotator.set_mode(False)
         annotator.set_classes(project.classes)
@@ -781,6 +781,10 @@ class ProjectController(QtCore.QObject):
             self.workspace.settings.remove("project/open")
             self.workspace.settings.sync()
 
+    def _ending(self) -> bool:
+        """The window closed or is closing without questions (SIGTERM: ``MainWindow.ending``)."""
+        return self._closed or bool(getattr(self.shell, "ending", False))
+
     def stop_writing(self) -> None:
         """The window closes: no autosave or retry fires any more, for good (a refused write's
         callback, run after this, starts none)."""
@@ -818,6 +822,8 @@ class ProjectController(QtCore.QObject):
         dirty = [d for d in docs if d.annotation is not None and d.annotation.dirty]
         if self._marks_in_flight:  # a mark on its way may yet be refused: know before answering
             self._wait_for_marks()
+            if self._ending():  # the window closed meanwhile (a SIGTERM handled in the wait): nothing goes ahead
+                return False
         self._count_marks_on_way()
         unrecorded = self._unrecorded_marks()
         marked = [d for d in docs if d not in dirty and (d.path in unrecorded if self.project is not None

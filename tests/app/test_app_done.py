@@ -578,3 +578,43 @@ def test_a_mark_whose_image_is_gone_holds_back_no_other_mark(qtbot, windows, sam
     win.projects.autosave_now()
     win.jobs.wait_idle()
     assert sum("done mark of scene_01.png" in b for b in banners) == 1, banners
+
+
+def test_a_sigterm_while_a_project_switch_waits_for_a_mark_opens_nothing_into_the_closed_window(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """File ▸ Open project B while A's done mark is on its way: the switch waits for it (the UI
+    thread's events run). A SIGTERM handled in that wait closes the window; the switch then went on
+    and opened B into the closed window, which the next start reopened (its "project/open" setting)."""
+    import threading
+
+    from PySide6 import QtCore
+
+    from qgn.project import Project
+    from studio_steps import start_annotating
+
+    folder_a, folder_b = tmp_path / "a", tmp_path / "b"
+    win = windows(folder=folder_a)
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    Project.create(folder_b, samples[:2], win.projects.project.classes)
+    gate = threading.Event()
+    real = Project.set_done_many
+
+    def slow_disk(self, marks):
+        gate.wait(30)
+        return real(self, marks)
+
+    monkeypatch.setattr(Project, "set_done_many", slow_disk)
+    win.annotator.set_done(True)
+
+    def sigterm():
+        gate.set()  # the mark's write ends while the window closes
+        win.terminate()
+
+    QtCore.QTimer.singleShot(0, sigterm)  # runs inside the switch's wait
+    assert not win.projects.open_project(folder_b)
+    assert win.threads_stopped
+    assert win.projects.project is None or win.projects.project.root == folder_a
+    settings = win.workspace.settings
+    assert settings is None or settings.value("project/open", "") in ("", str(folder_a))
