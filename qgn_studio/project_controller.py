@@ -727,6 +727,7 @@ class ProjectController(QtCore.QObject):
                                             f"{info.name} ({info.path})", 10000)
 
     def _set_project(self, project) -> None:
+        self._streaks.clear()  # another project's failures: its first failure here is news (a banner)
         self._versions = {}
         self._unused = set()
         self._read_only = None
@@ -881,6 +882,8 @@ class ProjectController(QtCore.QObject):
             key = (root, doc.path)
             if self._unrecorded.pop(key, None) is not None:
                 self._marks_made[key] = self._marks_made.get(key, 0) + 1
+        if not self._unrecorded_marks():
+            self._streaks.discard("marks")  # the next refused mark is news again
 
     # ------------------------------------------------------------------ loading saved annotations
     def document_shown(self, doc, over_fresh: bool = False) -> None:
@@ -1813,6 +1816,7 @@ class ProjectController(QtCore.QObject):
             settings.remove("project/open")
             settings.remove("project/last")
         self._read_only = self._stand_in = None
+        self._streaks.clear()
         self.workspace.set_project(None)
         return True
 

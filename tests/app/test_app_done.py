@@ -618,3 +618,25 @@ def test_a_sigterm_while_a_project_switch_waits_for_a_mark_opens_nothing_into_th
     assert win.projects.project is None or win.projects.project.root == folder_a
     settings = win.workspace.settings
     assert settings is None or settings.value("project/open", "") in ("", str(folder_a))
+
+
+def test_a_refused_mark_in_another_project_after_a_discarded_one_gets_its_banner(qtbot, windows, samples, model_path,
+                                                                                 tmp_path, monkeypatch):
+    """Project A: a done mark the full disk refused (a banner), discarded at File ▸ Close project.
+    Project B's first refused mark then had no banner, only a line in the status bar: A's failure
+    streak had outlived its project."""
+    from qgn.project import Project
+
+    win, full, banners = refused_mark(qtbot, windows, samples, model_path, tmp_path / "a", monkeypatch)
+    assert win.projects.close_project()
+    win.jobs.wait_idle()
+    full["on"] = False
+    Project.create(tmp_path / "b", samples[:2], win.annotator.classes)
+    assert win.projects.open_project(tmp_path / "b")
+    win.jobs.wait_idle()
+    full["on"] = True
+    banners.clear()
+    win.annotator.set_done(True)
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: bool(win.projects._unrecorded), timeout=WAIT_MS)
+    assert any("Cannot record" in b for b in banners), banners
