@@ -136,6 +136,7 @@ class ProjectController(QtCore.QObject):
         self.retry.setSingleShot(True)
         self.retry.setInterval(AUTOSAVE_RETRY_MS)
         self.retry.timeout.connect(self.autosave_now)
+        self._asking = self._retry_wanted = False  # a question of unsaved work is open (``_ask_unsaved``)
         self._closed = False  # the window closed (``closed``): no retry is started any more
         self._spare_copy = None  # an autosave's copy its write is done with: the next one copies into it
         self.watch = QtCore.QTimer(self)
@@ -437,7 +438,9 @@ class ProjectController(QtCore.QObject):
     def _retry_later(self) -> None:
         """Try the autosave (and the refused marks) again in ``AUTOSAVE_RETRY_MS``; not once the
         window closes (``closed``): after that nothing writes any more (said, not tried again)."""
-        if not self._closed and not self.jobs.stopped:
+        if self._asking:  # a question of unsaved work is open: after its answer (``_ask_unsaved``)
+            self._retry_wanted = True
+        elif not self._closed and not self.jobs.stopped:
             self.retry.start()
 
     def _reopen_scratches(self) -> None:
@@ -831,11 +834,13 @@ class ProjectController(QtCore.QObject):
                                                           else getattr(d, "done", False))]
         if not dirty and not marked:
             return True
-        choice = self.ask_unsaved(len(dirty) + len(marked), what)
+        choice = self._ask_unsaved(len(dirty) + len(marked), what)
         if choice == "save":
             return self.save_and_wait()
         if choice == "discard":
             self._forget_marks(docs)  # before the autosave below, which would write them again
+            if self._marks_in_flight:  # a try that began before the question: decided before going on
+                self._wait_for_marks()
             self.autosave_now()  # the edits since the last autosave too: discarded/ keeps what was on screen
             self.discard_autosaves(dirty)
             for doc in dirty:
@@ -844,6 +849,26 @@ class ProjectController(QtCore.QObject):
             self._unmark_scratch([d.path for d in docs if self.project is None and getattr(d, "done", False)])
             return True
         return False
+
+    def _ask_unsaved(self, count: int, what: str):
+        """``ask_unsaved``, with no retry or autosave firing while the question is open (its dialog runs
+        the event loop): "Discard" would find the refused marks written by a retry meanwhile. One due
+        then, or asked for by a refusal meanwhile, runs after a "Cancel"."""
+        due = self.retry.isActive()
+        autosave_due = self.timer.isActive()
+        self.retry.stop()
+        self.timer.stop()
+        self._asking, self._retry_wanted = True, False
+        try:
+            choice = self.ask_unsaved(count, what)
+        finally:
+            self._asking = False
+        if choice not in ("save", "discard"):
+            if due or self._retry_wanted:
+                self._retry_later()
+            if autosave_due:
+                self.timer.start()
+        return choice
 
     def _wait_for_marks(self, timeout_s: float = 60.0) -> None:
         """Until the done marks on their way are decided (their callbacks ran), at most ``timeout_s``:

@@ -640,3 +640,36 @@ def test_a_refused_mark_in_another_project_after_a_discarded_one_gets_its_banner
     win.jobs.wait_idle()
     qtbot.waitUntil(lambda: bool(win.projects._unrecorded), timeout=WAIT_MS)
     assert any("Cannot record" in b for b in banners), banners
+
+
+def test_a_retry_due_while_the_close_question_is_open_does_not_write_the_discarded_mark(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """The close's question runs the event loop (a modal dialog): the refused mark's retry fired
+    while the user read it, the disk had room by then, and the user answered "Discard" - the mark
+    was written anyway (a try on its way 'no longer counts' only when it fails). No retry fires
+    while the question is open now; after a "Cancel" it is due again."""
+    from qgn.project import Project
+
+    folder = tmp_path / "proj"
+    win, full, _warnings = refused_mark(qtbot, windows, samples, model_path, folder, monkeypatch)
+    answers = ["cancel", "discard"]
+    writes = []
+    real = Project.set_done_many
+    monkeypatch.setattr(Project, "set_done_many", lambda self, marks: writes.append(1) or real(self, marks))
+
+    def user_reads_then_answers(count, what):
+        full["on"] = False  # room meanwhile (another program freed some)
+        said = len(writes)
+        qtbot.wait(300)  # the dialog's event loop: six retries at 50 ms, if any were due
+        assert len(writes) == said  # none tried while the question is open
+        return answers.pop(0)
+
+    win.projects.ask_unsaved = user_reads_then_answers
+    full["on"] = True
+    assert not win.projects.close_project()  # "Cancel": the retry is due again
+    assert win.projects.retry.isActive()
+    full["on"] = True
+    assert win.projects.close_project()  # "Discard"
+    win.jobs.wait_idle()
+    qtbot.wait(100)
+    assert not Project.open(folder).images[0].done
