@@ -36,9 +36,17 @@ def atomic_write_together(files: list[tuple[str | os.PathLike, bytes | Iterable[
     staged: list[tuple[str, Path]] = []
     kept: dict[Path, str | None] = {}  # path -> a second name of the file it held, or None: there was none
     renamed: list[Path] = []
+
+    def keep_fresh(current: str) -> None:  # the temporaries staged so far are a live writer's, not a killed
+        for tmp in [*(tmp for tmp, _ in staged), current]:  # one's: their mtime (``remove_stale_temporaries``)
+            try:  # follows the set's progress (the one being written too: its last part may be in a buffer)
+                os.utime(tmp)
+            except OSError:
+                pass
+
     try:
         for path, data in files:
-            staged.append((_staged(Path(path), data), Path(path)))
+            staged.append((_staged(Path(path), data, keep_fresh if staged else None), Path(path)))
         if len(staged) > 1:  # a rename that fails after others (an I/O error) puts theirs back: no mixed set
             kept = {path: _second_name(path) for _, path in staged}
         for tmp, path in staged:
@@ -143,9 +151,10 @@ def same_bytes(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return False
 
 
-def _staged(path: Path, data: bytes | Iterable[bytes]) -> str:
+def _staged(path: Path, data: bytes | Iterable[bytes], progress=None) -> str:
     """``data`` in a new temporary file beside ``path`` (its name returned), flushed and fsynced,
-    with ``path``'s permissions; every error names ``path``, never the temporary."""
+    with ``path``'s permissions; every error names ``path``, never the temporary. ``progress(tmp)``
+    before and after each part of ``data`` written."""
     refuse_input(path)
     if path.is_dir():  # else the rename fails naming the temporary file, which the user never chose
         raise IsADirectoryError(errno.EISDIR, "is a folder; a file cannot be written in its place", str(path))
@@ -155,9 +164,13 @@ def _staged(path: Path, data: bytes | Iterable[bytes]) -> str:
         raise OSError(exc.errno, f"{exc.strerror}: no file can be created in the folder {path.parent}",
                       str(path)) from exc
     try:
+        if progress is not None:
+            progress(tmp)
         with os.fdopen(fd, "wb") as f:
             for part in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:
                 f.write(part)
+                if progress is not None:
+                    progress(tmp)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, (path.stat().st_mode & 0o7777) if path.exists() else 0o644)

@@ -25,7 +25,8 @@ from .classes import ClassSet, check_unique_names
 from .classes_edit import ClassEdit, inverse_of, inverse_patch, remap_label
 from .fileio import atomic_write_bytes, read_json, sync_folder
 from .formats import FORMATS
-from .project import JOURNAL_FILE, Project, finish_class_edit, generation_dirs, generation_folders
+from .project import (JOURNAL_FILE, Project, finish_class_edit, generation_dirs, generation_folders, journal_state,
+                      read_journal)
 from .quadtree.label_io import read_label_file
 
 
@@ -61,6 +62,7 @@ def apply_class_edit(project: Project, edit: ClassEdit, progress=None) -> ClassE
         if project.classes != edit.before:
             raise ValueError("this class edit was made for another class set than the project's; make it again")
         root = Path(project.root)
+        _refuse_over_a_kept_journal(root, project.generation, project.revision)
         old_gen = project.generation
         new_gen = max([old_gen, *generation_folders(root).values()]) + 1  # never a folder that exists
         staged = [root / name for name in generation_dirs(new_gen)]
@@ -98,6 +100,26 @@ def apply_class_edit(project: Project, edit: ClassEdit, progress=None) -> ClassE
         finish_class_edit(root, old_gen, new_gen)
         _record(root, old_gen, new_gen, edit)
     return replace(inverse_of(edit), restore=restore)
+
+
+def _refuse_over_a_kept_journal(root: Path, generation: int, revision: int) -> None:
+    """Under the write lock (its clean-up tried to finish an earlier class edit already): ValueError when
+    that edit's journal is still kept because a folder it left could neither be removed nor moved
+    aside. A new edit would overwrite the journal, and the folder, no longer explained by it, would
+    then keep the project from opening: the user moves it out first."""
+    journal = read_journal(root)
+    if journal is None or journal_state(journal, generation, revision) != "committed":
+        return  # none, or one that proves nothing (it is replaced)
+    left = [root / name for name in generation_dirs(journal["from_generation"])
+            if (root / name).is_dir() and not (root / name).is_symlink()]
+    if not left:
+        return
+    where = ", ".join(str(p) for p in left)
+    raise ValueError(f"an earlier class edit could not remove or move aside what it left in {where} (an I/O "
+                     f"error, or a file in use); move {'it' if len(left) <= 1 else 'them'} out of the project "
+                     f"(keep {'it' if len(left) <= 1 else 'them'} if you need what only "
+                     f"{'it holds' if len(left) <= 1 else 'they hold'}) and make the class edit again; nothing "
+                     "was changed")
 
 
 HISTORY_FILE = "class-edits.json"

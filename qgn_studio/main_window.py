@@ -533,6 +533,11 @@ class MainWindow(QtWidgets.QMainWindow):
         QtCore.QCoreApplication.processEvents()  # the autosaves' callbacks
         self.close()
 
+    @property
+    def ending(self) -> bool:
+        """The window closed, or closes without questions (SIGTERM): nothing is opened into it any more."""
+        return self._terminating or self.threads_stopped
+
     def closeEvent(self, event) -> None:
         self._in_close_event = True
         try:

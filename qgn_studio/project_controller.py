@@ -136,6 +136,7 @@ class ProjectController(QtCore.QObject):
         self.retry.setSingleShot(True)
         self.retry.setInterval(AUTOSAVE_RETRY_MS)
         self.retry.timeout.connect(self.autosave_now)
+        self._asking = self._retry_wanted = False  # a question of unsaved work is open (``_ask_unsaved``)
         self._closed = False  # the window closed (``closed``): no retry is started any more
         self._spare_copy = None  # an autosave's copy its write is done with: the next one copies into it
         self.watch = QtCore.QTimer(self)
@@ -164,6 +165,9 @@ class ProjectController(QtCore.QObject):
         self._opening = None  # the threading.Event that cancels the project being read, if one is
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
         self._keeping = False  # unsaved maps the project's new classes cannot hold are being kept (job thread)
+        # the scratch projects and stand-ins autosaves are finding on the job thread (``_Lookup``), until their
+        # round's callbacks ran: a clean-up submitted meanwhile finds the autosaves there too (``_later_targets``)
+        self._lookups: list = []
         self._marks_waiting: list = []  # done marks without a project made before any class set: kept once one is
         # (project root, image path) -> done: a mark the project refused (a full disk), tried again with the
         # autosave's retry and at every save, asked about before closing; the count of marks made of each
@@ -171,6 +175,7 @@ class ProjectController(QtCore.QObject):
         self._unrecorded: dict = {}
         self._marks_made: dict = {}
         self._marks_in_flight = 0
+        self._marks_on_way: dict = {}  # (project root, image path) -> (its mark's number, done): the latest ones on their way
         self._streaks: set = set()  # retried writes failing since their banner was shown (``_write_failed``)
         annotator.edited.connect(self._edited)
         annotator.done_changed.connect(self._done_changed)
@@ -221,7 +226,8 @@ class ProjectController(QtCore.QObject):
         """This window writes into or restores from the scratch ``project``: one object per folder;
         shared by the windows without a project, so watched too."""
         project = self._scratches.setdefault(str(project.root), project)
-        self.watch.start()
+        if not self._closed:  # (a late autosave's callback after the close starts nothing)
+            self.watch.start()
         return project
 
     @staticmethod
@@ -312,7 +318,14 @@ class ProjectController(QtCore.QObject):
             self.jobs.submit(write, done, failed, "Autosaving")
             submitted = True
         if submitted:
-            self.jobs.submit(lambda: None, lambda _none: self.autosaved.emit(len(written)) if written else None)
+            round_lookups = list(lookups.values())
+
+            def ended(_none) -> None:
+                self._lookups = [lookup for lookup in self._lookups if lookup not in round_lookups]
+                if written:
+                    self.autosaved.emit(len(written))
+
+            self.jobs.submit(lambda: None, ended)
 
     def _where_to_autosave(self, session, lookups: dict):
         """A callable (job thread) returning the project ``session`` autosaves into (the open project, else the scratch project of its class set, or a read-only project's stand-in):
@@ -336,11 +349,14 @@ class ProjectController(QtCore.QObject):
             what, find = ("scratch", classes), lambda: scratch_project(base, classes)
         else:
             known = self._stand_in
-            what, find = ("stand-in",), lambda: stand_in(base, project, True)
+            what, find = ("stand-in", str(project.root)), lambda: stand_in(base, project, True)
         if known is not None:
             return lambda: known
-        if what not in lookups:
-            lookups[what] = _Lookup(find, scratch=project is None)
+        if what not in lookups:  # one an earlier round is still finding is not looked for twice
+            earlier = next((lookup for lookup in self._lookups if lookup.what == what and lookup.error is None), None)
+            lookups[what] = earlier or _Lookup(find, scratch=project is None, what=what)
+            if earlier is None:
+                self._lookups.append(lookups[what])
         return lookups[what]
 
     def _found(self, target, project) -> None:
@@ -422,7 +438,9 @@ class ProjectController(QtCore.QObject):
     def _retry_later(self) -> None:
         """Try the autosave (and the refused marks) again in ``AUTOSAVE_RETRY_MS``; not once the
         window closes (``closed``): after that nothing writes any more (said, not tried again)."""
-        if not self._closed and not self.jobs.stopped:
+        if self._asking:  # a question of unsaved work is open: after its answer (``_ask_unsaved``)
+            self._retry_wanted = True
+        elif not self._closed and not self.jobs.stopped:
             self.retry.start()
 
     def _reopen_scratches(self) -> None:
@@ -628,7 +646,7 @@ class ProjectController(QtCore.QObject):
         self._opening = None
         self.workspace.hide_progress()
         self.workspace.set_opening(False)
-        if self.project is not None:
+        if self.project is not None and not self._closed:
             self.watch.start()
 
     def _read(self, cancel, opening, message: str = "") -> None:
@@ -645,8 +663,8 @@ class ProjectController(QtCore.QObject):
         """Swap the project read (``project_open.ProjectOpening``) in, at once: its classes, images,
         done flags and model, and offer its autosaves."""
         project = opening.project
-        if not self.confirm_discard("opening the project"):
-            return False
+        if not self.confirm_discard("opening the project") or self._ending():
+            return False  # (a SIGTERM handled while it waited or asked closed the window: nothing opens into it)
         annotator = self.annotator
         annotator.set_mode(False)
         annotator.set_classes(project.classes)
@@ -712,13 +730,15 @@ class ProjectController(QtCore.QObject):
                                             f"{info.name} ({info.path})", 10000)
 
     def _set_project(self, project) -> None:
+        self._streaks.clear()  # another project's failures: its first failure here is news (a banner)
         self._versions = {}
         self._unused = set()
         self._read_only = None
         self._stand_in = None
         self._disk_problem = None
         self._merges_shown = project.merges
-        self.watch.start()
+        if not self._closed:
+            self.watch.start()
         self.annotator.project_classes = True
         settings = self.workspace.settings
         if settings is not None:  # cleared by a normal close: still set at start means a crash
@@ -765,6 +785,10 @@ class ProjectController(QtCore.QObject):
             self.workspace.settings.remove("project/open")
             self.workspace.settings.sync()
 
+    def _ending(self) -> bool:
+        """The window closed or is closing without questions (SIGTERM: ``MainWindow.ending``)."""
+        return self._closed or bool(getattr(self.shell, "ending", False))
+
     def stop_writing(self) -> None:
         """The window closes: no autosave or retry fires any more, for good (a refused write's
         callback, run after this, starts none)."""
@@ -802,16 +826,21 @@ class ProjectController(QtCore.QObject):
         dirty = [d for d in docs if d.annotation is not None and d.annotation.dirty]
         if self._marks_in_flight:  # a mark on its way may yet be refused: know before answering
             self._wait_for_marks()
+            if self._ending():  # the window closed meanwhile (a SIGTERM handled in the wait): nothing goes ahead
+                return False
+        self._count_marks_on_way()
         unrecorded = self._unrecorded_marks()
         marked = [d for d in docs if d not in dirty and (d.path in unrecorded if self.project is not None
                                                           else getattr(d, "done", False))]
         if not dirty and not marked:
             return True
-        choice = self.ask_unsaved(len(dirty) + len(marked), what)
+        choice = self._ask_unsaved(len(dirty) + len(marked), what)
         if choice == "save":
             return self.save_and_wait()
         if choice == "discard":
             self._forget_marks(docs)  # before the autosave below, which would write them again
+            if self._marks_in_flight:  # a try that began before the question: decided before going on
+                self._wait_for_marks()
             self.autosave_now()  # the edits since the last autosave too: discarded/ keeps what was on screen
             self.discard_autosaves(dirty)
             for doc in dirty:
@@ -820,6 +849,26 @@ class ProjectController(QtCore.QObject):
             self._unmark_scratch([d.path for d in docs if self.project is None and getattr(d, "done", False)])
             return True
         return False
+
+    def _ask_unsaved(self, count: int, what: str):
+        """``ask_unsaved``, with no retry or autosave firing while the question is open (its dialog runs
+        the event loop): "Discard" would find the refused marks written by a retry meanwhile. One due
+        then, or asked for by a refusal meanwhile, runs after a "Cancel"."""
+        due = self.retry.isActive()
+        autosave_due = self.timer.isActive()
+        self.retry.stop()
+        self.timer.stop()
+        self._asking, self._retry_wanted = True, False
+        try:
+            choice = self.ask_unsaved(count, what)
+        finally:
+            self._asking = False
+        if choice not in ("save", "discard"):
+            if due or self._retry_wanted:
+                self._retry_later()
+            if autosave_due:
+                self.timer.start()
+        return choice
 
     def _wait_for_marks(self, timeout_s: float = 60.0) -> None:
         """Until the done marks on their way are decided (their callbacks ran), at most ``timeout_s``:
@@ -836,6 +885,17 @@ class ProjectController(QtCore.QObject):
             loop.exec(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
         poll.stop()
 
+    def _count_marks_on_way(self) -> None:
+        """The open project's marks still on their way once ``_wait_for_marks`` gave up (a disk slower than
+        its bound) may yet be refused: counted as not recorded (asked about; a save writes them again,
+        a discard forgets them), until their write's outcome decides (``_record_marks``)."""
+        if self.project is None:
+            return
+        root = str(self.project.root)
+        for key, (_number, done) in self._marks_on_way.items():
+            if key[0] == root and self._marks_made.get(key) == _number:
+                self._unrecorded[key] = done
+
     def _forget_marks(self, docs) -> None:
         """The marks of ``docs`` the open project could not record are accepted as lost: asked about
         no more, and never written later - not by the autosave or retry that follows, nor by a
@@ -847,6 +907,8 @@ class ProjectController(QtCore.QObject):
             key = (root, doc.path)
             if self._unrecorded.pop(key, None) is not None:
                 self._marks_made[key] = self._marks_made.get(key, 0) + 1
+        if not self._unrecorded_marks():
+            self._streaks.discard("marks")  # the next refused mark is news again
 
     # ------------------------------------------------------------------ loading saved annotations
     def document_shown(self, doc, over_fresh: bool = False) -> None:
@@ -1094,36 +1156,68 @@ class ProjectController(QtCore.QObject):
     def discard_autosaves(self, docs, keep: bool = True) -> None:
         """Forget the autosaves of ``docs``: the user discarded their edits (they move to the
         project's ``discarded/``), or undid them back to the saved map (``keep=False``: removed;
-        redo still has them, and autosaves them again)."""
-        for target in [self.project, self._stand_in, *self._scratches.values()]:
-            if target is None:
-                continue
-            for doc in docs:
+        redo still has them, and autosaves them again). Looked up on the job thread, after the
+        autosaves submitted before: the first autosave of an image (it adds the image, and may find
+        its scratch project there) is discarded too."""
+        targets, paths = self._later_targets([self.project, self._stand_in]), [d.path for d in docs]
+
+        def discard() -> None:
+            self._each_autosave(targets(), paths, lambda target, image, ours: target.discard_autosave(
+                image, ours=ours, keep=keep))  # only this window's
+
+        if paths:
+            self.jobs.submit(discard)
+
+    def _later_targets(self, also=()):
+        """A callable (job thread) returning the projects this window autosaves into: ``also``, its scratch
+        projects and those its autosaves on their way are finding (``_lookups``), each once."""
+        known = [t for t in [*also, *self._scratches.values()] if t is not None]
+        lookups = list(self._lookups)
+
+        def targets() -> list:
+            found = known + [lookup.result for lookup in lookups
+                             if lookup.tried and lookup.error is None and lookup.result is not None]
+            return list({str(t.root): t for t in reversed(found)}.values())[::-1]
+
+        return targets
+
+    def _each_autosave(self, targets, paths, act, keep_if=None) -> None:
+        """Job thread: ``act(target, image, ours)`` for each of ``paths`` in each of ``targets`` listing it
+        (``ours``: this window's autosave version there, forgotten), unless ``keep_if(path)``; one
+        failing does not stop the others (the first failure is raised at the end)."""
+        first = None
+        for target in targets:
+            for path in paths:
                 try:
-                    image = target.image_for(doc.path)
+                    image = target.image_for(path)
                 except KeyError:
                     continue
-                self.jobs.submit(lambda target=target, image=image, path=doc.path: target.discard_autosave(
-                    image, ours=self._autosaved.pop((str(target.root), path), None), keep=keep))  # only this window's
+                if keep_if is not None and keep_if(path):
+                    continue
+                try:
+                    act(target, image, self._autosaved.pop((str(target.root), path), None))
+                except Exception as exc:
+                    first = first or exc
+        if first is not None:
+            raise first
 
     def _drop_scratch_autosaves(self, also=()) -> None:
         """A project was created with the open images: remove this window's scratch autosaves of
         them (and those in ``also``: the stand-in of the read-only project it was made from) (job
         thread, after their autosaves into the project) — of an image with unsaved edits only once
-        the project holds its autosave, so a failed write there leaves the scratch one."""
+        the project holds its autosave, so a failed write there leaves the scratch one. The scratch
+        projects are those known and those found by autosaves still on their way."""
         project = self.project
-        for scratch, doc in [(s, d) for s in [*self._scratches.values(), *also] for d in self.workspace.docs]:
-            try:
-                image = scratch.image_for(doc.path)
-            except KeyError:
-                continue
-            unsaved = doc.annotation is not None and doc.annotation.dirty
+        targets = self._later_targets(also)
+        docs = [(d.path, d.annotation is not None and d.annotation.dirty) for d in self.workspace.docs]
+        unsaved = {path for path, dirty in docs if dirty}
 
-            def drop(scratch=scratch, image=image, path=doc.path, unsaved=unsaved) -> None:
-                if unsaved and not self._has_autosave(project, path):
-                    return  # the project has no copy of these edits: the scratch autosave stays
-                scratch.discard_autosave(image, ours=self._autosaved.pop((str(scratch.root), path), None))
+        def drop() -> None:
+            self._each_autosave([t for t in targets() if t is not project], [path for path, _ in docs],
+                                lambda scratch, image, ours: scratch.discard_autosave(image, ours=ours),
+                                keep_if=lambda path: path in unsaved and not self._has_autosave(project, path))
 
+        if docs:
             self.jobs.submit(drop)  # only this window's
 
     @staticmethod
@@ -1145,15 +1239,20 @@ class ProjectController(QtCore.QObject):
         """Record a done mark in ``project`` (job thread): ``_record_marks``."""
         self._record_marks(project, {path: done})
 
-    def _record_marks(self, project, marks: dict) -> None:
+    def _record_marks(self, project, marks: dict, again: bool = False) -> None:
         """Record the done marks ``marks`` (image path -> done) in ``project``, in one write of
         project.json (job thread). A mark the write refuses (a full disk) stays in ``_unrecorded``:
         tried again with the autosave's retry and at the next save, and closing asks about it, as
-        about unsaved edits (the image still shows it done)."""
+        about unsaved edits (the image still shows it done). A mark whose image the project no longer
+        lists (another writer removed it) is dropped, and said, when the image file is gone too or
+        when it is a mark tried ``again`` (an image is not added back for a stale mark); a batch
+        refused for another reason than the disk is written one mark at a time, so that one mark
+        that cannot be written does not hold the others back for ever."""
         made = {}
         for path, done in marks.items():
             key = (str(project.root), path)
             self._marks_made[key] = made[key] = self._marks_made.get(key, 0) + 1
+            self._marks_on_way[key] = (made[key], done)
             if key in self._unrecorded:
                 self._unrecorded[key] = done  # this mark replaces the refused one
         self._marks_in_flight += 1
@@ -1161,14 +1260,24 @@ class ProjectController(QtCore.QObject):
         def deciding() -> list:  # the marks no newer mark (nor a discard: ``_forget_marks``) decides
             return [key for key in made if self._marks_made.get(key) == made[key]]
 
-        def recorded(_none) -> None:
+        def arrived() -> None:
             self._marks_in_flight -= 1
+            for key in made:
+                if self._marks_on_way.get(key, (None,))[0] == made[key]:
+                    del self._marks_on_way[key]
+
+        def recorded(dropped: list) -> None:
+            arrived()
             self._streaks.discard("marks")
             for key in deciding():
                 self._unrecorded.pop(key, None)
+            if dropped and self.project is project:
+                names = ", ".join(path.name for path in dropped[:3]) + (", …" if len(dropped) > 3 else "")
+                self._warn(f"The done mark of {names} was not recorded: another window or command removed "
+                           f"{'it' if len(dropped) == 1 else 'them'} from the project {project.root.name}")
 
         def failed(message: str) -> None:
-            self._marks_in_flight -= 1
+            arrived()
             keys = deciding()
             if not keys or self.project is not project:
                 return  # newer marks decide, or they were accepted as lost, or the project closed (asked then)
@@ -1184,14 +1293,39 @@ class ProjectController(QtCore.QObject):
             self._write_failed(f"Cannot record 'done' for {what}: {message}; it is tried again every "
                                f"{AUTOSAVE_RETRY_MS // 1000} s and at the next save", streak="marks")
 
-        def write() -> None:
-            for attempt in (1, 2):  # a mark refused for a removed image merged that removal: looked up anew, once
+        def image(path: Path):
+            try:
+                return project.image_for(path)
+            except KeyError:
+                if again or not Path(path).is_file():
+                    return None  # removed by another writer: the mark goes with it
+                return project.add_images([path], save=True)[0]
+
+        def write() -> list:
+            dropped: list = []
+
+            def pairs(paths) -> list:
+                found = []
+                for path in paths:
+                    im = None if path in dropped else image(path)
+                    if im is not None:
+                        found.append((im, marks[path]))
+                    elif path not in dropped:
+                        dropped.append(path)
+                return found
+
+            for _attempt in (1, 2):  # a mark refused for a removed image merged that removal: looked up anew, once
                 try:
-                    project.set_done_many([(self._image_of(project, path), done) for path, done in marks.items()])
-                    return
-                except KeyError:
-                    if attempt == 2:
-                        raise
+                    project.set_done_many(pairs(marks))
+                    return dropped
+                except (KeyError, ValueError):
+                    pass
+            for path in [p for p in marks if p not in dropped]:  # one mark that cannot be written holds back
+                try:  # no other: one write each
+                    project.set_done_many(pairs([path]))
+                except (KeyError, ValueError):
+                    dropped.append(path)
+            return dropped
 
         self.jobs.submit(write, recorded, failed)
 
@@ -1205,7 +1339,7 @@ class ProjectController(QtCore.QObject):
         project = self.project
         marks = self._unrecorded_marks()
         if project is not None and not self._read_only and marks:
-            self._record_marks(project, marks)  # one write for them all
+            self._record_marks(project, marks, again=True)  # one write for them all
 
     def _mark_in_scratch(self, doc, done: bool) -> None:
         """Without a project a done mark is kept at once in the scratch project of the image's class
@@ -1707,6 +1841,7 @@ class ProjectController(QtCore.QObject):
             settings.remove("project/open")
             settings.remove("project/last")
         self._read_only = self._stand_in = None
+        self._streaks.clear()
         self.workspace.set_project(None)
         return True
 
@@ -1793,7 +1928,8 @@ class ProjectController(QtCore.QObject):
         """True when the window may close (edits saved, discarded, or none)."""
         self.autosave_now()
         ok = self.confirm_discard("closing")
-        self.jobs.wait_idle()
+        if ok:  # a cancelled close does not wait for the file thread (a slow disk) after its question
+            self.jobs.wait_idle()
         return ok
 
     def _warn(self, text: str) -> None:
@@ -1898,8 +2034,8 @@ def relabel_exactly(label, source, target):
 class _Lookup:
     """``find()`` run once (job thread), its project returned at every call, or ``error`` raised."""
 
-    def __init__(self, find, scratch: bool):
-        self.find, self.scratch = find, scratch
+    def __init__(self, find, scratch: bool, what=None):
+        self.find, self.scratch, self.what = find, scratch, what
         self.tried, self.result, self.error, self.told = False, None, None, False
 
     def __call__(self):

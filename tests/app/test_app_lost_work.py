@@ -145,3 +145,62 @@ def test_a_projects_stand_in_autosave_stays_when_it_is_reopened_without_them(qtb
     first.jobs.wait_idle()
     assert first.projects.project is not None and first.projects.project.root == folder
     assert_still_offered(spare, edits)
+
+
+def scratch_autosaves_left(base) -> list:
+    """The autosaves in the scratch folder ``base`` that the next start would offer."""
+    from qgn_studio.scratch import scratch_projects
+
+    return [im.path.name for p in scratch_projects(base) for im in p.recoverable()]
+
+
+def test_new_project_right_after_the_first_scratch_autosave_removes_it(qtbot, windows, samples, model_path,
+                                                                       tmp_path):
+    """Without a project the first autosave finds its scratch project on the job thread; File ▸ New
+    project right after it (before its callback ran) removed the scratch autosaves of the window's
+    scratch projects known by then - none: that autosave stayed, offered again at the next start
+    beside the project's own."""
+    win = windows(folder=tmp_path / "unused")
+    start_annotating(qtbot, win, samples[:1], model_path)
+    paint(win, 0, 1, [(10, 10), (60, 60)])
+    win.projects.autosave_now()  # the autosave timer fired
+    assert win.projects.new_project(tmp_path / "proj")  # before the autosave's callback ran
+    win.jobs.wait_idle()
+    qtbot.wait(50)
+    win.jobs.wait_idle()
+    assert scratch_autosaves_left(win.projects.scratch_path) == []
+    assert win.projects.project.recoverable()  # the edits are the project's autosave now
+
+
+def test_discard_at_close_discards_the_first_scratch_autosave_too(qtbot, windows, samples, model_path, tmp_path):
+    """Without a project, an edit, then closing with "Discard": the close's autosave is the image's
+    first (its scratch project found, the image added, on the job thread); the discard looked the
+    image up on the UI thread before that, found nothing, and the autosave stayed: the discarded
+    edits were offered again at the next start."""
+    win = windows(folder=tmp_path / "unused")
+    start_annotating(qtbot, win, samples[:1], model_path)
+    paint(win, 0, 2, [(15, 15), (70, 70)])
+    win.projects.ask_unsaved = lambda count, what: "discard"
+    assert win.close()
+    assert scratch_autosaves_left(win.projects.scratch_path) == []
+
+
+def test_a_late_autosave_callback_does_not_restart_the_watch_of_a_closed_window(qtbot, windows, samples, model_path,
+                                                                                tmp_path, monkeypatch):
+    """Without a project, closing with "Discard": the close's autosave (the first: its scratch project
+    found on the job thread) had its callback run after the window closed, which started the watch
+    of the project on disk again - a 1 s timer on a closed window. The close looked for the scratch
+    project twice too (its autosave and the discard's); once now."""
+    import qgn_studio.scratch as scratch
+
+    win = windows(folder=tmp_path / "unused")
+    start_annotating(qtbot, win, samples[:1], model_path)
+    lookups = []
+    real = scratch.scratch_project
+    monkeypatch.setattr(scratch, "scratch_project", lambda base, classes: lookups.append(1) or real(base, classes))
+    paint(win, 0, 1, [(10, 10), (60, 60)])
+    win.projects.ask_unsaved = lambda count, what: "discard"
+    assert win.close()
+    qtbot.wait(50)
+    assert not win.projects.watch.isActive()
+    assert len(lookups) == 1

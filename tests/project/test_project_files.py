@@ -481,3 +481,34 @@ def test_a_writers_set_aside_of_an_old_file_is_not_removed_as_stale(tmp_path, mo
     with pytest.raises(OSError):
         atomic_write_together([(weights, b"new weights"), (meta, b"new json")])
     assert (weights.read_bytes(), meta.read_bytes()) == (b"old weights", b"old json")
+
+
+def test_a_live_writers_earlier_temporary_is_not_removed_as_stale_while_the_next_file_is_written(tmp_path):
+    """Files written together are each staged whole first: the first one's temporary then waited, its
+    mtime the end of its own write, while the next (a big optimizer state on a slow disk) was
+    written - past the 60 s after which another process's clean-up takes a temporary for a killed
+    writer's and removes it: the set then failed. Each part written keeps the earlier temporaries
+    fresh. (The time passing is simulated: the temporary is aged by hand.)"""
+    import os
+    import time
+
+    from qgn.fileio import STALE_TEMP_SECONDS, atomic_write_together, is_temporary, remove_stale_temporaries
+
+    weights, state = tmp_path / "m.safetensors", tmp_path / "m.state"
+    weights.write_bytes(b"old weights")
+    state.write_bytes(b"old state")
+    removed = []
+
+    def slow_second_file():
+        yield b"new "
+        long_ago = time.time() - 2 * STALE_TEMP_SECONDS  # the first part took minutes
+        for entry in tmp_path.iterdir():
+            if is_temporary(entry.name) and entry.name.startswith(f".{weights.name}."):
+                os.utime(entry, (long_ago, long_ago))
+        yield b"state "
+        removed.append(remove_stale_temporaries(tmp_path))  # another command starts meanwhile
+        yield b"done"
+
+    atomic_write_together([(weights, b"new weights"), (state, slow_second_file())])
+    assert removed == [0]
+    assert (weights.read_bytes(), state.read_bytes()) == (b"new weights", b"new state done")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -521,3 +522,41 @@ def test_a_class_edit_whose_old_folder_can_neither_go_nor_move_leaves_a_project_
     fourth = Project.open(project.root)
     fourth.set_done(fourth.images[1], True)
     assert old_folder.is_symlink() and not (project.root / JOURNAL_FILE).exists()
+
+
+def test_a_second_class_edit_over_a_kept_journal_is_refused_naming_the_folder(tmp_path, monkeypatch):
+    """A class edit's old folder could neither go nor move aside: its journal stays (the project
+    opens). A second class edit then overwrote that journal: the first edit's folder, explained by
+    nothing, left the project unopenable. The second edit is now refused, naming the folder to move
+    out, and nothing changes; once it is moved, the edit goes ahead."""
+    import shutil
+
+    from qgn.classes_edit import merge_classes
+    from qgn.project import JOURNAL_FILE
+    from qgn.project_class_edit import apply_class_edit
+
+    project = project_with_work(tmp_path / "p")
+    unremovable(monkeypatch)
+    replace = os.replace
+
+    def no_move(src, dst, *args, **kwargs):
+        if "left-by-class-edit" in os.fsdecode(dst):
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(src))
+        return replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", no_move)
+    first = merge_classes(CLASSES, 2, 1)
+    apply_class_edit(project, first)
+    assert (project.root / JOURNAL_FILE).exists()
+    again = Project.open(project.root)
+    with pytest.raises(ValueError, match=re.escape(str(project.root / "annotations"))):
+        apply_class_edit(again, merge_classes(first.after, 1, 0))
+    assert Project.open(project.root).classes == first.after  # nothing changed; it opens
+    monkeypatch.undo()  # still there (the disk is not replaced): the user moves it out, as told
+    shutil.move(str(project.root / "annotations"), tmp_path / "kept-annotations")
+    opened = Project.open(project.root)
+    apply_class_edit(opened, merge_classes(first.after, 1, 0))
+    after = Project.open(project.root)
+    assert after.classes.names == ("sky",)
+    after.set_done(after.images[0], True)
+    assert Project.open(project.root).images[0].done
