@@ -46,7 +46,8 @@ class LevelOutput:
     features: SparseLevel, the decoder activation after Trans_l, (N, C_l) at (N, 3) (b, y, x).
     logits:   (N, k+1) float, Q̂l at the active sites (class 0 = composite).
     selected: (N,) bool, the sites that went on to level l-1 (None until the next level ran); a
-              property over the field ``_selected`` (see `select_every_site`).
+              property over the field ``_selected`` (see `select_every_site`), which is also the
+              constructor's and ``dataclasses.replace``'s name for it.
     macs:     multiply-accumulates spent at this level (skip + convs + head; not the encoder).
     seconds:  wall time of this level.
     feature_bytes: bytes of ``features.feats`` when computed (kept after `release_features`).
@@ -63,7 +64,8 @@ class LevelOutput:
     macs: int
     seconds: float
     feature_bytes: int = -1
-    _every_site_selected: bool = field(default=False, init=False, repr=False, compare=False)
+    # an init field, so dataclasses.replace carries a selection not made yet (select_every_site)
+    _every_site_selected: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self):
         if self.feature_bytes < 0:

@@ -1,6 +1,8 @@
 """The dense masked decoder computes the sparse decoder's logits at the active sites."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -125,3 +127,5 @@ def test_a_selection_set_on_an_all_output_replaces_every_site() -> None:
     assert outputs[0].selected is mine
     outputs[1].selected = None
     assert outputs[1].selected is None
+    copy = dataclasses.replace(outputs[2])  # a selection not made yet is carried, and made alike
+    assert copy.selected is not None and bool(copy.selected.all()) and copy.selected.shape == (copy.num_sites,)
