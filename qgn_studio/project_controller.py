@@ -1279,7 +1279,7 @@ class ProjectController(QtCore.QObject):
         def failed(message: str) -> None:
             arrived()
             keys = deciding()
-            if not keys or self.project is not project:
+            if not keys or self.project is None or self.project.root != project.root:
                 return  # newer marks decide, or they were accepted as lost, or the project closed (asked then)
             for key in keys:
                 self._unrecorded[key] = marks[key[1]]
@@ -1294,14 +1294,22 @@ class ProjectController(QtCore.QObject):
                                f"{AUTOSAVE_RETRY_MS // 1000} s and at the next save", streak="marks")
 
         def image(path: Path):
+            from qgn.project import ProjectError
+
             try:
                 return project.image_for(path)
             except KeyError:
                 if again or not Path(path).is_file():
                     return None  # removed by another writer: the mark goes with it
+            try:
                 return project.add_images([path], save=True)[0]
+            except ValueError as exc:
+                if isinstance(exc, ProjectError):  # busy, changed by another window: kept, tried again
+                    raise
+                return None  # an image the project cannot take: the mark goes with it
 
         def write() -> list:
+            live = marks
             dropped: list = []
 
             def pairs(paths) -> list:
@@ -1309,21 +1317,23 @@ class ProjectController(QtCore.QObject):
                 for path in paths:
                     im = None if path in dropped else image(path)
                     if im is not None:
-                        found.append((im, marks[path]))
+                        found.append((im, live[path]))
                     elif path not in dropped:
                         dropped.append(path)
                 return found
 
+            # only a mark refused for its image (KeyError) is looked at again; a busy or changed project
+            # (ProjectError) or a disk error (OSError) ends the round: every mark kept, tried again later
             for _attempt in (1, 2):  # a mark refused for a removed image merged that removal: looked up anew, once
                 try:
-                    project.set_done_many(pairs(marks))
+                    project.set_done_many(pairs(live))
                     return dropped
-                except (KeyError, ValueError):
+                except KeyError:
                     pass
-            for path in [p for p in marks if p not in dropped]:  # one mark that cannot be written holds back
+            for path in [p for p in live if p not in dropped]:  # one mark that cannot be written holds back
                 try:  # no other: one write each
                     project.set_done_many(pairs([path]))
-                except (KeyError, ValueError):
+                except KeyError:
                     dropped.append(path)
             return dropped
 
@@ -1634,8 +1644,9 @@ class ProjectController(QtCore.QObject):
     def _show_merged(self, project) -> None:
         """Images and done flags another writer added or changed: show them."""
         done = {Path(im.path): im.done for im in project.images}
+        unrecorded = self._unrecorded_marks()  # the user's marks not written yet stay on screen
         for doc in self.workspace.docs:
-            if doc.path in done and doc.done != done[doc.path]:
+            if doc.path in done and doc.path not in unrecorded and doc.done != done[doc.path]:
                 doc.done = done[doc.path]
                 self.workspace.document_updated(doc)
         known = {d.path for d in self.workspace.docs}
@@ -1738,12 +1749,15 @@ class ProjectController(QtCore.QObject):
         annotator.class_undo.clear()  # the inverses were made for the old classes
         annotator.refresh_class_buttons()
         self._set_project(fresh)
+        unrecorded = self._unrecorded_marks()  # refused by the old copy (the class edit): the user's, kept
         for doc in self.workspace.docs:
             try:
-                doc.done = fresh.image_for(doc.path).done
+                doc.done = unrecorded.get(doc.path, fresh.image_for(doc.path).done)
             except KeyError:
                 pass
             self.workspace.document_updated(doc)
+        if unrecorded:
+            self._retry_later()  # written into the reloaded project
         versions = self._versions
         for doc, label in follow:
             annotator.adopt(doc, label, "recovered", True)
