@@ -1309,8 +1309,12 @@ class ProjectController(QtCore.QObject):
                 return None  # an image the project cannot take: the mark goes with it
 
         def write() -> list:
-            live = marks
+            # the marks still deciding now that this write's turn came: not one a newer mark replaced, nor
+            # one a Discard forgot while it waited behind other jobs (``_forget_marks``: at the close's bound)
+            live = {key[1]: marks[key[1]] for key in deciding()}
             dropped: list = []
+            if not live:
+                return dropped
 
             def pairs(paths) -> list:
                 found = []

@@ -751,3 +751,39 @@ def test_a_done_mark_refused_after_another_windows_class_edit_is_kept_and_writte
     win.projects.autosave_now()
     qtbot.waitUntil(lambda: Project.open(folder).images[0].done, timeout=WAIT_MS)
     assert win.docs[0].done  # the reload kept the user's mark on screen
+
+
+def test_a_mark_still_queued_when_discarded_at_the_close_bound_is_never_written(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """The file thread is busy with an earlier job when an image is marked done; closing waits for
+    the mark at most its bound (60 s; 0.2 s here), asks about it, and the user answers Discard. The
+    mark's write, not started yet, ran afterwards (the close waits for the file thread) and put the
+    declined mark on disk. A write now keeps only the marks that still count when its turn comes."""
+    import functools
+    import threading
+
+    from qgn.project import Project
+    from qgn_studio.project_controller import ProjectController
+    from studio_steps import start_annotating
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    monkeypatch.setattr(ProjectController, "_wait_for_marks",
+                        functools.partialmethod(ProjectController._wait_for_marks, timeout_s=0.2))
+    gate = threading.Event()
+    win.jobs.submit(lambda: gate.wait(30))  # a slow job ahead of the mark
+    win.annotator.set_done(True)
+    asked = []
+
+    def answer(count, what):
+        asked.append(count)
+        gate.set()
+        return "discard"
+
+    win.projects.ask_unsaved = answer
+    assert win.close()
+    assert asked == [1]
+    assert not Project.open(folder).images[0].done, "the mark the user discarded was written"
