@@ -137,6 +137,7 @@ class ProjectController(QtCore.QObject):
         self.retry.setInterval(AUTOSAVE_RETRY_MS)
         self.retry.timeout.connect(self.autosave_now)
         self._asking = self._retry_wanted = False  # a question of unsaved work is open (``_ask_unsaved``)
+        self._autosave_wanted = False  # an autosave asked for while it was open: run after a "Cancel"
         self._closed = False  # the window closed (``closed``): no retry is started any more
         self._spare_copy = None  # an autosave's copy its write is done with: the next one copies into it
         self.watch = QtCore.QTimer(self)
@@ -263,9 +264,13 @@ class ProjectController(QtCore.QObject):
             self.timer.start()
 
     def autosave_now(self) -> None:
-        """Write every annotation with edits not yet autosaved (copies; written on the job thread)."""
+        """Write every annotation with edits not yet autosaved (copies; written on the job thread).
+        Not while a question of unsaved work is open (a callback's edit restarts the timer meanwhile):
+        it would write the marks being discarded; it runs after a "Cancel" (``_ask_unsaved``)."""
         self.timer.stop()
         self.retry.stop()
+        if self._deferred():
+            return
         self._record_marks_again()
         pending = [d for d in self.sessions() if d.annotation.needs_autosave]
         written, submitted = [], False  # the annotations written (callbacks run in order, on the UI thread)
@@ -858,7 +863,7 @@ class ProjectController(QtCore.QObject):
         autosave_due = self.timer.isActive()
         self.retry.stop()
         self.timer.stop()
-        self._asking, self._retry_wanted = True, False
+        self._asking, self._retry_wanted, self._autosave_wanted = True, False, False
         try:
             choice = self.ask_unsaved(count, what)
         finally:
@@ -866,9 +871,17 @@ class ProjectController(QtCore.QObject):
         if choice not in ("save", "discard"):
             if due or self._retry_wanted:
                 self._retry_later()
-            if autosave_due:
+            if autosave_due or self._autosave_wanted:
                 self.timer.start()
         return choice
+
+    def _deferred(self) -> bool:
+        """True (and the autosave wanted after a "Cancel") while a question of unsaved work is open;
+        not once the window ends (SIGTERM: everything is autosaved, nothing asked)."""
+        if self._asking and not self._ending():
+            self._autosave_wanted = True
+            return True
+        return False
 
     def _wait_for_marks(self, timeout_s: float = 60.0) -> None:
         """Until the done marks on their way are decided (their callbacks ran), at most ``timeout_s``:
@@ -1349,7 +1362,10 @@ class ProjectController(QtCore.QObject):
         return {path: done for (where, path), done in self._unrecorded.items() if where == root}
 
     def _record_marks_again(self) -> None:
-        """The open project's done marks a write refused (``_record_mark``): written again."""
+        """The open project's done marks a write refused (``_record_mark``): written again (not while
+        a question of unsaved work is open: ``autosave_now``)."""
+        if self._deferred():
+            return
         project = self.project
         marks = self._unrecorded_marks()
         if project is not None and not self._read_only and marks:

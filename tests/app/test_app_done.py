@@ -787,3 +787,34 @@ def test_a_mark_still_queued_when_discarded_at_the_close_bound_is_never_written(
     assert win.close()
     assert asked == [1]
     assert not Project.open(folder).images[0].done, "the mark the user discarded was written"
+
+
+def test_an_edit_during_the_close_question_does_not_write_the_discarded_mark(qtbot, windows, samples, model_path,
+                                                                             tmp_path, monkeypatch):
+    """A done mark refused by a full disk; closing asks. While the question is open a job's callback
+    edits the map (annotator.edited: a prediction, Start over), which started the autosave timer: it
+    fired inside the question, and the autosave wrote the refused mark (room had come back) that
+    the user then discarded. No autosave runs while the question is open now; after a "Cancel" one
+    asked for meanwhile runs."""
+    from qgn.project import Project
+
+    folder = tmp_path / "proj"
+    win, full, _warnings = refused_mark(qtbot, windows, samples, model_path, folder, monkeypatch)
+    win.projects.timer.setInterval(50)
+    full["on"] = False  # room again
+    answers = ["cancel", "discard"]
+
+    def answer(count, what):
+        win.annotator.edited.emit(win.current.annotation)  # a job's callback edits the map meanwhile
+        qtbot.wait(300)  # the user reads the question: six autosaves at 50 ms, if any ran
+        assert not Project.open(folder).images[0].done
+        return answers.pop(0)
+
+    win.projects.ask_unsaved = answer
+    assert not win.projects.confirm_discard("closing")  # "Cancel": the autosave asked for is due
+    assert win.projects.timer.isActive()
+    win.projects.timer.stop()
+    assert win.projects.confirm_discard("closing")  # "Discard"
+    win.jobs.wait_idle()
+    qtbot.wait(100)
+    assert not Project.open(folder).images[0].done, "the discarded mark was written during the question"
