@@ -137,6 +137,7 @@ class ProjectController(QtCore.QObject):
         self.retry.setInterval(AUTOSAVE_RETRY_MS)
         self.retry.timeout.connect(self.autosave_now)
         self._asking = self._retry_wanted = False  # a question of unsaved work is open (``_ask_unsaved``)
+        self._autosave_wanted = False  # an autosave asked for while it was open: run after a "Cancel"
         self._closed = False  # the window closed (``closed``): no retry is started any more
         self._spare_copy = None  # an autosave's copy its write is done with: the next one copies into it
         self.watch = QtCore.QTimer(self)
@@ -263,9 +264,13 @@ class ProjectController(QtCore.QObject):
             self.timer.start()
 
     def autosave_now(self) -> None:
-        """Write every annotation with edits not yet autosaved (copies; written on the job thread)."""
+        """Write every annotation with edits not yet autosaved (copies; written on the job thread).
+        Not while a question of unsaved work is open (a callback's edit restarts the timer meanwhile):
+        it would write the marks being discarded; it runs after a "Cancel" (``_ask_unsaved``)."""
         self.timer.stop()
         self.retry.stop()
+        if self._deferred():
+            return
         self._record_marks_again()
         pending = [d for d in self.sessions() if d.annotation.needs_autosave]
         written, submitted = [], False  # the annotations written (callbacks run in order, on the UI thread)
@@ -858,7 +863,7 @@ class ProjectController(QtCore.QObject):
         autosave_due = self.timer.isActive()
         self.retry.stop()
         self.timer.stop()
-        self._asking, self._retry_wanted = True, False
+        self._asking, self._retry_wanted, self._autosave_wanted = True, False, False
         try:
             choice = self.ask_unsaved(count, what)
         finally:
@@ -866,9 +871,17 @@ class ProjectController(QtCore.QObject):
         if choice not in ("save", "discard"):
             if due or self._retry_wanted:
                 self._retry_later()
-            if autosave_due:
+            if autosave_due or self._autosave_wanted:
                 self.timer.start()
         return choice
+
+    def _deferred(self) -> bool:
+        """True (and the autosave wanted after a "Cancel") while a question of unsaved work is open;
+        not once the window ends (SIGTERM: everything is autosaved, nothing asked)."""
+        if self._asking and not self._ending():
+            self._autosave_wanted = True
+            return True
+        return False
 
     def _wait_for_marks(self, timeout_s: float = 60.0) -> None:
         """Until the done marks on their way are decided (their callbacks ran), at most ``timeout_s``:
@@ -1279,7 +1292,7 @@ class ProjectController(QtCore.QObject):
         def failed(message: str) -> None:
             arrived()
             keys = deciding()
-            if not keys or self.project is not project:
+            if not keys or self.project is None or self.project.root != project.root:
                 return  # newer marks decide, or they were accepted as lost, or the project closed (asked then)
             for key in keys:
                 self._unrecorded[key] = marks[key[1]]
@@ -1294,36 +1307,50 @@ class ProjectController(QtCore.QObject):
                                f"{AUTOSAVE_RETRY_MS // 1000} s and at the next save", streak="marks")
 
         def image(path: Path):
+            from qgn.project import ProjectError
+
             try:
                 return project.image_for(path)
             except KeyError:
                 if again or not Path(path).is_file():
                     return None  # removed by another writer: the mark goes with it
+            try:
                 return project.add_images([path], save=True)[0]
+            except ValueError as exc:
+                if isinstance(exc, ProjectError):  # busy, changed by another window: kept, tried again
+                    raise
+                return None  # an image the project cannot take: the mark goes with it
 
         def write() -> list:
+            # the marks still deciding now that this write's turn came: not one a newer mark replaced, nor
+            # one a Discard forgot while it waited behind other jobs (``_forget_marks``: at the close's bound)
+            live = {key[1]: marks[key[1]] for key in deciding()}
             dropped: list = []
+            if not live:
+                return dropped
 
             def pairs(paths) -> list:
                 found = []
                 for path in paths:
                     im = None if path in dropped else image(path)
                     if im is not None:
-                        found.append((im, marks[path]))
+                        found.append((im, live[path]))
                     elif path not in dropped:
                         dropped.append(path)
                 return found
 
+            # only a mark refused for its image (KeyError) is looked at again; a busy or changed project
+            # (ProjectError) or a disk error (OSError) ends the round: every mark kept, tried again later
             for _attempt in (1, 2):  # a mark refused for a removed image merged that removal: looked up anew, once
                 try:
-                    project.set_done_many(pairs(marks))
+                    project.set_done_many(pairs(live))
                     return dropped
-                except (KeyError, ValueError):
+                except KeyError:
                     pass
-            for path in [p for p in marks if p not in dropped]:  # one mark that cannot be written holds back
+            for path in [p for p in live if p not in dropped]:  # one mark that cannot be written holds back
                 try:  # no other: one write each
                     project.set_done_many(pairs([path]))
-                except (KeyError, ValueError):
+                except KeyError:
                     dropped.append(path)
             return dropped
 
@@ -1335,7 +1362,10 @@ class ProjectController(QtCore.QObject):
         return {path: done for (where, path), done in self._unrecorded.items() if where == root}
 
     def _record_marks_again(self) -> None:
-        """The open project's done marks a write refused (``_record_mark``): written again."""
+        """The open project's done marks a write refused (``_record_mark``): written again (not while
+        a question of unsaved work is open: ``autosave_now``)."""
+        if self._deferred():
+            return
         project = self.project
         marks = self._unrecorded_marks()
         if project is not None and not self._read_only and marks:
@@ -1634,8 +1664,9 @@ class ProjectController(QtCore.QObject):
     def _show_merged(self, project) -> None:
         """Images and done flags another writer added or changed: show them."""
         done = {Path(im.path): im.done for im in project.images}
+        unrecorded = self._unrecorded_marks()  # the user's marks not written yet stay on screen
         for doc in self.workspace.docs:
-            if doc.path in done and doc.done != done[doc.path]:
+            if doc.path in done and doc.path not in unrecorded and doc.done != done[doc.path]:
                 doc.done = done[doc.path]
                 self.workspace.document_updated(doc)
         known = {d.path for d in self.workspace.docs}
@@ -1738,12 +1769,15 @@ class ProjectController(QtCore.QObject):
         annotator.class_undo.clear()  # the inverses were made for the old classes
         annotator.refresh_class_buttons()
         self._set_project(fresh)
+        unrecorded = self._unrecorded_marks()  # refused by the old copy (the class edit): the user's, kept
         for doc in self.workspace.docs:
             try:
-                doc.done = fresh.image_for(doc.path).done
+                doc.done = unrecorded.get(doc.path, fresh.image_for(doc.path).done)
             except KeyError:
                 pass
             self.workspace.document_updated(doc)
+        if unrecorded:
+            self._retry_later()  # written into the reloaded project
         versions = self._versions
         for doc, label in follow:
             annotator.adopt(doc, label, "recovered", True)

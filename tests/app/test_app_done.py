@@ -673,3 +673,148 @@ def test_a_retry_due_while_the_close_question_is_open_does_not_write_the_discard
     win.jobs.wait_idle()
     qtbot.wait(100)
     assert not Project.open(folder).images[0].done
+
+
+def test_a_done_mark_refused_by_a_busy_project_is_kept_and_written_once_it_is_free(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """Another process holds the project's write lock past the lock timeout (a long class edit):
+    the refusal (ProjectBusyError, a ValueError) was taken for a removed image - the mark dropped,
+    'another window removed it' said, never tried again, not asked about at close. It is kept now,
+    asked about, and written once the lock is free; and a round makes one try, not a lock wait for
+    each of its fallbacks (two whole-batch tries and one a mark: minutes of waits on the job thread)."""
+    import fcntl
+    import os
+
+    from qgn.project import Project
+    from studio_steps import start_annotating
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    win.projects.retry.setInterval(50)
+    banners = []
+    win.workspace.message.connect(lambda text, kind, key: banners.append(text))
+    tries = []
+    real = Project.set_done_many
+    monkeypatch.setattr(Project, "set_done_many", lambda self, marks: tries.append(1) or real(self, marks))
+    monkeypatch.setenv("QGN_PROJECT_LOCK_TIMEOUT", "0.2")
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another process writing the project
+        win.projects.retry.setInterval(60_000)  # no retry before the lock is free
+        win.annotator.set_done(True)
+        win.jobs.wait_idle()
+        qtbot.waitUntil(lambda: not win.projects._marks_in_flight, timeout=WAIT_MS)
+        assert len(tries) == 1  # one try this round: the busy project ends it
+        assert not any("was not recorded" in b for b in banners), banners
+        assert any("Cannot record" in b for b in banners), banners
+        asked = []
+        win.projects.ask_unsaved = lambda count, what: asked.append(count) or "cancel"
+        assert not win.projects.confirm_discard("closing") and asked == [1]
+    finally:
+        os.close(fd)  # the other writer is done
+    win.projects.retry.setInterval(50)
+    win.projects.autosave_now()
+    qtbot.waitUntil(lambda: Project.open(folder).images[0].done, timeout=WAIT_MS)
+
+
+def test_a_done_mark_refused_after_another_windows_class_edit_is_kept_and_written(
+        qtbot, windows, samples, model_path, tmp_path):
+    """Another window renamed a class: this window's next done mark is refused (ProjectChangedError,
+    a ValueError), and was dropped as if another window had removed its image - nothing asked at
+    close, nothing on disk. It is kept now, asked about, and written once the project is reloaded."""
+    from qgn.classes_edit import rename_class
+    from qgn.project import Project
+    from qgn.project_class_edit import apply_class_edit
+    from studio_steps import start_annotating
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    banners = []
+    win.workspace.message.connect(lambda text, kind, key: banners.append(text))
+    other = Project.open(folder)
+    apply_class_edit(other, rename_class(other.classes, 1, "renamed"))
+    win.annotator.set_done(True)
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: not win.projects._marks_in_flight, timeout=WAIT_MS)
+    assert not any("was not recorded" in b for b in banners), banners
+    asked = []
+    win.projects.ask_unsaved = lambda count, what: asked.append(count) or "cancel"
+    if not Project.open(folder).images[0].done:  # (the watch may have reloaded and retried already)
+        assert not win.projects.confirm_discard("closing") and asked == [1]
+    win.projects.retry.setInterval(50)
+    win.projects.autosave_now()
+    qtbot.waitUntil(lambda: Project.open(folder).images[0].done, timeout=WAIT_MS)
+    assert win.docs[0].done  # the reload kept the user's mark on screen
+
+
+def test_a_mark_still_queued_when_discarded_at_the_close_bound_is_never_written(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """The file thread is busy with an earlier job when an image is marked done; closing waits for
+    the mark at most its bound (60 s; 0.2 s here), asks about it, and the user answers Discard. The
+    mark's write, not started yet, ran afterwards (the close waits for the file thread) and put the
+    declined mark on disk. A write now keeps only the marks that still count when its turn comes."""
+    import functools
+    import threading
+
+    from qgn.project import Project
+    from qgn_studio.project_controller import ProjectController
+    from studio_steps import start_annotating
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    monkeypatch.setattr(ProjectController, "_wait_for_marks",
+                        functools.partialmethod(ProjectController._wait_for_marks, timeout_s=0.2))
+    gate = threading.Event()
+    win.jobs.submit(lambda: gate.wait(30))  # a slow job ahead of the mark
+    win.annotator.set_done(True)
+    asked = []
+
+    def answer(count, what):
+        asked.append(count)
+        gate.set()
+        return "discard"
+
+    win.projects.ask_unsaved = answer
+    assert win.close()
+    assert asked == [1]
+    assert not Project.open(folder).images[0].done, "the mark the user discarded was written"
+
+
+def test_an_edit_during_the_close_question_does_not_write_the_discarded_mark(qtbot, windows, samples, model_path,
+                                                                             tmp_path, monkeypatch):
+    """A done mark refused by a full disk; closing asks. While the question is open a job's callback
+    edits the map (annotator.edited: a prediction, Start over), which started the autosave timer: it
+    fired inside the question, and the autosave wrote the refused mark (room had come back) that
+    the user then discarded. No autosave runs while the question is open now; after a "Cancel" one
+    asked for meanwhile runs."""
+    from qgn.project import Project
+
+    folder = tmp_path / "proj"
+    win, full, _warnings = refused_mark(qtbot, windows, samples, model_path, folder, monkeypatch)
+    win.projects.timer.setInterval(50)
+    full["on"] = False  # room again
+    answers = ["cancel", "discard"]
+
+    def answer(count, what):
+        win.annotator.edited.emit(win.current.annotation)  # a job's callback edits the map meanwhile
+        qtbot.wait(300)  # the user reads the question: six autosaves at 50 ms, if any ran
+        assert not Project.open(folder).images[0].done
+        return answers.pop(0)
+
+    win.projects.ask_unsaved = answer
+    assert not win.projects.confirm_discard("closing")  # "Cancel": the autosave asked for is due
+    assert win.projects.timer.isActive()
+    win.projects.timer.stop()
+    assert win.projects.confirm_discard("closing")  # "Discard"
+    win.jobs.wait_idle()
+    qtbot.wait(100)
+    assert not Project.open(folder).images[0].done, "the discarded mark was written during the question"
