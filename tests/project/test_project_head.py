@@ -158,10 +158,10 @@ def test_a_head_save_that_fails_on_its_json_leaves_the_old_pair(tmp_path, monkey
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     staged = qgn.fileio._staged
 
-    def full_disk_for_json(target, data):
+    def full_disk_for_json(target, data, *rest):
         if target.suffix == ".json":
             raise OSError(28, "No space left on device", str(target))
-        return staged(target, data)
+        return staged(target, data, *rest)
 
     monkeypatch.setattr(qgn.fileio, "_staged", full_disk_for_json)
     with pytest.raises(OSError):
