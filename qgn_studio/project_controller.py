@@ -868,7 +868,7 @@ class ProjectController(QtCore.QObject):
             choice = self.ask_unsaved(count, what)
         finally:
             self._asking = False
-        if choice not in ("save", "discard"):
+        if choice != "discard":  # a Save may not happen (folder choice cancelled, project not created)
             if due or self._retry_wanted:
                 self._retry_later()
             if autosave_due or self._autosave_wanted:
@@ -1356,6 +1356,14 @@ class ProjectController(QtCore.QObject):
 
         self.jobs.submit(write, recorded, failed)
 
+    def _marks_pending(self) -> dict:
+        """The open project's marks not written yet: refused ones and those on their way (current)."""
+        root = None if self.project is None else str(self.project.root)
+        pending = {key[1]: done for key, (number, done) in self._marks_on_way.items()
+                   if key[0] == root and self._marks_made.get(key) == number}
+        pending.update(self._unrecorded_marks())
+        return pending
+
     def _unrecorded_marks(self) -> dict:
         """Image path -> done of the open project's marks not recorded yet (``_record_mark``)."""
         root = None if self.project is None else str(self.project.root)
@@ -1664,7 +1672,7 @@ class ProjectController(QtCore.QObject):
     def _show_merged(self, project) -> None:
         """Images and done flags another writer added or changed: show them."""
         done = {Path(im.path): im.done for im in project.images}
-        unrecorded = self._unrecorded_marks()  # the user's marks not written yet stay on screen
+        unrecorded = self._marks_pending()  # the user's marks not written yet stay on screen
         for doc in self.workspace.docs:
             if doc.path in done and doc.path not in unrecorded and doc.done != done[doc.path]:
                 doc.done = done[doc.path]
@@ -1769,7 +1777,7 @@ class ProjectController(QtCore.QObject):
         annotator.class_undo.clear()  # the inverses were made for the old classes
         annotator.refresh_class_buttons()
         self._set_project(fresh)
-        unrecorded = self._unrecorded_marks()  # refused by the old copy (the class edit): the user's, kept
+        unrecorded = self._marks_pending()  # refused by the old copy (the class edit): the user's, kept
         for doc in self.workspace.docs:
             try:
                 doc.done = unrecorded.get(doc.path, fresh.image_for(doc.path).done)

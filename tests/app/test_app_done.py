@@ -818,3 +818,95 @@ def test_an_edit_during_the_close_question_does_not_write_the_discarded_mark(qtb
     win.jobs.wait_idle()
     qtbot.wait(100)
     assert not Project.open(folder).images[0].done, "the discarded mark was written during the question"
+
+
+def test_a_save_answer_that_saves_nothing_leaves_the_autosave_running(qtbot, windows, samples, model_path, tmp_path):
+    """No project; an edit waits for its autosave; closing asks; the user answers Save, then cancels
+    the New-project folder: the window stays open - and the autosave the question had held back
+    must run (it never ran again until another edit: a crash then lost the edit). Found by a
+    read-only review."""
+    from studio_steps import start_annotating
+
+    win = windows(folder=tmp_path / "proj")
+    start_annotating(qtbot, win, samples[:2], model_path)
+    win.jobs.wait_idle()
+    pc = win.projects
+    pc.timer.setInterval(200)
+    from studio_steps import paint
+    paint(win, 0, 1, [(5, 5), (30, 30)])  # an edit: autosave due
+    assert pc.timer.isActive()
+    pc.ask_unsaved = lambda count, what: "save"
+    pc.ask_folder = lambda *a, **k: None  # the user cancels the folder choice
+    ok = pc.confirm_discard("closing")
+    assert not ok
+    qtbot.wait(800)  # the timer (200 ms) had it been running
+    assert not any(d.annotation.needs_autosave for d in pc.sessions()), "autosave never runs again after the question"
+
+
+def test_a_mark_on_its_way_stays_on_screen_through_a_class_edit_reload(qtbot, windows, samples, model_path, tmp_path):
+    """A mark queued behind other file work; another window edits the classes; the watch reloads
+    (_reload_classes) before the mark's write runs: the screen takes the fresh project's 'not done'
+    (only refused marks were kept, not those on their way); the write is then refused by the old
+    project object (changed), kept, and written by the retry: the disk said done, the screen not."""
+    import threading
+
+    from qgn.classes_edit import rename_class
+    from qgn.project import Project
+    from qgn.project_class_edit import apply_class_edit
+    from studio_steps import start_annotating
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    pc = win.projects
+    pc.retry.setInterval(50)
+    gate = threading.Event()
+    win.jobs.submit(gate.wait)  # other file work ahead of the mark
+    doc = win.current
+    win.annotator.set_done(True)
+    other = Project.open(folder)
+    apply_class_edit(other, rename_class(other.classes, 1, "renamed"))
+    pc.check_project_on_disk()  # the watch's tick
+    qtbot.wait(50)
+    gate.set()
+    win.jobs.wait_idle()
+    qtbot.wait(500)
+    win.jobs.wait_idle()
+    qtbot.wait(100)
+    disk = {im.path: im.done for im in Project.open(folder).images}
+    assert doc.done == disk.get(doc.path), "screen and project disagree"
+
+
+def test_a_mark_on_its_way_stays_on_screen_through_another_writers_merge(qtbot, windows, samples, model_path, tmp_path):
+    """Same with no class edit: another writer marks the OTHER image done; the watch's tick shows the
+    merge (_show_merged) while this window's mark is still queued: the screen reverts it to 'not done';
+    the write then succeeds; nothing shows it again."""
+    import threading
+
+    from qgn.project import Project
+    from studio_steps import start_annotating
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    pc = win.projects
+    gate = threading.Event()
+    win.jobs.submit(gate.wait)
+    doc = win.current
+    win.annotator.set_done(True)
+    other = Project.open(folder)
+    im = [i for i in other.images if i.path != doc.path][0]
+    other.set_done_many([(im, True)])
+    pc.check_project_on_disk()
+    qtbot.wait(50)
+    gate.set()
+    win.jobs.wait_idle()
+    qtbot.wait(200)
+    pc.check_project_on_disk()
+    qtbot.wait(100)
+    disk = {i.path: i.done for i in Project.open(folder).images}
+    assert doc.done == disk.get(doc.path), "screen and project disagree"
