@@ -290,29 +290,12 @@ def test_a_done_mark_a_full_disk_refused_is_recorded_once_there_is_room(qtbot, w
     import errno
     import os
 
-    import qgn.project
     from qgn.project import Project
-    from studio_steps import start_annotating
 
     folder = tmp_path / "proj"
-    win = windows(folder=folder)
-    start_annotating(qtbot, win, samples[:2], model_path)
-    assert win.projects.new_project()
-    win.jobs.wait_idle()
-    win.projects.retry.setInterval(50)
-    warnings, asked = [], []
-    win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    win, full, warnings = refused_mark(qtbot, windows, samples, model_path, folder, monkeypatch)
+    asked = []
     win.projects.ask_unsaved = lambda count, what: asked.append(count) or "cancel"
-    write, full = qgn.project.atomic_write_bytes, {"on": True}
-
-    def disk_full(path, data):
-        if full["on"] and os.path.basename(path) == "project.json":
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        return write(path, data)
-
-    monkeypatch.setattr(qgn.project, "atomic_write_bytes", disk_full)
-    win.annotator.set_done(True)
-    qtbot.waitUntil(lambda: any("Cannot record" in w for w in warnings), timeout=WAIT_MS)
     assert any(os.strerror(errno.ENOSPC) in w and "project.json" in w for w in warnings), warnings
     assert win.docs[0].done  # the user's mark stays on the image
     assert not win.projects.project.images[0].done  # the project does not claim what it did not write

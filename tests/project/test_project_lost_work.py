@@ -451,6 +451,18 @@ def test_an_image_is_removed_from_a_project_whose_autosave_folder_is_linked_out_
     assert files_in(outside) == before
 
 
+def no_move_aside(monkeypatch) -> None:
+    """A class edit's leftover folder cannot be moved aside into removed/ either (EIO)."""
+    replace = os.replace
+
+    def no_move(src, dst, *args, **kwargs):
+        if "left-by-class-edit" in os.fsdecode(dst):
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(src))
+        return replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", no_move)
+
+
 def unremovable(monkeypatch, name: str = "frame_1.qgt") -> None:
     """The file ``name`` cannot be removed (a bad sector: an I/O error, at every try)."""
     unlink = os.unlink
@@ -501,14 +513,7 @@ def test_a_class_edit_whose_old_folder_can_neither_go_nor_move_leaves_a_project_
     project = project_with_work(tmp_path / "p")
     old_folder = project.root / "annotations"
     unremovable(monkeypatch)
-    replace = os.replace
-
-    def no_move(src, dst, *args, **kwargs):
-        if "left-by-class-edit" in os.fsdecode(dst):
-            raise OSError(errno.EIO, os.strerror(errno.EIO), str(src))
-        return replace(src, dst, *args, **kwargs)
-
-    monkeypatch.setattr(os, "replace", no_move)
+    no_move_aside(monkeypatch)
     change = rename_class(CLASSES, 1, "street") if edit == "rename" else merge_classes(CLASSES, 2, 1)
     apply_class_edit(project, change)
     assert old_folder.is_dir() and not old_folder.is_symlink() and (project.root / JOURNAL_FILE).exists()
@@ -537,14 +542,7 @@ def test_a_second_class_edit_over_a_kept_journal_is_refused_naming_the_folder(tm
 
     project = project_with_work(tmp_path / "p")
     unremovable(monkeypatch)
-    replace = os.replace
-
-    def no_move(src, dst, *args, **kwargs):
-        if "left-by-class-edit" in os.fsdecode(dst):
-            raise OSError(errno.EIO, os.strerror(errno.EIO), str(src))
-        return replace(src, dst, *args, **kwargs)
-
-    monkeypatch.setattr(os, "replace", no_move)
+    no_move_aside(monkeypatch)
     first = merge_classes(CLASSES, 2, 1)
     apply_class_edit(project, first)
     assert (project.root / JOURNAL_FILE).exists()

@@ -124,21 +124,11 @@ def test_a_version_killed_before_its_reference_was_moved_gets_it_at_the_next_sta
     """Killed after its weights were linked out of the staging folder and before its reference
     was: the next start (``finish_staged``) moves the reference with the JSON, bound to the
     weights, instead of removing the folder with it."""
-    from qgn.domain import DomainReference, reference_for, reference_path
-    from qgn.fileio import file_sha256
+    from qgn.domain import reference_for
     from qgn.serve.backend import finish_staged
 
     models = tmp_path / "models"
-    staging = models / ".qgn-serve-abcd1234"
-    staging.mkdir(parents=True)
-    staged = staging / "dev-ls1.safetensors"
-    staged.write_bytes(model_with_reference.read_bytes())
-    staged.with_suffix(".json").write_bytes(model_with_reference.with_suffix(".json").read_bytes())
-    reference = DomainReference.load(reference_path(model_with_reference))
-    reference.model_sha256 = file_sha256(staged)
-    reference.save(reference_path(staged))
-    final = models / staged.name
-    os.link(staged, final)
+    staging, final = staged_version(model_with_reference, models)
     final.with_suffix(".json").touch()  # reserve_number's placeholder
     assert finish_staged(staging, models)
     assert final.with_suffix(".json").stat().st_size and reference_for(final) is not None
