@@ -1281,6 +1281,8 @@ class ProjectController(QtCore.QObject):
 
         def recorded(dropped: list) -> None:
             arrived()
+            if self.project is project:  # another writer's mark the watch showed not while these were on their way
+                self._show_project_done(project, [key[1] for key in made])
             self._streaks.discard("marks")
             for key in deciding():
                 self._unrecorded.pop(key, None)
@@ -1669,14 +1671,21 @@ class ProjectController(QtCore.QObject):
             self._warn(f"The project was changed on disk and cannot be read: {message}. Nothing is written into "
                        "it until it is fixed; your edits stay open")
 
-    def _show_merged(self, project) -> None:
-        """Images and done flags another writer added or changed: show them."""
+    def _show_project_done(self, project, paths=None) -> None:
+        """The done flags of ``project`` (of ``paths``; None: all) on screen, but for the user's
+        marks not written yet (``_marks_pending``), which stay."""
         done = {Path(im.path): im.done for im in project.images}
-        unrecorded = self._marks_pending()  # the user's marks not written yet stay on screen
+        pending = self._marks_pending()
+        wanted = None if paths is None else set(paths)
         for doc in self.workspace.docs:
-            if doc.path in done and doc.path not in unrecorded and doc.done != done[doc.path]:
+            if (wanted is None or doc.path in wanted) and doc.path in done and doc.path not in pending \
+                    and doc.done != done[doc.path]:
                 doc.done = done[doc.path]
                 self.workspace.document_updated(doc)
+
+    def _show_merged(self, project) -> None:
+        """Images and done flags another writer added or changed: show them."""
+        self._show_project_done(project)
         known = {d.path for d in self.workspace.docs}
         new = [Path(im.path) for im in project.images if Path(im.path) not in known and Path(im.path).is_file()]
         if new:

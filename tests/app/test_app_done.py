@@ -893,3 +893,49 @@ def test_a_mark_on_its_way_stays_on_screen_through_another_writers_merge(qtbot, 
     qtbot.wait(100)
     disk = {i.path: i.done for i in Project.open(folder).images}
     assert doc.done == disk.get(doc.path), "screen and project disagree"
+
+
+def test_the_done_box_follows_ctrl_d_and_another_writers_mark(qtbot, windows, samples, model_path, tmp_path):
+    """The panel's Done box says whether the image on screen is done, however that changed: Ctrl+D
+    (Annotate > Mark done) and another window's mark shown by the project watch left it as it was."""
+    from qgn.project import Project
+    from studio_steps import start_annotating
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    box = win.annotator.panel.done
+    other = Project.open(folder)  # another window marks the image on screen done
+    other.set_done_many([(other.image_for(win.current.path), True)])
+    win.projects.check_project_on_disk()  # the watch's tick
+    qtbot.waitUntil(lambda: win.current.done, timeout=WAIT_MS)
+    assert box.isChecked()
+    win.annotator.done_action.trigger()  # Ctrl+D
+    assert not win.current.done and not box.isChecked()
+    win.annotator.done_action.trigger()
+    assert win.current.done and box.isChecked()
+
+
+def test_another_writers_mark_shown_while_ours_was_reported_ends_on_screen(qtbot, windows, samples, model_path,
+                                                                           tmp_path):
+    """Our mark written, its report not yet on the UI thread, when the watch shows another writer's
+    later mark of the same image: the watch leaves the image alone (ours counted as on its way), and
+    nothing showed the other writer's mark afterwards - screen "not done", project "done", for good."""
+    from qgn.project import Project
+    from studio_steps import start_annotating
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    win.annotator.done_action.trigger()
+    win.annotator.done_action.trigger()  # done, then not done: both written...
+    win.jobs.wait_idle()  # ...their reports still queued for the UI thread
+    other = Project.open(folder)
+    other.set_done_many([(other.image_for(win.current.path), True)])
+    win.projects.check_project_on_disk()  # the watch's tick, before the reports
+    qtbot.waitUntil(lambda: win.current.done, timeout=WAIT_MS)
+    assert win.annotator.panel.done.isChecked() and Project.open(folder).image_for(win.current.path).done
