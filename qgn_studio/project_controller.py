@@ -1281,11 +1281,13 @@ class ProjectController(QtCore.QObject):
 
         def recorded(dropped: list) -> None:
             arrived()
-            if self.project is project:  # another writer's mark the watch showed not while these were on their way
-                self._show_project_done(project, [key[1] for key in made])
             self._streaks.discard("marks")
             for key in deciding():
                 self._unrecorded.pop(key, None)
+            if self.project is not None and self.project.root == project.root:
+                # another writer's mark the watch did not show while these were on their way (or
+                # refused): the project's value now - from the copy a class reload made, if it did
+                self._show_project_done(self.project, [key[1] for key in made])
             if dropped and self.project is project:
                 names = ", ".join(path.name for path in dropped[:3]) + (", …" if len(dropped) > 3 else "")
                 self._warn(f"The done mark of {names} was not recorded: another window or command removed "

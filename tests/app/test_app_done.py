@@ -4,6 +4,7 @@ Ctrl held for the key does not add each image passed to the list's selection (Im
 take them all)."""
 from __future__ import annotations
 
+import pytest
 from PySide6 import QtCore
 from PySide6.QtTest import QTest
 
@@ -939,3 +940,75 @@ def test_another_writers_mark_shown_while_ours_was_reported_ends_on_screen(qtbot
     win.projects.check_project_on_disk()  # the watch's tick, before the reports
     qtbot.waitUntil(lambda: win.current.done, timeout=WAIT_MS)
     assert win.annotator.panel.done.isChecked() and Project.open(folder).image_for(win.current.path).done
+
+
+def _screen_and_project_after_reports(qtbot, win, folder, doc) -> tuple[bool, bool]:
+    """Let the queued reports arrive and the watch look twice: (screen's done, project.json's)."""
+    from qgn.project import Project
+
+    qtbot.wait(200)
+    win.jobs.wait_idle()
+    qtbot.wait(100)
+    win.projects.check_project_on_disk()
+    qtbot.wait(100)
+    return doc.done, Project.open(folder).image_for(doc.path).done
+
+
+@pytest.mark.parametrize("mark", ["the refused one, retried", "a new one, after the refusal"])
+def test_another_writers_mark_shown_while_a_once_refused_mark_was_reported_ends_on_screen(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, mark):
+    """As above, for a mark written after a refusal: it was still counted as refused when its
+    report showed the project's value, then no longer - and nothing showed it again. Found by a
+    read-only review."""
+    from qgn.project import Project
+
+    folder = tmp_path / "proj"
+    win, full, _warnings = refused_mark(qtbot, windows, samples, model_path, folder, monkeypatch)
+    win.projects.retry.stop()
+    win.projects.retry.setInterval(10**7)
+    doc = win.docs[0]
+    full["on"] = False
+    if mark == "the refused one, retried":
+        win.projects._record_marks_again()
+    else:
+        win.annotator.done_action.trigger()  # not done
+    win.jobs.wait_idle()  # written, its report queued
+    other = Project.open(folder)
+    other.set_done_many([(other.image_for(doc.path), not doc.done)])
+    win.projects.check_project_on_disk()  # the watch's tick, before the report
+    screen, project = _screen_and_project_after_reports(qtbot, win, folder, doc)
+    assert screen == project
+
+
+@pytest.mark.parametrize("mark_first", [True, False])
+def test_another_writers_mark_and_class_edit_shown_before_our_report_end_on_screen(
+        qtbot, windows, samples, model_path, tmp_path, mark_first):
+    """Our mark written, its report queued; another window marks the image not done and renames a
+    class (in either order); the watch reloads the project before our report: the report showed
+    nothing (the reload made another copy of the project), and screen and project disagreed for
+    good. Found by a read-only review."""
+    from qgn.classes_edit import rename_class
+    from qgn.project import Project
+    from qgn.project_class_edit import apply_class_edit
+    from studio_steps import start_annotating
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    qtbot.wait(50)
+    doc = win.current
+    win.annotator.set_done(True)
+    win.jobs.wait_idle()  # written; its report queued
+    other = Project.open(folder)
+    if mark_first:
+        other.set_done_many([(other.image_for(doc.path), False)])
+        apply_class_edit(other, rename_class(other.classes, 1, "renamed"))
+    else:
+        apply_class_edit(other, rename_class(other.classes, 1, "renamed"))
+        other = Project.open(folder)
+        other.set_done_many([(other.image_for(doc.path), False)])
+    win.projects.check_project_on_disk()  # the watch's tick: the reload, before our report
+    screen, project = _screen_and_project_after_reports(qtbot, win, folder, doc)
+    assert screen == project and win.annotator.panel.done.isChecked() == project
