@@ -151,10 +151,20 @@ def same_bytes(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return False
 
 
+WRITE_SLICE = 16 << 20  # _staged writes one bytes object in parts of this size, ``progress`` between
+
+
+def _slices(data: bytes | bytearray | memoryview) -> Iterable[memoryview]:
+    """``data`` as views of at most ``WRITE_SLICE`` bytes (one, empty, for no bytes)."""
+    view = memoryview(data).cast("B")
+    return [view[i:i + WRITE_SLICE] for i in range(0, len(view), WRITE_SLICE)] or [view]
+
+
 def _staged(path: Path, data: bytes | Iterable[bytes], progress=None) -> str:
     """``data`` in a new temporary file beside ``path`` (its name returned), flushed and fsynced,
     with ``path``'s permissions; every error names ``path``, never the temporary. ``progress(tmp)``
-    before and after each part of ``data`` written."""
+    before and after each part of ``data`` written (a bytes object in parts of ``WRITE_SLICE``: a
+    big one on a slow disk may take minutes, and ``progress`` keeps a set's temporaries fresh)."""
     refuse_input(path)
     if path.is_dir():  # else the rename fails naming the temporary file, which the user never chose
         raise IsADirectoryError(errno.EISDIR, "is a folder; a file cannot be written in its place", str(path))
@@ -167,7 +177,7 @@ def _staged(path: Path, data: bytes | Iterable[bytes], progress=None) -> str:
         if progress is not None:
             progress(tmp)
         with os.fdopen(fd, "wb") as f:
-            for part in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:
+            for part in _slices(data) if isinstance(data, (bytes, bytearray, memoryview)) else data:
                 f.write(part)
                 if progress is not None:
                     progress(tmp)

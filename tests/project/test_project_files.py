@@ -512,3 +512,55 @@ def test_a_live_writers_earlier_temporary_is_not_removed_as_stale_while_the_next
     atomic_write_together([(weights, b"new weights"), (state, slow_second_file())])
     assert removed == [0]
     assert (weights.read_bytes(), state.read_bytes()) == (b"new weights", b"new state done")
+
+
+def test_a_big_file_written_as_one_piece_keeps_the_earlier_temporaries_fresh_too(tmp_path, monkeypatch):
+    """As above, for a file given as one bytes object (a training state of hundreds of MB, slow to
+    write): it is written in parts, and each part keeps the earlier temporaries fresh - written in
+    one piece, the first file's temporary was taken for a killed writer's meanwhile. (The time
+    passing is simulated: the temporary is aged by hand while the big file is written.)"""
+    import os
+    import time
+
+    import qgn.fileio
+    from qgn.fileio import STALE_TEMP_SECONDS, atomic_write_together, is_temporary, remove_stale_temporaries
+
+    monkeypatch.setattr(qgn.fileio, "WRITE_SLICE", 4, raising=False)
+    weights, state = tmp_path / "m.safetensors", tmp_path / "m.state"
+    weights.write_bytes(b"old weights")
+    state.write_bytes(b"old state")
+    removed, fresh, opened = [], [], os.fdopen
+
+    class SlowDisk:  # the big file's writes
+        def __init__(self, f):
+            self.f, self.writes = f, 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.f.__exit__(*exc)
+
+        def write(self, part):
+            self.writes += 1
+            earlier = [e for e in tmp_path.iterdir() if is_temporary(e.name) and e.name.startswith(f".{weights.name}.")]
+            if self.writes == 1:  # minutes pass while the first part is written
+                long_ago = time.time() - 2 * STALE_TEMP_SECONDS
+                for entry in earlier:
+                    os.utime(entry, (long_ago, long_ago))
+            else:  # another command cleans up while a later part is written: the earlier file was kept fresh
+                fresh.append(all(time.time() - e.stat().st_mtime < STALE_TEMP_SECONDS for e in earlier))
+                removed.append(remove_stale_temporaries(tmp_path))
+            return self.f.write(part)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    def fdopen(fd, mode="r", *args, **kwargs):
+        f = opened(fd, mode, *args, **kwargs)
+        return SlowDisk(f) if os.readlink(f"/proc/self/fd/{fd}").find(f".{state.name}.") >= 0 else f
+
+    monkeypatch.setattr(qgn.fileio.os, "fdopen", fdopen)
+    atomic_write_together([(weights, b"new weights"), (state, b"new state, a big one")])
+    assert fresh and all(fresh) and not any(removed)  # written in parts, each keeping the first temporary fresh
+    assert (weights.read_bytes(), state.read_bytes()) == (b"new weights", b"new state, a big one")
