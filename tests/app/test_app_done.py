@@ -310,6 +310,38 @@ def test_a_done_mark_a_full_disk_refused_is_recorded_once_there_is_room(qtbot, w
     assert win.projects.close_check() and not asked
 
 
+def project_window(qtbot, windows, samples, model_path, folder):
+    """A shown window annotating two samples, saved as a new project in ``folder``, its file thread idle."""
+    from studio_steps import start_annotating
+
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples[:2], model_path)
+    assert win.projects.new_project()
+    win.jobs.wait_idle()
+    return win
+
+
+def close_bound_asking(monkeypatch, win, gate, choice: str) -> list:
+    """Closing waits for a done mark on its way at most 0.2 s (60 s in the app); the question of
+    unsaved work then answers ``choice`` and opens ``gate`` (what held the mark back goes on).
+    Returns the counts it was asked about."""
+    import functools
+
+    from qgn_studio.project_controller import ProjectController
+
+    monkeypatch.setattr(ProjectController, "_wait_for_marks",
+                        functools.partialmethod(ProjectController._wait_for_marks, timeout_s=0.2))
+    asked = []
+
+    def answer(count, what):
+        asked.append(count)
+        gate.set()
+        return choice
+
+    win.projects.ask_unsaved = answer
+    return asked
+
+
 def refusing_project_json(monkeypatch) -> dict:
     """project.json cannot be written (a full disk) while ``full["on"]``."""
     import errno
@@ -330,12 +362,8 @@ def refusing_project_json(monkeypatch) -> dict:
 
 def refused_mark(qtbot, windows, samples, model_path, folder, monkeypatch):
     """A window with a project whose first image's done mark a full disk refused; (window, full, warnings)."""
-    from studio_steps import start_annotating
 
-    win = windows(folder=folder)
-    start_annotating(qtbot, win, samples[:2], model_path)
-    assert win.projects.new_project()
-    win.jobs.wait_idle()
+    win = project_window(qtbot, windows, samples, model_path, folder)
     win.projects.retry.setInterval(50)
     warnings = []
     win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
@@ -480,22 +508,15 @@ def test_a_mark_still_on_its_way_when_the_close_stops_waiting_is_asked_about(qtb
     """Closing waits for a done mark on its way at most a bound (60 s; 0.2 s here): a mark still
     being written then was not asked about, the window closed, and its refusal (a full disk) came
     after nothing wrote any more: lost unasked. It now counts as not recorded in the question."""
-    import functools
     import threading
 
     from qgn.project import Project
-    from qgn_studio.project_controller import ProjectController
-    from studio_steps import start_annotating
 
     folder = tmp_path / "proj"
-    win = windows(folder=folder)
-    start_annotating(qtbot, win, samples[:2], model_path)
-    assert win.projects.new_project()
-    win.jobs.wait_idle()
-    monkeypatch.setattr(ProjectController, "_wait_for_marks",
-                        functools.partialmethod(ProjectController._wait_for_marks, timeout_s=0.2))
-    full = refusing_project_json(monkeypatch)
+    win = project_window(qtbot, windows, samples, model_path, folder)
     gate = threading.Event()
+    asked = close_bound_asking(monkeypatch, win, gate, "cancel")
+    full = refusing_project_json(monkeypatch)
     real = Project.set_done_many
 
     def slow_disk(self, marks):  # slower than the bound: goes on once the question was answered
@@ -503,14 +524,6 @@ def test_a_mark_still_on_its_way_when_the_close_stops_waiting_is_asked_about(qtb
         return real(self, marks)
 
     monkeypatch.setattr(Project, "set_done_many", slow_disk)
-    asked = []
-
-    def answer(count, what):
-        asked.append(count)
-        gate.set()
-        return "cancel"
-
-    win.projects.ask_unsaved = answer
     win.annotator.set_done(True)
     assert not win.close()  # asked, and cancelled: the window stays
     assert asked == [1]
@@ -532,13 +545,9 @@ def test_a_mark_whose_image_is_gone_holds_back_no_other_mark(qtbot, windows, sam
     import shutil
 
     from qgn.project import Project
-    from studio_steps import start_annotating
 
     folder = tmp_path / "proj"
-    win = windows(folder=folder)
-    start_annotating(qtbot, win, samples[:2], model_path)
-    assert win.projects.new_project()
-    win.jobs.wait_idle()
+    win = project_window(qtbot, windows, samples, model_path, folder)
     win.projects.retry.setInterval(60 * 60 * 1000)  # retries here are made by hand
     banners = []
     win.workspace.message.connect(lambda text, kind, key: banners.append(text))
@@ -670,13 +679,9 @@ def test_a_done_mark_refused_by_a_busy_project_is_kept_and_written_once_it_is_fr
     import os
 
     from qgn.project import Project
-    from studio_steps import start_annotating
 
     folder = tmp_path / "proj"
-    win = windows(folder=folder)
-    start_annotating(qtbot, win, samples[:2], model_path)
-    assert win.projects.new_project()
-    win.jobs.wait_idle()
+    win = project_window(qtbot, windows, samples, model_path, folder)
     win.projects.retry.setInterval(50)
     banners = []
     win.workspace.message.connect(lambda text, kind, key: banners.append(text))
@@ -712,13 +717,9 @@ def test_a_done_mark_refused_after_another_windows_class_edit_is_kept_and_writte
     from qgn.classes_edit import rename_class
     from qgn.project import Project
     from qgn.project_class_edit import apply_class_edit
-    from studio_steps import start_annotating
 
     folder = tmp_path / "proj"
-    win = windows(folder=folder)
-    start_annotating(qtbot, win, samples[:2], model_path)
-    assert win.projects.new_project()
-    win.jobs.wait_idle()
+    win = project_window(qtbot, windows, samples, model_path, folder)
     banners = []
     win.workspace.message.connect(lambda text, kind, key: banners.append(text))
     other = Project.open(folder)
@@ -743,31 +744,16 @@ def test_a_mark_still_queued_when_discarded_at_the_close_bound_is_never_written(
     the mark at most its bound (60 s; 0.2 s here), asks about it, and the user answers Discard. The
     mark's write, not started yet, ran afterwards (the close waits for the file thread) and put the
     declined mark on disk. A write now keeps only the marks that still count when its turn comes."""
-    import functools
     import threading
 
     from qgn.project import Project
-    from qgn_studio.project_controller import ProjectController
-    from studio_steps import start_annotating
 
     folder = tmp_path / "proj"
-    win = windows(folder=folder)
-    start_annotating(qtbot, win, samples[:2], model_path)
-    assert win.projects.new_project()
-    win.jobs.wait_idle()
-    monkeypatch.setattr(ProjectController, "_wait_for_marks",
-                        functools.partialmethod(ProjectController._wait_for_marks, timeout_s=0.2))
+    win = project_window(qtbot, windows, samples, model_path, folder)
     gate = threading.Event()
+    asked = close_bound_asking(monkeypatch, win, gate, "discard")
     win.jobs.submit(lambda: gate.wait(30))  # a slow job ahead of the mark
     win.annotator.set_done(True)
-    asked = []
-
-    def answer(count, what):
-        asked.append(count)
-        gate.set()
-        return "discard"
-
-    win.projects.ask_unsaved = answer
     assert win.close()
     assert asked == [1]
     assert not Project.open(folder).images[0].done, "the mark the user discarded was written"
@@ -837,13 +823,9 @@ def test_a_mark_on_its_way_stays_on_screen_through_a_class_edit_reload(qtbot, wi
     from qgn.classes_edit import rename_class
     from qgn.project import Project
     from qgn.project_class_edit import apply_class_edit
-    from studio_steps import start_annotating
 
     folder = tmp_path / "proj"
-    win = windows(folder=folder)
-    start_annotating(qtbot, win, samples[:2], model_path)
-    assert win.projects.new_project()
-    win.jobs.wait_idle()
+    win = project_window(qtbot, windows, samples, model_path, folder)
     pc = win.projects
     pc.retry.setInterval(50)
     gate = threading.Event()
@@ -870,13 +852,9 @@ def test_a_mark_on_its_way_stays_on_screen_through_another_writers_merge(qtbot, 
     import threading
 
     from qgn.project import Project
-    from studio_steps import start_annotating
 
     folder = tmp_path / "proj"
-    win = windows(folder=folder)
-    start_annotating(qtbot, win, samples[:2], model_path)
-    assert win.projects.new_project()
-    win.jobs.wait_idle()
+    win = project_window(qtbot, windows, samples, model_path, folder)
     pc = win.projects
     gate = threading.Event()
     win.jobs.submit(gate.wait)
@@ -900,13 +878,9 @@ def test_the_done_box_follows_ctrl_d_and_another_writers_mark(qtbot, windows, sa
     """The panel's Done box says whether the image on screen is done, however that changed: Ctrl+D
     (Annotate > Mark done) and another window's mark shown by the project watch left it as it was."""
     from qgn.project import Project
-    from studio_steps import start_annotating
 
     folder = tmp_path / "proj"
-    win = windows(folder=folder)
-    start_annotating(qtbot, win, samples[:2], model_path)
-    assert win.projects.new_project()
-    win.jobs.wait_idle()
+    win = project_window(qtbot, windows, samples, model_path, folder)
     box = win.annotator.panel.done
     other = Project.open(folder)  # another window marks the image on screen done
     other.set_done_many([(other.image_for(win.current.path), True)])
@@ -925,13 +899,9 @@ def test_another_writers_mark_shown_while_ours_was_reported_ends_on_screen(qtbot
     later mark of the same image: the watch leaves the image alone (ours counted as on its way), and
     nothing showed the other writer's mark afterwards - screen "not done", project "done", for good."""
     from qgn.project import Project
-    from studio_steps import start_annotating
 
     folder = tmp_path / "proj"
-    win = windows(folder=folder)
-    start_annotating(qtbot, win, samples[:2], model_path)
-    assert win.projects.new_project()
-    win.jobs.wait_idle()
+    win = project_window(qtbot, windows, samples, model_path, folder)
     win.annotator.done_action.trigger()
     win.annotator.done_action.trigger()  # done, then not done: both written...
     win.jobs.wait_idle()  # ...their reports still queued for the UI thread
@@ -990,13 +960,9 @@ def test_another_writers_mark_and_class_edit_shown_before_our_report_end_on_scre
     from qgn.classes_edit import rename_class
     from qgn.project import Project
     from qgn.project_class_edit import apply_class_edit
-    from studio_steps import start_annotating
 
     folder = tmp_path / "proj"
-    win = windows(folder=folder)
-    start_annotating(qtbot, win, samples[:2], model_path)
-    assert win.projects.new_project()
-    win.jobs.wait_idle()
+    win = project_window(qtbot, windows, samples, model_path, folder)
     qtbot.wait(50)
     doc = win.current
     win.annotator.set_done(True)
