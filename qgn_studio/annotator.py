@@ -148,7 +148,7 @@ class Annotator(QtCore.QObject):
         p.start_requested.connect(self.start_from)
         p.done_toggled.connect(self.set_done)
         p.done_next_requested.connect(self.done_and_next)
-        self.workspace.document_changed.connect(self._document_changed)
+        self.workspace.document_changed.connect(self._show_done)  # e.g. another writer's mark, shown by the watch
         p.changed_view_toggled.connect(lambda on: self.show_layer("changed", on))
         self.canvas.hovered.connect(self._hovered)
 
@@ -974,12 +974,8 @@ class Annotator(QtCore.QObject):
         self._show_done(doc)  # Ctrl+D and Done > next change it without the box
         self.done_changed.emit(doc, doc.done)
 
-    def _document_changed(self, doc) -> None:
-        if doc is self.workspace.current:  # e.g. another writer's mark, shown by the project watch
-            self._show_done(doc)
-
     def _show_done(self, doc) -> None:
-        """The panel's Done box says the current document's done flag."""
+        """The panel's Done box says the current document's done flag (``doc``: any document)."""
         if doc is self.workspace.current:
             self.panel.set_done(bool(doc.done), enabled=doc.image is not None)
 
