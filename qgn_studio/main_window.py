@@ -353,7 +353,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(view, "Zoom &in", lambda: self.canvas.zoom(1.25), ["+", "="])
         self._action(view, "Zoom &out", lambda: self.canvas.zoom(0.8), ["-"])
         self.zoom_box_action = self._action(view, "&Zoom-box mode", self.canvas.set_zoom_box, "Z", checkable=True,
-                                            tip="Left-drag draws a zoom box; hold Space to pan")
+                                            tip="Zoom-box mode (Z): left-drag draws a zoom box; hold Space to pan")
         view.addSeparator()
         for dock in (self.images_dock, self.layers_dock, self.explore_dock, self.annotate_dock, self.finetune_dock):
             view.addAction(dock.toggleViewAction())
