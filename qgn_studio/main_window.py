@@ -205,6 +205,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.finetune_dock = dock("Fine-tune", self.finetuner.panel, right, "finetune")
         self.tabifyDockWidget(self.explore_dock, self.annotate_dock)
         self.tabifyDockWidget(self.annotate_dock, self.finetune_dock)
+        # its tab coming into view counts the corrected images (on the job thread), so the panel shows a
+        # count, or how to get one, instead of "↻ counts the corrected images" over images just corrected
+        self.finetune_dock.visibilityChanged.connect(lambda visible: visible and self.finetuner.refresh())
         self.explore_dock.raise_()
         self.resizeDocks([self.images_dock, self.explore_dock], [270, 400], QtCore.Qt.Orientation.Horizontal)
         # at 1280×800 the list shows 4 images (300:560 showed 3) and the Layers list all but its last rows

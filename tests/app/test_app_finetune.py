@@ -48,6 +48,23 @@ def corrected_window(qtbot, win, tmp_path, demo_copy):
     return win.finetuner.panel
 
 
+def test_the_fine_tune_tab_counts_the_corrections_when_it_is_shown(qtbot, window, tmp_path, demo_copy):
+    """Clicking the Fine-tune tab showed "↻ counts the corrected images" over an image just corrected
+    (only Model ▸ Fine-tune… and ↻ counted): the tab counts them when it comes into view."""
+    images = write_samples(tmp_path / "data", 1, SIZE)
+    window.start(images, str(demo_copy))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    window.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: window.current.annotation is not None, timeout=WAIT_MS)
+    window.annotator.start_from("truth")
+    qtbot.waitUntil(lambda: np.array_equal(window.current.annotation.label, window.current.ground_truth),
+                    timeout=WAIT_MS)
+    panel = window.finetuner.panel
+    window.finetune_dock.raise_()  # what clicking its tab does
+    qtbot.waitUntil(lambda: "1</b> corrected image" in panel.corrections.text(), timeout=WAIT_MS)
+    assert panel.start.isEnabled()
+
+
 def test_finetune_runs_compares_and_keeps_under_a_new_name(qtbot, window, tmp_path, demo_copy):
     panel = corrected_window(qtbot, window, tmp_path, demo_copy)
     assert "1</b> corrected image" in panel.corrections.text()
