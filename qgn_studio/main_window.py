@@ -158,6 +158,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.finetuner = Finetuner(ws, self.worker, self.projects, self.jobs, self.ask, self)
         self.head = HeadController(ws, self.annotator, self.projects, self.worker, self)  # project head (#21)
         self.carry = CarryController(ws, self.annotator, self.projects, self.head, self)  # wraps the head's default
+        self.annotator.refresh_status()  # the starts they offer, as the rest: none before an image is shown
         self.uncertainty_order = UncertaintyOrder(ws, self.worker, self.projects, self)
         self._docks()
         self.hover_label = QtWidgets.QLabel("")
