@@ -208,7 +208,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabifyDockWidget(self.annotate_dock, self.finetune_dock)
         # its tab coming into view counts the corrected images (on the job thread), so the panel shows a
         # count, or how to get one, instead of "↻ counts the corrected images" over images just corrected
-        self.finetune_dock.visibilityChanged.connect(lambda visible: visible and self.finetuner.refresh())
+        self.finetune_dock.visibilityChanged.connect(lambda visible: visible and self.finetuner.refresh_soon())
         self.explore_dock.raise_()
         self.resizeDocks([self.images_dock, self.explore_dock], [270, 400], QtCore.Qt.Orientation.Horizontal)
         # at 1280×800 the list shows 4 images (300:560 showed 3) and the Layers list all but its last rows
@@ -1084,7 +1084,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.layer_panel.refresh(self.canvas.result)
 
     def show_finetune(self) -> None:
-        self.finetuner.refresh()
+        self.finetuner.refresh_soon()  # coalesced with the count the tab's coming into view asks for
         self.finetune_dock.show()
         self.finetune_dock.raise_()
 

@@ -48,7 +48,8 @@ class RelinkDialog(JobDialog):
         # "Some images are not where the project expects them" over a project whose images are all there
         found = ("Finds the project's images that are not where it expects them (their folder was moved or "
                  "renamed, or the project came from another machine)." if missing is None else
-                 f"{missing} of the project's {len(project.images)} images are not where the project expects them.")
+                 f"{missing} of the project's {len(project.images)} images "
+                 f"{'is' if missing == 1 else 'are'} not where the project expects them.")
         intro = QtWidgets.QLabel(
             f"{found} Choose the folder they are in now: it is "
             "searched, with its subfolders, for files of the same names. An image whose annotation was saved is "

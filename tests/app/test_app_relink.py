@@ -205,3 +205,10 @@ def test_the_intro_claims_missing_images_only_when_some_are(qtbot, window, model
     window.show_relink()
     dialog = relink_dialog(qtbot, window)
     assert intro(dialog).startswith("2 of the project's 3 images are not where the project expects them.")
+    dialog.close()
+    qtbot.waitUntil(lambda: not window.findChildren(type(dialog)), timeout=WAIT_MS)
+    from qgn_studio.relink_dialog import RelinkDialog
+
+    dialog = RelinkDialog(window.projects.project, window.batch_jobs, window.jobs, lambda *a: None, 1, window)
+    assert intro(dialog).startswith("1 of the project's 3 images is not where the project expects them.")
+    dialog.close()
