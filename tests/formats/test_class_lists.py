@@ -156,7 +156,8 @@ def test_cityscapes_names_with_spaces_and_the_ignore_value_come_back(tmp_path):
     assert Project.open(tmp_path / "new").classes == custom
 
 
-@pytest.mark.parametrize("edit", ["other colour", "not a class list"])
+@pytest.mark.parametrize("edit", ["other colour", "not a class list", "a colour of null", "a colour of [0]",
+                                  "a colour of {}", "a colour of 1.5", "a colour of \"7\"", "a colour of true"])
 def test_cityscapes_a_classes_json_that_disagrees_with_the_tree_is_said_and_left(tmp_path, edit):
     from qgn.formats import scan_dataset
 
@@ -165,7 +166,10 @@ def test_cityscapes_a_classes_json_that_disagrees_with_the_tree_is_said_and_left
     export_project(project, tmp_path / "out", ["cityscapes"])
     listed = tmp_path / "out" / "cityscapes" / "classes.json"
     other = {"names": ["road", "car"], "palette": [[1, 2, 3], [0, 0, 142]], "ignore_index": 255}
-    listed.write_text(json.dumps(other) if edit == "other colour" else '{"names": "road"}')
+    if edit.startswith("a colour of"):  # a hostile component (null crashed with a TypeError; 1.5, "7" and
+        other = json.loads(listed.read_text())  # true were taken as 1, 7 and 1)
+        other["palette"][0][1] = json.loads(edit.removeprefix("a colour of "))
+    listed.write_text(json.dumps(other) if edit != "not a class list" else '{"names": "road"}')
     dataset = scan_dataset(tmp_path / "out" / "cityscapes", "cityscapes")
     assert len(dataset.file_classes.names) == 19  # the tree's own: Cityscapes' train classes
     said = "does not list Cityscapes train classes" if edit == "other colour" else "not read"
