@@ -14,6 +14,7 @@ Masks are colour masks, so readers map colours, not line numbers, to labels (Dat
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,9 @@ from .source import (
 )
 
 SUBSET = "default"
+
+
+_LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")  # where str.splitlines splits a line
 
 
 class CamvidWriter(DatasetWriter):
@@ -67,8 +71,9 @@ class CamvidWriter(DatasetWriter):
 
     def _listable(self, name: str) -> str:
         """``name`` as the list can hold it: a double quote (the list's quoting character, which
-        Datumaro's reader refuses inside a name) becomes ``'``; ``-2``, ``-3`` … where that is taken."""
-        listed = name.replace('"', "'")
+        Datumaro's reader refuses inside a name) becomes ``'``, a line break (the list holds one item
+        a line) a space; ``-2``, ``-3`` … where that is taken."""
+        listed = _LINE_BREAK.sub(" ", name.replace('"', "'"))
         candidate, n = listed, 1
         while candidate.lower() in self._names:
             n += 1

@@ -100,3 +100,19 @@ def test_camvid_lists_a_name_with_a_double_quote_as_datumaro_reads_it(tmp_path):
     again = Project.open(tmp_path / "again")
     for image in again.images:
         np.testing.assert_array_equal(again.load_annotation(image), truth[nearest(truth, colour_of(image.path))])
+
+
+@pytest.mark.parametrize("breaking", ["\n", "\r", "\u2028", "\x1c"])
+def test_camvid_lists_a_name_with_a_line_break_on_one_line(tmp_path, breaking):
+    """A file name may hold a line break; the list holds one item a line (Datumaro reads it line
+    by line): the export wrote it as it was, splitting the item's line in two, and the import then
+    skipped the image (found by the eighth hostile-inputs round)."""
+    project, truth = labelled_project(tmp_path, [f"two{breaking}lines.png", "plain.png"])
+    export_project(project, tmp_path / "out", ["camvid"], images="copy")
+    lines = (tmp_path / "out" / "camvid" / "default.txt").read_text().splitlines()
+    assert len(lines) == 2 and all(line.count('"') in (0, 4) for line in lines), lines
+    report = import_into_project(tmp_path / "out" / "camvid", tmp_path / "again", "camvid")
+    assert len(report.imported) == 2, report.skipped
+    again = Project.open(tmp_path / "again")
+    for image in again.images:
+        np.testing.assert_array_equal(again.load_annotation(image), truth[nearest(truth, colour_of(image.path))])
