@@ -1726,10 +1726,13 @@ def export_names(images: list[ProjectImage]) -> dict[str, str]:
     """{key: file stem} for exports that name files after the images (CVAT matches masks to frames
     by the image's name): the image's own stem where no other image shares it - ignoring case and
     how an accent is encoded, as macOS and Windows disks do - else its key, with "-2", "-3" … where
-    even that is taken (a key can equal another image's stem). The stems are distinct so."""
+    even that is taken (a key can equal another image's stem). The stems are distinct so. A stem
+    holding a line break takes its key too: the formats' lists (CVAT's ImageSets, CamVid's
+    default.txt) hold one name a line."""
     stems = [im.path.stem for im in images]
     counts = Counter(one_file_name(s) for s in stems)
-    own = [counts[one_file_name(stem)] == 1 and stem.strip() == stem and "/" not in stem for stem in stems]
+    own = [counts[one_file_name(stem)] == 1 and stem.strip() == stem and "/" not in stem
+           and stem.splitlines() == [stem] for stem in stems]
     taken = {one_file_name(stem) for stem, keep in zip(stems, own) if keep}
     chosen = {}
     for im, stem, keep in zip(images, stems, own):

@@ -103,15 +103,21 @@ def test_camvid_lists_a_name_with_a_double_quote_as_datumaro_reads_it(tmp_path):
 
 
 @pytest.mark.parametrize("breaking", ["\n", "\r", "\u2028", "\x1c"])
-def test_camvid_lists_a_name_with_a_line_break_on_one_line(tmp_path, breaking):
-    """A file name may hold a line break; the list holds one item a line (Datumaro reads it line
-    by line): the export wrote it as it was, splitting the item's line in two, and the import then
-    skipped the image (found by the eighth hostile-inputs round)."""
+@pytest.mark.parametrize("fmt", ["camvid", "cvat"])
+def test_a_name_with_a_line_break_is_listed_on_one_line(tmp_path, fmt, breaking):
+    """A file name may hold a line break; CamVid's default.txt and CVAT's ImageSets list hold one
+    item a line (Datumaro reads them line by line): the export wrote the name as it was, splitting
+    the item's line in two - our CamVid import then skipped the image, and CVAT's list named two
+    items that do not exist and not the one that does (found by the eighth hostile-inputs round)."""
     project, truth = labelled_project(tmp_path, [f"two{breaking}lines.png", "plain.png"])
-    export_project(project, tmp_path / "out", ["camvid"], images="copy")
-    lines = (tmp_path / "out" / "camvid" / "default.txt").read_text().splitlines()
+    export_project(project, tmp_path / "out", [fmt], images="copy")
+    tree = tmp_path / "out" / fmt
+    listed = tree / ("default.txt" if fmt == "camvid" else "ImageSets/Segmentation/default.txt")
+    lines = listed.read_text().splitlines()
     assert len(lines) == 2 and all(line.count('"') in (0, 4) for line in lines), lines
-    report = import_into_project(tmp_path / "out" / "camvid", tmp_path / "again", "camvid")
+    if fmt == "cvat":  # each listed stem has its mask
+        assert all((tree / "SegmentationClass" / f"{line}.png").is_file() for line in lines), lines
+    report = import_into_project(tree, tmp_path / "again", fmt, images=tree / "JPEGImages" if fmt == "cvat" else None)
     assert len(report.imported) == 2, report.skipped
     again = Project.open(tmp_path / "again")
     for image in again.images:
