@@ -119,6 +119,9 @@ def make_folder(folder: str | os.PathLike) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
+        dangling = next((p for p in (folder, *folder.parents) if p.is_symlink() and not p.exists()), None)
+        if dangling is not None:  # named as what it is by os_error_text
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dangling)) from None
         blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
         raise NotADirectoryError(errno.ENOTDIR, "is a file where a folder belongs; move it away (nothing was "
                                  "written)", str(blocker)) from None
@@ -283,7 +286,12 @@ def os_error_text(exc: OSError, hint: str | None = None) -> str:
     system's reason and, for a failed write (a full disk, a read-only folder, an I/O error), what to
     do (``WRITE_FAULT_HINTS``; else ``hint``, if given) — instead of Python's "[Errno 28] No space
     left on device: '<file>'". The one home of that sentence (the ``qgn`` CLI's, the app's)."""
-    where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+    filename = getattr(exc, "filename", None)
+    if exc.errno == errno.EEXIST and filename and os.path.islink(filename) and not os.path.exists(filename):
+        # mkdir's "File exists" for a symbolic link whose target is missing, which ls shows as there
+        return (f"{filename}: is a link to {os.readlink(filename)}, which does not exist (make the folder it "
+                "points to, or remove the link)")
+    where = f"{filename}: " if filename else ""
     reason = exc.strerror or str(exc)
     hint = WRITE_FAULT_HINTS.get(exc.errno, hint)
     return f"{where}{reason}" + (f" ({hint})" if hint else "")

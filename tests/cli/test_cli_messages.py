@@ -63,6 +63,27 @@ def test_convert_output_under_a_file_or_in_an_unwritable_folder(tmp_path, run_cl
         assert ".tmp" not in err
 
 
+@pytest.mark.parametrize("command", ["predict", "samples", "convert", "export"])
+def test_an_output_folder_that_is_a_link_to_nothing_is_named_as_one(tmp_path, run_cli, command):
+    """An output folder given as a symbolic link whose target does not exist: the message was
+    "File exists (check the file, the disk and the path)", though ls shows no such file."""
+    out = tmp_path / "out"
+    out.symlink_to(tmp_path / "gone" / "elsewhere")
+    mask = write_mask(tmp_path / "in" / "m.png")
+    if command == "export":
+        run_cli("convert", tmp_path / "in", tmp_path / "qgt")
+    argv = {"predict": ["predict", write_photo(tmp_path / "in" / "p.png"), "--out", out],
+            "samples": ["samples", out, "--count", "1"],
+            "convert": ["convert", mask.parent, out],
+            "export": ["export", tmp_path / "qgt", "--format", "png", "--out", out]}[command]
+    code, _, err = run_cli(*argv)
+    assert code == 2, err
+    line = [line for line in err.splitlines() if "error:" in line][0]
+    assert f"{out}: is a link to {tmp_path / 'gone' / 'elsewhere'}, which does not exist" in line, err
+    assert "File exists" not in err
+    assert out.is_symlink() and not (tmp_path / "gone").exists()
+
+
 def test_atomic_writes_name_the_file_not_the_temporary(tmp_path):
     from qgn.fileio import atomic_write_bytes
 
