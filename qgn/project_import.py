@@ -127,7 +127,10 @@ def import_into_project(
             with voided_pixels() as voided:
                 label, width, height = _read_item(item, target_classes, mapping)
             if report.project is None:
-                report.project = Project.create(Path(project_dir), [], target_classes)
+                try:
+                    report.project = Project.create(Path(project_dir), [], target_classes)
+                except OSError as exc:  # the project's folder, not this item: no other item can go in either
+                    raise _NoProject() from exc
             if update:
                 if same_bytes is None or same_bytes.project is not report.project:
                     same_bytes = SameBytes(report.project)
@@ -143,6 +146,8 @@ def import_into_project(
                 report.voided[name] = (total + pixels, items + 1)
         except (ProjectChangedError, ProjectBusyError, OutsideRootError):
             raise
+        except _NoProject as exc:
+            raise exc.__cause__ from None
         except Exception as exc:  # one bad item, whatever went wrong, never stops the batch
             reason = describe_failure(exc)
             report.skipped.append((item.name, reason))
@@ -150,6 +155,10 @@ def import_into_project(
         if progress is not None:
             progress(i, n, text)
     return report
+
+
+class _NoProject(Exception):
+    """The new project's folder could not be made (OSError as its cause): the import stops with it."""
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -63,10 +63,12 @@ def test_convert_output_under_a_file_or_in_an_unwritable_folder(tmp_path, run_cl
         assert ".tmp" not in err
 
 
-@pytest.mark.parametrize("command", ["predict", "samples", "convert", "export"])
+@pytest.mark.parametrize("command", ["predict", "samples", "convert", "export", "import"])
 def test_an_output_folder_that_is_a_link_to_nothing_is_named_as_one(tmp_path, run_cli, command):
     """An output folder given as a symbolic link whose target does not exist: the message was
-    "File exists (check the file, the disk and the path)", though ls shows no such file."""
+    "File exists (check the file, the disk and the path)", though ls shows no such file; import
+    blamed each item in turn ("skipped ([Errno 17] File exists: ...)") for the project it could
+    not create."""
     out = tmp_path / "out"
     out.symlink_to(tmp_path / "gone" / "elsewhere")
     mask = write_mask(tmp_path / "in" / "m.png")
@@ -75,12 +77,15 @@ def test_an_output_folder_that_is_a_link_to_nothing_is_named_as_one(tmp_path, ru
     argv = {"predict": ["predict", write_photo(tmp_path / "in" / "p.png"), "--out", out],
             "samples": ["samples", out, "--count", "1"],
             "convert": ["convert", mask.parent, out],
-            "export": ["export", tmp_path / "qgt", "--format", "png", "--out", out]}[command]
-    code, _, err = run_cli(*argv)
-    assert code == 2, err
+            "export": ["export", tmp_path / "qgt", "--format", "png", "--out", out],
+            "import": ["import", tmp_path / "ds", "--project", out, "--format", "png", "--images", tmp_path / "in"]}[command]
+    write_mask(tmp_path / "ds" / "p.png", size=(40, 32))
+    (tmp_path / "ds" / "classes.txt").write_text("a\nb\nc\n")
+    code, said, err = run_cli(*argv)
+    assert code == 2, err + said
     line = [line for line in err.splitlines() if "error:" in line][0]
-    assert f"{out}: is a link to {tmp_path / 'gone' / 'elsewhere'}, which does not exist" in line, err
-    assert "File exists" not in err
+    assert f"{out}: is a link to {tmp_path / 'gone' / 'elsewhere'}, which does not exist" in line, err + said
+    assert "File exists" not in err and "Errno" not in err + said
     assert out.is_symlink() and not (tmp_path / "gone").exists()
 
 
