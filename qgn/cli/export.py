@@ -164,14 +164,15 @@ def format_outputs(names: list[str], out_dir: Path, stem: str, levels: int = 16)
     """The files ``_export_file`` writes for one .qgt in ``names`` formats (per-image files only:
     a CVAT folder's shared labelmap.txt and default.txt are meant to be shared)."""
     from qgn.formats import FORMATS
+    from qgn.formats.base import listable_name
 
     paths = []
     for name in names:
         folder = out_dir if len(names) == 1 else out_dir / name
         if name == "levels":
             paths += [folder / f"{stem}_L{level}.png" for level in range(levels)]
-        elif name == "cvat":
-            paths.append(folder / "SegmentationClass" / f"{stem}.png")
+        elif name in ("cvat", "voc"):  # named as its image list holds it: a line break is a space
+            paths.append(folder / "SegmentationClass" / f"{listable_name(stem)}.png")
         else:
             paths.append(folder / f"{stem}{FORMATS[name].suffix}")
     return paths
@@ -226,15 +227,22 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
     file that cannot be exported is reported and the rest go on. A file that fails in one format is
     in none (``add_to_every_writer``): each dataset lists the same images."""
     from qgn.formats import FORMATS, ExportItem
-    from qgn.formats.base import add_to_every_writer
+    from qgn.formats.base import add_to_every_writer, listable_name
     from qgn.classes import ClassSet
     from qgn.quadtree.qgt import read_qgt
 
     writers, classes, first, failures = None, None, None, Failures("export", len(files))
     time_left = TimeLeft()
-    stems = [f.stem.lower() for f in files]
+    stems = [listable_name(f.stem).lower() for f in files]
+    taken: set[str] = set()  # as the writers' lists hold them (``listable_name``; CVAT's, CamVid's)
     for i, path in enumerate(files, start=1):
-        stem = path.stem if stems.count(path.stem.lower()) == 1 else path.relative_to(src).with_suffix("").as_posix().replace("/", "__")
+        own = path.stem if stems.count(listable_name(path.stem).lower()) == 1 else \
+            path.relative_to(src).with_suffix("").as_posix().replace("/", "__")
+        stem, n = own, 1
+        while listable_name(stem).lower() in taken:  # "two\nlines" beside "two lines": one list line each
+            n += 1
+            stem = f"{own}-{n}"
+        taken.add(listable_name(stem).lower())
         try:
             qt, file_classes = read_qgt(path)
             file_classes = file_classes or ClassSet.generic(qt.num_classes, qt.ignore_value)

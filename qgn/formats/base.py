@@ -38,6 +38,18 @@ class ExportItem:
     image: Path | None = None
 
 
+#: Where ``str.splitlines`` (and so a reader of a list of one name a line) splits a line.
+LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def listable_name(name: str) -> str:
+    """``name`` as a list of one name a line (CVAT's ``ImageSets/Segmentation/default.txt``,
+    CamVid's ``default.txt``) can hold it, and so the name of the item's files too: each line
+    break a space. A project's export names such an image after its key (``qgn.project.export_names``);
+    an export of .qgt files, the writers themselves, use this."""
+    return LINE_BREAK.sub(" ", name)
+
+
 IMAGE_MODES = (None, "copy", "link")  # how an export includes the image files (None: it names them)
 _SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 

@@ -14,7 +14,6 @@ Masks are colour masks, so readers map colours, not line numbers, to labels (Dat
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from ..classes import ClassSet
 from ..fileio import atomic_write_bytes, read_text_within
 from ..label_map import table_index
 from ..quadtree import NUM_LEVELS
-from .base import DatasetWriter, ExportItem, Format, colours_to_values, out_file, place_image, read_rgb
+from .base import DatasetWriter, ExportItem, Format, colours_to_values, listable_name, out_file, place_image, read_rgb
 from .guards import is_contained
 from .label_colors import LABEL_COLORS, label_map_file, label_order, read_label_map, void_positions, write_label_files
 from .png_bands import encode_png
@@ -33,9 +32,6 @@ from .source import (
 )
 
 SUBSET = "default"
-
-
-_LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")  # where str.splitlines splits a line
 
 
 class CamvidWriter(DatasetWriter):
@@ -73,7 +69,7 @@ class CamvidWriter(DatasetWriter):
         """``name`` as the list can hold it: a double quote (the list's quoting character, which
         Datumaro's reader refuses inside a name) becomes ``'``, a line break (the list holds one item
         a line) a space; ``-2``, ``-3`` … where that is taken."""
-        listed = _LINE_BREAK.sub(" ", name.replace('"', "'"))
+        listed = listable_name(name.replace('"', "'"))
         candidate, n = listed, 1
         while candidate.lower() in self._names:
             n += 1

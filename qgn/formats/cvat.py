@@ -37,7 +37,8 @@ from ..fileio import atomic_write_bytes, locked, read_text_within
 from ..label_map import check_label, present_values
 from ..quadtree import NUM_LEVELS
 from .base import (
-    DatasetWriter, ExportItem, Format, check_export_file, colours_to_values, out_file, place_image, read_rgb,
+    DatasetWriter, ExportItem, Format, check_export_file, colours_to_values, listable_name, out_file, place_image,
+    read_rgb,
 )
 from .png_bands import encode_png
 from .source import (
@@ -95,8 +96,11 @@ def format_labelmap(entries) -> str:
 
 
 def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS) -> list[Path]:
-    """The class mask, object mask and the shared lists of one image. Memory beyond ``label``: its
-    present values, bands of rows of the two masks (``qgn.formats.png_bands``) and the files."""
+    """The class mask, object mask and the shared lists of one image, named ``stem`` as the image
+    list holds it (``listable_name``: it lists one stem a line, so a line break becomes a space).
+    Memory beyond ``label``: its present values, bands of rows of the two masks
+    (``qgn.formats.png_bands``) and the files."""
+    stem = listable_name(stem)
     label = check_label(label, classes, copy=False)
     entries = cvat_labelmap(classes)
     labelmap = out_file(out_dir, "labelmap.txt")
@@ -138,7 +142,7 @@ class CvatWriter(DatasetWriter):
     def add(self, item: ExportItem) -> list[Path]:
         written = super().add(item)
         if self.images in ("copy", "link") and item.image is not None and Path(item.image).is_file():
-            name = f"{item.name}{Path(item.image).suffix.lower()}"
+            name = f"{listable_name(item.name)}{Path(item.image).suffix.lower()}"  # the masks' stem
             written.append(place_image(Path(item.image), self.out_dir / IMAGES_DIR, name, self.images))
         return written
 
@@ -147,10 +151,11 @@ class CvatWriter(DatasetWriter):
         image_set = self.out_dir / "ImageSets" / "Segmentation" / "default.txt"
         if not image_set.is_file():
             return
+        stem = listable_name(item.name)
         with locked(image_set.parent):
             stems = image_set_stems(image_set)
-            if item.name in stems:
-                atomic_write_bytes(image_set, "".join(s + "\n" for s in stems if s != item.name).encode("utf-8"))
+            if stem in stems:
+                atomic_write_bytes(image_set, "".join(s + "\n" for s in stems if s != stem).encode("utf-8"))
 
 
 def image_set_stems(path: Path) -> list[str]:

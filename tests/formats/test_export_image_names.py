@@ -122,3 +122,28 @@ def test_a_name_with_a_line_break_is_listed_on_one_line(tmp_path, fmt, breaking)
     again = Project.open(tmp_path / "again")
     for image in again.images:
         np.testing.assert_array_equal(again.load_annotation(image), truth[nearest(truth, colour_of(image.path))])
+
+
+@pytest.mark.parametrize("formats", ["cvat", "voc", "camvid,cvat"])
+def test_a_qgt_file_named_with_a_line_break_is_listed_on_one_line(tmp_path, run_cli, formats):
+    """``qgn export QGTDIR --format cvat`` (not a project: the item is named after the .qgt) wrote
+    ``two\\nlines`` into ImageSets/Segmentation/default.txt as the items 'two' and 'lines', which
+    have no masks, and not the one written (the review of the eighth hostile-inputs round). With a
+    ``two lines.qgt`` beside it, a whole-dataset export keeps the two apart."""
+    from sample_files import write_mask
+
+    names = ["two\nlines", "plain"] + (["two lines"] if "," in formats else [])
+    for value, name in enumerate(names):
+        write_mask(tmp_path / "in" / f"{name}.png", value=value, size=(12, 8))
+    assert run_cli("convert", tmp_path / "in", tmp_path / "qgt")[0] == 0
+    code, said, err = run_cli("export", tmp_path / "qgt", "--format", formats, "--out", tmp_path / "out")
+    assert code == 0, err + said
+    tree = tmp_path / "out" / ("cvat" if "," in formats else "")
+    lines = (tree / "ImageSets" / "Segmentation" / "default.txt").read_text().splitlines()
+    assert len(lines) == len(names), lines
+    masks = {}
+    for line in lines:  # each listed stem has its mask: the value of one input each
+        with Image.open(tree / "SegmentationClass" / f"{line}.png") as mask:
+            masks[line] = mask.convert("RGB").getpixel((0, 0))
+    assert len(set(masks.values())) == len(names), masks
+    assert sorted(p.stem for p in (tree / "SegmentationClass").iterdir()) == sorted(lines)
