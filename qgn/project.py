@@ -100,7 +100,7 @@ from .fileio import (
     InputOverwriteError, OutsideRootError, atomic_write_bytes, file_sha256, is_temporary, make_folder,
     one_file_name, open_regular, path_inside, protected_inputs, read_json, remove_stale_temporaries, same_bytes, write_problem,
 )
-from .formats import FORMATS, ExportItem, check_format_names, check_split, check_text_names
+from .formats import FORMATS, ExportItem, check_export_classes, check_format_names, check_split, check_text_names
 from .formats.base import add_to_every_writer
 from .project_removed import RemovedAnnotation, record_path, removed_annotations, why_not, write_record
 from .quadtree import NUM_LEVELS
@@ -1612,6 +1612,7 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
     used = {im.key: group[0] for group in project.twins() for im in group[1:]}  # one file, one export
     image_names = export_names(project.images)
     check_export_names(image_names)  # two items to one file: refuse, never replace
+    check_export_classes(names, project.classes)  # every format's, before any writer opens (and writes)
     for name in names:  # temporaries a killed earlier export left (Cityscapes writes 3 folders deep)
         remove_stale_temporaries(Path(out_dir) / name, depth=4)
     writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels, image_mode, split)

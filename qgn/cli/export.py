@@ -227,6 +227,7 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
     file that cannot be exported is reported and the rest go on. A file that fails in one format is
     in none (``add_to_every_writer``): each dataset lists the same images."""
     from qgn.formats import FORMATS, ExportItem
+    from qgn.formats import check_export_classes
     from qgn.formats.base import add_to_every_writer, listable_name
     from qgn.classes import ClassSet
     from qgn.quadtree.qgt import read_qgt
@@ -248,6 +249,7 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
             file_classes = file_classes or ClassSet.generic(qt.num_classes, qt.ignore_value)
             if writers is None:
                 classes, first = file_classes, path
+                check_export_classes(names, classes)  # every format's, before any writer opens (and writes)
                 writers = [FORMATS[n].open_writer(classes, out if len(names) == 1 else out / n, qt.num_levels,
                                                   split=split) for n in names]
             elif file_classes.names != classes.names or file_classes.ignore_index != classes.ignore_index:
@@ -269,7 +271,7 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, im
                  split: str | None = None) -> None:
     """One .qgt file: the --png targets, then ``names`` formats into ``out_dir`` (``split``: the
     Cityscapes split folder)."""
-    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats import FORMATS, ExportItem, check_export_classes
     from qgn.classes import ClassSet
     from qgn.fileio import remove_stale_temporaries
     from qgn.quadtree.qgt import read_qgt
@@ -278,6 +280,8 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, im
     levels, generic = qt.num_levels, ClassSet.generic(qt.num_classes, qt.ignore_value)
     label = take_label(qt)  # the quadtree is spent: its pyramid's level 0 became the label map
     del qt
+    if names:  # a class a format cannot write: refused before any file of any format is written
+        check_export_classes(names, classes or generic)
     for name, out in targets:
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(out.parent)  # of an export killed mid-write

@@ -110,6 +110,16 @@ def check_format_names(names) -> list[str]:
     return names
 
 
+def check_export_classes(names, classes: ClassSet) -> None:
+    """ValueError (the format's own, naming the class) when a format of ``names`` cannot write
+    ``classes`` (``Format.check_classes``). Every format of an export is asked before any writer
+    opens: an export of several formats is refused before anything is written (CamVid's and
+    Cityscapes' writers write label_colors.txt as they open; Label Studio's refuses as it opens)."""
+    for name in check_format_names(names):
+        if FORMATS[name].check_classes is not None:
+            FORMATS[name].check_classes(classes)
+
+
 NAMES_IN_TEXT = ("labelme",)  # per-image formats that write file names into JSON or text
 
 
@@ -137,6 +147,7 @@ def export_annotation(
 ) -> list[Path]:
     """Write ``label`` (H, W) in each of ``formats`` into ``out_dir/<format name>/``; the paths written."""
     names = check_format_names(formats)
+    check_export_classes(names, classes)
     label = check_label(label, classes)
     item = ExportItem(stem, label, Path(image) if image else None)
     paths: list[Path] = []
@@ -150,6 +161,7 @@ def export_dataset(items, classes: ClassSet, out_dir: str | os.PathLike, formats
     """Write every ``ExportItem`` in each of ``formats`` into ``out_dir/<format name>/``;
     ``images`` ("copy", "link" or None) and ``split`` as in ``qgn.project.export_project``."""
     names = check_format_names(formats)
+    check_export_classes(names, classes)  # every format's, before any writes
     items = [ExportItem(i.name, check_label(i.label, classes, i.name), i.image) for i in items]
     paths: list[Path] = []
     for name in names:
@@ -220,6 +232,6 @@ def scan_dataset(src: str | os.PathLike, format: str = "auto", images: str | os.
 
 
 __all__ = ["DATASET_DETECTION", "ExportItem", "FORMATS", "Format", "IMPORT_FORMATS", "MASK_DETECTION",
-           "SourceDataset", "SourceItem", "check_format_names", "check_split", "check_text_names", "detect_dataset",
+           "SourceDataset", "SourceItem", "check_export_classes", "check_format_names", "check_split", "check_text_names", "detect_dataset",
            "detect_format", "export_annotation",
            "export_dataset", "import_annotation", "scan_dataset"]

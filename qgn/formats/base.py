@@ -240,6 +240,9 @@ class Format:
         (``qgn.formats.scan_dataset``; None: not importable as a dataset).
     is_dataset(probe: ``qgn.formats.source.DatasetProbe``) -> bool: whether a dataset is in this
         format (auto-detection of ``qgn.formats.scan_dataset``; None: never detected, only named).
+    check_classes(classes): ValueError, naming the class, when the format cannot write ``classes``
+        (a name its label list or config cannot hold, two classes of one colour); writes nothing.
+        ``qgn.formats.check_export_classes`` asks every format of an export before any writer opens.
     """
 
     name: str
@@ -252,6 +255,7 @@ class Format:
     is_mask: Callable[["MaskProbe"], bool] | None = None
     scan: Callable[..., object] | None = None
     is_dataset: Callable[..., bool] | None = None
+    check_classes: Callable[[ClassSet], object] | None = None
 
     def open_writer(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS,
                     images: str | None = None, split: str | None = None) -> DatasetWriter:

@@ -24,7 +24,9 @@ from ..label_map import table_index
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, colours_to_values, listable_name, out_file, place_image, read_rgb
 from .guards import is_contained
-from .label_colors import LABEL_COLORS, label_map_file, label_order, read_label_map, void_positions, write_label_files
+from .label_colors import (
+    LABEL_COLORS, label_colors_entries, label_map_file, label_order, read_label_map, void_positions, write_label_files,
+)
 from .png_bands import encode_png
 from .source import (
     AmbiguousImageError, SourceDataset, SourceItem, broken_item, classes_from_names, find_image, image_mode,
@@ -167,5 +169,12 @@ def is_camvid_dataset(probe) -> bool:
         any(p.name != LABEL_COLORS for p in src.glob("*.txt"))
 
 
+def check_camvid_classes(classes: ClassSet) -> None:
+    """ValueError naming the class when label_colors.txt cannot list ``classes`` (what the writer
+    would refuse as it opens, having written nothing)."""
+    label_colors_entries(classes, "CamVid export")
+
+
 FORMAT = Format("camvid", "CamVid as Datumaro writes it (label_colors.txt, colour masks)",
-                ".png", None, None, CamvidWriter, image_names=True, scan=scan_camvid, is_dataset=is_camvid_dataset)
+                ".png", None, None, CamvidWriter, image_names=True, scan=scan_camvid, is_dataset=is_camvid_dataset,
+                check_classes=check_camvid_classes)

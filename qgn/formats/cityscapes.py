@@ -388,6 +388,13 @@ def is_cityscapes_dataset(probe) -> bool:
     return probe.is_folder_with("gtFine")
 
 
+def check_cityscapes_classes(classes: ClassSet) -> None:
+    """ValueError naming the class when ``classes``, not Cityscapes' own, cannot be listed in
+    label_colors.txt (what the writer would refuse as it opens)."""
+    if official_ids(classes) is None:
+        label_colors_entries(classes, "Cityscapes export")
+
+
 FORMAT = Format("cityscapes", "Cityscapes tree (gtFine ids and colours, leftImg8bit; label_colors.txt)", ".png",
                 None, None, CityscapesWriter, image_names=True, scan=scan_cityscapes,
-                is_dataset=is_cityscapes_dataset)
+                is_dataset=is_cityscapes_dataset, check_classes=check_cityscapes_classes)

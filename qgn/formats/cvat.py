@@ -137,6 +137,7 @@ class CvatWriter(DatasetWriter):
     uses_images = True
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
+        cvat_labelmap(classes)  # a class it cannot write: refused as it opens, not at each image
         super().__init__(write_cvat_files, classes, out_dir, levels)
 
     def add(self, item: ExportItem) -> list[Path]:
@@ -299,6 +300,7 @@ def is_cvat_mask(probe) -> bool:
 
 FORMAT = Format("cvat", "CVAT Segmentation mask 1.1 (labelmap.txt, class + object masks)", ".png",
                 write_cvat_files, read_cvat_file, CvatWriter, image_names=True, is_mask=is_cvat_mask, scan=scan_cvat,
-                is_dataset=is_cvat_dataset)
+                is_dataset=is_cvat_dataset, check_classes=cvat_labelmap)
 VOC_FORMAT = Format("voc", "Pascal-VOC segmentation: the same folder as cvat",
-                    ".png", write_cvat_files, read_cvat_file, CvatWriter, image_names=True, scan=scan_voc)
+                    ".png", write_cvat_files, read_cvat_file, CvatWriter, image_names=True, scan=scan_voc,
+                    check_classes=cvat_labelmap)

@@ -373,4 +373,4 @@ def is_labelme_mask(probe) -> bool:
 
 FORMAT = Format("labelme", "labelme JSON per image, exact polygons per class region", ".json",
                 write_labelme_file, read_labelme_file, LabelmeWriter, image_names=True, is_mask=is_labelme_mask,
-                scan=scan_labelme, is_dataset=is_labelme_dataset)
+                scan=scan_labelme, is_dataset=is_labelme_dataset, check_classes=check_labelme_names)

@@ -779,4 +779,4 @@ def is_labelstudio_dataset(probe) -> bool:
 
 FORMAT = Format("labelstudio", "Label Studio tasks JSON + labelling config, images referenced as Local Files",
                 ".json", None, None, LabelStudioWriter, image_names=True, scan=scan_labelstudio,
-                is_dataset=is_labelstudio_dataset)
+                is_dataset=is_labelstudio_dataset, check_classes=label_config)

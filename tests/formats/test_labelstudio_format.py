@@ -379,3 +379,28 @@ def test_a_class_name_xml_cannot_hold_is_refused_before_anything_is_written(tmp_
     with pytest.raises(ValueError, match=r"class name 'nul\\x00here' .*rename the class"):
         export_dataset([ExportItem("a", blocky(0), tmp_path / "a.png")], classes, tmp_path / "out", ["labelstudio"])
     assert not (tmp_path / "out" / "labelstudio" / "label_config.xml").exists()
+
+
+@pytest.mark.parametrize("formats, bad", [(["camvid", "labelstudio"], "nul\x00here"),
+                                          (["cityscapes", "labelstudio"], "nul\x00here"),
+                                          (["camvid", "cvat"], "a:b"), (["cityscapes", "labelme"], "__ignore__")])
+@pytest.mark.parametrize("how", ["project", "dataset"])
+def test_a_class_one_format_cannot_write_stops_an_export_of_several_before_anything_is_written(tmp_path, formats,
+                                                                                              bad, how):
+    """Several formats at once (``--formats camvid,labelstudio``, the app's export dialog): the
+    right error came, but CamVid's (Cityscapes') label_colors.txt was already written - its writer
+    writes it as it opens, before the next format's refused the class (the review of the eighth
+    hostile-inputs round)."""
+    from qgn.project import Project, export_project
+
+    classes = ClassSet(("road", bad, "sky"), CLASSES.palette, 255)
+    Image.new("RGB", (W, H)).save(tmp_path / "a.png")
+    with pytest.raises(ValueError, match=r"rename the class|cannot be written to labelmap\.txt"):
+        if how == "project":
+            project = Project.create(tmp_path / "p", [tmp_path / "a.png"], classes)
+            project.save_annotation(project.images[0], blocky(0))
+            export_project(project, tmp_path / "out", formats)
+        else:
+            export_dataset([ExportItem("a", blocky(0), tmp_path / "a.png")], classes, tmp_path / "out", formats)
+    written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()] if (tmp_path / "out").exists() else []
+    assert written == []
