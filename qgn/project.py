@@ -348,6 +348,20 @@ def classes_from_project_json(obj, path: Path) -> ClassSet:
         raise ProjectError(f"{path}: \"classes\" must be an object with a list of \"names\"")
     from .label_map import label_dtype
 
+    from .classes import is_json_rgb
+
+    palette, names = obj.get("palette", []), obj["names"]
+    if not isinstance(palette, list):
+        raise ProjectError(f"{path}: bad \"classes\": \"palette\" is {_shown_json(palette)}; expected a list of "
+                           "[r, g, b] colours, whole numbers in 0..255")
+    for i, rgb in enumerate(palette):
+        if not is_json_rgb(rgb):
+            name = f" ({_shown_json(names[i])})" if i < len(names) else ""
+            raise ProjectError(f"{path}: bad \"classes\": the colour of class {i}{name} is {_shown_json(rgb)}; expected "
+                               "[r, g, b], whole numbers in 0..255 (correct it in the file)")
+    if "ignore_color" in obj and not is_json_rgb(obj["ignore_color"]):
+        raise ProjectError(f"{path}: bad \"classes\": \"ignore_color\" is {_shown_json(obj['ignore_color'])}; "
+                           "expected [r, g, b], whole numbers in 0..255 (correct it in the file)")
     try:
         classes = ClassSet.from_json(obj)
         check_unique_names(classes.names, f"{path} \"classes\"")
@@ -355,6 +369,17 @@ def classes_from_project_json(obj, path: Path) -> ClassSet:
     except (TypeError, ValueError) as exc:
         raise ProjectError(f"{path}: bad \"classes\": {exc}") from None
     return classes
+
+
+def _shown_json(value) -> str:
+    """A value of project.json as JSON writes it (``null``, ``true``, ``"7"``), on one line and short."""
+    from .shown import echo
+
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return echo(text, 80)
 
 
 def _stored_path(entry: dict, source: Path) -> str:

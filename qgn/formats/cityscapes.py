@@ -62,7 +62,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import ClassSet, normalize_class_name
+from ..classes import ClassSet, is_json_rgb, normalize_class_name
 from ..fileio import atomic_write_bytes
 from ..label_map import table_index
 from ..quadtree import NUM_LEVELS
@@ -227,8 +227,7 @@ def read_classes_json(path: Path) -> ClassSet:
     names, palette = (doc.get("names"), doc.get("palette")) if isinstance(doc, dict) else (None, None)
     ignore = doc.get("ignore_index") if isinstance(doc, dict) else None
     if not (isinstance(names, list) and names and all(isinstance(n, str) and n for n in names)
-            and isinstance(palette, list) and all(isinstance(c, list) and len(c) == 3 and all(
-                isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in c) for c in palette)
+            and isinstance(palette, list) and all(is_json_rgb(c) for c in palette)
             and (ignore is None or (isinstance(ignore, int) and not isinstance(ignore, bool) and ignore >= 0))):
         raise ValueError(f"{path}: expected a class set ({{'names': [...], 'palette': [[r, g, b], ...], "
                          "'ignore_index': n}}, colours of whole numbers in 0..255)")
