@@ -304,9 +304,9 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, im
 def shown(path) -> str:
     """``path`` as text any terminal or log takes, on one line: bytes of a name that are not UTF-8
     as ``\\xff``, a line break as ``\\n`` (``qgn.shown.one_line``)."""
-    import os
+    from qgn.shown import path_text
 
-    return one_line(os.fsencode(path).decode("utf-8", "backslashreplace"))
+    return path_text(path)
 
 
 def take_label(qt):
