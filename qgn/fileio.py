@@ -112,9 +112,18 @@ def _drop_second_names(kept: dict) -> None:
 
 
 def make_folder(folder: str | os.PathLike) -> Path:
-    """``folder`` made (with its parents) when missing; NotADirectoryError naming it, and saying what
-    to do, when a plain file stands where it (or a parent) belongs - a sync tool's or a script's -
-    instead of ``mkdir``'s bare "File exists"."""
+    """``folder`` made (with its parents) when missing, and returned. Instead of ``mkdir``'s bare
+    "File exists", it raises:
+
+    - FileExistsError (EEXIST) naming the symbolic link to nothing that stands where ``folder`` or
+      a parent belongs, marked as a folder wanted (``os_error_text`` then says "is a link to
+      TARGET, which does not exist (make the folder it points to, or remove the link)",
+      ``dangling_link_text``);
+    - NotADirectoryError (ENOTDIR) naming the plain file (a sync tool's, a script's) that stands
+      there, saying to move it away.
+
+    Other failures of ``mkdir`` (no permission, a full or read-only disk, a loop of links: ELOOP)
+    pass through as they are."""
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -105,8 +105,13 @@ def import_into_project(
 
     A new project is created when the first item imports (an import of which every item fails
     leaves no project behind). Any failure of one item — whatever its exception — is reported and
-    the rest go on; only a change of the project by another writer (``ProjectChangedError``), a
-    busy project or a name leading outside a folder stops the import."""
+    the rest go on; only these stop the import, raised as they are: a change of the project by
+    another writer (``ProjectChangedError``), a busy project (``ProjectBusyError``), a name leading
+    outside a folder (``OutsideRootError``), and the new project's folder that cannot be made
+    (its ``OSError``: a symbolic link to nothing, a file in the way, a full disk, no permission -
+    no item could go in). Before any item: a project of other classes, a folder that is neither
+    empty nor a project, bare class ids without ``classes``, a bad ``mapping`` (ValueError or
+    ``ProjectError``, ``open_or_create``) and a source that cannot be scanned."""
     dataset = dataset or scan_dataset(src, format, images)
     if not dataset.items:
         raise ValueError(f"{src}: {dataset.description}; nothing to import"
