@@ -111,7 +111,7 @@ def import_into_project(
     (its ``OSError``: a symbolic link to nothing, a file in the way, a full disk, no permission -
     no item could go in). Before any item: a project of other classes, a folder that is neither
     empty nor a project, bare class ids without ``classes``, a bad ``mapping`` (ValueError or
-    ``ProjectError``, ``open_or_create``) and a source that cannot be scanned."""
+    ``ProjectError``, ``open_or_create``) and a source that cannot be scanned or holds no item."""
     dataset = dataset or scan_dataset(src, format, images)
     if not dataset.items:
         raise ValueError(f"{src}: {dataset.description}; nothing to import"
