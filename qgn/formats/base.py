@@ -50,6 +50,36 @@ def listable_name(name: str) -> str:
     return LINE_BREAK.sub(" ", name)
 
 
+class ListedNames:
+    """The item names one export's list holds so far (CVAT's ``ImageSets/Segmentation/default.txt``,
+    CamVid's ``default.txt``, the files named after them), told apart as that list holds them
+    (``listable_name``) and as a disk that ignores case does: ``pick`` gives the name itself, or
+    ``-2``, ``-3`` … after it where that is taken ("two\\nlines" beside "two lines" would otherwise
+    be one line and one mask, the second replacing the first); ``mark`` / ``undo`` take back the names
+    picked since (an item taken back leaves its name free)."""
+
+    def __init__(self):
+        self._taken: dict[str, str] = {}  # listable_name(name).lower() -> name, in the order picked
+
+    def pick(self, name: str) -> str:
+        candidate, n = name, 1
+        while listable_name(candidate).lower() in self._taken:
+            n += 1
+            candidate = f"{name}-{n}"
+        self._taken[listable_name(candidate).lower()] = candidate
+        return candidate
+
+    def mark(self) -> int:
+        return len(self._taken)
+
+    def undo(self, mark: int) -> list[str]:
+        """Forget the names picked after ``mark``; those names."""
+        dropped = list(self._taken.items())[mark:]
+        for key, _ in dropped:
+            del self._taken[key]
+        return [name for _, name in dropped]
+
+
 IMAGE_MODES = (None, "copy", "link")  # how an export includes the image files (None: it names them)
 _SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 

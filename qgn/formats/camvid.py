@@ -22,7 +22,9 @@ from ..classes import ClassSet
 from ..fileio import atomic_write_bytes, read_text_within
 from ..label_map import table_index
 from ..quadtree import NUM_LEVELS
-from .base import DatasetWriter, ExportItem, Format, colours_to_values, listable_name, out_file, place_image, read_rgb
+from .base import (
+    DatasetWriter, ExportItem, Format, ListedNames, colours_to_values, listable_name, out_file, place_image, read_rgb,
+)
 from .guards import is_contained
 from .label_colors import (
     LABEL_COLORS, label_colors_entries, label_map_file, label_order, read_label_map, void_positions, write_label_files,
@@ -44,7 +46,7 @@ class CamvidWriter(DatasetWriter):
         entries, self.header = write_label_files(out_dir, classes, "CamVid export")
         self.colours = np.array([rgb for _, rgb in entries], np.uint8)  # index = class id + 1, 0 = void
         self.lines: list[str] = []
-        self._names: set[str] = set()  # lower case: the stems listed so far
+        self.names = ListedNames()  # the stems listed so far
 
     def add(self, item: ExportItem) -> list[Path]:
         item = ExportItem(self._listable(item.name), item.label, item.image)
@@ -70,22 +72,17 @@ class CamvidWriter(DatasetWriter):
     def _listable(self, name: str) -> str:
         """``name`` as the list can hold it: a double quote (the list's quoting character, which
         Datumaro's reader refuses inside a name) becomes ``'``, a line break (the list holds one item
-        a line) a space; ``-2``, ``-3`` … where that is taken."""
-        listed = listable_name(name.replace('"', "'"))
-        candidate, n = listed, 1
-        while candidate.lower() in self._names:
-            n += 1
-            candidate = f"{listed}-{n}"
-        self._names.add(candidate.lower())
-        return candidate
+        a line) a space; ``-2``, ``-3`` … where that is taken (``ListedNames``)."""
+        return self.names.pick(listable_name(name.replace('"', "'")))
 
     def mark(self):
-        return self.header, len(self.lines)
+        return self.header, len(self.lines), self.names.mark()
 
     def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
         super().undo(mark, item, paths)
         self.header = mark[0]
         del self.lines[mark[1]:]
+        self.names.undo(mark[2])
 
     def finish(self) -> list[Path]:
         path = out_file(self.out_dir, f"{SUBSET}.txt")

@@ -37,8 +37,8 @@ from ..fileio import atomic_write_bytes, locked, read_text_within
 from ..label_map import check_label, present_values
 from ..quadtree import NUM_LEVELS
 from .base import (
-    DatasetWriter, ExportItem, Format, check_export_file, colours_to_values, listable_name, out_file, place_image,
-    read_rgb,
+    DatasetWriter, ExportItem, Format, ListedNames, check_export_file, colours_to_values, listable_name, out_file,
+    place_image, read_rgb,
 )
 from .png_bands import encode_png
 from .source import (
@@ -130,8 +130,10 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
 
 
 class CvatWriter(DatasetWriter):
-    """``write_cvat_files`` per image, and with ``images`` the image in ``JPEGImages/``; ``undo``
-    also takes the image's stem off the shared ``ImageSets/Segmentation/default.txt``."""
+    """``write_cvat_files`` per image, and with ``images`` the image in ``JPEGImages/``. An item is
+    named as the image list holds it, ``-2`` … after a name taken in this export (``ListedNames``:
+    "two\\nlines" and "two lines" are both listed as "two lines", and the second's masks replaced the
+    first's); ``undo`` frees the name and takes it off the shared ``ImageSets/Segmentation/default.txt``."""
 
     takes_images = True
     uses_images = True
@@ -139,24 +141,29 @@ class CvatWriter(DatasetWriter):
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         cvat_labelmap(classes)  # a class it cannot write: refused as it opens, not at each image
         super().__init__(write_cvat_files, classes, out_dir, levels)
+        self.names = ListedNames()
 
     def add(self, item: ExportItem) -> list[Path]:
-        written = super().add(item)
+        stem = self.names.pick(listable_name(item.name))
+        written = write_cvat_files(item.label, self.classes, self.out_dir, stem, levels=self.levels)
         if self.images in ("copy", "link") and item.image is not None and Path(item.image).is_file():
-            name = f"{listable_name(item.name)}{Path(item.image).suffix.lower()}"  # the masks' stem
+            name = f"{stem}{Path(item.image).suffix.lower()}"  # the masks' stem
             written.append(place_image(Path(item.image), self.out_dir / IMAGES_DIR, name, self.images))
         return written
 
+    def mark(self):
+        return self.names.mark()
+
     def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
         super().undo(mark, item, paths)
+        dropped = self.names.undo(mark)
         image_set = self.out_dir / "ImageSets" / "Segmentation" / "default.txt"
-        if not image_set.is_file():
+        if not dropped or not image_set.is_file():
             return
-        stem = listable_name(item.name)
         with locked(image_set.parent):
             stems = image_set_stems(image_set)
-            if stem in stems:
-                atomic_write_bytes(image_set, "".join(s + "\n" for s in stems if s != stem).encode("utf-8"))
+            if any(stem in stems for stem in dropped):
+                atomic_write_bytes(image_set, "".join(s + "\n" for s in stems if s not in dropped).encode("utf-8"))
 
 
 def image_set_stems(path: Path) -> list[str]:

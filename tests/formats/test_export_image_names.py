@@ -147,3 +147,50 @@ def test_a_qgt_file_named_with_a_line_break_is_listed_on_one_line(tmp_path, run_
             masks[line] = mask.convert("RGB").getpixel((0, 0))
     assert len(set(masks.values())) == len(names), masks
     assert sorted(p.stem for p in (tree / "SegmentationClass").iterdir()) == sorted(lines)
+
+
+@pytest.mark.parametrize("fmt", ["cvat", "voc", "camvid"])
+def test_items_whose_names_are_one_line_of_the_list_are_kept_apart(tmp_path, fmt):
+    """``export_dataset`` of the items "two\\nlines" and "two lines": the CVAT writer names each as its
+    list holds it, "two lines", and the second's masks replaced the first's, one listed line for two
+    items (a regression of naming every item ``listable_name``; CamVid's writer picked ``-2``). Both
+    writers now pick a free name the same way (``ListedNames``): each listed name has its own mask,
+    of its own item."""
+    from qgn.formats import ExportItem, export_dataset
+
+    a, b = np.zeros((4, 6), np.uint8), np.ones((4, 6), np.uint8)
+    export_dataset([ExportItem("two\nlines", a), ExportItem("two lines", b)], CLASSES, tmp_path, [fmt])
+    tree = tmp_path / fmt
+    if fmt == "camvid":
+        listed = [line.split('" "')[1].rstrip('"\n') for line in (tree / "default.txt").read_text().splitlines()]
+    else:
+        listed = [f"/SegmentationClass/{s}.png"
+                  for s in (tree / "ImageSets" / "Segmentation" / "default.txt").read_text().splitlines()]
+    assert len(listed) == 2 and len(set(listed)) == 2, listed
+    colours = []
+    for mask in listed:
+        with Image.open(tree / mask.lstrip("/")) as image:
+            colours.append(image.convert("RGB").getpixel((0, 0)))
+    assert colours == [CLASSES.palette[0], CLASSES.palette[1]], (listed, colours)
+
+
+@pytest.mark.parametrize("fmt", ["cvat", "camvid"])
+def test_an_item_taken_back_frees_its_name(tmp_path, fmt):
+    """An item a writer takes back (``undo``: it failed in another format of the export) leaves its
+    name free: the next item of that name is written under it, not as ``-2``, and CVAT's list no
+    longer names the one taken back."""
+    from qgn.formats import FORMATS, ExportItem
+
+    writer = FORMATS[fmt].open_writer(CLASSES, tmp_path)
+    first = ExportItem("two lines", np.zeros((4, 6), np.uint8))
+    mark = writer.mark()
+    writer.undo(mark, first, writer.add(first))
+    if fmt == "cvat":
+        assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text() == ""
+    paths = writer.add(ExportItem("two\nlines", np.ones((4, 6), np.uint8))) + writer.finish()
+    masks = [p for p in paths if p.parent.name in ("SegmentationClass", "defaultannot")]
+    assert [p.name for p in masks] == ["two lines.png"], paths
+    if fmt == "cvat":
+        assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text() == "two lines\n"
+    else:
+        assert (tmp_path / "default.txt").read_text() == '"/default/two lines.png" "/defaultannot/two lines.png"\n'
