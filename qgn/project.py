@@ -1637,7 +1637,8 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
     used = {im.key: group[0] for group in project.twins() for im in group[1:]}  # one file, one export
     image_names = export_names(project.images)
     check_export_names(image_names)  # two items to one file: refuse, never replace
-    check_export_classes(names, project.classes)  # every format's, before any writer opens (and writes)
+    # every format's classes and folder, before any writer opens (and writes)
+    check_export_classes(names, project.classes, [Path(out_dir) / name for name in names])
     for name in names:  # temporaries a killed earlier export left (Cityscapes writes 3 folders deep)
         remove_stale_temporaries(Path(out_dir) / name, depth=4)
     writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels, image_mode, split)

@@ -244,9 +244,10 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
             file_classes = file_classes or ClassSet.generic(qt.num_classes, qt.ignore_value)
             if writers is None:
                 classes, first = file_classes, path
-                check_export_classes(names, classes)  # every format's, before any writer opens (and writes)
-                writers = [FORMATS[n].open_writer(classes, out if len(names) == 1 else out / n, qt.num_levels,
-                                                  split=split) for n in names]
+                folders = [out if len(names) == 1 else out / n for n in names]
+                check_export_classes(names, classes, folders)  # every format's, before any writer opens (and writes)
+                writers = [FORMATS[n].open_writer(classes, folder, qt.num_levels, split=split)
+                           for n, folder in zip(names, folders)]
             elif file_classes.names != classes.names or file_classes.ignore_index != classes.ignore_index:
                 raise ValueError(f"its classes differ from {first.name}'s ({', '.join(classes.names[:4])} …); "
                                  "one dataset has one class set")
@@ -299,8 +300,9 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, im
     levels, generic = qt.num_levels, ClassSet.generic(qt.num_classes, qt.ignore_value)
     label = take_label(qt)  # the quadtree is spent: its pyramid's level 0 became the label map
     del qt
-    if names:  # a class a format cannot write: refused before any file of any format is written
-        check_export_classes(names, classes or generic)
+    folders = [out_dir if len(names) == 1 else out_dir / name for name in names]
+    if names:  # a class a format cannot write, another export's class list: refused before anything is written
+        check_export_classes(names, classes or generic, folders)
     for name, out in targets:
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(out.parent)  # of an export killed mid-write
@@ -312,8 +314,7 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, im
             check_text_names(names, [path, image])
         except ValueError as exc:
             raise ValueError(f"{shown(path)}: {exc}") from None
-        for name in names:
-            folder = out_dir if len(names) == 1 else out_dir / name
+        for name, folder in zip(names, folders):
             remove_stale_temporaries(folder, depth=4)  # Cityscapes writes gtFine/<split>/<city>/
             FORMATS[name].export_items([ExportItem(stem or path.stem, label, image)], classes, folder,
                                        levels=levels, split=split)

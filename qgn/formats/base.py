@@ -113,6 +113,14 @@ class DatasetWriter:
         self._write, self.classes, self.out_dir, self.levels = write, classes, Path(out_dir), levels
         self.images: str | None = None
 
+    @classmethod
+    def folder_files(cls, classes: ClassSet, out_dir: Path) -> list[tuple[Path, bytes | None, Callable | None]]:
+        """The files an export of ``classes`` into ``out_dir`` shares among its items and refuses to
+        replace when they hold another export's (``check_export_file``: (path, data, parse) each):
+        CVAT's labelmap.txt, CamVid's label_colors.txt … (``Format.check_folder`` checks them for
+        every format of an export before any writer writes). Reads and writes nothing."""
+        return []
+
     def add(self, item: ExportItem) -> list[Path]:
         return self._write(item.label, self.classes, self.out_dir, item.name, levels=self.levels)
 
@@ -137,18 +145,18 @@ class DatasetWriter:
 
 
 class ClassListWriter(DatasetWriter):
-    """A writer whose export has one file listing its classes, ``list_name`` in ``out_dir`` with
-    ``list_data`` (None: the export goes without one): refused at once when that file holds another
-    export's list (``check_export_file``, before any item is written; ``parse``: its reader, so that
-    the same list in another layout is no other export's), written by ``finish`` when an item was
-    added (an export of nothing writes nothing; the same list already there is left as it is). Subclasses write an item in ``write_item``
-    (default: the per-image ``write`` function)."""
+    """A writer whose export has one file listing its classes (``folder_files``: its path, data and
+    reader; data None: the export goes without one): refused at once when that file holds another
+    export's list (``check_export_file``, before any item is written; the reader, so that the same
+    list in another layout is no other export's), written by ``finish`` when an item was added (an
+    export of nothing writes nothing; the same list already there is left as it is). Subclasses
+    write an item in ``write_item`` (default: the per-image ``write`` function)."""
 
-    def __init__(self, write, classes: ClassSet, out_dir: Path, levels: int, list_name: str,
-                 list_data: bytes | None, parse: Callable[[str], object] | None = None):
+    def __init__(self, write, classes: ClassSet, out_dir: Path, levels: int):
         super().__init__(write, classes, out_dir, levels)
-        self.list_name, self.list_data = list_name, list_data
-        self.kept = check_export_file(self.out_dir / list_name, list_data, parse)  # already there: left as is
+        ((path, self.list_data, parse),) = self.folder_files(classes, self.out_dir)
+        self.list_name = path.name
+        self.kept = check_export_file(path, self.list_data, parse)  # already there: left as is
         self.added = 0
 
     def write_item(self, item: ExportItem) -> list[Path]:
@@ -272,7 +280,8 @@ class Format:
         format (auto-detection of ``qgn.formats.scan_dataset``; None: never detected, only named).
     check_classes(classes): ValueError, naming the class, when the format cannot write ``classes``
         (a name its label list or config cannot hold, two classes of one colour); writes nothing.
-        ``qgn.formats.check_export_classes`` asks every format of an export before any writer opens.
+        ``qgn.formats.check_export_classes`` asks every format of an export before any writer opens,
+        and then its ``check_folder`` (a method: the writer's ``folder_files`` of another export).
     """
 
     name: str
@@ -286,6 +295,15 @@ class Format:
     scan: Callable[..., object] | None = None
     is_dataset: Callable[..., bool] | None = None
     check_classes: Callable[[ClassSet], object] | None = None
+
+    def check_folder(self, classes: ClassSet, out_dir: Path) -> None:
+        """ValueError when ``out_dir`` holds a file of another export that this format's writer
+        shares among its items and would refuse (``DatasetWriter.folder_files``, ``check_export_file``)
+        - asked of every format of an export before any writer writes (``check_export_classes``),
+        so that a refused export leaves the folders as they were. Writes nothing."""
+        files = getattr(self.writer or DatasetWriter, "folder_files", None)
+        for path, data, parse in files(classes, Path(out_dir)) if files is not None else []:
+            check_export_file(path, data, parse)
 
     def open_writer(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS,
                     images: str | None = None, split: str | None = None) -> DatasetWriter:

@@ -27,7 +27,8 @@ from .base import (
 )
 from .guards import is_contained
 from .label_colors import (
-    LABEL_COLORS, label_colors_entries, label_map_file, label_order, read_label_map, void_positions, write_label_files,
+    LABEL_COLORS, label_colors_entries, label_files, label_map_file, label_order, read_label_map, void_positions,
+    write_label_files,
 )
 from .png_bands import encode_png
 from .source import (
@@ -47,6 +48,10 @@ class CamvidWriter(DatasetWriter):
         self.colours = np.array([rgb for _, rgb in entries], np.uint8)  # index = class id + 1, 0 = void
         self.lines: list[str] = []
         self.names = ListedNames()  # the stems listed so far
+
+    @classmethod
+    def folder_files(cls, classes: ClassSet, out_dir: Path):
+        return label_files(out_dir, classes, "CamVid export")[1]
 
     def add(self, item: ExportItem) -> list[Path]:
         item = ExportItem(self._listable(item.name), item.label, item.image)

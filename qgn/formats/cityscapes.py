@@ -72,7 +72,7 @@ from .base import (
     read_rgb,
 )
 from .label_colors import (
-    file_name, label_colors_entries, label_order, read_label_map, void_positions, write_label_files,
+    file_name, label_colors_entries, label_files, label_order, read_label_map, void_positions, write_label_files,
 )
 from .png_bands import encode_png
 from .source import (
@@ -124,6 +124,11 @@ def city_of(stem: str) -> str:
     return found.group(1) if found else "default"
 
 
+def classes_json_data(classes: ClassSet) -> bytes:
+    """The ``classes.json`` of an export of ``classes`` (``ClassSet.to_json``)."""
+    return json.dumps(classes.to_json(), ensure_ascii=False, indent=1).encode("utf-8")
+
+
 class CityscapesWriter(DatasetWriter):
     takes_split = True
     uses_images = True
@@ -132,6 +137,10 @@ class CityscapesWriter(DatasetWriter):
         super().__init__(None, classes, out_dir, levels)
         self.split = DEFAULT_SPLIT
         official = official_ids(classes)
+        self.classes_text = classes_json_data(classes)
+        # before label_colors.txt is written: a classes.json of another export refused with its tree
+        # as it was (a label_colors.txt added to an export of Cityscapes' own ids renumbered its masks)
+        self.kept = check_export_file(out_dir / CLASSES_JSON, self.classes_text, same_json)  # there: left as is
         self.label_colors: list[Path] = []
         if official is None:
             self.label_colors += write_label_files(out_dir, classes, "Cityscapes export")[1]
@@ -141,12 +150,16 @@ class CityscapesWriter(DatasetWriter):
         self.colours = np.zeros((max(self.ids) + 1, 3), np.uint8)
         for i, rgb in zip(self.ids, classes.palette):
             self.colours[i] = rgb
-
-        self.classes_text = json.dumps(classes.to_json(), ensure_ascii=False, indent=1).encode("utf-8")
-        self.kept = check_export_file(out_dir / CLASSES_JSON, self.classes_text, same_json)  # there: left as is
         self.renamed: list[tuple[str, str]] = []  # (cityscapes name, the image's own name)
         self._used: dict[str, None] = {}  # a set in insertion order (``undo`` drops the last ones)
         self._frames: dict[str, int] = {}
+
+    @classmethod
+    def folder_files(cls, classes: ClassSet, out_dir: Path):
+        files = [(Path(out_dir) / CLASSES_JSON, classes_json_data(classes), same_json)]
+        if official_ids(classes) is None:
+            files += label_files(out_dir, classes, "Cityscapes export")[1]
+        return files
 
     def add(self, item: ExportItem) -> list[Path]:
         city, core = self._name(item)

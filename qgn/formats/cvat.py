@@ -103,9 +103,9 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
     stem = listable_name(stem)
     label = check_label(label, classes, copy=False)
     entries = cvat_labelmap(classes)
-    labelmap = out_file(out_dir, "labelmap.txt")
-    data = format_labelmap(entries).encode("utf-8")
-    check_export_file(labelmap, data, parse_labelmap)
+    ((labelmap, data, parse),) = CvatWriter.folder_files(classes, out_dir)
+    check_export_file(labelmap, data, parse)
+    labelmap = out_file(out_dir, labelmap.name)
     present = present_values(label)
     top = max(int(present[-1]), classes.num_classes) + 1
     lut = np.zeros((top, 3), np.uint8)
@@ -142,6 +142,11 @@ class CvatWriter(DatasetWriter):
         cvat_labelmap(classes)  # a class it cannot write: refused as it opens, not at each image
         super().__init__(write_cvat_files, classes, out_dir, levels)
         self.names = ListedNames()
+
+    @classmethod
+    def folder_files(cls, classes: ClassSet, out_dir: Path):
+        data = format_labelmap(cvat_labelmap(classes)).encode("utf-8")
+        return [(Path(out_dir) / "labelmap.txt", data, parse_labelmap)]
 
     def add(self, item: ExportItem) -> list[Path]:
         stem = self.names.pick(listable_name(item.name))

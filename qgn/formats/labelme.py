@@ -127,7 +127,11 @@ class LabelmeWriter(ClassListWriter):
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         check_labelme_names(classes)
-        super().__init__(None, classes, out_dir, levels, LABELS_FILE, labels_txt(classes), parse_labels_txt)
+        super().__init__(None, classes, out_dir, levels)
+
+    @classmethod
+    def folder_files(cls, classes: ClassSet, out_dir: Path):
+        return [(Path(out_dir) / LABELS_FILE, labels_txt(classes), parse_labels_txt)]
 
     def write_item(self, item: ExportItem) -> list[Path]:
         import base64
