@@ -100,3 +100,99 @@ def test_camvid_lists_a_name_with_a_double_quote_as_datumaro_reads_it(tmp_path):
     again = Project.open(tmp_path / "again")
     for image in again.images:
         np.testing.assert_array_equal(again.load_annotation(image), truth[nearest(truth, colour_of(image.path))])
+
+
+@pytest.mark.parametrize("breaking", ["\n", "\r", "\u2028", "\x1c"])
+@pytest.mark.parametrize("fmt", ["camvid", "cvat"])
+def test_a_name_with_a_line_break_is_listed_on_one_line(tmp_path, fmt, breaking):
+    """A file name may hold a line break; CamVid's default.txt and CVAT's ImageSets list hold one
+    item a line (Datumaro reads them line by line): the export wrote the name as it was, splitting
+    the item's line in two - our CamVid import then skipped the image, and CVAT's list named two
+    items that do not exist and not the one that does (found by the eighth hostile-inputs round)."""
+    project, truth = labelled_project(tmp_path, [f"two{breaking}lines.png", "plain.png"])
+    export_project(project, tmp_path / "out", [fmt], images="copy")
+    tree = tmp_path / "out" / fmt
+    listed = tree / ("default.txt" if fmt == "camvid" else "ImageSets/Segmentation/default.txt")
+    lines = listed.read_text().splitlines()
+    assert len(lines) == 2 and all(line.count('"') in (0, 4) for line in lines), lines
+    if fmt == "cvat":  # each listed stem has its mask
+        assert all((tree / "SegmentationClass" / f"{line}.png").is_file() for line in lines), lines
+    report = import_into_project(tree, tmp_path / "again", fmt, images=tree / "JPEGImages" if fmt == "cvat" else None)
+    assert len(report.imported) == 2, report.skipped
+    again = Project.open(tmp_path / "again")
+    for image in again.images:
+        np.testing.assert_array_equal(again.load_annotation(image), truth[nearest(truth, colour_of(image.path))])
+
+
+@pytest.mark.parametrize("formats", ["cvat", "voc", "camvid,cvat"])
+def test_a_qgt_file_named_with_a_line_break_is_listed_on_one_line(tmp_path, run_cli, formats):
+    """``qgn export QGTDIR --format cvat`` (not a project: the item is named after the .qgt) wrote
+    ``two\\nlines`` into ImageSets/Segmentation/default.txt as the items 'two' and 'lines', which
+    have no masks, and not the one written (the review of the eighth hostile-inputs round). With a
+    ``two lines.qgt`` beside it, every export keeps the two apart (``-2``): ``--format cvat`` alone
+    (one file at a time) refused the folder, "would both be written to .../two lines.png", while
+    ``--format camvid,cvat`` (one dataset) exported both (the second review)."""
+    from sample_files import write_mask
+
+    names = ["two\nlines", "plain", "two lines"]
+    for value, name in enumerate(names):
+        write_mask(tmp_path / "in" / f"{name}.png", value=value, size=(12, 8))
+    assert run_cli("convert", tmp_path / "in", tmp_path / "qgt")[0] == 0
+    code, said, err = run_cli("export", tmp_path / "qgt", "--format", formats, "--out", tmp_path / "out")
+    assert code == 0, err + said
+    tree = tmp_path / "out" / ("cvat" if "," in formats else "")
+    lines = (tree / "ImageSets" / "Segmentation" / "default.txt").read_text().splitlines()
+    assert len(lines) == len(names), lines
+    masks = {}
+    for line in lines:  # each listed stem has its mask: the value of one input each
+        with Image.open(tree / "SegmentationClass" / f"{line}.png") as mask:
+            masks[line] = mask.convert("RGB").getpixel((0, 0))
+    assert len(set(masks.values())) == len(names), masks
+    assert sorted(p.stem for p in (tree / "SegmentationClass").iterdir()) == sorted(lines)
+
+
+@pytest.mark.parametrize("fmt", ["cvat", "voc", "camvid"])
+def test_items_whose_names_are_one_line_of_the_list_are_kept_apart(tmp_path, fmt):
+    """``export_dataset`` of the items "two\\nlines" and "two lines": the CVAT writer names each as its
+    list holds it, "two lines", and the second's masks replaced the first's, one listed line for two
+    items (a regression of naming every item ``listable_name``; CamVid's writer picked ``-2``). Both
+    writers now pick a free name the same way (``ListedNames``): each listed name has its own mask,
+    of its own item."""
+    from qgn.formats import ExportItem, export_dataset
+
+    a, b = np.zeros((4, 6), np.uint8), np.ones((4, 6), np.uint8)
+    export_dataset([ExportItem("two\nlines", a), ExportItem("two lines", b)], CLASSES, tmp_path, [fmt])
+    tree = tmp_path / fmt
+    if fmt == "camvid":
+        listed = [line.split('" "')[1].rstrip('"\n') for line in (tree / "default.txt").read_text().splitlines()]
+    else:
+        listed = [f"/SegmentationClass/{s}.png"
+                  for s in (tree / "ImageSets" / "Segmentation" / "default.txt").read_text().splitlines()]
+    assert len(listed) == 2 and len(set(listed)) == 2, listed
+    colours = []
+    for mask in listed:
+        with Image.open(tree / mask.lstrip("/")) as image:
+            colours.append(image.convert("RGB").getpixel((0, 0)))
+    assert colours == [CLASSES.palette[0], CLASSES.palette[1]], (listed, colours)
+
+
+@pytest.mark.parametrize("fmt", ["cvat", "camvid"])
+def test_an_item_taken_back_frees_its_name(tmp_path, fmt):
+    """An item a writer takes back (``undo``: it failed in another format of the export) leaves its
+    name free: the next item of that name is written under it, not as ``-2``, and CVAT's list no
+    longer names the one taken back."""
+    from qgn.formats import FORMATS, ExportItem
+
+    writer = FORMATS[fmt].open_writer(CLASSES, tmp_path)
+    first = ExportItem("two lines", np.zeros((4, 6), np.uint8))
+    mark = writer.mark()
+    writer.undo(mark, first, writer.add(first))
+    if fmt == "cvat":
+        assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text() == ""
+    paths = writer.add(ExportItem("two\nlines", np.ones((4, 6), np.uint8))) + writer.finish()
+    masks = [p for p in paths if p.parent.name in ("SegmentationClass", "defaultannot")]
+    assert [p.name for p in masks] == ["two lines.png"], paths
+    if fmt == "cvat":
+        assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text() == "two lines\n"
+    else:
+        assert (tmp_path / "default.txt").read_text() == '"/default/two lines.png" "/defaultannot/two lines.png"\n'
