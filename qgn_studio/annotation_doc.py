@@ -170,13 +170,14 @@ class AnnotationSession(QtCore.QObject):
     reset = QtCore.Signal()  # the whole map was replaced (load, restore)
 
     def __init__(self, path: Path, annotation, reference: np.ndarray | None = None, origin: str = "prediction",
-                 pyramid: LivePyramid | None = None, parent=None):
+                 pyramid: LivePyramid | None = None, parent=None, own_reference: bool = False,
+                 changes: ChangeTally | None = None):
         super().__init__(parent)
         self.path = Path(path)
         self.annotation = annotation
         self.origin = origin  # where it started: prediction, truth, import, empty, saved, recovered
         self.reference: np.ndarray | None = None
-        self.set_reference(reference)
+        self.set_reference(reference, own=own_reference)
         classes = annotation.classes
         if pyramid is None or pyramid.label is not annotation.label:
             pyramid = LivePyramid(annotation.label, classes.num_classes, classes.ignore_index)
@@ -188,7 +189,10 @@ class AnnotationSession(QtCore.QObject):
         self._band_timer.timeout.connect(self._show_band)
         self.undo = QtGui.QUndoStack(self)
         self.version = 0
-        self.changes = ChangeTally()  # "changed vs prediction", kept up to date by the rows edits touch
+        # "changed vs prediction", kept up to date by the rows edits touch; ``changes``: one that counted
+        # this label and reference at version 0 on the job thread (the first count of a 24 MP map held
+        # the UI thread ~50 ms when A was pressed)
+        self.changes = changes if changes is not None else ChangeTally()
         self.saved_version = 0
         self.autosaved_version = 0
         self._epoch = 0
@@ -288,15 +292,26 @@ class AnnotationSession(QtCore.QObject):
     def needs_autosave(self) -> bool:
         return self.dirty and self.version != self.autosaved_version
 
-    def set_reference(self, reference: np.ndarray | None) -> None:
-        """The map "changed vs prediction" compares with ((H, W) ints, stored as the label dtype)."""
+    def set_reference(self, reference: np.ndarray | None, own: bool = False) -> None:
+        """The map "changed vs prediction" compares with ((H, W) ints, stored as the label dtype).
+        ``own``: ``reference`` is a private copy made for this session (``reference_for``, on the job
+        thread) and is kept as it is when of the label dtype: a copy of a 24-megapixel map here held
+        the UI thread 60-75 ms when A was pressed (its pages faulted in anew)."""
         if reference is None:
             self.reference = None
             return
         reference = np.asarray(reference)
         if reference.shape != self.label.shape:
             raise ValueError(f"reference {reference.shape} and annotation {self.label.shape} differ in size")
-        self.reference = reference.astype(self.label.dtype)
+        if own and reference.dtype == self.label.dtype and reference is not self.label:
+            self.reference = reference
+        else:
+            self.reference = reference.astype(self.label.dtype)
+
+    @staticmethod
+    def reference_for(reference: np.ndarray | None, label: np.ndarray) -> np.ndarray | None:
+        """(Job thread) a private copy of ``reference`` in ``label``'s dtype, for ``set_reference(..., own=True)``."""
+        return None if reference is None else np.array(reference, dtype=label.dtype)
 
     def changed_mask(self, rect: PixelRect) -> np.ndarray:
         """(h, w) bool over ``rect``: pixels that differ from the reference (all False without one)."""

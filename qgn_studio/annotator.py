@@ -26,6 +26,7 @@ import numpy as np
 import shiboken6
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from qgn.annotation.changes import ChangeTally
 from qgn_studio.annotation_doc import AnnotationSession, LivePyramid, edit_between
 from qgn_studio.canvas.annotation_input import BrushCursor, PaintSurface
 from qgn_studio.class_keys import CLASS_KEYS, carry_keys, keys_for, remember, remembered
@@ -505,6 +506,8 @@ class Annotator(QtCore.QObject):
         self.unreadable.pop(doc.path, None)  # the user chose to start over
         self.preparing.add(doc.path)
 
+        level = self.tools.level
+
         def build():
             annotation = self._label_from(doc, source, path)
             classes = annotation.classes
@@ -512,13 +515,18 @@ class Annotator(QtCore.QObject):
             # the prediction in the annotation's classes, for "changed vs prediction": relabelling a
             # 24-megapixel map by name held the UI thread for 1.5 s when done in _install
             model = self._model_key()
-            return annotation, pyramid, (self.prediction_in_classes(doc, annotation.shape), model)
+            reference = AnnotationSession.reference_for(self.prediction_in_classes(doc, annotation.shape), annotation.label)
+            changes = ChangeTally()  # the first "changed vs prediction" count: the whole map once
+            if reference is not None:
+                changes.pixels(annotation.label, reference, 0)
+                changes.cells(annotation.label, reference, level, 0)
+            return annotation, pyramid, (reference, model), changes
 
         def built(result) -> None:
             self.preparing.discard(doc.path)
             if doc.annotation is None and doc in self.workspace.docs:
-                annotation, pyramid, reference = result
-                self._install(doc, annotation, pyramid, source=source, made_reference=reference)
+                annotation, pyramid, reference, changes = result
+                self._install(doc, annotation, pyramid, source=source, made_reference=reference, changes=changes)
 
         def failed(message: str) -> None:
             self.preparing.discard(doc.path)
@@ -559,14 +567,17 @@ class Annotator(QtCore.QObject):
         return session
 
     def _install(self, doc, annotation, pyramid=None, source: str = "prediction",
-                 made_reference: tuple | None = None) -> AnnotationSession:
+                 made_reference: tuple | None = None, changes=None) -> AnnotationSession:
         """``made_reference``: (the prediction in the annotation's classes, the model it is of),
-        made off the UI thread; made here when not given, none, or of a model no longer in use."""
-        if made_reference is not None and made_reference[0] is not None and made_reference[1] == self._model_key():
-            reference = made_reference[0]
+        made off the UI thread; made here when not given, none, or of a model no longer in use.
+        ``changes``: the ``ChangeTally`` that counted the map against that reference (job thread)."""
+        own = made_reference is not None and made_reference[0] is not None and made_reference[1] == self._model_key()
+        if own:
+            reference = made_reference[0]  # a private copy in the label dtype (``AnnotationSession.reference_for``)
         else:
             reference = self.prediction_in_classes(doc, annotation.shape)
-        session = AnnotationSession(doc.path, annotation, reference, origin=source, pyramid=pyramid, parent=self)
+        session = AnnotationSession(doc.path, annotation, reference, origin=source, pyramid=pyramid, parent=self,
+                                    own_reference=own, changes=changes if own else None)
         session.reference_model = self._model_key() if reference is not None else None
         doc.annotation = session
         self.undo_group.addStack(session.undo)

@@ -340,6 +340,57 @@ def test_the_prediction_in_the_annotations_classes_is_made_off_the_ui_thread(qtb
     np.testing.assert_array_equal(session.label, expected)  # started from the same prediction
 
 
+def test_the_reference_and_its_first_count_are_made_on_the_job_thread_and_kept(qtbot, window, model_path, samples, monkeypatch):
+    """Pressing A: the prediction "changed vs prediction" compares with is copied into the label
+    dtype on the job thread, and the session keeps that copy (a second copy on the UI thread held it
+    60-75 ms for a 24-megapixel photo); the first count of changed cells (the whole map) is made there
+    too (~50 ms). The reference stays the prediction while the map is painted, and the count follows."""
+    import threading
+
+    from qgn_studio.annotation_doc import AnnotationSession
+
+    made = []
+    reference_for = getattr(AnnotationSession, "reference_for", None)
+
+    def recording(reference, label):
+        made.append((reference_for(reference, label), threading.current_thread() is threading.main_thread()))
+        return made[-1][0]
+
+    import qgn.annotation.changes as changes
+
+    counted = []  # (on the UI thread, rows) of each count of changed cells
+    cells_of_size = changes.changed_cells_of_size
+
+    def counting(label, reference, size):
+        counted.append((threading.current_thread() is threading.main_thread(), label.shape[0]))
+        return cells_of_size(label, reference, size)
+
+    monkeypatch.setattr(AnnotationSession, "reference_for", staticmethod(recording), raising=False)  # (new here)
+    monkeypatch.setattr(changes, "changed_cells_of_size", counting)
+    window.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    window.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: window.current.annotation is not None, timeout=WAIT_MS)
+    session = window.current.annotation
+    text = window.annotator.panel.changed_text
+    qtbot.waitUntil(lambda: "Changed vs prediction" in text.text(), timeout=WAIT_MS)
+    assert "<b>0 px</b>" in text.text()
+    assert counted == [(False, SIZE[0])], counted  # the whole map once, on the job thread; the summary reuses it
+    assert [on_ui for _, on_ui in made] == [False]
+    assert session.reference is made[0][0]  # kept, not copied again
+    assert session.reference.dtype == session.label.dtype
+    prediction = window.current.result.label
+    assert not np.shares_memory(session.reference, prediction) and not np.shares_memory(session.reference, session.label)
+    from studio_steps import paint
+
+    paint(window, 0, (int(session.label[2, 2]) + 1) % session.classes.num_classes, [(2, 2), (40, 2)])
+    assert session.version > 0
+    np.testing.assert_array_equal(session.reference, prediction)
+    pixels = int((session.label != session.reference).sum())
+    assert pixels > 0
+    qtbot.waitUntil(lambda: f"<b>{pixels:,} px</b>" in text.text(), timeout=WAIT_MS)
+
+
 class PredictionDroppedMeanwhile:
     """``doc`` as a job thread sees it when the UI thread drops its prediction (the window keeps a
     few images' results: ``_keep_recent_results``) right after the job first looked at it."""
