@@ -198,6 +198,54 @@ def test_an_autosave_copies_into_the_last_ones_map_and_each_writes_its_own(make_
     assert not np.array_equal(second, third)
 
 
+def test_the_first_autosave_copies_into_memory_made_on_the_job_thread(make_parts, scenes_project, qtbot):
+    """The first autosave of a map had no earlier copy to reuse: a fresh copy of a 24 MP map held
+    the UI thread 60-85 ms. The first edit has the job thread make (and fault in) the memory it
+    copies into; the autosave writes the map as it is then, and a map of another size gets its own."""
+    import threading
+    import tracemalloc
+
+    parts = make_parts()
+    parts.projects.open_project(scenes_project.root)
+    doc = parts.workspace.docs[0]
+    project = Project.open(scenes_project.root)
+    session = parts.annotator.adopt(doc, np.zeros((96, 128), np.uint8), "saved")
+    made_on = []
+    submit = parts.jobs.submit
+
+    def recording(run, done=None, failed=None, label="", *rest):
+        def watched():
+            made_on.append(threading.current_thread() is threading.main_thread())
+            return run()
+        return submit(watched if label == "Preparing the autosave" else run, done, failed, label, *rest)
+
+    parts.jobs.submit = recording
+    painted(session, 3, slice(10, 30), slice(20, 60))
+    parts.jobs.submit = submit
+    parts.settle(qtbot)
+    assert made_on == [False]
+    spare = parts.projects._spare_copy
+    assert spare is not None and spare.shape == session.label.shape and spare.dtype == session.label.dtype
+    edits = painted(session, 1, slice(50, 90), slice(0, 128))
+    held, release = threading.Event(), threading.Event()
+    parts.jobs.submit(lambda: held.set() or release.wait(30))  # the job thread waits: only the UI thread allocates
+    assert held.wait(30)
+    tracemalloc.start()
+    try:
+        parts.projects.autosave_now()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    release.set()
+    parts.settle(qtbot)
+    assert peak < session.label.size // 2, peak  # no copy of the 12 KB map on the UI thread
+    from qgn.quadtree.label_io import read_label_file
+
+    np.testing.assert_array_equal(read_label_file(project.autosave_path(project.image_for(doc.path)), project.classes),
+                                  edits)
+    assert parts.projects._spare_copy is spare  # written: kept for the next one
+
+
 def test_a_class_edit_reaches_the_workspace_and_the_project_and_undoes(make_parts, scenes_project, qtbot):
     parts = make_parts()
     ws = parts.workspace
