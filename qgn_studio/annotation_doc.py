@@ -123,14 +123,27 @@ class LivePyramid:
     that block alone (a root block's codes depend on its own pixels only).
     """
 
+    #: Pixels of the bands the whole map is built in: each band's numpy calls hold the interpreter
+    #: lock for a few ms at most (built whole, a 24-megapixel map's held it 20-55 ms at a time, so
+    #: the UI thread stalled while the job thread built it when A was pressed)
+    BUILD_PIXELS = 1 << 20
+
     def __init__(self, label: np.ndarray, num_classes: int, ignore_value: int | None):
         self.label = label
         self.num_classes = num_classes
         self.ignore_value = ignore_value
-        tp = build_tpyramid(edge_padded(label), num_classes, ignore_value, NUM_LEVELS)
-        self.codes = [np.array(level) for level in tp.levels]
+        h, w = label.shape
+        blocks_y, blocks_x = -(-h // ROOT), -(-w // ROOT)
+        band = max(1, self.BUILD_PIXELS // (blocks_x * ROOT * ROOT))  # root-block rows a band
+        first = build_tpyramid(edge_padded(label[:band * ROOT]), num_classes, ignore_value, NUM_LEVELS)
+        self.codes = [np.empty((blocks_y * (ROOT >> lv), blocks_x * (ROOT >> lv)), codes.dtype)
+                      for lv, codes in enumerate(first.levels)]
         self.leaves = [np.zeros(c.shape, bool) for c in self.codes]
-        self._update_leaves(0, self.codes[-1].shape[0], 0, self.codes[-1].shape[1])
+        for lv, codes in enumerate(first.levels):
+            self.codes[lv][:codes.shape[0]] = codes
+        self._update_leaves(0, min(band, blocks_y), 0, blocks_x)
+        for by in range(band, blocks_y, band):
+            self.update(PixelRect(by * ROOT, min(h, (by + band) * ROOT), 0, w))
 
     def update(self, rect: PixelRect) -> PixelRect:
         """Recompute the root blocks covering ``rect``; returns the (padded) pixel rect redone."""
