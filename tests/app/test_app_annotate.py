@@ -391,6 +391,51 @@ def test_the_reference_and_its_first_count_are_made_on_the_job_thread_and_kept(q
     qtbot.waitUntil(lambda: f"<b>{pixels:,} px</b>" in text.text(), timeout=WAIT_MS)
 
 
+def test_a_level_not_counted_yet_is_counted_off_the_ui_thread_and_never_shown_wrong(qtbot, window, model_path, samples,
+                                                                                     monkeypatch):
+    """[ and ] to a level whose cells were not counted yet counted the whole map on the UI thread
+    (~50 ms at 24 MP). It is counted on the job thread: until it arrives the summary says it is
+    counting, and every summary shown says what a fresh count of the map at the level shown says."""
+    import threading
+
+    import qgn.annotation.changes as changes
+    from qgn.annotation import changed_cells
+    from studio_steps import paint
+
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    annotator = window.annotator
+    paint(window, 2, (int(session.label[2, 2]) + 1) % session.classes.num_classes, [(2, 2), (70, 40)])
+    text = annotator.panel.changed_text
+    qtbot.waitUntil(lambda: "cells of 4×4 px" in text.text(), timeout=WAIT_MS)
+    counted = []  # on the UI thread, for each count of the whole map
+    cells_of_size = changes.changed_cells_of_size
+
+    def counting(label, reference, size):
+        if label.shape[0] == SIZE[0]:
+            counted.append(threading.current_thread() is threading.main_thread())
+        return cells_of_size(label, reference, size)
+
+    shown = []  # (level, text) of every summary shown
+    summary = annotator.panel.set_changed_summary
+    monkeypatch.setattr(changes, "changed_cells_of_size", counting)
+    monkeypatch.setattr(annotator.panel, "set_changed_summary",
+                        lambda html: (shown.append((annotator.tools.level, html)), summary(html)))
+    for level in (4, 0, 2, 4):
+        annotator.tools.set_level(level)
+        size = 1 << level
+        qtbot.waitUntil(lambda: f"cells of {size}×{size} px" in text.text(), timeout=WAIT_MS)
+    assert counted == [False, False], counted  # levels 4 and 0 once each, on the job thread; 2 was counted at A
+    assert any("Counting" in html for _, html in shown)
+    pixels = int((session.label != session.reference).sum())
+    for level, html in shown:
+        if "Changed vs prediction" in html:
+            cells = int(changed_cells(session.label, session.reference, level).sum())
+            assert f"<b>{pixels:,} px</b>" in html and f"<b>{cells:,}</b> cells of {1 << level}×{1 << level} px" in html, \
+                (level, html)
+        else:
+            assert "Counting" in html, html
+
+
 class PredictionDroppedMeanwhile:
     """``doc`` as a job thread sees it when the UI thread drops its prediction (the window keeps a
     few images' results: ``_keep_recent_results``) right after the job first looked at it."""
@@ -432,6 +477,8 @@ def test_the_changed_summary_follows_strokes_undo_and_level_as_a_fresh_count(qtb
 
     def shown_and_counted(level):
         annotator._update_summary()  # (what the 150-ms timer after an edit runs)
+        # a level not counted yet is counted on the job thread ("Counting…" meanwhile)
+        qtbot.waitUntil(lambda: "Changed vs prediction" in annotator.panel.changed_text.text(), timeout=WAIT_MS)
         text = annotator.panel.changed_text.text()
         diff = session.label != session.reference
         pixels, cells = int(np.count_nonzero(diff)), int(changed_cells(session.label, session.reference, level).sum())
