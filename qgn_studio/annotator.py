@@ -54,6 +54,23 @@ def compatible(a, b) -> bool:
     return a is not None and b is not None and a.num_classes == b.num_classes and a.ignore_index == b.ignore_index
 
 
+def in_classes(result, shape, model_classes, classes) -> np.ndarray | None:
+    """``result``'s map (a prediction of a model of ``model_classes``) as a map of ``classes`` (by
+    name when the two sets differ), or None when there is none of ``shape`` (any thread)."""
+    if result is None or result.label.shape != tuple(shape):
+        return None
+    label = result.label
+    if (model_classes is not None and classes is not None
+            and tuple(model_classes.names) != tuple(classes.names) and not compatible(model_classes, classes)):
+        from qgn.classes_edit import relabel_by_name
+
+        try:
+            label = relabel_by_name(label, model_classes, classes)
+        except ValueError:
+            return None
+    return label
+
+
 class Annotator(QtCore.QObject):
     """See the module docstring. ``workspace``: the open documents, the current one, the model
     and the class set (``classes`` is the workspace's); ``canvas``: the view painted on; ``jobs``:
@@ -104,6 +121,8 @@ class Annotator(QtCore.QObject):
         self.file_key = lambda doc: None  # the project key of a document's annotation files (set by the projects)
         self.saved_annotations = lambda: iter(())  # () -> (ProjectImage, loader) of the project, lazily (set by the projects)
         self.preparing: set[Path] = set()  # images whose new annotation is being built
+        # image → (session, model, classes) whose reference (the prediction) is being made on the job thread
+        self._references_pending: dict[Path, tuple] = {}
         self._counting: set = set()  # (ChangeTally, its plan) being counted on the job thread
         # starts offered by others: source → (available(doc) -> bool, label(doc) -> (H, W) ints, run on a
         # job thread); the project head registers "head" (qgn_studio.head_controller)
@@ -389,20 +408,7 @@ class Annotator(QtCore.QObject):
         """``doc``'s prediction as a map of the annotations' classes (the model's classes by name
         when the two sets differ, e.g. a project's), or None when there is none of ``shape``. Runs on
         the job thread: ``doc.result`` is read once (the UI thread may drop it meanwhile)."""
-        result = doc.result
-        if result is None or result.label.shape != tuple(shape):
-            return None
-        label = result.label
-        model_classes = getattr(self.workspace.model_info, "classes", None)
-        if (model_classes is not None and self.classes is not None
-                and tuple(model_classes.names) != tuple(self.classes.names) and not compatible(model_classes, self.classes)):
-            from qgn.classes_edit import relabel_by_name
-
-            try:
-                label = relabel_by_name(label, model_classes, self.classes)
-            except ValueError:
-                return None
-        return label
+        return in_classes(doc.result, shape, getattr(self.workspace.model_info, "classes", None), self.classes)
 
     def _prepare_image_tools(self, doc) -> None:
         """Over-segment the image in the background, so the superpixel tool is ready when wanted."""
@@ -422,19 +428,62 @@ class Annotator(QtCore.QObject):
     def result_ready(self, doc) -> None:
         """A prediction arrived for ``doc``: the reference of its annotation (in the annotation's
         classes; again after the model changed), or its start."""
-        session = doc.annotation
-        model = self._model_key()
-        if session is not None and doc.result is not None and (
-                session.reference is None or getattr(session, "reference_model", model) != model):
-            reference = self.prediction_in_classes(doc, session.shape)
-            if reference is not None:
-                session.set_reference(reference)
-                session.reference_model = model
-                self.canvas.refresh_layers(force=("changed",))
-                self._summary_timer.start()
+        self._refresh_reference(doc)
         if self.enabled and doc is self.workspace.current:
             self.ensure_session(doc)
         self._update_panel_sources(doc)
+
+    def _refresh_reference(self, doc) -> None:
+        """``doc``'s annotation compares with its prediction of the model in use: when it has none
+        yet or one of another model, the prediction in the annotation's classes (relabelled by name
+        when the model's differ: ~0.7-1.5 s for a 24-megapixel map, which held the UI thread when
+        done here), its copy and the first count of changed pixels are made on the job thread; the
+        old reference stays until they arrive (the summary says it is being compared)."""
+        session, result, model, classes = doc.annotation, doc.result, self._model_key(), self.classes
+        if session is None or result is None or not (
+                session.reference is None or getattr(session, "reference_model", model) != model):
+            return
+        key = (session, model, classes)
+        if self._references_pending.get(doc.path) == key:
+            return  # on its way
+        self._references_pending[doc.path] = key
+        model_classes = getattr(self.workspace.model_info, "classes", None)
+        label, level, version = session.label, self.tools.level, session.version
+
+        def make():
+            reference = AnnotationSession.reference_for(in_classes(result, label.shape, model_classes, classes), label)
+            changes = ChangeTally()  # as of ``version``: kept only when no edit came meanwhile
+            if reference is not None:
+                changes.pixels(label, reference, version)
+                changes.cells(label, reference, level, version)
+            return reference, changes
+
+        def made(out) -> None:
+            if self._references_pending.get(doc.path) is not key:
+                return  # another is on its way (the model or the classes changed again)
+            del self._references_pending[doc.path]
+            reference, changes = out
+            if doc.annotation is not session or self._model_key() != model or self.classes is not classes:
+                self._refresh_reference(doc)  # things moved on: again, from what there is now
+                return
+            if reference is None:
+                self._summary_timer.start()
+                return
+            session.set_reference(reference, own=True)
+            session.reference_model = model
+            counted = session.version == version and session.label is label
+            session.changes = changes if counted else ChangeTally()  # (else counted in the background)
+            self.canvas.refresh_layers(force=("changed",))
+            self._summary_timer.start()
+
+        def failed(message: str) -> None:
+            if self._references_pending.get(doc.path) is key:
+                del self._references_pending[doc.path]
+            if message != STOPPED:  # (the window closed)
+                self._warn(f"{doc.name}: cannot compare with the new prediction: {message}")
+
+        self.jobs.submit(make, made, failed, "Comparing with the new prediction")
+        self._summary_timer.start()
 
     def ensure_session(self, doc) -> AnnotationSession | None:
         """``doc``'s annotation, started from the prediction when it has none yet (None while the
@@ -1102,6 +1151,10 @@ class Annotator(QtCore.QObject):
             self.panel.set_changed_summary("<span style='color:#9a9a9a'>No prediction to compare with yet</span>")
             return
         level, label, reference, version = self.tools.level, session.label, session.reference, session.version
+        pending = self._references_pending.get(doc.path)
+        if pending is not None and pending[0] is session:
+            self.panel.set_changed_summary("<span style='color:#9a9a9a'>Comparing with the new prediction…</span>")
+            return
         if not session.changes.counted(label, reference, level, version):
             # a level not counted yet ([ ]), or a map counted anew: the whole map, ~50 ms at 24 MP
             self._count_changes(session, level)

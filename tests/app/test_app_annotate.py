@@ -391,6 +391,68 @@ def test_the_reference_and_its_first_count_are_made_on_the_job_thread_and_kept(q
     qtbot.waitUntil(lambda: f"<b>{pixels:,} px</b>" in text.text(), timeout=WAIT_MS)
 
 
+def test_a_new_models_prediction_in_the_annotations_classes_is_made_off_the_ui_thread(qtbot, window, model_path, samples,
+                                                                                      monkeypatch, tmp_path):
+    """The model changed while annotating in classes other than the model's: the new prediction,
+    relabelled by name into the annotation's classes, becomes what "changed vs prediction" compares
+    with; that relabelling (0.7-1.5 s for a 24-megapixel photo), its copy and the first count were
+    made on the UI thread in ``result_ready``. They are made on the job thread; the reference and the
+    summary are the same."""
+    import shutil
+    import threading
+
+    import qgn.annotation.changes as changes
+    import qgn.classes_edit as classes_edit
+    from qgn.classes import ClassSet
+    from studio_steps import paint
+
+    on_ui_thread = []  # (what, on the UI thread)
+    relabel, cells_of_size = classes_edit.relabel_by_name, changes.changed_cells_of_size
+
+    def relabelling(*args, **kwargs):
+        on_ui_thread.append(("relabel", threading.current_thread() is threading.main_thread()))
+        return relabel(*args, **kwargs)
+
+    def counting(label, reference, size):
+        if label.shape[0] == SIZE[0]:  # the whole map
+            on_ui_thread.append(("count", threading.current_thread() is threading.main_thread()))
+        return cells_of_size(label, reference, size)
+
+    monkeypatch.setattr(classes_edit, "relabel_by_name", relabelling)
+    monkeypatch.setattr(changes, "changed_cells_of_size", counting)
+    window.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    model = window.model_info.classes
+    order = list(reversed(range(model.num_classes)))  # the model's classes in another order, and one more
+    window.annotator.set_classes(ClassSet(tuple(model.names[i] for i in order) + ("puddle",),
+                                          tuple(model.palette[i] for i in order) + ((0, 90, 200),), model.ignore_index))
+    window.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: window.current.annotation is not None, timeout=WAIT_MS)
+    session, doc = window.current.annotation, window.current
+    paint(window, 1, len(order), [(4, 4), (60, 30)])  # a puddle
+    window.jobs.wait_idle()
+    old_key, old_reference = session.reference_model, session.reference
+    other = tmp_path / "other" / model_path.name  # the same model, from another file: a new prediction
+    other.parent.mkdir()
+    shutil.copy(model_path, other)
+    shutil.copy(model_path.with_suffix(".json"), other.with_suffix(".json"))
+    on_ui_thread.clear()
+    window.load_model(other)
+    qtbot.waitUntil(lambda: session.reference_model not in (None, old_key), timeout=WAIT_MS)
+    assert session.reference_model == window.annotator._model_key()
+    assert session.reference is not old_reference
+    assert ("relabel", False) in on_ui_thread and ("count", False) in on_ui_thread, on_ui_thread
+    assert not any(on_ui for _, on_ui in on_ui_thread), on_ui_thread
+    prediction = doc.result.label
+    expected = np.array([order.index(v) if v < model.num_classes else v for v in range(256)])[prediction]
+    np.testing.assert_array_equal(session.reference, expected)
+    assert session.reference.dtype == session.label.dtype
+    text = window.annotator.panel.changed_text
+    pixels = int((session.label != expected).sum())
+    assert pixels > 0
+    qtbot.waitUntil(lambda: f"<b>{pixels:,} px</b>" in text.text(), timeout=WAIT_MS)
+
+
 def test_a_level_not_counted_yet_is_counted_off_the_ui_thread_and_never_shown_wrong(qtbot, window, model_path, samples,
                                                                                      monkeypatch):
     """[ and ] to a level whose cells were not counted yet counted the whole map on the UI thread
