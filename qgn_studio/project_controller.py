@@ -307,8 +307,11 @@ class ProjectController(QtCore.QObject):
                     self._drop_spare(project, path)
                 return target, saved, added and target is self.project
 
-            def failed(message: str, resolve=resolve) -> None:
+            def failed(message: str, resolve=resolve, label=label) -> None:
                 self._copies_out -= 1
+                # the write ended (or never ran): nothing else holds its copy, which the retry (every
+                # 10 s, no edit between: no spare made meanwhile) copies into, not afresh on this thread
+                self._spare_copy = label
                 if isinstance(resolve, _Lookup) and resolve.error is not None:
                     self._nowhere_to_autosave(resolve)
                 else:

@@ -246,6 +246,57 @@ def test_the_first_autosave_copies_into_memory_made_on_the_job_thread(make_parts
     assert parts.projects._spare_copy is spare  # written: kept for the next one
 
 
+def test_an_autosave_retried_after_a_failed_write_copies_into_that_writes_copy(make_parts, scenes_project, qtbot,
+                                                                               monkeypatch):
+    """A failed autosave write (a full disk, a busy project) kept its copy of the map: each retry
+    (every 10 s, no edit between, so no spare made on the job thread) copied a 24 MP map afresh on
+    the UI thread (60-85 ms). The failed write gives its copy back as the spare, as a written one
+    does; the retry then writes the map as it is (review of uistall, its repro)."""
+    import threading
+    import tracemalloc
+
+    parts = make_parts()
+    parts.projects.open_project(scenes_project.root)
+    doc = parts.workspace.docs[0]
+    project = Project.open(scenes_project.root)
+    session = parts.annotator.adopt(doc, np.zeros((96, 128), np.uint8), "saved")
+    painted(session, 3, slice(10, 30), slice(20, 60))
+    parts.settle(qtbot)
+    real_autosave = Project.autosave
+    refused = []
+
+    def refuse(self, image, label, over=None):
+        refused.append(1)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Project, "autosave", refuse)
+    parts.projects.autosave_now()
+    parts.settle(qtbot)
+    assert refused and not session.autosaved_version  # failed: to be tried again
+    edits = session.label.copy()
+    peaks = []
+    for attempt in range(2):  # two retries, as the retry timer runs them; the second is written
+        if attempt == 1:
+            monkeypatch.setattr(Project, "autosave", real_autosave)
+        held, release = threading.Event(), threading.Event()
+        parts.jobs.submit(lambda: held.set() or release.wait(30))  # the job thread waits: only the UI thread allocates
+        assert held.wait(30)
+        tracemalloc.start()
+        try:
+            parts.projects.autosave_now()
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        release.set()
+        parts.settle(qtbot)
+    assert all(peak < session.label.size // 2 for peak in peaks), peaks  # no copy of the 12 KB map on the UI thread
+    assert session.autosaved_version == session.version
+    from qgn.quadtree.label_io import read_label_file
+
+    np.testing.assert_array_equal(read_label_file(project.autosave_path(project.image_for(doc.path)), project.classes),
+                                  edits)
+
+
 def test_a_class_edit_reaches_the_workspace_and_the_project_and_undoes(make_parts, scenes_project, qtbot):
     parts = make_parts()
     ws = parts.workspace
