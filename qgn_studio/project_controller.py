@@ -991,17 +991,20 @@ class ProjectController(QtCore.QObject):
             self._warn(f"{doc.name}: the saved annotation cannot be read: {message}. It is kept as it is; "
                        "editing starts only when you choose a start in the Annotate panel")
 
+        prepare = annotator.preparer(doc)  # its session's parts, made on the job thread too
+
         def load(versions=self._versions, unused=self._unused):
             versions[doc.path] = project.annotation_version(image)  # first: a save in between is then a conflict
             unused.discard(doc.path)  # read again (after a class edit that fixed it): used, unless it misfits
-            return project.load_annotation(image), project.image_file_changed(image)
+            label = project.load_annotation(image)
+            return label, project.image_file_changed(image), prepare(label)
 
         def loaded(result) -> None:
-            label, changed = result
+            label, changed, prepared = result
             fresh = doc.annotation
             if over_fresh and label is not None and fresh is not None and not fresh.dirty:
                 self.annotator.forget([doc])  # started from the prediction while the file was read
-            self._adopt(doc, label, "saved", False)
+            self._adopt(doc, label, "saved", False, prepared=prepared)
             if changed and label is not None:
                 self._warn(f"{doc.name}: the image file is not the one its annotation was saved for ({changed}): "
                            "was it swapped or replaced? The annotation shown may be another image's; it is kept as "
@@ -1035,8 +1038,9 @@ class ProjectController(QtCore.QObject):
         what = "recovered autosave" if source == "recovered" else "saved annotation"
         self._warn(f"{doc.name}: the {what} cannot be used: {message}. It is kept as it is")
 
-    def _adopt(self, doc, label, source: str, dirty: bool, classes=None) -> None:
-        """Install ``label`` (read from disk; of ``classes``, default the annotations') as ``doc``'s map."""
+    def _adopt(self, doc, label, source: str, dirty: bool, classes=None, prepared=None) -> None:
+        """Install ``label`` (read from disk; of ``classes``, default the annotations') as ``doc``'s map;
+        ``prepared``: what ``Annotator.preparer`` made of it on the job thread."""
         annotator = self.annotator
         annotator.loading.discard(doc.path)
         if label is None:
@@ -1051,7 +1055,7 @@ class ProjectController(QtCore.QObject):
             session.mark_unsaved()
             annotator.refresh_status()
         else:
-            annotator.adopt(doc, label, source, dirty, classes)
+            annotator.adopt(doc, label, source, dirty, classes, prepared=prepared)
             self.workspace.document_updated(doc)
             if dirty:
                 self.timer.start()
@@ -1192,15 +1196,18 @@ class ProjectController(QtCore.QObject):
             spare = str(self.project.root) if project is self._stand_in and not self._read_only else None
 
             def recover(im=im, path=doc.path, versions=self._versions if project is self.project else {},
-                        autosaved=self._autosaved, spare=spare):
+                        autosaved=self._autosaved, spare=spare,
+                        prepare=self.annotator.preparer(doc, True, project.classes)):
                 versions[path] = project.recovery_base(im)  # None: a newer save elsewhere, kept by ours
                 autosaved[(str(project.root), path)] = project.autosave_version(im)  # restored: this window's now
                 if spare is not None:  # goes once the project has these edits
                     self._spares[(spare, path)] = project
-                return project.recover(im)
+                label = project.recover(im)
+                return label, prepare(label)  # its session's parts, made here too
 
             self.jobs.submit(recover,
-                             lambda label, doc=doc: self._adopt(doc, label, "recovered", True, project.classes),
+                             lambda result, doc=doc: self._adopt(doc, result[0], "recovered", True, project.classes,
+                                                                 prepared=result[1]),
                              lambda message, doc=doc: self._recover_failed(doc, message), "Restoring an autosave")
 
     def _recover_failed(self, doc, message: str) -> None:

@@ -126,6 +126,108 @@ def test_switching_images_reads_each_saved_annotation_once_shown(make_parts, sce
     assert not doc.annotation.dirty and first.annotation is None  # the first image has no saved map
 
 
+class OnWhichThread:
+    """Records, for each making of an opened map's parts (its check and copy as an ``Annotation``,
+    its live pyramid, the reference's copy in the label dtype, a count of changed cells), whether
+    it ran on the UI thread; ``references``: the copies made."""
+
+    def __init__(self, monkeypatch):
+        import threading
+
+        import qgn.annotation.annotation as annotation_module
+        import qgn.annotation.changes as changes_module
+        from qgn_studio.annotation_doc import AnnotationSession, LivePyramid
+
+        self.made, self.references = [], []
+
+        def on_ui() -> bool:
+            return threading.current_thread() is threading.main_thread()
+
+        check_label, cells_of_size = annotation_module.check_label, changes_module.changed_cells_of_size
+        pyramid_init, reference_for = LivePyramid.__init__, AnnotationSession.reference_for
+
+        def checking(*args, **kwargs):
+            self.made.append(("annotation", on_ui()))
+            return check_label(*args, **kwargs)
+
+        def building(pyramid, *args, **kwargs):
+            self.made.append(("pyramid", on_ui()))
+            return pyramid_init(pyramid, *args, **kwargs)
+
+        def copying(reference, label):
+            self.made.append(("reference", on_ui()))
+            self.references.append(reference_for(reference, label))
+            return self.references[-1]
+
+        def counting(*args):
+            self.made.append(("count", on_ui()))
+            return cells_of_size(*args)
+
+        monkeypatch.setattr(annotation_module, "check_label", checking)
+        monkeypatch.setattr(LivePyramid, "__init__", building)
+        monkeypatch.setattr(AnnotationSession, "reference_for", staticmethod(copying))
+        monkeypatch.setattr(changes_module, "changed_cells_of_size", counting)
+
+
+def test_a_saved_annotation_opened_is_made_ready_on_the_job_thread(make_parts, scenes_project, qtbot, monkeypatch):
+    """Opening a project image's saved annotation (also on every return to an image whose map was
+    closed to keep within the memory budget): its check and copy, its live pyramid, the prediction's
+    copy in the label dtype and the first "changed vs prediction" count held the UI thread 60-100 ms
+    for a 24-megapixel map (review of uistall). They are made on the job thread that read the file;
+    the session is as before: the saved map, compared with the prediction, not dirty, no undo steps."""
+    image = scenes_project.images[0]
+    saved = np.full((96, 128), 2, np.uint8)
+    saved[:8] = 0
+    scenes_project.save_annotation(image, saved)
+    prediction = np.ones((96, 128), np.int64)
+    prediction[40:] = 2
+    parts = make_parts()
+    parts.projects.open_project(scenes_project.root)
+    doc = parts.workspace.docs[0]
+    doc.result = SimpleNamespace(label=prediction)  # (no model: its classes are the annotations')
+    threads = OnWhichThread(monkeypatch)
+    for visit in range(2):  # the first visit, then a return after the map was closed
+        threads.made.clear()
+        parts.projects.document_shown(doc)
+        qtbot.waitUntil(lambda: doc.annotation is not None, timeout=10_000)
+        session = doc.annotation
+        kinds = {kind for kind, _ in threads.made}
+        assert kinds == {"annotation", "pyramid", "reference", "count"}, threads.made
+        assert not any(ui for _, ui in threads.made), threads.made
+        np.testing.assert_array_equal(session.label, saved)
+        assert session.reference is threads.references[-1]  # kept, not copied again here
+        assert session.reference.dtype == session.label.dtype
+        np.testing.assert_array_equal(session.reference, prediction)
+        assert session.origin == "saved" and not session.dirty and session.undo.count() == 0
+        level = parts.annotator.tools.level
+        assert session.changes.counted(session.label, session.reference, level, session.version)
+        assert session.changes.pixels(session.label, session.reference, session.version) == \
+            int((saved != prediction).sum())
+        parts.annotator.forget([doc])
+
+
+def test_an_autosave_restored_is_made_ready_on_the_job_thread(make_parts, scenes_project, qtbot, monkeypatch):
+    """Restoring an autosave after a crash: the map's check and copy and its live pyramid are made
+    on the job thread that read it (they held the UI thread at every image restored); the
+    session is as before: the autosaved map, unsaved, no undo steps."""
+    parts = make_parts()
+    parts.projects.open_project(scenes_project.root)
+    session = parts.annotator.adopt(parts.workspace.docs[0], np.zeros((96, 128), np.uint8), "saved")
+    target = painted(session, 3, slice(10, 30), slice(20, 60))
+    parts.projects.autosave_now()
+    parts.settle(qtbot)
+    threads = OnWhichThread(monkeypatch)
+    again = make_parts(Answers(recover="restore"), "again")
+    again.projects.open_project(scenes_project.root)
+    restored = again.workspace.docs[0]
+    qtbot.waitUntil(lambda: restored.annotation is not None, timeout=10_000)
+    made = [(kind, ui) for kind, ui in threads.made if kind in ("annotation", "pyramid")]
+    assert made == [("annotation", False), ("pyramid", False)], threads.made
+    np.testing.assert_array_equal(restored.annotation.label, target)
+    assert restored.annotation.dirty and restored.annotation.origin == "recovered"
+    assert restored.annotation.undo.count() == 0
+
+
 def test_autosave_survives_a_crash_and_is_restored_then_saved(make_parts, scenes_project, qtbot):
     parts = make_parts()
     ws = parts.workspace
