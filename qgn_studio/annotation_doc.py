@@ -123,14 +123,27 @@ class LivePyramid:
     that block alone (a root block's codes depend on its own pixels only).
     """
 
+    #: Pixels of the bands the whole map is built in: each band's numpy calls hold the interpreter
+    #: lock for a few ms at most (built whole, a 24-megapixel map's held it 20-55 ms at a time, so
+    #: the UI thread stalled while the job thread built it when A was pressed)
+    BUILD_PIXELS = 1 << 20
+
     def __init__(self, label: np.ndarray, num_classes: int, ignore_value: int | None):
         self.label = label
         self.num_classes = num_classes
         self.ignore_value = ignore_value
-        tp = build_tpyramid(edge_padded(label), num_classes, ignore_value, NUM_LEVELS)
-        self.codes = [np.array(level) for level in tp.levels]
+        h, w = label.shape
+        blocks_y, blocks_x = -(-h // ROOT), -(-w // ROOT)
+        band = max(1, self.BUILD_PIXELS // (blocks_x * ROOT * ROOT))  # root-block rows a band
+        first = build_tpyramid(edge_padded(label[:band * ROOT]), num_classes, ignore_value, NUM_LEVELS)
+        self.codes = [np.empty((blocks_y * (ROOT >> lv), blocks_x * (ROOT >> lv)), codes.dtype)
+                      for lv, codes in enumerate(first.levels)]
         self.leaves = [np.zeros(c.shape, bool) for c in self.codes]
-        self._update_leaves(0, self.codes[-1].shape[0], 0, self.codes[-1].shape[1])
+        for lv, codes in enumerate(first.levels):
+            self.codes[lv][:codes.shape[0]] = codes
+        self._update_leaves(0, min(band, blocks_y), 0, blocks_x)
+        for by in range(band, blocks_y, band):
+            self.update(PixelRect(by * ROOT, min(h, (by + band) * ROOT), 0, w))
 
     def update(self, rect: PixelRect) -> PixelRect:
         """Recompute the root blocks covering ``rect``; returns the (padded) pixel rect redone."""
@@ -170,13 +183,14 @@ class AnnotationSession(QtCore.QObject):
     reset = QtCore.Signal()  # the whole map was replaced (load, restore)
 
     def __init__(self, path: Path, annotation, reference: np.ndarray | None = None, origin: str = "prediction",
-                 pyramid: LivePyramid | None = None, parent=None):
+                 pyramid: LivePyramid | None = None, parent=None, own_reference: bool = False,
+                 changes: ChangeTally | None = None):
         super().__init__(parent)
         self.path = Path(path)
         self.annotation = annotation
         self.origin = origin  # where it started: prediction, truth, import, empty, saved, recovered
         self.reference: np.ndarray | None = None
-        self.set_reference(reference)
+        self.set_reference(reference, own=own_reference)
         classes = annotation.classes
         if pyramid is None or pyramid.label is not annotation.label:
             pyramid = LivePyramid(annotation.label, classes.num_classes, classes.ignore_index)
@@ -188,7 +202,10 @@ class AnnotationSession(QtCore.QObject):
         self._band_timer.timeout.connect(self._show_band)
         self.undo = QtGui.QUndoStack(self)
         self.version = 0
-        self.changes = ChangeTally()  # "changed vs prediction", kept up to date by the rows edits touch
+        # "changed vs prediction", kept up to date by the rows edits touch; ``changes``: one that counted
+        # this label and reference at version 0 on the job thread (the first count of a 24 MP map held
+        # the UI thread ~50 ms when A was pressed)
+        self.changes = changes if changes is not None else ChangeTally()
         self.saved_version = 0
         self.autosaved_version = 0
         self._epoch = 0
@@ -288,15 +305,26 @@ class AnnotationSession(QtCore.QObject):
     def needs_autosave(self) -> bool:
         return self.dirty and self.version != self.autosaved_version
 
-    def set_reference(self, reference: np.ndarray | None) -> None:
-        """The map "changed vs prediction" compares with ((H, W) ints, stored as the label dtype)."""
+    def set_reference(self, reference: np.ndarray | None, own: bool = False) -> None:
+        """The map "changed vs prediction" compares with ((H, W) ints, stored as the label dtype).
+        ``own``: ``reference`` is a private copy made for this session (``reference_for``, on the job
+        thread) and is kept as it is when of the label dtype: a copy of a 24-megapixel map here held
+        the UI thread 60-75 ms when A was pressed (its pages faulted in anew)."""
         if reference is None:
             self.reference = None
             return
         reference = np.asarray(reference)
         if reference.shape != self.label.shape:
             raise ValueError(f"reference {reference.shape} and annotation {self.label.shape} differ in size")
-        self.reference = reference.astype(self.label.dtype)
+        if own and reference.dtype == self.label.dtype and reference is not self.label:
+            self.reference = reference
+        else:
+            self.reference = reference.astype(self.label.dtype)
+
+    @staticmethod
+    def reference_for(reference: np.ndarray | None, label: np.ndarray) -> np.ndarray | None:
+        """(Job thread) a private copy of ``reference`` in ``label``'s dtype, for ``set_reference(..., own=True)``."""
+        return None if reference is None else np.array(reference, dtype=label.dtype)
 
     def changed_mask(self, rect: PixelRect) -> np.ndarray:
         """(h, w) bool over ``rect``: pixels that differ from the reference (all False without one)."""

@@ -21,15 +21,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import shiboken6
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from qgn.annotation.changes import ChangeTally
 from qgn_studio.annotation_doc import AnnotationSession, LivePyramid, edit_between
 from qgn_studio.canvas.annotation_input import BrushCursor, PaintSurface
 from qgn_studio.class_keys import CLASS_KEYS, carry_keys, keys_for, remember, remembered
 from qgn_studio.document import describe_error
+from qgn_studio.jobs import STOPPED
 from qgn_studio.panels.annotate import START_SOURCES, AnnotatePanel
 from qgn_studio.tools import TOOLS, EditCommand, ToolController
 from qgn_studio.tools.image_tools import IMAGE_TOOLS, ImageTools
@@ -50,6 +53,23 @@ def step_text(verb: str, step: str) -> str:
 def compatible(a, b) -> bool:
     """Two class sets label maps can be shared between: same number of classes and ignore value."""
     return a is not None and b is not None and a.num_classes == b.num_classes and a.ignore_index == b.ignore_index
+
+
+def in_classes(result, shape, model_classes, classes) -> np.ndarray | None:
+    """``result``'s map (a prediction of a model of ``model_classes``) as a map of ``classes`` (by
+    name when the two sets differ), or None when there is none of ``shape`` (any thread)."""
+    if result is None or result.label.shape != tuple(shape):
+        return None
+    label = result.label
+    if (model_classes is not None and classes is not None
+            and tuple(model_classes.names) != tuple(classes.names) and not compatible(model_classes, classes)):
+        from qgn.classes_edit import relabel_by_name
+
+        try:
+            label = relabel_by_name(label, model_classes, classes)
+        except ValueError:
+            return None
+    return label
 
 
 class Annotator(QtCore.QObject):
@@ -102,6 +122,9 @@ class Annotator(QtCore.QObject):
         self.file_key = lambda doc: None  # the project key of a document's annotation files (set by the projects)
         self.saved_annotations = lambda: iter(())  # () -> (ProjectImage, loader) of the project, lazily (set by the projects)
         self.preparing: set[Path] = set()  # images whose new annotation is being built
+        # image → (session, model, classes) whose reference (the prediction) is being made on the job thread
+        self._references_pending: dict[Path, tuple] = {}
+        self._counting: set = set()  # (ChangeTally, its plan) being counted on the job thread
         # starts offered by others: source → (available(doc) -> bool, label(doc) -> (H, W) ints, run on a
         # job thread); the project head registers "head" (qgn_studio.head_controller)
         self.extra_sources: dict = {}
@@ -387,20 +410,7 @@ class Annotator(QtCore.QObject):
         """``doc``'s prediction as a map of the annotations' classes (the model's classes by name
         when the two sets differ, e.g. a project's), or None when there is none of ``shape``. Runs on
         the job thread: ``doc.result`` is read once (the UI thread may drop it meanwhile)."""
-        result = doc.result
-        if result is None or result.label.shape != tuple(shape):
-            return None
-        label = result.label
-        model_classes = getattr(self.workspace.model_info, "classes", None)
-        if (model_classes is not None and self.classes is not None
-                and tuple(model_classes.names) != tuple(self.classes.names) and not compatible(model_classes, self.classes)):
-            from qgn.classes_edit import relabel_by_name
-
-            try:
-                label = relabel_by_name(label, model_classes, self.classes)
-            except ValueError:
-                return None
-        return label
+        return in_classes(doc.result, shape, getattr(self.workspace.model_info, "classes", None), self.classes)
 
     def _prepare_image_tools(self, doc) -> None:
         """Over-segment the image in the background, so the superpixel tool is ready when wanted."""
@@ -420,19 +430,62 @@ class Annotator(QtCore.QObject):
     def result_ready(self, doc) -> None:
         """A prediction arrived for ``doc``: the reference of its annotation (in the annotation's
         classes; again after the model changed), or its start."""
-        session = doc.annotation
-        model = self._model_key()
-        if session is not None and doc.result is not None and (
-                session.reference is None or getattr(session, "reference_model", model) != model):
-            reference = self.prediction_in_classes(doc, session.shape)
-            if reference is not None:
-                session.set_reference(reference)
-                session.reference_model = model
-                self.canvas.refresh_layers(force=("changed",))
-                self._summary_timer.start()
+        self._refresh_reference(doc)
         if self.enabled and doc is self.workspace.current:
             self.ensure_session(doc)
         self._update_panel_sources(doc)
+
+    def _refresh_reference(self, doc) -> None:
+        """``doc``'s annotation compares with its prediction of the model in use: when it has none
+        yet or one of another model, the prediction in the annotation's classes (relabelled by name
+        when the model's differ: ~0.7-1.5 s for a 24-megapixel map, which held the UI thread when
+        done here), its copy and the first count of changed pixels are made on the job thread; the
+        old reference stays until they arrive (the summary says it is being compared)."""
+        session, result, model, classes = doc.annotation, doc.result, self._model_key(), self.classes
+        if session is None or result is None or not (
+                session.reference is None or getattr(session, "reference_model", model) != model):
+            return
+        key = (session, model, classes)
+        if self._references_pending.get(doc.path) == key:
+            return  # on its way
+        self._references_pending[doc.path] = key
+        model_classes = getattr(self.workspace.model_info, "classes", None)
+        label, level, version = session.label, self.tools.level, session.version
+
+        def make():
+            reference = AnnotationSession.reference_for(in_classes(result, label.shape, model_classes, classes), label)
+            changes = ChangeTally()  # as of ``version``: kept only when no edit came meanwhile
+            if reference is not None:
+                changes.pixels(label, reference, version)
+                changes.cells(label, reference, level, version)
+            return reference, changes
+
+        def made(out) -> None:
+            if self._references_pending.get(doc.path) is not key:
+                return  # another is on its way (the model or the classes changed again)
+            del self._references_pending[doc.path]
+            reference, changes = out
+            if doc.annotation is not session or self._model_key() != model or self.classes is not classes:
+                self._refresh_reference(doc)  # things moved on: again, from what there is now
+                return
+            if reference is None:
+                self._summary_timer.start()
+                return
+            session.set_reference(reference, own=True)
+            session.reference_model = model
+            counted = session.version == version and session.label is label
+            session.changes = changes if counted else ChangeTally()  # (else counted in the background)
+            self.canvas.refresh_layers(force=("changed",))
+            self._summary_timer.start()
+
+        def failed(message: str) -> None:
+            if self._references_pending.get(doc.path) is key:
+                del self._references_pending[doc.path]
+            if message != STOPPED:  # (the window closed)
+                self._warn(f"{doc.name}: cannot compare with the new prediction: {message}")
+
+        self.jobs.submit(make, made, failed, "Comparing with the new prediction")
+        self._summary_timer.start()
 
     def ensure_session(self, doc) -> AnnotationSession | None:
         """``doc``'s annotation, started from the prediction when it has none yet (None while the
@@ -506,6 +559,8 @@ class Annotator(QtCore.QObject):
         self.unreadable.pop(doc.path, None)  # the user chose to start over
         self.preparing.add(doc.path)
 
+        level = self.tools.level
+
         def build():
             annotation = self._label_from(doc, source, path)
             classes = annotation.classes
@@ -513,13 +568,18 @@ class Annotator(QtCore.QObject):
             # the prediction in the annotation's classes, for "changed vs prediction": relabelling a
             # 24-megapixel map by name held the UI thread for 1.5 s when done in _install
             model = self._model_key()
-            return annotation, pyramid, (self.prediction_in_classes(doc, annotation.shape), model)
+            reference = AnnotationSession.reference_for(self.prediction_in_classes(doc, annotation.shape), annotation.label)
+            changes = ChangeTally()  # the first "changed vs prediction" count: the whole map once
+            if reference is not None:
+                changes.pixels(annotation.label, reference, 0)
+                changes.cells(annotation.label, reference, level, 0)
+            return annotation, pyramid, (reference, model), changes
 
         def built(result) -> None:
             self.preparing.discard(doc.path)
             if doc.annotation is None and doc in self.workspace.docs:
-                annotation, pyramid, reference = result
-                self._install(doc, annotation, pyramid, source=source, made_reference=reference)
+                annotation, pyramid, reference, changes = result
+                self._install(doc, annotation, pyramid, source=source, made_reference=reference, changes=changes)
 
         def failed(message: str) -> None:
             self.preparing.discard(doc.path)
@@ -535,39 +595,85 @@ class Annotator(QtCore.QObject):
         self.jobs.submit(build, built, failed, "Preparing the annotation")
         self._update_status()
 
+    def preparer(self, doc, dirty: bool = False, classes=None):
+        """(UI thread) a function for the job thread that reads a map's file: ``prepare(label)`` makes
+        what ``adopt(doc, label, ..., dirty, classes, prepared=...)`` would make on the UI thread —
+        the annotation (its check and copy), its live pyramid, the prediction in the annotations'
+        classes, its copy in the label dtype and the first "changed vs prediction" count; None when
+        it cannot (``adopt`` then makes them, and says why not). On a 24-megapixel map they held the
+        UI thread 60-100 ms (1.5 s where the model's classes differ) at every saved annotation opened,
+        every return to an image whose map was closed (``_keep_maps_in_budget``) and every autosave
+        restored; ``adopt`` uses them only when the classes and the model are still the same."""
+        from qgn.annotation import Annotation
+
+        own = classes if classes is not None else self.classes
+        reference_classes, model, level = self.classes, self._model_key(), self.tools.level
+        model_classes = getattr(self.workspace.model_info, "classes", None)
+        version = 1 if dirty else 0  # the session's version once installed (``mark_unsaved``: one more)
+
+        def prepare(label):
+            if label is None or own is None:
+                return None
+            try:
+                annotation = Annotation(label, own, "import")
+                pyramid = LivePyramid(annotation.label, own.num_classes, own.ignore_index)
+                # doc.result read once: the UI thread may drop it meanwhile
+                reference = AnnotationSession.reference_for(
+                    in_classes(doc.result, annotation.shape, model_classes, reference_classes), annotation.label)
+                changes = ChangeTally()
+                if reference is not None:
+                    changes.pixels(annotation.label, reference, version)
+                    changes.cells(annotation.label, reference, level, version)
+            except Exception:  # (an unreadable map: ``adopt`` says so, as without this)
+                return None
+            return SimpleNamespace(label=label, annotation=annotation, pyramid=pyramid, reference=(reference, model),
+                                   reference_classes=reference_classes, changes=changes)
+        return prepare
+
     def adopt(self, doc, label: np.ndarray, source: str = "saved", dirty: bool = False,
-              classes=None) -> AnnotationSession | None:
+              classes=None, prepared=None) -> AnnotationSession | None:
         """Install a label map read from disk (a project's saved annotation or a recovered
         autosave) as ``doc``'s annotation. ``dirty``: it is not saved yet (a recovered autosave);
-        ``classes``: the map's class set (default: the annotations')."""
+        ``classes``: the map's class set (default: the annotations'); ``prepared``: what a
+        ``preparer`` made of ``label`` on the job thread."""
         from qgn.annotation import Annotation
 
         self.loading.discard(doc.path)
         if doc.annotation is not None:
             return doc.annotation
+        own = classes if classes is not None else self.classes
+        if prepared is not None and (prepared.label is not label or prepared.annotation.classes is not own):
+            prepared = None  # the classes changed meanwhile: made here, as they are now
+        made_reference = changes = None
+        if prepared is not None and prepared.reference_classes is self.classes:
+            made_reference, changes = prepared.reference, prepared.changes  # (ignored if the model changed)
         try:
-            annotation = Annotation(label, classes if classes is not None else self.classes, "import")
+            annotation = prepared.annotation if prepared is not None else Annotation(label, own, "import")
             if doc.size is not None and annotation.shape != doc.size:
                 raise ValueError(f"it is {annotation.shape[1]}×{annotation.shape[0]}, the image "
                                  f"{doc.size[1]}×{doc.size[0]}")
         except Exception as exc:
             self._warn(f"{doc.name}: the {SOURCE_TEXT.get(source, source)} cannot be used: {describe_error(exc)}")
             return None
-        session = self._install(doc, annotation, source=source)
+        pyramid = prepared.pyramid if prepared is not None else None
+        session = self._install(doc, annotation, pyramid, source=source, made_reference=made_reference, changes=changes)
         if dirty:
             session.mark_unsaved()  # not in the project's annotation file yet
         self._update_status()
         return session
 
     def _install(self, doc, annotation, pyramid=None, source: str = "prediction",
-                 made_reference: tuple | None = None) -> AnnotationSession:
+                 made_reference: tuple | None = None, changes=None) -> AnnotationSession:
         """``made_reference``: (the prediction in the annotation's classes, the model it is of),
-        made off the UI thread; made here when not given, none, or of a model no longer in use."""
-        if made_reference is not None and made_reference[0] is not None and made_reference[1] == self._model_key():
-            reference = made_reference[0]
+        made off the UI thread; made here when not given, none, or of a model no longer in use.
+        ``changes``: the ``ChangeTally`` that counted the map against that reference (job thread)."""
+        own = made_reference is not None and made_reference[0] is not None and made_reference[1] == self._model_key()
+        if own:
+            reference = made_reference[0]  # a private copy in the label dtype (``AnnotationSession.reference_for``)
         else:
             reference = self.prediction_in_classes(doc, annotation.shape)
-        session = AnnotationSession(doc.path, annotation, reference, origin=source, pyramid=pyramid, parent=self)
+        session = AnnotationSession(doc.path, annotation, reference, origin=source, pyramid=pyramid, parent=self,
+                                    own_reference=own, changes=changes if own else None)
         session.reference_model = self._model_key() if reference is not None else None
         doc.annotation = session
         self.undo_group.addStack(session.undo)
@@ -1090,12 +1196,44 @@ class Annotator(QtCore.QObject):
             self.panel.set_changed_summary("<span style='color:#9a9a9a'>No prediction to compare with yet</span>")
             return
         level, label, reference, version = self.tools.level, session.label, session.reference, session.version
+        pending = self._references_pending.get(doc.path)
+        if pending is not None and pending[0] is session:
+            self.panel.set_changed_summary("<span style='color:#9a9a9a'>Comparing with the new prediction…</span>")
+            return
+        if not session.changes.counted(label, reference, level, version):
+            # a level not counted yet ([ ]), or a map counted anew: the whole map, ~50 ms at 24 MP
+            self._count_changes(session, level)
+            self.panel.set_changed_summary(f"<span style='color:#9a9a9a'>Counting the changed {1 << level}×{1 << level}-px "
+                                           "cells…</span>")
+            return
         pixels = session.changes.pixels(label, reference, version)  # the rows edited since the last count
         cells = session.changes.cells(label, reference, level, version)
         share = 100 * pixels / session.label.size
         self.panel.set_changed_summary(
             f"Changed vs prediction: <b>{pixels:,} px</b> ({share:.1f} %) in <b>{cells:,}</b> cells of "
             f"{1 << level}×{1 << level} px")
+
+    def _count_changes(self, session, level: int) -> None:
+        """Count what ``session.changes`` lacks for ``level`` on the job thread (``ChangeTally.plan``),
+        then show the summary."""
+        changes, label, reference = session.changes, session.label, session.reference
+        plan = changes.plan(label, reference, level, session.version)
+        key = (changes, plan)
+        if key in self._counting:
+            return  # on its way
+        self._counting.add(key)
+
+        def counted(counts) -> None:
+            self._counting.discard(key)
+            changes.adopt(label, reference, counts)
+            self._update_summary()  # (counts again if things moved on meanwhile)
+
+        def failed(message: str) -> None:
+            self._counting.discard(key)
+            if message != STOPPED:  # (the window closed)
+                self._warn(f"Cannot count the changed cells: {message}")
+
+        self.jobs.submit(lambda: ChangeTally.count(label, reference, plan), counted, failed, "Counting changed cells")
 
     def _warn(self, text: str) -> None:
         self.workspace.warn(text, "annotate")

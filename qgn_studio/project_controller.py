@@ -140,6 +140,8 @@ class ProjectController(QtCore.QObject):
         self._autosave_wanted = False  # an autosave asked for while it was open: run after a "Cancel"
         self._closed = False  # the window closed (``closed``): no retry is started any more
         self._spare_copy = None  # an autosave's copy its write is done with: the next one copies into it
+        self._spare_wanted = None  # (shape, dtype) of a spare being made on the job thread (``_prepare_spare``)
+        self._copies_out = 0  # autosave copies in writes not ended yet (each gives its copy back as the spare)
         self.watch = QtCore.QTimer(self)
         self.watch.setInterval(WATCH_MS)
         self.watch.timeout.connect(self.check_project_on_disk)
@@ -262,6 +264,7 @@ class ProjectController(QtCore.QObject):
         autosave is not put off again, so steady work (a stroke a second) is autosaved too."""
         if not self.timer.isActive():
             self.timer.start()
+        self._prepare_spare(_session.label)
 
     def autosave_now(self) -> None:
         """Write every annotation with edits not yet autosaved (copies; written on the job thread).
@@ -304,7 +307,11 @@ class ProjectController(QtCore.QObject):
                     self._drop_spare(project, path)
                 return target, saved, added and target is self.project
 
-            def failed(message: str, resolve=resolve) -> None:
+            def failed(message: str, resolve=resolve, label=label) -> None:
+                self._copies_out -= 1
+                # the write ended (or never ran): nothing else holds its copy, which the retry (every
+                # 10 s, no edit between: no spare made meanwhile) copies into, not afresh on this thread
+                self._spare_copy = label
                 if isinstance(resolve, _Lookup) and resolve.error is not None:
                     self._nowhere_to_autosave(resolve)
                 else:
@@ -312,6 +319,7 @@ class ProjectController(QtCore.QObject):
 
             def done(result, s=session, v=version, doc=doc, label=label, project=self.project):
                 target, saved, added = result
+                self._copies_out -= 1
                 self._found(target, project)
                 self._streaks.difference_update({"autosave", "nowhere"})  # a failure from now on is news again
                 self._spare_copy = label  # written: nothing else holds it
@@ -320,6 +328,7 @@ class ProjectController(QtCore.QObject):
                 if added:
                     self._told_added_back(doc)
 
+            self._copies_out += 1
             self.jobs.submit(write, done, failed, "Autosaving")
             submitted = True
         if submitted:
@@ -387,6 +396,40 @@ class ProjectController(QtCore.QObject):
             text = f"No autosave of the read-only project: {why}; tried again every {AUTOSAVE_RETRY_MS // 1000} s"
         self._write_failed(text, streak="nowhere")
         self._retry_later()
+
+    def _prepare_spare(self, label) -> None:
+        """Make the memory the next autosave copies ``label`` into on the job thread (its pages
+        faulted in there, a band at a time), unless a spare of its shape and dtype is kept or on
+        its way, or an autosave's write will give its copy back: the first autosave of a 6000×4000
+        map held the UI thread 60-85 ms on a fresh copy."""
+        shape, dtype = label.shape, label.dtype
+        spare = self._spare_copy
+        if (spare is not None and spare.shape == shape and spare.dtype == dtype) or self._spare_wanted == (shape, dtype) \
+                or self._copies_out > 0:
+            return
+        self._spare_wanted = (shape, dtype)
+
+        def make():
+            import numpy as np
+
+            made = np.empty(shape, dtype)
+            rows = max(1, (1 << 20) // max(1, made[:1].nbytes))  # about 1 MB a band
+            for y in range(0, shape[0], rows):
+                made[y:y + rows] = 0
+            return made
+
+        def done(made) -> None:
+            if self._spare_wanted == (shape, dtype):
+                self._spare_wanted = None
+            spare = self._spare_copy
+            if spare is None or spare.shape != shape or spare.dtype != dtype:
+                self._spare_copy = made
+
+        def failed(_message: str) -> None:  # no memory for it now: the autosave copies afresh, as before
+            if self._spare_wanted == (shape, dtype):
+                self._spare_wanted = None
+
+        self.jobs.submit(make, done, failed, "Preparing the autosave")
 
     def _copy_of(self, label):
         """A copy of ``label`` for a write on the job thread: into the last autosave's copy when
@@ -948,17 +991,20 @@ class ProjectController(QtCore.QObject):
             self._warn(f"{doc.name}: the saved annotation cannot be read: {message}. It is kept as it is; "
                        "editing starts only when you choose a start in the Annotate panel")
 
+        prepare = annotator.preparer(doc)  # its session's parts, made on the job thread too
+
         def load(versions=self._versions, unused=self._unused):
             versions[doc.path] = project.annotation_version(image)  # first: a save in between is then a conflict
             unused.discard(doc.path)  # read again (after a class edit that fixed it): used, unless it misfits
-            return project.load_annotation(image), project.image_file_changed(image)
+            label = project.load_annotation(image)
+            return label, project.image_file_changed(image), prepare(label)
 
         def loaded(result) -> None:
-            label, changed = result
+            label, changed, prepared = result
             fresh = doc.annotation
             if over_fresh and label is not None and fresh is not None and not fresh.dirty:
                 self.annotator.forget([doc])  # started from the prediction while the file was read
-            self._adopt(doc, label, "saved", False)
+            self._adopt(doc, label, "saved", False, prepared=prepared)
             if changed and label is not None:
                 self._warn(f"{doc.name}: the image file is not the one its annotation was saved for ({changed}): "
                            "was it swapped or replaced? The annotation shown may be another image's; it is kept as "
@@ -992,8 +1038,9 @@ class ProjectController(QtCore.QObject):
         what = "recovered autosave" if source == "recovered" else "saved annotation"
         self._warn(f"{doc.name}: the {what} cannot be used: {message}. It is kept as it is")
 
-    def _adopt(self, doc, label, source: str, dirty: bool, classes=None) -> None:
-        """Install ``label`` (read from disk; of ``classes``, default the annotations') as ``doc``'s map."""
+    def _adopt(self, doc, label, source: str, dirty: bool, classes=None, prepared=None) -> None:
+        """Install ``label`` (read from disk; of ``classes``, default the annotations') as ``doc``'s map;
+        ``prepared``: what ``Annotator.preparer`` made of it on the job thread."""
         annotator = self.annotator
         annotator.loading.discard(doc.path)
         if label is None:
@@ -1008,7 +1055,7 @@ class ProjectController(QtCore.QObject):
             session.mark_unsaved()
             annotator.refresh_status()
         else:
-            annotator.adopt(doc, label, source, dirty, classes)
+            annotator.adopt(doc, label, source, dirty, classes, prepared=prepared)
             self.workspace.document_updated(doc)
             if dirty:
                 self.timer.start()
@@ -1149,15 +1196,18 @@ class ProjectController(QtCore.QObject):
             spare = str(self.project.root) if project is self._stand_in and not self._read_only else None
 
             def recover(im=im, path=doc.path, versions=self._versions if project is self.project else {},
-                        autosaved=self._autosaved, spare=spare):
+                        autosaved=self._autosaved, spare=spare,
+                        prepare=self.annotator.preparer(doc, True, project.classes)):
                 versions[path] = project.recovery_base(im)  # None: a newer save elsewhere, kept by ours
                 autosaved[(str(project.root), path)] = project.autosave_version(im)  # restored: this window's now
                 if spare is not None:  # goes once the project has these edits
                     self._spares[(spare, path)] = project
-                return project.recover(im)
+                label = project.recover(im)
+                return label, prepare(label)  # its session's parts, made here too
 
             self.jobs.submit(recover,
-                             lambda label, doc=doc: self._adopt(doc, label, "recovered", True, project.classes),
+                             lambda result, doc=doc: self._adopt(doc, result[0], "recovered", True, project.classes,
+                                                                 prepared=result[1]),
                              lambda message, doc=doc: self._recover_failed(doc, message), "Restoring an autosave")
 
     def _recover_failed(self, doc, message: str) -> None:

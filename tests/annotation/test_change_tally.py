@@ -46,3 +46,44 @@ def test_an_edit_not_reported_or_a_new_reference_is_counted_anew():
     other = np.ones_like(reference)  # the prediction came again, another map, same version
     assert tally.pixels(label, other, 3) == brute(label, other, 0)[0]
     assert tally.cells(label, other, 3, 3) == brute(label, other, 3)[1]
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (200, 31), (130, 70)])
+def test_a_count_made_elsewhere_while_edits_go_on_is_exact_once_adopted(shape, monkeypatch):
+    """A level not counted yet ([ ]) is counted on the job thread: ``plan`` on the thread that
+    edits, ``count`` on another (which may read rows mid-edit: here a half-applied edit), ``adopt``
+    back; the rows edited from the plan on are counted again, so the answers equal a fresh count.
+    A count planned before everything was to be counted anew (another reference) is not kept."""
+    rng = np.random.default_rng(shape[0])
+    reference = rng.integers(0, 4, shape).astype(np.uint8)
+    label = reference.copy()
+    label[3:9, 4:20] = 3
+    tally, version, h = ChangeTally(), 0, shape[0]
+    assert not tally.counted(label, reference, 2, version)
+    plan = tally.plan(label, reference, 2, version)
+    half = label.copy()  # what the other thread read: an edit applied to half its rows
+    y0, y1 = h // 3, h // 3 + 10
+    half[y0:y0 + 5, :] = 1
+    counts = ChangeTally.count(half, reference, plan)
+    label[y0:y1, :] = 1  # the edit, on the editing thread, after the plan
+    version += 1
+    tally.touched(y0, y1, version)
+    assert tally.adopt(label, reference, counts)
+    assert tally.counted(label, reference, 2, version)
+    import qgn.annotation.changes as changes_module
+
+    cells_of_size = changes_module.changed_cells_of_size
+
+    def no_whole_map(label_rows, reference_rows, size):
+        assert label_rows.shape[0] < h, "the whole map counted again"
+        return cells_of_size(label_rows, reference_rows, size)
+
+    monkeypatch.setattr(changes_module, "changed_cells_of_size", no_whole_map)
+    assert (tally.pixels(label, reference, version), tally.cells(label, reference, 2, version)) == \
+        brute(label, reference, 2)
+    monkeypatch.undo()
+    assert not tally.counted(label, reference, 4, version)
+    stale = ChangeTally.count(label, reference, tally.plan(label, reference, 4, version))
+    other = np.ones_like(reference)
+    assert tally.pixels(label, other, version) == brute(label, other, 0)[0]  # everything anew
+    assert not tally.adopt(label, reference, stale) and not tally.counted(label, other, 4, version)

@@ -340,6 +340,164 @@ def test_the_prediction_in_the_annotations_classes_is_made_off_the_ui_thread(qtb
     np.testing.assert_array_equal(session.label, expected)  # started from the same prediction
 
 
+def test_the_reference_and_its_first_count_are_made_on_the_job_thread_and_kept(qtbot, window, model_path, samples, monkeypatch):
+    """Pressing A: the prediction "changed vs prediction" compares with is copied into the label
+    dtype on the job thread, and the session keeps that copy (a second copy on the UI thread held it
+    60-75 ms for a 24-megapixel photo); the first count of changed cells (the whole map) is made there
+    too (~50 ms). The reference stays the prediction while the map is painted, and the count follows."""
+    import threading
+
+    from qgn_studio.annotation_doc import AnnotationSession
+
+    made = []
+    reference_for = getattr(AnnotationSession, "reference_for", None)
+
+    def recording(reference, label):
+        made.append((reference_for(reference, label), threading.current_thread() is threading.main_thread()))
+        return made[-1][0]
+
+    import qgn.annotation.changes as changes
+
+    counted = []  # (on the UI thread, rows) of each count of changed cells
+    cells_of_size = changes.changed_cells_of_size
+
+    def counting(label, reference, size):
+        counted.append((threading.current_thread() is threading.main_thread(), label.shape[0]))
+        return cells_of_size(label, reference, size)
+
+    monkeypatch.setattr(AnnotationSession, "reference_for", staticmethod(recording), raising=False)  # (new here)
+    monkeypatch.setattr(changes, "changed_cells_of_size", counting)
+    window.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    window.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: window.current.annotation is not None, timeout=WAIT_MS)
+    session = window.current.annotation
+    text = window.annotator.panel.changed_text
+    qtbot.waitUntil(lambda: "Changed vs prediction" in text.text(), timeout=WAIT_MS)
+    assert "<b>0 px</b>" in text.text()
+    assert counted == [(False, SIZE[0])], counted  # the whole map once, on the job thread; the summary reuses it
+    assert [on_ui for _, on_ui in made] == [False]
+    assert session.reference is made[0][0]  # kept, not copied again
+    assert session.reference.dtype == session.label.dtype
+    prediction = window.current.result.label
+    assert not np.shares_memory(session.reference, prediction) and not np.shares_memory(session.reference, session.label)
+    from studio_steps import paint
+
+    paint(window, 0, (int(session.label[2, 2]) + 1) % session.classes.num_classes, [(2, 2), (40, 2)])
+    assert session.version > 0
+    np.testing.assert_array_equal(session.reference, prediction)
+    pixels = int((session.label != session.reference).sum())
+    assert pixels > 0
+    qtbot.waitUntil(lambda: f"<b>{pixels:,} px</b>" in text.text(), timeout=WAIT_MS)
+
+
+def test_a_new_models_prediction_in_the_annotations_classes_is_made_off_the_ui_thread(qtbot, window, model_path, samples,
+                                                                                      monkeypatch, tmp_path):
+    """The model changed while annotating in classes other than the model's: the new prediction,
+    relabelled by name into the annotation's classes, becomes what "changed vs prediction" compares
+    with; that relabelling (0.7-1.5 s for a 24-megapixel photo), its copy and the first count were
+    made on the UI thread in ``result_ready``. They are made on the job thread; the reference and the
+    summary are the same."""
+    import shutil
+    import threading
+
+    import qgn.annotation.changes as changes
+    import qgn.classes_edit as classes_edit
+    from qgn.classes import ClassSet
+    from studio_steps import paint
+
+    on_ui_thread = []  # (what, on the UI thread)
+    relabel, cells_of_size = classes_edit.relabel_by_name, changes.changed_cells_of_size
+
+    def relabelling(*args, **kwargs):
+        on_ui_thread.append(("relabel", threading.current_thread() is threading.main_thread()))
+        return relabel(*args, **kwargs)
+
+    def counting(label, reference, size):
+        if label.shape[0] == SIZE[0]:  # the whole map
+            on_ui_thread.append(("count", threading.current_thread() is threading.main_thread()))
+        return cells_of_size(label, reference, size)
+
+    monkeypatch.setattr(classes_edit, "relabel_by_name", relabelling)
+    monkeypatch.setattr(changes, "changed_cells_of_size", counting)
+    window.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    model = window.model_info.classes
+    order = list(reversed(range(model.num_classes)))  # the model's classes in another order, and one more
+    window.annotator.set_classes(ClassSet(tuple(model.names[i] for i in order) + ("puddle",),
+                                          tuple(model.palette[i] for i in order) + ((0, 90, 200),), model.ignore_index))
+    window.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: window.current.annotation is not None, timeout=WAIT_MS)
+    session, doc = window.current.annotation, window.current
+    paint(window, 1, len(order), [(4, 4), (60, 30)])  # a puddle
+    window.jobs.wait_idle()
+    old_key, old_reference = session.reference_model, session.reference
+    other = tmp_path / "other" / model_path.name  # the same model, from another file: a new prediction
+    other.parent.mkdir()
+    shutil.copy(model_path, other)
+    shutil.copy(model_path.with_suffix(".json"), other.with_suffix(".json"))
+    on_ui_thread.clear()
+    window.load_model(other)
+    qtbot.waitUntil(lambda: session.reference_model not in (None, old_key), timeout=WAIT_MS)
+    assert session.reference_model == window.annotator._model_key()
+    assert session.reference is not old_reference
+    assert ("relabel", False) in on_ui_thread and ("count", False) in on_ui_thread, on_ui_thread
+    assert not any(on_ui for _, on_ui in on_ui_thread), on_ui_thread
+    prediction = doc.result.label
+    expected = np.array([order.index(v) if v < model.num_classes else v for v in range(256)])[prediction]
+    np.testing.assert_array_equal(session.reference, expected)
+    assert session.reference.dtype == session.label.dtype
+    text = window.annotator.panel.changed_text
+    pixels = int((session.label != expected).sum())
+    assert pixels > 0
+    qtbot.waitUntil(lambda: f"<b>{pixels:,} px</b>" in text.text(), timeout=WAIT_MS)
+
+
+def test_a_level_not_counted_yet_is_counted_off_the_ui_thread_and_never_shown_wrong(qtbot, window, model_path, samples,
+                                                                                     monkeypatch):
+    """[ and ] to a level whose cells were not counted yet counted the whole map on the UI thread
+    (~50 ms at 24 MP). It is counted on the job thread: until it arrives the summary says it is
+    counting, and every summary shown says what a fresh count of the map at the level shown says."""
+    import threading
+
+    import qgn.annotation.changes as changes
+    from qgn.annotation import changed_cells
+    from studio_steps import paint
+
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    annotator = window.annotator
+    paint(window, 2, (int(session.label[2, 2]) + 1) % session.classes.num_classes, [(2, 2), (70, 40)])
+    text = annotator.panel.changed_text
+    qtbot.waitUntil(lambda: "cells of 4×4 px" in text.text(), timeout=WAIT_MS)
+    counted = []  # on the UI thread, for each count of the whole map
+    cells_of_size = changes.changed_cells_of_size
+
+    def counting(label, reference, size):
+        if label.shape[0] == SIZE[0]:
+            counted.append(threading.current_thread() is threading.main_thread())
+        return cells_of_size(label, reference, size)
+
+    shown = []  # (level, text) of every summary shown
+    summary = annotator.panel.set_changed_summary
+    monkeypatch.setattr(changes, "changed_cells_of_size", counting)
+    monkeypatch.setattr(annotator.panel, "set_changed_summary",
+                        lambda html: (shown.append((annotator.tools.level, html)), summary(html)))
+    for level in (4, 0, 2, 4):
+        annotator.tools.set_level(level)
+        size = 1 << level
+        qtbot.waitUntil(lambda: f"cells of {size}×{size} px" in text.text(), timeout=WAIT_MS)
+    assert counted == [False, False], counted  # levels 4 and 0 once each, on the job thread; 2 was counted at A
+    assert any("Counting" in html for _, html in shown)
+    pixels = int((session.label != session.reference).sum())
+    for level, html in shown:
+        if "Changed vs prediction" in html:
+            cells = int(changed_cells(session.label, session.reference, level).sum())
+            assert f"<b>{pixels:,} px</b>" in html and f"<b>{cells:,}</b> cells of {1 << level}×{1 << level} px" in html, \
+                (level, html)
+        else:
+            assert "Counting" in html, html
+
+
 class PredictionDroppedMeanwhile:
     """``doc`` as a job thread sees it when the UI thread drops its prediction (the window keeps a
     few images' results: ``_keep_recent_results``) right after the job first looked at it."""
@@ -381,6 +539,8 @@ def test_the_changed_summary_follows_strokes_undo_and_level_as_a_fresh_count(qtb
 
     def shown_and_counted(level):
         annotator._update_summary()  # (what the 150-ms timer after an edit runs)
+        # a level not counted yet is counted on the job thread ("Counting…" meanwhile)
+        qtbot.waitUntil(lambda: "Changed vs prediction" in annotator.panel.changed_text.text(), timeout=WAIT_MS)
         text = annotator.panel.changed_text.text()
         diff = session.label != session.reference
         pixels, cells = int(np.count_nonzero(diff)), int(changed_cells(session.label, session.reference, level).sum())

@@ -112,3 +112,40 @@ def test_a_stroke_flung_far_outside_walks_only_the_cells_near_the_image(qtbot, m
     expected = np.zeros((40, 50), np.uint8)
     expected[10, 10:] = 2  # the segment rises 2 px over a million: row 10 across the image
     assert np.array_equal(session.label, expected)
+
+
+def test_the_pyramid_of_a_whole_map_is_built_in_bands_and_equals_the_whole_build(monkeypatch):
+    """Built in one call, a 24-megapixel map's pyramid held the interpreter lock 20-55 ms at a time
+    on the job thread when A was pressed (the UI thread waited for it). It is built in bands of
+    root-block rows, each no bigger than ``BUILD_PIXELS``, and equals ``build_tpyramid`` of the whole
+    edge-padded map (codes; leaves from the codes' own definition) for sizes that do and do not fill
+    their last band or root block."""
+    import qgn_studio.annotation_doc as annotation_doc
+    from qgn.quadtree.tpyramid import COMPOSITE, build_tpyramid
+
+    built = []
+    whole = annotation_doc.build_tpyramid
+
+    def recording(padded, *args):
+        built.append(padded.size)
+        return whole(padded, *args)
+
+    monkeypatch.setattr(annotation_doc, "build_tpyramid", recording)
+    monkeypatch.setattr(LivePyramid, "BUILD_PIXELS", 96 * 64, raising=False)  # (new here)
+    rng = np.random.default_rng(3)
+    for h, w in ((200, 130), (64, 64), (31, 33), (1, 1)):
+        label = ((np.arange(w)[None] // 11 + np.arange(h)[:, None] // 7) % 4).astype(np.uint8)
+        label[rng.random((h, w)) < 0.02] = CLASSES.ignore_index
+        built.clear()
+        pyramid = LivePyramid(label, CLASSES.num_classes, CLASSES.ignore_index)
+        padded_w = -(-w // 32) * 32
+        assert max(built) <= max(96 * 64, 32 * padded_w) and sum(built) == -(-h // 32) * 32 * padded_w, built
+        padded = np.pad(label, ((0, -h % 32), (0, -w % 32)), mode="edge")
+        levels = [np.asarray(level) for level in build_tpyramid(padded, CLASSES.num_classes, CLASSES.ignore_index,
+                                                                NUM_LEVELS).levels]
+        for lv in range(NUM_LEVELS):
+            np.testing.assert_array_equal(pyramid.codes[lv], levels[lv])
+            leaf = levels[lv] != COMPOSITE
+            if lv < NUM_LEVELS - 1:
+                leaf &= np.repeat(np.repeat(levels[lv + 1] == COMPOSITE, 2, axis=0), 2, axis=1)
+            np.testing.assert_array_equal(pyramid.leaves[lv], leaf)

@@ -126,6 +126,108 @@ def test_switching_images_reads_each_saved_annotation_once_shown(make_parts, sce
     assert not doc.annotation.dirty and first.annotation is None  # the first image has no saved map
 
 
+class OnWhichThread:
+    """Records, for each making of an opened map's parts (its check and copy as an ``Annotation``,
+    its live pyramid, the reference's copy in the label dtype, a count of changed cells), whether
+    it ran on the UI thread; ``references``: the copies made."""
+
+    def __init__(self, monkeypatch):
+        import threading
+
+        import qgn.annotation.annotation as annotation_module
+        import qgn.annotation.changes as changes_module
+        from qgn_studio.annotation_doc import AnnotationSession, LivePyramid
+
+        self.made, self.references = [], []
+
+        def on_ui() -> bool:
+            return threading.current_thread() is threading.main_thread()
+
+        check_label, cells_of_size = annotation_module.check_label, changes_module.changed_cells_of_size
+        pyramid_init, reference_for = LivePyramid.__init__, AnnotationSession.reference_for
+
+        def checking(*args, **kwargs):
+            self.made.append(("annotation", on_ui()))
+            return check_label(*args, **kwargs)
+
+        def building(pyramid, *args, **kwargs):
+            self.made.append(("pyramid", on_ui()))
+            return pyramid_init(pyramid, *args, **kwargs)
+
+        def copying(reference, label):
+            self.made.append(("reference", on_ui()))
+            self.references.append(reference_for(reference, label))
+            return self.references[-1]
+
+        def counting(*args):
+            self.made.append(("count", on_ui()))
+            return cells_of_size(*args)
+
+        monkeypatch.setattr(annotation_module, "check_label", checking)
+        monkeypatch.setattr(LivePyramid, "__init__", building)
+        monkeypatch.setattr(AnnotationSession, "reference_for", staticmethod(copying))
+        monkeypatch.setattr(changes_module, "changed_cells_of_size", counting)
+
+
+def test_a_saved_annotation_opened_is_made_ready_on_the_job_thread(make_parts, scenes_project, qtbot, monkeypatch):
+    """Opening a project image's saved annotation (also on every return to an image whose map was
+    closed to keep within the memory budget): its check and copy, its live pyramid, the prediction's
+    copy in the label dtype and the first "changed vs prediction" count held the UI thread 60-100 ms
+    for a 24-megapixel map (review of uistall). They are made on the job thread that read the file;
+    the session is as before: the saved map, compared with the prediction, not dirty, no undo steps."""
+    image = scenes_project.images[0]
+    saved = np.full((96, 128), 2, np.uint8)
+    saved[:8] = 0
+    scenes_project.save_annotation(image, saved)
+    prediction = np.ones((96, 128), np.int64)
+    prediction[40:] = 2
+    parts = make_parts()
+    parts.projects.open_project(scenes_project.root)
+    doc = parts.workspace.docs[0]
+    doc.result = SimpleNamespace(label=prediction)  # (no model: its classes are the annotations')
+    threads = OnWhichThread(monkeypatch)
+    for visit in range(2):  # the first visit, then a return after the map was closed
+        threads.made.clear()
+        parts.projects.document_shown(doc)
+        qtbot.waitUntil(lambda: doc.annotation is not None, timeout=10_000)
+        session = doc.annotation
+        kinds = {kind for kind, _ in threads.made}
+        assert kinds == {"annotation", "pyramid", "reference", "count"}, threads.made
+        assert not any(ui for _, ui in threads.made), threads.made
+        np.testing.assert_array_equal(session.label, saved)
+        assert session.reference is threads.references[-1]  # kept, not copied again here
+        assert session.reference.dtype == session.label.dtype
+        np.testing.assert_array_equal(session.reference, prediction)
+        assert session.origin == "saved" and not session.dirty and session.undo.count() == 0
+        level = parts.annotator.tools.level
+        assert session.changes.counted(session.label, session.reference, level, session.version)
+        assert session.changes.pixels(session.label, session.reference, session.version) == \
+            int((saved != prediction).sum())
+        parts.annotator.forget([doc])
+
+
+def test_an_autosave_restored_is_made_ready_on_the_job_thread(make_parts, scenes_project, qtbot, monkeypatch):
+    """Restoring an autosave after a crash: the map's check and copy and its live pyramid are made
+    on the job thread that read it (they held the UI thread at every image restored); the
+    session is as before: the autosaved map, unsaved, no undo steps."""
+    parts = make_parts()
+    parts.projects.open_project(scenes_project.root)
+    session = parts.annotator.adopt(parts.workspace.docs[0], np.zeros((96, 128), np.uint8), "saved")
+    target = painted(session, 3, slice(10, 30), slice(20, 60))
+    parts.projects.autosave_now()
+    parts.settle(qtbot)
+    threads = OnWhichThread(monkeypatch)
+    again = make_parts(Answers(recover="restore"), "again")
+    again.projects.open_project(scenes_project.root)
+    restored = again.workspace.docs[0]
+    qtbot.waitUntil(lambda: restored.annotation is not None, timeout=10_000)
+    made = [(kind, ui) for kind, ui in threads.made if kind in ("annotation", "pyramid")]
+    assert made == [("annotation", False), ("pyramid", False)], threads.made
+    np.testing.assert_array_equal(restored.annotation.label, target)
+    assert restored.annotation.dirty and restored.annotation.origin == "recovered"
+    assert restored.annotation.undo.count() == 0
+
+
 def test_autosave_survives_a_crash_and_is_restored_then_saved(make_parts, scenes_project, qtbot):
     parts = make_parts()
     ws = parts.workspace
@@ -196,6 +298,105 @@ def test_an_autosave_copies_into_the_last_ones_map_and_each_writes_its_own(make_
     assert peak < session.label.size // 2, peak  # no copy of the 12 KB map
     np.testing.assert_array_equal(autosaved(), third)
     assert not np.array_equal(second, third)
+
+
+def test_the_first_autosave_copies_into_memory_made_on_the_job_thread(make_parts, scenes_project, qtbot):
+    """The first autosave of a map had no earlier copy to reuse: a fresh copy of a 24 MP map held
+    the UI thread 60-85 ms. The first edit has the job thread make (and fault in) the memory it
+    copies into; the autosave writes the map as it is then, and a map of another size gets its own."""
+    import threading
+    import tracemalloc
+
+    parts = make_parts()
+    parts.projects.open_project(scenes_project.root)
+    doc = parts.workspace.docs[0]
+    project = Project.open(scenes_project.root)
+    session = parts.annotator.adopt(doc, np.zeros((96, 128), np.uint8), "saved")
+    made_on = []
+    submit = parts.jobs.submit
+
+    def recording(run, done=None, failed=None, label="", *rest):
+        def watched():
+            made_on.append(threading.current_thread() is threading.main_thread())
+            return run()
+        return submit(watched if label == "Preparing the autosave" else run, done, failed, label, *rest)
+
+    parts.jobs.submit = recording
+    painted(session, 3, slice(10, 30), slice(20, 60))
+    parts.jobs.submit = submit
+    parts.settle(qtbot)
+    assert made_on == [False]
+    spare = parts.projects._spare_copy
+    assert spare is not None and spare.shape == session.label.shape and spare.dtype == session.label.dtype
+    edits = painted(session, 1, slice(50, 90), slice(0, 128))
+    held, release = threading.Event(), threading.Event()
+    parts.jobs.submit(lambda: held.set() or release.wait(30))  # the job thread waits: only the UI thread allocates
+    assert held.wait(30)
+    tracemalloc.start()
+    try:
+        parts.projects.autosave_now()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    release.set()
+    parts.settle(qtbot)
+    assert peak < session.label.size // 2, peak  # no copy of the 12 KB map on the UI thread
+    from qgn.quadtree.label_io import read_label_file
+
+    np.testing.assert_array_equal(read_label_file(project.autosave_path(project.image_for(doc.path)), project.classes),
+                                  edits)
+    assert parts.projects._spare_copy is spare  # written: kept for the next one
+
+
+def test_an_autosave_retried_after_a_failed_write_copies_into_that_writes_copy(make_parts, scenes_project, qtbot,
+                                                                               monkeypatch):
+    """A failed autosave write (a full disk, a busy project) kept its copy of the map: each retry
+    (every 10 s, no edit between, so no spare made on the job thread) copied a 24 MP map afresh on
+    the UI thread (60-85 ms). The failed write gives its copy back as the spare, as a written one
+    does; the retry then writes the map as it is (review of uistall, its repro)."""
+    import threading
+    import tracemalloc
+
+    parts = make_parts()
+    parts.projects.open_project(scenes_project.root)
+    doc = parts.workspace.docs[0]
+    project = Project.open(scenes_project.root)
+    session = parts.annotator.adopt(doc, np.zeros((96, 128), np.uint8), "saved")
+    painted(session, 3, slice(10, 30), slice(20, 60))
+    parts.settle(qtbot)
+    real_autosave = Project.autosave
+    refused = []
+
+    def refuse(self, image, label, over=None):
+        refused.append(1)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Project, "autosave", refuse)
+    parts.projects.autosave_now()
+    parts.settle(qtbot)
+    assert refused and not session.autosaved_version  # failed: to be tried again
+    edits = session.label.copy()
+    peaks = []
+    for attempt in range(2):  # two retries, as the retry timer runs them; the second is written
+        if attempt == 1:
+            monkeypatch.setattr(Project, "autosave", real_autosave)
+        held, release = threading.Event(), threading.Event()
+        parts.jobs.submit(lambda: held.set() or release.wait(30))  # the job thread waits: only the UI thread allocates
+        assert held.wait(30)
+        tracemalloc.start()
+        try:
+            parts.projects.autosave_now()
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        release.set()
+        parts.settle(qtbot)
+    assert all(peak < session.label.size // 2 for peak in peaks), peaks  # no copy of the 12 KB map on the UI thread
+    assert session.autosaved_version == session.version
+    from qgn.quadtree.label_io import read_label_file
+
+    np.testing.assert_array_equal(read_label_file(project.autosave_path(project.image_for(doc.path)), project.classes),
+                                  edits)
 
 
 def test_a_class_edit_reaches_the_workspace_and_the_project_and_undoes(make_parts, scenes_project, qtbot):
