@@ -70,12 +70,26 @@ class DatasetWriter:
     def __init__(self, write, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         self._write, self.classes, self.out_dir, self.levels = write, classes, Path(out_dir), levels
         self.images: str | None = None
+        self.not_written: list[tuple[str, Path | None]] = []  # ``keep``: (name, image) not exported this time
 
     def add(self, item: ExportItem) -> list[Path]:
         return self._write(item.label, self.classes, self.out_dir, item.name, levels=self.levels)
 
     def finish(self) -> list[Path]:
         return []
+
+    def keep(self, name: str, image: Path | None) -> None:
+        """The image ``name`` (its file ``image``, if known) is in this export but was not written
+        this time (it failed, or the export stopped before it): a writer whose ``finish`` writes an
+        index of all images (COCO's JSON, Label Studio's tasks, CamVid's list) keeps the entry an
+        earlier export into this folder gave it, where that entry's files are still there, instead
+        of dropping the image from the index. Per-image files are left as they are anyway."""
+        self.not_written.append((name, Path(image) if image is not None else None))
+
+    def kept_stems(self) -> set[str]:
+        """The names (lower case) an earlier index may give the images ``keep`` named: each one's
+        export name and its image file's stem."""
+        return {n.lower() for name, image in self.not_written for n in (name, image.stem if image else name)}
 
     def mark(self):
         """What ``undo`` needs to take back the items added after this call (writers that collect

@@ -84,8 +84,28 @@ class CamvidWriter(DatasetWriter):
         self.header = mark[0]
         del self.lines[mark[1]:]
 
+    def _keep_earlier(self, path: Path) -> None:
+        """Append the lines of the images ``keep`` named from the earlier export's list ``path``,
+        where their mask is still in ``defaultannot/`` (Datumaro reads the list's pairs)."""
+        wanted = {name.replace('"', "'") for name in self.kept_stems()} - self._names
+        if not wanted or not path.is_file():
+            return
+        try:
+            pairs = _camvid_lines(path)
+        except (OSError, ValueError):
+            return  # no earlier list to keep lines from
+        for image_path, mask_path in pairs:
+            stem = Path(mask_path).stem if mask_path is not None else ""
+            if (stem.lower() in wanted and mask_path == f"/{SUBSET}annot/{stem}.png"
+                    and is_file(self.out_dir / f"{SUBSET}annot" / f"{stem}.png")):
+                wanted.discard(stem.lower())
+                self._names.add(stem.lower())
+                quoted = len(image_path.split()) > 1 or len(mask_path.split()) > 1
+                self.lines.append(f'"{image_path}" "{mask_path}"\n' if quoted else f"{image_path} {mask_path}\n")
+
     def finish(self) -> list[Path]:
         path = out_file(self.out_dir, f"{SUBSET}.txt")
+        self._keep_earlier(path)
         atomic_write_bytes(path, "".join(self.lines).encode("utf-8"))
         return [path]
 

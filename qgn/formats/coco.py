@@ -389,12 +389,42 @@ class CocoWriter(DatasetWriter):
         del self.entries[mark[0]:], self.annotations[mark[1]:]
         self._names = {entry["file_name"].lower() for entry in self.entries}
 
+    def _keep_earlier(self, path: Path) -> None:
+        """Append the images ``keep`` named, with their annotations, from the earlier export's
+        ``path`` (when it is one of this export's), renumbered after this export's: pycocotools
+        (``COCO.createIndex``) indexes images and annotations by ``id``, so an id must not repeat."""
+        wanted = self.kept_stems() - self._names
+        if not wanted or not path.is_file():
+            return
+        try:
+            doc = load_json(path)
+            categories = [(c["id"], c["name"]) for c in doc["categories"]]
+            images = [e for e in doc["images"] if isinstance(e["file_name"], str)
+                      and Path(e["file_name"]).stem.lower() in wanted and isinstance(e["id"], int)]
+            by_image = {e["id"]: [] for e in images}
+            for annotation in doc["annotations"]:
+                if annotation["image_id"] in by_image:
+                    by_image[annotation["image_id"]].append(annotation)
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # no earlier index of ours to keep entries from
+        if categories != [(i + 1, name) for i, name in enumerate(self.classes.names)]:
+            return  # another class set: its category ids mean other classes
+        for entry in images:
+            if Path(entry["file_name"]).stem.lower() in self._names:
+                continue  # two earlier entries of one name: the first
+            self._names.add(Path(entry["file_name"]).stem.lower())
+            image_id = len(self.entries) + 1
+            self.entries.append({**entry, "id": image_id})
+            self.annotations += [{**a, "id": len(self.annotations) + 1 + k, "image_id": image_id}
+                                 for k, a in enumerate(by_image[entry["id"]])]
+
     def finish(self) -> list[Path]:
         categories = [{"id": i + 1, "name": name, "supercategory": "", "color": list(rgb)}
                       for i, (name, rgb) in enumerate(zip(self.classes.names, self.classes.palette))]
+        path = out_file(self.out_dir / ANNOTATION_FILE.parent, ANNOTATION_FILE.name)
+        self._keep_earlier(path)
         doc = {"info": {"description": "exported by QGN Studio"}, "licenses": [], "categories": categories,
                "images": self.entries, "annotations": self.annotations}
-        path = out_file(self.out_dir / ANNOTATION_FILE.parent, ANNOTATION_FILE.name)
         atomic_write_bytes(path, json.dumps(doc, separators=(",", ":")).encode("utf-8"))
         return [path]
 

@@ -127,15 +127,19 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
 
 class CvatWriter(DatasetWriter):
     """``write_cvat_files`` per image, and with ``images`` the image in ``JPEGImages/``; ``undo``
-    also takes the image's stem off the shared ``ImageSets/Segmentation/default.txt``."""
+    also takes the image's stem off the shared ``ImageSets/Segmentation/default.txt``, unless an
+    earlier export listed it and its class mask is still there (a failed re-export keeps it listed)."""
 
     takes_images = True
     uses_images = True
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(write_cvat_files, classes, out_dir, levels)
+        self._listed_before = False  # the item in ``add`` was in default.txt before it
 
     def add(self, item: ExportItem) -> list[Path]:
+        image_set = self.out_dir / "ImageSets" / "Segmentation" / "default.txt"
+        self._listed_before = image_set.is_file() and item.name in image_set_stems(image_set)
         written = super().add(item)
         if self.images in ("copy", "link") and item.image is not None and Path(item.image).is_file():
             name = f"{item.name}{Path(item.image).suffix.lower()}"
@@ -147,6 +151,8 @@ class CvatWriter(DatasetWriter):
         image_set = self.out_dir / "ImageSets" / "Segmentation" / "default.txt"
         if not image_set.is_file():
             return
+        if self._listed_before and (self.out_dir / "SegmentationClass" / f"{item.name}.png").is_file():
+            return  # an earlier export's entry, whose mask is still there: the list keeps it
         with locked(image_set.parent):
             stems = image_set_stems(image_set)
             if item.name in stems:

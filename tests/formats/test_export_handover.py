@@ -184,3 +184,26 @@ def test_cvat_export_puts_the_images_in_jpegimages_where_datumaro_and_cvat_find_
         image = next(im for im in project.images if im.path.stem == item.name)
         assert Path(item.image).read_bytes() == image.path.read_bytes()
         np.testing.assert_array_equal(item.read(CLASSES), labels[image.path])
+
+
+def test_a_reexport_that_fails_on_an_image_keeps_its_earlier_entry_in_every_index(project, tmp_path):
+    """A second export into the same folder that fails on one image (its annotation became
+    unreadable) keeps that image in each index a tool reads (COCO's JSON, CVAT's default.txt, Label
+    Studio's tasks.json, CamVid's list) with the earlier export's entry, whose files are still there:
+    the folder stays a dataset of all three images, read back as they were first exported."""
+    project, labels = project
+    formats = ["coco", "cvat", "labelstudio", "camvid"]
+    export_project(project, tmp_path / "out", formats, images="copy")
+    first = {name: scan_dataset(tmp_path / "out" / name) for name in formats}
+    broken = project.images[1]
+    project.annotation_path(broken).write_bytes(b"not a quadtree")
+    errors: list[str] = []
+    export_project(project, tmp_path / "out", formats, errors=errors, images="copy")
+    assert len(errors) == 1 and errors[0].startswith(f"{broken.key}: failed")
+    for name in formats:
+        dataset = scan_dataset(tmp_path / "out" / name)
+        assert sorted(i.name for i in dataset.items) == sorted(i.name for i in first[name].items), name
+        for item in dataset.items:
+            assert item.image is not None and item.image.is_file(), (name, item.name)
+            label = item.read(dataset.file_classes or CLASSES)
+            assert any(np.array_equal(label, expected) for expected in labels.values()), (name, item.name)
