@@ -207,3 +207,25 @@ def test_a_reexport_that_fails_on_an_image_keeps_its_earlier_entry_in_every_inde
             assert item.image is not None and item.image.is_file(), (name, item.name)
             label = item.read(dataset.file_classes or CLASSES)
             assert any(np.array_equal(label, expected) for expected in labels.values()), (name, item.name)
+
+
+def test_a_cvat_reexport_that_fails_on_an_image_keeps_it_in_default_txt(project, tmp_path):
+    """CVAT's default.txt grows an image at a time; an image whose re-export fails in the CVAT
+    writer itself (its image copy cannot be placed: a folder holds the name) keeps the line an
+    earlier export gave it, its masks being still there - it was taken off the list before."""
+    project, _labels = project
+    export_project(project, tmp_path / "out", ["cvat"], images="copy")
+    root = tmp_path / "out" / "cvat"
+    listed = (root / "ImageSets" / "Segmentation" / "default.txt").read_text().split("\n")
+    first = sorted(i.name for i in scan_dataset(root).items)
+    broken = project.images[1]
+    copy = root / "JPEGImages" / f"{broken.key}{broken.path.suffix}"
+    copy.unlink()
+    copy.mkdir()
+    (copy / "x").write_text("a folder where the copy goes")
+    errors: list[str] = []
+    export_project(project, tmp_path / "out", ["cvat"], errors=errors, images="copy")
+    assert len(errors) == 1 and errors[0].startswith(f"{broken.key}: failed")
+    assert (root / "ImageSets" / "Segmentation" / "default.txt").read_text().split("\n") == listed
+    dataset = scan_dataset(root)
+    assert sorted(i.name for i in dataset.items) == first and len(first) == 3
