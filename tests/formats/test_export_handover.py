@@ -229,3 +229,31 @@ def test_a_cvat_reexport_that_fails_on_an_image_keeps_it_in_default_txt(project,
     assert (root / "ImageSets" / "Segmentation" / "default.txt").read_text().split("\n") == listed
     dataset = scan_dataset(root)
     assert sorted(i.name for i in dataset.items) == first and len(first) == 3
+
+
+def test_a_reexport_stopped_early_keeps_the_earlier_entries_of_the_images_not_reached(project, tmp_path):
+    """Cancel during a second export into the same folder: the images it did not reach keep the
+    entries of the first export in COCO's JSON (their annotations with them, ids renumbered so that
+    none repeats), instead of the index listing only the image written before the cancel."""
+    from coco_reference import pycocotools_labels
+
+    project, labels = project
+    export_project(project, tmp_path / "out", ["coco"], images="copy")
+    (index,) = list((tmp_path / "out" / "coco").rglob("*.json"))
+    first = json.loads(index.read_text())
+    steps = []
+    written = export_project(project, tmp_path / "out", ["coco"], lambda i, n, text: steps.append(i),
+                             images="copy", should_stop=lambda: len(steps) >= 1)
+    assert written.not_reached == 2
+    doc = json.loads(index.read_text())
+    assert sorted(e["file_name"] for e in doc["images"]) == sorted(e["file_name"] for e in first["images"])
+    assert sorted(e["id"] for e in doc["images"]) == [1, 2, 3]
+    assert sorted(a["id"] for a in doc["annotations"]) == list(range(1, len(first["annotations"]) + 1))
+    by_name = {e["file_name"]: e["id"] for e in doc["images"]}
+    old_name = {e["id"]: e["file_name"] for e in first["images"]}
+    assert sorted((by_name[old_name[a["image_id"]]], a["category_id"], a["segmentation"]["counts"])
+                  for a in first["annotations"]) == \
+        sorted((a["image_id"], a["category_id"], a["segmentation"]["counts"]) for a in doc["annotations"])
+    read = pycocotools_labels(index, CLASSES)  # COCO's own API: every image with its own annotations
+    assert sorted(read) == sorted(path.stem for path in labels)
+    assert all(np.array_equal(read[path.stem], label) for path, label in labels.items())
