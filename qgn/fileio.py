@@ -47,6 +47,8 @@ def atomic_write_together(files: list[tuple[str | os.PathLike, bytes | Iterable[
     try:
         for path, data in files:
             staged.append((_staged(Path(path), data, keep_fresh if staged else None), Path(path)))
+        for _, path in staged:  # inside ``keeping_replaced``: the files replaced are kept
+            set_aside_replaced(path)
         if len(staged) > 1:  # a rename that fails after others (an I/O error) puts theirs back: no mixed set
             kept = {path: _second_name(path) for _, path in staged}
         for tmp, path in staged:
@@ -109,6 +111,80 @@ def _drop_second_names(kept: dict) -> None:
                 os.unlink(second)
             except OSError:
                 pass
+
+
+class ReplacedFiles:
+    """The files a block of writes replaced (``keeping_replaced``), each kept under a second name
+    beside it (a hard link, or a copy where no link can be made; a temporary's name, so that a
+    crash leaves only what ``remove_stale_temporaries`` clears), so that the block can be taken
+    back: ``put_back`` renames them over what the block wrote, ``drop`` removes the second names.
+    ``new``: the paths the block wrote where no file stood before."""
+
+    def __init__(self):
+        self.kept: dict[Path, str | None] = {}  # path -> its earlier file's second name; None: none; "": not kept
+
+    @property
+    def new(self) -> list[Path]:
+        return [path for path, second in self.kept.items() if second is None]
+
+    def set_aside(self, path: str | os.PathLike) -> None:
+        path = Path(path)
+        if path in self.kept:
+            return  # the first write's: the file as it was before the block
+        second = _second_name(path)
+        if second == "":  # no hard links here: a copy of the link or file (best effort)
+            import shutil
+
+            name = path.with_name(f".{path.name}{SET_ASIDE}{os.urandom(6).hex()[:8]}.tmp")
+            try:
+                shutil.copy2(path, name, follow_symlinks=False)
+                second = str(name)
+            except OSError:
+                try:
+                    os.unlink(name)
+                except OSError:
+                    pass
+        self.kept[path] = second
+
+    def put_back(self, skip=lambda path: False) -> None:
+        """Best effort: each replaced file (less those ``skip(path)`` is true for) back in its place."""
+        for path, second in self.kept.items():
+            if second and not skip(path):
+                try:
+                    if os.path.isdir(path) and not os.path.islink(path):
+                        continue  # a folder made there since: never replaced
+                    os.replace(second, path)
+                except OSError:
+                    pass
+        self.drop()
+
+    def drop(self) -> None:
+        _drop_second_names(self.kept)
+        self.kept = {path: None if second is None else "" for path, second in self.kept.items()}
+
+
+_REPLACED: contextvars.ContextVar[ReplacedFiles | None] = contextvars.ContextVar("qgn_replaced_files", default=None)
+
+
+@contextmanager
+def keeping_replaced() -> Iterator[ReplacedFiles]:
+    """While the block runs (in this thread), ``atomic_write_bytes`` (and ``set_aside_replaced``,
+    for other writes) keep each file it replaces under a second name, in the ``ReplacedFiles``
+    yielded: a caller that takes the block's writes back (an export's item that failed in another
+    format) puts the earlier files back with it. The caller ends with ``put_back`` or ``drop``."""
+    replaced = ReplacedFiles()
+    token = _REPLACED.set(replaced)
+    try:
+        yield replaced
+    finally:
+        _REPLACED.reset(token)
+
+
+def set_aside_replaced(path: str | os.PathLike) -> None:
+    """Inside ``keeping_replaced``: keep the file at ``path``, about to be replaced or removed."""
+    replaced = _REPLACED.get()
+    if replaced is not None:
+        replaced.set_aside(path)
 
 
 def make_folder(folder: str | os.PathLike) -> Path:

@@ -71,6 +71,7 @@ class DatasetWriter:
         self._write, self.classes, self.out_dir, self.levels = write, classes, Path(out_dir), levels
         self.images: str | None = None
         self.not_written: list[tuple[str, Path | None]] = []  # ``keep``: (name, image) not exported this time
+        self.replaced = None  # ``add_to_every_writer``: the earlier files the last ``add`` replaced (``undo``)
 
     def add(self, item: ExportItem) -> list[Path]:
         return self._write(item.label, self.classes, self.out_dir, item.name, levels=self.levels)
@@ -99,13 +100,18 @@ class DatasetWriter:
     def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
         """Take back ``item``, added after ``mark``: the files its ``add`` wrote (``paths``, less the
         files the whole export shares, ``SHARED_FILES``) are removed and the entries it made are
-        dropped, so that an item that failed in another format of the export is in none."""
+        dropped, so that an item that failed in another format of the export is in none. The files
+        of an earlier export that ``add`` replaced (``replaced``, kept by ``add_to_every_writer``) are
+        put back: a re-export that fails on an image leaves that image's earlier files as they were."""
         from ..fileio import is_protected_input
 
         for path in paths:
             if path.name in SHARED_FILES or is_protected_input(path) or _same_file(path, item.image):
                 continue  # an image left where it lies (exported into its own folder) is the user's
             Path(path).unlink(missing_ok=True)
+        replaced, self.replaced = self.replaced, None
+        if replaced is not None:  # a shared file (default.txt) is the writer's own to mend: others write it too
+            replaced.put_back(skip=lambda path: Path(path).name in SHARED_FILES)
 
 
 class ClassListWriter(DatasetWriter):
@@ -212,17 +218,28 @@ def add_to_every_writer(pairs) -> list[Path]:
     for writer, item in pairs:  # before any writer takes the image: nothing to take back
         if getattr(writer, "uses_images", False):
             check_export_image(item)
+    from ..fileio import keeping_replaced
+
     done = []
-    for writer, item in pairs:
-        mark = writer.mark()
-        try:
-            paths = writer.add(item)
-        except BaseException:
-            writer.undo(mark, item, [])
-            for w, m, i, p in reversed(done):
-                w.undo(m, i, p)
-            raise
-        done.append((writer, mark, item, paths))
+    try:
+        for writer, item in pairs:
+            mark = writer.mark()
+            try:
+                with keeping_replaced() as writer.replaced:  # the earlier export's files, for ``undo``
+                    paths = writer.add(item)
+            except BaseException:
+                # the files it wrote before it failed: those that replaced an earlier export's go
+                # back (``undo``), new ones go
+                writer.undo(mark, item, writer.replaced.new if writer.replaced is not None else [])
+                for w, m, i, p in reversed(done):
+                    w.undo(m, i, p)
+                raise
+            done.append((writer, mark, item, paths))
+    finally:
+        for writer, _ in pairs:  # taken: the earlier files kept for an undo are not needed
+            if getattr(writer, "replaced", None) is not None:
+                writer.replaced.drop()
+                writer.replaced = None
     return [path for *_, paths in done for path in paths]
 
 
@@ -319,7 +336,7 @@ def out_file(folder: Path, name: str) -> Path:
 def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:
     """Put the image file ``source`` into ``folder`` as ``name``: a copy (atomic) or a symbolic
     link (relative when it can be; a copy where the system refuses links)."""
-    from ..fileio import atomic_write_bytes, refuse_input
+    from ..fileio import atomic_write_bytes, refuse_input, set_aside_replaced
 
     target = out_file(folder, name)
     try:
@@ -331,6 +348,7 @@ def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:
     if mode == "link":
         try:
             if target.is_symlink() or target.exists():
+                set_aside_replaced(target)  # an undone export puts it back
                 target.unlink()
             try:
                 relative = os.path.relpath(Path(source).resolve(), target.parent.resolve())

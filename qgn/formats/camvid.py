@@ -43,6 +43,7 @@ class CamvidWriter(DatasetWriter):
         self.colours = np.array([rgb for _, rgb in entries], np.uint8)  # index = class id + 1, 0 = void
         self.lines: list[str] = []
         self._names: set[str] = set()  # lower case: the stems listed so far
+        self._added: list[str] = []  # the stems ``add`` listed, in order (``undo`` frees the last)
 
     def add(self, item: ExportItem) -> list[Path]:
         item = ExportItem(self._listable(item.name), item.label, item.image)
@@ -74,15 +75,18 @@ class CamvidWriter(DatasetWriter):
             n += 1
             candidate = f"{listed}-{n}"
         self._names.add(candidate.lower())
+        self._added.append(candidate.lower())
         return candidate
 
     def mark(self):
-        return self.header, len(self.lines)
+        return self.header, len(self.lines), len(self._added)
 
     def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
         super().undo(mark, item, paths)
         self.header = mark[0]
         del self.lines[mark[1]:]
+        self._names.difference_update(self._added[mark[2]:])  # its name is free again (``keep``, ``_listable``)
+        del self._added[mark[2]:]
 
     def _keep_earlier(self, path: Path) -> None:
         """Append the lines of the images ``keep`` named from the earlier export's list ``path``,

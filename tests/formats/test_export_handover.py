@@ -186,27 +186,80 @@ def test_cvat_export_puts_the_images_in_jpegimages_where_datumaro_and_cvat_find_
         np.testing.assert_array_equal(item.read(CLASSES), labels[image.path])
 
 
-def test_a_reexport_that_fails_on_an_image_keeps_its_earlier_entry_in_every_index(project, tmp_path):
-    """A second export into the same folder that fails on one image (its annotation became
-    unreadable) keeps that image in each index a tool reads (COCO's JSON, CVAT's default.txt, Label
-    Studio's tasks.json, CamVid's list) with the earlier export's entry, whose files are still there:
-    the folder stays a dataset of all three images, read back as they were first exported."""
+@pytest.mark.parametrize("how", ["its annotation", "a later format"])
+def test_a_reexport_that_fails_on_an_image_keeps_its_earlier_entry_in_every_index(project, tmp_path, how):
+    """A second export into the same folder that fails on one image - its annotation became
+    unreadable, or the last format (Label Studio) cannot place its image copy (a folder holds the
+    name) after the others took the image and took it back - keeps that image in each index a tool
+    reads (COCO's JSON, CVAT's default.txt, CamVid's list; Label Studio's tasks.json, where its copy
+    is still there) with the earlier export's entry and files: each item reads back as its own image
+    with the label it was first exported with, not the changed annotation the failed export held."""
+    from qgn.data.synthetic import make_scene
+
     project, labels = project
-    formats = ["coco", "cvat", "labelstudio", "camvid"]
+    formats = ["coco", "cvat", "camvid", "labelstudio"]
     export_project(project, tmp_path / "out", formats, images="copy")
     first = {name: scan_dataset(tmp_path / "out" / name) for name in formats}
     broken = project.images[1]
-    project.annotation_path(broken).write_bytes(b"not a quadtree")
+    if how == "its annotation":
+        project.annotation_path(broken).write_bytes(b"not a quadtree")
+    else:
+        project.save_annotation(broken, make_scene(999, 48, 64)[1].astype(np.uint8))  # what it would write now
+        copy = tmp_path / "out" / "labelstudio" / "images" / f"{broken.path.stem}.jpg"
+        copy.unlink()
+        copy.mkdir()
+        (copy / "x").write_text("a folder where Label Studio's copy goes")
     errors: list[str] = []
     export_project(project, tmp_path / "out", formats, errors=errors, images="copy")
     assert len(errors) == 1 and errors[0].startswith(f"{broken.key}: failed")
     for name in formats:
         dataset = scan_dataset(tmp_path / "out" / name)
-        assert sorted(i.name for i in dataset.items) == sorted(i.name for i in first[name].items), name
+        expected = sorted(i.name for i in first[name].items)
+        if name == "labelstudio" and how == "a later format":
+            expected.remove(broken.path.stem)  # its copy is gone: a folder stands there
+        assert sorted(i.name for i in dataset.items) == expected and len(dataset.items) >= 2, name
         for item in dataset.items:
-            assert item.image is not None and item.image.is_file(), (name, item.name)
+            image = next(im for im in project.images if im.path.stem == item.name)  # the item's own image
+            assert item.image is not None and item.image.read_bytes() == image.path.read_bytes(), (name, item.name)
             label = item.read(dataset.file_classes or CLASSES)
-            assert any(np.array_equal(label, expected) for expected in labels.values()), (name, item.name)
+            np.testing.assert_array_equal(label, labels[image.path], err_msg=f"{name}: {item.name}")
+
+
+def test_a_later_format_failing_on_an_image_leaves_the_earlier_export_of_it_in_every_format(project, tmp_path):
+    """Every format exported at once, again into the same folder, the image ``b`` annotated anew;
+    the last format (Label Studio) fails on ``b`` after all the others wrote its new files over the
+    first export's. They take ``b`` back by putting the first export's files back: not one file of
+    the first export is lost or holds ``b``'s new annotation (only the indexes are rewritten), and
+    nothing is left beside them (no file set aside for the undo)."""
+    import hashlib
+
+    from qgn.data.synthetic import make_scene
+    from qgn.formats import FORMATS
+
+    project, _labels = project
+    formats = [name for name in FORMATS if name != "labelstudio"] + ["labelstudio"]
+    out = tmp_path / "out"
+    export_project(project, out, formats, images="copy")
+
+    def files() -> dict[Path, str]:
+        return {p.relative_to(out): hashlib.sha256(p.read_bytes()).hexdigest() for p in out.rglob("*") if p.is_file()}
+
+    before = files()
+    broken = project.images[1]
+    project.save_annotation(broken, make_scene(999, 48, 64)[1].astype(np.uint8))
+    blocked = Path("labelstudio", "images", f"{broken.path.stem}.jpg")
+    (out / blocked).unlink()
+    (out / blocked).mkdir()
+    (out / blocked / "x").write_text("a folder where Label Studio's copy goes")
+    errors: list[str] = []
+    export_project(project, out, formats, errors=errors, images="copy")
+    assert len(errors) == 1 and errors[0].startswith(f"{broken.key}: failed")
+    after = files()
+    assert set(after) - set(before) == {blocked / "x"}  # nothing left behind
+    assert set(before) - set(after) == {blocked}
+    indexes = {Path("camvid/default.txt"), Path("cityscapes/image_names.tsv"), Path("fiftyone/data.json"),
+               Path("coco/annotations/instances_default.json"), Path("labelstudio/tasks.json")}
+    assert {p for p in before if p in after and before[p] != after[p]} <= indexes
 
 
 def test_a_cvat_reexport_that_fails_on_an_image_keeps_it_in_default_txt(project, tmp_path):
