@@ -262,6 +262,71 @@ def test_a_later_format_failing_on_an_image_leaves_the_earlier_export_of_it_in_e
     assert {p for p in before if p in after and before[p] != after[p]} <= indexes
 
 
+@pytest.fixture
+def same_names(tmp_path):
+    """Three annotated images, two of them named a.jpg (in two folders): COCO names the second a-2.jpg."""
+    from qgn.data.synthetic import make_scene
+
+    paths, labels = [], {}
+    for i, rel in enumerate(["p/a.jpg", "p/b.jpg", "q/a.jpg"]):
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        image, label = make_scene(300 + i, 48, 64)
+        Image.fromarray(image).save(tmp_path / rel, quality=95)
+        paths.append(tmp_path / rel)
+        labels[tmp_path / rel] = label.astype(np.uint8)
+    project = Project.create(tmp_path / "project", paths, CLASSES)
+    for image in project.images:
+        project.save_annotation(image, labels[image.path])
+    return project, labels
+
+
+def coco_images(root: Path) -> list[tuple[int, str]]:
+    (index,) = list(root.rglob("*.json"))
+    return [(e["id"], e["file_name"]) for e in json.loads(index.read_text())["images"]]
+
+
+def test_a_coco_image_taken_back_frees_its_name_but_two_images_never_share_one(same_names, tmp_path):
+    """COCO takes p/b back (its image copy cannot be placed: a folder holds the name); q/a.jpg,
+    after it, is still named a-2.jpg beside p/a's a.jpg - before, the undo left the writer's names
+    as whole file names where it compares stems, and both were listed (and copied) as a.jpg."""
+    project, labels = same_names
+    root = tmp_path / "out" / "coco"
+    (root / "images" / "default" / "b.jpg").mkdir(parents=True)
+    (root / "images" / "default" / "b.jpg" / "x").write_text("in the way")
+    errors: list[str] = []
+    export_project(project, tmp_path / "out", ["coco"], errors=errors, images="copy")
+    assert len(errors) == 1 and errors[0].startswith("b: failed")
+    assert coco_images(root) == [(1, "a.jpg"), (2, "a-2.jpg")]
+    for name, path in [("a.jpg", tmp_path / "p" / "a.jpg"), ("a-2.jpg", tmp_path / "q" / "a.jpg")]:
+        assert (root / "images" / "default" / name).read_bytes() == path.read_bytes()
+
+
+def test_a_coco_reexport_keeps_only_the_earlier_entries_of_the_images_it_failed_on(same_names, tmp_path):
+    """A COCO re-export fails on p/b (COCO takes it back) and on q/a (exported as a-2.jpg; its
+    annotation unreadable): the JSON lists p/a once (written now), keeps q/a's earlier a-2.jpg, and
+    not p/b's (its copy is gone) - before, p/a's earlier entry was kept too (q/a's image stem is a),
+    and a.jpg was listed twice."""
+    from coco_reference import pycocotools_labels
+
+    project, labels = same_names
+    root = tmp_path / "out" / "coco"
+    export_project(project, tmp_path / "out", ["coco"], images="copy")
+    assert [name for _, name in coco_images(root)] == ["a.jpg", "b.jpg", "a-2.jpg"]
+    blocked = root / "images" / "default" / "b.jpg"
+    blocked.unlink()
+    blocked.mkdir()
+    (blocked / "x").write_text("in the way")
+    project.annotation_path(project.images[2]).write_bytes(b"not a quadtree")
+    errors: list[str] = []
+    export_project(project, tmp_path / "out", ["coco"], errors=errors, images="copy")
+    assert len(errors) == 2
+    assert coco_images(root) == [(1, "a.jpg"), (2, "a-2.jpg")]
+    (index,) = list(root.rglob("*.json"))
+    read = pycocotools_labels(index, CLASSES)
+    np.testing.assert_array_equal(read["a"], labels[tmp_path / "p" / "a.jpg"])
+    np.testing.assert_array_equal(read["a-2"], labels[tmp_path / "q" / "a.jpg"])
+
+
 def test_a_cvat_reexport_that_fails_on_an_image_keeps_it_in_default_txt(project, tmp_path):
     """CVAT's default.txt grows an image at a time; an image whose re-export fails in the CVAT
     writer itself (its image copy cannot be placed: a folder holds the name) keeps the line an
@@ -310,3 +375,15 @@ def test_a_reexport_stopped_early_keeps_the_earlier_entries_of_the_images_not_re
     read = pycocotools_labels(index, CLASSES)  # COCO's own API: every image with its own annotations
     assert sorted(read) == sorted(path.stem for path in labels)
     assert all(np.array_equal(read[path.stem], label) for path, label in labels.items())
+def test_a_coco_image_kept_takes_its_own_earlier_entry_not_one_named_as_its_image_file(same_names, tmp_path):
+    """An export that writes nothing of q/a (exported earlier as a-2.jpg) keeps a-2.jpg only: the
+    earlier a.jpg, named as q/a's image file is, is p/a's (not in this export at all)."""
+    from qgn.formats import FORMATS
+
+    project, _labels = same_names
+    root = tmp_path / "out" / "coco"
+    export_project(project, tmp_path / "out", ["coco"], images="copy")
+    writer = FORMATS["coco"].open_writer(CLASSES, root, images="copy")
+    writer.keep("a-2", tmp_path / "q" / "a.jpg")
+    writer.finish()
+    assert coco_images(root) == [(1, "a-2.jpg")]
