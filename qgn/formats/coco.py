@@ -386,8 +386,10 @@ class CocoWriter(DatasetWriter):
 
     def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
         super().undo(mark, item, paths)
+        # the names the taken-back entries took are free again (stems, as ``add``'s): only those, not
+        # every entry's again (an export taking back many images would be quadratic)
+        self._names.difference_update(Path(entry["file_name"]).stem.lower() for entry in self.entries[mark[0]:])
         del self.entries[mark[0]:], self.annotations[mark[1]:]
-        self._names = {Path(entry["file_name"]).stem.lower() for entry in self.entries}  # stems, as ``add``'s
 
     def _keep_earlier(self, path: Path) -> None:
         """Append the images ``keep`` named, with their annotations, from the earlier export's
@@ -423,13 +425,19 @@ class CocoWriter(DatasetWriter):
         so), else the first named as the image file is - unless that name is another image's (one
         written this time, or another not written whose export name it is). With copies
         (``images`` copy or link) an entry whose copy is gone is not kept: it would name no file."""
+        by_stem: dict[str, dict] = {}  # built once: the first entry of each stem, of each file name
+        by_file: dict[str, dict] = {}
+        for e in earlier:
+            by_stem.setdefault(Path(e["file_name"]).stem.lower(), e)
+            by_file.setdefault(e["file_name"].lower(), e)
         taken = set(self._names)
         names = {name.lower() for name, _ in self.not_written}
         kept = []
         for name, image in self.not_written:
-            entry = next((e for e in earlier if Path(e["file_name"]).stem.lower() == name.lower()), None)
-            if entry is None and image is not None and image.stem.lower() not in names - {name.lower()}:
-                entry = next((e for e in earlier if e["file_name"].lower() == image.name.lower()), None)
+            entry = by_stem.get(name.lower())
+            if entry is None and image is not None and (image.stem.lower() == name.lower()
+                                                        or image.stem.lower() not in names):
+                entry = by_file.get(image.name.lower())
             if entry is None or Path(entry["file_name"]).stem.lower() in taken:
                 continue
             if self.images in ("copy", "link") and not is_file(self.out_dir / IMAGES_DIR / entry["file_name"]):
