@@ -102,16 +102,21 @@ class DatasetWriter:
         files the whole export shares, ``SHARED_FILES``) are removed and the entries it made are
         dropped, so that an item that failed in another format of the export is in none. The files
         of an earlier export that ``add`` replaced (``replaced``, kept by ``add_to_every_writer``) are
-        put back: a re-export that fails on an image leaves that image's earlier files as they were."""
+        put back: a re-export that fails on an image leaves that image's earlier files as they were
+        (where hard links can be made: ``ReplacedFiles``); a file another export wrote there since
+        is left alone."""
         from ..fileio import is_protected_input
 
-        for path in paths:
-            if path.name in SHARED_FILES or is_protected_input(path) or _same_file(path, item.image):
-                continue  # an image left where it lies (exported into its own folder) is the user's
-            Path(path).unlink(missing_ok=True)
+        def left(path: Path) -> bool:  # an image left where it lies (exported into its own folder) is the user's
+            return Path(path).name in SHARED_FILES or is_protected_input(path) or _same_file(path, item.image)
+
         replaced, self.replaced = self.replaced, None
         if replaced is not None:  # a shared file (default.txt) is the writer's own to mend: others write it too
-            replaced.put_back(skip=lambda path: Path(path).name in SHARED_FILES)
+            replaced.take_back(paths, skip=left)
+            return
+        for path in paths:
+            if not left(path):
+                Path(path).unlink(missing_ok=True)
 
 
 class ClassListWriter(DatasetWriter):
@@ -336,7 +341,7 @@ def out_file(folder: Path, name: str) -> Path:
 def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:
     """Put the image file ``source`` into ``folder`` as ``name``: a copy (atomic) or a symbolic
     link (relative when it can be; a copy where the system refuses links)."""
-    from ..fileio import atomic_write_bytes, refuse_input, set_aside_replaced
+    from ..fileio import atomic_write_bytes, note_written, refuse_input, set_aside_replaced
 
     target = out_file(folder, name)
     try:
@@ -355,6 +360,7 @@ def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:
             except ValueError:  # another drive (Windows)
                 relative = str(Path(source).resolve())
             os.symlink(relative, target)
+            note_written(target)
             return target
         except OSError:
             pass  # no links here: copy instead

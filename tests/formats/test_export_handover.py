@@ -440,3 +440,134 @@ def test_coco_undo_frees_the_names_of_the_entries_it_takes_back_only(tmp_path, m
     writer.add(ExportItem("again", label, tmp_path / "taken.jpg"))
     writer.add(ExportItem("other", label, tmp_path / "img001.jpg"))  # another entry's name: renamed
     assert [e["file_name"] for e in writer.entries[-2:]] == ["taken.jpg", "other.jpg"]
+
+
+def _block_labelstudio_copy(out: Path, stem: str) -> None:
+    """A folder where Label Studio's copy of ``stem``.jpg goes: the last format fails on that image."""
+    blocked = out / "labelstudio" / "images" / f"{stem}.jpg"
+    blocked.unlink()
+    blocked.mkdir()
+    (blocked / "x").write_text("in the way")
+
+
+def test_taking_an_image_back_never_leaves_its_path_without_a_file(project, tmp_path, monkeypatch):
+    """The undo of an image whose earlier files a re-export replaced renames each earlier file
+    straight over the new one: at each rename the new file still stands there, so that a kill
+    in between leaves the new file or the earlier one - before, the new file was deleted first and
+    the earlier one, killed then, was left only under its set-aside name (a temporary's, which the
+    next export's clean-up deletes)."""
+    import qgn.fileio as fileio
+    from qgn.data.synthetic import make_scene
+
+    project, _labels = project
+    out = tmp_path / "out"
+    export_project(project, out, ["coco", "cvat", "labelstudio"], images="copy")
+    broken = project.images[1]
+    project.save_annotation(broken, make_scene(999, 48, 64)[1].astype(np.uint8))
+    _block_labelstudio_copy(out, broken.path.stem)
+    renames, real_replace = [], os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if fileio.SET_ASIDE in Path(src).name:
+            renames.append((Path(dst), os.path.lexists(dst)))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(fileio.os, "replace", replace)
+    errors: list[str] = []
+    export_project(project, out, ["coco", "cvat", "labelstudio"], errors=errors, images="copy")
+    assert len(errors) == 1
+    assert {dst.name for dst, _ in renames} >= {"b.jpg", "b.png"}
+    assert all(there for _, there in renames), renames
+
+
+def test_taking_an_image_back_leaves_a_file_another_export_wrote_since(project, tmp_path, monkeypatch):
+    """Two exports into one folder: after export A wrote b's new CVAT mask, another (B) writes b's
+    mask anew and finishes; then A's Label Studio fails on b. A's undo leaves B's mask where it is
+    - before, it put the first export's mask back over B's."""
+    from qgn.data.synthetic import make_scene
+    from qgn.formats.labelstudio import LabelStudioWriter
+
+    project, _labels = project
+    out = tmp_path / "out"
+    export_project(project, out, ["cvat", "labelstudio"], images="copy")
+    mask = out / "cvat" / "SegmentationClass" / "b.png"
+    first = mask.read_bytes()
+    project.save_annotation(project.images[1], make_scene(999, 48, 64)[1].astype(np.uint8))
+    theirs = b"another export's mask of b"
+    original = LabelStudioWriter.add
+
+    def add(self, item):
+        if item.name == "b":
+            assert mask.read_bytes() != first  # A's new mask
+            other = mask.with_name("other.tmp")  # B's atomic write: a new file renamed over it
+            other.write_bytes(theirs)
+            os.rename(other, mask)
+            raise OSError("Label Studio cannot copy b")
+        return original(self, item)
+
+    monkeypatch.setattr(LabelStudioWriter, "add", add)
+    errors: list[str] = []
+    export_project(project, out, ["cvat", "labelstudio"], errors=errors, images="copy")
+    assert len(errors) == 1, errors
+    assert mask.read_bytes() == theirs
+    assert not [p for p in out.rglob("*") if "aside" in p.name]
+
+
+def test_an_image_of_a_long_name_taken_back_keeps_its_earlier_files(tmp_path):
+    """An image whose file name is 237 bytes: the second name its earlier files are kept under is
+    short (``.aside.<random>.tmp``), so they are kept and put back when Label Studio fails on it -
+    before, ``.<name>.aside.<random>.tmp`` passed the 255 bytes a name may have, nothing was kept,
+    and the undo deleted CVAT's earlier mask and image."""
+    from qgn.data.synthetic import make_scene
+
+    long = "b" * 233
+    (tmp_path / "imgs").mkdir()
+    paths = []
+    for i, stem in enumerate(["a", long]):
+        Image.fromarray(make_scene(i, 48, 64)[0]).save(tmp_path / "imgs" / f"{stem}.jpg")
+        paths.append(tmp_path / "imgs" / f"{stem}.jpg")
+    project = Project.create(tmp_path / "project", paths, CLASSES)
+    for i, image in enumerate(project.images):
+        project.save_annotation(image, make_scene(i, 48, 64)[1].astype(np.uint8))
+    out = tmp_path / "out"
+    export_project(project, out, ["cvat", "labelstudio"], images="copy")
+    cvat = [out / "cvat" / "SegmentationClass" / f"{long}.png", out / "cvat" / "JPEGImages" / f"{long}.jpg"]
+    before = [p.read_bytes() for p in cvat]
+    project.save_annotation(project.images[1], make_scene(99, 48, 64)[1].astype(np.uint8))
+    _block_labelstudio_copy(out, long)
+    errors: list[str] = []
+    export_project(project, out, ["cvat", "labelstudio"], errors=errors, images="copy")
+    assert len(errors) == 1
+    assert [p.read_bytes() if p.exists() else None for p in cvat] == before
+
+
+def test_without_hard_links_a_reexport_copies_no_file_for_an_undo(project, tmp_path, monkeypatch):
+    """Where no hard link can be made (exFAT, FAT32, some SMB shares) the files a re-export replaces
+    are not copied aside for an undo that rarely happens (before: every file, a re-export 2.2 times
+    slower); an image taken back there loses its earlier files, as before the set-asides, and
+    nothing is left beside them."""
+    import errno
+    import shutil
+
+    from qgn.data.synthetic import make_scene
+
+    project, _labels = project
+    out = tmp_path / "out"
+    export_project(project, out, ["coco", "cvat", "labelstudio"], images="copy")
+
+    def no_link(*args, **kwargs):
+        raise OSError(errno.EPERM, "no hard links here")
+
+    copies, real_copy2 = [], shutil.copy2
+    monkeypatch.setattr(os, "link", no_link)
+    monkeypatch.setattr(shutil, "copy2", lambda *a, **k: copies.append(a) or real_copy2(*a, **k))
+    export_project(project, out, ["coco", "cvat", "labelstudio"], images="copy")
+    assert copies == []
+    broken = project.images[1]
+    project.save_annotation(broken, make_scene(999, 48, 64)[1].astype(np.uint8))
+    _block_labelstudio_copy(out, broken.path.stem)
+    errors: list[str] = []
+    export_project(project, out, ["coco", "cvat", "labelstudio"], errors=errors, images="copy")
+    assert len(errors) == 1 and copies == []
+    assert not (out / "cvat" / "SegmentationClass" / "b.png").exists()  # taken back, not kept
+    assert not [p for p in out.rglob("*") if "aside" in p.name]
