@@ -230,7 +230,10 @@ def test_a_later_format_failing_on_an_image_leaves_the_earlier_export_of_it_in_e
     the last format (Label Studio) fails on ``b`` after all the others wrote its new files over the
     first export's. They take ``b`` back by putting the first export's files back: not one file of
     the first export is lost or holds ``b``'s new annotation (only the indexes are rewritten), and
-    nothing is left beside them (no file set aside for the undo)."""
+    nothing is left beside them (no file set aside for the undo). (Here b is Cityscapes' only
+    renamed image after its frame; a frame freed with images after it:
+    ``test_a_cityscapes_image_taken_back_keeps_its_frame_for_the_files_put_back``. Where no hard
+    link can be made nothing is put back: ``test_without_hard_links_a_reexport_copies_no_file_for_an_undo``.)"""
     import hashlib
 
     from qgn.data.synthetic import make_scene
@@ -571,3 +574,40 @@ def test_without_hard_links_a_reexport_copies_no_file_for_an_undo(project, tmp_p
     assert len(errors) == 1 and copies == []
     assert not (out / "cvat" / "SegmentationClass" / "b.png").exists()  # taken back, not kept
     assert not [p for p in out.rglob("*") if "aside" in p.name]
+
+
+def test_a_cityscapes_image_taken_back_keeps_its_frame_for_the_files_put_back(tmp_path):
+    """Cityscapes renames a.jpg, b.jpg, c.jpg to frames 0, 1, 2. A re-export takes b back (Label
+    Studio, after it, fails on b) and puts b's earlier files back under frame 1: that frame stays
+    b's - c is written under frame 2 as before, and image_names.tsv keeps b's row. Before, the undo
+    freed frame 1: c was written over b's earlier files (b's gone, c under two frames) and the
+    list dropped b."""
+    import hashlib
+
+    from qgn.data.synthetic import make_scene
+
+    (tmp_path / "imgs").mkdir()
+    paths = []
+    for i, name in enumerate(["a.jpg", "b.jpg", "c.jpg"]):
+        Image.fromarray(make_scene(200 + i, 48, 64)[0]).save(tmp_path / "imgs" / name, quality=95)
+        paths.append(tmp_path / "imgs" / name)
+    project = Project.create(tmp_path / "project", paths, CLASSES)
+    for i, image in enumerate(project.images):
+        project.save_annotation(image, make_scene(200 + i, 48, 64)[1].astype(np.uint8))
+    out, formats = tmp_path / "out", ["cityscapes", "labelstudio"]
+    export_project(project, out, formats, images="copy")
+    root = out / "cityscapes"
+
+    def files() -> dict[str, str]:
+        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in (root / "gtFine").rglob("*") if p.is_file()}
+
+    before, listed = files(), (root / "image_names.tsv").read_text()
+    assert "imgs_000000_000001\tb.jpg" in listed.split("\n")
+    project.save_annotation(project.images[1], make_scene(999, 48, 64)[1].astype(np.uint8))
+    _block_labelstudio_copy(out, "b")
+    errors: list[str] = []
+    export_project(project, out, formats, errors=errors, images="copy")
+    assert len(errors) == 1 and errors[0].startswith("b: failed")
+    assert files() == before
+    assert (root / "image_names.tsv").read_text() == listed
