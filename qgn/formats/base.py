@@ -87,10 +87,12 @@ class DatasetWriter:
         of dropping the image from the index. Per-image files are left as they are anyway."""
         self.not_written.append((name, Path(image) if image is not None else None))
 
-    def kept_stems(self) -> set[str]:
-        """The names (lower case) an earlier index may give the images ``keep`` named: each one's
-        export name and its image file's stem."""
-        return {n.lower() for name, image in self.not_written for n in (name, image.stem if image else name)}
+    def kept_names(self) -> set[str]:
+        """The names (lower case) an earlier index of a writer that names each image by its export
+        name (CamVid's list, Label Studio's tasks) gives the images ``keep`` named: their export
+        names only - an entry named as such an image's file is another image's (``q/a.jpg``, exported
+        as ``a-2``, is not ``p/a``'s ``a``)."""
+        return {name.lower() for name, _ in self.not_written}
 
     def mark(self):
         """What ``undo`` needs to take back the items added after this call (writers that collect

@@ -91,7 +91,7 @@ class CamvidWriter(DatasetWriter):
     def _keep_earlier(self, path: Path) -> None:
         """Append the lines of the images ``keep`` named from the earlier export's list ``path``,
         where their mask is still in ``defaultannot/`` (Datumaro reads the list's pairs)."""
-        wanted = {name.replace('"', "'") for name in self.kept_stems()} - self._names
+        wanted = {name.replace('"', "'") for name in self.kept_names()} - self._names
         if not wanted or not path.is_file():
             return
         try:

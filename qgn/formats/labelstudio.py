@@ -270,7 +270,7 @@ class LabelStudioWriter(DatasetWriter):
         their image copy is still in ``images/``, renumbered after this export's tasks (Label Studio
         takes a task's ``id`` as its identity)."""
         written = {Path(unquote(t["data"][IMAGE_KEY])).stem.lower() for t in self.tasks}
-        wanted = self.kept_stems() - written
+        wanted = self.kept_names() - written
         if not wanted or not path.is_file() or label_config(self.classes) != self._earlier_config():
             return  # the earlier tasks name labels of another class set
         try:

@@ -611,3 +611,22 @@ def test_a_cityscapes_image_taken_back_keeps_its_frame_for_the_files_put_back(tm
     assert len(errors) == 1 and errors[0].startswith("b: failed")
     assert files() == before
     assert (root / "image_names.tsv").read_text() == listed
+
+
+def test_camvid_and_label_studio_keep_only_the_failed_images_own_earlier_entry(same_names, tmp_path):
+    """A re-export of the images marked done (p/b and q/a; p/a is not in it at all) fails on q/a
+    (exported as a-2): CamVid's list and Label Studio's tasks keep q/a's own earlier entry (a-2)
+    only, as COCO's JSON does - before, they also kept p/a's earlier ``a``, named as q/a's image
+    file is."""
+    project, _labels = same_names
+    out, formats = tmp_path / "out", ["coco", "camvid", "labelstudio"]
+    export_project(project, out, formats, images="copy")
+    project.set_done(project.images[1], True)
+    project.set_done(project.images[2], True)
+    project.annotation_path(project.images[2]).write_bytes(b"not a quadtree")
+    errors: list[str] = []
+    export_project(project, out, formats, errors=errors, images="copy", only_done=True)
+    assert len(errors) == 1 and errors[0].startswith("a-2: failed")
+    assert [name for _, name in coco_images(out / "coco")] == ["b.jpg", "a-2.jpg"]
+    for name in ["camvid", "labelstudio"]:
+        assert sorted(item.name for item in scan_dataset(out / name).items) == ["a-2", "b"], name
