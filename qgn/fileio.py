@@ -167,7 +167,9 @@ class ReplacedFiles:
                 if path not in self.kept:
                     path.unlink(missing_ok=True)
                 elif not self._still_written(path):
-                    continue  # never replaced by the block, or another writer's file now
+                    if self.kept[path] and path not in self.written and not os.path.lexists(path):
+                        os.replace(self.kept[path], path)  # removed, and nothing written in its place
+                    continue  # else never replaced by the block, or another writer's file now
                 elif self.kept[path]:
                     os.replace(self.kept[path], path)
                 else:

@@ -630,3 +630,18 @@ def test_camvid_and_label_studio_keep_only_the_failed_images_own_earlier_entry(s
     assert [name for _, name in coco_images(out / "coco")] == ["b.jpg", "a-2.jpg"]
     for name in ["camvid", "labelstudio"]:
         assert sorted(item.name for item in scan_dataset(out / name).items) == ["a-2", "b"], name
+
+
+def test_a_file_set_aside_and_removed_with_nothing_written_in_its_place_is_put_back(tmp_path):
+    """``place_image``'s link mode sets the earlier file aside and removes it before it makes the
+    link; where the link and the copy then fail, nothing the block wrote stands there, and taking
+    the block back puts the earlier file back (not only an earlier file under a new one)."""
+    from qgn.fileio import keeping_replaced, set_aside_replaced
+
+    path = tmp_path / "x.jpg"
+    path.write_bytes(b"earlier")
+    with keeping_replaced() as replaced:
+        set_aside_replaced(path)
+        path.unlink()
+    replaced.take_back()
+    assert path.read_bytes() == b"earlier" and os.listdir(tmp_path) == ["x.jpg"]
