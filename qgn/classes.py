@@ -100,6 +100,13 @@ class ClassSet:
         )
 
 
+def is_json_rgb(value) -> bool:
+    """Whether ``value``, read from JSON, is a colour as the files write one: a list of three whole
+    numbers in 0..255 (not 1.5, "7", true or null, which ``int`` would round, parse or refuse)."""
+    return isinstance(value, list) and len(value) == 3 and all(
+        isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value)
+
+
 def name_key(name: str) -> str:
     """When two class names are the same name: equal after trimming spaces and ignoring case."""
     return str(name).strip().casefold()

@@ -219,13 +219,27 @@ def note_written(path: str | os.PathLike) -> None:
 
 
 def make_folder(folder: str | os.PathLike) -> Path:
-    """``folder`` made (with its parents) when missing; NotADirectoryError naming it, and saying what
-    to do, when a plain file stands where it (or a parent) belongs - a sync tool's or a script's -
-    instead of ``mkdir``'s bare "File exists"."""
+    """``folder`` made (with its parents) when missing, and returned. Instead of ``mkdir``'s bare
+    "File exists", it raises:
+
+    - FileExistsError (EEXIST) naming the symbolic link to nothing that stands where ``folder`` or
+      a parent belongs, marked as a folder wanted (``os_error_text`` then says "is a link to
+      TARGET, which does not exist (make the folder it points to, or remove the link)",
+      ``dangling_link_text``);
+    - NotADirectoryError (ENOTDIR) naming the plain file (a sync tool's, a script's) that stands
+      there, saying to move it away.
+
+    Other failures of ``mkdir`` (no permission, a full or read-only disk, a loop of links: ELOOP)
+    pass through as they are."""
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
+        dangling = next((p for p in (folder, *folder.parents) if p.is_symlink() and not p.exists()), None)
+        if dangling is not None:  # named as what it is by os_error_text
+            error = FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dangling))
+            error.qgn_wanted = "folder"  # the advice: make the folder it points to
+            raise error from None
         blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
         raise NotADirectoryError(errno.ENOTDIR, "is a file where a folder belongs; move it away (nothing was "
                                  "written)", str(blocker)) from None
@@ -390,10 +404,39 @@ def os_error_text(exc: OSError, hint: str | None = None) -> str:
     system's reason and, for a failed write (a full disk, a read-only folder, an I/O error), what to
     do (``WRITE_FAULT_HINTS``; else ``hint``, if given) — instead of Python's "[Errno 28] No space
     left on device: '<file>'". The one home of that sentence (the ``qgn`` CLI's, the app's)."""
-    where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+    filename = getattr(exc, "filename", None)
+    if exc.errno == errno.EEXIST and filename and os.path.islink(filename) and not os.path.exists(filename):
+        # "File exists" (mkdir, an exclusive create) for a symbolic link whose target is missing,
+        # which ls shows as there
+        said = dangling_link_text(filename, getattr(exc, "qgn_wanted", None))
+        if said is not None:
+            return said
+    where = f"{filename}: " if filename else ""
     reason = exc.strerror or str(exc)
     hint = WRITE_FAULT_HINTS.get(exc.errno, hint)
     return f"{where}{reason}" + (f" ({hint})" if hint else "")
+
+
+def dangling_link_text(link: str | os.PathLike, wanted: str | None = None) -> str | None:
+    """``link``, a symbolic link to nothing, said as what it is: the target that is missing at the
+    end of its chain of links (a link to a link … is named a chain), or a loop of links. ``wanted``:
+    what was to be made there ("folder"), for the advice. Names are shown as every message shows
+    them (``qgn.shown.path_text``). None when ``link`` leads somewhere after all."""
+    from .shown import path_text
+
+    path, hops, seen = os.fspath(link), 0, set()
+    while os.path.islink(path):
+        if path in seen or hops >= 40:  # the system's own limit is 40
+            return f"{path_text(link)}: is a loop of symbolic links, which leads nowhere (remove the link)"
+        seen.add(path)
+        path = os.path.join(os.path.dirname(path), os.readlink(path))  # a relative target: from the link's folder
+        hops += 1
+    if os.path.exists(path):
+        return None
+    lead = f"is a link to {path_text(path)}" if hops == 1 else \
+        f"is a chain of {hops} links ending at {path_text(path)}"
+    make = "make the folder it points to" if wanted == "folder" else "make what it points to"
+    return f"{path_text(link)}: {lead}, which does not exist ({make}, or remove the link)"
 
 
 def file_sha256(path: str | os.PathLike) -> str | None:

@@ -100,7 +100,7 @@ from .fileio import (
     InputOverwriteError, OutsideRootError, atomic_write_bytes, file_sha256, is_temporary, make_folder,
     one_file_name, open_regular, path_inside, protected_inputs, read_json, remove_stale_temporaries, same_bytes, write_problem,
 )
-from .formats import FORMATS, ExportItem, check_format_names, check_split, check_text_names
+from .formats import FORMATS, ExportItem, check_export_classes, check_format_names, check_split, check_text_names
 from .formats.base import add_to_every_writer
 from .project_removed import RemovedAnnotation, record_path, removed_annotations, why_not, write_record
 from .quadtree import NUM_LEVELS
@@ -348,6 +348,20 @@ def classes_from_project_json(obj, path: Path) -> ClassSet:
         raise ProjectError(f"{path}: \"classes\" must be an object with a list of \"names\"")
     from .label_map import label_dtype
 
+    from .classes import is_json_rgb
+
+    palette, names = obj.get("palette", []), obj["names"]
+    if not isinstance(palette, list):
+        raise ProjectError(f"{path}: bad \"classes\": \"palette\" is {_shown_json(palette)}; expected a list of "
+                           "[r, g, b] colours, whole numbers in 0..255")
+    for i, rgb in enumerate(palette):
+        if not is_json_rgb(rgb):
+            name = f" ({_shown_json(names[i])})" if i < len(names) else ""
+            raise ProjectError(f"{path}: bad \"classes\": the colour of class {i}{name} is {_shown_json(rgb)}; expected "
+                               "[r, g, b], whole numbers in 0..255 (correct it in the file)")
+    if "ignore_color" in obj and not is_json_rgb(obj["ignore_color"]):
+        raise ProjectError(f"{path}: bad \"classes\": \"ignore_color\" is {_shown_json(obj['ignore_color'])}; "
+                           "expected [r, g, b], whole numbers in 0..255 (correct it in the file)")
     try:
         classes = ClassSet.from_json(obj)
         check_unique_names(classes.names, f"{path} \"classes\"")
@@ -355,6 +369,17 @@ def classes_from_project_json(obj, path: Path) -> ClassSet:
     except (TypeError, ValueError) as exc:
         raise ProjectError(f"{path}: bad \"classes\": {exc}") from None
     return classes
+
+
+def _shown_json(value) -> str:
+    """A value of project.json as JSON writes it (``null``, ``true``, ``"7"``), on one line and short."""
+    from .shown import echo
+
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return echo(text, 80)
 
 
 def _stored_path(entry: dict, source: Path) -> str:
@@ -1617,6 +1642,8 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
     used = {im.key: group[0] for group in project.twins() for im in group[1:]}  # one file, one export
     image_names = export_names(project.images)
     check_export_names(image_names)  # two items to one file: refuse, never replace
+    # every format's classes and folder, before any writer opens (and writes)
+    check_export_classes(names, project.classes, [Path(out_dir) / name for name in names])
     for name in names:  # temporaries a killed earlier export left (Cityscapes writes 3 folders deep)
         remove_stale_temporaries(Path(out_dir) / name, depth=4)
     writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels, image_mode, split)
@@ -1739,10 +1766,13 @@ def export_names(images: list[ProjectImage]) -> dict[str, str]:
     """{key: file stem} for exports that name files after the images (CVAT matches masks to frames
     by the image's name): the image's own stem where no other image shares it - ignoring case and
     how an accent is encoded, as macOS and Windows disks do - else its key, with "-2", "-3" … where
-    even that is taken (a key can equal another image's stem). The stems are distinct so."""
+    even that is taken (a key can equal another image's stem). The stems are distinct so. A stem
+    holding a line break takes its key too: the formats' lists (CVAT's ImageSets, CamVid's
+    default.txt) hold one name a line."""
     stems = [im.path.stem for im in images]
     counts = Counter(one_file_name(s) for s in stems)
-    own = [counts[one_file_name(stem)] == 1 and stem.strip() == stem and "/" not in stem for stem in stems]
+    own = [counts[one_file_name(stem)] == 1 and stem.strip() == stem and "/" not in stem
+           and stem.splitlines() == [stem] for stem in stems]
     taken = {one_file_name(stem) for stem, keep in zip(stems, own) if keep}
     chosen = {}
     for im, stem, keep in zip(images, stems, own):

@@ -105,8 +105,13 @@ def import_into_project(
 
     A new project is created when the first item imports (an import of which every item fails
     leaves no project behind). Any failure of one item — whatever its exception — is reported and
-    the rest go on; only a change of the project by another writer (``ProjectChangedError``), a
-    busy project or a name leading outside a folder stops the import."""
+    the rest go on; only these stop the import, raised as they are: a change of the project by
+    another writer (``ProjectChangedError``), a busy project (``ProjectBusyError``), a name leading
+    outside a folder (``OutsideRootError``), and the new project's folder that cannot be made
+    (its ``OSError``: a symbolic link to nothing, a file in the way, a full disk, no permission -
+    no item could go in). Before any item: a project of other classes, a folder that is neither
+    empty nor a project, bare class ids without ``classes``, a bad ``mapping`` (ValueError or
+    ``ProjectError``, ``open_or_create``) and a source that cannot be scanned or holds no item."""
     dataset = dataset or scan_dataset(src, format, images)
     if not dataset.items:
         raise ValueError(f"{src}: {dataset.description}; nothing to import"
@@ -127,7 +132,10 @@ def import_into_project(
             with voided_pixels() as voided:
                 label, width, height = _read_item(item, target_classes, mapping)
             if report.project is None:
-                report.project = Project.create(Path(project_dir), [], target_classes)
+                try:
+                    report.project = Project.create(Path(project_dir), [], target_classes)
+                except OSError as exc:  # the project's folder, not this item: no other item can go in either
+                    raise _NoProject() from exc
             if update:
                 if same_bytes is None or same_bytes.project is not report.project:
                     same_bytes = SameBytes(report.project)
@@ -143,6 +151,8 @@ def import_into_project(
                 report.voided[name] = (total + pixels, items + 1)
         except (ProjectChangedError, ProjectBusyError, OutsideRootError):
             raise
+        except _NoProject as exc:
+            raise exc.__cause__ from None
         except Exception as exc:  # one bad item, whatever went wrong, never stops the batch
             reason = describe_failure(exc)
             report.skipped.append((item.name, reason))
@@ -150,6 +160,10 @@ def import_into_project(
         if progress is not None:
             progress(i, n, text)
     return report
+
+
+class _NoProject(Exception):
+    """The new project's folder could not be made (OSError as its cause): the import stops with it."""
 
 
 def describe_failure(exc: BaseException) -> str:

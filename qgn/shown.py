@@ -26,6 +26,14 @@ def one_line(text) -> str:
                    if unicodedata.category(c) in _BREAKING else c for c in text)
 
 
+def path_text(path) -> str:
+    """A file name as every message shows one: bytes that are not UTF-8 as ``\\xff`` (not Python's
+    ``\\udcff``), then on one line (``one_line``)."""
+    import os
+
+    return one_line(os.fsencode(path).decode("utf-8", "backslashreplace"))
+
+
 def echo(value, limit: int = ECHO_CHARS, quote: bool = False) -> str:
     """``value`` (a client's text; another value as ``str`` gives it) shown: its first ``limit``
     characters on one line (``one_line``), then ``… (N characters)`` when it has more; in single

@@ -124,6 +124,7 @@ class Annotator(QtCore.QObject):
         self._connect()
         self.panel.set_tool(self.tools.tool)
         self.panel.set_level(self.tools.level)
+        self._update_status()  # no image yet: "No image" and no start offered, until one is shown
 
     def _connect(self) -> None:
         t, p = self.tools, self.panel

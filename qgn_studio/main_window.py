@@ -158,6 +158,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.finetuner = Finetuner(ws, self.worker, self.projects, self.jobs, self.ask, self)
         self.head = HeadController(ws, self.annotator, self.projects, self.worker, self)  # project head (#21)
         self.carry = CarryController(ws, self.annotator, self.projects, self.head, self)  # wraps the head's default
+        self.annotator.refresh_status()  # the starts they offer, as the rest: none before an image is shown
         self.uncertainty_order = UncertaintyOrder(ws, self.worker, self.projects, self)
         self._docks()
         self.hover_label = QtWidgets.QLabel("")
@@ -205,6 +206,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.finetune_dock = dock("Fine-tune", self.finetuner.panel, right, "finetune")
         self.tabifyDockWidget(self.explore_dock, self.annotate_dock)
         self.tabifyDockWidget(self.annotate_dock, self.finetune_dock)
+        # its tab coming into view counts the corrected images (on the job thread), so the panel shows a
+        # count, or how to get one, instead of "↻ counts the corrected images" over images just corrected
+        self.finetune_dock.visibilityChanged.connect(lambda visible: visible and self.finetuner.refresh_soon())
         self.explore_dock.raise_()
         self.resizeDocks([self.images_dock, self.explore_dock], [270, 400], QtCore.Qt.Orientation.Horizontal)
         # at 1280×800 the list shows 4 images (300:560 showed 3) and the Layers list all but its last rows
@@ -353,7 +357,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(view, "Zoom &in", lambda: self.canvas.zoom(1.25), ["+", "="])
         self._action(view, "Zoom &out", lambda: self.canvas.zoom(0.8), ["-"])
         self.zoom_box_action = self._action(view, "&Zoom-box mode", self.canvas.set_zoom_box, "Z", checkable=True,
-                                            tip="Left-drag draws a zoom box; hold Space to pan")
+                                            tip="Zoom-box mode (Z): left-drag draws a zoom box; hold Space to pan")
         view.addSeparator()
         for dock in (self.images_dock, self.layers_dock, self.explore_dock, self.annotate_dock, self.finetune_dock):
             view.addAction(dock.toggleViewAction())
@@ -1080,7 +1084,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.layer_panel.refresh(self.canvas.result)
 
     def show_finetune(self) -> None:
-        self.finetuner.refresh()
+        self.finetuner.refresh_soon()  # coalesced with the count the tab's coming into view asks for
         self.finetune_dock.show()
         self.finetune_dock.raise_()
 

@@ -44,9 +44,14 @@ class RelinkDialog(JobDialog):
         self.plan = None
         self.setWindowTitle("Find missing images")
         self.setMinimumWidth(720)
-        count = "Some" if missing is None else f"{missing} of the project's {len(project.images)}"
+        # without the open banner's count nothing says an image is missing: say what the dialog does, not
+        # "Some images are not where the project expects them" over a project whose images are all there
+        found = ("Finds the project's images that are not where it expects them (their folder was moved or "
+                 "renamed, or the project came from another machine)." if missing is None else
+                 f"{missing} of the project's {len(project.images)} images "
+                 f"{'is' if missing == 1 else 'are'} not where the project expects them.")
         intro = QtWidgets.QLabel(
-            f"{count} images are not where the project expects them. Choose the folder they are in now: it is "
+            f"{found} Choose the folder they are in now: it is "
             "searched, with its subfolders, for files of the same names. An image whose annotation was saved is "
             "matched only to a file with the same bytes; an image with two candidates is never chosen for you. "
             "Nothing is written until you press Relink, and annotations follow their images.")

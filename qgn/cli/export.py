@@ -138,16 +138,20 @@ def run(args) -> int:
     if names and Path(args.out).exists() and not Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} exists and is not a folder")
     planned = [(out, path) for path, targets in jobs for _, out in targets]
+    # named as a folder's dataset export names them where a format lists names (cvat, voc): -2 …
+    stems = item_names(src, [path for path, _ in jobs], flat=False) if any(n in LISTED_FORMATS for n in names) \
+        else [path.stem for path, _ in jobs]
     if names:
-        planned += [(out, path) for (path, _), rel in zip(jobs, relative_dirs)
-                    for out in format_outputs(names, Path(args.out) / rel, path.stem)]
+        planned += [(out, path) for (path, _), rel, stem in zip(jobs, relative_dirs, stems)
+                    for out in format_outputs(names, Path(args.out) / rel, stem)]
     check_outputs([path for path, _ in jobs], planned)  # refused before anything is written
     failures = Failures("export", len(jobs))
     time_left = TimeLeft()
     with protected_inputs(_inputs(jobs, args.images), "the files being exported and their images"):
-        for i, ((path, targets), rel) in enumerate(zip(jobs, relative_dirs), start=1):
+        for i, ((path, targets), rel, stem) in enumerate(zip(jobs, relative_dirs, stems), start=1):
             try:  # one bad file is reported and the rest go on
-                _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split)
+                _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split,
+                             stem)
             except (ValueError, OSError) as exc:
                 failures.report(path, exc)
                 continue
@@ -164,14 +168,15 @@ def format_outputs(names: list[str], out_dir: Path, stem: str, levels: int = 16)
     """The files ``_export_file`` writes for one .qgt in ``names`` formats (per-image files only:
     a CVAT folder's shared labelmap.txt and default.txt are meant to be shared)."""
     from qgn.formats import FORMATS
+    from qgn.formats.base import listable_name
 
     paths = []
     for name in names:
         folder = out_dir if len(names) == 1 else out_dir / name
         if name == "levels":
             paths += [folder / f"{stem}_L{level}.png" for level in range(levels)]
-        elif name == "cvat":
-            paths.append(folder / "SegmentationClass" / f"{stem}.png")
+        elif name in ("cvat", "voc"):  # named as its image list holds it: a line break is a space
+            paths.append(folder / "SegmentationClass" / f"{listable_name(stem)}.png")
         else:
             paths.append(folder / f"{stem}{FORMATS[name].suffix}")
     return paths
@@ -226,6 +231,7 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
     file that cannot be exported is reported and the rest go on. A file that fails in one format is
     in none (``add_to_every_writer``): each dataset lists the same images."""
     from qgn.formats import FORMATS, ExportItem
+    from qgn.formats import check_export_classes
     from qgn.formats.base import add_to_every_writer
     from qgn.classes import ClassSet
     from qgn.quadtree.qgt import read_qgt
@@ -233,16 +239,16 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
     writers, classes, first, failures = None, None, None, Failures("export", len(files))
     not_written: list[str] = []
     time_left = TimeLeft()
-    stems = [f.stem.lower() for f in files]
-    for i, path in enumerate(files, start=1):
-        stem = path.stem if stems.count(path.stem.lower()) == 1 else path.relative_to(src).with_suffix("").as_posix().replace("/", "__")
+    for i, (path, stem) in enumerate(zip(files, item_names(src, files, flat=True)), start=1):
         try:
             qt, file_classes = read_qgt(path)
             file_classes = file_classes or ClassSet.generic(qt.num_classes, qt.ignore_value)
             if writers is None:
                 classes, first = file_classes, path
-                writers = [FORMATS[n].open_writer(classes, out if len(names) == 1 else out / n, qt.num_levels,
-                                                  split=split) for n in names]
+                folders = [out if len(names) == 1 else out / n for n in names]
+                check_export_classes(names, classes, folders)  # every format's, before any writer opens (and writes)
+                writers = [FORMATS[n].open_writer(classes, folder, qt.num_levels, split=split)
+                           for n, folder in zip(names, folders)]
             elif file_classes.names != classes.names or file_classes.ignore_index != classes.ignore_index:
                 raise ValueError(f"its classes differ from {first.name}'s ({', '.join(classes.names[:4])} …); "
                                  "one dataset has one class set")
@@ -261,11 +267,35 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
     return failures.code()
 
 
+#: Formats whose files are named as a list of one name a line holds the name (``listable_name``).
+LISTED_FORMATS = ("cvat", "voc", "camvid")
+
+
+def item_names(src: Path, files: list[Path], flat: bool) -> list[str]:
+    """The export's name of each .qgt of ``files`` (under ``src``): its stem, ``-2``, ``-3`` … after
+    it where an earlier file's is one name in a list of one name a line, such as CVAT's and CamVid's
+    (``ListedNames``: "two\\nlines" beside "two lines"; a disk that ignores case). ``flat``: every file
+    goes into one dataset folder, where a stem files of several subfolders share is their path
+    under ``src`` (``a__x``, ``b__x``); otherwise each output folder mirrors the file's subfolder
+    and names are told apart within it."""
+    from qgn.formats.base import ListedNames, listable_name
+
+    stems = [listable_name(f.stem).lower() for f in files]
+    lists: dict[Path, ListedNames] = {}
+    names = []
+    for path in files:
+        own = path.stem
+        if flat and stems.count(listable_name(own).lower()) > 1:
+            own = path.relative_to(src).with_suffix("").as_posix().replace("/", "__")
+        names.append(lists.setdefault(Path() if flat else path.parent, ListedNames()).pick(own))
+    return names
+
+
 def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, images: str | None = None,
-                 split: str | None = None) -> None:
+                 split: str | None = None, stem: str | None = None) -> None:
     """One .qgt file: the --png targets, then ``names`` formats into ``out_dir`` (``split``: the
-    Cityscapes split folder)."""
-    from qgn.formats import FORMATS, ExportItem
+    Cityscapes split folder; ``stem``: the item's name, ``item_names``, default the file's stem)."""
+    from qgn.formats import FORMATS, ExportItem, check_export_classes
     from qgn.classes import ClassSet
     from qgn.fileio import remove_stale_temporaries
     from qgn.quadtree.qgt import read_qgt
@@ -274,6 +304,9 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, im
     levels, generic = qt.num_levels, ClassSet.generic(qt.num_classes, qt.ignore_value)
     label = take_label(qt)  # the quadtree is spent: its pyramid's level 0 became the label map
     del qt
+    folders = [out_dir if len(names) == 1 else out_dir / name for name in names]
+    if names:  # a class a format cannot write, another export's class list: refused before anything is written
+        check_export_classes(names, classes or generic, folders)
     for name, out in targets:
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(out.parent)  # of an export killed mid-write
@@ -285,10 +318,9 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, im
             check_text_names(names, [path, image])
         except ValueError as exc:
             raise ValueError(f"{shown(path)}: {exc}") from None
-        for name in names:
-            folder = out_dir if len(names) == 1 else out_dir / name
+        for name, folder in zip(names, folders):
             remove_stale_temporaries(folder, depth=4)  # Cityscapes writes gtFine/<split>/<city>/
-            FORMATS[name].export_items([ExportItem(path.stem, label, image)], classes, folder,
+            FORMATS[name].export_items([ExportItem(stem or path.stem, label, image)], classes, folder,
                                        levels=levels, split=split)
 
 
@@ -296,9 +328,9 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, im
 def shown(path) -> str:
     """``path`` as text any terminal or log takes, on one line: bytes of a name that are not UTF-8
     as ``\\xff``, a line break as ``\\n`` (``qgn.shown.one_line``)."""
-    import os
+    from qgn.shown import path_text
 
-    return one_line(os.fsencode(path).decode("utf-8", "backslashreplace"))
+    return path_text(path)
 
 
 def take_label(qt):

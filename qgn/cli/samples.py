@@ -42,8 +42,10 @@ def write_samples(out: Path, count: int, width: int, height: int, seed: int) -> 
     from qgn.data.synthetic import SYNTHETIC_CLASSES, make_scene
     from qgn.quadtree.label_io import write_classes_file, write_label_png
 
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    (out / "labels").mkdir(parents=True, exist_ok=True)
+    from qgn.fileio import make_folder
+
+    make_folder(out / "images")  # a link to nothing or a file in the way: named as what it is
+    make_folder(out / "labels")
     write_classes_file(out / "classes.txt", SYNTHETIC_CLASSES)
     written = []
     for i, name in enumerate(scene_names(count)):

@@ -110,6 +110,22 @@ def check_format_names(names) -> list[str]:
     return names
 
 
+def check_export_classes(names, classes: ClassSet, folders=None) -> None:
+    """ValueError (the format's own, naming the class) when a format of ``names`` cannot write
+    ``classes`` (``Format.check_classes``), or, with ``folders`` (each format's output folder, in the
+    order of ``names``), when a folder holds a file of another export its writer would refuse
+    (``Format.check_folder``: CVAT's labelmap.txt, CamVid's and Cityscapes' label_colors.txt,
+    Cityscapes' classes.json …). Every format of an export is asked before any writer opens: an
+    export of several formats is refused before anything is written (CamVid's and Cityscapes'
+    writers write label_colors.txt as they open, and an export writes one format after another)."""
+    names = check_format_names(names)
+    for name in names:
+        if FORMATS[name].check_classes is not None:
+            FORMATS[name].check_classes(classes)
+    for name, folder in zip(names, folders or ()):
+        FORMATS[name].check_folder(classes, Path(folder))
+
+
 NAMES_IN_TEXT = ("labelme",)  # per-image formats that write file names into JSON or text
 
 
@@ -137,6 +153,7 @@ def export_annotation(
 ) -> list[Path]:
     """Write ``label`` (H, W) in each of ``formats`` into ``out_dir/<format name>/``; the paths written."""
     names = check_format_names(formats)
+    check_export_classes(names, classes, [Path(out_dir) / name for name in names])
     label = check_label(label, classes)
     item = ExportItem(stem, label, Path(image) if image else None)
     paths: list[Path] = []
@@ -150,6 +167,7 @@ def export_dataset(items, classes: ClassSet, out_dir: str | os.PathLike, formats
     """Write every ``ExportItem`` in each of ``formats`` into ``out_dir/<format name>/``;
     ``images`` ("copy", "link" or None) and ``split`` as in ``qgn.project.export_project``."""
     names = check_format_names(formats)
+    check_export_classes(names, classes, [Path(out_dir) / name for name in names])  # every format's, before any writes
     items = [ExportItem(i.name, check_label(i.label, classes, i.name), i.image) for i in items]
     paths: list[Path] = []
     for name in names:
@@ -220,6 +238,6 @@ def scan_dataset(src: str | os.PathLike, format: str = "auto", images: str | os.
 
 
 __all__ = ["DATASET_DETECTION", "ExportItem", "FORMATS", "Format", "IMPORT_FORMATS", "MASK_DETECTION",
-           "SourceDataset", "SourceItem", "check_format_names", "check_split", "check_text_names", "detect_dataset",
+           "SourceDataset", "SourceItem", "check_export_classes", "check_format_names", "check_split", "check_text_names", "detect_dataset",
            "detect_format", "export_annotation",
            "export_dataset", "import_annotation", "scan_dataset"]

@@ -38,6 +38,52 @@ class ExportItem:
     image: Path | None = None
 
 
+#: Where ``str.splitlines`` (and so a reader of a list of one name a line) splits a line.
+LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def listable_name(name: str) -> str:
+    """``name`` as a list of one name a line (CVAT's ``ImageSets/Segmentation/default.txt``,
+    CamVid's ``default.txt``) can hold it, and so the name of the item's files too: each line
+    break a space. A project's export names such an image after its key (``qgn.project.export_names``);
+    an export of .qgt files, the writers themselves, use this."""
+    return LINE_BREAK.sub(" ", name)
+
+
+class ListedNames:
+    """The item names one export's list holds so far (CVAT's ``ImageSets/Segmentation/default.txt``,
+    CamVid's ``default.txt``, the files named after them), told apart as that list holds them
+    (``listable_name``) and as a disk that ignores case does: ``pick`` gives the name itself, or
+    ``-2``, ``-3`` … after it where that is taken ("two\\nlines" beside "two lines" would otherwise
+    be one line and one mask, the second replacing the first); ``mark`` / ``undo`` take back the names
+    picked since (an item taken back leaves its name free)."""
+
+    def __init__(self):
+        self._taken: dict[str, str] = {}  # listable_name(name).lower() -> name, in the order picked
+
+    def pick(self, name: str) -> str:
+        candidate, n = name, 1
+        while listable_name(candidate).lower() in self._taken:
+            n += 1
+            candidate = f"{name}-{n}"
+        self._taken[listable_name(candidate).lower()] = candidate
+        return candidate
+
+    def __contains__(self, name: str) -> bool:
+        """``name`` is taken (as the list holds it, case aside)."""
+        return listable_name(name).lower() in self._taken
+
+    def mark(self) -> int:
+        return len(self._taken)
+
+    def undo(self, mark: int) -> list[str]:
+        """Forget the names picked after ``mark``; those names."""
+        dropped = list(self._taken.items())[mark:]
+        for key, _ in dropped:
+            del self._taken[key]
+        return [name for _, name in dropped]
+
+
 IMAGE_MODES = (None, "copy", "link")  # how an export includes the image files (None: it names them)
 _SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
@@ -72,6 +118,14 @@ class DatasetWriter:
         self.images: str | None = None
         self.not_written: list[tuple[str, Path | None]] = []  # ``keep``: (name, image) not exported this time
         self.replaced = None  # ``add_to_every_writer``: the earlier files the last ``add`` replaced (``undo``)
+
+    @classmethod
+    def folder_files(cls, classes: ClassSet, out_dir: Path) -> list[tuple[Path, bytes | None, Callable | None]]:
+        """The files an export of ``classes`` into ``out_dir`` shares among its items and refuses to
+        replace when they hold another export's (``check_export_file``: (path, data, parse) each):
+        CVAT's labelmap.txt, CamVid's label_colors.txt … (``Format.check_folder`` checks them for
+        every format of an export before any writer writes). Reads and writes nothing."""
+        return []
 
     def add(self, item: ExportItem) -> list[Path]:
         return self._write(item.label, self.classes, self.out_dir, item.name, levels=self.levels)
@@ -122,18 +176,18 @@ class DatasetWriter:
 
 
 class ClassListWriter(DatasetWriter):
-    """A writer whose export has one file listing its classes, ``list_name`` in ``out_dir`` with
-    ``list_data`` (None: the export goes without one): refused at once when that file holds another
-    export's list (``check_export_file``, before any item is written; ``parse``: its reader, so that
-    the same list in another layout is no other export's), written by ``finish`` when an item was
-    added (an export of nothing writes nothing; the same list already there is left as it is). Subclasses write an item in ``write_item``
-    (default: the per-image ``write`` function)."""
+    """A writer whose export has one file listing its classes (``folder_files``: its path, data and
+    reader; data None: the export goes without one): refused at once when that file holds another
+    export's list (``check_export_file``, before any item is written; the reader, so that the same
+    list in another layout is no other export's), written by ``finish`` when an item was added (an
+    export of nothing writes nothing; the same list already there is left as it is). Subclasses
+    write an item in ``write_item`` (default: the per-image ``write`` function)."""
 
-    def __init__(self, write, classes: ClassSet, out_dir: Path, levels: int, list_name: str,
-                 list_data: bytes | None, parse: Callable[[str], object] | None = None):
+    def __init__(self, write, classes: ClassSet, out_dir: Path, levels: int):
         super().__init__(write, classes, out_dir, levels)
-        self.list_name, self.list_data = list_name, list_data
-        self.kept = check_export_file(self.out_dir / list_name, list_data, parse)  # already there: left as is
+        ((path, self.list_data, parse),) = self.folder_files(classes, self.out_dir)
+        self.list_name = path.name
+        self.kept = check_export_file(path, self.list_data, parse)  # already there: left as is
         self.added = 0
 
     def write_item(self, item: ExportItem) -> list[Path]:
@@ -266,6 +320,10 @@ class Format:
         (``qgn.formats.scan_dataset``; None: not importable as a dataset).
     is_dataset(probe: ``qgn.formats.source.DatasetProbe``) -> bool: whether a dataset is in this
         format (auto-detection of ``qgn.formats.scan_dataset``; None: never detected, only named).
+    check_classes(classes): ValueError, naming the class, when the format cannot write ``classes``
+        (a name its label list or config cannot hold, two classes of one colour); writes nothing.
+        ``qgn.formats.check_export_classes`` asks every format of an export before any writer opens,
+        and then its ``check_folder`` (a method: the writer's ``folder_files`` of another export).
     """
 
     name: str
@@ -278,6 +336,16 @@ class Format:
     is_mask: Callable[["MaskProbe"], bool] | None = None
     scan: Callable[..., object] | None = None
     is_dataset: Callable[..., bool] | None = None
+    check_classes: Callable[[ClassSet], object] | None = None
+
+    def check_folder(self, classes: ClassSet, out_dir: Path) -> None:
+        """ValueError when ``out_dir`` holds a file of another export that this format's writer
+        shares among its items and would refuse (``DatasetWriter.folder_files``, ``check_export_file``)
+        - asked of every format of an export before any writer writes (``check_export_classes``),
+        so that a refused export leaves the folders as they were. Writes nothing."""
+        files = getattr(self.writer or DatasetWriter, "folder_files", None)
+        for path, data, parse in files(classes, Path(out_dir)) if files is not None else []:
+            check_export_file(path, data, parse)
 
     def open_writer(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS,
                     images: str | None = None, split: str | None = None) -> DatasetWriter:

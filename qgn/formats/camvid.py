@@ -22,9 +22,14 @@ from ..classes import ClassSet
 from ..fileio import atomic_write_bytes, read_text_within
 from ..label_map import table_index
 from ..quadtree import NUM_LEVELS
-from .base import DatasetWriter, ExportItem, Format, colours_to_values, out_file, place_image, read_rgb
+from .base import (
+    DatasetWriter, ExportItem, Format, ListedNames, colours_to_values, listable_name, out_file, place_image, read_rgb,
+)
 from .guards import is_contained
-from .label_colors import LABEL_COLORS, label_map_file, label_order, read_label_map, void_positions, write_label_files
+from .label_colors import (
+    LABEL_COLORS, label_colors_entries, label_files, label_map_file, label_order, read_label_map, void_positions,
+    write_label_files,
+)
 from .png_bands import encode_png
 from .source import (
     AmbiguousImageError, SourceDataset, SourceItem, broken_item, classes_from_names, find_image, image_mode,
@@ -42,8 +47,12 @@ class CamvidWriter(DatasetWriter):
         entries, self.header = write_label_files(out_dir, classes, "CamVid export")
         self.colours = np.array([rgb for _, rgb in entries], np.uint8)  # index = class id + 1, 0 = void
         self.lines: list[str] = []
-        self._names: set[str] = set()  # lower case: the stems listed so far
-        self._added: list[str] = []  # the stems ``add`` listed, in order (``undo`` frees the last)
+        self.names = ListedNames()  # the stems listed so far
+        self._put_back: set[str] = set()  # lower case: stems taken back whose earlier mask was put back
+
+    @classmethod
+    def folder_files(cls, classes: ClassSet, out_dir: Path):
+        return label_files(out_dir, classes, "CamVid export")[1]
 
     def add(self, item: ExportItem) -> list[Path]:
         item = ExportItem(self._listable(item.name), item.label, item.image)
@@ -68,30 +77,30 @@ class CamvidWriter(DatasetWriter):
 
     def _listable(self, name: str) -> str:
         """``name`` as the list can hold it: a double quote (the list's quoting character, which
-        Datumaro's reader refuses inside a name) becomes ``'``; ``-2``, ``-3`` … where that is taken."""
-        listed = name.replace('"', "'")
-        candidate, n = listed, 1
-        while candidate.lower() in self._names:
-            n += 1
-            candidate = f"{listed}-{n}"
-        self._names.add(candidate.lower())
-        self._added.append(candidate.lower())
-        return candidate
+        Datumaro's reader refuses inside a name) becomes ``'``, a line break (the list holds one item
+        a line) a space; ``-2``, ``-3`` … where that is taken (``ListedNames``)."""
+        return self.names.pick(listable_name(name.replace('"', "'")))
 
     def mark(self):
-        return self.header, len(self.lines), len(self._added)
+        return self.header, len(self.lines), self.names.mark()
 
     def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
         super().undo(mark, item, paths)
         self.header = mark[0]
         del self.lines[mark[1]:]
-        self._names.difference_update(self._added[mark[2]:])  # its name is free again (``keep``, ``_listable``)
-        del self._added[mark[2]:]
+        for stem in self.names.undo(mark[2]):
+            if is_file(self.out_dir / f"{SUBSET}annot" / f"{stem}.png"):
+                # the earlier export's mask, put back: its name stays taken (no later item is written
+                # over it) and ``finish`` keeps its earlier line (``keep``)
+                self.names.pick(stem)
+                self._put_back.add(stem.lower())
 
     def _keep_earlier(self, path: Path) -> None:
         """Append the lines of the images ``keep`` named from the earlier export's list ``path``,
-        where their mask is still in ``defaultannot/`` (Datumaro reads the list's pairs)."""
-        wanted = {name.replace('"', "'") for name in self.kept_names()} - self._names
+        where their mask is still in ``defaultannot/`` (Datumaro reads the list's pairs): each
+        image's own line, named as ``add`` names it, unless an image written this time took that name."""
+        wanted = {name for name in (listable_name(name.replace('"', "'")) for name in self.kept_names())
+                  if name not in self.names or name in self._put_back}
         if not wanted or not path.is_file():
             return
         try:
@@ -103,7 +112,6 @@ class CamvidWriter(DatasetWriter):
             if (stem.lower() in wanted and mask_path == f"/{SUBSET}annot/{stem}.png"
                     and is_file(self.out_dir / f"{SUBSET}annot" / f"{stem}.png")):
                 wanted.discard(stem.lower())
-                self._names.add(stem.lower())
                 quoted = len(image_path.split()) > 1 or len(mask_path.split()) > 1
                 self.lines.append(f'"{image_path}" "{mask_path}"\n' if quoted else f"{image_path} {mask_path}\n")
 
@@ -190,5 +198,12 @@ def is_camvid_dataset(probe) -> bool:
         any(p.name != LABEL_COLORS for p in src.glob("*.txt"))
 
 
+def check_camvid_classes(classes: ClassSet) -> None:
+    """ValueError naming the class when label_colors.txt cannot list ``classes`` (what the writer
+    would refuse as it opens, having written nothing)."""
+    label_colors_entries(classes, "CamVid export")
+
+
 FORMAT = Format("camvid", "CamVid as Datumaro writes it (label_colors.txt, colour masks)",
-                ".png", None, None, CamvidWriter, image_names=True, scan=scan_camvid, is_dataset=is_camvid_dataset)
+                ".png", None, None, CamvidWriter, image_names=True, scan=scan_camvid, is_dataset=is_camvid_dataset,
+                check_classes=check_camvid_classes)

@@ -62,7 +62,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import ClassSet, normalize_class_name
+from ..classes import ClassSet, is_json_rgb, normalize_class_name
 from ..fileio import atomic_write_bytes
 from ..label_map import table_index
 from ..quadtree import NUM_LEVELS
@@ -72,7 +72,7 @@ from .base import (
     read_rgb,
 )
 from .label_colors import (
-    file_name, label_colors_entries, label_order, read_label_map, void_positions, write_label_files,
+    file_name, label_colors_entries, label_files, label_order, read_label_map, void_positions, write_label_files,
 )
 from .png_bands import encode_png
 from .source import (
@@ -124,6 +124,11 @@ def city_of(stem: str) -> str:
     return found.group(1) if found else "default"
 
 
+def classes_json_data(classes: ClassSet) -> bytes:
+    """The ``classes.json`` of an export of ``classes`` (``ClassSet.to_json``)."""
+    return json.dumps(classes.to_json(), ensure_ascii=False, indent=1).encode("utf-8")
+
+
 class CityscapesWriter(DatasetWriter):
     takes_split = True
     uses_images = True
@@ -132,6 +137,10 @@ class CityscapesWriter(DatasetWriter):
         super().__init__(None, classes, out_dir, levels)
         self.split = DEFAULT_SPLIT
         official = official_ids(classes)
+        self.classes_text = classes_json_data(classes)
+        # before label_colors.txt is written: a classes.json of another export refused with its tree
+        # as it was (a label_colors.txt added to an export of Cityscapes' own ids renumbered its masks)
+        self.kept = check_export_file(out_dir / CLASSES_JSON, self.classes_text, same_json)  # there: left as is
         self.label_colors: list[Path] = []
         if official is None:
             self.label_colors += write_label_files(out_dir, classes, "Cityscapes export")[1]
@@ -141,13 +150,17 @@ class CityscapesWriter(DatasetWriter):
         self.colours = np.zeros((max(self.ids) + 1, 3), np.uint8)
         for i, rgb in zip(self.ids, classes.palette):
             self.colours[i] = rgb
-
-        self.classes_text = json.dumps(classes.to_json(), ensure_ascii=False, indent=1).encode("utf-8")
-        self.kept = check_export_file(out_dir / CLASSES_JSON, self.classes_text, same_json)  # there: left as is
         self.renamed: list[tuple[str, str]] = []  # (cityscapes name, the image's own name)
         self._used: dict[str, None] = {}  # a set in insertion order (``undo`` drops the last ones)
         self._frames: dict[str, int] = {}
         self._earlier: dict[str, str] | None = None  # ``_earlier_rows``
+
+    @classmethod
+    def folder_files(cls, classes: ClassSet, out_dir: Path):
+        files = [(Path(out_dir) / CLASSES_JSON, classes_json_data(classes), same_json)]
+        if official_ids(classes) is None:
+            files += label_files(out_dir, classes, "Cityscapes export")[1]
+        return files
 
     def add(self, item: ExportItem) -> list[Path]:
         city, core = self._name(item)
@@ -259,10 +272,10 @@ def read_classes_json(path: Path) -> ClassSet:
     names, palette = (doc.get("names"), doc.get("palette")) if isinstance(doc, dict) else (None, None)
     ignore = doc.get("ignore_index") if isinstance(doc, dict) else None
     if not (isinstance(names, list) and names and all(isinstance(n, str) and n for n in names)
-            and isinstance(palette, list) and all(isinstance(c, list) and len(c) == 3 for c in palette)
+            and isinstance(palette, list) and all(is_json_rgb(c) for c in palette)
             and (ignore is None or (isinstance(ignore, int) and not isinstance(ignore, bool) and ignore >= 0))):
         raise ValueError(f"{path}: expected a class set ({{'names': [...], 'palette': [[r, g, b], ...], "
-                         "'ignore_index': n}})")
+                         "'ignore_index': n}}, colours of whole numbers in 0..255)")
     return ClassSet.from_json({"names": names, "palette": palette, "ignore_index": ignore})
 
 
@@ -419,6 +432,13 @@ def is_cityscapes_dataset(probe) -> bool:
     return probe.is_folder_with("gtFine")
 
 
+def check_cityscapes_classes(classes: ClassSet) -> None:
+    """ValueError naming the class when ``classes``, not Cityscapes' own, cannot be listed in
+    label_colors.txt (what the writer would refuse as it opens)."""
+    if official_ids(classes) is None:
+        label_colors_entries(classes, "Cityscapes export")
+
+
 FORMAT = Format("cityscapes", "Cityscapes tree (gtFine ids and colours, leftImg8bit; label_colors.txt)", ".png",
                 None, None, CityscapesWriter, image_names=True, scan=scan_cityscapes,
-                is_dataset=is_cityscapes_dataset)
+                is_dataset=is_cityscapes_dataset, check_classes=check_cityscapes_classes)

@@ -37,7 +37,8 @@ from ..fileio import atomic_write_bytes, locked, read_text_within
 from ..label_map import check_label, present_values
 from ..quadtree import NUM_LEVELS
 from .base import (
-    DatasetWriter, ExportItem, Format, check_export_file, colours_to_values, out_file, place_image, read_rgb,
+    DatasetWriter, ExportItem, Format, ListedNames, check_export_file, colours_to_values, listable_name, out_file,
+    place_image, read_rgb,
 )
 from .png_bands import encode_png
 from .source import (
@@ -95,13 +96,16 @@ def format_labelmap(entries) -> str:
 
 
 def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS) -> list[Path]:
-    """The class mask, object mask and the shared lists of one image. Memory beyond ``label``: its
-    present values, bands of rows of the two masks (``qgn.formats.png_bands``) and the files."""
+    """The class mask, object mask and the shared lists of one image, named ``stem`` as the image
+    list holds it (``listable_name``: it lists one stem a line, so a line break becomes a space).
+    Memory beyond ``label``: its present values, bands of rows of the two masks
+    (``qgn.formats.png_bands``) and the files."""
+    stem = listable_name(stem)
     label = check_label(label, classes, copy=False)
     entries = cvat_labelmap(classes)
-    labelmap = out_file(out_dir, "labelmap.txt")
-    data = format_labelmap(entries).encode("utf-8")
-    check_export_file(labelmap, data, parse_labelmap)
+    ((labelmap, data, parse),) = CvatWriter.folder_files(classes, out_dir)
+    check_export_file(labelmap, data, parse)
+    labelmap = out_file(out_dir, labelmap.name)
     present = present_values(label)
     top = max(int(present[-1]), classes.num_classes) + 1
     lut = np.zeros((top, 3), np.uint8)
@@ -126,37 +130,56 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
 
 
 class CvatWriter(DatasetWriter):
-    """``write_cvat_files`` per image, and with ``images`` the image in ``JPEGImages/``; ``undo``
-    also takes the image's stem off the shared ``ImageSets/Segmentation/default.txt``, unless an
-    earlier export listed it and its class mask is still there (a failed re-export keeps it listed)."""
+    """``write_cvat_files`` per image, and with ``images`` the image in ``JPEGImages/``. An item is
+    named as the image list holds it, ``-2`` … after a name taken in this export (``ListedNames``:
+    "two\\nlines" and "two lines" are both listed as "two lines", and the second's masks replaced the
+    first's); ``undo`` frees the name and takes it off the shared ``ImageSets/Segmentation/default.txt``,
+    unless an earlier export listed it and its class mask is still there (put back: a failed
+    re-export keeps it listed, and its name taken)."""
 
     takes_images = True
     uses_images = True
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
+        cvat_labelmap(classes)  # a class it cannot write: refused as it opens, not at each image
         super().__init__(write_cvat_files, classes, out_dir, levels)
-        self._listed_before = False  # the item in ``add`` was in default.txt before it
+        self.names = ListedNames()
+        self._listed_before: str | None = None  # the stem of the last ``add``, where default.txt listed it before
+
+    @classmethod
+    def folder_files(cls, classes: ClassSet, out_dir: Path):
+        data = format_labelmap(cvat_labelmap(classes)).encode("utf-8")
+        return [(Path(out_dir) / "labelmap.txt", data, parse_labelmap)]
 
     def add(self, item: ExportItem) -> list[Path]:
+        stem = self.names.pick(listable_name(item.name))
         image_set = self.out_dir / "ImageSets" / "Segmentation" / "default.txt"
-        self._listed_before = image_set.is_file() and item.name in image_set_stems(image_set)
-        written = super().add(item)
+        self._listed_before = None
+        if image_set.is_file() and stem in image_set_stems(image_set):
+            self._listed_before = stem
+        written = write_cvat_files(item.label, self.classes, self.out_dir, stem, levels=self.levels)
         if self.images in ("copy", "link") and item.image is not None and Path(item.image).is_file():
-            name = f"{item.name}{Path(item.image).suffix.lower()}"
+            name = f"{stem}{Path(item.image).suffix.lower()}"  # the masks' stem
             written.append(place_image(Path(item.image), self.out_dir / IMAGES_DIR, name, self.images))
         return written
 
+    def mark(self):
+        return self.names.mark()
+
     def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
         super().undo(mark, item, paths)
+        dropped = self.names.undo(mark)
+        earlier, self._listed_before = self._listed_before, None
+        if earlier in dropped and (self.out_dir / "SegmentationClass" / f"{earlier}.png").is_file():
+            dropped.remove(earlier)  # an earlier export's entry, whose mask was put back: the list keeps it
+            self.names.pick(earlier)  # and no later item of this export is written over its files
         image_set = self.out_dir / "ImageSets" / "Segmentation" / "default.txt"
-        if not image_set.is_file():
+        if not dropped or not image_set.is_file():
             return
-        if self._listed_before and (self.out_dir / "SegmentationClass" / f"{item.name}.png").is_file():
-            return  # an earlier export's entry, whose mask is still there: the list keeps it
         with locked(image_set.parent):
             stems = image_set_stems(image_set)
-            if item.name in stems:
-                atomic_write_bytes(image_set, "".join(s + "\n" for s in stems if s != item.name).encode("utf-8"))
+            if any(stem in stems for stem in dropped):
+                atomic_write_bytes(image_set, "".join(s + "\n" for s in stems if s not in dropped).encode("utf-8"))
 
 
 def image_set_stems(path: Path) -> list[str]:
@@ -300,6 +323,7 @@ def is_cvat_mask(probe) -> bool:
 
 FORMAT = Format("cvat", "CVAT Segmentation mask 1.1 (labelmap.txt, class + object masks)", ".png",
                 write_cvat_files, read_cvat_file, CvatWriter, image_names=True, is_mask=is_cvat_mask, scan=scan_cvat,
-                is_dataset=is_cvat_dataset)
+                is_dataset=is_cvat_dataset, check_classes=cvat_labelmap)
 VOC_FORMAT = Format("voc", "Pascal-VOC segmentation: the same folder as cvat",
-                    ".png", write_cvat_files, read_cvat_file, CvatWriter, image_names=True, scan=scan_voc)
+                    ".png", write_cvat_files, read_cvat_file, CvatWriter, image_names=True, scan=scan_voc,
+                    check_classes=cvat_labelmap)

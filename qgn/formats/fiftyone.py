@@ -86,6 +86,12 @@ def color_scheme(classes: ClassSet) -> dict:
                                             for i, colour in enumerate(classes.palette)]}
 
 
+def check_fiftyone_classes(classes: ClassSet) -> None:
+    """ValueError when ``classes`` are more than a FiftyOne mask's values can number."""
+    if classes.num_classes >= MAX_VALUE:
+        raise ValueError(f"FiftyOne masks hold values up to {MAX_VALUE}: {classes.num_classes} classes do not fit")
+
+
 class FiftyOneWriter(DatasetWriter):
     """``labels/<name>.png`` per image and the image in ``data/`` (copy or link); ``finish``
     writes the ``data.json`` manifest (every image: in ``data/`` or where it lies) and the class files."""
@@ -94,8 +100,7 @@ class FiftyOneWriter(DatasetWriter):
     uses_images = True
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
-        if classes.num_classes >= MAX_VALUE:
-            raise ValueError(f"FiftyOne masks hold values up to {MAX_VALUE}: {classes.num_classes} classes do not fit")
+        check_fiftyone_classes(classes)
         super().__init__(None, classes, out_dir, levels)
         self.manifest: dict[str, str] = {}
 
@@ -300,4 +305,5 @@ def is_fiftyone_dataset(probe: DatasetProbe) -> bool:
 
 
 FORMAT = Format("fiftyone", "FiftyOne ImageSegmentationDirectory (masks + mask targets)", ".png", None, None,
-                writer=FiftyOneWriter, image_names=True, scan=scan_fiftyone, is_dataset=is_fiftyone_dataset)
+                writer=FiftyOneWriter, image_names=True, scan=scan_fiftyone, is_dataset=is_fiftyone_dataset,
+                check_classes=check_fiftyone_classes)

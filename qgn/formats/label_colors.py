@@ -110,7 +110,7 @@ def read_dataset_meta(path: Path) -> list[tuple[str, tuple[int, int, int] | None
     return list(entries.items())
 
 
-def write_dataset_meta(path: Path, entries) -> Path:
+def dataset_meta_data(entries) -> bytes:
     """``dataset_meta.json`` of ``entries`` ((name, colour) in mask order, as ``save_meta_file``
     writes it: ``labels``, ``label_map`` {id: name}, ``segmentation_colors``, ``background_label``)."""
     import json
@@ -121,9 +121,15 @@ def write_dataset_meta(path: Path, entries) -> Path:
     black = next((i for i, (_, c) in enumerate(entries) if tuple(c) == (0, 0, 0)), None)
     if black is not None:
         doc["background_label"] = str(black)
+    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
+def write_dataset_meta(path: Path, entries) -> Path:
+    """``dataset_meta.json`` of ``entries`` (``dataset_meta_data``) at ``path``, unless it holds them
+    already; ValueError when it holds another export's (``check_export_file``)."""
     from .base import check_export_file, same_json
 
-    data = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    data = dataset_meta_data(entries)
     if not check_export_file(path, data, same_json):
         atomic_write_bytes(path, data)
     return path
@@ -183,23 +189,49 @@ def label_colors_entries(classes: ClassSet, what: str) -> list[tuple[str, tuple[
     return entries
 
 
-def write_label_files(out_dir: Path, classes: ClassSet, what: str) -> tuple[list, list[Path]]:
-    """(``label_colors_entries``, the files written): ``label_colors.txt``, and ``dataset_meta.json``
-    when a class name is not its own ``label_colors.txt`` spelling (see the module docstring)."""
-    from .base import out_file
+def label_files(out_dir: Path, classes: ClassSet, what: str) -> tuple[list, list[tuple[Path, bytes, object]]]:
+    """(``label_colors_entries``, the files an export of ``classes`` into ``out_dir`` shares as
+    (path, data, parse), for ``check_export_file``): ``label_colors.txt``, and ``dataset_meta.json``
+    when a class name is not its own ``label_colors.txt`` spelling (see the module docstring).
+    Reads and writes nothing."""
+    from .base import same_json
 
     entries = label_colors_entries(classes, what)
-    paths = [write_label_colors(out_file(out_dir, LABEL_COLORS), entries)]
+    files = [(Path(out_dir) / LABEL_COLORS, label_colors_data(entries), parse_label_colors)]
     exact = [(BACKGROUND, (0, 0, 0)), *zip(classes.names, classes.palette)]
     if [n for n, _ in exact] != [n for n, _ in entries]:
-        paths.append(write_dataset_meta(out_file(out_dir, DATASET_META), exact))
+        files.append((Path(out_dir) / DATASET_META, dataset_meta_data(exact), same_json))
+    return entries, files
+
+
+def write_label_files(out_dir: Path, classes: ClassSet, what: str) -> tuple[list, list[Path]]:
+    """(``label_colors_entries``, the files written): ``label_files``, each checked
+    (``check_export_file``) before any is written - a ``dataset_meta.json`` of another export is
+    refused with ``label_colors.txt`` as it was."""
+    from .base import check_export_file, out_file
+
+    entries, files = label_files(out_dir, classes, what)
+    kept = [check_export_file(path, data, parse) for path, data, parse in files]
+    paths = []
+    for (path, data, _), there in zip(files, kept):
+        path = out_file(path.parent, path.name)
+        if not there:
+            atomic_write_bytes(path, data)
+        paths.append(path)
     return entries, paths
 
 
+def label_colors_data(entries) -> bytes:
+    """``label_colors.txt`` of ``entries``: ``r g b name`` a line."""
+    return "".join(f"{r} {g} {b} {name}\n" for name, (r, g, b) in entries).encode("utf-8")
+
+
 def write_label_colors(path: Path, entries) -> Path:
+    """``label_colors.txt`` of ``entries`` at ``path``, unless it holds them already; ValueError when
+    it holds another export's (``check_export_file``)."""
     from .base import check_export_file
 
-    data = "".join(f"{r} {g} {b} {name}\n" for name, (r, g, b) in entries).encode("utf-8")
+    data = label_colors_data(entries)
     if not check_export_file(path, data, parse_label_colors):
         atomic_write_bytes(path, data)
     return path

@@ -127,7 +127,11 @@ class LabelmeWriter(ClassListWriter):
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         check_labelme_names(classes)
-        super().__init__(None, classes, out_dir, levels, LABELS_FILE, labels_txt(classes), parse_labels_txt)
+        super().__init__(None, classes, out_dir, levels)
+
+    @classmethod
+    def folder_files(cls, classes: ClassSet, out_dir: Path):
+        return [(Path(out_dir) / LABELS_FILE, labels_txt(classes), parse_labels_txt)]
 
     def write_item(self, item: ExportItem) -> list[Path]:
         import base64
@@ -373,4 +377,4 @@ def is_labelme_mask(probe) -> bool:
 
 FORMAT = Format("labelme", "labelme JSON per image, exact polygons per class region", ".json",
                 write_labelme_file, read_labelme_file, LabelmeWriter, image_names=True, is_mask=is_labelme_mask,
-                scan=scan_labelme, is_dataset=is_labelme_dataset)
+                scan=scan_labelme, is_dataset=is_labelme_dataset, check_classes=check_labelme_names)

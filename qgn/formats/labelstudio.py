@@ -205,11 +205,26 @@ def _runs(data: np.ndarray, length: int, num: int, word: int, sizes: np.ndarray,
 
 
 # ------------------------------------------------------------------------------------------ export
+# what XML 1.0 cannot hold, even as a character reference (its Char production)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_attribute(name: str) -> str:
+    """``name`` as an attribute value that XML parsers read back as it is: a tab or line break
+    written as a character reference (a parser makes a literal one a space); ValueError naming the
+    class when XML cannot hold one of its characters at all."""
+    bad = _NOT_XML.search(name)
+    if bad:
+        raise ValueError(f"Label Studio export: class name {name!r} holds {bad.group()!r}, which the labelling "
+                         "config (XML) cannot hold; rename the class and export again")
+    return html.escape(name, quote=True).replace("\t", "&#9;").replace("\n", "&#10;").replace("\r", "&#13;")
+
+
 def label_config(classes: ClassSet) -> str:
     """The labelling config (XML) of an export: an Image and a BrushLabels with every class, named
     as the tasks name them (``IMAGE_KEY``, ``FROM_NAME``, ``TO_NAME``)."""
     labels = "\n".join(
-        f'    <Label value="{html.escape(name, quote=True)}" background="#{r:02x}{g:02x}{b:02x}"/>'
+        f'    <Label value="{_xml_attribute(name)}" background="#{r:02x}{g:02x}{b:02x}"/>'
         for name, (r, g, b) in zip(classes.names, classes.palette))
     return (f'<View>\n  <Image name="{TO_NAME}" value="${IMAGE_KEY}" zoom="true" zoomControl="true"/>\n'
             f'  <BrushLabels name="{FROM_NAME}" toName="{TO_NAME}">\n{labels}\n  </BrushLabels>\n</View>\n')
@@ -242,6 +257,7 @@ class LabelStudioWriter(DatasetWriter):
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS,
                  image_prefix: str = DEFAULT_IMAGE_PREFIX):
         super().__init__(None, classes, out_dir, levels)
+        self.config = label_config(classes)  # a class name it cannot hold: refused before anything is written
         self.tasks: list[dict] = []
         self.image_prefix = image_prefix
 
@@ -299,7 +315,7 @@ class LabelStudioWriter(DatasetWriter):
         self._keep_earlier(path)
         atomic_write_bytes(path, json.dumps(self.tasks, separators=(",", ":")).encode("utf-8"))
         config = out_file(self.out_dir, CONFIG_FILE)
-        atomic_write_bytes(config, label_config(self.classes).encode("utf-8"))
+        atomic_write_bytes(config, self.config.encode("utf-8"))
         return [path, config]
 
 
@@ -793,4 +809,4 @@ def is_labelstudio_dataset(probe) -> bool:
 
 FORMAT = Format("labelstudio", "Label Studio tasks JSON + labelling config, images referenced as Local Files",
                 ".json", None, None, LabelStudioWriter, image_names=True, scan=scan_labelstudio,
-                is_dataset=is_labelstudio_dataset)
+                is_dataset=is_labelstudio_dataset, check_classes=label_config)

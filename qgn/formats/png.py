@@ -42,10 +42,13 @@ class PngWriter(ClassListWriter):
     """The PNGs, then ``classes.txt`` when there are some (none when a class name cannot be a line of it)."""
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
+        super().__init__(write_png_file, classes, out_dir, levels)
+
+    @classmethod
+    def folder_files(cls, classes: ClassSet, out_dir: Path):
         from ..classes import parse_classes_txt
 
-        super().__init__(write_png_file, classes, out_dir, levels, CLASSES_TXT, classes_file_text(classes),
-                         parse_classes_txt)
+        return [(Path(out_dir) / CLASSES_TXT, classes_file_text(classes), parse_classes_txt)]
 
 
 def read_png_file(path: Path, classes: ClassSet) -> np.ndarray:

@@ -185,7 +185,7 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.mode.setToolTip("Switch annotation mode on or off (A). In annotation mode, left-drag paints "
                              "(hold Space or use the middle button to pan), and [ ] 1–9 0 F I act on the tools.")
         self.mode.toggled.connect(self.mode_toggled)
-        self.status = QtWidgets.QLabel("No annotation for this image yet")
+        self.status = QtWidgets.QLabel("No image")  # the annotator says more once an image is shown
         self.status.setWordWrap(True)
         self.status.setStyleSheet("color: #9a9a9a;")
 

@@ -328,6 +328,7 @@ class ExplorePanel(QtWidgets.QWidget):
         self._curve_pending: SchemeChoice | None = None  # the setting of a change not drawn yet
         self.set_setting(SchemeChoice())
         self.set_truth_available(False)
+        self.show_result(None, None)  # no image yet: say what fills the readouts, no empty plot
 
     # ------------------------------------------------------------------ construction
     def _build_depth(self) -> None:
@@ -381,7 +382,7 @@ class ExplorePanel(QtWidgets.QWidget):
         self.summary = QtWidgets.QLabel("No result yet")
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        self.metrics = QtWidgets.QLabel("No ground truth for this image")
+        self.metrics = QtWidgets.QLabel("")  # what it says before any result: show_result(None) in __init__
         self.metrics.setWordWrap(True)
         self.metrics.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.metric_choice = QtWidgets.QComboBox()

@@ -397,3 +397,20 @@ def test_the_changed_summary_follows_strokes_undo_and_level_as_a_fresh_count(qtb
     window.annotator.tools.set_level(1)
     text, pixels, cells = shown_and_counted(1)
     assert pixels in text and cells in text, text
+
+
+def test_with_no_image_the_annotate_panel_says_so(qtbot, window, tmp_path):
+    """Opened on an empty folder, the Annotate panel said "No annotation for this image yet" with no
+    image open, and offered Start from Prediction / Ground truth / Import mask / Empty / Head / Previous (seen at
+    1920×1080 under openbox): it says "No image", and nothing starts an annotation."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    window.start([str(empty)], None)
+    qtbot.waitUntil(lambda: "no images in this folder" in window.canvas.banner.messages.get("open", ("",))[0],
+                    timeout=WAIT_MS)
+    panel = window.annotator.panel
+    assert window.current is None
+    assert panel.status.text() == "No image"
+    starts = [b for b in panel.findChildren(QtWidgets.QPushButton)
+              if b.text().replace("&", "") in ("Prediction", "Ground truth", "Import mask…", "Empty", "Head", "Previous")]
+    assert len(starts) == 6 and not any(b.isEnabled() for b in starts), [(b.text(), b.isEnabled()) for b in starts]

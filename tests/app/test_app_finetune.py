@@ -48,6 +48,53 @@ def corrected_window(qtbot, win, tmp_path, demo_copy):
     return win.finetuner.panel
 
 
+def test_the_fine_tune_tab_counts_the_corrections_when_it_is_shown(qtbot, window, tmp_path, demo_copy):
+    """Clicking the Fine-tune tab showed "↻ counts the corrected images" over an image just corrected
+    (only Model ▸ Fine-tune… and ↻ counted): the tab counts them when it comes into view."""
+    images = write_samples(tmp_path / "data", 1, SIZE)
+    window.start(images, str(demo_copy))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    window.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: window.current.annotation is not None, timeout=WAIT_MS)
+    window.annotator.start_from("truth")
+    qtbot.waitUntil(lambda: np.array_equal(window.current.annotation.label, window.current.ground_truth),
+                    timeout=WAIT_MS)
+    panel = window.finetuner.panel
+    window.finetune_dock.raise_()  # what clicking its tab does
+    qtbot.waitUntil(lambda: "1</b> corrected image" in panel.corrections.text(), timeout=WAIT_MS)
+    assert panel.start.isEnabled()
+
+
+def test_showing_the_fine_tune_tab_again_and_again_queues_one_count_not_one_each(qtbot, window, tmp_path, demo_copy):
+    """Each time the tab came into view another look for corrections was queued on the job thread that
+    saves use (1.6 s each on a 20,000-image project, each holding copies of the open corrected maps), and
+    Model ▸ Fine-tune… queued two (its own and the tab's): while one is out, one more follows it."""
+    import threading
+
+    images = write_samples(tmp_path / "data", 1, SIZE)
+    window.start(images, str(demo_copy))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    window.jobs.wait_idle()
+    queued = lambda: [job.label for job in window.jobs._queue].count("Looking for corrections")  # noqa: E731
+    gate = threading.Event()
+    window.jobs.submit(lambda: gate.wait(30))  # the job thread busy (a save on a slow disk)
+    qtbot.waitUntil(lambda: window.jobs._running, timeout=WAIT_MS)
+    try:
+        for _ in range(20):  # the user flips between Explore and Fine-tune
+            window.explore_dock.raise_()
+            window.finetune_dock.raise_()
+        window.explore_dock.raise_()
+        window.show_finetune()  # Model ▸ Fine-tune… on a hidden tab
+        assert queued() == 1
+    finally:
+        gate.set()
+    # the one out, then the one asked for meanwhile, and nothing after
+    qtbot.waitUntil(lambda: not window.finetuner._gathers_out, timeout=WAIT_MS)
+    window.jobs.wait_idle()
+    assert queued() == 0 and not window.finetuner._refresh_again
+    assert "corrected image" in window.finetuner.panel.corrections.text()
+
+
 def test_finetune_runs_compares_and_keeps_under_a_new_name(qtbot, window, tmp_path, demo_copy):
     panel = corrected_window(qtbot, window, tmp_path, demo_copy)
     assert "1</b> corrected image" in panel.corrections.text()

@@ -173,3 +173,42 @@ def test_an_unticked_image_stays_missing_and_the_banner_says_so(qtbot, window, m
     text = html.unescape(window.canvas.banner.messages["open"][0])
     assert text.startswith(f"1 of the project's 3 images is missing from {tmp_path / 'old' / 'sub'} (b.png)")
     assert [im.path for im in Project.open(root).images][1:] == [tmp_path / "new" / "a.png", tmp_path / "old" / "sub" / "b.png"]
+
+
+def intro(dialog) -> str:
+    """The dialog's opening text (the label that says what to choose)."""
+    (label,) = [w for w in dialog.findChildren(QtWidgets.QLabel) if "Choose the folder they are in now" in w.text()]
+    return label.text()
+
+
+def test_the_intro_claims_missing_images_only_when_some_are(qtbot, window, model_path, tmp_path):
+    """Opened over a project whose images are all there, the dialog said "Some images are not where
+    the project expects them" (seen at 1280×800 under openbox); with the banner's count it says it."""
+    from qgn.project import Project
+
+    path = tmp_path / "here" / "a.png"
+    path.parent.mkdir()
+    Image.new("RGB", (32, 24), (40, 90, 20)).save(path)
+    root = Project.create(tmp_path / "P", [path], CLASSES).root
+    window.start([str(root)], str(model_path))
+    qtbot.waitUntil(lambda: window.projects.project is not None and len(window.docs) == 1, timeout=WAIT_MS)
+    window.show_relink()
+    dialog = relink_dialog(qtbot, window)
+    assert "images are not where the project expects them" not in intro(dialog), intro(dialog)
+    assert intro(dialog).startswith("Finds the project's images that are not where it expects them")
+    dialog.close()
+    qtbot.waitUntil(lambda: not window.findChildren(type(dialog)), timeout=WAIT_MS)
+
+    window.projects.close_project()
+    qtbot.waitUntil(lambda: window.projects.project is None, timeout=WAIT_MS)
+    open_moved(qtbot, window, model_path, tmp_path / "moved")
+    window.show_relink()
+    dialog = relink_dialog(qtbot, window)
+    assert intro(dialog).startswith("2 of the project's 3 images are not where the project expects them.")
+    dialog.close()
+    qtbot.waitUntil(lambda: not window.findChildren(type(dialog)), timeout=WAIT_MS)
+    from qgn_studio.relink_dialog import RelinkDialog
+
+    dialog = RelinkDialog(window.projects.project, window.batch_jobs, window.jobs, lambda *a: None, 1, window)
+    assert intro(dialog).startswith("1 of the project's 3 images is not where the project expects them.")
+    dialog.close()

@@ -139,3 +139,20 @@ def test_the_class_list_is_looked_for_beside_the_labels_and_their_label_folder(t
     assert find_classes_file(tmp_path / "root" / "labels" / "a.png") == tmp_path / "root" / "labels" / "classes.txt"
     (tmp_path / "root" / "labels" / "classes.txt").write_text("x" * ((1 << 20) + 1))  # not a class list: skipped
     assert find_classes_file(tmp_path / "root" / "labels" / "a.png") == tmp_path / "root" / "classes.txt"
+
+
+def test_with_no_image_the_accuracy_panel_says_what_fills_it(qtbot, window, tmp_path):
+    """Opened on an empty folder, the accuracy panel said "No ground truth for this image" (no image
+    was open) over an empty plot whose axis ran 0.2 … 0.9 under "mIoU (%)" (seen at 1920×1080 under
+    openbox): it says what fills it, as it does once the last image is gone."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    window.start([str(empty)], None)
+    banner = window.canvas.banner
+    qtbot.waitUntil(lambda: "no images in this folder" in banner.messages.get("open", ("",))[0], timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.model_info is not None, timeout=WAIT_MS)
+    panel = window.explore
+    assert window.current is None
+    assert "this image" not in panel.metrics.text(), panel.metrics.text()
+    assert "Accuracy shows once an image with ground truth has a result" in panel.metrics.text()
+    assert not panel.plot.isVisibleTo(window) and not panel.metric_choice.isVisibleTo(window)

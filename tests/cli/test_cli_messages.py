@@ -63,6 +63,69 @@ def test_convert_output_under_a_file_or_in_an_unwritable_folder(tmp_path, run_cl
         assert ".tmp" not in err
 
 
+@pytest.mark.parametrize("command", ["predict", "samples", "convert", "export", "import"])
+def test_an_output_folder_that_is_a_link_to_nothing_is_named_as_one(tmp_path, run_cli, command):
+    """An output folder given as a symbolic link whose target does not exist: the message was
+    "File exists (check the file, the disk and the path)", though ls shows no such file; import
+    blamed each item in turn ("skipped ([Errno 17] File exists: ...)") for the project it could
+    not create."""
+    out = tmp_path / "out"
+    out.symlink_to(tmp_path / "gone" / "elsewhere")
+    mask = write_mask(tmp_path / "in" / "m.png")
+    if command == "export":
+        run_cli("convert", tmp_path / "in", tmp_path / "qgt")
+    argv = {"predict": ["predict", write_photo(tmp_path / "in" / "p.png"), "--out", out],
+            "samples": ["samples", out, "--count", "1"],
+            "convert": ["convert", mask.parent, out],
+            "export": ["export", tmp_path / "qgt", "--format", "png", "--out", out],
+            "import": ["import", tmp_path / "ds", "--project", out, "--format", "png", "--images", tmp_path / "in"]}[command]
+    write_mask(tmp_path / "ds" / "p.png", size=(40, 32))
+    (tmp_path / "ds" / "classes.txt").write_text("a\nb\nc\n")
+    code, said, err = run_cli(*argv)
+    assert code == 2, err + said
+    line = [line for line in err.splitlines() if "error:" in line][0]
+    assert f"{out}: is a link to {tmp_path / 'gone' / 'elsewhere'}, which does not exist" in line, err + said
+    assert "File exists" not in err and "Errno" not in err + said
+    assert out.is_symlink() and not (tmp_path / "gone").exists()
+
+
+def test_a_link_to_nothing_is_named_by_what_is_missing_at_the_end(tmp_path, run_cli):
+    """The review of the eighth hostile-inputs round: a chain link -> inner -> gone named ``inner``
+    as not existing, though it is a link; a target whose bytes are not UTF-8 was shown as
+    ``\\udcff``, not as the CLI shows such names (``\\xff``)."""
+    import os
+
+    (tmp_path / "inner").symlink_to(tmp_path / "gone" / "x")
+    (tmp_path / "chain").symlink_to(tmp_path / "inner")
+    code, said, err = run_cli("samples", tmp_path / "chain", "--count", "1")
+    assert code == 2, err + said
+    assert (f"{tmp_path / 'chain'}: is a chain of 2 links ending at {tmp_path / 'gone' / 'x'}, which does not "
+            "exist (make the folder it points to, or remove the link)") in err, err
+    os.symlink(os.fsencode(tmp_path) + b"/gone\xff", os.fsencode(tmp_path) + b"/bytes")
+    code, said, err = run_cli("samples", tmp_path / "bytes", "--count", "1")
+    assert code == 2 and f"is a link to {tmp_path}/gone\\xff, which does not exist" in err, err
+    assert "udc" not in err
+
+
+def test_a_file_made_where_a_link_to_nothing_stands_is_not_called_a_folder(tmp_path):
+    """An exclusive create of a FILE (``qgn serve``'s version names) on a link to nothing said
+    "make the folder it points to"; a loop of links was "a link to" itself."""
+    import os
+
+    from qgn.fileio import os_error_text
+
+    (tmp_path / "new.json").symlink_to(tmp_path / "gone.json")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    said = []
+    for name in ("new.json", "loop"):
+        with pytest.raises(FileExistsError) as raised:
+            os.close(os.open(tmp_path / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        said.append(os_error_text(raised.value))
+    assert said[0] == (f"{tmp_path / 'new.json'}: is a link to {tmp_path / 'gone.json'}, which does not exist "
+                       "(make what it points to, or remove the link)"), said
+    assert said[1] == f"{tmp_path / 'loop'}: is a loop of symbolic links, which leads nowhere (remove the link)", said
+
+
 def test_atomic_writes_name_the_file_not_the_temporary(tmp_path):
     from qgn.fileio import atomic_write_bytes
 

@@ -156,7 +156,8 @@ def test_cityscapes_names_with_spaces_and_the_ignore_value_come_back(tmp_path):
     assert Project.open(tmp_path / "new").classes == custom
 
 
-@pytest.mark.parametrize("edit", ["other colour", "not a class list"])
+@pytest.mark.parametrize("edit", ["other colour", "not a class list", "a colour of null", "a colour of [0]",
+                                  "a colour of {}", "a colour of 1.5", "a colour of \"7\"", "a colour of true"])
 def test_cityscapes_a_classes_json_that_disagrees_with_the_tree_is_said_and_left(tmp_path, edit):
     from qgn.formats import scan_dataset
 
@@ -165,7 +166,10 @@ def test_cityscapes_a_classes_json_that_disagrees_with_the_tree_is_said_and_left
     export_project(project, tmp_path / "out", ["cityscapes"])
     listed = tmp_path / "out" / "cityscapes" / "classes.json"
     other = {"names": ["road", "car"], "palette": [[1, 2, 3], [0, 0, 142]], "ignore_index": 255}
-    listed.write_text(json.dumps(other) if edit == "other colour" else '{"names": "road"}')
+    if edit.startswith("a colour of"):  # a hostile component (null crashed with a TypeError; 1.5, "7" and
+        other = json.loads(listed.read_text())  # true were taken as 1, 7 and 1)
+        other["palette"][0][1] = json.loads(edit.removeprefix("a colour of "))
+    listed.write_text(json.dumps(other) if edit != "not a class list" else '{"names": "road"}')
     dataset = scan_dataset(tmp_path / "out" / "cityscapes", "cityscapes")
     assert len(dataset.file_classes.names) == 19  # the tree's own: Cityscapes' train classes
     said = "does not list Cityscapes train classes" if edit == "other colour" else "not read"
@@ -394,3 +398,84 @@ def test_a_class_list_nested_too_deep_to_parse_is_another_exports_not_a_crash(tm
     path.write_text("[" * 100_000 + "]" * 100_000)  # under the size bound, too deep for json
     with pytest.raises(ValueError, match="belongs to an export with other classes"):
         check_export_file(path, b'{"classes": []}', json.loads)
+
+
+# ------------------------------------------------------------------ a refused export writes nothing
+REFUSING = ("cvat", "voc", "camvid", "cityscapes", "png", "labelme")  # a shared class list of another export
+
+
+def official_classes() -> ClassSet:
+    from qgn.data.cityscapes import CITYSCAPES_TRAIN_CLASSES
+
+    return ClassSet(tuple(n for _, _, n, _ in CITYSCAPES_TRAIN_CLASSES),
+                    tuple(tuple(c) for *_, c in CITYSCAPES_TRAIN_CLASSES), 255)
+
+
+def folder_bytes(root):
+    """Every folder and file under ``root`` with the file's bytes: what a refused export must leave."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["alone", "after another format"])
+@pytest.mark.parametrize("path", ["export_dataset", "export_annotation", "export_project", "cli folder", "cli file"])
+@pytest.mark.parametrize("fmt", REFUSING)
+def test_an_export_refused_by_another_exports_class_list_leaves_the_folder_as_it_was(tmp_path, run_cli, fmt, path,
+                                                                                     together):
+    """An export into a folder whose class list is another export's is refused - and was refused
+    after writing: Cityscapes' writer wrote label_colors.txt before its classes.json refused, so an
+    earlier export of Cityscapes' own classes (no label_colors.txt) read back afterwards as the new
+    project's classes, renumbered; CamVid's (and Cityscapes') label_colors.txt, or a whole CamVid
+    export, was written before a later format of the export refused (found by the second review of
+    the eighth hostile-inputs round). Every format's folder is checked before any writer writes, on
+    every path: the output folder is byte for byte as it was."""
+    from qgn.formats import FORMATS, ExportItem, export_annotation, export_dataset
+
+    official, custom = official_classes(), ClassSet(("road", "thing"), ((1, 2, 3), (4, 5, 6)), 255)
+    (tmp_path / "qgts").mkdir()
+    image = tmp_path / "qgts" / "a.png"
+    Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(image)
+    out = tmp_path / "out"
+    export_dataset([ExportItem("a", np.zeros((8, 8), np.uint8), image)], official, out, [fmt])
+    before = folder_bytes(out)
+    assert before
+    formats = ([("cityscapes" if fmt == "camvid" else "camvid")] if together else []) + [fmt]
+    label = np.ones((8, 8), np.uint8)
+    if path.startswith("cli"):
+        FORMATS["qgt"].write(label, custom, tmp_path / "qgts", "a")
+        code, said, err = run_cli("export", tmp_path / "qgts" / ("" if path == "cli folder" else "a.qgt"),
+                                  "--format", ",".join(formats), "--out", out if together else out / fmt)
+        assert code == 2 and "belongs to an export with other classes" in err, (code, said, err)
+    else:
+        with pytest.raises(ValueError, match="belongs to an export with other classes"):
+            if path == "export_dataset":
+                export_dataset([ExportItem("a", label, image)], custom, out, formats)
+            elif path == "export_annotation":
+                export_annotation(label, custom, out, "a", formats, image=image)
+            else:
+                project = Project.create(tmp_path / "project", [image], custom)
+                project.save_annotation(project.images[0], label)
+                export_project(project, out, formats, errors=[])
+    assert folder_bytes(out) == before
+
+
+@pytest.mark.parametrize("fmt, kept", [("cityscapes", "classes.json"), ("camvid", "dataset_meta.json")])
+def test_a_writer_opened_on_its_own_checks_every_class_list_before_writing_one(tmp_path, fmt, kept):
+    """A writer opened without the export's check (``Format.open_writer``) still refuses before it
+    writes: Cityscapes' wrote label_colors.txt before its classes.json refused, and CamVid's (and
+    Cityscapes') wrote label_colors.txt before a dataset_meta.json of another export refused."""
+    import shutil
+
+    from qgn.formats import FORMATS, ExportItem, export_dataset
+
+    other = ClassSet(("traffic light", "sky"), ((250, 170, 30), (70, 130, 180)), 255)
+    export_dataset([ExportItem("a", np.zeros((8, 8), np.uint8))], other if fmt == "camvid" else official_classes(),
+                   tmp_path, [fmt])
+    folder = tmp_path / fmt
+    for path in folder.iterdir():
+        if path.name != kept:
+            (path.unlink() if path.is_file() else shutil.rmtree(path))
+    before = folder_bytes(folder)
+    custom = ClassSet(("road thing", "car"), ((1, 2, 3), (4, 5, 6)), 255)  # a space: dataset_meta.json too
+    with pytest.raises(ValueError, match=f"{kept} belongs to an export with other classes"):
+        FORMATS[fmt].open_writer(custom, folder)
+    assert folder_bytes(folder) == before

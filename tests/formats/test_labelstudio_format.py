@@ -352,3 +352,55 @@ def test_a_brush_rle_cut_short_is_refused_by_what_it_is(drop):
     rle = _rle_bits([(False, [1, 2, 3] * 20), (True, (9, 300))], 360)
     with pytest.raises(ValueError, match="ends early"):
         decode_ls_rle(rle[:-drop])
+
+
+@pytest.mark.parametrize("name", ["tab\there", "two\nlines", "cr\rhere", "  spaced  out  "])
+def test_a_class_name_with_tabs_or_line_breaks_comes_back_from_the_labelling_config_as_it_was(tmp_path, name):
+    """XML parsers (ours, Label Studio's) turn a tab or line break inside an attribute into a space
+    unless it is written as a character reference: the config named 'tab here' while the tasks
+    said 'tab\\there', and a new project got an extra class (found by the eighth hostile-inputs round)."""
+    from qgn.project_import import import_into_project
+
+    classes = ClassSet(("road", name, "sky"), CLASSES.palette, 255)
+    Image.new("RGB", (W, H)).save(tmp_path / "a.png")
+    export_dataset([ExportItem("a", blocky(0), tmp_path / "a.png")], classes, tmp_path / "out", ["labelstudio"])
+    root = tmp_path / "out" / "labelstudio"
+    config = ET.parse(root / "label_config.xml").getroot()
+    assert [label.get("value") for label in config.iter("Label")] == list(classes.names)
+    report = import_into_project(root, tmp_path / "p", "labelstudio")
+    assert report.project.classes.names == classes.names
+
+
+def test_a_class_name_xml_cannot_hold_is_refused_before_anything_is_written(tmp_path):
+    """A NUL (or another control character) in a class name made label_config.xml a file no XML
+    parser reads (ours called it binary and left it; Label Studio refuses it)."""
+    classes = ClassSet(("road", "nul\x00here", "sky"), CLASSES.palette, 255)
+    Image.new("RGB", (W, H)).save(tmp_path / "a.png")
+    with pytest.raises(ValueError, match=r"class name 'nul\\x00here' .*rename the class"):
+        export_dataset([ExportItem("a", blocky(0), tmp_path / "a.png")], classes, tmp_path / "out", ["labelstudio"])
+    assert not (tmp_path / "out" / "labelstudio" / "label_config.xml").exists()
+
+
+@pytest.mark.parametrize("formats, bad", [(["camvid", "labelstudio"], "nul\x00here"),
+                                          (["cityscapes", "labelstudio"], "nul\x00here"),
+                                          (["camvid", "cvat"], "a:b"), (["cityscapes", "labelme"], "__ignore__")])
+@pytest.mark.parametrize("how", ["project", "dataset"])
+def test_a_class_one_format_cannot_write_stops_an_export_of_several_before_anything_is_written(tmp_path, formats,
+                                                                                              bad, how):
+    """Several formats at once (``--formats camvid,labelstudio``, the app's export dialog): the
+    right error came, but CamVid's (Cityscapes') label_colors.txt was already written - its writer
+    writes it as it opens, before the next format's refused the class (the review of the eighth
+    hostile-inputs round)."""
+    from qgn.project import Project, export_project
+
+    classes = ClassSet(("road", bad, "sky"), CLASSES.palette, 255)
+    Image.new("RGB", (W, H)).save(tmp_path / "a.png")
+    with pytest.raises(ValueError, match=r"rename the class|cannot be written to labelmap\.txt"):
+        if how == "project":
+            project = Project.create(tmp_path / "p", [tmp_path / "a.png"], classes)
+            project.save_annotation(project.images[0], blocky(0))
+            export_project(project, tmp_path / "out", formats)
+        else:
+            export_dataset([ExportItem("a", blocky(0), tmp_path / "a.png")], classes, tmp_path / "out", formats)
+    written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()] if (tmp_path / "out").exists() else []
+    assert written == []

@@ -131,6 +131,30 @@ def test_a_class_set_no_annotation_could_be_saved_with_refuses_the_project(tmp_p
         Project.open(project.root)
     assert saved.read_bytes() == before
 
+
+@pytest.mark.parametrize("component", [1.5, "7", True, None, 256, -1, [1]])
+@pytest.mark.parametrize("field", ["palette", "ignore_color"])
+def test_a_colour_component_that_is_not_a_whole_number_in_0_255_is_named(tmp_path, component, field):
+    """The rule of the Cityscapes classes.json fix, where a project's classes are read: 1.5, "7"
+    and true were taken as 1, 7 and 1 (the next save wrote the rounded colour back) and null gave
+    "int() argument must be ..." (the review of the eighth hostile-inputs round). The error names
+    the file and the class."""
+    project = make_project(tmp_path)
+    doc = json.loads((project.root / PROJECT_FILE).read_text())
+    colour = doc["classes"]["palette"][1] if field == "palette" else doc["classes"]["ignore_color"]
+    colour[1] = component
+    (project.root / PROJECT_FILE).write_text(json.dumps(doc))
+    before = (project.root / PROJECT_FILE).read_bytes()
+    with pytest.raises(ProjectError) as raised:
+        Project.open(project.root)
+    said = str(raised.value)
+    assert str(project.root / PROJECT_FILE) in said and "whole numbers in 0..255" in said, said
+    assert json.dumps(component) in said and "int()" not in said, said
+    if field == "palette":
+        assert f"class 1 ({json.dumps(project.classes.names[1])})" in said, said
+    assert (project.root / PROJECT_FILE).read_bytes() == before
+
+
 def test_traversal_key_cannot_write_outside_out(tmp_path, capsys, run_cli):
     project = make_project(tmp_path)
     edit_keys(project, "../../../../elsewhere/planted")
