@@ -47,11 +47,17 @@ def atomic_write_together(files: list[tuple[str | os.PathLike, bytes | Iterable[
     try:
         for path, data in files:
             staged.append((_staged(Path(path), data, keep_fresh if staged else None), Path(path)))
+        for _, path in staged:  # inside ``keeping_replaced``: the files replaced are kept
+            set_aside_replaced(path)
         if len(staged) > 1:  # a rename that fails after others (an I/O error) puts theirs back: no mixed set
             kept = {path: _second_name(path) for _, path in staged}
+        replaced = _REPLACED.get()
         for tmp, path in staged:
+            st = os.lstat(tmp) if replaced is not None else None  # the file that goes there (``take_back``)
             os.replace(tmp, path)
             renamed.append(path)
+            if replaced is not None:
+                replaced.wrote(path, st)
         for folder in dict.fromkeys(path.parent for _, path in staged):
             sync_folder(folder)
     except BaseException as exc:
@@ -72,13 +78,15 @@ def atomic_write_together(files: list[tuple[str | os.PathLike, bytes | Iterable[
 
 
 def _second_name(path: Path) -> str | None:
-    """A hard link to the file at ``path`` under a temporary's name (``is_temporary``: a killed
-    writer's is removed as a leftover), so that it can be put back; None when there is no file
+    """A hard link to the file at ``path`` under a temporary's name in its folder (``.aside.<8
+    random characters>.tmp``, ``is_temporary``: a killed writer's is removed as a leftover), so that it can be put back; None when there is no file
     there; "" when no link can be made (no hard links there): it cannot be put back."""
     if not os.path.lexists(path):
         return None
     for _ in range(3):
-        name = path.with_name(f".{path.name}{SET_ASIDE}{os.urandom(6).hex()[:8]}.tmp")
+        # short, whatever the file's name: ``.<name>.aside...`` would pass the 255 bytes a name
+        # may have for a name of 236 bytes or more, and nothing would be kept
+        name = path.with_name(f"{SET_ASIDE}{os.urandom(6).hex()[:8]}.tmp")
         try:
             os.link(path, name, follow_symlinks=False)  # a link standing there is put back as the link
             return str(name)
@@ -109,6 +117,105 @@ def _drop_second_names(kept: dict) -> None:
                 os.unlink(second)
             except OSError:
                 pass
+
+
+class ReplacedFiles:
+    """The files a block of writes replaced (``keeping_replaced``), so that the block can be taken
+    back (``take_back``). Each earlier file is kept under a second name in its folder - a hard link
+    named ``.aside.<random>.tmp`` (a temporary's name, short whatever the file's: a crash leaves only
+    what ``remove_stale_temporaries`` clears), remembered here. Where no hard link can be made
+    (exFAT, FAT32, some SMB shares) nothing is kept - a copy of every file replaced would make each
+    re-export pay for an undo that rarely happens: there, as before the set-asides, taking the
+    block back removes what it wrote and the earlier file is lost. ``written``: what the block put
+    at each path (st_dev, st_ino), so that a file another writer put there since is left alone."""
+
+    def __init__(self):
+        self.kept: dict[Path, str | None] = {}  # path -> its earlier file's second name; None: none; "": not kept
+        self.written: dict[Path, tuple[int, int]] = {}
+
+    @property
+    def new(self) -> list[Path]:
+        return [path for path, second in self.kept.items() if second is None]
+
+    def set_aside(self, path: str | os.PathLike) -> None:
+        path = Path(path)
+        if path not in self.kept:  # else the first write's: the file as it was before the block
+            self.kept[path] = _second_name(path)
+
+    def wrote(self, path: str | os.PathLike, st: os.stat_result) -> None:
+        """The block put the file ``st`` (its ``lstat``) at ``path``."""
+        self.written[Path(path)] = (st.st_dev, st.st_ino)
+
+    def _still_written(self, path: Path) -> bool:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        return self.written.get(path) == (st.st_dev, st.st_ino)
+
+    def take_back(self, paths: Iterable[str | os.PathLike] = (), skip=lambda path: False) -> None:
+        """Best effort: each path the block wrote (and ``paths``, less those ``skip(path)`` is true
+        for), where the file it wrote still stands there, as it was before the block - its earlier
+        file renamed straight over it (never a moment without either: a crash leaves the new file or
+        the earlier one, never only a set-aside), or removed where there was none or it was not kept.
+        A file another writer has put there since is left as it is. A path in ``paths`` that the
+        block did not write through ``atomic_write_bytes`` or ``place_image`` is removed."""
+        for path in dict.fromkeys([*map(Path, paths), *self.kept]):
+            if skip(path):
+                continue
+            try:
+                if path not in self.kept:
+                    path.unlink(missing_ok=True)
+                elif not self._still_written(path):
+                    if self.kept[path] and path not in self.written and not os.path.lexists(path):
+                        os.replace(self.kept[path], path)  # removed, and nothing written in its place
+                    continue  # else never replaced by the block, or another writer's file now
+                elif self.kept[path]:
+                    os.replace(self.kept[path], path)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
+        self.drop()
+
+    def drop(self) -> None:
+        _drop_second_names(self.kept)
+        self.kept = {path: None if second is None else "" for path, second in self.kept.items()}
+
+
+_REPLACED: contextvars.ContextVar[ReplacedFiles | None] = contextvars.ContextVar("qgn_replaced_files", default=None)
+
+
+@contextmanager
+def keeping_replaced() -> Iterator[ReplacedFiles]:
+    """While the block runs (in this thread), ``atomic_write_bytes`` (and ``set_aside_replaced``,
+    for other writes) keep each file it replaces under a second name, in the ``ReplacedFiles``
+    yielded: a caller that takes the block's writes back (an export's item that failed in another
+    format) puts the earlier files back with it. The caller ends with ``take_back`` or ``drop``."""
+    replaced = ReplacedFiles()
+    token = _REPLACED.set(replaced)
+    try:
+        yield replaced
+    finally:
+        _REPLACED.reset(token)
+
+
+def set_aside_replaced(path: str | os.PathLike) -> None:
+    """Inside ``keeping_replaced``: keep the file at ``path``, about to be replaced or removed."""
+    replaced = _REPLACED.get()
+    if replaced is not None:
+        replaced.set_aside(path)
+
+
+def note_written(path: str | os.PathLike) -> None:
+    """Inside ``keeping_replaced``: the block has put a file (or a link) at ``path`` (after
+    ``set_aside_replaced``)."""
+    replaced = _REPLACED.get()
+    if replaced is not None:
+        try:
+            replaced.wrote(path, os.lstat(path))
+        except OSError:
+            pass
 
 
 def make_folder(folder: str | os.PathLike) -> Path:
@@ -365,8 +472,8 @@ def path_inside(root: str | os.PathLike, *parts: str) -> Path:
 
 
 STALE_TEMP_SECONDS = 60.0
-#: In the name of the hard link to a replaced file that ``atomic_write_together`` keeps until all
-#: its files are in place (``.<name>.aside.<8 random characters>.tmp``: a temporary's name).
+#: The start of the name of the hard link to a replaced file that ``atomic_write_together`` keeps
+#: until all its files are in place (``.aside.<8 random characters>.tmp``: a temporary's name).
 SET_ASIDE = ".aside."
 #: What ``_staged`` names its temporaries: ``.<name>.`` + mkstemp's 8 random characters + ``.tmp``.
 TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")

@@ -1608,7 +1608,12 @@ def export_project(
 
     ``should_stop()`` true before an image (the user cancelled): the export ends there, its files
     are finished as for the images exported so far (an index such as COCO's lists those), and the
-    result's ``not_reached`` counts the others."""
+    result's ``not_reached`` counts the others.
+
+    An image that failed or was not reached keeps the entry an earlier export into the same folder
+    gave it in each index (COCO's JSON, CVAT's default.txt, Label Studio's tasks, CamVid's list),
+    where its files are still there (``DatasetWriter.keep``): a failed re-export never drops the
+    images it did not write from the dataset a user hands to another tool."""
 
     names = check_format_names(formats)
     if split is not None:
@@ -1646,9 +1651,16 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
     paths: list[Path] = []
     failures: list[Exception] = []
     not_reached = 0
+
+    def keep(image: ProjectImage) -> None:  # not written this time: the indexes keep its earlier entry
+        for name, writer in zip(names, writers):
+            writer.keep(image_names[image.key] if FORMATS[name].image_names else image.key, image.path)
+
     for i, image in enumerate(images, start=1):
         if should_stop is not None and should_stop():
             not_reached = len(images) - i + 1
+            for left in images[i - 1:]:
+                keep(left)
             break
         try:
             label = None if image.key in used else project.load_annotation(image)
@@ -1668,6 +1680,7 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
             raise
         except Exception as exc:  # one bad annotation, whatever went wrong, never stops the rest
             failures.append(exc)
+            keep(image)
             text = f"{image.key}: failed: {_one_line(exc)}"
             if errors is not None:
                 errors.append(text)

@@ -487,7 +487,9 @@ class Finetuner(QtCore.QObject):
             job = self.job
             total = job.config.iterations
             job.cancel()
-            job.wait(int(wait_s * 1000))
+            if not job.wait(int(wait_s * 1000)):  # mid-step still: its model cannot be copied safely
+                self._say_lost_mid_step(total, wait_s)
+                return
             result = job.result
             if result is None or result.iterations_done == 0:
                 return  # not one step done yet: nothing to lose
@@ -512,6 +514,22 @@ class Finetuner(QtCore.QObject):
 
         self.jobs.submit(lambda: unkept_models.set_aside(base, result.model, extra, stem, detail, keep_at),
                          written, failed, "Setting the fine-tuned model aside")
+
+    def _say_lost_mid_step(self, total: int, wait_s: float) -> None:
+        """SIGTERM found the fine-tune in a step longer than ``wait_s``: its model, changed by that
+        step as it runs, cannot be set aside, so it is lost with the process. Said on stderr (the
+        window is closing) and in the status line. The annotations it learned from are not lost:
+        the job trains on copies of them, and they are the project's (``terminate`` autosaved the
+        unsaved ones before this)."""
+        import sys
+
+        done = max(self.panel.progress.value(), 0)
+        text = (f"the fine-tune was in the middle of a step when the session ended (a step took longer than the "
+                f"{wait_s:g} s it was given to stop): the model it was fine-tuning, after {done:,} of {total:,} "
+                "iterations, is lost; the annotations it learned from are not lost (saved or autosaved: run "
+                "Fine-tune again at the next start)")
+        print(f"qgn-studio: warning: {text}", file=sys.stderr, flush=True)
+        self.workspace.show_status(text[0].upper() + text[1:], 15000)
 
     def offer_unkept(self, base: Path | None) -> None:
         """At start: ask about each model a SIGTERM set aside (``set_aside``). Keep copies it to a new

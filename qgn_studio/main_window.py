@@ -1277,4 +1277,4 @@ class MainWindow(QtWidgets.QMainWindow):
         s.setValue("explore/depth", setting.depth)
         s.setValue("model/device", self.device_choice)
         s.setValue("view/zoom_box", self.zoom_box_action.isChecked())
-        s.sync()
+        self.workspace.sync_settings()

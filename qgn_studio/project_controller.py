@@ -792,7 +792,7 @@ class ProjectController(QtCore.QObject):
         if settings is not None:  # cleared by a normal close: still set at start means a crash
             settings.setValue("project/open", str(project.root))
             settings.setValue("project/last", str(project.root))  # kept by a normal quit: reopened at start
-            settings.sync()
+            self.workspace.sync_settings()
         self.workspace.remember_recent(project.root)  # File ▸ Open recent reopens it after a normal quit
         self.workspace.set_project(project)
 
@@ -831,7 +831,7 @@ class ProjectController(QtCore.QObject):
         self.live_marks.release()
         if self.workspace.settings is not None:
             self.workspace.settings.remove("project/open")
-            self.workspace.settings.sync()
+            self.workspace.sync_settings()
 
     def _ending(self) -> bool:
         """The window closed or is closing without questions (SIGTERM: ``MainWindow.ending``)."""

@@ -49,6 +49,7 @@ class Workspace(QtCore.QObject):
         self.classes = None
         self.project = None
         self.opening = False
+        self._settings_failed = False  # said once that the settings are not being written
 
     # ------------------------------------------------------------------ state
     def set_documents(self, docs: list) -> None:
@@ -140,6 +141,30 @@ class Workspace(QtCore.QObject):
     def show_region(self, rect: QtCore.QRectF) -> None:
         self.region_requested.emit(rect)
 
+    # ------------------------------------------------------------------ the settings on disk
+    def sync_settings(self) -> bool:
+        """Write the settings to disk now (``QSettings.sync``) and check that it worked. When it did
+        not (a full disk, a settings folder that cannot be written, a settings file in another
+        format) the user is told once per session - banner, status line and stderr, naming the file
+        and what is not remembered - since nothing else would show it; False then."""
+        if self.settings is None:
+            return True
+        self.settings.sync()
+        status = self.settings.status()
+        if status == QtCore.QSettings.Status.NoError:
+            return True
+        if not self._settings_failed:
+            import sys
+
+            self._settings_failed = True
+            why = ("is not a settings file this app can read" if status == QtCore.QSettings.Status.FormatError
+                   else "cannot be written (a full disk, or a folder that cannot be written?)")
+            text = (f"Settings not saved: {self.settings.fileName()} {why}; the window layout, recent files and "
+                    "choices of this session will not be remembered")
+            print(f"qgn-studio: warning: {text}", file=sys.stderr, flush=True)
+            self.warn(text, "settings", 15000)
+        return False
+
     # ------------------------------------------------------------------ where file dialogs start
     def last_folder(self) -> str:
         """The folder file dialogs start in: where the user last opened something."""
@@ -155,6 +180,7 @@ class Workspace(QtCore.QObject):
 
         if self.settings is not None and not is_inside(path, samples_dir()):
             self.settings.setValue("files/last_folder", str(Path(path).parent))
+            self.sync_settings()
 
     def remember_recent(self, path) -> None:
         """Put a project folder, image or folder of images first in File ▸ Open recent (not the samples)."""
@@ -164,3 +190,4 @@ class Workspace(QtCore.QObject):
 
         if not is_inside(path, samples_dir()):
             RecentPaths(self.settings).add(path)
+            self.sync_settings()

@@ -237,6 +237,7 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
     from qgn.quadtree.qgt import read_qgt
 
     writers, classes, first, failures = None, None, None, Failures("export", len(files))
+    not_written: list[str] = []
     time_left = TimeLeft()
     for i, (path, stem) in enumerate(zip(files, item_names(src, files, flat=True)), start=1):
         try:
@@ -257,7 +258,10 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
             print(f"[{i}/{len(files)}] {shown(path)}{time_left.suffix(i, len(files))}", flush=True)
         except (ValueError, OSError) as exc:
             failures.report(shown(path), exc)
+            not_written.append(stem)
     for writer in writers or []:
+        for stem in not_written:  # failed this time: the indexes keep its earlier entry
+            writer.keep(stem, None)
         writer.finish()
     print(f"exported {len(files) - len(failures)} of {len(files)} file(s) as {', '.join(names)} to {out}")
     return failures.code()

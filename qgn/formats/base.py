@@ -69,6 +69,10 @@ class ListedNames:
         self._taken[listable_name(candidate).lower()] = candidate
         return candidate
 
+    def __contains__(self, name: str) -> bool:
+        """``name`` is taken (as the list holds it, case aside)."""
+        return listable_name(name).lower() in self._taken
+
     def mark(self) -> int:
         return len(self._taken)
 
@@ -112,6 +116,8 @@ class DatasetWriter:
     def __init__(self, write, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         self._write, self.classes, self.out_dir, self.levels = write, classes, Path(out_dir), levels
         self.images: str | None = None
+        self.not_written: list[tuple[str, Path | None]] = []  # ``keep``: (name, image) not exported this time
+        self.replaced = None  # ``add_to_every_writer``: the earlier files the last ``add`` replaced (``undo``)
 
     @classmethod
     def folder_files(cls, classes: ClassSet, out_dir: Path) -> list[tuple[Path, bytes | None, Callable | None]]:
@@ -127,6 +133,21 @@ class DatasetWriter:
     def finish(self) -> list[Path]:
         return []
 
+    def keep(self, name: str, image: Path | None) -> None:
+        """The image ``name`` (its file ``image``, if known) is in this export but was not written
+        this time (it failed, or the export stopped before it): a writer whose ``finish`` writes an
+        index of all images (COCO's JSON, Label Studio's tasks, CamVid's list) keeps the entry an
+        earlier export into this folder gave it, where that entry's files are still there, instead
+        of dropping the image from the index. Per-image files are left as they are anyway."""
+        self.not_written.append((name, Path(image) if image is not None else None))
+
+    def kept_names(self) -> set[str]:
+        """The names (lower case) an earlier index of a writer that names each image by its export
+        name (CamVid's list, Label Studio's tasks) gives the images ``keep`` named: their export
+        names only - an entry named as such an image's file is another image's (``q/a.jpg``, exported
+        as ``a-2``, is not ``p/a``'s ``a``)."""
+        return {name.lower() for name, _ in self.not_written}
+
     def mark(self):
         """What ``undo`` needs to take back the items added after this call (writers that collect
         entries for ``finish`` say how many they hold)."""
@@ -135,13 +156,23 @@ class DatasetWriter:
     def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
         """Take back ``item``, added after ``mark``: the files its ``add`` wrote (``paths``, less the
         files the whole export shares, ``SHARED_FILES``) are removed and the entries it made are
-        dropped, so that an item that failed in another format of the export is in none."""
+        dropped, so that an item that failed in another format of the export is in none. The files
+        of an earlier export that ``add`` replaced (``replaced``, kept by ``add_to_every_writer``) are
+        put back: a re-export that fails on an image leaves that image's earlier files as they were
+        (where hard links can be made: ``ReplacedFiles``); a file another export wrote there since
+        is left alone."""
         from ..fileio import is_protected_input
 
+        def left(path: Path) -> bool:  # an image left where it lies (exported into its own folder) is the user's
+            return Path(path).name in SHARED_FILES or is_protected_input(path) or _same_file(path, item.image)
+
+        replaced, self.replaced = self.replaced, None
+        if replaced is not None:  # a shared file (default.txt) is the writer's own to mend: others write it too
+            replaced.take_back(paths, skip=left)
+            return
         for path in paths:
-            if path.name in SHARED_FILES or is_protected_input(path) or _same_file(path, item.image):
-                continue  # an image left where it lies (exported into its own folder) is the user's
-            Path(path).unlink(missing_ok=True)
+            if not left(path):
+                Path(path).unlink(missing_ok=True)
 
 
 class ClassListWriter(DatasetWriter):
@@ -248,17 +279,28 @@ def add_to_every_writer(pairs) -> list[Path]:
     for writer, item in pairs:  # before any writer takes the image: nothing to take back
         if getattr(writer, "uses_images", False):
             check_export_image(item)
+    from ..fileio import keeping_replaced
+
     done = []
-    for writer, item in pairs:
-        mark = writer.mark()
-        try:
-            paths = writer.add(item)
-        except BaseException:
-            writer.undo(mark, item, [])
-            for w, m, i, p in reversed(done):
-                w.undo(m, i, p)
-            raise
-        done.append((writer, mark, item, paths))
+    try:
+        for writer, item in pairs:
+            mark = writer.mark()
+            try:
+                with keeping_replaced() as writer.replaced:  # the earlier export's files, for ``undo``
+                    paths = writer.add(item)
+            except BaseException:
+                # the files it wrote before it failed: those that replaced an earlier export's go
+                # back (``undo``), new ones go
+                writer.undo(mark, item, writer.replaced.new if writer.replaced is not None else [])
+                for w, m, i, p in reversed(done):
+                    w.undo(m, i, p)
+                raise
+            done.append((writer, mark, item, paths))
+    finally:
+        for writer, _ in pairs:  # taken: the earlier files kept for an undo are not needed
+            if getattr(writer, "replaced", None) is not None:
+                writer.replaced.drop()
+                writer.replaced = None
     return [path for *_, paths in done for path in paths]
 
 
@@ -369,7 +411,7 @@ def out_file(folder: Path, name: str) -> Path:
 def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:
     """Put the image file ``source`` into ``folder`` as ``name``: a copy (atomic) or a symbolic
     link (relative when it can be; a copy where the system refuses links)."""
-    from ..fileio import atomic_write_bytes, refuse_input
+    from ..fileio import atomic_write_bytes, note_written, refuse_input, set_aside_replaced
 
     target = out_file(folder, name)
     try:
@@ -381,12 +423,14 @@ def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:
     if mode == "link":
         try:
             if target.is_symlink() or target.exists():
+                set_aside_replaced(target)  # an undone export puts it back
                 target.unlink()
             try:
                 relative = os.path.relpath(Path(source).resolve(), target.parent.resolve())
             except ValueError:  # another drive (Windows)
                 relative = str(Path(source).resolve())
             os.symlink(relative, target)
+            note_written(target)
             return target
         except OSError:
             pass  # no links here: copy instead

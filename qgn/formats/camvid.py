@@ -48,6 +48,7 @@ class CamvidWriter(DatasetWriter):
         self.colours = np.array([rgb for _, rgb in entries], np.uint8)  # index = class id + 1, 0 = void
         self.lines: list[str] = []
         self.names = ListedNames()  # the stems listed so far
+        self._put_back: set[str] = set()  # lower case: stems taken back whose earlier mask was put back
 
     @classmethod
     def folder_files(cls, classes: ClassSet, out_dir: Path):
@@ -87,10 +88,36 @@ class CamvidWriter(DatasetWriter):
         super().undo(mark, item, paths)
         self.header = mark[0]
         del self.lines[mark[1]:]
-        self.names.undo(mark[2])
+        for stem in self.names.undo(mark[2]):
+            if is_file(self.out_dir / f"{SUBSET}annot" / f"{stem}.png"):
+                # the earlier export's mask, put back: its name stays taken (no later item is written
+                # over it) and ``finish`` keeps its earlier line (``keep``)
+                self.names.pick(stem)
+                self._put_back.add(stem.lower())
+
+    def _keep_earlier(self, path: Path) -> None:
+        """Append the lines of the images ``keep`` named from the earlier export's list ``path``,
+        where their mask is still in ``defaultannot/`` (Datumaro reads the list's pairs): each
+        image's own line, named as ``add`` names it, unless an image written this time took that name."""
+        wanted = {name for name in (listable_name(name.replace('"', "'")) for name in self.kept_names())
+                  if name not in self.names or name in self._put_back}
+        if not wanted or not path.is_file():
+            return
+        try:
+            pairs = _camvid_lines(path)
+        except (OSError, ValueError):
+            return  # no earlier list to keep lines from
+        for image_path, mask_path in pairs:
+            stem = Path(mask_path).stem if mask_path is not None else ""
+            if (stem.lower() in wanted and mask_path == f"/{SUBSET}annot/{stem}.png"
+                    and is_file(self.out_dir / f"{SUBSET}annot" / f"{stem}.png")):
+                wanted.discard(stem.lower())
+                quoted = len(image_path.split()) > 1 or len(mask_path.split()) > 1
+                self.lines.append(f'"{image_path}" "{mask_path}"\n' if quoted else f"{image_path} {mask_path}\n")
 
     def finish(self) -> list[Path]:
         path = out_file(self.out_dir, f"{SUBSET}.txt")
+        self._keep_earlier(path)
         atomic_write_bytes(path, "".join(self.lines).encode("utf-8"))
         return [path]
 

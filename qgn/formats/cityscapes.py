@@ -153,6 +153,7 @@ class CityscapesWriter(DatasetWriter):
         self.renamed: list[tuple[str, str]] = []  # (cityscapes name, the image's own name)
         self._used: dict[str, None] = {}  # a set in insertion order (``undo`` drops the last ones)
         self._frames: dict[str, int] = {}
+        self._earlier: dict[str, str] | None = None  # ``_earlier_rows``
 
     @classmethod
     def folder_files(cls, classes: ClassSet, out_dir: Path):
@@ -188,11 +189,42 @@ class CityscapesWriter(DatasetWriter):
         return self.label_colors, len(self.renamed), len(self._used), dict(self._frames)
 
     def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
+        """Take back ``item``; a name (``<city>_<seq>_<frame>``) it took is free again unless the
+        earlier export's files under that name were put back (``DatasetWriter.undo``): those stay
+        reserved - the next image renamed would be written over them - and keep the row the earlier
+        ``image_names.tsv`` gave them."""
         super().undo(mark, item, paths)
         self.label_colors, renamed, used, self._frames = mark[0], mark[1], mark[2], dict(mark[3])
         del self.renamed[renamed:]
         for name in list(self._used)[used:]:
+            gt = self.out_dir / "gtFine" / self.split / city_of(name) if _CITY_STEM.match(name) else None
+            if gt is not None and (gt / f"{name}_gtFine_labelIds.png").exists():
+                earlier = self._earlier_rows().get(name)
+                if earlier is not None:
+                    self.renamed.append((name, earlier))
+                continue  # the earlier export's files of that name, put back: still taken
             del self._used[name]
+
+    def _earlier_rows(self) -> dict[str, str]:
+        """cityscapes name -> image of the earlier export's ``image_names.tsv`` (read once; {} when
+        there is none or it cannot be read)."""
+        if self._earlier is None:
+            import csv
+            import io
+
+            from ..fileio import read_text_within
+
+            self._earlier = {}
+            path = self.out_dir / "image_names.tsv"
+            try:
+                text = read_text_within(path, "Cityscapes image_names.tsv", 1 << 26) if path.is_file() else ""
+                rows = list(csv.reader(io.StringIO(text), delimiter="\t"))
+            except (OSError, ValueError, csv.Error):
+                rows = []
+            for row in rows[1:]:
+                if len(row) == 2 and _CITY_STEM.match(row[0]):
+                    self._earlier.setdefault(row[0], row[1])
+        return self._earlier
 
     def finish(self) -> list[Path]:
         written = []

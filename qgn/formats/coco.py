@@ -33,7 +33,7 @@ from .guards import (
     POLYGON_WORK_PER_PIXEL, POLYGON_WORK_SLACK, OutsideDatasetError, check_polygon_work, claimed_size, contained,
     finite, load_json, need, polygon_work, whole,
 )
-from .source import SourceDataset, SourceItem, broken_item, classes_from_names, find_image, void_value
+from .source import SourceDataset, SourceItem, broken_item, classes_from_names, find_image, is_file, void_value
 
 ANNOTATION_FILE = Path("annotations") / "instances_default.json"
 
@@ -386,15 +386,73 @@ class CocoWriter(DatasetWriter):
 
     def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
         super().undo(mark, item, paths)
+        # the names the taken-back entries took are free again (stems, as ``add``'s): only those, not
+        # every entry's again (an export taking back many images would be quadratic)
+        self._names.difference_update(Path(entry["file_name"]).stem.lower() for entry in self.entries[mark[0]:])
         del self.entries[mark[0]:], self.annotations[mark[1]:]
-        self._names = {entry["file_name"].lower() for entry in self.entries}
+
+    def _keep_earlier(self, path: Path) -> None:
+        """Append the images ``keep`` named, with their annotations, from the earlier export's
+        ``path`` (when it is one of this export's), renumbered after this export's: pycocotools
+        (``COCO.createIndex``) indexes images and annotations by ``id``, so an id must not repeat.
+        An image keeps only its own earlier entry (``_earlier_entries``), and only where the
+        export copies images and its copy is still there."""
+        if not self.not_written or not path.is_file():
+            return
+        try:
+            doc = load_json(path)
+            categories = [(c["id"], c["name"]) for c in doc["categories"]]
+            images = [e for e in doc["images"] if isinstance(e["file_name"], str) and isinstance(e["id"], int)]
+            images = self._earlier_entries(images)
+            by_image = {e["id"]: [] for e in images}
+            for annotation in doc["annotations"]:
+                if annotation["image_id"] in by_image:
+                    by_image[annotation["image_id"]].append(annotation)
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # no earlier index of ours to keep entries from
+        if categories != [(i + 1, name) for i, name in enumerate(self.classes.names)]:
+            return  # another class set: its category ids mean other classes
+        for entry in images:
+            self._names.add(Path(entry["file_name"]).stem.lower())
+            image_id = len(self.entries) + 1
+            self.entries.append({**entry, "id": image_id})
+            self.annotations += [{**a, "id": len(self.annotations) + 1 + k, "image_id": image_id}
+                                 for k, a in enumerate(by_image[entry["id"]])]
+
+    def _earlier_entries(self, earlier: list[dict]) -> list[dict]:
+        """Of the earlier export's image entries, those of the images ``keep`` named, at most one
+        each: the first whose file name's stem is the image's export name (``add`` names a repeat
+        so), else the first named as the image file is - unless that name is another image's (one
+        written this time, or another not written whose export name it is). With copies
+        (``images`` copy or link) an entry whose copy is gone is not kept: it would name no file."""
+        by_stem: dict[str, dict] = {}  # built once: the first entry of each stem, of each file name
+        by_file: dict[str, dict] = {}
+        for e in earlier:
+            by_stem.setdefault(Path(e["file_name"]).stem.lower(), e)
+            by_file.setdefault(e["file_name"].lower(), e)
+        taken = set(self._names)
+        names = {name.lower() for name, _ in self.not_written}
+        kept = []
+        for name, image in self.not_written:
+            entry = by_stem.get(name.lower())
+            if entry is None and image is not None and (image.stem.lower() == name.lower()
+                                                        or image.stem.lower() not in names):
+                entry = by_file.get(image.name.lower())
+            if entry is None or Path(entry["file_name"]).stem.lower() in taken:
+                continue
+            if self.images in ("copy", "link") and not is_file(self.out_dir / IMAGES_DIR / entry["file_name"]):
+                continue  # its image copy is gone
+            taken.add(Path(entry["file_name"]).stem.lower())
+            kept.append(entry)
+        return kept
 
     def finish(self) -> list[Path]:
         categories = [{"id": i + 1, "name": name, "supercategory": "", "color": list(rgb)}
                       for i, (name, rgb) in enumerate(zip(self.classes.names, self.classes.palette))]
+        path = out_file(self.out_dir / ANNOTATION_FILE.parent, ANNOTATION_FILE.name)
+        self._keep_earlier(path)
         doc = {"info": {"description": "exported by QGN Studio"}, "licenses": [], "categories": categories,
                "images": self.entries, "annotations": self.annotations}
-        path = out_file(self.out_dir / ANNOTATION_FILE.parent, ANNOTATION_FILE.name)
         atomic_write_bytes(path, json.dumps(doc, separators=(",", ":")).encode("utf-8"))
         return [path]
 

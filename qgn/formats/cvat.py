@@ -133,7 +133,9 @@ class CvatWriter(DatasetWriter):
     """``write_cvat_files`` per image, and with ``images`` the image in ``JPEGImages/``. An item is
     named as the image list holds it, ``-2`` … after a name taken in this export (``ListedNames``:
     "two\\nlines" and "two lines" are both listed as "two lines", and the second's masks replaced the
-    first's); ``undo`` frees the name and takes it off the shared ``ImageSets/Segmentation/default.txt``."""
+    first's); ``undo`` frees the name and takes it off the shared ``ImageSets/Segmentation/default.txt``,
+    unless an earlier export listed it and its class mask is still there (put back: a failed
+    re-export keeps it listed, and its name taken)."""
 
     takes_images = True
     uses_images = True
@@ -142,6 +144,7 @@ class CvatWriter(DatasetWriter):
         cvat_labelmap(classes)  # a class it cannot write: refused as it opens, not at each image
         super().__init__(write_cvat_files, classes, out_dir, levels)
         self.names = ListedNames()
+        self._listed_before: str | None = None  # the stem of the last ``add``, where default.txt listed it before
 
     @classmethod
     def folder_files(cls, classes: ClassSet, out_dir: Path):
@@ -150,6 +153,10 @@ class CvatWriter(DatasetWriter):
 
     def add(self, item: ExportItem) -> list[Path]:
         stem = self.names.pick(listable_name(item.name))
+        image_set = self.out_dir / "ImageSets" / "Segmentation" / "default.txt"
+        self._listed_before = None
+        if image_set.is_file() and stem in image_set_stems(image_set):
+            self._listed_before = stem
         written = write_cvat_files(item.label, self.classes, self.out_dir, stem, levels=self.levels)
         if self.images in ("copy", "link") and item.image is not None and Path(item.image).is_file():
             name = f"{stem}{Path(item.image).suffix.lower()}"  # the masks' stem
@@ -162,6 +169,10 @@ class CvatWriter(DatasetWriter):
     def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
         super().undo(mark, item, paths)
         dropped = self.names.undo(mark)
+        earlier, self._listed_before = self._listed_before, None
+        if earlier in dropped and (self.out_dir / "SegmentationClass" / f"{earlier}.png").is_file():
+            dropped.remove(earlier)  # an earlier export's entry, whose mask was put back: the list keeps it
+            self.names.pick(earlier)  # and no later item of this export is written over its files
         image_set = self.out_dir / "ImageSets" / "Segmentation" / "default.txt"
         if not dropped or not image_set.is_file():
             return

@@ -67,7 +67,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import numpy as np
 
@@ -281,8 +281,38 @@ class LabelStudioWriter(DatasetWriter):
         super().undo(mark, item, paths)
         del self.tasks[mark:]
 
+    def _keep_earlier(self, path: Path) -> None:
+        """Append the tasks of the images ``keep`` named from the earlier export's ``path``, where
+        their image copy is still in ``images/``, renumbered after this export's tasks (Label Studio
+        takes a task's ``id`` as its identity)."""
+        written = {Path(unquote(t["data"][IMAGE_KEY])).stem.lower() for t in self.tasks}
+        wanted = self.kept_names() - written
+        if not wanted or not path.is_file() or label_config(self.classes) != self._earlier_config():
+            return  # the earlier tasks name labels of another class set
+        try:
+            earlier = load_json(path)
+        except (OSError, ValueError):
+            return  # no earlier index to keep tasks from
+        for task in earlier if isinstance(earlier, list) else ():
+            data = task.get("data") if isinstance(task, dict) else None
+            reference = data.get(IMAGE_KEY) if isinstance(data, dict) else None
+            if not isinstance(reference, str) or not reference.startswith(self.image_prefix):
+                continue
+            name = Path(unquote(reference[len(self.image_prefix):])).name
+            if Path(name).stem.lower() in wanted and is_file(self.out_dir / IMAGES_DIR / name):
+                wanted.discard(Path(name).stem.lower())
+                self.tasks.append({**task, "id": len(self.tasks) + 1})
+
+    def _earlier_config(self) -> str | None:
+        path = self.out_dir / CONFIG_FILE
+        try:
+            return path.read_text(encoding="utf-8") if is_file(path) else None
+        except (OSError, ValueError):
+            return None
+
     def finish(self) -> list[Path]:
         path = out_file(self.out_dir, TASKS_FILE)
+        self._keep_earlier(path)
         atomic_write_bytes(path, json.dumps(self.tasks, separators=(",", ":")).encode("utf-8"))
         config = out_file(self.out_dir, CONFIG_FILE)
         atomic_write_bytes(config, self.config.encode("utf-8"))

@@ -526,43 +526,89 @@ def _iterate(run: _Run, config: TrainConfig, progress, device: str) -> int:
     if run.start_iter >= config.iterations:  # a finished run resumed: its last checkpoint is the result
         return run.start_iter
     new_log = run.start_iter == 0 or not run.log_path.is_file()
-    with open(run.log_path, "w" if new_log else "a", newline="") as log_file:
-        log = csv.writer(log_file)
-        if new_log:
-            log.writerow(["iteration", "loss", *[f"L{l}" for l in range(ROOT_LEVEL, -1, -1)], "lr", "sec_per_iter", "sites"])
-        iteration = run.start_iter
-        last_saved = run.start_iter if run.start_iter else None
-        labelled = 0
-        tick = time.perf_counter()
-        try:
-            while iteration < config.iterations:
-                lr = _set_learning_rate(run, config, iteration, device)
-                batch = run.stream.next()
-                labelled += count_labelled(batch.labels, run.dataset.classes)
-                result = train_step(model, loss_fn, optimizer, batch.images.to(device), batch.labels.to(device),
-                                    run.schemes[iteration % len(run.schemes)],
-                                    network=run.network)
-                iteration += 1
-                if not math.isfinite(result.loss):
-                    raise TrainingDiverged(diverged_message(result.loss, iteration, lr, out, last_saved))
-                if iteration % config.log_every == 0 or iteration == config.iterations:
-                    secs = (time.perf_counter() - tick) / config.log_every
-                    tick = time.perf_counter()
-                    log.writerow(_log_row(iteration, result, lr, secs))
-                    log_file.flush()
-                    if progress:
-                        progress(iteration, dict(loss=result.loss, lr=lr, sec_per_iter=secs))
-                if iteration % config.checkpoint_every == 0:
-                    check_trainable(labelled, model, iteration, lr, out, last_saved)
-                    run.save(iteration, config)
-                    last_saved = iteration
-        except KeyboardInterrupt:
-            if labelled and weights_finite(model):  # never a worse-than-finite checkpoint
+    log = _Log(run.log_path, new_log, run.start_iter + 1)
+    iteration = run.start_iter
+    last_saved = run.start_iter if run.start_iter else None
+    labelled = 0
+    tick = time.perf_counter()
+    try:
+        while iteration < config.iterations:
+            lr = _set_learning_rate(run, config, iteration, device)
+            batch = run.stream.next()
+            labelled += count_labelled(batch.labels, run.dataset.classes)
+            result = train_step(model, loss_fn, optimizer, batch.images.to(device), batch.labels.to(device),
+                                run.schemes[iteration % len(run.schemes)],
+                                network=run.network)
+            iteration += 1
+            if not math.isfinite(result.loss):
+                raise TrainingDiverged(diverged_message(result.loss, iteration, lr, out, last_saved))
+            if iteration % config.log_every == 0 or iteration == config.iterations:
+                secs = (time.perf_counter() - tick) / config.log_every
+                tick = time.perf_counter()
+                log.row(_log_row(iteration, result, lr, secs), iteration)
+                if progress:
+                    progress(iteration, dict(loss=result.loss, lr=lr, sec_per_iter=secs))
+            if iteration % config.checkpoint_every == 0:
+                check_trainable(labelled, model, iteration, lr, out, last_saved)
                 run.save(iteration, config)
-            raise
+                last_saved = iteration
+    except KeyboardInterrupt:
+        if labelled and weights_finite(model):  # never a worse-than-finite checkpoint
+            run.save(iteration, config)
+        raise
+    finally:
+        log.close()
     check_trainable(labelled, model, iteration, lr, out, last_saved)
     run.save(iteration, config)
     return iteration
+
+
+class _Log:
+    """A run's ``log.csv`` (opened new with its header, or appended to on resume): a line that
+    cannot be written (a full disk, an I/O error) never ends the run - it is said once on stderr,
+    naming the file and the reason (``os_error_text``), and the log stops there; the checkpoints,
+    whose own failures still end the run, are written as before."""
+
+    HEADER = ["iteration", "loss", *[f"L{l}" for l in range(ROOT_LEVEL, -1, -1)], "lr", "sec_per_iter", "sites"]
+
+    def __init__(self, path: Path, new: bool, iteration: int):  # iteration: the first to be logged
+        self.path, self.file = Path(path), None
+        try:
+            self.file = open(self.path, "w" if new else "a", newline="")
+            self.csv = csv.writer(self.file)
+        except OSError as exc:
+            self._failed(exc, iteration)
+            return
+        if new:
+            self.row(self.HEADER, iteration)
+
+    def row(self, values: list, iteration: int) -> None:
+        if self.file is None:
+            return
+        try:
+            self.csv.writerow(values)
+            self.file.flush()
+        except OSError as exc:
+            self._failed(exc, iteration)
+
+    def _failed(self, exc: OSError, iteration: int) -> None:
+        import sys
+
+        from qgn.fileio import os_error_text
+
+        if not exc.filename:  # a failed flush names no file
+            exc = OSError(exc.errno, exc.strerror or str(exc), str(self.path))
+        print(f"qgn train: warning: {os_error_text(exc)}; training goes on without log lines from iteration "
+              f"{iteration} (checkpoints are written as before)", file=sys.stderr, flush=True)
+        self.close()
+
+    def close(self) -> None:
+        file, self.file = self.file, None
+        if file is not None:
+            try:
+                file.close()
+            except OSError:
+                pass  # its buffer held the line already said to be lost
 
 
 def _set_learning_rate(run: _Run, config: TrainConfig, iteration: int, device: str) -> float:

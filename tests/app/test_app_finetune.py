@@ -772,3 +772,44 @@ def test_a_damaged_set_aside_json_is_named_and_left_not_a_crash_at_every_start(q
     window.start([], str(demo_copy))
     assert asked == ["good one"] and any(str(bad.with_suffix(".json")) in w for w in warnings)
     assert bad.with_suffix(".json").read_text() == before
+
+
+def test_a_sigterm_during_a_step_too_long_to_wait_for_says_what_is_lost(qtbot, window, tmp_path, demo_copy,
+                                                                        monkeypatch, capsys):
+    """SIGTERM while a fine-tune step takes longer than the wait it is given (a step of a big image
+    takes seconds): the steps done cannot be set aside (the model is mid-step), and nothing said
+    so. Now stderr says once that the model being fine-tuned is lost and the annotations it learned
+    from are not (they are the project's data: saved or autosaved, not the job's)."""
+    import os
+    import threading
+
+    import qgn.train.finetune as finetune_module
+
+    from qgn_studio import unkept_models
+
+    stepping, release = threading.Event(), threading.Event()
+    real = finetune_module.finetune
+
+    def long_step(*args, progress=None, **kwargs):
+        progress(1, 0.5)  # one step done, the next one outlasts the wait
+        stepping.set()
+        release.wait(30)
+        return real(*args, progress=progress, **kwargs)
+
+    monkeypatch.setattr(finetune_module, "finetune", long_step)
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
+    panel.iterations.setValue(5)
+    panel.start.click()
+    qtbot.waitUntil(stepping.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: panel.progress.value() >= 1, timeout=WAIT_MS)
+    scratch = Path(os.environ["QGN_STUDIO_SCRATCH"])
+    try:
+        window.finetuner.set_aside(scratch, wait_s=0.2)
+        err = capsys.readouterr().err
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not window.finetuner.running, timeout=WAIT_MS)
+    lines = [line for line in err.splitlines() if "fine-tun" in line]
+    assert len(lines) == 1 and "lost" in lines[0] and "1 of 5 iterations" in lines[0], err
+    assert "annotations" in lines[0] and "not lost" in lines[0]
+    assert unkept_models.waiting(scratch) == []

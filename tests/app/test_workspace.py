@@ -94,3 +94,29 @@ def test_the_state_layer_imports_no_widgets(module):
             "print(sorted(m for m in sys.modules if m.endswith('QtWidgets') or m.split('.')[0] == 'pyqtgraph'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_settings_that_cannot_be_written_are_said_once(qapp, tmp_path, capsys):
+    """A settings file that cannot be written (its folder is a file: as a read-only or full disk,
+    which root's tests cannot make) is said once - banner, status line and stderr, naming the
+    file - when the app writes its settings, not again on each later write."""
+    (tmp_path / "not a folder").write_text("a file where the settings folder should be")
+    path = tmp_path / "not a folder" / "settings.ini"
+    ws = Workspace(QtCore.QSettings(str(path), QtCore.QSettings.Format.IniFormat))
+    messages, statuses = heard(ws.message), heard(ws.status)
+    (tmp_path / "photos").mkdir()
+    ws.remember_folder(tmp_path / "photos" / "a.png")
+    ws.remember_recent(tmp_path / "photos")
+    assert len(messages) == 1 and len(statuses) == 1
+    assert str(path) in statuses[0][0] and "not saved" in statuses[0][0]
+    assert capsys.readouterr().err.count(str(path)) == 1
+    assert not ws.sync_settings()  # later writes: still failing, nothing said again
+    assert len(messages) == 1 and len(statuses) == 1 and not capsys.readouterr().err
+
+
+def test_settings_that_are_written_say_nothing(ws, tmp_path, capsys):
+    messages = heard(ws.message)
+    ws.remember_folder(tmp_path / "a.png")
+    assert ws.sync_settings() and not messages and not capsys.readouterr().err
+    reread = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    assert reread.value("files/last_folder") == str(tmp_path)

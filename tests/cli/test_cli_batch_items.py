@@ -204,6 +204,29 @@ def test_multi_format_export_leaves_a_failed_file_out_of_every_format(tmp_path, 
     assert all(found == ["scene_01", "scene_02", "scene_03"] for found in names.values()), names
 
 
+def test_a_folder_reexport_keeps_the_earlier_entry_of_a_file_that_fails_now(tmp_path, capsys, run_cli):
+    """``qgn export`` of a folder of .qgt files into the folder of an earlier export: a file that
+    cannot be read now keeps its earlier entry in COCO's JSON, CVAT's list and Label Studio's tasks
+    (its masks and image copy are still there), read back with the label it was exported with."""
+    from qgn.formats import scan_dataset
+
+    ds, images = labelme_dataset(tmp_path, run_cli)
+    src, out = tmp_path / "q", tmp_path / "x"
+    argv = ("export", src, "--format", "cvat,coco,labelstudio", "--out", out, "--images", images)
+    assert run_cli(*argv)[0] == 0
+    before = {name: scan_dataset(out / name) for name in ("cvat", "coco", "labelstudio")}
+    (src / "scene_02.qgt").write_bytes((src / "scene_02.qgt").read_bytes()[:-3])
+    code, stdout, err = run_cli(*argv)
+    assert code == 2 and "exported 2 of 3 file(s)" in stdout
+    names = exported_names(out)
+    assert names.pop("coco_annotated") == [1, 2, 3]
+    assert all(found == ["scene_01", "scene_02", "scene_03"] for found in names.values()), names
+    for name, earlier in before.items():
+        after = {i.name: i for i in scan_dataset(out / name).items}
+        for item in earlier.items:
+            np.testing.assert_array_equal(after[item.name].read(earlier.file_classes), item.read(earlier.file_classes))
+
+
 def test_project_export_leaves_a_failed_image_out_of_every_format(tmp_path, capsys, run_cli):
     ds, images = labelme_dataset(tmp_path, run_cli)
     photos = tmp_path / "photos"

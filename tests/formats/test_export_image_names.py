@@ -196,3 +196,84 @@ def test_an_item_taken_back_frees_its_name(tmp_path, fmt):
         assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text() == "two lines\n"
     else:
         assert (tmp_path / "default.txt").read_text() == '"/default/two lines.png" "/defaultannot/two lines.png"\n'
+
+
+class _Refuses:
+    """A later format of the export that fails on every image (``add_to_every_writer`` then takes
+    the image back from the formats before it)."""
+
+    uses_images = False
+
+    def mark(self):
+        return None
+
+    def add(self, item):
+        raise ValueError("refused")
+
+    def undo(self, mark, item, paths):
+        pass
+
+
+@pytest.mark.parametrize("fmt", ["cvat", "voc", "camvid"])
+def test_an_item_taken_back_with_its_earlier_files_put_back_keeps_its_name_and_line(tmp_path, fmt):
+    """A re-export into an export of "two\\nlines" (listed as "two lines") and "two lines" (its
+    ``-2``): a later format fails on "two\\nlines", so the list-named format takes it back and puts
+    its earlier masks back. Its line stays in the list and its name stays taken: "two lines" is
+    written again over its own earlier files, "two lines-2" (no ``-3`` beside them), not over the
+    files just put back. (With the name freed, as the undo of an item an export wrote first does,
+    it was written as "two lines", over the earlier export of "two\\nlines", and the list named one
+    item for two.)"""
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats.base import add_to_every_writer
+
+    first, second, again = (np.full((4, 6), c, np.uint8) for c in (0, 1, 2))
+    writer = FORMATS[fmt].open_writer(CLASSES, tmp_path)
+    for item in (ExportItem("two\nlines", first), ExportItem("two lines", second)):
+        add_to_every_writer([(writer, item)])
+    writer.finish()
+
+    writer = FORMATS[fmt].open_writer(CLASSES, tmp_path)
+    broken = ExportItem("two\nlines", again)
+    with pytest.raises(ValueError, match="refused"):
+        add_to_every_writer([(writer, broken), (_Refuses(), broken)])
+    writer.keep(broken.name, None)
+    add_to_every_writer([(writer, ExportItem("two lines", again))])
+    writer.finish()
+
+    masks = tmp_path / ("defaultannot" if fmt == "camvid" else "SegmentationClass")
+    assert sorted(p.name for p in masks.iterdir()) == ["two lines-2.png", "two lines.png"]
+    colours = {name: Image.open(masks / name).convert("RGB").getpixel((0, 0))
+               for name in ("two lines.png", "two lines-2.png")}
+    assert colours == {"two lines.png": CLASSES.palette[0], "two lines-2.png": CLASSES.palette[2]}
+    if fmt == "camvid":
+        listed = sorted((tmp_path / "default.txt").read_text().splitlines())
+        assert listed == ['"/default/two lines-2.png" "/defaultannot/two lines-2.png"',
+                          '"/default/two lines.png" "/defaultannot/two lines.png"'], listed
+    else:
+        listed = sorted((tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().splitlines())
+        assert listed == ["two lines", "two lines-2"], listed
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]  # no set-aside left
+
+
+def test_a_qgt_named_with_a_line_break_that_fails_a_reexport_keeps_its_earlier_line(tmp_path, run_cli):
+    """``qgn export QGTDIR --format camvid,cvat`` again into its earlier export, ``two\\nlines.qgt``
+    now unreadable: each list keeps its earlier line, ``two lines`` (the name the writers gave it),
+    whose mask is still there - CamVid's list is rewritten at the end, and looked the kept item up
+    under its file's own name (``two\\nlines``), which no line of a list holds, so it dropped it."""
+    from sample_files import write_mask
+
+    for value, name in enumerate(["two\nlines", "plain"]):
+        write_mask(tmp_path / "in" / f"{name}.png", value=value, size=(12, 8))
+    assert run_cli("convert", tmp_path / "in", tmp_path / "qgt")[0] == 0
+    export = ("export", tmp_path / "qgt", "--format", "camvid,cvat", "--out", tmp_path / "out")
+    assert run_cli(*export)[0] == 0
+    camvid, cvat = tmp_path / "out" / "camvid", tmp_path / "out" / "cvat"
+    before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    (tmp_path / "qgt" / "two\nlines.qgt").write_bytes(b"not a quadtree")
+    code, said, err = run_cli(*export)
+    assert code != 0 and "two" in err + said
+    assert sorted((camvid / "default.txt").read_text().splitlines()) == [
+        '"/default/two lines.png" "/defaultannot/two lines.png"', "/default/plain.png /defaultannot/plain.png"]
+    assert sorted((cvat / "ImageSets" / "Segmentation" / "default.txt").read_text().splitlines()) == [
+        "plain", "two lines"]
+    assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == before

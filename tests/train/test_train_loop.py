@@ -220,3 +220,30 @@ def test_too_few_training_images_make_no_domain_reference_and_say_so(tmp_path, c
     final = train(_config(tmp_path / "run", iterations=2))
     assert load_model(final) and reference_for(final) is None and not reference_path(final).exists()
     assert "no domain reference: 6 training images" in capsys.readouterr().err
+
+
+def test_a_log_line_that_cannot_be_written_does_not_end_the_run(tmp_path, capsys, monkeypatch):
+    """A full disk under log.csv (its writes go to /dev/full, which fails each with ENOSPC as a
+    full disk does) is said once on stderr, naming the file and the reason, and the run goes on to
+    its checkpoints and final model, which are written as before."""
+    import builtins
+
+    from qgn.train import loop
+
+    out = tmp_path / "run"
+
+    def full_disk_log(path, *args, **kwargs):
+        if str(path) == str(out / "log.csv"):
+            return builtins.open("/dev/full", *args, **kwargs)
+        return builtins.open(path, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "open", full_disk_log, raising=False)
+    seen = []
+    final = train(_config(out), progress=lambda iteration, row: seen.append(iteration))
+    assert seen == [1, 2, 3, 4]  # every iteration trained and reported
+    assert load_model(final).config.extra["iteration"] == 4
+    assert json.loads((out / "last.state.json").read_text())["iteration"] == 4
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if "log.csv" in line]
+    assert len(warnings) == 1 and str(out / "log.csv") in warnings[0], err
+    assert "No space left on device" in warnings[0] and "training goes on" in warnings[0]
