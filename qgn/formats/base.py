@@ -304,7 +304,10 @@ def check_export_file(path: Path, data: bytes | None, parse: Callable[[str], obj
                 return True
         except (UnicodeDecodeError, ValueError, RecursionError):
             pass  # not the file's format at all: another export's
-    raise ValueError(f"{path} belongs to an export with other classes; export into an empty folder")
+    from ..shown import path_text
+
+    # escaped: a folder name holding a line break would cut the message there (the app's dialog shows one line)
+    raise ValueError(f"{path_text(path)} belongs to an export with other classes; export into an empty folder")
 
 
 def same_json(text: str) -> object:

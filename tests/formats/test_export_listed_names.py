@@ -119,6 +119,30 @@ def test_listed_names_tell_unicode_normal_forms_apart_as_a_macos_disk_does():
     assert NFD in names and "CAF\u00c9" in names
 
 
+def test_a_refusal_of_an_output_folder_whose_name_holds_a_line_break_says_why_on_one_line(tmp_path):
+    """An export into a folder whose path holds a line break, where labelmap.txt is another
+    export's (or a folder, or a named pipe): the message named the path raw, so the app's dialog
+    (``describe_error``: the first line) showed the path up to the break and no reason. The path is
+    escaped now, the reason on the same line."""
+    import os
+
+    from qgn.formats import check_export_classes
+
+    out = tmp_path / "out\nbreak"
+    cases = {"other": lambda f: f.write_text("# x\nbackground:0,0,0::\nx:1,2,3::\n"),
+             "folder": lambda f: f.mkdir(), "pipe": lambda f: os.mkfifo(f)}
+    reasons = {"other": "belongs to an export with other classes", "folder": "is a folder, not a file",
+               "pipe": "is a named pipe (FIFO), not a file"}
+    for name, make in cases.items():
+        folder = out / name / "cvat"
+        folder.mkdir(parents=True)
+        make(folder / "labelmap.txt")
+        with pytest.raises(ValueError) as caught:
+            check_export_classes(["cvat"], CLASSES, [folder])
+        first_line = str(caught.value).splitlines()[0]
+        assert reasons[name] in first_line and "out\\nbreak" in first_line, (name, str(caught.value))
+
+
 def test_a_project_export_names_each_image_as_its_list_holds_it_whatever_else_is_exported(tmp_path):
     """A project of ``a"b.png`` and ``a'b.png`` exported as CamVid (whose list holds a double quote
     as ``'``): ``a"b``, first, took "a'b" and the image ``a'b.png`` became "a'b-2"; an export of the
@@ -141,3 +165,13 @@ def test_a_project_export_names_each_image_as_its_list_holds_it_whatever_else_is
     project.set_done(project.images[1], True)
     export_project(project, tmp_path / "out", ["camvid"], only_done=True)
     assert {p.stem: Image.open(p).convert("RGB").getpixel((0, 0)) for p in masks.iterdir()} == expected
+
+
+def test_a_batch_failure_naming_the_file_escaped_names_it_once():
+    """A failure whose message names its file escaped (``path_text``: the line break as \\n) was
+    said with the file's name put in front again (``failure_text`` looked for the raw name)."""
+    from qgn.cli.files import failure_text
+    from qgn.fileio import not_a_file_error
+
+    text = failure_text("in/two\nlines.png", not_a_file_error("in/two\nlines.png", "a folder"))
+    assert text == "in/two\\nlines.png is a folder, not a file; name a file in it", text
