@@ -369,9 +369,11 @@ def refuse_input(path: str | os.PathLike) -> None:
     key = _file_key(path, follow=False)
     if key is not None and key in protected["keys"]:
         same = protected["keys"][key]
-        alias = "" if Path(same).absolute() == Path(path).absolute() else f"{same}, "
-        raise InputOverwriteError(f"refusing to write {path}: it is {alias}one of {protected['why']}; export into "
-                                  "another folder (inputs are never replaced)")
+        from .shown import path_text
+
+        alias = "" if Path(same).absolute() == Path(path).absolute() else f"{path_text(same)}, "
+        raise InputOverwriteError(f"refusing to write {path_text(path)}: it is {alias}one of {protected['why']}; "
+                                  "export into another folder (inputs are never replaced)")
 
 
 def write_problem(folder: str | os.PathLike) -> str | None:
@@ -465,8 +467,11 @@ def path_inside(root: str | os.PathLike, *parts: str) -> Path:
     base = root.resolve()
     target = path.resolve()
     if target == base or base not in target.parents:
+        from .shown import path_text
+
         raise OutsideRootError(
-            f"refusing to write {path}: the name {'/'.join(map(str, parts))!r} leads outside {root}"
+            f"refusing to write {path_text(path)}: the name {'/'.join(map(str, parts))!r} leads outside "
+            f"{path_text(root)}"
         )
     return path
 
@@ -646,6 +651,9 @@ def special_kind(path: str | os.PathLike) -> str | None:
 
 
 def not_a_file_error(path: str | os.PathLike, kind: str) -> NotAFileError:
+    from .shown import path_text
+
+    path = path_text(path)  # escaped: a line break in a folder name would cut the message there
     if kind == "a folder":
         return NotAFileError(f"{path} is a folder, not a file; name a file in it")
     return NotAFileError(f"{path} is {kind}, not a file: reading it could wait for ever or never end; "
@@ -759,11 +767,13 @@ def _read_pipe(fd: int, path: str | os.PathLike, size: int, wait_s: float, total
             left = end - time.monotonic()
             if left <= 0 or not selector.select(min(wait_s, left)):
                 limits = f"{wait_s:g} s without data, {total_s:g} s in all"
+                from .shown import path_text
+
                 if got:
-                    raise NotAFileError(f"{path} is a named pipe (FIFO) whose writer sent {got} bytes and did not "
-                                        f"finish in time ({limits}); let it finish, or name a file")
-                raise NotAFileError(f"{path} is a named pipe (FIFO) and nothing came through it in time ({limits}); "
-                                    "start what writes into it, or name a file")
+                    raise NotAFileError(f"{path_text(path)} is a named pipe (FIFO) whose writer sent {got} bytes and "
+                                        f"did not finish in time ({limits}); let it finish, or name a file")
+                raise NotAFileError(f"{path_text(path)} is a named pipe (FIFO) and nothing came through it in time "
+                                    f"({limits}); start what writes into it, or name a file")
             try:
                 data = os.read(fd, min(size - got, 1 << 16))
             except BlockingIOError:

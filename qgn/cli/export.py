@@ -239,7 +239,8 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
     writers, classes, first, failures = None, None, None, Failures("export", len(files))
     not_written: list[str] = []
     time_left = TimeLeft()
-    for i, (path, stem) in enumerate(zip(files, item_names(src, files, flat=True)), start=1):
+    stems = item_names(src, files, flat=True)  # CLIError before anything is written
+    for i, (path, stem) in enumerate(zip(files, stems), start=1):
         try:
             qt, file_classes = read_qgt(path)
             file_classes = file_classes or ClassSet.generic(qt.num_classes, qt.ignore_value)
@@ -249,6 +250,8 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
                 check_export_classes(names, classes, folders)  # every format's, before any writer opens (and writes)
                 writers = [FORMATS[n].open_writer(classes, folder, qt.num_levels, split=split)
                            for n, folder in zip(names, folders)]
+                for writer in writers:  # every file's name: CamVid's list names each as CVAT's does
+                    writer.plan(stems)
             elif file_classes.names != classes.names or file_classes.ignore_index != classes.ignore_index:
                 raise ValueError(f"its classes differ from {first.name}'s ({', '.join(classes.names[:4])} …); "
                                  "one dataset has one class set")
@@ -272,23 +275,64 @@ LISTED_FORMATS = ("cvat", "voc", "camvid")
 
 
 def item_names(src: Path, files: list[Path], flat: bool) -> list[str]:
-    """The export's name of each .qgt of ``files`` (under ``src``): its stem, ``-2``, ``-3`` … after
-    it where an earlier file's is one name in a list of one name a line, such as CVAT's and CamVid's
-    (``ListedNames``: "two\\nlines" beside "two lines"; a disk that ignores case). ``flat``: every file
-    goes into one dataset folder, where a stem files of several subfolders share is their path
+    """The export's name of each .qgt of ``files`` (under the folder ``src``, or ``src`` itself) where a
+    format lists one name a line, such as CVAT's and CamVid's (``ListedNames``): a file whose stem the
+    list holds as it is keeps it, whatever else is exported; a stem that must change ("two\\nlines",
+    listed as "two lines") is listed as it can be, ``-2``, ``-3`` … where that is another file's own
+    name. CLIError where two stems differ only in case or accent encoding ("b" and "B": one file on
+    macOS and Windows disks), as ``check_outputs`` refuses two files written to one. ``flat``: every
+    file goes into one dataset folder, where a stem files of several subfolders share is their path
     under ``src`` (``a__x``, ``b__x``); otherwise each output folder mirrors the file's subfolder
-    and names are told apart within it."""
+    and names are told apart within it. A single file is named as the export of its folder names it."""
+    from collections import Counter
+
+    from qgn.fileio import one_file_name
+    from qgn.formats.base import ListedNames, NameClashError
+
+    if src.is_file():
+        return [_single_file_name(src)]
+    stems = [path.stem for path in files]
+    if flat:
+        counts = Counter(one_file_name(stem) for stem in stems)
+        stems = [path.relative_to(src).with_suffix("").as_posix().replace("/", "__")
+                 if counts[one_file_name(stem)] > 1 else stem for path, stem in zip(files, stems)]
+    groups: dict[Path, list[int]] = {}
+    for i, path in enumerate(files):
+        groups.setdefault(Path() if flat else path.parent, []).append(i)
+    names = list(stems)
+    for indices in groups.values():
+        listed = ListedNames()
+        try:
+            listed.reserve([stems[i] for i in indices])
+        except NameClashError as exc:
+            first, second = (next(files[i] for i in indices if stems[i] == name) for name in (exc.first, exc.second))
+            raise CLIError(f"{first} and {second} would both be written as one item ({exc.why}); rename one "
+                           "of them or give them separate output folders") from None
+        for i in indices:
+            names[i] = listed.pick(stems[i])
+    return names
+
+
+def _single_file_name(path: Path) -> str:
+    """The name ``item_names`` gives ``path`` in the export of its folder, where its stem must change
+    (a line break in it): never another .qgt's own name there, and the same ``-2`` the folder's export
+    gives it. Its own stem otherwise (a file beside it differing only in case is not its concern)."""
     from qgn.formats.base import ListedNames, listable_name
 
-    stems = [listable_name(f.stem).lower() for f in files]
-    lists: dict[Path, ListedNames] = {}
-    names = []
-    for path in files:
-        own = path.stem
-        if flat and stems.count(listable_name(own).lower()) > 1:
-            own = path.relative_to(src).with_suffix("").as_posix().replace("/", "__")
-        names.append(lists.setdefault(Path() if flat else path.parent, ListedNames()).pick(own))
-    return names
+    if listable_name(path.stem) == path.stem:
+        return path.stem
+    try:
+        beside = [p for p in path.parent.iterdir() if p.suffix.lower() == ".qgt" and p.is_file()]
+    except OSError:
+        beside = []
+    beside = sorted(set(beside) | {path})
+    listed = ListedNames()
+    listed.reserve([p.stem for p in beside], refuse=False)
+    for p in beside:
+        name = listed.pick(p.stem)
+        if p == path:
+            return name
+    return listed.pick(path.stem)  # pragma: no cover - ``path`` is among them
 
 
 def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, images: str | None = None,

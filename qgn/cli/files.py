@@ -102,8 +102,11 @@ def failure_text(item, exc: BaseException) -> str:
     writer never stands in for: ``qgn.fileio.atomic_write_bytes`` names the real file)."""
     from qgn.cli.main import expected_failure_message
 
+    from qgn.shown import path_text
+
     text = (expected_failure_message(exc) if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
-    return text if str(item) in text else f"{item}: {text}"
+    # a message may name the file escaped (``path_text``: a line break in it as \\n)
+    return text if str(item) in text or path_text(str(item)) in text else f"{item}: {text}"
 
 
 class Failures:

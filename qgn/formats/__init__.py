@@ -162,6 +162,18 @@ def export_annotation(
     return paths
 
 
+def check_listed_names(formats: list[str], names: list[str]) -> None:
+    """NameClashError (a ValueError), writing nothing, where two of an export's item ``names`` would be
+    one name in the list of one name a line of one of ``formats`` (CVAT's, CamVid's:
+    ``DatasetWriter.plan``): names that differ only in case or accent encoding."""
+    from .base import ListedNames
+
+    for name in formats:
+        listable = getattr(FORMATS[name].writer, "listable", None)
+        if listable is not None:
+            ListedNames(listable).reserve(names)
+
+
 def export_dataset(items, classes: ClassSet, out_dir: str | os.PathLike, formats,
                    levels: int = NUM_LEVELS, images: str | None = None, split: str | None = None) -> list[Path]:
     """Write every ``ExportItem`` in each of ``formats`` into ``out_dir/<format name>/``;
@@ -169,6 +181,7 @@ def export_dataset(items, classes: ClassSet, out_dir: str | os.PathLike, formats
     names = check_format_names(formats)
     check_export_classes(names, classes, [Path(out_dir) / name for name in names])  # every format's, before any writes
     items = [ExportItem(i.name, check_label(i.label, classes, i.name), i.image) for i in items]
+    check_listed_names(names, [item.name for item in items])  # before any writer opens (and writes)
     paths: list[Path] = []
     for name in names:
         paths += FORMATS[name].export_items(items, classes, Path(out_dir) / name, levels=levels, images=images,
@@ -238,6 +251,7 @@ def scan_dataset(src: str | os.PathLike, format: str = "auto", images: str | os.
 
 
 __all__ = ["DATASET_DETECTION", "ExportItem", "FORMATS", "Format", "IMPORT_FORMATS", "MASK_DETECTION",
-           "SourceDataset", "SourceItem", "check_export_classes", "check_format_names", "check_split", "check_text_names", "detect_dataset",
+           "SourceDataset", "SourceItem", "check_export_classes", "check_format_names", "check_listed_names",
+           "check_split", "check_text_names", "detect_dataset",
            "detect_format", "export_annotation",
            "export_dataset", "import_annotation", "scan_dataset"]

@@ -50,28 +50,80 @@ def listable_name(name: str) -> str:
     return LINE_BREAK.sub(" ", name)
 
 
-class ListedNames:
-    """The item names one export's list holds so far (CVAT's ``ImageSets/Segmentation/default.txt``,
-    CamVid's ``default.txt``, the files named after them), told apart as that list holds them
-    (``listable_name``) and as a disk that ignores case does: ``pick`` gives the name itself, or
-    ``-2``, ``-3`` … after it where that is taken ("two\\nlines" beside "two lines" would otherwise
-    be one line and one mask, the second replacing the first); ``mark`` / ``undo`` take back the names
-    picked since (an item taken back leaves its name free)."""
+class NameClashError(ValueError):
+    """Two items of one export whose own names are one file name on a disk that ignores case and
+    how an accent is encoded (``qgn.fileio.one_file_name``: "b" and "B", "café" in NFC and NFD): which
+    of them would keep its name would depend on what else is exported, so the export is refused."""
 
-    def __init__(self):
-        self._taken: dict[str, str] = {}  # listable_name(name).lower() -> name, in the order picked
+    def __init__(self, first: str, second: str):
+        import unicodedata
+
+        from ..shown import echo
+
+        self.first, self.second = first, second
+        if unicodedata.normalize("NFC", first) == unicodedata.normalize("NFC", second):
+            self.why = ("they differ only in how an accent is encoded, as one character or as a letter and a "
+                        "combining accent: one file name on macOS disks")
+        else:
+            self.why = "they differ only in case: one file name on macOS and Windows disks"
+        super().__init__(f"the items {echo(first, quote=True)} and {echo(second, quote=True)} would both be "
+                         f"written as one file ({self.why}); rename one of them")
+
+
+class ListedNames:
+    """The item names one export's list holds (CVAT's ``ImageSets/Segmentation/default.txt``,
+    CamVid's ``default.txt``, the files named after them), told apart as that list holds them
+    (``listable``, default ``listable_name``) and as a disk that ignores case and how an accent is
+    encoded does (``qgn.fileio.one_file_name``).
+
+    ``reserve`` (the names of every item of the export, before any is picked) makes the names stable
+    whatever else is exported: an item whose own name the list holds as it is keeps it, and a name
+    that must change ("two\\nlines", listed as "two lines") never becomes another item's own name.
+    ``pick`` gives the name itself where it can, else ``-2``, ``-3`` … after the listed form, never a
+    name taken or reserved (without ``reserve``, the first item picked keeps a name, as the items come);
+    ``mark`` / ``undo`` take back the names picked since (an item taken back leaves its name free)."""
+
+    def __init__(self, listable: Callable[[str], str] = listable_name):
+        self.listable = listable
+        self._taken: dict[str, str] = {}  # key of a name picked -> that name, in the order picked
+        self._own: dict[str, str] = {}  # key -> the own (listable) name of an item of the export (``reserve``)
+
+    def _key(self, name: str) -> str:
+        from ..fileio import one_file_name
+
+        return one_file_name(self.listable(name))
+
+    def reserve(self, names: Sequence[str], refuse: bool = True) -> None:
+        """Keep the own names among ``names`` (those the list holds as they are) for their items.
+        NameClashError when two of them are one file name but not the same name ("b" and "B"), with
+        ``refuse``; otherwise the first keeps the key. The same name twice: the first item keeps it."""
+        own: dict[str, str] = {}
+        for name in names:
+            if self.listable(name) != name:
+                continue
+            key = self._key(name)
+            other = own.setdefault(key, name)
+            if other != name and refuse:
+                raise NameClashError(other, name)
+        for key, name in own.items():
+            self._own.setdefault(key, name)
 
     def pick(self, name: str) -> str:
-        candidate, n = name, 1
-        while listable_name(candidate).lower() in self._taken:
+        wanted = self.listable(name)
+        key = self._key(wanted)
+        if wanted == name and key not in self._taken and self._own.get(key, name) == name:
+            self._taken[key] = name
+            return name
+        candidate, n = wanted, 1
+        while self._key(candidate) in self._taken or self._key(candidate) in self._own:
             n += 1
-            candidate = f"{name}-{n}"
-        self._taken[listable_name(candidate).lower()] = candidate
+            candidate = f"{wanted}-{n}"
+        self._taken[self._key(candidate)] = candidate
         return candidate
 
     def __contains__(self, name: str) -> bool:
-        """``name`` is taken (as the list holds it, case aside)."""
-        return listable_name(name).lower() in self._taken
+        """``name`` is taken (as the list holds it, case and accent encoding aside)."""
+        return self._key(name) in self._taken
 
     def mark(self) -> int:
         return len(self._taken)
@@ -112,6 +164,8 @@ class DatasetWriter:
     uses_images = False
     takes_split = False
     split: str | None = None
+    #: how the writer's list of one name a line holds an item's name (``ListedNames``); None: no such list
+    listable: Callable[[str], str] | None = None
 
     def __init__(self, write, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         self._write, self.classes, self.out_dir, self.levels = write, classes, Path(out_dir), levels
@@ -126,6 +180,13 @@ class DatasetWriter:
         CVAT's labelmap.txt, CamVid's label_colors.txt … (``Format.check_folder`` checks them for
         every format of an export before any writer writes). Reads and writes nothing."""
         return []
+
+    def plan(self, names: Sequence[str]) -> None:
+        """The names of every item of the export (the images not exported this time too, where the
+        caller knows them), before the first ``add``: a writer that lists its items by name one a line
+        (``listable``: CVAT, CamVid) names them as ``ListedNames.reserve`` says, so that an item keeps
+        its name whatever else is exported; NameClashError, before anything is written, where two of
+        them differ only in case or accent encoding. Other writers ignore it."""
 
     def add(self, item: ExportItem) -> list[Path]:
         return self._write(item.label, self.classes, self.out_dir, item.name, levels=self.levels)
@@ -243,7 +304,10 @@ def check_export_file(path: Path, data: bytes | None, parse: Callable[[str], obj
                 return True
         except (UnicodeDecodeError, ValueError, RecursionError):
             pass  # not the file's format at all: another export's
-    raise ValueError(f"{path} belongs to an export with other classes; export into an empty folder")
+    from ..shown import path_text
+
+    # escaped: a folder name holding a line break would cut the message there (the app's dialog shows one line)
+    raise ValueError(f"{path_text(path)} belongs to an export with other classes; export into an empty folder")
 
 
 def same_json(text: str) -> object:
@@ -370,6 +434,7 @@ class Format:
                      levels: int = NUM_LEVELS, images: str | None = None, split: str | None = None) -> list[Path]:
         """Write ``items`` into ``out_dir`` (``open_writer``, ``add`` each, ``finish``)."""
         writer = self.open_writer(classes, out_dir, levels, images, split)
+        writer.plan([item.name for item in items])
         paths: list[Path] = []
         for item in items:
             if writer.uses_images:

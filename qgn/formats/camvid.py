@@ -39,15 +39,23 @@ from .source import (
 SUBSET = "default"
 
 
+def camvid_listable(name: str) -> str:
+    """``name`` as the list can hold it: a double quote (the list's quoting character, which
+    Datumaro's reader refuses inside a name) becomes ``'``, a line break (the list holds one item a
+    line) a space (``listable_name``)."""
+    return listable_name(name.replace('"', "'"))
+
+
 class CamvidWriter(DatasetWriter):
     uses_images = True
+    listable = staticmethod(camvid_listable)
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)
         entries, self.header = write_label_files(out_dir, classes, "CamVid export")
         self.colours = np.array([rgb for _, rgb in entries], np.uint8)  # index = class id + 1, 0 = void
         self.lines: list[str] = []
-        self.names = ListedNames()  # the stems listed so far
+        self.names = ListedNames(camvid_listable)  # the stems listed so far
         self._put_back: set[str] = set()  # lower case: stems taken back whose earlier mask was put back
 
     @classmethod
@@ -75,11 +83,13 @@ class CamvidWriter(DatasetWriter):
         self.lines.append(f"{image_path} {mask_path}\n")
         return written
 
+    def plan(self, names) -> None:
+        self.names.reserve(names)
+
     def _listable(self, name: str) -> str:
-        """``name`` as the list can hold it: a double quote (the list's quoting character, which
-        Datumaro's reader refuses inside a name) becomes ``'``, a line break (the list holds one item
-        a line) a space; ``-2``, ``-3`` … where that is taken (``ListedNames``)."""
-        return self.names.pick(listable_name(name.replace('"', "'")))
+        """``name`` as the list can hold it (``camvid_listable``); ``-2``, ``-3`` … where that is
+        another item's (``ListedNames``, ``plan``)."""
+        return self.names.pick(name)
 
     def mark(self):
         return self.header, len(self.lines), self.names.mark()
@@ -99,7 +109,7 @@ class CamvidWriter(DatasetWriter):
         """Append the lines of the images ``keep`` named from the earlier export's list ``path``,
         where their mask is still in ``defaultannot/`` (Datumaro reads the list's pairs): each
         image's own line, named as ``add`` names it, unless an image written this time took that name."""
-        wanted = {name for name in (listable_name(name.replace('"', "'")) for name in self.kept_names())
+        wanted = {name for name in (camvid_listable(name) for name in self.kept_names())
                   if name not in self.names or name in self._put_back}
         if not wanted or not path.is_file():
             return

@@ -131,19 +131,21 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
 
 class CvatWriter(DatasetWriter):
     """``write_cvat_files`` per image, and with ``images`` the image in ``JPEGImages/``. An item is
-    named as the image list holds it, ``-2`` … after a name taken in this export (``ListedNames``:
+    named as the image list holds it, ``-2`` … where that is another item's (``ListedNames``, ``plan``:
     "two\\nlines" and "two lines" are both listed as "two lines", and the second's masks replaced the
-    first's); ``undo`` frees the name and takes it off the shared ``ImageSets/Segmentation/default.txt``,
-    unless an earlier export listed it and its class mask is still there (put back: a failed
-    re-export keeps it listed, and its name taken)."""
+    first's; "two lines" keeps its name, whatever else is exported); ``undo`` frees the name and
+    takes it off the shared ``ImageSets/Segmentation/default.txt``, unless an earlier export listed
+    it and its class mask is still there (put back: a failed re-export keeps it listed, and its
+    name taken)."""
 
     takes_images = True
     uses_images = True
+    listable = staticmethod(listable_name)
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         cvat_labelmap(classes)  # a class it cannot write: refused as it opens, not at each image
         super().__init__(write_cvat_files, classes, out_dir, levels)
-        self.names = ListedNames()
+        self.names = ListedNames(listable_name)
         self._listed_before: str | None = None  # the stem of the last ``add``, where default.txt listed it before
 
     @classmethod
@@ -151,8 +153,11 @@ class CvatWriter(DatasetWriter):
         data = format_labelmap(cvat_labelmap(classes)).encode("utf-8")
         return [(Path(out_dir) / "labelmap.txt", data, parse_labelmap)]
 
+    def plan(self, names) -> None:
+        self.names.reserve(names)
+
     def add(self, item: ExportItem) -> list[Path]:
-        stem = self.names.pick(listable_name(item.name))
+        stem = self.names.pick(item.name)
         image_set = self.out_dir / "ImageSets" / "Segmentation" / "default.txt"
         self._listed_before = None
         if image_set.is_file() and stem in image_set_stems(image_set):
