@@ -1,6 +1,7 @@
 """Benchmark: quadtree labels and the .qgt format against PNG / lossless WebP of the same masks.
 
-Masks: the CamVid val label maps from ../shared/data/camvid (480×360, 11 classes, void = 11), and
+Masks: the CamVid val label maps of ``camvid`` as every command finds it (``QGN_DATA``, then
+../shared/data beside the repository; ``qgn.data.registry.default_root``) (480×360, 11 classes, void = 11), and
 the first of them upsampled to 2048×1024 by nearest neighbour (a Cityscapes-sized mask); without
 the data, synthetic blob masks of the same sizes. Measured in the same run:
 
@@ -22,7 +23,6 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -30,7 +30,6 @@ from PIL import Image
 from qgn.quadtree import Quadtree, build_tpyramid
 from qgn.quadtree.qgt import decode_qgt, encode_qgt
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
 NUM_CLASSES, IGNORE, LEVELS = 11, 11, 6
 
 
@@ -43,11 +42,16 @@ def synthetic_mask(seed: int, height: int = 360, width: int = 480) -> np.ndarray
 
 
 def load_masks() -> tuple[list[np.ndarray], list[int], str]:
-    folder = DATA / "val" / "labels"
-    files = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    from qgn.data.registry import DatasetLayoutError, default_root
+
+    try:  # QGN_DATA first, as `qgn eval camvid` and `qgn train` look (it read ../shared/data alone)
+        folder = default_root("camvid") / "val" / "labels"
+    except DatasetLayoutError:
+        folder = None
+    files = sorted(folder.glob("*.png")) if folder is not None and folder.is_dir() else []
     if files:
         return [np.asarray(Image.open(f)) for f in files], [f.stat().st_size for f in files], str(folder)
-    return [synthetic_mask(s) for s in range(20)], [], "synthetic (../shared/data/camvid absent)"
+    return [synthetic_mask(s) for s in range(20)], [], "synthetic (no CamVid under QGN_DATA or ../shared/data)"
 
 
 def png_bytes(mask: np.ndarray) -> bytes:

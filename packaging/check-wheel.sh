@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Build the wheel and prove it works on its own: it carries resources/ (demo model, samples, icons,
-# palettes) and both entry points, and `qgn --help`, `qgn eval --json` (bundled model + samples)
+# Build the wheel and prove it works on its own: it carries resources/ (the demo and street models,
+# samples, icons, palettes) and both entry points, and `qgn --help`, `qgn eval --json` (bundled model + samples)
 # and `qgn-studio --screenshot` run from a fresh virtual environment in an unrelated folder.
 #
 #   packaging/check-wheel.sh [WORK_DIR]     # default: /tmp/qgn-wheel-check (emptied first)

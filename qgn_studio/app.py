@@ -3,7 +3,7 @@
 PATHS are images, folders of images, or a model (.safetensors). Without ``--model`` the bundled
 demo model is used. ``--screenshot`` renders the window once the prediction (and, when the image
 has ground truth, the accuracy-vs-compute plot) is ready, saves it and exits; it works headless
-with ``QT_QPA_PLATFORM=offscreen``.
+(without a display it renders with Qt's ``offscreen`` platform, as ``QT_QPA_PLATFORM=offscreen``).
 """
 from __future__ import annotations
 
@@ -135,11 +135,28 @@ def apply_layers(window, spec: str) -> None:
         window.set_layer_visible(key, key in wanted)
 
 
+def headless_platform(environ, screenshot: bool, platform: str = sys.platform) -> str | None:
+    """``offscreen`` where ``--screenshot`` would otherwise abort: on Linux without a display
+    (neither ``DISPLAY`` nor ``WAYLAND_DISPLAY``) and no platform chosen (``QT_QPA_PLATFORM``), Qt's
+    xcb plugin cannot start and ends the process (SIGABRT) before a line of ours runs. A window
+    that is only rendered to a PNG needs no display; one a person would see is left to Qt's error."""
+    if not screenshot or not platform.startswith("linux") or environ.get("QT_QPA_PLATFORM"):
+        return None
+    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return None
+    return "offscreen"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    import os
+
     from PySide6 import QtWidgets
 
     owns_app = QtWidgets.QApplication.instance() is None
+    platform = headless_platform(os.environ, bool(args.screenshot)) if owns_app else None
+    if platform:
+        os.environ["QT_QPA_PLATFORM"] = platform
     app = make_application()
     from qgn_studio.main_window import MainWindow, make_settings
 

@@ -59,7 +59,8 @@ def add_arguments(p) -> None:
     p.add_argument("--anytime-images", type=int, help="val images of the anytime curve (default: all)")
     p.add_argument("--scale", type=float, help="anytime: resize images by this factor (default: the model's "
                                                "training scale from its JSON, else 1)")
-    p.add_argument("--out", default="benchmarks/results", help="folder for the anytime CSV and PNG")
+    p.add_argument("--out", help="folder for the anytime CSV and PNG (default benchmarks/results; with --quick a "
+                                 "new temporary folder, so a smoke test never replaces the measured curve)")
     p.add_argument("--split", help="annotate, scaling: the data split (default val)")
     p.add_argument("--factors", default="1,2,4,8", help="scaling: image-side factors (default %(default)s)")
     p.add_argument("--channels", help="sparse_conv: channel counts (default 16,32,64,128,256,512)")
@@ -103,6 +104,17 @@ def _option(args, name: str):
     if value is None:
         value = (QUICK if args.quick else FULL)[name]
     return value
+
+
+def _default_out(quick: bool) -> Path:
+    """Where the anytime CSV and PNG go without ``--out``: ``benchmarks/results`` (the committed,
+    measured curve) for a real run; a fresh temporary folder for ``--quick``, whose 3-image curve
+    would otherwise replace it."""
+    if not quick:
+        return Path("benchmarks/results")
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="qgn-bench-quick-"))
 
 
 def _training_scale(model) -> float:
@@ -350,7 +362,7 @@ def _anytime_section(args, model, log):
 
     curve = anytime_curve(model, (data[i] for i in range(count)), default_schemes(), scale,
                           anytime_progress(count, log))
-    out = Path(args.out)
+    out = Path(args.out) if args.out else _default_out(args.quick)
     stem = f"anytime-{args.data}"
     csv_path = write_csv(curve, out / f"{stem}.csv")
     path = Path(getattr(args, "model_path", args.model))

@@ -262,6 +262,32 @@ def test_screenshot_command_line(tmp_path, model_path, samples, qapp):
         assert image.size[0] >= 900 and image.size[1] >= 600
 
 
+def test_screenshot_without_a_display_renders_offscreen(tmp_path, model_path, samples):
+    """The README's headless `qgn-studio IMAGE --depth 2 --screenshot out.png`: on a machine without
+    a display (no DISPLAY, WAYLAND_DISPLAY or QT_QPA_PLATFORM) Qt's xcb plugin aborted the process
+    (exit 134, "could not connect to display") before anything was rendered; it now renders with
+    the offscreen platform. A run that would show a window is left to Qt (no PNG asked for)."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "shot.png"
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    done = subprocess.run([sys.executable, "-m", "qgn_studio", str(samples[0]), "--model", str(model_path),
+                           "--depth", "2", "--size", "640x400", "--screenshot", str(out)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with Image.open(out) as image:
+        assert image.size[0] >= 640 and image.size[1] >= 400
+    from qgn_studio.app import headless_platform
+
+    assert headless_platform({}, screenshot=False, platform="linux") is None
+    assert headless_platform({"DISPLAY": ":0"}, screenshot=True, platform="linux") is None
+    assert headless_platform({"WAYLAND_DISPLAY": "wayland-0"}, screenshot=True, platform="linux") is None
+    assert headless_platform({"QT_QPA_PLATFORM": "xcb"}, screenshot=True, platform="linux") is None
+    assert headless_platform({}, screenshot=True, platform="win32") is None
+
+
 def test_bundled_sample_when_present(qtbot, window, model_path):
     from qgn.resources import samples_dir
 

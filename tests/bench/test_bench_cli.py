@@ -68,3 +68,33 @@ def test_the_anytime_curve_says_its_time_left(tmp_path, capsys, monkeypatch) -> 
     lines = [line for line in capsys.readouterr().err.splitlines() if "anytime: " in line and " images" in line]
     assert [line.split("anytime: ")[1].split(" images")[0] for line in lines] == ["10/11", "11/11"], lines
     assert " · about " in lines[0] and lines[0].endswith(" left") and " left" not in lines[1]
+
+
+def test_a_quick_run_leaves_the_measured_anytime_curve_alone(tmp_path, capsys, monkeypatch) -> None:
+    """`qgn bench --quick` (the README's smoke test) wrote its 3-image curve over the committed
+    benchmarks/results/anytime-camvid.{csv,png} of the checkout it ran in; it now writes into a
+    temporary folder of its own, which it names. A run without --quick still writes there."""
+    import tempfile
+
+    torch.manual_seed(0)
+    model_path = tmp_path / "m.safetensors"
+    save_model(model_path, QGN(QGNConfig.from_preset("tiny", SYNTHETIC_CLASSES)))
+    checkout = tmp_path / "checkout"
+    results = checkout / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    measured = results / "anytime-synthetic.csv"
+    measured.write_text("the measured curve\n")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.chdir(checkout)
+    argv = ["bench", "--only", "anytime", "--data", "synthetic", "--model", str(model_path), "--scale", "0.25",
+            "--threads", "1", "--json"]
+    assert main([*argv, "--quick"]) == 0
+    assert measured.read_text() == "the measured curve\n" and not (results / "anytime-synthetic.png").exists()
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    summary = next(r for r in rows if r["name"] == "anytime/within 1 mIoU point of All")
+    written = [p for p in scratch.rglob("anytime-synthetic.csv")]
+    assert len(written) == 1 and summary["csv"] == str(written[0])
+    assert main([*argv, "--anytime-images", "1"]) == 0
+    assert measured.read_text() != "the measured curve\n"
