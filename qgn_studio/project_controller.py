@@ -76,6 +76,7 @@ AUTOSAVE_RETRY_MS = 10_000  # after a failed autosave (a full disk): try again w
 WATCH_MS = 1500
 PROJECT_FILE = "project.json"
 CHANGED_ELSEWHERE = "another window or command"  # in the messages of qgn.project.ProjectChangedError
+CLASSES_RELOADED = "classes reloaded"  # the banner's topic for another writer's class edit, followed here
 NOT_USED = (-1, -1, -1)  # a version no file has: save_annotation(over=) then keeps the saved file in conflicts/
 # what a read-only project's warnings say to do (File ▸ New project… takes the unsaved edits along)
 KEEP_EDITS = "To keep your edits, File ▸ New project… saves them into a new project in a folder you can write to"
@@ -1864,7 +1865,10 @@ class ProjectController(QtCore.QObject):
         if parked:
             text += (f". The unsaved edits of {len(parked)} image(s) use classes the project no longer has: they are "
                      f"kept (with their own classes) in {fresh.root / CONFLICTS_DIR}")
-        self._warn(text)
+        # a topic of its own: where the maps were kept must stay on screen when a write that was already
+        # on its way then fails against the changed project ("Autosave failed: ... changed ... meanwhile"
+        # replaced it under the topic "project": seen in CI on a loaded machine)
+        self.workspace.warn(text, CLASSES_RELOADED, 10000)
 
     # ------------------------------------------------------------------ the project's images
     def images_to_open(self, images: list) -> str:

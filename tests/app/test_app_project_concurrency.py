@@ -293,6 +293,13 @@ def test_unsaved_edits_follow_a_rename_made_in_another_window(qtbot, windows, sa
     assert not (folder / "conflicts").exists()
 
 
+def reload_notice(window) -> str:
+    """What the banner says of another writer's class edit this window followed."""
+    from qgn_studio.project_controller import CLASSES_RELOADED
+
+    return window.canvas.banner.messages[CLASSES_RELOADED][0]
+
+
 def test_unsaved_pixels_of_a_class_deleted_in_another_window_are_kept(qtbot, windows, samples, model_path, tmp_path):
     """Window 2's unsaved strokes of a class window 1 deleted became void when window 2 followed the
     deletion, and no undo in window 1 could reach them: gone at window 2's next save. The map as
@@ -307,7 +314,12 @@ def test_unsaved_pixels_of_a_class_deleted_in_another_window_are_kept(qtbot, win
     (kept,) = (folder / "conflicts").glob("*.qgt")
     own = read_label_file(kept, None)
     np.testing.assert_array_equal(own, ours)
-    assert "A class deleted there held unsaved pixels of 1 image(s)" in second.canvas.banner.messages["project"][0]
+    assert "A class deleted there held unsaved pixels of 1 image(s)" in reload_notice(second)
+    # a write already on its way that fails after the reload does not take where the maps went off the
+    # screen (it replaced it: seen in CI on a loaded machine)
+    second.projects._write_failed("Autosave failed: the disk is full")
+    assert "the disk is full" in second.canvas.banner.messages["project"][0]
+    assert "A class deleted there held unsaved pixels of 1 image(s)" in reload_notice(second)
 
 
 def test_a_killed_windows_autosave_survives_the_other_windows_save(qtbot, windows, samples, model_path, tmp_path):
@@ -447,4 +459,4 @@ def test_unsaved_maps_another_windows_class_edit_cannot_hold_are_kept_off_the_ui
     second.jobs.wait_idle()
     (kept,) = (folder / "conflicts").glob("*.qgt")
     np.testing.assert_array_equal(read_label_file(kept, None), ours)
-    assert "A class deleted there held unsaved pixels of 1 image(s)" in second.canvas.banner.messages["project"][0]
+    assert "A class deleted there held unsaved pixels of 1 image(s)" in reload_notice(second)
