@@ -314,8 +314,28 @@ class ImageListPanel(QtWidgets.QWidget):
         order = [row for row, visible in enumerate(shown[:n]) if visible] + list(range(len(shown), n))
         order = None if len(order) == n else order
         if order != self.rows.order:
-            self.rows.set_order(order)
+            self._set_order(order)
         self._summarise()
+
+    def _set_order(self, order: list[int] | None) -> None:
+        """``ImageRows.set_order``, with the selection following its images row by row: exactly the
+        selected images still shown stay selected. Qt's selection model keeps a selection of a whole
+        list of over 1,000 rows as one range and moves only its two ends through a layout change, so
+        the range then spanned the images between them that were never selected (Image → Remove took
+        them out too) or, an end hidden, emptied."""
+        model = self.list.selectionModel()
+        selected = sorted({self.rows.doc_row(index.row()) for index in model.selectedRows()})
+        self.rows.set_order(order)
+        rows = sorted(row for row in map(self.rows.shown_row, selected) if row is not None)
+        selection = QtCore.QItemSelection()
+        start = None
+        for i, row in enumerate(rows):  # runs of consecutive rows: one range each
+            start = row if start is None else start
+            if i + 1 == len(rows) or rows[i + 1] != row + 1:
+                selection.select(self.rows.index(start), self.rows.index(row))
+                start = None
+        flags = QtCore.QItemSelectionModel.SelectionFlag
+        model.select(selection, flags.ClearAndSelect | flags.Rows)
 
     def visible_rows(self) -> list[int]:
         return list(range(self.count())) if self.rows.order is None else list(self.rows.order)
@@ -354,7 +374,7 @@ class ImageListPanel(QtWidgets.QWidget):
         each image passed to the selection that Image → Remove takes out. A row the filter hides
         is shown again (the image on screen stays listed)."""
         if 0 <= row < self.count() and self.rows.shown_row(row) is None:
-            self.rows.set_order(sorted([*self.rows.order, row]))
+            self._set_order(sorted([*self.rows.order, row]))
             self._summarise()
         shown = self.rows.shown_row(row) if 0 <= row < self.count() else None
         index = self.rows.index(shown) if shown is not None else QtCore.QModelIndex()

@@ -64,3 +64,22 @@ def test_the_current_image_and_the_selection_follow_their_documents(qtbot, tmp_p
     panel.show_rows([True] * 30)
     assert panel.current() == 16 and panel.list.currentIndex().row() == 16
     QtWidgets.QApplication.processEvents()
+
+
+def test_a_whole_list_selected_then_filtered_keeps_exactly_the_images_selected(qtbot, tmp_path):
+    """Qt keeps a selection of a whole list of over 1,000 rows as one range and moves only its ends
+    through a layout change: Ctrl+A under "Not done" (2,000 rows), then "All images", selected the
+    1,000 done images between them too (Image → Remove took them out); the other way round, the
+    selection emptied. Exactly the selected images still shown stay selected."""
+    panel, docs = panel_over(tmp_path)
+    qtbot.addWidget(panel)
+    not_done = [i for i, d in enumerate(docs) if not d.done]
+    panel.show_rows([not d.done for d in docs])
+    panel.set_current(not_done[0])
+    panel.list.selectAll()
+    assert panel.selected_rows() == not_done
+    panel.show_rows([True] * len(docs))
+    assert panel.selected_rows() == not_done  # none of the done images, never selected
+    panel.list.selectAll()
+    panel.show_rows([d.done for d in docs])
+    assert panel.selected_rows() == [i for i, d in enumerate(docs) if d.done]  # all of them still selected
