@@ -63,7 +63,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from PySide6 import QtCore
 
@@ -1726,10 +1726,16 @@ class ProjectController(QtCore.QObject):
 
     def _show_project_done(self, project, paths=None) -> None:
         """The done flags of ``project`` (of ``paths``; None: all) on screen, but for the user's
-        marks not written yet (``_marks_pending``), which stay."""
-        done = {Path(im.path): im.done for im in project.images}
-        pending = self._marks_pending()
+        marks not written yet (``_marks_pending``), which stay. A project's paths are taken as they
+        are (made again only if not paths): one mark recorded in a project of 5,000 images made 5,000
+        paths again on the UI thread (~50-100 ms after each Ctrl+D)."""
         wanted = None if paths is None else set(paths)
+        done = {}
+        for im in project.images:
+            path = im.path if isinstance(im.path, PurePath) else Path(im.path)
+            if wanted is None or path in wanted:
+                done[path] = im.done
+        pending = self._marks_pending()
         for doc in self.workspace.docs:
             if (wanted is None or doc.path in wanted) and doc.path in done and doc.path not in pending \
                     and doc.done != done[doc.path]:

@@ -225,3 +225,35 @@ def test_the_banner_scrolls_instead_of_growing(qtbot, window):
     window.canvas.show_message("one line", "warning", "test")
     QtWidgets.QApplication.processEvents()
     assert banner.scroll.height() < 2 * line + 4
+
+
+def test_a_done_mark_recorded_makes_no_path_per_image_on_the_ui_thread(qtbot, window, model_path, tmp_path,
+                                                                      monkeypatch):
+    """Ctrl+D in a project of 5,000 images held the UI thread ~50-100 ms when the mark was recorded:
+    the done flag shown was read back by making every image's path again."""
+    import qgn_studio.project_controller as controller
+    from qgn.project import Project
+
+    root = tmp_path / "proj"
+    Project.create(root, many_images(tmp_path / "imgs", 300), CLASSES)
+    window.start([], str(model_path))
+    assert window.projects.open_project(root)
+    qtbot.waitUntil(lambda: len(window.docs) == 300 and window.current is not None
+                    and window.current.image is not None and not window.jobs.pending(), timeout=WAIT_MS)
+    calls = []
+    real = controller.Path
+
+    def counted(*args):
+        if threading.current_thread() is threading.main_thread():
+            calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(controller, "Path", counted)
+    recorded = []
+    monkeypatch.setattr(window.projects, "_show_project_done", lambda *args, real=window.projects._show_project_done:
+                        (recorded.append(args), real(*args)))
+    window.annotator.done_action.trigger()
+    qtbot.waitUntil(lambda: bool(recorded) and not window.jobs.pending(), timeout=WAIT_MS)
+    monkeypatch.undo()
+    assert window.docs[0].done and [im.path for im in Project.open(root).images if im.done] == [window.docs[0].path]
+    assert len(calls) < 30, len(calls)  # 300 before: one per image of the project
