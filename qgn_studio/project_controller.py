@@ -1214,7 +1214,12 @@ class ProjectController(QtCore.QObject):
         self.annotator.loading.discard(doc.path)
         if doc.annotation is None:
             self.annotator.unreadable[doc.path] = message  # a stroke must not overwrite the autosave
-        self._warn(f"{doc.name}: the autosave cannot be read: {message}. It is kept as it is")
+        # the restore took it for this window's autosave (to write over once restored): it is not,
+        # so the next autosave of this image moves it to conflicts/ instead (job thread only)
+        autosaved = self._autosaved
+        self.jobs.submit(lambda: [autosaved.pop(key) for key in list(autosaved) if key[1] == doc.path])
+        self._warn(f"{doc.name}: the autosave cannot be read: {message}. It is kept as it is (moved to conflicts/ "
+                   "once the image is edited again); choose a start in the Annotate panel to edit the image")
 
     def discard_autosaves(self, docs, keep: bool = True) -> None:
         """Forget the autosaves of ``docs``: the user discarded their edits (they move to the
