@@ -753,6 +753,17 @@ class MainWindow(QtWidgets.QMainWindow):
             self._hovered(math.nan, math.nan)  # nor what was under the pointer on it
             self._update_title()
 
+    def list_again(self, docs: list) -> None:
+        """``docs``, taken out of the list, join it again at its end as they were (their done flags;
+        a saved annotation is read again when shown): a removal the project refused."""
+        back = [d for d in docs if self.workspace.doc_for(d.path) is None]
+        if back:
+            first = len(self.docs)
+            for doc in back:  # their images are loaded: read the saved maps before a start from the prediction
+                self.projects.document_shown(doc)
+            self.workspace.set_documents(self.docs + back)
+            self._listed(back, first, True)
+
     def remove_current_images(self) -> None:
         """Image ▸ Remove: the selected images leave the list (and the project, asked first)."""
         docs = [self.docs[r] for r in self.images.selected_rows() if 0 <= r < len(self.docs)]

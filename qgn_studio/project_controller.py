@@ -1981,8 +1981,16 @@ class ProjectController(QtCore.QObject):
                 self.workspace.show_status(f"Removed {len(images)} image{'s' if len(images) != 1 else ''} "
                                                     f"from {project.root.name}{kept}", 8000)
 
-            self.jobs.submit(remove, removed, lambda message: self._warn(f"Cannot remove the images: {message}"),
-                             "Removing images from the project")
+            def not_removed(message: str) -> None:
+                # a writer holding the lock past its timeout, a read-only folder: the project keeps
+                # them (each one removed before the failure excepted), and so does the list
+                kept = [doc for doc in docs if project is self.project and self._in_project(project, doc.path)]
+                self.shell.list_again(kept)
+                again = f"; {', '.join(d.name for d in kept[:3])}{', …' if len(kept) > 3 else ''} stay in the project " \
+                        "and are listed again: remove them once it is done" if kept else ""
+                self._warn(f"Cannot remove the images: {message}{again}")
+
+            self.jobs.submit(remove, removed, not_removed, "Removing images from the project")
         self.shell.close_documents(docs)
         self._statistics = None
         return True

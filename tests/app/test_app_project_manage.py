@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from PySide6 import QtWidgets
 import pytest
 
 from qgn.classes import ClassSet
@@ -334,3 +335,39 @@ def test_the_last_project_reopens_after_a_normal_quit(qtbot, window, model_path,
     qtbot.addWidget(again)
     assert again.projects.paths_at_start([str(samples_dir() / "images")]) == [str((tmp_path / "proj").resolve())]
     assert again.projects.paths_at_start([str(samples[0])]) == [str(samples[0])]  # asked for: opened
+
+
+def test_an_image_the_project_cannot_remove_stays_listed(qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    # another program holds the project's write lock (a long class edit, a stuck command) past the
+    # timeout: the removal fails ("Cannot remove the images: ... try again when it is done"), but
+    # the image had left the list already while project.json still has it - nothing to try again on
+    # until the project is opened anew, and the list disagreed with the project
+    import fcntl
+    import os
+
+    root = tmp_path / "project"
+    win, key = project_with_a_saved_image(qtbot, windows, samples, model_path, root)
+    win.projects.project.image_for(samples[0]).done = True  # shown again as it was
+    win.docs[0].done = True
+    monkeypatch.setenv("QGN_PROJECT_LOCK_TIMEOUT", "0")
+    holder = os.open(root, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another open file: the project's lock waits for it as for a process
+    try:
+        win.images.set_current(0)
+        win.remove_current_images()
+        qtbot.waitUntil(lambda: "Cannot remove" in win.canvas.banner.messages.get("project", ("",))[0],
+                        timeout=WAIT_MS)
+        win.jobs.wait_idle()
+        QtWidgets.QApplication.processEvents()
+    finally:
+        os.close(holder)
+    assert len(project_images(root)) == 2
+    assert sorted(d.path for d in win.docs) == sorted(samples), "the image the project still has is listed"
+    doc = next(d for d in win.docs if d.path == samples[0])
+    assert doc.done and (root / "annotations" / f"{key}.qgt").exists()
+    said = win.canvas.banner.messages["project"][0]
+    assert samples[0].name in said and "listed again" in said
+    win.images.set_current(win.docs.index(doc))  # its saved annotation is shown again
+    saved_map = read_label_file(root / "annotations" / f"{key}.qgt", win.projects.project.classes)
+    qtbot.waitUntil(lambda: doc.annotation is not None and doc.path not in win.annotator.loading, timeout=WAIT_MS)
+    assert np.array_equal(doc.annotation.label, saved_map)
