@@ -1731,7 +1731,15 @@ class ProjectController(QtCore.QObject):
     def _show_project_done(self, project, paths=None) -> None:
         """The done flags of ``project`` (of ``paths``; None: all) on screen, but for the user's
         marks not written yet (``_marks_pending``), which stay."""
-        done = {Path(im.path): im.done for im in project.images}
+        if paths is None:
+            done = {Path(im.path): im.done for im in project.images}
+        else:  # the marked images alone, through the project's index: a mark in a project of 100,000
+            done = {}  # images made a Path of each of them on the UI thread (0.9 s)
+            for path in paths:
+                try:
+                    done[path] = project.image_for(path).done
+                except KeyError:
+                    continue
         pending = self._marks_pending()
         wanted = None if paths is None else set(paths)
         for doc in self.workspace.docs:
