@@ -258,3 +258,41 @@ def test_marking_an_image_done_in_a_big_project_makes_no_path_per_image_on_the_u
     monkeypatch.undo()
     assert window.docs[0].done and not any(d.done for d in window.docs[1:])
     assert len(made) < 30, len(made)
+
+
+def test_a_mark_after_another_writers_change_rebuilds_no_path_index_on_the_ui_thread(
+        qtbot, window, model_path, tmp_path, monkeypatch):
+    # the mark's write merged another writer's change (the project's images replaced): showing the
+    # project's flag of the marked image then rebuilt the whole path index on the UI thread (0.4 s
+    # at 100,000 images) - read on the job thread instead
+    from qgn.project import Project
+
+    root = tmp_path / "proj"
+    Project.create(root, many_images(tmp_path / "imgs", 300), CLASSES)
+    window.start([], str(model_path))
+    assert window.projects.open_project(root)
+    qtbot.waitUntil(lambda: len(window.docs) == 300, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.current is not None and window.current.image is not None, timeout=WAIT_MS)
+    window.jobs.wait_idle()
+    QtWidgets.QApplication.processEvents()
+    other = Project.open(root)
+    other.set_done(other.images[5], True)  # another writer: merged by the mark's write
+    rebuilt = []
+    index = Project._index
+
+    def counted(self):
+        cached = self._by_path
+        if (cached is None or cached[0] is not self.images or cached[1] != len(self.images)) \
+                and threading.current_thread() is threading.main_thread():
+            rebuilt.append(len(self.images))
+        return index(self)
+
+    monkeypatch.setattr(Project, "_index", counted)
+    window.annotator.set_done(True)
+    qtbot.waitUntil(lambda: Project.open(root).images[0].done, timeout=WAIT_MS)
+    window.jobs.wait_idle()
+    QtWidgets.QApplication.processEvents()
+    monkeypatch.undo()
+    assert window.projects.project.images[5].done, "the other writer's mark was merged"
+    assert window.docs[0].done
+    assert rebuilt == [], rebuilt
