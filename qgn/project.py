@@ -932,6 +932,11 @@ class Project:
             cached = self._by_path = (self.images, len(self.images), index, twins)
         return cached[2]
 
+    def warm_index(self) -> None:
+        """Build the path index ``image_for`` reads now if the images changed (a merge of another
+        writer's change replaces them): a worker thread pays for it, not the next caller."""
+        self._index()
+
     def twins(self) -> list[list[ProjectImage]]:
         """Entries of project.json that name one file (spelled through a linked folder, say): each group
         with the one the project uses — ``image_for``, the app, exports — first (``_preferred``)."""

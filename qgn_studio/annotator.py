@@ -533,8 +533,8 @@ class Annotator(QtCore.QObject):
                 label = relabel_by_name(label, model_classes, classes)  # the model's classes by name
             return Annotation.from_prediction(label, classes)
         if source == "truth":
-            if doc.ground_truth is None:
-                raise ValueError("no ground truth was found beside this image")
+            if doc.ground_truth is None:  # none found, or found and not used (the banner said why)
+                raise ValueError(doc.gt_ignored or "no ground truth was found beside this image")
             return Annotation(doc.ground_truth, classes, "import")
         if source == "empty":
             h, w = doc.size

@@ -274,6 +274,8 @@ class ImageDocument:
     image:        (H, W, 3) uint8, None until loaded.
     ground_truth: (H, W) integer label map, or None.
     gt_path:      where the ground truth came from.
+    gt_ignored:   why the ground-truth file found beside the image is not used (unreadable, another
+                  size), naming it and what to do; None when there is none or it is used.
     notes:        messages for the user (e.g. why a ground-truth file was ignored).
     error:        why the image could not be read (then ``image`` stays None).
     result:       the RenderResult on screen for this image.
@@ -291,6 +293,7 @@ class ImageDocument:
         self.image: np.ndarray | None = None
         self.ground_truth: np.ndarray | None = None
         self.gt_path: Path | None = None
+        self.gt_ignored: str | None = None
         self.notes: list[str] = []
         self.error: str | None = None
         self.result: RenderResult | None = None
@@ -316,7 +319,7 @@ class ImageDocument:
 
     def forget_load(self) -> None:
         """Forget what reading the file gave (an error, notes, results), so it is read again."""
-        self.image = self.ground_truth = self.gt_path = self.error = self.result = None
+        self.image = self.ground_truth = self.gt_path = self.gt_ignored = self.error = self.result = None
         self.notes, self.curve, self.reference = [], {}, {}
         self.truth_problem = self._truth_checked = None
 
@@ -353,13 +356,17 @@ class ImageDocument:
         try:
             label = read_ground_truth(gt_path)
         except Exception as exc:
-            self.notes.append(f"ground truth {gt_path.name} ignored: {describe_error(exc)}")
+            self._ignore_truth(gt_path, describe_error(exc))
             return
         if label.shape != self.image.shape[:2]:
             (lh, lw), (ih, iw) = label.shape, self.image.shape[:2]
-            self.notes.append(f"ground truth {gt_path.name} ignored: it is {lw}×{lh}, the image {iw}×{ih}")
+            self._ignore_truth(gt_path, f"it is {lw}×{lh}, the image {iw}×{ih}")
             return
         self.ground_truth, self.gt_path = label, gt_path
+
+    def _ignore_truth(self, gt_path: Path, why: str) -> None:
+        self.notes.append(f"ground truth {gt_path.name} ignored: {why}")
+        self.gt_ignored = f"the ground truth {gt_path} is not used: {why} (fix or replace that file)"
 
     def usable_truth(self, classes, model_name: str | None = None) -> np.ndarray | None:
         """The ground truth when its values are classes of ``classes`` (a qgn ClassSet) and its own
@@ -413,7 +420,7 @@ class ImageDocument:
             return False
         self.image = None
         self.ground_truth = None
-        self.gt_path = None
+        self.gt_path = self.gt_ignored = None
         self.notes = []
         self._truth_checked = None
         return True

@@ -731,14 +731,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self.uncertainty_order.restore()  # the order scored last time for these images
         self.images.set_current(min(first, len(self.docs) - 1) if not self.uncertainty_order.scores else 0)
 
-    def close_documents(self, docs: list) -> None:
-        """Take ``docs`` out of the list (their annotations and undo logs go; nothing on disk
-        changes here): the row after the current one, or the last, becomes current."""
+    def close_documents(self, docs: list, forget: bool = True) -> None:
+        """Take ``docs`` out of the list (their annotations and undo logs go, unless ``forget`` is
+        False: ``list_again`` may bring them back; nothing on disk changes here): the row after the
+        current one, or the last, becomes current."""
         gone = set(id(d) for d in docs)
         if not gone:
             return
         row = self.images.current()
-        self.annotator.forget(docs)
+        if forget:
+            self.annotator.forget(docs)
         self._recent = [d for d in self._recent if id(d) not in gone]
         self.workspace.close_documents(docs)
         if self.docs:
@@ -752,6 +754,26 @@ class MainWindow(QtWidgets.QMainWindow):
             self.layer_panel.refresh(None)  # not the last image's active sites
             self._hovered(math.nan, math.nan)  # nor what was under the pointer on it
             self._update_title()
+
+    def list_again(self, docs: list, rows: list) -> list:
+        """``docs``, taken out of the list (``close_documents`` with ``forget`` False), join it again
+        as they were (their done flags, annotations, undo logs), each at its row in ``rows`` when it
+        left, the current image staying current: a removal the project refused. Returns those listed
+        (not one whose image was opened again meanwhile: that document stays)."""
+        back = [(row, d) for row, d in zip(rows, docs) if self.workspace.doc_for(d.path) is None]
+        if not back:
+            return []
+        current = self.workspace.current
+        listed = list(self.docs)
+        for row, doc in sorted(back, key=lambda pair: pair[0]):  # in the order they had: each at its row
+            listed.insert(min(row, len(listed)), doc)
+            if doc.annotation is None:  # its image is loaded: read the saved map before a start from the prediction
+                self.projects.document_shown(doc)
+        self.workspace.set_documents(listed)
+        new = [d for _row, d in back]
+        self.thumbnails.request(self.images.thumbnails_to_read([d.path for d in new], False), replace=False)
+        self.images.set_current(self.docs.index(current) if current in self.docs else 0)
+        return new
 
     def remove_current_images(self) -> None:
         """Image ▸ Remove: the selected images leave the list (and the project, asked first)."""

@@ -19,8 +19,13 @@ class Shell(Protocol):
         its files on disk, those missing), instead of the open ones; ``dropped`` leave (their
         unsaved edits were dealt with). Asks nothing."""
 
-    def close_documents(self, docs: list) -> None:
-        """Take ``docs`` out of the workspace (nothing on disk changes)."""
+    def close_documents(self, docs: list, forget: bool = True) -> None:
+        """Take ``docs`` out of the workspace (nothing on disk changes); ``forget`` False: their
+        annotations and undo logs are kept, for ``list_again``."""
+
+    def list_again(self, docs: list, rows: list) -> list:
+        """``docs`` taken out with ``forget`` False join the workspace again at ``rows``, as they
+        were; the current image stays. Returns those listed (not one whose image is open again)."""
 
     def load_model(self, path: Path) -> None:
         """Load the model at ``path`` (off the UI thread); ``Workspace.model_changed`` follows."""

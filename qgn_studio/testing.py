@@ -184,10 +184,19 @@ class FakeShell:
         if ws.current is None and ws.docs:
             ws.set_current(ws.docs[first])
 
-    def close_documents(self, docs) -> None:
-        if self.annotator is not None:
+    def close_documents(self, docs, forget: bool = True) -> None:
+        if self.annotator is not None and forget:
             self.annotator.forget(docs)
         self.workspace.close_documents(docs)
+
+    def list_again(self, docs, rows) -> list:
+        ws = self.workspace
+        back = [(row, d) for row, d in zip(rows, docs) if ws.doc_for(d.path) is None]
+        listed = list(ws.docs)
+        for row, doc in sorted(back, key=lambda pair: pair[0]):
+            listed.insert(min(row, len(listed)), doc)
+        ws.set_documents(listed)
+        return [d for _row, d in back]
 
     def load_model(self, path) -> None:
         self.models.append(Path(path))

@@ -768,3 +768,46 @@ def test_a_saved_annotation_that_cannot_be_read_is_kept_when_the_image_is_starte
         assert second.projects.save()
     second.jobs.wait_idle()
     assert [p.read_bytes() for p in (folder / "conflicts").glob("*.qgt")] == [broken], "the file that was not used"
+
+
+def test_an_autosave_that_cannot_be_read_is_kept_when_the_image_is_started_over(
+        qtbot, windows, samples, model_path, tmp_path):
+    # a crash left an autosave cut short (a full disk, a bad copy); the next start offers it, the
+    # restore fails ("It is kept as it is"), the user starts the image over, edits and saves. The
+    # autosave must survive that (in conflicts/), not be overwritten by the first autosave of the new
+    # edits and then removed by the save: the restore had taken it for this window's own autosave.
+    from qgn.project import Project
+
+    folder = tmp_path / "cut"
+    first = windows(folder=folder)
+    start_annotating(qtbot, first, [samples[0]], model_path)
+    assert first.projects.new_project()
+    paint(first, 5, 4, [(40, 40)])
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    first.jobs.wait_idle()
+    windows.crash(first)
+    project = Project.open(folder)
+    path = project.autosave_path(project.images[0])
+    broken = path.read_bytes()[:-9]
+    path.write_bytes(broken)
+
+    second = windows(recover="restore")
+    warnings = []
+    second.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    second.start([], str(model_path))
+    qtbot.waitUntil(lambda: any("autosave cannot be read" in w for w in warnings), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: second.current is not None and second.current.result is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    assert second.docs[0].annotation is None  # not started over silently
+    second.annotator.set_mode(True)
+    second.annotator.start_from("prediction")
+    qtbot.waitUntil(lambda: second.docs[0].annotation is not None, timeout=WAIT_MS)
+    paint(second, 3, 2, [(4, 40), (60, 40)])
+    second.projects.autosave_now()
+    second.jobs.wait_idle()
+    with qtbot.waitSignal(second.projects.saved, timeout=WAIT_MS):
+        assert second.projects.save()
+    second.jobs.wait_idle()
+    kept = [p for p in folder.rglob("*.qgt") if p.read_bytes() == broken]
+    assert kept and kept[0].parent.name == "conflicts", "the autosave that could not be read is gone"

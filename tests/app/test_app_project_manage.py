@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from PySide6 import QtWidgets
 import pytest
 
 from qgn.classes import ClassSet
@@ -334,3 +335,134 @@ def test_the_last_project_reopens_after_a_normal_quit(qtbot, window, model_path,
     qtbot.addWidget(again)
     assert again.projects.paths_at_start([str(samples_dir() / "images")]) == [str((tmp_path / "proj").resolve())]
     assert again.projects.paths_at_start([str(samples[0])]) == [str(samples[0])]  # asked for: opened
+
+
+def test_an_image_the_project_cannot_remove_stays_listed(qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    # another program holds the project's write lock (a long class edit, a stuck command) past the
+    # timeout: the removal fails ("Cannot remove the images: ... try again when it is done"), but
+    # the image had left the list already while project.json still has it - nothing to try again on
+    # until the project is opened anew, and the list disagreed with the project
+    import fcntl
+    import os
+
+    root = tmp_path / "project"
+    win, key = project_with_a_saved_image(qtbot, windows, samples, model_path, root)
+    win.projects.project.image_for(samples[0]).done = True  # shown again as it was
+    win.docs[0].done = True
+    monkeypatch.setenv("QGN_PROJECT_LOCK_TIMEOUT", "0")
+    holder = os.open(root, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another open file: the project's lock waits for it as for a process
+    try:
+        win.images.set_current(0)
+        win.remove_current_images()
+        qtbot.waitUntil(lambda: "Cannot remove" in win.canvas.banner.messages.get("project", ("",))[0],
+                        timeout=WAIT_MS)
+        win.jobs.wait_idle()
+        QtWidgets.QApplication.processEvents()
+    finally:
+        os.close(holder)
+    assert len(project_images(root)) == 2
+    # where it was, the image the user went on to staying current (it moved to the one listed again)
+    assert [d.path for d in win.docs] == samples, "the image the project still has is listed where it was"
+    assert win.current is win.docs[1]
+    doc = next(d for d in win.docs if d.path == samples[0])
+    assert doc.done and (root / "annotations" / f"{key}.qgt").exists()
+    said = win.canvas.banner.messages["project"][0]
+    assert f"{samples[0].name} stays in the project and is listed again" in said
+    win.images.set_current(win.docs.index(doc))  # its saved annotation is shown again
+    saved_map = read_label_file(root / "annotations" / f"{key}.qgt", win.projects.project.classes)
+    qtbot.waitUntil(lambda: doc.annotation is not None and doc.path not in win.annotator.loading, timeout=WAIT_MS)
+    assert np.array_equal(doc.annotation.label, saved_map)
+
+
+def refused_removal(qtbot, win, root, monkeypatch, before=lambda: None) -> None:
+    """``before()``, then Image > Remove of the first image answered "Discard" (the real question),
+    while another open file holds the project's write lock (timeout 0): refused."""
+    import fcntl
+    import os
+
+    from qgn_studio.project_controller import ProjectController
+
+    win.jobs.wait_idle()
+    win.projects.confirm_discard = ProjectController.confirm_discard.__get__(win.projects)
+    win.projects.ask_unsaved = lambda count, what: "discard"
+    monkeypatch.setenv("QGN_PROJECT_LOCK_TIMEOUT", "0")
+    holder = os.open(root, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        before()
+        win.images.set_current(0)
+        win.remove_current_images()
+        qtbot.waitUntil(lambda: "Cannot remove" in win.canvas.banner.messages.get("project", ("",))[0],
+                        timeout=WAIT_MS)
+        win.jobs.wait_idle()
+        QtWidgets.QApplication.processEvents()
+    finally:
+        os.close(holder)
+    monkeypatch.setenv("QGN_PROJECT_LOCK_TIMEOUT", "5")
+
+
+def test_a_refused_mark_of_an_image_the_project_cannot_remove_stays_pending(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    # the "Discard" answered for the removal forgot the refused done mark: the image came back
+    # showing done while project.json said not done, for good (no retry, closing asked nothing)
+    root = tmp_path / "project"
+    win, _key = project_with_a_saved_image(qtbot, windows, samples, model_path, root)
+
+    def mark() -> None:  # refused: the project is busy
+        win.images.set_current(0)
+        win.annotator.set_done(True)
+        qtbot.waitUntil(lambda: samples[0] in win.projects._unrecorded_marks(), timeout=WAIT_MS)
+
+    refused_removal(qtbot, win, root, monkeypatch, mark)
+    doc = next(d for d in win.docs if d.path == samples[0])
+    assert doc.done and win.projects._unrecorded_marks() == {samples[0]: True}, "still the user's, not written"
+    win.projects.autosave_now()  # the retry, the lock free again
+    win.jobs.wait_idle()
+    QtWidgets.QApplication.processEvents()
+    assert Project.open(root).image_for(samples[0]).done and not win.projects._unrecorded_marks()
+
+
+def test_edits_of_an_image_the_project_cannot_remove_come_back(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    # the "Discard" answered for the removal dropped the edits and undo log and moved the autosave
+    # away: the image came back showing its saved map, the edits nowhere the banner said
+    root = tmp_path / "project"
+    win, key = project_with_a_saved_image(qtbot, windows, samples, model_path, root)
+    win.images.set_current(0)
+    doc = win.docs[0]
+    paint(win, 1, y=20.5)
+    edited = doc.annotation.label.copy()
+    saved_map = read_label_file(root / "annotations" / f"{key}.qgt", win.projects.project.classes)
+    assert doc.annotation.dirty and not np.array_equal(edited, saved_map)
+    win.projects.autosave_now()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: (root / ".autosave" / f"{key}.qgt").is_file(), timeout=WAIT_MS)
+    refused_removal(qtbot, win, root, monkeypatch)
+    assert doc in win.docs and doc.annotation is not None, "the same document, its session kept"
+    assert np.array_equal(doc.annotation.label, edited) and doc.annotation.dirty
+    assert doc.annotation.undo.canUndo()
+    assert (root / ".autosave" / f"{key}.qgt").is_file(), "its autosave is where it was, not discarded"
+    assert not list((root / "discarded").glob(f"{key}*"))
+    assert win.projects.unsaved() == [doc], "closing asks about it"
+
+
+def test_a_removal_discards_the_edits_once_the_project_no_longer_has_the_image(
+        qtbot, windows, samples, model_path, tmp_path):
+    from qgn_studio.project_controller import ProjectController
+
+    root = tmp_path / "project"
+    win, key = project_with_a_saved_image(qtbot, windows, samples, model_path, root)
+    win.projects.confirm_discard = ProjectController.confirm_discard.__get__(win.projects)
+    win.projects.ask_unsaved = lambda count, what: "discard"
+    win.images.set_current(0)
+    doc = win.docs[0]
+    paint(win, 1, y=20.5)
+    win.remove_current_images()
+    win.jobs.wait_idle()
+    QtWidgets.QApplication.processEvents()
+    win.jobs.wait_idle()
+    assert len(project_images(root)) == 1 and [d.path for d in win.docs] == [samples[1]]
+    assert doc.annotation is None, "its session and undo log went"
+    assert not (root / ".autosave" / f"{key}.qgt").exists()
+    assert list((root / "discarded").glob(f"{key}*")), "the discarded edits are kept in discarded/"

@@ -156,3 +156,26 @@ def test_with_no_image_the_accuracy_panel_says_what_fills_it(qtbot, window, tmp_
     assert "this image" not in panel.metrics.text(), panel.metrics.text()
     assert "Accuracy shows once an image with ground truth has a result" in panel.metrics.text()
     assert not panel.plot.isVisibleTo(window) and not panel.metric_choice.isVisibleTo(window)
+
+
+@pytest.mark.parametrize("damage", ["another size", "cut short"])
+def test_starting_over_from_ground_truth_that_was_ignored_names_the_file_and_why(qtbot, window, photo, damage):
+    # the ground truth beside the image was found but not used (another size, a file cut short):
+    # "Start over from the ground truth" said "no ground truth was found beside this image", which
+    # is untrue and sends the user looking for a file that is there
+    label = photo.parent.parent / "labels" / "frame.png"
+    if damage == "another size":
+        Image.fromarray(np.zeros((20, 30), np.uint8)).save(label)
+    else:
+        label.write_bytes(label.read_bytes()[:60])
+    window.start([str(photo)])
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    window.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: window.current.annotation is not None, timeout=WAIT_MS)  # from the prediction
+    window.annotator.start_from("truth")
+    qtbot.waitUntil(lambda: "annotate" in window.canvas.banner.messages, timeout=WAIT_MS)
+    said = window.canvas.banner.messages["annotate"][0]
+    assert said.startswith("Cannot start over from the ground truth") and "frame.png" in said
+    assert "no ground truth was found" not in said
+    assert ("30×20" in said) if damage == "another size" else ("truncated" in said)
+    assert str(label) in said and said.endswith("(fix or replace that file)")
