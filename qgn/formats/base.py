@@ -181,12 +181,15 @@ class DatasetWriter:
         every format of an export before any writer writes). Reads and writes nothing."""
         return []
 
-    def plan(self, names: Sequence[str]) -> None:
+    def plan(self, names: Sequence[str], images: Sequence[Path | None] | None = None) -> None:
         """The names of every item of the export (the images not exported this time too, where the
-        caller knows them), before the first ``add``: a writer that lists its items by name one a line
+        caller knows them), before the first ``add``, and their image files (``images``, one per
+        name, where the caller knows them): a writer that lists its items by name one a line
         (``listable``: CVAT, CamVid) names them as ``ListedNames.reserve`` says, so that an item keeps
         its name whatever else is exported; NameClashError, before anything is written, where two of
-        them differ only in case or accent encoding. Other writers ignore it."""
+        them differ only in case or accent encoding. A writer that names files after the image files
+        (COCO) or numbers them (Cityscapes' frames) picks every item's name here, so that no item's
+        name depends on which others fail or are written. Other writers ignore it."""
 
     def add(self, item: ExportItem) -> list[Path]:
         return self._write(item.label, self.classes, self.out_dir, item.name, levels=self.levels)
@@ -434,7 +437,7 @@ class Format:
                      levels: int = NUM_LEVELS, images: str | None = None, split: str | None = None) -> list[Path]:
         """Write ``items`` into ``out_dir`` (``open_writer``, ``add`` each, ``finish``)."""
         writer = self.open_writer(classes, out_dir, levels, images, split)
-        writer.plan([item.name for item in items])
+        writer.plan([item.name for item in items], [item.image for item in items])
         paths: list[Path] = []
         for item in items:
             if writer.uses_images:
