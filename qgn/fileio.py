@@ -456,16 +456,23 @@ def file_sha256(path: str | os.PathLike) -> str | None:
     return sha.hexdigest()
 
 
-def path_inside(root: str | os.PathLike, *parts: str) -> Path:
+def path_inside(root: str | os.PathLike, *parts: str, follow: bool = True) -> Path:
     """``root / parts…``, refused (OutsideRootError) unless it resolves strictly inside ``root``.
 
     Every writer that builds a file name from data it did not choose itself (an image key from
     project.json, a stem from a file name) goes through this, so no name — ``../x``, an absolute
-    path, a symbolic link pointing away — can make it write or delete a file elsewhere."""
+    path, a symbolic link pointing away — can make it write or delete a file elsewhere.
+    ``follow=False``: a symbolic link standing at the path itself is judged where it stands (its
+    folder resolved, and its name), not by its target - for writers that replace the link, never
+    write through it (an export's files: a re-export into an earlier export made with
+    ``images="link"`` replaces its links to the images)."""
     root = Path(root)
     path = root.joinpath(*parts)
     base = root.resolve()
-    target = path.resolve()
+    if not follow and path.name not in ("", ".", ".."):
+        target = path.parent.resolve() / path.name
+    else:
+        target = path.resolve()
     if target == base or base not in target.parents:
         from .shown import path_text
 
@@ -508,11 +515,11 @@ def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = ST
                 removed += remove_stale_temporaries(sub, older_than_s, depth - 1)
     for tmp in folder.glob(".*.tmp"):
         try:
-            st = tmp.stat()
+            st = tmp.lstat()  # a link made under a temporary's name (``place_image``): the link's own times
             # a writer's set-aside (``_second_name``) is a hard link made now to an old file: its
             # mtime is the old file's; its ctime (the link's making, or the writer's crash) counts
             changed = max(st.st_mtime, st.st_ctime) if SET_ASIDE in tmp.name else st.st_mtime
-            if is_temporary(tmp.name) and tmp.is_file() and now - changed > older_than_s:
+            if is_temporary(tmp.name) and (tmp.is_symlink() or tmp.is_file()) and now - changed > older_than_s:
                 tmp.unlink()
                 removed += 1
         except OSError:

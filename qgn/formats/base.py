@@ -470,15 +470,19 @@ class MaskProbe:
 
 def out_file(folder: Path, name: str) -> Path:
     """``folder / name``, creating ``folder`` if needed; a name such as ``../x`` never leads
-    outside ``folder`` (``qgn.fileio.path_inside``)."""
+    outside ``folder`` (``qgn.fileio.path_inside``). A symbolic link standing there (an earlier
+    export's link to its image) is judged where it stands, not by its target: every export writer
+    replaces the file at the path (``atomic_write_bytes``, ``place_image``), never writes through it."""
     from ..fileio import make_folder, path_inside
 
-    return path_inside(make_folder(folder), name)
+    return path_inside(make_folder(folder), name, follow=False)
 
 
 def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:
     """Put the image file ``source`` into ``folder`` as ``name``: a copy (atomic) or a symbolic
-    link (relative when it can be; a copy where the system refuses links)."""
+    link (relative when it can be; a copy where the system refuses links). A link is made under a
+    temporary's name in the folder and renamed over the path: a crash leaves the earlier file or
+    the new link there, never nothing (a leftover temporary link is removed as stale later)."""
     from ..fileio import atomic_write_bytes, note_written, refuse_input, set_aside_replaced
 
     target = out_file(folder, name)
@@ -490,20 +494,38 @@ def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:
     refuse_input(target)
     if mode == "link":
         try:
+            relative = os.path.relpath(Path(source).resolve(), target.parent.resolve())
+        except ValueError:  # another drive (Windows)
+            relative = str(Path(source).resolve())
+        temporary = None
+        try:
+            temporary = _symlink_beside(relative, target)
             if target.is_symlink() or target.exists():
                 set_aside_replaced(target)  # an undone export puts it back
-                target.unlink()
-            try:
-                relative = os.path.relpath(Path(source).resolve(), target.parent.resolve())
-            except ValueError:  # another drive (Windows)
-                relative = str(Path(source).resolve())
-            os.symlink(relative, target)
+            os.replace(temporary, target)
+            temporary = None
             note_written(target)
             return target
         except OSError:
-            pass  # no links here: copy instead
+            if temporary is not None:
+                Path(temporary).unlink(missing_ok=True)
+            # no links here, or a folder in the way: copy instead (which names the folder)
     atomic_write_bytes(target, Path(source).read_bytes())
     return target
+
+
+def _symlink_beside(link_to: str, target: Path) -> Path:
+    """A symbolic link to ``link_to`` under a temporary's name (``.<name>.<8 random>.tmp``:
+    ``qgn.fileio.is_temporary``) in ``target``'s folder; OSError where no link can be made."""
+    for _ in range(3):
+        name = f".{target.name[:60]}.{os.urandom(6).hex()[:8]}.tmp"  # short: a name has at most 255 bytes
+        temporary = target.with_name(name)
+        try:
+            os.symlink(link_to, temporary)
+            return temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")
 
 
 def png_bytes(image: Image.Image) -> bytes:

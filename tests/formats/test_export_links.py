@@ -1,0 +1,106 @@
+"""Exports with images="link" into a folder holding an earlier export: the earlier links are
+replaced, never followed (``path_inside(follow=False)``), and a link is renamed over the earlier
+file whole (``place_image``), so that a crash never leaves the path without a file."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn.data.synthetic import SYNTHETIC_CLASSES as CLASSES
+from qgn.data.synthetic import make_scene
+from qgn.project import Project, export_project
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "street").mkdir()
+    paths = []
+    for i, name in enumerate(["a.jpg", "b.jpg"]):
+        Image.fromarray(make_scene(i, 48, 64)[0]).save(tmp_path / "street" / name, quality=95)
+        paths.append(tmp_path / "street" / name)
+    project = Project.create(tmp_path / "project", paths, CLASSES)
+    for i, image in enumerate(project.images):
+        project.save_annotation(image, make_scene(i, 48, 64)[1].astype(np.uint8))
+    return project
+
+
+IMAGE_FOLDERS = {"coco": "coco/images/default", "cvat": "cvat/JPEGImages"}
+
+
+@pytest.mark.parametrize("second", ["link", "copy"])
+@pytest.mark.parametrize("fmt", ["coco", "cvat"])
+def test_a_reexport_over_an_earlier_link_export_replaces_its_links(project, tmp_path, fmt, second):
+    """Before, every re-export into a link-mode export was refused: 'the name 'a.jpg' leads outside'
+    (the check resolved the earlier link to the image outside the export)."""
+    out = tmp_path / "out"
+    export_project(project, out, [fmt], images="link")
+    folder = out / IMAGE_FOLDERS[fmt]
+    assert (folder / "a.jpg").is_symlink()
+    export_project(project, out, [fmt], images=second)
+    for image in project.images:
+        placed = folder / image.path.name
+        assert placed.is_symlink() == (second == "link")
+        assert placed.read_bytes() == image.path.read_bytes()
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_a_link_still_leading_outside_through_its_folder_is_refused(tmp_path):
+    """Judging a link where it stands still refuses a folder linked away and a '..' name."""
+    from qgn.fileio import OutsideRootError, path_inside
+
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "away").symlink_to(tmp_path)
+    (tmp_path / "root" / "x.jpg").symlink_to(tmp_path / "elsewhere.jpg")
+    assert path_inside(tmp_path / "root", "x.jpg", follow=False) == tmp_path / "root" / "x.jpg"
+    for parts in (("away", "x.jpg"), ("..",), ("../x.jpg",), ("sub", "..")):
+        with pytest.raises(OutsideRootError):
+            path_inside(tmp_path / "root", *parts, follow=False)
+    with pytest.raises(OutsideRootError):
+        path_inside(tmp_path / "root", "x.jpg")  # followed, as the project's own files are judged
+
+
+class Killed(BaseException):
+    """The process dying where it is raised: nothing after it runs (no undo)."""
+
+
+def test_a_link_export_killed_as_it_links_leaves_the_earlier_file(project, tmp_path, monkeypatch):
+    """A re-export with images="link" killed as it makes the link leaves the earlier export's copy
+    where it was - before, the copy was set aside and unlinked first, and a kill before the
+    symlink left the path with no file at all."""
+    from qgn.fileio import ReplacedFiles
+
+    out = tmp_path / "out"
+    export_project(project, out, ["coco"], images="copy")
+    copy = out / IMAGE_FOLDERS["coco"] / "a.jpg"
+    before = copy.read_bytes()
+
+    def killed(*args, **kwargs):
+        raise Killed
+
+    monkeypatch.setattr(os, "symlink", killed)
+    monkeypatch.setattr(ReplacedFiles, "take_back", lambda self, *a, **k: None)  # a killed process undoes nothing
+    with pytest.raises(Killed):
+        export_project(project, out, ["coco"], images="link")
+    assert copy.is_file() and not copy.is_symlink() and copy.read_bytes() == before
+
+
+def test_a_leftover_temporary_link_is_removed_as_stale(tmp_path):
+    """A link a killed export left under a temporary's name goes as a stale temporary, judged by
+    the link's own time, whatever its target's."""
+    from qgn.fileio import remove_stale_temporaries
+
+    target = tmp_path / "image.jpg"
+    target.write_bytes(b"x")
+    os.utime(target, (0, 0))  # an old image: a live link to it is still new
+    link = tmp_path / ".a.jpg.0123abcd.tmp"
+    link.symlink_to(target)
+    assert remove_stale_temporaries(tmp_path) == 0 and link.is_symlink()
+    dangling = tmp_path / ".b.jpg.4567cdef.tmp"
+    dangling.symlink_to(tmp_path / "gone.jpg")
+    os.utime(link, (0, 0), follow_symlinks=False)
+    os.utime(dangling, (0, 0), follow_symlinks=False)
+    assert remove_stale_temporaries(tmp_path) == 2
+    assert target.read_bytes() == b"x" and not os.path.lexists(link) and not os.path.lexists(dangling)
