@@ -293,10 +293,12 @@ def check_export_file(path: Path, data: bytes | None, parse: Callable[[str], obj
     it already holds ``data``'s content - the same bytes, or, with ``parse`` (the file's reader, of
     its text), the same parsed content: a copy edited by hand to CRLF line ends or trailing spaces
     still lists the same classes in the same colours and order. The caller then leaves it as it is."""
-    from ..fileio import MAX_LIST_FILE_BYTES, open_regular
+    from ..fileio import MAX_LIST_FILE_BYTES, open_regular, path_inside
 
     if data is None or not path.exists():
         return False
+    if path.is_symlink():  # a link leading out of its folder: refused (OutsideRootError), never read
+        path_inside(path.parent, path.name)
     with open_regular(path) as f:  # a named pipe where the list goes: refused, never waited on
         old = f.read(MAX_LIST_FILE_BYTES + 1)
     if old == data:
@@ -468,14 +470,16 @@ class MaskProbe:
             raise ValueError(f"{self.path}: not a .qgt, .json or image file; cannot tell its format") from None
 
 
-def out_file(folder: Path, name: str) -> Path:
+def out_file(folder: Path, name: str, follow: bool = True) -> Path:
     """``folder / name``, creating ``folder`` if needed; a name such as ``../x`` never leads
-    outside ``folder`` (``qgn.fileio.path_inside``). A symbolic link standing there (an earlier
-    export's link to its image) is judged where it stands, not by its target: every export writer
-    replaces the file at the path (``atomic_write_bytes``, ``place_image``), never writes through it."""
+    outside ``folder`` (``qgn.fileio.path_inside``), nor does a symbolic link standing there: many
+    files an export writes are read first (the image list, COCO's and Label Studio's earlier
+    entries, the class list compared), and a link to a file elsewhere would be read into the
+    export. ``follow=False`` only for a file never read before it is replaced (``place_image``: an
+    earlier export's link to its image is judged where it stands, and replaced)."""
     from ..fileio import make_folder, path_inside
 
-    return path_inside(make_folder(folder), name, follow=False)
+    return path_inside(make_folder(folder), name, follow=follow)
 
 
 def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:
@@ -485,7 +489,7 @@ def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:
     the new link there, never nothing (a leftover temporary link is removed as stale later)."""
     from ..fileio import atomic_write_bytes, note_written, refuse_input, set_aside_replaced
 
-    target = out_file(folder, name)
+    target = out_file(folder, name, follow=False)  # replaced, never read nor written through
     try:
         if target.exists() and os.path.samefile(target, source) and (mode == "link" or not target.is_symlink()):
             return target  # already there (an export into the folder its images came from)
@@ -515,10 +519,14 @@ def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:
 
 
 def _symlink_beside(link_to: str, target: Path) -> Path:
-    """A symbolic link to ``link_to`` under a temporary's name (``.<name>.<8 random>.tmp``:
-    ``qgn.fileio.is_temporary``) in ``target``'s folder; OSError where no link can be made."""
+    """A symbolic link to ``link_to`` under a temporary's name (``.<name>.link.<8 hex>.tmp``:
+    ``qgn.fileio.LINK_TEMPORARY``, the only links besides set-asides that ``remove_stale_temporaries``
+    removes) in ``target``'s folder; OSError where no link can be made."""
+    from ..fileio import LINK_MARK
+
     for _ in range(3):
-        name = f".{target.name[:60]}.{os.urandom(6).hex()[:8]}.tmp"  # short: a name has at most 255 bytes
+        # short: a name has at most 255 bytes
+        name = f".{target.name[:60]}{LINK_MARK}{os.urandom(4).hex()}.tmp"
         temporary = target.with_name(name)
         try:
             os.symlink(link_to, temporary)

@@ -1,5 +1,6 @@
 """Exports with images="link" into a folder holding an earlier export: the earlier links are
-replaced, never followed (``path_inside(follow=False)``), and a link is renamed over the earlier
+replaced, never followed (``path_inside(follow=False)``, in ``place_image`` only: a file read
+before it is replaced still refuses a link leading away), and a link is renamed over the earlier
 file whole (``place_image``), so that a crash never leaves the path without a file."""
 from __future__ import annotations
 
@@ -95,12 +96,53 @@ def test_a_leftover_temporary_link_is_removed_as_stale(tmp_path):
     target = tmp_path / "image.jpg"
     target.write_bytes(b"x")
     os.utime(target, (0, 0))  # an old image: a live link to it is still new
-    link = tmp_path / ".a.jpg.0123abcd.tmp"
+    link = tmp_path / ".a.jpg.link.0123abcd.tmp"
     link.symlink_to(target)
     assert remove_stale_temporaries(tmp_path) == 0 and link.is_symlink()
-    dangling = tmp_path / ".b.jpg.4567cdef.tmp"
+    dangling = tmp_path / ".b.jpg.link.4567cdef.tmp"
     dangling.symlink_to(tmp_path / "gone.jpg")
     os.utime(link, (0, 0), follow_symlinks=False)
     os.utime(dangling, (0, 0), follow_symlinks=False)
     assert remove_stale_temporaries(tmp_path) == 2
     assert target.read_bytes() == b"x" and not os.path.lexists(link) and not os.path.lexists(dangling)
+
+
+@pytest.mark.parametrize("fmt, rel", [("cvat", "ImageSets/Segmentation/default.txt"),
+                                      ("coco", "annotations/instances_default.json"),
+                                      ("cvat", "labelmap.txt")])
+def test_a_planted_link_to_a_file_elsewhere_is_never_read_into_the_export(project, tmp_path, fmt, rel):
+    """A file an export reads before replacing it (CVAT's image list, COCO's earlier entries, the
+    class list), planted as a link to a file outside the export: refused, as before link-mode
+    re-exports - the link-mode fix judged every file where it stands, and the secret's lines were
+    read into the export's own image list."""
+    from qgn.fileio import OutsideRootError
+
+    out = tmp_path / "out"
+    export_project(project, out, [fmt], images="copy")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-LINE\n")
+    planted = out / fmt / rel
+    planted.unlink()
+    planted.symlink_to(secret)
+    with pytest.raises(OutsideRootError):
+        export_project(project, out, [fmt], images="copy")
+    assert planted.is_symlink() and secret.read_text() == "SECRET-LINE\n"
+    assert not [f for f in (out / fmt).rglob("*") if f.is_file() and not f.is_symlink() and b"SECRET" in f.read_bytes()]
+
+
+def test_a_users_own_links_named_like_temporaries_are_kept(tmp_path):
+    """Links of the user's named like temporaries (8 characters before ".tmp", a date too) are
+    never removed, however old; only place_image's (``.<name>.link.<8 hex>.tmp``) and set-asides."""
+    from qgn.fileio import remove_stale_temporaries
+
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "real.txt").write_text("x")
+    own = {".backup.snapshot.tmp": "photos", ".cache.20261207.tmp": "gone", ".notes.previous.tmp": "real.txt",
+           ".a.jpg.12345678.tmp": "real.txt"}
+    ours = {".a.jpg.link.0123abcd.tmp": "real.txt"}  # (a set-aside's ctime, its making, cannot be made old here)
+    for name, to in {**own, **ours}.items():
+        os.symlink(to, tmp_path / name)
+        os.utime(tmp_path / name, (0, 0), follow_symlinks=False)
+    os.utime(tmp_path / "real.txt", (0, 0))
+    assert remove_stale_temporaries(tmp_path) == len(ours)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_symlink()) == sorted(own)
