@@ -20,6 +20,7 @@ Reading takes RLE (compressed or not) and polygons; polygons are drawn as pycoco
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -359,6 +360,9 @@ class CocoWriter(DatasetWriter):
         self._names: set[str] = set()  # stems (lower case) of the entries listed: written, or kept (``finish``)
         self._planned: dict[str, str] = {}  # ``plan``: item name -> the stem of its file name
         self._planned_stems: set[str] = set()  # their lower case
+        # ``plan``: stem (lower case) -> the items an earlier export (older code, a subset) may have
+        # given it: the item's image's stem, its name, its planned stem
+        self._claims: dict[str, set[str]] = {}
 
     def plan(self, names, images=None) -> None:
         """Every item's file name stem, picked as ``add`` would pick it were every item written, in
@@ -380,7 +384,30 @@ class CocoWriter(DatasetWriter):
                 stem = f"{name}-{n}"
             taken.add(stem.lower())
             self._planned[name] = stem
+            for claimed in {stem, name, *([Path(image).stem] if image is not None else [])}:
+                self._claims.setdefault(claimed.lower(), set()).add(name)
         self._planned_stems = taken
+
+    def _own_entry(self, name: str, image: Path | None, entry: dict) -> bool:
+        """Whether the earlier ``entry`` is the item ``name``'s own. An earlier export made by older
+        code, or of a subset, named images as they were written: its ``a.jpg`` may be another
+        image's of that name (q/a.jpg, when p/a.jpg was not exported then). Where no other item of
+        the export could hold the entry's stem it is the item's; else only when its copy is the
+        item's image (the same file, or the same bytes); without a copy to compare, not kept."""
+        from ..fileio import same_bytes
+
+        stem = Path(entry["file_name"]).stem.lower()
+        if not self._claims.get(stem, set()) - {name}:
+            return True
+        copy = self.out_dir / IMAGES_DIR / entry["file_name"]
+        if image is None or self.images not in ("copy", "link") or not is_file(copy) or not is_file(Path(image)):
+            return False
+        try:
+            if os.path.samefile(copy, image):
+                return True
+        except OSError:
+            return False
+        return same_bytes(copy, image)
 
     def _file_name(self, item: ExportItem) -> str:
         """The file name of ``item``'s entry (and image copy): its planned stem (``plan``) and the
@@ -478,7 +505,8 @@ class CocoWriter(DatasetWriter):
             if planned is not None:  # its own name: never another image's entry
                 if entry is not None and Path(entry["file_name"]).stem.lower() not in taken:
                     if not (self.images in ("copy", "link")
-                            and not is_file(self.out_dir / IMAGES_DIR / entry["file_name"])):
+                            and not is_file(self.out_dir / IMAGES_DIR / entry["file_name"])) \
+                            and self._own_entry(name, image, entry):
                         taken.add(Path(entry["file_name"]).stem.lower())
                         kept.append(entry)
                 continue

@@ -135,3 +135,26 @@ def test_a_new_cityscapes_image_takes_a_frame_after_the_earlier_ones(tmp_path):
     assert sorted(rows) == ["street_000000_000000\tx.jpg", "street_000000_000001\ty.jpg",
                             "street_000000_000002\tz.jpg", "street_000000_000003\tw.jpg"]
     assert _read_back(root, tmp_path / "street") == {"w": "w.jpg", "x": "x.jpg", "y": "y.jpg", "z": "z.jpg"}
+
+
+def test_a_coco_reexport_over_an_older_export_keeps_no_other_images_entry(tmp_path):
+    """An export by older code (or of a subset) named q/a.jpg a.jpg while p/a.jpg was not
+    exported. A re-export that fails on p/a kept that a.jpg entry as p/a's (looked up by p/a's
+    planned stem) beside q/a's new a-2.jpg: q/a listed twice, p/a's entry holding q/a's image. An
+    earlier entry is kept only where it is the failed image's own (its copy is p/a's image)."""
+    project = make_project(tmp_path, ["p/a.jpg", "q/a.jpg"])
+    out, root = tmp_path / "out", tmp_path / "out" / "coco"
+    export_project(project, out, ["coco"], images="copy")
+    copies, index = root / "images" / "default", root / "annotations" / "instances_default.json"
+    doc = json.loads(index.read_text())  # as the older code wrote it: only q/a, named a.jpg
+    q_entry = next(e for e in doc["images"] if e["file_name"] == "a-2.jpg")
+    doc["annotations"] = [{**a, "image_id": 1} for a in doc["annotations"] if a["image_id"] == q_entry["id"]]
+    doc["images"] = [{**q_entry, "id": 1, "file_name": "a.jpg"}]
+    index.write_text(json.dumps(doc))
+    (copies / "a-2.jpg").replace(copies / "a.jpg")
+    project.annotation_path(project.images[0]).write_bytes(b"not a quadtree")
+    errors: list[str] = []
+    export_project(project, out, ["coco"], errors=errors, images="copy")
+    assert len(errors) == 1 and errors[0].startswith("a: failed")
+    assert coco_names(root) == ["a-2.jpg"]
+    assert (copies / "a-2.jpg").read_bytes() == (tmp_path / "q" / "a.jpg").read_bytes()
