@@ -172,44 +172,40 @@ class CityscapesWriter(DatasetWriter):
         return written
 
     def plan(self, names, images=None) -> None:
-        """Every item's name, before any is written: a Cityscapes stem is kept; a renamed image
-        keeps the frame the earlier export's ``image_names.tsv`` gave its file (the same city and
-        image name), and the others take the frames no earlier row and no other item holds, in the
-        order of the export. So frames never shift: an image that fails or is not written this time
-        keeps its frame (and its row, ``keep``), and no other image is written over its earlier files."""
+        """Every item's name, before any is written, in the order of the export: an image keeps
+        the frame the earlier export's ``image_names.tsv`` gave its file (the same city and image
+        name; an image named like a frame too, where a row renamed it); else an image named like a
+        frame keeps its name unless an earlier row or an item before it holds it; the others take
+        the next frame of their city that no earlier row and no item before holds - as a first
+        export always named them. So frames never shift: an image that fails or is not written
+        this time keeps its frame (and its row, ``keep``), and no other image is written over its
+        earlier files."""
         if images is None:  # the cities (the images' folders) unknown: named as they are written
             return
         images = list(images)
-        own = {name for name in names if _CITY_STEM.match(name)}
-        taken = own | set(self._earlier_rows())
+        rows = self._earlier_rows()
+        taken = set(rows)
         earlier: dict[tuple[str, str], list[str]] = {}  # (city, image name) -> its earlier frames, in order
-        for row, shown in self._earlier_rows().items():
-            if row not in own:
-                earlier.setdefault((city_of(row), shown), []).append(row)
-        rest = []
+        for row, shown in rows.items():
+            earlier.setdefault((city_of(row), shown), []).append(row)
+        frames: dict[str, int] = {}
         for index, (name, image) in enumerate(zip(names, images)):
             if name in self._planned:
                 continue  # the same name again: named as it is written (``_name``)
-            if name in own:
-                self._planned[name] = (city_of(name), name, None)
-                self._order.setdefault(name, index)
-                continue
-            city = self._city(image)
+            own = _CITY_STEM.match(name) is not None
+            city = self._city(image)  # a renamed image's city: its folder's (``_name``)
             shown = Path(image).name if image is not None else name
-            frames = earlier.get((city, shown))
-            if not frames:
-                rest.append((index, name, city, shown))
-                continue
-            core = frames.pop(0)
-            self._planned[name] = (city, core, shown)
-            self._order.setdefault(core, index)
-        frames: dict[str, int] = {}
-        for index, name, city, shown in rest:
-            frame = frames.get(city, 0)
-            while f"{city}_000000_{frame:06d}" in taken:
-                frame += 1
-            frames[city] = frame + 1
-            core = f"{city}_000000_{frame:06d}"
+            found = earlier.get((city, shown))
+            if found:
+                core = found.pop(0)
+            elif own and name not in taken:
+                city, core, shown = city_of(name), name, None
+            else:
+                frame = frames.get(city, 0)
+                while f"{city}_000000_{frame:06d}" in taken:
+                    frame += 1
+                frames[city] = frame + 1
+                core = f"{city}_000000_{frame:06d}"
             taken.add(core)
             self._planned[name] = (city, core, shown)
             self._order.setdefault(core, index)

@@ -158,3 +158,24 @@ def test_a_coco_reexport_over_an_older_export_keeps_no_other_images_entry(tmp_pa
     assert len(errors) == 1 and errors[0].startswith("a: failed")
     assert coco_names(root) == ["a-2.jpg"]
     assert (copies / "a-2.jpg").read_bytes() == (tmp_path / "q" / "a.jpg").read_bytes()
+
+
+def test_an_image_named_like_a_frame_beside_another_is_named_as_a_first_export_named_it(tmp_path):
+    """x.jpg, then street_000000_000000.png (named like a frame): x takes frame 0 and the other is
+    renamed frame 1 (a row), as every export before named them; a re-export, failing on x or not,
+    keeps that tree - before, a fresh export gave x frame 1, and one over the earlier tree wrote x
+    as frame 2 beside a stale frame 1."""
+    project = make_project(tmp_path, ["street/x.jpg", "street/street_000000_000000.png"])
+    out, root = tmp_path / "out", tmp_path / "out" / "cityscapes"
+    export_project(project, out, ["cityscapes"], images="copy")
+    before = _cityscapes_state(root)
+    assert before[1].split("\n")[1:-1] == ["street_000000_000000\tx.jpg",
+                                           "street_000000_000001\tstreet_000000_000000.png"]
+    export_project(project, out, ["cityscapes"], images="copy")
+    assert _cityscapes_state(root) == before
+    project.annotation_path(project.images[0]).write_bytes(b"not a quadtree")
+    errors: list[str] = []
+    export_project(project, out, ["cityscapes"], errors=errors, images="copy")
+    assert len(errors) == 1 and errors[0].startswith("x: failed")
+    assert _cityscapes_state(root) == before
+    assert _read_back(root, tmp_path / "street") == {"x": "x.jpg", "street_000000_000000": "street_000000_000000.png"}
