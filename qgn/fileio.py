@@ -304,7 +304,9 @@ def _staged(path: Path, data: bytes | Iterable[bytes], progress=None) -> str:
                     progress(tmp)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, (path.stat().st_mode & 0o7777) if path.exists() else 0o644)
+        # the mode of the file replaced; a link's target is not read (an export's link to a file elsewhere)
+        keep_mode = path.exists() and not path.is_symlink()
+        os.chmod(tmp, (path.stat().st_mode & 0o7777) if keep_mode else 0o644)
         return tmp
     except BaseException as exc:
         try:
@@ -456,16 +458,23 @@ def file_sha256(path: str | os.PathLike) -> str | None:
     return sha.hexdigest()
 
 
-def path_inside(root: str | os.PathLike, *parts: str) -> Path:
+def path_inside(root: str | os.PathLike, *parts: str, follow: bool = True) -> Path:
     """``root / parts…``, refused (OutsideRootError) unless it resolves strictly inside ``root``.
 
     Every writer that builds a file name from data it did not choose itself (an image key from
     project.json, a stem from a file name) goes through this, so no name — ``../x``, an absolute
-    path, a symbolic link pointing away — can make it write or delete a file elsewhere."""
+    path, a symbolic link pointing away — can make it write or delete a file elsewhere.
+    ``follow=False``: a symbolic link standing at the path itself is judged where it stands (its
+    folder resolved, and its name), not by its target - for writers that replace the link, never
+    write through it (an export's files: a re-export into an earlier export made with
+    ``images="link"`` replaces its links to the images)."""
     root = Path(root)
     path = root.joinpath(*parts)
     base = root.resolve()
-    target = path.resolve()
+    if not follow and path.name not in ("", ".", ".."):
+        target = path.parent.resolve() / path.name
+    else:
+        target = path.resolve()
     if target == base or base not in target.parents:
         from .shown import path_text
 
@@ -482,6 +491,12 @@ STALE_TEMP_SECONDS = 60.0
 SET_ASIDE = ".aside."
 #: What ``_staged`` names its temporaries: ``.<name>.`` + mkstemp's 8 random characters + ``.tmp``.
 TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+#: What ``place_image`` names the link it makes before renaming it over the image's path.
+LINK_MARK = ".link."
+#: The only symbolic links ``remove_stale_temporaries`` removes: ``place_image``'s
+#: (``.<name>.link.<8 hex>.tmp``) and a set-aside of an earlier link (``.aside.<8 hex>.tmp``); a
+#: user's own link named like a temporary (``.cache.20261207.tmp``) is never removed.
+LINK_TEMPORARY = re.compile(r"\..+\.link\.[0-9a-f]{8}\.tmp|\.aside\.[0-9a-f]{8}\.tmp")
 
 
 def is_temporary(name: str) -> bool:
@@ -508,11 +523,15 @@ def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = ST
                 removed += remove_stale_temporaries(sub, older_than_s, depth - 1)
     for tmp in folder.glob(".*.tmp"):
         try:
-            st = tmp.stat()
+            st = tmp.lstat()  # a link made under a temporary's name (``place_image``): the link's own times
             # a writer's set-aside (``_second_name``) is a hard link made now to an old file: its
             # mtime is the old file's; its ctime (the link's making, or the writer's crash) counts
             changed = max(st.st_mtime, st.st_ctime) if SET_ASIDE in tmp.name else st.st_mtime
-            if is_temporary(tmp.name) and tmp.is_file() and now - changed > older_than_s:
+            if tmp.is_symlink():
+                ours = LINK_TEMPORARY.fullmatch(tmp.name) is not None
+            else:
+                ours = is_temporary(tmp.name) and tmp.is_file()
+            if ours and now - changed > older_than_s:
                 tmp.unlink()
                 removed += 1
         except OSError:

@@ -1654,7 +1654,8 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
     writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels, image_mode, split)
                for n in names]
     for name, writer in zip(names, writers):  # every image's name, exported now or not: one name whatever is exported
-        writer.plan([image_names[im.key] if FORMATS[name].image_names else im.key for im in project.images])
+        writer.plan([image_names[im.key] if FORMATS[name].image_names else im.key for im in project.images],
+                    [im.path for im in project.images])
     paths: list[Path] = []
     failures: list[Exception] = []
     not_reached = 0

@@ -210,6 +210,16 @@ def qgt_image(path: Path, images: str | None) -> Path | None:
     return find_image(path.stem, Path(images) if images else None, path.parent)
 
 
+def _image_or_none(path: Path, images: str | None) -> Path | None:
+    """``qgt_image``, None where it is ambiguous (that file's own export reports it)."""
+    from qgn.formats.source import AmbiguousImageError
+
+    try:
+        return qgt_image(path, images)
+    except AmbiguousImageError:
+        return None
+
+
 def _inputs(jobs, images: str | None) -> list[Path]:
     """The .qgt files of ``jobs`` and the images beside them or in ``images``: what an export
     reads, which no file it writes may replace (an image copy is named by data, not planned)."""
@@ -250,8 +260,9 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
                 check_export_classes(names, classes, folders)  # every format's, before any writer opens (and writes)
                 writers = [FORMATS[n].open_writer(classes, folder, qt.num_levels, split=split)
                            for n, folder in zip(names, folders)]
+                found = [_image_or_none(path, images) for path in files]
                 for writer in writers:  # every file's name: CamVid's list names each as CVAT's does
-                    writer.plan(stems)
+                    writer.plan(stems, found)
             elif file_classes.names != classes.names or file_classes.ignore_index != classes.ignore_index:
                 raise ValueError(f"its classes differ from {first.name}'s ({', '.join(classes.names[:4])} …); "
                                  "one dataset has one class set")

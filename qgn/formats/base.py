@@ -181,12 +181,15 @@ class DatasetWriter:
         every format of an export before any writer writes). Reads and writes nothing."""
         return []
 
-    def plan(self, names: Sequence[str]) -> None:
+    def plan(self, names: Sequence[str], images: Sequence[Path | None] | None = None) -> None:
         """The names of every item of the export (the images not exported this time too, where the
-        caller knows them), before the first ``add``: a writer that lists its items by name one a line
+        caller knows them), before the first ``add``, and their image files (``images``, one per
+        name, where the caller knows them): a writer that lists its items by name one a line
         (``listable``: CVAT, CamVid) names them as ``ListedNames.reserve`` says, so that an item keeps
         its name whatever else is exported; NameClashError, before anything is written, where two of
-        them differ only in case or accent encoding. Other writers ignore it."""
+        them differ only in case or accent encoding. A writer that names files after the image files
+        (COCO) or numbers them (Cityscapes' frames) picks every item's name here, so that no item's
+        name depends on which others fail or are written. Other writers ignore it."""
 
     def add(self, item: ExportItem) -> list[Path]:
         return self._write(item.label, self.classes, self.out_dir, item.name, levels=self.levels)
@@ -290,10 +293,12 @@ def check_export_file(path: Path, data: bytes | None, parse: Callable[[str], obj
     it already holds ``data``'s content - the same bytes, or, with ``parse`` (the file's reader, of
     its text), the same parsed content: a copy edited by hand to CRLF line ends or trailing spaces
     still lists the same classes in the same colours and order. The caller then leaves it as it is."""
-    from ..fileio import MAX_LIST_FILE_BYTES, open_regular
+    from ..fileio import MAX_LIST_FILE_BYTES, open_regular, path_inside
 
     if data is None or not path.exists():
         return False
+    if path.is_symlink():  # a link leading out of its folder: refused (OutsideRootError), never read
+        path_inside(path.parent, path.name)
     with open_regular(path) as f:  # a named pipe where the list goes: refused, never waited on
         old = f.read(MAX_LIST_FILE_BYTES + 1)
     if old == data:
@@ -434,7 +439,7 @@ class Format:
                      levels: int = NUM_LEVELS, images: str | None = None, split: str | None = None) -> list[Path]:
         """Write ``items`` into ``out_dir`` (``open_writer``, ``add`` each, ``finish``)."""
         writer = self.open_writer(classes, out_dir, levels, images, split)
-        writer.plan([item.name for item in items])
+        writer.plan([item.name for item in items], [item.image for item in items])
         paths: list[Path] = []
         for item in items:
             if writer.uses_images:
@@ -465,20 +470,26 @@ class MaskProbe:
             raise ValueError(f"{self.path}: not a .qgt, .json or image file; cannot tell its format") from None
 
 
-def out_file(folder: Path, name: str) -> Path:
+def out_file(folder: Path, name: str, follow: bool = True) -> Path:
     """``folder / name``, creating ``folder`` if needed; a name such as ``../x`` never leads
-    outside ``folder`` (``qgn.fileio.path_inside``)."""
+    outside ``folder`` (``qgn.fileio.path_inside``), nor does a symbolic link standing there: many
+    files an export writes are read first (the image list, COCO's and Label Studio's earlier
+    entries, the class list compared), and a link to a file elsewhere would be read into the
+    export. ``follow=False`` only for a file never read before it is replaced (``place_image``: an
+    earlier export's link to its image is judged where it stands, and replaced)."""
     from ..fileio import make_folder, path_inside
 
-    return path_inside(make_folder(folder), name)
+    return path_inside(make_folder(folder), name, follow=follow)
 
 
 def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:
     """Put the image file ``source`` into ``folder`` as ``name``: a copy (atomic) or a symbolic
-    link (relative when it can be; a copy where the system refuses links)."""
+    link (relative when it can be; a copy where the system refuses links). A link is made under a
+    temporary's name in the folder and renamed over the path: a crash leaves the earlier file or
+    the new link there, never nothing (a leftover temporary link is removed as stale later)."""
     from ..fileio import atomic_write_bytes, note_written, refuse_input, set_aside_replaced
 
-    target = out_file(folder, name)
+    target = out_file(folder, name, follow=False)  # replaced, never read nor written through
     try:
         if target.exists() and os.path.samefile(target, source) and (mode == "link" or not target.is_symlink()):
             return target  # already there (an export into the folder its images came from)
@@ -487,20 +498,42 @@ def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:
     refuse_input(target)
     if mode == "link":
         try:
+            relative = os.path.relpath(Path(source).resolve(), target.parent.resolve())
+        except ValueError:  # another drive (Windows)
+            relative = str(Path(source).resolve())
+        temporary = None
+        try:
+            temporary = _symlink_beside(relative, target)
             if target.is_symlink() or target.exists():
                 set_aside_replaced(target)  # an undone export puts it back
-                target.unlink()
-            try:
-                relative = os.path.relpath(Path(source).resolve(), target.parent.resolve())
-            except ValueError:  # another drive (Windows)
-                relative = str(Path(source).resolve())
-            os.symlink(relative, target)
+            os.replace(temporary, target)
+            temporary = None
             note_written(target)
             return target
         except OSError:
-            pass  # no links here: copy instead
+            if temporary is not None:
+                Path(temporary).unlink(missing_ok=True)
+            # no links here, or a folder in the way: copy instead (which names the folder)
     atomic_write_bytes(target, Path(source).read_bytes())
     return target
+
+
+def _symlink_beside(link_to: str, target: Path) -> Path:
+    """A symbolic link to ``link_to`` under a temporary's name (``.<name>.link.<8 hex>.tmp``:
+    ``qgn.fileio.LINK_TEMPORARY``, the only links besides set-asides that ``remove_stale_temporaries``
+    removes) in ``target``'s folder; OSError where no link can be made."""
+    from ..fileio import LINK_MARK
+
+    for _ in range(3):
+        # short: a name has at most 255 bytes
+        name = f".{target.name[:60]}{LINK_MARK}{os.urandom(4).hex()}.tmp"
+        temporary = target.with_name(name)
+        try:
+            os.symlink(link_to, temporary)
+            return temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")
 
 
 def png_bytes(image: Image.Image) -> bytes:

@@ -83,7 +83,7 @@ class CamvidWriter(DatasetWriter):
         self.lines.append(f"{image_path} {mask_path}\n")
         return written
 
-    def plan(self, names) -> None:
+    def plan(self, names, images=None) -> None:
         self.names.reserve(names)
 
     def _listable(self, name: str) -> str:

@@ -154,6 +154,8 @@ class CityscapesWriter(DatasetWriter):
         self._used: dict[str, None] = {}  # a set in insertion order (``undo`` drops the last ones)
         self._frames: dict[str, int] = {}
         self._earlier: dict[str, str] | None = None  # ``_earlier_rows``
+        self._planned: dict[str, tuple[str, str, str | None]] = {}  # ``plan``: item -> (city, core, image name)
+        self._order: dict[str, int] = {}  # cityscapes name -> its item's place in the plan (image_names.tsv's order)
 
     @classmethod
     def folder_files(cls, classes: ClassSet, out_dir: Path):
@@ -169,15 +171,79 @@ class CityscapesWriter(DatasetWriter):
         self.label_colors = []
         return written
 
+    def plan(self, names, images=None) -> None:
+        """Every item's name, before any is written, in the order of the export: an image keeps
+        the frame the earlier export's ``image_names.tsv`` gave its file (the same city and image
+        name; an image named like a frame too, where a row renamed it); else an image named like a
+        frame keeps its name unless an earlier row or an item before it holds it; the others take
+        the next frame of their city that no earlier row and no item before holds - as a first
+        export always named them. So frames never shift: an image that fails or is not written
+        this time keeps its frame (and its row, ``keep``), and no other image is written over its
+        earlier files."""
+        if images is None:  # the cities (the images' folders) unknown: named as they are written
+            return
+        images = list(images)
+        rows = self._earlier_rows()
+        taken = set(rows)
+        earlier: dict[tuple[str, str], list[str]] = {}  # (city, image name) -> its earlier frames, in order
+        for row, shown in rows.items():
+            earlier.setdefault((city_of(row), shown), []).append(row)
+        frames: dict[str, int] = {}
+        for index, (name, image) in enumerate(zip(names, images)):
+            if name in self._planned:
+                continue  # the same name again: named as it is written (``_name``)
+            own = _CITY_STEM.match(name) is not None
+            city = self._city(image)  # a renamed image's city: its folder's (``_name``)
+            shown = Path(image).name if image is not None else name
+            found = earlier.get((city, shown))
+            if found:
+                core = found.pop(0)
+            elif own and name not in taken:
+                city, core, shown = city_of(name), name, None
+            else:
+                frame = frames.get(city, 0)
+                while f"{city}_000000_{frame:06d}" in taken:
+                    frame += 1
+                frames[city] = frame + 1
+                core = f"{city}_000000_{frame:06d}"
+            taken.add(core)
+            self._planned[name] = (city, core, shown)
+            self._order.setdefault(core, index)
+
+    @staticmethod
+    def _city(image) -> str:
+        folder = Path(image).parent.name if image is not None else ""
+        return re.sub(r"[^a-z0-9]", "", folder.lower()) or "qgn"
+
+    def keep(self, name: str, image) -> None:
+        """As ``DatasetWriter.keep``; a renamed image keeps the row the earlier ``image_names.tsv``
+        gave its planned frame, where that frame's files are still there."""
+        super().keep(name, image)
+        planned = self._planned.get(name)
+        if planned is None or planned[2] is None:
+            return
+        city, core, _ = planned
+        earlier = self._earlier_rows().get(core)
+        gt = self.out_dir / "gtFine" / self.split / city / f"{core}_gtFine_labelIds.png"
+        if earlier is not None and gt.is_file() and all(row != core for row, _ in self.renamed):
+            self.renamed.append((core, earlier))
+
     def _name(self, item: ExportItem) -> tuple[str, str]:
-        """(city, ``<city>_<seq>_<frame>``) of ``item`` (see the module docstring)."""
+        """(city, ``<city>_<seq>_<frame>``) of ``item`` (see the module docstring; ``plan``)."""
+        planned = self._planned.get(item.name)
+        if planned is not None and planned[1] not in self._used:  # (a name given twice: the second renamed)
+            city, core, shown = planned
+            self._used[core] = None
+            if shown is not None:
+                self.renamed.append((core, Path(item.image).name if item.image is not None else item.name))
+            return city, core
         if _CITY_STEM.match(item.name) and item.name not in self._used:
             self._used[item.name] = None
             return city_of(item.name), item.name
-        folder = Path(item.image).parent.name if item.image is not None else ""
-        city = re.sub(r"[^a-z0-9]", "", folder.lower()) or "qgn"
+        city = self._city(item.image)
         frame = self._frames.get(city, 0)
-        while f"{city}_000000_{frame:06d}" in self._used:
+        planned = {core for _, core, _ in self._planned.values()}
+        while f"{city}_000000_{frame:06d}" in self._used or f"{city}_000000_{frame:06d}" in planned:
             frame += 1
         self._frames[city] = frame + 1
         core = f"{city}_000000_{frame:06d}"
@@ -240,7 +306,8 @@ class CityscapesWriter(DatasetWriter):
         text = io.StringIO()
         rows = csv.writer(text, delimiter="\t", lineterminator="\n")
         rows.writerow(["cityscapes_name", "image"])
-        rows.writerows(self.renamed)
+        last = len(self._order)
+        rows.writerows(sorted(self.renamed, key=lambda row: self._order.get(row[0], last)))
         path = out_file(self.out_dir, "image_names.tsv")
         atomic_write_bytes(path, text.getvalue().encode("utf-8"))
         return written + [path]

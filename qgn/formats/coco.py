@@ -20,6 +20,7 @@ Reading takes RLE (compressed or not) and polygons; polygons are drawn as pycoco
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -356,16 +357,81 @@ class CocoWriter(DatasetWriter):
         super().__init__(None, classes, out_dir, levels)
         self.entries: list[dict] = []
         self.annotations: list[dict] = []
-        self._names: set[str] = set()
+        self._names: set[str] = set()  # stems (lower case) of the entries listed: written, or kept (``finish``)
+        self._planned: dict[str, str] = {}  # ``plan``: item name -> the stem of its file name
+        self._planned_stems: set[str] = set()  # their lower case
+        # ``plan``: stem (lower case) -> the items an earlier export (older code, a subset) may have
+        # given it: the item's image's stem, its name, its planned stem
+        self._claims: dict[str, set[str]] = {}
+
+    def plan(self, names, images=None) -> None:
+        """Every item's file name stem, picked as ``add`` would pick it were every item written, in
+        the order of the export: an image keeps its own file name unless an earlier item's stem is
+        its stem (two images of one name from two folders, x.png beside x.jpg), then it is named
+        after the item (``a-2.jpg``). So an item's name depends on no other item failing or being
+        exported this time: a re-export that fails on ``p/a.jpg`` never gives ``q/a.jpg`` p/a's ``a.jpg``."""
+        images = list(images) if images is not None else [None] * len(names)
+        taken: set[str] = set()
+        for name, image in zip(names, images):
+            if name in self._planned:
+                continue
+            stem = Path(image).stem if image is not None else name
+            if stem.lower() in taken:
+                stem = name
+            n = 1
+            while stem.lower() in taken:  # an item's name can be another image's own stem
+                n += 1
+                stem = f"{name}-{n}"
+            taken.add(stem.lower())
+            self._planned[name] = stem
+            for claimed in {stem, name, *([Path(image).stem] if image is not None else [])}:
+                self._claims.setdefault(claimed.lower(), set()).add(name)
+        self._planned_stems = taken
+
+    def _own_entry(self, name: str, image: Path | None, entry: dict) -> bool:
+        """Whether the earlier ``entry`` is the item ``name``'s own. An earlier export made by older
+        code, or of a subset, named images as they were written: its ``a.jpg`` may be another
+        image's of that name (q/a.jpg, when p/a.jpg was not exported then). Where no other item of
+        the export could hold the entry's stem it is the item's; else only when its copy is the
+        item's image (the same file, or the same bytes); without a copy to compare, not kept."""
+        from ..fileio import same_bytes
+
+        stem = Path(entry["file_name"]).stem.lower()
+        if not self._claims.get(stem, set()) - {name}:
+            return True
+        copy = self.out_dir / IMAGES_DIR / entry["file_name"]
+        if image is None or self.images not in ("copy", "link") or not is_file(copy) or not is_file(Path(image)):
+            return False
+        try:
+            if os.path.samefile(copy, image):
+                return True
+        except OSError:
+            return False
+        return same_bytes(copy, image)
+
+    def _file_name(self, item: ExportItem) -> str:
+        """The file name of ``item``'s entry (and image copy): its planned stem (``plan``) and the
+        image's extension; unplanned, its image's name unless an entry has that stem already (then
+        the item's name), never another item's planned stem."""
+        suffix = Path(item.image).suffix if item.image is not None else ".png"
+        planned = self._planned.get(item.name)
+        if planned is not None and planned.lower() not in self._names:  # (a name given twice: the second is unplanned)
+            return f"{planned}{suffix}"
+        file_name = item.image.name if item.image is not None else f"{item.name}.png"
+        stem, n = Path(file_name).stem, 1
+        if stem.lower() in self._names or stem.lower() in self._planned_stems:
+            # two images of one name from two folders, or x.png beside x.jpg: Datumaro (CVAT's
+            # reader) names an item by its file name without the extension and refuses a repeat
+            stem = item.name
+        while stem.lower() in self._names or stem.lower() in self._planned_stems:
+            n += 1
+            stem = f"{item.name}-{n}"
+        return f"{stem}{suffix}"
 
     def add(self, item: ExportItem) -> list[Path]:
         image_id = len(self.entries) + 1
         height, width = item.label.shape
-        file_name = item.image.name if item.image is not None else f"{item.name}.png"
-        if Path(file_name).stem.lower() in self._names:
-            # two images of one name from two folders, or x.png beside x.jpg: Datumaro (CVAT's
-            # reader) names an item by its file name without the extension and refuses a repeat
-            file_name = f"{item.name}{Path(file_name).suffix}"
+        file_name = self._file_name(item)
         self._names.add(Path(file_name).stem.lower())
         written = []
         if self.images in ("copy", "link") and item.image is not None and Path(item.image).is_file():
@@ -434,7 +500,16 @@ class CocoWriter(DatasetWriter):
         names = {name.lower() for name, _ in self.not_written}
         kept = []
         for name, image in self.not_written:
-            entry = by_stem.get(name.lower())
+            planned = self._planned.get(name)
+            entry = by_stem.get((planned if planned is not None else name).lower())
+            if planned is not None:  # its own name: never another image's entry
+                if entry is not None and Path(entry["file_name"]).stem.lower() not in taken:
+                    if not (self.images in ("copy", "link")
+                            and not is_file(self.out_dir / IMAGES_DIR / entry["file_name"])) \
+                            and self._own_entry(name, image, entry):
+                        taken.add(Path(entry["file_name"]).stem.lower())
+                        kept.append(entry)
+                continue
             if entry is None and image is not None and (image.stem.lower() == name.lower()
                                                         or image.stem.lower() not in names):
                 entry = by_file.get(image.name.lower())

@@ -153,7 +153,7 @@ class CvatWriter(DatasetWriter):
         data = format_labelmap(cvat_labelmap(classes)).encode("utf-8")
         return [(Path(out_dir) / "labelmap.txt", data, parse_labelmap)]
 
-    def plan(self, names) -> None:
+    def plan(self, names, images=None) -> None:
         self.names.reserve(names)
 
     def add(self, item: ExportItem) -> list[Path]:
