@@ -275,6 +275,11 @@ def test_a_mark_after_another_writers_change_rebuilds_no_path_index_on_the_ui_th
     qtbot.waitUntil(lambda: window.current is not None and window.current.image is not None, timeout=WAIT_MS)
     window.jobs.wait_idle()
     QtWidgets.QApplication.processEvents()
+    # the merge must be the mark's write's and the index read the mark's report's: on a loaded machine
+    # a watch tick (1.5 s) merged the other writer's change first, and a prediction arriving during the
+    # mark looked up the previous frame (carry) through the index the merge had just made stale (CI)
+    qtbot.waitUntil(lambda: window.current.result is not None, timeout=WAIT_MS)
+    window.projects.watch.stop()
     other = Project.open(root)
     other.set_done(other.images[5], True)  # another writer: merged by the mark's write
     rebuilt = []
