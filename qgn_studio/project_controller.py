@@ -61,6 +61,7 @@ A class edit the project could not apply (a file it cannot rewrite) is undone in
 """
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Iterator
 from pathlib import Path, PurePath
@@ -1277,8 +1278,10 @@ class ProjectController(QtCore.QObject):
 
     def _each_autosave(self, targets, paths, act, keep_if=None) -> None:
         """Job thread: ``act(target, image, ours)`` for each of ``paths`` in each of ``targets`` listing it
-        (``ours``: this window's autosave version there, forgotten), unless ``keep_if(path)``; one
-        failing does not stop the others (the first failure is raised at the end)."""
+        (``ours``: this window's autosave version there, forgotten once ``act`` is done: one that fails
+        - the project's lock held past its timeout - leaves the autosave in place, still this window's),
+        unless ``keep_if(path)``; an image another writer took out of the target meanwhile (KeyError)
+        is passed over; one failing does not stop the others (the first failure is raised at the end)."""
         first = None
         for target in targets:
             for path in paths:
@@ -1288,10 +1291,15 @@ class ProjectController(QtCore.QObject):
                     continue
                 if keep_if is not None and keep_if(path):
                     continue
+                key = (str(target.root), path)
                 try:
-                    act(target, image, self._autosaved.pop((str(target.root), path), None))
+                    act(target, image, self._autosaved.get(key))
+                except KeyError:  # no longer in the project (its autosave went to removed/ with it)
+                    self._autosaved.pop(key, None)
                 except Exception as exc:
                     first = first or exc
+                else:
+                    self._autosaved.pop(key, None)
         if first is not None:
             raise first
 
@@ -2036,7 +2044,13 @@ class ProjectController(QtCore.QObject):
         def remove() -> list:
             if discard is not None:  # first, or the removal keeps the discarded autosaves in removed/ (and
                 discard()  # adding the image again offers them back); the lock held: neither happens
-            return [path for image in images for path in project.remove_image(image)]
+            moved = []
+            for image in images:
+                try:
+                    moved += project.remove_image(image)
+                except KeyError:  # another window or command removed it first: out of the project, as asked
+                    pass
+            return moved
 
         def forget(gone: list) -> None:  # out of the project: what the user discarded goes now
             self.annotator.forget(gone)
@@ -2056,7 +2070,10 @@ class ProjectController(QtCore.QObject):
             gone = [doc for doc in docs if doc not in kept]
             forget(gone)  # their autosaves were discarded before the removal
             self._pend_marks({key: done for key, done in marks.items() if any(d.path == key[1] for d in kept)})
-            back = self.shell.list_again(kept, [rows.get(id(d), len(self.workspace.docs)) for d in kept])
+            # each at its row less the removed ones above it (out of the list for good)
+            above = sorted(rows.get(id(d), len(self.workspace.docs)) for d in gone)
+            back = self.shell.list_again(kept, [row - bisect.bisect_left(above, row) for row in
+                                                (rows.get(id(d), len(self.workspace.docs)) for d in kept)])
             forget([d for d in kept if d not in back])  # opened again meanwhile: that document is listed
             kept = back
             edited = [d for d in kept if d.annotation is not None and d.annotation.dirty]
@@ -2064,11 +2081,18 @@ class ProjectController(QtCore.QObject):
                 doc.annotation.mark_autosaved(-1)  # to discarded/ (the one it left in autosave/ is written over)
             if edited:
                 self.timer.start()
-            names = ", ".join(d.name for d in kept[:3]) + (", …" if len(kept) > 3 else "")
+            def listing(some: list) -> str:
+                return ", ".join(d.name for d in some[:3]) + (", …" if len(some) > 3 else "")
+
+            names = listing(kept)
             again = (f"; {names} {'stays' if len(kept) == 1 else 'stay'} in the project and "
                      f"{'is' if len(kept) == 1 else 'are'} listed again as before (edits and marks not "
                      f"discarded): remove {'it' if len(kept) == 1 else 'them'} once it is done") if kept else ""
-            self._warn(f"Cannot remove the images: {message}{again}")
+            if gone and kept:  # some removed before the failure: say which went and which stay
+                self._warn(f"Removed {listing(gone)} from {project.root.name}; cannot remove {names}: "
+                           f"{message}{again}")
+            else:
+                self._warn(f"Cannot remove the images: {message}{again}")
 
         self.jobs.submit(remove, removed, not_removed, "Removing images from the project")
         self.shell.close_documents(docs, forget=False)  # until the project no longer has them
