@@ -227,12 +227,9 @@ def test_the_banner_scrolls_instead_of_growing(qtbot, window):
     assert banner.scroll.height() < 2 * line + 4
 
 
-def test_marking_an_image_done_in_a_big_project_makes_no_path_per_image_on_the_ui_thread(
-        qtbot, window, model_path, tmp_path, monkeypatch):
-    # once the mark is recorded, the project's done flags of the marked images are shown: that made
-    # a Path of every image of the project on the UI thread (0.9 s a mark at 100,000 images)
+def open_300_image_project(qtbot, window, model_path, tmp_path):
+    """A project of 300 images open in ``window``, its first image shown and the job thread idle."""
     from qgn.project import Project
-    from qgn_studio import project_controller
 
     root = tmp_path / "proj"
     Project.create(root, many_images(tmp_path / "imgs", 300), CLASSES)
@@ -242,6 +239,17 @@ def test_marking_an_image_done_in_a_big_project_makes_no_path_per_image_on_the_u
     qtbot.waitUntil(lambda: window.current is not None and window.current.image is not None, timeout=WAIT_MS)
     window.jobs.wait_idle()
     QtWidgets.QApplication.processEvents()
+    return root
+
+
+def test_marking_an_image_done_in_a_big_project_makes_no_path_per_image_on_the_ui_thread(
+        qtbot, window, model_path, tmp_path, monkeypatch):
+    # once the mark is recorded, the project's done flags of the marked images are shown: that made
+    # a Path of every image of the project on the UI thread (0.9 s a mark at 100,000 images)
+    from qgn.project import Project
+    from qgn_studio import project_controller
+
+    root = open_300_image_project(qtbot, window, model_path, tmp_path)
     made = []
 
     class Counted(type(Path())):
@@ -267,14 +275,7 @@ def test_a_mark_after_another_writers_change_rebuilds_no_path_index_on_the_ui_th
     # at 100,000 images) - read on the job thread instead
     from qgn.project import Project
 
-    root = tmp_path / "proj"
-    Project.create(root, many_images(tmp_path / "imgs", 300), CLASSES)
-    window.start([], str(model_path))
-    assert window.projects.open_project(root)
-    qtbot.waitUntil(lambda: len(window.docs) == 300, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: window.current is not None and window.current.image is not None, timeout=WAIT_MS)
-    window.jobs.wait_idle()
-    QtWidgets.QApplication.processEvents()
+    root = open_300_image_project(qtbot, window, model_path, tmp_path)
     # the merge must be the mark's write's and the index read the mark's report's: on a loaded machine
     # a watch tick (1.5 s) merged the other writer's change first, and a prediction arriving during the
     # mark looked up the previous frame (carry) through the index the merge had just made stale (CI)

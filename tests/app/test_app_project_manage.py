@@ -402,6 +402,17 @@ def refused_removal(qtbot, win, root, monkeypatch, before=lambda: None) -> None:
     monkeypatch.setenv("QGN_PROJECT_LOCK_TIMEOUT", "5")
 
 
+def edited_and_autosaved(qtbot, win, root, key):
+    """The first image painted and autosaved (its file in .autosave/): its document."""
+    win.images.set_current(0)
+    doc = win.docs[0]
+    paint(win, 1, y=20.5)
+    win.projects.autosave_now()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: (root / ".autosave" / f"{key}.qgt").is_file(), timeout=WAIT_MS)
+    return doc
+
+
 def test_a_refused_mark_of_an_image_the_project_cannot_remove_stays_pending(
         qtbot, windows, samples, model_path, tmp_path, monkeypatch):
     # the "Discard" answered for the removal forgot the refused done mark: the image came back
@@ -429,15 +440,10 @@ def test_edits_of_an_image_the_project_cannot_remove_come_back(
     # away: the image came back showing its saved map, the edits nowhere the banner said
     root = tmp_path / "project"
     win, key = project_with_a_saved_image(qtbot, windows, samples, model_path, root)
-    win.images.set_current(0)
-    doc = win.docs[0]
-    paint(win, 1, y=20.5)
+    doc = edited_and_autosaved(qtbot, win, root, key)
     edited = doc.annotation.label.copy()
     saved_map = read_label_file(root / "annotations" / f"{key}.qgt", win.projects.project.classes)
     assert doc.annotation.dirty and not np.array_equal(edited, saved_map)
-    win.projects.autosave_now()
-    win.jobs.wait_idle()
-    qtbot.waitUntil(lambda: (root / ".autosave" / f"{key}.qgt").is_file(), timeout=WAIT_MS)
     refused_removal(qtbot, win, root, monkeypatch)
     assert doc in win.docs and doc.annotation is not None, "the same document, its session kept"
     assert np.array_equal(doc.annotation.label, edited) and doc.annotation.dirty

@@ -11,7 +11,8 @@ from qgn.project import Project
 from qgn.quadtree.label_io import read_label_file
 
 from studio_steps import WAIT_MS
-from test_app_project_manage import paint, project_images, project_with_a_saved_image, refused_removal
+from test_app_project_manage import (edited_and_autosaved, paint, project_images, project_with_a_saved_image,
+                                     refused_removal)
 
 
 def folder(root, name) -> list:
@@ -33,12 +34,7 @@ def test_the_autosave_after_a_refused_removal_is_still_this_windows(
     # and moved it to conflicts/ with a warning that another window has unsaved edits of the image
     root = tmp_path / "project"
     win, key = project_with_a_saved_image(qtbot, windows, samples, model_path, root)
-    win.images.set_current(0)
-    doc = win.docs[0]
-    paint(win, 1, y=20.5)
-    win.projects.autosave_now()
-    win.jobs.wait_idle()
-    qtbot.waitUntil(lambda: (root / ".autosave" / f"{key}.qgt").is_file(), timeout=WAIT_MS)
+    doc = edited_and_autosaved(qtbot, win, root, key)
     refused_removal(qtbot, win, root, monkeypatch)
     edited = doc.annotation.label.copy()
     win.projects.autosave_now()  # the lock free again: autosaved again
