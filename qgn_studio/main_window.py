@@ -886,19 +886,34 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ the list's filter
     def _filter_changed(self, key: str, _text: str) -> None:
-        if key.startswith("class:") or key == "annotated":
+        """Apply the list's filter; one that needs the saved annotations' counts ("Annotated",
+        "Has class") keeps the rows shown, the summary saying so, until the counts arrive: applied
+        without them it hid every image not open, and the list flashed empty."""
+        self._counting_for_filter = key.startswith("class:") or key == "annotated"
+        self.images.set_counting(self._counting_for_filter)
+        if self._counting_for_filter:
             self._list_stats = None
-            self.projects.statistics(self._stats_for_filter, lambda message: self.statusBar().showMessage(
-                f"Cannot read the saved annotations: {message}", 8000))
+            self.projects.statistics(self._stats_for_filter, self._stats_for_filter_failed)
         self._apply_filter()
 
     def _stats_for_filter(self, stats) -> None:
         self._list_stats = stats
+        self._counting_for_filter = False
+        self.images.set_counting(False)
         self._apply_filter()
+
+    def _stats_for_filter_failed(self, message: str) -> None:
+        """No counts: the filter goes by the open annotations only, and the status line says why."""
+        self._counting_for_filter = False
+        self.images.set_counting(False)
+        self._apply_filter()
+        self.statusBar().showMessage(f"Cannot read the saved annotations: {message}", 8000)
 
     def _apply_filter(self) -> None:
         from qgn_studio.image_filter import shown
 
+        if getattr(self, "_counting_for_filter", False):
+            return  # the rows stay until the counts arrive (``_stats_for_filter``)
         key, text = self.images.filter_key()
         rows = shown(self.docs, key, text, getattr(self, "_list_stats", None), self.uncertainty_order.scores)
         if self.current in self.docs:

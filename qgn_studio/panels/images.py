@@ -220,6 +220,7 @@ class ImageListPanel(QtWidgets.QWidget):
         layout.addWidget(self.list, 1)
         layout.addWidget(self.summary)
         self._row_of: dict | None = {}  # path → row, made when first needed (``_row``)
+        self._counting = False  # a filter waits for the annotations' counts (``set_counting``)
 
     def set_documents(self, docs: list[ImageDocument]) -> None:
         blocked = self.list.selectionModel().blockSignals(True)
@@ -344,12 +345,20 @@ class ImageListPanel(QtWidgets.QWidget):
         rows = sorted({self.rows.doc_row(index.row()) for index in self.list.selectionModel().selectedRows()})
         return rows or ([self.current()] if self.current() >= 0 else [])
 
+    def set_counting(self, counting: bool) -> None:
+        """Say in the summary that the filter chosen waits for the annotations' counts (the rows
+        shown stay as they are until then: ``show_rows`` follows when the counts arrive)."""
+        self._counting = bool(counting)
+        self._summarise()
+
     def _summarise(self) -> None:
         n = self.count()
         text = f"{n} image{'s' if n != 1 else ''}" if n else "No images"
         shown = self.rows.rowCount()
         if n and shown != n:
             text += f" · {shown} shown"
+        if n and self._counting:
+            text += " · counting annotations…"
         scores, what = self.rows.scores
         if scores and n:
             text += f" · ordered by {what}, highest first"

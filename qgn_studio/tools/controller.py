@@ -244,7 +244,11 @@ class ToolController(QtCore.QObject):
         from qgn.annotation.edit import fill_region
 
         edit = fill_region(session.label, int(x), int(y), self.class_id)
-        if edit.is_empty:
+        if edit.is_empty:  # the clicked region has the class already: say so, not silence
+            from .image_tools import value_name
+
+            self.message.emit(f"Fill: nothing to change here — the region is already "
+                              f"{value_name(session.classes, self.class_id)}")
             return
         session.apply(edit)  # an edit the annotation refuses raises here, before it is an undo step
         session.undo.push(EditCommand(session, edit, f"Fill {edit.pixel_count:,} px", applied=True))

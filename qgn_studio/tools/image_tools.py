@@ -293,9 +293,18 @@ class WandHandler(_Handler):
             tolerance = self.tools.tolerances[self.tools.tolerance]
             self.edit = magic_wand(session.label, context.working, x, y, value, tolerance)
             self.text = f"Wand (tolerance {tolerance}) {self.edit.pixel_count:,} px"
+            if self.edit.is_empty:  # the clicked region has the class already: say so, not silence
+                self.tools.message.emit(f"Wand: nothing to change here — the region is already "
+                                        f"{value_name(session.classes, value)}")
         return True
 
     def finish(self):
         if self.edit is None or self.edit.is_empty:
             return None
         return self.edit, self.text, False
+
+
+def value_name(classes, value: int) -> str:
+    """How the status line names label ``value``: its class name, or "ignore (erased)"."""
+    names = list(getattr(classes, "names", None) or [])
+    return names[value] if 0 <= value < len(names) else "ignore (erased)"

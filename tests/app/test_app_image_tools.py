@@ -96,6 +96,24 @@ def test_wand_click_and_tolerance_keys(qtbot, window, tmp_path, model_path):
     assert np.array_equal(np.flatnonzero(session.label != before), expected.index)
 
 
+def test_a_wand_or_fill_click_that_changes_nothing_says_so_in_the_status_line(qtbot, window, tmp_path, model_path):
+    """A click on a region that has the class already was silent: no undo step and no word of why."""
+    paths = write_samples(tmp_path / "data", 1, SIZE)
+    session = annotating(qtbot, window, model_path, paths, "wand")
+    controller = window.annotator.tools
+    name = session.classes.names[controller.class_id]
+    drag(window, [(50.5, 50.5)])  # the first click gives the region the class ...
+    steps, label = session.undo.count(), session.label.copy()
+    window.statusBar().clearMessage()
+    drag(window, [(50.5, 50.5)])  # ... the second has nothing left to change
+    assert session.undo.count() == steps and np.array_equal(session.label, label)
+    assert window.statusBar().currentMessage() == f"Wand: nothing to change here — the region is already {name}"
+    controller.set_tool("fill")
+    window.statusBar().clearMessage()
+    drag(window, [(50.5, 50.5)])
+    assert session.undo.count() == steps and np.array_equal(session.label, label)
+    assert window.statusBar().currentMessage() == f"Fill: nothing to change here — the region is already {name}"
+
 def test_the_superpixels_of_images_left_behind_are_dropped_and_made_again_on_return(qtbot, window, tmp_path,
                                                                                     model_path):
     # a long session visited every image once: each kept its working image and over-segmentation

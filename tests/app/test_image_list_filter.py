@@ -83,3 +83,45 @@ def test_a_whole_list_selected_then_filtered_keeps_exactly_the_images_selected(q
     panel.list.selectAll()
     panel.show_rows([d.done for d in docs])
     assert panel.selected_rows() == [i for i, d in enumerate(docs) if d.done]  # all of them still selected
+
+
+def test_a_filter_waiting_for_the_counts_keeps_the_rows_until_they_arrive(qtbot, window, samples, model_path,
+                                                                          monkeypatch):
+    """"Annotated" and "Has class" were applied twice: first without the saved annotations' counts
+    (every image not open hidden: the list flashed empty), then again when they arrived. The rows
+    now stay as they are, the summary saying the counts are coming, until they are there."""
+    import numpy as np
+
+    from qgn.project_stats import ProjectStatistics
+    from studio_steps import WAIT_MS
+
+    window.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    assert window.images.current() == 0 and window.workspace.classes is not None
+    asked = []
+    monkeypatch.setattr(window.projects, "statistics",
+                        lambda done, failed=None, progress=None: asked.append((done, failed)))
+    shown_lists = []
+    show_rows = window.images.show_rows
+    monkeypatch.setattr(window.images, "show_rows", lambda rows: (shown_lists.append(list(rows)), show_rows(rows)))
+    everything = list(range(len(samples)))
+    assert window.images.visible_rows() == everything
+
+    window.images.set_filter("annotated")
+    assert len(asked) == 1 and shown_lists == []  # nothing hidden before the counts
+    assert window.images.visible_rows() == everything
+    assert "counting" in window.images.summary.text()
+    classes = window.workspace.classes
+    counts = np.zeros(classes.num_classes + 1, np.int64)
+    counts[2] = 10
+    docs = window.docs
+    stats = ProjectStatistics(classes, [(d.path, False) for d in docs], {docs[2].path: counts})
+    asked[0][0](stats)  # the counts arrive: image 2 is annotated (and image 0, on screen, stays listed)
+    assert window.images.visible_rows() == [0, 2] and shown_lists[-1][1] is False
+    assert "counting" not in window.images.summary.text() and "2 shown" in window.images.summary.text()
+
+    window.images.set_filter("class:2")  # another count: the rows of the last filter stay meanwhile
+    assert window.images.visible_rows() == [0, 2] and "counting" in window.images.summary.text()
+    asked[1][1]("the disk is gone")  # no counts: the open annotations only, and the status line says why
+    assert window.images.visible_rows() == [0] and "counting" not in window.images.summary.text()
+    assert "Cannot read the saved annotations: the disk is gone" in window.statusBar().currentMessage()
