@@ -1648,7 +1648,7 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
     image_names = export_names(project.images)
     check_export_names(image_names)  # two items to one file: refuse, never replace
     # every format's classes and folder, before any writer opens (and writes)
-    check_export_classes(names, project.classes, [Path(out_dir) / name for name in names])
+    check_export_classes(names, project.classes, [Path(out_dir) / name for name in names], root=out_dir)
     for name in names:  # temporaries a killed earlier export left (Cityscapes writes 3 folders deep)
         remove_stale_temporaries(Path(out_dir) / name, depth=4)
     writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels, image_mode, split)

@@ -129,6 +129,13 @@ def run(args) -> int:
         raise FileNotFoundError(f"{src}: no such file or folder")
     if args.images and not Path(args.images).is_dir():
         raise CLIError(f"--images {args.images}: no such folder")
+    if names:  # a folder link under --out leading outside it: refused before anything is read or written
+        from qgn.formats import check_export_links
+
+        dataset = any(whole_dataset_only(n) for n in names) and src.is_dir()
+        check_export_links(Path(args.out), [Path(args.out) / rel / (name if len(names) > 1 else "")
+                                            for rel in ([Path()] if dataset else sorted(set(relative_dirs)))
+                                            for name in names])
     if any(whole_dataset_only(n) for n in names) and src.is_dir():
         if wanted:
             raise CLIError("a whole-dataset --format and --png cannot be combined; run them one at a time")
@@ -257,7 +264,7 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
             if writers is None:
                 classes, first = file_classes, path
                 folders = [out if len(names) == 1 else out / n for n in names]
-                check_export_classes(names, classes, folders)  # every format's, before any writer opens (and writes)
+                check_export_classes(names, classes, folders, root=out)  # every format's, before any writer opens
                 writers = [FORMATS[n].open_writer(classes, folder, qt.num_levels, split=split)
                            for n, folder in zip(names, folders)]
                 found = [_image_or_none(path, images) for path in files]

@@ -70,7 +70,7 @@ import numpy as np
 from ..classes import ClassSet
 from ..label_map import check_label
 from ..quadtree import NUM_LEVELS
-from .base import ExportItem, Format, MaskProbe, check_split
+from .base import ExportItem, Format, MaskProbe, check_export_links, check_split
 from .source import DatasetProbe, SourceDataset, SourceItem
 
 # module name -> the attributes holding its Format(s), in menu order
@@ -110,15 +110,19 @@ def check_format_names(names) -> list[str]:
     return names
 
 
-def check_export_classes(names, classes: ClassSet, folders=None) -> None:
+def check_export_classes(names, classes: ClassSet, folders=None, root=None) -> None:
     """ValueError (the format's own, naming the class) when a format of ``names`` cannot write
     ``classes`` (``Format.check_classes``), or, with ``folders`` (each format's output folder, in the
     order of ``names``), when a folder holds a file of another export its writer would refuse
     (``Format.check_folder``: CVAT's labelmap.txt, CamVid's and Cityscapes' label_colors.txt,
     Cityscapes' classes.json …). Every format of an export is asked before any writer opens: an
     export of several formats is refused before anything is written (CamVid's and Cityscapes'
-    writers write label_colors.txt as they open, and an export writes one format after another)."""
+    writers write label_colors.txt as they open, and an export writes one format after another).
+    With ``root`` (the folder the user named), first a folder link under it leading outside it
+    (``check_export_links``): before any file is read or written there."""
     names = check_format_names(names)
+    if root is not None and folders:
+        check_export_links(root, [Path(folder) for folder in folders])
     for name in names:
         if FORMATS[name].check_classes is not None:
             FORMATS[name].check_classes(classes)
@@ -153,7 +157,7 @@ def export_annotation(
 ) -> list[Path]:
     """Write ``label`` (H, W) in each of ``formats`` into ``out_dir/<format name>/``; the paths written."""
     names = check_format_names(formats)
-    check_export_classes(names, classes, [Path(out_dir) / name for name in names])
+    check_export_classes(names, classes, [Path(out_dir) / name for name in names], root=out_dir)
     label = check_label(label, classes)
     item = ExportItem(stem, label, Path(image) if image else None)
     paths: list[Path] = []
@@ -179,7 +183,7 @@ def export_dataset(items, classes: ClassSet, out_dir: str | os.PathLike, formats
     """Write every ``ExportItem`` in each of ``formats`` into ``out_dir/<format name>/``;
     ``images`` ("copy", "link" or None) and ``split`` as in ``qgn.project.export_project``."""
     names = check_format_names(formats)
-    check_export_classes(names, classes, [Path(out_dir) / name for name in names])  # every format's, before any writes
+    check_export_classes(names, classes, [Path(out_dir) / name for name in names], root=out_dir)  # before any writes
     items = [ExportItem(i.name, check_label(i.label, classes, i.name), i.image) for i in items]
     check_listed_names(names, [item.name for item in items])  # before any writer opens (and writes)
     paths: list[Path] = []

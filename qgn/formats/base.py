@@ -470,6 +470,64 @@ class MaskProbe:
             raise ValueError(f"{self.path}: not a .qgt, .json or image file; cannot tell its format") from None
 
 
+def check_export_links(root, folders) -> None:
+    """OutsideRootError (a ValueError, one line naming the link and the fix) where a folder an export
+    writes into - one of ``folders`` (each ``root`` or under it), a folder between ``root`` and it,
+    or any folder beneath it - is a symbolic link to a folder outside ``root``, the folder the user
+    named: ``out_file`` judges a name against the folder it is given (``annotations/``,
+    ``gtFine/<split>/<city>/``), so a subfolder link leading away would have the export write (and
+    read) there. Asked before anything is written (``qgn.formats.check_export_classes``, ``qgn
+    export``). ``root`` itself being a link is the user's choice; a link to another place inside
+    ``root`` is followed and its folders judged the same. Links to files (an export's links to its
+    images) are not folders and pass. Writes nothing."""
+    from ..fileio import OutsideRootError
+    from ..shown import path_text
+
+    root = Path(root)
+    base = root.resolve()
+
+    def judged(path: Path) -> Path | None:  # the folder to look into, None where there is none
+        if not path.is_symlink():
+            return path if path.is_dir() else None
+        target = path.resolve()
+        if not target.is_dir():
+            return None  # a link to a file, or one leading nowhere: no folder is written through it
+        if target != base and base not in target.parents:
+            raise OutsideRootError(f"{path_text(path)} is a link to {path_text(target)}, outside "
+                                   f"{path_text(root)}; remove the link or export elsewhere")
+        return target
+
+    stack: list[Path] = []
+    for folder in folders:
+        path, found = root, root
+        for part in Path(folder).relative_to(root).parts:
+            path = path / part
+            found = judged(path)
+            if found is None:
+                break
+        else:
+            stack.append(found)
+    seen: set[Path] = set()
+    while stack:
+        folder = stack.pop()
+        key = folder.resolve()
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue  # unreadable: the writer reports what it cannot write
+        for entry in entries:
+            try:
+                if entry.is_symlink() or entry.is_dir(follow_symlinks=False):
+                    found = judged(Path(entry.path))
+                    if found is not None:
+                        stack.append(found)
+            except OSError:
+                continue
+
+
 def out_file(folder: Path, name: str, follow: bool = True) -> Path:
     """``folder / name``, creating ``folder`` if needed; a name such as ``../x`` never leads
     outside ``folder`` (``qgn.fileio.path_inside``), nor does a symbolic link standing there: many
