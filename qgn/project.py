@@ -910,12 +910,14 @@ class Project:
         is found by its file's resolved path too (``_file_key``: one ``realpath`` per folder), and
         every spelling of a file that several entries name (``twins``) finds ``_preferred`` of them."""
         cached = self._by_path
-        if cached is None or cached[0] is not self.images or cached[1] != len(self.images):
+        images = self.images  # read once: another thread may replace the list meanwhile (a merge on the job
+        # thread while the UI thread builds), and an index built from one list must not be labelled as another's
+        if cached is None or cached[0] is not images or cached[1] != len(images):
             index: dict = {}
             first: dict = {}  # file key → its first image
             repeats: dict = {}  # file key → every image of a file named more than once
             folders: dict = {}
-            for im in self.images:
+            for im in images:
                 key = _path_key(im.path)
                 index.setdefault(key, im)
                 file = _file_key(im.path, folders, key)
@@ -929,7 +931,7 @@ class Project:
                 chosen = self._preferred(group)
                 for im in group:
                     index[_path_key(im.path)] = index[_file_key(im.path, folders)] = chosen
-            cached = self._by_path = (self.images, len(self.images), index, twins)
+            cached = self._by_path = (images, len(images), index, twins)
         return cached[2]
 
     def warm_index(self) -> None:

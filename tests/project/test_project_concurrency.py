@@ -577,3 +577,49 @@ def test_folders_for_kept_files_that_are_links_out_of_the_project_are_refused(tm
     assert sorted(after) == sorted(before)
     for key, label in after_other.items():
         np.testing.assert_array_equal(after[key], label)
+
+
+def test_an_index_built_while_another_thread_replaces_the_images_is_never_taken_for_the_new_ones(tmp_path,
+                                                                                               monkeypatch):
+    """A look-up by path builds the path index from ``images``; when another thread replaced the list
+    meanwhile (a job's merge of another writer's change), the index was labelled with the new list but
+    built from the old: an image the other writer added was then not found (KeyError) until the list
+    changed again (found by a read-only review)."""
+    import threading
+
+    import qgn.project as project_module
+
+    paths = []
+    for i in range(6):
+        path = tmp_path / "images" / f"im{i}.png"
+        path.parent.mkdir(exist_ok=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path)
+        paths.append(path)
+    Project.create(tmp_path / "proj", paths[:5], CLASSES)
+    ours = Project.open(tmp_path / "proj")
+    ours.warm_index()
+    Project.open(tmp_path / "proj").add_images([paths[5]], save=True)  # another writer adds im5
+    ours.images = list(ours.images)  # replaced by a job (as a Remove does): the index is stale
+    here, building, swapped = threading.current_thread(), threading.Event(), threading.Event()
+    key = project_module._path_key
+
+    def slow_key(path):  # this thread's rebuild waits, mid-way, for the other thread's refresh
+        if threading.current_thread() is here and not building.is_set():
+            building.set()
+            swapped.wait(10)
+        return key(path)
+
+    def job():  # the other thread: another writer's change merged (the list replaced), its index built
+        building.wait(10)
+        ours.refresh()
+        ours.warm_index()
+        swapped.set()
+
+    monkeypatch.setattr(project_module, "_path_key", slow_key)
+    worker = threading.Thread(target=job)
+    worker.start()
+    assert ours.image_for(paths[0]).path == paths[0]
+    worker.join()
+    monkeypatch.undo()
+    assert len(ours.images) == 6
+    assert ours.image_for(paths[5]).path == paths[5]  # KeyError before: an index of 5 labelled as of 6
