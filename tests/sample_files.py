@@ -171,3 +171,23 @@ def write_domain_reference(path, samples) -> Path:
     images += [make_scene(9000 + i, *images[0].shape[:2])[0] for i in range(40)]
     scenes = np.stack([image_descriptor(model, image) for image in images])
     return DomainReference.fit(scenes, file_sha256(path)).save(reference_path(path))
+
+
+def synthetic_project(root: Path, folder: Path, names=("a.jpg", "b.jpg"), size=(48, 64)):
+    """A project at ``root`` of synthetic street scenes saved in ``folder`` under ``names`` (scene i
+    for the i-th name), each with its scene's labels saved as its annotation (the synthetic classes)."""
+    import numpy as np
+    from PIL import Image
+
+    from qgn.data.synthetic import SYNTHETIC_CLASSES, make_scene
+    from qgn.project import Project
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, name in enumerate(names):
+        Image.fromarray(make_scene(i, *size)[0]).save(folder / name, quality=95)
+        paths.append(folder / name)
+    project = Project.create(root, paths, SYNTHETIC_CLASSES)
+    for i, image in enumerate(project.images):
+        project.save_annotation(image, make_scene(i, *size)[1].astype(np.uint8))
+    return project

@@ -19,6 +19,7 @@ from qgn.data.synthetic import SYNTHETIC_CLASSES as CLASSES
 from qgn.formats import scan_dataset
 from qgn.project import Project, export_project
 from qgn.quadtree.label_io import read_label
+from sample_files import synthetic_project
 
 FORMATS = ["labelme", "coco", "cityscapes"]
 
@@ -524,14 +525,7 @@ def test_an_image_of_a_long_name_taken_back_keeps_its_earlier_files(tmp_path):
     from qgn.data.synthetic import make_scene
 
     long = "b" * 233
-    (tmp_path / "imgs").mkdir()
-    paths = []
-    for i, stem in enumerate(["a", long]):
-        Image.fromarray(make_scene(i, 48, 64)[0]).save(tmp_path / "imgs" / f"{stem}.jpg")
-        paths.append(tmp_path / "imgs" / f"{stem}.jpg")
-    project = Project.create(tmp_path / "project", paths, CLASSES)
-    for i, image in enumerate(project.images):
-        project.save_annotation(image, make_scene(i, 48, 64)[1].astype(np.uint8))
+    project = synthetic_project(tmp_path / "project", tmp_path / "imgs", ["a.jpg", f"{long}.jpg"])
     out = tmp_path / "out"
     export_project(project, out, ["cvat", "labelstudio"], images="copy")
     cvat = [out / "cvat" / "SegmentationClass" / f"{long}.png", out / "cvat" / "JPEGImages" / f"{long}.jpg"]

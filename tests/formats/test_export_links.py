@@ -6,26 +6,15 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from qgn.data.synthetic import SYNTHETIC_CLASSES as CLASSES
-from qgn.data.synthetic import make_scene
-from qgn.project import Project, export_project
+from qgn.project import export_project
+from sample_files import synthetic_project
 
 
 @pytest.fixture
 def project(tmp_path):
-    (tmp_path / "street").mkdir()
-    paths = []
-    for i, name in enumerate(["a.jpg", "b.jpg"]):
-        Image.fromarray(make_scene(i, 48, 64)[0]).save(tmp_path / "street" / name, quality=95)
-        paths.append(tmp_path / "street" / name)
-    project = Project.create(tmp_path / "project", paths, CLASSES)
-    for i, image in enumerate(project.images):
-        project.save_annotation(image, make_scene(i, 48, 64)[1].astype(np.uint8))
-    return project
+    return synthetic_project(tmp_path / "project", tmp_path / "street")
 
 
 IMAGE_FOLDERS = {"coco": "coco/images/default", "cvat": "cvat/JPEGImages"}
