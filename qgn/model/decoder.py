@@ -258,6 +258,15 @@ class QGNDecoder(nn.Module):
         self.channels = tuple(chans)
         self._full_parts: dict[tuple, tuple] = {}  # see `_full_grid_parts`
 
+    def __getstate__(self):
+        """A copy (``copy.deepcopy``, pickling) starts with no remembered shapes: `_full_parts` is a
+        cache the inference thread may add to while another thread copies the model (the uncertainty
+        order and the fine-tune copy it beside running predictions), and copying it then failed with
+        "dictionary changed size during iteration" (seen in CI)."""
+        state = super().__getstate__()
+        state["_full_parts"] = {}
+        return state
+
     def root(self, top: torch.Tensor) -> LevelOutput:
         """Level 5 on every site of the encoder's stride-32 output ``top`` (B, C, H/32, W/32)."""
         start = time.perf_counter()

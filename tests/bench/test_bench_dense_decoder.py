@@ -129,3 +129,30 @@ def test_a_selection_set_on_an_all_output_replaces_every_site() -> None:
     assert outputs[1].selected is None
     copy = dataclasses.replace(outputs[2])  # a selection not made yet is carried, and made alike
     assert copy.selected is not None and bool(copy.selected.all()) and copy.selected.shape == (copy.num_sites,)
+
+
+def test_a_copy_of_the_decoder_never_reads_the_shapes_it_remembers() -> None:
+    """All remembers per-shape parts in a cache the inference thread adds to while another thread
+    copies the model (the uncertainty order, the fine-tune): copying it failed in CI with "dictionary
+    changed size during iteration". A copy starts without them, gives the same logits, and the
+    original keeps its own."""
+    import copy
+
+    class BeingWritten(dict):  # iterating it is what failed: a copy must not
+        def items(self):
+            raise RuntimeError("dictionary changed size during iteration")
+
+        __iter__ = items
+
+    decoder, feats, image = _decoder_and_inputs()
+    with torch.no_grad():
+        want = [o.logits for o in decoder(feats, image, Scheme("all"))]
+    remembered = dict(decoder._full_parts)
+    assert remembered
+    decoder._full_parts = BeingWritten(remembered)
+    twin = copy.deepcopy(decoder)
+    assert twin._full_parts == {} and dict.__len__(decoder._full_parts) == len(remembered)
+    with torch.no_grad():
+        got = [o.logits for o in twin(feats, image, Scheme("all"))]
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
