@@ -342,25 +342,11 @@ def test_an_image_the_project_cannot_remove_stays_listed(qtbot, windows, samples
     # timeout: the removal fails ("Cannot remove the images: ... try again when it is done"), but
     # the image had left the list already while project.json still has it - nothing to try again on
     # until the project is opened anew, and the list disagreed with the project
-    import fcntl
-    import os
-
     root = tmp_path / "project"
     win, key = project_with_a_saved_image(qtbot, windows, samples, model_path, root)
     win.projects.project.image_for(samples[0]).done = True  # shown again as it was
     win.docs[0].done = True
-    monkeypatch.setenv("QGN_PROJECT_LOCK_TIMEOUT", "0")
-    holder = os.open(root, os.O_RDONLY)
-    fcntl.flock(holder, fcntl.LOCK_EX)  # another open file: the project's lock waits for it as for a process
-    try:
-        win.images.set_current(0)
-        win.remove_current_images()
-        qtbot.waitUntil(lambda: "Cannot remove" in win.canvas.banner.messages.get("project", ("",))[0],
-                        timeout=WAIT_MS)
-        win.jobs.wait_idle()
-        QtWidgets.QApplication.processEvents()
-    finally:
-        os.close(holder)
+    refused_removal(qtbot, win, root, monkeypatch)  # another open file holds the project's lock
     assert len(project_images(root)) == 2
     # where it was, the image the user went on to staying current (it moved to the one listed again)
     assert [d.path for d in win.docs] == samples, "the image the project still has is listed where it was"

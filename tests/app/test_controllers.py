@@ -257,13 +257,28 @@ def test_autosave_survives_a_crash_and_is_restored_then_saved(make_parts, scenes
     assert not fresh.recoverable() and not restored.annotation.dirty
 
 
+def autosave_peak_with_the_job_thread_held(parts):
+    """``autosave_now()`` while a waiting job holds the job thread (so only the UI thread allocates):
+    the peak of the bytes traced meanwhile, and the event that lets the job thread go on."""
+    import threading
+    import tracemalloc
+
+    held, release = threading.Event(), threading.Event()
+    parts.jobs.submit(lambda: held.set() or release.wait(30))
+    assert held.wait(30)
+    tracemalloc.start()
+    try:
+        parts.projects.autosave_now()
+        return tracemalloc.get_traced_memory()[1], release
+    finally:
+        tracemalloc.stop()
+
+
 def test_an_autosave_copies_into_the_last_ones_map_and_each_writes_its_own(make_parts, scenes_project, qtbot):
     """An autosave copies the map for its write on the UI thread: a fresh copy of a 24 MP map held it
     77-89 ms (its pages faulted in). Once the previous autosave's write is done, the next copies
     into that one's map (no map-sized allocation on the UI thread); each autosave still writes the
     map as it was at its own version, and a copy still in a write is never reused."""
-    import threading
-    import tracemalloc
 
     parts = make_parts()
     parts.projects.open_project(scenes_project.root)
@@ -282,15 +297,7 @@ def test_an_autosave_copies_into_the_last_ones_map_and_each_writes_its_own(make_
     np.testing.assert_array_equal(autosaved(), first)
 
     second = painted(session, 1, slice(50, 90), slice(0, 128))
-    held, release = threading.Event(), threading.Event()
-    parts.jobs.submit(lambda: held.set() or release.wait(30))  # the job thread waits: only the UI thread allocates
-    assert held.wait(30)
-    tracemalloc.start()
-    try:
-        parts.projects.autosave_now()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak, release = autosave_peak_with_the_job_thread_held(parts)
     third = painted(session, 2, slice(0, 5), slice(0, 5))  # an edit while that write waits
     parts.projects.autosave_now()  # its copy cannot be the one in the waiting write
     release.set()
@@ -305,7 +312,6 @@ def test_the_first_autosave_copies_into_memory_made_on_the_job_thread(make_parts
     the UI thread 60-85 ms. The first edit has the job thread make (and fault in) the memory it
     copies into; the autosave writes the map as it is then, and a map of another size gets its own."""
     import threading
-    import tracemalloc
 
     parts = make_parts()
     parts.projects.open_project(scenes_project.root)
@@ -329,15 +335,7 @@ def test_the_first_autosave_copies_into_memory_made_on_the_job_thread(make_parts
     spare = parts.projects._spare_copy
     assert spare is not None and spare.shape == session.label.shape and spare.dtype == session.label.dtype
     edits = painted(session, 1, slice(50, 90), slice(0, 128))
-    held, release = threading.Event(), threading.Event()
-    parts.jobs.submit(lambda: held.set() or release.wait(30))  # the job thread waits: only the UI thread allocates
-    assert held.wait(30)
-    tracemalloc.start()
-    try:
-        parts.projects.autosave_now()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak, release = autosave_peak_with_the_job_thread_held(parts)
     release.set()
     parts.settle(qtbot)
     assert peak < session.label.size // 2, peak  # no copy of the 12 KB map on the UI thread
@@ -354,8 +352,6 @@ def test_an_autosave_retried_after_a_failed_write_copies_into_that_writes_copy(m
     (every 10 s, no edit between, so no spare made on the job thread) copied a 24 MP map afresh on
     the UI thread (60-85 ms). The failed write gives its copy back as the spare, as a written one
     does; the retry then writes the map as it is (review of uistall, its repro)."""
-    import threading
-    import tracemalloc
 
     parts = make_parts()
     parts.projects.open_project(scenes_project.root)
@@ -380,15 +376,8 @@ def test_an_autosave_retried_after_a_failed_write_copies_into_that_writes_copy(m
     for attempt in range(2):  # two retries, as the retry timer runs them; the second is written
         if attempt == 1:
             monkeypatch.setattr(Project, "autosave", real_autosave)
-        held, release = threading.Event(), threading.Event()
-        parts.jobs.submit(lambda: held.set() or release.wait(30))  # the job thread waits: only the UI thread allocates
-        assert held.wait(30)
-        tracemalloc.start()
-        try:
-            parts.projects.autosave_now()
-            peaks.append(tracemalloc.get_traced_memory()[1])
-        finally:
-            tracemalloc.stop()
+        peak, release = autosave_peak_with_the_job_thread_held(parts)
+        peaks.append(peak)
         release.set()
         parts.settle(qtbot)
     assert all(peak < session.label.size // 2 for peak in peaks), peaks  # no copy of the 12 KB map on the UI thread
