@@ -46,8 +46,20 @@ def init_distributed(device: str | None) -> tuple[DistributedContext, str]:
     else:
         device = "cpu"
     if not dist.is_initialized():
+        import_group_defaults_first()
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     return DistributedContext(rank, world, local), device
+
+
+def import_group_defaults_first() -> None:
+    """Import, before the default process group exists, the torch module whose functions take that
+    group as a default argument (``def broadcast(tensor, src, group=group.WORLD)``, evaluated at
+    import). DDP's constructor imports it (through torch._dynamo and FSDP); imported after
+    init_process_group, it keeps the live group for good, so destroy_process_group cannot free it:
+    the gloo threads ran on and the group was torn down inside the interpreter's own shutdown,
+    where a rank sometimes died after training had succeeded ("terminate called without an active
+    exception"). Imported now, the defaults hold None."""
+    import torch.distributed.nn  # noqa: F401
 
 
 def wrap_model(model: torch.nn.Module, ctx: DistributedContext, device: str) -> torch.nn.Module:
@@ -91,5 +103,7 @@ def wait_for_all(ctx: DistributedContext) -> None:
 
 
 def shutdown(ctx: DistributedContext) -> None:
+    """Tear the process group down now, its gloo threads joined, while the interpreter is whole
+    (``import_group_defaults_first`` says why that needs an import before the group starts)."""
     if ctx.enabled and dist.is_initialized():
         dist.destroy_process_group()
