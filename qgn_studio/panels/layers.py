@@ -38,9 +38,9 @@ class Legend(QtWidgets.QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.grid = QtWidgets.QGridLayout(self)
-        self.grid.setContentsMargins(4, 4, 4, 4)
+        self.grid.setContentsMargins(4, 2, 4, 2)
         self.grid.setHorizontalSpacing(6)
-        self.grid.setVerticalSpacing(2)
+        self.grid.setVerticalSpacing(0)  # the labels keep their own leading
         self.set_classes(None)
 
     def _clear(self) -> None:
@@ -137,13 +137,18 @@ class LayerPanel(QtWidgets.QWidget):
         form = QtWidgets.QHBoxLayout()
         form.addWidget(self.opacity_label)
         form.addWidget(self.opacity, 1)
+        # compact (tight margins and spacing, the fonts unchanged): at 1280×800 every row of the list
+        # shows without scrolling, the decoder levels expanded, under an Images list of four rows
         layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.setSpacing(2)
         layout.addWidget(self.tree, 1)
         layout.addLayout(form)
         layout.addWidget(self.measure_row)
         legend_box = QtWidgets.QGroupBox("Legend")
-        QtWidgets.QVBoxLayout(legend_box).addWidget(self.legend)
+        legend_layout = QtWidgets.QVBoxLayout(legend_box)
+        legend_layout.setContentsMargins(2, 0, 2, 0)
+        legend_layout.addWidget(self.legend)
         layout.addWidget(legend_box)
         self.tree.setCurrentItem(self.items["prediction"])
 
