@@ -376,8 +376,9 @@ class MainWindow(QtWidgets.QMainWindow):
         """Depth (by level and by step), the propagation scheme, and τ."""
         for level in LEVELS:
             self._action(explore, f"Depth Q{level}", self._depth_setter(level), str(level))
-        self._action(explore, "Coarser (depth +1)", lambda: self._depth_step(1), "[")
-        self._action(explore, "Finer (depth −1)", lambda: self._depth_step(-1), "]")
+        # Alt+[ / Alt+] too: annotation mode takes the digits (classes) and [ ] (cell level), not these
+        self._action(explore, "Coarser (depth +1)", lambda: self._depth_step(1), ["[", "Alt+["])
+        self._action(explore, "Finer (depth −1)", lambda: self._depth_step(-1), ["]", "Alt+]"])
         explore.addSeparator()
         scheme_keys = {"all": "Alt+A", "pc": "Alt+C", "pc_tau": "Alt+T", "uncertainty": "Alt+U", "gtc": "Alt+G"}
         for scheme, (text, _) in SCHEME_CHOICES.items():

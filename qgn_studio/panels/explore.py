@@ -333,6 +333,8 @@ class ExplorePanel(QtWidgets.QWidget):
     # ------------------------------------------------------------------ construction
     def _build_depth(self) -> None:
         self.depth = DepthSlider()
+        self.depth.setToolTip("Depth: the finest level computed, Q5 (32-px cells) … Q0 (pixels). "
+                              "Keys 5 … 0 and [ / ], or Alt+[ / Alt+] (these also while annotating)")
         self.depth.depth_changed.connect(self._changed)
         self.depth_text = QtWidgets.QLabel()
         self.depth_text.setStyleSheet("color: #9a9a9a; font-size: 11px;")  # once: a restyle costs a polish
