@@ -30,6 +30,7 @@ from qgn_studio.finetuner import Finetuner
 from qgn_studio.head_controller import HeadController
 from qgn_studio.jobs import JobRunner
 from qgn_studio.panels import ExplorePanel, ImageListPanel, LayerPanel
+from qgn_studio.panels.explore import SCHEME_KEYS
 from qgn_studio.panels.progress import TaskProgress
 from qgn_studio.project_controller import ProjectController, scratch_root
 from qgn_studio.uncertainty_order import UncertaintyOrder
@@ -380,9 +381,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(explore, "Coarser (depth +1)", lambda: self._depth_step(1), ["[", "Alt+["])
         self._action(explore, "Finer (depth −1)", lambda: self._depth_step(-1), ["]", "Alt+]"])
         explore.addSeparator()
-        scheme_keys = {"all": "Alt+A", "pc": "Alt+C", "pc_tau": "Alt+T", "uncertainty": "Alt+U", "gtc": "Alt+G"}
         for scheme, (text, _) in SCHEME_CHOICES.items():
-            self._action(explore, f"Propagation: {text}", self._scheme_setter(scheme), scheme_keys[scheme])
+            self._action(explore, f"Propagation: {text}", self._scheme_setter(scheme), SCHEME_KEYS[scheme])
         self._action(explore, "τ −0.05", lambda: self._tau_step(-0.05), ",")
         self._action(explore, "τ +0.05", lambda: self._tau_step(0.05), ".")
 
