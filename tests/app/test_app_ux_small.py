@@ -64,3 +64,41 @@ def test_every_dock_button_says_what_it_does_and_its_key(qtbot, window, model_pa
     assert "Ctrl+D" in panel.done.toolTip()
     assert "Ctrl+Return" in panel.done_next.toolTip()
     assert "(C)" in panel.show_changed.toolTip()
+
+
+def test_the_status_bar_after_an_unreadable_autosave_speaks_of_the_autosave(qtbot, windows, samples, model_path,
+                                                                             tmp_path):
+    """The restore of an autosave cut short fails; annotating the image then said "its saved
+    annotation cannot be read … Fix the classes" - there was no saved annotation, nor a class at fault."""
+    from qgn.project import Project
+    from studio_steps import WAIT_MS, paint, start_annotating
+
+    folder = tmp_path / "cut"
+    first = windows(folder=folder)
+    start_annotating(qtbot, first, [samples[0]], model_path)
+    assert first.projects.new_project()
+    paint(first, 5, 4, [(40, 40)])
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    first.jobs.wait_idle()
+    windows.crash(first)
+    project = Project.open(folder)
+    path = project.autosave_path(project.images[0])
+    path.write_bytes(path.read_bytes()[:-9])
+
+    second = windows(recover="restore")
+    statuses = []
+    second.workspace.status.connect(lambda text, timeout: statuses.append(text))
+    second.start([], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].path in second.annotator.unreadable, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: second.current is not None and second.current.result is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    statuses.clear()
+    second.annotator.set_mode(True)
+    said = [text for text in statuses if second.docs[0].name in text]
+    assert said, statuses
+    text = said[-1]
+    assert "autosave cannot be read" in text and "class" not in text and "saved annotation" not in text, text
+    assert "kept" in text and "Annotate panel" in text, text  # what became of it, and what to do
+    assert second.docs[0].annotation is None  # still not started over silently
+    assert "autosave cannot be used" in second.annotator.panel.status.text()  # not "Waiting for the prediction"
