@@ -735,21 +735,32 @@ class MainWindow(QtWidgets.QMainWindow):
     def close_documents(self, docs: list, forget: bool = True) -> None:
         """Take ``docs`` out of the list (their annotations and undo logs go, unless ``forget`` is
         False: ``list_again`` may bring them back; nothing on disk changes here): the row after the
-        current one, or the last, becomes current."""
+        current one that the list's filter shows, else the one before it, becomes current - or none,
+        the filter showing none of those left (a hidden one made current was listed again)."""
         gone = set(id(d) for d in docs)
         if not gone:
             return
         row = self.images.current()
+        shown = [self.docs[r] for r in self.images.visible_rows()
+                 if 0 <= r < len(self.docs) and id(self.docs[r]) not in gone]
+        if 0 <= row < len(self.docs) and id(self.docs[row]) not in gone:
+            after = self.docs[row]  # the current image stays
+        else:
+            position = {id(d): i for i, d in enumerate(self.docs)}
+            after = next((d for d in shown if position[id(d)] > row),
+                         next((d for d in reversed(shown) if position[id(d)] < row), None))
         if forget:
             self.annotator.forget(docs)
         self._recent = [d for d in self._recent if id(d) not in gone]
         self.workspace.close_documents(docs)
-        if self.docs:
-            self.images.set_current(max(0, min(row, len(self.docs) - 1)))
+        if after is not None and after in self.docs:
+            self.images.set_current(self.docs.index(after))
         else:
+            self.images.set_current(-1)  # nothing left, or nothing the filter shows
             self.canvas.show_document(None)
             self.canvas.show_result(None)
-            self.canvas.set_placeholder(PLACEHOLDER)
+            self.canvas.set_placeholder(PLACEHOLDER if not self.docs else
+                                        "No image left that the list's filter shows: choose another filter")
             self.explore.show_result(None, None)
             self.annotator.show_document(None)
             self.layer_panel.refresh(None)  # not the last image's active sites

@@ -102,3 +102,46 @@ def test_the_status_bar_after_an_unreadable_autosave_speaks_of_the_autosave(qtbo
     assert "kept" in text and "Annotate panel" in text, text  # what became of it, and what to do
     assert second.docs[0].annotation is None  # still not started over silently
     assert "autosave cannot be used" in second.annotator.panel.status.text()  # not "Waiting for the prediction"
+
+
+def listed(win) -> list[str]:
+    return [win.docs[row].name for row in win.images.visible_rows()]
+
+
+def three_images(qtbot, win, samples, tmp_path) -> None:
+    """keep_a, hide_b, keep_c listed in that order, the list filtered to "keep", keep_a current."""
+    import shutil
+
+    folder = tmp_path / "three"
+    folder.mkdir()
+    for name, sample in (("keep_a.png", samples[0]), ("hide_b.png", samples[1]), ("keep_c.png", samples[0])):
+        shutil.copy(sample, folder / name)
+    win.open_paths([str(folder / n) for n in ("keep_a.png", "hide_b.png", "keep_c.png")])
+    qtbot.waitUntil(lambda: len(win.docs) == 3 and win.current is not None, timeout=10_000)
+    win.images.set_filter("all", "keep")
+    win.images.set_current(0)
+    qtbot.waitUntil(lambda: win.current is not None and win.current.name == "keep_a.png", timeout=10_000)
+    assert listed(win) == ["keep_a.png", "keep_c.png"]
+    win.projects.ask_remove = lambda names, project: True
+
+
+def test_after_a_remove_under_a_filter_the_next_current_image_passes_it(qtbot, window, samples, tmp_path):
+    three_images(qtbot, window, samples, tmp_path)
+    window.remove_current_images()
+    qtbot.waitUntil(lambda: [d.name for d in window.docs] == ["hide_b.png", "keep_c.png"], timeout=10_000)
+    QtWidgets.QApplication.processEvents()
+    assert window.current is not None and window.current.name == "keep_c.png"  # not hide_b, the row below
+    assert listed(window) == ["keep_c.png"]  # hide_b is not listed again
+
+
+def test_after_a_remove_of_the_last_image_a_filter_shows_none_is_current(qtbot, window, samples, tmp_path):
+    three_images(qtbot, window, samples, tmp_path)
+    window.images.set_filter("all", "keep_a")
+    assert listed(window) == ["keep_a.png"]
+    window.remove_current_images()
+    qtbot.waitUntil(lambda: len(window.docs) == 2, timeout=10_000)
+    QtWidgets.QApplication.processEvents()
+    assert window.current is None and window.images.current() == -1
+    assert listed(window) == []  # the filter shows nothing: nothing hidden is listed again
+    assert window.canvas.doc is None  # nor is the removed image left on screen
+    assert "filter" in window.images.summary.text() or "shown" in window.images.summary.text()
