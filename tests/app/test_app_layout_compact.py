@@ -28,10 +28,18 @@ def rows(tree: QtWidgets.QTreeWidget) -> list[QtWidgets.QTreeWidgetItem]:
     return found
 
 
-def test_every_row_of_the_layers_list_shows_without_scrolling(qtbot, window):
-    from qgn.data.synthetic import SYNTHETIC_CLASSES
+def largest_bundled_classes():
+    from qgn.resources import bundled_models
 
-    window.layer_panel.legend.set_classes(SYNTHETIC_CLASSES)  # the demo model's eight classes
+    models = bundled_models()
+    assert {m.name for m in models} >= {"demo", "camvid"}
+    return max((m.classes for m in models), key=lambda classes: classes.num_classes)
+
+
+def test_every_row_of_the_layers_list_shows_without_scrolling(qtbot, window):
+    classes = largest_bundled_classes()  # camvid's eleven: a legend of six rows (the demo's eight, five)
+    assert classes.num_classes >= 11
+    window.layer_panel.legend.set_classes(classes)
     settle(qtbot)
     tree = window.layer_panel.tree
     shown = rows(tree)
@@ -42,7 +50,19 @@ def test_every_row_of_the_layers_list_shows_without_scrolling(qtbot, window):
         assert viewport.top() <= rect.top() and rect.bottom() <= viewport.bottom(), item.text(0)
     assert tree.verticalScrollBar().maximum() == 0
     scroll = window.layers_dock.widget()
-    assert scroll.verticalScrollBar().maximum() == 0  # and the panel itself (legend included) needs no scrolling
+    assert scroll.verticalScrollBar().maximum() == 0  # and the panel itself needs no scrolling
+    legend = window.layer_panel.legend_scroll  # the legend gives way: scrolls its last rows, if any
+    assert legend.isVisible() and legend.viewport().height() > 0
+
+
+def test_the_demo_models_legend_shows_whole(qtbot, window):
+    from qgn.data.synthetic import SYNTHETIC_CLASSES
+
+    window.layer_panel.legend.set_classes(SYNTHETIC_CLASSES)  # the demo model's eight classes
+    settle(qtbot)
+    assert window.layer_panel.tree.verticalScrollBar().maximum() == 0
+    assert window.layer_panel.legend_scroll.verticalScrollBar().maximum() == 0
+    assert window.layers_dock.widget().verticalScrollBar().maximum() == 0
 
 
 def test_keep_and_revert_show_without_scrolling(qtbot, window):
