@@ -44,6 +44,7 @@ _START_OVER = "choose a start in the Annotate panel (Prediction, Ground truth, I
 UNREADABLE_HINTS = {
     "saved annotation": "its saved annotation cannot be read; it is kept as it is. "
                         "Fix the classes, or start over explicitly in the Annotate panel ({})",
+    "damaged saved annotation": "its saved annotation cannot be read; it is kept as it is: " + _START_OVER + " ({})",
     "autosave": "its autosave cannot be read, nothing was restored; it is kept as it is (moved to conflicts/ once "
                 "the image is edited again): " + _START_OVER + " ({})",
     "misfit saved annotation": "its saved annotation cannot be used; it is kept as it is: " + _START_OVER + " ({})",

@@ -1005,9 +1005,13 @@ class ProjectController(QtCore.QObject):
             return
         annotator.loading.add(doc.path)
 
+        class_caused: list[bool] = []  # the read failed for the classes (the job's, before failed)
+
         def failed(message: str, unused=self._unused) -> None:
             annotator.loading.discard(doc.path)
-            annotator.mark_unreadable(doc.path, message)  # not started over silently; a save keeps the file
+            # not started over silently; a save keeps the file. Class advice only when the classes are the cause
+            what = "saved annotation" if class_caused else "damaged saved annotation"
+            annotator.mark_unreadable(doc.path, message, what)
             self.jobs.submit(lambda: unused.add(doc.path))
             self._warn(f"{doc.name}: the saved annotation cannot be read: {message}. It is kept as it is; "
                        "editing starts only when you choose a start in the Annotate panel")
@@ -1017,7 +1021,13 @@ class ProjectController(QtCore.QObject):
         def load(versions=self._versions, unused=self._unused):
             versions[doc.path] = project.annotation_version(image)  # first: a save in between is then a conflict
             unused.discard(doc.path)  # read again (after a class edit that fixed it): used, unless it misfits
-            label = project.load_annotation(image)
+            from qgn.quadtree.label_io import ClassMismatchError
+
+            try:
+                label = project.load_annotation(image)
+            except ClassMismatchError:
+                class_caused.append(True)
+                raise
             return label, project.image_file_changed(image), prepare(label)
 
         def loaded(result) -> None:

@@ -4,6 +4,7 @@ bar's word after an unreadable autosave, and the image made current after a Remo
 """
 from __future__ import annotations
 
+import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtTest import QTest
 from studio_steps import annotating
@@ -102,6 +103,59 @@ def test_the_status_bar_after_an_unreadable_autosave_speaks_of_the_autosave(qtbo
     assert "kept" in text and "Annotate panel" in text, text  # what became of it, and what to do
     assert second.docs[0].annotation is None  # still not started over silently
     assert "autosave cannot be used" in second.annotator.panel.status.text()  # not "Waiting for the prediction"
+
+
+def cut_short(path) -> None:
+    path.write_bytes(path.read_bytes()[:-9])  # a file damaged: no class at fault
+
+
+def with_other_classes(path) -> None:
+    """Rewrite the .qgt at ``path`` with its classes renamed: it reads, but names classes the project lacks."""
+    import dataclasses
+
+    from qgn.quadtree.qgt import read_qgt, write_qgt
+
+    qt, classes = read_qgt(path)
+    write_qgt(path, qt, dataclasses.replace(classes, names=tuple(f"other {n}" for n in classes.names)))
+
+
+@pytest.mark.parametrize("damage, classes_at_fault", [(cut_short, False), (with_other_classes, True)])
+def test_the_status_bar_gives_class_advice_on_a_saved_annotation_only_when_the_classes_are_the_cause(
+        qtbot, windows, samples, model_path, tmp_path, damage, classes_at_fault):
+    """A saved annotation cut short said "… Fix the classes" too, as one whose classes the project
+    lacks does (the fix there): the reason is told apart."""
+    from qgn.project import Project
+    from studio_steps import WAIT_MS, paint, start_annotating
+
+    folder = tmp_path / "unreadable"
+    first = windows(folder=folder)
+    start_annotating(qtbot, first, [samples[0]], model_path)
+    assert first.projects.new_project()
+    paint(first, 3, 6, [(4, 4), (60, 4)])
+    with qtbot.waitSignal(first.projects.saved, timeout=WAIT_MS):
+        assert first.projects.save()
+    first.jobs.wait_idle()
+    first.close()
+    project = Project.open(folder)
+    damage(project.annotation_path(project.images[0]))
+
+    second = windows()
+    statuses = []
+    second.workspace.status.connect(lambda text, timeout: statuses.append(text))
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].path in second.annotator.unreadable, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: second.current is not None and second.current.result is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    statuses.clear()
+    second.annotator.set_mode(True)
+    said = [text for text in statuses if second.docs[0].name in text]
+    assert said, statuses
+    text = said[-1]
+    assert "saved annotation cannot be read" in text and "kept" in text and "Annotate panel" in text, text
+    assert ("Fix the classes" in text) == classes_at_fault, text
+    if not classes_at_fault:
+        assert "class" not in text.split("(")[0], text  # the reason (in brackets) may name the file only
+    assert second.docs[0].annotation is None  # not started over silently
 
 
 def listed(win) -> list[str]:
