@@ -38,18 +38,19 @@ from qgn_studio.tools import TOOLS, EditCommand, ToolController
 from qgn_studio.tools.image_tools import IMAGE_TOOLS, ImageTools
 
 HIDDEN_WHILE_ANNOTATING = ("prediction", "grid")
-# The status bar's word on annotating an image whose map could not be used: what happened and
-# what to do first (a status bar cuts the end off), then why (``{}``, often a long path).
-_START_OVER = "choose a start in the Annotate panel (Prediction, Ground truth, Import mask…, Empty) to edit the image"
+# The status bar's word on annotating an image whose map could not be used: the short part first -
+# what happened and what to do, which fits a 1280-px status bar - then, in brackets, that the file
+# is kept and why (``{}``, often a long path), which the bar may cut: the banner has it all.
+_START_OVER = "choose a start in the Annotate panel to edit the image"
 UNREADABLE_HINTS = {
-    "saved annotation": "its saved annotation cannot be read; it is kept as it is. "
-                        "Fix the classes, or start over explicitly in the Annotate panel ({})",
-    "damaged saved annotation": "its saved annotation cannot be read; it is kept as it is: " + _START_OVER + " ({})",
-    "autosave": "its autosave cannot be read, nothing was restored; it is kept as it is (moved to conflicts/ once "
-                "the image is edited again): " + _START_OVER + " ({})",
-    "misfit saved annotation": "its saved annotation cannot be used; it is kept as it is: " + _START_OVER + " ({})",
-    "misfit autosave": "its autosave cannot be used, nothing was restored; it is kept as it is: "
-                       + _START_OVER + " ({})",
+    "saved annotation": "its saved annotation cannot be read. Fix the classes, or " + _START_OVER
+                        + " (the file is kept as it is; {})",
+    "damaged saved annotation": "its saved annotation cannot be read: " + _START_OVER + " (it is kept as it is; {})",
+    "autosave": "its autosave cannot be read, nothing was restored: " + _START_OVER
+                + " (it is kept as it is, moved to conflicts/ once the image is edited again; {})",
+    "misfit saved annotation": "its saved annotation cannot be used: " + _START_OVER + " (it is kept as it is; {})",
+    "misfit autosave": "its autosave cannot be used, nothing was restored: " + _START_OVER
+                       + " (it is kept as it is; {})",
 }
 BRUSH_KEYS = {1: ["Shift+]", "Ctrl+]"], -1: ["Shift+[", "Ctrl+["]}  # larger / smaller brush
 SHOWN_WHILE_ANNOTATING = ("annotation", "annotation_cells")

@@ -188,6 +188,16 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ construction
     def _docks(self) -> None:
+        def title_button_tips(d: QtWidgets.QDockWidget) -> None:
+            """Qt's float and close buttons on a dock's title bar come without a tooltip."""
+            title = d.windowTitle()
+            tips = {"qt_dockwidget_floatbutton": f"Put the {title} panel back in the window (or double-click its title)"
+                    if d.isFloating() else f"Float the {title} panel in its own window (or double-click its title)",
+                    "qt_dockwidget_closebutton": f"Close the {title} panel (View menu: show it again)"}
+            for button in d.findChildren(QtWidgets.QAbstractButton):
+                if button.objectName() in tips:
+                    button.setToolTip(tips[button.objectName()])
+
         def dock(title: str, widget: QtWidgets.QWidget, area, name: str, scroll: bool = True) -> QtWidgets.QDockWidget:
             d = QtWidgets.QDockWidget(title, self)
             d.setObjectName(name)
@@ -196,6 +206,8 @@ class MainWindow(QtWidgets.QMainWindow):
                           | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable
                           | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable)
             self.addDockWidget(area, d)
+            title_button_tips(d)
+            d.topLevelChanged.connect(lambda _floating, d=d: title_button_tips(d))
             return d
 
         left = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea

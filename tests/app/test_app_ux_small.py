@@ -41,12 +41,23 @@ def test_depth_keys_work_in_annotation_mode_and_the_digits_still_pick_classes(qt
 
 
 def dock_buttons(win):
-    """Every push / tool / radio / check button of the docks (the title bar's float and close buttons
-    are Qt's own)."""
+    """Every push / tool / radio / check button of the docks, their title bars' float and close buttons
+    (Qt's own) included."""
     for dock in (win.images_dock, win.layers_dock, win.explore_dock, win.annotate_dock, win.finetune_dock):
-        for button in dock.widget().findChildren(QtWidgets.QAbstractButton):
-            if button.parent() is not dock:
-                yield dock.windowTitle(), button
+        for button in dock.findChildren(QtWidgets.QAbstractButton):
+            yield dock.windowTitle(), button
+
+
+def test_the_docks_title_buttons_say_what_they_do(qtbot, window):
+    """Qt gives a dock's float and close buttons no tooltip; the float button's changes once floating."""
+    dock = window.layers_dock
+    buttons = {b.objectName(): b for b in dock.findChildren(QtWidgets.QAbstractButton) if b.parent() is dock}
+    assert "Float the Layers panel" in buttons["qt_dockwidget_floatbutton"].toolTip()
+    assert "Close the Layers panel" in buttons["qt_dockwidget_closebutton"].toolTip()
+    dock.setFloating(True)
+    assert "back in the window" in buttons["qt_dockwidget_floatbutton"].toolTip()
+    dock.setFloating(False)
+    assert "Float the Layers panel" in buttons["qt_dockwidget_floatbutton"].toolTip()
 
 
 def test_every_dock_button_says_what_it_does_and_its_key(qtbot, window, model_path, samples):
@@ -102,6 +113,16 @@ def test_the_status_bar_after_an_unreadable_autosave_speaks_of_the_autosave(qtbo
     assert "autosave cannot be read" in text and "class" not in text and "saved annotation" not in text, text
     assert "kept" in text and "Annotate panel" in text, text  # what became of it, and what to do
     assert second.docs[0].annotation is None  # still not started over silently
+    # the short part first: what happened and what to do fit a 1280×800 status bar (the reason, a long
+    # path, may be cut there: the banner has the whole text)
+    second.resize(1264, 752)
+    QtWidgets.QApplication.processEvents()
+    bar = second.statusBar()
+    short = text[: text.index(" (")]
+    assert short.endswith("to edit the image") and "Annotate panel" in short and "nothing was restored" in short
+    room = bar.width() - sum(w.width() for w in bar.findChildren(QtWidgets.QLabel) if w.isVisible()) - 24
+    assert bar.fontMetrics().horizontalAdvance(short) <= room, (short, room)
+    assert "truncated" in text  # the reason (the banner too: "the autosave cannot be read: …")
     assert "autosave cannot be used" in second.annotator.panel.status.text()  # not "Waiting for the prediction"
 
 
