@@ -38,6 +38,20 @@ from qgn_studio.tools import TOOLS, EditCommand, ToolController
 from qgn_studio.tools.image_tools import IMAGE_TOOLS, ImageTools
 
 HIDDEN_WHILE_ANNOTATING = ("prediction", "grid")
+# The status bar's word on annotating an image whose map could not be used: the short part first -
+# what happened and what to do, which fits a 1280-px status bar - then, in brackets, that the file
+# is kept and why (``{}``, often a long path), which the bar may cut: the banner has it all.
+_START_OVER = "choose a start in the Annotate panel to edit the image"
+UNREADABLE_HINTS = {
+    "saved annotation": "its saved annotation cannot be read. Fix the classes, or " + _START_OVER
+                        + " (the file is kept as it is; {})",
+    "damaged saved annotation": "its saved annotation cannot be read: " + _START_OVER + " (it is kept as it is; {})",
+    "autosave": "its autosave cannot be read, nothing was restored: " + _START_OVER
+                + " (it is kept as it is, moved to conflicts/ once the image is edited again; {})",
+    "misfit saved annotation": "its saved annotation cannot be used: " + _START_OVER + " (it is kept as it is; {})",
+    "misfit autosave": "its autosave cannot be used, nothing was restored: " + _START_OVER
+                       + " (it is kept as it is; {})",
+}
 BRUSH_KEYS = {1: ["Shift+]", "Ctrl+]"], -1: ["Shift+[", "Ctrl+["]}  # larger / smaller brush
 SHOWN_WHILE_ANNOTATING = ("annotation", "annotation_cells")
 SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "import": "a mask file",
@@ -110,6 +124,7 @@ class Annotator(QtCore.QObject):
         self.enabled = False
         self.loading: set[Path] = set()  # images whose saved annotation is being read
         self.unreadable: dict[Path, str] = {}  # images whose saved annotation/autosave could not be read
+        self.unreadable_what: dict[Path, str] = {}  # of those, the autosaves' (UNREADABLE_HINTS); else a saved map
         self.class_undo: list = []  # inverse ClassEdits, latest last (filled when the project applied them)
         self.class_redo: list = []  # the edits an undo of a class change took back, latest last
         self._class_snapshots: dict = {}  # (before, after) of a class edit → what it took from the open maps
@@ -487,6 +502,12 @@ class Annotator(QtCore.QObject):
         self.jobs.submit(make, made, failed, "Comparing with the new prediction")
         self._summary_timer.start()
 
+    def mark_unreadable(self, path: Path, message: str, what: str = "saved annotation") -> None:
+        """``path``'s ``what`` (a key of ``UNREADABLE_HINTS``) cannot be used, for ``message``: the
+        image is not started over silently, and the status bar says why and what to do."""
+        self.unreadable[path] = message
+        self.unreadable_what[path] = what
+
     def ensure_session(self, doc) -> AnnotationSession | None:
         """``doc``'s annotation, started from the prediction when it has none yet (None while the
         image, its saved annotation or its prediction is still on its way)."""
@@ -498,9 +519,8 @@ class Annotator(QtCore.QObject):
             self._update_status()
             return None
         if doc.path in self.unreadable:  # never start over silently (a save would overwrite the file)
-            self.workspace.show_status(
-                f"{doc.name}: its saved annotation cannot be read ({self.unreadable[doc.path]}); it is kept as it is. "
-                "Fix the classes, or start over explicitly in the Annotate panel", 10000)
+            hint = UNREADABLE_HINTS[self.unreadable_what.get(doc.path, "saved annotation")]
+            self.workspace.show_status(f"{doc.name}: " + hint.format(self.unreadable[doc.path]), 10000)
             return None
         source = self.default_source(doc)
         self._start_session(doc, source, fallback=None if source == "prediction" else "prediction")
@@ -557,6 +577,7 @@ class Annotator(QtCore.QObject):
         if doc.path in self.preparing or doc.annotation is not None:
             return
         self.unreadable.pop(doc.path, None)  # the user chose to start over
+        self.unreadable_what.pop(doc.path, None)
         self.preparing.add(doc.path)
 
         level = self.tools.level
@@ -1135,6 +1156,9 @@ class Annotator(QtCore.QObject):
                 text = "Reading the saved annotation…"
             elif doc.path in self.preparing:
                 text = "Preparing the annotation…"
+            elif doc.path in self.unreadable:  # not waiting for anything: it is the user's choice
+                what = self.unreadable_what.get(doc.path, "saved annotation").split()[-1]
+                text = f"Its {'saved annotation' if what == 'annotation' else what} cannot be used: choose a start below"
             elif self.enabled:
                 text = "Waiting for the prediction to start from (or start from Empty below)"
             else:

@@ -7,6 +7,8 @@ import sys
 
 from PySide6 import QtCore, QtWidgets
 
+from qgn_studio.style import with_clear_button
+
 # Mouse and held-key gestures (the menu actions add their own rows).
 GESTURES = (
     ("View", "Mouse wheel", "Zoom at the pointer"),
@@ -32,7 +34,7 @@ class ShortcutsDialog(QtWidgets.QDialog):
         self.resize(560, 620)
         self.filter = QtWidgets.QLineEdit()
         self.filter.setPlaceholderText("Filter…")
-        self.filter.setClearButtonEnabled(True)
+        with_clear_button(self.filter, "Clear the filter: list every shortcut")
         self.table = QtWidgets.QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["Section", "Keys", "Action"])
         self.table.verticalHeader().hide()

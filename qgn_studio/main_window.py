@@ -30,6 +30,7 @@ from qgn_studio.finetuner import Finetuner
 from qgn_studio.head_controller import HeadController
 from qgn_studio.jobs import JobRunner
 from qgn_studio.panels import ExplorePanel, ImageListPanel, LayerPanel
+from qgn_studio.panels.explore import SCHEME_KEYS
 from qgn_studio.panels.progress import TaskProgress
 from qgn_studio.project_controller import ProjectController, scratch_root
 from qgn_studio.uncertainty_order import UncertaintyOrder
@@ -187,6 +188,16 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ construction
     def _docks(self) -> None:
+        def title_button_tips(d: QtWidgets.QDockWidget) -> None:
+            """Qt's float and close buttons on a dock's title bar come without a tooltip."""
+            title = d.windowTitle()
+            tips = {"qt_dockwidget_floatbutton": f"Put the {title} panel back in the window (or double-click its title)"
+                    if d.isFloating() else f"Float the {title} panel in its own window (or double-click its title)",
+                    "qt_dockwidget_closebutton": f"Close the {title} panel (View menu: show it again)"}
+            for button in d.findChildren(QtWidgets.QAbstractButton):
+                if button.objectName() in tips:
+                    button.setToolTip(tips[button.objectName()])
+
         def dock(title: str, widget: QtWidgets.QWidget, area, name: str, scroll: bool = True) -> QtWidgets.QDockWidget:
             d = QtWidgets.QDockWidget(title, self)
             d.setObjectName(name)
@@ -195,6 +206,8 @@ class MainWindow(QtWidgets.QMainWindow):
                           | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable
                           | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable)
             self.addDockWidget(area, d)
+            title_button_tips(d)
+            d.topLevelChanged.connect(lambda _floating, d=d: title_button_tips(d))
             return d
 
         left = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
@@ -376,12 +389,12 @@ class MainWindow(QtWidgets.QMainWindow):
         """Depth (by level and by step), the propagation scheme, and τ."""
         for level in LEVELS:
             self._action(explore, f"Depth Q{level}", self._depth_setter(level), str(level))
-        self._action(explore, "Coarser (depth +1)", lambda: self._depth_step(1), "[")
-        self._action(explore, "Finer (depth −1)", lambda: self._depth_step(-1), "]")
+        # Alt+[ / Alt+] too: annotation mode takes the digits (classes) and [ ] (cell level), not these
+        self._action(explore, "Coarser (depth +1)", lambda: self._depth_step(1), ["[", "Alt+["])
+        self._action(explore, "Finer (depth −1)", lambda: self._depth_step(-1), ["]", "Alt+]"])
         explore.addSeparator()
-        scheme_keys = {"all": "Alt+A", "pc": "Alt+C", "pc_tau": "Alt+T", "uncertainty": "Alt+U", "gtc": "Alt+G"}
         for scheme, (text, _) in SCHEME_CHOICES.items():
-            self._action(explore, f"Propagation: {text}", self._scheme_setter(scheme), scheme_keys[scheme])
+            self._action(explore, f"Propagation: {text}", self._scheme_setter(scheme), SCHEME_KEYS[scheme])
         self._action(explore, "τ −0.05", lambda: self._tau_step(-0.05), ",")
         self._action(explore, "τ +0.05", lambda: self._tau_step(0.05), ".")
 
@@ -734,21 +747,32 @@ class MainWindow(QtWidgets.QMainWindow):
     def close_documents(self, docs: list, forget: bool = True) -> None:
         """Take ``docs`` out of the list (their annotations and undo logs go, unless ``forget`` is
         False: ``list_again`` may bring them back; nothing on disk changes here): the row after the
-        current one, or the last, becomes current."""
+        current one that the list's filter shows, else the one before it, becomes current - or none,
+        the filter showing none of those left (a hidden one made current was listed again)."""
         gone = set(id(d) for d in docs)
         if not gone:
             return
         row = self.images.current()
+        shown = [self.docs[r] for r in self.images.visible_rows()
+                 if 0 <= r < len(self.docs) and id(self.docs[r]) not in gone]
+        if 0 <= row < len(self.docs) and id(self.docs[row]) not in gone:
+            after = self.docs[row]  # the current image stays
+        else:
+            position = {id(d): i for i, d in enumerate(self.docs)}
+            after = next((d for d in shown if position[id(d)] > row),
+                         next((d for d in reversed(shown) if position[id(d)] < row), None))
         if forget:
             self.annotator.forget(docs)
         self._recent = [d for d in self._recent if id(d) not in gone]
         self.workspace.close_documents(docs)
-        if self.docs:
-            self.images.set_current(max(0, min(row, len(self.docs) - 1)))
+        if after is not None and after in self.docs:
+            self.images.set_current(self.docs.index(after))
         else:
+            self.images.set_current(-1)  # nothing left, or nothing the filter shows
             self.canvas.show_document(None)
             self.canvas.show_result(None)
-            self.canvas.set_placeholder(PLACEHOLDER)
+            self.canvas.set_placeholder(PLACEHOLDER if not self.docs else
+                                        "No image left that the list's filter shows: choose another filter")
             self.explore.show_result(None, None)
             self.annotator.show_document(None)
             self.layer_panel.refresh(None)  # not the last image's active sites

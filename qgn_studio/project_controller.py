@@ -1005,9 +1005,13 @@ class ProjectController(QtCore.QObject):
             return
         annotator.loading.add(doc.path)
 
+        class_caused: list[bool] = []  # the read failed for the classes (the job's, before failed)
+
         def failed(message: str, unused=self._unused) -> None:
             annotator.loading.discard(doc.path)
-            annotator.unreadable[doc.path] = message  # not started over silently; a save keeps the file
+            # not started over silently; a save keeps the file. Class advice only when the classes are the cause
+            what = "saved annotation" if class_caused else "damaged saved annotation"
+            annotator.mark_unreadable(doc.path, message, what)
             self.jobs.submit(lambda: unused.add(doc.path))
             self._warn(f"{doc.name}: the saved annotation cannot be read: {message}. It is kept as it is; "
                        "editing starts only when you choose a start in the Annotate panel")
@@ -1017,7 +1021,13 @@ class ProjectController(QtCore.QObject):
         def load(versions=self._versions, unused=self._unused):
             versions[doc.path] = project.annotation_version(image)  # first: a save in between is then a conflict
             unused.discard(doc.path)  # read again (after a class edit that fixed it): used, unless it misfits
-            label = project.load_annotation(image)
+            from qgn.quadtree.label_io import ClassMismatchError
+
+            try:
+                label = project.load_annotation(image)
+            except ClassMismatchError:
+                class_caused.append(True)
+                raise
             return label, project.image_file_changed(image), prepare(label)
 
         def loaded(result) -> None:
@@ -1049,7 +1059,8 @@ class ProjectController(QtCore.QObject):
         message = f"it is {w}×{h}, the image {width}×{height} (did the image change on disk?)"
         if doc.annotation is not None and tuple(doc.annotation.shape) == tuple(shape):
             self.annotator.forget([doc])
-            self.annotator.unreadable[doc.path] = message
+            self.annotator.mark_unreadable(
+                doc.path, message, "misfit autosave" if source == "recovered" else "misfit saved annotation")
         autosaved = self._autosaved  # job thread only: no longer this window's autosave to overwrite
         self.jobs.submit(lambda: [autosaved.pop(key) for key in list(autosaved) if key[1] == doc.path])
         if source != "recovered":  # a saved map: a save of the image started over keeps it in conflicts/
@@ -1234,7 +1245,7 @@ class ProjectController(QtCore.QObject):
     def _recover_failed(self, doc, message: str) -> None:
         self.annotator.loading.discard(doc.path)
         if doc.annotation is None:
-            self.annotator.unreadable[doc.path] = message  # a stroke must not overwrite the autosave
+            self.annotator.mark_unreadable(doc.path, message, "autosave")  # a stroke must not overwrite it
         # the restore took it for this window's autosave (to write over once restored): it is not,
         # so the next autosave of this image moves it to conflicts/ instead (job thread only)
         autosaved = self._autosaved
@@ -1892,6 +1903,7 @@ class ProjectController(QtCore.QObject):
         annotator.forget([d for d in self.workspace.docs if d.annotation is not None])
         annotator.loading.clear()
         annotator.unreadable.clear()
+        annotator.unreadable_what.clear()
         annotator.set_classes(fresh.classes)
         annotator.class_undo.clear()  # the inverses were made for the old classes
         annotator.refresh_class_buttons()

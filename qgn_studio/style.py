@@ -77,6 +77,16 @@ class IndicatorStyle(QtWidgets.QProxyStyle):
         painter.restore()
 
 
+def with_clear_button(edit: QtWidgets.QLineEdit, tip: str) -> QtWidgets.QLineEdit:
+    """``edit`` with Qt's clear button, which says what it clears (Qt gives it no tooltip)."""
+    edit.setClearButtonEnabled(True)
+    for action in edit.actions():  # the clear action; its button shows the action's tooltip
+        action.setToolTip(tip)
+    for button in edit.findChildren(QtWidgets.QToolButton):
+        button.setToolTip(tip)
+    return edit
+
+
 def apply_style(app: QtWidgets.QApplication) -> None:
     app.setStyle(IndicatorStyle("Fusion"))
     app.setPalette(dark_palette())

@@ -83,20 +83,26 @@ def read_label(path: str | os.PathLike) -> np.ndarray:
     return np.array(values, copy=True)
 
 
+class ClassMismatchError(ValueError):
+    """A label file that reads but whose classes do not fit the class set it is read with (a class
+    it names that the set lacks, ignore pixels without an ignore value): the classes are the cause."""
+
+
 def code_table_by_name(file_classes: ClassSet | None, file_k: int, classes: ClassSet, source) -> np.ndarray:
     """(file_k + 2,) int64: a .qgt's level-0 T-pyramid code (0 composite, c+1 class c, file_k+1
     VOID) → value of ``classes``, matching class *names* (exact). Without stored names the ids
-    must agree in number. ValueError naming the classes ``classes`` lacks."""
+    must agree in number. ClassMismatchError (a ValueError) naming the classes ``classes`` lacks."""
     table = np.full(file_k + 2, -1, np.int64)
     if file_classes is None:
         if file_k != classes.num_classes:
-            raise ValueError(f"{source} has {file_k} unnamed classes but the class set has {classes.num_classes}")
+            raise ClassMismatchError(
+                f"{source} has {file_k} unnamed classes but the class set has {classes.num_classes}")
         table[1 : file_k + 1] = np.arange(file_k)
     else:
         where = {name: i for i, name in enumerate(classes.names)}
         missing = [n for n in file_classes.names if n not in where]
         if missing:
-            raise ValueError(
+            raise ClassMismatchError(
                 f"{source} was labelled with classes this project does not have: {', '.join(map(repr, missing[:5]))} "
                 f"(the project has {', '.join(map(repr, classes.names[:12]))}); add or rename a class to match"
             )
@@ -125,7 +131,7 @@ def quadtree_label(qt: Quadtree, file_classes: ClassSet | None, classes: ClassSe
     table = code_table_by_name(file_classes, qt.num_classes, classes, source)
     label = table[qt.to_tpyramid().levels[0][: qt.height, : qt.width].astype(np.int64)]
     if (label == -2).any():
-        raise ValueError(f"{source} has ignore pixels but the class set has no ignore value")
+        raise ClassMismatchError(f"{source} has ignore pixels but the class set has no ignore value")
     return label.astype(label_dtype(classes))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from qgn.quadtree import ROOT_LEVEL
+from qgn_studio.style import with_clear_button
 from qgn_studio.tools.controller import TOOLS
 
 SWATCH = 16
@@ -220,7 +221,7 @@ class AnnotatePanel(QtWidgets.QWidget):
             button.setText(str(1 << level))
             button.setCheckable(True)
             button.setToolTip(f"Level {level}: paint cells of {1 << level}×{1 << level} px "
-                              "(coarser merges cells, finer splits them)")
+                              "(coarser merges cells, finer splits them; [ / ] step the level)")
             button.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed)
             button.clicked.connect(lambda _checked, lv=level: self.level_chosen.emit(lv))
             levels.addButton(button)
@@ -235,7 +236,7 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.classes = ClassTable()
         self.class_search = QtWidgets.QLineEdit()
         self.class_search.setPlaceholderText("Find a class…  (/)")
-        self.class_search.setClearButtonEnabled(True)
+        with_clear_button(self.class_search, "Clear the search: list every class")
         self.class_search.setToolTip("Type part of a name to list only those classes; Enter chooses the first "
                                      "(Esc goes back to the image)")
         self.class_search.textChanged.connect(self.classes.filter)
@@ -261,13 +262,14 @@ class AnnotatePanel(QtWidgets.QWidget):
     def _build_review_controls(self) -> None:
         """"Done", "Done ▸ next", the changes-vs-prediction switch and its summary."""
         self.done = QtWidgets.QCheckBox("Done  (Ctrl+D)")
-        self.done.setToolTip("This image is fully annotated: marked finished in the project (✓ in the image list)")
+        self.done.setToolTip("This image is fully annotated: marked finished in the project (✓ in the image list) "
+                             "(Ctrl+D)")
         self.done.toggled.connect(self.done_toggled)
         self.done_next = QtWidgets.QPushButton("Done ▸ next  (Ctrl+Return)")
-        self.done_next.setToolTip("Mark this image done and go to the next image not done yet")
+        self.done_next.setToolTip("Mark this image done and go to the next image not done yet (Ctrl+Return)")
         self.done_next.clicked.connect(self.done_next_requested)
         self.show_changed = QtWidgets.QCheckBox("Show changes vs prediction  (C)")
-        self.show_changed.setToolTip("Highlight the pixels the annotation corrected")
+        self.show_changed.setToolTip("Highlight the pixels the annotation corrected (C)")
         self.show_changed.toggled.connect(self.changed_view_toggled)
         self.changed_text = QtWidgets.QLabel("–")
         self.changed_text.setWordWrap(True)

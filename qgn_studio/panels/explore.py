@@ -289,7 +289,8 @@ class CurvePlot(pg.PlotWidget):
         self.current.setData([math.log10(max(result.cost.total_decoder_macs, 1))], [100 * value])
 
 
-SCHEME_TIPS = {  # propagation scheme → its radio button's tooltip
+SCHEME_KEYS = {"all": "Alt+A", "pc": "Alt+C", "pc_tau": "Alt+T", "uncertainty": "Alt+U", "gtc": "Alt+G"}
+SCHEME_TIPS = {  # propagation scheme → its radio button's tooltip (its key, SCHEME_KEYS, added)
     "all": "Every site goes on: the dense decoder (most compute)",
     "pc": "Refine the cells predicted composite (argmax is class 0)",
     "pc_tau": "Refine the cells with P(composite) ≥ τ",
@@ -333,6 +334,8 @@ class ExplorePanel(QtWidgets.QWidget):
     # ------------------------------------------------------------------ construction
     def _build_depth(self) -> None:
         self.depth = DepthSlider()
+        self.depth.setToolTip("Depth: the finest level computed, Q5 (32-px cells) … Q0 (pixels). "
+                              "Keys 5 … 0 and [ / ], or Alt+[ / Alt+] (these also while annotating)")
         self.depth.depth_changed.connect(self._changed)
         self.depth_text = QtWidgets.QLabel()
         self.depth_text.setStyleSheet("color: #9a9a9a; font-size: 11px;")  # once: a restyle costs a polish
@@ -345,7 +348,7 @@ class ExplorePanel(QtWidgets.QWidget):
         self.scheme_buttons: dict[str, QtWidgets.QRadioButton] = {}
         for i, (scheme, (text, _)) in enumerate(SCHEME_CHOICES.items()):
             button = QtWidgets.QRadioButton(text)
-            button.setToolTip(SCHEME_TIPS[scheme])
+            button.setToolTip(f"{SCHEME_TIPS[scheme]} ({SCHEME_KEYS[scheme]})")
             self.schemes.addButton(button, i)
             self.scheme_buttons[scheme] = button
             scheme_box.addWidget(button, i // 2, i % 2)

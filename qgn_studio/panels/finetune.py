@@ -29,6 +29,15 @@ def percent(value: float | None) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f} %"
 
 
+class PerImageTable(QtWidgets.QTableWidget):
+    """The per-image table, asking for its header and three rows (a QTableWidget asks for 192 px,
+    which the dock's scroll area grants, Keep / Revert then below the fold at 1280×800)."""
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
+        rows = 3 * self.verticalHeader().defaultSectionSize()
+        return QtCore.QSize(super().sizeHint().width(), self.horizontalHeader().sizeHint().height() + rows + 4)
+
+
 class LossPlot(pg.PlotWidget):
     """The training loss per iteration, redrawn on a timer."""
 
@@ -48,6 +57,12 @@ class LossPlot(pg.PlotWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(PLOT_INTERVAL_MS)
         self._timer.timeout.connect(self.redraw)
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
+        """Its least height: the dock's scroll area gives the panel its preferred height, and
+        pyqtgraph's 240 px pushed Keep / Revert below the fold at 1280×800; a taller dock
+        stretches the plot all the same."""
+        return QtCore.QSize(super().sizeHint().width(), self.minimumHeight())
 
     def clear_points(self) -> None:
         self.xs, self.ys = [], []
@@ -164,7 +179,7 @@ class FinetunePanel(QtWidgets.QWidget):
 
     def _build_per_image_table(self) -> None:
         """One row per held-out image: its mIoU before → after and its changed cells."""
-        self.per_image = QtWidgets.QTableWidget(0, 3)
+        self.per_image = PerImageTable(0, 3)
         self.per_image.setHorizontalHeaderLabels(["Image", "mIoU before → after", "Changed cells"])
         self.per_image.verticalHeader().hide()
         self.per_image.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -210,16 +225,16 @@ class FinetunePanel(QtWidgets.QWidget):
         return train_box
 
     def _compare_box(self) -> QtWidgets.QGroupBox:
-        """"Before / after": the scores, what changed, the per-image table, and Keep / Revert."""
+        """"Before / after": the scores, what changed, Keep / Revert, and the per-image table."""
         compare_box = QtWidgets.QGroupBox("Before / after on corrected images it did not train on")
         compare_layout = QtWidgets.QVBoxLayout(compare_box)
         compare_layout.addWidget(self.table)
         compare_layout.addWidget(self.changed)
-        compare_layout.addWidget(self.per_image, 1)
-        decide = QtWidgets.QHBoxLayout()
+        decide = QtWidgets.QHBoxLayout()  # under the scores they decide on, above the per-image detail
         decide.addWidget(self.keep, 1)
         decide.addWidget(self.revert)
         compare_layout.addLayout(decide)
+        compare_layout.addWidget(self.per_image, 1)
         return compare_box
 
     # ------------------------------------------------------------------ state

@@ -4,6 +4,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from qgn_studio.document import ImageDocument
+from qgn_studio.style import with_clear_button
 
 THUMB = 56
 ROW_HEIGHT = 50  # every row as tall as a landscape thumbnail's, whatever the image (a 20×20 one too)
@@ -206,7 +207,8 @@ class ImageListPanel(QtWidgets.QWidget):
         self.filter.currentIndexChanged.connect(self._filter_chosen)
         self.name_filter = QtWidgets.QLineEdit()
         self.name_filter.setPlaceholderText("Name…")
-        self.name_filter.setClearButtonEnabled(True)
+        self.name_filter.setToolTip("List only the images whose name contains this text")
+        with_clear_button(self.name_filter, "Clear the name filter: list every image the filter on the left lets through")
         self.name_filter.textChanged.connect(self._filter_chosen)
         self.summary = QtWidgets.QLabel("No images")
         self.summary.setStyleSheet("color: #9a9a9a;")

@@ -38,9 +38,9 @@ class Legend(QtWidgets.QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.grid = QtWidgets.QGridLayout(self)
-        self.grid.setContentsMargins(4, 4, 4, 4)
+        self.grid.setContentsMargins(4, 2, 4, 2)
         self.grid.setHorizontalSpacing(6)
-        self.grid.setVerticalSpacing(2)
+        self.grid.setVerticalSpacing(0)  # the labels keep their own leading
         self.set_classes(None)
 
     def _clear(self) -> None:
@@ -69,13 +69,16 @@ class Legend(QtWidgets.QWidget):
         if classes is None:
             self.grid.addWidget(QtWidgets.QLabel("No model loaded"), 0, 0, 1, 2)
             return
-        rows = (classes.num_classes + 1) // 2  # down the first column, then the second (reading order)
-        for i, (name, rgb) in enumerate(zip(classes.names, classes.palette)):
-            self._row(i % rows, i // rows, swatch(rgb), name, f"class {i}: {name}, RGB {rgb}")
+        entries = [(swatch(rgb), name, f"class {i}: {name}, RGB {rgb}")
+                   for i, (name, rgb) in enumerate(zip(classes.names, classes.palette))]
+        entries.append((swatch((40, 40, 40), hatch=True), "composite",
+                        "Q̂l cells predicted composite: refined at the next level"))
+        # down the first column, then the second (reading order); the composite follows the classes,
+        # so an odd number of classes leaves no empty cell (a row less under the Layers list)
+        rows = (len(entries) + 1) // 2
+        for i, entry in enumerate(entries):
+            self._row(i % rows, i // rows, *entry)
         row = rows
-        self._row(row, 0, swatch((40, 40, 40), hatch=True), "composite",
-                  "Q̂l cells predicted composite: refined at the next level")
-        row += 1
         level_rgb = colours.level_colours()
         chips = [
             f"<span style='background: rgb{level_rgb[lv]}; color: {'black' if lv < 3 else 'white'};'>"
@@ -97,6 +100,27 @@ class Legend(QtWidgets.QWidget):
         line.addStretch(1)
         scale.setToolTip("Uncertainty layer: 0 (certain) … 1 (doubtful)")
         self.grid.addWidget(scale, row, 0, 1, 2)
+
+
+class FittingScroll(QtWidgets.QScrollArea):
+    """A scroll area as tall as its content wants (asked again whenever the content's layout changes:
+    a model's classes), which gives way, scrolling, when its layout has less room."""
+
+    def setWidget(self, widget: QtWidgets.QWidget) -> None:  # noqa: N802 (Qt's name)
+        super().setWidget(widget)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QtCore.QEvent.Type.LayoutRequest:
+            self.updateGeometry()
+        return super().eventFilter(watched, event)
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
+        widget = self.widget()
+        if widget is None:
+            return super().sizeHint()
+        frame = 2 * self.frameWidth()
+        return widget.sizeHint() + QtCore.QSize(frame, frame)
 
 
 class LayerPanel(QtWidgets.QWidget):
@@ -137,15 +161,42 @@ class LayerPanel(QtWidgets.QWidget):
         form = QtWidgets.QHBoxLayout()
         form.addWidget(self.opacity_label)
         form.addWidget(self.opacity, 1)
+        # compact (tight margins and spacing, the fonts unchanged): at 1280×800 every row of the list
+        # shows without scrolling, the decoder levels expanded, under an Images list of four rows
         layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.tree, 1)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.setSpacing(2)
+        layout.addWidget(self.tree)
         layout.addLayout(form)
         layout.addWidget(self.measure_row)
         legend_box = QtWidgets.QGroupBox("Legend")
-        QtWidgets.QVBoxLayout(legend_box).addWidget(self.legend)
-        layout.addWidget(legend_box)
+        legend_layout = QtWidgets.QVBoxLayout(legend_box)
+        legend_layout.setContentsMargins(2, 0, 2, 0)
+        legend_layout.addWidget(self.legend)
+        # the Layers list has priority: it keeps the height of all its rows, and the legend, in its own
+        # scroll area, gives way when the dock is short (an 11-class legend at 1280×800)
+        self.legend_scroll = FittingScroll()
+        self.legend_scroll.setWidget(legend_box)
+        self.legend_scroll.setWidgetResizable(True)
+        self.legend_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.legend_scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.legend_scroll.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred,
+                                         QtWidgets.QSizePolicy.Policy.Preferred)
+        layout.addWidget(self.legend_scroll)
+        layout.addStretch(1)  # a tall dock's room goes below the legend
+        self.tree.expanded.connect(self._fit_tree)
+        self.tree.collapsed.connect(self._fit_tree)
+        self._fit_tree()
         self.tree.setCurrentItem(self.items["prediction"])
+
+    def _fit_tree(self, *_args) -> None:
+        """The list's height shows every row it has expanded, without scrolling."""
+        count, item = 0, self.tree.topLevelItem(0)
+        while item is not None:
+            count += 1
+            item = self.tree.itemBelow(item)
+        row = self.tree.sizeHintForRow(0) if count else 0
+        self.tree.setFixedHeight(count * max(row, 1) + 2 * self.tree.frameWidth())
 
     def _build(self) -> None:
         group = None

@@ -32,7 +32,7 @@ def test_legend_swatch_beside_its_name_and_column_major(qtbot):
     legend.set_classes(SYNTHETIC_CLASSES)
     legend.show()
     qtbot.waitExposed(legend)
-    rows = (SYNTHETIC_CLASSES.num_classes + 1) // 2
+    rows = (SYNTHETIC_CLASSES.num_classes + 2) // 2  # the classes, then 'composite', down two columns
     labels = {w.text(): w for w in legend.findChildren(QtWidgets.QLabel) if w.text() in SYNTHETIC_CLASSES.names}
     for i, name in enumerate(SYNTHETIC_CLASSES.names):
         label = labels[name]

@@ -68,7 +68,12 @@ PROBE = textwrap.dedent(r"""
         "status_bar": on_screen(win.statusBar()),
         "dock_tabs": any(on_screen(bar) for bar in tabs),  # (Qt keeps spare tab bars off-screen)
         "history": on_screen(win.annotator.panel.history),
-        "legend": on_screen(win.layer_panel.legend.parentWidget()),  # the legend box's viewport
+        # the legend's own scroll area (the Layers list has priority: a tall legend scrolls its last rows),
+        # and that it shows at least the half of the legend
+        "legend": on_screen(win.layer_panel.legend_scroll)
+        and win.layer_panel.legend_scroll.viewport().height() * 2 >= win.layer_panel.legend_scroll.widget().height(),
+        "legend_shown": [win.layer_panel.legend_scroll.viewport().height(),
+                         win.layer_panel.legend_scroll.widget().height()],
     }
     print("RESULT " + json.dumps(out), flush=True)
     win.close()

@@ -1,0 +1,86 @@
+"""At 1280×800 (a laptop) every row of the Layers list and the fine-tune panel's Keep / Revert
+show without scrolling - compact layouts, the fonts unchanged."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from PySide6 import QtCore, QtWidgets
+
+WINDOW_SIZE = (1264, 752)  # what fitted_size leaves of a 1280×800 screen (frame, title bar)
+
+
+def settle(qtbot) -> None:
+    QtWidgets.QApplication.processEvents()
+    qtbot.wait(50)
+
+
+def in_view(widget: QtWidgets.QWidget, scroll: QtWidgets.QScrollArea) -> bool:
+    viewport = scroll.viewport()
+    top_left = widget.mapTo(viewport, QtCore.QPoint(0, 0))
+    return viewport.rect().contains(QtCore.QRect(top_left, widget.size()))
+
+
+def rows(tree: QtWidgets.QTreeWidget) -> list[QtWidgets.QTreeWidgetItem]:
+    found, item = [], tree.topLevelItem(0)
+    while item is not None:
+        found.append(item)
+        item = tree.itemBelow(item)
+    return found
+
+
+def largest_bundled_classes():
+    from qgn.resources import bundled_models
+
+    models = bundled_models()
+    assert {m.name for m in models} >= {"demo", "camvid"}
+    return max((m.classes for m in models), key=lambda classes: classes.num_classes)
+
+
+def test_every_row_of_the_layers_list_shows_without_scrolling(qtbot, window):
+    classes = largest_bundled_classes()  # camvid's eleven: a legend of six rows (the demo's eight, five)
+    assert classes.num_classes >= 11
+    window.layer_panel.legend.set_classes(classes)
+    settle(qtbot)
+    tree = window.layer_panel.tree
+    shown = rows(tree)
+    assert len(shown) == len(window.layer_panel.items) + 1  # every layer and the levels' group, expanded
+    viewport = tree.viewport().rect()
+    for item in shown:
+        rect = tree.visualItemRect(item)
+        assert viewport.top() <= rect.top() and rect.bottom() <= viewport.bottom(), item.text(0)
+    assert tree.verticalScrollBar().maximum() == 0
+    scroll = window.layers_dock.widget()
+    assert scroll.verticalScrollBar().maximum() == 0  # and the panel itself needs no scrolling
+    legend = window.layer_panel.legend_scroll  # the legend gives way: scrolls its last rows, if any
+    assert legend.isVisible() and legend.viewport().height() > 0
+
+
+def test_the_demo_models_legend_shows_whole(qtbot, window):
+    from qgn.data.synthetic import SYNTHETIC_CLASSES
+
+    window.layer_panel.legend.set_classes(SYNTHETIC_CLASSES)  # the demo model's eight classes
+    settle(qtbot)
+    assert window.layer_panel.tree.verticalScrollBar().maximum() == 0
+    assert window.layer_panel.legend_scroll.verticalScrollBar().maximum() == 0
+    assert window.layers_dock.widget().verticalScrollBar().maximum() == 0
+
+
+def test_keep_and_revert_show_without_scrolling(qtbot, window):
+    panel = window.finetuner.panel
+    window.finetune_dock.raise_()
+    panel.set_running(True, 300)
+    for i in range(1, 50):
+        panel.add_loss(i, 1 / i)
+    panel.set_running(False)
+    metrics = {"acc": 0.9, "miou": 0.6, "agreement": 0.874}
+    per_image = [{"name": f"scene_0{i}.png", "before": {"miou": 0.5}, "after": {"miou": 0.6}, "changed_cells": 4}
+                 for i in range(3)]
+    panel.show_comparison(SimpleNamespace(before=metrics, after=metrics, per_image=per_image, scheme="pc",
+                                          changed_cells=3, changed_pixels=12, pixels=100))
+    panel.set_status("Done: 300 iterations in 2 min 10 s. Not saved: keep it to save it as a new model, or revert.")
+    settle(qtbot)
+    scroll = window.finetune_dock.widget()
+    assert scroll.verticalScrollBar().value() == 0
+    for widget in (panel.keep, panel.revert, panel.plot, panel.status, panel.table):
+        assert in_view(widget, scroll), widget
+    assert panel.keep.isEnabled() and panel.revert.isEnabled()
