@@ -141,6 +141,8 @@ class LayerPanel(QtWidgets.QWidget):
         self.tree.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.tree.header().setStretchLastSection(True)
         self.items: dict[str, QtWidgets.QTreeWidgetItem] = {}
+        self._shown: dict[str, tuple] = {}  # what refresh last set on each row
+        self._measured = False  # refresh has sized the first column
         self._build()
         self.tree.itemChanged.connect(self._item_changed)
         self.tree.currentItemChanged.connect(self._selection_changed)
@@ -262,18 +264,37 @@ class LayerPanel(QtWidgets.QWidget):
             self.measure.setCurrentIndex(index)
 
     def refresh(self, result: RenderResult | None) -> None:
-        """Grey out layers with nothing to show; the level rows show their active sites."""
+        """Grey out layers with nothing to show; the level rows show their active sites.
+
+        Only the rows whose look changed are set, and the first column is measured again only when
+        a text in it changed: pressing A refreshes an unchanged list while the annotation build runs
+        on the job thread, and each Qt call here lets that thread take the interpreter lock (up to the
+        5-ms switch interval before the UI thread has it back; ~40 calls a refresh and a measure of
+        every row before)."""
+        widened = False
         for key, item in self.items.items():
             layer = self.layers[key]
-            available = layer.available()
-            item.setForeground(0, QtGui.QBrush(QtGui.QColor("#e6e6e6" if available else "#777777")))
+            row: tuple = (layer.available(),)
             if isinstance(layer, LevelLayer):
                 from qgn_studio.document import cell_size_text
 
-                item.setText(0, f"Q̂{layer.level}  · {cell_size_text(layer.level, result).split('×')[0]} px cells")
                 view = None if result is None else result.levels.get(layer.level)
-                item.setText(1, "–" if view is None else f"{human_count(view.num_sites)} sites")
-                tip = "not computed at this depth" if view is None else "active sites computed at this level"
-                item.setToolTip(1, tip)
+                row += (f"Q̂{layer.level}  · {cell_size_text(layer.level, result).split('×')[0]} px cells",
+                        "–" if view is None else f"{human_count(view.num_sites)} sites",
+                        "not computed at this depth" if view is None else "active sites computed at this level")
+            before = self._shown.get(key)
+            if before == row:
+                continue
+            self._shown[key] = row
+            if before is None or before[0] != row[0]:
+                item.setForeground(0, QtGui.QBrush(QtGui.QColor("#e6e6e6" if row[0] else "#777777")))
+            if len(row) > 1:
+                if before is None or before[1] != row[1]:
+                    item.setText(0, row[1])
+                    widened = True
+                item.setText(1, row[2])
+                item.setToolTip(1, row[3])
                 item.setForeground(1, QtGui.QBrush(QtGui.QColor("#9a9a9a")))
-        self.tree.resizeColumnToContents(0)
+        if widened or not self._measured:
+            self._measured = True
+            self.tree.resizeColumnToContents(0)

@@ -574,3 +574,42 @@ def test_with_no_image_the_annotate_panel_says_so(qtbot, window, tmp_path):
     starts = [b for b in panel.findChildren(QtWidgets.QPushButton)
               if b.text().replace("&", "") in ("Prediction", "Ground truth", "Import mask…", "Empty", "Head", "Previous")]
     assert len(starts) == 6 and not any(b.isEnabled() for b in starts), [(b.text(), b.isEnabled()) for b in starts]
+
+
+def test_pressing_a_leaves_an_unchanged_layer_list_alone(qtbot, window, model_path, samples, monkeypatch):
+    """A's mode switch refreshes the Layers list while the annotation is built on the job thread,
+    where each Qt call lets that thread hold the interpreter lock: rows that did not change are not
+    set again, and the first column is not measured again over every row (before: ~60 setters and a
+    measure per refresh, two refreshes on A). Only the rows A makes available (the annotation's) turn
+    from grey; the texts and the column's width stay."""
+    window.start([samples[0]], str(model_path))
+    wait_for_image(qtbot, window, samples[0])
+    panel = window.layer_panel
+    QtWidgets.QApplication.processEvents()
+    looks = [(item.text(0), item.text(1), item.toolTip(1), item.foreground(0).color().name())
+             for item in panel.items.values()]
+    width = panel.tree.columnWidth(0)
+    calls = []
+    monkeypatch.setattr(panel.tree, "resizeColumnToContents", lambda column: calls.append(("measure", column)))
+    for name in ("setText", "setForeground", "setToolTip"):
+        original = getattr(QtWidgets.QTreeWidgetItem, name)
+        monkeypatch.setattr(QtWidgets.QTreeWidgetItem, name,
+                            lambda item, *args, _name=name, _original=original: (calls.append(_name), _original(item, *args)))
+    window.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: window.current.annotation is not None, timeout=WAIT_MS)
+    QtWidgets.QApplication.processEvents()
+    greyed = {key: panel.layers[key].available() for key in panel.items}
+    assert calls == ["setForeground"] * sum(
+        looks[i][3] != ("#e6e6e6" if greyed[key] else "#777777") for i, key in enumerate(panel.items))
+    assert calls, "A makes the annotation's layers available"
+    assert [(item.text(0), item.text(1), item.toolTip(1), item.foreground(0).color().name())
+            for item in panel.items.values()] == [
+        look[:3] + ("#e6e6e6" if greyed[key] else "#777777",) for look, key in zip(looks, panel.items)]
+    assert panel.tree.columnWidth(0) == width
+    # a change still shows: no result sets the level rows' counts
+    panel.refresh(None)
+    assert "setText" in calls
+    from qgn_studio.canvas.layers import LevelLayer
+
+    levels = [item for key, item in panel.items.items() if isinstance(panel.layers[key], LevelLayer)]
+    assert levels and {item.text(1) for item in levels} == {"–"}
