@@ -665,13 +665,15 @@ class Annotator(QtCore.QObject):
     def _install(self, doc, annotation, pyramid=None, source: str = "prediction",
                  made_reference: tuple | None = None, changes=None) -> AnnotationSession:
         """``made_reference``: (the prediction in the annotation's classes, the model it is of),
-        made off the UI thread; made here when not given, none, or of a model no longer in use.
+        made off the UI thread; made on the job thread once installed when not given, none, or of a
+        model no longer in use.
         ``changes``: the ``ChangeTally`` that counted the map against that reference (job thread)."""
         own = made_reference is not None and made_reference[0] is not None and made_reference[1] == self._model_key()
-        if own:
-            reference = made_reference[0]  # a private copy in the label dtype (``AnnotationSession.reference_for``)
-        else:
-            reference = self.prediction_in_classes(doc, annotation.shape)
+        # a private copy in the label dtype (``AnnotationSession.reference_for``); else made on the job
+        # thread once installed (``_refresh_reference``): the model changed while the annotation was
+        # built (or adopt had nothing made), and relabelling a 24-megapixel prediction by name here
+        # held the UI thread for about a second
+        reference = made_reference[0] if own else None
         session = AnnotationSession(doc.path, annotation, reference, origin=source, pyramid=pyramid, parent=self,
                                     own_reference=own, changes=changes if own else None)
         session.reference_model = self._model_key() if reference is not None else None
@@ -685,6 +687,8 @@ class Annotator(QtCore.QObject):
         self._seen += 1
         session.last_seen = self._seen
         self.session_created.emit(doc)
+        if not own:
+            self._refresh_reference(doc)
         self._update_status()
         self._summary_timer.start()
         QtCore.QTimer.singleShot(0, self, self._keep_maps_in_budget)
@@ -1192,14 +1196,14 @@ class Annotator(QtCore.QObject):
         if session is None:
             self.panel.set_changed_summary("<span style='color:#9a9a9a'>No annotation</span>")
             return
-        if session.reference is None:
-            self.panel.set_changed_summary("<span style='color:#9a9a9a'>No prediction to compare with yet</span>")
-            return
-        level, label, reference, version = self.tools.level, session.label, session.reference, session.version
         pending = self._references_pending.get(doc.path)
         if pending is not None and pending[0] is session:
             self.panel.set_changed_summary("<span style='color:#9a9a9a'>Comparing with the new prediction…</span>")
             return
+        if session.reference is None:
+            self.panel.set_changed_summary("<span style='color:#9a9a9a'>No prediction to compare with yet</span>")
+            return
+        level, label, reference, version = self.tools.level, session.label, session.reference, session.version
         if not session.changes.counted(label, reference, level, version):
             # a level not counted yet ([ ]), or a map counted anew: the whole map, ~50 ms at 24 MP
             self._count_changes(session, level)

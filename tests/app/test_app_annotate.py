@@ -453,6 +453,79 @@ def test_a_new_models_prediction_in_the_annotations_classes_is_made_off_the_ui_t
     qtbot.waitUntil(lambda: f"<b>{pixels:,} px</b>" in text.text(), timeout=WAIT_MS)
 
 
+def another_copy_of(model_path, tmp_path):
+    """The same model from another file: loading it makes a new prediction (another model key)."""
+    import shutil
+
+    other = tmp_path / "other" / model_path.name
+    other.parent.mkdir()
+    shutil.copy(model_path, other)
+    shutil.copy(model_path.with_suffix(".json"), other.with_suffix(".json"))
+    return other
+
+
+def reordered_classes(window):
+    """The model's classes in another order, and one more (a prediction is relabelled by name)."""
+    from qgn.classes import ClassSet
+
+    model = window.model_info.classes
+    order = list(reversed(range(model.num_classes)))
+    window.annotator.set_classes(ClassSet(tuple(model.names[i] for i in order) + ("puddle",),
+                                          tuple(model.palette[i] for i in order) + ((0, 90, 200),), model.ignore_index))
+    return np.array([order.index(v) if v < model.num_classes else v for v in range(256)])
+
+
+def test_a_model_changed_while_the_annotation_is_built_is_compared_with_off_the_ui_thread(qtbot, window, model_path,
+                                                                                          samples, monkeypatch,
+                                                                                          tmp_path):
+    """A pressed, then the model changed before the annotation was built: the build's reference is
+    of the old model, so ``_install`` made the new prediction in the annotation's classes (a
+    relabel by name, about a second at 24 megapixels) on the UI thread. It is made on the job
+    thread; the reference is the new prediction relabelled, as before."""
+    import threading
+
+    import qgn.classes_edit as classes_edit
+    from qgn_studio.annotation_doc import AnnotationSession
+
+    on_ui_thread = []
+    relabel, reference_for = classes_edit.relabel_by_name, AnnotationSession.reference_for
+    built_once, gate = threading.Event(), threading.Event()
+
+    def relabelling(*args, **kwargs):
+        on_ui_thread.append(threading.current_thread() is threading.main_thread())
+        return relabel(*args, **kwargs)
+
+    def held(reference, label):  # the build's reference made: it waits until the model changed
+        if not built_once.is_set():
+            built_once.set()
+            assert gate.wait(60)
+        return reference_for(reference, label)
+
+    window.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    expected_of = reordered_classes(window)
+    window.annotator.project_classes = True  # as a project's: kept though no map has them yet
+    doc, old_key = window.current, window.annotator._model_key()
+    monkeypatch.setattr(classes_edit, "relabel_by_name", relabelling)
+    monkeypatch.setattr(AnnotationSession, "reference_for", staticmethod(held))
+    window.annotator.set_mode(True)
+    qtbot.waitUntil(built_once.is_set, timeout=WAIT_MS)
+    old_result = doc.result
+    window.load_model(another_copy_of(model_path, tmp_path))
+    qtbot.waitUntil(lambda: window.annotator._model_key() != old_key and doc.result is not None
+                    and doc.result is not old_result, timeout=WAIT_MS)
+    assert doc.annotation is None  # still being built
+    on_ui_thread.clear()
+    gate.set()
+    qtbot.waitUntil(lambda: doc.annotation is not None and doc.annotation.reference is not None, timeout=WAIT_MS)
+    session = doc.annotation
+    assert session.reference_model == window.annotator._model_key()
+    np.testing.assert_array_equal(session.reference, expected_of[doc.result.label])
+    assert on_ui_thread and not any(on_ui_thread), on_ui_thread
+    pixels = int((session.label != session.reference).sum())
+    qtbot.waitUntil(lambda: f"<b>{pixels:,} px</b>" in window.annotator.panel.changed_text.text(), timeout=WAIT_MS)
+
+
 def test_a_level_not_counted_yet_is_counted_off_the_ui_thread_and_never_shown_wrong(qtbot, window, model_path, samples,
                                                                                      monkeypatch):
     """[ and ] to a level whose cells were not counted yet counted the whole map on the UI thread
