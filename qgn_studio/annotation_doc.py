@@ -190,6 +190,9 @@ class AnnotationSession(QtCore.QObject):
         self.annotation = annotation
         self.origin = origin  # where it started: prediction, truth, import, empty, saved, recovered
         self.reference: np.ndarray | None = None
+        # a new reference (another model's prediction) is on its way: "changed vs prediction" shows
+        # nothing meanwhile (the annotator sets and clears it)
+        self.reference_stale = False
         self.set_reference(reference, own=own_reference)
         classes = annotation.classes
         if pyramid is None or pyramid.label is not annotation.label:
@@ -329,7 +332,7 @@ class AnnotationSession(QtCore.QObject):
     def changed_mask(self, rect: PixelRect) -> np.ndarray:
         """(h, w) bool over ``rect``: pixels that differ from the reference (all False without one)."""
         window = self.label[rect.y0:rect.y1, rect.x0:rect.x1]
-        if self.reference is None:
+        if self.reference is None or self.reference_stale:
             return np.zeros(window.shape, bool)
         return window != self.reference[rect.y0:rect.y1, rect.x0:rect.x1]
 

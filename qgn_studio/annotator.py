@@ -449,6 +449,11 @@ class Annotator(QtCore.QObject):
         if self._references_pending.get(doc.path) == key:
             return  # on its way
         self._references_pending[doc.path] = key
+        if session.reference is not None and not session.reference_stale:
+            # the "changed vs prediction" layer shows nothing until the new reference arrives, not the
+            # pixels that differ from the old model's prediction
+            session.reference_stale = True
+            self.canvas.refresh_layers(force=("changed",))
         model_classes = getattr(self.workspace.model_info, "classes", None)
         label, level, version = session.label, self.tools.level, session.version
 
@@ -466,11 +471,14 @@ class Annotator(QtCore.QObject):
             del self._references_pending[doc.path]
             reference, changes = out
             if doc.annotation is not session or self._model_key() != model or self.classes is not classes:
+                self._unstale(session)
                 self._refresh_reference(doc)  # things moved on: again, from what there is now
                 return
             if reference is None:
+                self._unstale(session)
                 self._summary_timer.start()
                 return
+            session.reference_stale = False
             session.set_reference(reference, own=True)
             session.reference_model = model
             counted = session.version == version and session.label is label
@@ -481,11 +489,19 @@ class Annotator(QtCore.QObject):
         def failed(message: str) -> None:
             if self._references_pending.get(doc.path) is key:
                 del self._references_pending[doc.path]
+                self._unstale(session)
             if message != STOPPED:  # (the window closed)
                 self._warn(f"{doc.name}: cannot compare with the new prediction: {message}")
 
         self.jobs.submit(make, made, failed, "Comparing with the new prediction")
         self._summary_timer.start()
+
+    def _unstale(self, session) -> None:
+        """``session``'s reference is shown again (no new one is on its way for it)."""
+        if session.reference_stale:
+            session.reference_stale = False
+            if self.workspace.current is not None and self.workspace.current.annotation is session:
+                self.canvas.refresh_layers(force=("changed",))
 
     def ensure_session(self, doc) -> AnnotationSession | None:
         """``doc``'s annotation, started from the prediction when it has none yet (None while the

@@ -526,6 +526,47 @@ def test_a_model_changed_while_the_annotation_is_built_is_compared_with_off_the_
     qtbot.waitUntil(lambda: f"<b>{pixels:,} px</b>" in window.annotator.panel.changed_text.text(), timeout=WAIT_MS)
 
 
+def test_the_changed_layer_shows_nothing_while_the_new_models_reference_is_made(qtbot, window, model_path, samples,
+                                                                                tmp_path):
+    """The model changed while annotating: until the new prediction (in the annotation's classes)
+    arrives from the job thread, "changed vs prediction" showed the pixels that differ from the old
+    model's prediction while the summary said it was comparing with the new one. The layer shows
+    nothing meanwhile, and what differs from the new reference once it arrives."""
+    import threading
+
+    from qgn_studio.annotation_doc import PixelRect
+    from studio_steps import paint
+
+    window.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    expected_of = reordered_classes(window)
+    window.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: window.current.annotation is not None, timeout=WAIT_MS)
+    doc, session = window.current, window.current.annotation
+    paint(window, 1, 3, [(4, 4), (60, 30)])
+    window.jobs.wait_idle()
+    qtbot.waitUntil(lambda: session.reference is not None, timeout=WAIT_MS)
+    whole = PixelRect(0, SIZE[0], 0, SIZE[1])
+    assert session.changed_mask(whole).any()  # something differs from the old prediction
+    layer = window.canvas.layers["changed"]
+    gate = threading.Event()
+    window.jobs.submit(lambda: gate.wait(60))  # the job thread held: the new reference waits
+    old_key = session.reference_model
+    window.load_model(another_copy_of(model_path, tmp_path))
+    qtbot.waitUntil(lambda: doc.path in window.annotator._references_pending, timeout=WAIT_MS)
+    try:
+        assert not session.changed_mask(whole).any()
+        assert not layer.picture_job(session)()[..., 3].any()
+        qtbot.waitUntil(lambda: "Comparing with the new" in window.annotator.panel.changed_text.text(), timeout=WAIT_MS)
+        assert not session.changed_mask(whole).any()
+    finally:
+        gate.set()
+    qtbot.waitUntil(lambda: session.reference_model not in (None, old_key), timeout=WAIT_MS)
+    expected = session.label != expected_of[doc.result.label]
+    np.testing.assert_array_equal(session.changed_mask(whole), expected)
+    np.testing.assert_array_equal(layer.picture_job(session)()[..., 3] > 0, expected)
+
+
 def test_a_level_not_counted_yet_is_counted_off_the_ui_thread_and_never_shown_wrong(qtbot, window, model_path, samples,
                                                                                      monkeypatch):
     """[ and ] to a level whose cells were not counted yet counted the whole map on the UI thread
