@@ -1071,7 +1071,9 @@ class ProjectController(QtCore.QObject):
         if size is not None and tuple(label.shape) != tuple(size):
             self._misfit(doc, label.shape, source)
         elif session is not None and dirty and not session.dirty:
-            session.replace_label(label)  # a recovered autosave over the saved map just read
+            # a recovered autosave over the saved map just read: its parts made on the job thread
+            usable = prepared is not None and prepared.label is label
+            session.replace_label(label, (prepared.annotation, prepared.pyramid) if usable else None)
             session.origin = source
             session.mark_unsaved()
             annotator.refresh_status()
