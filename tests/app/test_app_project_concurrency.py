@@ -460,3 +460,49 @@ def test_unsaved_maps_another_windows_class_edit_cannot_hold_are_kept_off_the_ui
     (kept,) = (folder / "conflicts").glob("*.qgt")
     np.testing.assert_array_equal(read_label_file(kept, None), ours)
     assert "A class deleted there held unsaved pixels of 1 image(s)" in reload_notice(second)
+
+
+def test_unsaved_maps_following_another_windows_class_edit_are_relabelled_off_the_ui_thread(qtbot, windows, samples,
+                                                                                             model_path, tmp_path,
+                                                                                             monkeypatch):
+    """The project's classes changed in another window while this one has unsaved edits: reading
+    the project again, following its class edits (or relabelling by name, ~0.25 s for a 24-megapixel
+    map), checking whether a deleted class voids pixels, and the adopted map's check, copy and live
+    pyramid ran on the UI thread. They run on the job thread; the map follows as before."""
+    import threading
+
+    import qgn.annotation.annotation as annotation_module
+    import qgn_studio.project_controller as project_controller
+    from qgn_studio.annotation_doc import LivePyramid
+
+    folder = tmp_path / "follow-off"
+    first, second = two_windows(qtbot, windows, samples, model_path, folder)
+    second.annotator.set_mode(True)
+    paint(second, 0, 3, [(1, 20), (40, 20)])
+    ours = second.docs[0].annotation.label.copy()
+    first.annotator.recolour_class(6, (1, 2, 3))
+    first.jobs.wait_idle()
+    second.jobs.wait_idle()
+    made = []  # (what, on the UI thread)
+
+    def spy(name, function):
+        def called(*args, **kwargs):
+            made.append((name, threading.current_thread() is threading.main_thread()))
+            return function(*args, **kwargs)
+        return called
+
+    for name in ("follow_edits", "relabel_exactly", "loses_labels"):
+        monkeypatch.setattr(project_controller, name, spy(name, getattr(project_controller, name)))
+    monkeypatch.setattr(annotation_module, "check_label", spy("check", annotation_module.check_label))
+    monkeypatch.setattr(LivePyramid, "__init__", spy("pyramid", LivePyramid.__init__))
+    monkeypatch.setattr(Project, "open", spy("open", Project.open))
+    second.projects.check_project_on_disk()
+    qtbot.waitUntil(lambda: second.annotator.classes.palette[6] == (1, 2, 3), timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    kinds = {name for name, _ in made}
+    assert {"follow_edits", "loses_labels", "check", "pyramid", "open"} <= kinds, made
+    assert not any(ui for _, ui in made), made
+    session = second.docs[0].annotation
+    assert session.dirty and session.origin == "recovered"
+    np.testing.assert_array_equal(session.label, ours)  # a recolour: the same values
+    assert session.pyramid.label is session.label
