@@ -484,6 +484,8 @@ class Annotator(QtCore.QObject):
             counted = session.version == version and session.label is label
             session.changes = changes if counted else ChangeTally()  # (else counted in the background)
             self.canvas.refresh_layers(force=("changed",))
+            if doc is self.workspace.current:
+                self._update_snap_options(doc)  # the snap brush can follow the prediction now
             self._summary_timer.start()
 
         def failed(message: str) -> None:

@@ -526,6 +526,47 @@ def test_a_model_changed_while_the_annotation_is_built_is_compared_with_off_the_
     qtbot.waitUntil(lambda: f"<b>{pixels:,} px</b>" in window.annotator.panel.changed_text.text(), timeout=WAIT_MS)
 
 
+def test_snap_to_prediction_is_offered_once_a_new_models_reference_arrives(qtbot, window, model_path, samples,
+                                                                           monkeypatch, tmp_path):
+    """"Snap to: Prediction" chosen, then the model changed while A's annotation was built: the
+    annotation is installed without a reference (the button greyed, "image" checked: nothing to
+    follow yet) and the reference is made on the job thread. Once it arrives the button is offered
+    again and the choice shown - it stayed greyed on "image" until something else updated it."""
+    import threading
+
+    from qgn_studio.annotation_doc import AnnotationSession
+
+    reference_for = AnnotationSession.reference_for
+    built_once, gate = threading.Event(), threading.Event()
+
+    def held(reference, label):  # the build's reference made: it waits until the model changed
+        if not built_once.is_set():
+            built_once.set()
+            assert gate.wait(60)
+        return reference_for(reference, label)
+
+    window.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    reordered_classes(window)
+    window.annotator.project_classes = True
+    doc, old_key = window.current, window.annotator._model_key()
+    window.annotator.set_snap_to("prediction")
+    monkeypatch.setattr(AnnotationSession, "reference_for", staticmethod(held))
+    window.annotator.set_mode(True)
+    qtbot.waitUntil(built_once.is_set, timeout=WAIT_MS)
+    old_result = doc.result
+    window.load_model(another_copy_of(model_path, tmp_path))
+    qtbot.waitUntil(lambda: window.annotator._model_key() != old_key and doc.result is not None
+                    and doc.result is not old_result, timeout=WAIT_MS)
+    gate.set()
+    qtbot.waitUntil(lambda: doc.annotation is not None and doc.annotation.reference is not None, timeout=WAIT_MS)
+    window.jobs.wait_idle()
+    assert doc.annotation.reference_model == window.annotator._model_key()
+    panel = window.annotator.panel
+    assert panel.snap_buttons["prediction"].isEnabled()
+    assert panel.snap_buttons["prediction"].isChecked() and not panel.snap_buttons["image"].isChecked()
+
+
 def test_the_changed_layer_shows_nothing_while_the_new_models_reference_is_made(qtbot, window, model_path, samples,
                                                                                 tmp_path):
     """The model changed while annotating: until the new prediction (in the annotation's classes)

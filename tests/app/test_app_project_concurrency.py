@@ -506,3 +506,27 @@ def test_unsaved_maps_following_another_windows_class_edit_are_relabelled_off_th
     assert session.dirty and session.origin == "recovered"
     np.testing.assert_array_equal(session.label, ours)  # a recolour: the same values
     assert session.pyramid.label is session.label
+
+
+def test_snap_to_prediction_is_offered_again_on_a_map_adopted_after_another_windows_class_edit(qtbot, windows, samples,
+                                                                                              model_path, tmp_path):
+    """Unsaved strokes follow another window's class edit: the map is adopted without a reference
+    (made on the job thread afterwards). "Snap to: Prediction" stayed greyed on "image" once it
+    arrived; it is offered again."""
+    first, second = two_windows(qtbot, windows, samples, model_path, tmp_path / "snap")
+    second.annotator.set_mode(True)
+    second.annotator.set_snap_to("prediction")
+    paint(second, 0, 3, [(1, 20), (40, 20)])
+    old = second.docs[0].annotation
+    first.annotator.recolour_class(6, (1, 2, 3))
+    first.jobs.wait_idle()
+    second.projects.check_project_on_disk()
+    qtbot.waitUntil(lambda: second.annotator.classes.palette[6] == (1, 2, 3), timeout=WAIT_MS)
+    doc = second.docs[0]
+    qtbot.waitUntil(lambda: doc.annotation is not None and doc.annotation is not old
+                    and doc.annotation.reference is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    assert doc is second.current
+    panel = second.annotator.panel
+    assert panel.snap_buttons["prediction"].isEnabled()
+    assert panel.snap_buttons["prediction"].isChecked() and not panel.snap_buttons["image"].isChecked()
