@@ -453,7 +453,7 @@ class Annotator(QtCore.QObject):
             # the "changed vs prediction" layer shows nothing until the new reference arrives, not the
             # pixels that differ from the old model's prediction
             session.reference_stale = True
-            self.canvas.refresh_layers(force=("changed",))
+            self._show_changed_layer_again(doc)
         model_classes = getattr(self.workspace.model_info, "classes", None)
         label, level, version = session.label, self.tools.level, session.version
 
@@ -483,7 +483,7 @@ class Annotator(QtCore.QObject):
             session.reference_model = model
             counted = session.version == version and session.label is label
             session.changes = changes if counted else ChangeTally()  # (else counted in the background)
-            self.canvas.refresh_layers(force=("changed",))
+            self._show_changed_layer_again(doc)
             if doc is self.workspace.current:
                 self._update_snap_options(doc)  # the snap brush can follow the prediction now
             self._summary_timer.start()
@@ -497,6 +497,12 @@ class Annotator(QtCore.QObject):
 
         self.jobs.submit(make, made, failed, "Comparing with the new prediction")
         self._summary_timer.start()
+
+    def _show_changed_layer_again(self, doc) -> None:
+        """``doc``'s reference changed: its "changed vs prediction" layer is drawn again when it is
+        the one shown (another image's is drawn when it is shown)."""
+        if doc is self.workspace.current:
+            self.canvas.refresh_layers(force=("changed",))
 
     def _unstale(self, session) -> None:
         """``session``'s reference is shown again (no new one is on its way for it)."""

@@ -608,6 +608,58 @@ def test_the_changed_layer_shows_nothing_while_the_new_models_reference_is_made(
     np.testing.assert_array_equal(layer.picture_job(session)()[..., 3] > 0, expected)
 
 
+def test_another_images_new_reference_does_not_draw_the_shown_images_changed_layer_again(qtbot, window, model_path,
+                                                                                          samples, tmp_path):
+    """The model changed on image 0 (its new reference waits on the job thread), then image 1 is
+    shown: image 0's reference marked stale and arriving forced the *shown* image's "changed vs
+    prediction" layer to be drawn again, though nothing of it changed. Only the shown image's own
+    reference changes draw it again."""
+    import threading
+
+    window.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    window.annotator.set_mode(True)
+    first = window.current
+    qtbot.waitUntil(lambda: first.annotation is not None and first.annotation.reference is not None, timeout=WAIT_MS)
+    window.step_image(1)
+    qtbot.waitUntil(lambda: window.current is not first and window.current.annotation is not None
+                    and window.current.annotation.reference is not None, timeout=WAIT_MS)
+    second = window.current
+    window.step_image(-1)
+    qtbot.waitUntil(lambda: window.current is first and first.result is not None, timeout=WAIT_MS)
+    window.set_layer_visible("changed", True)
+    window.jobs.wait_idle()
+    layer = window.canvas.layers["changed"]
+    assert layer.visible
+    drawn = []  # (the session drawn, its reference, whether stale) at each whole redraw
+    render = layer.render
+
+    def recorded():
+        session = layer.source()[0]
+        drawn.append((session, None if session is None else id(session.reference),
+                      None if session is None else session.reference_stale))
+        render()
+
+    layer.render = recorded
+    gate = threading.Event()
+    window.jobs.submit(lambda: gate.wait(60))  # the job thread held: the new references wait
+    try:
+        window.load_model(another_copy_of(model_path, tmp_path))
+        qtbot.waitUntil(lambda: first.path in window.annotator._references_pending, timeout=WAIT_MS)
+        window.step_image(1)
+        qtbot.waitUntil(lambda: second.path in window.annotator._references_pending, timeout=WAIT_MS)
+    finally:
+        gate.set()
+    key = window.annotator._model_key()
+    qtbot.waitUntil(lambda: first.annotation.reference_model == key and second.annotation.reference_model == key,
+                    timeout=WAIT_MS)
+    window.jobs.wait_idle()
+    assert window.current is second
+    again = [a for a, b in zip(drawn, drawn[1:]) if a == b]
+    assert not again, drawn  # each redraw shows something new
+    assert drawn[-1] == (second.annotation, id(second.annotation.reference), False)
+
+
 def test_a_level_not_counted_yet_is_counted_off_the_ui_thread_and_never_shown_wrong(qtbot, window, model_path, samples,
                                                                                      monkeypatch):
     """[ and ] to a level whose cells were not counted yet counted the whole map on the UI thread
