@@ -70,6 +70,7 @@ from PySide6 import QtCore
 
 from qgn_studio.discovery import resolved
 from qgn_studio.document import describe_error
+from qgn_studio.jobs import STOPPED
 from qgn_studio.scratch import LiveMarks
 
 AUTOSAVE_DELAY_MS = 2000
@@ -1831,16 +1832,20 @@ class ProjectController(QtCore.QObject):
                     if doc.annotation is not None and doc.annotation.dirty]
         maps = [(doc, session.label, session.classes) for doc, session, _version in sessions]
         root, generation, old_classes = old.root, old.generation, old.classes
+        step = ["reading the project"]  # what the job was doing (its ``failed`` says so)
 
         def run():
             try:
                 fresh = Project.open(root)
             except Exception as exc:
                 return exc
+            step[0] = "following them in the unsaved maps"
             follow, keep = follow_or_keep(maps, root, generation, old_classes, fresh)
             if any(session.version != version for _doc, session, version in sessions):
                 return None  # edited meanwhile (a copy to keep may be of half an edit): looked at again
+            step[0] = "keeping the unsaved edits those classes cannot hold in its conflicts folder"
             paths = [(reason, fresh.keep_conflict(stem, label, classes)) for reason, stem, label, classes in keep]
+            step[0] = "preparing the unsaved maps in those classes"
             return fresh, [(doc, label, ready_to_adopt(label, fresh.classes)) for doc, label in follow], paths
 
         def done(out) -> None:
@@ -1859,9 +1864,10 @@ class ProjectController(QtCore.QObject):
 
         def failed(message: str) -> None:
             self._keeping = False
-            self._warn(f"Another window or command changed the project's classes, and the unsaved edits those "
-                       f"classes cannot hold could not be kept in its conflicts folder yet ({message}). They stay "
-                       "open here; it is tried again shortly")
+            if message == STOPPED:  # (the window closed: nothing to tell)
+                return
+            self._warn(f"Another window or command changed the project's classes; {step[0]} failed: {message}. "
+                       "The unsaved maps stay open here as they were; it is tried again shortly")
 
         self._keeping = True
         self.jobs.submit(run, done, failed, "Reading the project's new classes")
