@@ -190,6 +190,9 @@ class AnnotationSession(QtCore.QObject):
         self.annotation = annotation
         self.origin = origin  # where it started: prediction, truth, import, empty, saved, recovered
         self.reference: np.ndarray | None = None
+        # a new reference (another model's prediction) is on its way: "changed vs prediction" shows
+        # nothing meanwhile (the annotator sets and clears it)
+        self.reference_stale = False
         self.set_reference(reference, own=own_reference)
         classes = annotation.classes
         if pyramid is None or pyramid.label is not annotation.label:
@@ -329,7 +332,7 @@ class AnnotationSession(QtCore.QObject):
     def changed_mask(self, rect: PixelRect) -> np.ndarray:
         """(h, w) bool over ``rect``: pixels that differ from the reference (all False without one)."""
         window = self.label[rect.y0:rect.y1, rect.x0:rect.x1]
-        if self.reference is None:
+        if self.reference is None or self.reference_stale:
             return np.zeros(window.shape, bool)
         return window != self.reference[rect.y0:rect.y1, rect.x0:rect.x1]
 
@@ -381,15 +384,28 @@ class AnnotationSession(QtCore.QObject):
             self._show_band()
         self._band_timer.stop()
 
-    def replace_label(self, label: np.ndarray) -> None:
-        """Replace the whole map (load from disk, crash restore); clears the undo log."""
+    def replace_label(self, label: np.ndarray, prepared=None) -> None:
+        """Replace the whole map (load from disk, crash restore); clears the undo log. ``prepared``:
+        (an ``Annotation`` of ``label``'s values in this map's classes, its ``LivePyramid``), made on
+        the job thread that read it (``Annotator.preparer``): then taken as they are - the diff, its
+        apply and the pyramid made here held the UI thread 60-330 ms for a 24-megapixel map."""
         if label.shape != self.label.shape:
             raise ValueError(f"label {label.shape} and annotation {self.label.shape} differ in size")
+        annotation, pyramid = prepared if prepared is not None else (None, None)
+        if annotation is not None and not (annotation.classes == self.classes and annotation.shape == self.shape
+                                           and pyramid is not None and pyramid.label is annotation.label):
+            annotation = None
         self.undo.clear()
         self._stale.clear()  # the new pyramid and the full re-render (reset) show all of it
-        self.annotation.apply(edit_between(self.label, label))  # validated; drops the derived caches
-        classes = self.classes
-        self.pyramid = LivePyramid(self.label, classes.num_classes, classes.ignore_index)
+        if annotation is not None:
+            old = self.annotation
+            # as an apply of the diff leaves it: the starting map, the class set and the count of changes kept
+            annotation.classes, annotation.reference, annotation.revision = old.classes, old.reference, old.revision + 1
+            self.annotation, self.pyramid = annotation, pyramid
+        else:
+            self.annotation.apply(edit_between(self.label, label))  # validated; drops the derived caches
+            classes = self.classes
+            self.pyramid = LivePyramid(self.label, classes.num_classes, classes.ignore_index)
         self.version += 1
         self._epoch += 1
         self._record_state()

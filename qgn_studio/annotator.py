@@ -464,6 +464,11 @@ class Annotator(QtCore.QObject):
         if self._references_pending.get(doc.path) == key:
             return  # on its way
         self._references_pending[doc.path] = key
+        if session.reference is not None and not session.reference_stale:
+            # the "changed vs prediction" layer shows nothing until the new reference arrives, not the
+            # pixels that differ from the old model's prediction
+            session.reference_stale = True
+            self._show_changed_layer_again(doc)
         model_classes = getattr(self.workspace.model_info, "classes", None)
         label, level, version = session.label, self.tools.level, session.version
 
@@ -481,21 +486,27 @@ class Annotator(QtCore.QObject):
             del self._references_pending[doc.path]
             reference, changes = out
             if doc.annotation is not session or self._model_key() != model or self.classes is not classes:
+                self._unstale(session)
                 self._refresh_reference(doc)  # things moved on: again, from what there is now
                 return
             if reference is None:
+                self._unstale(session)
                 self._summary_timer.start()
                 return
+            session.reference_stale = False
             session.set_reference(reference, own=True)
             session.reference_model = model
             counted = session.version == version and session.label is label
             session.changes = changes if counted else ChangeTally()  # (else counted in the background)
-            self.canvas.refresh_layers(force=("changed",))
+            self._show_changed_layer_again(doc)
+            if doc is self.workspace.current:
+                self._update_snap_options(doc)  # the snap brush can follow the prediction now
             self._summary_timer.start()
 
         def failed(message: str) -> None:
             if self._references_pending.get(doc.path) is key:
                 del self._references_pending[doc.path]
+                self._unstale(session)
             if message != STOPPED:  # (the window closed)
                 self._warn(f"{doc.name}: cannot compare with the new prediction: {message}")
 
@@ -507,6 +518,19 @@ class Annotator(QtCore.QObject):
         image is not started over silently, and the status bar says why and what to do."""
         self.unreadable[path] = message
         self.unreadable_what[path] = what
+
+    def _show_changed_layer_again(self, doc) -> None:
+        """``doc``'s reference changed: its "changed vs prediction" layer is drawn again when it is
+        the one shown (another image's is drawn when it is shown)."""
+        if doc is self.workspace.current:
+            self.canvas.refresh_layers(force=("changed",))
+
+    def _unstale(self, session) -> None:
+        """``session``'s reference is shown again (no new one is on its way for it)."""
+        if session.reference_stale:
+            session.reference_stale = False
+            if self.workspace.current is not None and self.workspace.current.annotation is session:
+                self.canvas.refresh_layers(force=("changed",))
 
     def ensure_session(self, doc) -> AnnotationSession | None:
         """``doc``'s annotation, started from the prediction when it has none yet (None while the
@@ -686,13 +710,15 @@ class Annotator(QtCore.QObject):
     def _install(self, doc, annotation, pyramid=None, source: str = "prediction",
                  made_reference: tuple | None = None, changes=None) -> AnnotationSession:
         """``made_reference``: (the prediction in the annotation's classes, the model it is of),
-        made off the UI thread; made here when not given, none, or of a model no longer in use.
+        made off the UI thread; made on the job thread once installed when not given, none, or of a
+        model no longer in use.
         ``changes``: the ``ChangeTally`` that counted the map against that reference (job thread)."""
         own = made_reference is not None and made_reference[0] is not None and made_reference[1] == self._model_key()
-        if own:
-            reference = made_reference[0]  # a private copy in the label dtype (``AnnotationSession.reference_for``)
-        else:
-            reference = self.prediction_in_classes(doc, annotation.shape)
+        # a private copy in the label dtype (``AnnotationSession.reference_for``); else made on the job
+        # thread once installed (``_refresh_reference``): the model changed while the annotation was
+        # built (or adopt had nothing made), and relabelling a 24-megapixel prediction by name here
+        # held the UI thread for about a second
+        reference = made_reference[0] if own else None
         session = AnnotationSession(doc.path, annotation, reference, origin=source, pyramid=pyramid, parent=self,
                                     own_reference=own, changes=changes if own else None)
         session.reference_model = self._model_key() if reference is not None else None
@@ -706,6 +732,8 @@ class Annotator(QtCore.QObject):
         self._seen += 1
         session.last_seen = self._seen
         self.session_created.emit(doc)
+        if not own:
+            self._refresh_reference(doc)
         self._update_status()
         self._summary_timer.start()
         QtCore.QTimer.singleShot(0, self, self._keep_maps_in_budget)
@@ -1216,14 +1244,14 @@ class Annotator(QtCore.QObject):
         if session is None:
             self.panel.set_changed_summary("<span style='color:#9a9a9a'>No annotation</span>")
             return
-        if session.reference is None:
-            self.panel.set_changed_summary("<span style='color:#9a9a9a'>No prediction to compare with yet</span>")
-            return
-        level, label, reference, version = self.tools.level, session.label, session.reference, session.version
         pending = self._references_pending.get(doc.path)
         if pending is not None and pending[0] is session:
             self.panel.set_changed_summary("<span style='color:#9a9a9a'>Comparing with the new prediction…</span>")
             return
+        if session.reference is None:
+            self.panel.set_changed_summary("<span style='color:#9a9a9a'>No prediction to compare with yet</span>")
+            return
+        level, label, reference, version = self.tools.level, session.label, session.reference, session.version
         if not session.changes.counted(label, reference, level, version):
             # a level not counted yet ([ ]), or a map counted anew: the whole map, ~50 ms at 24 MP
             self._count_changes(session, level)

@@ -174,7 +174,7 @@ class ChangedLayer(SessionLayer):
 
     def picture_job(self, session):
         label, reference = session.label, session.reference  # (a new reference is a new array)
-        if reference is None:
+        if reference is None or session.reference_stale:  # (a new one on its way: none shown meanwhile)
             return lambda: self._rgba(np.zeros(label.shape, bool))
         return lambda: self._rgba(label != reference)
 

@@ -453,6 +453,213 @@ def test_a_new_models_prediction_in_the_annotations_classes_is_made_off_the_ui_t
     qtbot.waitUntil(lambda: f"<b>{pixels:,} px</b>" in text.text(), timeout=WAIT_MS)
 
 
+def another_copy_of(model_path, tmp_path):
+    """The same model from another file: loading it makes a new prediction (another model key)."""
+    import shutil
+
+    other = tmp_path / "other" / model_path.name
+    other.parent.mkdir()
+    shutil.copy(model_path, other)
+    shutil.copy(model_path.with_suffix(".json"), other.with_suffix(".json"))
+    return other
+
+
+def reordered_classes(window):
+    """The model's classes in another order, and one more (a prediction is relabelled by name)."""
+    from qgn.classes import ClassSet
+
+    model = window.model_info.classes
+    order = list(reversed(range(model.num_classes)))
+    window.annotator.set_classes(ClassSet(tuple(model.names[i] for i in order) + ("puddle",),
+                                          tuple(model.palette[i] for i in order) + ((0, 90, 200),), model.ignore_index))
+    return np.array([order.index(v) if v < model.num_classes else v for v in range(256)])
+
+
+def test_a_model_changed_while_the_annotation_is_built_is_compared_with_off_the_ui_thread(qtbot, window, model_path,
+                                                                                          samples, monkeypatch,
+                                                                                          tmp_path):
+    """A pressed, then the model changed before the annotation was built: the build's reference is
+    of the old model, so ``_install`` made the new prediction in the annotation's classes (a
+    relabel by name, about a second at 24 megapixels) on the UI thread. It is made on the job
+    thread; the reference is the new prediction relabelled, as before."""
+    import threading
+
+    import qgn.classes_edit as classes_edit
+    from qgn_studio.annotation_doc import AnnotationSession
+
+    on_ui_thread = []
+    relabel, reference_for = classes_edit.relabel_by_name, AnnotationSession.reference_for
+    built_once, gate = threading.Event(), threading.Event()
+
+    def relabelling(*args, **kwargs):
+        on_ui_thread.append(threading.current_thread() is threading.main_thread())
+        return relabel(*args, **kwargs)
+
+    def held(reference, label):  # the build's reference made: it waits until the model changed
+        if not built_once.is_set():
+            built_once.set()
+            assert gate.wait(60)
+        return reference_for(reference, label)
+
+    window.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    expected_of = reordered_classes(window)
+    window.annotator.project_classes = True  # as a project's: kept though no map has them yet
+    doc, old_key = window.current, window.annotator._model_key()
+    monkeypatch.setattr(classes_edit, "relabel_by_name", relabelling)
+    monkeypatch.setattr(AnnotationSession, "reference_for", staticmethod(held))
+    window.annotator.set_mode(True)
+    qtbot.waitUntil(built_once.is_set, timeout=WAIT_MS)
+    old_result = doc.result
+    window.load_model(another_copy_of(model_path, tmp_path))
+    qtbot.waitUntil(lambda: window.annotator._model_key() != old_key and doc.result is not None
+                    and doc.result is not old_result, timeout=WAIT_MS)
+    assert doc.annotation is None  # still being built
+    on_ui_thread.clear()
+    gate.set()
+    qtbot.waitUntil(lambda: doc.annotation is not None and doc.annotation.reference is not None, timeout=WAIT_MS)
+    session = doc.annotation
+    assert session.reference_model == window.annotator._model_key()
+    np.testing.assert_array_equal(session.reference, expected_of[doc.result.label])
+    assert on_ui_thread and not any(on_ui_thread), on_ui_thread
+    pixels = int((session.label != session.reference).sum())
+    qtbot.waitUntil(lambda: f"<b>{pixels:,} px</b>" in window.annotator.panel.changed_text.text(), timeout=WAIT_MS)
+
+
+def test_snap_to_prediction_is_offered_once_a_new_models_reference_arrives(qtbot, window, model_path, samples,
+                                                                           monkeypatch, tmp_path):
+    """"Snap to: Prediction" chosen, then the model changed while A's annotation was built: the
+    annotation is installed without a reference (the button greyed, "image" checked: nothing to
+    follow yet) and the reference is made on the job thread. Once it arrives the button is offered
+    again and the choice shown - it stayed greyed on "image" until something else updated it."""
+    import threading
+
+    from qgn_studio.annotation_doc import AnnotationSession
+
+    reference_for = AnnotationSession.reference_for
+    built_once, gate = threading.Event(), threading.Event()
+
+    def held(reference, label):  # the build's reference made: it waits until the model changed
+        if not built_once.is_set():
+            built_once.set()
+            assert gate.wait(60)
+        return reference_for(reference, label)
+
+    window.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    reordered_classes(window)
+    window.annotator.project_classes = True
+    doc, old_key = window.current, window.annotator._model_key()
+    window.annotator.set_snap_to("prediction")
+    monkeypatch.setattr(AnnotationSession, "reference_for", staticmethod(held))
+    window.annotator.set_mode(True)
+    qtbot.waitUntil(built_once.is_set, timeout=WAIT_MS)
+    old_result = doc.result
+    window.load_model(another_copy_of(model_path, tmp_path))
+    qtbot.waitUntil(lambda: window.annotator._model_key() != old_key and doc.result is not None
+                    and doc.result is not old_result, timeout=WAIT_MS)
+    gate.set()
+    qtbot.waitUntil(lambda: doc.annotation is not None and doc.annotation.reference is not None, timeout=WAIT_MS)
+    window.jobs.wait_idle()
+    assert doc.annotation.reference_model == window.annotator._model_key()
+    panel = window.annotator.panel
+    assert panel.snap_buttons["prediction"].isEnabled()
+    assert panel.snap_buttons["prediction"].isChecked() and not panel.snap_buttons["image"].isChecked()
+
+
+def test_the_changed_layer_shows_nothing_while_the_new_models_reference_is_made(qtbot, window, model_path, samples,
+                                                                                tmp_path):
+    """The model changed while annotating: until the new prediction (in the annotation's classes)
+    arrives from the job thread, "changed vs prediction" showed the pixels that differ from the old
+    model's prediction while the summary said it was comparing with the new one. The layer shows
+    nothing meanwhile, and what differs from the new reference once it arrives."""
+    import threading
+
+    from qgn_studio.annotation_doc import PixelRect
+    from studio_steps import paint
+
+    window.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    expected_of = reordered_classes(window)
+    window.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: window.current.annotation is not None, timeout=WAIT_MS)
+    doc, session = window.current, window.current.annotation
+    paint(window, 1, 3, [(4, 4), (60, 30)])
+    window.jobs.wait_idle()
+    qtbot.waitUntil(lambda: session.reference is not None, timeout=WAIT_MS)
+    whole = PixelRect(0, SIZE[0], 0, SIZE[1])
+    assert session.changed_mask(whole).any()  # something differs from the old prediction
+    layer = window.canvas.layers["changed"]
+    gate = threading.Event()
+    window.jobs.submit(lambda: gate.wait(60))  # the job thread held: the new reference waits
+    old_key = session.reference_model
+    window.load_model(another_copy_of(model_path, tmp_path))
+    qtbot.waitUntil(lambda: doc.path in window.annotator._references_pending, timeout=WAIT_MS)
+    try:
+        assert not session.changed_mask(whole).any()
+        assert not layer.picture_job(session)()[..., 3].any()
+        qtbot.waitUntil(lambda: "Comparing with the new" in window.annotator.panel.changed_text.text(), timeout=WAIT_MS)
+        assert not session.changed_mask(whole).any()
+    finally:
+        gate.set()
+    qtbot.waitUntil(lambda: session.reference_model not in (None, old_key), timeout=WAIT_MS)
+    expected = session.label != expected_of[doc.result.label]
+    np.testing.assert_array_equal(session.changed_mask(whole), expected)
+    np.testing.assert_array_equal(layer.picture_job(session)()[..., 3] > 0, expected)
+
+
+def test_another_images_new_reference_does_not_draw_the_shown_images_changed_layer_again(qtbot, window, model_path,
+                                                                                          samples, tmp_path):
+    """The model changed on image 0 (its new reference waits on the job thread), then image 1 is
+    shown: image 0's reference marked stale and arriving forced the *shown* image's "changed vs
+    prediction" layer to be drawn again, though nothing of it changed. Only the shown image's own
+    reference changes draw it again."""
+    import threading
+
+    window.start(samples, str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    window.annotator.set_mode(True)
+    first = window.current
+    qtbot.waitUntil(lambda: first.annotation is not None and first.annotation.reference is not None, timeout=WAIT_MS)
+    window.step_image(1)
+    qtbot.waitUntil(lambda: window.current is not first and window.current.annotation is not None
+                    and window.current.annotation.reference is not None, timeout=WAIT_MS)
+    second = window.current
+    window.step_image(-1)
+    qtbot.waitUntil(lambda: window.current is first and first.result is not None, timeout=WAIT_MS)
+    window.set_layer_visible("changed", True)
+    window.jobs.wait_idle()
+    layer = window.canvas.layers["changed"]
+    assert layer.visible
+    drawn = []  # (the session drawn, its reference, whether stale) at each whole redraw
+    render = layer.render
+
+    def recorded():
+        session = layer.source()[0]
+        drawn.append((session, None if session is None else id(session.reference),
+                      None if session is None else session.reference_stale))
+        render()
+
+    layer.render = recorded
+    gate = threading.Event()
+    window.jobs.submit(lambda: gate.wait(60))  # the job thread held: the new references wait
+    try:
+        window.load_model(another_copy_of(model_path, tmp_path))
+        qtbot.waitUntil(lambda: first.path in window.annotator._references_pending, timeout=WAIT_MS)
+        window.step_image(1)
+        qtbot.waitUntil(lambda: second.path in window.annotator._references_pending, timeout=WAIT_MS)
+    finally:
+        gate.set()
+    key = window.annotator._model_key()
+    qtbot.waitUntil(lambda: first.annotation.reference_model == key and second.annotation.reference_model == key,
+                    timeout=WAIT_MS)
+    window.jobs.wait_idle()
+    assert window.current is second
+    again = [a for a, b in zip(drawn, drawn[1:]) if a == b]
+    assert not again, drawn  # each redraw shows something new
+    assert drawn[-1] == (second.annotation, id(second.annotation.reference), False)
+
+
 def test_a_level_not_counted_yet_is_counted_off_the_ui_thread_and_never_shown_wrong(qtbot, window, model_path, samples,
                                                                                      monkeypatch):
     """[ and ] to a level whose cells were not counted yet counted the whole map on the UI thread

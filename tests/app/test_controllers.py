@@ -228,6 +228,64 @@ def test_an_autosave_restored_is_made_ready_on_the_job_thread(make_parts, scenes
     assert restored.annotation.undo.count() == 0
 
 
+def test_an_autosave_restored_over_the_saved_map_just_read_is_made_ready_on_the_job_thread(make_parts, scenes_project,
+                                                                                            qtbot, monkeypatch):
+    """An autosave restored over the saved map already open (``replace_label``): the diff between
+    the two maps, its apply and the new live pyramid were made on the UI thread (60-330 ms for a
+    24-megapixel map). They are made on the job thread that read the autosave; the session is as
+    before: the autosaved map, unsaved, "recovered", no undo steps, its starting map the saved one."""
+    import threading
+
+    import qgn_studio.annotation_doc as annotation_doc
+    from qgn_studio.annotation_doc import AnnotationSession
+
+    image = scenes_project.images[0]
+    saved = np.full((96, 128), 2, np.uint8)
+    scenes_project.save_annotation(image, saved)
+    parts = make_parts()
+    parts.projects.open_project(scenes_project.root)
+    doc = parts.workspace.docs[0]
+    parts.projects.document_shown(doc)
+    qtbot.waitUntil(lambda: doc.annotation is not None, timeout=10_000)
+    target = painted(doc.annotation, 3, slice(10, 30), slice(20, 60))
+    parts.projects.autosave_now()
+    parts.settle(qtbot)
+    threads = OnWhichThread(monkeypatch)
+    replaced, diffs = [], []
+    replace_label, edit_between = AnnotationSession.replace_label, annotation_doc.edit_between
+
+    def replacing(session, *args, **kwargs):
+        replaced.append(session)
+        return replace_label(session, *args, **kwargs)
+
+    def diffing(*args, **kwargs):
+        diffs.append(threading.current_thread() is threading.main_thread())
+        return edit_between(*args, **kwargs)
+
+    monkeypatch.setattr(AnnotationSession, "replace_label", replacing)
+    monkeypatch.setattr(annotation_doc, "edit_between", diffing)
+    answers = Answers(recover="later")  # at the open: the saved map is read and shown first
+    again = make_parts(answers, "again")
+    again.projects.open_project(scenes_project.root)
+    restored = again.workspace.docs[0]
+    again.projects.document_shown(restored)
+    qtbot.waitUntil(lambda: restored.annotation is not None, timeout=10_000)
+    np.testing.assert_array_equal(restored.annotation.label, saved)
+    threads.made.clear()
+    answers.answers["recover"] = "restore"
+    again.projects.offer_recovery(again.projects.project)
+    qtbot.waitUntil(lambda: restored.annotation.dirty, timeout=10_000)
+    session = restored.annotation
+    assert replaced == [session]  # over the saved map, which was open first
+    assert not any(diffs), diffs
+    made = [(kind, ui) for kind, ui in threads.made if kind in ("annotation", "pyramid")]
+    assert made and not any(ui for _, ui in made), threads.made
+    np.testing.assert_array_equal(session.label, target)
+    assert session.pyramid.label is session.label
+    assert session.origin == "recovered" and session.undo.count() == 0
+    np.testing.assert_array_equal(session.annotation.reference, saved)  # it started from the saved map
+
+
 def test_autosave_survives_a_crash_and_is_restored_then_saved(make_parts, scenes_project, qtbot):
     parts = make_parts()
     ws = parts.workspace
