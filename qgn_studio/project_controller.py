@@ -118,6 +118,7 @@ class ProjectController(QtCore.QObject):
         self.workspace = workspace
         self.annotator = annotator
         self.jobs = jobs
+        jobs.after_each = self._warm_index
         self.batch = batch
         self.shell = shell
         self.scratch_path = scratch
@@ -197,6 +198,15 @@ class ProjectController(QtCore.QObject):
     def project(self):
         """The open project (the workspace's), or None."""
         return self.workspace.project
+
+    def _warm_index(self) -> None:
+        """(Job thread, after each job.) The open project's path index built when a job's write replaced
+        its images (a merge of another writer's change, Remove, an added image): the next look-up by path
+        on the UI thread (a prediction's arrival, a mark shown) rebuilt it there, ~0.4 s at 100,000 images.
+        Nothing when it is current (a comparison)."""
+        project = self.workspace.project
+        if project is not None:
+            project.warm_index()
 
     def stand_in(self, create: bool = True):
         """Where the autosaves of the open read-only project go (``qgn_studio.scratch.stand_in``):
