@@ -1698,22 +1698,26 @@ class ProjectController(QtCore.QObject):
         there (a merge replaces the images: the next look-up by path rebuilt it on the UI thread, ~0.4 s
         at 100,000 images) and take what ``_show_merged`` shows off the project there too (a Path and a
         file check per image: ~0.6 s more); then show it here. Reading on the job thread, the look is in
-        order with this window's own writes: none is in progress while it reads."""
+        order with this window's own writes: none is in progress while it reads. What is shown is told by
+        the project's merge counter against the one shown, not by the file: a write of ours queued before
+        the look merges the change it was for (the look then finds the file as this object wrote it)."""
         from qgn.project import ProjectChangedError
 
         known = {d.path for d in self.workspace.docs}
+        shown = self._merges_shown
         self._looking = True
 
         def look():
             try:
-                changed = project.refresh() if read else True
+                if read:
+                    project.refresh()
             except ProjectChangedError as exc:
                 return "classes", exc
             except Exception as exc:  # unreadable, removed, or disagreeing with the folders
                 return "unreadable", exc
             merges = project.merges
             project.warm_index()
-            if not changed:
+            if merges == shown:  # merged by nobody since the last look (a merge counts up before it returns)
                 return "same", merges
             return "merged", merges, merged_view(project, known)
 

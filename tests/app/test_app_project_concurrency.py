@@ -460,3 +460,31 @@ def test_unsaved_maps_another_windows_class_edit_cannot_hold_are_kept_off_the_ui
     (kept,) = (folder / "conflicts").glob("*.qgt")
     np.testing.assert_array_equal(read_label_file(kept, None), ours)
     assert "A class deleted there held unsaved pixels of 1 image(s)" in reload_notice(second)
+
+
+def test_another_writers_change_that_a_write_of_ours_merges_before_the_watchs_look_is_shown(
+        qtbot, windows, samples, model_path, tmp_path):
+    # the watch's tick saw the change and queued its look (read, merge) behind a write of ours on the job
+    # thread; the write merged the change, the look found project.json as this window wrote it and took
+    # the merge as shown: the other writer's done mark never reached the list (found by a read-only review)
+    import threading
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    saved_project(qtbot, win, samples, model_path, folder)
+    win.jobs.wait_idle()
+    qtbot.wait(50)
+    project = win.projects.project
+    assert not any(d.done for d in win.docs)
+    other = Project.open(folder)  # another writer marks image 1 done
+    other.images[1].done = True
+    other.save()
+    gate = threading.Event()
+    win.jobs.submit(lambda: gate.wait(10))  # the job thread busy (a save, a prediction)
+    win.jobs.submit(lambda: project.set_done_many([(project.images[0], False)]))  # a write of ours, queued
+    win.projects.check_project_on_disk()  # the tick: the change is seen, its look queued after the write
+    gate.set()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: win.docs[1].done, timeout=WAIT_MS)
+    assert project.images[1].done and not project.images[0].done
+    assert not win.docs[0].done and not any(d.done for d in win.docs[2:])
