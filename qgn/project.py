@@ -441,6 +441,9 @@ class Project:
         self._digest: str | None = None  # of project.json as last read or written; None: not yet written
         self._saved_classes = classes
         self._lock = threading.RLock()
+        # held only to replace ``images`` together with their path index, and to read the two as a pair:
+        # a look-up on another thread (the app's UI thread) never sees a new list with the old index
+        self._swap = threading.Lock()
         self.merges = 0  # how often this object adopted another writer's changes (readers watch it)
         self._depth = 0
         self._cleaned = False
@@ -521,7 +524,7 @@ class Project:
             adopted[key] = stored
             self._stored_paths[str(image.path)] = stored  # written back as it was read
             images.append(image)
-        self.images = images
+        self._replace_images(images)
         self._adopted = adopted
         model = parsed.model
         if model is not None and not Path(model).is_absolute() and _exists(self.root / model):
@@ -858,7 +861,7 @@ class Project:
         with self.writing():
             own = self._own(image)
             kept: list[tuple[Path, Path]] = []
-            images = self.images
+            images, indexed = self.images, self._by_path
             sources = [("annotation", self.annotation_path(own))]
             try:
                 sources.append(("autosave", self.autosave_path(own)))
@@ -872,10 +875,11 @@ class Project:
                         write_record(target, kind, own.key, own.path, self.generation, self.classes, own.file)
                         kept.append((source, target))
                         _link_or_copy(source, target)
-                self.images = [im for im in images if im.key != own.key]
+                self._replace_images([im for im in images if im.key != own.key], without=own)
                 self._commit()
             except BaseException:
-                self.images = images
+                with self._swap:  # the list and its index as they were
+                    self.images, self._by_path = images, indexed
                 for _, target in kept:
                     _unlink_quietly(target)
                     _unlink_quietly(record_path(target))
@@ -909,30 +913,61 @@ class Project:
         was replaced or changed length: finding an image of 20,000 is a lookup, not a scan. Each image
         is found by its file's resolved path too (``_file_key``: one ``realpath`` per folder), and
         every spelling of a file that several entries name (``twins``) finds ``_preferred`` of them."""
-        cached = self._by_path
-        images = self.images  # read once: another thread may replace the list meanwhile (a merge on the job
-        # thread while the UI thread builds), and an index built from one list must not be labelled as another's
+        with self._swap:  # the pair as one writer left it (``_replace_images``)
+            cached, images = self._by_path, self.images
         if cached is None or cached[0] is not images or cached[1] != len(images):
-            index: dict = {}
-            first: dict = {}  # file key → its first image
-            repeats: dict = {}  # file key → every image of a file named more than once
-            folders: dict = {}
-            for im in images:
-                key = _path_key(im.path)
-                index.setdefault(key, im)
-                file = _file_key(im.path, folders, key)
-                if file != key:
-                    index.setdefault(file, im)
-                seen = first.setdefault(file, im)
-                if seen is not im:
-                    repeats.setdefault(file, [seen]).append(im)
-            twins = list(repeats.values())
-            for group in twins:
-                chosen = self._preferred(group)
-                for im in group:
-                    index[_path_key(im.path)] = index[_file_key(im.path, folders)] = chosen
-            cached = self._by_path = (images, len(images), index, twins)
+            # built from the list read once: another thread may replace it meanwhile (a merge on the job
+            # thread while the UI thread builds), and an index built from one list must not be labelled as another's
+            cached = self._build_index(images)
+            with self._swap:
+                if self.images is images:  # else a writer published a newer list with its index meanwhile
+                    self._by_path = cached
         return cached[2]
+
+    def _build_index(self, images: list[ProjectImage]) -> tuple:
+        """``_by_path`` of ``images``: (images, its length, {normalised path: image}, twins)."""
+        index: dict = {}
+        first: dict = {}  # file key → its first image
+        repeats: dict = {}  # file key → every image of a file named more than once
+        folders: dict = {}
+        for im in images:
+            key = _path_key(im.path)
+            index.setdefault(key, im)
+            file = _file_key(im.path, folders, key)
+            if file != key:
+                index.setdefault(file, im)
+            seen = first.setdefault(file, im)
+            if seen is not im:
+                repeats.setdefault(file, [seen]).append(im)
+        twins = list(repeats.values())
+        for group in twins:
+            chosen = self._preferred(group)
+            for im in group:
+                index[_path_key(im.path)] = index[_file_key(im.path, folders)] = chosen
+        return images, len(images), index, twins
+
+    def _replace_images(self, images: list[ProjectImage], without: ProjectImage | None = None,
+                        built: tuple | None = None) -> None:
+        """``images`` as this object's list (a merge of another writer's change, a removal). When a path
+        index is in use (``image_for`` was called), the one of the new list is made first, on the calling
+        thread (the app's job thread: at 100,000 images a build is ~0.4 s), and published with the list:
+        a look-up by path on another thread meanwhile uses the old pair, never rebuilds the new one.
+        ``without``: the one image the new list lacks of the current one (the index is the current one's
+        less its entries: no paths made again); ``built``: the new list's index, already made."""
+        cached = self._by_path
+        if built is None and cached is not None:
+            current = cached[0] is self.images and cached[1] == len(self.images)
+            if (without is not None and current and len(images) == cached[1] - 1
+                    and not any(im is without for group in cached[3] for im in group)):
+                built = (images, len(images), {k: im for k, im in cached[2].items() if im is not without}, cached[3])
+            else:
+                built = self._build_index(images)
+        if built is not None and built[0] is not images:
+            built = None
+        with self._swap:
+            self.images = images
+            if built is not None:
+                self._by_path = built
 
     def warm_index(self) -> None:
         """Build the path index ``image_for`` reads now if the images changed (a merge of another

@@ -368,10 +368,25 @@ def test_removing_an_image_of_a_big_project_rebuilds_no_path_index_on_the_ui_thr
             rebuilt.append(len(self.images))
         return index(self)
 
+    project = window.projects.project
+    written, looked = threading.Event(), threading.Event()
+    warm = window.jobs.after_each
+
+    def paused():  # the job thread after the removal's write, before its warm-up: a look-up by path here
+        if len(project.images) == 299 and not written.is_set():  # on the UI thread (a selection) found
+            written.set()  # the new list with a stale index, and rebuilt it (found by a read-only review)
+            looked.wait(10)
+        warm()
+
+    monkeypatch.setattr(window.jobs, "after_each", paused)
     monkeypatch.setattr(Project, "_index", counted)
     window.projects.ask_remove = lambda names, project: True
     gone = window.docs[7].path
     assert window.projects.remove_images([window.docs[7]])
+    assert written.wait(10)
+    for doc in window.docs[:3]:
+        assert project.image_for(doc.path).path == doc.path
+    looked.set()
     qtbot.waitUntil(lambda: len(Project.open(root).images) == 299, timeout=WAIT_MS)
     window.jobs.wait_idle()
     QtWidgets.QApplication.processEvents()

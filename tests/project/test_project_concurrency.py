@@ -623,3 +623,47 @@ def test_an_index_built_while_another_thread_replaces_the_images_is_never_taken_
     monkeypatch.undo()
     assert len(ours.images) == 6
     assert ours.image_for(paths[5]).path == paths[5]  # KeyError before: an index of 5 labelled as of 6
+
+
+def test_a_merge_or_a_removal_leaves_the_path_index_of_the_new_images_built(tmp_path, monkeypatch):
+    """With the path index in use, a merge of another writer's change (a refresh, a write that merges)
+    and a removal replace the image list: the index of the new list is built by the thread that writes
+    (the app's job thread) and published with it. It was left stale, and a look-up by path on another
+    thread (the app's UI thread) between the write and a later warm-up rebuilt it there (~0.4 s at
+    100,000 images; found by a read-only review)."""
+    import qgn.project as project_module
+
+    paths = []
+    for i in range(7):
+        path = tmp_path / "images" / f"im{i}.png"
+        path.parent.mkdir(exist_ok=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path)
+        paths.append(path)
+    Project.create(tmp_path / "proj", paths[:5], CLASSES)
+    ours = Project.open(tmp_path / "proj")
+    ours.warm_index()
+    other = Project.open(tmp_path / "proj")
+    other.add_images([paths[5]], save=True)  # another writer adds im5
+    key, keyed = project_module._path_key, []
+
+    def counted(path):
+        keyed.append(path)
+        return key(path)
+
+    def looked_up(path) -> int:  # the paths keyed by one look-up (a rebuild keys every image's)
+        monkeypatch.setattr(project_module, "_path_key", counted)
+        keyed.clear()
+        assert ours.image_for(path).path == path
+        monkeypatch.undo()
+        return len(keyed)
+
+    assert ours.refresh()
+    assert len(ours.images) == 6 and looked_up(paths[5]) <= 2
+    other.add_images([paths[6]], save=True)  # and im6: merged by a write of ours
+    ours.set_done(ours.image_for(paths[0]), True)
+    assert len(ours.images) == 7 and looked_up(paths[6]) <= 2
+    ours.remove_image(ours.image_for(paths[3]))
+    assert len(ours.images) == 6 and looked_up(paths[4]) <= 2
+    with pytest.raises(KeyError):
+        ours.image_for(paths[3])
+    assert [im.path for im in Project.open(tmp_path / "proj").images] == paths[:3] + paths[4:]
