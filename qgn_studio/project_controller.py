@@ -153,6 +153,8 @@ class ProjectController(QtCore.QObject):
         self._read_only = None  # why the open project cannot be written (told at opening), or None
         self._stand_in = None  # where the read-only project's autosaves go (qgn_studio.scratch.stand_in)
         self._merges_shown = 0
+        self._unreadable_told: set = set()  # new images of another writer that could not be checked, warned of
+        self._look_failed = None  # why the watch's last look failed (warned of once), or None
         self._looking = False  # a watch's look at another writer's change is on the job thread (``_look_at_merge``)
         # image path -> the saved annotation's version (qgn.project.annotation_version) its open map was
         # read from: read and written on the job thread only (jobs run in order), one dict per project
@@ -798,6 +800,7 @@ class ProjectController(QtCore.QObject):
         self._stand_in = None
         self._disk_problem = None
         self._merges_shown = project.merges
+        self._unreadable_told = set()
         if not self._closed:
             self.watch.start()
         self.annotator.project_classes = True
@@ -1723,6 +1726,7 @@ class ProjectController(QtCore.QObject):
 
         def found(result) -> None:
             self._looking = False
+            self._look_failed = None
             if project is not self.project:  # closed or reloaded meanwhile
                 return
             if result[0] == "classes":
@@ -1739,7 +1743,9 @@ class ProjectController(QtCore.QObject):
 
         def failed(message: str) -> None:
             self._looking = False
-            self._warn(f"Cannot read the project's changes: {message}")
+            if message != self._look_failed:  # the next tick looks again: told once, not every 1.5 s
+                self._look_failed = message
+                self._warn(f"Cannot read the project's changes: {message}")
 
         self.jobs.submit(look, found, failed)
 
@@ -1847,9 +1853,16 @@ class ProjectController(QtCore.QObject):
         """Images and done flags another writer added or changed: show them. ``view``: ``merged_view``
         of the project, made on the job thread (None: made here)."""
         known = {d.path for d in self.workspace.docs}
-        done, new = merged_view(project, known) if view is None else view
+        done, new, unreadable = merged_view(project, known) if view is None else view
         self._show_project_done(project, done=done)
         new = [path for path in new if path not in known]  # opened since the view was made
+        unread = [(path, why) for path, why in unreadable if path not in self._unreadable_told]
+        if unread:  # told once per image, not at every look (the watch looks every 1.5 s)
+            self._unreadable_told.update(path for path, _ in unread)
+            path, why = unread[0]
+            more = f" (and {len(unread) - 1} more)" if len(unread) > 1 else ""
+            self._warn(f"Another writer added {path} to the project, but it cannot be opened here: {why}{more}. "
+                       "Check that this user may read its folder; the rest of the change is shown")
         if new:
             current = self.workspace.current
             self.shell.open_paths(new, append=True)
@@ -2322,9 +2335,20 @@ class _Lookup:
         return self.result
 
 
-def merged_view(project, known: set) -> tuple[dict, list]:
-    """What ``ProjectController._show_merged`` shows of ``project``: {path: done} of every image, and the
-    paths of the images on disk that are not in ``known`` (the window's documents), in order. A Path of
-    each image and a file check of each new one: made on the job thread for a big project."""
+def merged_view(project, known: set) -> tuple[dict, list, list]:
+    """What ``ProjectController._show_merged`` shows of ``project``: {path: done} of every image, the
+    paths of the images on disk that are not in ``known`` (the window's documents), in order, and
+    (path, why) of each new one whose check failed (a folder this user cannot traverse: ``is_file``
+    re-raises EACCES) - reported, never sinking the rest. A Path of each image and a file check of each
+    new one: made on the job thread for a big project."""
     done = {(im.path if isinstance(im.path, PurePath) else Path(im.path)): im.done for im in project.images}
-    return done, [path for path in done if path not in known and path.is_file()]
+    new, unreadable = [], []
+    for path in done:
+        if path in known:
+            continue
+        try:
+            if path.is_file():
+                new.append(path)
+        except OSError as exc:
+            unreadable.append((path, describe_error(exc)))
+    return done, new, unreadable

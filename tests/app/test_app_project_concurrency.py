@@ -488,3 +488,60 @@ def test_another_writers_change_that_a_write_of_ours_merges_before_the_watchs_lo
     qtbot.waitUntil(lambda: win.docs[1].done, timeout=WAIT_MS)
     assert project.images[1].done and not project.images[0].done
     assert not win.docs[0].done and not any(d.done for d in win.docs[2:])
+
+
+def test_another_writers_new_image_that_cannot_be_checked_does_not_sink_the_watchs_look(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    # another writer marks an image done and adds one from a folder this user cannot traverse (stat:
+    # EACCES, which Path.is_file re-raises): the look's file check raised, the look failed at every tick
+    # (a warning each 1.5 s) and neither the done mark nor any later change was shown (found by a
+    # read-only review of bigindex2). The mark is shown, the merge seen, the image reported once.
+    import errno
+    import pathlib
+
+    from PySide6 import QtWidgets
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    saved_project(qtbot, win, samples, model_path, folder)
+    win.jobs.wait_idle()
+    qtbot.wait(50)
+    win.projects.watch.stop()  # its ticks made by hand below
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "x.png").write_bytes(samples[0].read_bytes())
+    other = Project.open(folder)
+    other.images[1].done = True
+    other.save()
+    other.add_images([locked / "x.png"])
+    real = pathlib.Path.is_file
+
+    def is_file(self):  # chmod 000 denies nothing to root: the stat's EACCES made here
+        if str(self).startswith(str(locked)):
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(pathlib.Path, "is_file", is_file)
+    warnings = []
+    told = win.projects._warn
+    monkeypatch.setattr(win.projects, "_warn", lambda text: (warnings.append(text), told(text)))
+    count = len(win.docs)
+
+    def tick():
+        win.projects.check_project_on_disk()
+        win.jobs.wait_idle()
+        QtWidgets.QApplication.processEvents()
+
+    for _ in range(4):
+        tick()
+    assert win.docs[1].done  # the other writer's mark is shown
+    assert win.projects._merges_shown == win.projects.project.merges  # the merge taken as seen
+    assert len(win.docs) == count  # the image that cannot be opened is not opened
+    assert len(warnings) == 1 and "x.png" in warnings[0], warnings  # told once, not at every tick
+    other = Project.open(folder)  # a later change of that writer is shown too
+    other.images[0].done = True
+    other.save()
+    for _ in range(2):
+        tick()
+    assert win.docs[0].done and win.docs[1].done
+    assert len(warnings) == 1, warnings
