@@ -1859,10 +1859,10 @@ class ProjectController(QtCore.QObject):
         unread = [(path, why) for path, why in unreadable if path not in self._unreadable_told]
         if unread:  # told once per image, not at every look (the watch looks every 1.5 s)
             self._unreadable_told.update(path for path, _ in unread)
-            path, why = unread[0]
-            more = f" (and {len(unread) - 1} more)" if len(unread) > 1 else ""
-            self._warn(f"Another writer added {path} to the project, but it cannot be opened here: {why}{more}. "
-                       "Check that this user may read its folder; the rest of the change is shown")
+            why = unread[0][1]  # names the file, and what to check
+            more = f" (and {len(unread) - 1} more image{'s' if len(unread) > 2 else ''})" if len(unread) > 1 else ""
+            self._warn(f"Another window or command added an image this window cannot open: {why}{more}. "
+                       "The rest of that change is shown")
         if new:
             current = self.workspace.current
             self.shell.open_paths(new, append=True)
