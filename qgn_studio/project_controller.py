@@ -154,7 +154,7 @@ class ProjectController(QtCore.QObject):
         self._stand_in = None  # where the read-only project's autosaves go (qgn_studio.scratch.stand_in)
         self._merges_shown = 0
         self._unreadable_told: set = set()  # new images of another writer that could not be checked, warned of
-        self._look_failed = None  # why the watch's last look failed (warned of once), or None
+        self._look_failed = None  # (why the watch's last look failed, the merge it was for), warned of once; or None
         self._looking = False  # a watch's look at another writer's change is on the job thread (``_look_at_merge``)
         # image path -> the saved annotation's version (qgn.project.annotation_version) its open map was
         # read from: read and written on the job thread only (jobs run in order), one dict per project
@@ -801,6 +801,7 @@ class ProjectController(QtCore.QObject):
         self._disk_problem = None
         self._merges_shown = project.merges
         self._unreadable_told = set()
+        self._look_failed = None  # a look of this project that fails is news
         if not self._closed:
             self.watch.start()
         self.annotator.project_classes = True
@@ -1743,9 +1744,12 @@ class ProjectController(QtCore.QObject):
 
         def failed(message: str) -> None:
             self._looking = False
-            if message != self._look_failed:  # the next tick looks again: told once, not every 1.5 s
-                self._look_failed = message
-                self._warn(f"Cannot read the project's changes: {message}")
+            # the next tick looks again: told once per change of the other writer that cannot be shown
+            # (a later change merged meanwhile counts the project's merges up), not every 1.5 s
+            failure = (message, project.merges)
+            if failure != self._look_failed:
+                self._look_failed = failure
+                self._warn(f"Cannot show another writer's change of the project: {message}")
 
         self.jobs.submit(look, found, failed)
 

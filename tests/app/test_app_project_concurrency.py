@@ -545,3 +545,53 @@ def test_another_writers_new_image_that_cannot_be_checked_does_not_sink_the_watc
         tick()
     assert win.docs[0].done and win.docs[1].done
     assert len(warnings) == 1, warnings
+
+
+def test_a_look_that_keeps_failing_is_told_again_for_each_later_change_and_after_reopening(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    # the watch's look failing for another reason than an unreadable new image was told once (10 s),
+    # then never again: a later change of the other writer was neither shown nor told, and opening the
+    # project again kept the old failure as told (found by a read-only review of bigindex2)
+    import qgn_studio.project_controller as controller
+    from PySide6 import QtWidgets
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    saved_project(qtbot, win, samples, model_path, folder)
+    win.jobs.wait_idle()
+    qtbot.wait(50)
+    win.projects.watch.stop()
+
+    def broken(project, known):
+        raise RuntimeError("cannot make the view (a failure that stays)")
+
+    monkeypatch.setattr(controller, "merged_view", broken)
+    warnings = []
+    monkeypatch.setattr(win.projects, "_warn", warnings.append)
+
+    def tick():
+        win.projects.check_project_on_disk()
+        win.jobs.wait_idle()
+        QtWidgets.QApplication.processEvents()
+
+    def another_writer_marks(index: int, done: bool) -> None:
+        other = Project.open(folder)
+        other.images[index].done = done
+        other.save()
+
+    another_writer_marks(1, True)
+    for _ in range(3):
+        tick()
+    assert len(warnings) == 1 and "a failure that stays" in warnings[0]  # told once, not every tick
+    another_writer_marks(0, True)  # a later change, which cannot be shown either: told again
+    for _ in range(3):
+        tick()
+    assert len(warnings) == 2
+    assert win.projects.open_project(folder)  # opened again, the look still failing: news again
+    win.projects.watch.stop()
+    win.jobs.wait_idle()
+    QtWidgets.QApplication.processEvents()
+    another_writer_marks(0, False)
+    for _ in range(3):
+        tick()
+    assert len(warnings) == 3
