@@ -441,10 +441,18 @@ class Project:
         self._digest: str | None = None  # of project.json as last read or written; None: not yet written
         self._saved_classes = classes
         self._lock = threading.RLock()
+        # held only to replace ``images`` together with their path index, and to read the two as a pair:
+        # a look-up on another thread (the app's UI thread) never sees a new list with the old index
+        self._swap = threading.Lock()
+        # counted up (under ``_swap``) at every change of ``images`` or of an image's path: an index is
+        # published only for the generation it was built from (a look-up that builds while a writer
+        # repoints or adds publishes nothing: its index may hold the old paths)
+        self._list_generation = 0
         self.merges = 0  # how often this object adopted another writer's changes (readers watch it)
         self._depth = 0
         self._cleaned = False
-        self._by_path: tuple | None = None  # (images list, its length, {normalised path: image}, twins): _index()
+        # (images list, its length, {normalised path: image}, twins, _list_generation): _indexed()
+        self._by_path: tuple | None = None
         self._stored_paths: dict[str, str] = {}  # path → as project.json stores it (_stored)
         self._adopted: dict[str, str] = {}  # key → its stored path in project.json as last read or written
 
@@ -521,7 +529,7 @@ class Project:
             adopted[key] = stored
             self._stored_paths[str(image.path)] = stored  # written back as it was read
             images.append(image)
-        self.images = images
+        self._replace_images(images)
         self._adopted = adopted
         model = parsed.model
         if model is not None and not Path(model).is_absolute() and _exists(self.root / model):
@@ -745,8 +753,10 @@ class Project:
                 try:
                     self._commit()
                 except BaseException:
-                    del self.images[before:]
-                    self._by_path = None
+                    with self._swap:  # the list as it was; its index is built again from it
+                        del self.images[before:]
+                        self._list_generation += 1
+                        self._by_path = None
                     raise
                 found = self.bring_back(self.images[before:])
                 if removed is not None:
@@ -815,7 +825,8 @@ class Project:
     def _add(self, paths: list[Path]) -> list[ProjectImage]:
         out = []
         taken = {im.key.lower() for im in self.images}
-        index, folders = self._index(), {}
+        cached, folders = self._indexed(), {}
+        index, twins = cached[2], cached[3]
         # a key whose annotation or autosave is on disk though no image has it (project.json edited or
         # restored by hand, a removal killed after its write) is not given out: the new image would
         # show that file as its own, and its first save would replace it
@@ -827,10 +838,13 @@ class Project:
             if existing is None:
                 existing = ProjectImage(path, _key_for(path, taken, has_files))
                 taken.add(existing.key.lower())
-                self.images.append(existing)
-                index[_path_key(path)] = existing
-                index.setdefault(_file_key(path, folders), existing)
-                self._by_path = (self.images, len(self.images), index, self._by_path[3])
+                keys = _path_key(path), _file_key(path, folders)  # a realpath: not under the lock
+                with self._swap:  # the list and its index changed as one
+                    self.images.append(existing)
+                    index[keys[0]] = existing
+                    index.setdefault(keys[1], existing)
+                    self._list_generation += 1
+                    self._by_path = (self.images, len(self.images), index, twins, self._list_generation)
             out.append(existing)
         return out
 
@@ -858,7 +872,10 @@ class Project:
         with self.writing():
             own = self._own(image)
             kept: list[tuple[Path, Path]] = []
-            images = self.images
+            with self._swap:
+                images, indexed, generation = self.images, self._by_path, self._list_generation
+            if indexed is not None and (indexed[0] is not images or indexed[4] != generation):
+                indexed = None  # not the index of this list and its paths: not to be put back as one
             sources = [("annotation", self.annotation_path(own))]
             try:
                 sources.append(("autosave", self.autosave_path(own)))
@@ -872,10 +889,13 @@ class Project:
                         write_record(target, kind, own.key, own.path, self.generation, self.classes, own.file)
                         kept.append((source, target))
                         _link_or_copy(source, target)
-                self.images = [im for im in images if im.key != own.key]
+                self._replace_images([im for im in images if im.key != own.key], without=own)
                 self._commit()
             except BaseException:
-                self.images = images
+                with self._swap:  # the list and its index as they were
+                    self._list_generation += 1
+                    self.images = images
+                    self._by_path = None if indexed is None else indexed[:4] + (self._list_generation,)
                 for _, target in kept:
                     _unlink_quietly(target)
                     _unlink_quietly(record_path(target))
@@ -889,16 +909,24 @@ class Project:
         file and write project.json; keys stay, so annotations follow. A failed write leaves the
         images' paths as they were and raises."""
         before = [(image, image.path) for image, _ in moves]
-        for image, path in moves:
-            image.path = Path(os.path.normpath(path))
-        self._by_path = None  # the path index is rebuilt from the new paths
+        self._repoint_paths([(image, Path(os.path.normpath(path))) for image, path in moves])
         try:
             self._commit()
         except BaseException:
-            for image, path in before:
-                image.path = path
-            self._by_path = None
+            self._repoint_paths(before)
             raise
+
+    def _repoint_paths(self, moves: list[tuple[ProjectImage, Path]]) -> None:
+        """The paths of ``moves`` changed in place, with the index dropped and the list's generation
+        counted up as one (``_swap``): a look-up building the index meanwhile from the old paths does
+        not publish it as current. Built again at once (on the writer's thread) when one was in use."""
+        with self._swap:
+            for image, path in moves:
+                image.path = path
+            self._list_generation += 1
+            in_use, self._by_path = self._by_path is not None, None
+        if in_use:
+            self._indexed()
 
     def _find(self, path: Path) -> ProjectImage | None:
         index, path = self._index(), Path(path).absolute()
@@ -909,30 +937,67 @@ class Project:
         was replaced or changed length: finding an image of 20,000 is a lookup, not a scan. Each image
         is found by its file's resolved path too (``_file_key``: one ``realpath`` per folder), and
         every spelling of a file that several entries name (``twins``) finds ``_preferred`` of them."""
-        cached = self._by_path
-        images = self.images  # read once: another thread may replace the list meanwhile (a merge on the job
-        # thread while the UI thread builds), and an index built from one list must not be labelled as another's
-        if cached is None or cached[0] is not images or cached[1] != len(images):
-            index: dict = {}
-            first: dict = {}  # file key → its first image
-            repeats: dict = {}  # file key → every image of a file named more than once
-            folders: dict = {}
-            for im in images:
-                key = _path_key(im.path)
-                index.setdefault(key, im)
-                file = _file_key(im.path, folders, key)
-                if file != key:
-                    index.setdefault(file, im)
-                seen = first.setdefault(file, im)
-                if seen is not im:
-                    repeats.setdefault(file, [seen]).append(im)
-            twins = list(repeats.values())
-            for group in twins:
-                chosen = self._preferred(group)
-                for im in group:
-                    index[_path_key(im.path)] = index[_file_key(im.path, folders)] = chosen
-            cached = self._by_path = (images, len(images), index, twins)
-        return cached[2]
+        return self._indexed()[2]
+
+    def _indexed(self) -> tuple:
+        """``_by_path`` of the current list and paths, built if it is not (``_index``)."""
+        with self._swap:  # the pair as one writer left it (``_replace_images``)
+            cached, images, generation = self._by_path, self.images, self._list_generation
+        if cached is None or cached[0] is not images or cached[1] != len(images) or cached[4] != generation:
+            # built from the list read once: another thread may replace it or change its paths meanwhile
+            # (a merge or a relink on the job thread while the UI thread builds), and an index built
+            # from one list must not be labelled as another's
+            cached = self._build_index(images) + (generation,)
+            with self._swap:
+                if self._list_generation == generation:  # else a writer changed the list or its paths meanwhile
+                    self._by_path = cached
+        return cached
+
+    def _build_index(self, images: list[ProjectImage]) -> tuple:
+        """``_by_path`` of ``images``: (images, its length, {normalised path: image}, twins)."""
+        index: dict = {}
+        first: dict = {}  # file key → its first image
+        repeats: dict = {}  # file key → every image of a file named more than once
+        folders: dict = {}
+        for im in images:
+            key = _path_key(im.path)
+            index.setdefault(key, im)
+            file = _file_key(im.path, folders, key)
+            if file != key:
+                index.setdefault(file, im)
+            seen = first.setdefault(file, im)
+            if seen is not im:
+                repeats.setdefault(file, [seen]).append(im)
+        twins = list(repeats.values())
+        for group in twins:
+            chosen = self._preferred(group)
+            for im in group:
+                index[_path_key(im.path)] = index[_file_key(im.path, folders)] = chosen
+        return images, len(images), index, twins
+
+    def _replace_images(self, images: list[ProjectImage], without: ProjectImage | None = None,
+                        built: tuple | None = None) -> None:
+        """``images`` as this object's list (a merge of another writer's change, a removal). When a path
+        index is in use (``image_for`` was called), the one of the new list is made first, on the calling
+        thread (the app's job thread: at 100,000 images a build is ~0.4 s), and published with the list:
+        a look-up by path on another thread meanwhile uses the old pair, never rebuilds the new one.
+        ``without``: the one image the new list lacks of the current one (the index is the current one's
+        less its entries: no paths made again); ``built``: the new list's index, already made."""
+        with self._swap:
+            cached, generation = self._by_path, self._list_generation
+        if built is None and cached is not None:
+            current = cached[0] is self.images and cached[1] == len(self.images) and cached[4] == generation
+            if (without is not None and current and len(images) == cached[1] - 1
+                    and not any(im is without for group in cached[3] for im in group)):
+                built = (images, len(images), {k: im for k, im in cached[2].items() if im is not without}, cached[3])
+            else:
+                built = self._build_index(images)
+        if built is not None and built[0] is not images:
+            built = None
+        with self._swap:
+            self._list_generation += 1
+            self.images = images
+            self._by_path = None if built is None else built[:4] + (self._list_generation,)
 
     def warm_index(self) -> None:
         """Build the path index ``image_for`` reads now if the images changed (a merge of another
@@ -942,9 +1007,9 @@ class Project:
     def twins(self) -> list[list[ProjectImage]]:
         """Entries of project.json that name one file (spelled through a linked folder, say): each group
         with the one the project uses — ``image_for``, the app, exports — first (``_preferred``)."""
-        self._index()
-        index = self._by_path[2]
-        return [sorted(group, key=lambda im: im is not index[_path_key(im.path)]) for group in self._by_path[3]]
+        cached = self._indexed()
+        index = cached[2]
+        return [sorted(group, key=lambda im: im is not index[_path_key(im.path)]) for group in cached[3]]
 
     def _preferred(self, group: list[ProjectImage]) -> ProjectImage:
         """Of entries naming one file: the one with the newest saved annotation, else the first. The

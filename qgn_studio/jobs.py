@@ -48,6 +48,9 @@ class JobRunner(QtCore.QThread):
         self._running = False
         self._stopping = False
         self._ended = False  # run() returned: nothing queued now would ever run
+        # run on the job thread after each job, before its callback is posted (its errors ignored): the
+        # project controller builds the project's path index there when a job's write changed the images
+        self.after_each: Callable[[], None] | None = None
         self._finished_job.connect(self._deliver, QtCore.Qt.ConnectionType.QueuedConnection)
         self._job_progress.connect(self._deliver_progress, QtCore.Qt.ConnectionType.QueuedConnection)
 
@@ -110,6 +113,11 @@ class JobRunner(QtCore.QThread):
                 result, error = self._run(job), ""
             except Exception as exc:  # reported through the job's callback
                 result, error = None, describe_error(exc)
+            if self.after_each is not None:
+                try:
+                    self.after_each()
+                except Exception:  # noqa: S110 - a warm-up only: the UI thread does it when it fails
+                    pass
             self._finished_job.emit(job, result, error)  # posted before the job counts as done:
             with self._cond:  # after wait_idle(), processing events delivers every callback
                 self._running = False

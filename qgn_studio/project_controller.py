@@ -119,6 +119,7 @@ class ProjectController(QtCore.QObject):
         self.workspace = workspace
         self.annotator = annotator
         self.jobs = jobs
+        jobs.after_each = self._warm_index
         self.batch = batch
         self.shell = shell
         self.scratch_path = scratch
@@ -153,6 +154,9 @@ class ProjectController(QtCore.QObject):
         self._read_only = None  # why the open project cannot be written (told at opening), or None
         self._stand_in = None  # where the read-only project's autosaves go (qgn_studio.scratch.stand_in)
         self._merges_shown = 0
+        self._unreadable_told: set = set()  # new images of another writer that could not be checked, warned of
+        self._look_failed = None  # (why the watch's last look failed, the merge it was for), warned of once; or None
+        self._looking = False  # a watch's look at another writer's change is on the job thread (``_look_at_merge``)
         # image path -> the saved annotation's version (qgn.project.annotation_version) its open map was
         # read from: read and written on the job thread only (jobs run in order), one dict per project
         self._versions: dict = {}
@@ -197,6 +201,15 @@ class ProjectController(QtCore.QObject):
     def project(self):
         """The open project (the workspace's), or None."""
         return self.workspace.project
+
+    def _warm_index(self) -> None:
+        """(Job thread, after each job.) The open project's path index built when a job's write replaced
+        its images (a merge of another writer's change, Remove, an added image): the next look-up by path
+        on the UI thread (a prediction's arrival, a mark shown) rebuilt it there, ~0.4 s at 100,000 images.
+        Nothing when it is current (a comparison)."""
+        project = self.workspace.project
+        if project is not None:
+            project.warm_index()
 
     def stand_in(self, create: bool = True):
         """Where the autosaves of the open read-only project go (``qgn_studio.scratch.stand_in``):
@@ -788,6 +801,8 @@ class ProjectController(QtCore.QObject):
         self._stand_in = None
         self._disk_problem = None
         self._merges_shown = project.merges
+        self._unreadable_told = set()
+        self._look_failed = None  # a look of this project that fails is news
         if not self._closed:
             self.watch.start()
         self.annotator.project_classes = True
@@ -1677,9 +1692,8 @@ class ProjectController(QtCore.QObject):
 
     def check_project_on_disk(self) -> None:
         """Notice a change of project.json by another writer and reload what changed (see the
-        module docstring). Cheap when nothing changed (a digest of one small file)."""
-        from qgn.project import ProjectChangedError
-
+        module docstring). Cheap when nothing changed (a digest of one small file); a change is read,
+        merged and indexed on the job thread (``_look_at_merge``), shown here once it is."""
         project = self.project
         if project is None:  # the scratch projects: edits whose autosave another window discarded
             scratches = list(self._scratches.values())
@@ -1689,23 +1703,69 @@ class ProjectController(QtCore.QObject):
                 self._keep_own_marks(scratches[self._scratch_turn])
             return
         self._reload_replaced_annotations(project)
+        if self._looking:  # the last tick's look has not come back: the next tick looks again
+            return
         if not project.changed_on_disk():
             if project.merges != self._merges_shown:  # a write of ours merged another writer's changes
-                self._merges_shown = project.merges
-                self._show_merged(project)
+                self._look_at_merge(project, read=False)
             return
-        try:
-            changed = project.refresh(blocking=False)  # a write of ours in progress: look again later
-        except ProjectChangedError:
-            self.reload_changed_classes()
-            return
-        except Exception as exc:  # unreadable, removed, or disagreeing with the folders
-            self._unreadable_on_disk(exc)
-            return
-        self._disk_problem = None
-        self._merges_shown = project.merges
-        if changed:
-            self._show_merged(project)
+        self._look_at_merge(project, read=True)
+
+    def _look_at_merge(self, project, read: bool) -> None:
+        """Read and merge project.json (``read``) on the job thread, build the project's path index
+        there (a merge replaces the images: the next look-up by path rebuilt it on the UI thread, ~0.4 s
+        at 100,000 images) and take what ``_show_merged`` shows off the project there too (a Path and a
+        file check per image: ~0.6 s more); then show it here. Reading on the job thread, the look is in
+        order with this window's own writes: none is in progress while it reads. What is shown is told by
+        the project's merge counter against the one shown, not by the file: a write of ours queued before
+        the look merges the change it was for (the look then finds the file as this object wrote it)."""
+        from qgn.project import ProjectChangedError
+
+        known = {d.path for d in self.workspace.docs}
+        shown = self._merges_shown
+        self._looking = True
+
+        def look():
+            try:
+                if read:
+                    project.refresh()
+            except ProjectChangedError as exc:
+                return "classes", exc
+            except Exception as exc:  # unreadable, removed, or disagreeing with the folders
+                return "unreadable", exc
+            merges = project.merges
+            project.warm_index()
+            if merges == shown:  # merged by nobody since the last look (a merge counts up before it returns)
+                return "same", merges
+            return "merged", merges, merged_view(project, known)
+
+        def found(result) -> None:
+            self._looking = False
+            self._look_failed = None
+            if project is not self.project:  # closed or reloaded meanwhile
+                return
+            if result[0] == "classes":
+                self.reload_changed_classes()
+                return
+            if result[0] == "unreadable":
+                self._unreadable_on_disk(result[1])
+                return
+            if read:
+                self._disk_problem = None
+            self._merges_shown = result[1]
+            if result[0] == "merged":
+                self._show_merged(project, result[2])
+
+        def failed(message: str) -> None:
+            self._looking = False
+            # the next tick looks again: told once per change of the other writer that cannot be shown
+            # (a later change merged meanwhile counts the project's merges up), not every 1.5 s
+            failure = (message, project.merges)
+            if failure != self._look_failed:
+                self._look_failed = failure
+                self._warn(f"Cannot show another writer's change of the project: {message}")
+
+        self.jobs.submit(look, found, failed)
 
     def _reload_replaced_annotations(self, project) -> None:
         """Saved annotations that another writer replaced under a map open here without unsaved
@@ -1784,16 +1844,16 @@ class ProjectController(QtCore.QObject):
             self._warn(f"The project was changed on disk and cannot be read: {message}. Nothing is written into "
                        "it until it is fixed; your edits stay open")
 
-    def _show_project_done(self, project, paths=None) -> None:
+    def _show_project_done(self, project, paths=None, done: dict | None = None) -> None:
         """The done flags of ``project`` (of ``paths``; None: all) on screen, but for the user's
         marks not written yet (``_marks_pending``), which stay. The marked images are read through
         the project's index (the write's job thread built it), and a project's paths are taken as they
         are: one mark made a Path of every project image on the UI thread (~50-100 ms at 5,000 images,
-        0.9 s at 100,000)."""
+        0.9 s at 100,000). ``done``: {path: done} of every image, made on the job thread (``merged_view``)."""
         wanted = None if paths is None else set(paths)
-        if paths is None:
+        if done is None and paths is None:
             done = {(im.path if isinstance(im.path, PurePath) else Path(im.path)): im.done for im in project.images}
-        else:
+        elif done is None:
             done = {}
             for path in paths:
                 try:
@@ -1807,11 +1867,20 @@ class ProjectController(QtCore.QObject):
                 doc.done = done[doc.path]
                 self.workspace.document_updated(doc)
 
-    def _show_merged(self, project) -> None:
-        """Images and done flags another writer added or changed: show them."""
-        self._show_project_done(project)
+    def _show_merged(self, project, view: tuple | None = None) -> None:
+        """Images and done flags another writer added or changed: show them. ``view``: ``merged_view``
+        of the project, made on the job thread (None: made here)."""
         known = {d.path for d in self.workspace.docs}
-        new = [Path(im.path) for im in project.images if Path(im.path) not in known and Path(im.path).is_file()]
+        done, new, unreadable = merged_view(project, known) if view is None else view
+        self._show_project_done(project, done=done)
+        new = [path for path in new if path not in known]  # opened since the view was made
+        unread = [(path, why) for path, why in unreadable if path not in self._unreadable_told]
+        if unread:  # told once per image, not at every look (the watch looks every 1.5 s)
+            self._unreadable_told.update(path for path, _ in unread)
+            why = unread[0][1]  # names the file, and what to check
+            more = f" (and {len(unread) - 1} more image{'s' if len(unread) > 2 else ''})" if len(unread) > 1 else ""
+            self._warn(f"Another window or command added an image this window cannot open: {why}{more}. "
+                       "The rest of that change is shown")
         if new:
             current = self.workspace.current
             self.shell.open_paths(new, append=True)
@@ -2317,3 +2386,22 @@ class _Lookup:
         if self.error is not None:
             raise RuntimeError(describe_error(self.error))
         return self.result
+
+
+def merged_view(project, known: set) -> tuple[dict, list, list]:
+    """What ``ProjectController._show_merged`` shows of ``project``: {path: done} of every image, the
+    paths of the images on disk that are not in ``known`` (the window's documents), in order, and
+    (path, why) of each new one whose check failed (a folder this user cannot traverse: ``is_file``
+    re-raises EACCES) - reported, never sinking the rest. A Path of each image and a file check of each
+    new one: made on the job thread for a big project."""
+    done = {(im.path if isinstance(im.path, PurePath) else Path(im.path)): im.done for im in project.images}
+    new, unreadable = [], []
+    for path in done:
+        if path in known:
+            continue
+        try:
+            if path.is_file():
+                new.append(path)
+        except OSError as exc:
+            unreadable.append((path, describe_error(exc)))
+    return done, new, unreadable

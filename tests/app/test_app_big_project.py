@@ -302,3 +302,96 @@ def test_a_mark_after_another_writers_change_rebuilds_no_path_index_on_the_ui_th
     assert window.projects.project.images[5].done, "the other writer's mark was merged"
     assert window.docs[0].done
     assert rebuilt == [], rebuilt
+
+
+def test_the_watch_showing_another_writers_change_rebuilds_no_path_index_on_the_ui_thread(
+        qtbot, window, model_path, tmp_path, monkeypatch):
+    # the watch's tick read and merged another writer's change of project.json on the UI thread, and the
+    # next look-up by path (a prediction's arrival, the tick's own looks) rebuilt the path index there:
+    # ~0.8 s and ~0.5 s at 100,000 images (benchmarks/bench_watch_merge.py) - read, merged and indexed
+    # on the job thread instead, shown here once ready
+    from qgn.project import Project
+
+    root = open_300_image_project(qtbot, window, model_path, tmp_path)
+    qtbot.waitUntil(lambda: window.current.result is not None, timeout=WAIT_MS)
+    window.projects.watch.stop()  # the tick under test is the one called here
+    other = Project.open(root)
+    other.set_done(other.images[5], True)  # another writer
+    other.add_images(many_images(tmp_path / "more", 1))  # and a new image
+    rebuilt, read_here = [], []
+    index, read = Project._index, Project.refresh
+
+    def counted(self):
+        cached = self._by_path
+        if (cached is None or cached[0] is not self.images or cached[1] != len(self.images)) \
+                and threading.current_thread() is threading.main_thread():
+            rebuilt.append(len(self.images))
+        return index(self)
+
+    def refresh(self, *args, **kwargs):
+        if threading.current_thread() is threading.main_thread():
+            read_here.append(self.root)
+        return read(self, *args, **kwargs)
+
+    monkeypatch.setattr(Project, "_index", counted)
+    monkeypatch.setattr(Project, "refresh", refresh)
+    window.projects.check_project_on_disk()
+    qtbot.waitUntil(lambda: window.docs[5].done and len(window.docs) == 301, timeout=WAIT_MS)
+    window.jobs.wait_idle()
+    QtWidgets.QApplication.processEvents()
+    for doc in window.docs:  # every look-up by path the window makes next
+        window.projects.project.image_for(doc.path)
+    monkeypatch.undo()
+    assert window.docs[-1].path == (tmp_path / "more" / "img_000.png").resolve()
+    assert not any(d.done for d in window.docs[:5] + window.docs[6:])
+    assert read_here == [] and rebuilt == [], (read_here, rebuilt)
+
+
+def test_removing_an_image_of_a_big_project_rebuilds_no_path_index_on_the_ui_thread(
+        qtbot, window, model_path, tmp_path, monkeypatch):
+    # Image > Remove replaces the project's image list (its write on the job thread): the next look-up by
+    # path on the UI thread (a prediction's arrival, a mark shown) rebuilt the whole path index there
+    # (~0.4 s at 100,000 images) - each job that changes the images leaves it built on the job thread
+    from qgn.project import Project
+
+    root = open_300_image_project(qtbot, window, model_path, tmp_path)
+    qtbot.waitUntil(lambda: window.current.result is not None, timeout=WAIT_MS)
+    window.projects.watch.stop()
+    window.jobs.wait_idle()
+    rebuilt = []
+    index = Project._index
+
+    def counted(self):
+        cached = self._by_path
+        if (cached is None or cached[0] is not self.images or cached[1] != len(self.images)) \
+                and threading.current_thread() is threading.main_thread():
+            rebuilt.append(len(self.images))
+        return index(self)
+
+    project = window.projects.project
+    written, looked = threading.Event(), threading.Event()
+    warm = window.jobs.after_each
+
+    def paused():  # the job thread after the removal's write, before its warm-up: a look-up by path here
+        if len(project.images) == 299 and not written.is_set():  # on the UI thread (a selection) found
+            written.set()  # the new list with a stale index, and rebuilt it (found by a read-only review)
+            looked.wait(10)
+        warm()
+
+    monkeypatch.setattr(window.jobs, "after_each", paused)
+    monkeypatch.setattr(Project, "_index", counted)
+    window.projects.ask_remove = lambda names, project: True
+    gone = window.docs[7].path
+    assert window.projects.remove_images([window.docs[7]])
+    assert written.wait(10)
+    for doc in window.docs[:3]:
+        assert project.image_for(doc.path).path == doc.path
+    looked.set()
+    qtbot.waitUntil(lambda: len(Project.open(root).images) == 299, timeout=WAIT_MS)
+    window.jobs.wait_idle()
+    QtWidgets.QApplication.processEvents()
+    for doc in window.docs:  # every look-up by path the window makes next
+        window.projects.project.image_for(doc.path)
+    monkeypatch.undo()
+    assert len(window.docs) == 299 and gone not in {d.path for d in window.docs}
+    assert rebuilt == [], rebuilt

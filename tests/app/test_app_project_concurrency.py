@@ -569,3 +569,138 @@ def test_a_class_follow_that_fails_says_what_failed_and_nothing_when_the_window_
     assert second.projects._keeping
     qtbot.waitUntil(lambda: not second.projects._keeping, timeout=WAIT_MS)
     assert "changed the project" not in banner.get("project", ("",))[0]
+
+
+def test_another_writers_change_that_a_write_of_ours_merges_before_the_watchs_look_is_shown(
+        qtbot, windows, samples, model_path, tmp_path):
+    # the watch's tick saw the change and queued its look (read, merge) behind a write of ours on the job
+    # thread; the write merged the change, the look found project.json as this window wrote it and took
+    # the merge as shown: the other writer's done mark never reached the list (found by a read-only review)
+    import threading
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    saved_project(qtbot, win, samples, model_path, folder)
+    win.jobs.wait_idle()
+    qtbot.wait(50)
+    project = win.projects.project
+    assert not any(d.done for d in win.docs)
+    other = Project.open(folder)  # another writer marks image 1 done
+    other.images[1].done = True
+    other.save()
+    gate = threading.Event()
+    win.jobs.submit(lambda: gate.wait(10))  # the job thread busy (a save, a prediction)
+    win.jobs.submit(lambda: project.set_done_many([(project.images[0], False)]))  # a write of ours, queued
+    win.projects.check_project_on_disk()  # the tick: the change is seen, its look queued after the write
+    gate.set()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: win.docs[1].done, timeout=WAIT_MS)
+    assert project.images[1].done and not project.images[0].done
+    assert not win.docs[0].done and not any(d.done for d in win.docs[2:])
+
+
+def test_another_writers_new_image_that_cannot_be_checked_does_not_sink_the_watchs_look(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    # another writer marks an image done and adds one from a folder this user cannot traverse (stat:
+    # EACCES, which Path.is_file re-raises): the look's file check raised, the look failed at every tick
+    # (a warning each 1.5 s) and neither the done mark nor any later change was shown (found by a
+    # read-only review of bigindex2). The mark is shown, the merge seen, the image reported once.
+    import errno
+    import pathlib
+
+    from PySide6 import QtWidgets
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    saved_project(qtbot, win, samples, model_path, folder)
+    win.jobs.wait_idle()
+    qtbot.wait(50)
+    win.projects.watch.stop()  # its ticks made by hand below
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "x.png").write_bytes(samples[0].read_bytes())
+    other = Project.open(folder)
+    other.images[1].done = True
+    other.save()
+    other.add_images([locked / "x.png"])
+    real = pathlib.Path.is_file
+
+    def is_file(self):  # chmod 000 denies nothing to root: the stat's EACCES made here
+        if str(self).startswith(str(locked)):
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(pathlib.Path, "is_file", is_file)
+    warnings = []
+    told = win.projects._warn
+    monkeypatch.setattr(win.projects, "_warn", lambda text: (warnings.append(text), told(text)))
+    count = len(win.docs)
+
+    def tick():
+        win.projects.check_project_on_disk()
+        win.jobs.wait_idle()
+        QtWidgets.QApplication.processEvents()
+
+    for _ in range(4):
+        tick()
+    assert win.docs[1].done  # the other writer's mark is shown
+    assert win.projects._merges_shown == win.projects.project.merges  # the merge taken as seen
+    assert len(win.docs) == count  # the image that cannot be opened is not opened
+    assert len(warnings) == 1 and "x.png" in warnings[0], warnings  # told once, not at every tick
+    other = Project.open(folder)  # a later change of that writer is shown too
+    other.images[0].done = True
+    other.save()
+    for _ in range(2):
+        tick()
+    assert win.docs[0].done and win.docs[1].done
+    assert len(warnings) == 1, warnings
+
+
+def test_a_look_that_keeps_failing_is_told_again_for_each_later_change_and_after_reopening(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    # the watch's look failing for another reason than an unreadable new image was told once (10 s),
+    # then never again: a later change of the other writer was neither shown nor told, and opening the
+    # project again kept the old failure as told (found by a read-only review of bigindex2)
+    import qgn_studio.project_controller as controller
+    from PySide6 import QtWidgets
+
+    folder = tmp_path / "proj"
+    win = windows(folder=folder)
+    saved_project(qtbot, win, samples, model_path, folder)
+    win.jobs.wait_idle()
+    qtbot.wait(50)
+    win.projects.watch.stop()
+
+    def broken(project, known):
+        raise RuntimeError("cannot make the view (a failure that stays)")
+
+    monkeypatch.setattr(controller, "merged_view", broken)
+    warnings = []
+    monkeypatch.setattr(win.projects, "_warn", warnings.append)
+
+    def tick():
+        win.projects.check_project_on_disk()
+        win.jobs.wait_idle()
+        QtWidgets.QApplication.processEvents()
+
+    def another_writer_marks(index: int, done: bool) -> None:
+        other = Project.open(folder)
+        other.images[index].done = done
+        other.save()
+
+    another_writer_marks(1, True)
+    for _ in range(3):
+        tick()
+    assert len(warnings) == 1 and "a failure that stays" in warnings[0]  # told once, not every tick
+    another_writer_marks(0, True)  # a later change, which cannot be shown either: told again
+    for _ in range(3):
+        tick()
+    assert len(warnings) == 2
+    assert win.projects.open_project(folder)  # opened again, the look still failing: news again
+    win.projects.watch.stop()
+    win.jobs.wait_idle()
+    QtWidgets.QApplication.processEvents()
+    another_writer_marks(0, False)
+    for _ in range(3):
+        tick()
+    assert len(warnings) == 3

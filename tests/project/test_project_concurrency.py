@@ -623,3 +623,173 @@ def test_an_index_built_while_another_thread_replaces_the_images_is_never_taken_
     monkeypatch.undo()
     assert len(ours.images) == 6
     assert ours.image_for(paths[5]).path == paths[5]  # KeyError before: an index of 5 labelled as of 6
+
+
+def test_a_merge_or_a_removal_leaves_the_path_index_of_the_new_images_built(tmp_path, monkeypatch):
+    """With the path index in use, a merge of another writer's change (a refresh, a write that merges)
+    and a removal replace the image list: the index of the new list is built by the thread that writes
+    (the app's job thread) and published with it. It was left stale, and a look-up by path on another
+    thread (the app's UI thread) between the write and a later warm-up rebuilt it there (~0.4 s at
+    100,000 images; found by a read-only review)."""
+    import qgn.project as project_module
+
+    paths = []
+    for i in range(7):
+        path = tmp_path / "images" / f"im{i}.png"
+        path.parent.mkdir(exist_ok=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path)
+        paths.append(path)
+    Project.create(tmp_path / "proj", paths[:5], CLASSES)
+    ours = Project.open(tmp_path / "proj")
+    ours.warm_index()
+    other = Project.open(tmp_path / "proj")
+    other.add_images([paths[5]], save=True)  # another writer adds im5
+    key, keyed = project_module._path_key, []
+
+    def counted(path):
+        keyed.append(path)
+        return key(path)
+
+    def looked_up(path) -> int:  # the paths keyed by one look-up (a rebuild keys every image's)
+        monkeypatch.setattr(project_module, "_path_key", counted)
+        keyed.clear()
+        assert ours.image_for(path).path == path
+        monkeypatch.undo()
+        return len(keyed)
+
+    assert ours.refresh()
+    assert len(ours.images) == 6 and looked_up(paths[5]) <= 2
+    other.add_images([paths[6]], save=True)  # and im6: merged by a write of ours
+    ours.set_done(ours.image_for(paths[0]), True)
+    assert len(ours.images) == 7 and looked_up(paths[6]) <= 2
+    ours.remove_image(ours.image_for(paths[3]))
+    assert len(ours.images) == 6 and looked_up(paths[4]) <= 2
+    with pytest.raises(KeyError):
+        ours.image_for(paths[3])
+    assert [im.path for im in Project.open(tmp_path / "proj").images] == paths[:3] + paths[4:]
+
+
+def _racing_build(project, blocked_at, change, monkeypatch):
+    """A look-up by path on this thread rebuilds the path index and waits, once it keys ``blocked_at``
+    (by the file key: after the image's path key is in), for ``change`` on another thread (a job's
+    write); then a warm-up on that thread as the app's job runner does after each job."""
+    import threading
+
+    import qgn.project as project_module
+
+    here, reached, done = threading.current_thread(), threading.Event(), threading.Event()
+    key = project_module._file_key
+
+    def slow_key(path, folders, normalised=None):
+        if threading.current_thread() is here and Path(path) == blocked_at and not reached.is_set():
+            reached.set()
+            done.wait(10)
+        return key(path, folders, normalised)
+
+    def job():
+        reached.wait(10)
+        try:
+            change()
+        except OSError:
+            pass
+        finally:
+            done.set()
+
+    monkeypatch.setattr(project_module, "_file_key", slow_key)
+    worker = threading.Thread(target=job)
+    worker.start()
+    project._by_path = None  # stale (as a replaced list leaves it): the look-up below rebuilds it
+    try:
+        project.image_for(blocked_at)
+    except KeyError:
+        pass
+    worker.join()
+    monkeypatch.setattr(project_module, "_file_key", key)
+    project.warm_index()
+
+
+def _four_images(tmp_path) -> tuple[Project, list[Path]]:
+    paths = []
+    for name in ("a", "b", "c", "d"):
+        path = tmp_path / "images" / f"{name}.png"
+        path.parent.mkdir(exist_ok=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path)
+        paths.append(path)
+    project = Project.create(tmp_path / "proj", paths[:3], CLASSES)
+    project.warm_index()
+    return project, paths
+
+
+def test_an_index_built_while_a_relink_repoints_an_image_is_never_taken_for_the_new_paths(tmp_path, monkeypatch):
+    """A relink changes image paths in place (``repoint``): a look-up by path on another thread that
+    was building the index from the old paths meanwhile published it as current (same list, same
+    length), and the relinked image was not found by its new path (KeyError) but was by its old one
+    until the list next changed (found by a read-only review of bigindex2). Fails before, passes after."""
+    project, paths = _four_images(tmp_path)
+    moved = tmp_path / "moved" / "a.png"
+    moved.parent.mkdir()
+    paths[0].rename(moved)
+
+    def relink():
+        image = project.images[0]
+        with project.writing():
+            project.repoint([(image, moved)])
+
+    _racing_build(project, paths[2], relink, monkeypatch)  # the build has read a.png's old path already
+    assert [im.path for im in Project.open(tmp_path / "proj").images] == [moved] + paths[1:3]
+    assert project.image_for(moved).path == moved
+    with pytest.raises(KeyError):
+        project.image_for(paths[0])
+
+
+def test_an_index_built_while_an_add_fails_never_finds_the_image_not_added(tmp_path, monkeypatch):
+    """An add whose write fails takes the image out of the list again (in place): a look-up building
+    the index meanwhile keyed the image, and published its index as current once the list had its old
+    length again: the image that was not added was found by its path. Fails before, passes after."""
+    project, paths = _four_images(tmp_path)
+    _racing_add(project, paths, monkeypatch)
+
+
+def _racing_add(project, paths, monkeypatch):
+    """``project`` adds ``paths[3]`` on another thread, and its write fails, while a look-up here
+    rebuilds the index: started with the image in the list, keying it as the write fails."""
+    import threading
+
+    import qgn.project as project_module
+
+    here, appended, reached, done = threading.current_thread(), threading.Event(), threading.Event(), threading.Event()
+    key = project_module._file_key
+
+    def slow_key(path, folders, normalised=None):
+        if threading.current_thread() is here and Path(path) == paths[3] and not reached.is_set():
+            reached.set()  # the build has keyed d.png's path; the write fails now
+            done.wait(10)
+        return key(path, folders, normalised)
+
+    def failing_commit():
+        appended.set()  # d.png is in the list
+        reached.wait(10)
+        raise OSError(28, "No space left on device")
+
+    def job():
+        try:
+            project.add_images([paths[3]])
+        except OSError:
+            pass
+        finally:
+            done.set()
+
+    monkeypatch.setattr(project, "_commit", failing_commit)
+    monkeypatch.setattr(project_module, "_file_key", slow_key)
+    worker = threading.Thread(target=job)
+    worker.start()
+    appended.wait(10)
+    project._by_path = None  # stale (as a replaced list leaves it): the look-up below rebuilds it
+    project.image_for(paths[0])
+    worker.join()
+    monkeypatch.undo()
+    project.warm_index()
+    assert [im.path for im in project.images] == paths[:3]
+    with pytest.raises(KeyError):
+        project.image_for(paths[3])
+    assert project.image_for(paths[1]).path == paths[1]
