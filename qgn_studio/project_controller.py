@@ -1761,7 +1761,7 @@ class ProjectController(QtCore.QObject):
             # the next tick looks again: told once per change of the other writer that cannot be shown
             # (a later change merged meanwhile counts the project's merges up), not every 1.5 s
             failure = (message, project.merges)
-            if failure != self._look_failed:
+            if message != STOPPED and failure != self._look_failed:  # (STOPPED: the window closed)
                 self._look_failed = failure
                 self._warn(f"Cannot show another writer's change of the project: {message}")
 

@@ -565,7 +565,7 @@ def test_a_class_follow_that_fails_says_what_failed_and_nothing_when_the_window_
     np.testing.assert_array_equal(session.label, ours)
     second.canvas.clear_message("project")
     second.jobs.stop()  # as when the window closes: the job is refused
-    second.projects.check_project_on_disk()
+    second.projects.reload_changed_classes()  # (what the watch's look does on finding new classes)
     assert second.projects._keeping
     qtbot.waitUntil(lambda: not second.projects._keeping, timeout=WAIT_MS)
     assert "changed the project" not in banner.get("project", ("",))[0]
