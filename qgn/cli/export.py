@@ -25,10 +25,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qgn.cli.files import Failures, check_outputs, collect_files
+from qgn.cli.files import Failures, check_output_folder, check_output_links, check_outputs, collect_files
 from qgn.cli.main import CLIError
 from qgn.fileio import protected_inputs
 from qgn.formats import check_text_names
+from qgn.formats.base import FolderRefusedError
 from qgn.progress import TimeLeft
 from qgn.shown import one_line
 
@@ -122,6 +123,9 @@ def run(args) -> int:
                 raise CLIError(f"{out} exists and is not a folder (exporting a folder needs an output folder)")
         jobs = [(f, [(n, out / f.relative_to(src).with_suffix(EXPORTERS[n][0])) for n, out in wanted]) for f in files]
         relative_dirs = [f.parent.relative_to(src) for f in files]
+        for name, out in wanted:  # before anything is written: it mirrors DIR's subfolders under OUT
+            check_output_folder(out, f"--{name}")
+            check_output_links(out, [out / rel for rel in sorted(set(relative_dirs))], f"--{name}")
     elif src.is_file():
         jobs = [(src, [(n, out / f"{src.stem}{EXPORTERS[n][0]}" if out.is_dir() else out) for n, out in wanted])]
         relative_dirs = [Path()]
@@ -131,6 +135,10 @@ def run(args) -> int:
         raise CLIError(f"--images {args.images}: no such folder")
     if names:  # a folder link under --out leading outside it: refused before anything is read or written
         from qgn.formats import check_export_links
+
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise CLIError(f"--out {args.out} exists and is not a folder")
+        check_output_folder(Path(args.out))  # a folder export writes its one JSON at the end
 
         dataset = any(whole_dataset_only(n) for n in names) and src.is_dir()
         check_export_links(Path(args.out), [Path(args.out) / rel / (name if len(names) > 1 else "")
@@ -142,8 +150,6 @@ def run(args) -> int:
         check_outputs([path for path, _ in jobs], [(out, src) for out in dataset_outputs(names, Path(args.out))])
         with protected_inputs(_inputs(jobs, args.images), "the files being exported and their images"):
             return _export_folder_dataset(src, [f for f, _ in jobs], names, Path(args.out), args.images, split)
-    if names and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise CLIError(f"--out {args.out} exists and is not a folder")
     planned = [(out, path) for path, targets in jobs for _, out in targets]
     # named as a folder's dataset export names them where a format lists names (cvat, voc): -2 …
     stems = item_names(src, [path for path, _ in jobs], flat=False) if any(n in LISTED_FORMATS for n in names) \
@@ -159,6 +165,8 @@ def run(args) -> int:
             try:  # one bad file is reported and the rest go on
                 _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split,
                              stem)
+            except FolderRefusedError as exc:  # the output folder itself: every file after it would say so again
+                return _stopped(exc, i - 1 - len(failures), len(jobs))
             except (ValueError, OSError) as exc:
                 failures.report(path, exc)
                 continue
@@ -169,6 +177,15 @@ def run(args) -> int:
         of = f" of {len(jobs)}" if failures else ""
         print(f"exported {len(jobs) - len(failures)}{of} file(s) to " + ", ".join(outputs))
     return failures.code()
+
+
+def _stopped(exc: FolderRefusedError, exported: int, total: int) -> int:
+    """A folder export stopped where its output folder is refused: said once (not once per file, each
+    failing the same way), with how many files went before it; exit status 2."""
+    print(f"qgn export: error: {one_line(str(exc))}", file=sys.stderr, flush=True)
+    if exported:
+        print(f"exported {exported} of {total} file(s) before it; the rest were not tried", file=sys.stderr)
+    return 2
 
 
 def format_outputs(names: list[str], out_dir: Path, stem: str, levels: int = 16) -> list[Path]:
@@ -264,7 +281,10 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
             if writers is None:
                 classes, first = file_classes, path
                 folders = [out if len(names) == 1 else out / n for n in names]
-                check_export_classes(names, classes, folders, root=out)  # every format's, before any writer opens
+                try:  # every format's, before any writer opens
+                    check_export_classes(names, classes, folders, root=out)
+                except FolderRefusedError as exc:  # nothing written yet; every file would be refused the same
+                    raise CLIError(str(exc)) from None
                 writers = [FORMATS[n].open_writer(classes, folder, qt.num_levels, split=split)
                            for n, folder in zip(names, folders)]
                 found = [_image_or_none(path, images) for path in files]
@@ -437,6 +457,7 @@ def _run_project(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out} exists and is not a folder")
+    check_output_folder(out)
     check_outputs([], [(path, project.root) for path in dataset_outputs(names, out, folder_each=True)])
 
     time_left = TimeLeft()

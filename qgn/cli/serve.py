@@ -70,6 +70,13 @@ def run(args) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     model = default_model(args.model)
+    if args.train_out:  # it keeps annotations in kept-annotations/ under it: never a link leading away
+        from pathlib import Path
+
+        from qgn.cli.files import check_output_folder, check_output_links
+
+        check_output_folder(Path(args.train_out), "--train-out")
+        check_output_links(Path(args.train_out), option="--train-out")
     from qgn.serve.kept import TrainOutInUse
 
     try:
