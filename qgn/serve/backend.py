@@ -13,8 +13,8 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
   a reference (``<model>.domain.json`` beside it, made for that very file), each task's image is
   judged from the encoder features its prediction computes (no second encoder pass). An image
   unlike the model's training images gets no brush results — its annotator starts from an empty
-  map, as in the app, where the prediction's start cost 15-22 % more actions — and the score
-  ``FLAGGED_SCORE``; see ``flagged_answer``.
+  map, as in the app, where the prediction's start cost 15-22 % more actions — and a score below
+  ``FLAGGED_SCORE`` (the farther from the training images, the lower); see ``flagged_answer``.
 - ``model_version`` is ``qgn-<model name>``, ``…-ls<n>`` for the n-th fine-tuned version.
 - Images: ``/data/local-files/?d=PATH`` is read from ``document_root`` (as Label Studio's own
   ``LOCAL_FILES_DOCUMENT_ROOT``; the path must stay inside it) when one is set; other Label Studio
@@ -88,7 +88,7 @@ MAX_CORRECTIONS = 200
 UNWRITTEN = object()  # in QGNBackend.unwritten: an annotation whose kept file was not written, its webhook being read
 DELETIONS = {"ANNOTATIONS_DELETED": "annotations", "TASKS_DELETED": "tasks"}  # webhook action: its list of {"id"}
 MAX_ERRORS = 20  # task errors listed in a /predict answer
-FLAGGED_SCORE = 0.0  # the score of an image the domain check flags (flagged_answer)
+FLAGGED_SCORE = 0.001  # every image the domain check flags scores below it, every other image not (flagged_score)
 CACHE_SIZE = 64
 
 
@@ -327,6 +327,21 @@ def is_file(path: Path) -> bool:
         return path.is_file()
     except OSError:
         return False
+
+
+def flagged_score(domain_score: float) -> float:
+    """The score of an image the domain check flags with ``domain_score`` (above ``WARN_AT``): in
+    (0, ``FLAGGED_SCORE``), below every image the model knows, and the lower the farther the image
+    is from the training images (``FLAGGED_SCORE × WARN_AT / domain_score``, to 6 decimals as
+    every score), so uncertainty sampling serves the least known first; 0 for a score that is not
+    a finite number above ``WARN_AT``."""
+    import math
+
+    from qgn.domain import WARN_AT
+
+    if not math.isfinite(domain_score) or domain_score <= WARN_AT:
+        return 0.0
+    return round(FLAGGED_SCORE * WARN_AT / domain_score, 6)
 
 
 def task_name(task, index: int):
@@ -883,7 +898,8 @@ class QGNBackend:
         label, score, verdict = self.infer(self.load_image(ref), served)
         if verdict is not None and not verdict.inside:
             answer = self.flagged_answer(verdict, served)
-            print(f"qgn serve: task {task_name(task, 0)}: {answer['domain']['note']}", file=sys.stderr, flush=True)
+            named = f"task {echo(task['id'])}" if task.get("id") is not None else "a task without an id"
+            print(f"qgn serve: {named}: {answer['domain']['note']}", file=sys.stderr, flush=True)
         else:
             from qgn.formats.labelstudio import brush_results
 
@@ -908,14 +924,16 @@ class QGNBackend:
         such an image (on a street sequence the model never saw, its prediction's start cost 15-22 %
         more annotator actions than an empty one: benchmarks/RESULTS.md).
 
-        Its ``score`` is ``FLAGGED_SCORE``, 0: the confidence of a prediction that says nothing (a
-        uniform distribution's entropy is the greatest), which is what the model's softmax is worth
-        on such an image — it calls a cat "building" at 90 %, so its own score there would be high
-        and Label Studio's uncertainty sampling (``order_by('predictions__score')``, the lowest
-        first) would serve the images the model knows least *last*. At 0 they come first, before
-        every image the model knows, as the least certain ones should; among themselves Label
-        Studio's own order (or, with several annotators, a random pick of the first few) decides,
-        and each costs the same whenever it comes, since its annotator starts empty. All of this only
+        Its ``score`` (``flagged_score``) is below ``FLAGGED_SCORE``, near 0: the confidence of a
+        prediction that says nothing (a uniform distribution's entropy is the greatest), which is
+        what the model's softmax is worth on such an image — it calls a cat "building" at 90 %, so
+        its own score there would be high and Label Studio's uncertainty sampling
+        (``order_by('predictions__score')``, the lowest first) would serve the images the model knows
+        least *last*. Below ``FLAGGED_SCORE`` they come first, before every image the model knows
+        (``infer`` keeps those at ``FLAGGED_SCORE`` or above), as the least certain ones should; among
+        themselves the farther from the training images (the higher the domain score) the lower,
+        so the image the model knows least comes first, not Label Studio's own order (which tied
+        them all at 0 before, a fine-tune then learning from whichever came first). All of this only
         where the project's model version is ``served.version``: Label Studio 1.23 orders by score
         only the tasks with a prediction of the project's model version, and serves the others at
         random (projects/functions/next_task.py ``_try_uncertainty_sampling``); it sets that version to
@@ -932,15 +950,16 @@ class QGNBackend:
 
         note = (f"the image is unlike {served.version}'s training images (domain score {verdict.score:.2f}; theirs "
                 f"<= 1, flagged above {WARN_AT:g}): no pre-annotation is sent, so its annotator starts from an "
-                f"empty map, and its score is {FLAGGED_SCORE:g} (uncertainty sampling serves it early)")
-        return {"result": [], "score": FLAGGED_SCORE, "model_version": served.version,
+                f"empty map, and its score is {flagged_score(verdict.score):g}, below every image the model knows "
+                f"(uncertainty sampling serves it early, the least like them first)")
+        return {"result": [], "score": flagged_score(verdict.score), "model_version": served.version,
                 "domain": {"score": round(verdict.score, 3), "inside": False, "note": note}}
 
     def infer(self, image: np.ndarray, served: ServedModel) -> tuple[np.ndarray | None, float, object]:
         """(label map (H, W), score = 1 − mean normalised entropy, domain verdict) of ``qgn
         predict``'s PC run. The verdict (``qgn.domain.judge_session``: None without a reference)
         reads the encoder features the prediction uses, computed once; for an image it flags, no
-        decoder runs (label None, score ``FLAGGED_SCORE``): nothing of the prediction is sent. A
+        decoder runs (label None, score ``flagged_score``): nothing of the prediction is sent. A
         reference that does not fit the encoder (``ValueError``) is dropped for the version, said
         once in the log, and its images are predicted as without the check."""
         from qgn.infer import ImageSession
@@ -951,11 +970,12 @@ class QGNBackend:
             session = ImageSession(served.model, image, None, self.device)
             verdict = self.judge(session, image, served)
             if verdict is not None and not verdict.inside:
-                return None, FLAGGED_SCORE, verdict
+                return None, flagged_score(verdict.score), verdict
             prediction = session.run(Scheme("pc"))
             label = prediction.label()
             uncertainty = image_uncertainty(prediction).mean_entropy
-        return np.asarray(label), round(1.0 - float(uncertainty), 6), verdict
+        # at FLAGGED_SCORE or above: every flagged image (flagged_score) is served before it
+        return np.asarray(label), max(round(1.0 - float(uncertainty), 6), FLAGGED_SCORE), verdict
 
     def judge(self, session, image: np.ndarray, served: ServedModel):
         """``served``'s domain verdict on ``image`` (its ``session``), or None (no reference, or
