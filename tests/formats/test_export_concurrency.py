@@ -53,3 +53,30 @@ def test_convert_refuses_or_maps_a_cityscapes_tree_mask(tmp_path, capsys):
 
     label = read_qgt(tmp_path / "mapped.qgt")[0].to_label()
     np.testing.assert_array_equal(label, np.array([[255, 0], [1, 2]]).repeat(4, 0).repeat(4, 1))
+
+
+def test_cvat_folder_export_reads_its_image_list_once_and_keeps_another_writers_entries(tmp_path, monkeypatch):
+    """A CVAT export of many images read default.txt twice per image, whole each time (quadratic
+    in a folder export); the writer keeps the list it last read or wrote and reads it again only
+    where another export changed the file - whose entries it keeps."""
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats import cvat
+
+    reads: list[int] = []
+    real = cvat.image_set_stems
+    monkeypatch.setattr(cvat, "image_set_stems", lambda path: reads.append(1) or real(path))
+    label = np.zeros((8, 8), np.uint8)
+    label[:, 4:] = 2
+    (tmp_path / "ImageSets" / "Segmentation").mkdir(parents=True)
+    (tmp_path / "ImageSets" / "Segmentation" / "default.txt").write_text("earlier\n")
+    names = [f"frame_{i:03d}" for i in range(60)]
+    writer = FORMATS["cvat"].open_writer(CLASSES, tmp_path, 4)
+    writer.plan(names, [None] * len(names))
+    for i, name in enumerate(names):
+        writer.add(ExportItem(name, label, None))
+        if i == 30:  # another export into the folder meanwhile
+            FORMATS["cvat"].write(label, CLASSES, tmp_path, "other")
+    writer.finish()
+    stems = (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split()
+    assert stems == ["earlier", *names[:31], "other", *names[31:]]
+    assert len(reads) <= 4  # the first read, and again after the other export's change (and its own read)
