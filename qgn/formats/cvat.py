@@ -153,12 +153,20 @@ class ImageSet:
             self._stems = image_set_stems(path)
             self._set, self._signature = set(self._stems), signature
 
-    def _wrote(self, path: Path) -> None:
+    def _write(self, path: Path, stems: list[str]) -> None:
+        """``stems`` written to the file; the memory changed only once they are there (a failed write,
+        ENOSPC or EIO, left the file as it was - or, where only its folder's fsync failed, replaced:
+        the cache is dropped, the next use reads the file again)."""
         import os
 
+        try:
+            atomic_write_bytes(path, "".join(s + "\n" for s in stems).encode("utf-8"))
+        except BaseException:
+            self._signature = None
+            raise
         st = os.stat(path)
+        self._stems, self._set = stems, set(stems)
         self._signature = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        self._set = set(self._stems)
 
     def stems(self) -> list[str]:
         """The stems the file lists now ([] where there is none)."""
@@ -180,9 +188,7 @@ class ImageSet:
         with locked(path.parent):  # two exports into one folder keep both lists
             self._read(path)
             if stem not in self._set:
-                self._stems.append(stem)
-                atomic_write_bytes(path, "".join(s + "\n" for s in self._stems).encode("utf-8"))
-                self._wrote(path)
+                self._write(path, [*self._stems, stem])
         return path
 
     def remove(self, stems) -> None:
@@ -193,9 +199,7 @@ class ImageSet:
             self._read(self.path)
             dropped = set(stems)
             if dropped & self._set:
-                self._stems = [s for s in self._stems if s not in dropped]
-                atomic_write_bytes(self.path, "".join(s + "\n" for s in self._stems).encode("utf-8"))
-                self._wrote(self.path)
+                self._write(self.path, [s for s in self._stems if s not in dropped])
 
 
 class CvatWriter(DatasetWriter):

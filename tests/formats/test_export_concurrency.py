@@ -80,3 +80,39 @@ def test_cvat_folder_export_reads_its_image_list_once_and_keeps_another_writers_
     stems = (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split()
     assert stems == ["earlier", *names[:31], "other", *names[31:]]
     assert len(reads) <= 4  # the first read, and again after the other export's change (and its own read)
+
+
+def test_a_cvat_item_whose_list_write_failed_is_not_listed_by_the_next_one(tmp_path, monkeypatch):
+    """default.txt's write failing once (ENOSPC) on item b: b's masks are taken back, and the next
+    item's write of the list must not list b again (the writer kept b in its memory of the list)."""
+    import errno
+
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats import cvat
+    from qgn.formats.base import add_to_every_writer
+
+    real = cvat.atomic_write_bytes
+    fail = {"now": False}
+
+    def flaky(path, data, *args, **kwargs):
+        if fail["now"] and Path(path).name == "default.txt":
+            fail["now"] = False
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data, *args, **kwargs)
+
+    monkeypatch.setattr(cvat, "atomic_write_bytes", flaky)
+    label = np.zeros((8, 8), np.uint8)
+    label[:, 4:] = 2
+    writer = FORMATS["cvat"].open_writer(CLASSES, tmp_path, 4)
+    writer.plan(["a", "b", "c"], [None] * 3)
+    failed = []
+    for name in ("a", "b", "c"):
+        fail["now"] = name == "b"
+        try:
+            add_to_every_writer([(writer, ExportItem(name, label, None))])
+        except OSError:
+            failed.append(name)
+    writer.finish()
+    assert failed == ["b"]
+    assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == ["a", "c"]
+    assert sorted(p.name for p in (tmp_path / "SegmentationClass").iterdir()) == ["a.png", "c.png"]
