@@ -62,9 +62,9 @@ def test_cvat_folder_export_reads_its_image_list_once_and_keeps_another_writers_
     from qgn.formats import FORMATS, ExportItem
     from qgn.formats import cvat
 
-    reads: list[int] = []
-    real = cvat.image_set_stems
-    monkeypatch.setattr(cvat, "image_set_stems", lambda path: reads.append(1) or real(path))
+    reads: list[int] = []  # parses of the list (its bytes are read and compared at each image)
+    real = cvat.parse_image_set
+    monkeypatch.setattr(cvat, "parse_image_set", lambda data: reads.append(1) or real(data))
     label = np.zeros((8, 8), np.uint8)
     label[:, 4:] = 2
     (tmp_path / "ImageSets" / "Segmentation").mkdir(parents=True)
@@ -116,3 +116,38 @@ def test_a_cvat_item_whose_list_write_failed_is_not_listed_by_the_next_one(tmp_p
     assert failed == ["b"]
     assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == ["a", "c"]
     assert sorted(p.name for p in (tmp_path / "SegmentationClass").iterdir()) == ["a.png", "c.png"]
+
+
+def test_two_cvat_exports_keep_each_others_entries_on_coarse_timestamps(tmp_path, monkeypatch):
+    """Where file timestamps are coarse (FAT: 2 s; ext4 before Linux 6.13: 4 ms) and a freed inode
+    number is reused, two versions of default.txt of the same size can share (inode, size, mtime,
+    ctime): export A's cached list was taken for the file and B's entry lost. Simulated: every stat
+    of default.txt gives one inode and a 2 s-grained mtime/ctime."""
+    import os
+    import time
+
+    from qgn.formats import cvat
+
+    real_stat = os.stat
+
+    class Coarse:
+        def __init__(self, st):
+            self._st = st
+            self.st_ino = 1
+            self.st_mtime_ns = self.st_ctime_ns = time.time_ns() // 2_000_000_000 * 2_000_000_000
+
+        def __getattr__(self, name):
+            return getattr(self._st, name)
+
+    def stat(path, *args, **kwargs):
+        st = real_stat(path, *args, **kwargs)
+        return Coarse(st) if str(path).endswith("default.txt") else st
+
+    monkeypatch.setattr(os, "stat", stat)
+    a, b = cvat.ImageSet(tmp_path), cvat.ImageSet(tmp_path)
+    b.add("b1")
+    a.add("a1")  # A's list: b1 a1
+    b.remove(["b1"])  # B's item failed (CvatWriter.undo)
+    b.add("b2")  # the file: a1 b2 - as long as A's list
+    a.add("a2")
+    assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == ["a1", "b2", "a2"]
