@@ -25,7 +25,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qgn.cli.files import Failures, check_output_folder, check_output_links, check_outputs, collect_files
+from qgn.cli.files import (Failures, check_output_folder, check_output_links, check_outputs, collect_files,
+                            failure_text)
 from qgn.cli.main import CLIError
 from qgn.fileio import protected_inputs
 from qgn.formats import check_text_names
@@ -160,32 +161,35 @@ def run(args) -> int:
     check_outputs([path for path, _ in jobs], planned)  # refused before anything is written
     failures = Failures("export", len(jobs))
     time_left = TimeLeft()
+    refused: dict[Path, int] = {}  # OUT/<rel> refused (another export's class list there) -> its files not tried
     with protected_inputs(_inputs(jobs, args.images), "the files being exported and their images"):
         for i, ((path, targets), rel, stem) in enumerate(zip(jobs, relative_dirs, stems), start=1):
+            if rel in refused:  # every file bound there would fail the same way: said once, not tried
+                refused[rel] += 1
+                continue
             try:  # one bad file is reported and the rest go on
                 _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split,
                              stem)
-            except FolderRefusedError as exc:  # the output folder itself: every file after it would say so again
-                return _stopped(exc, i - 1 - len(failures), len(jobs))
+            except FolderRefusedError as exc:  # its output folder itself: only the files bound there stop
+                refused[rel] = 0
+                folder = shown(Path(args.out) / rel if args.out else rel)
+                failures.report(path, f"{failure_text(path, exc)}; no other file is exported into {folder}")
+                continue
             except (ValueError, OSError) as exc:
                 failures.report(path, exc)
                 continue
             if len(jobs) > 1:  # a folder: one line per file, as the other forms
                 print(f"[{i}/{len(jobs)}] {shown(path)}{time_left.suffix(i, len(jobs))}", flush=True)
+    not_tried = sum(refused.values())
+    if refused and len(jobs) > 1:  # always said, 0 too: the files bound elsewhere were exported
+        print(f"qgn export: {not_tried} file(s) not tried: bound for a refused output folder (see above)",
+              file=sys.stderr, flush=True)
+    exported = len(jobs) - len(failures) - not_tried
     outputs = [f"{n} ({out})" for n, out in wanted] + ([f"{', '.join(names)} ({args.out})"] if names else [])
-    if len(failures) < len(jobs) or len(jobs) > 1:  # a single file that failed has said so in its one line
-        of = f" of {len(jobs)}" if failures else ""
-        print(f"exported {len(jobs) - len(failures)}{of} file(s) to " + ", ".join(outputs))
+    if exported or len(jobs) > 1:  # a single file that failed has said so in its one line
+        of = f" of {len(jobs)}" if exported < len(jobs) else ""
+        print(f"exported {exported}{of} file(s) to " + ", ".join(outputs))
     return failures.code()
-
-
-def _stopped(exc: FolderRefusedError, exported: int, total: int) -> int:
-    """A folder export stopped where its output folder is refused: said once (not once per file, each
-    failing the same way), with how many files went before it; exit status 2."""
-    print(f"qgn export: error: {one_line(str(exc))}", file=sys.stderr, flush=True)
-    if exported:
-        print(f"exported {exported} of {total} file(s) before it; the rest were not tried", file=sys.stderr)
-    return 2
 
 
 def format_outputs(names: list[str], out_dir: Path, stem: str, levels: int = 16) -> list[Path]:

@@ -5,7 +5,7 @@ one line naming the link and the fix, as the formats' exports were (``check_expo
 before, OUT/sub -> /elsewhere received the files; an output folder that cannot be written (a file,
 a link to nothing) is refused before the long run (``qgn bench``'s anytime curve, ``qgn train``, a
 folder export's one JSON), not after it; and an output folder a folder export refuses (another
-export's class list in it) is said once and the export stops, not once per file."""
+export's class list in it) is said once, and only the files bound for it stop."""
 from __future__ import annotations
 
 
@@ -145,17 +145,40 @@ def test_a_folder_export_into_a_dangling_link_is_refused_before_it_reads_the_fil
     assert "[1/3]" not in captured.out
 
 
+def test_a_refused_dataset_folder_is_said_once_and_nothing_is_written(qgts, tmp_path, capsys):
+    """A whole-dataset export (CamVid: one dataset in OUT) into a folder holding another export's
+    class list: one line, nothing written."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "label_colors.txt").write_text("0 0 0 background\n1 2 3 zzz\n")
+    before = sorted(p.name for p in out.rglob("*"))
+    assert main(["export", str(qgts), "--format", "camvid", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"qgn export: error: {out / 'label_colors.txt'} belongs to an export with other classes; "
+                   "export into an empty folder\n")
+    assert sorted(p.name for p in out.rglob("*")) == before
+
+
 @pytest.mark.parametrize("fmt, shared, foreign", [
     ("cvat", "labelmap.txt", "# label:color_rgb:parts:actions\nbackground:0,0,0::\nzzz:1,2,3::\n"),
-    ("camvid", "label_colors.txt", "0 0 0 background\n1 2 3 zzz\n"),
 ])
-def test_a_refused_output_folder_is_said_once_and_the_export_stops(qgts, tmp_path, capsys, fmt, shared, foreign):
+def test_a_refused_output_folder_is_said_once_and_stops_only_the_files_bound_there(qgts, tmp_path, capsys, fmt,
+                                                                                  shared, foreign):
+    """OUT holds another export's class list: a.qgt fails naming it, b.qgt (bound for OUT too) is not
+    tried, and sub/c.qgt, bound for OUT/sub (a folder of its own, with its own class list), is
+    exported - before, the whole export stopped at a.qgt; the count of files not tried is said."""
     out = tmp_path / "out"
     out.mkdir()
     (out / shared).write_text(foreign)
-    before = sorted(p.name for p in out.rglob("*"))
     assert main(["export", str(qgts), "--format", fmt, "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err
-    assert err == f"qgn export: error: {out / shared} belongs to an export with other classes; export into an empty folder\n"
-    assert sorted(p.name for p in out.rglob("*")) == before
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"qgn export: error: {qgts / 'a.qgt'}: {out / shared} belongs to an export with other classes; "
+        f"export into an empty folder; no other file is exported into {out}",
+        "qgn export: 1 file(s) not tried: bound for a refused output folder (see above)",
+        f"qgn export: 1 of 3 file(s) failed (see above): {qgts / 'a.qgt'}",
+    ]
+    assert f"exported 1 of 3 file(s) to {fmt} ({out})" in captured.out
+    assert sorted(p.name for p in out.iterdir()) == sorted([shared, "sub"])  # nothing of a or b in OUT
+    assert (out / shared).read_text() == foreign
+    assert any(p.stem == "c" for p in (out / "sub").rglob("*.png"))
