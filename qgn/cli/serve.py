@@ -74,9 +74,13 @@ def run(args) -> int:
         from pathlib import Path
 
         from qgn.cli.files import check_output_folder, check_output_links
+        from qgn.serve import kept
 
-        check_output_folder(Path(args.train_out), "--train-out")
-        check_output_links(Path(args.train_out), option="--train-out")
+        train_out = Path(args.train_out)
+        check_output_folder(train_out, "--train-out")
+        # only the folder it writes into (its weights go into DIR itself, its staging folders are its
+        # own new ones): a link beside it, DIR/datasets -> /elsewhere, is the user's and never written through
+        check_output_links(train_out, [train_out / kept.FOLDER], option="--train-out")
     from qgn.serve.kept import TrainOutInUse
 
     try:

@@ -100,6 +100,25 @@ def test_serve_refuses_a_train_out_whose_kept_annotations_lead_outside(model_pat
     assert sorted(p.name for p in outside.iterdir()) == ["mine.txt"]
 
 
+def test_serve_accepts_a_train_out_holding_a_link_it_never_writes_through(model_path, tmp_path, outside, capsys,
+                                                                          monkeypatch):
+    """A link in --train-out beside what serve writes (its weights in DIR, DIR/kept-annotations/):
+    the user's, never written through - serve starts."""
+    import qgn.serve.server
+
+    def started(*args, **kwargs):  # it got as far as making its server: not refused
+        raise SystemExit("started")
+
+    monkeypatch.setattr(qgn.serve.server, "make_server", started)
+    train_out = tmp_path / "train-out"
+    train_out.mkdir()
+    (train_out / "datasets").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(SystemExit, match="started"):
+        main(["serve", "--model", str(model_path), "--train-out", str(train_out), "--device", "cpu"])
+    assert "error" not in capsys.readouterr().err
+    assert sorted(p.name for p in outside.iterdir()) == ["mine.txt"]
+
+
 @pytest.mark.parametrize("kind", ["file", "dangling link"])
 def test_bench_refuses_a_bad_anytime_out_before_it_runs(tmp_path, capsys, monkeypatch, kind):
     import qgn.cli.bench
