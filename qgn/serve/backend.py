@@ -89,6 +89,7 @@ UNWRITTEN = object()  # in QGNBackend.unwritten: an annotation whose kept file w
 DELETIONS = {"ANNOTATIONS_DELETED": "annotations", "TASKS_DELETED": "tasks"}  # webhook action: its list of {"id"}
 MAX_ERRORS = 20  # task errors listed in a /predict answer
 FLAGGED_SCORE = 0.001  # every image the domain check flags scores below it, every other image not (flagged_score)
+FLAGGED_LOWEST = 1e-300  # the lowest flagged score: a normal double every database stores (flagged_score)
 CACHE_SIZE = 64
 
 
@@ -330,18 +331,21 @@ def is_file(path: Path) -> bool:
 
 
 def flagged_score(domain_score: float) -> float:
-    """The score of an image the domain check flags with ``domain_score`` (above ``WARN_AT``): in
-    (0, ``FLAGGED_SCORE``), below every image the model knows, and the lower the farther the image
-    is from the training images (``FLAGGED_SCORE × WARN_AT / domain_score``, to 6 decimals as
-    every score), so uncertainty sampling serves the least known first; 0 for a score that is not
-    a finite number above ``WARN_AT``."""
+    """The score of an image the domain check flags with ``domain_score`` (above ``WARN_AT``):
+    strictly inside (0, ``FLAGGED_SCORE``), below every image the model knows, and the lower the
+    farther the image is from the training images (``FLAGGED_SCORE × WARN_AT / domain_score``, not
+    rounded: rounded to 6 decimals, 1.5001 and 1.5007 both scored 0.001, a tie with the images the
+    model knows, and 3001 scored 0), so that with one annotator uncertainty sampling serves the
+    least known first. Kept at ``FLAGGED_LOWEST`` or above (as far as can be: an infinite or NaN
+    score too) and below ``FLAGGED_SCORE`` (a score a hair above ``WARN_AT``)."""
     import math
 
     from qgn.domain import WARN_AT
 
-    if not math.isfinite(domain_score) or domain_score <= WARN_AT:
-        return 0.0
-    return round(FLAGGED_SCORE * WARN_AT / domain_score, 6)
+    if math.isnan(domain_score):
+        return FLAGGED_LOWEST
+    score = FLAGGED_SCORE * WARN_AT / max(domain_score, WARN_AT)
+    return min(max(score, FLAGGED_LOWEST), math.nextafter(FLAGGED_SCORE, 0.0))
 
 
 def task_name(task, index: int):

@@ -320,3 +320,20 @@ def test_flagged_images_are_ordered_the_least_like_the_training_images_first_and
     backend.predict({"tasks": [{"data": {"image": "noise.png"}}], "label_config": label_config(classes)})
     log = [line for line in capfd.readouterr().err.splitlines() if "unlike" in line]
     assert len(log) == 1 and log[0].startswith("qgn serve: a task without an id: ")
+
+
+def test_a_flagged_score_is_strictly_between_0_and_the_scores_of_the_known_images():
+    """Rounded to 6 decimals, a domain score a little above WARN_AT (1.5001, 1.5007) scored
+    FLAGGED_SCORE itself - a tie with the images the model knows - and a far one (3001) scored 0;
+    each is now strictly inside (0, FLAGGED_SCORE), the farther the lower."""
+    import math
+
+    from qgn.domain import WARN_AT
+    from qgn.serve.backend import FLAGGED_SCORE, flagged_score
+
+    domain_scores = [math.nextafter(WARN_AT, math.inf), WARN_AT + 1e-4, WARN_AT + 7e-4, 1.6, 3.0, 3001.0, 1e9]
+    scores = [flagged_score(s) for s in domain_scores]
+    assert all(0 < score < FLAGGED_SCORE for score in scores), scores
+    assert all(a > b for a, b in zip(scores, scores[1:])), scores  # the farther, the lower: no tie
+    for far in (1e305, math.inf, math.nan):
+        assert 0 < flagged_score(far) < FLAGGED_SCORE
