@@ -8,7 +8,9 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
 - ``score`` is the model's confidence, 1 − the image's mean normalised entropy
   (``qgn.uncertainty``): Label Studio's uncertainty sampling serves the task with the *lowest*
   prediction score next (label_studio/projects/functions/next_task.py ``_try_uncertainty_sampling``
-  orders by ``predictions__score``), so the most uncertain image comes first.
+  orders by ``predictions__score``), so the most uncertain image comes first - where the project
+  has one annotator: with several it picks at random among the unlocked tasks with a prediction
+  (``_get_random_unlocked``, ``order_by('?')``), whatever their scores.
 - The domain check (``domain_check``, on by default; ``qgn.domain``): where the served version has
   a reference (``<model>.domain.json`` beside it, made for that very file), each task's image is
   judged from the encoder features its prediction computes (no second encoder pass). An image
@@ -335,8 +337,8 @@ def flagged_score(domain_score: float) -> float:
     strictly inside (0, ``FLAGGED_SCORE``), below every image the model knows, and the lower the
     farther the image is from the training images (``FLAGGED_SCORE × WARN_AT / domain_score``, not
     rounded: rounded to 6 decimals, 1.5001 and 1.5007 both scored 0.001, a tie with the images the
-    model knows, and 3001 scored 0), so that with one annotator uncertainty sampling serves the
-    least known first. Kept at ``FLAGGED_LOWEST`` or above (as far as can be: an infinite or NaN
+    model knows, and 3001 scored 0), so that uncertainty sampling serves the least known first
+    (with one annotator: with several, Label Studio picks at random among the unlocked tasks). Kept at ``FLAGGED_LOWEST`` or above (as far as can be: an infinite or NaN
     score too) and below ``FLAGGED_SCORE`` (a score a hair above ``WARN_AT``)."""
     import math
 
@@ -938,9 +940,11 @@ class QGNBackend:
         themselves the farther from the training images (the higher the domain score) the lower,
         so the image the model knows least comes first, not Label Studio's own order (which tied
         them all at 0 before, a fine-tune then learning from whichever came first). All of this only
-        where the project's model version is ``served.version``: Label Studio 1.23 orders by score
-        only the tasks with a prediction of the project's model version, and serves the others at
-        random (projects/functions/next_task.py ``_try_uncertainty_sampling``); it sets that version to
+        where the project has one annotator - with several, ``_try_uncertainty_sampling`` picks at
+        random among the unlocked tasks with a prediction (``_get_random_unlocked``: ``order_by('?')``,
+        the score order dropped) - and where the project's model version is ``served.version``:
+        Label Studio 1.23 orders by score only the tasks with a prediction of the project's model
+        version, and serves the others at random (projects/functions/next_task.py ``_try_uncertainty_sampling``); it sets that version to
         the backend's *title* when the backend is connected (ml/api.py ``perform_create``), and what
         ``/setup`` answers changes only the backend's own ``model_version``, so the user sets it
         (README, "QGN as the ML backend").
