@@ -128,66 +128,44 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
     return [mask, objects, labelmap, path]
 
 
-# A list cached less than this after the file's mtime may have changed within the same timestamp:
-# git's "racily clean" rule. Linux ext4 before 6.13 stamps files a jiffy apart (4 ms at HZ=250),
-# FAT 2 s, and a freed inode number is soon reused, so two versions of the same size can share
-# (inode, size, mtime, ctime); 2 s covers the coarsest of them and a little clock skew.
-RACY_NS = 2_000_000_000
-
-
 class ImageSet:
     """An export's shared ``ImageSets/Segmentation/default.txt`` under ``out_dir``, its stems as this
-    writer last read or wrote them: parsed again only where the file changed since (another export
-    into the folder wrote it), so a folder export parses it once, not once per image (quadratic:
-    5,000 images parsed 12.5 million lines). The file is taken as unchanged on its (inode, size,
-    mtime, ctime) alone only where its mtime is more than ``RACY_NS`` older than the moment the list
-    was cached; a younger one (every image of a folder export: this writer's own last write) is read
-    and its bytes compared with the cached ones - a read, not a parse."""
+    writer last read or wrote them: parsed again only where the file's bytes differ from those it
+    last read or wrote (another export into the folder wrote it), so a folder export parses it once,
+    not once per image (quadratic: 5,000 images parsed 12.5 million lines). The file is read and
+    compared at every use - a read, not a parse. Its (inode, size, mtime, ctime) are not trusted to
+    say it is unchanged: where timestamps are coarse (FAT 2 s, ext4 before Linux 6.13 a jiffy) and
+    a freed inode number is reused, two versions of the same size share them, and git's "racily
+    clean" rule (trust them only where the mtime is old when cached) compares the file system's
+    clock - a NAS's, seconds off this machine's - with this machine's."""
 
     def __init__(self, out_dir: Path):
         self.path = Path(out_dir) / "ImageSets" / "Segmentation" / "default.txt"
-        self._signature = None  # the file's (inode, size, mtime, ctime) when ``_stems`` was read or written
-        self._cached_at = 0  # time.time_ns() just before that read or write
-        self._data: bytes | None = None  # the file's bytes then
+        self._data: bytes | None = None  # the file's bytes when ``_stems`` was read or written
         self._stems: list[str] = []
         self._set: set[str] = set()
 
     def _read(self, path: Path) -> None:
-        import os
-        import time
-
-        now = time.time_ns()
         try:
-            st = os.stat(path)
+            data = image_set_bytes(path)
         except FileNotFoundError:
-            self._signature, self._data, self._stems, self._set = None, None, [], set()
+            self._data, self._stems, self._set = None, [], set()
             return
-        signature = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        if signature == self._signature and st.st_mtime_ns < self._cached_at - RACY_NS:
-            return  # changed since it was cached, it would have a later mtime
-        data = image_set_bytes(path)
         if data != self._data:
             self._stems = parse_image_set(data)
             self._set, self._data = set(self._stems), data
-        self._signature, self._cached_at = signature, now
 
     def _write(self, path: Path, stems: list[str]) -> None:
         """``stems`` written to the file; the memory changed only once they are there (a failed write,
         ENOSPC or EIO, left the file as it was - or, where only its folder's fsync failed, replaced:
         the cache is dropped, the next use reads the file again)."""
-        import os
-        import time
-
         data = "".join(s + "\n" for s in stems).encode("utf-8")
-        now = time.time_ns()
         try:
             atomic_write_bytes(path, data)
         except BaseException:
-            self._signature, self._data = None, None
+            self._data = None
             raise
-        st = os.stat(path)
-        self._stems, self._set, self._data, self._cached_at = stems, set(stems), data, now
-        self._signature = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        self._stems, self._set, self._data = stems, set(stems), data
 
     def stems(self) -> list[str]:
         """The stems the file lists now ([] where there is none)."""
