@@ -144,6 +144,7 @@ class ImageSet:
         self._data: bytes | None = None  # the file's bytes when ``_stems`` was read or written
         self._stems: list[str] = []
         self._set: set[str] = set()
+        self.listed_before: tuple[str, bool] | None = None  # the last ``add``: (stem, listed when it came)
 
     def _read(self, path: Path) -> None:
         try:
@@ -186,19 +187,23 @@ class ImageSet:
         path = out_file(self.path.parent, self.path.name)
         with locked(path.parent):  # two exports into one folder keep both lists
             self._read(path)
+            self.listed_before = (stem, stem in self._set)  # under the lock: no other export between
             if stem not in self._set:
                 self._write(path, [*self._stems, stem])
         return path
 
-    def remove(self, stems) -> None:
-        """``stems`` taken off the file, where it lists any."""
+    def remove(self, stems, keep=None) -> list[str]:
+        """``stems`` taken off the file, where it lists any, less those ``keep(stem)`` says stay -
+        asked under the folder's lock, so that no other export writes the list between; the stems kept."""
         if not self.path.is_file():
-            return
+            return []
         with locked(self.path.parent):
+            kept = [stem for stem in stems if keep is not None and keep(stem)]
             self._read(self.path)
-            dropped = set(stems)
+            dropped = set(stems) - set(kept)
             if dropped & self._set:
                 self._write(self.path, [s for s in self._stems if s not in dropped])
+        return kept
 
 
 class CvatWriter(DatasetWriter):
@@ -206,9 +211,11 @@ class CvatWriter(DatasetWriter):
     named as the image list holds it, ``-2`` … where that is another item's (``ListedNames``, ``plan``:
     "two\\nlines" and "two lines" are both listed as "two lines", and the second's masks replaced the
     first's; "two lines" keeps its name, whatever else is exported); ``undo`` frees the name and
-    takes it off the shared ``ImageSets/Segmentation/default.txt``, unless an earlier export listed
-    it and its class mask is still there (put back: a failed re-export keeps it listed, and its
-    name taken)."""
+    takes it off the shared ``ImageSets/Segmentation/default.txt``, unless the class mask there is
+    not this export's (the base undo's identity check, ``ReplacedFiles``; asked under the list's
+    lock): another export's, written since (it listed it, or will), or the earlier file put back
+    where the list held it when this export's line was added (a failed re-export keeps it listed).
+    A name kept listed stays taken: no later item of this export is written over its files."""
 
     takes_images = True
     uses_images = True
@@ -218,7 +225,8 @@ class CvatWriter(DatasetWriter):
         cvat_labelmap(classes)  # a class it cannot write: refused as it opens, not at each image
         super().__init__(write_cvat_files, classes, out_dir, levels)
         self.names = ListedNames(listable_name)
-        self._listed_before: str | None = None  # the stem of the last ``add``, where default.txt listed it before
+        self._added: tuple[str, Path, tuple[int, int] | None, tuple[int, int] | None] | None = None
+        # the last ``add``: (stem, class mask, the mask's identity (st_dev, st_ino) before, after it)
         self.image_set = ImageSet(out_dir)  # default.txt, read once and again only where another export changed it
 
     @classmethod
@@ -231,9 +239,12 @@ class CvatWriter(DatasetWriter):
 
     def add(self, item: ExportItem) -> list[Path]:
         stem = self.names.pick(item.name)
-        self._listed_before = stem if self.image_set.lists(stem) else None
+        mask = out_file(self.out_dir / "SegmentationClass", f"{stem}.png")  # as ``write_cvat_files`` names it
+        self._added = (stem, mask, _identity(mask), None)
+        self.image_set.listed_before = None
         written = write_cvat_files(item.label, self.classes, self.out_dir, stem, levels=self.levels,
                                    image_set=self.image_set)
+        self._added = (stem, mask, self._added[2], _identity(mask))
         if self.images in ("copy", "link") and item.image is not None and Path(item.image).is_file():
             name = f"{stem}{Path(item.image).suffix.lower()}"  # the masks' stem
             written.append(place_image(Path(item.image), self.out_dir / IMAGES_DIR, name, self.images))
@@ -243,14 +254,40 @@ class CvatWriter(DatasetWriter):
         return self.names.mark()
 
     def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
+        replaced = self.replaced  # ``super().undo`` lets it go
         super().undo(mark, item, paths)
         dropped = self.names.undo(mark)
-        earlier, self._listed_before = self._listed_before, None
-        if earlier in dropped and (self.out_dir / "SegmentationClass" / f"{earlier}.png").is_file():
-            dropped.remove(earlier)  # an earlier export's entry, whose mask was put back: the list keeps it
-            self.names.pick(earlier)  # and no later item of this export is written over its files
-        if dropped:
-            self.image_set.remove(dropped)
+        added, self._added = self._added, None
+        listed, self.image_set.listed_before = self.image_set.listed_before, None
+        if added is None:
+            ours = before = None
+        else:
+            written = replaced.written if replaced is not None else {}
+            ours, before = written.get(added[1], added[3]), added[2]
+
+        def keep(stem: str) -> bool:  # under the list's lock
+            if added is None or stem != added[0]:
+                return False
+            on_disk = _identity(added[1])
+            if on_disk is None or on_disk == ours:
+                return False  # no mask (or this export's own, left): nothing to list
+            if on_disk == before:  # the earlier file, put back: listed as it was when this export came
+                return listed is None or listed != (stem, False)
+            return True  # another export's, written since: it listed it, or will
+
+        for stem in self.image_set.remove(dropped, keep) if dropped else []:
+            self.names.pick(stem)  # listed: no later item of this export is written over its files
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of the file at ``path`` (not followed), None where there is none."""
+    import os
+
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def image_set_bytes(path: Path) -> bytes:

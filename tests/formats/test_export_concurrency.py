@@ -156,3 +156,90 @@ def test_two_cvat_exports_keep_each_others_entries_on_coarse_timestamps(tmp_path
     b.add("b2")  # the file: a1 b2 - as long as A's list
     a.add("a2")
     assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == ["a1", "b2", "a2"]
+
+
+class _FailingFormat:
+    """An export's second format, failing on its item (disk full) after ``meanwhile`` ran."""
+
+    replaced = None
+
+    def __init__(self, meanwhile=lambda: None):
+        self.meanwhile = meanwhile
+
+    def mark(self):
+        return None
+
+    def add(self, item):
+        import errno
+
+        self.meanwhile()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def undo(self, mark, item, paths):
+        pass
+
+
+def _export_x(fmt, out, label):
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats.base import add_to_every_writer
+
+    writer = FORMATS[fmt].open_writer(CLASSES, out, 4)
+    writer.plan(["x"], [None])
+    add_to_every_writer([(writer, ExportItem("x", label, None))])
+    writer.finish()
+
+
+@pytest.mark.parametrize("fmt", ["cvat", "voc"])
+@pytest.mark.parametrize("when", ["before A's masks", "after A's item"])
+def test_an_undone_cvat_item_leaves_another_exports_line_of_the_same_image(tmp_path, monkeypatch, fmt, when):
+    """Exports A and B into one folder both export x. A's item fails in A's second format, and A takes
+    x back: the base undo leaves B's masks (written since), and the list must keep B's line. Before,
+    A took x off default.txt whenever A had not seen it listed - asked outside the folder's lock before
+    A wrote (B exported x just after: "before A's masks"), or B wrote x after A's add ("after A's
+    item"): B's masks stayed, unlisted. VOC is the same writer."""
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats import cvat
+    from qgn.formats.base import add_to_every_writer
+
+    label = np.zeros((8, 8), np.uint8)
+    label[:, 4:] = 2
+    label_b = label.copy()
+    label_b[:4] = 1
+    writer = FORMATS[fmt].open_writer(CLASSES, tmp_path, 4)
+    writer.plan(["x"], [None])
+    if when == "before A's masks":
+        real = cvat.write_cvat_files
+        ran = []
+
+        def b_first(*args, **kwargs):  # B exports x whole between A's look at the list and its writes
+            if not ran:
+                ran.append(1)
+                _export_x(fmt, tmp_path, label_b)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(cvat, "write_cvat_files", b_first)
+        second = _FailingFormat()
+    else:
+        second = _FailingFormat(lambda: _export_x(fmt, tmp_path, label_b))
+    with pytest.raises(OSError):
+        add_to_every_writer([(writer, ExportItem("x", label, None)), (second, ExportItem("x", label, None))])
+    writer.finish()
+    assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == ["x"]
+    assert cvat.read_cvat_file(tmp_path / "SegmentationClass" / "x.png", CLASSES).tolist() == label_b.tolist()
+
+
+def test_an_undone_cvat_item_alone_is_taken_off_the_list(tmp_path):
+    """Without another export, a CVAT item that failed in another format is in neither: no masks,
+    no line (and an earlier export's line of an image put back stays: the handover tests)."""
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats.base import add_to_every_writer
+
+    label = np.zeros((8, 8), np.uint8)
+    writer = FORMATS["cvat"].open_writer(CLASSES, tmp_path, 4)
+    writer.plan(["a", "x"], [None, None])
+    add_to_every_writer([(writer, ExportItem("a", label, None))])
+    with pytest.raises(OSError):
+        add_to_every_writer([(writer, ExportItem("x", label, None)), (_FailingFormat(), ExportItem("x", label, None))])
+    writer.finish()
+    assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == ["a"]
+    assert sorted(p.name for p in (tmp_path / "SegmentationClass").iterdir()) == ["a.png"]
