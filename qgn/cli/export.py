@@ -25,8 +25,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qgn.cli.files import (Failures, check_output_folder, check_output_links, check_outputs, collect_files,
-                            failure_text)
+from qgn.cli.files import Failures, check_output_folder, check_output_links, check_outputs, collect_files
 from qgn.cli.main import CLIError
 from qgn.fileio import protected_inputs
 from qgn.formats import check_text_names
@@ -161,30 +160,34 @@ def run(args) -> int:
     check_outputs([path for path, _ in jobs], planned)  # refused before anything is written
     failures = Failures("export", len(jobs))
     time_left = TimeLeft()
-    refused: dict[Path, int] = {}  # OUT/<rel> refused (another export's class list there) -> its files not tried
+    # (OUT/<rel>, the refusal) -> the files refused so after the first (another export's class list
+    # there): each file is still tried - whether it is refused depends on its own classes - and said once
+    refused: dict[tuple[Path, str], list[Path]] = {}
     with protected_inputs(_inputs(jobs, args.images), "the files being exported and their images"):
         for i, ((path, targets), rel, stem) in enumerate(zip(jobs, relative_dirs, stems), start=1):
-            if rel in refused:  # every file bound there would fail the same way: said once, not tried
-                refused[rel] += 1
-                continue
             try:  # one bad file is reported and the rest go on
                 _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split,
                              stem)
-            except FolderRefusedError as exc:  # its output folder itself: only the files bound there stop
-                refused[rel] = 0
-                folder = shown(Path(args.out) / rel if args.out else rel)
-                failures.report(path, f"{failure_text(path, exc)}; no other file is exported into {folder}")
+            except FolderRefusedError as exc:  # its output folder refuses its classes: the others go on
+                if (rel, str(exc)) in refused:
+                    refused[rel, str(exc)].append(path)
+                    failures.report(path, exc, quiet=True)  # named in one line at the end
+                else:
+                    refused[rel, str(exc)] = []
+                    failures.report(path, exc)
                 continue
             except (ValueError, OSError) as exc:
                 failures.report(path, exc)
                 continue
             if len(jobs) > 1:  # a folder: one line per file, as the other forms
                 print(f"[{i}/{len(jobs)}] {shown(path)}{time_left.suffix(i, len(jobs))}", flush=True)
-    not_tried = sum(refused.values())
-    if refused and len(jobs) > 1:  # always said, 0 too: the files bound elsewhere were exported
-        print(f"qgn export: {not_tried} file(s) not tried: bound for a refused output folder (see above)",
-              file=sys.stderr, flush=True)
-    exported = len(jobs) - len(failures) - not_tried
+    for (rel, _), again in refused.items():
+        if again:
+            folder = shown(Path(args.out) / rel if args.out else rel)
+            print(f"qgn export: {len(again)} more file(s) bound for {folder} refused the same way (see above): "
+                  + ", ".join(shown(p) for p in again[:5]) + (" …" if len(again) > 5 else ""),
+                  file=sys.stderr, flush=True)
+    exported = len(jobs) - len(failures)
     outputs = [f"{n} ({out})" for n, out in wanted] + ([f"{', '.join(names)} ({args.out})"] if names else [])
     if exported or len(jobs) > 1:  # a single file that failed has said so in its one line
         of = f" of {len(jobs)}" if exported < len(jobs) else ""

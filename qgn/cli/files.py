@@ -160,12 +160,16 @@ class Failures:
         self.command, self.total, self.noun, self.outcome = command, total, noun, outcome
         self.items: list[str] = []
 
-    def report(self, item, exc: BaseException | str) -> None:
+    def report(self, item, exc: BaseException | str, quiet: bool = False) -> None:
+        """``quiet``: counted and named in the last line, not said now (the caller says it once for
+        several items that failed alike)."""
         import sys
 
         from qgn.shown import one_line
 
         self.items.append(one_line(item))
+        if quiet:
+            return
         text = exc if isinstance(exc, str) else failure_text(item, exc)
         print(f"qgn {self.command}: error: {one_line(text)}", file=sys.stderr, flush=True)
 

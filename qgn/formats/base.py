@@ -288,9 +288,11 @@ def _same_file(path: Path, other: Path | None) -> bool:
 
 
 class FolderRefusedError(ValueError):
-    """An export's output folder itself is refused (``check_export_file``: it holds another export's
-    shared file): every item of an export into it fails the same way, so a batch says it once and
-    stops (``qgn export``), rather than once per item."""
+    """An export's output folder refuses the export's classes (``check_export_file``: it holds another
+    export's shared file): a batch says it once per folder and refusal, naming the other files
+    refused alike in one line (``qgn export``), rather than once per item - yet tries every file,
+    since whether a file is refused depends on its own classes; a folder export (one class set)
+    stops."""
 
 
 def check_export_file(path: Path, data: bytes | None, parse: Callable[[str], object] | None = None) -> bool:

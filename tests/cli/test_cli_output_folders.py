@@ -183,9 +183,11 @@ def test_a_refused_dataset_folder_is_said_once_and_nothing_is_written(qgts, tmp_
 ])
 def test_a_refused_output_folder_is_said_once_and_stops_only_the_files_bound_there(qgts, tmp_path, capsys, fmt,
                                                                                   shared, foreign):
-    """OUT holds another export's class list: a.qgt fails naming it, b.qgt (bound for OUT too) is not
-    tried, and sub/c.qgt, bound for OUT/sub (a folder of its own, with its own class list), is
-    exported - before, the whole export stopped at a.qgt; the count of files not tried is said."""
+    """OUT holds another export's class list: a.qgt fails naming it, b.qgt (bound for OUT too, with
+    the same classes) is refused the same way - said once, b named in one line at the end - and
+    sub/c.qgt, bound for OUT/sub (a folder of its own, with its own class list), is exported -
+    before, the whole export stopped at a.qgt. Nothing says "no other file is exported into OUT"
+    (c is exported, into OUT/sub)."""
     out = tmp_path / "out"
     out.mkdir()
     (out / shared).write_text(foreign)
@@ -193,11 +195,48 @@ def test_a_refused_output_folder_is_said_once_and_stops_only_the_files_bound_the
     captured = capsys.readouterr()
     assert captured.err.splitlines() == [
         f"qgn export: error: {qgts / 'a.qgt'}: {out / shared} belongs to an export with other classes; "
-        f"export into an empty folder; no other file is exported into {out}",
-        "qgn export: 1 file(s) not tried: bound for a refused output folder (see above)",
-        f"qgn export: 1 of 3 file(s) failed (see above): {qgts / 'a.qgt'}",
+        "export into an empty folder",
+        f"qgn export: 1 more file(s) bound for {out} refused the same way (see above): {qgts / 'b.qgt'}",
+        f"qgn export: 2 of 3 file(s) failed (see above): {qgts / 'a.qgt'}, {qgts / 'b.qgt'}",
     ]
     assert f"exported 1 of 3 file(s) to {fmt} ({out})" in captured.out
     assert sorted(p.name for p in out.iterdir()) == sorted([shared, "sub"])  # nothing of a or b in OUT
     assert (out / shared).read_text() == foreign
     assert any(p.stem == "c" for p in (out / "sub").rglob("*.png"))
+
+
+def test_a_folder_refusing_one_files_classes_still_takes_the_files_whose_classes_it_holds(tmp_path, capsys):
+    """a.qgt and c.qgt have classes X, b.qgt classes Y, all bound for OUT: a's export writes X's
+    labelmap.txt, b is refused (other classes), and c - whose classes the folder holds - is exported.
+    Before, every file bound for a refused folder was taken to fail alike: c was "not tried", never named."""
+    src = tmp_path / "qgts"
+    src.mkdir()
+    label = np.zeros((16, 16), np.uint8)
+    label[:8] = 1
+    write_qgt(src / "a.qgt", Quadtree.from_label(label, 3, 255, 4), CLASSES)
+    write_qgt(src / "b.qgt", Quadtree.from_label(label, 4, 255, 4), ClassSet.generic(4, 255))
+    write_qgt(src / "c.qgt", Quadtree.from_label(label, 3, 255, 4), CLASSES)
+    out = tmp_path / "out"
+    assert main(["export", str(src), "--format", "cvat", "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert (out / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == ["a", "c"]
+    assert sorted(p.name for p in (out / "SegmentationClass").iterdir()) == ["a.png", "c.png"]
+    assert captured.err.splitlines() == [
+        f"qgn export: error: {src / 'b.qgt'}: {out / 'labelmap.txt'} belongs to an export with other classes; "
+        "export into an empty folder",
+        f"qgn export: 1 of 3 file(s) failed (see above): {src / 'b.qgt'}",
+    ]
+    assert f"exported 2 of 3 file(s) to cvat ({out})" in captured.out
+
+
+def test_a_single_refused_file_says_no_more_than_its_refusal(tmp_path, capsys):
+    """qgn export a.qgt into a folder holding another export's labelmap.txt: one line, the refusal -
+    before, it added "; no other file is exported into OUT", of an export of one file."""
+    label = np.zeros((16, 16), np.uint8)
+    write_qgt(tmp_path / "a.qgt", Quadtree.from_label(label, 3, 255, 4), CLASSES)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "labelmap.txt").write_text("# label:color_rgb:parts:actions\nbackground:0,0,0::\nzzz:1,2,3::\n")
+    assert main(["export", str(tmp_path / "a.qgt"), "--format", "cvat", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"qgn export: error: {tmp_path / 'a.qgt'}: {out / 'labelmap.txt'} belongs to "
+                                       "an export with other classes; export into an empty folder\n")
