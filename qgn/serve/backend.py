@@ -332,6 +332,17 @@ def is_file(path: Path) -> bool:
         return False
 
 
+def score_text(score: float) -> str:
+    """A flagged ``score`` as text, with as many digits (3 or more) as keep it below
+    ``FLAGGED_SCORE``: ``:g`` printed a score just below it (a domain score a hair above ``WARN_AT``)
+    as "0.001", the score of the images the model knows."""
+    for digits in range(3, 18):
+        text = f"{score:.{digits}g}"
+        if float(text) < FLAGGED_SCORE or float(text) == score:
+            return text
+    return repr(score)
+
+
 def flagged_score(domain_score: float) -> float:
     """The score of an image the domain check flags with ``domain_score`` (above ``WARN_AT``):
     strictly inside (0, ``FLAGGED_SCORE``), below every image the model knows, and the lower the
@@ -958,7 +969,7 @@ class QGNBackend:
 
         note = (f"the image is unlike {served.version}'s training images (domain score {verdict.score:.2f}; theirs "
                 f"<= 1, flagged above {WARN_AT:g}): no pre-annotation is sent, so its annotator starts from an "
-                f"empty map, and its score is {flagged_score(verdict.score):g}, below every image the model knows "
+                f"empty map, and its score is {score_text(flagged_score(verdict.score))}, below every image the model knows "
                 f"(uncertainty sampling serves it early, the least like them first)")
         return {"result": [], "score": flagged_score(verdict.score), "model_version": served.version,
                 "domain": {"score": round(verdict.score, 3), "inside": False, "note": note}}

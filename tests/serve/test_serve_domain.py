@@ -337,3 +337,20 @@ def test_a_flagged_score_is_strictly_between_0_and_the_scores_of_the_known_image
     assert all(a > b for a, b in zip(scores, scores[1:])), scores  # the farther, the lower: no tie
     for far in (1e305, math.inf, math.nan):
         assert 0 < flagged_score(far) < FLAGGED_SCORE
+
+
+def test_a_flagged_images_note_prints_its_score_below_the_known_images():
+    """The note said a flagged score just below FLAGGED_SCORE (a domain score a hair above WARN_AT)
+    as "0.001" (``:g``), the score of the images the model knows; it prints enough digits now."""
+    import math
+    import re
+    from types import SimpleNamespace
+
+    from qgn.domain import WARN_AT
+
+    for domain_score in (math.nextafter(WARN_AT, math.inf), WARN_AT + 1e-4, 1.6, 3001.0, math.inf):
+        answer = QGNBackend.flagged_answer(SimpleNamespace(score=domain_score, inside=False),
+                                           SimpleNamespace(version="v1"))
+        shown = re.search(r"its score is ([^,]+), below", answer["domain"]["note"]).group(1)
+        assert 0 < float(shown) < FLAGGED_SCORE, shown
+        assert float(shown) == pytest.approx(answer["score"], rel=1e-3)
