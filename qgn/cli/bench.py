@@ -144,6 +144,11 @@ def run(args) -> int:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: CUDA is not available here")
+    if "anytime" in sections:  # where its CSV and PNG go: a bad folder said now, not after the curve's run
+        from qgn.cli.files import check_output_folder
+
+        args.anytime_out = Path(args.out) if args.out else _default_out(args.quick)
+        check_output_folder(args.anytime_out, "--out" if args.out else "")
     log = _log
     started = time.perf_counter()
     model = _load_model(args, log)
@@ -362,7 +367,7 @@ def _anytime_section(args, model, log):
 
     curve = anytime_curve(model, (data[i] for i in range(count)), default_schemes(), scale,
                           anytime_progress(count, log))
-    out = Path(args.out) if args.out else _default_out(args.quick)
+    out = getattr(args, "anytime_out", None) or (Path(args.out) if args.out else _default_out(args.quick))
     stem = f"anytime-{args.data}"
     csv_path = write_csv(curve, out / f"{stem}.csv")
     path = Path(getattr(args, "model_path", args.model))

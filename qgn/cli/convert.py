@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from qgn.cli.files import Failures, check_outputs, check_writable_folder, collect_files
+from qgn.cli.files import Failures, check_output_links, check_outputs, check_writable_folder, collect_files
 from qgn.cli.main import CLIError
 from qgn.cli.progress_line import FileSteps
 from qgn.cli.stats import check_ignore, check_levels, parse_classes_arg
@@ -80,6 +80,8 @@ def run(args) -> int:
     check_outputs(files, list(zip(outputs, files)))  # never replace a mask, never two masks into one file
     for out in {out.parent: out for out in outputs}.values():  # a file where a folder must be, a read-only folder
         check_writable_folder(out, "")
+    if src.is_dir():  # DST mirrors SRC's subfolders: one of them a link leading out of DST would receive files
+        check_output_links(dst, sorted({out.parent for out in outputs}), "")
 
     failures = Failures("convert", len(files))
     def show(what: str) -> FileSteps:  # a pass over the files

@@ -25,10 +25,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qgn.cli.files import Failures, check_outputs, collect_files
+from qgn.cli.files import Failures, check_output_folder, check_output_links, check_outputs, collect_files
 from qgn.cli.main import CLIError
 from qgn.fileio import protected_inputs
 from qgn.formats import check_text_names
+from qgn.formats.base import FolderRefusedError
 from qgn.progress import TimeLeft
 from qgn.shown import one_line
 
@@ -122,6 +123,9 @@ def run(args) -> int:
                 raise CLIError(f"{out} exists and is not a folder (exporting a folder needs an output folder)")
         jobs = [(f, [(n, out / f.relative_to(src).with_suffix(EXPORTERS[n][0])) for n, out in wanted]) for f in files]
         relative_dirs = [f.parent.relative_to(src) for f in files]
+        for name, out in wanted:  # before anything is written: it mirrors DIR's subfolders under OUT
+            check_output_folder(out, f"--{name}")
+            check_output_links(out, [out / rel for rel in sorted(set(relative_dirs))], f"--{name}")
     elif src.is_file():
         jobs = [(src, [(n, out / f"{src.stem}{EXPORTERS[n][0]}" if out.is_dir() else out) for n, out in wanted])]
         relative_dirs = [Path()]
@@ -131,6 +135,10 @@ def run(args) -> int:
         raise CLIError(f"--images {args.images}: no such folder")
     if names:  # a folder link under --out leading outside it: refused before anything is read or written
         from qgn.formats import check_export_links
+
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise CLIError(f"--out {args.out} exists and is not a folder")
+        check_output_folder(Path(args.out))  # a folder export writes its one JSON at the end
 
         dataset = any(whole_dataset_only(n) for n in names) and src.is_dir()
         check_export_links(Path(args.out), [Path(args.out) / rel / (name if len(names) > 1 else "")
@@ -142,8 +150,6 @@ def run(args) -> int:
         check_outputs([path for path, _ in jobs], [(out, src) for out in dataset_outputs(names, Path(args.out))])
         with protected_inputs(_inputs(jobs, args.images), "the files being exported and their images"):
             return _export_folder_dataset(src, [f for f, _ in jobs], names, Path(args.out), args.images, split)
-    if names and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise CLIError(f"--out {args.out} exists and is not a folder")
     planned = [(out, path) for path, targets in jobs for _, out in targets]
     # named as a folder's dataset export names them where a format lists names (cvat, voc): -2 …
     stems = item_names(src, [path for path, _ in jobs], flat=False) if any(n in LISTED_FORMATS for n in names) \
@@ -154,20 +160,38 @@ def run(args) -> int:
     check_outputs([path for path, _ in jobs], planned)  # refused before anything is written
     failures = Failures("export", len(jobs))
     time_left = TimeLeft()
+    # (OUT/<rel>, the refusal) -> the files refused so after the first (another export's class list
+    # there): each file is still tried - whether it is refused depends on its own classes - and said once
+    refused: dict[tuple[Path, str], list[Path]] = {}
     with protected_inputs(_inputs(jobs, args.images), "the files being exported and their images"):
         for i, ((path, targets), rel, stem) in enumerate(zip(jobs, relative_dirs, stems), start=1):
             try:  # one bad file is reported and the rest go on
                 _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split,
                              stem)
+            except FolderRefusedError as exc:  # its output folder refuses its classes: the others go on
+                if (rel, str(exc)) in refused:
+                    refused[rel, str(exc)].append(path)
+                    failures.report(path, exc, quiet=True)  # named in one line at the end
+                else:
+                    refused[rel, str(exc)] = []
+                    failures.report(path, exc)
+                continue
             except (ValueError, OSError) as exc:
                 failures.report(path, exc)
                 continue
             if len(jobs) > 1:  # a folder: one line per file, as the other forms
                 print(f"[{i}/{len(jobs)}] {shown(path)}{time_left.suffix(i, len(jobs))}", flush=True)
+    for (rel, _), again in refused.items():
+        if again:
+            folder = shown(Path(args.out) / rel if args.out else rel)
+            print(f"qgn export: {len(again)} more file(s) bound for {folder} refused the same way (see above): "
+                  + ", ".join(shown(p) for p in again[:5]) + (" …" if len(again) > 5 else ""),
+                  file=sys.stderr, flush=True)
+    exported = len(jobs) - len(failures)
     outputs = [f"{n} ({out})" for n, out in wanted] + ([f"{', '.join(names)} ({args.out})"] if names else [])
-    if len(failures) < len(jobs) or len(jobs) > 1:  # a single file that failed has said so in its one line
-        of = f" of {len(jobs)}" if failures else ""
-        print(f"exported {len(jobs) - len(failures)}{of} file(s) to " + ", ".join(outputs))
+    if exported or len(jobs) > 1:  # a single file that failed has said so in its one line
+        of = f" of {len(jobs)}" if exported < len(jobs) else ""
+        print(f"exported {exported}{of} file(s) to " + ", ".join(outputs))
     return failures.code()
 
 
@@ -264,7 +288,10 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
             if writers is None:
                 classes, first = file_classes, path
                 folders = [out if len(names) == 1 else out / n for n in names]
-                check_export_classes(names, classes, folders, root=out)  # every format's, before any writer opens
+                try:  # every format's, before any writer opens
+                    check_export_classes(names, classes, folders, root=out)
+                except FolderRefusedError as exc:  # nothing written yet; every file would be refused the same
+                    raise CLIError(str(exc)) from None
                 writers = [FORMATS[n].open_writer(classes, folder, qt.num_levels, split=split)
                            for n, folder in zip(names, folders)]
                 found = [_image_or_none(path, images) for path in files]
@@ -437,6 +464,7 @@ def _run_project(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out} exists and is not a folder")
+    check_output_folder(out)
     check_outputs([], [(path, project.root) for path in dataset_outputs(names, out, folder_each=True)])
 
     time_left = TimeLeft()

@@ -81,6 +81,45 @@ def check_writable_folder(out: Path, option: str = "--out") -> None:
         raise CLIError(f"{named}: the folder {folder} is not writable ({why}); choose another {other}")
 
 
+def check_output_folder(out: Path, option: str = "--out") -> None:
+    """CLIError before any work when the folder ``out`` (given as ``option``, "" for a positional
+    argument) cannot hold the outputs: a file or a link to nothing stands there (or where a folder
+    above it should be), or the folder, or its nearest existing folder, is not writable - found out
+    after a long run otherwise (``qgn bench``'s anytime curve, a folder export's one JSON)."""
+    from qgn.fileio import dangling_link_text, write_problem
+
+    named, other = (f"{option} {out}", option) if option else (str(out), "output folder")
+    folder = out.absolute()
+    while True:
+        if folder.is_symlink() and not folder.exists():  # "OUT: is a link to T, which does not exist (…)"
+            said = dangling_link_text(out if folder == out.absolute() else folder, "folder")
+            raise CLIError(f"{option} {said}" if option else said)
+        if folder.exists() or folder == folder.parent:
+            break
+        folder = folder.parent
+    if not folder.is_dir():
+        raise CLIError(f"{named}: {folder} is a file, not a folder; choose another {other}")
+    why = write_problem(folder) or (None if can_create_in(folder) else "no file can be created in it")
+    if why:
+        raise CLIError(f"{named}: the folder {folder} is not writable ({why}); choose another {other}")
+
+
+def check_output_links(out: Path, folders=None, option: str = "--out") -> None:
+    """CLIError (one line naming the link and the fix) before anything is written, where a folder the
+    command writes into under the folder ``out`` the user named (``folders``, each ``out`` or under
+    it; default ``out`` itself), one between, or one beneath, is a symbolic link to a folder
+    outside ``out``: its files would land there (``qgn.formats.check_export_links``, as for the
+    formats of ``qgn export``)."""
+    from qgn.fileio import OutsideRootError
+    from qgn.formats.base import check_export_links
+
+    try:
+        check_export_links(out, [Path(f) for f in folders] if folders else [out],
+                           elsewhere=f"choose another {option}" if option else "write elsewhere")
+    except OutsideRootError as exc:
+        raise CLIError(f"{option} {out}: {exc}" if option else str(exc)) from None
+
+
 def can_create_in(folder: Path) -> bool:
     """Whether a file can be created in the existing ``folder`` (tried: permission bits do not tell
     for root, a read-only mount or /proc)."""
@@ -121,12 +160,16 @@ class Failures:
         self.command, self.total, self.noun, self.outcome = command, total, noun, outcome
         self.items: list[str] = []
 
-    def report(self, item, exc: BaseException | str) -> None:
+    def report(self, item, exc: BaseException | str, quiet: bool = False) -> None:
+        """``quiet``: counted and named in the last line, not said now (the caller says it once for
+        several items that failed alike)."""
         import sys
 
         from qgn.shown import one_line
 
         self.items.append(one_line(item))
+        if quiet:
+            return
         text = exc if isinstance(exc, str) else failure_text(item, exc)
         print(f"qgn {self.command}: error: {one_line(text)}", file=sys.stderr, flush=True)
 

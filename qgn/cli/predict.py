@@ -149,13 +149,14 @@ def check_writable(path: Path) -> None:
 
 def prepare_out(out: Path, images: list[Path], label_paths: list) -> None:
     """Make the output folder, refusing one that is a file or outputs that would overwrite an input."""
-    from qgn.cli.files import check_outputs
+    from qgn.cli.files import check_output_folder, check_outputs
     from qgn.fileio import make_folder, remove_stale_temporaries
 
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out} exists and is not a folder; name a folder for the outputs")
     check_outputs(images + [p for p in label_paths if p],
                   [(out / f"{path.stem}{suffix}", path) for path in images for suffix in (".png", ".qgt")])
+    check_output_folder(out)  # read-only: said once, not once per image
     make_folder(out)  # a link to nothing or a file in the way: named as what it is
     remove_stale_temporaries(out)
 

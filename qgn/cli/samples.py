@@ -96,6 +96,9 @@ def run(args) -> int:
     width, height = check_options(args)
     out = Path(args.out)
     check_new(out, args.count, args.force)
+    from qgn.cli.files import check_output_links
+
+    check_output_links(out, [out / "images", out / "labels"], "")  # a link there leading away would receive them
     for path in write_samples(out, args.count, width, height, args.seed):
         print(path)
     return 0

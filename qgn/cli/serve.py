@@ -70,6 +70,17 @@ def run(args) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     model = default_model(args.model)
+    if args.train_out:  # it keeps annotations in kept-annotations/ under it: never a link leading away
+        from pathlib import Path
+
+        from qgn.cli.files import check_output_folder, check_output_links
+        from qgn.serve import kept
+
+        train_out = Path(args.train_out)
+        check_output_folder(train_out, "--train-out")
+        # only the folder it writes into (its weights go into DIR itself, its staging folders are its
+        # own new ones): a link beside it, DIR/datasets -> /elsewhere, is the user's and never written through
+        check_output_links(train_out, [train_out / kept.FOLDER], option="--train-out")
     from qgn.serve.kept import TrainOutInUse
 
     try:

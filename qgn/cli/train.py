@@ -78,6 +78,11 @@ def run(args) -> int:
     from qgn.train.loop import train
 
     config = resolve_config(args)
+    from pathlib import Path
+
+    from qgn.cli.files import check_output_folder
+
+    check_output_folder(Path(config.out), "--out")  # a file, a link to nothing, read-only: before the data loads
     progress = TrainProgress(config.iterations)
     try:
         from qgn.cli.device import resolve_device

@@ -287,6 +287,14 @@ def _same_file(path: Path, other: Path | None) -> bool:
         return False
 
 
+class FolderRefusedError(ValueError):
+    """An export's output folder refuses the export's classes (``check_export_file``: it holds another
+    export's shared file): a batch says it once per folder and refusal, naming the other files
+    refused alike in one line (``qgn export``), rather than once per item - yet tries every file,
+    since whether a file is refused depends on its own classes; a folder export (one class set)
+    stops."""
+
+
 def check_export_file(path: Path, data: bytes | None, parse: Callable[[str], object] | None = None) -> bool:
     """ValueError when ``path``, a file an export writes with ``data`` at its end, already holds
     something else (another export's): said before any item is written, nothing replaced. True when
@@ -312,7 +320,7 @@ def check_export_file(path: Path, data: bytes | None, parse: Callable[[str], obj
     from ..shown import path_text
 
     # escaped: a folder name holding a line break would cut the message there (the app's dialog shows one line)
-    raise ValueError(f"{path_text(path)} belongs to an export with other classes; export into an empty folder")
+    raise FolderRefusedError(f"{path_text(path)} belongs to an export with other classes; export into an empty folder")
 
 
 def same_json(text: str) -> object:
@@ -470,7 +478,7 @@ class MaskProbe:
             raise ValueError(f"{self.path}: not a .qgt, .json or image file; cannot tell its format") from None
 
 
-def check_export_links(root, folders) -> None:
+def check_export_links(root, folders, elsewhere: str = "export elsewhere") -> None:
     """OutsideRootError (a ValueError, one line naming the link and the fix) where a folder an export
     writes into - one of ``folders`` (each ``root`` or under it), a folder between ``root`` and it,
     or any folder beneath it - is a symbolic link to a folder outside ``root``, the folder the user
@@ -479,7 +487,8 @@ def check_export_links(root, folders) -> None:
     read) there. Asked before anything is written (``qgn.formats.check_export_classes``, ``qgn
     export``). ``root`` itself being a link is the user's choice; a link to another place inside
     ``root`` is followed and its folders judged the same. Links to files (an export's links to its
-    images) are not folders and pass. Writes nothing."""
+    images) are not folders and pass. Writes nothing. ``elsewhere``: the fix's second half, as the
+    caller's user says it (``qgn convert``'s "write elsewhere")."""
     from ..fileio import OutsideRootError
     from ..shown import path_text
 
@@ -494,7 +503,7 @@ def check_export_links(root, folders) -> None:
             return None  # a link to a file, or one leading nowhere: no folder is written through it
         if target != base and base not in target.parents:
             raise OutsideRootError(f"{path_text(path)} is a link to {path_text(target)}, outside "
-                                   f"{path_text(root)}; remove the link or export elsewhere")
+                                   f"{path_text(root)}; remove the link or {elsewhere}")
         return target
 
     stack: list[Path] = []

@@ -95,11 +95,13 @@ def format_labelmap(entries) -> str:
     return LABELMAP_HEADER + "".join(f"{name}:{r},{g},{b}::\n" for name, (r, g, b), _ in entries)
 
 
-def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS) -> list[Path]:
+def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels: int = NUM_LEVELS,
+                     image_set: ImageSet | None = None) -> list[Path]:
     """The class mask, object mask and the shared lists of one image, named ``stem`` as the image
     list holds it (``listable_name``: it lists one stem a line, so a line break becomes a space).
     Memory beyond ``label``: its present values, bands of rows of the two masks
-    (``qgn.formats.png_bands``) and the files."""
+    (``qgn.formats.png_bands``) and the files. ``image_set``: the export's ``ImageSet`` of
+    ``out_dir`` (a writer's, kept from image to image), else one read here."""
     stem = listable_name(stem)
     label = check_label(label, classes, copy=False)
     entries = cvat_labelmap(classes)
@@ -119,14 +121,89 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
     table = instance_table(present, classes)
     atomic_write_bytes(objects, encode_png(height, width, "P", lambda y0, y1: table[label[y0:y1]],
                                            voc_colormap().tobytes()))
-    image_set = out_file(out_dir / "ImageSets" / "Segmentation", "default.txt")
-    with locked(image_set.parent):  # two exports into one folder keep both lists
-        stems = image_set_stems(image_set) if image_set.exists() else []
-        if stem not in stems:
-            atomic_write_bytes(image_set, "".join(s + "\n" for s in [*stems, stem]).encode("utf-8"))
+    listed = image_set if image_set is not None else ImageSet(out_dir)
+    path = listed.add(stem)
     if not labelmap.exists():
         atomic_write_bytes(labelmap, data)
-    return [mask, objects, labelmap, image_set]
+    return [mask, objects, labelmap, path]
+
+
+class ImageSet:
+    """An export's shared ``ImageSets/Segmentation/default.txt`` under ``out_dir``, its stems as this
+    writer last read or wrote them: parsed again only where the file's bytes differ from those it
+    last read or wrote (another export into the folder wrote it), so a folder export parses it once,
+    not once per image (quadratic: 5,000 images parsed 12.5 million lines). The file is read and
+    compared at every use - a read, not a parse. Its (inode, size, mtime, ctime) are not trusted to
+    say it is unchanged: where timestamps are coarse (FAT 2 s, ext4 before Linux 6.13 a jiffy) and
+    a freed inode number is reused, two versions of the same size share them, and git's "racily
+    clean" rule (trust them only where the mtime is old when cached) compares the file system's
+    clock - a NAS's, seconds off this machine's - with this machine's."""
+
+    def __init__(self, out_dir: Path):
+        self.path = Path(out_dir) / "ImageSets" / "Segmentation" / "default.txt"
+        self._data: bytes | None = None  # the file's bytes when ``_stems`` was read or written
+        self._stems: list[str] = []
+        self._set: set[str] = set()
+        self.listed_before: tuple[str, bool] | None = None  # the last ``add``: (stem, listed when it came)
+
+    def _read(self, path: Path) -> None:
+        try:
+            data = image_set_bytes(path)
+        except FileNotFoundError:
+            self._data, self._stems, self._set = None, [], set()
+            return
+        if data != self._data:
+            self._stems = parse_image_set(data)
+            self._set, self._data = set(self._stems), data
+
+    def _write(self, path: Path, stems: list[str]) -> None:
+        """``stems`` written to the file; the memory changed only once they are there (a failed write,
+        ENOSPC or EIO, left the file as it was - or, where only its folder's fsync failed, replaced:
+        the cache is dropped, the next use reads the file again)."""
+        data = "".join(s + "\n" for s in stems).encode("utf-8")
+        try:
+            atomic_write_bytes(path, data)
+        except BaseException:
+            self._data = None
+            raise
+        self._stems, self._set, self._data = stems, set(stems), data
+
+    def stems(self) -> list[str]:
+        """The stems the file lists now ([] where there is none)."""
+        if not self.path.is_file():
+            return []
+        self._read(self.path)
+        return list(self._stems)
+
+    def lists(self, stem: str) -> bool:
+        """Whether the file lists ``stem`` now."""
+        if not self.path.is_file():
+            return False
+        self._read(self.path)
+        return stem in self._set
+
+    def add(self, stem: str) -> Path:
+        """``stem`` listed (the file created, ``out_file``); the file's path."""
+        path = out_file(self.path.parent, self.path.name)
+        with locked(path.parent):  # two exports into one folder keep both lists
+            self._read(path)
+            self.listed_before = (stem, stem in self._set)  # under the lock: no other export between
+            if stem not in self._set:
+                self._write(path, [*self._stems, stem])
+        return path
+
+    def remove(self, stems, keep=None) -> list[str]:
+        """``stems`` taken off the file, where it lists any, less those ``keep(stem)`` says stay -
+        asked under the folder's lock, so that no other export writes the list between; the stems kept."""
+        if not self.path.is_file():
+            return []
+        with locked(self.path.parent):
+            kept = [stem for stem in stems if keep is not None and keep(stem)]
+            self._read(self.path)
+            dropped = set(stems) - set(kept)
+            if dropped & self._set:
+                self._write(self.path, [s for s in self._stems if s not in dropped])
+        return kept
 
 
 class CvatWriter(DatasetWriter):
@@ -134,9 +211,11 @@ class CvatWriter(DatasetWriter):
     named as the image list holds it, ``-2`` … where that is another item's (``ListedNames``, ``plan``:
     "two\\nlines" and "two lines" are both listed as "two lines", and the second's masks replaced the
     first's; "two lines" keeps its name, whatever else is exported); ``undo`` frees the name and
-    takes it off the shared ``ImageSets/Segmentation/default.txt``, unless an earlier export listed
-    it and its class mask is still there (put back: a failed re-export keeps it listed, and its
-    name taken)."""
+    takes it off the shared ``ImageSets/Segmentation/default.txt``, unless the class mask there is
+    not this export's (the base undo's identity check, ``ReplacedFiles``; asked under the list's
+    lock): another export's, written since (it listed it, or will), or the earlier file put back
+    where the list held it when this export's line was added (a failed re-export keeps it listed).
+    A name kept listed stays taken: no later item of this export is written over its files."""
 
     takes_images = True
     uses_images = True
@@ -146,7 +225,9 @@ class CvatWriter(DatasetWriter):
         cvat_labelmap(classes)  # a class it cannot write: refused as it opens, not at each image
         super().__init__(write_cvat_files, classes, out_dir, levels)
         self.names = ListedNames(listable_name)
-        self._listed_before: str | None = None  # the stem of the last ``add``, where default.txt listed it before
+        self._added: tuple[str, Path, tuple[int, int] | None, tuple[int, int] | None] | None = None
+        # the last ``add``: (stem, class mask, the mask's identity (st_dev, st_ino) before, after it)
+        self.image_set = ImageSet(out_dir)  # default.txt, read once and again only where another export changed it
 
     @classmethod
     def folder_files(cls, classes: ClassSet, out_dir: Path):
@@ -158,11 +239,12 @@ class CvatWriter(DatasetWriter):
 
     def add(self, item: ExportItem) -> list[Path]:
         stem = self.names.pick(item.name)
-        image_set = self.out_dir / "ImageSets" / "Segmentation" / "default.txt"
-        self._listed_before = None
-        if image_set.is_file() and stem in image_set_stems(image_set):
-            self._listed_before = stem
-        written = write_cvat_files(item.label, self.classes, self.out_dir, stem, levels=self.levels)
+        mask = out_file(self.out_dir / "SegmentationClass", f"{stem}.png")  # as ``write_cvat_files`` names it
+        self._added = (stem, mask, _identity(mask), None)
+        self.image_set.listed_before = None
+        written = write_cvat_files(item.label, self.classes, self.out_dir, stem, levels=self.levels,
+                                   image_set=self.image_set)
+        self._added = (stem, mask, self._added[2], _identity(mask))
         if self.images in ("copy", "link") and item.image is not None and Path(item.image).is_file():
             name = f"{stem}{Path(item.image).suffix.lower()}"  # the masks' stem
             written.append(place_image(Path(item.image), self.out_dir / IMAGES_DIR, name, self.images))
@@ -172,28 +254,54 @@ class CvatWriter(DatasetWriter):
         return self.names.mark()
 
     def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
+        replaced = self.replaced  # ``super().undo`` lets it go
         super().undo(mark, item, paths)
         dropped = self.names.undo(mark)
-        earlier, self._listed_before = self._listed_before, None
-        if earlier in dropped and (self.out_dir / "SegmentationClass" / f"{earlier}.png").is_file():
-            dropped.remove(earlier)  # an earlier export's entry, whose mask was put back: the list keeps it
-            self.names.pick(earlier)  # and no later item of this export is written over its files
-        image_set = self.out_dir / "ImageSets" / "Segmentation" / "default.txt"
-        if not dropped or not image_set.is_file():
-            return
-        with locked(image_set.parent):
-            stems = image_set_stems(image_set)
-            if any(stem in stems for stem in dropped):
-                atomic_write_bytes(image_set, "".join(s + "\n" for s in stems if s not in dropped).encode("utf-8"))
+        added, self._added = self._added, None
+        listed, self.image_set.listed_before = self.image_set.listed_before, None
+        if added is None:
+            ours = before = None
+        else:
+            written = replaced.written if replaced is not None else {}
+            ours, before = written.get(added[1], added[3]), added[2]
+
+        def keep(stem: str) -> bool:  # under the list's lock
+            if added is None or stem != added[0]:
+                return False
+            on_disk = _identity(added[1])
+            if on_disk is None or on_disk == ours:
+                return False  # no mask (or this export's own, left): nothing to list
+            if on_disk == before:  # the earlier file, put back: listed as it was when this export came
+                return listed is None or listed != (stem, False)
+            return True  # another export's, written since: it listed it, or will
+
+        for stem in self.image_set.remove(dropped, keep) if dropped else []:
+            self.names.pick(stem)  # listed: no later item of this export is written over its files
 
 
-def image_set_stems(path: Path) -> list[str]:
-    """The stems an export's ``ImageSets/Segmentation/default.txt`` lists (``open_regular``: a named
-    pipe there is one item's failure, never waited on)."""
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of the file at ``path`` (not followed), None where there is none."""
+    import os
+
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def image_set_bytes(path: Path) -> bytes:
+    """An export's ``ImageSets/Segmentation/default.txt`` as it is (``open_regular``: a named pipe
+    there is one item's failure, never waited on)."""
     from ..fileio import open_regular
 
     with open_regular(path) as f:
-        return f.read().decode("utf-8").splitlines()
+        return f.read()
+
+
+def parse_image_set(data: bytes) -> list[str]:
+    """The stems ``default.txt``'s bytes list, one a line."""
+    return data.decode("utf-8").splitlines()
 
 
 def instance_table(present: np.ndarray, classes: ClassSet) -> np.ndarray:

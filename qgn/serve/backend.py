@@ -8,13 +8,15 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
 - ``score`` is the model's confidence, 1 − the image's mean normalised entropy
   (``qgn.uncertainty``): Label Studio's uncertainty sampling serves the task with the *lowest*
   prediction score next (label_studio/projects/functions/next_task.py ``_try_uncertainty_sampling``
-  orders by ``predictions__score``), so the most uncertain image comes first.
+  orders by ``predictions__score``), so the most uncertain image comes first - where the project
+  has one annotator: with several it picks at random among the unlocked tasks with a prediction
+  (``_get_random_unlocked``, ``order_by('?')``), whatever their scores.
 - The domain check (``domain_check``, on by default; ``qgn.domain``): where the served version has
   a reference (``<model>.domain.json`` beside it, made for that very file), each task's image is
   judged from the encoder features its prediction computes (no second encoder pass). An image
   unlike the model's training images gets no brush results — its annotator starts from an empty
-  map, as in the app, where the prediction's start cost 15-22 % more actions — and the score
-  ``FLAGGED_SCORE``; see ``flagged_answer``.
+  map, as in the app, where the prediction's start cost 15-22 % more actions — and a score below
+  ``FLAGGED_SCORE`` (the farther from the training images, the lower); see ``flagged_answer``.
 - ``model_version`` is ``qgn-<model name>``, ``…-ls<n>`` for the n-th fine-tuned version.
 - Images: ``/data/local-files/?d=PATH`` is read from ``document_root`` (as Label Studio's own
   ``LOCAL_FILES_DOCUMENT_ROOT``; the path must stay inside it) when one is set; other Label Studio
@@ -88,7 +90,8 @@ MAX_CORRECTIONS = 200
 UNWRITTEN = object()  # in QGNBackend.unwritten: an annotation whose kept file was not written, its webhook being read
 DELETIONS = {"ANNOTATIONS_DELETED": "annotations", "TASKS_DELETED": "tasks"}  # webhook action: its list of {"id"}
 MAX_ERRORS = 20  # task errors listed in a /predict answer
-FLAGGED_SCORE = 0.0  # the score of an image the domain check flags (flagged_answer)
+FLAGGED_SCORE = 0.001  # every image the domain check flags scores below it, every other image not (flagged_score)
+FLAGGED_LOWEST = 1e-300  # the lowest flagged score: a normal double every database stores (flagged_score)
 CACHE_SIZE = 64
 
 
@@ -327,6 +330,35 @@ def is_file(path: Path) -> bool:
         return path.is_file()
     except OSError:
         return False
+
+
+def score_text(score: float) -> str:
+    """A flagged ``score`` as text, with as many digits (3 or more) as keep it below
+    ``FLAGGED_SCORE``: ``:g`` printed a score just below it (a domain score a hair above ``WARN_AT``)
+    as "0.001", the score of the images the model knows."""
+    for digits in range(3, 18):
+        text = f"{score:.{digits}g}"
+        if float(text) < FLAGGED_SCORE or float(text) == score:
+            return text
+    return repr(score)
+
+
+def flagged_score(domain_score: float) -> float:
+    """The score of an image the domain check flags with ``domain_score`` (above ``WARN_AT``):
+    strictly inside (0, ``FLAGGED_SCORE``), below every image the model knows, and the lower the
+    farther the image is from the training images (``FLAGGED_SCORE × WARN_AT / domain_score``, not
+    rounded: rounded to 6 decimals, 1.5001 and 1.5007 both scored 0.001, a tie with the images the
+    model knows, and 3001 scored 0), so that uncertainty sampling serves the least known first
+    (with one annotator: with several, Label Studio picks at random among the unlocked tasks). Kept at ``FLAGGED_LOWEST`` or above (as far as can be: an infinite or NaN
+    score too) and below ``FLAGGED_SCORE`` (a score a hair above ``WARN_AT``)."""
+    import math
+
+    from qgn.domain import WARN_AT
+
+    if math.isnan(domain_score):
+        return FLAGGED_LOWEST
+    score = FLAGGED_SCORE * WARN_AT / max(domain_score, WARN_AT)
+    return min(max(score, FLAGGED_LOWEST), math.nextafter(FLAGGED_SCORE, 0.0))
 
 
 def task_name(task, index: int):
@@ -883,7 +915,8 @@ class QGNBackend:
         label, score, verdict = self.infer(self.load_image(ref), served)
         if verdict is not None and not verdict.inside:
             answer = self.flagged_answer(verdict, served)
-            print(f"qgn serve: task {task_name(task, 0)}: {answer['domain']['note']}", file=sys.stderr, flush=True)
+            named = f"task {echo(task['id'])}" if task.get("id") is not None else "a task without an id"
+            print(f"qgn serve: {named}: {answer['domain']['note']}", file=sys.stderr, flush=True)
         else:
             from qgn.formats.labelstudio import brush_results
 
@@ -908,17 +941,21 @@ class QGNBackend:
         such an image (on a street sequence the model never saw, its prediction's start cost 15-22 %
         more annotator actions than an empty one: benchmarks/RESULTS.md).
 
-        Its ``score`` is ``FLAGGED_SCORE``, 0: the confidence of a prediction that says nothing (a
-        uniform distribution's entropy is the greatest), which is what the model's softmax is worth
-        on such an image — it calls a cat "building" at 90 %, so its own score there would be high
-        and Label Studio's uncertainty sampling (``order_by('predictions__score')``, the lowest
-        first) would serve the images the model knows least *last*. At 0 they come first, before
-        every image the model knows, as the least certain ones should; among themselves Label
-        Studio's own order (or, with several annotators, a random pick of the first few) decides,
-        and each costs the same whenever it comes, since its annotator starts empty. All of this only
-        where the project's model version is ``served.version``: Label Studio 1.23 orders by score
-        only the tasks with a prediction of the project's model version, and serves the others at
-        random (projects/functions/next_task.py ``_try_uncertainty_sampling``); it sets that version to
+        Its ``score`` (``flagged_score``) is below ``FLAGGED_SCORE``, near 0: the confidence of a
+        prediction that says nothing (a uniform distribution's entropy is the greatest), which is
+        what the model's softmax is worth on such an image — it calls a cat "building" at 90 %, so
+        its own score there would be high and Label Studio's uncertainty sampling
+        (``order_by('predictions__score')``, the lowest first) would serve the images the model knows
+        least *last*. Below ``FLAGGED_SCORE`` they come first, before every image the model knows
+        (``infer`` keeps those at ``FLAGGED_SCORE`` or above), as the least certain ones should; among
+        themselves the farther from the training images (the higher the domain score) the lower,
+        so the image the model knows least comes first, not Label Studio's own order (which tied
+        them all at 0 before, a fine-tune then learning from whichever came first). All of this only
+        where the project has one annotator - with several, ``_try_uncertainty_sampling`` picks at
+        random among the unlocked tasks with a prediction (``_get_random_unlocked``: ``order_by('?')``,
+        the score order dropped) - and where the project's model version is ``served.version``:
+        Label Studio 1.23 orders by score only the tasks with a prediction of the project's model
+        version, and serves the others at random (projects/functions/next_task.py ``_try_uncertainty_sampling``); it sets that version to
         the backend's *title* when the backend is connected (ml/api.py ``perform_create``), and what
         ``/setup`` answers changes only the backend's own ``model_version``, so the user sets it
         (README, "QGN as the ML backend").
@@ -932,15 +969,16 @@ class QGNBackend:
 
         note = (f"the image is unlike {served.version}'s training images (domain score {verdict.score:.2f}; theirs "
                 f"<= 1, flagged above {WARN_AT:g}): no pre-annotation is sent, so its annotator starts from an "
-                f"empty map, and its score is {FLAGGED_SCORE:g} (uncertainty sampling serves it early)")
-        return {"result": [], "score": FLAGGED_SCORE, "model_version": served.version,
+                f"empty map, and its score is {score_text(flagged_score(verdict.score))}, below every image the model knows "
+                f"(uncertainty sampling serves it early, the least like them first)")
+        return {"result": [], "score": flagged_score(verdict.score), "model_version": served.version,
                 "domain": {"score": round(verdict.score, 3), "inside": False, "note": note}}
 
     def infer(self, image: np.ndarray, served: ServedModel) -> tuple[np.ndarray | None, float, object]:
         """(label map (H, W), score = 1 − mean normalised entropy, domain verdict) of ``qgn
         predict``'s PC run. The verdict (``qgn.domain.judge_session``: None without a reference)
         reads the encoder features the prediction uses, computed once; for an image it flags, no
-        decoder runs (label None, score ``FLAGGED_SCORE``): nothing of the prediction is sent. A
+        decoder runs (label None, score ``flagged_score``): nothing of the prediction is sent. A
         reference that does not fit the encoder (``ValueError``) is dropped for the version, said
         once in the log, and its images are predicted as without the check."""
         from qgn.infer import ImageSession
@@ -951,11 +989,12 @@ class QGNBackend:
             session = ImageSession(served.model, image, None, self.device)
             verdict = self.judge(session, image, served)
             if verdict is not None and not verdict.inside:
-                return None, FLAGGED_SCORE, verdict
+                return None, flagged_score(verdict.score), verdict
             prediction = session.run(Scheme("pc"))
             label = prediction.label()
             uncertainty = image_uncertainty(prediction).mean_entropy
-        return np.asarray(label), round(1.0 - float(uncertainty), 6), verdict
+        # at FLAGGED_SCORE or above: every flagged image (flagged_score) is served before it
+        return np.asarray(label), max(round(1.0 - float(uncertainty), 6), FLAGGED_SCORE), verdict
 
     def judge(self, session, image: np.ndarray, served: ServedModel):
         """``served``'s domain verdict on ``image`` (its ``session``), or None (no reference, or

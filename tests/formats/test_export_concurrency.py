@@ -6,6 +6,7 @@ import multiprocessing
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from qgn.classes import ClassSet
@@ -53,3 +54,192 @@ def test_convert_refuses_or_maps_a_cityscapes_tree_mask(tmp_path, capsys):
 
     label = read_qgt(tmp_path / "mapped.qgt")[0].to_label()
     np.testing.assert_array_equal(label, np.array([[255, 0], [1, 2]]).repeat(4, 0).repeat(4, 1))
+
+
+def test_cvat_folder_export_reads_its_image_list_once_and_keeps_another_writers_entries(tmp_path, monkeypatch):
+    """A CVAT export of many images read default.txt twice per image, whole each time (quadratic
+    in a folder export); the writer keeps the list it last read or wrote and reads it again only
+    where another export changed the file - whose entries it keeps."""
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats import cvat
+
+    reads: list[int] = []  # parses of the list (its bytes are read and compared at each image)
+    real = cvat.parse_image_set
+    monkeypatch.setattr(cvat, "parse_image_set", lambda data: reads.append(1) or real(data))
+    label = np.zeros((8, 8), np.uint8)
+    label[:, 4:] = 2
+    (tmp_path / "ImageSets" / "Segmentation").mkdir(parents=True)
+    (tmp_path / "ImageSets" / "Segmentation" / "default.txt").write_text("earlier\n")
+    names = [f"frame_{i:03d}" for i in range(60)]
+    writer = FORMATS["cvat"].open_writer(CLASSES, tmp_path, 4)
+    writer.plan(names, [None] * len(names))
+    for i, name in enumerate(names):
+        writer.add(ExportItem(name, label, None))
+        if i == 30:  # another export into the folder meanwhile
+            FORMATS["cvat"].write(label, CLASSES, tmp_path, "other")
+    writer.finish()
+    stems = (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split()
+    assert stems == ["earlier", *names[:31], "other", *names[31:]]
+    assert len(reads) <= 4  # the first read, and again after the other export's change (and its own read)
+
+
+def test_a_cvat_item_whose_list_write_failed_is_not_listed_by_the_next_one(tmp_path, monkeypatch):
+    """default.txt's write failing once (ENOSPC) on item b: b's masks are taken back, and the next
+    item's write of the list must not list b again (the writer kept b in its memory of the list)."""
+    import errno
+
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats import cvat
+    from qgn.formats.base import add_to_every_writer
+
+    real = cvat.atomic_write_bytes
+    fail = {"now": False}
+
+    def flaky(path, data, *args, **kwargs):
+        if fail["now"] and Path(path).name == "default.txt":
+            fail["now"] = False
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data, *args, **kwargs)
+
+    monkeypatch.setattr(cvat, "atomic_write_bytes", flaky)
+    label = np.zeros((8, 8), np.uint8)
+    label[:, 4:] = 2
+    writer = FORMATS["cvat"].open_writer(CLASSES, tmp_path, 4)
+    writer.plan(["a", "b", "c"], [None] * 3)
+    failed = []
+    for name in ("a", "b", "c"):
+        fail["now"] = name == "b"
+        try:
+            add_to_every_writer([(writer, ExportItem(name, label, None))])
+        except OSError:
+            failed.append(name)
+    writer.finish()
+    assert failed == ["b"]
+    assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == ["a", "c"]
+    assert sorted(p.name for p in (tmp_path / "SegmentationClass").iterdir()) == ["a.png", "c.png"]
+
+
+@pytest.mark.parametrize("skew_s", [0, 5, 60])
+def test_two_cvat_exports_keep_each_others_entries_on_coarse_timestamps(tmp_path, monkeypatch, skew_s):
+    """Where file timestamps are coarse (FAT: 2 s; ext4 before Linux 6.13: 4 ms) and a freed inode
+    number is reused, two versions of default.txt of the same size can share (inode, size, mtime,
+    ctime): export A's cached list was taken for the file and B's entry lost. Simulated: every stat
+    of default.txt gives one inode and a 2 s-grained mtime/ctime - stamped by a file server whose
+    clock is ``skew_s`` behind this machine's (a NAS): the racily-clean window (the mtime more than
+    2 s older than this machine's clock when cached) trusted the signature at once there (5 s: the
+    list was wrong in 20 of 20 runs)."""
+    import os
+    import time
+
+    from qgn.formats import cvat
+
+    real_stat = os.stat
+
+    class Coarse:
+        def __init__(self, st):
+            self._st = st
+            self.st_ino = 1
+            self.st_mtime_ns = self.st_ctime_ns = (time.time_ns() - skew_s * 10**9) // 2_000_000_000 * 2_000_000_000
+
+        def __getattr__(self, name):
+            return getattr(self._st, name)
+
+    def stat(path, *args, **kwargs):
+        st = real_stat(path, *args, **kwargs)
+        return Coarse(st) if str(path).endswith("default.txt") else st
+
+    monkeypatch.setattr(os, "stat", stat)
+    a, b = cvat.ImageSet(tmp_path), cvat.ImageSet(tmp_path)
+    b.add("b1")
+    a.add("a1")  # A's list: b1 a1
+    b.remove(["b1"])  # B's item failed (CvatWriter.undo)
+    b.add("b2")  # the file: a1 b2 - as long as A's list
+    a.add("a2")
+    assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == ["a1", "b2", "a2"]
+
+
+class _FailingFormat:
+    """An export's second format, failing on its item (disk full) after ``meanwhile`` ran."""
+
+    replaced = None
+
+    def __init__(self, meanwhile=lambda: None):
+        self.meanwhile = meanwhile
+
+    def mark(self):
+        return None
+
+    def add(self, item):
+        import errno
+
+        self.meanwhile()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def undo(self, mark, item, paths):
+        pass
+
+
+def _export_x(fmt, out, label):
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats.base import add_to_every_writer
+
+    writer = FORMATS[fmt].open_writer(CLASSES, out, 4)
+    writer.plan(["x"], [None])
+    add_to_every_writer([(writer, ExportItem("x", label, None))])
+    writer.finish()
+
+
+@pytest.mark.parametrize("fmt", ["cvat", "voc"])
+@pytest.mark.parametrize("when", ["before A's masks", "after A's item"])
+def test_an_undone_cvat_item_leaves_another_exports_line_of_the_same_image(tmp_path, monkeypatch, fmt, when):
+    """Exports A and B into one folder both export x. A's item fails in A's second format, and A takes
+    x back: the base undo leaves B's masks (written since), and the list must keep B's line. Before,
+    A took x off default.txt whenever A had not seen it listed - asked outside the folder's lock before
+    A wrote (B exported x just after: "before A's masks"), or B wrote x after A's add ("after A's
+    item"): B's masks stayed, unlisted. VOC is the same writer."""
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats import cvat
+    from qgn.formats.base import add_to_every_writer
+
+    label = np.zeros((8, 8), np.uint8)
+    label[:, 4:] = 2
+    label_b = label.copy()
+    label_b[:4] = 1
+    writer = FORMATS[fmt].open_writer(CLASSES, tmp_path, 4)
+    writer.plan(["x"], [None])
+    if when == "before A's masks":
+        real = cvat.write_cvat_files
+        ran = []
+
+        def b_first(*args, **kwargs):  # B exports x whole between A's look at the list and its writes
+            if not ran:
+                ran.append(1)
+                _export_x(fmt, tmp_path, label_b)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(cvat, "write_cvat_files", b_first)
+        second = _FailingFormat()
+    else:
+        second = _FailingFormat(lambda: _export_x(fmt, tmp_path, label_b))
+    with pytest.raises(OSError):
+        add_to_every_writer([(writer, ExportItem("x", label, None)), (second, ExportItem("x", label, None))])
+    writer.finish()
+    assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == ["x"]
+    assert cvat.read_cvat_file(tmp_path / "SegmentationClass" / "x.png", CLASSES).tolist() == label_b.tolist()
+
+
+def test_an_undone_cvat_item_alone_is_taken_off_the_list(tmp_path):
+    """Without another export, a CVAT item that failed in another format is in neither: no masks,
+    no line (and an earlier export's line of an image put back stays: the handover tests)."""
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats.base import add_to_every_writer
+
+    label = np.zeros((8, 8), np.uint8)
+    writer = FORMATS["cvat"].open_writer(CLASSES, tmp_path, 4)
+    writer.plan(["a", "x"], [None, None])
+    add_to_every_writer([(writer, ExportItem("a", label, None))])
+    with pytest.raises(OSError):
+        add_to_every_writer([(writer, ExportItem("x", label, None)), (_FailingFormat(), ExportItem("x", label, None))])
+    writer.finish()
+    assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == ["a"]
+    assert sorted(p.name for p in (tmp_path / "SegmentationClass").iterdir()) == ["a.png"]

@@ -1,6 +1,6 @@
 """`qgn serve` follows the model's domain check as the app does: an image unlike the model's
-training images gets no pre-annotation (its annotator starts from an empty map) and the score 0,
-with the reason in the answer and the log; `--domain-check off` sends every prediction; the
+training images gets no pre-annotation (its annotator starts from an empty map) and a score below
+every image the model knows, the farther from them the lower, with the reason in the answer and the log; `--domain-check off` sends every prediction; the
 versions it fine-tunes carry their original's reference, which a restart finds; a reference that
 cannot be used costs the check, never a prediction. The model is the tiny test model with a
 reference its samples are inside of and colour noise is not (``model_with_reference``, ``noise``)."""
@@ -52,7 +52,7 @@ def test_an_image_unlike_the_models_training_images_gets_no_pre_annotation_and_s
     capfd.readouterr()
     sample, outside = predict(backend, classes, "data/images/scene_00.png", "noise.png")
     assert sample["result"] and sample["domain"]["inside"] and 0 < sample["score"] <= 1
-    assert outside["result"] == [] and outside["score"] == FLAGGED_SCORE == 0
+    assert outside["result"] == [] and 0 < outside["score"] < FLAGGED_SCORE <= sample["score"]
     assert outside["model_version"] == sample["model_version"] == backend.current.version
     assert outside["domain"]["inside"] is False and outside["domain"]["score"] == pytest.approx(flagged.score, abs=1e-3)
     assert "empty map" in outside["domain"]["note"]
@@ -293,3 +293,64 @@ def test_finishing_a_killed_version_moves_its_reference_only_with_its_json(model
     final.with_suffix(".json").write_text("{}")
     assert not finish_staged(staging, models)
     assert not reference_path(final).exists() and reference_path(staging / final.name).is_file()
+
+
+def test_flagged_images_are_ordered_the_least_like_the_training_images_first_and_a_task_without_id_is_named_so(
+        model_with_reference, samples, noise, classes, tmp_path, capfd):
+    """Every flagged image scored 0, so Label Studio's own order decided among them; now the farther
+    an image is from the training images (its domain score, judged apart from qgn serve) the lower
+    its score - uncertainty sampling serves the lowest first - and every one stays below every
+    image the model knows. A flagged task without an id was logged as "task 0"."""
+    from qgn.domain import judge, reference_for
+    from qgn.model.checkpoint import load_model
+
+    Image.fromarray(np.full((64, 96, 3), (255, 0, 255), np.uint8)).save(tmp_path / "magenta.png")
+    model, reference = load_model(model_with_reference), reference_for(model_with_reference)
+    verdicts = [judge(model, read_rgb(tmp_path / name), reference) for name in ("noise.png", "magenta.png")]
+    assert not any(v.inside for v in verdicts) and verdicts[0].score != pytest.approx(verdicts[1].score, rel=1e-3)
+    backend = QGNBackend(model_with_reference, "cpu", tmp_path)
+    capfd.readouterr()
+    answers = predict(backend, classes, "noise.png", "magenta.png", "data/images/scene_00.png")
+    flagged_scores = [a["score"] for a in answers[:2]]
+    assert all(0 < score < FLAGGED_SCORE <= answers[2]["score"] for score in flagged_scores)
+    farther = max(range(2), key=lambda i: verdicts[i].score)
+    assert flagged_scores[farther] < flagged_scores[1 - farther]
+    backend.cache.clear()
+    capfd.readouterr()
+    backend.predict({"tasks": [{"data": {"image": "noise.png"}}], "label_config": label_config(classes)})
+    log = [line for line in capfd.readouterr().err.splitlines() if "unlike" in line]
+    assert len(log) == 1 and log[0].startswith("qgn serve: a task without an id: ")
+
+
+def test_a_flagged_score_is_strictly_between_0_and_the_scores_of_the_known_images():
+    """Rounded to 6 decimals, a domain score a little above WARN_AT (1.5001, 1.5007) scored
+    FLAGGED_SCORE itself - a tie with the images the model knows - and a far one (3001) scored 0;
+    each is now strictly inside (0, FLAGGED_SCORE), the farther the lower."""
+    import math
+
+    from qgn.domain import WARN_AT
+    from qgn.serve.backend import FLAGGED_SCORE, flagged_score
+
+    domain_scores = [math.nextafter(WARN_AT, math.inf), WARN_AT + 1e-4, WARN_AT + 7e-4, 1.6, 3.0, 3001.0, 1e9]
+    scores = [flagged_score(s) for s in domain_scores]
+    assert all(0 < score < FLAGGED_SCORE for score in scores), scores
+    assert all(a > b for a, b in zip(scores, scores[1:])), scores  # the farther, the lower: no tie
+    for far in (1e305, math.inf, math.nan):
+        assert 0 < flagged_score(far) < FLAGGED_SCORE
+
+
+def test_a_flagged_images_note_prints_its_score_below_the_known_images():
+    """The note said a flagged score just below FLAGGED_SCORE (a domain score a hair above WARN_AT)
+    as "0.001" (``:g``), the score of the images the model knows; it prints enough digits now."""
+    import math
+    import re
+    from types import SimpleNamespace
+
+    from qgn.domain import WARN_AT
+
+    for domain_score in (math.nextafter(WARN_AT, math.inf), WARN_AT + 1e-4, 1.6, 3001.0, math.inf):
+        answer = QGNBackend.flagged_answer(SimpleNamespace(score=domain_score, inside=False),
+                                           SimpleNamespace(version="v1"))
+        shown = re.search(r"its score is ([^,]+), below", answer["domain"]["note"]).group(1)
+        assert 0 < float(shown) < FLAGGED_SCORE, shown
+        assert float(shown) == pytest.approx(answer["score"], rel=1e-3)
