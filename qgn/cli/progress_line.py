@@ -1,5 +1,5 @@
 """The one line on stderr that a long CLI run rewrites in place (``\\r``) to say how far it is:
-``qgn stats``, ``qgn convert`` and ``qgn eval`` count files or samples, ``qgn train`` and
+``qgn stats``, ``qgn convert`` and ``qgn eval`` count files or samples, ``qgn samples`` scenes, ``qgn train`` and
 ``qgn finetune`` iterations; each says the time left with ``qgn.progress.TimeLeft``."""
 from __future__ import annotations
 
@@ -27,6 +27,13 @@ class ProgressLine:
         if self.shown:
             print(f"\r{text}".ljust(self.width), end="", file=sys.stderr, flush=True)
             self.on_line = True
+
+    def clear(self) -> None:
+        """Blank the line and go back to its start (another line is printed in its place, and the
+        progress line is drawn again under it)."""
+        if self.on_line:
+            print("\r" + " " * self.width + "\r", end="", file=sys.stderr, flush=True)
+            self.on_line = False
 
     def off_the_line(self) -> None:
         if self.on_line:

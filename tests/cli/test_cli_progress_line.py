@@ -51,3 +51,39 @@ def test_convert_draws_both_passes_and_moves_off_the_line_for_a_failure(masks_on
     assert before == scan + "\n" + "".join(f"\rqgn convert: converted {i}/25 files".ljust(64) for i in (0, 10)) + "\n"
     line = after.split("\n", 1)[0]
     assert line == "".join(f"\rqgn convert: converted {i}/25 files".ljust(64) for i in (20, 25))
+
+
+def test_samples_prints_each_path_as_written_with_the_scene_count_under_it(tmp_path, run_cli, monkeypatch):
+    """`qgn samples` printed its paths only once every scene was written: 300 scenes of 960x720
+    were 109 s without a word. Now each path as its scene is written, and on a terminal the line
+    `qgn samples: i/n scenes` under them, blanked before each path and at the end."""
+    import qgn.progress
+
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 1e9)  # no time estimate
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # capsys's stderr
+    printed = []
+    real_print = print
+
+    def spy(*args, **kwargs):  # the order of stdout and stderr writes
+        printed.append((kwargs.get("file") is sys.stderr, " ".join(map(str, args))))
+        real_print(*args, **kwargs)
+
+    monkeypatch.setattr("builtins.print", spy)
+    code, out, err = run_cli("samples", tmp_path / "s", "--count", 25, "--size", "16x12")
+    assert code == 0
+    paths = [str(tmp_path / "s" / "images" / f"scene_{i:02d}.png") for i in range(1, 26)]
+    assert out.splitlines() == paths
+    blank = "\r" + " " * 64 + "\r"
+    assert err == "\rqgn samples: 1/25 scenes".ljust(64) + "".join(
+        blank + f"\rqgn samples: {i}/25 scenes".ljust(64) for i in range(2, 25)) + blank
+    # each path printed with the progress line blanked, and the line drawn again after it
+    kinds = [to_err for to_err, _ in printed]
+    assert kinds == [False, True] + [True, False, True] * 23 + [True, False]
+
+
+def test_samples_draws_nothing_on_stderr_off_a_terminal_or_for_few_scenes(tmp_path, run_cli, monkeypatch):
+    code, out, err = run_cli("samples", tmp_path / "a", "--count", 25, "--size", "16x12")
+    assert (code, err, len(out.splitlines())) == (0, "", 25)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = run_cli("samples", tmp_path / "b", "--count", 3, "--size", "16x12")
+    assert (code, err, len(out.splitlines())) == (0, "", 3)
