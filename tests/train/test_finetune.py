@@ -281,6 +281,32 @@ def test_cli_finetunes_the_demo_model_and_saves_under_a_new_name(finetune_data, 
     assert "scene_01" in table and "changed cells" in table and "saved" in table
 
 
+@pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
+def test_cli_shows_the_encoding_and_the_comparison_on_a_terminal(finetune_data, capsys, monkeypatch, tmp_path):
+    # before the first iteration (the images' features) and after the last (before and after on
+    # every image) `qgn finetune` said nothing: minutes each for 300 photos
+    import sys
+
+    import qgn.progress
+
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 1e9)  # no time estimate
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # capsys's stderr
+    args = ["finetune", "--images", str(finetune_data / "s" / "images"), "--labels", str(finetune_data / "s" / "labels"),
+            "--iters", "1", "--batch-size", "2", "--out", str(tmp_path / "t.safetensors"), "--json"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    json.loads(captured.out)  # stdout stays pure JSON
+    blank = "\r" + " " * 72 + "\r"
+    encoding = "".join(f"\rqgn finetune: encoding {i}/2 images".ljust(72) for i in (0, 1)) + blank
+    comparing = "".join(f"\rqgn finetune: comparing before and after on {i}/2 images".ljust(72) for i in (0, 1)) + blank
+    assert encoding in captured.err
+    assert comparing in captured.err
+    assert captured.err.index(encoding) < captured.err.index("1/1 loss") < captured.err.index(comparing)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert main([*args, "--force"]) == 0
+    assert "encoding" not in capsys.readouterr().err, "off a terminal: no \\r lines of these passes"
+
+
 def test_cli_refuses_to_write_over_the_model_even_with_force(finetune_data, capsys, tmp_path):
     model = save_model(tmp_path / "m.safetensors", tiny_model())
     model_digest = digest(model)
