@@ -813,3 +813,84 @@ def test_a_sigterm_during_a_step_too_long_to_wait_for_says_what_is_lost(qtbot, w
     assert len(lines) == 1 and "lost" in lines[0] and "1 of 5 iterations" in lines[0], err
     assert "annotations" in lines[0] and "not lost" in lines[0]
     assert unkept_models.waiting(scratch) == []
+
+
+# ------------------------------------------------------------------- the passes over the images
+def direct_job(count: int):
+    """A FinetuneJob (run on this thread) of ``count`` synthetic corrections, a tiny model, 1 step."""
+    import torch
+
+    from qgn.data.synthetic import SYNTHETIC_CLASSES, make_scene
+    from qgn.model.qgn import QGN, QGNConfig
+    from qgn.train.finetune import FinetuneConfig
+    from qgn_studio.finetuner import Correction, FinetuneJob
+
+    torch.manual_seed(0)
+    model = QGN(QGNConfig.from_preset("tiny", SYNTHETIC_CLASSES)).eval()
+    corrections = []
+    for i in range(count):
+        image, label = make_scene(70 + i, 64, 64)
+        corrections.append(Correction(f"c{i}", Path(f"c{i}.png"), image, label.astype(np.int64)))
+    config = FinetuneConfig(iterations=1, batch_size=2, scale_min=1.0, scale_max=1.0)
+    return FinetuneJob(model, corrections, config)
+
+
+def test_the_fine_tune_says_how_far_it_read_encoded_and_compared_the_images(qtbot):
+    # 300 corrected photos: ~20 s of reading and minutes of features before the first step, and
+    # minutes of comparison after the last, with "Fine-tuning on 300 images…" all along
+    from qgn_studio.finetuner import COMPARING, ENCODING, READING
+    from qgn_studio.panels.finetune import FinetunePanel
+
+    job = direct_job(3)
+    passes, compared = [], []
+    job.passing.connect(lambda *a: passes.append(a))
+    job.compared.connect(lambda *a: compared.append(a))
+    job.run()
+    assert compared, "ran to the end"
+    assert [a for a in passes if a[0] == READING] == [(READING, 0, 3), (READING, 1, 3), (READING, 2, 3)]
+    encoded = [a[1:] for a in passes if a[0] == ENCODING]
+    n = encoded[0][1]
+    assert encoded == [(i, n) for i in range(n + 1)] and n >= 1
+    shown = compared[0][1].per_image
+    assert [a[1:] for a in passes if a[0] == COMPARING] == [(i, len(shown)) for i in range(len(shown) + 1)]
+    assert [a[0] for a in passes] == sorted((a[0] for a in passes), key=[READING, ENCODING, COMPARING].index)
+
+    panel = FinetunePanel()
+    qtbot.addWidget(panel)
+    panel.set_running(True, 5)
+    panel.show_pass(READING, 1, 3)
+    assert panel.status.text() == f"{READING} 1/3"
+    assert panel.progress.maximum() == 5, "the bar still counts the iterations"
+
+
+def test_a_cancel_while_the_images_are_read_stops_before_the_next_one(qtbot, monkeypatch):
+    from qgn_studio.finetuner import Correction
+
+    job = direct_job(3)
+    read = []
+    real = Correction.materialise
+
+    def materialise(self):
+        read.append(self.name)
+        job.cancel()  # pressed while the first image is read
+        return real(self)
+
+    monkeypatch.setattr(Correction, "materialise", materialise)
+    trained = []
+    job.trained.connect(trained.append)
+    job.run()
+    assert read == ["c0"]
+    assert len(trained) == 1 and trained[0].cancelled and trained[0].iterations_done == 0
+
+
+def test_the_panel_shows_the_passes_of_a_run_started_from_the_window(qtbot, window, tmp_path, demo_copy):
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
+    panel.iterations.setValue(2)
+    texts = []
+    real = panel.show_pass if hasattr(panel, "show_pass") else (lambda *a: None)
+    panel.show_pass = lambda text, done, total: texts.append(text) or real(text, done, total)
+    with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS):
+        panel.start.click()
+    from qgn_studio import finetuner
+
+    assert {getattr(finetuner, name, name) for name in ("READING", "ENCODING", "COMPARING")} <= set(texts)
