@@ -134,10 +134,11 @@ class FinetuneJob(QtCore.QThread):
             shown = held or train
             comparison = compare_models(before, result.model, pick(images, shown), pick(labels, shown), self.scheme,
                                         pick(names, shown),
-                                        progress=lambda done, total: self.passing.emit(COMPARING, done, total))
-            comparison.held_out = bool(held)
-            if self._stop.is_set():
+                                        progress=lambda done, total: self.passing.emit(COMPARING, done, total),
+                                        should_stop=self._stop.is_set)
+            if comparison is None or self._stop.is_set():
                 return  # cancelled while it compared: the result is dropped, as the cancel said
+            comparison.held_out = bool(held)
             self.compared.emit(result, comparison)
         except Exception as exc:  # shown in the panel
             self.failed.emit(describe_error(exc))
@@ -316,7 +317,7 @@ class Finetuner(QtCore.QObject):
             f"The annotations' classes differ from the model's, so the model was transferred to them first: {text}. "
             f"Fine-tuning on {len(corrections)} image{'s' if len(corrections) != 1 else ''}…"))
         job.progress.connect(self.panel.add_loss)
-        job.passing.connect(self.panel.show_pass)
+        job.passing.connect(self._passing)
         job.trained.connect(self._trained)
         job.compared.connect(self._compared)
         job.failed.connect(self._failed)
@@ -357,6 +358,12 @@ class Finetuner(QtCore.QObject):
             self.panel.set_status("Cancelled before it started; the model in use is unchanged")
             return True
         return False
+
+    def _passing(self, text: str, done: int, total: int) -> None:
+        """A pass over the images, shown in the panel while the run is not cancelled: a Cancel's
+        'Cancelling the comparison…' stays (the passes' counts, queued or still coming, wrote over it)."""
+        if self.job is not None and not self.job.cancelled:
+            self.panel.show_pass(text, done, total)
 
     def _trained(self, result) -> None:
         if result.cancelled:

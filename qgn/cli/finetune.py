@@ -234,7 +234,13 @@ def run(args) -> int:
     seconds = time.perf_counter() - progress.start
     print(file=sys.stderr)
     comparing = ImageSteps("comparing before and after on")
-    comparison = compare_models(model, result.model, images, labels, args.eval_scheme, names, progress=comparing)
+    try:
+        comparison = compare_models(model, result.model, images, labels, args.eval_scheme, names, progress=comparing)
+    except KeyboardInterrupt:
+        comparing.clear()  # (the message was glued onto the comparison's line)
+        print(f"qgn finetune: interrupted while comparing before and after; nothing saved ({model_path} is "
+              "unchanged)", file=sys.stderr)
+        return 130
     comparing.off_the_line()
     saved = save_new_model(result.model, out, overwrite=args.force, original=model_path,
                            extra=finetune_metadata(config, result, model_path, names))

@@ -448,11 +448,14 @@ def _scores(confusion: ConfusionMatrix, agree: int, cells: int) -> dict:
 
 def compare_models(before: QGN, after: QGN, images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
                    scheme: str | Scheme = "pc", names: Sequence[str] | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> Comparison:
+                   progress: Callable[[int, int], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> Comparison | None:
     """Predict every image with both models (``scheme``; GTC uses the labels) and score each
     prediction against the corrected labels. images: (H, W, 3) uint8; labels: (H, W) integer in
     the models' class set. See ``Comparison`` for the numbers. ``progress(done, total)``: from
-    (0, total), then after each image (two predictions each: minutes for hundreds of photos)."""
+    (0, total), then after each image (two predictions each: minutes for hundreds of photos).
+    ``should_stop()`` is asked before each image: True stops the comparison and returns None (a
+    cancel; a comparison of some of the images would be taken for one of all)."""
     scheme = scheme if isinstance(scheme, Scheme) else Scheme(scheme)
     classes = before.config.classes
     if after.config.classes.num_classes != classes.num_classes:
@@ -464,6 +467,8 @@ def compare_models(before: QGN, after: QGN, images: Sequence[np.ndarray], labels
     if progress is not None:
         progress(0, len(names))
     for image, label, name in zip(images, labels, names):
+        if should_stop is not None and should_stop():
+            return None
         label = np.asarray(label).astype(np.int64)
         gt = label if scheme.needs_ground_truth else None
         preds = {"before": predict(before, image, scheme, gt).label(), "after": predict(after, image, scheme, gt).label()}

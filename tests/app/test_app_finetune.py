@@ -883,14 +883,68 @@ def test_a_cancel_while_the_images_are_read_stops_before_the_next_one(qtbot, mon
     assert len(trained) == 1 and trained[0].cancelled and trained[0].iterations_done == 0
 
 
-def test_the_panel_shows_the_passes_of_a_run_started_from_the_window(qtbot, window, tmp_path, demo_copy):
+def spy_on_show_pass(monkeypatch, calls: list):
+    """FinetunePanel.show_pass records (text, done, on the UI thread) for each call, as connected
+    by the app (patched on the class before the run connects it)."""
+    from PySide6 import QtCore, QtWidgets
+
+    from qgn_studio.panels.finetune import FinetunePanel
+
+    real = FinetunePanel.show_pass
+
+    def show_pass(self, text, done, total):
+        ui = QtCore.QThread.currentThread() is QtWidgets.QApplication.instance().thread()
+        calls.append((text, done, ui))
+        return real(self, text, done, total)
+
+    monkeypatch.setattr(FinetunePanel, "show_pass", show_pass)
+
+
+def test_the_panel_shows_the_passes_of_a_run_started_from_the_window(qtbot, window, tmp_path, demo_copy,
+                                                                      monkeypatch):
+    calls = []
+    spy_on_show_pass(monkeypatch, calls)
     panel = corrected_window(qtbot, window, tmp_path, demo_copy)
     panel.iterations.setValue(2)
-    texts = []
-    real = panel.show_pass if hasattr(panel, "show_pass") else (lambda *a: None)
-    panel.show_pass = lambda text, done, total: texts.append(text) or real(text, done, total)
     with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS):
         panel.start.click()
     from qgn_studio import finetuner
 
-    assert {getattr(finetuner, name, name) for name in ("READING", "ENCODING", "COMPARING")} <= set(texts)
+    assert {finetuner.READING, finetuner.ENCODING, finetuner.COMPARING} <= {text for text, _, _ in calls}
+    assert all(ui for _, _, ui in calls), "the passes are shown on the UI thread"
+
+
+def test_a_cancel_during_the_comparison_stops_it_and_its_text_stays(qtbot, window, tmp_path, demo_copy, monkeypatch):
+    """A Cancel while it compared said 'Cancelling the comparison…', and the comparison, which went
+    on to its last image, wrote its count over that text until the run ended."""
+    import threading
+
+    import qgn.train.finetune as ft
+
+    calls, compared, go_on = [], [], threading.Event()
+    spy_on_show_pass(monkeypatch, calls)
+    real = ft.compare_models
+
+    def four_images(before, after, images, labels, scheme, names, progress=None, **kwargs):
+        def counted(done, total):
+            compared.append(done)
+            progress(done, total)
+            if done == 1:
+                go_on.wait(WAIT_MS / 1000)  # the Cancel comes here, with three images to go
+        return real(before, after, list(images) * 4, list(labels) * 4, scheme, list(names) * 4, progress=counted,
+                    **kwargs)
+
+    monkeypatch.setattr(ft, "compare_models", four_images)
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
+    panel.iterations.setValue(2)
+    panel.start.click()
+    qtbot.waitUntil(lambda: compared[-1:] == [1], timeout=WAIT_MS)
+    shown = len(calls)
+    assert window.finetuner.cancel()
+    assert panel.status.text().startswith("Cancelling the comparison")
+    with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS):
+        go_on.set()
+    assert compared == [0, 1], "the comparison stops before its next image"
+    assert all(ui for _, _, ui in calls)
+    assert len(calls) == shown, f"no pass shown after the Cancel: {calls[shown:]}"
+    assert panel.status.text().startswith("Cancelled while comparing")

@@ -367,6 +367,49 @@ def test_cli_ctrl_c_saves_nothing(finetune_data, capsys, tmp_path, monkeypatch):
     assert not out.exists() and not out.with_suffix(".json").exists()
 
 
+
+def test_cli_ctrl_c_while_comparing_saves_nothing_and_says_so_on_its_own_line(finetune_data, capsys, tmp_path,
+                                                                               monkeypatch):
+    # the comparison sat outside the Ctrl-C handling: 'qgn finetune: interrupted' was glued onto
+    # the end of 'qgn finetune: comparing before and after on 2/12 images · about 4 s left'
+    import sys
+
+    import qgn.progress
+
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 1e9)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # capsys's stderr
+    model = save_model(tmp_path / "m.safetensors", tiny_model())
+    real_predict, calls = ft.predict, []
+
+    def interrupt_at_the_second_image(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # (before and after on each image)
+            raise KeyboardInterrupt
+        return real_predict(*args, **kwargs)
+
+    monkeypatch.setattr(ft, "predict", interrupt_at_the_second_image)
+    out = tmp_path / "tuned.safetensors"
+    rc = main(["finetune", "--model", str(model), "--images", str(finetune_data / "s" / "images"),
+               "--labels", str(finetune_data / "s" / "labels"), "--iters", "1", "--batch-size", "1", "--out", str(out)])
+    assert rc == 130
+    err = capsys.readouterr().err
+    assert "comparing before and after on 1/2 images" in err
+    last = err.split("\n")[-2]
+    assert last.split("\r")[-1].startswith("qgn finetune: interrupted while comparing before and after; nothing saved")
+    assert last.split("\r")[-2].strip() == ""  # the comparison's line was blanked first
+    assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+def test_compare_models_stops_before_the_next_image_when_asked(scenes):
+    images, labels = scenes
+    model, other = tiny_model(0), tiny_model(1)
+    seen = []
+    stop = compare_models(model, other, images * 2, labels * 2, progress=lambda done, total: seen.append(done),
+                          should_stop=lambda: len(seen) == 3)  # asked after (0, 4) and two images
+    assert stop is None and seen == [0, 1, 2]
+    whole = compare_models(model, other, images, labels, should_stop=lambda: False)
+    assert len(whole.per_image) == 2
+
 # --------------------------------------------------------- the CLI checks everything before training
 def finetune_inputs(tmp_path: Path) -> tuple[Path, Path]:
     write_photo(tmp_path / "imgs" / "a.png", (32, 32))
