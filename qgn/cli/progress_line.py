@@ -14,9 +14,10 @@ SHOWN_ABOVE_FILES = 20
 EVERY_FILES = 10
 
 
-def terminal_columns() -> int:
+def terminal_columns() -> int | None:
     """The columns of the terminal stderr draws on: ``$COLUMNS`` when set, else the terminal's
-    own, else 80 (stderr is no terminal: a test's capture)."""
+    own; None when neither is known (stderr is a file or a pipe: nothing wraps there, and a log
+    keeps the whole line)."""
     try:
         columns = int(os.environ.get("COLUMNS", "0"))
     except ValueError:
@@ -26,7 +27,14 @@ def terminal_columns() -> int:
             columns = os.get_terminal_size(sys.stderr.fileno()).columns
         except (AttributeError, OSError, ValueError):
             columns = 0
-    return columns if columns > 0 else 80
+    return columns if columns > 0 else None
+
+
+def room() -> int | None:
+    """The most columns a progress line may take: one less than the terminal's (the last column
+    wraps on some terminals), or None (no terminal known: no limit)."""
+    columns = terminal_columns()
+    return None if columns is None else max(columns - 1, 1)
 
 
 #: The line drawn and not yet blanked or ended, if any: ``end_drawn_line`` blanks it before a
@@ -45,7 +53,8 @@ class ProgressLine:
     """``show(text)`` rewrites the line, padded to ``width`` (the line it replaces may have been
     longer); ``off_the_line()`` moves off it before another line is printed (a failure) and at the
     end. ``shown=False``: draws nothing. A text longer than the terminal is cut to one column
-    less than its width: a line that wrapped could not be rewritten or blanked in place."""
+    less than its width (when the width is known, ``terminal_columns``): a line that wrapped could
+    not be rewritten or blanked in place."""
 
     def __init__(self, width: int, shown: bool = True):
         self.width, self.shown = width, shown
@@ -56,9 +65,11 @@ class ProgressLine:
     def show(self, text: str) -> None:
         global _drawn
         if self.shown:
-            room = max(terminal_columns() - 1, 1)  # (the last column wraps on some terminals)
-            text = text[:room]
-            print("\r" + text.ljust(min(max(self.width - 1, self.drawn), room)), end="", file=sys.stderr, flush=True)
+            limit = room()
+            pad = max(self.width - 1, self.drawn)
+            if limit is not None:
+                text, pad = text[:limit], min(pad, limit)
+            print("\r" + text.ljust(pad), end="", file=sys.stderr, flush=True)
             self.drawn = max(self.drawn, len(text))
             self.on_line = True
             _drawn = self
@@ -67,7 +78,8 @@ class ProgressLine:
         """Blank the line and go back to its start (another line is printed in its place, and the
         progress line is drawn again under it)."""
         if self.on_line:
-            blank = min(max(self.width, self.drawn), max(terminal_columns() - 1, 1))
+            limit = room()
+            blank = max(self.width, self.drawn) if limit is None else min(max(self.width, self.drawn), limit)
             print("\r" + " " * blank + "\r", end="", file=sys.stderr, flush=True)
             self._left()
 
