@@ -63,6 +63,13 @@ class Correction:
         return None if label is None else (image, label)
 
 
+#: The passes over the images before the first step and after the last (the panel's status says
+#: how far each is, with the time left).
+READING = "Reading the corrected images"
+ENCODING = "Encoding the images"
+COMPARING = "Comparing before and after"
+
+
 class FinetuneJob(QtCore.QThread):
     """Fine-tune, then compare; see the module docstring."""
 
@@ -71,6 +78,7 @@ class FinetuneJob(QtCore.QThread):
     compared = QtCore.Signal(object, object)  # (FinetuneResult, Comparison)
     failed = QtCore.Signal(str)
     transferred = QtCore.Signal(str)  # what a transfer to the annotations' classes kept, added and dropped
+    passing = QtCore.Signal(str, int, int)  # a pass over the images before or after the steps: (what, done, total)
 
     def __init__(self, model, corrections: list[Correction], config, scheme: str = "pc", parent=None,
                  classes=None):
@@ -92,12 +100,18 @@ class FinetuneJob(QtCore.QThread):
         return self._stop.is_set()
 
     def run(self) -> None:
-        from qgn.train.finetune import compare_models, comparison_split, finetune
+        from qgn.train.finetune import FinetuneResult, compare_models, comparison_split, finetune
 
         configure_threads()
         try:
             images, labels, names = [], [], []
-            for correction in self.corrections:
+            total = len(self.corrections)
+            for done, correction in enumerate(self.corrections):
+                if self._stop.is_set():  # (300 photos and their annotations take ~20 s to read)
+                    self.result = FinetuneResult(self.model, [], 0, True)
+                    self.trained.emit(self.result)
+                    return
+                self.passing.emit(READING, done, total)
                 pair = correction.materialise()
                 if pair is not None:
                     images.append(pair[0])
@@ -111,17 +125,20 @@ class FinetuneJob(QtCore.QThread):
                 return [seq[i] for i in idx]
 
             result = finetune(before, pick(images, train), pick(labels, train), self.config,
-                              progress=self.progress.emit, should_stop=self._stop.is_set, names=pick(names, train))
+                              progress=self.progress.emit, should_stop=self._stop.is_set, names=pick(names, train),
+                              preparing=lambda done, total: self.passing.emit(ENCODING, done, total))
             self.result = result
             self.trained.emit(result)
             if result.cancelled or result.iterations_done == 0 or self._stop.is_set():
                 return  # (cancelled after the last step: no comparison, nothing to keep)
             shown = held or train
             comparison = compare_models(before, result.model, pick(images, shown), pick(labels, shown), self.scheme,
-                                        pick(names, shown))
-            comparison.held_out = bool(held)
-            if self._stop.is_set():
+                                        pick(names, shown),
+                                        progress=lambda done, total: self.passing.emit(COMPARING, done, total),
+                                        should_stop=self._stop.is_set)
+            if comparison is None or self._stop.is_set():
                 return  # cancelled while it compared: the result is dropped, as the cancel said
+            comparison.held_out = bool(held)
             self.compared.emit(result, comparison)
         except Exception as exc:  # shown in the panel
             self.failed.emit(describe_error(exc))
@@ -300,6 +317,7 @@ class Finetuner(QtCore.QObject):
             f"The annotations' classes differ from the model's, so the model was transferred to them first: {text}. "
             f"Fine-tuning on {len(corrections)} image{'s' if len(corrections) != 1 else ''}…"))
         job.progress.connect(self.panel.add_loss)
+        job.passing.connect(self._passing)
         job.trained.connect(self._trained)
         job.compared.connect(self._compared)
         job.failed.connect(self._failed)
@@ -340,6 +358,12 @@ class Finetuner(QtCore.QObject):
             self.panel.set_status("Cancelled before it started; the model in use is unchanged")
             return True
         return False
+
+    def _passing(self, text: str, done: int, total: int) -> None:
+        """A pass over the images, shown in the panel while the run is not cancelled: a Cancel's
+        'Cancelling the comparison…' stays (the passes' counts, queued or still coming, wrote over it)."""
+        if self.job is not None and not self.job.cancelled:
+            self.panel.show_pass(text, done, total)
 
     def _trained(self, result) -> None:
         if result.cancelled:

@@ -86,6 +86,7 @@ KEEP_EDITS = "To keep your edits, File ▸ New project… saves them into a new 
 COUNTING = "Counting the annotations' classes"
 CLASS_EDIT = "Changing the classes of the saved annotations"
 CLASS_EDIT_AUTOSAVES = "Changing the classes of the autosaves"
+REMOVING = "Removing images from the project"
 
 
 def scratch_root(with_settings: bool) -> Path | None:
@@ -2116,15 +2117,17 @@ class ProjectController(QtCore.QObject):
 
         discard = later.get("discard")
 
-        def remove() -> list:
+        def remove(report) -> list:
             if discard is not None:  # first, or the removal keeps the discarded autosaves in removed/ (and
                 discard()  # adding the image again offers them back); the lock held: neither happens
             moved = []
-            for image in images:
+            report(0, len(images))  # each removal writes project.json: 300 images take seconds
+            for i, image in enumerate(images):
                 try:
                     moved += project.remove_image(image)
                 except KeyError:  # another window or command removed it first: out of the project, as asked
                     pass
+                report(i + 1, len(images))
             return moved
 
         def forget(gone: list) -> None:  # out of the project: what the user discarded goes now
@@ -2169,7 +2172,8 @@ class ProjectController(QtCore.QObject):
             else:
                 self._warn(f"Cannot remove the images: {message}{again}")
 
-        self.jobs.submit(remove, removed, not_removed, "Removing images from the project")
+        self.jobs.submit(remove, self._ending_progress(removed), self._ending_progress(not_removed),
+                         REMOVING, self._job_progress(REMOVING))
         self.shell.close_documents(docs, forget=False)  # until the project no longer has them
         self._statistics = None
         return True

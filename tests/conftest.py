@@ -65,11 +65,12 @@ def _qt_standard_paths_in_test_mode():
 def user_state(tmp_path_factory, monkeypatch) -> Path:
     """Every test (autouse): every per-user location the app and the CLI derive — from HOME,
     XDG_* or their own variables — is inside the test's user folder, returned (``home/``,
-    ``scratch/`` the app's scratch project, ``settings.ini``, ``logs/``)."""
+    ``scratch/`` the app's scratch project, ``settings.ini``, ``logs/``); no ``$COLUMNS``."""
     user = tmp_path_factory.mktemp("user")
     for name, rel in {**USER_FOLDERS, **APP_VARIABLES}.items():
         monkeypatch.setenv(name, str(user / rel))
     (user / "home").mkdir()
+    monkeypatch.delenv("COLUMNS", raising=False)  # a shell's width would cut the CLI's progress lines
     return user
 
 

@@ -225,14 +225,23 @@ def run(args) -> int:
     progress = FinetuneProgress(config.iterations)
     print(f"qgn finetune: {len(pairs)} image(s), {config.iterations} iterations from {model_path}", file=sys.stderr)
     try:
-        result = finetune(model, images, labels, config, progress=progress, names=names)
+        result = finetune(model, images, labels, config, progress=progress, names=names,
+                          preparing=ImageSteps("encoding"))
     except KeyboardInterrupt:
         print(f"\nqgn finetune: interrupted after {progress.done} iterations; nothing saved ({model_path} is unchanged)",
               file=sys.stderr)
         return 130
     seconds = time.perf_counter() - progress.start
     print(file=sys.stderr)
-    comparison = compare_models(model, result.model, images, labels, args.eval_scheme, names)
+    comparing = ImageSteps("comparing before and after on")
+    try:
+        comparison = compare_models(model, result.model, images, labels, args.eval_scheme, names, progress=comparing)
+    except KeyboardInterrupt:
+        comparing.clear()  # (the message was glued onto the comparison's line)
+        print(f"qgn finetune: interrupted while comparing before and after; nothing saved ({model_path} is "
+              "unchanged)", file=sys.stderr)
+        return 130
+    comparing.off_the_line()
     saved = save_new_model(result.model, out, overwrite=args.force, original=model_path,
                            extra=finetune_metadata(config, result, model_path, names))
     report(args, model_path, saved, result, comparison, seconds)
@@ -278,6 +287,23 @@ class FinetuneProgress(ProgressLine):
             self.last_print = now
             self.show(f"qgn finetune: {iteration}/{self.iterations} loss {loss:.4f} "
                       f"{iteration / (now - self.start):.2f} it/s{self.time_left.suffix(iteration, self.iterations)}")
+
+
+class ImageSteps(ProgressLine):
+    """``progress(done, total)`` of a pass over the images before or after the iterations (the
+    frozen encoder's features, the comparison: minutes for hundreds of photos): ``qgn finetune:
+    WHAT i/n images · about … left`` on stderr, on a terminal only; the line is blanked at the end
+    (the iterations' line or the report takes its place)."""
+
+    def __init__(self, what: str):
+        super().__init__(72, sys.stderr.isatty())
+        self.what = what
+
+    def __call__(self, done: int, total: int) -> None:
+        if done < total:
+            self.show(f"qgn finetune: {self.what} {done}/{total} images{self.time_left.suffix(done, total)}")
+        else:
+            self.clear()
 
 
 def report(args, model_path, saved, result, comparison, seconds: float) -> None:

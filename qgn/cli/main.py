@@ -57,17 +57,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except (CLIError, FileNotFoundError, ValueError) as exc:
-        print(f"qgn {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        failed(f"qgn {args.command}: error: {one_line(exc)}")
         return 2
     except Exception as exc:  # every failure is one line; a surprise also leaves a log
         message = expected_failure_message(exc)
         if message is None:
             message = unexpected_failure_message(exc, args.command, argv)
-        print(f"qgn {args.command}: error: {one_line(message)}", file=sys.stderr)
+        failed(f"qgn {args.command}: error: {one_line(message)}")
         return 2
     except KeyboardInterrupt:
-        print(f"qgn {args.command}: interrupted", file=sys.stderr)
+        failed(f"qgn {args.command}: interrupted")
         return 130
+
+
+def failed(line: str) -> None:
+    """``line`` on stderr, on a line of its own: a progress line the command left drawn (a pass
+    it was in when the failure or Ctrl-C came) is blanked first."""
+    from qgn.cli.progress_line import end_drawn_line
+
+    end_drawn_line()
+    print(line, file=sys.stderr)
 
 
 LOG_DIR_ENV = "QGN_LOG_DIR"

@@ -1,8 +1,9 @@
 """The one line on stderr that a long CLI run rewrites in place (``\\r``) to say how far it is:
-``qgn stats``, ``qgn convert`` and ``qgn eval`` count files or samples, ``qgn train`` and
+``qgn stats``, ``qgn convert`` and ``qgn eval`` count files or samples, ``qgn samples`` scenes, ``qgn train`` and
 ``qgn finetune`` iterations; each says the time left with ``qgn.progress.TimeLeft``."""
 from __future__ import annotations
 
+import os
 import sys
 
 from qgn.progress import TimeLeft
@@ -13,25 +14,85 @@ SHOWN_ABOVE_FILES = 20
 EVERY_FILES = 10
 
 
+def terminal_columns() -> int | None:
+    """The columns of the terminal stderr draws on: ``$COLUMNS`` when set, else the terminal's
+    own; None when neither is known (stderr is a file or a pipe: nothing wraps there, and a log
+    keeps the whole line)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.stderr.fileno()).columns
+        except (AttributeError, OSError, ValueError):
+            columns = 0
+    return columns if columns > 0 else None
+
+
+def room() -> int | None:
+    """The most columns a progress line may take: one less than the terminal's (the last column
+    wraps on some terminals), or None (no terminal known: no limit)."""
+    columns = terminal_columns()
+    return None if columns is None else max(columns - 1, 1)
+
+
+#: The line drawn and not yet blanked or ended, if any: ``end_drawn_line`` blanks it before a
+#: failure's or an interrupt's message is printed (``qgn.cli.main``).
+_drawn: ProgressLine | None = None
+
+
+def end_drawn_line() -> None:
+    """Blank the progress line a command left drawn, if any, so that the next text printed on
+    stderr starts a line of its own (``qgn CMD: interrupted`` was glued onto ``… 14/200 scenes``)."""
+    if _drawn is not None:
+        _drawn.clear()
+
+
 class ProgressLine:
     """``show(text)`` rewrites the line, padded to ``width`` (the line it replaces may have been
     longer); ``off_the_line()`` moves off it before another line is printed (a failure) and at the
-    end. ``shown=False``: draws nothing."""
+    end. ``shown=False``: draws nothing. A text longer than the terminal is cut to one column
+    less than its width (when the width is known, ``terminal_columns``): a line that wrapped could
+    not be rewritten or blanked in place."""
 
     def __init__(self, width: int, shown: bool = True):
         self.width, self.shown = width, shown
         self.on_line = False
+        self.drawn = 0  # the longest text drawn since the line was last blank
         self.time_left = TimeLeft()
 
     def show(self, text: str) -> None:
+        global _drawn
         if self.shown:
-            print(f"\r{text}".ljust(self.width), end="", file=sys.stderr, flush=True)
+            limit = room()
+            pad = max(self.width - 1, self.drawn)
+            if limit is not None:
+                text, pad = text[:limit], min(pad, limit)
+            print("\r" + text.ljust(pad), end="", file=sys.stderr, flush=True)
+            self.drawn = max(self.drawn, len(text))
             self.on_line = True
+            _drawn = self
+
+    def clear(self) -> None:
+        """Blank the line and go back to its start (another line is printed in its place, and the
+        progress line is drawn again under it)."""
+        if self.on_line:
+            limit = room()
+            blank = max(self.width, self.drawn) if limit is None else min(max(self.width, self.drawn), limit)
+            print("\r" + " " * blank + "\r", end="", file=sys.stderr, flush=True)
+            self._left()
 
     def off_the_line(self) -> None:
         if self.on_line:
             print(file=sys.stderr)
-            self.on_line = False
+            self._left()
+
+    def _left(self) -> None:
+        global _drawn
+        self.on_line, self.drawn = False, 0
+        if _drawn is self:
+            _drawn = None
 
 
 class FileSteps(ProgressLine):

@@ -8,7 +8,8 @@ candidates that nothing tells apart is listed as ambiguous and left as it is.
 
 Prints one line per image relinked (or, with ``--dry-run``, that would be; nothing is written),
 then one per image left missing and why. Exit status 0 when no image is left missing, else 2 with a
-last line saying how many.
+last line saying how many. On a terminal, a line on stderr says how far the search is (the files
+looked at in FOLDER, then the candidates' bytes checked, with the time left) until it ends.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from qgn.cli.main import CLIError
+from qgn.cli.progress_line import ProgressLine
 
 SHOWN = 20  # lines of each kind printed before "… and N more"
 
@@ -34,7 +36,18 @@ def run(args) -> int:
     if not folder.is_dir():
         raise CLIError(f"FOLDER {args.folder}: not a folder; name the folder the images were moved to")
     project = Project.open(Path(args.project).expanduser())
-    plan = find_missing(project, folder)
+    line = ProgressLine(64, sys.stderr.isatty())
+
+    def searching(i: int, n: int, text: str) -> None:
+        if n == 0:  # the walk ("looked at N files (the folder walked)"): how big FOLDER is, nobody knows yet
+            line.show(f"qgn relink: {text.split(' (', 1)[0]} in FOLDER")
+        elif i < n:
+            line.show(f"qgn relink: checking the bytes of {i}/{n} files{line.time_left.suffix(i, n)}")
+
+    try:
+        plan = find_missing(project, folder, searching)
+    finally:
+        line.clear()
     print(plan.summary(), flush=True)
     for problem in plan.unreadable[:SHOWN]:
         print(f"qgn relink: warning: not searched: {problem}", file=sys.stderr)

@@ -210,6 +210,7 @@ def finetune(
     progress: Callable[[int, float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     names: Sequence[str] | None = None,
+    preparing: Callable[[int, int], None] | None = None,
 ) -> FinetuneResult:
     """Train a deep copy of ``model`` on the corrected images; ``model`` itself is never modified.
 
@@ -218,7 +219,9 @@ def finetune(
     ``progress(iteration, loss)`` is called after every step (iteration counts from 1);
     ``should_stop()`` is called before every step, and before each image's features are made with a
     frozen encoder, and ends the run with ``cancelled=True`` (the model then holds the steps done so
-    far). Runs on the device of ``model``'s parameters.
+    far). ``preparing(done, total)``: with a frozen encoder, from (0, total) and after each image's
+    features are made, before the first step (200 photos' features take minutes on a CPU).
+    Runs on the device of ``model``'s parameters.
     Raises ValueError on bad input (see ``check_corrections``) or when the loss stops being finite.
     """
     config = config or FinetuneConfig()
@@ -229,7 +232,7 @@ def finetune(
     images, labels = at_working_size(tuned, images, labels)
     data = CorrectionSet(images, labels, tuned.config.classes, names)
     rng = np.random.default_rng(config.seed)
-    source = _batch_source(tuned, data, config, device, rng, should_stop)
+    source = _batch_source(tuned, data, config, device, rng, should_stop, preparing)
     if source is None:  # stopped while the features were made
         return FinetuneResult(tuned.eval(), [], 0, True)
     loss_fn = QuadtreeLoss(tuned.config.num_levels).to(device)
@@ -256,12 +259,13 @@ def finetune(
     return FinetuneResult(tuned.eval(), losses, len(losses), cancelled)
 
 
-def _batch_source(tuned: QGN, data: CorrectionSet, config: FinetuneConfig, device, rng, should_stop=None):
+def _batch_source(tuned: QGN, data: CorrectionSet, config: FinetuneConfig, device, rng, should_stop=None,
+                  preparing=None):
     """Where the batches come from: with a frozen encoder, a ``FeatureCache`` of its features (and the
     encoder's parameters stop taking gradients; None when ``should_stop()`` said so while it was
     made: 200 photos' features take minutes); else a ``BatchStream`` of augmented crops."""
     if config.encoder == "frozen":
-        cache = FeatureCache(tuned, data, config, device, should_stop)
+        cache = FeatureCache(tuned, data, config, device, should_stop, preparing)
         if cache.stopped:
             return None
         for p in tuned.encoder.parameters():
@@ -301,9 +305,11 @@ class FeatureCache:
     padded normalised image (1, 3, H, W), its padded labels (1, H, W) int64 and the encoder's five
     feature maps. ``batch`` draws ``batch_size`` entries of one size (stacked), so a step costs
     the decoder alone. Entries beyond ``CACHE_BYTES`` in all keep scale 1 only. ``should_stop()``
-    is asked before each image; when it says so, making them ends (``stopped``)."""
+    is asked before each image; when it says so, making them ends (``stopped``). ``progress(done,
+    total)`` from (0, total), then after each image."""
 
-    def __init__(self, model: QGN, data: CorrectionSet, config: FinetuneConfig, device, should_stop=None):
+    def __init__(self, model: QGN, data: CorrectionSet, config: FinetuneConfig, device, should_stop=None,
+                 progress=None):
         from qgn.data.transforms import collate, resize_image, resize_label
 
         ignore = data.classes.ignore_index
@@ -313,8 +319,11 @@ class FeatureCache:
         model.encoder.eval()
         used = 0
         self.stopped = False
+        total = len(data.samples)
+        if progress is not None:
+            progress(0, total)
         with torch.no_grad():
-            for sample in data.samples:
+            for done, sample in enumerate(data.samples, 1):
                 if should_stop is not None and should_stop():
                     self.stopped = True
                     break
@@ -332,6 +341,8 @@ class FeatureCache:
                         feats = [f.detach() for f in model.encode(x)]
                         used += sum(f.numel() * f.element_size() for f in feats)
                         self.entries.append((x, batch.labels.to(device), feats))
+                if progress is not None:
+                    progress(done, total)
         self.bytes = used
 
     def batch(self, rng: np.random.Generator, batch_size: int):
@@ -436,10 +447,15 @@ def _scores(confusion: ConfusionMatrix, agree: int, cells: int) -> dict:
 
 
 def compare_models(before: QGN, after: QGN, images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
-                   scheme: str | Scheme = "pc", names: Sequence[str] | None = None) -> Comparison:
+                   scheme: str | Scheme = "pc", names: Sequence[str] | None = None,
+                   progress: Callable[[int, int], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> Comparison | None:
     """Predict every image with both models (``scheme``; GTC uses the labels) and score each
     prediction against the corrected labels. images: (H, W, 3) uint8; labels: (H, W) integer in
-    the models' class set. See ``Comparison`` for the numbers."""
+    the models' class set. See ``Comparison`` for the numbers. ``progress(done, total)``: from
+    (0, total), then after each image (two predictions each: minutes for hundreds of photos).
+    ``should_stop()`` is asked before each image: True stops the comparison and returns None (a
+    cancel; a comparison of some of the images would be taken for one of all)."""
     scheme = scheme if isinstance(scheme, Scheme) else Scheme(scheme)
     classes = before.config.classes
     if after.config.classes.num_classes != classes.num_classes:
@@ -448,7 +464,11 @@ def compare_models(before: QGN, after: QGN, images: Sequence[np.ndarray], labels
     levels = before.config.num_levels
     totals = {key: [ConfusionMatrix(classes.num_classes), 0, 0] for key in ("before", "after")}
     per_image: list[dict] = []
+    if progress is not None:
+        progress(0, len(names))
     for image, label, name in zip(images, labels, names):
+        if should_stop is not None and should_stop():
+            return None
         label = np.asarray(label).astype(np.int64)
         gt = label if scheme.needs_ground_truth else None
         preds = {"before": predict(before, image, scheme, gt).label(), "after": predict(after, image, scheme, gt).label()}
@@ -464,6 +484,8 @@ def compare_models(before: QGN, after: QGN, images: Sequence[np.ndarray], labels
         record["changed_pixels"] = int((preds["before"] != preds["after"]).sum())
         record["pixels"] = int(label.size)
         per_image.append(record)
+        if progress is not None:
+            progress(len(per_image), len(names))
     return Comparison(
         before=_scores(*totals["before"]), after=_scores(*totals["after"]), per_image=per_image,
         changed_cells=sum(r["changed_cells"] for r in per_image),

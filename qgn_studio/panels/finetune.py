@@ -270,6 +270,17 @@ class FinetunePanel(QtWidgets.QWidget):
         left = time_left.suffix(iteration, self.progress.maximum()) if time_left is not None else ""
         self.status.setText(f"iteration {iteration} · loss {loss:.4f}{left}")
 
+    def show_pass(self, text: str, done: int, total: int) -> None:
+        """A pass over the images before the first step or after the last (reading them, their
+        features, the comparison): ``text done/total`` and its time left in the status line (the bar
+        counts iterations); nothing once the pass is done (the steps or the result say more)."""
+        from qgn.progress import TimeLeft
+
+        if done == 0 or getattr(self, "_pass", None) != text:
+            self._pass, self._pass_left = text, TimeLeft()
+        if done < total:
+            self.status.setText(f"{text} {done}/{total}{self._pass_left.suffix(done, total)}")
+
     def set_status(self, text: str) -> None:
         self.status.setText(text)
 

@@ -813,3 +813,138 @@ def test_a_sigterm_during_a_step_too_long_to_wait_for_says_what_is_lost(qtbot, w
     assert len(lines) == 1 and "lost" in lines[0] and "1 of 5 iterations" in lines[0], err
     assert "annotations" in lines[0] and "not lost" in lines[0]
     assert unkept_models.waiting(scratch) == []
+
+
+# ------------------------------------------------------------------- the passes over the images
+def direct_job(count: int):
+    """A FinetuneJob (run on this thread) of ``count`` synthetic corrections, a tiny model, 1 step."""
+    import torch
+
+    from qgn.data.synthetic import SYNTHETIC_CLASSES, make_scene
+    from qgn.model.qgn import QGN, QGNConfig
+    from qgn.train.finetune import FinetuneConfig
+    from qgn_studio.finetuner import Correction, FinetuneJob
+
+    torch.manual_seed(0)
+    model = QGN(QGNConfig.from_preset("tiny", SYNTHETIC_CLASSES)).eval()
+    corrections = []
+    for i in range(count):
+        image, label = make_scene(70 + i, 64, 64)
+        corrections.append(Correction(f"c{i}", Path(f"c{i}.png"), image, label.astype(np.int64)))
+    config = FinetuneConfig(iterations=1, batch_size=2, scale_min=1.0, scale_max=1.0)
+    return FinetuneJob(model, corrections, config)
+
+
+def test_the_fine_tune_says_how_far_it_read_encoded_and_compared_the_images(qtbot):
+    # 300 corrected photos: ~20 s of reading and minutes of features before the first step, and
+    # minutes of comparison after the last, with "Fine-tuning on 300 images…" all along
+    from qgn_studio.finetuner import COMPARING, ENCODING, READING
+    from qgn_studio.panels.finetune import FinetunePanel
+
+    job = direct_job(3)
+    passes, compared = [], []
+    job.passing.connect(lambda *a: passes.append(a))
+    job.compared.connect(lambda *a: compared.append(a))
+    job.run()
+    assert compared, "ran to the end"
+    assert [a for a in passes if a[0] == READING] == [(READING, 0, 3), (READING, 1, 3), (READING, 2, 3)]
+    encoded = [a[1:] for a in passes if a[0] == ENCODING]
+    n = encoded[0][1]
+    assert encoded == [(i, n) for i in range(n + 1)] and n >= 1
+    shown = compared[0][1].per_image
+    assert [a[1:] for a in passes if a[0] == COMPARING] == [(i, len(shown)) for i in range(len(shown) + 1)]
+    assert [a[0] for a in passes] == sorted((a[0] for a in passes), key=[READING, ENCODING, COMPARING].index)
+
+    panel = FinetunePanel()
+    qtbot.addWidget(panel)
+    panel.set_running(True, 5)
+    panel.show_pass(READING, 1, 3)
+    assert panel.status.text() == f"{READING} 1/3"
+    assert panel.progress.maximum() == 5, "the bar still counts the iterations"
+
+
+def test_a_cancel_while_the_images_are_read_stops_before_the_next_one(qtbot, monkeypatch):
+    from qgn_studio.finetuner import Correction
+
+    job = direct_job(3)
+    read = []
+    real = Correction.materialise
+
+    def materialise(self):
+        read.append(self.name)
+        job.cancel()  # pressed while the first image is read
+        return real(self)
+
+    monkeypatch.setattr(Correction, "materialise", materialise)
+    trained = []
+    job.trained.connect(trained.append)
+    job.run()
+    assert read == ["c0"]
+    assert len(trained) == 1 and trained[0].cancelled and trained[0].iterations_done == 0
+
+
+def spy_on_show_pass(monkeypatch, calls: list):
+    """FinetunePanel.show_pass records (text, done, on the UI thread) for each call, as connected
+    by the app (patched on the class before the run connects it)."""
+    from PySide6 import QtCore, QtWidgets
+
+    from qgn_studio.panels.finetune import FinetunePanel
+
+    real = FinetunePanel.show_pass
+
+    def show_pass(self, text, done, total):
+        ui = QtCore.QThread.currentThread() is QtWidgets.QApplication.instance().thread()
+        calls.append((text, done, ui))
+        return real(self, text, done, total)
+
+    monkeypatch.setattr(FinetunePanel, "show_pass", show_pass)
+
+
+def test_the_panel_shows_the_passes_of_a_run_started_from_the_window(qtbot, window, tmp_path, demo_copy,
+                                                                      monkeypatch):
+    calls = []
+    spy_on_show_pass(monkeypatch, calls)
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
+    panel.iterations.setValue(2)
+    with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS):
+        panel.start.click()
+    from qgn_studio import finetuner
+
+    assert {finetuner.READING, finetuner.ENCODING, finetuner.COMPARING} <= {text for text, _, _ in calls}
+    assert all(ui for _, _, ui in calls), "the passes are shown on the UI thread"
+
+
+def test_a_cancel_during_the_comparison_stops_it_and_its_text_stays(qtbot, window, tmp_path, demo_copy, monkeypatch):
+    """A Cancel while it compared said 'Cancelling the comparison…', and the comparison, which went
+    on to its last image, wrote its count over that text until the run ended."""
+    import threading
+
+    import qgn.train.finetune as ft
+
+    calls, compared, go_on = [], [], threading.Event()
+    spy_on_show_pass(monkeypatch, calls)
+    real = ft.compare_models
+
+    def four_images(before, after, images, labels, scheme, names, progress=None, **kwargs):
+        def counted(done, total):
+            compared.append(done)
+            progress(done, total)
+            if done == 1:
+                go_on.wait(WAIT_MS / 1000)  # the Cancel comes here, with three images to go
+        return real(before, after, list(images) * 4, list(labels) * 4, scheme, list(names) * 4, progress=counted,
+                    **kwargs)
+
+    monkeypatch.setattr(ft, "compare_models", four_images)
+    panel = corrected_window(qtbot, window, tmp_path, demo_copy)
+    panel.iterations.setValue(2)
+    panel.start.click()
+    qtbot.waitUntil(lambda: compared[-1:] == [1], timeout=WAIT_MS)
+    shown = len(calls)
+    assert window.finetuner.cancel()
+    assert panel.status.text().startswith("Cancelling the comparison")
+    with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS):
+        go_on.set()
+    assert compared == [0, 1], "the comparison stops before its next image"
+    assert all(ui for _, _, ui in calls)
+    assert len(calls) == shown, f"no pass shown after the Cancel: {calls[shown:]}"
+    assert panel.status.text().startswith("Cancelled while comparing")

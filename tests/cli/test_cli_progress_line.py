@@ -51,3 +51,118 @@ def test_convert_draws_both_passes_and_moves_off_the_line_for_a_failure(masks_on
     assert before == scan + "\n" + "".join(f"\rqgn convert: converted {i}/25 files".ljust(64) for i in (0, 10)) + "\n"
     line = after.split("\n", 1)[0]
     assert line == "".join(f"\rqgn convert: converted {i}/25 files".ljust(64) for i in (20, 25))
+
+
+def test_samples_prints_each_path_as_written_with_the_scene_count_under_it(tmp_path, run_cli, monkeypatch):
+    """`qgn samples` printed its paths only once every scene was written: 300 scenes of 960x720
+    were 109 s without a word. Now each path as its scene is written, and on a terminal the line
+    `qgn samples: i/n scenes` under them, blanked before each path and at the end."""
+    import qgn.progress
+
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 1e9)  # no time estimate
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # capsys's stderr
+    printed = []
+    real_print = print
+
+    def spy(*args, **kwargs):  # the order of stdout and stderr writes
+        printed.append((kwargs.get("file") is sys.stderr, " ".join(map(str, args))))
+        real_print(*args, **kwargs)
+
+    monkeypatch.setattr("builtins.print", spy)
+    code, out, err = run_cli("samples", tmp_path / "s", "--count", 25, "--size", "16x12")
+    assert code == 0
+    paths = [str(tmp_path / "s" / "images" / f"scene_{i:02d}.png") for i in range(1, 26)]
+    assert out.splitlines() == paths
+    blank = "\r" + " " * 64 + "\r"
+    assert err == "\rqgn samples: 1/25 scenes".ljust(64) + "".join(
+        blank + f"\rqgn samples: {i}/25 scenes".ljust(64) for i in range(2, 25)) + blank
+    # each path printed with the progress line blanked, and the line drawn again after it
+    kinds = [to_err for to_err, _ in printed]
+    assert kinds == [False, True] + [True, False, True] * 23 + [True, False]
+
+
+def test_samples_draws_nothing_on_stderr_off_a_terminal_or_for_few_scenes(tmp_path, run_cli, monkeypatch):
+    code, out, err = run_cli("samples", tmp_path / "a", "--count", 25, "--size", "16x12")
+    assert (code, err, len(out.splitlines())) == (0, "", 25)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = run_cli("samples", tmp_path / "b", "--count", 3, "--size", "16x12")
+    assert (code, err, len(out.splitlines())) == (0, "", 3)
+
+
+def screen(raw: str, columns: int) -> list[str]:
+    """The rows a terminal of ``columns`` that wraps at its edge shows for ``raw`` (\\r, \\n and
+    printable characters), trailing blanks dropped."""
+    rows, col = [[]], 0
+    for ch in raw:
+        if ch == "\r":
+            col = 0
+            continue
+        if ch == "\n":
+            rows.append([])
+            col = 0
+            continue
+        if col >= columns:  # the terminal wraps
+            rows.append([])
+            col = 0
+        row = rows[-1]
+        row.extend(" " * (col + 1 - len(row)))
+        row[col] = ch
+        col += 1
+    return ["".join(row).rstrip() for row in rows]
+
+
+def interrupt_samples_at(monkeypatch, scene: int, exc: BaseException):
+    import qgn.cli.samples as samples
+
+    real = samples.write_samples
+
+    def write(out, count, width, height, seed, wrote=None):
+        def wrote_then_fail(path, done):
+            if done == scene:
+                raise exc
+            wrote(path, done)
+
+        return real(out, count, width, height, seed, wrote_then_fail)
+
+    monkeypatch.setattr(samples, "write_samples", write)
+
+
+@pytest.mark.parametrize("exc, last", [(KeyboardInterrupt(), "qgn samples: interrupted"),
+                                       (OSError(28, "No space left on device"), "qgn samples: error: ")])
+def test_an_interrupt_or_a_failure_is_printed_on_a_line_of_its_own(tmp_path, run_cli, monkeypatch, exc, last):
+    """Ctrl-C during `qgn samples` printed 'qgn samples: interrupted' glued onto the end of
+    'qgn samples: 14/200 scenes · about 46 s left'; the CLI's error path blanks the line first."""
+    import qgn.progress
+
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 1e9)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setenv("COLUMNS", "100")
+    interrupt_samples_at(monkeypatch, 5, exc)
+    code, out, err = run_cli("samples", tmp_path / "s", "--count", 25, "--size", "16x12")
+    assert code == (130 if isinstance(exc, KeyboardInterrupt) else 2)
+    assert len(out.splitlines()) == 4
+    rows = screen(err, 100)
+    assert rows[-1] == "" and rows[-2].startswith(last), rows  # the message alone on its row
+    assert len(rows) == 2
+
+
+def test_a_line_longer_than_the_terminal_is_cut_and_blanked_whole(monkeypatch, capsys):
+    """A line longer than the width the command asked for (72 for `qgn finetune`) left its end on
+    the screen after clear(), and one longer than the terminal wrapped (and \\r then rewrote only
+    its second row)."""
+    from qgn.cli.progress_line import ProgressLine
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    long = "qgn finetune: comparing before and after on 2/300 images · about 2 h 29 min left"  # 81
+    for columns in (200, 60):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        line = ProgressLine(72)
+        line.show("qgn finetune: comparing before and after on 1/300 images")
+        line.show(long)
+        rows = screen(capsys.readouterr().err, columns)
+        assert rows == [long[:columns - 1].rstrip()], rows  # one row, never wrapped
+        line.show("short")
+        assert screen(long[:columns - 1] + capsys.readouterr().err, columns) == ["short"]
+        line.clear()
+        print("next line", file=sys.stderr)
+        assert screen(long[:columns - 1] + capsys.readouterr().err, columns) == ["next line", ""]

@@ -67,3 +67,48 @@ def test_bad_arguments_are_one_line_errors(tmp_path, run_cli):
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and lines[0].startswith("qgn relink: error: ") and named in lines[0], err
         assert "Traceback" not in err
+
+
+def test_on_a_terminal_a_line_says_how_far_the_search_is_and_is_blanked_at_its_end(tmp_path, run_cli, monkeypatch):
+    # a FOLDER of many files (a home folder, a photo library) was walked and hashed with nothing said
+    import sys
+
+    import qgn.project_relink
+
+    root = moved_project(tmp_path)
+    for i in range(3):
+        (tmp_path / "new" / f"other{i}.txt").write_text("x")
+    monkeypatch.setattr(qgn.project_relink, "REPORT_EVERY", 2)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # capsys's stderr
+    code, out, err = run_cli("relink", root, tmp_path / "new", "--dry-run")
+    assert code == 0 and out.count("would relink") == 2
+    assert err == "".join(f"\rqgn relink: looked at {n} files in FOLDER".ljust(64) for n in (2, 4)) + \
+        "\r" + " " * 64 + "\r"
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    code, out, err = run_cli("relink", root, tmp_path / "new", "--dry-run")
+    assert code == 0 and err == ""
+
+
+def test_on_a_terminal_the_bytes_checked_are_counted(tmp_path, run_cli, monkeypatch):
+    import sys
+
+    import qgn.progress
+
+    paths = []
+    for i in range(3):
+        path = tmp_path / "old" / f"{i}.png"
+        path.parent.mkdir(exist_ok=True)
+        Image.new("RGB", (16, 8), (i, i, i)).save(path)
+        paths.append(path)
+    project = Project.create(tmp_path / "P", paths, CLASSES)
+    for path in paths:
+        entry = project.image_for(path)
+        project.save_annotation(entry, np.ones((8, 16), np.uint8))
+        project.note_image_file(entry)
+    (tmp_path / "old").rename(tmp_path / "new")
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 1e9)  # no time estimate
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # capsys's stderr
+    code, out, err = run_cli("relink", project.root, tmp_path / "new", "--dry-run")
+    assert code == 0 and out.count("would relink") == 3
+    assert err == "".join(f"\rqgn relink: checking the bytes of {i}/3 files".ljust(64) for i in (1, 2)) + \
+        "\r" + " " * 64 + "\r"

@@ -281,6 +281,32 @@ def test_cli_finetunes_the_demo_model_and_saves_under_a_new_name(finetune_data, 
     assert "scene_01" in table and "changed cells" in table and "saved" in table
 
 
+@pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
+def test_cli_shows_the_encoding_and_the_comparison_on_a_terminal(finetune_data, capsys, monkeypatch, tmp_path):
+    # before the first iteration (the images' features) and after the last (before and after on
+    # every image) `qgn finetune` said nothing: minutes each for 300 photos
+    import sys
+
+    import qgn.progress
+
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 1e9)  # no time estimate
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # capsys's stderr
+    args = ["finetune", "--images", str(finetune_data / "s" / "images"), "--labels", str(finetune_data / "s" / "labels"),
+            "--iters", "1", "--batch-size", "2", "--out", str(tmp_path / "t.safetensors"), "--json"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    json.loads(captured.out)  # stdout stays pure JSON
+    blank = "\r" + " " * 72 + "\r"
+    encoding = "".join(f"\rqgn finetune: encoding {i}/2 images".ljust(72) for i in (0, 1)) + blank
+    comparing = "".join(f"\rqgn finetune: comparing before and after on {i}/2 images".ljust(72) for i in (0, 1)) + blank
+    assert encoding in captured.err
+    assert comparing in captured.err
+    assert captured.err.index(encoding) < captured.err.index("1/1 loss") < captured.err.index(comparing)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert main([*args, "--force"]) == 0
+    assert "encoding" not in capsys.readouterr().err, "off a terminal: no \\r lines of these passes"
+
+
 def test_cli_refuses_to_write_over_the_model_even_with_force(finetune_data, capsys, tmp_path):
     model = save_model(tmp_path / "m.safetensors", tiny_model())
     model_digest = digest(model)
@@ -340,6 +366,49 @@ def test_cli_ctrl_c_saves_nothing(finetune_data, capsys, tmp_path, monkeypatch):
     assert "interrupted after 1 iterations; nothing saved" in capsys.readouterr().err
     assert not out.exists() and not out.with_suffix(".json").exists()
 
+
+
+def test_cli_ctrl_c_while_comparing_saves_nothing_and_says_so_on_its_own_line(finetune_data, capsys, tmp_path,
+                                                                               monkeypatch):
+    # the comparison sat outside the Ctrl-C handling: 'qgn finetune: interrupted' was glued onto
+    # the end of 'qgn finetune: comparing before and after on 2/12 images · about 4 s left'
+    import sys
+
+    import qgn.progress
+
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 1e9)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # capsys's stderr
+    model = save_model(tmp_path / "m.safetensors", tiny_model())
+    real_predict, calls = ft.predict, []
+
+    def interrupt_at_the_second_image(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # (before and after on each image)
+            raise KeyboardInterrupt
+        return real_predict(*args, **kwargs)
+
+    monkeypatch.setattr(ft, "predict", interrupt_at_the_second_image)
+    out = tmp_path / "tuned.safetensors"
+    rc = main(["finetune", "--model", str(model), "--images", str(finetune_data / "s" / "images"),
+               "--labels", str(finetune_data / "s" / "labels"), "--iters", "1", "--batch-size", "1", "--out", str(out)])
+    assert rc == 130
+    err = capsys.readouterr().err
+    assert "comparing before and after on 1/2 images" in err
+    last = err.split("\n")[-2]
+    assert last.split("\r")[-1].startswith("qgn finetune: interrupted while comparing before and after; nothing saved")
+    assert last.split("\r")[-2].strip() == ""  # the comparison's line was blanked first
+    assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+def test_compare_models_stops_before_the_next_image_when_asked(scenes):
+    images, labels = scenes
+    model, other = tiny_model(0), tiny_model(1)
+    seen = []
+    stop = compare_models(model, other, images * 2, labels * 2, progress=lambda done, total: seen.append(done),
+                          should_stop=lambda: len(seen) == 3)  # asked after (0, 4) and two images
+    assert stop is None and seen == [0, 1, 2]
+    whole = compare_models(model, other, images, labels, should_stop=lambda: False)
+    assert len(whole.per_image) == 2
 
 # --------------------------------------------------------- the CLI checks everything before training
 def finetune_inputs(tmp_path: Path) -> tuple[Path, Path]:

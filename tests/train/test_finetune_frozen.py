@@ -118,3 +118,23 @@ def test_a_frozen_encoder_fine_tune_keeps_the_domain_reference_and_a_trained_one
     assert reference_for(kept) is None and not reference_path(kept).exists()
     assert save_new_model(frozen, tmp_path / "no-original.safetensors") and \
         not reference_path(tmp_path / "no-original.safetensors").exists()
+
+
+def test_the_features_and_the_comparison_report_each_image():
+    # the frozen encoder's features (minutes for 200 photos on a CPU) and the before/after
+    # comparison (two predictions an image) said nothing of how far they were: `qgn finetune` and
+    # the app's panel were silent until the first step and after the last
+    from qgn.train.finetune import compare_models
+
+    images, labels = scenes(3)
+    steps, prepared = [], []
+    result = finetune(tiny_model(), images, labels, FinetuneConfig(iterations=2, **FAST),
+                      progress=lambda i, loss: steps.append(("step", i)),
+                      preparing=lambda done, total: steps.append((done, total)))
+    assert steps == [(0, 3), (1, 3), (2, 3), (3, 3), ("step", 1), ("step", 2)]
+    compared = []
+    comparison = compare_models(tiny_model(), result.model, images, labels, progress=lambda *a: compared.append(a))
+    assert compared == [(0, 3), (1, 3), (2, 3), (3, 3)] and len(comparison.per_image) == 3
+    stopped = finetune(tiny_model(), images, labels, FinetuneConfig(iterations=2, **FAST),
+                       should_stop=lambda: len(prepared) >= 2, preparing=lambda *a: prepared.append(a))
+    assert stopped.cancelled and prepared == [(0, 3), (1, 3)]
