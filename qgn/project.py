@@ -108,6 +108,10 @@ from .quadtree.label_io import read_label_file
 
 PROJECT_FILE = "project.json"
 JOURNAL_FILE = ".class-edit.json"
+#: The images an add lists whose annotations may wait in removed/: written before project.json lists them,
+#: removed once they were brought back, so that an add killed in between is finished by the next writer
+BRING_BACK_FILE = ".bring-back.json"
+MAX_BRING_BACK_BYTES = 256 << 20
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
 ANNOTATION_DIR, AUTOSAVE_DIR = "annotations", ".autosave"
 REMOVED_DIR = "removed"  # annotations of images taken out of the project (never deleted)
@@ -742,16 +746,52 @@ class Project:
             before = len(self.images)
             out = self._add(paths)
             if len(self.images) != before:
+                added = self.images[before:]
                 try:
+                    pending = self._note_bring_back(added)
                     self._commit()
                 except BaseException:
                     del self.images[before:]
                     self._by_path = None
                     raise
-                found = self.bring_back(self.images[before:])
+                found = self.bring_back(added)
+                if pending:  # (left in place when bring_back fails or the writer is killed: the next writer finishes)
+                    _unlink_quietly(self.root / BRING_BACK_FILE)
                 if removed is not None:
                     removed.extend(found)
             return out
+
+    def _note_bring_back(self, images: list[ProjectImage]) -> bool:
+        """Under the lock, before project.json lists ``images``: when removed/ holds records (an
+        annotation to bring back, maybe), write which images these are (``BRING_BACK_FILE``); True
+        when written. A writer killed after project.json lists them but before ``bring_back`` moved
+        their files back leaves it, and the next writer's clean-up (``_finish_bring_back``) moves
+        them - else the image would stay listed without its annotation and autosave for good."""
+        try:
+            with os.scandir(self.root / REMOVED_DIR) as entries:
+                if not any(entry.name.endswith(".json") for entry in entries):
+                    return False
+        except OSError:  # no removed/ (or not a folder): nothing to bring back
+            return False
+        doc = {"images": [{"key": im.key, "path": str(im.path)} for im in images]}
+        atomic_write_bytes(self.root / BRING_BACK_FILE, json.dumps(doc).encode())
+        return True
+
+    def _finish_bring_back(self) -> None:
+        """Under the lock (``_clean_up``): ``bring_back`` for the images of an add that was killed
+        after project.json listed them (``_note_bring_back``), those still listed as it added them."""
+        path = self.root / BRING_BACK_FILE
+        if not path.is_file() or path.is_symlink():
+            return
+        try:
+            doc = read_json(path, "an unfinished add's list", MAX_BRING_BACK_BYTES)
+            wanted = {(str(entry["key"]), str(entry["path"])) for entry in doc["images"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            wanted = set()  # unreadable: its images' annotations stay in removed/, where an add finds them
+        images = [im for im in self.images if (im.key, str(im.path)) in wanted]
+        if images:
+            self.bring_back(images)
+        _unlink_quietly(path)
 
     def bring_back(self, images: list[ProjectImage]) -> list[RemovedAnnotation]:
         """Under the write lock, for images just added: the newest annotation ``remove_image`` kept in
@@ -1252,6 +1292,7 @@ class Project:
             elif state == "committed":
                 finish_class_edit(self.root, journal["from_generation"], journal["to_generation"])
         restore_copied_link(self.root, self.generation)
+        self._finish_bring_back()
         for folder in (self.root / self.annotation_dir, self.root / self.autosave_dir, self.root):
             remove_stale_temporaries(folder, STALE_TEMP_SECONDS)
 

@@ -102,3 +102,62 @@ def test_a_record_nested_too_deep_to_read_is_skipped_and_images_still_add(tmp_pa
     (entry,) = again.add_images([image], removed=found)
     assert found == [] and again.load_annotation(entry) is None
     assert kept.is_file() and record.read_text().startswith("[[["), "the kept annotation and its record stay"
+
+
+class Killed(BaseException):
+    """A writer killed at this point (nothing after it runs)."""
+
+
+def test_an_add_killed_after_listing_the_image_brings_its_annotation_back_at_the_next_write(tmp_path, monkeypatch):
+    # a writer killed between writing project.json (the image listed again) and moving its annotation
+    # and autosave back from removed/ left the image listed with neither: shown unannotated, for good
+    project, image, label = labelled(tmp_path)
+    entry = project.image_for(image)
+    edits = np.full((8, 16), 1, np.uint8)
+    project.autosave(entry, edits)
+    saved = project.annotation_path(entry).read_bytes()
+    autosaved = project.autosave_path(entry).read_bytes()
+    project.remove_image(entry)
+
+    def killed(self, images):
+        raise Killed
+
+    adder = Project.open(project.root)
+    monkeypatch.setattr(Project, "bring_back", killed)
+    try:
+        adder.add_images([image])
+    except Killed:
+        pass
+    monkeypatch.undo()
+    reopened = Project.open(project.root)  # opening alone moves nothing
+    assert [im.path for im in reopened.images] == [image]
+    assert not reopened.annotation_path(reopened.images[0]).exists()
+    reopened.set_done_many([])  # the next writer finishes the add
+    again = Project.open(project.root)
+    entry = again.image_for(image)
+    assert again.annotation_path(entry).read_bytes() == saved
+    assert again.autosave_path(entry).read_bytes() == autosaved
+    assert removed_files(again) == []
+    assert not list(again.root.glob(".bring-back*"))
+
+
+def test_an_add_killed_before_listing_the_image_leaves_removed_as_it_was(tmp_path, monkeypatch):
+    project, image, label = labelled(tmp_path)
+    project.remove_image(project.image_for(image))
+    kept = removed_files(project)
+
+    def killed(self, class_edit=False):
+        raise Killed
+
+    adder = Project.open(project.root)
+    monkeypatch.setattr(Project, "_commit", killed)
+    try:
+        adder.add_images([image])
+    except Killed:
+        pass
+    monkeypatch.undo()
+    writer = Project.open(project.root)
+    writer.set_done_many([])
+    assert Project.open(project.root).images == [] and removed_files(writer) == kept
+    (entry,) = writer.add_images([image])  # added later: brought back then
+    np.testing.assert_array_equal(writer.load_annotation(entry), label)
