@@ -97,7 +97,7 @@ import numpy as np
 
 from .classes import ClassSet
 from .fileio import (
-    InputOverwriteError, OutsideRootError, atomic_write_bytes, file_sha256, is_temporary, make_folder,
+    InputOverwriteError, OutsideRootError, atomic_write_bytes, dangling_link_text, file_sha256, is_temporary, make_folder,
     one_file_name, open_regular, path_inside, protected_inputs, read_json, remove_stale_temporaries, same_bytes, write_problem,
 )
 from .formats import FORMATS, ExportItem, check_export_classes, check_format_names, check_split, check_text_names
@@ -308,6 +308,9 @@ def read_project_file(path: Path) -> ProjectFile:
     if path.exists() and not path.is_file():  # a folder, say: not "no project.json", nor a folder of images
         raise ProjectError(f"{path} is not a file; a project's {PROJECT_FILE} must be one (was it replaced?)")
     if not path.is_file():
+        dangling = dangling_link_text(path) if path.is_symlink() else None
+        if dangling:  # not "no project.json": the user's project file is elsewhere, not to be made anew
+            raise ProjectError(f"{dangling}; the project cannot be opened without it")
         raise FileNotFoundError(f"{path.parent} is not a QGN project (no {PROJECT_FILE}); create one first")
     if path.stat().st_size > MAX_PROJECT_FILE_BYTES:
         raise ProjectError(f"{path} is {path.stat().st_size} bytes, more than a project file can be")

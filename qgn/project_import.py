@@ -65,7 +65,7 @@ def open_or_create(project_dir: Path, dataset: SourceDataset, classes: ClassSet 
     """(the project in ``project_dir`` or None when there is none yet, whether it is to be
     created, its classes): an existing project's (``classes`` must then be None or equal them), or
     ``classes`` or the dataset's own classes for a new one — created only when an item imports."""
-    if (project_dir / PROJECT_FILE).is_file():
+    if os.path.lexists(project_dir / PROJECT_FILE):  # a broken one (a folder, a link to nothing) is opened, to say why
         project = Project.open(project_dir)
         if classes is not None and classes.names != project.classes.names:
             shown = ", ".join(project.classes.names[:6])

@@ -99,7 +99,7 @@ def scratch_root(with_settings: bool) -> Path | None:
 
 
 def is_project_folder(path) -> bool:
-    return Path(path).is_dir() and (Path(path) / PROJECT_FILE).exists()  # a broken one is opened, to say why
+    return Path(path).is_dir() and os.path.lexists(Path(path) / PROJECT_FILE)  # a broken one (a link to nothing too) is opened, to say why
 
 
 class ProjectController(QtCore.QObject):

@@ -242,21 +242,25 @@ def test_a_project_whose_model_is_missing_keeps_naming_it_until_one_is_opened(qt
     assert Path_of(Project.open(root).model) == other.resolve()
 
 
-@pytest.mark.parametrize("damage", ["cut short", "a folder"])
+@pytest.mark.parametrize("damage", ["cut short", "a folder", "a link to nothing"])
 def test_a_project_that_cannot_be_opened_is_not_taken_for_a_folder_of_images(qtbot, window, samples, model_path,
                                                                               tmp_path, damage):
     root = tmp_path / "project"
     Project.create(root, samples, make_classes(), str(model_path))
     if damage == "cut short":
         (root / "project.json").write_text('{"format": ')
-    else:  # a project.json that is a folder was "no images in this folder"
+    elif damage == "a folder":  # a project.json that is a folder was "no images in this folder"
         (root / "project.json").unlink()
         (root / "project.json").mkdir()
+    else:  # a link to a project.json moved away: also listed as a folder of (no) images
+        (root / "project.json").unlink()
+        (root / "project.json").symlink_to(tmp_path / "gone.json")
     window.start([str(samples[0])], str(model_path))
     window.open_paths([str(root)])  # a drop, File ▸ Open recent, the command line
     messages = window.canvas.banner.messages
     assert "Cannot open the project" in messages["project"][0]
-    assert damage == "cut short" or "is not a file" in messages["project"][0]
+    assert damage != "a folder" or "is not a file" in messages["project"][0]
+    assert damage != "a link to nothing" or "which does not exist" in messages["project"][0]
     assert "open" not in messages and [d.path for d in window.docs] == [samples[0].resolve()]  # not "no images"
 
 

@@ -445,6 +445,18 @@ def test_a_project_json_that_is_a_folder_is_named_as_such_not_as_missing(tmp_pat
         Project.open(tmp_path / "p")
 
 
+def test_a_project_json_that_is_a_link_to_nothing_is_named_as_such_not_as_missing(tmp_path):
+    # "not a QGN project (no project.json); create one first" sent the user to make a new project
+    # in a folder whose project.json is a link to a file moved away (a synced or restored folder)
+    project = make_project(tmp_path)
+    moved = project.root.parent / "elsewhere.json"
+    (project.root / PROJECT_FILE).rename(moved)
+    (project.root / PROJECT_FILE).symlink_to(tmp_path / "gone.json")
+    with pytest.raises(ProjectError, match=r"project\.json: is a link to .*gone\.json, which does not exist"):
+        Project.open(project.root)
+    assert (project.root / PROJECT_FILE).is_symlink() and moved.is_file()  # nothing changed
+
+
 def test_read_json_reads_within_its_bound_and_names_the_file_it_refuses(tmp_path):
     from qgn.fileio import read_json
 

@@ -200,3 +200,17 @@ def test_importing_an_image_removed_before_keeps_its_brought_back_annotation(tmp
     code, out, err = run_cli("import", tmp_path / "out" / "cvat", "--project", tmp_path / "p",
                              "--images", tmp_path / "images", "--update")
     assert code == 0 and ": unchanged (" in out, out
+
+
+def test_an_import_into_a_project_whose_project_json_links_to_nothing_names_the_link(tmp_path, run_cli):
+    # it took the folder for one without a project and refused to create one there ("not an empty
+    # folder"), never saying that the project's own file was a link to a file moved away
+    project, labels = make_project(tmp_path, names=("a",))
+    export_project(project, tmp_path / "out", ["fiftyone"], images="copy")
+    pj = tmp_path / "p" / "project.json"
+    pj.rename(tmp_path / "moved.json")
+    pj.symlink_to(tmp_path / "gone.json")
+    code, out, err = run_cli("import", tmp_path / "out" / "fiftyone", "--project", tmp_path / "p")
+    assert code == 2
+    assert "project.json: is a link to" in err and "gone.json, which does not exist" in err, err
+    assert pj.is_symlink() and (tmp_path / "moved.json").is_file()
