@@ -1169,8 +1169,17 @@ class Project:
             kept = None
             if source.is_file():
                 kept = keep_aside(self.root, REPLACED_DIR, own.key)
-                shutil.copy2(source, kept)
-            self._write(self.annotation_dir, own, label)
+                try:
+                    shutil.copy2(source, kept)
+                except BaseException:  # (a full disk) a copy cut short, ours: the saved file is untouched
+                    _unlink_quietly(kept)
+                    raise
+            try:
+                self._write(self.annotation_dir, own, label)
+            except BaseException:  # nothing was replaced: the copy would be named as a replaced annotation
+                if kept is not None and same_bytes(source, kept):
+                    _unlink_quietly(kept)
+                raise
             return kept
 
     def keep_conflict(self, stem: str, label: np.ndarray, classes: ClassSet) -> Path:

@@ -558,3 +558,39 @@ def test_a_second_class_edit_over_a_kept_journal_is_refused_naming_the_folder(tm
     assert after.classes.names == ("sky",)
     after.set_done(after.images[0], True)
     assert Project.open(project.root).images[0].done
+
+
+# --------------------------------------------------------------------------- an import's corrections
+@pytest.mark.parametrize("fails", ["the copy", "the write"])
+def test_a_replacement_that_a_full_disk_refuses_leaves_no_copy_in_replaced(tmp_path, monkeypatch, fails):
+    """replace_annotation (qgn import --update) copies the saved annotation to replaced/ before
+    writing the new one. When the disk was full, the copy (cut short by the full disk too: a damaged
+    file) stayed in replaced/, named as an annotation the import had replaced - it replaced none.
+    The saved annotation stays as it was, and replaced/ as it was."""
+    import shutil
+
+    import qgn.project
+
+    project = project_with_work(tmp_path / "p")
+    real_copy, real_write = shutil.copy2, qgn.project.Project._write
+
+    def full_copy(source, target):
+        Path(target).write_bytes(Path(source).read_bytes()[:5])  # as far as it got
+        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+
+    def full_write(self, folder, image, label):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.root / folder))
+
+    if fails == "the copy":
+        monkeypatch.setattr(qgn.project.shutil, "copy2", full_copy)
+    else:
+        monkeypatch.setattr(qgn.project.Project, "_write", full_write)
+    with pytest.raises(OSError, match="No space"):
+        project.replace_annotation(project.images[1], label_for(7))
+    monkeypatch.undo()
+    assert real_copy is shutil.copy2 and real_write is qgn.project.Project._write
+    assert_work_intact(project.root)
+    assert not (project.root / "replaced").exists() or list((project.root / "replaced").iterdir()) == []
+    assert project.replace_annotation(project.images[1], label_for(7)) is not None  # the disk has room again
+    (kept,) = (project.root / "replaced").iterdir()
+    np.testing.assert_array_equal(read_label_file(kept, CLASSES), label_for(1))
