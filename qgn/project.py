@@ -1494,6 +1494,7 @@ def check_folders(root: Path, parsed: ProjectFile) -> None:
     ``annotations`` folder where the link to the current generation's folder belongs, holding only
     copies of its files, is such a link copied by a tool that follows links (``cp -rL``): it is
     read as the link it was (``copied_link``); one that holds anything else is named as such."""
+    _check_annotation_folder(root, generation_dirs(parsed.generation)[0])
     current = set(generation_dirs(parsed.generation))
     journal = read_journal(root)
     explained: set[str] = set()
@@ -1521,6 +1522,25 @@ def check_folders(root: Path, parsed: ProjectFile) -> None:
             f"but annotations of another generation are in {', '.join(strays)}: project.json looks like an older "
             "copy (a backup or a sync conflict). Nothing was changed or deleted. Put back the project.json that "
             "names those folders, or move them out of the project if you do not need them")
+
+
+def _check_annotation_folder(root: Path, name: str) -> None:
+    """ProjectError (nothing changed) when the folder of the saved annotations is a symbolic link to
+    nothing or to a folder outside the project: every image would show no annotation (and the app
+    stopped at the first one it showed, OutsideRootError), and every save would be refused - the
+    project reads and writes its annotations only in a folder of its own (``path_inside``)."""
+    folder = root / name
+    if not folder.is_symlink():
+        return
+    dangling = dangling_link_text(folder, "folder")
+    if dangling:
+        raise ProjectError(f"{dangling}: the project's saved annotations are read from there. Nothing was changed")
+    target = folder.resolve()
+    if not target.is_relative_to(root):
+        raise ProjectError(
+            f"{folder} is a symbolic link to {target}, outside the project: the project reads and writes its saved "
+            f"annotations only in a folder of its own. Nothing was changed; move that folder into the project as {name!r} "
+            "in place of the link")
 
 
 def copied_link(root: Path, generation: int) -> bool:

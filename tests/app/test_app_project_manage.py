@@ -242,7 +242,7 @@ def test_a_project_whose_model_is_missing_keeps_naming_it_until_one_is_opened(qt
     assert Path_of(Project.open(root).model) == other.resolve()
 
 
-@pytest.mark.parametrize("damage", ["cut short", "a folder", "a link to nothing"])
+@pytest.mark.parametrize("damage", ["cut short", "a folder", "a link to nothing", "annotations linked to nothing"])
 def test_a_project_that_cannot_be_opened_is_not_taken_for_a_folder_of_images(qtbot, window, samples, model_path,
                                                                               tmp_path, damage):
     root = tmp_path / "project"
@@ -252,6 +252,11 @@ def test_a_project_that_cannot_be_opened_is_not_taken_for_a_folder_of_images(qtb
     elif damage == "a folder":  # a project.json that is a folder was "no images in this folder"
         (root / "project.json").unlink()
         (root / "project.json").mkdir()
+    elif damage == "annotations linked to nothing":  # opened: the first image shown raised OutsideRootError
+        import shutil
+
+        shutil.rmtree(root / "annotations", ignore_errors=True)
+        (root / "annotations").symlink_to(tmp_path / "gone", target_is_directory=True)
     else:  # a link to a project.json moved away: also listed as a folder of (no) images
         (root / "project.json").unlink()
         (root / "project.json").symlink_to(tmp_path / "gone.json")
@@ -260,7 +265,8 @@ def test_a_project_that_cannot_be_opened_is_not_taken_for_a_folder_of_images(qtb
     messages = window.canvas.banner.messages
     assert "Cannot open the project" in messages["project"][0]
     assert damage != "a folder" or "is not a file" in messages["project"][0]
-    assert damage != "a link to nothing" or "which does not exist" in messages["project"][0]
+    assert damage not in ("a link to nothing", "annotations linked to nothing") or \
+        "which does not exist" in messages["project"][0]
     assert "open" not in messages and [d.path for d in window.docs] == [samples[0].resolve()]  # not "no images"
 
 

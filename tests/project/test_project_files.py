@@ -600,3 +600,26 @@ def test_a_big_file_written_as_one_piece_keeps_the_earlier_temporaries_fresh_too
     atomic_write_together([(weights, b"new weights"), (state, b"new state, a big one")])
     assert fresh and all(fresh) and not any(removed)  # written in parts, each keeping the first temporary fresh
     assert (weights.read_bytes(), state.read_bytes()) == (b"new weights", b"new state, a big one")
+
+
+@pytest.mark.parametrize("where", ["nowhere", "outside"])
+def test_an_annotation_folder_linked_to_nothing_or_out_of_the_project_is_named_at_open(tmp_path, where):
+    # it opened, every image without its annotation, and the first look at one raised OutsideRootError
+    # (the app stopped opening the project there); every save was refused
+    project = make_project(tmp_path)
+    moved = tmp_path / "moved"
+    (project.root / "annotations").rename(moved)
+    (project.root / "annotations").symlink_to(tmp_path / "gone" if where == "nowhere" else moved,
+                                              target_is_directory=True)
+    match = r"is a link to .*gone, which does not exist" if where == "nowhere" else r"outside the project"
+    with pytest.raises(ProjectError, match=match):
+        Project.open(project.root)
+    assert (project.root / "annotations").is_symlink() and [p.name for p in moved.iterdir()] == ["a.qgt"]
+
+
+def test_an_annotation_folder_linked_inside_the_project_still_opens(tmp_path):
+    project = make_project(tmp_path)
+    (project.root / "annotations").rename(project.root / "kept")
+    (project.root / "annotations").symlink_to("kept", target_is_directory=True)
+    opened = Project.open(project.root)
+    np.testing.assert_array_equal(opened.load_annotation(opened.images[0]), LABEL)
