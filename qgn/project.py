@@ -1065,6 +1065,19 @@ class Project:
         return index
 
     # ------------------------------------------------------------------ annotations
+    def blocked_folders(self) -> list[str]:
+        """What stands where the folder of the saved annotations or of the autosaves belongs and is
+        no folder (a sync tool's or a script's plain file), said for people: the project opens (its
+        autosaves are still offered where they can be), but none of those files can be read or
+        written there until it is moved away. Reads only; empty when both are folders or missing."""
+        out = []
+        for name, what in ((self.annotation_dir, "saved annotations"), (self.autosave_dir, "autosaves")):
+            folder = self.root / name
+            if os.path.lexists(folder) and not folder.is_dir() and not folder.is_symlink():
+                out.append(f"{folder} is a file, not the folder of the project's {what}: none can be read or "
+                           "written until it is moved away (nothing was changed)")
+        return out
+
     def annotation_path(self, image: ProjectImage) -> Path:
         return self._annotation_file(self._own(image))
 

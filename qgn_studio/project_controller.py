@@ -732,6 +732,8 @@ class ProjectController(QtCore.QObject):
         if opening.read_only:
             self._warn(f"The project {project.root} is open read-only: {opening.read_only}. Nothing can be saved "
                        f"or marked done there; {self._read_only_autosaves()}. {KEEP_EDITS}")
+        elif opening.blocked:  # each image would show no annotation, unsaid until a save failed
+            self._warn(f"The project {project.root} opened without its files: {'; '.join(opening.blocked)}.")
         if restore:
             self._restore(project, restore)
         if restore_stand_in:

@@ -468,3 +468,28 @@ def test_a_removal_discards_the_edits_once_the_project_no_longer_has_the_image(
     assert doc.annotation is None, "its session and undo log went"
     assert not (root / ".autosave" / f"{key}.qgt").exists()
     assert list((root / "discarded").glob(f"{key}*")), "the discarded edits are kept in discarded/"
+
+
+@pytest.mark.parametrize("folder", ["annotations", ".autosave"])
+def test_a_file_where_the_annotation_or_autosave_folder_belongs_is_said_at_opening(qtbot, window, samples, model_path,
+                                                                                    tmp_path, folder):
+    # the project opened with every image unannotated (or no autosave offered) and nothing said
+    # until a save failed
+    root = tmp_path / "project"
+    project = Project.create(root, samples, make_classes(), str(model_path))
+    project.save_annotation(project.images[0], np.ones((SIZE[0], SIZE[1]), np.uint8))
+    project.autosave(project.images[1], np.ones((SIZE[0], SIZE[1]), np.uint8))
+    import shutil
+
+    shutil.rmtree(root / folder)
+    (root / folder).write_text("a sync tool's file")
+    window.start([str(samples[0])], str(model_path))
+    window.open_paths([str(root)])
+    window.jobs.wait_idle()
+    qtbot.waitUntil(lambda: window.projects.project is not None, timeout=WAIT_MS)
+    import html
+
+    message = html.unescape(window.canvas.banner.messages["project"][0])
+    what = "saved annotations" if folder == "annotations" else "autosaves"
+    assert f"{root / folder} is a file, not the folder of the project's {what}" in message
+    assert (root / folder).read_text() == "a sync tool's file"

@@ -623,3 +623,14 @@ def test_an_annotation_folder_linked_inside_the_project_still_opens(tmp_path):
     (project.root / "annotations").symlink_to("kept", target_is_directory=True)
     opened = Project.open(project.root)
     np.testing.assert_array_equal(opened.load_annotation(opened.images[0]), LABEL)
+
+
+def test_blocked_folders_names_a_file_where_a_folder_belongs_and_nothing_else(tmp_path):
+    project = make_project(tmp_path)
+    assert project.blocked_folders() == []
+    (project.root / ".autosave").mkdir(exist_ok=True)
+    assert project.blocked_folders() == []
+    (project.root / ".autosave").rmdir()
+    (project.root / ".autosave").write_text("x")
+    (blocked,) = Project.open(project.root).blocked_folders()
+    assert blocked.startswith(f"{project.root / '.autosave'} is a file, not the folder of the project's autosaves")
