@@ -453,6 +453,7 @@ class Project:
         self._cleaned = False
         self._by_path: tuple | None = None  # (images list, its length, {normalised path: image}, twins): _index()
         self._stored_paths: dict[str, str] = {}  # path → as project.json stores it (_stored)
+        self._stored_keys: dict[str, tuple[str, Path]] = {}  # key → (its entry's path as read, the path it gave)
         self._adopted: dict[str, str] = {}  # key → its stored path in project.json as last read or written
 
     @property
@@ -527,6 +528,7 @@ class Project:
             image.path, image.done, image.file = path, done, noted
             adopted[key] = stored
             self._stored_paths[str(image.path)] = stored  # written back as it was read
+            self._stored_keys[key] = (stored, image.path)  # (two entries spelling one file apart: each its own)
             images.append(image)
         self.images = images
         self._adopted = adopted
@@ -664,7 +666,9 @@ class Project:
         self._saved_classes = self.classes
 
     def _entry(self, image: ProjectImage) -> dict:
-        entry = {"path": self._stored(image.path), "key": image.key, "done": image.done}
+        read = self._stored_keys.get(image.key)
+        stored = read[0] if read is not None and read[1] is image.path else self._stored(image.path)
+        entry = {"path": stored, "key": image.key, "done": image.done}
         if image.file is not None:
             entry["file"] = {"bytes": image.file[0], "sha256": image.file[1]}
         return entry
