@@ -807,12 +807,11 @@ class Project:
         was saved with other classes (a class edit since): then it stays, and is only reported.
         Likewise an autosave removed with it, or after it (unsaved edits of a window that was killed,
         or never told: the app discards its own before a removal), is moved back as the image's
-        autosave, where the recovery question finds it."""
+        autosave, where the recovery question finds it - when its annotation came back too, or the
+        image has no saved annotation (``_bring_back_autosave``)."""
         found = removed_annotations(self.root / REMOVED_DIR)
         autosaves = removed_annotations(self.root / REMOVED_DIR, "autosave")
-        for image in images if autosaves else ():
-            self._bring_back_autosave(image, autosaves, found)
-        out = []
+        out, back = [], set()  # back: id() of the images whose annotation was moved back
         for image in images if found else ():  # no resolve() per new path with nothing to match
             entries = found.get(str(image.path.resolve()))
             if not entries:
@@ -831,19 +830,29 @@ class Project:
                     why = f"it could not be moved back ({exc.strerror or exc})"
                 else:
                     _unlink_quietly(record_path(kept))
+                    back.add(id(image))
                     if noted is not None:  # the file it was saved for, noted again (``image_file_changed``)
                         image.file = noted
             out.append(RemovedAnnotation(image.path, target if not why else kept, float(doc["removed"]), not why, why))
+        for image in images if autosaves else ():
+            self._bring_back_autosave(image, autosaves, found, id(image) in back)
         if any(image.file is not None for image in images):
             self._commit()
         return out
 
-    def _bring_back_autosave(self, image: ProjectImage, autosaves: dict, annotations: dict) -> None:
+    def _bring_back_autosave(self, image: ProjectImage, autosaves: dict, annotations: dict, annotation_back: bool) -> None:
         """``bring_back``'s autosave of ``image``: the newest one in ``removed/`` unless an annotation
-        of the image was removed after it, the image has an autosave, or ``why_not``."""
+        of the image was removed after it, the image has an autosave, or ``why_not``; and only when
+        its annotation came back too (``annotation_back``) or the image has no saved annotation: an
+        autosave of the removed annotation beside a newer one saved since (an add finished by the next
+        writer, ``_finish_bring_back``, after another window saved it) would be offered over it."""
         entries = autosaves.get(str(image.path.resolve()))
         if not entries:
             return
+        if not annotation_back:
+            saved = self.annotation_path(image)
+            if saved.exists() or saved.is_symlink():
+                return
         kept, doc = entries[0]
         later = annotations.get(str(image.path.resolve()))
         if later and float(later[0][1]["removed"]) > float(doc["removed"]):

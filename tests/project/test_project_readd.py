@@ -161,3 +161,37 @@ def test_an_add_killed_before_listing_the_image_leaves_removed_as_it_was(tmp_pat
     assert Project.open(project.root).images == [] and removed_files(writer) == kept
     (entry,) = writer.add_images([image])  # added later: brought back then
     np.testing.assert_array_equal(writer.load_annotation(entry), label)
+
+
+def test_an_add_finished_late_brings_no_old_autosave_beside_a_newer_saved_annotation(tmp_path, monkeypatch):
+    # an add killed after project.json listed the image; a window open already saves new work for it;
+    # the next writer's clean-up brought the autosave removed with the OLD annotation back beside the
+    # newer one (offered over it). The old annotation stays in removed/ (the image has one): so does
+    # its autosave.
+    project, image, label = labelled(tmp_path)
+    entry = project.image_for(image)
+    project.autosave(entry, np.full((8, 16), 1, np.uint8))  # unsaved edits of the old annotation
+    project.remove_image(entry)
+    kept = removed_files(project)
+    window = Project.open(project.root)
+    window.set_done_many([])  # open and cleaned up before the add
+
+    def killed(self, images):
+        raise Killed
+
+    adder = Project.open(project.root)
+    monkeypatch.setattr(Project, "bring_back", killed)
+    try:
+        adder.add_images([image])
+    except Killed:
+        pass
+    monkeypatch.undo()
+    window.refresh()
+    newer = np.full((8, 16), 0, np.uint8)
+    window.save_annotation(window.image_for(image), newer, over=None)
+    Project.open(project.root).set_done_many([])  # the next writer's clean-up finishes the add
+    again = Project.open(project.root)
+    entry = again.image_for(image)
+    np.testing.assert_array_equal(again.load_annotation(entry), newer)
+    assert again.recoverable() == [] and not again.autosave_path(entry).exists()
+    assert removed_files(again) == kept, "the old annotation and its autosave stay in removed/"
