@@ -780,6 +780,8 @@ class Project:
                     return False
         except OSError:  # no removed/ (or not a folder): nothing to bring back
             return False
+        if bring_back_blocked(self.root):  # a folder there (a sync tool's): the add goes on without its note -
+            return False  # only an add killed in between is then left unfinished (``blocked_folders`` says so)
         doc = {"images": [{"key": im.key, "path": str(im.path)} for im in images]}
         atomic_write_bytes(self.root / BRING_BACK_FILE, json.dumps(doc).encode())
         return True
@@ -1080,15 +1082,20 @@ class Project:
     # ------------------------------------------------------------------ annotations
     def blocked_folders(self) -> list[str]:
         """What stands where the folder of the saved annotations or of the autosaves belongs and is
-        no folder (a sync tool's or a script's plain file), said for people: the project opens (its
-        autosaves are still offered where they can be), but none of those files can be read or
-        written there until it is moved away. Reads only; empty when both are folders or missing."""
+        no folder (a sync tool's or a script's plain file), said for people, and something that is no
+        file where an add writes its note (``bring_back_blocked``): the project opens (its autosaves
+        are still offered where they can be), but none of those files can be read or written there
+        until it is moved away. Reads only; empty when both are folders or missing."""
         out = []
         for name, what in ((self.annotation_dir, "saved annotations"), (self.autosave_dir, "autosaves")):
             folder = self.root / name
             if os.path.lexists(folder) and not folder.is_dir() and not folder.is_symlink():
                 out.append(f"{folder} is a file, not the folder of the project's {what}: none can be read or "
                            "written until it is moved away (nothing was changed)")
+        if bring_back_blocked(self.root):
+            out.append(f"{self.root / BRING_BACK_FILE} is not a file: images are added without the note that lets the "
+                       "next writer finish an add cut short (bringing their annotations back from removed/) until "
+                       "it is moved away (nothing was changed)")
         return out
 
     def annotation_path(self, image: ProjectImage) -> Path:
@@ -1431,6 +1438,15 @@ def read_journal(root: Path) -> dict | None:
     return doc
 
 
+def bring_back_blocked(root: Path) -> bool:
+    """Whether something that is not a file (a folder, a link to one, a pipe) stands where an add
+    writes its note (``BRING_BACK_FILE``): no file can be written in its place."""
+    path = Path(root) / BRING_BACK_FILE
+    if path.is_symlink():
+        return path.is_dir()  # (a link to a file or to nothing is replaced by the note, as any file is)
+    return os.path.lexists(path) and not path.is_file()
+
+
 def journal_state(journal: dict, generation: int, revision: int) -> str | None:
     """"uncommitted" when project.json is still the one the edit started from, "committed" when
     it is the one the edit wrote or a later write of its generation (generations only grow: the
@@ -1443,7 +1459,7 @@ def journal_state(journal: dict, generation: int, revision: int) -> str | None:
 
 
 #: Files of a project's root that only its writers write (besides project.json).
-OWN_FILES = (JOURNAL_FILE, "class-edits.json", HEAD_FILE, Path(HEAD_FILE).with_suffix(".json").name)
+OWN_FILES = (JOURNAL_FILE, "class-edits.json", HEAD_FILE, Path(HEAD_FILE).with_suffix(".json").name, BRING_BACK_FILE)
 KEPT_FOLDERS = (REMOVED_DIR, CONFLICTS_DIR, REPLACED_DIR, DISCARDED_DIR)
 
 

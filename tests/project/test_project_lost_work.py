@@ -193,7 +193,7 @@ def test_autosaves_are_offered_when_a_plain_file_replaced_the_annotations_folder
 
 
 # --------------------------------------------------------------------------- commands writing into a project
-@pytest.mark.parametrize("where", ["annotations", "link", "conflicts", "file", "image"])
+@pytest.mark.parametrize("where", ["annotations", "link", "conflicts", "file", "note", "image"])
 def test_commands_that_write_files_never_write_a_projects_own_files(tmp_path, run_cli, snapshot, model_path, where):
     """`qgn convert masks/ P/annotations` (or `qgn predict … --out P/annotations`, to pre-annotate)
     replaced the user's saved annotations with the converted masks or the predictions — no copy
@@ -213,16 +213,17 @@ def test_commands_that_write_files_never_write_a_projects_own_files(tmp_path, ru
     Image.new("RGB", (48, 40)).save(inside)
     project.add_images([inside])
     out = {"annotations": project.root / "annotations", "link": project.root / "annotations",
-           "conflicts": project.root / "conflicts", "file": project.root / "project.json", "image": inside}[where]
+           "conflicts": project.root / "conflicts", "file": project.root / "project.json",
+           "note": project.root / ".bring-back.json", "image": inside}[where]
     before = snapshot(tmp_path)
-    target = out if where in ("file", "image") else out / "frame_1.qgt"
+    target = out if where in ("file", "note", "image") else out / "frame_1.qgt"
     code, _, err = run_cli("convert", masks / "frame_1.png", target)
     assert code == 2 and err.startswith("qgn convert: error: ") and str(project.root) in err, err
     assert "qgn import" in err and len(err.strip().splitlines()) == 1
-    if where not in ("file", "image"):
+    if where not in ("file", "note", "image"):
         code, _, err = run_cli("convert", masks, target.parent)
         assert code == 2 and "of the QGN project" in err, err
-    if where != "file":  # a prediction named frame_1.png, or frame_1.qgt
+    if where not in ("file", "note"):  # a prediction named frame_1.png, or frame_1.qgt
         code, _, err = run_cli("predict", project.images[1].path, "--model", model_path, "--out", target.parent)
         assert code == 2 and err.startswith("qgn predict: error: ") and "of the QGN project" in err, err
     assert snapshot(tmp_path) == before

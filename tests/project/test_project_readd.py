@@ -163,6 +163,23 @@ def test_an_add_killed_before_listing_the_image_leaves_removed_as_it_was(tmp_pat
     np.testing.assert_array_equal(writer.load_annotation(entry), label)
 
 
+def test_a_folder_where_the_add_note_belongs_does_not_undo_adds(tmp_path):
+    # a folder named .bring-back.json (a sync tool's, a script's) made every add undone, brand-new
+    # images too, as long as removed/ held a record: the note could not be written in its place
+    project, image, label = labelled(tmp_path)
+    project.remove_image(project.image_for(image))
+    (project.root / ".bring-back.json").mkdir()
+    new = tmp_path / "images" / "new.png"
+    Image.new("RGB", (16, 8), (9, 9, 9)).save(new)
+    again = Project.open(project.root)
+    entry, added = again.add_images([image, new])
+    assert [im.path for im in Project.open(project.root).images] == [image, new]
+    np.testing.assert_array_equal(Project.open(project.root).load_annotation(entry), label)
+    assert (project.root / ".bring-back.json").is_dir(), "left as it was"
+    (said,) = again.blocked_folders()  # said when the project opens
+    assert said.startswith(f"{project.root / '.bring-back.json'} is not a file")
+
+
 def test_an_add_finished_late_brings_no_old_autosave_beside_a_newer_saved_annotation(tmp_path, monkeypatch):
     # an add killed after project.json listed the image; a window open already saves new work for it;
     # the next writer's clean-up brought the autosave removed with the OLD annotation back beside the
