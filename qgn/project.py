@@ -112,6 +112,10 @@ JOURNAL_FILE = ".class-edit.json"
 #: removed once they were brought back, so that an add killed in between is finished by the next writer
 BRING_BACK_FILE = ".bring-back.json"
 MAX_BRING_BACK_BYTES = 256 << 20
+#: The advice for a link to nothing where the project keeps the user's files (its project file, its
+#: saved annotations, its autosaves): the files are where it points - making something there, or
+#: removing the link, opens the project without them
+RESTORE_ADVICE = "restore or mount what it points to: a drive, a synced or backed-up folder"
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
 ANNOTATION_DIR, AUTOSAVE_DIR = "annotations", ".autosave"
 REMOVED_DIR = "removed"  # annotations of images taken out of the project (never deleted)
@@ -308,9 +312,10 @@ def read_project_file(path: Path) -> ProjectFile:
     if path.exists() and not path.is_file():  # a folder, say: not "no project.json", nor a folder of images
         raise ProjectError(f"{path} is not a file; a project's {PROJECT_FILE} must be one (was it replaced?)")
     if not path.is_file():
-        dangling = dangling_link_text(path) if path.is_symlink() else None
+        dangling = dangling_link_text(path, advice=RESTORE_ADVICE) if path.is_symlink() else None
         if dangling:  # not "no project.json": the user's project file is elsewhere, not to be made anew
-            raise ProjectError(f"{dangling}; the project cannot be opened without it")
+            raise ProjectError(f"{dangling}; the project's own file is there, and it cannot be opened without it. "
+                              "Nothing was changed")
         raise FileNotFoundError(f"{path.parent} is not a QGN project (no {PROJECT_FILE}); create one first")
     if path.stat().st_size > MAX_PROJECT_FILE_BYTES:
         raise ProjectError(f"{path} is {path.stat().st_size} bytes, more than a project file can be")
@@ -1570,13 +1575,14 @@ def _check_annotation_folder(root: Path, name: str) -> None:
     """ProjectError (nothing changed) when the folder of the saved annotations is a symbolic link to
     nothing or to a folder outside the project: every image would show no annotation (and the app
     stopped at the first one it showed, OutsideRootError), and every save would be refused - the
-    project reads and writes its annotations only in a folder of its own (``path_inside``)."""
+    project reads and writes its annotations only in a folder of its own (``path_inside``). (The
+    autosave folder linked so only stops autosaves: the project opens, ``blocked_folders`` says it.)"""
     folder = root / name
     if not folder.is_symlink():
         return
-    dangling = dangling_link_text(folder, "folder")
+    dangling = dangling_link_text(folder, "folder", RESTORE_ADVICE)
     if dangling:
-        raise ProjectError(f"{dangling}: the project's saved annotations are read from there. Nothing was changed")
+        raise ProjectError(f"{dangling}: the project's saved annotations are there. Nothing was changed")
     target = folder.resolve()
     if not target.is_relative_to(root):
         raise ProjectError(

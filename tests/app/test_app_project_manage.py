@@ -6,6 +6,7 @@ the project's own model on reopen (a model-less project adopts the model in use,
 """
 from __future__ import annotations
 
+import html
 import json
 
 import numpy as np
@@ -266,7 +267,7 @@ def test_a_project_that_cannot_be_opened_is_not_taken_for_a_folder_of_images(qtb
     assert "Cannot open the project" in messages["project"][0]
     assert damage != "a folder" or "is not a file" in messages["project"][0]
     assert damage not in ("a link to nothing", "annotations linked to nothing") or \
-        "which does not exist" in messages["project"][0]
+        "which does not exist (restore or mount what it points to" in html.unescape(messages["project"][0])
     assert "open" not in messages and [d.path for d in window.docs] == [samples[0].resolve()]  # not "no images"
 
 

@@ -452,9 +452,11 @@ def test_a_project_json_that_is_a_link_to_nothing_is_named_as_such_not_as_missin
     moved = project.root.parent / "elsewhere.json"
     (project.root / PROJECT_FILE).rename(moved)
     (project.root / PROJECT_FILE).symlink_to(tmp_path / "gone.json")
-    with pytest.raises(ProjectError, match=r"project\.json: is a link to .*gone\.json, which does not exist"):
+    with pytest.raises(ProjectError, match=r"project\.json: is a link to .*gone\.json, which does not exist") as caught:
         Project.open(project.root)
     assert (project.root / PROJECT_FILE).is_symlink() and moved.is_file()  # nothing changed
+    # "make what it points to, or remove the link" led to an empty project.json: the user's is there
+    assert "restore or mount what it points to" in str(caught.value) and "remove the link" not in str(caught.value)
 
 
 def test_read_json_reads_within_its_bound_and_names_the_file_it_refuses(tmp_path):
@@ -612,9 +614,11 @@ def test_an_annotation_folder_linked_to_nothing_or_out_of_the_project_is_named_a
     (project.root / "annotations").symlink_to(tmp_path / "gone" if where == "nowhere" else moved,
                                               target_is_directory=True)
     match = r"is a link to .*gone, which does not exist" if where == "nowhere" else r"outside the project"
-    with pytest.raises(ProjectError, match=match):
+    with pytest.raises(ProjectError, match=match) as caught:
         Project.open(project.root)
     assert (project.root / "annotations").is_symlink() and [p.name for p in moved.iterdir()] == ["a.qgt"]
+    if where == "nowhere":  # not "make the folder it points to, or remove the link": an empty folder of annotations
+        assert "restore or mount what it points to" in str(caught.value) and "remove the link" not in str(caught.value)
 
 
 def test_an_annotation_folder_linked_inside_the_project_still_opens(tmp_path):
