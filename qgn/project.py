@@ -1087,16 +1087,35 @@ class Project:
     # ------------------------------------------------------------------ annotations
     def blocked_folders(self) -> list[str]:
         """What stands where the folder of the saved annotations or of the autosaves belongs and is
-        no folder (a sync tool's or a script's plain file), said for people, and something that is no
-        file where an add writes its note (``bring_back_blocked``): the project opens (its autosaves
-        are still offered where they can be), but none of those files can be read or written there
-        until it is moved away. Reads only; empty when both are folders or missing."""
+        no folder of the project (a sync tool's or a script's plain file, a link to one, a link to
+        nothing or out of the project), said for people, and something that is no file where an add
+        writes its note (``bring_back_blocked``): the project opens (its autosaves are still offered
+        where they can be), but none of those files can be read or written there until it is moved
+        away or back. Reads only; empty when both are folders or missing."""
         out = []
         for name, what in ((self.annotation_dir, "saved annotations"), (self.autosave_dir, "autosaves")):
             folder = self.root / name
-            if os.path.lexists(folder) and not folder.is_dir() and not folder.is_symlink():
-                out.append(f"{folder} is a file, not the folder of the project's {what}: none can be read or "
-                           "written until it is moved away (nothing was changed)")
+            if not os.path.lexists(folder):
+                continue
+            if not folder.is_symlink():
+                if not folder.is_dir():
+                    out.append(f"{folder} is a file, not the folder of the project's {what}: none can be read or "
+                               "written until it is moved away (nothing was changed)")
+                continue
+            # (an annotation folder linked to nothing or out of the project is refused at open; an autosave
+            # folder only stops autosaves: the user's, where it points, are offered once it is back)
+            dangling = dangling_link_text(folder, "folder", RESTORE_ADVICE)
+            target = folder.resolve()
+            if dangling:
+                out.append(f"{dangling}: the project's {what} are there; none can be read or written until it is "
+                           "back (nothing was changed)")
+            elif not target.is_relative_to(self.root.resolve()):
+                out.append(f"{folder} is a link to {target}, outside the project: the project's {what} there are not "
+                           f"read, and none can be written, until that folder is moved into the project as {name!r} "
+                           "in place of the link (nothing was changed)")
+            elif not target.is_dir():
+                out.append(f"{folder} is a link to {target}, a file, not the folder of the project's {what}: none "
+                           "can be read or written until the link is moved away (nothing was changed)")
         if bring_back_blocked(self.root):
             out.append(f"{self.root / BRING_BACK_FILE} is not a file: images are added without the note that lets the "
                        "next writer finish an add cut short (bringing their annotations back from removed/) until "

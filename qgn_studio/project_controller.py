@@ -729,11 +729,14 @@ class ProjectController(QtCore.QObject):
             doc.done = not doc.done
             self.workspace.document_updated(doc)  # a row per change, not per image (thousands)
         self._load_project_model(project)
+        said = []  # one message (a second one under the same topic would replace the first)
         if opening.read_only:
-            self._warn(f"The project {project.root} is open read-only: {opening.read_only}. Nothing can be saved "
-                       f"or marked done there; {self._read_only_autosaves()}. {KEEP_EDITS}")
-        elif opening.blocked:  # each image would show no annotation, unsaid until a save failed
-            self._warn(f"The project {project.root} opened without its files: {'; '.join(opening.blocked)}.")
+            said.append(f"The project {project.root} is open read-only: {opening.read_only}. Nothing can be saved "
+                        f"or marked done there; {self._read_only_autosaves()}. {KEEP_EDITS}")
+        if opening.blocked:  # each image would show no annotation, unsaid until a save failed (read-only too)
+            said.append(f"The project {project.root} opened without its files: {'; '.join(opening.blocked)}.")
+        if said:
+            self._warn(" ".join(said))
         if restore:
             self._restore(project, restore)
         if restore_stand_in:

@@ -471,9 +471,10 @@ def test_a_removal_discards_the_edits_once_the_project_no_longer_has_the_image(
     assert list((root / "discarded").glob(f"{key}*")), "the discarded edits are kept in discarded/"
 
 
-@pytest.mark.parametrize("folder", ["annotations", ".autosave"])
+@pytest.mark.parametrize("folder, read_only_too", [("annotations", False), (".autosave", False), (".autosave", True)])
 def test_a_file_where_the_annotation_or_autosave_folder_belongs_is_said_at_opening(qtbot, window, samples, model_path,
-                                                                                    tmp_path, folder):
+                                                                                    tmp_path, folder, read_only_too,
+                                                                                    read_only):
     # the project opened with every image unannotated (or no autosave offered) and nothing said
     # until a save failed
     root = tmp_path / "project"
@@ -484,6 +485,8 @@ def test_a_file_where_the_annotation_or_autosave_folder_belongs_is_said_at_openi
 
     shutil.rmtree(root / folder)
     (root / folder).write_text("a sync tool's file")
+    if read_only_too:  # the read-only message was said instead
+        read_only(root)
     window.start([str(samples[0])], str(model_path))
     window.open_paths([str(root)])
     window.jobs.wait_idle()
@@ -493,4 +496,25 @@ def test_a_file_where_the_annotation_or_autosave_folder_belongs_is_said_at_openi
     message = html.unescape(window.canvas.banner.messages["project"][0])
     what = "saved annotations" if folder == "annotations" else "autosaves"
     assert f"{root / folder} is a file, not the folder of the project's {what}" in message
+    assert not read_only_too or "is open read-only" in message
     assert (root / folder).read_text() == "a sync tool's file"
+
+
+@pytest.mark.parametrize("where", ["outside", "nowhere"])
+def test_an_autosave_folder_linked_out_of_the_project_is_said_at_opening(qtbot, window, samples, model_path, tmp_path,
+                                                                         where):
+    # it opened silently: the user's autosaves (unsaved work, where the link points) were never
+    # offered, and nothing said why. It opens (the saved annotations are there) and says so
+    root = tmp_path / "project"
+    project = Project.create(root, samples, make_classes(), str(model_path))
+    project.autosave(project.images[1], np.ones((SIZE[0], SIZE[1]), np.uint8))  # unsaved work
+    (root / ".autosave").rename(tmp_path / "moved")
+    (root / ".autosave").symlink_to(tmp_path / ("moved" if where == "outside" else "gone"), target_is_directory=True)
+    window.start([str(samples[0])], str(model_path))
+    window.open_paths([str(root)])
+    window.jobs.wait_idle()
+    qtbot.waitUntil(lambda: window.projects.project is not None, timeout=WAIT_MS)
+    message = html.unescape(window.canvas.banner.messages["project"][0])
+    assert f"{root / '.autosave'}" in message and "autosaves" in message, message
+    assert ("outside the project" if where == "outside" else "restore or mount what it points to") in message, message
+    assert [p.name for p in (tmp_path / "moved").iterdir()] == [f"{project.images[1].key}.qgt"]

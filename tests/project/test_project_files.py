@@ -621,6 +621,45 @@ def test_an_annotation_folder_linked_to_nothing_or_out_of_the_project_is_named_a
         assert "restore or mount what it points to" in str(caught.value) and "remove the link" not in str(caught.value)
 
 
+@pytest.mark.parametrize("where", ["nowhere", "outside"])
+def test_an_autosave_folder_linked_to_nothing_or_out_of_the_project_is_named_at_open(tmp_path, where):
+    # it opened silently: no autosave offered (the user's unsaved work, where the link points) and
+    # every autosave of the session refused (OutsideRootError). It still opens (only autosaves stop)
+    project = make_project(tmp_path)
+    project.autosave(project.images[1], LABEL)
+    moved = tmp_path / "moved"
+    (project.root / ".autosave").rename(moved)
+    (project.root / ".autosave").symlink_to(tmp_path / "gone" if where == "nowhere" else moved,
+                                            target_is_directory=True)
+    opened = Project.open(project.root)
+    np.testing.assert_array_equal(opened.load_annotation(opened.images[0]), LABEL)
+    (said,) = opened.blocked_folders()
+    if where == "nowhere":
+        assert said.startswith(f"{project.root / '.autosave'}: is a link to {tmp_path / 'gone'}, which does not exist "
+                               "(restore or mount what it points to"), said
+    else:
+        assert said.startswith(f"{project.root / '.autosave'} is a link to {moved}, outside the project"), said
+    assert (project.root / ".autosave").is_symlink() and [p.name for p in moved.iterdir()] == ["b.qgt"]
+    (project.root / ".autosave").unlink()
+    moved.rename(project.root / ".autosave")  # the folder back: its autosave is offered
+    assert [im.key for im in Project.open(project.root).recoverable()] == ["b"]
+
+
+@pytest.mark.parametrize("folder", ["annotations", ".autosave"])
+def test_a_folder_linked_to_a_file_inside_the_project_is_named_as_blocked(tmp_path, folder):
+    # an annotations link to project.json opened with every image unannotated and nothing said
+    project = make_project(tmp_path)
+    project.autosave(project.images[1], LABEL)
+    moved = tmp_path / "moved"
+    (project.root / folder).rename(moved)
+    (project.root / folder).symlink_to(PROJECT_FILE)
+    what = "saved annotations" if folder == "annotations" else "autosaves"
+    (said,) = Project.open(project.root).blocked_folders()
+    assert said.startswith(f"{project.root / folder} is a link to {project.root / PROJECT_FILE}, a file, not the "
+                           f"folder of the project's {what}")
+    assert (project.root / folder).is_symlink()
+
+
 def test_an_annotation_folder_linked_inside_the_project_still_opens(tmp_path):
     project = make_project(tmp_path)
     (project.root / "annotations").rename(project.root / "kept")
