@@ -778,7 +778,10 @@ class Project:
         annotation to bring back, maybe), write which images these are (``BRING_BACK_FILE``); True
         when written. A writer killed after project.json lists them but before ``bring_back`` moved
         their files back leaves it, and the next writer's clean-up (``_finish_bring_back``) moves
-        them - else the image would stay listed without its annotation and autosave for good."""
+        them - else the image would stay listed without its annotation and autosave for good. Each
+        image's annotation to move back is noted as the very file (``_file_identity``: a move keeps
+        it): an add killed after moving it back but before its autosave leaves it in place, and the
+        next writer must still bring the autosave back beside it (``bring_back``'s ``moved``)."""
         try:
             with os.scandir(self.root / REMOVED_DIR) as entries:
                 if not any(entry.name.endswith(".json") for entry in entries):
@@ -787,7 +790,8 @@ class Project:
             return False
         if bring_back_blocked(self.root):  # a folder there (a sync tool's): the add goes on without its note -
             return False  # only an add killed in between is then left unfinished (``blocked_folders`` says so)
-        doc = {"images": [{"key": im.key, "path": str(im.path)} for im in images]}
+        found = removed_annotations(self.root / REMOVED_DIR)
+        doc = {"images": [self._bring_back_entry(im, found) for im in images]}
         atomic_write_bytes(self.root / BRING_BACK_FILE, json.dumps(doc).encode())
         return True
 
@@ -799,23 +803,52 @@ class Project:
             return
         try:
             doc = read_json(path, "an unfinished add's list", MAX_BRING_BACK_BYTES)
-            wanted = {(str(entry["key"]), str(entry["path"])) for entry in doc["images"]}
-        except (OSError, ValueError, KeyError, TypeError):
-            wanted = set()  # unreadable: its images' annotations stay in removed/, where an add finds them
+            wanted = {(str(entry["key"]), str(entry["path"])): entry.get("annotation") for entry in doc["images"]}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            wanted = {}  # unreadable: its images' annotations stay in removed/, where an add finds them
         images = [im for im in self.images if (im.key, str(im.path)) in wanted]
         if images:
-            self.bring_back(images)
+            self.bring_back(images, moved={id(im): wanted[(im.key, str(im.path))] for im in images})
         _unlink_quietly(path)
 
-    def bring_back(self, images: list[ProjectImage]) -> list[RemovedAnnotation]:
+    def _bring_back_entry(self, image: ProjectImage, found: dict) -> dict:
+        """``image`` in the note of an add (``_note_bring_back``): its key and path, and the
+        annotation ``bring_back`` is to move back for it, if any: its name in removed/ and the file
+        itself (``_file_identity``)."""
+        entry: dict = {"key": image.key, "path": str(image.path)}
+        entries = found.get(str(image.path.resolve())) if found else None
+        identity = _file_identity(entries[0][0]) if entries else None
+        if identity is not None:
+            entry["annotation"] = {"name": entries[0][0].name, "file": identity}
+        return entry
+
+    def _moved_back_before(self, image: ProjectImage, noted) -> bool:
+        """Whether the saved annotation of ``image`` is the very file that an add killed since moved
+        back from removed/ (``noted``: its note's ``annotation``), not one saved since by anyone
+        else (a save writes a new file). Its record, left in removed/ when the add was killed
+        before unlinking it, goes."""
+        if not isinstance(noted, dict) or not isinstance(noted.get("file"), list):
+            return False
+        saved = self.annotation_path(image)
+        if saved.is_symlink() or _file_identity(saved) != noted["file"]:
+            return False
+        name = noted.get("name")
+        if isinstance(name, str) and name.endswith(".qgt") and Path(name).name == name:
+            kept = self.root / REMOVED_DIR / name
+            if not os.path.lexists(kept):
+                _unlink_quietly(record_path(kept))
+        return True
+
+    def bring_back(self, images: list[ProjectImage], moved: dict | None = None) -> list[RemovedAnnotation]:
         """Under the write lock, for images just added: the newest annotation ``remove_image`` kept in
         ``removed/`` for the same image file (same resolved path, and the same bytes when its removal
         noted them) is moved back as the image's saved annotation — unless the image has one, or it
         was saved with other classes (a class edit since): then it stays, and is only reported.
         Likewise an autosave removed with it, or after it (unsaved edits of a window that was killed,
         or never told: the app discards its own before a removal), is moved back as the image's
-        autosave, where the recovery question finds it - when its annotation came back too, or the
-        image has no saved annotation (``_bring_back_autosave``)."""
+        autosave, where the recovery question finds it - when its annotation came back too (here, or
+        by an add killed before its autosave: ``moved``, {id(image): its note's ``annotation``},
+        from ``_finish_bring_back``), or the image has no saved annotation (``_bring_back_autosave``)."""
         found = removed_annotations(self.root / REMOVED_DIR)
         autosaves = removed_annotations(self.root / REMOVED_DIR, "autosave")
         out, back = [], set()  # back: id() of the images whose annotation was moved back
@@ -842,6 +875,8 @@ class Project:
                         image.file = noted
             out.append(RemovedAnnotation(image.path, target if not why else kept, float(doc["removed"]), not why, why))
         for image in images if autosaves else ():
+            if moved and id(image) not in back and self._moved_back_before(image, moved.get(id(image))):
+                back.add(id(image))
             self._bring_back_autosave(image, autosaves, found, id(image) in back)
         if any(image.file is not None for image in images):
             self._commit()
@@ -1374,6 +1409,17 @@ def _file_note(path: Path) -> tuple | None:
         return None
     sha = file_sha256(path)
     return None if sha is None else (size, sha)
+
+
+def _file_identity(path: Path) -> list | None:
+    """[device, inode, size, modified ns] of the file at ``path``: the same list for the same file
+    after a move within the folder's file system (``os.replace``), another for a file written
+    since (a save writes a new file in its place); None when there is none."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
 
 
 def _exists(path: Path) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from qgn.classes import ClassSet
@@ -212,3 +213,101 @@ def test_an_add_finished_late_brings_no_old_autosave_beside_a_newer_saved_annota
     np.testing.assert_array_equal(again.load_annotation(entry), newer)
     assert again.recoverable() == [] and not again.autosave_path(entry).exists()
     assert removed_files(again) == kept, "the old annotation and its autosave stay in removed/"
+
+
+KILL_POINTS = ["after_note", "after_commit", "in_autosave_move", "after_ann_move", "before_unlink",
+               "in_clean_up_bring_back"]
+
+
+def killed_at(point, monkeypatch):
+    """Make the next add die (``Killed``: nothing after it runs) at ``point`` of its bring-back."""
+    import qgn.project as module
+
+    def die(*args, **kwargs):
+        raise Killed
+
+    def then_die(original):
+        return lambda *args, **kwargs: (original(*args, **kwargs), die())
+
+    if point == "after_note":
+        monkeypatch.setattr(Project, "_note_bring_back", then_die(Project._note_bring_back))
+    elif point in ("after_commit", "in_clean_up_bring_back"):
+        monkeypatch.setattr(Project, "bring_back", die)
+    elif point == "in_autosave_move":
+        make = module.make_folder
+        monkeypatch.setattr(module, "make_folder", lambda f: die() if f.name == ".autosave" else make(f))
+    elif point == "after_ann_move":  # the annotation moved back, its record not yet unlinked
+        unlink = module._unlink_quietly
+        monkeypatch.setattr(module, "_unlink_quietly", lambda p: die() if p.suffix == ".json" else unlink(p))
+    elif point == "before_unlink":
+        monkeypatch.setattr(Project, "bring_back", then_die(Project.bring_back))
+
+
+def removed_with_autosave(tmp_path):
+    project, image, label = labelled(tmp_path)
+    entry = project.image_for(image)
+    project.autosave(entry, np.full((8, 16), 1, np.uint8))  # unsaved edits of the saved annotation
+    saved, autosaved = project.annotation_path(entry).read_bytes(), project.autosave_path(entry).read_bytes()
+    project.remove_image(entry)
+    return project, image, saved, autosaved
+
+
+def add_killed_at(point, project, image, monkeypatch):
+    killed_at(point, monkeypatch)
+    try:
+        Project.open(project.root).add_images([image])
+    except Killed:
+        pass
+    monkeypatch.undo()
+    if point == "in_clean_up_bring_back":  # the next writer killed in turn, inside its clean-up's bring-back
+        import qgn.project as module
+
+        def die(path):
+            raise Killed
+
+        monkeypatch.setattr(module, "_unlink_quietly", die)
+        try:
+            Project.open(project.root).set_done_many([])
+        except Killed:
+            pass
+        monkeypatch.undo()
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_an_add_killed_anywhere_brings_back_the_annotation_and_its_autosave(tmp_path, monkeypatch, point):
+    # killed after moving the annotation back but before the autosave (in_autosave_move, after_ann_move,
+    # in_clean_up_bring_back), the next writer saw a saved annotation and kept the autosave (the user's
+    # unsaved edits) in removed/ for good, never offered: it took the annotation for one saved since
+    project, image, saved, autosaved = removed_with_autosave(tmp_path)
+    add_killed_at(point, project, image, monkeypatch)
+    Project.open(project.root).set_done_many([])  # the next writer's clean-up finishes the add
+    listed = [im.path for im in Project.open(project.root).images]
+    assert listed == ([] if point == "after_note" else [image])  # killed before project.json listed it: not added
+    again = Project.open(project.root)
+    (entry,) = again.add_images([image])  # (already listed: nothing to do)
+    assert again.annotation_path(entry).read_bytes() == saved
+    assert again.autosave_path(entry).read_bytes() == autosaved
+    assert again.recoverable() == [entry]
+    assert removed_files(again) == [] and list((again.root / "removed").iterdir()) == []
+    assert not list(again.root.glob(".bring-back*"))
+
+
+@pytest.mark.parametrize("point", ["in_autosave_move", "after_ann_move"])
+def test_an_add_killed_after_its_annotation_came_back_brings_no_autosave_beside_one_saved_since(
+        tmp_path, monkeypatch, point):
+    # the annotation the killed add moved back was saved over by a window since: the autosave of the
+    # old one stays in removed/ (it would be offered over the newer work)
+    project, image, saved, autosaved = removed_with_autosave(tmp_path)
+    window = Project.open(project.root)
+    window.set_done_many([])  # open and cleaned up before the add
+    add_killed_at(point, project, image, monkeypatch)
+    window.refresh()
+    newer = np.full((8, 16), 0, np.uint8)
+    window.save_annotation(window.image_for(image), newer, over=None)
+    Project.open(project.root).set_done_many([])
+    again = Project.open(project.root)
+    entry = again.image_for(image)
+    np.testing.assert_array_equal(again.load_annotation(entry), newer)
+    assert again.recoverable() == [] and not again.autosave_path(entry).exists()
+    (kept,) = removed_files(again)
+    assert ".autosave." in kept and (again.root / "removed" / kept).read_bytes() == autosaved
