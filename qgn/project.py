@@ -1140,11 +1140,17 @@ class Project:
             # (an annotation folder linked to nothing or out of the project is refused at open; an autosave
             # folder only stops autosaves: the user's, where it points, are offered once it is back)
             dangling = dangling_link_text(folder, "folder", RESTORE_ADVICE)
-            target = folder.resolve()
-            if dangling:
+            target = None if dangling else _resolved(folder)
+            if _link_loop(folder):  # (Path.resolve raised RuntimeError: the project did not open)
+                out.append(f"{loop_text(folder)}: none of the project's {what} can be read or written until the "
+                           "link is removed (nothing was changed)")
+            elif dangling:
                 out.append(f"{dangling}: the project's {what} are there; none can be read or written until it is "
                            "back (nothing was changed)")
-            elif not target.is_relative_to(self.root.resolve()):
+            elif target is None:
+                out.append(f"{folder} is a link that cannot be followed: none of the project's {what} can be read or "
+                           "written until it can (nothing was changed)")
+            elif not target.is_relative_to(self.root):
                 out.append(f"{folder} is a link to {target}, outside the project: the project's {what} there are not "
                            f"read, and none can be written, until that folder is moved into the project as {name!r} "
                            "in place of the link (nothing was changed)")
@@ -1411,6 +1417,31 @@ def _file_note(path: Path) -> tuple | None:
     return None if sha is None else (size, sha)
 
 
+def _resolved(path: Path) -> Path | None:
+    """``path.resolve()``, None where a loop of symbolic links stands in its way (RuntimeError on
+    Python before 3.13, OSError after) or it cannot be looked up."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return None
+
+
+def _link_loop(path: Path) -> bool:
+    """Whether ``path`` leads into a loop of symbolic links (itself one, or a link into one)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
+def loop_text(path: Path) -> str:
+    """``path``, which leads into a loop of symbolic links (``_link_loop``), said for people."""
+    from .shown import path_text
+
+    return f"{path_text(path)} is a link that leads into a loop of symbolic links, which leads nowhere"
+
+
 def _file_identity(path: Path) -> list | None:
     """[device, inode, size, modified ns] of the file at ``path``: the same list for the same file
     after a move within the folder's file system (``os.replace``), another for a file written
@@ -1646,9 +1677,15 @@ def _check_annotation_folder(root: Path, name: str) -> None:
     if not folder.is_symlink():
         return
     dangling = dangling_link_text(folder, "folder", RESTORE_ADVICE)
+    target = None if dangling else _resolved(folder)
+    if _link_loop(folder):
+        raise ProjectError(f"{loop_text(folder)}: the project's saved annotations cannot be read there. Nothing was "
+                           "changed")
     if dangling:
         raise ProjectError(f"{dangling}: the project's saved annotations are there. Nothing was changed")
-    target = folder.resolve()
+    if target is None:
+        raise ProjectError(f"{folder} is a link that cannot be followed: the project's saved annotations cannot be "
+                           "read there. Nothing was changed")
     if not target.is_relative_to(root):
         raise ProjectError(
             f"{folder} is a symbolic link to {target}, outside the project: the project reads and writes its saved "

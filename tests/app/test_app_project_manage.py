@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import shutil
 
 import numpy as np
 from PySide6 import QtWidgets
@@ -498,6 +499,23 @@ def test_a_file_where_the_annotation_or_autosave_folder_belongs_is_said_at_openi
     assert f"{root / folder} is a file, not the folder of the project's {what}" in message
     assert not read_only_too or "is open read-only" in message
     assert (root / folder).read_text() == "a sync tool's file"
+
+
+def test_an_autosave_folder_that_is_a_loop_of_links_is_said_at_opening(qtbot, window, samples, model_path, tmp_path):
+    # the open job raised RuntimeError "Symlink loop" (blocked_folders' Path.resolve): the project no
+    # longer opened. It opens (the saved annotations are there), the loop named
+    root = tmp_path / "project"
+    Project.create(root, samples, make_classes(), str(model_path))
+    shutil.rmtree(root / ".autosave", ignore_errors=True)
+    (root / ".autosave").symlink_to(".autosave")
+    window.start([str(samples[0])], str(model_path))
+    window.open_paths([str(root)])
+    window.jobs.wait_idle()
+    qtbot.waitUntil(lambda: window.projects.project is not None, timeout=WAIT_MS)
+    message = html.unescape(window.canvas.banner.messages["project"][0])
+    assert f"{root / '.autosave'} is a link that leads into a loop of symbolic links" in message, message
+    assert "none of the project's autosaves can be read or written until the link is removed" in message, message
+    assert (root / ".autosave").is_symlink()
 
 
 @pytest.mark.parametrize("where", ["outside", "nowhere"])

@@ -4,6 +4,7 @@ wrote, go on after a bad annotation and clear the temporaries of killed writers.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -643,6 +644,33 @@ def test_an_autosave_folder_linked_to_nothing_or_out_of_the_project_is_named_at_
     (project.root / ".autosave").unlink()
     moved.rename(project.root / ".autosave")  # the folder back: its autosave is offered
     assert [im.key for im in Project.open(project.root).recoverable()] == ["b"]
+
+
+@pytest.mark.parametrize("folder", ["annotations", ".autosave"])
+@pytest.mark.parametrize("loop", ["itself", "two links"])
+def test_a_folder_linked_into_a_loop_of_links_is_named_at_open(tmp_path, folder, loop):
+    # blocked_folders raised RuntimeError "Symlink loop" (Path.resolve) for an autosave folder that is a
+    # loop of links: the project no longer opened in the app. It opens, the loop named (as for a link to
+    # nothing); an annotations folder so is refused at open, named the same way
+    project = make_project(tmp_path)
+    shutil.rmtree(project.root / folder, ignore_errors=True)
+    if loop == "itself":
+        (project.root / folder).symlink_to(folder)
+    else:
+        (project.root / folder).symlink_to("other")
+        (project.root / "other").symlink_to(folder)
+    said_loop = f"{project.root / folder} is a link that leads into a loop of symbolic links, which leads nowhere"
+    if folder == "annotations":
+        with pytest.raises(ProjectError) as caught:
+            Project.open(project.root)
+        assert str(caught.value).startswith(said_loop), caught.value
+    else:
+        opened = Project.open(project.root)
+        np.testing.assert_array_equal(opened.load_annotation(opened.images[0]), LABEL)
+        (said,) = opened.blocked_folders()
+        assert said == f"{said_loop}: none of the project's autosaves can be read or written until the link is " \
+                       "removed (nothing was changed)"
+    assert (project.root / folder).is_symlink()
 
 
 @pytest.mark.parametrize("folder", ["annotations", ".autosave"])
