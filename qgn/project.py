@@ -112,6 +112,10 @@ JOURNAL_FILE = ".class-edit.json"
 #: removed once they were brought back, so that an add killed in between is finished by the next writer
 BRING_BACK_FILE = ".bring-back.json"
 MAX_BRING_BACK_BYTES = 256 << 20
+#: In removed/: the files an add cut short and finished later by another writer kept there (its image had
+#: a saved annotation by then, ...): nobody was there to be told, so the project says it when it opens
+LATE_KEPT_FILE = "kept-by-unfinished-adds.json"
+MAX_LATE_KEPT_BYTES = 1 << 20
 #: The advice for a link to nothing where the project keeps the user's files (its project file, its
 #: saved annotations, its autosaves): the files are where it points - making something there, or
 #: removing the link, opens the project without them
@@ -784,7 +788,7 @@ class Project:
         next writer must still bring the autosave back beside it (``bring_back``'s ``moved``)."""
         try:
             with os.scandir(self.root / REMOVED_DIR) as entries:
-                if not any(entry.name.endswith(".json") for entry in entries):
+                if not any(entry.name.endswith(".qgt.json") for entry in entries):  # (records, ``record_path``)
                     return False
         except OSError:  # no removed/ (or not a folder): nothing to bring back
             return False
@@ -808,8 +812,52 @@ class Project:
             wanted = {}  # unreadable: its images' annotations stay in removed/, where an add finds them
         images = [im for im in self.images if (im.key, str(im.path)) in wanted]
         if images:
-            self.bring_back(images, moved={id(im): wanted[(im.key, str(im.path))] for im in images})
+            report = self.bring_back(images, moved={id(im): wanted[(im.key, str(im.path))] for im in images})
+            self._note_kept(images, report)
         _unlink_quietly(path)
+
+    def _note_kept(self, images: list[ProjectImage], report: list[RemovedAnnotation]) -> None:
+        """``_finish_bring_back``'s report, kept for people (``LATE_KEPT_FILE``, said when the project
+        opens: ``kept_by_late_adds``): the annotation and autosave of each of ``images`` that
+        ``bring_back`` left in removed/, and why - the add that was to tell the user was killed, and
+        this writer may be another program. Best effort: a failed write only goes unsaid."""
+        folder = self.root / REMOVED_DIR
+        autosaves = removed_annotations(folder, "autosave")
+        held = {}
+        for item in report:
+            if not item.brought_back:
+                held[str(item.image_path)] = ([item.path.name], item.why)
+        for im in images:
+            entries = autosaves.get(str(im.path.resolve()))
+            if entries:  # its newest autosave, still there: held back (``_bring_back_autosave``)
+                names, why = held.get(str(im.path), ([], "the image has a saved annotation of its own"))
+                held[str(im.path)] = ([*names, entries[0][0].name], why)
+        if not held:
+            return
+        now = time.time()
+        kept = [item for item in _read_late_kept(folder) if any((folder / name).is_file() for name in item["files"])]
+        kept += [{"image": image, "files": names, "why": why, "when": now} for image, (names, why) in held.items()]
+        try:
+            atomic_write_bytes(folder / LATE_KEPT_FILE, (json.dumps({"kept": kept}, indent=1) + "\n").encode())
+        except OSError:
+            pass
+
+    def kept_by_late_adds(self) -> list[str]:
+        """Said for people when the project opens (reads only): for each image in the project whose
+        older annotation or autosave an add cut short and finished later kept in removed/ (``_note_kept``),
+        its image, those files (while they are still there) and why. Empty without any."""
+        folder = self.root / REMOVED_DIR
+        out = []
+        for item in _read_late_kept(folder):
+            names = [name for name in item["files"] if (folder / name).is_file()]
+            image = self._find(Path(item["image"])) if names else None
+            if image is None:
+                continue
+            older = "annotation and autosave" if len(names) > 1 else "autosave" if ".autosave." in names[0] else "annotation"
+            out.append(f"{image.path} was added back by an add cut short and finished later, which kept its older "
+                       f"{older} in {folder} ({', '.join(names)}): {item['why']} (nothing was changed: open them to "
+                       "compare, and move them away once done)")
+        return out
 
     def _bring_back_entry(self, image: ProjectImage, found: dict) -> dict:
         """``image`` in the note of an add (``_note_bring_back``): its key and path, and the
@@ -1415,6 +1463,29 @@ def _file_note(path: Path) -> tuple | None:
         return None
     sha = file_sha256(path)
     return None if sha is None else (size, sha)
+
+
+def _read_late_kept(folder: Path) -> list[dict]:
+    """The entries of ``LATE_KEPT_FILE`` in ``folder`` (removed/) that are whole: {"image": str,
+    "files": [plain names], "why": str, "when": float}; none when it is missing or unreadable."""
+    path = folder / LATE_KEPT_FILE
+    if path.is_symlink() or not path.is_file():
+        return []
+    try:
+        doc = read_json(path, "the files kept by unfinished adds", MAX_LATE_KEPT_BYTES)
+    except (OSError, ValueError):
+        return []
+    items = doc.get("kept") if isinstance(doc, dict) else None
+    out = []
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, dict) or not isinstance(item.get("image"), str) or not isinstance(item.get("why"), str):
+            continue
+        files = item.get("files")
+        if not isinstance(files, list) or not files or not all(
+                isinstance(name, str) and name.endswith(".qgt") and Path(name).name == name for name in files):
+            continue
+        out.append({"image": item["image"], "files": files, "why": item["why"], "when": item.get("when")})
+    return out
 
 
 def _resolved(path: Path) -> Path | None:

@@ -735,6 +735,8 @@ class ProjectController(QtCore.QObject):
                         f"or marked done there; {self._read_only_autosaves()}. {KEEP_EDITS}")
         if opening.blocked:  # each image would show no annotation, unsaid until a save failed (read-only too)
             said.append(f"The project {project.root} opened without its files: {'; '.join(opening.blocked)}.")
+        if opening.kept:  # the add that was to say so was killed; another program may have finished it
+            said.append(f"{'; '.join(opening.kept)}.")
         if said:
             self._warn(" ".join(said))
         if restore:

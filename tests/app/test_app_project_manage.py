@@ -518,6 +518,40 @@ def test_an_autosave_folder_that_is_a_loop_of_links_is_said_at_opening(qtbot, wi
     assert (root / ".autosave").is_symlink()
 
 
+def test_older_files_kept_by_an_add_finished_late_are_said_at_opening(qtbot, window, samples, model_path, tmp_path,
+                                                                       monkeypatch):
+    # an add killed after listing the image, another window saving it meanwhile, finished by the next
+    # writer (another program): the old annotation and autosave stay in removed/, and nobody was told
+    root = tmp_path / "project"
+    project = Project.create(root, samples, make_classes(), str(model_path))
+    image = project.images[1]
+    project.save_annotation(image, np.ones((SIZE[0], SIZE[1]), np.uint8))
+    project.autosave(image, np.full((SIZE[0], SIZE[1]), 2, np.uint8))
+    project.remove_image(image)
+    other = Project.open(root)
+    other.set_done_many([])  # open and cleaned up before the add
+
+    def killed(self, images):
+        raise KeyboardInterrupt  # the add killed before bringing anything back
+
+    monkeypatch.setattr(Project, "bring_back", killed)
+    with pytest.raises(KeyboardInterrupt):
+        Project.open(root).add_images([samples[1]])
+    monkeypatch.undo()
+    other.refresh()
+    other.save_annotation(other.image_for(samples[1]), np.zeros((SIZE[0], SIZE[1]), np.uint8), over=None)
+    Project.open(root).set_done_many([])  # the next writer (the CLI) finishes the add
+    kept = sorted(p.name for p in (root / "removed").glob("*.qgt"))
+    assert len(kept) == 2
+    window.start([str(samples[0])], str(model_path))
+    window.open_paths([str(root)])
+    window.jobs.wait_idle()
+    qtbot.waitUntil(lambda: window.projects.project is not None, timeout=WAIT_MS)
+    message = html.unescape(window.canvas.banner.messages["project"][0])
+    assert f"{samples[1]} was added back by an add cut short and finished later, which kept its older annotation " \
+           f"and autosave in {root / 'removed'} ({', '.join(kept)})" in message, message
+
+
 @pytest.mark.parametrize("where", ["outside", "nowhere"])
 def test_an_autosave_folder_linked_out_of_the_project_is_said_at_opening(qtbot, window, samples, model_path, tmp_path,
                                                                          where):

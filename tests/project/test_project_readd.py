@@ -213,6 +213,27 @@ def test_an_add_finished_late_brings_no_old_autosave_beside_a_newer_saved_annota
     np.testing.assert_array_equal(again.load_annotation(entry), newer)
     assert again.recoverable() == [] and not again.autosave_path(entry).exists()
     assert removed_files(again) == kept, "the old annotation and its autosave stay in removed/"
+    # and it is said when the project opens (the add that was to say it was killed)
+    (said,) = again.kept_by_late_adds()
+    assert said.startswith(f"{image} was added back by an add cut short and finished later, which kept its older "
+                           f"annotation and autosave in {project.root / 'removed'} ({', '.join(kept)}): the image "
+                           "has a saved annotation already"), said
+    for name in kept:
+        (project.root / "removed" / name).rename(tmp_path / name)  # moved away: no more said
+    assert Project.open(project.root).kept_by_late_adds() == []
+
+
+def test_nothing_is_said_of_removed_files_without_a_late_add(tmp_path):
+    project, image, label = labelled(tmp_path)
+    project.remove_image(project.image_for(image))
+    project.add_images([image])  # brought back: nothing kept
+    assert Project.open(project.root).kept_by_late_adds() == []
+    project.remove_image(project.image_for(image))
+    apply_class_edit(project, rename_class(project.classes, 2, "vehicle"))
+    found = []
+    project.add_images([image], removed=found)  # kept (classes changed), said by the add itself
+    assert [r.brought_back for r in found] == [False]
+    assert Project.open(project.root).kept_by_late_adds() == []
 
 
 KILL_POINTS = ["after_note", "after_commit", "in_autosave_move", "after_ann_move", "before_unlink",
