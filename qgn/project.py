@@ -116,6 +116,9 @@ MAX_BRING_BACK_BYTES = 256 << 20
 #: a saved annotation by then, ...): nobody was there to be told, so the project says it when it opens
 LATE_KEPT_FILE = "kept-by-unfinished-adds.json"
 MAX_LATE_KEPT_BYTES = 1 << 20
+#: What ``Project.kept_by_late_adds`` says of that file at most (it is advisory, and anyone may write it):
+#: so many images' sentences (the rest counted), each reason and file name cut to so many characters
+MAX_LATE_KEPT_SAID, MAX_SAID_WHY, MAX_SAID_NAME = 5, 300, 120
 #: The advice for a link to nothing where the project keeps the user's files (its project file, its
 #: saved annotations, its autosaves): the files are where it points - making something there, or
 #: removing the link, opens the project without them
@@ -847,16 +850,24 @@ class Project:
         older annotation or autosave an add cut short and finished later kept in removed/ (``_note_kept``),
         its image, those files (while they are still there) and why. Empty without any."""
         folder = self.root / REMOVED_DIR
-        out = []
+        out, seen = [], set()
         for item in _read_late_kept(folder):
-            names = [name for name in item["files"] if (folder / name).is_file()]
+            names = [name for name in dict.fromkeys(item["files"]) if _is_file(folder / name)]
             image = self._find(Path(item["image"])) if names else None
-            if image is None:
+            if image is None or (image.key, tuple(names)) in seen:  # (an entry said already: one sentence)
+                continue
+            seen.add((image.key, tuple(names)))
+            if len(out) == MAX_LATE_KEPT_SAID:
                 continue
             older = "annotation and autosave" if len(names) > 1 else "autosave" if ".autosave." in names[0] else "annotation"
             out.append(f"{image.path} was added back by an add cut short and finished later, which kept its older "
-                       f"{older} in {folder} ({', '.join(names)}): {item['why']} (nothing was changed: open them to "
-                       "compare, and move them away once done)")
+                       f"{older} in {folder} ({', '.join(_cut(name, MAX_SAID_NAME) for name in names)}): "
+                       f"{_cut(item['why'], MAX_SAID_WHY)} (nothing was changed: open them to compare, and move them "
+                       "away once done)")
+        more = len(seen) - len(out)
+        if more:  # the rest counted, not said: the banner stays a few lines
+            out.append(f"and {more} more image{'s' if more > 1 else ''} whose older files an add cut short and finished "
+                       f"later kept in {folder} (listed in {LATE_KEPT_FILE} there)")
         return out
 
     def _bring_back_entry(self, image: ProjectImage, found: dict) -> dict:
@@ -1047,8 +1058,14 @@ class Project:
             raise
 
     def _find(self, path: Path) -> ProjectImage | None:
-        index, path = self._index(), Path(path).absolute()
-        return index.get(_path_key(path)) or index.get(_file_key(path, {}))
+        """The image of ``path`` (any spelling of its file), None when none is listed or the path
+        cannot be looked up (a NUL byte in it: ValueError; too long for the file system: OSError)."""
+        index = self._index()
+        try:
+            path = Path(path).absolute()
+            return index.get(_path_key(path)) or index.get(_file_key(path, {}))
+        except (ValueError, OSError):
+            return None
 
     def _index(self) -> dict:
         """{normalised path: image} of ``images`` (the first of repeats), built again when the list
@@ -1482,10 +1499,24 @@ def _read_late_kept(folder: Path) -> list[dict]:
             continue
         files = item.get("files")
         if not isinstance(files, list) or not files or not all(
-                isinstance(name, str) and name.endswith(".qgt") and Path(name).name == name for name in files):
+                isinstance(name, str) and name.endswith(".qgt") and Path(name).name == name and "\0" not in name
+                for name in files) or "\0" in item["image"]:  # (no path holds a NUL byte: not one of ours)
             continue
         out.append({"image": item["image"], "files": files, "why": item["why"], "when": item.get("when")})
     return out
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False where the name cannot be looked up (longer than the file system allows)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _cut(text: str, most: int) -> str:
+    """``text``, cut to ``most`` characters ("…" where cut): said for people, read from a file anyone may write."""
+    return text if len(text) <= most else text[:most - 1] + "…"
 
 
 def _resolved(path: Path) -> Path | None:

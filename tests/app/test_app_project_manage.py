@@ -552,6 +552,44 @@ def test_older_files_kept_by_an_add_finished_late_are_said_at_opening(qtbot, win
            f"and autosave in {root / 'removed'} ({', '.join(kept)})" in message, message
 
 
+def _hostile_late_kept(root, samples, model_path, items):
+    Project.create(root, samples, make_classes(), str(model_path))
+    (root / "removed").mkdir(exist_ok=True)
+    (root / "removed" / "x.autosave.1.qgt").write_bytes(b"x")
+    (root / "removed" / "kept-by-unfinished-adds.json").write_text(json.dumps({"kept": items}))
+
+
+def test_a_nul_byte_in_the_note_of_late_kept_files_does_not_stop_the_project_opening(qtbot, window, samples,
+                                                                                   model_path, tmp_path):
+    # the note is advisory, anyone may write it: a NUL byte in an image's path raised ValueError out of
+    # the open job ('Cannot open the project'). The entry is left out; the others are said
+    root = tmp_path / "project"
+    good = {"image": str(samples[1]), "files": ["x.autosave.1.qgt"], "why": "w"}
+    _hostile_late_kept(root, samples, model_path, [dict(good, image="/a\u0000b/c.png"), good])
+    window.start([str(samples[0])], str(model_path))
+    window.open_paths([str(root)])
+    window.jobs.wait_idle()
+    qtbot.waitUntil(lambda: window.projects.project is not None, timeout=WAIT_MS)
+    message = html.unescape(window.canvas.banner.messages["project"][0])
+    assert message.count("was added back by an add cut short") == 1, message
+    assert f"{samples[1]} was added back by an add cut short" in message, message
+
+
+def test_the_banner_of_late_kept_files_is_a_few_lines(qtbot, window, samples, model_path, tmp_path):
+    # 7,000 copies of one entry (under the note's 1 MiB cap) made a banner of 2.4 M characters: minutes
+    # to lay out on the UI thread. Said once, the reason cut
+    root = tmp_path / "project"
+    item = {"image": str(samples[1]), "files": ["x.autosave.1.qgt"], "why": "y" * 200_000}
+    _hostile_late_kept(root, samples, model_path, [item] + [dict(item, why="w")] * 4000)
+    window.start([str(samples[0])], str(model_path))
+    window.open_paths([str(root)])
+    window.jobs.wait_idle()
+    qtbot.waitUntil(lambda: window.projects.project is not None, timeout=WAIT_MS)
+    message = html.unescape(window.canvas.banner.messages["project"][0])
+    assert message.count("was added back by an add cut short") == 1, message[:2000]
+    assert len(message) < 2000, len(message)
+
+
 @pytest.mark.parametrize("where", ["outside", "nowhere"])
 def test_an_autosave_folder_linked_out_of_the_project_is_said_at_opening(qtbot, window, samples, model_path, tmp_path,
                                                                          where):

@@ -332,3 +332,55 @@ def test_an_add_killed_after_its_annotation_came_back_brings_no_autosave_beside_
     assert again.recoverable() == [] and not again.autosave_path(entry).exists()
     (kept,) = removed_files(again)
     assert ".autosave." in kept and (again.root / "removed" / kept).read_bytes() == autosaved
+
+
+def late_kept_note(project, items):
+    (project.root / "removed").mkdir(exist_ok=True)
+    (project.root / "removed" / "kept-by-unfinished-adds.json").write_text(json.dumps({"kept": items}))
+
+
+def test_a_nul_byte_in_the_note_of_late_kept_files_is_left_out(tmp_path):
+    # the note is advisory (anyone may write it): a NUL byte in an image's path raised ValueError
+    # ('embedded null byte', from realpath) out of kept_by_late_adds, and the app could not open the project
+    project, image, label = labelled(tmp_path)
+    (project.root / "removed").mkdir()
+    (project.root / "removed" / "street.autosave.1.qgt").write_bytes(b"x")
+    good = {"image": str(image), "files": ["street.autosave.1.qgt"], "why": "w", "when": 1}
+    late_kept_note(project, [dict(good, image=f"{tmp_path}/a\0b/street.png"), dict(good, files=["a\0.qgt"]), good])
+    (said,) = Project.open(project.root).kept_by_late_adds()
+    assert said.startswith(f"{image} was added back by an add cut short"), said
+    assert Project.open(project.root)._find(tmp_path / "a\0b") is None
+    assert Project.open(project.root)._find(tmp_path / ("x" * 5000) / "street.png") is None
+
+
+def test_what_is_said_of_late_kept_files_is_bounded(tmp_path):
+    # 7,000 copies of one entry (under the file's 1 MiB cap) were said 7,000 times (2.4 M characters
+    # in the app's banner, minutes to lay out on the UI thread), and a 1 MiB reason said whole
+    folder = tmp_path / "images"
+    folder.mkdir()
+    images = []
+    for i in range(8):
+        images.append(folder / f"i{i}.png")
+        Image.new("RGB", (16, 8), (i, 2, 3)).save(images[-1])
+    project = Project.create(tmp_path / "P", images, CLASSES)
+    (project.root / "removed").mkdir()
+    long_name = "n" * 200 + ".autosave.1.qgt"
+    for i in range(8):
+        (project.root / "removed" / f"i{i}.autosave.1.qgt").write_bytes(b"x")
+    (project.root / "removed" / long_name).write_bytes(b"x")
+    items = [{"image": str(images[0]), "files": ["i0.autosave.1.qgt", "i0.autosave.1.qgt"], "why": "w"}] * 4000
+    items += [{"image": str(images[0]), "files": ["i0.autosave.1.qgt"], "why": "w"}]  # the same said once
+    items += [{"image": str(im), "files": [f"i{i}.autosave.1.qgt"], "why": "w"} for i, im in enumerate(images)]
+    items[-1] = dict(items[-1], files=[long_name], why="y" * 300_000)
+    late_kept_note(project, items)
+    said = Project.open(project.root).kept_by_late_adds()
+    assert len(said) == 6, said
+    assert [s.split(" was added back")[0] for s in said[:5]] == [str(im) for im in images[:5]]
+    assert said[5] == (f"and 3 more images whose older files an add cut short and finished later kept in "
+                       f"{project.root / 'removed'} (listed in kept-by-unfinished-adds.json there)")
+    assert all(len(s) < 1000 for s in said)
+    items.insert(0, items.pop())  # the long reason and name are cut when said
+    late_kept_note(project, items)
+    first = Project.open(project.root).kept_by_late_adds()[0]
+    assert f"({'n' * 119}…): {'y' * 299}… (nothing was changed" in first, first
+
