@@ -111,7 +111,12 @@ JOURNAL_FILE = ".class-edit.json"
 #: The images an add lists whose annotations may wait in removed/: written before project.json lists them,
 #: removed once they were brought back, so that an add killed in between is finished by the next writer
 BRING_BACK_FILE = ".bring-back.json"
-MAX_BRING_BACK_BYTES = 256 << 20
+#: The most a real note can hold per image beyond its key and path (which project.json holds as the note
+#: spells them, ``json.dumps``): its annotation's name (255 bytes, 1,530 characters escaped), the file's
+#: identity (four numbers and a SHA-256) and the keys. A note finishes only images project.json lists,
+#: so one longer than project.json + this per listed image + ``BRING_BACK_SLACK`` is not one an add wrote
+#: (``Project._bring_back_limit``): a corrupt note cost every writer's clean-up GBs to parse at 256 MiB
+BRING_BACK_PER_IMAGE, BRING_BACK_SLACK = 2048, 64 << 10
 #: In removed/: the files an add cut short and finished later by another writer kept there (its image had
 #: a saved annotation by then, ...): nobody was there to be told, so the project says it when it opens
 LATE_KEPT_FILE = "kept-by-unfinished-adds.json"
@@ -809,15 +814,30 @@ class Project:
         if not path.is_file() or path.is_symlink():
             return
         try:
-            doc = read_json(path, "an unfinished add's list", MAX_BRING_BACK_BYTES)
+            doc = read_json(path, "an unfinished add's list", self._bring_back_limit())
             wanted = {(str(entry["key"]), str(entry["path"])): entry.get("annotation") for entry in doc["images"]}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             wanted = {}  # unreadable: its images' annotations stay in removed/, where an add finds them
         images = [im for im in self.images if (im.key, str(im.path)) in wanted]
+        for noted in wanted.values():  # a record whose file is gone (an add killed after moving it back, before
+            name = noted.get("name") if isinstance(noted, dict) else None  # unlinking its record): names nothing
+            if isinstance(name, str) and name.endswith(".qgt") and Path(name).name == name and "\0" not in name:
+                kept = self.root / REMOVED_DIR / name  # to bring back (under the lock: no removal is half-way)
+                if not os.path.lexists(kept):
+                    _unlink_quietly(record_path(kept))
         if images:
             report = self.bring_back(images, moved={id(im): wanted[(im.key, str(im.path))] for im in images})
             self._note_kept(images, report)
         _unlink_quietly(path)
+
+    def _bring_back_limit(self) -> int:
+        """The longest ``BRING_BACK_FILE`` an add of this project's images can have written (see
+        ``BRING_BACK_PER_IMAGE``): longer, it names images project.json does not list - nothing to finish."""
+        try:
+            listed = (self.root / PROJECT_FILE).stat().st_size
+        except OSError:
+            listed = 0
+        return min(listed, MAX_PROJECT_FILE_BYTES) + BRING_BACK_PER_IMAGE * len(self.images) + BRING_BACK_SLACK
 
     def _note_kept(self, images: list[ProjectImage], report: list[RemovedAnnotation]) -> None:
         """``_finish_bring_back``'s report, kept for people (``LATE_KEPT_FILE``, said when the project
@@ -838,8 +858,10 @@ class Project:
         if not held:
             return
         now = time.time()
-        kept = [item for item in _read_late_kept(folder) if any((folder / name).is_file() for name in item["files"])]
-        kept += [{"image": image, "files": names, "why": why, "when": now} for image, (names, why) in held.items()]
+        kept = [item for item in _read_late_kept(folder) if any(_is_file(folder / name) for name in item["files"])]
+        noted = {(item["image"], tuple(item["files"])) for item in kept}  # (a writer killed after writing it but
+        kept += [{"image": image, "files": names, "why": why, "when": now}  # before the add's note went finishes
+                 for image, (names, why) in held.items() if (image, tuple(names)) not in noted]  # it again)
         try:
             atomic_write_bytes(folder / LATE_KEPT_FILE, (json.dumps({"kept": kept}, indent=1) + "\n").encode())
         except OSError:

@@ -384,3 +384,70 @@ def test_what_is_said_of_late_kept_files_is_bounded(tmp_path):
     first = Project.open(project.root).kept_by_late_adds()[0]
     assert f"({'n' * 119}…): {'y' * 299}… (nothing was changed" in first, first
 
+
+def test_a_clean_up_killed_after_noting_what_it_kept_says_it_once_and_leaves_no_stray_record(
+        tmp_path, monkeypatch):
+    # the next writer's clean-up killed after writing kept-by-unfinished-adds.json but before removing
+    # the add's note: the writer after it noted the same files again, said twice when the project opened.
+    # And the record of the annotation the killed add moved back stayed in removed/, naming nothing
+    project, image, saved, autosaved = removed_with_autosave(tmp_path)
+    window = Project.open(project.root)
+    window.set_done_many([])
+    add_killed_at("after_ann_move", project, image, monkeypatch)
+    window.refresh()
+    window.save_annotation(window.image_for(image), np.full((8, 16), 0, np.uint8), over=None)
+    note_kept = Project._note_kept
+
+    def then_killed(self, images, report):
+        note_kept(self, images, report)
+        raise Killed
+
+    monkeypatch.setattr(Project, "_note_kept", then_killed)
+    try:
+        Project.open(project.root).set_done_many([])
+    except Killed:
+        pass
+    monkeypatch.undo()
+    Project.open(project.root).set_done_many([])
+    Project.open(project.root).set_done_many([])
+    assert len(Project.open(project.root).kept_by_late_adds()) == 1
+    removed = sorted(p.name for p in (project.root / "removed").iterdir())
+    (kept,) = removed_files(Project.open(project.root))
+    assert removed == sorted([kept, kept + ".json", "kept-by-unfinished-adds.json"]), removed
+
+
+def test_an_unfinished_adds_note_far_longer_than_any_add_writes_is_not_read(tmp_path, monkeypatch):
+    # read up to 256 MiB, whatever the project: a corrupt note cost every writer's clean-up GBs.
+    # A note finishes only images project.json lists: one far longer than project.json is not an add's
+    import qgn.project as module
+
+    project, image, saved, autosaved = removed_with_autosave(tmp_path)
+    add_killed_at("after_commit", project, image, monkeypatch)  # listed, nothing brought back yet
+    note = project.root / ".bring-back.json"
+    note.write_text(note.read_text() + " " * (1 << 20))  # the same note, made 1 MiB longer
+    assert module.BRING_BACK_PER_IMAGE + module.BRING_BACK_SLACK < (1 << 20)
+    Project.open(project.root).set_done_many([])
+    again = Project.open(project.root)
+    assert not again.annotation_path(again.image_for(image)).exists(), "left in removed/, where an add finds it"
+    assert len(removed_files(again)) == 2 and not note.exists()
+
+
+def test_an_add_killed_with_the_longest_names_is_still_finished(tmp_path, monkeypatch):
+    # the bound on the note (above) must not refuse a real one: names escaped six times over in JSON
+    project, image, saved, autosaved = removed_with_autosave(tmp_path)
+    odd = tmp_path / "images" / ("\x01" * 240 + ".png")
+    image.rename(odd)
+    other = Project.create(tmp_path / "Q", [odd], CLASSES)
+    entry = other.image_for(odd)
+    other.save_annotation(entry, np.full((8, 16), 2, np.uint8))
+    other.autosave(entry, np.full((8, 16), 1, np.uint8))
+    saved, autosaved = other.annotation_path(entry).read_bytes(), other.autosave_path(entry).read_bytes()
+    other.remove_image(entry)
+    add_killed_at("after_commit", other, odd, monkeypatch)
+    assert (other.root / ".bring-back.json").stat().st_size > 1500
+    Project.open(other.root).set_done_many([])
+    again = Project.open(other.root)
+    entry = again.image_for(odd)
+    assert again.annotation_path(entry).read_bytes() == saved
+    assert again.autosave_path(entry).read_bytes() == autosaved
+
