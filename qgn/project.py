@@ -911,7 +911,8 @@ class Project:
         if not isinstance(noted, dict) or not isinstance(noted.get("file"), list):
             return False
         saved = self.annotation_path(image)
-        if saved.is_symlink() or _file_identity(saved) != noted["file"]:
+        identity = None if saved.is_symlink() else _file_identity(saved)
+        if identity is None or identity[:len(noted["file"])] != noted["file"] or len(noted["file"]) < 4:
             return False
         name = noted.get("name")
         if isinstance(name, str) and name.endswith(".qgt") and Path(name).name == name:
@@ -1567,14 +1568,19 @@ def loop_text(path: Path) -> str:
 
 
 def _file_identity(path: Path) -> list | None:
-    """[device, inode, size, modified ns] of the file at ``path``: the same list for the same file
-    after a move within the folder's file system (``os.replace``), another for a file written
-    since (a save writes a new file in its place); None when there is none."""
+    """[device, inode, size, modified ns, SHA-256 of its bytes] of the file at ``path``: the same list
+    for the same file after a move within the folder's file system (``os.replace``), another for a
+    file written since (a save writes a new file in its place); None when there is none. The hash:
+    a file system may give a file saved since the freed inode of the old one, and a coarse clock
+    (FAT's 2 s, a network share's) its modification time - or a program writes in place - so the
+    four numbers alone could take a newer annotation for the one an add moved back. (A note of
+    an older version holds the four numbers only: compared as such.)"""
     try:
         st = path.stat()
     except OSError:
         return None
-    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+    sha = file_sha256(path)
+    return None if sha is None else [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, sha]
 
 
 def _exists(path: Path) -> bool:

@@ -451,3 +451,24 @@ def test_an_add_killed_with_the_longest_names_is_still_finished(tmp_path, monkey
     assert again.annotation_path(entry).read_bytes() == saved
     assert again.autosave_path(entry).read_bytes() == autosaved
 
+
+def test_an_annotation_written_in_place_since_with_the_old_times_is_not_taken_for_the_one_moved_back(
+        tmp_path, monkeypatch):
+    # the add's note named the annotation it moved back by (device, inode, size, modified time) only: a
+    # file written since with those four (in place, or a freed inode and a coarse clock) was taken for
+    # it, and the OLD autosave was brought back beside the newer annotation (offered over it)
+    import os
+
+    project, image, saved, autosaved = removed_with_autosave(tmp_path)
+    add_killed_at("after_ann_move", project, image, monkeypatch)
+    listed = Project.open(project.root)
+    path = listed.annotation_path(listed.image_for(image))
+    before = path.stat()
+    with open(path, "r+b") as f:  # another program writes it in place: same inode, same size
+        f.write(bytes(255 - b for b in saved))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # a clock too coarse to tell them apart
+    Project.open(project.root).set_done_many([])
+    again = Project.open(project.root)
+    assert not again.autosave_path(again.image_for(image)).exists()
+    (kept,) = removed_files(again)
+    assert (again.root / "removed" / kept).read_bytes() == autosaved
