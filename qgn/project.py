@@ -113,8 +113,9 @@ JOURNAL_FILE = ".class-edit.json"
 BRING_BACK_FILE = ".bring-back.json"
 #: The most a real note can hold per image beyond its key and path (which project.json holds as the note
 #: spells them, ``json.dumps``): its annotation's name (255 bytes, 1,530 characters escaped), the file's
-#: identity (four numbers and a SHA-256) and the keys. A note finishes only images project.json lists,
-#: so one longer than project.json + this per listed image + ``BRING_BACK_SLACK`` is not one an add wrote
+#: identity (four numbers and a SHA-256) and the keys - and the project's path, escaped, where project.json
+#: holds the image relative to the project. A note finishes only images project.json lists, so one
+#: longer than project.json + this per listed image + ``BRING_BACK_SLACK`` is not one an add wrote
 #: (``Project._bring_back_limit``): a corrupt note cost every writer's clean-up GBs to parse at 256 MiB
 BRING_BACK_PER_IMAGE, BRING_BACK_SLACK = 2048, 64 << 10
 #: In removed/: the files an add cut short and finished later by another writer kept there (its image had
@@ -837,7 +838,9 @@ class Project:
             listed = (self.root / PROJECT_FILE).stat().st_size
         except OSError:
             listed = 0
-        return min(listed, MAX_PROJECT_FILE_BYTES) + BRING_BACK_PER_IMAGE * len(self.images) + BRING_BACK_SLACK
+        per_image = BRING_BACK_PER_IMAGE + len(json.dumps(str(self.root)))  # (project.json holds the paths of the
+        return min(listed, MAX_PROJECT_FILE_BYTES) + per_image * len(self.images) + BRING_BACK_SLACK  # images in the
+        # project relative to it, the note whole: escaped as in the note, the project's path comes on top)
 
     def _note_kept(self, images: list[ProjectImage], report: list[RemovedAnnotation]) -> None:
         """``_finish_bring_back``'s report, kept for people (``LATE_KEPT_FILE``, said when the project

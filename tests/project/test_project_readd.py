@@ -472,3 +472,37 @@ def test_an_annotation_written_in_place_since_with_the_old_times_is_not_taken_fo
     assert not again.autosave_path(again.image_for(image)).exists()
     (kept,) = removed_files(again)
     assert (again.root / "removed" / kept).read_bytes() == autosaved
+
+
+def test_an_add_killed_in_a_project_deep_in_oddly_named_folders_is_still_finished(tmp_path, monkeypatch):
+    # project.json holds the images inside the project relative to it, the add's note their whole
+    # path: the bound on the note must count the project's own path (escaped) for each image
+    root = tmp_path
+    for level in range(8):
+        root = root / ("\x01" * 200 + str(level))
+    first = tmp_path / "first.png"
+    Image.new("RGB", (16, 8), (9, 2, 3)).save(first)
+    project = Project.create(root / "Q", [first], CLASSES)
+    folder = project.root / "images"
+    folder.mkdir()
+    inside = []
+    for i in range(12):
+        inside.append(folder / f"i{i}.png")
+        Image.new("RGB", (16, 8), (i, 2, 3)).save(inside[-1])
+    project.add_images(inside)  # images inside the project: relative in project.json
+    for image in inside:
+        entry = project.image_for(image)
+        project.save_annotation(entry, np.full((8, 16), 2, np.uint8))
+    saved = [project.annotation_path(project.image_for(im)).read_bytes() for im in inside]
+    for image in inside:
+        project.remove_image(project.image_for(image))
+    killed_at("after_commit", monkeypatch)
+    try:
+        Project.open(project.root).add_images(inside)
+    except Killed:
+        pass
+    monkeypatch.undo()
+    assert (project.root / ".bring-back.json").stat().st_size > 100 * (project.root / "project.json").stat().st_size
+    Project.open(project.root).set_done_many([])
+    again = Project.open(project.root)
+    assert [again.annotation_path(again.image_for(im)).read_bytes() for im in inside] == saved
