@@ -421,11 +421,12 @@ def os_error_text(exc: OSError, hint: str | None = None) -> str:
     return f"{where}{reason}" + (f" ({hint})" if hint else "")
 
 
-def dangling_link_text(link: str | os.PathLike, wanted: str | None = None) -> str | None:
+def dangling_link_text(link: str | os.PathLike, wanted: str | None = None, advice: str | None = None) -> str | None:
     """``link``, a symbolic link to nothing, said as what it is: the target that is missing at the
     end of its chain of links (a link to a link … is named a chain), or a loop of links. ``wanted``:
-    what was to be made there ("folder"), for the advice. Names are shown as every message shows
-    them (``qgn.shown.path_text``). None when ``link`` leads somewhere after all."""
+    what was to be made there ("folder"), for the advice; ``advice``: the advice itself, in place of
+    making it or removing the link (the user's data is there: "restore or mount …"). Names are shown
+    as every message shows them (``qgn.shown.path_text``). None when ``link`` leads somewhere after all."""
     from .shown import path_text
 
     path, hops, seen = os.fspath(link), 0, set()
@@ -440,7 +441,7 @@ def dangling_link_text(link: str | os.PathLike, wanted: str | None = None) -> st
     lead = f"is a link to {path_text(path)}" if hops == 1 else \
         f"is a chain of {hops} links ending at {path_text(path)}"
     make = "make the folder it points to" if wanted == "folder" else "make what it points to"
-    return f"{path_text(link)}: {lead}, which does not exist ({make}, or remove the link)"
+    return f"{path_text(link)}: {lead}, which does not exist ({advice or f'{make}, or remove the link'})"
 
 
 def file_sha256(path: str | os.PathLike) -> str | None:

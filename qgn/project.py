@@ -97,7 +97,7 @@ import numpy as np
 
 from .classes import ClassSet
 from .fileio import (
-    InputOverwriteError, OutsideRootError, atomic_write_bytes, file_sha256, is_temporary, make_folder,
+    InputOverwriteError, OutsideRootError, atomic_write_bytes, dangling_link_text, file_sha256, is_temporary, make_folder,
     one_file_name, open_regular, path_inside, protected_inputs, read_json, remove_stale_temporaries, same_bytes, write_problem,
 )
 from .formats import FORMATS, ExportItem, check_export_classes, check_format_names, check_split, check_text_names
@@ -108,6 +108,27 @@ from .quadtree.label_io import read_label_file
 
 PROJECT_FILE = "project.json"
 JOURNAL_FILE = ".class-edit.json"
+#: The images an add lists whose annotations may wait in removed/: written before project.json lists them,
+#: removed once they were brought back, so that an add killed in between is finished by the next writer
+BRING_BACK_FILE = ".bring-back.json"
+#: The most a real note can hold per image beyond its key and path (which project.json holds as the note
+#: spells them, ``json.dumps``): its annotation's name (255 bytes, 1,530 characters escaped), the file's
+#: identity (four numbers and a SHA-256) and the keys - and the project's path, escaped, where project.json
+#: holds the image relative to the project. A note finishes only images project.json lists, so one
+#: longer than project.json + this per listed image + ``BRING_BACK_SLACK`` is not one an add wrote
+#: (``Project._bring_back_limit``): a corrupt note cost every writer's clean-up GBs to parse at 256 MiB
+BRING_BACK_PER_IMAGE, BRING_BACK_SLACK = 2048, 64 << 10
+#: In removed/: the files an add cut short and finished later by another writer kept there (its image had
+#: a saved annotation by then, ...): nobody was there to be told, so the project says it when it opens
+LATE_KEPT_FILE = "kept-by-unfinished-adds.json"
+MAX_LATE_KEPT_BYTES = 1 << 20
+#: What ``Project.kept_by_late_adds`` says of that file at most (it is advisory, and anyone may write it):
+#: so many images' sentences (the rest counted), each reason and file name cut to so many characters
+MAX_LATE_KEPT_SAID, MAX_SAID_WHY, MAX_SAID_NAME = 5, 300, 120
+#: The advice for a link to nothing where the project keeps the user's files (its project file, its
+#: saved annotations, its autosaves): the files are where it points - making something there, or
+#: removing the link, opens the project without them
+RESTORE_ADVICE = "restore or mount what it points to: a drive, a synced or backed-up folder"
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
 ANNOTATION_DIR, AUTOSAVE_DIR = "annotations", ".autosave"
 REMOVED_DIR = "removed"  # annotations of images taken out of the project (never deleted)
@@ -304,6 +325,10 @@ def read_project_file(path: Path) -> ProjectFile:
     if path.exists() and not path.is_file():  # a folder, say: not "no project.json", nor a folder of images
         raise ProjectError(f"{path} is not a file; a project's {PROJECT_FILE} must be one (was it replaced?)")
     if not path.is_file():
+        dangling = dangling_link_text(path, advice=RESTORE_ADVICE) if path.is_symlink() else None
+        if dangling:  # not "no project.json": the user's project file is elsewhere, not to be made anew
+            raise ProjectError(f"{dangling}; the project's own file is there, and it cannot be opened without it. "
+                              "Nothing was changed")
         raise FileNotFoundError(f"{path.parent} is not a QGN project (no {PROJECT_FILE}); create one first")
     if path.stat().st_size > MAX_PROJECT_FILE_BYTES:
         raise ProjectError(f"{path} is {path.stat().st_size} bytes, more than a project file can be")
@@ -454,6 +479,7 @@ class Project:
         # (images list, its length, {normalised path: image}, twins, _list_generation): _indexed()
         self._by_path: tuple | None = None
         self._stored_paths: dict[str, str] = {}  # path → as project.json stores it (_stored)
+        self._stored_keys: dict[str, tuple[str, Path]] = {}  # key → (its entry's path as read, the path it gave)
         self._adopted: dict[str, str] = {}  # key → its stored path in project.json as last read or written
 
     @property
@@ -528,6 +554,7 @@ class Project:
             image.path, image.done, image.file = path, done, noted
             adopted[key] = stored
             self._stored_paths[str(image.path)] = stored  # written back as it was read
+            self._stored_keys[key] = (stored, image.path)  # (two entries spelling one file apart: each its own)
             images.append(image)
         self._replace_images(images)
         self._adopted = adopted
@@ -665,7 +692,9 @@ class Project:
         self._saved_classes = self.classes
 
     def _entry(self, image: ProjectImage) -> dict:
-        entry = {"path": self._stored(image.path), "key": image.key, "done": image.done}
+        read = self._stored_keys.get(image.key)
+        stored = read[0] if read is not None and read[1] is image.path else self._stored(image.path)
+        entry = {"path": stored, "key": image.key, "done": image.done}
         if image.file is not None:
             entry["file"] = {"bytes": image.file[0], "sha256": image.file[1]}
         return entry
@@ -750,7 +779,9 @@ class Project:
             before = len(self.images)
             out = self._add(paths)
             if len(self.images) != before:
+                added = self.images[before:]
                 try:
+                    pending = self._note_bring_back(added)
                     self._commit()
                 except BaseException:
                     with self._swap:  # the list as it was; its index is built again from it
@@ -758,24 +789,164 @@ class Project:
                         self._list_generation += 1
                         self._by_path = None
                     raise
-                found = self.bring_back(self.images[before:])
+                found = self.bring_back(added)
+                if pending:  # (left in place when bring_back fails or the writer is killed: the next writer finishes)
+                    _unlink_quietly(self.root / BRING_BACK_FILE)
                 if removed is not None:
                     removed.extend(found)
             return out
 
-    def bring_back(self, images: list[ProjectImage]) -> list[RemovedAnnotation]:
+    def _note_bring_back(self, images: list[ProjectImage]) -> bool:
+        """Under the lock, before project.json lists ``images``: when removed/ holds records (an
+        annotation to bring back, maybe), write which images these are (``BRING_BACK_FILE``); True
+        when written. A writer killed after project.json lists them but before ``bring_back`` moved
+        their files back leaves it, and the next writer's clean-up (``_finish_bring_back``) moves
+        them - else the image would stay listed without its annotation and autosave for good. Each
+        image's annotation to move back is noted as the very file (``_file_identity``: a move keeps
+        it): an add killed after moving it back but before its autosave leaves it in place, and the
+        next writer must still bring the autosave back beside it (``bring_back``'s ``moved``)."""
+        try:
+            with os.scandir(self.root / REMOVED_DIR) as entries:
+                if not any(entry.name.endswith(".qgt.json") for entry in entries):  # (records, ``record_path``)
+                    return False
+        except OSError:  # no removed/ (or not a folder): nothing to bring back
+            return False
+        if bring_back_blocked(self.root):  # a folder there (a sync tool's): the add goes on without its note -
+            return False  # only an add killed in between is then left unfinished (``blocked_folders`` says so)
+        found = removed_annotations(self.root / REMOVED_DIR)
+        doc = {"images": [self._bring_back_entry(im, found) for im in images]}
+        atomic_write_bytes(self.root / BRING_BACK_FILE, json.dumps(doc).encode())
+        return True
+
+    def _finish_bring_back(self) -> None:
+        """Under the lock (``_clean_up``): ``bring_back`` for the images of an add that was killed
+        after project.json listed them (``_note_bring_back``), those still listed as it added them."""
+        path = self.root / BRING_BACK_FILE
+        if not path.is_file() or path.is_symlink():
+            return
+        try:
+            doc = read_json(path, "an unfinished add's list", self._bring_back_limit())
+            wanted = {(str(entry["key"]), str(entry["path"])): entry.get("annotation") for entry in doc["images"]}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            wanted = {}  # unreadable: its images' annotations stay in removed/, where an add finds them
+        images = [im for im in self.images if (im.key, str(im.path)) in wanted]
+        for noted in wanted.values():  # a record whose file is gone (an add killed after moving it back, before
+            name = noted.get("name") if isinstance(noted, dict) else None  # unlinking its record): names nothing
+            if isinstance(name, str) and name.endswith(".qgt") and Path(name).name == name and "\0" not in name:
+                kept = self.root / REMOVED_DIR / name  # to bring back (under the lock: no removal is half-way)
+                if not os.path.lexists(kept):
+                    _unlink_quietly(record_path(kept))
+        if images:
+            report = self.bring_back(images, moved={id(im): wanted[(im.key, str(im.path))] for im in images})
+            self._note_kept(images, report)
+        _unlink_quietly(path)
+
+    def _bring_back_limit(self) -> int:
+        """The longest ``BRING_BACK_FILE`` an add of this project's images can have written (see
+        ``BRING_BACK_PER_IMAGE``): longer, it names images project.json does not list - nothing to finish."""
+        try:
+            listed = (self.root / PROJECT_FILE).stat().st_size
+        except OSError:
+            listed = 0
+        per_image = BRING_BACK_PER_IMAGE + len(json.dumps(str(self.root)))  # (project.json holds the paths of the
+        return min(listed, MAX_PROJECT_FILE_BYTES) + per_image * len(self.images) + BRING_BACK_SLACK  # images in the
+        # project relative to it, the note whole: escaped as in the note, the project's path comes on top)
+
+    def _note_kept(self, images: list[ProjectImage], report: list[RemovedAnnotation]) -> None:
+        """``_finish_bring_back``'s report, kept for people (``LATE_KEPT_FILE``, said when the project
+        opens: ``kept_by_late_adds``): the annotation and autosave of each of ``images`` that
+        ``bring_back`` left in removed/, and why - the add that was to tell the user was killed, and
+        this writer may be another program. Best effort: a failed write only goes unsaid."""
+        folder = self.root / REMOVED_DIR
+        autosaves = removed_annotations(folder, "autosave")
+        held = {}
+        for item in report:
+            if not item.brought_back:
+                held[str(item.image_path)] = ([item.path.name], item.why)
+        for im in images:
+            entries = autosaves.get(str(im.path.resolve()))
+            if entries:  # its newest autosave, still there: held back (``_bring_back_autosave``)
+                names, why = held.get(str(im.path), ([], "the image has a saved annotation of its own"))
+                held[str(im.path)] = ([*names, entries[0][0].name], why)
+        if not held:
+            return
+        now = time.time()
+        kept = [item for item in _read_late_kept(folder) if any(_is_file(folder / name) for name in item["files"])]
+        noted = {(item["image"], tuple(item["files"])) for item in kept}  # (a writer killed after writing it but
+        kept += [{"image": image, "files": names, "why": why, "when": now}  # before the add's note went finishes
+                 for image, (names, why) in held.items() if (image, tuple(names)) not in noted]  # it again)
+        try:
+            atomic_write_bytes(folder / LATE_KEPT_FILE, (json.dumps({"kept": kept}, indent=1) + "\n").encode())
+        except OSError:
+            pass
+
+    def kept_by_late_adds(self) -> list[str]:
+        """Said for people when the project opens (reads only): for each image in the project whose
+        older annotation or autosave an add cut short and finished later kept in removed/ (``_note_kept``),
+        its image, those files (while they are still there) and why. Empty without any."""
+        folder = self.root / REMOVED_DIR
+        out, seen = [], set()
+        for item in _read_late_kept(folder):
+            names = [name for name in dict.fromkeys(item["files"]) if _is_file(folder / name)]
+            image = self._find(Path(item["image"])) if names else None
+            if image is None or (image.key, tuple(names)) in seen:  # (an entry said already: one sentence)
+                continue
+            seen.add((image.key, tuple(names)))
+            if len(out) == MAX_LATE_KEPT_SAID:
+                continue
+            older = "annotation and autosave" if len(names) > 1 else "autosave" if ".autosave." in names[0] else "annotation"
+            out.append(f"{image.path} was added back by an add cut short and finished later, which kept its older "
+                       f"{older} in {folder} ({', '.join(_cut(name, MAX_SAID_NAME) for name in names)}): "
+                       f"{_cut(item['why'], MAX_SAID_WHY)} (nothing was changed: open them to compare, and move them "
+                       "away once done)")
+        more = len(seen) - len(out)
+        if more:  # the rest counted, not said: the banner stays a few lines
+            out.append(f"and {more} more image{'s' if more > 1 else ''} whose older files an add cut short and finished "
+                       f"later kept in {folder} (listed in {LATE_KEPT_FILE} there)")
+        return out
+
+    def _bring_back_entry(self, image: ProjectImage, found: dict) -> dict:
+        """``image`` in the note of an add (``_note_bring_back``): its key and path, and the
+        annotation ``bring_back`` is to move back for it, if any: its name in removed/ and the file
+        itself (``_file_identity``)."""
+        entry: dict = {"key": image.key, "path": str(image.path)}
+        entries = found.get(str(image.path.resolve())) if found else None
+        identity = _file_identity(entries[0][0]) if entries else None
+        if identity is not None:
+            entry["annotation"] = {"name": entries[0][0].name, "file": identity}
+        return entry
+
+    def _moved_back_before(self, image: ProjectImage, noted) -> bool:
+        """Whether the saved annotation of ``image`` is the very file that an add killed since moved
+        back from removed/ (``noted``: its note's ``annotation``), not one saved since by anyone
+        else (a save writes a new file). Its record, left in removed/ when the add was killed
+        before unlinking it, goes."""
+        if not isinstance(noted, dict) or not isinstance(noted.get("file"), list):
+            return False
+        saved = self.annotation_path(image)
+        identity = None if saved.is_symlink() else _file_identity(saved)
+        if identity is None or identity[:len(noted["file"])] != noted["file"] or len(noted["file"]) < 4:
+            return False
+        name = noted.get("name")
+        if isinstance(name, str) and name.endswith(".qgt") and Path(name).name == name:
+            kept = self.root / REMOVED_DIR / name
+            if not os.path.lexists(kept):
+                _unlink_quietly(record_path(kept))
+        return True
+
+    def bring_back(self, images: list[ProjectImage], moved: dict | None = None) -> list[RemovedAnnotation]:
         """Under the write lock, for images just added: the newest annotation ``remove_image`` kept in
         ``removed/`` for the same image file (same resolved path, and the same bytes when its removal
         noted them) is moved back as the image's saved annotation — unless the image has one, or it
         was saved with other classes (a class edit since): then it stays, and is only reported.
         Likewise an autosave removed with it, or after it (unsaved edits of a window that was killed,
         or never told: the app discards its own before a removal), is moved back as the image's
-        autosave, where the recovery question finds it."""
+        autosave, where the recovery question finds it - when its annotation came back too (here, or
+        by an add killed before its autosave: ``moved``, {id(image): its note's ``annotation``},
+        from ``_finish_bring_back``), or the image has no saved annotation (``_bring_back_autosave``)."""
         found = removed_annotations(self.root / REMOVED_DIR)
         autosaves = removed_annotations(self.root / REMOVED_DIR, "autosave")
-        for image in images if autosaves else ():
-            self._bring_back_autosave(image, autosaves, found)
-        out = []
+        out, back = [], set()  # back: id() of the images whose annotation was moved back
         for image in images if found else ():  # no resolve() per new path with nothing to match
             entries = found.get(str(image.path.resolve()))
             if not entries:
@@ -794,19 +965,31 @@ class Project:
                     why = f"it could not be moved back ({exc.strerror or exc})"
                 else:
                     _unlink_quietly(record_path(kept))
+                    back.add(id(image))
                     if noted is not None:  # the file it was saved for, noted again (``image_file_changed``)
                         image.file = noted
             out.append(RemovedAnnotation(image.path, target if not why else kept, float(doc["removed"]), not why, why))
+        for image in images if autosaves else ():
+            if moved and id(image) not in back and self._moved_back_before(image, moved.get(id(image))):
+                back.add(id(image))
+            self._bring_back_autosave(image, autosaves, found, id(image) in back)
         if any(image.file is not None for image in images):
             self._commit()
         return out
 
-    def _bring_back_autosave(self, image: ProjectImage, autosaves: dict, annotations: dict) -> None:
+    def _bring_back_autosave(self, image: ProjectImage, autosaves: dict, annotations: dict, annotation_back: bool) -> None:
         """``bring_back``'s autosave of ``image``: the newest one in ``removed/`` unless an annotation
-        of the image was removed after it, the image has an autosave, or ``why_not``."""
+        of the image was removed after it, the image has an autosave, or ``why_not``; and only when
+        its annotation came back too (``annotation_back``) or the image has no saved annotation: an
+        autosave of the removed annotation beside a newer one saved since (an add finished by the next
+        writer, ``_finish_bring_back``, after another window saved it) would be offered over it."""
         entries = autosaves.get(str(image.path.resolve()))
         if not entries:
             return
+        if not annotation_back:
+            saved = self.annotation_path(image)
+            if saved.exists() or saved.is_symlink():
+                return
         kept, doc = entries[0]
         later = annotations.get(str(image.path.resolve()))
         if later and float(later[0][1]["removed"]) > float(doc["removed"]):
@@ -929,8 +1112,14 @@ class Project:
             self._indexed()
 
     def _find(self, path: Path) -> ProjectImage | None:
-        index, path = self._index(), Path(path).absolute()
-        return index.get(_path_key(path)) or index.get(_file_key(path, {}))
+        """The image of ``path`` (any spelling of its file), None when none is listed or the path
+        cannot be looked up (a NUL byte in it: ValueError; too long for the file system: OSError)."""
+        index = self._index()
+        try:
+            path = Path(path).absolute()
+            return index.get(_path_key(path)) or index.get(_file_key(path, {}))
+        except (ValueError, OSError):
+            return None
 
     def _index(self) -> dict:
         """{normalised path: image} of ``images`` (the first of repeats), built again when the list
@@ -1087,6 +1276,49 @@ class Project:
         return index
 
     # ------------------------------------------------------------------ annotations
+    def blocked_folders(self) -> list[str]:
+        """What stands where the folder of the saved annotations or of the autosaves belongs and is
+        no folder of the project (a sync tool's or a script's plain file, a link to one, a link to
+        nothing or out of the project), said for people, and something that is no file where an add
+        writes its note (``bring_back_blocked``): the project opens (its autosaves are still offered
+        where they can be), but none of those files can be read or written there until it is moved
+        away or back. Reads only; empty when both are folders or missing."""
+        out = []
+        for name, what in ((self.annotation_dir, "saved annotations"), (self.autosave_dir, "autosaves")):
+            folder = self.root / name
+            if not os.path.lexists(folder):
+                continue
+            if not folder.is_symlink():
+                if not folder.is_dir():
+                    out.append(f"{folder} is a file, not the folder of the project's {what}: none can be read or "
+                               "written until it is moved away (nothing was changed)")
+                continue
+            # (an annotation folder linked to nothing or out of the project is refused at open; an autosave
+            # folder only stops autosaves: the user's, where it points, are offered once it is back)
+            dangling = dangling_link_text(folder, "folder", RESTORE_ADVICE)
+            target = None if dangling else _resolved(folder)
+            if _link_loop(folder):  # (Path.resolve raised RuntimeError: the project did not open)
+                out.append(f"{loop_text(folder)}: none of the project's {what} can be read or written until the "
+                           "link is removed (nothing was changed)")
+            elif dangling:
+                out.append(f"{dangling}: the project's {what} are there; none can be read or written until it is "
+                           "back (nothing was changed)")
+            elif target is None:
+                out.append(f"{folder} is a link that cannot be followed: none of the project's {what} can be read or "
+                           "written until it can (nothing was changed)")
+            elif not target.is_relative_to(self.root):
+                out.append(f"{folder} is a link to {target}, outside the project: the project's {what} there are not "
+                           f"read, and none can be written, until that folder is moved into the project as {name!r} "
+                           "in place of the link (nothing was changed)")
+            elif not target.is_dir():
+                out.append(f"{folder} is a link to {target}, a file, not the folder of the project's {what}: none "
+                           "can be read or written until the link is moved away (nothing was changed)")
+        if bring_back_blocked(self.root):
+            out.append(f"{self.root / BRING_BACK_FILE} is not a file: images are added without the note that lets the "
+                       "next writer finish an add cut short (bringing their annotations back from removed/) until "
+                       "it is moved away (nothing was changed)")
+        return out
+
     def annotation_path(self, image: ProjectImage) -> Path:
         return self._annotation_file(self._own(image))
 
@@ -1191,8 +1423,17 @@ class Project:
             kept = None
             if source.is_file():
                 kept = keep_aside(self.root, REPLACED_DIR, own.key)
-                shutil.copy2(source, kept)
-            self._write(self.annotation_dir, own, label)
+                try:
+                    shutil.copy2(source, kept)
+                except BaseException:  # (a full disk) a copy cut short, ours: the saved file is untouched
+                    _unlink_quietly(kept)
+                    raise
+            try:
+                self._write(self.annotation_dir, own, label)
+            except BaseException:  # nothing was replaced: the copy would be named as a replaced annotation
+                if kept is not None and same_bytes(source, kept):
+                    _unlink_quietly(kept)
+                raise
             return kept
 
     def keep_conflict(self, stem: str, label: np.ndarray, classes: ClassSet) -> Path:
@@ -1317,6 +1558,7 @@ class Project:
             elif state == "committed":
                 finish_class_edit(self.root, journal["from_generation"], journal["to_generation"])
         restore_copied_link(self.root, self.generation)
+        self._finish_bring_back()
         for folder in (self.root / self.annotation_dir, self.root / self.autosave_dir, self.root):
             remove_stale_temporaries(folder, STALE_TEMP_SECONDS)
 
@@ -1329,6 +1571,84 @@ def _file_note(path: Path) -> tuple | None:
         return None
     sha = file_sha256(path)
     return None if sha is None else (size, sha)
+
+
+def _read_late_kept(folder: Path) -> list[dict]:
+    """The entries of ``LATE_KEPT_FILE`` in ``folder`` (removed/) that are whole: {"image": str,
+    "files": [plain names], "why": str, "when": float}; none when it is missing or unreadable."""
+    path = folder / LATE_KEPT_FILE
+    if path.is_symlink() or not path.is_file():
+        return []
+    try:
+        doc = read_json(path, "the files kept by unfinished adds", MAX_LATE_KEPT_BYTES)
+    except (OSError, ValueError):
+        return []
+    items = doc.get("kept") if isinstance(doc, dict) else None
+    out = []
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, dict) or not isinstance(item.get("image"), str) or not isinstance(item.get("why"), str):
+            continue
+        files = item.get("files")
+        if not isinstance(files, list) or not files or not all(
+                isinstance(name, str) and name.endswith(".qgt") and Path(name).name == name and "\0" not in name
+                for name in files) or "\0" in item["image"]:  # (no path holds a NUL byte: not one of ours)
+            continue
+        out.append({"image": item["image"], "files": files, "why": item["why"], "when": item.get("when")})
+    return out
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False where the name cannot be looked up (longer than the file system allows)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _cut(text: str, most: int) -> str:
+    """``text``, cut to ``most`` characters ("…" where cut): said for people, read from a file anyone may write."""
+    return text if len(text) <= most else text[:most - 1] + "…"
+
+
+def _resolved(path: Path) -> Path | None:
+    """``path.resolve()``, None where a loop of symbolic links stands in its way (RuntimeError on
+    Python before 3.13, OSError after) or it cannot be looked up."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return None
+
+
+def _link_loop(path: Path) -> bool:
+    """Whether ``path`` leads into a loop of symbolic links (itself one, or a link into one)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
+def loop_text(path: Path) -> str:
+    """``path``, which leads into a loop of symbolic links (``_link_loop``), said for people."""
+    from .shown import path_text
+
+    return f"{path_text(path)} is a link that leads into a loop of symbolic links, which leads nowhere"
+
+
+def _file_identity(path: Path) -> list | None:
+    """[device, inode, size, modified ns, SHA-256 of its bytes] of the file at ``path``: the same list
+    for the same file after a move within the folder's file system (``os.replace``), another for a
+    file written since (a save writes a new file in its place); None when there is none. The hash:
+    a file system may give a file saved since the freed inode of the old one, and a coarse clock
+    (FAT's 2 s, a network share's) its modification time - or a program writes in place - so the
+    four numbers alone could take a newer annotation for the one an add moved back. (A note of
+    an older version holds the four numbers only: compared as such.)"""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    sha = file_sha256(path)
+    return None if sha is None else [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, sha]
 
 
 def _exists(path: Path) -> bool:
@@ -1417,6 +1737,15 @@ def read_journal(root: Path) -> dict | None:
     return doc
 
 
+def bring_back_blocked(root: Path) -> bool:
+    """Whether something that is not a file (a folder, a link to one, a pipe) stands where an add
+    writes its note (``BRING_BACK_FILE``): no file can be written in its place."""
+    path = Path(root) / BRING_BACK_FILE
+    if path.is_symlink():
+        return path.is_dir()  # (a link to a file or to nothing is replaced by the note, as any file is)
+    return os.path.lexists(path) and not path.is_file()
+
+
 def journal_state(journal: dict, generation: int, revision: int) -> str | None:
     """"uncommitted" when project.json is still the one the edit started from, "committed" when
     it is the one the edit wrote or a later write of its generation (generations only grow: the
@@ -1429,7 +1758,7 @@ def journal_state(journal: dict, generation: int, revision: int) -> str | None:
 
 
 #: Files of a project's root that only its writers write (besides project.json).
-OWN_FILES = (JOURNAL_FILE, "class-edits.json", HEAD_FILE, Path(HEAD_FILE).with_suffix(".json").name)
+OWN_FILES = (JOURNAL_FILE, "class-edits.json", HEAD_FILE, Path(HEAD_FILE).with_suffix(".json").name, BRING_BACK_FILE)
 KEPT_FOLDERS = (REMOVED_DIR, CONFLICTS_DIR, REPLACED_DIR, DISCARDED_DIR)
 
 
@@ -1506,6 +1835,7 @@ def check_folders(root: Path, parsed: ProjectFile) -> None:
     ``annotations`` folder where the link to the current generation's folder belongs, holding only
     copies of its files, is such a link copied by a tool that follows links (``cp -rL``): it is
     read as the link it was (``copied_link``); one that holds anything else is named as such."""
+    _check_annotation_folder(root, generation_dirs(parsed.generation)[0])
     current = set(generation_dirs(parsed.generation))
     journal = read_journal(root)
     explained: set[str] = set()
@@ -1533,6 +1863,32 @@ def check_folders(root: Path, parsed: ProjectFile) -> None:
             f"but annotations of another generation are in {', '.join(strays)}: project.json looks like an older "
             "copy (a backup or a sync conflict). Nothing was changed or deleted. Put back the project.json that "
             "names those folders, or move them out of the project if you do not need them")
+
+
+def _check_annotation_folder(root: Path, name: str) -> None:
+    """ProjectError (nothing changed) when the folder of the saved annotations is a symbolic link to
+    nothing or to a folder outside the project: every image would show no annotation (and the app
+    stopped at the first one it showed, OutsideRootError), and every save would be refused - the
+    project reads and writes its annotations only in a folder of its own (``path_inside``). (The
+    autosave folder linked so only stops autosaves: the project opens, ``blocked_folders`` says it.)"""
+    folder = root / name
+    if not folder.is_symlink():
+        return
+    dangling = dangling_link_text(folder, "folder", RESTORE_ADVICE)
+    target = None if dangling else _resolved(folder)
+    if _link_loop(folder):
+        raise ProjectError(f"{loop_text(folder)}: the project's saved annotations cannot be read there. Nothing was "
+                           "changed")
+    if dangling:
+        raise ProjectError(f"{dangling}: the project's saved annotations are there. Nothing was changed")
+    if target is None:
+        raise ProjectError(f"{folder} is a link that cannot be followed: the project's saved annotations cannot be "
+                           "read there. Nothing was changed")
+    if not target.is_relative_to(root):
+        raise ProjectError(
+            f"{folder} is a symbolic link to {target}, outside the project: the project reads and writes its saved "
+            f"annotations only in a folder of its own. Nothing was changed; move that folder into the project as {name!r} "
+            "in place of the link")
 
 
 def copied_link(root: Path, generation: int) -> bool:

@@ -30,7 +30,7 @@ import numpy as np
 from .classes import UNMATCHED, ClassSet, match_class_names, unmatched_message
 from .formats import SourceDataset, scan_dataset
 from .formats.source import voided_pixels
-from .fileio import OutsideRootError, file_sha256
+from .fileio import OutsideRootError, file_sha256, os_error_text
 from .project import PROJECT_FILE, Project, ProjectBusyError, ProjectChangedError, ProjectError, ProjectImage
 
 
@@ -65,7 +65,7 @@ def open_or_create(project_dir: Path, dataset: SourceDataset, classes: ClassSet 
     """(the project in ``project_dir`` or None when there is none yet, whether it is to be
     created, its classes): an existing project's (``classes`` must then be None or equal them), or
     ``classes`` or the dataset's own classes for a new one — created only when an item imports."""
-    if (project_dir / PROJECT_FILE).is_file():
+    if os.path.lexists(project_dir / PROJECT_FILE):  # a broken one (a folder, a link to nothing) is opened, to say why
         project = Project.open(project_dir)
         if classes is not None and classes.names != project.classes.names:
             shown = ", ".join(project.classes.names[:6])
@@ -209,12 +209,24 @@ def _update_item(project: Project, item, label, width: int, height: int,
     if before is not None and np.array_equal(before, label):
         return "unchanged", f"unchanged ({image.path.name})"
     kept = project.replace_annotation(image, label)
-    project.note_image_file(image)
+    note = _note_image_file(project, image)
     if kept is None:
-        return "added", f"{width}×{height}, {len(np.unique(label))} values, into {image.path.name}"
+        return "added", f"{width}×{height}, {len(np.unique(label))} values, into {image.path.name}{note}"
     changed = int(np.count_nonzero(before != label)) if before.shape == label.shape else label.size
     return "replaced", (f"replaced the annotation of {image.path.name} ({changed} pixels changed; the old one is "
-                        f"kept as {kept})")
+                        f"kept as {kept}){note}")
+
+
+def _note_image_file(project: Project, image: ProjectImage) -> str:
+    """``Project.note_image_file`` after the annotation was written: only a note (the app's rule too),
+    so a failure to write it (a full disk) is said after the item's line - the item was imported, and
+    reporting it skipped would say its annotation was not written. Empty when noted."""
+    try:
+        project.note_image_file(image)
+    except (OSError, ProjectError) as exc:
+        shown = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+        return f"; its file's note was not written ({shown}): a later swap of the image file goes unsaid"
+    return ""
 
 
 def _refuse_unsaved_edits(project: Project, image: ProjectImage, shown) -> None:
@@ -306,5 +318,5 @@ def _add_item(project: Project, item, label, width: int, height: int) -> str:
         _refuse_unsaved_edits(project, image, item.image)
     # an autosave is the user's unsaved work; another writer may have saved since ``existing``
     project.save_annotation(image, label, keep_autosave=True, only_new=True)
-    project.note_image_file(image)  # the file this annotation is of (a later swap is then said)
-    return f"{width}×{height}, {len(np.unique(label))} values"
+    note = _note_image_file(project, image)  # the file this annotation is of (a later swap is then said)
+    return f"{width}×{height}, {len(np.unique(label))} values{note}"

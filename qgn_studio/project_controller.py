@@ -101,7 +101,7 @@ def scratch_root(with_settings: bool) -> Path | None:
 
 
 def is_project_folder(path) -> bool:
-    return Path(path).is_dir() and (Path(path) / PROJECT_FILE).exists()  # a broken one is opened, to say why
+    return Path(path).is_dir() and os.path.lexists(Path(path) / PROJECT_FILE)  # a broken one (a link to nothing too) is opened, to say why
 
 
 class ProjectController(QtCore.QObject):
@@ -744,9 +744,16 @@ class ProjectController(QtCore.QObject):
             doc.done = not doc.done
             self.workspace.document_updated(doc)  # a row per change, not per image (thousands)
         self._load_project_model(project)
+        said = []  # one message (a second one under the same topic would replace the first)
         if opening.read_only:
-            self._warn(f"The project {project.root} is open read-only: {opening.read_only}. Nothing can be saved "
-                       f"or marked done there; {self._read_only_autosaves()}. {KEEP_EDITS}")
+            said.append(f"The project {project.root} is open read-only: {opening.read_only}. Nothing can be saved "
+                        f"or marked done there; {self._read_only_autosaves()}. {KEEP_EDITS}")
+        if opening.blocked:  # each image would show no annotation, unsaid until a save failed (read-only too)
+            said.append(f"The project {project.root} opened without its files: {'; '.join(opening.blocked)}.")
+        if opening.kept:  # the add that was to say so was killed; another program may have finished it
+            said.append(f"{'; '.join(opening.kept)}.")
+        if said:
+            self._warn(" ".join(said))
         if restore:
             self._restore(project, restore)
         if restore_stand_in:

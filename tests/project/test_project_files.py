@@ -4,6 +4,7 @@ wrote, go on after a bad annotation and clear the temporaries of killed writers.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -445,6 +446,20 @@ def test_a_project_json_that_is_a_folder_is_named_as_such_not_as_missing(tmp_pat
         Project.open(tmp_path / "p")
 
 
+def test_a_project_json_that_is_a_link_to_nothing_is_named_as_such_not_as_missing(tmp_path):
+    # "not a QGN project (no project.json); create one first" sent the user to make a new project
+    # in a folder whose project.json is a link to a file moved away (a synced or restored folder)
+    project = make_project(tmp_path)
+    moved = project.root.parent / "elsewhere.json"
+    (project.root / PROJECT_FILE).rename(moved)
+    (project.root / PROJECT_FILE).symlink_to(tmp_path / "gone.json")
+    with pytest.raises(ProjectError, match=r"project\.json: is a link to .*gone\.json, which does not exist") as caught:
+        Project.open(project.root)
+    assert (project.root / PROJECT_FILE).is_symlink() and moved.is_file()  # nothing changed
+    # "make what it points to, or remove the link" led to an empty project.json: the user's is there
+    assert "restore or mount what it points to" in str(caught.value) and "remove the link" not in str(caught.value)
+
+
 def test_read_json_reads_within_its_bound_and_names_the_file_it_refuses(tmp_path):
     from qgn.fileio import read_json
 
@@ -588,3 +603,105 @@ def test_a_big_file_written_as_one_piece_keeps_the_earlier_temporaries_fresh_too
     atomic_write_together([(weights, b"new weights"), (state, b"new state, a big one")])
     assert fresh and all(fresh) and not any(removed)  # written in parts, each keeping the first temporary fresh
     assert (weights.read_bytes(), state.read_bytes()) == (b"new weights", b"new state, a big one")
+
+
+@pytest.mark.parametrize("where", ["nowhere", "outside"])
+def test_an_annotation_folder_linked_to_nothing_or_out_of_the_project_is_named_at_open(tmp_path, where):
+    # it opened, every image without its annotation, and the first look at one raised OutsideRootError
+    # (the app stopped opening the project there); every save was refused
+    project = make_project(tmp_path)
+    moved = tmp_path / "moved"
+    (project.root / "annotations").rename(moved)
+    (project.root / "annotations").symlink_to(tmp_path / "gone" if where == "nowhere" else moved,
+                                              target_is_directory=True)
+    match = r"is a link to .*gone, which does not exist" if where == "nowhere" else r"outside the project"
+    with pytest.raises(ProjectError, match=match) as caught:
+        Project.open(project.root)
+    assert (project.root / "annotations").is_symlink() and [p.name for p in moved.iterdir()] == ["a.qgt"]
+    if where == "nowhere":  # not "make the folder it points to, or remove the link": an empty folder of annotations
+        assert "restore or mount what it points to" in str(caught.value) and "remove the link" not in str(caught.value)
+
+
+@pytest.mark.parametrize("where", ["nowhere", "outside"])
+def test_an_autosave_folder_linked_to_nothing_or_out_of_the_project_is_named_at_open(tmp_path, where):
+    # it opened silently: no autosave offered (the user's unsaved work, where the link points) and
+    # every autosave of the session refused (OutsideRootError). It still opens (only autosaves stop)
+    project = make_project(tmp_path)
+    project.autosave(project.images[1], LABEL)
+    moved = tmp_path / "moved"
+    (project.root / ".autosave").rename(moved)
+    (project.root / ".autosave").symlink_to(tmp_path / "gone" if where == "nowhere" else moved,
+                                            target_is_directory=True)
+    opened = Project.open(project.root)
+    np.testing.assert_array_equal(opened.load_annotation(opened.images[0]), LABEL)
+    (said,) = opened.blocked_folders()
+    if where == "nowhere":
+        assert said.startswith(f"{project.root / '.autosave'}: is a link to {tmp_path / 'gone'}, which does not exist "
+                               "(restore or mount what it points to"), said
+    else:
+        assert said.startswith(f"{project.root / '.autosave'} is a link to {moved}, outside the project"), said
+    assert (project.root / ".autosave").is_symlink() and [p.name for p in moved.iterdir()] == ["b.qgt"]
+    (project.root / ".autosave").unlink()
+    moved.rename(project.root / ".autosave")  # the folder back: its autosave is offered
+    assert [im.key for im in Project.open(project.root).recoverable()] == ["b"]
+
+
+@pytest.mark.parametrize("folder", ["annotations", ".autosave"])
+@pytest.mark.parametrize("loop", ["itself", "two links"])
+def test_a_folder_linked_into_a_loop_of_links_is_named_at_open(tmp_path, folder, loop):
+    # blocked_folders raised RuntimeError "Symlink loop" (Path.resolve) for an autosave folder that is a
+    # loop of links: the project no longer opened in the app. It opens, the loop named (as for a link to
+    # nothing); an annotations folder so is refused at open, named the same way
+    project = make_project(tmp_path)
+    shutil.rmtree(project.root / folder, ignore_errors=True)
+    if loop == "itself":
+        (project.root / folder).symlink_to(folder)
+    else:
+        (project.root / folder).symlink_to("other")
+        (project.root / "other").symlink_to(folder)
+    said_loop = f"{project.root / folder} is a link that leads into a loop of symbolic links, which leads nowhere"
+    if folder == "annotations":
+        with pytest.raises(ProjectError) as caught:
+            Project.open(project.root)
+        assert str(caught.value).startswith(said_loop), caught.value
+    else:
+        opened = Project.open(project.root)
+        np.testing.assert_array_equal(opened.load_annotation(opened.images[0]), LABEL)
+        (said,) = opened.blocked_folders()
+        assert said == f"{said_loop}: none of the project's autosaves can be read or written until the link is " \
+                       "removed (nothing was changed)"
+    assert (project.root / folder).is_symlink()
+
+
+@pytest.mark.parametrize("folder", ["annotations", ".autosave"])
+def test_a_folder_linked_to_a_file_inside_the_project_is_named_as_blocked(tmp_path, folder):
+    # an annotations link to project.json opened with every image unannotated and nothing said
+    project = make_project(tmp_path)
+    project.autosave(project.images[1], LABEL)
+    moved = tmp_path / "moved"
+    (project.root / folder).rename(moved)
+    (project.root / folder).symlink_to(PROJECT_FILE)
+    what = "saved annotations" if folder == "annotations" else "autosaves"
+    (said,) = Project.open(project.root).blocked_folders()
+    assert said.startswith(f"{project.root / folder} is a link to {project.root / PROJECT_FILE}, a file, not the "
+                           f"folder of the project's {what}")
+    assert (project.root / folder).is_symlink()
+
+
+def test_an_annotation_folder_linked_inside_the_project_still_opens(tmp_path):
+    project = make_project(tmp_path)
+    (project.root / "annotations").rename(project.root / "kept")
+    (project.root / "annotations").symlink_to("kept", target_is_directory=True)
+    opened = Project.open(project.root)
+    np.testing.assert_array_equal(opened.load_annotation(opened.images[0]), LABEL)
+
+
+def test_blocked_folders_names_a_file_where_a_folder_belongs_and_nothing_else(tmp_path):
+    project = make_project(tmp_path)
+    assert project.blocked_folders() == []
+    (project.root / ".autosave").mkdir(exist_ok=True)
+    assert project.blocked_folders() == []
+    (project.root / ".autosave").rmdir()
+    (project.root / ".autosave").write_text("x")
+    (blocked,) = Project.open(project.root).blocked_folders()
+    assert blocked.startswith(f"{project.root / '.autosave'} is a file, not the folder of the project's autosaves")

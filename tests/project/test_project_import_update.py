@@ -200,3 +200,36 @@ def test_importing_an_image_removed_before_keeps_its_brought_back_annotation(tmp
     code, out, err = run_cli("import", tmp_path / "out" / "cvat", "--project", tmp_path / "p",
                              "--images", tmp_path / "images", "--update")
     assert code == 0 and ": unchanged (" in out, out
+
+
+def test_an_import_into_a_project_whose_project_json_links_to_nothing_names_the_link(tmp_path, run_cli):
+    # it took the folder for one without a project and refused to create one there ("not an empty
+    # folder"), never saying that the project's own file was a link to a file moved away
+    project, labels = make_project(tmp_path, names=("a",))
+    export_project(project, tmp_path / "out", ["fiftyone"], images="copy")
+    pj = tmp_path / "p" / "project.json"
+    pj.rename(tmp_path / "moved.json")
+    pj.symlink_to(tmp_path / "gone.json")
+    code, out, err = run_cli("import", tmp_path / "out" / "fiftyone", "--project", tmp_path / "p")
+    assert code == 2
+    assert "project.json: is a link to" in err and "gone.json, which does not exist" in err, err
+    assert pj.is_symlink() and (tmp_path / "moved.json").is_file()
+
+
+def test_a_replacement_whose_image_note_a_full_disk_refuses_is_reported_as_replaced(tmp_path, run_cli, monkeypatch):
+    # the annotation was replaced (the old one kept in replaced/), then project.json could not take the
+    # image file's note: the item was reported "skipped: No space left on device", its new annotation
+    # in place - a rerun then said "unchanged" for an item the user was told had failed
+    import errno
+
+    project, labels = make_project(tmp_path)
+    corrected_fiftyone_export(project, tmp_path, "b", paint_road)
+
+    def full(self, image):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.root / "project.json"))
+
+    monkeypatch.setattr(Project, "note_image_file", full)
+    code, out, err = run_cli("import", tmp_path / "out" / "fiftyone", "--project", tmp_path / "p", "--update")
+    assert code == 0, err
+    assert "b: replaced the annotation of b.png" in out and "imported 3 of 3 item(s) (1 replaced, 2 unchanged)" in out
+    assert "its file's note was not written" in out and "No space left on device" in out, out

@@ -193,7 +193,7 @@ def test_autosaves_are_offered_when_a_plain_file_replaced_the_annotations_folder
 
 
 # --------------------------------------------------------------------------- commands writing into a project
-@pytest.mark.parametrize("where", ["annotations", "link", "conflicts", "file", "image"])
+@pytest.mark.parametrize("where", ["annotations", "link", "conflicts", "file", "note", "image"])
 def test_commands_that_write_files_never_write_a_projects_own_files(tmp_path, run_cli, snapshot, model_path, where):
     """`qgn convert masks/ P/annotations` (or `qgn predict … --out P/annotations`, to pre-annotate)
     replaced the user's saved annotations with the converted masks or the predictions — no copy
@@ -213,16 +213,17 @@ def test_commands_that_write_files_never_write_a_projects_own_files(tmp_path, ru
     Image.new("RGB", (48, 40)).save(inside)
     project.add_images([inside])
     out = {"annotations": project.root / "annotations", "link": project.root / "annotations",
-           "conflicts": project.root / "conflicts", "file": project.root / "project.json", "image": inside}[where]
+           "conflicts": project.root / "conflicts", "file": project.root / "project.json",
+           "note": project.root / ".bring-back.json", "image": inside}[where]
     before = snapshot(tmp_path)
-    target = out if where in ("file", "image") else out / "frame_1.qgt"
+    target = out if where in ("file", "note", "image") else out / "frame_1.qgt"
     code, _, err = run_cli("convert", masks / "frame_1.png", target)
     assert code == 2 and err.startswith("qgn convert: error: ") and str(project.root) in err, err
     assert "qgn import" in err and len(err.strip().splitlines()) == 1
-    if where not in ("file", "image"):
+    if where not in ("file", "note", "image"):
         code, _, err = run_cli("convert", masks, target.parent)
         assert code == 2 and "of the QGN project" in err, err
-    if where != "file":  # a prediction named frame_1.png, or frame_1.qgt
+    if where not in ("file", "note"):  # a prediction named frame_1.png, or frame_1.qgt
         code, _, err = run_cli("predict", project.images[1].path, "--model", model_path, "--out", target.parent)
         assert code == 2 and err.startswith("qgn predict: error: ") and "of the QGN project" in err, err
     assert snapshot(tmp_path) == before
@@ -558,3 +559,39 @@ def test_a_second_class_edit_over_a_kept_journal_is_refused_naming_the_folder(tm
     assert after.classes.names == ("sky",)
     after.set_done(after.images[0], True)
     assert Project.open(project.root).images[0].done
+
+
+# --------------------------------------------------------------------------- an import's corrections
+@pytest.mark.parametrize("fails", ["the copy", "the write"])
+def test_a_replacement_that_a_full_disk_refuses_leaves_no_copy_in_replaced(tmp_path, monkeypatch, fails):
+    """replace_annotation (qgn import --update) copies the saved annotation to replaced/ before
+    writing the new one. When the disk was full, the copy (cut short by the full disk too: a damaged
+    file) stayed in replaced/, named as an annotation the import had replaced - it replaced none.
+    The saved annotation stays as it was, and replaced/ as it was."""
+    import shutil
+
+    import qgn.project
+
+    project = project_with_work(tmp_path / "p")
+    real_copy, real_write = shutil.copy2, qgn.project.Project._write
+
+    def full_copy(source, target):
+        Path(target).write_bytes(Path(source).read_bytes()[:5])  # as far as it got
+        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+
+    def full_write(self, folder, image, label):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.root / folder))
+
+    if fails == "the copy":
+        monkeypatch.setattr(qgn.project.shutil, "copy2", full_copy)
+    else:
+        monkeypatch.setattr(qgn.project.Project, "_write", full_write)
+    with pytest.raises(OSError, match="No space"):
+        project.replace_annotation(project.images[1], label_for(7))
+    monkeypatch.undo()
+    assert real_copy is shutil.copy2 and real_write is qgn.project.Project._write
+    assert_work_intact(project.root)
+    assert not (project.root / "replaced").exists() or list((project.root / "replaced").iterdir()) == []
+    assert project.replace_annotation(project.images[1], label_for(7)) is not None  # the disk has room again
+    (kept,) = (project.root / "replaced").iterdir()
+    np.testing.assert_array_equal(read_label_file(kept, CLASSES), label_for(1))

@@ -74,3 +74,25 @@ def test_of_two_annotations_the_newer_is_used_and_the_other_kept(tmp_path, linke
     written = export_project(project, tmp_path / "out", ["png"])
     assert sorted(p.name for p in written) == ["a.png", "classes.txt"]
     assert (project.root / "annotations" / "a-2.qgt").is_file(), "the other annotation is kept"
+
+
+def test_a_write_keeps_each_entry_s_own_spelling_of_a_file_two_entries_share(tmp_path):
+    # entries 'imgs/a.png' and './imgs/a.png' (two keys, one file): any write of project.json (a done
+    # mark of another image) rewrote the first as './imgs/a.png' - the path text of the entry read
+    # last for that file - changing an entry the write was not about
+    root = tmp_path / "p"
+    project = Project.create(root, [], CLASSES)
+    (root / "imgs").mkdir()
+    for name, colour in (("a.png", (1, 1, 1)), ("b.png", (2, 2, 2))):
+        Image.new("RGB", (4, 2), colour).save(root / "imgs" / name)
+    project.add_images([root / "imgs" / "a.png", root / "imgs" / "b.png"])
+    doc = json.loads((root / "project.json").read_text())
+    doc["images"] += [{"path": "./imgs/a.png", "key": "a2", "done": False},
+                      {"path": "imgs/./b.png", "key": "b2", "done": False}]
+    (root / "project.json").write_text(json.dumps(doc))
+    spelled = [(e["key"], e["path"]) for e in doc["images"]]
+    opened = Project.open(root)
+    opened.set_done(opened.images[1], True)
+    after = json.loads((root / "project.json").read_text())["images"]
+    assert [(e["key"], e["path"]) for e in after] == spelled
+    assert [e["done"] for e in after] == [False, True, False, False]
