@@ -502,7 +502,78 @@ def test_an_add_killed_in_a_project_deep_in_oddly_named_folders_is_still_finishe
     except Killed:
         pass
     monkeypatch.undo()
-    assert (project.root / ".bring-back.json").stat().st_size > 100 * (project.root / "project.json").stat().st_size
+    note = project.root / ".bring-back.json"
+    doc = json.loads(note.read_text())  # spelled as project.json spells them (relative): as an older version
+    assert [entry["path"] for entry in doc["images"]] == [f"images/i{i}.png" for i in range(12)]  # wrote it, whole
+    for entry in doc["images"]:
+        entry["path"] = str(project.root / entry["path"])
+    note.write_text(json.dumps(doc))
+    assert note.stat().st_size > 100 * (project.root / "project.json").stat().st_size
     Project.open(project.root).set_done_many([])
     again = Project.open(project.root)
     assert [again.annotation_path(again.image_for(im)).read_bytes() for im in inside] == saved
+
+
+def removed_inside_with_autosave(tmp_path):
+    """A project reached through a linked folder too (``link`` → ``real``), whose image ``imgs/a.png``
+    inside it was removed with its saved annotation and an autosave: (project, image, saved, autosaved)."""
+    import os
+
+    (tmp_path / "real").mkdir()
+    os.symlink(tmp_path / "real", tmp_path / "link")
+    first = tmp_path / "first.png"
+    Image.new("RGB", (16, 8), (9, 2, 3)).save(first)
+    project = Project.create(tmp_path / "real" / "P", [first], CLASSES)
+    (project.root / "imgs").mkdir()
+    image = project.root / "imgs" / "a.png"
+    Image.new("RGB", (16, 8), (5, 5, 5)).save(image)
+    (entry,) = project.add_images([image])
+    project.save_annotation(entry, np.full((8, 16), 2, np.uint8))
+    project.autosave(entry, np.full((8, 16), 1, np.uint8))
+    saved, autosaved = project.annotation_path(entry).read_bytes(), project.autosave_path(entry).read_bytes()
+    project.remove_image(entry)
+    return project, image, saved, autosaved
+
+
+@pytest.mark.parametrize("spelling", ["linked folder", "./ through the link", "./ inside", "linked file",
+                                      "older note", "older note, linked file"])
+def test_an_add_killed_with_the_image_spelled_otherwise_than_project_json_is_still_finished(
+        tmp_path, monkeypatch, spelling):
+    # the note named the image as the add was given it (through a link to the project's folder), project.json
+    # relative to the project (``imgs/a.png``): the next writer's clean-up matched no listed image to it, and
+    # the annotation and autosave stayed in removed/ for good - a re-add does nothing (the image is listed)
+    import os
+
+    project, image, saved, autosaved = removed_inside_with_autosave(tmp_path)
+    if spelling in ("linked folder", "older note"):
+        typed = tmp_path / "link" / "P" / "imgs" / "a.png"
+    elif spelling == "./ through the link":
+        monkeypatch.chdir(tmp_path)
+        typed = "./link/P/imgs/a.png"
+    elif spelling == "./ inside":
+        monkeypatch.chdir(project.root / "imgs")
+        typed = "./a.png"
+    else:  # a link to the image file, outside the project (project.json holds the file it names)
+        typed = tmp_path / "a-link.png"
+        os.symlink(image, typed)
+    killed_at("after_commit", monkeypatch)
+    try:
+        Project.open(project.root).add_images([typed])
+    except Killed:
+        pass
+    monkeypatch.undo()
+    note = project.root / ".bring-back.json"
+    if spelling.startswith("older note"):  # a note of the version before: the path as the add was given it
+        doc = json.loads(note.read_text())
+        doc["images"][0]["path"] = str(typed)
+        note.write_text(json.dumps(doc))
+    assert note.exists()
+    assert json.loads((project.root / "project.json").read_text())["images"][-1]["path"] == "imgs/a.png"
+    Project.open(project.root).set_done_many([])  # the next writer's clean-up finishes the add
+    again = Project.open(project.root)
+    entry = again.image_for(image)
+    assert again.annotation_path(entry).read_bytes() == saved
+    assert again.autosave_path(entry).read_bytes() == autosaved
+    assert again.recoverable() == [entry]
+    assert removed_files(again) == [] and list((again.root / "removed").iterdir()) == []
+    assert not list(again.root.glob(".bring-back*"))
