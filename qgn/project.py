@@ -618,7 +618,7 @@ class Project:
         """Hold the project's write lock (reentrant within this object) with project.json in sync:
         changes of other writers merged (``merge``) or refused (ProjectChangedError). Leftovers of
         crashed writers are removed once per object, and a crashed class edit whenever its journal
-        is found, under the lock (see the module docstring)."""
+        is found, under the lock (see the module docstring); likewise an unfinished add's note."""
         with self._lock:
             if self._depth:
                 self._depth += 1
@@ -637,6 +637,10 @@ class Project:
                     if not self._cleaned or (self.root / JOURNAL_FILE).exists():
                         self._clean_up()
                         self._cleaned = True
+                    elif os.path.lexists(self.root / BRING_BACK_FILE):
+                        # likewise an add killed since (an adder holds the lock from its note to its
+                        # end): finished now, before this writer's own add could replace its note
+                        self._finish_bring_back()
                     yield self
                 finally:
                     self._depth = 0

@@ -206,7 +206,11 @@ def test_an_add_finished_late_brings_no_old_autosave_beside_a_newer_saved_annota
     monkeypatch.undo()
     window.refresh()
     newer = np.full((8, 16), 0, np.uint8)
+    # a writer that finishes no note (the code before a writer open since before the kill finished it,
+    # or one whose clean-up failed) saves new work for the image
+    monkeypatch.setattr(window, "_finish_bring_back", lambda: None)
     window.save_annotation(window.image_for(image), newer, over=None)
+    monkeypatch.undo()
     Project.open(project.root).set_done_many([])  # the next writer's clean-up finishes the add
     again = Project.open(project.root)
     entry = again.image_for(image)
@@ -324,7 +328,9 @@ def test_an_add_killed_after_its_annotation_came_back_brings_no_autosave_beside_
     add_killed_at(point, project, image, monkeypatch)
     window.refresh()
     newer = np.full((8, 16), 0, np.uint8)
+    monkeypatch.setattr(window, "_finish_bring_back", lambda: None)  # a writer that finishes no note
     window.save_annotation(window.image_for(image), newer, over=None)
+    monkeypatch.undo()
     Project.open(project.root).set_done_many([])
     again = Project.open(project.root)
     entry = again.image_for(image)
@@ -395,7 +401,9 @@ def test_a_clean_up_killed_after_noting_what_it_kept_says_it_once_and_leaves_no_
     window.set_done_many([])
     add_killed_at("after_ann_move", project, image, monkeypatch)
     window.refresh()
+    monkeypatch.setattr(window, "_finish_bring_back", lambda: None)  # a writer that finishes no note
     window.save_annotation(window.image_for(image), np.full((8, 16), 0, np.uint8), over=None)
+    monkeypatch.undo()
     note_kept = Project._note_kept
 
     def then_killed(self, images, report):
@@ -576,4 +584,27 @@ def test_an_add_killed_with_the_image_spelled_otherwise_than_project_json_is_sti
     assert again.autosave_path(entry).read_bytes() == autosaved
     assert again.recoverable() == [entry]
     assert removed_files(again) == [] and list((again.root / "removed").iterdir()) == []
+    assert not list(again.root.glob(".bring-back*"))
+
+
+def test_an_add_another_process_left_unfinished_is_finished_by_a_writer_open_since_before(tmp_path, monkeypatch):
+    # a window open all along cleans up once; another process's add killed after that left its note,
+    # and the window's own add then replaced that note with its own and removed it: the other image
+    # stayed listed without its annotation for good (found by a read-only review of readd2)
+    project, image, label = labelled(tmp_path)
+    entry = project.image_for(image)
+    saved = project.annotation_path(entry).read_bytes()
+    project.remove_image(entry)
+    window = Project.open(project.root)
+    window.set_done_many([])  # it wrote once: cleaned up
+    monkeypatch.setattr(Project, "bring_back", lambda self, images, moved=None: (_ for _ in ()).throw(Killed()))
+    with pytest.raises(Killed):
+        Project.open(project.root).add_images([image])  # another process's add, killed
+    monkeypatch.undo()
+    other = tmp_path / "images" / "other.png"
+    Image.new("RGB", (16, 8), (9, 9, 9)).save(other)
+    window.add_images([other])  # the window's own add
+    again = Project.open(project.root)
+    assert again.annotation_path(again.image_for(image)).read_bytes() == saved
+    assert removed_files(again) == []
     assert not list(again.root.glob(".bring-back*"))
