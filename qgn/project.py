@@ -113,8 +113,9 @@ JOURNAL_FILE = ".class-edit.json"
 BRING_BACK_FILE = ".bring-back.json"
 #: The most a real note can hold per image beyond its key and path (which project.json holds as the note
 #: spells them, ``json.dumps``): its annotation's name (255 bytes, 1,530 characters escaped), the file's
-#: identity (four numbers and a SHA-256) and the keys - and the project's path, escaped, where project.json
-#: holds the image relative to the project. A note finishes only images project.json lists, so one
+#: identity (four numbers and a SHA-256) and the keys. The note spells each path as project.json does; a
+#: note of an older version held it whole (the project's path, escaped, before a path project.json holds
+#: relative to the project): that much more per image is allowed. A note finishes only listed images, so one
 #: longer than project.json + this per listed image + ``BRING_BACK_SLACK`` is not one an add wrote
 #: (``Project._bring_back_limit``): a corrupt note cost every writer's clean-up GBs to parse at 256 MiB
 BRING_BACK_PER_IMAGE, BRING_BACK_SLACK = 2048, 64 << 10
@@ -617,7 +618,7 @@ class Project:
         """Hold the project's write lock (reentrant within this object) with project.json in sync:
         changes of other writers merged (``merge``) or refused (ProjectChangedError). Leftovers of
         crashed writers are removed once per object, and a crashed class edit whenever its journal
-        is found, under the lock (see the module docstring)."""
+        is found, under the lock (see the module docstring); likewise an unfinished add's note."""
         with self._lock:
             if self._depth:
                 self._depth += 1
@@ -636,6 +637,10 @@ class Project:
                     if not self._cleaned or (self.root / JOURNAL_FILE).exists():
                         self._clean_up()
                         self._cleaned = True
+                    elif os.path.lexists(self.root / BRING_BACK_FILE):
+                        # likewise an add killed since (an adder holds the lock from its note to its
+                        # end): finished now, before this writer's own add could replace its note
+                        self._finish_bring_back()
                     yield self
                 finally:
                     self._depth = 0
@@ -826,20 +831,38 @@ class Project:
             return
         try:
             doc = read_json(path, "an unfinished add's list", self._bring_back_limit())
-            wanted = {(str(entry["key"]), str(entry["path"])): entry.get("annotation") for entry in doc["images"]}
+            wanted = {str(entry["key"]): (str(entry["path"]), entry.get("annotation")) for entry in doc["images"]}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             wanted = {}  # unreadable: its images' annotations stay in removed/, where an add finds them
-        images = [im for im in self.images if (im.key, str(im.path)) in wanted]
-        for noted in wanted.values():  # a record whose file is gone (an add killed after moving it back, before
+        folders: dict = {}
+        images = [im for im in self.images if im.key in wanted and self._noted_as(im, wanted[im.key][0], folders)]
+        for _, noted in wanted.values():  # a record whose file is gone (an add killed after moving it back, before
             name = noted.get("name") if isinstance(noted, dict) else None  # unlinking its record): names nothing
             if isinstance(name, str) and name.endswith(".qgt") and Path(name).name == name and "\0" not in name:
                 kept = self.root / REMOVED_DIR / name  # to bring back (under the lock: no removal is half-way)
                 if not os.path.lexists(kept):
                     _unlink_quietly(record_path(kept))
         if images:
-            report = self.bring_back(images, moved={id(im): wanted[(im.key, str(im.path))] for im in images})
+            report = self.bring_back(images, moved={id(im): wanted[im.key][1] for im in images})
             self._note_kept(images, report)
         _unlink_quietly(path)
+
+    def _noted_as(self, image: ProjectImage, noted: str, folders: dict) -> bool:
+        """Whether ``noted``, the path an add's note (``_bring_back_entry``) gives the image of
+        ``image``'s key, is ``image``'s file: as project.json spells it (what a note holds), or - a
+        note of an older version, which held the path as the add was given it (through a link to the
+        project's folder, or to the image file) - any spelling of the same file (``_file_key``, then
+        the file's resolved path). Not by the path's text alone: project.json holds an image inside the
+        project relative to it, read back under the project's resolved folder."""
+        if noted in (self._stored(image.path), str(image.path)):
+            return True
+        if not os.path.isabs(noted):
+            return False
+        try:
+            return (_file_key(noted, folders) == _file_key(image.path, folders)
+                    or os.path.realpath(noted) == os.path.realpath(image.path))
+        except (ValueError, OSError):  # a NUL byte, a path too long: not this image's
+            return False
 
     def _bring_back_limit(self) -> int:
         """The longest ``BRING_BACK_FILE`` an add of this project's images can have written (see
@@ -848,9 +871,9 @@ class Project:
             listed = (self.root / PROJECT_FILE).stat().st_size
         except OSError:
             listed = 0
-        per_image = BRING_BACK_PER_IMAGE + len(json.dumps(str(self.root)))  # (project.json holds the paths of the
-        return min(listed, MAX_PROJECT_FILE_BYTES) + per_image * len(self.images) + BRING_BACK_SLACK  # images in the
-        # project relative to it, the note whole: escaped as in the note, the project's path comes on top)
+        per_image = BRING_BACK_PER_IMAGE + len(json.dumps(str(self.root)))  # (a note of an older version held the
+        return min(listed, MAX_PROJECT_FILE_BYTES) + per_image * len(self.images) + BRING_BACK_SLACK  # paths whole:
+        # project.json holds the images inside the project relative to it; a note now spells them as it does)
 
     def _note_kept(self, images: list[ProjectImage], report: list[RemovedAnnotation]) -> None:
         """``_finish_bring_back``'s report, kept for people (``LATE_KEPT_FILE``, said when the project
@@ -909,7 +932,7 @@ class Project:
         """``image`` in the note of an add (``_note_bring_back``): its key and path, and the
         annotation ``bring_back`` is to move back for it, if any: its name in removed/ and the file
         itself (``_file_identity``)."""
-        entry: dict = {"key": image.key, "path": str(image.path)}
+        entry: dict = {"key": image.key, "path": self._stored(image.path)}  # as project.json spells it (``_noted_as``)
         entries = found.get(str(image.path.resolve())) if found else None
         identity = _file_identity(entries[0][0]) if entries else None
         if identity is not None:
