@@ -57,11 +57,37 @@ SHOWN_WHILE_ANNOTATING = ("annotation", "annotation_cells")
 SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "import": "a mask file",
                "empty": "an empty map", "saved": "the saved annotation", "recovered": "a recovered autosave",
                "head": "the project head", "previous": "the previous image's labels"}
+APPLYING_CLASS_CHANGE = "Applying the class change…"
 
 
 def step_text(verb: str, step: str) -> str:
     """A menu entry naming the undo step it acts on: "&Undo Fill 5,304 px" (``verb`` alone: none)."""
     return f"{verb} {step.replace('&', '&&')}" if step else verb
+
+
+def remap_parts(edit, label, annotation_reference, session_reference, source, levels, tag, patch):
+    """(Job thread) what ``Annotator._adopt_remap`` takes of an open map ``label`` (of ``edit.before``)
+    in ``edit.after``: the remapped map (with the restore patch of file ``tag`` and the ``patch`` of a
+    snapshot put back where nobody painted since), checked and copied as an ``Annotation`` of
+    ``source`` and ``levels`` with its reference remapped, the session's reference remapped, the live
+    pyramid, and what the edit takes from the map (``PixelsBeforeRemap`` or None)."""
+    from qgn.annotation import Annotation
+    from qgn.classes_edit import inverse_patch, remap_label
+    from qgn_studio.tools.commands import PixelsBeforeRemap
+
+    new = remap_label(label, edit, tag)
+    if patch is not None:  # the pixels of a merged or deleted class, where nobody painted since
+        index, wrote, value = patch.patch()
+        index, wrote, value = index[index < new.size], wrote[index < new.size], value[index < new.size]
+        same = label.reshape(-1)[index] == wrote
+        new.reshape(-1)[index[same]] = value[same].astype(new.dtype)
+    taken = inverse_patch(label, edit)
+    annotation = Annotation(new, edit.after, source, levels)
+    annotation.reference = remap_label(annotation_reference, edit)
+    return SimpleNamespace(
+        annotation=annotation, taken=None if taken is None else PixelsBeforeRemap(taken, label, edit.lut()),
+        reference=None if session_reference is None else remap_label(session_reference, edit),
+        pyramid=LivePyramid(annotation.label, edit.after.num_classes, edit.after.ignore_index))
 
 
 def compatible(a, b) -> bool:
@@ -111,6 +137,7 @@ class Annotator(QtCore.QObject):
         self.all_actions = list  # () -> every action of the window (their keys are lent in annotation mode)
         self.tools = ToolController(self)
         self.tools.session_needed = self._session_for_gesture
+        self.tools.blocked = self._edits_blocked
         self.image_tools = ImageTools(self)  # superpixels, snap brush, wand (issue #21)
         self.tools.handlers.update(self.image_tools.handlers)
         self.tools.image_for = self._image_of
@@ -121,6 +148,7 @@ class Annotator(QtCore.QObject):
         self.surface = PaintSurface(self.canvas.clip, self.tools, lambda: self.canvas.space_held)
         self.cursor = BrushCursor(self.canvas.clip)
         self.project_classes = False  # True while a project's class set is in use
+        self._class_change = None  # the class edit whose remap of the open maps is under way (job thread)
         self.enabled = False
         self.loading: set[Path] = set()  # images whose saved annotation is being read
         self.unreadable: dict[Path, str] = {}  # images whose saved annotation/autosave could not be read
@@ -246,11 +274,17 @@ class Annotator(QtCore.QObject):
         the button still down) is that step. Undoing another step under a stroke would write that
         step's old pixels over the stroke's and cut the history in two."""
         self.tools.finish_stroke()
+        if self._edits_blocked():
+            self.workspace.show_status(self._edits_blocked(), 4000)
+            return
         self._step("Undone", self.undo_group.undoText(), self.undo_group.canUndo(), self.undo_group.undo)
 
     def redo(self) -> None:
         """Ctrl+Shift+Z / Ctrl+Y: redo the step undone last (a stroke under way ends first)."""
         self.tools.finish_stroke()
+        if self._edits_blocked():
+            self.workspace.show_status(self._edits_blocked(), 4000)
+            return
         self._step("Redone", self.undo_group.redoText(), self.undo_group.canRedo(), self.undo_group.redo)
 
     def _step(self, done: str, text: str, can: bool, step) -> None:
@@ -745,6 +779,9 @@ class Annotator(QtCore.QObject):
         doc = self.workspace.current
         if doc is None or doc.image is None:
             return
+        if self._edits_blocked():
+            self.workspace.show_status(self._edits_blocked(), 4000)
+            return
         path = None
         if source == "import":
             path = self.choose_mask_file()
@@ -1017,22 +1054,45 @@ class Annotator(QtCore.QObject):
         "undo" (an undo: its inverse goes to ``class_redo``), "redo". An edit that moves pixels
         (merge, delete, a moved ignore value) remaps the open maps and every step of their undo
         logs, so Ctrl+Z still walks the image's history in the new classes; undoing it gives the
-        open maps and their logs back exactly (the pixels of a merged class included)."""
+        open maps and their logs back exactly (the pixels of a merged class included).
+
+        The open maps' new pixels, references, checks and live pyramids (~0.5 s or more for a
+        24-megapixel map) are made on the job thread (``remap_parts``); meanwhile the maps take no
+        edit ("Applying the class change…") and the class set, the workspace and the project stay as
+        they were, so a save or autosave writes a map of the old classes into the project of the old
+        classes, before the project's rewrite (submitted once the maps are remapped). The UI thread
+        then adopts the parts and remaps the undo logs' steps (small patches)."""
         kind = "do" if undoable is True else "undo" if undoable is False else undoable
-        self.class_edit_backup = edit  # until the project has applied it (see revert_class_edit)
-        if edit.moves_pixels:
-            snapshot = self._class_snapshots.pop((edit.after, edit.before), {}) if kind != "do" else {}
-            taken = {}
-            for doc in self.workspace.docs:
-                if doc.annotation is not None:
-                    taken[doc.path] = self._remap_session(doc, edit, snapshot.get(doc.path))
-            self._class_snapshots[(edit.before, edit.after)] = taken
-            while len(self._class_snapshots) > 64:
-                self._class_snapshots.pop(next(iter(self._class_snapshots)))
-        else:
+        if self._class_change is not None:
+            self._refuse_during_class_change(edit, kind)
+            return
+        if not edit.moves_pixels:
             for doc in self.workspace.docs:
                 if doc.annotation is not None:
                     doc.annotation.classes = edit.after
+            self._class_edit_applied(edit, kind)
+            return
+        snapshot = self._class_snapshots.pop((edit.after, edit.before), {}) if kind != "do" else {}
+
+        def done(taken) -> None:
+            self._class_snapshots[(edit.before, edit.after)] = taken
+            while len(self._class_snapshots) > 64:
+                self._class_snapshots.pop(next(iter(self._class_snapshots)))
+            self._class_edit_applied(edit, kind)
+
+        def failed(message: str) -> None:
+            if kind != "do":  # the step goes back on its list (what it puts back with it): it can be tried again
+                (self.class_undo if kind == "undo" else self.class_redo).append(edit)
+                self._class_snapshots[(edit.after, edit.before)] = snapshot
+                self.refresh_class_buttons()
+            self.panel.set_classes(self.classes)
+            if message != STOPPED:
+                self._warn(f"Cannot change the classes: {message}. Nothing changed")
+
+        self._remap_open_maps(edit, snapshot, done, failed)
+
+    def _class_edit_applied(self, edit, kind: str) -> None:
+        self.class_edit_backup = edit  # until the project has applied it (see revert_class_edit)
         if edit.after.num_classes != edit.before.num_classes or edit.after.ignore_index != edit.before.ignore_index:
             self.project_classes = True  # the user's own class set now: a model's classes no longer replace it
         if kind == "do":
@@ -1043,50 +1103,124 @@ class Annotator(QtCore.QObject):
         self._replace_classes(edit.after)
         self.workspace.show_status(edit.description, 6000)
 
+    def class_change_pending(self) -> bool:
+        """Whether a class change's remap of the open maps is under way (the maps take no edit)."""
+        return self._class_change is not None
+
+    def _edits_blocked(self) -> str | None:
+        """Why the open maps take no edit now (a class change is being applied), or None."""
+        return None if self._class_change is None else APPLYING_CLASS_CHANGE
+
+    def _refuse_during_class_change(self, edit, kind: str) -> None:
+        if kind != "do":
+            (self.class_undo if kind == "undo" else self.class_redo).append(edit)
+            self.refresh_class_buttons()
+        self.panel.set_classes(self.classes)
+        self.workspace.show_status(f"{APPLYING_CLASS_CHANGE} “{edit.description}” waits: try again in a moment", 6000)
+
+    def _remap_open_maps(self, edit, snapshot: dict, done, failed) -> None:
+        """Remap every open map, its reference and live pyramid into ``edit.after`` on the job thread
+        (``remap_parts``), then, on the UI thread, adopt them and remap the undo logs; then
+        ``done(taken)`` ({path: what the edit took}, see ``_remap_session``). Until then the maps take
+        no edit. A map opened or changed meanwhile (it should not be) is remapped here, as before."""
+        self.tools.finish_stroke()
+        self._class_change = edit
+        self.workspace.show_status(APPLYING_CLASS_CHANGE, 0)
+        inputs = []
+        for doc in self.workspace.docs:
+            session = doc.annotation
+            if session is None:
+                continue
+            old = session.annotation
+            tag, patch, before_edits = self._remap_inputs(doc, edit, snapshot.get(doc.path))
+            inputs.append((doc, session, session.version, old, session.reference, before_edits,
+                           (old.label, old.reference, session.reference, old.source, old.levels, tag, patch)))
+
+        def run() -> list:
+            return [(doc, session, version, old, reference, before_edits, remap_parts(edit, *args))
+                    for doc, session, version, old, reference, before_edits, args in inputs]
+
+        def made(results: list) -> None:
+            self._class_change = None
+            self.workspace.show_status("", 0)
+            taken, remapped = {}, set()
+            for doc, session, version, old, reference, before_edits, parts in results:
+                if doc.annotation is not session:
+                    continue  # closed meanwhile: its files follow the project's rewrite
+                remapped.add(doc.path)
+                if session.version != version or session.annotation is not old or session.reference is not reference:
+                    taken[doc.path] = self._remap_session(doc, edit, snapshot.get(doc.path))  # changed: again
+                else:
+                    taken[doc.path] = self._adopt_remap(session, edit, parts, before_edits)
+            for doc in self.workspace.docs:
+                if doc.annotation is not None and doc.path not in remapped:  # opened meanwhile
+                    taken[doc.path] = self._remap_session(doc, edit, snapshot.get(doc.path))
+            done(taken)
+
+        def not_made(message: str) -> None:
+            self._class_change = None
+            self.workspace.show_status("", 0)
+            failed(message)
+
+        self.jobs.submit(run, made, not_made, APPLYING_CLASS_CHANGE)
+
     def revert_class_edit(self, edit) -> None:
         """The project could not apply ``edit`` (its files keep the old classes): the open maps,
         their undo logs and the class set go back to ``edit.before``. Pixels painted since the
         edit keep their paint (mapped back); the others, the pixels of a merged or deleted class
-        included, get their value from before the edit (what the edit took from the open maps)."""
+        included, get their value from before the edit (what the edit took from the open maps).
+        The maps are remapped on the job thread (see ``apply_class_edit``); the class set goes
+        back once they are."""
         from qgn.classes_edit import inverse_of
 
         if getattr(self, "class_edit_backup", None) is not edit or self.classes != edit.after:
             return
-        inverse = inverse_of(edit)
-        if edit.moves_pixels:
-            snapshot = self._class_snapshots.pop((edit.before, edit.after), {})
-            for doc in self.workspace.docs:
-                if doc.annotation is not None:
-                    self._remap_session(doc, inverse, snapshot.get(doc.path))
         self.class_edit_backup = None
-        self._replace_classes(edit.before)
+        if not edit.moves_pixels:
+            self._replace_classes(edit.before)
+            return
+        if self._class_change is not None:  # (refused while one runs: no second one is under way)
+            QtCore.QTimer.singleShot(50, self, lambda: self._revert_later(edit))
+            return
+        snapshot = self._class_snapshots.pop((edit.before, edit.after), {})
 
-    def _remap_session(self, doc, edit, snapshot=None):
-        """``doc``'s open map and undo log in the classes of ``edit``; ``snapshot`` (what the
-        forward edit took, when this undoes it) puts back what the value map alone cannot.
-        Returns what this edit takes: (restore patch, {command serial: its values before, where the
-        edit loses them (`ValuesBeforeRemap`)})."""
-        from qgn.annotation import Annotation
-        from qgn.label_map import label_dtype
-        from qgn.classes_edit import inverse_patch, remap_label
-        from qgn_studio.tools.commands import PixelsBeforeRemap
+        def failed(message: str) -> None:
+            self._warn(f"The open maps could not go back to the old classes: {message}. Save them "
+                       "into a new project (the project keeps the old classes)")
 
+        self._remap_open_maps(inverse_of(edit), snapshot, lambda _taken: self._replace_classes(edit.before), failed)
+
+    def _revert_later(self, edit) -> None:
+        self.class_edit_backup = edit
+        self.revert_class_edit(edit)
+
+    def _remap_inputs(self, doc, edit, snapshot):
+        """(The restore patch tag of ``doc``'s files in ``edit``, the snapshot's patch, its steps'
+        values before) — what ``_remap_session`` needs of the UI thread's state."""
         session = doc.annotation
-        old = session.annotation
         key = self.file_key(doc)
         tags = [f"autosave/{key}", f"annotations/{key}"] if session.dirty else [f"annotations/{key}", f"autosave/{key}"]
         tag = next((t for t in tags if key is not None and t in edit.restore), None)  # an undo's pixels
-        label = remap_label(old.label, edit, tag)
         patch, before_edits = snapshot if snapshot is not None else (None, {})
-        if patch is not None:  # the pixels of a merged or deleted class, where nobody painted since
-            index, wrote, value = patch.patch()
-            index, wrote, value = index[index < label.size], wrote[index < label.size], value[index < label.size]
-            same = old.label.reshape(-1)[index] == wrote
-            label.reshape(-1)[index[same]] = value[same].astype(label.dtype)
-        taken_pixels = inverse_patch(old.label, edit)
-        taken = (None if taken_pixels is None else PixelsBeforeRemap(taken_pixels, old.label, edit.lut()), {})
-        annotation = Annotation(label, edit.after, old.source, old.levels)
-        annotation.reference = remap_label(old.reference, edit)
+        return tag, patch, before_edits
+
+    def _remap_session(self, doc, edit, snapshot=None):
+        """``doc``'s open map and undo log in the classes of ``edit``, here (a map opened or edited
+        while ``remap_parts`` ran); ``snapshot`` (what the forward edit took, when this undoes it)
+        puts back what the value map alone cannot. Returns what this edit takes: (restore patch,
+        {command serial: its values before, where the edit loses them (`ValuesBeforeRemap`)})."""
+        session = doc.annotation
+        old = session.annotation
+        tag, patch, before_edits = self._remap_inputs(doc, edit, snapshot)
+        parts = remap_parts(edit, old.label, old.reference, session.reference, old.source, old.levels, tag, patch)
+        return self._adopt_remap(session, edit, parts, before_edits)
+
+    def _adopt_remap(self, session, edit, parts, before_edits: dict):
+        """(UI thread) ``session`` takes the map, reference and pyramid ``remap_parts`` made, and its
+        undo log's steps are remapped (their patches: small). Returns what the edit takes."""
+        from qgn.label_map import label_dtype
+
+        taken = (parts.taken, {})
         table, dtype = edit.lut(), label_dtype(edit.after)
         commands = [session.undo.command(i) for i in range(session.undo.count())]
         if all(hasattr(c, "remap") for c in commands):  # the history follows the classes
@@ -1102,10 +1236,10 @@ class Annotator(QtCore.QObject):
             session.undo.clear()
             if dirty:
                 session.mark_unsaved()
-        session.annotation = annotation
+        session.annotation = parts.annotation
         if session.reference is not None:
-            session.reference = remap_label(session.reference, edit)
-        session.pyramid = LivePyramid(annotation.label, edit.after.num_classes, edit.after.ignore_index)
+            session.reference = parts.reference
+        session.pyramid = parts.pyramid
         session.reset.emit()
         return taken
 

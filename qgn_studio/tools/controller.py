@@ -60,6 +60,7 @@ class ToolController(QtCore.QObject):
         self.num_classes = 0
         self.session = None
         self.session_needed = lambda: None
+        self.blocked = lambda: None  # () -> why the maps take no edit now (a class change is applied), or None
         self._stroke = None  # [value, last point, StrokeRecorder of the steps so far]
         self.handlers: dict = {}  # tool → gesture handler of an image-aware tool (image_tools)
         self.image_for = lambda session: None  # (H, W, 3) image of a session (set by the annotator)
@@ -128,6 +129,10 @@ class ToolController(QtCore.QObject):
         then follows the other evidence). An edit the annotation refuses (e.g. a class its
         class set does not have) becomes a message."""
         self.shift = shift
+        blocked = self.blocked()
+        if blocked:
+            self.message.emit(f"Not changed: {blocked}")
+            return True
         try:
             return self._press(x, y, alt)
         except ValueError as exc:

@@ -222,3 +222,66 @@ def test_the_edit_menu_holds_undo_redo_and_the_class_changes(qtbot, window, mode
     class_undo.trigger()
     qtbot.waitUntil(lambda: annotator.classes.names[2] != "renamed", timeout=WAIT_MS)
     assert class_redo.isEnabled() and not class_undo.isEnabled()
+
+
+def test_a_merge_remaps_the_open_maps_off_the_ui_thread_and_they_take_no_edit_meanwhile(qtbot, window, model_path,
+                                                                                        samples, monkeypatch):
+    """A merge remapped each open map, its references and undo log and built its live pyramid on the
+    UI thread (~0.5-1 s for a 24-megapixel map). The maps, references, checks and pyramids are made on
+    the job thread; meanwhile a stroke or a Ctrl+Z is refused (not applied to a half-remapped map);
+    the map, its history and the class undo come out as before."""
+    import threading
+
+    import qgn.annotation.annotation as annotation_module
+    import qgn.classes_edit as classes_edit
+    from qgn_studio.annotation_doc import LivePyramid
+
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    annotator = window.annotator
+    maps = paint_strokes(window, session)
+    before = annotator.classes
+    window.jobs.wait_idle()
+    QtWidgets.QApplication.processEvents()
+    on_ui = []
+
+    def spy(name, function):
+        def called(*args, **kwargs):
+            if threading.current_thread() is threading.main_thread():
+                on_ui.append(name)
+            return function(*args, **kwargs)
+        return called
+
+    for name in ("remap_label", "inverse_patch"):
+        monkeypatch.setattr(classes_edit, name, spy(name, getattr(classes_edit, name)))
+    monkeypatch.setattr(annotation_module, "check_label", spy("check", annotation_module.check_label))
+    monkeypatch.setattr(LivePyramid, "__init__", spy("pyramid", LivePyramid.__init__))
+    annotator.remove_class(1, 2)  # merge class 1 into class 2
+    assert on_ui == [], on_ui
+    painted, count = session.label.copy(), session.undo.count()
+    drag(window, [(5.5, 70.5), (90.5, 70.5)])  # while the maps are remapped: refused
+    window.annotator.undo_action.trigger()
+    assert session.undo.count() == count and session.undo.index() == count
+    np.testing.assert_array_equal(session.label, painted)
+    qtbot.waitUntil(lambda: annotator.classes != before and not annotator.class_change_pending(), timeout=WAIT_MS)
+    assert on_ui == [], on_ui
+    monkeypatch.undo()
+    session = window.current.annotation
+
+    def merged(m):  # class 1 → 2, the classes above 1 one down (an independent reference)
+        m = m.astype(np.int64)
+        return np.where(m == 1, 1, np.where(m > 1, m - 1, m))
+
+    np.testing.assert_array_equal(session.label, merged(maps[-1]))
+    assert session.pyramid.label is session.label
+    fresh = LivePyramid(session.label, annotator.classes.num_classes, annotator.classes.ignore_index)
+    for level, codes in enumerate(fresh.codes):
+        np.testing.assert_array_equal(session.pyramid.codes[level], codes, err_msg=f"level {level}")
+    for step in range(len(STROKES) - 1, -1, -1):
+        session.undo.undo()
+        np.testing.assert_array_equal(session.label, merged(maps[step]), err_msg=f"undo to step {step}")
+    while session.undo.canRedo():
+        session.undo.redo()
+    qtbot.waitUntil(lambda: len(annotator.class_undo) == 1, timeout=WAIT_MS)
+    annotator.undo_class_edit()
+    qtbot.waitUntil(lambda: annotator.classes == before, timeout=WAIT_MS)
+    np.testing.assert_array_equal(window.current.annotation.label, maps[-1])  # the merged pixels come back

@@ -580,11 +580,42 @@ def test_merge_in_a_project_remaps_open_and_saved_maps_and_undoes(qtbot, windows
     assert project.classes.names == names[:5] + names[6:]
     image = project.image_for(samples[0])
     np.testing.assert_array_equal(project.load_annotation(image), want)
-    win.annotator.undo_class_edit()
+    win.annotator.undo_class_edit()  # the open maps are remapped on the job thread, then the project
+    qtbot.waitUntil(lambda: win.annotator.classes.names == names, timeout=WAIT_MS)
     win.jobs.wait_idle()
-    assert win.annotator.classes.names == names
     np.testing.assert_array_equal(Project.open(folder).load_annotation(image), before)
     np.testing.assert_array_equal(win.docs[0].annotation.label, before)  # the open map got the pixels back too
+
+
+def test_a_save_while_a_merge_remaps_the_open_maps_writes_each_map_with_its_own_classes(qtbot, windows, samples,
+                                                                                          model_path, tmp_path):
+    """The open maps of a merge are remapped on the job thread (they take no edit meanwhile); a save
+    in between writes the map as it is, of the old classes, into the project of the old classes, and
+    the project's rewrite (after the remap) brings it into the new ones: nothing of the old ids in the
+    new classes, nor the reverse."""
+    from qgn.project import Project
+
+    folder = tmp_path / "save-during-merge"
+    win = windows(folder=folder)
+    session = start_annotating(qtbot, win, samples, model_path)
+    paint(win, 2, 5, [(10, 10), (50, 30)])
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        assert win.projects.save()
+    paint(win, 2, 4, [(60, 10), (90, 40)])  # unsaved
+    before = session.label.copy().astype(np.int64)
+    names = win.annotator.classes.names
+    win.annotator.remove_class(5, to=0)  # merge class 5 into class 0
+    assert win.annotator.class_change_pending() and win.annotator.classes.names == names
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        assert win.projects.save()
+    qtbot.waitUntil(lambda: len(win.annotator.class_undo) == 1, timeout=WAIT_MS)  # the project's inverse
+    win.jobs.wait_idle()
+    want = np.where(before == 5, 0, np.where(before > 5, before - 1, before))
+    np.testing.assert_array_equal(win.docs[0].annotation.label, want)
+    project = Project.open(folder)
+    assert project.classes.names == names[:5] + names[6:]
+    np.testing.assert_array_equal(project.load_annotation(project.image_for(samples[0])), want)
+    assert not win.docs[0].annotation.dirty
 
 
 def test_new_project_with_classes_from_a_palette(qtbot, windows, samples, model_path, tmp_path):

@@ -43,8 +43,17 @@ def class_deleted_under_unsaved_strokes(qtbot, windows, samples, model_path, fol
     ours = second.docs[0].annotation.label.copy()
     names = list(second.annotator.classes.names)
     assert (ours == 3).any()
+    # first's open maps are remapped on the job thread, then the project rewritten: events run
+    # meanwhile, and second must not look at the project (its watch) or write it (its autosave)
+    # before the test does
+    timers = [t for t in (second.projects.watch, second.projects.timer) if t.isActive()]
+    for timer in timers:
+        timer.stop()
     first.annotator.remove_class(3, None)
+    qtbot.waitUntil(lambda: first.annotator.classes.num_classes == len(names) - 1, timeout=WAIT_MS)
     first.jobs.wait_idle()
+    for timer in timers:
+        timer.start()
     return first, second, ours, names
 
 
@@ -105,9 +114,11 @@ def test_a_class_edit_the_project_cannot_apply_changes_nothing(qtbot, windows, s
     assert (open_before == 6).any()
     shown: list[str] = []  # every status message: the head's refit may post its own after the edit's
     win.statusBar().messageChanged.connect(shown.append)
+    sets = []  # the class sets the app took: the edit's (once the open maps are remapped), then the old again
+    win.annotator.class_set_edited.connect(lambda classes: sets.append(classes.names))
     win.annotator.remove_class(6, to=None)  # delete a class the maps use
-    win.jobs.wait_idle()
-    qtbot.waitUntil(lambda: win.annotator.classes.names == names, timeout=WAIT_MS)  # undone in the app too
+    qtbot.waitUntil(lambda: len(sets) == 2, timeout=WAIT_MS)
+    assert sets[0] != names and sets[1] == names  # undone in the app too
     win.jobs.wait_idle()
     assert snapshot(folder) == before_files
     assert Project.open(folder).classes.names == names
