@@ -166,3 +166,59 @@ def test_a_line_longer_than_the_terminal_is_cut_and_blanked_whole(monkeypatch, c
         line.clear()
         print("next line", file=sys.stderr)
         assert screen(long[:columns - 1] + capsys.readouterr().err, columns) == ["next line", ""]
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def train_lines(monkeypatch, capsys, tty: bool, columns: str | None):
+    """The stderr of `qgn train`'s progress at iterations 10 (estimating) and 20, 30 (about 33 min
+    22 s left: 770 × 2.6 s) of 800."""
+    from qgn.cli.train import TrainProgress
+    from qgn.progress import TimeLeft
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    if columns is not None:
+        monkeypatch.setenv("COLUMNS", columns)
+    clock = _Clock()
+    progress = TrainProgress(800)
+    progress.time_left = TimeLeft(clock)
+    row = dict(loss=1.2345, lr=0.0123, sec_per_iter=2.6)
+    clock.now += 300
+    for iteration in (10, 20, 30):
+        clock.now += 10 * 2.6
+        progress(iteration, row)
+    progress.off_the_line()
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("columns", ["80", "60", "40"])
+def test_train_line_fits_the_terminal_and_keeps_the_time_left(monkeypatch, capsys, columns):
+    """`qgn train`'s line is ~100 columns: an 80-column terminal showed it cut to 79, without the
+    time left. Narrower forms drop the learning rate, the seconds per iteration, the bar, the
+    loss, in that order; each drawn row fits and ends with the time left."""
+    err = train_lines(monkeypatch, capsys, True, columns)
+    width = int(columns)
+    rows = screen(err, width)
+    assert len(rows) == 2 and rows[-1] == "", rows  # one row rewritten in place, never wrapped
+    drawn = [part.rstrip() for part in err.rstrip("\n").split("\r") if part.strip()]
+    assert len(drawn) == 3 and all(len(part) <= width - 1 for part in drawn), drawn
+    assert drawn[0].endswith(" · estimating the time left…") and "10/800" in drawn[0]
+    assert drawn[2].endswith(" · about 33 min 22 s left") and "30/800" in drawn[2], drawn
+    if width == 80:
+        assert drawn[2] == "[" + " " * 20 + "] 30/800 loss 1.2345 2.60 s/it · about 33 min 22 s left"
+    if width == 40:
+        assert drawn[2] == "30/800 · about 33 min 22 s left"
+
+
+@pytest.mark.parametrize("tty, columns", [(False, None), (True, None), (True, "200")])
+def test_train_line_off_a_terminal_or_on_a_wide_one_is_the_whole_line(monkeypatch, capsys, tty, columns):
+    """A log or a pipe (scripts read it), and a terminal wide enough, keep the whole line."""
+    err = train_lines(monkeypatch, capsys, tty, columns)
+    whole = "[#" + " " * 29 + "] 30/800 loss 1.2345 lr 0.0123 2.60 s/it · about 33 min 22 s left"
+    assert err.rstrip("\n").split("\r")[-1].rstrip() == whole
