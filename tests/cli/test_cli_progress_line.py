@@ -2,6 +2,7 @@
 the exact bytes on stderr, a failure's line on a line of its own."""
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -222,3 +223,48 @@ def test_train_line_off_a_terminal_or_on_a_wide_one_is_the_whole_line(monkeypatc
     err = train_lines(monkeypatch, capsys, tty, columns)
     whole = "[#" + " " * 29 + "] 30/800 loss 1.2345 lr 0.0123 2.60 s/it · about 33 min 22 s left"
     assert err.rstrip("\n").split("\r")[-1].rstrip() == whole
+
+
+@pytest.fixture(scope="module")
+def eval_workspace(tmp_path_factory):
+    import torch
+
+    from qgn.cli.samples import write_samples
+    from qgn.data.synthetic import SYNTHETIC_CLASSES
+    from qgn.model.checkpoint import save_model
+    from qgn.model.qgn import QGN, QGNConfig
+
+    root = tmp_path_factory.mktemp("eval_progress")
+    torch.manual_seed(0)
+    model = save_model(root / "m.safetensors", QGN(QGNConfig.from_preset("tiny", SYNTHETIC_CLASSES)))
+    write_samples(root / "s", 3, 64, 48, 7)
+    return ["eval", root / "s", "--model", model, "--device", "cpu", "--threads", "1", "--modes", "pc", "--json"]
+
+
+def test_eval_says_it_is_loading_at_once_on_a_terminal(eval_workspace, run_cli, monkeypatch, capsys):
+    """`qgn eval` said nothing for the seconds it loaded the model and read and checked every
+    label (~4 s for CamVid's test split); its first line came with the first image evaluated."""
+    import qgn.model.checkpoint
+    import qgn.progress
+
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 1e9)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    real_load, seen = qgn.model.checkpoint.load_model, []
+
+    def load_model(*args, **kwargs):  # what stderr holds when the model starts loading
+        seen.append(capsys.readouterr().err)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(qgn.model.checkpoint, "load_model", load_model)
+    code, out, err = run_cli(*eval_workspace)
+    assert code == 0 and set(json.loads(out)) == {"pc"}
+    assert seen == ["\rqgn eval: loading the model…".ljust(48)]
+    assert err == "".join(f"\r{text}".ljust(48) for text in (
+        "qgn eval: loading 3 images…", "qgn eval: 1/3", "qgn eval: 2/3", "qgn eval: 3/3")) + "\n"
+
+
+def test_eval_draws_no_line_off_a_terminal(eval_workspace, run_cli):
+    """Off a terminal (a log, a pipe) `qgn eval` drew its line all the same: stderr held
+    `\\rqgn eval: 1/3 ...` however it was redirected. Now nothing; stdout is the same."""
+    code, out, err = run_cli(*eval_workspace)
+    assert code == 0 and err == "" and set(json.loads(out)) == {"pc"}
