@@ -268,3 +268,17 @@ def test_eval_draws_no_line_off_a_terminal(eval_workspace, run_cli):
     `\\rqgn eval: 1/3 ...` however it was redirected. Now nothing; stdout is the same."""
     code, out, err = run_cli(*eval_workspace)
     assert code == 0 and err == "" and set(json.loads(out)) == {"pc"}
+
+
+def test_an_exported_columns_does_not_cut_a_line_written_to_a_file(monkeypatch, capsys):
+    """`$COLUMNS` exported by a shell with stderr redirected to a log cut the log's progress lines to
+    that width (the time left lost); only a terminal's width cuts them."""
+    from qgn.cli.progress_line import ProgressLine
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    monkeypatch.setenv("COLUMNS", "40")
+    long = "qgn finetune: comparing before and after on 2/300 images · about 2 h 29 min left"
+    line = ProgressLine(72, True)
+    line.show(long)
+    line.off_the_line()
+    assert long in capsys.readouterr().err
