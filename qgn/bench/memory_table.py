@@ -152,8 +152,9 @@ def _row(name: str, column: str, part: str, size: Size, memory: PassMemory, macs
 class _SizeRun:
     """Everything measured at one size; ``rows()`` turns it into table rows."""
 
-    def __init__(self, work: Workload, s: NetworkSettings, log: Callable[[str], None]):
+    def __init__(self, work: Workload, s: NetworkSettings, log: Callable[[str], None], progress=None):
         self.work, self.size, self.s, self.log = work, work.size, s, log
+        self.progress = progress or (lambda done, total: None)
         self.decoder_parts: dict[tuple, dict[str, list[Part]]] = {}
 
     def _decoders(self, model: QGN, dil: DilatedBaseline) -> dict[str, list[Part]]:
@@ -166,9 +167,18 @@ class _SizeRun:
         image = s.empty_or_random(1, 3, size[1], size[0])
         parts = {"Dil": [_dil_part(dil, size, s)], "All": [_qgn_part(model, feats, image, Scheme("all"), None, s)]}
         self.log(f"memory {size[0]}x{size[1]}: decoders Dil and All done; GTC/PC over {work.images} images")
-        parts["GTC"] = [_qgn_part(model, feats, image, *work.gtc_scheme_args(i, s.device), s) for i in range(work.images)]
+        total = work.images * (1 if work.pc is None else 2)
+        self.progress(0, total)
+
+        def counted(index: int, part: Part) -> Part:
+            self.progress(index, total)
+            return part
+
+        parts["GTC"] = [counted(i + 1, _qgn_part(model, feats, image, *work.gtc_scheme_args(i, s.device), s))
+                        for i in range(work.images)]
         if work.pc is not None:
-            parts["PC"] = [_qgn_part(model, feats, image, work.pc_scheme(i, s.device), None, s) for i in range(work.images)]
+            parts["PC"] = [counted(work.images + i + 1, _qgn_part(model, feats, image, work.pc_scheme(i, s.device), None, s))
+                           for i in range(work.images)]
         self.decoder_parts[key] = parts
         return parts
 
@@ -218,12 +228,16 @@ class _SizeRun:
 
 
 def memory_rows(workloads: list[Workload], settings: NetworkSettings,
-                log: Callable[[str], None] = lambda _: None, networks: bool = True) -> list[BenchRow]:
+                log: Callable[[str], None] = lambda _: None, networks: bool = True,
+                progress: Callable[[str, int, int], None] | None = None) -> list[BenchRow]:
     """All rows of the memory table (see the module docstring), size by size; only the
-    decoder-only rows when ``networks`` is False."""
+    decoder-only rows when ``networks`` is False. ``progress(size, i, n)``: ``i`` of the ``n``
+    GTC and PC decoder passes (one per image each) measured at ``size`` ("WxH")."""
     rows = []
     for work in workloads:
-        rows += _SizeRun(work, settings, log).rows(networks)
+        tag = f"{work.size[0]}x{work.size[1]}"
+        counted = None if progress is None else (lambda done, total, tag=tag: progress(tag, done, total))
+        rows += _SizeRun(work, settings, log, counted).rows(networks)
     return rows
 
 

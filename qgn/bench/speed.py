@@ -29,8 +29,10 @@ def _schemes(work: Workload, device) -> dict[str, tuple[Scheme, list | None]]:
 
 
 def speed_rows(work: Workload, s: NetworkSettings, repeats: int, backends: list[str] | None = None,
-               log=lambda _: None) -> list[BenchRow]:
-    """Median decoder seconds per (scheme, implementation) at ``work.size``."""
+               log=lambda _: None, progress=None) -> list[BenchRow]:
+    """Median decoder seconds per (scheme, implementation) at ``work.size``.
+
+    ``progress(i, n)``: ``i`` of the ``n`` schemes measured (0 before the first)."""
     model, _ = s.build(s.architectures[0])
     model.eval()
     size, tag = work.size, f"{work.size[0]}x{work.size[1]}"
@@ -40,7 +42,10 @@ def speed_rows(work: Workload, s: NetworkSettings, repeats: int, backends: list[
     image = real.empty_or_random(1, 3, size[1], size[0])
     names = backends if backends is not None else [b for b in ("torch", "spconv") if b in available_backends()]
     rows: list[BenchRow] = []
-    for scheme_name, (scheme, gt) in _schemes(work, s.device).items():
+    schemes = _schemes(work, s.device)
+    if progress is not None:
+        progress(0, len(schemes))
+    for done, (scheme_name, (scheme, gt)) in enumerate(schemes.items(), 1):
         with torch.no_grad():
             outputs = model.decoder(feats, image, scheme, gt)
         masks = masks_of_outputs(outputs)
@@ -67,6 +72,8 @@ def speed_rows(work: Workload, s: NetworkSettings, repeats: int, backends: list[
                                  ms / 1e3, {"size": tag, "scheme": scheme_name, "implementation": impl,
                                             "architecture": s.architectures[0],
                                             "active_sites": sites, "repeats": repeats, "threads": torch.get_num_threads()}))
+        if progress is not None:
+            progress(done, len(schemes))
     return rows
 
 

@@ -191,7 +191,32 @@ def _annotate_only(args) -> int:
 
 
 def _log(message: str) -> None:
+    from qgn.cli.progress_line import end_drawn_line
+
+    end_drawn_line()  # a stage's line, drawn again at its next step
     print(f"qgn bench: {message}", file=sys.stderr, flush=True)
+
+
+def stage_line():
+    """``line(stage, i, n, unit)``: ``qgn bench: STAGE: i/n UNIT · about … left`` inside a
+    stage (a speed section's schemes, the memory section's GTC/PC passes, the anytime curve's
+    images: each may take minutes), on stderr on a terminal only; blanked at ``i == n`` and
+    before each of the stage's own lines (``_log``). stdout and ``--json`` are unchanged."""
+    from qgn.cli.progress_line import ProgressLine
+    from qgn.progress import TimeLeft
+
+    line = ProgressLine(64, shown=sys.stderr.isatty())
+    current: list[str] = []
+
+    def draw(stage: str, i: int, n: int, unit: str) -> None:
+        if current != [stage]:
+            current[:] = [stage]
+            line.time_left = TimeLeft()
+        line.show(f"qgn bench: {stage}: {i}/{n} {unit}{line.time_left.suffix(i, n)}")
+        if i >= n:
+            line.clear()
+
+    return draw
 
 
 def _standalone(args, sections) -> int:
@@ -309,6 +334,7 @@ def _network_sections(args, device, sections, model, log):
                                shape_only=device.type == "cpu" and not args.real)
     images = _option(args, "images") or None
     rows, texts = [], []
+    line = stage_line()
     sizes = [_size(s) for s in _option(args, "sizes").split(",") if s]
     workloads = {}
 
@@ -320,7 +346,8 @@ def _network_sections(args, device, sections, model, log):
         return workloads[size]
 
     if "memory" in sections:
-        rows_ = memory_rows([workload(s) for s in sizes], settings, log)
+        rows_ = memory_rows([workload(s) for s in sizes], settings, log,
+                            progress=lambda size, i, n: line(f"memory {size}", i, n, "GTC/PC passes"))
         rows += rows_
         texts.append(format_memory_table(rows_))
     if "compute" in sections:
@@ -329,15 +356,18 @@ def _network_sections(args, device, sections, model, log):
         rows += rows_
         texts.append(format_compute_table(rows_))
     if "speed" in sections:
-        rows_ = speed_rows(workload(_size(_option(args, "speed_size"))), settings, _option(args, "repeats"), log=log)
+        size = _size(_option(args, "speed_size"))
+        rows_ = speed_rows(workload(size), settings, _option(args, "repeats"), log=log,
+                           progress=lambda i, n: line(f"speed {size[0]}x{size[1]}", i, n, "schemes"))
         rows += rows_
         texts.append(format_speed_table(rows_))
     return rows, texts
 
 
-def anytime_progress(count: int, log):
+def anytime_progress(count: int, log, line=None):
     """``progress(i)`` of the anytime curve: ``anytime: i/count images · about … left`` every ten
-    images and at the last (a CamVid val run takes minutes)."""
+    images and at the last (a CamVid val run takes minutes); ``line`` (``stage_line``) draws it at
+    every image in between."""
     from qgn.progress import TimeLeft
 
     time_left = TimeLeft()
@@ -346,6 +376,8 @@ def anytime_progress(count: int, log):
         left = time_left.suffix(i, count)  # every image: the estimate leaves out only the first
         if i % 10 == 0 or i == count:
             log(f"anytime: {i}/{count} images{left}")
+        elif line is not None:
+            line("anytime", i, count, "images")
 
     return progress
 
@@ -366,7 +398,7 @@ def _anytime_section(args, model, log):
     scale = args.scale if args.scale is not None else _training_scale(model)
 
     curve = anytime_curve(model, (data[i] for i in range(count)), default_schemes(), scale,
-                          anytime_progress(count, log))
+                          anytime_progress(count, log, stage_line()))
     out = getattr(args, "anytime_out", None) or (Path(args.out) if args.out else _default_out(args.quick))
     stem = f"anytime-{args.data}"
     csv_path = write_csv(curve, out / f"{stem}.csv")

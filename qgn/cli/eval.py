@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from qgn.cli.files import MODEL_HELP
-from qgn.cli.progress_line import ProgressLine
+from qgn.cli.progress_line import ProgressLine, end_drawn_line
 from qgn.cli.threads import add_threads_argument, apply_threads
 
 DEFAULT_SPLIT = "val"
@@ -74,6 +74,7 @@ def check_folder_split(data_arg: str, split: str | None) -> None:
     splits = sorted(d.name for d in root.iterdir() if (d / "images").is_dir())
     if splits:
         raise ValueError(f"--split {split}: {root} has no such split; it has {', '.join(splits)}")
+    end_drawn_line()  # the 'loading' line, on a terminal
     print(f"qgn eval: note: --split {split} does not apply: {root} has no split folders, so all of it "
           "is evaluated", file=sys.stderr)
 
@@ -167,6 +168,10 @@ def check_pairs(data, n: int, classes, scale: float = 1.0) -> None:
 
 
 def run(args) -> int:
+    # seconds before the first image is evaluated (torch, the model, the data set, each label read
+    # and checked): said at once, on a terminal only - stdout, a log or a pipe get no progress line
+    line = ProgressLine(48, shown=sys.stderr.isatty())
+    line.show("qgn eval: loading the model…")
     apply_threads(args)
 
     from qgn.evaluate import evaluate, evaluation_record, format_class_table, format_table
@@ -197,10 +202,13 @@ def run(args) -> int:
     for d in parse_depths(args.depths, model.config.num_levels):
         schemes[f"pc@{d}"] = Scheme("pc", tau=args.tau, depth=d)
     n = len(data) if args.limit is None else min(args.limit, len(data))
+    line.show(f"qgn eval: loading {n} images…")
     check_pairs(data, n, model.config.classes, args.scale)
     samples = (rescale(data[i], args.scale) for i in range(n))
 
-    line = ProgressLine(48)
+    from qgn.progress import TimeLeft
+
+    line.time_left = TimeLeft()  # from the first image on
 
     def progress(i: int) -> None:
         line.show(f"qgn eval: {i}/{n}{line.time_left.suffix(i, n)}")

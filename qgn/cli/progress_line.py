@@ -16,8 +16,13 @@ EVERY_FILES = 10
 
 def terminal_columns() -> int | None:
     """The columns of the terminal stderr draws on: ``$COLUMNS`` when set, else the terminal's
-    own; None when neither is known (stderr is a file or a pipe: nothing wraps there, and a log
-    keeps the whole line)."""
+    own; None when stderr is not a terminal (a file or a pipe: nothing wraps there, and a log keeps
+    the whole line, whatever ``$COLUMNS`` an exported shell variable says) or no width is known."""
+    try:
+        if not sys.stderr.isatty():
+            return None
+    except (AttributeError, ValueError):  # (closed, or a stream without isatty)
+        return None
     try:
         columns = int(os.environ.get("COLUMNS", "0"))
     except ValueError:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from qgn.cli.progress_line import ProgressLine
+from qgn.cli.progress_line import ProgressLine, room
 from qgn.cli.threads import add_threads_argument, apply_threads
 
 
@@ -105,7 +105,12 @@ def run(args) -> int:
 class TrainProgress(ProgressLine):
     """``progress(iteration, row)`` for ``train``: a bar, the loss, and the time left from this
     run's own iterations — a resumed run starts counting where it resumed, so the iterations of
-    the interrupted run do not make the estimate short."""
+    the interrupted run do not make the estimate short.
+
+    Off a terminal (a log, a pipe) the line is the whole one, as scripts read it. On a terminal
+    narrower than that line (the whole one is ~100 columns) it is made to fit with the time left
+    kept: a shorter bar, then the least useful field dropped first - the learning rate, the
+    seconds per iteration, the bar, the loss (``fit_train_line``)."""
 
     def __init__(self, iterations: int):
         super().__init__(88)
@@ -115,10 +120,27 @@ class TrainProgress(ProgressLine):
     def __call__(self, iteration: int, row: dict) -> None:
         if self.first is None:
             self.first = iteration - 1
-        bar = "#" * int(30 * iteration / self.iterations)
         done, total = iteration - self.first, self.iterations - self.first
         left = self.time_left.suffix(done, total)
         if self.time_left.estimating(done, total):
             left = " · estimating the time left…"  # the first report's iterations hold the start-up
-        self.show(f"[{bar:<30}] {iteration}/{self.iterations} loss {row['loss']:.4f} lr {row['lr']:.4f} "
-                  f"{row['sec_per_iter']:.2f} s/it{left}")
+        limit = room() if sys.stderr.isatty() else None
+        self.show(fit_train_line(iteration, self.iterations, row, left, limit))
+
+
+def fit_train_line(iteration: int, iterations: int, row: dict, left: str, limit: int | None) -> str:
+    """``qgn train``'s progress line: the whole one when ``limit`` is None or it fits, else the
+    first of ever shorter forms that fits ``limit`` columns, all of them ending with ``left``."""
+    def bar(width: int) -> str:
+        return f"[{'#' * int(width * iteration / iterations):<{width}}] "
+
+    count = f"{iteration}/{iterations}"
+    loss, lr, speed = f" loss {row['loss']:.4f}", f" lr {row['lr']:.4f}", f" {row['sec_per_iter']:.2f} s/it"
+    whole = f"{bar(30)}{count}{loss}{lr}{speed}{left}"
+    if limit is None or len(whole) <= limit:
+        return whole
+    for text in (f"{bar(20)}{count}{loss}{lr}{speed}{left}", f"{bar(20)}{count}{loss}{speed}{left}",
+                 f"{bar(20)}{count}{loss}{left}", f"{bar(10)}{count}{loss}{left}", f"{count}{loss}{left}"):
+        if len(text) <= limit:
+            return text
+    return f"{count}{left}"  # (cut by show where even this is too long)

@@ -98,3 +98,39 @@ def test_a_quick_run_leaves_the_measured_anytime_curve_alone(tmp_path, capsys, m
     assert len(written) == 1 and summary["csv"] == str(written[0])
     assert main([*argv, "--anytime-images", "1"]) == 0
     assert measured.read_text() != "the measured curve\n"
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_a_stage_draws_its_count_on_a_terminal(tmp_path, capsys, monkeypatch, tty) -> None:
+    """`qgn bench` printed one line per stage and nothing inside it (`--quick` is ~60 s; a full
+    run's speed and memory stages take minutes). On a terminal a stage's line counts its schemes,
+    GTC/PC passes or images in place (stderr), each stage line of its own on its own row; off a
+    terminal stderr has only the stage lines, as before."""
+    import sys
+
+    import qgn.progress
+    from tests.cli.test_cli_progress_line import screen
+
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 1e9)  # no time estimate
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    torch.manual_seed(0)
+    model_path = tmp_path / "m.safetensors"
+    save_model(model_path, QGN(QGNConfig.from_preset("tiny", SYNTHETIC_CLASSES)))
+    code = main(["bench", "--sizes", "64x64", "--images", "2", "--architectures", "tiny", "--data", "synthetic",
+                 "--model", str(model_path), "--speed-size", "64x64", "--repeats", "1", "--anytime-images", "3",
+                 "--out", str(tmp_path / "out"), "--threads", "1"])
+    assert code == 0
+    out, err = capsys.readouterr()
+    assert "\r" not in out and "speed" in out
+    drawn = [part.strip() for part in err.replace("\n", "\r").split("\r") if part.strip()]
+    counts = [d for d in drawn if d.endswith((" schemes", " passes", "anytime: 1/3 images", "anytime: 2/3 images"))]
+    if not tty:
+        assert counts == [] and "\r" not in err
+        return
+    assert counts == ([f"qgn bench: memory 64x64: {i}/4 GTC/PC passes" for i in range(5)]
+                      + [f"qgn bench: speed 64x64: {i}/3 schemes" for i in range(4)]
+                      + ["qgn bench: anytime: 1/3 images", "qgn bench: anytime: 2/3 images"]), counts
+    rows = [row for row in screen(err, 120) if row]
+    assert all(row.startswith("qgn bench: ") and row.count("qgn bench:") == 1 for row in rows), rows
+    assert not any(row.endswith(("schemes", "passes")) for row in rows)  # blanked when its stage ends
+    assert rows[-1] == "qgn bench: anytime: 3/3 images"

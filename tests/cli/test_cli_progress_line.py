@@ -2,6 +2,7 @@
 the exact bytes on stderr, a failure's line on a line of its own."""
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -166,3 +167,118 @@ def test_a_line_longer_than_the_terminal_is_cut_and_blanked_whole(monkeypatch, c
         line.clear()
         print("next line", file=sys.stderr)
         assert screen(long[:columns - 1] + capsys.readouterr().err, columns) == ["next line", ""]
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def train_lines(monkeypatch, capsys, tty: bool, columns: str | None):
+    """The stderr of `qgn train`'s progress at iterations 10 (estimating) and 20, 30 (about 33 min
+    22 s left: 770 × 2.6 s) of 800."""
+    from qgn.cli.train import TrainProgress
+    from qgn.progress import TimeLeft
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    if columns is not None:
+        monkeypatch.setenv("COLUMNS", columns)
+    clock = _Clock()
+    progress = TrainProgress(800)
+    progress.time_left = TimeLeft(clock)
+    row = dict(loss=1.2345, lr=0.0123, sec_per_iter=2.6)
+    clock.now += 300
+    for iteration in (10, 20, 30):
+        clock.now += 10 * 2.6
+        progress(iteration, row)
+    progress.off_the_line()
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("columns", ["80", "60", "40"])
+def test_train_line_fits_the_terminal_and_keeps_the_time_left(monkeypatch, capsys, columns):
+    """`qgn train`'s line is ~100 columns: an 80-column terminal showed it cut to 79, without the
+    time left. Narrower forms drop the learning rate, the seconds per iteration, the bar, the
+    loss, in that order; each drawn row fits and ends with the time left."""
+    err = train_lines(monkeypatch, capsys, True, columns)
+    width = int(columns)
+    rows = screen(err, width)
+    assert len(rows) == 2 and rows[-1] == "", rows  # one row rewritten in place, never wrapped
+    drawn = [part.rstrip() for part in err.rstrip("\n").split("\r") if part.strip()]
+    assert len(drawn) == 3 and all(len(part) <= width - 1 for part in drawn), drawn
+    assert drawn[0].endswith(" · estimating the time left…") and "10/800" in drawn[0]
+    assert drawn[2].endswith(" · about 33 min 22 s left") and "30/800" in drawn[2], drawn
+    if width == 80:
+        assert drawn[2] == "[" + " " * 20 + "] 30/800 loss 1.2345 2.60 s/it · about 33 min 22 s left"
+    if width == 40:
+        assert drawn[2] == "30/800 · about 33 min 22 s left"
+
+
+@pytest.mark.parametrize("tty, columns", [(False, None), (True, None), (True, "200")])
+def test_train_line_off_a_terminal_or_on_a_wide_one_is_the_whole_line(monkeypatch, capsys, tty, columns):
+    """A log or a pipe (scripts read it), and a terminal wide enough, keep the whole line."""
+    err = train_lines(monkeypatch, capsys, tty, columns)
+    whole = "[#" + " " * 29 + "] 30/800 loss 1.2345 lr 0.0123 2.60 s/it · about 33 min 22 s left"
+    assert err.rstrip("\n").split("\r")[-1].rstrip() == whole
+
+
+@pytest.fixture(scope="module")
+def eval_workspace(tmp_path_factory):
+    import torch
+
+    from qgn.cli.samples import write_samples
+    from qgn.data.synthetic import SYNTHETIC_CLASSES
+    from qgn.model.checkpoint import save_model
+    from qgn.model.qgn import QGN, QGNConfig
+
+    root = tmp_path_factory.mktemp("eval_progress")
+    torch.manual_seed(0)
+    model = save_model(root / "m.safetensors", QGN(QGNConfig.from_preset("tiny", SYNTHETIC_CLASSES)))
+    write_samples(root / "s", 3, 64, 48, 7)
+    return ["eval", root / "s", "--model", model, "--device", "cpu", "--threads", "1", "--modes", "pc", "--json"]
+
+
+def test_eval_says_it_is_loading_at_once_on_a_terminal(eval_workspace, run_cli, monkeypatch, capsys):
+    """`qgn eval` said nothing for the seconds it loaded the model and read and checked every
+    label (~4 s for CamVid's test split); its first line came with the first image evaluated."""
+    import qgn.model.checkpoint
+    import qgn.progress
+
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 1e9)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    real_load, seen = qgn.model.checkpoint.load_model, []
+
+    def load_model(*args, **kwargs):  # what stderr holds when the model starts loading
+        seen.append(capsys.readouterr().err)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(qgn.model.checkpoint, "load_model", load_model)
+    code, out, err = run_cli(*eval_workspace)
+    assert code == 0 and set(json.loads(out)) == {"pc"}
+    assert seen == ["\rqgn eval: loading the model…".ljust(48)]
+    assert err == "".join(f"\r{text}".ljust(48) for text in (
+        "qgn eval: loading 3 images…", "qgn eval: 1/3", "qgn eval: 2/3", "qgn eval: 3/3")) + "\n"
+
+
+def test_eval_draws_no_line_off_a_terminal(eval_workspace, run_cli):
+    """Off a terminal (a log, a pipe) `qgn eval` drew its line all the same: stderr held
+    `\\rqgn eval: 1/3 ...` however it was redirected. Now nothing; stdout is the same."""
+    code, out, err = run_cli(*eval_workspace)
+    assert code == 0 and err == "" and set(json.loads(out)) == {"pc"}
+
+
+def test_an_exported_columns_does_not_cut_a_line_written_to_a_file(monkeypatch, capsys):
+    """`$COLUMNS` exported by a shell with stderr redirected to a log cut the log's progress lines to
+    that width (the time left lost); only a terminal's width cuts them."""
+    from qgn.cli.progress_line import ProgressLine
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    monkeypatch.setenv("COLUMNS", "40")
+    long = "qgn finetune: comparing before and after on 2/300 images · about 2 h 29 min left"
+    line = ProgressLine(72, True)
+    line.show(long)
+    line.off_the_line()
+    assert long in capsys.readouterr().err
