@@ -108,3 +108,39 @@ def wait_for_image(qtbot, win, path):
     """Wait until ``path`` is the current image and its prediction is on the canvas."""
     qtbot.waitUntil(lambda: win.current is not None and win.current.path == path.resolve()
                     and win.current.result is not None and win.canvas.result is win.current.result, timeout=WAIT_MS)
+
+
+def crashed_with_autosave_cut_short(qtbot, windows, samples, model_path, folder) -> bytes:
+    """A window annotates ``samples[0]`` in a new project at ``folder``, autosaves a stroke and
+    crashes; its autosave is then cut short by 9 bytes (a full disk, a bad copy). The cut bytes."""
+    from qgn.project import Project
+
+    first = windows(folder=folder)
+    start_annotating(qtbot, first, [samples[0]], model_path)
+    assert first.projects.new_project()
+    paint(first, 5, 4, [(40, 40)])
+    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
+        pass
+    first.jobs.wait_idle()
+    windows.crash(first)
+    project = Project.open(folder)
+    path = project.autosave_path(project.images[0])
+    broken = path.read_bytes()[:-9]
+    path.write_bytes(broken)
+    return broken
+
+
+def status_on_annotating_the_unreadable(qtbot, win, paths, model_path) -> str:
+    """Start ``win`` on ``paths`` (its first image's map cannot be used), switch annotation mode on,
+    and give the last status-bar text that names that image."""
+    statuses = []
+    win.workspace.status.connect(lambda text, timeout: statuses.append(text))
+    win.start(paths, str(model_path))
+    qtbot.waitUntil(lambda: win.docs and win.docs[0].path in win.annotator.unreadable, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    win.jobs.wait_idle()
+    statuses.clear()
+    win.annotator.set_mode(True)
+    said = [text for text in statuses if win.docs[0].name in text]
+    assert said, statuses
+    return said[-1]

@@ -807,22 +807,10 @@ def test_an_autosave_that_cannot_be_read_is_kept_when_the_image_is_started_over(
     # restore fails ("It is kept as it is"), the user starts the image over, edits and saves. The
     # autosave must survive that (in conflicts/), not be overwritten by the first autosave of the new
     # edits and then removed by the save: the restore had taken it for this window's own autosave.
-    from qgn.project import Project
+    from studio_steps import crashed_with_autosave_cut_short
 
     folder = tmp_path / "cut"
-    first = windows(folder=folder)
-    start_annotating(qtbot, first, [samples[0]], model_path)
-    assert first.projects.new_project()
-    paint(first, 5, 4, [(40, 40)])
-    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
-        pass
-    first.jobs.wait_idle()
-    windows.crash(first)
-    project = Project.open(folder)
-    path = project.autosave_path(project.images[0])
-    broken = path.read_bytes()[:-9]
-    path.write_bytes(broken)
-
+    broken = crashed_with_autosave_cut_short(qtbot, windows, samples, model_path, folder)
     second = windows(recover="restore")
     warnings = []
     second.workspace.message.connect(lambda text, kind, key: warnings.append(text))

@@ -82,34 +82,11 @@ def test_the_status_bar_after_an_unreadable_autosave_speaks_of_the_autosave(qtbo
                                                                              tmp_path):
     """The restore of an autosave cut short fails; annotating the image then said "its saved
     annotation cannot be read … Fix the classes" - there was no saved annotation, nor a class at fault."""
-    from qgn.project import Project
-    from studio_steps import WAIT_MS, paint, start_annotating
+    from studio_steps import crashed_with_autosave_cut_short, status_on_annotating_the_unreadable
 
-    folder = tmp_path / "cut"
-    first = windows(folder=folder)
-    start_annotating(qtbot, first, [samples[0]], model_path)
-    assert first.projects.new_project()
-    paint(first, 5, 4, [(40, 40)])
-    with qtbot.waitSignal(first.projects.autosaved, timeout=WAIT_MS):
-        pass
-    first.jobs.wait_idle()
-    windows.crash(first)
-    project = Project.open(folder)
-    path = project.autosave_path(project.images[0])
-    path.write_bytes(path.read_bytes()[:-9])
-
+    crashed_with_autosave_cut_short(qtbot, windows, samples, model_path, tmp_path / "cut")
     second = windows(recover="restore")
-    statuses = []
-    second.workspace.status.connect(lambda text, timeout: statuses.append(text))
-    second.start([], str(model_path))
-    qtbot.waitUntil(lambda: second.docs and second.docs[0].path in second.annotator.unreadable, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: second.current is not None and second.current.result is not None, timeout=WAIT_MS)
-    second.jobs.wait_idle()
-    statuses.clear()
-    second.annotator.set_mode(True)
-    said = [text for text in statuses if second.docs[0].name in text]
-    assert said, statuses
-    text = said[-1]
+    text = status_on_annotating_the_unreadable(qtbot, second, [], model_path)
     assert "autosave cannot be read" in text and "class" not in text and "saved annotation" not in text, text
     assert "kept" in text and "Annotate panel" in text, text  # what became of it, and what to do
     assert second.docs[0].annotation is None  # still not started over silently
@@ -146,7 +123,7 @@ def test_the_status_bar_gives_class_advice_on_a_saved_annotation_only_when_the_c
     """A saved annotation cut short said "… Fix the classes" too, as one whose classes the project
     lacks does (the fix there): the reason is told apart."""
     from qgn.project import Project
-    from studio_steps import WAIT_MS, paint, start_annotating
+    from studio_steps import WAIT_MS, paint, start_annotating, status_on_annotating_the_unreadable
 
     folder = tmp_path / "unreadable"
     first = windows(folder=folder)
@@ -161,17 +138,7 @@ def test_the_status_bar_gives_class_advice_on_a_saved_annotation_only_when_the_c
     damage(project.annotation_path(project.images[0]))
 
     second = windows()
-    statuses = []
-    second.workspace.status.connect(lambda text, timeout: statuses.append(text))
-    second.start([folder], str(model_path))
-    qtbot.waitUntil(lambda: second.docs and second.docs[0].path in second.annotator.unreadable, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: second.current is not None and second.current.result is not None, timeout=WAIT_MS)
-    second.jobs.wait_idle()
-    statuses.clear()
-    second.annotator.set_mode(True)
-    said = [text for text in statuses if second.docs[0].name in text]
-    assert said, statuses
-    text = said[-1]
+    text = status_on_annotating_the_unreadable(qtbot, second, [folder], model_path)
     assert "saved annotation cannot be read" in text and "kept" in text and "Annotate panel" in text, text
     assert ("Fix the classes" in text) == classes_at_fault, text
     if not classes_at_fault:

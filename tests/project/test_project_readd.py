@@ -120,16 +120,7 @@ def test_an_add_killed_after_listing_the_image_brings_its_annotation_back_at_the
     autosaved = project.autosave_path(entry).read_bytes()
     project.remove_image(entry)
 
-    def killed(self, images):
-        raise Killed
-
-    adder = Project.open(project.root)
-    monkeypatch.setattr(Project, "bring_back", killed)
-    try:
-        adder.add_images([image])
-    except Killed:
-        pass
-    monkeypatch.undo()
+    add_killed_at("after_commit", project, image, monkeypatch)  # killed after listing the image
     reopened = Project.open(project.root)  # opening alone moves nothing
     assert [im.path for im in reopened.images] == [image]
     assert not reopened.annotation_path(reopened.images[0]).exists()
@@ -194,16 +185,7 @@ def test_an_add_finished_late_brings_no_old_autosave_beside_a_newer_saved_annota
     window = Project.open(project.root)
     window.set_done_many([])  # open and cleaned up before the add
 
-    def killed(self, images):
-        raise Killed
-
-    adder = Project.open(project.root)
-    monkeypatch.setattr(Project, "bring_back", killed)
-    try:
-        adder.add_images([image])
-    except Killed:
-        pass
-    monkeypatch.undo()
+    add_killed_at("after_commit", project, image, monkeypatch)  # killed after listing the image
     window.refresh()
     newer = np.full((8, 16), 0, np.uint8)
     # a writer that finishes no note (the code before a writer open since before the kill finished it,
@@ -597,10 +579,7 @@ def test_an_add_another_process_left_unfinished_is_finished_by_a_writer_open_sin
     project.remove_image(entry)
     window = Project.open(project.root)
     window.set_done_many([])  # it wrote once: cleaned up
-    monkeypatch.setattr(Project, "bring_back", lambda self, images, moved=None: (_ for _ in ()).throw(Killed()))
-    with pytest.raises(Killed):
-        Project.open(project.root).add_images([image])  # another process's add, killed
-    monkeypatch.undo()
+    add_killed_at("after_commit", project, image, monkeypatch)  # another process's add, killed
     other = tmp_path / "images" / "other.png"
     Image.new("RGB", (16, 8), (9, 9, 9)).save(other)
     window.add_images([other])  # the window's own add
