@@ -17,8 +17,8 @@ with the same list:
 - inference: infer (``ImageSession``, ``Prediction``), evaluate, uncertainty, domain, project_head
 - training: train
 - files and projects: formats (one module per file format, import and export), annotation,
-  classes_edit, project, project_removed, project_import, project_class_edit, project_stats,
-  project_relink
+  classes_edit, project, project_removed, project_bring_back, project_import, project_class_edit,
+  project_stats, project_relink
 - tools: bench, serve
 - command line: cli, __main__
 """

@@ -218,6 +218,14 @@ def note_written(path: str | os.PathLike) -> None:
             pass
 
 
+def unlink_quietly(path: str | os.PathLike) -> None:
+    """Remove the file at ``path``; nothing when it cannot be (gone already, or its folder read-only)."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def make_folder(folder: str | os.PathLike) -> Path:
     """``folder`` made (with its parents) when missing, and returned. Instead of ``mkdir``'s bare
     "File exists", it raises:

@@ -15,9 +15,13 @@ Layout under ``root``::
     .class-edit.json             only while (or after a crash in) a class edit: its journal
     class-edits.json             the last class edits made (``qgn.project_class_edit``): what a window
                                  with unsaved edits of an older generation follows
+    .bring-back.json             only while (or after a crash in) an add that may bring annotations
+                                 back from removed/ (``qgn.project_bring_back``)
     removed/<key>.<what>.<time>.qgt  annotations of images taken out of the project (kept), each with
                                  a record ``….qgt.json`` of its image file (``qgn.project_removed``):
                                  adding that file back brings its annotation back
+                                 (``qgn.project_bring_back``; what an add finished by another writer
+                                 left there: ``removed/kept-by-unfinished-adds.json``)
     replaced/<key>.<time>.qgt    annotations an import of corrections replaced (kept)
     conflicts/<name>.<time>.qgt  a saved annotation another writer's save replaced unseen (kept; see
                                  ``save_annotation``), and unsaved maps the app could not follow
@@ -97,42 +101,27 @@ import numpy as np
 
 from .classes import ClassSet
 from .fileio import (
-    InputOverwriteError, OutsideRootError, atomic_write_bytes, dangling_link_text, file_sha256, is_temporary, make_folder,
-    one_file_name, open_regular, path_inside, protected_inputs, read_json, remove_stale_temporaries, same_bytes, write_problem,
+    InputOverwriteError, OutsideRootError, atomic_write_bytes, dangling_link_text, is_temporary, make_folder, one_file_name,
+    open_regular, path_inside, protected_inputs, read_json, remove_stale_temporaries, same_bytes, unlink_quietly, write_problem,
 )
 from .formats import FORMATS, ExportItem, check_export_classes, check_format_names, check_split, check_text_names
 from .formats.base import add_to_every_writer
-from .project_removed import RemovedAnnotation, record_path, removed_annotations, why_not, write_record
+from . import project_bring_back
+from .project_bring_back import (  # noqa: F401 (re-exported: imported from here)
+    BRING_BACK_FILE, BRING_BACK_PER_IMAGE, BRING_BACK_SLACK, LATE_KEPT_FILE, bring_back_blocked,
+)
+from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, write_record
 from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
 
 PROJECT_FILE = "project.json"
 JOURNAL_FILE = ".class-edit.json"
-#: The images an add lists whose annotations may wait in removed/: written before project.json lists them,
-#: removed once they were brought back, so that an add killed in between is finished by the next writer
-BRING_BACK_FILE = ".bring-back.json"
-#: The most a real note can hold per image beyond its key and path (which project.json holds as the note
-#: spells them, ``json.dumps``): its annotation's name (255 bytes, 1,530 characters escaped), the file's
-#: identity (four numbers and a SHA-256) and the keys. The note spells each path as project.json does; a
-#: note of an older version held it whole (the project's path, escaped, before a path project.json holds
-#: relative to the project): that much more per image is allowed. A note finishes only listed images, so one
-#: longer than project.json + this per listed image + ``BRING_BACK_SLACK`` is not one an add wrote
-#: (``Project._bring_back_limit``): a corrupt note cost every writer's clean-up GBs to parse at 256 MiB
-BRING_BACK_PER_IMAGE, BRING_BACK_SLACK = 2048, 64 << 10
-#: In removed/: the files an add cut short and finished later by another writer kept there (its image had
-#: a saved annotation by then, ...): nobody was there to be told, so the project says it when it opens
-LATE_KEPT_FILE = "kept-by-unfinished-adds.json"
-MAX_LATE_KEPT_BYTES = 1 << 20
-#: What ``Project.kept_by_late_adds`` says of that file at most (it is advisory, and anyone may write it):
-#: so many images' sentences (the rest counted), each reason and file name cut to so many characters
-MAX_LATE_KEPT_SAID, MAX_SAID_WHY, MAX_SAID_NAME = 5, 300, 120
 #: The advice for a link to nothing where the project keeps the user's files (its project file, its
 #: saved annotations, its autosaves): the files are where it points - making something there, or
 #: removing the link, opens the project without them
 RESTORE_ADVICE = "restore or mount what it points to: a drive, a synced or backed-up folder"
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
 ANNOTATION_DIR, AUTOSAVE_DIR = "annotations", ".autosave"
-REMOVED_DIR = "removed"  # annotations of images taken out of the project (never deleted)
 CONFLICTS_DIR = "conflicts"  # annotations a save would have replaced unseen (never deleted)
 REPLACED_DIR = "replaced"  # annotations an import of corrections replaced (never deleted)
 DISCARDED_DIR = "discarded"  # autosaves the user discarded (never deleted: a wrong click is undone by hand)
@@ -708,7 +697,7 @@ class Project:
         """Remember the image file's size and SHA-256 (its annotation was just saved): written to
         project.json when they changed, so that ``image_file_changed`` can tell later that another
         file took its name. Reads the whole file: call it off the UI thread."""
-        noted = _file_note(image.path)
+        noted = file_note(image.path)
         if noted is None or noted == image.file:
             return
         with self.writing():
@@ -732,7 +721,7 @@ class Project:
             return None
         if size != image.file[0]:
             return f"it was {image.file[0]} bytes when its annotation was saved, it is {size} bytes now"
-        noted = _file_note(image.path)
+        noted = file_note(image.path)
         if noted is not None and noted != image.file:
             return "its content changed since its annotation was saved (same size, other bytes)"
         return None
@@ -796,59 +785,34 @@ class Project:
                     raise
                 found = self.bring_back(added)
                 if pending:  # (left in place when bring_back fails or the writer is killed: the next writer finishes)
-                    _unlink_quietly(self.root / BRING_BACK_FILE)
+                    unlink_quietly(self.root / BRING_BACK_FILE)
                 if removed is not None:
                     removed.extend(found)
             return out
 
+    # ------------------------------------------------------------------ bringing annotations back (``qgn.project_bring_back``)
     def _note_bring_back(self, images: list[ProjectImage]) -> bool:
-        """Under the lock, before project.json lists ``images``: when removed/ holds records (an
-        annotation to bring back, maybe), write which images these are (``BRING_BACK_FILE``); True
-        when written. A writer killed after project.json lists them but before ``bring_back`` moved
-        their files back leaves it, and the next writer's clean-up (``_finish_bring_back``) moves
-        them - else the image would stay listed without its annotation and autosave for good. Each
-        image's annotation to move back is noted as the very file (``_file_identity``: a move keeps
-        it): an add killed after moving it back but before its autosave leaves it in place, and the
-        next writer must still bring the autosave back beside it (``bring_back``'s ``moved``)."""
-        try:
-            with os.scandir(self.root / REMOVED_DIR) as entries:
-                if not any(entry.name.endswith(".qgt.json") for entry in entries):  # (records, ``record_path``)
-                    return False
-        except OSError:  # no removed/ (or not a folder): nothing to bring back
-            return False
-        if bring_back_blocked(self.root):  # a folder there (a sync tool's): the add goes on without its note -
-            return False  # only an add killed in between is then left unfinished (``blocked_folders`` says so)
-        found = removed_annotations(self.root / REMOVED_DIR)
-        doc = {"images": [self._bring_back_entry(im, found) for im in images]}
-        atomic_write_bytes(self.root / BRING_BACK_FILE, json.dumps(doc).encode())
-        return True
+        """Under the lock, before project.json lists ``images``: note them for the next writer
+        (``project_bring_back.note_bring_back``); True when noted."""
+        return project_bring_back.note_bring_back(self, images)
 
     def _finish_bring_back(self) -> None:
-        """Under the lock (``_clean_up``): ``bring_back`` for the images of an add that was killed
-        after project.json listed them (``_note_bring_back``), those still listed as it added them."""
-        path = self.root / BRING_BACK_FILE
-        if not path.is_file() or path.is_symlink():
-            return
-        try:
-            doc = read_json(path, "an unfinished add's list", self._bring_back_limit())
-            wanted = {str(entry["key"]): (str(entry["path"]), entry.get("annotation")) for entry in doc["images"]}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            wanted = {}  # unreadable: its images' annotations stay in removed/, where an add finds them
-        folders: dict = {}
-        images = [im for im in self.images if im.key in wanted and self._noted_as(im, wanted[im.key][0], folders)]
-        for _, noted in wanted.values():  # a record whose file is gone (an add killed after moving it back, before
-            name = noted.get("name") if isinstance(noted, dict) else None  # unlinking its record): names nothing
-            if isinstance(name, str) and name.endswith(".qgt") and Path(name).name == name and "\0" not in name:
-                kept = self.root / REMOVED_DIR / name  # to bring back (under the lock: no removal is half-way)
-                if not os.path.lexists(kept):
-                    _unlink_quietly(record_path(kept))
-        if images:
-            report = self.bring_back(images, moved={id(im): wanted[im.key][1] for im in images})
-            self._note_kept(images, report)
-        _unlink_quietly(path)
+        """Under the lock: finish an add killed after project.json listed its images
+        (``project_bring_back.finish_bring_back``)."""
+        project_bring_back.finish_bring_back(self, self.root / PROJECT_FILE, MAX_PROJECT_FILE_BYTES)
+
+    def bring_back(self, images: list[ProjectImage], moved: dict | None = None) -> list[RemovedAnnotation]:
+        """Under the write lock, for images just added: their annotations and autosaves in removed/
+        moved back, or why not (``project_bring_back.bring_back``)."""
+        return project_bring_back.bring_back(self, images, moved)
+
+    def kept_by_late_adds(self) -> list[str]:
+        """What adds cut short and finished later kept in removed/, said for people when the project
+        opens (reads only; ``project_bring_back.kept_by_late_adds``)."""
+        return project_bring_back.kept_by_late_adds(self)
 
     def _noted_as(self, image: ProjectImage, noted: str, folders: dict) -> bool:
-        """Whether ``noted``, the path an add's note (``_bring_back_entry``) gives the image of
+        """Whether ``noted``, the path an add's note (``qgn.project_bring_back``) gives the image of
         ``image``'s key, is ``image``'s file: as project.json spells it (what a note holds), or - a
         note of an older version, which held the path as the add was given it (through a link to the
         project's folder, or to the image file) - any spelling of the same file (``_file_key``, then
@@ -863,170 +827,6 @@ class Project:
                     or os.path.realpath(noted) == os.path.realpath(image.path))
         except (ValueError, OSError):  # a NUL byte, a path too long: not this image's
             return False
-
-    def _bring_back_limit(self) -> int:
-        """The longest ``BRING_BACK_FILE`` an add of this project's images can have written (see
-        ``BRING_BACK_PER_IMAGE``): longer, it names images project.json does not list - nothing to finish."""
-        try:
-            listed = (self.root / PROJECT_FILE).stat().st_size
-        except OSError:
-            listed = 0
-        per_image = BRING_BACK_PER_IMAGE + len(json.dumps(str(self.root)))  # (a note of an older version held the
-        return min(listed, MAX_PROJECT_FILE_BYTES) + per_image * len(self.images) + BRING_BACK_SLACK  # paths whole:
-        # project.json holds the images inside the project relative to it; a note now spells them as it does)
-
-    def _note_kept(self, images: list[ProjectImage], report: list[RemovedAnnotation]) -> None:
-        """``_finish_bring_back``'s report, kept for people (``LATE_KEPT_FILE``, said when the project
-        opens: ``kept_by_late_adds``): the annotation and autosave of each of ``images`` that
-        ``bring_back`` left in removed/, and why - the add that was to tell the user was killed, and
-        this writer may be another program. Best effort: a failed write only goes unsaid."""
-        folder = self.root / REMOVED_DIR
-        autosaves = removed_annotations(folder, "autosave")
-        held = {}
-        for item in report:
-            if not item.brought_back:
-                held[str(item.image_path)] = ([item.path.name], item.why)
-        for im in images:
-            entries = autosaves.get(str(im.path.resolve()))
-            if entries:  # its newest autosave, still there: held back (``_bring_back_autosave``)
-                names, why = held.get(str(im.path), ([], "the image has a saved annotation of its own"))
-                held[str(im.path)] = ([*names, entries[0][0].name], why)
-        if not held:
-            return
-        now = time.time()
-        kept = [item for item in _read_late_kept(folder) if any(_is_file(folder / name) for name in item["files"])]
-        noted = {(item["image"], tuple(item["files"])) for item in kept}  # (a writer killed after writing it but
-        kept += [{"image": image, "files": names, "why": why, "when": now}  # before the add's note went finishes
-                 for image, (names, why) in held.items() if (image, tuple(names)) not in noted]  # it again)
-        try:
-            atomic_write_bytes(folder / LATE_KEPT_FILE, (json.dumps({"kept": kept}, indent=1) + "\n").encode())
-        except OSError:
-            pass
-
-    def kept_by_late_adds(self) -> list[str]:
-        """Said for people when the project opens (reads only): for each image in the project whose
-        older annotation or autosave an add cut short and finished later kept in removed/ (``_note_kept``),
-        its image, those files (while they are still there) and why. Empty without any."""
-        folder = self.root / REMOVED_DIR
-        out, seen = [], set()
-        for item in _read_late_kept(folder):
-            names = [name for name in dict.fromkeys(item["files"]) if _is_file(folder / name)]
-            image = self._find(Path(item["image"])) if names else None
-            if image is None or (image.key, tuple(names)) in seen:  # (an entry said already: one sentence)
-                continue
-            seen.add((image.key, tuple(names)))
-            if len(out) == MAX_LATE_KEPT_SAID:
-                continue
-            older = "annotation and autosave" if len(names) > 1 else "autosave" if ".autosave." in names[0] else "annotation"
-            out.append(f"{image.path} was added back by an add cut short and finished later, which kept its older "
-                       f"{older} in {folder} ({', '.join(_cut(name, MAX_SAID_NAME) for name in names)}): "
-                       f"{_cut(item['why'], MAX_SAID_WHY)} (nothing was changed: open them to compare, and move them "
-                       "away once done)")
-        more = len(seen) - len(out)
-        if more:  # the rest counted, not said: the banner stays a few lines
-            out.append(f"and {more} more image{'s' if more > 1 else ''} whose older files an add cut short and finished "
-                       f"later kept in {folder} (listed in {LATE_KEPT_FILE} there)")
-        return out
-
-    def _bring_back_entry(self, image: ProjectImage, found: dict) -> dict:
-        """``image`` in the note of an add (``_note_bring_back``): its key and path, and the
-        annotation ``bring_back`` is to move back for it, if any: its name in removed/ and the file
-        itself (``_file_identity``)."""
-        entry: dict = {"key": image.key, "path": self._stored(image.path)}  # as project.json spells it (``_noted_as``)
-        entries = found.get(str(image.path.resolve())) if found else None
-        identity = _file_identity(entries[0][0]) if entries else None
-        if identity is not None:
-            entry["annotation"] = {"name": entries[0][0].name, "file": identity}
-        return entry
-
-    def _moved_back_before(self, image: ProjectImage, noted) -> bool:
-        """Whether the saved annotation of ``image`` is the very file that an add killed since moved
-        back from removed/ (``noted``: its note's ``annotation``), not one saved since by anyone
-        else (a save writes a new file). Its record, left in removed/ when the add was killed
-        before unlinking it, goes."""
-        if not isinstance(noted, dict) or not isinstance(noted.get("file"), list):
-            return False
-        saved = self.annotation_path(image)
-        identity = None if saved.is_symlink() else _file_identity(saved)
-        if identity is None or identity[:len(noted["file"])] != noted["file"] or len(noted["file"]) < 4:
-            return False
-        name = noted.get("name")
-        if isinstance(name, str) and name.endswith(".qgt") and Path(name).name == name:
-            kept = self.root / REMOVED_DIR / name
-            if not os.path.lexists(kept):
-                _unlink_quietly(record_path(kept))
-        return True
-
-    def bring_back(self, images: list[ProjectImage], moved: dict | None = None) -> list[RemovedAnnotation]:
-        """Under the write lock, for images just added: the newest annotation ``remove_image`` kept in
-        ``removed/`` for the same image file (same resolved path, and the same bytes when its removal
-        noted them) is moved back as the image's saved annotation — unless the image has one, or it
-        was saved with other classes (a class edit since): then it stays, and is only reported.
-        Likewise an autosave removed with it, or after it (unsaved edits of a window that was killed,
-        or never told: the app discards its own before a removal), is moved back as the image's
-        autosave, where the recovery question finds it - when its annotation came back too (here, or
-        by an add killed before its autosave: ``moved``, {id(image): its note's ``annotation``},
-        from ``_finish_bring_back``), or the image has no saved annotation (``_bring_back_autosave``)."""
-        found = removed_annotations(self.root / REMOVED_DIR)
-        autosaves = removed_annotations(self.root / REMOVED_DIR, "autosave")
-        out, back = [], set()  # back: id() of the images whose annotation was moved back
-        for image in images if found else ():  # no resolve() per new path with nothing to match
-            entries = found.get(str(image.path.resolve()))
-            if not entries:
-                continue
-            kept, doc = entries[0]
-            noted = _file_note(image.path) if isinstance(doc.get("file"), dict) else None
-            why = why_not(doc, self.generation, self.classes, noted)
-            target = self.annotation_path(image)
-            if not why and (target.exists() or target.is_symlink()):
-                why = f"the image has a saved annotation already ({target})"
-            if not why:
-                try:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(kept, target)  # a move: the very file the user saved, never a copy
-                except OSError as exc:  # the image is added; its annotation stays in removed/
-                    why = f"it could not be moved back ({exc.strerror or exc})"
-                else:
-                    _unlink_quietly(record_path(kept))
-                    back.add(id(image))
-                    if noted is not None:  # the file it was saved for, noted again (``image_file_changed``)
-                        image.file = noted
-            out.append(RemovedAnnotation(image.path, target if not why else kept, float(doc["removed"]), not why, why))
-        for image in images if autosaves else ():
-            if moved and id(image) not in back and self._moved_back_before(image, moved.get(id(image))):
-                back.add(id(image))
-            self._bring_back_autosave(image, autosaves, found, id(image) in back)
-        if any(image.file is not None for image in images):
-            self._commit()
-        return out
-
-    def _bring_back_autosave(self, image: ProjectImage, autosaves: dict, annotations: dict, annotation_back: bool) -> None:
-        """``bring_back``'s autosave of ``image``: the newest one in ``removed/`` unless an annotation
-        of the image was removed after it, the image has an autosave, or ``why_not``; and only when
-        its annotation came back too (``annotation_back``) or the image has no saved annotation: an
-        autosave of the removed annotation beside a newer one saved since (an add finished by the next
-        writer, ``_finish_bring_back``, after another window saved it) would be offered over it."""
-        entries = autosaves.get(str(image.path.resolve()))
-        if not entries:
-            return
-        if not annotation_back:
-            saved = self.annotation_path(image)
-            if saved.exists() or saved.is_symlink():
-                return
-        kept, doc = entries[0]
-        later = annotations.get(str(image.path.resolve()))
-        if later and float(later[0][1]["removed"]) > float(doc["removed"]):
-            return  # removed before the newest annotation was: of an older removal
-        noted = _file_note(image.path) if isinstance(doc.get("file"), dict) else None
-        target = self.autosave_path(image)
-        if why_not(doc, self.generation, self.classes, noted) or target.exists() or target.is_symlink():
-            return
-        try:
-            make_folder(target.parent)
-            os.replace(kept, target)  # the very file, its time kept: offered as the crashed session's
-        except OSError:
-            return  # it stays in removed/
-        _unlink_quietly(record_path(kept))
 
     def _add(self, paths: list[Path]) -> list[ProjectImage]:
         out = []
@@ -1103,11 +903,11 @@ class Project:
                     self.images = images
                     self._by_path = None if indexed is None else indexed[:4] + (self._list_generation,)
                 for _, target in kept:
-                    _unlink_quietly(target)
-                    _unlink_quietly(record_path(target))
+                    unlink_quietly(target)
+                    unlink_quietly(record_path(target))
                 raise
             for source, _ in kept:
-                _unlink_quietly(source)
+                unlink_quietly(source)
         return [target for _, target in kept]
 
     def repoint(self, moves: list[tuple[ProjectImage, Path]]) -> None:
@@ -1449,13 +1249,13 @@ class Project:
                 try:
                     shutil.copy2(source, kept)
                 except BaseException:  # (a full disk) a copy cut short, ours: the saved file is untouched
-                    _unlink_quietly(kept)
+                    unlink_quietly(kept)
                     raise
             try:
                 self._write(self.annotation_dir, own, label)
             except BaseException:  # nothing was replaced: the copy would be named as a replaced annotation
                 if kept is not None and same_bytes(source, kept):
-                    _unlink_quietly(kept)
+                    unlink_quietly(kept)
                 raise
             return kept
 
@@ -1586,53 +1386,6 @@ class Project:
             remove_stale_temporaries(folder, STALE_TEMP_SECONDS)
 
 
-def _file_note(path: Path) -> tuple | None:
-    """(bytes, sha256) of the file at ``path``; None when it cannot be read."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return None
-    sha = file_sha256(path)
-    return None if sha is None else (size, sha)
-
-
-def _read_late_kept(folder: Path) -> list[dict]:
-    """The entries of ``LATE_KEPT_FILE`` in ``folder`` (removed/) that are whole: {"image": str,
-    "files": [plain names], "why": str, "when": float}; none when it is missing or unreadable."""
-    path = folder / LATE_KEPT_FILE
-    if path.is_symlink() or not path.is_file():
-        return []
-    try:
-        doc = read_json(path, "the files kept by unfinished adds", MAX_LATE_KEPT_BYTES)
-    except (OSError, ValueError):
-        return []
-    items = doc.get("kept") if isinstance(doc, dict) else None
-    out = []
-    for item in items if isinstance(items, list) else ():
-        if not isinstance(item, dict) or not isinstance(item.get("image"), str) or not isinstance(item.get("why"), str):
-            continue
-        files = item.get("files")
-        if not isinstance(files, list) or not files or not all(
-                isinstance(name, str) and name.endswith(".qgt") and Path(name).name == name and "\0" not in name
-                for name in files) or "\0" in item["image"]:  # (no path holds a NUL byte: not one of ours)
-            continue
-        out.append({"image": item["image"], "files": files, "why": item["why"], "when": item.get("when")})
-    return out
-
-
-def _is_file(path: Path) -> bool:
-    """``path.is_file()``, False where the name cannot be looked up (longer than the file system allows)."""
-    try:
-        return path.is_file()
-    except (OSError, ValueError):
-        return False
-
-
-def _cut(text: str, most: int) -> str:
-    """``text``, cut to ``most`` characters ("…" where cut): said for people, read from a file anyone may write."""
-    return text if len(text) <= most else text[:most - 1] + "…"
-
-
 def _resolved(path: Path) -> Path | None:
     """``path.resolve()``, None where a loop of symbolic links stands in its way (RuntimeError on
     Python before 3.13, OSError after) or it cannot be looked up."""
@@ -1656,22 +1409,6 @@ def loop_text(path: Path) -> str:
     from .shown import path_text
 
     return f"{path_text(path)} is a link that leads into a loop of symbolic links, which leads nowhere"
-
-
-def _file_identity(path: Path) -> list | None:
-    """[device, inode, size, modified ns, SHA-256 of its bytes] of the file at ``path``: the same list
-    for the same file after a move within the folder's file system (``os.replace``), another for a
-    file written since (a save writes a new file in its place); None when there is none. The hash:
-    a file system may give a file saved since the freed inode of the old one, and a coarse clock
-    (FAT's 2 s, a network share's) its modification time - or a program writes in place - so the
-    four numbers alone could take a newer annotation for the one an add moved back. (A note of
-    an older version holds the four numbers only: compared as such.)"""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    sha = file_sha256(path)
-    return None if sha is None else [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, sha]
 
 
 def _exists(path: Path) -> bool:
@@ -1701,13 +1438,6 @@ def _check_removable(path: Path) -> None:
     if why:
         raise PermissionError(errno.EACCES, f"{why}, so the image cannot be removed from the project (nothing was "
                               "changed)", str(path.parent))
-
-
-def _unlink_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except OSError:
-        pass
 
 
 def _older(autosave: Path, saved: Path) -> bool:
@@ -1758,15 +1488,6 @@ def read_journal(root: Path) -> dict | None:
             and doc["to_revision"] == doc["from_revision"] + 1):
         return None
     return doc
-
-
-def bring_back_blocked(root: Path) -> bool:
-    """Whether something that is not a file (a folder, a link to one, a pipe) stands where an add
-    writes its note (``BRING_BACK_FILE``): no file can be written in its place."""
-    path = Path(root) / BRING_BACK_FILE
-    if path.is_symlink():
-        return path.is_dir()  # (a link to a file or to nothing is replaced by the note, as any file is)
-    return os.path.lexists(path) and not path.is_file()
 
 
 def journal_state(journal: dict, generation: int, revision: int) -> str | None:

@@ -8,7 +8,7 @@ moved file it writes a record ``<that name>.json``::
     {"format": "qgn-removed", "version": 1, "kind": "annotation" | "autosave", "key": str,
      "path": str (the image file's resolved path), "removed": float (seconds since the epoch),
      "generation": int, "classes": {...} (the project's, as in project.json),
-     "file": {"bytes": int, "sha256": str} (optional: the image file's note, ``note_image_file``)}
+     "file": {"bytes": int, "sha256": str} (optional: the image file's note, ``file_note``)}
 
 Only files with such a record are ever brought back; files in ``removed/`` without one (removed
 before records existed, left over by a class edit, a copied link) stay where they are.
@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .classes import ClassSet
-from .fileio import atomic_write_bytes, read_json
+from .fileio import atomic_write_bytes, file_sha256, read_json
 
+REMOVED_DIR = "removed"  # annotations of images taken out of the project (never deleted)
 RECORD_FORMAT, RECORD_VERSION = "qgn-removed", 1
 RECORD_SUFFIX = ".json"
 MAX_RECORD_BYTES = 1 << 20
@@ -43,6 +44,17 @@ class RemovedAnnotation:
     def removed_on(self) -> str:
         """The removal's local date and time, as a person reads it."""
         return time.strftime("%Y-%m-%d %H:%M", time.localtime(self.removed))
+
+
+def file_note(path: Path) -> tuple | None:
+    """(bytes, sha256) of the file at ``path``; None when it cannot be read. What a project notes of an
+    image file (``Project.note_image_file``), and a record of it (``write_record``)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    sha = file_sha256(path)
+    return None if sha is None else (size, sha)
 
 
 def record_path(kept: Path) -> Path:

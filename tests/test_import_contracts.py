@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("inference", ("qgn.infer", "qgn.evaluate", "qgn.uncertainty", "qgn.domain", "qgn.project_head")),
     ("training", ("qgn.train",)),
     ("files and projects", ("qgn.formats", "qgn.annotation", "qgn.classes_edit", "qgn.project", "qgn.project_removed",
-                            "qgn.project_import", "qgn.project_class_edit", "qgn.project_stats",
+                            "qgn.project_bring_back", "qgn.project_import", "qgn.project_class_edit", "qgn.project_stats",
                             "qgn.project_relink")),
     ("tools", ("qgn.bench", "qgn.serve")),
     ("command line", ("qgn.cli", "qgn.__main__")),

@@ -228,7 +228,7 @@ KILL_POINTS = ["after_note", "after_commit", "in_autosave_move", "after_ann_move
 
 def killed_at(point, monkeypatch):
     """Make the next add die (``Killed``: nothing after it runs) at ``point`` of its bring-back."""
-    import qgn.project as module
+    import qgn.project_bring_back as module
 
     def die(*args, **kwargs):
         raise Killed
@@ -244,8 +244,8 @@ def killed_at(point, monkeypatch):
         make = module.make_folder
         monkeypatch.setattr(module, "make_folder", lambda f: die() if f.name == ".autosave" else make(f))
     elif point == "after_ann_move":  # the annotation moved back, its record not yet unlinked
-        unlink = module._unlink_quietly
-        monkeypatch.setattr(module, "_unlink_quietly", lambda p: die() if p.suffix == ".json" else unlink(p))
+        unlink = module.unlink_quietly
+        monkeypatch.setattr(module, "unlink_quietly", lambda p: die() if p.suffix == ".json" else unlink(p))
     elif point == "before_unlink":
         monkeypatch.setattr(Project, "bring_back", then_die(Project.bring_back))
 
@@ -267,12 +267,12 @@ def add_killed_at(point, project, image, monkeypatch):
         pass
     monkeypatch.undo()
     if point == "in_clean_up_bring_back":  # the next writer killed in turn, inside its clean-up's bring-back
-        import qgn.project as module
+        import qgn.project_bring_back as module
 
         def die(path):
             raise Killed
 
-        monkeypatch.setattr(module, "_unlink_quietly", die)
+        monkeypatch.setattr(module, "unlink_quietly", die)
         try:
             Project.open(project.root).set_done_many([])
         except Killed:
@@ -386,13 +386,15 @@ def test_a_clean_up_killed_after_noting_what_it_kept_says_it_once_and_leaves_no_
     monkeypatch.setattr(window, "_finish_bring_back", lambda: None)  # a writer that finishes no note
     window.save_annotation(window.image_for(image), np.full((8, 16), 0, np.uint8), over=None)
     monkeypatch.undo()
-    note_kept = Project._note_kept
+    import qgn.project_bring_back as module
 
-    def then_killed(self, images, report):
-        note_kept(self, images, report)
+    note_kept = module.note_kept
+
+    def then_killed(writer, images, report):
+        note_kept(writer, images, report)
         raise Killed
 
-    monkeypatch.setattr(Project, "_note_kept", then_killed)
+    monkeypatch.setattr(module, "note_kept", then_killed)
     try:
         Project.open(project.root).set_done_many([])
     except Killed:
