@@ -21,6 +21,11 @@ collector (~340 ms of the samples, in collections over the heap the import grows
 - the collector is paused for the import (nothing the import makes is garbage worth a full
   collection) and runs again after it.
 - ``torch._C``'s init stays: it cannot give the GIL away.
+- then, on the same thread, the annotation tools' libraries (`import_tool_libraries`: cv2, scikit-image's
+  superpixels, scipy.ndimage), which nothing imported before the first A: its superpixels job
+  imported them beside the annotation build (0.3-1 s of imports whose extension modules' loads
+  hold the GIL 5-35 ms each), and the first A's UI thread stalled 45-140 ms. `import_torch` does
+  not wait for them.
 
 ``QGN_STUDIO_PRELOAD=0`` turns all of it off (to compare, or should a platform object).
 """
@@ -39,6 +44,13 @@ LIBRARIES = ("libc10", "libtorch_cpu")  # in dependency order
 
 
 _importing: threading.Thread | None = None
+_torch_done = threading.Event()  # set by `start_import`'s thread once torch is imported (or failed)
+
+
+def wait_for_background(timeout_s: float | None = None) -> None:
+    """(Tests, benchmarks) wait until `start_import`'s thread is done."""
+    if _importing is not None:
+        _importing.join(timeout_s)
 
 
 def _enabled() -> bool:
@@ -57,7 +69,7 @@ def import_torch():
     """``import torch`` as `_import_gently` does it (or waiting, without the GIL, for `start_import`'s
     thread to finish it); returns the module. Cheap once torch is imported."""
     if _importing is not None:
-        _importing.join()
+        _torch_done.wait()
     elif "torch" not in sys.modules and _enabled():
         _import_gently()
     import torch
@@ -73,6 +85,19 @@ def _import_in_background() -> None:
         _import_gently()
     except Exception:  # noqa: BLE001  (see above: the worker's import raises it again)
         pass
+    finally:
+        _torch_done.set()
+    try:  # (the collector is not paused: the worker that waited for torch runs by now)
+        import_tool_libraries()
+    except Exception:  # noqa: BLE001  (the tool that needs one imports it again, and says so)
+        pass
+
+
+def import_tool_libraries() -> None:
+    """Import what the annotation tools load on first use (``qgn.annotation.superpixels.import_libraries``)."""
+    from qgn.annotation.superpixels import import_libraries
+
+    import_libraries()
 
 
 def _import_gently() -> None:

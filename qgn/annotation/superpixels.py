@@ -109,6 +109,16 @@ class Oversegmentation:
         return cache[granularity]
 
 
+def import_libraries() -> None:
+    """Import the libraries ``oversegment`` (and ``WorkingImage``'s resize, ``Oversegmentation``'s
+    boxes) load on first use, so that a program can load them when it chooses: the app does at
+    start-up, off its UI thread (``qgn_studio.torch_loading``) - loaded by the first superpixels
+    job, their extension modules held the interpreter lock 5-35 ms at a time while the user waited."""
+    import cv2  # noqa: F401
+    from scipy import ndimage  # noqa: F401
+    from skimage.segmentation import felzenszwalb, slic  # noqa: F401
+
+
 def _segment(image: np.ndarray, method: str, params: dict) -> np.ndarray:
     from skimage.segmentation import felzenszwalb, slic
 

@@ -6,6 +6,7 @@ not asserted: `benchmarks/bench_app_latency.py` (the UI thread's worst gap while
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -98,3 +99,33 @@ def test_the_collector_pause_nests_and_freezes_on_request() -> None:
     finally:
         gc.unfreeze()
         gc.enable()
+
+
+TOOLS_PROBE = """
+import json, sys
+import numpy as np
+from qgn_studio.app import make_application
+from qgn_studio import torch_loading
+make_application()  # starts the background imports, as the app does
+torch_loading.wait_for_background(120)
+before = set(sys.modules)
+# what the first A on an image runs on a job thread: the superpixels of a photo (resized first)
+from qgn.annotation.superpixels import oversegment
+from qgn.annotation.working import WorkingImage
+image = np.zeros((900, 1200, 3), np.uint8)
+image[:, 600:] = (200, 40, 40)
+over = oversegment(WorkingImage(image, pixels=1 << 16))
+over.full_index(0, [0])  # a superpixel click (scipy.ndimage.find_objects)
+new = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in ("cv2", "skimage", "scipy"))
+print(json.dumps({"new": new[:10], "count": len(new)}))
+"""
+
+
+def test_the_first_superpixels_import_nothing_after_start_up() -> None:
+    """The first A on an image computes its superpixels on a job thread; in a fresh app that
+    imported cv2, scikit-image and scipy there (~0.3-1 s of imports whose extension modules' loads
+    hold the interpreter lock 5-35 ms each), and the UI thread stalled meanwhile. They load at
+    start-up now, on the background thread, after torch."""
+    out = subprocess.run([sys.executable, "-c", TOOLS_PROBE], capture_output=True, text=True, timeout=240,
+                         check=True, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"new": [], "count": 0}
