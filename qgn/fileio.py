@@ -132,6 +132,7 @@ class ReplacedFiles:
     def __init__(self):
         self.kept: dict[Path, str | None] = {}  # path -> its earlier file's second name; None: none; "": not kept
         self.written: dict[Path, tuple[int, int]] = {}
+        self._open: list[int] = []  # a descriptor of each file written: its inode number is not reused while kept
 
     @property
     def new(self) -> list[Path]:
@@ -145,6 +146,18 @@ class ReplacedFiles:
     def wrote(self, path: str | os.PathLike, st: os.stat_result) -> None:
         """The block put the file ``st`` (its ``lstat``) at ``path``."""
         self.written[Path(path)] = (st.st_dev, st.st_ino)
+        try:  # held open until ``drop``: once another writer replaced it, no later file can take its number
+            fd = os.open(path, getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return
+        try:
+            same = (os.fstat(fd).st_dev, os.fstat(fd).st_ino) == self.written[Path(path)]
+        except OSError:
+            same = False
+        if same:
+            self._open.append(fd)
+        else:
+            os.close(fd)
 
     def _still_written(self, path: Path) -> bool:
         try:
@@ -169,16 +182,57 @@ class ReplacedFiles:
                 elif not self._still_written(path):
                     if self.kept[path] and path not in self.written and not os.path.lexists(path):
                         os.replace(self.kept[path], path)  # removed, and nothing written in its place
+                    elif path in self.written:
+                        self._hand_over(path)
                     continue  # else never replaced by the block, or another writer's file now
                 elif self.kept[path]:
-                    os.replace(self.kept[path], path)
+                    try:
+                        os.replace(self.kept[path], path)
+                    except FileNotFoundError:  # its writer was taken back since (``_hand_over``): none
+                        if not os.path.lexists(self.kept[path]):
+                            os.unlink(path)
                 else:
                     os.unlink(path)
             except OSError:
                 pass
         self.drop()
 
+    def _hand_over(self, path: Path) -> None:
+        """The file this block wrote at ``path`` was replaced by another writer, which keeps it
+        under a second name to put back if it is taken back too: this block's file is taken back,
+        so that second name gets what this block replaced (its own second name), or goes where there
+        was nothing - the other writer, taken back, then puts back the file before this block, never
+        this block's undone one. Nothing where no such second name is found (the other writer
+        succeeded and dropped it, or kept nothing)."""
+        mine = self.written[path]
+        try:
+            entries = list(os.scandir(path.parent))
+        except OSError:
+            return
+        for entry in entries:
+            if not (entry.name.startswith(SET_ASIDE) and entry.name.endswith(".tmp")):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) != mine:
+                continue
+            second = self.kept.get(path)
+            if second:
+                os.replace(second, entry.path)
+                self.kept[path] = ""
+            elif second is None:
+                os.unlink(entry.path)
+            return
+
     def drop(self) -> None:
+        for fd in self._open:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._open = []
         _drop_second_names(self.kept)
         self.kept = {path: None if second is None else "" for path, second in self.kept.items()}
 
