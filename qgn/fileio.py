@@ -219,6 +219,8 @@ class ReplacedFiles:
             if (st.st_dev, st.st_ino) != mine:
                 continue
             second = self.kept.get(path)
+            if second and not os.path.lexists(second):
+                second = None  # its own earlier writer was taken back since and handed it nothing
             if second:
                 os.replace(second, entry.path)
                 self.kept[path] = ""

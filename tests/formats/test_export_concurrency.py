@@ -358,3 +358,49 @@ def test_an_undone_export_between_two_others_puts_the_first_back(tmp_path, fmt):
     assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == ["x"]
     assert cvat.read_cvat_file(tmp_path / "SegmentationClass" / "x.png", CLASSES).tolist() == label_c.tolist()
     assert sorted(p.name for p in (tmp_path / "SegmentationClass").iterdir()) == ["x.png"]
+
+
+@pytest.mark.parametrize("fmt", ["cvat", "voc"])
+def test_three_undone_cvat_exports_of_one_image_leave_nothing(tmp_path, fmt):
+    """A exports x (new), B over A's, C over B's; then A, B and C fail in that order. Before the
+    hand-over noticed a set-aside already taken away, B (whose set-aside of A's file A removed) left
+    C's set-aside of B's undone file alone, and C put B's mask back."""
+    import threading
+
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats.base import add_to_every_writer
+
+    label = np.zeros((8, 8), np.uint8)
+    label[:, 4:] = 2
+    n = 3
+    added = [threading.Event() for _ in range(n)]
+    undone = [threading.Event() for _ in range(n)]
+    failed = []
+
+    def export(i):
+        def meanwhile():  # the next export adds x over this one's; this one fails after the one before
+            if i + 1 < n:
+                threads[i + 1].start()
+                added[i + 1].wait()
+            added[i].set()
+            if i:
+                undone[i - 1].wait()
+
+        writer = FORMATS[fmt].open_writer(CLASSES, tmp_path, 4)
+        writer.plan(["x"], [None])
+        try:
+            add_to_every_writer([(writer, ExportItem("x", label, None)),
+                                 (_FailingFormat(meanwhile), ExportItem("x", label, None))])
+        except OSError:
+            failed.append(i)
+        writer.finish()
+        undone[i].set()
+
+    threads = [None, *(threading.Thread(target=export, args=(i,)) for i in range(1, n))]
+    export(0)
+    for thread in threads[1:]:
+        thread.join()
+    assert failed == [0, 1, 2]
+    assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == []
+    for folder in ("SegmentationClass", "SegmentationObject"):
+        assert [p.name for p in (tmp_path / folder).iterdir()] == []
