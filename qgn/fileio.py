@@ -543,6 +543,11 @@ def path_inside(root: str | os.PathLike, *parts: str, follow: bool = True) -> Pa
 
 
 STALE_TEMP_SECONDS = 60.0
+#: A set-aside (``SET_ASIDE``) is left this long before a clean-up takes it for a dead writer's: it is
+#: the only copy of an earlier export's file while the export that replaced it is in the middle of an
+#: item, which may last past ``STALE_TEMP_SECONDS`` (a stopped command, a sleeping laptop, a slow
+#: share); one left by a killed writer only costs its bytes until then.
+SET_ASIDE_STALE_SECONDS = 7 * 24 * 3600.0
 #: The start of the name of the hard link to a replaced file that ``atomic_write_together`` keeps
 #: until all its files are in place (``.aside.<8 random characters>.tmp``: a temporary's name).
 SET_ASIDE = ".aside."
@@ -583,12 +588,13 @@ def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = ST
             st = tmp.lstat()  # a link made under a temporary's name (``place_image``): the link's own times
             # a writer's set-aside (``_second_name``) is a hard link made now to an old file: its
             # mtime is the old file's; its ctime (the link's making, or the writer's crash) counts
-            changed = max(st.st_mtime, st.st_ctime) if SET_ASIDE in tmp.name else st.st_mtime
+            aside = SET_ASIDE in tmp.name
+            changed = max(st.st_mtime, st.st_ctime) if aside else st.st_mtime
             if tmp.is_symlink():
                 ours = LINK_TEMPORARY.fullmatch(tmp.name) is not None
             else:
                 ours = is_temporary(tmp.name) and tmp.is_file()
-            if ours and now - changed > older_than_s:
+            if ours and now - changed > (max(older_than_s, SET_ASIDE_STALE_SECONDS) if aside else older_than_s):
                 tmp.unlink()
                 removed += 1
         except OSError:
