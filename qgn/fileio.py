@@ -132,6 +132,7 @@ class ReplacedFiles:
     def __init__(self):
         self.kept: dict[Path, str | None] = {}  # path -> its earlier file's second name; None: none; "": not kept
         self.written: dict[Path, tuple[int, int]] = {}
+        self._open: list[int] = []  # a descriptor of each file written: its inode number is not reused while kept
 
     @property
     def new(self) -> list[Path]:
@@ -145,6 +146,18 @@ class ReplacedFiles:
     def wrote(self, path: str | os.PathLike, st: os.stat_result) -> None:
         """The block put the file ``st`` (its ``lstat``) at ``path``."""
         self.written[Path(path)] = (st.st_dev, st.st_ino)
+        try:  # held open until ``drop``: once another writer replaced it, no later file can take its number
+            fd = os.open(path, getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return
+        try:
+            same = (os.fstat(fd).st_dev, os.fstat(fd).st_ino) == self.written[Path(path)]
+        except OSError:
+            same = False
+        if same:
+            self._open.append(fd)
+        else:
+            os.close(fd)
 
     def _still_written(self, path: Path) -> bool:
         try:
@@ -169,16 +182,59 @@ class ReplacedFiles:
                 elif not self._still_written(path):
                     if self.kept[path] and path not in self.written and not os.path.lexists(path):
                         os.replace(self.kept[path], path)  # removed, and nothing written in its place
+                    elif path in self.written:
+                        self._hand_over(path)
                     continue  # else never replaced by the block, or another writer's file now
                 elif self.kept[path]:
-                    os.replace(self.kept[path], path)
+                    try:
+                        os.replace(self.kept[path], path)
+                    except FileNotFoundError:  # its writer was taken back since (``_hand_over``): none
+                        if not os.path.lexists(self.kept[path]):
+                            os.unlink(path)
                 else:
                     os.unlink(path)
             except OSError:
                 pass
         self.drop()
 
+    def _hand_over(self, path: Path) -> None:
+        """The file this block wrote at ``path`` was replaced by another writer, which keeps it
+        under a second name to put back if it is taken back too: this block's file is taken back,
+        so that second name gets what this block replaced (its own second name), or goes where there
+        was nothing - the other writer, taken back, then puts back the file before this block, never
+        this block's undone one. Nothing where no such second name is found (the other writer
+        succeeded and dropped it, or kept nothing)."""
+        mine = self.written[path]
+        try:
+            entries = list(os.scandir(path.parent))
+        except OSError:
+            return
+        for entry in entries:
+            if not (entry.name.startswith(SET_ASIDE) and entry.name.endswith(".tmp")):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) != mine:
+                continue
+            second = self.kept.get(path)
+            if second and not os.path.lexists(second):
+                second = None  # its own earlier writer was taken back since and handed it nothing
+            if second:
+                os.replace(second, entry.path)
+                self.kept[path] = ""
+            elif second is None:
+                os.unlink(entry.path)
+            return
+
     def drop(self) -> None:
+        for fd in self._open:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._open = []
         _drop_second_names(self.kept)
         self.kept = {path: None if second is None else "" for path, second in self.kept.items()}
 
@@ -495,6 +551,11 @@ def path_inside(root: str | os.PathLike, *parts: str, follow: bool = True) -> Pa
 
 
 STALE_TEMP_SECONDS = 60.0
+#: A set-aside (``SET_ASIDE``) is left this long before a clean-up takes it for a dead writer's: it is
+#: the only copy of an earlier export's file while the export that replaced it is in the middle of an
+#: item, which may last past ``STALE_TEMP_SECONDS`` (a stopped command, a sleeping laptop, a slow
+#: share); one left by a killed writer only costs its bytes until then.
+SET_ASIDE_STALE_SECONDS = 7 * 24 * 3600.0
 #: The start of the name of the hard link to a replaced file that ``atomic_write_together`` keeps
 #: until all its files are in place (``.aside.<8 random characters>.tmp``: a temporary's name).
 SET_ASIDE = ".aside."
@@ -535,12 +596,13 @@ def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = ST
             st = tmp.lstat()  # a link made under a temporary's name (``place_image``): the link's own times
             # a writer's set-aside (``_second_name``) is a hard link made now to an old file: its
             # mtime is the old file's; its ctime (the link's making, or the writer's crash) counts
-            changed = max(st.st_mtime, st.st_ctime) if SET_ASIDE in tmp.name else st.st_mtime
+            aside = SET_ASIDE in tmp.name
+            changed = max(st.st_mtime, st.st_ctime) if aside else st.st_mtime
             if tmp.is_symlink():
                 ours = LINK_TEMPORARY.fullmatch(tmp.name) is not None
             else:
                 ours = is_temporary(tmp.name) and tmp.is_file()
-            if ours and now - changed > older_than_s:
+            if ours and now - changed > (max(older_than_s, SET_ASIDE_STALE_SECONDS) if aside else older_than_s):
                 tmp.unlink()
                 removed += 1
         except OSError:

@@ -28,6 +28,8 @@ export refuses it and says to rename it.
 """
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +130,9 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
     return [mask, objects, labelmap, path]
 
 
+_HELD = threading.local()  # ``ImageSet.holding``: the list folders this thread has locked
+
+
 class ImageSet:
     """An export's shared ``ImageSets/Segmentation/default.txt`` under ``out_dir``, its stems as this
     writer last read or wrote them: parsed again only where the file's bytes differ from those it
@@ -182,10 +187,30 @@ class ImageSet:
         self._read(self.path)
         return stem in self._set
 
+    @contextmanager
+    def holding(self):
+        """The list's folder locked (created, ``out_file``) while the block runs: a writer holds it over
+        an item's whole ``add`` (its masks written and listed) and ``undo`` (its files taken back and
+        its line taken off), so that no other export into the folder comes between - its masks written
+        but not yet listed, or its undo half done. Held again by this thread inside (``add``,
+        ``remove``, another writer's: a nested export), it is not locked twice."""
+        folder = out_file(self.path.parent, self.path.name).parent
+        key = str(folder)
+        held = _HELD.__dict__.setdefault("folders", set())
+        if key in held:
+            yield
+            return
+        with locked(folder):
+            held.add(key)
+            try:
+                yield
+            finally:
+                held.discard(key)
+
     def add(self, stem: str) -> Path:
         """``stem`` listed (the file created, ``out_file``); the file's path."""
         path = out_file(self.path.parent, self.path.name)
-        with locked(path.parent):  # two exports into one folder keep both lists
+        with self.holding():  # two exports into one folder keep both lists
             self._read(path)
             self.listed_before = (stem, stem in self._set)  # under the lock: no other export between
             if stem not in self._set:
@@ -197,7 +222,7 @@ class ImageSet:
         asked under the folder's lock, so that no other export writes the list between; the stems kept."""
         if not self.path.is_file():
             return []
-        with locked(self.path.parent):
+        with self.holding():
             kept = [stem for stem in stems if keep is not None and keep(stem)]
             self._read(self.path)
             dropped = set(stems) - set(kept)
@@ -238,6 +263,10 @@ class CvatWriter(DatasetWriter):
         self.names.reserve(names)
 
     def add(self, item: ExportItem) -> list[Path]:
+        with self.image_set.holding():  # masks written and listed with no other export between
+            return self._add(item)
+
+    def _add(self, item: ExportItem) -> list[Path]:
         stem = self.names.pick(item.name)
         mask = out_file(self.out_dir / "SegmentationClass", f"{stem}.png")  # as ``write_cvat_files`` names it
         self._added = (stem, mask, _identity(mask), None)
@@ -254,6 +283,10 @@ class CvatWriter(DatasetWriter):
         return self.names.mark()
 
     def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
+        with self.image_set.holding():  # files taken back and the line judged with no other export between
+            self._undo(mark, item, paths)
+
+    def _undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
         replaced = self.replaced  # ``super().undo`` lets it go
         super().undo(mark, item, paths)
         dropped = self.names.undo(mark)

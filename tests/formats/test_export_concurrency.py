@@ -243,3 +243,164 @@ def test_an_undone_cvat_item_alone_is_taken_off_the_list(tmp_path):
     writer.finish()
     assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == ["a"]
     assert sorted(p.name for p in (tmp_path / "SegmentationClass").iterdir()) == ["a.png"]
+
+
+@pytest.mark.parametrize("fmt", ["cvat", "voc"])
+def test_no_other_cvat_export_comes_between_an_items_masks_and_its_line(tmp_path, monkeypatch, fmt):
+    """Export B writes x's masks, then lists x. Before, export A could run whole in that window: its
+    'before' was B's unlisted mask, it listed x itself, B then found x listed and wrote nothing; A
+    failed in a later format, put B's mask back and took x off the list - B succeeded, its mask on
+    disk, unlisted. Now an item's masks and its line are written under the list folder's lock: while
+    B is between them, another export cannot take the lock."""
+    from qgn.fileio import lock_folder
+    from qgn.formats import FORMATS, ExportItem, cvat
+    from qgn.formats.base import add_to_every_writer
+
+    label = np.zeros((8, 8), np.uint8)
+    label[:, 4:] = 2
+    writer = FORMATS[fmt].open_writer(CLASSES, tmp_path, 4)
+    writer.plan(["x"], [None])
+    real_add, seen = cvat.ImageSet.add, []
+
+    def add(self, stem):  # B's masks are written, its line not yet
+        fd = lock_folder(tmp_path / "ImageSets" / "Segmentation", wait=False)
+        seen.append(fd is None)
+        if fd is not None:
+            import os
+
+            os.close(fd)
+        return real_add(self, stem)
+
+    monkeypatch.setattr(cvat.ImageSet, "add", add)
+    add_to_every_writer([(writer, ExportItem("x", label, None))])
+    writer.finish()
+    assert seen == [True]  # locked: another export waits until x is listed
+    assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == ["x"]
+
+
+@pytest.mark.parametrize("fmt", ["cvat", "voc"])
+def test_two_undone_cvat_exports_of_one_image_leave_neither(tmp_path, fmt):
+    """A exports x (new), B exports x over it (keeping A's masks aside); A fails in a later format and
+    is taken back (B's masks stay, and its line), then B fails too. Before, B's take_back put A's
+    undone masks back and kept the line: a mask and a line of an export that did not succeed. Now A's
+    undo hands B's set-aside of A's file what was before A (nothing): B's undo removes its masks and
+    the line."""
+    import threading
+
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats.base import add_to_every_writer
+
+    label = np.zeros((8, 8), np.uint8)
+    label[:, 4:] = 2
+    b_added, a_undone, errors = threading.Event(), threading.Event(), []
+
+    def run_b():
+        b = FORMATS[fmt].open_writer(CLASSES, tmp_path, 4)
+        b.plan(["x"], [None])
+        second = _FailingFormat(lambda: (b_added.set(), a_undone.wait()))
+        try:
+            add_to_every_writer([(b, ExportItem("x", label, None)), (second, ExportItem("x", label, None))])
+        except OSError as exc:
+            errors.append(exc)
+        b.finish()
+
+    b_thread = threading.Thread(target=run_b)
+    a = FORMATS[fmt].open_writer(CLASSES, tmp_path, 4)
+    a.plan(["x"], [None])
+    second = _FailingFormat(lambda: (b_thread.start(), b_added.wait()))
+    with pytest.raises(OSError):
+        add_to_every_writer([(a, ExportItem("x", label, None)), (second, ExportItem("x", label, None))])
+    a.finish()
+    assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == ["x"]  # B's, still
+    a_undone.set()
+    b_thread.join()
+    assert len(errors) == 1
+    assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == []
+    for folder in ("SegmentationClass", "SegmentationObject"):
+        assert [p.name for p in (tmp_path / folder).iterdir()] == []
+
+
+@pytest.mark.parametrize("fmt", ["cvat", "voc"])
+def test_an_undone_export_between_two_others_puts_the_first_back(tmp_path, fmt):
+    """C's x is listed; A exports x over it, then B over A's; A fails, then B fails: C's masks are put
+    back (A's undo hands its set-aside of C's file to B's), listed. Before, B put A's undone masks back."""
+    import threading
+
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats.base import add_to_every_writer
+
+    label_c = np.zeros((8, 8), np.uint8)
+    label_c[:4] = 1
+    label = np.zeros((8, 8), np.uint8)
+    label[:, 4:] = 2
+    _export_x(fmt, tmp_path, label_c)
+    b_added, a_undone = threading.Event(), threading.Event()
+
+    def run_b():
+        b = FORMATS[fmt].open_writer(CLASSES, tmp_path, 4)
+        b.plan(["x"], [None])
+        second = _FailingFormat(lambda: (b_added.set(), a_undone.wait()))
+        with pytest.raises(OSError):
+            add_to_every_writer([(b, ExportItem("x", label, None)), (second, ExportItem("x", label, None))])
+        b.finish()
+
+    b_thread = threading.Thread(target=run_b)
+    a = FORMATS[fmt].open_writer(CLASSES, tmp_path, 4)
+    a.plan(["x"], [None])
+    second = _FailingFormat(lambda: (b_thread.start(), b_added.wait()))
+    with pytest.raises(OSError):
+        add_to_every_writer([(a, ExportItem("x", label, None)), (second, ExportItem("x", label, None))])
+    a.finish()
+    a_undone.set()
+    b_thread.join()
+    from qgn.formats import cvat
+
+    assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == ["x"]
+    assert cvat.read_cvat_file(tmp_path / "SegmentationClass" / "x.png", CLASSES).tolist() == label_c.tolist()
+    assert sorted(p.name for p in (tmp_path / "SegmentationClass").iterdir()) == ["x.png"]
+
+
+@pytest.mark.parametrize("fmt", ["cvat", "voc"])
+def test_three_undone_cvat_exports_of_one_image_leave_nothing(tmp_path, fmt):
+    """A exports x (new), B over A's, C over B's; then A, B and C fail in that order. Before the
+    hand-over noticed a set-aside already taken away, B (whose set-aside of A's file A removed) left
+    C's set-aside of B's undone file alone, and C put B's mask back."""
+    import threading
+
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats.base import add_to_every_writer
+
+    label = np.zeros((8, 8), np.uint8)
+    label[:, 4:] = 2
+    n = 3
+    added = [threading.Event() for _ in range(n)]
+    undone = [threading.Event() for _ in range(n)]
+    failed = []
+
+    def export(i):
+        def meanwhile():  # the next export adds x over this one's; this one fails after the one before
+            if i + 1 < n:
+                threads[i + 1].start()
+                added[i + 1].wait()
+            added[i].set()
+            if i:
+                undone[i - 1].wait()
+
+        writer = FORMATS[fmt].open_writer(CLASSES, tmp_path, 4)
+        writer.plan(["x"], [None])
+        try:
+            add_to_every_writer([(writer, ExportItem("x", label, None)),
+                                 (_FailingFormat(meanwhile), ExportItem("x", label, None))])
+        except OSError:
+            failed.append(i)
+        writer.finish()
+        undone[i].set()
+
+    threads = [None, *(threading.Thread(target=export, args=(i,)) for i in range(1, n))]
+    export(0)
+    for thread in threads[1:]:
+        thread.join()
+    assert failed == [0, 1, 2]
+    assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == []
+    for folder in ("SegmentationClass", "SegmentationObject"):
+        assert [p.name for p in (tmp_path / folder).iterdir()] == []

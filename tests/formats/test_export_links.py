@@ -135,3 +135,26 @@ def test_a_users_own_links_named_like_temporaries_are_kept(tmp_path):
     os.utime(tmp_path / "real.txt", (0, 0))
     assert remove_stale_temporaries(tmp_path) == len(ours)
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_symlink()) == sorted(own)
+
+
+def test_a_live_exports_set_aside_outlives_the_stale_temporaries(tmp_path, monkeypatch):
+    """An export in the middle of an item for over a minute (a stopped command, a slow share) had its
+    set-aside - the only copy of an earlier export's mask - removed by another export's clean-up of
+    stale temporaries (found by a read-only review); it is left a week. A plain temporary still goes."""
+    import time
+
+    from qgn.fileio import SET_ASIDE_STALE_SECONDS, remove_stale_temporaries
+
+    earlier = tmp_path / "x.png"
+    earlier.write_bytes(b"the earlier export's mask")
+    aside = tmp_path / ".aside.0123abcd.tmp"
+    os.link(earlier, aside)  # as a writer sets it aside before replacing x.png
+    earlier.unlink()
+    temporary = tmp_path / ".y.png.4567cdef.tmp"
+    temporary.write_bytes(b"half")
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 120)  # two minutes on, the export still mid-item
+    assert remove_stale_temporaries(tmp_path) == 1
+    assert aside.read_bytes() == b"the earlier export's mask" and not temporary.exists()
+    monkeypatch.setattr(time, "time", lambda: now + SET_ASIDE_STALE_SECONDS + 1)  # a killed writer's, long after
+    assert remove_stale_temporaries(tmp_path) == 1 and not aside.exists()
