@@ -382,6 +382,20 @@ def anytime_progress(count: int, log, line=None):
     return progress
 
 
+def anytime_stem(data: str) -> str:
+    """The anytime curve's file name without its suffix, for ``--data`` DATA: a dataset's name
+    (``camvid``) or a folder's last part (``/data/camvid`` -> ``anytime-camvid``), in characters
+    every file system takes - a path given to ``--data`` made the CSV and PNG
+    ``OUT/anytime-/data/camvid.csv``, in folders made under OUT."""
+    import re
+
+    from qgn.data.registry import DATASET_NAMES
+
+    prefix, colon, _ = str(data).partition(":")
+    name = prefix if colon and prefix in DATASET_NAMES else (Path(str(data).rstrip("/\\")).name or "data")
+    return "anytime-" + (re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "data")
+
+
 def _anytime_section(args, model, log):
     from qgn.bench.anytime import anytime_curve, curve_rows, default_schemes, write_csv
     from qgn.bench.anytime_plot import plot_curve
@@ -400,7 +414,7 @@ def _anytime_section(args, model, log):
     curve = anytime_curve(model, (data[i] for i in range(count)), default_schemes(), scale,
                           anytime_progress(count, log, stage_line()))
     out = getattr(args, "anytime_out", None) or (Path(args.out) if args.out else _default_out(args.quick))
-    stem = f"anytime-{args.data}"
+    stem = anytime_stem(args.data)
     csv_path = write_csv(curve, out / f"{stem}.csv")
     path = Path(getattr(args, "model_path", args.model))
     model_name = args.model if path.parent.name == "models" else f"{path.parent.name}/{path.name}"

@@ -134,3 +134,14 @@ def test_a_stage_draws_its_count_on_a_terminal(tmp_path, capsys, monkeypatch, tt
     assert all(row.startswith("qgn bench: ") and row.count("qgn bench:") == 1 for row in rows), rows
     assert not any(row.endswith(("schemes", "passes")) for row in rows)  # blanked when its stage ends
     assert rows[-1] == "qgn bench: anytime: 3/3 images"
+
+
+@pytest.mark.parametrize("data, stem", [("camvid", "anytime-camvid"), ("synthetic", "anytime-synthetic"),
+                                        ("/data/CamVid/", "anytime-CamVid"), ("camvid:/data/CamVid", "anytime-camvid"),
+                                        ("../my data/street\nscenes", "anytime-street_scenes"), ("/", "anytime-data")])
+def test_the_anytime_files_are_named_after_the_dataset_not_its_path(data, stem):
+    """`--data /data/camvid` wrote OUT/anytime-/data/camvid.csv (folders made under OUT) - a path's
+    last part names the files, in characters every file system takes; a dataset name as before."""
+    from qgn.cli.bench import anytime_stem
+
+    assert anytime_stem(data) == stem
