@@ -171,7 +171,13 @@ class LayerPanel(QtWidgets.QWidget):
         layout.addWidget(self.tree)
         layout.addLayout(form)
         layout.addWidget(self.measure_row)
-        legend_box = QtWidgets.QGroupBox("Legend")
+        # the legend keys the canvas's prediction layers (the model's classes, its composite cells, the
+        # levels and the uncertainty scale), never the annotation's classes, which the Annotate panel's
+        # class list shows: its title says so, so a class merged away in the annotation but still
+        # predicted by the model (and drawn in the prediction) is not taken for a stale entry
+        legend_box = self.legend_box = QtWidgets.QGroupBox("Prediction legend")
+        legend_box.setToolTip("The colours of the model's prediction layers. The annotation's own classes "
+                              "(after a merge, add or rename) are in the Annotate panel's class list.")
         legend_layout = QtWidgets.QVBoxLayout(legend_box)
         legend_layout.setContentsMargins(2, 0, 2, 0)
         legend_layout.addWidget(self.legend)

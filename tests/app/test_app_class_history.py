@@ -285,3 +285,22 @@ def test_a_merge_remaps_the_open_maps_off_the_ui_thread_and_they_take_no_edit_me
     annotator.undo_class_edit()
     qtbot.waitUntil(lambda: annotator.classes == before, timeout=WAIT_MS)
     np.testing.assert_array_equal(window.current.annotation.label, maps[-1])  # the merged pixels come back
+
+
+def test_legend_after_a_merge_says_it_is_the_predictions(qtbot, window, model_path, samples):
+    """After a merge in annotation mode the Layers dock's legend still lists the merged-away class:
+    by design, it keys the prediction layers (the model still predicts that class, and the
+    prediction draws it), not the annotation's classes (the Annotate panel's class list). Its title
+    says so, so the entry is not taken for a stale one (it said only "Legend")."""
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    annotator, panel = window.annotator, window.layer_panel
+    model_names = list(window.model_info.classes.names)
+    gone = annotator.classes.names[1]
+    before = annotator.classes
+    annotator.remove_class(1, 2)
+    qtbot.waitUntil(lambda: annotator.classes != before, timeout=WAIT_MS)
+    assert gone not in annotator.classes.names and session.classes is annotator.classes
+    shown = [w.text() for w in panel.legend.findChildren(QtWidgets.QLabel) if w.text()]
+    assert [name for name in model_names if name in shown] == model_names  # the model's classes, all
+    assert "prediction" in panel.legend_box.title().lower()
+    assert "Annotate panel" in panel.legend_box.toolTip()
