@@ -7,6 +7,8 @@ loop         the training loop (supplement A.2): SGD + polynomial decay, augment
 distributed  multi-process training on PyTorch's own engine: torchrun + DistributedDataParallel
 finetune     fine-tuning on a user's corrected labels, the before/after comparison, saving under a new
              name (``qgn finetune``, the app's fine-tune panel)
+adapt        the BatchNorm statistics re-estimated on a project's unlabelled images (AdaBN), no
+             gradients
 ============ ==========================================================================================
 
 The type and range of every setting a user can type are checked first (``qgn.bounds``).
