@@ -32,7 +32,11 @@ def speed_rows(work: Workload, s: NetworkSettings, repeats: int, backends: list[
                log=lambda _: None, progress=None) -> list[BenchRow]:
     """Median decoder seconds per (scheme, implementation) at ``work.size``.
 
-    ``progress(i, n)``: ``i`` of the ``n`` schemes measured (0 before the first)."""
+    ``progress(i, n)``: ``i`` of the ``n`` schemes measured (0 before the first, and before the
+    network is built and the features made: seconds at 480x384)."""
+    schemes = _schemes(work, s.device)
+    if progress is not None:
+        progress(0, len(schemes))
     model, _ = s.build(s.architectures[0])
     model.eval()
     size, tag = work.size, f"{work.size[0]}x{work.size[1]}"
@@ -42,9 +46,6 @@ def speed_rows(work: Workload, s: NetworkSettings, repeats: int, backends: list[
     image = real.empty_or_random(1, 3, size[1], size[0])
     names = backends if backends is not None else [b for b in ("torch", "spconv") if b in available_backends()]
     rows: list[BenchRow] = []
-    schemes = _schemes(work, s.device)
-    if progress is not None:
-        progress(0, len(schemes))
     for done, (scheme_name, (scheme, gt)) in enumerate(schemes.items(), 1):
         with torch.no_grad():
             outputs = model.decoder(feats, image, scheme, gt)

@@ -180,7 +180,7 @@ def _annotate_only(args) -> int:
 
     args._model_default = DEFAULT_MODEL
     started = time.perf_counter()
-    rows, text = annotate_section(args, lambda m: print(f"qgn bench: {m}", file=sys.stderr, flush=True))
+    rows, text = annotate_section(args, _log, annotate_progress())
     if args.json:
         for row in rows:
             print(row.to_json_line())
@@ -198,25 +198,48 @@ def _log(message: str) -> None:
 
 
 def stage_line():
-    """``line(stage, i, n, unit)``: ``qgn bench: STAGE: i/n UNIT · about … left`` inside a
-    stage (a speed section's schemes, the memory section's GTC/PC passes, the anytime curve's
-    images: each may take minutes), on stderr on a terminal only; blanked at ``i == n`` and
-    before each of the stage's own lines (``_log``). stdout and ``--json`` are unchanged."""
+    """``line(stage, i, n, unit, detail="")``: ``qgn bench: STAGE: i/n UNIT · about … left[ ·
+    DETAIL]`` inside a stage (the stand-in images loaded, a speed section's schemes, the memory
+    section's GTC/PC and encoder passes, the compute section's decoder passes, the anytime curve's
+    images, the sparse_conv shapes, the scaling measurements, the annotate images: each may take
+    minutes; ``detail`` the part under way inside one), on stderr on a terminal only; blanked at
+    ``i == n`` and before each of the stage's own lines (``_log``). stdout and ``--json`` are
+    unchanged. Redrawn for a new ``detail`` at the same ``i``, the time left is the estimate made
+    at ``i`` less the time since (it grew while the count stood still)."""
     from qgn.cli.progress_line import ProgressLine
-    from qgn.progress import TimeLeft
+    from qgn.progress import TimeLeft, format_duration
 
     line = ProgressLine(64, shown=sys.stderr.isatty())
-    current: list[str] = []
+    current: list = [None, None, None, 0.0]  # stage, i, the estimate at i (s) or None, when it was made
 
-    def draw(stage: str, i: int, n: int, unit: str) -> None:
-        if current != [stage]:
-            current[:] = [stage]
+    def draw(stage: str, i: int, n: int, unit: str, detail: str = "") -> None:
+        clock = line.time_left.clock
+        if current[0] != stage:
+            current[:] = [stage, None, None, 0.0]
             line.time_left = TimeLeft()
-        line.show(f"qgn bench: {stage}: {i}/{n} {unit}{line.time_left.suffix(i, n)}")
+            clock = line.time_left.clock
+        if current[1] != i:
+            current[1:] = [i, line.time_left.seconds(i, n), clock()]
+        left = "" if current[2] is None else f" · about {format_duration(max(current[2] - (clock() - current[3]), 0))} left"
+        line.show(f"qgn bench: {stage}: {i}/{n} {unit}{left}" + (f" · {detail}" if detail else ""))
         if i >= n:
             line.clear()
 
     return draw
+
+
+def annotate_progress(line=None):
+    """``progress(pass, done, total, what)`` of the annotate section (``qgn.bench.annotate.
+    annotate_bench``): ``annotate: i/n images · about … left · image 4: head fit`` (the
+    per-image scenarios), ``annotate loop: …`` for a loop, ``annotate anchors: …``; a full run
+    takes minutes, each image seconds."""
+    line = line or stage_line()
+
+    def progress(name: str, done: int, total: int, what: str) -> None:
+        stage = "annotate" if name == "per image" else f"annotate {name}"
+        line(stage, done, total, "images", what)
+
+    return progress
 
 
 def _standalone(args, sections) -> int:
@@ -233,8 +256,9 @@ def _standalone(args, sections) -> int:
         densities = _numbers(args.densities, float, "--densities") or defaults.get("densities", sparse_conv.DENSITIES)
         repeats = args.repeats or defaults.get("repeats", 5)
         spconv = _spconv_importable(log)
+        line = stage_line()
         rows_ = sparse_conv.sparse_conv_rows(channels, densities, repeats, spconv, device=torch.device(args.device),
-                                             log=log)
+                                             log=log, progress=lambda i, n: line("sparse_conv", i, n, "shapes"))
         rows += rows_
         texts.append(sparse_conv.format_sparse_conv_table(rows_))
     if "scaling" in sections:
@@ -290,11 +314,14 @@ def _scaling(args, log):
     count = min(args.images or (2 if args.quick else SCALING_IMAGES), len(data))
     repeats = args.repeats or (1 if args.quick else 3)
     rows = []
+    line = stage_line()
     for name in [m for m in args.model.split(",") if m]:
         model = load_model(default_model(name)).eval()
         samples = (data[i] for i in range(count))
-        rows += scaling_rows(model, Path(name).stem if ("/" in name or "\\" in name) else name, samples,
-                             data.classes, factors, repeats, log)
+        shown = Path(name).stem if ("/" in name or "\\" in name) else name
+        rows += scaling_rows(model, shown, samples, data.classes, factors, repeats, log,
+                             lambda i, n, what, shown=shown: line(f"scaling {shown}", i, n, "measurements", what),
+                             images=count)
     return rows
 
 
@@ -342,17 +369,20 @@ def _network_sections(args, device, sections, model, log):
         if size not in workloads:
             log(f"loading {images or 'all'} stand-in image(s) at {size[0]}x{size[1]}"
                 + (" and the model's PC sites" if model is not None else ""))
-            workloads[size] = load_workload(size, images, args.data, model)
+            workloads[size] = load_workload(size, images, args.data, model, progress=lambda i, n: line(
+                f"loading {size[0]}x{size[1]}", i, n, "images"))
         return workloads[size]
 
     if "memory" in sections:
         rows_ = memory_rows([workload(s) for s in sizes], settings, log,
-                            progress=lambda size, i, n: line(f"memory {size}", i, n, "GTC/PC passes"))
+                            progress=lambda size, i, n: line(f"memory {size}", i, n, "GTC/PC passes"),
+                            encoder_progress=lambda size, i, n: line(f"memory {size}", i, n, "encoder passes"))
         rows += rows_
         texts.append(format_memory_table(rows_))
     if "compute" in sections:
         log("compute: MACs per scheme")
-        rows_ = compute_rows([workload(s) for s in sizes], settings)
+        rows_ = compute_rows([workload(s) for s in sizes], settings,
+                             progress=lambda size, i, n: line(f"compute {size}", i, n, "decoder passes"))
         rows += rows_
         texts.append(format_compute_table(rows_))
     if "speed" in sections:

@@ -54,8 +54,8 @@ def _model_path(args) -> Path:
         raise FileNotFoundError(f"--model {args.model}: no such model file ({exc})") from None
 
 
-def annotate_section(args, log):
-    """(rows, text) of the annotate section."""
+def annotate_section(args, log, progress=None):
+    """(rows, text) of the annotate section; ``progress``: ``annotate_bench``'s."""
     from qgn.bench.annotate import SCENARIOS, AnnotateConfig, annotate_bench, bench_rows, format_table
     from qgn.bench.annotate_sim import BETA
     from qgn.data.registry import open_dataset
@@ -113,7 +113,7 @@ def annotate_section(args, log):
             f"{'from ' + reference_path(path).name if config.domain else 'none (no domain reference made for this model)'}")
     log(f"annotate: {count} image(s) of {args.data} {args.split or 'val'} (every {stride}), model {path}, "
         f"scenarios {', '.join(config.scenarios)}, tolerance {config.tolerance} px")
-    sequences, anchors = annotate_bench(model, samples, classes, config, log, heldout)
+    sequences, anchors = annotate_bench(model, samples, classes, config, log, heldout, progress)
     for seq in sequences:
         seq.extra["tolerance"] = config.tolerance
         seq.extra["beta"] = config.beta if config.beta is not None else BETA
