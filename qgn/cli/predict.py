@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from qgn.cli.main import CLIError
 from qgn.cli.files import MODEL_HELP, Failures, failure_text
-from qgn.cli.progress_line import ProgressLine
+from qgn.cli.progress_line import ItemParts
 from qgn.cli.threads import add_threads_argument, apply_threads
 from qgn.progress import TimeLeft
 from qgn.shown import one_line
@@ -119,9 +118,10 @@ def run(args) -> int:
     unscored = Failures("predict", len(images), "image(s)",  # predicted; the ground truth cannot score them
                         "predicted without accuracy (their ground truth cannot score them)")
     time_left = TimeLeft()
-    parts = ImageParts(len(images), writes=2 if out else 0)
+    parts = ItemParts("predict", len(images), writes=2 if out else 0)
     for i, (path, label_path) in enumerate(zip(images, label_paths)):
         parts.begin(i, path)
+        parts.part("reading")
         try:
             if out:  # a .qgt no reader would open is said before the prediction, not after it
                 check_writable(path)
@@ -138,40 +138,6 @@ def run(args) -> int:
             unscored.report(path, f"{record['accuracy_unavailable']}; accuracy of {path} unavailable")
         print_record(record, i, len(images), path, label is not None, args.json, time_left.suffix(i + 1, len(images)))
     return max(failed.code(), unscored.code())  # 2 if any image failed or went unscored
-
-
-class ImageParts(ProgressLine):
-    """The parts of one image on a terminal (a 24 MP photo at full resolution takes seconds in
-    its encoder, its decoder and its .qgt): ``qgn predict: [i/n] NAME: decoder level 2 (8/13)``,
-    drawn at each part once the image has taken ``SHOWN_AFTER_S`` (a batch of small images draws
-    nothing; a part is never skipped, or the line would name one that ended while the next runs),
-    blanked before the image's line on stdout or its failure.
-    ``session`` is ``ImageSession.run``'s ``progress``; ``writing(k, what)`` the k-th of ``writes``
-    files written after it."""
-
-    SHOWN_AFTER_S = 0.5
-
-    def __init__(self, n: int, writes: int = 0):
-        super().__init__(64, sys.stderr.isatty())
-        self.n, self.writes = n, writes
-        self.head, self.total, self.started = "", 0, 0.0
-
-    def begin(self, i: int, path: Path) -> None:
-        self.head = f"qgn predict: [{i + 1}/{self.n}] {one_line(path.name)}: "
-        self.total, self.started = 0, time.monotonic()
-
-    def session(self, done: int, total: int, what: str) -> None:
-        self.total = total + self.writes
-        if done < total or what != "done":  # (the session's last word: the next part is drawn instead)
-            self._draw(done, what)
-
-    def writing(self, k: int, what: str) -> None:
-        self._draw(self.total - self.writes + k - 1, what)
-
-    def _draw(self, done: int, what: str) -> None:
-        if not self.shown or time.monotonic() - self.started < self.SHOWN_AFTER_S:
-            return
-        self.show(f"{self.head}{what} ({done}/{self.total})" if self.total else f"{self.head}{what}")
 
 
 def check_writable(path: Path) -> None:
@@ -228,6 +194,8 @@ def predict_one(model, path: Path, label_path: Path | None, device, scheme, reso
                                  "predicted")
             label = None
     with naming(label_path if label is not None else None):  # these fail on ground truth only
+        if progress is not None:
+            progress(0, 0, "preparing")  # resized to the working size, normalised: ~1 s for 24 MP
         pred = ImageSession(model, image, label, device, resolution=resolution).run(scheme, progress)
         record = {"image": str(path), **pred.cost().to_json()}
         if label is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from qgn.progress import TimeLeft
 
@@ -70,6 +71,8 @@ class ProgressLine:
     def show(self, text: str) -> None:
         global _drawn
         if self.shown:
+            if _drawn is not None and _drawn is not self:  # another command's line on the row: blanked first
+                _drawn.clear()
             limit = room()
             pad = max(self.width - 1, self.drawn)
             if limit is not None:
@@ -98,6 +101,51 @@ class ProgressLine:
         self.on_line, self.drawn = False, 0
         if _drawn is self:
             _drawn = None
+
+
+class ItemParts(ProgressLine):
+    """The parts of one item (an image, a mask) of a command on a terminal, where one big item takes
+    seconds (a 24 MP photo at full resolution: its encoder, decoder, .qgt): ``qgn CMD: [i/n] NAME:
+    decoder level 2 (9/13)``, drawn at each part - in a batch only once the item has taken
+    ``SHOWN_AFTER_S`` (a batch of small items draws nothing); no part is skipped, or the line would
+    name one that ended while the next runs. ``begin(i, path)`` starts item ``i``; ``part(what)``
+    one before the counted ones (reading the file); ``session`` is
+    ``qgn.infer.ImageSession.run``'s ``progress`` (its parts come first); ``writing(k, what)``
+    before the k-th of the ``writes`` parts after them (files written). The caller blanks the
+    line (``clear``) before its item's own line or failure."""
+
+    SHOWN_AFTER_S = 0.5
+
+    def __init__(self, command: str, n: int, writes: int = 0):
+        super().__init__(64, sys.stderr.isatty())
+        self.command, self.n, self.writes = command, n, writes
+        self.head, self.total, self.started = "", 0, 0.0
+
+    def begin(self, i: int, path) -> None:
+        from qgn.shown import one_line
+
+        self.head = f"qgn {self.command}: [{i + 1}/{self.n}] {one_line(path.name)}: "
+        self.total, self.started = 0, time.monotonic()
+
+    def part(self, what: str) -> None:
+        self._draw(0, what)
+
+    def session(self, done: int, total: int, what: str) -> None:
+        if not total:  # a part before the counted ones
+            self.part(what)
+            return
+        self.total = total + self.writes
+        if done < total or what != "done":  # (the session's last word: the next part is drawn instead)
+            self._draw(done, what)
+
+    def writing(self, k: int, what: str) -> None:
+        self.total = max(self.total, self.writes)
+        self._draw(self.total - self.writes + k - 1, what)
+
+    def _draw(self, done: int, what: str) -> None:
+        if not self.shown or (self.n > 1 and time.monotonic() - self.started < self.SHOWN_AFTER_S):
+            return
+        self.show(f"{self.head}{what} ({done}/{self.total})" if self.total else f"{self.head}{what}")
 
 
 class FileSteps(ProgressLine):

@@ -190,10 +190,10 @@ def test_predict_draws_the_parts_of_an_image_on_a_terminal_only(workspace, capsy
     terminal stderr says nothing new and stdout is as before."""
     import sys
 
-    from qgn.cli.predict import ImageParts
+    from qgn.cli.progress_line import ItemParts
     from tests.cli.test_cli_progress_line import screen
 
-    monkeypatch.setattr(ImageParts, "SHOWN_AFTER_S", 0.0)  # the samples take milliseconds
+    monkeypatch.setattr(ItemParts, "SHOWN_AFTER_S", 0.0)  # the samples take milliseconds
     monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
     root, model = workspace
     rc = main(["predict", "--model", str(model), str(root / "samples" / "images"), "--out", str(root / "parts"),
@@ -205,7 +205,8 @@ def test_predict_draws_the_parts_of_an_image_on_a_terminal_only(workspace, capsy
         assert err == ""
         return
     drawn = [part.strip() for part in err.split("\r") if part.strip()]
-    assert drawn[:2] == ["qgn predict: [1/2] scene_01.png: encoder 1/5 (1/13)",
+    assert drawn[:4] == ["qgn predict: [1/2] scene_01.png: reading", "qgn predict: [1/2] scene_01.png: preparing",
+                         "qgn predict: [1/2] scene_01.png: encoder 1/5 (1/13)",
                          "qgn predict: [1/2] scene_01.png: encoder 2/5 (2/13)"]
     assert "qgn predict: [1/2] scene_01.png: decoder level 0 (11/13)" in drawn
     assert "qgn predict: [2/2] scene_02.png: writing scene_02.png (11/13)" in drawn

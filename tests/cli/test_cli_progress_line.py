@@ -282,3 +282,33 @@ def test_an_exported_columns_does_not_cut_a_line_written_to_a_file(monkeypatch, 
     line.show(long)
     line.off_the_line()
     assert long in capsys.readouterr().err
+
+
+def test_convert_of_one_file_says_which_part_it_is_in(tmp_path, run_cli, monkeypatch):
+    """A 24 MP mask took ~1.2 s with nothing said (~0.8 s of it encoding the .qgt): one file now
+    shows reading, building the quadtree and writing on a terminal, blanked before the summary on
+    stdout; off a terminal nothing is drawn."""
+    Image.fromarray(np.full((8, 8), 1, np.uint8)).save(tmp_path / "m.png")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = run_cli("convert", tmp_path / "m.png", tmp_path / "m.qgt", "--classes", "3")
+    assert code == 0 and "converted 1 file" in out
+    drawn = [part.strip() for part in err.split("\r") if part.strip()]
+    assert drawn == ["qgn convert: [1/1] m.png: reading (0/3)", "qgn convert: [1/1] m.png: building the quadtree (1/3)",
+                     "qgn convert: [1/1] m.png: writing m.qgt (2/3)"]
+    assert [row for row in screen(err, 80) if row] == []  # blanked
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    code, out, err = run_cli("convert", tmp_path / "m.png", tmp_path / "n.qgt", "--classes", "3")
+    assert code == 0 and err == ""
+
+
+def test_a_line_drawn_blanks_another_commands_line_first(capsys, monkeypatch):
+    """Two lines of one command (a file count and a big file's part) drawn in turn on one row left
+    the longer one's end behind the shorter."""
+    from qgn.cli.progress_line import ProgressLine
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    count, part = ProgressLine(10), ProgressLine(10)
+    count.show("qgn convert: converted 10/25 files · about 1 min 10 s left")
+    part.show("qgn convert: [11/25] m.png: writing")
+    assert [row for row in screen(capsys.readouterr().err, 100) if row] == ["qgn convert: [11/25] m.png: writing"]
+    assert not count.on_line
