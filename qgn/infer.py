@@ -307,7 +307,8 @@ class ImageSession:
         """The encoder's feature maps (computed once); ``progress(k)`` after the k-th map is made."""
         if self._features is None:
             start = time.perf_counter()
-            self._features = self.model.encode(self.images, progress)
+            self._features = self.model.encode(self.images) if progress is None else \
+                self.model.encode(self.images, progress)
             self._encoder_seconds = time.perf_counter() - start
         return self._features
 
