@@ -152,7 +152,8 @@ def measure_image(model, image: np.ndarray, label: np.ndarray, repeats: int, num
             out[name] = _describe(name, run(), gt, out)
         step(f"timing {len(runs)} decoders x{repeats}")
         times = interleaved_median_ms(runs, warmup=0 if repeats == 1 else 1, repeats=repeats,
-                                      device=torch.device("cpu"), clock="cpu", shuffle_seed=0)
+                                      device=torch.device("cpu"), clock="cpu", shuffle_seed=0,
+                                      progress=lambda k, n: step(f"timed run {k}/{n}"))
         for name, run in runs.items():
             step(f"{name} peak memory")
             out[name].seconds = times[name] / 1e3

@@ -388,7 +388,7 @@ def _network_sections(args, device, sections, model, log):
     if "speed" in sections:
         size = _size(_option(args, "speed_size"))
         rows_ = speed_rows(workload(size), settings, _option(args, "repeats"), log=log,
-                           progress=lambda i, n: line(f"speed {size[0]}x{size[1]}", i, n, "schemes"))
+                           progress=lambda i, n, what: line(f"speed {size[0]}x{size[1]}", i, n, "schemes", what))
         rows += rows_
         texts.append(format_speed_table(rows_))
     return rows, texts

@@ -149,3 +149,19 @@ def test_a_stage_line_counts_its_time_left_down_between_counts(capsys, monkeypat
     assert drawn[-3:] == ["qgn bench: annotate: 2/10 images · about 1 min 20 s left · a",
                           "qgn bench: annotate: 2/10 images · about 1 min 15 s left · b",
                           "qgn bench: annotate: 2/10 images · about 1 min 10 s left · c"]
+
+
+def test_speed_reports_each_timed_run_of_a_scheme() -> None:
+    from qgn.bench.memory_table import NetworkSettings
+    from qgn.bench.speed import speed_rows
+    from qgn.bench.workload import load_workload
+
+    work = load_workload((64, 64), 1, data="synthetic", pc_model=_tiny_model())
+    settings = NetworkSettings(torch.device("cpu"), ("tiny",), shape_only=True)
+    calls: list[tuple] = []
+    speed_rows(work, settings, repeats=1, backends=["torch"], progress=lambda i, n, what: calls.append((i, n, what)))
+    _counts_end_at_their_total(calls, 3)
+    assert [c for c in calls if not c[2]] == [(1, 3, ""), (2, 3, ""), (3, 3, "")]
+    assert calls[:3] == [(0, 3, "building tiny"), (0, 3, "random encoder features"), (0, 3, "All: its sites")]
+    runs = [c for c in calls if "run" in c[2]]  # torch and dense-masked, a warm-up round and a timed one: 4 runs
+    assert runs[:4] == [(0, 3, f"All: run {k}/4") for k in range(1, 5)] and runs[4] == (1, 3, "GTC: run 1/4")
