@@ -142,10 +142,10 @@ def test_a_stage_line_counts_its_time_left_down_between_counts(capsys, monkeypat
     monkeypatch.setattr(qgn.progress.time, "monotonic", lambda: now[0])
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     line = stage_line()
-    for i, t, what in [(0, 100, "a"), (1, 110, "a"), (2, 120, "a"), (2, 125, "b"), (2, 130, "c")]:
+    for i, t, what in [(0, 100, "a"), (1, 110, "a"), (2, 120, "a"), (2, 125, "b"), (2, 130, "c"), (10, 140, "")]:
         now[0] = t
-        line("annotate", i, 10, "images", what)
-    drawn = [part.strip() for part in capsys.readouterr().err.split("\r") if part.strip()]
+        line("annotate", i, 10, "images", what)  # (the last blanks it: no line left drawn for later tests)
+    drawn = [part.strip() for part in capsys.readouterr().err.split("\r") if part.strip()][:-1]
     assert drawn[-3:] == ["qgn bench: annotate: 2/10 images · about 1 min 20 s left · a",
                           "qgn bench: annotate: 2/10 images · about 1 min 15 s left · b",
                           "qgn bench: annotate: 2/10 images · about 1 min 10 s left · c"]

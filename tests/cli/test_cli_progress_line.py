@@ -312,3 +312,4 @@ def test_a_line_drawn_blanks_another_commands_line_first(capsys, monkeypatch):
     part.show("qgn convert: [11/25] m.png: writing")
     assert [row for row in screen(capsys.readouterr().err, 100) if row] == ["qgn convert: [11/25] m.png: writing"]
     assert not count.on_line
+    part.clear()  # no line left drawn for a later test's failure to blank
