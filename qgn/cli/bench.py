@@ -10,7 +10,7 @@ shows a full run and discusses it):
   speed    decoder wall time: torch backend vs spconv vs dense masked decoder (qgn.bench.speed)
   anytime  mIoU against decoder MACs for every depth and several τ of a trained CamVid model,
            written as CSV + PNG (qgn.bench.anytime); needs --model and CamVid
-  annotate (only with --only annotate) actions per image of a simulated annotator: scratch, model,
+  annotate (only when named) actions per image of a simulated annotator: scratch, model,
            assist_scratch, assist_model, assist_head, best (--scenarios adds loop, loop_uncertainty;
            --tolerance PX; qgn.cli.bench_annotate; --model default the bundled street model)
   scaling  (only when named) sites, decoder MACs, CPU time and peak memory of All / GTC / PC and the
@@ -43,7 +43,9 @@ QUICK = dict(sizes="256x128", images=1, speed_size="160x128", repeats=1, anytime
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)} (the default); "
+                                                        f"{', '.join(OPT_IN_SECTIONS)} run only when named, alone or "
+                                                        f"with others")
     p.add_argument("--json", action="store_true", help="print one JSON object per measured row")
     p.add_argument("--device", default="cpu", help="cpu or cuda (CUDA memory from torch.cuda.max_memory_allocated)")
     p.add_argument("--quick", action="store_true", help="small sizes and few images: seconds, for a smoke test")
@@ -139,8 +141,6 @@ def run(args) -> int:
     apply_threads(args)
     if sections == ["annotate"]:
         return _annotate_only(args)
-    if set(sections) <= set(STANDALONE_SECTIONS):
-        return _standalone(args, sections)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: CUDA is not available here")
@@ -149,18 +149,34 @@ def run(args) -> int:
 
         args.anytime_out = Path(args.out) if args.out else _default_out(args.quick)
         check_output_folder(args.anytime_out, "--out" if args.out else "")
+    if "annotate" in sections:  # its bad options said now, not after the other sections' minutes
+        from qgn.cli.bench_annotate import annotate_options
+
+        args._model_default = DEFAULT_MODEL
+        annotate_options(args)
     log = _log
     started = time.perf_counter()
-    model = _load_model(args, log)
     context = _context(args, device, sections)
     rows: list[BenchRow] = []
     texts: list[str] = []
-    if set(sections) & {"memory", "compute", "speed"}:
-        rows_, texts_ = _network_sections(args, device, sections, model, log)
+    # Any combination runs every section named (`--only annotate,sparse_conv` ran neither: it fell
+    # through to this path, which ran only the network sections, and printed no row)
+    if set(sections) & set(SECTIONS):
+        model = _load_model(args, log)
+        if set(sections) & {"memory", "compute", "speed"}:
+            rows_, texts_ = _network_sections(args, device, sections, model, log)
+            rows += rows_
+            texts += texts_
+        if "anytime" in sections:
+            rows_, text = _anytime_section(args, model, log)
+            rows += rows_
+            texts.append(text)
+    if set(sections) & set(STANDALONE_SECTIONS):
+        rows_, texts_ = _standalone_sections(args, sections, log)
         rows += rows_
         texts += texts_
-    if "anytime" in sections:
-        rows_, text = _anytime_section(args, model, log)
+    if "annotate" in sections:
+        rows_, text = _annotate_rows(args)
         rows += rows_
         texts.append(text)
     if args.json:
@@ -176,11 +192,8 @@ def run(args) -> int:
 
 
 def _annotate_only(args) -> int:
-    from qgn.cli.bench_annotate import annotate_section
-
-    args._model_default = DEFAULT_MODEL
     started = time.perf_counter()
-    rows, text = annotate_section(args, _log, annotate_progress())
+    rows, text = _annotate_rows(args)
     if args.json:
         for row in rows:
             print(row.to_json_line())
@@ -188,6 +201,13 @@ def _annotate_only(args) -> int:
         print(text)
         print(f"\n(total {time.perf_counter() - started:.0f} s)")
     return 0
+
+
+def _annotate_rows(args):
+    from qgn.cli.bench_annotate import annotate_section
+
+    args._model_default = DEFAULT_MODEL
+    return annotate_section(args, _log, annotate_progress())
 
 
 def _log(message: str) -> None:
@@ -242,11 +262,11 @@ def annotate_progress(line=None):
     return progress
 
 
-def _standalone(args, sections) -> int:
+def _standalone_sections(args, sections, log):
+    """(rows, texts) of the sections that need neither the stand-in workloads nor a model loaded
+    here: sparse_conv, then scaling."""
     import torch
 
-    log = _log
-    started = time.perf_counter()
     rows, texts = [], []
     if "sparse_conv" in sections:
         from qgn.bench import sparse_conv
@@ -267,16 +287,7 @@ def _standalone(args, sections) -> int:
         from qgn.bench.scaling import format_scaling_table
 
         texts.append(format_scaling_table(rows_))
-    if args.json:
-        for row in rows:
-            print(row.to_json_line())
-    else:
-        print("\n".join(_context(args, torch.device(args.device), sections)))
-        for text in texts:
-            print()
-            print(text)
-        print(f"\n(total {time.perf_counter() - started:.0f} s)")
-    return 0
+    return rows, texts
 
 
 def _numbers(text: str | None, kind, option: str) -> tuple | None:

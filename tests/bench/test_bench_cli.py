@@ -10,6 +10,7 @@ from qgn.cli.main import main
 from qgn.model.checkpoint import save_model
 from qgn.model.qgn import QGN, QGNConfig
 from qgn.data.synthetic import SYNTHETIC_CLASSES
+from qgn.resources import demo_model_path
 
 
 def test_json_rows_of_every_section(tmp_path, capsys) -> None:
@@ -152,3 +153,25 @@ def test_the_anytime_files_are_named_after_the_dataset_not_its_path(data, stem):
     from qgn.cli.bench import anytime_stem
 
     assert anytime_stem(data) == stem
+
+
+@pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
+def test_annotate_runs_beside_the_other_sections(capsys) -> None:
+    """`--only annotate,sparse_conv` printed no row at all and exited 0: annotate ran only alone and
+    the standalone sections only without it, and a combination fell through to the network
+    sections' path, which runs neither."""
+    code = main(["bench", "--only", "annotate,sparse_conv,compute", "--json", "--model", str(demo_model_path()),
+                 "--data", "synthetic", "--images", "1", "--quick", "--threads", "1", "--scenarios", "scratch",
+                 "--channels", "16", "--densities", "0.5", "--repeats", "1", "--sizes", "64x64",
+                 "--architectures", "tiny"])
+    assert code == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["section"] for r in rows} >= {"sparse_conv", "compute"}
+    assert [r["name"] for r in rows if "section" not in r or r["section"] not in ("sparse_conv", "compute")] == ["scratch"]
+
+
+def test_a_bad_annotate_option_is_said_before_the_other_sections_run(capsys) -> None:
+    code = main(["bench", "--only", "sparse_conv,annotate", "--tolerance", "9", "--channels", "16",
+                 "--densities", "0.5", "--repeats", "1", "--threads", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().splitlines() == [err.strip()] and "--tolerance" in err
