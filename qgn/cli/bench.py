@@ -225,22 +225,23 @@ def stage_line():
     minutes; ``detail`` the part under way inside one), on stderr on a terminal only; blanked at
     ``i == n`` and before each of the stage's own lines (``_log``). stdout and ``--json`` are
     unchanged. Redrawn for a new ``detail`` at the same ``i``, the time left is the estimate made
-    at ``i`` less the time since (it grew while the count stood still)."""
+    at ``i`` less the time since (it grew while the count stood still). A new stage, unit or total,
+    or a count gone back, starts a new estimate: the memory section's encoder passes follow its
+    GTC/PC passes under one stage name, and ``compute`` counts each backbone's decoder passes from 0
+    (their time left was estimated from the other passes' clock: "about 2 min 48 s left" with 4 s
+    left)."""
     from qgn.cli.progress_line import ProgressLine
     from qgn.progress import TimeLeft, format_duration
 
     line = ProgressLine(64, shown=sys.stderr.isatty())
-    current: list = [None, None, None, 0.0]  # stage, i, the estimate at i (s) or None, when it was made
+    current: list = [None, 0]  # (stage, unit, n) of the estimate, and its last count
 
     def draw(stage: str, i: int, n: int, unit: str, detail: str = "") -> None:
-        clock = line.time_left.clock
-        if current[0] != stage:
-            current[:] = [stage, None, None, 0.0]
+        if current[0] != (stage, unit, n) or i < current[1]:
             line.time_left = TimeLeft()
-            clock = line.time_left.clock
-        if current[1] != i:
-            current[1:] = [i, line.time_left.seconds(i, n), clock()]
-        left = "" if current[2] is None else f" · about {format_duration(max(current[2] - (clock() - current[3]), 0))} left"
+        current[:] = [(stage, unit, n), i]
+        seconds = line.time_left.counting_down(i, n)
+        left = "" if seconds is None else f" · about {format_duration(seconds)} left"
         line.show(f"qgn bench: {stage}: {i}/{n} {unit}{left}" + (f" · {detail}" if detail else ""))
         if i >= n:
             line.clear()

@@ -151,6 +151,34 @@ def test_a_stage_line_counts_its_time_left_down_between_counts(capsys, monkeypat
                           "qgn bench: annotate: 2/10 images · about 1 min 10 s left · c"]
 
 
+@pytest.mark.parametrize("passes, expected", [
+    # memory: 8 GTC/PC decoder passes of 10 s, then the encoder passes (2 s each) under the same
+    # stage name: it said "2/4 encoder passes · about 2 min 48 s left" from the decoder's clock
+    ([("memory 2048x1024", i, 8, "GTC/PC passes", 10) for i in range(9)]
+     + [("memory 2048x1024", i, 4, "encoder passes", 2) for i in range(3)],
+     "qgn bench: memory 2048x1024: 2/4 encoder passes · about 4 s left"),
+    # compute --architectures R18,R50: two decoders' passes (1 s each), one stage and unit, the count
+    # back to 0 for the second: "about 21 s left" at its 2/5
+    ([("compute 2048x1024", i, 5, "decoder passes", 1) for i in range(6)]
+     + [("compute 2048x1024", i, 5, "decoder passes", 1) for i in range(3)],
+     "qgn bench: compute 2048x1024: 2/5 decoder passes · about 3 s left"),
+])
+def test_a_new_unit_or_a_count_going_back_starts_a_new_estimate(passes, expected, capsys, monkeypatch) -> None:
+    import qgn.progress
+    from qgn.cli.bench import stage_line
+
+    now = [100.0]
+    monkeypatch.setattr(qgn.progress.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    line = stage_line()
+    for stage, i, n, unit, seconds in passes:
+        line(stage, i, n, unit)
+        now[0] += seconds
+    line("end", 1, 1, "")  # (blanks it: no line left drawn for later tests)
+    drawn = [part.strip() for part in capsys.readouterr().err.split("\r") if part.strip()]
+    assert drawn[-2] == expected
+
+
 def test_speed_reports_each_timed_run_of_a_scheme() -> None:
     from qgn.bench.memory_table import NetworkSettings
     from qgn.bench.speed import speed_rows
