@@ -101,7 +101,8 @@ def run(args) -> int:
     total_in = total_out = 0
     cleaned: set[Path] = set()
     step = show("converted")
-    parts = ItemParts("convert", len(files), writes=3)  # a 24 MP mask: ~0.1 s to read and build, ~0.8 s to encode
+    parts = ItemParts("convert", len(files), writes=3,  # a 24 MP mask: ~0.1 s to read and build, ~0.8 s to encode
+                      time_left=step.time_left)  # (its line replaces the count's: it says the batch's time left)
     for i, (path, out) in enumerate(zip(files, outputs)):
         step(i)
         parts.begin(i, path)
@@ -126,6 +127,8 @@ def run(args) -> int:
             step.off_the_line()
             failures.report(path, exc)
             continue
+        if parts.on_line and step.shown and i + 1 < len(files):
+            step.draw(i + 1)  # the batch's count back on the row (it replaces the parts line), not a blank row
         parts.clear()
         total_in += path.stat().st_size
         total_out += out.stat().st_size

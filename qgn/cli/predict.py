@@ -118,7 +118,7 @@ def run(args) -> int:
     unscored = Failures("predict", len(images), "image(s)",  # predicted; the ground truth cannot score them
                         "predicted without accuracy (their ground truth cannot score them)")
     time_left = TimeLeft()
-    parts = ItemParts("predict", len(images), writes=2 if out else 0)
+    parts = ItemParts("predict", len(images), writes=2 if out else 0, time_left=time_left)
     for i, (path, label_path) in enumerate(zip(images, label_paths)):
         parts.begin(i, path)
         parts.part("reading")

@@ -212,3 +212,30 @@ def test_predict_draws_the_parts_of_an_image_on_a_terminal_only(workspace, capsy
     assert "qgn predict: [2/2] scene_02.png: writing scene_02.png (11/13)" in drawn
     assert drawn[-1] == "qgn predict: [2/2] scene_02.png: writing scene_02.qgt (12/13)"
     assert [row for row in screen(err + out, 100) if row] == out.splitlines()  # nothing left drawn
+
+
+def test_a_batch_images_parts_say_the_batch_time_left(workspace, tmp_path, capsys, monkeypatch):
+    """In a batch of big images the parts line said only `[i/n] NAME: part`; the batch's time left
+    was on stdout after each image. The parts line now ends with it too (from the 3rd image: 2
+    done, an estimate), the same estimate as the stdout lines'."""
+    import re
+    import shutil
+    import sys
+
+    import qgn.progress
+    from qgn.cli.progress_line import ItemParts
+
+    root, model = workspace
+    images = tmp_path / "images"
+    images.mkdir()
+    for k in range(3):
+        shutil.copy(root / "samples" / "images" / "scene_01.png", images / f"s{k}.png")
+    monkeypatch.setattr(ItemParts, "SHOWN_AFTER_S", 0.0)
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 0.0)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["predict", "--model", str(model), str(images), "--scheme", "all"]) == 0
+    out, err = capsys.readouterr()
+    drawn = [p.strip() for p in err.split("\r") if p.strip()]
+    third = [p for p in drawn if p.startswith("qgn predict: [3/3]")]
+    assert third and all(re.fullmatch(r"qgn predict: \[3/3\] s2\.png: .* · about \d+ s left", p) for p in third), third
+    assert not any("left" in p for p in drawn if not p.startswith("qgn predict: [3/3]"))  # 0 or 1 done: none known
