@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +30,7 @@ from qgn.model.decoder import LevelOutput
 from qgn.model.macs import count_macs
 from qgn.model.qgn import QGN
 from qgn.propagation import Scheme, normalised_entropy
-from qgn.quadtree import Quadtree
+from qgn.quadtree import ROOT_LEVEL, Quadtree
 
 
 @dataclass
@@ -302,10 +303,12 @@ class ImageSession:
         self._runs: dict[tuple, list[LevelOutput]] = {}
 
     @torch.no_grad()
-    def features(self) -> list[torch.Tensor]:
+    def features(self, progress: Callable[[int], None] | None = None) -> list[torch.Tensor]:
+        """The encoder's feature maps (computed once); ``progress(k)`` after the k-th map is made."""
         if self._features is None:
             start = time.perf_counter()
-            self._features = self.model.encode(self.images)
+            self._features = self.model.encode(self.images) if progress is None else \
+                self.model.encode(self.images, progress)
             self._encoder_seconds = time.perf_counter() - start
         return self._features
 
@@ -322,20 +325,38 @@ class ImageSession:
         return self._gt
 
     @torch.no_grad()
-    def run(self, scheme: Scheme) -> Prediction:
-        """Predict with ``scheme``, recomputing only levels that no earlier run already has."""
+    def run(self, scheme: Scheme, progress: Callable[[int, int, str], None] | None = None) -> Prediction:
+        """Predict with ``scheme``, recomputing only levels that no earlier run already has.
+        ``progress(done, total, what)`` after each encoder stage and decoder level computed
+        (``what``: ``"encoder 2/5"``, ``"decoder level 3"``), ``done`` rising to ``total`` (a 24 MP
+        photo at full resolution takes seconds in each part)."""
         if scheme.needs_ground_truth and self.label is None:
             raise ValueError("the GTC scheme needs ground truth for this image, and none was found")
-        feats = self.features()
         key = scheme.key()
         cached = self._runs.get(key)
         if cached is None:
             root = next(iter(self._runs.values()))[:1] if self._runs else None
             cached = [copy.copy(root[0])] if root else None
-        if cached is None or cached[-1].level > scheme.depth:
+        decoding = cached is None or cached[-1].level > scheme.depth
+        stages = 0 if self._features is not None else len(self.model.encoder.strides)
+        first = ROOT_LEVEL if cached is None else cached[-1].level - 1  # the first level computed
+        total = stages + (first - scheme.depth + 1 if decoding else 0)
+        if progress is None:
+            encoded = decoded = None
+        else:
+            def encoded(k: int) -> None:
+                progress(k, total, f"encoder {k}/{stages}")
+
+            def decoded(level: int) -> None:
+                progress(stages + first - level + 1, total, f"decoder level {level}")
+
+        feats = self.features(encoded)
+        if decoding:
             gt = self.gt_composite() if scheme.needs_ground_truth else None
-            cached = self.model(self.images, scheme, gt, features=feats, resume=cached)
+            cached = self.model(self.images, scheme, gt, features=feats, resume=cached, progress=decoded)
             self._runs[key] = cached
+        if progress is not None and total:
+            progress(total, total, "done")  # (the decoder stops early where no site is left)
         outputs = [o for o in cached if o.level >= scheme.depth]
         return Prediction(
             outputs, self.model.num_classes, self.padded_shape, [self.work_size],

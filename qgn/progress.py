@@ -40,6 +40,7 @@ class TimeLeft:
         self.clock = clock or time.monotonic
         self.start = self.clock()
         self.first: tuple[int, float] | None = None  # (done, time) at the first report of an item done
+        self.made: tuple[int, int, float | None, float] | None = None  # counting_down's (done, total, estimate, time)
 
     def seconds(self, done: int, total: int) -> float | None:
         """Estimated seconds until all ``total`` items are done when ``done`` are, or None while
@@ -54,6 +55,16 @@ class TimeLeft:
         if done <= first_done or done >= total or now - self.start < SHOW_AFTER_S:
             return None
         return (now - first_time) / (done - first_done) * (total - done)
+
+    def counting_down(self, done: int, total: int) -> float | None:
+        """``seconds`` as estimated when ``done`` of ``total`` were first reported, less the time
+        since: a line redrawn while its count stands still (the part under way inside an item)
+        counts down - ``seconds`` grows with the clock then."""
+        now = self.clock()
+        if self.made is None or self.made[:2] != (done, total):
+            self.made = (done, total, self.seconds(done, total), now)
+        left, made = self.made[2:]
+        return None if left is None else max(left - (now - made), 0.0)
 
     def estimating(self, done: int, total: int) -> bool:
         """True while items are done but too few to say the time left (``seconds`` is None), and

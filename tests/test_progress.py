@@ -179,3 +179,20 @@ def test_export_of_a_folder_of_qgt_says_each_file_and_the_time_left(tmp_path, ru
     assert [line.split("]")[0] for line in lines] == ["[1/3", "[2/3", "[3/3"], out
     assert [" · about " in line for line in lines] == [False, True, False], lines
     assert out.splitlines()[-1].startswith("exported 3 ")
+
+
+def test_counting_down_subtracts_the_time_since_the_count_moved():
+    """Redrawn while a count stands still, the estimate made when it moved counts down (``seconds``
+    grows with the clock then); a new count makes a new estimate."""
+    clock = Clock()
+    left = TimeLeft(clock)
+    left.counting_down(0, 10)
+    clock.now += 1
+    assert left.counting_down(1, 10) is None  # the first report: nothing known yet
+    clock.now += 2
+    assert left.counting_down(2, 10) == pytest.approx(16.0)  # 2 s per item, 8 left
+    clock.now += 5
+    assert left.counting_down(2, 10) == pytest.approx(11.0) and left.seconds(2, 10) == pytest.approx(56.0)
+    clock.now += 30
+    assert left.counting_down(2, 10) == 0.0  # never below 0
+    assert left.counting_down(3, 10) == pytest.approx(37 / 2 * 7)  # the count moved: a new estimate

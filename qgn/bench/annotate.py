@@ -191,9 +191,9 @@ def _predict(model, image, scheme):
     return _Predicted(prediction, label)
 
 
-def _finetune(model, images, labels, config: AnnotateConfig):
+def _finetune(model, images, labels, config: AnnotateConfig, step=None):
     """The app's Fine-tune button's code (``qgn.train.finetune.finetune``, its default recipe but
-    ``config.iterations``) on the corrected images."""
+    ``config.iterations``) on the corrected images; ``step(iteration, loss)`` after each."""
     from qgn.train.finetune import FinetuneConfig, finetune
 
     scale = model_scale(model)
@@ -201,7 +201,7 @@ def _finetune(model, images, labels, config: AnnotateConfig):
              for im, lab in zip(images, labels)]
     cfg = FinetuneConfig(iterations=config.iterations, batch_size=config.batch_size, seed=config.seed)
     start = time.perf_counter()
-    tuned = finetune(model, [p[0] for p in pairs], [p[1] for p in pairs], cfg).model
+    tuned = finetune(model, [p[0] for p in pairs], [p[1] for p in pairs], cfg, progress=step).model
     return tuned, time.perf_counter() - start
 
 
@@ -222,9 +222,12 @@ def _fewer(a, b):
     return a if a.actions <= b.actions else b
 
 
-def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[Sequence]:
+def run_per_image(model, samples, classes, config: AnnotateConfig, log, progress=None) -> list[Sequence]:
     """The per-image scenarios of ``config.scenarios`` (all but the loops) in one pass over the
-    images (the head learns along it). See the module docstring."""
+    images (the head learns along it). See the module docstring. ``progress(done, total, what)``:
+    ``done`` of the ``total`` images annotated, ``what`` the step under way (``"image 3: head
+    fit"``; every image's starts take seconds); each image's log line says the time left."""
+    from qgn.progress import TimeLeft
     from qgn.project_head import HeadTrainer
 
     wanted = [n for n in PER_IMAGE if n in config.scenarios]
@@ -236,13 +239,19 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
     previous = None  # (image, corrected map) of the image before, for the carried start
     carry_record = []  # (carried start's, app_guarded start's) pixel accuracy per judged image
     effort_record = []  # per image, {start: actions from it}: what app_effort's rule has seen
+    time_left = TimeLeft()
     for i, s in enumerate(samples):
+        def step(what: str, i=i) -> None:
+            if progress is not None:
+                progress(i, len(samples), f"image {i + 1}: {what}")
+
+        step("prediction")
         prediction = _predict(model, s.image, config.scheme) if model is not None else None
         if prediction is not None:
             unc = image_uncertainty(prediction.prediction)
             for m in MEASURES:
                 scores[m].append(unc.score(m))
-        runs, labels, head = _simulate_starts(s, model, prediction, classes, config, wanted, trainer, previous)
+        runs, labels, head = _simulate_starts(s, model, prediction, classes, config, wanted, trainer, previous, step)
         if head is not None:
             head_seconds.append(head.fit_seconds)
         record = list(trainer.record.values()) if trainer is not None else []
@@ -250,9 +259,11 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
         if config.domain is not None and ("app_domain" in wanted or ("app_effort" in wanted and not effort_record)):
             from qgn.domain import judge as judge_domain
 
+            step("domain check")
             inside = judge_domain(model, s.image, config.domain).inside
         choices = _scenario_choices(runs, record, carry_record, effort_record, inside)
         if "app_effort" in wanted:
+            step("app_effort's record")
             effort_record.append(_judged_as_saved(s, labels, next(iter(choices["app_effort"][0])), classes, config))
         if "carried_map" in labels:  # judged after its use, as the app judges a saved image: against the
             from qgn.project_head import judge_start  # best of the other starts offered
@@ -275,8 +286,12 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
             if head is not None:  # the head's record: an image it did not train on, against the person's
                 # truth — the corrected map keeps its start's labels on void pixels, which would favour that start
                 trainer.judge(s.name, labels["head_map"], labels["model_map"], s.label)
+            step("head features")
             trainer.add(s.name, model, s.image, corrected)
-        log(f"image {i + 1}/{len(samples)}: " + ", ".join(f"{n} {seqs[n].actions[-1]}" for n in wanted))
+        log(f"image {i + 1}/{len(samples)}: " + ", ".join(f"{n} {seqs[n].actions[-1]}" for n in wanted)
+            + time_left.suffix(i + 1, len(samples)))
+        if progress is not None:
+            progress(i + 1, len(samples), "")
     out = [seqs[n] for n in wanted]
     if "model" in seqs and scores[MEASURES[0]]:
         seqs["model"].extra = {"uncertainty": scores,
@@ -288,11 +303,12 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log) -> list[
 
 
 def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, wanted: list[str], trainer,
-                     previous=None):
+                     previous=None, step=lambda what: None):
     """One image corrected from each start the wanted scenarios need (empty, the model's map, the
     project head's map, ``previous`` = (image, corrected map) of the image before carried by the
     flow; with the cell tools alone or with the image tools). Returns the efforts and the corrected
-    maps by run name, and the head fitted on the images before this one (or None)."""
+    maps by run name, and the head fitted on the images before this one (or None). ``step(what)``
+    before each part (a correction from one start, the superpixels, the head's fit)."""
     from qgn.annotation.superpixels import oversegment
     from qgn.bench.annotate_tools import ImageTools
 
@@ -306,11 +322,16 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
 
     empty = np.full(s.label.shape, classes.ignore_index)
     runs, labels = {}, {}
+    step("scratch")
     runs["scratch"], _ = run(empty)
     if "model" in wanted:
+        step("from the model, cell tools")
         runs["model_start"], _ = run(prediction.label())
+    if assist:
+        step("superpixels")
     over = oversegment(s.image) if assist else None
     if assist:
+        step("from empty, image tools")
         runs["assist_empty"], labels["assist_empty"] = run(empty, [ImageTools(over)])
     only = config.snap_evidence == "prediction"
 
@@ -321,15 +342,20 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
     model_map = None
     if "assist_model" in wanted or headed or (carry and config.snap_evidence == "prediction"):
         model_map = labels["model_map"] = prediction.label()
+        step("from the model, image tools")
         runs["assist_model_start"], labels["corrected_model"] = run(model_map, tools(model_map))
         runs["assist_model_empty"] = run(empty, tools(model_map))[0] if config.model_snap else None
+    if headed:
+        step("head fit")
     head = trainer.fit() if headed else None
     if head is not None:
         head_map = labels["head_map"] = head.predict(model, s.image)
+        step("from the head, image tools")
         runs["assist_head_start"], labels["assist_head_start"] = run(head_map, tools(head_map))
     if carry and previous is not None and previous[0].shape == s.image.shape:
         from qgn.annotation.carry import carried_start
 
+        step("carried start")
         carried = labels["carried_map"] = carried_start(previous[0], previous[1], s.image, classes.ignore_index)
         runs["assist_carried"], labels["corrected_previous"] = run(carried, tools(carried))
     labels["over"] = over
@@ -434,9 +460,18 @@ def _scenario_choices(runs: dict, record: list, carry_record: list = (), effort_
     }
 
 
-def run_loop(model, samples, classes, config, log, measure: str | None = None) -> Sequence:
-    """``loop`` (``measure`` None: the given order) or ``loop_uncertainty`` (ordered by ``measure``)."""
+def run_loop(model, samples, classes, config, log, measure: str | None = None, progress=None) -> Sequence:
+    """``loop`` (``measure`` None: the given order) or ``loop_uncertainty`` (ordered by ``measure``).
+    ``progress(done, total, what)`` as ``run_per_image``'s (``what``: the image, the uncertainty
+    pass or the fine-tune's iteration); each image's log line says the time left."""
+    from qgn.progress import TimeLeft
+
     seq = Sequence("loop" if measure is None else "loop_uncertainty")
+    time_left = TimeLeft()
+
+    def step(what: str) -> None:
+        if progress is not None:
+            progress(len(seq.actions), len(samples), what)
     start = time.perf_counter()
     remaining = list(range(len(samples)))
     images, corrected = [], []
@@ -445,12 +480,14 @@ def run_loop(model, samples, classes, config, log, measure: str | None = None) -
         block = remaining[: config.every]
         predictions = {}
         if measure is not None:
-            for j in remaining:
+            for k, j in enumerate(remaining):
+                step(f"uncertainty of the images left, {k}/{len(remaining)}")
                 predictions[j] = _predict(current, samples[j].image, config.scheme)
             scores = [image_uncertainty(predictions[j].prediction).score(measure) for j in remaining]
             block = [remaining[k] for k in order_by_uncertainty(scores)[: config.every]]
         for j in block:
             s = samples[j]
+            step(f"image {len(seq.actions) + 1}")
             prediction = predictions.get(j) or _predict(current, s.image, config.scheme)
             sim = dict(target=config.target, tolerance=config.tolerance, beta=config.beta)
             from_model = simulate_annotator(s.label, prediction.label(), classes, **sim)
@@ -460,10 +497,14 @@ def run_loop(model, samples, classes, config, log, measure: str | None = None) -
             seq.add(s.name, effort)
             images.append(s.image)
             corrected.append(label)
-            log(f"{seq.name} {len(seq.actions)}/{len(samples)}: {effort.actions} actions")
+            log(f"{seq.name} {len(seq.actions)}/{len(samples)}: {effort.actions} actions"
+                + time_left.suffix(len(seq.actions), len(samples)))
+            step("")
         remaining = [j for j in remaining if j not in block]
         if remaining:
-            current, seconds = _finetune(current, images, corrected, config)
+            step(f"fine-tuning on {len(images)} images, 0/{config.iterations}")
+            current, seconds = _finetune(current, images, corrected, config, lambda iteration, loss: step(
+                f"fine-tuning on {len(images)} images, {iteration}/{config.iterations}"))
             seq.finetune_seconds.append(seconds)
             log(f"{seq.name}: fine-tuned on {len(images)} images in {seconds:.0f} s")
     seq.seconds = time.perf_counter() - start
@@ -484,16 +525,28 @@ def heldout_scores(model, samples, classes, scheme: str = "pc") -> dict:
 
 
 def annotate_bench(model, samples, classes, config: AnnotateConfig | None = None,
-                   log: Callable[[str], None] = lambda m: None, heldout=()) -> tuple[list[Sequence], dict]:
+                   log: Callable[[str], None] = lambda m: None, heldout=(),
+                   progress: Callable[[str, int, int, str], None] | None = None) -> tuple[list[Sequence], dict]:
     """Every scenario of ``config.scenarios`` on ``samples`` (objects with ``image`` (H, W, 3)
     uint8, ``label`` (H, W) int, ``name``) in ``classes``; and the anchors {"gt_leaves",
     "polygon_vertices"}: per-image lists. With ``heldout`` samples, each loop records the
-    model's scores on them before and after its fine-tunes (``heldout_before``/``heldout_after``)."""
+    model's scores on them before and after its fine-tunes (``heldout_before``/``heldout_after``).
+    ``progress(pass, done, total, what)``: ``done`` of the ``total`` images of a pass over them
+    (``"per image"``: the per-image scenarios together; ``"loop"``, ``"loop_uncertainty"``) and the
+    step under way (``run_per_image``, ``run_loop``)."""
+    def passing(name: str):
+        return None if progress is None else (lambda done, total, what: progress(name, done, total, what))
     config = config or AnnotateConfig()
     if classes.ignore_index is None:
         raise ValueError("the annotation benchmark needs a class set with an ignore value (the empty map)")
-    anchors = {"gt_leaves": [gt_leaves(s.label, classes) for s in samples],
-               "polygon_vertices": [polygon_vertices(s.label, classes) for s in samples]}
+    anchors = {"gt_leaves": [], "polygon_vertices": []}
+    for i, s in enumerate(samples):
+        if progress is not None:
+            progress("anchors", i, len(samples), "")
+        anchors["gt_leaves"].append(gt_leaves(s.label, classes))
+        anchors["polygon_vertices"].append(polygon_vertices(s.label, classes))
+    if progress is not None and samples:
+        progress("anchors", len(samples), len(samples), "")
     out: list[Sequence] = []
     measure = config.measure
     before = heldout_scores(model, heldout, classes, config.scheme) if heldout else None
@@ -501,16 +554,16 @@ def annotate_bench(model, samples, classes, config: AnnotateConfig | None = None
     if unknown:
         raise ValueError(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
     if any(n in PER_IMAGE for n in config.scenarios):
-        out += run_per_image(model, samples, classes, config, log)
+        out += run_per_image(model, samples, classes, config, log, passing("per image"))
     for name in [n for n in config.scenarios if n.startswith("loop")]:
         if name == "loop":
-            out.append(run_loop(model, samples, classes, config, log))
+            out.append(run_loop(model, samples, classes, config, log, progress=passing(name)))
         else:
             if measure is None:
                 found = next((s for s in out if s.name == "model"), None)
                 rho = found.extra.get("spearman", {}) if found else {}
                 measure = max(MEASURES, key=lambda m: -1 if not np.isfinite(rho.get(m, np.nan)) else rho[m])
-            seq = run_loop(model, samples, classes, config, log, measure)
+            seq = run_loop(model, samples, classes, config, log, measure, passing(name))
             seq.extra["measure"] = measure
             out.append(seq)
         if heldout and out[-1].name.startswith("loop"):

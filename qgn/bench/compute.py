@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import statistics
+from collections.abc import Callable
 
 import torch
 
@@ -38,32 +39,55 @@ def _mean_levels(runs: list[dict[int, int]]) -> dict[int, float]:
     return {level: statistics.fmean(run.get(level, 0) for run in runs) for level in levels}
 
 
-def scheme_level_macs(model: QGN, work: Workload, s: NetworkSettings) -> dict[str, dict[int, float]]:
-    """Scheme → level → decoder MACs (GTC and PC averaged over the workload's images)."""
+def decoder_passes(work: Workload) -> int:
+    """The decoder forwards ``scheme_level_macs`` makes: All once, GTC (and PC) once per image."""
+    return 1 + work.images * (1 if work.pc is None else 2)
+
+
+def scheme_level_macs(model: QGN, work: Workload, s: NetworkSettings,
+                      progress: Callable[[int, int], None] | None = None) -> dict[str, dict[int, float]]:
+    """Scheme → level → decoder MACs (GTC and PC averaged over the workload's images).
+    ``progress(i, n)``: ``i`` of the ``n`` decoder passes (``decoder_passes``) made, 0 first."""
     size = work.size
+    total, done = decoder_passes(work), [0]
+
+    def counted(levels: dict[int, int]) -> dict[int, int]:
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], total)
+        return levels
+
+    if progress is not None:
+        progress(0, total)
     feats = feature_leaves(model.encoder, size, s)
     image = s.empty_or_random(1, 3, size[1], size[0])
-    out = {"All": _mean_levels([decoder_level_macs(model, feats, image, Scheme("all"), None, s.shape_only)])}
-    out["GTC"] = _mean_levels([decoder_level_macs(model, feats, image, *work.gtc_scheme_args(i, s.device), s.shape_only)
+    out = {"All": _mean_levels([counted(decoder_level_macs(model, feats, image, Scheme("all"), None, s.shape_only))])}
+    out["GTC"] = _mean_levels([counted(decoder_level_macs(model, feats, image, *work.gtc_scheme_args(i, s.device),
+                                                          s.shape_only))
                                for i in range(work.images)])
     if work.pc is not None:
-        out["PC"] = _mean_levels([decoder_level_macs(model, feats, image, work.pc_scheme(i, s.device), None, s.shape_only)
+        out["PC"] = _mean_levels([counted(decoder_level_macs(model, feats, image, work.pc_scheme(i, s.device), None,
+                                                             s.shape_only))
                                   for i in range(work.images)])
     return out
 
 
-def compute_rows(workloads: list[Workload], s: NetworkSettings) -> list[BenchRow]:
-    """Per size: decoder-only rows (Dil, All, GTC, PC) and per backbone network rows."""
+def compute_rows(workloads: list[Workload], s: NetworkSettings,
+                 progress: Callable[[str, int, int], None] | None = None) -> list[BenchRow]:
+    """Per size: decoder-only rows (Dil, All, GTC, PC) and per backbone network rows.
+    ``progress(size, i, n)``: ``i`` of the ``n`` decoder passes of a backbone's decoder made at
+    ``size`` ("WxH"; R50 and R101 share one decoder: counted once)."""
     rows: list[BenchRow] = []
     for work in workloads:
         cache: dict[tuple, dict[str, dict[int, float]]] = {}  # backbones with equal channels share a decoder
         size = work.size
         tag = f"{size[0]}x{size[1]}"
+        counted = None if progress is None else (lambda done, total, tag=tag: progress(tag, done, total))
         image_shape = (1, 3, size[1], size[0])
         for index, arch in enumerate(s.architectures):
             model, dil = s.build(arch)
             key = model.encoder.out_channels
-            levels = cache[key] if key in cache else cache.setdefault(key, scheme_level_macs(model, work, s))
+            levels = cache[key] if key in cache else cache.setdefault(key, scheme_level_macs(model, work, s, counted))
             all_decoder = sum(levels["All"].values())
             head = dense_macs(dil.head, (1, dil.encoder.out_channels[-1], size[1] // 8, size[0] // 8))
             encoders = {"Dil": dense_macs(dil.encoder, image_shape), "QGN": dense_macs(model.encoder, image_shape)}

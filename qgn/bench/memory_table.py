@@ -152,9 +152,11 @@ def _row(name: str, column: str, part: str, size: Size, memory: PassMemory, macs
 class _SizeRun:
     """Everything measured at one size; ``rows()`` turns it into table rows."""
 
-    def __init__(self, work: Workload, s: NetworkSettings, log: Callable[[str], None], progress=None):
+    def __init__(self, work: Workload, s: NetworkSettings, log: Callable[[str], None], progress=None,
+                 encoder_progress=None):
         self.work, self.size, self.s, self.log = work, work.size, s, log
         self.progress = progress or (lambda done, total: None)
+        self.encoder_progress = encoder_progress or (lambda done, total: None)
         self.decoder_parts: dict[tuple, dict[str, list[Part]]] = {}
 
     def _decoders(self, model: QGN, dil: DilatedBaseline) -> dict[str, list[Part]]:
@@ -187,6 +189,7 @@ class _SizeRun:
         image_shape = (1, 3, size[1], size[0])
         image = s.empty_or_random(*image_shape)
         rows: list[BenchRow] = []
+        passes = 2 * len(s.architectures)  # each backbone's Dil and QGN encoder
         for index, arch in enumerate(s.architectures):
             model, dil = s.build(arch)
             parts = self._decoders(model, dil)
@@ -194,10 +197,13 @@ class _SizeRun:
                 rows += self._decoder_rows(parts)
             if not networks:
                 break
-            encoders = {
-                "Dil": (measure_encoder_pass(dil.encoder, image, [4], s.device, s.shape_only), dense_macs(dil.encoder, image_shape)),
-                "QGN": (measure_encoder_pass(model.encoder, image, range(5), s.device, s.shape_only), dense_macs(model.encoder, image_shape)),
-            }
+            self.encoder_progress(2 * index, passes)
+            dil_memory = measure_encoder_pass(dil.encoder, image, [4], s.device, s.shape_only)
+            self.encoder_progress(2 * index + 1, passes)
+            qgn_memory = measure_encoder_pass(model.encoder, image, range(5), s.device, s.shape_only)
+            self.encoder_progress(2 * index + 2, passes)
+            encoders = {"Dil": (dil_memory, dense_macs(dil.encoder, image_shape)),
+                        "QGN": (qgn_memory, dense_macs(model.encoder, image_shape))}
             self.log(f"memory {size[0]}x{size[1]}: {arch} encoders done")
             rows += self._network_rows(arch, encoders, parts, dev)
             del model, dil
@@ -229,15 +235,20 @@ class _SizeRun:
 
 def memory_rows(workloads: list[Workload], settings: NetworkSettings,
                 log: Callable[[str], None] = lambda _: None, networks: bool = True,
-                progress: Callable[[str, int, int], None] | None = None) -> list[BenchRow]:
+                progress: Callable[[str, int, int], None] | None = None,
+                encoder_progress: Callable[[str, int, int], None] | None = None) -> list[BenchRow]:
     """All rows of the memory table (see the module docstring), size by size; only the
     decoder-only rows when ``networks`` is False. ``progress(size, i, n)``: ``i`` of the ``n``
-    GTC and PC decoder passes (one per image each) measured at ``size`` ("WxH")."""
+    GTC and PC decoder passes (one per image each) measured at ``size`` ("WxH");
+    ``encoder_progress(size, i, n)``: ``i`` of the ``n`` encoder passes (each backbone's Dil and
+    QGN encoder; minutes with ``--real`` at 2048x1024)."""
     rows = []
     for work in workloads:
         tag = f"{work.size[0]}x{work.size[1]}"
         counted = None if progress is None else (lambda done, total, tag=tag: progress(tag, done, total))
-        rows += _SizeRun(work, settings, log, counted).rows(networks)
+        encoders = None if encoder_progress is None else (
+            lambda done, total, tag=tag: encoder_progress(tag, done, total))
+        rows += _SizeRun(work, settings, log, counted, encoders).rows(networks)
     return rows
 
 

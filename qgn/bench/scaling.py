@@ -134,20 +134,28 @@ def label_composite_masks(label: np.ndarray, padded: tuple[int, int], num_classe
 
 
 def measure_image(model, image: np.ndarray, label: np.ndarray, repeats: int, num_classes: int,
-                  ignore_index: int | None) -> dict[str, Measurement]:
-    """Every scheme on one image at its own size: sites, MACs, median CPU seconds, peak bytes."""
+                  ignore_index: int | None, step=lambda what: None) -> dict[str, Measurement]:
+    """Every scheme on one image at its own size: sites, MACs, median CPU seconds, peak bytes.
+    ``step(what)`` before each part (the encoder, each scheme's sites, the timed runs, each
+    scheme's peak memory)."""
     from qgn.infer import ImageSession
 
+    step("encoder")
     session = ImageSession(model, image, at_image_size=True)
+    session.features()
     gt = label_composite_masks(label, session.padded_shape, num_classes, ignore_index)
     out: dict[str, Measurement] = {}
     with torch.no_grad():
         runs = _decoder_runs(model, session, gt)
         for name, run in runs.items():  # what each computes (one result alive at a time)
+            step(f"{name} sites")
             out[name] = _describe(name, run(), gt, out)
+        step(f"timing {len(runs)} decoders x{repeats}")
         times = interleaved_median_ms(runs, warmup=0 if repeats == 1 else 1, repeats=repeats,
-                                      device=torch.device("cpu"), clock="cpu", shuffle_seed=0)
+                                      device=torch.device("cpu"), clock="cpu", shuffle_seed=0,
+                                      progress=lambda k, n: step(f"timed run {k}/{n}"))
         for name, run in runs.items():
+            step(f"{name} peak memory")
             out[name].seconds = times[name] / 1e3
             out[name].peak_bytes = _peak_bytes(run)
     return out
@@ -171,22 +179,36 @@ def _describe(name: str, result, gt, earlier: dict[str, Measurement]) -> Measure
 
 
 def scaling_rows(model, model_name: str, samples, classes, factors=DEFAULT_FACTORS, repeats: int = 3,
-                 log=lambda _: None) -> list[BenchRow]:
+                 log=lambda _: None, progress: Callable[[int, int, str], None] | None = None,
+                 images: int | None = None) -> list[BenchRow]:
     """Rows of the scaling section for ``model`` on ``samples`` (Sample objects at native size,
-    labels in ``classes``, the data's ClassSet)."""
+    labels in ``classes``, the data's ClassSet). ``progress(i, n, what)``: ``i`` of the ``n``
+    images × factors measured (an 8x CamVid photo takes minutes) and the part under way
+    (``measure_image``'s steps; ``""`` after each measurement); ``images``: the number of
+    ``samples`` (default ``len(samples)``)."""
     per: dict[tuple[str, float], list[Measurement]] = {}
     sizes: dict[float, tuple[int, int]] = {}
     count = 0
+    total = (len(samples) if images is None else images) * len(factors)
     for sample in samples:
         count += 1
-        for factor in factors:
+        for step, factor in enumerate(factors, 1):
+            done = min((count - 1) * len(factors) + step - 1, total)
+
+            def part(what: str, done=done, count=count, factor=factor) -> None:
+                if progress is not None:
+                    progress(done, total, f"image {count} x{factor:g}: {what}")
+
+            part("resizing")
             image, label = scaled_sample(sample, factor)
             size = sizes[factor] = tuple(label.shape)
-            results = measure_image(model, image, label, repeats, classes.num_classes, classes.ignore_index)
+            results = measure_image(model, image, label, repeats, classes.num_classes, classes.ignore_index, part)
             for name, m in results.items():
                 per.setdefault((name, factor), []).append(m)
             log(f"scaling {model_name} image {count} x{factor:g} ({size[1]}x{size[0]}): "
                 + ", ".join(f"{n} {m.sites:,} sites {1e3 * m.seconds:.0f} ms" for n, m in results.items()))
+            if progress is not None:
+                progress(min(done + 1, total), total, "")
     rows = []
     for (name, factor), ms in per.items():
         level_sites = {lvl: statistics.fmean(m.level_sites.get(lvl, 0) for m in ms) for lvl in ms[0].level_sites}

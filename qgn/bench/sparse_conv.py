@@ -198,17 +198,22 @@ def shape_rows(channels: int, density: float, repeats: int, spconv: bool = False
 
 def sparse_conv_rows(channels=CHANNELS, densities=DENSITIES, repeats: int = 5, spconv: bool = False,
                      backward_channels=(16, 64), device: torch.device = torch.device("cpu"),
-                     log=lambda _: None) -> list[BenchRow]:
-    """Every (channels, density) shape, inference; fwd+bwd too for ``backward_channels``."""
+                     log=lambda _: None, progress: Callable[[int, int], None] | None = None) -> list[BenchRow]:
+    """Every (channels, density) shape, inference; fwd+bwd too for ``backward_channels``.
+    ``progress(i, n)``: ``i`` of the ``n`` shapes (and modes) measured, 0 before the first."""
     rows = []
-    for c in channels:
-        for d in densities:
-            for backward in (False, True) if c in backward_channels else (False,):
-                rows_ = shape_rows(c, d, repeats, spconv, backward, device)
-                auto = next(r for r in rows_ if r.extra["candidate"] == "auto")
-                log(f"sparse_conv C{c} density {d:g} {auto.extra['mode']}: auto ({auto.extra['auto_algorithm']}) "
-                    f"{auto.extra['gmacs_per_s']:.1f} GMAC/s, {100 * auto.extra['of_dense']:.0f} % of dense")
-                rows += rows_
+    shapes = [(c, d, backward) for c in channels for d in densities
+              for backward in ((False, True) if c in backward_channels else (False,))]
+    if progress is not None:
+        progress(0, len(shapes))
+    for done, (c, d, backward) in enumerate(shapes, 1):
+        rows_ = shape_rows(c, d, repeats, spconv, backward, device)
+        auto = next(r for r in rows_ if r.extra["candidate"] == "auto")
+        log(f"sparse_conv C{c} density {d:g} {auto.extra['mode']}: auto ({auto.extra['auto_algorithm']}) "
+            f"{auto.extra['gmacs_per_s']:.1f} GMAC/s, {100 * auto.extra['of_dense']:.0f} % of dense")
+        rows += rows_
+        if progress is not None:
+            progress(done, len(shapes))
     return rows
 
 

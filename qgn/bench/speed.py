@@ -32,20 +32,30 @@ def speed_rows(work: Workload, s: NetworkSettings, repeats: int, backends: list[
                log=lambda _: None, progress=None) -> list[BenchRow]:
     """Median decoder seconds per (scheme, implementation) at ``work.size``.
 
-    ``progress(i, n)``: ``i`` of the ``n`` schemes measured (0 before the first)."""
+    ``progress(i, n, what)``: ``i`` of the ``n`` schemes measured (0 before the first, and before
+    the network is built and the features made: seconds at 480x384), ``what`` the timed run under
+    way in the scheme (``"GTC: run 5/12"``; ``""`` between)."""
+    schemes = _schemes(work, s.device)
+
+    def say(i: int, what: str) -> None:
+        if progress is not None:
+            progress(i, len(schemes), what)
+
+    say(0, f"building {s.architectures[0]}")
     model, _ = s.build(s.architectures[0])
     model.eval()
     size, tag = work.size, f"{work.size[0]}x{work.size[1]}"
     real = NetworkSettings(s.device, s.architectures, s.num_classes, s.decoder_width, shape_only=False)
+    say(0, "random encoder features")
     with torch.no_grad():
         feats = [f.detach() for f in feature_leaves(model.encoder, size, real)]
     image = real.empty_or_random(1, 3, size[1], size[0])
+    if backends is None:
+        say(0, "loading the sparse-conv backends")  # spconv's import: ~7 s here
     names = backends if backends is not None else [b for b in ("torch", "spconv") if b in available_backends()]
     rows: list[BenchRow] = []
-    schemes = _schemes(work, s.device)
-    if progress is not None:
-        progress(0, len(schemes))
     for done, (scheme_name, (scheme, gt)) in enumerate(schemes.items(), 1):
+        say(done - 1, f"{scheme_name}: its sites")
         with torch.no_grad():
             outputs = model.decoder(feats, image, scheme, gt)
         masks = masks_of_outputs(outputs)
@@ -65,15 +75,15 @@ def speed_rows(work: Workload, s: NetworkSettings, repeats: int, backends: list[
 
         steps = {name: sparse(name) for name in names}
         steps["dense-masked"] = lambda: dense_masked_decode(model.decoder, feats, image, masks)
-        times = interleaved_median_ms(steps, warmup=1, repeats=repeats, device=s.device)
+        times = interleaved_median_ms(steps, warmup=1, repeats=repeats, device=s.device,
+                                      progress=lambda k, n, i=done - 1, name=scheme_name: say(i, f"{name}: run {k}/{n}"))
         log(f"speed {tag} {scheme_name}: " + ", ".join(f"{k} {v:.0f} ms" for k, v in times.items()))
         for impl, ms in times.items():
             rows.append(BenchRow(f"speed/decoder {scheme_name} {impl} @{tag}", "speed", str(s.device), None, macs,
                                  ms / 1e3, {"size": tag, "scheme": scheme_name, "implementation": impl,
                                             "architecture": s.architectures[0],
                                             "active_sites": sites, "repeats": repeats, "threads": torch.get_num_threads()}))
-        if progress is not None:
-            progress(done, len(schemes))
+        say(done, "")
     return rows
 
 

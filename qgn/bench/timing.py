@@ -18,6 +18,7 @@ import torch
 def interleaved_median_ms(
     steps: dict[str, Callable[[], None]], warmup: int, repeats: int, device: torch.device, clock: str = "wall",
     warm_each: bool = False, shuffle_seed: int | None = None, warm_ms: float = 0.0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, float]:
     """Median time in ms of every step, running the steps round-robin (one run of each per
     round, CUDA synchronised), so that load from other processes hits all of them alike.
@@ -37,7 +38,10 @@ def interleaved_median_ms(
     step always runs right after the same other. What ran just before matters for small kernels:
     with a fixed order one gather kernel measured 20-35 % slower as the candidate that always ran
     right after a rulebook build than as the one that always ran right after the first; rotating
-    the order does not help, as it keeps every step's predecessor."""
+    the order does not help, as it keeps every step's predecessor.
+
+    ``progress(done, total)``: after each of the ``(warmup + repeats) × len(steps)`` runs, outside
+    the time measured (a round of decoders at 480x384 takes seconds)."""
     if clock not in ("wall", "cpu"):
         raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
     now = time.thread_time if clock == "cpu" and device.type != "cuda" else time.perf_counter
@@ -65,4 +69,6 @@ def interleaved_median_ms(
                 torch.cuda.synchronize(device)
             if round_index >= warmup:
                 times[name].append(1e3 * (now() - start))
+            if progress is not None:
+                progress(round_index * len(names) + order.index(name) + 1, (warmup + repeats) * len(names))
     return {name: statistics.median(values) for name, values in times.items()}

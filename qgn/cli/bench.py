@@ -10,7 +10,7 @@ shows a full run and discusses it):
   speed    decoder wall time: torch backend vs spconv vs dense masked decoder (qgn.bench.speed)
   anytime  mIoU against decoder MACs for every depth and several τ of a trained CamVid model,
            written as CSV + PNG (qgn.bench.anytime); needs --model and CamVid
-  annotate (only with --only annotate) actions per image of a simulated annotator: scratch, model,
+  annotate (only when named) actions per image of a simulated annotator: scratch, model,
            assist_scratch, assist_model, assist_head, best (--scenarios adds loop, loop_uncertainty;
            --tolerance PX; qgn.cli.bench_annotate; --model default the bundled street model)
   scaling  (only when named) sites, decoder MACs, CPU time and peak memory of All / GTC / PC and the
@@ -43,7 +43,9 @@ QUICK = dict(sizes="256x128", images=1, speed_size="160x128", repeats=1, anytime
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)} (the default); "
+                                                        f"{', '.join(OPT_IN_SECTIONS)} run only when named, alone or "
+                                                        f"with others")
     p.add_argument("--json", action="store_true", help="print one JSON object per measured row")
     p.add_argument("--device", default="cpu", help="cpu or cuda (CUDA memory from torch.cuda.max_memory_allocated)")
     p.add_argument("--quick", action="store_true", help="small sizes and few images: seconds, for a smoke test")
@@ -139,8 +141,6 @@ def run(args) -> int:
     apply_threads(args)
     if sections == ["annotate"]:
         return _annotate_only(args)
-    if set(sections) <= set(STANDALONE_SECTIONS):
-        return _standalone(args, sections)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: CUDA is not available here")
@@ -149,18 +149,34 @@ def run(args) -> int:
 
         args.anytime_out = Path(args.out) if args.out else _default_out(args.quick)
         check_output_folder(args.anytime_out, "--out" if args.out else "")
+    if "annotate" in sections:  # its bad options said now, not after the other sections' minutes
+        from qgn.cli.bench_annotate import annotate_options
+
+        args._model_default = DEFAULT_MODEL
+        annotate_options(args)
     log = _log
     started = time.perf_counter()
-    model = _load_model(args, log)
     context = _context(args, device, sections)
     rows: list[BenchRow] = []
     texts: list[str] = []
-    if set(sections) & {"memory", "compute", "speed"}:
-        rows_, texts_ = _network_sections(args, device, sections, model, log)
+    # Any combination runs every section named (`--only annotate,sparse_conv` ran neither: it fell
+    # through to this path, which ran only the network sections, and printed no row)
+    if set(sections) & set(SECTIONS):
+        model = _load_model(args, log)
+        if set(sections) & {"memory", "compute", "speed"}:
+            rows_, texts_ = _network_sections(args, device, sections, model, log)
+            rows += rows_
+            texts += texts_
+        if "anytime" in sections:
+            rows_, text = _anytime_section(args, model, log)
+            rows += rows_
+            texts.append(text)
+    if set(sections) & set(STANDALONE_SECTIONS):
+        rows_, texts_ = _standalone_sections(args, sections, log)
         rows += rows_
         texts += texts_
-    if "anytime" in sections:
-        rows_, text = _anytime_section(args, model, log)
+    if "annotate" in sections:
+        rows_, text = _annotate_rows(args)
         rows += rows_
         texts.append(text)
     if args.json:
@@ -176,11 +192,8 @@ def run(args) -> int:
 
 
 def _annotate_only(args) -> int:
-    from qgn.cli.bench_annotate import annotate_section
-
-    args._model_default = DEFAULT_MODEL
     started = time.perf_counter()
-    rows, text = annotate_section(args, lambda m: print(f"qgn bench: {m}", file=sys.stderr, flush=True))
+    rows, text = _annotate_rows(args)
     if args.json:
         for row in rows:
             print(row.to_json_line())
@@ -188,6 +201,13 @@ def _annotate_only(args) -> int:
         print(text)
         print(f"\n(total {time.perf_counter() - started:.0f} s)")
     return 0
+
+
+def _annotate_rows(args):
+    from qgn.cli.bench_annotate import annotate_section
+
+    args._model_default = DEFAULT_MODEL
+    return annotate_section(args, _log, annotate_progress())
 
 
 def _log(message: str) -> None:
@@ -198,32 +218,56 @@ def _log(message: str) -> None:
 
 
 def stage_line():
-    """``line(stage, i, n, unit)``: ``qgn bench: STAGE: i/n UNIT · about … left`` inside a
-    stage (a speed section's schemes, the memory section's GTC/PC passes, the anytime curve's
-    images: each may take minutes), on stderr on a terminal only; blanked at ``i == n`` and
-    before each of the stage's own lines (``_log``). stdout and ``--json`` are unchanged."""
+    """``line(stage, i, n, unit, detail="")``: ``qgn bench: STAGE: i/n UNIT · about … left[ ·
+    DETAIL]`` inside a stage (the stand-in images loaded, a speed section's schemes, the memory
+    section's GTC/PC and encoder passes, the compute section's decoder passes, the anytime curve's
+    images, the sparse_conv shapes, the scaling measurements, the annotate images: each may take
+    minutes; ``detail`` the part under way inside one), on stderr on a terminal only; blanked at
+    ``i == n`` and before each of the stage's own lines (``_log``). stdout and ``--json`` are
+    unchanged. Redrawn for a new ``detail`` at the same ``i``, the time left is the estimate made
+    at ``i`` less the time since (it grew while the count stood still). A new stage, unit or total,
+    or a count gone back, starts a new estimate: the memory section's encoder passes follow its
+    GTC/PC passes under one stage name, and ``compute`` counts each backbone's decoder passes from 0
+    (their time left was estimated from the other passes' clock: "about 2 min 48 s left" with 4 s
+    left)."""
     from qgn.cli.progress_line import ProgressLine
-    from qgn.progress import TimeLeft
+    from qgn.progress import TimeLeft, format_duration
 
     line = ProgressLine(64, shown=sys.stderr.isatty())
-    current: list[str] = []
+    current: list = [None, 0]  # (stage, unit, n) of the estimate, and its last count
 
-    def draw(stage: str, i: int, n: int, unit: str) -> None:
-        if current != [stage]:
-            current[:] = [stage]
+    def draw(stage: str, i: int, n: int, unit: str, detail: str = "") -> None:
+        if current[0] != (stage, unit, n) or i < current[1]:
             line.time_left = TimeLeft()
-        line.show(f"qgn bench: {stage}: {i}/{n} {unit}{line.time_left.suffix(i, n)}")
+        current[:] = [(stage, unit, n), i]
+        seconds = line.time_left.counting_down(i, n)
+        left = "" if seconds is None else f" · about {format_duration(seconds)} left"
+        line.show(f"qgn bench: {stage}: {i}/{n} {unit}{left}" + (f" · {detail}" if detail else ""))
         if i >= n:
             line.clear()
 
     return draw
 
 
-def _standalone(args, sections) -> int:
+def annotate_progress(line=None):
+    """``progress(pass, done, total, what)`` of the annotate section (``qgn.bench.annotate.
+    annotate_bench``): ``annotate: i/n images · about … left · image 4: head fit`` (the
+    per-image scenarios), ``annotate loop: …`` for a loop, ``annotate anchors: …``; a full run
+    takes minutes, each image seconds."""
+    line = line or stage_line()
+
+    def progress(name: str, done: int, total: int, what: str) -> None:
+        stage = "annotate" if name == "per image" else f"annotate {name}"
+        line(stage, done, total, "images", what)
+
+    return progress
+
+
+def _standalone_sections(args, sections, log):
+    """(rows, texts) of the sections that need neither the stand-in workloads nor a model loaded
+    here: sparse_conv, then scaling."""
     import torch
 
-    log = _log
-    started = time.perf_counter()
     rows, texts = [], []
     if "sparse_conv" in sections:
         from qgn.bench import sparse_conv
@@ -233,8 +277,9 @@ def _standalone(args, sections) -> int:
         densities = _numbers(args.densities, float, "--densities") or defaults.get("densities", sparse_conv.DENSITIES)
         repeats = args.repeats or defaults.get("repeats", 5)
         spconv = _spconv_importable(log)
+        line = stage_line()
         rows_ = sparse_conv.sparse_conv_rows(channels, densities, repeats, spconv, device=torch.device(args.device),
-                                             log=log)
+                                             log=log, progress=lambda i, n: line("sparse_conv", i, n, "shapes"))
         rows += rows_
         texts.append(sparse_conv.format_sparse_conv_table(rows_))
     if "scaling" in sections:
@@ -243,16 +288,7 @@ def _standalone(args, sections) -> int:
         from qgn.bench.scaling import format_scaling_table
 
         texts.append(format_scaling_table(rows_))
-    if args.json:
-        for row in rows:
-            print(row.to_json_line())
-    else:
-        print("\n".join(_context(args, torch.device(args.device), sections)))
-        for text in texts:
-            print()
-            print(text)
-        print(f"\n(total {time.perf_counter() - started:.0f} s)")
-    return 0
+    return rows, texts
 
 
 def _numbers(text: str | None, kind, option: str) -> tuple | None:
@@ -290,11 +326,14 @@ def _scaling(args, log):
     count = min(args.images or (2 if args.quick else SCALING_IMAGES), len(data))
     repeats = args.repeats or (1 if args.quick else 3)
     rows = []
+    line = stage_line()
     for name in [m for m in args.model.split(",") if m]:
         model = load_model(default_model(name)).eval()
         samples = (data[i] for i in range(count))
-        rows += scaling_rows(model, Path(name).stem if ("/" in name or "\\" in name) else name, samples,
-                             data.classes, factors, repeats, log)
+        shown = Path(name).stem if ("/" in name or "\\" in name) else name
+        rows += scaling_rows(model, shown, samples, data.classes, factors, repeats, log,
+                             lambda i, n, what, shown=shown: line(f"scaling {shown}", i, n, "measurements", what),
+                             images=count)
     return rows
 
 
@@ -342,23 +381,26 @@ def _network_sections(args, device, sections, model, log):
         if size not in workloads:
             log(f"loading {images or 'all'} stand-in image(s) at {size[0]}x{size[1]}"
                 + (" and the model's PC sites" if model is not None else ""))
-            workloads[size] = load_workload(size, images, args.data, model)
+            workloads[size] = load_workload(size, images, args.data, model, progress=lambda i, n: line(
+                f"loading {size[0]}x{size[1]}", i, n, "images"))
         return workloads[size]
 
     if "memory" in sections:
         rows_ = memory_rows([workload(s) for s in sizes], settings, log,
-                            progress=lambda size, i, n: line(f"memory {size}", i, n, "GTC/PC passes"))
+                            progress=lambda size, i, n: line(f"memory {size}", i, n, "GTC/PC passes"),
+                            encoder_progress=lambda size, i, n: line(f"memory {size}", i, n, "encoder passes"))
         rows += rows_
         texts.append(format_memory_table(rows_))
     if "compute" in sections:
         log("compute: MACs per scheme")
-        rows_ = compute_rows([workload(s) for s in sizes], settings)
+        rows_ = compute_rows([workload(s) for s in sizes], settings,
+                             progress=lambda size, i, n: line(f"compute {size}", i, n, "decoder passes"))
         rows += rows_
         texts.append(format_compute_table(rows_))
     if "speed" in sections:
         size = _size(_option(args, "speed_size"))
         rows_ = speed_rows(workload(size), settings, _option(args, "repeats"), log=log,
-                           progress=lambda i, n: line(f"speed {size[0]}x{size[1]}", i, n, "schemes"))
+                           progress=lambda i, n, what: line(f"speed {size[0]}x{size[1]}", i, n, "schemes", what))
         rows += rows_
         texts.append(format_speed_table(rows_))
     return rows, texts

@@ -54,13 +54,12 @@ def _model_path(args) -> Path:
         raise FileNotFoundError(f"--model {args.model}: no such model file ({exc})") from None
 
 
-def annotate_section(args, log):
-    """(rows, text) of the annotate section."""
-    from qgn.bench.annotate import SCENARIOS, AnnotateConfig, annotate_bench, bench_rows, format_table
-    from qgn.bench.annotate_sim import BETA
-    from qgn.data.registry import open_dataset
-    from qgn.model.checkpoint import load_model
-    from qgn.model.transfer import needs_transfer, transfer_model
+def annotate_options(args):
+    """(model path, tolerance, scenarios or None, snap evidence or None, stride) of the annotate
+    section's options, or ValueError / FileNotFoundError naming the bad one: before anything runs
+    (``qgn bench --only memory,annotate`` says a bad --tolerance at once, not after the memory
+    section's minutes)."""
+    from qgn.bench.annotate import SCENARIOS
 
     path = _model_path(args)
     tolerance = getattr(args, "tolerance", None) or 0
@@ -77,17 +76,29 @@ def annotate_section(args, log):
         if evidence not in (None, "oracle"):
             raise ValueError(f"--model-snap means --snap-evidence oracle; drop one of them (got --snap-evidence {evidence})")
         evidence = "oracle"
+    if args.images is not None and args.images < 1:
+        raise ValueError(f"--images must be at least 1; got {args.images}")
+    stride = 1 if getattr(args, "stride", None) is None else args.stride
+    if stride < 1:
+        raise ValueError(f"--stride must be at least 1; got {stride}")
+    return path, tolerance, scenarios, evidence, stride
+
+
+def annotate_section(args, log, progress=None):
+    """(rows, text) of the annotate section; ``progress``: ``annotate_bench``'s."""
+    from qgn.bench.annotate import AnnotateConfig, annotate_bench, bench_rows, format_table
+    from qgn.bench.annotate_sim import BETA
+    from qgn.data.registry import open_dataset
+    from qgn.model.checkpoint import load_model
+    from qgn.model.transfer import needs_transfer, transfer_model
+
+    path, tolerance, scenarios, evidence, stride = annotate_options(args)
     model = load_model(path)
     data = open_dataset(args.data, args.split or "val")
     classes = data.classes
     if needs_transfer(model, classes):
         model, report = transfer_model(model, classes)
         log(f"annotate: {path.name} transferred to the classes of {args.data}: {report.summary()}")
-    if args.images is not None and args.images < 1:
-        raise ValueError(f"--images must be at least 1; got {args.images}")
-    stride = 1 if getattr(args, "stride", None) is None else args.stride
-    if stride < 1:
-        raise ValueError(f"--stride must be at least 1; got {stride}")
     order = list(range(0, len(data), stride)) + [i for i in range(len(data)) if i % stride]
     count = min(args.images or (QUICK_IMAGES if args.quick else FULL_IMAGES), len(data))
     samples = [data[i] for i in order[:count]]
@@ -113,7 +124,7 @@ def annotate_section(args, log):
             f"{'from ' + reference_path(path).name if config.domain else 'none (no domain reference made for this model)'}")
     log(f"annotate: {count} image(s) of {args.data} {args.split or 'val'} (every {stride}), model {path}, "
         f"scenarios {', '.join(config.scenarios)}, tolerance {config.tolerance} px")
-    sequences, anchors = annotate_bench(model, samples, classes, config, log, heldout)
+    sequences, anchors = annotate_bench(model, samples, classes, config, log, heldout, progress)
     for seq in sequences:
         seq.extra["tolerance"] = config.tolerance
         seq.extra["beta"] = config.beta if config.beta is not None else BETA

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from qgn.cli.main import CLIError
 from qgn.cli.files import MODEL_HELP, Failures, failure_text
+from qgn.cli.progress_line import ItemParts
 from qgn.cli.threads import add_threads_argument, apply_threads
 from qgn.progress import TimeLeft
 from qgn.shown import one_line
@@ -117,16 +118,22 @@ def run(args) -> int:
     unscored = Failures("predict", len(images), "image(s)",  # predicted; the ground truth cannot score them
                         "predicted without accuracy (their ground truth cannot score them)")
     time_left = TimeLeft()
+    parts = ItemParts("predict", len(images), writes=2 if out else 0, time_left=time_left)
     for i, (path, label_path) in enumerate(zip(images, label_paths)):
+        parts.begin(i, path)
+        parts.part("reading")
         try:
             if out:  # a .qgt no reader would open is said before the prediction, not after it
                 check_writable(path)
-            pred, record, label = predict_one(model, path, label_path, device, scheme, args.resolution, args.model)
+            pred, record, label = predict_one(model, path, label_path, device, scheme, args.resolution, args.model,
+                                              parts.session)
             if out:
-                write_outputs(out, path.stem, pred, classes)
+                write_outputs(out, path.stem, pred, classes, parts.writing)
         except (ValueError, OSError) as exc:  # one bad file: report it, go on with the rest
+            parts.clear()
             failed.report(path, str(exc) if "ground truth" in str(exc) else failure_text(path, exc))
             continue
+        parts.clear()  # before its line on stdout (the same terminal, often)
         if "accuracy_unavailable" in record:
             unscored.report(path, f"{record['accuracy_unavailable']}; accuracy of {path} unavailable")
         print_record(record, i, len(images), path, label is not None, args.json, time_left.suffix(i + 1, len(images)))
@@ -161,9 +168,10 @@ def prepare_out(out: Path, images: list[Path], label_paths: list) -> None:
     remove_stale_temporaries(out)
 
 
-def predict_one(model, path: Path, label_path: Path | None, device, scheme, resolution, model_name=None):
+def predict_one(model, path: Path, label_path: Path | None, device, scheme, resolution, model_name=None,
+                progress=None):
     """Predict one image; returns (prediction, its JSON record — cost, and scores when there is ground
-    truth —, the ground truth or None). Ground truth that cannot score the prediction (unreadable,
+    truth —, the ground truth or None). ``progress``: ``ImageSession.run``'s. Ground truth that cannot score the prediction (unreadable,
     another size, foreign values) leaves the record's scores out and says why in its
     ``accuracy_unavailable``; the prediction is made all the same, except for a scheme that follows
     the ground truth (GTC). Raises ValueError/OSError on a bad image (or such ground truth for GTC)."""
@@ -186,7 +194,9 @@ def predict_one(model, path: Path, label_path: Path | None, device, scheme, reso
                                  "predicted")
             label = None
     with naming(label_path if label is not None else None):  # these fail on ground truth only
-        pred = ImageSession(model, image, label, device, resolution=resolution).run(scheme)
+        if progress is not None:
+            progress(0, 0, "preparing")  # resized to the working size, normalised: ~1 s for 24 MP
+        pred = ImageSession(model, image, label, device, resolution=resolution).run(scheme, progress)
         record = {"image": str(path), **pred.cost().to_json()}
         if label is not None:
             record.update(ConfusionMatrix(model.config.classes.num_classes).add(label, pred.label()).to_json())
@@ -227,14 +237,19 @@ def check_depth(depth: int, levels: int) -> None:
                        f"choose --depth between 0 and {levels - 1}")
 
 
-def write_outputs(out: Path, stem: str, pred, classes) -> None:
-    """OUT/STEM.png and OUT/STEM.qgt, both or neither: the .png goes again when the .qgt fails."""
+def write_outputs(out: Path, stem: str, pred, classes, step=None) -> None:
+    """OUT/STEM.png and OUT/STEM.qgt, both or neither: the .png goes again when the .qgt fails.
+    ``step(k, what)`` before the k-th file (1, 2) is made."""
     from qgn.quadtree.label_io import write_label_png
     from qgn.quadtree.qgt import write_qgt
 
     png = out / f"{stem}.png"
+    if step is not None:
+        step(1, f"writing {one_line(png.name)}")
     write_label_png(png, pred.label(), classes)
     try:
+        if step is not None:
+            step(2, f"writing {one_line(stem)}.qgt")
         write_qgt(out / f"{stem}.qgt", pred.quadtree(), classes)
     except BaseException:
         png.unlink(missing_ok=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
-from qgn.progress import TimeLeft
+from qgn.progress import TimeLeft, format_duration
 
 #: A pass over files draws its line only on a terminal and for more files than this.
 SHOWN_ABOVE_FILES = 20
@@ -70,6 +71,8 @@ class ProgressLine:
     def show(self, text: str) -> None:
         global _drawn
         if self.shown:
+            if _drawn is not None and _drawn is not self:  # another command's line on the row: blanked first
+                _drawn.clear()
             limit = room()
             pad = max(self.width - 1, self.drawn)
             if limit is not None:
@@ -100,6 +103,69 @@ class ProgressLine:
             _drawn = None
 
 
+class ItemParts(ProgressLine):
+    """The parts of one item (an image, a mask) of a command on a terminal, where one big item takes
+    seconds (a 24 MP photo at full resolution: its encoder, decoder, .qgt): ``qgn CMD: [i/n] NAME:
+    decoder level 2 (9/13)``, drawn at each part - in a batch only once the item has taken
+    ``SHOWN_AFTER_S`` (a batch of small items draws nothing); no part is skipped, or the line would
+    name one that ended while the next runs. ``begin(i, path)`` starts item ``i``; ``part(what)``
+    one before the counted ones (reading the file); ``session`` is
+    ``qgn.infer.ImageSession.run``'s ``progress`` (its parts come first); ``writing(k, what)``
+    before the k-th of the ``writes`` parts after them (files written). The caller blanks the
+    line (``clear``) before its item's own line or failure.
+
+    In a batch the line ends with the batch's time left (``· about 1 min 10 s left``, from
+    ``time_left``, the batch's own ``TimeLeft`` if it has one, counting down within an item): each
+    big item's parts replace the batch's count line on the one row, which said it only every 10
+    files and was blanked at once by the next file's parts (``qgn convert`` of 25 big masks almost
+    never showed its count or time left)."""
+
+    SHOWN_AFTER_S = 0.5
+
+    def __init__(self, command: str, n: int, writes: int = 0, time_left: TimeLeft | None = None):
+        super().__init__(64, sys.stderr.isatty())
+        if time_left is not None:
+            self.time_left = time_left
+        self.command, self.n, self.writes = command, n, writes
+        self.head, self.total, self.started, self.done = "", 0, 0.0, 0
+
+    def begin(self, i: int, path) -> None:
+        from qgn.shown import one_line
+
+        self.head = f"qgn {self.command}: [{i + 1}/{self.n}] {one_line(path.name)}: "
+        self.total, self.started, self.done = 0, time.monotonic(), i
+        if self.shown and self.n > 1:
+            self.time_left.counting_down(i, self.n)  # the estimate made as the item starts
+
+    def part(self, what: str) -> None:
+        self._draw(0, what)
+
+    def session(self, done: int, total: int, what: str) -> None:
+        if not total:  # a part before the counted ones
+            self.part(what)
+            return
+        self.total = total + self.writes
+        if done < total or what != "done":  # (the session's last word: the next part is drawn instead)
+            self._draw(done, what)
+
+    def writing(self, k: int, what: str) -> None:
+        self.total = max(self.total, self.writes)
+        self._draw(self.total - self.writes + k - 1, what)
+
+    def _draw(self, done: int, what: str) -> None:
+        if not self.shown or (self.n > 1 and time.monotonic() - self.started < self.SHOWN_AFTER_S):
+            return
+        text = f"{self.head}{what} ({done}/{self.total})" if self.total else f"{self.head}{what}"
+        left = self.time_left.counting_down(self.done, self.n) if self.n > 1 else None
+        if left is not None:
+            suffix = f" · about {format_duration(left)} left"
+            limit = room()
+            if limit is not None and len(text) + len(suffix) > limit:  # the name and part are cut, not the time left
+                text = text[:max(limit - len(suffix) - 1, 0)] + "…"
+            text += suffix
+        self.show(text)
+
+
 class FileSteps(ProgressLine):
     """``step(i)`` with ``i`` files of ``n`` done: ``qgn CMD: [what ]i/n files · about … left``,
     drawn every ``EVERY_FILES`` files on a terminal for more than ``SHOWN_ABOVE_FILES`` files; the
@@ -112,6 +178,11 @@ class FileSteps(ProgressLine):
     def __call__(self, i: int) -> None:
         if i % EVERY_FILES and i != self.n:
             return
-        self.show(f"{self.prefix}{i}/{self.n} files{self.time_left.suffix(i, self.n)}")
+        self.draw(i)
         if i == self.n:
             self.off_the_line()
+
+    def draw(self, i: int) -> None:
+        """Draw the line for ``i`` files done now, whatever ``i`` (back on the row after a big
+        file's ``ItemParts`` line)."""
+        self.show(f"{self.prefix}{i}/{self.n} files{self.time_left.suffix(i, self.n)}")

@@ -19,6 +19,7 @@ levels above.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 import torch
 from torch import nn
@@ -302,8 +303,9 @@ class QGNDecoder(nn.Module):
         scheme: Scheme,
         gt_composite: list[torch.Tensor] | None = None,
         resume: list[LevelOutput] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> list[LevelOutput]:
-        """Run the decoder.
+        """Run the decoder; ``progress(level)`` after each level it computes (the root is 5).
 
         features:     the encoder's five maps, (B, C_i, H/s, W/s) for s = 2, 4, 8, 16, 32.
         image:        (B, 3, H, W), the normalised input (skip source of level 0).
@@ -315,12 +317,16 @@ class QGNDecoder(nn.Module):
         """
         sources = [image] + list(features[:4])  # skip source of level l
         if scheme.name == "all" and self._runs_densely(resume[-1] if resume else None):
-            return self._forward_all(features[4], list(resume or ()), sources, scheme.depth)
+            return self._forward_all(features[4], list(resume or ()), sources, scheme.depth, progress)
         outputs = list(resume) if resume else [self.root(features[4])]
+        if progress is not None and not resume:
+            progress(ROOT_LEVEL)
         while outputs[-1].level > scheme.depth:
             parent = outputs[-1]
             gt = gt_composite[parent.level] if gt_composite is not None else None
             child = self.step(parent, sources[parent.level - 1], scheme, gt)
+            if progress is not None:
+                progress(child.level)
             if child.num_sites == 0:
                 break
             if len(outputs) > 1 and not torch.is_grad_enabled():
@@ -358,7 +364,7 @@ class QGNDecoder(nn.Module):
             yield level, grid, logits, time.perf_counter() - start
 
     def _forward_all(self, top: torch.Tensor, outputs: list[LevelOutput], sources: list[torch.Tensor],
-                     depth: int) -> list[LevelOutput]:
+                     depth: int, progress: Callable[[int], None] | None = None) -> list[LevelOutput]:
         """The All scheme at inference: every level fills its grid, so the decoder runs as the
         plain dense decoder does (`dense_root`, `dense_levels`: the ops of
         ``qgn.bench.dense_decoder.dense_decode``, in its order) with no site selection or
@@ -376,6 +382,8 @@ class QGNDecoder(nn.Module):
             start = time.perf_counter()
             grid, root_rows, root_logits = self.dense_root(top)
             root = (root_rows, root_logits, time.perf_counter() - start)
+            if progress is not None:
+                progress(ROOT_LEVEL)
         # the levels first, as the dense decoder runs them; the outputs' bookkeeping after, in one
         # go: between the levels the same few ops measured 1-3 % more of the decoder at 240x180
         below = outputs[-1].level if outputs else ROOT_LEVEL
@@ -385,6 +393,8 @@ class QGNDecoder(nn.Module):
             # at level 0, below which nothing lies
             kept = grid if level == depth and level > 0 else None
             computed.append((level, kept, logits, grid.nbytes, seconds))
+            if progress is not None:
+                progress(level)
         if root is not None:
             outputs.append(self._root_output(top, *root))
         parent = outputs[-1]

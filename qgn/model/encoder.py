@@ -25,6 +25,7 @@ Encoders are named in ``ENCODERS`` (name -> ``EncoderSpec``) and made by ``build
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -179,7 +180,8 @@ def make_stage(
 
 
 class Encoder(nn.Module):
-    """What every encoder offers: ``forward(x) -> list`` of feature maps, finest first.
+    """What every encoder offers: ``forward(x, progress=None) -> list`` of feature maps, finest
+    first (``progress(k)`` after the k-th).
 
     out_channels: channels of each returned map.
     strides:      input-to-map downsampling factor of each returned map.
@@ -271,14 +273,26 @@ class ResNetEncoder(Encoder):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, x: torch.Tensor, progress: Callable[[int], None] | None = None) -> list[torch.Tensor]:
+        """The five feature maps; ``progress(k)`` after the k-th map (``len(strides)`` in all; a 24 MP
+        photo's encoder takes seconds)."""
         self.check_input(x)
+        report = progress or _nothing
         f2 = self.stem(x)
+        report(1)
         f4 = self.layer1(self.maxpool(f2))
+        report(2)
         f8 = self.layer2(f4)
+        report(3)
         f16 = self.layer3(f8)
+        report(4)
         f32 = self.layer4(f16)
+        report(5)
         return [f2, f4, f8, f16, f32]
+
+
+def _nothing(_: int) -> None:
+    pass
 
 
 @dataclass(frozen=True)

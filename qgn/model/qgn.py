@@ -1,6 +1,7 @@
 """The Quadtree Generating Network: encoder + sparse decoder, its config and named presets."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -220,9 +221,9 @@ class QGN(nn.Module):
         std = torch.tensor(self.config.std, device=images.device).view(1, 3, 1, 1) * 255.0
         return (images.float() - mean) / std
 
-    def encode(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """The encoder's five feature maps at strides 2, 4, 8, 16, 32."""
-        return self.encoder(images)
+    def encode(self, images: torch.Tensor, progress: Callable[[int], None] | None = None) -> list[torch.Tensor]:
+        """The encoder's five feature maps at strides 2, 4, 8, 16, 32; ``progress(k)`` after the k-th."""
+        return self.encoder(images) if progress is None else self.encoder(images, progress=progress)
 
     def forward(
         self,
@@ -231,7 +232,12 @@ class QGN(nn.Module):
         gt_composite: list[torch.Tensor] | None = None,
         features: list[torch.Tensor] | None = None,
         resume: list[LevelOutput] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> list[LevelOutput]:
+        """The decoder's outputs, root first (``Decoder.forward``); ``progress(level)`` after each
+        level the decoder computes."""
         if features is None:
             features = self.encode(images)
-        return self.decoder(features, images, scheme, gt_composite, resume)
+        if progress is None:
+            return self.decoder(features, images, scheme, gt_composite, resume)
+        return self.decoder(features, images, scheme, gt_composite, resume, progress=progress)

@@ -85,6 +85,7 @@ FETCH_WAIT_S = 30.0  # how long a fetch waits for one of those before a 503
 HELD_RETRY_S = (30.0, 60.0, 120.0, 300.0, 600.0)  # a held webhook's reads again after a PassingFailure, then every last
 HELD_RETRY_FOR_S = 24 * 3600.0  # for at most this long after its first failure (in a server's life), then set aside
 HELD_RETRY_LOG_EVERY = 10  # the log says a webhook's first failed read, then every 10th
+TRAINING_LOG_EVERY_S = 10.0  # a fine-tune's progress line in the log at most this often (and its first and last)
 PASSING_HTTP = {401, 403, 408, 425, 429}  # and every 5xx: answers that may change (a token /setup renews, a load)
 MAX_CORRECTIONS = 200
 UNWRITTEN = object()  # in QGNBackend.unwritten: an annotation whose kept file was not written, its webhook being read
@@ -1424,20 +1425,22 @@ class QGNBackend:
             return True
 
     def _train(self, pairs, served: ServedModel) -> str | None:
-        """Fine-tunes ``served`` on ``pairs`` into the next version and serves it; why not, or None."""
+        """Fine-tunes ``served`` on ``pairs`` into the next version and serves it; why not, or None.
+        Its progress (the images' features, then the steps, each with the time left) is the
+        ``training`` of ``/health`` and lines in the log (``TrainingLog``): Label Studio shows a
+        backend's training only as that backend's own log."""
         from qgn.train.finetune import FinetuneConfig, finetune, finetune_metadata, save_new_model
 
+        log = TrainingLog(self, served.version, len(pairs), self.finetune_iterations)
         try:
             config = FinetuneConfig(iterations=self.finetune_iterations)
             images, labels = [p[0] for p in pairs], [p[1] for p in pairs]
-            def progress(step: int, loss: float) -> None:
-                with self.state_lock:
-                    self.training_status = f"fine-tuning on {len(pairs)} annotation(s): step {step} of {config.iterations}"
-
-            result = finetune(served.model, images, labels, config, progress=progress, should_stop=self.stopping.is_set)
+            result = finetune(served.model, images, labels, config, progress=log.step, should_stop=self.stopping.is_set,
+                              preparing=log.preparing)
             if result.cancelled:
                 with self.state_lock:
                     self.training_status = "stopped: qgn serve was stopped during the fine-tune; nothing was saved"
+                log.line(self.training_status)
                 return self.training_status
             extra = finetune_metadata(config, result, served.path.resolve(), [f"task {i}" for i in range(len(pairs))])
             # the reference carried on is the served version's as loaded with it (the file beside it may be
@@ -1450,8 +1453,63 @@ class QGNBackend:
                 self.current = served
                 self.versions.append(self.current.version)
                 self.training_status = f"idle (last: {path.name}, {time.strftime('%H:%M:%S')})"
+            log.line(f"fine-tuned in {log.elapsed()}: serving {served.version} ({path})")
         except Exception as exc:  # a failed fine-tune leaves the served model as it was
             with self.state_lock:
                 self.training_status = f"failed: {type(exc).__name__}: {exc}"
+            log.line(f"fine-tune failed after {log.elapsed()} ({type(exc).__name__}: {exc}); still serving "
+                     f"{served.version}")
             return self.training_status
         return None
+
+
+class TrainingLog:
+    """A fine-tune's progress for ``QGNBackend._train``: ``preparing(done, total)`` and
+    ``step(iteration, loss)`` (``qgn.train.finetune.finetune``'s callbacks, as ``qgn finetune``
+    uses them) set the backend's ``training_status`` (``/health``'s ``training``) with the time left
+    and write ``qgn serve: fine-tuning VERSION on N annotation(s): …`` lines to the log (stderr) -
+    the first, then at most every ``TRAINING_LOG_EVERY_S``, and the last of each pass: whole lines,
+    never redrawn (the log is a file or Label Studio's console, not a terminal)."""
+
+    def __init__(self, backend: QGNBackend, version: str, annotations: int, iterations: int):
+        from qgn.progress import TimeLeft
+
+        self.backend, self.iterations = backend, iterations
+        self.head = f"fine-tuning {version} on {annotations} annotation(s)"
+        self.start = self.logged = time.monotonic()
+        self.time_left = TimeLeft()
+        self.pass_name = ""
+        self.line(f"{self.head}, {iterations} iterations")
+
+    def line(self, text: str) -> None:
+        """One line of the log (a failure's text may hold line breaks: escaped, ``qgn.shown``)."""
+        from qgn.shown import bounded
+
+        print(f"qgn serve: {bounded(text)}", file=sys.stderr, flush=True)
+
+    def elapsed(self) -> str:
+        from qgn.progress import format_duration
+
+        return format_duration(time.monotonic() - self.start)
+
+    def _report(self, pass_name: str, done: int, total: int, text: str) -> None:
+        from qgn.progress import TimeLeft
+
+        if pass_name != self.pass_name:  # the features, then the steps: each its own estimate
+            self.pass_name, self.time_left = pass_name, TimeLeft()
+            first = True
+        else:
+            first = False
+        status = f"{self.head}: {text}{self.time_left.suffix(done, total)}"
+        with self.backend.state_lock:
+            self.backend.training_status = status
+        now = time.monotonic()
+        if first or done >= total or now - self.logged >= TRAINING_LOG_EVERY_S:
+            self.logged = now
+            self.line(status)
+
+    def preparing(self, done: int, total: int) -> None:
+        self._report("features", done, total, f"encoding {done}/{total} images")
+
+    def step(self, iteration: int, loss: float) -> None:
+        self._report("steps", iteration, self.iterations, f"step {iteration} of {self.iterations}, loss {loss:.4f}")

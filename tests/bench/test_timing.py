@@ -64,3 +64,14 @@ def test_bad_arguments_are_refused() -> None:
         interleaved_median_ms({}, warmup=0, repeats=0, device=CPU)
     with pytest.raises(ValueError, match="clock"):
         interleaved_median_ms({}, warmup=0, repeats=1, device=CPU, clock="sundial")
+
+
+def test_progress_counts_every_run_outside_the_time_measured():
+    """A speed scheme's timed rounds (seconds at 480x384, minutes for an 8x scaling photo) said
+    nothing; ``progress(done, total)`` follows each run, after its time was taken."""
+    log: list[str] = []
+    calls = []
+    interleaved_median_ms(recording(log, "ab"), warmup=1, repeats=2, device=CPU, shuffle_seed=0,
+                          progress=lambda done, total: calls.append((done, total, len(log))))
+    assert [c[:2] for c in calls] == [(k, 6) for k in range(1, 7)]
+    assert [c[2] for c in calls] == list(range(1, 7))  # each after its run

@@ -161,3 +161,81 @@ def test_predict_refuses_a_bomb_in_one_line(tmp_path, capsys, model_path, run_cl
     bomb = png_claiming(tmp_path / "bomb.png", 14000, 14000)
     code, _, err = run_cli("predict", "--model", model_path, bomb)
     assert code == 2 and "megapixels" in err and "Traceback" not in err
+
+
+def test_a_session_reports_each_encoder_stage_and_decoder_level():
+    """ImageSession.run(progress=) - a 24 MP photo at full resolution was ~9 s without a word:
+    encoder ~3 s, decoder ~2.5 s, its .qgt ~1.3 s. The counts rise to the total; a run that resumes
+    an earlier one counts only the levels it computes."""
+    from qgn.infer import ImageSession
+    from qgn.propagation import Scheme
+
+    torch.manual_seed(0)
+    model = QGN(QGNConfig.from_preset("tiny", SYNTHETIC_CLASSES)).eval()
+    image = (np.random.default_rng(0).random((70, 90, 3)) * 255).astype(np.uint8)
+    session = ImageSession(model, image, at_image_size=True)
+    calls = []
+    session.run(Scheme("all", depth=2), lambda *a: calls.append(a))
+    assert calls == [(k, 9, f"encoder {k}/5") for k in range(1, 6)] \
+        + [(5 + k, 9, f"decoder level {level}") for k, level in enumerate((5, 4, 3, 2), 1)] + [(9, 9, "done")]
+    calls.clear()
+    session.run(Scheme("all", depth=0), lambda *a: calls.append(a))
+    assert calls == [(1, 2, "decoder level 1"), (2, 2, "decoder level 0"), (2, 2, "done")]
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_predict_draws_the_parts_of_an_image_on_a_terminal_only(workspace, capsys, monkeypatch, tty):
+    """On a terminal a slow image shows its part under way - `qgn predict: [1/2] NAME: decoder
+    level 3 (8/13)`, then writing its PNG and .qgt - blanked before its line on stdout; off a
+    terminal stderr says nothing new and stdout is as before."""
+    import sys
+
+    from qgn.cli.progress_line import ItemParts
+    from tests.cli.test_cli_progress_line import screen
+
+    monkeypatch.setattr(ItemParts, "SHOWN_AFTER_S", 0.0)  # the samples take milliseconds
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    root, model = workspace
+    rc = main(["predict", "--model", str(model), str(root / "samples" / "images"), "--out", str(root / "parts"),
+               "--scheme", "all"])  # (a random model's PC may stop above level 0)
+    assert rc == 0
+    out, err = capsys.readouterr()
+    assert [line[:len("[1/2] scene_01.png")] for line in out.splitlines()] == ["[1/2] scene_01.png", "[2/2] scene_02.png"]
+    if not tty:
+        assert err == ""
+        return
+    drawn = [part.strip() for part in err.split("\r") if part.strip()]
+    assert drawn[:4] == ["qgn predict: [1/2] scene_01.png: reading", "qgn predict: [1/2] scene_01.png: preparing",
+                         "qgn predict: [1/2] scene_01.png: encoder 1/5 (1/13)",
+                         "qgn predict: [1/2] scene_01.png: encoder 2/5 (2/13)"]
+    assert "qgn predict: [1/2] scene_01.png: decoder level 0 (11/13)" in drawn
+    assert "qgn predict: [2/2] scene_02.png: writing scene_02.png (11/13)" in drawn
+    assert drawn[-1] == "qgn predict: [2/2] scene_02.png: writing scene_02.qgt (12/13)"
+    assert [row for row in screen(err + out, 100) if row] == out.splitlines()  # nothing left drawn
+
+
+def test_a_batch_images_parts_say_the_batch_time_left(workspace, tmp_path, capsys, monkeypatch):
+    """In a batch of big images the parts line said only `[i/n] NAME: part`; the batch's time left
+    was on stdout after each image. The parts line now ends with it too (from the 3rd image: 2
+    done, an estimate), the same estimate as the stdout lines'."""
+    import re
+    import shutil
+    import sys
+
+    import qgn.progress
+    from qgn.cli.progress_line import ItemParts
+
+    root, model = workspace
+    images = tmp_path / "images"
+    images.mkdir()
+    for k in range(3):
+        shutil.copy(root / "samples" / "images" / "scene_01.png", images / f"s{k}.png")
+    monkeypatch.setattr(ItemParts, "SHOWN_AFTER_S", 0.0)
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 0.0)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["predict", "--model", str(model), str(images), "--scheme", "all"]) == 0
+    out, err = capsys.readouterr()
+    drawn = [p.strip() for p in err.split("\r") if p.strip()]
+    third = [p for p in drawn if p.startswith("qgn predict: [3/3]")]
+    assert third and all(re.fullmatch(r"qgn predict: \[3/3\] s2\.png: .* · about \d+ s left", p) for p in third), third
+    assert not any("left" in p for p in drawn if not p.startswith("qgn predict: [3/3]"))  # 0 or 1 done: none known

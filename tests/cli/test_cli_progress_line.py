@@ -282,3 +282,83 @@ def test_an_exported_columns_does_not_cut_a_line_written_to_a_file(monkeypatch, 
     line.show(long)
     line.off_the_line()
     assert long in capsys.readouterr().err
+
+
+def test_convert_of_one_file_says_which_part_it_is_in(tmp_path, run_cli, monkeypatch):
+    """A 24 MP mask took ~1.2 s with nothing said (~0.8 s of it encoding the .qgt): one file now
+    shows reading, building the quadtree and writing on a terminal, blanked before the summary on
+    stdout; off a terminal nothing is drawn."""
+    Image.fromarray(np.full((8, 8), 1, np.uint8)).save(tmp_path / "m.png")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = run_cli("convert", tmp_path / "m.png", tmp_path / "m.qgt", "--classes", "3")
+    assert code == 0 and "converted 1 file" in out
+    drawn = [part.strip() for part in err.split("\r") if part.strip()]
+    assert drawn == ["qgn convert: [1/1] m.png: reading (0/3)", "qgn convert: [1/1] m.png: building the quadtree (1/3)",
+                     "qgn convert: [1/1] m.png: writing m.qgt (2/3)"]
+    assert [row for row in screen(err, 80) if row] == []  # blanked
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    code, out, err = run_cli("convert", tmp_path / "m.png", tmp_path / "n.qgt", "--classes", "3")
+    assert code == 0 and err == ""
+
+
+def test_a_line_drawn_blanks_another_commands_line_first(capsys, monkeypatch):
+    """Two lines of one command (a file count and a big file's part) drawn in turn on one row left
+    the longer one's end behind the shorter."""
+    from qgn.cli.progress_line import ProgressLine
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    count, part = ProgressLine(10), ProgressLine(10)
+    count.show("qgn convert: converted 10/25 files · about 1 min 10 s left")
+    part.show("qgn convert: [11/25] m.png: writing")
+    assert [row for row in screen(capsys.readouterr().err, 100) if row] == ["qgn convert: [11/25] m.png: writing"]
+    assert not count.on_line
+    part.clear()  # no line left drawn for a later test's failure to blank
+
+
+def test_a_batch_of_big_masks_keeps_its_count_and_time_left_on_the_row(tmp_path, run_cli, monkeypatch):
+    """`qgn convert` of 25 masks that each take long enough to draw their parts: the count line
+    (every 10th file) was blanked at once by the next file's parts, so the batch's count and time
+    left were almost never seen. Each part now ends with the batch's time left, and after each file
+    the row holds the count."""
+    import re
+
+    import qgn.progress
+    from qgn.cli.progress_line import ItemParts
+
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for i in range(25):
+        Image.fromarray(np.full((8, 8), i % 3, np.uint8)).save(masks / f"m{i:02d}.png")
+    monkeypatch.setattr(ItemParts, "SHOWN_AFTER_S", 0.0)  # every file "big"
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 0.0)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, _, err = run_cli("convert", masks, tmp_path / "out", "--classes", "3")
+    assert code == 0
+    drawn = [p.strip() for p in err.split("\r") if p.strip()]
+    for k in range(1, 25):  # what the row held when file k+1's parts came: the count of the k done
+        start = next(j for j, p in enumerate(drawn) if p.startswith(f"qgn convert: [{k + 1}/25] m{k:02d}.png: reading"))
+        assert drawn[start - 1].startswith(f"qgn convert: converted {k}/25 files"), (k, drawn[start - 1])
+    parts = [p for p in drawn if p.startswith("qgn convert: [")]
+    later = [p for p in parts if int(re.match(r"qgn convert: \[(\d+)/", p)[1]) >= 3]  # 2 done: an estimate
+    assert later and all(re.fullmatch(r"qgn convert: \[\d+/25\] m\d\d\.png: .* \(\d/3\) · about \d+ s left", p)
+                         for p in later), later[:3]
+
+
+def test_a_batch_items_time_left_survives_a_narrow_terminal(tmp_path, capsys, monkeypatch):
+    """On a terminal narrower than the line the item's name and part are cut, not the time left."""
+    from qgn.cli.progress_line import ItemParts
+    from qgn.progress import TimeLeft
+
+    now = [100.0]
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setenv("COLUMNS", "50")
+    monkeypatch.setattr(ItemParts, "SHOWN_AFTER_S", 0.0)
+    time_left = TimeLeft(lambda: now[0])
+    parts = ItemParts("convert", 5, writes=3, time_left=time_left)
+    for i in range(3):
+        parts.begin(i, tmp_path / f"a_rather_long_mask_name_{i}.png")
+        parts.writing(1, "reading")
+        now[0] += 10
+    parts.clear()
+    drawn = [p.strip() for p in capsys.readouterr().err.split("\r") if p.strip()]
+    assert drawn[-1] == "qgn convert: [3/5] a_rather_lo… · about 30 s left" and len(drawn[-1]) == 49

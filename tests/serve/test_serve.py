@@ -220,3 +220,48 @@ def test_a_restarted_server_goes_on_from_its_last_fine_tune(tmp_path):
         str((models / "demo-ls2.safetensors").resolve())
     assert sorted(p.name for p in models.iterdir()) == \
         sorted([*before, "demo-ls5.json", "demo-ls5.safetensors", "demo-ls5.domain.json"])  # the demo's reference, carried
+
+
+@pytest.mark.parametrize("every_s", [0.0, 1e9])
+def test_a_fine_tune_logs_its_progress_and_time_left(tmp_path, capsys, monkeypatch, every_s):
+    """A fine-tune (minutes on a CPU for many annotations) said nothing in the log - where Label
+    Studio shows a backend's training - and /health said only the step. It now logs its start, the
+    images' features and the steps with the time left (at most every TRAINING_LOG_EVERY_S, always
+    the first and last of each pass) and the version it serves after; /health's training follows."""
+    import qgn.progress
+    from qgn.serve import backend as backend_module
+
+    monkeypatch.setattr(backend_module, "TRAINING_LOG_EVERY_S", every_s)
+    monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 0.0)
+    samples = samples_dir()
+    served = QGNBackend(bundled_model_path("demo"), "cpu", samples, train_out=tmp_path / "models",
+                        finetune_iterations=4)
+    classes = served.current.model.config.classes
+    pairs = [(read_rgb(samples / "images" / f"scene_0{i}.png"), np.full((256, 384), classes.names.index("road")), i)
+             for i in (1, 2)]
+    statuses = []
+    real = backend_module.TrainingLog._report
+
+    def seen(self, *args):
+        real(self, *args)
+        statuses.append(served.training_status)
+
+    monkeypatch.setattr(backend_module.TrainingLog, "_report", seen)
+    capsys.readouterr()
+    assert served._train(pairs, served.current) is None, served.training_status
+    lines = capsys.readouterr().err.splitlines()
+    assert "\r" not in "".join(lines) and all(line.startswith("qgn serve: ") for line in lines), lines
+    head = "qgn serve: fine-tuning qgn-demo on 2 annotation(s)"
+    assert lines[0] == f"{head}, 4 iterations"
+    progress = [line[len(head) + 2:] for line in lines[1:-1]]
+    counts = [p.split(" · ")[0].rsplit(", loss", 1)[0] for p in progress]
+    if every_s:
+        assert counts == ["encoding 0/2 images", "encoding 2/2 images", "step 1 of 4", "step 4 of 4"], progress
+    else:
+        assert counts == ["encoding 0/2 images", "encoding 1/2 images", "encoding 2/2 images",
+                          "step 1 of 4", "step 2 of 4", "step 3 of 4", "step 4 of 4"], progress
+        assert " · about " in progress[5] and progress[5].endswith(" left")  # step 3: from steps 2 and 3
+    assert lines[-1].startswith("qgn serve: fine-tuned in ") and lines[-1].endswith(
+        f"serving qgn-demo-ls1 ({tmp_path / 'models' / 'demo-ls1.safetensors'})")
+    assert statuses[-1].startswith(f"{head[len('qgn serve: '):]}: step 4 of 4, loss ")
+    assert served.training_status.startswith("idle (last: demo-ls1.safetensors")
