@@ -12,6 +12,12 @@ already has that many pixels (a big photo run near full resolution) it would onl
 network computed, at the cost of a pass over every class channel of the grid: there the start is
 the working grid's classes, resized nearest (``bilinear_size``).
 
+``confident_start`` keeps only what the model is sure of: the same map where the bilinear
+probability of its class is at least τ, unlabelled (the empty start's value) elsewhere. Measured
+as a start and not taken into the app: it costs more actions than an empty map on a scene the
+model never saw, and in domain more than the unmasked start (benchmarks/RESULTS.md, "A start that
+keeps only what the model is sure of").
+
 ``START_CHOICES`` are the starts the app offers per image.
 """
 from __future__ import annotations
@@ -75,6 +81,57 @@ def upsampled_label(probabilities: torch.Tensor, size: tuple[int, int]) -> np.nd
         cols = np.minimum(((np.arange(w) + 0.5) * sw / w).astype(np.int64), sw - 1)
         label = label[np.ix_(rows, cols)]
     return label.astype(np.int64)
+
+
+def upsampled_confidence(probabilities: torch.Tensor, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """((H, W) int64 label, (H, W) float32 confidence): ``upsampled_label``'s map and, per pixel, the
+    largest of its bilinearly resized class probabilities (the probability of the class it shows)."""
+    import torch.nn.functional as F
+
+    h, w = size
+    sh, sw = _capped(size)
+    if probabilities.shape[1:] != (sh, sw):
+        probabilities = F.interpolate(probabilities[None], size=(sh, sw), mode="bilinear", align_corners=False)[0]
+    confidence, label = probabilities.max(dim=0)
+    label, confidence = label.numpy(), confidence.numpy()
+    if (sh, sw) != (h, w):
+        rows = np.minimum(((np.arange(h) + 0.5) * sh / h).astype(np.int64), sh - 1)
+        cols = np.minimum(((np.arange(w) + 0.5) * sw / w).astype(np.int64), sw - 1)
+        label, confidence = label[np.ix_(rows, cols)], confidence[np.ix_(rows, cols)]
+    return label.astype(np.int64), confidence.astype(np.float32)
+
+
+def masked_start(label: np.ndarray, confidence: np.ndarray, threshold: float, ignore_index: int) -> np.ndarray:
+    """(H, W) int64: ``label`` where ``confidence`` >= ``threshold``, ``ignore_index`` (unlabelled,
+    what an empty start holds) elsewhere."""
+    label, confidence = np.asarray(label), np.asarray(confidence)
+    if label.shape != confidence.shape:
+        raise ValueError(f"label {label.shape} and confidence {confidence.shape} differ in shape")
+    return np.where(confidence >= threshold, label, ignore_index).astype(np.int64)
+
+
+def start_confidence(prediction, index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """((H, W) int64 label, (H, W) float32 confidence) at the image's size: the classes of
+    ``smooth_start`` (no vote) and the probability of each; a big working grid (``bilinear_size``
+    None) is read nearest, as ``smooth_start`` reads it."""
+    size = prediction.image_size(index)
+    probabilities = dense_probabilities(prediction, index)
+    if bilinear_size(tuple(prediction.sizes[index]), size) is not None:
+        return upsampled_confidence(probabilities, size)
+    h, w = size
+    ph, pw = probabilities.shape[1:]
+    rows = np.minimum(((np.arange(h) + 0.5) * ph / h).astype(np.int64), ph - 1)
+    cols = np.minimum(((np.arange(w) + 0.5) * pw / w).astype(np.int64), pw - 1)
+    confidence, label = probabilities.max(dim=0)
+    return (label.numpy()[np.ix_(rows, cols)].astype(np.int64),
+            confidence.numpy()[np.ix_(rows, cols)].astype(np.float32))
+
+
+def confident_start(prediction, threshold: float, ignore_index: int, index: int = 0) -> np.ndarray:
+    """(H, W) int64: ``smooth_start``'s map (no vote) kept where the model's probability of the class
+    it shows is at least ``threshold``, unlabelled elsewhere: confident regions come free, doubtful
+    ones cost what an empty start costs."""
+    return masked_start(*start_confidence(prediction, index), threshold, ignore_index)
 
 
 def prediction_start(model, image: np.ndarray, scheme: str = "pc") -> np.ndarray:

@@ -40,6 +40,11 @@ the image and the start map (the model's or the head's; ``--model-snap``, the pr
   empty where ``app_carry`` would take the model's or the head's start (the head reads the model's
   features; its record only says it beat the model's start). The carried start, the person's own
   labels, still comes first when its record prefers it;
+- ``assist_confident``: (opt-in) the image-aware tools from the model's start kept only where the
+  model is sure of it: its bilinear probability of the class shown at least ``confidence`` (τ),
+  unlabelled elsewhere (``qgn.annotation.start.confident_start``); no empty alternative;
+- ``app_confident``: (opt-in) ``app_domain`` with that start instead of the empty one on the images
+  the domain check flags;
 - ``app_effort``: (opt-in; tried for the app and not kept) the start the simulated annotator
   needed the fewest actions from, on average over the last three images that offered it
   (``cheapest_start``): empty, the model's, the head's (once fitted) or the
@@ -71,11 +76,13 @@ from qgn.propagation import Scheme
 from qgn.uncertainty import MEASURES, image_uncertainty, order_by_uncertainty, spearman
 
 SCENARIOS = ("scratch", "model", "assist_scratch", "assist_model", "assist_head", "best", "app", "app_guarded",
-             "assist_previous", "app_carry", "app_domain", "app_effort", "loop", "loop_uncertainty")
+             "assist_previous", "app_carry", "app_domain", "app_effort", "assist_confident", "app_confident",
+             "loop", "loop_uncertainty")
 DEFAULT_SCENARIOS = SCENARIOS[:8]
-PER_IMAGE = SCENARIOS[:12]
+PER_IMAGE = SCENARIOS[:14]
 SNAP_EVIDENCE = ("image", "prediction", "oracle")
-HEADED = ("assist_head", "best", "app", "app_guarded", "app_carry", "app_domain", "app_effort")  # scenarios that need the project head
+HEADED = ("assist_head", "best", "app", "app_guarded", "app_carry", "app_domain", "app_effort",
+          "app_confident")  # scenarios that need the project head
 
 
 @dataclass
@@ -96,6 +103,7 @@ class AnnotateConfig:
     beta: float | None = None  # collateral per fixed pixel (None: qgn.bench.annotate_sim.BETA)
     snap_evidence: str = "image"  # what the snapped brush follows: one of SNAP_EVIDENCE (module docstring)
     domain: object = None  # the model's qgn.domain.DomainReference (None: none): app_domain's and app_effort's verdicts
+    confidence: float = 0.9  # τ of assist_confident / app_confident: the start keeps pixels whose probability is >= τ
 
     @property
     def model_snap(self) -> bool:
@@ -169,11 +177,26 @@ def resize_pair(image: np.ndarray | None, label: np.ndarray | None, scale: float
 class _Predicted:
     """A prediction at the model's scale and its start map at the image's full size."""
 
-    def __init__(self, prediction, label):
-        self.prediction, self._label = prediction, label
+    def __init__(self, prediction, label, size=None):
+        self.prediction, self._label, self._size = prediction, label, size or label.shape[::-1]
+        self._confident = None
 
     def label(self) -> np.ndarray:
         return self._label
+
+    def confident(self, threshold: float, ignore_index: int) -> np.ndarray:
+        """The confidence-masked start (``qgn.annotation.start.masked_start``) at the image's full size."""
+        from qgn.annotation.start import masked_start, start_confidence
+
+        if self._confident is None:  # (label, confidence) once; a threshold only masks
+            from PIL import Image
+
+            label, confidence = start_confidence(self.prediction)
+            if label.shape[::-1] != tuple(self._size):  # the model's working scale: nearest to the image
+                _, label = resize_pair(None, label, 1.0, tuple(self._size))
+                confidence = np.array(Image.fromarray(confidence).resize(tuple(self._size), Image.NEAREST))
+            self._confident = (label, confidence)
+        return masked_start(*self._confident, threshold, ignore_index)
 
 
 def _predict(model, image, scheme):
@@ -188,7 +211,7 @@ def _predict(model, image, scheme):
     small, _ = resize_pair(image, None, scale)
     prediction = predict(model, small, Scheme(scheme))
     _, label = resize_pair(None, smooth_start(prediction), 1.0, (image.shape[1], image.shape[0]))
-    return _Predicted(prediction, label)
+    return _Predicted(prediction, label, (image.shape[1], image.shape[0]))
 
 
 def _finetune(model, images, labels, config: AnnotateConfig, step=None):
@@ -256,7 +279,8 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log, progress
             head_seconds.append(head.fit_seconds)
         record = list(trainer.record.values()) if trainer is not None else []
         inside = None  # the domain check's verdict (app_domain; app_effort's first start), None: not asked
-        if config.domain is not None and ("app_domain" in wanted or ("app_effort" in wanted and not effort_record)):
+        if config.domain is not None and ("app_domain" in wanted or "app_confident" in wanted
+                                          or ("app_effort" in wanted and not effort_record)):
             from qgn.domain import judge as judge_domain
 
             step("domain check")
@@ -313,7 +337,7 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
     from qgn.bench.annotate_tools import ImageTools
 
     headed = any(n in HEADED for n in wanted)
-    carry = any(n in ("assist_previous", "app_carry", "app_domain", "app_effort") for n in wanted)
+    carry = any(n in ("assist_previous", "app_carry", "app_domain", "app_effort", "app_confident") for n in wanted)
     assist = headed or carry or any(n.startswith("assist") for n in wanted)
     sim = dict(target=config.target, tolerance=config.tolerance, beta=config.beta)
 
@@ -345,6 +369,10 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
         step("from the model, image tools")
         runs["assist_model_start"], labels["corrected_model"] = run(model_map, tools(model_map))
         runs["assist_model_empty"] = run(empty, tools(model_map))[0] if config.model_snap else None
+    if "assist_confident" in wanted or "app_confident" in wanted:
+        step("confident start, image tools")
+        confident = labels["confident_map"] = prediction.confident(config.confidence, classes.ignore_index)
+        runs["assist_confident_start"], labels["corrected_confident"] = run(confident, tools(confident))
     if headed:
         step("head fit")
     head = trainer.fit() if headed else None
@@ -439,6 +467,9 @@ def _scenario_choices(runs: dict, record: list, carry_record: list = (), effort_
     carry = {"previous": carried} if carried is not None and prefer_carried(carry_record) else guarded
     outside = {"empty": runs.get("assist_empty")} if inside is False else guarded  # app_domain: no model or head
     domain = {"previous": carried} if carried is not None and prefer_carried(carry_record) else outside
+    confident = {"confident": runs.get("assist_confident_start")}
+    doubt = confident if inside is False else guarded  # app_confident: the confident start on a flagged image
+    trusted = {"previous": carried} if carried is not None and prefer_carried(carry_record) else doubt
     return {
         "scratch": ({"scratch": runs["scratch"]}, {}),
         "model": ({"model": runs.get("model_start"), "empty": runs["scratch"]}, {"empty": 1}),
@@ -457,6 +488,8 @@ def _scenario_choices(runs: dict, record: list, carry_record: list = (), effort_
         "app_carry": (carry, {}),
         "app_domain": (domain, {}),
         "app_effort": (_effort_choice(runs, effort_record, inside), {}),
+        "assist_confident": (confident, {}),
+        "app_confident": (trusted, {}),
     }
 
 
@@ -600,7 +633,7 @@ def bench_rows(sequences: list[Sequence], anchors: dict, model_name: str, scratc
             "polygon_vertices_per_image": float(np.mean(anchors["polygon_vertices"])) if n else None,
         }
         for key in ("spearman", "measure", "uncertainty", "heldout_before", "heldout_after", "head_fit_seconds",
-                    "tolerance", "beta", "model_snap", "snap_evidence"):
+                    "tolerance", "beta", "model_snap", "snap_evidence", "confidence"):
             if key in seq.extra:
                 extra[key] = seq.extra[key]
         if "spearman" in extra:  # JSON has no NaN

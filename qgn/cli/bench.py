@@ -75,8 +75,11 @@ def add_arguments(p) -> None:
     p.add_argument("--scenarios", help="annotate: comma-separated scenarios (default scratch, model, assist_scratch, "
                                        "assist_model, assist_head, best, app, app_guarded; add assist_previous, app_carry (the previous "
                                        "image's labels carried by optical flow), app_domain (the app now: app_carry, empty where the model's domain "
-                                       "check flags the image), app_effort (tried for the app, not kept: the start that cost "
+                                       "check flags the image), assist_confident (the model's start kept where it is sure: --confidence), app_confident (app_domain with that start on flagged images), app_effort (tried for the app, not kept: the start that cost "
                                        "least on the images before, empty included), loop, loop_uncertainty)")
+    p.add_argument("--confidence", type=float,
+                   help="annotate: τ of assist_confident / app_confident (the model's start kept where its "
+                        "probability is at least τ, unlabelled elsewhere; default 0.9)")
     p.add_argument("--beta", type=float, help="annotate: collateral an action may cause per pixel it fixes (default 0.05)")
     p.add_argument("--stride", type=int, help="annotate: every K-th image of the split (default 1; CamVid val "
                                               "frames are 2 video frames apart, its labelled train frames 30)")

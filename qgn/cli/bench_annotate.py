@@ -116,7 +116,11 @@ def annotate_section(args, log, progress=None):
     if getattr(args, "beta", None) is not None:
         config.beta = float(args.beta)
     config.snap_evidence = evidence or "image"
-    if "app_effort" in config.scenarios or "app_domain" in config.scenarios:
+    if getattr(args, "confidence", None) is not None:
+        if not 0.0 <= args.confidence <= 1.0:
+            raise ValueError(f"--confidence is a probability, 0 … 1; got {args.confidence}")
+        config.confidence = float(args.confidence)
+    if any(n in config.scenarios for n in ("app_effort", "app_domain", "app_confident")):
         from qgn.domain import reference_for, reference_path
 
         config.domain = reference_for(path)
@@ -130,6 +134,8 @@ def annotate_section(args, log, progress=None):
         seq.extra["beta"] = config.beta if config.beta is not None else BETA
         seq.extra["model_snap"] = config.model_snap
         seq.extra["snap_evidence"] = config.snap_evidence
+        if seq.name in ("assist_confident", "app_confident"):
+            seq.extra["confidence"] = config.confidence
     rows = bench_rows(sequences, anchors, str(path))
     return rows, (f"annotation effort ({count} images of {args.data} {args.split or 'val'}, model {path}, "
                   f"tolerance {config.tolerance} px):\n" + format_table(rows))

@@ -77,3 +77,61 @@ def test_where_the_grid_is_finer_the_start_keeps_every_working_pixel(half_scale_
     np.testing.assert_array_equal(label, working[rows][:, cols])
     blurred = upsampled_label(probabilities, size)  # what it was: bilinear at ~1000 pixels, then nearest
     assert (blurred != label).mean() > 0.01
+
+
+def test_masked_start_keeps_the_labels_the_model_is_sure_of():
+    label = np.array([[0, 1, 2], [3, 4, 5]])
+    confidence = np.array([[0.95, 0.89, 0.90], [0.2, 1.0, 0.5]], dtype=np.float32)
+    got = start.masked_start(label, confidence, 0.9, 11)
+    np.testing.assert_array_equal(got, [[0, 11, 2], [11, 4, 11]])  # >= τ kept, the rest unlabelled
+    assert got.dtype == np.int64
+    with pytest.raises(ValueError, match="shape"):
+        start.masked_start(label, confidence[:, :2], 0.9, 11)
+
+
+def test_upsampled_confidence_is_the_shown_class_probability():
+    """A known probability map: the left half class 0 at 0.6, the right half class 2 at 0.95 (3
+    classes). Doubled bilinearly, pixels away from the seam keep those values exactly; the seam's
+    pixels mix the two columns (0.25 / 0.75 weights), and the label is upsampled_label's."""
+    probs = np.zeros((3, 4, 4), np.float32)
+    probs[:, :, :2] = np.array([0.6, 0.3, 0.1])[:, None, None]
+    probs[:, :, 2:] = np.array([0.02, 0.03, 0.95])[:, None, None]
+    label, confidence = start.upsampled_confidence(torch.from_numpy(probs), (8, 8))
+    np.testing.assert_array_equal(label, upsampled_label(torch.from_numpy(probs), (8, 8)))
+    assert (label[:, :3] == 0).all() and (label[:, 5:] == 2).all()
+    np.testing.assert_allclose(confidence[:, :3], 0.6, atol=1e-6)
+    np.testing.assert_allclose(confidence[:, 5:], 0.95, atol=1e-6)
+    # column 3 samples 0.75 of column 1 (left) and 0.25 of column 2 (right); column 4 the reverse
+    np.testing.assert_allclose(confidence[:, 3], 0.75 * 0.6 + 0.25 * 0.02, atol=1e-6)
+    np.testing.assert_allclose(confidence[:, 4], 0.25 * 0.1 + 0.75 * 0.95, atol=1e-6)
+
+
+def test_confident_start_is_the_start_where_sure_and_empty_elsewhere(half_scale_model):
+    prediction = prediction_of(half_scale_model, (96, 128))
+    full = smooth_start(prediction)
+    label, confidence = start.start_confidence(prediction)
+    np.testing.assert_array_equal(label, full)
+    # the confidence is the dense probabilities' maximum, upsampled as the start is (independent of masking)
+    import torch.nn.functional as F
+
+    up = F.interpolate(dense_probabilities(prediction)[None], size=(96, 128), mode="bilinear", align_corners=False)[0]
+    np.testing.assert_allclose(confidence, up.max(0).values.numpy(), atol=1e-6)
+    tau = float(np.median(confidence))
+    masked = start.confident_start(prediction, tau, 99)
+    sure = confidence >= tau
+    assert 0 < sure.mean() < 1
+    np.testing.assert_array_equal(masked[sure], full[sure])
+    assert (masked[~sure] == 99).all()
+    np.testing.assert_array_equal(start.confident_start(prediction, 0.0, 99), full)
+    assert (start.confident_start(prediction, 1.01, 99) == 99).all()
+
+
+def test_confident_start_on_a_big_grid_reads_the_grid_nearest(half_scale_model, monkeypatch):
+    monkeypatch.setattr(start, "UPSAMPLE_PIXELS", 1000)
+    prediction = prediction_of(half_scale_model, (96, 128))
+    label, confidence = start.start_confidence(prediction)
+    np.testing.assert_array_equal(label, smooth_start(prediction))
+    probabilities = dense_probabilities(prediction)
+    rows = np.minimum(((np.arange(96) + 0.5) * 48 / 96).astype(int), 47)
+    cols = np.minimum(((np.arange(128) + 0.5) * 64 / 128).astype(int), 63)
+    np.testing.assert_allclose(confidence, probabilities.max(0).values.numpy()[rows][:, cols])

@@ -256,6 +256,49 @@ def test_app_domain_starts_empty_where_the_domain_check_flags_the_image():
     assert starts(False, carry_wins) == (["previous"], ["previous"])
 
 
+def test_app_confident_takes_the_confident_start_where_app_domain_takes_empty():
+    """app_confident: app_domain's rule with the confidence-masked start in place of the empty one on a
+    flagged image; elsewhere (unflagged, unjudged, or the carried start preferred) app_domain's start."""
+    from types import SimpleNamespace as Run
+
+    from qgn.bench.annotate import _scenario_choices
+
+    runs = {"scratch": Run(actions=90), "assist_empty": Run(actions=22), "assist_model_start": Run(actions=29),
+            "assist_head_start": Run(actions=25), "assist_carried": Run(actions=24),
+            "assist_confident_start": Run(actions=21)}
+    carry_loses, carry_wins = [(0.5, 0.9)] * 3, [(0.95, 0.9)] * 3
+
+    def starts(inside, carry_record):
+        choices = _scenario_choices(runs, [], carry_record, inside=inside)
+        return list(choices["app_confident"][0]), list(choices["app_domain"][0])
+
+    assert starts(False, carry_loses) == (["confident"], ["empty"])
+    assert starts(True, carry_loses) == (["model"], ["model"])
+    assert starts(None, carry_loses) == (["model"], ["model"])
+    assert starts(False, carry_wins) == (["previous"], ["previous"])
+    assert list(_scenario_choices(runs, [], carry_loses, inside=True)["assist_confident"][0]) == ["confident"]
+
+
+@pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
+def test_cli_confident_start_rows(capsys):
+    """assist_confident starts every image from the model's start masked at --confidence: at 0 it is
+    the model's start (assist_model without its empty alternative), above 1 the empty start."""
+    def rows(tau):
+        rc = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
+                   "--images", "2", "--quick", "--json", "--threads", "1", "--confidence", str(tau),
+                   "--scenarios", "assist_scratch,assist_model,assist_confident"])
+        assert rc == 0
+        return {r["name"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+
+    low, high = rows(0), rows(1)
+    confident, model = low["assist_confident"], low["assist_model"]
+    assert confident["starts"] == ["confident", "confident"] and confident["confidence"] == 0
+    for c, m, start in zip(confident["actions"], model["actions"], model["starts"]):
+        assert c == m if start == "model" else c >= m  # the model's start, or dearer than what the oracle took
+    # τ = 1: only pixels of probability 1 kept, in practice none: the empty start's actions
+    assert high["assist_confident"]["actions"] == high["assist_scratch"]["actions"]
+
+
 @pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
 def test_cli_loops_use_the_apps_finetune(capsys):
     rc = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
@@ -282,6 +325,9 @@ def test_cli_annotate_errors_are_one_line(capsys, tmp_path):
     rc = main(["bench", "--only", "annotate", "--quick", "--model-snap", "--snap-evidence", "prediction"])
     err = capsys.readouterr().err
     assert rc == 2 and "--model-snap means --snap-evidence oracle" in err and len(err.strip().splitlines()) == 1
+    rc = main(["bench", "--only", "annotate", "--quick", "--confidence", "1.5"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--confidence" in err and len(err.strip().splitlines()) == 1
 
 
 def test_snap_evidence_decides_which_snapped_strokes_are_offered():
