@@ -344,8 +344,10 @@ class MainWindow(QtWidgets.QMainWindow):
                      "(their annotations follow)")
         self._action(file, "Project s&tatistics…", self.show_statistics,
                      tip="Images done and annotated, pixels and images per class")
-        self._action(file, "&Save annotations", self.projects.save, "Ctrl+S",
-                     tip="Save every annotation with unsaved edits into the project (creating one first if needed)")
+        self.save_action = self._action(
+            file, "&Save annotations", self.projects.save, "Ctrl+S",
+            tip="Save every annotation with unsaved edits into the project (creating one first if needed)")
+        self.annotator.panel.save_requested.connect(self.save_action.trigger)  # the Annotate panel's Save
         self._action(file, "&Import dataset…", self.show_import, tip="A CVAT/VOC, Cityscapes, CamVid, COCO, "
                      "labelme or Label Studio dataset (or label PNGs) into a project, with a preview")
         self._action(file, "&Export annotations…", self.show_export, "Ctrl+E",
