@@ -225,7 +225,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explore_dock.raise_()
         self.resizeDocks([self.images_dock, self.explore_dock], [270, 400], QtCore.Qt.Orientation.Horizontal)
         # at 1280×800 the list shows 4 images (300:560 showed 3) and the Layers list all but its last rows
-        self.resizeDocks([self.images_dock, self.layers_dock], [2, 3], QtCore.Qt.Orientation.Vertical)
+        self.resizeDocks([self.images_dock, self.layers_dock], [9, 13], QtCore.Qt.Orientation.Vertical)
 
     def _connect(self) -> None:
         self._connect_workspace()
