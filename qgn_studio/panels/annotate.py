@@ -20,7 +20,7 @@ from qgn_studio.tools.controller import TOOLS
 
 SWATCH = 16
 ROW = 22  # class table row height (px)
-CLASS_ROWS_MIN = 5  # the class table's rows shown at least (it grows into the height left; scrolls beyond)
+CLASS_ROWS_MIN = 3  # the class table's rows shown at least (it grows into the height left: 5 at 1280×800; scrolls beyond)
 QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's largest widget size (not exported by PySide6)
 CHECKED_STYLE = ("QToolButton { padding: 3px 6px; }"
                  " QToolButton:checked, QPushButton:checked { background: #3d7dca; color: white;"
@@ -111,8 +111,8 @@ class ClassTable(QtWidgets.QTableWidget):
                 self.setItem(i, 2, label)
         self._filling = False
         rows = 0 if classes is None else classes.num_classes
-        # at least CLASS_ROWS_MIN rows (3 for a short list); more as the dock's height allows, up to every row
-        self.setMinimumHeight(self.rows_height(max(min(rows, CLASS_ROWS_MIN), 3)))
+        # at least CLASS_ROWS_MIN rows; more as the dock's height allows, up to every row
+        self.setMinimumHeight(self.rows_height(CLASS_ROWS_MIN))
         self.setMaximumHeight(self.rows_height(max(rows, 3)))
         self.updateGeometry()
 
