@@ -798,7 +798,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.workspace.set_documents(listed)
         new = [d for _row, d in back]
         self.thumbnails.request(self.images.thumbnails_to_read([d.path for d in new], False), replace=False)
-        self.images.set_current(self.docs.index(current) if current in self.docs else 0)
+        # none current (every image shown was removed): the first of those listed again, which the
+        # filter shows - row 0 may be one it hides (set_current would force it into the list)
+        self.images.set_current(self.docs.index(current if current in self.docs else new[0]))
         return new
 
     def remove_current_images(self) -> None:

@@ -392,6 +392,8 @@ class ImageListPanel(QtWidgets.QWidget):
         index = self.rows.index(shown) if shown is not None else QtCore.QModelIndex()
         flags = QtCore.QItemSelectionModel.SelectionFlag
         self.list.selectionModel().setCurrentIndex(index, flags.ClearAndSelect | flags.Rows)
+        if index.isValid():
+            self.list.scrollTo(index)  # also when the current row stays (the view scrolls only on a change)
 
     def current(self) -> int:
         """The index in the documents of the current row; -1: none."""
