@@ -20,6 +20,7 @@ from qgn_studio.tools.controller import TOOLS
 
 SWATCH = 16
 ROW = 22  # class table row height (px)
+HISTORY_ROWS_MIN = 2  # the History's rows shown at least (it asks for 3, and yields to the controls)
 CLASS_ROWS_MIN = 3  # the class table's rows shown at least (it grows into the height left: 5 at 1280×800; scrolls beyond)
 QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's largest widget size (not exported by PySide6)
 CHECKED_STYLE = ("QToolButton { padding: 3px 6px; }"
@@ -158,9 +159,44 @@ class ClassTable(QtWidgets.QTableWidget):
             self.chosen.emit(rows.pop())
 
 
+class OneLineLabel(QtWidgets.QLabel):
+    """A rich-text label one line high: text too wide for it shows elided (plain, "…" at the end),
+    the whole text in its tooltip; ``text()`` is the whole text as set."""
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(parent)
+        self.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.setWordWrap(False)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        self.plain = QtGui.QTextDocumentFragment.fromHtml(text).toPlainText()
+        self.setToolTip(self.plain)
+
+    def elided(self) -> bool:
+        """Whether the whole text is wider than the label (it shows elided)."""
+        return super().sizeHint().width() > self.width()
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name): never widens the dock
+        return QtCore.QSize(0, super().minimumSizeHint().height())
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if not self.elided():
+            super().paintEvent(event)
+            return
+        painter = QtGui.QPainter(self)
+        rect = self.contentsRect()
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        text = self.fontMetrics().elidedText(self.plain, QtCore.Qt.TextElideMode.ElideRight, rect.width())
+        painter.drawText(rect, int(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter), text)
+
+
 class HistoryView(QtWidgets.QUndoView):
     """The undo history: asks for three rows, so that the splitter gives the controls above the
-    height first (drag the splitter for more history)."""
+    height first (drag the splitter for more history); it yields down to two rows where the
+    controls above would scroll otherwise (``AnnotatePanel._fit_controls``)."""
 
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
         return QtCore.QSize(super().sizeHint().width(), 3 * ROW + 2 * self.frameWidth())
@@ -312,9 +348,7 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.show_changed = QtWidgets.QCheckBox("Show changes vs prediction  (C)")
         self.show_changed.setToolTip("Highlight the pixels the annotation corrected (C)")
         self.show_changed.toggled.connect(self.changed_view_toggled)
-        self.changed_text = QtWidgets.QLabel("–")
-        self.changed_text.setWordWrap(True)
-        self.changed_text.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.changed_text = OneLineLabel("–")  # one line (elided on a narrow dock), the whole text its tooltip
         self.save = QtWidgets.QPushButton("Save  (Ctrl+S)")
         self.save.setToolTip("Save every annotation with unsaved edits into the project (creating one first if "
                              "needed) (Ctrl+S)")
@@ -324,7 +358,7 @@ class AnnotatePanel(QtWidgets.QWidget):
         """The undo history of the image's edits."""
         self.history = HistoryView()
         self.history.setEmptyLabel("Start")
-        self.history.setMinimumHeight(3 * ROW + 4)  # three steps; the splitter above gives it more
+        self.history.setMinimumHeight(HISTORY_ROWS_MIN * ROW + 4)  # the splitter above gives it more
         self.history.setToolTip("Every edit of this image; click a row to go back to it (Ctrl+Z / Ctrl+Shift+Z)")
 
     def _tools_box(self, tools_row: QtWidgets.QHBoxLayout, level_row: QtWidgets.QHBoxLayout) -> QtWidgets.QGroupBox:
@@ -345,16 +379,20 @@ class AnnotatePanel(QtWidgets.QWidget):
         return tools_box
 
     def _build_snap_row(self) -> QtWidgets.QWidget:
-        """"Snap to: Image edges | Prediction", shown while the snap brush is the tool."""
+        """"Snap to: Image edges | Prediction", shown while the snap brush is the tool, in the tool
+        note's place: one row (the note, two lines at 1280×800, is the row's tooltip)."""
         self.snap_row = QtWidgets.QWidget()
         row = QtWidgets.QHBoxLayout(self.snap_row)
         row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(4)
-        row.addWidget(QtWidgets.QLabel("Snap to:"))
+        row.setSpacing(2)
+        self.snap_caption = QtWidgets.QLabel("Snap to")  # a caption as "Cell px"'s; the tool note its tooltip
+        self.snap_caption.setStyleSheet("color: #9a9a9a; font-size: 11px;")
+        row.addWidget(self.snap_caption)
         group = QtWidgets.QButtonGroup(self.snap_row)
         self.snap_buttons: dict[str, QtWidgets.QToolButton] = {}
-        tips = {"image": "The stroke's rim follows the image's colour edges (a watershed)",
-                "prediction": "The stroke's rim takes the class where the model's prediction says it"}
+        shift = " (Shift + drag: one stroke snaps to the other)"
+        tips = {"image": "The stroke's rim follows the image's colour edges (a watershed)" + shift,
+                "prediction": "The stroke's rim takes the class where the model's prediction says it" + shift}
         for choice, text in (("image", "Image edges"), ("prediction", "Prediction")):
             button = QtWidgets.QToolButton()
             button.setText(text)
@@ -379,7 +417,7 @@ class AnnotatePanel(QtWidgets.QWidget):
 
     def show_snap_options(self, visible: bool) -> None:
         self.snap_row.setVisible(visible)
-        self._fit_controls_soon()
+        self._show_tool_note()
 
     def _classes_box(self) -> QtWidgets.QGroupBox:
         """"Classes": search, table, a hint on the keys, and the class-edit buttons."""
@@ -465,6 +503,19 @@ class AnnotatePanel(QtWidgets.QWidget):
         layout.addWidget(splitter, 1)
         layout.addWidget(review_box)
         self._fit_pending = False
+        self.controls.verticalScrollBar().rangeChanged.connect(self._yield_history)
+
+    def _yield_history(self, _least: int, most: int) -> None:
+        """The controls would scroll ``most`` px: the History gives them that much of its height,
+        down to its least (two rows)."""
+        if most <= 0:
+            return
+        history_box = self.splitter.widget(1)
+        controls_height, history_height = self.splitter.sizes()
+        least = max(history_box.minimumSizeHint().height(), history_box.minimumHeight())
+        take = min(most, history_height - least)
+        if take > 0:
+            self.splitter.setSizes([controls_height + take, history_height - take])
 
     def _fit_controls_soon(self) -> None:
         if not self._fit_pending:
@@ -522,7 +573,15 @@ class AnnotatePanel(QtWidgets.QWidget):
     def set_tool_note(self, text: str) -> None:
         """A line under the tools about the current tool's own setting (empty: hidden)."""
         self.tool_note.setText(text)
-        self.tool_note.setVisible(bool(text))
+        self._show_tool_note()
+
+    def _show_tool_note(self) -> None:
+        """The tool note under the tools; with the snap brush, the "Snap to" row in its place and
+        the note that row's tooltip (the panel fits 1280×800 with every tool)."""
+        text, snap = self.tool_note.text(), not self.snap_row.isHidden()
+        self.tool_note.setVisible(bool(text) and not snap)
+        self.snap_row.setToolTip(text if snap else "")
+        self.snap_caption.setToolTip(text if snap else "")
         self._fit_controls_soon()
 
     def set_level(self, level: int) -> None:

@@ -5,6 +5,7 @@ the History show without scrolling. (The controls needed ~780 px and got ~440: t
 342 px, Start from and Review below the fold.)"""
 from __future__ import annotations
 
+import pytest
 from PySide6 import QtCore, QtWidgets
 
 from studio_steps import WAIT_MS, annotating, paint
@@ -39,6 +40,19 @@ def shown_whole(widget: QtWidgets.QWidget, panel: QtWidgets.QWidget) -> bool:
     return True
 
 
+def key_controls(panel) -> dict[str, QtWidgets.QWidget]:
+    """Every control an annotator uses on each image, by name."""
+    return {
+        **{f"tool {name}": button for name, button in panel.tool_buttons.items()},
+        **{f"cell size {1 << level}": button for level, button in panel.level_buttons.items()},
+        "find a class": panel.class_search, "class list": panel.classes,
+        **{f"class {name}": button for name, button in panel.class_buttons.items()},
+        "start over from": panel.start_button, "show changes": panel.show_changed, "save": panel.save,
+        "changes summary": panel.changed_text, "done": panel.done, "done and next": panel.done_next,
+        "history": panel.history,
+    }
+
+
 def test_the_annotate_docks_controls_show_without_scrolling(qtbot, window, samples, tmp_path):
     annotating(qtbot, window, camvid_model(tmp_path), samples[:1])
     window.annotate_dock.raise_()
@@ -48,19 +62,54 @@ def test_the_annotate_docks_controls_show_without_scrolling(qtbot, window, sampl
     assert window.annotator.classes.num_classes == 11
     assert panel.visibleRegion().boundingRect().size() == panel.size()  # the dock shows the whole panel
     assert panel.controls.verticalScrollBar().maximum() == 0
-    controls = {
-        **{f"tool {name}": button for name, button in panel.tool_buttons.items()},
-        **{f"cell size {1 << level}": button for level, button in panel.level_buttons.items()},
-        "find a class": panel.class_search, "class list": panel.classes,
-        **{f"class {name}": button for name, button in panel.class_buttons.items()},
-        "start over from": panel.start_button, "show changes": panel.show_changed, "save": panel.save,
-        "done": panel.done, "done and next": panel.done_next, "history": panel.history,
-    }
-    hidden = [name for name, widget in controls.items() if not shown_whole(widget, panel)]
+    hidden = [name for name, widget in key_controls(panel).items() if not shown_whole(widget, panel)]
     assert not hidden, hidden
     table = panel.classes
     rows_shown = table.viewport().height() // table.rowHeight(0)
     assert rows_shown >= 5, rows_shown  # the class list scrolls itself, from its sixth row on
+
+
+ALL_TOOLS = ["paint", "fill", "erase", "pick", "superpixel", "snap", "wand"]
+
+
+@pytest.mark.parametrize("size", [(256, 384), (1024, 2048)], ids=["samples-384x256", "cityscapes-2048x1024"])
+@pytest.mark.parametrize("tool", ALL_TOOLS)
+def test_every_tool_leaves_the_controls_unscrolled(qtbot, window, tmp_path, tool, size):
+    """With each tool chosen (the image-aware ones show a note; the snap brush its "Snap to" row)
+    and a realistic change summary (every pixel changed: "98,304 px … 6,144 cells of 4×4 px" on the
+    bundled samples' 384×256, seven digits on a Cityscapes frame), nothing scrolls and every key
+    control shows whole. (The snap brush's two-line note and row plus the summary's second line
+    scrolled the controls 12 px, "Start from…" cut in half, the class list at its three rows.) The
+    summary stays one line, its whole text in its tooltip."""
+    from qgn_studio.testing import write_samples
+
+    paths = write_samples(tmp_path / "data", 1, size)
+    annotating(qtbot, window, camvid_model(tmp_path), paths)
+    window.annotate_dock.raise_()
+    panel = window.annotator.panel
+    assert sorted(panel.tool_buttons) == sorted(ALL_TOOLS)
+    window.annotator.start_from("empty")  # every pixel differs from the prediction: the longest counts
+    pixels = size[0] * size[1]
+    level = window.annotator.tools.level
+    cells = pixels >> (2 * level)
+    whole = f"Changed vs prediction: {pixels:,} px (100.0 %) in {cells:,} cells of {1 << level}×{1 << level} px"
+    qtbot.waitUntil(lambda: f"<b>{cells:,}</b> cells" in panel.changed_text.text(), timeout=30000)
+    panel.tool_buttons[tool].click()
+    assert panel.tool_buttons[tool].isChecked() and window.annotator.tools.tool == tool
+    QtWidgets.QApplication.processEvents()
+    qtbot.wait(100)
+    assert panel.controls.verticalScrollBar().maximum() == 0
+    hidden = [name for name, widget in key_controls(panel).items() if not shown_whole(widget, panel)]
+    assert not hidden, hidden
+    line = panel.changed_text.fontMetrics().lineSpacing()
+    assert panel.changed_text.height() < 2 * line  # one line
+    assert f"<b>{pixels:,} px</b>" in panel.changed_text.text()  # the whole summary, as set
+    assert panel.changed_text.toolTip() == whole  # and in the tooltip
+    table = panel.classes
+    assert table.viewport().height() // table.rowHeight(0) >= 4  # the class list keeps four rows
+    if tool == "snap":
+        assert not panel.snap_row.isHidden() and panel.tool_note.isHidden()
+        assert "Shift + drag" in panel.snap_row.toolTip()  # the note, as the row's tooltip
 
 
 def test_the_panels_save_and_start_over_act_as_the_menus(qtbot, window, samples, model_path, tmp_path):
