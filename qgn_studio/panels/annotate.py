@@ -503,19 +503,30 @@ class AnnotatePanel(QtWidgets.QWidget):
         layout.addWidget(splitter, 1)
         layout.addWidget(review_box)
         self._fit_pending = False
+        self._yield_timer = QtCore.QTimer(self)  # (the panel's own: it goes when the panel does)
+        self._yield_timer.setSingleShot(True)
+        self._yield_timer.setInterval(0)
+        self._yield_timer.timeout.connect(self._give_controls_history_height)
         self.controls.verticalScrollBar().rangeChanged.connect(self._yield_history)
 
     def _yield_history(self, _least: int, most: int) -> None:
         """The controls would scroll ``most`` px: the History gives them that much of its height,
-        down to its least (two rows)."""
+        down to its least (two rows) - once the layout in progress is done (the splitter's sizes
+        set in the middle of it overlapped its two panes)."""
+        if most > 0:
+            self._yield_timer.start()
+
+    def _give_controls_history_height(self) -> None:
+        most = self.controls.verticalScrollBar().maximum()
         if most <= 0:
             return
         history_box = self.splitter.widget(1)
-        controls_height, history_height = self.splitter.sizes()
         least = max(history_box.minimumSizeHint().height(), history_box.minimumHeight())
+        total = self.splitter.height() - self.splitter.handleWidth()
+        history_height = history_box.height()
         take = min(most, history_height - least)
         if take > 0:
-            self.splitter.setSizes([controls_height + take, history_height - take])
+            self.splitter.setSizes([total - (history_height - take), history_height - take])
 
     def _fit_controls_soon(self) -> None:
         if not self._fit_pending:

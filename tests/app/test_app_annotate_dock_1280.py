@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from PySide6 import QtCore, QtWidgets
 
+from qgn_studio.panels.annotate import ROW
 from studio_steps import WAIT_MS, annotating, paint
 
 WINDOW_SIZE = (1264, 752)  # what fitted_size leaves of a 1280×800 screen (frame, title bar)
@@ -164,3 +165,24 @@ def test_the_fine_tune_panel_shows_its_per_image_table_without_scrolling(qtbot, 
     assert table.verticalScrollBar().maximum() == 0  # nor its per-image table (three images)
     plot, status = (QtCore.QRect(w.mapTo(panel, QtCore.QPoint(0, 0)), w.size()) for w in (panel.plot, panel.status))
     assert plot.bottom() < status.top()  # the status under the loss plot, not over it
+
+
+def test_at_1280x720_the_history_yields_to_the_controls(qtbot, window, samples, tmp_path):
+    """On a 1280×720 screen (window 1264×672) the History gives the controls its third row: with
+    the paint tool nothing scrolls (33 px did, "Start from…" below the fold), the History keeps two
+    rows and its title, and the two panes do not overlap (set amid a layout, the splitter's sizes
+    overlapped them by 18 px, the History's title hidden under the controls)."""
+    annotating(qtbot, window, camvid_model(tmp_path), samples[:1])
+    window.annotate_dock.raise_()
+    panel = window.annotator.panel
+    window.annotator.start_from("empty")
+    qtbot.waitUntil(lambda: "cells of" in panel.changed_text.text(), timeout=30000)
+    window.resize(1264, 672)  # (made smaller while annotating)
+    QtWidgets.QApplication.processEvents()
+    qtbot.wait(100)
+    assert panel.controls.verticalScrollBar().maximum() == 0
+    assert shown_whole(panel.start_button, panel)
+    history_box = panel.splitter.widget(1)
+    assert panel.controls.geometry().bottom() < history_box.geometry().top()  # side by side, not overlapping
+    assert history_box.height() >= history_box.minimumSizeHint().height()  # its title and two rows show
+    assert panel.history.height() >= 2 * ROW
