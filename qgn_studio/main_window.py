@@ -225,7 +225,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explore_dock.raise_()
         self.resizeDocks([self.images_dock, self.explore_dock], [270, 400], QtCore.Qt.Orientation.Horizontal)
         # at 1280×800 the list shows 4 images (300:560 showed 3) and the Layers list all but its last rows
-        self.resizeDocks([self.images_dock, self.layers_dock], [2, 3], QtCore.Qt.Orientation.Vertical)
+        self.resizeDocks([self.images_dock, self.layers_dock], [9, 13], QtCore.Qt.Orientation.Vertical)
 
     def _connect(self) -> None:
         self._connect_workspace()
@@ -344,8 +344,10 @@ class MainWindow(QtWidgets.QMainWindow):
                      "(their annotations follow)")
         self._action(file, "Project s&tatistics…", self.show_statistics,
                      tip="Images done and annotated, pixels and images per class")
-        self._action(file, "&Save annotations", self.projects.save, "Ctrl+S",
-                     tip="Save every annotation with unsaved edits into the project (creating one first if needed)")
+        self.save_action = self._action(
+            file, "&Save annotations", self.projects.save, "Ctrl+S",
+            tip="Save every annotation with unsaved edits into the project (creating one first if needed)")
+        self.annotator.panel.save_requested.connect(self.save_action.trigger)  # the Annotate panel's Save
         self._action(file, "&Import dataset…", self.show_import, tip="A CVAT/VOC, Cityscapes, CamVid, COCO, "
                      "labelme or Label Studio dataset (or label PNGs) into a project, with a preview")
         self._action(file, "&Export annotations…", self.show_export, "Ctrl+E",
@@ -796,7 +798,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.workspace.set_documents(listed)
         new = [d for _row, d in back]
         self.thumbnails.request(self.images.thumbnails_to_read([d.path for d in new], False), replace=False)
-        self.images.set_current(self.docs.index(current) if current in self.docs else 0)
+        # none current (every image shown was removed): the first of those listed again, which the
+        # filter shows - row 0 may be one it hides (set_current would force it into the list)
+        self.images.set_current(self.docs.index(current if current in self.docs else new[0]))
         return new
 
     def remove_current_images(self) -> None:

@@ -1,5 +1,11 @@
 """The annotate dock: mode switch, tools, cell level, classes (editable names and colours), where the
-annotation starts from, the undo history, what changed vs the prediction, and "done".
+annotation starts from, the undo history, what changed vs the prediction, "done" and "save".
+
+Laid out for a 1280×800 screen (and 1280×720): what an annotator uses on every image shows without
+scrolling. Tools and cell sizes are rows of buttons, one setting to a row (as napari's layer
+controls); the class list takes the height left and scrolls itself; "Start from…" is one
+button with a menu; "Done", "Done ▸ next" and "Save" stay pinned at the bottom, never scrolled
+away (as CVAT's Save and Done, always in its top bar). The History pane is under the controls.
 
 The panel holds no state of its own beyond its widgets: it shows what the ``Annotator`` tells it
 and emits what the user asks for.
@@ -14,6 +20,9 @@ from qgn_studio.tools.controller import TOOLS
 
 SWATCH = 16
 ROW = 22  # class table row height (px)
+HISTORY_ROWS_MIN = 2  # the History's rows shown at least (it asks for 3, and yields to the controls)
+CLASS_ROWS_MIN = 3  # the class table's rows shown at least (it grows into the height left: 5 at 1280×800; scrolls beyond)
+QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's largest widget size (not exported by PySide6)
 CHECKED_STYLE = ("QToolButton { padding: 3px 6px; }"
                  " QToolButton:checked, QPushButton:checked { background: #3d7dca; color: white;"
                  " border: 1px solid #6aa9ff; border-radius: 3px; }")
@@ -54,6 +63,8 @@ class ClassTable(QtWidgets.QTableWidget):
     def __init__(self, parent=None):
         super().__init__(0, 3, parent)
         self.setHorizontalHeaderLabels(["Key", "", "Class"])
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding)
+        self.setToolTip("Keys 1–9, 0 choose a class · / finds one · double-click a name or a colour to edit it")
         self.verticalHeader().hide()
         self.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
@@ -101,8 +112,20 @@ class ClassTable(QtWidgets.QTableWidget):
                 self.setItem(i, 2, label)
         self._filling = False
         rows = 0 if classes is None else classes.num_classes
+        # at least CLASS_ROWS_MIN rows; more as the dock's height allows, up to every row
+        self.setMinimumHeight(self.rows_height(CLASS_ROWS_MIN))
+        self.setMaximumHeight(self.rows_height(max(rows, 3)))
+        self.updateGeometry()
+
+    def rows_height(self, rows: int) -> int:
+        """The table's height to show ``rows`` rows under its header."""
         header = self.horizontalHeader().sizeHint().height()
-        self.setFixedHeight(min(10, max(rows, 3)) * ROW + header + 2 * self.frameWidth() + 2)
+        return rows * ROW + header + 2 * self.frameWidth() + 2
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
+        """As tall as its minimum: the panel's layout hands it the height left over."""
+        hint = super().sizeHint()
+        return QtCore.QSize(hint.width(), self.minimumHeight())
 
     def filter(self, text: str) -> int | None:
         """Show the classes whose name contains ``text`` (any case); the first such class id."""
@@ -136,6 +159,49 @@ class ClassTable(QtWidgets.QTableWidget):
             self.chosen.emit(rows.pop())
 
 
+class OneLineLabel(QtWidgets.QLabel):
+    """A rich-text label one line high: text too wide for it shows elided (plain, "…" at the end),
+    the whole text in its tooltip; ``text()`` is the whole text as set."""
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(parent)
+        self.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.setWordWrap(False)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        self.plain = QtGui.QTextDocumentFragment.fromHtml(text).toPlainText()
+        self.setToolTip(self.plain)
+
+    def elided(self) -> bool:
+        """Whether the whole text is wider than the label (it shows elided)."""
+        return super().sizeHint().width() > self.width()
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name): never widens the dock
+        return QtCore.QSize(0, super().minimumSizeHint().height())
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if not self.elided():
+            super().paintEvent(event)
+            return
+        painter = QtGui.QPainter(self)
+        rect = self.contentsRect()
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        text = self.fontMetrics().elidedText(self.plain, QtCore.Qt.TextElideMode.ElideRight, rect.width())
+        painter.drawText(rect, int(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter), text)
+
+
+class HistoryView(QtWidgets.QUndoView):
+    """The undo history: asks for three rows, so that the splitter gives the controls above the
+    height first (drag the splitter for more history); it yields down to two rows where the
+    controls above would scroll otherwise (``AnnotatePanel._fit_controls``)."""
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
+        return QtCore.QSize(super().sizeHint().width(), 3 * ROW + 2 * self.frameWidth())
+
+
 class AnnotatePanel(QtWidgets.QWidget):
     """See the module docstring."""
 
@@ -150,6 +216,7 @@ class AnnotatePanel(QtWidgets.QWidget):
     class_undo_requested = QtCore.Signal()
     class_redo_requested = QtCore.Signal()
     start_requested = QtCore.Signal(str)
+    save_requested = QtCore.Signal()
     done_toggled = QtCore.Signal(bool)
     done_next_requested = QtCore.Signal()
     changed_view_toggled = QtCore.Signal(bool)
@@ -168,14 +235,14 @@ class AnnotatePanel(QtWidgets.QWidget):
 
         tools_box = self._tools_box(tools_row, level_row)
         classes_box = self._classes_box()
-        start_box = QtWidgets.QGroupBox("Start from")
-        start_box.setLayout(start_row)
         review_box = self._review_box()
         history_box = QtWidgets.QGroupBox("History")
-        QtWidgets.QVBoxLayout(history_box).addWidget(self.history)
+        history_layout = QtWidgets.QVBoxLayout(history_box)
+        history_layout.setContentsMargins(6, 2, 6, 6)
+        history_layout.addWidget(self.history)
 
         self.setStyleSheet(CHECKED_STYLE)
-        self._lay_out((tools_box, classes_box, start_box, review_box), history_box)
+        self._lay_out((tools_box, classes_box, start_row), history_box, review_box)
         self.set_mode(False)
 
     # ------------------------------------------------------------------ construction
@@ -227,8 +294,9 @@ class AnnotatePanel(QtWidgets.QWidget):
             levels.addButton(button)
             level_row.addWidget(button)
             self.level_buttons[level] = button
-        self.level_text = QtWidgets.QLabel()
+        self.level_text = QtWidgets.QLabel("Cell px")  # the row's caption; its tooltip names the level
         self.level_text.setStyleSheet("color: #9a9a9a; font-size: 11px;")
+        level_row.insertWidget(0, self.level_text)
         return level_row
 
     def _build_class_table(self) -> None:
@@ -246,18 +314,27 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.classes.renamed.connect(self.class_renamed)
         self.classes.recolour_requested.connect(self.class_recolour_requested)
 
-    def _build_start_row(self) -> QtWidgets.QGridLayout:
-        """One button per source of ``START_SOURCES``, two to a row."""
-        self.start_buttons: dict[str, QtWidgets.QPushButton] = {}
-        start_row = QtWidgets.QGridLayout()
-        start_row.setSpacing(4)
-        for i, (source, (text, tip)) in enumerate(START_SOURCES.items()):
-            button = QtWidgets.QPushButton(text)
-            button.setToolTip(tip)
-            button.clicked.connect(lambda _checked, s=source: self.start_requested.emit(s))
-            start_row.addWidget(button, i // 2, i % 2)
-            self.start_buttons[source] = button
-        return start_row
+    def _build_start_row(self) -> QtWidgets.QWidget:
+        """"Start from…": one button whose menu has an entry per source of ``START_SOURCES``
+        (``self.start_buttons``: source → its QAction, greyed where the source is missing)."""
+        self.start_buttons: dict[str, QtGui.QAction] = {}
+        self.start_menu = QtWidgets.QMenu(self)
+        self.start_menu.setToolTipsVisible(True)
+        for source, (text, tip) in START_SOURCES.items():
+            action = self.start_menu.addAction(text)
+            action.setToolTip(tip)
+            action.triggered.connect(lambda _checked=False, s=source: self.start_requested.emit(s))
+            self.start_buttons[source] = action
+        self.start_button = QtWidgets.QPushButton("Start from…")
+        self.start_button.setMenu(self.start_menu)
+        self.start_button.setToolTip("Replace this image's annotation with the prediction, the ground truth, a mask "
+                                     "file, an empty map, the project head or the previous image's labels "
+                                     "(undo brings it back; also in the Annotate menu)")
+        row = QtWidgets.QWidget()
+        layout = QtWidgets.QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.start_button, 1)
+        return row
 
     def _build_review_controls(self) -> None:
         """"Done", "Done ▸ next", the changes-vs-prediction switch and its summary."""
@@ -271,21 +348,25 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.show_changed = QtWidgets.QCheckBox("Show changes vs prediction  (C)")
         self.show_changed.setToolTip("Highlight the pixels the annotation corrected (C)")
         self.show_changed.toggled.connect(self.changed_view_toggled)
-        self.changed_text = QtWidgets.QLabel("–")
-        self.changed_text.setWordWrap(True)
-        self.changed_text.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.changed_text = OneLineLabel("–")  # one line (elided on a narrow dock), the whole text its tooltip
+        self.save = QtWidgets.QPushButton("Save  (Ctrl+S)")
+        self.save.setToolTip("Save every annotation with unsaved edits into the project (creating one first if "
+                             "needed) (Ctrl+S)")
+        self.save.clicked.connect(self.save_requested)
 
     def _build_history(self) -> None:
         """The undo history of the image's edits."""
-        self.history = QtWidgets.QUndoView()
+        self.history = HistoryView()
         self.history.setEmptyLabel("Start")
-        self.history.setMinimumHeight(90)
+        self.history.setMinimumHeight(HISTORY_ROWS_MIN * ROW + 4)  # the splitter above gives it more
         self.history.setToolTip("Every edit of this image; click a row to go back to it (Ctrl+Z / Ctrl+Shift+Z)")
 
     def _tools_box(self, tools_row: QtWidgets.QHBoxLayout, level_row: QtWidgets.QHBoxLayout) -> QtWidgets.QGroupBox:
         """"Tool": the tool buttons, the current tool's note, and the cell-size buttons."""
         tools_box = QtWidgets.QGroupBox("Tool")
         tools_layout = QtWidgets.QVBoxLayout(tools_box)
+        tools_layout.setContentsMargins(6, 2, 6, 4)
+        tools_layout.setSpacing(4)
         self.tools_layout = tools_layout
         tools_layout.addLayout(tools_row)
         self.tool_note = QtWidgets.QLabel()
@@ -294,24 +375,24 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.tool_note.setVisible(False)
         tools_layout.addWidget(self.tool_note)
         tools_layout.addWidget(self._build_snap_row())
-        caption = QtWidgets.QLabel("Cell size (px)   [ coarser · finer ]")
-        caption.setStyleSheet("color: #9a9a9a; font-size: 11px;")
-        tools_layout.addWidget(caption)
-        tools_layout.addLayout(level_row)
-        tools_layout.addWidget(self.level_text)
+        tools_layout.addLayout(level_row)  # "Cell px" and a button per cell size, the current one checked
         return tools_box
 
     def _build_snap_row(self) -> QtWidgets.QWidget:
-        """"Snap to: Image edges | Prediction", shown while the snap brush is the tool."""
+        """"Snap to: Image edges | Prediction", shown while the snap brush is the tool, in the tool
+        note's place: one row (the note, two lines at 1280×800, is the row's tooltip)."""
         self.snap_row = QtWidgets.QWidget()
         row = QtWidgets.QHBoxLayout(self.snap_row)
         row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(4)
-        row.addWidget(QtWidgets.QLabel("Snap to:"))
+        row.setSpacing(2)
+        self.snap_caption = QtWidgets.QLabel("Snap to")  # a caption as "Cell px"'s; the tool note its tooltip
+        self.snap_caption.setStyleSheet("color: #9a9a9a; font-size: 11px;")
+        row.addWidget(self.snap_caption)
         group = QtWidgets.QButtonGroup(self.snap_row)
         self.snap_buttons: dict[str, QtWidgets.QToolButton] = {}
-        tips = {"image": "The stroke's rim follows the image's colour edges (a watershed)",
-                "prediction": "The stroke's rim takes the class where the model's prediction says it"}
+        shift = " (Shift + drag: one stroke snaps to the other)"
+        tips = {"image": "The stroke's rim follows the image's colour edges (a watershed)" + shift,
+                "prediction": "The stroke's rim takes the class where the model's prediction says it" + shift}
         for choice, text in (("image", "Image edges"), ("prediction", "Prediction")):
             button = QtWidgets.QToolButton()
             button.setText(text)
@@ -336,17 +417,16 @@ class AnnotatePanel(QtWidgets.QWidget):
 
     def show_snap_options(self, visible: bool) -> None:
         self.snap_row.setVisible(visible)
+        self._show_tool_note()
 
     def _classes_box(self) -> QtWidgets.QGroupBox:
         """"Classes": search, table, a hint on the keys, and the class-edit buttons."""
         classes_box = QtWidgets.QGroupBox("Classes")
         classes_layout = QtWidgets.QVBoxLayout(classes_box)
+        classes_layout.setContentsMargins(6, 2, 6, 4)
+        classes_layout.setSpacing(4)
         classes_layout.addWidget(self.class_search)
-        classes_layout.addWidget(self.classes)
-        hint = QtWidgets.QLabel("Keys 1–9, 0 choose · / finds · double-click a name or colour to edit")
-        hint.setWordWrap(True)
-        hint.setStyleSheet("color: #9a9a9a; font-size: 11px;")
-        classes_layout.addWidget(hint)
+        classes_layout.addWidget(self.classes, 1)  # the height left over: more rows
         classes_layout.addLayout(self._class_edit_row())
         return classes_box
 
@@ -372,10 +452,15 @@ class AnnotatePanel(QtWidgets.QWidget):
         return class_row
 
     def _review_box(self) -> QtWidgets.QGroupBox:
-        """"Review": the changes switch and summary, then "Done" beside "Done ▸ next"."""
+        """"Review": the changes switch beside "Save", the summary, then "Done" beside "Done ▸ next"."""
         review_box = QtWidgets.QGroupBox("Review")
         review_layout = QtWidgets.QVBoxLayout(review_box)
-        review_layout.addWidget(self.show_changed)
+        review_layout.setContentsMargins(6, 2, 6, 4)
+        review_layout.setSpacing(4)
+        changed_row = QtWidgets.QHBoxLayout()
+        changed_row.addWidget(self.show_changed, 1)
+        changed_row.addWidget(self.save)
+        review_layout.addLayout(changed_row)
         review_layout.addWidget(self.changed_text)
         done_row = QtWidgets.QHBoxLayout()
         done_row.addWidget(self.done)
@@ -383,15 +468,18 @@ class AnnotatePanel(QtWidgets.QWidget):
         review_layout.addLayout(done_row)
         return review_box
 
-    def _lay_out(self, boxes: tuple[QtWidgets.QGroupBox, ...], history_box: QtWidgets.QGroupBox) -> None:
-        """The mode switch and status on top; below, the controls scroll and the History stays in view
-        under them (the dock fits a 720-px screen)."""
+    def _lay_out(self, boxes: tuple[QtWidgets.QWidget, ...], history_box: QtWidgets.QGroupBox,
+                 review_box: QtWidgets.QGroupBox) -> None:
+        """The mode switch and status on top; below, the controls (they scroll only on a screen
+        smaller than 1280×720's, their class list first giving up rows) and the History under them;
+        at the bottom, pinned, "Review": Save and Done always in view."""
         controls = QtWidgets.QWidget()
         controls_layout = QtWidgets.QVBoxLayout(controls)
         controls_layout.setContentsMargins(0, 0, 0, 0)
+        controls_layout.setSpacing(4)
         for box in boxes:
-            controls_layout.addWidget(box)
-        controls_layout.addStretch(1)
+            controls_layout.addWidget(box, 1 if box is boxes[1] else 0)  # the classes' box takes the height left
+        controls_layout.addStretch(0)
         self.controls = QtWidgets.QScrollArea()
         self.controls.setWidget(controls)
         self.controls.setWidgetResizable(True)
@@ -399,18 +487,71 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.controls.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         bar = self.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_ScrollBarExtent)
         self.controls.setMinimumWidth(controls.minimumSizeHint().width() + bar + 2)
-        self.controls.setMinimumHeight(140)
-        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        self.controls.setMinimumHeight(120)
+        self.splitter = splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         splitter.setChildrenCollapsible(False)
         splitter.addWidget(self.controls)
         splitter.addWidget(history_box)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
+        # the controls first, up to their height with every class row (_fit_controls); the History the rest
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 0)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
+        layout.setSpacing(4)
         layout.addWidget(self.mode)
         layout.addWidget(self.status)
         layout.addWidget(splitter, 1)
+        layout.addWidget(review_box)
+        self._fit_pending = False
+        self._yield_timer = QtCore.QTimer(self)  # (the panel's own: it goes when the panel does)
+        self._yield_timer.setSingleShot(True)
+        self._yield_timer.setInterval(0)
+        self._yield_timer.timeout.connect(self._give_controls_history_height)
+        self.controls.verticalScrollBar().rangeChanged.connect(self._yield_history)
+
+    def _yield_history(self, _least: int, most: int) -> None:
+        """The controls would scroll ``most`` px: the History gives them that much of its height,
+        down to its least (two rows) - once the layout in progress is done (the splitter's sizes
+        set in the middle of it overlapped its two panes)."""
+        if most > 0:
+            self._yield_timer.start()
+
+    def _give_controls_history_height(self) -> None:
+        most = self.controls.verticalScrollBar().maximum()
+        if most <= 0:
+            return
+        history_box = self.splitter.widget(1)
+        least = max(history_box.minimumSizeHint().height(), history_box.minimumHeight())
+        total = self.splitter.height() - self.splitter.handleWidth()
+        history_height = history_box.height()
+        take = min(most, history_height - least)
+        if take > 0:
+            self.splitter.setSizes([total - (history_height - take), history_height - take])
+
+    def _fit_controls_soon(self) -> None:
+        if not self._fit_pending:
+            self._fit_pending = True
+            QtCore.QTimer.singleShot(0, self._fit_controls)
+
+    def _fit_controls(self) -> None:
+        """Caps the controls' pane at their height with every class row shown: on a tall screen the
+        splitter gives what is left to the History, not to blank space under the controls."""
+        self._fit_pending = False
+        inner = self.controls.widget()
+        width = self.controls.viewport().width()
+        layout = inner.layout()
+        height = layout.heightForWidth(width) if layout.hasHeightForWidth() else -1
+        if height < 0:
+            height = inner.sizeHint().height()
+        extra = max(0, self.classes.maximumHeight() - self.classes.sizeHint().height())
+        if self.classes.maximumHeight() >= QWIDGETSIZE_MAX:  # no classes yet
+            extra = 0
+        self.controls.setMaximumHeight(height + extra + 2)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._fit_controls_soon()  # wrapped lines (a tool's note) take another height
 
     # ------------------------------------------------------------------ showing state
     def set_mode(self, on: bool) -> None:
@@ -438,19 +579,31 @@ class AnnotatePanel(QtWidgets.QWidget):
             row.addWidget(button)
             self.tool_buttons[tool] = button
         self.tools_layout.insertLayout(1, row)
+        self._fit_controls_soon()
 
     def set_tool_note(self, text: str) -> None:
         """A line under the tools about the current tool's own setting (empty: hidden)."""
         self.tool_note.setText(text)
-        self.tool_note.setVisible(bool(text))
+        self._show_tool_note()
+
+    def _show_tool_note(self) -> None:
+        """The tool note under the tools; with the snap brush, the "Snap to" row in its place and
+        the note that row's tooltip (the panel fits 1280×800 with every tool)."""
+        text, snap = self.tool_note.text(), not self.snap_row.isHidden()
+        self.tool_note.setVisible(bool(text) and not snap)
+        self.snap_row.setToolTip(text if snap else "")
+        self.snap_caption.setToolTip(text if snap else "")
+        self._fit_controls_soon()
 
     def set_level(self, level: int) -> None:
         self.level_buttons[level].setChecked(True)
         cell = 1 << level
-        self.level_text.setText(f"Level {level}: cells of {cell}×{cell} px" if level else "Level 0: single pixels")
+        self.level_text.setToolTip((f"Level {level}: strokes paint cells of {cell}×{cell} px" if level
+                                    else "Level 0: strokes paint single pixels") + " ([ coarser, ] finer)")
 
     def set_classes(self, classes) -> None:
         self.classes.set_classes(classes)
+        self._fit_controls_soon()
 
     def set_class(self, class_id: int) -> None:
         self.classes.select(class_id)
@@ -505,5 +658,6 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.show_changed.blockSignals(False)
 
     def set_start_available(self, available: dict[str, bool]) -> None:
-        for source, button in self.start_buttons.items():
-            button.setEnabled(available.get(source, True))
+        for source, action in self.start_buttons.items():
+            action.setEnabled(available.get(source, True))
+        self.start_button.setEnabled(any(action.isEnabled() for action in self.start_buttons.values()))

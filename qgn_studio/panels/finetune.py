@@ -38,6 +38,9 @@ class PerImageTable(QtWidgets.QTableWidget):
         return QtCore.QSize(super().sizeHint().width(), self.horizontalHeader().sizeHint().height() + rows + 4)
 
 
+PLOT_MIN_HEIGHT = 118  # its axes, five ticks and a readable curve; 150 left the per-image table a scroll away at 1280×800
+
+
 class LossPlot(pg.PlotWidget):
     """The training loss per iteration, redrawn on a timer."""
 
@@ -47,7 +50,7 @@ class LossPlot(pg.PlotWidget):
         self.setLabel("left", "loss")
         self.showGrid(x=True, y=True, alpha=0.2)
         self.getPlotItem().setMenuEnabled(False)
-        self.setMinimumHeight(150)
+        self.setMinimumHeight(PLOT_MIN_HEIGHT)
         self.setMaximumHeight(PLOT_MAX_HEIGHT)
         self.raw = self.plot([], [], pen=pg.mkPen((255, 183, 77, 70), width=1))  # every iteration, faint
         self.curve = self.plot([], [], pen=pg.mkPen("#ffb74d", width=2))  # its moving average
@@ -217,6 +220,8 @@ class FinetunePanel(QtWidgets.QWidget):
         run_row.addWidget(self.cancel)
         train_box = QtWidgets.QGroupBox("Fine-tune")
         train_layout = QtWidgets.QVBoxLayout(train_box)
+        train_layout.setContentsMargins(6, 2, 6, 4)  # compact: the per-image table in view at 1280×800
+        train_layout.setSpacing(4)
         train_layout.addLayout(settings)
         train_layout.addLayout(run_row)
         train_layout.addWidget(self.progress)
@@ -228,6 +233,8 @@ class FinetunePanel(QtWidgets.QWidget):
         """"Before / after": the scores, what changed, Keep / Revert, and the per-image table."""
         compare_box = QtWidgets.QGroupBox("Before / after on corrected images it did not train on")
         compare_layout = QtWidgets.QVBoxLayout(compare_box)
+        compare_layout.setContentsMargins(6, 2, 6, 4)
+        compare_layout.setSpacing(4)
         compare_layout.addWidget(self.table)
         compare_layout.addWidget(self.changed)
         decide = QtWidgets.QHBoxLayout()  # under the scores they decide on, above the per-image detail

@@ -778,9 +778,10 @@ def test_with_no_image_the_annotate_panel_says_so(qtbot, window, tmp_path):
     panel = window.annotator.panel
     assert window.current is None
     assert panel.status.text() == "No image"
-    starts = [b for b in panel.findChildren(QtWidgets.QPushButton)
-              if b.text().replace("&", "") in ("Prediction", "Ground truth", "Import mask…", "Empty", "Head", "Previous")]
-    assert len(starts) == 6 and not any(b.isEnabled() for b in starts), [(b.text(), b.isEnabled()) for b in starts]
+    starts = [a for a in panel.start_button.menu().actions()  # the "Start from…" button's menu
+              if a.text().replace("&", "") in ("Prediction", "Ground truth", "Import mask…", "Empty", "Head", "Previous")]
+    assert len(starts) == 6 and not any(a.isEnabled() for a in starts), [(a.text(), a.isEnabled()) for a in starts]
+    assert not panel.start_button.isEnabled()
 
 
 def test_pressing_a_leaves_an_unchanged_layer_list_alone(qtbot, window, model_path, samples, monkeypatch):

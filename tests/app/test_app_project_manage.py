@@ -373,9 +373,9 @@ def test_an_image_the_project_cannot_remove_stays_listed(qtbot, windows, samples
     assert np.array_equal(doc.annotation.label, saved_map)
 
 
-def refused_removal(qtbot, win, root, monkeypatch, before=lambda: None) -> None:
-    """``before()``, then Image > Remove of the first image answered "Discard" (the real question),
-    while another open file holds the project's write lock (timeout 0): refused."""
+def refused_removal(qtbot, win, root, monkeypatch, before=lambda: None, row: int = 0) -> None:
+    """``before()``, then Image > Remove of the image at ``row`` (the first) answered "Discard" (the
+    real question), while another open file holds the project's write lock (timeout 0): refused."""
     import fcntl
     import os
 
@@ -389,7 +389,7 @@ def refused_removal(qtbot, win, root, monkeypatch, before=lambda: None) -> None:
     fcntl.flock(holder, fcntl.LOCK_EX)
     try:
         before()
-        win.images.set_current(0)
+        win.images.set_current(row)
         win.remove_current_images()
         qtbot.waitUntil(lambda: "Cannot remove" in win.canvas.banner.messages.get("project", ("",))[0],
                         timeout=WAIT_MS)
@@ -610,3 +610,25 @@ def test_an_autosave_folder_linked_out_of_the_project_is_said_at_opening(qtbot, 
     assert f"{root / '.autosave'}" in message and "autosaves" in message, message
     assert ("outside the project" if where == "outside" else "restore or mount what it points to") in message, message
     assert [p.name for p in (tmp_path / "moved").iterdir()] == [f"{project.images[1].key}.qgt"]
+
+
+def test_a_refused_removal_of_every_image_shown_makes_one_of_them_current(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    # the filter shows one image; it is removed (nothing shown is left: no current image) and the
+    # project refuses: list_again made row 0 current - an image the filter hid, forced into the list
+    root = tmp_path / "project"
+    win, _key = project_with_a_saved_image(qtbot, windows, samples, model_path, root)
+    wanted = samples[1]
+    win.images.set_current(1)  # (the image on screen stays listed)
+    win.images.set_filter("all", wanted.stem)
+    qtbot.waitUntil(lambda: win.images.visible_rows() == [1], timeout=WAIT_MS)
+
+    def chosen():
+        win.images.set_current(1)
+
+    refused_removal(qtbot, win, root, monkeypatch, before=chosen, row=1)
+    assert [d.path for d in win.docs] == samples, "listed again where it was"
+    assert win.current is not None and win.current.path == wanted, "the image listed again is the current one"
+    assert win.images.visible_rows() == [1], "the filter still hides the others"
+    view = win.images.list
+    assert view.viewport().rect().contains(view.visualRect(view.currentIndex()))
