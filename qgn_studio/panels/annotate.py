@@ -531,7 +531,7 @@ class AnnotatePanel(QtWidgets.QWidget):
     def _fit_controls_soon(self) -> None:
         if not self._fit_pending:
             self._fit_pending = True
-            QtCore.QTimer.singleShot(0, self._fit_controls)
+            QtCore.QTimer.singleShot(0, self, self._fit_controls)  # (dropped if the panel goes first)
 
     def _fit_controls(self) -> None:
         """Caps the controls' pane at their height with every class row shown: on a tall screen the
