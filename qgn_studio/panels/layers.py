@@ -139,6 +139,7 @@ class LayerPanel(QtWidgets.QWidget):
         self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)
         self.tree.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.tree.setIndentation(12)  # (20 by default) the level rows' site counts fit at 1280×800
         self.tree.header().setStretchLastSection(True)
         self.items: dict[str, QtWidgets.QTreeWidgetItem] = {}
         self._shown: dict[str, tuple] = {}  # what refresh last set on each row

@@ -84,3 +84,19 @@ def test_keep_and_revert_show_without_scrolling(qtbot, window):
     for widget in (panel.keep, panel.revert, panel.plot, panel.status, panel.table):
         assert in_view(widget, scroll), widget
     assert panel.keep.isEnabled() and panel.revert.isEnabled()
+
+
+def test_the_level_rows_site_counts_show_whole(qtbot, window):
+    """The decoder levels' site counts (column 1, e.g. "1.81 k sites") end inside the list at
+    1280×800: they were cut by the dock's edge ("1.11 k site") with the default indentation."""
+    from qgn_studio.canvas.layers import LevelLayer
+
+    panel = window.layer_panel
+    settle(qtbot)
+    panel.tree.resizeColumnToContents(0)  # as refresh sizes it once the prediction's rows are set
+    widest = panel.tree.fontMetrics().horizontalAdvance("8.88 k sites")  # human_count: 3 digits
+    start = panel.tree.header().sectionPosition(1)
+    levels = [item for key, item in panel.items.items() if isinstance(panel.layers[key], LevelLayer)]
+    assert levels
+    margin = 2 * panel.tree.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_FocusFrameHMargin)
+    assert start + widest + margin <= panel.tree.viewport().width(), (start, widest, panel.tree.viewport().width())
