@@ -620,20 +620,174 @@ def one_file_name(name: str) -> str:
 
 
 @contextmanager
-def locked(folder: str | os.PathLike) -> Iterator[None]:
+def locked(folder: str | os.PathLike, note: bool = False) -> Iterator[None]:
     """Hold an exclusive advisory lock on the (existing) ``folder`` for a read-modify-write of a
     file in it that several writers share (a CVAT export's ``default.txt``, replaced atomically, so
-    the file itself cannot carry the lock); no lock file is left behind (``lock_folder``). Without
-    folder locks (Windows) it only serialises the writers of one process."""
-    fd = lock_folder(folder)
-    if fd is None:  # pragma: no cover - Windows
+    the file itself cannot carry the lock); ``lock_folder``. Without folder locks (Windows) it only
+    serialises the writers of one process.
+
+    Where another process holds it, the wait is said once (``saying_waits``' ``say``, else on
+    stderr) naming the holder as its note says (``note``: the holder writes ``LOCK_NOTE`` in the
+    folder while it holds it - pid, host, since when - and removes it as it lets go), and can be
+    stopped (``saying_waits``' ``should_stop``: LockWaitStopped; Ctrl-C: KeyboardInterrupt) with
+    nothing taken. A dead holder is never waited for: the system drops a lock when the last
+    descriptor holding it closes, however its process ended (SIGKILL too; on NFS, when the server
+    ends the dead client's lease), so a lock still held is a live process's - one the noted holder
+    started, where the note's pid is gone (a forked child keeps the descriptor) - and is never taken
+    over."""
+    fd = lock_folder(folder, wait=False)
+    if fd is None and not folder_locks_work():  # pragma: no cover - Windows
         with _PROCESS_LOCK:
             yield
         return
+    if fd is None:
+        fd = _wait_for_lock(Path(folder))
+    try:
+        if note:
+            _write_lock_note(Path(folder))
+        yield
+    finally:
+        if note:  # before the lock goes: never the next holder's note
+            unlink_quietly(Path(folder) / LOCK_NOTE)
+        os.close(fd)  # closing releases the lock
+
+
+#: ``locked(note=True)``'s note of who holds the folder: a waiting writer names it
+LOCK_NOTE = ".qgn-lock-holder"
+
+
+class LockWaitStopped(Exception):
+    """A writer waiting for another's lock on a folder was stopped (``saying_waits``' ``should_stop``):
+    it took nothing and wrote nothing there."""
+
+
+_LOCK_WAIT: contextvars.ContextVar = contextvars.ContextVar("qgn_lock_wait", default=None)
+
+
+@contextmanager
+def saying_waits(say, should_stop=None) -> Iterator[None]:
+    """While the block runs (in this thread), a ``locked`` that must wait for another process says
+    so once with ``say(text)`` (a progress line) and gives up with LockWaitStopped when
+    ``should_stop()`` is true (None: it waits until the lock is free or Ctrl-C)."""
+    token = _LOCK_WAIT.set((say, should_stop))
     try:
         yield
     finally:
-        os.close(fd)  # closing releases the lock
+        _LOCK_WAIT.reset(token)
+
+
+@contextmanager
+def unstoppable_waits() -> Iterator[None]:
+    """``saying_waits`` without its ``should_stop`` while the block runs: a take-back (an undo) waits
+    for its lock rather than leave half its item."""
+    current = _LOCK_WAIT.get()
+    with saying_waits(current[0] if current else _say_on_stderr, None):
+        yield
+
+
+def _say_on_stderr(text: str) -> None:
+    import sys
+
+    print(f"qgn: {text}", file=sys.stderr, flush=True)
+
+
+def _write_lock_note(folder: Path) -> None:
+    """``LOCK_NOTE`` in ``folder`` (held): who holds it. Best effort: a folder that takes no note
+    is still locked."""
+    import json
+    import socket
+
+    note = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+    try:
+        fd = os.open(folder / LOCK_NOTE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError:
+        return
+    try:
+        os.write(fd, json.dumps(note).encode("utf-8"))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def lock_holder_text(folder: Path) -> str:
+    """Who holds ``folder``'s lock, as its ``LOCK_NOTE`` says: "pid N on host H, since HH:MM:SS", with
+    "(that process has ended: a process it started holds the folder)" where H is this host and N is
+    gone; "its holder left no note" where there is none (an older qgn, or it is just letting go)."""
+    import json
+    import socket
+
+    try:
+        with open_regular(folder / LOCK_NOTE) as f:
+            note = json.loads(f.read(4096).decode("utf-8"))
+        pid, host, since = int(note["pid"]), str(note["host"]), float(note["since"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "its holder left no note"
+    from .shown import one_line
+
+    text = f"pid {pid} on host {one_line(host)}, since {time.strftime('%H:%M:%S', time.localtime(since))}"
+    if host == socket.gethostname() and not _pid_alive(pid):
+        text += "; that process has ended: a process it started holds the folder"
+    return text
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's: alive
+        return True
+    return True
+
+
+def _wait_for_lock(folder: Path) -> int:
+    """``lock_folder(folder)`` where another process holds it: said once, stoppable (``locked``).
+    A helper thread waits in the system's lock call (woken as the holder lets go, as a plain wait
+    is, never polling past a short gap between the holder's items); this thread watches
+    ``should_stop``. Stopped, the helper lets the lock go the moment it gets it."""
+    import fcntl
+
+    from .shown import path_text
+
+    say, should_stop = _LOCK_WAIT.get() or (_say_on_stderr, None)
+    say(f"waiting for another export into {path_text(folder)} ({lock_holder_text(folder)}) - it holds the "
+        "folder while it writes an image; Stop (Ctrl-C) ends this export here, nothing lost")
+    fd = os.open(folder, os.O_RDONLY)
+    state = {"done": False, "abandoned": False, "error": None}
+    cond = threading.Condition()
+
+    def take() -> None:
+        error = None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            error = exc
+        with cond:
+            if state["abandoned"]:
+                os.close(fd)  # nobody waits for it any more: let go at once
+                return
+            state["done"], state["error"] = True, error
+            cond.notify_all()
+
+    threading.Thread(target=take, name="qgn-lock-wait", daemon=True).start()
+    try:
+        with cond:
+            while not state["done"]:
+                if should_stop is not None and should_stop():
+                    raise LockWaitStopped(f"stopped while waiting for another export into {path_text(folder)}")
+                cond.wait(0.1)
+    except BaseException:
+        with cond:
+            if state["done"]:
+                os.close(fd)
+            else:
+                state["abandoned"] = True
+        raise
+    if state["error"] is not None:
+        os.close(fd)
+        raise state["error"]
+    return fd
 
 
 _PROCESS_LOCK = threading.Lock()

@@ -28,19 +28,17 @@ export refuses it and says to rename it.
 """
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from ..classes import ClassSet, check_unique_names, is_void_name, name_key
-from ..fileio import atomic_write_bytes, locked, read_text_within
+from ..fileio import atomic_write_bytes, read_text_within
 from ..label_map import check_label, present_values
 from ..quadtree import NUM_LEVELS
 from .base import (
-    DatasetWriter, ExportItem, Format, ListedNames, check_export_file, colours_to_values, listable_name, out_file,
-    place_image, read_rgb,
+    DatasetWriter, ExportItem, Format, ListedNames, check_export_file, colours_to_values, holding_folder,
+    listable_name, out_file, place_image, read_rgb,
 )
 from .png_bands import encode_png
 from .source import (
@@ -130,9 +128,6 @@ def write_cvat_files(label, classes: ClassSet, out_dir: Path, stem: str, levels:
     return [mask, objects, labelmap, path]
 
 
-_HELD = threading.local()  # ``ImageSet.holding``: the list folders this thread has locked
-
-
 class ImageSet:
     """An export's shared ``ImageSets/Segmentation/default.txt`` under ``out_dir``, its stems as this
     writer last read or wrote them: parsed again only where the file's bytes differ from those it
@@ -187,25 +182,12 @@ class ImageSet:
         self._read(self.path)
         return stem in self._set
 
-    @contextmanager
     def holding(self):
-        """The list's folder locked (created, ``out_file``) while the block runs: a writer holds it over
-        an item's whole ``add`` (its masks written and listed) and ``undo`` (its files taken back and
-        its line taken off), so that no other export into the folder comes between - its masks written
-        but not yet listed, or its undo half done. Held again by this thread inside (``add``,
-        ``remove``, another writer's: a nested export), it is not locked twice."""
-        folder = out_file(self.path.parent, self.path.name).parent
-        key = str(folder)
-        held = _HELD.__dict__.setdefault("folders", set())
-        if key in held:
-            yield
-            return
-        with locked(folder):
-            held.add(key)
-            try:
-                yield
-            finally:
-                held.discard(key)
+        """The list's folder locked (created, ``out_file``) while the block runs (``holding_folder``): a
+        writer holds it over an item's whole ``add`` (its masks written and listed) and ``undo`` (its
+        files taken back and its line taken off), so that no other export into the folder comes
+        between - its masks written but not yet listed, or its undo half done."""
+        return holding_folder(out_file(self.path.parent, self.path.name).parent)
 
     def add(self, stem: str) -> Path:
         """``stem`` listed (the file created, ``out_file``); the file's path."""
@@ -261,6 +243,10 @@ class CvatWriter(DatasetWriter):
 
     def plan(self, names, images=None) -> None:
         self.names.reserve(names)
+
+    def holding(self):
+        """The list folder's lock (``ImageSet.holding``): it guards the masks and image copies too."""
+        return self.image_set.holding()
 
     def add(self, item: ExportItem) -> list[Path]:
         with self.image_set.holding():  # masks written and listed with no other export between
