@@ -752,7 +752,7 @@ def _wait_for_lock(folder: Path) -> int:
 
     say, should_stop = _LOCK_WAIT.get() or (_say_on_stderr, None)
     say(f"waiting for another export into {path_text(folder)} ({lock_holder_text(folder)}) - it holds the "
-        "folder while it writes an image; Stop (Ctrl-C) ends this export here, nothing lost")
+        "folder while it writes an image; cancelling this export (Cancel, Ctrl-C) loses nothing")
     fd = os.open(folder, os.O_RDONLY)
     state = {"done": False, "abandoned": False, "error": None}
     cond = threading.Condition()
