@@ -626,8 +626,8 @@ def locked(folder: str | os.PathLike, note: bool = False) -> Iterator[None]:
     the file itself cannot carry the lock); ``lock_folder``. Without folder locks (Windows) it only
     serialises the writers of one process.
 
-    Where another process holds it, the wait is said once (``saying_waits``' ``say``, else on
-    stderr) naming the holder as its note says (``note``: the holder writes ``LOCK_NOTE`` in the
+    Where another process holds it, a wait longer than ``LOCK_WAIT_SAY_S`` is said once
+    (``saying_waits``' ``say``, else on stderr) naming the holder as its note says (``note``: the holder writes ``LOCK_NOTE`` in the
     folder while it holds it - pid, host, since when - and removes it as it lets go), and can be
     stopped (``saying_waits``' ``should_stop``: LockWaitStopped; Ctrl-C: KeyboardInterrupt) with
     nothing taken. A dead holder is never waited for: the system drops a lock when the last
@@ -741,8 +741,14 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+#: How long a wait for another writer's lock goes unsaid: two exports into one folder take turns
+#: (an image each) all the time; a wait is worth a line once it is more than a turn
+LOCK_WAIT_SAY_S = 0.5
+
+
 def _wait_for_lock(folder: Path) -> int:
-    """``lock_folder(folder)`` where another process holds it: said once, stoppable (``locked``).
+    """``lock_folder(folder)`` where another process holds it: said once after ``LOCK_WAIT_SAY_S``,
+    stoppable (``locked``).
     A helper thread waits in the system's lock call (woken as the holder lets go, as a plain wait
     is, never polling past a short gap between the holder's items); this thread watches
     ``should_stop``. Stopped, the helper lets the lock go the moment it gets it."""
@@ -751,8 +757,6 @@ def _wait_for_lock(folder: Path) -> int:
     from .shown import path_text
 
     say, should_stop = _LOCK_WAIT.get() or (_say_on_stderr, None)
-    say(f"waiting for another export into {path_text(folder)} ({lock_holder_text(folder)}) - it holds the "
-        "folder while it writes an image; cancelling this export (Cancel, Ctrl-C) loses nothing")
     fd = os.open(folder, os.O_RDONLY)
     state = {"done": False, "abandoned": False, "error": None}
     cond = threading.Condition()
@@ -771,11 +775,17 @@ def _wait_for_lock(folder: Path) -> int:
             cond.notify_all()
 
     threading.Thread(target=take, name="qgn-lock-wait", daemon=True).start()
+    started, said = time.monotonic(), False
     try:
         with cond:
             while not state["done"]:
                 if should_stop is not None and should_stop():
                     raise LockWaitStopped(f"stopped while waiting for another export into {path_text(folder)}")
+                if not said and time.monotonic() - started >= LOCK_WAIT_SAY_S:  # not a moment's turn
+                    said = True
+                    say(f"waiting for another export into {path_text(folder)} ({lock_holder_text(folder)}) - it "
+                        "holds the folder while it writes an image; cancelling this export (Cancel, Ctrl-C) "
+                        "loses nothing")
                 cond.wait(0.1)
     except BaseException:
         with cond:
