@@ -41,7 +41,8 @@ def _files(folder: Path) -> dict[str, bytes]:
             if p.is_file() and not p.name.startswith(".")}
 
 
-@pytest.mark.parametrize("fmt", ["png", "labelme", "fiftyone", "coco", "labelstudio", "qgt", "ids", "json", "levels"])
+@pytest.mark.parametrize("fmt", ["png", "labelme", "fiftyone", "coco", "labelstudio", "qgt", "ids", "json", "levels",
+                                 "cityscapes", "camvid"])
 def test_an_undone_export_leaves_the_file_another_export_wrote_between_its_set_aside_and_rename(
         tmp_path, monkeypatch, fmt):
     """Export A sets x's file aside (nothing there yet); before A's rename, export E writes x and
@@ -52,7 +53,7 @@ def test_an_undone_export_leaves_the_file_another_export_wrote_between_its_set_a
     so), and A's undo leaves E's file."""
     import qgn.fileio as fio
     from qgn.formats import FORMATS, ExportItem
-    from qgn.formats.base import add_to_every_writer
+    from qgn.formats.base import SHARED_FILES, add_to_every_writer
 
     images = tmp_path / "images"
     for who, value in (("e", 10), ("a", 200)):
@@ -85,9 +86,9 @@ def test_an_undone_export_leaves_the_file_another_export_wrote_between_its_set_a
     real, a_thread, fired = fio.set_aside_replaced, threading.current_thread(), []
     e_thread = threading.Thread(target=export_e)
 
-    def set_aside(path):  # A's first file set aside, not yet renamed: E runs now
+    def set_aside(path):  # A's first per-image file set aside, not yet renamed: E runs now
         real(path)
-        if threading.current_thread() is a_thread and not fired:
+        if threading.current_thread() is a_thread and not fired and Path(path).name not in SHARED_FILES:
             fired.append(path)
             e_thread.start()
             e_stopped.wait()
@@ -102,7 +103,7 @@ def test_an_undone_export_leaves_the_file_another_export_wrote_between_its_set_a
     e_thread.join()
     assert fired and e_files
     now = _files(out)
-    per_image = {name: data for name, data in e_files.items() if not name.endswith((".json", ".txt"))
+    per_image = {name: data for name, data in e_files.items() if not name.endswith((".json", ".txt", ".tsv"))
                  or fmt in ("labelme", "json") and Path(name).stem == "x"}
     assert per_image and {name: now.get(name) for name in per_image} == per_image  # E's files, as E wrote them
     assert said and "waiting for another export into" in said[0] and f"pid {os.getpid()}" in said[0]
