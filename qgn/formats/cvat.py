@@ -150,7 +150,8 @@ class ImageSet:
 
     def __init__(self, out_dir: Path):
         self.path = Path(out_dir) / "ImageSets" / "Segmentation" / "default.txt"
-        self._file = None  # the file ``_stems`` was read from or written to, held open
+        self._file = None  # the file ``_stems`` was read from or written to, held open (not on Windows)
+        self._known: os.stat_result | None = None  # that file's ``stat`` when read (None: there was none)
         self._size = 0  # its bytes known
         self._tail = b""  # its last bytes known (up to ``_TAIL``)
         self._stems: list[str] = []
@@ -160,7 +161,7 @@ class ImageSet:
     def _forget(self) -> None:
         if self._file is not None:
             self._file.close()
-        self._file, self._size, self._tail, self._stems, self._set = None, 0, b"", [], set()
+        self._file, self._known, self._size, self._tail, self._stems, self._set = None, None, 0, b"", [], set()
 
     def _read(self, path: Path) -> None:
         try:
@@ -194,7 +195,11 @@ class ImageSet:
         except BaseException:
             f.close()
             raise
-        self._file, self._size, self._tail, self._set = f, len(data), data[-self._TAIL:], set(self._stems)
+        self._file, self._known = f, os.fstat(f.fileno())
+        self._size, self._tail, self._set = len(data), data[-self._TAIL:], set(self._stems)
+        if os.name == "nt":  # an open file there cannot be renamed over (another export's undo): read whole each time
+            self._file = None
+            f.close()
 
     def _write(self, path: Path, stems: list[str]) -> None:
         """``stems`` written to the file, replacing it (atomically: an undo's rewrite); the memory
@@ -202,27 +207,23 @@ class ImageSet:
         where only its folder's fsync failed, replaced: the memory is dropped, the next use reads
         the file again)."""
         data = "".join(s + "\n" for s in stems).encode("utf-8")
-        try:
-            atomic_write_bytes(path, data)
-        finally:
-            self._forget()
+        self._forget()  # (closed first: Windows renames over no open file)
+        atomic_write_bytes(path, data)
         self._read(path)
 
     def _append(self, path: Path, stem: str) -> None:
         """``stem``'s line appended to the file as ``_read`` left it (created where there is none);
         the memory changed only once it is there."""
         line = (stem + "\n").encode("utf-8")
-        if self._file is None:
-            try:
-                atomic_write_bytes(path, line)  # a new list: whole or absent
-            finally:
-                self._forget()
+        if self._known is None:
+            self._forget()
+            atomic_write_bytes(path, line)  # a new list: whole or absent
             self._read(path)
             return
         if self._tail and not self._tail.endswith(b"\n"):  # a list edited by hand, its last line unended
             line = b"\n" + line
         try:
-            append_line(path, line, self._size, os.fstat(self._file.fileno()))
+            append_line(path, line, self._size, self._known)
         except BaseException:
             self._forget()
             raise
