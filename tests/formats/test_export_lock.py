@@ -56,9 +56,10 @@ def test_an_undone_export_leaves_the_file_another_export_wrote_between_its_set_a
     from qgn.formats.base import SHARED_FILES, add_to_every_writer
 
     images = tmp_path / "images"
+    # each export's image in a folder of one name: Cityscapes names its files by the image's folder (the city)
     for who, value in (("e", 10), ("a", 200)):
-        (images / who).mkdir(parents=True)
-        Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(images / who / "x.png")
+        (images / who / "city").mkdir(parents=True)
+        Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(images / who / "city" / "x.png")
     e_label = np.zeros((8, 8), np.uint8)
     e_label[:4] = 1
     a_label = np.zeros((8, 8), np.uint8)
@@ -76,8 +77,8 @@ def test_an_undone_export_leaves_the_file_another_export_wrote_between_its_set_a
         try:
             with fio.saying_waits(say):
                 writer = FORMATS[fmt].open_writer(CLASSES, out, 4, images="copy")
-                writer.plan(["x"], [images / "e" / "x.png"])
-                add_to_every_writer([(writer, ExportItem("x", e_label, images / "e" / "x.png"))])
+                writer.plan(["x"], [images / "e" / "city" / "x.png"])
+                add_to_every_writer([(writer, ExportItem("x", e_label, images / "e" / "city" / "x.png"))])
                 writer.finish()
             e_files.update(_files(out))
         finally:
@@ -95,9 +96,9 @@ def test_an_undone_export_leaves_the_file_another_export_wrote_between_its_set_a
 
     monkeypatch.setattr(fio, "set_aside_replaced", set_aside)
     writer = FORMATS[fmt].open_writer(CLASSES, out, 4, images="copy")
-    writer.plan(["x"], [images / "a" / "x.png"])
+    writer.plan(["x"], [images / "a" / "city" / "x.png"])
     with pytest.raises(OSError):
-        add_to_every_writer([(writer, ExportItem("x", a_label, images / "a" / "x.png")),
+        add_to_every_writer([(writer, ExportItem("x", a_label, images / "a" / "city" / "x.png")),
                              (_FailingFormat(), ExportItem("x", a_label, None))])
     writer.finish()
     e_thread.join()
@@ -208,3 +209,4 @@ def test_a_project_export_stopped_while_waiting_counts_the_rest_as_not_reached(t
         holder.wait()
     assert len(steps) == 1 and steps[0][:2] == (0, 2) and "waiting for another export into" in steps[0][2]
     assert exported.not_reached == 2 and not list(folder.glob("*.png"))
+
