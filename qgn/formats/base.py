@@ -304,18 +304,18 @@ _HELD = threading.local()  # ``holding_folder``: the folders this thread has loc
 
 @contextmanager
 def holding_folder(folder: Path):
-    """``folder`` (existing) locked while the block runs (``qgn.fileio.locked``: another export into
+    """``folder`` (existing) locked while the block runs (``qgn.fileio.export_lock``: another export into
     it waits, and says so); held again by this thread inside (a writer's ``add`` that locks its list
     too, a nested export), it is not locked twice. The one lock of an export's per-item writes:
     ``DatasetWriter.holding``, CVAT's ``ImageSet.holding``."""
-    from ..fileio import locked
+    from ..fileio import export_lock
 
     key = str(folder)
     held = _HELD.__dict__.setdefault("folders", set())
     if key in held:
         yield
         return
-    with locked(folder, note=True):
+    with export_lock(folder):
         held.add(key)
         try:
             yield

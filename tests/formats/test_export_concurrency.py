@@ -264,7 +264,7 @@ def test_no_other_cvat_export_comes_between_an_items_masks_and_its_line(tmp_path
     failed in a later format, put B's mask back and took x off the list - B succeeded, its mask on
     disk, unlisted. Now an item's masks and its line are written under the list folder's lock: while
     B is between them, another export cannot take the lock."""
-    from qgn.fileio import lock_folder
+    from qgn.fileio import export_lock_held
     from qgn.formats import FORMATS, ExportItem, cvat
     from qgn.formats.base import add_to_every_writer
 
@@ -275,12 +275,7 @@ def test_no_other_cvat_export_comes_between_an_items_masks_and_its_line(tmp_path
     real_add, seen = cvat.ImageSet.add, []
 
     def add(self, stem):  # B's masks are written, its line not yet
-        fd = lock_folder(tmp_path / "ImageSets" / "Segmentation", wait=False)
-        seen.append(fd is None)
-        if fd is not None:
-            import os
-
-            os.close(fd)
+        seen.append(export_lock_held(tmp_path / "ImageSets" / "Segmentation"))
         return real_add(self, stem)
 
     monkeypatch.setattr(cvat.ImageSet, "add", add)

@@ -155,7 +155,7 @@ def test_a_killed_holders_lock_is_free_and_an_ended_holders_live_child_is_waited
     """A holder killed mid-item (SIGKILL) holds nothing: the system dropped its lock, so the next
     export takes it at once - nothing to take over. A lock still held whose noted holder is gone is
     held by a live process (a child that kept the descriptor): named as such, and never taken."""
-    from qgn.fileio import lock_folder, lock_holder_text
+    from qgn.fileio import export_lock_held, lock_holder_text
     from qgn.formats import FORMATS, ExportItem
 
     out = tmp_path / "out"
@@ -175,8 +175,7 @@ def test_a_killed_holders_lock_is_free_and_an_ended_holders_live_child_is_waited
     child = int(parent.stdout.readline())
     parent.wait()  # ended; its child holds the lock on
     try:
-        fd = lock_folder(folder, wait=False)
-        assert fd is None  # held: never taken over
+        assert export_lock_held(folder)  # held: never taken over
         text = lock_holder_text(folder)
         assert f"pid {parent.pid} on host" in text and "that process has ended" in text
     finally:
@@ -210,3 +209,143 @@ def test_a_project_export_stopped_while_waiting_counts_the_rest_as_not_reached(t
     assert len(steps) == 1 and steps[0][:2] == (0, 2) and "waiting for another export into" in steps[0][2]
     assert exported.not_reached == 2 and not list(folder.glob("*.png"))
 
+
+
+def test_the_export_lock_never_meets_a_serve_or_a_project_holding_the_folder_itself(tmp_path):
+    """The export lock was ``flock`` on the output folder itself - the lock a ``qgn serve`` holds on
+    its --train-out for its whole life (``KeptAnnotations.claim``) and a project's writes hold on its
+    root (``Project._folder_lock``): an export into a running server's --train-out waited for ever
+    ("waiting for another export ... its holder left no note"), a serve started while an export
+    wrote there refused ("another qgn serve is fine-tuning into ..."), and an export into a project's
+    root waited behind the project's writes. The export lock is now its own (a lock file in the folder)."""
+    from qgn.fileio import LockWaitStopped, saying_waits
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats.base import holding_folder
+    from qgn.serve.kept import KeptAnnotations
+
+    train_out = tmp_path / "train_out"
+    server = KeptAnnotations(train_out)
+    server.claim()  # a qgn serve holding train_out for its life
+    said: list[str] = []
+    try:
+        with saying_waits(said.append, should_stop=lambda: bool(said)):  # a wait: stopped as soon as said
+            try:
+                FORMATS["png"].export_items([ExportItem("x", np.zeros((8, 8), np.uint8))], CLASSES, train_out, 4)
+            except LockWaitStopped:
+                pass
+    finally:
+        for fd in server.locks:
+            os.close(fd)
+    assert not said and (train_out / "x.png").is_file()
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with holding_folder(out):  # an export writing an image there: a serve starts, a project writes
+        server = KeptAnnotations(out)
+        server.claim()  # raised TrainOutInUse
+        for fd in server.locks:
+            os.close(fd)
+        from qgn.project import _folder_lock
+
+        with _folder_lock(out, 0.5):  # raised ProjectBusyError after its timeout
+            pass
+
+
+@pytest.mark.parametrize("kind", ["no locks", "named pipe"])
+def test_an_export_where_no_lock_can_be_taken_writes_every_format_and_says_so_once(tmp_path, monkeypatch, kind):
+    """A file system without working locks (ENOLCK: NFSv3 without its lock manager, some FUSE
+    mounts): every format failed on every image with "[Errno 37] No locks available", naming no
+    path (before the export lock only CVAT/VOC failed). Now the export goes on without cross-process
+    protection - as every format but CVAT/VOC did before - and says so once, in one line naming
+    the folder: refusing would leave no way to export there at all, while the only file at risk is
+    one that a second export into the same folder at the same moment writes (the line says to run
+    one at a time). So does a named pipe at the lock file's name (never opened to wait)."""
+    import fcntl
+
+    import qgn.fileio as fio
+    from qgn.formats import ExportItem, export_dataset
+
+    out = tmp_path / "out"
+    if kind == "no locks":
+        def flock(fd, op):
+            raise OSError(errno.ENOLCK, "No locks available")
+
+        monkeypatch.setattr(fcntl, "flock", flock)
+    else:
+        for name in ("png", "labelme", "coco", "cvat/ImageSets/Segmentation"):  # the folders locked
+            (out / name).mkdir(parents=True)
+            os.mkfifo(out / name / fio.EXPORT_LOCK)
+    said: list[str] = []
+    items = [ExportItem(name, np.full((8, 8), i, np.uint8), None) for i, name in enumerate(("x", "y"))]
+    with fio.saying_waits(said.append):
+        written = export_dataset(items, CLASSES, out, ["png", "labelme", "coco", "cvat"])
+    assert {p.name for p in written} >= {"x.png", "y.png", "x.json", "default.txt"}
+    assert (out / "cvat" / "ImageSets" / "Segmentation" / "default.txt").read_text() == "x\ny\n"
+    if kind == "no locks":
+        assert len(said) == 1 and str(out) in said[0] and "one at a time" in said[0]
+    else:  # one line per pipe: each names its own
+        assert len(said) == 4 and all("named pipe" in s and "one at a time" in s for s in said)
+
+
+def test_a_named_pipe_at_the_lock_note_never_holds_an_export(tmp_path):
+    """A named pipe where the export lock's holder writes its note (``.qgn-lock-holder`` before; the
+    lock file now): the export hung for ever in the note's open, holding the folder's lock. Run in a
+    child process: a hang fails the test instead of stopping the run."""
+    out = tmp_path / "out"
+    (out / "png").mkdir(parents=True)
+    os.mkfifo(out / "png" / ".qgn-lock-holder")
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+            "import numpy as np; from pathlib import Path; from qgn.classes import ClassSet\n"
+            "import qgn.fileio as fio\n"
+            "from qgn.formats import ExportItem, export_dataset\n"
+            f"out = Path({str(out)!r})\n"
+            "lock = out / 'png' / getattr(fio, 'EXPORT_LOCK', '.qgn-lock-holder')\n"
+            "lock.exists() or __import__('os').mkfifo(lock)\n"
+            "export_dataset([ExportItem('x', np.zeros((8, 8), np.uint8), None)], ClassSet.generic(3, 255), out, ['png'])\n"
+            "print('done')\n")
+    try:
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the export waits on the named pipe")
+    assert run.returncode == 0 and run.stdout.strip() == "done", run.stderr
+    assert (out / "png" / "x.png").is_file()
+
+
+def _held_by_another(folder: Path, said: list[str], should_stop=None, unstoppable=False) -> None:
+    """A wait for another process's export lock on ``folder`` until it is said; the holder is then killed."""
+    from qgn.fileio import LockWaitStopped, saying_waits, unstoppable_waits
+    from qgn.formats.base import holding_folder
+
+    holder = _hold(folder)
+
+    def say(text):
+        said.append(text)
+        holder.kill()
+
+    try:
+        with saying_waits(say, should_stop):
+            with unstoppable_waits() if unstoppable else saying_waits(say, should_stop), holding_folder(folder):
+                pass
+    except LockWaitStopped:
+        pass
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_wait_says_how_this_export_can_be_stopped_where_it_can(tmp_path):
+    """The wait's line said "cancelling this export (Cancel, Ctrl-C) loses nothing" everywhere: the
+    CLI has no Cancel, and while an item is being taken back (``unstoppable_waits``) Cancel does
+    nothing. Now: the command line's says Ctrl-C, a caller that can stop it (the export dialog's
+    Cancel) says cancelling, and a take-back says it cannot be cancelled."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    cli, dialog, take_back = [], [], []
+    _held_by_another(folder, cli)
+    _held_by_another(folder, dialog, should_stop=lambda: False)
+    _held_by_another(folder, take_back, should_stop=lambda: False, unstoppable=True)
+    for said in (cli, dialog, take_back):
+        assert len(said) == 1 and "waiting for another export into" in said[0] and str(folder) in said[0]
+    assert "Ctrl-C" in cli[0] and "Cancel" not in cli[0]
+    assert "cancel" in dialog[0].lower() and "Ctrl-C" not in dialog[0]
+    assert "cannot be cancelled" in take_back[0] and "loses nothing" not in take_back[0]
