@@ -822,8 +822,9 @@ def _write_lock_note(fd: int) -> None:
 
     note = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}).encode("utf-8")
     try:
-        os.ftruncate(fd, 0)
         os.pwrite(fd, note, 0)
+        if os.fstat(fd).st_size > len(note):  # a killed holder's longer note (a truncate of an empty file costs)
+            os.ftruncate(fd, len(note))
     except OSError:
         pass
 
