@@ -698,23 +698,43 @@ def _lock_path_text(folder: Path) -> str:
 
 
 _UNLOCKED_SAID: set = set()
+_UNLOCKED_NOTES: contextvars.ContextVar = contextvars.ContextVar("qgn_unlocked_notes", default=None)
+
+
+@contextmanager
+def noting_unlocked() -> Iterator[list[str]]:
+    """While the block runs (in this thread), ``_say_unlocked``'s line is said once per file system and
+    reason in this block - one export - instead of once per process, and kept in the list yielded
+    (for the export's end line: the progress line it is said on is replaced by the next)."""
+    notes: list[str] = []
+    token = _UNLOCKED_NOTES.set((set(), notes))
+    try:
+        yield notes
+    finally:
+        _UNLOCKED_NOTES.reset(token)
 
 
 def _say_unlocked(folder: Path, why: str, key) -> None:
-    """Said once per file system and reason in a process (one line, naming ``folder``): an export
-    into ``folder`` goes on without the export lock, ``why``."""
+    """Said once per file system and reason (one line, naming ``folder``) in an export
+    (``noting_unlocked``), else in a process: an export into ``folder`` goes on without the export
+    lock, ``why``."""
     from .shown import path_text
 
     try:
         device = os.stat(folder).st_dev
     except OSError:
         device = None
-    if (device, key) in _UNLOCKED_SAID:
+    noting = _UNLOCKED_NOTES.get()
+    said = noting[0] if noting is not None else _UNLOCKED_SAID
+    if (device, key) in said:
         return
-    _UNLOCKED_SAID.add((device, key))
+    said.add((device, key))
+    text = (f"{path_text(folder)}: exporting without the folder's export lock ({why}): another export into "
+            "the same folder at the same time could replace this one's files unseen - run one at a time there")
+    if noting is not None:
+        noting[1].append(text)
     say = (_LOCK_WAIT.get() or (_say_on_stderr, None, None))[0]
-    say(f"{path_text(folder)}: exporting without the folder's export lock ({why}): another export into "
-        "the same folder at the same time could replace this one's files unseen - run one at a time there")
+    say(text)
 
 
 def _open_export_lock(folder: Path) -> int:

@@ -103,7 +103,7 @@ from .classes import ClassSet
 from .fileio import (
     InputOverwriteError, LockWaitStopped, OutsideRootError, atomic_write_bytes, dangling_link_text, is_temporary,
     make_folder, one_file_name, open_regular, path_inside, protected_inputs, read_json, remove_stale_temporaries,
-    same_bytes, saying_waits, unlink_quietly, write_problem,
+    noting_unlocked, same_bytes, saying_waits, unlink_quietly, write_problem,
 )
 from .formats import FORMATS, ExportItem, check_export_classes, check_format_names, check_split, check_text_names
 from .formats.base import add_to_every_writer
@@ -1754,6 +1754,9 @@ class ExportedFiles(list):
 
     images: int = 0
     not_reached: int = 0
+    #: lines to keep in sight after the export (a folder exported into without its export lock,
+    #: ``qgn.fileio.noting_unlocked``): said on a progress line, which the next one replaces
+    notes: tuple[str, ...] = ()
 
 
 def export_project(
@@ -1792,8 +1795,11 @@ def export_project(
     if split is not None:
         check_split(split)
     with protected_inputs(_export_inputs(project, Path(out_dir), names), "the project's images and files"):
-        return _export_project(project, Path(out_dir), names, progress, only_done, errors, images, split,
-                               should_stop)
+        with noting_unlocked() as notes:  # said once per export (a second export says it again), and kept
+            exported = _export_project(project, Path(out_dir), names, progress, only_done, errors, images, split,
+                                       should_stop)
+        exported.notes = tuple(notes)
+        return exported
 
 
 def _export_inputs(project: Project, out_dir: Path, names: list[str]) -> list[Path]:

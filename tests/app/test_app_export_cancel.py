@@ -131,3 +131,32 @@ def test_an_export_waiting_for_another_export_says_who_and_cancel_ends_the_wait(
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+
+
+def test_an_export_without_the_folders_lock_keeps_saying_so_on_its_end_line(qtbot, window, tmp_path, model_path,
+                                                                            monkeypatch):
+    """A file system without locks (ENOLCK, an NFS share): the 'exporting without the folder's export
+    lock ... run one at a time there' line was shown on the dialog's one log line and replaced by the
+    next progress line at once, and said once per process - a second export said nothing. Now each
+    export's end line keeps it."""
+    import errno
+    import fcntl
+    import os
+
+    real, out = fcntl.flock, str(tmp_path / "out")
+
+    def flock(fd, op):
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(out):
+            raise OSError(errno.ENOLCK, "No locks available")
+        return real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    dialog = export_dialog(qtbot, window, tmp_path, model_path, ["png"])
+    for _run in (1, 2):
+        dialog.export_button.click()
+        qtbot.waitUntil(lambda: not dialog.running, timeout=WAIT_MS)
+        assert dialog.log.text().startswith("Wrote ")
+        assert "without the folder's export lock" in dialog.log.text() and "one at a time" in dialog.log.text()
+        assert str(tmp_path / "out" / "png") in dialog.log.text()
+    if os.environ.get("QGN_SHOT"):
+        dialog.grab().save(os.environ["QGN_SHOT"])

@@ -349,3 +349,43 @@ def test_a_wait_says_how_this_export_can_be_stopped_where_it_can(tmp_path):
     assert "Ctrl-C" in cli[0] and "Cancel" not in cli[0]
     assert "cancel" in dialog[0].lower() and "Ctrl-C" not in dialog[0]
     assert "cannot be cancelled" in take_back[0] and "loses nothing" not in take_back[0]
+
+
+def _no_locks_under(monkeypatch, folder: Path) -> None:
+    """``fcntl.flock`` fails with ENOLCK (NFSv3 without its lock manager) on files under ``folder`` only."""
+    import fcntl
+
+    real = fcntl.flock
+
+    def flock(fd, op):
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(folder)):
+            raise OSError(errno.ENOLCK, "No locks available")
+        return real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+
+
+def test_each_project_export_without_locks_says_so_and_keeps_the_line(tmp_path, monkeypatch):
+    """The 'exporting without the folder's export lock ... run one at a time' line was said once per
+    process (a second export in the app said nothing) and only on a progress line, which the next
+    one replaced at once. Now each export says it, and keeps it in its result (``notes``: the
+    dialog's end line)."""
+    from qgn.project import Project, export_project
+
+    paths = []
+    for name in ("a", "b"):
+        path = tmp_path / "images" / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path)
+        paths.append(path)
+    project = Project.create(tmp_path / "project", paths, CLASSES)
+    for image in project.images:
+        project.save_annotation(image, np.zeros((8, 8), np.uint8))
+    _no_locks_under(monkeypatch, tmp_path / "out")
+    for run in (1, 2):
+        said: list[str] = []
+        exported = export_project(project, tmp_path / "out" / str(run), ["png", "cvat"],
+                                  lambda i, n, text: said.append(text), should_stop=lambda: False)
+        unlocked = [text for text in said if "one at a time" in text]
+        assert len(unlocked) == 1 and str(tmp_path / "out" / str(run)) in unlocked[0], said
+        assert list(exported.notes) == unlocked
