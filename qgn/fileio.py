@@ -737,20 +737,33 @@ def _say_unlocked(folder: Path, why: str, key) -> None:
     say(text)
 
 
-def _open_export_lock(folder: Path) -> int:
+def _open_export_lock(folder: Path) -> tuple[int, bool]:
     """``folder``'s ``EXPORT_LOCK`` opened (created), never waiting (a named pipe there) and never through a
-    link: NotAFileError where it is no regular file. Another user's, which this one cannot write,
-    is opened to read: locked all the same, without a note."""
+    link, and whether this call created it: NotAFileError where it is no regular file. Another
+    user's, which this one cannot write, is opened to read: locked all the same, without a note."""
     path = folder / EXPORT_LOCK
-    flags = os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, os.O_RDWR | flags, 0o644)
-    except PermissionError:
-        if not path.is_file():
-            raise
-        fd = os.open(path, os.O_RDONLY | flags)
-    except IsADirectoryError:
-        raise NotAFileError(f"{_lock_path_text(folder)} is a folder, not qgn's lock file; move it away") from None
+    flags = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        try:
+            try:
+                return _checked_lock_fd(folder, os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o644)), True
+            except FileExistsError:
+                pass
+            try:
+                fd = os.open(path, os.O_RDWR | flags)
+            except PermissionError:
+                if not path.is_file() or path.is_symlink():
+                    raise
+                fd = os.open(path, os.O_RDONLY | flags)
+            return _checked_lock_fd(folder, fd), False
+        except FileNotFoundError:  # removed between the two opens (its holder let go): again
+            continue
+        except IsADirectoryError:
+            raise NotAFileError(f"{_lock_path_text(folder)} is a folder, not qgn's lock file; move it away") from None
+
+
+def _checked_lock_fd(folder: Path, fd: int) -> int:
+    """``fd`` where it is a regular file; else closed, and NotAFileError."""
     try:
         kind = _special_kind(os.fstat(fd).st_mode)
         if kind is not None:
@@ -768,24 +781,34 @@ def _take_export_lock(folder: Path, wait: bool) -> int | None:
     import fcntl
 
     while True:
-        fd = _open_export_lock(folder)
+        fd, created = _open_export_lock(folder)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.path.samestat(os.fstat(fd), os.lstat(folder / EXPORT_LOCK)):
+                return fd
         except BlockingIOError:
             os.close(fd)
             return None
-        except BaseException:
-            os.close(fd)
-            raise
-        try:
-            if os.path.samestat(os.fstat(fd), os.lstat(folder / EXPORT_LOCK)):
-                return fd
         except FileNotFoundError:
             pass
+        except OSError as exc:
+            if created and exc.errno in _NO_LOCKS:  # no lock here: never leave the file made for it
+                _unlink_if_same(folder / EXPORT_LOCK, fd)
+            os.close(fd)
+            raise
         except BaseException:
             os.close(fd)
             raise
         os.close(fd)
+
+
+def _unlink_if_same(path: Path, fd: int) -> None:
+    """Remove ``path`` where it is still ``fd``'s file (never a file another process made there since)."""
+    try:
+        if os.path.samestat(os.fstat(fd), os.lstat(path)):
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 class LockWaitStopped(Exception):

@@ -389,3 +389,20 @@ def test_each_project_export_without_locks_says_so_and_keeps_the_line(tmp_path, 
         unlocked = [text for text in said if "one at a time" in text]
         assert len(unlocked) == 1 and str(tmp_path / "out" / str(run)) in unlocked[0], said
         assert list(exported.notes) == unlocked
+
+
+def test_an_export_without_locks_leaves_no_lock_file(tmp_path, monkeypatch):
+    """ENOLCK: the export went on, but the lock file it made before flock failed stayed in every
+    output folder for good. Now a lock file this call made is removed where no lock could be taken."""
+    import qgn.fileio as fio
+    from qgn.formats import ExportItem, export_dataset
+
+    out = tmp_path / "out"
+    _no_locks_under(monkeypatch, out)
+    (out / "png").mkdir(parents=True)
+    (out / "png" / fio.EXPORT_LOCK).write_bytes(b"")  # another's (an older export's): never removed by this one
+    with fio.saying_waits(lambda text: None):
+        written = export_dataset([ExportItem("x", np.zeros((8, 8), np.uint8), None)], CLASSES, out,
+                                 ["png", "labelme", "coco", "cvat"])
+    assert {p.name for p in written} >= {"x.png", "x.json", "default.txt"}
+    assert sorted(str(p.relative_to(out)) for p in out.rglob(fio.EXPORT_LOCK)) == [f"png/{fio.EXPORT_LOCK}"]
