@@ -949,8 +949,9 @@ def _wait_for_lock(folder: Path) -> int:
             error = exc
         with cond:
             if state["abandoned"]:
-                if fd is not None:
-                    os.close(fd)  # nobody waits for it any more: let go at once
+                if fd is not None:  # nobody waits for it any more: let go at once, as export_lock does
+                    unlink_quietly(folder / EXPORT_LOCK)  # (the name first: never the next holder's file)
+                    os.close(fd)
                 return
             state["done"], state["error"], state["fd"] = True, error, fd
             cond.notify_all()
@@ -972,6 +973,7 @@ def _wait_for_lock(folder: Path) -> int:
         with cond:
             if state["done"]:
                 if state["fd"] is not None:
+                    unlink_quietly(folder / EXPORT_LOCK)
                     os.close(state["fd"])
             else:
                 state["abandoned"] = True

@@ -406,3 +406,30 @@ def test_an_export_without_locks_leaves_no_lock_file(tmp_path, monkeypatch):
                                  ["png", "labelme", "coco", "cvat"])
     assert {p.name for p in written} >= {"x.png", "x.json", "default.txt"}
     assert sorted(str(p.relative_to(out)) for p in out.rglob(fio.EXPORT_LOCK)) == [f"png/{fio.EXPORT_LOCK}"]
+
+
+def test_a_wait_cancelled_leaves_no_lock_file_once_the_holder_lets_go(tmp_path):
+    """Cancel while waiting for another export's lock: the wait's helper thread waits on, and once the
+    holder let go it took the lock of a new file and only closed it - an empty lock file stayed in
+    the folder for good. Now it removes the name before closing, as ``export_lock`` does."""
+    import qgn.fileio as fio
+    from qgn.formats import FORMATS, ExportItem
+
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path\n"
+        "from qgn.formats.base import holding_folder\n"
+        f"with holding_folder(Path({str(out)!r})):\n    print('held', flush=True)\n    sys.stdin.readline()\n")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        said: list[str] = []
+        with pytest.raises(fio.LockWaitStopped), fio.saying_waits(said.append, should_stop=lambda: bool(said)):
+            FORMATS["png"].export_items([ExportItem("x", np.zeros((8, 8), np.uint8))], CLASSES, out, 4)
+    finally:
+        holder.communicate("go\n")  # lets go normally: its own lock file removed
+    for thread in threading.enumerate():
+        if thread.name == "qgn-lock-wait":
+            thread.join()
+    assert holder.returncode == 0 and sorted(p.name for p in out.iterdir()) == []
