@@ -739,8 +739,9 @@ def _say_unlocked(folder: Path, why: str, key) -> None:
 
 def _open_export_lock(folder: Path) -> tuple[int, bool]:
     """``folder``'s ``EXPORT_LOCK`` opened (created), never waiting (a named pipe there) and never through a
-    link, and whether this call created it: NotAFileError where it is no regular file. Another
-    user's, which this one cannot write, is opened to read: locked all the same, without a note."""
+    link, and whether this call created it: NotAFileError where it is no regular file (a socket
+    too, which no open takes: ENXIO). Another user's, which this one cannot write, is opened to
+    read: locked all the same, without a note."""
     path = folder / EXPORT_LOCK
     flags = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     while True:
@@ -760,6 +761,16 @@ def _open_export_lock(folder: Path) -> tuple[int, bool]:
             continue
         except IsADirectoryError:
             raise NotAFileError(f"{_lock_path_text(folder)} is a folder, not qgn's lock file; move it away") from None
+        except OSError as exc:
+            kind = None
+            if exc.errno == errno.ENXIO:  # a socket (or a device without its driver)
+                try:
+                    kind = _special_kind(os.lstat(path).st_mode)
+                except OSError:
+                    pass
+            if kind is None:
+                raise
+            raise NotAFileError(f"{_lock_path_text(folder)} is {kind}, not qgn's lock file; move it away") from None
 
 
 def _checked_lock_fd(folder: Path, fd: int) -> int:

@@ -433,3 +433,38 @@ def test_a_wait_cancelled_leaves_no_lock_file_once_the_holder_lets_go(tmp_path):
         if thread.name == "qgn-lock-wait":
             thread.join()
     assert holder.returncode == 0 and sorted(p.name for p in out.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["socket"])
+def test_a_socket_or_a_hard_link_at_the_lock_files_name_is_left_alone(tmp_path, monkeypatch, kind):
+    """A Unix socket at the lock file's name made every image fail with ENXIO (no open takes one);
+    a hard link there (another file's data: O_NOFOLLOW stops only symbolic links) had the holder's
+    note written over its start and was cut to it. Now both are not-a-lock-file cases: the export
+    goes on without the lock and says so in one line, and the linked file is never written."""
+    import socket
+
+    import qgn.fileio as fio
+    from qgn.formats import ExportItem, export_dataset
+
+    out = tmp_path / "out"
+    (out / "png").mkdir(parents=True)
+    lock = out / "png" / fio.EXPORT_LOCK
+    data = tmp_path / "notes.txt"
+    data.write_text("precious line\n" * 20)
+    server = None
+    if kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        monkeypatch.chdir(lock.parent)  # a socket's path is short (108 bytes)
+        server.bind(lock.name)
+    else:
+        os.link(data, lock)
+    said: list[str] = []
+    try:
+        with fio.saying_waits(said.append):
+            written = export_dataset([ExportItem("x", np.zeros((8, 8), np.uint8), None)], CLASSES, out, ["png"])
+    finally:
+        if server is not None:
+            server.close()
+    assert {p.name for p in written} >= {"x.png"}
+    assert data.read_text() == "precious line\n" * 20
+    assert len(said) == 1 and kind in said[0] and "one at a time" in said[0] and str(lock) in said[0]
