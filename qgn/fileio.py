@@ -740,8 +740,9 @@ def _say_unlocked(folder: Path, why: str, key) -> None:
 def _open_export_lock(folder: Path) -> tuple[int, bool]:
     """``folder``'s ``EXPORT_LOCK`` opened (created), never waiting (a named pipe there) and never through a
     link, and whether this call created it: NotAFileError where it is no regular file (a socket
-    too, which no open takes: ENXIO). Another user's, which this one cannot write, is opened to
-    read: locked all the same, without a note."""
+    too, which no open takes: ENXIO) or one with other names (a hard link: another file's data,
+    never written into). Another user's, which this one cannot write, is opened to read: locked
+    all the same, without a note."""
     path = folder / EXPORT_LOCK
     flags = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     while True:
@@ -774,9 +775,12 @@ def _open_export_lock(folder: Path) -> tuple[int, bool]:
 
 
 def _checked_lock_fd(folder: Path, fd: int) -> int:
-    """``fd`` where it is a regular file; else closed, and NotAFileError."""
+    """``fd`` where it is a regular file with no other name; else closed, and NotAFileError."""
     try:
-        kind = _special_kind(os.fstat(fd).st_mode)
+        st = os.fstat(fd)
+        kind = _special_kind(st.st_mode)
+        if kind is None and st.st_nlink > 1:
+            kind = f"a hard link to another file's data ({st.st_nlink} names)"
         if kind is not None:
             raise NotAFileError(f"{_lock_path_text(folder)} is {kind}, not qgn's lock file; move it away")
     except BaseException:

@@ -435,7 +435,7 @@ def test_a_wait_cancelled_leaves_no_lock_file_once_the_holder_lets_go(tmp_path):
     assert holder.returncode == 0 and sorted(p.name for p in out.iterdir()) == []
 
 
-@pytest.mark.parametrize("kind", ["socket"])
+@pytest.mark.parametrize("kind", ["socket", "hard link"])
 def test_a_socket_or_a_hard_link_at_the_lock_files_name_is_left_alone(tmp_path, monkeypatch, kind):
     """A Unix socket at the lock file's name made every image fail with ENXIO (no open takes one);
     a hard link there (another file's data: O_NOFOLLOW stops only symbolic links) had the holder's
