@@ -745,6 +745,7 @@ def _open_export_lock(folder: Path) -> tuple[int, bool]:
     all the same, without a note."""
     path = folder / EXPORT_LOCK
     flags = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    stale = 0
     while True:
         try:
             try:
@@ -763,6 +764,9 @@ def _open_export_lock(folder: Path) -> tuple[int, bool]:
         except IsADirectoryError:
             raise NotAFileError(f"{_lock_path_text(folder)} is a folder, not qgn's lock file; move it away") from None
         except OSError as exc:
+            if exc.errno == errno.ESTALE and stale < STALE_RETRIES:  # NFS: removed on another machine
+                stale += 1
+                continue
             kind = None
             if exc.errno == errno.ENXIO:  # a socket (or a device without its driver)
                 try:
@@ -795,6 +799,7 @@ def _take_export_lock(folder: Path, wait: bool) -> int | None:
     (a waiter's, on the file its holder just removed) is let go, and the name tried again."""
     import fcntl
 
+    stale = 0
     while True:
         fd, created = _open_export_lock(folder)
         try:
@@ -807,14 +812,22 @@ def _take_export_lock(folder: Path, wait: bool) -> int | None:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            if created and exc.errno in _NO_LOCKS:  # no lock here: never leave the file made for it
-                _unlink_if_same(folder / EXPORT_LOCK, fd)
-            os.close(fd)
-            raise
+            if exc.errno == errno.ESTALE and stale < STALE_RETRIES:  # NFS: the holder removed the file
+                stale += 1  # as we locked it (another machine's): the name changed, try it again
+            else:
+                if created and exc.errno in _NO_LOCKS:  # no lock here: never leave the file made for it
+                    _unlink_if_same(folder / EXPORT_LOCK, fd)
+                os.close(fd)
+                raise
         except BaseException:
             os.close(fd)
             raise
         os.close(fd)
+
+
+#: How often ``_take_export_lock`` tries the name again after ESTALE (NFS: a file another machine
+#: removed as this one locked or read it)
+STALE_RETRIES = 20
 
 
 def _unlink_if_same(path: Path, fd: int) -> None:

@@ -468,3 +468,27 @@ def test_a_socket_or_a_hard_link_at_the_lock_files_name_is_left_alone(tmp_path, 
     assert {p.name for p in written} >= {"x.png"}
     assert data.read_text() == "precious line\n" * 20
     assert len(said) == 1 and kind in said[0] and "one at a time" in said[0] and str(lock) in said[0]
+
+
+def test_a_stale_handle_while_taking_the_lock_tries_the_name_again(tmp_path, monkeypatch):
+    """NFS shared by two machines: a waiter's flock or fstat may fail with ESTALE once the holder (on
+    the other machine) removed the file - as 'the name changed', the name is tried again (bounded),
+    never an export failed."""
+    import fcntl
+
+    import qgn.fileio as fio
+    from qgn.formats.base import holding_folder
+
+    real, stale = fcntl.flock, [3]
+
+    def flock(fd, op):
+        if stale[0]:
+            stale[0] -= 1
+            raise OSError(errno.ESTALE, "Stale file handle")
+        return real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    said: list[str] = []
+    with fio.saying_waits(said.append), holding_folder(tmp_path):
+        assert str(os.getpid()) in (tmp_path / fio.EXPORT_LOCK).read_text()
+    assert said == [] and not (tmp_path / fio.EXPORT_LOCK).exists()
