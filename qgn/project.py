@@ -101,8 +101,9 @@ import numpy as np
 
 from .classes import ClassSet
 from .fileio import (
-    InputOverwriteError, OutsideRootError, atomic_write_bytes, dangling_link_text, is_temporary, make_folder, one_file_name,
-    open_regular, path_inside, protected_inputs, read_json, remove_stale_temporaries, same_bytes, unlink_quietly, write_problem,
+    InputOverwriteError, LockWaitStopped, OutsideRootError, atomic_write_bytes, dangling_link_text, is_temporary,
+    make_folder, one_file_name, open_regular, path_inside, protected_inputs, read_json, remove_stale_temporaries,
+    noting_unlocked, same_bytes, saying_waits, unlink_quietly, write_problem,
 )
 from .formats import FORMATS, ExportItem, check_export_classes, check_format_names, check_split, check_text_names
 from .formats.base import add_to_every_writer
@@ -1753,6 +1754,9 @@ class ExportedFiles(list):
 
     images: int = 0
     not_reached: int = 0
+    #: lines to keep in sight after the export (a folder exported into without its export lock,
+    #: ``qgn.fileio.noting_unlocked``): said on a progress line, which the next one replaces
+    notes: tuple[str, ...] = ()
 
 
 def export_project(
@@ -1791,8 +1795,11 @@ def export_project(
     if split is not None:
         check_split(split)
     with protected_inputs(_export_inputs(project, Path(out_dir), names), "the project's images and files"):
-        return _export_project(project, Path(out_dir), names, progress, only_done, errors, images, split,
-                               should_stop)
+        with noting_unlocked() as notes:  # said once per export (a second export says it again), and kept
+            exported = _export_project(project, Path(out_dir), names, progress, only_done, errors, images, split,
+                                       should_stop)
+        exported.notes = tuple(notes)
+        return exported
 
 
 def _export_inputs(project: Project, out_dir: Path, names: list[str]) -> list[Path]:
@@ -1846,13 +1853,20 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
                 text = f"{image.key}: skipped (no saved annotation)"
             else:
                 check_text_names(names, [image.path])
-                written = add_to_every_writer(  # all formats or none: each lists the same images
-                    [(writer, ExportItem(image_names[image.key] if FORMATS[name].image_names else image.key, label,
-                                         image.path)) for name, writer in zip(names, writers)])
+                with saying_waits(lambda text, i=i: progress is not None and progress(i - 1, len(images), text),
+                                  should_stop):  # another export holds a folder: said, and Stop stops the wait
+                    written = add_to_every_writer(  # all formats or none: each lists the same images
+                        [(writer, ExportItem(image_names[image.key] if FORMATS[name].image_names else image.key,
+                                             label, image.path)) for name, writer in zip(names, writers)])
                 paths += written
                 text = f"{image.key}: {len(written)} file(s)" + _size_warning(image, label)
         except (OutsideRootError, InputOverwriteError):
             raise
+        except LockWaitStopped:  # stopped while waiting for another export: as a stop before this image
+            not_reached = len(images) - i + 1
+            for left in images[i - 1:]:
+                keep(left)
+            break
         except Exception as exc:  # one bad annotation, whatever went wrong, never stops the rest
             failures.append(exc)
             keep(image)

@@ -218,16 +218,18 @@ class ExportDialog(JobDialog):
         from qgn.project import written_summary
 
         self.written = list(paths)
+        notes = "".join(f"\n{note}" for note in getattr(paths, "notes", []))  # said on a progress line, replaced since
         if paths.not_reached:  # the bar stays where it stopped
             self.log.setText(f"Export cancelled after {paths.images - paths.not_reached} of {paths.images} images; "
-                             f"the files written so far stay in {html.escape(self.folder.text(), quote=False)}")
+                             f"the files written so far stay in {html.escape(self.folder.text(), quote=False)}"
+                             + notes)
             self._update_buttons()
             return
         files, folders = written_summary(self.written, Path(self.folder.text().strip()).expanduser())
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         self.log.setText(f"Wrote {files} files into {self.folder.text()}"
-                         + (f" ({folders} folders)" if files else " — no saved annotations to export"))
+                         + (f" ({folders} folders)" if files else " — no saved annotations to export") + notes)
         self._update_buttons()
         self.exported.emit(self.written)
 

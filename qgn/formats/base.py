@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import os
 import re
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -217,6 +219,23 @@ class DatasetWriter:
         entries for ``finish`` say how many they hold)."""
         return None
 
+    def item_folder(self) -> Path:
+        """The folder whose lock (``holding``) an item's ``add`` and ``undo`` hold: the output folder."""
+        return self.out_dir
+
+    @contextmanager
+    def holding(self):
+        """The writer's ``item_folder`` locked (created) while the block runs (``holding_folder``):
+        ``add_to_every_writer`` and ``Format.export_items`` hold it over an item's ``add`` (each file
+        set aside and replaced) and ``undo`` (each file judged and taken back), so that no other
+        export into the folder comes between - another export's file of the same image, written
+        between this export's set-aside and its rename, would be replaced unseen and then removed by
+        this export's undo (every format's per-image files: masks, JSON, image copies)."""
+        from ..fileio import make_folder
+
+        with holding_folder(make_folder(self.item_folder())):
+            yield
+
     def undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
         """Take back ``item``, added after ``mark``: the files its ``add`` wrote (``paths``, less the
         files the whole export shares, ``SHARED_FILES``) are removed and the entries it made are
@@ -278,6 +297,30 @@ class ClassListWriter(DatasetWriter):
         if not self.kept:
             atomic_write_bytes(path, self.list_data)
         return [path]
+
+
+_HELD = threading.local()  # ``holding_folder``: the folders this thread has locked
+
+
+@contextmanager
+def holding_folder(folder: Path):
+    """``folder`` (existing) locked while the block runs (``qgn.fileio.export_lock``: another export into
+    it waits, and says so); held again by this thread inside (a writer's ``add`` that locks its list
+    too, a nested export), it is not locked twice. The one lock of an export's per-item writes:
+    ``DatasetWriter.holding``, CVAT's ``ImageSet.holding``."""
+    from ..fileio import export_lock
+
+    key = str(folder)
+    held = _HELD.__dict__.setdefault("folders", set())
+    if key in held:
+        yield
+        return
+    with export_lock(folder):
+        held.add(key)
+        try:
+            yield
+        finally:
+            held.discard(key)
 
 
 def _same_file(path: Path, other: Path | None) -> bool:
@@ -356,21 +399,28 @@ def add_to_every_writer(pairs) -> list[Path]:
     for writer, item in pairs:  # before any writer takes the image: nothing to take back
         if getattr(writer, "uses_images", False):
             check_export_image(item)
-    from ..fileio import keeping_replaced
+    from ..fileio import keeping_replaced, unstoppable_waits
 
     done = []
     try:
         for writer, item in pairs:
             mark = writer.mark()
             try:
-                with keeping_replaced() as writer.replaced:  # the earlier export's files, for ``undo``
-                    paths = writer.add(item)
+                with _holding(writer):  # (a wait for it stopped: LockWaitStopped, nothing of it written)
+                    try:
+                        with keeping_replaced() as writer.replaced:  # the earlier export's files, for ``undo``
+                            paths = writer.add(item)
+                    except BaseException:
+                        # the files it wrote before it failed, under the lock still held: those that
+                        # replaced an earlier export's go back (``undo``), new ones go
+                        with unstoppable_waits():
+                            writer.undo(mark, item, writer.replaced.new if writer.replaced is not None else [])
+                        raise
             except BaseException:
-                # the files it wrote before it failed: those that replaced an earlier export's go
-                # back (``undo``), new ones go
-                writer.undo(mark, item, writer.replaced.new if writer.replaced is not None else [])
-                for w, m, i, p in reversed(done):
-                    w.undo(m, i, p)
+                with unstoppable_waits():  # a take-back waits for its lock rather than leave half its item
+                    for w, m, i, p in reversed(done):
+                        with _holding(w):
+                            w.undo(m, i, p)
                 raise
             done.append((writer, mark, item, paths))
     finally:
@@ -379,6 +429,16 @@ def add_to_every_writer(pairs) -> list[Path]:
                 writer.replaced.drop()
                 writer.replaced = None
     return [path for *_, paths in done for path in paths]
+
+
+def _holding(writer):
+    """``writer.holding()`` (a writer of another kind, a test's, holds nothing)."""
+    holding = getattr(writer, "holding", None)
+    if holding is None:
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return holding()
 
 
 @dataclass(frozen=True)
@@ -452,7 +512,8 @@ class Format:
         for item in items:
             if writer.uses_images:
                 check_export_image(item)
-            paths += writer.add(item)
+            with writer.holding():
+                paths += writer.add(item)
         return paths + writer.finish()
 
 

@@ -95,3 +95,68 @@ def test_an_export_asked_for_just_before_the_window_closes_is_written(qtbot, win
     window.close()  # before the UI thread got back to its events
     assert window.threads_stopped
     assert len(list((tmp_path / "out" / "png").glob("*.png"))) == COUNT
+
+
+def test_an_export_waiting_for_another_export_says_who_and_cancel_ends_the_wait(qtbot, window, tmp_path,
+                                                                              model_path):
+    """Another process holds the output folder's lock (an export stopped mid-image with Ctrl-Z):
+    the dialog's line says who the export waits for (its pid), and Cancel ends the wait - before,
+    it waited without a word and Cancel did nothing until the other export let go."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = tmp_path / "out" / "png"
+    folder.mkdir(parents=True)
+    root = Path(__file__).resolve().parents[2]
+    holder = subprocess.Popen([sys.executable, "-c", (
+        f"import sys, time; sys.path.insert(0, {str(root)!r}); from pathlib import Path\n"
+        f"from qgn.formats.base import holding_folder\n"
+        f"with holding_folder(Path({str(folder)!r})):\n    print('held', flush=True)\n    time.sleep(60)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        dialog = export_dialog(qtbot, window, tmp_path, model_path, ["png"])
+        dialog.export_button.click()
+        qtbot.waitUntil(lambda: "waiting for another export" in dialog.log.text(), timeout=WAIT_MS)
+        assert f"pid {holder.pid} on host" in dialog.log.text() and str(folder) in dialog.log.text()
+        if os.environ.get("QGN_SHOT"):
+            dialog.grab().save(os.environ["QGN_SHOT"])
+        dialog.cancel_button.click()
+        qtbot.waitUntil(lambda: not dialog.running, timeout=WAIT_MS)
+        assert "cancelled after 0 of" in dialog.log.text()
+        assert not list(folder.glob("*.png"))
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+
+
+def test_an_export_without_the_folders_lock_keeps_saying_so_on_its_end_line(qtbot, window, tmp_path, model_path,
+                                                                            monkeypatch):
+    """A file system without locks (ENOLCK, an NFS share): the 'exporting without the folder's export
+    lock ... run one at a time there' line was shown on the dialog's one log line and replaced by the
+    next progress line at once, and said once per process - a second export said nothing. Now each
+    export's end line keeps it."""
+    import errno
+    import fcntl
+    import os
+
+    real, out = fcntl.flock, str(tmp_path / "out")
+
+    def flock(fd, op):
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(out):
+            raise OSError(errno.ENOLCK, "No locks available")
+        return real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    dialog = export_dialog(qtbot, window, tmp_path, model_path, ["png"])
+    for _run in (1, 2):
+        dialog.export_button.click()
+        qtbot.waitUntil(lambda: not dialog.running, timeout=WAIT_MS)
+        assert dialog.log.text().startswith("Wrote ")
+        assert "without the folder's export lock" in dialog.log.text() and "one at a time" in dialog.log.text()
+        assert str(tmp_path / "out" / "png") in dialog.log.text()
+    if os.environ.get("QGN_SHOT"):
+        dialog.grab().save(os.environ["QGN_SHOT"])

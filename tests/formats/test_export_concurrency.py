@@ -85,7 +85,8 @@ def test_cvat_folder_export_reads_its_image_list_once_and_keeps_another_writers_
 
 def test_a_cvat_item_whose_list_write_failed_is_not_listed_by_the_next_one(tmp_path, monkeypatch):
     """default.txt's write failing once (ENOSPC) on item b: b's masks are taken back, and the next
-    item's write of the list must not list b again (the writer kept b in its memory of the list)."""
+    item's write of the list must not list b again (the writer kept b in its memory of the list).
+    The line is appended now: written, then its sync fails - the file is cut back to a's line."""
     import errno
 
     from qgn.formats import FORMATS, ExportItem
@@ -101,7 +102,18 @@ def test_a_cvat_item_whose_list_write_failed_is_not_listed_by_the_next_one(tmp_p
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(path, data, *args, **kwargs)
 
+    import os
+
+    real_fsync = os.fsync
+
+    def flaky_fsync(fd):  # an append to the list: its line written, its sync failing (the file is cut back)
+        if fail["now"] and os.readlink(f"/proc/self/fd/{fd}").endswith("default.txt"):
+            fail["now"] = False
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
     monkeypatch.setattr(cvat, "atomic_write_bytes", flaky)
+    monkeypatch.setattr(os, "fsync", flaky_fsync)
     label = np.zeros((8, 8), np.uint8)
     label[:, 4:] = 2
     writer = FORMATS["cvat"].open_writer(CLASSES, tmp_path, 4)
@@ -252,7 +264,7 @@ def test_no_other_cvat_export_comes_between_an_items_masks_and_its_line(tmp_path
     failed in a later format, put B's mask back and took x off the list - B succeeded, its mask on
     disk, unlisted. Now an item's masks and its line are written under the list folder's lock: while
     B is between them, another export cannot take the lock."""
-    from qgn.fileio import lock_folder
+    from qgn.fileio import export_lock_held
     from qgn.formats import FORMATS, ExportItem, cvat
     from qgn.formats.base import add_to_every_writer
 
@@ -263,12 +275,7 @@ def test_no_other_cvat_export_comes_between_an_items_masks_and_its_line(tmp_path
     real_add, seen = cvat.ImageSet.add, []
 
     def add(self, stem):  # B's masks are written, its line not yet
-        fd = lock_folder(tmp_path / "ImageSets" / "Segmentation", wait=False)
-        seen.append(fd is None)
-        if fd is not None:
-            import os
-
-            os.close(fd)
+        seen.append(export_lock_held(tmp_path / "ImageSets" / "Segmentation"))
         return real_add(self, stem)
 
     monkeypatch.setattr(cvat.ImageSet, "add", add)
@@ -404,3 +411,60 @@ def test_three_undone_cvat_exports_of_one_image_leave_nothing(tmp_path, fmt):
     assert (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split() == []
     for folder in ("SegmentationClass", "SegmentationObject"):
         assert [p.name for p in (tmp_path / folder).iterdir()] == []
+
+
+_KILLED_EXPORT = """
+import sys
+sys.path.insert(0, {root!r})
+from pathlib import Path
+import numpy as np
+from qgn.classes import ClassSet
+from qgn.formats import FORMATS, ExportItem
+from qgn.formats.base import add_to_every_writer
+label = np.zeros((8, 8), np.uint8)
+label[:, 4:] = 2
+names = [f"frame_{{i:03d}}" for i in range({count})]
+writer = FORMATS["cvat"].open_writer(ClassSet.generic(3, 255), Path({out!r}), 4)
+writer.plan(names, [None] * len(names))
+for name in names:
+    add_to_every_writer([(writer, ExportItem(name, label, None))])
+    print(name, flush=True)
+writer.finish()
+"""
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_cvat_export_killed_at_any_point_leaves_a_list_of_masks_on_disk(tmp_path, seed):
+    """SIGKILL at a random point of a CVAT export into a folder an earlier export filled: the list
+    (appended in place, a line after its masks) keeps every line of the earlier list, each line is
+    one whole name, every name listed has its masks on disk, and at most the one image in flight
+    has masks but no line."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from qgn.formats import FORMATS, ExportItem
+
+    label = np.zeros((8, 8), np.uint8)
+    label[:4] = 1
+    earlier = [f"earlier_{i}" for i in range(5)]
+    FORMATS["cvat"].export_items([ExportItem(name, label) for name in earlier], CLASSES, tmp_path, 4)
+    count = 60
+    code = _KILLED_EXPORT.format(root=str(Path(__file__).resolve().parents[2]), count=count, out=str(tmp_path))
+    rng = random.Random(seed)
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    for _ in range(rng.randrange(count // 2)):
+        child.stdout.readline()
+    time.sleep(rng.random() * 0.02)  # somewhere inside the next image (not an assertion on time)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    listed = (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_bytes().decode("utf-8").splitlines()
+    names = [f"frame_{i:03d}" for i in range(count)]
+    assert listed[: len(earlier)] == earlier
+    assert listed[len(earlier):] == names[: len(listed) - len(earlier)]  # whole names, in order
+    masks = {p.stem for p in (tmp_path / "SegmentationClass").glob("*.png")}
+    objects = {p.stem for p in (tmp_path / "SegmentationObject").glob("*.png")}
+    assert set(listed) <= masks and set(listed) <= objects
+    assert len(masks - set(listed)) <= 1

@@ -179,3 +179,22 @@ def test_qgn_export_of_a_file_refuses_a_subfolder_linked_outside(tmp_path, outsi
     assert code == 2 and err.count("\n") == 1
     assert f"{out / 'JPEGImages'} is a link to {outside.resolve()}" in err
     assert snapshot(outside) == {outside / "mine.txt": ("file", b"my own file\n")}
+
+
+@pytest.mark.parametrize("named", ["file", "folder"])
+def test_qgn_export_png_over_a_file_link_leading_outside_writes_nothing_there(tmp_path, outside, run_cli, named):
+    """``qgn export a.qgt --png OUT.png`` where OUT.png (or, with ``--png DIR``, DIR/a.png) is a link
+    to a file outside the folder: the same rule as ``check_output_links``' - nothing the command
+    writes lands outside the folder the user named - holds without a refusal: the file is written
+    beside and renamed over the link (``atomic_write_bytes``), never written through it, so the
+    file outside stays as it was and the output stands at the named path (decided and checked; a
+    folder link is refused because files would be written inside it, a file link carries nothing)."""
+    src = qgt_folder(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    link = out / "a.png"
+    os.symlink(outside / "mine.txt", link)
+    code, _, err = run_cli("export", src / "a.qgt", "--png", link if named == "file" else out)
+    assert code == 0, err
+    assert snapshot(outside) == {outside / "mine.txt": ("file", b"my own file\n")}
+    assert not link.is_symlink() and link.read_bytes().startswith(b"\x89PNG")
