@@ -176,6 +176,15 @@ class ProjectController(QtCore.QObject):
         self._opening = None  # the threading.Event that cancels the project being read, if one is
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
         self._keeping = False  # unsaved maps the project's new classes cannot hold are being kept (job thread)
+        # another writer's class change seen while one of this window's was under way (its remap of the open
+        # maps, or its rewrite of the project): followed once that one is in (``reload_changed_classes``)
+        self._reload_waiting = False
+        self._class_writes = 0  # this window's class edits of the project on the job thread
+        self._reload_timer = QtCore.QTimer(self)
+        self._reload_timer.setSingleShot(True)
+        self._reload_timer.setInterval(50)
+        self._reload_timer.timeout.connect(self._reload_when_free)
+        annotator.class_edits_wait = lambda: self._keeping or self._reload_waiting
         # the scratch projects and stand-ins autosaves are finding on the job thread (``_Lookup``), until their
         # round's callbacks ran: a clean-up submitted meanwhile finds the autosaves there too (``_later_targets``)
         self._lookups: list = []
@@ -1041,6 +1050,7 @@ class ProjectController(QtCore.QObject):
                        "editing starts only when you choose a start in the Annotate panel")
 
         prepare = annotator.preparer(doc)  # its session's parts, made on the job thread too
+        classes = annotator.classes  # the project's rewrite by a class change of ours comes after its remap
 
         def load(versions=self._versions, unused=self._unused):
             versions[doc.path] = project.annotation_version(image)  # first: a save in between is then a conflict
@@ -1056,6 +1066,12 @@ class ProjectController(QtCore.QObject):
 
         def loaded(result) -> None:
             label, changed, prepared = result
+            if annotator.class_change_pending() or annotator.classes is not classes:
+                # read in the classes before a class change of ours (the project is rewritten after the open
+                # maps are remapped) and not in those now: read again once the project is rewritten
+                annotator.loading.discard(doc.path)
+                annotator.after_class_change(lambda: self.document_shown(doc, over_fresh))
+                return
             fresh = doc.annotation
             if over_fresh and label is not None and fresh is not None and not fresh.dirty:
                 self.annotator.forget([doc])  # started from the prediction while the file was read
@@ -1642,16 +1658,42 @@ class ProjectController(QtCore.QObject):
             self._classes_written_by_edit = edit.after
         for target in targets:
             keep = target is targets[0]
+            ours = target is self.project
+            if ours:
+                self._class_writes += 1  # another writer's class change seen meanwhile waits for it
 
-            def done(inverse, keep=keep) -> None:
+            def done(inverse, keep=keep, ours=ours) -> None:
+                if ours:
+                    self._class_write_ended()
                 if keep:
                     annotator.record_class_inverse(edit, inverse, kind)
 
-            def failed(message, target=target) -> None:
+            def failed(message, target=target, ours=ours) -> None:
+                if ours:
+                    self._class_write_ended()
                 if target is self.project:  # its files keep the old classes: so do the open maps
-                    annotator.revert_class_edit(edit)
-                    self._write_failed(f"Cannot change the classes: {message}. Nothing changed: the saved "
-                                       "annotations and the open images keep the old classes")
+                    # another writer changed the project (its classes) since: follow that, then make ours again
+                    # on the classes then (by name) - neither change is lost
+                    retry = CHANGED_ELSEWHERE in message and annotator.retry_class_edit_later(edit)
+                    if retry:
+                        self._reload_waiting = True
+                        self._reload_timer.start()
+                    annotator.put_back_class_step(edit, kind)  # an undo or redo step: it can be tried again
+
+                    def reverted(back: bool, why: str) -> None:  # one line, once the open maps are back (or not)
+                        if not back:
+                            self._write_failed(
+                                f"Cannot change the classes: {message}; the open images could not go back to the "
+                                f"old classes either ({why}): they keep the new ones, and nothing of them is written "
+                                "into the project (of the old classes) - save them into a new project")
+                        elif retry:
+                            self._warn(f"Another window or command changed the project's classes meanwhile: "
+                                       f"“{edit.description}” is made again once that change is followed here")
+                        else:
+                            self._write_failed(f"Cannot change the classes: {message}. Nothing changed: the saved "
+                                               "annotations and the open images keep the old classes")
+
+                    annotator.revert_class_edit(edit, reverted)
                 else:
                     self._warn(f"Cannot change the classes of the autosaves without a project: {message}")
 
@@ -1914,6 +1956,11 @@ class ProjectController(QtCore.QObject):
 
         if self._keeping:  # the last look is on its way: it reloads once its maps are kept
             return
+        if self._class_work_of_ours():  # after our class change is in (its maps, then the project's rewrite):
+            self._reload_waiting = True  # the two serialise, and the unsaved maps are read in their own classes
+            self._reload_timer.start()
+            return
+        self._reload_waiting = False
         old = self.project
         marks = self._dirty_marks()
         sessions = [(doc, doc.annotation, doc.annotation.version) for doc in self.workspace.docs
@@ -1938,6 +1985,7 @@ class ProjectController(QtCore.QObject):
 
         def done(out) -> None:
             self._keeping = False
+            QtCore.QTimer.singleShot(0, self, self.annotator.replay_class_edits)  # class changes that waited
             if self.project is not old:  # closed or reloaded meanwhile: the maps are kept all the same
                 return
             if isinstance(out, Exception):
@@ -1952,6 +2000,7 @@ class ProjectController(QtCore.QObject):
 
         def failed(message: str) -> None:
             self._keeping = False
+            QtCore.QTimer.singleShot(0, self, self.annotator.replay_class_edits)
             if message == STOPPED:  # (the window closed: nothing to tell)
                 return
             self._warn(f"Another window or command changed the project's classes; {step[0]} failed: {message}. "
@@ -1959,6 +2008,33 @@ class ProjectController(QtCore.QObject):
 
         self._keeping = True
         self.jobs.submit(run, done, failed, "Reading the project's new classes")
+
+    def class_work_pending(self) -> bool:
+        """Whether another writer's class change is being followed here or waits to be."""
+        return self._keeping or self._reload_waiting
+
+    def _class_work_of_ours(self) -> bool:
+        """Whether a class change of this window is under way: its remap of the open maps or the
+        project's rewrite (and a revert's remap after a failed one)."""
+        return self.annotator.class_change_pending() or self._class_writes > 0
+
+    def _class_write_ended(self) -> None:
+        self._class_writes = max(0, self._class_writes - 1)
+        if self._reload_waiting:
+            self._reload_timer.start()
+
+    def _reload_when_free(self) -> None:
+        """Follow another writer's class change that waited for ours (``reload_changed_classes``)."""
+        if not self._reload_waiting:
+            return
+        if self.project is None:
+            self._reload_waiting = False
+            self.annotator.replay_class_edits()
+            return
+        if self._class_work_of_ours():
+            self._reload_timer.start()
+            return
+        self.reload_changed_classes()
 
     def _dirty_marks(self) -> list:
         """What says that an unsaved map changed: (path, its session, its version) of each."""
