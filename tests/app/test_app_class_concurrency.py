@@ -223,3 +223,62 @@ def test_a_revert_whose_remap_fails_leaves_the_maps_as_before_the_failed_step(qt
     win.jobs.wait_idle()
     QtWidgets.QApplication.processEvents()
     np.testing.assert_array_equal(win.docs[0].annotation.label, before)  # the merged pixels come back
+
+
+def autosave_meets_merge(qtbot, windows, samples, model_path, tmp_path, autosave_first: bool):
+    """``second`` holds unsaved strokes when ``first`` merges class 5 into 0 in the project; ``second``
+    autosaves before it has seen the change (``autosave_first``) or after. The autosave read back is
+    in the project's new classes, with every stroke (followed by the merge), and nothing of ``second``'s
+    map is lost (nor kept in conflicts/: the merge loses no class it uses)."""
+    from qgn.quadtree.label_io import read_label_file
+
+    folder = tmp_path / "shared"
+    first, second = two_windows(qtbot, windows, samples, model_path, folder)
+    second.annotator.set_mode(True)
+    for timer in (second.projects.watch, second.projects.timer):
+        timer.stop()
+    paint(second, 0, 5, [(1, 20), (40, 20)])
+    paint(second, 0, 7, [(1, 30), (40, 30)])
+    second.projects.timer.stop()  # (a stroke starts it)
+    ours = second.docs[0].annotation.label.astype(np.int64).copy()
+    names = list(second.annotator.classes.names)
+    first.annotator.remove_class(5, to=0)
+    qtbot.waitUntil(lambda: first.annotator.classes.num_classes == len(names) - 1, timeout=WAIT_MS)
+    first.jobs.wait_idle()
+    if autosave_first:  # written against the project of the old classes, which changed on disk meanwhile
+        second.projects.autosave_now()  # refused (the classes changed): kept beside in a stand-in meanwhile
+        second.jobs.wait_idle()
+        QtWidgets.QApplication.processEvents()
+        spares = dict(second.projects._spares)
+        assert spares  # (kept beside: what this test is about)
+    else:
+        spares = {}
+        second.projects.check_project_on_disk()
+        qtbot.waitUntil(lambda: second.annotator.classes.num_classes == len(names) - 1, timeout=WAIT_MS)
+        second.projects.autosave_now()
+    second.projects.watch.start()
+    settle(qtbot, second)
+    second.projects.autosave_now()
+    settle(qtbot, second)
+    project = Project.open(folder)
+    assert list(project.classes.names) == names[:5] + names[6:]
+    assert second.annotator.classes == project.classes
+    session = second.docs[0].annotation
+    np.testing.assert_array_equal(session.label, merged(ours))
+    assert session.dirty and not session.needs_autosave
+    autosave = project.autosave_path(project.image_for(samples[0]))
+    np.testing.assert_array_equal(read_label_file(autosave, project.classes), merged(ours))
+    assert not list((folder / "conflicts").glob("*")) if (folder / "conflicts").exists() else True
+    # the copy kept beside (of the old classes) while the project refused it is gone once the project has it
+    beside = [stand_in.autosave_path(stand_in.image_for(path)) for (_root, path), stand_in in spares.items()]
+    assert not any(p.exists() for p in beside) and not second.projects._spares, beside
+
+
+def test_an_autosave_before_another_windows_merge_is_seen_is_read_back_in_the_new_classes(
+        qtbot, windows, samples, model_path, tmp_path):
+    autosave_meets_merge(qtbot, windows, samples, model_path, tmp_path, autosave_first=True)
+
+
+def test_an_autosave_after_another_windows_merge_is_seen_is_read_back_in_the_new_classes(
+        qtbot, windows, samples, model_path, tmp_path):
+    autosave_meets_merge(qtbot, windows, samples, model_path, tmp_path, autosave_first=False)
