@@ -2031,7 +2031,7 @@ class ProjectController(QtCore.QObject):
             self._reload_waiting = False
             self.annotator.replay_class_edits()
             return
-        if self._class_work_of_ours():
+        if self._class_work_of_ours() or self._keeping:  # (a reload under way: this one after it)
             self._reload_timer.start()
             return
         self.reload_changed_classes()
