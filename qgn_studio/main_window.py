@@ -752,13 +752,12 @@ class MainWindow(QtWidgets.QMainWindow):
         gone = set(id(d) for d in docs)
         if not gone:
             return
-        row = self.images.current()
-        shown = [self.docs[r] for r in self.images.visible_rows()
-                 if 0 <= r < len(self.docs) and id(self.docs[r]) not in gone]
-        if 0 <= row < len(self.docs) and id(self.docs[row]) not in gone:
-            after = self.docs[row]  # the current image stays
+        row, listed = self.images.current(), self.docs  # (a property: read once, not thrice per row)
+        if 0 <= row < len(listed) and id(listed[row]) not in gone:
+            after = listed[row]  # the current image stays (the rows the filter shows are not needed)
         else:
-            position = {id(d): i for i, d in enumerate(self.docs)}
+            shown = [listed[r] for r in self.images.visible_rows() if 0 <= r < len(listed) and id(listed[r]) not in gone]
+            position = {id(d): i for i, d in enumerate(listed)}
             after = next((d for d in shown if position[id(d)] > row),
                          next((d for d in reversed(shown) if position[id(d)] < row), None))
         if forget:
