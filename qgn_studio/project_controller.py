@@ -1967,6 +1967,7 @@ class ProjectController(QtCore.QObject):
                     if doc.annotation is not None and doc.annotation.dirty]
         maps = [(doc, session.label, session.classes) for doc, session, _version in sessions]
         root, generation, old_classes = old.root, old.generation, old.classes
+        known = {d.path for d in self.workspace.docs}
         step = ["reading the project"]  # what the job was doing (its ``failed`` says so)
 
         def run():
@@ -1981,7 +1982,12 @@ class ProjectController(QtCore.QObject):
             step[0] = "keeping the unsaved edits those classes cannot hold in its conflicts folder"
             paths = [(reason, fresh.keep_conflict(stem, label, classes)) for reason, stem, label, classes in keep]
             step[0] = "preparing the unsaved maps in those classes"
-            return fresh, [(doc, label, ready_to_adopt(label, fresh.classes)) for doc, label in follow], paths
+            ready = [(doc, label, ready_to_adopt(label, fresh.classes)) for doc, label in follow]
+            # what the reload shows and looks up by path, made here: a Path and a file check per image and the
+            # path index held the UI thread ~1 s at 100,000 images
+            step[0] = "reading its images"
+            fresh.warm_index()
+            return fresh, ready, paths, merged_view(fresh, known)
 
         def done(out) -> None:
             self._keeping = False
@@ -1994,9 +2000,9 @@ class ProjectController(QtCore.QObject):
             if out is None or self._dirty_marks() != marks:  # edited meanwhile: look again (the maps kept stay kept)
                 self.reload_changed_classes()
                 return
-            fresh, follow, paths = out
+            fresh, follow, paths, view = out
             self._reload_classes(fresh, follow, [p for r, p in paths if r == "parked"],
-                                 [p for r, p in paths if r == "kept"])
+                                 [p for r, p in paths if r == "kept"], view)
 
         def failed(message: str) -> None:
             self._keeping = False
@@ -2041,9 +2047,10 @@ class ProjectController(QtCore.QObject):
         return [(doc.path, id(doc.annotation), doc.annotation.version) for doc in self.workspace.docs
                 if doc.annotation is not None and doc.annotation.dirty]
 
-    def _reload_classes(self, fresh, follow: list, parked: list, kept: list) -> None:
+    def _reload_classes(self, fresh, follow: list, parked: list, kept: list, view: tuple | None = None) -> None:
         """Switch to ``fresh`` (its classes changed elsewhere): the maps of ``follow`` adopted, those of
-        ``parked`` and ``kept`` already in its conflicts/."""
+        ``parked`` and ``kept`` already in its conflicts/; ``view``: ``merged_view`` of ``fresh``, made on
+        the job thread (None: made here)."""
         from qgn.project import CONFLICTS_DIR
 
         annotator = self.annotator
@@ -2070,7 +2077,7 @@ class ProjectController(QtCore.QObject):
             # their files were rewritten by the other writer's class edit, which these maps follow
             self.jobs.submit(lambda path=doc.path: refresh_versions(fresh, versions, [path]))
         self.jobs.submit(lambda: refresh_autosave_versions(fresh, self._autosaved))  # moved by that edit too
-        self._show_merged(fresh)
+        self._show_merged(fresh, view)
         self.document_shown(self.workspace.current)
         text = "Another window or command changed the project's classes: reloaded"
         if follow:
