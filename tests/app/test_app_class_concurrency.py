@@ -282,3 +282,57 @@ def test_an_autosave_before_another_windows_merge_is_seen_is_read_back_in_the_ne
 def test_an_autosave_after_another_windows_merge_is_seen_is_read_back_in_the_new_classes(
         qtbot, windows, samples, model_path, tmp_path):
     autosave_meets_merge(qtbot, windows, samples, model_path, tmp_path, autosave_first=False)
+
+
+def test_a_revert_that_cannot_be_made_at_all_keeps_the_maps_their_snapshot_and_says_so_once(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """A merge the project refuses, whose revert fails on the job thread and again on the UI thread: the
+    open maps keep the merge with the class set they are in (nothing half-remapped), the pixels it took
+    stay kept for the revert (once it can be made, the maps come back whole), and it is said in one line."""
+    import qgn.project_class_edit as project_class_edit
+    import qgn_studio.annotator as annotator_module
+    from test_app_project_concurrency import saved_project
+
+    folder = tmp_path / "p"
+    win = windows(folder=folder)
+    session = saved_project(qtbot, win, samples, model_path, folder)
+    paint(win, 0, 5, [(1, 20), (40, 20)])
+    before = session.label.astype(np.int64).copy()
+    annotator = win.annotator
+    names = list(annotator.classes.names)
+    failing = []
+    real_parts = annotator_module.remap_parts
+
+    def apply(*args, **kwargs):
+        failing.append(True)
+        raise OSError(28, "No space left on device")
+
+    def parts(*args, **kwargs):
+        if failing:
+            raise MemoryError("cannot allocate 96 MiB")
+        return real_parts(*args, **kwargs)
+
+    monkeypatch.setattr(project_class_edit, "apply_class_edit", apply)
+    monkeypatch.setattr(annotator_module, "remap_parts", parts)
+    shown = []
+    win.statusBar().messageChanged.connect(shown.append)
+    annotator.remove_class(5, to=0)
+    qtbot.waitUntil(lambda: bool(failing) and not annotator.class_change_pending() and not win.jobs.pending(),
+                    timeout=WAIT_MS)
+    win.jobs.wait_idle()
+    QtWidgets.QApplication.processEvents()
+    qtbot.wait(200)
+    assert list(annotator.classes.names) == names[:5] + names[6:]  # the maps' classes, as they are
+    assert list(Project.open(folder).classes.names) == names
+    session = win.docs[0].annotation
+    assert session.classes == annotator.classes
+    np.testing.assert_array_equal(session.label, merged(before))
+    failures = [m for m in shown if "could not" in m or "Cannot" in m]
+    assert len(failures) == 1 and "\n" not in failures[0] and "No space" in failures[0] \
+        and "cannot allocate" in failures[0], shown
+    monkeypatch.setattr(annotator_module, "remap_parts", real_parts)
+    edit = annotator.class_edit_backup
+    assert edit is not None
+    annotator.revert_class_edit(edit)  # tried again: the merged pixels come back
+    qtbot.waitUntil(lambda: list(annotator.classes.names) == names, timeout=WAIT_MS)
+    np.testing.assert_array_equal(win.docs[0].annotation.label, before)
