@@ -1259,8 +1259,8 @@ class Annotator(QtCore.QObject):
         edit keep their paint (mapped back); the others, the pixels of a merged or deleted class
         included, get their value from before the edit (what the edit took from the open maps).
         The maps are remapped on the job thread (see ``apply_class_edit``); the class set goes
-        back once they are. Should that job fail, they are remapped here (all made before any is
-        taken); should that fail too, the maps and the class set stay in ``edit.after`` (no write
+        back once they are. Should that job fail, it is tried once more there (never on the UI
+        thread: seconds of remapping, and twice the maps' memory); should that fail too, the maps and the class set stay in ``edit.after`` (no write
         puts them into the project of other classes), what the edit took is kept, and the revert can
         be tried again. ``then(reverted, why)`` once it is over (``why``: the failure, when not)."""
         from qgn.classes_edit import inverse_of
@@ -1290,23 +1290,15 @@ class Annotator(QtCore.QObject):
             self._replace_classes(edit.before)
             then(True, "")
 
-        def failed(message: str) -> None:
-            if message != STOPPED and self.classes == edit.after:
-                try:  # here, on the UI thread (a stall, on this failure only): every map made before any is taken
-                    docs = [doc for doc in self.workspace.docs if doc.annotation is not None]
-                    made = []
-                    for doc in docs:
-                        tag, patch, before_edits = self._remap_inputs(doc, inverse, snapshot.get(doc.path))
-                        old = doc.annotation.annotation
-                        made.append((doc, before_edits, remap_parts(inverse, old.label, old.reference,
-                                                                    doc.annotation.reference, old.source,
-                                                                    old.levels, tag, patch)))
-                except Exception as exc:  # (MemoryError included)
-                    message = f"{message}; again here: {describe_error(exc)}"
-                else:
-                    reverted({doc.path: self._adopt_remap(doc.annotation, inverse, parts, before_edits)
-                              for doc, before_edits, parts in made})
-                    return
+        def failed(message: str, first: str | None = None) -> None:
+            if first is None and message != STOPPED and self.classes == edit.after:
+                # once more on the job thread (the maps are as they were: a failed remap takes none). Not on
+                # the UI thread: ~1.4 s per 24-megapixel map held there, with ~2x the maps' memory right when
+                # the job had failed (often of memory)
+                self._remap_open_maps(inverse, snapshot, reverted, lambda again: failed(again, message))
+                return
+            if first is not None and message != STOPPED:
+                message = f"{first}; again: {message}"
             self._class_snapshots[key] = snapshot  # kept: the revert (or an undo) still puts the pixels back
             self.class_edit_backup = edit
             then(False, message)

@@ -166,9 +166,10 @@ def test_a_saved_annotation_read_while_a_merge_remaps_arrives_in_the_new_classes
 def test_a_revert_whose_remap_fails_leaves_the_maps_as_before_the_failed_step(qtbot, windows, samples, model_path,
                                                                               tmp_path, monkeypatch):
     """Undo of a merge: the open maps are remapped back, then the project's rewrite fails, so the open
-    maps are to go back to the merge (revert_class_edit); that remap job fails too. The maps end as
-    before the Undo (merged, with the project's classes), the merged pixels' snapshot is kept (a later
-    undo still gives them back), and the failure is said in one line."""
+    maps are to go back to the merge (revert_class_edit); that remap job fails too, and is tried once
+    more on the job thread - never remapped on the UI thread (~1.4 s per 24-megapixel map, with twice
+    the maps' memory). The maps end as before the Undo (merged, with the project's classes), the merged
+    pixels' snapshot is kept (a later undo still gives them back), and the failure is said in one line."""
     import qgn.project_class_edit as project_class_edit
     import qgn_studio.annotator as annotator_module
     from test_app_project_concurrency import saved_project
@@ -192,9 +193,13 @@ def test_a_revert_whose_remap_fails_leaves_the_maps_as_before_the_failed_step(qt
         failing.append(True)  # the revert's remap fails from now on
         raise OSError(28, "No space left on device")
 
-    def parts(*args, **kwargs):  # on the job thread (here, on the UI thread, it is made as before the move)
-        if failing and threading.current_thread() is not threading.main_thread():
-            raise MemoryError("cannot allocate 96 MiB")
+    threads = []  # of each remap of the maps once the rewrite failed: on the UI thread?
+
+    def parts(*args, **kwargs):  # the revert's first remap fails, the next is made
+        if failing:
+            threads.append(threading.current_thread() is threading.main_thread())
+            if len(threads) == 1:
+                raise MemoryError("cannot allocate 96 MiB")
         return real_parts(*args, **kwargs)
 
     monkeypatch.setattr(project_class_edit, "apply_class_edit", apply)
@@ -212,6 +217,7 @@ def test_a_revert_whose_remap_fails_leaves_the_maps_as_before_the_failed_step(qt
     session = win.docs[0].annotation
     assert session.classes == annotator.classes
     np.testing.assert_array_equal(session.label, merged(before))  # as before the failed Undo
+    assert threads and not any(threads), threads  # (each map remapped on the job thread: 2 tries, none here)
     failures = [m for m in shown if "could not" in m or "Cannot" in m]
     assert len(failures) == 1 and "\n" not in failures[0], shown
     monkeypatch.setattr(project_class_edit, "apply_class_edit", real_apply)
@@ -286,8 +292,8 @@ def test_an_autosave_after_another_windows_merge_is_seen_is_read_back_in_the_new
 
 def test_a_revert_that_cannot_be_made_at_all_keeps_the_maps_their_snapshot_and_says_so_once(
         qtbot, windows, samples, model_path, tmp_path, monkeypatch):
-    """A merge the project refuses, whose revert fails on the job thread and again on the UI thread: the
-    open maps keep the merge with the class set they are in (nothing half-remapped), the pixels it took
+    """A merge the project refuses, whose revert fails on the job thread, and again when tried once more
+    there (never on the UI thread): the open maps keep the merge with the class set they are in (nothing half-remapped), the pixels it took
     stay kept for the revert (once it can be made, the maps come back whole), and it is said in one line."""
     import qgn.project_class_edit as project_class_edit
     import qgn_studio.annotator as annotator_module
@@ -307,8 +313,11 @@ def test_a_revert_that_cannot_be_made_at_all_keeps_the_maps_their_snapshot_and_s
         failing.append(True)
         raise OSError(28, "No space left on device")
 
+    threads = []
+
     def parts(*args, **kwargs):
         if failing:
+            threads.append(threading.current_thread() is threading.main_thread())
             raise MemoryError("cannot allocate 96 MiB")
         return real_parts(*args, **kwargs)
 
@@ -327,6 +336,7 @@ def test_a_revert_that_cannot_be_made_at_all_keeps_the_maps_their_snapshot_and_s
     session = win.docs[0].annotation
     assert session.classes == annotator.classes
     np.testing.assert_array_equal(session.label, merged(before))
+    assert threads == [False, False]  # tried twice, on the job thread
     failures = [m for m in shown if "could not" in m or "Cannot" in m]
     assert len(failures) == 1 and "\n" not in failures[0] and "No space" in failures[0] \
         and "cannot allocate" in failures[0], shown
