@@ -1068,6 +1068,11 @@ class Annotator(QtCore.QObject):
         if not stack:
             self.workspace.show_status(f"No class change to {kind}", 4000)
             return
+        if self._class_change is not None or self.class_edits_wait():
+            # refused, its step kept where it is: queued, it would come after the change under way, on
+            # classes it was not made of (an undo or redo step is of the classes before it), and be dropped
+            self.workspace.show_status(f"{APPLYING_CLASS_CHANGE} Try the {kind} again in a moment", 6000)
+            return
         edit = stack.pop()
         self.refresh_class_buttons()
         if edit.before != self.classes:
@@ -1092,9 +1097,11 @@ class Annotator(QtCore.QObject):
             self._warn(f"Cannot change the classes: {exc}")
             self.panel.set_classes(self.classes)
             return
-        if edit.before != self.classes:  # an undo or redo step waited while the classes changed
+        if edit.before != self.classes:  # (an undo or redo step is never queued: see _step_class_edit)
             self.workspace.show_status("The classes changed since; that class change cannot be "
                                        f"{'redone' if undoable == 'redo' else 'undone'}", 6000)
+            if undoable is not True:
+                self.put_back_class_step(edit, "redo" if undoable == "redo" else "undo")
             self.panel.set_classes(self.classes)
             return
         self._made_by = (edit, make_edit, retried) if undoable is True else None

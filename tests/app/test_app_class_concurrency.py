@@ -346,3 +346,32 @@ def test_a_revert_that_cannot_be_made_at_all_keeps_the_maps_their_snapshot_and_s
     annotator.revert_class_edit(edit)  # tried again: the merged pixels come back
     qtbot.waitUntil(lambda: list(annotator.classes.names) == names, timeout=WAIT_MS)
     np.testing.assert_array_equal(win.docs[0].annotation.label, before)
+
+
+def test_an_undo_clicked_while_a_merge_remaps_keeps_its_step(qtbot, window, samples, model_path):
+    """Undo of an earlier class change clicked while a merge remaps the open maps: refused, its step kept
+    where it was (below the merge's, once the merge is in) - queued, it came after the merge, on classes
+    it was not made of, and was dropped. Both undos can then be made, in order."""
+    from studio_steps import start_annotating
+
+    start_annotating(qtbot, window, samples, model_path)
+    paint(window, 0, 5, [(1, 20), (40, 20)])
+    annotator = window.annotator
+    names = list(annotator.classes.names)
+    annotator.rename_class(2, "renamed")
+    qtbot.waitUntil(lambda: len(annotator.class_undo) == 1, timeout=WAIT_MS)
+    window.jobs.wait_idle()
+    release = hold_jobs(window)
+    annotator.remove_class(5, to=0)  # its remap held on the job thread
+    assert annotator.class_change_pending()
+    annotator.undo_class_edit()  # (the rename's, the top of the list now)
+    release.set()
+    qtbot.waitUntil(lambda: not annotator.class_change_pending() and not window.jobs.pending()
+                    and len(annotator.class_undo) == 2, timeout=WAIT_MS)
+    assert annotator.classes.names[2] == "renamed" and annotator.classes.num_classes == len(names) - 1
+    annotator.undo_class_edit()  # the merge
+    qtbot.waitUntil(lambda: annotator.classes.num_classes == len(names), timeout=WAIT_MS)
+    window.jobs.wait_idle()
+    qtbot.waitUntil(lambda: len(annotator.class_undo) == 1, timeout=WAIT_MS)
+    annotator.undo_class_edit()  # the rename
+    qtbot.waitUntil(lambda: list(annotator.classes.names) == names, timeout=WAIT_MS)
