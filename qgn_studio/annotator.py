@@ -1108,8 +1108,11 @@ class Annotator(QtCore.QObject):
         self.apply_class_edit(edit, undoable)
 
     def replay_class_edits(self) -> None:
-        """The next class change that waited (see ``_edit_classes``), once none is under way."""
-        if self._queued_edits and self._class_change is None and not self.class_edits_wait():
+        """The class changes that waited (see ``_edit_classes``), in order, once none is under way: until
+        none waits or one is under way again (a remap of the open maps, or the project's rewrite, whose
+        end calls this again) - a rename or recolour of no project, or one that cannot be made now
+        (ValueError, said), is made or said at once, and the next follows."""
+        while self._queued_edits and self._class_change is None and not self.class_edits_wait():
             self._edit_classes(*self._queued_edits.pop(0))
 
     def retry_class_edit_later(self, edit) -> bool:

@@ -375,3 +375,31 @@ def test_an_undo_clicked_while_a_merge_remaps_keeps_its_step(qtbot, window, samp
     qtbot.waitUntil(lambda: len(annotator.class_undo) == 1, timeout=WAIT_MS)
     annotator.undo_class_edit()  # the rename
     qtbot.waitUntil(lambda: list(annotator.classes.names) == names, timeout=WAIT_MS)
+
+
+def test_every_class_change_queued_during_a_merge_is_made_in_order(qtbot, window, samples, model_path):
+    """Class changes asked while a merge remaps wait, and all are made after it, in order (only the
+    first was: a rename or recolour has no remap whose end makes the next, nor has one that cannot be
+    made now - said, and the next is made)."""
+    from studio_steps import start_annotating
+
+    start_annotating(qtbot, window, samples, model_path)
+    paint(window, 0, 5, [(1, 20), (40, 20)])
+    annotator = window.annotator
+    names = list(annotator.classes.names)
+    release = hold_jobs(window)
+    annotator.remove_class(5, to=0)
+    assert annotator.class_change_pending()
+    annotator.rename_class(2, "street")
+    annotator.recolour_class(1, (1, 2, 3))
+    shown = []
+    window.statusBar().messageChanged.connect(shown.append)
+    annotator.rename_class(2, "lane")  # of the class by its name now: renamed by the change before it
+    annotator.recolour_class(3, (4, 5, 6))
+    release.set()
+    qtbot.waitUntil(lambda: not annotator.class_change_pending() and not window.jobs.pending()
+                    and len(annotator.class_undo) == 4, timeout=WAIT_MS)
+    assert list(annotator.classes.names) == names[:2] + ["street"] + names[3:5] + names[6:]
+    assert tuple(annotator.classes.palette[1]) == (1, 2, 3) and tuple(annotator.classes.palette[3]) == (4, 5, 6)
+    assert [m for m in shown if f"no class {names[2]!r}" in m]
+    assert not annotator._queued_edits
