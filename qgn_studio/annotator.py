@@ -168,8 +168,10 @@ class Annotator(QtCore.QObject):
         self.cursor = BrushCursor(self.canvas.clip)
         self.project_classes = False  # True while a project's class set is in use
         self._class_change = None  # the class edit whose remap of the open maps is under way (job thread)
-        # () -> True while another writer's class change is being followed here (the project controller's):
-        # a class change asked meanwhile waits in ``_queued_edits`` and is made on the classes that follow
+        # () -> True while another writer's class change is being followed here, or the project's rewrite
+        # by one of ours is under way (the project controller's): a class change asked meanwhile waits in
+        # ``_queued_edits`` and is made on the classes that follow (one of ours at a time in the project's
+        # rewrite: the project refusing one refuses only it, and it is made again, see retry_class_edit_later)
         self.class_edits_wait = lambda: False
         self._queued_edits: list = []  # (make_edit, undoable, retried) asked while a class change was under way
         self._made_by = None  # (edit, make_edit, retried) of the latest new class change (see retry_class_edit_later)
@@ -1083,9 +1085,10 @@ class Annotator(QtCore.QObject):
 
     def _edit_classes(self, make_edit, undoable: bool | str = True, retried: bool = False) -> None:
         """Make the class edit ``make_edit(classes)`` of the classes in use and apply it. While a class
-        change is under way (ours, remapping the open maps, or another writer's being followed here) it
-        waits and is made once that one is in, on the classes then (``make_edit`` names the classes by
-        name, so it follows a reload), rather than refused or made of classes about to change."""
+        change is under way (ours, remapping the open maps or in the project's rewrite, or another
+        writer's being followed here) it waits and is made once that one is in, on the classes then
+        (``make_edit`` names the classes by name, so it follows a reload), rather than refused or made
+        of classes about to change."""
         if self._class_change is not None or self.class_edits_wait():
             self._queued_edits.append((make_edit, undoable, retried))
             self.panel.set_classes(self.classes)

@@ -184,7 +184,9 @@ class ProjectController(QtCore.QObject):
         self._reload_timer.setSingleShot(True)
         self._reload_timer.setInterval(50)
         self._reload_timer.timeout.connect(self._reload_when_free)
-        annotator.class_edits_wait = lambda: self._keeping or self._reload_waiting
+        # a class change of ours waits for the project's rewrite by the one before it: when the project refuses
+        # that one (another writer's change landed first), the next is not made of classes the project never had
+        annotator.class_edits_wait = lambda: self._keeping or self._reload_waiting or self._class_writes > 0
         # the scratch projects and stand-ins autosaves are finding on the job thread (``_Lookup``), until their
         # round's callbacks ran: a clean-up submitted meanwhile finds the autosaves there too (``_later_targets``)
         self._lookups: list = []
@@ -2028,6 +2030,7 @@ class ProjectController(QtCore.QObject):
         self._class_writes = max(0, self._class_writes - 1)
         if self._reload_waiting:
             self._reload_timer.start()
+        QtCore.QTimer.singleShot(0, self, self.annotator.replay_class_edits)  # the class changes that waited for it
 
     def _reload_when_free(self) -> None:
         """Follow another writer's class change that waited for ours (``reload_changed_classes``)."""

@@ -403,3 +403,31 @@ def test_every_class_change_queued_during_a_merge_is_made_in_order(qtbot, window
     assert tuple(annotator.classes.palette[1]) == (1, 2, 3) and tuple(annotator.classes.palette[3]) == (4, 5, 6)
     assert [m for m in shown if f"no class {names[2]!r}" in m]
     assert not annotator._queued_edits
+
+
+def test_two_class_changes_refused_because_another_window_changed_the_classes_are_both_made(
+        qtbot, windows, samples, model_path, tmp_path):
+    """Two quick class changes of ours while another window's (not yet seen here) is in the project: the
+    first is refused by the project and made again after that change is followed; the second waits for
+    the first (it was made of classes the project never had, and lost, with a second message, while the
+    first was said to leave "Nothing changed" and was lost too). The project ends with all three."""
+    folder = tmp_path / "shared"
+    first, second = two_windows(qtbot, windows, samples, model_path, folder)
+    for timer in (second.projects.watch, second.projects.timer):
+        timer.stop()
+    first.annotator.rename_class(7, "barrier")  # the other window's change, not yet seen by second
+    first.jobs.wait_idle()
+    shown = []
+    second.statusBar().messageChanged.connect(shown.append)
+    release = hold_jobs(second)
+    second.annotator.recolour_class(1, (1, 2, 3))
+    second.annotator.rename_class(2, "street")
+    release.set()
+    settle(qtbot, second)
+    second.projects.watch.start()
+    settle(qtbot, second)
+    project = Project.open(folder)
+    assert project.classes.names[7] == "barrier" and project.classes.names[2] == "street"
+    assert tuple(project.classes.palette[1]) == (1, 2, 3)
+    assert second.annotator.classes == project.classes
+    assert not [m for m in shown if "Nothing changed" in m or "Cannot" in m], shown
