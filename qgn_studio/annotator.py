@@ -96,8 +96,9 @@ def class_named(classes, name: str) -> int:
     try:
         return classes.names.index(name)
     except ValueError:
-        raise ValueError(f"there is no class {name!r} now (another window or command renamed or deleted it "
-                         "meanwhile); choose the class again") from None
+        raise ValueError(f"there is no class {name!r} now (a class change made meanwhile renamed or deleted it: "
+                         "one of yours that waited before it, or another window's or command's); choose the class "
+                         "again") from None
 
 
 def deleting(classes, class_id: int, to: int | None):
@@ -173,8 +174,14 @@ class Annotator(QtCore.QObject):
         # ``_queued_edits`` and is made on the classes that follow (one of ours at a time in the project's
         # rewrite: the project refusing one refuses only it, and it is made again, see retry_class_edit_later)
         self.class_edits_wait = lambda: False
-        self._queued_edits: list = []  # (make_edit, undoable, retried) asked while a class change was under way
-        self._made_by = None  # (edit, make_edit, retried) of the latest new class change (see retry_class_edit_later)
+        # (make_edit, undoable, retried, owner, what) asked while a class change was under way: ``owner`` the
+        # project (its root, None: no project) it was asked in - made only there (``drop_queued_class_edits``) -
+        # and ``what`` its description then (said while it waits, and when it is not made)
+        self._queued_edits: list = []
+        self.class_edit_owner = lambda: None  # () -> the open project's root, None without one (set by the projects)
+        # () -> True while another writer's class change is followed here (its reload clears the undo list)
+        self.following_other_change = lambda: False
+        self._made_by = None  # (edit, make_edit, retried, owner) of the latest new class change (retry_class_edit_later)
         self._after_class_change: list = []  # () -> None: what waits until the class change under way is in
         self.enabled = False
         self.loading: set[Path] = set()  # images whose saved annotation is being read
@@ -1073,6 +1080,12 @@ class Annotator(QtCore.QObject):
         if self._class_change is not None or self.class_edits_wait():
             # refused, its step kept where it is: queued, it would come after the change under way, on
             # classes it was not made of (an undo or redo step is of the classes before it), and be dropped
+            if self._class_change is None and self.following_other_change():
+                # the reload that follows it starts a new class-change history (its steps were of the old classes)
+                self.workspace.show_status(
+                    f"Cannot {kind} the class change now: another window's or command's class change is being "
+                    f"followed here, and the class changes before it can no longer be {kind}ne", 8000)
+                return
             self.workspace.show_status(f"{APPLYING_CLASS_CHANGE} Try the {kind} again in a moment", 6000)
             return
         edit = stack.pop()
@@ -1083,21 +1096,36 @@ class Annotator(QtCore.QObject):
             return
         self._edit_classes(lambda c: edit, kind)
 
-    def _edit_classes(self, make_edit, undoable: bool | str = True, retried: bool = False) -> None:
+    def _edit_classes(self, make_edit, undoable: bool | str = True, retried: bool = False,
+                      waited: str | None = None) -> None:
         """Make the class edit ``make_edit(classes)`` of the classes in use and apply it. While a class
         change is under way (ours, remapping the open maps or in the project's rewrite, or another
         writer's being followed here) it waits and is made once that one is in, on the classes then
         (``make_edit`` names the classes by name, so it follows a reload), rather than refused or made
-        of classes about to change."""
+        of classes about to change - in the project it was asked in only (see ``replay_class_edits``).
+        ``waited``: its description when it was asked, for one that waited."""
         if self._class_change is not None or self.class_edits_wait():
-            self._queued_edits.append((make_edit, undoable, retried))
+            owner = self.class_edit_owner()
+            try:
+                what = make_edit(self.classes).description
+            except ValueError:
+                what = None
+            if what is not None and undoable is True and any(
+                    e[3] == owner and e[4] == what and e[1] is True for e in self._queued_edits):
+                self.panel.set_classes(self.classes)  # asked again while it waits (the list shows the old classes)
+                self._show_waiting()
+                return
+            self._queued_edits.append((make_edit, undoable, retried, owner, what))
             self.panel.set_classes(self.classes)
-            self.workspace.show_status(f"{APPLYING_CLASS_CHANGE} Yours waits and follows it", 6000)
+            self._show_waiting()
             return
         try:
             edit = make_edit(self.classes)
         except ValueError as exc:
-            self._warn(f"Cannot change the classes: {exc}")
+            if waited is not None:
+                self._warn(f"Cannot make “{waited}” (it waited for the class change before it): {exc}")
+            else:
+                self._warn(f"Cannot change the classes: {exc}")
             self.panel.set_classes(self.classes)
             return
         if edit.before != self.classes:  # (an undo or redo step is never queued: see _step_class_edit)
@@ -1107,26 +1135,60 @@ class Annotator(QtCore.QObject):
                 self.put_back_class_step(edit, "redo" if undoable == "redo" else "undo")
             self.panel.set_classes(self.classes)
             return
-        self._made_by = (edit, make_edit, retried) if undoable is True else None
+        self._made_by = (edit, make_edit, retried, self.class_edit_owner()) if undoable is True else None
         self.apply_class_edit(edit, undoable)
+
+    def _show_waiting(self) -> None:
+        """The status while class changes of ours wait: it stays until one of them is made, fails or is
+        dropped (each says so), naming them (the class list shows the classes in use until then)."""
+        names = [w for *_rest, w in self._queued_edits if w]
+        one = len(self._queued_edits) == 1
+        self.workspace.show_status(f"{APPLYING_CLASS_CHANGE} Yours wait{'s' if one else ''} and follow{'s' if one else ''} it"
+                                   + (": " + ", ".join(f"“{w}”" for w in names) if names else ""), 0)
 
     def replay_class_edits(self) -> None:
         """The class changes that waited (see ``_edit_classes``), in order, once none is under way: until
         none waits or one is under way again (a remap of the open maps, or the project's rewrite, whose
         end calls this again) - a rename or recolour of no project, or one that cannot be made now
-        (ValueError, said), is made or said at once, and the next follows."""
+        (ValueError, said), is made or said at once, and the next follows. Those asked in another project
+        than the one open now are not made (said, ``drop_queued_class_edits``)."""
+        self.drop_queued_class_edits(self.class_edit_owner())
         while self._queued_edits and self._class_change is None and not self.class_edits_wait():
-            self._edit_classes(*self._queued_edits.pop(0))
+            make_edit, undoable, retried, _owner, what = self._queued_edits.pop(0)
+            self._edit_classes(make_edit, undoable, retried, waited=what)
+        if self._queued_edits:
+            self._show_waiting()
+
+    def drop_queued_class_edits(self, owner, why: str = "") -> list:
+        """Forget the class changes that wait and were asked in another project than ``owner`` (its root;
+        None: none open), said in one line: a change made of one project's classes is never made in
+        another's (the project was closed, another opened, or the window closes: ``why``). Returns what
+        was dropped (their descriptions)."""
+        dropped = [e for e in self._queued_edits if e[3] != owner]
+        if not dropped:
+            return []
+        self._queued_edits = [e for e in self._queued_edits if e[3] == owner]
+        if self._made_by is not None and self._made_by[3] != owner:
+            self._made_by = None
+        names = [e[4] or "a class change" for e in dropped]
+        where = dropped[0][3]
+        self._warn(f"Not made: {', '.join(f'“{n}”' for n in names)} - "
+                   f"{'it' if len(names) == 1 else 'they'} waited for the class change before "
+                   f"{'it' if len(names) == 1 else 'them'}, and "
+                   + (why or (f"the project {where.name} is no longer open" if where is not None
+                              else "the window's classes are now a project's")))
+        return names
 
     def retry_class_edit_later(self, edit) -> bool:
         """The project refused the new class change ``edit`` because another writer changed the project
         meanwhile: make it again (once) after that writer's change is followed here, first of those
-        waiting. False when it cannot be (not a new change, or already a retry)."""
+        waiting (in the project it was asked in only). False when it cannot be (not a new change, or
+        already a retry)."""
         made = self._made_by
         if made is None or made[0] is not edit or made[2]:
             return False
         self._made_by = None
-        self._queued_edits.insert(0, (made[1], True, True))
+        self._queued_edits.insert(0, (made[1], True, True, made[3], edit.description))
         return True
 
     def apply_class_edit(self, edit, undoable: bool | str = True) -> None:

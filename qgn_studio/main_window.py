@@ -570,6 +570,9 @@ class MainWindow(QtWidgets.QMainWindow):
             event.ignore()
             return
         else:
+            # the class changes under way, and those that wait for them (told "Yours waits and follows it"),
+            # are made while the job thread runs, not replayed after it stopped
+            self.projects.finish_class_work()
             self.annotator.set_mode(False)  # the viewing layers are what the settings remember
             self._save()
             self.projects.closed()
@@ -590,6 +593,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _close_terminated(self) -> None:
         """``closeEvent`` after ``terminate``: what a normal close does, less its questions."""
+        self.projects.finish_class_work()
         self.projects.autosave_now()  # (anything edited since terminate's)
         self.jobs.wait_idle()
         QtCore.QCoreApplication.processEvents()

@@ -187,6 +187,12 @@ class ProjectController(QtCore.QObject):
         # a class change of ours waits for the project's rewrite by the one before it: when the project refuses
         # that one (another writer's change landed first), the next is not made of classes the project never had
         annotator.class_edits_wait = lambda: self._keeping or self._reload_waiting or self._class_writes > 0
+        annotator.following_other_change = lambda: self._keeping or self._reload_waiting
+        # the class changes that wait belong to the project they were asked in (its root): another one opened,
+        # or this one closed, drops them (said) - never made of another project's classes
+        annotator.class_edit_owner = lambda: None if self.project is None else self.project.root
+        self._class_root = None  # the root of the project open last (``_project_changed``)
+        self.workspace.project_changed.connect(self._project_changed)
         # the scratch projects and stand-ins autosaves are finding on the job thread (``_Lookup``), until their
         # round's callbacks ran: a clean-up submitted meanwhile finds the autosaves there too (``_later_targets``)
         self._lookups: list = []
@@ -1664,10 +1670,10 @@ class ProjectController(QtCore.QObject):
             if ours:
                 self._class_writes += 1  # another writer's class change seen meanwhile waits for it
 
-            def done(inverse, keep=keep, ours=ours) -> None:
+            def done(inverse, keep=keep, ours=ours, root=self._class_root) -> None:
                 if ours:
                     self._class_write_ended()
-                if keep:
+                if keep and self._class_root == root:  # (the project left meanwhile: not on another's list)
                     annotator.record_class_inverse(edit, inverse, kind)
 
             def failed(message, target=target, ours=ours) -> None:
@@ -2025,6 +2031,48 @@ class ProjectController(QtCore.QObject):
         """Whether a class change of this window is under way: its remap of the open maps or the
         project's rewrite (and a revert's remap after a failed one)."""
         return self.annotator.class_change_pending() or self._class_writes > 0
+
+    def _project_changed(self, project) -> None:
+        """Another project opened, or none: the class changes of ours that waited in the one before are
+        not made here (said), and another writer's class change there need not be followed any more."""
+        root = None if project is None else project.root
+        if root == self._class_root:
+            return  # (the same project read again: a reload)
+        left, self._class_root = self._class_root, root
+        self._reload_waiting = False
+        annotator = self.annotator
+        annotator.drop_queued_class_edits(root)
+        if left is not None:  # its class changes' undo steps are of its files: never applied to another's
+            annotator.class_undo.clear()
+            annotator.class_redo.clear()
+            annotator.refresh_class_buttons()
+
+    def finish_class_work(self, timeout_s: float = 60.0) -> None:
+        """The window closes: the class changes of ours under way and those that wait (each the user was
+        told waits) are made before the threads stop - each on the job thread, its callbacks delivered here,
+        as usual. What is still not made after ``timeout_s`` is said (one line) and dropped."""
+        import time
+
+        annotator = self.annotator
+        end = time.monotonic() + timeout_s
+
+        def busy() -> bool:
+            return bool(annotator._queued_edits) or self._class_work_of_ours()
+
+        while busy() and time.monotonic() < end:
+            self.jobs.wait_idle(max(0.0, end - time.monotonic()))
+            QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+            if annotator._queued_edits and self._reload_waiting and not self._keeping and not self._class_work_of_ours():
+                self._reload_when_free()  # (not after its timer's 50 ms)
+            elif busy():
+                annotator.replay_class_edits()
+                time.sleep(0.01)
+        if annotator._queued_edits:
+            import sys
+
+            dropped = annotator.drop_queued_class_edits(object(), "the window closed first")
+            print(f"qgn-studio: warning: class changes not made (the window closed first): {', '.join(dropped)}",
+                  file=sys.stderr)
 
     def _class_write_ended(self) -> None:
         self._class_writes = max(0, self._class_writes - 1)
