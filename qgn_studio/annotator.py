@@ -1107,11 +1107,13 @@ class Annotator(QtCore.QObject):
         if self._class_change is not None or self.class_edits_wait():
             owner = self.class_edit_owner()
             try:
-                what = make_edit(self.classes).description
+                asked = make_edit(self.classes)
             except ValueError:
-                what = None
-            if what is not None and undoable is True and any(
-                    e[3] == owner and e[4] == what and e[1] is True for e in self._queued_edits):
+                asked = None
+            what = None if asked is None else asked.description
+            if asked is not None and undoable is True and any(
+                    e[3] == owner and e[4] == what and e[1] is True and self._same_change(e[0], asked)
+                    for e in self._queued_edits):
                 self.panel.set_classes(self.classes)  # asked again while it waits (the list shows the old classes)
                 self._show_waiting()
                 return
@@ -1137,6 +1139,17 @@ class Annotator(QtCore.QObject):
             return
         self._made_by = (edit, make_edit, retried, self.class_edit_owner()) if undoable is True else None
         self.apply_class_edit(edit, undoable)
+
+    def _same_change(self, make_edit, asked) -> bool:
+        """Whether the waiting change ``make_edit`` makes of the classes in use what ``asked`` (made of
+        them) makes: the same classes after and the same moves of the pixels - not only the same words
+        (a recolour's description does not name the colour: a second recolour of a class to another
+        colour is a new change, not the first asked again)."""
+        try:
+            waiting = make_edit(self.classes)
+        except ValueError:
+            return False
+        return waiting.after == asked.after and waiting.value_map == asked.value_map
 
     def _show_waiting(self) -> None:
         """The status while class changes of ours wait: it stays until one of them is made, fails or is

@@ -141,6 +141,28 @@ def test_changes_asked_twice_and_one_made_impossible_by_ours(qtbot, windows, sam
     assert "one of yours that waited before it" in failed[0]
 
 
+def test_a_second_recolour_to_another_colour_is_not_taken_for_the_first_asked_again(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """Fails before: both recolours of 'building' are described "Recolour 'building'", and the second
+    (blue, the user changed their mind) was dropped as the first asked again - the project ended red.
+    The same recolour asked twice still waits once."""
+    folder = tmp_path / "P"
+    win, gate, shown = merging(qtbot, windows, samples, model_path, folder, monkeypatch)
+    ann = win.annotator
+    ann.recolour_class(3, (255, 0, 0))
+    ann.recolour_class(3, (255, 0, 0))  # asked again: it waits already
+    assert len(ann._queued_edits) == 1
+    ann.recolour_class(3, (0, 0, 255))
+    assert len(ann._queued_edits) == 2
+    gate.set()
+    settle(qtbot, win)
+    project = Project.open(folder)
+    assert project.classes.names[3] == "building"
+    assert tuple(project.classes.palette[3]) == (0, 0, 255)
+    assert tuple(ann.classes.palette[3]) == (0, 0, 255)
+    assert not [m for m in shown if "Cannot" in m or "Not made" in m]
+
+
 def test_undo_refused_while_another_windows_change_is_followed(qtbot, windows, samples, model_path, tmp_path):
     """Fails before: the refusal said 'Try the undo again in a moment', then the reload cleared the list."""
     folder = tmp_path / "shared"
