@@ -2047,21 +2047,26 @@ class ProjectController(QtCore.QObject):
             annotator.class_redo.clear()
             annotator.refresh_class_buttons()
 
+    def class_work_left(self) -> bool:
+        """Whether a class change of ours is under way or waits (what ``finish_class_work`` makes)."""
+        return bool(self.annotator._queued_edits) or self._class_work_of_ours()
+
     def finish_class_work(self, timeout_s: float = 60.0) -> None:
         """The window closes: the class changes of ours under way and those that wait (each the user was
         told waits) are made before the threads stop - each on the job thread, its callbacks delivered here,
-        as usual. What is still not made after ``timeout_s`` is said (one line) and dropped."""
+        as usual. The UI thread waits in short slices, its events (paints, timers; not the user's input)
+        processed between them, so the window does not freeze while a big project is rewritten. What is
+        still not made after ``timeout_s`` is said (one line) and dropped."""
         import time
 
         annotator = self.annotator
         end = time.monotonic() + timeout_s
-
-        def busy() -> bool:
-            return bool(annotator._queued_edits) or self._class_work_of_ours()
-
+        busy = self.class_work_left
         while busy() and time.monotonic() < end:
-            self.jobs.wait_idle(max(0.0, end - time.monotonic()))
+            self.jobs.wait_idle(min(0.05, max(0.0, end - time.monotonic())))
             QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+            if self.jobs.pending():
+                continue  # (the job under way: its end is waited for in the next slice)
             if annotator._queued_edits and self._reload_waiting and not self._keeping and not self._class_work_of_ours():
                 self._reload_when_free()  # (not after its timer's 50 ms)
             elif busy():
@@ -2368,7 +2373,10 @@ class ProjectController(QtCore.QObject):
         """True when the window may close (edits saved, discarded, or none)."""
         self.autosave_now()
         ok = self.confirm_discard("closing")
-        if ok:  # a cancelled close does not wait for the file thread (a slow disk) after its question
+        # a cancelled close does not wait for the file thread (a slow disk) after its question; nor does one
+        # while a class change of ours is under way or waits: the close's finish_class_work waits for both,
+        # in slices (the window's own _finish_class_work), not in one block of the UI thread
+        if ok and not self.class_work_left():
             self.jobs.wait_idle()
         return ok
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from qgn.project import Project
 
@@ -115,6 +115,58 @@ def test_window_closed_with_a_rename_queued(qtbot, windows, samples, model_path,
     QtWidgets.QApplication.processEvents()
     assert Project.open(folder).classes.names[2] == "street"
     assert not [m for m in shown if "Cannot" in m or "Not made" in m]
+
+
+def ticking(win):
+    """A 20 ms timer of the UI thread: the ticks it makes (each noting whether the window took input)."""
+    ticks = []
+    timer = QtCore.QTimer(win)
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: ticks.append(win.centralWidget().isEnabled() or win.menuBar().isEnabled()))
+    timer.start()
+    return timer, ticks
+
+
+def test_a_close_that_waits_for_our_class_changes_keeps_the_ui_thread_running(qtbot, windows, samples, model_path,
+                                                                             tmp_path, monkeypatch):
+    """Fails before: the close waited for the whole held rewrite in one wait_idle on the UI thread - no
+    timer tick, no paint, nothing said for as long as it took. Now the UI thread's timer ticks during a
+    1-s held rewrite, the status bar says what the close waits for, the window takes no input meanwhile,
+    and a second close asked during the wait changes nothing (the first goes on)."""
+    folder = tmp_path / "shared"
+    win, gate, shown = merging(qtbot, windows, samples, model_path, folder, monkeypatch)
+    win.annotator.rename_class(2, "street")  # waits
+    timer, ticks = ticking(win)
+    again = []
+    QtCore.QTimer.singleShot(100, lambda: again.append(win.close()))
+    threading.Timer(1.0, gate.set).start()
+    assert win.close()
+    timer.stop()
+    assert len(ticks) > 10
+    from qgn_studio.main_window import CLOSING_CLASS_WORK
+
+    assert len(again) == 1 and not any(ticks)  # the second close came during the wait; no input meanwhile
+    assert CLOSING_CLASS_WORK in shown
+    assert win.threads_stopped and win.centralWidget().isEnabled() and win.menuBar().isEnabled()
+    assert Project.open(folder).classes.names[2] == "street"
+    assert not [m for m in shown if "Cannot" in m or "Not made" in m]
+
+
+def test_a_terminate_that_waits_for_our_class_changes_keeps_the_ui_thread_running(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """SIGTERM's close (``terminate``) makes the waiting rename too, the UI thread's timer ticking meanwhile
+    (fails before: no tick while the held rewrite ran)."""
+    folder = tmp_path / "shared"
+    win, gate, shown = merging(qtbot, windows, samples, model_path, folder, monkeypatch)
+    win.annotator.rename_class(2, "street")
+    timer, ticks = ticking(win)
+    threading.Timer(1.0, gate.set).start()
+    win.terminate()
+    qtbot.waitUntil(lambda: win.threads_stopped, timeout=WAIT_MS)
+    timer.stop()
+    assert len(ticks) > 10
+    assert Project.open(folder).classes.names[2] == "street"
+    assert not win.annotator._queued_edits
 
 
 def test_changes_asked_twice_and_one_made_impossible_by_ours(qtbot, windows, samples, model_path, tmp_path,
