@@ -8,9 +8,11 @@ file work off the UI thread (``jobs``) live in their own modules; this window on
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import math
 import os
+import time
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -41,6 +43,7 @@ APP_NAME = "QGN Studio"
 RECENT_RESULTS = 8  # images whose last result stays in memory
 PROBLEMS_SHOWN = 5  # lines of the banner about paths that could not be opened; the rest are counted
 RELINK_LINK = "relink:"  # the missing-images banner's link to File ▸ Find missing images…
+CLOSING_CLASS_WORK = "Making the class changes that wait before closing…"
 PLACEHOLDER = "Open images with Ctrl+O, a folder with Ctrl+Shift+O, or drop them here"
 RESOLUTION_CHOICES = (  # Model → Resolution (qgn.model.qgn.QGNConfig.resolution_for)
     ("auto", "Automatic (where the model measured best)",
@@ -133,6 +136,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.threads_stopped = False  # closed: the threads that write have finished
         self._terminating = False  # SIGTERM: close without questions (terminate)
         self._in_close_event = False
+        self._finishing_class_work = False  # the close waits for class changes of ours (finish_class_work)
         self._chosen_model: tuple[Path, object] | None = None  # (path, the project open then) until it loads
         self._shortcut_gate = ShortcutGate(lambda: (self._cancel_action, self._open_project_action), self)
 
@@ -548,7 +552,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.projects.cancel_opening(quiet=True)
         self.projects.autosave_now()
         self.finetuner.set_aside(self.projects.scratch_path)  # a fine-tuned model not kept: offered at the next start
-        self.jobs.wait_idle()
+        with self._closing_wait():  # (the job thread may be rewriting the project for a class change of ours)
+            self._wait_jobs()
         QtCore.QCoreApplication.processEvents()  # the autosaves' callbacks
         self.close()
 
@@ -558,6 +563,9 @@ class MainWindow(QtWidgets.QMainWindow):
         return self._terminating or self.threads_stopped
 
     def closeEvent(self, event) -> None:
+        if self._finishing_class_work:
+            event.ignore()  # a close asked again while ours makes the class changes that wait: it goes on
+            return
         self._in_close_event = True
         try:
             self._close(event)
@@ -572,6 +580,9 @@ class MainWindow(QtWidgets.QMainWindow):
             event.ignore()
             return
         else:
+            # the class changes under way, and those that wait for them (told "Yours waits and follows it"),
+            # are made while the job thread runs, not replayed after it stopped
+            self._finish_class_work()
             self.annotator.set_mode(False)  # the viewing layers are what the settings remember
             self._save()
             self.projects.closed()
@@ -590,8 +601,51 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         return self.projects.close_check()
 
+    def _finish_class_work(self) -> None:
+        """The close makes the class changes of ours under way and those that wait before the threads
+        stop (``ProjectController.finish_class_work``), then waits for the file thread (the wait
+        ``close_check`` leaves to it then) - see ``_closing_wait``."""
+        if not self.projects.class_work_left():
+            self.projects.finish_class_work()  # (nothing to wait for)
+            return
+        with self._closing_wait():
+            self.projects.finish_class_work()
+            self._wait_jobs()
+
+    @contextlib.contextmanager
+    def _closing_wait(self):
+        """A close (or SIGTERM's) that waits for class changes of ours: said in the status bar, the
+        window's input off meanwhile (a click or key waits, a second close is ignored: none starts
+        another change in the window that closes). Its waits are in short slices, the UI thread's events
+        (paints, timers) processed between them - a big project's rewrite does not freeze the window."""
+        if self._finishing_class_work or not self.projects.class_work_left():
+            yield
+            return
+        self.statusBar().showMessage(CLOSING_CLASS_WORK, 0)
+        self._finishing_class_work = True
+        widgets = [w for w in (self.centralWidget(), self.menuBar(), *self.findChildren(QtWidgets.QDockWidget),
+                               *self.findChildren(QtWidgets.QToolBar)) if w is not None and w.isEnabled()]
+        for widget in widgets:  # (not the status bar: what the close waits for is read there)
+            widget.setEnabled(False)
+        try:
+            yield
+        finally:
+            for widget in widgets:
+                widget.setEnabled(True)
+            self._finishing_class_work = False
+            if self.statusBar().currentMessage() == CLOSING_CLASS_WORK:
+                self.statusBar().clearMessage()
+
+    def _wait_jobs(self, timeout_s: float = 60.0) -> None:
+        """``jobs.wait_idle`` in 50 ms slices, the UI thread's events but the user's input processed
+        between them."""
+        end = time.monotonic() + timeout_s
+        while not self.jobs.wait_idle(0.05) and time.monotonic() < end:
+            QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+
     def _close_terminated(self) -> None:
         """``closeEvent`` after ``terminate``: what a normal close does, less its questions."""
+        self._finish_class_work()
         self.projects.autosave_now()  # (anything edited since terminate's)
         self.jobs.wait_idle()
         QtCore.QCoreApplication.processEvents()
@@ -754,13 +808,12 @@ class MainWindow(QtWidgets.QMainWindow):
         gone = set(id(d) for d in docs)
         if not gone:
             return
-        row = self.images.current()
-        shown = [self.docs[r] for r in self.images.visible_rows()
-                 if 0 <= r < len(self.docs) and id(self.docs[r]) not in gone]
-        if 0 <= row < len(self.docs) and id(self.docs[row]) not in gone:
-            after = self.docs[row]  # the current image stays
+        row, listed = self.images.current(), self.docs  # (a property: read once, not thrice per row)
+        if 0 <= row < len(listed) and id(listed[row]) not in gone:
+            after = listed[row]  # the current image stays (the rows the filter shows are not needed)
         else:
-            position = {id(d): i for i, d in enumerate(self.docs)}
+            shown = [listed[r] for r in self.images.visible_rows() if 0 <= r < len(listed) and id(listed[r]) not in gone]
+            position = {id(d): i for i, d in enumerate(listed)}
             after = next((d for d in shown if position[id(d)] > row),
                          next((d for d in reversed(shown) if position[id(d)] < row), None))
         if forget:

@@ -176,6 +176,23 @@ class ProjectController(QtCore.QObject):
         self._opening = None  # the threading.Event that cancels the project being read, if one is
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
         self._keeping = False  # unsaved maps the project's new classes cannot hold are being kept (job thread)
+        # another writer's class change seen while one of this window's was under way (its remap of the open
+        # maps, or its rewrite of the project): followed once that one is in (``reload_changed_classes``)
+        self._reload_waiting = False
+        self._class_writes = 0  # this window's class edits of the project on the job thread
+        self._reload_timer = QtCore.QTimer(self)
+        self._reload_timer.setSingleShot(True)
+        self._reload_timer.setInterval(50)
+        self._reload_timer.timeout.connect(self._reload_when_free)
+        # a class change of ours waits for the project's rewrite by the one before it: when the project refuses
+        # that one (another writer's change landed first), the next is not made of classes the project never had
+        annotator.class_edits_wait = lambda: self._keeping or self._reload_waiting or self._class_writes > 0
+        annotator.following_other_change = lambda: self._keeping or self._reload_waiting
+        # the class changes that wait belong to the project they were asked in (its root): another one opened,
+        # or this one closed, drops them (said) - never made of another project's classes
+        annotator.class_edit_owner = lambda: None if self.project is None else self.project.root
+        self._class_root = None  # the root of the project open last (``_project_changed``)
+        self.workspace.project_changed.connect(self._project_changed)
         # the scratch projects and stand-ins autosaves are finding on the job thread (``_Lookup``), until their
         # round's callbacks ran: a clean-up submitted meanwhile finds the autosaves there too (``_later_targets``)
         self._lookups: list = []
@@ -1041,6 +1058,7 @@ class ProjectController(QtCore.QObject):
                        "editing starts only when you choose a start in the Annotate panel")
 
         prepare = annotator.preparer(doc)  # its session's parts, made on the job thread too
+        classes = annotator.classes  # the project's rewrite by a class change of ours comes after its remap
 
         def load(versions=self._versions, unused=self._unused):
             versions[doc.path] = project.annotation_version(image)  # first: a save in between is then a conflict
@@ -1056,6 +1074,12 @@ class ProjectController(QtCore.QObject):
 
         def loaded(result) -> None:
             label, changed, prepared = result
+            if annotator.class_change_pending() or annotator.classes is not classes:
+                # read in the classes before a class change of ours (the project is rewritten after the open
+                # maps are remapped) and not in those now: read again once the project is rewritten
+                annotator.loading.discard(doc.path)
+                annotator.after_class_change(lambda: self.document_shown(doc, over_fresh))
+                return
             fresh = doc.annotation
             if over_fresh and label is not None and fresh is not None and not fresh.dirty:
                 self.annotator.forget([doc])  # started from the prediction while the file was read
@@ -1642,16 +1666,42 @@ class ProjectController(QtCore.QObject):
             self._classes_written_by_edit = edit.after
         for target in targets:
             keep = target is targets[0]
+            ours = target is self.project
+            if ours:
+                self._class_writes += 1  # another writer's class change seen meanwhile waits for it
 
-            def done(inverse, keep=keep) -> None:
-                if keep:
+            def done(inverse, keep=keep, ours=ours, root=self._class_root) -> None:
+                if ours:
+                    self._class_write_ended()
+                if keep and self._class_root == root:  # (the project left meanwhile: not on another's list)
                     annotator.record_class_inverse(edit, inverse, kind)
 
-            def failed(message, target=target) -> None:
+            def failed(message, target=target, ours=ours) -> None:
+                if ours:
+                    self._class_write_ended()
                 if target is self.project:  # its files keep the old classes: so do the open maps
-                    annotator.revert_class_edit(edit)
-                    self._write_failed(f"Cannot change the classes: {message}. Nothing changed: the saved "
-                                       "annotations and the open images keep the old classes")
+                    # another writer changed the project (its classes) since: follow that, then make ours again
+                    # on the classes then (by name) - neither change is lost
+                    retry = CHANGED_ELSEWHERE in message and annotator.retry_class_edit_later(edit)
+                    if retry:
+                        self._reload_waiting = True
+                        self._reload_timer.start()
+                    annotator.put_back_class_step(edit, kind)  # an undo or redo step: it can be tried again
+
+                    def reverted(back: bool, why: str) -> None:  # one line, once the open maps are back (or not)
+                        if not back:
+                            self._write_failed(
+                                f"Cannot change the classes: {message}; the open images could not go back to the "
+                                f"old classes either ({why}): they keep the new ones, and nothing of them is written "
+                                "into the project (of the old classes) - save them into a new project")
+                        elif retry:
+                            self._warn(f"Another window or command changed the project's classes meanwhile: "
+                                       f"“{edit.description}” is made again once that change is followed here")
+                        else:
+                            self._write_failed(f"Cannot change the classes: {message}. Nothing changed: the saved "
+                                               "annotations and the open images keep the old classes")
+
+                    annotator.revert_class_edit(edit, reverted)
                 else:
                     self._warn(f"Cannot change the classes of the autosaves without a project: {message}")
 
@@ -1914,12 +1964,18 @@ class ProjectController(QtCore.QObject):
 
         if self._keeping:  # the last look is on its way: it reloads once its maps are kept
             return
+        if self._class_work_of_ours():  # after our class change is in (its maps, then the project's rewrite):
+            self._reload_waiting = True  # the two serialise, and the unsaved maps are read in their own classes
+            self._reload_timer.start()
+            return
+        self._reload_waiting = False
         old = self.project
         marks = self._dirty_marks()
         sessions = [(doc, doc.annotation, doc.annotation.version) for doc in self.workspace.docs
                     if doc.annotation is not None and doc.annotation.dirty]
         maps = [(doc, session.label, session.classes) for doc, session, _version in sessions]
         root, generation, old_classes = old.root, old.generation, old.classes
+        known = {d.path for d in self.workspace.docs}
         step = ["reading the project"]  # what the job was doing (its ``failed`` says so)
 
         def run():
@@ -1934,10 +1990,16 @@ class ProjectController(QtCore.QObject):
             step[0] = "keeping the unsaved edits those classes cannot hold in its conflicts folder"
             paths = [(reason, fresh.keep_conflict(stem, label, classes)) for reason, stem, label, classes in keep]
             step[0] = "preparing the unsaved maps in those classes"
-            return fresh, [(doc, label, ready_to_adopt(label, fresh.classes)) for doc, label in follow], paths
+            ready = [(doc, label, ready_to_adopt(label, fresh.classes)) for doc, label in follow]
+            # what the reload shows and looks up by path, made here: a Path and a file check per image and the
+            # path index held the UI thread ~1 s at 100,000 images
+            step[0] = "reading its images"
+            fresh.warm_index()
+            return fresh, ready, paths, merged_view(fresh, known)
 
         def done(out) -> None:
             self._keeping = False
+            QtCore.QTimer.singleShot(0, self, self.annotator.replay_class_edits)  # class changes that waited
             if self.project is not old:  # closed or reloaded meanwhile: the maps are kept all the same
                 return
             if isinstance(out, Exception):
@@ -1946,12 +2008,13 @@ class ProjectController(QtCore.QObject):
             if out is None or self._dirty_marks() != marks:  # edited meanwhile: look again (the maps kept stay kept)
                 self.reload_changed_classes()
                 return
-            fresh, follow, paths = out
+            fresh, follow, paths, view = out
             self._reload_classes(fresh, follow, [p for r, p in paths if r == "parked"],
-                                 [p for r, p in paths if r == "kept"])
+                                 [p for r, p in paths if r == "kept"], view)
 
         def failed(message: str) -> None:
             self._keeping = False
+            QtCore.QTimer.singleShot(0, self, self.annotator.replay_class_edits)
             if message == STOPPED:  # (the window closed: nothing to tell)
                 return
             self._warn(f"Another window or command changed the project's classes; {step[0]} failed: {message}. "
@@ -1960,14 +2023,90 @@ class ProjectController(QtCore.QObject):
         self._keeping = True
         self.jobs.submit(run, done, failed, "Reading the project's new classes")
 
+    def class_work_pending(self) -> bool:
+        """Whether another writer's class change is being followed here or waits to be."""
+        return self._keeping or self._reload_waiting
+
+    def _class_work_of_ours(self) -> bool:
+        """Whether a class change of this window is under way: its remap of the open maps or the
+        project's rewrite (and a revert's remap after a failed one)."""
+        return self.annotator.class_change_pending() or self._class_writes > 0
+
+    def _project_changed(self, project) -> None:
+        """Another project opened, or none: the class changes of ours that waited in the one before are
+        not made here (said), and another writer's class change there need not be followed any more."""
+        root = None if project is None else project.root
+        if root == self._class_root:
+            return  # (the same project read again: a reload)
+        left, self._class_root = self._class_root, root
+        self._reload_waiting = False
+        annotator = self.annotator
+        annotator.drop_queued_class_edits(root)
+        if left is not None:  # its class changes' undo steps are of its files: never applied to another's
+            annotator.class_undo.clear()
+            annotator.class_redo.clear()
+            annotator.refresh_class_buttons()
+
+    def class_work_left(self) -> bool:
+        """Whether a class change of ours is under way or waits (what ``finish_class_work`` makes)."""
+        return bool(self.annotator._queued_edits) or self._class_work_of_ours()
+
+    def finish_class_work(self, timeout_s: float = 60.0) -> None:
+        """The window closes: the class changes of ours under way and those that wait (each the user was
+        told waits) are made before the threads stop - each on the job thread, its callbacks delivered here,
+        as usual. The UI thread waits in short slices, its events (paints, timers; not the user's input)
+        processed between them, so the window does not freeze while a big project is rewritten. What is
+        still not made after ``timeout_s`` is said (one line) and dropped."""
+        import time
+
+        annotator = self.annotator
+        end = time.monotonic() + timeout_s
+        busy = self.class_work_left
+        while busy() and time.monotonic() < end:
+            self.jobs.wait_idle(min(0.05, max(0.0, end - time.monotonic())))
+            QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+            if self.jobs.pending():
+                continue  # (the job under way: its end is waited for in the next slice)
+            if annotator._queued_edits and self._reload_waiting and not self._keeping and not self._class_work_of_ours():
+                self._reload_when_free()  # (not after its timer's 50 ms)
+            elif busy():
+                annotator.replay_class_edits()
+                time.sleep(0.01)
+        if annotator._queued_edits:
+            import sys
+
+            dropped = annotator.drop_queued_class_edits(object(), "the window closed first")
+            print(f"qgn-studio: warning: class changes not made (the window closed first): {', '.join(dropped)}",
+                  file=sys.stderr)
+
+    def _class_write_ended(self) -> None:
+        self._class_writes = max(0, self._class_writes - 1)
+        if self._reload_waiting:
+            self._reload_timer.start()
+        QtCore.QTimer.singleShot(0, self, self.annotator.replay_class_edits)  # the class changes that waited for it
+
+    def _reload_when_free(self) -> None:
+        """Follow another writer's class change that waited for ours (``reload_changed_classes``)."""
+        if not self._reload_waiting:
+            return
+        if self.project is None:
+            self._reload_waiting = False
+            self.annotator.replay_class_edits()
+            return
+        if self._class_work_of_ours() or self._keeping:  # (a reload under way: this one after it)
+            self._reload_timer.start()
+            return
+        self.reload_changed_classes()
+
     def _dirty_marks(self) -> list:
         """What says that an unsaved map changed: (path, its session, its version) of each."""
         return [(doc.path, id(doc.annotation), doc.annotation.version) for doc in self.workspace.docs
                 if doc.annotation is not None and doc.annotation.dirty]
 
-    def _reload_classes(self, fresh, follow: list, parked: list, kept: list) -> None:
+    def _reload_classes(self, fresh, follow: list, parked: list, kept: list, view: tuple | None = None) -> None:
         """Switch to ``fresh`` (its classes changed elsewhere): the maps of ``follow`` adopted, those of
-        ``parked`` and ``kept`` already in its conflicts/."""
+        ``parked`` and ``kept`` already in its conflicts/; ``view``: ``merged_view`` of ``fresh``, made on
+        the job thread (None: made here)."""
         from qgn.project import CONFLICTS_DIR
 
         annotator = self.annotator
@@ -1994,7 +2133,7 @@ class ProjectController(QtCore.QObject):
             # their files were rewritten by the other writer's class edit, which these maps follow
             self.jobs.submit(lambda path=doc.path: refresh_versions(fresh, versions, [path]))
         self.jobs.submit(lambda: refresh_autosave_versions(fresh, self._autosaved))  # moved by that edit too
-        self._show_merged(fresh)
+        self._show_merged(fresh, view)
         self.document_shown(self.workspace.current)
         text = "Another window or command changed the project's classes: reloaded"
         if follow:
@@ -2234,7 +2373,10 @@ class ProjectController(QtCore.QObject):
         """True when the window may close (edits saved, discarded, or none)."""
         self.autosave_now()
         ok = self.confirm_discard("closing")
-        if ok:  # a cancelled close does not wait for the file thread (a slow disk) after its question
+        # a cancelled close does not wait for the file thread (a slow disk) after its question; nor does one
+        # while a class change of ours is under way or waits: the close's finish_class_work waits for both,
+        # in slices (the window's own _finish_class_work), not in one block of the UI thread
+        if ok and not self.class_work_left():
             self.jobs.wait_idle()
         return ok
 

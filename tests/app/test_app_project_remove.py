@@ -137,3 +137,25 @@ def test_removing_images_shows_n_of_N_in_the_status_bar(qtbot, windows, samples,
                for text, done, _total in shown)
     assert hidden and hidden[-1] == len(shown), "hidden once all are removed"
     assert not win.progress.isVisible()
+
+
+def test_closing_images_other_than_the_current_one_reads_no_row_of_the_list(qtbot, window, monkeypatch):
+    """Image ▸ Remove takes the removed images out of the list (``close_documents``): with the current
+    image staying, the rows the list's filter shows are not needed - they were read for every image
+    (three reads of the window's document list per row: ~0.1 s of the ~0.15 s at 100,000 images), and
+    with the current image removed the next one shown is still the one after it."""
+    from pathlib import Path
+
+    from qgn_studio.document import ImageDocument
+
+    docs = [ImageDocument(Path(f"/nowhere/img_{i:03d}.png")) for i in range(50)]
+    window.workspace.set_documents(docs)
+    window.images.set_current(10)
+    read = []
+    real = window.images.visible_rows
+    monkeypatch.setattr(window.images, "visible_rows", lambda: read.append(1) or real())
+    window.close_documents([docs[3], docs[30]], forget=False)
+    assert window.current is docs[10] and read == []
+    assert docs[3] not in window.docs and docs[30] not in window.docs
+    window.close_documents([docs[10]], forget=False)  # the current one: the next the filter shows
+    assert window.current is docs[11] and read == [1]
