@@ -143,30 +143,6 @@ def test_the_images_list_shows_four_whole_rows(qtbot, window, samples):
     assert all(view.viewport().rect().contains(rect) for rect in rows), (view.viewport().height(), rows[-1])
 
 
-def test_the_fine_tune_panel_shows_its_per_image_table_without_scrolling(qtbot, window):
-    from types import SimpleNamespace
-
-    panel = window.finetuner.panel
-    window.finetune_dock.raise_()
-    panel.set_running(True, 300)
-    for i in range(1, 50):
-        panel.add_loss(i, 1 / i)
-    panel.set_running(False)
-    metrics = {"acc": 0.9, "miou": 0.6, "agreement": 0.874}
-    per_image = [{"name": f"scene_0{i}.png", "before": {"miou": 0.5}, "after": {"miou": 0.6}, "changed_cells": 4}
-                 for i in range(3)]
-    panel.show_comparison(SimpleNamespace(before=metrics, after=metrics, per_image=per_image, scheme="pc",
-                                          changed_cells=3, changed_pixels=12, pixels=100))
-    panel.set_status("Done: 300 iterations in 2 min 10 s. Not saved: keep it to save it as a new model, or revert.")
-    QtWidgets.QApplication.processEvents()
-    qtbot.wait(50)
-    assert window.finetune_dock.widget().verticalScrollBar().maximum() == 0  # the panel: no scrolling
-    table = panel.per_image
-    assert table.verticalScrollBar().maximum() == 0  # nor its per-image table (three images)
-    plot, status = (QtCore.QRect(w.mapTo(panel, QtCore.QPoint(0, 0)), w.size()) for w in (panel.plot, panel.status))
-    assert plot.bottom() < status.top()  # the status under the loss plot, not over it
-
-
 def test_at_1280x720_the_history_yields_to_the_controls(qtbot, window, samples, tmp_path):
     """On a 1280×720 screen (window 1264×672) the History gives the controls its third row: with
     the paint tool nothing scrolls (33 px did, "Start from…" below the fold), the History keeps two

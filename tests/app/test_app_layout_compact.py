@@ -1,5 +1,5 @@
-"""At 1280×800 (a laptop) every row of the Layers list and the fine-tune panel's Keep / Revert
-show without scrolling - compact layouts, the fonts unchanged."""
+"""At 1280×800 (a laptop) every row of the Layers list and the whole fine-tune panel (Keep / Revert,
+its per-image table) show without scrolling - compact layouts, the fonts unchanged."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -83,6 +83,10 @@ def test_keep_and_revert_show_without_scrolling(qtbot, window):
     assert scroll.verticalScrollBar().value() == 0
     for widget in (panel.keep, panel.revert, panel.plot, panel.status, panel.table):
         assert in_view(widget, scroll), widget
+    assert scroll.verticalScrollBar().maximum() == 0  # the panel needs no scrolling at all (46 px did)
+    assert panel.per_image.verticalScrollBar().maximum() == 0  # nor its per-image table (three images)
+    plot, status = (QtCore.QRect(w.mapTo(panel, QtCore.QPoint(0, 0)), w.size()) for w in (panel.plot, panel.status))
+    assert plot.bottom() < status.top()  # the status under the loss plot, not over it
     assert panel.keep.isEnabled() and panel.revert.isEnabled()
 
 
