@@ -1111,9 +1111,9 @@ class Annotator(QtCore.QObject):
             except ValueError:
                 asked = None
             what = None if asked is None else asked.description
-            if asked is not None and undoable is True and any(
-                    e[3] == owner and e[4] == what and e[1] is True and self._same_change(e[0], asked)
-                    for e in self._queued_edits):
+            last = self._queued_edits[-1] if self._queued_edits else None  # (only the latest: red, blue,
+            if asked is not None and undoable is True and last is not None and (  # red again must end red)
+                    last[3] == owner and last[4] == what and last[1] is True and self._same_change(last[0], asked)):
                 self.panel.set_classes(self.classes)  # asked again while it waits (the list shows the old classes)
                 self._show_waiting()
                 return
@@ -1141,8 +1141,8 @@ class Annotator(QtCore.QObject):
         self.apply_class_edit(edit, undoable)
 
     def _same_change(self, make_edit, asked) -> bool:
-        """Whether the waiting change ``make_edit`` makes of the classes in use what ``asked`` (made of
-        them) makes: the same classes after and the same moves of the pixels - not only the same words
+        """Whether the latest waiting change ``make_edit`` makes of the classes in use what ``asked`` (made
+        of them) makes: the same classes after and the same moves of the pixels - not only the same words
         (a recolour's description does not name the colour: a second recolour of a class to another
         colour is a new change, not the first asked again)."""
         try:

@@ -118,11 +118,13 @@ def test_window_closed_with_a_rename_queued(qtbot, windows, samples, model_path,
 
 
 def ticking(win):
-    """A 20 ms timer of the UI thread: the ticks it makes (each noting whether the window took input)."""
+    """A 20 ms timer of the UI thread: the ticks it makes, each noting whether the window took input while
+    the close waited for our class changes (a tick after that wait, the window closing, notes False)."""
     ticks = []
     timer = QtCore.QTimer(win)
     timer.setInterval(20)
-    timer.timeout.connect(lambda: ticks.append(win.centralWidget().isEnabled() or win.menuBar().isEnabled()))
+    timer.timeout.connect(lambda: ticks.append(win._finishing_class_work and (
+        win.centralWidget().isEnabled() or win.menuBar().isEnabled())))
     timer.start()
     return timer, ticks
 
@@ -212,6 +214,23 @@ def test_a_second_recolour_to_another_colour_is_not_taken_for_the_first_asked_ag
     assert project.classes.names[3] == "building"
     assert tuple(project.classes.palette[3]) == (0, 0, 255)
     assert tuple(ann.classes.palette[3]) == (0, 0, 255)
+    assert not [m for m in shown if "Cannot" in m or "Not made" in m]
+
+
+def test_red_blue_red_while_they_wait_ends_red(qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """Fails before (a fourth review's repro): the third recolour (red again) was compared with every waiting
+    change, matched the first (red) and was dropped as asked again - blue, made after it, won. Only the
+    latest waiting change counts as the same one asked again."""
+    folder = tmp_path / "P"
+    win, gate, shown = merging(qtbot, windows, samples, model_path, folder, monkeypatch)
+    ann = win.annotator
+    for colour in ((255, 0, 0), (0, 0, 255), (255, 0, 0)):  # the user's last choice: red again
+        ann.recolour_class(3, colour)
+    assert len(ann._queued_edits) == 3
+    gate.set()
+    settle(qtbot, win)
+    assert tuple(Project.open(folder).classes.palette[3]) == (255, 0, 0)
+    assert tuple(ann.classes.palette[3]) == (255, 0, 0)
     assert not [m for m in shown if "Cannot" in m or "Not made" in m]
 
 
