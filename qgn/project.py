@@ -100,10 +100,11 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from .classes import ClassSet
+from .export_lock import LockWaitStopped, noting_unlocked, saying_waits
 from .fileio import (
-    InputOverwriteError, LockWaitStopped, OutsideRootError, atomic_write_bytes, dangling_link_text, is_temporary,
+    InputOverwriteError, OutsideRootError, atomic_write_bytes, dangling_link_text, is_temporary,
     make_folder, one_file_name, open_regular, path_inside, protected_inputs, read_json, remove_stale_temporaries,
-    noting_unlocked, same_bytes, saying_waits, unlink_quietly, write_problem,
+    same_bytes, unlink_quietly, write_problem,
 )
 from .formats import FORMATS, ExportItem, check_export_classes, check_format_names, check_split, check_text_names
 from .formats.base import add_to_every_writer
@@ -1755,7 +1756,7 @@ class ExportedFiles(list):
     images: int = 0
     not_reached: int = 0
     #: lines to keep in sight after the export (a folder exported into without its export lock,
-    #: ``qgn.fileio.noting_unlocked``): said on a progress line, which the next one replaces
+    #: ``qgn.export_lock.noting_unlocked``): said on a progress line, which the next one replaces
     notes: tuple[str, ...] = ()
 
 

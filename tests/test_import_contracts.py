@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The library's layers, lowest first: a module imports its own layer and the ones below, never one
 #: above. An entry names a module or a package (all its modules); "qgn" is the package's __init__ alone.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("qgn", "qgn.classes", "qgn.label_map", "qgn.fileio", "qgn.imagefile", "qgn.bounds",
-                    "qgn.metrics", "qgn.resources", "qgn.ground_truth", "qgn.allocator",
+    ("foundation", ("qgn", "qgn.classes", "qgn.label_map", "qgn.fileio", "qgn.export_lock", "qgn.imagefile",
+                    "qgn.bounds", "qgn.metrics", "qgn.resources", "qgn.ground_truth", "qgn.allocator",
                     "qgn.progress", "qgn.env", "qgn.shown")),
     ("labels", ("qgn.quadtree",)),
     ("data, sparse, propagation", ("qgn.data", "qgn.sparse", "qgn.propagation")),

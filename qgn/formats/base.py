@@ -304,11 +304,11 @@ _HELD = threading.local()  # ``holding_folder``: the folders this thread has loc
 
 @contextmanager
 def holding_folder(folder: Path):
-    """``folder`` (existing) locked while the block runs (``qgn.fileio.export_lock``: another export into
+    """``folder`` (existing) locked while the block runs (``qgn.export_lock.export_lock``: another export into
     it waits, and says so); held again by this thread inside (a writer's ``add`` that locks its list
     too, a nested export), it is not locked twice. The one lock of an export's per-item writes:
     ``DatasetWriter.holding``, CVAT's ``ImageSet.holding``."""
-    from ..fileio import export_lock
+    from ..export_lock import export_lock
 
     key = str(folder)
     held = _HELD.__dict__.setdefault("folders", set())
@@ -399,7 +399,8 @@ def add_to_every_writer(pairs) -> list[Path]:
     for writer, item in pairs:  # before any writer takes the image: nothing to take back
         if getattr(writer, "uses_images", False):
             check_export_image(item)
-    from ..fileio import keeping_replaced, unstoppable_waits
+    from ..export_lock import unstoppable_waits
+    from ..fileio import keeping_replaced
 
     done = []
     try:

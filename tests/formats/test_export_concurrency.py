@@ -264,7 +264,7 @@ def test_no_other_cvat_export_comes_between_an_items_masks_and_its_line(tmp_path
     failed in a later format, put B's mask back and took x off the list - B succeeded, its mask on
     disk, unlisted. Now an item's masks and its line are written under the list folder's lock: while
     B is between them, another export cannot take the lock."""
-    from qgn.fileio import export_lock_held
+    from qgn.export_lock import export_lock_held
     from qgn.formats import FORMATS, ExportItem, cvat
     from qgn.formats.base import add_to_every_writer
 

@@ -52,6 +52,7 @@ def test_an_undone_export_leaves_the_file_another_export_wrote_between_its_set_a
     image copies …) was gone. Now E waits for the folder's lock until A's item is written (it says
     so), and A's undo leaves E's file."""
     import qgn.fileio as fio
+    from qgn.export_lock import saying_waits
     from qgn.formats import FORMATS, ExportItem
     from qgn.formats.base import SHARED_FILES, add_to_every_writer
 
@@ -75,7 +76,7 @@ def test_an_undone_export_leaves_the_file_another_export_wrote_between_its_set_a
             e_stopped.set()
 
         try:
-            with fio.saying_waits(say):
+            with saying_waits(say):
                 writer = FORMATS[fmt].open_writer(CLASSES, out, 4, images="copy")
                 writer.plan(["x"], [images / "e" / "city" / "x.png"])
                 add_to_every_writer([(writer, ExportItem("x", e_label, images / "e" / "city" / "x.png"))])
@@ -128,7 +129,7 @@ def test_an_export_waiting_for_a_stopped_holder_says_who_and_stops_with_nothing_
     into the folder waited without a word and without end. Now it says once who it waits for (the
     holder's note: pid, host, since when) and the user's Stop ends the wait (LockWaitStopped), with
     nothing written and the earlier writers' items taken back."""
-    from qgn.fileio import LockWaitStopped, saying_waits
+    from qgn.export_lock import LockWaitStopped, saying_waits
     from qgn.formats import FORMATS, ExportItem
     from qgn.formats.base import add_to_every_writer
 
@@ -155,7 +156,7 @@ def test_a_killed_holders_lock_is_free_and_an_ended_holders_live_child_is_waited
     """A holder killed mid-item (SIGKILL) holds nothing: the system dropped its lock, so the next
     export takes it at once - nothing to take over. A lock still held whose noted holder is gone is
     held by a live process (a child that kept the descriptor): named as such, and never taken."""
-    from qgn.fileio import export_lock_held, lock_holder_text
+    from qgn.export_lock import export_lock_held, lock_holder_text
     from qgn.formats import FORMATS, ExportItem
 
     out = tmp_path / "out"
@@ -165,7 +166,7 @@ def test_a_killed_holders_lock_is_free_and_an_ended_holders_live_child_is_waited
     holder.kill()
     holder.wait()
     said: list[str] = []
-    from qgn.fileio import saying_waits
+    from qgn.export_lock import saying_waits
 
     with saying_waits(said.append):
         FORMATS["cvat"].export_items([ExportItem("x", np.zeros((8, 8), np.uint8))], CLASSES, out, 4)
@@ -218,7 +219,7 @@ def test_the_export_lock_never_meets_a_serve_or_a_project_holding_the_folder_its
     ("waiting for another export ... its holder left no note"), a serve started while an export
     wrote there refused ("another qgn serve is fine-tuning into ..."), and an export into a project's
     root waited behind the project's writes. The export lock is now its own (a lock file in the folder)."""
-    from qgn.fileio import LockWaitStopped, saying_waits
+    from qgn.export_lock import LockWaitStopped, saying_waits
     from qgn.formats import FORMATS, ExportItem
     from qgn.formats.base import holding_folder
     from qgn.serve.kept import KeptAnnotations
@@ -262,7 +263,7 @@ def test_an_export_where_no_lock_can_be_taken_writes_every_format_and_says_so_on
     one at a time). So does a named pipe at the lock file's name (never opened to wait)."""
     import fcntl
 
-    import qgn.fileio as fio
+    import qgn.export_lock as elock
     from qgn.formats import ExportItem, export_dataset
 
     out = tmp_path / "out"
@@ -274,10 +275,10 @@ def test_an_export_where_no_lock_can_be_taken_writes_every_format_and_says_so_on
     else:
         for name in ("png", "labelme", "coco", "cvat/ImageSets/Segmentation"):  # the folders locked
             (out / name).mkdir(parents=True)
-            os.mkfifo(out / name / fio.EXPORT_LOCK)
+            os.mkfifo(out / name / elock.EXPORT_LOCK)
     said: list[str] = []
     items = [ExportItem(name, np.full((8, 8), i, np.uint8), None) for i, name in enumerate(("x", "y"))]
-    with fio.saying_waits(said.append):
+    with elock.saying_waits(said.append):
         written = export_dataset(items, CLASSES, out, ["png", "labelme", "coco", "cvat"])
     assert {p.name for p in written} >= {"x.png", "y.png", "x.json", "default.txt"}
     assert (out / "cvat" / "ImageSets" / "Segmentation" / "default.txt").read_text() == "x\ny\n"
@@ -296,10 +297,10 @@ def test_a_named_pipe_at_the_lock_note_never_holds_an_export(tmp_path):
     os.mkfifo(out / "png" / ".qgn-lock-holder")
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
             "import numpy as np; from pathlib import Path; from qgn.classes import ClassSet\n"
-            "import qgn.fileio as fio\n"
+            "import qgn.export_lock as elock\n"
             "from qgn.formats import ExportItem, export_dataset\n"
             f"out = Path({str(out)!r})\n"
-            "lock = out / 'png' / getattr(fio, 'EXPORT_LOCK', '.qgn-lock-holder')\n"
+            "lock = out / 'png' / getattr(elock, 'EXPORT_LOCK', '.qgn-lock-holder')\n"
             "lock.exists() or __import__('os').mkfifo(lock)\n"
             "export_dataset([ExportItem('x', np.zeros((8, 8), np.uint8), None)], ClassSet.generic(3, 255), out, ['png'])\n"
             "print('done')\n")
@@ -313,7 +314,7 @@ def test_a_named_pipe_at_the_lock_note_never_holds_an_export(tmp_path):
 
 def _held_by_another(folder: Path, said: list[str], should_stop=None, unstoppable=False) -> None:
     """A wait for another process's export lock on ``folder`` until it is said; the holder is then killed."""
-    from qgn.fileio import LockWaitStopped, saying_waits, unstoppable_waits
+    from qgn.export_lock import LockWaitStopped, saying_waits, unstoppable_waits
     from qgn.formats.base import holding_folder
 
     holder = _hold(folder)
@@ -394,25 +395,25 @@ def test_each_project_export_without_locks_says_so_and_keeps_the_line(tmp_path, 
 def test_an_export_without_locks_leaves_no_lock_file(tmp_path, monkeypatch):
     """ENOLCK: the export went on, but the lock file it made before flock failed stayed in every
     output folder for good. Now a lock file this call made is removed where no lock could be taken."""
-    import qgn.fileio as fio
+    import qgn.export_lock as elock
     from qgn.formats import ExportItem, export_dataset
 
     out = tmp_path / "out"
     _no_locks_under(monkeypatch, out)
     (out / "png").mkdir(parents=True)
-    (out / "png" / fio.EXPORT_LOCK).write_bytes(b"")  # another's (an older export's): never removed by this one
-    with fio.saying_waits(lambda text: None):
+    (out / "png" / elock.EXPORT_LOCK).write_bytes(b"")  # another's (an older export's): never removed by this one
+    with elock.saying_waits(lambda text: None):
         written = export_dataset([ExportItem("x", np.zeros((8, 8), np.uint8), None)], CLASSES, out,
                                  ["png", "labelme", "coco", "cvat"])
     assert {p.name for p in written} >= {"x.png", "x.json", "default.txt"}
-    assert sorted(str(p.relative_to(out)) for p in out.rglob(fio.EXPORT_LOCK)) == [f"png/{fio.EXPORT_LOCK}"]
+    assert sorted(str(p.relative_to(out)) for p in out.rglob(elock.EXPORT_LOCK)) == [f"png/{elock.EXPORT_LOCK}"]
 
 
 def test_a_wait_cancelled_leaves_no_lock_file_once_the_holder_lets_go(tmp_path):
     """Cancel while waiting for another export's lock: the wait's helper thread waits on, and once the
     holder let go it took the lock of a new file and only closed it - an empty lock file stayed in
     the folder for good. Now it removes the name before closing, as ``export_lock`` does."""
-    import qgn.fileio as fio
+    import qgn.export_lock as elock
     from qgn.formats import FORMATS, ExportItem
 
     out = tmp_path / "out"
@@ -425,7 +426,7 @@ def test_a_wait_cancelled_leaves_no_lock_file_once_the_holder_lets_go(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "held"
         said: list[str] = []
-        with pytest.raises(fio.LockWaitStopped), fio.saying_waits(said.append, should_stop=lambda: bool(said)):
+        with pytest.raises(elock.LockWaitStopped), elock.saying_waits(said.append, should_stop=lambda: bool(said)):
             FORMATS["png"].export_items([ExportItem("x", np.zeros((8, 8), np.uint8))], CLASSES, out, 4)
     finally:
         holder.communicate("go\n")  # lets go normally: its own lock file removed
@@ -443,12 +444,12 @@ def test_a_socket_or_a_hard_link_at_the_lock_files_name_is_left_alone(tmp_path, 
     goes on without the lock and says so in one line, and the linked file is never written."""
     import socket
 
-    import qgn.fileio as fio
+    import qgn.export_lock as elock
     from qgn.formats import ExportItem, export_dataset
 
     out = tmp_path / "out"
     (out / "png").mkdir(parents=True)
-    lock = out / "png" / fio.EXPORT_LOCK
+    lock = out / "png" / elock.EXPORT_LOCK
     data = tmp_path / "notes.txt"
     data.write_text("precious line\n" * 20)
     server = None
@@ -460,7 +461,7 @@ def test_a_socket_or_a_hard_link_at_the_lock_files_name_is_left_alone(tmp_path, 
         os.link(data, lock)
     said: list[str] = []
     try:
-        with fio.saying_waits(said.append):
+        with elock.saying_waits(said.append):
             written = export_dataset([ExportItem("x", np.zeros((8, 8), np.uint8), None)], CLASSES, out, ["png"])
     finally:
         if server is not None:
@@ -476,7 +477,7 @@ def test_a_stale_handle_while_taking_the_lock_tries_the_name_again(tmp_path, mon
     never an export failed."""
     import fcntl
 
-    import qgn.fileio as fio
+    import qgn.export_lock as elock
     from qgn.formats.base import holding_folder
 
     real, stale = fcntl.flock, [3]
@@ -489,6 +490,6 @@ def test_a_stale_handle_while_taking_the_lock_tries_the_name_again(tmp_path, mon
 
     monkeypatch.setattr(fcntl, "flock", flock)
     said: list[str] = []
-    with fio.saying_waits(said.append), holding_folder(tmp_path):
-        assert str(os.getpid()) in (tmp_path / fio.EXPORT_LOCK).read_text()
-    assert said == [] and not (tmp_path / fio.EXPORT_LOCK).exists()
+    with elock.saying_waits(said.append), holding_folder(tmp_path):
+        assert str(os.getpid()) in (tmp_path / elock.EXPORT_LOCK).read_text()
+    assert said == [] and not (tmp_path / elock.EXPORT_LOCK).exists()
