@@ -183,10 +183,9 @@ def test_a_killed_holders_lock_is_free_and_an_ended_holders_live_child_is_waited
         os.kill(child, signal.SIGKILL)
 
 
-def test_a_project_export_stopped_while_waiting_counts_the_rest_as_not_reached(tmp_path):
-    """``export_project``: the wait is said on its progress line (the app's export job shows it), and
-    its ``should_stop`` (the app's Stop) ends the export there, as a stop before the image."""
-    from qgn.project import Project, export_project
+def _annotated_project(tmp_path):
+    """A project of two 8×8 images, each with a saved annotation, under ``tmp_path``."""
+    from qgn.project import Project
 
     paths = []
     for name in ("a", "b"):
@@ -197,6 +196,15 @@ def test_a_project_export_stopped_while_waiting_counts_the_rest_as_not_reached(t
     project = Project.create(tmp_path / "project", paths, CLASSES)
     for image in project.images:
         project.save_annotation(image, np.zeros((8, 8), np.uint8))
+    return project
+
+
+def test_a_project_export_stopped_while_waiting_counts_the_rest_as_not_reached(tmp_path):
+    """``export_project``: the wait is said on its progress line (the app's export job shows it), and
+    its ``should_stop`` (the app's Stop) ends the export there, as a stop before the image."""
+    from qgn.project import export_project
+
+    project = _annotated_project(tmp_path)
     folder = tmp_path / "out" / "png"
     folder.mkdir(parents=True)
     holder = _hold(folder)
@@ -371,17 +379,9 @@ def test_each_project_export_without_locks_says_so_and_keeps_the_line(tmp_path, 
     process (a second export in the app said nothing) and only on a progress line, which the next
     one replaced at once. Now each export says it, and keeps it in its result (``notes``: the
     dialog's end line)."""
-    from qgn.project import Project, export_project
+    from qgn.project import export_project
 
-    paths = []
-    for name in ("a", "b"):
-        path = tmp_path / "images" / f"{name}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path)
-        paths.append(path)
-    project = Project.create(tmp_path / "project", paths, CLASSES)
-    for image in project.images:
-        project.save_annotation(image, np.zeros((8, 8), np.uint8))
+    project = _annotated_project(tmp_path)
     _no_locks_under(monkeypatch, tmp_path / "out")
     for run in (1, 2):
         said: list[str] = []
