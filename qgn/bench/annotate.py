@@ -103,6 +103,7 @@ class AnnotateConfig:
     beta: float | None = None  # collateral per fixed pixel (None: qgn.bench.annotate_sim.BETA)
     snap_evidence: str = "image"  # what the snapped brush follows: one of SNAP_EVIDENCE (module docstring)
     domain: object = None  # the model's qgn.domain.DomainReference (None: none): app_domain's and app_effort's verdicts
+    domain_model: object = None  # the model whose encoder ``domain`` describes (None: the model measured)
     confidence: float = 0.9  # τ of assist_confident / app_confident: the start keeps pixels whose probability is >= τ
 
     @property
@@ -284,7 +285,8 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log, progress
             from qgn.domain import judge as judge_domain
 
             step("domain check")
-            inside = judge_domain(model, s.image, config.domain).inside
+            judge_model = model if config.domain_model is None else config.domain_model
+            inside = judge_domain(judge_model, s.image, config.domain).inside
         choices = _scenario_choices(runs, record, carry_record, effort_record, inside)
         if "app_effort" in wanted:
             step("app_effort's record")

@@ -80,6 +80,10 @@ def add_arguments(p) -> None:
     p.add_argument("--confidence", type=float,
                    help="annotate: τ of assist_confident / app_confident (the model's start kept where its "
                         "probability is at least τ, unlabelled elsewhere; default 0.9)")
+    p.add_argument("--domain-model",
+                   help="annotate: the model whose encoder and domain reference give app_domain's verdicts "
+                        "(default: --model's own reference); e.g. the model a fine-tune whose encoder learnt "
+                        "started from, whose reference the fine-tuned one does not get")
     p.add_argument("--beta", type=float, help="annotate: collateral an action may cause per pixel it fixes (default 0.05)")
     p.add_argument("--stride", type=int, help="annotate: every K-th image of the split (default 1; CamVid val "
                                               "frames are 2 video frames apart, its labelled train frames 30)")

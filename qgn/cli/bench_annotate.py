@@ -123,9 +123,22 @@ def annotate_section(args, log, progress=None):
     if any(n in config.scenarios for n in ("app_effort", "app_domain", "app_confident")):
         from qgn.domain import reference_for, reference_path
 
-        config.domain = reference_for(path)
+        judge_path = path
+        if getattr(args, "domain_model", None):
+            from qgn.resources import default_model
+
+            try:
+                judge_path = default_model(args.domain_model)
+            except FileNotFoundError as exc:
+                raise FileNotFoundError(f"--domain-model {args.domain_model}: no such model file ({exc})") from None
+            config.domain_model = load_model(judge_path)
+        config.domain = reference_for(judge_path)
+        if getattr(args, "domain_model", None) and config.domain is None:
+            raise ValueError(f"--domain-model {args.domain_model}: it has no domain reference beside it "
+                             f"({reference_path(judge_path).name}); choose a model that has one")
         log(f"annotate: domain verdicts (app_domain; app_effort's first start): "
-            f"{'from ' + reference_path(path).name if config.domain else 'none (no domain reference made for this model)'}")
+            f"{'from ' + reference_path(judge_path).name if config.domain else 'none (no domain reference made for this model)'}"
+            f"{', judged by ' + judge_path.name + chr(39) + 's encoder' if judge_path != path else ''}")
     log(f"annotate: {count} image(s) of {args.data} {args.split or 'val'} (every {stride}), model {path}, "
         f"scenarios {', '.join(config.scenarios)}, tolerance {config.tolerance} px")
     sequences, anchors = annotate_bench(model, samples, classes, config, log, heldout, progress)

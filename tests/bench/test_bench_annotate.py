@@ -384,3 +384,41 @@ def test_plot_and_table_of_the_rows(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
     table = markdown_table(runs).splitlines()
     assert len(table) == 2 + 3 and "| m | loop | 5.2 | 6.0 | 4.2 | 3 | 50.0 % |" in table  # last 5: (8+6+4+2+1)/5
+
+
+@pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
+def test_cli_domain_model_gives_app_domain_the_verdicts_of_another_model(tmp_path, capsys):
+    """--domain-model: app_domain's verdicts from another model's encoder and reference — the model a
+    fine-tune whose encoder learnt started from (the fine-tuned one gets no reference). A model
+    without a reference has no verdict (the model's start); judged by one whose reference flags every
+    image, each image starts empty (the carried start has no record yet on two images); a
+    --domain-model without a reference is a one-line error."""
+    import dataclasses
+    import shutil
+
+    from qgn.domain import reference_for, reference_path
+    from qgn.fileio import file_sha256
+
+    bare = tmp_path / "finetuned.safetensors"  # a copy with no reference beside it
+    judge = tmp_path / "original.safetensors"
+    for path in (bare, judge):
+        shutil.copy(demo_model_path(), path)
+        shutil.copy(demo_model_path().with_suffix(".json"), path.with_suffix(".json"))
+    ref = reference_for(demo_model_path())
+    far = dataclasses.replace(ref, mean=ref.mean + 1e3 * ref.std, model_sha256=file_sha256(judge))
+    far.save(reference_path(judge))  # every image's descriptor lies far outside it
+
+    def rows(*extra):
+        rc = main(["bench", "--only", "annotate", "--model", str(bare), "--data", "synthetic", "--images", "2",
+                   "--quick", "--json", "--threads", "1", "--scenarios", "assist_scratch,app_domain", *extra])
+        out = capsys.readouterr()
+        return rc, {r["name"]: r for r in map(json.loads, out.out.splitlines())}, out.err
+
+    rc, unjudged, _ = rows()
+    assert rc == 0 and "empty" not in unjudged["app_domain"]["starts"]  # no verdict: the model's start, then the head's
+    rc, judged, err = rows("--domain-model", str(judge))
+    assert rc == 0 and judged["app_domain"]["starts"] == ["empty", "empty"], err
+    assert judged["app_domain"]["actions"] == judged["assist_scratch"]["actions"]
+    assert "judged by original.safetensors" in err
+    rc, _, err = rows("--domain-model", str(bare))
+    assert rc == 2 and "--domain-model" in err and "no domain reference" in err
