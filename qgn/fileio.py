@@ -7,6 +7,7 @@ import errno
 import os
 import re
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -627,25 +628,64 @@ def folder_locks_work() -> bool:
     return True
 
 
+def _flock(fd: int, wait: bool) -> bool:
+    """Take the exclusive advisory lock of ``fd`` (waiting for its holder where ``wait``): False where
+    another process holds it (``wait`` False), OSError where it cannot be taken at all."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 def lock_folder(folder: str | os.PathLike, wait: bool = True) -> int | None:
     """An open descriptor of ``folder`` that holds an exclusive advisory lock on it until it is
     closed. The system drops the lock when the process ends, however it ends (SIGKILL too), so a
     folder of work in progress that no process holds is provably a dead process's. None when another
     process holds it (``wait`` False), or where there are no such locks (Windows): nothing is then
-    provably free. OSError when the folder cannot be opened."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
+    provably free. OSError when the folder cannot be opened. The one home of the folder lock: a
+    project's writers take it through ``folder_locked``."""
+    if not folder_locks_work():  # pragma: no cover - Windows
         return None
     fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        taken = _flock(fd, wait)
     except OSError:
         os.close(fd)
         if wait:
             raise
         return None
+    if not taken:
+        os.close(fd)
+        return None
     return fd
+
+
+@contextmanager
+def folder_locked(folder: str | os.PathLike, timeout_s: float, busy) -> Iterator[None]:
+    """Hold ``lock_folder``'s lock on ``folder`` while the block runs (a project's writes: released by
+    the system when the process dies), waiting at most ``timeout_s`` for another holder: then
+    ``busy()``, an exception, is raised. Where there are no such locks (Windows) only the writers of
+    this process are serialised. OSError as ``lock_folder(wait=True)`` raises it."""
+    if not folder_locks_work():  # pragma: no cover - Windows: one writer per process only
+        with _PROCESS_LOCK:
+            yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not _flock(fd, wait=False):
+            if time.monotonic() > deadline:
+                raise busy()
+            time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)
+
+
+_PROCESS_LOCK = threading.RLock()  # ``folder_locked`` where there are no folder locks: this process's writers
 
 
 MAX_LIST_FILE_BYTES = 1 << 20  # a class list or label map: a few lines; a bigger one is not one

@@ -102,7 +102,7 @@ import numpy as np
 from .classes import ClassSet
 from .export_lock import LockWaitStopped, noting_unlocked, saying_waits
 from .fileio import (
-    InputOverwriteError, OutsideRootError, atomic_write_bytes, dangling_link_text, is_temporary,
+    InputOverwriteError, OutsideRootError, atomic_write_bytes, dangling_link_text, folder_locked, is_temporary,
     make_folder, one_file_name, open_regular, path_inside, protected_inputs, read_json, remove_stale_temporaries,
     same_bytes, unlink_quietly, write_problem,
 )
@@ -406,35 +406,15 @@ def _stored_path(entry: dict, source: Path) -> str:
     return stored
 
 
-@contextmanager
-def _folder_lock(root: Path, timeout_s: float) -> Iterator[None]:
-    """An exclusive advisory lock on the folder ``root`` (``flock`` on the folder itself: no lock
-    file, released by the system when the process dies). ProjectBusyError after ``timeout_s``."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: one writer per process only
-        with _PROCESS_LOCK:
-            yield
-        return
-    fd = os.open(root, os.O_RDONLY)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise ProjectBusyError(
-                        f"{root}: another window or command has been writing to this project for more than "
-                        f"{timeout_s:.0f} s (a class edit of many files?); try again when it is done") from None
-                time.sleep(0.02)
-        yield
-    finally:
-        os.close(fd)
+def _folder_lock(root: Path, timeout_s: float):
+    """The project's write lock: ``qgn.fileio.folder_locked`` on the folder ``root`` (no lock file,
+    released by the system when the process dies). ProjectBusyError after ``timeout_s``."""
+    def busy() -> ProjectBusyError:
+        return ProjectBusyError(
+            f"{root}: another window or command has been writing to this project for more than "
+            f"{timeout_s:.0f} s (a class edit of many files?); try again when it is done")
 
-
-_PROCESS_LOCK = threading.RLock()
+    return folder_locked(root, timeout_s, busy)
 
 
 class Project:
