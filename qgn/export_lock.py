@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .fileio import NotAFileError, _special_kind, open_regular, unlink_quietly
+from .fileio import NotAFileError, mode_kind, open_regular, unlink_quietly
 
 
 @contextmanager
@@ -180,7 +180,7 @@ def _open_export_lock(folder: Path) -> tuple[int, bool]:
             kind = None
             if exc.errno == errno.ENXIO:  # a socket (or a device without its driver)
                 try:
-                    kind = _special_kind(os.lstat(path).st_mode)
+                    kind = mode_kind(os.lstat(path).st_mode)
                 except OSError:
                     pass
             if kind is None:
@@ -192,7 +192,7 @@ def _checked_lock_fd(folder: Path, fd: int) -> int:
     """``fd`` where it is a regular file with no other name; else closed, and NotAFileError."""
     try:
         st = os.fstat(fd)
-        kind = _special_kind(st.st_mode)
+        kind = mode_kind(st.st_mode)
         if kind is None and st.st_nlink > 1:
             kind = f"a hard link to another file's data ({st.st_nlink} names)"
         if kind is not None:

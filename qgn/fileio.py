@@ -735,8 +735,9 @@ class NotAFileError(ValueError):
     /dev/zero, a socket): reading it would wait for a writer for ever or never reach an end."""
 
 
-def _special_kind(mode: int) -> str | None:
-    """What a ``stat`` mode names when it is no regular file ("a named pipe (FIFO)" …), else None."""
+def mode_kind(mode: int) -> str | None:
+    """What a ``stat`` mode names when it is no regular file ("a named pipe (FIFO)" …), else None:
+    ``special_kind`` for a stat result already at hand (an ``fstat`` of an open file, an ``lstat``)."""
     import stat
 
     if stat.S_ISREG(mode):
@@ -754,7 +755,7 @@ def special_kind(path: str | os.PathLike) -> str | None:
     (FIFO)", "a character device" …), said as ``not_a_file_error`` says it; None for a regular file
     or nothing there. A link that cannot be followed is its OSError (a loop: ELOOP)."""
     try:
-        return _special_kind(os.stat(path).st_mode)
+        return mode_kind(os.stat(path).st_mode)
     except FileNotFoundError:
         return None
 
@@ -777,7 +778,7 @@ def check_regular_file(path: str | os.PathLike) -> None:
         mode = os.stat(path).st_mode
     except (OSError, ValueError):
         return
-    kind = _special_kind(mode)
+    kind = mode_kind(mode)
     if kind is not None:
         raise not_a_file_error(path, kind)
 
@@ -797,7 +798,7 @@ def _open_without_waiting(path: str | os.PathLike) -> int:
             return os.open(path, flags)
         except BlockingIOError:
             try:  # (a device answering EAGAIN is not a leased file: said at once, not tried for a minute)
-                regular = _special_kind(os.stat(path).st_mode) is None
+                regular = mode_kind(os.stat(path).st_mode) is None
             except (OSError, ValueError):
                 regular = False
             if not regular:
@@ -817,7 +818,7 @@ def open_regular(path: str | os.PathLike):
     or reads /dev/zero for ever. OSError as ``open``."""
     fd = _open_without_waiting(path)
     try:
-        kind = _special_kind(os.fstat(fd).st_mode)
+        kind = mode_kind(os.fstat(fd).st_mode)
         if kind is not None:
             raise not_a_file_error(path, kind)
         if hasattr(os, "O_NONBLOCK"):  # only where it was set: Windows' set_blocking refuses a file (gh-101881)
@@ -851,7 +852,7 @@ def read_at_most(path: str | os.PathLike, size: int, named: bool = False) -> byt
         mode = os.fstat(fd).st_mode
         if stat.S_ISFIFO(mode):
             return _read_pipe(fd, path, size, NAMED_PIPE_WAIT_S, NAMED_PIPE_TOTAL_S)
-        kind = _special_kind(mode)
+        kind = mode_kind(mode)
         if kind is not None:
             raise not_a_file_error(path, kind)
         os.set_blocking(fd, True)
