@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .fileio import NotAFileError, mode_kind, open_regular, unlink_quietly
+from .fileio import NO_LOCKS, NotAFileError, mode_kind, open_regular, unlink_quietly
 
 
 @contextmanager
@@ -67,11 +67,6 @@ def export_lock(folder: str | os.PathLike) -> Iterator[None]:
 #: The file whose lock is a folder's export lock (``export_lock``); while held, it names its holder
 EXPORT_LOCK = ".qgn-export-lock"
 
-#: What says a file system has no working locks (NFSv3 without its lock manager: ENOLCK; some
-#: FUSE, 9p or SMB mounts: not supported)
-_NO_LOCKS = {errno.ENOLCK, getattr(errno, "EOPNOTSUPP", -1), getattr(errno, "ENOTSUP", -1), errno.ENOSYS}
-
-
 def _export_lock_fd(folder: Path) -> int | None:
     """The descriptor that holds ``folder``'s export lock (waiting for another holder, ``_wait_for_lock``),
     its note written; None where no lock can be taken there (``export_lock``)."""
@@ -87,7 +82,7 @@ def _export_lock_fd(folder: Path) -> int | None:
         _say_unlocked(folder, str(exc), str(exc))
         return None
     except OSError as exc:
-        if exc.errno in _NO_LOCKS:
+        if exc.errno in NO_LOCKS:
             _say_unlocked(folder, f"the file system gives no locks: {exc.strerror}", exc.errno)
         elif exc.errno == errno.ELOOP:  # O_NOFOLLOW: a link at the lock file's name
             _say_unlocked(folder, f"{_lock_path_text(folder)} is a link, not qgn's lock file; move it away",
@@ -225,7 +220,7 @@ def _take_export_lock(folder: Path, wait: bool) -> int | None:
             if exc.errno == errno.ESTALE and stale < STALE_RETRIES:  # NFS: the holder removed the file
                 stale += 1  # as we locked it (another machine's): the name changed, try it again
             else:
-                if created and exc.errno in _NO_LOCKS:  # no lock here: never leave the file made for it
+                if created and exc.errno in NO_LOCKS:  # no lock here: never leave the file made for it
                     _unlink_if_same(folder / EXPORT_LOCK, fd)
                 os.close(fd)
                 raise

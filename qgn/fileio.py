@@ -663,26 +663,65 @@ def lock_folder(folder: str | os.PathLike, wait: bool = True) -> int | None:
     return fd
 
 
+#: What says a file system gives no working locks (NFSv3 without its lock manager: ENOLCK; some
+#: FUSE, 9p or SMB mounts: not supported): ``folder_locked`` and the export lock go on without one there
+NO_LOCKS = frozenset({errno.ENOLCK, getattr(errno, "EOPNOTSUPP", -1), getattr(errno, "ENOTSUP", -1), errno.ENOSYS})
+
+
 @contextmanager
-def folder_locked(folder: str | os.PathLike, timeout_s: float, busy) -> Iterator[None]:
+def folder_locked(folder: str | os.PathLike, timeout_s: float, busy, unlocked=None) -> Iterator[OSError | None]:
     """Hold ``lock_folder``'s lock on ``folder`` while the block runs (a project's writes: released by
     the system when the process dies), waiting at most ``timeout_s`` for another holder: then
     ``busy()``, an exception, is raised. Where there are no such locks (Windows) only the writers of
-    this process are serialised. OSError as ``lock_folder(wait=True)`` raises it."""
+    this process are serialised. Where the folder's file system gives none (``NO_LOCKS``: NFSv3
+    without its lock manager) likewise, after ``unlocked(error)``, and the block gets that error (else
+    None): refusing would leave no way to write there at all. OSError as ``lock_folder(wait=True)``."""
     if not folder_locks_work():  # pragma: no cover - Windows: one writer per process only
         with _PROCESS_LOCK:
-            yield
+            yield None
         return
     fd = os.open(folder, os.O_RDONLY)
     try:
-        deadline = time.monotonic() + timeout_s
-        while not _flock(fd, wait=False):
+        deadline, no_lock = time.monotonic() + timeout_s, None
+        while True:
+            try:
+                if _flock(fd, wait=False):
+                    break
+            except OSError as exc:
+                if exc.errno not in NO_LOCKS:
+                    raise
+                no_lock = exc
+                break
             if time.monotonic() > deadline:
                 raise busy()
             time.sleep(0.02)
-        yield
+        if no_lock is None:
+            yield None
+            return
+        if unlocked is not None:
+            unlocked(no_lock)
+        with _PROCESS_LOCK:
+            yield no_lock
     finally:
         os.close(fd)
+
+
+def folder_lock_problem(folder: str | os.PathLike) -> OSError | None:
+    """The error that says ``folder``'s file system gives no locks (``NO_LOCKS``; tried without
+    waiting, and let go at once), else None (a lock taken, another's held, or Windows). OSError
+    where the folder cannot be opened."""
+    if not folder_locks_work():  # pragma: no cover - Windows
+        return None
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        _flock(fd, wait=False)
+    except OSError as exc:
+        if exc.errno in NO_LOCKS:
+            return exc
+        raise
+    finally:
+        os.close(fd)  # closing lets the lock go
+    return None
 
 
 _PROCESS_LOCK = threading.RLock()  # ``folder_locked`` where there are no folder locks: this process's writers

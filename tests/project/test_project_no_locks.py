@@ -1,0 +1,136 @@
+"""A project on a file system without locks (NFSv3 without its lock manager, some FUSE or SMB mounts:
+``flock`` fails with ENOLCK): it opens and saves, says once that its writers are not kept apart, and
+does nothing there that rests on the lock's proof that no live writer is mid-write."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import qgn.project
+from qgn.classes import ClassSet
+from qgn.classes_edit import rename_class
+from qgn.project import JOURNAL_FILE, PROJECT_FILE, Project, generation_dirs
+from qgn.project_class_edit import apply_class_edit
+
+CLASSES = ClassSet(("sky", "road", "pole"), ((70, 130, 180), (128, 64, 128), (153, 153, 153)), 255)
+
+
+def no_locks_under(monkeypatch, folder: Path) -> None:
+    """``fcntl.flock`` fails with ENOLCK (NFSv3 without its lock manager) on files under ``folder`` only."""
+    import fcntl
+
+    real = fcntl.flock
+
+    def flock(fd, op):
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(folder)):
+            raise OSError(errno.ENOLCK, "No locks available")
+        return real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    monkeypatch.setattr(qgn.project, "_UNLOCKED_SAID", set())  # said once per process: this test's process
+
+
+def images(folder: Path, n: int, start: int = 0) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(start, start + n):
+        Image.new("RGB", (16, 16), (i, i, i)).save(folder / f"im{i}.png")
+        out.append(folder / f"im{i}.png")
+    return out
+
+
+def label(value: int) -> np.ndarray:
+    return np.full((16, 16), value, np.int64)
+
+
+def unlocked_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if "gives no locks" in line]
+
+
+def test_a_project_without_locks_opens_saves_and_says_so_once(tmp_path, monkeypatch, capsys):
+    """Every write failed with "[Errno 37] No locks available" (Project._folder_lock's flock), naming no
+    file: a project there could be created and opened but never saved, marked done or added to. Now
+    the writes go on, and the first one says once per process and file system (not per write, not
+    per Project object) that concurrent writers are not kept apart there."""
+    root = tmp_path / "p"
+    no_locks_under(monkeypatch, tmp_path)
+    project = Project.create(root, images(tmp_path / "images", 2), CLASSES)
+    assert project.no_lock is not None and project.no_lock.errno == errno.ENOLCK
+    project.save_annotation(project.images[0], label(1))
+    project.autosave(project.images[1], label(2))
+    project.set_done(project.images[0], True)
+    other = Project.open(root)  # a second writer in this process: merged, as with locks
+    other.add_images(images(tmp_path / "images", 1, start=2))
+    project.set_done(project.images[1], True)
+    project.save()
+
+    again = Project.open(root)
+    assert [im.path.name for im in again.images] == ["im0.png", "im1.png", "im2.png"]
+    assert [im.done for im in again.images] == [True, True, False]
+    assert (again.load_annotation(again.images[0]) == 1).all()
+    assert (again.recover(again.images[1]) == 2).all()
+    lines = unlocked_lines(capsys.readouterr().err)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("qgn: warning: ") and str(root) in lines[0] and "one at a time" in lines[0]
+    assert "No locks available" in lines[0]
+    said = again.writers_unprotected()  # what the app says when it opens the project
+    assert said is not None and "one at a time" in said and str(root) in said
+
+
+def test_a_project_with_locks_says_nothing(tmp_path, capsys):
+    project = Project.create(tmp_path / "p", images(tmp_path / "images", 1), CLASSES)
+    project.save_annotation(project.images[0], label(1))
+    assert project.no_lock is None and project.writers_unprotected() is None
+    assert not unlocked_lines(capsys.readouterr().err)
+
+
+def test_a_class_edit_without_locks_is_refused_and_changes_nothing(tmp_path, monkeypatch, snapshot):
+    """A class edit rewrites every file while another writer, no longer kept out, could write them (or,
+    finding its journal, take it for a dead edit's and roll it back under it): refused, naming why and
+    what to do, and nothing changes."""
+    root = tmp_path / "p"
+    project = Project.create(root, images(tmp_path / "images", 2), CLASSES)
+    project.save_annotation(project.images[0], label(2))
+    before = snapshot(root)
+    no_locks_under(monkeypatch, tmp_path)
+    with pytest.raises(ValueError, match="class edit was not made.*gives no locks.*copy the project"):
+        apply_class_edit(project, rename_class(project.classes, 2, "post"))
+    assert snapshot(root) == before
+    assert Project.open(root).classes == CLASSES
+
+
+def another_class_edit_under_way(root: Path, project: Project) -> list[Path]:
+    """A class edit of another process, as it stands mid-way: its journal written, its next
+    generation's folders made and partly written (``apply_class_edit``). Its folders."""
+    journal = {"from_generation": project.generation, "to_generation": project.generation + 1,
+               "from_revision": project.revision, "to_revision": project.revision + 1, "description": "rename"}
+    (root / JOURNAL_FILE).write_text(json.dumps(journal))
+    staged = [root / name for name in generation_dirs(project.generation + 1)]
+    for folder in staged:
+        folder.mkdir()
+    (staged[0] / "im0.qgt").write_bytes(b"the other edit's rewritten annotation")
+    return staged
+
+
+@pytest.mark.parametrize("locks", [True, False], ids=["locks", "no-locks"])
+def test_a_write_without_locks_leaves_what_another_writer_has_under_way(tmp_path, monkeypatch, locks):
+    """Under the lock, a class edit's journal is proof of a dead edit (a live one holds the lock), and
+    the next writer rolls it back (removes its folders). Without locks nothing proves it dead: the
+    write leaves the journal and the folders as they are (with locks: rolled back, as before)."""
+    root = tmp_path / "p"
+    project = Project.create(root, images(tmp_path / "images", 2), CLASSES)
+    project.save_annotation(project.images[0], label(2))
+    writer = Project.open(root)
+    staged = another_class_edit_under_way(root, project)
+    if not locks:
+        no_locks_under(monkeypatch, tmp_path)
+    writer.set_done(writer.images[1], True)
+    assert (root / JOURNAL_FILE).exists() is not locks
+    assert all(folder.is_dir() is not locks for folder in staged)
+    assert json.loads((root / PROJECT_FILE).read_text())["images"][1]["done"] is True
