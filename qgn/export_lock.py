@@ -337,6 +337,23 @@ def export_lock_held(folder: Path) -> bool:
     return False
 
 
+def remove_stale_export_lock(folder: Path) -> None:
+    """``folder``'s ``EXPORT_LOCK`` file removed where no process holds it: one a killed export left
+    (its holder removes it as it lets go), which would otherwise stay in the user's output folder
+    until an export writes an image there again. Taken and let go at once, never waiting; left where
+    another export holds it, where no lock can be taken there (nothing proves it free) and where it
+    is no regular file of one name (a link, a pipe: said by the export that meets it)."""
+    if not os.path.lexists(folder / EXPORT_LOCK):
+        return
+    try:
+        fd = _take_export_lock(folder, wait=False)
+    except (OSError, NotAFileError):
+        return
+    if fd is not None:
+        unlink_quietly(folder / EXPORT_LOCK)  # before the lock goes: never the next holder's file
+        os.close(fd)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

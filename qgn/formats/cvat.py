@@ -312,6 +312,9 @@ class CvatWriter(DatasetWriter):
         """The list folder's lock (``ImageSet.holding``): it guards the masks and image copies too."""
         return self.image_set.holding()
 
+    def lock_folders(self) -> list[Path]:
+        return [self.image_set.path.parent]  # (``ImageSet.holding``'s, made only as an item is written)
+
     def add(self, item: ExportItem) -> list[Path]:
         with self.image_set.holding():  # masks written and listed with no other export between
             return self._add(item)
