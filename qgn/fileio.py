@@ -673,11 +673,12 @@ def folder_locked(folder: str | os.PathLike, timeout_s: float, busy, unlocked=No
     """Hold ``lock_folder``'s lock on ``folder`` while the block runs (a project's writes: released by
     the system when the process dies), waiting at most ``timeout_s`` for another holder: then
     ``busy()``, an exception, is raised. Where there are no such locks (Windows) only the writers of
-    this process are serialised. Where the folder's file system gives none (``NO_LOCKS``: NFSv3
-    without its lock manager) likewise, after ``unlocked(error)``, and the block gets that error (else
-    None): refusing would leave no way to write there at all. OSError as ``lock_folder(wait=True)``."""
+    this process are kept apart (``_process_lock``: one lock per folder, waited for as long). Where the
+    folder's file system gives none (``NO_LOCKS``: NFSv3 without its lock manager) likewise, after
+    ``unlocked(error)``, and the block gets that error (else None): refusing would leave no way to write
+    there at all. OSError as ``lock_folder(wait=True)``."""
     if not folder_locks_work():  # pragma: no cover - Windows: one writer per process only
-        with _PROCESS_LOCK:
+        with _process_lock(folder, None, timeout_s, busy):
             yield None
         return
     fd = os.open(folder, os.O_RDONLY)
@@ -700,10 +701,35 @@ def folder_locked(folder: str | os.PathLike, timeout_s: float, busy, unlocked=No
             return
         if unlocked is not None:
             unlocked(no_lock)
-        with _PROCESS_LOCK:
+        with _process_lock(folder, fd, max(0.0, deadline - time.monotonic()), busy):
             yield no_lock
     finally:
         os.close(fd)
+
+
+_PROCESS_LOCKS: dict = {}  # (device, inode) of a folder → its ``_process_lock``
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def _process_lock(folder: str | os.PathLike, fd: int | None, timeout_s: float, busy) -> Iterator[None]:
+    """``folder_locked`` where no folder lock can be taken: the writers of this process into ``folder``
+    (the same folder however it is named: its device and inode, from ``fd`` where it is open) kept
+    apart, each waiting at most ``timeout_s`` (then ``busy()``), as the folder lock does; reentrant in a
+    thread, as before. Writers into other folders are not waited for."""
+    try:
+        st = os.fstat(fd) if fd is not None else os.stat(folder)
+        key = (st.st_dev, st.st_ino)
+    except OSError:
+        key = os.path.realpath(folder)
+    with _PROCESS_LOCKS_GUARD:
+        lock = _PROCESS_LOCKS.setdefault(key, threading.RLock())
+    if not lock.acquire(timeout=min(timeout_s, threading.TIMEOUT_MAX)):
+        raise busy()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def folder_lock_problem(folder: str | os.PathLike) -> OSError | None:
@@ -722,9 +748,6 @@ def folder_lock_problem(folder: str | os.PathLike) -> OSError | None:
     finally:
         os.close(fd)  # closing lets the lock go
     return None
-
-
-_PROCESS_LOCK = threading.RLock()  # ``folder_locked`` where there are no folder locks: this process's writers
 
 
 MAX_LIST_FILE_BYTES = 1 << 20  # a class list or label map: a few lines; a bigger one is not one

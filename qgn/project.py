@@ -52,7 +52,8 @@ write increments):
 
 **A file system without locks** (NFSv3 without its lock manager, some FUSE or SMB mounts: ``flock``
 fails with ENOLCK): refusing would leave the project unopenable and unsavable there, so a write goes
-on without the lock (serialised only within its process; ``qgn.fileio.folder_locked``) and says so
+on without the lock (kept apart only within its process, per folder and as long as the lock is
+waited for: ``qgn.fileio.folder_locked``) and says so
 once per process and file system (``unlocked_text``; the app at open: ``writers_unprotected``). The
 digest check above still refuses most unseen overwrites and every file is still written whole, but
 two writers writing at the same moment are not kept apart. What rests on the lock's proof that no

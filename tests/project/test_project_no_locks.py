@@ -134,3 +134,46 @@ def test_a_write_without_locks_leaves_what_another_writer_has_under_way(tmp_path
     assert (root / JOURNAL_FILE).exists() is not locks
     assert all(folder.is_dir() is not locks for folder in staged)
     assert json.loads((root / PROJECT_FILE).read_text())["images"][1]["done"] is True
+
+
+@pytest.mark.parametrize("same", ["same folder", "same folder through a link", "another project"])
+def test_a_second_writer_without_locks_waits_the_lock_timeout_for_its_project_only(tmp_path, monkeypatch, same):
+    """Without locks the writers of a process were kept apart by one lock with no timeout, for every
+    project: a second writer of the project waited for ever (not ProjectBusyError after
+    QGN_PROJECT_LOCK_TIMEOUT, as with locks), and a writer of another project waited too. Now each
+    folder (however named) has its lock, waited for as long as the folder lock is."""
+    import threading
+
+    from qgn.project import ProjectBusyError
+
+    monkeypatch.setenv("QGN_PROJECT_LOCK_TIMEOUT", "0.2")
+    root = tmp_path / "p"
+    Project.create(root, images(tmp_path / "images", 1), CLASSES)
+    Project.create(tmp_path / "q", images(tmp_path / "images", 1), CLASSES)
+    (tmp_path / "link").symlink_to(root)
+    no_locks_under(monkeypatch, tmp_path)
+    holder = Project.open(root)
+    other = Project.open({"same folder": root, "same folder through a link": tmp_path / "link",
+                          "another project": tmp_path / "q"}[same])
+    held, release, released = threading.Event(), threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder.writing():
+            held.set()
+            release.wait(60)
+            released.set()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert held.wait(60)
+    try:
+        if same == "another project":
+            other.set_done(other.images[0], True)
+            assert not released.is_set()  # written while the first project's writer holds its lock
+        else:
+            with pytest.raises(ProjectBusyError, match="more than 0 s"):
+                other.set_done(other.images[0], True)
+            assert not released.is_set()
+    finally:
+        release.set()
+        thread.join(60)
