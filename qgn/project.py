@@ -58,7 +58,9 @@ once per process and file system (``unlocked_text``; the app at open: ``writers_
 digest check above still refuses most unseen overwrites and every file is still written whole, but
 two writers writing at the same moment are not kept apart. What rests on the lock's proof that no
 live writer is mid-write is not done there: a class edit is refused, and the leftovers of writers
-killed mid-write (a class edit's journal, an add's note, old temporaries) are left as they are.
+killed mid-write (a class edit's journal, an add's note, old temporaries) are left as they are, for
+the first writer with locks. An add never writes its note over another's there: it goes on without
+one and says so (``project_bring_back.unfinished_add_text``).
 
 Class edits (``qgn.project_class_edit.apply_class_edit``) hold the lock for their whole run, write every
 annotation and autosave anew into the next generation's folders, then swap project.json (the
@@ -1125,13 +1127,17 @@ class Project:
 
     def writers_unprotected(self) -> str | None:
         """Why the project's writers are not kept apart (``unlocked_text``: its folder's file system
-        gives no locks), else None; for the app to say when it opens the project. Takes nothing:
+        gives no locks), and an add's note left there (``project_bring_back.unfinished_add_text``),
+        else None; for the app to say when it opens the project. Takes nothing:
         a lock tried without waiting, let go at once (``qgn.fileio.folder_lock_problem``)."""
         try:
             exc = folder_lock_problem(self.root)
         except OSError:
             return None  # the folder cannot be opened: its writes say so
-        return None if exc is None else unlocked_text(self.root, exc)
+        if exc is None:
+            return None
+        unfinished = project_bring_back.unfinished_add_text(self)  # an add's note, left as it is there
+        return unlocked_text(self.root, exc) + ("" if unfinished is None else f". {unfinished}")
 
     # ------------------------------------------------------------------ annotations
     def blocked_folders(self) -> list[str]:

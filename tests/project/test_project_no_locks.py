@@ -136,6 +136,78 @@ def test_a_write_without_locks_leaves_what_another_writer_has_under_way(tmp_path
     assert json.loads((root / PROJECT_FILE).read_text())["images"][1]["done"] is True
 
 
+class Killed(BaseException):
+    """A SIGKILL where it is raised: nothing after it runs."""
+
+
+def an_add_killed_before_bringing_back(project: Project, image: Path, monkeypatch) -> None:
+    """``project.add_images([image])`` killed after project.json lists the image, before its annotation
+    in removed/ is moved back (``Project.bring_back``): its note (.bring-back.json) is left."""
+    with monkeypatch.context() as m:
+        m.setattr(Project, "bring_back", lambda self, images, moved=None: (_ for _ in ()).throw(Killed()))
+        with pytest.raises(Killed):
+            project.add_images([image])
+
+
+def test_an_add_without_locks_keeps_a_killed_adds_note_for_a_writer_with_locks(tmp_path, monkeypatch, capsys):
+    """Without locks nothing finishes a killed add (its note may be a live add's), and the next add wrote
+    its own note over it: the killed add's image stayed listed without its annotation for good (the
+    annotation left in removed/, unsaid), even once the project was written where locks work. Now an
+    add there never replaces a note: it goes on without its own and says so (on stderr, and in what the
+    app says when it opens the project), and the first writer with locks finishes the killed add."""
+    import qgn.project_bring_back
+
+    monkeypatch.setattr(qgn.project_bring_back, "_UNFINISHED_SAID", set())
+    root = tmp_path / "p"
+    ims = images(tmp_path / "images", 2)
+    project = Project.create(root, ims, CLASSES)
+    for value, image in enumerate(project.images, start=1):
+        project.save_annotation(image, label(value))
+    for image in list(project.images):
+        project.remove_image(image)
+    with monkeypatch.context() as m:
+        no_locks_under(m, tmp_path)
+        an_add_killed_before_bringing_back(Project.open(root), ims[0], m)
+        note = (root / ".bring-back.json").read_bytes()
+        other = Project.open(root)
+        other.add_images([ims[1]])  # another add, later: its own image's annotation comes back
+        assert (other.load_annotation(other.images[1]) == 2).all()
+        assert (root / ".bring-back.json").read_bytes() == note  # the killed add's note, as it left it
+        said = [line for line in capsys.readouterr().err.splitlines() if ".bring-back.json" in line]
+        assert len(said) == 1 and said[0].startswith("qgn: warning: ") and "cut short" in said[0], said
+        opened = Project.open(root).writers_unprotected()
+        assert ".bring-back.json" in opened and str(root / "removed") in opened
+    again = Project.open(root)  # a writer where locks work
+    again.set_done(again.images[1], True)
+    again = Project.open(root)
+    assert [im.path.name for im in again.images] == ["im0.png", "im1.png"]
+    assert [int(again.load_annotation(im).max()) for im in again.images] == [1, 2]
+    assert not (root / ".bring-back.json").exists()
+    assert not any(name.endswith(".qgt") for name in os.listdir(root / "removed"))
+
+
+def test_an_add_without_locks_and_no_note_there_notes_and_finishes_its_own(tmp_path, monkeypatch, capsys):
+    """Without a note there, an add without locks writes its own (killed, it is kept for a writer with
+    locks) and says nothing of notes; not killed, it removes it."""
+    root = tmp_path / "p"
+    ims = images(tmp_path / "images", 2)
+    project = Project.create(root, ims, CLASSES)
+    for value, image in enumerate(project.images, start=1):
+        project.save_annotation(image, label(value))
+    for image in list(project.images):
+        project.remove_image(image)
+    with monkeypatch.context() as m:
+        no_locks_under(m, tmp_path)
+        Project.open(root).add_images([ims[1]])
+        assert not (root / ".bring-back.json").exists()
+        an_add_killed_before_bringing_back(Project.open(root), ims[0], m)
+        assert (root / ".bring-back.json").is_file()
+        assert ".bring-back.json" not in capsys.readouterr().err
+    again = Project.open(root)
+    again.set_done(again.images[0], True)  # where locks work: finished
+    assert [int(Project.open(root).load_annotation(im).max()) for im in again.images] == [2, 1]
+
+
 @pytest.mark.parametrize("same", ["same folder", "same folder through a link", "another project"])
 def test_a_second_writer_without_locks_waits_the_lock_timeout_for_its_project_only(tmp_path, monkeypatch, same):
     """Without locks the writers of a process were kept apart by one lock with no timeout, for every
