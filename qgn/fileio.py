@@ -644,17 +644,19 @@ def lock_folder(folder: str | os.PathLike, wait: bool = True) -> int | None:
     """An open descriptor of ``folder`` that holds an exclusive advisory lock on it until it is
     closed. The system drops the lock when the process ends, however it ends (SIGKILL too), so a
     folder of work in progress that no process holds is provably a dead process's. None when another
-    process holds it (``wait`` False), or where there are no such locks (Windows): nothing is then
-    provably free. OSError when the folder cannot be opened. The one home of the folder lock: a
-    project's writers take it through ``folder_locked``."""
+    process holds it (``wait`` False), or where there are no such locks (Windows; a file system that
+    gives none, ``NO_LOCKS``, waiting or not): nothing is then provably free, and a caller that must
+    tell that from another's hold asks ``folder_lock_problem``. OSError when the folder cannot be
+    opened, or (``wait``) locked for another reason. The one home of the folder lock: a project's
+    writers take it through ``folder_locked``."""
     if not folder_locks_work():  # pragma: no cover - Windows
         return None
     fd = os.open(folder, os.O_RDONLY)
     try:
         taken = _flock(fd, wait)
-    except OSError:
+    except OSError as exc:
         os.close(fd)
-        if wait:
+        if wait and exc.errno not in NO_LOCKS:
             raise
         return None
     if not taken:
