@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .fileio import NotAFileError, _special_kind, open_regular, unlink_quietly
+from .fileio import NO_LOCKS, NotAFileError, mode_kind, open_regular, unlink_quietly
 
 
 @contextmanager
@@ -67,11 +67,6 @@ def export_lock(folder: str | os.PathLike) -> Iterator[None]:
 #: The file whose lock is a folder's export lock (``export_lock``); while held, it names its holder
 EXPORT_LOCK = ".qgn-export-lock"
 
-#: What says a file system has no working locks (NFSv3 without its lock manager: ENOLCK; some
-#: FUSE, 9p or SMB mounts: not supported)
-_NO_LOCKS = {errno.ENOLCK, getattr(errno, "EOPNOTSUPP", -1), getattr(errno, "ENOTSUP", -1), errno.ENOSYS}
-
-
 def _export_lock_fd(folder: Path) -> int | None:
     """The descriptor that holds ``folder``'s export lock (waiting for another holder, ``_wait_for_lock``),
     its note written; None where no lock can be taken there (``export_lock``)."""
@@ -87,7 +82,7 @@ def _export_lock_fd(folder: Path) -> int | None:
         _say_unlocked(folder, str(exc), str(exc))
         return None
     except OSError as exc:
-        if exc.errno in _NO_LOCKS:
+        if exc.errno in NO_LOCKS:
             _say_unlocked(folder, f"the file system gives no locks: {exc.strerror}", exc.errno)
         elif exc.errno == errno.ELOOP:  # O_NOFOLLOW: a link at the lock file's name
             _say_unlocked(folder, f"{_lock_path_text(folder)} is a link, not qgn's lock file; move it away",
@@ -180,7 +175,7 @@ def _open_export_lock(folder: Path) -> tuple[int, bool]:
             kind = None
             if exc.errno == errno.ENXIO:  # a socket (or a device without its driver)
                 try:
-                    kind = _special_kind(os.lstat(path).st_mode)
+                    kind = mode_kind(os.lstat(path).st_mode)
                 except OSError:
                     pass
             if kind is None:
@@ -192,7 +187,7 @@ def _checked_lock_fd(folder: Path, fd: int) -> int:
     """``fd`` where it is a regular file with no other name; else closed, and NotAFileError."""
     try:
         st = os.fstat(fd)
-        kind = _special_kind(st.st_mode)
+        kind = mode_kind(st.st_mode)
         if kind is None and st.st_nlink > 1:
             kind = f"a hard link to another file's data ({st.st_nlink} names)"
         if kind is not None:
@@ -225,7 +220,7 @@ def _take_export_lock(folder: Path, wait: bool) -> int | None:
             if exc.errno == errno.ESTALE and stale < STALE_RETRIES:  # NFS: the holder removed the file
                 stale += 1  # as we locked it (another machine's): the name changed, try it again
             else:
-                if created and exc.errno in _NO_LOCKS:  # no lock here: never leave the file made for it
+                if created and exc.errno in NO_LOCKS:  # no lock here: never leave the file made for it
                     _unlink_if_same(folder / EXPORT_LOCK, fd)
                 os.close(fd)
                 raise
@@ -340,6 +335,23 @@ def export_lock_held(folder: Path) -> bool:
     unlink_quietly(folder / EXPORT_LOCK)
     os.close(fd)
     return False
+
+
+def remove_stale_export_lock(folder: Path) -> None:
+    """``folder``'s ``EXPORT_LOCK`` file removed where no process holds it: one a killed export left
+    (its holder removes it as it lets go), which would otherwise stay in the user's output folder
+    until an export writes an image there again. Taken and let go at once, never waiting; left where
+    another export holds it, where no lock can be taken there (nothing proves it free) and where it
+    is no regular file of one name (a link, a pipe: said by the export that meets it)."""
+    if not os.path.lexists(folder / EXPORT_LOCK):
+        return
+    try:
+        fd = _take_export_lock(folder, wait=False)
+    except (OSError, NotAFileError):
+        return
+    if fd is not None:
+        unlink_quietly(folder / EXPORT_LOCK)  # before the lock goes: never the next holder's file
+        os.close(fd)
 
 
 def _pid_alive(pid: int) -> bool:

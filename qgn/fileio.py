@@ -7,6 +7,7 @@ import errno
 import os
 import re
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -627,25 +628,128 @@ def folder_locks_work() -> bool:
     return True
 
 
+def _flock(fd: int, wait: bool) -> bool:
+    """Take the exclusive advisory lock of ``fd`` (waiting for its holder where ``wait``): False where
+    another process holds it (``wait`` False), OSError where it cannot be taken at all."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 def lock_folder(folder: str | os.PathLike, wait: bool = True) -> int | None:
     """An open descriptor of ``folder`` that holds an exclusive advisory lock on it until it is
     closed. The system drops the lock when the process ends, however it ends (SIGKILL too), so a
     folder of work in progress that no process holds is provably a dead process's. None when another
-    process holds it (``wait`` False), or where there are no such locks (Windows): nothing is then
-    provably free. OSError when the folder cannot be opened."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
+    process holds it (``wait`` False), or where there are no such locks (Windows; a file system that
+    gives none, ``NO_LOCKS``, waiting or not): nothing is then provably free, and a caller that must
+    tell that from another's hold asks ``folder_lock_problem``. OSError when the folder cannot be
+    opened, or (``wait``) locked for another reason. The one home of the folder lock: a project's
+    writers take it through ``folder_locked``."""
+    if not folder_locks_work():  # pragma: no cover - Windows
         return None
     fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+        taken = _flock(fd, wait)
+    except OSError as exc:
         os.close(fd)
-        if wait:
+        if wait and exc.errno not in NO_LOCKS:
             raise
         return None
+    if not taken:
+        os.close(fd)
+        return None
     return fd
+
+
+#: What says a file system gives no working locks (NFSv3 without its lock manager: ENOLCK; some
+#: FUSE, 9p or SMB mounts: not supported): ``folder_locked`` and the export lock go on without one there
+NO_LOCKS = frozenset({errno.ENOLCK, getattr(errno, "EOPNOTSUPP", -1), getattr(errno, "ENOTSUP", -1), errno.ENOSYS})
+
+
+@contextmanager
+def folder_locked(folder: str | os.PathLike, timeout_s: float, busy, unlocked=None) -> Iterator[OSError | None]:
+    """Hold ``lock_folder``'s lock on ``folder`` while the block runs (a project's writes: released by
+    the system when the process dies), waiting at most ``timeout_s`` for another holder: then
+    ``busy()``, an exception, is raised. Where there are no such locks (Windows) only the writers of
+    this process are kept apart (``_process_lock``: one lock per folder, waited for as long). Where the
+    folder's file system gives none (``NO_LOCKS``: NFSv3 without its lock manager) likewise, after
+    ``unlocked(error)``, and the block gets that error (else None): refusing would leave no way to write
+    there at all. OSError as ``lock_folder(wait=True)``."""
+    if not folder_locks_work():  # pragma: no cover - Windows: one writer per process only
+        with _process_lock(folder, None, timeout_s, busy):
+            yield None
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        deadline, no_lock = time.monotonic() + timeout_s, None
+        while True:
+            try:
+                if _flock(fd, wait=False):
+                    break
+            except OSError as exc:
+                if exc.errno not in NO_LOCKS:
+                    raise
+                no_lock = exc
+                break
+            if time.monotonic() > deadline:
+                raise busy()
+            time.sleep(0.02)
+        if no_lock is None:
+            yield None
+            return
+        if unlocked is not None:
+            unlocked(no_lock)
+        with _process_lock(folder, fd, max(0.0, deadline - time.monotonic()), busy):
+            yield no_lock
+    finally:
+        os.close(fd)
+
+
+_PROCESS_LOCKS: dict = {}  # (device, inode) of a folder → its ``_process_lock``
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def _process_lock(folder: str | os.PathLike, fd: int | None, timeout_s: float, busy) -> Iterator[None]:
+    """``folder_locked`` where no folder lock can be taken: the writers of this process into ``folder``
+    (the same folder however it is named: its device and inode, from ``fd`` where it is open) kept
+    apart, each waiting at most ``timeout_s`` (then ``busy()``), as the folder lock does; reentrant in a
+    thread, as before. Writers into other folders are not waited for."""
+    try:
+        st = os.fstat(fd) if fd is not None else os.stat(folder)
+        key = (st.st_dev, st.st_ino)
+    except OSError:
+        key = os.path.realpath(folder)
+    with _PROCESS_LOCKS_GUARD:
+        lock = _PROCESS_LOCKS.setdefault(key, threading.RLock())
+    if not lock.acquire(timeout=min(timeout_s, threading.TIMEOUT_MAX)):
+        raise busy()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def folder_lock_problem(folder: str | os.PathLike) -> OSError | None:
+    """The error that says ``folder``'s file system gives no locks (``NO_LOCKS``; tried without
+    waiting, and let go at once), else None (a lock taken, another's held, or Windows). OSError
+    where the folder cannot be opened."""
+    if not folder_locks_work():  # pragma: no cover - Windows
+        return None
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        _flock(fd, wait=False)
+    except OSError as exc:
+        if exc.errno in NO_LOCKS:
+            return exc
+        raise
+    finally:
+        os.close(fd)  # closing lets the lock go
+    return None
 
 
 MAX_LIST_FILE_BYTES = 1 << 20  # a class list or label map: a few lines; a bigger one is not one
@@ -695,8 +799,9 @@ class NotAFileError(ValueError):
     /dev/zero, a socket): reading it would wait for a writer for ever or never reach an end."""
 
 
-def _special_kind(mode: int) -> str | None:
-    """What a ``stat`` mode names when it is no regular file ("a named pipe (FIFO)" …), else None."""
+def mode_kind(mode: int) -> str | None:
+    """What a ``stat`` mode names when it is no regular file ("a named pipe (FIFO)" …), else None:
+    ``special_kind`` for a stat result already at hand (an ``fstat`` of an open file, an ``lstat``)."""
     import stat
 
     if stat.S_ISREG(mode):
@@ -714,7 +819,7 @@ def special_kind(path: str | os.PathLike) -> str | None:
     (FIFO)", "a character device" …), said as ``not_a_file_error`` says it; None for a regular file
     or nothing there. A link that cannot be followed is its OSError (a loop: ELOOP)."""
     try:
-        return _special_kind(os.stat(path).st_mode)
+        return mode_kind(os.stat(path).st_mode)
     except FileNotFoundError:
         return None
 
@@ -737,7 +842,7 @@ def check_regular_file(path: str | os.PathLike) -> None:
         mode = os.stat(path).st_mode
     except (OSError, ValueError):
         return
-    kind = _special_kind(mode)
+    kind = mode_kind(mode)
     if kind is not None:
         raise not_a_file_error(path, kind)
 
@@ -757,7 +862,7 @@ def _open_without_waiting(path: str | os.PathLike) -> int:
             return os.open(path, flags)
         except BlockingIOError:
             try:  # (a device answering EAGAIN is not a leased file: said at once, not tried for a minute)
-                regular = _special_kind(os.stat(path).st_mode) is None
+                regular = mode_kind(os.stat(path).st_mode) is None
             except (OSError, ValueError):
                 regular = False
             if not regular:
@@ -777,7 +882,7 @@ def open_regular(path: str | os.PathLike):
     or reads /dev/zero for ever. OSError as ``open``."""
     fd = _open_without_waiting(path)
     try:
-        kind = _special_kind(os.fstat(fd).st_mode)
+        kind = mode_kind(os.fstat(fd).st_mode)
         if kind is not None:
             raise not_a_file_error(path, kind)
         if hasattr(os, "O_NONBLOCK"):  # only where it was set: Windows' set_blocking refuses a file (gh-101881)
@@ -811,7 +916,7 @@ def read_at_most(path: str | os.PathLike, size: int, named: bool = False) -> byt
         mode = os.fstat(fd).st_mode
         if stat.S_ISFIFO(mode):
             return _read_pipe(fd, path, size, NAMED_PIPE_WAIT_S, NAMED_PIPE_TOTAL_S)
-        kind = _special_kind(mode)
+        kind = mode_kind(mode)
         if kind is not None:
             raise not_a_file_error(path, kind)
         os.set_blocking(fd, True)

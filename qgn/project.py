@@ -50,6 +50,18 @@ write increments):
   be read: ``ProjectChangedError``, nothing written; the caller reloads (``Project.open``).
   ``save`` (write this object's whole state) refuses any change made elsewhere.
 
+**A file system without locks** (NFSv3 without its lock manager, some FUSE or SMB mounts: ``flock``
+fails with ENOLCK): refusing would leave the project unopenable and unsavable there, so a write goes
+on without the lock (kept apart only within its process, per folder and as long as the lock is
+waited for: ``qgn.fileio.folder_locked``) and says so
+once per process and file system (``unlocked_text``; the app at open: ``writers_unprotected``). The
+digest check above still refuses most unseen overwrites and every file is still written whole, but
+two writers writing at the same moment are not kept apart. What rests on the lock's proof that no
+live writer is mid-write is not done there: a class edit is refused, and the leftovers of writers
+killed mid-write (a class edit's journal, an add's note, old temporaries) are left as they are, for
+the first writer with locks. An add never writes its note over another's there: it goes on without
+one and says so (``project_bring_back.unfinished_add_text``).
+
 Class edits (``qgn.project_class_edit.apply_class_edit``) hold the lock for their whole run, write every
 annotation and autosave anew into the next generation's folders, then swap project.json (the
 commit), then remove the old folders; the journal ``.class-edit.json`` records the generations and
@@ -102,7 +114,7 @@ import numpy as np
 from .classes import ClassSet
 from .export_lock import LockWaitStopped, noting_unlocked, saying_waits
 from .fileio import (
-    InputOverwriteError, OutsideRootError, atomic_write_bytes, dangling_link_text, is_temporary,
+    InputOverwriteError, OutsideRootError, atomic_write_bytes, dangling_link_text, folder_lock_problem, folder_locked, is_temporary,
     make_folder, one_file_name, open_regular, path_inside, protected_inputs, read_json, remove_stale_temporaries,
     same_bytes, unlink_quietly, write_problem,
 )
@@ -406,35 +418,44 @@ def _stored_path(entry: dict, source: Path) -> str:
     return stored
 
 
-@contextmanager
-def _folder_lock(root: Path, timeout_s: float) -> Iterator[None]:
-    """An exclusive advisory lock on the folder ``root`` (``flock`` on the folder itself: no lock
-    file, released by the system when the process dies). ProjectBusyError after ``timeout_s``."""
+def _folder_lock(root: Path, timeout_s: float):
+    """The project's write lock: ``qgn.fileio.folder_locked`` on the folder ``root`` (no lock file,
+    released by the system when the process dies), yielding None, or the error that says the folder's
+    file system gives no locks (said once, ``_say_unlocked``). ProjectBusyError after ``timeout_s``."""
+    def busy() -> ProjectBusyError:
+        return ProjectBusyError(
+            f"{root}: another window or command has been writing to this project for more than "
+            f"{timeout_s:.0f} s (a class edit of many files?); try again when it is done")
+
+    return folder_locked(root, timeout_s, busy, lambda exc: _say_unlocked(root, exc))
+
+
+def unlocked_text(root: Path, exc: OSError) -> str:
+    """What a project in ``root`` on a file system without locks (``exc``: ENOLCK …) means, for people."""
+    from .shown import path_text
+
+    why = exc.strerror or os.strerror(exc.errno or 0)
+    return (f"{path_text(root)} is on a file system that gives no locks ({why}): the project's writers (the app's "
+            "windows, qgn serve, qgn import) are not kept from writing to it at the same moment, and one could "
+            "replace another's change unseen - write to it from one at a time (each file is still written whole). "
+            "Class edits are refused there")
+
+
+_UNLOCKED_SAID: set = set()
+
+
+def _say_unlocked(root: Path, exc: OSError) -> None:
+    """``unlocked_text`` on stderr, once per process and file system."""
+    import sys
+
     try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: one writer per process only
-        with _PROCESS_LOCK:
-            yield
+        key = os.stat(root).st_dev
+    except OSError:
+        key = str(root)
+    if key in _UNLOCKED_SAID:
         return
-    fd = os.open(root, os.O_RDONLY)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise ProjectBusyError(
-                        f"{root}: another window or command has been writing to this project for more than "
-                        f"{timeout_s:.0f} s (a class edit of many files?); try again when it is done") from None
-                time.sleep(0.02)
-        yield
-    finally:
-        os.close(fd)
-
-
-_PROCESS_LOCK = threading.RLock()
+    _UNLOCKED_SAID.add(key)
+    print(f"qgn: warning: {unlocked_text(root, exc)}", file=sys.stderr, flush=True)
 
 
 class Project:
@@ -468,6 +489,8 @@ class Project:
         self.merges = 0  # how often this object adopted another writer's changes (readers watch it)
         self._depth = 0
         self._cleaned = False
+        #: in a write (``writing``): the error that says the folder's file system gives no locks, else None
+        self.no_lock: OSError | None = None
         # (images list, its length, {normalised path: image}, twins, _list_generation): _indexed()
         self._by_path: tuple | None = None
         self._stored_paths: dict[str, str] = {}  # path → as project.json stores it (_stored)
@@ -618,14 +641,16 @@ class Project:
                 finally:
                     self._depth -= 1
                 return
-            with _folder_lock(self.root, lock_timeout_s()):
-                self._depth = 1
+            with _folder_lock(self.root, lock_timeout_s()) as no_lock:
+                self._depth, self.no_lock = 1, no_lock
                 try:
                     self._sync(merge)
+                    if no_lock is not None:
+                        pass  # no lock proves a writer dead: what one left half-done is left as it is
                     # a journal under the lock is a class edit that died (an editor holds the lock
                     # throughout): finish or roll it back now, before this writer's revision moves
                     # past the ones the journal names, even if this object cleaned up once already
-                    if not self._cleaned or (self.root / JOURNAL_FILE).exists():
+                    elif not self._cleaned or (self.root / JOURNAL_FILE).exists():
                         self._clean_up()
                         self._cleaned = True
                     elif os.path.lexists(self.root / BRING_BACK_FILE):
@@ -1099,6 +1124,20 @@ class Project:
         for im in self.images:
             index.setdefault(im.key, im)
         return index
+
+    def writers_unprotected(self) -> str | None:
+        """Why the project's writers are not kept apart (``unlocked_text``: its folder's file system
+        gives no locks), and an add's note left there (``project_bring_back.unfinished_add_text``),
+        else None; for the app to say when it opens the project. Takes nothing:
+        a lock tried without waiting, let go at once (``qgn.fileio.folder_lock_problem``)."""
+        try:
+            exc = folder_lock_problem(self.root)
+        except OSError:
+            return None  # the folder cannot be opened: its writes say so
+        if exc is None:
+            return None
+        unfinished = project_bring_back.unfinished_add_text(self)  # an add's note, left as it is there
+        return unlocked_text(self.root, exc) + ("" if unfinished is None else f". {unfinished}")
 
     # ------------------------------------------------------------------ annotations
     def blocked_folders(self) -> list[str]:

@@ -36,7 +36,7 @@ import os
 import time
 from pathlib import Path
 
-from .fileio import atomic_write_bytes, file_sha256, make_folder, read_json, unlink_quietly
+from .fileio import atomic_write_bytes, file_sha256, make_folder, read_json, sync_folder, unlink_quietly
 from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, removed_annotations, why_not
 
 #: The images an add lists whose annotations may wait in removed/: written before project.json lists them,
@@ -78,8 +78,70 @@ def note_bring_back(project, images: list) -> bool:
         return False  # only an add killed in between is then left unfinished (``Project.blocked_folders`` says so)
     found = removed_annotations(project.root / REMOVED_DIR)
     doc = {"images": [_bring_back_entry(project, im, found) for im in images]}
+    if getattr(project, "no_lock", None) is not None:  # no lock: a note there may be a live add's, or a dead one's
+        return _note_beside_others(project, json.dumps(doc).encode())
     atomic_write_bytes(project.root / BRING_BACK_FILE, json.dumps(doc).encode())
     return True
+
+
+def _note_beside_others(project, data: bytes) -> bool:
+    """``note_bring_back`` on a file system without locks (``Project.no_lock``): the note is written
+    only where none is (created, never put in another's place: O_EXCL). A note there is another add's,
+    live or killed - nothing can tell which, so it is neither finished nor replaced: a killed add's
+    stays for the first writer with locks to finish (``finish_bring_back``), and this add goes on
+    without a note of its own, said once (``unfinished_add_text``). A note cut short by a kill here is
+    one whose images project.json never listed (the note is written before): its reader finds
+    nothing to finish in it."""
+    path = project.root / BRING_BACK_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except FileExistsError:
+        _say_unfinished_add(project)
+        return False
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        unlink_quietly(path)
+        raise
+    sync_folder(project.root)
+    return True
+
+
+def unfinished_add_text(project) -> str | None:
+    """What an add's note (``BRING_BACK_FILE``) left on a file system without locks means, for people
+    (it is neither finished nor replaced there: ``_note_beside_others``); None without one."""
+    path = project.root / BRING_BACK_FILE
+    if not os.path.lexists(path):
+        return None
+    return (f"{path} is the note of an add of images that was cut short, or is still under way in another window "
+            f"or command: on a file system without locks nothing tells which, so it is left as it is - the images "
+            f"it added may be listed without their annotations, which wait in {project.root / REMOVED_DIR} "
+            "(nothing is lost). The first write to the project from a computer whose file system gives locks "
+            "finishes it; until then an add there goes on without a note of its own (one cut short leaves its "
+            "images' annotations in removed/ too)")
+
+
+_UNFINISHED_SAID: set = set()
+
+
+def _say_unfinished_add(project) -> None:
+    """``unfinished_add_text`` on stderr, once per process and note."""
+    import sys
+
+    path = project.root / BRING_BACK_FILE
+    try:
+        st = os.lstat(path)
+        key = (st.st_dev, st.st_ino)
+    except OSError:
+        key = str(path)
+    text = unfinished_add_text(project)
+    if text is None or key in _UNFINISHED_SAID:
+        return
+    _UNFINISHED_SAID.add(key)
+    print(f"qgn: warning: {text}", file=sys.stderr, flush=True)
 
 
 def finish_bring_back(project, project_file: Path, most_listed: int) -> None:

@@ -59,6 +59,12 @@ def apply_class_edit(project: Project, edit: ClassEdit, progress=None) -> ClassE
     ``(0, total)`` to ``(total, total)`` (total: the project's images)."""
     check_unique_names(edit.after.names, "the edited class set")
     with project.writing():
+        if project.no_lock is not None:  # another writer could write its files as they are rewritten
+            from .project import unlocked_text
+
+            raise ValueError(f"the class edit was not made: {unlocked_text(project.root, project.no_lock)}. "
+                             "A class edit rewrites every annotation: copy the project to a disk with locks, edit "
+                             "its classes there and copy it back")
         if project.classes != edit.before:
             raise ValueError("this class edit was made for another class set than the project's; make it again")
         root = Path(project.root)

@@ -650,6 +650,9 @@ class ProjectController(QtCore.QObject):
         except Exception as exc:
             self._warn(f"Cannot create a project in {folder}: {describe_error(exc)}")
             return False
+        unlocked = project.writers_unprotected()
+        if unlocked:
+            self._warn(f"{unlocked}.")
         if classes is not annotator.classes:
             annotator.set_classes(classes)
         stand_in = self._stand_in
@@ -769,6 +772,8 @@ class ProjectController(QtCore.QObject):
             said.append(f"The project {project.root} opened without its files: {'; '.join(opening.blocked)}.")
         if opening.kept:  # the add that was to say so was killed; another program may have finished it
             said.append(f"{'; '.join(opening.kept)}.")
+        if opening.unlocked and not opening.read_only:  # (read-only: this window writes nothing there)
+            said.append(f"{opening.unlocked}.")
         if said:
             self._warn(" ".join(said))
         if restore:

@@ -38,7 +38,9 @@ class ProjectOpening:
     worked out on the job thread for ``source``, the list of documents open when it was read;
     ``twins``: groups of entries of project.json that name one file, the one used first; ``blocked``:
     files where its annotation or autosave folder belongs (``Project.blocked_folders``); ``kept``: older
-    files of its images that an add finished late kept in removed/ (``Project.kept_by_late_adds``)."""
+    files of its images that an add finished late kept in removed/ (``Project.kept_by_late_adds``);
+    ``unlocked``: why its writers are not kept apart (a file system without locks,
+    ``Project.writers_unprotected``), None where they are."""
 
     project: object
     images: list = field(default_factory=list)
@@ -52,6 +54,7 @@ class ProjectOpening:
     twins: list = field(default_factory=list)  # ``Project.twins()``: entries that name one file
     blocked: list = field(default_factory=list)  # ``Project.blocked_folders()``: said when it opens
     kept: list = field(default_factory=list)  # ``Project.kept_by_late_adds()``: said when it opens
+    unlocked: str | None = None  # ``Project.writers_unprotected()``: said when it opens
 
     def documents_for(self, open_docs: list) -> tuple[list, list, list]:
         """(the documents to list, in order: an image open already keeps its document; the open
@@ -109,6 +112,7 @@ def _read(folder: Path, open_docs: list, progress, should_stop) -> ProjectOpenin
                              read_only=write_problem(project.root))
     opening.blocked = project.blocked_folders()
     opening.kept = project.kept_by_late_adds()
+    opening.unlocked = project.writers_unprotected()
     opening.twins = project.twins()  # the path index is built above: no disk access here but for twins
     opening.listing = opening.documents_for([*open_docs])  # a copy: worked out, not taken as the answer
     return opening

@@ -223,6 +223,11 @@ class DatasetWriter:
         """The folder whose lock (``holding``) an item's ``add`` and ``undo`` hold: the output folder."""
         return self.out_dir
 
+    def lock_folders(self) -> list[Path]:
+        """The folders whose export lock (``holding_folder``) this writer takes: ``open_writer`` removes
+        the lock files a killed export left there (``remove_stale_export_lock``)."""
+        return [self.item_folder()]
+
     @contextmanager
     def holding(self):
         """The writer's ``item_folder`` locked (created) while the block runs (``holding_folder``):
@@ -498,6 +503,10 @@ class Format:
             writer = self.writer(classes, Path(out_dir), levels)
         else:
             writer = DatasetWriter(self.write, classes, Path(out_dir), levels)
+        from ..export_lock import remove_stale_export_lock
+
+        for folder in writer.lock_folders():  # a killed export's lock file: gone even if nothing is written
+            remove_stale_export_lock(folder)
         if writer.takes_images:
             writer.images = images
         if writer.takes_split and split is not None:

@@ -136,11 +136,15 @@ class ImageSet:
     under the folder's lock, synced): bytes written are linear in the items - rewriting the whole
     list per image wrote ~160 MB for 5,000 images. A crash at any point leaves every line written
     before (appends never touch them) and the new line whole or absent, after its masks (a line
-    never names a mask not on disk). Only an undo rewrites the file (atomically, a new file).
+    never names a mask not on disk). An undo takes its item's line off: where it is the last line and
+    the file is as this writer's append left it, by cutting the file back in place (``cut_line``:
+    bytes proportional to the line, not the list - a rewrite per image taken back was quadratic when
+    a later format failed on every image); else by rewriting it (atomically, a new file).
 
     The list is parsed again only where another export changed it: the writer keeps the file it
     last read or wrote open, so that its inode number cannot be reused, and where the file at the
-    path is still that one (every writer appends in place; a rewrite is a new file), no shorter, and
+    path is still that one (every writer appends in place; a rewrite is a new file; a cut makes it
+    shorter), no shorter, and
     still holds the last bytes it knew where it knew them, only the lines appended since are read
     and parsed (a folder export reads the list once, not once per image: 5,000 images read 12.5
     million lines). Otherwise it is read whole. Timestamps are never trusted (coarse on FAT and ext4
@@ -157,11 +161,14 @@ class ImageSet:
         self._stems: list[str] = []
         self._set: set[str] = set()
         self.listed_before: tuple[str, bool] | None = None  # the last ``add``: (stem, listed when it came)
+        # the last line ``_append`` added, while it is the file's last: (stem, size and tail before, its bytes)
+        self._appended: tuple[str, int, bytes, bytes] | None = None
 
     def _forget(self) -> None:
         if self._file is not None:
             self._file.close()
         self._file, self._known, self._size, self._tail, self._stems, self._set = None, None, 0, b"", [], set()
+        self._appended = None
 
     def _read(self, path: Path) -> None:
         try:
@@ -177,7 +184,8 @@ class ImageSet:
                 data = self._file.read(st.st_size - start)
                 if data[: len(self._tail)] == self._tail:
                     added = data[len(self._tail):]
-                    if added:
+                    if added:  # another export's lines: ours (``_appended``) is no longer the last
+                        self._appended = None
                         stems = parse_image_set(added)
                         self._stems += stems
                         self._set.update(stems)
@@ -227,6 +235,7 @@ class ImageSet:
         except BaseException:
             self._forget()
             raise
+        self._appended = (stem, self._size, self._tail, line)
         self._stems.append(stem)  # as ``_read`` would parse it, without reading it back
         self._set.add(stem)
         self._size += len(line)
@@ -272,9 +281,30 @@ class ImageSet:
             kept = [stem for stem in stems if keep is not None and keep(stem)]
             self._read(self.path)
             dropped = set(stems) - set(kept)
-            if dropped & self._set:
+            if dropped & self._set and not self._cut_last(dropped):
                 self._write(self.path, [s for s in self._stems if s not in dropped])
         return kept
+
+    def _cut_last(self, dropped: set[str]) -> bool:
+        """Where the one stem of ``dropped`` the file lists is the line this writer appended last and
+        the file is still as that append left it, the line cut off in place (``cut_line``) and the
+        memory as before the append: True. False (nothing done) where not: the caller rewrites."""
+        appended = self._appended
+        if appended is None or self._known is None:
+            return False
+        stem, size, tail, line = appended
+        if dropped & self._set != {stem} or self._stems[-1:] != [stem] or self._size != size + len(line):
+            return False
+        try:
+            if not cut_line(self.path, size, line, self._known):
+                return False
+        except BaseException:
+            self._forget()  # (a failed truncate or sync: read again next time)
+            raise
+        self._stems.pop()
+        self._set.discard(stem)  # (listed once: ``_append`` adds only a stem not listed)
+        self._size, self._tail, self._appended = size, tail, None
+        return True
 
 
 class CvatWriter(DatasetWriter):
@@ -311,6 +341,9 @@ class CvatWriter(DatasetWriter):
     def holding(self):
         """The list folder's lock (``ImageSet.holding``): it guards the masks and image copies too."""
         return self.image_set.holding()
+
+    def lock_folders(self) -> list[Path]:
+        return [self.image_set.path.parent]  # (``ImageSet.holding``'s, made only as an item is written)
 
     def add(self, item: ExportItem) -> list[Path]:
         with self.image_set.holding():  # masks written and listed with no other export between
@@ -402,6 +435,26 @@ def append_line(path: Path, line: bytes, size: int, known: os.stat_result) -> No
             raise
     finally:
         os.close(fd)
+
+
+def cut_line(path: Path, size: int, line: bytes, known: os.stat_result) -> bool:
+    """The list at ``path`` cut back to ``size`` bytes, taking off ``line``, its last (in place, synced;
+    the caller holds the folder's lock): a kill leaves the line whole or gone - a truncate is one
+    step. False (nothing done) where the file at ``path`` is no longer ``known``, ``size`` + the
+    line long, or ending in the line."""
+    fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (known.st_dev, known.st_ino) or st.st_size != size + len(line):
+            return False
+        os.lseek(fd, size, os.SEEK_SET)
+        if os.read(fd, len(line) + 1) != line:
+            return False
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
 
 
 def image_set_bytes(path: Path) -> bytes:

@@ -516,7 +516,9 @@ class QGNBackend:
         self.resume_notes += [f"removed {p}, an image fetched by a qgn serve that was killed" for p in
                               remove_stale_staging(Path(tempfile.gettempdir()), FETCH_PREFIX)]
         if self.train_out is not None:
-            self.kept.claim()  # TrainOutInUse: another server fine-tunes into this folder
+            unlocked = self.kept.claim()  # TrainOutInUse: another server fine-tunes into this folder
+            if unlocked is not None:  # a file system without locks: goes on, as a project's writes do there
+                self.resume_notes.append(unlocked)
             self.resume_notes += [f"removed {p}, left by a qgn serve that was killed" for p in
                                   remove_stale_staging(self.train_out)]
             self.resume()

@@ -62,25 +62,36 @@ class KeptAnnotations:
         self.unlocked = False  # no folder locks here (Windows): no webhook is held (own_pending)
         self.locks: list[int] = []  # descriptors holding the folders this server reads from: open for its life
 
-    def claim(self) -> None:
+    def claim(self) -> str | None:
         """Hold the train_out folder for this server's life (``qgn.fileio.lock_folder``): the kept
         annotations' files are named by project and task ids alone and their order numbers are one
         server's, so a second server fine-tuning into the same folder would replace the first's
         annotations with its own. TrainOutInUse when another live server holds it; where there are no
-        such locks (Windows) nothing can tell, and nothing is refused."""
-        from qgn.fileio import folder_locks_work, lock_folder, make_folder
+        such locks (Windows) nothing can tell, and nothing is refused. On a file system that gives none
+        (``qgn.fileio.NO_LOCKS``: NFSv3 without its lock manager) likewise - as a project's writes and
+        an export go on there - and what that means is returned, for the server to say once (else None)."""
+        from qgn.fileio import folder_lock_problem, folder_locks_work, lock_folder, make_folder
 
         train_out = self.folder.parent
         try:
             make_folder(train_out)
             fd = lock_folder(train_out, wait=False)
+            problem = folder_lock_problem(train_out) if fd is None and folder_locks_work() else None
         except OSError:
-            return  # nothing can be kept there now (a file where the folder belongs): each write says so
+            return None  # nothing can be kept there now (a file where the folder belongs): each write says so
         if fd is not None:
             self.locks.append(fd)
+        elif problem is not None:
+            from qgn.shown import path_text
+
+            why = problem.strerror or os.strerror(problem.errno or 0)
+            return (f"--train-out {path_text(train_out)} is on a file system that gives no locks ({why}): nothing "
+                    "keeps a second qgn serve from fine-tuning into it at the same time, which would replace this "
+                    "one's kept annotations - give each server its own --train-out")
         elif folder_locks_work():
             raise TrainOutInUse(f"another qgn serve is fine-tuning into {train_out}; give this one another "
                                 "--train-out, or stop that one first")
+        return None
 
     def save(self, key, image: np.ndarray, label: np.ndarray, annotation_id, seq: int, arrived: int = 0) -> None:
         from qgn.fileio import atomic_write_bytes, make_folder

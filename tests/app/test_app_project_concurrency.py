@@ -715,3 +715,52 @@ def test_a_look_that_keeps_failing_is_told_again_for_each_later_change_and_after
     for _ in range(3):
         tick()
     assert len(warnings) == 3
+
+
+def test_a_project_on_a_file_system_without_locks_is_made_opened_and_saved_and_says_so(qtbot, windows, samples,
+                                                                                     model_path, tmp_path,
+                                                                                     monkeypatch):
+    """A project folder whose file system gives no locks (ENOLCK: NFSv3 without its lock manager): the
+    app's save could not make the project ("[Errno 37] No locks available"), nor save into one made
+    elsewhere. Now the window makes it, saves into it, and says over the image (the project's
+    banner) that its writers are not kept apart there - when it makes the project and when another
+    window opens it."""
+    import errno
+    import fcntl
+    import html
+    import os
+
+    import qgn.project
+    from qgn.quadtree.label_io import read_label_file
+
+    folder = tmp_path / "nolocks"
+    real = fcntl.flock
+
+    def flock(fd, op):
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(folder)):
+            raise OSError(errno.ENOLCK, "No locks available")
+        return real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    monkeypatch.setattr(qgn.project, "_UNLOCKED_SAID", set())
+
+    def banner(win) -> str:
+        return html.unescape(win.canvas.banner.messages.get("project", ("",))[0])
+
+    first = windows(folder=folder)
+    saved_project(qtbot, first, samples, model_path, folder)
+    assert "gives no locks" in banner(first) and "one at a time" in banner(first), banner(first)
+    project = Project.open(folder)
+    saved = read_label_file(project.annotation_path(project.images[0]))
+    np.testing.assert_array_equal(saved, first.docs[0].annotation.label)
+
+    second = windows()
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    text = banner(second)
+    assert f"{folder} is on a file system that gives no locks" in text and "one at a time" in text, text
+    paint(second, 1, 2, [(5, 5), (40, 20)])
+    with qtbot.waitSignal(second.projects.saved, timeout=WAIT_MS):
+        assert second.projects.save()
+    saved = read_label_file(Project.open(folder).annotation_path(project.images[0]))
+    np.testing.assert_array_equal(saved, second.docs[0].annotation.label)

@@ -426,8 +426,19 @@ label[:, 4:] = 2
 names = [f"frame_{{i:03d}}" for i in range({count})]
 writer = FORMATS["cvat"].open_writer(ClassSet.generic(3, 255), Path({out!r}), 4)
 writer.plan(names, [None] * len(names))
+class Failing:  # a later format failing on every image: each is added, then taken back
+    replaced = None
+    def mark(self):
+        return None
+    def add(self, item):
+        raise OSError(28, "No space left on device")
+    def undo(self, *args):
+        pass
 for name in names:
-    add_to_every_writer([(writer, ExportItem(name, label, None))])
+    try:
+        add_to_every_writer([(writer, ExportItem(name, label, None))] + ([(Failing(), None)] if {fail} else []))
+    except OSError:
+        pass
     print(name, flush=True)
 writer.finish()
 """
@@ -452,7 +463,8 @@ def test_a_cvat_export_killed_at_any_point_leaves_a_list_of_masks_on_disk(tmp_pa
     earlier = [f"earlier_{i}" for i in range(5)]
     FORMATS["cvat"].export_items([ExportItem(name, label) for name in earlier], CLASSES, tmp_path, 4)
     count = 60
-    code = _KILLED_EXPORT.format(root=str(Path(__file__).resolve().parents[2]), count=count, out=str(tmp_path))
+    code = _KILLED_EXPORT.format(root=str(Path(__file__).resolve().parents[2]), count=count, out=str(tmp_path),
+                                 fail=False)
     rng = random.Random(seed)
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     for _ in range(rng.randrange(count // 2)):
@@ -468,3 +480,78 @@ def test_a_cvat_export_killed_at_any_point_leaves_a_list_of_masks_on_disk(tmp_pa
     objects = {p.stem for p in (tmp_path / "SegmentationObject").glob("*.png")}
     assert set(listed) <= masks and set(listed) <= objects
     assert len(masks - set(listed)) <= 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_cvat_export_whose_every_image_is_taken_back_killed_at_any_point_keeps_the_list(tmp_path, seed):
+    """As above, with a later format failing on every image: each image is added to the list and taken
+    back off it. SIGKILL at a random point leaves the earlier list's lines whole and in place, each with
+    its masks, and at most the one image in flight listed after them (whole)."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from qgn.formats import FORMATS, ExportItem
+
+    label = np.zeros((8, 8), np.uint8)
+    label[:4] = 1
+    earlier = [f"earlier_{i}" for i in range(5)]
+    FORMATS["cvat"].export_items([ExportItem(name, label) for name in earlier], CLASSES, tmp_path, 4)
+    count = 60
+    code = _KILLED_EXPORT.format(root=str(Path(__file__).resolve().parents[2]), count=count, out=str(tmp_path),
+                                 fail=True)
+    rng = random.Random(seed)
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    for _ in range(rng.randrange(count // 2)):
+        child.stdout.readline()
+    time.sleep(rng.random() * 0.02)  # somewhere inside the next image (not an assertion on time)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    data = (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_bytes()
+    assert data.endswith(b"\n")
+    listed = data.decode("utf-8").splitlines()
+    names = [f"frame_{i:03d}" for i in range(count)]
+    assert listed[: len(earlier)] == earlier
+    assert len(listed) <= len(earlier) + 1 and set(listed[len(earlier):]) <= set(names)
+    masks = {p.stem for p in (tmp_path / "SegmentationClass").glob("*.png")}
+    assert set(earlier) <= masks and len(masks - set(earlier)) <= 1
+
+
+def test_taking_an_image_back_off_the_cvat_list_writes_its_line_not_the_whole_list(tmp_path, monkeypatch):
+    """An image added and taken back (a later format of the export failed on it) had its line taken off
+    by rewriting the whole list: an export of new images into a folder listing many, failing in a later
+    format on every image, wrote the list once per image (quadratic). Now, where the line is the last
+    one and the list is as this writer left it, the list is cut back in place: the bytes a take-back
+    writes no longer grow with the list, and the list is as before the export."""
+    import qgn.fileio
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats.base import add_to_every_writer
+
+    label = np.zeros((8, 8), np.uint8)
+    label[:4] = 1
+    earlier = [f"earlier_{i:04d}" for i in range(300)]
+    FORMATS["cvat"].export_items([ExportItem(name, label) for name in earlier], CLASSES, tmp_path, 4)
+    path = tmp_path / "ImageSets" / "Segmentation" / "default.txt"
+    before = path.read_bytes()
+    written: list[int] = []
+    atomic_write = qgn.fileio.atomic_write_bytes
+
+    def counting(target, data):  # (the lists' writes: every other file written is an image's)
+        if Path(target).name == "default.txt":
+            written.append(len(data))
+        return atomic_write(target, data)
+
+    monkeypatch.setattr(qgn.fileio, "atomic_write_bytes", counting)
+    monkeypatch.setattr("qgn.formats.cvat.atomic_write_bytes", counting)
+    writer = FORMATS["cvat"].open_writer(CLASSES, tmp_path, 4)
+    names = [f"new_{i}" for i in range(20)]
+    writer.plan(names, [None] * len(names))
+    for name in names:
+        with pytest.raises(OSError):
+            add_to_every_writer([(writer, ExportItem(name, label, None)), (_FailingFormat(), ExportItem(name, label))])
+    writer.finish()
+    assert path.read_bytes() == before
+    assert sum(written) == 0, f"{len(written)} rewrites of the list, {sum(written)} bytes"
+    assert {p.stem for p in (tmp_path / "SegmentationClass").glob("*.png")} == set(earlier)

@@ -493,3 +493,40 @@ def test_a_stale_handle_while_taking_the_lock_tries_the_name_again(tmp_path, mon
     with elock.saying_waits(said.append), holding_folder(tmp_path):
         assert str(os.getpid()) in (tmp_path / elock.EXPORT_LOCK).read_text()
     assert said == [] and not (tmp_path / elock.EXPORT_LOCK).exists()
+
+
+@pytest.mark.parametrize("how", ["export_dataset", "export_project"])
+def test_a_killed_exports_lock_file_goes_with_the_next_export_even_one_of_nothing(tmp_path, how):
+    """A killed export (SIGKILL) leaves its ``.qgn-export-lock`` in the user's output folder (its note
+    in it): the next export removed it only from a folder it wrote an image into, so one that wrote
+    nothing (every image without a saved annotation) left the stray dotfile for good. Now each writer
+    removes, as it opens, the lock files of its folders that no process holds; a live export's is
+    left (and never waited for: the export of nothing does not wait)."""
+    from qgn.export_lock import EXPORT_LOCK
+    from qgn.formats import export_dataset
+    from qgn.project import Project, export_project
+
+    out = tmp_path / "out"
+    killed = [out / "png", out / "cvat" / "ImageSets" / "Segmentation"]
+    live = out / "labelme"
+    for folder in (*killed, live):
+        folder.mkdir(parents=True)
+    for folder in killed:
+        holder = _hold(folder)
+        holder.kill()
+        holder.wait()
+        assert (folder / EXPORT_LOCK).is_file()
+    holder = _hold(live)
+    try:
+        if how == "export_dataset":
+            assert export_dataset([], CLASSES, out, ["png", "cvat", "labelme"]) == []
+        else:
+            image = tmp_path / "a.png"
+            Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
+            project = Project.create(tmp_path / "project", [image], CLASSES)  # no saved annotation: skipped
+            assert list(export_project(project, out, ["png", "cvat", "labelme"])) == []
+        assert not any((folder / EXPORT_LOCK).exists() for folder in killed)
+        assert (live / EXPORT_LOCK).is_file()
+    finally:
+        holder.kill()
+        holder.wait()

@@ -759,3 +759,38 @@ def test_an_annotation_whose_kept_file_a_full_disk_refused_outlives_a_restart(tm
     again = started(other)
     assert again.webhooks.settle(120)
     assert not again.corrections  # deleted in Label Studio: its held webhook went with it
+
+
+def test_a_server_on_a_file_system_without_locks_fine_tunes_there_and_says_so(tmp_path, monkeypatch, capsys):
+    """On a file system without locks (NFSv3 without its lock manager: flock fails with ENOLCK) a
+    --train-out was refused with a false "another qgn serve is fine-tuning into ..." (lock_folder's None
+    for "no locks" read as "held"), and a version's staging folder (``holding``) failed with a bare
+    "[Errno 37] No locks available". Now the server goes on there, as a project's writes and an export
+    do, and says once at its start what is not kept apart; webhooks are kept in memory only (said once)."""
+    import errno
+    import fcntl
+
+    from qgn.serve.backend import holding
+
+    real = fcntl.flock
+
+    def flock(fd, op):
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(tmp_path)):
+            raise OSError(errno.ENOLCK, "No locks available")
+        return real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    models = tmp_path / "models"
+    first = started(models)
+    said = [note for note in first.resume_notes if "gives no locks" in note]
+    assert len(said) == 1 and "--train-out" in said[0] and str(models) in said[0] and "No locks available" in said[0]
+    assert "another qgn serve" not in " ".join(first.resume_notes)
+    assert first.webhook(annotated(1, 1, 9))["status"] == "kept"
+    assert first.webhook(annotated(2, 2, 10))["status"] == "kept"
+    err = capsys.readouterr().err
+    assert err.count("kept in memory only") == 1 and "Errno" not in err, err
+    staging = models / ".qgn-serve-abcdefgh"
+    staging.mkdir()
+    with holding(staging):
+        (staging / "x").write_bytes(b"staged")
+    assert (staging / "x").read_bytes() == b"staged"

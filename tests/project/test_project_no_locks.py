@@ -1,0 +1,251 @@
+"""A project on a file system without locks (NFSv3 without its lock manager, some FUSE or SMB mounts:
+``flock`` fails with ENOLCK): it opens and saves, says once that its writers are not kept apart, and
+does nothing there that rests on the lock's proof that no live writer is mid-write."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import qgn.project
+from qgn.classes import ClassSet
+from qgn.classes_edit import rename_class
+from qgn.project import JOURNAL_FILE, PROJECT_FILE, Project, generation_dirs
+from qgn.project_class_edit import apply_class_edit
+
+CLASSES = ClassSet(("sky", "road", "pole"), ((70, 130, 180), (128, 64, 128), (153, 153, 153)), 255)
+
+
+def no_locks_under(monkeypatch, folder: Path) -> None:
+    """``fcntl.flock`` fails with ENOLCK (NFSv3 without its lock manager) on files under ``folder`` only."""
+    import fcntl
+
+    real = fcntl.flock
+
+    def flock(fd, op):
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(folder)):
+            raise OSError(errno.ENOLCK, "No locks available")
+        return real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    monkeypatch.setattr(qgn.project, "_UNLOCKED_SAID", set())  # said once per process: this test's process
+
+
+def images(folder: Path, n: int, start: int = 0) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(start, start + n):
+        Image.new("RGB", (16, 16), (i, i, i)).save(folder / f"im{i}.png")
+        out.append(folder / f"im{i}.png")
+    return out
+
+
+def label(value: int) -> np.ndarray:
+    return np.full((16, 16), value, np.int64)
+
+
+def unlocked_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if "gives no locks" in line]
+
+
+def test_a_project_without_locks_opens_saves_and_says_so_once(tmp_path, monkeypatch, capsys):
+    """Every write failed with "[Errno 37] No locks available" (Project._folder_lock's flock), naming no
+    file: a project there could be created and opened but never saved, marked done or added to. Now
+    the writes go on, and the first one says once per process and file system (not per write, not
+    per Project object) that concurrent writers are not kept apart there."""
+    root = tmp_path / "p"
+    no_locks_under(monkeypatch, tmp_path)
+    project = Project.create(root, images(tmp_path / "images", 2), CLASSES)
+    assert project.no_lock is not None and project.no_lock.errno == errno.ENOLCK
+    project.save_annotation(project.images[0], label(1))
+    project.autosave(project.images[1], label(2))
+    project.set_done(project.images[0], True)
+    other = Project.open(root)  # a second writer in this process: merged, as with locks
+    other.add_images(images(tmp_path / "images", 1, start=2))
+    project.set_done(project.images[1], True)
+    project.save()
+
+    again = Project.open(root)
+    assert [im.path.name for im in again.images] == ["im0.png", "im1.png", "im2.png"]
+    assert [im.done for im in again.images] == [True, True, False]
+    assert (again.load_annotation(again.images[0]) == 1).all()
+    assert (again.recover(again.images[1]) == 2).all()
+    lines = unlocked_lines(capsys.readouterr().err)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("qgn: warning: ") and str(root) in lines[0] and "one at a time" in lines[0]
+    assert "No locks available" in lines[0]
+    said = again.writers_unprotected()  # what the app says when it opens the project
+    assert said is not None and "one at a time" in said and str(root) in said
+
+
+def test_a_project_with_locks_says_nothing(tmp_path, capsys):
+    project = Project.create(tmp_path / "p", images(tmp_path / "images", 1), CLASSES)
+    project.save_annotation(project.images[0], label(1))
+    assert project.no_lock is None and project.writers_unprotected() is None
+    assert not unlocked_lines(capsys.readouterr().err)
+
+
+def test_a_class_edit_without_locks_is_refused_and_changes_nothing(tmp_path, monkeypatch, snapshot):
+    """A class edit rewrites every file while another writer, no longer kept out, could write them (or,
+    finding its journal, take it for a dead edit's and roll it back under it): refused, naming why and
+    what to do, and nothing changes."""
+    root = tmp_path / "p"
+    project = Project.create(root, images(tmp_path / "images", 2), CLASSES)
+    project.save_annotation(project.images[0], label(2))
+    before = snapshot(root)
+    no_locks_under(monkeypatch, tmp_path)
+    with pytest.raises(ValueError, match="class edit was not made.*gives no locks.*copy the project"):
+        apply_class_edit(project, rename_class(project.classes, 2, "post"))
+    assert snapshot(root) == before
+    assert Project.open(root).classes == CLASSES
+
+
+def another_class_edit_under_way(root: Path, project: Project) -> list[Path]:
+    """A class edit of another process, as it stands mid-way: its journal written, its next
+    generation's folders made and partly written (``apply_class_edit``). Its folders."""
+    journal = {"from_generation": project.generation, "to_generation": project.generation + 1,
+               "from_revision": project.revision, "to_revision": project.revision + 1, "description": "rename"}
+    (root / JOURNAL_FILE).write_text(json.dumps(journal))
+    staged = [root / name for name in generation_dirs(project.generation + 1)]
+    for folder in staged:
+        folder.mkdir()
+    (staged[0] / "im0.qgt").write_bytes(b"the other edit's rewritten annotation")
+    return staged
+
+
+@pytest.mark.parametrize("locks", [True, False], ids=["locks", "no-locks"])
+def test_a_write_without_locks_leaves_what_another_writer_has_under_way(tmp_path, monkeypatch, locks):
+    """Under the lock, a class edit's journal is proof of a dead edit (a live one holds the lock), and
+    the next writer rolls it back (removes its folders). Without locks nothing proves it dead: the
+    write leaves the journal and the folders as they are (with locks: rolled back, as before)."""
+    root = tmp_path / "p"
+    project = Project.create(root, images(tmp_path / "images", 2), CLASSES)
+    project.save_annotation(project.images[0], label(2))
+    writer = Project.open(root)
+    staged = another_class_edit_under_way(root, project)
+    if not locks:
+        no_locks_under(monkeypatch, tmp_path)
+    writer.set_done(writer.images[1], True)
+    assert (root / JOURNAL_FILE).exists() is not locks
+    assert all(folder.is_dir() is not locks for folder in staged)
+    assert json.loads((root / PROJECT_FILE).read_text())["images"][1]["done"] is True
+
+
+class Killed(BaseException):
+    """A SIGKILL where it is raised: nothing after it runs."""
+
+
+def an_add_killed_before_bringing_back(project: Project, image: Path, monkeypatch) -> None:
+    """``project.add_images([image])`` killed after project.json lists the image, before its annotation
+    in removed/ is moved back (``Project.bring_back``): its note (.bring-back.json) is left."""
+    with monkeypatch.context() as m:
+        m.setattr(Project, "bring_back", lambda self, images, moved=None: (_ for _ in ()).throw(Killed()))
+        with pytest.raises(Killed):
+            project.add_images([image])
+
+
+def test_an_add_without_locks_keeps_a_killed_adds_note_for_a_writer_with_locks(tmp_path, monkeypatch, capsys):
+    """Without locks nothing finishes a killed add (its note may be a live add's), and the next add wrote
+    its own note over it: the killed add's image stayed listed without its annotation for good (the
+    annotation left in removed/, unsaid), even once the project was written where locks work. Now an
+    add there never replaces a note: it goes on without its own and says so (on stderr, and in what the
+    app says when it opens the project), and the first writer with locks finishes the killed add."""
+    import qgn.project_bring_back
+
+    monkeypatch.setattr(qgn.project_bring_back, "_UNFINISHED_SAID", set())
+    root = tmp_path / "p"
+    ims = images(tmp_path / "images", 2)
+    project = Project.create(root, ims, CLASSES)
+    for value, image in enumerate(project.images, start=1):
+        project.save_annotation(image, label(value))
+    for image in list(project.images):
+        project.remove_image(image)
+    with monkeypatch.context() as m:
+        no_locks_under(m, tmp_path)
+        an_add_killed_before_bringing_back(Project.open(root), ims[0], m)
+        note = (root / ".bring-back.json").read_bytes()
+        other = Project.open(root)
+        other.add_images([ims[1]])  # another add, later: its own image's annotation comes back
+        assert (other.load_annotation(other.images[1]) == 2).all()
+        assert (root / ".bring-back.json").read_bytes() == note  # the killed add's note, as it left it
+        said = [line for line in capsys.readouterr().err.splitlines() if ".bring-back.json" in line]
+        assert len(said) == 1 and said[0].startswith("qgn: warning: ") and "cut short" in said[0], said
+        opened = Project.open(root).writers_unprotected()
+        assert ".bring-back.json" in opened and str(root / "removed") in opened
+    again = Project.open(root)  # a writer where locks work
+    again.set_done(again.images[1], True)
+    again = Project.open(root)
+    assert [im.path.name for im in again.images] == ["im0.png", "im1.png"]
+    assert [int(again.load_annotation(im).max()) for im in again.images] == [1, 2]
+    assert not (root / ".bring-back.json").exists()
+    assert not any(name.endswith(".qgt") for name in os.listdir(root / "removed"))
+
+
+def test_an_add_without_locks_and_no_note_there_notes_and_finishes_its_own(tmp_path, monkeypatch, capsys):
+    """Without a note there, an add without locks writes its own (killed, it is kept for a writer with
+    locks) and says nothing of notes; not killed, it removes it."""
+    root = tmp_path / "p"
+    ims = images(tmp_path / "images", 2)
+    project = Project.create(root, ims, CLASSES)
+    for value, image in enumerate(project.images, start=1):
+        project.save_annotation(image, label(value))
+    for image in list(project.images):
+        project.remove_image(image)
+    with monkeypatch.context() as m:
+        no_locks_under(m, tmp_path)
+        Project.open(root).add_images([ims[1]])
+        assert not (root / ".bring-back.json").exists()
+        an_add_killed_before_bringing_back(Project.open(root), ims[0], m)
+        assert (root / ".bring-back.json").is_file()
+        assert ".bring-back.json" not in capsys.readouterr().err
+    again = Project.open(root)
+    again.set_done(again.images[0], True)  # where locks work: finished
+    assert [int(Project.open(root).load_annotation(im).max()) for im in again.images] == [2, 1]
+
+
+@pytest.mark.parametrize("same", ["same folder", "same folder through a link", "another project"])
+def test_a_second_writer_without_locks_waits_the_lock_timeout_for_its_project_only(tmp_path, monkeypatch, same):
+    """Without locks the writers of a process were kept apart by one lock with no timeout, for every
+    project: a second writer of the project waited for ever (not ProjectBusyError after
+    QGN_PROJECT_LOCK_TIMEOUT, as with locks), and a writer of another project waited too. Now each
+    folder (however named) has its lock, waited for as long as the folder lock is."""
+    import threading
+
+    from qgn.project import ProjectBusyError
+
+    monkeypatch.setenv("QGN_PROJECT_LOCK_TIMEOUT", "0.2")
+    root = tmp_path / "p"
+    Project.create(root, images(tmp_path / "images", 1), CLASSES)
+    Project.create(tmp_path / "q", images(tmp_path / "images", 1), CLASSES)
+    (tmp_path / "link").symlink_to(root)
+    no_locks_under(monkeypatch, tmp_path)
+    holder = Project.open(root)
+    other = Project.open({"same folder": root, "same folder through a link": tmp_path / "link",
+                          "another project": tmp_path / "q"}[same])
+    held, release, released = threading.Event(), threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder.writing():
+            held.set()
+            release.wait(60)
+            released.set()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert held.wait(60)
+    try:
+        if same == "another project":
+            other.set_done(other.images[0], True)
+            assert not released.is_set()  # written while the first project's writer holds its lock
+        else:
+            with pytest.raises(ProjectBusyError, match="more than 0 s"):
+                other.set_done(other.images[0], True)
+            assert not released.is_set()
+    finally:
+        release.set()
+        thread.join(60)
