@@ -191,6 +191,9 @@ class Annotator(QtCore.QObject):
         self.class_redo: list = []  # the edits an undo of a class change took back, latest last
         self._class_snapshots: dict = {}  # (before, after) of a class edit → what it took from the open maps
         self._forward_of: dict = {}  # id(inverse in class_undo) → (inverse, the change it undoes)
+        # the class-change history of each project left (its root; None: no project): (undo, redo, snapshots),
+        # taken back when that project is open again (``switch_class_history``)
+        self._class_histories: dict = {}
         self._edits = self._seen = 0  # counters: the order maps were last edited and last shown in
         self.class_undo_action = self.class_redo_action = None  # the Edit menu's (fill_edit_menu)
         self.refresh_class_buttons()
@@ -1230,6 +1233,8 @@ class Annotator(QtCore.QObject):
             self._class_edit_applied(edit, kind)
             return
         snapshot = self._class_snapshots.pop((edit.after, edit.before), {}) if kind != "do" else {}
+        # the project's history (another project opened meanwhile keeps its own: ``switch_class_history``)
+        stack, snapshots = self.class_undo if kind == "undo" else self.class_redo, self._class_snapshots
 
         def done(taken) -> None:
             self._class_snapshots[(edit.before, edit.after)] = taken
@@ -1239,8 +1244,8 @@ class Annotator(QtCore.QObject):
 
         def failed(message: str) -> None:
             if kind != "do":  # the step goes back on its list (what it puts back with it): it can be tried again
-                (self.class_undo if kind == "undo" else self.class_redo).append(edit)
-                self._class_snapshots[(edit.after, edit.before)] = snapshot
+                stack.append(edit)
+                snapshots[(edit.after, edit.before)] = snapshot
                 self.refresh_class_buttons()
             self.panel.set_classes(self.classes)
             if message != STOPPED:
@@ -1392,6 +1397,39 @@ class Annotator(QtCore.QObject):
             then(False, message)
 
         self._remap_open_maps(inverse, snapshot, reverted, failed)
+
+    def switch_class_history(self, left, entered, carry: bool = False) -> None:
+        """The project open changed from ``left`` to ``entered`` (their roots; None: no project): the
+        class-change history (undo, redo and what the changes took from the open maps) is that project's
+        own - the history of ``left`` is kept aside, and ``entered``'s (kept when it was left) comes back.
+        A step is of one project's files: applied in another with the same classes it rewrote that one
+        (a merge undone there). ``carry``: the window's history becomes ``entered``'s (a new project made
+        of the open maps and their classes)."""
+        if entered == left or carry:
+            self._class_histories.pop(entered, None)
+            return
+        if self.class_undo or self.class_redo or self._class_snapshots:
+            self._class_histories[left] = (self.class_undo, self.class_redo, self._class_snapshots)
+        else:
+            self._class_histories.pop(left, None)
+        self.class_undo, self.class_redo, self._class_snapshots = self._class_histories.pop(entered, ([], [], {}))
+        while len(self._class_histories) > 8:  # (each may hold the pixels a merge took: a few projects' only)
+            self._class_histories.pop(next(iter(self._class_histories)))
+        self.refresh_class_buttons()
+
+    def forward_description(self, inverse) -> str:
+        """The description of the class change the undo step ``inverse`` takes back."""
+        return self._forward_of.get(id(inverse), (None, inverse))[1].description
+
+    def drop_class_history(self) -> list:
+        """Another writer changed the open project's classes and it was read again: the class changes of
+        before can no longer be undone or redone (each step is of the classes before, and what they took
+        from the open maps of maps read again). Returns the descriptions of the steps dropped, latest first."""
+        undo = [self.forward_description(step) for step in reversed(self.class_undo)]
+        redo = [step.description for step in reversed(self.class_redo)]
+        self.class_undo, self.class_redo, self._class_snapshots = [], [], {}
+        self.refresh_class_buttons()
+        return undo + redo
 
     def put_back_class_step(self, edit, kind: str) -> None:
         """The project could not apply the undo or redo step ``edit`` (``kind``): it goes back on its list."""

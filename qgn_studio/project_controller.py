@@ -192,6 +192,7 @@ class ProjectController(QtCore.QObject):
         # or this one closed, drops them (said) - never made of another project's classes
         annotator.class_edit_owner = lambda: None if self.project is None else self.project.root
         self._class_root = None  # the root of the project open last (``_project_changed``)
+        self._carry_class_history = False  # the next project set takes the window's class history (new_project)
         self.workspace.project_changed.connect(self._project_changed)
         # the scratch projects and stand-ins autosaves are finding on the job thread (``_Lookup``), until their
         # round's callbacks ran: a clean-up submitted meanwhile finds the autosaves there too (``_later_targets``)
@@ -653,6 +654,7 @@ class ProjectController(QtCore.QObject):
         if classes is not annotator.classes:
             annotator.set_classes(classes)
         stand_in = self._stand_in
+        self._carry_class_history = True  # its maps and classes are the window's: so are their class changes
         self._set_project(project)
         for doc in self.unsaved():  # their edits move into the new project's autosaves at once,
             doc.annotation.mark_autosaved(-1)  # before the scratch project lets go of them
@@ -1697,6 +1699,13 @@ class ProjectController(QtCore.QObject):
                         elif retry:
                             self._warn(f"Another window or command changed the project's classes meanwhile: "
                                        f"“{edit.description}” is made again once that change is followed here")
+                        elif kind in ("undo", "redo") and CHANGED_ELSEWHERE in message:
+                            # its step is of the classes before that change: the reload that follows it drops it
+                            step = annotator.forward_description(edit) if kind == "undo" else edit.description
+                            self._write_failed(
+                                f"Cannot {kind} the class change “{step}”: another window or command changed the "
+                                f"project's classes first (nothing was written). Once that change is followed here, "
+                                f"the class changes before it can no longer be {kind}ne")
                         else:
                             self._write_failed(f"Cannot change the classes: {message}. Nothing changed: the saved "
                                                "annotations and the open images keep the old classes")
@@ -2036,16 +2045,16 @@ class ProjectController(QtCore.QObject):
         """Another project opened, or none: the class changes of ours that waited in the one before are
         not made here (said), and another writer's class change there need not be followed any more."""
         root = None if project is None else project.root
+        carry, self._carry_class_history = self._carry_class_history, False
         if root == self._class_root:
             return  # (the same project read again: a reload)
         left, self._class_root = self._class_root, root
         self._reload_waiting = False
         annotator = self.annotator
         annotator.drop_queued_class_edits(root)
-        if left is not None:  # its class changes' undo steps are of its files: never applied to another's
-            annotator.class_undo.clear()
-            annotator.class_redo.clear()
-            annotator.refresh_class_buttons()
+        # its class changes' undo steps are of its files: never applied to another's (kept for when it is
+        # open again); a new project made of the open maps takes the window's
+        annotator.switch_class_history(left, root, carry)
 
     def class_work_left(self) -> bool:
         """Whether a class change of ours is under way or waits (what ``finish_class_work`` makes)."""
@@ -2115,8 +2124,10 @@ class ProjectController(QtCore.QObject):
         annotator.unreadable.clear()
         annotator.unreadable_what.clear()
         annotator.set_classes(fresh.classes)
-        annotator.class_undo.clear()  # the inverses were made for the old classes
-        annotator.refresh_class_buttons()
+        # the inverses were made for the old classes (a redo too), and what they took from the open maps
+        # is of maps read again: none applies now (said, naming them - an undo the project just refused
+        # for this change went back on its list, and would be gone unsaid)
+        dropped = annotator.drop_class_history()
         self._set_project(fresh)
         unrecorded = self._marks_pending()  # refused by the old copy (the class edit): the user's, kept
         for doc in self.workspace.docs:
@@ -2144,6 +2155,10 @@ class ProjectController(QtCore.QObject):
         if parked:
             text += (f". The unsaved edits of {len(parked)} image(s) use classes the project no longer has: they are "
                      f"kept (with their own classes) in {fresh.root / CONFLICTS_DIR}")
+        if dropped:
+            text += (". The class changes of this window before it can no longer be undone or redone (they were "
+                     "of the classes before): " + ", ".join(f"“{d}”" for d in dropped[:3])
+                     + (f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""))
         # a topic of its own: where the maps were kept must stay on screen when a write that was already
         # on its way then fails against the changed project ("Autosave failed: ... changed ... meanwhile"
         # replaced it under the topic "project": seen in CI on a loaded machine)

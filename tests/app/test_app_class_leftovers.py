@@ -1,0 +1,97 @@
+"""Class changes and the projects they belong to: the class-change history is each project's own (a
+step of one project never applied in another), another writer's change that drops the history says
+which steps went, and class names match as names do everywhere (a case-only rename elsewhere keeps a
+waiting change of ours)."""
+from __future__ import annotations
+
+from qgn.project import Project
+
+from studio_steps import WAIT_MS, start_annotating
+from test_app_class_concurrency import settle
+from test_app_project_concurrency import two_windows
+
+
+def merged_in_the_window(qtbot, window, samples, model_path):
+    """``window`` without a project, 'pole' (5) merged into 'sky' (0): its undo step on the list."""
+    start_annotating(qtbot, window, samples, model_path)
+    assert window.annotator.classes.names[5] == "pole"
+    window.annotator.remove_class(5, to=0)
+    settle(qtbot, window)
+    assert len(window.annotator.class_undo) == 1
+    return window.annotator.classes
+
+
+def test_a_class_change_made_without_a_project_is_not_undone_in_the_project_opened_next(
+        qtbot, window, samples, model_path, tmp_path):
+    """Fails before: the merge made without a project stayed on the undo list once a project of the same
+    classes was opened, and its Undo rewrote that project (a class 'pole' added to it). The history is
+    the window's again once the project closes."""
+    classes = merged_in_the_window(qtbot, window, samples, model_path)
+    folder = tmp_path / "Q"
+    Project.create(folder, [samples[1]], classes)
+    assert window.projects.open_project(folder)
+    settle(qtbot, window)
+    assert not window.annotator.class_undo
+    window.annotator.undo_class_edit()
+    settle(qtbot, window)
+    assert "pole" not in Project.open(folder).classes.names
+    assert "pole" not in window.annotator.classes.names
+    assert window.projects.close_project()
+    settle(qtbot, window)
+    assert len(window.annotator.class_undo) == 1  # its own history back, the maps' classes unchanged since
+
+
+def test_a_new_project_made_of_the_open_maps_keeps_their_class_changes(qtbot, window, samples, model_path, tmp_path):
+    merged_in_the_window(qtbot, window, samples, model_path)
+    folder = tmp_path / "new"
+    window.projects.ask_folder = lambda title, new: folder
+    assert window.projects.new_project(folder)
+    settle(qtbot, window)
+    assert len(window.annotator.class_undo) == 1
+    window.annotator.undo_class_edit()
+    settle(qtbot, window)
+    assert "pole" in Project.open(folder).classes.names
+    assert "pole" in window.annotator.classes.names
+
+
+def test_an_undo_refused_because_another_window_changed_the_classes_says_it_is_dropped(
+        qtbot, windows, samples, model_path, tmp_path):
+    """Fails before: the project refused the Undo (another window renamed a class first), the step went
+    back on its list - and the reload that followed cleared the list, the step gone unsaid. Now the
+    refusal and the reload name it; and the redo list and what the changes took from the maps go too."""
+    folder = tmp_path / "shared"
+    first, second = two_windows(qtbot, windows, samples, model_path, folder)
+    for timer in (second.projects.watch, second.projects.timer):
+        timer.stop()
+    second.annotator.remove_class(5, to=0)  # a merge: what it took from the maps is kept for its undo
+    settle(qtbot, second)
+    second.annotator.undo_class_edit()
+    settle(qtbot, second)
+    assert len(second.annotator.class_redo) == 1 and second.annotator._class_snapshots
+    second.annotator.redo_class_edit()
+    settle(qtbot, second)
+    second.annotator.recolour_class(1, (1, 2, 3))
+    settle(qtbot, second)
+    assert len(second.annotator.class_undo) == 2
+    second.annotator.undo_class_edit()  # the recolour undone: on the redo list
+    settle(qtbot, second)
+    assert len(second.annotator.class_undo) == 1 and len(second.annotator.class_redo) == 1
+    settle(qtbot, first)  # it follows second's classes
+    assert first.annotator.classes == second.annotator.classes
+    first.annotator.rename_class(2, "barrier")
+    settle(qtbot, first)
+    assert "barrier" in Project.open(folder).classes.names
+    shown = []
+    second.statusBar().messageChanged.connect(shown.append)
+    second.annotator.undo_class_edit()  # the merge's undo: the project refuses it (renamed meanwhile)
+    qtbot.waitUntil(lambda: not second.jobs.pending() and not second.annotator.class_change_pending(),
+                    timeout=WAIT_MS)
+    settle(qtbot, second)
+    assert any("Cannot undo the class change" in m and "Merge 'pole' into 'sky'" in m for m in shown), '\n'.join(shown)
+    second.projects.check_project_on_disk()
+    settle(qtbot, second)
+    assert "barrier" in second.annotator.classes.names
+    assert not second.annotator.class_undo and not second.annotator.class_redo
+    assert not second.annotator._class_snapshots  # (the pixels a merge took, of maps read again)
+    said = [m for m in shown if "can no longer be undone or redone" in m]
+    assert said and "Merge 'pole' into 'sky'" in said[-1] and "Recolour" in said[-1], shown
