@@ -93,12 +93,14 @@ def remap_parts(edit, label, annotation_reference, session_reference, source, le
 def class_named(classes, name: str) -> int:
     """The id of the class ``name`` in ``classes``; ValueError naming it when it is not there (a class
     change that waited for another writer's, which renamed or deleted it)."""
-    try:
-        return classes.names.index(name)
-    except ValueError:
+    from qgn.classes import find_class
+
+    found = find_class(classes, name)  # the same name (a case-only rename elsewhere keeps it: 'road', 'Road')
+    if found is None:
         raise ValueError(f"there is no class {name!r} now (a class change made meanwhile renamed or deleted it: "
                          "one of yours that waited before it, or another window's or command's); choose the class "
-                         "again") from None
+                         "again")
+    return found
 
 
 def deleting(classes, class_id: int, to: int | None):

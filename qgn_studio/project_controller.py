@@ -2524,11 +2524,13 @@ def relabel_exactly(label, source, target):
 
     from qgn.label_map import label_dtype
 
-    where = {name: i for i, name in enumerate(target.names)}
+    from qgn.classes import name_key
+
+    where = {name_key(name): i for i, name in enumerate(target.names)}  # the same name: a case-only rename too
     top = max(source.num_classes, (source.ignore_index or 0) + 1)
     table = np.full(top, -1, np.int64)
     for i, name in enumerate(source.names):
-        table[i] = where.get(name, -1)
+        table[i] = where.get(name_key(name), -1)
     if source.ignore_index is not None:
         table[source.ignore_index] = -1 if target.ignore_index is None else target.ignore_index
     values = np.unique(label)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from qgn.project import Project
 
 from studio_steps import WAIT_MS, start_annotating
-from test_app_class_concurrency import settle
+from test_app_class_concurrency import hold_jobs, settle
 from test_app_project_concurrency import two_windows
 
 
@@ -95,3 +95,40 @@ def test_an_undo_refused_because_another_window_changed_the_classes_says_it_is_d
     assert not second.annotator._class_snapshots  # (the pixels a merge took, of maps read again)
     said = [m for m in shown if "can no longer be undone or redone" in m]
     assert said and "Merge 'pole' into 'sky'" in said[-1] and "Recolour" in said[-1], shown
+
+
+def test_a_waiting_change_follows_another_windows_case_only_rename(qtbot, windows, samples, model_path, tmp_path):
+    """Class names are the same name ignoring case (``qgn.classes.name_key``; two classes 'road' and 'Road'
+    cannot be). Fails before: our recolour of 'road', waiting while another window's rename to 'Road' was
+    followed, was not made ("there is no class 'road' now")."""
+    folder = tmp_path / "shared"
+    first, second = two_windows(qtbot, windows, samples, model_path, folder)
+    for timer in (second.projects.watch, second.projects.timer):
+        timer.stop()
+    names = list(second.annotator.classes.names)
+    road = names.index("road")
+    first.annotator.rename_class(road, "Road")
+    first.jobs.wait_idle()
+    release = hold_jobs(second)
+    second.projects.reload_changed_classes()  # as the watch does: the reload's job queued
+    second.annotator.recolour_class(road, (1, 2, 3))  # waits for it
+    release.set()
+    settle(qtbot, second)
+    classes = Project.open(folder).classes
+    assert classes.names[road] == "Road"
+    assert tuple(classes.palette[road]) == (1, 2, 3)
+    assert second.annotator.classes == classes
+
+
+def test_unsaved_maps_follow_a_case_only_rename_by_name():
+    """The reload's by-name follow (no recorded chain of edits): 'road' is 'Road'. Fails before: the map
+    was parked in conflicts/ (None: no namesake)."""
+    import numpy as np
+
+    from qgn.classes import ClassSet
+    from qgn_studio.project_controller import relabel_exactly
+
+    before = ClassSet(("sky", "road", "car"), ((1, 1, 1), (2, 2, 2), (3, 3, 3)), 255)
+    after = ClassSet(("Road", "sky", "car"), ((2, 2, 2), (1, 1, 1), (3, 3, 3)), 255)
+    label = np.array([[0, 1], [2, 255]], np.uint8)
+    np.testing.assert_array_equal(relabel_exactly(label, before, after), [[1, 0], [2, 255]])
