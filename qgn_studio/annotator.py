@@ -58,6 +58,8 @@ SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "imp
                "empty": "an empty map", "saved": "the saved annotation", "recovered": "a recovered autosave",
                "head": "the project head", "previous": "the previous image's labels"}
 APPLYING_CLASS_CHANGE = "Applying the class change…"
+ANY_OWNER = object()  # the class-change history of the project open now (``Annotator._history_of``)
+NO_LONGER_OPEN = "it was asked "  # ... in a project left (or without one) while its open maps were remapped
 
 
 def step_text(verb: str, step: str) -> str:
@@ -1040,16 +1042,25 @@ class Annotator(QtCore.QObject):
         """Redo the latest undone class change."""
         self._step_class_edit(self.class_redo, "redo")
 
-    def record_class_inverse(self, edit, inverse, kind: str) -> None:
+    def record_class_inverse(self, edit, inverse, kind: str, owner=ANY_OWNER) -> None:
         """The project applied ``edit`` (``kind`` "do", "undo", "redo") and made its ``inverse``:
         a change or a redo can be undone by the inverse; an undo is redone by the change it
-        undid (a merge again, not the deletion the inverse of an inverse would be)."""
+        undid (a merge again, not the deletion the inverse of an inverse would be). ``owner``: the root
+        of the project it was made in (the history of that project, kept aside when it is no longer open)."""
+        undo, redo = self._history_of(owner)
         if kind == "undo":
-            self.class_redo.append(self._forward_of.pop(id(edit), (None, inverse))[1])
+            redo.append(self._forward_of.pop(id(edit), (None, inverse))[1])
         else:
-            self.class_undo.append(inverse)
+            undo.append(inverse)
             self._forward_of[id(inverse)] = (inverse, edit)  # (the inverse kept alive: its id stays its own)
         self.refresh_class_buttons()
+
+    def _history_of(self, owner) -> tuple[list, list]:
+        """(undo, redo) of the project at ``owner`` (ANY_OWNER: the one open): kept aside when it is not."""
+        if owner is ANY_OWNER or owner == self.class_edit_owner():
+            return self.class_undo, self.class_redo
+        undo, redo, _snapshots = self._class_histories.setdefault(owner, ([], [], {}))
+        return undo, redo
 
     def fill_edit_menu(self, menu: QtWidgets.QMenu) -> None:
         """The Edit menu, where people look first: Undo and Redo (the Annotate menu's own actions:
@@ -1250,7 +1261,13 @@ class Annotator(QtCore.QObject):
                 snapshots[(edit.after, edit.before)] = snapshot
                 self.refresh_class_buttons()
             self.panel.set_classes(self.classes)
-            if message != STOPPED:
+            if message == STOPPED:
+                pass
+            elif message.startswith(NO_LONGER_OPEN):  # (another project opened meanwhile: its maps untouched)
+                what = {"do": "made", "undo": "undone", "redo": "redone"}[kind]
+                step = self.forward_description(edit) if kind == "undo" else edit.description
+                self._warn(f"Not {what}: “{step}” - {message}; nothing changed in it")
+            else:
                 self._warn(f"Cannot change the classes: {message}. Nothing changed")
 
         self._remap_open_maps(edit, snapshot, done, failed)
@@ -1301,6 +1318,7 @@ class Annotator(QtCore.QObject):
         no edit. A map opened or changed meanwhile (it should not be) is remapped here, as before."""
         self.tools.finish_stroke()
         self._class_change = edit
+        owner = self.class_edit_owner()  # the project it is of: another one opened meanwhile is not remapped
         self.workspace.show_status(APPLYING_CLASS_CHANGE, 0)
         inputs = []
         for doc in self.workspace.docs:
@@ -1320,6 +1338,12 @@ class Annotator(QtCore.QObject):
             self._class_change = None
             self.workspace.show_status("", 0)
             QtCore.QTimer.singleShot(0, self, self.replay_class_edits)
+            if self.class_edit_owner() != owner:  # another project opened (or none): its maps are not of this
+                # change, nor is it made there - of the same classes, it was (a merge asked in P made in Q)
+                failed(NO_LONGER_OPEN + ("without a project, and a project is open now" if owner is None
+                                         else f"in the project {owner.name}, no longer open here"))
+                self._class_change_over()
+                return
             if self.classes != edit.before:  # replaced meanwhile (another writer's, followed): not ours to remap
                 failed("the classes changed meanwhile")
                 self._class_change_over()
@@ -1379,6 +1403,7 @@ class Annotator(QtCore.QObject):
         inverse = forward if usable else inverse_of(edit)
         key = (edit.before, edit.after)
         snapshot = self._class_snapshots.pop(key, {})
+        owner = self.class_edit_owner()
 
         def reverted(taken: dict) -> None:
             self._class_snapshots[(edit.after, edit.before)] = taken  # what a later redo of the edit puts back
@@ -1386,7 +1411,8 @@ class Annotator(QtCore.QObject):
             then(True, "")
 
         def failed(message: str, first: str | None = None) -> None:
-            if first is None and message != STOPPED and self.classes == edit.after:
+            if (first is None and message != STOPPED and self.classes == edit.after
+                    and self.class_edit_owner() == owner):  # (not into the maps of a project opened since)
                 # once more on the job thread (the maps are as they were: a failed remap takes none). Not on
                 # the UI thread: ~1.4 s per 24-megapixel map held there, with ~2x the maps' memory right when
                 # the job had failed (often of memory)
@@ -1433,9 +1459,11 @@ class Annotator(QtCore.QObject):
         self.refresh_class_buttons()
         return undo + redo
 
-    def put_back_class_step(self, edit, kind: str) -> None:
-        """The project could not apply the undo or redo step ``edit`` (``kind``): it goes back on its list."""
-        stack = self.class_undo if kind == "undo" else self.class_redo
+    def put_back_class_step(self, edit, kind: str, owner=ANY_OWNER) -> None:
+        """The project could not apply the undo or redo step ``edit`` (``kind``): it goes back on its list
+        (of the project at ``owner``: kept aside when that is no longer open)."""
+        undo, redo = self._history_of(owner)
+        stack = undo if kind == "undo" else redo
         if kind in ("undo", "redo") and not any(step is edit for step in stack):
             stack.append(edit)
             self.refresh_class_buttons()

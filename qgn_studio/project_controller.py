@@ -1675,13 +1675,24 @@ class ProjectController(QtCore.QObject):
             def done(inverse, keep=keep, ours=ours, root=self._class_root) -> None:
                 if ours:
                     self._class_write_ended()
-                if keep and self._class_root == root:  # (the project left meanwhile: not on another's list)
-                    annotator.record_class_inverse(edit, inverse, kind)
+                if keep:  # (the project left meanwhile: on its own list, kept aside - never on another's)
+                    annotator.record_class_inverse(edit, inverse, kind, root)
 
-            def failed(message, target=target, ours=ours) -> None:
+            def failed(message, target=target, ours=ours, root=self._class_root) -> None:
                 if ours:
                     self._class_write_ended()
-                if target is self.project:  # its files keep the old classes: so do the open maps
+                if ours and target is not self.project:  # the user opened another project (or none) meanwhile:
+                    # its open maps are not of this change (none to revert, nothing made again there)
+                    annotator.put_back_class_step(edit, kind, root)  # (an undo or redo: that project's list)
+                    what = {"do": "made", "undo": "undone", "redo": "redone"}[kind]
+                    step = annotator.forward_description(edit) if kind == "undo" else edit.description
+                    again = self.project is not None and self.project.root == root  # (opened again since)
+                    self._write_failed(
+                        f"Not {what}: “{step}” - the project {target.root.name} ({target.root}) refused it: "
+                        f"{message}. Nothing changed in it; "
+                        + ("it was opened again meanwhile: make the change again if you still want it" if again
+                           else "it is no longer open here: open it to make the change again"))
+                elif target is self.project:  # its files keep the old classes: so do the open maps
                     # another writer changed the project (its classes) since: follow that, then make ours again
                     # on the classes then (by name) - neither change is lost
                     retry = CHANGED_ELSEWHERE in message and annotator.retry_class_edit_later(edit)

@@ -5,6 +5,7 @@ waiting change of ours)."""
 from __future__ import annotations
 
 from qgn.project import Project
+from qgn.project_class_edit import apply_class_edit as REAL_APPLY  # (a test holds the module's)
 
 from studio_steps import WAIT_MS, start_annotating
 from test_app_class_concurrency import hold_jobs, settle
@@ -132,3 +133,68 @@ def test_unsaved_maps_follow_a_case_only_rename_by_name():
     after = ClassSet(("Road", "sky", "car"), ((2, 2, 2), (1, 1, 1), (3, 3, 3)), 255)
     label = np.array([[0, 1], [2, 255]], np.uint8)
     np.testing.assert_array_equal(relabel_exactly(label, before, after), [[1, 0], [2, 255]])
+
+
+def test_a_project_opened_while_a_merge_remaps_is_not_merged(qtbot, windows, samples, model_path, tmp_path):
+    """The merge of 'pole' asked in P, its remap of the open maps under way, when the user opens Q of the
+    same classes. Fails before: the remap ended in Q, and the merge was made there (Q lost 'pole', its
+    pixels of it moved to 'sky'); P was not changed. Now it is not made (P is no longer open: said), as a
+    change that waits for another is not (``drop_queued_class_edits``)."""
+    from test_app_project_concurrency import saved_project
+
+    p_folder, q_folder = tmp_path / "P", tmp_path / "Q"
+    win = windows(folder=p_folder)
+    saved_project(qtbot, win, samples, model_path, p_folder)
+    win.jobs.wait_idle()
+    Project.create(q_folder, [samples[1]], Project.open(p_folder).classes)
+    shown = []
+    win.statusBar().messageChanged.connect(shown.append)
+    release = hold_jobs(win)
+    win.annotator.remove_class(5, to=0)
+    assert win.annotator.class_change_pending()
+    assert win.projects.open_project(q_folder)
+    release.set()
+    settle(qtbot, win)
+    assert win.projects.project.root == q_folder
+    assert "pole" in Project.open(q_folder).classes.names
+    assert "pole" in Project.open(p_folder).classes.names
+    assert "pole" in win.annotator.classes.names and win.annotator.classes == Project.open(q_folder).classes
+    assert not win.annotator.class_undo
+    assert [m for m in shown if "Merge 'pole' into 'sky'" in m and "project P, no longer open" in m], shown
+
+
+def test_a_rewrite_refused_after_another_project_was_opened_is_said_and_leaves_that_one_alone(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """The merge's rewrite of P under way when the user opens Q (same classes), and P refuses it (a command
+    renamed a class of P first). Fails before: it was said to be a change "of the autosaves without a
+    project", naming neither the change nor P. Now the message names both; Q and its classes are left
+    alone (no revert of Q's maps, nothing made again there)."""
+    import threading
+
+    from qgn.classes_edit import rename_class
+    from test_app_class_queue_project import held_rewrite
+    from test_app_project_concurrency import saved_project
+
+    p_folder, q_folder = tmp_path / "P", tmp_path / "Q"
+    win = windows(folder=p_folder)
+    saved_project(qtbot, win, samples, model_path, p_folder)
+    win.jobs.wait_idle()
+    Project.create(q_folder, [samples[1]], Project.open(p_folder).classes)
+    started, gate = held_rewrite(monkeypatch)
+    shown = []
+    win.statusBar().messageChanged.connect(shown.append)
+    win.annotator.remove_class(5, to=0)
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+    other = Project.open(p_folder)  # another writer renames a class of P first
+    REAL_APPLY(other, rename_class(other.classes, 2, "street"))
+    threading.Timer(0.3, gate.set).start()
+    assert win.projects.open_project(q_folder)
+    settle(qtbot, win)
+    assert win.projects.project.root == q_folder
+    assert "pole" in Project.open(q_folder).classes.names
+    assert win.annotator.classes == Project.open(q_folder).classes
+    names = Project.open(p_folder).classes.names
+    assert "pole" in names and "street" in names  # ours not made in P: said
+    said = [m for m in shown if "Merge 'pole' into 'sky'" in m and "P (" in m and "no longer open" in m]
+    assert said, shown
+    assert not [m for m in shown if "without a project" in m]
