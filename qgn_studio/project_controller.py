@@ -1275,24 +1275,39 @@ class ProjectController(QtCore.QObject):
                 self._warn(f"{im.path}: the image of an autosave is missing; its autosave stays in {project.root}")
                 continue
             self.annotator.loading.add(doc.path)
+            self._recover(project, im, doc)
 
-            # what the project refused once: the root of the project it stands in for
-            spare = str(self.project.root) if project is self._stand_in and not self._read_only else None
+    def _recover(self, project, im, doc) -> None:
+        """Read ``doc``'s autosave ``im`` of ``project`` (job thread) and install it. One read while a class
+        change of ours remapped the open maps was read in the project's classes before it (the project is
+        rewritten after the remap), and is read again once the project is rewritten (it was installed as a
+        map of the classes before in a window of the new ones, or refused: "values [7] are not class ids")."""
+        annotator = self.annotator
+        # what the project refused once: the root of the project it stands in for
+        spare = str(self.project.root) if project is self._stand_in and not self._read_only else None
+        classes = annotator.classes
 
-            def recover(im=im, path=doc.path, versions=self._versions if project is self.project else {},
-                        autosaved=self._autosaved, spare=spare,
-                        prepare=self.annotator.preparer(doc, True, project.classes)):
-                versions[path] = project.recovery_base(im)  # None: a newer save elsewhere, kept by ours
-                autosaved[(str(project.root), path)] = project.autosave_version(im)  # restored: this window's now
-                if spare is not None:  # goes once the project has these edits
-                    self._spares[(spare, path)] = project
-                label = project.recover(im)
-                return label, prepare(label)  # its session's parts, made here too
+        def recover(path=doc.path, versions=self._versions if project is self.project else {},
+                    autosaved=self._autosaved, prepare=annotator.preparer(doc, True, project.classes)):
+            versions[path] = project.recovery_base(im)  # None: a newer save elsewhere, kept by ours
+            autosaved[(str(project.root), path)] = project.autosave_version(im)  # restored: this window's now
+            if spare is not None:  # goes once the project has these edits
+                self._spares[(spare, path)] = project
+            label = project.recover(im)
+            return label, prepare(label)  # its session's parts, made here too
 
-            self.jobs.submit(recover,
-                             lambda result, doc=doc: self._adopt(doc, result[0], "recovered", True, project.classes,
-                                                                 prepared=result[1]),
-                             lambda message, doc=doc: self._recover_failed(doc, message), "Restoring an autosave")
+        def recovered(result) -> None:
+            label, prepared = result
+            if annotator.class_change_pending() or annotator.classes is not classes:
+                annotator.after_class_change(lambda: self._recover(project, im, doc))  # (still loading)
+                return
+            own = project.classes  # (read again after a class change: prepared in the classes it was then)
+            if prepared is not None and prepared.annotation.classes == own:
+                own = prepared.annotation.classes
+            self._adopt(doc, label, "recovered", True, own, prepared=prepared)
+
+        self.jobs.submit(recover, recovered, lambda message: self._recover_failed(doc, message),
+                         "Restoring an autosave")
 
     def _recover_failed(self, doc, message: str) -> None:
         self.annotator.loading.discard(doc.path)

@@ -163,6 +163,57 @@ def test_a_project_opened_while_a_merge_remaps_is_not_merged(qtbot, windows, sam
     assert [m for m in shown if "Merge 'pole' into 'sky'" in m and "project P, no longer open" in m], shown
 
 
+def test_an_autosave_restored_while_a_merge_remaps_arrives_in_the_new_classes(qtbot, windows, samples, model_path,
+                                                                              tmp_path):
+    """A crashed window's autosave restored (the project opened again, its recovery question answered)
+    while our merge's remap runs: read in the project's old classes (its rewrite comes after the remap)
+    and installed after the class set changed. Fails before: the map was installed as a map of the old
+    classes in a window (and project) of the new ones. Now it is read again once the project is
+    rewritten: the merged map, in the new classes."""
+    import numpy as np
+
+    from studio_steps import paint
+    from test_app_class_concurrency import merged
+    from test_app_project_concurrency import saved_project
+
+    folder = tmp_path / "P"
+    crashed = windows(folder=folder)
+    saved_project(qtbot, crashed, samples, model_path, folder)
+    paint(crashed, 0, 5, [(1, 20), (40, 20)])  # unsaved strokes of the class merged
+    paint(crashed, 0, 7, [(1, 30), (40, 30)])  # and of a class above it
+    ours = crashed.docs[0].annotation.label.astype(np.int64).copy()
+    crashed.projects.autosave_now()
+    crashed.jobs.wait_idle()
+    windows.crash(crashed)
+    project = Project.open(folder)
+    assert project.recoverable()
+    np.testing.assert_array_equal(project.recover(project.images[0]), ours)
+
+    win = windows(recover="later")
+    win.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: win.docs and win.docs[0].annotation is not None, timeout=WAIT_MS)
+    win.jobs.wait_idle()
+    settle(qtbot, win)
+    assert not win.docs[0].annotation.dirty  # the saved map (the autosave waits: "later")
+    win.projects.ask_recover = lambda question: "restore"
+    release = hold_jobs(win)
+    win.annotator.remove_class(5, to=0)
+    assert win.annotator.class_change_pending()
+    assert win.projects.open_project(folder)  # again (File > Open recent): its autosave restored
+    release.set()
+    settle(qtbot, win)
+    names = list(Project.open(folder).classes.names)
+    assert "pole" not in names and win.annotator.classes.names == tuple(names)
+    session = win.docs[0].annotation
+    assert session is not None and session.dirty
+    assert session.classes == win.annotator.classes
+    np.testing.assert_array_equal(session.label, merged(ours))
+    win.projects.autosave_now()
+    win.jobs.wait_idle()
+    project = Project.open(folder)
+    np.testing.assert_array_equal(project.recover(project.images[0]), merged(ours))
+
+
 def test_a_rewrite_refused_after_another_project_was_opened_is_said_and_leaves_that_one_alone(
         qtbot, windows, samples, model_path, tmp_path, monkeypatch):
     """The merge's rewrite of P under way when the user opens Q (same classes), and P refuses it (a command
