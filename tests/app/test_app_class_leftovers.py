@@ -249,3 +249,42 @@ def test_a_rewrite_refused_after_another_project_was_opened_is_said_and_leaves_t
     said = [m for m in shown if "Merge 'pole' into 'sky'" in m and "P (" in m and "no longer open" in m]
     assert said, shown
     assert not [m for m in shown if "without a project" in m]
+
+
+def test_a_close_whose_rewrite_outlasts_its_waits_hides_the_window_and_the_rewrite_is_made(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
+    """The close waits for our class changes in slices (60 s, then 60 s for the writes; 0.3 s each here),
+    the window repainting; a rewrite still under way then is not stopped (it would be rolled back), and the
+    UI thread blocks until it is in. Fails before: the window stayed on screen, frozen, through that block
+    (a 60-s wait_idle, then jobs.stop without a bound). Now it is hidden first and stderr says what the
+    program still writes; the rewrite is made."""
+    from test_app_class_queue_project import merging
+
+    folder = tmp_path / "shared"
+    win, gate, _shown = merging(qtbot, windows, samples, model_path, folder, monkeypatch)
+    finish, wait_jobs = win.projects.finish_class_work, win._wait_jobs
+    monkeypatch.setattr(win.projects, "finish_class_work", lambda *a, **k: finish(0.3))
+    monkeypatch.setattr(win, "_wait_jobs", lambda *a, **k: wait_jobs(0.3))
+    blocked = []  # whether the window was on screen at each block of the UI thread on the running rewrite
+    wait_idle, stop = win.jobs.wait_idle, win.jobs.stop
+
+    def watched_wait(timeout_s=60.0):
+        if timeout_s > 1 and win.jobs.pending():
+            blocked.append(win.isVisible())
+            gate.set()  # the rewrite goes on once the UI thread blocks on it
+        return wait_idle(timeout_s)
+
+    def watched_stop(wait=True):
+        if win.jobs.pending():
+            blocked.append(win.isVisible())
+            gate.set()
+        return stop(wait)
+
+    monkeypatch.setattr(win.jobs, "wait_idle", watched_wait)
+    monkeypatch.setattr(win.jobs, "stop", watched_stop)
+    assert win.close()
+    assert blocked and not any(blocked), blocked
+    assert win.threads_stopped
+    assert "pole" not in Project.open(folder).classes.names  # the rewrite is in
+    err = capfd.readouterr().err
+    assert "the window closed with a write still under way" in err and "Changing the classes" in err
