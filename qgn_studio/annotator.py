@@ -1436,10 +1436,8 @@ class Annotator(QtCore.QObject):
         if entered == left or carry:
             self._class_histories.pop(entered, None)
             return
-        if self.class_undo or self.class_redo or self._class_snapshots:
-            self._class_histories[left] = (self.class_undo, self.class_redo, self._class_snapshots)
-        else:
-            self._class_histories.pop(left, None)
+        # (kept even empty: a step of it whose remap is under way goes back on these very lists if it fails)
+        self._class_histories[left] = (self.class_undo, self.class_redo, self._class_snapshots)
         self.class_undo, self.class_redo, self._class_snapshots = self._class_histories.pop(entered, ([], [], {}))
         while len(self._class_histories) > 8:  # (each may hold the pixels a merge took: a few projects' only)
             self._class_histories.pop(next(iter(self._class_histories)))
