@@ -667,17 +667,19 @@ class MainWindow(QtWidgets.QMainWindow):
         rewrite of a big project, its lock held long by another writer - is not stopped (stopped, it would
         be rolled back: the change not made), and the UI thread then blocks until it is written
         (``jobs.stop``). The window froze meanwhile, for as long as the write took; it is hidden now, the
-        process ends once the write is in, and stderr says what it waits for (ending it before leaves
-        the project as before that class change: its journal is rolled back at the next write)."""
+        process ends once the write is in or refused, and stderr says what it waits for (ending it before
+        leaves the project as before that class change: its journal is rolled back at the next write) and,
+        in one line, a refusal (``ProjectController.window_hidden``)."""
         if self.jobs.pending():
             self._wait_jobs(self.CLOSE_WAIT_S)  # (the writes of the close itself: a save, an autosave)
         left = self.jobs.labels()
         if not left:
             return
         self.hide()
+        self.projects.window_hidden()  # a class change's rewrite refused from now on: said on stderr, one line
         QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
         print(f"qgn-studio: the window closed with a write still under way ({'; '.join(dict.fromkeys(left))}): "
-              "the program ends once it is written", file=sys.stderr)
+              "the program ends once it is written or refused (a refusal is said here)", file=sys.stderr)
 
     def _stop_threads(self) -> None:
         """The window closes: the threads that write (saves, autosaves, exports, the project's

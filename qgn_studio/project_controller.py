@@ -144,6 +144,8 @@ class ProjectController(QtCore.QObject):
         self._asking = self._retry_wanted = False  # a question of unsaved work is open (``_ask_unsaved``)
         self._autosave_wanted = False  # an autosave asked for while it was open: run after a "Cancel"
         self._closed = False  # the window closed (``closed``): no retry is started any more
+        # the window is hidden, a write of ours still under way (``window_hidden``): its failure is said on stderr
+        self._hidden = False
         self._spare_copy = None  # an autosave's copy its write is done with: the next one copies into it
         self._spare_wanted = None  # (shape, dtype) of a spare being made on the job thread (``_prepare_spare``)
         self._copies_out = 0  # autosave copies in writes not ended yet (each gives its copy back as the spare)
@@ -1696,7 +1698,9 @@ class ProjectController(QtCore.QObject):
             def failed(message, target=target, ours=ours, root=self._class_root) -> None:
                 if ours:
                     self._class_write_ended()
-                if ours and target is not self.project:  # the user opened another project (or none) meanwhile:
+                if self._hidden:  # the window closed, this write under way: no window to say it in, nothing to
+                    self._class_write_refused_after_close(edit, kind, target, message)  # revert or make again
+                elif ours and target is not self.project:  # the user opened another project (or none) meanwhile:
                     # its open maps are not of this change (none to revert, nothing made again there)
                     annotator.put_back_class_step(edit, kind, root)  # (an undo or redo: that project's list)
                     what = {"do": "made", "undo": "undone", "redo": "redone"}[kind]
@@ -1749,6 +1753,27 @@ class ProjectController(QtCore.QObject):
 
             self.jobs.submit(run, self._ending_progress(done), self._ending_progress(failed), CLASS_EDIT,
                              self._job_progress(CLASS_EDIT if target is self.project else CLASS_EDIT_AUTOSAVES))
+
+    def window_hidden(self) -> None:
+        """The window closed and is hidden with a write still under way (``MainWindow._leave_if_writing``):
+        a class change's rewrite that fails now is said on stderr, in one line (``_class_write_refused_after_close``)."""
+        self._hidden = True
+
+    def _class_write_refused_after_close(self, edit, kind: str, target, message: str) -> None:
+        """The rewrite of ``target`` for the class change ``edit`` (``kind``) failed once the window was
+        hidden: one plain line on stderr naming the change, the project and what to do. Nothing else is
+        done (the open maps go with the window; no retry, no reload: the threads stop)."""
+        import sys
+
+        what = {"do": "made", "undo": "undone", "redo": "redone"}[kind]
+        step = self.annotator.forward_description(edit) if kind == "undo" else edit.description
+        where = (f"the project {target.root.name} ({target.root})" if target is self.project
+                 else f"the autosaves without a project ({target.root})")
+        why = ("another window or command changed its classes first; nothing was written"
+               if CHANGED_ELSEWHERE in message else f"{message}; nothing changed in it")
+        again = {"do": "make it again", "undo": "undo it again", "redo": "make it again"}[kind]
+        print(f"qgn-studio: the class change “{step}” was not {what} in {where}: {why}. Open it and {again}",
+              file=sys.stderr)
 
     def model_chosen(self, path: Path) -> None:
         """The model at ``path`` that the user chose has loaded: the open project remembers it (when it

@@ -288,3 +288,49 @@ def test_a_close_whose_rewrite_outlasts_its_waits_hides_the_window_and_the_rewri
     assert "pole" not in Project.open(folder).classes.names  # the rewrite is in
     err = capfd.readouterr().err
     assert "the window closed with a write still under way" in err and "Changing the classes" in err
+
+
+def close_past_its_waits(win, finish, wait_jobs, monkeypatch):
+    """The close's waits for our class changes and for the writes cut to 0.3 s each (60 s each in use)."""
+    monkeypatch.setattr(win.projects, "finish_class_work", lambda *a, **k: finish(0.3))
+    monkeypatch.setattr(win, "_wait_jobs", lambda *a, **k: wait_jobs(0.3))
+
+
+def test_a_close_whose_rewrite_is_refused_once_the_window_is_hidden_says_so_in_one_plain_line(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
+    """The close hides the window while our merge's rewrite is still under way; another writer renames a
+    class of the project first, so the rewrite is refused. Fails before: stderr said the program ends
+    "once it is written", then only internal lines ("..._class_set_edited.<locals>.write: not run: the
+    window's file thread has stopped", a reload "not run"): the user was never told the merge was not
+    made. Now one line names the change, the project and what to do, and nothing else follows."""
+    from qgn.classes_edit import rename_class
+    from test_app_class_queue_project import merging
+
+    folder = tmp_path / "shared"
+    win, gate, _shown = merging(qtbot, windows, samples, model_path, folder, monkeypatch)
+    close_past_its_waits(win, win.projects.finish_class_work, win._wait_jobs, monkeypatch)
+    wait_idle = win.jobs.wait_idle
+    renamed = []
+
+    def watched_wait(timeout_s=60.0):
+        if timeout_s > 1 and win.jobs.pending() and not win.isVisible() and not renamed:
+            other = Project.open(folder)  # another writer, while our rewrite waits: ours is refused
+            REAL_APPLY(other, rename_class(other.classes, 2, "street"))
+            renamed.append(True)
+            gate.set()
+        return wait_idle(timeout_s)
+
+    monkeypatch.setattr(win.jobs, "wait_idle", watched_wait)
+    assert win.close()
+    assert renamed and win.threads_stopped
+    qtbot.wait(300)  # (a callback posted late would say more)
+    names = Project.open(folder).classes.names
+    assert "pole" in names and "street" in names  # the merge was not made; the other writer's rename is in
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.startswith("qgn-studio")]
+    assert len(lines) == 2, lines
+    assert "still under way" in lines[0] and "ends once it is written or refused" in lines[0], lines
+    assert (f"“Merge 'pole' into 'sky'” was not made in the project shared ({folder})" in lines[1]
+            and "another window or command changed its classes first" in lines[1]
+            and lines[1].endswith("make it again")), lines
+    assert not [line for line in lines if "not run" in line or "<locals>" in line], lines
+
