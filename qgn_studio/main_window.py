@@ -652,7 +652,9 @@ class MainWindow(QtWidgets.QMainWindow):
         """``closeEvent`` after ``terminate``: what a normal close does, less its questions."""
         self._finish_class_work()
         self.projects.autosave_now()  # (anything edited since terminate's)
-        self.jobs.wait_idle()
+        # in slices, the window repainting, as the normal close's waits: a class change's rewrite still under
+        # way then is waited for once the window is hidden (``_stop_threads``), never with it frozen on screen
+        self._wait_jobs()
         QtCore.QCoreApplication.processEvents()
         self.annotator.set_mode(False)
         self._save()

@@ -334,3 +334,36 @@ def test_a_close_whose_rewrite_is_refused_once_the_window_is_hidden_says_so_in_o
             and lines[1].endswith("make it again")), lines
     assert not [line for line in lines if "not run" in line or "<locals>" in line], lines
 
+
+def test_sigterm_close_waits_for_a_rewrite_with_the_window_hidden(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """SIGTERM (``terminate``) while our merge's rewrite outlasts the close's waits. Fails before: the
+    close after SIGTERM blocked the UI thread in a plain 60-s ``jobs.wait_idle()`` with the window on
+    screen, frozen. Now its waits are in slices (as the normal close's) and the window is hidden before
+    the UI thread blocks on the rewrite; the rewrite is made."""
+    from test_app_class_queue_project import merging
+
+    folder = tmp_path / "shared"
+    win, gate, _shown = merging(qtbot, windows, samples, model_path, folder, monkeypatch)
+    close_past_its_waits(win, win.projects.finish_class_work, win._wait_jobs, monkeypatch)
+    blocked = []  # whether the window was on screen at each block of the UI thread on the running rewrite
+    wait_idle, stop = win.jobs.wait_idle, win.jobs.stop
+
+    def watched_wait(timeout_s=60.0):
+        if timeout_s > 1 and win.jobs.pending():
+            blocked.append(win.isVisible())
+            gate.set()  # the rewrite goes on once the UI thread blocks on it
+        return wait_idle(timeout_s)
+
+    def watched_stop(wait=True):
+        if win.jobs.pending():
+            blocked.append(win.isVisible())
+            gate.set()
+        return stop(wait)
+
+    monkeypatch.setattr(win.jobs, "wait_idle", watched_wait)
+    monkeypatch.setattr(win.jobs, "stop", watched_stop)
+    win.terminate()
+    assert win.threads_stopped
+    assert blocked and not any(blocked), blocked
+    assert "pole" not in Project.open(folder).classes.names  # the rewrite is in
