@@ -1250,6 +1250,8 @@ class Annotator(QtCore.QObject):
         stack, snapshots = self.class_undo if kind == "undo" else self.class_redo, self._class_snapshots
 
         def done(taken) -> None:
+            if kind == "do":  # (before its own snapshot goes in: a redo step's key may be the same)
+                self._clear_redo()
             self._class_snapshots[(edit.before, edit.after)] = taken
             while len(self._class_snapshots) > 64:
                 self._class_snapshots.pop(next(iter(self._class_snapshots)))
@@ -1277,7 +1279,7 @@ class Annotator(QtCore.QObject):
         if edit.after.num_classes != edit.before.num_classes or edit.after.ignore_index != edit.before.ignore_index:
             self.project_classes = True  # the user's own class set now: a model's classes no longer replace it
         if kind == "do":
-            self.class_redo.clear()
+            self._clear_redo()
             self.refresh_class_buttons()
         self.class_edited.emit((edit, kind))  # first: the project queues its rewrite before the class write
         self._carry_keys(edit)
@@ -1434,14 +1436,30 @@ class Annotator(QtCore.QObject):
         (a merge undone there). ``carry``: the window's history becomes ``entered``'s (a new project made
         of the open maps and their classes)."""
         if entered == left or carry:
-            self._class_histories.pop(entered, None)
+            self._forget_steps(self._class_histories.pop(entered, ([], [], {}))[0])
             return
         # (kept even empty: a step of it whose remap is under way goes back on these very lists if it fails)
         self._class_histories[left] = (self.class_undo, self.class_redo, self._class_snapshots)
         self.class_undo, self.class_redo, self._class_snapshots = self._class_histories.pop(entered, ([], [], {}))
         while len(self._class_histories) > 8:  # (each may hold the pixels a merge took: a few projects' only)
-            self._class_histories.pop(next(iter(self._class_histories)))
+            self._forget_steps(self._class_histories.pop(next(iter(self._class_histories)))[0])
         self.refresh_class_buttons()
+
+    def _forget_steps(self, undo) -> None:
+        """The undo steps ``undo`` were dropped (their history evicted, or dropped by a reload): their
+        entries of ``_forward_of`` go too - each kept its inverse alive, with the restore patches it holds."""
+        for step in undo:
+            if self._forward_of.get(id(step), (None,))[0] is step:
+                del self._forward_of[id(step)]
+
+    def _clear_redo(self) -> None:
+        """A new class change: the redo list goes, with what its steps would have put back in the open maps
+        (their snapshots: the pixels an undo of a merge took back), but a snapshot an undo step still needs."""
+        needed = {(step.after, step.before) for step in self.class_undo}
+        for step in self.class_redo:
+            if (step.after, step.before) not in needed:
+                self._class_snapshots.pop((step.after, step.before), None)
+        self.class_redo.clear()
 
     def forward_description(self, inverse) -> str:
         """The description of the class change the undo step ``inverse`` takes back."""
@@ -1453,6 +1471,7 @@ class Annotator(QtCore.QObject):
         from the open maps of maps read again). Returns the descriptions of the steps dropped, latest first."""
         undo = [self.forward_description(step) for step in reversed(self.class_undo)]
         redo = [step.description for step in reversed(self.class_redo)]
+        self._forget_steps(self.class_undo)
         self.class_undo, self.class_redo, self._class_snapshots = [], [], {}
         self.refresh_class_buttons()
         return undo + redo

@@ -367,3 +367,50 @@ def test_sigterm_close_waits_for_a_rewrite_with_the_window_hidden(
     assert win.threads_stopped
     assert blocked and not any(blocked), blocked
     assert "pole" not in Project.open(folder).classes.names  # the rewrite is in
+
+
+def kept_undo_steps(annotator) -> list:
+    """The undo steps of every class-change history the window keeps: the open project's and those set aside."""
+    return [*annotator.class_undo, *(step for undo, _redo, _s in annotator._class_histories.values() for step in undo)]
+
+
+def test_class_histories_dropped_let_go_of_their_undo_steps(qtbot, windows, samples, model_path, tmp_path):
+    """Up to 8 histories of projects left are kept; each undo step's entry in ``_forward_of`` keeps its
+    inverse (and the restore patches it holds) alive. Fails before: the entries of the steps of a history
+    dropped (the 9th project's, evicted; the open one's, dropped by a reload) stayed for good."""
+    from test_app_project_concurrency import saved_project
+
+    win = windows(folder=tmp_path / "P0")
+    saved_project(qtbot, win, samples, model_path, tmp_path / "P0")
+    win.jobs.wait_idle()
+    annotator = win.annotator
+    for i in range(1, 11):  # a class change in each of 10 projects, one after the other
+        annotator.recolour_class(1, (i, 2, 3))
+        settle(qtbot, win)
+        folder = tmp_path / f"P{i}"
+        Project.create(folder, [samples[1]], annotator.classes)
+        assert win.projects.open_project(folder)
+        settle(qtbot, win)
+    assert len(annotator._class_histories) <= 9
+    kept = kept_undo_steps(annotator)
+    assert len(kept) == 8  # (P0 and P1 evicted with theirs)
+    assert sorted(map(id, kept)) == sorted(annotator._forward_of)
+    annotator.recolour_class(1, (0, 0, 0))
+    settle(qtbot, win)
+    assert len(annotator.class_undo) == 1 and len(annotator._forward_of) == 9
+    assert annotator.drop_class_history() == ["Recolour 'grass'"]  # (what a reload does)
+    assert sorted(map(id, kept)) == sorted(annotator._forward_of)
+
+
+def test_a_new_class_change_lets_go_of_what_the_redo_steps_would_put_back(qtbot, window, samples, model_path):
+    """A merge undone: its redo step keeps the pixels the undo took back (to put them back on redo). Fails
+    before: a new class change cleared the redo list but kept those pixels (up to 64 such snapshots)."""
+    merged_in_the_window(qtbot, window, samples, model_path)
+    annotator = window.annotator
+    annotator.undo_class_edit()
+    settle(qtbot, window)
+    assert len(annotator.class_redo) == 1 and len(annotator._class_snapshots) == 1
+    annotator.recolour_class(1, (1, 2, 3))  # a new change: the redo list goes
+    settle(qtbot, window)
+    assert not annotator.class_redo and len(annotator.class_undo) == 1
+    assert not annotator._class_snapshots
