@@ -1428,22 +1428,38 @@ class Annotator(QtCore.QObject):
 
         self._remap_open_maps(inverse, snapshot, reverted, failed)
 
-    def switch_class_history(self, left, entered, carry: bool = False) -> None:
+    def switch_class_history(self, left, entered, carry: bool = False, classes=None) -> list:
         """The project open changed from ``left`` to ``entered`` (their roots; None: no project): the
         class-change history (undo, redo and what the changes took from the open maps) is that project's
         own - the history of ``left`` is kept aside, and ``entered``'s (kept when it was left) comes back.
         A step is of one project's files: applied in another with the same classes it rewrote that one
         (a merge undone there). ``carry``: the window's history becomes ``entered``'s (a new project made
-        of the open maps and their classes)."""
+        of the open maps and their classes). ``classes``: ``entered``'s classes now - its history kept
+        aside is dropped when its steps are not of them (another writer changed them while it was not
+        open here: each step would be refused, one Undo at a time), as a reload drops it. Returns the
+        descriptions of the steps dropped so, latest first."""
         if entered == left or carry:
             self._forget_steps(self._class_histories.pop(entered, ([], [], {}))[0])
-            return
+            return []
         # (kept even empty: a step of it whose remap is under way goes back on these very lists if it fails)
         self._class_histories[left] = (self.class_undo, self.class_redo, self._class_snapshots)
-        self.class_undo, self.class_redo, self._class_snapshots = self._class_histories.pop(entered, ([], [], {}))
+        undo, redo, snapshots = self._class_histories.pop(entered, ([], [], {}))
+        top = undo[-1] if undo else redo[-1] if redo else None  # (each list's latest step is of the classes then)
+        dropped = []
+        if top is not None and classes is not None and top.before != classes:
+            dropped = self._step_descriptions(undo, redo)
+            self._forget_steps(undo)
+            undo, redo, snapshots = [], [], {}
+        self.class_undo, self.class_redo, self._class_snapshots = undo, redo, snapshots
         while len(self._class_histories) > 8:  # (each may hold the pixels a merge took: a few projects' only)
             self._forget_steps(self._class_histories.pop(next(iter(self._class_histories)))[0])
         self.refresh_class_buttons()
+        return dropped
+
+    def _step_descriptions(self, undo, redo) -> list:
+        """The descriptions of the class changes of the history (``undo``, ``redo``), latest first."""
+        return ([self.forward_description(step) for step in reversed(undo)]
+                + [step.description for step in reversed(redo)])
 
     def _forget_steps(self, undo) -> None:
         """The undo steps ``undo`` were dropped (their history evicted, or dropped by a reload): their
@@ -1469,12 +1485,11 @@ class Annotator(QtCore.QObject):
         """Another writer changed the open project's classes and it was read again: the class changes of
         before can no longer be undone or redone (each step is of the classes before, and what they took
         from the open maps of maps read again). Returns the descriptions of the steps dropped, latest first."""
-        undo = [self.forward_description(step) for step in reversed(self.class_undo)]
-        redo = [step.description for step in reversed(self.class_redo)]
+        dropped = self._step_descriptions(self.class_undo, self.class_redo)
         self._forget_steps(self.class_undo)
         self.class_undo, self.class_redo, self._class_snapshots = [], [], {}
         self.refresh_class_buttons()
-        return undo + redo
+        return dropped
 
     def put_back_class_step(self, edit, kind: str, owner=ANY_OWNER) -> None:
         """The project could not apply the undo or redo step ``edit`` (``kind``): it goes back on its list

@@ -2104,8 +2104,14 @@ class ProjectController(QtCore.QObject):
         annotator = self.annotator
         annotator.drop_queued_class_edits(root)
         # its class changes' undo steps are of its files: never applied to another's (kept for when it is
-        # open again); a new project made of the open maps takes the window's
-        annotator.switch_class_history(left, root, carry)
+        # open again); a new project made of the open maps takes the window's. Steps kept aside whose
+        # project another writer changed meanwhile are dropped, said as a reload says it
+        dropped = annotator.switch_class_history(left, root, carry, None if project is None else project.classes)
+        if dropped:
+            self.workspace.warn(f"The classes of the project {root.name} were changed by another window or command "
+                                "while it was not open here: the class changes made in it here before that can no "
+                                "longer be undone or redone (they were of its classes before): " + step_names(dropped),
+                                CLASSES_RELOADED, 10000)
 
     def class_work_left(self) -> bool:
         """Whether a class change of ours is under way or waits (what ``finish_class_work`` makes)."""
@@ -2208,8 +2214,7 @@ class ProjectController(QtCore.QObject):
                      f"kept (with their own classes) in {fresh.root / CONFLICTS_DIR}")
         if dropped:
             text += (". The class changes of this window before it can no longer be undone or redone (they were "
-                     "of the classes before): " + ", ".join(f"“{d}”" for d in dropped[:3])
-                     + (f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""))
+                     "of the classes before): " + step_names(dropped))
         # a topic of its own: where the maps were kept must stay on screen when a write that was already
         # on its way then fails against the changed project ("Autosave failed: ... changed ... meanwhile"
         # replaced it under the topic "project": seen in CI on a loaded machine)
@@ -2448,6 +2453,11 @@ class ProjectController(QtCore.QObject):
 
     def _warn(self, text: str) -> None:
         self.workspace.warn(text, "project", 10000)
+
+
+def step_names(dropped: list) -> str:
+    """The class-change steps a reload (or a return to a project changed meanwhile) drops, named: three at most."""
+    return ", ".join(f"“{d}”" for d in dropped[:3]) + (f" and {len(dropped) - 3} more" if len(dropped) > 3 else "")
 
 
 def refresh_versions(project, versions: dict, paths=None) -> None:

@@ -414,3 +414,38 @@ def test_a_new_class_change_lets_go_of_what_the_redo_steps_would_put_back(qtbot,
     settle(qtbot, window)
     assert not annotator.class_redo and len(annotator.class_undo) == 1
     assert not annotator._class_snapshots
+
+
+def test_returning_to_a_project_another_writer_changed_drops_its_kept_history_and_says_so(
+        qtbot, windows, samples, model_path, tmp_path):
+    """P's two class changes are kept aside while Q is open; another writer renames a class of P meanwhile.
+    Fails before: back in P, both stale steps came back silently, and each Undo was refused in turn ("The
+    classes changed since..."). Now they are dropped on return and named, as a reload names them."""
+    from qgn.classes_edit import rename_class
+    from test_app_project_concurrency import saved_project
+
+    p_folder, q_folder = tmp_path / "P", tmp_path / "Q"
+    win = windows(folder=p_folder)
+    saved_project(qtbot, win, samples, model_path, p_folder)
+    win.jobs.wait_idle()
+    annotator = win.annotator
+    annotator.remove_class(5, to=0)  # merge 'pole' into 'sky'
+    settle(qtbot, win)
+    annotator.recolour_class(1, (1, 2, 3))
+    settle(qtbot, win)
+    assert len(annotator.class_undo) == 2
+    Project.create(q_folder, [samples[1]], Project.open(p_folder).classes)
+    assert win.projects.open_project(q_folder)
+    settle(qtbot, win)
+    other = Project.open(p_folder)
+    REAL_APPLY(other, rename_class(other.classes, 2, "street"))  # another writer, while P is not open here
+    shown = []
+    win.statusBar().messageChanged.connect(shown.append)
+    assert win.projects.open_project(p_folder)
+    settle(qtbot, win)
+    assert not annotator.class_undo and not annotator.class_redo
+    assert not annotator._forward_of  # (nothing of them kept)
+    named = [m for m in shown if "while it was not open here" in m]
+    assert named and "“Recolour 'grass'”, “Merge 'pole' into 'sky'”" in named[-1], shown
+    names = Project.open(p_folder).classes.names
+    assert "street" in names and "pole" not in names  # the project as the other writer left it
