@@ -1404,7 +1404,8 @@ class Annotator(QtCore.QObject):
         usable = forward is not None and forward.before == edit.after and forward.after == edit.before
         inverse = forward if usable else inverse_of(edit)
         key = (edit.before, edit.after)
-        snapshot = self._class_snapshots.pop(key, {})
+        snapshots = self._class_snapshots  # the history of the project it is of (kept aside if another opens)
+        snapshot = snapshots.pop(key, {})
         owner = self.class_edit_owner()
 
         def reverted(taken: dict) -> None:
@@ -1420,9 +1421,12 @@ class Annotator(QtCore.QObject):
                 # the job had failed (often of memory)
                 self._remap_open_maps(inverse, snapshot, reverted, lambda again: failed(again, message))
                 return
+            snapshots[key] = snapshot  # kept: the revert (or an undo) still puts the pixels back
+            if self.class_edit_owner() != owner:  # another project opened meanwhile: the maps this was to put
+                then(True, "")  # back are no longer open (its maps, never touched, keep their classes)
+                return
             if first is not None and message != STOPPED:
                 message = f"{first}; again: {message}"
-            self._class_snapshots[key] = snapshot  # kept: the revert (or an undo) still puts the pixels back
             self.class_edit_backup = edit
             then(False, message)
 

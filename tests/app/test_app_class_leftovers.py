@@ -449,3 +449,38 @@ def test_returning_to_a_project_another_writer_changed_drops_its_kept_history_an
     assert named and "“Recolour 'grass'”, “Merge 'pole' into 'sky'”" in named[-1], shown
     names = Project.open(p_folder).classes.names
     assert "street" in names and "pole" not in names  # the project as the other writer left it
+
+
+def test_a_revert_whose_project_was_left_meanwhile_leaves_its_state_with_that_project(
+        qtbot, windows, samples, model_path, tmp_path):
+    """P's merge is reverted (as when its rewrite fails), the revert's remap of the open maps under way,
+    when the user opens Q. Fails before: the remap, refused (P no longer open), wrote what the merge took
+    from P's maps into Q's class-change history and left the merge as the window's change to revert (in
+    Q). Now that stays with P's history kept aside, the window keeps nothing of it, and the revert is not
+    said to have left the open images (Q's, never touched) in the new classes."""
+    from test_app_project_concurrency import saved_project
+
+    p_folder, q_folder = tmp_path / "P", tmp_path / "Q"
+    win = windows(folder=p_folder)
+    saved_project(qtbot, win, samples, model_path, p_folder)
+    win.jobs.wait_idle()
+    annotator = win.annotator
+    annotator.remove_class(5, to=0)  # merge 'pole' into 'sky'
+    settle(qtbot, win)
+    edit = annotator.class_edit_backup
+    key = (edit.before, edit.after)
+    assert key in annotator._class_snapshots  # what the merge took from P's open maps
+    p_snapshots = annotator._class_snapshots
+    Project.create(q_folder, [samples[1]], edit.before)
+    outcome = []
+    release = hold_jobs(win)
+    annotator.revert_class_edit(edit, lambda back, why: outcome.append((back, why)))
+    assert annotator.class_change_pending()
+    assert win.projects.open_project(q_folder)
+    release.set()
+    settle(qtbot, win)
+    assert win.projects.project.root == q_folder
+    assert key not in annotator._class_snapshots and annotator._class_snapshots is not p_snapshots
+    assert key in annotator._class_histories[p_folder][2]  # with P's history, kept aside
+    assert annotator.class_edit_backup is not edit
+    assert outcome == [(True, "")]
