@@ -112,6 +112,13 @@ def name_key(name: str) -> str:
     return str(name).strip().casefold()
 
 
+def find_class(classes: "ClassSet", name: str) -> int | None:
+    """The id of the class of ``classes`` that is ``name`` (the same name: ``name_key``, so another
+    writer's case-only rename, 'road' to 'Road', is the same class), or None."""
+    key = name_key(name)
+    return next((i for i, other in enumerate(classes.names) if name_key(other) == key), None)
+
+
 def check_unique_names(names, source, lines=None) -> None:
     """ValueError naming ``source`` (and the line, with ``lines``: the line number of each name)
     when two class names are the same name (``name_key``): a file that reads classes by name

@@ -58,6 +58,8 @@ SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "imp
                "empty": "an empty map", "saved": "the saved annotation", "recovered": "a recovered autosave",
                "head": "the project head", "previous": "the previous image's labels"}
 APPLYING_CLASS_CHANGE = "Applying the class change…"
+ANY_OWNER = object()  # the class-change history of the project open now (``Annotator._history_of``)
+NO_LONGER_OPEN = "it was asked "  # ... in a project left (or without one) while its open maps were remapped
 
 
 def step_text(verb: str, step: str) -> str:
@@ -93,12 +95,14 @@ def remap_parts(edit, label, annotation_reference, session_reference, source, le
 def class_named(classes, name: str) -> int:
     """The id of the class ``name`` in ``classes``; ValueError naming it when it is not there (a class
     change that waited for another writer's, which renamed or deleted it)."""
-    try:
-        return classes.names.index(name)
-    except ValueError:
+    from qgn.classes import find_class
+
+    found = find_class(classes, name)  # the same name (a case-only rename elsewhere keeps it: 'road', 'Road')
+    if found is None:
         raise ValueError(f"there is no class {name!r} now (a class change made meanwhile renamed or deleted it: "
                          "one of yours that waited before it, or another window's or command's); choose the class "
-                         "again") from None
+                         "again")
+    return found
 
 
 def deleting(classes, class_id: int, to: int | None):
@@ -191,6 +195,9 @@ class Annotator(QtCore.QObject):
         self.class_redo: list = []  # the edits an undo of a class change took back, latest last
         self._class_snapshots: dict = {}  # (before, after) of a class edit → what it took from the open maps
         self._forward_of: dict = {}  # id(inverse in class_undo) → (inverse, the change it undoes)
+        # the class-change history of each project left (its root; None: no project): (undo, redo, snapshots),
+        # taken back when that project is open again (``switch_class_history``)
+        self._class_histories: dict = {}
         self._edits = self._seen = 0  # counters: the order maps were last edited and last shown in
         self.class_undo_action = self.class_redo_action = None  # the Edit menu's (fill_edit_menu)
         self.refresh_class_buttons()
@@ -1035,16 +1042,25 @@ class Annotator(QtCore.QObject):
         """Redo the latest undone class change."""
         self._step_class_edit(self.class_redo, "redo")
 
-    def record_class_inverse(self, edit, inverse, kind: str) -> None:
+    def record_class_inverse(self, edit, inverse, kind: str, owner=ANY_OWNER) -> None:
         """The project applied ``edit`` (``kind`` "do", "undo", "redo") and made its ``inverse``:
         a change or a redo can be undone by the inverse; an undo is redone by the change it
-        undid (a merge again, not the deletion the inverse of an inverse would be)."""
+        undid (a merge again, not the deletion the inverse of an inverse would be). ``owner``: the root
+        of the project it was made in (the history of that project, kept aside when it is no longer open)."""
+        undo, redo = self._history_of(owner)
         if kind == "undo":
-            self.class_redo.append(self._forward_of.pop(id(edit), (None, inverse))[1])
+            redo.append(self._forward_of.pop(id(edit), (None, inverse))[1])
         else:
-            self.class_undo.append(inverse)
+            undo.append(inverse)
             self._forward_of[id(inverse)] = (inverse, edit)  # (the inverse kept alive: its id stays its own)
         self.refresh_class_buttons()
+
+    def _history_of(self, owner) -> tuple[list, list]:
+        """(undo, redo) of the project at ``owner`` (ANY_OWNER: the one open): kept aside when it is not."""
+        if owner is ANY_OWNER or owner == self.class_edit_owner():
+            return self.class_undo, self.class_redo
+        undo, redo, _snapshots = self._class_histories.setdefault(owner, ([], [], {}))
+        return undo, redo
 
     def fill_edit_menu(self, menu: QtWidgets.QMenu) -> None:
         """The Edit menu, where people look first: Undo and Redo (the Annotate menu's own actions:
@@ -1230,8 +1246,12 @@ class Annotator(QtCore.QObject):
             self._class_edit_applied(edit, kind)
             return
         snapshot = self._class_snapshots.pop((edit.after, edit.before), {}) if kind != "do" else {}
+        # the project's history (another project opened meanwhile keeps its own: ``switch_class_history``)
+        stack, snapshots = self.class_undo if kind == "undo" else self.class_redo, self._class_snapshots
 
         def done(taken) -> None:
+            if kind == "do":  # (before its own snapshot goes in: a redo step's key may be the same)
+                self._clear_redo()
             self._class_snapshots[(edit.before, edit.after)] = taken
             while len(self._class_snapshots) > 64:
                 self._class_snapshots.pop(next(iter(self._class_snapshots)))
@@ -1239,11 +1259,17 @@ class Annotator(QtCore.QObject):
 
         def failed(message: str) -> None:
             if kind != "do":  # the step goes back on its list (what it puts back with it): it can be tried again
-                (self.class_undo if kind == "undo" else self.class_redo).append(edit)
-                self._class_snapshots[(edit.after, edit.before)] = snapshot
+                stack.append(edit)
+                snapshots[(edit.after, edit.before)] = snapshot
                 self.refresh_class_buttons()
             self.panel.set_classes(self.classes)
-            if message != STOPPED:
+            if message == STOPPED:
+                pass
+            elif message.startswith(NO_LONGER_OPEN):  # (another project opened meanwhile: its maps untouched)
+                what = {"do": "made", "undo": "undone", "redo": "redone"}[kind]
+                step = self.forward_description(edit) if kind == "undo" else edit.description
+                self._warn(f"Not {what}: “{step}” - {message}; nothing changed in it")
+            else:
                 self._warn(f"Cannot change the classes: {message}. Nothing changed")
 
         self._remap_open_maps(edit, snapshot, done, failed)
@@ -1253,7 +1279,7 @@ class Annotator(QtCore.QObject):
         if edit.after.num_classes != edit.before.num_classes or edit.after.ignore_index != edit.before.ignore_index:
             self.project_classes = True  # the user's own class set now: a model's classes no longer replace it
         if kind == "do":
-            self.class_redo.clear()
+            self._clear_redo()
             self.refresh_class_buttons()
         self.class_edited.emit((edit, kind))  # first: the project queues its rewrite before the class write
         self._carry_keys(edit)
@@ -1294,6 +1320,7 @@ class Annotator(QtCore.QObject):
         no edit. A map opened or changed meanwhile (it should not be) is remapped here, as before."""
         self.tools.finish_stroke()
         self._class_change = edit
+        owner = self.class_edit_owner()  # the project it is of: another one opened meanwhile is not remapped
         self.workspace.show_status(APPLYING_CLASS_CHANGE, 0)
         inputs = []
         for doc in self.workspace.docs:
@@ -1313,6 +1340,12 @@ class Annotator(QtCore.QObject):
             self._class_change = None
             self.workspace.show_status("", 0)
             QtCore.QTimer.singleShot(0, self, self.replay_class_edits)
+            if self.class_edit_owner() != owner:  # another project opened (or none): its maps are not of this
+                # change, nor is it made there - of the same classes, it was (a merge asked in P made in Q)
+                failed(NO_LONGER_OPEN + ("without a project, and a project is open now" if owner is None
+                                         else f"in the project {owner.name}, no longer open here"))
+                self._class_change_over()
+                return
             if self.classes != edit.before:  # replaced meanwhile (another writer's, followed): not ours to remap
                 failed("the classes changed meanwhile")
                 self._class_change_over()
@@ -1371,7 +1404,9 @@ class Annotator(QtCore.QObject):
         usable = forward is not None and forward.before == edit.after and forward.after == edit.before
         inverse = forward if usable else inverse_of(edit)
         key = (edit.before, edit.after)
-        snapshot = self._class_snapshots.pop(key, {})
+        snapshots = self._class_snapshots  # the history of the project it is of (kept aside if another opens)
+        snapshot = snapshots.pop(key, {})
+        owner = self.class_edit_owner()
 
         def reverted(taken: dict) -> None:
             self._class_snapshots[(edit.after, edit.before)] = taken  # what a later redo of the edit puts back
@@ -1379,23 +1414,92 @@ class Annotator(QtCore.QObject):
             then(True, "")
 
         def failed(message: str, first: str | None = None) -> None:
-            if first is None and message != STOPPED and self.classes == edit.after:
+            if (first is None and message != STOPPED and self.classes == edit.after
+                    and self.class_edit_owner() == owner):  # (not into the maps of a project opened since)
                 # once more on the job thread (the maps are as they were: a failed remap takes none). Not on
                 # the UI thread: ~1.4 s per 24-megapixel map held there, with ~2x the maps' memory right when
                 # the job had failed (often of memory)
                 self._remap_open_maps(inverse, snapshot, reverted, lambda again: failed(again, message))
                 return
+            snapshots[key] = snapshot  # kept: the revert (or an undo) still puts the pixels back
+            if self.class_edit_owner() != owner:  # another project opened meanwhile: the maps this was to put
+                then(True, "")  # back are no longer open (its maps, never touched, keep their classes)
+                return
             if first is not None and message != STOPPED:
                 message = f"{first}; again: {message}"
-            self._class_snapshots[key] = snapshot  # kept: the revert (or an undo) still puts the pixels back
             self.class_edit_backup = edit
             then(False, message)
 
         self._remap_open_maps(inverse, snapshot, reverted, failed)
 
-    def put_back_class_step(self, edit, kind: str) -> None:
-        """The project could not apply the undo or redo step ``edit`` (``kind``): it goes back on its list."""
-        stack = self.class_undo if kind == "undo" else self.class_redo
+    def switch_class_history(self, left, entered, carry: bool = False, classes=None) -> list:
+        """The project open changed from ``left`` to ``entered`` (their roots; None: no project): the
+        class-change history (undo, redo and what the changes took from the open maps) is that project's
+        own - the history of ``left`` is kept aside, and ``entered``'s (kept when it was left) comes back.
+        A step is of one project's files: applied in another with the same classes it rewrote that one
+        (a merge undone there). ``carry``: the window's history becomes ``entered``'s (a new project made
+        of the open maps and their classes). ``classes``: ``entered``'s classes now - its history kept
+        aside is dropped when its steps are not of them (another writer changed them while it was not
+        open here: each step would be refused, one Undo at a time), as a reload drops it. Returns the
+        descriptions of the steps dropped so, latest first."""
+        if entered == left or carry:
+            self._forget_steps(self._class_histories.pop(entered, ([], [], {}))[0])
+            return []
+        # (kept even empty: a step of it whose remap is under way goes back on these very lists if it fails)
+        self._class_histories[left] = (self.class_undo, self.class_redo, self._class_snapshots)
+        undo, redo, snapshots = self._class_histories.pop(entered, ([], [], {}))
+        top = undo[-1] if undo else redo[-1] if redo else None  # (each list's latest step is of the classes then)
+        dropped = []
+        if top is not None and classes is not None and top.before != classes:
+            dropped = self._step_descriptions(undo, redo)
+            self._forget_steps(undo)
+            undo, redo, snapshots = [], [], {}
+        self.class_undo, self.class_redo, self._class_snapshots = undo, redo, snapshots
+        while len(self._class_histories) > 8:  # (each may hold the pixels a merge took: a few projects' only)
+            self._forget_steps(self._class_histories.pop(next(iter(self._class_histories)))[0])
+        self.refresh_class_buttons()
+        return dropped
+
+    def _step_descriptions(self, undo, redo) -> list:
+        """The descriptions of the class changes of the history (``undo``, ``redo``), latest first."""
+        return ([self.forward_description(step) for step in reversed(undo)]
+                + [step.description for step in reversed(redo)])
+
+    def _forget_steps(self, undo) -> None:
+        """The undo steps ``undo`` were dropped (their history evicted, or dropped by a reload): their
+        entries of ``_forward_of`` go too - each kept its inverse alive, with the restore patches it holds."""
+        for step in undo:
+            if self._forward_of.get(id(step), (None,))[0] is step:
+                del self._forward_of[id(step)]
+
+    def _clear_redo(self) -> None:
+        """A new class change: the redo list goes, with what its steps would have put back in the open maps
+        (their snapshots: the pixels an undo of a merge took back), but a snapshot an undo step still needs."""
+        needed = {(step.after, step.before) for step in self.class_undo}
+        for step in self.class_redo:
+            if (step.after, step.before) not in needed:
+                self._class_snapshots.pop((step.after, step.before), None)
+        self.class_redo.clear()
+
+    def forward_description(self, inverse) -> str:
+        """The description of the class change the undo step ``inverse`` takes back."""
+        return self._forward_of.get(id(inverse), (None, inverse))[1].description
+
+    def drop_class_history(self) -> list:
+        """Another writer changed the open project's classes and it was read again: the class changes of
+        before can no longer be undone or redone (each step is of the classes before, and what they took
+        from the open maps of maps read again). Returns the descriptions of the steps dropped, latest first."""
+        dropped = self._step_descriptions(self.class_undo, self.class_redo)
+        self._forget_steps(self.class_undo)
+        self.class_undo, self.class_redo, self._class_snapshots = [], [], {}
+        self.refresh_class_buttons()
+        return dropped
+
+    def put_back_class_step(self, edit, kind: str, owner=ANY_OWNER) -> None:
+        """The project could not apply the undo or redo step ``edit`` (``kind``): it goes back on its list
+        (of the project at ``owner``: kept aside when that is no longer open)."""
+        undo, redo = self._history_of(owner)
+        stack = undo if kind == "undo" else redo
         if kind in ("undo", "redo") and not any(step is edit for step in stack):
             stack.append(edit)
             self.refresh_class_buttons()

@@ -48,6 +48,7 @@ class JobRunner(QtCore.QThread):
         self._running = False
         self._stopping = False
         self._ended = False  # run() returned: nothing queued now would ever run
+        self._current: Job | None = None  # the job under way
         # run on the job thread after each job, before its callback is posted (its errors ignored): the
         # project controller builds the project's path index there when a job's write changed the images
         self.after_each: Callable[[], None] | None = None
@@ -83,6 +84,11 @@ class JobRunner(QtCore.QThread):
         with self._cond:
             return len(self._queue) + (1 if self._running else 0)
 
+    def labels(self) -> list[str]:
+        """The labels of the job under way and of those queued, in order (what a close still waits for)."""
+        with self._cond:
+            return [job.label for job in ([self._current] if self._current is not None else []) + list(self._queue)]
+
     def wait_idle(self, timeout_s: float = 60.0) -> bool:
         """Block until every submitted job ran; their callbacks are then posted to the UI thread
         (``QCoreApplication.processEvents()`` runs them). False on timeout."""
@@ -107,7 +113,7 @@ class JobRunner(QtCore.QThread):
                     self._ended = True
                     return
                 job = self._queue.popleft()
-                self._running = True
+                self._running, self._current = True, job
             self.busy_changed.emit(True, job.label)
             try:
                 result, error = self._run(job), ""
@@ -120,7 +126,7 @@ class JobRunner(QtCore.QThread):
                     pass
             self._finished_job.emit(job, result, error)  # posted before the job counts as done:
             with self._cond:  # after wait_idle(), processing events delivers every callback
-                self._running = False
+                self._running, self._current = False, None
                 idle = not self._queue
                 self._cond.notify_all()
             if idle:

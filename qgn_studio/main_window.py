@@ -12,6 +12,7 @@ import contextlib
 import html
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -118,6 +119,10 @@ class MainWindow(QtWidgets.QMainWindow):
     The app's state is ``workspace`` (``qgn_studio.workspace``); the window builds the widgets and
     the controllers over it, shows what it announces, and is the controllers' ``Shell``
     (open / close images, load a model) and, through ``ask``, their dialogs' parent."""
+
+    # how long a close waits for the file thread in slices, the window repainting (twice: the class changes
+    # of ours, then the writes they and the close queued); a write still under way then: ``_leave_if_writing``
+    CLOSE_WAIT_S = 60.0
 
     result_shown = QtCore.Signal(object)  # RenderResult, after the canvas and panels show it
     measurements_done = QtCore.Signal()
@@ -609,7 +614,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.projects.finish_class_work()  # (nothing to wait for)
             return
         with self._closing_wait():
-            self.projects.finish_class_work()
+            self.projects.finish_class_work(self.CLOSE_WAIT_S)
             self._wait_jobs()
 
     @contextlib.contextmanager
@@ -636,10 +641,10 @@ class MainWindow(QtWidgets.QMainWindow):
             if self.statusBar().currentMessage() == CLOSING_CLASS_WORK:
                 self.statusBar().clearMessage()
 
-    def _wait_jobs(self, timeout_s: float = 60.0) -> None:
+    def _wait_jobs(self, timeout_s: float | None = None) -> None:
         """``jobs.wait_idle`` in 50 ms slices, the UI thread's events but the user's input processed
         between them."""
-        end = time.monotonic() + timeout_s
+        end = time.monotonic() + (self.CLOSE_WAIT_S if timeout_s is None else timeout_s)
         while not self.jobs.wait_idle(0.05) and time.monotonic() < end:
             QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
 
@@ -647,7 +652,9 @@ class MainWindow(QtWidgets.QMainWindow):
         """``closeEvent`` after ``terminate``: what a normal close does, less its questions."""
         self._finish_class_work()
         self.projects.autosave_now()  # (anything edited since terminate's)
-        self.jobs.wait_idle()
+        # in slices, the window repainting, as the normal close's waits: a class change's rewrite still under
+        # way then is waited for once the window is hidden (``_stop_threads``), never with it frozen on screen
+        self._wait_jobs()
         QtCore.QCoreApplication.processEvents()
         self.annotator.set_mode(False)
         self._save()
@@ -655,6 +662,26 @@ class MainWindow(QtWidgets.QMainWindow):
             self.projects.closed()
         self._stop_threads()
         self.threads_stopped = True
+
+    def _leave_if_writing(self) -> None:
+        """The close waited for the file thread in slices (``_finish_class_work``: at most
+        ``CLOSE_WAIT_S`` twice, the window repainting): a write still under way then - a class change's
+        rewrite of a big project, its lock held long by another writer - is not stopped (stopped, it would
+        be rolled back: the change not made), and the UI thread then blocks until it is written
+        (``jobs.stop``). The window froze meanwhile, for as long as the write took; it is hidden now, the
+        process ends once the write is in or refused, and stderr says what it waits for (ending it before
+        leaves the project as before that class change: its journal is rolled back at the next write) and,
+        in one line, a refusal (``ProjectController.window_hidden``)."""
+        if self.jobs.pending():
+            self._wait_jobs(self.CLOSE_WAIT_S)  # (the writes of the close itself: a save, an autosave)
+        left = self.jobs.labels()
+        if not left:
+            return
+        self.hide()
+        self.projects.window_hidden()  # a class change's rewrite refused from now on: said on stderr, one line
+        QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        print(f"qgn-studio: the window closed with a write still under way ({'; '.join(dict.fromkeys(left))}): "
+              "the program ends once it is written or refused (a refusal is said here)", file=sys.stderr)
 
     def _stop_threads(self) -> None:
         """The window closes: the threads that write (saves, autosaves, exports, the project's
@@ -671,6 +698,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.thumbnails.stop(wait)
         self.canvas.stop(wait)
         self.head.shutdown()  # writes the project's head.safetensors: stops at its next step
+        self._leave_if_writing()
         # a job's callback may still submit to the batch thread (an export waits for the saves
         # queued before it): deliver them before it stops, so the export runs and is waited for
         self.jobs.wait_idle()

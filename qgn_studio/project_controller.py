@@ -144,6 +144,8 @@ class ProjectController(QtCore.QObject):
         self._asking = self._retry_wanted = False  # a question of unsaved work is open (``_ask_unsaved``)
         self._autosave_wanted = False  # an autosave asked for while it was open: run after a "Cancel"
         self._closed = False  # the window closed (``closed``): no retry is started any more
+        # the window is hidden, a write of ours still under way (``window_hidden``): its failure is said on stderr
+        self._hidden = False
         self._spare_copy = None  # an autosave's copy its write is done with: the next one copies into it
         self._spare_wanted = None  # (shape, dtype) of a spare being made on the job thread (``_prepare_spare``)
         self._copies_out = 0  # autosave copies in writes not ended yet (each gives its copy back as the spare)
@@ -192,6 +194,7 @@ class ProjectController(QtCore.QObject):
         # or this one closed, drops them (said) - never made of another project's classes
         annotator.class_edit_owner = lambda: None if self.project is None else self.project.root
         self._class_root = None  # the root of the project open last (``_project_changed``)
+        self._carry_class_history = False  # the next project set takes the window's class history (new_project)
         self.workspace.project_changed.connect(self._project_changed)
         # the scratch projects and stand-ins autosaves are finding on the job thread (``_Lookup``), until their
         # round's callbacks ran: a clean-up submitted meanwhile finds the autosaves there too (``_later_targets``)
@@ -656,6 +659,7 @@ class ProjectController(QtCore.QObject):
         if classes is not annotator.classes:
             annotator.set_classes(classes)
         stand_in = self._stand_in
+        self._carry_class_history = True  # its maps and classes are the window's: so are their class changes
         self._set_project(project)
         for doc in self.unsaved():  # their edits move into the new project's autosaves at once,
             doc.annotation.mark_autosaved(-1)  # before the scratch project lets go of them
@@ -1278,24 +1282,39 @@ class ProjectController(QtCore.QObject):
                 self._warn(f"{im.path}: the image of an autosave is missing; its autosave stays in {project.root}")
                 continue
             self.annotator.loading.add(doc.path)
+            self._recover(project, im, doc)
 
-            # what the project refused once: the root of the project it stands in for
-            spare = str(self.project.root) if project is self._stand_in and not self._read_only else None
+    def _recover(self, project, im, doc) -> None:
+        """Read ``doc``'s autosave ``im`` of ``project`` (job thread) and install it. One read while a class
+        change of ours remapped the open maps was read in the project's classes before it (the project is
+        rewritten after the remap), and is read again once the project is rewritten (it was installed as a
+        map of the classes before in a window of the new ones, or refused: "values [7] are not class ids")."""
+        annotator = self.annotator
+        # what the project refused once: the root of the project it stands in for
+        spare = str(self.project.root) if project is self._stand_in and not self._read_only else None
+        classes = annotator.classes
 
-            def recover(im=im, path=doc.path, versions=self._versions if project is self.project else {},
-                        autosaved=self._autosaved, spare=spare,
-                        prepare=self.annotator.preparer(doc, True, project.classes)):
-                versions[path] = project.recovery_base(im)  # None: a newer save elsewhere, kept by ours
-                autosaved[(str(project.root), path)] = project.autosave_version(im)  # restored: this window's now
-                if spare is not None:  # goes once the project has these edits
-                    self._spares[(spare, path)] = project
-                label = project.recover(im)
-                return label, prepare(label)  # its session's parts, made here too
+        def recover(path=doc.path, versions=self._versions if project is self.project else {},
+                    autosaved=self._autosaved, prepare=annotator.preparer(doc, True, project.classes)):
+            versions[path] = project.recovery_base(im)  # None: a newer save elsewhere, kept by ours
+            autosaved[(str(project.root), path)] = project.autosave_version(im)  # restored: this window's now
+            if spare is not None:  # goes once the project has these edits
+                self._spares[(spare, path)] = project
+            label = project.recover(im)
+            return label, prepare(label)  # its session's parts, made here too
 
-            self.jobs.submit(recover,
-                             lambda result, doc=doc: self._adopt(doc, result[0], "recovered", True, project.classes,
-                                                                 prepared=result[1]),
-                             lambda message, doc=doc: self._recover_failed(doc, message), "Restoring an autosave")
+        def recovered(result) -> None:
+            label, prepared = result
+            if annotator.class_change_pending() or annotator.classes is not classes:
+                annotator.after_class_change(lambda: self._recover(project, im, doc))  # (still loading)
+                return
+            own = project.classes  # (read again after a class change: prepared in the classes it was then)
+            if prepared is not None and prepared.annotation.classes == own:
+                own = prepared.annotation.classes
+            self._adopt(doc, label, "recovered", True, own, prepared=prepared)
+
+        self.jobs.submit(recover, recovered, lambda message: self._recover_failed(doc, message),
+                         "Restoring an autosave")
 
     def _recover_failed(self, doc, message: str) -> None:
         self.annotator.loading.discard(doc.path)
@@ -1678,13 +1697,26 @@ class ProjectController(QtCore.QObject):
             def done(inverse, keep=keep, ours=ours, root=self._class_root) -> None:
                 if ours:
                     self._class_write_ended()
-                if keep and self._class_root == root:  # (the project left meanwhile: not on another's list)
-                    annotator.record_class_inverse(edit, inverse, kind)
+                if keep:  # (the project left meanwhile: on its own list, kept aside - never on another's)
+                    annotator.record_class_inverse(edit, inverse, kind, root)
 
-            def failed(message, target=target, ours=ours) -> None:
+            def failed(message, target=target, ours=ours, root=self._class_root) -> None:
                 if ours:
                     self._class_write_ended()
-                if target is self.project:  # its files keep the old classes: so do the open maps
+                if self._hidden:  # the window closed, this write under way: no window to say it in, nothing to
+                    self._class_write_refused_after_close(edit, kind, target, message)  # revert or make again
+                elif ours and target is not self.project:  # the user opened another project (or none) meanwhile:
+                    # its open maps are not of this change (none to revert, nothing made again there)
+                    annotator.put_back_class_step(edit, kind, root)  # (an undo or redo: that project's list)
+                    what = {"do": "made", "undo": "undone", "redo": "redone"}[kind]
+                    step = annotator.forward_description(edit) if kind == "undo" else edit.description
+                    again = self.project is not None and self.project.root == root  # (opened again since)
+                    self._write_failed(
+                        f"Not {what}: “{step}” - the project {target.root.name} ({target.root}) refused it: "
+                        f"{message}. Nothing changed in it; "
+                        + ("it was opened again meanwhile: make the change again if you still want it" if again
+                           else "it is no longer open here: open it to make the change again"))
+                elif target is self.project:  # its files keep the old classes: so do the open maps
                     # another writer changed the project (its classes) since: follow that, then make ours again
                     # on the classes then (by name) - neither change is lost
                     retry = CHANGED_ELSEWHERE in message and annotator.retry_class_edit_later(edit)
@@ -1702,6 +1734,13 @@ class ProjectController(QtCore.QObject):
                         elif retry:
                             self._warn(f"Another window or command changed the project's classes meanwhile: "
                                        f"“{edit.description}” is made again once that change is followed here")
+                        elif kind in ("undo", "redo") and CHANGED_ELSEWHERE in message:
+                            # its step is of the classes before that change: the reload that follows it drops it
+                            step = annotator.forward_description(edit) if kind == "undo" else edit.description
+                            self._write_failed(
+                                f"Cannot {kind} the class change “{step}”: another window or command changed the "
+                                f"project's classes first (nothing was written). Once that change is followed here, "
+                                f"the class changes before it can no longer be {kind}ne")
                         else:
                             self._write_failed(f"Cannot change the classes: {message}. Nothing changed: the saved "
                                                "annotations and the open images keep the old classes")
@@ -1719,6 +1758,27 @@ class ProjectController(QtCore.QObject):
 
             self.jobs.submit(run, self._ending_progress(done), self._ending_progress(failed), CLASS_EDIT,
                              self._job_progress(CLASS_EDIT if target is self.project else CLASS_EDIT_AUTOSAVES))
+
+    def window_hidden(self) -> None:
+        """The window closed and is hidden with a write still under way (``MainWindow._leave_if_writing``):
+        a class change's rewrite that fails now is said on stderr, in one line (``_class_write_refused_after_close``)."""
+        self._hidden = True
+
+    def _class_write_refused_after_close(self, edit, kind: str, target, message: str) -> None:
+        """The rewrite of ``target`` for the class change ``edit`` (``kind``) failed once the window was
+        hidden: one plain line on stderr naming the change, the project and what to do. Nothing else is
+        done (the open maps go with the window; no retry, no reload: the threads stop)."""
+        import sys
+
+        what = {"do": "made", "undo": "undone", "redo": "redone"}[kind]
+        step = self.annotator.forward_description(edit) if kind == "undo" else edit.description
+        where = (f"the project {target.root.name} ({target.root})" if target is self.project
+                 else f"the autosaves without a project ({target.root})")
+        why = ("another window or command changed its classes first; nothing was written"
+               if CHANGED_ELSEWHERE in message else f"{message}; nothing changed in it")
+        again = {"do": "make it again", "undo": "undo it again", "redo": "make it again"}[kind]
+        print(f"qgn-studio: the class change “{step}” was not {what} in {where}: {why}. Open it and {again}",
+              file=sys.stderr)
 
     def model_chosen(self, path: Path) -> None:
         """The model at ``path`` that the user chose has loaded: the open project remembers it (when it
@@ -2041,16 +2101,22 @@ class ProjectController(QtCore.QObject):
         """Another project opened, or none: the class changes of ours that waited in the one before are
         not made here (said), and another writer's class change there need not be followed any more."""
         root = None if project is None else project.root
+        carry, self._carry_class_history = self._carry_class_history, False
         if root == self._class_root:
             return  # (the same project read again: a reload)
         left, self._class_root = self._class_root, root
         self._reload_waiting = False
         annotator = self.annotator
         annotator.drop_queued_class_edits(root)
-        if left is not None:  # its class changes' undo steps are of its files: never applied to another's
-            annotator.class_undo.clear()
-            annotator.class_redo.clear()
-            annotator.refresh_class_buttons()
+        # its class changes' undo steps are of its files: never applied to another's (kept for when it is
+        # open again); a new project made of the open maps takes the window's. Steps kept aside whose
+        # project another writer changed meanwhile are dropped, said as a reload says it
+        dropped = annotator.switch_class_history(left, root, carry, None if project is None else project.classes)
+        if dropped:
+            self.workspace.warn(f"The classes of the project {root.name} were changed by another window or command "
+                                "while it was not open here: the class changes made in it here before that can no "
+                                "longer be undone or redone (they were of its classes before): " + step_names(dropped),
+                                CLASSES_RELOADED, 10000)
 
     def class_work_left(self) -> bool:
         """Whether a class change of ours is under way or waits (what ``finish_class_work`` makes)."""
@@ -2120,8 +2186,10 @@ class ProjectController(QtCore.QObject):
         annotator.unreadable.clear()
         annotator.unreadable_what.clear()
         annotator.set_classes(fresh.classes)
-        annotator.class_undo.clear()  # the inverses were made for the old classes
-        annotator.refresh_class_buttons()
+        # the inverses were made for the old classes (a redo too), and what they took from the open maps
+        # is of maps read again: none applies now (said, naming them - an undo the project just refused
+        # for this change went back on its list, and would be gone unsaid)
+        dropped = annotator.drop_class_history()
         self._set_project(fresh)
         unrecorded = self._marks_pending()  # refused by the old copy (the class edit): the user's, kept
         for doc in self.workspace.docs:
@@ -2149,6 +2217,9 @@ class ProjectController(QtCore.QObject):
         if parked:
             text += (f". The unsaved edits of {len(parked)} image(s) use classes the project no longer has: they are "
                      f"kept (with their own classes) in {fresh.root / CONFLICTS_DIR}")
+        if dropped:
+            text += (". The class changes of this window before it can no longer be undone or redone (they were "
+                     "of the classes before): " + step_names(dropped))
         # a topic of its own: where the maps were kept must stay on screen when a write that was already
         # on its way then fails against the changed project ("Autosave failed: ... changed ... meanwhile"
         # replaced it under the topic "project": seen in CI on a loaded machine)
@@ -2389,6 +2460,11 @@ class ProjectController(QtCore.QObject):
         self.workspace.warn(text, "project", 10000)
 
 
+def step_names(dropped: list) -> str:
+    """The class-change steps a reload (or a return to a project changed meanwhile) drops, named: three at most."""
+    return ", ".join(f"“{d}”" for d in dropped[:3]) + (f" and {len(dropped) - 3} more" if len(dropped) > 3 else "")
+
+
 def refresh_versions(project, versions: dict, paths=None) -> None:
     """Read again the saved annotations' versions of ``paths`` (default: every path in
     ``versions``) after a rewrite this window made or follows (job thread)."""
@@ -2514,11 +2590,13 @@ def relabel_exactly(label, source, target):
 
     from qgn.label_map import label_dtype
 
-    where = {name: i for i, name in enumerate(target.names)}
+    from qgn.classes import name_key
+
+    where = {name_key(name): i for i, name in enumerate(target.names)}  # the same name: a case-only rename too
     top = max(source.num_classes, (source.ignore_index or 0) + 1)
     table = np.full(top, -1, np.int64)
     for i, name in enumerate(source.names):
-        table[i] = where.get(name, -1)
+        table[i] = where.get(name_key(name), -1)
     if source.ignore_index is not None:
         table[source.ignore_index] = -1 if target.ignore_index is None else target.ignore_index
     values = np.unique(label)
