@@ -34,8 +34,8 @@ class-edit journal explains) means project.json is an older copy (a backup, a sy
 ``ProjectError`` names both, and nothing is touched. A copy of the project made by a tool that
 follows links (``cp -rL``) has a real ``annotations`` folder of copies of the current generation's
 files where the link was: it opens as the project it is a copy of, and its first write moves that
-folder to ``removed/`` and makes the link again (``copied_link``); one that holds other files is
-named as such (``check_folders``).
+folder to ``removed/`` and makes the link again (``qgn.project_generations.copied_link``); one that holds
+other files is named as such (``check_folders``).
 
 **One writer at a time, and no blind overwrite.** Every write takes an exclusive lock on the
 project folder (``flock``; released by the system when a writer dies), then compares project.json
@@ -66,7 +66,8 @@ Class edits (``qgn.project_class_edit.apply_class_edit``) hold the lock for thei
 annotation and autosave anew into the next generation's folders, then swap project.json (the
 commit), then remove the old folders; the journal ``.class-edit.json`` records the generations and
 revisions, so that the next writer can *prove* which folders a crash left over (the staging folders
-of an uncommitted edit, or the old folders of a committed one) and removes only those. The class
+of an uncommitted edit, or the old folders of a committed one) and removes only those
+(``qgn.project_generations``: the generation folders, the journal's format, the recovery rule). The class
 set of a project with annotations changes only this way: ``save`` refuses new classes on top of
 files written with the old ones.
 
@@ -102,8 +103,6 @@ import os
 import re
 import shutil
 import threading
-import time
-from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,30 +111,30 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from .classes import ClassSet
-from .export_lock import LockWaitStopped, noting_unlocked, saying_waits
 from .fileio import (
-    InputOverwriteError, OutsideRootError, atomic_write_bytes, dangling_link_text, folder_lock_problem, folder_locked, is_temporary,
-    make_folder, one_file_name, open_regular, path_inside, protected_inputs, read_json, remove_stale_temporaries,
-    same_bytes, unlink_quietly, write_problem,
+    OutsideRootError, atomic_write_bytes, dangling_link_text, folder_lock_problem, folder_locked, open_regular, path_inside,
+    remove_stale_temporaries, same_bytes, unlink_quietly, write_problem,
 )
-from .formats import FORMATS, ExportItem, check_export_classes, check_format_names, check_split, check_text_names
-from .formats.base import add_to_every_writer
+from .formats import FORMATS
 from . import project_bring_back
 from .project_bring_back import (  # noqa: F401 (re-exported: imported from here)
     BRING_BACK_FILE, BRING_BACK_PER_IMAGE, BRING_BACK_SLACK, LATE_KEPT_FILE, bring_back_blocked,
 )
+from .project_generations import (
+    ANNOTATION_DIR, GENERATION_DIR, JOURNAL_FILE, _followed_link_message, _remove_folders, copied_link, finish_class_edit,
+    generation_dirs, generation_folders, journal_state, read_journal, restore_copied_link,
+)
+from .project_kept import keep_aside
 from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, write_record
 from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
 
 PROJECT_FILE = "project.json"
-JOURNAL_FILE = ".class-edit.json"
 #: The advice for a link to nothing where the project keeps the user's files (its project file, its
 #: saved annotations, its autosaves): the files are where it points - making something there, or
 #: removing the link, opens the project without them
 RESTORE_ADVICE = "restore or mount what it points to: a drive, a synced or backed-up folder"
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
-ANNOTATION_DIR, AUTOSAVE_DIR = "annotations", ".autosave"
 CONFLICTS_DIR = "conflicts"  # annotations a save would have replaced unseen (never deleted)
 REPLACED_DIR = "replaced"  # annotations an import of corrections replaced (never deleted)
 DISCARDED_DIR = "discarded"  # autosaves the user discarded (never deleted: a wrong click is undone by hand)
@@ -166,43 +165,6 @@ class SavedAnnotation:
 
     version: AnnotationVersion
     parked: Path | None = None
-
-
-MAX_KEPT_STEM = 170  # bytes
-
-
-def kept_path(folder: Path, stem: str, suffix: str = ".qgt") -> Path:
-    """``folder/<stem>.<YYYYmmdd-HHMMSS>.qgt`` (or ``suffix``), or ``…-2.qgt``, ``…-3.qgt`` when
-    taken: a name for a file kept aside (``removed/``, ``conflicts/``) that never replaces another.
-    A stem over ``MAX_KEPT_STEM`` bytes (an image's long file name) is cut: the name, its record's
-    and their temporaries' must fit a file system's 255 bytes."""
-    name = os.fsencode(stem)
-    if len(name) > MAX_KEPT_STEM:
-        stem = name[:MAX_KEPT_STEM].decode("utf-8", "ignore")  # a character cut in two is left out
-    base = f"{stem}.{time.strftime('%Y%m%d-%H%M%S')}"
-    path, n = folder / f"{base}{suffix}", 1
-    while path.exists() or path.is_symlink():
-        n += 1
-        path = folder / f"{base}-{n}{suffix}"
-    return path
-
-
-def keep_aside(root: Path, name: str, stem: str, suffix: str = ".qgt") -> Path:
-    """A new name (``kept_path``) for a file the project keeps aside in its folder ``name``
-    (``kept_folder``: never through a symbolic link)."""
-    return kept_path(kept_folder(root, name), stem, suffix)
-
-
-def kept_folder(root: Path, name: str) -> Path:
-    """``root/name`` — ``removed/``, ``conflicts/``, ``replaced/``, ``discarded/``: where the
-    project keeps files aside — made when missing. OutsideRootError (nothing moved) when it is a symbolic link: a
-    project unpacked or copied from elsewhere must not make its writes land in another folder."""
-    folder = Path(root) / name
-    if folder.is_symlink():
-        raise OutsideRootError(
-            f"{folder} is a symbolic link ({os.readlink(folder)}): the project keeps files aside only in a folder of "
-            f"its own, never elsewhere. Nothing was moved; replace the link by a real folder named {name!r}")
-    return make_folder(folder)
 
 
 def file_version(path: Path) -> AnnotationVersion:
@@ -1490,58 +1452,6 @@ def _older(autosave: Path, saved: Path) -> bool:
         return False
 
 
-GENERATION_DIR = re.compile(rf"(?:{re.escape(ANNOTATION_DIR)}|{re.escape(AUTOSAVE_DIR)})(?:\.g([0-9]+))?")
-
-
-def generation_dirs(generation: int) -> tuple[str, str]:
-    """(annotations folder, autosave folder) names of a generation: ``annotations``/``.autosave``
-    for 0, ``annotations.g<N>``/``.autosave.g<N>`` after N class edits."""
-    if generation == 0:
-        return ANNOTATION_DIR, AUTOSAVE_DIR
-    return f"{ANNOTATION_DIR}.g{generation}", f"{AUTOSAVE_DIR}.g{generation}"
-
-
-def generation_folders(root: Path) -> dict[str, int]:
-    """{folder name: generation} of the real (not linked) annotation/autosave folders in ``root``."""
-    found = {}
-    for entry in Path(root).iterdir():
-        match = GENERATION_DIR.fullmatch(entry.name)
-        if match and entry.is_dir() and not entry.is_symlink():
-            found[entry.name] = int(match.group(1) or 0)
-    return found
-
-
-def read_journal(root: Path) -> dict | None:
-    """The class-edit journal of ``root`` (None without one, or when it is unreadable or could not
-    have been written by a class edit: one goes to a later generation, and its commit is the next
-    revision). A journal whose generations are equal would "prove" the current folders to be
-    leftovers: the next write would remove every annotation and autosave."""
-    path = Path(root) / JOURNAL_FILE
-    try:
-        doc = read_json(path, "class-edit journal", 1 << 16)
-    except (OSError, ValueError):
-        return None
-    keys = ("from_generation", "to_generation", "from_revision", "to_revision")
-    if not isinstance(doc, dict) or not all(isinstance(doc.get(k), int) and not isinstance(doc.get(k), bool)
-                                            for k in keys):
-        return None
-    if not (0 <= doc["from_generation"] < doc["to_generation"] and 0 <= doc["from_revision"]
-            and doc["to_revision"] == doc["from_revision"] + 1):
-        return None
-    return doc
-
-
-def journal_state(journal: dict, generation: int, revision: int) -> str | None:
-    """"uncommitted" when project.json is still the one the edit started from, "committed" when
-    it is the one the edit wrote or a later write of its generation (generations only grow: the
-    edit's old folders are then leftovers), None when it is neither (the journal proves nothing)."""
-    if (generation, revision) == (journal["from_generation"], journal["from_revision"]):
-        return "uncommitted"
-    if generation == journal["to_generation"] and revision >= journal["to_revision"]:
-        return "committed"  # (or written since: a journal kept for a leftover folder outlives its edit's write)
-    return None
-
-
 #: Files of a project's root that only its writers write (besides project.json).
 OWN_FILES = (JOURNAL_FILE, "class-edits.json", HEAD_FILE, Path(HEAD_FILE).with_suffix(".json").name, BRING_BACK_FILE)
 KEPT_FOLDERS = (REMOVED_DIR, CONFLICTS_DIR, REPLACED_DIR, DISCARDED_DIR)
@@ -1676,290 +1586,6 @@ def _check_annotation_folder(root: Path, name: str) -> None:
             "in place of the link")
 
 
-def copied_link(root: Path, generation: int) -> bool:
-    """Whether ``root/annotations`` is a real folder (not the link ``link_annotations`` makes) whose
-    every entry is a file with the same name and the same bytes in the folder of ``generation``:
-    what copying the project with a tool that follows links (``cp -rL``) makes of the link. Such a
-    folder holds nothing that the generation's folder does not."""
-    folder, target = Path(root) / ANNOTATION_DIR, Path(root) / generation_dirs(generation)[0]
-    if generation == 0 or folder.is_symlink() or not folder.is_dir() or not target.is_dir() or target.is_symlink():
-        return False
-    try:
-        for entry in folder.iterdir():
-            twin = target / entry.name
-            if is_temporary(entry.name):
-                continue  # a killed writer's temporary, never read
-            if not (entry.is_file() and not entry.is_symlink() and twin.is_file() and not twin.is_symlink()
-                    and same_bytes(entry, twin)):
-                return False
-    except OSError:
-        return False
-    return True
-
-
-def _followed_link_message(root: Path, generation: int, count: int) -> str:
-    folder, target = generation_dirs(generation)[0], ANNOTATION_DIR
-    return (f"{root / target} is a real folder ({count} file(s)) where the link to {folder} belongs, and it holds "
-            f"files that are not in {folder}: the project was probably copied with a tool that follows links "
-            f"(cp -rL, rsync -L, some backup or sync tools) and then changed. Nothing was changed or deleted. The "
-            f"project's annotations are in {root / folder}; move {root / target} out of the project (keep it if "
-            f"you need what only it holds) and open the project again")
-
-
-def restore_copied_link(root: Path, generation: int) -> Path | None:
-    """Under the write lock: a copied link (``copied_link``) is moved to ``removed/`` and the link
-    made again, so that later saves leave no stale copy behind it; returns where it went."""
-    if not copied_link(root, generation):
-        return None
-    kept = keep_aside(root, REMOVED_DIR, f"{ANNOTATION_DIR}-copied-link", "")
-    os.replace(Path(root) / ANNOTATION_DIR, kept)
-    link_annotations(root, generation)
-    return kept
-
-
-def finish_class_edit(root: Path, old_generation: int, new_generation: int) -> None:
-    """After a class edit's commit: remove the old generation's folders, point the stable
-    ``annotations`` link at the new one, and drop the journal."""
-    root = Path(root)
-    pairs = zip(generation_dirs(old_generation), generation_dirs(new_generation))
-    old = [root / old for old, new in pairs if _keep_leftovers(root / old, root / new, root)]
-    _remove_folders(old)
-    left = [folder for folder in old if folder.is_dir() and not folder.is_symlink()]
-    for folder in left:  # a file that could not be removed (an I/O error): the folder is moved aside, whole
-        try:
-            os.replace(folder, keep_aside(root, REMOVED_DIR, f"{folder.name}-left-by-class-edit", ""))
-        except (OSError, OutsideRootError):  # (removed/ is a link)
-            pass
-    link_annotations(root, new_generation)
-    if any(folder.is_dir() and not folder.is_symlink() for folder in old):
-        # nor could it be moved: the journal stays, so that the folder is still the edit's leftover -
-        # the project opens, after later writes too (journal_state) - and the next writer tries again
-        return
-    (root / JOURNAL_FILE).unlink(missing_ok=True)
-
-
-def _keep_leftovers(old: Path, new: Path, root: Path) -> bool:
-    """Move what the old generation's folder ``old`` holds that the edit did not carry into ``new``
-    (a .qgt of no project image, a note a user put there) to ``removed/``: a class edit removes the
-    old folder, never a file of the user's. Temporaries of killed writers are not kept. False
-    when something could not be moved (the folder must then stay), e.g. ``root/removed`` is a link."""
-    if not old.is_dir() or old.is_symlink():
-        return True
-    for entry in sorted(old.iterdir()):
-        if is_temporary(entry.name):
-            continue
-        if entry.is_file() and not entry.is_symlink() and (new / entry.name).is_file():
-            continue  # carried over, remapped
-        suffix = "".join(entry.suffixes[-1:])
-        try:
-            target = keep_aside(root, REMOVED_DIR, f"{old.name.lstrip('.')}-{entry.name[:len(entry.name) - len(suffix)]}",
-                                suffix)
-            os.replace(entry, target)
-        except (OSError, OutsideRootError):
-            return False
-    return True
-
-
-def link_annotations(root: Path, generation: int) -> None:
-    """Make ``root/annotations`` a symbolic link to the generation's folder (a stable path for
-    scripts); silently nothing where links are not possible or a real folder is in the way."""
-    if generation == 0:
-        return
-    link = Path(root) / ANNOTATION_DIR
-    if link.exists() and not link.is_symlink():
-        return  # a real folder (not ours to remove here)
-    tmp = Path(root) / f".{ANNOTATION_DIR}.{os.getpid()}.link.tmp"
-    try:
-        tmp.unlink(missing_ok=True)
-        os.symlink(generation_dirs(generation)[0], tmp, target_is_directory=True)
-        os.replace(tmp, link)
-    except (OSError, NotImplementedError):
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-
-
-def _remove_folders(folders) -> None:
-    for folder in folders:
-        folder = Path(folder)
-        if folder.is_symlink():
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-class ExportedFiles(list):
-    """The paths an export wrote, each once (a list), with ``images``: how many images it was to
-    export, and ``not_reached``: how many of them it never reached (``should_stop`` ended it)."""
-
-    images: int = 0
-    not_reached: int = 0
-    #: lines to keep in sight after the export (a folder exported into without its export lock,
-    #: ``qgn.export_lock.noting_unlocked``): said on a progress line, which the next one replaces
-    notes: tuple[str, ...] = ()
-
-
-def export_project(
-    project: Project, out_dir: str | os.PathLike, formats, progress: Callable[[int, int, str], None] | None = None,
-    only_done: bool = False, errors: list[str] | None = None, images: str | None = None,
-    split: str | None = None, should_stop: Callable[[], bool] | None = None,
-) -> ExportedFiles:
-    """Export every saved annotation (of done images only, with ``only_done``) in ``formats`` into
-    ``out_dir/<format>/``, files named after the image keys. ``progress(i, n, text)`` after each
-    image (i = 1 … n). Returns the paths written, each once. ``images``: "copy" or "link" puts
-    the image files into the exports that reference them (labelme, COCO, CVAT; Cityscapes always has
-    its leftImg8bit), None leaves them where they are (labelme's ``imagePath`` then leads there).
-    ``split``: the split folder of the formats that file by split (Cityscapes ``gtFine/<split>/``;
-    None: ``train``); a name that is not one plain folder name is a ValueError before anything is written.
-
-    A file that several entries of project.json name (``Project.twins``) is exported once, as the
-    entry the project uses; the others are skipped and say so. An image whose annotation cannot be
-    read or written is reported (its progress text starts with
-    "failed") and the export goes on; with ``errors``, one line per failure is appended to it,
-    without, the first failure is raised after the others were exported. An annotation whose size
-    differs from its image is exported with a warning in its progress text. A name that would lead
-    outside ``out_dir`` (OutsideRootError), or a file that is one of the project's images or files
-    (InputOverwriteError: an export into the folder the images lie in), stops the export at once;
-    an image file an export would copy or link onto itself is left as it is.
-
-    ``should_stop()`` true before an image (the user cancelled): the export ends there, its files
-    are finished as for the images exported so far (an index such as COCO's lists those), and the
-    result's ``not_reached`` counts the others.
-
-    An image that failed or was not reached keeps the entry an earlier export into the same folder
-    gave it in each index (COCO's JSON, CVAT's default.txt, Label Studio's tasks, CamVid's list),
-    where its files are still there (``DatasetWriter.keep``): a failed re-export never drops the
-    images it did not write from the dataset a user hands to another tool."""
-
-    names = check_format_names(formats)
-    if split is not None:
-        check_split(split)
-    with protected_inputs(_export_inputs(project, Path(out_dir), names), "the project's images and files"):
-        with noting_unlocked() as notes:  # said once per export (a second export says it again), and kept
-            exported = _export_project(project, Path(out_dir), names, progress, only_done, errors, images, split,
-                                       should_stop)
-        exported.notes = tuple(notes)
-        return exported
-
-
-def _export_inputs(project: Project, out_dir: Path, names: list[str]) -> list[Path]:
-    """What an export of ``project`` into ``out_dir/<name>/`` must never replace: its images, and
-    every file of the project's folder outside those (an export may live inside the project)."""
-    inputs = [im.path for im in project.images]
-    exports = {(out_dir / name).resolve() for name in names}
-    for folder, dirs, files in os.walk(project.root):
-        dirs[:] = [d for d in dirs if Path(folder, d).resolve() not in exports]
-        inputs += [Path(folder, name) for name in files]
-    return inputs
-
-
-def _export_project(project: Project, out_dir: Path, names: list[str], progress, only_done: bool,
-                    errors: list[str] | None, images: str | None, split: str | None,
-                    should_stop: Callable[[], bool] | None) -> ExportedFiles:
-    image_mode = images
-    images = [im for im in project.images if im.done or not only_done]
-    used = {im.key: group[0] for group in project.twins() for im in group[1:]}  # one file, one export
-    image_names = export_names(project.images)
-    check_export_names(image_names)  # two items to one file: refuse, never replace
-    # every format's classes and folder, before any writer opens (and writes)
-    check_export_classes(names, project.classes, [Path(out_dir) / name for name in names], root=out_dir)
-    for name in names:  # temporaries a killed earlier export left (Cityscapes writes 3 folders deep)
-        remove_stale_temporaries(Path(out_dir) / name, depth=4)
-    writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels, image_mode, split)
-               for n in names]
-    for name, writer in zip(names, writers):  # every image's name, exported now or not: one name whatever is exported
-        writer.plan([image_names[im.key] if FORMATS[name].image_names else im.key for im in project.images],
-                    [im.path for im in project.images])
-    paths: list[Path] = []
-    failures: list[Exception] = []
-    not_reached = 0
-
-    def keep(image: ProjectImage) -> None:  # not written this time: the indexes keep its earlier entry
-        for name, writer in zip(names, writers):
-            writer.keep(image_names[image.key] if FORMATS[name].image_names else image.key, image.path)
-
-    for i, image in enumerate(images, start=1):
-        if should_stop is not None and should_stop():
-            not_reached = len(images) - i + 1
-            for left in images[i - 1:]:
-                keep(left)
-            break
-        try:
-            label = None if image.key in used else project.load_annotation(image)
-            if image.key in used:
-                text = (f"{image.key}: skipped (project.json names its file {image.path.name} again as "
-                        f"{used[image.key].key}, which is exported; its annotation stays in the project)")
-            elif label is None:
-                text = f"{image.key}: skipped (no saved annotation)"
-            else:
-                check_text_names(names, [image.path])
-                with saying_waits(lambda text, i=i: progress is not None and progress(i - 1, len(images), text),
-                                  should_stop):  # another export holds a folder: said, and Stop stops the wait
-                    written = add_to_every_writer(  # all formats or none: each lists the same images
-                        [(writer, ExportItem(image_names[image.key] if FORMATS[name].image_names else image.key,
-                                             label, image.path)) for name, writer in zip(names, writers)])
-                paths += written
-                text = f"{image.key}: {len(written)} file(s)" + _size_warning(image, label)
-        except (OutsideRootError, InputOverwriteError):
-            raise
-        except LockWaitStopped:  # stopped while waiting for another export: as a stop before this image
-            not_reached = len(images) - i + 1
-            for left in images[i - 1:]:
-                keep(left)
-            break
-        except Exception as exc:  # one bad annotation, whatever went wrong, never stops the rest
-            failures.append(exc)
-            keep(image)
-            text = f"{image.key}: failed: {_one_line(exc)}"
-            if errors is not None:
-                errors.append(text)
-        if progress is not None:
-            progress(i, len(images), text)
-    for writer in writers:
-        paths += writer.finish()
-    if failures and errors is None:
-        raise failures[0]
-    exported = ExportedFiles(dict.fromkeys(paths))  # files shared by all images (CVAT's labelmap.txt) once
-    exported.images, exported.not_reached = len(images), not_reached
-    return exported
-
-
-def _one_line(exc: BaseException) -> str:
-    """One line for a failed item: a line break a file name holds is shown escaped, not cut there."""
-    from .shown import one_line
-
-    if isinstance(exc, MemoryError):
-        return "out of memory"
-    text = one_line(exc)
-    return text if isinstance(exc, (ValueError, OSError)) and text else f"{type(exc).__name__}: {text}"
-
-
-def _size_warning(image: ProjectImage, label: np.ndarray) -> str:
-    """" (warning: …)" when the image file's size differs from its annotation's, else ""."""
-    from .imagefile import ORIENTATION_TAG, open_image
-
-    try:
-        with open_image(image.path) as picture:  # the header only
-            w, h = picture.size
-            if picture.getexif().get(ORIENTATION_TAG, 1) in (5, 6, 7, 8):  # shown turned by 90°
-                w, h = h, w
-    except (ValueError, OSError):
-        return ""  # the image moved or is unreadable: the annotation is still what was saved
-    if (h, w) != label.shape:
-        return (f" (warning: the annotation is {label.shape[1]}×{label.shape[0]} but {image.path.name} is {w}×{h}; "
-                "it will not line up)")
-    return ""
-
-
-def written_summary(paths: list[Path], out_dir: str | os.PathLike) -> tuple[int, int]:
-    """(files, folders) an export wrote under ``out_dir``: distinct files, and every folder that
-    holds them below ``out_dir`` (ImageSets/ too, though it holds only a folder)."""
-    out = Path(out_dir)
-    files = {Path(p) for p in paths}
-    folders = {parent for p in files for parent in p.parents if out in parent.parents}
-    return len(files), len(folders)
-
-
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")  # what ``_key_for`` produces
 
 
@@ -1989,36 +1615,3 @@ def check_keys(keys: list, source: Path) -> None:
                 "ignoring case); rename one of them"
             )
         seen[key.lower()] = key
-
-
-def export_names(images: list[ProjectImage]) -> dict[str, str]:
-    """{key: file stem} for exports that name files after the images (CVAT matches masks to frames
-    by the image's name): the image's own stem where no other image shares it - ignoring case and
-    how an accent is encoded, as macOS and Windows disks do - else its key, with "-2", "-3" … where
-    even that is taken (a key can equal another image's stem). The stems are distinct so. A stem
-    holding a line break takes its key too: the formats' lists (CVAT's ImageSets, CamVid's
-    default.txt) hold one name a line."""
-    stems = [im.path.stem for im in images]
-    counts = Counter(one_file_name(s) for s in stems)
-    own = [counts[one_file_name(stem)] == 1 and stem.strip() == stem and "/" not in stem
-           and stem.splitlines() == [stem] for stem in stems]
-    taken = {one_file_name(stem) for stem, keep in zip(stems, own) if keep}
-    chosen = {}
-    for im, stem, keep in zip(images, stems, own):
-        name, n = (stem, 1) if keep else (im.key, 1)
-        while not keep and one_file_name(name) in taken:
-            n += 1
-            name = f"{im.key}-{n}"
-        taken.add(one_file_name(name))
-        chosen[im.key] = name
-    return chosen
-
-
-def check_export_names(names: dict[str, str]) -> None:
-    """ValueError, before anything is written, where two images would export to one file name."""
-    seen: dict[str, str] = {}
-    for key, name in names.items():
-        other = seen.setdefault(one_file_name(name), key)
-        if other != key:
-            raise ValueError(f"images {other!r} and {key!r} would both export as {name!r}; "
-                             "rename one of the image files")

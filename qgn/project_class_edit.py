@@ -4,7 +4,7 @@ annotation and every autosave, all or nothing, undoable.
 ``apply_class_edit(project, edit)`` holds the project's write lock throughout and returns the
 inverse edit, with the ``restore`` patches of the pixels a merge or delete moved (apply it to
 undo). The crash-safe swap of generations it relies on (journal, generation folders, recovery on
-the next write) is ``qgn.project``'s.
+the next write) is ``qgn.project_generations``'s.
 
 Each committed edit is also recorded in ``class-edits.json`` (the last ``HISTORY_LENGTH``: the
 generations it went from and to, the class sets, the value map), so that a window with unsaved
@@ -25,8 +25,10 @@ from .classes import ClassSet, check_unique_names
 from .classes_edit import ClassEdit, inverse_of, inverse_patch, remap_label
 from .fileio import atomic_write_bytes, read_json, sync_folder
 from .formats import FORMATS
-from .project import (JOURNAL_FILE, Project, finish_class_edit, generation_dirs, generation_folders, journal_state,
-                      read_journal)
+from .project import Project
+from .project_generations import (
+    JOURNAL_FILE, finish_class_edit, generation_dirs, generation_folders, journal_state, read_journal,
+)
 from .quadtree.label_io import read_label_file
 
 

@@ -1,7 +1,7 @@
 """Batch export of a project's annotations: pick formats and a folder, watch the progress.
 
 The formats are those of ``qgn.formats.FORMATS`` (one checkbox each); the export runs
-``qgn.project.export_project`` on a batch job thread of its own once any unsaved edits were saved
+``qgn.project_export.export_project`` on a batch job thread of its own once any unsaved edits were saved
 (on the projects' job thread, so the export sees them), so autosaves go on while a long export
 runs. Files land in ``<folder>/<format>/``; the Cityscapes tree files everything under the split
 chosen in "Cityscapes split" (train unless changed; any plain folder name).
@@ -170,7 +170,7 @@ class ExportDialog(JobDialog):
     def start(self) -> None:
         """Save unsaved edits, then export on the job thread."""
         from qgn.formats import check_split
-        from qgn.project import export_project
+        from qgn.project_export import export_project
 
         formats, out = self.formats(), Path(self.folder.text().strip()).expanduser()
         if not formats or self.running:
@@ -213,9 +213,9 @@ class ExportDialog(JobDialog):
         self.projects.jobs.submit(lambda: None, lambda _none: export(), failed, "Saving before the export")
 
     def _done(self, paths) -> None:
-        """The export ended (``qgn.project.ExportedFiles``): all of it, or up to where Cancel stopped it."""
+        """The export ended (``qgn.project_export.ExportedFiles``): all of it, or up to where Cancel stopped it."""
         self.running = False
-        from qgn.project import written_summary
+        from qgn.project_export import written_summary
 
         self.written = list(paths)
         notes = "".join(f"\n{note}" for note in getattr(paths, "notes", []))  # said on a progress line, replaced since

@@ -34,7 +34,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("training", ("qgn.train",)),
     ("files and projects", ("qgn.formats", "qgn.annotation", "qgn.classes_edit", "qgn.project", "qgn.project_removed",
                             "qgn.project_bring_back", "qgn.project_import", "qgn.project_class_edit", "qgn.project_stats",
-                            "qgn.project_relink")),
+                            "qgn.project_relink", "qgn.project_export", "qgn.project_generations",
+                            "qgn.project_kept")),
     ("tools", ("qgn.bench", "qgn.serve")),
     ("command line", ("qgn.cli", "qgn.__main__")),
 )

@@ -448,7 +448,8 @@ def take_label(qt):
 
 
 def _run_project(args) -> int:
-    from qgn.project import Project, ProjectError, export_project
+    from qgn.project import Project, ProjectError
+    from qgn.project_export import export_project
 
     if args.src or args.format or any(getattr(args, n) for n in EXPORTERS):
         raise CLIError("--project exports a whole project: use it with --out and --formats, without IN|DIR, "

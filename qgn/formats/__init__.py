@@ -181,7 +181,7 @@ def check_listed_names(formats: list[str], names: list[str]) -> None:
 def export_dataset(items, classes: ClassSet, out_dir: str | os.PathLike, formats,
                    levels: int = NUM_LEVELS, images: str | None = None, split: str | None = None) -> list[Path]:
     """Write every ``ExportItem`` in each of ``formats`` into ``out_dir/<format name>/``;
-    ``images`` ("copy", "link" or None) and ``split`` as in ``qgn.project.export_project``."""
+    ``images`` ("copy", "link" or None) and ``split`` as in ``qgn.project_export.export_project``."""
     names = check_format_names(formats)
     check_export_classes(names, classes, [Path(out_dir) / name for name in names], root=out_dir)  # before any writes
     items = [ExportItem(i.name, check_label(i.label, classes, i.name), i.image) for i in items]

@@ -47,7 +47,7 @@ LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 def listable_name(name: str) -> str:
     """``name`` as a list of one name a line (CVAT's ``ImageSets/Segmentation/default.txt``,
     CamVid's ``default.txt``) can hold it, and so the name of the item's files too: each line
-    break a space. A project's export names such an image after its key (``qgn.project.export_names``);
+    break a space. A project's export names such an image after its key (``qgn.project_export.export_names``);
     an export of .qgt files, the writers themselves, use this."""
     return LINE_BREAK.sub(" ", name)
 

@@ -9,7 +9,7 @@ import threading
 import pytest
 from PySide6 import QtWidgets
 
-import qgn.project
+import qgn.project_export
 from qgn.cli.main import main
 
 from sample_files import ids_dataset
@@ -22,7 +22,7 @@ COUNT = 4
 def held_export(monkeypatch):
     """``gate``: the export waits before reporting its second image until ``gate.set()``."""
     gate = threading.Event()
-    real = qgn.project.export_project
+    real = qgn.project_export.export_project
 
     def export(project, out, formats, progress=None, *args, **kwargs):
         def held(i, n, text):
@@ -31,7 +31,7 @@ def held_export(monkeypatch):
             progress(i, n, text)
         return real(project, out, formats, held, *args, **kwargs)
 
-    monkeypatch.setattr(qgn.project, "export_project", export)
+    monkeypatch.setattr(qgn.project_export, "export_project", export)
     return gate
 
 

@@ -141,7 +141,8 @@ def test_import_dialog_brings_corrections_back_into_the_project(qtbot, tmp_path,
     of the project's own image (the export's copy is matched by name) and keeps the old one."""
     from PIL import Image
 
-    from qgn.project import REPLACED_DIR, Project, export_project
+    from qgn.project import REPLACED_DIR, Project
+    from qgn.project_export import export_project
     from qgn_studio.import_dialog import ImportDialog
 
     classes = read_classes_file(SAMPLES / "classes.txt")

@@ -279,9 +279,9 @@ def test_export_dialog_then_reimport_is_identical(qtbot, windows, samples, model
 def test_edits_are_autosaved_while_a_long_export_runs(qtbot, windows, samples, model_path, tmp_path, monkeypatch):
     # an export of a big project takes minutes and the dialog is not modal: strokes made meanwhile
     # must be autosaved, not queued behind the export (a crash would lose them all)
-    import qgn.project
+    import qgn.project_export
 
-    started, release = hold(monkeypatch, qgn.project, "export_project")
+    started, release = hold(monkeypatch, qgn.project_export, "export_project")
     win = windows(folder=tmp_path / "proj")
     session = start_annotating(qtbot, win, [samples[0]], model_path)
     dialog = win.show_export()

@@ -15,7 +15,8 @@ from PIL import Image
 
 from qgn.classes import ClassSet
 from qgn.data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_TRAIN_CLASSES
-from qgn.project import Project, export_project
+from qgn.project import Project
+from qgn.project_export import export_project
 from qgn.project_import import import_into_project
 from sample_files import blocky_label
 

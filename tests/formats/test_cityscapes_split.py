@@ -11,7 +11,8 @@ from PIL import Image
 
 from qgn.data.synthetic import SYNTHETIC_CLASSES as CLASSES
 from qgn.formats import FORMATS, check_split, scan_dataset
-from qgn.project import Project, export_project
+from qgn.project import Project
+from qgn.project_export import export_project
 
 BAD_SPLITS = ["../x", "..", "a/b", "a\\b", "/tmp/x", "", " val", "val ", "tr.ain", "x" * 65]
 

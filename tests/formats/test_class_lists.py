@@ -20,7 +20,8 @@ import pytest
 from PIL import Image
 
 from qgn.classes import ClassSet, default_palette
-from qgn.project import Project, export_project
+from qgn.project import Project
+from qgn.project_export import export_project
 from qgn.project_import import import_into_project
 from sample_files import blocky_label
 

@@ -15,7 +15,8 @@ from PIL import Image
 
 from qgn.classes import ClassSet
 from qgn.formats import scan_dataset
-from qgn.project import Project, export_project
+from qgn.project import Project
+from qgn.project_export import export_project
 
 from coco_reference import pycocotools_labels
 

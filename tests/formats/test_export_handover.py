@@ -17,7 +17,8 @@ from PIL import Image
 
 from qgn.data.synthetic import SYNTHETIC_CLASSES as CLASSES
 from qgn.formats import scan_dataset
-from qgn.project import Project, export_project
+from qgn.project import Project
+from qgn.project_export import export_project
 from qgn.quadtree.label_io import read_label
 from sample_files import synthetic_project
 

@@ -11,7 +11,8 @@ from PIL import Image
 
 from qgn.classes import ClassSet
 from qgn.formats import scan_dataset
-from qgn.project import Project, export_project
+from qgn.project import Project
+from qgn.project_export import export_project
 from qgn.project_import import import_into_project
 
 CLASSES = ClassSet(("road", "car", "sky"), ((128, 64, 128), (0, 0, 142), (70, 130, 180)), 255)

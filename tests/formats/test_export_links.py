@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from qgn.project import export_project
+from qgn.project_export import export_project
 from sample_files import synthetic_project
 
 

@@ -148,7 +148,8 @@ def test_a_project_export_names_each_image_as_its_list_holds_it_whatever_else_is
     as ``'``): ``a"b``, first, took "a'b" and the image ``a'b.png`` became "a'b-2"; an export of the
     images marked done (``a'b.png`` alone) then wrote it as "a'b", over the other image's mask. Now
     ``a'b.png`` is "a'b" and ``a"b.png`` "a'b-2" in every export."""
-    from qgn.project import Project, export_project
+    from qgn.project import Project
+    from qgn.project_export import export_project
 
     paths = []
     for i, name in enumerate(['a"b.png', "a'b.png"]):

@@ -202,7 +202,7 @@ def _annotated_project(tmp_path):
 def test_a_project_export_stopped_while_waiting_counts_the_rest_as_not_reached(tmp_path):
     """``export_project``: the wait is said on its progress line (the app's export job shows it), and
     its ``should_stop`` (the app's Stop) ends the export there, as a stop before the image."""
-    from qgn.project import export_project
+    from qgn.project_export import export_project
 
     project = _annotated_project(tmp_path)
     folder = tmp_path / "out" / "png"
@@ -379,7 +379,7 @@ def test_each_project_export_without_locks_says_so_and_keeps_the_line(tmp_path, 
     process (a second export in the app said nothing) and only on a progress line, which the next
     one replaced at once. Now each export says it, and keeps it in its result (``notes``: the
     dialog's end line)."""
-    from qgn.project import export_project
+    from qgn.project_export import export_project
 
     project = _annotated_project(tmp_path)
     _no_locks_under(monkeypatch, tmp_path / "out")
@@ -504,7 +504,8 @@ def test_a_killed_exports_lock_file_goes_with_the_next_export_even_one_of_nothin
     left (and never waited for: the export of nothing does not wait)."""
     from qgn.export_lock import EXPORT_LOCK
     from qgn.formats import export_dataset
-    from qgn.project import Project, export_project
+    from qgn.project import Project
+    from qgn.project_export import export_project
 
     out = tmp_path / "out"
     killed = [out / "png", out / "cvat" / "ImageSets" / "Segmentation"]

@@ -11,7 +11,8 @@ from PIL import Image
 
 from qgn.data.synthetic import SYNTHETIC_CLASSES as CLASSES
 from qgn.data.synthetic import make_scene
-from qgn.project import Project, export_project
+from qgn.project import Project
+from qgn.project_export import export_project
 
 
 def make_project(root: Path, rels: list[str]) -> Project:

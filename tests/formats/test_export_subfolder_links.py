@@ -14,7 +14,7 @@ import pytest
 from qgn.data.synthetic import SYNTHETIC_CLASSES as CLASSES
 from qgn.data.synthetic import make_scene
 from qgn.fileio import OutsideRootError
-from qgn.project import export_project
+from qgn.project_export import export_project
 from sample_files import synthetic_project
 
 

@@ -17,7 +17,8 @@ from qgn.formats import export_annotation, export_dataset, ExportItem
 from qgn.formats import detect_dataset, scan_dataset
 from qgn.formats.label_colors import label_order
 from qgn.formats.labelme import labelme_document, read_labelme_document
-from qgn.project import Project, export_project
+from qgn.project import Project
+from qgn.project_export import export_project
 from qgn.quadtree.label_io import read_label, write_classes_file
 from sample_files import blocky_label
 

@@ -18,7 +18,8 @@ from PIL import Image, ImageDraw
 
 from qgn.classes import ClassSet, match_class_names
 from qgn.data.camvid import CAMVID_CLASSES
-from qgn.project import Project, export_project
+from qgn.project import Project
+from qgn.project_export import export_project
 from qgn.quadtree.label_io import read_label
 
 CAMVID_VAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "camvid" / "val"

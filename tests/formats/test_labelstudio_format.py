@@ -213,7 +213,8 @@ def test_an_annotation_submitted_with_no_region_is_an_image_with_nothing_labelle
     at the image and labelled nothing. It round-trips as a map all void, into a new project (which
     names the classes from the config even when no task uses one) and as a correction (--update);
     a task never annotated stays out."""
-    from qgn.project import Project, export_project
+    from qgn.project import Project
+    from qgn.project_export import export_project
 
     paths = []
     for name in ("a", "b", "c"):
@@ -271,7 +272,8 @@ def test_json_min_choices_only_annotation_is_not_taken_for_an_empty_one(tmp_path
     result, all void, and ``--update`` replaced the project's map with it. Such a task is now
     reported and left out; a record with no field but the image is still an empty annotation; the
     labelling config beside the file tells a choice from a data field."""
-    from qgn.project import Project, export_project
+    from qgn.project import Project
+    from qgn.project_export import export_project
 
     paths = []
     for name in ("a", "b", "c"):
@@ -391,7 +393,8 @@ def test_a_class_one_format_cannot_write_stops_an_export_of_several_before_anyth
     right error came, but CamVid's (Cityscapes') label_colors.txt was already written - its writer
     writes it as it opens, before the next format's refused the class (the review of the eighth
     hostile-inputs round)."""
-    from qgn.project import Project, export_project
+    from qgn.project import Project
+    from qgn.project_export import export_project
 
     classes = ClassSet(("road", bad, "sky"), CLASSES.palette, 255)
     Image.new("RGB", (W, H)).save(tmp_path / "a.png")

@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from qgn.classes import ClassSet
-from qgn.project import Project, export_project
+from qgn.project import Project
+from qgn.project_export import export_project
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo") or not Path("/dev/zero").exists(),
                                 reason="named pipes and /dev/zero are POSIX")

@@ -19,7 +19,8 @@ from PIL import Image
 from qgn.formats import FORMATS
 from qgn.classes import ClassSet
 from qgn.classes_edit import add_class, delete_class, merge_classes, recolour_class, remap_label, rename_class
-from qgn.project import PROJECT_FILE, Project, ProjectError, generation_dirs
+from qgn.project import PROJECT_FILE, Project, ProjectError
+from qgn.project_generations import generation_dirs
 from qgn.project_class_edit import apply_class_edit
 from qgn.quadtree.label_io import read_label_file
 

@@ -18,9 +18,9 @@ from PIL import Image
 
 from qgn.formats import import_annotation
 from qgn.classes import ClassSet
-from qgn.project import (
-    ANNOTATION_DIR, AUTOSAVE_DIR, PROJECT_FILE, Project, ProjectError, STALE_TEMP_SECONDS, export_project,
-)
+from qgn.project import PROJECT_FILE, Project, ProjectError, STALE_TEMP_SECONDS
+from qgn.project_generations import ANNOTATION_DIR, AUTOSAVE_DIR
+from qgn.project_export import export_project
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = ClassSet(("sky", "road", "car"), ((70, 130, 180), (128, 64, 128), (0, 0, 142)), 255)

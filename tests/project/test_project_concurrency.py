@@ -313,10 +313,10 @@ def test_a_save_from_a_stale_read_keeps_the_other_writers_annotation(tmp_path):
 
 
 def test_files_kept_aside_in_one_second_never_replace_each_other(tmp_path, monkeypatch):
-    import qgn.project
-    from qgn.project import kept_path
+    import qgn.project_kept
+    from qgn.project_kept import kept_path
 
-    monkeypatch.setattr(qgn.project.time, "strftime", lambda fmt, *a: "20261206-050000")  # one second
+    monkeypatch.setattr(qgn.project_kept.time, "strftime", lambda fmt, *a: "20261206-050000")  # one second
     names = []
     for _ in range(3):
         path = kept_path(tmp_path, "a.annotation")

@@ -13,7 +13,8 @@ from PIL import Image
 
 from qgn.classes import ClassSet
 from qgn.fileio import OutsideRootError, path_inside
-from qgn.project import PROJECT_FILE, Project, ProjectError, export_project
+from qgn.project import PROJECT_FILE, Project, ProjectError
+from qgn.project_export import export_project
 from sample_files import write_mask
 
 CLASSES = ClassSet(("sky", "road", "car"), ((70, 130, 180), (128, 64, 128), (0, 0, 142)), 255)
@@ -66,7 +67,7 @@ def test_export_names_are_distinct_on_a_disk_blind_to_case_and_accent_encoding(t
     export replaced the first's (as "Street" and "street" would on Windows too)."""
     import unicodedata
 
-    from qgn.project import export_names
+    from qgn.project_export import export_names
 
     names = ("Street.png", "street.png", unicodedata.normalize("NFC", "café.png"),
              unicodedata.normalize("NFD", "café.png"), "other.png")
@@ -81,7 +82,7 @@ def test_an_export_name_never_falls_back_to_a_stem_another_image_keeps(tmp_path)
     three images, two files in the export, and no error."""
     import unicodedata
 
-    from qgn.project import export_names
+    from qgn.project_export import export_names
 
     names = (unicodedata.normalize("NFC", "café.png"), unicodedata.normalize("NFD", "café.png"), "cafe.png")
     project = make_project(tmp_path, names)
@@ -95,12 +96,12 @@ def test_an_export_name_never_falls_back_to_a_stem_another_image_keeps(tmp_path)
 
 
 def test_an_export_refuses_two_images_under_one_name_before_writing(tmp_path, monkeypatch):
-    import qgn.project
+    import qgn.project_export
 
     project = make_project(tmp_path, ("a.png", "b.png"))
-    monkeypatch.setattr(qgn.project, "export_names", lambda images: {im.key: "same" for im in images})
+    monkeypatch.setattr(qgn.project_export, "export_names", lambda images: {im.key: "same" for im in images})
     with pytest.raises(ValueError, match="both export as 'same'"):
-        qgn.project.export_project(project, tmp_path / "out", ["cvat"], errors=[])
+        qgn.project_export.export_project(project, tmp_path / "out", ["cvat"], errors=[])
     assert not (tmp_path / "out" / "cvat").exists()
 
 
@@ -193,7 +194,7 @@ def test_path_inside(tmp_path):
 
 
 def test_export_counts_files_and_folders_as_on_disk(tmp_path):
-    from qgn.project import written_summary
+    from qgn.project_export import written_summary
 
     project = make_project(tmp_path, ("a.png", "b.png", "c.png"))
     for image in project.images[1:]:

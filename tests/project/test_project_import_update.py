@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from qgn.classes import ClassSet
-from qgn.project import REPLACED_DIR, Project, export_project
+from qgn.project import REPLACED_DIR, Project
+from qgn.project_export import export_project
 from qgn.quadtree.label_io import read_label_file
 from sample_files import blocky_label
 

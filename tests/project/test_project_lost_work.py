@@ -364,12 +364,13 @@ KEEPER = textwrap.dedent('''
     import sys, time
     import numpy as np
     import qgn.project
+    import qgn.project_kept
     from qgn.classes import ClassSet
     from qgn.project import Project
 
     classes = ClassSet(("sky", "road", "car"), ((70, 130, 180), (128, 64, 128), (0, 0, 142)), 255)
-    qgn.project.time.strftime = lambda fmt, *a: "20261206-050000"  # one second for both writers
-    real = qgn.project.keep_aside
+    qgn.project_kept.time.strftime = lambda fmt, *a: "20261206-050000"  # one second for both writers
+    real = qgn.project_kept.keep_aside
 
     def slow(*args, **kwargs):
         path = real(*args, **kwargs)
@@ -377,7 +378,7 @@ KEEPER = textwrap.dedent('''
         time.sleep(1.5)  # the name is chosen, the file not yet written
         return path
 
-    qgn.project.keep_aside = slow
+    qgn.project.keep_aside = slow  # where Project.keep_conflict looks it up
     Project.open(sys.argv[1]).keep_conflict("frame_0", np.full((40, 48), 1), classes)
 ''')
 
@@ -387,7 +388,7 @@ def test_two_windows_keeping_a_map_of_one_image_in_one_second_keep_both(tmp_path
     """keep_conflict (an unsaved map a class edit elsewhere left without a class) took no lock: two
     windows keeping a map of one image in one second both chose the free name, and the second
     write replaced the first."""
-    import qgn.project
+    import qgn.project_kept
 
     project = project_with_work(tmp_path / "p")
     script = tmp_path / "keeper.py"
@@ -395,7 +396,7 @@ def test_two_windows_keeping_a_map_of_one_image_in_one_second_keep_both(tmp_path
     proc = subprocess.Popen([sys.executable, str(script), str(project.root)], stdout=subprocess.PIPE, text=True,
                             env=ENV, cwd=str(REPO))
     assert proc.stdout.readline().startswith("named frame_0.20261206-050000.qgt")
-    monkeypatch.setattr(qgn.project.time, "strftime", lambda fmt, *a: "20261206-050000")
+    monkeypatch.setattr(qgn.project_kept.time, "strftime", lambda fmt, *a: "20261206-050000")
     mine = Project.open(project.root).keep_conflict("frame_0", np.full((40, 48), 2), CLASSES)
     assert proc.wait(timeout=60) == 0
     kept = sorted((project.root / "conflicts").glob("*.qgt"))
@@ -483,7 +484,7 @@ def test_a_class_edit_whose_old_folder_cannot_all_be_removed_moves_it_aside(tmp_
     every window and command, the edit reported done. What is left of the folder now goes to
     ``removed/`` whole (a rename: nothing deleted), so the project opens as any other."""
     from qgn.classes_edit import rename_class
-    from qgn.project import JOURNAL_FILE
+    from qgn.project_generations import JOURNAL_FILE
     from qgn.project_class_edit import apply_class_edit
 
     project = project_with_work(tmp_path / "p")
@@ -508,7 +509,7 @@ def test_a_class_edit_whose_old_folder_can_neither_go_nor_move_leaves_a_project_
     writes that follow too (the journal of a later revision was taken as proving nothing, and the
     project was unopenable again after the next done mark) - each writer trying again."""
     from qgn.classes_edit import merge_classes, rename_class
-    from qgn.project import JOURNAL_FILE
+    from qgn.project_generations import JOURNAL_FILE
     from qgn.project_class_edit import apply_class_edit
 
     project = project_with_work(tmp_path / "p")
@@ -538,7 +539,7 @@ def test_a_second_class_edit_over_a_kept_journal_is_refused_naming_the_folder(tm
     import shutil
 
     from qgn.classes_edit import merge_classes
-    from qgn.project import JOURNAL_FILE
+    from qgn.project_generations import JOURNAL_FILE
     from qgn.project_class_edit import apply_class_edit
 
     project = project_with_work(tmp_path / "p")

@@ -15,7 +15,8 @@ from PIL import Image
 import qgn.project
 from qgn.classes import ClassSet
 from qgn.classes_edit import rename_class
-from qgn.project import JOURNAL_FILE, PROJECT_FILE, Project, generation_dirs
+from qgn.project import PROJECT_FILE, Project
+from qgn.project_generations import JOURNAL_FILE, generation_dirs
 from qgn.project_class_edit import apply_class_edit
 
 CLASSES = ClassSet(("sky", "road", "pole"), ((70, 130, 180), (128, 64, 128), (153, 153, 153)), 255)

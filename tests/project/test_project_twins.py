@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from qgn.classes import ClassSet
-from qgn.project import Project, export_project
+from qgn.project import Project
+from qgn.project_export import export_project
 
 CLASSES = ClassSet(("sky", "road"), ((70, 130, 180), (128, 64, 128)), 255)
 
