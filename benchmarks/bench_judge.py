@@ -1,5 +1,5 @@
 """Judging the starts without the truth: does a judge an app can compute rank the candidate starts
-as the truth does? (benchmarks/RESULTS.md, "A start judge that is not biased towards the given start").
+as the truth does? (benchmarks/RESULTS.md, "A start judge that is not biased towards the start given").
 
     QGN_DATA=DIR OMP_NUM_THREADS=1 nice python benchmarks/bench_judge.py [MODEL] --first 1 --count 16 \
         [--stride 3] --json out.jsonl

@@ -56,7 +56,7 @@ the image and the start map (the model's or the head's; ``--model-snap``, the pr
 - ``app_own``: (opt-in; measured, not the app's rule) ``app_effort`` with the given start's entry of
   each image's record replaced by the actions the person took from it — which an app can count —
   and the other starts still judged against the saved map (``_judged_own``); benchmarks/RESULTS.md,
-  "A start judge that is not biased towards the given start";
+  "A start judge that is not biased towards the start given";
 - ``loop``: (opt-in) the cell tools from the model, fine-tuned every ``every`` images on all
   images corrected so far with ``qgn.train.finetune.finetune`` — the function the app's
   Fine-tune button calls; ``loop_uncertainty``: the same, the most uncertain images first.
