@@ -53,6 +53,10 @@ the image and the start map (the model's or the head's; ``--model-snap``, the pr
   training images). Each image's record is what an app could know: the actions from every start
   it was offered to the map saved from the start it was given, at 1 px (``_judged_as_saved``).
   That record favours the start given, and the rule locks into it (benchmarks/RESULTS.md);
+- ``app_own``: (opt-in; measured, not the app's rule) ``app_effort`` with the given start's entry of
+  each image's record replaced by the actions the person took from it — which an app can count —
+  and the other starts still judged against the saved map (``_judged_own``); benchmarks/RESULTS.md,
+  "A start judge that is not biased towards the start given";
 - ``loop``: (opt-in) the cell tools from the model, fine-tuned every ``every`` images on all
   images corrected so far with ``qgn.train.finetune.finetune`` — the function the app's
   Fine-tune button calls; ``loop_uncertainty``: the same, the most uncertain images first.
@@ -77,12 +81,12 @@ from qgn.uncertainty import MEASURES, image_uncertainty, order_by_uncertainty, s
 
 SCENARIOS = ("scratch", "model", "assist_scratch", "assist_model", "assist_head", "best", "app", "app_guarded",
              "assist_previous", "app_carry", "app_domain", "app_effort", "assist_confident", "app_confident",
-             "loop", "loop_uncertainty")
+             "app_own", "loop", "loop_uncertainty")
 DEFAULT_SCENARIOS = SCENARIOS[:8]
-PER_IMAGE = SCENARIOS[:14]
+PER_IMAGE = SCENARIOS[:15]
 SNAP_EVIDENCE = ("image", "prediction", "oracle")
 HEADED = ("assist_head", "best", "app", "app_guarded", "app_carry", "app_domain", "app_effort",
-          "app_confident")  # scenarios that need the project head
+          "app_confident", "app_own")  # scenarios that need the project head
 
 
 @dataclass
@@ -263,6 +267,7 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log, progress
     previous = None  # (image, corrected map) of the image before, for the carried start
     carry_record = []  # (carried start's, app_guarded start's) pixel accuracy per judged image
     effort_record = []  # per image, {start: actions from it}: what app_effort's rule has seen
+    own_record = []  # the same for app_own: the given start's entry the person's own actions
     time_left = TimeLeft()
     for i, s in enumerate(samples):
         def step(what: str, i=i) -> None:
@@ -281,16 +286,20 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log, progress
         record = list(trainer.record.values()) if trainer is not None else []
         inside = None  # the domain check's verdict (app_domain; app_effort's first start), None: not asked
         if config.domain is not None and ("app_domain" in wanted or "app_confident" in wanted
-                                          or ("app_effort" in wanted and not effort_record)):
+                                          or ("app_effort" in wanted and not effort_record)
+                                          or ("app_own" in wanted and not own_record)):
             from qgn.domain import judge as judge_domain
 
             step("domain check")
             judge_model = model if config.domain_model is None else config.domain_model
             inside = judge_domain(judge_model, s.image, config.domain).inside
-        choices = _scenario_choices(runs, record, carry_record, effort_record, inside)
+        choices = _scenario_choices(runs, record, carry_record, effort_record, inside, own_record)
         if "app_effort" in wanted:
             step("app_effort's record")
             effort_record.append(_judged_as_saved(s, labels, next(iter(choices["app_effort"][0])), classes, config))
+        if "app_own" in wanted:
+            step("app_own's record")
+            own_record.append(_judged_own(s, labels, runs, next(iter(choices["app_own"][0])), classes, config))
         if "carried_map" in labels:  # judged after its use, as the app judges a saved image: against the
             from qgn.project_head import judge_start  # best of the other starts offered
 
@@ -339,7 +348,8 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
     from qgn.bench.annotate_tools import ImageTools
 
     headed = any(n in HEADED for n in wanted)
-    carry = any(n in ("assist_previous", "app_carry", "app_domain", "app_effort", "app_confident") for n in wanted)
+    carry = any(n in ("assist_previous", "app_carry", "app_domain", "app_effort", "app_confident",
+                                  "app_own") for n in wanted)
     assist = headed or carry or any(n.startswith("assist") for n in wanted)
     sim = dict(target=config.target, tolerance=config.tolerance, beta=config.beta)
 
@@ -438,12 +448,25 @@ def _judged_as_saved(s, labels: dict, chosen: str, classes, config: AnnotateConf
             for name, start in starts.items() if start is not None}
 
 
+STARTS_RUN = {"previous": "assist_carried", "head": "assist_head_start", "model": "assist_model_start",
+              "empty": "assist_empty"}  # a start's name -> its image-tool run in ``_simulate_starts``
+
+
+def _judged_own(s, labels: dict, runs: dict, chosen: str, classes, config: AnnotateConfig) -> dict:
+    """app_own's record of one image: ``_judged_as_saved``'s, except that the start given
+    (``chosen``) is judged by the actions the person took from it (its run's actions, what an app
+    counts) instead of by the actions from it to the map saved from it, which are fewer — the saved
+    map keeps that start's labels where the person left them and is made of the tools' own edits."""
+    record = _judged_as_saved(s, labels, chosen, classes, config)
+    record[chosen] = runs[STARTS_RUN[chosen]].actions
+    return record
+
+
 def _effort_choice(runs: dict, effort_record: list, inside: bool | None = None) -> dict:
     """app_effort: the offered start that cost least over the last images (``cheapest_start``);
     before any was judged, the model's — or empty where ``inside`` is False: the model's domain
     check (``qgn.domain``) says the image is unlike its training images, as the app warns."""
-    named = {"previous": "assist_carried", "head": "assist_head_start", "model": "assist_model_start",
-             "empty": "assist_empty"}
+    named = STARTS_RUN
     offered = [s for s, run in named.items() if runs.get(run) is not None]
     if not offered:  # app_effort not wanted: no image-tool run was made (``--scenarios scratch``)
         return {}
@@ -453,7 +476,7 @@ def _effort_choice(runs: dict, effort_record: list, inside: bool | None = None) 
 
 
 def _scenario_choices(runs: dict, record: list, carry_record: list = (), effort_record: list = (),
-                      inside: bool | None = None) -> dict:
+                      inside: bool | None = None, own_record: list = ()) -> dict:
     """Scenario → (the efforts it may choose between by start, the extra actions each start costs),
     from the runs of ``_simulate_starts`` (a run not made is None); ``record``: the head's record
     before this image (``qgn.project_head.prefer_head``); ``carry_record``: the carried start's
@@ -492,6 +515,7 @@ def _scenario_choices(runs: dict, record: list, carry_record: list = (), effort_
         "app_effort": (_effort_choice(runs, effort_record, inside), {}),
         "assist_confident": (confident, {}),
         "app_confident": (trusted, {}),
+        "app_own": (_effort_choice(runs, own_record, inside), {}),
     }
 
 

@@ -120,7 +120,7 @@ def annotate_section(args, log, progress=None):
         if not 0.0 <= args.confidence <= 1.0:
             raise ValueError(f"--confidence is a probability, 0 … 1; got {args.confidence}")
         config.confidence = float(args.confidence)
-    if any(n in config.scenarios for n in ("app_effort", "app_domain", "app_confident")):
+    if any(n in config.scenarios for n in ("app_effort", "app_domain", "app_confident", "app_own")):
         from qgn.domain import reference_for, reference_path
 
         judge_path = path

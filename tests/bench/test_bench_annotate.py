@@ -193,6 +193,23 @@ def test_cli_effort_judged_start_rows(capsys):
             assert actions[i] == previous[i]
 
 
+@pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
+def test_cli_app_own_rows(capsys):
+    """app_own runs beside the other scenarios: each image's actions are those of the start it chose."""
+    rc = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
+               "--images", "3", "--quick", "--json", "--threads", "1", "--tolerance", "1",
+               "--scenarios", "assist_scratch,assist_model,assist_previous,app_own"])
+    assert rc == 0
+    by = {r["name"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    starts, actions = by["app_own"]["starts"], by["app_own"]["actions"]
+    assert len(starts) == 3 and starts[0] in ("model", "empty")
+    for i in range(3):
+        if starts[i] == "empty":
+            assert actions[i] == by["assist_scratch"]["actions"][i]
+        if starts[i] == "previous":
+            assert actions[i] == by["assist_previous"]["actions"][i]
+
+
 def test_cheapest_start_by_the_actions_each_start_cost():
     from qgn.bench.annotate import cheapest_start
 
@@ -230,6 +247,57 @@ def test_effort_choice_takes_the_start_that_cost_least_before():
     assert list(_effort_choice(third, record)) == ["previous"]
     assert list(_effort_choice(third, record, inside=False)) == ["previous"]  # once judged, the record decides
 
+
+
+def test_judged_own_counts_the_given_start_by_the_persons_actions():
+    """app_own's record of an image: each start not given, the actions from it to the saved map
+    (as the simulated annotator takes them against that map, at 1 px); the given start, the
+    actions the person took from it (its run) — not the fewer ones from it to its own saved map."""
+    from types import SimpleNamespace as Run
+
+    from qgn.annotation.superpixels import oversegment
+    from qgn.bench.annotate import AnnotateConfig, _judged_own
+    from qgn.bench.annotate_tools import ImageTools
+
+    rng = np.random.default_rng(3)
+    gt = np.zeros((48, 48), np.int64)
+    gt[:, 20:] = 1
+    gt[30:, :] = 2
+    gt[:, 18:20] = 255  # a void band, as CamVid's between regions
+    image = (gt[..., None] * 70 % 256).astype(np.uint8) + rng.integers(0, 20, (48, 48, 3), dtype=np.uint8)
+    over = oversegment(image)
+    model = np.where(gt == 255, 1, gt)
+    model[2:6, 2:6] = model[2:6, 30:34] = model[40:44, 40:44] = 2  # three wrong blocks, 0.7 % of the image each
+    model[40:44, 40:44] = 0
+    config = AnnotateConfig(tolerance=1)
+    effort, saved = simulate_annotator(gt, model, C, tools=[ImageTools(over)], target=0.99, tolerance=1)
+    labels = {"over": over, "model_map": model, "corrected_model": saved}
+    runs = {"assist_model_start": effort}
+    record = _judged_own(Run(label=gt), labels, runs, "model", C, config)
+    empty = np.full(gt.shape, 255)
+    from_empty = simulate_annotator(saved, empty, C, tools=[ImageTools(over)], target=0.99, tolerance=1)[0].actions
+    to_saved = simulate_annotator(saved, model, C, tools=[ImageTools(over)], target=0.99, tolerance=1)[0].actions
+    assert record == {"empty": from_empty, "model": effort.actions}
+    assert to_saved < effort.actions  # the as-saved judge's count for the given start: fewer
+
+
+def test_app_own_takes_the_start_its_record_says_cost_least():
+    """app_own: app_effort's rule on its own record — the model's start (or empty where the domain
+    check flags the image) before any image was judged, then the cheapest over the last images."""
+    from types import SimpleNamespace as Run
+
+    from qgn.bench.annotate import _scenario_choices
+
+    runs = {"scratch": Run(actions=90), "assist_empty": Run(actions=22), "assist_model_start": Run(actions=29),
+            "assist_head_start": Run(actions=25), "assist_carried": Run(actions=24)}
+
+    def own(record, inside=None, effort=()):
+        return list(_scenario_choices(runs, [], [], list(effort), inside, record)["app_own"][0])
+
+    assert own([]) == ["model"] and own([], inside=False) == ["empty"]
+    assert own([{"empty": 20, "model": 30, "previous": 25}]) == ["empty"]
+    assert own([{"empty": 20, "model": 30, "previous": 12}]) == ["previous"]
+    assert own([{"empty": 20, "model": 30}], effort=[{"empty": 40, "model": 10}]) == ["empty"]  # not app_effort's
 
 
 def test_app_domain_starts_empty_where_the_domain_check_flags_the_image():
