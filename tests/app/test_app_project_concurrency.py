@@ -672,7 +672,7 @@ def test_a_look_that_keeps_failing_is_told_again_for_each_later_change_and_after
     # the watch's look failing for another reason than an unreadable new image was told once (10 s),
     # then never again: a later change of the other writer was neither shown nor told, and opening the
     # project again kept the old failure as told (found by a read-only review of bigindex2)
-    import qgn_studio.project_controller as controller
+    import qgn_studio.project_watch as watch
     from PySide6 import QtWidgets
 
     folder = tmp_path / "proj"
@@ -685,7 +685,7 @@ def test_a_look_that_keeps_failing_is_told_again_for_each_later_change_and_after
     def broken(project, known):
         raise RuntimeError("cannot make the view (a failure that stays)")
 
-    monkeypatch.setattr(controller, "merged_view", broken)
+    monkeypatch.setattr(watch, "merged_view", broken)  # the watch's look (_look_at_merge)
     warnings = []
     monkeypatch.setattr(win.projects, "_warn", warnings.append)
 
