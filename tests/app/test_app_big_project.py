@@ -394,7 +394,7 @@ def test_another_writers_class_change_in_a_big_project_reads_no_image_list_on_th
     from qgn.classes_edit import rename_class
     from qgn.project import Project
     from qgn.project_class_edit import apply_class_edit
-    from qgn_studio import project_controller, project_watch
+    from qgn_studio import project_class_changes, project_watch
 
     root = open_300_image_project(qtbot, window, model_path, tmp_path)
     window.projects.watch.stop()
@@ -406,7 +406,7 @@ def test_another_writers_class_change_in_a_big_project_reads_no_image_list_on_th
             views.append(1)
         return real_view(*args, **kwargs)
 
-    for module in (project_controller, project_watch):  # each module that calls it (the reload, the watch)
+    for module in (project_class_changes, project_watch):  # each module that calls it (the reload, the watch)
         monkeypatch.setattr(module, "merged_view", view)
     other = Project.open(root)
     apply_class_edit(other, rename_class(other.classes, 2, "vehicle"))
