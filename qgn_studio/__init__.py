@@ -38,6 +38,7 @@ own layer and the layers listed before it, never from a later one.
    ``shell``), never the window (``tests/app`` runs them without one):
 
 * ``project_controller``  projects, saving, autosave, crash recovery, another writer
+* ``project_autosave``    autosave and crash recovery (a mixin of ``project_controller``)
 * ``project_class_changes``  class changes: this window's written into the project, another writer's followed (a mixin)
 * ``project_watch``       another writer's changes on disk: the watch and what it shows (a mixin of ``project_controller``)
 * ``project_open``        reading a project to open it, on the job thread
