@@ -263,7 +263,7 @@ def test_marking_an_image_done_in_a_big_project_makes_no_path_per_image_on_the_u
     # once the mark is recorded, the project's done flags of the marked images are shown: that made
     # a Path of every image of the project on the UI thread (0.9 s a mark at 100,000 images)
     from qgn.project import Project
-    from qgn_studio import project_controller, project_watch
+    from qgn_studio import project_controller, project_marks, project_watch
 
     root = open_300_image_project(qtbot, window, model_path, tmp_path)
     made = []
@@ -274,7 +274,7 @@ def test_marking_an_image_done_in_a_big_project_makes_no_path_per_image_on_the_u
                 made.append(args)
             return Path(*args, **kwargs)
 
-    for module in (project_controller, project_watch):  # each module on the mark's way (_show_project_done)
+    for module in (project_controller, project_marks, project_watch):  # each on the mark's way (_record_marks, _show_project_done)
         monkeypatch.setattr(module, "Path", Counted)
     window.annotator.set_done(True)
     qtbot.waitUntil(lambda: Project.open(root).images[0].done, timeout=WAIT_MS)
