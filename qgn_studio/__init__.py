@@ -37,7 +37,11 @@ own layer and the layers listed before it, never from a later one.
 3. Controllers — each takes the workspace and the services it needs (jobs, the engine, ``ask``,
    ``shell``), never the window (``tests/app`` runs them without one):
 
-* ``project_controller``  projects, saving, autosave, crash recovery, another writer
+* ``project_controller``  projects: opening, saving, closing, their images; with four mixins, one a concept:
+* ``project_autosave``    autosave and crash recovery
+* ``project_marks``       done marks: written into the project, kept without one
+* ``project_class_changes`` class changes: this window's written into the project, another writer's followed
+* ``project_watch``       another writer's changes on disk: the watch and what it shows
 * ``project_open``        reading a project to open it, on the job thread
 * ``annotator``           annotation mode: tools, classes and class edits, starts, undo (builds its panel)
 * ``finetuner``           fine-tune on corrections, compare, keep or revert (builds its panel)

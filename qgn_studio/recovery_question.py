@@ -1,6 +1,6 @@
 """What the crash-recovery question says: whose autosaves (a project, or the scratch project of a
 class set when there was none), which images, when each was last autosaved, and which ones are
-older than their saved annotation. Built by ``project_controller`` and shown by ``ask.AskUser.recover``
+older than their saved annotation. Built by ``project_autosave`` and shown by ``ask.AskUser.recover``
 (or answered by a test); no widgets here.
 
 ``RecoveryQuestion.names`` is the list the question showed before it said more (an image's file name,

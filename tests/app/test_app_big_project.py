@@ -263,7 +263,7 @@ def test_marking_an_image_done_in_a_big_project_makes_no_path_per_image_on_the_u
     # once the mark is recorded, the project's done flags of the marked images are shown: that made
     # a Path of every image of the project on the UI thread (0.9 s a mark at 100,000 images)
     from qgn.project import Project
-    from qgn_studio import project_controller
+    from qgn_studio import project_controller, project_marks, project_watch
 
     root = open_300_image_project(qtbot, window, model_path, tmp_path)
     made = []
@@ -274,7 +274,8 @@ def test_marking_an_image_done_in_a_big_project_makes_no_path_per_image_on_the_u
                 made.append(args)
             return Path(*args, **kwargs)
 
-    monkeypatch.setattr(project_controller, "Path", Counted)
+    for module in (project_controller, project_marks, project_watch):  # each on the mark's way (_record_marks, _show_project_done)
+        monkeypatch.setattr(module, "Path", Counted)
     window.annotator.set_done(True)
     qtbot.waitUntil(lambda: Project.open(root).images[0].done, timeout=WAIT_MS)
     window.jobs.wait_idle()
@@ -393,19 +394,20 @@ def test_another_writers_class_change_in_a_big_project_reads_no_image_list_on_th
     from qgn.classes_edit import rename_class
     from qgn.project import Project
     from qgn.project_class_edit import apply_class_edit
-    from qgn_studio import project_controller
+    from qgn_studio import project_class_changes, project_watch
 
     root = open_300_image_project(qtbot, window, model_path, tmp_path)
     window.projects.watch.stop()
     rebuilt = ui_thread_index_builds(monkeypatch)
-    views, real_view = [], project_controller.merged_view
+    views, real_view = [], project_watch.merged_view
 
     def view(*args, **kwargs):
         if threading.current_thread() is threading.main_thread():
             views.append(1)
         return real_view(*args, **kwargs)
 
-    monkeypatch.setattr(project_controller, "merged_view", view)
+    for module in (project_class_changes, project_watch):  # each module that calls it (the reload, the watch)
+        monkeypatch.setattr(module, "merged_view", view)
     other = Project.open(root)
     apply_class_edit(other, rename_class(other.classes, 2, "vehicle"))
     window.projects.check_project_on_disk()

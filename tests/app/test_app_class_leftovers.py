@@ -127,7 +127,7 @@ def test_unsaved_maps_follow_a_case_only_rename_by_name():
     import numpy as np
 
     from qgn.classes import ClassSet
-    from qgn_studio.project_controller import relabel_exactly
+    from qgn_studio.project_class_changes import relabel_exactly
 
     before = ClassSet(("sky", "road", "car"), ((1, 1, 1), (2, 2, 2), (3, 3, 3)), 255)
     after = ClassSet(("Road", "sky", "car"), ((2, 2, 2), (1, 1, 1), (3, 3, 3)), 255)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from qgn.cli.main import main
 from qgn.project import Project
-from qgn_studio.project_controller import CLASS_EDIT, COUNTING
+from qgn_studio.project_class_changes import CLASS_EDIT
+from qgn_studio.project_controller import COUNTING
 
 from sample_files import ids_dataset
 from studio_steps import WAIT_MS

@@ -306,7 +306,7 @@ def test_unsaved_edits_follow_a_rename_made_in_another_window(qtbot, windows, sa
 
 def reload_notice(window) -> str:
     """What the banner says of another writer's class edit this window followed."""
-    from qgn_studio.project_controller import CLASSES_RELOADED
+    from qgn_studio.project_class_changes import CLASSES_RELOADED
 
     return window.canvas.banner.messages[CLASSES_RELOADED][0]
 
@@ -484,7 +484,7 @@ def test_unsaved_maps_following_another_windows_class_edit_are_relabelled_off_th
     import threading
 
     import qgn.annotation.annotation as annotation_module
-    import qgn_studio.project_controller as project_controller
+    import qgn_studio.project_class_changes as class_changes
     from qgn_studio.annotation_doc import LivePyramid
 
     folder = tmp_path / "follow-off"
@@ -504,7 +504,7 @@ def test_unsaved_maps_following_another_windows_class_edit_are_relabelled_off_th
         return called
 
     for name in ("follow_edits", "relabel_exactly", "loses_labels"):
-        monkeypatch.setattr(project_controller, name, spy(name, getattr(project_controller, name)))
+        monkeypatch.setattr(class_changes, name, spy(name, getattr(class_changes, name)))
     monkeypatch.setattr(annotation_module, "check_label", spy("check", annotation_module.check_label))
     monkeypatch.setattr(LivePyramid, "__init__", spy("pyramid", LivePyramid.__init__))
     monkeypatch.setattr(Project, "open", spy("open", Project.open))
@@ -551,7 +551,7 @@ def test_a_class_follow_that_fails_says_what_failed_and_nothing_when_the_window_
     what they cannot hold in conflicts/ on the job thread; any failure there said the maps "could not
     be kept in its conflicts folder", and a job refused because the window closed warned so too. It
     says which step failed; nothing when the window closed."""
-    import qgn_studio.project_controller as project_controller
+    import qgn_studio.project_class_changes as class_changes
 
     first, second = two_windows(qtbot, windows, samples, model_path, tmp_path / "fails")
     second.annotator.set_mode(True)
@@ -563,7 +563,7 @@ def test_a_class_follow_that_fails_says_what_failed_and_nothing_when_the_window_
     def fails(*args):
         raise MemoryError("out of memory")
 
-    monkeypatch.setattr(project_controller, "follow_or_keep", fails)
+    monkeypatch.setattr(class_changes, "follow_or_keep", fails)
     banner = second.canvas.banner.messages
     second.projects.check_project_on_disk()
     qtbot.waitUntil(lambda: "changed the project" in banner.get("project", ("",))[0], timeout=WAIT_MS)
@@ -672,7 +672,7 @@ def test_a_look_that_keeps_failing_is_told_again_for_each_later_change_and_after
     # the watch's look failing for another reason than an unreadable new image was told once (10 s),
     # then never again: a later change of the other writer was neither shown nor told, and opening the
     # project again kept the old failure as told (found by a read-only review of bigindex2)
-    import qgn_studio.project_controller as controller
+    import qgn_studio.project_watch as watch
     from PySide6 import QtWidgets
 
     folder = tmp_path / "proj"
@@ -685,7 +685,7 @@ def test_a_look_that_keeps_failing_is_told_again_for_each_later_change_and_after
     def broken(project, known):
         raise RuntimeError("cannot make the view (a failure that stays)")
 
-    monkeypatch.setattr(controller, "merged_view", broken)
+    monkeypatch.setattr(watch, "merged_view", broken)  # the watch's look (_look_at_merge)
     warnings = []
     monkeypatch.setattr(win.projects, "_warn", warnings.append)
 

@@ -85,7 +85,8 @@ def test_file_dialogs_start_where_the_user_last_opened_something(ws, tmp_path):
 
 # the state layer of qgn_studio/__init__.py, and the controllers that need no panel of their own
 WIDGET_FREE = ("workspace", "document", "annotation_doc", "discovery", "engine", "jobs", "recent", "class_keys",
-               "image_filter", "shell", "project_controller", "head_controller", "uncertainty_order")
+               "image_filter", "shell", "project_controller", "project_autosave", "project_marks",
+               "project_class_changes", "project_watch", "head_controller", "uncertainty_order")
 
 
 @pytest.mark.parametrize("module", WIDGET_FREE)

@@ -1,0 +1,568 @@
+"""Autosave and crash recovery: the project controller's copies of the unsaved edits, and offering them back.
+
+Autosave (``_edited``, ``autosave_now``): ``AUTOSAVE_DELAY_MS`` after an edit, each annotation with edits
+not yet autosaved is copied (into a spare made beforehand: ``_prepare_spare``) and written on the job
+thread into the open project's ``.autosave/``, else into the scratch project of its class set, or a
+read-only project's stand-in (``_where_to_autosave``, ``_Lookup``); an autosave the project refuses goes
+beside it, into its stand-in (``_autosave_beside``); a failed one is said and tried again every
+``AUTOSAVE_RETRY_MS`` (``_autosave_failed``, ``_retry_later``). Recovery (``offer_recovery``,
+``_ask_recovery``, ``_restore``): autosaves holding edits the saved annotations lack are offered back;
+restored maps become unsaved annotations of their images, and the done marks a scratch project kept
+mark their images again (``_restore_marks``); discarded ones move to ``discarded/`` (``discard_autosaves``,
+``_each_autosave``): only this window's own autosaves.
+
+A mixin of ``qgn_studio.project_controller.ProjectController`` (its ``__init__`` makes the state and the
+``timer``/``retry`` timers). Reads ``project``, ``workspace``, ``annotator``, ``jobs``, ``shell``,
+``scratch_path``, ``ask_recover``, ``_read_only``, ``_closed``, ``_asking``; reads and writes ``_scratches``,
+``_autosaved``, ``_spares``, ``_spare_copy``, ``_spare_wanted``, ``_copies_out``, ``_lookups``, ``_stand_in``,
+``_retry_wanted``, ``_told_autosave_conflict``, ``_streaks``, ``live_marks``, ``_versions``; emits
+``autosaved``. Calls back into the controller's ``_warn``, ``_write_failed``, ``_write_image``,
+``_use_scratch``, ``_deferred``, ``_adopt``, ``_unmark_scratch``, ``_record_marks_again`` and ``sessions``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgn_studio.discovery import resolved
+from qgn_studio.document import describe_error
+from qgn_studio.project_watch import CHANGED_ELSEWHERE
+
+AUTOSAVE_DELAY_MS = 2000
+AUTOSAVE_RETRY_MS = 10_000  # after a failed autosave (a full disk): try again without waiting for an edit
+
+
+class AutosaveMixin:
+    """``ProjectController``'s autosave and crash recovery (see the module docstring)."""
+
+    # ------------------------------------------------------------------ autosave
+    def _edited(self, _session) -> None:
+        """An edit: autosave ``AUTOSAVE_DELAY_MS`` after the first edit not yet autosaved. A pending
+        autosave is not put off again, so steady work (a stroke a second) is autosaved too."""
+        if not self.timer.isActive():
+            self.timer.start()
+        self._prepare_spare(_session.label)
+
+    def autosave_now(self) -> None:
+        """Write every annotation with edits not yet autosaved (copies; written on the job thread).
+        Not while a question of unsaved work is open (a callback's edit restarts the timer meanwhile):
+        it would write the marks being discarded; it runs after a "Cancel" (``_ask_unsaved``)."""
+        self.timer.stop()
+        self.retry.stop()
+        if self._deferred():
+            return
+        self._record_marks_again()
+        pending = [d for d in self.sessions() if d.annotation.needs_autosave]
+        written, submitted = [], False  # the annotations written (callbacks run in order, on the UI thread)
+        lookups: dict = {}  # a scratch project or stand-in to find (or make) on the job thread: once this round
+        for doc in pending:
+            session = doc.annotation
+            resolve = self._where_to_autosave(session, lookups)
+            if resolve is None:
+                continue  # nowhere (no scratch folder, no class set yet)
+            into_project = self.project is not None and not self._read_only
+            # a scratch project holds maps of its own class set only (a project's: check_same_classes)
+            classes = self.workspace.classes if into_project else session.classes
+            label, version, path = self._copy_of(session.label), session.version, doc.path
+
+            def write(resolve=resolve, path=path, label=label, classes=classes, autosaved=self._autosaved,
+                      project=self.project):
+                target = resolve()
+                check_same_classes(target, classes)
+                key = (str(target.root), path)
+                try:
+                    saved, added = self._write_image(
+                        target, path, lambda image: target.autosave(image, label, over=autosaved.get(key)))
+                except Exception as exc:
+                    from qgn.project import ProjectBusyError
+
+                    if target is not project or isinstance(exc, ProjectBusyError):  # busy: the retry will do
+                        raise
+                    raise RuntimeError(self._autosave_beside(project, path, label, exc)) from None
+                autosaved[key] = saved.version
+                if target is project:
+                    self._drop_spare(project, path)
+                return target, saved, added and target is self.project
+
+            def failed(message: str, resolve=resolve, label=label) -> None:
+                self._copies_out -= 1
+                # the write ended (or never ran): nothing else holds its copy, which the retry (every
+                # 10 s, no edit between: no spare made meanwhile) copies into, not afresh on this thread
+                self._spare_copy = label
+                if isinstance(resolve, _Lookup) and resolve.error is not None:
+                    self._nowhere_to_autosave(resolve)
+                else:
+                    self._autosave_failed(message)
+
+            def done(result, s=session, v=version, doc=doc, label=label, project=self.project):
+                target, saved, added = result
+                self._copies_out -= 1
+                self._found(target, project)
+                self._streaks.difference_update({"autosave", "nowhere"})  # a failure from now on is news again
+                self._spare_copy = label  # written: nothing else holds it
+                written.append(doc)
+                self._autosaved_one(s, v, doc, saved)
+                if added:
+                    self._told_added_back(doc)
+
+            self._copies_out += 1
+            self.jobs.submit(write, done, failed, "Autosaving")
+            submitted = True
+        if submitted:
+            round_lookups = list(lookups.values())
+
+            def ended(_none) -> None:
+                self._lookups = [lookup for lookup in self._lookups if lookup not in round_lookups]
+                if written:
+                    self.autosaved.emit(len(written))
+
+            self.jobs.submit(lambda: None, ended)
+
+    def _where_to_autosave(self, session, lookups: dict):
+        """A callable (job thread) returning the project ``session`` autosaves into (the open project, else the scratch project of its class set, or a read-only project's stand-in):
+        the open project; the scratch project of its class set or the read-only project's stand-in
+        when this window has it already; else a ``_Lookup`` finding or making it, shared by this
+        round's autosaves (``lookups``): reading every scratch project takes 30-450 ms, never on
+        the UI thread, once a round. None when there is nowhere (no scratch folder)."""
+        project = self.project
+        if project is not None and not self._read_only:
+            return lambda: project
+        if self.scratch_path is None:
+            return None
+        from qgn_studio.scratch import scratch_project, stand_in
+
+        base = self.scratch_path
+        if project is None:
+            classes = session.classes
+            if classes is None:
+                return None
+            known = next((p for p in self._scratches.values() if p.classes == classes), None)
+            what, find = ("scratch", classes), lambda: scratch_project(base, classes)
+        else:
+            known = self._stand_in
+            what, find = ("stand-in", str(project.root)), lambda: stand_in(base, project, True)
+        if known is not None:
+            return lambda: known
+        if what not in lookups:  # one an earlier round is still finding is not looked for twice
+            earlier = next((lookup for lookup in self._lookups if lookup.what == what and lookup.error is None), None)
+            lookups[what] = earlier or _Lookup(find, scratch=project is None, what=what)
+            if earlier is None:
+                self._lookups.append(lookups[what])
+        return lookups[what]
+
+    def _found(self, target, project) -> None:
+        """An autosave found (or made) ``target`` on the job thread: this window uses it from now on."""
+        if target is project or target is None:
+            return
+        if project is None and self.project is None:
+            self._use_scratch(target)
+        elif project is not None and project is self.project and self._read_only and self._stand_in is None:
+            self._stand_in = target
+
+    def _nowhere_to_autosave(self, lookup) -> None:
+        """The scratch project or stand-in could not be found or made (a full disk): said once a
+        round (a banner once a failure streak), and tried again."""
+        if lookup.told:
+            return
+        lookup.told = True
+        why = describe_error(lookup.error)
+        if lookup.scratch:
+            text = (f"No autosave without a project: {why}; tried again every {AUTOSAVE_RETRY_MS // 1000} s "
+                    "(Save keeps the edits in a project)")
+        else:
+            text = f"No autosave of the read-only project: {why}; tried again every {AUTOSAVE_RETRY_MS // 1000} s"
+        self._write_failed(text, streak="nowhere")
+        self._retry_later()
+
+    def _prepare_spare(self, label) -> None:
+        """Make the memory the next autosave copies ``label`` into on the job thread (its pages
+        faulted in there, a band at a time), unless a spare of its shape and dtype is kept or on
+        its way, or an autosave's write will give its copy back: the first autosave of a 6000×4000
+        map held the UI thread 60-85 ms on a fresh copy."""
+        shape, dtype = label.shape, label.dtype
+        spare = self._spare_copy
+        if (spare is not None and spare.shape == shape and spare.dtype == dtype) or self._spare_wanted == (shape, dtype) \
+                or self._copies_out > 0:
+            return
+        self._spare_wanted = (shape, dtype)
+
+        def make():
+            import numpy as np
+
+            made = np.empty(shape, dtype)
+            rows = max(1, (1 << 20) // max(1, made[:1].nbytes))  # about 1 MB a band
+            for y in range(0, shape[0], rows):
+                made[y:y + rows] = 0
+            return made
+
+        def done(made) -> None:
+            if self._spare_wanted == (shape, dtype):
+                self._spare_wanted = None
+            spare = self._spare_copy
+            if spare is None or spare.shape != shape or spare.dtype != dtype:
+                self._spare_copy = made
+
+        def failed(_message: str) -> None:  # no memory for it now: the autosave copies afresh, as before
+            if self._spare_wanted == (shape, dtype):
+                self._spare_wanted = None
+
+        self.jobs.submit(make, done, failed, "Preparing the autosave")
+
+    def _copy_of(self, label):
+        """A copy of ``label`` for a write on the job thread: into the last autosave's copy when
+        its shape and dtype fit. A fresh 24 MB copy of a 6000×4000 map held the UI thread 77-89 ms
+        at every autosave (its pages faulted in anew); into memory already in use it is a memcpy."""
+        spare, self._spare_copy = self._spare_copy, None
+        if spare is None or spare.shape != label.shape or spare.dtype != label.dtype:
+            return label.copy()
+        spare[...] = label
+        return spare
+
+    def _autosave_beside(self, project, path: Path, label, exc: Exception) -> str:
+        """Job thread: ``project`` refused the autosave of ``path`` (project.json unreadable or removed,
+        a full disk, a folder in the way): the edits go to the project's stand-in in the scratch
+        folder (``qgn_studio.scratch.stand_in``), offered when the project is opened again, until
+        the project takes them. What to tell the user."""
+        from qgn_studio.scratch import stand_in
+
+        why = describe_error(exc)
+        if self.scratch_path is None:
+            return why
+        try:
+            spare = stand_in(self.scratch_path, project, create=True)
+            check_same_classes(spare, project.classes)  # one kept from before a class edit: not these maps
+            key = (str(spare.root), path)
+            saved, _ = self._write_image(
+                spare, path, lambda image: spare.autosave(image, label, over=self._autosaved.get(key)))
+        except Exception as second:
+            return f"{why}; nor could the edits be kept in the scratch folder ({describe_error(second)})"
+        self._autosaved[key] = saved.version
+        self._spares[(str(project.root), path)] = spare
+        return f"{why}. The edits are kept in {spare.root} meanwhile, and offered when the project is opened again"
+
+    def _drop_spare(self, project, path: Path) -> None:
+        """Job thread: ``project`` took the edits of ``path`` that its stand-in kept for it (``_autosave_beside``,
+        or restored from there): this window's autosave there goes."""
+        spare = self._spares.pop((str(project.root), path), None)
+        if spare is None:
+            return
+        try:
+            spare.discard_autosave(spare.image_for(path), ours=self._autosaved.pop((str(spare.root), path), None),
+                                   keep=False)
+        except (OSError, KeyError, ValueError):
+            pass  # it stays there, offered again: nothing lost
+
+    def _autosave_failed(self, message: str) -> None:
+        """Say so, and try again in ``AUTOSAVE_RETRY_MS`` (the edits stay in memory and unsaved):
+        once the disk has room again they are autosaved without waiting for another edit."""
+        self._write_failed(f"Autosave failed: {message}", streak="autosave")
+        if self.project is None and CHANGED_ELSEWHERE in message:
+            self._reopen_scratches()
+        self._retry_later()
+
+    def _retry_later(self) -> None:
+        """Try the autosave (and the refused marks) again in ``AUTOSAVE_RETRY_MS``; not once the
+        window closes (``closed``): after that nothing writes any more (said, not tried again)."""
+        if self._asking:  # a question of unsaved work is open: after its answer (``_ask_unsaved``)
+            self._retry_wanted = True
+        elif not self._closed and not self.jobs.stopped:
+            self.retry.start()
+
+    def _reopen_scratches(self) -> None:
+        """Another window changed a scratch project (its class edit renames the classes in place):
+        read them again, so that maps of the old class set find (or make) a scratch project of their
+        own at the next try instead of being refused at every try."""
+        from qgn.project import Project
+
+        for root, project in list(self._scratches.items()):
+            try:
+                self._scratches[root] = Project.open(project.root)
+            except Exception:  # removed or unreadable: the next autosave finds another
+                del self._scratches[root]
+
+    def _told_added_back(self, doc) -> None:
+        self._warn(f"Another window or command removed {doc.name} from the project while you had unsaved edits "
+                   "of it: they are kept, so it is back in the project. Remove it here too (Image ▸ Remove) if "
+                   "you do not need them")
+
+    def _autosaved_one(self, session, version: int, doc, saved) -> None:
+        session.mark_autosaved(version)
+        if saved.parked is not None and doc.path not in self._told_autosave_conflict:
+            self._told_autosave_conflict.add(doc.path)  # once: the other window's next autosave is parked too
+            self._warn(f"{doc.name}: another window has unsaved edits of this image too; its autosave is kept as "
+                       f"{saved.parked} (and later ones beside it), yours is autosaved")
+
+    # ------------------------------------------------------------------ recovery
+    def offer_recovery(self, project=None) -> None:
+        """Ask about autosaves with edits the saved annotations lack (of ``project``, else of each
+        scratch project, one question per class set) and restore them when the user says so."""
+        from qgn_studio.scratch import newest_first, scratch_projects
+
+        if project is not None:
+            projects = [project]
+        elif self.scratch_path is not None:
+            projects = newest_first(scratch_projects(self.scratch_path, lambda folder, exc: self._warn(
+                f"The autosaves in {folder} cannot be read: {describe_error(exc)}. They are kept as they are")))
+        else:
+            projects = []
+        for project in projects:
+            if project is not self.project:
+                project = self._scratches.get(str(project.root), project)  # one object per folder
+            marks: list = []
+            images = self._ask_recovery(project, marks=marks)
+            if images:
+                self._restore(project, images)
+            if marks:
+                self._restore_marks(marks)
+
+    def _ask_recovery(self, project, images=None, marks=None) -> list:
+        """The project's images whose autosave the user wants back (the autosaves of "discard"
+        move to the project's discarded/ folder; "later" keeps them for next time). ``images``: its recoverable images, when
+        they were listed already. A scratch project's are asked about only when the annotations can
+        take its classes (``_scratch_classes``). ``marks``: a list to fill with the scratch
+        project's images marked done (without a project) that the user wants marked again."""
+        if project is None:
+            return []
+        try:
+            images = project.recoverable() if images is None else images
+        except OSError:
+            return []
+        own = project is self.project or project is self._stand_in  # a stand-in's: of the read-only project
+        if images and not own and not self._scratch_classes(project, images):
+            images = []  # they wait for a later start; done marks have no classes
+        if marks is not None and not own:  # a live window's are its own, not a crash's: neither offered nor cleared
+            from qgn_studio.scratch import live_marks, same_path
+
+            live = live_marks(project, self.live_marks)
+            marks.extend(im for im in project.images if im.done and Path(im.path).is_file()
+                         and same_path(im.path) not in live)
+        if not images and not marks:
+            return []
+        if project is self._stand_in and project.classes != self.project.classes:
+            self._warn(f"Autosaves of {len(images)} image(s) of this project with other classes are kept in "
+                       f"{project.root}")
+            return []
+        from qgn.project import DISCARDED_DIR
+
+        from qgn_studio.recovery_question import RecoveryQuestion
+
+        choice = self.ask_recover(RecoveryQuestion.of(project, images, scratch=not own,
+                                                      folder=self.project.root if own else None, marked=marks or ()))
+        if choice == "discard":
+            kept = [project.discard_autosave(im) for im in images]
+            if any(kept):
+                self.workspace.show_status(f"{sum(map(bool, kept))} autosave(s) moved to "
+                                           f"{project.root / DISCARDED_DIR} (move one back into "
+                                           f"{project.autosave_dir}/ to restore it at the next start)", 15000)
+            self._unmark_scratch([Path(im.path) for im in marks or ()], [project])
+        if choice != "restore":
+            if marks:
+                marks.clear()
+            return []
+        if not own:
+            project = self._use_scratch(project)
+        if images and not own:
+            if self.annotator.classes != project.classes:  # restored maps keep their classes: so do the tools
+                self.annotator.set_classes(project.classes)
+        for im in images:
+            self.annotator.loading.add(Path(im.path))  # not the saved annotation: this
+        return images
+
+    def _scratch_classes(self, project, images) -> bool:
+        """Whether the autosaves of the scratch ``project`` can be restored now: no open (or
+        restoring) annotation has another class set. Otherwise they wait for a later start, and
+        the user is told. The class set in use is not touched before the user restores: after
+        "Later" the model's classes stay the annotations' (a model still loading takes them then)."""
+        annotator = self.annotator
+        other = [d for d in self.workspace.docs if (d.annotation is not None and d.annotation.classes != project.classes)
+                 or (d.path in annotator.loading and annotator.classes != project.classes)]
+        if not other:
+            return True
+        self._warn(f"Unsaved edits of {len(images)} image(s) with another class set "
+                   f"({', '.join(project.classes.names[:4])}…) are kept in {project.root}: they are offered "
+                   "at the next start")
+        return False
+
+    def _restore_marks(self, marks) -> None:
+        """Mark again the images of ``marks`` (ProjectImage of a scratch project), opened if needed."""
+        known = {d.path for d in self.workspace.docs}
+        missing = [Path(im.path) for im in marks if Path(im.path) not in known and resolved(im.path) not in known]
+        if missing:
+            self.shell.open_paths(missing, append=True)
+        by_path = {d.path: d for d in self.workspace.docs}
+        for im in marks:
+            doc = by_path.get(Path(im.path)) or by_path.get(resolved(im.path))
+            if doc is not None and not doc.done:
+                doc.done = True
+                self.workspace.document_updated(doc)
+
+    def _restore(self, project, images) -> None:
+        known = {d.path for d in self.workspace.docs}
+        missing = [im.path for im in images if im.path not in known and im.path.is_file()]
+        if missing:
+            self.shell.open_paths(missing, append=True)
+        by_path = {d.path: d for d in self.workspace.docs}
+        for im in images:
+            doc = by_path.get(Path(im.path)) or by_path.get(resolved(im.path))
+            if doc is None:
+                self.annotator.loading.discard(Path(im.path))
+                self._warn(f"{im.path}: the image of an autosave is missing; its autosave stays in {project.root}")
+                continue
+            self.annotator.loading.add(doc.path)
+            self._recover(project, im, doc)
+
+    def _recover(self, project, im, doc) -> None:
+        """Read ``doc``'s autosave ``im`` of ``project`` (job thread) and install it. One read while a class
+        change of ours remapped the open maps was read in the project's classes before it (the project is
+        rewritten after the remap), and is read again once the project is rewritten (it was installed as a
+        map of the classes before in a window of the new ones, or refused: "values [7] are not class ids")."""
+        annotator = self.annotator
+        # what the project refused once: the root of the project it stands in for
+        spare = str(self.project.root) if project is self._stand_in and not self._read_only else None
+        classes = annotator.classes
+
+        def recover(path=doc.path, versions=self._versions if project is self.project else {},
+                    autosaved=self._autosaved, prepare=annotator.preparer(doc, True, project.classes)):
+            versions[path] = project.recovery_base(im)  # None: a newer save elsewhere, kept by ours
+            autosaved[(str(project.root), path)] = project.autosave_version(im)  # restored: this window's now
+            if spare is not None:  # goes once the project has these edits
+                self._spares[(spare, path)] = project
+            label = project.recover(im)
+            return label, prepare(label)  # its session's parts, made here too
+
+        def recovered(result) -> None:
+            label, prepared = result
+            if annotator.class_change_pending() or annotator.classes is not classes:
+                annotator.after_class_change(lambda: self._recover(project, im, doc))  # (still loading)
+                return
+            own = project.classes  # (read again after a class change: prepared in the classes it was then)
+            if prepared is not None and prepared.annotation.classes == own:
+                own = prepared.annotation.classes
+            self._adopt(doc, label, "recovered", True, own, prepared=prepared)
+
+        self.jobs.submit(recover, recovered, lambda message: self._recover_failed(doc, message),
+                         "Restoring an autosave")
+
+    def _recover_failed(self, doc, message: str) -> None:
+        self.annotator.loading.discard(doc.path)
+        if doc.annotation is None:
+            self.annotator.mark_unreadable(doc.path, message, "autosave")  # a stroke must not overwrite it
+        # the restore took it for this window's autosave (to write over once restored): it is not,
+        # so the next autosave of this image moves it to conflicts/ instead (job thread only)
+        autosaved = self._autosaved
+        self.jobs.submit(lambda: [autosaved.pop(key) for key in list(autosaved) if key[1] == doc.path])
+        self._warn(f"{doc.name}: the autosave cannot be read: {message}. It is kept as it is (moved to conflicts/ "
+                   "once the image is edited again); choose a start in the Annotate panel to edit the image")
+
+    def discard_autosaves(self, docs, keep: bool = True, now: bool = True):
+        """Forget the autosaves of ``docs``: the user discarded their edits (they move to the
+        project's ``discarded/``), or undid them back to the saved map (``keep=False``: removed;
+        redo still has them, and autosaves them again). Looked up on the job thread, after the
+        autosaves submitted before: the first autosave of an image (it adds the image, and may find
+        its scratch project there) is discarded too. ``now`` False: not submitted - the job-thread
+        step that does it is returned (None: nothing to discard), for the caller's job to run first
+        (``remove_images``)."""
+        targets, paths = self._later_targets([self.project, self._stand_in]), [d.path for d in docs]
+
+        def discard() -> None:
+            self._each_autosave(targets(), paths, lambda target, image, ours: target.discard_autosave(
+                image, ours=ours, keep=keep))  # only this window's
+
+        if not paths:
+            return None
+        if not now:
+            return discard
+        self.jobs.submit(discard)
+        return None
+
+    def _later_targets(self, also=()):
+        """A callable (job thread) returning the projects this window autosaves into: ``also``, its scratch
+        projects and those its autosaves on their way are finding (``_lookups``), each once."""
+        known = [t for t in [*also, *self._scratches.values()] if t is not None]
+        lookups = list(self._lookups)
+
+        def targets() -> list:
+            found = known + [lookup.result for lookup in lookups
+                             if lookup.tried and lookup.error is None and lookup.result is not None]
+            return list({str(t.root): t for t in reversed(found)}.values())[::-1]
+
+        return targets
+
+    def _each_autosave(self, targets, paths, act, keep_if=None) -> None:
+        """Job thread: ``act(target, image, ours)`` for each of ``paths`` in each of ``targets`` listing it
+        (``ours``: this window's autosave version there, forgotten once ``act`` is done: one that fails
+        - the project's lock held past its timeout - leaves the autosave in place, still this window's),
+        unless ``keep_if(path)``; an image another writer took out of the target meanwhile (KeyError)
+        is passed over; one failing does not stop the others (the first failure is raised at the end)."""
+        first = None
+        for target in targets:
+            for path in paths:
+                try:
+                    image = target.image_for(path)
+                except KeyError:
+                    continue
+                if keep_if is not None and keep_if(path):
+                    continue
+                key = (str(target.root), path)
+                try:
+                    act(target, image, self._autosaved.get(key))
+                except KeyError:  # no longer in the project (its autosave went to removed/ with it)
+                    self._autosaved.pop(key, None)
+                except Exception as exc:
+                    first = first or exc
+                else:
+                    self._autosaved.pop(key, None)
+        if first is not None:
+            raise first
+
+    def _drop_scratch_autosaves(self, also=()) -> None:
+        """A project was created with the open images: remove this window's scratch autosaves of
+        them (and those in ``also``: the stand-in of the read-only project it was made from) (job
+        thread, after their autosaves into the project) — of an image with unsaved edits only once
+        the project holds its autosave, so a failed write there leaves the scratch one. The scratch
+        projects are those known and those found by autosaves still on their way."""
+        project = self.project
+        targets = self._later_targets(also)
+        docs = [(d.path, d.annotation is not None and d.annotation.dirty) for d in self.workspace.docs]
+        unsaved = {path for path, dirty in docs if dirty}
+
+        def drop() -> None:
+            self._each_autosave([t for t in targets() if t is not project], [path for path, _ in docs],
+                                lambda scratch, image, ours: scratch.discard_autosave(image, ours=ours),
+                                keep_if=lambda path: path in unsaved and not self._has_autosave(project, path))
+
+        if docs:
+            self.jobs.submit(drop)  # only this window's
+
+    @staticmethod
+    def _has_autosave(project, path) -> bool:
+        try:
+            return project is not None and project.autosave_version(project.image_for(path)) is not None
+        except KeyError:
+            return False
+
+
+def check_same_classes(project, classes) -> None:
+    """A map of ``classes`` is written into ``project`` only when the project has those classes
+    (its files name their classes: a map of another class set would be read as wrong classes)."""
+    if classes is not None and project.classes != classes:
+        raise ValueError(f"{project.root} has other classes ({', '.join(project.classes.names[:5])}…) than the "
+                         "open annotations; nothing was written (save them into a project with these classes)")
+
+
+class _Lookup:
+    """``find()`` run once (job thread), its project returned at every call, or ``error`` raised."""
+
+    def __init__(self, find, scratch: bool, what=None):
+        self.find, self.scratch, self.what = find, scratch, what
+        self.tried, self.result, self.error, self.told = False, None, None, False
+
+    def __call__(self):
+        if not self.tried:
+            self.tried = True
+            try:
+                self.result = self.find()
+            except Exception as exc:  # said by the autosave's failure (``_nowhere_to_autosave``)
+                self.error = exc
+        if self.error is not None:
+            raise RuntimeError(describe_error(self.error))
+        return self.result
