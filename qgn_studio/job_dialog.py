@@ -1,7 +1,9 @@
 """A dialog whose job may outlive it (an export, an import, the statistics' counting): whether it
 still shows its widgets, its Cancel button, and where the job's end goes once it is closed.
 
-Its job's steps show in its ``progress`` bar and ``log`` line with the time left (``_step``).
+Its job's steps show in its ``progress`` bar and ``log`` line with the time left (``_step``); a
+``JobLog`` line grows the dialog to show itself whole (a wait for another export's lock, naming a
+long folder and its holder, ran to six lines and squashed the rest of the dialog at 1280×720).
 Closing such a dialog (Close, Esc, the title bar's button) never stops its job: the job's progress
 and answer, which come later, then reach none of its widgets (it deletes itself when closed), and
 its outcome goes where the dialog was told (``_ended``).
@@ -11,9 +13,55 @@ from __future__ import annotations
 import threading
 
 import shiboken6
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from qgn.progress import TimeLeft
+
+
+def grow_to_fit(window: QtWidgets.QWidget) -> None:
+    """Make the shown ``window`` as tall as its layout needs at its width (wrapped lines counted;
+    a top-level layout's minimum leaves them out, so a label that took more lines squashed the
+    widgets above it), at most its screen's height, moved up where it would leave the screen."""
+    layout = window.layout()
+    if layout is None or not window.isVisible():
+        return
+    layout.activate()
+    need = (layout.totalHeightForWidth(window.width()) if layout.hasHeightForWidth()
+            else layout.totalSizeHint().height())
+    screen = window.screen().availableGeometry()
+    frame = window.frameGeometry().height() - window.height()  # the title bar and borders
+    height = min(need, screen.height() - frame)
+    if height <= window.height():
+        return
+    window.resize(window.width(), height)
+    top = window.frameGeometry().top()
+    if top + frame + height > screen.bottom() + 1:
+        window.move(window.frameGeometry().left(), max(screen.top(), screen.bottom() + 1 - frame - height))
+
+
+class JobLog(QtWidgets.QLabel):
+    """A dialog's message line under its progress bar: it wraps, can be selected (a folder's path
+    copied), and each new text grows its dialog to show it whole (``grow_to_fit``); where the
+    screen is too short even so, the whole text is its tooltip."""
+
+    def __init__(self, parent=None):
+        super().__init__("", parent)
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setAlignment(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        window = self.window()
+        if window is not self:
+            grow_to_fit(window)
+        cut = self.isVisible() and self.height() < self.heightForWidth(self.width())
+        self.setToolTip(self._plain() if cut else "")
+
+    def _plain(self) -> str:
+        from PySide6 import QtGui
+
+        return QtGui.QTextDocumentFragment.fromHtml(self.text()).toPlainText()
 
 
 class JobDialog(QtWidgets.QDialog):
@@ -29,6 +77,12 @@ class JobDialog(QtWidgets.QDialog):
         self.running = False
         self._cancel = threading.Event()
         self._time_left = TimeLeft()  # of the job under way (the dialog's own, from its opening)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """Shown as tall as its wrapped lines need (its first size left them out: the export
+        dialog's two-line intro squashed its formats 14 px)."""
+        super().showEvent(event)
+        grow_to_fit(self)
 
     def done(self, result: int) -> None:
         """Closed: pending jobs' answers no longer reach the widgets."""
