@@ -1,6 +1,7 @@
 """Screenshots of the tour steps 4-6: annotation, the fine-tune dock, the export dialog.
 
-Run from the repository root: OMP_NUM_THREADS=2 QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots/make_part2_screenshots.py docs/screenshots
+Run from the repository root: OMP_NUM_THREADS=2 .venv/bin/python docs/screenshots/make_part2_screenshots.py docs/screenshots
+(offscreen unless QT_QPA_PLATFORM says otherwise; it runs headless to its end, under Xvfb too)
 """
 import os
 import shutil
@@ -11,11 +12,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")
 tmp = Path(tempfile.mkdtemp())
 os.environ["QGN_STUDIO_SCRATCH"] = str(tmp / "scratch")
+os.environ["QGN_STUDIO_SETTINGS"] = str(tmp / "settings.ini")  # not the user's settings
 from PySide6 import QtCore
 from qgn_studio.app import make_application
 app = make_application()
 from qgn.resources import samples_dir
-from qgn_studio.main_window import MainWindow
+from qgn_studio.testing import answering_window
 
 def wait(cond, ms=120_000):
     timer = QtCore.QElapsedTimer(); timer.start()
@@ -26,9 +28,9 @@ def wait(cond, ms=120_000):
     for _ in range(5):
         app.processEvents()
 
-win = MainWindow(settings=None)
-win.projects.ask_unsaved = lambda *a: "discard"
-win.projects.ask_recover = lambda *a: "later"
+# every question answers itself: closing asked, modal, whether to keep the fine-tuned model (the
+# script hung there, after its last screenshot)
+win = answering_window()
 win.projects.ask_folder = lambda *a: tmp / "project"
 win.resize(1600, 1000)
 win.show()
