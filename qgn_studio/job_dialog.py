@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 
 import shiboken6
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from qgn.progress import TimeLeft
 
@@ -39,29 +39,97 @@ def grow_to_fit(window: QtWidgets.QWidget) -> None:
         window.move(window.frameGeometry().left(), max(screen.top(), screen.bottom() + 1 - frame - height))
 
 
-class JobLog(QtWidgets.QLabel):
-    """A dialog's message line under its progress bar: it wraps, can be selected (a folder's path
-    copied), and each new text grows its dialog to show it whole (``grow_to_fit``); where the
-    screen is too short even so, the whole text is its tooltip."""
+class JobLog(QtWidgets.QScrollArea):
+    """A dialog's message under its progress bar (an export's, an import's, a relink's, the
+    statistics' summary): it wraps, can be selected (a folder's path copied), and each new text
+    grows its dialog to show it whole (``grow_to_fit``). At most ``MAX_LINES`` lines tall: a longer
+    message (eighty lines, or one word wider than the dialog: a folder name with no break) scrolls
+    inside it, its whole text also its tooltip, so the dialog and its buttons stay on the screen (a
+    plain label made the dialog as tall as its text: 1667 px on a 720 px screen).
 
-    def __init__(self, parent=None):
-        super().__init__("", parent)
-        self.setWordWrap(True)
-        self.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.setAlignment(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop)
+    Reads like the label it holds (``label``): ``text``, ``setText``, ``setTextFormat``,
+    ``textInteractionFlags``."""
+
+    MAX_LINES = 8
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(parent)
+        self.label = QtWidgets.QLabel("")
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setAlignment(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop)
+        self.setWidget(self.label)
+        self.setWidgetResizable(True)
+        self.label.setAutoFillBackground(False)  # (setWidget turns it on) the dialog's colour shows
+        self.viewport().setAutoFillBackground(False)
+        self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        policy = QtWidgets.QSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+        if text:
+            self.setText(text)
+
+    # the label's
+    def text(self) -> str:
+        return self.label.text()
+
+    def setTextFormat(self, fmt) -> None:  # noqa: N802 (Qt's name)
+        self.label.setTextFormat(fmt)
+
+    def textInteractionFlags(self):  # noqa: N802 (Qt's name)
+        return self.label.textInteractionFlags()
 
     def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
-        super().setText(text)
+        self.label.setText(text)
+        self.updateGeometry()
         window = self.window()
         if window is not self:
             grow_to_fit(window)
-        cut = self.isVisible() and self.height() < self.heightForWidth(self.width())
-        self.setToolTip(self._plain() if cut else "")
+        self._update_tooltip()
 
-    def _plain(self) -> str:
-        from PySide6 import QtGui
+    # its size: the label's, at most MAX_LINES lines
+    def _cap(self) -> int:
+        """``MAX_LINES`` lines (ten, or a third of the screen, squashed the export dialog's formats
+        at 1280×720: the dialog's other rows cannot shrink, the message can scroll)."""
+        return self.MAX_LINES * self.label.fontMetrics().lineSpacing()
 
-        return QtGui.QTextDocumentFragment.fromHtml(self.text()).toPlainText()
+    def _content_height(self, width: int) -> int:
+        """The height the label needs at ``width`` (a horizontal scroll bar's under a word wider
+        than ``width``), at most ``_cap()``."""
+        need = self.label.heightForWidth(width)
+        if need < 0:
+            need = self.label.sizeHint().height()
+        if self.label.minimumSizeHint().width() > width:
+            need += self.horizontalScrollBar().sizeHint().height()
+        return min(need, self._cap())
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt's name)
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 (Qt's name)
+        return self._content_height(width)
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
+        hint = self.label.sizeHint()
+        width = min(hint.width(), 480)
+        return QtCore.QSize(width, self._content_height(width))
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
+        return QtCore.QSize(60, min(self.label.fontMetrics().lineSpacing(), self._content_height(60)))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._update_tooltip()
+
+    def cut(self) -> bool:
+        """Whether the text is more than it shows (it scrolls)."""
+        return self.verticalScrollBar().maximum() > 0 or self.horizontalScrollBar().maximum() > 0 or (
+            self.isVisible() and self.height() < self.label.heightForWidth(self.viewport().width()))
+
+    def _update_tooltip(self) -> None:
+        self.setToolTip(QtGui.QTextDocumentFragment.fromHtml(self.text()).toPlainText() if self.cut() else "")
 
 
 class JobDialog(QtWidgets.QDialog):
