@@ -1,6 +1,6 @@
-"""Screenshots of the tour steps 4-6: annotation, the fine-tune dock, the export dialog.
+"""Screenshots of the tour steps 4-6: annotation, the image-aware tools, the fine-tune dock, the export dialog.
 
-Run from the repository root: OMP_NUM_THREADS=2 .venv/bin/python docs/screenshots/make_part2_screenshots.py docs/screenshots
+Run from the repository root: PYTHONPATH=. OMP_NUM_THREADS=2 .venv/bin/python docs/screenshots/make_part2_screenshots.py docs/screenshots
 (offscreen unless QT_QPA_PLATFORM says otherwise; it runs headless to its end, under Xvfb too)
 """
 import os
@@ -57,6 +57,27 @@ wait(lambda: timer.elapsed() > 300)
 win.grab().save(str(out / "qgn-studio-changed.png"))
 win.set_layer_visible("changed", False)
 win.canvas.fit()
+# the image-aware tools (README) on the second sample scene, from an empty map: superpixels (coarse)
+# on the sky, the wand (tolerance 48) on the grass, a snap-brush stroke (level 3) on the low building
+win.step_image(1)
+wait(lambda: win.current.annotation is not None)
+win.annotator.start_from("empty")
+win.jobs.wait_idle()
+image_tools = win.annotator.image_tools
+wait(lambda: win.current.path in image_tools.contexts and image_tools.contexts[win.current.path].over is not None)
+image_tools.granularity = 0  # coarse
+image_tools.tolerance = image_tools.tolerances.index(48)
+t.set_tool("superpixel"); t.set_class(0); t.press(100, 40); t.release()
+t.set_tool("wand"); t.set_class(1); t.press(100, 200); t.release()
+t.set_tool("snap"); t.set_level(3); t.set_class(3)
+t.press(134, 116); t.move(174, 116); t.move(174, 126); t.move(134, 126); t.move(134, 134); t.move(174, 134); t.release()
+win.jobs.wait_idle()
+timer.restart()
+wait(lambda: timer.elapsed() > 500)
+win.grab().save(str(out / "qgn-studio-image-tools.png"))
+win.step_image(-1)  # the fine-tune below starts on the first scene
+wait(lambda: win.current.annotation is not None)
+t.set_tool("paint")
 # fine-tune on two corrected images (started from their ground truth)
 import numpy as np
 win.annotator.start_from("truth")
