@@ -85,7 +85,7 @@ def test_a_relinks_and_the_statistics_messages_are_readable(qtbot, window, tmp_p
     readable(relink, relink.log)
 
 
-@pytest.mark.parametrize("kind", ["lines", "word", "paragraph"])
+@pytest.mark.parametrize("kind", ["lines", "newlines", "word", "paragraph"])
 def test_a_huge_message_scrolls_and_the_export_dialog_stays_on_the_screen(qtbot, window, tmp_path, model_path, kind):
     """Eighty hard line breaks (``<br>`` or ``\\n``), or one word wider than the dialog (a folder
     name with no break), or a paragraph of four hundred paths: the message scrolls, the whole of it in
@@ -94,6 +94,7 @@ def test_a_huge_message_scrolls_and_the_export_dialog_stays_on_the_screen(qtbot,
     dialog = export_dialog(qtbot, window, tmp_path, model_path, ["png"])
     settle(qtbot)
     text = {"lines": "<br>".join(f"line {i}: /very/long/folder/name/number/{i}" for i in range(80)),
+            "newlines": "\n".join(f"line {i}: /very/long/folder/name/number/{i}" for i in range(80)),
             "word": "Cannot write into /" + "x" * 400 + "/export",
             "paragraph": "Export failed: " + " ".join(f"/data/street/frame_{i:05d}.png" for i in range(400))}[kind]
     dialog.log.setText(text)
