@@ -1,4 +1,4 @@
-"""Benchmark: the annotate panel's "Changed vs prediction: N px in M cells" after a stroke, counted
+"""Benchmark: the annotate panel's "Changed: N px (S %) · M cells of k×k px" after a stroke, counted
 afresh over the whole map (before) against ``qgn.annotation.changes.ChangeTally`` (after: the rows
 the stroke touched), on the UI thread's own code path, in one process.
 

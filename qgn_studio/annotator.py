@@ -1686,7 +1686,10 @@ class Annotator(QtCore.QObject):
         })
 
     def _update_summary(self) -> None:
-        """Changed vs prediction: pixels, and cells at the current level."""
+        """What changed vs the prediction: pixels, and cells at the current level - "Changed: N px (S %)
+        · M cells of k×k px", short enough to show whole in the dock at 1280×800 with a Cityscapes
+        frame's counts (its old prefix, "Changed vs prediction:", cut it at every size; the switch
+        above it already says "vs prediction")."""
         doc = self.workspace.current
         session = None if doc is None else doc.annotation
         if session is None:
@@ -1710,7 +1713,7 @@ class Annotator(QtCore.QObject):
         cells = session.changes.cells(label, reference, level, version)
         share = 100 * pixels / session.label.size
         self.panel.set_changed_summary(
-            f"Changed vs prediction: <b>{pixels:,} px</b> ({share:.1f} %) in <b>{cells:,}</b> cells of "
+            f"Changed: <b>{pixels:,} px</b> ({share:.1f} %) · <b>{cells:,}</b> cells of "
             f"{1 << level}×{1 << level} px")
 
     def _count_changes(self, session, level: int) -> None:

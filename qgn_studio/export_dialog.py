@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from qgn_studio.job_dialog import JobDialog
+from qgn_studio.job_dialog import JobDialog, JobLog
 
 DEFAULT_FORMATS = ("qgt", "png")
 
@@ -49,6 +49,7 @@ class ExportDialog(JobDialog):
         layout.addWidget(self.only_done)
         layout.addWidget(self.progress)
         layout.addWidget(self.log)
+        layout.addStretch(1)  # height left once a long log line has grown the dialog: under the line
         layout.addWidget(self.buttons)
         self.written: list[Path] = []
         self._update_buttons()
@@ -135,8 +136,7 @@ class ExportDialog(JobDialog):
         """The progress bar, the log line, Export and Close."""
         self.progress = QtWidgets.QProgressBar()
         self.progress.setValue(0)
-        self.log = QtWidgets.QLabel("")
-        self.log.setWordWrap(True)
+        self.log = JobLog()  # a long line (a wait naming a folder and its holder) grows the dialog
         self.log.setStyleSheet("color: #9a9a9a;")
         self.buttons = QtWidgets.QDialogButtonBox()
         self.export_button = self.buttons.addButton("Export", QtWidgets.QDialogButtonBox.ButtonRole.AcceptRole)

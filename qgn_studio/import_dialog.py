@@ -21,7 +21,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from qgn_studio.job_dialog import JobDialog
+from qgn_studio.job_dialog import JobDialog, JobLog
 
 PREVIEW_ITEMS = 6
 
@@ -92,8 +92,7 @@ class ImportDialog(JobDialog):
         self.preview.setMinimumHeight(160)
         self.preview.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
         self.progress = QtWidgets.QProgressBar()
-        self.log = QtWidgets.QLabel("")
-        self.log.setWordWrap(True)
+        self.log = JobLog()  # an end line naming skipped files under deep folders: grows, then scrolls
         self.log.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.buttons = QtWidgets.QDialogButtonBox()
         self.import_button = self.buttons.addButton("Import", QtWidgets.QDialogButtonBox.ButtonRole.AcceptRole)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from qgn_studio.job_dialog import JobDialog
+from qgn_studio.job_dialog import JobDialog, JobLog
 
 SHOWN = 200  # rows per group of the list (a count says the rest)
 
@@ -81,8 +81,7 @@ class RelinkDialog(JobDialog):
         header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         self.progress = QtWidgets.QProgressBar()
         self.progress.setRange(0, 1)
-        self.log = QtWidgets.QLabel("")
-        self.log.setWordWrap(True)
+        self.log = JobLog()  # a long end line (deep folders): grows the dialog, then scrolls
         self.log.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.buttons = QtWidgets.QDialogButtonBox()
         self.relink_button = self.buttons.addButton("Relink", QtWidgets.QDialogButtonBox.ButtonRole.AcceptRole)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
-from qgn_studio.job_dialog import JobDialog
+from qgn_studio.job_dialog import JobDialog, JobLog
 from qgn_studio.panels.annotate import colour_swatch
 
 
@@ -18,8 +18,7 @@ class StatisticsDialog(JobDialog):
         super().__init__(parent)
         self.setWindowTitle("Project statistics")
         self.resize(520, 480)
-        self.summary = QtWidgets.QLabel("Counting the annotations…")
-        self.summary.setWordWrap(True)
+        self.summary = JobLog("Counting the annotations…")  # many unreadable annotations: grows, then scrolls
         self.summary.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.table = QtWidgets.QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["Class", "Pixels", "Share", "Images"])

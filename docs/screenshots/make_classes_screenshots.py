@@ -1,23 +1,22 @@
 """Screenshots of issue #14 (bundled synthetic samples and demo model only): the image list ordered by
 uncertainty, the class editor after a rename and an added class, and the new-project class dialog.
-Run from the repository root: PYTHONPATH=. QT_QPA_PLATFORM=offscreen python docs/screenshots/make_classes_screenshots.py"""
+Run from the repository root: PYTHONPATH=. .venv/bin/python docs/screenshots/make_classes_screenshots.py
+(offscreen unless QT_QPA_PLATFORM says otherwise; it runs headless to its end, under Xvfb too)"""
 import os
-import sys
 import tempfile
 import time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 tmp = tempfile.mkdtemp()
 os.environ["QGN_STUDIO_SCRATCH"] = os.path.join(tmp, "scratch")
-from pathlib import Path
-from PySide6 import QtWidgets, QtCore
-app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv)
-from qgn.resources import demo_model_path, samples_dir
-from qgn_studio.main_window import MainWindow, make_settings
-from qgn_studio.class_dialog import ClassSetDialog
 os.environ["QGN_STUDIO_SETTINGS"] = os.path.join(tmp, "s.ini")
-win = MainWindow(settings=make_settings())
-win.projects.ask_recover = lambda names: "later"
-win.projects.ask_unsaved = lambda c, w: "discard"
+from pathlib import Path
+from PySide6 import QtCore
+from qgn_studio.app import make_application
+app = make_application()  # the app's own style and palette (a bare QApplication drew the light Qt style)
+from qgn.resources import demo_model_path, samples_dir
+from qgn_studio.class_dialog import ClassSetDialog
+from qgn_studio.testing import answering_window
+win = answering_window()  # its questions (recover, unsaved edits at close) answer themselves: never modal
 win.resize(1600, 1000)
 win.show()
 def wait(cond, t=120):
@@ -47,5 +46,5 @@ d.show()
 for _ in range(10): app.processEvents(); time.sleep(0.05)
 d.grab().save(str(out / "class-set-dialog.png"))
 print("ok", [ (p.name, s) for p, s in win.uncertainty_order.scores.items()])
-win.projects.ask_unsaved = lambda c, w: "discard"
+d.close()
 win.close()

@@ -1,6 +1,7 @@
-"""Screenshots of the tour steps 4-6: annotation, the fine-tune dock, the export dialog.
+"""Screenshots of the tour steps 4-6: annotation, the image-aware tools, the fine-tune dock, the export dialog.
 
-Run from the repository root: OMP_NUM_THREADS=2 QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots/make_part2_screenshots.py docs/screenshots
+Run from the repository root: PYTHONPATH=. OMP_NUM_THREADS=2 .venv/bin/python docs/screenshots/make_part2_screenshots.py docs/screenshots
+(offscreen unless QT_QPA_PLATFORM says otherwise; it runs headless to its end, under Xvfb too)
 """
 import os
 import shutil
@@ -11,11 +12,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")
 tmp = Path(tempfile.mkdtemp())
 os.environ["QGN_STUDIO_SCRATCH"] = str(tmp / "scratch")
+os.environ["QGN_STUDIO_SETTINGS"] = str(tmp / "settings.ini")  # not the user's settings
 from PySide6 import QtCore
 from qgn_studio.app import make_application
 app = make_application()
 from qgn.resources import samples_dir
-from qgn_studio.main_window import MainWindow
+from qgn_studio.testing import answering_window
 
 def wait(cond, ms=120_000):
     timer = QtCore.QElapsedTimer(); timer.start()
@@ -26,9 +28,9 @@ def wait(cond, ms=120_000):
     for _ in range(5):
         app.processEvents()
 
-win = MainWindow(settings=None)
-win.projects.ask_unsaved = lambda *a: "discard"
-win.projects.ask_recover = lambda *a: "later"
+# every question answers itself: closing asked, modal, whether to keep the fine-tuned model (the
+# script hung there, after its last screenshot)
+win = answering_window()
 win.projects.ask_folder = lambda *a: tmp / "project"
 win.resize(1600, 1000)
 win.show()
@@ -55,6 +57,27 @@ wait(lambda: timer.elapsed() > 300)
 win.grab().save(str(out / "qgn-studio-changed.png"))
 win.set_layer_visible("changed", False)
 win.canvas.fit()
+# the image-aware tools (README) on the second sample scene, from an empty map: superpixels (coarse)
+# on the sky, the wand (tolerance 48) on the grass, a snap-brush stroke (level 3) on the low building
+win.step_image(1)
+wait(lambda: win.current.annotation is not None)
+win.annotator.start_from("empty")
+win.jobs.wait_idle()
+image_tools = win.annotator.image_tools
+wait(lambda: win.current.path in image_tools.contexts and image_tools.contexts[win.current.path].over is not None)
+image_tools.granularity = 0  # coarse
+image_tools.tolerance = image_tools.tolerances.index(48)
+t.set_tool("superpixel"); t.set_class(0); t.press(100, 40); t.release()
+t.set_tool("wand"); t.set_class(1); t.press(100, 200); t.release()
+t.set_tool("snap"); t.set_level(3); t.set_class(3)
+t.press(134, 116); t.move(174, 116); t.move(174, 126); t.move(134, 126); t.move(134, 134); t.move(174, 134); t.release()
+win.jobs.wait_idle()
+timer.restart()
+wait(lambda: timer.elapsed() > 500)
+win.grab().save(str(out / "qgn-studio-image-tools.png"))
+win.step_image(-1)  # the fine-tune below starts on the first scene
+wait(lambda: win.current.annotation is not None)
+t.set_tool("paint")
 # fine-tune on two corrected images (started from their ground truth)
 import numpy as np
 win.annotator.start_from("truth")

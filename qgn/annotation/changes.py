@@ -1,7 +1,7 @@
 """How much of an annotation differs from its reference (the prediction it started from), kept up to
 date by the rows each edit touched instead of counted over the whole map after every edit.
 
-The app shows "Changed vs prediction: N px in M cells" after every stroke. Counted afresh (a
+The app shows "Changed: N px (S %) · M cells of k×k px" (vs the prediction) after every stroke. Counted afresh (a
 comparison of every pixel, then ``changed_cells``) that held the UI thread 30-450 ms on a
 6000×4000 photo; with ``ChangeTally`` only the touched rows are compared again.
 """

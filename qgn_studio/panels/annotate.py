@@ -4,8 +4,9 @@ annotation starts from, the undo history, what changed vs the prediction, "done"
 Laid out for a 1280×800 screen (and 1280×720): what an annotator uses on every image shows without
 scrolling. Tools and cell sizes are rows of buttons, one setting to a row (as napari's layer
 controls); the class list takes the height left and scrolls itself; "Start from…" is one
-button with a menu; "Done", "Done ▸ next" and "Save" stay pinned at the bottom, never scrolled
-away (as CVAT's Save and Done, always in its top bar). The History pane is under the controls.
+button with a menu, beside the Annotate switch on top; "Done", "Done ▸ next" and "Save" stay
+pinned at the bottom, never scrolled away (as CVAT's Save and Done, always in its top bar). The
+History pane is under the controls. Tab goes through the controls in the order they read.
 
 The panel holds no state of its own beyond its widgets: it shows what the ``Annotator`` tells it
 and emits what the user asks for.
@@ -20,8 +21,8 @@ from qgn_studio.tools.controller import TOOLS
 
 SWATCH = 16
 ROW = 22  # class table row height (px)
-HISTORY_ROWS_MIN = 2  # the History's rows shown at least (it asks for 3, and yields to the controls)
-CLASS_ROWS_MIN = 3  # the class table's rows shown at least (it grows into the height left: 5 at 1280×800; scrolls beyond)
+HISTORY_ROWS_MIN = 2  # the History's own rows (14 px, not ROW) shown at least: it yields to the controls
+CLASS_ROWS_MIN = 3  # the class table's rows shown at least (it grows into the height left: 6 at 1280×800; scrolls beyond)
 QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's largest widget size (not exported by PySide6)
 CHECKED_STYLE = ("QToolButton { padding: 3px 6px; }"
                  " QToolButton:checked, QPushButton:checked { background: #3d7dca; color: white;"
@@ -201,6 +202,15 @@ class HistoryView(QtWidgets.QUndoView):
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
         return QtCore.QSize(super().sizeHint().width(), 3 * ROW + 2 * self.frameWidth())
 
+    def row_height(self) -> int:
+        """The height of one of its rows (a line of text: 14 px at the default font, not ``ROW``)."""
+        return max(self.sizeHintForRow(0), self.fontMetrics().height())
+
+    def least_height(self) -> int:
+        """What it yields down to: ``HISTORY_ROWS_MIN`` whole rows (it was two rows of ``ROW``,
+        three and a half of its own, which at 1280×720 scrolled the controls under the snap brush)."""
+        return HISTORY_ROWS_MIN * self.row_height() + 2 * self.frameWidth() + 4
+
 
 class AnnotatePanel(QtWidgets.QWidget):
     """See the module docstring."""
@@ -229,7 +239,7 @@ class AnnotatePanel(QtWidgets.QWidget):
         tools_row = self._build_tool_row()
         level_row = self._build_level_row()
         self._build_class_table()
-        start_row = self._build_start_row()
+        self._build_start_button()
         self._build_review_controls()
         self._build_history()
 
@@ -242,8 +252,9 @@ class AnnotatePanel(QtWidgets.QWidget):
         history_layout.addWidget(self.history)
 
         self.setStyleSheet(CHECKED_STYLE)
-        self._lay_out((tools_box, classes_box, start_row), history_box, review_box)
+        self._lay_out((tools_box, classes_box), history_box, review_box)
         self.set_mode(False)
+        self._order_tabs()
 
     # ------------------------------------------------------------------ construction
     def _build_mode(self) -> None:
@@ -314,9 +325,10 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.classes.renamed.connect(self.class_renamed)
         self.classes.recolour_requested.connect(self.class_recolour_requested)
 
-    def _build_start_row(self) -> QtWidgets.QWidget:
+    def _build_start_button(self) -> None:
         """"Start from…": one button whose menu has an entry per source of ``START_SOURCES``
-        (``self.start_buttons``: source → its QAction, greyed where the source is missing)."""
+        (``self.start_buttons``: source → its QAction, greyed where the source is missing), beside
+        the mode switch (``_lay_out``)."""
         self.start_buttons: dict[str, QtGui.QAction] = {}
         self.start_menu = QtWidgets.QMenu(self)
         self.start_menu.setToolTipsVisible(True)
@@ -330,11 +342,6 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.start_button.setToolTip("Replace this image's annotation with the prediction, the ground truth, a mask "
                                      "file, an empty map, the project head or the previous image's labels "
                                      "(undo brings it back; also in the Annotate menu)")
-        row = QtWidgets.QWidget()
-        layout = QtWidgets.QHBoxLayout(row)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.start_button, 1)
-        return row
 
     def _build_review_controls(self) -> None:
         """"Done", "Done ▸ next", the changes-vs-prediction switch and its summary."""
@@ -358,7 +365,7 @@ class AnnotatePanel(QtWidgets.QWidget):
         """The undo history of the image's edits."""
         self.history = HistoryView()
         self.history.setEmptyLabel("Start")
-        self.history.setMinimumHeight(HISTORY_ROWS_MIN * ROW + 4)  # the splitter above gives it more
+        self.history.setMinimumHeight(self.history.least_height())  # the splitter above gives it more
         self.history.setToolTip("Every edit of this image; click a row to go back to it (Ctrl+Z / Ctrl+Shift+Z)")
 
     def _tools_box(self, tools_row: QtWidgets.QHBoxLayout, level_row: QtWidgets.QHBoxLayout) -> QtWidgets.QGroupBox:
@@ -470,9 +477,9 @@ class AnnotatePanel(QtWidgets.QWidget):
 
     def _lay_out(self, boxes: tuple[QtWidgets.QWidget, ...], history_box: QtWidgets.QGroupBox,
                  review_box: QtWidgets.QGroupBox) -> None:
-        """The mode switch and status on top; below, the controls (they scroll only on a screen
-        smaller than 1280×720's, their class list first giving up rows) and the History under them;
-        at the bottom, pinned, "Review": Save and Done always in view."""
+        """The mode switch, "Start from…" and the status on top; below, the controls (they scroll
+        only on a screen smaller than 1280×720's, their class list first giving up rows) and the
+        History under them; at the bottom, pinned, "Review": Save and Done always in view."""
         controls = QtWidgets.QWidget()
         controls_layout = QtWidgets.QVBoxLayout(controls)
         controls_layout.setContentsMargins(0, 0, 0, 0)
@@ -485,6 +492,7 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.controls.setWidgetResizable(True)
         self.controls.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         self.controls.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.controls.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)  # no Tab stop of its own: its controls have theirs
         bar = self.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_ScrollBarExtent)
         self.controls.setMinimumWidth(controls.minimumSizeHint().width() + bar + 2)
         self.controls.setMinimumHeight(120)
@@ -498,7 +506,11 @@ class AnnotatePanel(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(4)
-        layout.addWidget(self.mode)
+        top_row = QtWidgets.QHBoxLayout()  # "Start from…" beside the switch: the controls one row shorter
+        top_row.setSpacing(4)
+        top_row.addWidget(self.mode, 1)
+        top_row.addWidget(self.start_button)
+        layout.addLayout(top_row)
         layout.addWidget(self.status)
         layout.addWidget(splitter, 1)
         layout.addWidget(review_box)
@@ -508,6 +520,18 @@ class AnnotatePanel(QtWidgets.QWidget):
         self._yield_timer.setInterval(0)
         self._yield_timer.timeout.connect(self._give_controls_history_height)
         self.controls.verticalScrollBar().rangeChanged.connect(self._yield_history)
+
+    def _order_tabs(self) -> None:
+        """Tab goes through the controls as they read, row by row, left to right: the switch and
+        "Start from…", the tools (the image-aware ones, added later, and "Snap to" included), the
+        cell sizes, the class search and edits, the History, then Review's "Show changes", "Save",
+        "Done" and "Done ▸ next" (in creation order the image-aware tools' row, added later by
+        ``add_tools``, came last, after "Done ▸ next")."""
+        chain = [self.mode, self.start_button, *self.tool_buttons.values(), *self.snap_buttons.values(),
+                 *self.level_buttons.values(), self.class_search, *self.class_buttons.values(), self.history,
+                 self.show_changed, self.save, self.done, self.done_next]
+        for first, second in zip(chain, chain[1:]):
+            QtWidgets.QWidget.setTabOrder(first, second)
 
     def _yield_history(self, _least: int, most: int) -> None:
         """The controls would scroll ``most`` px: the History gives them that much of its height,
@@ -579,6 +603,7 @@ class AnnotatePanel(QtWidgets.QWidget):
             row.addWidget(button)
             self.tool_buttons[tool] = button
         self.tools_layout.insertLayout(1, row)
+        self._order_tabs()
         self._fit_controls_soon()
 
     def set_tool_note(self, text: str) -> None:

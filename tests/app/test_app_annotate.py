@@ -373,7 +373,7 @@ def test_the_reference_and_its_first_count_are_made_on_the_job_thread_and_kept(q
     qtbot.waitUntil(lambda: window.current.annotation is not None, timeout=WAIT_MS)
     session = window.current.annotation
     text = window.annotator.panel.changed_text
-    qtbot.waitUntil(lambda: "Changed vs prediction" in text.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "Changed: " in text.text(), timeout=WAIT_MS)
     assert "<b>0 px</b>" in text.text()
     assert counted == [(False, SIZE[0])], counted  # the whole map once, on the job thread; the summary reuses it
     assert [on_ui for _, on_ui in made] == [False]
@@ -697,7 +697,7 @@ def test_a_level_not_counted_yet_is_counted_off_the_ui_thread_and_never_shown_wr
     assert any("Counting" in html for _, html in shown)
     pixels = int((session.label != session.reference).sum())
     for level, html in shown:
-        if "Changed vs prediction" in html:
+        if "Changed: " in html:
             cells = int(changed_cells(session.label, session.reference, level).sum())
             assert f"<b>{pixels:,} px</b>" in html and f"<b>{cells:,}</b> cells of {1 << level}×{1 << level} px" in html, \
                 (level, html)
@@ -735,7 +735,7 @@ def test_a_prediction_dropped_while_a_start_is_built_is_read_once(qtbot, window,
 
 
 def test_the_changed_summary_follows_strokes_undo_and_level_as_a_fresh_count(qtbot, window, model_path, samples):
-    """"Changed vs prediction: N px in M cells" is kept up to date by the rows each edit touched
+    """"Changed: N px · M cells" is kept up to date by the rows each edit touched
     (``AnnotationDoc.changes``); after strokes, an undo, a redo and another cell level it says what
     counting the whole map says."""
     from qgn.annotation import changed_cells
@@ -747,7 +747,7 @@ def test_the_changed_summary_follows_strokes_undo_and_level_as_a_fresh_count(qtb
     def shown_and_counted(level):
         annotator._update_summary()  # (what the 150-ms timer after an edit runs)
         # a level not counted yet is counted on the job thread ("Counting…" meanwhile)
-        qtbot.waitUntil(lambda: "Changed vs prediction" in annotator.panel.changed_text.text(), timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: "Changed: " in annotator.panel.changed_text.text(), timeout=WAIT_MS)
         text = annotator.panel.changed_text.text()
         diff = session.label != session.reference
         pixels, cells = int(np.count_nonzero(diff)), int(changed_cells(session.label, session.reference, level).sum())

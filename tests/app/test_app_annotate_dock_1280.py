@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 from PySide6 import QtCore, QtWidgets
 
-from qgn_studio.panels.annotate import ROW
 from studio_steps import WAIT_MS, annotating, paint
 
 WINDOW_SIZE = (1264, 752)  # what fitted_size leaves of a 1280×800 screen (frame, title bar)
@@ -71,19 +70,29 @@ def test_the_annotate_docks_controls_show_without_scrolling(qtbot, window, sampl
 
 
 ALL_TOOLS = ["paint", "fill", "erase", "pick", "superpixel", "snap", "wand"]
+SAMPLES, CITYSCAPES = (256, 384), (1024, 2048)
+WINDOWS = {  # what fitted_size leaves of each screen (frame, title bar) → the class rows shown at least
+    "1280x720": ((1264, 672), 3), "1280x800": ((1264, 752), 4), "1920x1080": ((1904, 1032), 11)}
 
 
-@pytest.mark.parametrize("size", [(256, 384), (1024, 2048)], ids=["samples-384x256", "cityscapes-2048x1024"])
+@pytest.mark.parametrize("screen,size", [("1280x800", SAMPLES), ("1280x800", CITYSCAPES), ("1280x720", CITYSCAPES),
+                                         ("1920x1080", CITYSCAPES)],
+                         ids=["1280x800-samples-384x256", "1280x800-cityscapes-2048x1024",
+                              "1280x720-cityscapes-2048x1024", "1920x1080-cityscapes-2048x1024"])
 @pytest.mark.parametrize("tool", ALL_TOOLS)
-def test_every_tool_leaves_the_controls_unscrolled(qtbot, window, tmp_path, tool, size):
+def test_every_tool_leaves_the_controls_unscrolled(qtbot, window, tmp_path, tool, screen, size):
     """With each tool chosen (the image-aware ones show a note; the snap brush its "Snap to" row)
     and a realistic change summary (every pixel changed: "98,304 px … 6,144 cells of 4×4 px" on the
     bundled samples' 384×256, seven digits on a Cityscapes frame), nothing scrolls and every key
-    control shows whole. (The snap brush's two-line note and row plus the summary's second line
-    scrolled the controls 12 px, "Start from…" cut in half, the class list at its three rows.) The
-    summary stays one line, its whole text in its tooltip."""
+    control shows whole, on a 1280×720, 1280×800 and 1920×1080 screen. (The snap brush's two-line
+    note and row plus the summary's second line scrolled the controls 12 px at 1280×800, "Start
+    from…" cut in half, the class list at its three rows; at 1280×720 the image-aware tools
+    scrolled them 14-26 px.) The summary stays one line and shows whole (its old prefix "Changed vs
+    prediction:" had it cut with "…" at every size), its whole text also in its tooltip."""
     from qgn_studio.testing import write_samples
 
+    window_size, class_rows = WINDOWS[screen]
+    window.resize(*window_size)
     paths = write_samples(tmp_path / "data", 1, size)
     annotating(qtbot, window, camvid_model(tmp_path), paths)
     window.annotate_dock.raise_()
@@ -93,24 +102,95 @@ def test_every_tool_leaves_the_controls_unscrolled(qtbot, window, tmp_path, tool
     pixels = size[0] * size[1]
     level = window.annotator.tools.level
     cells = pixels >> (2 * level)
-    whole = f"Changed vs prediction: {pixels:,} px (100.0 %) in {cells:,} cells of {1 << level}×{1 << level} px"
+    whole = f"Changed: {pixels:,} px (100.0 %) · {cells:,} cells of {1 << level}×{1 << level} px"
     qtbot.waitUntil(lambda: f"<b>{cells:,}</b> cells" in panel.changed_text.text(), timeout=30000)
     panel.tool_buttons[tool].click()
     assert panel.tool_buttons[tool].isChecked() and window.annotator.tools.tool == tool
     QtWidgets.QApplication.processEvents()
     qtbot.wait(100)
+    assert window.size() == QtCore.QSize(*window_size)
     assert panel.controls.verticalScrollBar().maximum() == 0
     hidden = [name for name, widget in key_controls(panel).items() if not shown_whole(widget, panel)]
     assert not hidden, hidden
     line = panel.changed_text.fontMetrics().lineSpacing()
     assert panel.changed_text.height() < 2 * line  # one line
     assert f"<b>{pixels:,} px</b>" in panel.changed_text.text()  # the whole summary, as set
+    assert not panel.changed_text.elided(), (panel.changed_text.width(), panel.changed_text.plain)  # shown whole
     assert panel.changed_text.toolTip() == whole  # and in the tooltip
     table = panel.classes
-    assert table.viewport().height() // table.rowHeight(0) >= 4  # the class list keeps four rows
+    assert table.viewport().height() // table.rowHeight(0) >= class_rows  # the class list keeps its rows
+    history_box = panel.splitter.widget(1)
+    assert history_box.height() >= history_box.minimumSizeHint().height()  # the History's title and two rows
+    assert panel.history.height() >= 2 * panel.history.row_height()
     if tool == "snap":
         assert not panel.snap_row.isHidden() and panel.tool_note.isHidden()
         assert "Shift + drag" in panel.snap_row.toolTip()  # the note, as the row's tooltip
+
+
+def test_the_summary_shows_whole_at_every_cell_size(qtbot, window, tmp_path):
+    """On a Cityscapes frame with every pixel changed, the summary shows whole at 1280×800 whatever
+    the cell size: 1×1 px (as many cells as pixels) to 32×32 px."""
+    from qgn_studio.testing import write_samples
+
+    paths = write_samples(tmp_path / "data", 1, CITYSCAPES)
+    annotating(qtbot, window, camvid_model(tmp_path), paths)
+    panel, annotator = window.annotator.panel, window.annotator
+    annotator.start_from("empty")
+    pixels = CITYSCAPES[0] * CITYSCAPES[1]
+    for level in range(6):
+        annotator.tools.set_level(level)
+        cells = pixels >> (2 * level)
+        qtbot.waitUntil(lambda: f"<b>{cells:,}</b> cells of {1 << level}×" in panel.changed_text.text(), timeout=30000)
+        QtWidgets.QApplication.processEvents()
+        assert not panel.changed_text.elided(), (level, panel.changed_text.width(), panel.changed_text.plain)
+
+
+def tab_stops(panel) -> list[QtWidgets.QWidget]:
+    """The panel's widgets that Tab stops at (shown, enabled, taking Tab focus), in the order Tab
+    goes: the focus chain from the mode switch, once round."""
+    stops, widget = [], panel.mode
+    while True:
+        if (panel.isAncestorOf(widget) and widget.isVisible() and widget.isEnabled()
+                and widget.focusPolicy() & QtCore.Qt.FocusPolicy.TabFocus == QtCore.Qt.FocusPolicy.TabFocus):
+            stops.append(widget)
+        widget = widget.nextInFocusChain()
+        if widget is panel.mode:
+            return stops
+
+
+def reads_before(panel, first: QtWidgets.QWidget, second: QtWidgets.QWidget) -> bool:
+    """Whether ``first`` comes before ``second`` reading the panel: in the same row (their heights
+    overlap by half the smaller) and left of it, or in a row above."""
+    a = QtCore.QRect(first.mapTo(panel, QtCore.QPoint(0, 0)), first.size())
+    b = QtCore.QRect(second.mapTo(panel, QtCore.QPoint(0, 0)), second.size())
+    overlap = min(a.bottom(), b.bottom()) - max(a.top(), b.top())
+    if overlap >= min(a.height(), b.height()) / 2:
+        return a.left() < b.left()
+    return a.bottom() <= b.top()
+
+
+@pytest.mark.parametrize("tool", ["paint", "snap"])
+def test_tab_goes_through_the_dock_in_visual_order(qtbot, window, samples, tmp_path, tool):
+    """Tab goes through the Annotate dock's controls row by row, left to right, "Start from…" beside
+    the switch and "Save" beside "Show changes" included (the image-aware tools' row, added after the
+    panel was built, came last: Tab went from "Done ▸ next" to "Superpixel")."""
+    annotating(qtbot, window, camvid_model(tmp_path), samples[:1])
+    window.annotate_dock.raise_()
+    panel = window.annotator.panel
+    window.annotator.start_from("empty")  # (Undo enabled: one Tab stop more)
+    panel.tool_buttons[tool].click()
+    QtWidgets.QApplication.processEvents()
+    qtbot.wait(50)
+    stops = tab_stops(panel)
+    wanted = [panel.start_button, *panel.tool_buttons.values(), *panel.level_buttons.values(), panel.class_search,
+              panel.class_buttons["add"], panel.show_changed, panel.save, panel.done, panel.done_next]
+    if tool == "snap":
+        wanted += panel.snap_buttons.values()
+    missing = [w for w in wanted if w not in stops]
+    assert not missing, [getattr(w, "text", lambda: "")() for w in missing]
+    misplaced = [(getattr(a, "text", lambda: type(a).__name__)(), getattr(b, "text", lambda: type(b).__name__)())
+                 for a, b in zip(stops, stops[1:]) if not reads_before(panel, a, b)]
+    assert not misplaced, misplaced
 
 
 def test_the_panels_save_and_start_over_act_as_the_menus(qtbot, window, samples, model_path, tmp_path):
@@ -161,4 +241,4 @@ def test_at_1280x720_the_history_yields_to_the_controls(qtbot, window, samples, 
     history_box = panel.splitter.widget(1)
     assert panel.controls.geometry().bottom() < history_box.geometry().top()  # side by side, not overlapping
     assert history_box.height() >= history_box.minimumSizeHint().height()  # its title and two rows show
-    assert panel.history.height() >= 2 * ROW
+    assert panel.history.height() >= 2 * panel.history.row_height()

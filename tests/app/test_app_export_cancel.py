@@ -7,7 +7,7 @@ import json
 import threading
 
 import pytest
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 import qgn.project_export
 from qgn.cli.main import main
@@ -160,3 +160,45 @@ def test_an_export_without_the_folders_lock_keeps_saying_so_on_its_end_line(qtbo
         assert str(tmp_path / "out" / "png") in dialog.log.text()
     if os.environ.get("QGN_SHOT"):
         dialog.grab().save(os.environ["QGN_SHOT"])
+
+
+def squashed(dialog) -> list[str]:
+    """The dialog's labels and checkboxes shown less tall than their text needs at their width."""
+    out = []
+    for widget in dialog.findChildren(QtWidgets.QLabel) + dialog.findChildren(QtWidgets.QCheckBox):
+        if not widget.isVisible():
+            continue
+        need = widget.heightForWidth(widget.width()) if widget.hasHeightForWidth() else widget.sizeHint().height()
+        if widget.height() < need:
+            out.append(f"{widget.text()[:40]!r}: {widget.height()} of {need} px")
+    return out
+
+
+def test_a_long_wait_line_grows_the_export_dialog(qtbot, window, tmp_path, model_path):
+    """A wait for another export's lock says the folder and its holder (six lines with a deep
+    folder): the dialog grows to show it and the rest whole, within a 1280×720 screen, and the line
+    can be selected. (It stayed as tall: the formats were squashed, their rows cut, and the dialog's
+    two-line intro already took 14 px from them when it opened.)"""
+    from qgn.export_lock import EXPORT_LOCK, UNSTOPPABLE, _wait_text
+
+    dialog = export_dialog(qtbot, window, tmp_path, model_path, ["png"])
+    QtWidgets.QApplication.processEvents()
+    assert not squashed(dialog), squashed(dialog)  # as it opens
+    folder = (tmp_path / "exports_of_the_street_scenes_project_for_the_review"
+              / "second-round-with-the-new-classes-and-the-relabelled-sidewalks" / "export")
+    folder.mkdir(parents=True)
+    (folder / EXPORT_LOCK).write_text(json.dumps({"pid": 4242424, "since": 1.8e9,
+                                                  "host": "annotation-workstation-07.lab.example.org"}))
+    dialog.folder.setText(str(folder))
+    text = _wait_text(folder, UNSTOPPABLE)  # the longest wait line
+    assert "pid 4242424 on host annotation-workstation-07" in text
+    dialog._step(0, COUNT, text)  # as the export's progress says it
+    QtWidgets.QApplication.processEvents()
+    line = dialog.log.fontMetrics().lineSpacing()
+    assert dialog.log.height() >= 5 * line  # (it wraps)
+    assert not squashed(dialog), squashed(dialog)
+    assert dialog.frameGeometry().height() <= 720
+    assert dialog.log.textInteractionFlags() & QtCore.Qt.TextInteractionFlag.TextSelectableByMouse
+    dialog.log.setText(f"Wrote 8 files into {folder} (2 folders)")  # shorter: nothing moves
+    QtWidgets.QApplication.processEvents()
+    assert not squashed(dialog), squashed(dialog)

@@ -294,7 +294,7 @@ def test_changed_vs_prediction_is_zero_without_edits_when_classes_differ(qtbot, 
     qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
     session = win.current.annotation
     assert session.undo.count() == 0
-    qtbot.waitUntil(lambda: "Changed vs prediction" in win.annotator.panel.changed_text.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "Changed: " in win.annotator.panel.changed_text.text(), timeout=WAIT_MS)
     assert "<b>0 px</b>" in win.annotator.panel.changed_text.text()
     np.testing.assert_array_equal(session.label, session.reference)
 
