@@ -171,7 +171,7 @@ def test_a_revert_whose_remap_fails_leaves_the_maps_as_before_the_failed_step(qt
     the maps' memory). The maps end as before the Undo (merged, with the project's classes), the merged
     pixels' snapshot is kept (a later undo still gives them back), and the failure is said in one line."""
     import qgn.project_class_edit as project_class_edit
-    import qgn_studio.annotator as annotator_module
+    import qgn_studio.annotator_class_changes as annotator_module
     from test_app_project_concurrency import saved_project
 
     folder = tmp_path / "p"
@@ -296,7 +296,7 @@ def test_a_revert_that_cannot_be_made_at_all_keeps_the_maps_their_snapshot_and_s
     there (never on the UI thread): the open maps keep the merge with the class set they are in (nothing half-remapped), the pixels it took
     stay kept for the revert (once it can be made, the maps come back whole), and it is said in one line."""
     import qgn.project_class_edit as project_class_edit
-    import qgn_studio.annotator as annotator_module
+    import qgn_studio.annotator_class_changes as annotator_module
     from test_app_project_concurrency import saved_project
 
     folder = tmp_path / "p"
