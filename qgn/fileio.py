@@ -352,6 +352,7 @@ def _staged(path: Path, data: bytes | Iterable[bytes], progress=None) -> str:
     refuse_input(path)
     if path.is_dir():  # else the rename fails naming the temporary file, which the user never chose
         raise IsADirectoryError(errno.EISDIR, "is a folder; a file cannot be written in its place", str(path))
+    refuse_special_output(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:  # name the file being written and its folder, not the temporary's name
@@ -727,6 +728,21 @@ def not_a_file_error(path: str | os.PathLike, kind: str) -> NotAFileError:
         return NotAFileError(f"{path} is a folder, not a file; name a file in it")
     return NotAFileError(f"{path} is {kind}, not a file: reading it could wait for ever or never end; "
                          "name the file itself (or copy its content into one)")
+
+
+def refuse_special_output(path: str | os.PathLike) -> None:
+    """NotAFileError naming ``path`` when it is itself (not through a link, which a write replaces)
+    a pipe, a device or a socket: a write renames a new file over its name, which would replace
+    /dev/null itself for a user allowed to (root) and a FIFO someone reads from."""
+    try:
+        kind = _special_kind(os.lstat(path).st_mode)
+    except (OSError, ValueError):
+        return
+    if kind is not None and kind != "a folder":
+        from .shown import path_text
+
+        raise NotAFileError(f"{path_text(path)} is {kind}, not a file: writing there would replace it "
+                            "with a file; choose a file name for the output")
 
 
 def check_regular_file(path: str | os.PathLike) -> None:

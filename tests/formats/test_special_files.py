@@ -211,3 +211,27 @@ def test_a_project_export_failure_naming_a_file_with_a_line_break_is_reported_wh
     code, out, err = run_cli("export", "--project", tmp_path / "p", "--formats", "coco", "--out", tmp_path / "o")
     assert code == 2 and "a\\nb.png is a named pipe (FIFO)" in err, err
     assert all(line.startswith("qgn export: ") for line in err.splitlines()) and "a\nb" not in out, out + err
+
+
+# A write renames a new file over the output's name: as root, `qgn convert mask.png /dev/null`
+# replaced /dev/null itself with a regular file (and a pipe anyone's reader waits on, for everyone).
+def test_a_write_never_replaces_a_pipe_or_device_named_as_its_output(tmp_path):
+    from qgn.fileio import NotAFileError, atomic_write_bytes
+
+    pipe = tmp_path / "out.qgt"
+    os.mkfifo(pipe)
+    with pytest.raises(NotAFileError, match="out.qgt is a named pipe \\(FIFO\\), not a file"):
+        atomic_write_bytes(pipe, b"data")
+    assert Path(pipe).is_fifo() and os.listdir(tmp_path) == ["out.qgt"]  # no temporary left either
+
+
+@pytest.mark.parametrize("command", ["convert", "export"])
+def test_cli_outputs_named_as_a_pipe_are_refused_and_kept(tmp_path, run_cli, command):
+    Image.fromarray(np.ones((8, 12), np.uint8)).save(tmp_path / "m.png")
+    write_qgt_file(tmp_path / "m.qgt")
+    pipe = tmp_path / "out"
+    os.mkfifo(pipe)
+    argv = {"convert": [tmp_path / "m.png", pipe], "export": [tmp_path / "m.qgt", "--png", pipe]}[command]
+    code, _, err = run_cli(command, *argv)
+    assert code == 2 and f"{pipe} is a named pipe (FIFO), not a file" in err, err
+    assert pipe.is_fifo()
