@@ -67,9 +67,13 @@ def check_writable_folder(out: Path, option: str = "--out") -> None:
     """CLIError before any work when ``out`` (given as ``option``, "" for a positional argument)
     cannot be written: its nearest existing folder is a file or not writable, saying why
     (``qgn.fileio.write_problem``, else no file could be created there; found out after a long run
-    otherwise)."""
-    from qgn.fileio import write_problem
+    otherwise), or ``out`` is a pipe, a device or a socket (``qgn.fileio.refuse_special_output``)."""
+    from qgn.fileio import NotAFileError, refuse_special_output, write_problem
 
+    try:
+        refuse_special_output(out)
+    except NotAFileError as exc:
+        raise CLIError(f"{option} {exc}" if option else str(exc)) from None
     folder = out.absolute().parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
