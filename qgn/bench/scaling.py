@@ -116,8 +116,14 @@ def scaled_sample(sample, factor: float) -> tuple[np.ndarray, np.ndarray]:
         return sample.image, sample.label
     from qgn.data.transforms import resize_image
 
+    from qgn.imagefile import MAX_PIXELS_ENV, max_pixels
+
     h0, w0 = sample.label.shape
     size = (max(32, round(h0 * factor)), max(32, round(w0 * factor)))
+    if size[0] * size[1] > max_pixels():  # before a resize asks for it (factor 10⁶: 2 EB, an unexpected error)
+        raise ValueError(f"factor {factor:g} makes a {w0}×{h0} image {size[1]}×{size[0]} = {size[0] * size[1] / 1e6:.4g} "
+                         f"megapixels, more than the limit of {max_pixels() / 1e6:.1f} ({MAX_PIXELS_ENV}); "
+                         "choose smaller --factors")
     return resize_image(sample.image, size), smooth_upscale_label(sample.label, size)
 
 

@@ -25,6 +25,7 @@ shows a full run and discusses it):
 from __future__ import annotations
 
 import datetime
+import math
 import sys
 import time
 from pathlib import Path
@@ -95,13 +96,37 @@ def add_arguments(p) -> None:
 
 
 def _size(text: str) -> tuple[int, int]:
+    from qgn.imagefile import MAX_PIXELS_ENV, max_pixels
+
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise ValueError(f"a size is WIDTHxHEIGHT, e.g. 2048x1024; got {text!r}") from None
     if w <= 0 or h <= 0 or w % 32 or h % 32:
         raise ValueError(f"sizes must be positive multiples of 32; got {text!r}")
+    if w * h > max_pixels():
+        raise ValueError(f"size {text} is {w * h / 1e6:.4g} megapixels, more than the limit of "
+                         f"{max_pixels() / 1e6:.1f} ({MAX_PIXELS_ENV}); choose a smaller size")
     return w, h
+
+
+#: The widest --channels measured: a 3x3 conv's weights at C channels hold 9·C² floats (10⁷ channels
+#: asked for 3.6 PB after 13 GB were taken); ResNets end at 2048.
+MAX_CHANNELS = 4096
+
+
+def check_options(args) -> None:
+    """ValueError naming the option, before any section runs, for a value no section can use."""
+    if args.repeats is not None and args.repeats < 1:
+        raise ValueError(f"--repeats {args.repeats}: expected a number of timed runs >= 1")
+    if args.scale is not None and not (math.isfinite(args.scale) and args.scale > 0):
+        raise ValueError(f"--scale {args.scale:g}: expected a finite factor > 0, e.g. 0.5")
+    if any(c > MAX_CHANNELS for c in _numbers(args.channels, int, "--channels") or ()):
+        raise ValueError(f"--channels {args.channels}: at most {MAX_CHANNELS} channels")
+    densities = _numbers(args.densities, float, "--densities") or ()
+    if any(not d <= 1 for d in densities):  # NaN too
+        raise ValueError(f"--densities {args.densities}: a share of active sites is in (0, 1], e.g. 0.1")
+    _numbers(args.factors, float, "--factors")
 
 
 def _option(args, name: str):
@@ -142,6 +167,7 @@ def run(args) -> int:
     if unknown:
         raise ValueError(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS + OPT_IN_SECTIONS)}")
     apply_threads(args)
+    check_options(args)
     if sections == ["annotate"]:
         return _annotate_only(args)
     device = torch.device(args.device)
@@ -301,7 +327,7 @@ def _numbers(text: str | None, kind, option: str) -> tuple | None:
         values = tuple(kind(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise ValueError(f"{option} takes comma-separated numbers, e.g. 1,2,4,8; got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
+    if not values or any(not (math.isfinite(v) and v > 0) for v in values):  # NaN, inf too
         raise ValueError(f"{option} takes positive numbers; got {text!r}")
     return values
 

@@ -55,6 +55,24 @@ def test_bad_arguments_are_reported(argv, message, capsys, tmp_path) -> None:
     assert message in capsys.readouterr().err
 
 
+# Found by a hostile sweep: a size or factor past the pixel limit was an "unexpected RuntimeError"
+# (a 120 GB tensor asked for), --channels 10000000 took 13 GB before failing the same way, and
+# --densities 2 / nan, --repeats 0 and --scale nan ran (or failed after the sections' minutes).
+@pytest.mark.parametrize("bad, message", [
+    (["--sizes", "100000x100000"], "size 100000x100000 is 1e+04 megapixels, more than the limit"),
+    (["--channels", "10000000"], "--channels 10000000: at most 4096 channels"),
+    (["--densities", "2"], "--densities 2: a share of active sites is in (0, 1]"),
+    (["--densities", "nan"], "--densities takes positive numbers; got 'nan'"),
+    (["--repeats", "0"], "--repeats 0: expected a number of timed runs >= 1"),
+    (["--scale", "nan"], "--scale nan: expected a finite factor > 0"),
+])
+def test_an_option_no_section_can_use_is_refused_before_any_runs(bad, message, capsys, tmp_path) -> None:
+    argv = ["--only", "memory", "--sizes", "64x64", "--architectures", "tiny", "--images", "1"]
+    code = main(["bench", "--model", str(tmp_path / "none"), "--data", "synthetic", *argv, *bad])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "unexpected" not in err, err
+
+
 def test_the_anytime_curve_says_its_time_left(tmp_path, capsys, monkeypatch) -> None:
     """`anytime: 10/11 images` lines (minutes on CamVid val) end with the time left, not the last."""
     import qgn.progress
