@@ -170,9 +170,9 @@ def run(args) -> int:
     check_options(args)
     if sections == ["annotate"]:
         return _annotate_only(args)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: CUDA is not available here")
+    from qgn.cli.device import resolve_device
+
+    device = torch.device(resolve_device(args.device))  # a name torch does not know was an unexpected RuntimeError
     if "anytime" in sections:  # where its CSV and PNG go: a bad folder said now, not after the curve's run
         from qgn.cli.files import check_output_folder
 

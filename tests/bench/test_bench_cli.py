@@ -65,6 +65,7 @@ def test_bad_arguments_are_reported(argv, message, capsys, tmp_path) -> None:
     (["--densities", "nan"], "--densities takes positive numbers; got 'nan'"),
     (["--repeats", "0"], "--repeats 0: expected a number of timed runs >= 1"),
     (["--scale", "nan"], "--scale nan: expected a finite factor > 0"),
+    (["--device", "bogus"], "--device bogus: not a device name"),
 ])
 def test_an_option_no_section_can_use_is_refused_before_any_runs(bad, message, capsys, tmp_path) -> None:
     argv = ["--only", "memory", "--sizes", "64x64", "--architectures", "tiny", "--images", "1"]
