@@ -473,7 +473,8 @@ def os_error_text(exc: OSError, hint: str | None = None) -> str:
     do (``WRITE_FAULT_HINTS``; else ``hint``, if given) — instead of Python's "[Errno 28] No space
     left on device: '<file>'". The one home of that sentence (the ``qgn`` CLI's, the app's)."""
     filename = getattr(exc, "filename", None)
-    if exc.errno == errno.EEXIST and filename and os.path.islink(filename) and not os.path.exists(filename):
+    if exc.errno in (errno.EEXIST, errno.ENOENT, errno.ELOOP) and filename and os.path.islink(filename) \
+            and not os.path.exists(filename):
         # "File exists" (mkdir, an exclusive create) for a symbolic link whose target is missing,
         # which ls shows as there
         said = dangling_link_text(filename, getattr(exc, "qgn_wanted", None))
@@ -506,6 +507,13 @@ def dangling_link_text(link: str | os.PathLike, wanted: str | None = None, advic
         f"is a chain of {hops} links ending at {path_text(path)}"
     make = "make the folder it points to" if wanted == "folder" else "make what it points to"
     return f"{path_text(link)}: {lead}, which does not exist ({advice or f'{make}, or remove the link'})"
+
+
+def missing_file_text(path: str | os.PathLike) -> str:
+    """"<path>: no such file", or for a link to nothing or a loop of links, what it is
+    (``dangling_link_text``: "… is a link to /old/place.png, which does not exist (…)")."""
+    said = dangling_link_text(path) if os.path.islink(path) else None
+    return said or f"{path}: no such file"
 
 
 def file_sha256(path: str | os.PathLike) -> str | None:
@@ -734,10 +742,13 @@ def refuse_special_output(path: str | os.PathLike) -> None:
     """NotAFileError naming ``path`` when it is itself (not through a link, which a write replaces)
     a pipe, a device or a socket: a write renames a new file over its name, which would replace
     /dev/null itself for a user allowed to (root) and a FIFO someone reads from."""
+    import stat
+
     try:
-        kind = _special_kind(os.lstat(path).st_mode)
+        mode = os.lstat(path).st_mode
     except (OSError, ValueError):
         return
+    kind = None if stat.S_ISLNK(mode) else _special_kind(mode)
     if kind is not None and kind != "a folder":
         from .shown import path_text
 

@@ -9,12 +9,14 @@ from qgn.cli.main import CLIError
 def collect_files(paths: list[str], suffixes: tuple[str, ...], what: str) -> list[Path]:
     """Files named directly, plus files with ``suffixes`` under folders (recursive, sorted). A named
     pipe or device among them (by name or under a folder) is kept, for its reader to refuse and the
-    batch to report (``qgn.fileio.open_regular``), never left out without a word."""
+    batch to report (``qgn.fileio.open_regular``), never left out without a word; so is a link to
+    nothing or a loop of links (an image moved away: it was left out, and the batch said nothing)."""
     found: list[Path] = []
     for text in paths:
         path = Path(text)
         if path.is_dir():
-            inside = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.exists() and not p.is_dir())
+            inside = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and (p.exists() or p.is_symlink())
+                            and not p.is_dir())
             if not inside:
                 raise CLIError(f"no {what} found under {path}")
             found.extend(inside)

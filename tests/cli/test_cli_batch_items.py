@@ -310,3 +310,21 @@ def test_stats_says_a_label_it_may_not_read_in_words(tmp_path, run_cli, monkeypa
     code, _, err = run_cli("stats", label)
     assert code == 2 and "[Errno" not in err
     assert f"{label} could not be read: {os.strerror(errno.EACCES)} (" in err
+
+
+@pytest.mark.parametrize("command", ["stats", "convert"])
+@pytest.mark.parametrize("link", ["dangling", "loop"])
+def test_a_link_to_nothing_in_a_batch_folder_is_reported_not_left_out(tmp_path, run_cli, command, link):
+    """A folder's link to a moved image (or a loop of links) was left out without a word: the batch
+    counted the others only and exited 0."""
+    folder = tmp_path / "in"
+    write_mask(folder / "a.png", 1)
+    if link == "dangling":
+        (folder / "b.png").symlink_to(tmp_path / "moved" / "b.png")
+    else:
+        (folder / "b.png").symlink_to(folder / "x.png")
+        (folder / "x.png").symlink_to(folder / "b.png")
+    outputs = [tmp_path / "out"] if command == "convert" else []
+    code, _, err = run_cli(command, folder, *outputs)
+    said = "which does not exist" if link == "dangling" else "is a loop of symbolic links"
+    assert code == 2 and f"b.png: is a {'link to' if link == 'dangling' else 'loop'}" in err and said in err, err
