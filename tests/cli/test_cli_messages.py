@@ -223,3 +223,18 @@ def test_one_line_escapes_what_would_break_a_line_and_keeps_the_rest():
     assert one_line("été 東京 ok") == "été 東京 ok"
     assert echo("x" * 300 + "\n") == "x" * 200 + "… (301 characters)"
     assert echo("a\tb", quote=True) == "'a\\tb'"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+@pytest.mark.parametrize("model", ["pipe", "dangling"])
+def test_a_model_that_is_a_pipe_or_a_link_to_nothing_is_named_as_one(tmp_path, run_cli, model):
+    """`--model /dev/zero` or a pipe said "model … not found", a link to a moved model too."""
+    path = tmp_path / "m.safetensors"
+    if model == "pipe":
+        os.mkfifo(path)
+        said = f"{path} is a named pipe (FIFO), not a file"
+    else:
+        path.symlink_to(tmp_path / "moved" / "m.safetensors")
+        said = f"{path}: is a link to {tmp_path / 'moved' / 'm.safetensors'}, which does not exist"
+    code, _, err = run_cli("eval", "--model", path, "--device", "cpu", "--limit", "1")
+    assert code == 2 and said in err and "not found" not in err, err
