@@ -113,3 +113,13 @@ def test_samples_refuse_a_bad_option_naming_it_before_writing(tmp_path, run_cli,
     code, stdout, err = run_cli("samples", out, *[a for kv in args.items() for a in kv])
     assert code == 2 and err.count("\n") == 1 and err.startswith("qgn samples: error: ") and named in err, err
     assert not out.exists()
+
+
+def test_a_file_where_the_samples_folder_goes_is_said_once_with_one_fix(tmp_path, run_cli):
+    """The line said what to do twice: "… move it away (nothing was written) (a file where a folder
+    should be, or the reverse); fix the path"."""
+    blocker = tmp_path / "out"
+    blocker.write_text("mine")
+    code, _, err = run_cli("samples", blocker, "--count", "1", "--size", "16x16")
+    assert code == 2 and err == f"qgn samples: error: {blocker}: is a file where a folder belongs; move it away " \
+                                "(nothing was written)\n", err
