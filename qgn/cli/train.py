@@ -75,14 +75,17 @@ def resolve_config(args):
 
 def check_resume(resume: bool, force: bool, out) -> None:
     """ValueError for --resume with --force (the run went on, --force or not); a note on stderr
-    when --resume finds nothing to continue in ``out`` (a new run starts: a restartable job passes
-    --resume every time)."""
+    when --resume finds no run file at all in ``out`` (a new run starts: a restartable job passes
+    --resume every time); a run that cannot be resumed (a checkpoint without its state) is refused
+    by ``check_out_folder``, with no note that would promise a new run first."""
     from pathlib import Path
+
+    from qgn.train.loop import RUN_FILES
 
     if resume and force:
         raise ValueError("--resume continues the run in --out and --force starts it over; pass one of them")
-    if resume and not (Path(out) / "last.state.json").is_file():
-        print(f"qgn train: --resume: {out} holds no run to continue (no last.state.json); starting a new run",
+    if resume and not any((Path(out) / name).exists() or (Path(out) / name).is_symlink() for name in RUN_FILES):
+        print(f"qgn train: --resume: {out} holds no run to continue (none of a run's files); starting a new run",
               file=sys.stderr)
 
 
