@@ -351,7 +351,8 @@ def _staged(path: Path, data: bytes | Iterable[bytes], progress=None) -> str:
     big one on a slow disk may take minutes, and ``progress`` keeps a set's temporaries fresh)."""
     refuse_input(path)
     if path.is_dir():  # else the rename fails naming the temporary file, which the user never chose
-        raise IsADirectoryError(errno.EISDIR, "is a folder; a file cannot be written in its place", str(path))
+        raise IsADirectoryError(errno.EISDIR, "is a folder; a file cannot be written in its place (move the folder "
+                                "away or choose another name)", str(path))
     refuse_special_output(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -472,6 +473,8 @@ def os_error_text(exc: OSError, hint: str | None = None) -> str:
     system's reason and, for a failed write (a full disk, a read-only folder, an I/O error), what to
     do (``WRITE_FAULT_HINTS``; else ``hint``, if given) — instead of Python's "[Errno 28] No space
     left on device: '<file>'". The one home of that sentence (the ``qgn`` CLI's, the app's)."""
+    if getattr(exc, "qgn_complete", False):  # our own text, which already says what to do
+        return str(exc)
     filename = getattr(exc, "filename", None)
     if exc.errno in (errno.EEXIST, errno.ENOENT, errno.ELOOP) and filename and os.path.islink(filename) \
             and not os.path.exists(filename):
@@ -509,11 +512,15 @@ def dangling_link_text(link: str | os.PathLike, wanted: str | None = None, advic
     return f"{path_text(link)}: {lead}, which does not exist ({advice or f'{make}, or remove the link'})"
 
 
-def missing_file_text(path: str | os.PathLike) -> str:
-    """"<path>: no such file", or for a link to nothing or a loop of links, what it is
-    (``dangling_link_text``: "… is a link to /old/place.png, which does not exist (…)")."""
+def missing_file_error(path: str | os.PathLike, prefix: str = "") -> FileNotFoundError:
+    """FileNotFoundError "<prefix><path>: no such file", or for a link to nothing or a loop of
+    links, what it is (``dangling_link_text``: "… is a link to /old/place.png, which does not
+    exist (make what it points to, or remove the link)"). That text holds its own fix: the error is
+    marked ``qgn_complete`` so ``os_error_text`` adds no second one (every message has one fix)."""
     said = dangling_link_text(path) if os.path.islink(path) else None
-    return said or f"{path}: no such file"
+    exc = FileNotFoundError(f"{prefix}{said or f'{path}: no such file'}")
+    exc.qgn_complete = said is not None
+    return exc
 
 
 def file_sha256(path: str | os.PathLike) -> str | None:

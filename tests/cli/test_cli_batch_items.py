@@ -312,11 +312,12 @@ def test_stats_says_a_label_it_may_not_read_in_words(tmp_path, run_cli, monkeypa
     assert f"{label} could not be read: {os.strerror(errno.EACCES)} (" in err
 
 
-@pytest.mark.parametrize("command", ["stats", "convert"])
+@pytest.mark.parametrize("command", ["stats", "convert", "predict"])
 @pytest.mark.parametrize("link", ["dangling", "loop"])
 def test_a_link_to_nothing_in_a_batch_folder_is_reported_not_left_out(tmp_path, run_cli, command, link):
     """A folder's link to a moved image (or a loop of links) was left out without a word: the batch
-    counted the others only and exited 0."""
+    counted the others only and exited 0. Its line carries one fix: predict's added a second, "(make
+    what it points to, or remove the link) (check the file, the disk and the path)"."""
     folder = tmp_path / "in"
     write_mask(folder / "a.png", 1)
     if link == "dangling":
@@ -324,7 +325,11 @@ def test_a_link_to_nothing_in_a_batch_folder_is_reported_not_left_out(tmp_path, 
     else:
         (folder / "b.png").symlink_to(folder / "x.png")
         (folder / "x.png").symlink_to(folder / "b.png")
-    outputs = [tmp_path / "out"] if command == "convert" else []
+    outputs = {"convert": [tmp_path / "out"], "predict": ["--model", "demo", "--out", tmp_path / "out"]}.get(command, [])
     code, _, err = run_cli(command, folder, *outputs)
-    said = "which does not exist" if link == "dangling" else "is a loop of symbolic links"
-    assert code == 2 and f"b.png: is a {'link to' if link == 'dangling' else 'loop'}" in err and said in err, err
+    said = {"dangling": f"is a link to {tmp_path / 'moved' / 'b.png'}, which does not exist (make what it points "
+                        "to, or remove the link)",
+            "loop": "is a loop of symbolic links, which leads nowhere (remove the link)"}
+    names = ["b.png"] if link == "dangling" else ["b.png", "x.png"]
+    lines = [line for line in err.splitlines() if ": error: " in line]
+    assert code == 2 and lines == [f"qgn {command}: error: {folder / name}: {said[link]}" for name in names], err

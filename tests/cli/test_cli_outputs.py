@@ -123,3 +123,13 @@ def test_a_file_where_the_samples_folder_goes_is_said_once_with_one_fix(tmp_path
     code, _, err = run_cli("samples", blocker, "--count", "1", "--size", "16x16")
     assert code == 2 and err == f"qgn samples: error: {blocker}: is a file where a folder belongs; move it away " \
                                 "(nothing was written)\n", err
+
+
+def test_a_folder_where_a_samples_file_goes_is_said_with_one_fix(tmp_path, run_cli):
+    """A folder at classes.txt said "… is a folder; a file cannot be written in its place" and no
+    fix at all (the generic one was dropped for messages of ours, and this one had none)."""
+    out = tmp_path / "out"
+    (out / "classes.txt").mkdir(parents=True)
+    code, _, err = run_cli("samples", out, "--count", "1", "--size", "64x64", "--force")
+    assert code == 2 and err == (f"qgn samples: error: {out / 'classes.txt'}: is a folder; a file cannot be written "
+                                 "in its place (move the folder away or choose another name)\n"), err
