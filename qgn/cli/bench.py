@@ -127,6 +127,31 @@ def check_options(args) -> None:
     if any(not d <= 1 for d in densities):  # NaN too
         raise ValueError(f"--densities {args.densities}: a share of active sites is in (0, 1], e.g. 0.1")
     _numbers(args.factors, float, "--factors")
+    _size(_option(args, "speed_size"))  # a bad --speed-size was said only when the speed section began
+
+
+def check_scaling(args) -> None:
+    """ValueError before any section runs when a --factors value makes one of the images the
+    scaling section measures pass the pixel limit (``qgn.bench.scaling.scaled_size``): found at
+    that image, after the sections before it and the smaller factors had run, their rows lost."""
+    from qgn.bench.scaling import scaled_size
+
+    factors = _numbers(args.factors, float, "--factors")
+    data = _scaling_data(args)
+    shapes = {tuple(data[i].label.shape[:2]) for i in range(_scaling_count(args, data))}
+    for factor in factors:
+        for shape in sorted(shapes):
+            scaled_size(shape, factor)
+
+
+def _scaling_data(args):
+    from qgn.data.registry import open_dataset
+
+    return open_dataset(args.data, args.split or "val")
+
+
+def _scaling_count(args, data) -> int:
+    return min(args.images or (2 if args.quick else SCALING_IMAGES), len(data))
 
 
 def _option(args, name: str):
@@ -168,6 +193,8 @@ def run(args) -> int:
         raise ValueError(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS + OPT_IN_SECTIONS)}")
     apply_threads(args)
     check_options(args)
+    if "scaling" in sections:
+        check_scaling(args)
     if sections == ["annotate"]:
         return _annotate_only(args)
     from qgn.cli.device import resolve_device
@@ -345,14 +372,12 @@ def _spconv_importable(log) -> bool:
 
 def _scaling(args, log):
     from qgn.bench.scaling import scaling_rows
-    from qgn.data.registry import open_dataset
     from qgn.model.checkpoint import load_model
     from qgn.resources import default_model
 
     factors = _numbers(args.factors, float, "--factors")
-    split = args.split or "val"
-    data = open_dataset(args.data, split)
-    count = min(args.images or (2 if args.quick else SCALING_IMAGES), len(data))
+    data = _scaling_data(args)
+    count = _scaling_count(args, data)
     repeats = args.repeats or (1 if args.quick else 3)
     rows = []
     line = stage_line()

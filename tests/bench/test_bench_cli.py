@@ -194,3 +194,27 @@ def test_a_bad_annotate_option_is_said_before_the_other_sections_run(capsys) -> 
                  "--densities", "0.5", "--repeats", "1", "--threads", "1"])
     err = capsys.readouterr().err
     assert code == 2 and err.strip().splitlines() == [err.strip()] and "--tolerance" in err
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--only", "sparse_conv,scaling", "--factors", "1,1000000"],
+     "factor 1e+06 makes a 256×256 image 256000000×256000000 = 6.554e+10 megapixels, more than the limit"),
+    (["--only", "sparse_conv,speed", "--speed-size", "100000x100000"],
+     "size 100000x100000 is 1e+04 megapixels, more than the limit"),
+])
+def test_factors_and_speed_size_past_the_limit_are_refused_before_any_section(bad, message, capsys, tmp_path,
+                                                                             monkeypatch) -> None:
+    """The pixel checks of --factors and --speed-size were made when their section came to that
+    value: `--only sparse_conv,scaling --factors 1,1000000` ran sparse_conv and factor 1 (28 s),
+    then failed, the rows measured thrown away."""
+    import qgn.bench.sparse_conv
+
+    def no_section(*_a, **_k):
+        raise AssertionError("a section ran before the refusal")
+
+    monkeypatch.setattr(qgn.bench.sparse_conv, "sparse_conv_rows", no_section, raising=False)
+    monkeypatch.setattr("qgn.cli.bench._load_model", no_section)
+    monkeypatch.setattr("qgn.cli.bench._standalone_sections", no_section)
+    code = main(["bench", "--model", "demo", "--data", "synthetic", "--images", "1", "--threads", "1", *bad])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "unexpected" not in err, err
