@@ -745,22 +745,26 @@ def not_a_file_error(path: str | os.PathLike, kind: str) -> NotAFileError:
                          "name the file itself (or copy its content into one)")
 
 
-def refuse_special_output(path: str | os.PathLike) -> None:
+def refuse_special_output(path: str | os.PathLike, follow: bool = False) -> None:
     """NotAFileError naming ``path`` when it is itself (not through a link, which a write replaces)
     a pipe, a device or a socket: a write renames a new file over its name, which would replace
-    /dev/null itself for a user allowed to (root) and a FIFO someone reads from."""
+    /dev/null itself for a user allowed to (root) and a FIFO someone reads from. ``follow``: for a
+    writer that opens the path itself (a log appended to, a library's save), which writes through
+    a link: what the link leads to is checked (a FIFO there hangs the open until someone reads). The
+    one home of refusing special outputs."""
     import stat
 
     try:
-        mode = os.lstat(path).st_mode
+        mode = (os.stat if follow else os.lstat)(path).st_mode
     except (OSError, ValueError):
         return
     kind = None if stat.S_ISLNK(mode) else _special_kind(mode)
     if kind is not None and kind != "a folder":
         from .shown import path_text
 
-        raise NotAFileError(f"{path_text(path)} is {kind}, not a file: writing there would replace it "
-                            "with a file; choose a file name for the output")
+        replace = "write into it (or wait for a reader for ever)" if follow else "replace it with a file"
+        raise NotAFileError(f"{path_text(path)} is {kind}, not a file: writing there would {replace}; "
+                            "choose a file name for the output")
 
 
 def check_regular_file(path: str | os.PathLike) -> None:

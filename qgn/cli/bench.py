@@ -205,6 +205,10 @@ def run(args) -> int:
 
         args.anytime_out = Path(args.out) if args.out else _default_out(args.quick)
         check_output_folder(args.anytime_out, "--out" if args.out else "")
+        from qgn.fileio import refuse_special_output
+
+        for suffix in (".csv", ".png"):  # a FIFO there hung the write after the curve's minutes
+            refuse_special_output(args.anytime_out / f"{anytime_stem(args.data)}{suffix}", follow=True)
     if "annotate" in sections:  # its bad options said now, not after the other sections' minutes
         from qgn.cli.bench_annotate import annotate_options
 
