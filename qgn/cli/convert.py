@@ -81,7 +81,8 @@ def run(args) -> int:
         raise FileNotFoundError(f"{src}: no such file or folder")
     check_outputs(files, list(zip(outputs, files)))  # never replace a mask, never two masks into one file
     for out in {out.parent: out for out in outputs}.values():  # a file where a folder must be, a read-only folder
-        check_writable_folder(out, "")
+        # (a pipe among a folder's outputs is that item's failure, reported at its write: the rest go on)
+        check_writable_folder(out, "", special=not src.is_dir())
     if src.is_dir():  # DST mirrors SRC's subfolders: one of them a link leading out of DST would receive files
         check_output_links(dst, sorted({out.parent for out in outputs}), "")
 

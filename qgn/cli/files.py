@@ -65,15 +65,18 @@ def check_outputs(inputs: list[Path], outputs: list[tuple[Path, Path]]) -> None:
         written[key] = source
 
 
-def check_writable_folder(out: Path, option: str = "--out") -> None:
+def check_writable_folder(out: Path, option: str = "--out", special: bool = True) -> None:
     """CLIError before any work when ``out`` (given as ``option``, "" for a positional argument)
     cannot be written: its nearest existing folder is a file or not writable, saying why
     (``qgn.fileio.write_problem``, else no file could be created there; found out after a long run
-    otherwise), or ``out`` is a pipe, a device or a socket (``qgn.fileio.refuse_special_output``)."""
+    otherwise), or (``special``) ``out`` is a pipe, a device or a socket
+    (``qgn.fileio.refuse_special_output``). A batch passes ``special=False`` for its folders: one
+    item's output is that item's failure (reported at its write), never the whole batch's."""
     from qgn.fileio import NotAFileError, refuse_special_output, write_problem
 
     try:
-        refuse_special_output(out)
+        if special:
+            refuse_special_output(out)
     except NotAFileError as exc:
         raise CLIError(f"{option} {exc}" if option else str(exc)) from None
     folder = out.absolute().parent
