@@ -352,7 +352,9 @@ def _staged(path: Path, data: bytes | Iterable[bytes], progress=None) -> str:
     big one on a slow disk may take minutes, and ``progress`` keeps a set's temporaries fresh)."""
     refuse_input(path)
     if path.is_dir():  # else the rename fails naming the temporary file, which the user never chose
-        raise IsADirectoryError(errno.EISDIR, "is a folder; a file cannot be written in its place", str(path))
+        raise IsADirectoryError(errno.EISDIR, "is a folder; a file cannot be written in its place (move the folder "
+                                "away or choose another name)", str(path))
+    refuse_special_output(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:  # name the file being written and its folder, not the temporary's name
@@ -472,8 +474,11 @@ def os_error_text(exc: OSError, hint: str | None = None) -> str:
     system's reason and, for a failed write (a full disk, a read-only folder, an I/O error), what to
     do (``WRITE_FAULT_HINTS``; else ``hint``, if given) — instead of Python's "[Errno 28] No space
     left on device: '<file>'". The one home of that sentence (the ``qgn`` CLI's, the app's)."""
+    if getattr(exc, "qgn_complete", False):  # our own text, which already says what to do
+        return str(exc)
     filename = getattr(exc, "filename", None)
-    if exc.errno == errno.EEXIST and filename and os.path.islink(filename) and not os.path.exists(filename):
+    if exc.errno in (errno.EEXIST, errno.ENOENT, errno.ELOOP) and filename and os.path.islink(filename) \
+            and not os.path.exists(filename):
         # "File exists" (mkdir, an exclusive create) for a symbolic link whose target is missing,
         # which ls shows as there
         said = dangling_link_text(filename, getattr(exc, "qgn_wanted", None))
@@ -506,6 +511,17 @@ def dangling_link_text(link: str | os.PathLike, wanted: str | None = None, advic
         f"is a chain of {hops} links ending at {path_text(path)}"
     make = "make the folder it points to" if wanted == "folder" else "make what it points to"
     return f"{path_text(link)}: {lead}, which does not exist ({advice or f'{make}, or remove the link'})"
+
+
+def missing_file_error(path: str | os.PathLike, prefix: str = "") -> FileNotFoundError:
+    """FileNotFoundError "<prefix><path>: no such file", or for a link to nothing or a loop of
+    links, what it is (``dangling_link_text``: "… is a link to /old/place.png, which does not
+    exist (make what it points to, or remove the link)"). That text holds its own fix: the error is
+    marked ``qgn_complete`` so ``os_error_text`` adds no second one (every message has one fix)."""
+    said = dangling_link_text(path) if os.path.islink(path) else None
+    exc = FileNotFoundError(f"{prefix}{said or f'{path}: no such file'}")
+    exc.qgn_complete = said is not None
+    return exc
 
 
 def file_sha256(path: str | os.PathLike) -> str | None:
@@ -832,6 +848,28 @@ def not_a_file_error(path: str | os.PathLike, kind: str) -> NotAFileError:
         return NotAFileError(f"{path} is a folder, not a file; name a file in it")
     return NotAFileError(f"{path} is {kind}, not a file: reading it could wait for ever or never end; "
                          "name the file itself (or copy its content into one)")
+
+
+def refuse_special_output(path: str | os.PathLike, follow: bool = False) -> None:
+    """NotAFileError naming ``path`` when it is itself (not through a link, which a write replaces)
+    a pipe, a device or a socket: a write renames a new file over its name, which would replace
+    /dev/null itself for a user allowed to (root) and a FIFO someone reads from. ``follow``: for a
+    writer that opens the path itself (a log appended to, a library's save), which writes through
+    a link: what the link leads to is checked (a FIFO there hangs the open until someone reads). The
+    one home of refusing special outputs."""
+    import stat
+
+    try:
+        mode = (os.stat if follow else os.lstat)(path).st_mode
+    except (OSError, ValueError):
+        return
+    kind = None if stat.S_ISLNK(mode) else _special_kind(mode)
+    if kind is not None and kind != "a folder":
+        from .shown import path_text
+
+        replace = "write into it (or wait for a reader for ever)" if follow else "replace it with a file"
+        raise NotAFileError(f"{path_text(path)} is {kind}, not a file: writing there would {replace}; "
+                            "choose a file name for the output")
 
 
 def check_regular_file(path: str | os.PathLike) -> None:

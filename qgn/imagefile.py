@@ -17,7 +17,7 @@ from typing import Iterator
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from qgn.env import env_count
-from qgn.fileio import check_regular_file, os_error_text
+from qgn.fileio import check_regular_file, missing_file_error, os_error_text
 
 DEFAULT_MAX_PIXELS = 1 << 26
 MAX_PIXELS_ENV = "QGN_MAX_PIXELS"
@@ -161,7 +161,7 @@ def open_image(path: str | os.PathLike) -> Iterator[Image.Image]:
     if path.is_dir():
         raise ValueError(f"{path} is a folder, not an image file")
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
+        raise missing_file_error(path)
     check_regular_file(path)
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: the file is empty")

@@ -159,9 +159,16 @@ def default_model(path: str | os.PathLike | None) -> Path:
             if (given / name).is_file():
                 return given / name
         raise FileNotFoundError(f"model folder {given} holds no final.safetensors or last.safetensors")
+    from .fileio import missing_file_error, not_a_file_error, special_kind
+
+    kind = special_kind(given) if given.exists() else None
+    if kind is not None:  # /dev/zero, a pipe: "not found" said nothing of what it is
+        raise not_a_file_error(given, kind)
     bundled = bundled_model_path(str(path))
     if bundled is not None:
         return bundled
+    if given.is_symlink():  # a link to a moved model, a loop of links
+        raise missing_file_error(given, "--model ")
     names = ", ".join(m.name for m in bundled_models()) or "none"
     raise FileNotFoundError(f"model {path} not found: give a .safetensors file, a training run's folder, "
                             f"or a bundled model's name ({names}; `qgn models` lists them)")

@@ -27,6 +27,9 @@ def read_rows(path: str | Path) -> list[dict]:
 def plot_sequences(runs: dict[str, list[dict]], out: str | Path, every: int = 5) -> Path:
     """One panel per model (``runs``: title → rows): actions of each image in the order annotated,
     one line per scenario, vertical marks where the loops fine-tuned."""
+    from qgn.fileio import refuse_special_output
+
+    refuse_special_output(out, follow=True)  # savefig opens the path itself: a FIFO would hang it
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(runs), figsize=(6.5 * len(runs), 4.2), sharey=True, squeeze=False)
     for ax, (title, rows) in zip(axes[0], runs.items()):

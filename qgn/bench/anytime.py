@@ -150,7 +150,10 @@ def curve_rows(curve: AnytimeCurve) -> list[dict]:
 
 
 def write_csv(curve: AnytimeCurve, path: Path) -> Path:
+    from qgn.fileio import refuse_special_output
+
     path.parent.mkdir(parents=True, exist_ok=True)
+    refuse_special_output(path, follow=True)  # a FIFO there: the open would wait for a reader for ever
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
         writer.writeheader()

@@ -69,6 +69,9 @@ def plot_curve(curve: AnytimeCurve, path: Path, title: str) -> Path:
     """Draw ``curve`` to ``path`` (PNG), two panels: every scheme (left) and the region near All
     (right). Lines per scheme over depths 5 … 0; All at depth 0 starred; the cheapest scheme within
     1 mIoU point of All circled in red and labelled; All − 1 point dotted."""
+    from qgn.fileio import refuse_special_output
+
+    refuse_special_output(path, follow=True)  # savefig opens the path itself: a FIFO would hang it
     plt = _pyplot()
     fig, (full, zoom) = plt.subplots(1, 2, figsize=(13, 5.6), dpi=110, gridspec_kw=dict(width_ratios=(1, 1.15)))
     for ax in (full, zoom):

@@ -109,15 +109,30 @@ def _peak_bytes(run: Callable[[], object]) -> int:
     return tracker.peak
 
 
+def scaled_size(shape: tuple[int, int], factor: float) -> tuple[int, int]:
+    """(height, width) of an image of ``shape`` (height, width) with both sides times ``factor``
+    (at least 32 pixels); ValueError naming the factor when that passes the pixel limit (factor
+    10⁶ asked a resize for 2 EB, an unexpected error). The one home of that size and its check:
+    ``qgn bench`` asks it for every factor and image before any section runs."""
+    from qgn.imagefile import MAX_PIXELS_ENV, max_pixels
+
+    h0, w0 = shape
+    size = (max(32, round(h0 * factor)), max(32, round(w0 * factor)))
+    if size[0] * size[1] > max_pixels():
+        raise ValueError(f"factor {factor:g} makes a {w0}×{h0} image {size[1]}×{size[0]} = {size[0] * size[1] / 1e6:.4g} "
+                         f"megapixels, more than the limit of {max_pixels() / 1e6:.1f} ({MAX_PIXELS_ENV}); "
+                         "choose smaller --factors")
+    return size
+
+
 def scaled_sample(sample, factor: float) -> tuple[np.ndarray, np.ndarray]:
-    """(image, label) of ``sample`` with both sides times ``factor`` (at least 32 pixels): image
+    """(image, label) of ``sample`` with both sides times ``factor`` (``scaled_size``): image
     bilinear, label by ``smooth_upscale_label``; the sample itself at factor 1."""
     if factor == 1:
         return sample.image, sample.label
     from qgn.data.transforms import resize_image
 
-    h0, w0 = sample.label.shape
-    size = (max(32, round(h0 * factor)), max(32, round(w0 * factor)))
+    size = scaled_size(sample.label.shape, factor)
     return resize_image(sample.image, size), smooth_upscale_label(sample.label, size)
 
 

@@ -25,6 +25,7 @@ shows a full run and discusses it):
 from __future__ import annotations
 
 import datetime
+import math
 import sys
 import time
 from pathlib import Path
@@ -100,13 +101,62 @@ def add_arguments(p) -> None:
 
 
 def _size(text: str) -> tuple[int, int]:
+    from qgn.imagefile import MAX_PIXELS_ENV, max_pixels
+
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise ValueError(f"a size is WIDTHxHEIGHT, e.g. 2048x1024; got {text!r}") from None
     if w <= 0 or h <= 0 or w % 32 or h % 32:
         raise ValueError(f"sizes must be positive multiples of 32; got {text!r}")
+    if w * h > max_pixels():
+        raise ValueError(f"size {text} is {w * h / 1e6:.4g} megapixels, more than the limit of "
+                         f"{max_pixels() / 1e6:.1f} ({MAX_PIXELS_ENV}); choose a smaller size")
     return w, h
+
+
+#: The widest --channels measured: a 3x3 conv's weights at C channels hold 9·C² floats (10⁷ channels
+#: asked for 3.6 PB after 13 GB were taken); ResNets end at 2048.
+MAX_CHANNELS = 4096
+
+
+def check_options(args) -> None:
+    """ValueError naming the option, before any section runs, for a value no section can use."""
+    if args.repeats is not None and args.repeats < 1:
+        raise ValueError(f"--repeats {args.repeats}: expected a number of timed runs >= 1")
+    if args.scale is not None and not (math.isfinite(args.scale) and args.scale > 0):
+        raise ValueError(f"--scale {args.scale:g}: expected a finite factor > 0, e.g. 0.5")
+    if any(c > MAX_CHANNELS for c in _numbers(args.channels, int, "--channels") or ()):
+        raise ValueError(f"--channels {args.channels}: at most {MAX_CHANNELS} channels")
+    densities = _numbers(args.densities, float, "--densities") or ()
+    if any(not d <= 1 for d in densities):  # NaN too
+        raise ValueError(f"--densities {args.densities}: a share of active sites is in (0, 1], e.g. 0.1")
+    _numbers(args.factors, float, "--factors")
+    _size(_option(args, "speed_size"))  # a bad --speed-size was said only when the speed section began
+
+
+def check_scaling(args) -> None:
+    """ValueError before any section runs when a --factors value makes one of the images the
+    scaling section measures pass the pixel limit (``qgn.bench.scaling.scaled_size``): found at
+    that image, after the sections before it and the smaller factors had run, their rows lost."""
+    from qgn.bench.scaling import scaled_size
+
+    factors = _numbers(args.factors, float, "--factors")
+    data = _scaling_data(args)
+    shapes = {tuple(data[i].label.shape[:2]) for i in range(_scaling_count(args, data))}
+    for factor in factors:
+        for shape in sorted(shapes):
+            scaled_size(shape, factor)
+
+
+def _scaling_data(args):
+    from qgn.data.registry import open_dataset
+
+    return open_dataset(args.data, args.split or "val")
+
+
+def _scaling_count(args, data) -> int:
+    return min(args.images or (2 if args.quick else SCALING_IMAGES), len(data))
 
 
 def _option(args, name: str):
@@ -147,16 +197,23 @@ def run(args) -> int:
     if unknown:
         raise ValueError(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS + OPT_IN_SECTIONS)}")
     apply_threads(args)
+    check_options(args)
+    if "scaling" in sections:
+        check_scaling(args)
     if sections == ["annotate"]:
         return _annotate_only(args)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: CUDA is not available here")
+    from qgn.cli.device import resolve_device
+
+    device = torch.device(resolve_device(args.device))  # a name torch does not know was an unexpected RuntimeError
     if "anytime" in sections:  # where its CSV and PNG go: a bad folder said now, not after the curve's run
         from qgn.cli.files import check_output_folder
 
         args.anytime_out = Path(args.out) if args.out else _default_out(args.quick)
         check_output_folder(args.anytime_out, "--out" if args.out else "")
+        from qgn.fileio import refuse_special_output
+
+        for suffix in (".csv", ".png"):  # a FIFO there hung the write after the curve's minutes
+            refuse_special_output(args.anytime_out / f"{anytime_stem(args.data)}{suffix}", follow=True)
     if "annotate" in sections:  # its bad options said now, not after the other sections' minutes
         from qgn.cli.bench_annotate import annotate_options
 
@@ -306,7 +363,7 @@ def _numbers(text: str | None, kind, option: str) -> tuple | None:
         values = tuple(kind(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise ValueError(f"{option} takes comma-separated numbers, e.g. 1,2,4,8; got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
+    if not values or any(not (math.isfinite(v) and v > 0) for v in values):  # NaN, inf too
         raise ValueError(f"{option} takes positive numbers; got {text!r}")
     return values
 
@@ -324,14 +381,12 @@ def _spconv_importable(log) -> bool:
 
 def _scaling(args, log):
     from qgn.bench.scaling import scaling_rows
-    from qgn.data.registry import open_dataset
     from qgn.model.checkpoint import load_model
     from qgn.resources import default_model
 
     factors = _numbers(args.factors, float, "--factors")
-    split = args.split or "val"
-    data = open_dataset(args.data, split)
-    count = min(args.images or (2 if args.quick else SCALING_IMAGES), len(data))
+    data = _scaling_data(args)
+    count = _scaling_count(args, data)
     repeats = args.repeats or (1 if args.quick else 3)
     rows = []
     line = stage_line()

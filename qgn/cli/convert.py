@@ -14,7 +14,7 @@ from pathlib import Path
 from qgn.cli.files import Failures, check_output_links, check_outputs, check_writable_folder, collect_files
 from qgn.cli.main import CLIError
 from qgn.cli.progress_line import FileSteps, ItemParts
-from qgn.cli.stats import check_ignore, check_levels, parse_classes_arg
+from qgn.cli.stats import check_ignore, check_ignore_outside, check_levels, parse_classes_arg
 from qgn.fileio import remove_stale_temporaries
 from qgn.shown import one_line
 from qgn.quadtree import NUM_LEVELS
@@ -61,6 +61,7 @@ def run(args) -> int:
     check_levels(args.levels)
     check_ignore(args.ignore)
     k, classes = parse_classes_arg(args.classes)
+    check_ignore_outside(k, args.ignore, args.classes)
     ignore = args.ignore
     if classes is not None:
         if ignore is None:
@@ -80,7 +81,8 @@ def run(args) -> int:
         raise FileNotFoundError(f"{src}: no such file or folder")
     check_outputs(files, list(zip(outputs, files)))  # never replace a mask, never two masks into one file
     for out in {out.parent: out for out in outputs}.values():  # a file where a folder must be, a read-only folder
-        check_writable_folder(out, "")
+        # (a pipe among a folder's outputs is that item's failure, reported at its write: the rest go on)
+        check_writable_folder(out, "", special=not src.is_dir())
     if src.is_dir():  # DST mirrors SRC's subfolders: one of them a link leading out of DST would receive files
         check_output_links(dst, sorted({out.parent for out in outputs}), "")
 

@@ -9,12 +9,14 @@ from qgn.cli.main import CLIError
 def collect_files(paths: list[str], suffixes: tuple[str, ...], what: str) -> list[Path]:
     """Files named directly, plus files with ``suffixes`` under folders (recursive, sorted). A named
     pipe or device among them (by name or under a folder) is kept, for its reader to refuse and the
-    batch to report (``qgn.fileio.open_regular``), never left out without a word."""
+    batch to report (``qgn.fileio.open_regular``), never left out without a word; so is a link to
+    nothing or a loop of links (an image moved away: it was left out, and the batch said nothing)."""
     found: list[Path] = []
     for text in paths:
         path = Path(text)
         if path.is_dir():
-            inside = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.exists() and not p.is_dir())
+            inside = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and (p.exists() or p.is_symlink())
+                            and not p.is_dir())
             if not inside:
                 raise CLIError(f"no {what} found under {path}")
             found.extend(inside)
@@ -63,13 +65,20 @@ def check_outputs(inputs: list[Path], outputs: list[tuple[Path, Path]]) -> None:
         written[key] = source
 
 
-def check_writable_folder(out: Path, option: str = "--out") -> None:
+def check_writable_folder(out: Path, option: str = "--out", special: bool = True) -> None:
     """CLIError before any work when ``out`` (given as ``option``, "" for a positional argument)
     cannot be written: its nearest existing folder is a file or not writable, saying why
     (``qgn.fileio.write_problem``, else no file could be created there; found out after a long run
-    otherwise)."""
-    from qgn.fileio import write_problem
+    otherwise), or (``special``) ``out`` is a pipe, a device or a socket
+    (``qgn.fileio.refuse_special_output``). A batch passes ``special=False`` for its folders: one
+    item's output is that item's failure (reported at its write), never the whole batch's."""
+    from qgn.fileio import NotAFileError, refuse_special_output, write_problem
 
+    try:
+        if special:
+            refuse_special_output(out)
+    except NotAFileError as exc:
+        raise CLIError(f"{option} {exc}" if option else str(exc)) from None
     folder = out.absolute().parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent

@@ -164,6 +164,7 @@ def check_out(out: Path, model_path: Path, force: bool, option: str = "--out", r
     from qgn.cli.files import check_writable_folder
 
     check_writable_folder(out, option)
+    check_writable_folder(config_path(out), option)
 
 
 def percent(x: float) -> str:

@@ -137,6 +137,10 @@ def expected_failure_message(exc: BaseException) -> str | None:
     if isinstance(exc, PermissionError):
         return f"{exc.filename or exc}: permission denied; choose a file or folder you may read/write"
     if isinstance(exc, (IsADirectoryError, NotADirectoryError)):
+        import os
+
+        if exc.errno is not None and exc.strerror != os.strerror(exc.errno):  # ours already says what to do
+            return f"{exc.filename or exc}: {exc.strerror}"
         return f"{exc.filename or exc}: {exc.strerror} (a file where a folder should be, or the reverse); fix the path"
     if isinstance(exc, UnidentifiedImageError):
         return f"{exc}; is it an image file (PNG, JPEG, …)?"

@@ -43,12 +43,14 @@ def sample_files(out: Path, count: int) -> list[Path]:
 
 def write_samples(out: Path, count: int, width: int, height: int, seed: int, wrote=None) -> list[Path]:
     """The scenes' image paths; ``wrote(path, done)`` after each scene, when given."""
+    import io
+
     from PIL import Image
 
     from qgn.data.synthetic import SYNTHETIC_CLASSES, make_scene
     from qgn.quadtree.label_io import write_classes_file, write_label_png
 
-    from qgn.fileio import make_folder
+    from qgn.fileio import atomic_write_bytes, make_folder
 
     make_folder(out / "images")  # a link to nothing or a file in the way: named as what it is
     make_folder(out / "labels")
@@ -56,7 +58,9 @@ def write_samples(out: Path, count: int, width: int, height: int, seed: int, wro
     written = []
     for i, name in enumerate(scene_names(count)):
         image, label = make_scene(seed + i, height, width)
-        Image.fromarray(image).save(out / "images" / f"{name}.png")
+        png = io.BytesIO()  # written as every output is (a new file renamed over the name), never through it
+        Image.fromarray(image).save(png, format="PNG")
+        atomic_write_bytes(out / "images" / f"{name}.png", png.getbuffer())
         write_label_png(out / "labels" / f"{name}.png", label, SYNTHETIC_CLASSES)
         written.append(out / "images" / f"{name}.png")
         if wrote is not None:
@@ -67,8 +71,16 @@ def write_samples(out: Path, count: int, width: int, height: int, seed: int, wro
 def check_new(out: Path, count: int, force: bool) -> None:
     """CLIError, before anything is written, when a file the samples would write is in ``out``
     already (no input is overwritten) unless ``force``; with ``force`` a link among them is removed,
-    so that its target (outside ``out``, maybe) is not written through."""
+    so that its target (outside ``out``, maybe) is not written through. A pipe, a device or a socket
+    among them is refused, --force or not (``refuse_special_output``): before anything is written."""
+    from qgn.fileio import NotAFileError, refuse_special_output
+
     taken = [path for path in sample_files(out, count) if os.path.lexists(path)]
+    for path in taken:
+        try:
+            refuse_special_output(path)
+        except NotAFileError as exc:
+            raise CLIError(str(exc)) from None
     if taken and not force:
         more = f" (and {len(taken) - 1} more file{'s' if len(taken) > 2 else ''} the samples would replace)" \
             if len(taken) > 1 else ""

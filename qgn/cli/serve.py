@@ -12,6 +12,7 @@ unless ``--host`` says otherwise. Ctrl-C stops it.
 """
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -58,11 +59,19 @@ def run(args) -> int:
     if not 0 <= args.port <= 65535:
         raise CLIError(f"--port {args.port}: choose a port between 0 and 65535")
     if args.document_root and not os.path.isdir(args.document_root):
-        raise CLIError(f"--document-root {args.document_root}: no such folder")
+        what = "is a file, not a folder" if os.path.exists(args.document_root) else "no such folder"
+        raise CLIError(f"--document-root {args.document_root}: {what}")
     if args.label_studio_url and not args.label_studio_url.startswith(("http://", "https://")):
         raise CLIError(f"--label-studio-url {args.label_studio_url}: give it as http://HOST:PORT")
     if args.train_every < 1 or args.train_iters < 1:
         raise CLIError("--train-every and --train-iters must be at least 1")
+    from qgn.bounds import FINETUNE_BOUNDS
+
+    if args.train_iters > FINETUNE_BOUNDS["iterations"][2]:  # else each fine-tune refused after the annotations came
+        raise CLIError(f"--train-iters {args.train_iters}: at most {FINETUNE_BOUNDS['iterations'][2]}")
+    from qgn.cli.device import resolve_device
+
+    args.device = resolve_device(args.device)  # --device cuda without one was an unexpected AssertionError
     from qgn.serve import limits
 
     try:
@@ -92,7 +101,8 @@ def run(args) -> int:
     try:
         server = make_server(backend, args.host, args.port)
     except OSError as exc:
-        raise CLIError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; choose another --port") from None
+        option = "--port" if exc.errno in (errno.EADDRINUSE, errno.EACCES) else "--host"  # a name no address has
+        raise CLIError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; choose another {option}") from None
     host, port = server.server_address[:2]
     for note in backend.resume_notes:
         print(f"qgn serve: warning: {note}", file=sys.stderr, flush=True)

@@ -54,6 +54,14 @@ def parse_classes_arg(text: str | None):
     return classes.num_classes, classes
 
 
+def check_ignore_outside(k: int | None, ignore: int | None, classes_text: str | None) -> None:
+    """CLIError when ``--ignore`` is one of the ``k`` class ids of ``--classes``: `convert --classes 3
+    --ignore 1` wrote a .qgt that no reader opens (its ignore value collides with a class)."""
+    if k is not None and ignore is not None and ignore < k:
+        raise CLIError(f"--ignore {ignore} is one of the class ids 0..{k - 1} of --classes {classes_text}; "
+                       "the ignore value must be none of them (e.g. --ignore 255)")
+
+
 def check_levels(levels: int) -> None:
     if not 1 <= levels <= 16:
         raise CLIError(f"--levels {levels}: choose 1..16")
@@ -110,6 +118,7 @@ def run(args) -> int:
     check_levels(args.levels)
     check_ignore(args.ignore)
     k, classes = parse_classes_arg(args.classes)
+    check_ignore_outside(k, args.ignore, args.classes)
     ignore = args.ignore if args.ignore is not None else (classes.ignore_index if classes else None)
     files = collect_files(args.paths, (".png",), "label PNGs")
     stats = LevelStats(args.levels)

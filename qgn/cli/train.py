@@ -73,6 +73,22 @@ def resolve_config(args):
     return TrainConfig.from_dict(values)
 
 
+def check_resume(resume: bool, force: bool, out) -> None:
+    """ValueError for --resume with --force (the run went on, --force or not); a note on stderr
+    when --resume finds no run file at all in ``out`` (a new run starts: a restartable job passes
+    --resume every time); a run that cannot be resumed (a checkpoint without its state) is refused
+    by ``check_out_folder``, with no note that would promise a new run first."""
+    from pathlib import Path
+
+    from qgn.train.loop import RUN_FILES
+
+    if resume and force:
+        raise ValueError("--resume continues the run in --out and --force starts it over; pass one of them")
+    if resume and not any((Path(out) / name).exists() or (Path(out) / name).is_symlink() for name in RUN_FILES):
+        print(f"qgn train: --resume: {out} holds no run to continue (none of a run's files); starting a new run",
+              file=sys.stderr)
+
+
 def run(args) -> int:
     apply_threads(args)
     from qgn.train.loop import train
@@ -82,6 +98,7 @@ def run(args) -> int:
 
     from qgn.cli.files import check_output_folder
 
+    check_resume(args.resume, args.force, config.out)
     check_output_folder(Path(config.out), "--out")  # a file, a link to nothing, read-only: before the data loads
     progress = TrainProgress(config.iterations)
     try:

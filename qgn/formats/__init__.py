@@ -211,7 +211,9 @@ def import_annotation(path: str | os.PathLike, classes: ClassSet, format: str = 
     file does not hold ids of ``classes`` (naming the values) or is malformed; FileNotFoundError."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
+        from ..fileio import missing_file_error
+
+        raise missing_file_error(path)
     name = detect_format(path) if format == "auto" else format
     if name not in FORMATS or FORMATS[name].read is None:
         readable = [n for n, f in FORMATS.items() if f.read is not None]

@@ -625,7 +625,7 @@ def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:
     link (relative when it can be; a copy where the system refuses links). A link is made under a
     temporary's name in the folder and renamed over the path: a crash leaves the earlier file or
     the new link there, never nothing (a leftover temporary link is removed as stale later)."""
-    from ..fileio import atomic_write_bytes, note_written, refuse_input, set_aside_replaced
+    from ..fileio import atomic_write_bytes, note_written, refuse_input, refuse_special_output, set_aside_replaced
 
     target = out_file(folder, name, follow=False)  # replaced, never read nor written through
     try:
@@ -634,6 +634,7 @@ def place_image(source: Path, folder: Path, name: str, mode: str) -> Path:
     except OSError:
         pass
     refuse_input(target)
+    refuse_special_output(target)
     if mode == "link":
         try:
             relative = os.path.relpath(Path(source).resolve(), target.parent.resolve())

@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save
 from qgn.data.transforms import augment, collate
 from qgn.loss import QuadtreeLoss
 from qgn.quadtree import ROOT_LEVEL
-from qgn.fileio import atomic_write_bytes, atomic_write_together, remove_stale_temporaries
+from qgn.fileio import atomic_write_bytes, atomic_write_together, refuse_special_output, remove_stale_temporaries
 from qgn.model.checkpoint import load_model, model_files, save_model
 from qgn.model.qgn import QGN, QGNConfig
 from qgn.propagation import Scheme
@@ -573,6 +573,7 @@ class _Log:
 
     def __init__(self, path: Path, new: bool, iteration: int):  # iteration: the first to be logged
         self.path, self.file = Path(path), None
+        refuse_special_output(self.path, follow=True)  # a FIFO there: the open would wait for a reader for ever
         try:
             self.file = open(self.path, "w" if new else "a", newline="")
             self.csv = csv.writer(self.file)

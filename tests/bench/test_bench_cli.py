@@ -55,6 +55,25 @@ def test_bad_arguments_are_reported(argv, message, capsys, tmp_path) -> None:
     assert message in capsys.readouterr().err
 
 
+# Found by a hostile sweep: a size or factor past the pixel limit was an "unexpected RuntimeError"
+# (a 120 GB tensor asked for), --channels 10000000 took 13 GB before failing the same way, and
+# --densities 2 / nan, --repeats 0 and --scale nan ran (or failed after the sections' minutes).
+@pytest.mark.parametrize("bad, message", [
+    (["--sizes", "100000x100000"], "size 100000x100000 is 1e+04 megapixels, more than the limit"),
+    (["--channels", "10000000"], "--channels 10000000: at most 4096 channels"),
+    (["--densities", "2"], "--densities 2: a share of active sites is in (0, 1]"),
+    (["--densities", "nan"], "--densities takes positive numbers; got 'nan'"),
+    (["--repeats", "0"], "--repeats 0: expected a number of timed runs >= 1"),
+    (["--scale", "nan"], "--scale nan: expected a finite factor > 0"),
+    (["--device", "bogus"], "--device bogus: not a device name"),
+])
+def test_an_option_no_section_can_use_is_refused_before_any_runs(bad, message, capsys, tmp_path) -> None:
+    argv = ["--only", "memory", "--sizes", "64x64", "--architectures", "tiny", "--images", "1"]
+    code = main(["bench", "--model", str(tmp_path / "none"), "--data", "synthetic", *argv, *bad])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "unexpected" not in err, err
+
+
 def test_the_anytime_curve_says_its_time_left(tmp_path, capsys, monkeypatch) -> None:
     """`anytime: 10/11 images` lines (minutes on CamVid val) end with the time left, not the last."""
     import qgn.progress
@@ -175,3 +194,27 @@ def test_a_bad_annotate_option_is_said_before_the_other_sections_run(capsys) -> 
                  "--densities", "0.5", "--repeats", "1", "--threads", "1"])
     err = capsys.readouterr().err
     assert code == 2 and err.strip().splitlines() == [err.strip()] and "--tolerance" in err
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--only", "sparse_conv,scaling", "--factors", "1,1000000"],
+     "factor 1e+06 makes a 256×256 image 256000000×256000000 = 6.554e+10 megapixels, more than the limit"),
+    (["--only", "sparse_conv,speed", "--speed-size", "100000x100000"],
+     "size 100000x100000 is 1e+04 megapixels, more than the limit"),
+])
+def test_factors_and_speed_size_past_the_limit_are_refused_before_any_section(bad, message, capsys, tmp_path,
+                                                                             monkeypatch) -> None:
+    """The pixel checks of --factors and --speed-size were made when their section came to that
+    value: `--only sparse_conv,scaling --factors 1,1000000` ran sparse_conv and factor 1 (28 s),
+    then failed, the rows measured thrown away."""
+    import qgn.bench.sparse_conv
+
+    def no_section(*_a, **_k):
+        raise AssertionError("a section ran before the refusal")
+
+    monkeypatch.setattr(qgn.bench.sparse_conv, "sparse_conv_rows", no_section, raising=False)
+    monkeypatch.setattr("qgn.cli.bench._load_model", no_section)
+    monkeypatch.setattr("qgn.cli.bench._standalone_sections", no_section)
+    code = main(["bench", "--model", "demo", "--data", "synthetic", "--images", "1", "--threads", "1", *bad])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "unexpected" not in err, err

@@ -72,3 +72,16 @@ def test_fit_exponent() -> None:
     assert fit_exponent([1, 2, 4, 8], [3, 12, 48, 192]) == pytest.approx(2.0)
     assert fit_exponent([1, 2, 4], [5, 10, 20]) == pytest.approx(1.0)
     assert fit_exponent([1], [5]) is None
+
+
+def test_a_factor_past_the_pixel_limit_is_refused_before_the_resize() -> None:
+    """``--factors 1000000`` asked torch for 2 EB: an unexpected RuntimeError, not a refusal."""
+    import types
+
+    import numpy as np
+
+    from qgn.bench.scaling import scaled_sample
+
+    sample = types.SimpleNamespace(image=np.zeros((48, 64, 3), np.float32), label=np.zeros((48, 64), np.uint8))
+    with pytest.raises(ValueError, match="factor 1e\\+06 makes a 64×48 image .* choose smaller --factors"):
+        scaled_sample(sample, 1e6)

@@ -310,3 +310,50 @@ def test_stats_says_a_label_it_may_not_read_in_words(tmp_path, run_cli, monkeypa
     code, _, err = run_cli("stats", label)
     assert code == 2 and "[Errno" not in err
     assert f"{label} could not be read: {os.strerror(errno.EACCES)} (" in err
+
+
+@pytest.mark.parametrize("command", ["stats", "convert", "predict"])
+@pytest.mark.parametrize("link", ["dangling", "loop"])
+def test_a_link_to_nothing_in_a_batch_folder_is_reported_not_left_out(tmp_path, run_cli, command, link):
+    """A folder's link to a moved image (or a loop of links) was left out without a word: the batch
+    counted the others only and exited 0. Its line carries one fix: predict's added a second, "(make
+    what it points to, or remove the link) (check the file, the disk and the path)"."""
+    folder = tmp_path / "in"
+    write_mask(folder / "a.png", 1)
+    if link == "dangling":
+        (folder / "b.png").symlink_to(tmp_path / "moved" / "b.png")
+    else:
+        (folder / "b.png").symlink_to(folder / "x.png")
+        (folder / "x.png").symlink_to(folder / "b.png")
+    outputs = {"convert": [tmp_path / "out"], "predict": ["--model", "demo", "--out", tmp_path / "out"]}.get(command, [])
+    code, _, err = run_cli(command, folder, *outputs)
+    said = {"dangling": f"is a link to {tmp_path / 'moved' / 'b.png'}, which does not exist (make what it points "
+                        "to, or remove the link)",
+            "loop": "is a loop of symbolic links, which leads nowhere (remove the link)"}
+    names = ["b.png"] if link == "dangling" else ["b.png", "x.png"]
+    lines = [line for line in err.splitlines() if ": error: " in line]
+    assert code == 2 and lines == [f"qgn {command}: error: {folder / name}: {said[link]}" for name in names], err
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="named pipes are POSIX")
+@pytest.mark.parametrize("piped", ["a", "c"])
+def test_a_pipe_among_a_folder_conversions_outputs_is_one_bad_item(tmp_path, run_cli, piped):
+    """The last output of each folder went through the up-front check, the others were written one by
+    one: a pipe at c.qgt refused the whole batch, a pipe at a.qgt was one bad item. Now both are
+    one bad item, and the rest are converted."""
+    import os
+
+    folder = tmp_path / "m"
+    for name, value in (("a", 1), ("b", 1), ("c", 2)):
+        write_mask(folder / f"{name}.png", value)
+    out = tmp_path / "q"
+    out.mkdir()
+    pipe = out / f"{piped}.qgt"
+    os.mkfifo(pipe)
+    code, said, err = run_cli("convert", folder, out, "--classes", "3")
+    assert code == 2 and err.splitlines()[0] == (
+        f"qgn convert: error: {folder / piped}.png: {pipe} is a named pipe (FIFO), not a file: writing there would replace it with a file; "
+        "choose a file name for the output"), err
+    assert "1 of 3 file(s) failed" in err.splitlines()[-1] and "converted 2 of 3 file(s)" in said, said + err
+    assert pipe.is_fifo() and sorted(p.name for p in out.iterdir() if not p.is_fifo()) == \
+        sorted(f"{n}.qgt" for n in "abc" if n != piped)

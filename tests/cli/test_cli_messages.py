@@ -223,3 +223,32 @@ def test_one_line_escapes_what_would_break_a_line_and_keeps_the_rest():
     assert one_line("été 東京 ok") == "été 東京 ok"
     assert echo("x" * 300 + "\n") == "x" * 200 + "… (301 characters)"
     assert echo("a\tb", quote=True) == "'a\\tb'"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+@pytest.mark.parametrize("model", ["pipe", "dangling"])
+def test_a_model_that_is_a_pipe_or_a_link_to_nothing_is_named_as_one(tmp_path, run_cli, model):
+    """`--model /dev/zero` or a pipe said "model … not found", a link to a moved model too."""
+    path = tmp_path / "m.safetensors"
+    if model == "pipe":
+        os.mkfifo(path)
+        said = f"{path} is a named pipe (FIFO), not a file"
+    else:
+        path.symlink_to(tmp_path / "moved" / "m.safetensors")
+        said = f"{path}: is a link to {tmp_path / 'moved' / 'm.safetensors'}, which does not exist"
+    code, _, err = run_cli("eval", "--model", path, "--device", "cpu", "--limit", "1")
+    assert code == 2 and said in err and "not found" not in err, err
+
+
+def test_an_import_into_a_project_path_that_is_a_file_says_so(tmp_path, run_cli):
+    """It said "… is not an empty folder and holds no project" of a file."""
+    from sample_files import ids_dataset
+
+    source = ids_dataset(tmp_path / "ds", count=1)
+    (tmp_path / "classes.txt").write_text("sky\nroad\ncar\n")
+    target = tmp_path / "p.txt"
+    target.write_text("mine")
+    code, _, err = run_cli("import", source, "--format", "ids", "--classes", tmp_path / "classes.txt",
+                           "--project", target)
+    assert code == 2 and f"{target} is a file, not a folder" in err, err
+    assert target.read_text() == "mine"

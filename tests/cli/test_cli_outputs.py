@@ -1,6 +1,8 @@
 """Output paths are checked before any work, and a refusal names the output the user gave and
 what is wrong with its folder — never a temporary file's name or a bare errno; files a command
 names in a series sort in their order."""
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -19,8 +21,6 @@ def test_an_unwritable_output_folder_says_why(tmp_path, monkeypatch):
     """The refusal says why the folder cannot be written, in the words the app uses for a project
     (``qgn.fileio.write_problem``): no permission (here the system's answer for a non-root user in a
     read-only folder), or no file could be created there (/proc, even for root)."""
-    import os
-    import re
 
     from qgn.cli.files import check_writable_folder
 
@@ -45,6 +45,17 @@ def test_the_option_is_named_and_the_model_json_is_never_the_output(tmp_path):
     check_out(tmp_path / "old.safetensors", model, True, option="--record")
     with pytest.raises(CLIError, match="--out .* is the model being fine-tuned"):
         check_out(model, model, True)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+@pytest.mark.parametrize("name", ["new.safetensors", "new.json"])
+def test_a_model_output_or_its_json_that_is_a_pipe_is_refused_before_any_work(tmp_path, name):
+    """``qgn finetune --out pipe.safetensors --force`` (and eval's --record) fine-tuned, then failed
+    as it saved: the run was lost."""
+    os.mkfifo(tmp_path / name)
+    with pytest.raises(CLIError, match=f"--out {re.escape(str(tmp_path / name))} is a named pipe"):
+        check_out(tmp_path / "new.safetensors", tmp_path / "m.safetensors", True)
+    assert (tmp_path / name).is_fifo()
 
 
 def test_samples_sort_in_scene_order_past_99(tmp_path, run_cli):
@@ -102,3 +113,23 @@ def test_samples_refuse_a_bad_option_naming_it_before_writing(tmp_path, run_cli,
     code, stdout, err = run_cli("samples", out, *[a for kv in args.items() for a in kv])
     assert code == 2 and err.count("\n") == 1 and err.startswith("qgn samples: error: ") and named in err, err
     assert not out.exists()
+
+
+def test_a_file_where_the_samples_folder_goes_is_said_once_with_one_fix(tmp_path, run_cli):
+    """The line said what to do twice: "… move it away (nothing was written) (a file where a folder
+    should be, or the reverse); fix the path"."""
+    blocker = tmp_path / "out"
+    blocker.write_text("mine")
+    code, _, err = run_cli("samples", blocker, "--count", "1", "--size", "16x16")
+    assert code == 2 and err == f"qgn samples: error: {blocker}: is a file where a folder belongs; move it away " \
+                                "(nothing was written)\n", err
+
+
+def test_a_folder_where_a_samples_file_goes_is_said_with_one_fix(tmp_path, run_cli):
+    """A folder at classes.txt said "… is a folder; a file cannot be written in its place" and no
+    fix at all (the generic one was dropped for messages of ours, and this one had none)."""
+    out = tmp_path / "out"
+    (out / "classes.txt").mkdir(parents=True)
+    code, _, err = run_cli("samples", out, "--count", "1", "--size", "64x64", "--force")
+    assert code == 2 and err == (f"qgn samples: error: {out / 'classes.txt'}: is a folder; a file cannot be written "
+                                 "in its place (move the folder away or choose another name)\n"), err

@@ -256,3 +256,18 @@ def test_an_ignore_value_far_from_the_classes_exports_as_void(tmp_path, run_cli,
     np.testing.assert_array_equal(ids, np.where(void, 0, label + 1))  # 0: void, class c: c + 1
     colours = np.asarray(Image.open(next((tmp_path / "camvid" / "defaultannot").glob("*.png"))).convert("RGB"))
     assert (colours[void] == 0).all() and (colours[~void].max(axis=1) > 0).all()  # void black, classes not
+
+
+@pytest.mark.parametrize("classes", ["3", "file"])
+@pytest.mark.parametrize("command", ["convert", "stats"])
+def test_an_ignore_value_among_the_class_ids_is_refused_naming_both_options(tmp_path, run_cli, classes, command):
+    """`convert --classes 3 --ignore 1` wrote a .qgt that `qgn export` then refused (its ignore value
+    collides with a class); with a classes file the refusal was a bare "ClassSet: ..."."""
+    Image.fromarray(np.ones((8, 12), np.uint8)).save(tmp_path / "m.png")
+    if classes == "file":
+        classes = tmp_path / "classes.txt"
+        classes.write_text("sky\nroad\ncar\n")
+    outputs = [tmp_path / "m.qgt"] if command == "convert" else []
+    code, _, err = run_cli(command, "--classes", classes, "--ignore", "1", tmp_path / "m.png", *outputs)
+    assert code == 2 and f"--ignore 1 is one of the class ids 0..2 of --classes {classes}" in err, err
+    assert not (tmp_path / "m.qgt").exists()

@@ -27,3 +27,11 @@ def test_apply_threads_sets_and_zero_keeps_the_default():
         torch.set_num_threads(before)
     with pytest.raises(ValueError, match="--threads"):
         apply_threads(argparse.Namespace(threads=-2))
+
+
+def test_a_thread_count_beyond_any_machine_is_refused_before_torch_starts_them(run_cli):
+    """``qgn predict --threads 1000000`` crashed (SIGSEGV, exit 139) after seconds of starting threads."""
+    before = torch.get_num_threads()
+    code, _, err = run_cli("predict", "--threads", "1000000", "--device", "cpu", "nonexistent.png")
+    assert code == 2 and "--threads 1000000: at most" in err, err
+    assert torch.get_num_threads() == before

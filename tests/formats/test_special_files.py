@@ -212,3 +212,142 @@ def test_a_project_export_failure_naming_a_file_with_a_line_break_is_reported_wh
     code, out, err = run_cli("export", "--project", tmp_path / "p", "--formats", "coco", "--out", tmp_path / "o")
     assert code == 2 and "a\\nb.png is a named pipe (FIFO)" in err, err
     assert all(line.startswith("qgn export: ") for line in err.splitlines()) and "a\nb" not in out, out + err
+
+
+# A write renames a new file over the output's name: as root, `qgn convert mask.png /dev/null`
+# replaced /dev/null itself with a regular file (and a pipe anyone's reader waits on, for everyone).
+def test_a_write_never_replaces_a_pipe_or_device_named_as_its_output(tmp_path):
+    from qgn.fileio import NotAFileError, atomic_write_bytes
+
+    pipe = tmp_path / "out.qgt"
+    os.mkfifo(pipe)
+    with pytest.raises(NotAFileError, match="out.qgt is a named pipe \\(FIFO\\), not a file"):
+        atomic_write_bytes(pipe, b"data")
+    assert Path(pipe).is_fifo() and os.listdir(tmp_path) == ["out.qgt"]  # no temporary left either
+
+
+@pytest.mark.parametrize("command", ["convert", "export"])
+def test_cli_outputs_named_as_a_pipe_are_refused_and_kept(tmp_path, run_cli, command):
+    Image.fromarray(np.ones((8, 12), np.uint8)).save(tmp_path / "m.png")
+    write_qgt_file(tmp_path / "m.qgt")
+    pipe = tmp_path / "out"
+    os.mkfifo(pipe)
+    argv = {"convert": [tmp_path / "m.png", pipe], "export": [tmp_path / "m.qgt", "--png", pipe]}[command]
+    code, _, err = run_cli(command, *argv)
+    assert code == 2 and f"{pipe} is a named pipe (FIFO), not a file" in err, err
+    assert pipe.is_fifo()
+
+
+@pytest.fixture
+def read_fifo(tmp_path):
+    """``read_fifo(path)`` makes a named pipe at ``path`` with a reader holding it open and draining
+    it, so that a writer that opens it neither waits nor blocks (it would hang the test on the code
+    before the fix); ``read_fifo.got`` counts the bytes that came through."""
+    import select
+    import threading
+
+    stop, readers = threading.Event(), []
+
+    def make(path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.mkfifo(path)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+
+        def drain():
+            while not stop.is_set():
+                if select.select([fd], [], [], 0.05)[0]:
+                    make.got += len(os.read(fd, 1 << 16))
+        thread = threading.Thread(target=drain, daemon=True)
+        thread.start()
+        readers.append((fd, thread))
+        return path
+
+    make.got = 0
+    yield make
+    stop.set()
+    for fd, thread in readers:
+        thread.join()
+        os.close(fd)
+
+
+def _log(path):
+    from qgn.train.loop import _Log
+
+    return _Log(path, True, 1)
+
+
+def _anytime_csv(path):
+    from qgn.bench.anytime import write_csv
+
+    return write_csv(None, path)
+
+
+def _anytime_png(path):
+    from qgn.bench.anytime_plot import plot_curve
+
+    return plot_curve(None, path, "t")
+
+
+def _annotate_png(path):
+    from qgn.bench.annotate_plot import plot_sequences
+
+    return plot_sequences({}, path)
+
+
+@pytest.mark.parametrize("writer", [_log, _anytime_csv, _anytime_png, _annotate_png])
+@pytest.mark.parametrize("how", ["pipe", "link to a pipe"])
+def test_writers_that_open_the_path_refuse_a_pipe(tmp_path, read_fifo, writer, how):
+    """A run's log.csv, the anytime CSV and plots are opened at their path (not a new file renamed
+    over it): a FIFO there hung the command until someone read it, and took the bytes."""
+    from qgn.fileio import NotAFileError
+
+    pipe = read_fifo(tmp_path / "pipe")
+    path = pipe if how == "pipe" else tmp_path / "out.csv"
+    if how != "pipe":
+        path.symlink_to(pipe)
+    with pytest.raises(NotAFileError) as raised:
+        writer(path)
+    assert str(raised.value) == (f"{path} is a named pipe (FIFO), not a file: writing there would write into it "
+                                 "(or wait for a reader for ever); choose a file name for the output")
+    assert read_fifo.got == 0
+
+
+def test_samples_force_refuses_a_pipe_among_its_files_before_writing(tmp_path, run_cli, read_fifo):
+    """`qgn samples --force` saved scene images with PIL at their path: "File or stream is not
+    seekable." naming no file for a pipe, and a device there was written into (exit 0)."""
+    out = tmp_path / "out"
+    pipe = read_fifo(out / "images" / "scene_01.png")
+    code, _, err = run_cli("samples", out, "--count", "1", "--size", "64x64", "--force")
+    assert code == 2 and err == (f"qgn samples: error: {pipe} is a named pipe (FIFO), not a file: writing there "
+                                 "would replace it with a file; choose a file name for the output\n"), err
+    assert sorted(p.name for p in out.rglob("*")) == ["images", "scene_01.png"] and read_fifo.got == 0
+
+
+def test_samples_write_scene_images_as_new_files(tmp_path, run_cli):
+    """A scene image is written as every output is: a new file renamed over the name (an image held
+    open elsewhere, or hard-linked, keeps its bytes)."""
+    out = tmp_path / "out"
+    assert run_cli("samples", out, "--count", "1", "--size", "64x64")[0] == 0
+    image = out / "images" / "scene_01.png"
+    keep = tmp_path / "kept.png"
+    os.link(image, keep)
+    before = keep.read_bytes()
+    assert run_cli("samples", out, "--count", "1", "--size", "64x64", "--seed", "2000001", "--force")[0] == 0
+    assert keep.read_bytes() == before and image.read_bytes() != before
+    assert np.asarray(Image.open(image)).shape == (64, 64, 3)
+
+
+def test_bench_refuses_a_pipe_as_the_anytime_csv_before_the_curve_runs(tmp_path, read_fifo, capsys, monkeypatch):
+    from qgn.cli.bench import anytime_stem
+    from qgn.cli.main import main
+
+    def no_section(*_a, **_k):
+        raise AssertionError("a section ran before the refusal")
+
+    monkeypatch.setattr("qgn.cli.bench._load_model", no_section)
+    pipe = read_fifo(tmp_path / "out" / f"{anytime_stem('synthetic')}.csv")
+    code = main(["bench", "--only", "anytime", "--data", "synthetic", "--model", "demo", "--out", str(tmp_path / "out"),
+                 "--threads", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err == (f"qgn bench: error: {pipe} is a named pipe (FIFO), not a file: writing there would "
+                                 "write into it (or wait for a reader for ever); choose a file name for the output\n"), err

@@ -1327,3 +1327,21 @@ def test_the_body_of_a_get_counts_in_the_bytes_of_bodies_at_once(held_server):
         assert [status for status, _ in responses(read_all(sock))] == [200]
     wait_for_body_bytes(held_server, lambda held: held == 0)
     assert held_server.body_bytes == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--train-iters", "100000000"], "--train-iters 100000000: at most 1000000"),
+    (["--host", "999.1.1.1"], "choose another --host"),
+    (["--document-root", __file__], "is a file, not a folder"),
+    pytest.param(["--device", "cuda"], "--device cuda: ", marks=pytest.mark.skipif(
+        __import__("torch").cuda.is_available(), reason="needs a machine without CUDA")),
+])
+def test_serve_options_are_refused_naming_the_option(run_cli, monkeypatch, argv, message):
+    """A hostile sweep's finds: --device cuda without CUDA was an unexpected AssertionError, a fine-tune
+    of 10⁸ iterations started serving (each fine-tune refused once the annotations came), a host no
+    address has said "choose another --port", a file as --document-root "no such folder"."""
+    import qgn.serve.server as server_module
+
+    monkeypatch.setattr(server_module.QGNServer, "serve_forever", lambda self: None)  # a start that passes stops
+    code, _, err = run_cli("serve", "--model", "demo", "--port", "0", *argv)
+    assert code == 2 and message in err and "unexpected" not in err, err
