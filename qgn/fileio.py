@@ -863,7 +863,7 @@ def refuse_special_output(path: str | os.PathLike, follow: bool = False) -> None
         mode = (os.stat if follow else os.lstat)(path).st_mode
     except (OSError, ValueError):
         return
-    kind = None if stat.S_ISLNK(mode) else _special_kind(mode)
+    kind = None if stat.S_ISLNK(mode) else mode_kind(mode)
     if kind is not None and kind != "a folder":
         from .shown import path_text
 
