@@ -450,7 +450,7 @@ class _Run:
     out: Path
     start_iter: int
     stream: BatchStream
-    log_path: Path
+    log_path: Path | None  # None: no log (a rank other than the first)
     save: object  # save(iteration, config): the train state (a no-op off rank 0)
 
 
@@ -513,7 +513,7 @@ def _prepare_run(config: TrainConfig, resume: bool, device: str, ctx, replace: b
     if resume:
         rng = np.random.default_rng([config.seed, ctx.rank, start_iter])
     stream = BatchStream(dataset, config, rng)
-    log_path = out / "log.csv" if ctx.is_main else Path(os.devnull)
+    log_path = out / "log.csv" if ctx.is_main else None  # the other ranks log nothing
     save = partial(save_train_state, out, model, optimizer, loss_fn) if ctx.is_main else (lambda *a: None)
     return _Run(dataset, model, network, loss_fn, optimizer, schemes, out, start_iter, stream, log_path, save)
 
@@ -525,7 +525,7 @@ def _iterate(run: _Run, config: TrainConfig, progress, device: str) -> int:
     model, loss_fn, optimizer, out = run.model, run.loss_fn, run.optimizer, run.out
     if run.start_iter >= config.iterations:  # a finished run resumed: its last checkpoint is the result
         return run.start_iter
-    new_log = run.start_iter == 0 or not run.log_path.is_file()
+    new_log = run.start_iter == 0 or run.log_path is None or not run.log_path.is_file()
     log = _Log(run.log_path, new_log, run.start_iter + 1)
     iteration = run.start_iter
     last_saved = run.start_iter if run.start_iter else None
@@ -571,8 +571,10 @@ class _Log:
 
     HEADER = ["iteration", "loss", *[f"L{l}" for l in range(ROOT_LEVEL, -1, -1)], "lr", "sec_per_iter", "sites"]
 
-    def __init__(self, path: Path, new: bool, iteration: int):  # iteration: the first to be logged
-        self.path, self.file = Path(path), None
+    def __init__(self, path: Path | None, new: bool, iteration: int):  # iteration: the first to be logged
+        self.path, self.file = (None if path is None else Path(path)), None
+        if path is None:  # a rank other than the first: its rows are dropped (it was os.devnull, a device
+            return  # that refuse_special_output rightly refuses)
         refuse_special_output(self.path, follow=True)  # a FIFO there: the open would wait for a reader for ever
         try:
             self.file = open(self.path, "w" if new else "a", newline="")
