@@ -100,17 +100,19 @@ def add_arguments(p) -> None:
                    help="CPU memory: run the float arithmetic too instead of shape-only execution (slow, GBs)")
 
 
-def _size(text: str) -> tuple[int, int]:
+def _size(text: str, option: str = "") -> tuple[int, int]:
+    """(width, height) of a WIDTHxHEIGHT option value; ValueError naming ``option`` (when given)."""
     from qgn.imagefile import MAX_PIXELS_ENV, max_pixels
 
+    named = f"{option} " if option else ""
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise ValueError(f"a size is WIDTHxHEIGHT, e.g. 2048x1024; got {text!r}") from None
+        raise ValueError(f"{named}a size is WIDTHxHEIGHT, e.g. 2048x1024; got {text!r}") from None
     if w <= 0 or h <= 0 or w % 32 or h % 32:
-        raise ValueError(f"sizes must be positive multiples of 32; got {text!r}")
+        raise ValueError(f"{named}sizes must be positive multiples of 32; got {text!r}")
     if w * h > max_pixels():
-        raise ValueError(f"size {text} is {w * h / 1e6:.4g} megapixels, more than the limit of "
+        raise ValueError(f"{named}size {text} is {w * h / 1e6:.4g} megapixels, more than the limit of "
                          f"{max_pixels() / 1e6:.1f} ({MAX_PIXELS_ENV}); choose a smaller size")
     return w, h
 
@@ -131,8 +133,9 @@ def check_options(args) -> None:
     densities = _numbers(args.densities, float, "--densities") or ()
     if any(not d <= 1 for d in densities):  # NaN too
         raise ValueError(f"--densities {args.densities}: a share of active sites is in (0, 1], e.g. 0.1")
-    _numbers(args.factors, float, "--factors")
-    _size(_option(args, "speed_size"))  # a bad --speed-size was said only when the speed section began
+    if not _numbers(args.factors, float, "--factors"):  # "" (the default is 1,2,4,8): nothing to scale by
+        raise ValueError(f"--factors takes positive numbers, e.g. 1,2,4,8; got {args.factors!r}")
+    _size(_option(args, "speed_size"), "--speed-size")  # a bad --speed-size was said only when the speed section began
 
 
 def check_scaling(args) -> None:
@@ -437,7 +440,7 @@ def _network_sections(args, device, sections, model, log):
     images = _option(args, "images") or None
     rows, texts = [], []
     line = stage_line()
-    sizes = [_size(s) for s in _option(args, "sizes").split(",") if s]
+    sizes = [_size(s, "--sizes") for s in _option(args, "sizes").split(",") if s]
     workloads = {}
 
     def workload(size):
@@ -461,7 +464,7 @@ def _network_sections(args, device, sections, model, log):
         rows += rows_
         texts.append(format_compute_table(rows_))
     if "speed" in sections:
-        size = _size(_option(args, "speed_size"))
+        size = _size(_option(args, "speed_size"), "--speed-size")
         rows_ = speed_rows(workload(size), settings, _option(args, "repeats"), log=log,
                            progress=lambda i, n, what: line(f"speed {size[0]}x{size[1]}", i, n, "schemes", what))
         rows += rows_

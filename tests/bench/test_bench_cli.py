@@ -200,7 +200,11 @@ def test_a_bad_annotate_option_is_said_before_the_other_sections_run(capsys) -> 
     (["--only", "sparse_conv,scaling", "--factors", "1,1000000"],
      "factor 1e+06 makes a 256×256 image 256000000×256000000 = 6.554e+10 megapixels, more than the limit"),
     (["--only", "sparse_conv,speed", "--speed-size", "100000x100000"],
-     "size 100000x100000 is 1e+04 megapixels, more than the limit"),
+     "--speed-size size 100000x100000 is 1e+04 megapixels, more than the limit"),
+    (["--only", "sparse_conv,memory", "--speed-size", "100x100"],  # named: the speed section is not even asked
+     "--speed-size sizes must be positive multiples of 32; got '100x100'"),
+    (["--only", "scaling", "--factors", ""],  # was an unexpected TypeError, a traceback logged
+     "--factors takes positive numbers, e.g. 1,2,4,8; got ''"),
 ])
 def test_factors_and_speed_size_past_the_limit_are_refused_before_any_section(bad, message, capsys, tmp_path,
                                                                              monkeypatch) -> None:
