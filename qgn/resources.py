@@ -140,11 +140,11 @@ def bundled_model_path(name: str) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def default_model(path: str | os.PathLike | None) -> Path:
+def default_model(path: str | os.PathLike | None, option: str = "--model") -> Path:
     """The model file that ``--model`` names: a bundled model's name (``demo``, ``camvid``), a
     ``.safetensors`` file, or a training run's folder (its ``final.safetensors``, else
     ``last.safetensors``); None means the bundled demo model. FileNotFoundError with the bundled
-    names otherwise."""
+    names otherwise; ``option``: what the caller calls the path in a message ("" for none)."""
     if path is None or str(path) == "":
         chosen = bundled_model_path(DEFAULT_MODEL_NAME)
         if chosen is None:
@@ -168,7 +168,7 @@ def default_model(path: str | os.PathLike | None) -> Path:
     if bundled is not None:
         return bundled
     if given.is_symlink():  # a link to a moved model, a loop of links
-        raise missing_file_error(given, "--model ")
+        raise missing_file_error(given, f"{option} " if option else "")
     names = ", ".join(m.name for m in bundled_models()) or "none"
     raise FileNotFoundError(f"model {path} not found: give a .safetensors file, a training run's folder, "
                             f"or a bundled model's name ({names}; `qgn models` lists them)")

@@ -93,7 +93,7 @@ class Engine:
         from qgn.model.checkpoint import load_model
         from qgn.resources import default_model
 
-        path = default_model(path)
+        path = default_model(path, "")  # (the app has no --model option to name)
         device = auto_device() if device in (None, "auto") else device
         if device == "cuda" and not cuda_available():
             raise RuntimeError("CUDA is not available on this machine; choose Model → Device → CPU")

@@ -128,8 +128,10 @@ def annotate_section(args, log, progress=None):
             from qgn.resources import default_model
 
             try:
-                judge_path = default_model(args.domain_model)
+                judge_path = default_model(args.domain_model, "--domain-model")
             except FileNotFoundError as exc:
+                if str(exc).startswith("--domain-model"):  # says what the path is (a link to nothing)
+                    raise
                 raise FileNotFoundError(f"--domain-model {args.domain_model}: no such model file ({exc})") from None
             config.domain_model = load_model(judge_path)
         config.domain = reference_for(judge_path)

@@ -203,7 +203,7 @@ def build_model(config: TrainConfig, classes) -> QGN:
     if config.init:
         from qgn.resources import default_model
 
-        model = load_model(default_model(config.init))  # a bundled name, a file or a run folder
+        model = load_model(default_model(config.init, "init"))  # a bundled name, a file or a run folder
         if model.config.classes.num_classes != classes.num_classes:
             raise ValueError(f"{config.init} predicts {model.config.classes.num_classes} classes, "
                              f"the data has {classes.num_classes}")
@@ -468,7 +468,7 @@ def check_out_folder(out: Path, config: TrainConfig, resume: bool, replace: bool
 
     if config.init:
         try:
-            start = default_model(config.init)
+            start = default_model(config.init, "init")
         except FileNotFoundError:
             start = None  # build_model says so
         for name in RUN_FILES:

@@ -490,3 +490,17 @@ def test_cli_domain_model_gives_app_domain_the_verdicts_of_another_model(tmp_pat
     assert "judged by original.safetensors" in err
     rc, _, err = rows("--domain-model", str(bare))
     assert rc == 2 and "--domain-model" in err and "no domain reference" in err
+
+
+def test_cli_domain_model_a_link_to_nothing_is_named_once(tmp_path, capsys):
+    """A --domain-model that is a link to a moved model: one line that names --domain-model (it said
+    "--domain-model L: no such model file (--model L: is a link to …)", two options for one path)."""
+    link = tmp_path / "m.safetensors"
+    link.symlink_to(tmp_path / "moved" / "m.safetensors")
+    rc = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
+               "--images", "1", "--quick", "--threads", "1", "--scenarios", "assist_scratch,app_domain",
+               "--domain-model", str(link)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.splitlines() == [err], err
+    assert err.count("--domain-model") == 1 and "--model" not in err.replace("--domain-model", ""), err
+    assert "is a link to" in err
