@@ -36,7 +36,7 @@ def export_lock(folder: str | os.PathLike) -> Iterator[None]:
     (each set aside, written and taken back) and over a read-modify-write of a file its exports
     share (a CVAT export's ``default.txt``). Its own file, never the folder itself: other writers lock
     the folder (``lock_folder``: a ``qgn serve`` its --train-out for its whole life, a project's
-    writes its root, ``Project._folder_lock``), and an export must neither wait for them nor stop them.
+    writes its root, ``qgn.project._folder_lock`` over ``fileio.folder_locked``), and an export must neither wait for them nor stop them.
 
     The holder writes who it is into the file (pid, host, since when) and removes the file as it
     lets go (a waiter that then gets the removed file's lock tries the name again, ``_take_export_lock``).

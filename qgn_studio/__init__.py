@@ -19,6 +19,10 @@ own layer and the layers listed before it, never from a later one.
 * ``recovery_question``  what the crash-recovery question says (whose autosaves, which images, when)
 * ``unkept_models``   fine-tuned models a SIGTERM set aside in the scratch folder, offered at the next start (no Qt)
 * ``gc_pause``        the garbage collector paused while many long-lived objects are made (no Qt)
+* ``scratch``         scratch projects: where autosaves go without a project, one per class set
+* ``torch_loading``   ``import torch`` on a worker thread without freezing the UI thread for long
+* ``uncaught``        exceptions nobody caught: logged, and said in the window
+* ``termination``     SIGTERM: the window closes as a normal close without questions, edits autosaved first
 
 2. Widgets:
 
@@ -32,7 +36,7 @@ own layer and the layers listed before it, never from a later one.
                       canvas's outlines off the UI thread, so this imports ``canvas.paths``)
 * ``ask``             the controllers' questions as modal dialogs (``testing.Answers`` in tests)
 * ``dialogs`` (shortcuts, About), ``class_dialog``, ``export_dialog``, ``import_dialog``,
-  ``statistics_dialog``; ``job_dialog`` (their base: a job that outlives its dialog, Cancel); ``icons``, ``style``, ``compat`` (a PySide6 6.12.0 work-around)
+  ``statistics_dialog``, ``relink_dialog`` (File ▸ Find missing images…); ``job_dialog`` (their base: a job that outlives its dialog, Cancel); ``icons``, ``style``, ``compat`` (a PySide6 6.12.0 work-around)
 
 3. Controllers — each takes the workspace and the services it needs (jobs, the engine, ``ask``,
    ``shell``), never the window (``tests/app`` runs them without one):
@@ -43,7 +47,9 @@ own layer and the layers listed before it, never from a later one.
 * ``project_class_changes`` class changes: this window's written into the project, another writer's followed
 * ``project_watch``       another writer's changes on disk: the watch and what it shows
 * ``project_open``        reading a project to open it, on the job thread
-* ``annotator``           annotation mode: tools, classes and class edits, starts, undo (builds its panel)
+* ``annotator``           annotation mode: tools, classes, starts, undo (builds its panel); with one mixin:
+* ``annotator_class_changes`` class changes of the open maps: rename, merge, delete, their undo and queue
+* ``carry_controller``    the "Previous" start: the previous image's labels carried by optical flow
 * ``finetuner``           fine-tune on corrections, compare, keep or revert (builds its panel)
 * ``head_controller``     the per-project head and the model's out-of-domain warning
 * ``uncertainty_order``   which image (and region) next, by the model's uncertainty

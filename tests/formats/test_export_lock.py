@@ -223,7 +223,7 @@ def test_a_project_export_stopped_while_waiting_counts_the_rest_as_not_reached(t
 def test_the_export_lock_never_meets_a_serve_or_a_project_holding_the_folder_itself(tmp_path):
     """The export lock was ``flock`` on the output folder itself - the lock a ``qgn serve`` holds on
     its --train-out for its whole life (``KeptAnnotations.claim``) and a project's writes hold on its
-    root (``Project._folder_lock``): an export into a running server's --train-out waited for ever
+    root (``qgn.project._folder_lock``): an export into a running server's --train-out waited for ever
     ("waiting for another export ... its holder left no note"), a serve started while an export
     wrote there refused ("another qgn serve is fine-tuning into ..."), and an export into a project's
     root waited behind the project's writes. The export lock is now its own (a lock file in the folder)."""
