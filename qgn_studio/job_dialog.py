@@ -63,6 +63,9 @@ class JobLog(QtWidgets.QScrollArea):
         self.label.setAutoFillBackground(False)  # (setWidget turns it on) the dialog's colour shows
         self.viewport().setAutoFillBackground(False)
         self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        # focus by a click only, as the label it replaced: as a Tab stop (with no focus mark) it took a
+        # dialog's first focus from its table (the statistics) and sat before the buttons (the export)
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
         self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         policy = QtWidgets.QSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Preferred)

@@ -115,3 +115,19 @@ def test_eighty_plain_lines_in_the_import_dialog(qtbot, window):
     dialog._failed("\n".join(f"{DEEP}/labels/frame_{i:05d}.png: not a PNG file" for i in range(80)))
     settle(qtbot)
     assert readable(dialog, dialog.log)
+
+
+def test_the_message_is_no_tab_stop_and_takes_no_dialogs_first_focus(qtbot, window):
+    """A JobLog takes focus by a click only, as the label it replaced: as a Tab stop with no focus
+    mark it took the statistics dialog's first focus from its table and sat before the buttons."""
+    from qgn_studio.job_dialog import JobLog
+    from qgn_studio.statistics_dialog import StatisticsDialog
+
+    stats = StatisticsDialog(window)
+    qtbot.addWidget(stats)
+    stats.show()
+    stats.activateWindow()
+    settle(qtbot)
+    assert not isinstance(stats.focusWidget(), JobLog)
+    for log in stats.findChildren(JobLog):
+        assert not log.focusPolicy() & QtCore.Qt.FocusPolicy.TabFocus
