@@ -725,24 +725,14 @@ def test_a_project_on_a_file_system_without_locks_is_made_opened_and_saved_and_s
     elsewhere. Now the window makes it, saves into it, and says over the image (the project's
     banner) that its writers are not kept apart there - when it makes the project and when another
     window opens it."""
-    import errno
-    import fcntl
     import html
-    import os
 
-    import qgn.project
+    from file_systems import no_locks_under
+
     from qgn.quadtree.label_io import read_label_file
 
     folder = tmp_path / "nolocks"
-    real = fcntl.flock
-
-    def flock(fd, op):
-        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(folder)):
-            raise OSError(errno.ENOLCK, "No locks available")
-        return real(fd, op)
-
-    monkeypatch.setattr(fcntl, "flock", flock)
-    monkeypatch.setattr(qgn.project, "_UNLOCKED_SAID", set())
+    no_locks_under(monkeypatch, folder)
 
     def banner(win) -> str:
         return html.unescape(win.canvas.banner.messages.get("project", ("",))[0])

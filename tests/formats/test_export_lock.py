@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from file_systems import no_locks_under
 from PIL import Image
 
 from qgn.classes import ClassSet
@@ -360,20 +361,6 @@ def test_a_wait_says_how_this_export_can_be_stopped_where_it_can(tmp_path):
     assert "cannot be cancelled" in take_back[0] and "loses nothing" not in take_back[0]
 
 
-def _no_locks_under(monkeypatch, folder: Path) -> None:
-    """``fcntl.flock`` fails with ENOLCK (NFSv3 without its lock manager) on files under ``folder`` only."""
-    import fcntl
-
-    real = fcntl.flock
-
-    def flock(fd, op):
-        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(folder)):
-            raise OSError(errno.ENOLCK, "No locks available")
-        return real(fd, op)
-
-    monkeypatch.setattr(fcntl, "flock", flock)
-
-
 def test_each_project_export_without_locks_says_so_and_keeps_the_line(tmp_path, monkeypatch):
     """The 'exporting without the folder's export lock ... run one at a time' line was said once per
     process (a second export in the app said nothing) and only on a progress line, which the next
@@ -382,7 +369,7 @@ def test_each_project_export_without_locks_says_so_and_keeps_the_line(tmp_path, 
     from qgn.project_export import export_project
 
     project = _annotated_project(tmp_path)
-    _no_locks_under(monkeypatch, tmp_path / "out")
+    no_locks_under(monkeypatch, tmp_path / "out")
     for run in (1, 2):
         said: list[str] = []
         exported = export_project(project, tmp_path / "out" / str(run), ["png", "cvat"],
@@ -399,7 +386,7 @@ def test_an_export_without_locks_leaves_no_lock_file(tmp_path, monkeypatch):
     from qgn.formats import ExportItem, export_dataset
 
     out = tmp_path / "out"
-    _no_locks_under(monkeypatch, out)
+    no_locks_under(monkeypatch, out)
     (out / "png").mkdir(parents=True)
     (out / "png" / elock.EXPORT_LOCK).write_bytes(b"")  # another's (an older export's): never removed by this one
     with elock.saying_waits(lambda text: None):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from file_systems import no_locks_under
 from PIL import Image
 
-import qgn.project
 from qgn.classes import ClassSet
 from qgn.classes_edit import rename_class
 from qgn.project import PROJECT_FILE, Project
@@ -20,21 +20,6 @@ from qgn.project_generations import JOURNAL_FILE, generation_dirs
 from qgn.project_class_edit import apply_class_edit
 
 CLASSES = ClassSet(("sky", "road", "pole"), ((70, 130, 180), (128, 64, 128), (153, 153, 153)), 255)
-
-
-def no_locks_under(monkeypatch, folder: Path) -> None:
-    """``fcntl.flock`` fails with ENOLCK (NFSv3 without its lock manager) on files under ``folder`` only."""
-    import fcntl
-
-    real = fcntl.flock
-
-    def flock(fd, op):
-        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(folder)):
-            raise OSError(errno.ENOLCK, "No locks available")
-        return real(fd, op)
-
-    monkeypatch.setattr(fcntl, "flock", flock)
-    monkeypatch.setattr(qgn.project, "_UNLOCKED_SAID", set())  # said once per process: this test's process
 
 
 def images(folder: Path, n: int, start: int = 0) -> list[Path]:

@@ -767,19 +767,11 @@ def test_a_server_on_a_file_system_without_locks_fine_tunes_there_and_says_so(tm
     for "no locks" read as "held"), and a version's staging folder (``holding``) failed with a bare
     "[Errno 37] No locks available". Now the server goes on there, as a project's writes and an export
     do, and says once at its start what is not kept apart; webhooks are kept in memory only (said once)."""
-    import errno
-    import fcntl
+    from file_systems import no_locks_under
 
     from qgn.serve.backend import holding
 
-    real = fcntl.flock
-
-    def flock(fd, op):
-        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(tmp_path)):
-            raise OSError(errno.ENOLCK, "No locks available")
-        return real(fd, op)
-
-    monkeypatch.setattr(fcntl, "flock", flock)
+    no_locks_under(monkeypatch, tmp_path)
     models = tmp_path / "models"
     first = started(models)
     said = [note for note in first.resume_notes if "gives no locks" in note]
