@@ -262,16 +262,26 @@ def test_a_close_whose_rewrite_outlasts_its_waits_hides_the_window_and_the_rewri
 
     folder = tmp_path / "shared"
     win, gate, _shown = merging(qtbot, windows, samples, model_path, folder, monkeypatch)
-    finish, wait_jobs = win.projects.finish_class_work, win._wait_jobs
-    monkeypatch.setattr(win.projects, "finish_class_work", lambda *a, **k: finish(0.3))
-    monkeypatch.setattr(win, "_wait_jobs", lambda *a, **k: wait_jobs(0.3))
-    blocked = []  # whether the window was on screen at each block of the UI thread on the running rewrite
+    close_past_its_waits(win, win.projects.finish_class_work, win._wait_jobs, monkeypatch)
+    blocked = blocks_on_the_rewrite(win, gate, monkeypatch)
+    assert win.close()
+    assert blocked and not any(blocked), blocked
+    assert win.threads_stopped
+    assert "pole" not in Project.open(folder).classes.names  # the rewrite is in
+    err = capfd.readouterr().err
+    assert "the window closed with a write still under way" in err and "Changing the classes" in err
+
+
+def blocks_on_the_rewrite(win, gate, monkeypatch) -> list:
+    """Whether the window was on screen at each block of the UI thread on the running rewrite (the
+    list it fills); ``gate`` lets the held rewrite go on once the UI thread blocks on it."""
+    blocked = []
     wait_idle, stop = win.jobs.wait_idle, win.jobs.stop
 
     def watched_wait(timeout_s=60.0):
         if timeout_s > 1 and win.jobs.pending():
             blocked.append(win.isVisible())
-            gate.set()  # the rewrite goes on once the UI thread blocks on it
+            gate.set()
         return wait_idle(timeout_s)
 
     def watched_stop(wait=True):
@@ -282,12 +292,7 @@ def test_a_close_whose_rewrite_outlasts_its_waits_hides_the_window_and_the_rewri
 
     monkeypatch.setattr(win.jobs, "wait_idle", watched_wait)
     monkeypatch.setattr(win.jobs, "stop", watched_stop)
-    assert win.close()
-    assert blocked and not any(blocked), blocked
-    assert win.threads_stopped
-    assert "pole" not in Project.open(folder).classes.names  # the rewrite is in
-    err = capfd.readouterr().err
-    assert "the window closed with a write still under way" in err and "Changing the classes" in err
+    return blocked
 
 
 def close_past_its_waits(win, finish, wait_jobs, monkeypatch):
@@ -346,23 +351,7 @@ def test_sigterm_close_waits_for_a_rewrite_with_the_window_hidden(
     folder = tmp_path / "shared"
     win, gate, _shown = merging(qtbot, windows, samples, model_path, folder, monkeypatch)
     close_past_its_waits(win, win.projects.finish_class_work, win._wait_jobs, monkeypatch)
-    blocked = []  # whether the window was on screen at each block of the UI thread on the running rewrite
-    wait_idle, stop = win.jobs.wait_idle, win.jobs.stop
-
-    def watched_wait(timeout_s=60.0):
-        if timeout_s > 1 and win.jobs.pending():
-            blocked.append(win.isVisible())
-            gate.set()  # the rewrite goes on once the UI thread blocks on it
-        return wait_idle(timeout_s)
-
-    def watched_stop(wait=True):
-        if win.jobs.pending():
-            blocked.append(win.isVisible())
-            gate.set()
-        return stop(wait)
-
-    monkeypatch.setattr(win.jobs, "wait_idle", watched_wait)
-    monkeypatch.setattr(win.jobs, "stop", watched_stop)
+    blocked = blocks_on_the_rewrite(win, gate, monkeypatch)
     win.terminate()
     assert win.threads_stopped
     assert blocked and not any(blocked), blocked
