@@ -35,6 +35,7 @@ from qgn_studio.jobs import STOPPED
 APPLYING_CLASS_CHANGE = "Applying the class change…"
 ANY_OWNER = object()  # the class-change history of the project open now (``Annotator._history_of``)
 NO_LONGER_OPEN = "it was asked "  # ... in a project left (or without one) while its open maps were remapped
+KEPT_HISTORIES = 8  # class-change histories of projects left kept (each may hold the pixels a merge took)
 
 
 def remap_parts(edit, label, annotation_reference, session_reference, source, levels, tag, patch):
@@ -573,7 +574,7 @@ class ClassChangesMixin:
             self._forget_steps(undo)
             undo, redo, snapshots = [], [], {}
         self.class_undo, self.class_redo, self._class_snapshots = undo, redo, snapshots
-        while len(self._class_histories) > 8:  # (each may hold the pixels a merge took: a few projects' only)
+        while len(self._class_histories) > KEPT_HISTORIES:
             self._forget_steps(self._class_histories.pop(next(iter(self._class_histories)))[0])
         self.refresh_class_buttons()
         return dropped

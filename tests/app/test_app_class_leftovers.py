@@ -363,30 +363,34 @@ def kept_undo_steps(annotator) -> list:
     return [*annotator.class_undo, *(step for undo, _redo, _s in annotator._class_histories.values() for step in undo)]
 
 
-def test_class_histories_dropped_let_go_of_their_undo_steps(qtbot, windows, samples, model_path, tmp_path):
-    """Up to 8 histories of projects left are kept; each undo step's entry in ``_forward_of`` keeps its
-    inverse (and the restore patches it holds) alive. Fails before: the entries of the steps of a history
-    dropped (the 9th project's, evicted; the open one's, dropped by a reload) stayed for good."""
+def test_class_histories_dropped_let_go_of_their_undo_steps(qtbot, windows, samples, model_path, tmp_path,
+                                                             monkeypatch):
+    """Up to ``KEPT_HISTORIES`` (8; 2 here) histories of projects left are kept; each undo step's entry in
+    ``_forward_of`` keeps its inverse (and the restore patches it holds) alive. Fails before: the entries of
+    the steps of a history dropped (one past the bound, evicted; the open one's, dropped by a reload)
+    stayed for good."""
+    import qgn_studio.annotator_class_changes as class_changes
     from test_app_project_concurrency import saved_project
 
+    monkeypatch.setattr(class_changes, "KEPT_HISTORIES", 2)
     win = windows(folder=tmp_path / "P0")
     saved_project(qtbot, win, samples, model_path, tmp_path / "P0")
     win.jobs.wait_idle()
     annotator = win.annotator
-    for i in range(1, 11):  # a class change in each of 10 projects, one after the other
+    for i in range(1, 5):  # a class change in each of 4 projects, one after the other
         annotator.recolour_class(1, (i, 2, 3))
         settle(qtbot, win)
         folder = tmp_path / f"P{i}"
         Project.create(folder, [samples[1]], annotator.classes)
         assert win.projects.open_project(folder)
         settle(qtbot, win)
-    assert len(annotator._class_histories) <= 9
+    assert len(annotator._class_histories) <= 3
     kept = kept_undo_steps(annotator)
-    assert len(kept) == 8  # (P0 and P1 evicted with theirs)
+    assert len(kept) == 2  # (P0 and P1 evicted with theirs)
     assert sorted(map(id, kept)) == sorted(annotator._forward_of)
     annotator.recolour_class(1, (0, 0, 0))
     settle(qtbot, win)
-    assert len(annotator.class_undo) == 1 and len(annotator._forward_of) == 9
+    assert len(annotator.class_undo) == 1 and len(annotator._forward_of) == 3
     assert annotator.drop_class_history() == ["Recolour 'grass'"]  # (what a reload does)
     assert sorted(map(id, kept)) == sorted(annotator._forward_of)
 
