@@ -444,12 +444,10 @@ writer.finish()
 """
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_a_cvat_export_killed_at_any_point_leaves_a_list_of_masks_on_disk(tmp_path, seed):
-    """SIGKILL at a random point of a CVAT export into a folder an earlier export filled: the list
-    (appended in place, a line after its masks) keeps every line of the earlier list, each line is
-    one whole name, every name listed has its masks on disk, and at most the one image in flight
-    has masks but no line."""
+def _cvat_export_killed(out: Path, seed: int, fail: bool) -> tuple[list[str], int]:
+    """A CVAT export of 60 images (``fail``: a later format failing on every one, so each is taken back)
+    into ``out``, which holds an earlier export's five, killed (SIGKILL) at a point ``seed`` draws:
+    the earlier names and the number of images the killed export had."""
     import random
     import signal
     import subprocess
@@ -461,10 +459,10 @@ def test_a_cvat_export_killed_at_any_point_leaves_a_list_of_masks_on_disk(tmp_pa
     label = np.zeros((8, 8), np.uint8)
     label[:4] = 1
     earlier = [f"earlier_{i}" for i in range(5)]
-    FORMATS["cvat"].export_items([ExportItem(name, label) for name in earlier], CLASSES, tmp_path, 4)
+    FORMATS["cvat"].export_items([ExportItem(name, label) for name in earlier], CLASSES, out, 4)
     count = 60
-    code = _KILLED_EXPORT.format(root=str(Path(__file__).resolve().parents[2]), count=count, out=str(tmp_path),
-                                 fail=False)
+    code = _KILLED_EXPORT.format(root=str(Path(__file__).resolve().parents[2]), count=count, out=str(out),
+                                 fail=fail)
     rng = random.Random(seed)
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     for _ in range(rng.randrange(count // 2)):
@@ -472,6 +470,16 @@ def test_a_cvat_export_killed_at_any_point_leaves_a_list_of_masks_on_disk(tmp_pa
     time.sleep(rng.random() * 0.02)  # somewhere inside the next image (not an assertion on time)
     child.send_signal(signal.SIGKILL)
     child.wait()
+    return earlier, count
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_cvat_export_killed_at_any_point_leaves_a_list_of_masks_on_disk(tmp_path, seed):
+    """SIGKILL at a random point of a CVAT export into a folder an earlier export filled: the list
+    (appended in place, a line after its masks) keeps every line of the earlier list, each line is
+    one whole name, every name listed has its masks on disk, and at most the one image in flight
+    has masks but no line."""
+    earlier, count = _cvat_export_killed(tmp_path, seed, fail=False)
     listed = (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_bytes().decode("utf-8").splitlines()
     names = [f"frame_{i:03d}" for i in range(count)]
     assert listed[: len(earlier)] == earlier
@@ -487,28 +495,7 @@ def test_a_cvat_export_whose_every_image_is_taken_back_killed_at_any_point_keeps
     """As above, with a later format failing on every image: each image is added to the list and taken
     back off it. SIGKILL at a random point leaves the earlier list's lines whole and in place, each with
     its masks, and at most the one image in flight listed after them (whole)."""
-    import random
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from qgn.formats import FORMATS, ExportItem
-
-    label = np.zeros((8, 8), np.uint8)
-    label[:4] = 1
-    earlier = [f"earlier_{i}" for i in range(5)]
-    FORMATS["cvat"].export_items([ExportItem(name, label) for name in earlier], CLASSES, tmp_path, 4)
-    count = 60
-    code = _KILLED_EXPORT.format(root=str(Path(__file__).resolve().parents[2]), count=count, out=str(tmp_path),
-                                 fail=True)
-    rng = random.Random(seed)
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    for _ in range(rng.randrange(count // 2)):
-        child.stdout.readline()
-    time.sleep(rng.random() * 0.02)  # somewhere inside the next image (not an assertion on time)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    earlier, count = _cvat_export_killed(tmp_path, seed, fail=True)
     data = (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_bytes()
     assert data.endswith(b"\n")
     listed = data.decode("utf-8").splitlines()

@@ -135,6 +135,19 @@ def an_add_killed_before_bringing_back(project: Project, image: Path, monkeypatc
             project.add_images([image])
 
 
+def removed_with_their_annotations(tmp_path: Path) -> tuple[Path, list[Path]]:
+    """A project (its root) whose two images (``ims``, annotated 1 and 2) were removed, their
+    annotations kept in removed/ for an add to bring back."""
+    root = tmp_path / "p"
+    ims = images(tmp_path / "images", 2)
+    project = Project.create(root, ims, CLASSES)
+    for value, image in enumerate(project.images, start=1):
+        project.save_annotation(image, label(value))
+    for image in list(project.images):
+        project.remove_image(image)
+    return root, ims
+
+
 def test_an_add_without_locks_keeps_a_killed_adds_note_for_a_writer_with_locks(tmp_path, monkeypatch, capsys):
     """Without locks nothing finishes a killed add (its note may be a live add's), and the next add wrote
     its own note over it: the killed add's image stayed listed without its annotation for good (the
@@ -144,13 +157,7 @@ def test_an_add_without_locks_keeps_a_killed_adds_note_for_a_writer_with_locks(t
     import qgn.project_bring_back
 
     monkeypatch.setattr(qgn.project_bring_back, "_UNFINISHED_SAID", set())
-    root = tmp_path / "p"
-    ims = images(tmp_path / "images", 2)
-    project = Project.create(root, ims, CLASSES)
-    for value, image in enumerate(project.images, start=1):
-        project.save_annotation(image, label(value))
-    for image in list(project.images):
-        project.remove_image(image)
+    root, ims = removed_with_their_annotations(tmp_path)
     with monkeypatch.context() as m:
         no_locks_under(m, tmp_path)
         an_add_killed_before_bringing_back(Project.open(root), ims[0], m)
@@ -175,13 +182,7 @@ def test_an_add_without_locks_keeps_a_killed_adds_note_for_a_writer_with_locks(t
 def test_an_add_without_locks_and_no_note_there_notes_and_finishes_its_own(tmp_path, monkeypatch, capsys):
     """Without a note there, an add without locks writes its own (killed, it is kept for a writer with
     locks) and says nothing of notes; not killed, it removes it."""
-    root = tmp_path / "p"
-    ims = images(tmp_path / "images", 2)
-    project = Project.create(root, ims, CLASSES)
-    for value, image in enumerate(project.images, start=1):
-        project.save_annotation(image, label(value))
-    for image in list(project.images):
-        project.remove_image(image)
+    root, ims = removed_with_their_annotations(tmp_path)
     with monkeypatch.context() as m:
         no_locks_under(m, tmp_path)
         Project.open(root).add_images([ims[1]])
