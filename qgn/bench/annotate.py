@@ -120,6 +120,8 @@ class AnnotateConfig:
     domain: object = None  # the model's qgn.domain.DomainReference (None: none): app_domain's and app_effort's verdicts
     domain_model: object = None  # the model whose encoder ``domain`` describes (None: the model measured)
     confidence: float = 0.9  # τ of assist_confident / app_confident: the start keeps pixels whose probability is >= τ
+    record_lag: int = 0  # the rules of JUDGES choose without their last this many images' records (an app's
+    # simulated judge of a saved image runs for seconds: the next image may start before it lands)
 
     @property
     def model_snap(self) -> bool:
@@ -294,16 +296,17 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log, progress
         if head is not None:
             head_seconds.append(head.fit_seconds)
         record = list(trainer.record.values()) if trainer is not None else []
+        seen = {n: r[:max(len(r) - config.record_lag, 0)] for n, r in records.items()}  # what each rule knows now
         inside = None  # the domain check's verdict (app_domain; app_effort's first start), None: not asked
         if config.domain is not None and ("app_domain" in wanted or "app_confident" in wanted
                                           or "app_domain_edge2" in wanted
-                                          or any(not r for r in records.values())):
+                                          or any(not r for r in seen.values())):
             from qgn.domain import judge as judge_domain
 
             step("domain check")
             judge_model = model if config.domain_model is None else config.domain_model
             inside = judge_domain(judge_model, s.image, config.domain).inside
-        choices = _scenario_choices(runs, record, carry_record, inside, records)
+        choices = _scenario_choices(runs, record, carry_record, inside, seen)
         as_saved = {}  # given start -> its as-saved record: the rules that share it measure it once
         for name, kept in records.items():
             step(f"{name}'s record")

@@ -89,6 +89,9 @@ def add_arguments(p) -> None:
                         "(default: --model's own reference); e.g. the model a fine-tune whose encoder learnt "
                         "started from, whose reference the fine-tuned one does not get")
     p.add_argument("--beta", type=float, help="annotate: collateral an action may cause per pixel it fixes (default 0.05)")
+    p.add_argument("--record-lag", type=int, help="annotate: app_effort, app_own, app_edge2, app_tol3, app_scaled and "
+                                                  "app_domain_edge2 choose without the last K images' records (default 0; "
+                                                  "an app's record of a saved image may land after the next image started)")
     p.add_argument("--stride", type=int, help="annotate: every K-th image of the split (default 1; CamVid val "
                                               "frames are 2 video frames apart, its labelled train frames 30)")
     p.add_argument("--snap-evidence", choices=("image", "prediction", "oracle"),

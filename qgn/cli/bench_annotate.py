@@ -120,6 +120,10 @@ def annotate_section(args, log, progress=None):
         if not 0.0 <= args.confidence <= 1.0:
             raise ValueError(f"--confidence is a probability, 0 … 1; got {args.confidence}")
         config.confidence = float(args.confidence)
+    if getattr(args, "record_lag", None) is not None:
+        if args.record_lag < 0:
+            raise ValueError(f"--record-lag must be 0 or more images; got {args.record_lag}")
+        config.record_lag = int(args.record_lag)
     if any(n in config.scenarios for n in ("app_domain", "app_confident", *JUDGES)):
         from qgn.domain import reference_for, reference_path
 

@@ -213,6 +213,27 @@ def test_cli_judged_rule_rows(capsys):
                 assert actions[i] == by["assist_previous"]["actions"][i]
 
 
+@pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
+@pytest.mark.parametrize("lag", [0, 1])
+def test_record_lag_hides_the_last_images_records(capsys, monkeypatch, lag):
+    """--record-lag K: a judged rule chooses each image's start from the records of all images but
+    the last K before it (an app's simulated judge lands late); 0, the bench's default: all of them."""
+    import qgn.bench.annotate as A
+
+    seen, choose = [], A._scenario_choices
+
+    def spy(runs, record, carry_record=(), inside=None, records=None):
+        seen.append(len(records["app_own"]))
+        return choose(runs, record, carry_record, inside, records)
+
+    monkeypatch.setattr(A, "_scenario_choices", spy)
+    rc = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
+               "--images", "3", "--quick", "--json", "--threads", "1", "--tolerance", "1",
+               "--record-lag", str(lag), "--scenarios", "assist_scratch,app_own"])
+    assert rc == 0
+    assert seen == ([0, 1, 2] if lag == 0 else [0, 0, 1])
+
+
 def test_cheapest_start_by_the_actions_each_start_cost():
     from qgn.bench.annotate import cheapest_start
 
