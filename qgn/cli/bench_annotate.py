@@ -155,6 +155,8 @@ def annotate_section(args, log, progress=None):
         seq.extra["snap_evidence"] = config.snap_evidence
         if seq.name in ("assist_confident", "app_confident"):
             seq.extra["confidence"] = config.confidence
+        if seq.name in JUDGES and config.record_lag:
+            seq.extra["record_lag"] = config.record_lag
     rows = bench_rows(sequences, anchors, str(path))
     return rows, (f"annotation effort ({count} images of {args.data} {args.split or 'val'}, model {path}, "
                   f"tolerance {config.tolerance} px):\n" + format_table(rows))

@@ -232,6 +232,8 @@ def test_record_lag_hides_the_last_images_records(capsys, monkeypatch, lag):
                "--record-lag", str(lag), "--scenarios", "assist_scratch,app_own"])
     assert rc == 0
     assert seen == ([0, 1, 2] if lag == 0 else [0, 0, 1])
+    rows = {r["name"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert rows["app_own"].get("record_lag") == (lag or None) and "record_lag" not in rows["assist_scratch"]
 
 
 def test_cheapest_start_by_the_actions_each_start_cost():
