@@ -75,6 +75,22 @@ def user_state(tmp_path_factory, monkeypatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _no_progress_line_left_drawn():
+    """No CLI progress line outlives its test (autouse). ``qgn.cli.progress_line`` remembers the line
+    last drawn and not ended (a module global, ``_drawn``) so that a failure's message blanks it
+    first; ``qgn train`` ends its line with a plain newline, so after test_progress.py's resumed
+    training the next in-process command of the same worker, say an ``qgn eval`` refusing an
+    option, printed that blanking (``\\r`` + spaces + ``\\r``) before its one-line error - a failure
+    that depended on which test ran before it in the process (seen under pytest-xdist)."""
+    yield
+    import sys
+
+    module = sys.modules.get("qgn.cli.progress_line")
+    if module is not None:
+        module._drawn = None
+
+
+@pytest.fixture(autouse=True)
 def _qt_objects_end_with_their_test(request):
     """A Qt test's objects are destroyed at its own teardown (autouse, for tests that use ``qtbot``).
 

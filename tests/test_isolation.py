@@ -155,3 +155,21 @@ def test_a_crashed_autosave_in_the_real_data_folder_never_reaches_a_test(monkeyp
     assert run.returncode == 0 and "2 passed" in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]
     assert snapshot(home) == before  # the user's autosave is neither restored, discarded nor touched
     assert Project.open(scratch).recoverable()  # and still there to be offered to the user
+
+
+def test_a_progress_line_left_drawn_by_a_command(capsys):
+    """The first half of a pair (the next test): a command's progress line drawn and not ended, as
+    ``qgn train`` leaves its line (it ends it with a plain newline)."""
+    from qgn.cli.progress_line import ProgressLine
+
+    ProgressLine(20).show("training 1/2")
+    assert capsys.readouterr().err.startswith("\r")
+
+
+def test_a_progress_line_of_an_earlier_test_is_not_blanked_into_the_next(capsys):
+    """The next test's command starts on no line of an earlier test: blanking the drawn line (what
+    ``qgn eval`` and a failure do first) writes nothing, so its one-line error starts its stderr."""
+    from qgn.cli.progress_line import end_drawn_line
+
+    end_drawn_line()
+    assert capsys.readouterr().err == ""

@@ -79,8 +79,7 @@ WINDOWS = {  # what fitted_size leaves of each screen (frame, title bar) → the
                                          ("1920x1080", CITYSCAPES)],
                          ids=["1280x800-samples-384x256", "1280x800-cityscapes-2048x1024",
                               "1280x720-cityscapes-2048x1024", "1920x1080-cityscapes-2048x1024"])
-@pytest.mark.parametrize("tool", ALL_TOOLS)
-def test_every_tool_leaves_the_controls_unscrolled(qtbot, window, tmp_path, tool, screen, size):
+def test_every_tool_leaves_the_controls_unscrolled(qtbot, window, tmp_path, screen, size):
     """With each tool chosen (the image-aware ones show a note; the snap brush its "Snap to" row)
     and a realistic change summary (every pixel changed: "98,304 px … 6,144 cells of 4×4 px" on the
     bundled samples' 384×256, seven digits on a Cityscapes frame), nothing scrolls and every key
@@ -88,7 +87,9 @@ def test_every_tool_leaves_the_controls_unscrolled(qtbot, window, tmp_path, tool
     note and row plus the summary's second line scrolled the controls 12 px at 1280×800, "Start
     from…" cut in half, the class list at its three rows; at 1280×720 the image-aware tools
     scrolled them 14-26 px.) The summary stays one line and shows whole (its old prefix "Changed vs
-    prediction:" had it cut with "…" at every size), its whole text also in its tooltip."""
+    prediction:" had it cut with "…" at every size), its whole text also in its tooltip. The tools
+    are chosen one after another on one window, as an annotator does (each tool was a test of its
+    own, with its own window and prediction of the frame: 28 windows for the same checks)."""
     from qgn_studio.testing import write_samples
 
     window_size, class_rows = WINDOWS[screen]
@@ -104,27 +105,28 @@ def test_every_tool_leaves_the_controls_unscrolled(qtbot, window, tmp_path, tool
     cells = pixels >> (2 * level)
     whole = f"Changed: {pixels:,} px (100.0 %) · {cells:,} cells of {1 << level}×{1 << level} px"
     qtbot.waitUntil(lambda: f"<b>{cells:,}</b> cells" in panel.changed_text.text(), timeout=30000)
-    panel.tool_buttons[tool].click()
-    assert panel.tool_buttons[tool].isChecked() and window.annotator.tools.tool == tool
-    QtWidgets.QApplication.processEvents()
-    qtbot.wait(100)
-    assert window.size() == QtCore.QSize(*window_size)
-    assert panel.controls.verticalScrollBar().maximum() == 0
-    hidden = [name for name, widget in key_controls(panel).items() if not shown_whole(widget, panel)]
-    assert not hidden, hidden
-    line = panel.changed_text.fontMetrics().lineSpacing()
-    assert panel.changed_text.height() < 2 * line  # one line
-    assert f"<b>{pixels:,} px</b>" in panel.changed_text.text()  # the whole summary, as set
-    assert not panel.changed_text.elided(), (panel.changed_text.width(), panel.changed_text.plain)  # shown whole
-    assert panel.changed_text.toolTip() == whole  # and in the tooltip
-    table = panel.classes
-    assert table.viewport().height() // table.rowHeight(0) >= class_rows  # the class list keeps its rows
-    history_box = panel.splitter.widget(1)
-    assert history_box.height() >= history_box.minimumSizeHint().height()  # the History's title and two rows
-    assert panel.history.height() >= 2 * panel.history.row_height()
-    if tool == "snap":
-        assert not panel.snap_row.isHidden() and panel.tool_note.isHidden()
-        assert "Shift + drag" in panel.snap_row.toolTip()  # the note, as the row's tooltip
+    for tool in ALL_TOOLS:
+        panel.tool_buttons[tool].click()
+        assert panel.tool_buttons[tool].isChecked() and window.annotator.tools.tool == tool
+        QtWidgets.QApplication.processEvents()
+        qtbot.wait(100)
+        assert window.size() == QtCore.QSize(*window_size), tool
+        assert panel.controls.verticalScrollBar().maximum() == 0, tool
+        hidden = [name for name, widget in key_controls(panel).items() if not shown_whole(widget, panel)]
+        assert not hidden, (tool, hidden)
+        line = panel.changed_text.fontMetrics().lineSpacing()
+        assert panel.changed_text.height() < 2 * line, tool  # one line
+        assert f"<b>{pixels:,} px</b>" in panel.changed_text.text(), tool  # the whole summary, as set
+        assert not panel.changed_text.elided(), (tool, panel.changed_text.width(), panel.changed_text.plain)  # shown whole
+        assert panel.changed_text.toolTip() == whole, tool  # and in the tooltip
+        table = panel.classes
+        assert table.viewport().height() // table.rowHeight(0) >= class_rows, tool  # the class list keeps its rows
+        history_box = panel.splitter.widget(1)
+        assert history_box.height() >= history_box.minimumSizeHint().height(), tool  # the History's title and two rows
+        assert panel.history.height() >= 2 * panel.history.row_height(), tool
+        if tool == "snap":
+            assert not panel.snap_row.isHidden() and panel.tool_note.isHidden()
+            assert "Shift + drag" in panel.snap_row.toolTip()  # the note, as the row's tooltip
 
 
 def test_the_summary_shows_whole_at_every_cell_size(qtbot, window, tmp_path):

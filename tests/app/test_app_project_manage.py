@@ -113,9 +113,11 @@ def test_an_image_removed_by_mistake_gets_its_annotation_back(qtbot, windows, sa
     win.remove_current_images()
     win.jobs.wait_idle()
     qtbot.waitUntil(lambda: len(project_images(root)) == 1, timeout=WAIT_MS)
+    shown: list[str] = []  # every status shown: another (a prediction's) may replace it before a look
+    win.statusBar().messageChanged.connect(shown.append)
     win.open_paths([str(samples[0])])  # added back: the project has it again
     win.jobs.wait_idle()
-    qtbot.waitUntil(lambda: "Brought back the annotation of " + samples[0].name in win.statusBar().currentMessage(),
+    qtbot.waitUntil(lambda: any("Brought back the annotation of " + samples[0].name in m for m in shown),
                     timeout=WAIT_MS)
     image = win.projects.project.image_for(samples[0])
     assert (root / "annotations" / f"{image.key}.qgt").read_bytes() == before
