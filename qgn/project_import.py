@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from .classes import UNMATCHED, ClassSet, match_class_names, unmatched_message
+from .classes import UNMATCHED, ClassSet, match_class_names, names_met, unmatched_message, unused_maps
 from .formats import SourceDataset, scan_dataset
 from .formats.source import voided_pixels
 from .fileio import OutsideRootError, file_sha256, os_error_text
@@ -51,6 +51,7 @@ class ImportReport:
     # (``background``, …) that is no class of an existing project
     voided: dict[str, tuple[int, int]] = field(default_factory=dict)
     not_reached: int = 0  # items left when the import was stopped (``should_stop``)
+    unused_maps: list[str] = field(default_factory=list)  # each ``OLD=NEW`` whose label no item read had
 
     def voided_text(self) -> str:
         """One line naming the labels read as void and their pixels ('' when none was)."""
@@ -124,6 +125,15 @@ def import_into_project(
     else:
         project, created, target_classes = open_or_create(Path(project_dir), dataset, classes, mapping)
     report = ImportReport(dataset.description, project, created)
+    with names_met() as met:
+        _import_items(dataset, project_dir, target_classes, mapping, progress, update, should_stop, report)
+    if not report.not_reached:  # every item was read: a map whose label none had mapped nothing
+        report.unused_maps = unused_maps(mapping, met)
+    return report
+
+
+def _import_items(dataset, project_dir, target_classes, mapping, progress, update, should_stop, report) -> None:
+    """``import_into_project``'s loop over the items, into ``report``."""
     n = len(dataset.items)
     same_bytes = None
     for i, item in enumerate(dataset.items, start=1):
@@ -161,7 +171,6 @@ def import_into_project(
             text = f"{item.name}: skipped ({reason})"
         if progress is not None:
             progress(i, n, text)
-    return report
 
 
 class _NoProject(Exception):
