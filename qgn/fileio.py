@@ -513,15 +513,28 @@ def dangling_link_text(link: str | os.PathLike, wanted: str | None = None, advic
     return f"{path_text(link)}: {lead}, which does not exist ({advice or f'{make}, or remove the link'})"
 
 
-def missing_file_error(path: str | os.PathLike, prefix: str = "") -> FileNotFoundError:
-    """FileNotFoundError "<prefix><path>: no such file", or for a link to nothing or a loop of
+def missing_file_error(path: str | os.PathLike, prefix: str = "", what: str = "file") -> FileNotFoundError:
+    """FileNotFoundError "<prefix><path>: no such <what>", or for a link to nothing or a loop of
     links, what it is (``dangling_link_text``: "… is a link to /old/place.png, which does not
     exist (make what it points to, or remove the link)"). That text holds its own fix: the error is
     marked ``qgn_complete`` so ``os_error_text`` adds no second one (every message has one fix)."""
     said = dangling_link_text(path) if os.path.islink(path) else None
-    exc = FileNotFoundError(f"{prefix}{said or f'{path}: no such file'}")
+    exc = FileNotFoundError(f"{prefix}{said or f'{path}: no such {what}'}")
     exc.qgn_complete = said is not None
     return exc
+
+
+def no_input_error(path: str | os.PathLike) -> Exception:
+    """The error for an input named on a command line that is neither a regular file nor a folder:
+    what it is (a pipe or a device: ``not_a_file_error``; a link to nothing or a loop of links:
+    ``dangling_link_text``), else "no such file or folder" (a loop was called that too)."""
+    try:
+        kind = special_kind(path)
+    except OSError:  # a loop of links
+        kind = None
+    if kind is not None and kind != "a folder":
+        return not_a_file_error(path, kind)
+    return missing_file_error(path, what="file or folder")
 
 
 def file_sha256(path: str | os.PathLike) -> str | None:

@@ -351,3 +351,29 @@ def test_bench_refuses_a_pipe_as_the_anytime_csv_before_the_curve_runs(tmp_path,
     err = capsys.readouterr().err
     assert code == 2 and err == (f"qgn bench: error: {pipe} is a named pipe (FIFO), not a file: writing there would "
                                  "write into it (or wait for a reader for ever); choose a file name for the output\n"), err
+
+
+@pytest.mark.parametrize("argv", [["stats"], ["convert", "{out}"], ["export", "--png", "{out}"], ["import", "--project", "{out}"],
+                                  ["import", "--format", "coco", "--project", "{out}"]])
+def test_a_loop_of_links_given_as_the_input_is_said_as_one(tmp_path, run_cli, argv):
+    """A loop of links named as the input was "no such file or folder"."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    command, *rest = argv
+    code, out, err = run_cli(command, tmp_path / "a", *(r.format(out=tmp_path / "out") for r in rest))
+    assert code == 2 and err == (f"qgn {command}: error: {tmp_path / 'a'}: is a loop of symbolic links, which leads "
+                                 "nowhere (remove the link)\n"), err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("fmt", ["auto", "coco"])
+@pytest.mark.parametrize("kind", ["device", "pipe"])
+def test_import_of_a_device_or_a_pipe_says_what_it_is(tmp_path, run_cli, kind, fmt):
+    """`qgn import /dev/zero` said "found no dataset (looked for …)"."""
+    src = Path("/dev/zero") if kind == "device" else tmp_path / "pipe"
+    if kind == "pipe":
+        os.mkfifo(src)
+    code, out, err = run_cli("import", src, "--format", fmt, "--project", tmp_path / "p")
+    what = "a character device" if kind == "device" else "a named pipe (FIFO)"
+    assert code == 2 and err.startswith(f"qgn import: error: {src} is {what}, not a file: ") and err.count("\n") == 1, err
+    assert not (tmp_path / "p").exists()
