@@ -148,7 +148,11 @@ STALE_TEMP_SECONDS = 60.0
 #: ``QGN_PROJECT_LOCK_TIMEOUT`` (seconds) overrides it; read when used (``lock_timeout_s()``).
 LOCK_TIMEOUT_S = 60.0
 LOCK_TIMEOUT_ENV = "QGN_PROJECT_LOCK_TIMEOUT"
-MAX_PROJECT_FILE_BYTES = 256 << 20
+#: The largest project.json read: an image's entry is ~240 bytes (path, key, done, size and SHA-256;
+#: measured with 80-character paths, ``benchmarks/bench_project_json.py``'s layout), so 100,000
+#: images are ~24 MB and this is ~280,000 such images. Parsing takes ~7× the file's size (a 173 MB
+#: file peaked at 1.25 GB, and was read when the bound was 256 MiB).
+MAX_PROJECT_FILE_BYTES = 64 << 20
 
 
 def lock_timeout_s() -> float:
@@ -284,6 +288,14 @@ def project_json_bytes(doc: dict) -> bytes:
     return ("{\n" + ",\n".join(parts) + "\n}\n").encode("utf-8")
 
 
+def too_big_text(path: Path) -> str:
+    """The error for a project.json over ``MAX_PROJECT_FILE_BYTES``: no project QGN writes is that big."""
+    size = os.stat(path).st_size
+    return (f"{path} is {size / 1e6:.1f} MB, more than a project file can be (at most {MAX_PROJECT_FILE_BYTES >> 20} MiB: "
+            "about 280,000 images, and QGN writes none bigger), so it is not read: put the project's own "
+            f"{PROJECT_FILE} back (from a backup)")
+
+
 def read_project_file(path: Path) -> ProjectFile:
     """Parse and check ``path`` (a project.json). FileNotFoundError without it; ProjectError
     (one line naming the file and the field) when it is corrupt, of another format or version."""
@@ -296,9 +308,11 @@ def read_project_file(path: Path) -> ProjectFile:
             raise ProjectError(f"{dangling}; the project's own file is there, and it cannot be opened without it. "
                               "Nothing was changed")
         raise FileNotFoundError(f"{path.parent} is not a QGN project (no {PROJECT_FILE}); create one first")
-    if path.stat().st_size > MAX_PROJECT_FILE_BYTES:
-        raise ProjectError(f"{path} is {path.stat().st_size} bytes, more than a project file can be")
-    data = path.read_bytes()
+    with open_regular(path) as f:  # never more than the bound, however the file grows meanwhile
+        too_big = os.fstat(f.fileno()).st_size > MAX_PROJECT_FILE_BYTES
+        data = b"" if too_big else f.read(MAX_PROJECT_FILE_BYTES + 1)
+    if too_big or len(data) > MAX_PROJECT_FILE_BYTES:
+        raise ProjectError(too_big_text(path))
     try:
         doc = json.loads(data.decode("utf-8-sig"), parse_constant=_no_constant)  # a BOM: an editor's, harmless
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -668,6 +682,10 @@ class Project:
         if self.generation:
             doc["generation"] = self.generation
         data = project_json_bytes(doc)
+        if len(data) > MAX_PROJECT_FILE_BYTES:  # never a file that no QGN would read back
+            raise ProjectError(f"{self.root}: with {len(self.images)} images its {PROJECT_FILE} would be "
+                               f"{len(data) / 1e6:.1f} MB, more than a project file may be ({MAX_PROJECT_FILE_BYTES >> 20} "
+                               "MiB); nothing was written: put further images in another project")
         atomic_write_bytes(self.root / PROJECT_FILE, data)
         self._adopted = {entry["key"]: entry["path"] for entry in doc["images"]}
         self.revision += 1

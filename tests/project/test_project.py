@@ -188,6 +188,44 @@ def test_a_project_file_grown_huge_is_noticed_without_reading_it(tmp_path):
         Project.open(tmp_path / "p")
 
 
+def test_a_project_file_over_the_bound_is_refused_before_it_is_read(tmp_path):
+    """A 100 MB project.json (280,000 images' worth at ~240 bytes each, ``MAX_PROJECT_FILE_BYTES``)
+    was read whole under the old 256 MiB bound (a 173 MB one peaked at 1.25 GB): refused unread,
+    saying the bound and the way out."""
+    import tracemalloc
+
+    Project.create(tmp_path / "p", [], CLASSES)
+    os.truncate(tmp_path / "p" / PROJECT_FILE, 100_000_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ProjectError) as raised:
+            Project.open(tmp_path / "p")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+    assert str(raised.value) == (f"{tmp_path / 'p' / PROJECT_FILE} is 100.0 MB, more than a project file can be (at "
+                                 "most 64 MiB: about 280,000 images, and QGN writes none bigger), so it is not read: "
+                                 "put the project's own project.json back (from a backup)")
+
+
+def test_a_project_never_writes_a_project_file_over_the_bound(tmp_path, monkeypatch):
+    """What the bound refuses to read is never written: adding images past it is refused, the
+    project as it was."""
+    images = []
+    for i in range(3):
+        images.append(tmp_path / f"img_{i}.png")
+        Image.new("RGB", (4, 4)).save(images[-1])
+    project = Project.create(tmp_path / "p", images[:1], CLASSES)
+    before = (tmp_path / "p" / PROJECT_FILE).read_bytes()
+    monkeypatch.setattr("qgn.project.MAX_PROJECT_FILE_BYTES", len(before) + 100)
+    with pytest.raises(ProjectError, match=r"with 3 images its project.json would be .* MB, more than a project file "
+                                           r"may be \(0 MiB\); nothing was written: put further images in another project"):
+        project.add_images(images[1:])
+    assert (tmp_path / "p" / PROJECT_FILE).read_bytes() == before and len(project.images) == 1
+    assert len(Project.open(tmp_path / "p").images) == 1
+
+
 # --------------------------------------------------------------------------- annotations
 def test_recoverable_lists_the_autosave_folder_once(tmp_path, monkeypatch):
     """Many images, few autosaves: the images whose autosave holds edits their saved annotation lacks
