@@ -863,13 +863,20 @@ def not_a_file_error(path: str | os.PathLike, kind: str) -> NotAFileError:
                          "name the file itself (or copy its content into one)")
 
 
-def refuse_special_output(path: str | os.PathLike, follow: bool = False) -> None:
+#: The advice of ``refuse_special_output`` for an output whose name the user never chose (a run's
+#: ``log.csv``, the anytime curve's CSV and PNG): the way out is their folder, not a file name.
+FIXED_NAME_ADVICE = "remove it or choose another --out"
+
+
+def refuse_special_output(path: str | os.PathLike, follow: bool = False,
+                          advice: str = "choose a file name for the output") -> None:
     """NotAFileError naming ``path`` when it is itself (not through a link, which a write replaces)
     a pipe, a device or a socket: a write renames a new file over its name, which would replace
     /dev/null itself for a user allowed to (root) and a FIFO someone reads from. ``follow``: for a
     writer that opens the path itself (a log appended to, a library's save), which writes through
-    a link: what the link leads to is checked (a FIFO there hangs the open until someone reads). The
-    one home of refusing special outputs."""
+    a link: what the link leads to is checked (a FIFO there hangs the open until someone reads), and
+    the link is said as one. ``advice``: the way out (``FIXED_NAME_ADVICE`` for a name the user
+    never chose). The one home of refusing special outputs."""
     import stat
 
     try:
@@ -881,8 +888,8 @@ def refuse_special_output(path: str | os.PathLike, follow: bool = False) -> None
         from .shown import path_text
 
         replace = "write into it (or wait for a reader for ever)" if follow else "replace it with a file"
-        raise NotAFileError(f"{path_text(path)} is {kind}, not a file: writing there would {replace}; "
-                            "choose a file name for the output")
+        what = f"a link to {path_text(os.path.realpath(path))}, {kind}" if os.path.islink(path) else kind
+        raise NotAFileError(f"{path_text(path)} is {what}, not a file: writing there would {replace}; {advice}")
 
 
 def check_regular_file(path: str | os.PathLike) -> None:

@@ -201,6 +201,9 @@ def run(args) -> int:
         raise ValueError(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS + OPT_IN_SECTIONS)}")
     apply_threads(args)
     check_options(args)
+    if getattr(args, "domain_model", None) and "annotate" not in sections:  # it was silently ignored
+        raise ValueError(f"--domain-model {args.domain_model}: only the annotate section uses it, and --only "
+                         f"{args.only} does not run it; add annotate to --only or drop --domain-model")
     if "scaling" in sections:
         check_scaling(args)
     if sections == ["annotate"]:
@@ -213,10 +216,11 @@ def run(args) -> int:
 
         args.anytime_out = Path(args.out) if args.out else _default_out(args.quick)
         check_output_folder(args.anytime_out, "--out" if args.out else "")
-        from qgn.fileio import refuse_special_output
+        from qgn.fileio import FIXED_NAME_ADVICE, refuse_special_output
 
         for suffix in (".csv", ".png"):  # a FIFO there hung the write after the curve's minutes
-            refuse_special_output(args.anytime_out / f"{anytime_stem(args.data)}{suffix}", follow=True)
+            refuse_special_output(args.anytime_out / f"{anytime_stem(args.data)}{suffix}", follow=True,
+                                  advice=FIXED_NAME_ADVICE)
     if "annotate" in sections:  # its bad options said now, not after the other sections' minutes
         from qgn.cli.bench_annotate import annotate_options
 

@@ -54,6 +54,22 @@ def _model_path(args) -> Path:
         raise FileNotFoundError(f"--model {args.model}: no such model file ({exc})") from None
 
 
+#: The annotate scenarios that take the domain check's verdicts (``--domain-model``'s encoder and reference).
+DOMAIN_SCENARIOS = ("app_effort", "app_domain", "app_confident", "app_own")
+
+
+def check_domain_model(args, scenarios) -> None:
+    """ValueError for a --domain-model that no scenario run would use (it was silently ignored)."""
+    from qgn.bench.annotate import AnnotateConfig
+
+    if not getattr(args, "domain_model", None):
+        return
+    if not any(s in DOMAIN_SCENARIOS for s in scenarios or AnnotateConfig().scenarios):
+        raise ValueError(f"--domain-model {args.domain_model}: only the scenarios {', '.join(DOMAIN_SCENARIOS)} use "
+                         "it, and none of them runs; add one to --scenarios (e.g. --scenarios app_domain) or drop "
+                         "--domain-model")
+
+
 def annotate_options(args):
     """(model path, tolerance, scenarios or None, snap evidence or None, stride) of the annotate
     section's options, or ValueError / FileNotFoundError naming the bad one: before anything runs
@@ -71,6 +87,7 @@ def annotate_options(args):
         bad = [s for s in scenarios if s not in SCENARIOS]
         if bad:
             raise ValueError(f"--scenarios: unknown {bad[0]!r}; choose from {', '.join(SCENARIOS)}")
+    check_domain_model(args, scenarios)
     evidence = getattr(args, "snap_evidence", None)
     if getattr(args, "model_snap", False):
         if evidence not in (None, "oracle"):
@@ -120,7 +137,7 @@ def annotate_section(args, log, progress=None):
         if not 0.0 <= args.confidence <= 1.0:
             raise ValueError(f"--confidence is a probability, 0 … 1; got {args.confidence}")
         config.confidence = float(args.confidence)
-    if any(n in config.scenarios for n in ("app_effort", "app_domain", "app_confident", "app_own")):
+    if any(n in config.scenarios for n in DOMAIN_SCENARIOS):
         from qgn.domain import reference_for, reference_path
 
         judge_path = path

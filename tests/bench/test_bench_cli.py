@@ -66,6 +66,9 @@ def test_bad_arguments_are_reported(argv, message, capsys, tmp_path) -> None:
     (["--repeats", "0"], "--repeats 0: expected a number of timed runs >= 1"),
     (["--scale", "nan"], "--scale nan: expected a finite factor > 0"),
     (["--device", "bogus"], "--device bogus: not a device name"),
+    # silently ignored: only the annotate section's domain scenarios use it
+    (["--domain-model", "demo"], "--domain-model demo: only the annotate section uses it, and --only memory does "
+                                 "not run it; add annotate to --only or drop --domain-model"),
 ])
 def test_an_option_no_section_can_use_is_refused_before_any_runs(bad, message, capsys, tmp_path) -> None:
     argv = ["--only", "memory", "--sizes", "64x64", "--architectures", "tiny", "--images", "1"]
@@ -222,3 +225,19 @@ def test_factors_and_speed_size_past_the_limit_are_refused_before_any_section(ba
     code = main(["bench", "--model", "demo", "--data", "synthetic", "--images", "1", "--threads", "1", *bad])
     err = capsys.readouterr().err
     assert code == 2 and message in err and "unexpected" not in err, err
+
+
+@pytest.mark.parametrize("scenarios", [[], ["--scenarios", "scratch,app"]])
+def test_a_domain_model_no_scenario_uses_is_refused_before_any_runs(scenarios, capsys, monkeypatch) -> None:
+    """`--domain-model M` was silently ignored unless an app_* scenario that takes domain verdicts ran
+    (none of the default scenarios does)."""
+    def no_model(*_a, **_k):
+        raise AssertionError("a model was loaded before the refusal")
+
+    monkeypatch.setattr("qgn.model.checkpoint.load_model", no_model)
+    code = main(["bench", "--only", "annotate", "--quick", "--data", "synthetic", "--domain-model", "demo",
+                 *scenarios])
+    err = capsys.readouterr().err
+    assert code == 2 and err == ("qgn bench: error: --domain-model demo: only the scenarios app_effort, app_domain, "
+                                 "app_confident, app_own use it, and none of them runs; add one to --scenarios (e.g. "
+                                 "--scenarios app_domain) or drop --domain-model\n"), err

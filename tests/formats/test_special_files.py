@@ -307,8 +307,29 @@ def test_writers_that_open_the_path_refuse_a_pipe(tmp_path, read_fifo, writer, h
         path.symlink_to(pipe)
     with pytest.raises(NotAFileError) as raised:
         writer(path)
-    assert str(raised.value) == (f"{path} is a named pipe (FIFO), not a file: writing there would write into it "
-                                 "(or wait for a reader for ever); choose a file name for the output")
+    # a link was called "a named pipe" itself; log.csv is a name the user never chose
+    what = "a named pipe (FIFO)" if how == "pipe" else f"a link to {pipe}, a named pipe (FIFO)"
+    advice = "remove it or choose another --out" if writer is _log else "choose a file name for the output"
+    assert str(raised.value) == (f"{path} is {what}, not a file: writing there would write into it "
+                                 f"(or wait for a reader for ever); {advice}")
+    assert read_fifo.got == 0
+
+
+@pytest.mark.parametrize("name, follow", [("log.csv", True), ("last.json", False)])
+def test_train_refuses_a_pipe_among_its_outputs_before_the_data_and_model(tmp_path, read_fifo, run_cli, monkeypatch,
+                                                                          name, follow):
+    """log.csv's check came after the data and the model were prepared (a checkpoint's at the
+    first save, after the iterations), and advised choosing a file name the user never chose."""
+    def no_data(*_a, **_k):
+        raise AssertionError("the data was opened before the refusal")
+
+    monkeypatch.setattr("qgn.train.loop.open_training_data", no_data)
+    pipe = read_fifo(tmp_path / "out" / name)
+    code, out, err = run_cli("train", "--preset", "demo", "--set", "iterations=1", "--out", tmp_path / "out",
+                             "--device", "cpu", "--threads", "1")
+    would = "write into it (or wait for a reader for ever)" if follow else "replace it with a file"
+    assert code == 2 and err == (f"qgn train: error: {pipe} is a named pipe (FIFO), not a file: writing there would "
+                                 f"{would}; remove it or choose another --out\n"), err
     assert read_fifo.got == 0
 
 
@@ -350,7 +371,7 @@ def test_bench_refuses_a_pipe_as_the_anytime_csv_before_the_curve_runs(tmp_path,
                  "--threads", "1"])
     err = capsys.readouterr().err
     assert code == 2 and err == (f"qgn bench: error: {pipe} is a named pipe (FIFO), not a file: writing there would "
-                                 "write into it (or wait for a reader for ever); choose a file name for the output\n"), err
+                                 "write into it (or wait for a reader for ever); remove it or choose another --out\n"), err
 
 
 @pytest.mark.parametrize("argv", [["stats"], ["convert", "{out}"], ["export", "--png", "{out}"], ["import", "--project", "{out}"],
