@@ -312,21 +312,23 @@ class DatasetProbe:
         export, nor stops the detection."""
         if self.src.is_file():
             return load_json(self.src) if self.src.suffix.lower() == ".json" else None
-        documents = []
+        votes, first = [], {}  # the kind of each file read; the first document of each kind (no more held)
         for path in sorted(self.src.glob("*.json")):
             try:
-                documents.append(load_json(path))
+                doc = load_json(path)
             except (OSError, ValueError):
                 continue
-            if len(documents) == JSON_VOTES:
+            votes.append(isinstance(doc, list))
+            first.setdefault(votes[-1], doc)
+            del doc
+            if len(votes) == JSON_VOTES:
                 break
-        if not documents:
+        if not votes:
             return None
-        lists = sum(isinstance(doc, list) for doc in documents)
-        if 2 * lists == len(documents):
-            return documents[0]
-        majority_list = 2 * lists > len(documents)
-        return next(doc for doc in documents if isinstance(doc, list) == majority_list)
+        lists = sum(votes)
+        if 2 * lists == len(votes):
+            return first[votes[0]]
+        return first[2 * lists > len(votes)]
 
     @cached_property
     def label_png_mode(self) -> str | None:

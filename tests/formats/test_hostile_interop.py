@@ -1,0 +1,33 @@
+"""Hostile inputs of the interop formats found by the third sweep (import/export of COCO, Label
+Studio, CVAT, labelme, FiftyOne, VOC): memory follows one file's honest content, not the sum of a
+folder's; nothing is read or written outside the folders named."""
+from __future__ import annotations
+
+import base64
+import json
+import tracemalloc
+
+from qgn.formats import scan_dataset
+
+from hostile_cases import image, labelme_doc
+
+
+def test_a_labelme_folder_holds_one_document_at_a_time(tmp_path):
+    """labelme embeds each image in its JSON by default (``imageData``): the scan held every parsed
+    document until the import ended, and the detection five (100 files of 4 MB peaked at 434 MB;
+    now 72 MB). 24 files of 1 MB each: the peak stays near a few of them (26 MB before)."""
+    blob = base64.b64encode(bytes(750_000)).decode()
+    for i in range(24):
+        doc = labelme_doc(f"a{i}")
+        doc["imageData"] = blob
+        image(tmp_path / f"a{i}.png")
+        (tmp_path / f"a{i}.json").write_text(json.dumps(doc))
+    tracemalloc.start()
+    try:
+        dataset = scan_dataset(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert dataset.format == "labelme" and len(dataset.items) == 24
+    assert peak < 6_000_000, peak  # about 4 MB: a document kept by the detection, one read
+    assert all(item.read(dataset.file_classes).shape == (8, 12) for item in dataset.items)
