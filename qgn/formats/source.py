@@ -140,35 +140,46 @@ def find_image(name: str, *folders: Path | None) -> Path | None:
     """The image called ``name`` (a relative path without extension, or a file name) in ``folders``;
     only files that resolve inside their folder (``guards.contained``: no ``../``, absolute names
     or links pointing away). The first folder holding a match answers; AmbiguousImageError when it
-    holds several (``x`` → x.png and x.jpg), so that no label is paired with a guessed image."""
+    holds several (``x`` → x.png and x.jpg), so that no label is paired with a guessed image. A name
+    whose accents are encoded otherwise on disk (``é`` as one character or as ``e`` + a combining
+    accent: macOS writes the latter, most tools the former) is the same name."""
+    import unicodedata
+
+    variants = dict.fromkeys([name, unicodedata.normalize("NFC", name), unicodedata.normalize("NFD", name)])
     for folder in folders:
         if folder is None or not Path(folder).is_dir():
             continue
-        folder = Path(folder)
-        try:
-            direct = contained(folder, name)
-        except OutsideDatasetError:
-            continue
-        if direct.suffix.lower() in IMAGE_EXTENSIONS and is_file(direct):
-            return direct
-        found: dict[Path, Path] = {}  # resolved → as found: one file by several names counts once
-        for ext in IMAGE_EXTENSIONS:
-            for candidate in (folder / f"{name}{ext}", folder / f"{name}{ext.upper()}"):
-                if is_file(candidate) and is_contained(folder, candidate):
-                    found.setdefault(candidate.resolve(), candidate)
-        if not found:
-            stem = Path(name).stem if Path(name).suffix.lower() in IMAGE_EXTENSIONS else Path(name).name
-            for candidate in sorted(folder.glob(f"{glob_escape(stem)}.*")):
-                if candidate.suffix.lower() in IMAGE_EXTENSIONS and is_contained(folder, candidate):
-                    found.setdefault(candidate.resolve(), candidate)
-        if len(found) > 1:
-            shown = " and ".join(sorted(p.name for p in found.values())[:3])
-            raise AmbiguousImageError(f"{shown} in {folder} are all images of {Path(name).name!r}: which one the "
-                                      "labels belong to is unknown; give the images distinct names (the part before "
-                                      "the extension), or move the others out of the folder")
-        if found:
-            return next(iter(found.values()))
+        for variant in variants:
+            found = _image_in(Path(folder), variant)
+            if found is not None:
+                return found
     return None
+
+
+def _image_in(folder: Path, name: str) -> Path | None:
+    """``find_image`` in one folder, for one spelling of the name."""
+    try:
+        direct = contained(folder, name)
+    except OutsideDatasetError:
+        return None
+    if direct.suffix.lower() in IMAGE_EXTENSIONS and is_file(direct):
+        return direct
+    found: dict[Path, Path] = {}  # resolved → as found: one file by several names counts once
+    for ext in IMAGE_EXTENSIONS:
+        for candidate in (folder / f"{name}{ext}", folder / f"{name}{ext.upper()}"):
+            if is_file(candidate) and is_contained(folder, candidate):
+                found.setdefault(candidate.resolve(), candidate)
+    if not found:
+        stem = Path(name).stem if Path(name).suffix.lower() in IMAGE_EXTENSIONS else Path(name).name
+        for candidate in sorted(folder.glob(f"{glob_escape(stem)}.*")):
+            if candidate.suffix.lower() in IMAGE_EXTENSIONS and is_contained(folder, candidate):
+                found.setdefault(candidate.resolve(), candidate)
+    if len(found) > 1:
+        shown = " and ".join(sorted(p.name for p in found.values())[:3])
+        raise AmbiguousImageError(f"{shown} in {folder} are all images of {Path(name).name!r}: which one the "
+                                  "labels belong to is unknown; give the images distinct names (the part before "
+                                  "the extension), or move the others out of the folder")
+    return next(iter(found.values()), None)
 
 
 def is_file(path: Path) -> bool:

@@ -7,9 +7,11 @@ import base64
 import json
 import tracemalloc
 
+import pytest
+
 from qgn.formats import scan_dataset
 
-from hostile_cases import image, labelme_doc
+from hostile_cases import coco_doc, image, labelme_doc, write_json_dataset
 
 
 def test_a_labelme_folder_holds_one_document_at_a_time(tmp_path):
@@ -31,3 +33,15 @@ def test_a_labelme_folder_holds_one_document_at_a_time(tmp_path):
     assert dataset.format == "labelme" and len(dataset.items) == 24
     assert peak < 6_000_000, peak  # about 4 MB: a document kept by the detection, one read
     assert all(item.read(dataset.file_classes).shape == (8, 12) for item in dataset.items)
+
+
+@pytest.mark.parametrize("in_file, on_disk", [("e\u0301", "\u00e9"), ("\u00e9", "e\u0301")])
+def test_an_image_name_whose_accents_are_encoded_otherwise_on_disk_is_found(tmp_path, run_cli, in_file, on_disk):
+    """A COCO file_name "é.png" written with a combining accent (macOS's spelling) and the image on
+    disk with one character (or the other way round) was "no image found"."""
+    doc = coco_doc()
+    doc["images"][0]["file_name"] = f"{in_file}.png"
+    root = write_json_dataset(tmp_path / "coco", "coco", doc)
+    image(root / "images" / f"{on_disk}.png")
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p")
+    assert code == 0 and "imported 2 of 2" in out, out + err
