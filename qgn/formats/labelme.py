@@ -33,7 +33,7 @@ from ..label_map import check_label, label_dtype
 from ..quadtree import NUM_LEVELS
 from .base import ClassListWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import (
-    OutsideDatasetError, check_polygon_work, claimed_size, contained, finite, load_json, need,
+    OutsideDatasetError, check_polygon_work, check_vertices, claimed_size, contained, finite, load_json, need,
     polygon_work,
 )
 from .polygons import pil_polygon_mask, pixel_centre_polygon, region_outlines
@@ -266,6 +266,8 @@ def read_labelme_document(doc: dict, classes: ClassSet, source, mapping=None) ->
     for n, shape in enumerate(shapes):
         name = need(shape, "label", str, f"{source}: shapes[{n}]")
         names.append(name)
+    check_vertices(sum(len(s["points"]) for s in shapes if isinstance(s, dict) and isinstance(s.get("points"), list)),
+                   width, height, source)
     polygons = [shape_points(shape, source) for shape in shapes]
     work = sum(polygon_work([y for _, y in xy], height) for xy in polygons)
     check_polygon_work(work, width, height, source)

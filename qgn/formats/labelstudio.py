@@ -75,7 +75,8 @@ from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, parse_hex_co
 from ..fileio import atomic_write_bytes
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
-from .guards import check_polygon_work, claimed_size, finite, is_contained, load_json, need, polygon_work
+from .guards import (check_polygon_work, check_vertices, claimed_size, finite, is_contained, load_json, need,
+                     polygon_work)
 from .source import (
     SourceDataset, SourceItem, broken_item, classes_from_names, file_classes_of, find_image, is_file,
     void_value,
@@ -551,6 +552,7 @@ def region_mask(result: dict, height: int, width: int, source) -> np.ndarray:
             raw = value["points"]
             if not isinstance(raw, list) or not all(isinstance(p, list) and len(p) == 2 for p in raw):
                 raise ValueError(f"{source}: 'points' must be a list of [x, y] pairs")
+            check_vertices(len(raw), width, height, source)
             points = np.array([[finite(c, f"{source}: a polygon coordinate") for c in p] for p in raw],
                               np.float64).reshape(-1, 2) * (width / 100, height / 100)
         else:

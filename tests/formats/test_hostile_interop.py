@@ -11,7 +11,7 @@ import pytest
 
 from qgn.formats import scan_dataset
 
-from hostile_cases import coco_doc, image, labelme_doc, write_json_dataset
+from hostile_cases import coco_doc, image, labelme_doc, labelstudio_doc, write_json_dataset
 
 
 def test_a_labelme_folder_holds_one_document_at_a_time(tmp_path):
@@ -45,3 +45,37 @@ def test_an_image_name_whose_accents_are_encoded_otherwise_on_disk_is_found(tmp_
     image(root / "images" / f"{on_disk}.png")
     code, out, err = run_cli("import", root, "--project", tmp_path / "p")
     assert code == 0 and "imported 2 of 2" in out, out + err
+
+
+def _many_vertices(fmt: str, count: int):
+    """A document of ``fmt`` whose first image (12×8) has a polygon of ``count`` vertices, all but
+    three on one point: no outline length or drawing work to refuse it by, only its count."""
+    if fmt == "coco":
+        doc = coco_doc()
+        doc["annotations"][0]["segmentation"] = [[0.0, 0.0, 11.0, 0.0, 11.0, 7.0] + [5.0, 3.0] * (count - 3)]
+    elif fmt == "labelme":
+        doc = labelme_doc()
+        doc["shapes"][0]["points"] = [[0, 0], [11, 0], [11, 7]] + [[5, 3]] * (count - 5)  # and a 2-point rectangle
+    else:
+        doc = labelstudio_doc()
+        doc[0]["annotations"][0]["result"].append({
+            "id": "p", "type": "polygonlabels", "from_name": "tag", "to_name": "image", "original_width": 12,
+            "original_height": 8, "value": {"points": [[0, 0], [90, 0], [90, 80]] + [[40, 40]] * (count - 3),
+                                            "polygonlabels": ["road"]}})
+    return doc
+
+
+@pytest.mark.parametrize("fmt", ["coco", "labelme", "labelstudio"])
+def test_polygons_with_more_vertices_than_an_image_can_need_are_refused_before_drawing(tmp_path, run_cli, fmt):
+    """A 100 MB COCO file of one 10^7-vertex polygon on a 12×8 image was drawn (3 GB, 36 s) and
+    imported: its vertices on one point have no length and cross no row, so neither the outline
+    nor the drawing-work bound refused it. A 12×8 image's polygons may have 4·96 + 65536 vertices."""
+    root = write_json_dataset(tmp_path / "ok", fmt, _many_vertices(fmt, 65_920))
+    src = root / "tasks.json" if fmt == "labelstudio" else root
+    code, out, err = run_cli("import", src, "--project", tmp_path / "p-ok")
+    assert "imported 1 of 1" in out or "imported 2 of 2" in out, out + err
+    root = write_json_dataset(tmp_path / "bad", fmt, _many_vertices(fmt, 65_921))
+    src = root / "tasks.json" if fmt == "labelstudio" else root
+    code, out, err = run_cli("import", src, "--project", tmp_path / "p-bad")
+    assert code == 2 and "its polygons have 65921 vertices, more than any outline of a 12×8 image needs (65920); " \
+        "refusing a file built to exhaust memory" in out, out + err
