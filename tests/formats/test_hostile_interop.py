@@ -79,3 +79,21 @@ def test_polygons_with_more_vertices_than_an_image_can_need_are_refused_before_d
     code, out, err = run_cli("import", src, "--project", tmp_path / "p-bad")
     assert code == 2 and "its polygons have 65921 vertices, more than any outline of a 12×8 image needs (65920); " \
         "refusing a file built to exhaust memory" in out, out + err
+
+
+def test_fiftyone_mask_targets_naming_one_value_twice_are_refused(tmp_path, run_cli):
+    """``{"1": "a", "01": "b"}`` named mask value 1 twice: the last silently won (class 'b')."""
+    import numpy as np
+
+    from qgn.classes import ClassSet
+    from qgn.formats import ExportItem, export_dataset
+
+    image(tmp_path / "photo" / "a.png")
+    export_dataset([ExportItem("a", np.zeros((8, 12), np.uint8), tmp_path / "photo" / "a.png")],
+                   ClassSet.generic(2, 255), tmp_path / "out", ["fiftyone"], images="copy")
+    root = tmp_path / "out" / "fiftyone"
+    (root / "mask_targets.json").write_text(json.dumps({"1": "a", "01": "b"}))
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p")
+    assert code == 2 and err == (f"qgn import: error: {root / 'mask_targets.json'}: mask value '01' is value 1 again "
+                                 "(named 'a' already); name each value once\n"), err
+    assert not (tmp_path / "p").exists()
