@@ -537,6 +537,18 @@ def no_input_error(path: str | os.PathLike) -> Exception:
     return missing_file_error(path, what="file or folder")
 
 
+def no_folder_error(path: str | os.PathLike, option: str) -> Exception:
+    """The error for ``option``'s folder that is none: what is there instead (a file, a device, a
+    loop of links), else "no such folder"."""
+    try:
+        kind = special_kind(path) or ("a file" if os.path.exists(path) else None)
+    except OSError:  # a loop of links
+        kind = None
+    if kind is not None:
+        return ValueError(f"{option} {path}: is {kind}, not a folder; name a folder")
+    return missing_file_error(path, f"{option} ", what="folder")
+
+
 def file_sha256(path: str | os.PathLike) -> str | None:
     """SHA-256 (hex) of the file's bytes, read in 1 MiB blocks; None when it cannot be read. The one
     home of hashing a file's content (an import matching copies, a project noting its images)."""

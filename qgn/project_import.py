@@ -75,7 +75,10 @@ def open_or_create(project_dir: Path, dataset: SourceDataset, classes: ClassSet 
         check_mapping(mapping, project.classes)
         return project, False, project.classes
     if project_dir.exists() and not project_dir.is_dir():  # "not an empty folder" named no file
-        raise ProjectError(f"{project_dir} is a file, not a folder; choose an empty or new folder for the project")
+        from .fileio import special_kind
+
+        what = special_kind(project_dir) or "a file"  # /dev/zero is no file
+        raise ProjectError(f"{project_dir} is {what}, not a folder; choose an empty or new folder for the project")
     if project_dir.exists() and any(project_dir.iterdir()):
         raise ProjectError(f"{project_dir} is not an empty folder and holds no project; choose an empty or new "
                            "folder for the project")

@@ -72,7 +72,7 @@ from ..label_map import check_label
 from ..quadtree import NUM_LEVELS
 from .base import ExportItem, Format, MaskProbe, check_export_links, check_split
 from .source import DatasetProbe, SourceDataset, SourceItem
-from ..fileio import no_input_error
+from ..fileio import no_folder_error, no_input_error
 
 # module name -> the attributes holding its Format(s), in menu order
 _MODULES = (
@@ -248,7 +248,7 @@ def scan_dataset(src: str | os.PathLike, format: str = "auto", images: str | os.
     src = Path(src)
     images = Path(images) if images else None
     if images is not None and not images.is_dir():
-        raise FileNotFoundError(f"--images {images}: no such folder")
+        raise no_folder_error(images, "--images")
     name = detect_dataset(src) if format == "auto" else format
     if name not in IMPORT_FORMATS:
         raise ValueError(f"unknown import format {name!r}; choose from auto, {', '.join(IMPORT_FORMATS)}")
