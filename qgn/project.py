@@ -303,10 +303,11 @@ def read_project_file(path: Path) -> ProjectFile:
     if path.exists() and not path.is_file():  # a folder, say: not "no project.json", nor a folder of images
         raise ProjectError(f"{path} is not a file; a project's {PROJECT_FILE} must be one (was it replaced?)")
     if not path.is_file():
-        dangling = dangling_link_text(path, advice=RESTORE_ADVICE) if path.is_symlink() else None
+        link = path if path.is_symlink() else path.parent if path.parent.is_symlink() else None  # the folder: a loop
+        dangling = dangling_link_text(link, advice=RESTORE_ADVICE) if link is not None else None
         if dangling:  # not "no project.json": the user's project file is elsewhere, not to be made anew
-            raise ProjectError(f"{dangling}; the project's own file is there, and it cannot be opened without it. "
-                              "Nothing was changed")
+            what = "the project's own file is" if link == path else "the project folder is"
+            raise ProjectError(f"{dangling}; {what} there, and it cannot be opened without it. Nothing was changed")
         raise FileNotFoundError(f"{path.parent} is not a QGN project (no {PROJECT_FILE}); create one first")
     with open_regular(path) as f:  # never more than the bound, however the file grows meanwhile
         too_big = os.fstat(f.fileno()).st_size > MAX_PROJECT_FILE_BYTES

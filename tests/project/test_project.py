@@ -516,3 +516,18 @@ def test_the_image_file_an_annotation_was_saved_for_is_noted_and_checked(tmp_pat
     doc["images"][0]["file"] = {"bytes": "many"}  # malformed: ignored, never refused
     (tmp_path / "P" / "project.json").write_text(json.dumps(doc))
     assert Project.open(tmp_path / "P").image_for(image).file is None
+
+
+def test_a_project_folder_that_is_a_loop_of_links_is_said_as_one(tmp_path):
+    """`qgn export --project LOOP` said "LOOP is not a QGN project (no project.json); create one
+    first": a loop of links, or a link to a folder that is gone, is no missing project."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(ProjectError) as raised:
+        Project.open(tmp_path / "a")
+    assert str(raised.value) == (f"{tmp_path / 'a'}: is a loop of symbolic links, which leads nowhere (remove the "
+                                 "link); the project folder is there, and it cannot be opened without it. Nothing "
+                                 "was changed")
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ProjectError, match="is a link to .*nowhere, which does not exist .*the project folder is there"):
+        Project.open(tmp_path / "gone")
