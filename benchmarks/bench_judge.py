@@ -38,23 +38,6 @@ ORDER = ("previous", "head", "model", "empty")  # a tie's order, as app_effort's
 START_MAPS = {"model": "model_map", "head": "head_map", "previous": "carried_map"}
 
 
-def edge_band(saved: np.ndarray, r: int) -> np.ndarray:
-    """Pixels within ``r`` px (chessboard) of a class edge of ``saved``: a pixel whose 4-neighbour
-    holds another value (ignore counts as a value), dilated r times with a 3x3 square."""
-    from scipy import ndimage
-
-    edge = np.zeros(saved.shape, bool)
-    diff_x = saved[:, 1:] != saved[:, :-1]
-    diff_y = saved[1:, :] != saved[:-1, :]
-    edge[:, 1:] |= diff_x
-    edge[:, :-1] |= diff_x
-    edge[1:, :] |= diff_y
-    edge[:-1, :] |= diff_y
-    if r > 0:
-        edge = ndimage.binary_dilation(edge, structure=np.ones((3, 3), bool), iterations=r)
-    return edge
-
-
 def small_regions(saved: np.ndarray, area: int) -> np.ndarray:
     """Pixels of 4-connected regions of one value of ``saved`` smaller than ``area`` pixels."""
     from scipy import ndimage
@@ -70,18 +53,10 @@ def small_regions(saved: np.ndarray, area: int) -> np.ndarray:
     return out
 
 
-def set_aside(saved: np.ndarray, given: np.ndarray, starts: dict, where: np.ndarray) -> np.ndarray:
-    """The pixels a judge sets aside for every candidate: S == G (the person left the given start's
-    label), some candidate start differs from S there, and ``where`` holds."""
-    differs = np.zeros(saved.shape, bool)
-    for m in starts.values():
-        differs |= m != saved
-    return (saved == given) & differs & where
-
-
 def judge_scores(saved, given_name, starts, person_actions, classes, over, judges) -> dict:
     """{judge: {candidate: score}} (lower is better) from what an app holds: the saved map, the
     starts offered (``given_name`` the one given), the person's action count, the superpixels."""
+    from qgn.bench.annotate import edge_band, set_aside
     from qgn.bench.annotate_sim import simulate_annotator
     from qgn.bench.annotate_tools import ImageTools
 

@@ -57,6 +57,14 @@ the image and the start map (the model's or the head's; ``--model-snap``, the pr
   each image's record replaced by the actions the person took from it — which an app can count —
   and the other starts still judged against the saved map (``_judged_own``); benchmarks/RESULTS.md,
   "A start judge that is not biased towards the start given";
+- ``app_edge2``, ``app_tol3``, ``app_scaled``: (opt-in; measured, not the app's rule) ``app_effort``'s
+  rule on the other judges of that section (``JUDGES``): ``edge2`` sets aside, for every start
+  alike, the pixels within 2 px of a class edge of the saved map where the person left the given
+  start's label and some offered start differs (``_judged_edge``); ``tol3`` judges against the saved
+  map at a 3 px tolerance (``_judged_tolerant``); ``scaled`` scales the as-saved record by how much
+  easier the saved map was for the given start than the person's own count (``_judged_scaled``);
+- ``app_domain_edge2``: (opt-in; measured, not the app's rule) ``app_domain`` on the images the
+  domain check flags, ``app_edge2``'s choice (on its own record of every image) on the others;
 - ``loop``: (opt-in) the cell tools from the model, fine-tuned every ``every`` images on all
   images corrected so far with ``qgn.train.finetune.finetune`` — the function the app's
   Fine-tune button calls; ``loop_uncertainty``: the same, the most uncertain images first.
@@ -81,12 +89,15 @@ from qgn.uncertainty import MEASURES, image_uncertainty, order_by_uncertainty, s
 
 SCENARIOS = ("scratch", "model", "assist_scratch", "assist_model", "assist_head", "best", "app", "app_guarded",
              "assist_previous", "app_carry", "app_domain", "app_effort", "assist_confident", "app_confident",
-             "app_own", "loop", "loop_uncertainty")
+             "app_own", "app_edge2", "app_tol3", "app_scaled", "app_domain_edge2", "loop", "loop_uncertainty")
 DEFAULT_SCENARIOS = SCENARIOS[:8]
-PER_IMAGE = SCENARIOS[:15]
+PER_IMAGE = SCENARIOS[:-2]
 SNAP_EVIDENCE = ("image", "prediction", "oracle")
-HEADED = ("assist_head", "best", "app", "app_guarded", "app_carry", "app_domain", "app_effort",
-          "app_confident", "app_own")  # scenarios that need the project head
+# the scenarios that apply app_effort's rule to a record of each image -> the judge of that record (``_judged``)
+JUDGES = {"app_effort": "saved", "app_own": "own", "app_edge2": "edge2", "app_tol3": "tol3",
+          "app_scaled": "scaled", "app_domain_edge2": "edge2"}
+HEADED = ("assist_head", "best", "app", "app_guarded", "app_carry", "app_domain", "app_confident",
+          *JUDGES)  # scenarios that need the project head
 
 
 @dataclass
@@ -109,6 +120,8 @@ class AnnotateConfig:
     domain: object = None  # the model's qgn.domain.DomainReference (None: none): app_domain's and app_effort's verdicts
     domain_model: object = None  # the model whose encoder ``domain`` describes (None: the model measured)
     confidence: float = 0.9  # τ of assist_confident / app_confident: the start keeps pixels whose probability is >= τ
+    record_lag: int = 0  # the rules of JUDGES choose without their last this many images' records (an app's
+    # simulated judge of a saved image runs for seconds: the next image may start before it lands)
 
     @property
     def model_snap(self) -> bool:
@@ -266,8 +279,7 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log, progress
     head_seconds = []
     previous = None  # (image, corrected map) of the image before, for the carried start
     carry_record = []  # (carried start's, app_guarded start's) pixel accuracy per judged image
-    effort_record = []  # per image, {start: actions from it}: what app_effort's rule has seen
-    own_record = []  # the same for app_own: the given start's entry the person's own actions
+    records = {n: [] for n in JUDGES if n in wanted}  # per image, {start: its judge's actions}: what each rule has seen
     time_left = TimeLeft()
     for i, s in enumerate(samples):
         def step(what: str, i=i) -> None:
@@ -284,22 +296,21 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log, progress
         if head is not None:
             head_seconds.append(head.fit_seconds)
         record = list(trainer.record.values()) if trainer is not None else []
+        seen = {n: r[:max(len(r) - config.record_lag, 0)] for n, r in records.items()}  # what each rule knows now
         inside = None  # the domain check's verdict (app_domain; app_effort's first start), None: not asked
         if config.domain is not None and ("app_domain" in wanted or "app_confident" in wanted
-                                          or ("app_effort" in wanted and not effort_record)
-                                          or ("app_own" in wanted and not own_record)):
+                                          or "app_domain_edge2" in wanted
+                                          or any(not r for r in seen.values())):
             from qgn.domain import judge as judge_domain
 
             step("domain check")
             judge_model = model if config.domain_model is None else config.domain_model
             inside = judge_domain(judge_model, s.image, config.domain).inside
-        choices = _scenario_choices(runs, record, carry_record, effort_record, inside, own_record)
-        if "app_effort" in wanted:
-            step("app_effort's record")
-            effort_record.append(_judged_as_saved(s, labels, next(iter(choices["app_effort"][0])), classes, config))
-        if "app_own" in wanted:
-            step("app_own's record")
-            own_record.append(_judged_own(s, labels, runs, next(iter(choices["app_own"][0])), classes, config))
+        choices = _scenario_choices(runs, record, carry_record, inside, seen)
+        as_saved = {}  # given start -> its as-saved record: the rules that share it measure it once
+        for name, kept in records.items():
+            step(f"{name}'s record")
+            kept.append(_judged(JUDGES[name], s, labels, runs, next(iter(choices[name][0])), classes, config, as_saved))
         if "carried_map" in labels:  # judged after its use, as the app judges a saved image: against the
             from qgn.project_head import judge_start  # best of the other starts offered
 
@@ -348,8 +359,7 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
     from qgn.bench.annotate_tools import ImageTools
 
     headed = any(n in HEADED for n in wanted)
-    carry = any(n in ("assist_previous", "app_carry", "app_domain", "app_effort", "app_confident",
-                                  "app_own") for n in wanted)
+    carry = any(n in ("assist_previous", "app_carry", "app_domain", "app_confident", *JUDGES) for n in wanted)
     assist = headed or carry or any(n.startswith("assist") for n in wanted)
     sim = dict(target=config.target, tolerance=config.tolerance, beta=config.beta)
 
@@ -436,30 +446,120 @@ def _judged_as_saved(s, labels: dict, chosen: str, classes, config: AnnotateConf
     — not to the truth. A saved map keeps its start's labels on pixels the truth leaves void and in
     the last 1 % the annotator left, which favours the start that was given; the bench measures that
     bias rather than judging with a truth the app never has."""
-    from qgn.bench.annotate_tools import ImageTools
+    return _actions_to(_saved_map(labels, chosen), _offered(s, labels, classes), labels, classes, config)
 
-    saved = {"empty": labels.get("assist_empty"), "model": labels.get("corrected_model"),
-             "head": labels.get("assist_head_start"), "previous": labels.get("corrected_previous")}[chosen]
+
+def _saved_map(labels: dict, chosen: str) -> np.ndarray:
+    """The map the simulated annotator saved from the start ``chosen``."""
+    return {"empty": labels.get("assist_empty"), "model": labels.get("corrected_model"),
+            "head": labels.get("assist_head_start"), "previous": labels.get("corrected_previous")}[chosen]
+
+
+def _offered(s, labels: dict, classes) -> dict:
+    """{start name: its map} of the starts the image was offered."""
     starts = {"empty": np.full(s.label.shape, classes.ignore_index), "model": labels.get("model_map"),
               "head": labels.get("head_map"), "previous": labels.get("carried_map")}
+    return {name: m for name, m in starts.items() if m is not None}
+
+
+def _actions_to(target: np.ndarray, starts: dict, labels: dict, classes, config: AnnotateConfig,
+                tolerance: int = 1) -> dict:
+    """{start name: the simulated annotator's actions from it to ``target``} with the image tools."""
+    from qgn.bench.annotate_tools import ImageTools
+
     tools = [ImageTools(labels["over"])]
-    return {name: simulate_annotator(saved, start, classes, tools=tools, target=config.target, tolerance=1,
+    return {name: simulate_annotator(target, start, classes, tools=tools, target=config.target, tolerance=tolerance,
                                      beta=config.beta)[0].actions
-            for name, start in starts.items() if start is not None}
+            for name, start in starts.items()}
 
 
 STARTS_RUN = {"previous": "assist_carried", "head": "assist_head_start", "model": "assist_model_start",
               "empty": "assist_empty"}  # a start's name -> its image-tool run in ``_simulate_starts``
 
 
-def _judged_own(s, labels: dict, runs: dict, chosen: str, classes, config: AnnotateConfig) -> dict:
+def _judged_own(s, labels: dict, runs: dict, chosen: str, classes, config: AnnotateConfig,
+                as_saved: dict | None = None) -> dict:
     """app_own's record of one image: ``_judged_as_saved``'s, except that the start given
     (``chosen``) is judged by the actions the person took from it (its run's actions, what an app
     counts) instead of by the actions from it to the map saved from it, which are fewer — the saved
-    map keeps that start's labels where the person left them and is made of the tools' own edits."""
-    record = _judged_as_saved(s, labels, chosen, classes, config)
+    map keeps that start's labels where the person left them and is made of the tools' own edits.
+    ``as_saved``: that record when already measured."""
+    record = dict(as_saved) if as_saved is not None else _judged_as_saved(s, labels, chosen, classes, config)
     record[chosen] = runs[STARTS_RUN[chosen]].actions
     return record
+
+
+def _judged_scaled(s, labels: dict, runs: dict, chosen: str, classes, config: AnnotateConfig,
+                   as_saved: dict | None = None) -> dict:
+    """app_scaled's record of one image: the as-saved record (``_judged_as_saved``; ``as_saved``
+    when already measured) times how much easier the saved map was for the given start
+    (``chosen``) than the person's own count, the given start's entry that count
+    (``_judged_own``'s). Within one image it ranks the starts as the as-saved record does; across
+    images its entries are on the person's scale, which ``cheapest_start``'s average mixes."""
+    if as_saved is None:
+        as_saved = _judged_as_saved(s, labels, chosen, classes, config)
+    person = runs[STARTS_RUN[chosen]].actions
+    scale = person / max(as_saved[chosen], 1)
+    return {name: (person if name == chosen else actions * scale) for name, actions in as_saved.items()}
+
+
+def edge_band(saved: np.ndarray, r: int) -> np.ndarray:
+    """Pixels within ``r`` px (chessboard) of a class edge of ``saved``: a pixel whose 4-neighbour
+    holds another value (ignore counts as a value), dilated r times with a 3x3 square."""
+    from scipy import ndimage
+
+    edge = np.zeros(saved.shape, bool)
+    diff_x = saved[:, 1:] != saved[:, :-1]
+    diff_y = saved[1:, :] != saved[:-1, :]
+    edge[:, 1:] |= diff_x
+    edge[:, :-1] |= diff_x
+    edge[1:, :] |= diff_y
+    edge[:-1, :] |= diff_y
+    if r > 0:
+        edge = ndimage.binary_dilation(edge, structure=np.ones((3, 3), bool), iterations=r)
+    return edge
+
+
+def set_aside(saved: np.ndarray, given: np.ndarray, starts: dict, where: np.ndarray) -> np.ndarray:
+    """The pixels a judge sets aside for every start: S == G (the person left the given start's
+    label), some offered start differs from S there, and ``where`` holds."""
+    differs = np.zeros(saved.shape, bool)
+    for m in starts.values():
+        differs |= m != saved
+    return (saved == given) & differs & where
+
+
+def _judged_edge(s, labels: dict, chosen: str, classes, config: AnnotateConfig, r: int = 2) -> dict:
+    """app_edge2's record of one image: ``_judged_as_saved``'s with the pixels ``set_aside`` (void,
+    for every start alike) within ``r`` px of a class edge of the saved map — where the given
+    start's labels the person left are the ones a start gets free only because it was given."""
+    saved, starts = _saved_map(labels, chosen), _offered(s, labels, classes)
+    aside = set_aside(saved, starts[chosen], starts, edge_band(saved, r))
+    return _actions_to(np.where(aside, classes.ignore_index, saved), starts, labels, classes, config)
+
+
+def _judged_tolerant(s, labels: dict, chosen: str, classes, config: AnnotateConfig, tolerance: int = 3) -> dict:
+    """app_tol3's record of one image: ``_judged_as_saved``'s at a ``tolerance`` px boundary
+    tolerance instead of 1 px, for every start alike."""
+    return _actions_to(_saved_map(labels, chosen), _offered(s, labels, classes), labels, classes, config, tolerance)
+
+
+def _judged(judge: str, s, labels: dict, runs: dict, chosen: str, classes, config: AnnotateConfig,
+            as_saved: dict) -> dict:
+    """One image's record under ``judge`` (a value of ``JUDGES``) of the map saved from ``chosen``;
+    ``as_saved``: {given start: its as-saved record} of this image, filled and shared between the
+    judges built on it."""
+    if judge == "edge2":
+        return _judged_edge(s, labels, chosen, classes, config)
+    if judge == "tol3":
+        return _judged_tolerant(s, labels, chosen, classes, config)
+    if chosen not in as_saved:
+        as_saved[chosen] = _judged_as_saved(s, labels, chosen, classes, config)
+    if judge == "own":
+        return _judged_own(s, labels, runs, chosen, classes, config, as_saved[chosen])
+    if judge == "scaled":
+        return _judged_scaled(s, labels, runs, chosen, classes, config, as_saved[chosen])
+    return dict(as_saved[chosen])
 
 
 def _effort_choice(runs: dict, effort_record: list, inside: bool | None = None) -> dict:
@@ -475,13 +575,14 @@ def _effort_choice(runs: dict, effort_record: list, inside: bool | None = None) 
     return {chosen: runs[named[chosen]]}
 
 
-def _scenario_choices(runs: dict, record: list, carry_record: list = (), effort_record: list = (),
-                      inside: bool | None = None, own_record: list = ()) -> dict:
+def _scenario_choices(runs: dict, record: list, carry_record: list = (), inside: bool | None = None,
+                      records: dict | None = None) -> dict:
     """Scenario → (the efforts it may choose between by start, the extra actions each start costs),
     from the runs of ``_simulate_starts`` (a run not made is None); ``record``: the head's record
     before this image (``qgn.project_head.prefer_head``); ``carry_record``: the carried start's
     (``qgn.annotation.carry.prefer_carried``); ``inside``: the domain check's verdict on this image
-    (False: outside the model's domain; None: not asked)."""
+    (False: outside the model's domain; None: not asked); ``records``: {scenario of ``JUDGES``: its
+    record of the images before} (one not given: nothing judged yet)."""
     from qgn.annotation.carry import prefer_carried
     from qgn.project_head import prefer_head
 
@@ -495,6 +596,9 @@ def _scenario_choices(runs: dict, record: list, carry_record: list = (), effort_
     confident = {"confident": runs.get("assist_confident_start")}
     doubt = confident if inside is False else guarded  # app_confident: the confident start on a flagged image
     trusted = {"previous": carried} if carried is not None and prefer_carried(carry_record) else doubt
+    judged = {name: (_effort_choice(runs, (records or {}).get(name, []), inside), {}) for name in JUDGES}
+    if inside is False:  # app_domain_edge2: app_domain's start on a flagged image
+        judged["app_domain_edge2"] = (domain, {})
     return {
         "scratch": ({"scratch": runs["scratch"]}, {}),
         "model": ({"model": runs.get("model_start"), "empty": runs["scratch"]}, {"empty": 1}),
@@ -512,10 +616,9 @@ def _scenario_choices(runs: dict, record: list, carry_record: list = (), effort_
         "assist_previous": ({"previous": carried} if carried is not None else {"empty": runs.get("assist_empty")}, {}),
         "app_carry": (carry, {}),
         "app_domain": (domain, {}),
-        "app_effort": (_effort_choice(runs, effort_record, inside), {}),
         "assist_confident": (confident, {}),
         "app_confident": (trusted, {}),
-        "app_own": (_effort_choice(runs, own_record, inside), {}),
+        **judged,
     }
 
 
@@ -659,7 +762,7 @@ def bench_rows(sequences: list[Sequence], anchors: dict, model_name: str, scratc
             "polygon_vertices_per_image": float(np.mean(anchors["polygon_vertices"])) if n else None,
         }
         for key in ("spearman", "measure", "uncertainty", "heldout_before", "heldout_after", "head_fit_seconds",
-                    "tolerance", "beta", "model_snap", "snap_evidence", "confidence"):
+                    "tolerance", "beta", "model_snap", "snap_evidence", "confidence", "record_lag"):
             if key in seq.extra:
                 extra[key] = seq.extra[key]
         if "spearman" in extra:  # JSON has no NaN

@@ -78,7 +78,9 @@ def add_arguments(p) -> None:
                                        "image's labels carried by optical flow), app_domain (the app now: app_carry, empty where the model's domain "
                                        "check flags the image), assist_confident (the model's start kept where it is sure: --confidence), app_confident (app_domain with that start on flagged images), app_effort (tried for the app, not kept: the start that cost "
                                        "least on the images before, empty included), app_own (app_effort with the given start judged by the "
-                                       "person's own actions), loop, loop_uncertainty)")
+                                       "person's own actions), app_edge2, app_tol3, app_scaled (app_effort on the other "
+                                       "judges of benchmarks/RESULTS.md's start-judge section), app_domain_edge2 (app_domain on "
+                                       "flagged images, app_edge2 elsewhere), loop, loop_uncertainty)")
     p.add_argument("--confidence", type=float,
                    help="annotate: τ of assist_confident / app_confident (the model's start kept where its "
                         "probability is at least τ, unlabelled elsewhere; default 0.9)")
@@ -87,6 +89,9 @@ def add_arguments(p) -> None:
                         "(default: --model's own reference); e.g. the model a fine-tune whose encoder learnt "
                         "started from, whose reference the fine-tuned one does not get")
     p.add_argument("--beta", type=float, help="annotate: collateral an action may cause per pixel it fixes (default 0.05)")
+    p.add_argument("--record-lag", type=int, help="annotate: app_effort, app_own, app_edge2, app_tol3, app_scaled and "
+                                                  "app_domain_edge2 choose without the last K images' records (default 0; "
+                                                  "an app's record of a saved image may land after the next image started)")
     p.add_argument("--stride", type=int, help="annotate: every K-th image of the split (default 1; CamVid val "
                                               "frames are 2 video frames apart, its labelled train frames 30)")
     p.add_argument("--snap-evidence", choices=("image", "prediction", "oracle"),

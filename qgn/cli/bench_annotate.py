@@ -103,7 +103,7 @@ def annotate_options(args):
 
 def annotate_section(args, log, progress=None):
     """(rows, text) of the annotate section; ``progress``: ``annotate_bench``'s."""
-    from qgn.bench.annotate import AnnotateConfig, annotate_bench, bench_rows, format_table
+    from qgn.bench.annotate import JUDGES, AnnotateConfig, annotate_bench, bench_rows, format_table
     from qgn.bench.annotate_sim import BETA
     from qgn.data.registry import open_dataset
     from qgn.model.checkpoint import load_model
@@ -137,7 +137,11 @@ def annotate_section(args, log, progress=None):
         if not 0.0 <= args.confidence <= 1.0:
             raise ValueError(f"--confidence is a probability, 0 … 1; got {args.confidence}")
         config.confidence = float(args.confidence)
-    if any(n in config.scenarios for n in DOMAIN_SCENARIOS):
+    if getattr(args, "record_lag", None) is not None:
+        if args.record_lag < 0:
+            raise ValueError(f"--record-lag must be 0 or more images; got {args.record_lag}")
+        config.record_lag = int(args.record_lag)
+    if any(n in config.scenarios for n in ("app_domain", "app_confident", *JUDGES)):
         from qgn.domain import reference_for, reference_path
 
         judge_path = path
@@ -168,6 +172,8 @@ def annotate_section(args, log, progress=None):
         seq.extra["snap_evidence"] = config.snap_evidence
         if seq.name in ("assist_confident", "app_confident"):
             seq.extra["confidence"] = config.confidence
+        if seq.name in JUDGES and config.record_lag:
+            seq.extra["record_lag"] = config.record_lag
     rows = bench_rows(sequences, anchors, str(path))
     return rows, (f"annotation effort ({count} images of {args.data} {args.split or 'val'}, model {path}, "
                   f"tolerance {config.tolerance} px):\n" + format_table(rows))

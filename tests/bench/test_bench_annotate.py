@@ -194,20 +194,46 @@ def test_cli_effort_judged_start_rows(capsys):
 
 
 @pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
-def test_cli_app_own_rows(capsys):
-    """app_own runs beside the other scenarios: each image's actions are those of the start it chose."""
+def test_cli_judged_rule_rows(capsys):
+    """app_own, app_edge2, app_tol3 and app_scaled run beside the other scenarios: each image's
+    actions are those of the start it chose."""
+    rules = ("app_own", "app_edge2", "app_tol3", "app_scaled")
     rc = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
                "--images", "3", "--quick", "--json", "--threads", "1", "--tolerance", "1",
-               "--scenarios", "assist_scratch,assist_model,assist_previous,app_own"])
+               "--scenarios", "assist_scratch,assist_model,assist_previous," + ",".join(rules)])
     assert rc == 0
     by = {r["name"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
-    starts, actions = by["app_own"]["starts"], by["app_own"]["actions"]
-    assert len(starts) == 3 and starts[0] in ("model", "empty")
-    for i in range(3):
-        if starts[i] == "empty":
-            assert actions[i] == by["assist_scratch"]["actions"][i]
-        if starts[i] == "previous":
-            assert actions[i] == by["assist_previous"]["actions"][i]
+    for rule in rules:
+        starts, actions = by[rule]["starts"], by[rule]["actions"]
+        assert len(starts) == 3 and starts[0] in ("model", "empty")
+        for i in range(3):
+            if starts[i] == "empty":
+                assert actions[i] == by["assist_scratch"]["actions"][i]
+            if starts[i] == "previous":
+                assert actions[i] == by["assist_previous"]["actions"][i]
+
+
+@pytest.mark.skipif(not demo_model_path().is_file(), reason="bundled demo model missing")
+@pytest.mark.parametrize("lag", [0, 1])
+def test_record_lag_hides_the_last_images_records(capsys, monkeypatch, lag):
+    """--record-lag K: a judged rule chooses each image's start from the records of all images but
+    the last K before it (an app's simulated judge lands late); 0, the bench's default: all of them."""
+    import qgn.bench.annotate as A
+
+    seen, choose = [], A._scenario_choices
+
+    def spy(runs, record, carry_record=(), inside=None, records=None):
+        seen.append(len(records["app_own"]))
+        return choose(runs, record, carry_record, inside, records)
+
+    monkeypatch.setattr(A, "_scenario_choices", spy)
+    rc = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
+               "--images", "3", "--quick", "--json", "--threads", "1", "--tolerance", "1",
+               "--record-lag", str(lag), "--scenarios", "assist_scratch,app_own"])
+    assert rc == 0
+    assert seen == ([0, 1, 2] if lag == 0 else [0, 0, 1])
+    rows = {r["name"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert rows["app_own"].get("record_lag") == (lag or None) and "record_lag" not in rows["assist_scratch"]
 
 
 def test_cheapest_start_by_the_actions_each_start_cost():
@@ -249,14 +275,9 @@ def test_effort_choice_takes_the_start_that_cost_least_before():
 
 
 
-def test_judged_own_counts_the_given_start_by_the_persons_actions():
-    """app_own's record of an image: each start not given, the actions from it to the saved map
-    (as the simulated annotator takes them against that map, at 1 px); the given start, the
-    actions the person took from it (its run) — not the fewer ones from it to its own saved map."""
-    from types import SimpleNamespace as Run
-
+def _own_case():
+    """(truth, superpixels, labels, runs) of a small image corrected from a start with three wrong blocks."""
     from qgn.annotation.superpixels import oversegment
-    from qgn.bench.annotate import AnnotateConfig, _judged_own
     from qgn.bench.annotate_tools import ImageTools
 
     rng = np.random.default_rng(3)
@@ -267,18 +288,123 @@ def test_judged_own_counts_the_given_start_by_the_persons_actions():
     image = (gt[..., None] * 70 % 256).astype(np.uint8) + rng.integers(0, 20, (48, 48, 3), dtype=np.uint8)
     over = oversegment(image)
     model = np.where(gt == 255, 1, gt)
-    model[2:6, 2:6] = model[2:6, 30:34] = model[40:44, 40:44] = 2  # three wrong blocks, 0.7 % of the image each
+    model[2:6, 2:6] = model[2:6, 30:34] = 2  # three wrong blocks, 0.7 % of the image each
     model[40:44, 40:44] = 0
-    config = AnnotateConfig(tolerance=1)
     effort, saved = simulate_annotator(gt, model, C, tools=[ImageTools(over)], target=0.99, tolerance=1)
-    labels = {"over": over, "model_map": model, "corrected_model": saved}
-    runs = {"assist_model_start": effort}
-    record = _judged_own(Run(label=gt), labels, runs, "model", C, config)
+    return gt, over, {"over": over, "model_map": model, "corrected_model": saved}, {"assist_model_start": effort}
+
+
+def test_judged_own_counts_the_given_start_by_the_persons_actions():
+    """app_own's record of an image: each start not given, the actions from it to the saved map
+    (as the simulated annotator takes them against that map, at 1 px); the given start, the
+    actions the person took from it (its run) — not the fewer ones from it to its own saved map."""
+    from types import SimpleNamespace as Run
+
+    from qgn.bench.annotate import AnnotateConfig, _judged_own
+    from qgn.bench.annotate_tools import ImageTools
+
+    gt, over, labels, runs = _own_case()
+    saved, model, effort = labels["corrected_model"], labels["model_map"], runs["assist_model_start"]
+    record = _judged_own(Run(label=gt), labels, runs, "model", C, AnnotateConfig(tolerance=1))
     empty = np.full(gt.shape, 255)
     from_empty = simulate_annotator(saved, empty, C, tools=[ImageTools(over)], target=0.99, tolerance=1)[0].actions
     to_saved = simulate_annotator(saved, model, C, tools=[ImageTools(over)], target=0.99, tolerance=1)[0].actions
     assert record == {"empty": from_empty, "model": effort.actions}
     assert to_saved < effort.actions  # the as-saved judge's count for the given start: fewer
+
+
+def test_judged_edge_sets_aside_the_given_starts_edge_pixels_for_every_start():
+    """app_edge2's record: the actions from each start to the saved map with the pixels set aside
+    (void) where the person left the given start's label, another start differs, and a class edge
+    of the saved map is within 2 px (chessboard) — the reference built pixel by pixel here."""
+    from types import SimpleNamespace as Run
+
+    from qgn.bench.annotate import AnnotateConfig, _judged_edge
+    from qgn.bench.annotate_tools import ImageTools
+
+    gt, over, labels, _ = _own_case()
+    saved, model = labels["corrected_model"], labels["model_map"]
+    empty = np.full(gt.shape, 255)
+    h, w = saved.shape
+    on_edge = np.zeros(saved.shape, bool)
+    for y in range(h):
+        for x in range(w):
+            on_edge[y, x] = any(0 <= y + dy < h and 0 <= x + dx < w and saved[y + dy, x + dx] != saved[y, x]
+                                for dy, dx in ((0, 1), (1, 0), (0, -1), (-1, 0)))
+    near = np.zeros(saved.shape, bool)
+    for y, x in zip(*np.nonzero(on_edge)):
+        near[max(y - 2, 0):y + 3, max(x - 2, 0):x + 3] = True
+    aside = near & (saved == model) & ((model != saved) | (empty != saved))
+    assert 0 < aside.sum() < aside.size
+    target = np.where(aside, 255, saved)
+    reference = {n: simulate_annotator(target, m, C, tools=[ImageTools(over)], target=0.99, tolerance=1)[0].actions
+                 for n, m in (("empty", empty), ("model", model))}
+    assert _judged_edge(Run(label=gt), labels, "model", C, AnnotateConfig(tolerance=1)) == reference
+
+
+def test_judged_tolerant_and_scaled_records():
+    """app_tol3's record: the actions from each start to the saved map at 3 px; app_scaled's: the
+    as-saved actions times the person's count over the given start's as-saved count, the given
+    start's entry the person's count (a given start already at the saved map: scaled by 1)."""
+    from types import SimpleNamespace as Run
+
+    from qgn.bench.annotate import AnnotateConfig, _judged_scaled, _judged_tolerant
+    from qgn.bench.annotate_tools import ImageTools
+
+    gt, over, labels, runs = _own_case()
+    saved = labels["corrected_model"]
+    config = AnnotateConfig(tolerance=1)
+    reference = {n: simulate_annotator(saved, m, C, tools=[ImageTools(over)], target=0.99, tolerance=3)[0].actions
+                 for n, m in (("empty", np.full(gt.shape, 255)), ("model", labels["model_map"]))}
+    assert _judged_tolerant(Run(label=gt), labels, "model", C, config) == reference
+    person = {"assist_model_start": Run(actions=15), "assist_empty": Run(actions=22)}
+    assert _judged_scaled(None, labels, person, "model", C, config, {"empty": 10, "model": 5}) == {"empty": 30,
+                                                                                                "model": 15}
+    assert _judged_scaled(None, labels, person, "empty", C, config, {"empty": 0, "model": 4}) == {"empty": 22,
+                                                                                                "model": 88}
+
+
+def test_judged_rules_share_one_as_saved_record_per_given_start():
+    """``_judged``: the judges built on the as-saved record (saved, own, scaled) measure it once per
+    given start of an image, and each returns its own record without changing the others'."""
+    from types import SimpleNamespace as Run
+
+    import qgn.bench.annotate as A
+
+    gt, over, labels, runs = _own_case()
+    config = A.AnnotateConfig(tolerance=1)
+    memo = {}
+    saved = A._judged("saved", Run(label=gt), labels, runs, "model", C, config, memo)
+    own = A._judged("own", Run(label=gt), labels, runs, "model", C, config, memo)
+    scaled = A._judged("scaled", Run(label=gt), labels, runs, "model", C, config, memo)
+    assert list(memo) == ["model"] and memo["model"] == saved == A._judged_as_saved(Run(label=gt), labels, "model", C,
+                                                                                      config)
+    assert own == A._judged_own(Run(label=gt), labels, runs, "model", C, config)
+    assert scaled == A._judged_scaled(Run(label=gt), labels, runs, "model", C, config)
+    assert own["model"] == scaled["model"] == runs["assist_model_start"].actions != saved["model"]
+
+
+def test_app_domain_edge2_takes_app_domains_start_on_flagged_images_and_edge2s_elsewhere():
+    """app_domain_edge2: where the domain check flags the image, app_domain's start (empty, or the
+    carried one once its record prefers it) whatever its own record says; elsewhere app_edge2's rule
+    on its own record (the model's start before any image was judged)."""
+    from types import SimpleNamespace as Run
+
+    from qgn.bench.annotate import _scenario_choices
+
+    runs = {"scratch": Run(actions=90), "assist_empty": Run(actions=22), "assist_model_start": Run(actions=29),
+            "assist_head_start": Run(actions=25), "assist_carried": Run(actions=24)}
+    carry_loses, carry_wins = [(0.5, 0.9)] * 3, [(0.95, 0.8)] * 3  # (carried, best other) pixel accuracy
+
+    def pick(record, inside, carry_record=carry_loses):
+        choices = _scenario_choices(runs, [], carry_record, inside, {"app_domain_edge2": record})
+        return list(choices["app_domain_edge2"][0])
+
+    cheap_head = [{"empty": 30, "model": 28, "head": 12}]
+    assert pick([], None) == pick([], True) == ["model"]
+    assert pick(cheap_head, True) == ["head"]
+    assert pick(cheap_head, False) == ["empty"]  # flagged: app_domain's, not its record's
+    assert pick(cheap_head, False, carry_wins) == ["previous"]
 
 
 def test_app_own_takes_the_start_its_record_says_cost_least():
@@ -292,7 +418,7 @@ def test_app_own_takes_the_start_its_record_says_cost_least():
             "assist_head_start": Run(actions=25), "assist_carried": Run(actions=24)}
 
     def own(record, inside=None, effort=()):
-        return list(_scenario_choices(runs, [], [], list(effort), inside, record)["app_own"][0])
+        return list(_scenario_choices(runs, [], [], inside, {"app_own": record, "app_effort": list(effort)})["app_own"][0])
 
     assert own([]) == ["model"] and own([], inside=False) == ["empty"]
     assert own([{"empty": 20, "model": 30, "previous": 25}]) == ["empty"]
