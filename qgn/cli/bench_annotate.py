@@ -54,13 +54,9 @@ def _model_path(args) -> Path:
         raise FileNotFoundError(f"--model {args.model}: no such model file ({exc})") from None
 
 
-#: The annotate scenarios that take the domain check's verdicts (``--domain-model``'s encoder and reference).
-DOMAIN_SCENARIOS = ("app_effort", "app_domain", "app_confident", "app_own")
-
-
 def check_domain_model(args, scenarios) -> None:
     """ValueError for a --domain-model that no scenario run would use (it was silently ignored)."""
-    from qgn.bench.annotate import AnnotateConfig
+    from qgn.bench.annotate import DOMAIN_SCENARIOS, AnnotateConfig
 
     if not getattr(args, "domain_model", None):
         return
@@ -103,7 +99,7 @@ def annotate_options(args):
 
 def annotate_section(args, log, progress=None):
     """(rows, text) of the annotate section; ``progress``: ``annotate_bench``'s."""
-    from qgn.bench.annotate import JUDGES, AnnotateConfig, annotate_bench, bench_rows, format_table
+    from qgn.bench.annotate import DOMAIN_SCENARIOS, JUDGES, AnnotateConfig, annotate_bench, bench_rows, format_table
     from qgn.bench.annotate_sim import BETA
     from qgn.data.registry import open_dataset
     from qgn.model.checkpoint import load_model
@@ -141,7 +137,7 @@ def annotate_section(args, log, progress=None):
         if args.record_lag < 0:
             raise ValueError(f"--record-lag must be 0 or more images; got {args.record_lag}")
         config.record_lag = int(args.record_lag)
-    if any(n in config.scenarios for n in ("app_domain", "app_confident", *JUDGES)):
+    if any(n in config.scenarios for n in DOMAIN_SCENARIOS):
         from qgn.domain import reference_for, reference_path
 
         judge_path = path

@@ -238,6 +238,24 @@ def test_a_domain_model_no_scenario_uses_is_refused_before_any_runs(scenarios, c
     code = main(["bench", "--only", "annotate", "--quick", "--data", "synthetic", "--domain-model", "demo",
                  *scenarios])
     err = capsys.readouterr().err
-    assert code == 2 and err == ("qgn bench: error: --domain-model demo: only the scenarios app_effort, app_domain, "
-                                 "app_confident, app_own use it, and none of them runs; add one to --scenarios (e.g. "
-                                 "--scenarios app_domain) or drop --domain-model\n"), err
+    assert code == 2 and err.startswith("qgn bench: error: --domain-model demo: only the scenarios ") and err.endswith(
+        " use it, and none of them runs; add one to --scenarios (e.g. --scenarios app_domain) or drop "
+        "--domain-model\n") and err.count("\n") == 1, err
+    named = err.split("only the scenarios ")[1].split(" use it")[0].split(", ")
+    assert sorted(named) == sorted(DOMAIN_TAKERS), err
+
+
+# every scenario that loads the domain reference (annotate_section) - app_domain, app_confident and the judged rules
+DOMAIN_TAKERS = ("app_domain", "app_confident", "app_effort", "app_own", "app_edge2", "app_tol3", "app_scaled",
+                 "app_domain_edge2")
+
+
+@pytest.mark.parametrize("scenario", DOMAIN_TAKERS)
+def test_a_domain_model_is_taken_by_every_scenario_that_uses_the_domain_check(scenario) -> None:
+    """The --domain-model check had its own list (app_effort, app_domain, app_confident, app_own) and refused
+    `--scenarios app_edge2 --domain-model M` though app_edge2 ... app_domain_edge2 take its verdicts."""
+    from types import SimpleNamespace
+
+    from qgn.cli.bench_annotate import check_domain_model
+
+    check_domain_model(SimpleNamespace(domain_model="demo"), (scenario,))
