@@ -157,6 +157,19 @@ def check_scaling(args) -> None:
             scaled_size(shape, factor)
 
 
+def check_anytime_scale(args) -> None:
+    """ValueError before any section runs when --scale makes the anytime section's first val image
+    shorter than one coarsest cell or past the pixel limit (``qgn.data.transforms.scaled_size``):
+    found at that image, after the sections before it had run, their rows lost."""
+    from qgn.data.registry import open_dataset
+    from qgn.data.transforms import scaled_size
+
+    data = open_dataset(args.data, "val")
+    if len(data):
+        first = data[0]
+        scaled_size(*first.label.shape[:2], args.scale, first.name)
+
+
 def _scaling_data(args):
     from qgn.data.registry import open_dataset
 
@@ -211,6 +224,8 @@ def run(args) -> int:
                          f"{args.only} does not run it; add annotate to --only or drop --domain-model")
     if "scaling" in sections:
         check_scaling(args)
+    if "anytime" in sections and args.scale is not None:
+        check_anytime_scale(args)
     if sections == ["annotate"]:
         return _annotate_only(args)
     from qgn.cli.device import resolve_device

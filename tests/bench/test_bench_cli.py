@@ -227,6 +227,27 @@ def test_factors_and_speed_size_past_the_limit_are_refused_before_any_section(ba
     assert code == 2 and message in err and "unexpected" not in err, err
 
 
+def test_an_anytime_scale_below_one_cell_is_refused_before_any_section(capsys, tmp_path, monkeypatch) -> None:
+    """`qgn bench --only speed,anytime --scale 0.001` ran the speed section (and loaded the model), and
+    only the anytime section's first image refused the scale: it is said before any section starts."""
+    import qgn.bench.sparse_conv
+
+    def no_section(*_a, **_k):
+        raise AssertionError("a section ran before the refusal")
+
+    monkeypatch.setattr(qgn.bench.sparse_conv, "sparse_conv_rows", no_section, raising=False)
+    monkeypatch.setattr("qgn.cli.bench._load_model", no_section)
+    monkeypatch.setattr("qgn.cli.bench._standalone_sections", no_section)
+    code = main(["bench", "--model", "demo", "--data", "synthetic", "--threads", "1", "--only", "sparse_conv,anytime",
+                 "--scale", "0.001", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    # the synthetic set's images are 256 px on their shorter side: 32 px is scale 0.125
+    assert code == 2 and err.count("\n") == 1 and err.startswith("qgn bench: error: --scale 0.001 makes ") and (
+        "less than one cell of the model's coarsest level (32 px) on its shorter side; use --scale 0.125 or more"
+        in err), err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 @pytest.mark.parametrize("scenarios", [[], ["--scenarios", "scratch,app"]])
 def test_a_domain_model_no_scenario_uses_is_refused_before_any_runs(scenarios, capsys, monkeypatch) -> None:
     """`--domain-model M` was silently ignored unless an app_* scenario that takes domain verdicts ran
