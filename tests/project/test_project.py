@@ -184,18 +184,18 @@ def test_a_project_file_grown_huge_is_noticed_without_reading_it(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20
-    with pytest.raises(ProjectError, match="more than a project file can be"):
+    with pytest.raises(ProjectError, match="more than QGN reads of a project file"):
         Project.open(tmp_path / "p")
 
 
 def test_a_project_file_over_the_bound_is_refused_before_it_is_read(tmp_path):
-    """A 100 MB project.json (280,000 images' worth at ~240 bytes each, ``MAX_PROJECT_FILE_BYTES``)
-    was read whole under the old 256 MiB bound (a 173 MB one peaked at 1.25 GB): refused unread,
-    saying the bound and the way out."""
+    """A project.json over the bound (256 MiB: the previous version's read bound; ~1.1 million
+    images at ~240 bytes each) is refused unread, saying the bound and a way out true for any such
+    file (no QGN that reads one writes one that big, but an older one wrote any size)."""
     import tracemalloc
 
     Project.create(tmp_path / "p", [], CLASSES)
-    os.truncate(tmp_path / "p" / PROJECT_FILE, 100_000_000)
+    os.truncate(tmp_path / "p" / PROJECT_FILE, 300_000_000)  # sparse: no disk taken
     tracemalloc.start()
     try:
         with pytest.raises(ProjectError) as raised:
@@ -204,14 +204,31 @@ def test_a_project_file_over_the_bound_is_refused_before_it_is_read(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20
-    assert str(raised.value) == (f"{tmp_path / 'p' / PROJECT_FILE} is 100.0 MB, more than a project file can be (at "
-                                 "most 64 MiB: about 280,000 images, and QGN writes none bigger), so it is not read: "
-                                 "put the project's own project.json back (from a backup)")
+    assert str(raised.value) == (f"{tmp_path / 'p' / PROJECT_FILE} is 300.0 MB, more than QGN reads of a project file "
+                                 "(256 MiB: about 1,100,000 images), so it is not read and nothing was changed: put "
+                                 "back a smaller copy of the project's project.json from a backup, if there is one")
+
+
+def test_a_project_file_the_previous_version_opened_still_opens(tmp_path):
+    """The previous version read a project.json of up to 256 MiB and wrote any size; the 64 MiB
+    bound of this branch refused one an earlier QGN wrote at 70 MB (its message even said no QGN
+    wrote one that big). 70 MB of it (JSON whitespace, which costs next to nothing to parse) opens
+    and is written back."""
+    images = make_images(tmp_path / "imgs", ["a.png"])
+    Project.create(tmp_path / "p", images, CLASSES)
+    path = tmp_path / "p" / PROJECT_FILE
+    with open(path, "ab") as f:
+        f.write(b" " * 70_000_000)
+    project = Project.open(tmp_path / "p")
+    assert [im.path.name for im in project.images] == ["a.png"]
+    project.set_done(project.images[0], True)
+    assert Project.open(tmp_path / "p").images[0].done
 
 
 def test_a_project_never_writes_a_project_file_over_the_bound(tmp_path, monkeypatch):
-    """What the bound refuses to read is never written: adding images past it is refused, the
-    project as it was."""
+    """What the bound refuses to read is never written (one bound for both): adding images past it
+    is refused, the project as it was; the refusal says what was refused - a done flag's is not
+    'put further images in another project'."""
     images = []
     for i in range(3):
         images.append(tmp_path / f"img_{i}.png")
@@ -219,11 +236,23 @@ def test_a_project_never_writes_a_project_file_over_the_bound(tmp_path, monkeypa
     project = Project.create(tmp_path / "p", images[:1], CLASSES)
     before = (tmp_path / "p" / PROJECT_FILE).read_bytes()
     monkeypatch.setattr("qgn.project.MAX_PROJECT_FILE_BYTES", len(before) + 100)
-    with pytest.raises(ProjectError, match=r"with 3 images its project.json would be .* MB, more than a project file "
-                                           r"may be \(0 MiB\); nothing was written: put further images in another project"):
+    with pytest.raises(ProjectError) as raised:
         project.add_images(images[1:])
+    assert str(raised.value).startswith(f"{tmp_path / 'p'}: adding 2 images was refused: its project.json would be ")
+    assert str(raised.value).endswith(f" MB with 3 images, more than QGN reads of a project file ({len(before) + 100} "
+                                      "bytes); nothing was written: put further images in another project")
     assert (tmp_path / "p" / PROJECT_FILE).read_bytes() == before and len(project.images) == 1
     assert len(Project.open(tmp_path / "p").images) == 1
+    monkeypatch.setattr("qgn.project.MAX_PROJECT_FILE_BYTES", len(before))  # "true" is one byte shorter than "false"
+    monkeypatch.setattr(Project, "_entry", lambda self, im: {"path": str(im.path), "key": im.key, "done": im.done,
+                                                              "pad": "x" * 100})
+    with pytest.raises(ProjectError) as raised:
+        project.set_done(project.images[0], True)
+    text = str(raised.value)
+    assert text.startswith(f"{tmp_path / 'p'}: marking 1 image done or not was refused: its project.json would be ")
+    assert "further images" not in text and text.endswith("nothing was written: the project holds more images than "
+                                                           "one project file can list; move some into another project")
+    assert (tmp_path / "p" / PROJECT_FILE).read_bytes() == before and not project.images[0].done
 
 
 # --------------------------------------------------------------------------- annotations
