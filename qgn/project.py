@@ -301,7 +301,7 @@ def bound_text() -> str:
 
 def too_big_text(path: Path) -> str:
     """The error for a project.json over ``MAX_PROJECT_FILE_BYTES``, true whoever wrote it (this QGN
-    writes none that big; QGN before the bound on writing wrote any size, and read none over it either)."""
+    writes none that big; the previous version wrote any size, though it read none over the bound)."""
     size = os.stat(path).st_size
     return (f"{path} is {size / 1e6:.1f} MB, more than QGN reads of a project file ({bound_text()}), so it is not "
             f"read and nothing was changed: put back a smaller copy of the project's {PROJECT_FILE} from a backup, "
