@@ -7,6 +7,8 @@ in every representation.
 from __future__ import annotations
 
 import colorsys
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 RGB = tuple[int, int, int]
@@ -214,8 +216,33 @@ def parse_name_map(pairs) -> dict[str, str]:
         old, sep, new = str(pair).partition("=")
         if not sep or not old.strip() or not new.strip():
             raise ValueError(f"--map {pair!r}: expected OLD=NEW (a name in the file = a class name, or 'void')")
+        before = next((k for k in mapping if normalize_class_name(k) == normalize_class_name(old.strip())), None)
+        if before is not None:  # the last one silently won
+            raise ValueError(f"--map {pair}: label {old.strip()!r} is mapped already (--map {before}={mapping[before]}); "
+                             "give each label one --map")
         mapping[old.strip()] = new.strip()
     return mapping
+
+
+#: The label names ``match_class_names`` met with a mapping, while ``names_met`` collects them.
+_met: ContextVar[set | None] = ContextVar("qgn_names_met", default=None)
+
+
+@contextmanager
+def names_met():
+    """The set of (normalized) label names that ``match_class_names`` matched with a ``--map``
+    inside the ``with``: a map whose label no file has is said (it mapped nothing)."""
+    met: set[str] = set()
+    token = _met.set(met)
+    try:
+        yield met
+    finally:
+        _met.reset(token)
+
+
+def unused_maps(mapping: dict[str, str] | None, met: set[str]) -> list[str]:
+    """The ``OLD=NEW`` of each --map whose label no file named (``names_met``)."""
+    return [f"{old}={new}" for old, new in (mapping or {}).items() if normalize_class_name(old) not in met]
 
 
 def is_void_name(name: str) -> bool:
@@ -233,6 +260,9 @@ def match_class_names(names, classes: ClassSet, mapping: dict[str, str] | None =
     for the usual names of the unannotated area (``VOID_NAMES``) that are no class here, ``UNMATCHED``
     for a name that means nothing (``unmatched_message`` says so)."""
     mapping = {normalize_class_name(k): v for k, v in (mapping or {}).items()}
+    met = _met.get()
+    if mapping and met is not None:
+        met.update(normalize_class_name(name) for name in names)
     by_key: dict[str, int] = {}
     for i, name in enumerate(classes.names):
         by_key.setdefault(normalize_class_name(name), i)

@@ -513,15 +513,40 @@ def dangling_link_text(link: str | os.PathLike, wanted: str | None = None, advic
     return f"{path_text(link)}: {lead}, which does not exist ({advice or f'{make}, or remove the link'})"
 
 
-def missing_file_error(path: str | os.PathLike, prefix: str = "") -> FileNotFoundError:
-    """FileNotFoundError "<prefix><path>: no such file", or for a link to nothing or a loop of
+def missing_file_error(path: str | os.PathLike, prefix: str = "", what: str = "file") -> FileNotFoundError:
+    """FileNotFoundError "<prefix><path>: no such <what>", or for a link to nothing or a loop of
     links, what it is (``dangling_link_text``: "… is a link to /old/place.png, which does not
     exist (make what it points to, or remove the link)"). That text holds its own fix: the error is
     marked ``qgn_complete`` so ``os_error_text`` adds no second one (every message has one fix)."""
     said = dangling_link_text(path) if os.path.islink(path) else None
-    exc = FileNotFoundError(f"{prefix}{said or f'{path}: no such file'}")
+    exc = FileNotFoundError(f"{prefix}{said or f'{path}: no such {what}'}")
     exc.qgn_complete = said is not None
     return exc
+
+
+def no_input_error(path: str | os.PathLike) -> Exception:
+    """The error for an input named on a command line that is neither a regular file nor a folder:
+    what it is (a pipe or a device: ``not_a_file_error``; a link to nothing or a loop of links:
+    ``dangling_link_text``), else "no such file or folder" (a loop was called that too)."""
+    try:
+        kind = special_kind(path)
+    except OSError:  # a loop of links
+        kind = None
+    if kind is not None and kind != "a folder":
+        return not_a_file_error(path, kind)
+    return missing_file_error(path, what="file or folder")
+
+
+def no_folder_error(path: str | os.PathLike, option: str) -> Exception:
+    """The error for ``option``'s folder that is none: what is there instead (a file, a device, a
+    loop of links), else "no such folder"."""
+    try:
+        kind = special_kind(path) or ("a file" if os.path.exists(path) else None)
+    except OSError:  # a loop of links
+        kind = None
+    if kind is not None:
+        return ValueError(f"{option} {path}: is {kind}, not a folder; name a folder")
+    return missing_file_error(path, f"{option} ", what="folder")
 
 
 def file_sha256(path: str | os.PathLike) -> str | None:
@@ -850,13 +875,20 @@ def not_a_file_error(path: str | os.PathLike, kind: str) -> NotAFileError:
                          "name the file itself (or copy its content into one)")
 
 
-def refuse_special_output(path: str | os.PathLike, follow: bool = False) -> None:
+#: The advice of ``refuse_special_output`` for an output whose name the user never chose (a run's
+#: ``log.csv``, the anytime curve's CSV and PNG): the way out is their folder, not a file name.
+FIXED_NAME_ADVICE = "remove it or choose another --out"
+
+
+def refuse_special_output(path: str | os.PathLike, follow: bool = False,
+                          advice: str = "choose a file name for the output") -> None:
     """NotAFileError naming ``path`` when it is itself (not through a link, which a write replaces)
     a pipe, a device or a socket: a write renames a new file over its name, which would replace
     /dev/null itself for a user allowed to (root) and a FIFO someone reads from. ``follow``: for a
     writer that opens the path itself (a log appended to, a library's save), which writes through
-    a link: what the link leads to is checked (a FIFO there hangs the open until someone reads). The
-    one home of refusing special outputs."""
+    a link: what the link leads to is checked (a FIFO there hangs the open until someone reads), and
+    the link is said as one. ``advice``: the way out (``FIXED_NAME_ADVICE`` for a name the user
+    never chose). The one home of refusing special outputs."""
     import stat
 
     try:
@@ -868,8 +900,8 @@ def refuse_special_output(path: str | os.PathLike, follow: bool = False) -> None
         from .shown import path_text
 
         replace = "write into it (or wait for a reader for ever)" if follow else "replace it with a file"
-        raise NotAFileError(f"{path_text(path)} is {kind}, not a file: writing there would {replace}; "
-                            "choose a file name for the output")
+        what = f"a link to {path_text(os.path.realpath(path))}, {kind}" if os.path.islink(path) else kind
+        raise NotAFileError(f"{path_text(path)} is {what}, not a file: writing there would {replace}; {advice}")
 
 
 def check_regular_file(path: str | os.PathLike) -> None:

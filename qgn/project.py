@@ -148,7 +148,14 @@ STALE_TEMP_SECONDS = 60.0
 #: ``QGN_PROJECT_LOCK_TIMEOUT`` (seconds) overrides it; read when used (``lock_timeout_s()``).
 LOCK_TIMEOUT_S = 60.0
 LOCK_TIMEOUT_ENV = "QGN_PROJECT_LOCK_TIMEOUT"
+#: The largest project.json read, and written (never a file that would not be read back): 256 MiB,
+#: the bound the previous versions read up to (they wrote any size), so that every project they
+#: opened still opens. An image's entry is ~240 bytes (path, key, done, size and SHA-256; measured
+#: with 80-character paths, ``benchmarks/bench_project_json.py``'s layout): 100,000 images are
+#: ~24 MB, the bound ~1.1 million. Parsing takes ~7× the file's size (a 173 MB file peaked at 1.25 GB).
 MAX_PROJECT_FILE_BYTES = 256 << 20
+#: An image's entry in project.json, in bytes (above): how many images the bound is said as.
+ENTRY_BYTES = 240
 
 
 def lock_timeout_s() -> float:
@@ -284,6 +291,31 @@ def project_json_bytes(doc: dict) -> bytes:
     return ("{\n" + ",\n".join(parts) + "\n}\n").encode("utf-8")
 
 
+def bound_text() -> str:
+    """``MAX_PROJECT_FILE_BYTES`` for people: "256 MiB: about 1,100,000 images" (bytes when not whole MiB)."""
+    limit = MAX_PROJECT_FILE_BYTES
+    if limit % (1 << 20):
+        return f"{limit} bytes"
+    return f"{limit >> 20} MiB: about {round(limit / ENTRY_BYTES, -5):,.0f} images"
+
+
+def too_big_text(path: Path) -> str:
+    """The error for a project.json over ``MAX_PROJECT_FILE_BYTES``, true whoever wrote it (this QGN
+    writes none that big; the previous version wrote any size, though it read none over the bound)."""
+    size = os.stat(path).st_size
+    return (f"{path} is {size / 1e6:.1f} MB, more than QGN reads of a project file ({bound_text()}), so it is not "
+            f"read and nothing was changed: put back a smaller copy of the project's {PROJECT_FILE} from a backup, "
+            "if there is one")
+
+
+#: What a refused write of project.json advises, unless its caller says better (adding images).
+SPLIT_ADVICE = "the project holds more images than one project file can list; move some into another project"
+
+
+def images_text(count: int) -> str:
+    return f"{count} image" if count == 1 else f"{count} images"
+
+
 def read_project_file(path: Path) -> ProjectFile:
     """Parse and check ``path`` (a project.json). FileNotFoundError without it; ProjectError
     (one line naming the file and the field) when it is corrupt, of another format or version."""
@@ -291,14 +323,17 @@ def read_project_file(path: Path) -> ProjectFile:
     if path.exists() and not path.is_file():  # a folder, say: not "no project.json", nor a folder of images
         raise ProjectError(f"{path} is not a file; a project's {PROJECT_FILE} must be one (was it replaced?)")
     if not path.is_file():
-        dangling = dangling_link_text(path, advice=RESTORE_ADVICE) if path.is_symlink() else None
+        link = path if path.is_symlink() else path.parent if path.parent.is_symlink() else None  # the folder: a loop
+        dangling = dangling_link_text(link, advice=RESTORE_ADVICE) if link is not None else None
         if dangling:  # not "no project.json": the user's project file is elsewhere, not to be made anew
-            raise ProjectError(f"{dangling}; the project's own file is there, and it cannot be opened without it. "
-                              "Nothing was changed")
+            what = "the project's own file is" if link == path else "the project folder is"
+            raise ProjectError(f"{dangling}; {what} there, and it cannot be opened without it. Nothing was changed")
         raise FileNotFoundError(f"{path.parent} is not a QGN project (no {PROJECT_FILE}); create one first")
-    if path.stat().st_size > MAX_PROJECT_FILE_BYTES:
-        raise ProjectError(f"{path} is {path.stat().st_size} bytes, more than a project file can be")
-    data = path.read_bytes()
+    with open_regular(path) as f:  # never more than the bound, however the file grows meanwhile
+        too_big = os.fstat(f.fileno()).st_size > MAX_PROJECT_FILE_BYTES
+        data = b"" if too_big else f.read(MAX_PROJECT_FILE_BYTES + 1)
+    if too_big or len(data) > MAX_PROJECT_FILE_BYTES:
+        raise ProjectError(too_big_text(path))
     try:
         doc = json.loads(data.decode("utf-8-sig"), parse_constant=_no_constant)  # a BOM: an editor's, harmless
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -495,7 +530,8 @@ class Project:
         with project.writing(merge=False):
             if (root / PROJECT_FILE).exists():  # another process created it meanwhile
                 raise ProjectError(f"{root} already holds a project; open it instead of creating one")
-            project._commit()
+            project._commit(change=f"creating it with {images_text(len(project.images))}",
+                            advice="create it with fewer images and put the others in another project")
         return project
 
     @classmethod
@@ -647,8 +683,9 @@ class Project:
                 "nothing was written: reload the project and do it again")
         self._merge(parsed)
 
-    def _commit(self, class_edit: bool = False) -> None:
-        """Write project.json (the caller holds ``writing``); the revision goes up by one."""
+    def _commit(self, class_edit: bool = False, change: str = "saving it", advice: str = SPLIT_ADVICE) -> None:
+        """Write project.json (the caller holds ``writing``); the revision goes up by one. ``change``
+        (what the caller does) and ``advice``: said when the file would be over the bound, not written."""
         assert self._depth, "project.json is written only under the project's write lock"
         if self.classes != self._saved_classes and not class_edit and self._digest is not None:
             if self._has_files():
@@ -668,6 +705,10 @@ class Project:
         if self.generation:
             doc["generation"] = self.generation
         data = project_json_bytes(doc)
+        if len(data) > MAX_PROJECT_FILE_BYTES:  # never a file that no QGN would read back
+            raise ProjectError(f"{self.root}: {change} was refused: its {PROJECT_FILE} would be {len(data) / 1e6:.1f} MB "
+                               f"with {images_text(len(self.images))}, more than QGN reads of a project file "
+                               f"({bound_text()}); nothing was written: {advice}")
         atomic_write_bytes(self.root / PROJECT_FILE, data)
         self._adopted = {entry["key"]: entry["path"] for entry in doc["images"]}
         self.revision += 1
@@ -693,7 +734,7 @@ class Project:
             image = self._own(image)
             before, image.file = image.file, noted
             try:
-                self._commit()
+                self._commit(change=f"noting the size and SHA-256 of {image.path.name}")
             except BaseException:
                 image.file = before
                 raise
@@ -765,7 +806,8 @@ class Project:
                 added = self.images[before:]
                 try:
                     pending = self._note_bring_back(added)
-                    self._commit()
+                    self._commit(change=f"adding {images_text(len(added))}",
+                                 advice="put further images in another project")
                 except BaseException:
                     with self._swap:  # the list as it was; its index is built again from it
                         del self.images[before:]
@@ -885,7 +927,7 @@ class Project:
                         kept.append((source, target))
                         _link_or_copy(source, target)
                 self._replace_images([im for im in images if im.key != own.key], without=own)
-                self._commit()
+                self._commit(change=f"removing {own.path.name}")
             except BaseException:
                 with self._swap:  # the list and its index as they were
                     self._list_generation += 1
@@ -906,7 +948,7 @@ class Project:
         before = [(image, image.path) for image, _ in moves]
         self._repoint_paths([(image, Path(os.path.normpath(path))) for image, path in moves])
         try:
-            self._commit()
+            self._commit(change=f"repointing {images_text(len(moves))}")
         except BaseException:
             self._repoint_paths(before)
             raise
@@ -1047,7 +1089,7 @@ class Project:
             for own, done in owns:
                 own.done = done
             try:
-                self._commit()
+                self._commit(change=f"marking {images_text(len(owns))} done or not")
             except BaseException:
                 for own, was in reversed(before):
                     own.done = was
@@ -1059,7 +1101,7 @@ class Project:
         with self.writing():
             before, self.model = self.model, None if model is None else str(model)
             try:
-                self._commit()
+                self._commit(change="setting its model")
             except BaseException:
                 self.model = before
                 raise

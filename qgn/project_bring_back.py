@@ -308,7 +308,7 @@ def bring_back(project, images: list, moved: dict | None = None) -> list[Removed
             back.add(id(image))
         _bring_back_autosave(project, image, autosaves, found, id(image) in back)
     if any(image.file is not None for image in images):
-        project._commit()
+        project._commit(change="noting the image files of the annotations brought back")
     return out
 
 

@@ -99,7 +99,7 @@ def apply_class_edit(project: Project, edit: ClassEdit, progress=None) -> ClassE
             for folder in staged:
                 sync_folder(folder)
             project.classes, project.generation = edit.after, new_gen
-            project._commit(class_edit=True)  # the commit: one atomic write of project.json naming the new generation
+            project._commit(class_edit=True, change="the class edit")  # the commit: one atomic write of project.json naming the new generation
         except BaseException:
             project.classes, project.generation = edit.before, old_gen
             _remove_folders(staged)

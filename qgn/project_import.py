@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from .classes import UNMATCHED, ClassSet, match_class_names, unmatched_message
+from .classes import UNMATCHED, ClassSet, match_class_names, names_met, unmatched_message, unused_maps
 from .formats import SourceDataset, scan_dataset
 from .formats.source import voided_pixels
 from .fileio import OutsideRootError, file_sha256, os_error_text
@@ -51,6 +51,7 @@ class ImportReport:
     # (``background``, …) that is no class of an existing project
     voided: dict[str, tuple[int, int]] = field(default_factory=dict)
     not_reached: int = 0  # items left when the import was stopped (``should_stop``)
+    unused_maps: list[str] = field(default_factory=list)  # each ``OLD=NEW`` whose label no item read had
 
     def voided_text(self) -> str:
         """One line naming the labels read as void and their pixels ('' when none was)."""
@@ -74,7 +75,10 @@ def open_or_create(project_dir: Path, dataset: SourceDataset, classes: ClassSet 
         check_mapping(mapping, project.classes)
         return project, False, project.classes
     if project_dir.exists() and not project_dir.is_dir():  # "not an empty folder" named no file
-        raise ProjectError(f"{project_dir} is a file, not a folder; choose an empty or new folder for the project")
+        from .fileio import special_kind
+
+        what = special_kind(project_dir) or "a file"  # /dev/zero is no file
+        raise ProjectError(f"{project_dir} is {what}, not a folder; choose an empty or new folder for the project")
     if project_dir.exists() and any(project_dir.iterdir()):
         raise ProjectError(f"{project_dir} is not an empty folder and holds no project; choose an empty or new "
                            "folder for the project")
@@ -124,6 +128,15 @@ def import_into_project(
     else:
         project, created, target_classes = open_or_create(Path(project_dir), dataset, classes, mapping)
     report = ImportReport(dataset.description, project, created)
+    with names_met() as met:
+        _import_items(dataset, project_dir, target_classes, mapping, progress, update, should_stop, report)
+    if not report.not_reached:  # every item was read: a map whose label none had mapped nothing
+        report.unused_maps = unused_maps(mapping, met)
+    return report
+
+
+def _import_items(dataset, project_dir, target_classes, mapping, progress, update, should_stop, report) -> None:
+    """``import_into_project``'s loop over the items, into ``report``."""
     n = len(dataset.items)
     same_bytes = None
     for i, item in enumerate(dataset.items, start=1):
@@ -161,7 +174,6 @@ def import_into_project(
             text = f"{item.name}: skipped ({reason})"
         if progress is not None:
             progress(i, n, text)
-    return report
 
 
 class _NoProject(Exception):

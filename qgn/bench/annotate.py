@@ -96,6 +96,8 @@ SNAP_EVIDENCE = ("image", "prediction", "oracle")
 # the scenarios that apply app_effort's rule to a record of each image -> the judge of that record (``_judged``)
 JUDGES = {"app_effort": "saved", "app_own": "own", "app_edge2": "edge2", "app_tol3": "tol3",
           "app_scaled": "scaled", "app_domain_edge2": "edge2"}
+# the scenarios that take the domain check's verdicts (``--domain-model``'s encoder and reference)
+DOMAIN_SCENARIOS = ("app_domain", "app_confident", *JUDGES)
 HEADED = ("assist_head", "best", "app", "app_guarded", "app_carry", "app_domain", "app_confident",
           *JUDGES)  # scenarios that need the project head
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from qgn.data.base import Sample
-from qgn.data.transforms import resize_image, resize_label
+from qgn.data.transforms import rescale
 from qgn.infer import ImageSession
 from qgn.metrics import ConfusionMatrix
 from qgn.model.qgn import QGN
@@ -97,15 +97,6 @@ class AnytimeCurve:
         floor = self.reference.miou - 0.01
         ok = [p for p in self.points if p.practical and p.scheme != "All" and p.miou >= floor]
         return min(ok, key=lambda p: p.mean_decoder_macs) if ok else None
-
-
-def rescale(sample: Sample, scale: float) -> Sample:
-    """The sample resized by ``scale`` (image bilinear, label nearest); unchanged at 1.0."""
-    if scale == 1.0:
-        return sample
-    h, w = sample.label.shape
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    return Sample(resize_image(sample.image, size), resize_label(sample.label, size), sample.name)
 
 
 def anytime_curve(model: QGN, samples: Iterable[Sample], schemes: list[SchemeCurve], scale: float = 1.0,

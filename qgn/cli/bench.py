@@ -157,6 +157,19 @@ def check_scaling(args) -> None:
             scaled_size(shape, factor)
 
 
+def check_anytime_scale(args) -> None:
+    """ValueError before any section runs when --scale makes the anytime section's first val image
+    shorter than one coarsest cell or past the pixel limit (``qgn.data.transforms.scaled_size``):
+    found at that image, after the sections before it had run, their rows lost."""
+    from qgn.data.registry import open_dataset
+    from qgn.data.transforms import scaled_size
+
+    data = open_dataset(args.data, "val")
+    if len(data):
+        first = data[0]
+        scaled_size(*first.label.shape[:2], args.scale, first.name)
+
+
 def _scaling_data(args):
     from qgn.data.registry import open_dataset
 
@@ -206,8 +219,13 @@ def run(args) -> int:
         raise ValueError(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS + OPT_IN_SECTIONS)}")
     apply_threads(args)
     check_options(args)
+    if getattr(args, "domain_model", None) and "annotate" not in sections:  # it was silently ignored
+        raise ValueError(f"--domain-model {args.domain_model}: only the annotate section uses it, and --only "
+                         f"{args.only} does not run it; add annotate to --only or drop --domain-model")
     if "scaling" in sections:
         check_scaling(args)
+    if "anytime" in sections and args.scale is not None:
+        check_anytime_scale(args)
     if sections == ["annotate"]:
         return _annotate_only(args)
     from qgn.cli.device import resolve_device
@@ -218,10 +236,11 @@ def run(args) -> int:
 
         args.anytime_out = Path(args.out) if args.out else _default_out(args.quick)
         check_output_folder(args.anytime_out, "--out" if args.out else "")
-        from qgn.fileio import refuse_special_output
+        from qgn.fileio import FIXED_NAME_ADVICE, refuse_special_output
 
         for suffix in (".csv", ".png"):  # a FIFO there hung the write after the curve's minutes
-            refuse_special_output(args.anytime_out / f"{anytime_stem(args.data)}{suffix}", follow=True)
+            refuse_special_output(args.anytime_out / f"{anytime_stem(args.data)}{suffix}", follow=True,
+                                  advice=FIXED_NAME_ADVICE)
     if "annotate" in sections:  # its bad options said now, not after the other sections' minutes
         from qgn.cli.bench_annotate import annotate_options
 

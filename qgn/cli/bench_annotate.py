@@ -54,6 +54,18 @@ def _model_path(args) -> Path:
         raise FileNotFoundError(f"--model {args.model}: no such model file ({exc})") from None
 
 
+def check_domain_model(args, scenarios) -> None:
+    """ValueError for a --domain-model that no scenario run would use (it was silently ignored)."""
+    from qgn.bench.annotate import DOMAIN_SCENARIOS, AnnotateConfig
+
+    if not getattr(args, "domain_model", None):
+        return
+    if not any(s in DOMAIN_SCENARIOS for s in scenarios or AnnotateConfig().scenarios):
+        raise ValueError(f"--domain-model {args.domain_model}: only the scenarios {', '.join(DOMAIN_SCENARIOS)} use "
+                         "it, and none of them runs; add one to --scenarios (e.g. --scenarios app_domain) or drop "
+                         "--domain-model")
+
+
 def annotate_options(args):
     """(model path, tolerance, scenarios or None, snap evidence or None, stride) of the annotate
     section's options, or ValueError / FileNotFoundError naming the bad one: before anything runs
@@ -71,6 +83,7 @@ def annotate_options(args):
         bad = [s for s in scenarios if s not in SCENARIOS]
         if bad:
             raise ValueError(f"--scenarios: unknown {bad[0]!r}; choose from {', '.join(SCENARIOS)}")
+    check_domain_model(args, scenarios)
     evidence = getattr(args, "snap_evidence", None)
     if getattr(args, "model_snap", False):
         if evidence not in (None, "oracle"):
@@ -86,7 +99,7 @@ def annotate_options(args):
 
 def annotate_section(args, log, progress=None):
     """(rows, text) of the annotate section; ``progress``: ``annotate_bench``'s."""
-    from qgn.bench.annotate import JUDGES, AnnotateConfig, annotate_bench, bench_rows, format_table
+    from qgn.bench.annotate import DOMAIN_SCENARIOS, JUDGES, AnnotateConfig, annotate_bench, bench_rows, format_table
     from qgn.bench.annotate_sim import BETA
     from qgn.data.registry import open_dataset
     from qgn.model.checkpoint import load_model
@@ -124,7 +137,7 @@ def annotate_section(args, log, progress=None):
         if args.record_lag < 0:
             raise ValueError(f"--record-lag must be 0 or more images; got {args.record_lag}")
         config.record_lag = int(args.record_lag)
-    if any(n in config.scenarios for n in ("app_domain", "app_confident", *JUDGES)):
+    if any(n in config.scenarios for n in DOMAIN_SCENARIOS):
         from qgn.domain import reference_for, reference_path
 
         judge_path = path

@@ -18,6 +18,7 @@ from qgn.cli.stats import check_ignore, check_ignore_outside, check_levels, pars
 from qgn.fileio import remove_stale_temporaries
 from qgn.shown import one_line
 from qgn.quadtree import NUM_LEVELS
+from qgn.fileio import no_input_error
 
 
 def add_arguments(p) -> None:
@@ -78,7 +79,7 @@ def run(args) -> int:
         files = [src]
         outputs = [dst / f"{src.stem}.qgt" if dst.is_dir() else dst]
     else:
-        raise FileNotFoundError(f"{src}: no such file or folder")
+        raise no_input_error(src)
     check_outputs(files, list(zip(outputs, files)))  # never replace a mask, never two masks into one file
     for out in {out.parent: out for out in outputs}.values():  # a file where a folder must be, a read-only folder
         # (a pipe among a folder's outputs is that item's failure, reported at its write: the rest go on)

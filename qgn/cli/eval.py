@@ -106,31 +106,6 @@ def parse_depths(text: str, levels: int) -> list[int]:
     return depths
 
 
-def scaled_size(height: int, width: int, scale: float, source) -> tuple[int, int]:
-    """(height, width) of an image scaled by ``scale``; ValueError when that is above the pixel
-    limit (``QGN_MAX_PIXELS``), before anything of the size is allocated."""
-    from qgn.imagefile import MAX_PIXELS_ENV, max_pixels
-
-    size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    limit = max_pixels()
-    if size[0] * size[1] > limit:
-        raise ValueError(f"--scale {scale:g} makes {source} {size[1]}×{size[0]} = {size[0] * size[1] / 1e6:.4g} "
-                         f"megapixels, more than the limit of {limit / 1e6:.1f} ({MAX_PIXELS_ENV}); use a smaller --scale")
-    return size
-
-
-def rescale(sample, scale: float):
-    """The sample resized by ``scale`` (image bilinear, label nearest); unchanged at 1.0."""
-    if scale == 1.0:
-        return sample
-    from qgn.data.base import Sample
-    from qgn.data.transforms import resize_image, resize_label
-
-    h, w = sample.label.shape
-    size = scaled_size(h, w, scale, sample.name)
-    return Sample(resize_image(sample.image, size), resize_label(sample.label, size), sample.name)
-
-
 def check_classes(data, model, model_name: str) -> None:
     """The data's class count must be the model's; otherwise say which bundled model fits."""
     from qgn.resources import bundled_models
@@ -147,6 +122,7 @@ def check_classes(data, model, model_name: str) -> None:
 def check_pairs(data, n: int, classes, scale: float = 1.0) -> None:
     """Read every label (and each image's header) before the first inference, so an unusable pair
     (or a --scale that makes one too large) stops the run at once, naming the files."""
+    from qgn.data.transforms import scaled_size
     from qgn.ground_truth import check_ground_truth
     from qgn.imagefile import upright_size
 
@@ -204,6 +180,8 @@ def run(args) -> int:
     n = len(data) if args.limit is None else min(args.limit, len(data))
     line.show(f"qgn eval: loading {n} images…")
     check_pairs(data, n, model.config.classes, args.scale)
+    from qgn.data.transforms import rescale
+
     samples = (rescale(data[i], args.scale) for i in range(n))
 
     from qgn.progress import TimeLeft

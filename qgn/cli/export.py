@@ -32,6 +32,7 @@ from qgn.formats import check_text_names
 from qgn.formats.base import FolderRefusedError
 from qgn.progress import TimeLeft
 from qgn.shown import one_line
+from qgn.fileio import no_input_error
 
 DEFAULT_PROJECT_FORMATS = "qgt,png"
 
@@ -130,7 +131,7 @@ def run(args) -> int:
         jobs = [(src, [(n, out / f"{src.stem}{EXPORTERS[n][0]}" if out.is_dir() else out) for n, out in wanted])]
         relative_dirs = [Path()]
     else:
-        raise FileNotFoundError(f"{src}: no such file or folder")
+        raise no_input_error(src)
     if args.images and not Path(args.images).is_dir():
         raise CLIError(f"--images {args.images}: no such folder")
     if names:  # a folder link under --out leading outside it: refused before anything is read or written

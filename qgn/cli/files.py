@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgn.cli.main import CLIError
+from qgn.fileio import no_input_error
 
 
 def collect_files(paths: list[str], suffixes: tuple[str, ...], what: str) -> list[Path]:
@@ -23,7 +24,7 @@ def collect_files(paths: list[str], suffixes: tuple[str, ...], what: str) -> lis
         elif path.exists():
             found.append(path)
         else:
-            raise FileNotFoundError(f"{path}: no such file or folder")
+            raise no_input_error(path)
     return found
 
 

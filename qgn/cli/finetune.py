@@ -24,6 +24,7 @@ from pathlib import Path
 from qgn.cli.files import MODEL_HELP
 from qgn.cli.progress_line import ProgressLine
 from qgn.cli.threads import add_threads_argument, apply_threads
+from qgn.fileio import no_input_error
 
 PROGRESS_INTERVAL_S = 0.25  # at most four progress lines a second
 
@@ -71,7 +72,7 @@ def find_pairs(images_arg: str, labels_arg: str) -> tuple[list[tuple[Path, Path]
             raise ValueError(f"--labels is one file but --images has {len(images)} images; pass a folder")
         return [(images[0], labels)], []
     if not labels.is_dir():
-        raise FileNotFoundError(f"{labels}: no such file or folder")
+        raise no_input_error(labels)
     pairs, unlabelled = [], []
     for image in images:
         found = [labels / f"{image.stem}{s}" for s in (".png", ".qgt") if (labels / f"{image.stem}{s}").is_file()]

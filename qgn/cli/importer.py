@@ -78,6 +78,9 @@ def run(args) -> int:
     updates = f" ({len(report.replaced)} replaced, {len(report.unchanged)} unchanged)" if args.update else ""
     print(f"imported {len(report.imported)} of {total} item(s){updates}; {verb} the "
           f"project {report.project.root} ({len(report.project.images)} images)")
+    for pair in report.unused_maps:  # a typo, or a label of other files: it mapped nothing, silently
+        print(f"qgn import: warning: --map {pair}: no item read has the label {pair.partition('=')[0]!r}, so it "
+              "mapped nothing; check its spelling against the files' labels", file=sys.stderr)
     if report.voided:
         print(f"qgn import: note: {report.voided_text()}; --map NAME=CLASS keeps such pixels as a class")
     if report.skipped:

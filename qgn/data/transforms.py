@@ -41,6 +41,40 @@ def resize_image(image: np.ndarray, size: Size) -> np.ndarray:
     return resized[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
+#: The shortest side a ``--scale`` may make an image: one cell of the model's coarsest level (the
+#: stride-32 encoder's output). Below it every image is that one padded cell, and the scores say
+#: nothing (``qgn eval --scale 1e-9`` evaluated 1×1 images and exited 0).
+MIN_SCALED_SIDE = 32
+
+
+def scaled_size(height: int, width: int, scale: float, source) -> Size:
+    """(height, width) of an image scaled by ``scale``; ValueError naming --scale when its shorter
+    side falls below ``MIN_SCALED_SIDE`` (an image already that small may stay at scale 1 or more)
+    or the size is above the pixel limit (``QGN_MAX_PIXELS``), before anything of the size is allocated."""
+    from qgn.imagefile import MAX_PIXELS_ENV, max_pixels
+
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    if min(size) < MIN_SCALED_SIDE and scale < 1:
+        lowest = MIN_SCALED_SIDE / min(height, width)
+        advice = f"use --scale {math.ceil(lowest * 1000) / 1000:g} or more" if lowest < 1 else "use --scale 1"
+        raise ValueError(f"--scale {scale:g} makes {source} {size[1]}×{size[0]} pixels, less than one cell of the "
+                         f"model's coarsest level ({MIN_SCALED_SIDE} px) on its shorter side; {advice}")
+    limit = max_pixels()
+    if size[0] * size[1] > limit:
+        raise ValueError(f"--scale {scale:g} makes {source} {size[1]}×{size[0]} = {size[0] * size[1] / 1e6:.4g} "
+                         f"megapixels, more than the limit of {limit / 1e6:.1f} ({MAX_PIXELS_ENV}); use a smaller --scale")
+    return size
+
+
+def rescale(sample: Sample, scale: float) -> Sample:
+    """The sample resized by ``scale`` (image bilinear, label nearest; ``scaled_size``); unchanged at 1.0."""
+    if scale == 1.0:
+        return sample
+    h, w = sample.label.shape
+    size = scaled_size(h, w, scale, sample.name)
+    return Sample(resize_image(sample.image, size), resize_label(sample.label, size), sample.name)
+
+
 def nearest_indices(source: int, target: int) -> np.ndarray:
     """Source index (target,) int64 whose pixel contains each target pixel centre."""
     centres = (np.arange(target, dtype=np.float64) + 0.5) * (source / target)

@@ -72,6 +72,7 @@ from ..label_map import check_label
 from ..quadtree import NUM_LEVELS
 from .base import ExportItem, Format, MaskProbe, check_export_links, check_split
 from .source import DatasetProbe, SourceDataset, SourceItem
+from ..fileio import no_folder_error, no_input_error
 
 # module name -> the attributes holding its Format(s), in menu order
 _MODULES = (
@@ -226,8 +227,8 @@ def detect_dataset(src: str | os.PathLike) -> str:
     """The import format of ``src``: the first of ``DATASET_DETECTION`` whose ``is_dataset`` accepts it
     (see the module docstring); ValueError saying what was looked for; FileNotFoundError."""
     src = Path(src)
-    if not src.exists():
-        raise FileNotFoundError(f"{src}: no such file or folder")
+    if not (src.is_dir() or src.is_file()):  # nothing there, a loop of links, a pipe, /dev/zero: said as what it is
+        raise no_input_error(src)
     probe = DatasetProbe(src)
     for name in DATASET_DETECTION:
         if FORMATS[name].is_dataset(probe):
@@ -247,12 +248,12 @@ def scan_dataset(src: str | os.PathLike, format: str = "auto", images: str | os.
     src = Path(src)
     images = Path(images) if images else None
     if images is not None and not images.is_dir():
-        raise FileNotFoundError(f"--images {images}: no such folder")
+        raise no_folder_error(images, "--images")
     name = detect_dataset(src) if format == "auto" else format
     if name not in IMPORT_FORMATS:
         raise ValueError(f"unknown import format {name!r}; choose from auto, {', '.join(IMPORT_FORMATS)}")
-    if not src.exists():
-        raise FileNotFoundError(f"{src}: no such file or folder")
+    if not (src.is_dir() or src.is_file()):
+        raise no_input_error(src)
     return FORMATS[name].scan(src, images)
 
 

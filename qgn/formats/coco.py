@@ -31,7 +31,7 @@ from ..label_map import label_dtype
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import (
-    POLYGON_WORK_PER_PIXEL, POLYGON_WORK_SLACK, OutsideDatasetError, check_polygon_work, claimed_size, contained,
+    POLYGON_WORK_PER_PIXEL, POLYGON_WORK_SLACK, OutsideDatasetError, check_polygon_work, check_vertices, claimed_size, contained,
     finite, load_json, need, polygon_work, whole,
 )
 from .source import SourceDataset, SourceItem, broken_item, classes_from_names, find_image, is_file, void_value
@@ -671,13 +671,15 @@ def _coco_reader(image_id: int, file_name: str, width: int, height: int, annotat
         values = match_class_names(names, classes, mapping)
         label = np.zeros((height, width), label_dtype(classes))
         covered = np.zeros((height, width), bool)
-        work = outline = 0
+        work = outline = vertices = 0
         for ann, name, value in zip(annotations, names, values):
             where = f"{source} annotation {ann.get('id')}"
             seg = ann.get("segmentation")
             if isinstance(seg, dict):
                 mask = decode_rle(seg, where, expected=(height, width))
             elif isinstance(seg, list):
+                vertices += sum(len(part) // 2 for part in seg if isinstance(part, list))
+                check_vertices(vertices, width, height, source)
                 polygons = annotation_polygons(ann, where)
                 work += sum(polygon_work(xy[1::2], height) for xy in polygons)
                 check_polygon_work(work, width, height, source)

@@ -170,6 +170,9 @@ def read_mask_targets(path: Path) -> list[str]:
                              "not read: export them as integer masks)")
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"{path}: mask value {key} names {name!r}; expected a class name")
+        if int(text) in targets:  # "1" and "01": the last silently won
+            raise ValueError(f"{path}: mask value {key!r} is value {int(text)} again (named {targets[int(text)]!r} "
+                             "already); name each value once")
         targets[int(text)] = name
     top = max(targets)
     return [targets.get(v, UNLABELLED if v == 0 else f"{UNNAMED} {v}: not in {path.name})") for v in range(top + 1)]

@@ -31,6 +31,12 @@ MAX_JSON_BYTES_ENV = "QGN_MAX_JSON_BYTES"
 #: number of (edge, pixel row) crossings. An honest outline of pixel regions needs at most ~4.
 POLYGON_WORK_PER_PIXEL = 8
 POLYGON_WORK_SLACK = 1 << 22
+#: Polygon vertices a file may give one image, per pixel (plus a constant): an outline traced
+#: along pixel edges has at most one vertex per pixel corner; the constant leaves room for smooth
+#: sub-pixel outlines of small images. Drawing takes ~200 bytes a vertex: a 100 MB COCO file of one
+#: 10⁷-vertex polygon on a 12×8 image took 3 GB and was imported.
+VERTICES_PER_PIXEL = 4
+VERTEX_SLACK = 1 << 16
 MAX_COORDINATE = 1e7
 
 
@@ -162,6 +168,15 @@ def check_polygon_work(work: int, width: int, height: int, source) -> None:
     if work > limit:
         raise ValueError(f"{source}: its polygons cross the {height} pixel rows {work} times, more than any outline "
                          f"of a {width}×{height} image needs ({limit}); refusing a file built to take hours to draw")
+
+
+def check_vertices(count: int, width: int, height: int, source) -> None:
+    """ValueError, before the vertices are converted or drawn, when one image's polygons have more
+    vertices than any honest outline of its pixels (``VERTICES_PER_PIXEL``, plus ``VERTEX_SLACK``)."""
+    limit = VERTICES_PER_PIXEL * width * height + VERTEX_SLACK
+    if count > limit:
+        raise ValueError(f"{source}: its polygons have {count} vertices, more than any outline of a {width}×{height} "
+                         f"image needs ({limit}); refusing a file built to exhaust memory")
 
 
 def max_json_bytes() -> int:

@@ -33,7 +33,7 @@ from ..label_map import check_label, label_dtype
 from ..quadtree import NUM_LEVELS
 from .base import ClassListWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import (
-    OutsideDatasetError, check_polygon_work, claimed_size, contained, finite, load_json, need,
+    OutsideDatasetError, check_polygon_work, check_vertices, claimed_size, contained, finite, load_json, need,
     polygon_work,
 )
 from .polygons import pil_polygon_mask, pixel_centre_polygon, region_outlines
@@ -197,25 +197,29 @@ def _is_labelme_document(doc) -> bool:
     return isinstance(doc, dict) and "shapes" in doc and "imageHeight" in doc
 
 
-def labelme_documents(src: Path) -> tuple[list[tuple[Path, object]], list[str]]:
-    """((path, document) of the labelme files of ``src``, warnings): the file itself, or each
-    ``*.json`` under the folder that is a labelme document - each read once, within
-    ``guards.max_json_bytes()``. A JSON file that cannot be read (truncated, too big, not UTF-8)
-    comes with its ValueError as the document, so the import reports it as a failed item and goes
-    on; a readable JSON file that is no labelme document (a list, another tool's file) is passed
-    over with a warning naming it."""
+def labelme_documents(src: Path, passed_over: list[str]):
+    """(path, document) of each labelme file of ``src``, one at a time: the file itself, or each
+    ``*.json`` under the folder that is a labelme document - each read within
+    ``guards.max_json_bytes()``, and none held after the next is read (a folder of labelme files
+    with their images embedded, labelme's default, held them all: 100 files of 4 MB peaked at
+    434 MB). A JSON file that cannot be read (truncated, too big, not UTF-8) comes with its
+    ValueError as the document, so the import reports it as a failed item and goes on; a readable
+    JSON file that is no labelme document (a list, another tool's file) is passed over, named in
+    ``passed_over``."""
     if src.is_file():
-        return [(src, _read_or_error(src))], []
-    found, passed_over = [], []
+        yield src, _read_or_error(src)
+        return
     for path in sorted(src.rglob("*.json")):
         doc = _read_or_error(path)
         if isinstance(doc, ValueError) or _is_labelme_document(doc):
-            found.append((path, doc))
+            yield path, doc
         else:
             passed_over.append(f"{path} ({'a JSON list' if isinstance(doc, list) else 'no shapes/imageHeight'})")
-    warnings = [f"passed over {len(passed_over)} JSON file(s) that are no labelme document: "
-                + ", ".join(passed_over[:5]) + (" …" if len(passed_over) > 5 else "")] if passed_over else []
-    return found, warnings
+
+
+def passed_over_warnings(passed_over: list[str]) -> list[str]:
+    return [f"passed over {len(passed_over)} JSON file(s) that are no labelme document: "
+            + ", ".join(passed_over[:5]) + (" …" if len(passed_over) > 5 else "")] if passed_over else []
 
 
 def _read_or_error(path: Path):
@@ -262,6 +266,8 @@ def read_labelme_document(doc: dict, classes: ClassSet, source, mapping=None) ->
     for n, shape in enumerate(shapes):
         name = need(shape, "label", str, f"{source}: shapes[{n}]")
         names.append(name)
+    check_vertices(sum(len(s["points"]) for s in shapes if isinstance(s, dict) and isinstance(s.get("points"), list)),
+                   width, height, source)
     polygons = [shape_points(shape, source) for shape in shapes]
     work = sum(polygon_work([y for _, y in xy], height) for xy in polygons)
     check_polygon_work(work, width, height, source)
@@ -312,18 +318,16 @@ def read_labelme_file(path: Path, classes: ClassSet, mapping=None) -> np.ndarray
 # ---------------------------------------------------------------------------------- dataset import
 def scan_labelme(src: Path, images: Path | None) -> SourceDataset:
     root = src if src.is_dir() else src.parent
-    files, warnings = labelme_documents(src)
-    if not files:
-        raise ValueError(f"{src}: no labelme JSON files (with 'shapes')")
     names: list[str] = []
+    warnings, passed_over = [], []
     listed = root / LABELS_FILE
     if listed.is_file():
         try:
             names = read_labels_txt(listed)
         except (OSError, ValueError) as exc:
-            warnings = [*warnings, f"{listed} not read ({exc}); the classes are the labels the shapes use"]
+            warnings.append(f"{listed} not read ({exc}); the classes are the labels the shapes use")
     items = []
-    for path, doc in files:
+    for path, doc in labelme_documents(src, passed_over):
         try:
             contained(root, path, path, "labelme file")
             if isinstance(doc, ValueError):
@@ -356,11 +360,14 @@ def scan_labelme(src: Path, images: Path | None) -> SourceDataset:
             items.append(broken_item(path.stem, path, exc))
             continue
 
-        def read(classes, mapping=None, _path=path, _doc=doc):
-            return read_labelme_document(_doc, classes, _path, mapping)
+        def read(classes, mapping=None, _path=path):  # read again: no document is held between the items
+            return read_labelme_file(_path, classes, mapping)
 
         items.append(SourceItem(path.stem, image, read, str(path), (width, height)))
-    description = f"labelme: {len(files)} labelme JSON files, labels {', '.join(repr(n) for n in names[:12])}"
+    if not items:
+        raise ValueError(f"{src}: no labelme JSON files (with 'shapes')")
+    warnings = passed_over_warnings(passed_over) + warnings
+    description = f"labelme: {len(items)} labelme JSON files, labels {', '.join(repr(n) for n in names[:12])}"
     return SourceDataset("labelme", root, description, file_classes_of(names, items, VOID_LABELS), items, warnings)
 
 

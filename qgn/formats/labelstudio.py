@@ -75,7 +75,8 @@ from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, parse_hex_co
 from ..fileio import atomic_write_bytes
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
-from .guards import check_polygon_work, claimed_size, finite, is_contained, load_json, need, polygon_work
+from .guards import (check_polygon_work, check_vertices, claimed_size, finite, is_contained, load_json, need,
+                     polygon_work)
 from .source import (
     SourceDataset, SourceItem, broken_item, classes_from_names, file_classes_of, find_image, is_file,
     void_value,
@@ -535,8 +536,9 @@ def rectangle_points(value: dict, height: int, width: int) -> np.ndarray:
     return np.array([(x + dx * cos - dy * sin, y + dx * sin + dy * cos) for dx, dy in corners])
 
 
-def region_mask(result: dict, height: int, width: int, source) -> np.ndarray:
-    """bool (H, W) of one brush, polygon or rectangle result."""
+def region_mask(result: dict, height: int, width: int, source, spent: list[int] | None = None) -> np.ndarray:
+    """bool (H, W) of one brush, polygon or rectangle result; ``spent``: [the drawing work of the
+    image's regions before it], added to and bounded as one image's (``check_polygon_work``)."""
     value = result.get("value", result)
     kind = region_kind(value)
     try:
@@ -551,6 +553,7 @@ def region_mask(result: dict, height: int, width: int, source) -> np.ndarray:
             raw = value["points"]
             if not isinstance(raw, list) or not all(isinstance(p, list) and len(p) == 2 for p in raw):
                 raise ValueError(f"{source}: 'points' must be a list of [x, y] pairs")
+            check_vertices(len(raw), width, height, source)
             points = np.array([[finite(c, f"{source}: a polygon coordinate") for c in p] for p in raw],
                               np.float64).reshape(-1, 2) * (width / 100, height / 100)
         else:
@@ -558,7 +561,11 @@ def region_mask(result: dict, height: int, width: int, source) -> np.ndarray:
                 if key != "rotation" or value.get(key) is not None:
                     finite(value[key], f"{source}: the rectangle's {key!r}")
             points = rectangle_points(value, height, width)
-        check_polygon_work(polygon_work(points[:, 1], height), width, height, source)
+        work = polygon_work(points[:, 1], height)
+        if spent is not None:
+            spent[0] += work
+            work = spent[0]
+        check_polygon_work(work, width, height, source)
         return polygon_mask(points, height, width)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{source}: a {kind} result lacks {exc}") from None
@@ -582,11 +589,16 @@ def annotation_label(annotation: dict, classes: ClassSet, source, mapping=None) 
     if len(sizes) > 1:
         raise ValueError(f"{source}: the results of one annotation were drawn on images of different sizes {sorted(sizes)}")
     (height, width), = sizes
+    # the bounds are the image's, as COCO's and labelme's: every polygon region's vertices, before any is drawn
+    values = [r.get("value", r) for r in regions]
+    check_vertices(sum(len(v["points"]) for v in values
+                       if region_kind(v) == "polygonlabels" and isinstance(v.get("points"), list)), width, height, source)
     label = np.full((height, width), classes.ignore_index, np.int64)
+    spent = [0]
     for result, name, value in zip(regions, names, match_class_names(names, classes, mapping)):
         if value == UNMATCHED:
             raise ValueError(unmatched_message(name, classes, source))
-        mask = region_mask(result, height, width, source)
+        mask = region_mask(result, height, width, source, spent)
         label[mask] = void_value(name, classes, source, int(np.count_nonzero(mask))) if value == VOID else value
     return label
 

@@ -140,35 +140,46 @@ def find_image(name: str, *folders: Path | None) -> Path | None:
     """The image called ``name`` (a relative path without extension, or a file name) in ``folders``;
     only files that resolve inside their folder (``guards.contained``: no ``../``, absolute names
     or links pointing away). The first folder holding a match answers; AmbiguousImageError when it
-    holds several (``x`` → x.png and x.jpg), so that no label is paired with a guessed image."""
+    holds several (``x`` → x.png and x.jpg), so that no label is paired with a guessed image. A name
+    whose accents are encoded otherwise on disk (``é`` as one character or as ``e`` + a combining
+    accent: macOS writes the latter, most tools the former) is the same name."""
+    import unicodedata
+
+    variants = dict.fromkeys([name, unicodedata.normalize("NFC", name), unicodedata.normalize("NFD", name)])
     for folder in folders:
         if folder is None or not Path(folder).is_dir():
             continue
-        folder = Path(folder)
-        try:
-            direct = contained(folder, name)
-        except OutsideDatasetError:
-            continue
-        if direct.suffix.lower() in IMAGE_EXTENSIONS and is_file(direct):
-            return direct
-        found: dict[Path, Path] = {}  # resolved → as found: one file by several names counts once
-        for ext in IMAGE_EXTENSIONS:
-            for candidate in (folder / f"{name}{ext}", folder / f"{name}{ext.upper()}"):
-                if is_file(candidate) and is_contained(folder, candidate):
-                    found.setdefault(candidate.resolve(), candidate)
-        if not found:
-            stem = Path(name).stem if Path(name).suffix.lower() in IMAGE_EXTENSIONS else Path(name).name
-            for candidate in sorted(folder.glob(f"{glob_escape(stem)}.*")):
-                if candidate.suffix.lower() in IMAGE_EXTENSIONS and is_contained(folder, candidate):
-                    found.setdefault(candidate.resolve(), candidate)
-        if len(found) > 1:
-            shown = " and ".join(sorted(p.name for p in found.values())[:3])
-            raise AmbiguousImageError(f"{shown} in {folder} are all images of {Path(name).name!r}: which one the "
-                                      "labels belong to is unknown; give the images distinct names (the part before "
-                                      "the extension), or move the others out of the folder")
-        if found:
-            return next(iter(found.values()))
+        for variant in variants:
+            found = _image_in(Path(folder), variant)
+            if found is not None:
+                return found
     return None
+
+
+def _image_in(folder: Path, name: str) -> Path | None:
+    """``find_image`` in one folder, for one spelling of the name."""
+    try:
+        direct = contained(folder, name)
+    except OutsideDatasetError:
+        return None
+    if direct.suffix.lower() in IMAGE_EXTENSIONS and is_file(direct):
+        return direct
+    found: dict[Path, Path] = {}  # resolved → as found: one file by several names counts once
+    for ext in IMAGE_EXTENSIONS:
+        for candidate in (folder / f"{name}{ext}", folder / f"{name}{ext.upper()}"):
+            if is_file(candidate) and is_contained(folder, candidate):
+                found.setdefault(candidate.resolve(), candidate)
+    if not found:
+        stem = Path(name).stem if Path(name).suffix.lower() in IMAGE_EXTENSIONS else Path(name).name
+        for candidate in sorted(folder.glob(f"{glob_escape(stem)}.*")):
+            if candidate.suffix.lower() in IMAGE_EXTENSIONS and is_contained(folder, candidate):
+                found.setdefault(candidate.resolve(), candidate)
+    if len(found) > 1:
+        shown = " and ".join(sorted(p.name for p in found.values())[:3])
+        raise AmbiguousImageError(f"{shown} in {folder} are all images of {Path(name).name!r}: which one the "
+                                  "labels belong to is unknown; give the images distinct names (the part before "
+                                  "the extension), or move the others out of the folder")
+    return next(iter(found.values()), None)
 
 
 def is_file(path: Path) -> bool:
@@ -312,21 +323,23 @@ class DatasetProbe:
         export, nor stops the detection."""
         if self.src.is_file():
             return load_json(self.src) if self.src.suffix.lower() == ".json" else None
-        documents = []
+        votes, first = [], {}  # the kind of each file read; the first document of each kind (no more held)
         for path in sorted(self.src.glob("*.json")):
             try:
-                documents.append(load_json(path))
+                doc = load_json(path)
             except (OSError, ValueError):
                 continue
-            if len(documents) == JSON_VOTES:
+            votes.append(isinstance(doc, list))
+            first.setdefault(votes[-1], doc)
+            del doc
+            if len(votes) == JSON_VOTES:
                 break
-        if not documents:
+        if not votes:
             return None
-        lists = sum(isinstance(doc, list) for doc in documents)
-        if 2 * lists == len(documents):
-            return documents[0]
-        majority_list = 2 * lists > len(documents)
-        return next(doc for doc in documents if isinstance(doc, list) == majority_list)
+        lists = sum(votes)
+        if 2 * lists == len(votes):
+            return first[votes[0]]
+        return first[2 * lists > len(votes)]
 
     @cached_property
     def label_png_mode(self) -> str | None:

@@ -229,7 +229,9 @@ def read_classes_file(path: str | os.PathLike, named: bool = False) -> ClassSet:
     if path.exists() and not path.is_file() and not (named and stat.S_ISFIFO(path.stat().st_mode)):
         raise ValueError(f"{path} is not a regular file (a device, pipe or socket), not a classes file")
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such classes file")
+        from qgn.fileio import missing_file_error
+
+        raise missing_file_error(path, what="classes file")  # a loop of links said as one
     return parse_classes_txt(read_text_within(path, "class list (one class name per line)", named=named), str(path))
 
 

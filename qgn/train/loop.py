@@ -23,7 +23,8 @@ from safetensors.torch import load_file, save
 from qgn.data.transforms import augment, collate
 from qgn.loss import QuadtreeLoss
 from qgn.quadtree import ROOT_LEVEL
-from qgn.fileio import atomic_write_bytes, atomic_write_together, refuse_special_output, remove_stale_temporaries
+from qgn.fileio import (FIXED_NAME_ADVICE, atomic_write_bytes, atomic_write_together, refuse_special_output,
+                        remove_stale_temporaries)
 from qgn.model.checkpoint import load_model, model_files, save_model
 from qgn.model.qgn import QGN, QGNConfig
 from qgn.propagation import Scheme
@@ -476,6 +477,8 @@ def check_out_folder(out: Path, config: TrainConfig, resume: bool, replace: bool
                 if source is not None and (out / name).exists() and source.exists() and os.path.samefile(out / name, source):
                     raise ValueError(f"--out {out}: its {name} is the model this run starts from (init {config.init}), "
                                      "which the run would overwrite; copy that model elsewhere or choose another --out")
+    for name in RUN_FILES:  # a pipe or device at a name the run writes: said now, not after the data and model
+        refuse_special_output(out / name, follow=name == "log.csv", advice=FIXED_NAME_ADVICE)  # (log.csv: opened)
     held = [name for name in RUN_FILES if (out / name).exists()]
     if not held or replace:
         return
@@ -575,7 +578,7 @@ class _Log:
         self.path, self.file = (None if path is None else Path(path)), None
         if path is None:  # a rank other than the first: its rows are dropped (it was os.devnull, a device
             return  # that refuse_special_output rightly refuses)
-        refuse_special_output(self.path, follow=True)  # a FIFO there: the open would wait for a reader for ever
+        refuse_special_output(self.path, follow=True, advice=FIXED_NAME_ADVICE)  # a FIFO: the open would wait for ever
         try:
             self.file = open(self.path, "w" if new else "a", newline="")
             self.csv = csv.writer(self.file)

@@ -66,6 +66,9 @@ def test_bad_arguments_are_reported(argv, message, capsys, tmp_path) -> None:
     (["--repeats", "0"], "--repeats 0: expected a number of timed runs >= 1"),
     (["--scale", "nan"], "--scale nan: expected a finite factor > 0"),
     (["--device", "bogus"], "--device bogus: not a device name"),
+    # silently ignored: only the annotate section's domain scenarios use it
+    (["--domain-model", "demo"], "--domain-model demo: only the annotate section uses it, and --only memory does "
+                                 "not run it; add annotate to --only or drop --domain-model"),
 ])
 def test_an_option_no_section_can_use_is_refused_before_any_runs(bad, message, capsys, tmp_path) -> None:
     argv = ["--only", "memory", "--sizes", "64x64", "--architectures", "tiny", "--images", "1"]
@@ -222,3 +225,58 @@ def test_factors_and_speed_size_past_the_limit_are_refused_before_any_section(ba
     code = main(["bench", "--model", "demo", "--data", "synthetic", "--images", "1", "--threads", "1", *bad])
     err = capsys.readouterr().err
     assert code == 2 and message in err and "unexpected" not in err, err
+
+
+def test_an_anytime_scale_below_one_cell_is_refused_before_any_section(capsys, tmp_path, monkeypatch) -> None:
+    """`qgn bench --only speed,anytime --scale 0.001` ran the speed section (and loaded the model), and
+    only the anytime section's first image refused the scale: it is said before any section starts."""
+    import qgn.bench.sparse_conv
+
+    def no_section(*_a, **_k):
+        raise AssertionError("a section ran before the refusal")
+
+    monkeypatch.setattr(qgn.bench.sparse_conv, "sparse_conv_rows", no_section, raising=False)
+    monkeypatch.setattr("qgn.cli.bench._load_model", no_section)
+    monkeypatch.setattr("qgn.cli.bench._standalone_sections", no_section)
+    code = main(["bench", "--model", "demo", "--data", "synthetic", "--threads", "1", "--only", "sparse_conv,anytime",
+                 "--scale", "0.001", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    # the synthetic set's images are 256 px on their shorter side: 32 px is scale 0.125
+    assert code == 2 and err.count("\n") == 1 and err.startswith("qgn bench: error: --scale 0.001 makes ") and (
+        "less than one cell of the model's coarsest level (32 px) on its shorter side; use --scale 0.125 or more"
+        in err), err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("scenarios", [[], ["--scenarios", "scratch,app"]])
+def test_a_domain_model_no_scenario_uses_is_refused_before_any_runs(scenarios, capsys, monkeypatch) -> None:
+    """`--domain-model M` was silently ignored unless an app_* scenario that takes domain verdicts ran
+    (none of the default scenarios does)."""
+    def no_model(*_a, **_k):
+        raise AssertionError("a model was loaded before the refusal")
+
+    monkeypatch.setattr("qgn.model.checkpoint.load_model", no_model)
+    code = main(["bench", "--only", "annotate", "--quick", "--data", "synthetic", "--domain-model", "demo",
+                 *scenarios])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("qgn bench: error: --domain-model demo: only the scenarios ") and err.endswith(
+        " use it, and none of them runs; add one to --scenarios (e.g. --scenarios app_domain) or drop "
+        "--domain-model\n") and err.count("\n") == 1, err
+    named = err.split("only the scenarios ")[1].split(" use it")[0].split(", ")
+    assert sorted(named) == sorted(DOMAIN_TAKERS), err
+
+
+# every scenario that loads the domain reference (annotate_section) - app_domain, app_confident and the judged rules
+DOMAIN_TAKERS = ("app_domain", "app_confident", "app_effort", "app_own", "app_edge2", "app_tol3", "app_scaled",
+                 "app_domain_edge2")
+
+
+@pytest.mark.parametrize("scenario", DOMAIN_TAKERS)
+def test_a_domain_model_is_taken_by_every_scenario_that_uses_the_domain_check(scenario) -> None:
+    """The --domain-model check had its own list (app_effort, app_domain, app_confident, app_own) and refused
+    `--scenarios app_edge2 --domain-model M` though app_edge2 ... app_domain_edge2 take its verdicts."""
+    from types import SimpleNamespace
+
+    from qgn.cli.bench_annotate import check_domain_model
+
+    check_domain_model(SimpleNamespace(domain_model="demo"), (scenario,))

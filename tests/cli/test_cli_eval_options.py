@@ -35,6 +35,10 @@ def eval_args(workspace, *extra, data=None):
     (["--scale", "-1"], "--scale -1"),
     (["--scale", "1e9"], "more than the limit"),
     (["--scale", "1000", "--limit", "1"], "use a smaller --scale"),
+    # 1e-9 evaluated 1x1 images and exited 0; 48 px * 0.5 is below one coarsest cell (32 px)
+    (["--scale", "1e-9"], "1×1 pixels, less than one cell of the model's coarsest level (32 px)"),
+    (["--scale", "0.5"], "32×24 pixels, less than one cell of the model's coarsest level (32 px) on its shorter "
+                         "side; use --scale 0.667 or more"),
     (["--limit", "0"], "--limit 0: expected a number of images >= 1"),
     (["--limit", "-1"], "--limit -1"),
     (["--modes", ","], "--modes ',' names no scheme"),

@@ -267,3 +267,21 @@ def test_labelstudio_import_finds_uploaded_images_and_reads_converter_results(tm
     (item,) = scan_dataset(tmp_path / "export.json").items
     assert item.image == tmp_path / "frame.jpg"
     np.testing.assert_array_equal(item.read(CLASSES), label)
+
+
+def test_import_says_a_map_whose_label_no_file_has_and_refuses_a_repeated_one(tmp_path, run_cli):
+    """`--map zzz=sky` (a label the files lack) was accepted silently, and of a label mapped twice
+    the last --map silently won."""
+    make_project(tmp_path, ["a.png"], [blocky(np.random.default_rng(6))])
+    assert run_cli("export", "--project", tmp_path / "p", "--out", tmp_path / "out", "--formats", "cvat")[0] == 0
+    src = tmp_path / "out" / "cvat"
+    code, out, err = run_cli("import", src, "--project", tmp_path / "q", "--images", tmp_path / "imgs",
+                             "--map", "zzz=sky", "--map", "road=void")
+    assert code == 0 and "imported 1 of 1" in out
+    assert err == ("qgn import: warning: --map zzz=sky: no item read has the label 'zzz', so it mapped nothing; "
+                   "check its spelling against the files' labels\n"), err
+    code, out, err = run_cli("import", src, "--project", tmp_path / "r", "--images", tmp_path / "imgs",
+                             "--map", "road=void", "--map", "Road=sky")
+    assert code == 2 and out == "" and not (tmp_path / "r").exists()
+    assert err == ("qgn import: error: --map Road=sky: label 'Road' is mapped already (--map road=void); "
+                   "give each label one --map\n"), err

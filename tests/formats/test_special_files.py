@@ -307,8 +307,29 @@ def test_writers_that_open_the_path_refuse_a_pipe(tmp_path, read_fifo, writer, h
         path.symlink_to(pipe)
     with pytest.raises(NotAFileError) as raised:
         writer(path)
-    assert str(raised.value) == (f"{path} is a named pipe (FIFO), not a file: writing there would write into it "
-                                 "(or wait for a reader for ever); choose a file name for the output")
+    # a link was called "a named pipe" itself; log.csv is a name the user never chose
+    what = "a named pipe (FIFO)" if how == "pipe" else f"a link to {pipe}, a named pipe (FIFO)"
+    advice = "remove it or choose another --out" if writer is _log else "choose a file name for the output"
+    assert str(raised.value) == (f"{path} is {what}, not a file: writing there would write into it "
+                                 f"(or wait for a reader for ever); {advice}")
+    assert read_fifo.got == 0
+
+
+@pytest.mark.parametrize("name, follow", [("log.csv", True), ("last.json", False)])
+def test_train_refuses_a_pipe_among_its_outputs_before_the_data_and_model(tmp_path, read_fifo, run_cli, monkeypatch,
+                                                                          name, follow):
+    """log.csv's check came after the data and the model were prepared (a checkpoint's at the
+    first save, after the iterations), and advised choosing a file name the user never chose."""
+    def no_data(*_a, **_k):
+        raise AssertionError("the data was opened before the refusal")
+
+    monkeypatch.setattr("qgn.train.loop.open_training_data", no_data)
+    pipe = read_fifo(tmp_path / "out" / name)
+    code, out, err = run_cli("train", "--preset", "demo", "--set", "iterations=1", "--out", tmp_path / "out",
+                             "--device", "cpu", "--threads", "1")
+    would = "write into it (or wait for a reader for ever)" if follow else "replace it with a file"
+    assert code == 2 and err == (f"qgn train: error: {pipe} is a named pipe (FIFO), not a file: writing there would "
+                                 f"{would}; remove it or choose another --out\n"), err
     assert read_fifo.got == 0
 
 
@@ -350,4 +371,52 @@ def test_bench_refuses_a_pipe_as_the_anytime_csv_before_the_curve_runs(tmp_path,
                  "--threads", "1"])
     err = capsys.readouterr().err
     assert code == 2 and err == (f"qgn bench: error: {pipe} is a named pipe (FIFO), not a file: writing there would "
-                                 "write into it (or wait for a reader for ever); choose a file name for the output\n"), err
+                                 "write into it (or wait for a reader for ever); remove it or choose another --out\n"), err
+
+
+@pytest.mark.parametrize("argv", [["stats"], ["convert", "{out}"], ["export", "--png", "{out}"], ["import", "--project", "{out}"],
+                                  ["import", "--format", "coco", "--project", "{out}"]])
+def test_a_loop_of_links_given_as_the_input_is_said_as_one(tmp_path, run_cli, argv):
+    """A loop of links named as the input was "no such file or folder"."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    command, *rest = argv
+    code, out, err = run_cli(command, tmp_path / "a", *(r.format(out=tmp_path / "out") for r in rest))
+    assert code == 2 and err == (f"qgn {command}: error: {tmp_path / 'a'}: is a loop of symbolic links, which leads "
+                                 "nowhere (remove the link)\n"), err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("fmt", ["auto", "coco"])
+@pytest.mark.parametrize("kind", ["device", "pipe"])
+def test_import_of_a_device_or_a_pipe_says_what_it_is(tmp_path, run_cli, kind, fmt):
+    """`qgn import /dev/zero` said "found no dataset (looked for …)"."""
+    src = Path("/dev/zero") if kind == "device" else tmp_path / "pipe"
+    if kind == "pipe":
+        os.mkfifo(src)
+    code, out, err = run_cli("import", src, "--format", fmt, "--project", tmp_path / "p")
+    what = "a character device" if kind == "device" else "a named pipe (FIFO)"
+    assert code == 2 and err.startswith(f"qgn import: error: {src} is {what}, not a file: ") and err.count("\n") == 1, err
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("option, given, said", [
+    ("--images", "device", "--images /dev/zero: is a character device, not a folder; name a folder"),  # "no such folder"
+    ("--images", "file", "--images {tmp}/s/classes.txt: is a file, not a folder; name a folder"),  # "no such folder"
+    ("--images", "loop", "--images {tmp}/a: is a loop of symbolic links, which leads nowhere (remove the link)"),
+    ("--classes", "loop", "--classes: {tmp}/a: is a loop of symbolic links, which leads nowhere (remove the link)"),
+    # "/dev/zero is a file, not a folder"
+    ("--project", "device", "--project /dev/zero: /dev/zero is a character device, not a folder; choose an empty or "
+                            "new folder for the project"),
+])
+def test_import_says_what_an_option_names_instead_of_a_folder_or_file(tmp_path, run_cli, option, given, said):
+    from qgn.cli.samples import write_samples
+
+    write_samples(tmp_path / "s", 1, 64, 48, 7)
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    value = {"device": "/dev/zero", "file": tmp_path / "s" / "classes.txt", "loop": tmp_path / "a"}[given]
+    argv = {"--project": [option, value]}.get(option, ["--project", tmp_path / "p", option, value])
+    code, out, err = run_cli("import", tmp_path / "s", *argv)
+    assert code == 2 and err == f"qgn import: error: {said.format(tmp=tmp_path)}\n", err
+    assert not (tmp_path / "p").exists()

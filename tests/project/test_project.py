@@ -184,8 +184,75 @@ def test_a_project_file_grown_huge_is_noticed_without_reading_it(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20
-    with pytest.raises(ProjectError, match="more than a project file can be"):
+    with pytest.raises(ProjectError, match="more than QGN reads of a project file"):
         Project.open(tmp_path / "p")
+
+
+def test_a_project_file_over_the_bound_is_refused_before_it_is_read(tmp_path):
+    """A project.json over the bound (256 MiB: the previous version's read bound; ~1.1 million
+    images at ~240 bytes each) is refused unread, saying the bound and a way out true for any such
+    file (no QGN that reads one writes one that big, but an older one wrote any size)."""
+    import tracemalloc
+
+    Project.create(tmp_path / "p", [], CLASSES)
+    os.truncate(tmp_path / "p" / PROJECT_FILE, 300_000_000)  # sparse: no disk taken
+    tracemalloc.start()
+    try:
+        with pytest.raises(ProjectError) as raised:
+            Project.open(tmp_path / "p")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+    assert str(raised.value) == (f"{tmp_path / 'p' / PROJECT_FILE} is 300.0 MB, more than QGN reads of a project file "
+                                 "(256 MiB: about 1,100,000 images), so it is not read and nothing was changed: put "
+                                 "back a smaller copy of the project's project.json from a backup, if there is one")
+
+
+def test_a_project_file_the_previous_version_opened_still_opens(tmp_path):
+    """The previous version read a project.json of up to 256 MiB and wrote any size; the 64 MiB
+    bound of this branch refused one an earlier QGN wrote at 70 MB (its message even said no QGN
+    wrote one that big). 70 MB of it (JSON whitespace, which costs next to nothing to parse) opens
+    and is written back."""
+    images = make_images(tmp_path / "imgs", ["a.png"])
+    Project.create(tmp_path / "p", images, CLASSES)
+    path = tmp_path / "p" / PROJECT_FILE
+    with open(path, "ab") as f:
+        f.write(b" " * 70_000_000)
+    project = Project.open(tmp_path / "p")
+    assert [im.path.name for im in project.images] == ["a.png"]
+    project.set_done(project.images[0], True)
+    assert Project.open(tmp_path / "p").images[0].done
+
+
+def test_a_project_never_writes_a_project_file_over_the_bound(tmp_path, monkeypatch):
+    """What the bound refuses to read is never written (one bound for both): adding images past it
+    is refused, the project as it was; the refusal says what was refused - a done flag's is not
+    'put further images in another project'."""
+    images = []
+    for i in range(3):
+        images.append(tmp_path / f"img_{i}.png")
+        Image.new("RGB", (4, 4)).save(images[-1])
+    project = Project.create(tmp_path / "p", images[:1], CLASSES)
+    before = (tmp_path / "p" / PROJECT_FILE).read_bytes()
+    monkeypatch.setattr("qgn.project.MAX_PROJECT_FILE_BYTES", len(before) + 100)
+    with pytest.raises(ProjectError) as raised:
+        project.add_images(images[1:])
+    assert str(raised.value).startswith(f"{tmp_path / 'p'}: adding 2 images was refused: its project.json would be ")
+    assert str(raised.value).endswith(f" MB with 3 images, more than QGN reads of a project file ({len(before) + 100} "
+                                      "bytes); nothing was written: put further images in another project")
+    assert (tmp_path / "p" / PROJECT_FILE).read_bytes() == before and len(project.images) == 1
+    assert len(Project.open(tmp_path / "p").images) == 1
+    monkeypatch.setattr("qgn.project.MAX_PROJECT_FILE_BYTES", len(before))  # "true" is one byte shorter than "false"
+    monkeypatch.setattr(Project, "_entry", lambda self, im: {"path": str(im.path), "key": im.key, "done": im.done,
+                                                              "pad": "x" * 100})
+    with pytest.raises(ProjectError) as raised:
+        project.set_done(project.images[0], True)
+    text = str(raised.value)
+    assert text.startswith(f"{tmp_path / 'p'}: marking 1 image done or not was refused: its project.json would be ")
+    assert "further images" not in text and text.endswith("nothing was written: the project holds more images than "
+                                                           "one project file can list; move some into another project")
+    assert (tmp_path / "p" / PROJECT_FILE).read_bytes() == before and not project.images[0].done
 
 
 # --------------------------------------------------------------------------- annotations
@@ -478,3 +545,18 @@ def test_the_image_file_an_annotation_was_saved_for_is_noted_and_checked(tmp_pat
     doc["images"][0]["file"] = {"bytes": "many"}  # malformed: ignored, never refused
     (tmp_path / "P" / "project.json").write_text(json.dumps(doc))
     assert Project.open(tmp_path / "P").image_for(image).file is None
+
+
+def test_a_project_folder_that_is_a_loop_of_links_is_said_as_one(tmp_path):
+    """`qgn export --project LOOP` said "LOOP is not a QGN project (no project.json); create one
+    first": a loop of links, or a link to a folder that is gone, is no missing project."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(ProjectError) as raised:
+        Project.open(tmp_path / "a")
+    assert str(raised.value) == (f"{tmp_path / 'a'}: is a loop of symbolic links, which leads nowhere (remove the "
+                                 "link); the project folder is there, and it cannot be opened without it. Nothing "
+                                 "was changed")
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ProjectError, match="is a link to .*nowhere, which does not exist .*the project folder is there"):
+        Project.open(tmp_path / "gone")
