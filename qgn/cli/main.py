@@ -161,4 +161,9 @@ def expected_failure_message(exc: BaseException) -> str | None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run as ``python -m qgn.cli.main``: this file is ``__main__``, and the subcommands import
+    # ``qgn.cli.main`` anew - a second module, whose CLIError this one's main would not catch (a
+    # refusal came out as "unexpected CLIError"). Run the imported module's main, as ``qgn`` does.
+    from qgn.cli.main import main as _imported_main
+
+    sys.exit(_imported_main())

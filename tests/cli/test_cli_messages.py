@@ -252,3 +252,23 @@ def test_an_import_into_a_project_path_that_is_a_file_says_so(tmp_path, run_cli)
                            "--project", target)
     assert code == 2 and f"{target} is a file, not a folder" in err, err
     assert target.read_text() == "mine"
+
+
+def test_run_as_python_m_qgn_cli_main_a_refusal_is_one_line(tmp_path):
+    """``python -m qgn.cli.main`` runs the file as ``__main__`` while the subcommands import
+    ``qgn.cli.main`` again: their CLIError was another class than the one ``__main__`` caught, and a
+    plain refusal came out as 'unexpected CLIError' with a crash log. The same line as ``python -m qgn``."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    args = ["export", "--project", str(tmp_path), "--format", "coco", str(tmp_path / "out")]
+    lines = {}
+    for module in ("qgn", "qgn.cli.main"):
+        done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, timeout=120)
+        assert done.returncode == 2, (module, done.stderr)
+        lines[module] = done.stderr.strip()
+    assert lines["qgn.cli.main"] == lines["qgn"]
+    assert "unexpected" not in lines["qgn.cli.main"] and len(lines["qgn"].splitlines()) == 1
