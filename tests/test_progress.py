@@ -196,3 +196,21 @@ def test_counting_down_subtracts_the_time_since_the_count_moved():
     clock.now += 30
     assert left.counting_down(2, 10) == 0.0  # never below 0
     assert left.counting_down(3, 10) == pytest.approx(37 / 2 * 7)  # the count moved: a new estimate
+
+
+def test_a_finished_training_leaves_no_line_for_the_next_command_to_blank(tmp_path, run_cli, monkeypatch):
+    """`qgn train` ends its progress line as its own before 'done': it ended it with a plain newline,
+    so the line stayed the one drawn, and the next command of the process (an in-process caller's)
+    blanked it with '\\r' + spaces before its own one-line error."""
+    import qgn.train.loop
+    from qgn.cli import progress_line
+
+    def quick(config, resume, progress, device, replace):
+        progress(1, {"loss": 0.5, "lr": 0.01, "sec_per_iter": 1.0})
+        return "final.safetensors"
+
+    monkeypatch.setattr(qgn.train.loop, "train", quick)
+    code, out, err = run_cli("train", "--preset", "demo", "--set", "iterations=1", "--out", tmp_path / "run")
+    assert code == 0, err
+    assert progress_line._drawn is None
+    assert "\nqgn train: done: final.safetensors\n" in err and "\n\n" not in err, err

@@ -230,11 +230,12 @@ def run(args) -> int:
         result = finetune(model, images, labels, config, progress=progress, names=names,
                           preparing=ImageSteps("encoding"))
     except KeyboardInterrupt:
-        print(f"\nqgn finetune: interrupted after {progress.done} iterations; nothing saved ({model_path} is unchanged)",
+        progress.off_the_line()
+        print(f"qgn finetune: interrupted after {progress.done} iterations; nothing saved ({model_path} is unchanged)",
               file=sys.stderr)
         return 130
     seconds = time.perf_counter() - progress.start
-    print(file=sys.stderr)
+    progress.off_the_line()
     comparing = ImageSteps("comparing before and after on")
     try:
         comparison = compare_models(model, result.model, images, labels, args.eval_scheme, names, progress=comparing)

@@ -107,9 +107,11 @@ def run(args) -> int:
         final = train(config, resume=args.resume, progress=progress,
                       device=None if args.device is None else resolve_device(args.device), replace=args.force)
     except KeyboardInterrupt:
-        print(f"\nqgn train: interrupted; checkpoint saved in {config.out} (continue with --resume)", file=sys.stderr)
+        progress.off_the_line()
+        print(f"qgn train: interrupted; checkpoint saved in {config.out} (continue with --resume)", file=sys.stderr)
         return 130
-    print(f"\nqgn train: done: {final}", file=sys.stderr)
+    progress.off_the_line()  # ends the line as its own (a plain newline left it the one a next failure blanks)
+    print(f"qgn train: done: {final}", file=sys.stderr)
     from qgn.domain import reference_for, reference_path
 
     if reference_for(final) is not None:  # made for this very file (an older one beside it is not read)
