@@ -823,7 +823,8 @@ class Annotator(ClassChangesMixin, QtCore.QObject):
             if edit.is_empty:
                 self.workspace.show_status("Nothing to change: the annotation is already that", 4000)
                 return
-            session.undo.push(EditCommand(session, edit, f"Start over from {SOURCE_TEXT.get(source, source)}"))
+            session.undo.push(EditCommand(session, edit, f"Start over from {SOURCE_TEXT.get(source, source)}",
+                                          origin=source))
 
         def failed(message: str) -> None:
             self._warn(f"Cannot start over from {SOURCE_TEXT.get(source, source)}: {message}")
@@ -993,7 +994,7 @@ class Annotator(ClassChangesMixin, QtCore.QObject):
             return
         steps = session.undo.index()
         state = "unsaved changes" if session.dirty else "saved"
-        origin = SOURCE_TEXT.get(session.origin, session.origin)
+        origin = SOURCE_TEXT.get(session.started_from, session.started_from)
         self.panel.set_status(f"<b>{doc.name}</b> · from {origin} · {steps} edit{'s' if steps != 1 else ''} "
                               f"· {state}")
 

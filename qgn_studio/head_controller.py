@@ -261,7 +261,7 @@ class HeadController(QtCore.QObject):
             self.workspace.clear_message("domain")
             return
         session = doc.annotation
-        start = START_NOTE.get(self.annotator.default_source(doc) if session is None else session.origin, "")
+        start = START_NOTE.get(self.annotator.default_source(doc) if session is None else session.started_from, "")
         self.workspace.show_message(verdict.describe(info.name) + start, "warning", "domain")
 
     def model_changed(self) -> None:
