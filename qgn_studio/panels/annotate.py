@@ -60,6 +60,7 @@ class ClassTable(QtWidgets.QTableWidget):
     renamed = QtCore.Signal(int, str)
     recolour_requested = QtCore.Signal(int)
     chosen = QtCore.Signal(int)
+    resized = QtCore.Signal()
 
     def __init__(self, parent=None):
         super().__init__(0, 3, parent)
@@ -115,18 +116,30 @@ class ClassTable(QtWidgets.QTableWidget):
         rows = 0 if classes is None else classes.num_classes
         # at least CLASS_ROWS_MIN rows; more as the dock's height allows, up to every row
         self.setMinimumHeight(self.rows_height(CLASS_ROWS_MIN))
-        self.setMaximumHeight(self.rows_height(max(rows, 3)))
+        self.setMaximumHeight(self.rows_height(max(rows, 3)) + 2)  # (+2: no scroll bar with every row shown)
         self.updateGeometry()
 
     def rows_height(self, rows: int) -> int:
         """The table's height to show ``rows`` rows under its header."""
         header = self.horizontalHeader().sizeHint().height()
-        return rows * ROW + header + 2 * self.frameWidth() + 2
+        return rows * ROW + header + 2 * self.frameWidth()
 
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
         """As tall as its minimum: the panel's layout hands it the height left over."""
         hint = super().sizeHint()
         return QtCore.QSize(hint.width(), self.minimumHeight())
+
+    def part_row(self, height: int | None = None) -> int:
+        """The height of the part row at its bottom, at ``height`` (default its own): 0 where it
+        shows whole rows, or every row."""
+        height = self.height() if height is None else height
+        if self.rowCount() == 0 or height >= self.maximumHeight():
+            return 0
+        return (height - self.rows_height(0)) % ROW
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self.resized.emit()
 
     def filter(self, text: str) -> int | None:
         """Show the classes whose name contains ``text`` (any case); the first such class id."""
@@ -195,12 +208,18 @@ class OneLineLabel(QtWidgets.QLabel):
 
 
 class HistoryView(QtWidgets.QUndoView):
-    """The undo history: asks for three rows, so that the splitter gives the controls above the
-    height first (drag the splitter for more history); it yields down to two rows where the
-    controls above would scroll otherwise (``AnnotatePanel._fit_controls``)."""
+    """The undo history: asks for its least height, two rows, so that the splitter gives the
+    controls above - their class list - the height first, up to every class row (drag the splitter
+    for more history); it takes the class list's part row (``AnnotatePanel._whole_class_rows``).
+    (It asked for three rows of ``ROW``: at 1280×720 the class list showed three rows, the History
+    five of its own under a single "Start".)"""
 
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
-        return QtCore.QSize(super().sizeHint().width(), 3 * ROW + 2 * self.frameWidth())
+        return QtCore.QSize(super().sizeHint().width(), self.least_height())
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
+        # (a list view's own is its scroll bar's arrows and slider, 70 px: a layout took that as its height)
+        return QtCore.QSize(super().minimumSizeHint().width(), self.least_height())
 
     def row_height(self) -> int:
         """The height of one of its rows (a line of text: 14 px at the default font, not ``ROW``)."""
@@ -520,6 +539,12 @@ class AnnotatePanel(QtWidgets.QWidget):
         self._yield_timer.setInterval(0)
         self._yield_timer.timeout.connect(self._give_controls_history_height)
         self.controls.verticalScrollBar().rangeChanged.connect(self._yield_history)
+        self._rows_timer = QtCore.QTimer(self)
+        self._rows_timer.setSingleShot(True)
+        self._rows_timer.setInterval(0)
+        self._rows_timer.timeout.connect(self._whole_class_rows)
+        self._grow = 0  # what the controls grew by (``_fit_controls``), to take back from the History
+        self.classes.resized.connect(self._rows_timer.start)
 
     def _order_tabs(self) -> None:
         """Tab goes through the controls as they read, row by row, left to right: the switch and
@@ -552,6 +577,29 @@ class AnnotatePanel(QtWidgets.QWidget):
         if take > 0:
             self.splitter.setSizes([total - (history_height - take), history_height - take])
 
+    def _whole_class_rows(self) -> None:
+        """The class list shows whole rows (once the layout in progress is done): the splitter goes
+        to the nearest whole row, the History giving the rest of a row it has over its least, or
+        taking the part row, as long as the list keeps its least rows; and the controls grown
+        taller (a tool's note shown) take their growth back from the History, down to its least
+        (``_fit_controls``), while the list lacks rows."""
+        table, grow = self.classes, self._grow
+        self._grow = 0
+        if not self.splitter.isVisible() or self.controls.verticalScrollBar().maximum() > 0:
+            return
+        controls, history = self.splitter.sizes()
+        history_box = self.splitter.widget(1)
+        least = max(history_box.minimumSizeHint().height(), history_box.minimumHeight())
+        grow = max(0, min(grow, history - least, table.maximumHeight() - table.height()))
+        height = table.height() + grow
+        part = table.part_row(height)
+        if part and 2 * part >= ROW and history - grow - least >= ROW - part:
+            part -= ROW  # the rest of the row from the History
+        elif height - part < table.minimumHeight():
+            part = 0
+        if grow - part:
+            self.splitter.setSizes([controls + grow - part, history - grow + part])
+
     def _fit_controls_soon(self) -> None:
         if not self._fit_pending:
             self._fit_pending = True
@@ -570,7 +618,11 @@ class AnnotatePanel(QtWidgets.QWidget):
         extra = max(0, self.classes.maximumHeight() - self.classes.sizeHint().height())
         if self.classes.maximumHeight() >= QWIDGETSIZE_MAX:  # no classes yet
             extra = 0
+        old = self.controls.maximumHeight()
         self.controls.setMaximumHeight(height + extra + 2)
+        if old < height + extra + 2 and self.controls.height() >= old - 1:  # taller, and it was at its cap
+            self._grow += height + extra + 2 - old
+            self._rows_timer.start()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)

@@ -69,10 +69,18 @@ def test_the_annotate_docks_controls_show_without_scrolling(qtbot, window, sampl
     assert rows_shown >= 5, rows_shown  # the class list scrolls itself, from its sixth row on
 
 
+def rows_cut(table: QtWidgets.QTableWidget) -> list[int]:
+    """The rows that show only in part (cut by the table's bottom edge)."""
+    viewport = table.viewport().rect()
+    rects = [(row, table.visualRect(table.model().index(row, 0))) for row in range(table.rowCount())]
+    return [row for row, rect in rects if rect.intersects(viewport) and not viewport.contains(rect)]
+
+
 ALL_TOOLS = ["paint", "fill", "erase", "pick", "superpixel", "snap", "wand"]
 SAMPLES, CITYSCAPES = (256, 384), (1024, 2048)
 WINDOWS = {  # what fitted_size leaves of each screen (frame, title bar) → the class rows shown at least
-    "1280x720": ((1264, 672), 3), "1280x800": ((1264, 752), 4), "1920x1080": ((1904, 1032), 11)}
+    "1280x720": ((1264, 672), 4), "1280x800": ((1264, 752), 8), "1920x1080": ((1904, 1032), 11)}
+NOTED_TOOLS = ("superpixel", "snap", "wand")  # a note or the "Snap to" row under the tools: a class row less
 
 
 @pytest.mark.parametrize("screen,size", [("1280x800", SAMPLES), ("1280x800", CITYSCAPES), ("1280x720", CITYSCAPES),
@@ -87,11 +95,16 @@ def test_every_tool_leaves_the_controls_unscrolled(qtbot, window, tmp_path, tool
     control shows whole, on a 1280×720, 1280×800 and 1920×1080 screen. (The snap brush's two-line
     note and row plus the summary's second line scrolled the controls 12 px at 1280×800, "Start
     from…" cut in half, the class list at its three rows; at 1280×720 the image-aware tools
-    scrolled them 14-26 px.) The summary stays one line and shows whole (its old prefix "Changed vs
-    prediction:" had it cut with "…" at every size), its whole text also in its tooltip."""
+    scrolled them 14-26 px.) The class list shows whole rows, four at 1280×720 and eight at
+    1280×800, a row less under an image-aware tool's note (three and six: the History asked for
+    three rows, and the list showed a part row). The summary stays one line and shows whole (its
+    old prefix "Changed vs prediction:" had it cut with "…" at every size), its whole text also in
+    its tooltip."""
     from qgn_studio.testing import write_samples
 
     window_size, class_rows = WINDOWS[screen]
+    if tool in NOTED_TOOLS and screen != "1920x1080":
+        class_rows -= 1
     window.resize(*window_size)
     paths = write_samples(tmp_path / "data", 1, size)
     annotating(qtbot, window, camvid_model(tmp_path), paths)
@@ -119,6 +132,7 @@ def test_every_tool_leaves_the_controls_unscrolled(qtbot, window, tmp_path, tool
     assert panel.changed_text.toolTip() == whole  # and in the tooltip
     table = panel.classes
     assert table.viewport().height() // table.rowHeight(0) >= class_rows  # the class list keeps its rows
+    assert not rows_cut(table), rows_cut(table)  # whole rows: the splitter stops at a row's edge
     history_box = panel.splitter.widget(1)
     assert history_box.height() >= history_box.minimumSizeHint().height()  # the History's title and two rows
     assert panel.history.height() >= 2 * panel.history.row_height()
