@@ -55,6 +55,24 @@ def test_every_row_of_the_layers_list_shows_without_scrolling(qtbot, window):
     assert legend.isVisible() and legend.viewport().height() > 0
 
 
+def test_camvids_legend_shows_whole_its_level_and_uncertainty_keys_beside_their_rows(qtbot, window):
+    """With the largest bundled class set the legend shows whole at 1280×800 (it scrolled its last
+    row, the uncertainty scale, 13 px): the level colours and the uncertainty scale are keyed in
+    the Layers list, beside their rows, each with its tooltip."""
+    panel = window.layer_panel
+    panel.legend.set_classes(largest_bundled_classes())
+    settle(qtbot)
+    assert panel.legend_scroll.verticalScrollBar().maximum() == 0
+    assert window.layers_dock.widget().verticalScrollBar().maximum() == 0
+    assert panel.tree.verticalScrollBar().maximum() == 0
+    tree = panel.tree
+    for key, words in (("sites", "finest level"), ("uncertainty", "0 (certain) … 1 (doubtful)")):
+        item = panel.items[key]
+        assert not item.icon(1).isNull() and words in item.toolTip(1), key
+        rect = tree.visualRect(tree.indexFromItem(item, 1))
+        assert tree.viewport().rect().contains(rect.adjusted(0, 0, -(rect.width() - tree.iconSize().width()), 0)), key
+
+
 def test_the_demo_models_legend_shows_whole(qtbot, window):
     from qgn.data.synthetic import SYNTHETIC_CLASSES
 
