@@ -174,8 +174,10 @@ class ClassTable(QtWidgets.QTableWidget):
 
 
 class OneLineLabel(QtWidgets.QLabel):
-    """A rich-text label one line high: text too wide for it shows elided (plain, "…" at the end),
-    the whole text in its tooltip; ``text()`` is the whole text as set."""
+    """A rich-text label one line high: it shows the whole text, or the first of its ``shorter``
+    forms that fits (a 24-megapixel photo's counts rounded), or, when none fits, the shortest
+    elided (plain, "…" at the end); the whole text in its tooltip; ``text()`` is the whole text
+    as set, ``shown()`` the form on screen."""
 
     def __init__(self, text: str = "", parent=None):
         super().__init__(parent)
@@ -184,10 +186,31 @@ class OneLineLabel(QtWidgets.QLabel):
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
         self.setText(text)
 
-    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
-        super().setText(text)
+    def setText(self, text: str, shorter: tuple[str, ...] = ()) -> None:  # noqa: N802 (Qt's name)
+        self._forms = (text, *shorter)
         self.plain = QtGui.QTextDocumentFragment.fromHtml(text).toPlainText()
         self.setToolTip(self.plain)
+        self._fit()
+
+    def text(self) -> str:
+        return self._forms[0]
+
+    def shown(self) -> str:
+        return super().text()
+
+    def _fit(self) -> None:
+        """Show the first form that fits the width (the last when none does)."""
+        for form in self._forms:
+            if super().text() != form:
+                super().setText(form)
+            if super().sizeHint().width() <= self.width():
+                break
+        self._shown_plain = QtGui.QTextDocumentFragment.fromHtml(super().text()).toPlainText()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._fit()
 
     def elided(self) -> bool:
         """Whether the whole text is wider than the label (it shows elided)."""
@@ -203,7 +226,7 @@ class OneLineLabel(QtWidgets.QLabel):
         painter = QtGui.QPainter(self)
         rect = self.contentsRect()
         painter.setPen(self.palette().color(self.foregroundRole()))
-        text = self.fontMetrics().elidedText(self.plain, QtCore.Qt.TextElideMode.ElideRight, rect.width())
+        text = self.fontMetrics().elidedText(self._shown_plain, QtCore.Qt.TextElideMode.ElideRight, rect.width())
         painter.drawText(rect, int(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter), text)
 
 
@@ -726,8 +749,9 @@ class AnnotatePanel(QtWidgets.QWidget):
     def set_status(self, text: str) -> None:
         self.status.setText(text)
 
-    def set_changed_summary(self, text: str) -> None:
-        self.changed_text.setText(text)
+    def set_changed_summary(self, text: str, shorter: tuple[str, ...] = ()) -> None:
+        """``text``, or the first of its ``shorter`` forms that fits the dock's width."""
+        self.changed_text.setText(text, shorter)
 
     def set_show_changed(self, on: bool) -> None:
         self.show_changed.blockSignals(True)

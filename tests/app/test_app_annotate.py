@@ -688,7 +688,7 @@ def test_a_level_not_counted_yet_is_counted_off_the_ui_thread_and_never_shown_wr
     summary = annotator.panel.set_changed_summary
     monkeypatch.setattr(changes, "changed_cells_of_size", counting)
     monkeypatch.setattr(annotator.panel, "set_changed_summary",
-                        lambda html: (shown.append((annotator.tools.level, html)), summary(html)))
+                        lambda html, shorter=(): (shown.append((annotator.tools.level, html)), summary(html, shorter)))
     for level in (4, 0, 2, 4):
         annotator.tools.set_level(level)
         size = 1 << level

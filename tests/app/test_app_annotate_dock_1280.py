@@ -256,3 +256,31 @@ def test_at_1280x720_the_history_yields_to_the_controls(qtbot, window, samples, 
     assert panel.controls.geometry().bottom() < history_box.geometry().top()  # side by side, not overlapping
     assert history_box.height() >= history_box.minimumSizeHint().height()  # its title and two rows show
     assert panel.history.height() >= 2 * panel.history.row_height()
+
+
+@pytest.mark.parametrize("level,cells", [(0, "24 M"), (2, "1.5 M")])
+def test_a_24_megapixel_photos_counts_show_whole(qtbot, window, samples, tmp_path, level, cells):
+    """A 24-megapixel photo (6000×4000) changed all over: its exact counts are wider than the
+    dock at 1280×800 ("Changed: 24,000,000 px (100.0 %) · 24,000,000 cells of 1×1 px" was cut);
+    the line shows them rounded, the exact ones in its tooltip, and exact again where they fit."""
+    from qgn_studio.annotator import change_summary
+
+    annotating(qtbot, window, camvid_model(tmp_path), samples[:1])
+    window.annotate_dock.raise_()
+    label = window.annotator.panel.changed_text
+    pixels = 6000 * 4000
+    exact = f"Changed: {pixels:,} px (100.0 %) · {pixels >> 2 * level:,} cells of {1 << level}×{1 << level} px"
+    summary = change_summary(pixels, pixels, pixels >> 2 * level, level)
+    window.annotator.panel.set_changed_summary(*summary)
+    QtWidgets.QApplication.processEvents()
+    probe = QtWidgets.QLabel(summary[0])  # the exact line, as the label shows it (its counts bold)
+    probe.setFont(label.font())
+    assert probe.sizeHint().width() > label.width()  # does not fit
+    assert not label.elided(), (label.width(), label.shown())
+    assert f"<b>{cells}</b> cells" in label.shown() and "<b>24 M px</b> (100.0 %)" in label.shown()
+    assert label.toolTip() == exact and f"<b>{pixels:,} px</b>" in label.text()
+    window.resize(1904, 1032)  # a wide dock: the exact counts
+    window.annotate_dock.parentWidget().resizeDocks([window.annotate_dock], [700], QtCore.Qt.Orientation.Horizontal)
+    QtWidgets.QApplication.processEvents()
+    qtbot.wait(50)
+    assert label.shown() == label.text() and not label.elided(), label.width()
