@@ -168,11 +168,14 @@ class LayerPanel(QtWidgets.QWidget):
         self.opacity = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.valueChanged.connect(self._opacity_moved)
+        self.opacity.setToolTip("How opaque the layer selected in the list above is drawn (0–100 %)")
         self.opacity_label = QtWidgets.QLabel("Opacity")
         self.measure = QtWidgets.QComboBox()
         for key, text in UncertaintyLayer.MEASURES.items():
             self.measure.addItem(text, key)
         self.measure.currentIndexChanged.connect(self._measure_chosen)
+        self.measure.setToolTip("What the Uncertainty layer shows: the entropy of the prediction, or the "
+                                "probability that a cell is composite (refined at the next level)")
         self.measure_row = QtWidgets.QWidget()
         row = QtWidgets.QHBoxLayout(self.measure_row)
         row.setContentsMargins(0, 0, 0, 0)
