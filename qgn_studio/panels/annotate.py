@@ -567,6 +567,8 @@ class AnnotatePanel(QtWidgets.QWidget):
         self._rows_timer.setInterval(0)
         self._rows_timer.timeout.connect(self._whole_class_rows)
         self._grow = 0  # what the controls grew by (``_fit_controls``), to take back from the History
+        self._history_dragged = False  # the user dragged the splitter: the History keeps what they gave it
+        splitter.splitterMoved.connect(self._splitter_dragged)
         self.classes.resized.connect(self._rows_timer.start)
 
     def _order_tabs(self) -> None:
@@ -600,12 +602,16 @@ class AnnotatePanel(QtWidgets.QWidget):
         if take > 0:
             self.splitter.setSizes([total - (history_height - take), history_height - take])
 
+    def _splitter_dragged(self, *_args) -> None:
+        self._history_dragged = True
+
     def _whole_class_rows(self) -> None:
         """The class list shows whole rows (once the layout in progress is done): the splitter goes
         to the nearest whole row, the History giving the rest of a row it has over its least, or
         taking the part row, as long as the list keeps its least rows; and the controls grown
         taller (a tool's note shown) take their growth back from the History, down to its least
-        (``_fit_controls``), while the list lacks rows."""
+        (``_fit_controls``), while the list lacks rows - all the History has over its least until
+        the user drags the splitter (switching tools left it a row more each time)."""
         table, grow = self.classes, self._grow
         self._grow = 0
         if not self.splitter.isVisible() or self.controls.verticalScrollBar().maximum() > 0:
@@ -613,6 +619,8 @@ class AnnotatePanel(QtWidgets.QWidget):
         controls, history = self.splitter.sizes()
         history_box = self.splitter.widget(1)
         least = max(history_box.minimumSizeHint().height(), history_box.minimumHeight())
+        if not self._history_dragged:  # the History at its least while the list lacks rows (a tool's note came)
+            grow = QWIDGETSIZE_MAX
         grow = max(0, min(grow, history - least, table.maximumHeight() - table.height()))
         height = table.height() + grow
         part = table.part_row(height)

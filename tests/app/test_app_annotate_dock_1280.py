@@ -284,3 +284,31 @@ def test_a_24_megapixel_photos_counts_show_whole(qtbot, window, samples, tmp_pat
     QtWidgets.QApplication.processEvents()
     qtbot.wait(50)
     assert label.shown() == label.text() and not label.elided(), label.width()
+
+
+def test_switching_tools_leaves_the_history_at_its_least_while_the_class_list_lacks_rows(qtbot, window, samples,
+                                                                                         tmp_path):
+    """Through every tool and back at 1280×800, the class list gets the height first: while it lacks
+    rows the History has its least (two rows, and less than a class row more), and back at the
+    paint tool the list shows the rows it showed at first (the image-aware tools' note and the
+    "Snap to" row left the History a row taller, the list a row or two shorter)."""
+    annotating(qtbot, window, camvid_model(tmp_path), samples[:1])
+    window.annotate_dock.raise_()
+    panel = window.annotator.panel
+    table, history_box = panel.classes, panel.splitter.widget(1)
+
+    def settle():
+        QtWidgets.QApplication.processEvents()
+        qtbot.wait(60)
+        QtWidgets.QApplication.processEvents()
+        return table.viewport().height() // table.rowHeight(0)
+
+    first = settle()
+    for tool in [*ALL_TOOLS, "paint"]:
+        panel.tool_buttons[tool].click()
+        rows = settle()
+        least = max(history_box.minimumSizeHint().height(), history_box.minimumHeight())
+        if rows < table.rowCount():
+            assert history_box.height() < least + table.rowHeight(0), (tool, rows, history_box.height(), least)
+        assert not rows_cut(table), (tool, rows_cut(table))
+    assert rows == first
