@@ -568,6 +568,7 @@ class AnnotatePanel(QtWidgets.QWidget):
         self._rows_timer.timeout.connect(self._whole_class_rows)
         self._grow = 0  # what the controls grew by (``_fit_controls``), to take back from the History
         self._history_dragged = False  # the user dragged the splitter: the History keeps what they gave it
+        self._dragged = (0, 0)  # (the History's height the user dragged, the controls' cap then)
         splitter.splitterMoved.connect(self._splitter_dragged)
         self.classes.resized.connect(self._rows_timer.start)
 
@@ -604,6 +605,7 @@ class AnnotatePanel(QtWidgets.QWidget):
 
     def _splitter_dragged(self, *_args) -> None:
         self._history_dragged = True
+        self._dragged = (self.splitter.sizes()[1], self.controls.maximumHeight())
 
     def _whole_class_rows(self) -> None:
         """The class list shows whole rows (once the layout in progress is done): the splitter goes
@@ -611,7 +613,9 @@ class AnnotatePanel(QtWidgets.QWidget):
         taking the part row, as long as the list keeps its least rows; and the controls grown
         taller (a tool's note shown) take their growth back from the History, down to its least
         (``_fit_controls``), while the list lacks rows - all the History has over its least until
-        the user drags the splitter (switching tools left it a row more each time)."""
+        the user drags the splitter (switching tools left it a row more each time). Once dragged,
+        the History the controls took (a tool's note) comes back when they need it no longer, from
+        the class rows over the list's least."""
         table, grow = self.classes, self._grow
         self._grow = 0
         if not self.splitter.isVisible() or self.controls.verticalScrollBar().maximum() > 0:
@@ -622,6 +626,10 @@ class AnnotatePanel(QtWidgets.QWidget):
         if not self._history_dragged:  # the History at its least while the list lacks rows (a tool's note came)
             grow = QWIDGETSIZE_MAX
         grow = max(0, min(grow, history - least, table.maximumHeight() - table.height()))
+        if self._history_dragged and not grow:
+            dragged, cap = self._dragged  # less what the controls grew by since (a tool's note showing)
+            wanted = dragged - max(0, self.controls.maximumHeight() - cap)
+            grow = -max(0, min(wanted - history, table.height() - table.minimumHeight()))
         height = table.height() + grow
         part = table.part_row(height)
         if part and 2 * part >= ROW and history - grow - least >= ROW - part:
@@ -653,6 +661,8 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.controls.setMaximumHeight(height + extra + 2)
         if old < height + extra + 2 and self.controls.height() >= old - 1:  # taller, and it was at its cap
             self._grow += height + extra + 2 - old
+            self._rows_timer.start()
+        elif old > height + extra + 2 and self._history_dragged:  # shorter: the History's dragged height back
             self._rows_timer.start()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
