@@ -162,7 +162,9 @@ class LayerPanel(QtWidgets.QWidget):
         self.items: dict[str, QtWidgets.QTreeWidgetItem] = {}
         self._shown: dict[str, tuple] = {}  # what refresh last set on each row
         self._measured = False  # refresh has sized the first column
+        self._names_width = 0  # the first column's width at its contents (``_measure``)
         self._build()
+        self.tree.viewport().installEventFilter(self)  # a narrower list: the names give way, not the keys
         self.tree.itemChanged.connect(self._item_changed)
         self.tree.currentItemChanged.connect(self._selection_changed)
         self.opacity = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
@@ -245,8 +247,31 @@ class LayerPanel(QtWidgets.QWidget):
             item.setData(0, QtCore.Qt.ItemDataRole.UserRole, key)
             self.items[key] = item
         self.tree.expandAll()
-        self.tree.resizeColumnToContents(0)
+        self._measure()
         self._key_rows()
+
+    def _measure(self) -> None:
+        """The names' column at the width of its contents, as far as the second one keeps room for
+        its widest text (a site count of three digits) or key: a narrower dock elides the names
+        (the keys and counts went past the list's edge - at 200 px 5 px of the 72 of a key showed,
+        none at the dock's least, 166 px)."""
+        self.tree.resizeColumnToContents(0)
+        self._names_width = self.tree.columnWidth(0)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        tree = self.tree
+        # (the delegate draws an item's icon or text this far in from its left: the style's text margin)
+        inset = tree.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_FocusFrameHMargin) + 1
+        second = max(tree.fontMetrics().horizontalAdvance("8.88 k sites"), KEY_SIZE.width()) + inset
+        width = max(min(self._names_width, tree.viewport().width() - second), 1)
+        if width != tree.columnWidth(0):
+            tree.setColumnWidth(0, width)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QtCore.QEvent.Type.Resize and watched is self.tree.viewport():
+            self._fit_columns()
+        return super().eventFilter(watched, event)
 
     def _key_rows(self) -> None:
         """The level colours and the uncertainty scale beside their rows, in the column the level
@@ -338,4 +363,4 @@ class LayerPanel(QtWidgets.QWidget):
                 item.setForeground(1, QtGui.QBrush(QtGui.QColor("#9a9a9a")))
         if widened or not self._measured:
             self._measured = True
-            self.tree.resizeColumnToContents(0)
+            self._measure()

@@ -122,3 +122,30 @@ def test_the_level_rows_site_counts_show_whole(qtbot, window):
     assert levels
     margin = 2 * panel.tree.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_FocusFrameHMargin)
     assert start + widest + margin <= panel.tree.viewport().width(), (start, widest, panel.tree.viewport().width())
+
+
+def test_the_level_and_uncertainty_keys_show_in_a_narrowed_layers_dock(qtbot, window):
+    """Narrowed to its least width, the Layers dock still shows the level and uncertainty keys and a
+    level's site count whole beside their rows - the names elide instead (the names' column kept its
+    185 px, so at 200 px 5 px of a 72-px key showed, none at the least, 166 px; the review of uifix);
+    back at its width the names show whole again."""
+    from qgn_studio.canvas.layers import LevelLayer
+
+    panel = window.layer_panel
+    tree = panel.tree
+    settle(qtbot)
+    default, names = window.layers_dock.width(), tree.columnWidth(0)
+    inset = tree.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_FocusFrameHMargin) + 1
+    widest = tree.fontMetrics().horizontalAdvance("8.88 k sites")  # human_count: 3 digits
+    for width in (200, 1):  # 1: the dock's least
+        window.resizeDocks([window.layers_dock], [width], QtCore.Qt.Orientation.Horizontal)
+        settle(qtbot)
+        assert window.layers_dock.width() < default
+        for key, item in panel.items.items():
+            start = tree.visualRect(tree.indexFromItem(item, 1)).x()
+            need = tree.iconSize().width() if key in ("sites", "uncertainty") else widest
+            if key in ("sites", "uncertainty") or isinstance(panel.layers[key], LevelLayer):
+                assert start + inset + need <= tree.viewport().width(), (width, key, start, tree.viewport().width())
+    window.resizeDocks([window.layers_dock], [default], QtCore.Qt.Orientation.Horizontal)
+    settle(qtbot)
+    assert tree.columnWidth(0) == names
