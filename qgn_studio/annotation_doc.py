@@ -275,11 +275,12 @@ class AnnotationSession(QtCore.QObject):
         if count <= 0 or not all(hasattr(c, "clone") for c in commands):
             return 0
         kept = [c.clone(undone=i >= index) for i, c in enumerate(commands) if i >= count]
+        base = self.started_from_below(count)  # the bottom of the log kept starts from there
         floor = commands[count - 1].serial
         stack.blockSignals(True)  # no one sees the log half rebuilt (it would look like another map)
         try:
             stack.clear()  # a QUndoStack drops its oldest steps only by count, and only at a push
-            self._floor = floor
+            self._floor, self._base = floor, base
             for command in kept:
                 stack.push(command)  # already in the map: its first redo does nothing
             stack.setIndex(index - count)  # the steps that can be redone: their undo does nothing
@@ -288,6 +289,30 @@ class AnnotationSession(QtCore.QObject):
         stack.canUndoChanged.emit(stack.canUndo())
         stack.indexChanged.emit(stack.index())  # the history view and the annotator look again
         return count
+
+    @property
+    def origin(self) -> str:
+        """Where the session started: prediction, truth, import, empty, saved, recovered (set again
+        when the whole map is replaced, ``replace_label``)."""
+        return self._origin
+
+    @origin.setter
+    def origin(self, origin: str) -> None:
+        self._origin = self._base = origin  # ``_base``: where the bottom of the undo log starts (``drop_oldest``)
+
+    @property
+    def started_from(self) -> str:
+        """Where the map on screen started (a ``START_SOURCES`` key, "saved" or "recovered"): the
+        latest "Start over from …" step applied, else where the session started (``origin``)."""
+        return self.started_from_below(self.undo.index() if shiboken6.isValid(self.undo) else 0)
+
+    def started_from_below(self, index: int) -> str:
+        """Where the map started that the undo log's first ``index`` steps leave."""
+        for i in range(index - 1, -1, -1):
+            origin = getattr(self.undo.command(i), "origin", None)
+            if origin:
+                return origin
+        return self._base
 
     def _record_state(self) -> None:
         if not shiboken6.isValid(self.undo):

@@ -87,6 +87,18 @@ def in_classes(result, shape, model_classes, classes) -> np.ndarray | None:
     return label
 
 
+def change_summary(pixels: int, total: int, cells: int, level: int) -> tuple[str, tuple[str, ...]]:
+    """The Review box's line: "Changed: N px (S %) · M cells of k×k px", exact; and its shorter
+    form, the counts rounded ("24 M px … 1.5 M cells"), for a dock too narrow for a big photo's
+    exact counts (a 24-megapixel photo's cut the line at 1280×800)."""
+    from qgn_studio.document import human_count
+
+    share, cell = 100 * pixels / max(total, 1), f"{1 << level}×{1 << level} px"
+    exact = f"Changed: <b>{pixels:,} px</b> ({share:.1f} %) · <b>{cells:,}</b> cells of {cell}"
+    rounded = f"Changed: <b>{human_count(pixels)} px</b> ({share:.1f} %) · <b>{human_count(cells)}</b> cells of {cell}"
+    return exact, (rounded,) if rounded != exact else ()
+
+
 class Annotator(ClassChangesMixin, QtCore.QObject):
     """See the module docstring. ``workspace``: the open documents, the current one, the model
     and the class set (``classes`` is the workspace's); ``canvas``: the view painted on; ``jobs``:
@@ -823,7 +835,8 @@ class Annotator(ClassChangesMixin, QtCore.QObject):
             if edit.is_empty:
                 self.workspace.show_status("Nothing to change: the annotation is already that", 4000)
                 return
-            session.undo.push(EditCommand(session, edit, f"Start over from {SOURCE_TEXT.get(source, source)}"))
+            session.undo.push(EditCommand(session, edit, f"Start over from {SOURCE_TEXT.get(source, source)}",
+                                          origin=source))
 
         def failed(message: str) -> None:
             self._warn(f"Cannot start over from {SOURCE_TEXT.get(source, source)}: {message}")
@@ -993,7 +1006,7 @@ class Annotator(ClassChangesMixin, QtCore.QObject):
             return
         steps = session.undo.index()
         state = "unsaved changes" if session.dirty else "saved"
-        origin = SOURCE_TEXT.get(session.origin, session.origin)
+        origin = SOURCE_TEXT.get(session.started_from, session.started_from)
         self.panel.set_status(f"<b>{doc.name}</b> · from {origin} · {steps} edit{'s' if steps != 1 else ''} "
                               f"· {state}")
 
@@ -1061,10 +1074,7 @@ class Annotator(ClassChangesMixin, QtCore.QObject):
             return
         pixels = session.changes.pixels(label, reference, version)  # the rows edited since the last count
         cells = session.changes.cells(label, reference, level, version)
-        share = 100 * pixels / session.label.size
-        self.panel.set_changed_summary(
-            f"Changed: <b>{pixels:,} px</b> ({share:.1f} %) · <b>{cells:,}</b> cells of "
-            f"{1 << level}×{1 << level} px")
+        self.panel.set_changed_summary(*change_summary(pixels, session.label.size, cells, level))
 
     def _count_changes(self, session, level: int) -> None:
         """Count what ``session.changes`` lacks for ``level`` on the job thread (``ChangeTally.plan``),

@@ -492,17 +492,24 @@ def human_count(value: float, unit: str = "") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g} {prefix}{unit}"
+        text = _three_digits(value / factor)
+        if abs(float(text)) >= 1:  # as rounded: 999 700 is "1 M" (it was "1e+03 k")
+            return f"{text} {prefix}{unit}"
     return f"{value:.0f} {unit}".rstrip()
+
+
+def _three_digits(value: float) -> str:
+    """``value`` to three significant digits, never in exponent form (1234.5 → '1234')."""
+    return f"{value:.3g}" if abs(value) < 999.5 else f"{value:.0f}"
 
 
 def human_bytes(value: int | None) -> str:
     if value is None:
         return "–"
     for factor, prefix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-        if value >= factor:
-            return f"{value / factor:.3g} {prefix}"
+        text = _three_digits(value / factor)
+        if float(text) >= 1:  # as rounded: 1 MiB less 10 bytes is "1 MiB" (it was "1.02e+03 KiB")
+            return f"{text} {prefix}"
     return f"{value} B"
 
 

@@ -61,6 +61,8 @@ class HeadController(QtCore.QObject):
         annotator.class_set_edited.connect(lambda _classes: self._reset(load=False))
         self.fitted.connect(self._fitted)
         annotator.session_created.connect(lambda doc: self.show_verdict(doc) if doc is workspace.current else None)
+        annotator.edited.connect(self._start_maybe_changed)  # a start over, or its undo / redo
+        self._noted = None  # (document, start) the domain warning was last written for
         annotator.extra_sources["head"] = (self.available, self.predict)
         annotator.default_source = self.default_source
 
@@ -258,13 +260,25 @@ class HeadController(QtCore.QObject):
         """The canvas's domain warning for ``doc`` (cleared when it is in domain or unknown)."""
         verdict, info = self.verdict(doc), self.workspace.model_info
         if verdict is None or verdict.inside or info is None:
+            self._noted = None
             self.workspace.clear_message("domain")
             return
         session = doc.annotation
-        start = START_NOTE.get(self.annotator.default_source(doc) if session is None else session.origin, "")
-        self.workspace.show_message(verdict.describe(info.name) + start, "warning", "domain")
+        source = self.annotator.default_source(doc) if session is None else session.started_from
+        self._noted = (doc, source)
+        self.workspace.show_message(verdict.describe(info.name) + START_NOTE.get(source, ""), "warning", "domain")
+
+    def _start_maybe_changed(self, session) -> None:
+        """After an edit, undo or redo: the warning's last words follow the start on screen, as the
+        Annotate dock's header does (written again only when that start changed: an ordinary stroke
+        costs a look down the undo log, as the header's own line)."""
+        doc = self.workspace.current
+        if (self._noted is not None and doc is self._noted[0] and doc.annotation is session
+                and session.started_from != self._noted[1]):
+            self.show_verdict(doc)
 
     def model_changed(self) -> None:
+        self._noted = None
         self.workspace.clear_message("domain")  # the old model's verdict; the new one's comes with its prediction
         self._reset(load=True)
 

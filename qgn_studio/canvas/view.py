@@ -91,10 +91,16 @@ class Banner(QtWidgets.QFrame):
         self.show()
 
     def _fit(self) -> None:
-        """As high as the text at the label's width, up to ``MAX_LINES`` lines (then it scrolls)."""
+        """As high as the text at the label's width, up to ``MAX_LINES`` whole lines (then it
+        scrolls): the cap is what ``MAX_LINES`` lines of the label's rich text take (it was
+        ``MAX_LINES`` font line spacings and 4 px, which rich text, laid out without the font's
+        leading, filled with six lines and half the seventh, cut)."""
         width = max(self.scroll.viewport().width(), 100)
         height = self.label.heightForWidth(width)
-        cap = self.MAX_LINES * self.label.fontMetrics().lineSpacing() + 4
+        probe = QtWidgets.QLabel("<br>".join(["X"] * self.MAX_LINES))
+        probe.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        probe.setFont(self.label.font())
+        cap = probe.sizeHint().height()
         self.scroll.setFixedHeight(min(max(height, self.label.fontMetrics().lineSpacing()), cap))
 
     def resizeEvent(self, event) -> None:

@@ -60,6 +60,7 @@ class ClassTable(QtWidgets.QTableWidget):
     renamed = QtCore.Signal(int, str)
     recolour_requested = QtCore.Signal(int)
     chosen = QtCore.Signal(int)
+    resized = QtCore.Signal()
 
     def __init__(self, parent=None):
         super().__init__(0, 3, parent)
@@ -115,18 +116,30 @@ class ClassTable(QtWidgets.QTableWidget):
         rows = 0 if classes is None else classes.num_classes
         # at least CLASS_ROWS_MIN rows; more as the dock's height allows, up to every row
         self.setMinimumHeight(self.rows_height(CLASS_ROWS_MIN))
-        self.setMaximumHeight(self.rows_height(max(rows, 3)))
+        self.setMaximumHeight(self.rows_height(max(rows, 3)) + 2)  # (+2: no scroll bar with every row shown)
         self.updateGeometry()
 
     def rows_height(self, rows: int) -> int:
         """The table's height to show ``rows`` rows under its header."""
         header = self.horizontalHeader().sizeHint().height()
-        return rows * ROW + header + 2 * self.frameWidth() + 2
+        return rows * ROW + header + 2 * self.frameWidth()
 
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
         """As tall as its minimum: the panel's layout hands it the height left over."""
         hint = super().sizeHint()
         return QtCore.QSize(hint.width(), self.minimumHeight())
+
+    def part_row(self, height: int | None = None) -> int:
+        """The height of the part row at its bottom, at ``height`` (default its own): 0 where it
+        shows whole rows, or every row."""
+        height = self.height() if height is None else height
+        if self.rowCount() == 0 or height >= self.maximumHeight():
+            return 0
+        return (height - self.rows_height(0)) % ROW
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self.resized.emit()
 
     def filter(self, text: str) -> int | None:
         """Show the classes whose name contains ``text`` (any case); the first such class id."""
@@ -161,8 +174,10 @@ class ClassTable(QtWidgets.QTableWidget):
 
 
 class OneLineLabel(QtWidgets.QLabel):
-    """A rich-text label one line high: text too wide for it shows elided (plain, "…" at the end),
-    the whole text in its tooltip; ``text()`` is the whole text as set."""
+    """A rich-text label one line high: it shows the whole text, or the first of its ``shorter``
+    forms that fits (a 24-megapixel photo's counts rounded), or, when none fits, the shortest
+    elided (plain, "…" at the end); the whole text in its tooltip; ``text()`` is the whole text
+    as set, ``shown()`` the form on screen."""
 
     def __init__(self, text: str = "", parent=None):
         super().__init__(parent)
@@ -171,10 +186,31 @@ class OneLineLabel(QtWidgets.QLabel):
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
         self.setText(text)
 
-    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
-        super().setText(text)
+    def setText(self, text: str, shorter: tuple[str, ...] = ()) -> None:  # noqa: N802 (Qt's name)
+        self._forms = (text, *shorter)
         self.plain = QtGui.QTextDocumentFragment.fromHtml(text).toPlainText()
         self.setToolTip(self.plain)
+        self._fit()
+
+    def text(self) -> str:
+        return self._forms[0]
+
+    def shown(self) -> str:
+        return super().text()
+
+    def _fit(self) -> None:
+        """Show the first form that fits the width (the last when none does)."""
+        for form in self._forms:
+            if super().text() != form:
+                super().setText(form)
+            if super().sizeHint().width() <= self.width():
+                break
+        self._shown_plain = QtGui.QTextDocumentFragment.fromHtml(super().text()).toPlainText()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._fit()
 
     def elided(self) -> bool:
         """Whether the whole text is wider than the label (it shows elided)."""
@@ -190,17 +226,23 @@ class OneLineLabel(QtWidgets.QLabel):
         painter = QtGui.QPainter(self)
         rect = self.contentsRect()
         painter.setPen(self.palette().color(self.foregroundRole()))
-        text = self.fontMetrics().elidedText(self.plain, QtCore.Qt.TextElideMode.ElideRight, rect.width())
+        text = self.fontMetrics().elidedText(self._shown_plain, QtCore.Qt.TextElideMode.ElideRight, rect.width())
         painter.drawText(rect, int(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter), text)
 
 
 class HistoryView(QtWidgets.QUndoView):
-    """The undo history: asks for three rows, so that the splitter gives the controls above the
-    height first (drag the splitter for more history); it yields down to two rows where the
-    controls above would scroll otherwise (``AnnotatePanel._fit_controls``)."""
+    """The undo history: asks for its least height, two rows, so that the splitter gives the
+    controls above - their class list - the height first, up to every class row (drag the splitter
+    for more history); it takes the class list's part row (``AnnotatePanel._whole_class_rows``).
+    (It asked for three rows of ``ROW``: at 1280×720 the class list showed three rows, the History
+    five of its own under a single "Start".)"""
 
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
-        return QtCore.QSize(super().sizeHint().width(), 3 * ROW + 2 * self.frameWidth())
+        return QtCore.QSize(super().sizeHint().width(), self.least_height())
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
+        # (a list view's own is its scroll bar's arrows and slider, 70 px: a layout took that as its height)
+        return QtCore.QSize(super().minimumSizeHint().width(), self.least_height())
 
     def row_height(self) -> int:
         """The height of one of its rows (a line of text: 14 px at the default font, not ``ROW``)."""
@@ -520,6 +562,15 @@ class AnnotatePanel(QtWidgets.QWidget):
         self._yield_timer.setInterval(0)
         self._yield_timer.timeout.connect(self._give_controls_history_height)
         self.controls.verticalScrollBar().rangeChanged.connect(self._yield_history)
+        self._rows_timer = QtCore.QTimer(self)
+        self._rows_timer.setSingleShot(True)
+        self._rows_timer.setInterval(0)
+        self._rows_timer.timeout.connect(self._whole_class_rows)
+        self._grow = 0  # what the controls grew by (``_fit_controls``), to take back from the History
+        self._history_dragged = False  # the user dragged the splitter: the History keeps what they gave it
+        self._dragged = (0, 0)  # (the History's height the user dragged, the controls' cap then)
+        splitter.splitterMoved.connect(self._splitter_dragged)
+        self.classes.resized.connect(self._rows_timer.start)
 
     def _order_tabs(self) -> None:
         """Tab goes through the controls as they read, row by row, left to right: the switch and
@@ -552,6 +603,42 @@ class AnnotatePanel(QtWidgets.QWidget):
         if take > 0:
             self.splitter.setSizes([total - (history_height - take), history_height - take])
 
+    def _splitter_dragged(self, *_args) -> None:
+        self._history_dragged = True
+        self._dragged = (self.splitter.sizes()[1], self.controls.maximumHeight())
+
+    def _whole_class_rows(self) -> None:
+        """The class list shows whole rows (once the layout in progress is done): the splitter goes
+        to the nearest whole row, the History giving the rest of a row it has over its least, or
+        taking the part row, as long as the list keeps its least rows; and the controls grown
+        taller (a tool's note shown) take their growth back from the History, down to its least
+        (``_fit_controls``), while the list lacks rows - all the History has over its least until
+        the user drags the splitter (switching tools left it a row more each time). Once dragged,
+        the History the controls took (a tool's note) comes back when they need it no longer, from
+        the class rows over the list's least."""
+        table, grow = self.classes, self._grow
+        self._grow = 0
+        if not self.splitter.isVisible() or self.controls.verticalScrollBar().maximum() > 0:
+            return
+        controls, history = self.splitter.sizes()
+        history_box = self.splitter.widget(1)
+        least = max(history_box.minimumSizeHint().height(), history_box.minimumHeight())
+        if not self._history_dragged:  # the History at its least while the list lacks rows (a tool's note came)
+            grow = QWIDGETSIZE_MAX
+        grow = max(0, min(grow, history - least, table.maximumHeight() - table.height()))
+        if self._history_dragged and not grow:
+            dragged, cap = self._dragged  # less what the controls grew by since (a tool's note showing)
+            wanted = dragged - max(0, self.controls.maximumHeight() - cap)
+            grow = -max(0, min(wanted - history, table.height() - table.minimumHeight()))
+        height = table.height() + grow
+        part = table.part_row(height)
+        if part and 2 * part >= ROW and history - grow - least >= ROW - part:
+            part -= ROW  # the rest of the row from the History
+        elif height - part < table.minimumHeight():
+            part = 0
+        if grow - part:
+            self.splitter.setSizes([controls + grow - part, history - grow + part])
+
     def _fit_controls_soon(self) -> None:
         if not self._fit_pending:
             self._fit_pending = True
@@ -570,7 +657,13 @@ class AnnotatePanel(QtWidgets.QWidget):
         extra = max(0, self.classes.maximumHeight() - self.classes.sizeHint().height())
         if self.classes.maximumHeight() >= QWIDGETSIZE_MAX:  # no classes yet
             extra = 0
+        old = self.controls.maximumHeight()
         self.controls.setMaximumHeight(height + extra + 2)
+        if old < height + extra + 2 and self.controls.height() >= old - 1:  # taller, and it was at its cap
+            self._grow += height + extra + 2 - old
+            self._rows_timer.start()
+        elif old > height + extra + 2 and self._history_dragged:  # shorter: the History's dragged height back
+            self._rows_timer.start()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)
@@ -674,8 +767,9 @@ class AnnotatePanel(QtWidgets.QWidget):
     def set_status(self, text: str) -> None:
         self.status.setText(text)
 
-    def set_changed_summary(self, text: str) -> None:
-        self.changed_text.setText(text)
+    def set_changed_summary(self, text: str, shorter: tuple[str, ...] = ()) -> None:
+        """``text``, or the first of its ``shorter`` forms that fits the dock's width."""
+        self.changed_text.setText(text, shorter)
 
     def set_show_changed(self, on: bool) -> None:
         self.show_changed.blockSignals(True)

@@ -391,6 +391,7 @@ class ExplorePanel(QtWidgets.QWidget):
         self.metric_choice = QtWidgets.QComboBox()
         self.metric_choice.addItem("mIoU", "miou")
         self.metric_choice.addItem("pixel accuracy", "accuracy")
+        self.metric_choice.setToolTip("The score plotted against compute: mIoU or pixel accuracy")
         self.plot = CurvePlot()
         self.metric_choice.currentIndexChanged.connect(self._metric_changed)
         self.measuring = QtWidgets.QLabel("")

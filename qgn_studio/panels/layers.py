@@ -32,8 +32,48 @@ def gradient_bar(name: str, width: int = 160, height: int = 10) -> QtGui.QPixmap
     return QtGui.QPixmap.fromImage(image.copy())
 
 
+KEY_SIZE = QtCore.QSize(72, 12)  # the keys drawn in the Layers list beside the Active sites and Uncertainty rows
+
+
+def sites_key(size: QtCore.QSize = KEY_SIZE) -> QtGui.QPixmap:
+    """The Active sites layer's colours, Q̂5 … Q̂0 left to right, each chip with its level's digit."""
+    pixmap = QtGui.QPixmap(size)
+    pixmap.fill(QtCore.Qt.GlobalColor.transparent)
+    painter = QtGui.QPainter(pixmap)
+    font = painter.font()
+    font.setPixelSize(size.height() - 2)
+    painter.setFont(font)
+    width = size.width() / len(LEVELS)
+    for i, level in enumerate(LEVELS):
+        rect = QtCore.QRectF(i * width, 0, width - 1, size.height())
+        painter.fillRect(rect, QtGui.QColor(*colours.level_colours()[level]))
+        painter.setPen(QtGui.QColor("black" if level < 3 else "white"))
+        painter.drawText(rect, int(QtCore.Qt.AlignmentFlag.AlignCenter), str(level))
+    painter.end()
+    return pixmap
+
+
+def uncertainty_key(size: QtCore.QSize = KEY_SIZE) -> QtGui.QPixmap:
+    """The Uncertainty layer's colour scale, 0 (certain) at the left … 1 (doubtful) at the right."""
+    pixmap = QtGui.QPixmap(size)
+    pixmap.fill(QtCore.Qt.GlobalColor.transparent)
+    painter = QtGui.QPainter(pixmap)
+    painter.drawPixmap(0, 1, gradient_bar(colours.UNCERTAINTY_COLORMAP, size.width(), size.height() - 2))
+    font = painter.font()
+    font.setPixelSize(size.height() - 2)
+    painter.setFont(font)
+    rect = QtCore.QRectF(2, 0, size.width() - 4, size.height())
+    painter.setPen(QtGui.QColor("white"))
+    painter.drawText(rect, int(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter), "0")
+    painter.setPen(QtGui.QColor("black"))
+    painter.drawText(rect, int(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter), "1")
+    painter.end()
+    return pixmap
+
+
 class Legend(QtWidgets.QWidget):
-    """Class colours, the composite hatching, the level colours and the uncertainty scale."""
+    """Class colours and the composite hatching (the level colours and the uncertainty scale are
+    keyed in the Layers list, beside their rows: ``LayerPanel._key_rows``)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -65,7 +105,6 @@ class Legend(QtWidgets.QWidget):
 
     def set_classes(self, classes) -> None:
         self._clear()
-        row = 0
         if classes is None:
             self.grid.addWidget(QtWidgets.QLabel("No model loaded"), 0, 0, 1, 2)
             return
@@ -78,28 +117,6 @@ class Legend(QtWidgets.QWidget):
         rows = (len(entries) + 1) // 2
         for i, entry in enumerate(entries):
             self._row(i % rows, i // rows, *entry)
-        row = rows
-        level_rgb = colours.level_colours()
-        chips = [
-            f"<span style='background: rgb{level_rgb[lv]}; color: {'black' if lv < 3 else 'white'};'>"
-            f"&nbsp;Q{lv}&nbsp;</span>"
-            for lv in LEVELS
-        ]
-        strip = QtWidgets.QLabel("Active sites: " + " ".join(chips))
-        strip.setToolTip("Colour of the finest level computed at each place (Active sites layer)")
-        self.grid.addWidget(strip, row, 0, 1, 2)
-        row += 1
-        scale = QtWidgets.QWidget()
-        line = QtWidgets.QHBoxLayout(scale)
-        line.setContentsMargins(0, 0, 0, 0)
-        bar = QtWidgets.QLabel()
-        bar.setPixmap(gradient_bar(colours.UNCERTAINTY_COLORMAP))
-        line.addWidget(QtWidgets.QLabel("Uncertainty  0"))
-        line.addWidget(bar)
-        line.addWidget(QtWidgets.QLabel("1"))
-        line.addStretch(1)
-        scale.setToolTip("Uncertainty layer: 0 (certain) … 1 (doubtful)")
-        self.grid.addWidget(scale, row, 0, 1, 2)
 
 
 class FittingScroll(QtWidgets.QScrollArea):
@@ -141,20 +158,26 @@ class LayerPanel(QtWidgets.QWidget):
         self.tree.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.tree.setIndentation(12)  # (20 by default) the level rows' site counts fit at 1280×800
         self.tree.header().setStretchLastSection(True)
+        self.tree.setIconSize(KEY_SIZE)  # (only the keys have icons: column 1 of two rows)
         self.items: dict[str, QtWidgets.QTreeWidgetItem] = {}
         self._shown: dict[str, tuple] = {}  # what refresh last set on each row
         self._measured = False  # refresh has sized the first column
+        self._names_width = 0  # the first column's width at its contents (``_measure``)
         self._build()
+        self.tree.viewport().installEventFilter(self)  # a narrower list: the names give way, not the keys
         self.tree.itemChanged.connect(self._item_changed)
         self.tree.currentItemChanged.connect(self._selection_changed)
         self.opacity = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.valueChanged.connect(self._opacity_moved)
+        self.opacity.setToolTip("How opaque the layer selected in the list above is drawn (0–100 %)")
         self.opacity_label = QtWidgets.QLabel("Opacity")
         self.measure = QtWidgets.QComboBox()
         for key, text in UncertaintyLayer.MEASURES.items():
             self.measure.addItem(text, key)
         self.measure.currentIndexChanged.connect(self._measure_chosen)
+        self.measure.setToolTip("What the Uncertainty layer shows: the entropy of the prediction, or the "
+                                "probability that a cell is composite (refined at the next level)")
         self.measure_row = QtWidgets.QWidget()
         row = QtWidgets.QHBoxLayout(self.measure_row)
         row.setContentsMargins(0, 0, 0, 0)
@@ -224,7 +247,43 @@ class LayerPanel(QtWidgets.QWidget):
             item.setData(0, QtCore.Qt.ItemDataRole.UserRole, key)
             self.items[key] = item
         self.tree.expandAll()
+        self._measure()
+        self._key_rows()
+
+    def _measure(self) -> None:
+        """The names' column at the width of its contents, as far as the second one keeps room for
+        its widest text (a site count of three digits) or key: a narrower dock elides the names
+        (the keys and counts went past the list's edge - at 200 px 5 px of the 72 of a key showed,
+        none at the dock's least, 166 px)."""
         self.tree.resizeColumnToContents(0)
+        self._names_width = self.tree.columnWidth(0)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        tree = self.tree
+        # (the delegate draws an item's icon or text this far in from its left: the style's text margin)
+        inset = tree.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_FocusFrameHMargin) + 1
+        second = max(tree.fontMetrics().horizontalAdvance("8.88 k sites"), KEY_SIZE.width()) + inset
+        width = max(min(self._names_width, tree.viewport().width() - second), 1)
+        if width != tree.columnWidth(0):
+            tree.setColumnWidth(0, width)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QtCore.QEvent.Type.Resize and watched is self.tree.viewport():
+            self._fit_columns()
+        return super().eventFilter(watched, event)
+
+    def _key_rows(self) -> None:
+        """The level colours and the uncertainty scale beside their rows, in the column the level
+        rows count their sites in: two rows less in the legend under the list (with camvid's eleven
+        classes it scrolled its last row at 1280×800, three at 1280×720)."""
+        keys = {"sites": (sites_key(), "Colour of the finest level computed at each place: Q̂5 … Q̂0"),
+                "uncertainty": (uncertainty_key(), "Uncertainty: 0 (certain) … 1 (doubtful)")}
+        for key, (pixmap, tip) in keys.items():
+            item = self.items.get(key)
+            if item is not None:
+                item.setIcon(1, QtGui.QIcon(pixmap))
+                item.setToolTip(1, tip)
 
     def _item_changed(self, item: QtWidgets.QTreeWidgetItem, column: int) -> None:
         key = item.data(0, QtCore.Qt.ItemDataRole.UserRole)
@@ -304,4 +363,4 @@ class LayerPanel(QtWidgets.QWidget):
                 item.setForeground(1, QtGui.QBrush(QtGui.QColor("#9a9a9a")))
         if widened or not self._measured:
             self._measured = True
-            self.tree.resizeColumnToContents(0)
+            self._measure()

@@ -20,10 +20,11 @@ class EditCommand(QtGui.QUndoCommand):
     mouse moves), so the first ``redo()`` — the one ``QUndoStack.push`` makes — does nothing.
     """
 
-    def __init__(self, session, edit, text: str, applied: bool = False):
+    def __init__(self, session, edit, text: str, applied: bool = False, origin: str | None = None):
         super().__init__(text)
         self.session = session
         self.edit = edit
+        self.origin = origin  # a "Start over from …" step: where the map starts again (a START_SOURCES key)
         self.serial = next(_SERIALS)  # which map the log is at after this step (AnnotationSession.state)
         self._skip_first_redo = applied
         self._skip_next_undo = False
@@ -32,7 +33,7 @@ class EditCommand(QtGui.QUndoCommand):
         """The same step as a new command, to push onto a rebuilt log (``AnnotationSession.drop_oldest``):
         its first ``redo()`` does nothing (the map has it), nor, when ``undone`` (a step that can
         be redone), its next ``undo()`` (the map is before it)."""
-        twin = EditCommand(self.session, self.edit, self.text(), applied=True)
+        twin = EditCommand(self.session, self.edit, self.text(), applied=True, origin=self.origin)
         twin.serial = self.serial
         twin._skip_next_undo = undone
         return twin

@@ -14,7 +14,7 @@ from qgn_studio.canvas.annotation_layers import annotation_rgba
 from qgn_studio.panels.images import annotation_badges
 from qgn_studio.testing import write_samples
 from qgn_studio.tools.commands import undo_bytes
-from studio_steps import WAIT_MS, annotating, drag, wait_for_image
+from studio_steps import WAIT_MS, annotating, drag, paint, wait_for_image
 
 SIZE = (64, 96)  # H, W: two rows of three 32-px root cells
 SAMPLE_COUNT, SAMPLE_SIZE = 2, SIZE  # the samples fixture
@@ -688,7 +688,7 @@ def test_a_level_not_counted_yet_is_counted_off_the_ui_thread_and_never_shown_wr
     summary = annotator.panel.set_changed_summary
     monkeypatch.setattr(changes, "changed_cells_of_size", counting)
     monkeypatch.setattr(annotator.panel, "set_changed_summary",
-                        lambda html: (shown.append((annotator.tools.level, html)), summary(html)))
+                        lambda html, shorter=(): (shown.append((annotator.tools.level, html)), summary(html, shorter)))
     for level in (4, 0, 2, 4):
         annotator.tools.set_level(level)
         size = 1 << level
@@ -821,3 +821,35 @@ def test_pressing_a_leaves_an_unchanged_layer_list_alone(qtbot, window, model_pa
 
     levels = [item for key, item in panel.items.items() if isinstance(panel.layers[key], LevelLayer)]
     assert levels and {item.text(1) for item in levels} == {"–"}
+
+
+def test_the_panels_header_says_what_the_map_started_over_from(qtbot, window, model_path, samples):
+    """The header over the tools names the latest start: "from an empty map" once started over
+    from Empty (it kept saying "from the prediction"), the prediction again when that step is
+    undone, the ground truth after a redo and another start, and still the empty map once the undo
+    budget dropped the step that started it over."""
+    session = annotating(qtbot, window, model_path, [samples[0]])
+    doc, annotator, status = window.current, window.annotator, window.annotator.panel.status
+
+    def start_over(source, expected):
+        annotator.start_from(source)
+        qtbot.waitUntil(lambda: np.array_equal(session.label, expected), timeout=WAIT_MS)
+
+    assert "· from the prediction ·" in status.text()
+    start_over("empty", np.full(SIZE, 255))
+    assert "· from an empty map · 1 edit ·" in status.text()
+    session.undo.undo()
+    assert "· from the prediction · 0 edits ·" in status.text()
+    session.undo.redo()
+    assert "· from an empty map ·" in status.text()
+    paint(window, 1, 2, [(5, 5), (40, 20)])  # a stroke after the start keeps it
+    assert "· from an empty map · 2 edits ·" in status.text()
+    start_over("truth", doc.ground_truth)
+    assert "· from the ground truth · 3 edits ·" in status.text()
+    session.undo.undo()
+    assert "· from an empty map · 2 edits ·" in status.text()
+    assert session.drop_oldest(1) == 1  # the undo budget drops the step that started over from Empty
+    assert "· from an empty map · 1 edit ·" in status.text()
+    assert session.undo.command(0).origin is None and session.undo.command(1).origin == "truth"  # (redo kept)
+    session.undo.redo()
+    assert "· from the ground truth ·" in status.text()

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from PIL import Image
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from qgn.classes import ClassSet
 from studio_steps import WAIT_MS
@@ -419,3 +419,29 @@ def test_another_writers_class_change_in_a_big_project_reads_no_image_list_on_th
     monkeypatch.undo()
     assert window.annotator.classes.names[2] == "vehicle" and len(window.docs) == 300
     assert views == [] and rebuilt == [], (views, rebuilt)
+
+
+def test_a_long_banner_shows_whole_lines(qtbot, window):
+    """A message longer than the banner's six lines shows six whole lines, the seventh under the
+    fold (half of it showed, cut: the cap counted the font's leading, which rich text leaves out).
+    The line bottoms are those of the same text laid out by a QTextDocument at the label's width."""
+    banner = window.canvas.banner
+    window.canvas.show_message("<br>".join(f"line {i} of a long message" for i in range(20)), "warning", "test")
+    QtWidgets.QApplication.processEvents()
+    label = banner.label
+    document = QtGui.QTextDocument()
+    document.setDefaultFont(label.font())
+    document.setDocumentMargin(0)
+    document.setHtml(label.text())
+    document.setTextWidth(label.width())
+    bottoms, block = [], document.begin()
+    while block.isValid():
+        top = document.documentLayout().blockBoundingRect(block).top()
+        layout = block.layout()
+        bottoms += [round(top + layout.lineAt(i).y() + layout.lineAt(i).height()) for i in range(layout.lineCount())]
+        block = block.next()
+    shown = banner.scroll.viewport().height()
+    assert shown < bottoms[-1]  # it scrolls
+    whole = [b for b in bottoms if b <= shown]
+    assert len(whole) == banner.MAX_LINES, (shown, bottoms[:8])
+    assert shown - whole[-1] <= 2, (shown, whole[-1])  # no part of the next line shows

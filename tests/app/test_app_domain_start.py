@@ -165,3 +165,25 @@ def test_another_model_clears_the_old_models_warning_at_once(qtbot, windows, mod
                     and win.model_info.path != model_with_reference, timeout=WAIT_MS)
     assert "domain" not in shown
     release.set()
+
+
+def test_the_banner_follows_the_start_over_and_its_undo(qtbot, windows, model_with_reference, noise):
+    """The banner's last words name the start on screen, as the dock's header does: after Start
+    over → Prediction it no longer says the image starts from an empty map, and undo / redo of that
+    step bring each note back (the banner was only written on an image switch; the review of uifix)."""
+    win = windows()
+    shown = banners(win)
+    win.start([noise], str(model_with_reference))
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    win.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    session = win.current.annotation
+    assert session.started_from == "empty" and "starts from an empty map" in shown["domain"]
+    win.annotator.start_from("prediction")
+    qtbot.waitUntil(lambda: session.undo.index() == 1, timeout=WAIT_MS)
+    assert "from the prediction" in win.annotator.panel.status.text()
+    assert "Check its start closely" in shown["domain"] and "empty map" not in shown["domain"]
+    session.undo.undo()
+    assert "starts from an empty map" in shown["domain"]
+    session.undo.redo()
+    assert "Check its start closely" in shown["domain"]

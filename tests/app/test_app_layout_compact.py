@@ -55,6 +55,24 @@ def test_every_row_of_the_layers_list_shows_without_scrolling(qtbot, window):
     assert legend.isVisible() and legend.viewport().height() > 0
 
 
+def test_camvids_legend_shows_whole_its_level_and_uncertainty_keys_beside_their_rows(qtbot, window):
+    """With the largest bundled class set the legend shows whole at 1280×800 (it scrolled its last
+    row, the uncertainty scale, 13 px): the level colours and the uncertainty scale are keyed in
+    the Layers list, beside their rows, each with its tooltip."""
+    panel = window.layer_panel
+    panel.legend.set_classes(largest_bundled_classes())
+    settle(qtbot)
+    assert panel.legend_scroll.verticalScrollBar().maximum() == 0
+    assert window.layers_dock.widget().verticalScrollBar().maximum() == 0
+    assert panel.tree.verticalScrollBar().maximum() == 0
+    tree = panel.tree
+    for key, words in (("sites", "finest level"), ("uncertainty", "0 (certain) … 1 (doubtful)")):
+        item = panel.items[key]
+        assert not item.icon(1).isNull() and words in item.toolTip(1), key
+        rect = tree.visualRect(tree.indexFromItem(item, 1))
+        assert tree.viewport().rect().contains(rect.adjusted(0, 0, -(rect.width() - tree.iconSize().width()), 0)), key
+
+
 def test_the_demo_models_legend_shows_whole(qtbot, window):
     from qgn.data.synthetic import SYNTHETIC_CLASSES
 
@@ -104,3 +122,30 @@ def test_the_level_rows_site_counts_show_whole(qtbot, window):
     assert levels
     margin = 2 * panel.tree.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_FocusFrameHMargin)
     assert start + widest + margin <= panel.tree.viewport().width(), (start, widest, panel.tree.viewport().width())
+
+
+def test_the_level_and_uncertainty_keys_show_in_a_narrowed_layers_dock(qtbot, window):
+    """Narrowed to its least width, the Layers dock still shows the level and uncertainty keys and a
+    level's site count whole beside their rows - the names elide instead (the names' column kept its
+    185 px, so at 200 px 5 px of a 72-px key showed, none at the least, 166 px; the review of uifix);
+    back at its width the names show whole again."""
+    from qgn_studio.canvas.layers import LevelLayer
+
+    panel = window.layer_panel
+    tree = panel.tree
+    settle(qtbot)
+    default, names = window.layers_dock.width(), tree.columnWidth(0)
+    inset = tree.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_FocusFrameHMargin) + 1
+    widest = tree.fontMetrics().horizontalAdvance("8.88 k sites")  # human_count: 3 digits
+    for width in (200, 1):  # 1: the dock's least
+        window.resizeDocks([window.layers_dock], [width], QtCore.Qt.Orientation.Horizontal)
+        settle(qtbot)
+        assert window.layers_dock.width() < default
+        for key, item in panel.items.items():
+            start = tree.visualRect(tree.indexFromItem(item, 1)).x()
+            need = tree.iconSize().width() if key in ("sites", "uncertainty") else widest
+            if key in ("sites", "uncertainty") or isinstance(panel.layers[key], LevelLayer):
+                assert start + inset + need <= tree.viewport().width(), (width, key, start, tree.viewport().width())
+    window.resizeDocks([window.layers_dock], [default], QtCore.Qt.Orientation.Horizontal)
+    settle(qtbot)
+    assert tree.columnWidth(0) == names

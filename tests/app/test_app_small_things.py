@@ -319,3 +319,21 @@ def test_a_job_submitted_after_the_file_thread_stopped_fails_loudly(qtbot, capfd
     qtbot.waitUntil(lambda: bool(failed), timeout=WAIT_MS)
     assert ran == ["queued before"] and failed == [STOPPED]
     assert f"Autosaving: {STOPPED}" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (999_700, "1 M"), (999_499, "999 k"), (999.7, "1 k"), (999, "999"), (1_234_567, "1.23 M"),
+    (999_999_999, "1 G"), (-999_700, "-1 M"), (12.4, "12"), (0, "0")])
+def test_a_count_rounded_up_to_the_next_prefix_takes_it(value, shown):
+    """human_count rounds to three digits: 999 700 is '1 M', not '1e+03 k' (the review of uifix)."""
+    from qgn_studio.document import human_count
+
+    assert human_count(value) == shown
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ((1 << 20) - 10, "1 MiB"), (1023, "1023 B"), (3 << 20, "3 MiB"), (1536, "1.5 KiB")])
+def test_a_size_rounded_up_to_the_next_unit_takes_it(value, shown):
+    from qgn_studio.document import human_bytes
+
+    assert human_bytes(value) == shown

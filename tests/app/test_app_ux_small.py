@@ -78,6 +78,26 @@ def test_every_dock_button_says_what_it_does_and_its_key(qtbot, window, model_pa
     assert "(C)" in panel.show_changed.toolTip()
 
 
+def test_every_dock_slider_and_list_box_says_what_it_does(qtbot, window, model_path, samples):
+    """The docks' sliders, list boxes, fields and spin boxes have a tooltip, their own or that of
+    a widget they sit in (Qt shows the nearest one): the Layers dock's opacity slider and the
+    Explore dock's score choice (mIoU / pixel accuracy) had none."""
+    annotating(qtbot, window, model_path, [samples[0]])
+    kinds = (QtWidgets.QAbstractSlider, QtWidgets.QComboBox, QtWidgets.QLineEdit, QtWidgets.QAbstractSpinBox)
+    missing = []
+    for dock in (window.images_dock, window.layers_dock, window.explore_dock, window.annotate_dock,
+                 window.finetune_dock):
+        for control in dock.findChildren(QtWidgets.QWidget):
+            if not isinstance(control, kinds) or isinstance(control, QtWidgets.QScrollBar):
+                continue
+            holder = control
+            while holder is not dock and not holder.toolTip().strip():
+                holder = holder.parentWidget()
+            if holder is dock:
+                missing.append((dock.windowTitle(), control.metaObject().className(), control.objectName()))
+    assert not missing, missing
+
+
 def test_the_status_bar_after_an_unreadable_autosave_speaks_of_the_autosave(qtbot, windows, samples, model_path,
                                                                              tmp_path):
     """The restore of an autosave cut short fails; annotating the image then said "its saved
