@@ -62,7 +62,7 @@ class HeadController(QtCore.QObject):
         self.fitted.connect(self._fitted)
         annotator.session_created.connect(lambda doc: self.show_verdict(doc) if doc is workspace.current else None)
         annotator.edited.connect(self._start_maybe_changed)  # a start over, or its undo / redo
-        self._noted = None  # (document, start) the domain warning was last written for
+        self._noted = None  # (document, its start's note) the domain warning was last written with
         annotator.extra_sources["head"] = (self.available, self.predict)
         annotator.default_source = self.default_source
 
@@ -265,16 +265,18 @@ class HeadController(QtCore.QObject):
             return
         session = doc.annotation
         source = self.annotator.default_source(doc) if session is None else session.started_from
-        self._noted = (doc, source)
-        self.workspace.show_message(verdict.describe(info.name) + START_NOTE.get(source, ""), "warning", "domain")
+        self._noted = (doc, START_NOTE.get(source, ""))
+        self.workspace.show_message(verdict.describe(info.name) + self._noted[1], "warning", "domain")
 
     def _start_maybe_changed(self, session) -> None:
         """After an edit, undo or redo: the warning's last words follow the start on screen, as the
-        Annotate dock's header does (written again only when that start changed: an ordinary stroke
-        costs a look down the undo log, as the header's own line)."""
+        Annotate dock's header does (written again only when that start's note changed - a warning the
+        user closed comes back only with words it did not say, never for a start with the same note,
+        such as a recovered autosave's origin; an ordinary stroke costs a look down the undo log, as
+        the header's own line)."""
         doc = self.workspace.current
         if (self._noted is not None and doc is self._noted[0] and doc.annotation is session
-                and session.started_from != self._noted[1]):
+                and START_NOTE.get(session.started_from, "") != self._noted[1]):
             self.show_verdict(doc)
 
     def model_changed(self) -> None:

@@ -187,3 +187,33 @@ def test_the_banner_follows_the_start_over_and_its_undo(qtbot, windows, model_wi
     assert "starts from an empty map" in shown["domain"]
     session.undo.redo()
     assert "Check its start closely" in shown["domain"]
+
+
+def test_a_closed_banner_stays_closed_when_the_start_changes_without_changing_its_note(qtbot, windows,
+                                                                                     model_with_reference, noise):
+    """The user closed the domain warning; the map's origin then changed to one whose note is the same
+    (a recovered autosave applied over the saved map sets ``origin`` without an edit: 'recovered', as
+    'saved', has no note) - the next ordinary stroke brought the closed warning back with the very
+    words it said (it compared the start, not its note; the review of the fix round). Strokes after
+    Dismiss never bring it back."""
+    from studio_steps import paint
+
+    win = windows()
+    win.start([noise], str(model_with_reference))
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    win.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    banner = win.canvas.banner
+    qtbot.waitUntil(lambda: "domain" in banner.messages, timeout=WAIT_MS)
+    session = win.current.annotation
+    session.origin = "saved"  # as a saved map's (no note) ...
+    win.annotator.start_from("prediction")
+    qtbot.waitUntil(lambda: session.undo.index() == 1, timeout=WAIT_MS)
+    session.undo.undo()  # ... back to it: the warning says the saved map's (no) note
+    banner.clear()  # the user's Dismiss
+    for i in range(3):
+        paint(win, 0, 1, [(2.0 + i, 2.0), (10.0 + i, 8.0)])
+    assert "domain" not in banner.messages
+    session.origin = "recovered"  # project_controller's recovered autosave: no edit signal, no note either
+    paint(win, 0, 1, [(2.0, 12.0), (10.0, 18.0)])
+    assert "domain" not in banner.messages
