@@ -243,7 +243,8 @@ class LayerPanel(QtWidgets.QWidget):
             item = QtWidgets.QTreeWidgetItem(parent, [layer.title, ""])
             item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(0, QtCore.Qt.CheckState.Checked if layer.visible else QtCore.Qt.CheckState.Unchecked)
-            item.setToolTip(0, layer.tooltip)
+            # the name first: a narrowed dock elides it ("Anno…" for both annotation layers)
+            item.setToolTip(0, f"{layer.title}: {layer.tooltip}" if layer.tooltip else layer.title)
             item.setData(0, QtCore.Qt.ItemDataRole.UserRole, key)
             self.items[key] = item
         self.tree.expandAll()

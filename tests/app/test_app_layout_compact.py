@@ -146,6 +146,8 @@ def test_the_level_and_uncertainty_keys_show_in_a_narrowed_layers_dock(qtbot, wi
             need = tree.iconSize().width() if key in ("sites", "uncertainty") else widest
             if key in ("sites", "uncertainty") or isinstance(panel.layers[key], LevelLayer):
                 assert start + inset + need <= tree.viewport().width(), (width, key, start, tree.viewport().width())
+            # an elided name ("Anno…" for both annotation layers) is told whole by its tooltip
+            assert item.toolTip(0).startswith(panel.layers[key].title), (key, item.toolTip(0))
     window.resizeDocks([window.layers_dock], [default], QtCore.Qt.Orientation.Horizontal)
     settle(qtbot)
     assert tree.columnWidth(0) == names
