@@ -402,7 +402,9 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         if classes is not annotator.classes:
             annotator.set_classes(classes)
         stand_in = self._stand_in
-        self._carry_class_history = True  # its maps and classes are the window's: so are their class changes
+        # made of the open maps without a project: their class changes are its own; with a project open they
+        # are of that project's files and stay with its history (kept aside: back when it is open again)
+        self._carry_class_history = self.project is None
         self._set_project(project)
         for doc in self.unsaved():  # their edits move into the new project's autosaves at once,
             doc.annotation.mark_autosaved(-1)  # before the scratch project lets go of them
