@@ -236,3 +236,51 @@ def test_a_second_writer_without_locks_waits_the_lock_timeout_for_its_project_on
     finally:
         release.set()
         thread.join(60)
+
+
+def test_an_add_without_locks_that_found_a_note_and_is_killed_too_is_finished_by_a_writer_with_locks(
+        tmp_path, monkeypatch, capsys):
+    """Without locks, an add that found another's note (a killed add's) went on without one: killed in turn,
+    its image stayed listed without its annotation for good (in removed/ until found by hand). Now it writes
+    its note under a name of its own beside it (.bring-back-notes/), and the first writer with locks finishes
+    both adds. Fails before."""
+    import qgn.project_bring_back
+
+    monkeypatch.setattr(qgn.project_bring_back, "_UNFINISHED_SAID", set())
+    root, ims = removed_with_their_annotations(tmp_path)
+    with monkeypatch.context() as m:
+        no_locks_under(m, tmp_path)
+        an_add_killed_before_bringing_back(Project.open(root), ims[0], m)
+        an_add_killed_before_bringing_back(Project.open(root), ims[1], m)
+        assert len(os.listdir(root / ".bring-back-notes")) == 1
+        opened = Project.open(root).writers_unprotected()
+        assert ".bring-back.json and 1 more" in opened and "are the notes" in opened, opened
+    again = Project.open(root)  # a writer where locks work
+    again.set_done(again.images[0], True)
+    again = Project.open(root)
+    assert [int(again.load_annotation(im).max()) for im in again.images] == [1, 2]
+    assert not (root / ".bring-back.json").exists() and not os.listdir(root / ".bring-back-notes")
+    assert not any(name.endswith(".qgt") for name in os.listdir(root / "removed"))
+
+
+def test_a_link_at_the_notes_name_is_not_taken_for_another_adds_note_without_locks(tmp_path, monkeypatch, capsys):
+    """Without locks, a symbolic link at .bring-back.json (a sync tool's, a script's) was taken for another
+    add's note: the add went on without one and said a note of an add cut short was there. Now the link is
+    nobody's note (nothing said of it); the add notes beside it, and killed, is finished by a writer with
+    locks. Fails before."""
+    import qgn.project_bring_back
+
+    monkeypatch.setattr(qgn.project_bring_back, "_UNFINISHED_SAID", set())
+    root, ims = removed_with_their_annotations(tmp_path)
+    (tmp_path / "elsewhere.json").write_text("{}")
+    (root / ".bring-back.json").symlink_to(tmp_path / "elsewhere.json")
+    with monkeypatch.context() as m:
+        no_locks_under(m, tmp_path)
+        an_add_killed_before_bringing_back(Project.open(root), ims[0], m)
+        assert "cut short" not in capsys.readouterr().err
+        opened = Project.open(root).writers_unprotected()
+        assert str(root / ".bring-back.json") not in opened and ".bring-back-notes" in opened, opened
+    again = Project.open(root)  # a writer where locks work
+    again.set_done(again.images[0], True)
+    assert int(Project.open(root).load_annotation(Project.open(root).images[0]).max()) == 1
+    assert (tmp_path / "elsewhere.json").read_text() == "{}"
