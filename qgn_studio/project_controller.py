@@ -305,6 +305,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self._record_marks_again()
         dirty = self.unsaved()
         project = self.project
+        round_failed: list = []  # the saves of this round that failed (their callbacks come before ``_saved``'s)
         for doc in dirty:
             session = doc.annotation
             label, version, path = session.label.copy(), session.version, doc.path
@@ -343,19 +344,27 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
                     self._warn(f"{doc.name}: another window or command saved this image's annotation after this "
                                f"window read it; your version is saved, theirs is kept as {saved.parked}")
 
-            def failed(message, session=session):
+            def failed(message, session=session, doc=doc):
                 session.mark_autosaved(-1)  # not saved: autosave it again
+                round_failed.append(doc)
                 self.timer.start()
                 self._write_failed(f"Saving failed: {message}")
 
             self.jobs.submit(write, done, failed, "Saving")
-        self.jobs.submit(lambda: len(dirty), self._saved)
+        self.jobs.submit(lambda: len(dirty), lambda count: self._saved(count, len(round_failed)))
         return True
 
-    def _saved(self, count: int) -> None:
+    def _saved(self, count: int, failed: int = 0) -> None:
+        """The round of saves of ``count`` annotations ended, ``failed`` of them not saved (each said):
+        the status says what was saved - never "Saved" for a save that failed; ``saved`` counts those saved."""
         where = self.project.root if self.project is not None else "?"
-        self.workspace.show_status(f"Saved {count} annotation{'s' if count != 1 else ''} in {where}", 5000)
-        self.saved.emit(count)
+        if failed:
+            self.workspace.show_status(
+                f"Not saved: {failed} of {count} annotation{'s' if count != 1 else ''} (said above) - "
+                f"{'it stays' if failed == 1 else 'they stay'} unsaved here; Ctrl+S tries again", 0)
+        else:
+            self.workspace.show_status(f"Saved {count} annotation{'s' if count != 1 else ''} in {where}", 5000)
+        self.saved.emit(count - failed)
 
     def save_and_wait(self, timeout_s: float = 60.0) -> bool:
         """Save, and block until it is written (closing the window)."""

@@ -204,3 +204,57 @@ def test_a_late_autosave_callback_does_not_restart_the_watch_of_a_closed_window(
     qtbot.wait(50)
     assert not win.projects.watch.isActive()
     assert len(lookups) == 1
+
+
+def disk_full(monkeypatch) -> dict:
+    """Every file write fails with ENOSPC (``qgn.fileio._staged``: every atomic write's temporary) until
+    the returned dict's "full" is set False (the disk has room again)."""
+    import errno
+
+    import qgn.fileio
+
+    real, state = qgn.fileio._staged, {"full": True}
+
+    def staged(path, data, progress=None):
+        if state["full"]:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data, progress)
+
+    monkeypatch.setattr(qgn.fileio, "_staged", staged)
+    return state
+
+
+def test_a_save_on_a_full_disk_is_never_said_saved_and_the_edits_stay_to_be_saved_later(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """Ctrl+S on a full disk. Fails before: after "Saving failed: … No space left on device" the status bar
+    said "Saved 1 annotation in …" (the round's count, not what was saved). Now it says what was not saved;
+    the saved file on disk is the one before, the edits stay in the window, unsaved (the title's mark), and
+    the next Ctrl+S once the disk has room saves them."""
+    from qgn.project import Project
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    project = Project.open(folder)
+    before = project.load_annotation(project.images[0]).copy()
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    edited = session.label.copy()
+    shown = []
+    win.statusBar().messageChanged.connect(shown.append)
+    disk = disk_full(monkeypatch)
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS) as saved:
+        assert win.projects.save()
+    assert saved.args == [0]
+    assert [m for m in shown if m.startswith("Saving failed") and "No space left" in m]
+    assert not [m for m in shown if m.startswith("Saved")], shown
+    assert [m for m in shown if m.startswith("Not saved: 1 of 1")]
+    project = Project.open(folder)
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), before)
+    assert session.dirty and "●" in win.windowTitle()
+    np.testing.assert_array_equal(session.label, edited)
+    disk["full"] = False
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS) as saved:
+        assert win.projects.save()
+    win.jobs.wait_idle()
+    assert saved.args == [1] and not session.dirty
+    project = Project.open(folder)
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), edited)
