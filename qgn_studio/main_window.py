@@ -656,12 +656,25 @@ class MainWindow(QtWidgets.QMainWindow):
         # way then is waited for once the window is hidden (``_stop_threads``), never with it frozen on screen
         self._wait_jobs()
         QtCore.QCoreApplication.processEvents()
+        self._say_unkept_edits()
         self.annotator.set_mode(False)
         self._save()
         if not self.projects.unsaved():  # else the project is reopened at the next start, its autosaves offered
             self.projects.closed()
         self._stop_threads()
         self.threads_stopped = True
+
+    def _say_unkept_edits(self) -> None:
+        """SIGTERM's close: the edits its autosave could not write (a full disk, the scratch folder's too)
+        end with the window - said on stderr, one line naming the images and why (the banner that said
+        it goes with the window, and the next start has no autosave of them to offer)."""
+        unkept = self.projects.unkept_edits()
+        if not unkept:
+            return
+        names = ", ".join(d.name for d in unkept[:5]) + (f" and {len(unkept) - 5} more" if len(unkept) > 5 else "")
+        why = getattr(self.projects, "last_autosave_failure", None) or "the autosave did not run"
+        print(f"qgn-studio: the window was ended (SIGTERM) with unsaved edits that could not be autosaved: {names} "
+              f"- they are lost with it ({why})", file=sys.stderr, flush=True)
 
     def _leave_if_writing(self) -> None:
         """The close waited for the file thread in slices (``_finish_class_work``: at most

@@ -255,9 +255,15 @@ class AutosaveMixin:
         """Say so, and try again in ``AUTOSAVE_RETRY_MS`` (the edits stay in memory and unsaved):
         once the disk has room again they are autosaved without waiting for another edit."""
         self._write_failed(f"Autosave failed: {message}", streak="autosave")
+        self.last_autosave_failure = message  # (said on stderr should the window end without a question)
         if self.project is None and CHANGED_ELSEWHERE in message:
             self._reopen_scratches()
         self._retry_later()
+
+    def unkept_edits(self) -> list:
+        """The open images whose edits since their last save are in no autosave (the last one failed: a
+        full disk) - lost if the window ends now."""
+        return [d for d in self.sessions() if d.annotation.needs_autosave]
 
     def _retry_later(self) -> None:
         """Try the autosave (and the refused marks) again in ``AUTOSAVE_RETRY_MS``; not once the

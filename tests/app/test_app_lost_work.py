@@ -258,3 +258,42 @@ def test_a_save_on_a_full_disk_is_never_said_saved_and_the_edits_stay_to_be_save
     assert saved.args == [1] and not session.dirty
     project = Project.open(folder)
     np.testing.assert_array_equal(project.load_annotation(project.images[0]), edited)
+
+
+def test_sigterm_with_edits_no_autosave_could_write_says_on_stderr_which_are_lost(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
+    """SIGTERM (a logout) while the disk is full, the project's and the scratch folder's: the edits cannot
+    be kept anywhere. Fails before: the window ended without a word (the banner that said the autosave
+    failed went with it, and the next start offers nothing). Now one line on stderr names the image and why."""
+    folder = tmp_path / "project"
+    win, _session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    disk_full(monkeypatch)
+    capfd.readouterr()
+    win.terminate()
+    assert win.threads_stopped
+    said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("qgn-studio:")]
+    assert len(said) == 1 and "could not be autosaved: scene_00.png" in said[0] and "No space left" in said[0], said
+
+
+def test_sigterm_after_the_disk_has_room_again_says_nothing_of_lost_edits(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
+    """(Checked, held.) An autosave that failed, then the disk has room: SIGTERM's own autosave writes the
+    edits, and the next start offers them; nothing is said lost."""
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    edited = session.label.copy()
+    disk = disk_full(monkeypatch)
+    win.projects.autosave_now()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: session.needs_autosave, timeout=WAIT_MS)
+    disk["full"] = False
+    capfd.readouterr()
+    win.terminate()
+    assert "lost" not in capfd.readouterr().err
+    second = windows(recover="restore")
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
