@@ -297,3 +297,27 @@ def test_sigterm_after_the_disk_has_room_again_says_nothing_of_lost_edits(
     qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
     second.jobs.wait_idle()
     np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+
+
+def test_a_close_whose_save_fails_on_a_full_disk_stays_open_with_the_edits(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """(Checked, held.) Close, "Save" to the unsaved edits, the disk full: the window stays open, its edits
+    unsaved and said so; once there is room the same close saves them and ends."""
+    from qgn.project import Project
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    edited = session.label.copy()
+    disk = disk_full(monkeypatch)
+    win.projects.ask_unsaved = lambda count, what: "save"
+    win.close()
+    assert win.isVisible() and not win.threads_stopped
+    assert session.dirty
+    np.testing.assert_array_equal(session.label, edited)
+    assert [text for text, _kind in win.canvas.banner.messages.values() if "No space left" in text]
+    disk["full"] = False
+    win.close()
+    assert win.threads_stopped
+    project = Project.open(folder)
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), edited)

@@ -93,12 +93,14 @@ def state(root: Path) -> dict:
     return out
 
 
-def run_until_done(tmp_path, monkeypatch, errno_, operation, check):
+def run_until_done(tmp_path, monkeypatch, errno_, operation, check, setup=lambda project: None):
     """``operation(project)`` with the n-th write call failing, n = 1, 2, … until one runs through;
-    after each failure ``check(before, after_failure, project)``, then the operation again (no failure)."""
+    after each failure ``check(before, after, root)`` (what a reader finds before and after, the project's
+    root), then the operation again, no call failing: it goes through. The number of calls it made."""
     for at in range(1, 400):
         case = tmp_path / f"case{at}"
         project = project_with_saved(case)
+        setup(project)
         before = state(project.root)
         with failing_at(monkeypatch, at, errno_) as failing:
             try:
@@ -110,10 +112,10 @@ def run_until_done(tmp_path, monkeypatch, errno_, operation, check):
             return at
         after = state(project.root)
         if failed is None:  # a failure passed over (a folder's fsync, best effort): the write is in place
-            check(before, after, None)
+            check(before, after, project.root)
             continue
         assert (failed.errno if isinstance(failed, OSError) else os.strerror(errno_) in str(failed)) in (errno_, True)
-        check(before, after, failed)
+        check(before, after, project.root)
         again = Project.open(project.root)
         operation(again)  # room again: the same write goes through
     raise AssertionError("never ran through")
@@ -124,8 +126,8 @@ def test_a_save_that_fails_anywhere_leaves_the_saved_annotation_and_succeeds_lat
     def op(project):
         project.save_annotation(project.images[1], label(2))
 
-    def check(before, after, failed):
-        key = Project.open(next(tmp_path.glob("case*/p"))).images[1].key
+    def check(before, after, root):
+        key = Project.open(root).images[1].key
         assert after[key] in (before[key], label(2).tolist())
         assert {k: v for k, v in after.items() if k != key} == {k: v for k, v in before.items() if k != key}
 
@@ -137,7 +139,7 @@ def test_an_autosave_that_fails_anywhere_leaves_the_last_autosave(tmp_path, monk
     def op(project):
         project.autosave(project.images[0], label(1))
 
-    def check(before, after, failed):
+    def check(before, after, root):
         key = [k for k in before if k.endswith(" autosave") and before[k] is not None][0]
         assert after[key] in (before[key], label(1).tolist())
         assert {k: v for k, v in after.items() if k != key} == {k: v for k, v in before.items() if k != key}
@@ -150,7 +152,7 @@ def test_a_commit_of_project_json_that_fails_anywhere_leaves_it_whole(tmp_path, 
     def op(project):
         project.set_done(project.images[2], True)
 
-    def check(before, after, failed):
+    def check(before, after, root):
         assert after["done"] in (before["done"], [False, False, True])
         assert {k: v for k, v in after.items() if k != "done"} == {k: v for k, v in before.items() if k != "done"}
 
@@ -165,7 +167,7 @@ def test_a_class_rewrite_that_fails_anywhere_is_all_or_nothing(tmp_path, monkeyp
     def op(project):
         apply_class_edit(project, make(project.classes))
 
-    def check(before, after, failed):
+    def check(before, after, root):
         if after["classes"] == before["classes"]:
             assert after == before
         else:
@@ -181,15 +183,38 @@ def test_a_class_rewrite_that_fails_anywhere_is_all_or_nothing(tmp_path, monkeyp
     assert run_until_done(tmp_path, monkeypatch, errno_, op, check) > 1
 
 
-def test_an_export_that_fails_anywhere_leaves_the_project(tmp_path, monkeypatch):
+def test_a_re_export_that_fails_anywhere_leaves_the_project_and_the_earlier_export_listed_with_its_masks(
+        tmp_path, monkeypatch):
     errno_ = errno.ENOSPC
 
     def op(project):
-        out = project.root.parent / "out"
-        export_project(project, out, ["cvat"])
+        export_project(project, project.root.parent / "out", ["cvat"])
 
-    def check(before, after, failed):
+    def check(before, after, root):
         assert after == before
+        out = root.parent / "out" / "cvat"
+        names = (out / "ImageSets" / "Segmentation" / "default.txt").read_text().split()
+        assert sorted(names) == ["im0", "im1", "im2"]  # the earlier export's, each once
+        for folder in ("SegmentationClass", "SegmentationObject"):
+            assert {p.stem for p in (out / folder).glob("*.png")} == set(names), folder
+
+    assert run_until_done(tmp_path, monkeypatch, errno_, op, check, setup=op) > 1
+
+
+
+@pytest.mark.parametrize("errno_", [errno.ENOSPC])
+def test_a_remove_that_fails_anywhere_keeps_the_images_annotation_and_autosave(tmp_path, monkeypatch, errno_):
+    def op(project):
+        project.remove_image(project.image_for(project.root.parent / "images" / "im0.png"))
+
+    def check(before, after, root):
+        key = [k for k in before if k.endswith(" autosave") and before[k] is not None][0][: -len(" autosave")]
+        if key in after:
+            assert after == before
+        else:
+            kept = sorted(p.name for p in (root / "removed").glob("*.qgt"))
+            assert len(kept) == 2, kept  # its annotation and its autosave, in removed/
+            assert {k: v for k, v in after.items() if not k.startswith(key)} == {
+                k: v for k, v in before.items() if not k.startswith(key) and k != "done"} | {"done": after["done"]}
 
     assert run_until_done(tmp_path, monkeypatch, errno_, op, check) > 1
-
