@@ -22,7 +22,7 @@ lock (``Project.writing``), ``kept_by_late_adds`` and ``bring_back_blocked`` onl
                                  ``BRING_BACK_FILE`` (another add's, live or killed: nothing tells
                                  which there), under a name of its own (``NOTES_DIR``,
                                  ``_note_beside_others``); finished, as that one is, by the first writer
-                                 with locks (``finish_bring_back``). The folder is left in place.
+                                 with locks (``finish_bring_back``), who removes the folder then.
     removed/kept-by-unfinished-adds.json   what such a finished add left in removed/, said for
                                  people when the project opens (``LATE_KEPT_FILE``, ``note_kept``,
                                  ``kept_by_late_adds``): {"kept": [{"image": str (its path),
@@ -202,8 +202,14 @@ def finish_bring_back(project, project_file: Path, most_listed: int) -> None:
     path = project.root / BRING_BACK_FILE
     if path.is_file() and not path.is_symlink():
         _finish_one(project, path, project_file, most_listed)
-    for note in _notes_beside(project.root):
+    notes = _notes_beside(project.root)
+    for note in notes:
         _finish_one(project, note, project_file, most_listed)
+    if notes or (project.root / NOTES_DIR).is_dir():
+        try:  # (empty now: under the lock no add is writing one; not looked for at each write any more)
+            os.rmdir(project.root / NOTES_DIR)
+        except OSError:
+            pass
 
 
 def _finish_one(project, path: Path, project_file: Path, most_listed: int) -> None:

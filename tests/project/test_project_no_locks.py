@@ -259,7 +259,7 @@ def test_an_add_without_locks_that_found_a_note_and_is_killed_too_is_finished_by
     again.set_done(again.images[0], True)
     again = Project.open(root)
     assert [int(again.load_annotation(im).max()) for im in again.images] == [1, 2]
-    assert not (root / ".bring-back.json").exists() and not os.listdir(root / ".bring-back-notes")
+    assert not (root / ".bring-back.json").exists() and not (root / ".bring-back-notes").exists()
     assert not any(name.endswith(".qgt") for name in os.listdir(root / "removed"))
 
 
