@@ -656,23 +656,27 @@ class MainWindow(QtWidgets.QMainWindow):
         # way then is waited for once the window is hidden (``_stop_threads``), never with it frozen on screen
         self._wait_jobs()
         QtCore.QCoreApplication.processEvents()
-        self._say_unkept_edits()
         self.annotator.set_mode(False)
         self._save()
         if not self.projects.unsaved():  # else the project is reopened at the next start, its autosaves offered
             self.projects.closed()
         self._stop_threads()
         self.threads_stopped = True
+        # judged only now: an autosave still queued behind a long job (a rewrite, an export) ran in
+        # ``_stop_threads`` - its callback, delivered here, says whether it wrote the edits
+        QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        self._say_unkept_edits()
 
     def _say_unkept_edits(self) -> None:
         """SIGTERM's close: the edits its autosave could not write (a full disk, the scratch folder's too)
         end with the window - said on stderr, one line naming the images and why (the banner that said
-        it goes with the window, and the next start has no autosave of them to offer)."""
+        it goes with the window, and the next start has no autosave of them to offer). Once the job thread
+        is drained: only edits whose autosave failed or had nowhere to go, never one still being written."""
         unkept = self.projects.unkept_edits()
         if not unkept:
             return
-        names = ", ".join(d.name for d in unkept[:5]) + (f" and {len(unkept) - 5} more" if len(unkept) > 5 else "")
-        why = getattr(self.projects, "last_autosave_failure", None) or "the autosave did not run"
+        names = ", ".join(d.name for d, _ in unkept[:5]) + (f" and {len(unkept) - 5} more" if len(unkept) > 5 else "")
+        why = "; ".join(dict.fromkeys(w for _, w in unkept if w)) or "the autosave did not run"
         print(f"qgn-studio: the window was ended (SIGTERM) with unsaved edits that could not be autosaved: {names} "
               f"- they are lost with it ({why})", file=sys.stderr, flush=True)
 

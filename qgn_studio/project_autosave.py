@@ -83,14 +83,16 @@ class AutosaveMixin:
                     self._drop_spare(project, path)
                 return target, saved, added and target is self.project
 
-            def failed(message: str, resolve=resolve, label=label) -> None:
+            def failed(message: str, resolve=resolve, label=label, doc=doc) -> None:
                 self._copies_out -= 1
                 # the write ended (or never ran): nothing else holds its copy, which the retry (every
                 # 10 s, no edit between: no spare made meanwhile) copies into, not afresh on this thread
                 self._spare_copy = label
                 if isinstance(resolve, _Lookup) and resolve.error is not None:
+                    self.autosave_failures[doc.path] = describe_error(resolve.error)
                     self._nowhere_to_autosave(resolve)
                 else:
+                    self.autosave_failures[doc.path] = message
                     self._autosave_failed(message)
 
             def done(result, s=session, v=version, doc=doc, label=label, project=self.project):
@@ -99,6 +101,7 @@ class AutosaveMixin:
                 self._found(target, project)
                 self._streaks.difference_update({"autosave", "nowhere"})  # a failure from now on is news again
                 self._spare_copy = label  # written: nothing else holds it
+                self.autosave_failures.pop(doc.path, None)  # an earlier failure is no longer why
                 written.append(doc)
                 self._autosaved_one(s, v, doc, saved)
                 if added:
@@ -255,15 +258,16 @@ class AutosaveMixin:
         """Say so, and try again in ``AUTOSAVE_RETRY_MS`` (the edits stay in memory and unsaved):
         once the disk has room again they are autosaved without waiting for another edit."""
         self._write_failed(f"Autosave failed: {message}", streak="autosave")
-        self.last_autosave_failure = message  # (said on stderr should the window end without a question)
         if self.project is None and CHANGED_ELSEWHERE in message:
             self._reopen_scratches()
         self._retry_later()
 
     def unkept_edits(self) -> list:
-        """The open images whose edits since their last save are in no autosave (the last one failed: a
-        full disk) - lost if the window ends now."""
-        return [d for d in self.sessions() if d.annotation.needs_autosave]
+        """``(doc, why)`` for the open images whose edits since their last save are in no autosave (its
+        last autosave failed - a full disk - or had nowhere to go) - lost if the window ends now. Judged
+        once the job thread is drained (an autosave still queued may yet write them); ``why`` is that
+        image's last autosave failure (a later successful autosave of it drops it), else None."""
+        return [(d, self.autosave_failures.get(d.path)) for d in self.sessions() if d.annotation.needs_autosave]
 
     def _retry_later(self) -> None:
         """Try the autosave (and the refused marks) again in ``AUTOSAVE_RETRY_MS``; not once the

@@ -149,6 +149,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self._spare_copy = None  # an autosave's copy its write is done with: the next one copies into it
         self._spare_wanted = None  # (shape, dtype) of a spare being made on the job thread (``_prepare_spare``)
         self._copies_out = 0  # autosave copies in writes not ended yet (each gives its copy back as the spare)
+        self.autosave_failures: dict = {}  # image path -> why its last autosave failed (dropped once one is written)
         self.watch = QtCore.QTimer(self)
         self.watch.setInterval(WATCH_MS)
         self.watch.timeout.connect(self.check_project_on_disk)

@@ -353,3 +353,67 @@ def test_sigterm_while_a_save_fails_on_the_projects_full_disk_keeps_the_edits_be
     qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
     second.jobs.wait_idle()
     np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+
+
+def test_sigterm_behind_a_long_job_never_says_lost_the_edits_its_autosave_then_writes(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
+    """SIGTERM while a long job (a rewrite, an export) holds the job thread past the close's capped waits,
+    its autosave queued behind it: the autosave runs as the threads stop, and the next start restores the
+    edits. Fails before: stderr said they "could not be autosaved ... they are lost with it" (judged
+    before the job thread was drained). Now nothing is said lost."""
+    import threading
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    win.CLOSE_WAIT_S = 0.05  # (this window's: the long job outlasts every capped wait of the close)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    edited = session.label.copy()
+    release = threading.Event()
+    win.jobs.submit(lambda: release.wait(60), lambda _r: None, label="A long rewrite")
+    leave = win._leave_if_writing
+
+    def leave_then_release():  # the capped waits are over: the job ends, the autosave behind it runs
+        leave()
+        release.set()
+
+    monkeypatch.setattr(win, "_leave_if_writing", leave_then_release)
+    capfd.readouterr()
+    win.terminate()
+    assert win.threads_stopped and release.is_set()
+    err = capfd.readouterr().err
+    assert "lost" not in err and "could not be autosaved" not in err, err
+    second = windows(recover="restore")
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+
+
+def test_sigterm_never_gives_an_autosave_failure_that_a_later_autosave_got_past_as_why(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
+    """An autosave failed (a full disk), the next one wrote the edits; later edits have nowhere to be
+    autosaved at SIGTERM. Fails before: the stderr line gave the old "No space left on device" as why
+    (the last failure was never cleared). Now the line names the image without that old reason."""
+    from PySide6 import QtCore
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    disk = disk_full(monkeypatch)
+    messages = []
+    win.workspace.message.connect(lambda text, kind, key: messages.append(text))
+    win.projects.autosave_now()
+    qtbot.waitUntil(lambda: any("Autosave failed" in m and "No space left" in m for m in messages), timeout=WAIT_MS)
+    win.jobs.wait_idle()
+    QtCore.QCoreApplication.processEvents()
+    disk["full"] = False
+    with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+        win.projects.autosave_now()
+    assert not session.needs_autosave
+    paint(win, 3, 1, [(2, 2), (20, 2)])
+    monkeypatch.setattr(win.projects, "_where_to_autosave", lambda _session, _lookups: None)  # nowhere now
+    capfd.readouterr()
+    win.terminate()
+    said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("qgn-studio:")]
+    assert len(said) == 1 and "could not be autosaved: scene_00.png" in said[0], said
+    assert "No space left" not in said[0], said
