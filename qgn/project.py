@@ -615,7 +615,7 @@ class Project:
                     elif not self._cleaned or (self.root / JOURNAL_FILE).exists():
                         self._clean_up()
                         self._cleaned = True
-                    elif os.path.lexists(self.root / BRING_BACK_FILE) or os.path.lexists(self.root / NOTES_DIR):
+                    elif project_bring_back.notes_to_finish(self.root):
                         # likewise an add killed since (an adder holds the lock from its note to its
                         # end): finished now, before this writer's own add could replace its note
                         self._finish_bring_back()
@@ -1143,6 +1143,11 @@ class Project:
             out.append(f"{self.root / BRING_BACK_FILE} is not a file: images are added without the note that lets the "
                        "next writer finish an add cut short (bringing their annotations back from removed/) until "
                        "it is moved away (nothing was changed)")
+        if project_bring_back.notes_dir_blocked(self.root):
+            out.append(f"{self.root / NOTES_DIR} is not a folder: on a file system without locks, an add that finds "
+                       "another add's note goes on without a note of its own (one that lets the next writer finish it "
+                       "if it is cut short, bringing its images' annotations back from removed/) until it is moved "
+                       "away (nothing was changed)")
         return out
 
     def annotation_path(self, image: ProjectImage) -> Path:

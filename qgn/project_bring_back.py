@@ -100,8 +100,9 @@ def _note_beside_others(project, data: bytes) -> Path | None:
     stays for the first writer with locks to finish (``finish_bring_back``). This add then writes its
     note under a name of its own in ``NOTES_DIR`` (finished there likewise if it is killed in turn; a
     link or anything else at ``BRING_BACK_FILE`` is passed over so too), and a note of another add
-    there is said once (``unfinished_add_text``). Only where that folder cannot be made (a file in its
-    place) does the add go on without a note. A note cut short by a kill here is one whose images
+    there is said once (``unfinished_add_text``). Only where that folder cannot be made (a file or a link
+    in its place: ``notes_dir_blocked``, said at open too by ``Project.blocked_folders``) does the add go on
+    without a note, and says so (``_without_note``). A note cut short by a kill here is one whose images
     project.json never listed (the note is written before): its reader finds nothing to finish in it."""
     import secrets
 
@@ -115,15 +116,15 @@ def _note_beside_others(project, data: bytes) -> Path | None:
             if not folder.is_dir() or folder.is_symlink():
                 os.mkdir(folder)
         except FileExistsError:
-            if not folder.is_dir() or folder.is_symlink():
-                return None  # (a file or a link there: said at open, ``blocked_folders``)
-        except OSError:
-            return None
+            if not folder.is_dir() or folder.is_symlink():  # (a file or a link there: also ``blocked_folders``)
+                return _without_note(folder, "it is not a folder: move it away")
+        except OSError as exc:
+            return _without_note(folder, os.strerror(exc.errno) if exc.errno else str(exc))
         path = folder / f"{os.getpid()}-{secrets.token_hex(8)}.json"
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        except OSError:
-            return None
+        except OSError as exc:
+            return _without_note(folder, os.strerror(exc.errno) if exc.errno else str(exc))
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -136,6 +137,43 @@ def _note_beside_others(project, data: bytes) -> Path | None:
     return path
 
 
+def _without_note(folder: Path, why: str) -> None:
+    """``_note_beside_others`` found no place for its note in ``folder`` (``NOTES_DIR``): the add goes on
+    without one, said on stderr (cut short, its images may stay listed without their annotations)."""
+    import sys
+
+    print(f"qgn: warning: this add goes on without its note in {folder} ({why}): cut short, the images it adds "
+          f"may stay listed without their annotations, which then wait in {folder.parent / REMOVED_DIR} "
+          "(nothing is lost)", file=sys.stderr, flush=True)
+
+
+def notes_dir_blocked(root: Path) -> bool:
+    """Whether something that is not a folder (a file, a link) stands at ``NOTES_DIR``: an add without
+    locks that finds another's note then goes on without one (``_note_beside_others``). Reads only."""
+    folder = Path(root) / NOTES_DIR
+    return os.path.lexists(folder) and (folder.is_symlink() or not folder.is_dir())
+
+
+def notes_to_finish(root: Path) -> bool:
+    """Whether a writer with locks has something of ``finish_bring_back``'s to do: an add's note at
+    ``BRING_BACK_FILE`` (a plain file), or ``NOTES_DIR`` a folder with a note in it, or empty (removed
+    then: not looked in at each write any more). Not a file or link at ``NOTES_DIR``, nor a folder that
+    holds only others' files (a .DS_Store): nothing to finish, and it cannot be removed - else every
+    write would run the clean-up. Reads only."""
+    path = Path(root) / BRING_BACK_FILE
+    if path.is_file() and not path.is_symlink():
+        return True
+    folder = Path(root) / NOTES_DIR
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    try:
+        with os.scandir(folder) as entries:
+            names = [(e.name, e.is_file(follow_symlinks=False)) for e in entries]
+    except OSError:
+        return False
+    return not names or any(name.endswith(".json") and plain for name, plain in names)
+
+
 def unfinished_add_text(project) -> str | None:
     """What an add's note (``BRING_BACK_FILE``) left on a file system without locks means, for people
     (it is neither finished nor replaced there: ``_note_beside_others``); None without one."""
@@ -143,12 +181,16 @@ def unfinished_add_text(project) -> str | None:
     if not notes:
         return None
     where = str(notes[0]) if len(notes) == 1 else f"{notes[0]} and {len(notes) - 1} more in {project.root / NOTES_DIR}"
+    if notes_dir_blocked(project.root):
+        meanwhile = (f"an add there goes on without a note of its own ({project.root / NOTES_DIR}, where it would "
+                     "write one, is not a folder: move it away)")
+    else:
+        meanwhile = f"an add there writes its own note beside it (in {project.root / NOTES_DIR})"
     return (f"{where} {'is the note' if len(notes) == 1 else 'are the notes'} of an add of images that was cut "
             "short, or is still under way in another window or command: on a file system without locks nothing "
             "tells which, so it is left as it is - the images it added may be listed without their annotations, "
             f"which wait in {project.root / REMOVED_DIR} (nothing is lost). The first write to the project from a "
-            "computer whose file system gives locks finishes it; until then an add there writes its own note "
-            f"beside it (in {project.root / NOTES_DIR})")
+            f"computer whose file system gives locks finishes it; until then {meanwhile}")
 
 
 def noted_adds(root: Path) -> list[Path]:
