@@ -49,6 +49,9 @@ from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_p
 BRING_BACK_FILE = ".bring-back.json"
 #: Without locks: the notes of adds that found a note at ``BRING_BACK_FILE`` (``_note_beside_others``)
 NOTES_DIR = ".bring-back-notes"
+#: How often an add makes ``NOTES_DIR`` again when a writer with locks removed it (empty) between its
+#: making and the note's: each time that writer finished every note there (``finish_bring_back``)
+NOTE_TRIES = 5
 #: The most a real note can hold per image beyond its key and path (which project.json holds as the note
 #: spells them, ``json.dumps``): its annotation's name (255 bytes, 1,530 characters escaped), the file's
 #: identity (four numbers and a SHA-256) and the keys. The note spells each path as project.json does; a
@@ -102,7 +105,9 @@ def _note_beside_others(project, data: bytes) -> Path | None:
     link or anything else at ``BRING_BACK_FILE`` is passed over so too), and a note of another add
     there is said once (``unfinished_add_text``). Only where that folder cannot be made (a file or a link
     in its place: ``notes_dir_blocked``, said at open too by ``Project.blocked_folders``) does the add go on
-    without a note, and says so (``_without_note``). A note cut short by a kill here is one whose images
+    without a note, and says so (``_without_note``). A writer with locks may remove the folder, empty,
+    between its making and the note's opening there (``finish_bring_back``): it is made again, up to
+    ``NOTE_TRIES`` times. A note cut short by a kill here is one whose images
     project.json never listed (the note is written before): its reader finds nothing to finish in it."""
     import secrets
 
@@ -112,19 +117,25 @@ def _note_beside_others(project, data: bytes) -> Path | None:
     except FileExistsError:
         _say_unfinished_add(project)
         folder = project.root / NOTES_DIR
-        try:
-            if not folder.is_dir() or folder.is_symlink():
-                os.mkdir(folder)
-        except FileExistsError:
-            if not folder.is_dir() or folder.is_symlink():  # (a file or a link there: also ``blocked_folders``)
-                return _without_note(folder, "it is not a folder: move it away")
-        except OSError as exc:
-            return _without_note(folder, os.strerror(exc.errno) if exc.errno else str(exc))
         path = folder / f"{os.getpid()}-{secrets.token_hex(8)}.json"
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        except OSError as exc:
-            return _without_note(folder, os.strerror(exc.errno) if exc.errno else str(exc))
+        for _ in range(NOTE_TRIES):
+            try:
+                if not folder.is_dir() or folder.is_symlink():
+                    os.mkdir(folder)
+            except FileExistsError:
+                if not folder.is_dir() or folder.is_symlink():  # (a file or a link there: also ``blocked_folders``)
+                    return _without_note(folder, "it is not a folder: move it away")
+            except OSError as exc:
+                return _without_note(folder, os.strerror(exc.errno) if exc.errno else str(exc))
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+                break
+            except FileNotFoundError:  # a writer with locks removed the folder, empty, since: made again
+                continue
+            except OSError as exc:
+                return _without_note(folder, os.strerror(exc.errno) if exc.errno else str(exc))
+        else:
+            return _without_note(folder, f"it was removed each time it was made, {NOTE_TRIES} times")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

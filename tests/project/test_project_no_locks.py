@@ -365,3 +365,64 @@ def test_a_writer_with_locks_still_finishes_a_note_left_in_the_notes_folder_at_a
     again = Project.open(root)
     assert {im.path.name: int(again.load_annotation(im).max()) for im in again.images} == {"im0.png": 1, "im1.png": 2}
     assert os.listdir(root / ".bring-back-notes") == [".DS_Store"]
+
+
+class _RemovedAfterMaking:
+    """``os`` for qgn.project_bring_back: .bring-back-notes, once made, is removed again (empty) before the
+    add's note is opened in it - a writer with locks finishing every note in between - ``times`` times."""
+
+    def __init__(self, times: int):
+        self.times = times
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    def mkdir(self, path, *args, **kwargs):
+        os.mkdir(path, *args, **kwargs)
+        if Path(path).name == ".bring-back-notes" and self.times > 0:
+            self.times -= 1
+            os.rmdir(path)
+
+
+def test_an_add_without_locks_whose_notes_folder_a_writer_with_locks_removes_meanwhile_makes_it_again(
+        tmp_path, monkeypatch, capsys):
+    """Without locks, a writer with locks removed the empty .bring-back-notes between the add's making it and
+    its note's opening there: the add went on without a note (ENOENT), and killed, its image stayed listed
+    without its annotation even after a writer with locks. Fails before. Now it makes the folder again and
+    notes there; killed, a writer with locks finishes it."""
+    import qgn.project_bring_back
+
+    monkeypatch.setattr(qgn.project_bring_back, "_UNFINISHED_SAID", set())
+    root, ims = removed_with_their_annotations(tmp_path)
+    (root / ".bring-back.json").write_text('{"images": []}')  # another add's note (live, say)
+    with monkeypatch.context() as m:
+        no_locks_under(m, tmp_path)
+        m.setattr(qgn.project_bring_back, "os", _RemovedAfterMaking(1))
+        an_add_killed_before_bringing_back(Project.open(root), ims[0], m)
+    assert "without its note" not in capsys.readouterr().err
+    assert len([n for n in os.listdir(root / ".bring-back-notes") if n.endswith(".json")]) == 1
+    (root / ".bring-back.json").unlink()  # that other add finished
+    again = Project.open(root)
+    again.set_done(again.images[0], True)  # where locks work: finished
+    again = Project.open(root)
+    assert int(again.load_annotation(again.images[0]).max()) == 1
+    assert not any(name.startswith("im0") for name in os.listdir(root / "removed"))
+
+
+def test_an_add_without_locks_whose_notes_folder_is_removed_at_every_try_goes_on_and_says_so(
+        tmp_path, monkeypatch, capsys):
+    """(Holds the bound.) The folder removed again each time it is made: the add tries so many times, then
+    goes on without a note and says so; the image is added."""
+    import qgn.project_bring_back
+
+    monkeypatch.setattr(qgn.project_bring_back, "_UNFINISHED_SAID", set())
+    root, ims = removed_with_their_annotations(tmp_path)
+    (root / ".bring-back.json").write_text('{"images": []}')
+    with monkeypatch.context() as m:
+        no_locks_under(m, tmp_path)
+        m.setattr(qgn.project_bring_back, "os", _RemovedAfterMaking(10 ** 6))
+        project = Project.open(root)
+        project.add_images([ims[0]])
+    err = capsys.readouterr().err
+    assert "goes on without its note" in err and "removed each time it was made" in err, err
+    assert int(Project.open(root).load_annotation(Project.open(root).images[0]).max()) == 1
