@@ -65,7 +65,7 @@ class AutosaveMixin:
             label, version, path = self._copy_of(session.label), session.version, doc.path
 
             def write(resolve=resolve, path=path, label=label, classes=classes, autosaved=self._autosaved,
-                      project=self.project):
+                      project=self.project, version=version):
                 target = resolve()
                 check_same_classes(target, classes)
                 key = (str(target.root), path)
@@ -77,7 +77,7 @@ class AutosaveMixin:
 
                     if target is not project or isinstance(exc, ProjectBusyError):  # busy: the retry will do
                         raise
-                    raise RuntimeError(self._autosave_beside(project, path, label, exc)) from None
+                    raise RuntimeError(self._autosave_beside(project, path, label, exc, version)) from None
                 autosaved[key] = saved.version
                 if target is project:
                     self._drop_spare(project, path)
@@ -220,14 +220,16 @@ class AutosaveMixin:
         spare[...] = label
         return spare
 
-    def _autosave_beside(self, project, path: Path, label, exc: Exception) -> str:
+    def _autosave_beside(self, project, path: Path, label, exc: Exception, version: int) -> str:
         """Job thread: ``project`` refused the autosave of ``path`` (project.json unreadable or removed,
-        a full disk, a folder in the way): the edits go to the project's stand-in in the scratch
-        folder (``qgn_studio.scratch.stand_in``), offered when the project is opened again, until
-        the project takes them. What to tell the user."""
+        a full disk, a folder in the way): the edits (of edit ``version``) go to the project's stand-in in
+        the scratch folder (``qgn_studio.scratch.stand_in``), offered when the project is opened again,
+        until the project takes them. What to tell the user."""
         from qgn_studio.scratch import stand_in
 
         why = describe_error(exc)
+        kept = self._kept_beside
+        kept.pop((str(project.root), path), None)  # kept there from now on only if written there below
         if self.scratch_path is None:
             return why
         try:
@@ -240,6 +242,7 @@ class AutosaveMixin:
             return f"{why}; nor could the edits be kept in the scratch folder ({describe_error(second)})"
         self._autosaved[key] = saved.version
         self._spares[(str(project.root), path)] = spare
+        kept[(str(project.root), path)] = version
         return f"{why}. The edits are kept in {spare.root} meanwhile, and offered when the project is opened again"
 
     def _drop_spare(self, project, path: Path) -> None:
@@ -266,8 +269,12 @@ class AutosaveMixin:
         """``(doc, why)`` for the open images whose edits since their last save are in no autosave (its
         last autosave failed - a full disk - or had nowhere to go) - lost if the window ends now. Judged
         once the job thread is drained (an autosave still queued may yet write them); ``why`` is that
-        image's last autosave failure (a later successful autosave of it drops it), else None."""
-        return [(d, self.autosave_failures.get(d.path)) for d in self.sessions() if d.annotation.needs_autosave]
+        image's last autosave failure (a later successful autosave of it drops it), else None. Not an
+        image whose edits, the project's autosave refused, its stand-in kept (``_autosave_beside``: its
+        ``_spares`` entry, of these very edits): offered when the project is opened again."""
+        root = None if self.project is None else str(self.project.root)
+        return [(d, self.autosave_failures.get(d.path)) for d in self.sessions() if d.annotation.needs_autosave
+                and not ((root, d.path) in self._spares and self._kept_beside.get((root, d.path)) == d.annotation.version)]
 
     def _retry_later(self) -> None:
         """Try the autosave (and the refused marks) again in ``AUTOSAVE_RETRY_MS``; not once the

@@ -175,6 +175,9 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         # project refused (``_autosave_beside``), dropped once that project has them; forgotten when the
         # project closes (its stand-in keeps them, offered when it is opened again) (job thread only)
         self._spares: dict = {}
+        # (project root, image path) -> the edit version of the image that its last ``_autosave_beside`` kept in
+        # the stand-in: those edits are kept, not lost with the window (``unkept_edits``) (written on the job thread)
+        self._kept_beside: dict = {}
         self._told_autosave_conflict: set = set()
         self._opening = None  # the threading.Event that cancels the project being read, if one is
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)

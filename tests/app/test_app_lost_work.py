@@ -417,3 +417,71 @@ def test_sigterm_never_gives_an_autosave_failure_that_a_later_autosave_got_past_
     said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("qgn-studio:")]
     assert len(said) == 1 and "could not be autosaved: scene_00.png" in said[0], said
     assert "No space left" not in said[0], said
+
+
+def project_disk_full(monkeypatch, folder):
+    """Every file write into ``folder`` (the project) fails with ENOSPC, the scratch folder's go through;
+    returns the real ``qgn.fileio._staged`` (set it back: the disk has room again)."""
+    import errno
+
+    import qgn.fileio
+
+    real = qgn.fileio._staged
+
+    def staged(path, data, progress=None):
+        if str(path).startswith(str(folder)):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data, progress)
+
+    monkeypatch.setattr(qgn.fileio, "_staged", staged)
+    return real
+
+
+def restored_at_next_start(qtbot, windows, model_path, folder, edited) -> None:
+    second = windows(recover="restore")
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+
+
+def test_sigterm_never_says_lost_the_edits_kept_in_the_projects_stand_in(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
+    """SIGTERM, the project's disk full, the scratch folder's not: the close's autosave keeps the edits in the
+    project's stand-in, restored at the next start. Fails before: stderr said they "could not be autosaved
+    ... they are lost with it" (the project's autosave failed, the stand-in's write was not counted). Now
+    nothing is said."""
+    import qgn.fileio
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    edited = session.label.copy()
+    real = project_disk_full(monkeypatch, folder)
+    capfd.readouterr()
+    win.terminate()
+    assert win.threads_stopped
+    err = capfd.readouterr().err
+    assert "lost" not in err and "could not be autosaved" not in err, err
+    monkeypatch.setattr(qgn.fileio, "_staged", real)
+    restored_at_next_start(qtbot, windows, model_path, folder, edited)
+
+
+def test_sigterm_says_lost_the_edits_made_since_the_stand_in_kept_earlier_ones(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
+    """(Holds the line above to these very edits.) The stand-in kept the edits once (the project's disk
+    full); later edits find the scratch folder's disk full too at SIGTERM: those are said lost, with why."""
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    project_disk_full(monkeypatch, folder)
+    win.projects.autosave_now()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: (str(folder), win.docs[0].path) in win.projects._spares, timeout=WAIT_MS)
+    paint(win, 3, 1, [(2, 2), (20, 2)])
+    disk_full(monkeypatch)
+    capfd.readouterr()
+    win.terminate()
+    said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("qgn-studio:")]
+    assert len(said) == 1 and "could not be autosaved: scene_00.png" in said[0], said
+    assert "No space left" in said[0], said
