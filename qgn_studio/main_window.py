@@ -721,8 +721,23 @@ class MainWindow(QtWidgets.QMainWindow):
         self.jobs.wait_idle()
         QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
         self.batch_jobs.stop()
+        self._autosave_failed_saves()
         self.jobs.stop()
         self.projects.stop_writing()  # a callback delivered above may have started a retry
+
+    def _autosave_failed_saves(self) -> None:
+        """Before the job thread stops: a save that ran only now (Ctrl+S queued behind a long job) and
+        failed (the project's disk full) took its edits back for the autosave (its ``failed``), which the
+        close's autosaves had passed over (the save had marked them autosaved): they are autosaved once more
+        - into the project, else its stand-in in the scratch folder - and waited for, so the next start
+        offers them. Before, the window closed with them in no autosave and said nothing."""
+        self.jobs.wait_idle(None)  # (as jobs.stop: the writes given finish)
+        QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        if not self.projects.unkept_edits():
+            return
+        self.projects.autosave_now()
+        self.jobs.wait_idle(None)
+        QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
 
     # ------------------------------------------------------------------ opening
     def _opening_changed(self, opening: bool) -> None:

@@ -445,6 +445,42 @@ def restored_at_next_start(qtbot, windows, model_path, folder, edited) -> None:
     np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
 
 
+def test_a_ctrl_s_queued_behind_a_long_job_failing_on_the_projects_full_disk_at_sigterm_keeps_the_edits(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
+    """Ctrl+S queued behind a long job (a rewrite, an export), the project's disk full, SIGTERM: the save
+    runs only as the threads stop, and fails. Fails before: the save had marked the edits autosaved, so the
+    close's autosaves passed them over; its failure took them back for the autosave only for the writing
+    to stop at once - no autosave ran, the next start offered nothing (the edits lost). Now they are
+    autosaved once more before the job thread stops (into the stand-in: the project's disk is full) and
+    the next start restores them; nothing is said lost."""
+    import threading
+
+    import qgn.fileio
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    win.CLOSE_WAIT_S = 0.05  # (this window's: the long job outlasts every capped wait of the close)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    edited = session.label.copy()
+    release = threading.Event()
+    win.jobs.submit(lambda: release.wait(60), lambda _r: None, label="A long rewrite")
+    real = project_disk_full(monkeypatch, folder)
+    assert win.projects.save()  # queued behind the long job
+    leave = win._leave_if_writing
+
+    def leave_then_release():  # the close's autosaves and capped waits are over: the job ends, the save fails
+        leave()
+        release.set()
+
+    monkeypatch.setattr(win, "_leave_if_writing", leave_then_release)
+    capfd.readouterr()
+    win.terminate()
+    assert win.threads_stopped and release.is_set()
+    assert "lost" not in capfd.readouterr().err
+    monkeypatch.setattr(qgn.fileio, "_staged", real)
+    restored_at_next_start(qtbot, windows, model_path, folder, edited)
+
+
 def test_sigterm_never_says_lost_the_edits_kept_in_the_projects_stand_in(
         qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
     """SIGTERM, the project's disk full, the scratch folder's not: the close's autosave keeps the edits in the
