@@ -1105,10 +1105,12 @@ class Project:
     def blocked_folders(self) -> list[str]:
         """What stands where the folder of the saved annotations or of the autosaves belongs and is
         no folder of the project (a sync tool's or a script's plain file, a link to one, a link to
-        nothing or out of the project), said for people, and something that is no file where an add
-        writes its note (``bring_back_blocked``): the project opens (its autosaves are still offered
-        where they can be), but none of those files can be read or written there until it is moved
-        away or back. Reads only; empty when both are folders or missing."""
+        nothing or out of the project), said for people, something that is no file where an add
+        writes its note (``bring_back_blocked``), and a file or link where, on a file system without
+        locks, an add that finds another's note writes its own (``NOTES_DIR``, ``.bring-back-notes``:
+        ``notes_dir_blocked``): the project opens (its autosaves are still offered where they can be),
+        but none of those files can be read or written there until it is moved away or back. Reads
+        only; empty when each is as it should be or missing."""
         out = []
         for name, what in ((self.annotation_dir, "saved annotations"), (self.autosave_dir, "autosaves")):
             folder = self.root / name
