@@ -89,9 +89,9 @@ class JobRunner(QtCore.QThread):
         with self._cond:
             return [job.label for job in ([self._current] if self._current is not None else []) + list(self._queue)]
 
-    def wait_idle(self, timeout_s: float | None = 60.0) -> bool:
+    def wait_idle(self, timeout_s: float = 60.0) -> bool:
         """Block until every submitted job ran; their callbacks are then posted to the UI thread
-        (``QCoreApplication.processEvents()`` runs them). False on timeout (None: none)."""
+        (``QCoreApplication.processEvents()`` runs them). False on timeout."""
         with self._cond:
             return self._cond.wait_for(lambda: not self._queue and not self._running, timeout_s)
 

@@ -730,14 +730,14 @@ class MainWindow(QtWidgets.QMainWindow):
         failed (the project's disk full) took its edits back for the autosave (its ``failed``), which the
         close's autosaves had passed over (the save had marked them autosaved): they are autosaved once more
         - into the project, else its stand-in in the scratch folder - and waited for, so the next start
-        offers them. Before, the window closed with them in no autosave and said nothing."""
-        self.jobs.wait_idle(None)  # (as jobs.stop: the writes given finish)
-        QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
-        if not self.projects.unkept_edits():
-            return
-        self.projects.autosave_now()
-        self.jobs.wait_idle(None)
-        QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        offers them. Before, the window closed with them in no autosave: the next start offered nothing."""
+        for again in (False, True):
+            while not self.jobs.wait_idle():  # (as jobs.stop: the writes given finish, however long they take)
+                pass
+            QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+            if again or not self.projects.unkept_edits():
+                return
+            self.projects.autosave_now()
 
     # ------------------------------------------------------------------ opening
     def _opening_changed(self, opening: bool) -> None:
