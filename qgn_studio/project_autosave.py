@@ -245,6 +245,13 @@ class AutosaveMixin:
         kept[(str(project.root), path)] = version
         return f"{why}. The edits are kept in {spare.root} meanwhile, and offered when the project is opened again"
 
+    def _forget_spare(self, root, path: Path):
+        """Job thread: the stand-in ``_spares`` held for ``(root, path)`` (popped, or None), and what
+        ``_kept_beside`` said it kept (popped with it: a stale version must never hide edits from
+        ``unkept_edits``)."""
+        self._kept_beside.pop((root, path), None)
+        return self._spares.pop((root, path), None)
+
     def _drop_spare(self, project, path: Path) -> None:
         """Job thread: ``project`` took the edits of ``path`` that its stand-in kept for it (``_autosave_beside``,
         or restored from there): this window's autosave there goes."""
@@ -477,11 +484,16 @@ class AutosaveMixin:
         autosaves submitted before: the first autosave of an image (it adds the image, and may find
         its scratch project there) is discarded too. ``now`` False: not submitted - the job-thread
         step that does it is returned (None: nothing to discard), for the caller's job to run first
-        (``remove_images``)."""
+        (``remove_images``). The edits the project refused and its stand-in in the scratch folder kept
+        (``_autosave_beside``: its ``_spares`` entry) go there too - else the next start offered them again."""
         targets, paths = self._later_targets([self.project, self._stand_in]), [d.path for d in docs]
+        root = None if self.project is None else str(self.project.root)
 
         def discard() -> None:
-            self._each_autosave(targets(), paths, lambda target, image, ours: target.discard_autosave(
+            # looked up here: an autosave submitted just before (at Discard) may have kept them there
+            spares = [self._forget_spare(root, path) for path in paths] if root is not None else []
+            each = {str(t.root): t for t in [*targets(), *spares] if t is not None}
+            self._each_autosave(list(each.values()), paths, lambda target, image, ours: target.discard_autosave(
                 image, ours=ours, keep=keep))  # only this window's
 
         if not paths:

@@ -75,8 +75,8 @@ def test_edits_a_project_cannot_take_are_autosaved_beside_it_and_offered_back(qt
 
 def refused_then_closed(qtbot, win, samples, model_path, folder):
     """``win`` saved a project at ``folder``, whose project.json was then cut short: the next edits
-    went to its stand-in; the project was closed (those edits discarded in the window) and fixed.
-    (the stand-in's folder, the edits)."""
+    went to its stand-in; the project was closed (those edits dropped in the window, not discarded:
+    a Discard moves the stand-in's copy to discarded/ too) and fixed. (the stand-in's folder, the edits)."""
     from qgn.project import Project
     from qgn_studio.scratch import stand_in_folder
 
@@ -92,7 +92,10 @@ def refused_then_closed(qtbot, win, samples, model_path, folder):
     qtbot.waitUntil(lambda: (spare / "project.json").is_file() and bool(Project.open(spare).recoverable()),
                     timeout=WAIT_MS)
     win.jobs.wait_idle()
-    assert win.projects.close_project()  # its unsaved edits discarded here; the stand-in keeps them
+    confirm = win.projects.confirm_discard
+    win.projects.confirm_discard = lambda *args, **kwargs: True  # no question: the stand-in keeps them
+    assert win.projects.close_project()
+    win.projects.confirm_discard = confirm
     (folder / "project.json").write_bytes(good)
     return spare, edits
 
@@ -521,3 +524,47 @@ def test_sigterm_says_lost_the_edits_made_since_the_stand_in_kept_earlier_ones(
     said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("qgn-studio:")]
     assert len(said) == 1 and "could not be autosaved: scene_00.png" in said[0], said
     assert "No space left" in said[0], said
+
+
+def kept_in_the_stand_in(qtbot, windows, samples, model_path, folder, monkeypatch):
+    """A saved project whose image has later edits that the project refused (its disk full) and its stand-in in
+    the scratch folder kept (``_autosave_beside``). The window, the (project root, image path) key, the real
+    ``qgn.fileio._staged`` and the saved map."""
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    saved = session.label.copy()
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    real = project_disk_full(monkeypatch, folder)
+    win.projects.autosave_now()
+    win.jobs.wait_idle()
+    key = (str(folder), win.docs[0].path)
+    qtbot.waitUntil(lambda: key in win.projects._spares, timeout=WAIT_MS)
+    assert key in win.projects._kept_beside
+    return win, key, real, saved
+
+
+def test_discard_at_close_discards_the_edits_the_projects_stand_in_kept(qtbot, windows, samples, model_path,
+                                                                        tmp_path, monkeypatch):
+    """The project's disk full, the edits went to its stand-in in the scratch folder; the user closes with
+    Discard. Fails before: discard_autosaves looked only in the project (and a read-only project's stand-in,
+    the scratch projects), so the stand-in's copy stayed and the next start offered the discarded edits
+    again. Now it moves to the stand-in's discarded/ (moved, never deleted) and the next start offers
+    nothing: the saved map."""
+    import qgn.fileio
+    from qgn.project import DISCARDED_DIR
+
+    folder = tmp_path / "project"
+    win, key, real, saved = kept_in_the_stand_in(qtbot, windows, samples, model_path, folder, monkeypatch)
+    spare = win.projects._spares[key]
+    win.projects.ask_unsaved = lambda count, what: "discard"
+    assert win.close() and win.threads_stopped
+    assert list((spare.root / DISCARDED_DIR).glob("*.qgt"))  # kept, as every discarded autosave
+    monkeypatch.setattr(qgn.fileio, "_staged", real)
+    offered = []
+    second = windows()
+    second.projects.ask_recover = lambda question: offered.append(question.names) or "restore"
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    assert offered == []
+    np.testing.assert_array_equal(second.docs[0].annotation.label, saved)
+
