@@ -255,7 +255,7 @@ class AutosaveMixin:
     def _drop_spare(self, project, path: Path) -> None:
         """Job thread: ``project`` took the edits of ``path`` that its stand-in kept for it (``_autosave_beside``,
         or restored from there): this window's autosave there goes."""
-        spare = self._spares.pop((str(project.root), path), None)
+        spare = self._forget_spare(str(project.root), path)
         if spare is None:
             return
         try:
@@ -449,6 +449,7 @@ class AutosaveMixin:
             versions[path] = project.recovery_base(im)  # None: a newer save elsewhere, kept by ours
             autosaved[(str(project.root), path)] = project.autosave_version(im)  # restored: this window's now
             if spare is not None:  # goes once the project has these edits
+                self._forget_spare(spare, path)  # (its edits, not those an earlier version said kept)
                 self._spares[(spare, path)] = project
             label = project.recover(im)
             return label, prepare(label)  # its session's parts, made here too

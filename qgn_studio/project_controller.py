@@ -985,7 +985,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         root = str(self.project.root)
         # its stand-in keeps the edits it refused (offered when it is opened again): not dropped by
         # a save of the same image after it is reopened here with those edits discarded or not restored
-        self.jobs.submit(lambda spares=self._spares: [spares.pop(key) for key in list(spares) if key[0] == root])
+        self.jobs.submit(lambda spares=self._spares: [self._forget_spare(*key) for key in list(spares) if key[0] == root])
         self._statistics = None
         self.annotator.project_classes = False
         settings = self.workspace.settings

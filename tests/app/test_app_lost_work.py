@@ -568,3 +568,33 @@ def test_discard_at_close_discards_the_edits_the_projects_stand_in_kept(qtbot, w
     assert offered == []
     np.testing.assert_array_equal(second.docs[0].annotation.label, saved)
 
+
+def test_the_stand_ins_kept_version_goes_with_its_entry(qtbot, windows, samples, model_path, tmp_path,
+                                                       monkeypatch):
+    """``_kept_beside`` (the edit version the stand-in kept, which unkept_edits trusts) goes wherever ``_spares``
+    loses or replaces its entry: a save into the project (``_drop_spare``), the project closed, an autosave
+    restored from the stand-in (``_recover``; a stale entry set up directly) - a stale version could hide
+    later edits of the same version number from the SIGTERM line. Fails before (each stayed)."""
+    import qgn.fileio
+
+    folder = tmp_path / "project"
+    win, key, real, _ = kept_in_the_stand_in(qtbot, windows, samples, model_path, folder, monkeypatch)
+    monkeypatch.setattr(qgn.fileio, "_staged", real)
+    assert win.projects.save()
+    win.jobs.wait_idle()
+    assert key not in win.projects._spares and key not in win.projects._kept_beside  # _drop_spare
+
+    other = tmp_path / "other"
+    win, key, real, _ = kept_in_the_stand_in(qtbot, windows, samples, model_path, other, monkeypatch)
+    win.projects.confirm_discard = lambda *args, **kwargs: True  # closed, its edits left in the stand-in
+    assert win.projects.close_project()
+    win.jobs.wait_idle()
+    assert key not in win.projects._spares and key not in win.projects._kept_beside  # project closed
+
+    monkeypatch.setattr(qgn.fileio, "_staged", real)
+    second = windows(recover="restore")
+    second.projects._kept_beside[key] = 1  # stale: of edits no longer there
+    second.start([other], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    assert key in second.projects._spares and key not in second.projects._kept_beside  # _recover
