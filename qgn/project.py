@@ -59,8 +59,8 @@ digest check above still refuses most unseen overwrites and every file is still 
 two writers writing at the same moment are not kept apart. What rests on the lock's proof that no
 live writer is mid-write is not done there: a class edit is refused, and the leftovers of writers
 killed mid-write (a class edit's journal, an add's note, old temporaries) are left as they are, for
-the first writer with locks. An add never writes its note over another's there: it goes on without
-one and says so (``project_bring_back.unfinished_add_text``).
+the first writer with locks. An add never writes its note over another's there: it writes its own
+beside it and says so (``project_bring_back.unfinished_add_text``).
 
 Class edits (``qgn.project_class_edit.apply_class_edit``) hold the lock for their whole run, write every
 annotation and autosave anew into the next generation's folders, then swap project.json (the
@@ -118,7 +118,7 @@ from .fileio import (
 from .formats import FORMATS
 from . import project_bring_back
 from .project_bring_back import (  # noqa: F401 (re-exported: imported from here)
-    BRING_BACK_FILE, BRING_BACK_PER_IMAGE, BRING_BACK_SLACK, LATE_KEPT_FILE, bring_back_blocked,
+    BRING_BACK_FILE, BRING_BACK_PER_IMAGE, BRING_BACK_SLACK, LATE_KEPT_FILE, NOTES_DIR, bring_back_blocked,
 )
 from .project_generations import (
     ANNOTATION_DIR, GENERATION_DIR, JOURNAL_FILE, _followed_link_message, _remove_folders, copied_link, finish_class_edit,
@@ -651,7 +651,7 @@ class Project:
                     elif not self._cleaned or (self.root / JOURNAL_FILE).exists():
                         self._clean_up()
                         self._cleaned = True
-                    elif os.path.lexists(self.root / BRING_BACK_FILE):
+                    elif project_bring_back.notes_to_finish(self.root):
                         # likewise an add killed since (an adder holds the lock from its note to its
                         # end): finished now, before this writer's own add could replace its note
                         self._finish_bring_back()
@@ -815,16 +815,16 @@ class Project:
                         self._by_path = None
                     raise
                 found = self.bring_back(added)
-                if pending:  # (left in place when bring_back fails or the writer is killed: the next writer finishes)
-                    unlink_quietly(self.root / BRING_BACK_FILE)
+                if pending is not None:  # (left in place when bring_back fails or the writer is killed: the next
+                    unlink_quietly(pending)  # writer with locks finishes it)
                 if removed is not None:
                     removed.extend(found)
             return out
 
     # ------------------------------------------------------------------ bringing annotations back (``qgn.project_bring_back``)
-    def _note_bring_back(self, images: list[ProjectImage]) -> bool:
+    def _note_bring_back(self, images: list[ProjectImage]) -> Path | None:
         """Under the lock, before project.json lists ``images``: note them for the next writer
-        (``project_bring_back.note_bring_back``); True when noted."""
+        (``project_bring_back.note_bring_back``); the note, or None."""
         return project_bring_back.note_bring_back(self, images)
 
     def _finish_bring_back(self) -> None:
@@ -1147,10 +1147,12 @@ class Project:
     def blocked_folders(self) -> list[str]:
         """What stands where the folder of the saved annotations or of the autosaves belongs and is
         no folder of the project (a sync tool's or a script's plain file, a link to one, a link to
-        nothing or out of the project), said for people, and something that is no file where an add
-        writes its note (``bring_back_blocked``): the project opens (its autosaves are still offered
-        where they can be), but none of those files can be read or written there until it is moved
-        away or back. Reads only; empty when both are folders or missing."""
+        nothing or out of the project), said for people, something that is no file where an add
+        writes its note (``bring_back_blocked``), and a file or link where, on a file system without
+        locks, an add that finds another's note writes its own (``NOTES_DIR``, ``.bring-back-notes``:
+        ``notes_dir_blocked``): the project opens (its autosaves are still offered where they can be),
+        but none of those files can be read or written there until it is moved away or back. Reads
+        only; empty when each is as it should be or missing."""
         out = []
         for name, what in ((self.annotation_dir, "saved annotations"), (self.autosave_dir, "autosaves")):
             folder = self.root / name
@@ -1185,6 +1187,11 @@ class Project:
             out.append(f"{self.root / BRING_BACK_FILE} is not a file: images are added without the note that lets the "
                        "next writer finish an add cut short (bringing their annotations back from removed/) until "
                        "it is moved away (nothing was changed)")
+        if project_bring_back.notes_dir_blocked(self.root):
+            out.append(f"{self.root / NOTES_DIR} is not a folder: on a file system without locks, an add that finds "
+                       "another add's note goes on without a note of its own (one that lets the next writer finish it "
+                       "if it is cut short, bringing its images' annotations back from removed/) until it is moved "
+                       "away (nothing was changed)")
         return out
 
     def annotation_path(self, image: ProjectImage) -> Path:
@@ -1520,7 +1527,7 @@ def first_project_file(paths: Iterable) -> tuple[Path, Path, str] | None:
             continue
         target = folder / Path(path).name
         first = target.relative_to(root).parts[0]
-        if GENERATION_DIR.fullmatch(first) or first in KEPT_FOLDERS:
+        if GENERATION_DIR.fullmatch(first) or first in (*KEPT_FOLDERS, NOTES_DIR):
             return Path(path), root, f"in the folder {first}/"
         if folder == root and first in (PROJECT_FILE, *OWN_FILES):
             return Path(path), root, f"the file {first}"

@@ -18,6 +18,11 @@ lock (``Project.writing``), ``kept_by_late_adds`` and ``bring_back_blocked`` onl
                                  were brought back; found by the next writer, it finishes the add
                                  (``finish_bring_back``). A note of an older version spells a path
                                  as the add was given it, and holds the identity's four numbers only.
+    .bring-back-notes/NAME.json  on a file system without locks, the note of an add that found one at
+                                 ``BRING_BACK_FILE`` (another add's, live or killed: nothing tells
+                                 which there), under a name of its own (``NOTES_DIR``,
+                                 ``_note_beside_others``); finished, as that one is, by the first writer
+                                 with locks (``finish_bring_back``), who removes the folder then.
     removed/kept-by-unfinished-adds.json   what such a finished add left in removed/, said for
                                  people when the project opens (``LATE_KEPT_FILE``, ``note_kept``,
                                  ``kept_by_late_adds``): {"kept": [{"image": str (its path),
@@ -42,6 +47,11 @@ from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_p
 #: The images an add lists whose annotations may wait in removed/: written before project.json lists them,
 #: removed once they were brought back, so that an add killed in between is finished by the next writer
 BRING_BACK_FILE = ".bring-back.json"
+#: Without locks: the notes of adds that found a note at ``BRING_BACK_FILE`` (``_note_beside_others``)
+NOTES_DIR = ".bring-back-notes"
+#: How often an add makes ``NOTES_DIR`` again when a writer with locks removed it (empty) between its
+#: making and the note's: each time that writer finished every note there (``finish_bring_back``)
+NOTE_TRIES = 5
 #: The most a real note can hold per image beyond its key and path (which project.json holds as the note
 #: spells them, ``json.dumps``): its annotation's name (255 bytes, 1,530 characters escaped), the file's
 #: identity (four numbers and a SHA-256) and the keys. The note spells each path as project.json does; a
@@ -59,10 +69,11 @@ MAX_LATE_KEPT_BYTES = 1 << 20
 MAX_LATE_KEPT_SAID, MAX_SAID_WHY, MAX_SAID_NAME = 5, 300, 120
 
 
-def note_bring_back(project, images: list) -> bool:
+def note_bring_back(project, images: list) -> Path | None:
     """Under the lock, before project.json lists ``images``: when removed/ holds records (an
-    annotation to bring back, maybe), write which images these are (``BRING_BACK_FILE``); True
-    when written. A writer killed after project.json lists them but before ``bring_back`` moved
+    annotation to bring back, maybe), write which images these are (``BRING_BACK_FILE``; without
+    locks maybe another name: ``_note_beside_others``); the note written (for the add to remove once
+    its images were brought back), or None. A writer killed after project.json lists them but before ``bring_back`` moved
     their files back leaves it, and the next writer's clean-up (``finish_bring_back``) moves
     them - else the image would stay listed without its annotation and autosave for good. Each
     image's annotation to move back is noted as the very file (``_file_identity``: a move keeps
@@ -71,33 +82,60 @@ def note_bring_back(project, images: list) -> bool:
     try:
         with os.scandir(project.root / REMOVED_DIR) as entries:
             if not any(entry.name.endswith(".qgt.json") for entry in entries):  # (records, ``record_path``)
-                return False
+                return None
     except OSError:  # no removed/ (or not a folder): nothing to bring back
-        return False
-    if bring_back_blocked(project.root):  # a folder there (a sync tool's): the add goes on without its note -
-        return False  # only an add killed in between is then left unfinished (``Project.blocked_folders`` says so)
+        return None
+    no_lock = getattr(project, "no_lock", None) is not None
+    if not no_lock and bring_back_blocked(project.root):  # a folder there (a sync tool's): the add goes on
+        return None  # without its note - only an add killed in between is then left unfinished (said at open)
     found = removed_annotations(project.root / REMOVED_DIR)
     doc = {"images": [_bring_back_entry(project, im, found) for im in images]}
-    if getattr(project, "no_lock", None) is not None:  # no lock: a note there may be a live add's, or a dead one's
+    if no_lock:  # no lock: a note there may be a live add's, or a dead one's
         return _note_beside_others(project, json.dumps(doc).encode())
     atomic_write_bytes(project.root / BRING_BACK_FILE, json.dumps(doc).encode())
-    return True
+    return project.root / BRING_BACK_FILE
 
 
-def _note_beside_others(project, data: bytes) -> bool:
+def _note_beside_others(project, data: bytes) -> Path | None:
     """``note_bring_back`` on a file system without locks (``Project.no_lock``): the note is written
     only where none is (created, never put in another's place: O_EXCL). A note there is another add's,
     live or killed - nothing can tell which, so it is neither finished nor replaced: a killed add's
-    stays for the first writer with locks to finish (``finish_bring_back``), and this add goes on
-    without a note of its own, said once (``unfinished_add_text``). A note cut short by a kill here is
-    one whose images project.json never listed (the note is written before): its reader finds
-    nothing to finish in it."""
+    stays for the first writer with locks to finish (``finish_bring_back``). This add then writes its
+    note under a name of its own in ``NOTES_DIR`` (finished there likewise if it is killed in turn; a
+    link or anything else at ``BRING_BACK_FILE`` is passed over so too), and a note of another add
+    there is said once (``unfinished_add_text``). Only where that folder cannot be made (a file or a link
+    in its place: ``notes_dir_blocked``, said at open too by ``Project.blocked_folders``) does the add go on
+    without a note, and says so (``_without_note``). A writer with locks may remove the folder, empty,
+    between its making and the note's opening there (``finish_bring_back``): it is made again, up to
+    ``NOTE_TRIES`` times. A note cut short by a kill here is one whose images
+    project.json never listed (the note is written before): its reader finds nothing to finish in it."""
+    import secrets
+
     path = project.root / BRING_BACK_FILE
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except FileExistsError:
         _say_unfinished_add(project)
-        return False
+        folder = project.root / NOTES_DIR
+        path = folder / f"{os.getpid()}-{secrets.token_hex(8)}.json"
+        for _ in range(NOTE_TRIES):
+            try:
+                if not folder.is_dir() or folder.is_symlink():
+                    os.mkdir(folder)
+            except FileExistsError:
+                if not folder.is_dir() or folder.is_symlink():  # (a file or a link there: also ``blocked_folders``)
+                    return _without_note(folder, "it is not a folder: move it away")
+            except OSError as exc:
+                return _without_note(folder, os.strerror(exc.errno) if exc.errno else str(exc))
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+                break
+            except FileNotFoundError:  # a writer with locks removed the folder, empty, since: made again
+                continue
+            except OSError as exc:
+                return _without_note(folder, os.strerror(exc.errno) if exc.errno else str(exc))
+        else:
+            return _without_note(folder, f"it was removed each time it was made, {NOTE_TRIES} times")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -106,22 +144,87 @@ def _note_beside_others(project, data: bytes) -> bool:
     except BaseException:
         unlink_quietly(path)
         raise
-    sync_folder(project.root)
-    return True
+    sync_folder(path.parent)
+    return path
+
+
+def _without_note(folder: Path, why: str) -> None:
+    """``_note_beside_others`` found no place for its note in ``folder`` (``NOTES_DIR``): the add goes on
+    without one, said on stderr (cut short, its images may stay listed without their annotations)."""
+    import sys
+
+    print(f"qgn: warning: this add goes on without its note in {folder} ({why}): cut short, the images it adds "
+          f"may stay listed without their annotations, which then wait in {folder.parent / REMOVED_DIR} "
+          "(nothing is lost)", file=sys.stderr, flush=True)
+
+
+def notes_dir_blocked(root: Path) -> bool:
+    """Whether something that is not a folder (a file, a link) stands at ``NOTES_DIR``: an add without
+    locks that finds another's note then goes on without one (``_note_beside_others``). Reads only."""
+    folder = Path(root) / NOTES_DIR
+    return os.path.lexists(folder) and (folder.is_symlink() or not folder.is_dir())
+
+
+def notes_to_finish(root: Path) -> bool:
+    """Whether a writer with locks has something of ``finish_bring_back``'s to do: an add's note at
+    ``BRING_BACK_FILE`` (a plain file), or ``NOTES_DIR`` a folder with a note in it, or empty (removed
+    then: not looked in at each write any more). Not a file or link at ``NOTES_DIR``, nor a folder that
+    holds only others' files (a .DS_Store): nothing to finish, and it cannot be removed - else every
+    write would run the clean-up. Reads only."""
+    path = Path(root) / BRING_BACK_FILE
+    if path.is_file() and not path.is_symlink():
+        return True
+    folder = Path(root) / NOTES_DIR
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    try:
+        with os.scandir(folder) as entries:
+            names = [(e.name, e.is_file(follow_symlinks=False)) for e in entries]
+    except OSError:
+        return False
+    return not names or any(name.endswith(".json") and plain for name, plain in names)
 
 
 def unfinished_add_text(project) -> str | None:
     """What an add's note (``BRING_BACK_FILE``) left on a file system without locks means, for people
     (it is neither finished nor replaced there: ``_note_beside_others``); None without one."""
-    path = project.root / BRING_BACK_FILE
-    if not os.path.lexists(path):
+    notes = noted_adds(project.root)
+    if not notes:
         return None
-    return (f"{path} is the note of an add of images that was cut short, or is still under way in another window "
-            f"or command: on a file system without locks nothing tells which, so it is left as it is - the images "
-            f"it added may be listed without their annotations, which wait in {project.root / REMOVED_DIR} "
-            "(nothing is lost). The first write to the project from a computer whose file system gives locks "
-            "finishes it; until then an add there goes on without a note of its own (one cut short leaves its "
-            "images' annotations in removed/ too)")
+    where = str(notes[0]) if len(notes) == 1 else f"{notes[0]} and {len(notes) - 1} more in {project.root / NOTES_DIR}"
+    if notes_dir_blocked(project.root):
+        meanwhile = (f"an add there goes on without a note of its own ({project.root / NOTES_DIR}, where it would "
+                     "write one, is not a folder: move it away)")
+    else:
+        meanwhile = f"an add there writes its own note beside it (in {project.root / NOTES_DIR})"
+    return (f"{where} {'is the note' if len(notes) == 1 else 'are the notes'} of an add of images that was cut "
+            "short, or is still under way in another window or command: on a file system without locks nothing "
+            "tells which, so it is left as it is - the images it added may be listed without their annotations, "
+            f"which wait in {project.root / REMOVED_DIR} (nothing is lost). The first write to the project from a "
+            f"computer whose file system gives locks finishes it; until then {meanwhile}")
+
+
+def noted_adds(root: Path) -> list[Path]:
+    """The notes of adds left in the project at ``root`` (``BRING_BACK_FILE``, and ``NOTES_DIR``'s):
+    plain files only (a link at a note's name is no add's note). Reads only."""
+    out = []
+    path = Path(root) / BRING_BACK_FILE
+    if path.is_file() and not path.is_symlink():
+        out.append(path)
+    return out + _notes_beside(Path(root))
+
+
+def _notes_beside(root: Path) -> list[Path]:
+    """The notes in ``NOTES_DIR`` (plain files named *.json), oldest name first; none without the folder."""
+    folder = root / NOTES_DIR
+    if folder.is_symlink():
+        return []
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(folder / e.name for e in entries
+                          if e.name.endswith(".json") and e.is_file(follow_symlinks=False))
+    except OSError:
+        return []
 
 
 _UNFINISHED_SAID: set = set()
@@ -147,10 +250,23 @@ def _say_unfinished_add(project) -> None:
 def finish_bring_back(project, project_file: Path, most_listed: int) -> None:
     """Under the lock (``Project._clean_up``): ``bring_back`` for the images of an add that was killed
     after project.json listed them (``note_bring_back``), those still listed as it added them.
-    ``project_file``: the project's project.json, read at most ``most_listed`` bytes (``_note_limit``)."""
+    ``project_file``: the project's project.json, read at most ``most_listed`` bytes (``_note_limit``).
+    Then likewise each note written beside it without locks (``NOTES_DIR``)."""
     path = project.root / BRING_BACK_FILE
-    if not path.is_file() or path.is_symlink():
-        return
+    if path.is_file() and not path.is_symlink():
+        _finish_one(project, path, project_file, most_listed)
+    notes = _notes_beside(project.root)
+    for note in notes:
+        _finish_one(project, note, project_file, most_listed)
+    if notes or (project.root / NOTES_DIR).is_dir():
+        try:  # (empty now: under the lock no add is writing one; not looked for at each write any more)
+            os.rmdir(project.root / NOTES_DIR)
+        except OSError:
+            pass
+
+
+def _finish_one(project, path: Path, project_file: Path, most_listed: int) -> None:
+    """``finish_bring_back`` for the note at ``path``, then removed."""
     try:
         doc = read_json(path, "an unfinished add's list", _note_limit(project, project_file, most_listed))
         wanted = {str(entry["key"]): (str(entry["path"]), entry.get("annotation")) for entry in doc["images"]}

@@ -662,6 +662,23 @@ class MainWindow(QtWidgets.QMainWindow):
             self.projects.closed()
         self._stop_threads()
         self.threads_stopped = True
+        # judged only now: an autosave still queued behind a long job (a rewrite, an export) ran in
+        # ``_stop_threads`` - its callback, delivered here, says whether it wrote the edits
+        QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        self._say_unkept_edits()
+
+    def _say_unkept_edits(self) -> None:
+        """SIGTERM's close: the edits its autosave could not write (a full disk, the scratch folder's too)
+        end with the window - said on stderr, one line naming the images and why (the banner that said
+        it goes with the window, and the next start has no autosave of them to offer). Once the job thread
+        is drained: only edits whose autosave failed or had nowhere to go, never one still being written."""
+        unkept = self.projects.unkept_edits()
+        if not unkept:
+            return
+        names = ", ".join(d.name for d, _ in unkept[:5]) + (f" and {len(unkept) - 5} more" if len(unkept) > 5 else "")
+        why = "; ".join(dict.fromkeys(w for _, w in unkept if w)) or "the autosave did not run"
+        print(f"qgn-studio: the window was ended (SIGTERM) with unsaved edits that could not be autosaved: {names} "
+              f"- they are lost with it ({why})", file=sys.stderr, flush=True)
 
     def _leave_if_writing(self) -> None:
         """The close waited for the file thread in slices (``_finish_class_work``: at most
@@ -704,8 +721,23 @@ class MainWindow(QtWidgets.QMainWindow):
         self.jobs.wait_idle()
         QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
         self.batch_jobs.stop()
+        self._autosave_failed_saves()
         self.jobs.stop()
         self.projects.stop_writing()  # a callback delivered above may have started a retry
+
+    def _autosave_failed_saves(self) -> None:
+        """Before the job thread stops: a save that ran only now (Ctrl+S queued behind a long job) and
+        failed (the project's disk full) took its edits back for the autosave (its ``failed``), which the
+        close's autosaves had passed over (the save had marked them autosaved): they are autosaved once more
+        - into the project, else its stand-in in the scratch folder - and waited for, so the next start
+        offers them. Before, the window closed with them in no autosave: the next start offered nothing."""
+        for again in (False, True):
+            while not self.jobs.wait_idle():  # (as jobs.stop: the writes given finish, however long they take)
+                pass
+            QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+            if again or not self.projects.unkept_edits():
+                return
+            self.projects.autosave_now()
 
     # ------------------------------------------------------------------ opening
     def _opening_changed(self, opening: bool) -> None:

@@ -65,7 +65,7 @@ class AutosaveMixin:
             label, version, path = self._copy_of(session.label), session.version, doc.path
 
             def write(resolve=resolve, path=path, label=label, classes=classes, autosaved=self._autosaved,
-                      project=self.project):
+                      project=self.project, version=version):
                 target = resolve()
                 check_same_classes(target, classes)
                 key = (str(target.root), path)
@@ -77,20 +77,22 @@ class AutosaveMixin:
 
                     if target is not project or isinstance(exc, ProjectBusyError):  # busy: the retry will do
                         raise
-                    raise RuntimeError(self._autosave_beside(project, path, label, exc)) from None
+                    raise RuntimeError(self._autosave_beside(project, path, label, exc, version)) from None
                 autosaved[key] = saved.version
                 if target is project:
                     self._drop_spare(project, path)
                 return target, saved, added and target is self.project
 
-            def failed(message: str, resolve=resolve, label=label) -> None:
+            def failed(message: str, resolve=resolve, label=label, doc=doc) -> None:
                 self._copies_out -= 1
                 # the write ended (or never ran): nothing else holds its copy, which the retry (every
                 # 10 s, no edit between: no spare made meanwhile) copies into, not afresh on this thread
                 self._spare_copy = label
                 if isinstance(resolve, _Lookup) and resolve.error is not None:
+                    self.autosave_failures[doc.path] = describe_error(resolve.error)
                     self._nowhere_to_autosave(resolve)
                 else:
+                    self.autosave_failures[doc.path] = message
                     self._autosave_failed(message)
 
             def done(result, s=session, v=version, doc=doc, label=label, project=self.project):
@@ -99,6 +101,7 @@ class AutosaveMixin:
                 self._found(target, project)
                 self._streaks.difference_update({"autosave", "nowhere"})  # a failure from now on is news again
                 self._spare_copy = label  # written: nothing else holds it
+                self.autosave_failures.pop(doc.path, None)  # an earlier failure is no longer why
                 written.append(doc)
                 self._autosaved_one(s, v, doc, saved)
                 if added:
@@ -217,14 +220,16 @@ class AutosaveMixin:
         spare[...] = label
         return spare
 
-    def _autosave_beside(self, project, path: Path, label, exc: Exception) -> str:
+    def _autosave_beside(self, project, path: Path, label, exc: Exception, version: int) -> str:
         """Job thread: ``project`` refused the autosave of ``path`` (project.json unreadable or removed,
-        a full disk, a folder in the way): the edits go to the project's stand-in in the scratch
-        folder (``qgn_studio.scratch.stand_in``), offered when the project is opened again, until
-        the project takes them. What to tell the user."""
+        a full disk, a folder in the way): the edits (of edit ``version``) go to the project's stand-in in
+        the scratch folder (``qgn_studio.scratch.stand_in``), offered when the project is opened again,
+        until the project takes them. What to tell the user."""
         from qgn_studio.scratch import stand_in
 
         why = describe_error(exc)
+        kept = self._kept_beside
+        kept.pop((str(project.root), path), None)  # kept there from now on only if written there below
         if self.scratch_path is None:
             return why
         try:
@@ -237,12 +242,20 @@ class AutosaveMixin:
             return f"{why}; nor could the edits be kept in the scratch folder ({describe_error(second)})"
         self._autosaved[key] = saved.version
         self._spares[(str(project.root), path)] = spare
+        kept[(str(project.root), path)] = version
         return f"{why}. The edits are kept in {spare.root} meanwhile, and offered when the project is opened again"
+
+    def _forget_spare(self, root, path: Path):
+        """Job thread: the stand-in ``_spares`` held for ``(root, path)`` (popped, or None), and what
+        ``_kept_beside`` said it kept (popped with it: a stale version must never hide edits from
+        ``unkept_edits``)."""
+        self._kept_beside.pop((root, path), None)
+        return self._spares.pop((root, path), None)
 
     def _drop_spare(self, project, path: Path) -> None:
         """Job thread: ``project`` took the edits of ``path`` that its stand-in kept for it (``_autosave_beside``,
         or restored from there): this window's autosave there goes."""
-        spare = self._spares.pop((str(project.root), path), None)
+        spare = self._forget_spare(str(project.root), path)
         if spare is None:
             return
         try:
@@ -258,6 +271,17 @@ class AutosaveMixin:
         if self.project is None and CHANGED_ELSEWHERE in message:
             self._reopen_scratches()
         self._retry_later()
+
+    def unkept_edits(self) -> list:
+        """``(doc, why)`` for the open images whose edits since their last save are in no autosave (its
+        last autosave failed - a full disk - or had nowhere to go) - lost if the window ends now. Judged
+        once the job thread is drained (an autosave still queued may yet write them); ``why`` is that
+        image's last autosave failure (a later successful autosave of it drops it), else None. Not an
+        image whose edits, the project's autosave refused, its stand-in kept (``_autosave_beside``: its
+        ``_spares`` entry, of these very edits): offered when the project is opened again."""
+        root = None if self.project is None else str(self.project.root)
+        return [(d, self.autosave_failures.get(d.path)) for d in self.sessions() if d.annotation.needs_autosave
+                and not ((root, d.path) in self._spares and self._kept_beside.get((root, d.path)) == d.annotation.version)]
 
     def _retry_later(self) -> None:
         """Try the autosave (and the refused marks) again in ``AUTOSAVE_RETRY_MS``; not once the
@@ -425,6 +449,7 @@ class AutosaveMixin:
             versions[path] = project.recovery_base(im)  # None: a newer save elsewhere, kept by ours
             autosaved[(str(project.root), path)] = project.autosave_version(im)  # restored: this window's now
             if spare is not None:  # goes once the project has these edits
+                self._forget_spare(spare, path)  # (its edits, not those an earlier version said kept)
                 self._spares[(spare, path)] = project
             label = project.recover(im)
             return label, prepare(label)  # its session's parts, made here too
@@ -460,11 +485,16 @@ class AutosaveMixin:
         autosaves submitted before: the first autosave of an image (it adds the image, and may find
         its scratch project there) is discarded too. ``now`` False: not submitted - the job-thread
         step that does it is returned (None: nothing to discard), for the caller's job to run first
-        (``remove_images``)."""
+        (``remove_images``). The edits the project refused and its stand-in in the scratch folder kept
+        (``_autosave_beside``: its ``_spares`` entry) go there too - else the next start offered them again."""
         targets, paths = self._later_targets([self.project, self._stand_in]), [d.path for d in docs]
+        root = None if self.project is None else str(self.project.root)
 
         def discard() -> None:
-            self._each_autosave(targets(), paths, lambda target, image, ours: target.discard_autosave(
+            # looked up here: an autosave submitted just before (at Discard) may have kept them there
+            spares = [self._forget_spare(root, path) for path in paths] if root is not None else []
+            each = {str(t.root): t for t in [*targets(), *spares] if t is not None}
+            self._each_autosave(list(each.values()), paths, lambda target, image, ours: target.discard_autosave(
                 image, ours=ours, keep=keep))  # only this window's
 
         if not paths:

@@ -92,14 +92,7 @@ class ClassChangesMixin:
                 elif ours and target is not self.project:  # the user opened another project (or none) meanwhile:
                     # its open maps are not of this change (none to revert, nothing made again there)
                     annotator.put_back_class_step(edit, kind, root)  # (an undo or redo: that project's list)
-                    what = {"do": "made", "undo": "undone", "redo": "redone"}[kind]
-                    step = annotator.forward_description(edit) if kind == "undo" else edit.description
-                    again = self.project is not None and self.project.root == root  # (opened again since)
-                    self._write_failed(
-                        f"Not {what}: “{step}” - the project {target.root.name} ({target.root}) refused it: "
-                        f"{message}. Nothing changed in it; "
-                        + ("it was opened again meanwhile: make the change again if you still want it" if again
-                           else "it is no longer open here: open it to make the change again"))
+                    self._refused_in_project_left(edit, kind, target, root, message)
                 elif target is self.project:  # its files keep the old classes: so do the open maps
                     # another writer changed the project (its classes) since: follow that, then make ours again
                     # on the classes then (by name) - neither change is lost
@@ -109,8 +102,12 @@ class ClassChangesMixin:
                         self._reload_timer.start()
                     annotator.put_back_class_step(edit, kind)  # an undo or redo step: it can be tried again
 
-                    def reverted(back: bool, why: str) -> None:  # one line, once the open maps are back (or not)
-                        if not back:
+                    def reverted(back: bool, why: str, target=target, root=root) -> None:  # one line, once the
+                        # open maps are back (or not)
+                        if back and self.project is not target:  # left while they went back: the open images
+                            if not retry:  # are another's (a retry waiting was dropped, said, as it was left)
+                                self._refused_in_project_left(edit, kind, target, root, message)
+                        elif not back:
                             self._write_failed(
                                 f"Cannot change the classes: {message}; the open images could not go back to the "
                                 f"old classes either ({why}): they keep the new ones, and nothing of them is written "
@@ -142,6 +139,18 @@ class ClassChangesMixin:
 
             self.jobs.submit(run, self._ending_progress(done), self._ending_progress(failed), CLASS_EDIT,
                              self._job_progress(CLASS_EDIT if target is self.project else CLASS_EDIT_AUTOSAVES))
+
+    def _refused_in_project_left(self, edit, kind: str, target, root, message: str) -> None:
+        """The project ``target`` (at ``root``), no longer open here, refused the class change ``edit``
+        (``kind``) with ``message``: said in one line naming the change and the project, and how to make it."""
+        what = {"do": "made", "undo": "undone", "redo": "redone"}[kind]
+        step = self.annotator.forward_description(edit) if kind == "undo" else edit.description
+        again = self.project is not None and self.project.root == root  # (opened again since)
+        self._write_failed(
+            f"Not {what}: “{step}” - the project {target.root.name} ({target.root}) refused it: "
+            f"{message}. Nothing changed in it; "
+            + ("it was opened again meanwhile: make the change again if you still want it" if again
+               else "it is no longer open here: open it to make the change again"))
 
     def window_hidden(self) -> None:
         """The window closed and is hidden with a write still under way (``MainWindow._leave_if_writing``):

@@ -149,6 +149,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self._spare_copy = None  # an autosave's copy its write is done with: the next one copies into it
         self._spare_wanted = None  # (shape, dtype) of a spare being made on the job thread (``_prepare_spare``)
         self._copies_out = 0  # autosave copies in writes not ended yet (each gives its copy back as the spare)
+        self.autosave_failures: dict = {}  # image path -> why its last autosave failed (dropped once one is written)
         self.watch = QtCore.QTimer(self)
         self.watch.setInterval(WATCH_MS)
         self.watch.timeout.connect(self.check_project_on_disk)
@@ -174,6 +175,9 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         # project refused (``_autosave_beside``), dropped once that project has them; forgotten when the
         # project closes (its stand-in keeps them, offered when it is opened again) (job thread only)
         self._spares: dict = {}
+        # (project root, image path) -> the edit version of the image that its last ``_autosave_beside`` kept in
+        # the stand-in: those edits are kept, not lost with the window (``unkept_edits``) (written on the job thread)
+        self._kept_beside: dict = {}
         self._told_autosave_conflict: set = set()
         self._opening = None  # the threading.Event that cancels the project being read, if one is
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
@@ -305,6 +309,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self._record_marks_again()
         dirty = self.unsaved()
         project = self.project
+        round_failed: list = []  # the saves of this round that failed (their callbacks come before ``_saved``'s)
         for doc in dirty:
             session = doc.annotation
             label, version, path = session.label.copy(), session.version, doc.path
@@ -343,19 +348,27 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
                     self._warn(f"{doc.name}: another window or command saved this image's annotation after this "
                                f"window read it; your version is saved, theirs is kept as {saved.parked}")
 
-            def failed(message, session=session):
+            def failed(message, session=session, doc=doc):
                 session.mark_autosaved(-1)  # not saved: autosave it again
+                round_failed.append(doc)
                 self.timer.start()
                 self._write_failed(f"Saving failed: {message}")
 
             self.jobs.submit(write, done, failed, "Saving")
-        self.jobs.submit(lambda: len(dirty), self._saved)
+        self.jobs.submit(lambda: len(dirty), lambda count: self._saved(count, len(round_failed)))
         return True
 
-    def _saved(self, count: int) -> None:
+    def _saved(self, count: int, failed: int = 0) -> None:
+        """The round of saves of ``count`` annotations ended, ``failed`` of them not saved (each said):
+        the status says what was saved - never "Saved" for a save that failed; ``saved`` counts those saved."""
         where = self.project.root if self.project is not None else "?"
-        self.workspace.show_status(f"Saved {count} annotation{'s' if count != 1 else ''} in {where}", 5000)
-        self.saved.emit(count)
+        if failed:
+            self.workspace.show_status(
+                f"Not saved: {failed} of {count} annotation{'s' if count != 1 else ''} (said above) - "
+                f"{'it stays' if failed == 1 else 'they stay'} unsaved here; Ctrl+S tries again", 0)
+        else:
+            self.workspace.show_status(f"Saved {count} annotation{'s' if count != 1 else ''} in {where}", 5000)
+        self.saved.emit(count - failed)
 
     def save_and_wait(self, timeout_s: float = 60.0) -> bool:
         """Save, and block until it is written (closing the window)."""
@@ -402,7 +415,9 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         if classes is not annotator.classes:
             annotator.set_classes(classes)
         stand_in = self._stand_in
-        self._carry_class_history = True  # its maps and classes are the window's: so are their class changes
+        # made of the open maps without a project: their class changes are its own; with a project open they
+        # are of that project's files and stay with its history (kept aside: back when it is open again)
+        self._carry_class_history = self.project is None
         self._set_project(project)
         for doc in self.unsaved():  # their edits move into the new project's autosaves at once,
             doc.annotation.mark_autosaved(-1)  # before the scratch project lets go of them
@@ -970,7 +985,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         root = str(self.project.root)
         # its stand-in keeps the edits it refused (offered when it is opened again): not dropped by
         # a save of the same image after it is reopened here with those edits discarded or not restored
-        self.jobs.submit(lambda spares=self._spares: [spares.pop(key) for key in list(spares) if key[0] == root])
+        self.jobs.submit(lambda spares=self._spares: [self._forget_spare(*key) for key in list(spares) if key[0] == root])
         self._statistics = None
         self.annotator.project_classes = False
         settings = self.workspace.settings

@@ -370,8 +370,10 @@ class CvatWriter(DatasetWriter):
             self._undo(mark, item, paths)
 
     def _undo(self, mark, item: ExportItem, paths: list[Path]) -> None:
+        # the line first, then the files: a kill between leaves masks no line names (passed over by a
+        # reader), never a listed name without its masks. So the line is judged by the mask the files'
+        # take-back will leave (``_left_by_take_back``), before it runs
         replaced = self.replaced  # ``super().undo`` lets it go
-        super().undo(mark, item, paths)
         dropped = self.names.undo(mark)
         added, self._added = self._added, None
         listed, self.image_set.listed_before = self.image_set.listed_before, None
@@ -384,15 +386,37 @@ class CvatWriter(DatasetWriter):
         def keep(stem: str) -> bool:  # under the list's lock
             if added is None or stem != added[0]:
                 return False
-            on_disk = _identity(added[1])
+            on_disk = _left_by_take_back(added[1], replaced, ours)
             if on_disk is None or on_disk == ours:
                 return False  # no mask (or this export's own, left): nothing to list
             if on_disk == before:  # the earlier file, put back: listed as it was when this export came
                 return listed is None or listed != (stem, False)
             return True  # another export's, written since: it listed it, or will
 
-        for stem in self.image_set.remove(dropped, keep) if dropped else []:
-            self.names.pick(stem)  # listed: no later item of this export is written over its files
+        try:
+            for stem in self.image_set.remove(dropped, keep) if dropped else []:
+                self.names.pick(stem)  # listed: no later item of this export is written over its files
+        except Exception:  # the line still listed (a failed write of the list): its masks stay with it
+            self.replaced = None
+            if replaced is not None:
+                replaced.drop()
+            raise
+        super().undo(mark, item, paths)
+
+
+def _left_by_take_back(mask: Path, replaced, ours) -> tuple[int, int] | None:
+    """The identity of the file at ``mask`` once ``DatasetWriter.undo`` has taken this export's item back
+    (read before it runs, under the list's lock): another writer's file there is left as it is; this
+    export's own (``ours``) is replaced by the earlier file it replaced, kept under a second name (a hard
+    link: the same identity), where one was kept, else removed - as is every file of the item without
+    ``replaced``."""
+    on_disk = _identity(mask)
+    if replaced is None:
+        return None
+    if on_disk is None or on_disk != ours:
+        return on_disk
+    second = replaced.kept.get(Path(mask))
+    return _identity(Path(second)) if second else None
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

@@ -477,3 +477,76 @@ def test_a_revert_whose_project_was_left_meanwhile_leaves_its_state_with_that_pr
     assert key in annotator._class_histories[p_folder][2]  # with P's history, kept aside
     assert annotator.class_edit_backup is not edit
     assert outcome == [(True, "")]
+
+
+def test_a_new_project_made_while_a_project_is_open_leaves_that_projects_class_changes_with_it(
+        qtbot, windows, samples, model_path, tmp_path):
+    """P open, a merge made in it; then File > New project Q (of the open maps). Fails before: P's undo
+    step went with the window into Q (its Undo rewrote Q) and P, opened again, had none. The steps are of
+    P's files: they stay with P's history, and Q, a new project, starts with none."""
+    from test_app_project_concurrency import saved_project
+
+    p_folder, q_folder = tmp_path / "P", tmp_path / "Q"
+    win = windows(folder=p_folder)
+    saved_project(qtbot, win, samples, model_path, p_folder)
+    win.jobs.wait_idle()
+    annotator = win.annotator
+    annotator.remove_class(5, to=0)  # merge 'pole' into 'sky', in P
+    settle(qtbot, win)
+    assert len(annotator.class_undo) == 1
+    assert win.projects.new_project(q_folder)
+    settle(qtbot, win)
+    assert win.projects.project.root == q_folder
+    assert not annotator.class_undo
+    annotator.undo_class_edit()
+    settle(qtbot, win)
+    assert "pole" not in Project.open(q_folder).classes.names  # Q untouched
+    assert win.projects.open_project(p_folder)
+    settle(qtbot, win)
+    assert len(annotator.class_undo) == 1  # P's history back with P
+    annotator.undo_class_edit()
+    settle(qtbot, win)
+    assert "pole" in Project.open(p_folder).classes.names
+    assert "pole" not in Project.open(q_folder).classes.names
+
+
+def test_a_refusal_whose_revert_ends_after_the_project_was_left_names_that_project(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """P refuses the merge's rewrite (a disk error), the revert of the open maps is under way when the user
+    opens Q. Fails before: the refusal said "Nothing changed: the saved annotations and the open images keep
+    the old classes", naming no project (the open images are Q's by then). Now it names P and says that its
+    files are unchanged and how to make the change again."""
+    import qgn.project_class_edit as pce
+    from test_app_project_concurrency import saved_project
+
+    p_folder, q_folder = tmp_path / "P", tmp_path / "Q"
+    win = windows(folder=p_folder)
+    saved_project(qtbot, win, samples, model_path, p_folder)
+    win.jobs.wait_idle()
+    Project.create(q_folder, [samples[1]], Project.open(p_folder).classes)
+
+    def refused(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pce, "apply_class_edit", refused)
+    annotator = win.annotator
+    real_revert, held = annotator.revert_class_edit, []
+
+    def revert_held(edit, then=None):
+        held.append(hold_jobs(win))  # the revert's remap queues behind this
+        real_revert(edit, then)
+
+    monkeypatch.setattr(annotator, "revert_class_edit", revert_held)
+    shown = []
+    win.statusBar().messageChanged.connect(shown.append)
+    annotator.remove_class(5, to=0)
+    qtbot.waitUntil(lambda: bool(held), timeout=WAIT_MS)
+    monkeypatch.setattr(pce, "apply_class_edit", REAL_APPLY)
+    assert win.projects.open_project(q_folder)
+    held[0].set()
+    settle(qtbot, win)
+    assert win.projects.project.root == q_folder
+    assert "pole" in Project.open(p_folder).classes.names and "pole" in Project.open(q_folder).classes.names
+    said = [m for m in shown if "No space left" in m]
+    assert said and all("P (" in m for m in said), said
+    assert not [m for m in said if "the open images keep" in m], said

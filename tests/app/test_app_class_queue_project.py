@@ -256,3 +256,26 @@ def test_undo_refused_while_another_windows_change_is_followed(qtbot, windows, s
     assert not [m for m in shown if "again in a moment" in m]
     assert [m for m in shown if "another window's or command's class change is being followed" in m
             and "can no longer be undone" in m]
+
+
+def test_a_change_waiting_for_another_windows_change_and_dropped_by_opening_another_project_is_said(
+        qtbot, windows, samples, model_path, tmp_path):
+    """(Checked, held: not silent.) Ours waits while another window's change is followed; the user opens Q:
+    ours is not made in either project, and that stays said over the image after Q's own messages."""
+    folder, q_folder = tmp_path / "shared", tmp_path / "Q"
+    first, second = two_windows(qtbot, windows, samples, model_path, folder)
+    for timer in (second.projects.watch, second.projects.timer):
+        timer.stop()
+    Project.create(q_folder, [samples[1]], Project.open(folder).classes)
+    first.annotator.rename_class(7, "barrier")
+    first.jobs.wait_idle()
+    release = hold_jobs(second)
+    second.projects.reload_changed_classes()  # as the watch does: the reload's job queued
+    second.annotator.rename_class(2, "street")  # waits for it
+    assert second.annotator._queued_edits
+    assert second.projects.open_project(q_folder)
+    release.set()
+    settle(qtbot, second)
+    assert Project.open(folder).classes.names[2] == "road" and Project.open(q_folder).classes.names[2] == "road"
+    said = [text for text, _kind in second.canvas.banner.messages.values() if text.startswith("Not made")]
+    assert len(said) == 1 and "street" in said[0] and "shared is no longer open" in said[0]

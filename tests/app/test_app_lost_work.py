@@ -75,8 +75,8 @@ def test_edits_a_project_cannot_take_are_autosaved_beside_it_and_offered_back(qt
 
 def refused_then_closed(qtbot, win, samples, model_path, folder):
     """``win`` saved a project at ``folder``, whose project.json was then cut short: the next edits
-    went to its stand-in; the project was closed (those edits discarded in the window) and fixed.
-    (the stand-in's folder, the edits)."""
+    went to its stand-in; the project was closed (those edits dropped in the window, not discarded:
+    a Discard moves the stand-in's copy to discarded/ too) and fixed. (the stand-in's folder, the edits)."""
     from qgn.project import Project
     from qgn_studio.scratch import stand_in_folder
 
@@ -92,7 +92,10 @@ def refused_then_closed(qtbot, win, samples, model_path, folder):
     qtbot.waitUntil(lambda: (spare / "project.json").is_file() and bool(Project.open(spare).recoverable()),
                     timeout=WAIT_MS)
     win.jobs.wait_idle()
-    assert win.projects.close_project()  # its unsaved edits discarded here; the stand-in keeps them
+    confirm = win.projects.confirm_discard
+    win.projects.confirm_discard = lambda *args, **kwargs: True  # no question: the stand-in keeps them
+    assert win.projects.close_project()
+    win.projects.confirm_discard = confirm
     (folder / "project.json").write_bytes(good)
     return spare, edits
 
@@ -204,3 +207,394 @@ def test_a_late_autosave_callback_does_not_restart_the_watch_of_a_closed_window(
     qtbot.wait(50)
     assert not win.projects.watch.isActive()
     assert len(lookups) == 1
+
+
+def disk_full(monkeypatch) -> dict:
+    """Every file write fails with ENOSPC (``qgn.fileio._staged``: every atomic write's temporary) until
+    the returned dict's "full" is set False (the disk has room again)."""
+    import errno
+
+    import qgn.fileio
+
+    real, state = qgn.fileio._staged, {"full": True}
+
+    def staged(path, data, progress=None):
+        if state["full"]:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data, progress)
+
+    monkeypatch.setattr(qgn.fileio, "_staged", staged)
+    return state
+
+
+def test_a_save_on_a_full_disk_is_never_said_saved_and_the_edits_stay_to_be_saved_later(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """Ctrl+S on a full disk. Fails before: after "Saving failed: … No space left on device" the status bar
+    said "Saved 1 annotation in …" (the round's count, not what was saved). Now it says what was not saved;
+    the saved file on disk is the one before, the edits stay in the window, unsaved (the title's mark), and
+    the next Ctrl+S once the disk has room saves them."""
+    from qgn.project import Project
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    project = Project.open(folder)
+    before = project.load_annotation(project.images[0]).copy()
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    edited = session.label.copy()
+    shown = []
+    win.statusBar().messageChanged.connect(shown.append)
+    disk = disk_full(monkeypatch)
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS) as saved:
+        assert win.projects.save()
+    assert saved.args == [0]
+    assert [m for m in shown if m.startswith("Saving failed") and "No space left" in m]
+    assert not [m for m in shown if m.startswith("Saved")], shown
+    assert [m for m in shown if m.startswith("Not saved: 1 of 1")]
+    project = Project.open(folder)
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), before)
+    assert session.dirty and "●" in win.windowTitle()
+    np.testing.assert_array_equal(session.label, edited)
+    disk["full"] = False
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS) as saved:
+        assert win.projects.save()
+    win.jobs.wait_idle()
+    assert saved.args == [1] and not session.dirty
+    project = Project.open(folder)
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), edited)
+
+
+def test_sigterm_with_edits_no_autosave_could_write_says_on_stderr_which_are_lost(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
+    """SIGTERM (a logout) while the disk is full, the project's and the scratch folder's: the edits cannot
+    be kept anywhere. Fails before: the window ended without a word (the banner that said the autosave
+    failed went with it, and the next start offers nothing). Now one line on stderr names the image and why."""
+    folder = tmp_path / "project"
+    win, _session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    disk_full(monkeypatch)
+    capfd.readouterr()
+    win.terminate()
+    assert win.threads_stopped
+    said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("qgn-studio:")]
+    assert len(said) == 1 and "could not be autosaved: scene_00.png" in said[0] and "No space left" in said[0], said
+
+
+def test_sigterm_after_the_disk_has_room_again_says_nothing_of_lost_edits(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
+    """(Checked, held.) An autosave that failed, then the disk has room: SIGTERM's own autosave writes the
+    edits, and the next start offers them; nothing is said lost."""
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    edited = session.label.copy()
+    disk = disk_full(monkeypatch)
+    win.projects.autosave_now()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: session.needs_autosave, timeout=WAIT_MS)
+    disk["full"] = False
+    capfd.readouterr()
+    win.terminate()
+    assert "lost" not in capfd.readouterr().err
+    second = windows(recover="restore")
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+
+
+def test_a_close_whose_save_fails_on_a_full_disk_stays_open_with_the_edits(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """(Checked, held.) Close, "Save" to the unsaved edits, the disk full: the window stays open, its edits
+    unsaved and said so; once there is room the same close saves them and ends."""
+    from qgn.project import Project
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    edited = session.label.copy()
+    disk = disk_full(monkeypatch)
+    win.projects.ask_unsaved = lambda count, what: "save"
+    win.close()
+    assert win.isVisible() and not win.threads_stopped
+    assert session.dirty
+    np.testing.assert_array_equal(session.label, edited)
+    assert [text for text, _kind in win.canvas.banner.messages.values() if "No space left" in text]
+    disk["full"] = False
+    win.close()
+    assert win.threads_stopped
+    project = Project.open(folder)
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), edited)
+
+
+def test_sigterm_while_a_save_fails_on_the_projects_full_disk_keeps_the_edits_beside_it(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """(Checked, held.) Ctrl+S, then SIGTERM while that save fails (the project's disk full, the scratch
+    folder's not): the edits go to the project's stand-in in the scratch folder, and the next start offers
+    and restores them."""
+    import errno
+
+    import qgn.fileio
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    edited = session.label.copy()
+    real = qgn.fileio._staged
+
+    def staged(path, data, progress=None):
+        if str(path).startswith(str(folder)):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data, progress)
+
+    monkeypatch.setattr(qgn.fileio, "_staged", staged)
+    assert win.projects.save()  # (queued: it fails as the window ends)
+    win.terminate()
+    assert win.threads_stopped
+    monkeypatch.setattr(qgn.fileio, "_staged", real)
+    second = windows(recover="restore")
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+
+
+def test_sigterm_behind_a_long_job_never_says_lost_the_edits_its_autosave_then_writes(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
+    """SIGTERM while a long job (a rewrite, an export) holds the job thread past the close's capped waits,
+    its autosave queued behind it: the autosave runs as the threads stop, and the next start restores the
+    edits. Fails before: stderr said they "could not be autosaved ... they are lost with it" (judged
+    before the job thread was drained). Now nothing is said lost."""
+    import threading
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    win.CLOSE_WAIT_S = 0.05  # (this window's: the long job outlasts every capped wait of the close)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    edited = session.label.copy()
+    release = threading.Event()
+    win.jobs.submit(lambda: release.wait(60), lambda _r: None, label="A long rewrite")
+    leave = win._leave_if_writing
+
+    def leave_then_release():  # the capped waits are over: the job ends, the autosave behind it runs
+        leave()
+        release.set()
+
+    monkeypatch.setattr(win, "_leave_if_writing", leave_then_release)
+    capfd.readouterr()
+    win.terminate()
+    assert win.threads_stopped and release.is_set()
+    err = capfd.readouterr().err
+    assert "lost" not in err and "could not be autosaved" not in err, err
+    second = windows(recover="restore")
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+
+
+def test_sigterm_never_gives_an_autosave_failure_that_a_later_autosave_got_past_as_why(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
+    """An autosave failed (a full disk), the next one wrote the edits; later edits have nowhere to be
+    autosaved at SIGTERM. Fails before: the stderr line gave the old "No space left on device" as why
+    (the last failure was never cleared). Now the line names the image without that old reason."""
+    from PySide6 import QtCore
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    disk = disk_full(monkeypatch)
+    messages = []
+    win.workspace.message.connect(lambda text, kind, key: messages.append(text))
+    win.projects.autosave_now()
+    qtbot.waitUntil(lambda: any("Autosave failed" in m and "No space left" in m for m in messages), timeout=WAIT_MS)
+    win.jobs.wait_idle()
+    QtCore.QCoreApplication.processEvents()
+    disk["full"] = False
+    with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+        win.projects.autosave_now()
+    assert not session.needs_autosave
+    paint(win, 3, 1, [(2, 2), (20, 2)])
+    monkeypatch.setattr(win.projects, "_where_to_autosave", lambda _session, _lookups: None)  # nowhere now
+    capfd.readouterr()
+    win.terminate()
+    said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("qgn-studio:")]
+    assert len(said) == 1 and "could not be autosaved: scene_00.png" in said[0], said
+    assert "No space left" not in said[0], said
+
+
+def project_disk_full(monkeypatch, folder):
+    """Every file write into ``folder`` (the project) fails with ENOSPC, the scratch folder's go through;
+    returns the real ``qgn.fileio._staged`` (set it back: the disk has room again)."""
+    import errno
+
+    import qgn.fileio
+
+    real = qgn.fileio._staged
+
+    def staged(path, data, progress=None):
+        if str(path).startswith(str(folder)):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data, progress)
+
+    monkeypatch.setattr(qgn.fileio, "_staged", staged)
+    return real
+
+
+def restored_at_next_start(qtbot, windows, model_path, folder, edited) -> None:
+    second = windows(recover="restore")
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+
+
+def test_a_ctrl_s_queued_behind_a_long_job_failing_on_the_projects_full_disk_at_sigterm_keeps_the_edits(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
+    """Ctrl+S queued behind a long job (a rewrite, an export), the project's disk full, SIGTERM: the save
+    runs only as the threads stop, and fails. Fails before: the save had marked the edits autosaved, so the
+    close's autosaves passed them over; its failure took them back for the autosave only for the writing
+    to stop at once - no autosave ran, the next start offered nothing (the edits lost). Now they are
+    autosaved once more before the job thread stops (into the stand-in: the project's disk is full) and
+    the next start restores them; nothing is said lost."""
+    import threading
+
+    import qgn.fileio
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    win.CLOSE_WAIT_S = 0.05  # (this window's: the long job outlasts every capped wait of the close)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    edited = session.label.copy()
+    release = threading.Event()
+    win.jobs.submit(lambda: release.wait(60), lambda _r: None, label="A long rewrite")
+    real = project_disk_full(monkeypatch, folder)
+    assert win.projects.save()  # queued behind the long job
+    leave = win._leave_if_writing
+
+    def leave_then_release():  # the close's autosaves and capped waits are over: the job ends, the save fails
+        leave()
+        release.set()
+
+    monkeypatch.setattr(win, "_leave_if_writing", leave_then_release)
+    capfd.readouterr()
+    win.terminate()
+    assert win.threads_stopped and release.is_set()
+    assert "lost" not in capfd.readouterr().err
+    monkeypatch.setattr(qgn.fileio, "_staged", real)
+    restored_at_next_start(qtbot, windows, model_path, folder, edited)
+
+
+def test_sigterm_never_says_lost_the_edits_kept_in_the_projects_stand_in(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
+    """SIGTERM, the project's disk full, the scratch folder's not: the close's autosave keeps the edits in the
+    project's stand-in, restored at the next start. Fails before: stderr said they "could not be autosaved
+    ... they are lost with it" (the project's autosave failed, the stand-in's write was not counted). Now
+    nothing is said."""
+    import qgn.fileio
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    edited = session.label.copy()
+    real = project_disk_full(monkeypatch, folder)
+    capfd.readouterr()
+    win.terminate()
+    assert win.threads_stopped
+    err = capfd.readouterr().err
+    assert "lost" not in err and "could not be autosaved" not in err, err
+    monkeypatch.setattr(qgn.fileio, "_staged", real)
+    restored_at_next_start(qtbot, windows, model_path, folder, edited)
+
+
+def test_sigterm_says_lost_the_edits_made_since_the_stand_in_kept_earlier_ones(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
+    """(Holds the line above to these very edits.) The stand-in kept the edits once (the project's disk
+    full); later edits find the scratch folder's disk full too at SIGTERM: those are said lost, with why."""
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    project_disk_full(monkeypatch, folder)
+    win.projects.autosave_now()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: (str(folder), win.docs[0].path) in win.projects._spares, timeout=WAIT_MS)
+    paint(win, 3, 1, [(2, 2), (20, 2)])
+    disk_full(monkeypatch)
+    capfd.readouterr()
+    win.terminate()
+    said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("qgn-studio:")]
+    assert len(said) == 1 and "could not be autosaved: scene_00.png" in said[0], said
+    assert "No space left" in said[0], said
+
+
+def kept_in_the_stand_in(qtbot, windows, samples, model_path, folder, monkeypatch):
+    """A saved project whose image has later edits that the project refused (its disk full) and its stand-in in
+    the scratch folder kept (``_autosave_beside``). The window, the (project root, image path) key, the real
+    ``qgn.fileio._staged`` and the saved map."""
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    saved = session.label.copy()
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    real = project_disk_full(monkeypatch, folder)
+    win.projects.autosave_now()
+    win.jobs.wait_idle()
+    key = (str(folder), win.docs[0].path)
+    qtbot.waitUntil(lambda: key in win.projects._spares, timeout=WAIT_MS)
+    assert key in win.projects._kept_beside
+    return win, key, real, saved
+
+
+def test_discard_at_close_discards_the_edits_the_projects_stand_in_kept(qtbot, windows, samples, model_path,
+                                                                        tmp_path, monkeypatch):
+    """The project's disk full, the edits went to its stand-in in the scratch folder; the user closes with
+    Discard. Fails before: discard_autosaves looked only in the project (and a read-only project's stand-in,
+    the scratch projects), so the stand-in's copy stayed and the next start offered the discarded edits
+    again. Now it moves to the stand-in's discarded/ (moved, never deleted) and the next start offers
+    nothing: the saved map."""
+    import qgn.fileio
+    from qgn.project import DISCARDED_DIR
+
+    folder = tmp_path / "project"
+    win, key, real, saved = kept_in_the_stand_in(qtbot, windows, samples, model_path, folder, monkeypatch)
+    spare = win.projects._spares[key]
+    win.projects.ask_unsaved = lambda count, what: "discard"
+    assert win.close() and win.threads_stopped
+    assert list((spare.root / DISCARDED_DIR).glob("*.qgt"))  # kept, as every discarded autosave
+    monkeypatch.setattr(qgn.fileio, "_staged", real)
+    offered = []
+    second = windows()
+    second.projects.ask_recover = lambda question: offered.append(question.names) or "restore"
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    assert offered == []
+    np.testing.assert_array_equal(second.docs[0].annotation.label, saved)
+
+
+def test_the_stand_ins_kept_version_goes_with_its_entry(qtbot, windows, samples, model_path, tmp_path,
+                                                       monkeypatch):
+    """``_kept_beside`` (the edit version the stand-in kept, which unkept_edits trusts) goes wherever ``_spares``
+    loses or replaces its entry: a save into the project (``_drop_spare``), the project closed, an autosave
+    restored from the stand-in (``_recover``; a stale entry set up directly) - a stale version could hide
+    later edits of the same version number from the SIGTERM line. Fails before (each stayed)."""
+    import qgn.fileio
+
+    folder = tmp_path / "project"
+    win, key, real, _ = kept_in_the_stand_in(qtbot, windows, samples, model_path, folder, monkeypatch)
+    monkeypatch.setattr(qgn.fileio, "_staged", real)
+    assert win.projects.save()
+    win.jobs.wait_idle()
+    assert key not in win.projects._spares and key not in win.projects._kept_beside  # _drop_spare
+
+    other = tmp_path / "other"
+    win, key, real, _ = kept_in_the_stand_in(qtbot, windows, samples, model_path, other, monkeypatch)
+    win.projects.confirm_discard = lambda *args, **kwargs: True  # closed, its edits left in the stand-in
+    assert win.projects.close_project()
+    win.jobs.wait_idle()
+    assert key not in win.projects._spares and key not in win.projects._kept_beside  # project closed
+
+    monkeypatch.setattr(qgn.fileio, "_staged", real)
+    second = windows(recover="restore")
+    second.projects._kept_beside[key] = 1  # stale: of edits no longer there
+    second.start([other], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    assert key in second.projects._spares and key not in second.projects._kept_beside  # _recover

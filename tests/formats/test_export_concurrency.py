@@ -542,3 +542,36 @@ def test_taking_an_image_back_off_the_cvat_list_writes_its_line_not_the_whole_li
     assert path.read_bytes() == before
     assert sum(written) == 0, f"{len(written)} rewrites of the list, {sum(written)} bytes"
     assert {p.stem for p in (tmp_path / "SegmentationClass").glob("*.png")} == set(earlier)
+
+
+@pytest.mark.parametrize("kill_in", ["the line's take-back", "the masks' take-back"])
+def test_a_cvat_take_back_killed_half_way_never_leaves_a_listed_name_without_its_masks(tmp_path, monkeypatch, kill_in):
+    """An image added and taken back (a later format failed on it), the take-back killed half-way. Fails
+    before (killed in the line's take-back): the masks went first, so a kill between them and the line left
+    the name listed with no masks (a CVAT reader fails on it). Now the line goes first: killed anywhere,
+    every listed name has its masks (at most masks that no line names are left)."""
+    from qgn.formats import FORMATS, ExportItem
+    from qgn.formats import base, cvat
+    from qgn.formats.base import add_to_every_writer
+
+    class Killed(BaseException):
+        pass
+
+    def killed(*_a, **_k):
+        raise Killed()
+
+    label = np.zeros((8, 8), np.uint8)
+    label[:4] = 1
+    FORMATS["cvat"].export_items([ExportItem("earlier", label)], CLASSES, tmp_path, 4)
+    writer = FORMATS["cvat"].open_writer(CLASSES, tmp_path, 4)
+    writer.plan(["x"], [None])
+    if kill_in == "the line's take-back":
+        monkeypatch.setattr(cvat.ImageSet, "remove", killed)
+    else:
+        monkeypatch.setattr(base.DatasetWriter, "undo", killed)
+    with pytest.raises(Killed):
+        add_to_every_writer([(writer, ExportItem("x", label, None)), (_FailingFormat(), ExportItem("x", label, None))])
+    listed = (tmp_path / "ImageSets" / "Segmentation" / "default.txt").read_text().split()
+    for folder in ("SegmentationClass", "SegmentationObject"):
+        assert set(listed) <= {p.stem for p in (tmp_path / folder).glob("*.png")}, (folder, listed)
+    assert "earlier" in listed
