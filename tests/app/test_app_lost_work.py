@@ -11,6 +11,15 @@ from studio_steps import WAIT_MS, paint, painted_and_saved, start_annotating
 SAMPLE_COUNT, SAMPLE_SIZE = 2, (64, 96)  # the samples fixture
 
 
+
+def restored_at_next_start(qtbot, windows, model_path, folder, edited) -> None:
+    """A new window started on ``folder``, restoring what it is offered, shows ``edited`` as its first image's map."""
+    second = windows(recover="restore")
+    second.start([folder], str(model_path))
+    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
+    second.jobs.wait_idle()
+    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+
 def test_autosaves_are_restored_when_a_plain_file_took_the_annotations_folder(qtbot, windows, samples, model_path,
                                                                               tmp_path):
     """A sync tool or a script left a plain file named annotations: the project's autosaves were not
@@ -295,11 +304,7 @@ def test_sigterm_after_the_disk_has_room_again_says_nothing_of_lost_edits(
     capfd.readouterr()
     win.terminate()
     assert "lost" not in capfd.readouterr().err
-    second = windows(recover="restore")
-    second.start([folder], str(model_path))
-    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
-    second.jobs.wait_idle()
-    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+    restored_at_next_start(qtbot, windows, model_path, folder, edited)
 
 
 def test_a_close_whose_save_fails_on_a_full_disk_stays_open_with_the_edits(
@@ -351,11 +356,7 @@ def test_sigterm_while_a_save_fails_on_the_projects_full_disk_keeps_the_edits_be
     win.terminate()
     assert win.threads_stopped
     monkeypatch.setattr(qgn.fileio, "_staged", real)
-    second = windows(recover="restore")
-    second.start([folder], str(model_path))
-    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
-    second.jobs.wait_idle()
-    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+    restored_at_next_start(qtbot, windows, model_path, folder, edited)
 
 
 def test_sigterm_behind_a_long_job_never_says_lost_the_edits_its_autosave_then_writes(
@@ -385,11 +386,7 @@ def test_sigterm_behind_a_long_job_never_says_lost_the_edits_its_autosave_then_w
     assert win.threads_stopped and release.is_set()
     err = capfd.readouterr().err
     assert "lost" not in err and "could not be autosaved" not in err, err
-    second = windows(recover="restore")
-    second.start([folder], str(model_path))
-    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
-    second.jobs.wait_idle()
-    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
+    restored_at_next_start(qtbot, windows, model_path, folder, edited)
 
 
 def test_sigterm_never_gives_an_autosave_failure_that_a_later_autosave_got_past_as_why(
@@ -438,14 +435,6 @@ def project_disk_full(monkeypatch, folder):
 
     monkeypatch.setattr(qgn.fileio, "_staged", staged)
     return real
-
-
-def restored_at_next_start(qtbot, windows, model_path, folder, edited) -> None:
-    second = windows(recover="restore")
-    second.start([folder], str(model_path))
-    qtbot.waitUntil(lambda: second.docs and second.docs[0].annotation is not None, timeout=WAIT_MS)
-    second.jobs.wait_idle()
-    np.testing.assert_array_equal(second.docs[0].annotation.label, edited)
 
 
 def test_a_ctrl_s_queued_behind_a_long_job_failing_on_the_projects_full_disk_at_sigterm_keeps_the_edits(
