@@ -65,20 +65,25 @@ def _many_vertices(fmt: str, count: int):
     return doc
 
 
+def imported_at_the_bound_refused_past_it(tmp_path, run_cli, fmt: str, document) -> None:
+    """``document(fmt, count)`` with 65,920 vertices on its 12×8 image (the bound) imports; 65,921 are refused."""
+    for name, count in (("ok", 65_920), ("bad", 65_921)):
+        root = write_json_dataset(tmp_path / name, fmt, document(fmt, count))
+        src = root / "tasks.json" if fmt == "labelstudio" else root
+        code, out, err = run_cli("import", src, "--project", tmp_path / f"p-{name}")
+        if name == "ok":
+            assert "imported 1 of 1" in out or "imported 2 of 2" in out, out + err
+        else:
+            assert code == 2 and "its polygons have 65921 vertices, more than any outline of a 12×8 image needs " \
+                "(65920); refusing a file built to exhaust memory" in out, out + err
+
+
 @pytest.mark.parametrize("fmt", ["coco", "labelme", "labelstudio"])
 def test_polygons_with_more_vertices_than_an_image_can_need_are_refused_before_drawing(tmp_path, run_cli, fmt):
     """A 100 MB COCO file of one 10^7-vertex polygon on a 12×8 image was drawn (3 GB, 36 s) and
     imported: its vertices on one point have no length and cross no row, so neither the outline
     nor the drawing-work bound refused it. A 12×8 image's polygons may have 4·96 + 65536 vertices."""
-    root = write_json_dataset(tmp_path / "ok", fmt, _many_vertices(fmt, 65_920))
-    src = root / "tasks.json" if fmt == "labelstudio" else root
-    code, out, err = run_cli("import", src, "--project", tmp_path / "p-ok")
-    assert "imported 1 of 1" in out or "imported 2 of 2" in out, out + err
-    root = write_json_dataset(tmp_path / "bad", fmt, _many_vertices(fmt, 65_921))
-    src = root / "tasks.json" if fmt == "labelstudio" else root
-    code, out, err = run_cli("import", src, "--project", tmp_path / "p-bad")
-    assert code == 2 and "its polygons have 65921 vertices, more than any outline of a 12×8 image needs (65920); " \
-        "refusing a file built to exhaust memory" in out, out + err
+    imported_at_the_bound_refused_past_it(tmp_path, run_cli, fmt, _many_vertices)
 
 
 def _vertices_in_two_polygons(fmt: str, count: int):
@@ -109,15 +114,7 @@ def test_the_vertex_bound_counts_every_polygon_of_an_image(tmp_path, run_cli, fm
     """The bound is an image's: Label Studio checked each region alone, so four regions of 65,003
     vertices on one 12×8 image (bound 65,920) were drawn and imported. Two polygons of 65,921 in all
     are refused in every format, 65,920 in all imported."""
-    root = write_json_dataset(tmp_path / "ok", fmt, _vertices_in_two_polygons(fmt, 65_920))
-    src = root / "tasks.json" if fmt == "labelstudio" else root
-    code, out, err = run_cli("import", src, "--project", tmp_path / "p-ok")
-    assert "imported 1 of 1" in out or "imported 2 of 2" in out, out + err
-    root = write_json_dataset(tmp_path / "bad", fmt, _vertices_in_two_polygons(fmt, 65_921))
-    src = root / "tasks.json" if fmt == "labelstudio" else root
-    code, out, err = run_cli("import", src, "--project", tmp_path / "p-bad")
-    assert code == 2 and "its polygons have 65921 vertices, more than any outline of a 12×8 image needs (65920); " \
-        "refusing a file built to exhaust memory" in out, out + err
+    imported_at_the_bound_refused_past_it(tmp_path, run_cli, fmt, _vertices_in_two_polygons)
 
 
 def test_label_studio_bounds_the_drawing_work_of_all_an_image_s_regions(tmp_path):
