@@ -803,16 +803,20 @@ class Project:
             before = len(self.images)
             out = self._add(paths)
             if len(self.images) != before:
-                added = self.images[before:]
+                added, pending = self.images[before:], None
                 try:
                     pending = self._note_bring_back(added)
                     self._commit(change=f"adding {images_text(len(added))}",
                                  advice="put further images in another project")
-                except BaseException:
+                except BaseException as exc:
                     with self._swap:  # the list as it was; its index is built again from it
                         del self.images[before:]
                         self._list_generation += 1
                         self._by_path = None
+                    if isinstance(exc, ProjectError) and pending is not None:
+                        # refused before anything was written (over the bound, the classes): nothing
+                        # listed, nothing to finish - left, without locks it was said as an add cut short
+                        unlink_quietly(pending)
                     raise
                 found = self.bring_back(added)
                 if pending is not None:  # (left in place when bring_back fails or the writer is killed: the next

@@ -426,3 +426,24 @@ def test_an_add_without_locks_whose_notes_folder_is_removed_at_every_try_goes_on
     err = capsys.readouterr().err
     assert "goes on without its note" in err and "removed each time it was made" in err, err
     assert int(Project.open(root).load_annotation(Project.open(root).images[0]).max()) == 1
+
+
+def test_an_add_refused_before_writing_leaves_no_note_said_as_an_add_cut_short(tmp_path, monkeypatch):
+    """An add whose project.json would pass the bound is refused before anything is written; its note of
+    the images to bring back stayed, and without locks every open then said an add had been cut short
+    (nothing was listed), each further refused add leaving one more note (the integration review).
+    The note goes with the refusal now."""
+    import qgn.project
+    from qgn.project import ProjectError
+    from qgn.project_bring_back import NOTES_DIR
+
+    root, ims = removed_with_their_annotations(tmp_path)
+    with monkeypatch.context() as m:
+        no_locks_under(m, tmp_path)
+        m.setattr(qgn.project, "MAX_PROJECT_FILE_BYTES", (root / PROJECT_FILE).stat().st_size + 10)
+        for image in ims:
+            with pytest.raises(ProjectError, match="adding 1 image was refused"):
+                Project.open(root).add_images([image])
+        assert not (root / ".bring-back.json").exists()
+        assert not list((root / NOTES_DIR).glob("*.json")) if (root / NOTES_DIR).is_dir() else True
+        assert not any("cut short" in text for text in Project.open(root).writers_unprotected())
