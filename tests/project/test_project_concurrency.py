@@ -766,7 +766,7 @@ def _racing_add(project, paths, monkeypatch):
             done.wait(10)
         return key(path, folders, normalised)
 
-    def failing_commit():
+    def failing_commit(*_args, **_how):  # (as _commit: change=, advice=)
         appended.set()  # d.png is in the list
         reached.wait(10)
         raise OSError(28, "No space left on device")
