@@ -219,9 +219,11 @@ def run(args) -> int:
         raise ValueError(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS + OPT_IN_SECTIONS)}")
     apply_threads(args)
     check_options(args)
-    if getattr(args, "domain_model", None) and "annotate" not in sections:  # it was silently ignored
-        raise ValueError(f"--domain-model {args.domain_model}: only the annotate section uses it, and --only "
-                         f"{args.only} does not run it; add annotate to --only or drop --domain-model")
+    for option in ("domain_model", "record_lag"):  # the annotate section's alone: they were silently ignored
+        if getattr(args, option, None) is not None and "annotate" not in sections:
+            name = "--" + option.replace("_", "-")
+            raise ValueError(f"{name} {getattr(args, option)}: only the annotate section uses it, and --only "
+                             f"{args.only} does not run it; add annotate to --only or drop {name}")
     if "scaling" in sections:
         check_scaling(args)
     if "anytime" in sections and args.scale is not None:

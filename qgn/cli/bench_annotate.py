@@ -66,6 +66,20 @@ def check_domain_model(args, scenarios) -> None:
                          "--domain-model")
 
 
+def check_record_lag(args, scenarios) -> None:
+    """ValueError for a negative --record-lag, or one that no scenario run would use (the judged rules)."""
+    from qgn.bench.annotate import JUDGES, AnnotateConfig
+
+    lag = getattr(args, "record_lag", None)
+    if lag is None:
+        return
+    if lag < 0:
+        raise ValueError(f"--record-lag must be 0 or more images; got {lag}")
+    if not any(s in JUDGES for s in scenarios or AnnotateConfig().scenarios):
+        raise ValueError(f"--record-lag {lag}: only the scenarios {', '.join(JUDGES)} use it, and none of them "
+                         "runs; add one to --scenarios or drop --record-lag")
+
+
 def annotate_options(args):
     """(model path, tolerance, scenarios or None, snap evidence or None, stride) of the annotate
     section's options, or ValueError / FileNotFoundError naming the bad one: before anything runs
@@ -84,6 +98,9 @@ def annotate_options(args):
         if bad:
             raise ValueError(f"--scenarios: unknown {bad[0]!r}; choose from {', '.join(SCENARIOS)}")
     check_domain_model(args, scenarios)
+    check_record_lag(args, scenarios)
+    if getattr(args, "confidence", None) is not None and not 0.0 <= args.confidence <= 1.0:
+        raise ValueError(f"--confidence is a probability, 0 … 1; got {args.confidence}")
     evidence = getattr(args, "snap_evidence", None)
     if getattr(args, "model_snap", False):
         if evidence not in (None, "oracle"):
@@ -129,13 +146,9 @@ def annotate_section(args, log, progress=None):
     if getattr(args, "beta", None) is not None:
         config.beta = float(args.beta)
     config.snap_evidence = evidence or "image"
-    if getattr(args, "confidence", None) is not None:
-        if not 0.0 <= args.confidence <= 1.0:
-            raise ValueError(f"--confidence is a probability, 0 … 1; got {args.confidence}")
+    if getattr(args, "confidence", None) is not None:  # (its range: annotate_options)
         config.confidence = float(args.confidence)
     if getattr(args, "record_lag", None) is not None:
-        if args.record_lag < 0:
-            raise ValueError(f"--record-lag must be 0 or more images; got {args.record_lag}")
         config.record_lag = int(args.record_lag)
     if any(n in config.scenarios for n in DOMAIN_SCENARIOS):
         from qgn.domain import reference_for, reference_path

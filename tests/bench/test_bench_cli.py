@@ -69,6 +69,8 @@ def test_bad_arguments_are_reported(argv, message, capsys, tmp_path) -> None:
     # silently ignored: only the annotate section's domain scenarios use it
     (["--domain-model", "demo"], "--domain-model demo: only the annotate section uses it, and --only memory does "
                                  "not run it; add annotate to --only or drop --domain-model"),
+    (["--record-lag", "1"], "--record-lag 1: only the annotate section uses it, and --only memory does not run "
+                            "it; add annotate to --only or drop --record-lag"),
 ])
 def test_an_option_no_section_can_use_is_refused_before_any_runs(bad, message, capsys, tmp_path) -> None:
     argv = ["--only", "memory", "--sizes", "64x64", "--architectures", "tiny", "--images", "1"]
@@ -280,3 +282,22 @@ def test_a_domain_model_is_taken_by_every_scenario_that_uses_the_domain_check(sc
     from qgn.cli.bench_annotate import check_domain_model
 
     check_domain_model(SimpleNamespace(domain_model="demo"), (scenario,))
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--record-lag", "-1"], "--record-lag must be 0 or more images; got -1"),
+    (["--record-lag", "1", "--scenarios", "assist_scratch,app_domain"],
+     "--record-lag 1: only the scenarios app_effort, app_own, "),
+    (["--confidence", "2"], "--confidence is a probability, 0 … 1; got 2.0"),
+])
+def test_an_annotate_option_is_refused_before_the_model_and_data_load(bad, message, capsys, monkeypatch) -> None:
+    """--record-lag -1 and --confidence 2 were refused only once the annotate section had loaded its model
+    and data (after every other section's minutes), and --record-lag was silently ignored where no judged
+    rule ran (the integration review)."""
+    def no_model(*_a, **_k):
+        raise AssertionError("a model was loaded before the refusal")
+
+    monkeypatch.setattr("qgn.model.checkpoint.load_model", no_model)
+    code = main(["bench", "--only", "memory,annotate", "--quick", "--data", "synthetic", *bad])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"qgn bench: error: {message}") and err.count("\n") == 1, err
