@@ -455,6 +455,24 @@ def _say_unlocked(root: Path, exc: OSError) -> None:
     print(f"qgn: warning: {unlocked_text(root, exc)}", file=sys.stderr, flush=True)
 
 
+def _undo_create(root: Path, digest: str | None, made: list[Path]) -> None:
+    """After a failed ``Project.create``: remove the project.json it wrote (``digest``: the SHA-256 of
+    the bytes it wrote; a file of other bytes is another writer's and stays), then the folders it
+    made (``made``, deepest first) that are still empty. Best effort: the create's error is what is said."""
+    if digest is not None:
+        path = root / PROJECT_FILE
+        try:
+            if path.is_file() and not path.is_symlink() and hashlib.sha256(path.read_bytes()).hexdigest() == digest:
+                path.unlink()
+        except OSError:
+            pass
+    for folder in made:
+        try:
+            folder.rmdir()  # only an empty one
+        except OSError:
+            break
+
+
 class Project:
     """A project folder (see the module docstring). Use ``create`` or ``open``.
 
@@ -474,6 +492,7 @@ class Project:
         self.generation = generation
         self.revision = revision
         self._digest: str | None = None  # of project.json as last read or written; None: not yet written
+        self._writing: str | None = None  # of the project.json bytes ``_commit`` last began to write
         self._saved_classes = classes
         self._lock = threading.RLock()
         # held only to replace ``images`` together with their path index, and to read the two as a pair:
@@ -512,10 +531,14 @@ class Project:
     # ------------------------------------------------------------------ create / open / save
     @classmethod
     def create(
-        cls, root: str | os.PathLike, images: Iterable, classes: ClassSet, model: str | None = None, levels: int = NUM_LEVELS
+        cls, root: str | os.PathLike, images: Iterable, classes: ClassSet, model: str | None = None, levels: int = NUM_LEVELS,
+        done: Iterable = (),
     ) -> "Project":
         """A new project in ``root`` (created if missing). Refuses a folder that already holds a
-        project (open it instead) or other files."""
+        project (open it instead) or other files. ``done``: image paths marked done, written with the
+        project (one write: a failure never leaves a project without its marks). A create that fails
+        leaves the folder as it was: the project.json it wrote and the folders it made are removed
+        (only those: never another writer's file, never a folder that holds anything)."""
         from .classes import check_unique_names
 
         root = Path(root)
@@ -524,14 +547,22 @@ class Project:
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise ProjectError(f"{root} is not an empty folder; choose an empty or new folder for the project")
         check_unique_names(classes.names, "the project's classes")
+        made = [folder for folder in (root, *root.parents) if not os.path.lexists(folder)]  # deepest first
         root.mkdir(parents=True, exist_ok=True)
-        project = cls(root, classes, model, [], levels)
-        project.add_images(images, save=False)
-        with project.writing(merge=False):
-            if (root / PROJECT_FILE).exists():  # another process created it meanwhile
-                raise ProjectError(f"{root} already holds a project; open it instead of creating one")
-            project._commit(change=f"creating it with {images_text(len(project.images))}",
-                            advice="create it with fewer images and put the others in another project")
+        project = None
+        try:
+            project = cls(root, classes, model, [], levels)
+            project.add_images(images, save=False)
+            for path in done:
+                project.image_for(path).done = True
+            with project.writing(merge=False):
+                if (root / PROJECT_FILE).exists():  # another process created it meanwhile
+                    raise ProjectError(f"{root} already holds a project; open it instead of creating one")
+                project._commit(change=f"creating it with {images_text(len(project.images))}",
+                                advice="create it with fewer images and put the others in another project")
+        except BaseException:
+            _undo_create(root, None if project is None else project._writing, made)
+            raise
         return project
 
     @classmethod
@@ -709,6 +740,7 @@ class Project:
             raise ProjectError(f"{self.root}: {change} was refused: its {PROJECT_FILE} would be {len(data) / 1e6:.1f} MB "
                                f"with {images_text(len(self.images))}, more than QGN reads of a project file "
                                f"({bound_text()}); nothing was written: {advice}")
+        self._writing = hashlib.sha256(data).hexdigest()  # (a failed create removes only this file)
         atomic_write_bytes(self.root / PROJECT_FILE, data)
         self._adopted = {entry["key"]: entry["path"] for entry in doc["images"]}
         self.revision += 1

@@ -51,6 +51,7 @@ class ImportReport:
     # (``background``, …) that is no class of an existing project
     voided: dict[str, tuple[int, int]] = field(default_factory=dict)
     not_reached: int = 0  # items left when the import was stopped (``should_stop``)
+    read: int = 0  # items whose labels were read (the others failed before: no image, an unreadable one, …)
     unused_maps: list[str] = field(default_factory=list)  # each ``OLD=NEW`` whose label no item read had
 
     def voided_text(self) -> str:
@@ -130,7 +131,9 @@ def import_into_project(
     report = ImportReport(dataset.description, project, created)
     with names_met() as met:
         _import_items(dataset, project_dir, target_classes, mapping, progress, update, should_stop, report)
-    if not report.not_reached:  # every item was read: a map whose label none had mapped nothing
+    # every item was reached and some were read: a map whose label none of those had mapped nothing (an
+    # import that read none - every image missing or unreadable - knows nothing of the files' labels)
+    if not report.not_reached and report.read:
         report.unused_maps = unused_maps(mapping, met)
     return report
 
@@ -146,6 +149,7 @@ def _import_items(dataset, project_dir, target_classes, mapping, progress, updat
         try:
             with voided_pixels() as voided:
                 label, width, height = _read_item(item, target_classes, mapping)
+            report.read += 1
             if report.project is None:
                 try:
                     report.project = Project.create(Path(project_dir), [], target_classes)

@@ -400,12 +400,11 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
                 return False
         info = self.workspace.model_info
         try:
+            # the done marks in the same write: a failure leaves the folder as it was (``Project.create``),
+            # never a project.json without them that a retry into the folder would be refused for
             project = Project.create(Path(folder), [d.path for d in self.workspace.docs], classes,
-                                     None if info is None else str(info.path))
-            for doc in self.workspace.docs:
-                if doc.done:
-                    project.image_for(doc.path).done = True
-            project.save()
+                                     None if info is None else str(info.path),
+                                     done=[d.path for d in self.workspace.docs if d.done])
         except Exception as exc:
             self._warn(f"Cannot create a project in {folder}: {describe_error(exc)}")
             return False

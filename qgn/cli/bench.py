@@ -158,16 +158,30 @@ def check_scaling(args) -> None:
 
 
 def check_anytime_scale(args) -> None:
-    """ValueError before any section runs when --scale makes the anytime section's first val image
-    shorter than one coarsest cell or past the pixel limit (``qgn.data.transforms.scaled_size``):
-    found at that image, after the sections before it had run, their rows lost."""
+    """ValueError before any section runs when --scale makes one of the val images the anytime section
+    will use shorter than one coarsest cell or past the pixel limit (``qgn.data.transforms.scaled_size``):
+    found at that image, after the sections before it had run, their rows lost. A dataset of image files
+    (``pairs``) is checked image by image from the headers alone (nothing decoded; an unreadable header is
+    left for the section to say); one without files (synthetic: generated, all of one size) by its first
+    sample."""
     from qgn.data.registry import open_dataset
     from qgn.data.transforms import scaled_size
+    from qgn.imagefile import upright_size
 
     data = open_dataset(args.data, "val")
-    if len(data):
-        first = data[0]
-        scaled_size(*first.label.shape[:2], args.scale, first.name)
+    count = min(_option(args, "anytime_images") or len(data), len(data))
+    pairs = getattr(data, "pairs", None)
+    if pairs is None:
+        if count:
+            first = data[0]
+            scaled_size(*first.label.shape[:2], args.scale, first.name)
+        return
+    for i in range(count):
+        try:
+            width, height = upright_size(pairs[i][0])
+        except (OSError, ValueError):  # the section says what is wrong with it, as without --scale
+            continue
+        scaled_size(height, width, args.scale, data.names[i])
 
 
 def _scaling_data(args):

@@ -70,6 +70,11 @@ def run(args) -> int:
                                      progress=progress, dataset=dataset, update=args.update)
     except ProjectError as exc:
         raise CLIError(f"--project {args.project}: {exc}") from None
+    except OSError as exc:  # of the project's folder (a loop of links, no room to create it): named as the option
+        said = project_os_error(exc, args.project)
+        if said is None:
+            raise
+        raise CLIError(said) from None
     total = len(report.imported) + len(report.skipped)
     if report.project is None:
         raise CLIError(f"none of the {total} item(s) of {args.src} could be imported (see above); no project was "
@@ -89,3 +94,24 @@ def run(args) -> int:
               + (" …" if len(report.skipped) > 3 else ""), file=sys.stderr)
         return 2
     return 0
+
+
+def project_os_error(exc: OSError, project) -> str | None:
+    """"--project DIR: <what is wrong>" for ``exc`` of the folder ``project`` or a file in it (as the other
+    options' messages name the option), or None for an error of another file."""
+    import os
+
+    from qgn.fileio import os_error_text
+    from qgn.shown import path_text
+
+    filename = getattr(exc, "filename", None)
+    if filename is None:
+        return None
+    root, name = os.path.abspath(os.fspath(project)), os.path.abspath(os.fsdecode(filename))
+    if name != root and not name.startswith(root.rstrip(os.sep) + os.sep):
+        return None
+    text = os_error_text(exc, "check the folder, the disk and the path")
+    for shown in (path_text(filename), os.fsdecode(filename)):  # "DIR: is a loop …" -> "--project DIR: is a loop …"
+        if name == root and text.startswith(shown + ": "):
+            return f"--project {text}"
+    return f"--project {path_text(project)}: {text}"

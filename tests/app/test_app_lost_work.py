@@ -3,6 +3,7 @@ of the annotations folder."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 
@@ -589,3 +590,53 @@ def test_the_stand_ins_kept_version_goes_with_its_entry(qtbot, windows, samples,
     assert key not in second.projects._kept_beside  # _recover (or the autosave after it: _drop_spare)
     # the entry _recover set, unless the restored edits' autosave (2 s on) already took the project's way
     assert key in second.projects._spares or not second.docs[0].annotation.needs_autosave
+
+
+def test_new_project_on_a_disk_that_fills_after_project_json_says_the_truth_and_a_retry_goes_through(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """File ▸ New project with an image marked done, the disk filling after the first project.json write.
+    Fails before: project.json was written, then the done marks' second write failed; the app said
+    "Cannot create a project in …" yet left that project.json, and the retry into the same folder was
+    refused ("already holds a project"). Now the marks go in the one write: the project is created with
+    them. With no room at all the warning says so, the folder is as it was, and a retry once there is room
+    creates the project."""
+    import errno
+
+    import qgn.fileio
+    from qgn.project import Project
+    from studio_steps import start_annotating
+
+    real, written = qgn.fileio._staged, []
+
+    def staged(path, data, progress=None):
+        if Path(path).name == "project.json":
+            written.append(path)
+            if len(written) > room["project.json writes"]:
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data, progress)
+
+    room = {"project.json writes": 1}
+    monkeypatch.setattr(qgn.fileio, "_staged", staged)
+    win = windows(folder=tmp_path / "proj")
+    start_annotating(qtbot, win, samples[:2], model_path)
+    win.docs[1].done = True
+    warnings = []
+    win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    assert win.projects.new_project(tmp_path / "proj")
+    win.jobs.wait_idle()
+    assert [im.done for im in Project.open(tmp_path / "proj").images] == [False, True]
+    assert not [w for w in warnings if "Cannot create" in w], warnings
+
+    win2 = windows(folder=tmp_path / "proj2")
+    start_annotating(qtbot, win2, samples[:2], model_path)
+    win2.docs[1].done = True
+    warnings2 = []
+    win2.workspace.message.connect(lambda text, kind, key: warnings2.append(text))
+    room["project.json writes"] = len(written)  # no room at all now
+    assert not win2.projects.new_project(tmp_path / "proj2")
+    assert [w for w in warnings2 if "Cannot create a project" in w and "No space left" in w], warnings2
+    assert not (tmp_path / "proj2").exists()
+    room["project.json writes"] = 10 ** 6  # room again
+    assert win2.projects.new_project(tmp_path / "proj2")
+    win2.jobs.wait_idle()
+    assert [im.done for im in Project.open(tmp_path / "proj2").images] == [False, True]

@@ -301,3 +301,34 @@ def test_an_annotate_option_is_refused_before_the_model_and_data_load(bad, messa
     code = main(["bench", "--only", "memory,annotate", "--quick", "--data", "synthetic", *bad])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(f"qgn bench: error: {message}") and err.count("\n") == 1, err
+
+
+def test_an_anytime_scale_too_small_for_a_later_val_image_is_refused_before_any_section(
+        capsys, tmp_path, monkeypatch) -> None:
+    """A folder dataset of a 480×360 then a 100×60 val image, `--only compute,anytime --scale 0.4`. Fails
+    before: only the first image (192×144 at 0.4) was checked, so the compute section ran and the anytime
+    section failed at the second one (40×24), its rows lost. Now every image the anytime section will use is
+    checked first, from its header alone (no image is decoded)."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "data"
+    for folder in ("images", "labels"):
+        (root / folder).mkdir(parents=True)
+    for name, (w, h) in (("a", (480, 360)), ("b", (100, 60))):
+        Image.new("RGB", (w, h), (90, 90, 90)).save(root / "images" / f"{name}.png")
+        Image.fromarray(np.zeros((h, w), np.uint8)).save(root / "labels" / f"{name}.png")
+    (root / "classes.txt").write_text("a\nb\n")
+
+    def no_section(*_a, **_k):
+        raise AssertionError("a section ran, or an image was decoded, before the refusal")
+
+    monkeypatch.setattr("qgn.cli.bench._load_model", no_section)
+    monkeypatch.setattr("qgn.cli.bench._standalone_sections", no_section)
+    monkeypatch.setattr("qgn.data.base.read_rgb", no_section)
+    code = main(["bench", "--model", "demo", "--data", str(root), "--threads", "1", "--only", "compute,anytime",
+                 "--scale", "0.4", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("qgn bench: error: --scale 0.4 makes b 40×24 pixels, "
+                                                                 "less than one cell"), err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

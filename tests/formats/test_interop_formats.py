@@ -285,3 +285,21 @@ def test_import_says_a_map_whose_label_no_file_has_and_refuses_a_repeated_one(tm
     assert code == 2 and out == "" and not (tmp_path / "r").exists()
     assert err == ("qgn import: error: --map Road=sky: label 'Road' is mapped already (--map road=void); "
                    "give each label one --map\n"), err
+
+
+def test_import_says_nothing_of_a_map_when_it_read_no_item(tmp_path, run_cli):
+    """A re-import (``--update``) whose every item fails before its labels are read (the image is no longer
+    readable). Fails before: it warned "--map road=sky: no item read has the label 'road', so it mapped
+    nothing" though 'road' is a label of the files and no item was read. Now only the items' errors are said;
+    an import that reads items and none has the label still warns (the test above)."""
+    make_project(tmp_path, ["a.png"], [blocky(np.random.default_rng(6))])
+    assert run_cli("export", "--project", tmp_path / "p", "--out", tmp_path / "out", "--formats", "cvat")[0] == 0
+    src = tmp_path / "out" / "cvat"
+    args = ("import", src, "--project", tmp_path / "q", "--images", tmp_path / "imgs", "--map", "road=sky")
+    code, out, err = run_cli(*args)
+    assert code == 0 and "imported 1 of 1" in out and err == "", err
+    (tmp_path / "imgs" / "a.png").write_bytes(b"no image")
+    for extra in ((), ("--update",)):
+        code, out, err = run_cli(*args, *extra)
+        assert code == 2 and "imported 0 of 1" in out
+        assert "mapped nothing" not in err and err.startswith("qgn import: error: 1 of 1 item(s) skipped: a: "), err

@@ -405,6 +405,10 @@ def test_import_of_a_device_or_a_pipe_says_what_it_is(tmp_path, run_cli, kind, f
     ("--images", "file", "--images {tmp}/s/classes.txt: is a file, not a folder; name a folder"),  # "no such folder"
     ("--images", "loop", "--images {tmp}/a: is a loop of symbolic links, which leads nowhere (remove the link)"),
     ("--classes", "loop", "--classes: {tmp}/a: is a loop of symbolic links, which leads nowhere (remove the link)"),
+    # the loop's message without the option (fails before)
+    ("--project", "loop", "--project {tmp}/a: is a loop of symbolic links, which leads nowhere (remove the link)"),
+    ("--project", "in loop", "--project {tmp}/a/p: Too many levels of symbolic links (check the folder, the disk "
+                             "and the path)"),
     # "/dev/zero is a file, not a folder"
     ("--project", "device", "--project /dev/zero: /dev/zero is a character device, not a folder; choose an empty or "
                             "new folder for the project"),
@@ -415,7 +419,8 @@ def test_import_says_what_an_option_names_instead_of_a_folder_or_file(tmp_path, 
     write_samples(tmp_path / "s", 1, 64, 48, 7)
     (tmp_path / "a").symlink_to(tmp_path / "b")
     (tmp_path / "b").symlink_to(tmp_path / "a")
-    value = {"device": "/dev/zero", "file": tmp_path / "s" / "classes.txt", "loop": tmp_path / "a"}[given]
+    value = {"device": "/dev/zero", "file": tmp_path / "s" / "classes.txt", "loop": tmp_path / "a",
+             "in loop": tmp_path / "a" / "p"}[given]
     argv = {"--project": [option, value]}.get(option, ["--project", tmp_path / "p", option, value])
     code, out, err = run_cli("import", tmp_path / "s", *argv)
     assert code == 2 and err == f"qgn import: error: {said.format(tmp=tmp_path)}\n", err

@@ -218,3 +218,58 @@ def test_a_remove_that_fails_anywhere_keeps_the_images_annotation_and_autosave(t
                 k: v for k, v in before.items() if not k.startswith(key) and k != "done"} | {"done": after["done"]}
 
     assert run_until_done(tmp_path, monkeypatch, errno_, op, check) > 1
+
+
+@pytest.mark.parametrize("errno_", [errno.ENOSPC, errno.EIO])
+@pytest.mark.parametrize("made", ["new", "empty"])
+def test_a_create_that_fails_anywhere_leaves_the_folder_as_it_was_and_a_retry_goes_through(
+        tmp_path, monkeypatch, errno_, made):
+    """``Project.create`` (with done marks) with the n-th write call failing. Fails before: a failure after
+    project.json's rename (its folder's fsync) left a project.json there though create raised, and the
+    retry into the same folder was refused ("already holds a project"); a new folder it made stayed. Now
+    a failed create leaves the folder as it was (a folder it made is gone, an empty one stays empty), and
+    the same create goes through after; one that returns wrote the done marks with the project."""
+    paths = images(tmp_path / "images", 2)
+    failures = 0
+    for at in range(1, 100):
+        root = tmp_path / f"case{at}" / "sub" / "p"
+        if made == "empty":
+            root.mkdir(parents=True)
+        with failing_at(monkeypatch, at, errno_) as failing:
+            try:
+                Project.create(root, paths, CLASSES, done=[paths[1]])
+                failed = None
+            except OSError as exc:
+                failed = exc
+        if failed is None:
+            assert [im.done for im in Project.open(root).images] == [False, True]
+            if failing.calls < at:
+                break
+            continue
+        failures += 1
+        assert failed.errno == errno_
+        if made == "empty":
+            assert root.is_dir() and not any(root.iterdir()), list(root.iterdir())
+        else:
+            assert not (tmp_path / f"case{at}").exists()
+        Project.create(root, paths, CLASSES, done=[paths[1]])
+        assert [im.done for im in Project.open(root).images] == [False, True]
+    assert failures >= 2
+
+
+def test_a_failed_create_never_removes_a_project_json_it_did_not_write(tmp_path, monkeypatch):
+    """Another writer's project.json that appears while create writes (a file system without locks) stays."""
+    import qgn.fileio
+
+    root = tmp_path / "p"
+    real = qgn.fileio._staged
+
+    def staged(path, data, progress=None):
+        (root / "project.json").write_text("theirs")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(qgn.fileio, "_staged", staged)
+    with pytest.raises(OSError):
+        Project.create(root, [], CLASSES)
+    monkeypatch.setattr(qgn.fileio, "_staged", real)
+    assert (root / "project.json").read_text() == "theirs"
