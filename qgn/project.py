@@ -113,7 +113,7 @@ import numpy as np
 from .classes import ClassSet
 from .fileio import (
     OutsideRootError, atomic_write_bytes, dangling_link_text, folder_lock_problem, folder_locked, open_regular, path_inside,
-    remove_stale_temporaries, same_bytes, unlink_quietly, write_problem,
+    folder_locks_work, remove_stale_temporaries, same_bytes, unlink_quietly, write_problem,
 )
 from .formats import FORMATS
 from . import project_bring_back
@@ -455,18 +455,29 @@ def _say_unlocked(root: Path, exc: OSError) -> None:
     print(f"qgn: warning: {unlocked_text(root, exc)}", file=sys.stderr, flush=True)
 
 
-def _undo_create(root: Path, digest: str | None, made: list[Path]) -> None:
-    """After a failed ``Project.create``: remove the project.json it wrote (``digest``: the SHA-256 of
-    the bytes it wrote; a file of other bytes is another writer's and stays), then the folders it
-    made (``made``, deepest first) that are still empty. Best effort: the create's error is what is said."""
-    if digest is not None:
-        path = root / PROJECT_FILE
-        try:
-            if path.is_file() and not path.is_symlink() and hashlib.sha256(path.read_bytes()).hexdigest() == digest:
-                path.unlink()
-        except OSError:
-            pass
-    for folder in made:
+def _made_folders(root: Path) -> list[Path]:
+    """Make ``root`` and its missing parents one level at a time: the folders this call made itself,
+    deepest first (one that was there, another process made meanwhile, or that a '..' names is not
+    among them); on a failure part way, those it made are removed again (while empty)."""
+    made: list[Path] = []
+    try:
+        for folder in (*reversed(root.parents), root):
+            try:
+                os.mkdir(folder)
+            except FileExistsError:
+                continue
+            made.append(folder)
+        root.mkdir(parents=True, exist_ok=True)  # (there: a no-op; a file, a loop of links: its own error)
+    except BaseException:
+        _remove_empty(made[::-1])
+        raise
+    return made[::-1]
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """After a failed ``Project.create``: ``folders`` (deepest first, those it made) while empty - a
+    folder that holds anything stays, and so does every one above it. Best effort."""
+    for folder in folders:
         try:
             folder.rmdir()  # only an empty one
         except OSError:
@@ -492,7 +503,6 @@ class Project:
         self.generation = generation
         self.revision = revision
         self._digest: str | None = None  # of project.json as last read or written; None: not yet written
-        self._writing: str | None = None  # of the project.json bytes ``_commit`` last began to write
         self._saved_classes = classes
         self._lock = threading.RLock()
         # held only to replace ``images`` together with their path index, and to read the two as a pair:
@@ -547,9 +557,7 @@ class Project:
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise ProjectError(f"{root} is not an empty folder; choose an empty or new folder for the project")
         check_unique_names(classes.names, "the project's classes")
-        made = [folder for folder in (root, *root.parents) if not os.path.lexists(folder)]  # deepest first
-        root.mkdir(parents=True, exist_ok=True)
-        project = None
+        made = _made_folders(root)
         try:
             project = cls(root, classes, model, [], levels)
             project.add_images(images, save=False)
@@ -558,10 +566,18 @@ class Project:
             with project.writing(merge=False):
                 if (root / PROJECT_FILE).exists():  # another process created it meanwhile
                     raise ProjectError(f"{root} already holds a project; open it instead of creating one")
-                project._commit(change=f"creating it with {images_text(len(project.images))}",
-                                advice="create it with fewer images and put the others in another project")
+                try:
+                    project._commit(change=f"creating it with {images_text(len(project.images))}",
+                                    advice="create it with fewer images and put the others in another project")
+                except BaseException:
+                    # still under the lock, which found no project.json: one there now is this create's
+                    # own, renamed into place before a later step failed (a folder's fsync) - unless
+                    # nothing keeps other processes out here (no locks): then it may be theirs, and stays
+                    if project.no_lock is None and folder_locks_work():
+                        unlink_quietly(root / PROJECT_FILE)
+                    raise
         except BaseException:
-            _undo_create(root, None if project is None else project._writing, made)
+            _remove_empty(made)
             raise
         return project
 
@@ -740,7 +756,6 @@ class Project:
             raise ProjectError(f"{self.root}: {change} was refused: its {PROJECT_FILE} would be {len(data) / 1e6:.1f} MB "
                                f"with {images_text(len(self.images))}, more than QGN reads of a project file "
                                f"({bound_text()}); nothing was written: {advice}")
-        self._writing = hashlib.sha256(data).hexdigest()  # (a failed create removes only this file)
         atomic_write_bytes(self.root / PROJECT_FILE, data)
         self._adopted = {entry["key"]: entry["path"] for entry in doc["images"]}
         self.revision += 1

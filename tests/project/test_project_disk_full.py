@@ -257,19 +257,49 @@ def test_a_create_that_fails_anywhere_leaves_the_folder_as_it_was_and_a_retry_go
     assert failures >= 2
 
 
-def test_a_failed_create_never_removes_a_project_json_it_did_not_write(tmp_path, monkeypatch):
-    """Another writer's project.json that appears while create writes (a file system without locks) stays."""
+@pytest.mark.parametrize("theirs", ["theirs", "same bytes"])
+def test_a_failed_create_never_removes_a_project_json_it_did_not_write(tmp_path, monkeypatch, theirs):
+    """Another process's project.json that appears while create writes, on a file system without locks
+    (nothing keeps it out), stays - also with the very bytes this create meant to write (two windows
+    creating the same empty scratch project at once). The review of small3: the create's undo ran after
+    the lock was released and took a file of its bytes for its own, deleting another process's project."""
     import qgn.fileio
+    from file_systems import no_locks_under
 
     root = tmp_path / "p"
     real = qgn.fileio._staged
 
     def staged(path, data, progress=None):
-        (root / "project.json").write_text("theirs")
+        (root / "project.json").write_bytes(b"theirs" if theirs == "theirs" else data)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
+    no_locks_under(monkeypatch, tmp_path)
     monkeypatch.setattr(qgn.fileio, "_staged", staged)
     with pytest.raises(OSError):
         Project.create(root, [], CLASSES)
     monkeypatch.setattr(qgn.fileio, "_staged", real)
-    assert (root / "project.json").read_text() == "theirs"
+    assert (root / "project.json").exists()
+    if theirs == "theirs":
+        assert (root / "project.json").read_text() == "theirs"
+
+
+def test_a_failed_create_removes_only_folders_it_made_itself(tmp_path, monkeypatch):
+    """A create into ``new/../existing/proj`` counted ``existing`` (a user's empty folder, reached through
+    '..') as made by it, and a failed create removed it (the review of small3); a mkdir failing part way
+    left the folders made before it. Now only folders whose own mkdir this create made are removed."""
+    import qgn.fileio
+
+    (tmp_path / "existing").mkdir()
+    root = tmp_path / "new" / ".." / "existing" / "proj"
+
+    def staged(path, data, progress=None):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    with monkeypatch.context() as m:
+        m.setattr(qgn.fileio, "_staged", staged)
+        with pytest.raises(OSError):
+            Project.create(root, [], CLASSES)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing"] and not any((tmp_path / "existing").iterdir())
+    with pytest.raises(OSError):  # a name too long part way down
+        Project.create(tmp_path / "made" / ("x" * 300) / "p", [], CLASSES)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing"]
